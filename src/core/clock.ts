@@ -1,0 +1,36 @@
+// The only place ScratchBird reads time (DESIGN §10 "Deterministic core"). Everything the simulator
+// runs takes a Clock; production passes systemClock, tests and the simulator a ManualClock.
+
+export interface Clock {
+  /** Wall-clock milliseconds since the Unix epoch (may jump backwards: NTP). */
+  now (): number
+  /** Monotonic milliseconds, for durations and timeouts only. */
+  monotonic (): number
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now()
+}
+
+/** A clock tests and the simulator drive by hand. */
+export class ManualClock implements Clock {
+  private wall: number
+  private mono = 0
+
+  constructor (startMs = 1_767_225_600_000 /* 2026-01-01T00:00:00Z */) {
+    this.wall = startMs
+  }
+
+  now (): number { return this.wall }
+  monotonic (): number { return this.mono }
+
+  /** Advance both clocks. */
+  advance (ms: number): void {
+    this.wall += ms
+    this.mono += Math.max(0, ms)
+  }
+
+  /** Set the wall clock only (an NTP step, possibly backwards); monotonic time is unaffected. */
+  setWall (ms: number): void { this.wall = ms }
+}

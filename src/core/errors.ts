@@ -1,0 +1,62 @@
+// The one table of ScratchBird error codes. Every error a user, operator or peer can see carries
+// one of these codes; the code is stable across releases (clients match on it), the message is not.
+// SQLSTATE follows PostgreSQL's classes where one fits so pg clients behave sensibly later.
+
+export interface ErrorCodeInfo {
+  /** SQLSTATE (5 chars) reported to SQL clients. */
+  readonly sqlstate: string
+  /** HTTP status the client API answers with. */
+  readonly http: number
+  /** One line for docs and man pages. */
+  readonly summary: string
+}
+
+export const ERROR_CODES = {
+  SB_INTERNAL: { sqlstate: 'XX000', http: 500, summary: 'internal error (a bug); the request changed nothing' },
+  SB_CONFIG_INVALID: { sqlstate: 'F0000', http: 500, summary: 'configuration file has unknown keys or bad values' },
+  SB_CONFIG_UNREADABLE: { sqlstate: 'F0000', http: 500, summary: 'configuration file cannot be read or parsed as YAML' },
+  SB_DATA_DIR_LOCKED: { sqlstate: '55006', http: 500, summary: 'another process already uses this data directory' },
+  SB_BAD_ARGUMENT: { sqlstate: '22023', http: 400, summary: 'invalid command-line argument or parameter value' },
+  SB_UUID_INVALID: { sqlstate: '22P02', http: 400, summary: 'text is not a valid UUID' },
+  SB_CLOCK_OFFSET_EXCEEDED: { sqlstate: '58000', http: 409, summary: 'a remote HLC timestamp is further ahead of the local clock than max_clock_offset_ms' },
+  SB_HLC_STATE_INVALID: { sqlstate: 'XX001', http: 500, summary: 'persisted HLC high-water mark is unreadable' },
+  SB_WORKER_DIED: { sqlstate: '58030', http: 503, summary: 'the shard worker serving the request died; the request outcome is unknown' },
+  SB_SHUTTING_DOWN: { sqlstate: '57P01', http: 503, summary: 'the node is shutting down' },
+  SB_NOT_FOUND: { sqlstate: '42704', http: 404, summary: 'no such resource' },
+  SB_BODY_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'request body exceeds the configured limit' },
+  SB_MALFORMED_REQUEST: { sqlstate: '08P01', http: 400, summary: 'request is not well-formed' }
+} as const satisfies Record<string, ErrorCodeInfo>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/**
+ * The error every user- or operator-visible failure is. `details` carries the fields an operator
+ * needs (key path, node id, required replicas …) so they are machine-readable, not only in text.
+ */
+export class ScratchBirdError extends Error {
+  readonly code: ErrorCode
+  readonly details: Readonly<Record<string, unknown>>
+
+  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ScratchBirdError'
+    this.code = code
+    this.details = details
+  }
+
+  get sqlstate (): string { return ERROR_CODES[this.code].sqlstate }
+  get httpStatus (): number { return ERROR_CODES[this.code].http }
+
+  toJSON (): Record<string, unknown> {
+    return { code: this.code, sqlstate: this.sqlstate, message: this.message, ...this.details }
+  }
+}
+
+export function isScratchBirdError (e: unknown, code?: ErrorCode): e is ScratchBirdError {
+  return e instanceof ScratchBirdError && (code === undefined || e.code === code)
+}
+
+/** Programmer errors: crash loudly. Never use for user, peer or file input. */
+export function assert (cond: unknown, message = 'assertion failed'): asserts cond {
+  if (!cond) throw new Error(`ScratchBird assertion: ${message}`)
+}
