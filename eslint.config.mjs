@@ -5,7 +5,9 @@ export default [
   {
     rules: {
       // Our hot paths use bitwise ops and explicit loops on purpose.
-      'no-labels': 'off'
+      'no-labels': 'off',
+      // `void promise` marks a deliberately unawaited promise (its errors handled inside).
+      'no-void': ['error', { allowAsStatement: true }]
     }
   }
 ]

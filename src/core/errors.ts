@@ -24,7 +24,15 @@ export const ERROR_CODES = {
   SB_SHUTTING_DOWN: { sqlstate: '57P01', http: 503, summary: 'the node is shutting down' },
   SB_NOT_FOUND: { sqlstate: '42704', http: 404, summary: 'no such resource' },
   SB_BODY_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'request body exceeds the configured limit' },
-  SB_MALFORMED_REQUEST: { sqlstate: '08P01', http: 400, summary: 'request is not well-formed' }
+  SB_MALFORMED_REQUEST: { sqlstate: '08P01', http: 400, summary: 'request is not well-formed' },
+  SB_UPDATE_CONFLICT: { sqlstate: '40001', http: 409, summary: 'update conflicts with concurrent update (the row was changed by a transaction this one cannot see); retry the transaction' },
+  SB_UNIQUE_VIOLATION: { sqlstate: '23505', http: 409, summary: 'a row with this primary key already exists' },
+  SB_TXN_NOT_ACTIVE: { sqlstate: '25P01', http: 409, summary: 'the transaction is not active (already committed, rolled back, prepared or unknown)' },
+  SB_TXN_TOO_LARGE: { sqlstate: '54000', http: 400, summary: 'the transaction changed more rows than the engine bounds one transaction to' },
+  SB_XID_EXHAUSTED: { sqlstate: '54000', http: 503, summary: 'the 48-bit transaction id counter of this node is used up' },
+  SB_STORAGE_CORRUPT: { sqlstate: 'XX001', http: 500, summary: 'stored data of a shard replica is unreadable (corrupt key, record version, TIP entry or commit log entry)' },
+  SB_MESSAGE_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'a message to or from a shard worker exceeds the ring message limit' },
+  SB_RING_CLOSED: { sqlstate: '08006', http: 503, summary: 'the ring to or from a shard worker is closed (worker stopping or gone)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

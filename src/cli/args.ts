@@ -1,0 +1,22 @@
+import { parseArgs } from 'node:util'
+import { ScratchBirdError } from '../core/errors'
+import { PROGRAMS, type ProgramName } from './programs'
+
+// Command-line parsing for every program, derived from the flag table in programs.ts.
+
+export type ParsedFlags = Record<string, string | boolean | undefined>
+
+export function parseFlags (program: ProgramName, argv: string[]): ParsedFlags {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {}
+  for (const f of PROGRAMS[program].flags) options[f.name] = { type: 'value' in f && f.value ? 'string' : 'boolean' }
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true })
+    if (positionals.length > 0) {
+      throw new ScratchBirdError('SB_BAD_ARGUMENT', `${program}: unexpected argument '${positionals[0]!}' (see --help)`)
+    }
+    return values as ParsedFlags
+  } catch (e) {
+    if (e instanceof ScratchBirdError) throw e
+    throw new ScratchBirdError('SB_BAD_ARGUMENT', `${program}: ${(e as Error).message} (see --help)`)
+  }
+}

@@ -1,0 +1,87 @@
+// The one table of program names and their flags (DESIGN §1): `--help`, dispatch and the man
+// pages' synopsis all derive from it. Every name is the same binary (busybox style).
+
+export interface FlagInfo {
+  readonly name: string
+  readonly value?: string
+  readonly help: string
+}
+
+export interface ProgramInfo {
+  readonly summary: string
+  /** Subcommand accepted as the first argument of `scratchbird` (e.g. `scratchbird cli …`). */
+  readonly subcommand: string
+  readonly flags: readonly FlagInfo[]
+  /** false: the name dispatches, but the tool itself arrives in a later release. */
+  readonly available: boolean
+}
+
+const COMMON: FlagInfo[] = [
+  { name: 'help', help: 'print this help and exit' },
+  { name: 'version', help: 'print the version and exit' }
+]
+
+export const PROGRAMS = {
+  scratchbird: {
+    summary: 'start a ScratchBird node (the database server)',
+    subcommand: 'server',
+    available: true,
+    flags: [
+      { name: 'config', value: 'FILE', help: 'YAML configuration file (default: built-in defaults, as etc/scratchbird.yaml)' },
+      { name: 'data-dir', value: 'DIR', help: 'data directory; overrides node.data_dir' },
+      { name: 'listen', value: 'HOST:PORT', help: 'client/RPC HTTP address; overrides node.listen' },
+      { name: 'node-id', value: 'N', help: 'node id 1..65535; overrides node.id' },
+      { name: 'metrics-listen', value: 'HOST:PORT', help: 'Prometheus metrics address; overrides node.metrics_listen' },
+      { name: 'log-level', value: 'LEVEL', help: 'ERROR, WARNING, INFO or DEBUG; overrides logging.level' },
+      { name: 'check-config', help: 'validate the configuration, print every problem, exit 0 if valid' },
+      ...COMMON
+    ]
+  },
+  scratchbird_cli: {
+    summary: 'run SQL and operator commands against a node',
+    subcommand: 'cli',
+    available: true,
+    flags: [
+      { name: 'command', value: 'SQL', help: 'statement(s) to run, e.g. "SHOW CLUSTER MEMBERS"' },
+      { name: 'host', value: 'HOST:PORT', help: 'node to talk to (default: node.listen of --config, else 127.0.0.1:8080)' },
+      { name: 'config', value: 'FILE', help: 'read the node address from this configuration' },
+      { name: 'format', value: 'table|json', help: 'output format (default table)' },
+      { name: 'health', help: 'print the node\'s /v1/health answer' },
+      ...COMMON
+    ]
+  },
+  scratchbird_migrate: { summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)', subcommand: 'migrate', available: false, flags: COMMON },
+  scratchbird_backup: { summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)', subcommand: 'backup', available: false, flags: COMMON },
+  scratchbird_verify_backup: { summary: 'verify a backup file (--file=FILE)', subcommand: 'verify-backup', available: false, flags: COMMON },
+  scratchbird_restore: { summary: 'restore a backup into a data directory (--file=FILE --target=DIR)', subcommand: 'restore', available: false, flags: COMMON },
+  scratchbird_replay_commit_log: { summary: 'point-in-time recovery: replay the commit log (--until=TIME)', subcommand: 'replay-commit-log', available: false, flags: COMMON }
+} as const satisfies Record<string, ProgramInfo>
+
+export type ProgramName = keyof typeof PROGRAMS
+
+export function programFor (invokedAs: string, firstArg: string | undefined): { program: ProgramName, argsFrom: number } {
+  const base = invokedAs.replace(/^.*[\\/]/, '').replace(/\.(exe|cjs|js|ts)$/, '')
+  if (base in PROGRAMS && base !== 'scratchbird') return { program: base as ProgramName, argsFrom: 0 }
+  for (const [name, info] of Object.entries(PROGRAMS)) {
+    if (firstArg === info.subcommand) return { program: name as ProgramName, argsFrom: 1 }
+  }
+  return { program: 'scratchbird', argsFrom: 0 }
+}
+
+export function helpText (program: ProgramName): string {
+  const info: ProgramInfo = PROGRAMS[program]
+  const lines = [`${program} — ${info.summary}`, '', `usage: ${program} [flags]`, '', 'flags:']
+  for (const f of info.flags) {
+    const left = `  --${f.name}${f.value ? ` ${f.value}` : ''}`
+    lines.push(`${left.padEnd(30)} ${f.help}`)
+  }
+  if (program === 'scratchbird') {
+    lines.push('', 'commands (first argument, or invoke the binary under that name):')
+    for (const [name, p] of Object.entries(PROGRAMS) as [string, ProgramInfo][]) {
+      if (name !== 'scratchbird') lines.push(`  ${p.subcommand.padEnd(20)} ${name}: ${p.summary}${p.available ? '' : ' (not in this release)'}`)
+    }
+    lines.push('', 'signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads logging settings and reopens log files.')
+  }
+  if (!info.available) lines.push('', 'This tool is not available in this release yet.')
+  return lines.join('\n') + '\n'
+}

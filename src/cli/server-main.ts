@@ -1,0 +1,93 @@
+import { loadConfig, type Config } from '../core/config/load'
+import { ScratchBirdError, isScratchBirdError } from '../core/errors'
+import { parseLogLevel } from '../ops/log'
+import { ScratchBirdNode } from '../server/node'
+import type { ParsedFlags } from './args'
+
+// `scratchbird [--config FILE] [flags]`: load and validate the configuration (flags override the
+// file and are validated with it), then run the node until SIGTERM/SIGINT.
+
+function overridesFrom (flags: ParsedFlags): Record<string, unknown> {
+  const o: Record<string, unknown> = {}
+  if (typeof flags['data-dir'] === 'string') o.data_dir = flags['data-dir']
+  if (typeof flags.listen === 'string') o.listen = flags.listen
+  if (typeof flags['metrics-listen'] === 'string') o.metrics_listen = flags['metrics-listen']
+  if (typeof flags['node-id'] === 'string') {
+    const n = flags['node-id']
+    o.node_id = /^\d+$/.test(n) ? Number(n) : n
+  }
+  return o
+}
+
+export function configFromFlags (flags: ParsedFlags): Config {
+  const file = typeof flags.config === 'string' ? flags.config : undefined
+  const config = loadConfig({ file, overrides: overridesFrom(flags) })
+  if (typeof flags['log-level'] === 'string') {
+    const level = parseLogLevel(flags['log-level'])
+    if (!level) throw new ScratchBirdError('SB_BAD_ARGUMENT', `--log-level: expected one of ERROR, WARNING, INFO, DEBUG, got "${flags['log-level']}"`)
+    config.logging.level = level
+  }
+  return config
+}
+
+export function printConfigError (e: unknown): void {
+  if (isScratchBirdError(e)) {
+    const problems = e.details.problems
+    if (Array.isArray(problems)) {
+      process.stderr.write(`scratchbird: invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n`)
+      for (const p of problems) process.stderr.write(`  ${String(p)}\n`)
+    } else {
+      process.stderr.write(`scratchbird: ${e.message} [${e.code}]\n`)
+    }
+  } else {
+    process.stderr.write(`scratchbird: ${(e as Error).stack ?? String(e)}\n`)
+  }
+}
+
+export async function runServer (flags: ParsedFlags): Promise<number> {
+  let config: Config
+  try {
+    config = configFromFlags(flags)
+  } catch (e) {
+    printConfigError(e)
+    return 2
+  }
+  if (flags['check-config']) {
+    process.stdout.write(`configuration OK${typeof flags.config === 'string' ? `: ${flags.config}` : ' (defaults)'}\n`)
+    return 0
+  }
+
+  let exitCode = 0
+  const node = new ScratchBirdNode(config, (reason) => {
+    node.log.error(`fatal: ${reason}; shutting down`)
+    exitCode = 1
+    void node.stop().then(() => process.exit(exitCode))
+  })
+  const stop = (signal: string): void => {
+    node.log.info(`received ${signal}`)
+    const timer = setTimeout(() => {
+      node.log.error(`shutdown did not finish within ${config.node.shutdown_timeout_ms} ms; exiting`)
+      process.exit(1)
+    }, config.node.shutdown_timeout_ms)
+    timer.unref()
+    void node.stop().then(() => process.exit(exitCode))
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    try {
+      node.reload(configFromFlags(flags))
+    } catch (e) {
+      node.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, 'configuration reload failed; keeping the running configuration')
+    }
+  })
+  try {
+    await node.start()
+  } catch (e) {
+    node.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `start failed: ${(e as Error).message}`)
+    printConfigError(e)
+    return 1
+  }
+  // Keep running; the signal handlers end the process.
+  return await new Promise<number>(() => {})
+}

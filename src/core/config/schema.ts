@@ -1,0 +1,294 @@
+// The configuration schema: the ONE place that says which keys exist, their types, ranges,
+// defaults and documentation. The loader's error messages, etc/scratchbird.yaml and
+// man/scratchbird.yaml.5 are all derived from it (DESIGN §8, §10 "one source per fact").
+//
+// Conventions the derivations rely on (see expectedOf below and docs.ts):
+// - every key carries `.meta({ description })` on its outermost layer (after `.default()`);
+// - `meta.noun` names a value when the type alone says too little ("a power of two",
+//   "a HOST:PORT address"); ranges are still read from the min/max checks;
+// - `meta.example` shows a value for keys that have no default (commented out in the YAML);
+// - cross-field checks report at the offending key with `params.expected` (and `params.got`
+//   when the offending thing is not the value at that path, e.g. a map key).
+import { isIPv6 } from 'node:net'
+import { isAbsolute, join } from 'node:path'
+import { z } from 'zod'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const GiB = 1024 * MiB
+// setTimeout/setInterval silently treat delays above 2^31-1 ms as 1 ms, so no duration may exceed it.
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** Integer milliseconds usable as a Node timer delay. */
+function ms (dflt: number, description: string, min = 1) {
+  return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description })
+}
+
+const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`)
+
+/** HOST:PORT where HOST is a DNS name, an IPv4 address or a bracketed IPv6 address. */
+export function isHostPort (text: string, allowPortZero: boolean): boolean {
+  const colon = text.lastIndexOf(':')
+  if (colon <= 0) return false
+  const host = text.slice(0, colon)
+  const port = text.slice(colon + 1)
+  if (!/^(0|[1-9][0-9]{0,4})$/.test(port)) return false
+  const portNumber = Number(port)
+  if (portNumber > 65535 || (portNumber === 0 && !allowPortZero)) return false
+  if (host.startsWith('[') && host.endsWith(']')) return isIPv6(host.slice(1, -1))
+  return host.length <= 253 && HOST_NAME.test(host)
+}
+
+// Listening addresses may use port 0 (the OS picks a free port: tests, ephemeral nodes); peer
+// addresses may not, because nobody can connect to port 0.
+const listenAddress = z.string().refine((s) => isHostPort(s, true))
+  .meta({ noun: 'a HOST:PORT address (host name, IPv4 or [IPv6], port 0 to 65535)' })
+const peerAddress = z.string().refine((s) => isHostPort(s, false))
+  .meta({ noun: 'a HOST:PORT address (host name, IPv4 or [IPv6], port 1 to 65535)' })
+
+const nodeId = z.int().min(1).max(65535)
+const nonEmpty = z.string().min(1)
+const filePath = nonEmpty.meta({ noun: 'a file path' })
+const dirPath = nonEmpty.meta({ noun: 'a directory path' })
+const isPowerOfTwo = (n: number) => n > 0 && Number.isInteger(Math.log2(n))
+
+/**
+ * Run a cross-field check only when the fields it reads parsed cleanly, so that one bad value
+ * is reported once (as itself) and the other checks still run: every problem gets listed.
+ * Unknown-key issues do not block it: they say nothing about the known fields' values.
+ */
+function onlyWhenValid (...fields: string[]) {
+  return {
+    when: (payload: { value: unknown, issues: readonly { code?: string, path?: PropertyKey[] }[] }) =>
+      typeof payload.value === 'object' && payload.value !== null &&
+      payload.issues.every((i) => i.code === 'unrecognized_keys' ||
+        ((i.path?.length ?? 0) > 0 && !fields.includes(String(i.path?.[0]))))
+  }
+}
+
+const node = z.strictObject({
+  id: nodeId.default(1).meta({ description: 'This node\'s id, unique in the cluster. When cluster.nodes is not empty it must be one of their ids.' }),
+  data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
+  listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
+  metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
+  datacenter: nonEmpty.default('dc1').meta({ description: 'Datacenter (or availability zone) of this node; replica placement spreads replicas across datacenters.' }),
+  durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
+  max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
+  shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0)
+}).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
+
+// Shard ids are map keys in YAML (`{0: 0, 5: 1}`), which arrive as strings.
+const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a shard id (a whole number)' })
+const workerIndex = z.int().min(0).meta({ noun: 'a worker index' })
+
+const storage = z.strictObject({
+  shards: z.int().min(1).max(4096).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value.' }),
+  workers: z.union([z.int().min(1).max(1024), z.literal('auto')]).default('auto').meta({ description: 'Number of shard worker threads; "auto" runs one per CPU core. Each worker owns a subset of the shards and is the only thread touching their databases.' }),
+  shard_workers: z.record(shardIdKey, workerIndex).default({}).meta({
+    noun: 'a mapping of shard id to worker index',
+    description: 'Explicit placement of shards on workers, shard id -> worker index (both counted from 0). Shards not listed are assigned round-robin. Shard ids must be below storage.shards and, when storage.workers is a number, worker indexes below storage.workers.',
+    example: { 0: 0, 5: 1 }
+  }),
+  ring_bytes: z.int().min(64 * KiB).max(GiB).refine(isPowerOfTwo).default(4 * MiB).meta({
+    noun: 'a power of two',
+    description: 'Capacity in bytes of each worker\'s request ring and of its response ring (shared memory between the main thread and the worker). Memory used: 2 x workers x ring_bytes.'
+  }),
+  max_message_bytes: z.int().min(KiB).max(256 * MiB).default(MiB).meta({ description: 'Largest single message (request or response frame) on a ring. At most ring_bytes / 4, so a ring always holds several messages and backpressure cannot deadlock.' })
+}).superRefine((s, ctx) => {
+  for (const [shard, worker] of Object.entries(s.shard_workers)) {
+    if (Number(shard) >= s.shards) {
+      ctx.addIssue({ code: 'custom', path: ['shard_workers', shard], message: 'shard id out of range', params: { expected: `a shard id below storage.shards (${s.shards})`, got: Number(shard) } })
+    }
+    if (typeof s.workers === 'number' && worker >= s.workers) {
+      ctx.addIssue({ code: 'custom', path: ['shard_workers', shard], message: 'worker index out of range', params: { expected: `a worker index below storage.workers (${s.workers})` } })
+    }
+  }
+}, onlyWhenValid('shards', 'workers', 'shard_workers')).superRefine((s, ctx) => {
+  if (s.max_message_bytes > s.ring_bytes / 4) {
+    ctx.addIssue({ code: 'custom', path: ['max_message_bytes'], message: 'message larger than a quarter ring', params: { expected: `an integer ≤ storage.ring_bytes / 4 (${s.ring_bytes / 4})` } })
+  }
+}, onlyWhenValid('ring_bytes', 'max_message_bytes'))
+  .meta({ description: 'Local storage: shards, shard worker threads and the rings connecting them to the main thread.' })
+
+const clusterNode = z.strictObject({
+  id: nodeId.meta({ description: 'The member\'s node.id.' }),
+  address: peerAddress.meta({ description: 'The member\'s node.listen address as reachable from the other nodes.', example: 'node1.example.com:8080' }),
+  datacenter: nonEmpty.optional().meta({ description: 'The member\'s datacenter; defaults to what the member itself announces.', example: 'dc1' })
+}).meta({ noun: 'a cluster member (a mapping with id, address and datacenter)' })
+
+const cluster = z.strictObject({
+  name: nonEmpty.default('scratchbird').meta({ description: 'Cluster name. Peers announcing a different name are refused, so two clusters cannot merge by accident.' }),
+  nodes: z.array(clusterNode).default([]).meta({
+    noun: 'a list of cluster members',
+    description: 'The cluster members (including this node) used to join the cluster through gossip. Empty: a one-node cluster.',
+    example: [
+      { id: 1, address: 'node1.example.com:8080', datacenter: 'dc1' },
+      { id: 2, address: 'node2.example.com:8080', datacenter: 'dc2' }
+    ]
+  })
+}).superRefine((c, ctx) => {
+  const ids = new Map<number, number>()
+  const addresses = new Map<string, number>()
+  c.nodes.forEach((n, i) => {
+    const sameId = ids.get(n.id)
+    if (sameId !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: 'duplicate node id', params: { expected: `an id not used by cluster.nodes[${sameId}]` } })
+    } else ids.set(n.id, i)
+    const sameAddress = addresses.get(n.address)
+    if (sameAddress !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'address'], message: 'duplicate address', params: { expected: `an address not used by cluster.nodes[${sameAddress}]` } })
+    } else addresses.set(n.address, i)
+  })
+}, onlyWhenValid('nodes'))
+  .meta({ description: 'Cluster membership (the seed\'s cluster.yaml). The same section can be shared by all nodes.' })
+
+const REPLICATION_MODES = ['primary_replica', 'leaderless_quorum'] as const
+
+const replication = z.strictObject({
+  default_mode: z.enum(REPLICATION_MODES).default('primary_replica').meta({ description: 'Replication mode of tables that do not SET replication_mode: primary_replica (commit-log streaming from one primary per shard) or leaderless_quorum (any replica accepts writes; hybrid-logical-clock last-writer-wins).' }),
+  default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard for tables that do not SET replication_factor.' }),
+  write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for tables that do not SET write_quorum. Lower: faster writes, less durability. At most default_factor.' }),
+  read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for tables that do not SET read_quorum. Lower: faster reads that may be stale. At most default_factor.' }),
+  write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.'),
+  read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.'),
+  hint_expiration_days: z.number().positive().default(7).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; anti-entropy repairs what they carried.' }),
+  hint_delivery_interval_ms: ms(10000, 'How often stored hints are offered again to their target nodes.'),
+  hint_delivery_rate: z.int().min(1).default(1000).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
+  tombstone_gc_grace_days: z.number().positive().default(10).meta({ description: 'Deletion tombstones are purged only after this many days. Must exceed hint_expiration_days: a replica that missed a delete must receive it before the tombstone goes, or the deleted row comes back.' })
+}).superRefine((r, ctx) => {
+  if (r.tombstone_gc_grace_days <= r.hint_expiration_days) {
+    ctx.addIssue({ code: 'custom', path: ['tombstone_gc_grace_days'], message: 'grace too short', params: { expected: `a number > replication.hint_expiration_days (${r.hint_expiration_days})` } })
+  }
+}, onlyWhenValid('tombstone_gc_grace_days', 'hint_expiration_days')).superRefine((r, ctx) => {
+  for (const key of ['write_quorum', 'read_quorum'] as const) {
+    if (r[key] > r.default_factor) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'quorum above factor', params: { expected: `an integer ≤ replication.default_factor (${r.default_factor})` } })
+    }
+  }
+}, onlyWhenValid('default_factor', 'write_quorum', 'read_quorum'))
+  .meta({ description: 'Cluster-wide replication defaults; each table may override mode, factor and quorums with ALTER TABLE ... SET.' })
+
+const antiEntropy = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'Run background anti-entropy (Merkle-forest comparison and repair between replicas).' }),
+  interval_ms: ms(60000, 'How often each shard replica compares its sealed Merkle windows with its peers. Increase to reduce overhead.'),
+  merkle_tree_window_hours: z.number().positive().default(1).meta({ description: 'Width in hours of one time window of the Merkle forest. Larger windows: fewer trees, coarser repair.' }),
+  sealing_grace_period_minutes: z.number().min(0).default(10).meta({ description: 'A window is sealed (its tree frozen) this many minutes after it ends, so late writes and clock skew still land in it.' })
+}).meta({ description: 'Replica convergence by time-partitioned Merkle trees.' })
+
+const gossip = z.strictObject({
+  interval_ms: ms(1000, 'Time between gossip rounds. The seed\'s example uses 10000 (less traffic, slower failure detection); the default of 1000 detects failures within seconds.'),
+  fanout: z.int().min(1).default(3).meta({ description: 'Peers contacted per gossip round.' }),
+  heartbeat_timeout_ms: ms(30000, 'A peer not heard from for this long is marked down. Must be greater than interval_ms.')
+}).superRefine((g, ctx) => {
+  if (g.heartbeat_timeout_ms <= g.interval_ms) {
+    ctx.addIssue({ code: 'custom', path: ['heartbeat_timeout_ms'], message: 'timeout not above interval', params: { expected: `an integer > gossip.interval_ms (${g.interval_ms})` } })
+  }
+}, onlyWhenValid('interval_ms', 'heartbeat_timeout_ms'))
+  .meta({ description: 'Membership and failure detection.' })
+
+const TLS_FILES = ['tls_cert', 'tls_key', 'tls_ca'] as const
+
+const security = z.strictObject({
+  tls_enabled: z.boolean().default(false).meta({ description: 'Serve the client API and cluster RPC over TLS; nodes authenticate each other with certificates signed by tls_ca (mutual TLS). Requires tls_cert, tls_key and tls_ca.' }),
+  tls_cert: filePath.optional().meta({ description: 'This node\'s certificate (PEM). Relative paths resolve against the working directory.', example: '/etc/scratchbird/certs/node.crt' }),
+  tls_key: filePath.optional().meta({ description: 'Private key of tls_cert (PEM).', example: '/etc/scratchbird/certs/node.key' }),
+  tls_ca: filePath.optional().meta({ description: 'CA certificate(s) (PEM) that peer certificates must chain to.', example: '/etc/scratchbird/certs/ca.crt' }),
+  cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' })
+}).superRefine((s, ctx) => {
+  if (!s.tls_enabled) return
+  for (const key of TLS_FILES) {
+    if (s[key] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'missing TLS file', params: { expected: 'a file path because security.tls_enabled is true' } })
+    }
+  }
+}, onlyWhenValid('tls_enabled', ...TLS_FILES))
+  .meta({ description: 'Authentication and encryption between nodes and clients.' })
+
+export const AUDIT_EVENTS = [
+  'CREATE TABLE', 'ALTER TABLE', 'DROP TABLE',
+  'SET replication_mode', 'SET replication_factor', 'SET write_quorum', 'SET read_quorum',
+  'SET uuid_type', 'SET partition_key_columns',
+  'GRANT', 'REVOKE', 'TOPOLOGY'
+] as const
+
+const audit = z.strictObject({
+  enabled: z.boolean().default(false).meta({ description: 'Write the hash-chained audit log of DDL, replication-setting and topology changes.' }),
+  // No schema default: the default follows logging.dir and logging.files.audit (filled in by
+  // configSchema's transform) so the two settings can never name different files by accident.
+  log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory.', example: '/var/log/scratchbird/audit.log' }),
+  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Statements and changes to record. Allowed: ${AUDIT_EVENTS.join(', ')} (TOPOLOGY: nodes joining, leaving, shard moves).` })
+}).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
+
+const lsm = z.strictObject({
+  l0_compaction_trigger: z.int().min(1).default(4).meta({ description: 'Level-0 files that trigger a compaction. Increase to compact less often. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
+  max_bytes_for_level_base: z.int().min(MiB).default(256 * MiB).meta({ description: 'Size in bytes of level 1; larger means less compaction. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
+  write_buffer_size: z.int().min(64 * KiB).max(GiB).default(4 * MiB).meta({ description: 'Bytes of writes buffered in memory per shard before they are written to a level-0 file (classic-level writeBufferSize).' }),
+  block_cache_bytes: z.int().min(0).max(64 * GiB).default(8 * MiB).meta({ description: 'Block cache per shard in bytes (classic-level cacheSize).' }),
+  max_open_files: z.int().min(1).max(1_000_000).default(1000).meta({ description: 'Open table files per shard (classic-level maxOpenFiles). Mind the process file limit: shards x max_open_files.' })
+}).meta({ description: 'Storage engine (LevelDB via classic-level) tuning, per shard database.' })
+
+const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const
+
+const logFile = (dflt: string, description: string) =>
+  filePath.default(dflt).meta({ description: `${description} Relative to logging.dir unless absolute.` })
+
+const logging = z.strictObject({
+  // Upper-cased first so `info` and `Info` work as well as `INFO` (operators type all three).
+  level: z.preprocess((v) => typeof v === 'string' ? v.toUpperCase() : v, z.enum(LOG_LEVELS)).default('INFO').meta({ description: 'Least severe level written: ERROR (quorum failures, node failures), WARNING (failed hint delivery, clock skew), INFO (joins, shard moves), DEBUG (replication messages, Merkle comparisons). Case-insensitive.' }),
+  // No schema default: it follows node.data_dir (filled in by configSchema), so a node started
+  // with --data-dir keeps its logs with its data.
+  dir: dirPath.optional().meta({ description: 'Directory of the log files. Default: logs under node.data_dir (./data/logs). Relative paths resolve against the working directory.', example: '/var/log/scratchbird' }),
+  files: z.strictObject({
+    main: logFile('scratchbird.log', 'Main log.'),
+    replication: logFile('replication.log', 'Replication events.'),
+    anti_entropy: logFile('anti_entropy.log', 'Anti-entropy reports.'),
+    slow_query: logFile('slow_query.log', 'Slow queries (see slow_query_ms).'),
+    audit: logFile('audit.log', 'Audit log, used when audit.log_file is not set.')
+  }).prefault({}).meta({ description: 'Log file names, one per stream.' }),
+  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Queries taking at least this many milliseconds go to the slow-query log; 0 logs every query.' }),
+  console: z.enum(['auto', 'pretty', 'json', 'off']).default('auto').meta({ description: 'Log output on stdout: pretty (human-readable), json (one object per line), off, or auto: pretty on a terminal, JSON otherwise.' })
+}).meta({ description: 'Logs (the seed\'s "Logging").' })
+
+const http = z.strictObject({
+  max_body_bytes: z.int().min(KiB).max(GiB).default(MiB).meta({ description: 'Largest accepted request body; larger requests fail with SB_BODY_TOO_LARGE.' }),
+  session_idle_timeout_ms: ms(300000, 'A client session (and its open transaction) idle this long is closed and rolled back.')
+}).meta({ description: 'Client HTTP API limits.' })
+
+/** The document as written: strict sections, each defaulting to `{}` so an empty file is valid. */
+export const documentSchema = z.strictObject({
+  node: node.prefault({}),
+  storage: storage.prefault({}),
+  cluster: cluster.prefault({}),
+  replication: replication.prefault({}),
+  anti_entropy: antiEntropy.prefault({}),
+  gossip: gossip.prefault({}),
+  security: security.prefault({}),
+  audit: audit.prefault({}),
+  lsm: lsm.prefault({}),
+  logging: logging.prefault({}),
+  http: http.prefault({})
+}).superRefine((c, ctx) => {
+  // A node missing from a non-empty member list would gossip under an id nobody expects.
+  if (c.cluster.nodes.length > 0 && !c.cluster.nodes.some((n) => n.id === c.node.id)) {
+    ctx.addIssue({ code: 'custom', path: ['node', 'id'], message: 'node not a member', params: { expected: `the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})` } })
+  }
+}, onlyWhenValid('node', 'cluster'))
+
+/** documentSchema plus the values derived from other keys. */
+export const configSchema = documentSchema.prefault({}).transform((c) => {
+  const dir = c.logging.dir ?? join(c.node.data_dir, 'logs')
+  return {
+    ...c,
+    logging: { ...c.logging, dir },
+    audit: {
+      ...c.audit,
+      log_file: c.audit.log_file ?? (isAbsolute(c.logging.files.audit) ? c.logging.files.audit : join(dir, c.logging.files.audit))
+    }
+  }
+})
+
+/** A validated configuration with defaults applied (paths as written; see load.ts). */
+export type Config = z.output<typeof configSchema>
+/** What a configuration file may contain. */
+export type ConfigInput = z.input<typeof documentSchema>

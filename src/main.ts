@@ -1,0 +1,34 @@
+import { parseFlags } from './cli/args'
+import { runCli } from './cli/client'
+import { helpText, PROGRAMS, programFor } from './cli/programs'
+import { runServer } from './cli/server-main'
+import { isScratchBirdError } from './core/errors'
+import { versionLine } from './version'
+
+// Entry point of every program name (DESIGN §1): dispatch on the name the binary was invoked
+// under (dist/scratchbird_cli → scratchbird_cli) or on a first-argument subcommand.
+
+async function main (): Promise<number> {
+  const args = process.argv.slice(2)
+  const { program, argsFrom } = programFor(process.argv0, args[0])
+  const flags = parseFlags(program, args.slice(argsFrom))
+  if (flags.help) { process.stdout.write(helpText(program)); return 0 }
+  if (flags.version) { process.stdout.write(versionLine() + '\n'); return 0 }
+  switch (program) {
+    case 'scratchbird': return await runServer(flags)
+    case 'scratchbird_cli': return await runCli(flags)
+    default:
+      process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
+      return 69 // EX_UNAVAILABLE
+  }
+}
+
+main().then(code => { process.exitCode = code }, (e: unknown) => {
+  if (isScratchBirdError(e)) {
+    process.stderr.write(`${e.message} [${e.code}]\n`)
+    process.exitCode = 2
+  } else {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`)
+    process.exitCode = 70 // EX_SOFTWARE
+  }
+})

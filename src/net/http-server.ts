@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ScratchBirdError, isScratchBirdError } from '../core/errors'
+
+// The node's HTTP listener (client SQL API now, cluster RPC later). Routes are a table; every
+// error answer has the same JSON shape {"error": {code, sqlstate, message}} so clients and the
+// CLI handle one format.
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<unknown> | unknown
+export type Routes = Record<string, Partial<Record<'GET' | 'POST' | 'PUT' | 'DELETE', Handler>>>
+
+export function sendJson (res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+export function sendError (res: ServerResponse, err: ScratchBirdError): void {
+  if (res.headersSent) { res.destroy(); return }
+  sendJson(res, err.httpStatus, { error: err.toJSON() })
+}
+
+export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void): Server {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!
+    const route = routes[path]
+    const handler = route?.[req.method as keyof typeof route]
+    if (!route) { sendError(res, new ScratchBirdError('SB_NOT_FOUND', `no such endpoint: ${path}`)); return }
+    if (!handler) {
+      res.setHeader('allow', Object.keys(route).join(', '))
+      sendJson(res, 405, { error: new ScratchBirdError('SB_MALFORMED_REQUEST', `method ${req.method ?? ''} not allowed on ${path}`).toJSON() })
+      return
+    }
+    Promise.resolve().then(() => handler(req, res)).then(body => {
+      if (!res.headersSent && body !== undefined) sendJson(res, 200, body)
+    }, (e: unknown) => {
+      if (isScratchBirdError(e)) { sendError(res, e); return }
+      onInternalError(e)
+      sendError(res, new ScratchBirdError('SB_INTERNAL', 'internal error; the request changed nothing'))
+    })
+  })
+  // Bounded: slow or idle clients cannot hold sockets forever.
+  server.headersTimeout = 10_000
+  server.requestTimeout = 60_000
+  server.keepAliveTimeout = 5_000
+  return server
+}
+
+export function listen (server: Server, hostPort: string): Promise<AddressInfo> {
+  const i = hostPort.lastIndexOf(':')
+  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '')
+  const port = Number(hostPort.slice(i + 1))
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+export function closeServer (server: Server): Promise<void> {
+  return new Promise(resolve => {
+    server.close(() => resolve())
+    server.closeIdleConnections()
+  })
+}

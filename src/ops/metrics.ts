@@ -1,0 +1,28 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+
+// The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
+// replication, quorum, hint and anti-entropy series here; everything else reads them from here.
+
+export interface NodeMetrics {
+  readonly registry: Registry
+  readonly buildInfo: Gauge<'version' | 'node_id'>
+  readonly hlcCounter: Gauge<'node_id'>
+  readonly hlcRemoteRejections: Counter<'node_id'>
+  readonly hlcWarnings: Counter<'node_id' | 'kind'>
+  readonly shardWorkers: Gauge
+  readonly shardsOpen: Gauge
+}
+
+export function createMetrics (): NodeMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'scratchbird_process_' })
+  return {
+    registry,
+    buildInfo: new Gauge({ name: 'scratchbird_build_info', help: 'Always 1; labels carry the build', labelNames: ['version', 'node_id'], registers: [registry] }),
+    hlcCounter: new Gauge({ name: 'scratchbird_hlc_counter', help: 'Logical counter of the node\'s hybrid logical clock (high values mean clock trouble)', labelNames: ['node_id'], registers: [registry] }),
+    hlcRemoteRejections: new Counter({ name: 'scratchbird_hlc_remote_rejections_total', help: 'Remote HLC timestamps rejected for exceeding max_clock_offset_ms', labelNames: ['node_id'], registers: [registry] }),
+    hlcWarnings: new Counter({ name: 'scratchbird_hlc_warnings_total', help: 'HLC warnings (counter above 3000, running ahead of the wall clock)', labelNames: ['node_id', 'kind'], registers: [registry] }),
+    shardWorkers: new Gauge({ name: 'scratchbird_shard_workers', help: 'Shard worker threads running', registers: [registry] }),
+    shardsOpen: new Gauge({ name: 'scratchbird_shards_open', help: 'Shard replicas open on this node', registers: [registry] })
+  }
+}

@@ -1,0 +1,199 @@
+import type { Server } from 'node:http'
+import { availableParallelism } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { systemClock } from '../core/clock'
+import type { Config } from '../core/config/load'
+import { ScratchBirdError } from '../core/errors'
+import { initHashing } from '../core/hash'
+import type { Hlc } from '../core/hlc'
+import { HlcPersistence } from '../core/hlc-persist'
+import { cryptoRng } from '../core/rng'
+import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { createLoggers, type Loggers } from '../ops/log'
+import { createMetrics, type NodeMetrics } from '../ops/metrics'
+import { VERSION } from '../version'
+import { CpuPool } from './cpu-pool'
+import { lockDataDir, type DataDirLock } from './data-dir-lock'
+import { assignShards } from './shard-assignment'
+import { ShardWorkers } from './shard-workers'
+
+// One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
+// process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
+// and stops them in order. Any start failure undoes what was started and rethrows.
+
+export type NodeState = 'starting' | 'ready' | 'stopping' | 'stopped'
+
+export function loggingSettings (config: Config): Parameters<typeof createLoggers>[0] {
+  const l = config.logging
+  return {
+    level: l.level,
+    dir: resolve(l.dir),
+    console: l.console,
+    files: {
+      main: l.files.main,
+      replication: l.files.replication,
+      anti_entropy: l.files.anti_entropy,
+      slow_query: l.files.slow_query,
+      // The seed's audit section names the audit file; it exists only when auditing is on.
+      audit: config.audit.enabled ? resolve(config.audit.log_file) : null
+    }
+  }
+}
+
+export class ScratchBirdNode {
+  state: NodeState = 'starting'
+  readonly startedAt = systemClock.monotonic()
+  readonly log: Logger
+  readonly loggers: Loggers
+  readonly metrics: NodeMetrics
+  hlc: Hlc | null = null
+  listenAddress = ''
+  metricsAddress = ''
+  private lock: DataDirLock | null = null
+  private cpu: CpuPool | null = null
+  private workers: ShardWorkers | null = null
+  private http: Server | null = null
+  private metricsHttp: Server | null = null
+  private stopping: Promise<void> | null = null
+
+  constructor (public config: Config, private readonly onFatal: (reason: string) => void = () => {}) {
+    this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
+    this.log = this.loggers.main
+    this.metrics = createMetrics()
+  }
+
+  get dataDir (): string { return resolve(this.config.node.data_dir) }
+
+  async start (): Promise<void> {
+    const { config, log } = this
+    const nodeId = config.node.id
+    try {
+      this.lock = lockDataDir(this.dataDir)
+      this.hlc = new HlcPersistence(join(this.dataDir, 'hlc.hwm')).startHlc({
+        clock: systemClock,
+        rng: cryptoRng,
+        nodeId,
+        maxClockOffsetMs: config.node.max_clock_offset_ms,
+        onWarning: (kind, details) => {
+          this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
+          log.warn(details, `HLC warning: ${kind}`)
+        }
+      })
+      await initHashing()
+
+      const workerCount = config.storage.workers === 'auto' ? availableParallelism() : config.storage.workers
+      this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1)))
+      await this.cpu.selfTest()
+
+      const assignment = assignShards(config.storage.shards, workerCount, config.storage.shard_workers ?? {})
+      this.workers = new ShardWorkers(log, (index, reason) => {
+        if (this.state === 'ready') {
+          // Until workers restart themselves (shard-engine issue), a dead worker stops the node
+          // cleanly rather than leaving shards silently unserved.
+          this.onFatal(`shard worker ${index} died (${reason})`)
+        }
+      })
+      await this.workers.start(assignment.map((shards, workerIndex) => ({
+        workerIndex,
+        dataDir: this.dataDir,
+        shards,
+        durability: config.node.durability,
+        lsm: {
+          writeBufferSize: config.lsm.write_buffer_size,
+          cacheSize: config.lsm.block_cache_bytes,
+          maxOpenFiles: config.lsm.max_open_files
+        }
+      })))
+
+      this.http = createHttpServer({
+        '/v1/health': { GET: () => this.health() }
+      }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+      const addr = await listen(this.http, config.node.listen)
+      this.listenAddress = `${addr.address}:${addr.port}`
+
+      this.metricsHttp = createHttpServer({
+        '/metrics': {
+          GET: async (_req, res) => {
+            this.refreshGauges()
+            const text = await this.metrics.registry.metrics()
+            res.writeHead(200, { 'content-type': this.metrics.registry.contentType })
+            res.end(text)
+          }
+        }
+      }, (e) => log.error({ err: e }, 'internal error in metrics handler'))
+      const maddr = await listen(this.metricsHttp, config.node.metrics_listen)
+      this.metricsAddress = `${maddr.address}:${maddr.port}`
+      this.metrics.buildInfo.set({ version: VERSION, node_id: String(nodeId) }, 1)
+
+      this.state = 'ready'
+      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
+        `ready: node ${nodeId} listening on ${this.listenAddress}`)
+    } catch (e) {
+      await this.stop()
+      if (e instanceof ScratchBirdError) throw e
+      const err = e as NodeJS.ErrnoException
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+        throw new ScratchBirdError('SB_BAD_ARGUMENT', `cannot listen: ${err.message}`, { code: err.code }, { cause: e })
+      }
+      throw e
+    }
+  }
+
+  health (): Record<string, unknown> {
+    return {
+      nodeId: this.config.node.id,
+      version: VERSION,
+      uptimeMs: Math.round(systemClock.monotonic() - this.startedAt),
+      state: this.state,
+      shardWorkers: this.workers?.count ?? 0,
+      shardsOpen: this.workers?.shardsOpen() ?? 0
+    }
+  }
+
+  private refreshGauges (): void {
+    if (this.hlc) {
+      const id = String(this.config.node.id)
+      this.metrics.hlcCounter.set({ node_id: id }, this.hlc.state().counter)
+    }
+    this.metrics.shardWorkers.set(this.workers?.count ?? 0)
+    this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
+  }
+
+  /**
+   * SIGHUP: apply what can change without a restart (log level, log files reopened for
+   * logrotate); report the rest.
+   */
+  reload (next: Config): void {
+    const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
+      .filter(k => JSON.stringify(next[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
+    this.loggers.reopen()
+    this.loggers.setLevel(next.logging.level)
+    this.config = { ...this.config, logging: next.logging, replication: next.replication, anti_entropy: next.anti_entropy, gossip: next.gossip, audit: next.audit, http: next.http }
+    this.log.info({ restartNeeded }, restartNeeded.length
+      ? `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`
+      : 'configuration reloaded')
+  }
+
+  /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */
+  stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    const wasReady = this.state === 'ready'
+    this.state = 'stopping'
+    if (wasReady) this.log.info('stopping')
+    if (this.http) await closeServer(this.http)
+    if (this.metricsHttp) await closeServer(this.metricsHttp)
+    this.log.debug('listeners closed')
+    if (this.workers) await this.workers.stop()
+    this.log.debug('shard workers stopped, shard databases closed')
+    if (this.cpu) await this.cpu.close()
+    this.lock?.release()
+    this.state = 'stopped'
+    if (wasReady) this.log.info('stopped')
+    this.loggers.close()
+  }
+}

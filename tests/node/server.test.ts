@@ -1,0 +1,142 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+
+// The server skeleton as a real process: start, health, metrics, log files, SIGHUP, clean stop,
+// refusal of a second node on the same data directory.
+
+const running: RunningNode[] = []
+afterEach(() => { for (const n of running.splice(0)) n.proc.kill('SIGKILL') })
+
+function nodeArgs (dataDir: string, extra: string[] = []): string[] {
+  return ['--config', join(ROOT, 'etc/scratchbird.yaml'), '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extra]
+}
+
+async function start (dataDir: string, extra: string[] = []): Promise<RunningNode> {
+  const [cmd, args] = sourceCommand(nodeArgs(dataDir, extra))
+  const n = await startNode(cmd, args)
+  running.push(n)
+  return n
+}
+
+describe('scratchbird server', () => {
+  it('starts workers that open LevelDB shards, serves /v1/health and /metrics, stops cleanly on SIGTERM', async () => {
+    const dir = tempDir()
+    const n = await start(join(dir, 'data'), ['--node-id', '7'])
+    const health = await (await fetch(n.url('/v1/health'))).json() as Record<string, unknown>
+    expect(health).toMatchObject({ nodeId: 7, state: 'ready', shardsOpen: 16 })
+    expect(typeof health.version).toBe('string')
+    expect(typeof health.uptimeMs).toBe('number')
+    // every shard is a real LevelDB database in its own directory
+    const shards = readdirSync(join(dir, 'data', 'shards')).map(Number).sort((a, b) => a - b)
+    expect(shards).toEqual([...Array(16).keys()])
+    for (const s of shards) expect(existsSync(join(dir, 'data', 'shards', String(s), 'CURRENT'))).toBe(true)
+
+    const metrics = await (await fetch(`http://${n.metrics}/metrics`)).text()
+    expect(metrics).toMatch(/scratchbird_build_info\{version="[^"]+",node_id="7"\} 1/)
+    expect(metrics).toContain('scratchbird_shards_open 16')
+
+    const missing = await fetch(n.url('/v1/nope'))
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toMatchObject({ error: { code: 'SB_NOT_FOUND' } })
+
+    n.proc.kill('SIGTERM')
+    expect(await n.exited).toBe(0)
+    expect(n.stdout()).toMatch(/"msg":"stopped"/)
+    expect(existsSync(join(dir, 'data', 'scratchbird.pid'))).toBe(false)
+    // JSON log file holds the same story
+    const mainLog = readFileSync(join(dir, 'data', 'logs', 'scratchbird.log'), 'utf8')
+    expect(mainLog).toMatch(/"level":"INFO".*"msg":"ready: node 7/)
+    expect(mainLog).toMatch(/"msg":"stopped"/)
+  })
+
+  it('refuses a second node on the same data directory and leaves the first one running', async () => {
+    const dir = join(tempDir(), 'data')
+    const first = await start(dir)
+    const [cmd, args] = sourceCommand(nodeArgs(dir))
+    const second = await runToExit(cmd, args)
+    expect(second.code).not.toBe(0)
+    expect(second.stderr).toMatch(/in use by another ScratchBird process \(pid \d+\)/)
+    expect(second.stderr).toContain('SB_DATA_DIR_LOCKED')
+    const health = await (await fetch(first.url('/v1/health'))).json() as Record<string, unknown>
+    expect(health.state).toBe('ready')
+    first.proc.kill('SIGINT')
+    expect(await first.exited).toBe(0)
+  })
+
+  it('takes over a stale lock left by a process that died', async () => {
+    const dir = join(tempDir(), 'data')
+    const first = await start(dir)
+    first.proc.kill('SIGKILL')
+    await first.exited
+    expect(existsSync(join(dir, 'scratchbird.pid'))).toBe(true)
+    const again = await start(dir)
+    again.proc.kill('SIGTERM')
+    expect(await again.exited).toBe(0)
+  })
+
+  it('reloads the log level on SIGHUP and reports settings that need a restart', async () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'node.yaml')
+    writeFileSync(cfg, 'logging:\n  level: INFO\n')
+    const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
+    const n = await startNode(cmd, args)
+    running.push(n)
+    writeFileSync(cfg, 'logging:\n  level: DEBUG\nstorage:\n  shards: 8\n')
+    n.proc.kill('SIGHUP')
+    await expect.poll(() => n.stdout(), { timeout: 10_000 }).toContain('configuration reloaded')
+    expect(n.stdout()).toMatch(/changes to storage take effect after a restart/)
+    n.proc.kill('SIGTERM')
+    expect(await n.exited).toBe(0)
+    // DEBUG took effect: the stop sequence logs debug lines now
+    expect(n.stdout()).toMatch(/"level":"DEBUG"/)
+  })
+})
+
+describe('scratchbird command line', () => {
+  it('--version prints the seed\'s format', async () => {
+    const [cmd, args] = sourceCommand(['--version'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^ScratchBird Beta v\d+\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}\)\n$/)
+  })
+
+  it('--help lists commands and flags', async () => {
+    const [cmd, args] = sourceCommand(['--help'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(0)
+    for (const s of ['--config', '--data-dir', '--listen', '--node-id', '--metrics-listen', '--check-config', 'scratchbird_cli', 'scratchbird_backup', 'scratchbird_replay_commit_log']) {
+      expect(r.stdout).toContain(s)
+    }
+  })
+
+  it('--check-config accepts the seed cluster.yaml and the default file', async () => {
+    for (const file of ['tests/fixtures/config/seed-cluster.yaml', 'etc/scratchbird.yaml']) {
+      const [cmd, args] = sourceCommand(['--config', file, '--check-config'])
+      const r = await runToExit(cmd, args)
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+    }
+  })
+
+  it('--check-config lists every problem and fails', async () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'bad.yaml')
+    writeFileSync(cfg, 'gossip:\n  fanout: lots\nstorage:\n  shards: 0\nbogus: 1\n')
+    const [cmd, args] = sourceCommand(['--config', cfg, '--check-config', '--listen', 'nowhere'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain('gossip.fanout: expected an integer ≥ 1, got "lots"')
+    expect(r.stderr).toContain('storage.shards')
+    expect(r.stderr).toContain('bogus')
+    expect(r.stderr).toContain('node.listen')
+  })
+
+  it('rejects unknown flags with a clear error', async () => {
+    const [cmd, args] = sourceCommand(['--frobnicate'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/frobnicate.*SB_BAD_ARGUMENT/s)
+  })
+})
