@@ -1,5 +1,21 @@
 import neostandard from 'neostandard'
 
+// Deterministic core (DESIGN §10): only src/core/clock.ts reads time and only src/core/rng.ts makes
+// randomness in code the simulator runs, so a failing schedule replays from its seed.
+const deterministic = {
+  'no-restricted-properties': ['error',
+    { object: 'Date', property: 'now', message: 'read time through an injected Clock (src/core/clock.ts)' },
+    { object: 'performance', property: 'now', message: 'read time through an injected Clock (src/core/clock.ts)' },
+    { object: 'Math', property: 'random', message: 'use an injected Rng (src/core/rng.ts)' }
+  ],
+  'no-restricted-syntax': ['error',
+    { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'read time through an injected Clock (src/core/clock.ts)' }
+  ],
+  'no-restricted-imports': ['error', {
+    paths: [{ name: 'node:crypto', importNames: ['randomBytes', 'randomUUID', 'randomInt'], message: 'use an injected Rng (src/core/rng.ts)' }]
+  }]
+}
+
 export default [
   ...neostandard({ ts: true, ignores: ['dist/**', 'data/**', 'node_modules/**', 'coverage/**'] }),
   {
@@ -9,5 +25,10 @@ export default [
       // `void promise` marks a deliberately unawaited promise (its errors handled inside).
       'no-void': ['error', { allowAsStatement: true }]
     }
+  },
+  {
+    files: ['src/core/**/*.ts', 'src/storage/**/*.ts', 'src/cluster/**/*.ts', 'src/sblr/**/*.ts', 'src/vm/**/*.ts', 'src/rings/**/*.ts'],
+    ignores: ['src/core/clock.ts', 'src/core/rng.ts'],
+    rules: deterministic
   }
 ]
