@@ -102,8 +102,6 @@ await build({
   external: ['@napi-rs/nice'],
   plugins: [nativeBindingPlugin, piscinaWorkerPlugin]
 })
-// piscina resolves 'worker.js' (not .cjs) next to its bundle when not in a SEA.
-copyFileSync(join(out, 'worker.cjs'), join(out, 'worker.js'))
 console.log(`bundled ${Object.keys(entries).join(', ')} → ${out}`)
 if (bundleOnly) process.exit(0)
 

@@ -84,7 +84,6 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
   try {
     await node.start()
   } catch (e) {
-    node.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `start failed: ${(e as Error).message}`)
     printConfigError(e)
     return 1
   }

@@ -76,7 +76,10 @@ export function workerSpec (program: WorkerProgram): WorkerSpec {
     return { filename: assetBytes(`${program}.cjs`).toString('utf8'), options: { eval: true } }
   }
   if (BUNDLED) {
-    return { filename: join(dirname(fileURLToPath(import.meta.url)), `${program}.cjs`), options: {} }
+    const dir = dirname(fileURLToPath(import.meta.url))
+    // piscina's bundled worker is .cjs: a .js file in this "type": "module" package would load as ESM.
+    process.env.SCRATCHBIRD_PISCINA_WORKER ??= join(dir, 'worker.cjs')
+    return { filename: join(dir, `${program}.cjs`), options: {} }
   }
   // Node 20 does not apply `--import tsx` to worker threads, so the worker registers tsx itself
   // before importing its .ts entry (source mode only: tests and tsx runs).

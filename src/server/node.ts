@@ -130,6 +130,7 @@ export class ScratchBirdNode {
       log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
         `ready: node ${nodeId} listening on ${this.listenAddress}`)
     } catch (e) {
+      log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `start failed: ${(e as Error).message}`)
       await this.stop()
       if (e instanceof ScratchBirdError) throw e
       const err = e as NodeJS.ErrnoException

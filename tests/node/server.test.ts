@@ -65,6 +65,18 @@ describe('scratchbird server', () => {
     expect(await first.exited).toBe(0)
   })
 
+  it('fails to start with a clear error when its address is taken, and releases the data directory', async () => {
+    const dir = join(tempDir(), 'data')
+    const first = await start(join(tempDir(), 'data'))
+    const [cmd, args] = sourceCommand(['--data-dir', dir, '--listen', first.listen, '--metrics-listen', '127.0.0.1:0'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/cannot listen: .*EADDRINUSE.*\[SB_BAD_ARGUMENT\]/)
+    expect(existsSync(join(dir, 'scratchbird.pid'))).toBe(false)
+    first.proc.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  })
+
   it('takes over a stale lock left by a process that died', async () => {
     const dir = join(tempDir(), 'data')
     const first = await start(dir)
