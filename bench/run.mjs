@@ -12,5 +12,10 @@ if (!name || !names.includes(name)) {
   console.error(`usage: npm run bench -- <name> [args]\nbenchmarks: ${names.join(', ')}`)
   process.exit(name ? 2 : 0)
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', join(here, `${name}.ts`), ...rest], { stdio: 'inherit' })
+// Shard workers run from the esbuild bundle, as in production (not through tsx's loader).
+const root = join(here, '..')
+const built = spawnSync(process.execPath, [join(root, 'build.mjs'), '--bundle-only'], { stdio: ['ignore', 'ignore', 'inherit'] })
+if (built.status !== 0) process.exit(built.status ?? 1)
+const env = { ...process.env, SCRATCHBIRD_WORKER_BUNDLE_DIR: join(root, 'dist', 'bundle') }
+const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, `${name}.ts`), ...rest], { stdio: 'inherit', env })
 process.exit(r.status ?? 1)

@@ -1,65 +1,149 @@
-import { ClassicLevel } from 'classic-level'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parentPort, workerData } from 'node:worker_threads'
-import type { ShardWorkerData, WorkerToMain, MainToWorker } from '../src/server/worker-protocol'
+import { ScratchBirdError } from '../src/core/errors'
+import { RingServer, type RingReply } from '../src/rings/channel'
+import { SpscRing } from '../src/rings/spsc-ring'
+import { SHARD_OP_BY_CODE, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
+import type { ShardWorkerData, WorkerToMain } from '../src/server/worker-protocol'
+import { ShardEngine, type Txn } from '../src/storage/engine'
+import { LevelKv } from '../src/storage/kv-level'
+import { SharedXidCounter, SharedXidSource, readXidMark } from '../src/storage/xid-shared'
 
-// Shard worker (DESIGN §2): owns the LevelDB databases of the shard replicas assigned to it; the
-// main thread never touches LevelDB. This thin shell opens them, reports, and closes them on
-// request. (Request/response rings and the MGA engine plug in here.)
-
-const FORMAT_KEY = 's/format'
-const FORMAT_VERSION = '1'
+// Shard worker (DESIGN §2): a thin shell — ring → engine → ring. It owns the LevelDB databases of
+// its shard replicas (the main thread never touches LevelDB), drains every request available in
+// one pass (the engine group-commits the writes of a pass into one batch), and stops when the
+// main thread closes the request ring.
 
 const data = workerData as ShardWorkerData
 const port = parentPort!
-const dbs = new Map<number, ClassicLevel<string, string>>()
+const engines = new Map<number, ShardEngine>()
+/** Open transactions by shard and xid (a 2PC transaction has one xid on several shards). */
+const txns = new Map<number, Map<bigint, Txn>>()
 
 function send (msg: WorkerToMain): void { port.postMessage(msg) }
 
-async function openShard (id: number): Promise<void> {
-  const dir = join(data.dataDir, 'shards', String(id))
-  mkdirSync(dir, { recursive: true })
-  const db = new ClassicLevel<string, string>(dir, {
-    createIfMissing: true,
-    writeBufferSize: data.lsm.writeBufferSize,
-    cacheSize: data.lsm.cacheSize,
-    maxOpenFiles: data.lsm.maxOpenFiles
-  })
-  await db.open()
-  dbs.set(id, db)
-  const format = await db.get(FORMAT_KEY)
-  if (format === undefined) await db.put(FORMAT_KEY, FORMAT_VERSION, { sync: true })
-  else if (format !== FORMAT_VERSION) throw Object.assign(new Error(`shard ${id} has on-disk format ${format}, this build reads ${FORMAT_VERSION}`), { code: 'SB_STORAGE_FORMAT' })
+function engineOf (shard: number): ShardEngine {
+  const e = engines.get(shard)
+  if (!e) throw new ScratchBirdError('SB_BAD_ARGUMENT', `shard ${shard} is not served by worker ${data.workerIndex}`, { shard })
+  return e
 }
 
-async function closeAll (): Promise<void> {
-  await Promise.allSettled([...dbs.values()].map(db => db.close()))
-  dbs.clear()
+function txnOf (shard: number, xid: bigint): Txn {
+  const t = txns.get(shard)?.get(xid)
+  if (!t) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard, xid: String(xid) })
+  return t
 }
 
-async function start (): Promise<void> {
+function forget (shard: number, xid: bigint): void { txns.get(shard)?.delete(xid) }
+
+type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
+
+const handlers: Handlers = {
+  PING: () => ({ worker: data.workerIndex, shards: [...engines.keys()] }),
+  AUTOCOMMIT: async (r) => {
+    const res = await engineOf(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
+    return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }
+  },
+  BEGIN: async (r) => {
+    const t = await engineOf(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
+    txns.get(r.shard)!.set(t.xid, t)
+    return { xid: t.xid }
+  },
+  GET: async (r) => {
+    const row = await engineOf(r.shard).get(r.tableId, r.pk, r.xid === undefined ? undefined : txnOf(r.shard, r.xid))
+    return { row: row ?? null }
+  },
+  SCAN: async (r) => {
+    const rows: ShardReplies['SCAN']['rows'] = []
+    const txn = r.xid === undefined ? undefined : txnOf(r.shard, r.xid)
+    for await (const row of engineOf(r.shard).scan(r.tableId, r.options, txn)) rows.push({ pk: row.pk, row: row.row })
+    return { rows }
+  },
+  WRITE: async (r) => ({ affected: await txnOf(r.shard, r.xid).write(r.writes) }),
+  COMMIT: async (r) => {
+    const res = await txnOf(r.shard, r.xid).commit(r.commitHlc)
+    forget(r.shard, r.xid)
+    return { lsn: res.lsn, commitHlc: res.commitHlc }
+  },
+  ROLLBACK: async (r) => {
+    await txnOf(r.shard, r.xid).rollback()
+    forget(r.shard, r.xid)
+    return {}
+  },
+  PREPARE: async (r) => {
+    await txnOf(r.shard, r.xid).prepare()
+    forget(r.shard, r.xid)
+    return {}
+  },
+  COMMIT_PREPARED: async (r) => {
+    const res = await engineOf(r.shard).commitPrepared(r.xid, r.commitHlc)
+    return { lsn: res.lsn, commitHlc: res.commitHlc }
+  },
+  ABORT_PREPARED: async (r) => { await engineOf(r.shard).abortPrepared(r.xid); return {} },
+  LIST_LIMBO: (r) => ({ limbo: engineOf(r.shard).listLimbo().map(l => ({ xid: l.xid, rows: l.rows })) }),
+  READ_COMMIT_LOG: async (r) => ({ entries: await engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
+  SWEEP: (r) => engineOf(r.shard).sweep(r.horizonHlc, {}),
+  STATS: (r) => {
+    const e = engineOf(r.shard)
+    return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }
+  }
+}
+
+function handle (type: number, payload: Uint8Array): RingReply | Promise<RingReply> {
+  const op = SHARD_OP_BY_CODE.get(type)
+  if (!op) throw new ScratchBirdError('SB_MALFORMED_REQUEST', `unknown shard op ${type}`)
+  const codec = codecOf(op) as OpCodec<unknown, unknown>
+  // Decode before the first await: the payload is a view into the ring, valid only until then.
+  const req = codec.decodeRequest(payload)
+  const out = (handlers[op] as (r: unknown) => unknown)(req)
+  return out instanceof Promise
+    ? out.then(v => ({ type, payload: codec.encodeReply(v) }))
+    : { type, payload: codec.encodeReply(out) }
+}
+
+async function openShards (): Promise<void> {
+  const counter = new SharedXidCounter(data.xidCounter)
+  for (const shard of data.shards) {
+    const dir = join(data.dataDir, 'shards', String(shard))
+    mkdirSync(dir, { recursive: true })
+    const kv = await LevelKv.open(dir, data.lsm)
+    try {
+      const mark = await readXidMark(kv)
+      counter.raiseTo(mark)
+      const engine = await ShardEngine.open(kv, {
+        shardId: shard,
+        nodeId: data.nodeId,
+        durability: data.durability,
+        xids: new SharedXidSource(counter, data.nodeId, mark)
+      })
+      engines.set(shard, engine)
+      txns.set(shard, new Map())
+    } catch (e) {
+      await kv.close()
+      throw e
+    }
+  }
+}
+
+async function closeShards (): Promise<void> {
+  await Promise.allSettled([...engines.values()].map(e => e.close()))
+  engines.clear()
+}
+
+async function main (): Promise<void> {
   try {
-    for (const id of data.shards) await openShard(id)
-    send({ type: 'ready', worker: data.workerIndex, shards: [...dbs.keys()] })
+    await openShards()
   } catch (e) {
-    const err = e as { code?: string, message: string, cause?: { code?: string } }
-    const locked = err.code === 'LEVEL_LOCKED' || err.cause?.code === 'LEVEL_LOCKED'
-    await closeAll()
-    send({
-      type: 'failed',
-      worker: data.workerIndex,
-      code: locked ? 'SB_DATA_DIR_LOCKED' : 'SB_INTERNAL',
-      message: locked ? `a shard database under ${data.dataDir} is locked by another process` : err.message
-    })
+    await closeShards()
+    const err = e instanceof ScratchBirdError ? e : new ScratchBirdError('SB_INTERNAL', (e as Error).message)
+    send({ type: 'failed', worker: data.workerIndex, code: err.code, message: err.message })
+    return
   }
+  const server = new RingServer(SpscRing.attach(data.requestRing), SpscRing.attach(data.responseRing), handle)
+  send({ type: 'ready', worker: data.workerIndex, shards: [...engines.keys()] })
+  await server.run() // returns once the main thread closed the request ring and replies are out
+  await closeShards()
 }
 
-port.on('message', (msg: MainToWorker) => {
-  if (msg.type === 'close') {
-    closeAll().then(() => { send({ type: 'closed', worker: data.workerIndex }); port.close() },
-      (e: Error) => { send({ type: 'failed', worker: data.workerIndex, code: 'SB_INTERNAL', message: e.message }) })
-  }
-})
-
-void start()
+void main()

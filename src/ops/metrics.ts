@@ -11,6 +11,9 @@ export interface NodeMetrics {
   readonly hlcWarnings: Counter<'node_id' | 'kind'>
   readonly shardWorkers: Gauge
   readonly shardsOpen: Gauge
+  readonly shardWorkerRestarts: Gauge
+  readonly sweepRuns: Counter
+  readonly sweepRemoved: Counter<'kind'>
 }
 
 export function createMetrics (): NodeMetrics {
@@ -23,6 +26,9 @@ export function createMetrics (): NodeMetrics {
     hlcRemoteRejections: new Counter({ name: 'scratchbird_hlc_remote_rejections_total', help: 'Remote HLC timestamps rejected for exceeding max_clock_offset_ms', labelNames: ['node_id'], registers: [registry] }),
     hlcWarnings: new Counter({ name: 'scratchbird_hlc_warnings_total', help: 'HLC warnings (counter above 3000, running ahead of the wall clock)', labelNames: ['node_id', 'kind'], registers: [registry] }),
     shardWorkers: new Gauge({ name: 'scratchbird_shard_workers', help: 'Shard worker threads running', registers: [registry] }),
-    shardsOpen: new Gauge({ name: 'scratchbird_shards_open', help: 'Shard replicas open on this node', registers: [registry] })
+    shardsOpen: new Gauge({ name: 'scratchbird_shards_open', help: 'Shard replicas open on this node', registers: [registry] }),
+    shardWorkerRestarts: new Gauge({ name: 'scratchbird_shard_worker_restarts_total', help: 'Shard workers restarted after dying', registers: [registry] }),
+    sweepRuns: new Counter({ name: 'scratchbird_sweep_runs_total', help: 'Completed sweeps of all shards', registers: [registry] }),
+    sweepRemoved: new Counter({ name: 'scratchbird_sweep_versions_removed_total', help: 'Record versions removed by the sweep (kind: back = superseded, dead = of dead transactions)', labelNames: ['kind'], registers: [registry] })
   }
 }

@@ -75,8 +75,10 @@ export function workerSpec (program: WorkerProgram): WorkerSpec {
     if (program === 'cpu-tasks') return { filename: extracted!, options: {} }
     return { filename: assetBytes(`${program}.cjs`).toString('utf8'), options: { eval: true } }
   }
-  if (BUNDLED) {
-    const dir = dirname(fileURLToPath(import.meta.url))
+  // Benchmarks run from source but measure the bundled workers production runs.
+  const bundleDir = BUNDLED ? dirname(fileURLToPath(import.meta.url)) : process.env.SCRATCHBIRD_WORKER_BUNDLE_DIR
+  if (bundleDir) {
+    const dir = bundleDir
     // piscina's bundled worker is .cjs: a .js file in this "type": "module" package would load as ESM.
     process.env.SCRATCHBIRD_PISCINA_WORKER ??= join(dir, 'worker.cjs')
     return { filename: join(dir, `${program}.cjs`), options: {} }

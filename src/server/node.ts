@@ -17,6 +17,7 @@ import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
+import { Sweeper } from './sweeper'
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -53,6 +54,7 @@ export class ScratchBirdNode {
   private lock: DataDirLock | null = null
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
+  private sweeper: Sweeper | null = null
   private http: Server | null = null
   private metricsHttp: Server | null = null
   private stopping: Promise<void> | null = null
@@ -87,24 +89,29 @@ export class ScratchBirdNode {
       await this.cpu.selfTest()
 
       const assignment = assignShards(config.storage.shards, workerCount, config.storage.shard_workers ?? {})
-      this.workers = new ShardWorkers(log, (index, reason) => {
-        if (this.state === 'ready') {
-          // Until workers restart themselves (shard-engine issue), a dead worker stops the node
-          // cleanly rather than leaving shards silently unserved.
-          this.onFatal(`shard worker ${index} died (${reason})`)
-        }
-      })
-      await this.workers.start(assignment.map((shards, workerIndex) => ({
-        workerIndex,
+      this.workers = new ShardWorkers({
         dataDir: this.dataDir,
-        shards,
+        nodeId,
         durability: config.node.durability,
+        ringBytes: config.storage.ring_bytes,
+        maxMessageBytes: config.storage.max_message_bytes,
         lsm: {
           writeBufferSize: config.lsm.write_buffer_size,
           cacheSize: config.lsm.block_cache_bytes,
           maxOpenFiles: config.lsm.max_open_files
-        }
-      })))
+        },
+        now: () => systemClock.monotonic()
+      }, log, (reason) => {
+        // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
+        if (this.state === 'ready') this.onFatal(reason)
+      })
+      await this.workers.start(assignment)
+      this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
+        this.metrics.sweepRuns.inc()
+        this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+      })
+      this.sweeper.start(config.storage.sweep_schedule)
 
       this.http = createHttpServer({
         '/v1/health': { GET: () => this.health() }
@@ -159,6 +166,7 @@ export class ScratchBirdNode {
     }
     this.metrics.shardWorkers.set(this.workers?.count ?? 0)
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
+    this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
   }
 
   /**
@@ -189,6 +197,7 @@ export class ScratchBirdNode {
     if (this.http) await closeServer(this.http)
     if (this.metricsHttp) await closeServer(this.metricsHttp)
     this.log.debug('listeners closed')
+    await this.sweeper?.stop()
     if (this.workers) await this.workers.stop()
     this.log.debug('shard workers stopped, shard databases closed')
     if (this.cpu) await this.cpu.close()

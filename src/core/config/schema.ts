@@ -9,6 +9,7 @@
 // - `meta.example` shows a value for keys that have no default (commented out in the YAML);
 // - cross-field checks report at the offending key with `params.expected` (and `params.got`
 //   when the offending thing is not the value at that path, e.g. a map key).
+import cron from 'node-cron'
 import { isIPv6 } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { z } from 'zod'
@@ -94,7 +95,11 @@ const storage = z.strictObject({
     noun: 'a power of two',
     description: 'Capacity in bytes of each worker\'s request ring and of its response ring (shared memory between the main thread and the worker). Memory used: 2 x workers x ring_bytes.'
   }),
-  max_message_bytes: z.int().min(KiB).max(256 * MiB).default(MiB).meta({ description: 'Largest single message (request or response frame) on a ring. At most ring_bytes / 4, so a ring always holds several messages and backpressure cannot deadlock.' })
+  max_message_bytes: z.int().min(KiB).max(256 * MiB).default(MiB).meta({ description: 'Largest single message (request or response frame) on a ring. At most ring_bytes / 4, so a ring always holds several messages and backpressure cannot deadlock.' }),
+  sweep_schedule: z.string().refine((v) => cron.validate(v)).default('*/5 * * * *').meta({
+    noun: 'a cron expression (5 fields, or 6 with seconds first)',
+    description: 'When the sweep runs on every shard (node-cron syntax): it removes record versions no transaction can see any more (superseded back versions, versions of dead transactions). Firebird\'s sweep; the horizon is the oldest open snapshot.'
+  })
 }).superRefine((s, ctx) => {
   for (const [shard, worker] of Object.entries(s.shard_workers)) {
     if (Number(shard) >= s.shards) {

@@ -111,6 +111,7 @@ describe('loading valid files', () => {
 describe('reporting problems', () => {
   it('reports a wrong type with the key path, what was expected and what was found', () => {
     expect(problems('gossip:\n  fanout: lots\n')).toEqual(['gossip.fanout: expected an integer ≥ 1, got "lots"'])
+    expect(problems('storage:\n  sweep_schedule: lots\n')).toEqual(['storage.sweep_schedule: expected a cron expression (5 fields, or 6 with seconds first), got "lots"'])
   })
 
   it('lists every problem of a file at once', () => {

@@ -1,0 +1,143 @@
+// Commit log (DESIGN §4 `c/<lsn>`): one entry per committed writing transaction, written in the
+// same atomic batch as its TIP flip. It holds what a replica, an incremental backup or a
+// point-in-time replay needs — row mutations (key, version id, xid, row image or tombstone) and
+// the commit HLC — never SQL text. LSNs are per shard replica, start at 1 and only grow.
+//
+// Binary layout (u32/u64 big-endian):
+//   entry      := format=1 u8 · xid u64 · commitHlc u64 · mutations
+//   mutations  := count u32 · mutation*
+//   mutation   := tableId u32 · pkLen u32 · pk bytes (encoded tuple) · versionId[16] ·
+//                 flags u8 (1 = tombstone) · rowLen u32 · row bytes
+// The same `mutations` encoding is kept in a limbo TIP entry, so a prepared transaction can be
+// committed (and logged) after a restart.
+
+import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
+import type { KvStore } from './kv'
+import type { HlcTs, VersionId, Xid } from './types'
+
+export const COMMIT_LOG_FORMAT = 1
+/** Entries one readCommitLog call returns at most. */
+export const MAX_COMMIT_LOG_READ = 10_000
+
+/** A row change as the engine records it (pk still encoded, as in the row key). */
+export interface Mutation {
+  readonly tableId: number
+  readonly pkBytes: Uint8Array
+  readonly versionId: VersionId
+  /** null: tombstone (delete). */
+  readonly row: Uint8Array | null
+}
+
+export interface LoggedMutation {
+  readonly tableId: number
+  readonly pk: Tuple
+  readonly versionId: VersionId
+  readonly row: Uint8Array | null
+}
+
+export interface CommitLogEntry {
+  readonly lsn: bigint
+  readonly xid: Xid
+  readonly commitHlc: HlcTs
+  readonly mutations: readonly LoggedMutation[]
+}
+
+export function mutationsSize (ms: Iterable<Mutation>): number {
+  let n = 4
+  for (const m of ms) n += 4 + 4 + m.pkBytes.length + 16 + 1 + 4 + (m.row?.length ?? 0)
+  return n
+}
+
+/** Write the `mutations` encoding at `pos`; returns the position after it. */
+export function writeMutations (out: Uint8Array, pos: number, ms: readonly Mutation[]): number {
+  pos = putU32(out, pos, ms.length)
+  for (const m of ms) {
+    pos = putU32(out, pos, m.tableId)
+    pos = putU32(out, pos, m.pkBytes.length)
+    out.set(m.pkBytes, pos); pos += m.pkBytes.length
+    out.set(m.versionId, pos); pos += 16
+    out[pos++] = m.row === null ? 1 : 0
+    const rowLen = m.row?.length ?? 0
+    pos = putU32(out, pos, rowLen)
+    if (m.row !== null && rowLen > 0) { out.set(m.row, pos); pos += rowLen }
+  }
+  return pos
+}
+
+function putU32 (out: Uint8Array, pos: number, v: number): number {
+  out[pos] = v >>> 24; out[pos + 1] = (v >>> 16) & 0xff; out[pos + 2] = (v >>> 8) & 0xff; out[pos + 3] = v & 0xff
+  return pos + 4
+}
+
+/** Read a `mutations` encoding spanning exactly `b[pos, end)`. */
+export function readMutations (b: Uint8Array, pos: number, end: number): Mutation[] {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const need = (n: number): void => { if (pos + n > end) throw corrupt('mutation list: truncated') }
+  need(4)
+  const count = dv.getUint32(pos); pos += 4
+  // Each mutation takes at least 29 bytes: a count the bytes cannot hold is garbage, not a
+  // reason to allocate.
+  if (count * 29 > end - pos) throw corrupt('mutation list: count exceeds data', { count })
+  const out: Mutation[] = []
+  for (let i = 0; i < count; i++) {
+    need(8)
+    const tableId = dv.getUint32(pos); pos += 4
+    const pkLen = dv.getUint32(pos); pos += 4
+    need(pkLen + 17)
+    const pkBytes = b.slice(pos, pos + pkLen); pos += pkLen
+    const versionId = b.slice(pos, pos + 16); pos += 16
+    const flags = b[pos++]!
+    if (flags > 1) throw corrupt('mutation list: unknown flags', { flags })
+    need(4)
+    const rowLen = dv.getUint32(pos); pos += 4
+    need(rowLen)
+    if (flags === 1 && rowLen !== 0) throw corrupt('mutation list: tombstone with a row image')
+    const row = flags === 1 ? null : b.slice(pos, pos + rowLen)
+    pos += rowLen
+    out.push({ tableId, pkBytes, versionId, row })
+  }
+  if (pos !== end) throw corrupt('mutation list: trailing bytes')
+  return out
+}
+
+export function encodeCommitEntry (xid: Xid, commitHlc: HlcTs, ms: readonly Mutation[], arena?: Arena): Uint8Array {
+  const size = 17 + mutationsSize(ms)
+  const out = arena !== undefined ? arena.alloc(size) : new Uint8Array(size)
+  out[0] = COMMIT_LOG_FORMAT
+  writeU64(out, 1, xid)
+  writeU64(out, 9, commitHlc)
+  writeMutations(out, 17, ms)
+  return out
+}
+
+export function decodeCommitEntry (lsn: bigint, b: Uint8Array): CommitLogEntry {
+  if (b.length < 21 || b[0] !== COMMIT_LOG_FORMAT) throw corrupt('commit log entry: bad header', { lsn: String(lsn) })
+  const mutations = readMutations(b, 17, b.length).map(m => ({
+    tableId: m.tableId,
+    pk: decodeTuple(m.pkBytes),
+    versionId: m.versionId,
+    row: m.row
+  }))
+  return { lsn, xid: readU64(b, 1), commitHlc: readU64(b, 9), mutations }
+}
+
+const COMMIT_END = Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1)
+
+/** Entries with LSN ≥ fromLsn, in LSN order, at most `limit` (≤ MAX_COMMIT_LOG_READ). */
+export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number): Promise<CommitLogEntry[]> {
+  const out: CommitLogEntry[] = []
+  const n = Math.max(0, Math.min(limit, MAX_COMMIT_LOG_READ))
+  if (n === 0) return out
+  const from = fromLsn < 0n ? 0n : fromLsn
+  for await (const [k, v] of kv.iterate({ gte: commitKey(from), lt: COMMIT_END, limit: n })) {
+    out.push(decodeCommitEntry(u64OfKey(k, COMMIT_PREFIX), v))
+  }
+  return out
+}
+
+/** Highest LSN present in the log (0n when empty). */
+export async function lastLoggedLsn (kv: KvStore): Promise<bigint> {
+  let last = 0n
+  for await (const [k] of kv.iterate({ gte: COMMIT_PREFIX, lt: COMMIT_END, reverse: true, limit: 1 })) last = u64OfKey(k, COMMIT_PREFIX)
+  return last
+}

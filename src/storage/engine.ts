@@ -1,0 +1,616 @@
+// The shard engine: storage and MGA transactions of ONE shard replica over a KvStore
+// (DESIGN §4, §6). It runs inside a shard worker; it never reads a clock to make an HLC and never
+// generates ids of its own except xids — snapshot starts, commit stamps and version ids come from
+// the caller as values.
+//
+// Model (Firebird's multi-generational architecture):
+//   - a write puts a new primary version r/<table><pk>; the previous committed primary moves to
+//     b/<table><pk><version>; the TIP (t/<xid>) says whose versions are visible (tip.ts);
+//   - multi-statement transactions write versions as they go and flip their TIP entry at commit,
+//     in the same batch as the commit-log entry c/<lsn>; autocommit statements write version,
+//     TIP entry and commit-log entry in one batch, with the commit HLC stamped into the version;
+//   - rollback only marks the transaction dead (no undo I/O): dead versions are invisible at
+//     once, a later writer of the row overwrites them and the sweep removes them — the same path
+//     a crash takes (at open every TIP entry still `active` becomes `dead`; there is no redo log);
+//   - conflicts are detected at write time, no waiting (row-write.ts); all writes go through one
+//     group-committing writer (writer.ts).
+//
+// Snapshot start vs. commits in flight: a snapshot must not see a commit with a lower HLC appear
+// after it started. So (1) while a snapshot with start S is open, a commit is recorded at
+// max(requested, S + 1) — the actual HLC is returned to the caller — and (2) begin() waits for the
+// pass already being written, whose commits were stamped before the snapshot registered.
+
+import type { Clock } from '../core/clock'
+import { systemClock } from '../core/clock'
+import { ScratchBirdError } from '../core/errors'
+import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
+import {
+  Arena, corrupt, decodeTuple, encodeTuple, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
+  rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
+} from './keys'
+import type { KvOp, KvStore } from './kv'
+import type { RowOp, RowOpKind } from './row-write'
+import { sweep, type SweepOptions, type SweepReport } from './sweep'
+import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
+import type { Durability, HlcTs, Isolation, VersionId, Xid } from './types'
+import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
+import {
+  HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
+} from './writer'
+import { XidAllocator, type XidSource } from './xid'
+
+export type { AutocommitResult, CommitResult, TxnState } from './writer'
+export type { SweepOptions, SweepReport } from './sweep'
+export type { CommitLogEntry, LoggedMutation } from './commit-log'
+export type { TipEntry, TipState } from './tip'
+
+/** On-disk format of a shard replica (s/format); bumped on incompatible layout changes. */
+export const SHARD_FORMAT = 1
+/** Largest row image one version may hold. */
+export const MAX_ROW_BYTES = 16 * 1024 * 1024
+/** Largest number of row writes in one statement. */
+export const MAX_STATEMENT_ROWS = 100_000
+
+const FORMAT_META = metaKey('format')
+
+export interface ShardEngineOptions {
+  shardId: number
+  /** This node's id (1–65535): the high 16 bits of the xids it hands out. */
+  nodeId: number
+  /** Default 'sync'. */
+  durability?: Durability | undefined
+  /** Used for durations only (sweep timing); HLCs come from the caller. */
+  clock?: Clock | undefined
+  /** Node-wide xid allocator; default: one persisted in this shard (see xid.ts). */
+  xids?: XidSource | undefined
+  tipCacheEntries?: number | undefined
+}
+
+export interface BeginOptions {
+  /** Default 'snapshot'. */
+  isolation?: Isolation | undefined
+  /** Snapshot point: versions committed with a commit HLC below it are visible. Read-committed
+   *  transactions record it but read the latest committed state. */
+  startHlc: HlcTs
+  /** Keep an xid assigned elsewhere (replica applying the origin's transaction, 2PC participant). */
+  xid?: Xid | undefined
+}
+
+export type RowWrite =
+  | { readonly op: 'insert', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array, readonly versionId: VersionId }
+  | { readonly op: 'update', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array, readonly versionId: VersionId }
+  | { readonly op: 'delete', readonly tableId: number, readonly pk: Tuple, readonly versionId: VersionId }
+  /** Unconditional write (replication, upsert); row null writes a tombstone. */
+  | { readonly op: 'put', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array | null, readonly versionId: VersionId }
+
+export interface AutocommitRequest {
+  readonly writes: readonly RowWrite[]
+  readonly commitHlc: HlcTs
+  /** Keep an xid assigned elsewhere (replicated write); default: a fresh one. */
+  readonly xid?: Xid | undefined
+}
+
+export type AutocommitOutcome =
+  | { readonly ok: true, readonly result: AutocommitResult }
+  | { readonly ok: false, readonly error: unknown }
+
+export interface ScanOptions extends PkBounds {
+  reverse?: boolean | undefined
+  /** Visible rows returned at most. */
+  limit?: number | undefined
+}
+
+export interface Row {
+  readonly pk: TupleValue[]
+  /** Row image (do not modify). */
+  readonly row: Uint8Array
+}
+
+export interface LimboInfo {
+  readonly xid: Xid
+  /** Rows the prepared transaction changed. */
+  readonly rows: number
+}
+
+export interface RecoveryReport {
+  /** Transactions found active at open and marked dead. */
+  readonly markedDead: number
+  /** Prepared transactions found at open, still in limbo. */
+  readonly limbo: number
+}
+
+function notActive (xid: Xid, state: string): ScratchBirdError {
+  return new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not active (${state})`, { xid: String(xid), state })
+}
+
+function badArg (message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+  return new ScratchBirdError('SB_BAD_ARGUMENT', message, details)
+}
+
+function checkHlc (name: string, v: unknown): asserts v is HlcTs {
+  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw badArg(`${name} must be a bigint HLC timestamp`, { [name]: String(v) })
+}
+
+function checkXid (v: unknown): asserts v is Xid {
+  if (typeof v !== 'bigint' || v < 1n || v >= 1n << 64n) throw badArg('xid must be a positive 64-bit bigint', { xid: String(v) })
+}
+
+const KINDS: ReadonlySet<string> = new Set<RowOpKind>(['insert', 'update', 'delete', 'put'])
+
+/** Copies of row images of autocommit statements: they live until their pass landed. */
+const autocommitArena = new Arena()
+
+function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
+  if (w === null || typeof w !== 'object' || !KINDS.has(w.op)) throw badArg('unknown row write op', { op: String((w as { op?: unknown })?.op) })
+  if (!(w.versionId instanceof Uint8Array) || w.versionId.length !== 16) throw badArg('versionId must be 16 bytes')
+  if (!Array.isArray(w.pk)) throw badArg('pk must be a tuple (array)')
+  let row: Uint8Array | null
+  if (w.op === 'delete') {
+    row = null
+  } else {
+    row = w.row
+    if (row === null ? w.op !== 'put' : !(row instanceof Uint8Array)) throw badArg(`${w.op} needs a row image (Uint8Array)`)
+    if (row !== null && row.length > MAX_ROW_BYTES) throw badArg(`row image exceeds ${MAX_ROW_BYTES} bytes`, { bytes: row.length, limit: MAX_ROW_BYTES })
+    // Copied: the caller may reuse its buffers (a ring slot) as soon as the call returns, and a
+    // transaction keeps its row images until commit for the commit log.
+    if (row !== null) row = arena !== undefined ? arena.copy(row) : row.slice()
+  }
+  const prefix = rowPrefix(w.tableId)
+  const pkBytes = encodeTuple(w.pk)
+  const rowKey = new Uint8Array(prefix.length + pkBytes.length)
+  rowKey.set(prefix, 0)
+  rowKey.set(pkBytes, prefix.length)
+  return { kind: w.op, tableId: w.tableId, pkBytes, rowKey, ks: keyString(rowKey), row, versionId: w.versionId.slice() }
+}
+
+/** Validate and encode a statement's writes. `arena` (autocommit) holds the row copies; a
+ *  transaction's copies are separate arrays since it keeps them until commit. */
+function toRowOps (writes: readonly RowWrite[], arena?: Arena): RowOp[] {
+  if (!Array.isArray(writes)) throw badArg('writes must be an array')
+  if (writes.length > MAX_STATEMENT_ROWS) throw badArg(`a statement writes at most ${MAX_STATEMENT_ROWS} rows`, { rows: writes.length })
+  const ops = new Array<RowOp>(writes.length)
+  for (let i = 0; i < writes.length; i++) ops[i] = toRowOp(writes[i]!, arena)
+  return ops
+}
+
+async function readU64Meta (kv: KvStore, key: Uint8Array, what: string): Promise<bigint> {
+  const raw = await kv.get(key)
+  if (raw === undefined) return 0n
+  if (raw.length !== 8) throw corrupt(what, { length: raw.length })
+  return readU64(raw, 0)
+}
+
+/** Engine state shared with the writer and the sweep. */
+class ShardState implements WriterHost {
+  lsn = 0n
+  hlcHigh = 0n
+  hlcPersisted = 0n
+  /** Open snapshot transactions' start HLCs. */
+  readonly snapshots = new Map<Xid, HlcTs>()
+  private maxStart = -1n
+  private maxStale = false
+
+  constructor (readonly kv: KvStore, readonly tip: Tip, readonly xids: XidSource, readonly durability: Durability) {}
+
+  addSnapshot (xid: Xid, start: HlcTs): void {
+    this.snapshots.set(xid, start)
+    if (start > this.maxStart) this.maxStart = start
+  }
+
+  snapshotFloor (): HlcTs {
+    if (this.maxStale) {
+      this.maxStart = -1n
+      for (const s of this.snapshots.values()) if (s > this.maxStart) this.maxStart = s
+      this.maxStale = false
+    }
+    return this.maxStart
+  }
+
+  oldestSnapshot (): HlcTs | undefined {
+    let min: HlcTs | undefined
+    for (const s of this.snapshots.values()) if (min === undefined || s < min) min = s
+    return min
+  }
+
+  txnEnded (xid: Xid): void {
+    const s = this.snapshots.get(xid)
+    if (s === undefined) return
+    this.snapshots.delete(xid)
+    if (s >= this.maxStart) this.maxStale = true
+  }
+}
+
+export class ShardEngine {
+  readonly shardId: number
+  readonly nodeId: number
+  readonly durability: Durability
+  readonly recovery: RecoveryReport
+  private readonly kv: KvStore
+  private readonly st: ShardState
+  private readonly tip: Tip
+  private readonly writer: Writer
+  private readonly clock: Clock
+  /** Prepared transactions started here, so a decision by xid updates their objects too. */
+  private readonly prepared = new Map<Xid, Txn>()
+  private closed = false
+
+  private constructor (kv: KvStore, opts: ShardEngineOptions, st: ShardState, recovery: RecoveryReport) {
+    this.kv = kv
+    this.shardId = opts.shardId
+    this.nodeId = opts.nodeId
+    this.durability = st.durability
+    this.clock = opts.clock ?? systemClock
+    this.st = st
+    this.tip = st.tip
+    this.writer = new Writer(st)
+    this.recovery = recovery
+  }
+
+  /** Open the shard replica stored in `kv` (the engine owns it from now on; close() closes it),
+   *  running crash recovery: active TIP entries become dead, limbo ones are reloaded. */
+  static async open (kv: KvStore, opts: ShardEngineOptions): Promise<ShardEngine> {
+    if (!Number.isInteger(opts.shardId) || opts.shardId < 0 || opts.shardId > 0xffffffff) throw badArg('shardId must be a non-negative integer', { shardId: opts.shardId })
+    const durability = opts.durability ?? 'sync'
+    if (durability !== 'sync' && durability !== 'none') throw badArg("durability must be 'sync' or 'none'", { durability })
+    const ops: KvOp[] = []
+
+    const format = await kv.get(FORMAT_META)
+    if (format === undefined) {
+      const f = new Uint8Array(5)
+      f[0] = SHARD_FORMAT
+      new DataView(f.buffer).setUint32(1, opts.shardId)
+      ops.push({ type: 'put', key: FORMAT_META, value: f })
+    } else {
+      if (format.length !== 5 || format[0] !== SHARD_FORMAT) throw corrupt('shard format marker', { format: Buffer.from(format).toString('hex') })
+      const stored = new DataView(format.buffer, format.byteOffset, format.byteLength).getUint32(1)
+      if (stored !== opts.shardId) throw corrupt(`shard store belongs to shard ${stored}, not ${opts.shardId}`, { stored, shardId: opts.shardId })
+    }
+
+    const xids = opts.xids ?? await XidAllocator.open(kv, opts.nodeId)
+    const tip = new Tip(kv, opts.tipCacheEntries ?? TIP_CACHE_ENTRIES)
+    const st = new ShardState(kv, tip, xids, durability)
+    st.hlcHigh = st.hlcPersisted = await readU64Meta(kv, HLC_META, 'HLC high-water mark')
+    const loggedLsn = await lastLoggedLsn(kv)
+    const markLsn = await readU64Meta(kv, LSN_META, 'LSN mark')
+    st.lsn = loggedLsn > markLsn ? loggedLsn : markLsn
+
+    // Crash recovery: only transactions indexed under s/o/ can be non-final.
+    const openXids: Xid[] = []
+    const end = OPEN_TXN_PREFIX.slice()
+    end[end.length - 1]!++
+    for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(u64OfKey(k, OPEN_TXN_PREFIX))
+    const entries = openXids.length > 0 ? await kv.getMany(openXids.map(tipKey)) : []
+    let markedDead = 0
+    for (let i = 0; i < openXids.length; i++) {
+      const xid = openXids[i]!
+      const raw = entries[i]
+      const e = raw === undefined ? undefined : decodeTipEntry(raw)
+      if (e?.state === 'limbo') {
+        tip.limbo.set(xid, { xid, mutations: e.mutations ?? [] })
+        continue
+      }
+      if (e === undefined || e.state === 'active') {
+        ops.push({ type: 'put', key: tipKey(xid), value: encodeTipEntry('dead') })
+        markedDead++
+      }
+      ops.push({ type: 'del', key: openTxnKey(xid) })
+    }
+    const reservation = xids.reservation()
+    if (reservation !== undefined) ops.push(reservation)
+    if (ops.length > 0) await kv.batch(ops, { sync: durability === 'sync' })
+    if (reservation !== undefined) xids.reserved(reservation)
+    return new ShardEngine(kv, { ...opts, durability }, st, { markedDead, limbo: tip.limbo.size })
+  }
+
+  private checkOpen (): void {
+    if (this.closed) throw new ScratchBirdError('SB_SHUTTING_DOWN', `shard ${this.shardId} engine is closed`, { shardId: this.shardId })
+  }
+
+  // ---- transactions --------------------------------------------------------------------------
+
+  /** Start a transaction. With an explicit xid (replica, 2PC participant) the xid must not be
+   *  known here yet. A snapshot transaction waits for the write pass in flight (see top). */
+  async begin (opts: BeginOptions): Promise<Txn> {
+    this.checkOpen()
+    const isolation = opts.isolation ?? 'snapshot'
+    if (isolation !== 'snapshot' && isolation !== 'read_committed') throw badArg("isolation must be 'snapshot' or 'read_committed'", { isolation })
+    checkHlc('startHlc', opts.startHlc)
+    let xid: Xid
+    if (opts.xid !== undefined) {
+      checkXid(opts.xid)
+      xid = opts.xid
+      const inUse = (): boolean => this.tip.active.has(xid) || this.tip.limbo.has(xid)
+      if (inUse()) throw notActive(xid, 'in use')
+      if (await this.kv.get(tipKey(xid)) !== undefined) throw notActive(xid, 'already finished')
+      if (inUse()) throw notActive(xid, 'in use')
+    } else {
+      xid = this.st.xids.next()
+    }
+    this.tip.active.add(xid)
+    const txn = new Txn(this, xid, isolation, opts.startHlc)
+    if (isolation === 'snapshot') {
+      this.st.addSnapshot(xid, opts.startHlc)
+      const inFlight = this.writer.current
+      if (inFlight !== undefined) await inFlight
+    }
+    return txn
+  }
+
+  /** Write rows as one statement of `txn` (all or nothing). Resolves per row: false when an
+   *  update/delete found no live row. */
+  write (txn: Txn, writes: readonly RowWrite[]): Promise<boolean[]> {
+    try {
+      this.checkOpen()
+      this.checkOwn(txn)
+      if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+      const ops = toRowOps(writes)
+      return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, d: { resolve, reject } }))
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  async commit (txn: Txn, commitHlc: HlcTs): Promise<CommitResult> {
+    this.checkOpen()
+    this.checkOwn(txn)
+    checkHlc('commitHlc', commitHlc)
+    if (txn.state === 'prepared') return this.commitPrepared(txn.xid, commitHlc)
+    if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+    txn.state = 'committing'
+    return new Promise((resolve, reject) => this.writer.enqueue({ t: 'commit', txn, commitHlc, d: { resolve, reject } }))
+  }
+
+  /** Roll back: the TIP entry becomes dead (the versions stay until overwritten or swept). A
+   *  prepared transaction is aborted. Rolling back twice is a no-op. */
+  async rollback (txn: Txn): Promise<void> {
+    this.checkOpen()
+    this.checkOwn(txn)
+    if (txn.state === 'rolled_back') return
+    if (txn.state === 'prepared') { await this.abortPrepared(txn.xid); return }
+    if (txn.state !== 'active' && txn.state !== 'failed') throw notActive(txn.xid, txn.state)
+    txn.state = 'rolling_back'
+    await new Promise<void>((resolve, reject) => this.writer.enqueue({ t: 'rollback', txn, d: { resolve, reject } }))
+  }
+
+  /** 2PC phase one: TIP → limbo, durably, with the mutation list (to log the commit later). */
+  async prepare (txn: Txn): Promise<void> {
+    this.checkOpen()
+    this.checkOwn(txn)
+    if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+    txn.state = 'preparing'
+    await new Promise<void>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
+    this.prepared.set(txn.xid, txn)
+  }
+
+  /** 2PC phase two, commit: works after a restart too (the xid is in listLimbo()). */
+  async commitPrepared (xid: Xid, commitHlc: HlcTs): Promise<CommitResult> {
+    this.checkOpen()
+    checkXid(xid)
+    checkHlc('commitHlc', commitHlc)
+    const txn = this.prepared.get(xid)
+    const r = await new Promise<CommitResult>((resolve, reject) =>
+      this.writer.enqueue({ t: 'resolve', xid, commitHlc, txn, d: { resolve, reject } }))
+    this.prepared.delete(xid)
+    return r
+  }
+
+  /** 2PC phase two, abort (presumed abort after a coordinator crash). */
+  async abortPrepared (xid: Xid): Promise<void> {
+    this.checkOpen()
+    checkXid(xid)
+    const txn = this.prepared.get(xid)
+    await new Promise<CommitResult>((resolve, reject) =>
+      this.writer.enqueue({ t: 'resolve', xid, commitHlc: undefined, txn, d: { resolve, reject } }))
+    this.prepared.delete(xid)
+  }
+
+  /** Prepared transactions awaiting a decision (includes those recovered at open). */
+  listLimbo (): LimboInfo[] {
+    return [...this.tip.limbo.values()].map(l => ({ xid: l.xid, rows: l.mutations.length }))
+  }
+
+  /** TIP state of an xid here (never seen → dead: it committed nothing here). */
+  tipState (xid: Xid): Promise<TipEntry> {
+    checkXid(xid)
+    return this.tip.get(xid)
+  }
+
+  private checkOwn (txn: Txn): void {
+    if (!(txn instanceof Txn) || txn.engine !== this) throw badArg('transaction belongs to another engine')
+  }
+
+  // ---- autocommit / group commit --------------------------------------------------------------
+
+  /** One autocommit statement: versions, TIP entry and commit-log entry in one batch. Its rows
+   *  behave as a read-committed transaction's (conflict only with uncommitted writers). */
+  autocommit (req: AutocommitRequest): Promise<AutocommitResult> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.enqueueAuto(req, { resolve, reject })
+      } catch (e) {
+        reject(e)
+      }
+    })
+  }
+
+  /** Many autocommit statements queued together: they share write passes (one batch, one fsync
+   *  per pass). Each succeeds or fails on its own, in order. */
+  commitMany (reqs: readonly AutocommitRequest[]): Promise<AutocommitOutcome[]> {
+    if (reqs.length === 0) return Promise.resolve([])
+    return new Promise(resolve => {
+      const group = new OutcomeGroup(reqs.length, resolve)
+      for (let i = 0; i < reqs.length; i++) {
+        const slot = new OutcomeSlot(group, i)
+        try {
+          this.enqueueAuto(reqs[i]!, slot)
+        } catch (e) {
+          slot.reject(e)
+        }
+      }
+    })
+  }
+
+  private enqueueAuto (req: AutocommitRequest, d: { resolve: (r: AutocommitResult) => void, reject: (e: unknown) => void }): void {
+    this.checkOpen()
+    checkHlc('commitHlc', req.commitHlc)
+    const ops = toRowOps(req.writes, autocommitArena)
+    let xid: Xid
+    if (req.xid !== undefined) {
+      checkXid(req.xid)
+      xid = req.xid
+    } else {
+      xid = this.st.xids.next()
+    }
+    this.writer.enqueue({ t: 'auto', xid, explicitXid: req.xid !== undefined, commitHlc: req.commitHlc, ops, d })
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Row image visible to `txn` (read committed, latest committed state, without one). */
+  async get (tableId: number, pk: Tuple, txn?: Txn): Promise<Uint8Array | undefined> {
+    this.checkOpen()
+    const viewer = this.viewerOf(txn)
+    if (!Array.isArray(pk)) throw badArg('pk must be a tuple (array)')
+    const key = rowKey(tableId, pk)
+    const v = await readVisible(this.kv, this.tip, key, await this.kv.get(key), viewer)
+    return v === undefined || v.tombstone ? undefined : v.row
+  }
+
+  /** Visible rows of a table in primary-key order (descending with `reverse`). */
+  async * scan (tableId: number, opts: ScanOptions = {}, txn?: Txn): AsyncIterable<Row> {
+    this.checkOpen()
+    const viewer = this.viewerOf(txn)
+    const range = rowScanRange(tableId, opts)
+    const pkOffset = rowPrefix(tableId).length
+    const limit = opts.limit ?? Infinity
+    if (limit <= 0) return
+    let n = 0
+    for await (const [k, val] of this.kv.iterate({ ...range, reverse: opts.reverse === true })) {
+      const v = await readVisible(this.kv, this.tip, k, val, viewer)
+      if (v === undefined || v.tombstone) continue
+      yield { pk: decodeTuple(k, pkOffset), row: v.row }
+      if (++n >= limit) return
+    }
+  }
+
+  private viewerOf (txn: Txn | undefined): Viewer {
+    if (txn === undefined) return READ_COMMITTED_VIEWER
+    this.checkOwn(txn)
+    if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+    return txn
+  }
+
+  // ---- commit log, marks, maintenance ---------------------------------------------------------
+
+  /** Commit-log entries with LSN ≥ fromLsn, in order (at most `limit`, capped). */
+  readCommitLog (fromLsn: bigint, limit = 1000): Promise<CommitLogEntry[]> {
+    this.checkOpen()
+    return readCommitLog(this.kv, fromLsn, limit)
+  }
+
+  /** LSN of the last commit landed (0n before the first). */
+  lastLsn (): bigint { return this.st.lsn }
+
+  /** Record an HLC the node has issued or seen; persisted (s/hlc) with the next write batch. */
+  noteHlc (ts: HlcTs): void {
+    checkHlc('ts', ts)
+    if (ts > this.st.hlcHigh) this.st.hlcHigh = ts
+  }
+
+  /** Highest HLC noted or committed here; at open, the persisted mark (restore the HLC from it). */
+  hlcHighWater (): HlcTs { return this.st.hlcHigh }
+
+  /** Persist the marks now (fsynced with durability 'sync'). */
+  flush (): Promise<void> {
+    this.checkOpen()
+    return new Promise((resolve, reject) => this.writer.enqueue({ t: 'flush', d: { resolve, reject } }))
+  }
+
+  /** Remove versions no reader can see below `horizonHlc` (see sweep.ts). */
+  async sweep (horizonHlc: HlcTs, opts: SweepOptions = {}): Promise<SweepReport & { durationMs: number }> {
+    this.checkOpen()
+    checkHlc('horizonHlc', horizonHlc)
+    const t0 = this.clock.monotonic()
+    const report = await sweep({
+      kv: this.kv,
+      tip: this.tip,
+      exclusive: <T>(fn: () => Promise<T>) => new Promise<T>((resolve, reject) =>
+        this.writer.enqueue({ t: 'exclusive', fn, d: { resolve: resolve as (v: unknown) => void, reject } })),
+      oldestSnapshot: () => this.st.oldestSnapshot()
+    }, horizonHlc, opts)
+    return { ...report, durationMs: this.clock.monotonic() - t0 }
+  }
+
+  /** Finish queued work, persist the HLC mark, close the store. Open transactions are left as
+   *  they are: the next open marks them dead. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    if (this.st.hlcHigh > this.st.hlcPersisted) await this.flush().catch(() => {})
+    this.closed = true
+    await this.writer.drained()
+    await this.kv.close()
+  }
+}
+
+/** Collects commitMany outcomes; one object per request instead of promises and closures. */
+class OutcomeGroup {
+  readonly out: AutocommitOutcome[]
+  private left: number
+  constructor (n: number, private readonly done: (out: AutocommitOutcome[]) => void) {
+    this.out = new Array<AutocommitOutcome>(n)
+    this.left = n
+  }
+
+  set (i: number, o: AutocommitOutcome): void {
+    this.out[i] = o
+    if (--this.left === 0) this.done(this.out)
+  }
+}
+
+class OutcomeSlot {
+  constructor (private readonly group: OutcomeGroup, private readonly i: number) {}
+  resolve (result: AutocommitResult): void { this.group.set(this.i, { ok: true, result }) }
+  reject (error: unknown): void { this.group.set(this.i, { ok: false, error }) }
+}
+
+/** A transaction of one ShardEngine. Methods delegate to the engine. */
+export class Txn implements TxnCore, Viewer {
+  state: TxnState = 'active'
+  persisted = false
+  readonly mutations = new Map<string, Mutation>()
+  failure: unknown = undefined
+  readonly snapshot: boolean
+  readonly stamp = undefined
+
+  constructor (readonly engine: ShardEngine, readonly xid: Xid, readonly isolation: Isolation, readonly startHlc: HlcTs) {
+    this.snapshot = isolation === 'snapshot'
+  }
+
+  get (tableId: number, pk: Tuple): Promise<Uint8Array | undefined> { return this.engine.get(tableId, pk, this) }
+  scan (tableId: number, opts: ScanOptions = {}): AsyncIterable<Row> { return this.engine.scan(tableId, opts, this) }
+
+  write (writes: readonly RowWrite[]): Promise<boolean[]> { return this.engine.write(this, writes) }
+
+  /** Throws SB_UNIQUE_VIOLATION when a live row with this key is visible. */
+  async insert (tableId: number, pk: Tuple, row: Uint8Array, versionId: VersionId): Promise<void> {
+    await this.engine.write(this, [{ op: 'insert', tableId, pk, row, versionId }])
+  }
+
+  /** false when no live row with this key is visible. */
+  async update (tableId: number, pk: Tuple, row: Uint8Array, versionId: VersionId): Promise<boolean> {
+    return (await this.engine.write(this, [{ op: 'update', tableId, pk, row, versionId }]))[0]!
+  }
+
+  /** Writes a tombstone; false when no live row with this key is visible. */
+  async delete (tableId: number, pk: Tuple, versionId: VersionId): Promise<boolean> {
+    return (await this.engine.write(this, [{ op: 'delete', tableId, pk, versionId }]))[0]!
+  }
+
+  async put (tableId: number, pk: Tuple, row: Uint8Array | null, versionId: VersionId): Promise<void> {
+    await this.engine.write(this, [{ op: 'put', tableId, pk, row, versionId }])
+  }
+
+  commit (commitHlc: HlcTs): Promise<CommitResult> { return this.engine.commit(this, commitHlc) }
+  rollback (): Promise<void> { return this.engine.rollback(this) }
+  prepare (): Promise<void> { return this.engine.prepare(this) }
+}

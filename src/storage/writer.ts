@@ -1,0 +1,562 @@
+// The shard's single writer and group commit (DESIGN §2 "Group commit", §4).
+//
+// Every change to the shard — statement writes, autocommit statements, commits, prepares,
+// rollbacks, 2PC decisions, sweep steps — is a job in one FIFO queue. The writer drains the queue
+// in passes: one pass takes everything queued (up to MAX_PASS_JOBS / MAX_PASS_ROWS), reads the
+// current primary of every row it touches with ONE getMany, applies the jobs in order against
+// that read set plus its own earlier writes (so two jobs on one row in one pass behave as if run
+// one after the other), and writes the result as ONE atomic KV batch — fsynced when durability is
+// `sync` and the pass commits something. Jobs queued while a pass is writing form the next pass,
+// so under load commits group themselves; that next pass's read is already issued while the
+// previous batch is being written (see loop()). Batch values are carved from an Arena: V8 gives
+// every typed array over 64 bytes its own backing store, which dominated allocation here.
+//
+// One writer means no two decisions about a row can interleave: a decision is taken on a state
+// that includes every earlier decision, whether or not its batch has landed. In-memory state that
+// readers consult (TIP states, LSN, marks) changes only after the batch landed, so readers never
+// see a commit that is not on disk. A statement is atomic: its row writes all apply, or (on a
+// conflict, duplicate or bound) none do and the statement alone fails — the transaction goes on.
+//
+// If a batch fails (I/O error) every job in the pass fails with that error and every transaction
+// that had writes in it is marked failed (it can only roll back).
+
+import { ScratchBirdError } from '../core/errors'
+import { encodeCommitEntry, type Mutation } from './commit-log'
+import { Arena, commitKey, keyString, metaKey, openTxnKey, tipKey, writeU64 } from './keys'
+import type { KvOp, KvStore } from './kv'
+import { applyRowWrite, type KeyLookup, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
+import { encodeTipEntry, TIP_DEAD, type Tip } from './tip'
+import type { Durability, HlcTs, Xid } from './types'
+import type { XidSource } from './xid'
+
+/** Jobs one pass takes at most. */
+export const MAX_PASS_JOBS = 8_192
+/** Row writes one pass takes at most (a single larger statement still goes alone). */
+export const MAX_PASS_ROWS = 16_384
+/** Rows one transaction may change (its mutation list is kept in memory until commit). */
+export const MAX_TXN_ROWS = 1_000_000
+
+export const HLC_META = metaKey('hlc')
+export const LSN_META = metaKey('lsn')
+
+export type TxnState = 'active' | 'committing' | 'committed' | 'preparing' | 'prepared' | 'rolling_back' | 'rolled_back' | 'failed'
+
+/** What the writer needs of a multi-statement transaction. */
+export interface TxnCore extends WriterIdentity {
+  state: TxnState
+  /** Its t/ (active) and s/o/ entries are written (it has written a version). */
+  persisted: boolean
+  /** Latest mutation per row (keyString of the row key), for the commit log. */
+  readonly mutations: Map<string, Mutation>
+  failure: unknown
+}
+
+export interface CommitResult {
+  readonly xid: Xid
+  /** Commit log position; null when the transaction changed nothing (nothing was logged). */
+  readonly lsn: bigint | null
+  /** The commit HLC recorded: the requested one, or pushed above an open snapshot's start. */
+  readonly commitHlc: HlcTs
+}
+
+export interface AutocommitResult extends CommitResult {
+  /** Per write: false when an update/delete found no live row. */
+  readonly affected: boolean[]
+}
+
+/** The writes of one statement, kept apart from the pass until the whole statement succeeded. */
+class StatementWrites implements KeyLookup {
+  readonly affected: boolean[] = []
+  readonly keys: Uint8Array[] = []
+  readonly kss: string[] = []
+  readonly values: Uint8Array[] = []
+  /** Latest mutation per row (keyString of the row key); a row written twice keeps the last. */
+  readonly mutations: Mutation[] = []
+  readonly mutationKss: string[] = []
+  /** This statement's writes by key, and where each row's mutation is; multi-row statements only. */
+  readonly local: Map<string, Uint8Array> | undefined
+  private readonly mutationAt: Map<string, number> | undefined
+
+  constructor (private readonly p: Pass, private readonly kv: KvStore, multiRow: boolean, readonly arena: Arena) {
+    if (multiRow) {
+      this.local = new Map()
+      this.mutationAt = new Map()
+    }
+  }
+
+  /** Bytes of a row key as this statement sees them: its own writes, the pass's, the pass read. */
+  seen (ks: string): Uint8Array | undefined {
+    return this.local?.get(ks) ?? this.p.overlay.get(ks) ?? this.p.reads.get(ks)
+  }
+
+  lookup (key: Uint8Array, ks: string): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const v = this.local?.get(ks) ?? this.p.overlay.get(ks)
+    if (v !== undefined) return v
+    if (this.p.reads.has(ks)) return this.p.reads.get(ks)
+    return this.kv.get(key)
+  }
+
+  record (op: RowOp, out: RowWriteOutcome): void {
+    this.affected.push(out.affected)
+    if (out.value !== undefined) this.put(op.rowKey, op.ks, out.value)
+    if (out.backKey !== undefined) this.put(out.backKey, keyString(out.backKey), out.backValue!)
+    if (out.mutation === undefined) return
+    const i = this.mutationAt?.get(op.ks)
+    if (i !== undefined) {
+      this.mutations[i] = out.mutation
+    } else {
+      this.mutationAt?.set(op.ks, this.mutations.length)
+      this.mutations.push(out.mutation)
+      this.mutationKss.push(op.ks)
+    }
+  }
+
+  private put (key: Uint8Array, ks: string, value: Uint8Array): void {
+    this.keys.push(key)
+    this.kss.push(ks)
+    this.values.push(value)
+    this.local?.set(ks, value)
+  }
+}
+
+interface Deferred<T> { resolve: (v: T) => void, reject: (e: unknown) => void }
+
+export type Job =
+  | { t: 'stmt', txn: TxnCore, ops: RowOp[], d: Deferred<boolean[]> }
+  | { t: 'auto', xid: Xid, explicitXid: boolean, commitHlc: HlcTs, ops: RowOp[], d: Deferred<AutocommitResult> }
+  | { t: 'commit', txn: TxnCore, commitHlc: HlcTs, d: Deferred<CommitResult> }
+  | { t: 'prepare', txn: TxnCore, d: Deferred<void> }
+  | { t: 'rollback', txn: TxnCore, d: Deferred<void> }
+  | { t: 'resolve', xid: Xid, commitHlc: HlcTs | undefined, txn: TxnCore | undefined, d: Deferred<CommitResult> }
+  | { t: 'flush', d: Deferred<void> }
+  | { t: 'exclusive', fn: () => Promise<unknown>, d: Deferred<unknown> }
+
+/** Engine state the writer reads and advances. */
+export interface WriterHost {
+  readonly kv: KvStore
+  readonly tip: Tip
+  readonly xids: XidSource
+  readonly durability: Durability
+  /** Last LSN landed. */
+  lsn: bigint
+  /** Highest HLC noted or committed (persisted as s/hlc with the next batch). */
+  hlcHigh: HlcTs
+  hlcPersisted: HlcTs
+  /** Highest start HLC of an open snapshot transaction; -1n when none. Commits go above it. */
+  snapshotFloor (): HlcTs
+  /** A transaction reached a final state (committed, rolled back) after its batch landed. */
+  txnEnded (xid: Xid): void
+}
+
+interface Pass {
+  ops: KvOp[]
+  /** Bytes this pass has written per key (keyString), over `reads`. */
+  overlay: Map<string, Uint8Array>
+  reads: Map<string, Uint8Array | undefined>
+  lsn: bigint
+  hlcHigh: HlcTs
+  sync: boolean
+  /** Write the HLC mark even if nothing else is written (flush). */
+  forceMarks: boolean
+  /** Run after the batch landed, in job order (state changes, then resolving promises). */
+  after: Array<() => void>
+  /** Jobs applied without error: they fail together if the batch does. */
+  applied: Array<Deferred<never>>
+  /** Transactions with writes in this pass: marked failed if the batch does not land. */
+  touched: Set<TxnCore>
+  /** Xids whose TIP entry this pass already decides (explicit autocommit xids, 2PC decisions). */
+  decided: Set<Xid>
+}
+
+/** Keys a pass wrote (keyString) and their new bytes. */
+type Overlay = Map<string, Uint8Array>
+
+/** The loop catches every job's error; anything escaping it is a bug: crash loudly. */
+function crash (e: unknown): never {
+  process.nextTick(() => { throw e })
+  throw e
+}
+
+function u64Value (v: bigint): Uint8Array {
+  const b = new Uint8Array(8)
+  writeU64(b, 0, v)
+  return b
+}
+
+function notActive (xid: Xid, state: string): ScratchBirdError {
+  return new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not active (${state})`, { xid: String(xid), state })
+}
+
+export class Writer {
+  private readonly queue: Job[] = []
+  private running = false
+  /** The pass applying or being written, for callers that must wait until it landed. */
+  current: Promise<unknown> | undefined
+  private idleWaiters: Array<() => void> = []
+  /** Batch values (record versions, commit-log entries): dead once their batch landed. */
+  private readonly arena = new Arena()
+
+  constructor (private readonly host: WriterHost) {}
+
+  get idle (): boolean { return !this.running && this.queue.length === 0 }
+
+  enqueue (job: Job): void {
+    this.queue.push(job)
+    if (!this.running) {
+      this.running = true
+      queueMicrotask(() => { this.loop().catch(crash) })
+    }
+  }
+
+  /** Resolves once the queue is empty and no pass is running. */
+  drained (): Promise<void> {
+    if (this.idle) return Promise.resolve()
+    return new Promise(resolve => this.idleWaiters.push(resolve))
+  }
+
+  /**
+   * Passes run one after another, with one overlap: the next pass's read (getMany) is issued
+   * while the previous pass's batch is being written. The next pass applies only after that
+   * batch landed, and takes the previous pass's own writes over what its read returned for those
+   * keys (the read may have been served before they landed).
+   */
+  private async loop (): Promise<void> {
+    let landing: Promise<Overlay | undefined> | undefined
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (landing === undefined) break
+        await landing
+        landing = undefined
+        continue
+      }
+      const jobs = this.take()
+      if (jobs[0]!.t === 'exclusive') {
+        if (landing !== undefined) await landing
+        landing = undefined
+        const x = this.runExclusive(jobs[0] as Extract<Job, { t: 'exclusive' }>)
+        this.current = x
+        await x
+        continue
+      }
+      const reading = this.read(jobs)
+      const prior = landing === undefined ? undefined : await landing
+      const reads = await reading
+      if (!(reads instanceof Map)) {
+        for (const j of jobs) j.d.reject(reads.error)
+        landing = undefined
+        continue
+      }
+      if (prior !== undefined) for (const ks of reads.keys()) { const v = prior.get(ks); if (v !== undefined) reads.set(ks, v) }
+      landing = this.runPass(jobs, reads)
+      this.current = landing
+    }
+    this.current = undefined
+    this.running = false
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  /** The current primary of every row the jobs touch, in one getMany. */
+  private async read (jobs: Job[]): Promise<Map<string, Uint8Array | undefined> | { error: unknown }> {
+    const keys: Uint8Array[] = []
+    const kss: string[] = []
+    const reads = new Map<string, Uint8Array | undefined>()
+    for (const j of jobs) {
+      if (j.t !== 'stmt' && j.t !== 'auto') continue
+      for (const op of j.ops) {
+        if (reads.has(op.ks)) continue
+        reads.set(op.ks, undefined)
+        keys.push(op.rowKey)
+        kss.push(op.ks)
+      }
+    }
+    if (keys.length === 0) return reads
+    try {
+      const values = await this.host.kv.getMany(keys)
+      for (let i = 0; i < keys.length; i++) reads.set(kss[i]!, values[i])
+      return reads
+    } catch (error) {
+      return { error }
+    }
+  }
+
+  private take (): Job[] {
+    if (this.queue[0]!.t === 'exclusive') return [this.queue.shift()!]
+    let n = 0
+    let rows = 0
+    while (n < this.queue.length && n < MAX_PASS_JOBS) {
+      const j = this.queue[n]!
+      if (j.t === 'exclusive') break
+      const r = j.t === 'stmt' || j.t === 'auto' ? j.ops.length : 0
+      if (n > 0 && rows + r > MAX_PASS_ROWS) break
+      rows += r
+      n++
+    }
+    return this.queue.splice(0, n)
+  }
+
+  private async runExclusive (job: Extract<Job, { t: 'exclusive' }>): Promise<undefined> {
+    try {
+      job.d.resolve(await job.fn())
+    } catch (e) {
+      job.d.reject(e)
+    }
+  }
+
+  /** Apply the jobs and write their batch; resolves to the pass's writes once landed, or
+   *  undefined when nothing landed. */
+  private async runPass (jobs: Job[], reads: Map<string, Uint8Array | undefined>): Promise<Overlay | undefined> {
+    const h = this.host
+    const p: Pass = {
+      ops: [],
+      overlay: new Map(),
+      reads,
+      lsn: h.lsn,
+      hlcHigh: h.hlcHigh,
+      sync: false,
+      forceMarks: false,
+      after: [],
+      applied: [],
+      touched: new Set(),
+      decided: new Set()
+    }
+    for (const j of jobs) {
+      try {
+        const pending = this.apply(j, p)
+        if (pending !== undefined) await pending
+        p.applied.push(j.d as Deferred<never>)
+      } catch (e) {
+        j.d.reject(e)
+      }
+    }
+
+    if (h.hlcHigh > p.hlcHigh) p.hlcHigh = h.hlcHigh // noted while the pass ran
+    if (p.ops.length > 0 || p.forceMarks) {
+      if (p.lsn !== h.lsn) p.ops.push({ type: 'put', key: LSN_META, value: u64Value(p.lsn) })
+      if (p.hlcHigh > h.hlcPersisted || p.forceMarks) p.ops.push({ type: 'put', key: HLC_META, value: u64Value(p.hlcHigh) })
+      const reservation = h.xids.reservation()
+      if (reservation !== undefined) {
+        p.ops.push(reservation)
+        p.after.unshift(() => h.xids.reserved(reservation))
+      }
+      try {
+        await h.kv.batch(p.ops, { sync: p.sync && h.durability === 'sync' })
+      } catch (e) {
+        for (const t of p.touched) { t.state = 'failed'; t.failure = e }
+        for (const d of p.applied) d.reject(e)
+        return undefined
+      }
+      h.lsn = p.lsn
+      if (p.hlcHigh > h.hlcPersisted) h.hlcPersisted = p.hlcHigh
+    }
+    if (p.hlcHigh > h.hlcHigh) h.hlcHigh = p.hlcHigh
+    for (const f of p.after) f()
+    return p.overlay
+  }
+
+  /** Commit HLC actually recorded: above every open snapshot's start (see engine.ts, begin). */
+  private pushed (p: Pass, requested: HlcTs): HlcTs {
+    const floor = this.host.snapshotFloor()
+    const hlc = requested > floor ? requested : floor + 1n
+    if (hlc > p.hlcHigh) p.hlcHigh = hlc
+    return hlc
+  }
+
+  private logCommit (p: Pass, xid: Xid, hlc: HlcTs, ms: readonly Mutation[]): bigint {
+    const lsn = ++p.lsn
+    p.ops.push({ type: 'put', key: commitKey(lsn), value: encodeCommitEntry(xid, hlc, ms, this.arena) })
+    p.sync = true
+    return lsn
+  }
+
+  /** Apply a statement's row ops; returns per-op affected flags and the writes, or throws having
+   *  changed nothing in the pass. Synchronous unless a row needs I/O (see applyRowWrite). */
+  private applyRows (p: Pass, w: WriterIdentity, ops: RowOp[]): StatementWrites | Promise<StatementWrites> {
+    const r = new StatementWrites(p, this.host.kv, ops.length > 1, this.arena)
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      const out = applyRowWrite(this.host.tip, op, w, r.seen(op.ks), r)
+      if (out instanceof Promise) return this.applyRowsAsync(w, ops, i, r, out)
+      r.record(op, out)
+    }
+    return r
+  }
+
+  private async applyRowsAsync (w: WriterIdentity, ops: RowOp[], from: number, r: StatementWrites,
+    first: Promise<RowWriteOutcome>): Promise<StatementWrites> {
+    r.record(ops[from]!, await first)
+    for (let i = from + 1; i < ops.length; i++) {
+      const op = ops[i]!
+      r.record(op, await applyRowWrite(this.host.tip, op, w, r.seen(op.ks), r))
+    }
+    return r
+  }
+
+  private merge (p: Pass, r: StatementWrites): void {
+    for (let i = 0; i < r.keys.length; i++) {
+      p.overlay.set(r.kss[i]!, r.values[i]!)
+      p.ops.push({ type: 'put', key: r.keys[i]!, value: r.values[i]! })
+    }
+  }
+
+  /** Apply one job to the pass: synchronous in the common case, a promise when it needs I/O. */
+  private apply (j: Job, p: Pass): void | Promise<void> {
+    const h = this.host
+    switch (j.t) {
+      case 'stmt': {
+        // Queued while active (engine.write checks): a commit or prepare queued after it comes
+        // after it in the queue too, so it still belongs to the transaction.
+        const st = j.txn.state
+        if (st !== 'active' && st !== 'committing' && st !== 'preparing') throw notActive(j.txn.xid, st)
+        const r = this.applyRows(p, j.txn, j.ops)
+        if (r instanceof Promise) return r.then(r => this.stmtDone(j, p, r))
+        this.stmtDone(j, p, r)
+        return
+      }
+      case 'auto': {
+        if (j.explicitXid) return this.checkFreshXid(j.xid, p).then(() => this.autoRows(j, p))
+        return this.autoRows(j, p)
+      }
+      case 'commit': {
+        const txn = j.txn
+        if (txn.state !== 'committing') throw notActive(txn.xid, txn.state)
+        if (txn.mutations.size === 0) {
+          p.after.push(() => {
+            txn.state = 'committed'
+            h.tip.active.delete(txn.xid)
+            h.txnEnded(txn.xid)
+            j.d.resolve({ xid: txn.xid, lsn: null, commitHlc: j.commitHlc })
+          })
+          return
+        }
+        const hlc = this.pushed(p, j.commitHlc)
+        p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('committed', hlc) })
+        p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
+        const lsn = this.logCommit(p, txn.xid, hlc, [...txn.mutations.values()])
+        p.touched.add(txn)
+        p.after.push(() => {
+          h.tip.settle(txn.xid, { state: 'committed', commitHlc: hlc })
+          txn.state = 'committed'
+          h.txnEnded(txn.xid)
+          j.d.resolve({ xid: txn.xid, lsn, commitHlc: hlc })
+        })
+        return
+      }
+      case 'prepare': {
+        const txn = j.txn
+        if (txn.state !== 'preparing') throw notActive(txn.xid, txn.state)
+        const mutations = [...txn.mutations.values()]
+        p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', 0n, mutations) })
+        p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
+        txn.persisted = true
+        p.sync = true
+        p.touched.add(txn)
+        p.after.push(() => {
+          h.tip.limbo.set(txn.xid, { xid: txn.xid, mutations })
+          h.tip.active.delete(txn.xid)
+          txn.state = 'prepared'
+          // A prepared transaction reads no more: its snapshot no longer holds anything back.
+          h.txnEnded(txn.xid)
+          j.d.resolve()
+        })
+        return
+      }
+      case 'rollback': {
+        const txn = j.txn
+        if (txn.persisted) {
+          p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('dead') })
+          p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
+        }
+        p.after.push(() => {
+          if (txn.persisted) h.tip.settle(txn.xid, TIP_DEAD)
+          else h.tip.active.delete(txn.xid)
+          txn.state = 'rolled_back'
+          h.txnEnded(txn.xid)
+          j.d.resolve()
+        })
+        return
+      }
+      case 'resolve': {
+        const limbo = h.tip.limbo.get(j.xid)
+        if (limbo === undefined || p.decided.has(j.xid)) throw notActive(j.xid, 'not in limbo')
+        p.decided.add(j.xid)
+        p.ops.push({ type: 'del', key: openTxnKey(j.xid) })
+        p.sync = true
+        if (j.commitHlc === undefined) {
+          p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('dead') })
+          p.after.push(() => {
+            h.tip.settle(j.xid, TIP_DEAD)
+            if (j.txn !== undefined) j.txn.state = 'rolled_back'
+            j.d.resolve({ xid: j.xid, lsn: null, commitHlc: 0n })
+          })
+          return
+        }
+        const hlc = this.pushed(p, j.commitHlc)
+        p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
+        const lsn = limbo.mutations.length > 0 ? this.logCommit(p, j.xid, hlc, limbo.mutations) : null
+        p.after.push(() => {
+          h.tip.settle(j.xid, { state: 'committed', commitHlc: hlc })
+          if (j.txn !== undefined) j.txn.state = 'committed'
+          j.d.resolve({ xid: j.xid, lsn, commitHlc: hlc })
+        })
+        return
+      }
+      case 'flush': {
+        p.forceMarks = true
+        p.sync = true
+        p.after.push(() => j.d.resolve())
+        return
+      }
+      case 'exclusive':
+        throw new Error('ScratchBird assertion: exclusive job inside a pass')
+    }
+  }
+
+  private stmtDone (j: Extract<Job, { t: 'stmt' }>, p: Pass, r: StatementWrites): void {
+    const txn = j.txn
+    if (r.mutations.length > 0) {
+      let added = 0
+      for (const ks of r.mutationKss) if (!txn.mutations.has(ks)) added++
+      if (txn.mutations.size + added > MAX_TXN_ROWS) {
+        throw new ScratchBirdError('SB_TXN_TOO_LARGE', `transaction changes more than ${MAX_TXN_ROWS} rows`, { xid: String(txn.xid), limit: MAX_TXN_ROWS })
+      }
+      if (!txn.persisted) {
+        p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('active') })
+        p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
+        txn.persisted = true
+      }
+      for (let i = 0; i < r.mutations.length; i++) txn.mutations.set(r.mutationKss[i]!, r.mutations[i]!)
+      this.merge(p, r)
+      p.touched.add(txn)
+    }
+    p.after.push(() => j.d.resolve(r.affected))
+  }
+
+  private autoRows (j: Extract<Job, { t: 'auto' }>, p: Pass): void | Promise<void> {
+    const hlc = this.pushed(p, j.commitHlc)
+    const r = this.applyRows(p, { xid: j.xid, snapshot: false, startHlc: 0n, stamp: hlc }, j.ops)
+    if (r instanceof Promise) return r.then(r => this.autoDone(j, p, hlc, r))
+    this.autoDone(j, p, hlc, r)
+  }
+
+  private autoDone (j: Extract<Job, { t: 'auto' }>, p: Pass, hlc: HlcTs, r: StatementWrites): void {
+    let lsn: bigint | null = null
+    if (r.mutations.length > 0) {
+      this.merge(p, r)
+      p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
+      lsn = this.logCommit(p, j.xid, hlc, r.mutations)
+      if (j.explicitXid) p.after.push(() => this.host.tip.cache.set(j.xid, { state: 'committed', commitHlc: hlc }))
+    }
+    const result: AutocommitResult = { xid: j.xid, lsn, commitHlc: hlc, affected: r.affected }
+    p.after.push(() => j.d.resolve(result))
+  }
+
+  /** A replicated/explicit xid must not have a TIP entry or be running here already. */
+  private async checkFreshXid (xid: Xid, p: Pass): Promise<void> {
+    const tip = this.host.tip
+    if (tip.active.has(xid) || tip.limbo.has(xid) || p.decided.has(xid)) throw notActive(xid, 'in use')
+    p.decided.add(xid)
+    if (await this.host.kv.get(tipKey(xid)) !== undefined) throw notActive(xid, 'already finished')
+  }
+}

@@ -1,0 +1,90 @@
+// Global transaction ids (DESIGN §3): xid = node_id (16 bits) << 48 | counter (48 bits).
+//
+// The counter is persisted as a high-water mark in reserved blocks (s/xid): at open the counter
+// jumps to the stored mark, and a new mark (counter + XID_BLOCK) rides in the next write batch
+// whenever fewer than half a block remains. The engine's writer puts that mark in the same
+// batch as anything written with an xid handed out so far, so no xid that reached disk can be
+// handed out again after a restart (ids of read-only transactions that never reached disk may
+// be; nothing refers to them).
+//
+// One allocator persisted in one shard's metadata makes ids unique within that shard. Xids must
+// be unique across every shard of a node (a 2PC transaction carries one xid to several shards),
+// so the node's shards should share one allocator: implement XidSource over a node-level store
+// and pass it to ShardEngine.open — the per-shard default is for tests and single-shard use.
+
+import { ScratchBirdError } from '../core/errors'
+import { corrupt, metaKey, readU64, writeU64 } from './keys'
+import type { KvOp, KvStore } from './kv'
+import type { Xid } from './types'
+
+export const XID_COUNTER_BITS = 48n
+export const XID_COUNTER_MAX = (1n << XID_COUNTER_BITS) - 1n
+/** Counter values reserved per persisted high-water mark. */
+export const XID_BLOCK = 65_536n
+
+export function makeXid (nodeId: number, counter: bigint): Xid {
+  return (BigInt(nodeId) << XID_COUNTER_BITS) | counter
+}
+
+export function xidNodeId (xid: Xid): number { return Number(xid >> XID_COUNTER_BITS) }
+export function xidCounter (xid: Xid): bigint { return xid & XID_COUNTER_MAX }
+
+/** Where the engine gets xids for transactions it starts. */
+export interface XidSource {
+  next (): Xid
+  /** A KV op to include in the next write batch, if the persisted mark must move. */
+  reservation (): KvOp | undefined
+  /** The batch carrying `op` (from reservation()) landed. */
+  reserved (op: KvOp): void
+}
+
+const XID_META = metaKey('xid')
+
+/** Default XidSource: counter persisted in a KV store's s/xid. */
+export class XidAllocator implements XidSource {
+  private counter: bigint
+  private persisted: bigint
+
+  private constructor (private readonly nodeId: number, start: bigint) {
+    this.counter = start
+    this.persisted = start
+  }
+
+  /** Load the mark; returns the allocator and the op that must be written before use. */
+  static async open (kv: KvStore, nodeId: number): Promise<XidAllocator> {
+    if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > 0xffff) {
+      throw new ScratchBirdError('SB_BAD_ARGUMENT', 'node id must be an integer in [1, 65535]', { nodeId })
+    }
+    const raw = await kv.get(XID_META)
+    let start = 1n
+    if (raw !== undefined) {
+      if (raw.length !== 8) throw corrupt('XID high-water mark', { length: raw.length })
+      start = readU64(raw, 0)
+      if (start < 1n || start > XID_COUNTER_MAX + 1n) throw corrupt('XID high-water mark: out of range')
+    }
+    return new XidAllocator(nodeId, start)
+  }
+
+  next (): Xid {
+    if (this.counter > XID_COUNTER_MAX) {
+      throw new ScratchBirdError('SB_XID_EXHAUSTED', 'transaction id counter exhausted', { nodeId: this.nodeId })
+    }
+    return makeXid(this.nodeId, this.counter++)
+  }
+
+  reservation (): KvOp | undefined {
+    if (this.counter + XID_BLOCK / 2n < this.persisted) return undefined
+    let mark = this.counter + XID_BLOCK
+    if (mark > XID_COUNTER_MAX + 1n) mark = XID_COUNTER_MAX + 1n
+    if (mark <= this.persisted) return undefined
+    const value = new Uint8Array(8)
+    writeU64(value, 0, mark)
+    return { type: 'put', key: XID_META, value }
+  }
+
+  reserved (op: KvOp): void {
+    if (op.type !== 'put') return
+    const mark = readU64(op.value, 0)
+    if (mark > this.persisted) this.persisted = mark
+  }
+}

@@ -1,0 +1,160 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { isScratchBirdError } from '../../../src/core/errors'
+import { decodeCommitEntry, encodeCommitEntry, type Mutation } from '../../../src/storage/commit-log'
+import { Arena, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
+import { MemoryKv } from '../../../src/storage/kv-memory'
+import { decodeTipEntry, encodeTipEntry, TipCache } from '../../../src/storage/tip'
+import { hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
+import { decodeVersion, encodeVersion, type RecordVersion } from '../../../src/storage/versions'
+import { makeXid, XID_BLOCK, XidAllocator, xidCounter, xidNodeId } from '../../../src/storage/xid'
+
+// Every decoder of bytes read from disk (or a peer) must turn garbage into SB_STORAGE_CORRUPT,
+// never into a crash or a wrong value.
+function corruptOrValue<T> (decode: () => T): T | undefined {
+  try {
+    return decode()
+  } catch (e) {
+    expect(isScratchBirdError(e, 'SB_STORAGE_CORRUPT')).toBe(true)
+    return undefined
+  }
+}
+
+const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
+const uuid = fc.uint8Array({ minLength: 16, maxLength: 16 })
+const versionArb: fc.Arbitrary<RecordVersion> = fc.record({
+  xid: u64,
+  versionId: uuid,
+  tombstone: fc.boolean(),
+  commitHlc: fc.option(u64, { nil: undefined }),
+  prev: fc.option(uuid, { nil: undefined }),
+  row: fc.uint8Array({ maxLength: 200 })
+}).map(v => v.tombstone ? { ...v, row: new Uint8Array(0) } : v)
+
+const mutationArb: fc.Arbitrary<Mutation> = fc.record({
+  tableId: fc.integer({ min: 0, max: 0xffffffff }),
+  pkBytes: fc.array(fc.bigInt({ min: -1000n, max: 1000n }), { minLength: 1, maxLength: 3 }).map(t => encodeTuple(t)),
+  versionId: uuid,
+  row: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: null })
+})
+
+describe('u64 and HLC helpers', () => {
+  it('writeU64/readU64 round-trip big-endian', () => {
+    fc.assert(fc.property(u64, v => {
+      const b = new Uint8Array(10)
+      writeU64(b, 1, v)
+      expect(readU64(b, 1)).toBe(v)
+      expect(Buffer.from(b.subarray(1, 9)).readBigUInt64BE()).toBe(v)
+    }))
+  })
+
+  it('HlcTs orders by (ms, counter)', () => {
+    expect(hlcTs(1000, 4095) < hlcTs(1001, 0)).toBe(true)
+    expect(hlcMs(hlcTs(1_767_225_600_000, 17))).toBe(1_767_225_600_000)
+    expect(hlcCounter(hlcTs(1_767_225_600_000, 17))).toBe(17)
+  })
+
+  it('Arena views are independent and zeroed', () => {
+    const a = new Arena(1024)
+    const x = a.alloc(100)
+    const y = a.copy(new Uint8Array(100).fill(7))
+    x.fill(1)
+    expect(y.every(b => b === 7)).toBe(true)
+    expect(a.alloc(100).every(b => b === 0)).toBe(true)
+  })
+})
+
+describe('record versions', () => {
+  it('decode(encode(v)) = v', () => {
+    fc.assert(fc.property(versionArb, v => {
+      const d = decodeVersion(encodeVersion(v))
+      expect({ ...d, versionId: [...d.versionId], prev: d.prev && [...d.prev], row: [...d.row] })
+        .toEqual({ ...v, versionId: [...v.versionId], prev: v.prev && [...v.prev], row: [...v.row] })
+    }))
+  })
+
+  it('garbage is SB_STORAGE_CORRUPT or a version that re-encodes to the same bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), b => {
+      const v = corruptOrValue(() => decodeVersion(b))
+      if (v !== undefined) expect(Buffer.from(encodeVersion(v)).equals(Buffer.from(b))).toBe(true)
+    }), { numRuns: 3000 })
+    fc.assert(fc.property(versionArb, fc.nat(), fc.nat(255), (v, at, byte) => {
+      const b = encodeVersion(v)
+      b[at % b.length] = byte
+      corruptOrValue(() => decodeVersion(b))
+    }), { numRuns: 3000 })
+  })
+})
+
+describe('TIP entries', () => {
+  it('round-trip every state, limbo with its mutations', () => {
+    fc.assert(fc.property(u64, fc.array(mutationArb, { maxLength: 4 }), (hlc, ms) => {
+      expect(decodeTipEntry(encodeTipEntry('committed', hlc))).toEqual({ state: 'committed', commitHlc: hlc })
+      expect(decodeTipEntry(encodeTipEntry('dead')).state).toBe('dead')
+      expect(decodeTipEntry(encodeTipEntry('active')).state).toBe('active')
+      const limbo = decodeTipEntry(encodeTipEntry('limbo', 0n, ms))
+      expect(limbo.state).toBe('limbo')
+      expect(limbo.mutations).toEqual(ms.map(m => ({ ...m })))
+    }))
+  })
+
+  it('garbage is SB_STORAGE_CORRUPT or an entry', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 60 }), b => { corruptOrValue(() => decodeTipEntry(b)) }), { numRuns: 3000 })
+  })
+
+  it('the cache is a bounded LRU', () => {
+    const c = new TipCache(3)
+    for (const x of [1n, 2n, 3n]) c.set(x, { state: 'dead' })
+    c.get(1n)
+    c.set(4n, { state: 'committed', commitHlc: 9n })
+    expect(c.size).toBe(3)
+    expect(c.get(2n)).toBeUndefined()
+    expect(c.get(1n)?.state).toBe('dead')
+    expect(c.get(4n)?.commitHlc).toBe(9n)
+  })
+})
+
+describe('commit log entries', () => {
+  it('round-trip', () => {
+    fc.assert(fc.property(u64, u64, fc.array(mutationArb, { maxLength: 5 }), (xid, hlc, ms) => {
+      const e = decodeCommitEntry(7n, encodeCommitEntry(xid, hlc, ms))
+      expect(e.lsn).toBe(7n)
+      expect(e.xid).toBe(xid)
+      expect(e.commitHlc).toBe(hlc)
+      expect(e.mutations.map(m => [m.tableId, encodeTuple(m.pk), m.versionId, m.row]))
+        .toEqual(ms.map(m => [m.tableId, m.pkBytes, m.versionId, m.row]))
+    }))
+  })
+
+  it('garbage and bit flips are SB_STORAGE_CORRUPT or an entry', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), b => { corruptOrValue(() => decodeCommitEntry(1n, b)) }), { numRuns: 3000 })
+    fc.assert(fc.property(fc.array(mutationArb, { minLength: 1, maxLength: 3 }), fc.nat(), fc.nat(255), (ms, at, byte) => {
+      const b = encodeCommitEntry(1n, 2n, ms)
+      b[at % b.length] = byte
+      corruptOrValue(() => decodeCommitEntry(1n, b))
+    }), { numRuns: 3000 })
+  })
+})
+
+describe('xid allocator', () => {
+  it('node-prefixed ids; the persisted mark always covers every id handed out before a write', async () => {
+    const kv = MemoryKv.open()
+    let alloc = await XidAllocator.open(kv, 42)
+    const first = alloc.next()
+    expect(xidNodeId(first)).toBe(42)
+    expect(first).toBe(makeXid(42, 1n))
+    let op = alloc.reservation()!
+    expect(op).toBeDefined()
+    await kv.batch([op], { sync: true })
+    alloc.reserved(op)
+    expect(alloc.reservation()).toBeUndefined()
+    let last = first
+    for (let i = 0n; i < XID_BLOCK; i++) last = alloc.next()
+    op = alloc.reservation()!
+    await kv.batch([op], { sync: true })
+    alloc.reserved(op)
+    alloc = await XidAllocator.open(kv, 42)
+    expect(xidCounter(alloc.next())).toBeGreaterThan(xidCounter(last))
+    await expect(XidAllocator.open(kv, 0)).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+  })
+})

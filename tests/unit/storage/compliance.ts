@@ -1,0 +1,731 @@
+// One compliance suite, two backends (DESIGN §10): every behaviour of the shard engine, run
+// against classic-level (engine-level.test.ts) and the in-memory store (engine-memory.test.ts).
+// "Reopen" closes the engine and opens a new one on the same store; "crash" abandons the engine
+// (closing only the KV handle, as a dying process would release it) and opens a new one.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { isScratchBirdError } from '../../../src/core/errors'
+import { ShardEngine, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
+import { backRangeOfRow, rowKey, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
+import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../src/storage/kv'
+import { hlcTs, type Durability, type HlcTs } from '../../../src/storage/types'
+import { decodeVersion } from '../../../src/storage/versions'
+import { xidCounter, xidNodeId } from '../../../src/storage/xid'
+
+/** Opens KV handles on one underlying store (directory); a handle may be closed and reopened. */
+export interface KvSource {
+  open (): Promise<KvStore>
+  destroy (): Promise<void>
+}
+
+export type KvSourceFactory = () => Promise<KvSource>
+
+const T = 1 // table id
+const T2 = 2
+const NODE = 7
+const BASE = 1_767_225_600_000
+const H = (n: number): HlcTs => hlcTs(BASE + n)
+
+let versionSeq = 0
+/** Version ids, increasing (as a UUIDv8-HLC source would make them). */
+function vid (): Uint8Array {
+  const b = new Uint8Array(16)
+  writeU64(b, 0, BigInt(++versionSeq))
+  b[8] = 0x80
+  return b
+}
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+const dec = (b: Uint8Array | undefined): string | undefined => b === undefined ? undefined : new TextDecoder().decode(b)
+
+/** Counts calls so tests can check group commit (one read, one batch per pass). */
+class CountingKv implements KvStore {
+  batches = 0
+  syncedBatches = 0
+  getManys = 0
+  gets = 0
+  constructor (readonly inner: KvStore) {}
+  get (key: Uint8Array): Promise<Uint8Array | undefined> { this.gets++; return this.inner.get(key) }
+  getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> { this.getManys++; return this.inner.getMany(keys) }
+  batch (ops: readonly KvOp[], o: KvBatchOptions): Promise<void> {
+    this.batches++
+    if (o.sync) this.syncedBatches++
+    return this.inner.batch(ops, o)
+  }
+
+  iterate (o: KvIterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> { return this.inner.iterate(o) }
+  close (): Promise<void> { return this.inner.close() }
+}
+
+export function registerEngineCompliance (backend: string, makeSource: KvSourceFactory): void {
+  describe(`shard engine compliance (${backend})`, () => {
+    let source: KvSource
+    let kv: CountingKv
+    let engine: ShardEngine
+    const opts: ShardEngineOptions = { shardId: 3, nodeId: NODE, durability: 'none' }
+
+    async function open (o: Partial<ShardEngineOptions> = {}): Promise<ShardEngine> {
+      kv = new CountingKv(await source.open())
+      engine = await ShardEngine.open(kv, { ...opts, ...o })
+      return engine
+    }
+    async function reopen (o: Partial<ShardEngineOptions> = {}): Promise<ShardEngine> {
+      await engine.close()
+      return open(o)
+    }
+    async function crash (): Promise<ShardEngine> {
+      await kv.inner.close()
+      return open()
+    }
+    async function backCount (table: number, pk: Tuple): Promise<number> {
+      let n = 0
+      for await (const entry of kv.iterate(backRangeOfRow(rowKey(table, pk)))) n += entry.length > 0 ? 1 : 0
+      return n
+    }
+    async function rows (table: number, o: Parameters<ShardEngine['scan']>[1] = {}, txn?: Txn): Promise<string[]> {
+      const out: string[] = []
+      for await (const r of engine.scan(table, o, txn)) out.push(`${r.pk.map(String).join(',')}=${dec(r.row)}`)
+      return out
+    }
+    const ins = (pk: Tuple, row: string, hlc: HlcTs, table = T) =>
+      engine.autocommit({ writes: [{ op: 'insert', tableId: table, pk, row: enc(row), versionId: vid() }], commitHlc: hlc })
+    const upd = (pk: Tuple, row: string, hlc: HlcTs) =>
+      engine.autocommit({ writes: [{ op: 'update', tableId: T, pk, row: enc(row), versionId: vid() }], commitHlc: hlc })
+    const del = (pk: Tuple, hlc: HlcTs) =>
+      engine.autocommit({ writes: [{ op: 'delete', tableId: T, pk, versionId: vid() }], commitHlc: hlc })
+    const get = async (pk: Tuple, txn?: Txn) => dec(await engine.get(T, pk, txn))
+
+    beforeEach(async () => {
+      source = await makeSource()
+      await open()
+    })
+    afterEach(async () => {
+      await engine.close().catch(() => {})
+      await kv.inner.close().catch(() => {})
+      await source.destroy()
+    })
+
+    describe('visibility', () => {
+      it('autocommit writes are visible to later readers', async () => {
+        const r = await ins([1n], 'a', H(1))
+        expect(r.lsn).toBe(1n)
+        expect(r.affected).toEqual([true])
+        expect(await get([1n])).toBe('a')
+        expect(await get([2n])).toBeUndefined()
+        const s = await engine.begin({ startHlc: H(2) })
+        expect(await s.get(T, [1n]).then(dec)).toBe('a')
+      })
+
+      it('own writes are visible to the writer only', async () => {
+        const t = await engine.begin({ startHlc: H(1) })
+        await t.insert(T, [1n], enc('mine'), vid())
+        const s = await engine.begin({ startHlc: H(2) })
+        const rc = await engine.begin({ isolation: 'read_committed', startHlc: H(2) })
+        expect(await get([1n], t)).toBe('mine')
+        expect(await get([1n], s)).toBeUndefined()
+        expect(await get([1n], rc)).toBeUndefined()
+        expect(await get([1n])).toBeUndefined()
+        await t.commit(H(3))
+        expect(await get([1n], s)).toBeUndefined() // committed after s started
+        expect(await get([1n], rc)).toBe('mine')
+        expect(await get([1n])).toBe('mine')
+      })
+
+      it('snapshot vs read committed: committed-after-snapshot is invisible to the snapshot only', async () => {
+        await ins([1n], 'v1', H(1))
+        const s = await engine.begin({ isolation: 'snapshot', startHlc: H(10) })
+        const rc = await engine.begin({ isolation: 'read_committed', startHlc: H(10) })
+        await upd([1n], 'v2', H(20))
+        await ins([2n], 'new', H(21))
+        expect(await get([1n], s)).toBe('v1')
+        expect(await get([2n], s)).toBeUndefined()
+        expect(await rows(T, {}, s)).toEqual(['1=v1'])
+        expect(await get([1n], rc)).toBe('v2')
+        expect(await rows(T, {}, rc)).toEqual(['1=v2', '2=new'])
+        const later = await engine.begin({ startHlc: H(30) })
+        expect(await get([1n], later)).toBe('v2')
+      })
+
+      it('a commit stamped below an open snapshot start is pushed above it (repeatable reads)', async () => {
+        await ins([1n], 'v1', H(1))
+        const s = await engine.begin({ startHlc: H(10) })
+        const r = await upd([1n], 'v2', H(5))
+        expect(r.commitHlc).toBe(H(10) + 1n)
+        expect(await get([1n], s)).toBe('v1')
+        const t = await engine.begin({ startHlc: H(6) }) // a later snapshot with an older stamp
+        expect(await get([1n], t)).toBe('v1')
+        await s.commit(H(11))
+        await t.commit(H(11))
+        const u = await engine.begin({ startHlc: H(12) })
+        expect(await get([1n], u)).toBe('v2')
+      })
+
+      it('rolled back writes are invisible; the previous version shows again', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        expect(await t.update(T, [1n], enc('v2'), vid())).toBe(true)
+        await t.insert(T, [2n], enc('x'), vid())
+        await t.rollback()
+        expect(t.state).toBe('rolled_back')
+        expect(await get([1n])).toBe('v1')
+        expect(await get([2n])).toBeUndefined()
+        expect((await engine.tipState(t.xid)).state).toBe('dead')
+        await expect(t.insert(T, [3n], enc('y'), vid())).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+      })
+
+      it('a transaction active at a crash is dead after reopen and its versions invisible', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.insert(T, [2n], enc('x'), vid())
+        const xid = t.xid
+        await crash()
+        expect(engine.recovery.markedDead).toBe(1)
+        expect((await engine.tipState(xid)).state).toBe('dead')
+        expect(await get([1n])).toBe('v1')
+        expect(await get([2n])).toBeUndefined()
+        expect(await rows(T)).toEqual(['1=v1'])
+        // A writer overwrites the dead version and keeps the committed one behind it.
+        await upd([1n], 'v3', H(3))
+        expect(await get([1n])).toBe('v3')
+        expect(await backCount(T, [1n])).toBe(1)
+        await ins([2n], 'y', H(4))
+        expect(await get([2n])).toBe('y')
+      })
+
+      it('limbo versions are invisible and survive reopen as limbo', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.prepare()
+        expect(t.state).toBe('prepared')
+        expect(engine.listLimbo()).toEqual([{ xid: t.xid, rows: 1 }])
+        expect(await get([1n])).toBe('v1')
+        await reopen()
+        expect(engine.recovery.limbo).toBe(1)
+        expect(engine.listLimbo()).toEqual([{ xid: t.xid, rows: 1 }])
+        expect((await engine.tipState(t.xid)).state).toBe('limbo')
+        expect(await get([1n])).toBe('v1')
+        const s = await engine.begin({ startHlc: H(50) })
+        expect(await get([1n], s)).toBe('v1')
+      })
+    })
+
+    describe('write conflicts and keys', () => {
+      it('second of two concurrent writers gets SB_UPDATE_CONFLICT', async () => {
+        await ins([1n], 'v1', H(1))
+        const a = await engine.begin({ startHlc: H(2) })
+        const b = await engine.begin({ startHlc: H(2) })
+        await a.update(T, [1n], enc('a'), vid())
+        const err = await b.update(T, [1n], enc('b'), vid()).catch(e => e)
+        expect(isScratchBirdError(err, 'SB_UPDATE_CONFLICT')).toBe(true)
+        expect(err.sqlstate).toBe('40001')
+        expect(err.message).toBe('update conflicts with concurrent update')
+        expect(err.details.concurrentXid).toBe(String(a.xid))
+        // The statement failed, the transaction did not.
+        expect(b.state).toBe('active')
+        await expect(engine.autocommit({ writes: [{ op: 'delete', tableId: T, pk: [1n], versionId: vid() }], commitHlc: H(3) }))
+          .rejects.toMatchObject({ code: 'SB_UPDATE_CONFLICT' })
+        await a.commit(H(4))
+        // Snapshot b started before a committed: still a conflict (first committer wins).
+        await expect(b.update(T, [1n], enc('b'), vid())).rejects.toMatchObject({ code: 'SB_UPDATE_CONFLICT' })
+        await b.rollback()
+        expect(await get([1n])).toBe('a')
+      })
+
+      it('read committed writers conflict only with uncommitted versions', async () => {
+        await ins([1n], 'v1', H(1))
+        const rc = await engine.begin({ isolation: 'read_committed', startHlc: H(2) })
+        await upd([1n], 'v2', H(3))
+        expect(await rc.update(T, [1n], enc('rc'), vid())).toBe(true)
+        await rc.commit(H(4))
+        expect(await get([1n])).toBe('rc')
+      })
+
+      it('a writer after a rolled back writer proceeds against the last committed version', async () => {
+        await ins([1n], 'v1', H(1))
+        const a = await engine.begin({ startHlc: H(2) })
+        await a.delete(T, [1n], vid())
+        await a.rollback()
+        const b = await engine.begin({ startHlc: H(3) })
+        expect(await b.update(T, [1n], enc('b'), vid())).toBe(true)
+        await b.commit(H(4))
+        expect(await get([1n])).toBe('b')
+        expect(await backCount(T, [1n])).toBe(1)
+      })
+
+      it('a prepared (limbo) writer blocks others; its decision unblocks them', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.prepare()
+        await expect(upd([1n], 'x', H(3))).rejects.toMatchObject({ code: 'SB_UPDATE_CONFLICT', details: { concurrentState: 'limbo' } })
+        await engine.abortPrepared(t.xid)
+        expect(t.state).toBe('rolled_back')
+        await upd([1n], 'x', H(4))
+        expect(await get([1n])).toBe('x')
+      })
+
+      it('insert of a visible live key is SB_UNIQUE_VIOLATION (23505); after delete it is allowed', async () => {
+        await ins([1n], 'v1', H(1))
+        const err = await ins([1n], 'again', H(2)).catch(e => e)
+        expect(isScratchBirdError(err, 'SB_UNIQUE_VIOLATION')).toBe(true)
+        expect(err.sqlstate).toBe('23505')
+        await del([1n], H(3))
+        await ins([1n], 'reborn', H(4))
+        expect(await get([1n])).toBe('reborn')
+        const t = await engine.begin({ startHlc: H(5) })
+        await t.insert(T, [2n], enc('x'), vid())
+        await expect(t.insert(T, [2n], enc('y'), vid())).rejects.toMatchObject({ code: 'SB_UNIQUE_VIOLATION' })
+        await t.delete(T, [2n], vid())
+        await t.insert(T, [2n], enc('z'), vid())
+        expect(await get([2n], t)).toBe('z')
+      })
+
+      it('a statement is atomic: one failing row undoes its other rows', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await expect(t.write([
+          { op: 'insert', tableId: T, pk: [5n], row: enc('five'), versionId: vid() },
+          { op: 'insert', tableId: T, pk: [1n], row: enc('dup'), versionId: vid() }
+        ])).rejects.toMatchObject({ code: 'SB_UNIQUE_VIOLATION' })
+        expect(await get([5n], t)).toBeUndefined()
+        expect(await t.write([
+          { op: 'insert', tableId: T, pk: [5n], row: enc('five'), versionId: vid() },
+          { op: 'update', tableId: T, pk: [6n], row: enc('none'), versionId: vid() }
+        ])).toEqual([true, false])
+        await t.commit(H(3))
+        expect(await rows(T)).toEqual(['1=v1', '5=five'])
+      })
+
+      it('a transaction writing a row twice replaces its own version (no back version of itself)', async () => {
+        const t = await engine.begin({ startHlc: H(1) })
+        await t.insert(T, [1n], enc('a'), vid())
+        await t.update(T, [1n], enc('b'), vid())
+        await t.update(T, [1n], enc('c'), vid())
+        expect(await backCount(T, [1n])).toBe(0)
+        await t.commit(H(2))
+        const u = await engine.begin({ startHlc: H(3) })
+        await u.update(T, [1n], enc('d'), vid())
+        await u.update(T, [1n], enc('e'), vid())
+        await u.commit(H(4))
+        expect(await backCount(T, [1n])).toBe(1)
+        expect(await get([1n])).toBe('e')
+        const log = await engine.readCommitLog(1n)
+        expect(log.map(e => e.mutations.map(m => dec(m.row ?? undefined)))).toEqual([['c'], ['e']])
+      })
+
+      it('delete writes a tombstone: gone for new readers, still there for older snapshots', async () => {
+        await ins([1n], 'v1', H(1))
+        await ins([2n], 'v2', H(1))
+        const s = await engine.begin({ startHlc: H(5) })
+        const r = await del([1n], H(10))
+        expect(r.affected).toEqual([true])
+        expect(await get([1n])).toBeUndefined()
+        expect(await rows(T)).toEqual(['2=v2'])
+        expect(await get([1n], s)).toBe('v1')
+        expect(await rows(T, {}, s)).toEqual(['1=v1', '2=v2'])
+        const primary = decodeVersion((await kv.get(rowKey(T, [1n])))!)
+        expect(primary.tombstone).toBe(true)
+        expect((await del([1n], H(11))).affected).toEqual([false])
+        expect((await del([9n], H(11))).affected).toEqual([false])
+        expect((await upd([1n], 'x', H(12))).affected).toEqual([false])
+      })
+
+      it('put writes unconditionally and re-applying the same version is a no-op', async () => {
+        const v = vid()
+        const w = { op: 'put' as const, tableId: T, pk: [1n], row: enc('p'), versionId: v }
+        const a = await engine.autocommit({ writes: [w], commitHlc: H(1) })
+        const b = await engine.autocommit({ writes: [w], commitHlc: H(2) })
+        expect(a.lsn).toBe(1n)
+        expect(b.lsn).toBeNull()
+        await engine.autocommit({ writes: [{ ...w, row: null, versionId: vid() }], commitHlc: H(3) })
+        expect(await get([1n])).toBeUndefined()
+      })
+    })
+
+    describe('range scans', () => {
+      beforeEach(async () => {
+        for (const n of [5n, -3n, 12n, 0n, 7n, -100n, 1n << 40n]) await ins([n], `r${n}`, H(1))
+        await ins([1n], 'other table', H(1), T2)
+      })
+
+      it('in key order, both directions, with bounds and limit', async () => {
+        const all = ['-100=r-100', '-3=r-3', '0=r0', '5=r5', '7=r7', '12=r12', '1099511627776=r1099511627776']
+        expect(await rows(T)).toEqual(all)
+        expect(await rows(T, { reverse: true })).toEqual([...all].reverse())
+        expect(await rows(T, { gte: [0n], lt: [12n] })).toEqual(['0=r0', '5=r5', '7=r7'])
+        expect(await rows(T, { gt: [0n], lte: [12n] })).toEqual(['5=r5', '7=r7', '12=r12'])
+        expect(await rows(T, { gt: [0n], lte: [12n], reverse: true, limit: 2 })).toEqual(['12=r12', '7=r7'])
+        expect(await rows(T, { limit: 1 })).toEqual(['-100=r-100'])
+        expect(await rows(T, { limit: 0 })).toEqual([])
+        expect(await rows(T2)).toEqual(['1=other table'])
+        expect(await rows(99)).toEqual([])
+      })
+
+      it('apply visibility: others\' uncommitted and deleted rows are skipped, own ones shown', async () => {
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.insert(T, [6n], enc('mine'), vid())
+        await t.delete(T, [7n], vid())
+        await del([5n], H(3))
+        expect(await rows(T, { gte: [0n], lt: [100n] }, t)).toEqual(['0=r0', '5=r5', '6=mine', '12=r12'])
+        expect(await rows(T, { gte: [0n], lt: [100n] })).toEqual(['0=r0', '7=r7', '12=r12'])
+        expect(await rows(T, { gte: [0n], limit: 2 })).toEqual(['0=r0', '7=r7'])
+      })
+
+      it('composite and text keys: prefix bounds and code point order', async () => {
+        const data: Array<[Tuple, string]> = [[['b', 2n], 'b2'], [['a', 1n], 'a1'], [['b', 1n], 'b1'], [['a\0', 0n], 'a0'], [['\u{10000}', 0n], 'astral'], [['\uffff', 0n], 'bmp']]
+        for (const [pk, r] of data) await engine.autocommit({ writes: [{ op: 'insert', tableId: 9, pk, row: enc(r), versionId: vid() }], commitHlc: H(2) })
+        const names = async (o: Parameters<ShardEngine['scan']>[1]): Promise<string[]> => {
+          const out: string[] = []
+          for await (const r of engine.scan(9, o)) out.push(dec(r.row)!)
+          return out
+        }
+        expect(await names({})).toEqual(['a1', 'a0', 'b1', 'b2', 'bmp', 'astral'])
+        expect(await names({ gte: ['b'], lte: ['b'] })).toEqual(['b1', 'b2'])
+        expect(await names({ gt: ['a'], lt: ['b'] })).toEqual(['a0'])
+        expect(await names({ gte: ['b', 2n] })).toEqual(['b2', 'bmp', 'astral'])
+      })
+    })
+
+    describe('commit log', () => {
+      it('LSNs increase, entries hold the mutations, readable from any LSN, surviving reopen', async () => {
+        const a = await ins([1n], 'a', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.insert(T, [2n], enc('b'), vid())
+        await t.delete(T, [1n], vid())
+        const c = await t.commit(H(3))
+        const ro = await engine.begin({ startHlc: H(4) })
+        expect((await ro.commit(H(5))).lsn).toBeNull()
+        const d = await upd([2n], 'b2', H(6))
+        expect([a.lsn, c.lsn, d.lsn]).toEqual([1n, 2n, 3n])
+        expect(engine.lastLsn()).toBe(3n)
+        const log = await engine.readCommitLog(0n, 100)
+        expect(log.map(e => e.lsn)).toEqual([1n, 2n, 3n])
+        expect(log[1]!.xid).toBe(t.xid)
+        expect(log[1]!.commitHlc).toBe(H(3))
+        expect(log[1]!.mutations.map(m => [m.tableId, m.pk, dec(m.row ?? undefined)])).toEqual([[T, [2n], 'b'], [T, [1n], undefined]])
+        expect(log[1]!.mutations[1]!.row).toBeNull()
+        expect((await engine.readCommitLog(2n, 1)).map(e => e.lsn)).toEqual([2n])
+        expect(await engine.readCommitLog(4n)).toEqual([])
+        await reopen()
+        expect(engine.lastLsn()).toBe(3n)
+        expect((await ins([9n], 'z', H(7))).lsn).toBe(4n)
+        expect((await engine.readCommitLog(3n)).map(e => e.lsn)).toEqual([3n, 4n])
+      })
+    })
+
+    describe('transaction ids', () => {
+      it('are node-prefixed, unique, and never reused after a crash or reopen', async () => {
+        const seen = new Set<bigint>()
+        const take = (x: bigint): void => {
+          expect(seen.has(x)).toBe(false)
+          expect(xidNodeId(x)).toBe(NODE)
+          seen.add(x)
+        }
+        for (let i = 0; i < 5; i++) take((await engine.begin({ startHlc: H(1) })).xid)
+        const w = await engine.begin({ startHlc: H(1) })
+        take(w.xid)
+        await w.insert(T, [1n], enc('x'), vid())
+        take((await ins([2n], 'y', H(2))).xid)
+        const maxBefore = [...seen].reduce((a, b) => a > b ? a : b)
+        await crash()
+        for (let i = 0; i < 5; i++) take((await engine.begin({ startHlc: H(3) })).xid)
+        take((await ins([3n], 'z', H(4))).xid)
+        await reopen()
+        take((await engine.begin({ startHlc: H(5) })).xid)
+        for (const x of seen) if (x > maxBefore) expect(xidCounter(x)).toBeGreaterThan(xidCounter(maxBefore))
+      })
+
+      it('an explicit (replicated) xid is kept and cannot be reused here', async () => {
+        const xid = (9n << 48n) | 42n
+        const t = await engine.begin({ startHlc: H(1), xid })
+        expect(t.xid).toBe(xid)
+        await expect(engine.begin({ startHlc: H(1), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await t.insert(T, [1n], enc('r'), vid())
+        await t.commit(H(2))
+        expect((await engine.readCommitLog(1n))[0]!.xid).toBe(xid)
+        await expect(engine.begin({ startHlc: H(3), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        const x2 = (9n << 48n) | 43n
+        const r = await engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [2n], row: enc('p'), versionId: vid() }], commitHlc: H(4), xid: x2 })
+        expect(r.xid).toBe(x2)
+        expect((await engine.tipState(x2)).state).toBe('committed')
+        await expect(engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [3n], row: enc('p'), versionId: vid() }], commitHlc: H(5), xid: x2 }))
+          .rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+      })
+    })
+
+    describe('two-phase commit participant', () => {
+      it('prepare → reopen → commitPrepared makes the writes visible and logs them', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.insert(T, [2n], enc('n'), vid())
+        await t.prepare()
+        await expect(t.insert(T, [3n], enc('late'), vid())).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        const xid = t.xid
+        await reopen()
+        const r = await engine.commitPrepared(xid, H(10))
+        expect(r.lsn).toBe(2n)
+        expect(engine.listLimbo()).toEqual([])
+        expect(await get([1n])).toBe('v2')
+        expect(await get([2n])).toBe('n')
+        const e = (await engine.readCommitLog(2n))[0]!
+        expect(e.xid).toBe(xid)
+        expect(e.mutations.length).toBe(2)
+        await expect(engine.commitPrepared(xid, H(11))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+      })
+
+      it('prepare → crash → abortPrepared discards the writes', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.prepare()
+        const xid = t.xid
+        await crash()
+        expect(engine.recovery).toEqual({ markedDead: 0, limbo: 1 })
+        await engine.abortPrepared(xid)
+        expect(engine.listLimbo()).toEqual([])
+        expect((await engine.tipState(xid)).state).toBe('dead')
+        expect(await get([1n])).toBe('v1')
+        await reopen()
+        expect(engine.listLimbo()).toEqual([])
+        expect(await get([1n])).toBe('v1')
+      })
+
+      it('commit(txn) of a prepared transaction commits it; unknown xids are refused', async () => {
+        const t = await engine.begin({ startHlc: H(1) })
+        await t.insert(T, [1n], enc('x'), vid())
+        await t.prepare()
+        const r = await t.commit(H(2))
+        expect(r.lsn).toBe(1n)
+        expect(t.state).toBe('committed')
+        expect(await get([1n])).toBe('x')
+        await expect(engine.abortPrepared(12345n)).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+      })
+    })
+
+    describe('sweep', () => {
+      it('keeps the version an open snapshot sees, removes it once the snapshot ended', async () => {
+        await ins([1n], 'v1', H(1))
+        const s = await engine.begin({ startHlc: H(10) })
+        await upd([1n], 'v2', H(20))
+        let r = await engine.sweep(H(100))
+        expect(r.horizonHlc).toBe(H(10))
+        expect(r.backVersionsRemoved).toBe(0)
+        expect(await get([1n], s)).toBe('v1')
+        await s.commit(H(30))
+        // A snapshot open elsewhere (another node's oldest transaction) holds it too.
+        r = await engine.sweep(H(100), { openSnapshots: [H(10)] })
+        expect(r.backVersionsRemoved).toBe(0)
+        expect(await backCount(T, [1n])).toBe(1)
+        r = await engine.sweep(H(100))
+        expect(r.backVersionsRemoved).toBe(1)
+        expect(await backCount(T, [1n])).toBe(0)
+        expect(await get([1n])).toBe('v2')
+        // The surviving version lost its link to the removed one.
+        expect(decodeVersion((await kv.get(rowKey(T, [1n])))!).prev).toBeUndefined()
+        expect((await engine.sweep(H(100))).backVersionsRemoved).toBe(0)
+      })
+
+      it('removes only versions superseded below the horizon', async () => {
+        await ins([1n], 'v1', H(1))
+        await upd([1n], 'v2', H(2))
+        await upd([1n], 'v3', H(50))
+        await upd([1n], 'v4', H(60))
+        const r = await engine.sweep(H(55))
+        // v3 (committed at H(50) < 55) is what a reader at the horizon sees: v1 and v2 go.
+        expect(r.backVersionsRemoved).toBe(2)
+        expect(await backCount(T, [1n])).toBe(1)
+        const s = await engine.begin({ startHlc: H(55) })
+        expect(await get([1n], s)).toBe('v3')
+        await s.rollback()
+        expect((await engine.sweep(H(1000))).backVersionsRemoved).toBe(1)
+        expect(await get([1n])).toBe('v4')
+      })
+
+      it('removes versions of dead transactions, restoring the committed version as primary', async () => {
+        await ins([1n], 'v1', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('v2'), vid())
+        await t.insert(T, [2n], enc('x'), vid())
+        await t.rollback()
+        const c = await engine.begin({ startHlc: H(3) })
+        await c.update(T, [3n], enc('nothing'), vid())
+        await c.insert(T, [4n], enc('crashed'), vid())
+        await crash()
+        const r = await engine.sweep(H(100))
+        expect(r.deadVersionsRemoved).toBe(3)
+        expect(r.rowsRemoved).toBe(2)
+        expect(await kv.get(rowKey(T, [2n]))).toBeUndefined()
+        expect(await kv.get(rowKey(T, [4n]))).toBeUndefined()
+        const p = decodeVersion((await kv.get(rowKey(T, [1n])))!)
+        expect(dec(p.row)).toBe('v1')
+        expect(await backCount(T, [1n])).toBe(0)
+        expect(await rows(T)).toEqual(['1=v1'])
+      })
+
+      it('keeps tombstones and skips rows in limbo', async () => {
+        await ins([1n], 'v1', H(1))
+        await del([1n], H(2))
+        await ins([2n], 'w1', H(1))
+        await engine.autocommit({ writes: [{ op: 'update', tableId: T, pk: [2n], row: enc('w2'), versionId: vid() }], commitHlc: H(3) })
+        const t = await engine.begin({ startHlc: H(4) })
+        await t.update(T, [2n], enc('w3'), vid())
+        await t.prepare()
+        const r = await engine.sweep(H(100))
+        expect(r.tombstonesKept).toBe(1)
+        expect(r.backVersionsRemoved).toBe(1) // v1 behind the tombstone
+        expect(r.limboRowsSkipped).toBe(1)
+        expect(decodeVersion((await kv.get(rowKey(T, [1n])))!).tombstone).toBe(true)
+        expect(await backCount(T, [2n])).toBe(2)
+        await engine.commitPrepared(t.xid, H(5))
+        expect((await engine.sweep(H(100))).backVersionsRemoved).toBe(2)
+        expect(await get([2n])).toBe('w3')
+      })
+
+      it('sweeps across chunks and while writes continue', async () => {
+        const n = 1300
+        await engine.commitMany(Array.from({ length: n }, (_, i) => ({
+          writes: [{ op: 'insert' as const, tableId: T, pk: [BigInt(i)], row: enc('a'), versionId: vid() }], commitHlc: H(1)
+        })))
+        await engine.commitMany(Array.from({ length: n }, (_, i) => ({
+          writes: [{ op: 'update' as const, tableId: T, pk: [BigInt(i)], row: enc('b'), versionId: vid() }], commitHlc: H(2)
+        })))
+        const sweeping = engine.sweep(H(100))
+        const writes = engine.commitMany(Array.from({ length: 50 }, (_, i) => ({
+          writes: [{ op: 'update' as const, tableId: T, pk: [BigInt(i * 20)], row: enc('c'), versionId: vid() }], commitHlc: H(3)
+        })))
+        const [r, w] = await Promise.all([sweeping, writes])
+        expect(w.every(o => o.ok)).toBe(true)
+        expect(r.rowsExamined).toBe(n)
+        expect(r.backVersionsRemoved).toBeGreaterThanOrEqual(n - 50)
+        const final = await engine.sweep(H(100))
+        expect(r.backVersionsRemoved + final.backVersionsRemoved).toBe(n + 50)
+        expect(await get([20n])).toBe('c')
+        expect(await get([21n])).toBe('b')
+      })
+    })
+
+    describe('group commit', () => {
+      it('commitMany: one read and one batch for the whole group; failures stay per statement', async () => {
+        await ins([0n], 'zero', H(1))
+        const b0 = kv.batches
+        const g0 = kv.getManys
+        const reqs = Array.from({ length: 200 }, (_, i) => ({
+          writes: [{ op: 'insert' as const, tableId: T, pk: [BigInt(i)], row: enc(`r${i}`), versionId: vid() }],
+          commitHlc: H(10 + i)
+        }))
+        reqs.push({ writes: [{ op: 'update', tableId: T, pk: [5n], row: enc('five again'), versionId: vid() }] as never, commitHlc: H(500) })
+        const out = await engine.commitMany(reqs)
+        expect(kv.batches - b0).toBe(1)
+        expect(kv.getManys - g0).toBe(1)
+        expect(out[0]!.ok).toBe(false) // key 0 exists
+        expect(isScratchBirdError((out[0] as { error: unknown }).error, 'SB_UNIQUE_VIOLATION')).toBe(true)
+        const lsns = out.filter(o => o.ok).map(o => (o as { result: { lsn: bigint } }).result.lsn)
+        expect(lsns).toEqual(Array.from({ length: 200 }, (_, i) => BigInt(i + 2)))
+        expect(await get([5n])).toBe('five again')
+        expect(await get([199n])).toBe('r199')
+      })
+
+      it('overlapping passes: a pass sees the writes of the pass still landing before it', async () => {
+        const keys = [1n, 2n, 3n]
+        for (const k of keys) await ins([k], 'v0', H(1))
+        const last = new Map<bigint, string>()
+        const pending: Array<Promise<unknown>> = []
+        let hlc = 10
+        for (let round = 0; round < 30; round++) {
+          const group = keys.filter((_, i) => (round + i) % 2 === 0).map(k => {
+            last.set(k, `r${round}`)
+            return { writes: [{ op: 'update' as const, tableId: T, pk: [k], row: enc(`r${round}`), versionId: vid() }], commitHlc: H(++hlc) }
+          })
+          pending.push(engine.commitMany(group).then(out => expect(out.every(o => o.ok)).toBe(true)))
+          // Let the writer start a pass (read or write in flight) before the next group arrives.
+          if (round % 3 === 0) await new Promise(resolve => setImmediate(resolve))
+          else if (round % 3 === 1) await Promise.resolve()
+        }
+        await Promise.all(pending)
+        for (const k of keys) expect(await get([k])).toBe(last.get(k))
+        const updates = (await engine.readCommitLog(4n, 1000)).length
+        expect(updates).toBe(45)
+        let backs = 0
+        for (const k of keys) backs += await backCount(T, [k])
+        expect(backs).toBe(45)
+      })
+
+      it('a write queued before commit (not awaited) belongs to the transaction', async () => {
+        const t = await engine.begin({ startHlc: H(1) })
+        const w = t.insert(T, [1n], enc('x'), vid())
+        const c = t.commit(H(2))
+        await w
+        expect((await c).lsn).toBe(1n)
+        expect(await get([1n])).toBe('x')
+        const u = await engine.begin({ startHlc: H(3) })
+        const late = u.rollback()
+        await expect(u.insert(T, [2n], enc('y'), vid())).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await late
+      })
+
+      it('concurrent transaction commits share a batch', async () => {
+        const txns = await Promise.all(Array.from({ length: 20 }, () => engine.begin({ startHlc: H(1) })))
+        await Promise.all(txns.map((t, i) => t.insert(T, [BigInt(i)], enc('x'), vid())))
+        const b0 = kv.batches
+        const res = await Promise.all(txns.map(t => t.commit(H(2))))
+        expect(kv.batches - b0).toBe(1)
+        expect(res.map(r => r.lsn)).toEqual(Array.from({ length: 20 }, (_, i) => BigInt(i + 1)))
+      })
+    })
+
+    describe('durability, marks, errors', () => {
+      for (const durability of ['sync', 'none'] as Durability[]) {
+        it(`durability '${durability}' commits and survives reopen`, async () => {
+          await reopen({ durability })
+          expect(engine.durability).toBe(durability)
+          const s0 = kv.syncedBatches
+          await ins([1n], 'd', H(1))
+          expect(kv.syncedBatches - s0).toBe(durability === 'sync' ? 1 : 0)
+          await reopen({ durability })
+          expect(await get([1n])).toBe('d')
+        })
+      }
+
+      it('HLC high-water mark persists with commits and flush', async () => {
+        engine.noteHlc(H(500))
+        await ins([1n], 'x', H(2))
+        await crash()
+        expect(engine.hlcHighWater()).toBe(H(500))
+        engine.noteHlc(H(900))
+        await engine.flush()
+        await crash()
+        expect(engine.hlcHighWater()).toBe(H(900))
+        await ins([2n], 'y', H(1000))
+        await reopen()
+        expect(engine.hlcHighWater()).toBe(H(1000))
+      })
+
+      it('garbage in a record version is SB_STORAGE_CORRUPT, not a crash', async () => {
+        await kv.batch([{ type: 'put', key: rowKey(T, [1n]), value: Uint8Array.of(1, 2, 3) }], { sync: false })
+        await expect(engine.get(T, [1n])).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+        await kv.batch([{ type: 'put', key: tipKey(77n), value: Uint8Array.of(9) }], { sync: false })
+        await expect(engine.tipState(77n)).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+      })
+
+      it('a store of another shard is refused; bad arguments are coded errors', async () => {
+        await engine.close()
+        kv = new CountingKv(await source.open())
+        await expect(ShardEngine.open(kv, { ...opts, shardId: 4 })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+        engine = await ShardEngine.open(kv, opts)
+        await expect(engine.autocommit({ writes: [{ op: 'insert', tableId: T, pk: [1n], row: enc('x'), versionId: new Uint8Array(3) }], commitHlc: H(1) }))
+          .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+        await expect(engine.autocommit({ writes: [{ op: 'insert', tableId: -1, pk: [1n], row: enc('x'), versionId: vid() }], commitHlc: H(1) }))
+          .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+        await expect(engine.begin({ startHlc: 5 as unknown as bigint })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+        const t = await engine.begin({ startHlc: H(1) })
+        await t.commit(H(2))
+        await expect(t.commit(H(3))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await expect(t.get(T, [1n])).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await engine.close()
+        await expect(engine.get(T, [1n])).rejects.toMatchObject({ code: 'SB_SHUTTING_DOWN' })
+      })
+    })
+  })
+}
