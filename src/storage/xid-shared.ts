@@ -1,8 +1,8 @@
 import { ScratchBirdError } from '../core/errors'
 import type { KvOp, KvStore } from './kv'
-import { corrupt, metaKey, readU64, writeU64 } from './keys'
+import { corrupt, readU64 } from './keys'
 import type { Xid } from './types'
-import { XID_BLOCK, XID_COUNTER_MAX, makeXid, type XidSource } from './xid'
+import { XID_COUNTER_MAX, XID_META, makeXid, persistedAfter, reservationOp, type XidSource } from './xid'
 
 // Node-wide XIDs for all shards of a node (DESIGN §3): one 64-bit counter in a SharedArrayBuffer,
 // advanced with Atomics by every shard worker, so a transaction spanning shards (2PC) and
@@ -10,8 +10,6 @@ import { XID_BLOCK, XID_COUNTER_MAX, makeXid, type XidSource } from './xid'
 // blocks: each shard's source puts a mark ≥ the counter in the same batch as anything it writes
 // (XidSource contract), so every xid on disk in a shard is below that shard's mark; at start the
 // counter is raised to the highest mark of every shard (raiseTo), so no xid is ever reused.
-
-const XID_META = metaKey('xid')
 
 export class SharedXidCounter {
   private readonly word: BigInt64Array
@@ -52,20 +50,7 @@ export class SharedXidSource implements XidSource {
     return makeXid(this.nodeId, c)
   }
 
-  reservation (): KvOp | undefined {
-    const c = this.counter.current()
-    if (c + XID_BLOCK / 2n < this.persisted) return undefined
-    let mark = c + XID_BLOCK
-    if (mark > XID_COUNTER_MAX + 1n) mark = XID_COUNTER_MAX + 1n
-    if (mark <= this.persisted) return undefined
-    const value = new Uint8Array(8)
-    writeU64(value, 0, mark)
-    return { type: 'put', key: XID_META, value }
-  }
+  reservation (): KvOp | undefined { return reservationOp(this.counter.current(), this.persisted) }
 
-  reserved (op: KvOp): void {
-    if (op.type !== 'put') return
-    const mark = readU64(op.value, 0)
-    if (mark > this.persisted) this.persisted = mark
-  }
+  reserved (op: KvOp): void { this.persisted = persistedAfter(op, this.persisted) }
 }

@@ -38,7 +38,25 @@ export interface XidSource {
   reserved (op: KvOp): void
 }
 
-const XID_META = metaKey('xid')
+export const XID_META = metaKey('xid')
+
+/** The mark to persist when fewer than half a block remains above `counter`, else undefined. */
+export function reservationOp (counter: bigint, persisted: bigint): KvOp | undefined {
+  if (counter + XID_BLOCK / 2n < persisted) return undefined
+  let mark = counter + XID_BLOCK
+  if (mark > XID_COUNTER_MAX + 1n) mark = XID_COUNTER_MAX + 1n
+  if (mark <= persisted) return undefined
+  const value = new Uint8Array(8)
+  writeU64(value, 0, mark)
+  return { type: 'put', key: XID_META, value }
+}
+
+/** The persisted mark once the batch carrying `op` (from reservationOp) landed. */
+export function persistedAfter (op: KvOp, persisted: bigint): bigint {
+  if (op.type !== 'put') return persisted
+  const mark = readU64(op.value, 0)
+  return mark > persisted ? mark : persisted
+}
 
 /** Default XidSource: counter persisted in a KV store's s/xid. */
 export class XidAllocator implements XidSource {
@@ -72,19 +90,7 @@ export class XidAllocator implements XidSource {
     return makeXid(this.nodeId, this.counter++)
   }
 
-  reservation (): KvOp | undefined {
-    if (this.counter + XID_BLOCK / 2n < this.persisted) return undefined
-    let mark = this.counter + XID_BLOCK
-    if (mark > XID_COUNTER_MAX + 1n) mark = XID_COUNTER_MAX + 1n
-    if (mark <= this.persisted) return undefined
-    const value = new Uint8Array(8)
-    writeU64(value, 0, mark)
-    return { type: 'put', key: XID_META, value }
-  }
+  reservation (): KvOp | undefined { return reservationOp(this.counter, this.persisted) }
 
-  reserved (op: KvOp): void {
-    if (op.type !== 'put') return
-    const mark = readU64(op.value, 0)
-    if (mark > this.persisted) this.persisted = mark
-  }
+  reserved (op: KvOp): void { this.persisted = persistedAfter(op, this.persisted) }
 }
