@@ -32,7 +32,17 @@ export const ERROR_CODES = {
   SB_XID_EXHAUSTED: { sqlstate: '54000', http: 503, summary: 'the 48-bit transaction id counter of this node is used up' },
   SB_STORAGE_CORRUPT: { sqlstate: 'XX001', http: 500, summary: 'stored data of a shard replica is unreadable (corrupt key, record version, TIP entry or commit log entry)' },
   SB_MESSAGE_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'a message to or from a shard worker exceeds the ring message limit' },
-  SB_RING_CLOSED: { sqlstate: '08006', http: 503, summary: 'the ring to or from a shard worker is closed (worker stopping or gone)' }
+  SB_RING_CLOSED: { sqlstate: '08006', http: 503, summary: 'the ring to or from a shard worker is closed (worker stopping or gone)' },
+  SB_DIVISION_BY_ZERO: { sqlstate: '22012', http: 400, summary: 'division by zero' },
+  SB_NUMERIC_OUT_OF_RANGE: { sqlstate: '22003', http: 400, summary: 'a numeric value is out of range for its type' },
+  SB_INVALID_TEXT_REPRESENTATION: { sqlstate: '22P02', http: 400, summary: 'text cannot be read as a value of the target type' },
+  SB_DATETIME_FIELD_OVERFLOW: { sqlstate: '22008', http: 400, summary: 'a date or timestamp is out of the supported range (years 1–9999) or has an invalid field' },
+  SB_STRING_DATA_RIGHT_TRUNCATION: { sqlstate: '22001', http: 400, summary: 'a string is too long for its CHAR(n) / VARCHAR(n) column' },
+  SB_DATATYPE_MISMATCH: { sqlstate: '42804', http: 400, summary: 'a value or operand has the wrong data type' },
+  SB_SBLR_INVALID: { sqlstate: '08P01', http: 400, summary: 'an SBLR program is malformed (bad header, opcode, operand or jump target)' },
+  SB_PROGRAM_LIMIT_EXCEEDED: { sqlstate: '54000', http: 400, summary: 'an SBLR program ran more instructions for one row than the VM allows' },
+  SB_SYNTAX_ERROR: { sqlstate: '42601', http: 400, summary: 'the SQL text is not valid ScratchBird SQL (the message names the line, column and token)' },
+  SB_INVALID_TABLE_OPTION: { sqlstate: '22023', http: 400, summary: 'a table replication option (WITH / ALTER TABLE SET) has an invalid value or breaks a rule (W ≤ N, R ≤ N, N ≤ live nodes, leaderless needs v8_hlc)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

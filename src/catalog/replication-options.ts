@@ -1,0 +1,129 @@
+import { ScratchBirdError } from '../core/errors'
+
+// Table replication settings (DESIGN §5 "Validation", seed "Catalog Extensions"): the six
+// sys_tables columns a table's WITH (…) clause or `ALTER TABLE t SET key = value` may set, their
+// defaults, and the rules every change must pass. One table of options; the parser, the catalog,
+// sys_tables and the docs derive from it. Every rejection names the offending option.
+
+export const REPLICATION_MODES = ['primary_replica', 'leaderless_quorum'] as const
+export type ReplicationMode = typeof REPLICATION_MODES[number]
+export const UUID_TYPES = ['v7', 'v8_hlc'] as const
+export type UuidType = typeof UUID_TYPES[number]
+
+export interface ReplicationOptions {
+  replication_mode: ReplicationMode
+  replication_factor: number
+  write_quorum: number
+  read_quorum: number
+  uuid_type: UuidType
+  /** Partition key columns; null = the primary key (sys_tables shows NULL). */
+  partition_key_columns: string[] | null
+}
+
+/** The seed's defaults (Migration "Step 2", Phase 1 "Catalog Extensions"). */
+export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
+  replication_mode: 'primary_replica',
+  replication_factor: 1,
+  write_quorum: 1,
+  read_quorum: 1,
+  uuid_type: 'v7',
+  partition_key_columns: null
+})
+
+export type ReplicationOptionName = keyof ReplicationOptions
+export const REPLICATION_OPTION_NAMES = Object.keys(REPLICATION_DEFAULTS) as ReplicationOptionName[]
+
+/** Largest N/W/R accepted at all (the live cluster size bounds N further). */
+export const MAX_REPLICATION_FACTOR = 64
+
+function invalid (option: string, message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+  return new ScratchBirdError('SB_INVALID_TABLE_OPTION', message, { option, ...details })
+}
+
+function asInt (option: string, v: unknown): number {
+  const n = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_REPLICATION_FACTOR) {
+    throw invalid(option, `${option} must be an integer between 1 and ${MAX_REPLICATION_FACTOR}, got ${JSON.stringify(typeof v === 'bigint' ? String(v) : v)}`)
+  }
+  return n
+}
+
+function asEnum<T extends string> (option: string, v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v.toLowerCase())) {
+    throw invalid(option, `${option} must be one of ${allowed.map(a => `'${a}'`).join(', ')}, got ${JSON.stringify(typeof v === 'bigint' ? String(v) : v)}`)
+  }
+  return v.toLowerCase() as T
+}
+
+/** `'user_id'`, `'tenant_id, user_id'` or NULL → column list (lower-cased, as identifiers are). */
+function asColumns (option: string, v: unknown): string[] | null {
+  if (v === null) return null
+  if (typeof v !== 'string') throw invalid(option, `${option} must be a quoted, comma-separated column list or NULL`)
+  const cols = v.split(',').map(c => c.trim().toLowerCase())
+  if (cols.some(c => !/^[a-z_][a-z0-9_$]*$/.test(c))) throw invalid(option, `${option} must name columns, got '${v}'`)
+  if (new Set(cols).size !== cols.length) throw invalid(option, `${option} names a column twice: '${v}'`)
+  return cols
+}
+
+/** Parses one option value as written in SQL (string, integer or NULL literal). */
+export function parseReplicationOption (name: string, value: unknown): Partial<ReplicationOptions> {
+  const option = name.toLowerCase()
+  switch (option) {
+    case 'replication_mode': return { replication_mode: asEnum(option, value, REPLICATION_MODES) }
+    case 'uuid_type': return { uuid_type: asEnum(option, value, UUID_TYPES) }
+    case 'replication_factor': return { replication_factor: asInt(option, value) }
+    case 'write_quorum': return { write_quorum: asInt(option, value) }
+    case 'read_quorum': return { read_quorum: asInt(option, value) }
+    case 'partition_key_columns': return { partition_key_columns: asColumns(option, value) }
+    default:
+      throw invalid(option, `unknown table option '${name}' (expected one of ${REPLICATION_OPTION_NAMES.join(', ')})`)
+  }
+}
+
+export interface ValidationContext {
+  /** Live nodes able to hold a replica; N may not exceed it. */
+  liveNodes: number
+  /** The table's columns, to check partition key columns exist. */
+  columns: readonly string[]
+}
+
+/**
+ * Checks a complete option set; returns the warnings a client should see. Throws the first
+ * violated rule (each names its option): 1 ≤ W ≤ N, 1 ≤ R ≤ N, N ≤ live nodes,
+ * leaderless_quorum requires uuid_type 'v8_hlc'.
+ */
+export function validateReplicationOptions (o: ReplicationOptions, ctx: ValidationContext): string[] {
+  if (o.replication_factor > ctx.liveNodes) {
+    throw invalid('replication_factor', `replication_factor=${o.replication_factor} exceeds the ${ctx.liveNodes} live node${ctx.liveNodes === 1 ? '' : 's'} of the cluster`,
+      { replication_factor: o.replication_factor, live_nodes: ctx.liveNodes })
+  }
+  if (o.write_quorum > o.replication_factor) {
+    throw invalid('write_quorum', `write_quorum=${o.write_quorum} exceeds replication_factor=${o.replication_factor} (W must be ≤ N)`)
+  }
+  if (o.read_quorum > o.replication_factor) {
+    throw invalid('read_quorum', `read_quorum=${o.read_quorum} exceeds replication_factor=${o.replication_factor} (R must be ≤ N)`)
+  }
+  if (o.replication_mode === 'leaderless_quorum' && o.uuid_type !== 'v8_hlc') {
+    throw invalid('uuid_type', 'replication_mode=\'leaderless_quorum\' requires uuid_type=\'v8_hlc\' (last-write-wins needs hybrid-logical-clock versions)')
+  }
+  for (const c of o.partition_key_columns ?? []) {
+    if (!ctx.columns.includes(c)) throw invalid('partition_key_columns', `partition key column '${c}' does not exist`, { column: c })
+  }
+  const warnings: string[] = []
+  if (o.replication_mode === 'leaderless_quorum') {
+    const { write_quorum: w, read_quorum: r, replication_factor: n } = o
+    if (w + r <= n) warnings.push(`W + R ≤ N (${w} + ${r} ≤ ${n}): a read may miss the latest acknowledged write`)
+    if (w <= n / 2) warnings.push(`W ≤ N/2 (${w} ≤ ${n}/2): both sides of a network partition may accept writes`)
+  }
+  return warnings
+}
+
+/**
+ * One `ALTER TABLE t SET key = value` change applied to the current options (not validated:
+ * the caller validates the result). Open point for the SQL layer: the seed's migration sets
+ * replication_mode = 'leaderless_quorum' one statement BEFORE uuid_type = 'v8_hlc', so the
+ * cross-option rule cannot be checked per statement for that script to run as written.
+ */
+export function withOption (o: ReplicationOptions, name: string, value: unknown): ReplicationOptions {
+  return { ...o, ...parseReplicationOption(name, value) }
+}
