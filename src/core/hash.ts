@@ -26,10 +26,3 @@ export function xxhash64 (bytes: Uint8Array): bigint {
 export function xxhash128 (bytes: Uint8Array): Uint8Array {
   return hasher(h128).init().update(bytes).digest('binary')
 }
-
-const utf8 = new TextEncoder()
-
-/** Shard of a single text partition key (DESIGN §5: 'user_123' → shard 7 of 16). */
-export function shardOfText (key: string, shards: number): number {
-  return Number(xxhash64(utf8.encode(key)) % BigInt(shards))
-}
