@@ -1,0 +1,240 @@
+// The typed AST the parser produces and the resolver/planner consume. Discriminated unions on
+// `kind`; every node carries `pos` (where its first token starts) so later stages can report
+// errors at the right place. Names are already case-folded (unquoted identifiers lower-cased).
+// Syntax sugar is normalised away: NUMERIC → decimal, INT → integer, `!=` → `<>`, `x::t` → cast,
+// a minus sign directly before a number literal is part of the literal.
+
+export interface Pos {
+  readonly line: number // 1-based
+  readonly column: number // 1-based, in UTF-16 code units
+  readonly offset: number // 0-based offset into the SQL text
+}
+
+// ---- types ----------------------------------------------------------------------------------
+
+export type TypeName =
+  | 'uuid' | 'smallint' | 'integer' | 'bigint' | 'decimal' | 'real' | 'double'
+  | 'boolean' | 'char' | 'varchar' | 'text' | 'date' | 'timestamp' | 'bytea'
+
+export interface DataType {
+  readonly kind: 'type'
+  readonly pos: Pos
+  readonly name: TypeName
+  /** CHAR(n) / VARCHAR(n); null when not given. */
+  readonly length: number | null
+  /** DECIMAL(p[, s]); null when not given. */
+  readonly precision: number | null
+  readonly scale: number | null
+}
+
+// ---- expressions ----------------------------------------------------------------------------
+
+/** Integer literal; bigint so BIGINT and DECIMAL keep every digit. */
+export interface IntegerLiteral { readonly kind: 'integer', readonly pos: Pos, readonly value: bigint }
+/** Number with a point or exponent, kept as written (e.g. "42.5", "-1e3") so no precision is lost. */
+export interface DecimalLiteral { readonly kind: 'decimal', readonly pos: Pos, readonly text: string }
+export interface StringLiteral { readonly kind: 'string', readonly pos: Pos, readonly value: string }
+export interface BooleanLiteral { readonly kind: 'boolean', readonly pos: Pos, readonly value: boolean }
+export interface NullLiteral { readonly kind: 'null', readonly pos: Pos }
+/** DATE '2026-01-09', TIMESTAMP '2026-01-09 15:30:00'; the text is checked at resolve time. */
+export interface TypedLiteral { readonly kind: 'typed_literal', readonly pos: Pos, readonly type: 'date' | 'timestamp', readonly value: string }
+
+export type Literal = IntegerLiteral | DecimalLiteral | StringLiteral | BooleanLiteral | NullLiteral | TypedLiteral
+
+/** `$1` → index 1. */
+export interface Param { readonly kind: 'param', readonly pos: Pos, readonly index: number }
+/** `a` or `t.a`. */
+export interface ColumnRef { readonly kind: 'column', readonly pos: Pos, readonly table: string | null, readonly name: string }
+/** `DEFAULT` as an INSERT value; only produced inside VALUES rows. */
+export interface DefaultValue { readonly kind: 'default', readonly pos: Pos }
+
+export type UnaryOp = '-' | '+' | 'not'
+export interface Unary { readonly kind: 'unary', readonly pos: Pos, readonly op: UnaryOp, readonly operand: Expr }
+
+export type BinaryOp =
+  | 'or' | 'and'
+  | '=' | '<>' | '<' | '<=' | '>' | '>='
+  | '||' | '+' | '-' | '*' | '/' | '%'
+export interface Binary { readonly kind: 'binary', readonly pos: Pos, readonly op: BinaryOp, readonly left: Expr, readonly right: Expr }
+
+export interface IsNull { readonly kind: 'is_null', readonly pos: Pos, readonly not: boolean, readonly operand: Expr }
+export interface InList { readonly kind: 'in', readonly pos: Pos, readonly not: boolean, readonly operand: Expr, readonly list: readonly Expr[] }
+export interface Between { readonly kind: 'between', readonly pos: Pos, readonly not: boolean, readonly operand: Expr, readonly low: Expr, readonly high: Expr }
+export interface Like { readonly kind: 'like', readonly pos: Pos, readonly not: boolean, readonly operand: Expr, readonly pattern: Expr }
+
+/**
+ * `name(args)`. `star` is COUNT(*) (args empty); `distinct` is COUNT(DISTINCT x). Whether a name
+ * is an aggregate or exists at all is the resolver's business.
+ */
+export interface FuncCall {
+  readonly kind: 'call'
+  readonly pos: Pos
+  readonly name: string
+  readonly args: readonly Expr[]
+  readonly distinct: boolean
+  readonly star: boolean
+}
+
+/** CAST(x AS t) and x::t. */
+export interface Cast { readonly kind: 'cast', readonly pos: Pos, readonly operand: Expr, readonly type: DataType }
+
+export interface WhenClause { readonly pos: Pos, readonly when: Expr, readonly then: Expr }
+/** CASE [operand] WHEN … THEN … [ELSE …] END; `operand` set for the simple form. */
+export interface Case {
+  readonly kind: 'case'
+  readonly pos: Pos
+  readonly operand: Expr | null
+  readonly whens: readonly WhenClause[]
+  readonly else: Expr | null
+}
+
+export type Expr =
+  | Literal | Param | ColumnRef | DefaultValue
+  | Unary | Binary | IsNull | InList | Between | Like | FuncCall | Cast | Case
+
+// ---- SELECT ---------------------------------------------------------------------------------
+
+export interface SelectExpr { readonly kind: 'select_expr', readonly pos: Pos, readonly expr: Expr, readonly alias: string | null }
+/** `*` or `t.*`. */
+export interface SelectStar { readonly kind: 'star', readonly pos: Pos, readonly table: string | null }
+export type SelectItem = SelectExpr | SelectStar
+
+export interface TableRef { readonly kind: 'table_ref', readonly pos: Pos, readonly name: string, readonly alias: string | null }
+export type JoinType = 'inner' | 'left' | 'cross'
+/** Joins nest to the left: `a JOIN b JOIN c` is join(join(a, b), c). `on` is null only for cross. */
+export interface Join {
+  readonly kind: 'join'
+  readonly pos: Pos
+  readonly type: JoinType
+  readonly left: FromItem
+  readonly right: TableRef
+  readonly on: Expr | null
+}
+export type FromItem = TableRef | Join
+
+export interface OrderItem {
+  readonly pos: Pos
+  readonly expr: Expr
+  readonly direction: 'asc' | 'desc'
+  /** Null when not given (the default then depends on the direction, as in PostgreSQL). */
+  readonly nulls: 'first' | 'last' | null
+}
+
+export interface SelectStatement {
+  readonly kind: 'select'
+  readonly pos: Pos
+  readonly distinct: boolean
+  readonly columns: readonly SelectItem[]
+  readonly from: FromItem | null
+  readonly where: Expr | null
+  readonly groupBy: readonly Expr[]
+  readonly having: Expr | null
+  readonly orderBy: readonly OrderItem[]
+  readonly limit: Expr | null
+  readonly offset: Expr | null
+}
+
+// ---- DML ------------------------------------------------------------------------------------
+
+export interface InsertStatement {
+  readonly kind: 'insert'
+  readonly pos: Pos
+  readonly table: string
+  /** Null when the column list is omitted (all columns in table order). */
+  readonly columns: readonly string[] | null
+  readonly rows: readonly (readonly Expr[])[]
+  readonly returning: readonly SelectItem[] | null
+}
+
+export interface Assignment { readonly pos: Pos, readonly column: string, readonly value: Expr }
+
+export interface UpdateStatement {
+  readonly kind: 'update'
+  readonly pos: Pos
+  readonly table: string
+  readonly assignments: readonly Assignment[]
+  readonly where: Expr | null
+  readonly returning: readonly SelectItem[] | null
+}
+
+export interface DeleteStatement {
+  readonly kind: 'delete'
+  readonly pos: Pos
+  readonly table: string
+  readonly where: Expr | null
+  readonly returning: readonly SelectItem[] | null
+}
+
+// ---- DDL ------------------------------------------------------------------------------------
+
+export interface ForeignRef { readonly pos: Pos, readonly table: string, readonly columns: readonly string[] | null }
+
+export interface ColumnDef {
+  readonly kind: 'column_def'
+  readonly pos: Pos
+  readonly name: string
+  readonly type: DataType
+  readonly notNull: boolean
+  readonly primaryKey: boolean
+  readonly default: Expr | null
+  readonly references: ForeignRef | null
+}
+
+export interface PrimaryKeyConstraint { readonly kind: 'primary_key', readonly pos: Pos, readonly name: string | null, readonly columns: readonly string[] }
+export interface ForeignKeyConstraint {
+  readonly kind: 'foreign_key'
+  readonly pos: Pos
+  readonly name: string | null
+  readonly columns: readonly string[]
+  readonly references: ForeignRef
+}
+export type TableConstraint = PrimaryKeyConstraint | ForeignKeyConstraint
+
+/**
+ * `name = literal` in WITH (…) and ALTER TABLE … SET. Unknown names are kept: the catalog
+ * validates them and names the offending option in its error.
+ */
+export interface TableOption { readonly pos: Pos, readonly name: string, readonly value: Literal }
+
+export interface CreateTableStatement {
+  readonly kind: 'create_table'
+  readonly pos: Pos
+  readonly name: string
+  readonly ifNotExists: boolean
+  readonly columns: readonly ColumnDef[]
+  readonly constraints: readonly TableConstraint[]
+  /** PARTITION BY col / PARTITION BY (a, b); null when absent (the primary key then). */
+  readonly partitionBy: readonly string[] | null
+  readonly options: readonly TableOption[]
+}
+
+export interface SetOptionsAction { readonly kind: 'set_options', readonly pos: Pos, readonly options: readonly TableOption[] }
+export interface AddColumnAction { readonly kind: 'add_column', readonly pos: Pos, readonly column: ColumnDef, readonly ifNotExists: boolean }
+export interface DropColumnAction { readonly kind: 'drop_column', readonly pos: Pos, readonly column: string, readonly ifExists: boolean }
+export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction
+
+export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
+export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+
+// ---- transactions, EXPLAIN, operator statements -------------------------------------------
+
+export type IsolationLevel = 'snapshot' | 'read_committed'
+export interface BeginStatement { readonly kind: 'begin', readonly pos: Pos, readonly isolation: IsolationLevel | null }
+export interface CommitStatement { readonly kind: 'commit', readonly pos: Pos }
+export interface RollbackStatement { readonly kind: 'rollback', readonly pos: Pos }
+
+export type ExplainableStatement =
+  | SelectStatement | InsertStatement | UpdateStatement | DeleteStatement
+  | CreateTableStatement | AlterTableStatement | DropTableStatement
+export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos, readonly statement: ExplainableStatement }
+
+export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size'
+export interface ShowStatement { readonly kind: 'show', readonly pos: Pos, readonly target: ShowTarget }
+export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonly pos: Pos, readonly node: number }
+export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number }
+
+export type Statement =
+  | ExplainableStatement
+  | BeginStatement | CommitStatement | RollbackStatement
+  | ExplainStatement
+  | ShowStatement | DeliverHintsStatement | DrainNodeStatement

@@ -1,0 +1,161 @@
+// SQL tokenizer. Hand-written (DESIGN §5) so positions, limits and error messages are ours.
+// Keywords are not a token kind: a bare word is one `word` token, lower-cased, and the parser
+// decides whether it is a keyword where it reads it. That keeps non-reserved keywords (VALUE,
+// LEVEL, KEY, DATE …) usable as column names without a second table of exceptions here.
+
+import { syntaxError } from './syntax-error'
+import type { Pos } from './ast'
+
+/** Longest SQL text the tokenizer accepts (UTF-16 code units). Bounded like every input. */
+export const MAX_SQL_LENGTH = 1 << 20
+/** Longest number literal: more digits than any DECIMAL holds, and BigInt parsing stays cheap. */
+export const MAX_NUMBER_LENGTH = 1000
+
+export type TokenKind =
+  | 'word' // bare identifier or keyword; `value` is lower-cased
+  | 'quoted' // "double-quoted identifier"; `value` keeps its case
+  | 'integer' // digits only; `value` is the digits
+  | 'decimal' // digits with a point and/or exponent; `value` is the text as written
+  | 'string' // 'text' with '' unescaped in `value`
+  | 'param' // $n; `value` is the digits
+  | 'op' // punctuation and operators; `value` is the operator text
+  | 'eof'
+
+export interface Token {
+  readonly kind: TokenKind
+  readonly value: string
+  /** The source text of the token, for error messages. */
+  readonly text: string
+  readonly pos: Pos
+}
+
+const OPERATORS_2 = new Set(['<>', '!=', '<=', '>=', '||', '::'])
+const OPERATORS_1 = new Set(['(', ')', ',', ';', '.', '*', '+', '-', '/', '%', '=', '<', '>'])
+
+function isDigit (c: string): boolean { return c >= '0' && c <= '9' }
+function isWordStart (c: string): boolean {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_' || c > '\x7f'
+}
+function isWordPart (c: string): boolean { return isWordStart(c) || isDigit(c) || c === '$' }
+
+/** Turns SQL text into tokens, ending with one `eof` token. Throws only SB_SYNTAX_ERROR. */
+export function tokenize (sql: string): Token[] {
+  if (sql.length > MAX_SQL_LENGTH) {
+    throw syntaxError(`statement text too long: ${sql.length} characters, at most ${MAX_SQL_LENGTH}`,
+      { line: 1, column: 1, offset: 0 }, '')
+  }
+  const tokens: Token[] = []
+  let i = 0
+  let line = 1
+  let lineStart = 0
+  const posAt = (offset: number): Pos => ({ line, column: offset - lineStart + 1, offset })
+  // Newlines inside strings and comments still count, so positions after them stay right.
+  const skipTo = (end: number): void => {
+    for (let k = i; k < end; k++) {
+      if (sql[k] === '\n') { line++; lineStart = k + 1 }
+    }
+    i = end
+  }
+
+  while (i < sql.length) {
+    const c = sql[i]!
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n' || c === '\f' || c === '\v') {
+      skipTo(i + 1)
+      continue
+    }
+    if (c === '-' && sql[i + 1] === '-') {
+      const nl = sql.indexOf('\n', i)
+      skipTo(nl === -1 ? sql.length : nl)
+      continue
+    }
+    if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2)
+      if (end === -1) throw syntaxError('unterminated /* comment', posAt(i), '/*')
+      skipTo(end + 2)
+      continue
+    }
+    const pos = posAt(i)
+    const start = i
+    if (isWordStart(c)) {
+      let j = i + 1
+      while (j < sql.length && isWordPart(sql[j]!)) j++
+      const text = sql.slice(i, j)
+      tokens.push({ kind: 'word', value: text.toLowerCase(), text, pos })
+      i = j
+      continue
+    }
+    if (isDigit(c) || (c === '.' && isDigit(sql[i + 1] ?? ''))) {
+      let j = i
+      while (j < sql.length && isDigit(sql[j]!)) j++
+      let kind: TokenKind = 'integer'
+      if (sql[j] === '.') {
+        kind = 'decimal'
+        j++
+        while (j < sql.length && isDigit(sql[j]!)) j++
+      }
+      if (sql[j] === 'e' || sql[j] === 'E') {
+        let k = j + 1
+        if (sql[k] === '+' || sql[k] === '-') k++
+        if (isDigit(sql[k] ?? '')) {
+          kind = 'decimal'
+          while (k < sql.length && isDigit(sql[k]!)) k++
+          j = k
+        }
+      }
+      // `123abc` is one bad token, not the number 123 followed by the word abc.
+      if (j < sql.length && isWordStart(sql[j]!)) {
+        let k = j
+        while (k < sql.length && isWordPart(sql[k]!)) k++
+        throw syntaxError(`invalid number "${sql.slice(i, k)}"`, pos, sql.slice(i, k))
+      }
+      const text = sql.slice(i, j)
+      if (text.length > MAX_NUMBER_LENGTH) throw syntaxError(`number literal longer than ${MAX_NUMBER_LENGTH} characters`, pos, text.slice(0, 20))
+      tokens.push({ kind, value: text, text, pos })
+      i = j
+      continue
+    }
+    if (c === '\'' || c === '"') {
+      // Both quote forms double the quote character to escape it.
+      let value = ''
+      let j = i + 1
+      for (;;) {
+        const q = sql.indexOf(c, j)
+        if (q === -1) {
+          throw syntaxError(c === '\'' ? 'unterminated string literal' : 'unterminated quoted identifier', pos, sql.slice(i, i + 20))
+        }
+        value += sql.slice(j, q)
+        if (sql[q + 1] === c) { value += c; j = q + 2; continue }
+        j = q + 1
+        break
+      }
+      const text = sql.slice(i, j)
+      if (c === '"' && value === '') throw syntaxError('zero-length quoted identifier', pos, text)
+      skipTo(j)
+      tokens.push({ kind: c === '\'' ? 'string' : 'quoted', value, text, pos })
+      continue
+    }
+    if (c === '$' && isDigit(sql[i + 1] ?? '')) {
+      let j = i + 1
+      while (j < sql.length && isDigit(sql[j]!)) j++
+      const text = sql.slice(i, j)
+      tokens.push({ kind: 'param', value: text.slice(1), text, pos })
+      i = j
+      continue
+    }
+    const two = sql.slice(i, i + 2)
+    if (OPERATORS_2.has(two)) {
+      tokens.push({ kind: 'op', value: two, text: two, pos })
+      i += 2
+      continue
+    }
+    if (OPERATORS_1.has(c)) {
+      tokens.push({ kind: 'op', value: c, text: c, pos })
+      i++
+      continue
+    }
+    const ch = String.fromCodePoint(sql.codePointAt(start)!)
+    throw syntaxError(`unexpected character "${ch}"`, pos, ch)
+  }
+  tokens.push({ kind: 'eof', value: '', text: '', pos: posAt(i) })
+  return tokens
+}

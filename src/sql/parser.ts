@@ -1,0 +1,150 @@
+// Entry points: `parse` for `;`-separated scripts, `parseOne` for exactly one statement.
+// Recursive descent over the tokens of lexer.ts (DESIGN §5). Every failure, on any input, is a
+// ScratchBirdError with code SB_SYNTAX_ERROR: the HTTP API maps it to 400 and never to a crash.
+
+import { isScratchBirdError } from '../core/errors'
+import type {
+  BeginStatement, ExplainStatement, ExplainableStatement, IsolationLevel, ShowStatement, ShowTarget, Statement
+} from './ast'
+import { Cursor } from './cursor'
+import { tokenize } from './lexer'
+import { parseAlterTable, parseCreateTable, parseDropTable } from './parse-ddl'
+import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
+import { syntaxError } from './syntax-error'
+
+export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
+export { MAX_SQL_LENGTH } from './lexer'
+
+/** Parses a script of statements separated by `;` (empty statements are skipped). */
+export function parse (sql: string): Statement[] {
+  return guard(sql, (c) => {
+    const statements: Statement[] = []
+    for (;;) {
+      while (c.isOp(';')) c.next()
+      if (c.atEnd()) return statements
+      statements.push(parseStatement(c))
+      if (!c.atEnd() && !c.isOp(';')) throw c.error('end of statement')
+    }
+  })
+}
+
+/** Parses exactly one statement (a trailing `;` is allowed). */
+export function parseOne (sql: string): Statement {
+  const statements = parse(sql)
+  if (statements.length === 1) return statements[0]!
+  if (statements.length === 0) {
+    throw syntaxError('expected a statement, got end of input', { line: 1, column: 1, offset: 0 }, '')
+  }
+  const second = statements[1]!
+  throw syntaxError('expected exactly one statement, got more', second.pos, '')
+}
+
+function guard<T> (sql: string, body: (c: Cursor) => T): T {
+  if (typeof sql !== 'string') throw syntaxError('SQL text must be a string', { line: 1, column: 1, offset: 0 }, '')
+  try {
+    return body(new Cursor(tokenize(sql)))
+  } catch (e) {
+    if (isScratchBirdError(e)) throw e
+    // Depth bounds make this unreachable in practice; if the engine's stack is smaller than we
+    // assumed, the client still gets a syntax error, not a 500.
+    if (e instanceof RangeError) {
+      throw syntaxError('statement nested too deeply', { line: 1, column: 1, offset: 0 }, '')
+    }
+    throw e
+  }
+}
+
+function parseStatement (c: Cursor): Statement {
+  const t = c.peek()
+  if (t.kind === 'word') {
+    switch (t.value) {
+      case 'begin': case 'start': return parseBegin(c)
+      case 'commit': case 'rollback': {
+        c.next()
+        if (!c.acceptWord('transaction')) c.acceptWord('work')
+        return t.value === 'commit' ? { kind: 'commit', pos: t.pos } : { kind: 'rollback', pos: t.pos }
+      }
+      case 'explain': return parseExplain(c)
+      case 'show': return parseShow(c)
+      case 'deliver': {
+        c.next()
+        c.wantWord('hints')
+        c.wantWord('to')
+        c.wantWord('node')
+        return { kind: 'deliver_hints', pos: t.pos, node: parseNodeId(c) }
+      }
+      case 'drain': {
+        c.next()
+        c.wantWord('node')
+        return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c) }
+      }
+    }
+  }
+  const explainable = parseExplainable(c)
+  if (explainable !== null) return explainable
+  throw c.error('a statement')
+}
+
+function parseExplainable (c: Cursor): ExplainableStatement | null {
+  switch (c.peek().kind === 'word' ? c.peek().value : '') {
+    case 'select': return parseSelect(c)
+    case 'insert': return parseInsert(c)
+    case 'update': return parseUpdate(c)
+    case 'delete': return parseDelete(c)
+    case 'create': return parseCreateTable(c)
+    case 'alter': return parseAlterTable(c)
+    case 'drop': return parseDropTable(c)
+    default: return null
+  }
+}
+
+function parseExplain (c: Cursor): ExplainStatement {
+  const pos = c.next().pos
+  const statement = parseExplainable(c)
+  if (statement === null) throw c.error('SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER or DROP')
+  return { kind: 'explain', pos, statement }
+}
+
+function parseBegin (c: Cursor): BeginStatement {
+  const t = c.next()
+  if (t.value === 'start') c.wantWord('transaction')
+  else if (!c.acceptWord('transaction')) c.acceptWord('work')
+  let isolation: IsolationLevel | null = null
+  if (c.acceptWord('isolation')) {
+    c.wantWord('level')
+    if (c.acceptWord('snapshot')) {
+      isolation = 'snapshot'
+    } else {
+      c.wantWord('read')
+      c.wantWord('committed')
+      isolation = 'read_committed'
+    }
+  }
+  return { kind: 'begin', pos: t.pos, isolation }
+}
+
+const SHOW_TARGETS: ReadonlyArray<readonly [ShowTarget, readonly string[]]> = [
+  ['cluster_members', ['cluster', 'members']],
+  ['shard_map', ['shard', 'map']],
+  ['replication_lag', ['replication', 'lag']],
+  ['merkle_forest_size', ['merkle', 'forest', 'size']]
+]
+
+function parseShow (c: Cursor): ShowStatement {
+  const pos = c.next().pos
+  for (const [target, words] of SHOW_TARGETS) {
+    if (c.isWord(words[0]!)) {
+      for (const w of words) c.wantWord(w)
+      return { kind: 'show', pos, target }
+    }
+  }
+  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG or MERKLE FOREST SIZE')
+}
+
+/** Node ids are small positive integers (config: 1‥65535); the range is checked by the cluster. */
+function parseNodeId (c: Cursor): number {
+  const t = c.peek()
+  if (t.kind !== 'integer' || t.value.length > 9) throw c.error('a node id (integer)')
+  c.next()
+  return Number(t.value)
+}
