@@ -18,6 +18,9 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
+import { nextHlcTs } from './hlc-ts'
+import { shardTwoPhaseIo } from './twopc-io'
+import { recoverLimbo } from '../cluster/twopc'
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -106,6 +109,14 @@ export class ScratchBirdNode {
         if (this.state === 'ready') this.onFatal(reason)
       })
       await this.workers.start(assignment)
+      // Limbo transactions of a crash between PREPARE and COMMIT PREPARED are finished (or
+      // aborted, presumed abort) by their decision records before the node serves anything.
+      const hlc = this.hlc
+      const shards = [...Array(config.storage.shards).keys()]
+      const recovered = await recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), shards)
+      if (recovered.committed + recovered.aborted + recovered.failed > 0) {
+        log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed} limbo transaction(s)`)
+      }
       this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)

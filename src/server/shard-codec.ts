@@ -1,6 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import type { RowWrite } from '../storage/engine'
-import { decodeTuple, encodeTuple } from '../storage/keys'
+import { checkTuple, decodeTuple, encodeTuple, type TupleValue } from '../storage/keys'
 
 // Binary codec of the hot path — AUTOCOMMIT requests and replies — between the main thread and a
 // shard worker. Measured: V8 serialize/deserialize of a one-row request cost more than the engine
@@ -9,6 +9,7 @@ import { decodeTuple, encodeTuple } from '../storage/keys'
 //
 // request:  u16 shard | u8 flags (1 = xid present) | u64 commitHlc | [u64 xid] | u32 n | n × write
 // write:    u8 op | u32 tableId | u32 pkLen | pk (tuple encoding) | 16 versionId | i32 rowLen (-1 = none) | row
+//           (a delete carries no row; insert/update always do)
 // reply:    u64 xid | u8 hasLsn | u64 lsn | u64 commitHlc | u32 n | n × u8 affected
 
 const OPS = ['insert', 'update', 'delete', 'put'] as const
@@ -22,12 +23,15 @@ function malformed (what: string): ScratchBirdError {
 }
 
 export function encodeAutocommit (m: AutocommitRequestMsg): Uint8Array {
-  const pks = m.writes.map(w => encodeTuple(w.pk))
+  const writes = m.writes
+  const pks = new Array<Uint8Array>(writes.length)
   let size = 2 + 1 + 8 + (m.xid === undefined ? 0 : 8) + 4
-  m.writes.forEach((w, i) => {
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i]!
+    const pk = pks[i] = w.pkBytes ?? encodeTuple(w.pk)
     const row = w.op === 'delete' ? null : w.row
-    size += 1 + 4 + 4 + pks[i]!.length + 16 + 4 + (row ? row.length : 0)
-  })
+    size += 1 + 4 + 4 + pk.length + 16 + 4 + (row !== null ? row.length : 0)
+  }
   const out = new Uint8Array(size)
   const dv = new DataView(out.buffer)
   let p = 0
@@ -35,8 +39,9 @@ export function encodeAutocommit (m: AutocommitRequestMsg): Uint8Array {
   dv.setUint8(p, m.xid === undefined ? 0 : 1); p += 1
   dv.setBigUint64(p, m.commitHlc, true); p += 8
   if (m.xid !== undefined) { dv.setBigUint64(p, m.xid, true); p += 8 }
-  dv.setUint32(p, m.writes.length, true); p += 4
-  m.writes.forEach((w, i) => {
+  dv.setUint32(p, writes.length, true); p += 4
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i]!
     const pk = pks[i]!
     dv.setUint8(p, OP_CODE[w.op]); p += 1
     dv.setUint32(p, w.tableId, true); p += 4
@@ -45,20 +50,42 @@ export function encodeAutocommit (m: AutocommitRequestMsg): Uint8Array {
     if (w.versionId.length !== 16) throw new ScratchBirdError('SB_BAD_ARGUMENT', 'versionId must be 16 bytes')
     out.set(w.versionId, p); p += 16
     const row = w.op === 'delete' ? null : w.row
-    dv.setInt32(p, row ? row.length : -1, true); p += 4
-    if (row) { out.set(row, p); p += row.length }
-  })
+    dv.setInt32(p, row !== null ? row.length : -1, true); p += 4
+    if (row !== null) { out.set(row, p); p += row.length }
+  }
   return out
 }
 
-/** Decodes from a (possibly shared-memory) view; everything returned is copied out of it. */
-export function decodeAutocommit (b: Uint8Array): AutocommitRequestMsg {
+/**
+ * A decoded write that keeps its pk in tuple encoding: the engine takes `pkBytes` (checked
+ * canonical here) and never needs the tuple; `pk` is decoded only if someone asks for it.
+ */
+class EncodedPkWrite {
+  constructor (
+    readonly op: RowWrite['op'],
+    readonly tableId: number,
+    readonly pkBytes: Uint8Array,
+    readonly row: Uint8Array | null,
+    readonly versionId: Uint8Array
+  ) {}
+
+  get pk (): TupleValue[] { return decodeTuple(this.pkBytes) }
+}
+
+/**
+ * Decodes from a (possibly shared-memory) view. With `copy` (default) everything returned is
+ * copied out of it; without, pkBytes, row images and version ids are views into `b`, valid only
+ * as long as `b` is — for a caller that hands them at once to the engine, which copies them.
+ */
+export function decodeAutocommit (b: Uint8Array, copy = true): AutocommitRequestMsg {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
   let p = 0
   const need = (n: number): void => { if (p + n > b.length) throw malformed('truncated') }
+  const take = (n: number): Uint8Array => copy ? b.slice(p, p + n) : b.subarray(p, p + n)
   need(15)
   const shard = dv.getUint16(p, true); p += 2
   const flags = dv.getUint8(p); p += 1
+  if (flags > 1) throw malformed('flags')
   const commitHlc = dv.getBigUint64(p, true); p += 8
   let xid: bigint | undefined
   if (flags & 1) { need(8); xid = dv.getBigUint64(p, true); p += 8 }
@@ -73,17 +100,22 @@ export function decodeAutocommit (b: Uint8Array): AutocommitRequestMsg {
     const tableId = dv.getUint32(p, true); p += 4
     const pkLen = dv.getUint32(p, true); p += 4
     need(pkLen + 20)
-    const pk = decodeTuple(b, p, p + pkLen); p += pkLen
-    const versionId = b.slice(p, p + 16); p += 16
+    try {
+      checkTuple(b, p, p + pkLen)
+    } catch (e) {
+      throw malformed(`primary key: ${(e as Error).message}`)
+    }
+    const pkBytes = take(pkLen); p += pkLen
+    const versionId = take(16); p += 16
     const rowLen = dv.getInt32(p, true); p += 4
     let row: Uint8Array | null = null
-    if (rowLen >= 0) { need(rowLen); row = b.slice(p, p + rowLen); p += rowLen } else if (rowLen !== -1) throw malformed('row length')
-    if (op === 'delete') writes.push({ op, tableId, pk, versionId })
-    else if (op === 'put') writes.push({ op, tableId, pk, row, versionId })
-    else {
-      if (row === null) throw malformed(`${op} without a row`)
-      writes.push({ op, tableId, pk, row, versionId })
+    if (rowLen >= 0) { need(rowLen); row = take(rowLen); p += rowLen } else if (rowLen !== -1) throw malformed('row length')
+    if (op === 'delete') {
+      if (row !== null) throw malformed('delete with a row')
+    } else if (op !== 'put' && row === null) {
+      throw malformed(`${op} without a row`)
     }
+    writes.push(new EncodedPkWrite(op, tableId, pkBytes, row, versionId) as unknown as RowWrite)
   }
   if (p !== b.length) throw malformed('trailing bytes')
   return xid === undefined ? { shard, writes, commitHlc } : { shard, writes, commitHlc, xid }

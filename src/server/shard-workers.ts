@@ -152,6 +152,14 @@ export class ShardWorkers {
     await this.slots[index]?.worker?.terminate()
   }
 
+  /** Stops every worker abruptly, databases not closed, no restart: what a crash leaves behind. */
+  async abort (): Promise<void> {
+    for (const slot of this.slots) slot.stopping = true
+    await Promise.all(this.slots.map(s => s.worker?.terminate()))
+    this.slots.length = 0
+    this.owner.clear()
+  }
+
   /** Waits for in-flight requests, closes the rings (the worker then closes its databases and exits). */
   async stop (): Promise<void> {
     await Promise.all(this.slots.map(async slot => {

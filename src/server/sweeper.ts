@@ -1,7 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Logger } from 'pino'
-import { uuidv8Counter, uuidv8Timestamp, type Hlc } from '../core/hlc'
-import { hlcTs, type HlcTs } from '../storage/types'
+import type { Hlc } from '../core/hlc'
+import { nextHlcTs } from './hlc-ts'
 import type { ShardWorkers } from './shard-workers'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
@@ -34,16 +34,10 @@ export class Sweeper {
     return this.running
   }
 
-  /** A fresh local HLC event: above every commit this node has stamped so far. */
-  private horizon (): HlcTs {
-    const id = this.hlc.generate()
-    return hlcTs(uuidv8Timestamp(id), uuidv8Counter(id))
-  }
-
   private async sweepAll (): Promise<SweepTotals> {
     const t0 = performance.now()
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, durationMs: 0 }
-    const horizonHlc = this.horizon()
+    const horizonHlc = nextHlcTs(this.hlc)
     for (let shard = 0; shard < this.shards; shard++) {
       try {
         const r = await this.workers.request('SWEEP', { shard, horizonHlc })

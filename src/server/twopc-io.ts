@@ -1,0 +1,35 @@
+import { DECISION_TABLE_ID, decisionShard, decodeDecision, encodeDecision, type TwoPhaseIo } from '../cluster/twopc'
+import type { HlcTs, Xid } from '../storage/types'
+import type { ShardWorkers } from './shard-workers'
+
+// The I/O shell of two-phase commit on one node: participants and decision records are shards
+// served by this node's workers. Decision records are autocommit writes (durable per the shard's
+// durability) in a reserved table; their version ids come from the caller's HLC.
+
+export function shardTwoPhaseIo (workers: ShardWorkers, shards: number, versionId: () => Uint8Array, hlcNow: () => HlcTs): TwoPhaseIo {
+  return {
+    prepare: async (shard, xid) => { await workers.request('PREPARE', { shard, xid }) },
+    commitPrepared: async (shard, xid, commitHlc) => { await workers.request('COMMIT_PREPARED', { shard, xid, commitHlc }) },
+    abortPrepared: async (shard, xid) => { await workers.request('ABORT_PREPARED', { shard, xid }) },
+    rollback: async (shard, xid) => { await workers.request('ROLLBACK', { shard, xid }) },
+    writeDecision: async (xid: Xid, commitHlc: HlcTs) => {
+      await workers.request('AUTOCOMMIT', {
+        shard: decisionShard(xid, shards),
+        writes: [{ op: 'put', tableId: DECISION_TABLE_ID, pk: [xid], row: encodeDecision(commitHlc), versionId: versionId() }],
+        commitHlc: hlcNow()
+      })
+    },
+    readDecision: async (xid: Xid) => {
+      const { row } = await workers.request('GET', { shard: decisionShard(xid, shards), tableId: DECISION_TABLE_ID, pk: [xid] })
+      return row === null ? null : decodeDecision(row)
+    },
+    dropDecision: async (xid: Xid) => {
+      await workers.request('AUTOCOMMIT', {
+        shard: decisionShard(xid, shards),
+        writes: [{ op: 'put', tableId: DECISION_TABLE_ID, pk: [xid], row: null, versionId: versionId() }],
+        commitHlc: hlcNow()
+      })
+    },
+    listLimbo: async (shard) => (await workers.request('LIST_LIMBO', { shard })).limbo.map(l => l.xid)
+  }
+}
