@@ -1,73 +1,141 @@
+import { appendFileSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { request } from 'undici'
 import { loadConfig } from '../core/config/load'
 import { ScratchBirdError } from '../core/errors'
 import type { ParsedFlags } from './args'
+import { render, type OutputFormat, type SqlResult } from './render'
+import { isComplete } from './statement-buffer'
 
-// scratchbird_cli: sends statements to a node's HTTP API (undici) and prints the answer.
+// scratchbird_cli: sends statements to a node's HTTP API (undici) and prints the answers — from
+// --command, from --file, from standard input, or at an interactive prompt with history.
 
-const DEFAULT_HOST = '127.0.0.1:8080'
+const DEFAULT_URL = 'http://127.0.0.1:8080'
 const TIMEOUT_MS = 30_000
+const HISTORY_FILE = join(homedir(), '.scratchbird_cli_history')
+const HISTORY_LINES = 1000
 
-function hostFrom (flags: ParsedFlags): string {
-  if (typeof flags.host === 'string') return flags.host
-  if (typeof flags.config === 'string') return loadConfig({ file: flags.config }).node.listen
-  return DEFAULT_HOST
+export function baseUrl (flags: ParsedFlags): string {
+  if (typeof flags.url === 'string') {
+    let u: URL
+    try { u = new URL(flags.url) } catch { throw new ScratchBirdError('SB_BAD_ARGUMENT', `--url: not a URL: "${flags.url}"`) }
+    if (u.protocol !== 'http:') throw new ScratchBirdError('SB_BAD_ARGUMENT', `--url: expected http://HOST:PORT, got "${flags.url}"`)
+    return u.origin
+  }
+  if (typeof flags.host === 'string') return `http://${flags.host}`
+  if (typeof flags.config === 'string') return `http://${loadConfig({ file: flags.config }).node.listen}`
+  return DEFAULT_URL
 }
 
-interface SqlResult { command?: string, columns?: string[], rows?: unknown[][], rowCount?: number, warnings?: string[] }
+class Unreachable extends Error {}
 
-export function renderTable (r: SqlResult): string {
-  const cols = r.columns ?? []
-  const rows = (r.rows ?? []).map(row => row.map(v => v === null ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v)))
-  const out: string[] = []
-  if (cols.length) {
-    const widths = cols.map((c, i) => Math.max(c.length, ...rows.map(row => (row[i] ?? '').length)))
-    out.push(cols.map((c, i) => c.padEnd(widths[i]!)).join(' | '))
-    out.push(widths.map(w => '-'.repeat(w)).join('-+-'))
-    for (const row of rows) out.push(row.map((v, i) => v.padEnd(widths[i]!)).join(' | '))
-    out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
-  } else {
-    out.push(`${r.command ?? 'OK'}${r.rowCount !== undefined ? ` ${r.rowCount}` : ''}`)
+interface Answer { status: number, body: unknown, text: string }
+
+async function call (url: string, method: 'GET' | 'POST', body?: unknown, session?: string): Promise<Answer> {
+  let res
+  try {
+    res = await request(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(session ? { 'x-scratchbird-session': session } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS
+    })
+  } catch (e) {
+    throw new Unreachable((e as Error).message)
   }
-  for (const w of r.warnings ?? []) out.push(`WARNING: ${w}`)
-  return out.join('\n') + '\n'
+  const text = await res.body.text()
+  let parsed: unknown = text
+  try { parsed = JSON.parse(text) } catch { /* not JSON: shown as text */ }
+  return { status: res.statusCode, body: parsed, text }
+}
+
+function errorLine (a: Answer): string {
+  const err = (a.body as { error?: { code?: string, message?: string, position?: unknown } } | null)?.error
+  return `ERROR: ${err?.message ?? a.text} [${err?.code ?? a.status}]\n`
+}
+
+/** Runs one script; prints results; returns false on an error answer. */
+async function runScript (base: string, sql: string, format: OutputFormat, session?: string): Promise<boolean> {
+  const a = await call(`${base}/v1/sql`, 'POST', { sql }, session)
+  if (a.status >= 400) {
+    // A multi-statement script answers the results before the failing statement too.
+    const done = (a.body as { results?: SqlResult[] } | null)?.results ?? []
+    for (const r of done) process.stdout.write(render(r, format))
+    process.stderr.write(errorLine(a))
+    return false
+  }
+  const b = a.body as SqlResult & { results?: SqlResult[] }
+  for (const r of b.results ?? [b]) process.stdout.write(render(r, format))
+  return true
+}
+
+function loadHistory (): string[] {
+  try { return readFileSync(HISTORY_FILE, 'utf8').split('\n').filter(Boolean).slice(-HISTORY_LINES).reverse() } catch { return [] }
+}
+
+async function prompt (base: string, format: OutputFormat): Promise<number> {
+  // A session keeps BEGIN … COMMIT together across prompts; without one, each line autocommits.
+  const s = await call(`${base}/v1/sessions`, 'POST', {}).catch(() => null)
+  const session = s && s.status < 400 ? (s.body as { id?: string }).id : undefined
+  const rl = createInterface({ input: process.stdin, output: process.stdout, history: loadHistory(), historySize: HISTORY_LINES, terminal: true })
+  let buffer = ''
+  const ask = (): void => { rl.setPrompt(buffer ? 'scratchbird-> ' : 'scratchbird> '); rl.prompt() }
+  process.stdout.write(`Connected to ${base}${session ? '' : ' (no session: every statement autocommits)'}. End statements with ; — \\q quits.\n`)
+  ask()
+  for await (const line of rl) {
+    if (!buffer && line.trim() === '\\q') break
+    buffer += (buffer ? '\n' : '') + line
+    if (isComplete(buffer)) {
+      try { appendFileSync(HISTORY_FILE, buffer.replace(/\n/g, ' ') + '\n') } catch { /* history is best effort */ }
+      try {
+        await runScript(base, buffer, format, session)
+      } catch (e) {
+        if (!(e instanceof Unreachable)) throw e
+        process.stderr.write(`cannot reach ${base}: ${e.message}\n`)
+      }
+      buffer = ''
+    }
+    ask()
+  }
+  rl.close()
+  return 0
+}
+
+async function readStdin (): Promise<string> {
+  let text = ''
+  for await (const chunk of process.stdin) text += String(chunk)
+  return text
 }
 
 export async function runCli (flags: ParsedFlags): Promise<number> {
-  const host = hostFrom(flags)
-  const base = `http://${host}`
-  const json = flags.format === 'json'
-  if (flags.format !== undefined && flags.format !== 'json' && flags.format !== 'table') {
-    throw new ScratchBirdError('SB_BAD_ARGUMENT', `--format: expected table or json, got "${String(flags.format)}"`)
+  const format = (flags.format ?? 'table') as OutputFormat
+  if (!['table', 'json', 'csv'].includes(format)) {
+    throw new ScratchBirdError('SB_BAD_ARGUMENT', `--format: expected table, json or csv, got "${String(flags.format)}"`)
   }
-  let res
+  const base = baseUrl(flags)
   try {
-    res = flags.health
-      ? await request(`${base}/v1/health`, { headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
-      : typeof flags.command === 'string'
-        ? await request(`${base}/v1/sql`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ sql: flags.command }),
-          headersTimeout: TIMEOUT_MS,
-          bodyTimeout: TIMEOUT_MS
-        })
-        : null
+    if (flags.health) {
+      const a = await call(`${base}/v1/health`, 'GET')
+      if (a.status >= 400) { process.stderr.write(errorLine(a)); return 1 }
+      process.stdout.write(JSON.stringify(a.body, null, 2) + '\n')
+      return 0
+    }
+    let sql: string
+    if (typeof flags.command === 'string') sql = flags.command
+    else if (typeof flags.file === 'string') {
+      try { sql = readFileSync(flags.file, 'utf8') } catch (e) {
+        throw new ScratchBirdError('SB_BAD_ARGUMENT', `--file: cannot read ${flags.file}: ${(e as Error).message}`)
+      }
+    } else if (process.stdin.isTTY) return await prompt(base, format)
+    else sql = await readStdin()
+    if (sql.trim() === '') { process.stderr.write('scratchbird_cli: no statements given\n'); return 2 }
+    return (await runScript(base, sql, format)) ? 0 : 1
   } catch (e) {
-    process.stderr.write(`scratchbird_cli: cannot reach ${host}: ${(e as Error).message}\n`)
+    if (!(e instanceof Unreachable)) throw e
+    process.stderr.write(`scratchbird_cli: cannot reach ${base}: ${e.message}\n`)
     return 3
   }
-  if (!res) { process.stderr.write('scratchbird_cli: nothing to do: give --command SQL or --health (see --help)\n'); return 2 }
-  const text = await res.body.text()
-  let body: unknown
-  try { body = JSON.parse(text) } catch { body = text }
-  if (res.statusCode >= 400) {
-    const err = (body as { error?: { code?: string, message?: string } }).error
-    process.stderr.write(`ERROR: ${err?.message ?? text} [${err?.code ?? res.statusCode}]\n`)
-    return 1
-  }
-  if (json || flags.health) { process.stdout.write(JSON.stringify(body, null, 2) + '\n'); return 0 }
-  const b = body as SqlResult & { results?: SqlResult[] }
-  for (const r of b.results ?? [b]) process.stdout.write(renderTable(r))
-  return 0
 }

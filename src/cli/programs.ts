@@ -4,6 +4,8 @@
 export interface FlagInfo {
   readonly name: string
   readonly value?: string
+  /** One-letter alias, e.g. -f. */
+  readonly short?: string
   readonly help: string
 }
 
@@ -38,14 +40,16 @@ export const PROGRAMS = {
     ]
   },
   scratchbird_cli: {
-    summary: 'run SQL and operator commands against a node',
+    summary: 'run SQL and operator commands against a node (prompt, --command or a file)',
     subcommand: 'cli',
     available: true,
     flags: [
-      { name: 'command', value: 'SQL', help: 'statement(s) to run, e.g. "SHOW CLUSTER MEMBERS"' },
-      { name: 'host', value: 'HOST:PORT', help: 'node to talk to (default: node.listen of --config, else 127.0.0.1:8080)' },
-      { name: 'config', value: 'FILE', help: 'read the node address from this configuration' },
-      { name: 'format', value: 'table|json', help: 'output format (default table)' },
+      { name: 'command', value: 'SQL', help: 'statement(s) to run, e.g. "SHOW CLUSTER MEMBERS"; ;-separated run in order' },
+      { name: 'file', short: 'f', value: 'FILE', help: 'run the statements in FILE' },
+      { name: 'url', value: 'URL', help: 'node to talk to, e.g. http://127.0.0.1:8080' },
+      { name: 'host', value: 'HOST:PORT', help: 'node to talk to (same as --url http://HOST:PORT)' },
+      { name: 'config', value: 'FILE', help: 'talk to node.listen of this configuration' },
+      { name: 'format', value: 'table|json|csv', help: 'output format (default table)' },
       { name: 'health', help: 'print the node\'s /v1/health answer' },
       ...COMMON
     ]
@@ -72,7 +76,7 @@ export function helpText (program: ProgramName): string {
   const info: ProgramInfo = PROGRAMS[program]
   const lines = [`${program} — ${info.summary}`, '', `usage: ${program} [flags]`, '', 'flags:']
   for (const f of info.flags) {
-    const left = `  --${f.name}${f.value ? ` ${f.value}` : ''}`
+    const left = `  ${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`
     lines.push(`${left.padEnd(30)} ${f.help}`)
   }
   if (program === 'scratchbird') {
@@ -82,6 +86,7 @@ export function helpText (program: ProgramName): string {
     }
     lines.push('', 'signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads logging settings and reopens log files.')
   }
+  if (program === 'scratchbird_cli') lines.push('', 'Without --command or --file: an interactive prompt (statements end with ;, \\q quits) on a terminal, else the statements on standard input.')
   if (!info.available) lines.push('', 'This tool is not available in this release yet.')
   return lines.join('\n') + '\n'
 }

@@ -1,0 +1,46 @@
+// Output of scratchbird_cli: aligned tables (psql-like), JSON or CSV (RFC 4180).
+
+export interface SqlResult { command?: string, columns?: string[], rows?: unknown[][], rowCount?: number, warnings?: string[] }
+
+function cell (v: unknown): string {
+  if (v === null || v === undefined) return 'NULL'
+  return typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
+export function renderTable (r: SqlResult): string {
+  const cols = r.columns ?? []
+  const rows = (r.rows ?? []).map(row => row.map(cell))
+  const out: string[] = []
+  if (cols.length) {
+    const widths = cols.map((c, i) => Math.max(c.length, ...rows.map(row => (row[i] ?? '').length)))
+    out.push(cols.map((c, i) => c.padEnd(widths[i]!)).join(' | '))
+    out.push(widths.map(w => '-'.repeat(w)).join('-+-'))
+    for (const row of rows) out.push(row.map((v, i) => v.padEnd(widths[i]!)).join(' | '))
+    out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
+  } else {
+    out.push(`${r.command ?? 'OK'}${r.rowCount !== undefined ? ` ${r.rowCount}` : ''}`)
+  }
+  for (const w of r.warnings ?? []) out.push(`WARNING: ${w}`)
+  return out.join('\n') + '\n'
+}
+
+function csvField (v: unknown): string {
+  if (v === null || v === undefined) return ''
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v)
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+}
+
+export function renderCsv (r: SqlResult): string {
+  if (!r.columns?.length) return ''
+  const lines = [r.columns.map(csvField).join(',')]
+  for (const row of r.rows ?? []) lines.push(row.map(csvField).join(','))
+  return lines.join('\r\n') + '\r\n'
+}
+
+export type OutputFormat = 'table' | 'json' | 'csv'
+
+export function render (r: SqlResult, format: OutputFormat): string {
+  if (format === 'json') return JSON.stringify(r, null, 2) + '\n'
+  if (format === 'csv') return renderCsv(r)
+  return renderTable(r)
+}
