@@ -10,12 +10,21 @@
 //                 flags u8 (1 = tombstone) · rowLen u32 · row bytes
 // The same `mutations` encoding is kept in a limbo TIP entry, so a prepared transaction can be
 // committed (and logged) after a restart.
+//
+// Group commit packs the entries of one write pass — consecutive LSNs — under ONE key, the LSN
+// of its first entry: one LevelDB put per pass instead of one per transaction (the per-put cost
+// of a batch dominated the autocommit path). A pass with a single entry keeps format 1.
+//   group      := format=2 u8 · count u32 (≥ 2) · (entryLen u32 · xid u64 · commitHlc u64 · mutations)^count
+// entryLen counts the bytes after itself, so a reader skips entries before the LSN it wants
+// without decoding their mutations. Entry i of the group at c/<L> has LSN L + i; the next key is
+// c/<L + count>. readCommitLog starts from the key at or before the requested LSN.
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
+export const COMMIT_GROUP_FORMAT = 2
 /** Entries one readCommitLog call returns at most. */
 export const MAX_COMMIT_LOG_READ = 10_000
 
@@ -112,13 +121,74 @@ export function encodeCommitEntry (xid: Xid, commitHlc: HlcTs, ms: readonly Muta
 
 export function decodeCommitEntry (lsn: bigint, b: Uint8Array): CommitLogEntry {
   if (b.length < 21 || b[0] !== COMMIT_LOG_FORMAT) throw corrupt('commit log entry: bad header', { lsn: String(lsn) })
-  const mutations = readMutations(b, 17, b.length).map(m => ({
+  return entryAt(lsn, b, 1, b.length)
+}
+
+function entryAt (lsn: bigint, b: Uint8Array, pos: number, end: number): CommitLogEntry {
+  const mutations = readMutations(b, pos + 16, end).map(m => ({
     tableId: m.tableId,
     pk: decodeTuple(m.pkBytes),
     versionId: m.versionId,
     row: m.row
   }))
-  return { lsn, xid: readU64(b, 1), commitHlc: readU64(b, 9), mutations }
+  return { lsn, xid: readU64(b, pos), commitHlc: readU64(b, pos + 8), mutations }
+}
+
+/** One pass's commits, to be stored under commitKey(first LSN). */
+export interface PendingCommit {
+  readonly xid: Xid
+  readonly commitHlc: HlcTs
+  readonly mutations: readonly Mutation[]
+}
+
+/** The value holding `commits` (consecutive LSNs): format 1 for one, a group for more. */
+export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Arena): Uint8Array {
+  if (commits.length === 1) { const c = commits[0]!; return encodeCommitEntry(c.xid, c.commitHlc, c.mutations, arena) }
+  if (commits.length === 0) throw new Error('ScratchBird assertion: empty commit group')
+  let size = 5
+  for (const c of commits) size += 4 + 16 + mutationsSize(c.mutations)
+  const out = arena !== undefined ? arena.alloc(size) : new Uint8Array(size)
+  out[0] = COMMIT_GROUP_FORMAT
+  let pos = putU32(out, 1, commits.length)
+  for (const c of commits) {
+    const at = pos
+    pos += 4
+    writeU64(out, pos, c.xid)
+    writeU64(out, pos + 8, c.commitHlc)
+    pos = writeMutations(out, pos + 16, c.mutations)
+    putU32(out, at, pos - at - 4)
+  }
+  return out
+}
+
+/** Number of entries (LSNs) a stored value holds, validating only its header. */
+export function commitValueCount (firstLsn: bigint, b: Uint8Array): number {
+  if (b.length >= 21 && b[0] === COMMIT_LOG_FORMAT) return 1
+  if (b.length < 5 || b[0] !== COMMIT_GROUP_FORMAT) throw corrupt('commit log entry: bad header', { lsn: String(firstLsn) })
+  const count = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1)
+  // Each entry takes at least 24 bytes (length, xid, HLC, mutation count).
+  if (count < 2 || count * 24 > b.length - 5) throw corrupt('commit log group: bad count', { lsn: String(firstLsn), count })
+  return count
+}
+
+/** The entries of the value stored at c/<firstLsn> with LSN ≥ fromLsn, at most `max`. */
+export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = firstLsn, max = Infinity): CommitLogEntry[] {
+  const count = commitValueCount(firstLsn, b)
+  if (count === 1) return fromLsn <= firstLsn && max > 0 ? [decodeCommitEntry(firstLsn, b)] : []
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const out: CommitLogEntry[] = []
+  let pos = 5
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > b.length) throw corrupt('commit log group: truncated', { lsn: String(firstLsn) })
+    const len = dv.getUint32(pos)
+    const end = pos + 4 + len
+    if (len < 20 || end > b.length) throw corrupt('commit log group: bad entry length', { lsn: String(firstLsn), entry: i })
+    const lsn = firstLsn + BigInt(i)
+    if (lsn >= fromLsn && out.length < max) out.push(entryAt(lsn, b, pos + 4, end))
+    pos = end
+  }
+  if (pos !== b.length) throw corrupt('commit log group: trailing bytes', { lsn: String(firstLsn) })
+  return out
 }
 
 const COMMIT_END = Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1)
@@ -129,8 +199,12 @@ export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number
   const n = Math.max(0, Math.min(limit, MAX_COMMIT_LOG_READ))
   if (n === 0) return out
   const from = fromLsn < 0n ? 0n : fromLsn
-  for await (const [k, v] of kv.iterate({ gte: commitKey(from), lt: COMMIT_END, limit: n })) {
-    out.push(decodeCommitEntry(u64OfKey(k, COMMIT_PREFIX), v))
+  // fromLsn may sit inside a group stored under an earlier LSN: start at the last key ≤ it.
+  let start = commitKey(from)
+  for await (const [k] of kv.iterate({ gte: COMMIT_PREFIX, lte: start, reverse: true, limit: 1 })) start = k
+  for await (const [k, v] of kv.iterate({ gte: start, lt: COMMIT_END })) {
+    for (const e of decodeCommitValue(u64OfKey(k, COMMIT_PREFIX), v, from, n - out.length)) out.push(e)
+    if (out.length >= n) break
   }
   return out
 }
@@ -138,6 +212,9 @@ export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number
 /** Highest LSN present in the log (0n when empty). */
 export async function lastLoggedLsn (kv: KvStore): Promise<bigint> {
   let last = 0n
-  for await (const [k] of kv.iterate({ gte: COMMIT_PREFIX, lt: COMMIT_END, reverse: true, limit: 1 })) last = u64OfKey(k, COMMIT_PREFIX)
+  for await (const [k, v] of kv.iterate({ gte: COMMIT_PREFIX, lt: COMMIT_END, reverse: true, limit: 1 })) {
+    const first = u64OfKey(k, COMMIT_PREFIX)
+    last = first + BigInt(commitValueCount(first, v) - 1)
+  }
   return last
 }

@@ -25,7 +25,7 @@ import { systemClock } from '../core/clock'
 import { ScratchBirdError } from '../core/errors'
 import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
 import {
-  Arena, corrupt, decodeTuple, encodeTuple, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
+  Arena, checkTuple, corrupt, decodeTuple, encodeTupleWith, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
   rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
 } from './keys'
 import type { KvOp, KvStore } from './kv'
@@ -76,18 +76,34 @@ export interface BeginOptions {
   xid?: Xid | undefined
 }
 
+interface RowWriteBase {
+  readonly tableId: number
+  readonly pk: Tuple
+  /** The pk already in tuple encoding (e.g. straight from the ring codec). When present it is
+   *  used instead of `pk` (which is then not read) after checkTuple() proved it canonical; it
+   *  must encode the same key as `pk`. Copied, like the row image. */
+  readonly pkBytes?: Uint8Array | undefined
+  readonly versionId: VersionId
+}
+
 export type RowWrite =
-  | { readonly op: 'insert', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array, readonly versionId: VersionId }
-  | { readonly op: 'update', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array, readonly versionId: VersionId }
-  | { readonly op: 'delete', readonly tableId: number, readonly pk: Tuple, readonly versionId: VersionId }
+  | RowWriteBase & { readonly op: 'insert', readonly row: Uint8Array }
+  | RowWriteBase & { readonly op: 'update', readonly row: Uint8Array }
+  | RowWriteBase & { readonly op: 'delete' }
   /** Unconditional write (replication, upsert); row null writes a tombstone. */
-  | { readonly op: 'put', readonly tableId: number, readonly pk: Tuple, readonly row: Uint8Array | null, readonly versionId: VersionId }
+  | RowWriteBase & { readonly op: 'put', readonly row: Uint8Array | null }
 
 export interface AutocommitRequest {
   readonly writes: readonly RowWrite[]
   readonly commitHlc: HlcTs
   /** Keep an xid assigned elsewhere (replicated write); default: a fresh one. */
   readonly xid?: Xid | undefined
+}
+
+/** Receives the outcome of one autocommit statement (see ShardEngine.autocommitTo). */
+export interface AutocommitSink {
+  resolve (result: AutocommitResult): void
+  reject (error: unknown): void
 }
 
 export type AutocommitOutcome =
@@ -143,7 +159,6 @@ const autocommitArena = new Arena()
 function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
   if (w === null || typeof w !== 'object' || !KINDS.has(w.op)) throw badArg('unknown row write op', { op: String((w as { op?: unknown })?.op) })
   if (!(w.versionId instanceof Uint8Array) || w.versionId.length !== 16) throw badArg('versionId must be 16 bytes')
-  if (!Array.isArray(w.pk)) throw badArg('pk must be a tuple (array)')
   let row: Uint8Array | null
   if (w.op === 'delete') {
     row = null
@@ -156,10 +171,24 @@ function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
     if (row !== null) row = arena !== undefined ? arena.copy(row) : row.slice()
   }
   const prefix = rowPrefix(w.tableId)
-  const pkBytes = encodeTuple(w.pk)
-  const rowKey = new Uint8Array(prefix.length + pkBytes.length)
-  rowKey.set(prefix, 0)
-  rowKey.set(pkBytes, prefix.length)
+  let rowKey: Uint8Array
+  const given = w.pkBytes
+  if (given !== undefined) {
+    if (!(given instanceof Uint8Array)) throw badArg('pkBytes must be a Uint8Array')
+    try {
+      checkTuple(given)
+    } catch (e) {
+      throw badArg('pkBytes is not a canonical tuple encoding', { reason: (e as Error).message })
+    }
+    rowKey = new Uint8Array(prefix.length + given.length)
+    rowKey.set(prefix, 0)
+    rowKey.set(given, prefix.length)
+  } else {
+    if (!Array.isArray(w.pk)) throw badArg('pk must be a tuple (array)')
+    rowKey = encodeTupleWith(prefix, w.pk)
+  }
+  // pkBytes is a view of the row key: one allocation for both.
+  const pkBytes = rowKey.subarray(prefix.length)
   return { kind: w.op, tableId: w.tableId, pkBytes, rowKey, ks: keyString(rowKey), row, versionId: w.versionId.slice() }
 }
 
@@ -321,7 +350,7 @@ export class ShardEngine {
       xid = opts.xid
       const inUse = (): boolean => this.tip.active.has(xid) || this.tip.limbo.has(xid)
       if (inUse()) throw notActive(xid, 'in use')
-      if (await this.kv.get(tipKey(xid)) !== undefined) throw notActive(xid, 'already finished')
+      if (await this.tip.recorded(xid)) throw notActive(xid, 'already finished')
       if (inUse()) throw notActive(xid, 'in use')
     } else {
       xid = this.st.xids.next()
@@ -450,7 +479,14 @@ export class ShardEngine {
     })
   }
 
-  private enqueueAuto (req: AutocommitRequest, d: { resolve: (r: AutocommitResult) => void, reject: (e: unknown) => void }): void {
+  /** As autocommit(), for a caller that wants no promise per statement (the shard worker's ring
+   *  path): the outcome is reported to `sink` exactly once, after the batch landed. Arguments
+   *  that autocommit() would reject are thrown here synchronously, and `sink` is not called. */
+  autocommitTo (req: AutocommitRequest, sink: AutocommitSink): void {
+    this.enqueueAuto(req, sink)
+  }
+
+  private enqueueAuto (req: AutocommitRequest, d: AutocommitSink): void {
     this.checkOpen()
     checkHlc('commitHlc', req.commitHlc)
     const ops = toRowOps(req.writes, autocommitArena)

@@ -310,6 +310,32 @@ export function decodeTuple (b: Uint8Array, start = 0, end = b.length): TupleVal
   return out
 }
 
+/**
+ * Check that `b[start, end)` is exactly what decodeTuple accepts (canonical, nothing trailing)
+ * without building the values: null, boolean and integers of up to 7 bytes — primary keys in the
+ * common case — allocate nothing; other elements go through the decoder. Throws
+ * SB_STORAGE_CORRUPT like decodeTuple. Lets the write path take pk bytes encoded elsewhere (the
+ * ring codec) instead of decoding and re-encoding them.
+ */
+export function checkTuple (b: Uint8Array, start = 0, end = b.length): void {
+  let pos = start
+  while (pos < end) {
+    const tag = b[pos]!
+    if (tag === TAG_NULL || tag === TAG_FALSE || tag === TAG_TRUE || tag === TAG_INT_ZERO) { pos++; continue }
+    if (tag > TAG_INT_ZERO - 8 && tag < TAG_INT_ZERO + 8) {
+      const neg = tag < TAG_INT_ZERO
+      const n = neg ? TAG_INT_ZERO - tag : tag - TAG_INT_ZERO
+      if (pos + 1 + n > end) throw corrupt('key: truncated integer element')
+      if (neg ? b[pos + 1] === 0xff : b[pos + 1] === 0) throw corrupt('key: non-canonical integer element')
+      pos += 1 + n // under 8 bytes: always inside the signed 64-bit range
+      continue
+    }
+    const c: Cursor = { pos }
+    readValue(b, c, end)
+    pos = c.pos
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Byte helpers
 
@@ -408,6 +434,8 @@ export function keyString (key: Uint8Array): string {
 //   b/<table_id><pk…><uuid version>   back version (same bytes as the r/ key, 'b' first, plus the
 //                                     version id as a tuple UUID element)
 //   t/<xid u64 BE>                    TIP entry
+//   g/<last xid u64 BE>               TIP group: the committed autocommit statements of one write
+//                                     pass (tip.ts); groups never overlap in xid range
 //   c/<lsn u64 BE>                    commit log entry
 //   s/<name>                          shard metadata; s/o/<xid u64 BE> indexes TIP entries that are
 //                                     not final (active, limbo) so recovery never scans the TIP
@@ -423,6 +451,7 @@ export const ROW_SPACE: Readonly<{ gte: Uint8Array, lt: Uint8Array }> = { gte: U
 export const BACK_SPACE: Readonly<{ gte: Uint8Array, lt: Uint8Array }> = { gte: Uint8Array.of(CH_B, CH_SLASH), lt: Uint8Array.of(CH_B, CH_SLASH + 1) }
 export const TIP_PREFIX = Uint8Array.of(0x74, CH_SLASH)
 export const COMMIT_PREFIX = Uint8Array.of(0x63, CH_SLASH)
+export const TIP_GROUP_PREFIX = Uint8Array.of(0x67, CH_SLASH)
 export const META_PREFIX = Uint8Array.of(0x73, CH_SLASH)
 export const OPEN_TXN_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x6f, CH_SLASH)
 
@@ -489,6 +518,7 @@ function u64Key (prefix: Uint8Array, v: bigint): Uint8Array {
 
 export function tipKey (xid: bigint): Uint8Array { return u64Key(TIP_PREFIX, xid) }
 export function commitKey (lsn: bigint): Uint8Array { return u64Key(COMMIT_PREFIX, lsn) }
+export function tipGroupKey (lastXid: bigint): Uint8Array { return u64Key(TIP_GROUP_PREFIX, lastXid) }
 export function openTxnKey (xid: bigint): Uint8Array { return u64Key(OPEN_TXN_PREFIX, xid) }
 
 export function metaKey (name: string): Uint8Array {

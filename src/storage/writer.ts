@@ -21,11 +21,11 @@
 // that had writes in it is marked failed (it can only roll back).
 
 import { ScratchBirdError } from '../core/errors'
-import { encodeCommitEntry, type Mutation } from './commit-log'
-import { Arena, commitKey, keyString, metaKey, openTxnKey, tipKey, writeU64 } from './keys'
+import { encodeCommitGroup, type Mutation, type PendingCommit } from './commit-log'
+import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import { applyRowWrite, type KeyLookup, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
-import { encodeTipEntry, TIP_DEAD, type Tip } from './tip'
+import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import type { Durability, HlcTs, Xid } from './types'
 import type { XidSource } from './xid'
 
@@ -154,6 +154,11 @@ interface Pass {
   overlay: Map<string, Uint8Array>
   reads: Map<string, Uint8Array | undefined>
   lsn: bigint
+  /** Commits logged by this pass, LSNs h.lsn + 1 … p.lsn: stored as ONE commit-log value. */
+  log: PendingCommit[]
+  /** Committed autocommit statements of this pass with xids from here: one TIP group (tip.ts). */
+  groupXids: Xid[]
+  groupHlcs: HlcTs[]
   hlcHigh: HlcTs
   sync: boolean
   /** Write the HLC mark even if nothing else is written (flush). */
@@ -195,6 +200,9 @@ export class Writer {
   private idleWaiters: Array<() => void> = []
   /** Batch values (record versions, commit-log entries): dead once their batch landed. */
   private readonly arena = new Arena()
+  /** Last xid of the last TIP group written: the next group starts above it (tip.ts). Xids
+   *  handed out after a restart are above every earlier one (XidSource reservations). */
+  private groupFloor = 0n
 
   constructor (private readonly host: WriterHost) {}
 
@@ -313,6 +321,9 @@ export class Writer {
       overlay: new Map(),
       reads,
       lsn: h.lsn,
+      log: [],
+      groupXids: [],
+      groupHlcs: [],
       hlcHigh: h.hlcHigh,
       sync: false,
       forceMarks: false,
@@ -333,6 +344,8 @@ export class Writer {
 
     if (h.hlcHigh > p.hlcHigh) p.hlcHigh = h.hlcHigh // noted while the pass ran
     if (p.ops.length > 0 || p.forceMarks) {
+      this.writeTipGroup(p)
+      if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(h.lsn + 1n), value: encodeCommitGroup(p.log, this.arena) })
       if (p.lsn !== h.lsn) p.ops.push({ type: 'put', key: LSN_META, value: u64Value(p.lsn) })
       if (p.hlcHigh > h.hlcPersisted || p.forceMarks) p.ops.push({ type: 'put', key: HLC_META, value: u64Value(p.hlcHigh) })
       const reservation = h.xids.reservation()
@@ -364,10 +377,9 @@ export class Writer {
   }
 
   private logCommit (p: Pass, xid: Xid, hlc: HlcTs, ms: readonly Mutation[]): bigint {
-    const lsn = ++p.lsn
-    p.ops.push({ type: 'put', key: commitKey(lsn), value: encodeCommitEntry(xid, hlc, ms, this.arena) })
+    p.log.push({ xid, commitHlc: hlc, mutations: ms })
     p.sync = true
-    return lsn
+    return ++p.lsn
   }
 
   /** Apply a statement's row ops; returns per-op affected flags and the writes, or throws having
@@ -544,7 +556,15 @@ export class Writer {
     let lsn: bigint | null = null
     if (r.mutations.length > 0) {
       this.merge(p, r)
-      p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
+      const g = p.groupXids
+      if (!j.explicitXid && j.xid > (g.length > 0 ? g[g.length - 1]! : this.groupFloor)) {
+        g.push(j.xid)
+        p.groupHlcs.push(hlc)
+      } else {
+        // A replicated xid, or (never expected) one not above the last group: own entry, so
+        // groups keep their non-overlapping ranges.
+        p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
+      }
       lsn = this.logCommit(p, j.xid, hlc, r.mutations)
       if (j.explicitXid) p.after.push(() => this.host.tip.cache.set(j.xid, { state: 'committed', commitHlc: hlc }))
     }
@@ -552,11 +572,21 @@ export class Writer {
     p.after.push(() => j.d.resolve(result))
   }
 
+  /** The TIP record of the pass's grouped autocommit xids: a plain entry for one, a group for more. */
+  private writeTipGroup (p: Pass): void {
+    const g = p.groupXids
+    if (g.length === 0) return
+    const last = g[g.length - 1]!
+    if (g.length === 1) p.ops.push({ type: 'put', key: tipKey(last), value: encodeTipEntry('committed', p.groupHlcs[0]) })
+    else p.ops.push({ type: 'put', key: tipGroupKey(last), value: encodeTipGroup(g, p.groupHlcs, this.arena) })
+    this.groupFloor = last
+  }
+
   /** A replicated/explicit xid must not have a TIP entry or be running here already. */
   private async checkFreshXid (xid: Xid, p: Pass): Promise<void> {
     const tip = this.host.tip
     if (tip.active.has(xid) || tip.limbo.has(xid) || p.decided.has(xid)) throw notActive(xid, 'in use')
     p.decided.add(xid)
-    if (await this.host.kv.get(tipKey(xid)) !== undefined) throw notActive(xid, 'already finished')
+    if (await tip.recorded(xid)) throw notActive(xid, 'already finished')
   }
 }

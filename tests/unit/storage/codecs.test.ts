@@ -1,10 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
-import { decodeCommitEntry, encodeCommitEntry, type Mutation } from '../../../src/storage/commit-log'
-import { Arena, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
+import { commitValueCount, decodeCommitEntry, decodeCommitValue, encodeCommitEntry, encodeCommitGroup, type Mutation } from '../../../src/storage/commit-log'
+import { Arena, checkTuple, decodeTuple, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
-import { decodeTipEntry, encodeTipEntry, TipCache } from '../../../src/storage/tip'
+import { decodeTipEntry, decodeTipGroup, encodeTipEntry, encodeTipGroup, findInTipGroup, TipCache } from '../../../src/storage/tip'
 import { hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
 import { decodeVersion, encodeVersion, type RecordVersion } from '../../../src/storage/versions'
 import { makeXid, XID_BLOCK, XidAllocator, xidCounter, xidNodeId } from '../../../src/storage/xid'
@@ -156,5 +156,91 @@ describe('xid allocator', () => {
     alloc = await XidAllocator.open(kv, 42)
     expect(xidCounter(alloc.next())).toBeGreaterThan(xidCounter(last))
     await expect(XidAllocator.open(kv, 0)).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+  })
+})
+
+describe('commit log groups (one value per pass)', () => {
+  const commitArb = fc.record({ xid: u64, commitHlc: u64, mutations: fc.array(mutationArb, { maxLength: 3 }) })
+
+  it('round-trip from every LSN inside the group, with limits', () => {
+    fc.assert(fc.property(fc.array(commitArb, { minLength: 1, maxLength: 6 }), fc.bigInt({ min: 1n, max: 1n << 40n }), fc.nat(8), fc.nat(8),
+      (commits, first, skip, max) => {
+        const b = encodeCommitGroup(commits, new Arena())
+        expect(commitValueCount(first, b)).toBe(commits.length)
+        const from = first + BigInt(skip)
+        const got = decodeCommitValue(first, b, from, max)
+        const want = commits.map((c, i) => ({ c, lsn: first + BigInt(i) })).filter(e => e.lsn >= from).slice(0, max)
+        expect(got.map(e => e.lsn)).toEqual(want.map(e => e.lsn))
+        expect(got.map(e => [e.xid, e.commitHlc, e.mutations.map(m => [m.tableId, encodeTuple(m.pk), m.versionId, m.row])]))
+          .toEqual(want.map(({ c }) => [c.xid, c.commitHlc, c.mutations.map(m => [m.tableId, m.pkBytes, m.versionId, m.row])]))
+      }))
+  })
+
+  it('a single commit keeps the format-1 entry', () => {
+    const b = encodeCommitGroup([{ xid: 5n, commitHlc: 6n, mutations: [] }])
+    expect(b[0]).toBe(1)
+    expect(decodeCommitEntry(3n, b).xid).toBe(5n)
+  })
+
+  it('garbage and bit flips are SB_STORAGE_CORRUPT or entries', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 160 }), b => {
+      corruptOrValue(() => decodeCommitValue(1n, b))
+      corruptOrValue(() => commitValueCount(1n, b))
+    }), { numRuns: 3000 })
+    fc.assert(fc.property(fc.array(commitArb, { minLength: 2, maxLength: 4 }), fc.nat(), fc.nat(255), (commits, at, byte) => {
+      const b = encodeCommitGroup(commits)
+      b[at % b.length] = byte
+      corruptOrValue(() => decodeCommitValue(1n, b))
+    }), { numRuns: 3000 })
+  })
+})
+
+describe('TIP groups', () => {
+  const groupArb = fc.uniqueArray(u64, { minLength: 2, maxLength: 20 }).map(xs => xs.sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
+
+  it('round-trip; every member is found with its HLC, nothing else is', () => {
+    fc.assert(fc.property(groupArb, u64, (xids, probe) => {
+      const hlcs = xids.map((x, i) => x ^ BigInt(i))
+      const b = encodeTipGroup(xids, hlcs, new Arena())
+      expect(decodeTipGroup(b)).toEqual(xids.map((x, i) => [x, hlcs[i]]))
+      xids.forEach((x, i) => expect(findInTipGroup(b, x)).toBe(hlcs[i]))
+      if (!xids.includes(probe)) expect(findInTipGroup(b, probe)).toBeUndefined()
+    }))
+  })
+
+  it('garbage and bit flips are SB_STORAGE_CORRUPT or a group', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), u64, (b, x) => {
+      corruptOrValue(() => decodeTipGroup(b))
+      corruptOrValue(() => findInTipGroup(b, x))
+    }), { numRuns: 3000 })
+    fc.assert(fc.property(groupArb, fc.nat(), fc.nat(255), (xids, at, byte) => {
+      const b = encodeTipGroup(xids, xids)
+      b[at % b.length] = byte
+      corruptOrValue(() => decodeTipGroup(b))
+    }), { numRuns: 2000 })
+  })
+})
+
+describe('checkTuple', () => {
+  const valueArb = fc.oneof(
+    fc.constant(null), fc.boolean(), fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), fc.double(), fc.string(),
+    fc.uint8Array({ maxLength: 8 }), uuid.map(u => ({ uuid: u })))
+
+  it('accepts every encoded tuple', () => {
+    fc.assert(fc.property(fc.array(valueArb, { maxLength: 4 }), t => {
+      const b = encodeTuple(t)
+      checkTuple(b)
+      const padded = new Uint8Array(b.length + 2)
+      padded.set(b, 1)
+      checkTuple(padded, 1, b.length + 1)
+    }))
+  })
+
+  it('agrees with decodeTuple on garbage: SB_STORAGE_CORRUPT exactly when the decoder refuses', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 24 }), b => {
+      const decoded = corruptOrValue(() => decodeTuple(b))
+      const checked = corruptOrValue(() => { checkTuple(b); return true })
+      expect(checked === true).toBe(decoded !== undefined)
+    }), { numRuns: 5000 })
   })
 })

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardEngine, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
-import { backRangeOfRow, rowKey, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
+import { backRangeOfRow, COMMIT_PREFIX, rowKey, TIP_GROUP_PREFIX, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
 import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../src/storage/kv'
 import { hlcTs, type Durability, type HlcTs } from '../../../src/storage/types'
 import { decodeVersion } from '../../../src/storage/versions'
@@ -411,6 +411,74 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(engine.lastLsn()).toBe(3n)
         expect((await ins([9n], 'z', H(7))).lsn).toBe(4n)
         expect((await engine.readCommitLog(3n)).map(e => e.lsn)).toEqual([3n, 4n])
+      })
+    })
+
+    describe('group commit records (one commit-log value and one TIP group per pass)', () => {
+      const keysUnder = async (prefix: Uint8Array): Promise<number> => {
+        let n = 0
+        for await (const entry of kv.iterate({ gte: prefix, lt: Uint8Array.of(prefix[0]!, prefix[1]! + 1) })) n += entry.length > 0 ? 1 : 0
+        return n
+      }
+      const many = (keys: bigint[], hlc: number) => engine.commitMany(keys.map((k, i) => ({
+        writes: [{ op: 'insert' as const, tableId: T, pk: [k], row: enc(`r${k}`), versionId: vid() }], commitHlc: H(hlc + i)
+      })))
+
+      it('readCommitLog returns every LSN in order from anywhere inside a group, across reopen', async () => {
+        const a = await ins([100n], 'single', H(1))
+        const t = await engine.begin({ startHlc: H(2), isolation: 'read_committed' })
+        await t.insert(T, [101n], enc('txn'), vid())
+        // The transaction's commit and these statements share one pass when queued together.
+        const [c, outs] = await Promise.all([t.commit(H(3)), many([1n, 2n, 3n, 4n, 5n], 10)])
+        const dup = await many([6n, 1n, 7n], 20) // the middle one fails: no LSN for it
+        expect(dup.map(o => o.ok)).toEqual([true, false, true])
+        const lsns = [a.lsn, c.lsn, ...outs.map(o => o.ok ? o.result.lsn : null), ...dup.flatMap(o => o.ok ? [o.result.lsn] : [])]
+        expect(lsns).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n])
+        // Really grouped: fewer commit-log keys than LSNs.
+        expect(await keysUnder(COMMIT_PREFIX)).toBeLessThan(9)
+        const check = async (): Promise<void> => {
+          expect(engine.lastLsn()).toBe(9n)
+          const all = await engine.readCommitLog(0n, 100)
+          expect(all.map(e => e.lsn)).toEqual(lsns)
+          expect(all[1]!.xid).toBe(t.xid)
+          expect(all.slice(2, 7).map(e => e.mutations[0]!.pk)).toEqual([[1n], [2n], [3n], [4n], [5n]])
+          expect(all.slice(2, 7).map(e => e.commitHlc)).toEqual([H(10), H(11), H(12), H(13), H(14)])
+          for (let from = 0n; from <= 10n; from++) {
+            for (const limit of [1, 2, 4, 100]) {
+              const got = (await engine.readCommitLog(from, limit)).map(e => e.lsn)
+              expect(got).toEqual(lsns.filter(l => l! >= from).slice(0, limit))
+            }
+          }
+        }
+        await check()
+        await reopen()
+        await check()
+        await crash()
+        await check()
+        expect((await ins([200n], 'after', H(40))).lsn).toBe(10n)
+        expect((await engine.readCommitLog(9n)).map(e => e.lsn)).toEqual([9n, 10n])
+      })
+
+      it('TIP state of every grouped xid is committed at its HLC, others stay dead, explicit reuse is refused', async () => {
+        const outs = await many([1n, 2n, 3n, 4n], 10)
+        const xids = outs.map(o => o.ok ? o.result.xid : 0n)
+        const gap = await engine.begin({ startHlc: H(1) }) // an xid after the group, never writing
+        await gap.rollback()
+        const later = await many([5n, 6n], 30)
+        expect(await keysUnder(TIP_GROUP_PREFIX)).toBeGreaterThanOrEqual(1)
+        const check = async (): Promise<void> => {
+          for (let i = 0; i < xids.length; i++) expect(await engine.tipState(xids[i]!)).toEqual({ state: 'committed', commitHlc: H(10 + i) })
+          for (const o of later) expect((await engine.tipState(o.ok ? o.result.xid : 0n)).state).toBe('committed')
+          expect((await engine.tipState(gap.xid)).state).toBe('dead')
+          expect((await engine.tipState(xids[3]! + 1000n)).state).toBe('dead')
+          await expect(engine.begin({ startHlc: H(50), xid: xids[2]! })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+          await expect(engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [9n], row: enc('p'), versionId: vid() }], commitHlc: H(51), xid: xids[1]! }))
+            .rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        }
+        await check()
+        await crash()
+        await check()
+        expect(await get([3n])).toBe('r3')
       })
     })
 
