@@ -2,11 +2,12 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parentPort, workerData } from 'node:worker_threads'
 import { ScratchBirdError } from '../src/core/errors'
-import { RingServer, type RingReply } from '../src/rings/channel'
+import { RING_DEFERRED, RingServer, type RingReply } from '../src/rings/channel'
 import { SpscRing } from '../src/rings/spsc-ring'
-import { SHARD_OP_BY_CODE, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
+import { decodeAutocommit, encodeAutocommitReply } from '../src/server/shard-codec'
+import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
 import type { ShardWorkerData, WorkerToMain } from '../src/server/worker-protocol'
-import { ShardEngine, type Txn } from '../src/storage/engine'
+import { ShardEngine, type AutocommitResult, type AutocommitSink, type Txn } from '../src/storage/engine'
 import { LevelKv } from '../src/storage/kv-level'
 import { SharedXidCounter, SharedXidSource, readXidMark } from '../src/storage/xid-shared'
 
@@ -90,7 +91,24 @@ const handlers: Handlers = {
   }
 }
 
-function handle (type: number, payload: Uint8Array): RingReply | Promise<RingReply> {
+const AUTOCOMMIT = SHARD_OPS.AUTOCOMMIT.code
+let server: RingServer
+
+/** Where an AUTOCOMMIT's outcome goes: straight into the response ring, no promise chain. */
+class AutocommitReply implements AutocommitSink {
+  constructor (private readonly requestId: number) {}
+  resolve (r: AutocommitResult): void { server.reply(this.requestId, AUTOCOMMIT, encodeAutocommitReply(r)) }
+  reject (e: unknown): void { server.replyError(this.requestId, e) }
+}
+
+function handle (type: number, payload: Uint8Array, requestId: number): RingReply | Promise<RingReply> | typeof RING_DEFERRED {
+  if (type === AUTOCOMMIT) {
+    // The hot path. The decoded writes are views into the ring; the engine copies them before
+    // autocommitTo returns.
+    const r = decodeAutocommit(payload, false)
+    engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new AutocommitReply(requestId))
+    return RING_DEFERRED
+  }
   const op = SHARD_OP_BY_CODE.get(type)
   if (!op) throw new ScratchBirdError('SB_MALFORMED_REQUEST', `unknown shard op ${type}`)
   const codec = codecOf(op) as OpCodec<unknown, unknown>
@@ -140,7 +158,7 @@ async function main (): Promise<void> {
     send({ type: 'failed', worker: data.workerIndex, code: err.code, message: err.message })
     return
   }
-  const server = new RingServer(SpscRing.attach(data.requestRing), SpscRing.attach(data.responseRing), handle)
+  server = new RingServer(SpscRing.attach(data.requestRing), SpscRing.attach(data.responseRing), handle)
   send({ type: 'ready', worker: data.workerIndex, shards: [...engines.keys()] })
   await server.run() // returns once the main thread closed the request ring and replies are out
   await closeShards()

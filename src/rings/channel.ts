@@ -176,19 +176,33 @@ export class RingClient {
   }
 }
 
-export type RingHandler = (type: number, payload: Uint8Array, requestId: number) => RingReply | Promise<RingReply>
+/** Returned by a handler that will answer later through RingServer.reply()/replyError(). */
+export const RING_DEFERRED: unique symbol = Symbol('ring deferred reply')
+
+export type RingHandler = (type: number, payload: Uint8Array, requestId: number) => RingReply | Promise<RingReply> | typeof RING_DEFERRED
 
 /**
  * Worker side. The handler gets a view of the request bytes that is valid only until it returns
  * (or, if async, until its first await): copy what must outlive that. A synchronous reply may
  * return that same view as its payload; it is copied into the response ring at once. Handler
  * errors become RING_ERROR_TYPE replies, so one bad request never stops the server.
+ *
+ * A handler may also return RING_DEFERRED and later call reply() or replyError() exactly once for
+ * that request id: the shard worker's write path answers from the engine's group commit that way,
+ * with no promise per request.
+ *
+ * Replies produced outside a drain pass (async or deferred) are corked too, and published
+ * together from a microtask: a group commit resolves its whole pass synchronously, so its
+ * replies become visible with one HEAD store and at most one wake-up of the main thread instead
+ * of one each.
  */
 export class RingServer {
-  private pendingReplies = 0 // async handlers running plus replies waiting for room
+  private pendingReplies = 0 // async/deferred handlers running plus replies waiting for room
   private stopped = false
   private sinceYield = 0
   private idleWaiter: (() => void) | undefined
+  private draining = false
+  private uncorkQueued = false
 
   constructor (
     private readonly requests: SpscRing,
@@ -205,10 +219,12 @@ export class RingServer {
     try {
       while (!this.stopped) {
         this.responses.cork()
+        this.draining = true
         let n: number
         try {
           n = this.requests.drain(this.onRequest, SERVER_DRAIN_BATCH)
         } finally {
+          this.draining = false
           this.responses.uncork() // all replies of the pass become visible with one HEAD store
         }
         if (n > 0) {
@@ -239,14 +255,16 @@ export class RingServer {
   }
 
   private readonly onRequest = (type: number, requestId: number, payload: Uint8Array): void => {
-    let result: RingReply | Promise<RingReply>
+    let result: RingReply | Promise<RingReply> | typeof RING_DEFERRED
     try {
       result = this.handler(type, payload, requestId)
     } catch (err) {
       this.replySync(requestId, RING_ERROR_TYPE, encodeError(err))
       return
     }
-    if (typeof (result as Promise<RingReply>).then === 'function') {
+    if (result === RING_DEFERRED) {
+      this.pendingReplies++
+    } else if (typeof (result as Promise<RingReply>).then === 'function') {
       this.pendingReplies++
       ;(result as Promise<RingReply>).then(
         r => this.replyAsync(requestId, r.type, r.payload),
@@ -255,6 +273,21 @@ export class RingServer {
       const r = result as RingReply
       this.replySync(requestId, r.type, r.payload)
     }
+  }
+
+  /** Answer a request whose handler returned RING_DEFERRED (once per request). */
+  reply (requestId: number, type: number, payload: Uint8Array): void {
+    if (this.draining) {
+      this.replySync(requestId, type, payload)
+      this.replyDone()
+    } else {
+      this.replyAsync(requestId, type, payload)
+    }
+  }
+
+  /** Answer a RING_DEFERRED request with an error reply. */
+  replyError (requestId: number, err: unknown): void {
+    this.reply(requestId, RING_ERROR_TYPE, encodeError(err))
   }
 
   // During a drain pass (corked): copy now, blocking for room if the main thread is behind. That
@@ -277,9 +310,34 @@ export class RingServer {
       this.replyAsync(requestId, RING_ERROR_TYPE, encodeError(tooLarge(payload, this.responses)))
       return
     }
+    if (!this.uncorkQueued) {
+      this.uncorkQueued = true
+      queueMicrotask(this.uncorkReplies)
+    }
+    this.responses.cork() // again each time: a drain pass in between uncorks
+    let written: boolean
+    try {
+      written = this.responses.tryWrite(type, requestId, payload)
+    } catch (err) {
+      this.onWriteError(err)
+      this.replyDone()
+      return
+    }
+    if (written) {
+      this.replyDone()
+      return
+    }
+    // No room (or earlier frames queued): writeAsync publishes what it must to make progress.
     this.responses.writeAsync(type, requestId, payload).then(
       () => this.replyDone(),
       err => { this.onWriteError(err); this.replyDone() })
+  }
+
+  // Arrow property: queued as a microtask without a bind per batch.
+  private readonly uncorkReplies = (): void => {
+    this.uncorkQueued = false
+    // The drain loop keeps its own cork while it runs; it publishes at its end.
+    if (!this.draining) this.responses.uncork()
   }
 
   private replyDone (): void {

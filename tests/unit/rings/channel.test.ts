@@ -4,7 +4,7 @@ import { ScratchBirdError } from '../../../src/core/errors'
 import { RingClient, RING_MAX_IN_FLIGHT } from '../../../src/rings/channel'
 import { decodeJson, encodeJson } from '../../../src/rings/payload'
 import { SpscRing } from '../../../src/rings/spsc-ring'
-import { ECHO, ECHO_ASYNC, EXIT, HANG, THROW } from './fixtures/echo-types'
+import { ECHO, ECHO_ASYNC, ECHO_DEFERRED, EXIT, HANG, THROW, THROW_DEFERRED } from './fixtures/echo-types'
 
 interface Started { worker: Worker, client: RingClient, exited: Promise<number> }
 
@@ -52,7 +52,7 @@ describe('RingClient / RingServer with a real worker', () => {
     const wrong: number[] = []
     const all: Array<Promise<void>> = []
     for (let i = 0; i < n; i++) {
-      const type = i % 10 === 0 ? ECHO_ASYNC : ECHO
+      const type = i % 10 === 0 ? ECHO_ASYNC : i % 10 === 5 ? ECHO_DEFERRED : ECHO
       const sent = payloadFor(i)
       all.push(client.request(type, sent).then(reply => {
         // plain comparison: 100k vitest expect() calls would dominate the test's run time
@@ -76,6 +76,7 @@ describe('RingClient / RingServer with a real worker', () => {
   test('handler errors come back as rejections with their code; the server keeps serving', async () => {
     const { client } = startEchoWorker()
     await expect(client.request(THROW, new Uint8Array(3))).rejects.toMatchObject({ code: 'SB_NOT_FOUND', details: { what: 3 } })
+    await expect(client.request(THROW_DEFERRED, new Uint8Array(4))).rejects.toMatchObject({ code: 'SB_NOT_FOUND', details: { what: 4 } })
     await expect(client.request(99, new Uint8Array(0))).rejects.toMatchObject({ code: 'SB_INTERNAL' })
     expect((await client.request(ECHO, new Uint8Array([1, 2, 3]))).payload).toEqual(new Uint8Array([1, 2, 3]))
   })
