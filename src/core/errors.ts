@@ -42,7 +42,10 @@ export const ERROR_CODES = {
   SB_SBLR_INVALID: { sqlstate: '08P01', http: 400, summary: 'an SBLR program is malformed (bad header, opcode, operand or jump target)' },
   SB_PROGRAM_LIMIT_EXCEEDED: { sqlstate: '54000', http: 400, summary: 'an SBLR program ran more instructions for one row than the VM allows' },
   SB_SYNTAX_ERROR: { sqlstate: '42601', http: 400, summary: 'the SQL text is not valid ScratchBird SQL (the message names the line, column and token)' },
-  SB_INVALID_TABLE_OPTION: { sqlstate: '22023', http: 400, summary: 'a table replication option (WITH / ALTER TABLE SET) has an invalid value or breaks a rule (W ≤ N, R ≤ N, N ≤ live nodes, leaderless needs v8_hlc)' }
+  SB_INVALID_TABLE_OPTION: { sqlstate: '22023', http: 400, summary: 'a table replication option (WITH / ALTER TABLE SET) has an invalid value or breaks a rule (W ≤ N, R ≤ N, N ≤ live nodes, leaderless needs v8_hlc)' },
+  SB_TOO_MANY_SESSIONS: { sqlstate: '53300', http: 503, summary: 'the node holds the maximum number of client sessions' },
+  SB_SESSION_NOT_FOUND: { sqlstate: '08003', http: 404, summary: 'no such client session (closed, or timed out and rolled back)' },
+  SB_SESSION_BUSY: { sqlstate: '55000', http: 409, summary: 'the client session is already running a request' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES
