@@ -71,6 +71,13 @@ describe('bounds', () => {
     }
   })
 
+  it(`${MAX_PARSE_DEPTH} levels count the same for calls, CASE and parentheses`, () => {
+    const n = MAX_PARSE_DEPTH - 2
+    expect(parseOne(`SELECT ${'f('.repeat(n)}1${')'.repeat(n)}`).kind).toBe('select')
+    expect(parseOne(`SELECT ${'CASE WHEN a THEN '.repeat(n)}1${' END'.repeat(n)}`).kind).toBe('select')
+    expect(parseOne(`SELECT ${'NOT '.repeat(n)}a`).kind).toBe('select')
+  })
+
   it('deep NOT, unary minus, function and CASE nesting are refused too', () => {
     const n = 20_000
     for (const sql of [
