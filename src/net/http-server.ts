@@ -17,6 +17,8 @@ export function sendJson (res: ServerResponse, status: number, body: unknown): v
 
 export function sendError (res: ServerResponse, err: ScratchBirdError): void {
   if (res.headersSent) { res.destroy(); return }
+  // The rest of a refused body is never read: the connection cannot carry another request.
+  if (err.code === 'SB_BODY_TOO_LARGE') res.setHeader('connection', 'close')
   sendJson(res, err.httpStatus, { error: err.toJSON() })
 }
 
