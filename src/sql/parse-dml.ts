@@ -62,7 +62,7 @@ function parseSelectItem (c: Cursor): SelectItem {
 
 /** `AS name` (any word after AS) or a bare non-reserved name; null when neither. */
 function parseAlias (c: Cursor): string | null {
-  if (c.acceptWord('as')) return c.identifier('alias', true)
+  if (c.acceptWord('as', 'alias')) return c.identifier('alias', true)
   if (c.atIdentifier()) return c.identifier()
   c.expect('alias')
   return null

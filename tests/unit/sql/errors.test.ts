@@ -17,6 +17,9 @@ describe('syntax errors', () => {
   const cases: Array<[string, number, number, string]> = [
     ['SELECT a FROM t WHERE', 1, 22, 'expected an expression, got end of input'],
     ['SELECT a,\n  b FROM\n  t WHER x = 1', 3, 10, 'expected ",", CROSS, JOIN, INNER, LEFT, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET or end of statement, got "x"'],
+    ['SELECT 1 2', 1, 10, 'expected alias, ",", FROM, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET or end of statement, got "2"'],
+    ['SELECT a FROM t JOIN u', 1, 23, 'expected alias or ON, got end of input'],
+    ['CREATE TABLE t (a INT,)', 1, 23, 'expected column name or table constraint, got ")"'],
     ['SELEKT 1', 1, 1, 'expected a statement, got "SELEKT"'],
     ['INSERT INTO t (a) VALUES (1, 2)', 1, 26, 'INSERT has 2 values for 1 columns (row 1)'],
     ['INSERT INTO t VALUES (1), (1, 2)', 1, 27, 'VALUES lists must all be the same length (row 2)'],
