@@ -275,7 +275,8 @@ export class RingServer {
     }
   }
 
-  /** Answer a request whose handler returned RING_DEFERRED (once per request). */
+  /** Answer a request whose handler returned RING_DEFERRED (once per request). `payload` may be
+   *  kept by reference until there is room in the ring: do not modify it afterwards. */
   reply (requestId: number, type: number, payload: Uint8Array): void {
     if (this.draining) {
       this.replySync(requestId, type, payload)
