@@ -45,7 +45,13 @@ export const ERROR_CODES = {
   SB_INVALID_TABLE_OPTION: { sqlstate: '22023', http: 400, summary: 'a table replication option (WITH / ALTER TABLE SET) has an invalid value or breaks a rule (W ≤ N, R ≤ N, N ≤ live nodes, leaderless needs v8_hlc)' },
   SB_TOO_MANY_SESSIONS: { sqlstate: '53300', http: 503, summary: 'the node holds the maximum number of client sessions' },
   SB_SESSION_NOT_FOUND: { sqlstate: '08003', http: 404, summary: 'no such client session (closed, or timed out and rolled back)' },
-  SB_SESSION_BUSY: { sqlstate: '55000', http: 409, summary: 'the client session is already running a request' }
+  SB_SESSION_BUSY: { sqlstate: '55000', http: 409, summary: 'the client session is already running a request' },
+  SB_DUPLICATE_TABLE: { sqlstate: '42P07', http: 409, summary: 'a table of that name already exists' },
+  SB_UNDEFINED_TABLE: { sqlstate: '42P01', http: 400, summary: 'no table of that name' },
+  SB_DUPLICATE_COLUMN: { sqlstate: '42701', http: 400, summary: 'a column name appears twice in a table definition' },
+  SB_UNDEFINED_COLUMN: { sqlstate: '42703', http: 400, summary: 'no column of that name' },
+  SB_INVALID_TABLE_DEFINITION: { sqlstate: '42P16', http: 400, summary: 'the table definition breaks a rule (no primary key, several primary keys, a dependent table …)' },
+  SB_FEATURE_NOT_SUPPORTED: { sqlstate: '0A000', http: 400, summary: 'the statement form is valid SQL but not supported by this release' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,0 +1,203 @@
+import { ScratchBirdError } from '../core/errors'
+import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, TableOption } from '../sql/ast'
+import {
+  REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
+} from './replication-options'
+
+// The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
+// every DDL statement is checked against the current version and, if valid, yields the next
+// version plus the warnings the client should see. Persistence and cluster-wide propagation are
+// shells around it (the catalog is small; it travels and is stored as one JSON document).
+
+export interface ColumnType { name: DataType['name'], length: number | null, precision: number | null, scale: number | null }
+
+export interface ColumnInfo {
+  name: string
+  type: ColumnType
+  notNull: boolean
+  /** Ordinal position, from 1 (sys_columns). */
+  position: number
+}
+
+export interface ForeignKeyInfo { columns: string[], table: string, refColumns: string[] }
+
+export interface TableInfo {
+  /** Stable id, used in storage keys; never reused. */
+  id: number
+  name: string
+  columns: ColumnInfo[]
+  primaryKey: string[]
+  foreignKeys: ForeignKeyInfo[]
+  replication: ReplicationOptions
+  /** Catalog version that last changed this table. */
+  version: number
+}
+
+export interface CatalogState {
+  version: number
+  nextTableId: number
+  tables: TableInfo[]
+}
+
+export interface DdlContext {
+  /** Live nodes of the cluster (bounds replication_factor). */
+  liveNodes: number
+}
+
+export interface DdlResult { catalog: Catalog, table: TableInfo | null, warnings: string[] }
+
+/** User table ids start here; lower ids are reserved for system tables. */
+export const FIRST_USER_TABLE_ID = 1024
+/** Columns a table may have (bounded like every input). */
+export const MAX_COLUMNS = 1600
+
+function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+  return new ScratchBirdError(code, message, details)
+}
+
+function optionsFrom (base: ReplicationOptions, options: readonly TableOption[]): ReplicationOptions {
+  let o = { ...base }
+  for (const opt of options) o = { ...o, ...parseReplicationOption(opt.name, literalValue(opt.value)) }
+  return o
+}
+
+/** Option values are literals; the catalog takes them as plain values. */
+function literalValue (v: TableOption['value']): unknown {
+  switch (v.kind) {
+    case 'string': return v.value
+    case 'integer': return v.value
+    case 'null': return null
+    case 'boolean': return v.value
+    case 'decimal': return v.text
+    default: return undefined
+  }
+}
+
+export class Catalog {
+  private readonly byName: Map<string, TableInfo>
+
+  constructor (readonly state: CatalogState = { version: 0, nextTableId: FIRST_USER_TABLE_ID, tables: [] }) {
+    this.byName = new Map(state.tables.map(t => [t.name, t]))
+  }
+
+  get version (): number { return this.state.version }
+  get tables (): readonly TableInfo[] { return this.state.tables }
+  table (name: string): TableInfo | undefined { return this.byName.get(name) }
+  tableById (id: number): TableInfo | undefined { return this.state.tables.find(t => t.id === id) }
+
+  /** The table or SB_UNDEFINED_TABLE (42P01). */
+  mustTable (name: string): TableInfo {
+    const t = this.byName.get(name)
+    if (!t) throw err('SB_UNDEFINED_TABLE', `relation "${name}" does not exist`, { table: name })
+    return t
+  }
+
+  /** Partition key columns in effect: the explicit ones, else the primary key. */
+  static partitionKey (t: TableInfo): string[] {
+    return t.replication.partition_key_columns ?? t.primaryKey
+  }
+
+  createTable (s: CreateTableStatement, ctx: DdlContext): DdlResult {
+    if (this.byName.has(s.name)) {
+      if (s.ifNotExists) return { catalog: this, table: null, warnings: [`relation "${s.name}" already exists, skipping`] }
+      throw err('SB_DUPLICATE_TABLE', `relation "${s.name}" already exists`, { table: s.name })
+    }
+    if (s.columns.length === 0) throw err('SB_INVALID_TABLE_DEFINITION', `table "${s.name}" needs at least one column`)
+    if (s.columns.length > MAX_COLUMNS) throw err('SB_INVALID_TABLE_DEFINITION', `table "${s.name}" has ${s.columns.length} columns, at most ${MAX_COLUMNS}`)
+    const columns: ColumnInfo[] = []
+    for (const c of s.columns) {
+      if (columns.some(x => x.name === c.name)) throw err('SB_DUPLICATE_COLUMN', `column "${c.name}" specified more than once`, { column: c.name })
+      columns.push({ name: c.name, type: { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }, notNull: c.notNull || c.primaryKey, position: columns.length + 1 })
+    }
+    const has = (col: string): boolean => columns.some(c => c.name === col)
+    const inlinePk = s.columns.filter(c => c.primaryKey).map(c => c.name)
+    const tablePk = s.constraints.filter(c => c.kind === 'primary_key')
+    if (tablePk.length + (inlinePk.length > 0 ? 1 : 0) > 1 || inlinePk.length > 1) {
+      throw err('SB_INVALID_TABLE_DEFINITION', `multiple primary keys for table "${s.name}" are not allowed`)
+    }
+    const primaryKey = inlinePk.length > 0 ? inlinePk : [...(tablePk[0]?.columns ?? [])]
+    // Rows are stored and routed by key: a table without one has nowhere to go.
+    if (primaryKey.length === 0) throw err('SB_INVALID_TABLE_DEFINITION', `table "${s.name}" needs a PRIMARY KEY (rows are stored and sharded by key)`)
+    for (const k of primaryKey) {
+      if (!has(k)) throw err('SB_UNDEFINED_COLUMN', `primary key column "${k}" does not exist`, { column: k })
+      columns.find(c => c.name === k)!.notNull = true
+    }
+    const foreignKeys: ForeignKeyInfo[] = []
+    for (const c of s.columns) {
+      if (c.references) foreignKeys.push({ columns: [c.name], table: c.references.table, refColumns: [...(c.references.columns ?? [])] })
+    }
+    for (const fk of s.constraints) {
+      if (fk.kind !== 'foreign_key') continue
+      for (const col of fk.columns) if (!has(col)) throw err('SB_UNDEFINED_COLUMN', `foreign key column "${col}" does not exist`, { column: col })
+      foreignKeys.push({ columns: [...fk.columns], table: fk.references.table, refColumns: [...(fk.references.columns ?? [])] })
+    }
+    for (const fk of foreignKeys) {
+      const ref = fk.table === s.name ? null : this.mustTable(fk.table)
+      if (fk.refColumns.length === 0) fk.refColumns = ref ? [...ref.primaryKey] : [...primaryKey]
+      for (const rc of fk.refColumns) {
+        if (ref ? !ref.columns.some(c => c.name === rc) : !has(rc)) throw err('SB_UNDEFINED_COLUMN', `referenced column "${rc}" of "${fk.table}" does not exist`, { column: rc })
+      }
+    }
+    let replication = optionsFrom(REPLICATION_DEFAULTS, s.options)
+    if (s.partitionBy) {
+      for (const p of s.partitionBy) if (!has(p)) throw err('SB_UNDEFINED_COLUMN', `partition key column "${p}" does not exist`, { column: p })
+      replication = { ...replication, partition_key_columns: [...s.partitionBy] }
+    }
+    const warnings = validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: columns.map(c => c.name) })
+    const version = this.state.version + 1
+    const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
+    warnings.push(...colocationWarnings(table))
+    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table] }), table, warnings }
+  }
+
+  alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
+    const t = this.mustTable(s.table)
+    if (s.action.kind !== 'set_options') {
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `ALTER TABLE … ${s.action.kind === 'add_column' ? 'ADD' : 'DROP'} COLUMN is not supported yet`)
+    }
+    const replication = optionsFrom(t.replication, s.action.options)
+    const warnings = validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: t.columns.map(c => c.name) })
+    const version = this.state.version + 1
+    const table: TableInfo = { ...t, replication, version }
+    warnings.push(...colocationWarnings(table))
+    return { catalog: this.replace(t, table, version), table, warnings }
+  }
+
+  dropTable (s: DropTableStatement): DdlResult {
+    const t = this.byName.get(s.name)
+    if (!t) {
+      if (s.ifExists) return { catalog: this, table: null, warnings: [`table "${s.name}" does not exist, skipping`] }
+      throw err('SB_UNDEFINED_TABLE', `table "${s.name}" does not exist`, { table: s.name })
+    }
+    const dependent = this.state.tables.find(o => o !== t && o.foreignKeys.some(fk => fk.table === t.name))
+    if (dependent) throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop table "${t.name}": table "${dependent.name}" references it`, { table: t.name, dependent: dependent.name })
+    const version = this.state.version + 1
+    return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.filter(x => x !== t) }), table: t, warnings: [] }
+  }
+
+  private replace (old: TableInfo, next: TableInfo, version: number): Catalog {
+    return new Catalog({ ...this.state, version, tables: this.state.tables.map(x => x === old ? next : x) })
+  }
+
+  toJSON (): CatalogState { return this.state }
+
+  static fromJSON (json: unknown): Catalog {
+    const s = json as CatalogState
+    if (typeof s !== 'object' || s === null || !Number.isInteger(s.version) || !Number.isInteger(s.nextTableId) || !Array.isArray(s.tables)) {
+      throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
+    }
+    return new Catalog(s)
+  }
+}
+
+/**
+ * "Consider PARTITION BY user_id for colocation": a foreign key whose rows would live on other
+ * shards than the rows they reference turns every join and transaction over it into a
+ * cross-shard one. The column is named as the referencing statement names it.
+ */
+function colocationWarnings (t: TableInfo): string[] {
+  const key = Catalog.partitionKey(t)
+  return t.foreignKeys
+    .filter(fk => fk.columns.join(',') !== key.join(','))
+    .map(fk => `Consider PARTITION BY ${fk.columns.length === 1 ? fk.columns[0]! : `(${fk.columns.join(', ')})`} for colocation`)
+}
