@@ -52,7 +52,7 @@ export class Cursor {
   next (): Token {
     const t = this.peek()
     if (t.kind !== 'eof') this.index++
-    this.expected = []
+    if (this.expected.length > 0) this.expected = []
     return t
   }
 
@@ -68,9 +68,9 @@ export class Cursor {
   }
 
   /** Consumes the word `w` if it is next; otherwise remembers it for the error message. */
-  acceptWord (w: string, label = w.toUpperCase()): boolean {
+  acceptWord (w: string, label?: string): boolean {
     if (this.isWord(w)) { this.next(); return true }
-    this.expect(label)
+    this.expect(label ?? w.toUpperCase())
     return false
   }
 

@@ -32,11 +32,13 @@ export interface Token {
 const OPERATORS_2 = new Set(['<>', '!=', '<=', '>=', '||', '::'])
 const OPERATORS_1 = new Set(['(', ')', ',', ';', '.', '*', '+', '-', '/', '%', '=', '<', '>'])
 
-function isDigit (c: string): boolean { return c >= '0' && c <= '9' }
-function isWordStart (c: string): boolean {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c === '_' || c > '\x7f'
+// Character classes by code unit: the tokenizer runs for every request, so no per-char strings.
+function isDigit (c: number): boolean { return c >= 48 && c <= 57 }
+function isWordStart (c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c > 127
 }
-function isWordPart (c: string): boolean { return isWordStart(c) || isDigit(c) || c === '$' }
+function isWordPart (c: number): boolean { return isWordStart(c) || isDigit(c) || c === 36 }
+function isSpace (c: number): boolean { return c === 32 || (c >= 9 && c <= 13) }
 
 /** Turns SQL text into tokens, ending with one `eof` token. Throws only SB_SYNTAX_ERROR. */
 export function tokenize (sql: string): Token[] {
@@ -57,55 +59,56 @@ export function tokenize (sql: string): Token[] {
     i = end
   }
 
+  const code = (k: number): number => sql.charCodeAt(k) // NaN past the end: no class matches
   while (i < sql.length) {
-    const c = sql[i]!
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n' || c === '\f' || c === '\v') {
-      skipTo(i + 1)
+    const c = code(i)
+    if (isSpace(c)) {
+      if (c === 10) { line++; lineStart = i + 1 }
+      i++
       continue
     }
-    if (c === '-' && sql[i + 1] === '-') {
+    if (c === 45 && code(i + 1) === 45) { // --
       const nl = sql.indexOf('\n', i)
-      skipTo(nl === -1 ? sql.length : nl)
+      i = nl === -1 ? sql.length : nl
       continue
     }
-    if (c === '/' && sql[i + 1] === '*') {
+    if (c === 47 && code(i + 1) === 42) { // /*
       const end = sql.indexOf('*/', i + 2)
       if (end === -1) throw syntaxError('unterminated /* comment', posAt(i), '/*')
       skipTo(end + 2)
       continue
     }
     const pos = posAt(i)
-    const start = i
     if (isWordStart(c)) {
       let j = i + 1
-      while (j < sql.length && isWordPart(sql[j]!)) j++
+      while (j < sql.length && isWordPart(code(j))) j++
       const text = sql.slice(i, j)
       tokens.push({ kind: 'word', value: text.toLowerCase(), text, pos })
       i = j
       continue
     }
-    if (isDigit(c) || (c === '.' && isDigit(sql[i + 1] ?? ''))) {
+    if (isDigit(c) || (c === 46 && isDigit(code(i + 1)))) {
       let j = i
-      while (j < sql.length && isDigit(sql[j]!)) j++
+      while (isDigit(code(j))) j++
       let kind: TokenKind = 'integer'
-      if (sql[j] === '.') {
+      if (code(j) === 46) { // .
         kind = 'decimal'
         j++
-        while (j < sql.length && isDigit(sql[j]!)) j++
+        while (isDigit(code(j))) j++
       }
-      if (sql[j] === 'e' || sql[j] === 'E') {
+      if (code(j) === 101 || code(j) === 69) { // e E
         let k = j + 1
-        if (sql[k] === '+' || sql[k] === '-') k++
-        if (isDigit(sql[k] ?? '')) {
+        if (code(k) === 43 || code(k) === 45) k++
+        if (isDigit(code(k))) {
           kind = 'decimal'
-          while (k < sql.length && isDigit(sql[k]!)) k++
+          while (isDigit(code(k))) k++
           j = k
         }
       }
       // `123abc` is one bad token, not the number 123 followed by the word abc.
-      if (j < sql.length && isWordStart(sql[j]!)) {
+      if (isWordStart(code(j))) {
         let k = j
-        while (k < sql.length && isWordPart(sql[k]!)) k++
+        while (isWordPart(code(k))) k++
         throw syntaxError(`invalid number "${sql.slice(i, k)}"`, pos, sql.slice(i, k))
       }
       const text = sql.slice(i, j)
@@ -114,29 +117,30 @@ export function tokenize (sql: string): Token[] {
       i = j
       continue
     }
-    if (c === '\'' || c === '"') {
+    if (c === 39 || c === 34) { // ' "
       // Both quote forms double the quote character to escape it.
+      const q = sql[i]!
       let value = ''
       let j = i + 1
       for (;;) {
-        const q = sql.indexOf(c, j)
-        if (q === -1) {
-          throw syntaxError(c === '\'' ? 'unterminated string literal' : 'unterminated quoted identifier', pos, sql.slice(i, i + 20))
+        const end = sql.indexOf(q, j)
+        if (end === -1) {
+          throw syntaxError(c === 39 ? 'unterminated string literal' : 'unterminated quoted identifier', pos, sql.slice(i, i + 20))
         }
-        value += sql.slice(j, q)
-        if (sql[q + 1] === c) { value += c; j = q + 2; continue }
-        j = q + 1
+        value += sql.slice(j, end)
+        if (code(end + 1) === c) { value += q; j = end + 2; continue }
+        j = end + 1
         break
       }
       const text = sql.slice(i, j)
-      if (c === '"' && value === '') throw syntaxError('zero-length quoted identifier', pos, text)
+      if (c === 34 && value === '') throw syntaxError('zero-length quoted identifier', pos, text)
       skipTo(j)
-      tokens.push({ kind: c === '\'' ? 'string' : 'quoted', value, text, pos })
+      tokens.push({ kind: c === 39 ? 'string' : 'quoted', value, text, pos })
       continue
     }
-    if (c === '$' && isDigit(sql[i + 1] ?? '')) {
+    if (c === 36 && isDigit(code(i + 1))) { // $n
       let j = i + 1
-      while (j < sql.length && isDigit(sql[j]!)) j++
+      while (isDigit(code(j))) j++
       const text = sql.slice(i, j)
       tokens.push({ kind: 'param', value: text.slice(1), text, pos })
       i = j
@@ -148,12 +152,13 @@ export function tokenize (sql: string): Token[] {
       i += 2
       continue
     }
-    if (OPERATORS_1.has(c)) {
-      tokens.push({ kind: 'op', value: c, text: c, pos })
+    const one = sql[i]!
+    if (OPERATORS_1.has(one)) {
+      tokens.push({ kind: 'op', value: one, text: one, pos })
       i++
       continue
     }
-    const ch = String.fromCodePoint(sql.codePointAt(start)!)
+    const ch = String.fromCodePoint(sql.codePointAt(i)!)
     throw syntaxError(`unexpected character "${ch}"`, pos, ch)
   }
   tokens.push({ kind: 'eof', value: '', text: '', pos: posAt(i) })
