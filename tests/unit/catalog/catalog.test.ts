@@ -87,3 +87,19 @@ describe('catalog', () => {
     expect(() => Catalog.fromJSON({ version: 'x' })).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
   })
 })
+
+describe('catalog store', () => {
+  it('persists atomically and reloads; an empty data dir has an empty catalog; garbage is refused', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { loadCatalog, saveCatalog } = await import('../../../src/catalog/store')
+    const dir = mkdtempSync(join(tmpdir(), 'sb-cat-'))
+    expect(loadCatalog(dir).version).toBe(0)
+    const { c } = create(new Catalog(), 'CREATE TABLE users (user_id TEXT PRIMARY KEY)')
+    saveCatalog(dir, c)
+    expect(loadCatalog(dir).mustTable('users')).toEqual(c.mustTable('users'))
+    writeFileSync(join(dir, 'catalog.json'), '{"format": 1, "catalog": ')
+    expect(() => loadCatalog(dir)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+  })
+})

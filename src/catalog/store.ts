@@ -1,0 +1,45 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { ScratchBirdError } from '../core/errors'
+import { Catalog } from './catalog'
+
+// The node's copy of the catalog: one JSON document in <data_dir>/catalog.json, replaced
+// atomically (write a temp file, fsync, rename, fsync the directory). The catalog is small and
+// changes only with DDL, so a whole-document write is cheaper and simpler than rows; the rename
+// is a DDL statement's commit point on this node. Shards never hold catalog rows, so a node's
+// catalog does not depend on which shards it serves (cluster-wide DDL ships the document).
+
+export const CATALOG_FILE = 'catalog.json'
+const FORMAT = 1
+
+export function loadCatalog (dataDir: string): Catalog {
+  const path = join(dataDir, CATALOG_FILE)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Catalog()
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read the catalog ${path}: ${(e as Error).message}`, { path })
+  }
+  let doc: { format?: unknown, catalog?: unknown }
+  try { doc = JSON.parse(text) as typeof doc } catch (e) {
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog ${path} is not valid JSON (${(e as Error).message}); restore it from a backup`, { path })
+  }
+  if (doc?.format !== FORMAT) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog ${path} has format ${String(doc?.format)}, this build reads ${FORMAT}`, { path })
+  return Catalog.fromJSON(doc.catalog)
+}
+
+export function saveCatalog (dataDir: string, catalog: Catalog): void {
+  const path = join(dataDir, CATALOG_FILE)
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w')
+  try {
+    writeSync(fd, JSON.stringify({ format: FORMAT, catalog: catalog.toJSON() }, null, 1))
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
+  const dir = openSync(dirname(path), 'r')
+  try { fsyncSync(dir) } finally { closeSync(dir) }
+}
