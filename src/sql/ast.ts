@@ -167,6 +167,7 @@ export interface DeleteStatement {
 
 // ---- DDL ------------------------------------------------------------------------------------
 
+/** REFERENCES t [(cols)]; `columns` null means the referenced table's primary key (as in SQL). */
 export interface ForeignRef { readonly pos: Pos, readonly table: string, readonly columns: readonly string[] | null }
 
 export interface ColumnDef {

@@ -38,7 +38,8 @@ function isWordStart (c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c > 127
 }
 function isWordPart (c: number): boolean { return isWordStart(c) || isDigit(c) || c === 36 }
-function isSpace (c: number): boolean { return c === 32 || (c >= 9 && c <= 13) }
+/** ASCII blanks, and a byte-order mark (files saved by some editors and fed to `-f` start with one). */
+function isSpace (c: number): boolean { return c === 32 || (c >= 9 && c <= 13) || c === 0xfeff }
 
 /** Turns SQL text into tokens, ending with one `eof` token. Throws only SB_SYNTAX_ERROR. */
 export function tokenize (sql: string): Token[] {

@@ -19,7 +19,7 @@ export function parseCreateTable (c: Cursor): CreateTableStatement {
     if (c.isWord('constraint') || c.isWord('primary') || c.isWord('foreign')) {
       constraints.push(parseTableConstraint(c))
     } else {
-      columns.push(parseColumnDef(c))
+      columns.push(parseColumnDef(c, 'column name or table constraint'))
     }
   } while (c.acceptOp(','))
   c.wantOp(')')
@@ -54,9 +54,9 @@ function parseIfExists (c: Cursor): boolean {
   return true
 }
 
-function parseColumnDef (c: Cursor): ColumnDef {
+function parseColumnDef (c: Cursor, label = 'column name'): ColumnDef {
   const pos = c.pos
-  const name = c.identifier('column name or table constraint')
+  const name = c.identifier(label)
   const type = parseType(c)
   let nullability: 'null' | 'not null' | null = null
   let primaryKey = false

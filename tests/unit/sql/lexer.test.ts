@@ -50,4 +50,8 @@ describe('tokenize', () => {
   it('a minus pair starts a comment, a single minus is an operator', () => {
     expect(tokenize('1 - -2 --3').map((t) => t.value)).toEqual(['1', '-', '-', '2', ''])
   })
+
+  it('a byte-order mark is blank space', () => {
+    expect(brief('\uFEFFSELECT')).toEqual([['word', 'select', 1, 2, 1], ['eof', '', 1, 8, 7]])
+  })
 })
