@@ -30,10 +30,13 @@ export function digitCount (v: bigint): number {
   return (v < 0n ? -v : v).toString().length
 }
 
+const SAFE = 1n << 53n
+
 /** Checks the size bound; every constructor of computed values goes through here. */
 export function makeDecimal (unscaled: bigint, scale: number): Decimal {
   if (scale > MAX_DECIMAL_SCALE) return rescale(new Decimal(unscaled, scale), MAX_DECIMAL_SCALE)
-  if (digitCount(unscaled) > MAX_DECIMAL_DIGITS) throw outOfRange(`numeric value exceeds ${MAX_DECIMAL_DIGITS} digits`)
+  // Comparisons are cheap; counting digits means a toString, so only for large values.
+  if ((unscaled > SAFE || unscaled < -SAFE) && digitCount(unscaled) > MAX_DECIMAL_DIGITS) throw outOfRange(`numeric value exceeds ${MAX_DECIMAL_DIGITS} digits`)
   return new Decimal(unscaled, scale)
 }
 
@@ -113,7 +116,8 @@ export function decimalRound (a: Decimal, digits: number): Decimal {
 /** Apply a DECIMAL(p,s) column modifier: round to s, then at most p digits in all. */
 export function fitDecimal (a: Decimal, precision: number, scale: number): Decimal {
   const r = rescale(a, scale)
-  if (digitCount(r.unscaled) > precision && r.unscaled !== 0n) {
+  const limit = pow10(precision)
+  if (r.unscaled >= limit || r.unscaled <= -limit) {
     throw outOfRange(`numeric value ${formatDecimal(a)} does not fit DECIMAL(${precision},${scale}): at most ${precision - scale} digits before the point`)
   }
   return r

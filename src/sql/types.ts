@@ -146,3 +146,18 @@ export function isTextKind (k: TypeKind): k is 'char' | 'varchar' | 'text' {
 export function typesEqual (a: SqlType, b: SqlType): boolean {
   return a.kind === b.kind && a.precision === b.precision && a.scale === b.scale && a.length === b.length
 }
+
+const INT_RANK = { smallint: 1, integer: 2, bigint: 3 } as const
+
+/**
+ * Result type of + - * / % on two numeric operands (PostgreSQL's promotion): integers widen to the
+ * wider integer; DECIMAL with an integer or DECIMAL is unconstrained NUMERIC; REAL with exact types
+ * is REAL (DOUBLE if either side is DOUBLE). The compiler passes it as the arithmetic type operand.
+ */
+export function numericResultType (a: SqlType, b: SqlType): SqlType {
+  if (!isNumericKind(a.kind) || !isNumericKind(b.kind)) throw badType(`operator needs numeric operands, got ${typeName(a)} and ${typeName(b)}`)
+  if (a.kind === 'double' || b.kind === 'double') return T.double
+  if (a.kind === 'real' || b.kind === 'real') return (a.kind === 'decimal' || b.kind === 'decimal') ? T.double : T.real
+  if (a.kind === 'decimal' || b.kind === 'decimal') return T.numeric
+  return INT_RANK[a.kind as 'bigint'] >= INT_RANK[b.kind as 'bigint'] ? { kind: a.kind } : { kind: b.kind }
+}

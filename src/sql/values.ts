@@ -212,12 +212,21 @@ export function byteaToText (b: Uint8Array): string {
   return s
 }
 
-/** PostgreSQL float text: shortest round-trip digits, 'NaN', 'Infinity', '-Infinity'. */
-export function floatToText (x: number): string {
+/**
+ * PostgreSQL float text: shortest round-trip digits, 'NaN', 'Infinity', '-Infinity'. For REAL
+ * (`real` true) the shortest digits that read back as the same float32 (0.1, not 0.100000001…).
+ */
+export function floatToText (x: number, real = false): string {
   if (Number.isNaN(x)) return 'NaN'
   if (x === Infinity) return 'Infinity'
   if (x === -Infinity) return '-Infinity'
   if (Object.is(x, -0)) return '-0'
+  if (real) {
+    for (let p = 1; p < 9; p++) {
+      const s = x.toPrecision(p)
+      if (Math.fround(Number(s)) === x) return String(Number(s))
+    }
+  }
   return String(x)
 }
 
@@ -251,7 +260,10 @@ export function valueToJson (v: SqlValue, type?: SqlType): JsonValue {
     const k = type?.kind
     return k === 'smallint' || k === 'integer' ? Number(v) : v.toString()
   }
-  if (typeof v === 'number') return Number.isFinite(v) ? v : floatToText(v)
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return floatToText(v)
+    return type?.kind === 'real' ? Number(floatToText(v, true)) : v
+  }
   if (typeof v === 'boolean') return v
   if (v instanceof SqlTimestamp) return timestampToIso(v)
   return valueToText(v)
@@ -260,7 +272,7 @@ export function valueToJson (v: SqlValue, type?: SqlType): JsonValue {
 /** Short literal form for EXPLAIN and error messages. */
 export function valueToLiteral (v: SqlValue): string {
   if (v === null) return 'NULL'
-  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 40) + '…' : v}'`.replace(/\n/g, '\\n')
+  if (typeof v === 'string') return `'${(v.length > 40 ? v.slice(0, 40) + '…' : v).replace(/'/g, "''")}'`.replace(/\n/g, '\\n')
   if (typeof v === 'bigint' || typeof v === 'boolean') return String(v)
   const t = valueToText(v)!
   if (typeof v === 'number' || v instanceof Decimal) return t

@@ -4,7 +4,7 @@ import { parseUuid } from '../../../src/core/uuid'
 import { castValue, assignValue } from '../../../src/sql/cast'
 import { Decimal, parseDecimal } from '../../../src/sql/decimal'
 import { parseDate, parseTimestamp, SqlDate, SqlTimestamp } from '../../../src/sql/datetime'
-import { charType, decimalType, T, typeFromName, typeName } from '../../../src/sql/types'
+import { charType, decimalType, numericResultType, T, typeFromName, typeName } from '../../../src/sql/types'
 import {
   and3, compareText, compareValues, not3, or3, sameGroup, sortCompare, SqlUuid, type SqlValue, valueToJson, valueToText
 } from '../../../src/sql/values'
@@ -152,5 +152,24 @@ describe('types', () => {
     expect(code(() => typeFromName('decimal', [5, 6]))).toBe('SB_DATATYPE_MISMATCH')
     expect(code(() => typeFromName('blob'))).toBe('SB_DATATYPE_MISMATCH')
     expect(code(() => typeFromName('int', [3]))).toBe('SB_DATATYPE_MISMATCH')
+  })
+})
+
+describe('REAL rendering', () => {
+  it('uses the shortest float32 digits', () => {
+    expect(valueToJson(Math.fround(0.1), T.real)).toBe(0.1)
+    expect(valueToJson(Math.fround(0.1), T.double)).toBe(Math.fround(0.1))
+    expect(valueToJson(Math.fround(3.4e38), T.real)).toBe(3.4e38)
+  })
+})
+
+describe('numeric promotion', () => {
+  it('follows PostgreSQL', () => {
+    expect(numericResultType(T.smallint, T.integer)).toEqual(T.integer)
+    expect(numericResultType(T.bigint, T.integer)).toEqual(T.bigint)
+    expect(numericResultType(T.integer, decimalType(5, 2))).toEqual(T.numeric)
+    expect(numericResultType(T.real, T.integer)).toEqual(T.real)
+    expect(numericResultType(T.real, T.double)).toEqual(T.double)
+    expect(() => numericResultType(T.text, T.integer)).toThrow(expect.objectContaining({ code: 'SB_DATATYPE_MISMATCH' }))
   })
 })
