@@ -262,13 +262,26 @@ function parseCase (c: Cursor): Case {
 /** A literal option value: string, signed number, TRUE/FALSE/NULL, DATE/TIMESTAMP '…'. */
 export function parseLiteral (c: Cursor): Literal {
   const t = c.peek()
-  const signed = (t.kind === 'op' && (t.value === '-' || t.value === '+')) &&
-    (c.peek(1).kind === 'integer' || c.peek(1).kind === 'decimal')
-  const isLiteral = signed || t.kind === 'integer' || t.kind === 'decimal' || t.kind === 'string' ||
-    (t.kind === 'word' && ['true', 'false', 'null'].includes(t.value)) ||
-    (t.kind === 'word' && (t.value === 'date' || t.value === 'timestamp') && c.peek(1).kind === 'string')
-  if (!isLiteral) throw c.error('a literal (string, number, TRUE, FALSE or NULL)')
-  return parseUnary(c) as Literal
+  const sign = t.kind === 'op' && (t.value === '-' || t.value === '+') ? t.value : ''
+  const n = c.peek(sign === '' ? 0 : 1)
+  if (n.kind === 'integer' || n.kind === 'decimal') {
+    if (sign !== '') c.next()
+    c.next()
+    if (n.kind === 'integer') return { kind: 'integer', pos: t.pos, value: sign === '-' ? -BigInt(n.value) : BigInt(n.value) }
+    return { kind: 'decimal', pos: t.pos, text: sign === '-' ? `-${n.value}` : n.value }
+  }
+  if (sign === '') {
+    if (t.kind === 'string') { c.next(); return { kind: 'string', pos: t.pos, value: t.value } }
+    if (t.kind === 'word') {
+      if (t.value === 'true' || t.value === 'false') { c.next(); return { kind: 'boolean', pos: t.pos, value: t.value === 'true' } }
+      if (t.value === 'null') { c.next(); return { kind: 'null', pos: t.pos } }
+      if ((t.value === 'date' || t.value === 'timestamp') && c.peek(1).kind === 'string') {
+        c.next()
+        return { kind: 'typed_literal', pos: t.pos, type: t.value, value: c.next().value }
+      }
+    }
+  }
+  throw c.error('a literal (string, number, TRUE, FALSE or NULL)')
 }
 
 // ---- types ----------------------------------------------------------------------------------

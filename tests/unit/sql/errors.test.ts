@@ -35,6 +35,8 @@ describe('syntax errors', () => {
     ['CREATE TABLE t (a FLOAT)', 1, 19, 'expected a type name, got "FLOAT"'],
     ['CREATE TABLE t (a INT) WITH (x = y)', 1, 34, 'expected a literal (string, number, TRUE, FALSE or NULL), got "y"'],
     ['ALTER TABLE t ADD COLUMN select INT', 1, 26, 'expected IF or column name, got "select"'],
+    ['ALTER TABLE t SET write_quorum = 2::int', 1, 35, 'expected "," or end of statement, got "::"'],
+    ['ALTER TABLE t SET write_quorum = - - 2', 1, 34, 'expected a literal (string, number, TRUE, FALSE or NULL), got "-"'],
     ['ALTER TABLE t RENAME TO u', 1, 15, 'expected SET, ADD or DROP, got "RENAME"'],
     ['SHOW TABLES', 1, 6, 'expected CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG or MERKLE FOREST SIZE, got "TABLES"'],
     ['DRAIN NODE x', 1, 12, 'expected a node id (integer), got "x"'],

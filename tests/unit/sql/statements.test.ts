@@ -219,6 +219,14 @@ describe('CREATE, ALTER, DROP TABLE', () => {
       table: 'sensor_data',
       action: { kind: 'set_options', options: [{ name: 'replication_mode', value: str('leaderless_quorum') }] }
     })
+    expect(ast("ALTER TABLE t SET a = +2, b = -2.5e1, c = DATE '2026-01-09', d = false")).toMatchObject({
+      action: {
+        options: [
+          { name: 'a', value: int(2) }, { name: 'b', value: dec('-2.5e1') },
+          { name: 'c', value: { kind: 'typed_literal', type: 'date', value: '2026-01-09' } }, { name: 'd', value: bool(false) }
+        ]
+      }
+    })
     expect(ast('ALTER TABLE t SET write_quorum = 2, read_quorum = 2, partition_key_columns = NULL')).toMatchObject({
       action: { options: [{ name: 'write_quorum', value: int(2) }, { name: 'read_quorum', value: int(2) }, { name: 'partition_key_columns', value: nul() }] }
     })
