@@ -3,7 +3,7 @@
 // jump landing on an instruction, no path falling off the end of the code.
 import { ScratchBirdError } from '../core/errors'
 import { MAX_CHAR_LENGTH, MAX_DECIMAL_PRECISION, TYPE_KINDS, isNumericKind, type SqlType } from '../sql/types'
-import { valueClass } from '../sql/values'
+import { type SqlUuid, valueClass } from '../sql/values'
 import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_PARAMS, MAX_PROGRAM_COLUMNS, MAX_REGISTERS, MAX_TYPES
 } from './limits'
@@ -50,11 +50,13 @@ export function verifyProgram (p: Program): void {
   p.types.forEach(checkType)
   for (const c of [...p.columns, ...p.outputs]) {
     if (typeof c?.name !== 'string') throw invalid('column without a name')
-    checkType(c.type, -1)
+    try { checkType(c.type, 0) } catch { throw invalid(`column ${JSON.stringify(c.name.slice(0, 64))} has an invalid type`) }
   }
   for (const a of p.aggregates) if (!AGG_KINDS.includes(a)) throw invalid(`unknown aggregate kind ${String(a)}`)
   p.constants.forEach((c, i) => {
-    try { valueClass(c) } catch { throw invalid(`constant ${i} is not a SQL value`) }
+    let ok: boolean
+    try { ok = valueClass(c) !== 'uuid' || (c as SqlUuid).uuid.length === 16 } catch { ok = false }
+    if (!ok) throw invalid(`constant ${i} is not a SQL value`)
   })
 
   const code = p.code
