@@ -41,7 +41,8 @@ const ROWS: readonly Row[] = [
   [0x04, 'LOAD_COLUMN', ['reg', 'col'], '$1 = column $2'],
   [0x05, 'LOAD_NULL', ['reg'], '$1 = NULL'],
   [0x06, 'MOVE', R2, '$1 = $2'],
-  // Arithmetic: the type operand is the result type (integer width, DECIMAL(p,s), float kind)
+  // Arithmetic: the type operand is the result type (integer width, DECIMAL(p,s), float kind; DATE
+  // for date ± integer days, INTEGER for date − date)
   [0x10, 'ADD', ARITH, '$1 = $2 + $3 as $4'],
   [0x11, 'SUB', ARITH, '$1 = $2 - $3 as $4'],
   [0x12, 'MUL', ARITH, '$1 = $2 * $3 as $4'],

@@ -94,8 +94,11 @@ export function verifyProgram (p: Program): void {
         case 'jump': if (!isIndex(v, n - 1)) bad(n); jumps.push(v!); break
       }
     }
-    if (ARITH_OPS.has(op) && !isNumericKind(p.types[code[pc + info.operands.length]!]!.kind)) {
-      throw invalid(`${info.name} at ${pc}: result type must be numeric`, { offset: pc })
+    if (ARITH_OPS.has(op)) {
+      const k = p.types[code[pc + info.operands.length]!]!.kind
+      if (!isNumericKind(k) && !(k === 'date' && (op === OP.ADD || op === OP.SUB))) {
+        throw invalid(`${info.name} at ${pc}: result type must be numeric (or DATE for ADD/SUB)`, { offset: pc })
+      }
     }
     if (op === OP.CAST && p.types[code[pc + 3]!]!.kind === 'null') throw invalid(`CAST at ${pc} to NULL`)
     if (op === OP.EMIT && code[pc + 2] !== p.outputs.length) {

@@ -6,6 +6,7 @@ import {
   Decimal, decimalAbs, decimalAdd, decimalDiv, decimalFromBigint, decimalFromNumber, decimalMod, decimalMul,
   decimalNeg, decimalRound, decimalSub, decimalToNumber, fitDecimal
 } from '../sql/decimal'
+import { checkDays, SqlDate } from '../sql/datetime'
 import { isIntegerKind, type SqlType } from '../sql/types'
 import { mismatch, type SqlValue, valueClass } from '../sql/values'
 
@@ -37,9 +38,23 @@ function asFloat (v: NonNullable<SqlValue>, op: ArithOp): number {
   throw mismatch(`operator ${SYMBOL[op]} expects numbers, got ${valueClass(v)}`)
 }
 
-/** a op b computed and checked as type t (verified numeric). */
+/** date ± integer days → DATE; date − date → INTEGER days (PostgreSQL's date arithmetic). */
+function dateArith (op: ArithOp, a: NonNullable<SqlValue>, b: NonNullable<SqlValue>, t: SqlType): SqlValue {
+  if (t.kind === 'date') {
+    if (a instanceof SqlDate && typeof b === 'bigint' && (op === ARITH.add || op === ARITH.sub)) {
+      return new SqlDate(checkDays(a.days + Number(op === ARITH.add ? b : -b)))
+    }
+    if (typeof a === 'bigint' && b instanceof SqlDate && op === ARITH.add) return new SqlDate(checkDays(b.days + Number(a)))
+    throw mismatch(`operator ${SYMBOL[op]} is not defined for ${valueClass(a)} and ${valueClass(b)} giving a date`)
+  }
+  if (op !== ARITH.sub || !(a instanceof SqlDate) || !(b instanceof SqlDate)) throw mismatch(`operator ${SYMBOL[op]} is not defined for dates`)
+  return checkIntRange(BigInt(a.days - b.days), t)
+}
+
+/** a op b computed and checked as type t (verified numeric, or DATE for ADD/SUB). */
 export function arith (op: ArithOp, a: NonNullable<SqlValue>, b: NonNullable<SqlValue>, t: SqlType): SqlValue {
   const k = t.kind
+  if (k === 'date' || a instanceof SqlDate) return dateArith(op, a, b, t)
   if (isIntegerKind(k)) {
     const x = asInteger(a, op)
     const y = asInteger(b, op)

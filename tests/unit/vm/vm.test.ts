@@ -3,7 +3,7 @@ import { type ErrorCode, isScratchBirdError } from '../../../src/core/errors'
 import { uuidv8NodeId } from '../../../src/core/hlc'
 import { uuidVersion } from '../../../src/core/uuid'
 import { Decimal, parseDecimal } from '../../../src/sql/decimal'
-import { SqlTimestamp } from '../../../src/sql/datetime'
+import { parseDate, SqlTimestamp } from '../../../src/sql/datetime'
 import { encodeRow, RowImage } from '../../../src/sql/row-codec'
 import { decimalType, T, type SqlType } from '../../../src/sql/types'
 import { SqlUuid, type SqlValue } from '../../../src/sql/values'
@@ -180,6 +180,17 @@ describe('VM: operators and functions', () => {
     expect(errCode(() => evalOp('ADD', ['a', 1n], [0], [T.integer]))).toBe('SB_DATATYPE_MISMATCH')
     expect(evalOp('NEG', [5n], [0], [T.smallint])).toBe(-5n)
     expect(errCode(() => evalOp('NEG', [-32768n], [0], [T.smallint]))).toBe('SB_NUMERIC_OUT_OF_RANGE')
+  })
+
+  it('date arithmetic', () => {
+    const d = parseDate('2024-02-28')
+    expect(evalOp('ADD', [d, 2n], [0], [T.date])).toEqual(parseDate('2024-03-01'))
+    expect(evalOp('ADD', [1n, d], [0], [T.date])).toEqual(parseDate('2024-02-29'))
+    expect(evalOp('SUB', [d, 365n], [0], [T.date])).toEqual(parseDate('2023-02-28'))
+    expect(evalOp('SUB', [parseDate('2024-03-01'), d], [0], [T.integer])).toBe(2n)
+    expect(errCode(() => evalOp('ADD', [d, d], [0], [T.integer]))).toBe('SB_DATATYPE_MISMATCH')
+    expect(errCode(() => evalOp('ADD', [parseDate('9999-12-31'), 1n], [0], [T.date]))).toBe('SB_DATETIME_FIELD_OVERFLOW')
+    expect(errCode(() => evalOp('MUL', [d, 2n], [0], [T.date]))).toBe('SB_SBLR_INVALID')
   })
 
   it('comparison and boolean operators follow 3VL', () => {
