@@ -4,6 +4,8 @@
 // Syntax sugar is normalised away: NUMERIC → decimal, INT → integer, `!=` → `<>`, `x::t` → cast,
 // a minus sign directly before a number literal is part of the literal.
 
+import type { TypeKind } from './types'
+
 export interface Pos {
   readonly line: number // 1-based
   readonly column: number // 1-based, in UTF-16 code units
@@ -12,9 +14,8 @@ export interface Pos {
 
 // ---- types ----------------------------------------------------------------------------------
 
-export type TypeName =
-  | 'uuid' | 'smallint' | 'integer' | 'bigint' | 'decimal' | 'real' | 'double'
-  | 'boolean' | 'char' | 'varchar' | 'text' | 'date' | 'timestamp' | 'bytea'
+/** Column/cast type names: the kinds of the SQL type system (src/sql/types.ts), less NULL's. */
+export type TypeName = Exclude<TypeKind, 'null'>
 
 export interface DataType {
   readonly kind: 'type'

@@ -8,6 +8,7 @@ import type {
   BinaryOp, Case, DataType, Expr, FuncCall, Literal, Pos, TypeName, WhenClause
 } from './ast'
 import type { Cursor } from './cursor'
+import { kindOfTypeName } from './types'
 
 /** Highest `$n` accepted; the HTTP API bounds parameter arrays well below this. */
 export const MAX_PARAM_INDEX = 65535
@@ -286,35 +287,11 @@ export function parseLiteral (c: Cursor): Literal {
 
 // ---- types ----------------------------------------------------------------------------------
 
-/** Spellings → normalised type name. DOUBLE PRECISION and CHARACTER VARYING are handled below. */
-const TYPE_WORDS: Readonly<Record<string, TypeName>> = {
-  uuid: 'uuid',
-  smallint: 'smallint',
-  int2: 'smallint',
-  integer: 'integer',
-  int: 'integer',
-  int4: 'integer',
-  bigint: 'bigint',
-  int8: 'bigint',
-  decimal: 'decimal',
-  numeric: 'decimal',
-  real: 'real',
-  float4: 'real',
-  float8: 'double',
-  boolean: 'boolean',
-  bool: 'boolean',
-  char: 'char',
-  character: 'char',
-  varchar: 'varchar',
-  text: 'text',
-  date: 'date',
-  timestamp: 'timestamp',
-  bytea: 'bytea'
-}
-
 export function parseType (c: Cursor): DataType {
   const t = c.peek()
-  let name: TypeName | undefined = t.kind === 'word' ? TYPE_WORDS[t.value] : undefined
+  // One table of type spellings (src/sql/types.ts); DOUBLE PRECISION and CHARACTER VARYING are
+  // two words, handled here.
+  let name: TypeName | undefined = t.kind === 'word' && t.value !== 'double' ? kindOfTypeName(t.value) : undefined
   if (t.kind === 'word' && t.value === 'double') {
     c.next()
     c.wantWord('precision')

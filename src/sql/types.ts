@@ -102,9 +102,14 @@ const NAME_TO_KIND: Record<string, TypeKind> = {
   timestamp: 'timestamp'
 }
 
+/** The type kind a spelling names (`int4` → integer, `character varying` → varchar), or undefined. */
+export function kindOfTypeName (name: string): Exclude<TypeKind, 'null'> | undefined {
+  return NAME_TO_KIND[name.toLowerCase().replace(/\s+/g, ' ')] as Exclude<TypeKind, 'null'> | undefined
+}
+
 /** Build a type from its SQL name and modifiers, e.g. ('decimal', [10, 2]), ('varchar', [20]). */
 export function typeFromName (name: string, args: readonly number[] = []): SqlType {
-  const kind = NAME_TO_KIND[name.toLowerCase().replace(/\s+/g, ' ')]
+  const kind = kindOfTypeName(name)
   if (kind === undefined) throw badType(`unknown type ${name}`)
   if (kind === 'decimal') {
     if (args.length > 2) throw badType(`${name} takes at most 2 modifiers`)

@@ -200,7 +200,7 @@ describe('CREATE, ALTER, DROP TABLE', () => {
   it('every type, normalised', () => {
     const s = parseOne(`CREATE TABLE t (a UUID, b SMALLINT, c INTEGER, d INT, e BIGINT, f DECIMAL(10,2),
       g NUMERIC, h REAL, i DOUBLE PRECISION, j BOOLEAN, k CHAR(3), l VARCHAR(20), m TEXT, n DATE,
-      o TIMESTAMP, p BYTEA, q DECIMAL(5), r CHARACTER VARYING(9), s BOOL, u CHAR)`)
+      o TIMESTAMP, p BYTEA, q DECIMAL(5), r CHARACTER VARYING(9), s BOOL, u CHAR, v FLOAT, w INT8)`)
     if (s.kind !== 'create_table') throw new Error('create')
     expect(s.columns.map((c) => [c.type.name, c.type.length, c.type.precision, c.type.scale])).toEqual([
       ['uuid', null, null, null], ['smallint', null, null, null], ['integer', null, null, null],
@@ -209,7 +209,7 @@ describe('CREATE, ALTER, DROP TABLE', () => {
       ['boolean', null, null, null], ['char', 3, null, null], ['varchar', 20, null, null],
       ['text', null, null, null], ['date', null, null, null], ['timestamp', null, null, null],
       ['bytea', null, null, null], ['decimal', null, 5, null], ['varchar', 9, null, null],
-      ['boolean', null, null, null], ['char', null, null, null]
+      ['boolean', null, null, null], ['char', null, null, null], ['double', null, null, null], ['bigint', null, null, null]
     ])
   })
 
