@@ -7,7 +7,7 @@
 // A list is a varint count then its items; a column is varint name length, UTF-8 name, type.
 // A type is u8 kind code, u8 modifier flags (1 precision, 2 scale, 4 length), then the modifiers.
 import { ScratchBirdError } from '../core/errors'
-import { ByteSink, ByteSource } from '../sql/byte-io'
+import { ByteSink, ByteSource } from '../core/bytes'
 import { TYPE_KINDS, type SqlType } from '../sql/types'
 import { readValue, writeValue } from '../sql/value-codec'
 import type { SqlValue } from '../sql/values'

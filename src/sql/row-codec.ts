@@ -10,7 +10,7 @@
 // Anything malformed → SB_STORAGE_CORRUPT; structural checks run once per image, payload checks
 // per column read.
 import { ScratchBirdError } from '../core/errors'
-import { ByteSink, ByteSource, bigintToBytes, bytesToBigint } from './byte-io'
+import { ByteSink, ByteSource, bigintToBytes, bytesToBigint } from '../core/bytes'
 import { Decimal, MAX_DECIMAL_SCALE } from './decimal'
 import { checkDays, checkMicros, SqlDate, SqlTimestamp } from './datetime'
 import { type SqlType, typeName } from './types'

@@ -3,7 +3,7 @@
 // between shards and the coordinator. Row images use the typed, denser row codec instead.
 import { Decimal, MAX_DECIMAL_SCALE } from './decimal'
 import { checkDays, checkMicros, SqlDate, SqlTimestamp } from './datetime'
-import { bigintToBytes, type ByteSink, type ByteSource, bytesToBigint, type Fail } from './byte-io'
+import { bigintToBytes, type ByteSink, type ByteSource, bytesToBigint, type Fail } from '../core/bytes'
 import { SqlUuid, type SqlValue } from './values'
 
 const TAG = { null: 0, false: 1, true: 2, integer: 3, float: 4, text: 5, bytea: 6, decimal: 7, uuid: 8, date: 9, timestamp: 10 } as const

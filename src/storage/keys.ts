@@ -23,6 +23,7 @@
 // encoding and reports anything else as SB_STORAGE_CORRUPT, so decode∘encode and encode∘decode
 // are both identities.
 
+import { ByteSink } from '../core/bytes'
 import { ScratchBirdError } from '../core/errors'
 
 export interface UuidValue { readonly uuid: Uint8Array }
@@ -46,35 +47,15 @@ const INT64_MAX = (1n << 63n) - 1n
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** A growable output buffer; one scratch instance is reused by every encode (no async inside). */
-class ByteWriter {
-  buf = new Uint8Array(256)
-  len = 0
-
-  ensure (extra: number): void {
-    if (this.len + extra <= this.buf.length) return
-    let cap = this.buf.length * 2
-    while (cap < this.len + extra) cap *= 2
-    const next = new Uint8Array(cap)
-    next.set(this.buf.subarray(0, this.len))
-    this.buf = next
-  }
-
-  take (): Uint8Array {
-    const out = this.buf.slice(0, this.len)
-    this.len = 0
-    return out
-  }
-}
-
-const scratch = new ByteWriter()
+// One scratch writer is reused by every encode (no async inside; each encode resets len).
+const scratch = new ByteSink(256)
 const f64 = new DataView(new ArrayBuffer(8))
 
 function badValue (message: string, value: unknown): ScratchBirdError {
   return new ScratchBirdError('SB_BAD_ARGUMENT', message, { value: String(value) })
 }
 
-function writeEscaped (w: ByteWriter, bytes: Uint8Array): void {
+function writeEscaped (w: ByteSink, bytes: Uint8Array): void {
   w.ensure(bytes.length * 2 + 1)
   const buf = w.buf
   let n = w.len
@@ -88,7 +69,7 @@ function writeEscaped (w: ByteWriter, bytes: Uint8Array): void {
 }
 
 /** UTF-8 with 0x00 escaped, written directly (no intermediate TextEncoder copy). */
-function writeText (w: ByteWriter, s: string): void {
+function writeText (w: ByteSink, s: string): void {
   w.ensure(s.length * 3 + 2)
   const buf = w.buf
   let n = w.len
@@ -123,7 +104,7 @@ function writeText (w: ByteWriter, s: string): void {
   w.len = n
 }
 
-function writeInt (w: ByteWriter, v: bigint): void {
+function writeInt (w: ByteSink, v: bigint): void {
   if (v < INT64_MIN || v > INT64_MAX) {
     w.len = 0
     throw badValue('integer key element is outside the signed 64-bit range', v)
@@ -147,7 +128,7 @@ function writeInt (w: ByteWriter, v: bigint): void {
   w.len += n
 }
 
-function writeDouble (w: ByteWriter, v: number): void {
+function writeDouble (w: ByteSink, v: number): void {
   w.ensure(9)
   let hi: number
   let lo: number
@@ -168,7 +149,7 @@ function writeDouble (w: ByteWriter, v: number): void {
   w.len = n
 }
 
-function writeUuid (w: ByteWriter, bytes: Uint8Array): void {
+function writeUuid (w: ByteSink, bytes: Uint8Array): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 16) {
     w.len = 0
     throw badValue('UUID key element must be 16 bytes', bytes)
@@ -179,7 +160,7 @@ function writeUuid (w: ByteWriter, bytes: Uint8Array): void {
   w.len += 16
 }
 
-function writeValue (w: ByteWriter, v: TupleValue): void {
+function writeValue (w: ByteSink, v: TupleValue): void {
   if (v === null) { w.ensure(1); w.buf[w.len++] = TAG_NULL; return }
   switch (typeof v) {
     case 'string': writeText(w, v); return

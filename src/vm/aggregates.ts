@@ -2,7 +2,7 @@
 // aggregate a shard sends to the coordinator) and merged into another state of the same kind, so
 // merge(partials of a split input) = one pass over the whole input.
 import { ScratchBirdError } from '../core/errors'
-import { ByteSink, ByteSource } from '../sql/byte-io'
+import { ByteSink, ByteSource } from '../core/bytes'
 import { Decimal, decimalAdd, decimalDiv, decimalFromBigint } from '../sql/decimal'
 import { readValue, writeValue } from '../sql/value-codec'
 import { compareValues, mismatch, type SqlValue, valueClass } from '../sql/values'

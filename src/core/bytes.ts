@@ -1,6 +1,6 @@
-// Small byte writer/reader shared by the row codec, the value codec and SBLR serialisation. The
-// reader checks every bound and reports problems through the caller's error factory, so each
-// format throws its own code (SB_STORAGE_CORRUPT, SB_SBLR_INVALID) and never a RangeError.
+// Small byte writer/reader shared by the tuple key encoding, the row codec, the value codec and SBLR
+// serialisation. The reader checks every bound and reports problems through the caller's error
+// factory, so each format throws its own code (SB_STORAGE_CORRUPT, SB_SBLR_INVALID), never a RangeError.
 
 export type Fail = (why: string) => Error
 
