@@ -7,6 +7,7 @@ import { SpscRing } from '../src/rings/spsc-ring'
 import { decodeAutocommit, encodeAutocommitReply } from '../src/server/shard-codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
 import type { ShardWorkerData, WorkerToMain } from '../src/server/worker-protocol'
+import { runQuery } from '../src/sql/exec/query-driver'
 import { ShardEngine, type AutocommitResult, type AutocommitSink, type Txn } from '../src/storage/engine'
 import { LevelKv } from '../src/storage/kv-level'
 import { SharedXidCounter, SharedXidSource, readXidMark } from '../src/storage/xid-shared'
@@ -85,6 +86,10 @@ const handlers: Handlers = {
   LIST_LIMBO: (r) => ({ limbo: engineOf(r.shard).listLimbo().map(l => ({ xid: l.xid, rows: l.rows })) }),
   READ_COMMIT_LOG: async (r) => ({ entries: await engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
   SWEEP: (r) => engineOf(r.shard).sweep(r.horizonHlc, {}),
+  QUERY: (r) => {
+    const txn = r.xid === undefined ? undefined : txnOf(r.shard, r.xid)
+    return runQuery(engineOf(r.shard).scan(r.tableId, r.options, txn), r)
+  },
   STATS: (r) => {
     const e = engineOf(r.shard)
     return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }

@@ -51,6 +51,13 @@ export const ERROR_CODES = {
   SB_DUPLICATE_COLUMN: { sqlstate: '42701', http: 400, summary: 'a column name appears twice in a table definition' },
   SB_UNDEFINED_COLUMN: { sqlstate: '42703', http: 400, summary: 'no column of that name' },
   SB_INVALID_TABLE_DEFINITION: { sqlstate: '42P16', http: 400, summary: 'the table definition breaks a rule (no primary key, several primary keys, a dependent table …)' },
+  SB_NOT_NULL_VIOLATION: { sqlstate: '23502', http: 400, summary: 'a NOT NULL (or primary key) column was given NULL' },
+  SB_UNDEFINED_FUNCTION: { sqlstate: '42883', http: 400, summary: 'no function of that name and argument count' },
+  SB_UNDEFINED_PARAMETER: { sqlstate: '42P02', http: 400, summary: 'the statement refers to a $n parameter the request did not supply' },
+  SB_AMBIGUOUS_COLUMN: { sqlstate: '42702', http: 400, summary: 'a column name matches columns of more than one table; qualify it' },
+  SB_GROUPING_ERROR: { sqlstate: '42803', http: 400, summary: 'a column is used outside an aggregate but is not in GROUP BY, or an aggregate appears where none is allowed' },
+  SB_PARTITION_KEY_UPDATE: { sqlstate: '0A000', http: 400, summary: 'an UPDATE assigns a partition-key column (rows cannot move between shards by UPDATE); delete and re-insert instead' },
+  SB_TXN_ABORTED: { sqlstate: '25P02', http: 409, summary: 'a statement of the open transaction failed; only ROLLBACK is accepted until the transaction ends' },
   SB_FEATURE_NOT_SUPPORTED: { sqlstate: '0A000', http: 400, summary: 'the statement form is valid SQL but not supported by this release' }
 } as const satisfies Record<string, ErrorCodeInfo>
 

@@ -25,7 +25,8 @@ export function sendError (res: ServerResponse, err: ScratchBirdError): void {
 export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
-    const route = routes[path]
+    // `/a/b/*` routes serve `/a/b/<anything>` (resource ids in the path); exact routes win.
+    const route = routes[path] ?? routes[path.slice(0, path.lastIndexOf('/') + 1) + '*']
     const handler = route?.[req.method as keyof typeof route]
     if (!route) { sendError(res, new ScratchBirdError('SB_NOT_FOUND', `no such endpoint: ${path}`)); return }
     if (!handler) {

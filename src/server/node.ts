@@ -21,6 +21,10 @@ import { Sweeper } from './sweeper'
 import { nextHlcTs } from './hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
+import { loadCatalog, saveCatalog } from '../catalog/store'
+import { UuidV7Generator } from '../core/uuid'
+import type { ExecEnv } from '../sql/exec/env'
+import { SqlApi } from './sql-api'
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -59,6 +63,7 @@ export class ScratchBirdNode {
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
   private http: Server | null = null
+  private sqlApi: SqlApi | null = null
   private metricsHttp: Server | null = null
   private stopping: Promise<void> | null = null
 
@@ -124,8 +129,10 @@ export class ScratchBirdNode {
       })
       this.sweeper.start(config.storage.sweep_schedule)
 
+      this.sqlApi = this.createSqlApi(hlc)
       this.http = createHttpServer({
-        '/v1/health': { GET: () => this.health() }
+        '/v1/health': { GET: () => this.health() },
+        ...this.sqlApi.routes()
       }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
       const addr = await listen(this.http, config.node.listen)
       this.listenAddress = `${addr.address}:${addr.port}`
@@ -157,6 +164,31 @@ export class ScratchBirdNode {
       }
       throw e
     }
+  }
+
+  /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
+  private createSqlApi (hlc: Hlc): SqlApi {
+    const { config, log } = this
+    const workers = this.workers!
+    let catalog = loadCatalog(this.dataDir)
+    const env: ExecEnv = {
+      nodeId: config.node.id,
+      listenAddress: () => this.listenAddress,
+      shards: config.storage.shards,
+      request: (op, req) => workers.request(op, req),
+      hlc,
+      uuidV7: new UuidV7Generator(systemClock, cryptoRng),
+      clock: systemClock,
+      twoPhase: shardTwoPhaseIo(workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)),
+      // A single node until cluster membership exists.
+      liveNodes: () => 1,
+      catalog: () => catalog,
+      setCatalog: (c) => { saveCatalog(this.dataDir, c); catalog = c },
+      warn: (message, details) => log.warn(details, message)
+    }
+    const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
+    api.start()
+    return api
   }
 
   health (): Record<string, unknown> {
@@ -205,6 +237,7 @@ export class ScratchBirdNode {
     const wasReady = this.state === 'ready'
     this.state = 'stopping'
     if (wasReady) this.log.info('stopping')
+    this.sqlApi?.stop()
     if (this.http) await closeServer(this.http)
     if (this.metricsHttp) await closeServer(this.metricsHttp)
     this.log.debug('listeners closed')

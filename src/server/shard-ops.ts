@@ -4,6 +4,7 @@ import type { CommitLogEntry } from '../storage/commit-log'
 import type { Tuple, TupleValue } from '../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
 import { ScratchBirdError } from '../core/errors'
+import type { QueryOptions } from '../sql/exec/query-driver'
 import { decodeAutocommit, decodeAutocommitReply, encodeAutocommit, encodeAutocommitReply } from './shard-codec'
 
 // The one table of requests the main thread sends a shard worker through the rings (DESIGN §2).
@@ -25,7 +26,8 @@ export const SHARD_OPS = {
   LIST_LIMBO: { code: 12, synopsis: '2PC: list limbo transactions' },
   READ_COMMIT_LOG: { code: 13, synopsis: 'commit-log entries from an LSN (streaming, backup, PITR)' },
   SWEEP: { code: 14, synopsis: 'garbage-collect versions below an HLC horizon' },
-  STATS: { code: 15, synopsis: 'shard counters: last LSN, HLC high-water mark, open transactions' }
+  STATS: { code: 15, synopsis: 'shard counters: last LSN, HLC high-water mark, open transactions' },
+  QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' }
 } as const
 
 export type ShardOpName = keyof typeof SHARD_OPS
@@ -49,6 +51,7 @@ export interface ShardRequests {
   READ_COMMIT_LOG: { shard: number, fromLsn: bigint, limit: number }
   SWEEP: { shard: number, horizonHlc: HlcTs }
   STATS: { shard: number }
+  QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
 }
 
 export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
@@ -71,6 +74,8 @@ export interface ShardReplies {
   READ_COMMIT_LOG: { entries: CommitLogEntry[] }
   SWEEP: SweepReport & { durationMs: number }
   STATS: ShardStats
+  /** rows: encoded output rows (src/sql/exec/value-rows.ts); scanned: visible rows read. */
+  QUERY: { rows: Uint8Array, scanned: number }
 }
 
 export function encodePayload (value: unknown): Uint8Array {

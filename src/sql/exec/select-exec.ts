@@ -1,0 +1,117 @@
+// Running a SelectPlan: rows from the shards (programs run next to the data, in parallel) or from
+// the coordinator, then the coordinator's part — merging partial aggregates, HAVING and the final
+// projection, DISTINCT, ORDER BY, OFFSET and LIMIT.
+import { serialize, type Program } from '../../sblr/program'
+import { aggFinal, aggMerge, decodeAggState, newAggState } from '../../vm/aggregates'
+import { GroupTable, groupKey } from '../../vm/group'
+import { Vm, type RowInput } from '../../vm/vm'
+import { timestampFromMillis, type SqlTimestamp } from '../datetime'
+import { sortCompare, type SqlValue } from '../values'
+import type { ExecEnv } from './env'
+import { collectRows, type QueryAggregation } from './query-driver'
+import { ProgramBuilder } from './program-builder'
+import type { SelectPlan } from './select-plan'
+import type { TableShape } from './table-types'
+import type { SqlTxn } from './txn'
+import { decodeRows, encodeRows } from './value-rows'
+import type { ScanOptions } from '../../storage/engine'
+
+export function localVm (env: ExecEnv, program: Program, params: readonly SqlValue[], now: SqlTimestamp): Vm {
+  return new Vm(program, { params, hlc: env.hlc, uuidV7: env.uuidV7, clock: env.clock, statementTime: now })
+}
+
+/** A program emitting every column of the table: rows for programs that must run on the coordinator. */
+export function passthrough (t: TableShape): Program {
+  const b = new ProgramBuilder([], t.programColumns)
+  const first = b.regs(t.types.length)
+  t.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
+  b.emit('EMIT', first, t.types.length)
+  return b.build(t.programColumns)
+}
+
+export interface ShardScan {
+  shape: TableShape
+  shards: readonly number[]
+  options: ScanOptions
+  program: Program
+  params: readonly SqlValue[]
+  now: SqlTimestamp
+  limit?: number | undefined
+  aggregate?: QueryAggregation | undefined
+}
+
+/** QUERY on every shard in parallel (inside `txn` when given); rows in shard order. */
+export async function queryShards (env: ExecEnv, q: ShardScan, txn: SqlTxn | null): Promise<SqlValue[][]> {
+  const program = serialize(q.program)
+  const params = encodeRows([q.params])
+  const parts = await Promise.all(q.shards.map(async shard => {
+    const xid = txn === null ? undefined : await txn.join(shard)
+    const reply = await env.request('QUERY', {
+      shard,
+      tableId: q.shape.info.id,
+      options: q.options,
+      program,
+      params,
+      statementMicros: q.now.micros,
+      ...(xid !== undefined ? { xid } : {}),
+      ...(q.limit !== undefined ? { limit: q.limit } : {}),
+      ...(q.aggregate !== undefined ? { aggregate: q.aggregate } : {})
+    })
+    return decodeRows(reply.rows)
+  }))
+  return parts.flat()
+}
+
+export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
+  const now = timestampFromMillis(env.clock.now())
+  const agg = plan.aggregate === null ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
+  // Without ORDER BY, DISTINCT or aggregation the first rows are as good as any: shards stop early.
+  const pushLimit = agg === undefined && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
+  const src = plan.source
+  let rows: SqlValue[][]
+  const local = (input: Iterable<RowInput>): Promise<SqlValue[][]> => collectRows(localVm(env, plan.scan, params, now), input, { limit: pushLimit, aggregate: agg })
+  if (src.kind === 'none') rows = await local([[]])
+  else if (src.kind === 'system') rows = await local(src.rows)
+  else if (plan.pushdown) {
+    rows = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, limit: pushLimit, aggregate: agg }, txn)
+  } else {
+    const raw = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: passthrough(src.shape), params: [], now }, txn)
+    rows = await local(raw)
+  }
+
+  if (plan.aggregate !== null) {
+    const { keys, kinds, final } = plan.aggregate
+    const groups = new GroupTable(() => kinds.map(newAggState))
+    for (const r of rows) {
+      const g = groups.get(r.slice(0, keys))
+      for (let j = 0; j < kinds.length; j++) aggMerge(g.aggregates[j]!, decodeAggState(r[keys + j]!))
+    }
+    // An aggregate without GROUP BY answers one row even over no input.
+    if (keys === 0 && groups.size === 0) groups.get([])
+    const merged = [...groups.values()].map(g => [...g.key, ...g.aggregates.map(aggFinal)])
+    rows = await collectRows(localVm(env, final, params, now), merged, {})
+  }
+
+  const visible = plan.columns.length
+  if (plan.distinct) {
+    const seen = new Set<string>()
+    rows = rows.filter(r => {
+      const k = groupKey(r.slice(0, visible))
+      if (seen.has(k)) return false
+      seen.add(k)
+      return true
+    })
+  }
+  if (plan.order.length > 0) {
+    const order = plan.order
+    rows.sort((a, b) => {
+      for (const o of order) {
+        const c = sortCompare(a[o.index]!, b[o.index]!, o.spec)
+        if (c !== 0) return c
+      }
+      return 0
+    })
+  }
+  const end = plan.limit === null ? rows.length : plan.offset + plan.limit
+  return rows.slice(plan.offset, end).map(r => r.length === visible ? r : r.slice(0, visible))
+}
