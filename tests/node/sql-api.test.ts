@@ -123,7 +123,7 @@ describe('POST /v1/sql', () => {
     // not visible outside before COMMIT; visible inside
     expect((await sql(n, 'SELECT count(*) FROM kv')).body.rows).toEqual([['0']])
     expect((await sql(n, 'SELECT count(*) FROM kv', { session: id })).body.rows).toEqual([['1']])
-    // a concurrent writer of the same row conflicts
+    // an autocommit UPDATE reads committed rows only: the uncommitted insert is not there to update
     const conflict = await sql(n, "UPDATE kv SET v = 2 WHERE k = 'a'")
     expect(conflict.body).toMatchObject({ rowCount: 0 })
     expect((await sql(n, "INSERT INTO kv VALUES ('b', 1), ('c', 2)", { session: id })).status).toBe(200)
