@@ -7,6 +7,8 @@ function cell (v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v)
 }
 
+const COUNTED = new Set(['INSERT', 'UPDATE', 'DELETE', 'SELECT'])
+
 export function renderTable (r: SqlResult): string {
   const cols = r.columns ?? []
   const rows = (r.rows ?? []).map(row => row.map(cell))
@@ -18,7 +20,9 @@ export function renderTable (r: SqlResult): string {
     for (const row of rows) out.push(row.map((v, i) => v.padEnd(widths[i]!)).join(' | '))
     out.push(`(${rows.length} row${rows.length === 1 ? '' : 's'})`)
   } else {
-    out.push(`${r.command ?? 'OK'}${r.rowCount !== undefined ? ` ${r.rowCount}` : ''}`)
+    // psql's command tags: a count only where one means something (INSERT 3, UPDATE 0, …).
+    const counted = r.command !== undefined && COUNTED.has(r.command)
+    out.push(`${r.command ?? 'OK'}${counted && r.rowCount !== undefined ? ` ${r.rowCount}` : ''}`)
   }
   for (const w of r.warnings ?? []) out.push(`WARNING: ${w}`)
   return out.join('\n') + '\n'

@@ -49,3 +49,10 @@ describe('scratchbird_cli process', () => {
     expect((await runToExit(c2, a2)).code).toBe(2)
   })
 })
+
+describe('command tags', () => {
+  it('shows a count only for commands that count rows', () => {
+    expect(renderTable({ command: 'CREATE TABLE', rowCount: 0 })).toBe('CREATE TABLE\n')
+    expect(renderTable({ command: 'DELETE', rowCount: 0 })).toBe('DELETE 0\n')
+  })
+})
