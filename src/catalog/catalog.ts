@@ -55,9 +55,21 @@ function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_
   return new ScratchBirdError(code, message, details)
 }
 
-function optionsFrom (base: ReplicationOptions, options: readonly TableOption[]): ReplicationOptions {
+/**
+ * Applies WITH / SET options. leaderless_quorum needs UUIDv8-HLC versions; when a statement
+ * switches a table to it without naming uuid_type, uuid_type follows (with a warning) — that is
+ * what lets the seed's migration run its `SET replication_mode` line before `SET uuid_type`.
+ * Naming a conflicting uuid_type explicitly is still rejected by validation.
+ */
+function optionsFrom (base: ReplicationOptions, options: readonly TableOption[], warnings: string[]): ReplicationOptions {
   let o = { ...base }
   for (const opt of options) o = { ...o, ...parseReplicationOption(opt.name, literalValue(opt.value)) }
+  const named = new Set(options.map(opt => opt.name.toLowerCase()))
+  if (o.replication_mode === 'leaderless_quorum' && base.replication_mode !== 'leaderless_quorum' &&
+    !named.has('uuid_type') && o.uuid_type !== 'v8_hlc') {
+    o = { ...o, uuid_type: 'v8_hlc' }
+    warnings.push('uuid_type set to \'v8_hlc\': replication_mode \'leaderless_quorum\' resolves conflicts by UUIDv8-HLC versions')
+  }
   return o
 }
 
@@ -138,12 +150,13 @@ export class Catalog {
         if (ref ? !ref.columns.some(c => c.name === rc) : !has(rc)) throw err('SB_UNDEFINED_COLUMN', `referenced column "${rc}" of "${fk.table}" does not exist`, { column: rc })
       }
     }
-    let replication = optionsFrom(REPLICATION_DEFAULTS, s.options)
+    const warnings: string[] = []
+    let replication = optionsFrom(REPLICATION_DEFAULTS, s.options, warnings)
     if (s.partitionBy) {
       for (const p of s.partitionBy) if (!has(p)) throw err('SB_UNDEFINED_COLUMN', `partition key column "${p}" does not exist`, { column: p })
       replication = { ...replication, partition_key_columns: [...s.partitionBy] }
     }
-    const warnings = validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: columns.map(c => c.name) })
+    warnings.push(...validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: columns.map(c => c.name) }))
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
     warnings.push(...colocationWarnings(table))
@@ -155,8 +168,9 @@ export class Catalog {
     if (s.action.kind !== 'set_options') {
       throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `ALTER TABLE … ${s.action.kind === 'add_column' ? 'ADD' : 'DROP'} COLUMN is not supported yet`)
     }
-    const replication = optionsFrom(t.replication, s.action.options)
-    const warnings = validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: t.columns.map(c => c.name) })
+    const warnings: string[] = []
+    const replication = optionsFrom(t.replication, s.action.options, warnings)
+    warnings.push(...validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: t.columns.map(c => c.name) }))
     const version = this.state.version + 1
     const table: TableInfo = { ...t, replication, version }
     warnings.push(...colocationWarnings(table))

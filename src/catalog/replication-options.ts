@@ -120,9 +120,8 @@ export function validateReplicationOptions (o: ReplicationOptions, ctx: Validati
 
 /**
  * One `ALTER TABLE t SET key = value` change applied to the current options (not validated:
- * the caller validates the result). Open point for the SQL layer: the seed's migration sets
- * replication_mode = 'leaderless_quorum' one statement BEFORE uuid_type = 'v8_hlc', so the
- * cross-option rule cannot be checked per statement for that script to run as written.
+ * the caller validates the result; see Catalog's optionsFrom for how uuid_type follows a switch
+ * to leaderless_quorum so the seed's migration runs in its order).
  */
 export function withOption (o: ReplicationOptions, name: string, value: unknown): ReplicationOptions {
   return { ...o, ...parseReplicationOption(name, value) }

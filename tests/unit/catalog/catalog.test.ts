@@ -49,11 +49,39 @@ describe('catalog', () => {
     expect(() => c.alterTable(one<AlterTableStatement>('ALTER TABLE sensor_data SET replication_factor = 5'), ctx)).toThrow(/exceeds the 3 live nodes/)
   })
 
-  it('creates a leaderless table in one statement and rejects one without v8_hlc', () => {
+  it('creates a leaderless table in one statement and rejects one with an explicit v7', () => {
     const { c } = create(new Catalog(), "CREATE TABLE s (id UUID PRIMARY KEY) WITH (replication_mode='leaderless_quorum', replication_factor=3, write_quorum=2, read_quorum=2, uuid_type='v8_hlc')")
     expect(c.mustTable('s').replication.replication_mode).toBe('leaderless_quorum')
-    expect(() => create(new Catalog(), "CREATE TABLE s (id UUID PRIMARY KEY) WITH (replication_mode='leaderless_quorum')"))
+    expect(() => create(new Catalog(), "CREATE TABLE s (id UUID PRIMARY KEY) WITH (replication_mode='leaderless_quorum', uuid_type='v7')"))
       .toThrow(expect.objectContaining({ code: 'SB_INVALID_TABLE_OPTION', details: expect.objectContaining({ option: 'uuid_type' }) }))
+    const implied = create(new Catalog(), "CREATE TABLE s (id UUID PRIMARY KEY) WITH (replication_mode='leaderless_quorum')")
+    expect(implied.c.mustTable('s').replication.uuid_type).toBe('v8_hlc')
+    expect(implied.warnings[0]).toMatch(/uuid_type set to 'v8_hlc'/)
+  })
+
+  it('runs the seed\'s migration lines in the seed\'s order on an existing v7 table', () => {
+    let { c } = create(new Catalog(), 'CREATE TABLE sensor_data (sensor_id UUID PRIMARY KEY, value DOUBLE PRECISION)')
+    const warnings: string[] = []
+    for (const sql of [
+      "ALTER TABLE sensor_data SET replication_mode = 'leaderless_quorum'",
+      'ALTER TABLE sensor_data SET replication_factor = 3',
+      'ALTER TABLE sensor_data SET write_quorum = 2',
+      'ALTER TABLE sensor_data SET read_quorum = 2',
+      "ALTER TABLE sensor_data SET uuid_type = 'v8_hlc'"
+    ]) {
+      const r = c.alterTable(one<AlterTableStatement>(sql), ctx)
+      c = r.catalog
+      warnings.push(...r.warnings)
+    }
+    expect(c.mustTable('sensor_data').replication).toMatchObject({ replication_mode: 'leaderless_quorum', replication_factor: 3, write_quorum: 2, read_quorum: 2, uuid_type: 'v8_hlc' })
+    expect(warnings[0]).toMatch(/uuid_type set to 'v8_hlc'/)
+    // … and the seed's rollback to Mode 1 in its order too
+    for (const sql of ["ALTER TABLE sensor_data SET replication_mode = 'primary_replica'", "ALTER TABLE sensor_data SET uuid_type = 'v7'"]) {
+      c = c.alterTable(one<AlterTableStatement>(sql), ctx).catalog
+    }
+    expect(c.mustTable('sensor_data').replication).toMatchObject({ replication_mode: 'primary_replica', uuid_type: 'v7' })
+    // an explicit conflict is still refused
+    expect(() => create(new Catalog(), "CREATE TABLE x (id INT PRIMARY KEY) WITH (replication_mode = 'leaderless_quorum', uuid_type = 'v7')")).toThrow(/requires uuid_type='v8_hlc'/)
   })
 
   it('rejects bad definitions with coded errors and changes nothing', () => {
