@@ -7,6 +7,7 @@ import { SpscRing } from '../src/rings/spsc-ring'
 import { decodeAutocommit, encodeAutocommitReply } from '../src/server/shard-codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
 import type { ShardWorkerData, WorkerToMain } from '../src/server/worker-protocol'
+import { runJoinQuery } from '../src/sql/exec/join-driver'
 import { runQuery } from '../src/sql/exec/query-driver'
 import { ShardEngine, type AutocommitResult, type AutocommitSink, type Txn } from '../src/storage/engine'
 import { LevelKv } from '../src/storage/kv-level'
@@ -89,6 +90,12 @@ const handlers: Handlers = {
   QUERY: (r) => {
     const txn = r.xid === undefined ? undefined : txnOf(r.shard, r.xid)
     return runQuery(engineOf(r.shard).scan(r.tableId, r.options, txn), r)
+  },
+  JOIN_QUERY: (r) => {
+    // One visibility for every table of the join: the statement's transaction when it has one.
+    const txn = r.xid === undefined ? undefined : txnOf(r.shard, r.xid)
+    const engine = engineOf(r.shard)
+    return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
   },
   STATS: (r) => {
     const e = engineOf(r.shard)

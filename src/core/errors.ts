@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   SB_NOT_NULL_VIOLATION: { sqlstate: '23502', http: 400, summary: 'a NOT NULL (or primary key) column was given NULL' },
   SB_UNDEFINED_FUNCTION: { sqlstate: '42883', http: 400, summary: 'no function of that name and argument count' },
   SB_UNDEFINED_PARAMETER: { sqlstate: '42P02', http: 400, summary: 'the statement refers to a $n parameter the request did not supply' },
+  SB_DUPLICATE_ALIAS: { sqlstate: '42712', http: 400, summary: 'two FROM entries have the same name or alias; give one an alias' },
+  SB_JOIN_ROW_LIMIT: { sqlstate: '54000', http: 400, summary: 'a join that cannot run inside the shards fetched more rows of one table to the coordinator than allowed; narrow the WHERE or colocate the tables' },
   SB_AMBIGUOUS_COLUMN: { sqlstate: '42702', http: 400, summary: 'a column name matches columns of more than one table; qualify it' },
   SB_GROUPING_ERROR: { sqlstate: '42803', http: 400, summary: 'a column is used outside an aggregate but is not in GROUP BY, or an aggregate appears where none is allowed' },
   SB_PARTITION_KEY_UPDATE: { sqlstate: '0A000', http: 400, summary: 'an UPDATE assigns a partition-key column (rows cannot move between shards by UPDATE); delete and re-insert instead' },

@@ -4,6 +4,7 @@ import type { CommitLogEntry } from '../storage/commit-log'
 import type { Tuple, TupleValue } from '../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
 import { ScratchBirdError } from '../core/errors'
+import type { JoinQueryOptions } from '../sql/exec/join-driver'
 import type { QueryOptions } from '../sql/exec/query-driver'
 import { decodeAutocommit, decodeAutocommitReply, encodeAutocommit, encodeAutocommitReply } from './shard-codec'
 
@@ -27,7 +28,8 @@ export const SHARD_OPS = {
   READ_COMMIT_LOG: { code: 13, synopsis: 'commit-log entries from an LSN (streaming, backup, PITR)' },
   SWEEP: { code: 14, synopsis: 'garbage-collect versions below an HLC horizon' },
   STATS: { code: 15, synopsis: 'shard counters: last LSN, HLC high-water mark, open transactions' },
-  QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' }
+  QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' },
+  JOIN_QUERY: { code: 17, synopsis: 'join tables colocated on the join key inside the shard, then run an SBLR program on each joined row as QUERY does' }
 } as const
 
 export type ShardOpName = keyof typeof SHARD_OPS
@@ -52,6 +54,7 @@ export interface ShardRequests {
   SWEEP: { shard: number, horizonHlc: HlcTs }
   STATS: { shard: number }
   QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
+  JOIN_QUERY: { shard: number, xid?: Xid } & JoinQueryOptions
 }
 
 export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
@@ -76,6 +79,8 @@ export interface ShardReplies {
   STATS: ShardStats
   /** rows: encoded output rows (src/sql/exec/value-rows.ts); scanned: visible rows read. */
   QUERY: { rows: Uint8Array, scanned: number }
+  /** As QUERY; scanned counts the visible rows read of every table. */
+  JOIN_QUERY: { rows: Uint8Array, scanned: number }
 }
 
 export function encodePayload (value: unknown): Uint8Array {

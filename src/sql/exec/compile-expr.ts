@@ -147,6 +147,22 @@ export function compileExpr (e: Expr, scope: Scope, b: ProgramBuilder): TypedReg
   }
 }
 
+/** The direct subexpressions of `e`. */
+export function exprChildren (e: Expr): Expr[] {
+  switch (e.kind) {
+    case 'unary': return [e.operand]
+    case 'binary': return [e.left, e.right]
+    case 'is_null': return [e.operand]
+    case 'in': return [e.operand, ...e.list]
+    case 'between': return [e.operand, e.low, e.high]
+    case 'like': return [e.operand, e.pattern]
+    case 'call': return [...e.args]
+    case 'cast': return [e.operand]
+    case 'case': return [...(e.operand ? [e.operand] : []), ...e.whens.flatMap(w => [w.when, w.then]), ...(e.else ? [e.else] : [])]
+    default: return []
+  }
+}
+
 function load (b: ProgramBuilder, v: SqlValue, type: SqlType, untyped: boolean): TypedReg {
   const r = b.reg()
   b.emit('LOAD_CONST', r, b.constant(v))

@@ -14,6 +14,7 @@ import type { ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
+import { explainJoin } from './join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from './select-plan'
 import { SYSTEM_TABLES } from './system-tables'
@@ -130,6 +131,8 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       if (src.kind === 'table') {
         lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
         lines.push(p.pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)')
+      } else if (src.kind === 'join') {
+        lines.push(...explainJoin(src.join, p.pushdown))
       } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
       lines.push(...programLines('Row program', p.scan))
       if (p.aggregate !== null) lines.push(...programLines('Coordinator program (after merging partial aggregates)', p.aggregate.final))

@@ -32,7 +32,8 @@ export function evalConst (env: ExecEnv, e: Expr, params: readonly SqlValue[], t
   return type === undefined ? v : castValue(v, type)
 }
 
-function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
+/** The operands of the top-level ANDs of `e`. */
+export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
   if (e === null) return out
   if (e.kind === 'binary' && e.op === 'and') { conjuncts(e.left, out); conjuncts(e.right, out) } else out.push(e)
   return out

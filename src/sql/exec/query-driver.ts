@@ -7,7 +7,7 @@ import { ScratchBirdError } from '../../core/errors'
 import type { Hlc } from '../../core/hlc'
 import type { UuidV7Generator } from '../../core/uuid'
 import type { Row } from '../../storage/engine'
-import { deserialize } from '../../sblr/program'
+import { deserialize, type Program } from '../../sblr/program'
 import type { AggKind } from '../../sblr/opcodes'
 import { aggStep, encodeAggState, newAggState } from '../../vm/aggregates'
 import { GroupTable } from '../../vm/group'
@@ -45,16 +45,20 @@ function refuse (): never {
 const NO_HLC = { generate: refuse } as unknown as Hlc
 const NO_V7 = { generate: refuse } as unknown as UuidV7Generator
 
-export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions): Promise<{ rows: Uint8Array, scanned: number }> {
-  const program = deserialize(q.program)
-  const params = decodeRows(q.params)[0] ?? []
-  const vm = new Vm(program, {
+/** A VM for a program shipped to a shard worker (no UUID generators, the statement's now()). */
+export function shardVm (program: Program, params: readonly SqlValue[], statementMicros: bigint | undefined): Vm {
+  return new Vm(program, {
     params,
     hlc: NO_HLC,
     uuidV7: NO_V7,
     clock: systemClock,
-    ...(q.statementMicros !== undefined ? { statementTime: new SqlTimestamp(q.statementMicros) } : {})
+    ...(statementMicros !== undefined ? { statementTime: new SqlTimestamp(statementMicros) } : {})
   })
+}
+
+export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions): Promise<{ rows: Uint8Array, scanned: number }> {
+  const program = deserialize(q.program)
+  const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros)
   const types = program.columns.map(c => c.type)
   let scanned = 0
   async function * images (): AsyncIterable<RowInput> {

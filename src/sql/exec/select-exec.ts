@@ -1,13 +1,14 @@
 // Running a SelectPlan: rows from the shards (programs run next to the data, in parallel) or from
 // the coordinator, then the coordinator's part — merging partial aggregates, HAVING and the final
 // projection, DISTINCT, ORDER BY, OFFSET and LIMIT.
-import { serialize, type Program } from '../../sblr/program'
+import { serialize, type Program, type ProgramColumn } from '../../sblr/program'
 import { aggFinal, aggMerge, decodeAggState, newAggState } from '../../vm/aggregates'
 import { GroupTable, groupKey } from '../../vm/group'
 import { Vm, type RowInput } from '../../vm/vm'
 import { timestampFromMillis, type SqlTimestamp } from '../datetime'
 import { sortCompare, type SqlValue } from '../values'
 import type { ExecEnv } from './env'
+import { joinInShards, joinOnCoordinator } from './join-exec'
 import { collectRows, type QueryAggregation } from './query-driver'
 import { ProgramBuilder } from './program-builder'
 import type { SelectPlan } from './select-plan'
@@ -20,13 +21,13 @@ export function localVm (env: ExecEnv, program: Program, params: readonly SqlVal
   return new Vm(program, { params, hlc: env.hlc, uuidV7: env.uuidV7, clock: env.clock, statementTime: now })
 }
 
-/** A program emitting every column of the table: rows for programs that must run on the coordinator. */
-export function passthrough (t: TableShape): Program {
-  const b = new ProgramBuilder([], t.programColumns)
-  const first = b.regs(t.types.length)
-  t.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
-  b.emit('EMIT', first, t.types.length)
-  return b.build(t.programColumns)
+/** A program emitting every input column: rows for programs that must run on the coordinator. */
+export function passthrough (columns: readonly ProgramColumn[]): Program {
+  const b = new ProgramBuilder([], columns)
+  const first = b.regs(columns.length)
+  columns.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
+  b.emit('EMIT', first, columns.length)
+  return b.build(columns)
 }
 
 export interface ShardScan {
@@ -69,13 +70,21 @@ export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: rea
   const pushLimit = agg === undefined && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
   const src = plan.source
   let rows: SqlValue[][]
-  const local = (input: Iterable<RowInput>): Promise<SqlValue[][]> => collectRows(localVm(env, plan.scan, params, now), input, { limit: pushLimit, aggregate: agg })
+  const local = (input: Iterable<RowInput> | AsyncIterable<RowInput>): Promise<SqlValue[][]> => collectRows(localVm(env, plan.scan, params, now), input, { limit: pushLimit, aggregate: agg })
   if (src.kind === 'none') rows = await local([[]])
   else if (src.kind === 'system') rows = await local(src.rows)
-  else if (plan.pushdown) {
+  else if (src.kind === 'join') {
+    if (src.join.colocated) {
+      const program = plan.pushdown ? plan.scan : passthrough(src.join.columns)
+      rows = await joinInShards(env, { join: src.join, program, params, now, ...(plan.pushdown ? { limit: pushLimit, aggregate: agg } : {}) }, txn)
+      if (!plan.pushdown) rows = await local(rows)
+    } else {
+      rows = await local(await joinOnCoordinator(env, src.join, p => localVm(env, p, params, now), params, now, txn))
+    }
+  } else if (plan.pushdown) {
     rows = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, limit: pushLimit, aggregate: agg }, txn)
   } else {
-    const raw = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: passthrough(src.shape), params: [], now }, txn)
+    const raw = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: passthrough(src.shape.programColumns), params: [], now }, txn)
     rows = await local(raw)
   }
 

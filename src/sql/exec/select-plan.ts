@@ -10,8 +10,9 @@ import type { Expr, FuncCall, SelectItem, SelectStatement } from '../ast'
 import { formatExpr } from '../format'
 import { T, type SqlType } from '../types'
 import type { SortSpec, SqlValue } from '../values'
-import { AGGREGATE_NAMES, compileExpr, posDetails, type Scope, type ScopeColumn, type TypedReg } from './compile-expr'
+import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type Scope, type ScopeColumn, type TypedReg } from './compile-expr'
 import type { ExecEnv } from './env'
+import { planJoin, type JoinPlan } from './join-plan'
 import { evalConst, pinKeys } from './pins'
 import { ProgramBuilder } from './program-builder'
 import { SYSTEM_TABLES } from './system-tables'
@@ -21,6 +22,7 @@ export type SelectSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'system', readonly name: string, readonly rows: SqlValue[][] }
   | { readonly kind: 'table', readonly shape: TableShape, readonly shards: number[], readonly options: ScanOptions, readonly routing: string }
+  | { readonly kind: 'join', readonly join: JoinPlan }
 
 export interface SelectPlan {
   readonly source: SelectSource
@@ -50,22 +52,7 @@ function collectAggregates (e: Expr | null, out: AggCall[]): void {
     out.push({ key, kind: e.star ? 'count_star' : e.name as AggKind, arg: e.star ? null : e.args[0]!, call: e })
     return
   }
-  for (const child of children(e)) collectAggregates(child, out)
-}
-
-function children (e: Expr): Expr[] {
-  switch (e.kind) {
-    case 'unary': return [e.operand]
-    case 'binary': return [e.left, e.right]
-    case 'is_null': return [e.operand]
-    case 'in': return [e.operand, ...e.list]
-    case 'between': return [e.operand, e.low, e.high]
-    case 'like': return [e.operand, e.pattern]
-    case 'call': return [...e.args]
-    case 'cast': return [e.operand]
-    case 'case': return [...(e.operand ? [e.operand] : []), ...e.whens.flatMap(w => [w.when, w.then]), ...(e.else ? [e.else] : [])]
-    default: return []
-  }
+  for (const child of exprChildren(e)) collectAggregates(child, out)
 }
 
 function aggResultType (kind: AggKind, arg: SqlType): SqlType {
@@ -146,18 +133,24 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []
   if (s.from !== null) {
-    if (s.from.kind === 'join') throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'JOIN is not supported yet (colocated joins come next)', posDetails(s.from.pos))
-    const alias = s.from.alias ?? s.from.name
-    const sys = SYSTEM_TABLES[s.from.name]
-    if (sys !== undefined) {
-      source = { kind: 'system', name: s.from.name, rows: sys.rows(env.catalog()) }
-      inputs = sys.columns
-      scopeCols = sys.columns.map(c => ({ name: c.name, type: c.type, table: alias }))
+    if (s.from.kind === 'join') {
+      const join = planJoin(env, s.from, s.where, params)
+      source = { kind: 'join', join }
+      inputs = join.columns
+      scopeCols = [...join.scope]
     } else {
-      const shape = tableShape(env.catalog().mustTable(s.from.name))
-      inputs = shape.programColumns
-      scopeCols = scopeOf(shape, alias)
-      source = { kind: 'table', shape, ...pinKeys(env, shape, s.where, params) }
+      const alias = s.from.alias ?? s.from.name
+      const sys = SYSTEM_TABLES[s.from.name]
+      if (sys !== undefined) {
+        source = { kind: 'system', name: s.from.name, rows: sys.rows(env.catalog()) }
+        inputs = sys.columns
+        scopeCols = sys.columns.map(c => ({ name: c.name, type: c.type, table: alias }))
+      } else {
+        const shape = tableShape(env.catalog().mustTable(s.from.name))
+        inputs = shape.programColumns
+        scopeCols = scopeOf(shape, alias)
+        source = { kind: 'table', shape, ...pinKeys(env, shape, s.where, params) }
+      }
     }
   }
   const scope: Scope = { columns: scopeCols }
