@@ -58,6 +58,10 @@ describe('joins', () => {
     expect(plan).toContain('not colocated: each table is read from its shards and joined on the coordinator')
     expect(plan).toContain('hash join on o.product_id = p.product_id')
     expect((await sql(q)).body.rows).toEqual([['7.50', 'Gadget'], ['100.00', 'Widget']])
+    // o.product_id = 2 carries over the ON equality: products is read from one shard by its key
+    const pinned = planText((await sql(`EXPLAIN ${q.replace(' ORDER BY', ' WHERE o.product_id = 2 ORDER BY')}`)).body)
+    expect(pinned).toMatch(/Table products p \(table \d+\): shard \d+ \(partition key pinned\), point lookup on the primary key/)
+    expect(pinned).toMatch(/Table orders o \(table \d+\): all 16 shards \(scatter\)/)
   })
 
   it('sees the transaction\'s own writes in both tables', async () => {

@@ -12,7 +12,7 @@ import type { SqlValue } from '../values'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type ScopeColumn } from './compile-expr'
 import type { ExecEnv } from './env'
 import type { JoinKind } from './join-driver'
-import { conjuncts, pinKeys, type Routing } from './pins'
+import { conjuncts, isConst, pinKeys, type Routing } from './pins'
 import { ProgramBuilder } from './program-builder'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
@@ -50,6 +50,9 @@ export interface JoinPlan {
   readonly columns: readonly ProgramColumn[]
   readonly scope: readonly ScopeColumn[]
 }
+
+/** `earlier.left = new.right` in an ON: column indexes within each table. */
+interface KeyPair { table: number, left: number, right: number, hash: boolean }
 
 const VOLATILE = new Set(['gen_uuidv7', 'gen_uuidv8_hlc'])
 
@@ -150,6 +153,7 @@ export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: 
     const t = tablesOf(c, scope, owner)
     if (t?.size === 1) { const i = [...t][0]!; if (!nullable[i]) pushed[i]!.push(c) }
   }
+  const equalities: { step: number, pairs: KeyPair[] }[] = []
   const steps = joins.map((j, k): JoinStepPlan => {
     const i = k + 1
     const width = shapes[i]!.types.length
@@ -158,7 +162,7 @@ export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: 
     const leftKeys: number[] = []
     const rightKeys: number[] = []
     const keyText: string[] = []
-    const pairs: { table: number, left: number, right: number }[] = []
+    const pairs: KeyPair[] = []
     for (const c of conjuncts(j.on)) {
       const t = tablesOf(c, visible, owner)
       if (t?.size === 1) {
@@ -174,8 +178,9 @@ export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: 
       const [l, r] = ta === i ? [c.right, c.left] : [c.left, c.right]
       const li = visible.findIndex(x => x.name === l.name && (l.table === null || x.table === l.table))
       const ri = visible.findIndex(x => x.name === r.name && (r.table === null || x.table === r.table)) - offset[i]!
-      pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri })
-      if (!hashable(scope[li]!.type, shapes[i]!.types[ri]!)) continue
+      const hash = hashable(scope[li]!.type, shapes[i]!.types[ri]!)
+      pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri, hash })
+      if (!hash) continue
       leftKeys.push(li)
       rightKeys.push(ri)
       keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${alias(i)}.${shapes[i]!.info.columns[ri]!.name}`)
@@ -187,9 +192,31 @@ export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: 
       return tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === t && p.right === rc && p.left === tp[n] &&
         sameRouting(shapes[t]!.types[p.left]!, shapes[i]!.types[rc]!)))
     })
+    equalities.push({ step: i, pairs })
     const on = onProgram(j.on, columns.slice(0, visible.length), visible, params)
     return { kind: j.type, leftKeys, rightKeys, on, width, keyText, colocated }
   })
+
+  // Constants flow across ON equalities: o.product_id = 10 with ON o.product_id = p.product_id
+  // means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
+  // and into an earlier table only over an inner join.
+  const column = (side: number, col: number): { table: string, name: string } => ({ table: alias(side), name: shapes[side]!.info.columns[col]!.name })
+  const copyPins = (from: number, fromCol: number, to: number, toCol: number): void => {
+    const src = column(from, fromCol)
+    for (const c of [...pushed[from]!]) {
+      if (c.kind !== 'binary' || c.op !== '=') continue
+      const [col, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
+      if (col.kind !== 'column' || !isConst(value) || col.name !== src.name || (col.table !== null && col.table !== src.table)) continue
+      pushed[to]!.push({ kind: 'binary', pos: c.pos, op: '=', left: { kind: 'column', pos: col.pos, ...column(to, toCol) }, right: value })
+    }
+  }
+  for (const { step, pairs } of equalities) {
+    for (const p of pairs) {
+      if (!p.hash || nullable[p.table]) continue
+      copyPins(p.table, p.left, step, p.right)
+      if (!nullable[step]) copyPins(step, p.right, p.table, p.left)
+    }
+  }
 
   const sides = shapes.map((shape, i): JoinSidePlan => {
     const pred = and(pushed[i]!, refs[i]!.pos)

@@ -13,7 +13,7 @@ import type { ExecEnv } from './env'
 import { ProgramBuilder } from './program-builder'
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
 
-function isConst (e: Expr): boolean {
+export function isConst (e: Expr): boolean {
   switch (e.kind) {
     case 'integer': case 'decimal': case 'string': case 'boolean': case 'typed_literal': case 'param': return true
     case 'cast': return isConst(e.operand)
