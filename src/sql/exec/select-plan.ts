@@ -182,9 +182,17 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
   const aggTypes = aggs.map((a, i) => aggResultType(a.kind, scan.outputs[s.groupBy.length + i]!.type))
   const finalInputs: ProgramColumn[] = [...keyTypes.map((t, i) => ({ name: `?key${i}`, type: t })), ...aggTypes.map((t, i) => ({ name: aggs[i]!.key, type: t }))]
   const keyText = s.groupBy.map(formatExpr)
+  // A column is the same key however it is spelled: `u.name` and `name` (when unambiguous).
+  const columnOf = (e: Expr): number => {
+    if (e.kind !== 'column') return -1
+    const hits = scopeCols.flatMap((c, i) => c.name === e.name && (e.table === null || c.table === e.table) ? [i] : [])
+    return hits.length === 1 ? hits[0]! : -1
+  }
+  const keyColumns = s.groupBy.map(columnOf)
   const substitute = (e: Expr, fb: ProgramBuilder): TypedReg | undefined => {
     const text = formatExpr(e)
-    const k = keyText.indexOf(text)
+    const c = columnOf(e)
+    const k = c >= 0 && keyColumns.includes(c) ? keyColumns.indexOf(c) : keyText.indexOf(text)
     const load = (i: number): TypedReg => { const r = fb.reg(); fb.emit('LOAD_COLUMN', r, i); return { reg: r, type: finalInputs[i]!.type, untyped: false } }
     if (k >= 0) return load(k)
     if (e.kind === 'call' && AGGREGATE_NAMES.has(e.name)) return load(s.groupBy.length + aggs.findIndex(a => a.key === text))
