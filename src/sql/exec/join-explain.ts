@@ -18,7 +18,7 @@ export function explainJoin (j: JoinPlan, pushdown: boolean): string[] {
     lines.push(`Coordinator join: each table's filtered rows are fetched (at most ${MAX_JOIN_ROWS} per table) and joined here`)
   }
   j.sides.forEach((s, i) => {
-    lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? 'scanned in each joining shard' : s.routing.routing}`)
+    lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? `scanned in the joining shard${s.routing.options.gte !== undefined ? ', point lookup on the primary key' : ''}` : s.routing.routing}`)
     lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
   })
   j.steps.forEach((s, k) => {

@@ -7,6 +7,7 @@ import { ScratchBirdError } from '../../core/errors'
 import { MAX_PROGRAM_COLUMNS } from '../../sblr/limits'
 import type { Program, ProgramColumn } from '../../sblr/program'
 import type { Expr, FromItem, Join, Pos, TableRef } from '../ast'
+import { formatExpr } from '../format'
 import { isIntegerKind, T, typesEqual, type SqlType } from '../types'
 import type { SqlValue } from '../values'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type ScopeColumn } from './compile-expr'
@@ -201,13 +202,21 @@ export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: 
   // means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
   // and into an earlier table only over an inner join.
   const column = (side: number, col: number): { table: string, name: string } => ({ table: alias(side), name: shapes[side]!.info.columns[col]!.name })
+  /** `col = constant` conjuncts pushed to a table, for the column `col` of it. */
+  const pinsOf = (side: number, col: number): Expr[] => {
+    const name = shapes[side]!.info.columns[col]!.name
+    return pushed[side]!.flatMap(c => {
+      if (c.kind !== 'binary' || c.op !== '=') return []
+      const [ref, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
+      return ref.kind === 'column' && isConst(value) && ref.name === name && (ref.table === null || ref.table === alias(side)) ? [value] : []
+    })
+  }
   const copyPins = (from: number, fromCol: number, to: number, toCol: number): void => {
-    const src = column(from, fromCol)
-    for (const c of [...pushed[from]!]) {
-      if (c.kind !== 'binary' || c.op !== '=') continue
-      const [col, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
-      if (col.kind !== 'column' || !isConst(value) || col.name !== src.name || (col.table !== null && col.table !== src.table)) continue
-      pushed[to]!.push({ kind: 'binary', pos: c.pos, op: '=', left: { kind: 'column', pos: col.pos, ...column(to, toCol) }, right: value })
+    const have = new Set(pinsOf(to, toCol).map(formatExpr))
+    for (const value of pinsOf(from, fromCol)) {
+      if (have.has(formatExpr(value))) continue
+      have.add(formatExpr(value))
+      pushed[to]!.push({ kind: 'binary', pos: value.pos, op: '=', left: { kind: 'column', pos: value.pos, ...column(to, toCol) }, right: value })
     }
   }
   for (const { step, pairs } of equalities) {
