@@ -33,7 +33,7 @@ class Unreachable extends Error {}
 
 interface Answer { status: number, body: unknown, text: string }
 
-async function call (url: string, method: 'GET' | 'POST', body?: unknown, session?: string): Promise<Answer> {
+async function call (url: string, method: 'GET' | 'POST' | 'DELETE', body?: unknown, session?: string): Promise<Answer> {
   let res
   try {
     res = await request(url, {
@@ -57,19 +57,19 @@ function errorLine (a: Answer): string {
   return `ERROR: ${err?.message ?? a.text} [${err?.code ?? a.status}]\n`
 }
 
-/** Runs one script; prints results; returns false on an error answer. */
-async function runScript (base: string, sql: string, format: OutputFormat, session?: string): Promise<boolean> {
+/** Runs one script; prints results; returns the code of an error answer, null on success. */
+async function runScript (base: string, sql: string, format: OutputFormat, session?: string): Promise<string | null> {
   const a = await call(`${base}/v1/sql`, 'POST', { sql }, session)
   if (a.status >= 400) {
     // A multi-statement script answers the results before the failing statement too.
     const done = (a.body as { results?: SqlResult[] } | null)?.results ?? []
     for (const r of done) process.stdout.write(render(r, format))
     process.stderr.write(errorLine(a))
-    return false
+    return (a.body as { error?: { code?: string } } | null)?.error?.code ?? String(a.status)
   }
   const b = a.body as SqlResult & { results?: SqlResult[] }
   for (const r of b.results ?? [b]) process.stdout.write(render(r, format))
-  return true
+  return null
 }
 
 function loadHistory (): string[] {
@@ -78,8 +78,11 @@ function loadHistory (): string[] {
 
 async function prompt (base: string, format: OutputFormat): Promise<number> {
   // A session keeps BEGIN … COMMIT together across prompts; without one, each line autocommits.
-  const s = await call(`${base}/v1/sessions`, 'POST', {}).catch(() => null)
-  const session = s && s.status < 400 ? (s.body as { id?: string }).id : undefined
+  const openSession = async (): Promise<string | undefined> => {
+    const s = await call(`${base}/v1/sessions`, 'POST', {}).catch(() => null)
+    return s && s.status < 400 ? (s.body as { id?: string }).id : undefined
+  }
+  let session = await openSession()
   const rl = createInterface({ input: process.stdin, output: process.stdout, history: loadHistory(), historySize: HISTORY_LINES, terminal: true })
   let buffer = ''
   const ask = (): void => { rl.setPrompt(buffer ? 'scratchbird-> ' : 'scratchbird> '); rl.prompt() }
@@ -91,7 +94,11 @@ async function prompt (base: string, format: OutputFormat): Promise<number> {
     if (isComplete(buffer)) {
       try { appendFileSync(HISTORY_FILE, buffer.replace(/\n/g, ' ') + '\n') } catch { /* history is best effort */ }
       try {
-        await runScript(base, buffer, format, session)
+        if (await runScript(base, buffer, format, session) === 'SB_SESSION_NOT_FOUND') {
+          // The node closed the session as idle (rolling back its transaction): go on in a new one.
+          session = await openSession()
+          process.stderr.write(`the session had expired (an open transaction was rolled back); ${session ? 'a new session is open' : 'no new session: every statement autocommits'}\n`)
+        }
       } catch (e) {
         if (!(e instanceof Unreachable)) throw e
         process.stderr.write(`cannot reach ${base}: ${e.message}\n`)
@@ -101,6 +108,8 @@ async function prompt (base: string, format: OutputFormat): Promise<number> {
     ask()
   }
   rl.close()
+  // Close the session so a transaction left open rolls back now, not after the idle timeout.
+  if (session) await call(`${base}/v1/sessions/${encodeURIComponent(session)}`, 'DELETE').catch(() => null)
   return 0
 }
 
@@ -132,7 +141,7 @@ export async function runCli (flags: ParsedFlags): Promise<number> {
     } else if (process.stdin.isTTY) return await prompt(base, format)
     else sql = await readStdin()
     if (sql.trim() === '') { process.stderr.write('scratchbird_cli: no statements given\n'); return 2 }
-    return (await runScript(base, sql, format)) ? 0 : 1
+    return (await runScript(base, sql, format)) === null ? 0 : 1
   } catch (e) {
     if (!(e instanceof Unreachable)) throw e
     process.stderr.write(`scratchbird_cli: cannot reach ${base}: ${e.message}\n`)

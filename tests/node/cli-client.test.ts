@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAIN_TS, ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { HAVE_SCRIPT, cliOnPty } from '../helpers/cli-pty'
+import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 
 // scratchbird_cli against a real node (issue 4 "CLI"): --command with several statements, a
 // failing statement (results before it printed, ERROR line on stderr, exit 1), -f with the seed's
@@ -149,30 +150,11 @@ CREATE TABLE orders_2 (order_id UUID PRIMARY KEY, user_id VARCHAR(50) REFERENCES
     expect(out.stderr).toContain('cannot reach http://127.0.0.1:1')
   })
 
-  const haveScript = spawnSync('script', ['--version']).status === 0
-  it.skipIf(!haveScript)('prompts on a terminal: multi-line statements, BEGIN … COMMIT across prompts', async () => {
+  it.skipIf(!HAVE_SCRIPT)('prompts on a terminal: multi-line statements, BEGIN … COMMIT across prompts, \\q rolls back', async () => {
     await sql('CREATE TABLE tty (k TEXT PRIMARY KEY, v INTEGER)')
-    const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`
-    const command = [process.execPath, '--import', 'tsx', MAIN_TS, 'cli', '--url', `http://${node.listen}`].map(quote).join(' ')
-    // script runs the CLI on a pseudo-terminal (-q quiet, -e its exit code, no typescript file)
-    const proc = spawn('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: { ...cliEnv(), TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] })
-    let out = ''
-    proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const exited = new Promise<number | null>(resolve => proc.on('exit', code => resolve(code)))
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 40_000)
-    let seen = 0
-    /** Waits until the output after what was already matched matches `re`. */
-    const waitFor = async (re: RegExp): Promise<void> => {
-      const until = Date.now() + 20_000
-      for (;;) {
-        const m = re.exec(out.slice(seen))
-        if (m) { seen += m.index + m[0].length; return }
-        if (Date.now() > until) throw new Error(`no ${String(re)} in the terminal output:\n${out}`)
-        await new Promise(resolve => setTimeout(resolve, 50))
-      }
-    }
-    const type = (line: string): void => { proc.stdin.write(line + '\n') }
+    const pty = cliOnPty(`http://${node.listen}`, cliEnv())
+    const { type, waitFor } = pty
+    const killer = setTimeout(pty.kill, 40_000)
     try {
       await waitFor(/Connected to http:\/\/[^ ]+\. End statements with ;/)
       await waitFor(/scratchbird> /)
@@ -199,11 +181,20 @@ CREATE TABLE orders_2 (order_id UUID PRIMARY KEY, user_id VARCHAR(50) REFERENCES
       // an error at the prompt is printed and the prompt goes on
       type('SELECT 1/0;')
       await waitFor(/ERROR: .*\[SB_DIVISION_BY_ZERO\]/)
+      // quitting with a transaction open rolls it back at once (the session is closed), rather
+      // than holding its rows until http.session_idle_timeout_ms
+      type('BEGIN;')
+      await waitFor(/^BEGIN\r?$/m)
+      type("UPDATE tty SET v = 3 WHERE k = 'p';")
+      await waitFor(/^UPDATE 1\r?$/m)
       type('\\q')
-      expect(await exited).toBe(0)
+      expect(await pty.exited).toBe(0)
+      const after = await fetch(node.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: "UPDATE tty SET v = 4 WHERE k = 'p'" }) })
+      expect(after.status, await after.clone().text()).toBe(200)
+      expect((await sql('SELECT v FROM tty')).rows).toEqual([[4]])
     } finally {
       clearTimeout(killer)
-      proc.kill('SIGKILL')
+      pty.kill()
     }
   }, 60_000)
 })
