@@ -12,6 +12,7 @@ import type { JoinPlan, JoinSidePlan } from './join-plan'
 import type { QueryAggregation } from './query-driver'
 import type { SqlTxn } from './txn'
 import { decodeRows, encodeRows } from './value-rows'
+import { fanOut } from './fan-out'
 
 export interface ColocatedJoin {
   join: JoinPlan
@@ -35,21 +36,8 @@ export async function joinInShards (env: ExecEnv, q: ColocatedJoin, txn: SqlTxn 
   const tables = sideRequests(q.join)
   const program = serialize(q.program)
   const params = encodeRows([q.params])
-  const parts = await Promise.all(q.join.shards.map(async shard => {
-    const xid = txn === null ? undefined : await txn.join(shard)
-    const reply = await env.request('JOIN_QUERY', {
-      shard,
-      ...tables,
-      program,
-      params,
-      statementMicros: q.now.micros,
-      ...(xid !== undefined ? { xid } : {}),
-      ...(q.limit !== undefined ? { limit: q.limit } : {}),
-      ...(q.aggregate !== undefined ? { aggregate: q.aggregate } : {})
-    })
-    return decodeRows(reply.rows)
-  }))
-  return parts.flat()
+  return await fanOut(q.join.shards, txn, q, (shard, common) =>
+    env.request('JOIN_QUERY', { shard, ...tables, program, params, ...common }))
 }
 
 /** One table's rows passing its pushed-down filter, from the shards its routing names. */

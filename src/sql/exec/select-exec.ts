@@ -14,7 +14,8 @@ import { ProgramBuilder } from './program-builder'
 import type { SelectPlan } from './select-plan'
 import type { TableShape } from './table-types'
 import type { SqlTxn } from './txn'
-import { decodeRows, encodeRows } from './value-rows'
+import { encodeRows } from './value-rows'
+import { fanOut } from './fan-out'
 import type { ScanOptions } from '../../storage/engine'
 
 export function localVm (env: ExecEnv, program: Program, params: readonly SqlValue[], now: SqlTimestamp): Vm {
@@ -45,22 +46,8 @@ export interface ShardScan {
 export async function queryShards (env: ExecEnv, q: ShardScan, txn: SqlTxn | null): Promise<SqlValue[][]> {
   const program = serialize(q.program)
   const params = encodeRows([q.params])
-  const parts = await Promise.all(q.shards.map(async shard => {
-    const xid = txn === null ? undefined : await txn.join(shard)
-    const reply = await env.request('QUERY', {
-      shard,
-      tableId: q.shape.info.id,
-      options: q.options,
-      program,
-      params,
-      statementMicros: q.now.micros,
-      ...(xid !== undefined ? { xid } : {}),
-      ...(q.limit !== undefined ? { limit: q.limit } : {}),
-      ...(q.aggregate !== undefined ? { aggregate: q.aggregate } : {})
-    })
-    return decodeRows(reply.rows)
-  }))
-  return parts.flat()
+  return await fanOut(q.shards, txn, q, (shard, common) =>
+    env.request('QUERY', { shard, tableId: q.shape.info.id, options: q.options, program, params, ...common }))
 }
 
 export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
