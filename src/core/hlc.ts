@@ -8,7 +8,7 @@
 import type { Clock } from './clock'
 import type { Rng } from './rng'
 import { assert, ScratchBirdError } from './errors'
-import { assertUuidBytes, RandomPool, UUID_BYTES } from './uuid'
+import { assertUuidBytes, RandomPool, UUID_BYTES, writeUint48 } from './uuid'
 
 export const HLC_MAX_COUNTER = 0xfff
 export const HLC_MAX_TS = 2 ** 48 - 1
@@ -315,17 +315,6 @@ function fnv1a (b: Uint8Array, n: number): number {
 
 function isValidTs (ts: number): boolean {
   return Number.isInteger(ts) && ts >= 0 && ts <= HLC_MAX_TS
-}
-
-function writeUint48 (out: Uint8Array, o: number, v: number): void {
-  const hi = (v / TWO_32) >>> 0
-  const lo = v >>> 0
-  out[o] = hi >>> 8
-  out[o + 1] = hi
-  out[o + 2] = lo >>> 24
-  out[o + 3] = lo >>> 16
-  out[o + 4] = lo >>> 8
-  out[o + 5] = lo
 }
 
 function readUint48 (u: Uint8Array, o: number): number {

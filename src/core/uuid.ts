@@ -157,17 +157,22 @@ export class UuidV7Generator {
     }
     this.ts = ts
     this.counter = c
-    const hi = (ts / 4294967296) >>> 0
-    const lo = ts >>> 0
-    out[offset] = hi >>> 8
-    out[offset + 1] = hi
-    out[offset + 2] = lo >>> 24
-    out[offset + 3] = lo >>> 16
-    out[offset + 4] = lo >>> 8
-    out[offset + 5] = lo
+    writeUint48(out, offset, ts)
     out[offset + 6] = 0x70 | (c >>> 8)
     out[offset + 7] = c
     out[offset + 8] = 0x80 | (r[p + 2]! & 0x3f)
     for (let i = 9; i < 16; i++) out[offset + i] = r[p + i - 6]!
   }
+}
+
+/** Big-endian 48-bit unsigned integer (a UUIDv7/v8 millisecond timestamp) at out[o..o+5]. */
+export function writeUint48 (out: Uint8Array, o: number, v: number): void {
+  const hi = (v / 4294967296) >>> 0
+  const lo = v >>> 0
+  out[o] = hi >>> 8
+  out[o + 1] = hi
+  out[o + 2] = lo >>> 24
+  out[o + 3] = lo >>> 16
+  out[o + 4] = lo >>> 8
+  out[o + 5] = lo
 }
