@@ -16,14 +16,15 @@ export const ROOT = join(HERE, '..', '..')
 export interface HttpBenchArgs {
   /** Seconds measured per target. */
   duration: number
-  /** Seconds of load before measuring (JIT, LevelDB caches), per target. */
+  /** Seconds of load before measuring (JIT, LevelDB caches), per target. Below ~5 s V8's optimising
+   *  compiler still runs on background threads and steals CPU from the measured window. */
   warmup: number
   connections: number
   /** Rows preloaded (http-point-select). */
   rows: number
 }
 
-/** `npm run bench -- <name> [--duration 10] [--warmup 2] [--connections 16] [--rows 10000]` */
+/** `npm run bench -- <name> [--duration 10] [--warmup 5] [--connections 16] [--rows 10000]` */
 export function benchArgs (defaults: Partial<HttpBenchArgs> = {}): HttpBenchArgs {
   const { values } = parseArgs({
     args: process.argv.slice(2),
@@ -39,7 +40,7 @@ export function benchArgs (defaults: Partial<HttpBenchArgs> = {}): HttpBenchArgs
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a non-negative number, got ${values[name]}`)
     return v
   }
-  return { duration: num('duration', 10), warmup: num('warmup', 2), connections: num('connections', 16), rows: num('rows', 10_000) }
+  return { duration: num('duration', 10), warmup: num('warmup', 5), connections: num('connections', 16), rows: num('rows', 10_000) }
 }
 
 export interface Target {
@@ -91,11 +92,14 @@ function spawnListening (args: string[], marker: string, onStop: () => void = ()
   })
 }
 
+/** The node's config: etc/scratchbird.yaml (durability sync), or SB_BENCH_CONFIG=<path> to compare. */
+const NODE_CONFIG = process.env.SB_BENCH_CONFIG ?? join(ROOT, 'etc/scratchbird.yaml')
+
 /** A ScratchBird node from dist/bundle/main.cjs (bench/run.mjs builds it) in a fresh data dir. */
 export function startBundleNode (): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-bench-http-'))
   return spawnListening([join(ROOT, 'dist/bundle/main.cjs'), '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--metrics-listen', '127.0.0.1:0', '--config', join(ROOT, 'etc/scratchbird.yaml')], '"ready', () => rmSync(dataDir, { recursive: true, force: true }))
+    '--metrics-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', () => rmSync(dataDir, { recursive: true, force: true }))
 }
 
 /** The baseline: bench/lib/trivial-server.ts in its own process. */
@@ -219,7 +223,7 @@ export function requireClean (label: string, ...runs: Array<LoadResult & { warmu
 
 /** What the machine limits; the 1-minute load average shows other work sharing the cores. */
 export function machineNote (): string {
-  return `${availableParallelism()} cores shared by the node (main thread + shard workers), autocannon (this process), the idle other server and whatever else runs here (1-min load average ${loadavg()[0]!.toFixed(2)}); node durability sync (etc/scratchbird.yaml)`
+  return `${availableParallelism()} cores shared by the node (main thread + shard workers), autocannon (this process), the idle other server and whatever else runs here (1-min load average ${loadavg()[0]!.toFixed(2)}); node config ${NODE_CONFIG}`
 }
 
 /** "goal ratio >= 0.5: met" or by how much it is missed. */

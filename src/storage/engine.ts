@@ -111,6 +111,9 @@ export type AutocommitOutcome =
   | { readonly ok: false, readonly error: unknown }
 
 export interface ScanOptions extends PkBounds {
+  /** `gte` is a complete primary key: at most one row, read with one get instead of an iterator
+   *  (a LevelDB iterator costs far more to open than a point read). */
+  exact?: boolean | undefined
   reverse?: boolean | undefined
   /** Visible rows returned at most. */
   limit?: number | undefined
@@ -520,6 +523,12 @@ export class ShardEngine {
     const pkOffset = rowPrefix(tableId).length
     const limit = opts.limit ?? Infinity
     if (limit <= 0) return
+    if (opts.exact === true && opts.gte !== undefined) {
+      const key = rowKey(tableId, opts.gte)
+      const v = await readVisible(this.kv, this.tip, key, await this.kv.get(key), viewer)
+      if (v !== undefined && !v.tombstone) yield { pk: decodeTuple(key, pkOffset), row: v.row }
+      return
+    }
     let n = 0
     for await (const [k, val] of this.kv.iterate({ ...range, reverse: opts.reverse === true })) {
       const v = await readVisible(this.kv, this.tip, k, val, viewer)

@@ -69,7 +69,7 @@ export function pinKeys (env: ExecEnv, t: TableShape, where: Expr | null, params
   if (t.pk.every(i => pins.has(i))) {
     const row: SqlValue[] = t.info.columns.map((_, i) => pins.get(i) ?? null)
     const pk = pkTuple(t, row)
-    options = { gte: pk, lte: pk }
+    options = { gte: pk, lte: pk, exact: true }
     routing += ', point lookup on the primary key'
   }
   return { shards, options, routing }

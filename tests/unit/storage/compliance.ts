@@ -370,6 +370,13 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(await rows(T, { gte: [0n], lt: [100n] }, t)).toEqual(['0=r0', '5=r5', '6=mine', '12=r12'])
         expect(await rows(T, { gte: [0n], lt: [100n] })).toEqual(['0=r0', '7=r7', '12=r12'])
         expect(await rows(T, { gte: [0n], limit: 2 })).toEqual(['0=r0', '7=r7'])
+        // exact: a complete key read with one get, same visibility as the range
+        expect(await rows(T, { gte: [6n], lte: [6n], exact: true }, t)).toEqual(['6=mine'])
+        expect(await rows(T, { gte: [6n], lte: [6n], exact: true })).toEqual([])
+        expect(await rows(T, { gte: [7n], lte: [7n], exact: true }, t)).toEqual([])
+        expect(await rows(T, { gte: [7n], lte: [7n], exact: true })).toEqual(['7=r7'])
+        expect(await rows(T, { gte: [5n], lte: [5n], exact: true })).toEqual([])
+        expect(await rows(T, { gte: [12n], lte: [12n], exact: true, limit: 0 })).toEqual([])
       })
 
       it('composite and text keys: prefix bounds and code point order', async () => {
