@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../core/atomic-file'
 import { ScratchBirdError } from '../core/errors'
 import { Catalog } from './catalog'
 
@@ -30,16 +31,5 @@ export function loadCatalog (dataDir: string): Catalog {
 }
 
 export function saveCatalog (dataDir: string, catalog: Catalog): void {
-  const path = join(dataDir, CATALOG_FILE)
-  const tmp = `${path}.tmp`
-  const fd = openSync(tmp, 'w')
-  try {
-    writeSync(fd, JSON.stringify({ format: FORMAT, catalog: catalog.toJSON() }, null, 1))
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
-  const dir = openSync(dirname(path), 'r')
-  try { fsyncSync(dir) } finally { closeSync(dir) }
+  writeFileAtomic(join(dataDir, CATALOG_FILE), JSON.stringify({ format: FORMAT, catalog: catalog.toJSON() }, null, 1))
 }

@@ -60,7 +60,19 @@ export const ERROR_CODES = {
   SB_GROUPING_ERROR: { sqlstate: '42803', http: 400, summary: 'a column is used outside an aggregate but is not in GROUP BY, or an aggregate appears where none is allowed' },
   SB_PARTITION_KEY_UPDATE: { sqlstate: '0A000', http: 400, summary: 'an UPDATE assigns a partition-key column (rows cannot move between shards by UPDATE); delete and re-insert instead' },
   SB_TXN_ABORTED: { sqlstate: '25P02', http: 409, summary: 'a statement of the open transaction failed; only ROLLBACK is accepted until the transaction ends' },
-  SB_FEATURE_NOT_SUPPORTED: { sqlstate: '0A000', http: 400, summary: 'the statement form is valid SQL but not supported by this release' }
+  SB_FEATURE_NOT_SUPPORTED: { sqlstate: '0A000', http: 400, summary: 'the statement form is valid SQL but not supported by this release' },
+  SB_RPC_MALFORMED: { sqlstate: '08P01', http: 400, summary: 'a cluster RPC frame, payload or header is not well-formed; nothing in it was applied' },
+  SB_RPC_UNAUTHENTICATED: { sqlstate: '28000', http: 401, summary: 'a cluster RPC lacks the cluster secret (security.cluster_secret) or presents a wrong one; nothing was applied' },
+  SB_RPC_WRONG_CLUSTER: { sqlstate: '08004', http: 403, summary: 'a cluster RPC comes from a node of another cluster (cluster.name differs); nothing was applied' },
+  SB_RPC_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'a cluster RPC message or reply exceeds the RPC body limit' },
+  SB_RPC_UNKNOWN_OPCODE: { sqlstate: '0A000', http: 501, summary: 'the peer does not know this cluster RPC opcode (an older release)' },
+  SB_RPC_QUEUE_FULL: { sqlstate: '53000', http: 503, summary: 'too many cluster RPC calls to one peer are outstanding; the call was not sent' },
+  SB_RPC_TIMEOUT: { sqlstate: '57014', http: 504, summary: 'a cluster RPC got no reply within its deadline; its outcome on the peer is unknown' },
+  SB_RPC_REMOTE_ERROR: { sqlstate: 'XX000', http: 502, summary: 'a cluster peer failed with an error code this release does not know (details carry remote_code)' },
+  SB_NODE_UNREACHABLE: { sqlstate: '08001', http: 503, summary: 'a cluster peer cannot be reached (connection refused, reset or lost); the outcome of calls in flight is unknown' },
+  SB_NODE_ID_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the data directory was written by another node id or cluster, or the node id is already alive at another process' },
+  SB_SHARD_UNAVAILABLE: { sqlstate: '57P03', http: 503, summary: 'the node owning the shard is down or unreachable; the statement changed nothing it could not undo' },
+  SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

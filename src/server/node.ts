@@ -15,6 +15,7 @@ import { createMetrics, type NodeMetrics } from '../ops/metrics'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
+import { checkNodeIdentity } from './node-identity'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
@@ -80,6 +81,7 @@ export class ScratchBirdNode {
     const nodeId = config.node.id
     try {
       this.lock = lockDataDir(this.dataDir)
+      checkNodeIdentity(this.dataDir, { nodeId, cluster: config.cluster.name })
       this.hlc = new HlcPersistence(join(this.dataDir, 'hlc.hwm')).startHlc({
         clock: systemClock,
         rng: cryptoRng,

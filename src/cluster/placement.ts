@@ -1,0 +1,66 @@
+import { assert } from '../core/errors'
+import { xxhash64 } from '../core/hash'
+
+// Replica placement (DESIGN §6 "Placement"): rendezvous (highest-random-weight) hashing. Every
+// node scores every (shard, node) pair and a shard's preference list is the nodes by descending
+// score. Each node computes the same lists from the same membership with no coordination, and
+// removing a node changes only the lists that contained it — its shards move to the next node of
+// each list, nothing else moves (minimal disruption, unlike `hash mod nodes`).
+//
+// Score bytes (part of the cluster protocol: every node of a cluster must agree, never change):
+//   6 bytes = shard id as u32 big-endian, then node id as u16 big-endian;
+//   score   = xxhash64 (seed 0) of those bytes, an unsigned 64-bit integer.
+// Equal scores (astronomically unlikely, but the order must still be total) rank the lower node
+// id first.
+//
+// Pure and synchronous; `initHashing()` must have completed.
+
+export const MAX_SHARD_ID = 0xffff_ffff
+export const MAX_NODE_ID = 0xffff
+
+// One scratch buffer: xxhash64 is synchronous and copies nothing out, so reuse is safe and the
+// scoring loop allocates nothing per pair.
+const scratch = new Uint8Array(6)
+const scratchView = new DataView(scratch.buffer)
+
+/** Rendezvous score of `nodeId` for `shardId` (the 6 bytes above through xxhash64). */
+export function placementScore (shardId: number, nodeId: number): bigint {
+  assert(Number.isInteger(shardId) && shardId >= 0 && shardId <= MAX_SHARD_ID, `shard id ${shardId} is not a u32`)
+  assert(Number.isInteger(nodeId) && nodeId >= 0 && nodeId <= MAX_NODE_ID, `node id ${nodeId} is not a u16`)
+  scratchView.setUint32(0, shardId, false)
+  scratchView.setUint16(4, nodeId, false)
+  return xxhash64(scratch)
+}
+
+/**
+ * The first `length` nodes of `nodeIds` in `shardId`'s preference order (all of them by
+ * default). `nodeIds` is a membership set: its order does not matter; duplicates are a bug.
+ */
+export function preferenceList (shardId: number, nodeIds: readonly number[], length = nodeIds.length): number[] {
+  assert(Number.isInteger(length) && length >= 0, `preference list length ${length} is not a non-negative integer`)
+  assert(new Set(nodeIds).size === nodeIds.length, 'node ids of a membership must be distinct')
+  const scored = nodeIds.map(id => ({ id, score: placementScore(shardId, id) }))
+  scored.sort((a, b) => a.score > b.score ? -1 : a.score < b.score ? 1 : a.id - b.id)
+  return scored.slice(0, length).map(s => s.id)
+}
+
+/**
+ * Preference lists of shards 0 … shards-1, each `n` long (or every node when fewer are members).
+ * Use the largest replication factor of any table as `n`: a table with a smaller N uses the
+ * prefix of the same list, so tables colocated on a shard share their first replicas.
+ */
+export function placement (shards: number, nodeIds: readonly number[], n: number): number[][] {
+  assert(Number.isInteger(shards) && shards >= 0 && shards - 1 <= MAX_SHARD_ID, `shard count ${shards} out of range`)
+  const lists: number[][] = []
+  for (let shard = 0; shard < shards; shard++) lists.push(preferenceList(shard, nodeIds, n))
+  return lists
+}
+
+/**
+ * The first node of `list` that `isLive` accepts — the shard primary in `primary_replica` mode,
+ * the natural coordinator otherwise — or undefined when none is live.
+ */
+export function firstLive (list: readonly number[], isLive: (nodeId: number) => boolean): number | undefined {
+  for (const id of list) if (isLive(id)) return id
+  return undefined
+}

@@ -1,0 +1,49 @@
+// THE table of cluster RPC opcodes (DESIGN §7, §10 "one source per fact"): number, name and what
+// the message asks. The server's dispatch, the client's `call` and the metrics' `opcode` label all
+// derive from it; nothing else lists opcodes. Numbers are on the wire: never renumber or reuse,
+// only append. 0 is reserved (never valid). Ranges group subsystems so a number says where it
+// belongs: 0x01–0x0F node, 0x10 gossip, 0x20 catalog, 0x30 shard work, later ones for
+// replication, hints, anti-entropy and 2PC.
+//
+// A peer that does not know an opcode (an older release during a rolling upgrade) answers that
+// message alone with SB_RPC_UNKNOWN_OPCODE; the rest of its batch is served.
+
+const ROWS = [
+  [0x01, 'PING', 'liveness and round-trip probe; the reply echoes the payload'],
+  [0x10, 'GOSSIP_SYNC', 'push the sender\'s membership digest; the reply is the receiver\'s digest (SWIM exchange)'],
+  [0x11, 'GOSSIP_ACK', 'acknowledge a gossip exchange, carrying the entries the sender was missing'],
+  [0x20, 'CATALOG_FETCH', 'ask for the catalog (or the changes since a catalog version)'],
+  [0x21, 'CATALOG_APPLY', 'apply a catalog change at a given catalog version (idempotent by version)'],
+  [0x30, 'SHARD_QUERY', 'per-shard work forwarded to a node holding a replica of that shard']
+] as const satisfies ReadonlyArray<readonly [number, string, string]>
+
+export type RpcOpcodeName = typeof ROWS[number][1]
+
+export interface RpcOpcodeInfo {
+  readonly code: number
+  readonly name: RpcOpcodeName
+  readonly description: string
+}
+
+export const RPC_OPCODE_INFO: readonly RpcOpcodeInfo[] = ROWS.map(([code, name, description]) => ({ code, name, description }))
+
+/** Opcode number by name. */
+export const RPC_OPCODES = Object.fromEntries(ROWS.map(([code, name]) => [name, code])) as Readonly<Record<RpcOpcodeName, number>>
+
+const byCode = new Map<number, RpcOpcodeInfo>(RPC_OPCODE_INFO.map(i => [i.code, i]))
+
+/** The table row of an opcode number, undefined when this release does not know it. */
+export function rpcOpcodeInfo (code: number): RpcOpcodeInfo | undefined {
+  return byCode.get(code)
+}
+
+/** The label metrics and errors use for an opcode number (known name, else `0x..`). */
+export function rpcOpcodeLabel (code: number): string {
+  return byCode.get(code)?.name ?? `0x${code.toString(16).padStart(2, '0')}`
+}
+
+// Checked once at load: a duplicate or out-of-range number is a bug in the table above.
+for (const [code] of ROWS) {
+  if (!Number.isInteger(code) || code < 1 || code > 0xff) throw new Error(`ScratchBird assertion: RPC opcode ${code} outside 1..255`)
+}
+if (byCode.size !== ROWS.length) throw new Error('ScratchBird assertion: duplicate RPC opcode number')

@@ -1,0 +1,176 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ScratchBirdError, assert, isScratchBirdError } from '../../core/errors'
+import type { NodeMetrics } from '../../ops/metrics'
+import { readBody } from '../body'
+import type { Handler, Routes } from '../http-server'
+import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
+import { RPC_OPCODES, rpcOpcodeInfo, rpcOpcodeLabel, type RpcOpcodeName } from './opcodes'
+import { encodeErrorPayload } from './remote-error'
+import { RPC_MAX_BODY_BYTES, decodeBatch, encodeFrame, encodePayload, frameSize, type RpcFrameMessage, type RpcMessage } from './wire'
+
+// The serving side of cluster RPC (DESIGN §7): `POST /v1/rpc` on the node's HTTP listener.
+// Order of checks, each a rejection that is counted (scratchbird_rpc_rejected_total{reason}) and
+// dispatches nothing:
+//   1. cluster secret, when one is configured          → 401 SB_RPC_UNAUTHENTICATED
+//   2. cluster name                                    → 403 SB_RPC_WRONG_CLUSTER
+//   3. sender node id header                           → 400 SB_RPC_MALFORMED
+//   4. body size (refused as soon as the limit passes) → 413 SB_BODY_TOO_LARGE
+//   5. the whole frame and every payload decode        → 400 SB_RPC_MALFORMED
+// The secret comes first so an unauthenticated sender learns nothing else. Rejections close the
+// connection: the unread body is not worth draining for a peer we refuse.
+// A valid batch dispatches every message to its method; a method's ScratchBirdError becomes an
+// error reply for that message only, and the answer is always one reply frame (200).
+
+/** What a method learns about the call besides its payload. */
+export interface RpcContext {
+  /** Sender's node id (x-scratchbird-node-id), authenticated only as far as the secret is. */
+  readonly from: number
+  readonly opcode: RpcOpcodeName
+  readonly id: number
+}
+
+/** Serves one opcode: returns the reply payload (JSON-encodable) or throws a ScratchBirdError. */
+export type RpcMethod = (payload: unknown, ctx: RpcContext) => unknown
+
+/** The methods this node serves, by opcode. Subsystems register theirs at startup. */
+export class RpcMethods {
+  private readonly byCode = new Map<number, RpcMethod>()
+
+  register (name: RpcOpcodeName, method: RpcMethod): this {
+    const code = RPC_OPCODES[name]
+    assert(!this.byCode.has(code), `RPC method ${name} registered twice`)
+    this.byCode.set(code, method)
+    return this
+  }
+
+  get (code: number): RpcMethod | undefined {
+    return this.byCode.get(code)
+  }
+}
+
+export type RpcRejectReason = 'unauthenticated' | 'wrong_cluster' | 'malformed' | 'too_large'
+
+export interface RpcServerOptions {
+  /** This node's cluster.name; senders must present the same. */
+  readonly cluster: string
+  /** security.cluster_secret. Undefined: no secret check (the node's config decides whether that is allowed). */
+  readonly secret: string | undefined
+  readonly methods: RpcMethods
+  readonly metrics: Pick<NodeMetrics, 'rpcRejected' | 'rpcMessagesReceived'>
+  /** Request and reply body limit; every node of a cluster must use the same. */
+  readonly maxBodyBytes?: number
+  /** A method threw something other than a ScratchBirdError (a bug): log it. */
+  readonly onInternalError?: (e: unknown) => void
+}
+
+// Hashing both sides first gives equal lengths, which timingSafeEqual needs, and comparing raw
+// lengths would leak the secret's length.
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+
+const NODE_ID_TEXT = /^[1-9][0-9]{0,4}$/
+
+function parseNodeId (text: string | string[] | undefined): number | undefined {
+  if (typeof text !== 'string' || !NODE_ID_TEXT.test(text)) return undefined
+  const id = Number(text)
+  return id <= 0xffff ? id : undefined
+}
+
+export function createRpcHandler (opts: RpcServerOptions): Handler {
+  const expected = opts.secret === undefined ? undefined : sha256(opts.secret)
+  const limit = opts.maxBodyBytes ?? RPC_MAX_BODY_BYTES
+  const onInternalError = opts.onInternalError ?? (() => {})
+
+  const rejected = (res: ServerResponse, reason: RpcRejectReason, err: ScratchBirdError): ScratchBirdError => {
+    opts.metrics.rpcRejected.inc({ reason })
+    res.setHeader('connection', 'close')
+    return err
+  }
+
+  async function dispatch (m: RpcMessage, from: number): Promise<RpcFrameMessage> {
+    const info = rpcOpcodeInfo(m.opcode)
+    const method = opts.methods.get(m.opcode)
+    opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
+    if (info === undefined || method === undefined) {
+      return errorReply(m, new ScratchBirdError('SB_RPC_UNKNOWN_OPCODE', `this node does not serve cluster RPC opcode ${rpcOpcodeLabel(m.opcode)}`, { opcode: rpcOpcodeLabel(m.opcode) }))
+    }
+    try {
+      const result = await method(m.payload, { from, opcode: info.name, id: m.id })
+      return { kind: 'ok', opcode: m.opcode, id: m.id, body: encodePayload(result) }
+    } catch (e) {
+      if (isScratchBirdError(e)) return errorReply(m, e)
+      onInternalError(e)
+      return errorReply(m, new ScratchBirdError('SB_INTERNAL', `internal error in cluster RPC method ${info.name}`, { opcode: info.name }))
+    }
+  }
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<undefined> => {
+    if (expected !== undefined) {
+      const got = req.headers[RPC_HEADER_SECRET]
+      if (typeof got !== 'string' || !timingSafeEqual(sha256(got), expected)) {
+        throw rejected(res, 'unauthenticated', new ScratchBirdError('SB_RPC_UNAUTHENTICATED',
+          got === undefined ? `cluster RPC without the ${RPC_HEADER_SECRET} header` : 'cluster RPC with a wrong cluster secret'))
+      }
+    }
+    const cluster = req.headers[RPC_HEADER_CLUSTER]
+    if (cluster !== opts.cluster) {
+      throw rejected(res, 'wrong_cluster', new ScratchBirdError('SB_RPC_WRONG_CLUSTER',
+        `cluster RPC from cluster "${String(cluster ?? '')}", this node belongs to "${opts.cluster}"`, { cluster: String(cluster ?? '') }))
+    }
+    const from = parseNodeId(req.headers[RPC_HEADER_NODE_ID])
+    if (from === undefined) {
+      throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC without a valid ${RPC_HEADER_NODE_ID} header (1..65535)`))
+    }
+    let body: Buffer
+    try {
+      body = await readBody(req, limit)
+    } catch (e) {
+      if (isScratchBirdError(e, 'SB_BODY_TOO_LARGE')) {
+        throw rejected(res, 'too_large', new ScratchBirdError('SB_BODY_TOO_LARGE', `cluster RPC body exceeds ${limit} bytes`, { limit }))
+      }
+      throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC body could not be read: ${(e as Error).message}`))
+    }
+    let messages: RpcMessage[]
+    try {
+      messages = decodeBatch(body, 'request')
+    } catch (e) {
+      throw isScratchBirdError(e) ? rejected(res, 'malformed', e) : e
+    }
+    // Methods start in batch order (each runs synchronously up to its first await) and then run
+    // concurrently; a caller that needs one call done before the next awaits it.
+    const replies = await Promise.all(messages.map(m => dispatch(m, from)))
+    const frame = encodeFrame(fitReplies(replies, limit))
+    res.writeHead(200, { 'content-type': RPC_CONTENT_TYPE, 'content-length': frame.length })
+    res.end(frame)
+    return undefined
+  }
+}
+
+/** The route to merge into the node's route table (src/net/http-server.ts). */
+export function rpcRoutes (opts: RpcServerOptions): Routes {
+  return { [RPC_PATH]: { POST: createRpcHandler(opts) } }
+}
+
+function errorReply (m: { opcode: number, id: number }, err: ScratchBirdError): RpcFrameMessage {
+  return { kind: 'error', opcode: m.opcode, id: m.id, body: encodeErrorPayload(err) }
+}
+
+/**
+ * Keeps the reply frame within the body limit the caller reads with: while it is too big, the
+ * largest successful reply becomes an SB_RPC_TOO_LARGE error reply (error replies are bounded, so
+ * this ends). The caller sees exactly which calls did not fit.
+ */
+function fitReplies (replies: RpcFrameMessage[], limit: number): RpcFrameMessage[] {
+  let total = frameSize(replies.map(r => r.body.length))
+  if (total <= limit) return replies
+  const out = [...replies]
+  const largestFirst = out.map((_, i) => i).filter(i => out[i]!.kind === 'ok').sort((a, b) => out[b]!.body.length - out[a]!.body.length)
+  for (const i of largestFirst) {
+    if (total <= limit) break
+    const r = out[i]!
+    const err = errorReply(r, new ScratchBirdError('SB_RPC_TOO_LARGE', `the reply (${r.body.length} bytes) does not fit the ${limit}-byte cluster RPC body limit`, { bytes: r.body.length, limit }))
+    total += err.body.length - r.body.length
+    out[i] = err
+  }
+  return out
+}
