@@ -52,14 +52,18 @@ export function startNode (cmd: string, args: string[], opts: { cwd?: string, ti
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`node did not become ready\n${out}\n${err}`)) }, opts.timeoutMs ?? 30_000)
     proc.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    let ready = false
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString()
+      // Once ready, only collect: rescanning all output per chunk is quadratic in long runs.
+      if (ready) return
       for (const line of out.split('\n')) {
         if (!line.includes('"ready')) continue
         try {
           const rec = JSON.parse(line) as { listen?: string, metrics?: string }
           if (rec.listen && rec.metrics) {
             clearTimeout(timer)
+            ready = true
             const listen = rec.listen
             resolve({ proc, listen, metrics: rec.metrics, stdout: () => out, stderr: () => err, exited, url: (p) => `http://${listen}${p}` })
             return
