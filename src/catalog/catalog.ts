@@ -1,5 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, TableOption } from '../sql/ast'
+import { checkColumnDefault } from '../sql/exec/column-default'
 import {
   REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
 } from './replication-options'
@@ -17,6 +18,11 @@ export interface ColumnInfo {
   notNull: boolean
   /** Ordinal position, from 1 (sys_columns). */
   position: number
+  /**
+   * DEFAULT expression as canonical SQL text (format.ts), checked at CREATE TABLE; null: none.
+   * Absent in catalogs written before defaults were stored, which fromJSON reads as null.
+   */
+  default: string | null
 }
 
 export interface ForeignKeyInfo { columns: string[], table: string, refColumns: string[] }
@@ -119,7 +125,7 @@ export class Catalog {
     const columns: ColumnInfo[] = []
     for (const c of s.columns) {
       if (columns.some(x => x.name === c.name)) throw err('SB_DUPLICATE_COLUMN', `column "${c.name}" specified more than once`, { column: c.name })
-      columns.push({ name: c.name, type: { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }, notNull: c.notNull || c.primaryKey, position: columns.length + 1 })
+      columns.push({ name: c.name, type: { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }, notNull: c.notNull || c.primaryKey, position: columns.length + 1, default: null })
     }
     const has = (col: string): boolean => columns.some(c => c.name === col)
     const inlinePk = s.columns.filter(c => c.primaryKey).map(c => c.name)
@@ -133,6 +139,12 @@ export class Catalog {
     for (const k of primaryKey) {
       if (!has(k)) throw err('SB_UNDEFINED_COLUMN', `primary key column "${k}" does not exist`, { column: k })
       columns.find(c => c.name === k)!.notNull = true
+    }
+    // After the primary key: its columns are NOT NULL, which a DEFAULT NULL must not contradict.
+    for (const c of s.columns) {
+      if (c.default === null) continue
+      const col = columns.find(x => x.name === c.name)!
+      col.default = checkColumnDefault({ table: s.name, column: col.name, type: col.type, notNull: col.notNull }, c.default)
     }
     const foreignKeys: ForeignKeyInfo[] = []
     for (const c of s.columns) {
@@ -200,7 +212,18 @@ export class Catalog {
     if (typeof s !== 'object' || s === null || !Number.isInteger(s.version) || !Number.isInteger(s.nextTableId) || !Array.isArray(s.tables)) {
       throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
     }
-    return new Catalog(s)
+    const tables = s.tables.map(t => {
+      if (typeof t !== 'object' || t === null || !Array.isArray(t.columns)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
+      const columns = t.columns.map(c => {
+        const d = (c as Partial<ColumnInfo>).default
+        if (d !== undefined && d !== null && typeof d !== 'string') {
+          throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: the DEFAULT of column "${c.name}" of table "${t.name}" is not text`)
+        }
+        return { ...c, default: d ?? null }
+      })
+      return { ...t, columns }
+    })
+    return new Catalog({ ...s, tables })
   }
 }
 

@@ -11,6 +11,8 @@ import { Catalog } from './catalog'
 // catalog does not depend on which shards it serves (cluster-wide DDL ships the document).
 
 export const CATALOG_FILE = 'catalog.json'
+// Format 1 grows by optional fields only, read by Catalog.fromJSON: columns[].default (a column's
+// DEFAULT as canonical SQL text) is absent in files written before defaults were stored — none.
 const FORMAT = 1
 
 export function loadCatalog (dataDir: string): Catalog {

@@ -4,12 +4,13 @@
 
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type {
-  BeginStatement, ExplainStatement, ExplainableStatement, IsolationLevel, ShowStatement, ShowTarget, Statement
+  BeginStatement, ExplainStatement, ExplainableStatement, Expr, IsolationLevel, ShowStatement, ShowTarget, Statement
 } from './ast'
 import { Cursor } from './cursor'
 import { tokenize } from './lexer'
 import { parseAlterTable, parseCreateTable, parseDropTable } from './parse-ddl'
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
+import { parseExpr } from './parse-expr'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -37,6 +38,15 @@ export function parseOne (sql: string): Statement {
   }
   const second = statements[1]!
   throw syntaxError('expected exactly one statement, got more', second.pos, '')
+}
+
+/** Parses exactly one expression (a column DEFAULT as the catalog stores it). */
+export function parseExpression (sql: string): Expr {
+  return guard(sql, (c) => {
+    const e = parseExpr(c)
+    if (!c.atEnd()) throw c.error('end of expression')
+    return e
+  })
 }
 
 function guard<T> (sql: string, body: (c: Cursor) => T): T {

@@ -43,11 +43,12 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'data_type', type: T.text },
       { name: 'is_nullable', type: T.boolean },
       { name: 'is_primary_key', type: T.boolean },
-      { name: 'is_partition_key', type: T.boolean }
+      { name: 'is_partition_key', type: T.boolean },
+      { name: 'column_default', type: T.text }
     ],
     rows: (c) => c.tables.flatMap(t => t.columns.map(col => [
       BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
-      t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name)
+      t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
     ]))
   }
 }
