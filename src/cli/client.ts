@@ -6,7 +6,7 @@ import { request } from 'undici'
 import { loadConfig } from '../core/config/load'
 import { ScratchBirdError } from '../core/errors'
 import type { ParsedFlags } from './args'
-import { render, type OutputFormat, type SqlResult } from './render'
+import { renderAnswer, type OutputFormat, type SqlResult } from './render'
 import { isComplete } from './statement-buffer'
 
 // scratchbird_cli: sends statements to a node's HTTP API (undici) and prints the answers — from
@@ -62,13 +62,13 @@ async function runScript (base: string, sql: string, format: OutputFormat, sessi
   const a = await call(`${base}/v1/sql`, 'POST', { sql }, session)
   if (a.status >= 400) {
     // A multi-statement script answers the results before the failing statement too.
-    const done = (a.body as { results?: SqlResult[] } | null)?.results ?? []
-    for (const r of done) process.stdout.write(render(r, format))
+    const done = (a.body as { results?: SqlResult[] } | null)?.results
+    if (Array.isArray(done) && done.length > 0) process.stdout.write(renderAnswer({ results: done }, format))
     process.stderr.write(errorLine(a))
     return (a.body as { error?: { code?: string } } | null)?.error?.code ?? String(a.status)
   }
   const b = a.body as SqlResult & { results?: SqlResult[] }
-  for (const r of b.results ?? [b]) process.stdout.write(render(r, format))
+  process.stdout.write(renderAnswer(Array.isArray(b.results) ? { results: b.results } : { result: b }, format))
   return null
 }
 

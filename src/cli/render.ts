@@ -28,12 +28,14 @@ export function renderTable (r: SqlResult): string {
   return out.join('\n') + '\n'
 }
 
+/** NULL is an empty unquoted field, the empty string a quoted one (`""`), as PostgreSQL's CSV. */
 function csvField (v: unknown): string {
   if (v === null || v === undefined) return ''
   const s = typeof v === 'object' ? JSON.stringify(v) : String(v)
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
+  return s === '' || /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s
 }
 
+/** One result set: its header line, then its rows; '' for a result without columns (INSERT …). */
 export function renderCsv (r: SqlResult): string {
   if (!r.columns?.length) return ''
   const lines = [r.columns.map(csvField).join(',')]
@@ -43,8 +45,23 @@ export function renderCsv (r: SqlResult): string {
 
 export type OutputFormat = 'table' | 'json' | 'csv'
 
+/** One result, as the server answers a one-statement script. */
 export function render (r: SqlResult, format: OutputFormat): string {
   if (format === 'json') return JSON.stringify(r, null, 2) + '\n'
   if (format === 'csv') return renderCsv(r)
   return renderTable(r)
+}
+
+/**
+ * Everything one request answered: `{ result }` when the server answered a single result object,
+ * `{ results }` for the {"results": [...]} list of a multi-statement script (or the results before
+ * a failing statement). json prints ONE document (that object, or the array); csv prints each
+ * result set with its own header line, consecutive sets separated by an empty line (results
+ * without columns, e.g. INSERT, print nothing); table prints each result in turn.
+ */
+export function renderAnswer (answer: { result: SqlResult } | { results: readonly SqlResult[] }, format: OutputFormat): string {
+  const list = 'results' in answer ? answer.results : [answer.result]
+  if (format === 'json') return JSON.stringify('results' in answer ? answer.results : answer.result, null, 2) + '\n'
+  if (format === 'csv') return list.map(renderCsv).filter(s => s !== '').join('\r\n')
+  return list.map(renderTable).join('')
 }

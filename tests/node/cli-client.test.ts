@@ -125,11 +125,24 @@ CREATE TABLE orders_2 (order_id UUID PRIMARY KEY, user_id VARCHAR(50) REFERENCES
 
     const json = await cli(['--format', 'json', '--command', "SELECT k, v, d FROM fmt ORDER BY k; INSERT INTO fmt VALUES ('c', 1, 2)"])
     expect(json.code).toBe(0)
-    // one pretty-printed JSON document per statement, in order
-    const docs = json.stdout.split(/(?<=^\})\n/m).filter(s => s.trim() !== '').map(s => JSON.parse(s) as Json)
+    // a multi-statement script: ONE JSON document, the array of the results in order
+    const docs = JSON.parse(json.stdout) as Json[]
     expect(docs).toHaveLength(2)
     expect(docs[0]).toMatchObject({ command: 'SELECT', columns: ['k', 'v', 'd'], rows: [['a,1', '9007199254740993', '1.50'], ['b', null, null]], rowCount: 2, warnings: [] })
     expect(docs[1]).toMatchObject({ command: 'INSERT', rowCount: 1 })
+    // one statement: the result object itself
+    expect(JSON.parse((await cli(['--format', 'json', '--command', 'SELECT count(*) AS c FROM fmt'])).stdout)).toMatchObject({ command: 'SELECT', rows: [['3']] })
+
+    // several result sets in csv: each with its header, separated by an empty line
+    const sets = await cli(['--format', 'csv', '--command', "SELECT k FROM fmt WHERE k = 'b'; INSERT INTO fmt VALUES ('d', 4, 4); SELECT count(*) AS c FROM fmt"])
+    expect(sets.code).toBe(0)
+    expect(sets.stdout).toBe('k\r\nb\r\n\r\nc\r\n4\r\n')
+
+    // a failing script still prints one JSON document (the results before the failure), the error on stderr
+    const failed = await cli(['--format', 'json', '--command', "SELECT 1 AS one; INSERT INTO fmt VALUES ('a,1', 0, 0)"])
+    expect(failed.code).toBe(1)
+    expect(JSON.parse(failed.stdout)).toMatchObject([{ command: 'SELECT', rows: [[1]] }])
+    expect(failed.stderr).toMatch(/^ERROR: .+ \[SB_UNIQUE_VIOLATION\]\n$/)
   })
 
   it('reads SQL from piped standard input', async () => {
