@@ -1,7 +1,7 @@
 // I/O shell for the HLC high-water mark (DESIGN §3: "persisted so a restart never goes backwards").
 // Works like a lease: we persist ts + reserveMs and the Hlc may issue ids below that mark without
-// touching the disk; it calls reserve() again halfway through. With the default 10 s that is one
-// small synchronous write every ~5 s of clock time, never per id. Synchronous node:fs on purpose:
+// touching the disk; it calls reserve() again halfway through. A node reserves 2 × max_clock_offset_ms
+// (hlcReserveMs, 1 s by default): one small synchronous write per ~0.5 s of clock time, never per id. Synchronous node:fs on purpose:
 // the Hlc is synchronous and this runs rarely (and once at boot).
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -9,6 +9,22 @@ import { isScratchBirdError, ScratchBirdError } from './errors'
 import { Hlc, type HlcMarkSink, type HlcOptions } from './hlc'
 
 export const DEFAULT_HLC_RESERVE_MS = 10_000
+
+/**
+ * The reserve a node uses: twice max_clock_offset_ms (1 s by default), capped at the default.
+ * A restarted node resumes at its mark, up to one reserve ahead of the wall clock, and peers
+ * refuse timestamps more than max_clock_offset_ms ahead — so the reserve must stay close to that
+ * bound, and the node waits out the part of the lead above half of it (restartWaitMs) before it
+ * talks to anyone. At 1 s the mark is rewritten about twice a second while ids are issued.
+ */
+export function hlcReserveMs (maxClockOffsetMs: number): number {
+  return Math.max(1, Math.min(DEFAULT_HLC_RESERVE_MS, 2 * maxClockOffsetMs))
+}
+
+/** How long to wait at boot before resuming at `mark`, so the HLC leads the wall clock by at most max_clock_offset_ms / 2. */
+export function restartWaitMs (mark: number | undefined, wallMs: number, maxClockOffsetMs: number): number {
+  return mark === undefined ? 0 : Math.max(0, Math.ceil(mark - wallMs - maxClockOffsetMs / 2))
+}
 
 export interface HlcPersistenceOptions {
   /** How far ahead of the current timestamp each persisted mark reaches. Default 10 s. */

@@ -7,7 +7,8 @@ import type { Config } from '../core/config/load'
 import { ScratchBirdError } from '../core/errors'
 import { initHashing } from '../core/hash'
 import type { Hlc } from '../core/hlc'
-import { HlcPersistence } from '../core/hlc-persist'
+import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
+import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
@@ -26,6 +27,16 @@ import { loadCatalog, saveCatalog } from '../catalog/store'
 import { UuidV7Generator } from '../core/uuid'
 import type { ExecEnv } from '../sql/exec/env'
 import { SqlApi } from './sql-api'
+import { Catalog } from '../catalog/catalog'
+import type { TwoPhaseIo } from '../cluster/twopc'
+import { RpcClient } from '../net/rpc/client'
+import { RpcMethods, rpcRoutes } from '../net/rpc/server'
+import { applyDdl } from '../sql/exec/executor'
+import { ClusterShell } from './cluster'
+import { ShardRouter, type ShardRequester } from './shard-router'
+
+/** Limbo transactions whose decision record was unreachable are retried this often. */
+const LIMBO_RETRY_MS = 10_000
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -67,11 +78,22 @@ export class ScratchBirdNode {
   private sqlApi: SqlApi | null = null
   private metricsHttp: Server | null = null
   private stopping: Promise<void> | null = null
+  private cluster: ClusterShell | null = null
+  private rpc: RpcClient | null = null
+  private env: ExecEnv | null = null
+  private catalog: Catalog
+  private limboTimer: NodeJS.Timeout | null = null
 
-  constructor (public config: Config, private readonly onFatal: (reason: string) => void = () => {}) {
+  constructor (public config: Config, private readonly onFatalReason: (reason: string) => void = () => {}) {
     this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
     this.log = this.loggers.main
     this.metrics = createMetrics()
+    this.catalog = new Catalog()
+  }
+
+  /** Something this node cannot survive: stop cleanly (only once serving; start() fails otherwise). */
+  private onFatal (reason: string): void {
+    if (this.state === 'ready') this.onFatalReason(reason)
   }
 
   get dataDir (): string { return resolve(this.config.node.data_dir) }
@@ -82,7 +104,14 @@ export class ScratchBirdNode {
     try {
       this.lock = lockDataDir(this.dataDir)
       checkNodeIdentity(this.dataDir, { nodeId, cluster: config.cluster.name })
-      this.hlc = new HlcPersistence(join(this.dataDir, 'hlc.hwm')).startHlc({
+      const hlcFile = new HlcPersistence(join(this.dataDir, 'hlc.hwm'), { reserveMs: hlcReserveMs(config.node.max_clock_offset_ms) })
+      const wait = restartWaitMs(hlcFile.read(), systemClock.now(), config.node.max_clock_offset_ms)
+      if (wait > 0) {
+        // Restarted within its HLC reserve: resuming now would run ahead of every peer's clock.
+        log.info({ waitMs: wait }, `waiting ${wait} ms for the clock to reach the persisted HLC high-water mark`)
+        await delay(wait)
+      }
+      this.hlc = hlcFile.startHlc({
         clock: systemClock,
         rng: cryptoRng,
         nodeId,
@@ -93,6 +122,7 @@ export class ScratchBirdNode {
         }
       })
       await initHashing()
+      this.catalog = loadCatalog(this.dataDir)
 
       const workerCount = config.storage.workers === 'auto' ? availableParallelism() : config.storage.workers
       this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1)))
@@ -113,16 +143,16 @@ export class ScratchBirdNode {
         now: () => systemClock.monotonic()
       }, log, (reason) => {
         // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
-        if (this.state === 'ready') this.onFatal(reason)
+        this.onFatal(reason)
       })
       await this.workers.start(assignment)
       // Limbo transactions of a crash between PREPARE and COMMIT PREPARED are finished (or
       // aborted, presumed abort) by their decision records before the node serves anything.
       const hlc = this.hlc
-      const shards = [...Array(config.storage.shards).keys()]
-      const recovered = await recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), shards)
-      if (recovered.committed + recovered.aborted + recovered.failed > 0) {
-        log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed} limbo transaction(s)`)
+      const clustered = ClusterShell.enabled(config)
+      if (!clustered) {
+        // Alone, every decision record is on a local shard: finish limbo before serving.
+        await this.recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), [...Array(config.storage.shards).keys()])
       }
       this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
         this.metrics.sweepRuns.inc()
@@ -131,10 +161,19 @@ export class ScratchBirdNode {
       })
       this.sweeper.start(config.storage.sweep_schedule)
 
+      const methods = new RpcMethods()
+      if (clustered) {
+        this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId, secret: config.security.cluster_secret, metrics: this.metrics })
+        this.cluster = this.createCluster(hlc, this.rpc)
+        this.cluster.register(methods)
+      }
       this.sqlApi = this.createSqlApi(hlc)
       this.http = createHttpServer({
         '/v1/health': { GET: () => this.health() },
-        ...this.sqlApi.routes()
+        ...this.sqlApi.routes(),
+        ...(clustered
+          ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
+          : {})
       }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
       const addr = await listen(this.http, config.node.listen)
       this.listenAddress = `${addr.address}:${addr.port}`
@@ -152,6 +191,11 @@ export class ScratchBirdNode {
       const maddr = await listen(this.metricsHttp, config.node.metrics_listen)
       this.metricsAddress = `${maddr.address}:${maddr.port}`
       this.metrics.buildInfo.set({ version: VERSION, node_id: String(nodeId) }, 1)
+
+      if (this.cluster) {
+        this.cluster.start()
+        this.recoverClusterLimbo(hlc)
+      }
 
       this.state = 'ready'
       log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
@@ -171,26 +215,88 @@ export class ScratchBirdNode {
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
   private createSqlApi (hlc: Hlc): SqlApi {
     const { config, log } = this
-    const workers = this.workers!
-    let catalog = loadCatalog(this.dataDir)
+    const cluster = this.cluster
+    const shards = this.shardRequester()
     const env: ExecEnv = {
       nodeId: config.node.id,
       listenAddress: () => this.listenAddress,
       shards: config.storage.shards,
-      request: (op, req) => workers.request(op, req),
+      request: (op, req) => shards.request(op, req),
       hlc,
       uuidV7: new UuidV7Generator(systemClock, cryptoRng),
       clock: systemClock,
-      twoPhase: shardTwoPhaseIo(workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)),
-      // A single node until cluster membership exists.
-      liveNodes: () => 1,
-      catalog: () => catalog,
-      setCatalog: (c) => { saveCatalog(this.dataDir, c); catalog = c },
-      warn: (message, details) => log.warn(details, message)
+      twoPhase: shardTwoPhaseIo(shards, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)),
+      liveNodes: () => cluster?.liveNodes() ?? 1,
+      catalog: () => this.catalog,
+      setCatalog: (c) => {
+        cluster?.checkProvidable(c)
+        this.installCatalog(c)
+      },
+      warn: (message, details) => log.warn(details, message),
+      members: () => cluster?.members() ?? [{ nodeId: config.node.id, address: this.listenAddress, datacenter: config.node.datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: config.storage.shards }],
+      shardMap: () => cluster?.shardMap() ?? [...Array(config.storage.shards).keys()].map(s => ({ shard: s, preference: [config.node.id], live: [config.node.id] })),
+      runDdl: cluster === null ? undefined : (s) => cluster.ddl(s)
     }
+    this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
     api.start()
     return api
+  }
+
+  private installCatalog (c: Catalog): void {
+    saveCatalog(this.dataDir, c)
+    this.catalog = c
+    this.cluster?.noteCatalog(c)
+  }
+
+  /** Shard requests go to the local workers, or in a cluster through the placement router. */
+  private shardRequester (): ShardRequester {
+    const workers = this.workers!
+    return this.cluster === null ? workers : new ShardRouter(workers, this.cluster)
+  }
+
+  private createCluster (hlc: Hlc, rpc: RpcClient): ClusterShell {
+    const { config } = this
+    const self = config.cluster.nodes.find(n => n.id === config.node.id)
+    return new ClusterShell({
+      config,
+      hlc,
+      log: this.log,
+      metrics: this.metrics,
+      rpc,
+      workers: this.workers!,
+      catalog: () => this.catalog,
+      installCatalog: (c) => this.installCatalog(c),
+      runDdl: (s) => applyDdl(this.env!, s),
+      onFatal: (reason) => this.onFatal(reason)
+    }, self?.address ?? config.node.listen)
+  }
+
+  private async recoverLimbo (io: TwoPhaseIo, shards: number[]): Promise<number> {
+    const recovered = await recoverLimbo(io, shards)
+    if (recovered.committed + recovered.aborted + recovered.failed > 0) {
+      this.log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed} limbo transaction(s)`)
+    }
+    return recovered.failed
+  }
+
+  // In a cluster a limbo transaction's decision record may live on another node's shard, which
+  // may not be up yet: recover in the background and retry what could not be decided (a limbo
+  // version stays invisible meanwhile; it is never guessed aborted while its record is unreadable).
+  private recoverClusterLimbo (hlc: Hlc): void {
+    const cluster = this.cluster!
+    const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const owned = [...Array(this.config.storage.shards).keys()].filter(s => cluster.placedOwner(s) === cluster.selfId)
+    const attempt = (): void => {
+      if (this.state === 'stopping' || this.state === 'stopped') return
+      this.recoverLimbo(io, owned).then(failed => {
+        if (failed > 0) this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
+      }, (e: unknown) => {
+        this.log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `2PC recovery failed: ${(e as Error).message}; retrying`)
+        this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
+      })
+    }
+    attempt()
   }
 
   health (): Record<string, unknown> {
@@ -240,7 +346,10 @@ export class ScratchBirdNode {
     this.state = 'stopping'
     if (wasReady) this.log.info('stopping')
     this.sqlApi?.stop()
+    this.cluster?.stop()
+    if (this.limboTimer) clearTimeout(this.limboTimer)
     if (this.http) await closeServer(this.http)
+    await this.rpc?.close()
     if (this.metricsHttp) await closeServer(this.metricsHttp)
     this.log.debug('listeners closed')
     await this.sweeper?.stop()

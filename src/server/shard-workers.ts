@@ -67,12 +67,17 @@ export class ShardWorkers {
 
   /** Sends one request to the worker owning `req.shard`. */
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-    const slot = this.owner.get(req.shard)
-    if (!slot) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no such shard ${req.shard}`, { shard: req.shard })
-    if (!slot.client) throw new ScratchBirdError('SB_WORKER_DIED', `shard ${req.shard} is unavailable: its worker is restarting`, { shard: req.shard, worker: slot.index })
     const codec = codecOf(op)
-    const reply = await slot.client.request(SHARD_OPS[op].code, codec.encodeRequest(req))
-    return codec.decodeReply(reply.payload)
+    return codec.decodeReply(await this.requestRaw(op, req.shard, codec.encodeRequest(req)))
+  }
+
+  /** As request(), with the payloads already encoded (a request forwarded by a peer node, whose
+   *  bytes go to the worker as they came; the worker's decoder rejects garbage with a coded error). */
+  async requestRaw (op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array> {
+    const slot = this.owner.get(shard)
+    if (!slot) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no such shard ${shard}`, { shard })
+    if (!slot.client) throw new ScratchBirdError('SB_WORKER_DIED', `shard ${shard} is unavailable: its worker is restarting`, { shard, worker: slot.index })
+    return (await slot.client.request(SHARD_OPS[op].code, payload)).payload
   }
 
   private async spawn (slot: Slot): Promise<void> {

@@ -1,12 +1,12 @@
 import { DECISION_TABLE_ID, decisionShard, decodeDecision, encodeDecision, type TwoPhaseIo } from '../cluster/twopc'
 import type { HlcTs, Xid } from '../storage/types'
-import type { ShardWorkers } from './shard-workers'
+import type { ShardRequester } from './shard-router'
 
-// The I/O shell of two-phase commit on one node: participants and decision records are shards
-// served by this node's workers. Decision records are autocommit writes (durable per the shard's
+// The I/O shell of two-phase commit: participants and decision records are shards, served by
+// this node's workers or, in a cluster, by their owners (through the shard router). Decision records are autocommit writes (durable per the shard's
 // durability) in a reserved table; their version ids come from the caller's HLC.
 
-export function shardTwoPhaseIo (workers: ShardWorkers, shards: number, versionId: () => Uint8Array, hlcNow: () => HlcTs): TwoPhaseIo {
+export function shardTwoPhaseIo (workers: ShardRequester, shards: number, versionId: () => Uint8Array, hlcNow: () => HlcTs): TwoPhaseIo {
   return {
     prepare: async (shard, xid) => { await workers.request('PREPARE', { shard, xid }) },
     commitPrepared: async (shard, xid, commitHlc) => { await workers.request('COMMIT_PREPARED', { shard, xid, commitHlc }) },

@@ -217,6 +217,7 @@ export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement
 
 // ---- transactions, EXPLAIN, operator statements -------------------------------------------
 

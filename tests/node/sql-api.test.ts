@@ -112,7 +112,7 @@ describe('POST /v1/sql', () => {
       expect(r.status, bad).toBeLessThan(500)
     }
     const members = await sql(n, 'SHOW CLUSTER MEMBERS')
-    expect(members.body.rows).toEqual([[1, n.listen, 'alive', 16]])
+    expect(members.body.rows).toEqual([[1, n.listen, 'dc1', 'normal', '0', '0', 16]])
   })
 
   it('keeps a transaction open across requests in a session; DELETE closes and rolls back', async () => {

@@ -7,6 +7,22 @@ import type { Hlc } from '../../core/hlc'
 import type { UuidV7Generator } from '../../core/uuid'
 import type { TwoPhaseIo } from '../../cluster/twopc'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../server/shard-ops'
+import type { DdlStatement } from '../ast'
+import type { StatementResult } from './result'
+
+/** A row of SHOW CLUSTER MEMBERS. */
+export interface MemberRow {
+  nodeId: number
+  address: string
+  datacenter: string
+  state: string
+  heartbeatAgeMs: number | null
+  clockOffsetMs: number | null
+  shardReplicas: number
+}
+
+/** A row of SHOW SHARD MAP: the shard's preference list and which of its replicas are live. */
+export interface ShardMapRow { shard: number, preference: number[], live: number[] }
 
 export interface ExecEnv {
   readonly nodeId: number
@@ -23,4 +39,10 @@ export interface ExecEnv {
   /** Persists and installs a new catalog version (the DDL statement's commit point). */
   setCatalog: (c: Catalog) => void
   warn: (message: string, details: Record<string, unknown>) => void
+  /** Membership as this node sees it (SHOW CLUSTER MEMBERS). */
+  members: () => MemberRow[]
+  /** Shard placement (SHOW SHARD MAP). */
+  shardMap: () => ShardMapRow[]
+  /** In a cluster, DDL goes through the catalog coordinator; alone, the executor applies it here. */
+  runDdl?: ((s: DdlStatement) => Promise<StatementResult>) | undefined
 }

@@ -5,7 +5,7 @@ import type { Catalog } from '../../catalog/catalog'
 import { isScratchBirdError, ScratchBirdError } from '../../core/errors'
 import { disassemble } from '../../sblr/disassemble'
 import type { Program } from '../../sblr/program'
-import type { ExplainableStatement, Statement } from '../ast'
+import type { DdlStatement, ExplainableStatement, Statement } from '../ast'
 import { parse } from '../parser'
 import { T } from '../types'
 import type { SqlValue } from '../values'
@@ -98,15 +98,16 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         throw e
       }
     }
-    case 'create_table': case 'alter_table': case 'drop_table': return ddl(env, s)
+    case 'create_table': case 'alter_table': case 'drop_table': return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
     case 'deliver_hints': case 'drain_node':
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.kind === 'drain_node' ? 'DRAIN NODE' : 'DELIVER HINTS'} needs a cluster; this node runs alone`, posDetails(s.pos))
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', s.kind === 'drain_node' ? 'DRAIN NODE is not available yet: it needs shard streaming to a new owner' : 'DELIVER HINTS is not available yet: hinted handoff arrives with leaderless quorum replication', posDetails(s.pos))
   }
 }
 
-function ddl (env: ExecEnv, s: Extract<Statement, { kind: 'create_table' | 'alter_table' | 'drop_table' }>): StatementResult {
+/** Validates a DDL statement against this node's catalog and installs the next version. */
+export function applyDdl (env: ExecEnv, s: DdlStatement): StatementResult {
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = { liveNodes: env.liveNodes() }
@@ -162,12 +163,17 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
 
 function show (env: ExecEnv, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
   if (target === 'cluster_members') {
-    return rowsResult('SHOW', [{ name: 'node_id', type: T.integer }, { name: 'address', type: T.text }, { name: 'state', type: T.text }, { name: 'shards', type: T.integer }],
-      [[BigInt(env.nodeId), env.listenAddress(), 'alive', BigInt(env.shards)]])
+    const int = (v: number | null): bigint | null => v === null ? null : BigInt(v)
+    return rowsResult('SHOW', [
+      { name: 'node_id', type: T.integer }, { name: 'address', type: T.text }, { name: 'datacenter', type: T.text },
+      { name: 'state', type: T.text }, { name: 'heartbeat_age_ms', type: T.bigint }, { name: 'clock_offset_ms', type: T.bigint },
+      { name: 'shard_replicas', type: T.integer }
+    ], env.members().map(m => [BigInt(m.nodeId), m.address, m.datacenter, m.state, int(m.heartbeatAgeMs), int(m.clockOffsetMs), BigInt(m.shardReplicas)]))
   }
   if (target === 'shard_map') {
-    return rowsResult('SHOW', [{ name: 'shard_id', type: T.integer }, { name: 'node_id', type: T.integer }, { name: 'role', type: T.text }],
-      [...Array(env.shards).keys()].map(s => [BigInt(s), BigInt(env.nodeId), 'primary']))
+    return rowsResult('SHOW', [
+      { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer }, { name: 'live_replicas', type: T.text }
+    ], env.shardMap().map(r => [BigInt(r.shard), r.preference.join(','), BigInt(r.preference[0]!), r.live.join(',')]))
   }
-  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} needs a cluster; this node runs alone`, posDetails(pos))
+  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))
 }

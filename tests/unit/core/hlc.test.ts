@@ -393,3 +393,15 @@ describe('HlcPersistence', () => {
     expect(() => new HlcPersistence(file).startHlc({ clock: new ManualClock(), rng: new SeededRng(1), nodeId: 1 })).toThrow(/ENOENT/)
   })
 })
+
+describe('HLC reserve and restart wait', () => {
+  it('keeps the reserve near max_clock_offset_ms and waits out a lead above half of it', async () => {
+    const { hlcReserveMs, restartWaitMs } = await import('../../../src/core/hlc-persist')
+    expect(hlcReserveMs(500)).toBe(1000)
+    expect(hlcReserveMs(60_000)).toBe(10_000)
+    expect(restartWaitMs(undefined, 1000, 500)).toBe(0)
+    expect(restartWaitMs(1_000, 2_000, 500)).toBe(0) // mark in the past
+    expect(restartWaitMs(2_900, 2_000, 500)).toBe(650) // lead 900, allowed 250
+    expect(restartWaitMs(2_200, 2_000, 500)).toBe(0) // lead within half the bound
+  })
+})
