@@ -270,3 +270,17 @@ describe('unreadable files', () => {
     expect(e.code).toBe('SB_CONFIG_UNREADABLE')
   })
 })
+
+describe('etc/cluster-demo', () => {
+  it('loads the three demo configs: same members and secret, distinct ids, ports and data dirs', () => {
+    const configs = [1, 2, 3].map(i => loadConfig({ file: resolve(import.meta.dirname, `../../../etc/cluster-demo/node${i}.yaml`), cwd: '/repo' }))
+    expect(configs.map(c => c.node.id)).toEqual([1, 2, 3])
+    expect(new Set(configs.map(c => c.node.listen)).size).toBe(3)
+    expect(new Set(configs.map(c => c.node.data_dir)).size).toBe(3)
+    for (const c of configs) {
+      expect(c.cluster.nodes).toEqual(configs[0]!.cluster.nodes)
+      expect(c.security.cluster_secret).toBe(configs[0]!.security.cluster_secret)
+      expect(c.cluster.nodes.find(n => n.id === c.node.id)?.address).toBe(c.node.listen)
+    }
+  })
+})
