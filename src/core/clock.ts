@@ -8,8 +8,22 @@ export interface Clock {
   monotonic (): number
 }
 
+/**
+ * Fault injection for cluster tests (DESIGN §11 "clock offsets"): SCRATCHBIRD_TEST_CLOCK_OFFSET_MS
+ * shifts this process's wall clock by that many milliseconds, as a badly synchronised machine
+ * would. Unset (the only sane production setting) it is 0.
+ */
+export function wallClockOffset (text: string | undefined): number {
+  if (text === undefined || text === '') return 0
+  const n = Number(text)
+  if (!Number.isInteger(n) || Math.abs(n) > 86_400_000) throw new Error(`SCRATCHBIRD_TEST_CLOCK_OFFSET_MS must be an integer number of ms within a day, got ${text}`)
+  return n
+}
+
+const OFFSET_MS = wallClockOffset(process.env.SCRATCHBIRD_TEST_CLOCK_OFFSET_MS)
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: OFFSET_MS === 0 ? () => Date.now() : () => Date.now() + OFFSET_MS,
   monotonic: () => performance.now()
 }
 

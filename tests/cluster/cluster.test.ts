@@ -14,7 +14,11 @@ import { sourceCommand, startNode, tempDir } from '../helpers/node-process'
 // and refuse RPCs without the cluster secret and a second process with a live node's id.
 
 let cluster: Cluster
-beforeAll(async () => { cluster = await startCluster({ nodes: 3, extraConfig: () => ({ node: { durability: 'none' } }) }) }, 120_000)
+/** Environment of node 3's next start (the clock-skew test sets a clock offset). */
+let node3Env: Record<string, string> = {}
+beforeAll(async () => {
+  cluster = await startCluster({ nodes: 3, extraConfig: () => ({ node: { durability: 'none' } }), env: (id) => id === 3 ? node3Env : {} })
+}, 120_000)
 afterAll(async () => { await cluster?.close() })
 
 type Row = unknown[]
@@ -139,6 +143,30 @@ describe('a three-node cluster', () => {
     await cluster.waitFor(async () => (await rows(3, "SELECT count(*) FROM sys_tables WHERE table_name = 'later'"))[0]![0] === '1', { what: 'node 3 to fetch the catalog it missed', timeoutMs: 15_000 })
     expect(await rows(3, 'SELECT catalog_version FROM sys_tables ORDER BY catalog_version DESC LIMIT 1')).toEqual([[4]])
     for (const id of cluster.ids) expect(await rows(id, 'SELECT count(*) FROM users')).toEqual([['30']])
+  })
+
+  it('a node cut off by the network is marked down on both sides, and the cluster re-merges when healed', async () => {
+    cluster.isolate(2)
+    for (const [viewer, seen] of [[1, 2], [3, 2], [2, 1], [2, 3]] as const) {
+      await cluster.waitFor(async () => stateOf(await rows(viewer, 'SHOW CLUSTER MEMBERS'), seen) === 'down', { what: `node ${viewer} to mark node ${seen} down`, timeoutMs: 10_000 })
+    }
+    cluster.heal(2)
+    for (const id of cluster.ids) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal after healing`, timeoutMs: 15_000 })
+    }
+    expect(await rows(2, 'SELECT count(*) FROM users')).toEqual([['30']])
+  })
+
+  it('estimates peer clock offsets from gossip round trips and logs skew above 100 ms', async () => {
+    node3Env = { SCRATCHBIRD_TEST_CLOCK_OFFSET_MS: '300' }
+    await cluster.restart(3)
+    await cluster.waitFor(() => /Clock skew detected: Node 3 clock \d+ms ahead of Node 1/.test(cluster.node(1).stdout()), { what: 'node 1 to log the skew of node 3', timeoutMs: 15_000 })
+    await cluster.waitFor(() => /Clock skew detected: Node 1 clock \d+ms behind Node 3/.test(cluster.node(3).stdout()), { what: 'node 3 to log the skew of node 1', timeoutMs: 15_000 })
+    const offset = await cluster.waitFor(async () => (await rows(1, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === 3)?.[5], { what: 'an offset estimate for node 3' })
+    expect(Number(offset)).toBeGreaterThan(150)
+    expect(Number(offset)).toBeLessThan(450)
+    node3Env = {}
+    await cluster.restart(3)
   })
 
   it('refuses a second process that claims the node id of a live member', async () => {

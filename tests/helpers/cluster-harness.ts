@@ -43,6 +43,8 @@ export interface ClusterOptions {
   datacenter?: (nodeId: number) => string
   /** Deep-merged over each node's generated config (objects merge, arrays and values replace). */
   extraConfig?: (nodeId: number) => ConfigInput
+  /** Extra environment of each node's process (e.g. SCRATCHBIRD_TEST_CLOCK_OFFSET_MS). */
+  env?: (nodeId: number) => Record<string, string>
   /** Start the nodes (in parallel) before returning. Default true; false: call cluster.start(i). */
   start?: boolean
   /** How long one node may take to log `ready`. Default 60 s (N tsx starts share 2 cores). */
@@ -183,7 +185,7 @@ export class Cluster {
     readonly root: string,
     private readonly handles: Map<number, NodeHandle>,
     private readonly proxies: Map<string, TcpProxy>,
-    private readonly opts: Required<Omit<ClusterOptions, 'extraConfig' | 'gossip'>> & Pick<ClusterOptions, 'extraConfig'> & { gossip: GossipSettings }
+    private readonly opts: Required<Omit<ClusterOptions, 'extraConfig' | 'gossip' | 'env'>> & Pick<ClusterOptions, 'extraConfig' | 'env'> & { gossip: GossipSettings }
   ) {}
 
   /** Writes the configs and starts the proxies (and, unless `start: false`, all nodes in parallel). */
@@ -199,6 +201,7 @@ export class Cluster {
       workers: options.workers ?? 1,
       datacenter: options.datacenter ?? (() => 'dc1'),
       extraConfig: options.extraConfig,
+      env: options.env,
       start: options.start ?? true,
       startTimeoutMs: options.startTimeoutMs ?? 60_000
     }
@@ -261,7 +264,7 @@ export class Cluster {
     for (let attempt = 1; ; attempt++) {
       const [cmd, args] = sourceCommand(['--config', h.configPath])
       try {
-        const run = await startNode(cmd, args, { timeoutMs: this.opts.startTimeoutMs })
+        const run = await startNode(cmd, args, { timeoutMs: this.opts.startTimeoutMs, env: this.opts.env?.(id) })
         track(run.proc)
         h.run = run
         h.runs.push(run)

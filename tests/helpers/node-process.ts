@@ -44,8 +44,8 @@ export function runToExit (cmd: string, args: string[], opts: { cwd?: string, ti
 }
 
 /** Spawns a node and resolves once it logged `ready` (rejects if it exits first). */
-export function startNode (cmd: string, args: string[], opts: { cwd?: string, timeoutMs?: number } = {}): Promise<RunningNode> {
-  const proc = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+export function startNode (cmd: string, args: string[], opts: { cwd?: string, timeoutMs?: number, env?: Record<string, string> | undefined } = {}): Promise<RunningNode> {
+  const proc = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env === undefined ? process.env : { ...process.env, ...opts.env } })
   let out = ''
   let err = ''
   const exited = new Promise<number | string>(resolve => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)))
