@@ -163,6 +163,9 @@ export class ScratchBirdNode {
 
       const methods = new RpcMethods()
       if (clustered) {
+        if (config.security.cluster_secret === undefined) {
+          log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
+        }
         this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId, secret: config.security.cluster_secret, metrics: this.metrics })
         this.cluster = this.createCluster(hlc, this.rpc)
         this.cluster.register(methods)
