@@ -103,7 +103,7 @@ describe('a three-node cluster', () => {
   it('rejects cluster RPCs without the secret, with a wrong one or malformed, and counts them', async () => {
     const before = await metric(1, 'scratchbird_rpc_rejected_total')
     // A catalog that would drop every table, at a version far ahead: it must change nothing.
-    const frame = encodeFrame([{ kind: 0, opcode: RPC_OPCODES.CATALOG_APPLY, id: 1, body: encodePayload({ catalog: { version: 999, nextTableId: 5000, tables: [] } }) }])
+    const frame = encodeFrame([{ kind: 'request', opcode: RPC_OPCODES.CATALOG_APPLY, id: 1, body: encodePayload({ catalog: { version: 999, nextTableId: 5000, tables: [] } }) }])
     const post = (headers: Record<string, string>, body: Uint8Array | string = frame): Promise<Response> =>
       fetch(cluster.node(1).url(RPC_PATH), { method: 'POST', headers: { 'content-type': 'application/octet-stream', ...headers }, body })
     expect((await post({ [RPC_HEADER_CLUSTER]: 'sb-test', [RPC_HEADER_NODE_ID]: '2' })).status).toBe(401)
