@@ -1,0 +1,163 @@
+// Gossip membership (DESIGN §7): the records and messages the sans-I/O machine (machine.ts)
+// exchanges. Everything here is a plain JSON value — numbers, strings, arrays, objects; HLC
+// values travel as strings — so the shell can JSON.stringify a message as it is and check what it
+// reads with parseGossipMessage before handing it to the machine.
+
+/**
+ * joining/normal/leaving/left are set by the member itself; suspect and down are an observer's
+ * verdict (SWIM suspicion, then confirmed failure) and travel in gossip like the rest.
+ */
+export const MEMBER_STATES = ['joining', 'normal', 'leaving', 'left', 'suspect', 'down'] as const
+export type MemberState = typeof MEMBER_STATES[number]
+
+export const MIN_NODE_ID = 1
+export const MAX_NODE_ID = 65535
+/**
+ * Members carried per message. A digest holds every member (a cluster is a few dozen nodes);
+ * above this the sender always includes itself and a random sample of the others, so a message
+ * stays bounded whatever a peer or a bug put in the table.
+ */
+export const GOSSIP_MAX_MEMBERS_PER_MESSAGE = 64
+/** Longest address, datacenter, boot id or HLC string a record may carry. */
+export const GOSSIP_MAX_STRING = 256
+
+/** One member as its owner announced it (plus an observer's suspect/down verdict). */
+export interface MemberRecord {
+  /** node.id, 1..65535. */
+  nodeId: number
+  /** host:port the member's cluster RPC listens on. */
+  address: string
+  datacenter: string
+  /** Bumped by the member itself to refute suspicion or to take its node id over from a dead process. */
+  incarnation: number
+  /** Bumped by the member on every tick (and on every change of its record); never decreases within a boot. */
+  heartbeat: number
+  state: MemberState
+  /** Random per process start: tells a restart (or an impostor) from the same process. */
+  bootId: string
+  /**
+   * bootId of the other process this member last claimed its node id over ('' if none). A member
+   * that claims over *our* bootId saw us after we started, so it is alive: the proof of an id
+   * conflict (machine.ts, "Node id ownership").
+   */
+  claimedOver: string
+  catalogVersion: number
+  /** Opaque to gossip: the owner's oldest active transaction start (an HLC as text). */
+  oldestActiveHlc: string
+  /** Number of shard replicas the member holds (for display). */
+  shardReplicas: number
+}
+
+/**
+ * Every message carries `hlc`: the machine writes '' and never reads it; the shell sets it to its
+ * HLC reading just before sending and feeds the received value to its HLC (DESIGN §3).
+ */
+interface MessageBase {
+  /** Sender's node id. */
+  from: number
+  hlc: string
+  /** Sender's digest: itself first, then what it knows of the others (≤ GOSSIP_MAX_MEMBERS_PER_MESSAGE). */
+  members: MemberRecord[]
+}
+
+/** Push: the sender's digest, answered by an ack (pull). */
+export interface GossipPing extends MessageBase {
+  type: 'ping'
+  /** Sender's monotonic clock when it sent the ping (ms), echoed in the ack. */
+  sentAt: number
+}
+
+export interface GossipAck extends MessageBase {
+  type: 'ack'
+  /** The ping's sentAt, unchanged: lets the pinger measure the round trip on its own clock. */
+  echoSentAt: number
+  /** The answering node's wall clock when it answered (ms since the epoch): the pinger's clock sample. */
+  answeredAt: number
+}
+
+export type GossipMessage = GossipPing | GossipAck
+
+/** Where to send: a known member's id and announced address, or a seed (address, maybe no id yet). */
+export interface GossipTarget {
+  nodeId?: number
+  address: string
+}
+
+export type GossipEvent =
+  /** A member (or this node itself) changed state; from null: first heard of. */
+  | { type: 'member-state', nodeId: number, address: string, from: MemberState | null, to: MemberState }
+  /** A member came back as a new process (new bootId). */
+  | { type: 'member-restarted', nodeId: number, address: string, bootId: string }
+  /** Smoothed estimate of the member's clock minus ours exceeds CLOCK_SKEW_WARN_MS (rate-limited). */
+  | { type: 'clock-skew', nodeId: number, offsetMs: number, rttMs: number }
+  /** A live member announces a catalog version above ours: fetch the catalog. */
+  | { type: 'catalog-behind', nodeId: number, version: number }
+  /** While joining: another live process owns our node id. Refuse to start (the machine is halted). */
+  | { type: 'id-conflict', nodeId: number, address: string, bootId: string }
+  /** While running: a new process at `address` tried to take our node id; we kept it. Log it. */
+  | { type: 'id-contested', nodeId: number, address: string, bootId: string }
+  /** leave() finished announcing 'left': the shell may stop the process. */
+  | { type: 'left' }
+
+export type GossipOutput = { type: 'send', to: GossipTarget, msg: GossipMessage } | GossipEvent
+
+// ---- Checking what comes from the network ------------------------------------------------------
+
+function isCount (v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+function isTime (v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v)
+}
+
+function isText (v: unknown, allowEmpty: boolean): v is string {
+  return typeof v === 'string' && v.length <= GOSSIP_MAX_STRING && (allowEmpty || v.length > 0)
+}
+
+export function isNodeId (v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= MIN_NODE_ID && v <= MAX_NODE_ID
+}
+
+export function isMemberRecord (v: unknown): v is MemberRecord {
+  if (typeof v !== 'object' || v === null) return false
+  const r = v as Record<string, unknown>
+  return isNodeId(r.nodeId) && isText(r.address, false) && isText(r.datacenter, true) &&
+    isCount(r.incarnation) && isCount(r.heartbeat) &&
+    (MEMBER_STATES as readonly unknown[]).includes(r.state) &&
+    isText(r.bootId, false) && isText(r.claimedOver, true) && isCount(r.catalogVersion) &&
+    isText(r.oldestActiveHlc, true) && isCount(r.shardReplicas)
+}
+
+/**
+ * The message if `v` (parsed JSON from a peer) is a well-formed gossip message, else null. Only
+ * the known fields are copied, so extra keys a peer sent never reach the machine.
+ */
+export function parseGossipMessage (v: unknown): GossipMessage | null {
+  if (typeof v !== 'object' || v === null) return null
+  const m = v as Record<string, unknown>
+  if (!isNodeId(m.from) || !isText(m.hlc, true) || !Array.isArray(m.members)) return null
+  if (m.members.length > GOSSIP_MAX_MEMBERS_PER_MESSAGE || !m.members.every(isMemberRecord)) return null
+  const members = (m.members as MemberRecord[]).map(copyRecord)
+  if (m.type === 'ping' && isTime(m.sentAt)) return { type: 'ping', from: m.from, hlc: m.hlc, members, sentAt: m.sentAt }
+  if (m.type === 'ack' && isTime(m.echoSentAt) && isTime(m.answeredAt)) {
+    return { type: 'ack', from: m.from, hlc: m.hlc, members, echoSentAt: m.echoSentAt, answeredAt: m.answeredAt }
+  }
+  return null
+}
+
+export function copyRecord (r: MemberRecord): MemberRecord {
+  return {
+    nodeId: r.nodeId,
+    address: r.address,
+    datacenter: r.datacenter,
+    incarnation: r.incarnation,
+    heartbeat: r.heartbeat,
+    state: r.state,
+    bootId: r.bootId,
+    claimedOver: r.claimedOver,
+    catalogVersion: r.catalogVersion,
+    oldestActiveHlc: r.oldestActiveHlc,
+    shardReplicas: r.shardReplicas
+  }
+}
