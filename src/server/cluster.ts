@@ -20,7 +20,8 @@ import { SHARD_OPS, type ShardOpName } from './shard-ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
-// with a timer and cluster RPC, places shards by rendezvous hashing over the configured members,
+// with a timer and cluster RPC (failure detection on the monotonic clock, so an NTP step cannot
+// mark the cluster down; clock offsets from wall-clock samples), places shards by rendezvous hashing over the configured members,
 // forwards shard requests to their owners, and keeps one catalog across nodes — DDL runs on the
 // catalog coordinator (the lowest live node id), which pushes every new version to the live
 // nodes; a node that was away notices a higher version in gossip and fetches it.
@@ -118,9 +119,10 @@ export class ClusterShell implements ShardRouting {
 
   start (): void {
     const round = (): void => {
-      this.handle(this.machine.tick(systemClock.now()))
+      this.handle(this.machine.tick(systemClock.monotonic()))
       this.catchUpCatalog()
     }
+    this.logPlacement()
     round()
     this.timer = setInterval(round, this.d.config.gossip.interval_ms)
     this.timer.unref()
@@ -134,7 +136,7 @@ export class ClusterShell implements ShardRouting {
   // ---- membership -------------------------------------------------------------------------------
 
   private view (): Map<number, MemberView> {
-    return new Map(this.machine.members(systemClock.now()).map(m => [m.nodeId, m]))
+    return new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m]))
   }
 
   /** A member we have not heard of yet counts as alive: requests to it fail on their own if not. */
@@ -237,7 +239,7 @@ export class ClusterShell implements ShardRouting {
     const msg = parseGossipMessage(p)
     if (msg === null || msg.type !== 'ping') throw malformed('gossip message')
     if (!this.observeHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
-    const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.now())
+    const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.monotonic(), systemClock.now())
     let ack: unknown = null
     for (const o of out) {
       if (o.type === 'send' && o.msg.type === 'ack' && o.msg.from === this.selfId && ack === null) ack = { ...o.msg, hlc: encodeHlc(this.d.hlc) }
@@ -277,20 +279,32 @@ export class ClusterShell implements ShardRouting {
       const ack = parseGossipMessage(reply)
       if (ack === null || ack.type !== 'ack') { this.d.log.debug({ to }, 'malformed gossip ack ignored'); return }
       if (!this.observeHlc(ack.hlc, ack.from)) return
-      this.handle(this.machine.receive(this.resolve(to), ack, systemClock.now()))
+      this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
     }, (e: unknown) => {
       // Silence is what the failure detector measures; the error itself adds nothing.
       this.d.log.debug({ to, err: isScratchBirdError(e) ? e.code : String(e) }, 'gossip exchange failed')
     })
   }
 
+  // Lines as in the seed's "Example Log Entries": joins at INFO, node failures at ERROR (the seed's
+  // level for them), suspicion at WARNING.
   private onMemberState (nodeId: number, address: string, from: MemberState | null, to: MemberState): void {
     if (nodeId === this.selfId) {
       this.d.log.info({ state: to }, `this node is ${to} in cluster ${this.d.config.cluster.name}`)
       return
     }
-    const level = to === 'down' || to === 'suspect' ? 'warn' : 'info'
-    this.d.log[level]({ peer: nodeId, address, from, to }, from === null ? `Node ${nodeId} (${address}) discovered: ${to}` : `Node ${nodeId} (${address}) is ${to} (was ${from})`)
+    const fields = { peer: nodeId, address, from, to }
+    if (to === 'normal' && from !== 'suspect' && from !== 'normal') this.d.log.info(fields, `Node ${nodeId} joined cluster (gossip)`)
+    else if (to === 'down') this.d.log.error(fields, `Node ${nodeId} is down: silent for ${this.d.config.gossip.heartbeat_timeout_ms} ms`)
+    else if (to === 'suspect') this.d.log.warn(fields, `Node ${nodeId} is suspect: no heartbeat for ${this.d.config.gossip.heartbeat_timeout_ms / 2} ms`)
+    else this.d.log.info(fields, `Node ${nodeId} is ${to}${from === null ? '' : ` (was ${from})`}`)
+  }
+
+  /** The placement, once at start ("Shard 001 assigned to {Node 1}"): one owner per shard for now. */
+  logPlacement (): void {
+    this.prefs.forEach((p, shard) => {
+      this.d.log.info({ shard, owner: p[0], preference: p }, `Shard ${String(shard).padStart(3, '0')} assigned to {Node ${p[0]!}}`)
+    })
   }
 
   // ---- catalog ----------------------------------------------------------------------------------
