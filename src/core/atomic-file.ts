@@ -3,11 +3,12 @@ import { dirname } from 'node:path'
 
 // Replaces a small file so that a crash leaves either the old or the new content, never a mix:
 // write a temp file, fsync it, rename over the target, fsync the directory (the rename itself).
-export function writeFileAtomic (path: string, text: string): void {
+export function writeFileAtomic (path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp`
   const fd = openSync(tmp, 'w')
   try {
-    writeSync(fd, text)
+    if (typeof data === 'string') writeSync(fd, data)
+    else writeSync(fd, data)
     fsyncSync(fd)
   } finally {
     closeSync(fd)

@@ -3,8 +3,8 @@
 // touching the disk; it calls reserve() again halfway through. A node reserves 2 × max_clock_offset_ms
 // (hlcReserveMs, 1 s by default): one small synchronous write per ~0.5 s of clock time, never per id. Synchronous node:fs on purpose:
 // the Hlc is synchronous and this runs rarely (and once at boot).
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { writeFileAtomic } from './atomic-file'
 import { isScratchBirdError, ScratchBirdError } from './errors'
 import { Hlc, type HlcMarkSink, type HlcOptions } from './hlc'
 
@@ -70,21 +70,9 @@ export class HlcPersistence implements HlcMarkSink {
     return mark
   }
 
-  /** Atomically replace the file: write tmp, fsync, rename, fsync the directory. */
+  /** Atomically replace the file (write tmp, fsync, rename, fsync the directory). */
   write (mark: number): void {
-    const bytes = Hlc.encodeState(mark)
-    const tmp = `${this.path}.tmp`
-    const fd = openSync(tmp, 'w')
-    try {
-      writeSync(fd, bytes)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, this.path)
-    // The rename is durable only once the directory entry is on disk.
-    const dir = openSync(dirname(this.path), 'r')
-    try { fsyncSync(dir) } finally { closeSync(dir) }
+    writeFileAtomic(this.path, Hlc.encodeState(mark))
     this.writes++
     this.lastMark = mark
   }
