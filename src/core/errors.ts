@@ -72,7 +72,8 @@ export const ERROR_CODES = {
   SB_NODE_UNREACHABLE: { sqlstate: '08001', http: 503, summary: 'a cluster peer cannot be reached (connection refused, reset or lost); the outcome of calls in flight is unknown' },
   SB_NODE_ID_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the data directory was written by another node id or cluster, or the node id is already alive at another process' },
   SB_SHARD_UNAVAILABLE: { sqlstate: '57P03', http: 503, summary: 'the node owning the shard is down or unreachable; the statement changed nothing it could not undo' },
-  SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' }
+  SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' },
+  SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write has fewer replicas until anti-entropy repairs it)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

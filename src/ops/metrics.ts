@@ -19,6 +19,9 @@ export interface NodeMetrics {
   readonly rpcBatchesSent: Counter<'peer'>
   readonly rpcCallsSent: Counter<'opcode'>
   readonly rpcCallsFailed: Counter<'opcode' | 'code'>
+  readonly hintLogSizeBytes: Gauge<'target_node'>
+  readonly hintCount: Gauge<'target_node'>
+  readonly hintsDelivered: Counter<'target_node'>
 }
 
 export function createMetrics (): NodeMetrics {
@@ -39,6 +42,9 @@ export function createMetrics (): NodeMetrics {
     rpcMessagesReceived: new Counter({ name: 'scratchbird_rpc_messages_received_total', help: 'Cluster RPC messages dispatched to a method by this node', labelNames: ['opcode'], registers: [registry] }),
     rpcBatchesSent: new Counter({ name: 'scratchbird_rpc_batches_sent_total', help: 'Cluster RPC batches (HTTP POSTs) sent, by peer address', labelNames: ['peer'], registers: [registry] }),
     rpcCallsSent: new Counter({ name: 'scratchbird_rpc_calls_sent_total', help: 'Cluster RPC calls sent to peers', labelNames: ['opcode'], registers: [registry] }),
-    rpcCallsFailed: new Counter({ name: 'scratchbird_rpc_calls_failed_total', help: 'Cluster RPC calls that failed (code: the ScratchBird error code, remote or local)', labelNames: ['opcode', 'code'], registers: [registry] })
+    rpcCallsFailed: new Counter({ name: 'scratchbird_rpc_calls_failed_total', help: 'Cluster RPC calls that failed (code: the ScratchBird error code, remote or local)', labelNames: ['opcode', 'code'], registers: [registry] }),
+    hintLogSizeBytes: new Gauge({ name: 'scratchbird_hint_log_size_bytes', help: 'Bytes of hints (stored keys + values) this node keeps for a target node', labelNames: ['target_node'], registers: [registry] }),
+    hintCount: new Gauge({ name: 'scratchbird_hints', help: 'Hints this node keeps for a target node', labelNames: ['target_node'], registers: [registry] }),
+    hintsDelivered: new Counter({ name: 'scratchbird_hints_delivered_total', help: 'Hints delivered to and acknowledged by a target node', labelNames: ['target_node'], registers: [registry] })
   }
 }
