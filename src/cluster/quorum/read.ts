@@ -1,0 +1,177 @@
+import { assert } from '../../core/errors'
+import { compareVersions, newer } from './lww'
+import {
+  isAliveIn, isVersioned, quorumNotAchieved,
+  type AliveView, type ApplyRequest, type QuorumFailed, type ReadReply, type ReadRequest, type Versioned
+} from './types'
+
+// The coordinator side of one leaderless quorum read (DESIGN §6 "Mode 3") as a sans-I/O state
+// machine, like QuorumWrite: start / onReply / onFail / tick in, outputs out, no timers.
+//
+//  - start: fewer than R replicas alive → failed at once, nothing sent. Otherwise a ReadRequest to
+//    every alive replica (not only R: the extra answers cost little and feed read repair).
+//  - R replies → succeeded with the highest version among them (unsigned byte order of versionId;
+//    a tombstone is a version and wins like one). row null = not found (no replica had the key, or
+//    the newest version is a delete).
+//  - onFail / deadline: like writes — fail now when replies + outstanding < R, fail at the
+//    deadline when R replies have not arrived.
+//  - Read repair, only after a success and never before the client's answer: every replica that
+//    replied with an older version or without the key gets one 'repair' (an ApplyRequest of the
+//    newest version seen so far) — at most once per replica. Replies arriving after the answer
+//    (until every asked replica answered, or the deadline) are checked the same way. A later reply
+//    newer than the answer raises the repair version for replicas not yet repaired; one already
+//    repaired with an older version is left to hints and anti-entropy (at most one repair each).
+
+export interface QuorumReadOptions {
+  reqId: number
+  key: Uint8Array
+  /** The first N nodes of the shard's preference list (distinct). */
+  replicas: readonly number[]
+  /** Replies needed, 1..N. */
+  r: number
+  /** Which replicas the coordinator believes alive (gossip), read once at start. */
+  alive: AliveView
+  /** Coordinator monotonic ms: start time + read_timeout_ms. */
+  deadlineMs: number
+}
+
+export type ReadOutput =
+  | { type: 'send', to: number, msg: ReadRequest }
+  /**
+   * The client's answer (once): the newest of the first R replies, null if none had the key;
+   * `row` is version?.row (null = not found). `replied`: the replicas it was decided from.
+   */
+  | { type: 'succeeded', version: Versioned | null, row: Uint8Array | null, replied: number[] }
+  | QuorumFailed
+  /** Read repair: send `msg` to `to` (its ack needs no answer). */
+  | { type: 'repair', to: number, msg: ApplyRequest }
+
+type ReplicaState = 'pending' | 'replied' | 'failed'
+
+export class QuorumRead {
+  readonly reqId: number
+  readonly key: Uint8Array
+  readonly replicas: readonly number[]
+  readonly r: number
+  readonly deadlineMs: number
+  private readonly alive: AliveView
+  private readonly state = new Map<number, ReplicaState>()
+  private readonly replies = new Map<number, Versioned | null>()
+  private readonly repaired = new Set<number>()
+  /** Newest version among all replies so far. */
+  private best: Versioned | null = null
+  private started = false
+  private decided: (ReadOutput & { type: 'succeeded' | 'failed' }) | null = null
+  private over = false
+
+  constructor (options: QuorumReadOptions) {
+    const { reqId, key, replicas, r, alive, deadlineMs } = options
+    assert(replicas.length > 0 && new Set(replicas).size === replicas.length, 'quorum read: replicas must be a non-empty list of distinct node ids')
+    assert(Number.isInteger(r) && r >= 1 && r <= replicas.length, `quorum read: R=${r} must be 1..N=${replicas.length}`)
+    assert(Number.isFinite(deadlineMs), 'quorum read: deadline must be finite')
+    this.reqId = reqId
+    this.key = key
+    this.replicas = [...replicas]
+    this.r = r
+    this.alive = alive
+    this.deadlineMs = deadlineMs
+  }
+
+  get outcome (): (ReadOutput & { type: 'succeeded' | 'failed' }) | null { return this.decided }
+
+  /** Nothing more will come out (every asked replica answered or failed, or the deadline passed). */
+  get finished (): boolean { return this.over }
+
+  /** Replicas sent a repair, in order. */
+  get repairedReplicas (): readonly number[] { return [...this.repaired] }
+
+  start (now: number): ReadOutput[] {
+    assert(!this.started, 'quorum read: start called twice')
+    this.started = true
+    const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
+    if (alive.length < this.r) {
+      this.over = true
+      return [this.decide({ type: 'failed', error: quorumNotAchieved('read', this.r, alive.length, 'not_enough_alive') })]
+    }
+    const out: ReadOutput[] = []
+    for (const to of alive) {
+      this.state.set(to, 'pending')
+      out.push({ type: 'send', to, msg: { type: 'read', reqId: this.reqId, key: this.key } })
+    }
+    out.push(...this.tick(now))
+    return out
+  }
+
+  /** A ReadReply for this read (other reqIds are ignored). */
+  receive (msg: ReadReply, now: number): ReadOutput[] {
+    return msg.reqId === this.reqId ? this.onReply(msg.from, msg.version, now) : []
+  }
+
+  /**
+   * Replica `from` answered with its version (null: never saw the key). Duplicates, replicas not
+   * asked, failed ones and anything at or after the deadline are ignored; a malformed version
+   * counts as that replica failing.
+   */
+  onReply (from: number, version: Versioned | null, now: number): ReadOutput[] {
+    const out = this.tick(now)
+    if (this.over || this.state.get(from) !== 'pending') return out
+    if (version !== null && !isVersioned(version)) return this.onFail(from, now)
+    this.state.set(from, 'replied')
+    this.replies.set(from, version)
+    this.best = newer(this.best, version)
+    if (this.decided === null && this.replies.size >= this.r) {
+      out.push(this.decide({ type: 'succeeded', version: this.best, row: this.best?.row ?? null, replied: [...this.replies.keys()] }))
+    }
+    if (this.decided?.type === 'succeeded') this.repair(out)
+    this.checkAllAnswered()
+    return out
+  }
+
+  /** The request to `from` failed (no reply will come); fail now if R became unreachable. */
+  onFail (from: number, now: number): ReadOutput[] {
+    const out = this.tick(now)
+    if (this.over || this.state.get(from) !== 'pending') return out
+    this.state.set(from, 'failed')
+    if (this.decided === null) {
+      const possible = this.replies.size + this.count('pending')
+      if (possible < this.r) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('read', this.r, possible, 'replicas_failed') }))
+    }
+    this.checkAllAnswered()
+    return out
+  }
+
+  /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
+  tick (now: number): ReadOutput[] {
+    if (!this.started || this.over || now < this.deadlineMs) return []
+    this.over = true
+    if (this.decided !== null) return []
+    return [this.decide({ type: 'failed', error: quorumNotAchieved('read', this.r, this.replies.size, 'timeout') })]
+  }
+
+  private repair (out: ReadOutput[]): void {
+    const best = this.best
+    if (best === null) return
+    for (const [to, v] of this.replies) {
+      if (this.repaired.has(to) || (v !== null && compareVersions(v, best) >= 0)) continue
+      this.repaired.add(to)
+      out.push({ type: 'repair', to, msg: { type: 'apply', reqId: this.reqId, key: this.key, version: best } })
+    }
+  }
+
+  private decide<T extends ReadOutput & { type: 'succeeded' | 'failed' }> (o: T): T {
+    this.decided = o
+    return o
+  }
+
+  private count (s: ReplicaState): number {
+    let n = 0
+    for (const v of this.state.values()) if (v === s) n++
+    return n
+  }
+
+  private checkAllAnswered (): void {
+    if (this.count('pending') > 0) return
+    assert(this.decided !== null, 'quorum read: all replicas answered but no outcome')
+    this.over = true
+  }
+}

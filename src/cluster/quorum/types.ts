@@ -1,0 +1,92 @@
+// Leaderless quorum replication (DESIGN §6 "Mode 3 — leaderless_quorum"): the values and messages
+// the sans-I/O coordinator machines (write.ts, read.ts) and the replica-side rule (lww.ts)
+// exchange. Plain data only (numbers, Uint8Array, null), so the shell can encode them as it likes
+// and the simulator can pass them around as they are.
+import { ScratchBirdError } from '../../core/errors'
+import { UUID_BYTES } from '../../core/uuid'
+
+/** One version of one key as a replica stores it. */
+export interface Versioned {
+  /** UUIDv8-HLC (16 bytes). Unsigned byte order = HLC order = last-write-wins order. */
+  versionId: Uint8Array
+  /** The row image; null = tombstone (a delete is a version like any other). */
+  row: Uint8Array | null
+}
+
+/** Coordinator → replica: store `version` under `key` if it is newer (lww.ts). Also carries hints and read repairs. */
+export interface ApplyRequest {
+  type: 'apply'
+  reqId: number
+  key: Uint8Array
+  version: Versioned
+}
+
+/** Coordinator → replica: what is your version of `key`? */
+export interface ReadRequest {
+  type: 'read'
+  reqId: number
+  key: Uint8Array
+}
+
+/** Replica → coordinator: the replica holds `version` or a newer one (also for an equal version: idempotent). */
+export interface ApplyAck {
+  type: 'apply-ack'
+  reqId: number
+  from: number
+}
+
+/** Replica → coordinator: its version of the key (tombstones included), null if it never saw the key. */
+export interface ReadReply {
+  type: 'read-reply'
+  reqId: number
+  from: number
+  version: Versioned | null
+}
+
+export type QuorumMessage = ApplyRequest | ReadRequest | ApplyAck | ReadReply
+
+/** The replicas the coordinator believes alive (from gossip): a set of node ids or a predicate. */
+export type AliveView = ReadonlySet<number> | ((nodeId: number) => boolean)
+
+export function isAliveIn (view: AliveView, nodeId: number): boolean {
+  return typeof view === 'function' ? view(nodeId) : view.has(nodeId)
+}
+
+/** A failed quorum operation: what the shell answers the client with (SB_QUORUM_NOT_ACHIEVED). */
+export interface QuorumFailed {
+  type: 'failed'
+  error: ScratchBirdError
+}
+
+/** Why a quorum operation failed (details.reason). */
+export type QuorumFailReason =
+  /** Fewer than W/R replicas alive when it started: nothing was sent (a write changed nothing). */
+  | 'not_enough_alive'
+  /** Enough replicas reported failure that W/R could no longer be reached (failed fast). */
+  | 'replicas_failed'
+  /** The deadline passed before W/R answers. */
+  | 'timeout'
+
+/**
+ * SB_QUORUM_NOT_ACHIEVED. `available` is how many replicas could still answer (alive, or not yet
+ * failed) — or, on a timeout, how many answered.
+ */
+export function quorumNotAchieved (op: 'read' | 'write', required: number, available: number, reason: QuorumFailReason): ScratchBirdError {
+  const [Op, letter, verb, timeout] = op === 'write'
+    ? ['Write', 'W', 'acknowledged', 'write_timeout_ms']
+    : ['Read', 'R', 'answered', 'read_timeout_ms']
+  const message = reason === 'timeout'
+    ? `${Op} requires ${letter}=${required} nodes, only ${available} ${verb} within ${timeout}`
+    : `${Op} requires ${letter}=${required} nodes, only ${available} available`
+  return new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', message,
+    { available_replicas: available, required_replicas: required, reason })
+}
+
+/** Well-formed version from a peer: 16-byte UUIDv8 id and a row or null. */
+export function isVersioned (v: unknown): v is Versioned {
+  if (typeof v !== 'object' || v === null) return false
+  const r = v as Record<string, unknown>
+  return r.versionId instanceof Uint8Array && r.versionId.length === UUID_BYTES &&
+    ((r.versionId[6]! >>> 4) === 8) && ((r.versionId[8]! & 0xc0) === 0x80) &&
+    (r.row === null || r.row instanceof Uint8Array)
+}

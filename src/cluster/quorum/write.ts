@@ -1,0 +1,171 @@
+import { assert } from '../../core/errors'
+import { UUID_BYTES } from '../../core/uuid'
+import {
+  isAliveIn, quorumNotAchieved,
+  type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed, type Versioned
+} from './types'
+
+// The coordinator side of one leaderless quorum write (DESIGN §6 "Mode 3") as a sans-I/O state
+// machine: the shell calls start / onAck / onFail / tick with its monotonic clock and carries out
+// the outputs (send the ApplyRequest, store the hint durably, answer the client). No timers here:
+// the shell calls tick(now) at deadlineMs (or on any periodic tick).
+//
+// Life of a write:
+//  - start: fewer than W replicas alive → failed at once, nothing sent, no hints (the write
+//    changed nothing). Otherwise an ApplyRequest to every alive replica and a hint for every
+//    replica not alive — a replica gets the version either way.
+//  - W distinct acks → succeeded. Later acks (until the deadline) still count, for hinting only.
+//  - onFail (the RPC to a replica failed: refused, reset, replica error) is that replica's final
+//    no-ack: its hint is output at once and a later ack from it is ignored. If the acks plus the
+//    replicas still outstanding can no longer reach W, the write fails now, not at the deadline.
+//  - deadline (tick(now) with now ≥ deadlineMs, or any call at or past it): if W was not reached
+//    → failed; every replica that has neither acked nor been hinted gets its hint; done.
+// Exactly one of {ack, hint} per replica; hints never count toward W. A failed write that was
+// sent has an unknown outcome: some replicas may hold it, and its hints carry it everywhere.
+
+export interface QuorumWriteOptions {
+  /** Identifies this write's ApplyRequests and their acks. */
+  reqId: number
+  key: Uint8Array
+  /** The version the coordinator assigned (HLC) with the row image or null (delete). */
+  version: Versioned
+  /** The first N nodes of the shard's preference list (distinct). */
+  replicas: readonly number[]
+  /** Acks needed, 1..N. */
+  w: number
+  /** Which replicas the coordinator believes alive (gossip), read once at start. */
+  alive: AliveView
+  /** Coordinator monotonic ms: start time + write_timeout_ms. */
+  deadlineMs: number
+}
+
+export type WriteOutput =
+  | { type: 'send', to: number, msg: ApplyRequest }
+  /** The client's answer: W replicas acknowledged (`acked`, in ack order). Emitted once. */
+  | { type: 'succeeded', acked: number[] }
+  /** The client's answer: SB_QUORUM_NOT_ACHIEVED. Emitted once. */
+  | QuorumFailed
+  /** Store durably for `to` and deliver later as an ApplyRequest (hints module). */
+  | { type: 'hint', to: number, key: Uint8Array, version: Versioned }
+
+type ReplicaState = 'pending' | 'acked' | 'hinted'
+
+export class QuorumWrite {
+  readonly reqId: number
+  readonly key: Uint8Array
+  readonly version: Versioned
+  readonly replicas: readonly number[]
+  readonly w: number
+  readonly deadlineMs: number
+  private readonly alive: AliveView
+  private readonly state = new Map<number, ReplicaState>()
+  private readonly ackOrder: number[] = []
+  private started = false
+  private decided: WriteOutput & { type: 'succeeded' | 'failed' } | null = null
+  private over = false
+
+  constructor (options: QuorumWriteOptions) {
+    const { reqId, key, version, replicas, w, alive, deadlineMs } = options
+    assert(replicas.length > 0 && new Set(replicas).size === replicas.length, 'quorum write: replicas must be a non-empty list of distinct node ids')
+    assert(Number.isInteger(w) && w >= 1 && w <= replicas.length, `quorum write: W=${w} must be 1..N=${replicas.length}`)
+    assert(version.versionId.length === UUID_BYTES, 'quorum write: versionId must be 16 bytes')
+    assert(Number.isFinite(deadlineMs), 'quorum write: deadline must be finite')
+    this.reqId = reqId
+    this.key = key
+    this.version = version
+    this.replicas = [...replicas]
+    this.w = w
+    this.alive = alive
+    this.deadlineMs = deadlineMs
+  }
+
+  /** The client outcome once decided (succeeded or failed), else null. */
+  get outcome (): (WriteOutput & { type: 'succeeded' | 'failed' }) | null { return this.decided }
+
+  /** Nothing more will come out: outcome decided and every replica acked or hinted. The shell may drop the machine. */
+  get finished (): boolean { return this.over }
+
+  /** Replicas that acknowledged (before the deadline, not after failing), in ack order. */
+  get acked (): readonly number[] { return this.ackOrder }
+
+  start (now: number): WriteOutput[] {
+    assert(!this.started, 'quorum write: start called twice')
+    this.started = true
+    const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
+    if (alive.length < this.w) {
+      this.over = true
+      return [this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, alive.length, 'not_enough_alive') })]
+    }
+    const out: WriteOutput[] = []
+    for (const to of alive) {
+      this.state.set(to, 'pending')
+      out.push({ type: 'send', to, msg: { type: 'apply', reqId: this.reqId, key: this.key, version: this.version } })
+    }
+    for (const to of this.replicas) if (!alive.includes(to)) out.push(this.hint(to))
+    out.push(...this.tick(now))
+    return out
+  }
+
+  /** An ApplyAck for this write (other reqIds are ignored). */
+  receive (msg: ApplyAck, now: number): WriteOutput[] {
+    return msg.reqId === this.reqId ? this.onAck(msg.from, now) : []
+  }
+
+  /** Replica `from` acknowledged. Duplicates, unknown senders, failed replicas and anything at or after the deadline are ignored. */
+  onAck (from: number, now: number): WriteOutput[] {
+    const out = this.tick(now)
+    if (this.over || this.state.get(from) !== 'pending') return out
+    this.state.set(from, 'acked')
+    this.ackOrder.push(from)
+    if (this.decided === null && this.ackOrder.length >= this.w) out.push(this.decide({ type: 'succeeded', acked: [...this.ackOrder] }))
+    this.checkAllAnswered()
+    return out
+  }
+
+  /** The request to `from` failed (no ack will come): hint it now; fail now if W became unreachable. */
+  onFail (from: number, now: number): WriteOutput[] {
+    const out = this.tick(now)
+    if (this.over || this.state.get(from) !== 'pending') return out
+    const hint = this.hint(from)
+    if (this.decided === null) {
+      const possible = this.ackOrder.length + this.count('pending')
+      if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
+    }
+    out.push(hint)
+    this.checkAllAnswered()
+    return out
+  }
+
+  /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
+  tick (now: number): WriteOutput[] {
+    if (!this.started || this.over || now < this.deadlineMs) return []
+    const out: WriteOutput[] = []
+    if (this.decided === null) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, this.ackOrder.length, 'timeout') }))
+    for (const to of this.replicas) if (this.state.get(to) === 'pending') out.push(this.hint(to))
+    this.over = true
+    return out
+  }
+
+  private decide<T extends WriteOutput & { type: 'succeeded' | 'failed' }> (o: T): T {
+    this.decided = o
+    return o
+  }
+
+  private hint (to: number): WriteOutput {
+    this.state.set(to, 'hinted')
+    return { type: 'hint', to, key: this.key, version: this.version }
+  }
+
+  private count (s: ReplicaState): number {
+    let n = 0
+    for (const v of this.state.values()) if (v === s) n++
+    return n
+  }
+
+  /** Every replica acked or hinted: the outcome is decided by now (W ≤ N), nothing left to wait for. */
+  private checkAllAnswered (): void {
+    if (this.count('pending') > 0) return
+    assert(this.decided !== null, 'quorum write: all replicas answered but no outcome')
+    this.over = true
+  }
+}
