@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { ScratchBirdError } from '../src/core/errors'
 import { RING_DEFERRED, RingServer, type RingReply } from '../src/rings/channel'
 import { SpscRing } from '../src/rings/spsc-ring'
-import { decodeAutocommit, encodeAutocommitReply } from '../src/server/shard-codec'
+import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from '../src/server/shard-codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from '../src/server/shard-ops'
 import type { ShardWorkerData, WorkerToMain } from '../src/server/worker-protocol'
 import { runJoinQuery } from '../src/sql/exec/join-driver'
@@ -97,6 +97,8 @@ const handlers: Handlers = {
     const engine = engineOf(r.shard)
     return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
   },
+  REPLICA_APPLY: (r) => engineOf(r.shard).applyVersions(r),
+  REPLICA_READ: async (r) => ({ versions: (await engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),
   STATS: (r) => {
     const e = engineOf(r.shard)
     return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }
@@ -113,12 +115,30 @@ class AutocommitReply implements AutocommitSink {
   reject (e: unknown): void { server.replyError(this.requestId, e) }
 }
 
+const REPLICA_APPLY = SHARD_OPS.REPLICA_APPLY.code
+
+/** As AutocommitReply, for REPLICA_APPLY (its writes are 'lww' autocommit writes). */
+class ReplicaApplyReply implements AutocommitSink {
+  constructor (private readonly requestId: number) {}
+  resolve (r: AutocommitResult): void {
+    server.reply(this.requestId, REPLICA_APPLY, encodeReplicaApplyReply({ xid: r.xid, lsn: r.lsn, commitHlc: r.commitHlc, applied: r.lww ?? [] }))
+  }
+
+  reject (e: unknown): void { server.replyError(this.requestId, e) }
+}
+
 function handle (type: number, payload: Uint8Array, requestId: number): RingReply | Promise<RingReply> | typeof RING_DEFERRED {
   if (type === AUTOCOMMIT) {
     // The hot path. The decoded writes are views into the ring; the engine copies them before
     // autocommitTo returns.
     const r = decodeAutocommit(payload, false)
     engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new AutocommitReply(requestId))
+    return RING_DEFERRED
+  }
+  if (type === REPLICA_APPLY) {
+    // The quorum write path, the same way: decoded writes are 'lww' RowWrites (views, copied).
+    const r = decodeReplicaApply(payload, false)
+    engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new ReplicaApplyReply(requestId))
     return RING_DEFERRED
   }
   const op = SHARD_OP_BY_CODE.get(type)

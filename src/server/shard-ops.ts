@@ -1,16 +1,20 @@
 import { deserialize, serialize } from 'node:v8'
-import type { ScanOptions, SweepReport, RowWrite } from '../storage/engine'
+import type { LwwOutcome, ReplicaWrite, ScanOptions, SweepReport, RowWrite, VersionedRow } from '../storage/engine'
 import type { CommitLogEntry } from '../storage/commit-log'
 import type { Tuple, TupleValue } from '../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
 import { ScratchBirdError } from '../core/errors'
 import type { JoinQueryOptions } from '../sql/exec/join-driver'
 import type { QueryOptions } from '../sql/exec/query-driver'
-import { decodeAutocommit, decodeAutocommitReply, encodeAutocommit, encodeAutocommitReply } from './shard-codec'
+import {
+  decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
+  encodeReplicaApply, encodeReplicaApplyReply
+} from './shard-codec'
 
 // The one table of requests the main thread sends a shard worker through the rings (DESIGN §2).
 // Frame type = op code; payloads are V8-serialised objects (bigints, Uint8Arrays and nested arrays
-// survive, and it is several times faster than JSON with base64 for row images).
+// survive, and it is several times faster than JSON with base64 for row images) — except the two
+// write paths, AUTOCOMMIT and REPLICA_APPLY, which have a binary codec (shard-codec.ts).
 
 export const SHARD_OPS = {
   PING: { code: 1, synopsis: 'liveness check; answers the worker index and its shards' },
@@ -29,7 +33,9 @@ export const SHARD_OPS = {
   SWEEP: { code: 14, synopsis: 'garbage-collect versions below an HLC horizon' },
   STATS: { code: 15, synopsis: 'shard counters: last LSN, HLC high-water mark, open transactions' },
   QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' },
-  JOIN_QUERY: { code: 17, synopsis: 'join tables colocated on the join key inside the shard, then run an SBLR program on each joined row as QUERY does' }
+  JOIN_QUERY: { code: 17, synopsis: 'join tables colocated on the join key inside the shard, then run an SBLR program on each joined row as QUERY does' },
+  REPLICA_APPLY: { code: 18, synopsis: 'leaderless_quorum replica write: apply versions last-writer-wins (newer written, same/older acknowledged) as one group-committed statement' },
+  REPLICA_READ: { code: 19, synopsis: 'leaderless_quorum replica read: latest committed version (id + row, tombstones included) of each key' }
 } as const
 
 export type ShardOpName = keyof typeof SHARD_OPS
@@ -55,6 +61,9 @@ export interface ShardRequests {
   STATS: { shard: number }
   QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
   JOIN_QUERY: { shard: number, xid?: Xid } & JoinQueryOptions
+  /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
+  REPLICA_APPLY: { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+  REPLICA_READ: { shard: number, tableId: number, pks: Tuple[] }
 }
 
 export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
@@ -81,6 +90,11 @@ export interface ShardReplies {
   QUERY: { rows: Uint8Array, scanned: number }
   /** As QUERY; scanned counts the visible rows read of every table. */
   JOIN_QUERY: { rows: Uint8Array, scanned: number }
+  /** applied: per write, 'newer' (written), 'same' (already held), 'older' (a newer version is
+   *  held and kept) — every one is an acknowledgement. lsn null: nothing was newer here. */
+  REPLICA_APPLY: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }
+  /** Per pk: its latest committed version (row null: tombstone), or null when it has none. */
+  REPLICA_READ: { versions: (VersionedRow | null)[] }
 }
 
 export function encodePayload (value: unknown): Uint8Array {
@@ -114,6 +128,9 @@ const v8Codec: OpCodec<unknown, unknown> = {
 export function codecOf<K extends ShardOpName> (op: K): OpCodec<ShardRequests[K], ShardReplies[K]> {
   if (op === 'AUTOCOMMIT') {
     return { encodeRequest: encodeAutocommit, decodeRequest: decodeAutocommit, encodeReply: encodeAutocommitReply, decodeReply: decodeAutocommitReply } as unknown as OpCodec<ShardRequests[K], ShardReplies[K]>
+  }
+  if (op === 'REPLICA_APPLY') {
+    return { encodeRequest: encodeReplicaApply, decodeRequest: decodeReplicaApply, encodeReply: encodeReplicaApplyReply, decodeReply: decodeReplicaApplyReply } as unknown as OpCodec<ShardRequests[K], ShardReplies[K]>
   }
   return v8Codec as OpCodec<ShardRequests[K], ShardReplies[K]>
 }

@@ -14,6 +14,9 @@
 //     a crash takes (at open every TIP entry still `active` becomes `dead`; there is no redo log);
 //   - conflicts are detected at write time, no waiting (row-write.ts); all writes go through one
 //     group-committing writer (writer.ts).
+//   - leaderless_quorum replicas apply 'lww' autocommit writes instead (applyVersions): the highest
+//     version id wins, versions committed the MGA way (back versions, TIP, commit log, sweep);
+//     getVersioned reads the latest committed version with its id, tombstones included.
 //
 // Snapshot start vs. commits in flight: a snapshot must not see a commit with a lower HLC appear
 // after it started. So (1) while a snapshot with start S is open, a commit is recorded at
@@ -29,11 +32,12 @@ import {
   rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
 } from './keys'
 import type { KvOp, KvStore } from './kv'
-import type { RowOp, RowOpKind } from './row-write'
+import type { LwwOutcome, RowOp, RowOpKind } from './row-write'
 import { sweep, type SweepOptions, type SweepReport } from './sweep'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
 import type { Durability, HlcTs, Isolation, VersionId, Xid } from './types'
 import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
+import type { RecordVersion } from './versions'
 import {
   HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
 } from './writer'
@@ -43,6 +47,7 @@ export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
 export type { CommitLogEntry, LoggedMutation } from './commit-log'
 export type { TipEntry, TipState } from './tip'
+export type { LwwOutcome } from './row-write'
 
 /** On-disk format of a shard replica (s/format); bumped on incompatible layout changes. */
 export const SHARD_FORMAT = 1
@@ -50,6 +55,8 @@ export const SHARD_FORMAT = 1
 export const MAX_ROW_BYTES = 16 * 1024 * 1024
 /** Largest number of row writes in one statement. */
 export const MAX_STATEMENT_ROWS = 100_000
+/** Largest number of rows one getVersionedMany reads. */
+export const MAX_VERSIONED_READ_ROWS = 10_000
 
 const FORMAT_META = metaKey('format')
 
@@ -92,6 +99,46 @@ export type RowWrite =
   | RowWriteBase & { readonly op: 'delete' }
   /** Unconditional write (replication, upsert); row null writes a tombstone. */
   | RowWriteBase & { readonly op: 'put', readonly row: Uint8Array | null }
+  /** Last-writer-wins write of a leaderless_quorum table (row null: tombstone): applied only when
+   *  `versionId` is above the row's current committed version id (row-write.ts). Autocommit
+   *  statements only, and a statement holding one holds nothing but 'lww' writes. */
+  | RowWriteBase & { readonly op: 'lww', readonly row: Uint8Array | null }
+
+/** One version shipped to a replica of a leaderless_quorum table (an 'lww' RowWrite without op). */
+export interface ReplicaWrite {
+  readonly tableId: number
+  readonly pk: Tuple
+  /** As RowWrite.pkBytes. */
+  readonly pkBytes?: Uint8Array | undefined
+  /** The coordinator's UUIDv8-HLC: unsigned byte order = HLC order = last-writer-wins order. */
+  readonly versionId: VersionId
+  /** Row image; null: tombstone. */
+  readonly row: Uint8Array | null
+}
+
+export interface ReplicaApplyRequest {
+  readonly writes: readonly ReplicaWrite[]
+  readonly commitHlc: HlcTs
+  /** The coordinator's xid (DESIGN §6: one per write, kept by every replica); default: fresh. */
+  readonly xid?: Xid | undefined
+}
+
+export interface ReplicaApplyResult {
+  readonly xid: Xid
+  /** Commit-log position; null when no write was newer here (nothing changed, nothing logged). */
+  readonly lsn: bigint | null
+  /** The commit HLC stamped into the written versions (pushed above open snapshots). */
+  readonly commitHlc: HlcTs
+  /** Per write: 'newer' written, 'same' already held, 'older' a newer version is held. All ack. */
+  readonly applied: LwwOutcome[]
+}
+
+/** The latest committed version of a row, tombstones included (read repair, anti-entropy). */
+export interface VersionedRow {
+  readonly versionId: VersionId
+  /** Row image; null: the row is deleted (tombstone). */
+  readonly row: Uint8Array | null
+}
 
 export interface AutocommitRequest {
   readonly writes: readonly RowWrite[]
@@ -154,7 +201,7 @@ function checkXid (v: unknown): asserts v is Xid {
   if (typeof v !== 'bigint' || v < 1n || v >= 1n << 64n) throw badArg('xid must be a positive 64-bit bigint', { xid: String(v) })
 }
 
-const KINDS: ReadonlySet<string> = new Set<RowOpKind>(['insert', 'update', 'delete', 'put'])
+const KINDS: ReadonlySet<string> = new Set<RowOpKind>(['insert', 'update', 'delete', 'put', 'lww'])
 
 /** Copies of row images of autocommit statements: they live until their pass landed. */
 const autocommitArena = new Arena()
@@ -167,7 +214,7 @@ function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
     row = null
   } else {
     row = w.row
-    if (row === null ? w.op !== 'put' : !(row instanceof Uint8Array)) throw badArg(`${w.op} needs a row image (Uint8Array)`)
+    if (row === null ? w.op !== 'put' && w.op !== 'lww' : !(row instanceof Uint8Array)) throw badArg(`${w.op} needs a row image (Uint8Array)`)
     if (row !== null && row.length > MAX_ROW_BYTES) throw badArg(`row image exceeds ${MAX_ROW_BYTES} bytes`, { bytes: row.length, limit: MAX_ROW_BYTES })
     // Copied: the caller may reuse its buffers (a ring slot) as soon as the call returns, and a
     // transaction keeps its row images until commit for the commit log.
@@ -196,12 +243,19 @@ function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
 }
 
 /** Validate and encode a statement's writes. `arena` (autocommit) holds the row copies; a
- *  transaction's copies are separate arrays since it keeps them until commit. */
+ *  transaction's copies are separate arrays since it keeps them until commit. Without an arena
+ *  (a transaction's statement) 'lww' writes are refused: their comparison is with committed
+ *  versions and their version is committed by the statement itself. */
 function toRowOps (writes: readonly RowWrite[], arena?: Arena): RowOp[] {
   if (!Array.isArray(writes)) throw badArg('writes must be an array')
   if (writes.length > MAX_STATEMENT_ROWS) throw badArg(`a statement writes at most ${MAX_STATEMENT_ROWS} rows`, { rows: writes.length })
   const ops = new Array<RowOp>(writes.length)
-  for (let i = 0; i < writes.length; i++) ops[i] = toRowOp(writes[i]!, arena)
+  let lww = 0
+  for (let i = 0; i < writes.length; i++) if ((ops[i] = toRowOp(writes[i]!, arena)).kind === 'lww') lww++
+  if (lww > 0) {
+    if (arena === undefined) throw badArg("'lww' writes are autocommit only (not inside a transaction)")
+    if (lww !== ops.length) throw badArg("a statement with 'lww' writes holds only 'lww' writes")
+  }
   return ops
 }
 
@@ -500,7 +554,27 @@ export class ShardEngine {
     } else {
       xid = this.st.xids.next()
     }
-    this.writer.enqueue({ t: 'auto', xid, explicitXid: req.xid !== undefined, commitHlc: req.commitHlc, ops, d })
+    const lww = ops.length > 0 && ops[0]!.kind === 'lww'
+    this.writer.enqueue({ t: 'auto', xid, explicitXid: req.xid !== undefined, lww, commitHlc: req.commitHlc, ops, d })
+  }
+
+  // ---- leaderless_quorum replica side (DESIGN §6 Mode 3) ----------------------------------------
+
+  /**
+   * Apply versions shipped by a coordinator, last writer wins: each write lands only when its
+   * version id is above the row's current committed one ('newer'); the same version is an
+   * idempotent no-op ('same'), a lower one is ignored ('older') — both acknowledge. The newer
+   * ones commit as ONE autocommit statement (versions, TIP entry under the coordinator's xid,
+   * commit-log entry, one group-committed batch). Never SB_UPDATE_CONFLICT against committed
+   * versions; against an uncommitted local transaction's version of a row it is (see row-write.ts).
+   * The xid may be one this replica already committed (retry, hint, repair); it is refused while
+   * a local transaction runs under it or when it is recorded dead here (SB_TXN_NOT_ACTIVE).
+   */
+  async applyVersions (req: ReplicaApplyRequest): Promise<ReplicaApplyResult> {
+    if (req === null || typeof req !== 'object' || !Array.isArray(req.writes)) throw badArg('writes must be an array')
+    const writes = req.writes.map(lwwWrite)
+    const r = await this.autocommit({ writes, commitHlc: req.commitHlc, xid: req.xid })
+    return { xid: r.xid, lsn: r.lsn, commitHlc: r.commitHlc, applied: r.lww ?? [] }
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -513,6 +587,36 @@ export class ShardEngine {
     const key = rowKey(tableId, pk)
     const v = await readVisible(this.kv, this.tip, key, await this.kv.get(key), viewer)
     return v === undefined || v.tombstone ? undefined : v.row
+  }
+
+  /**
+   * The latest committed version of a row — tombstones included — with its version id, as read
+   * repair and anti-entropy compare them (uncommitted and dead versions are skipped; a
+   * transaction's own writes are not considered). undefined: no committed version at all.
+   */
+  async getVersioned (tableId: number, pk: Tuple): Promise<VersionedRow | undefined> {
+    this.checkOpen()
+    if (!Array.isArray(pk)) throw badArg('pk must be a tuple (array)')
+    const key = rowKey(tableId, pk)
+    return versionedOf(await readVisible(this.kv, this.tip, key, await this.kv.get(key), READ_COMMITTED_VIEWER))
+  }
+
+  /** getVersioned of many rows of one table: the primaries in one getMany. */
+  async getVersionedMany (tableId: number, pks: readonly Tuple[]): Promise<Array<VersionedRow | undefined>> {
+    this.checkOpen()
+    if (!Array.isArray(pks)) throw badArg('pks must be an array of tuples')
+    if (pks.length > MAX_VERSIONED_READ_ROWS) throw badArg(`a versioned read reads at most ${MAX_VERSIONED_READ_ROWS} rows`, { rows: pks.length, limit: MAX_VERSIONED_READ_ROWS })
+    const keys = pks.map(pk => {
+      if (!Array.isArray(pk)) throw badArg('pk must be a tuple (array)')
+      return rowKey(tableId, pk)
+    })
+    if (keys.length === 0) return []
+    const primaries = await this.kv.getMany(keys)
+    const out = new Array<VersionedRow | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      out[i] = versionedOf(await readVisible(this.kv, this.tip, keys[i]!, primaries[i], READ_COMMITTED_VIEWER))
+    }
+    return out
   }
 
   /** Visible rows of a table in primary-key order (descending with `reverse`). */
@@ -595,6 +699,16 @@ export class ShardEngine {
     await this.writer.drained()
     await this.kv.close()
   }
+}
+
+function lwwWrite (w: ReplicaWrite): RowWrite {
+  if (w === null || typeof w !== 'object') throw badArg('a replica write must be an object')
+  return { op: 'lww', tableId: w.tableId, pk: w.pk, pkBytes: w.pkBytes, versionId: w.versionId, row: w.row }
+}
+
+function versionedOf (v: RecordVersion | undefined): VersionedRow | undefined {
+  if (v === undefined) return undefined
+  return { versionId: v.versionId.slice(), row: v.tombstone ? null : v.row }
 }
 
 /** Collects commitMany outcomes; one object per request instead of promises and closures. */

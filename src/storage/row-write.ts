@@ -15,15 +15,37 @@
 // insert of a live row → SB_UNIQUE_VIOLATION; update/delete of no live row → "not affected",
 // nothing written; put writes unconditionally (replication, upsert), and a put of the version
 // already there is an idempotent no-op.
+//
+// 'lww' (last-writer-wins, leaderless_quorum tables, DESIGN §6 Mode 3) follows other rules: it
+// compares its version id with the row's current COMMITTED version (unsigned byte order of the
+// UUIDv8-HLC = HLC order; tombstones count like any version) and writes only when it is higher:
+//
+//   current committed version               outcome
+//   none                                    written                               'newer'
+//   lower version id                        written, the old one moved back       'newer'
+//   the same version id                     nothing written (idempotent retry)    'same'
+//   higher version id                       nothing written (replica is ahead)    'older'
+//
+// It never raises SB_UPDATE_CONFLICT against committed versions (no first-committer-wins). A dead
+// primary is skipped (overwritten, as for MGA writers) and the comparison is with the committed
+// version behind it. Against an UNCOMMITTED version of a local MGA transaction (active or limbo)
+// it does not wait and does not guess: SB_UPDATE_CONFLICT, which the coordinator treats as a
+// failed (retryable) replica write — it gets a hint. Leaderless tables are not written by local
+// MGA transactions in practice, so this is a guard, not a path.
 
 import { ScratchBirdError } from '../core/errors'
 import type { Mutation } from './commit-log'
-import { backKey, bytesEqual, corrupt, keyString, type Arena } from './keys'
+import { backKey, bytesEqual, compareBytes, corrupt, keyString, type Arena } from './keys'
 import type { Tip, TipEntry } from './tip'
 import type { HlcTs, VersionId, Xid } from './types'
 import { decodeVersion, encodeVersionOf, type RecordVersion } from './versions'
 
-export type RowOpKind = 'insert' | 'update' | 'delete' | 'put'
+export type RowOpKind = 'insert' | 'update' | 'delete' | 'put' | 'lww'
+
+/** Outcome of one 'lww' write against the replica's current committed version: 'newer' — written;
+ *  'same' — that version is already there (idempotent no-op); 'older' — the replica holds a newer
+ *  one and keeps it (no-op). All three acknowledge the write. */
+export type LwwOutcome = 'newer' | 'same' | 'older'
 
 /** One row change, validated and with its keys encoded (done when the request is queued). */
 export interface RowOp {
@@ -62,9 +84,13 @@ export interface RowWriteOutcome {
   readonly backKey: Uint8Array | undefined
   readonly backValue: Uint8Array | undefined
   readonly mutation: Mutation | undefined
+  /** 'lww' ops only: how the version compared with the replica's. */
+  readonly lww: LwwOutcome | undefined
 }
 
-const NOT_AFFECTED: RowWriteOutcome = Object.freeze({ affected: false, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined })
+const NOT_AFFECTED: RowWriteOutcome = Object.freeze({ affected: false, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined, lww: undefined })
+const LWW_SAME: RowWriteOutcome = Object.freeze({ affected: false, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined, lww: 'same' })
+const LWW_OLDER: RowWriteOutcome = Object.freeze({ affected: false, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined, lww: 'older' })
 
 function hex (b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') }
 
@@ -81,6 +107,7 @@ function updateConflict (op: RowOp, w: WriterIdentity, holder: Xid, holderState:
  */
 export function applyRowWrite (tip: Tip, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
   ctx: KeyLookup): RowWriteOutcome | Promise<RowWriteOutcome> {
+  if (op.kind === 'lww') return applyLww(tip, op, w, current, ctx)
   if (current === undefined) return finish(op, w, undefined, undefined, undefined, ctx)
   const p = decodeVersion(current)
   if (p.xid === w.xid) return finish(op, w, p, p.prev, undefined, ctx)
@@ -137,15 +164,67 @@ function finish (op: RowOp, w: WriterIdentity, visible: RecordVersion | undefine
     case 'put':
       if (visible !== undefined && visible.xid !== w.xid && bytesEqual(visible.versionId, op.versionId)) return IDEMPOTENT
       break
+    case 'lww':
+      throw new Error('ScratchBird assertion: lww op on the MGA path')
   }
+  return written(op, w, prev, moveBack === undefined ? undefined : visible!.versionId, moveBack, ctx, undefined)
+}
+
+/** The writes of a new primary linking to `prev`, with the old primary's bytes (`moveBack`, a
+ *  committed version) stored as the back version `movedId`. */
+function written (op: RowOp, w: WriterIdentity, prev: VersionId | undefined, movedId: VersionId | undefined,
+  moveBack: Uint8Array | undefined, ctx: KeyLookup, lww: LwwOutcome | undefined): RowWriteOutcome {
   return {
     affected: true,
     value: encodeVersionOf(w.xid, op.versionId, op.row === null, w.stamp, prev, op.row ?? EMPTY, ctx.arena),
-    backKey: moveBack === undefined ? undefined : backKey(op.rowKey, visible!.versionId),
+    backKey: moveBack === undefined ? undefined : backKey(op.rowKey, movedId!),
     backValue: moveBack,
-    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row: op.row }
+    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row: op.row },
+    lww
   }
 }
 
-const IDEMPOTENT: RowWriteOutcome = Object.freeze({ affected: true, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined })
+// ---- last-writer-wins (see the top) -------------------------------------------------------------
+
+function applyLww (tip: Tip, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
+  ctx: KeyLookup): RowWriteOutcome | Promise<RowWriteOutcome> {
+  if (current === undefined) return written(op, w, undefined, undefined, undefined, ctx, 'newer')
+  const p = decodeVersion(current)
+  // Stamped: committed in its writing batch (autocommit, replicated and lww writes — including
+  // an earlier write of this same statement or of an earlier delivery of this xid).
+  if (p.commitHlc !== undefined) return lwwOver(op, w, p.versionId, current, ctx)
+  const st = tip.peek(p.xid)
+  if (st !== undefined && st.state !== 'dead') return lwwOverOther(op, w, p, st, current, ctx)
+  return lwwSlow(tip, op, w, p, st, current, ctx)
+}
+
+function lwwOverOther (op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEntry, current: Uint8Array, ctx: KeyLookup): RowWriteOutcome {
+  if (st.state === 'committed') return lwwOver(op, w, p.versionId, current, ctx)
+  throw updateConflict(op, w, p.xid, st.state)
+}
+
+/** Against the committed version `have`: the primary (`current`, moved back when overwritten),
+ *  or the version behind a dead primary (`current` undefined: it stays where it is). */
+function lwwOver (op: RowOp, w: WriterIdentity, have: VersionId, current: Uint8Array | undefined, ctx: KeyLookup): RowWriteOutcome {
+  const c = compareBytes(op.versionId, have)
+  if (c === 0) return LWW_SAME
+  if (c < 0) return LWW_OLDER
+  return written(op, w, have, have, current, ctx, 'newer')
+}
+
+async function lwwSlow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
+  current: Uint8Array, ctx: KeyLookup): Promise<RowWriteOutcome> {
+  const st = known ?? await tip.get(p.xid)
+  if (st.state !== 'dead') return lwwOverOther(op, w, p, st, current, ctx)
+  if (p.prev === undefined) return written(op, w, undefined, undefined, undefined, ctx, 'newer')
+  const bk = backKey(op.rowKey, p.prev)
+  const bytes = await ctx.lookup(bk, keyString(bk))
+  if (bytes === undefined) throw corrupt('record version chain: back version missing', { key: hex(bk) })
+  const b = decodeVersion(bytes)
+  const bst: TipEntry = b.commitHlc !== undefined ? { state: 'committed', commitHlc: b.commitHlc } : tip.peek(b.xid) ?? await tip.get(b.xid)
+  if (bst.state !== 'committed') throw corrupt('record version chain: uncommitted back version', { key: hex(bk), state: bst.state })
+  return lwwOver(op, w, b.versionId, undefined, ctx)
+}
+
+const IDEMPOTENT: RowWriteOutcome = Object.freeze({ affected: true, value: undefined, backKey: undefined, backValue: undefined, mutation: undefined, lww: undefined })
 const EMPTY = new Uint8Array(0)

@@ -24,7 +24,7 @@ import { ScratchBirdError } from '../core/errors'
 import { encodeCommitGroup, type Mutation, type PendingCommit } from './commit-log'
 import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
-import { applyRowWrite, type KeyLookup, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
+import { applyRowWrite, type KeyLookup, type LwwOutcome, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
 import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import type { Durability, HlcTs, Xid } from './types'
 import type { XidSource } from './xid'
@@ -60,13 +60,18 @@ export interface CommitResult {
 }
 
 export interface AutocommitResult extends CommitResult {
-  /** Per write: false when an update/delete found no live row. */
+  /** Per write: false when an update/delete found no live row (an 'lww' write: not 'newer'). */
   readonly affected: boolean[]
+  /** A statement of 'lww' writes: per write, how its version compared (row-write.ts); otherwise
+   *  (and for a statement of no writes) undefined. */
+  readonly lww: LwwOutcome[] | undefined
 }
 
 /** The writes of one statement, kept apart from the pass until the whole statement succeeded. */
 class StatementWrites implements KeyLookup {
   readonly affected: boolean[] = []
+  /** 'lww' statements only (they hold nothing but 'lww' writes, engine.ts checks). */
+  lww: LwwOutcome[] | undefined = undefined
   readonly keys: Uint8Array[] = []
   readonly kss: string[] = []
   readonly values: Uint8Array[] = []
@@ -98,6 +103,7 @@ class StatementWrites implements KeyLookup {
 
   record (op: RowOp, out: RowWriteOutcome): void {
     this.affected.push(out.affected)
+    if (out.lww !== undefined) (this.lww ??= []).push(out.lww)
     if (out.value !== undefined) this.put(op.rowKey, op.ks, out.value)
     if (out.backKey !== undefined) this.put(out.backKey, keyString(out.backKey), out.backValue!)
     if (out.mutation === undefined) return
@@ -123,7 +129,7 @@ interface Deferred<T> { resolve: (v: T) => void, reject: (e: unknown) => void }
 
 export type Job =
   | { t: 'stmt', txn: TxnCore, ops: RowOp[], d: Deferred<boolean[]> }
-  | { t: 'auto', xid: Xid, explicitXid: boolean, commitHlc: HlcTs, ops: RowOp[], d: Deferred<AutocommitResult> }
+  | { t: 'auto', xid: Xid, explicitXid: boolean, lww: boolean, commitHlc: HlcTs, ops: RowOp[], d: Deferred<AutocommitResult> }
   | { t: 'commit', txn: TxnCore, commitHlc: HlcTs, d: Deferred<CommitResult> }
   | { t: 'prepare', txn: TxnCore, d: Deferred<void> }
   | { t: 'rollback', txn: TxnCore, d: Deferred<void> }
@@ -427,7 +433,7 @@ export class Writer {
         return
       }
       case 'auto': {
-        if (j.explicitXid) return this.checkFreshXid(j.xid, p).then(() => this.autoRows(j, p))
+        if (j.explicitXid) return (j.lww ? this.checkLwwXid(j.xid, p) : this.checkFreshXid(j.xid, p)).then(() => this.autoRows(j, p))
         return this.autoRows(j, p)
       }
       case 'commit': {
@@ -568,7 +574,7 @@ export class Writer {
       lsn = this.logCommit(p, j.xid, hlc, r.mutations)
       if (j.explicitXid) p.after.push(() => this.host.tip.cache.set(j.xid, { state: 'committed', commitHlc: hlc }))
     }
-    const result: AutocommitResult = { xid: j.xid, lsn, commitHlc: hlc, affected: r.affected }
+    const result: AutocommitResult = { xid: j.xid, lsn, commitHlc: hlc, affected: r.affected, lww: r.lww }
     p.after.push(() => j.d.resolve(result))
   }
 
@@ -588,5 +594,21 @@ export class Writer {
     if (tip.active.has(xid) || tip.limbo.has(xid) || p.decided.has(xid)) throw notActive(xid, 'in use')
     p.decided.add(xid)
     if (await tip.recorded(xid)) throw notActive(xid, 'already finished')
+  }
+
+  /**
+   * The xid of an 'lww' statement may be known here already: the coordinator retrying, a hint or
+   * a repair re-delivering the transaction, another part of the same batch. It is refused only
+   * while a local transaction runs under it (active, limbo) or when it is recorded dead here (its
+   * TIP entry must not flip to committed under that transaction's unstamped versions). Its
+   * versions are stamped, so a second TIP entry for it changes no visibility.
+   */
+  private async checkLwwXid (xid: Xid, p: Pass): Promise<void> {
+    const tip = this.host.tip
+    if (tip.active.has(xid) || tip.limbo.has(xid)) throw notActive(xid, 'in use')
+    // A later plain explicit-xid statement of this pass must not take it (checkFreshXid).
+    p.decided.add(xid)
+    // recorded() first: tip.get() of an unrecorded xid answers dead (it committed nothing here).
+    if (await tip.recorded(xid) && (await tip.get(xid)).state !== 'committed') throw notActive(xid, 'already finished')
   }
 }

@@ -102,6 +102,32 @@ describe('ShardWorkers', () => {
     expect(fatal).toEqual([])
   })
 
+  it('REPLICA_APPLY applies versions last-writer-wins; REPLICA_READ returns versions and tombstones', async () => {
+    const w = await startWorkers()
+    const v = (n: number): Uint8Array => { const b = new Uint8Array(16); new DataView(b.buffer).setUint32(4, n); b[6] = 0x80; return b }
+    const rw = (pk: string, value: string | null, n: number) => ({ tableId: 5, pk: [pk], versionId: v(n), row: value === null ? null : row(value) })
+    const xid = (9n << 48n) | 1n
+    const a = await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('a', 'A1', 10), rw('b', 'B1', 10)], commitHlc: nextHlc(), xid })
+    expect([a.xid, a.applied, a.lsn]).toEqual([xid, ['newer', 'newer'], 1n])
+    // the retry of the same delivery acknowledges without logging
+    const again = await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('a', 'A1', 10), rw('b', 'B1', 10)], commitHlc: nextHlc(), xid })
+    expect([again.applied, again.lsn]).toEqual([['same', 'same'], null])
+    const b = await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('a', 'A0', 5), rw('b', null, 20), rw('c', 'C', 1)], commitHlc: nextHlc() })
+    expect([b.applied, b.lsn]).toEqual([['older', 'newer', 'newer'], 2n])
+    expect((await w.request('REPLICA_APPLY', { shard: 2, writes: [], commitHlc: nextHlc() })).applied).toEqual([])
+    const read = await w.request('REPLICA_READ', { shard: 2, tableId: 5, pks: [['a'], ['b'], ['c'], ['nope']] })
+    expect(read.versions.map(x => x === null ? null : [[...x.versionId], text(x.row)])).toEqual([[[...v(10)], 'A1'], [[...v(20)], null], [[...v(1)], 'C'], null])
+    expect(text((await w.request('GET', { shard: 2, tableId: 5, pk: ['a'] })).row)).toBe('A1')
+    expect((await w.request('GET', { shard: 2, tableId: 5, pk: ['b'] })).row).toBeNull()
+    // a local transaction holding the row: a coded, retryable error, and the worker keeps serving
+    const t = await w.request('BEGIN', { shard: 2, isolation: 'snapshot', startHlc: nextHlc() })
+    await w.request('WRITE', { shard: 2, xid: t.xid, writes: [{ op: 'put', tableId: 5, pk: ['c'], row: row('local'), versionId: vid() }] })
+    await expect(w.request('REPLICA_APPLY', { shard: 2, writes: [rw('c', 'C2', 30)], commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_UPDATE_CONFLICT' })
+    await w.request('ROLLBACK', { shard: 2, xid: t.xid })
+    expect((await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('c', 'C2', 30)], commitHlc: nextHlc() })).applied).toEqual(['newer'])
+    await expect(w.request('REPLICA_READ', { shard: 2, tableId: 5, pks: 'x' as never })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+  })
+
   it('sweeps superseded versions on demand and on its cron schedule', async () => {
     const w = await startWorkers()
     await w.request('AUTOCOMMIT', { shard: 2, writes: [insert('s', 'v1')], commitHlc: nextHlc() })
