@@ -184,8 +184,9 @@ describe('a three-node cluster', () => {
     if (code === 'still running') impostor.proc.kill('SIGKILL')
     expect(code).toBe(1)
     expect(impostor.stdout()).toMatch(/node id 2 is already in use by a live node/)
-    // The real node 2 keeps its id and keeps serving.
-    expect(await rows(1, 'SHOW CLUSTER MEMBERS').then(m => stateOf(m, 2))).toBe('normal')
+    // The real node 2 keeps its id and keeps serving; the impostor's claim (a higher incarnation,
+    // state joining) may have reached node 1 first, until node 2's refutation does.
+    await cluster.waitFor(async () => stateOf(await rows(1, 'SHOW CLUSTER MEMBERS'), 2) === 'normal', { what: 'node 1 to see node 2 normal again', timeoutMs: 10_000 })
     expect((await cluster.sql(2, 'SELECT count(*) FROM users')).status).toBe(200)
   })
 })
