@@ -16,7 +16,9 @@ import type { DdlStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
 import { commandResult, type StatementResult } from '../sql/exec/result'
-import { SHARD_OPS, type ShardOpName } from './shard-ops'
+import { uuidVersion } from '../core/uuid'
+import { nextHlcTs } from './hlc-ts'
+import { codecOf, SHARD_OPS, type ShardOpName } from './shard-ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
@@ -189,8 +191,17 @@ export class ClusterShell implements ShardRouting {
     return firstLive([owner], id => this.alive(id)) ?? null
   }
 
-  async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array> {
-    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload: Buffer.from(payload).toString('base64') }, { timeoutMs: SHARD_CALL_TIMEOUT_MS })
+  scanNodeOf (shard: number, tableId: number): number | null | undefined {
+    const t = this.d.catalog().tableById(tableId)
+    if (t?.replication.replication_mode !== 'leaderless_quorum') return undefined
+    const replicas = this.replicasOf(shard, t.replication.replication_factor)
+    if (replicas.includes(this.selfId)) return this.selfId
+    const view = this.view()
+    return replicas.find(id => this.alive(id, view)) ?? null
+  }
+
+  async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
+    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload: Buffer.from(payload).toString('base64') }, { timeoutMs })
     const bytes = (reply as { payload?: unknown } | null)?.payload
     if (typeof bytes !== 'string') throw malformed(`shard reply from node ${nodeId}`)
     return Buffer.from(bytes, 'base64')
@@ -204,8 +215,33 @@ export class ClusterShell implements ShardRouting {
     if (shard < 0 || shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
     // Served here whatever this node's own view says: the sender routed by the same placement,
     // and re-forwarding could bounce a request between two nodes with different views.
-    const reply = await this.d.workers.requestRaw(op as ShardOpName, shard, Buffer.from(q!.payload as string, 'base64'))
+    let payload: Uint8Array = Buffer.from(q!.payload as string, 'base64')
+    if (op === 'REPLICA_APPLY') payload = this.observeReplicaApply(payload)
+    const reply = await this.d.workers.requestRaw(op as ShardOpName, shard, payload)
     return { payload: Buffer.from(reply).toString('base64') }
+  }
+
+  /**
+   * A quorum write, hint or read repair from a peer (DESIGN §3): every version updates this node's
+   * HLC before anything is applied; one more than max_clock_offset_ms ahead refuses the whole
+   * request (SB_CLOCK_OFFSET_EXCEEDED, counted). The versions are then committed at a commit HLC of
+   * this node (above its snapshots' start points), not the coordinator's.
+   */
+  private observeReplicaApply (payload: Uint8Array): Uint8Array {
+    const codec = codecOf('REPLICA_APPLY')
+    const req = codec.decodeRequest(payload)
+    for (const w of req.writes) {
+      if (uuidVersion(w.versionId) !== 8) continue
+      try {
+        this.d.hlc.update(w.versionId)
+      } catch (e) {
+        if (!isScratchBirdError(e)) throw e
+        this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
+        this.d.log.warn({ shard: req.shard, err: e.toJSON() }, `replica write refused: ${e.message}`)
+        throw e
+      }
+    }
+    return codec.encodeRequest({ ...req, commitHlc: nextHlcTs(this.d.hlc) })
   }
 
   private addressOf (nodeId: number): string {
@@ -320,17 +356,39 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: c.version })
   }
 
-  /** Refuses tables whose replication the cluster cannot provide yet (issue 5: never silently). */
+  /**
+   * Refuses tables whose replication the cluster cannot provide (issue 5: never silently):
+   * primary_replica with replication_factor > 1 (commit-log streaming is not built yet), and a
+   * leaderless_quorum replication_factor above the configured members (replicas are the first N
+   * of a shard's preference list over cluster.nodes).
+   */
   checkProvidable (c: Catalog): void {
     for (const t of c.tables) {
       if (t.version !== c.version) continue
       const n = t.replication.replication_factor
+      if (t.replication.replication_mode === 'leaderless_quorum') {
+        if (n > this.ids.length) {
+          throw new ScratchBirdError('SB_INVALID_TABLE_OPTION', `replication_factor=${n} exceeds the ${this.ids.length} configured members of the cluster`,
+            { table: t.name, option: 'replication_factor', value: n, members: this.ids.length })
+        }
+        continue
+      }
       if (n > 1) {
         throw new ScratchBirdError('SB_REPLICATION_UNAVAILABLE',
-          `replication_factor=${n} is not available yet: this release places each shard on one node (replication_factor=1); replicas arrive with primary/replica streaming and leaderless quorum replication`,
+          `replication_factor=${n} is not available yet for replication_mode 'primary_replica': this release places each shard of such a table on one node (replication_factor=1); use replication_mode 'leaderless_quorum' for replicas`,
           { table: t.name, option: 'replication_factor', value: n })
       }
     }
+  }
+
+  /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
+  replicasOf (shard: number, n: number): number[] {
+    return this.prefs[shard]!.slice(0, n)
+  }
+
+  /** Is `id` alive in this node's gossip view (self always; a member never heard of counts as alive)? */
+  isAlive (id: number): boolean {
+    return this.alive(id)
   }
 
   /** A DDL statement from a client of this node: run here when coordinator, else forwarded. */

@@ -34,6 +34,11 @@ import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { applyDdl } from '../sql/exec/executor'
 import { ClusterShell } from './cluster'
 import { ShardRouter, type ShardRequester } from './shard-router'
+import { HintStore } from '../cluster/hints/store'
+import { LevelKv } from '../storage/kv-level'
+import { SharedXidCounter } from '../storage/xid-shared'
+import { makeXid } from '../storage/xid'
+import { QuorumShell } from './quorum'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -83,6 +88,8 @@ export class ScratchBirdNode {
   private env: ExecEnv | null = null
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
+  private hints: HintStore | null = null
+  private quorum: QuorumShell | null = null
 
   constructor (public config: Config, private readonly onFatalReason: (reason: string) => void = () => {}) {
     this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
@@ -169,6 +176,8 @@ export class ScratchBirdNode {
         this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId, secret: config.security.cluster_secret, metrics: this.metrics })
         this.cluster = this.createCluster(hlc, this.rpc)
         this.cluster.register(methods)
+        this.hints = await HintStore.open(await LevelKv.open(join(this.dataDir, 'hints')), { sync: config.node.durability === 'sync' })
+        this.quorum = this.createQuorum(hlc, this.cluster, this.hints)
       }
       this.sqlApi = this.createSqlApi(hlc)
       this.http = createHttpServer({
@@ -197,6 +206,7 @@ export class ScratchBirdNode {
 
       if (this.cluster) {
         this.cluster.start()
+        this.quorum?.start()
         this.recoverClusterLimbo(hlc)
       }
 
@@ -238,7 +248,15 @@ export class ScratchBirdNode {
       warn: (message, details) => log.warn(details, message),
       members: () => cluster?.members() ?? [{ nodeId: config.node.id, address: this.listenAddress, datacenter: config.node.datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: config.storage.shards }],
       shardMap: () => cluster?.shardMap() ?? [...Array(config.storage.shards).keys()].map(s => ({ shard: s, preference: [config.node.id], live: [config.node.id] })),
-      runDdl: cluster === null ? undefined : (s) => cluster.ddl(s)
+      runDdl: cluster === null ? undefined : (s) => cluster.ddl(s),
+      quorum: this.quorum === null
+        ? undefined
+        : {
+            write: (t, w) => this.quorum!.write(t, w),
+            read: (t, shard, pks) => this.quorum!.read(t, shard, pks),
+            deliverHints: (n) => this.quorum!.deliverNow(n),
+            hintStats: () => this.quorum!.hintStats()
+          }
     }
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
@@ -273,6 +291,26 @@ export class ScratchBirdNode {
       runDdl: (s) => applyDdl(this.env!, s),
       onFatal: (reason) => this.onFatal(reason)
     }, self?.address ?? config.node.listen)
+  }
+
+  private createQuorum (hlc: Hlc, cluster: ClusterShell, hints: HintStore): QuorumShell {
+    const { config } = this
+    const xids = new SharedXidCounter(this.workers!.xidCounter)
+    const members = new Set([...config.cluster.nodes.map(n => n.id), config.node.id])
+    return new QuorumShell({
+      config,
+      selfId: config.node.id,
+      hlc,
+      log: this.loggers.replication,
+      metrics: this.metrics,
+      local: this.workers!,
+      forward: (id, op, shard, payload, timeoutMs) => cluster.forward(id, op, shard, payload, timeoutMs),
+      replicas: (shard, n) => cluster.replicasOf(shard, n),
+      alive: (id) => cluster.isAlive(id),
+      isMember: (id) => members.has(id),
+      xid: () => makeXid(config.node.id, xids.take()),
+      hints
+    })
   }
 
   private async recoverLimbo (io: TwoPhaseIo, shards: number[]): Promise<number> {
@@ -321,6 +359,7 @@ export class ScratchBirdNode {
     this.metrics.shardWorkers.set(this.workers?.count ?? 0)
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
     this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
+    this.quorum?.refreshGauges(this.config.cluster.nodes.map(n => n.id).filter(id => id !== this.config.node.id))
   }
 
   /**
@@ -350,6 +389,7 @@ export class ScratchBirdNode {
     if (wasReady) this.log.info('stopping')
     this.sqlApi?.stop()
     this.cluster?.stop()
+    await this.quorum?.stop()
     if (this.limboTimer) clearTimeout(this.limboTimer)
     if (this.http) await closeServer(this.http)
     await this.rpc?.close()
@@ -357,6 +397,7 @@ export class ScratchBirdNode {
     this.log.debug('listeners closed')
     await this.sweeper?.stop()
     if (this.workers) await this.workers.stop()
+    await this.hints?.close().catch((e: unknown) => this.log.error({ err: String(e) }, 'closing the hint store failed'))
     this.log.debug('shard workers stopped, shard databases closed')
     if (this.cpu) await this.cpu.close()
     this.lock?.release()

@@ -22,13 +22,21 @@ export interface ShardRouting {
   forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array>
   /** The owner the placement names, for error messages when it is down. */
   placedOwner (shard: number): number
+  /**
+   * Where a scan of table `tableId` on `shard` outside a transaction goes: for a leaderless_quorum
+   * table one live replica (this node when it holds one); undefined for other tables (the owner).
+   */
+  scanNodeOf? (shard: number, tableId: number): number | null | undefined
 }
 
 export class ShardRouter implements ShardRequester {
   constructor (private readonly local: ShardRequester & RawShardRequester, private readonly routing: ShardRouting) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-    const owner = this.routing.ownerOf(req.shard)
+    const scan = op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined
+      ? this.routing.scanNodeOf?.(req.shard, (req as ShardRequests['QUERY']).tableId)
+      : undefined
+    const owner = scan !== undefined ? scan : this.routing.ownerOf(req.shard)
     if (owner === this.routing.selfId) return this.local.request(op, req)
     if (owner === null) {
       const placed = this.routing.placedOwner(req.shard)

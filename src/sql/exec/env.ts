@@ -1,12 +1,14 @@
 // What the SQL executors need of the node: shard workers, the node's HLC and UUID generators, the
 // catalog (with its persistence) and two-phase commit I/O. The node (src/server/node.ts) builds
 // one; nothing in src/sql/exec reaches for process-wide state.
-import type { Catalog } from '../../catalog/catalog'
+import type { Catalog, TableInfo } from '../../catalog/catalog'
 import type { Clock } from '../../core/clock'
 import type { Hlc } from '../../core/hlc'
 import type { UuidV7Generator } from '../../core/uuid'
 import type { TwoPhaseIo } from '../../cluster/twopc'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../server/shard-ops'
+import type { ReplicaWrite } from '../../storage/engine'
+import type { Tuple } from '../../storage/keys'
 import type { DdlStatement } from '../ast'
 import type { StatementResult } from './result'
 
@@ -23,6 +25,22 @@ export interface MemberRow {
 
 /** A row of SHOW SHARD MAP: the shard's preference list and which of its replicas are live. */
 export interface ShardMapRow { shard: number, preference: number[], live: number[] }
+
+/**
+ * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster
+ * (src/server/quorum.ts). Without it (a single node) leaderless tables are written and read like
+ * any other table on the one replica there is.
+ */
+export interface QuorumIo {
+  /** Writes one autocommit statement's versions (per shard) to W of N replicas each; SB_QUORUM_NOT_ACHIEVED otherwise. */
+  write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void>
+  /** Point reads on one shard from R of N replicas: per pk the newest row, null when absent or deleted. */
+  read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
+  /** DELIVER HINTS TO NODE n. */
+  deliverHints (node: number): Promise<{ target: number, delivered: number, remaining: number }>
+  /** Hints this node keeps, per target node (sys_hints). */
+  hintStats (): { target: number, count: number, bytes: number }[]
+}
 
 export interface ExecEnv {
   readonly nodeId: number
@@ -45,4 +63,6 @@ export interface ExecEnv {
   shardMap: () => ShardMapRow[]
   /** In a cluster, DDL goes through the catalog coordinator; alone, the executor applies it here. */
   runDdl?: ((s: DdlStatement) => Promise<StatementResult>) | undefined
+  /** Leaderless quorum replication; undefined on a single node. */
+  quorum?: QuorumIo | undefined
 }

@@ -12,7 +12,8 @@ import type { SqlValue } from '../values'
 import { posDetails } from './compile-expr'
 import type { ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
-import { executeModify, planModify } from './modify'
+import { executeModify, executeQuorumModify, planModify } from './modify'
+import { isQuorumTable, quorumInsert } from './quorum-exec'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { explainJoin } from './join-explain'
 import { executeSelect } from './select-exec'
@@ -81,12 +82,15 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
-      const writes = insertWrites(env, planInsert(env, s, params), params)
+      const plan = planInsert(env, s, params)
+      const writes = insertWrites(env, plan, params)
+      if (isQuorumTable(env, plan.shape.info)) return commandResult('INSERT', await quorumInsert(env, plan.shape.info, writes, txn))
       return commandResult('INSERT', await sendWrites(env, writes, txn))
     }
     case 'update': case 'delete': {
       const plan = planModify(env, s, params)
       const command = s.kind.toUpperCase()
+      if (isQuorumTable(env, plan.shape.info)) return commandResult(command, await executeQuorumModify(env, plan, params, txn))
       if (txn !== null) return commandResult(command, await executeModify(env, plan, params, txn))
       const implicit = new SqlTxn(env, 'read_committed', false)
       try {
@@ -101,8 +105,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'create_table': case 'alter_table': case 'drop_table': return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
-    case 'deliver_hints': case 'drain_node':
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', s.kind === 'drain_node' ? 'DRAIN NODE is not available yet: it needs shard streaming to a new owner' : 'DELIVER HINTS is not available yet: hinted handoff arrives with leaderless quorum replication', posDetails(s.pos))
+    case 'deliver_hints': {
+      if (env.quorum === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
+      const r = await env.quorum.deliverHints(s.node)
+      return rowsResult('DELIVER HINTS', [{ name: 'target_node', type: T.integer }, { name: 'delivered', type: T.bigint }, { name: 'remaining', type: T.bigint }],
+        [[BigInt(r.target), BigInt(r.delivered), BigInt(r.remaining)]])
+    }
+    case 'drain_node':
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DRAIN NODE is not available yet: it needs shard streaming to a new owner', posDetails(s.pos))
   }
 }
 

@@ -4,7 +4,7 @@
 // SB_UPDATE_CONFLICT, never a lost update.
 import { ScratchBirdError } from '../../core/errors'
 import type { DeleteStatement, Expr, UpdateStatement } from '../ast'
-import { timestampFromMillis } from '../datetime'
+import { timestampFromMillis, type SqlTimestamp } from '../datetime'
 import { encodeRow } from '../row-codec'
 import type { SqlValue } from '../values'
 import { compileExpr, posDetails } from './compile-expr'
@@ -15,6 +15,8 @@ import { localVm, queryShards } from './select-exec'
 import { SYSTEM_TABLES } from './system-tables'
 import { pkTuple, scopeOf, tableShape, type TableShape } from './table-types'
 import type { SqlTxn } from './txn'
+import { collectRows } from './query-driver'
+import { isQuorumPoint, quorumModifyWrite, quorumPointRows } from './quorum-exec'
 import { addWrite, assignRow, sendWrites, versionId, type ShardWrites } from './write-rows'
 import type { Program } from '../../sblr/program'
 import { encodeTuple } from '../../storage/keys'
@@ -71,11 +73,34 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
 }
 
 export async function executeModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn): Promise<number> {
+  const writes = await modifyWrites(env, p, params, (shard, now) => queryShards(env, { shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now }, txn))
+  const n = await sendWrites(env, writes, txn)
+  return p.kind === 'update' ? writes.size === 0 ? 0 : countRows(writes) : n
+}
+
+/**
+ * UPDATE / DELETE of a leaderless_quorum table in a cluster (quorum-exec.ts): the rows come from a
+ * quorum read when the WHERE pins the primary key, else from one live replica per shard; the new
+ * versions and tombstones are quorum-written.
+ */
+export async function executeQuorumModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
+  const t = p.shape
+  const writes = await modifyWrites(env, p, params, async (shard, now) => {
+    if (isQuorumPoint(env, t, p.routing.options)) {
+      return await collectRows(localVm(env, p.filter, params, now), await quorumPointRows(env, t, [shard], p.routing.options), {})
+    }
+    return await queryShards(env, { shape: t, shards: [shard], options: p.routing.options, program: p.filter, params, now }, null)
+  })
+  return await quorumModifyWrite(env, t.info, p.kind, writes, txn)
+}
+
+/** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
+async function modifyWrites (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], read: (shard: number, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()
   await Promise.all(p.routing.shards.map(async shard => {
-    const rows = await queryShards(env, { shape: t, shards: [shard], options: p.routing.options, program: p.filter, params, now }, txn)
+    const rows = await read(shard, now)
     const vm = p.assign === null ? null : localVm(env, p.assign, params, now)
     for (const old of rows) {
       const pk = pkTuple(t, old)
@@ -98,8 +123,7 @@ export async function executeModify (env: ExecEnv, p: ModifyPlan, params: readon
       }
     }
   }))
-  const n = await sendWrites(env, writes, txn)
-  return p.kind === 'update' ? writes.size === 0 ? 0 : countRows(writes) : n
+  return writes
 }
 
 function countRows (writes: ShardWrites): number {

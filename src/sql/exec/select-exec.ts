@@ -16,6 +16,7 @@ import type { TableShape } from './table-types'
 import type { SqlTxn } from './txn'
 import { encodeRows } from './value-rows'
 import { fanOut } from './fan-out'
+import { isQuorumPoint, quorumPointRows } from './quorum-exec'
 import type { ScanOptions } from '../../storage/engine'
 
 export function localVm (env: ExecEnv, program: Program, params: readonly SqlValue[], now: SqlTimestamp): Vm {
@@ -68,6 +69,9 @@ export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: rea
     } else {
       rows = await local(await joinOnCoordinator(env, src.join, p => localVm(env, p, params, now), params, now, txn))
     }
+  } else if (isQuorumPoint(env, src.shape, src.options)) {
+    // Leaderless table, whole primary key pinned: quorum read, the program runs here.
+    rows = await local(await quorumPointRows(env, src.shape, src.shards, src.options))
   } else if (plan.pushdown) {
     rows = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, limit: pushLimit, aggregate: agg }, txn)
   } else {

@@ -142,7 +142,7 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
       const alias = s.from.alias ?? s.from.name
       const sys = SYSTEM_TABLES[s.from.name]
       if (sys !== undefined) {
-        source = { kind: 'system', name: s.from.name, rows: sys.rows(env.catalog()) }
+        source = { kind: 'system', name: s.from.name, rows: sys.rows(env.catalog(), env) }
         inputs = sys.columns
         scopeCols = sys.columns.map(c => ({ name: c.name, type: c.type, table: alias }))
       } else {

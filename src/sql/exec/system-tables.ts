@@ -5,11 +5,12 @@ import { Catalog } from '../../catalog/catalog'
 import type { ProgramColumn } from '../../sblr/program'
 import { T, typeName } from '../types'
 import type { SqlValue } from '../values'
+import type { ExecEnv } from './env'
 import { sqlTypeOf } from './table-types'
 
 export interface SystemTable {
   readonly columns: readonly ProgramColumn[]
-  rows (c: Catalog): SqlValue[][]
+  rows (c: Catalog, env?: ExecEnv): SqlValue[][]
 }
 
 const list = (cols: readonly string[] | null): string | null => cols === null ? null : cols.join(',')
@@ -50,5 +51,14 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
       t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
     ]))
+  },
+  // Hinted handoff on this node (DESIGN §6 Mode 3 "Hints"): what it keeps for each target node.
+  sys_hints: {
+    columns: [
+      { name: 'target_node', type: T.integer },
+      { name: 'hints', type: T.bigint },
+      { name: 'bytes', type: T.bigint }
+    ],
+    rows: (_c, env) => (env?.quorum?.hintStats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
   }
 }

@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeUuidV8 } from '../../src/core/hlc'
+import { RpcClient } from '../../src/net/rpc/client'
+import { createMetrics } from '../../src/ops/metrics'
+import { codecOf } from '../../src/server/shard-ops'
+import type { VersionedRow } from '../../src/storage/engine'
+import { encodeRow } from '../../src/sql/row-codec'
+import { T } from '../../src/sql/types'
+import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+
+// Issue 6 on real processes: leaderless_quorum tables (N=3) on three nodes. Quorum writes with a
+// node SIGKILLed (W=2 succeeds and leaves a hint, W=3 fails with SB_QUORUM_NOT_ACHIEVED), R=2
+// reads of the latest version, hint delivery to the restarted node, read repair of a stale
+// replica, HLC bound on replica writes, and the seed's Mode 3 example.
+//
+// What a node's own replica holds is read with REPLICA_READ through the cluster RPC (SHARD_QUERY,
+// the same request a quorum coordinator sends), so the checks see one replica, not a quorum.
+
+let cluster: Cluster
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: 1, secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+
+beforeAll(async () => {
+  cluster = await startCluster({
+    nodes: 3,
+    extraConfig: () => ({ node: { durability: 'none' }, replication: { write_timeout_ms: 2000, read_timeout_ms: 2000 } })
+  })
+  for (const id of cluster.ids) {
+    await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs: 20_000 })
+  }
+}, 120_000)
+afterAll(async () => {
+  await rpc.close()
+  await cluster?.close()
+})
+
+type Row = unknown[]
+async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> {
+  const r = await cluster.sql(id, sql, params)
+  if (r.status !== 200) throw new Error(`node ${id}: ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+  return r.body.rows as Row[]
+}
+async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
+  const r = await cluster.sql(id, sql, params)
+  expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)
+}
+async function metric (id: number, name: string): Promise<number> {
+  const text = await (await fetch(cluster.node(id).metricsUrl())).text()
+  return text.split('\n').filter(l => l.startsWith(name)).reduce((n, l) => n + Number(l.split(' ').pop()), 0)
+}
+async function tableId (name: string): Promise<number> {
+  return Number((await rows(1, 'SELECT table_id FROM sys_tables WHERE table_name = $1', [name]))[0]![0])
+}
+async function shardOf (table: string, key: string): Promise<number> {
+  const plan = (await rows(1, `EXPLAIN SELECT * FROM ${table} WHERE k = $1`, [key])).map(r => String(r[0])).join('\n')
+  return Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1])
+}
+/** Node `node`'s own replica of key `key` (a TEXT primary key `k`). */
+async function replicaVersion (node: number, table: string, key: string): Promise<VersionedRow | null> {
+  const shard = await shardOf(table, key)
+  const codec = codecOf('REPLICA_READ')
+  const payload = Buffer.from(codec.encodeRequest({ shard, tableId: await tableId(table), pks: [[key]] })).toString('base64')
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, payload }) as { payload: string }
+  return codec.decodeReply(Buffer.from(reply.payload, 'base64')).versions[0] ?? null
+}
+const hex = (v: VersionedRow | null): string | null => v === null ? null : Buffer.from(v.versionId).toString('hex')
+async function hintsFor (node: number, target: number): Promise<number> {
+  const r = await rows(node, 'SELECT hints FROM sys_hints WHERE target_node = $1', [target])
+  return r.length === 0 ? 0 : Number(r[0]![0])
+}
+
+describe('leaderless_quorum tables on three nodes (N=3)', () => {
+  it("runs the seed's Mode 3 example: ALTER TABLE … SET, insert with gen_uuidv8_hlc(), the row on every node", async () => {
+    await ok(1, 'CREATE TABLE sensor_data (sensor_id UUID PRIMARY KEY, value DOUBLE PRECISION)')
+    for (const line of [
+      "ALTER TABLE sensor_data SET replication_mode = 'leaderless_quorum'",
+      'ALTER TABLE sensor_data SET replication_factor = 3',
+      'ALTER TABLE sensor_data SET write_quorum = 2',
+      'ALTER TABLE sensor_data SET read_quorum = 2',
+      "ALTER TABLE sensor_data SET uuid_type = 'v8_hlc'"
+    ]) await ok(2, line)
+    expect(await rows(3, "SELECT table_name, replication_mode, write_quorum, read_quorum, uuid_type FROM sys_tables WHERE table_name = 'sensor_data'"))
+      .toEqual([['sensor_data', 'leaderless_quorum', 2, 2, 'v8_hlc']])
+    await ok(1, 'INSERT INTO sensor_data (sensor_id, value) VALUES (gen_uuidv8_hlc(), 42.5)')
+    const id = (await rows(2, 'SELECT sensor_id FROM sensor_data'))[0]![0]
+    for (const n of cluster.ids) expect(await rows(n, 'SELECT value FROM sensor_data WHERE sensor_id = $1', [id])).toEqual([[42.5]])
+  })
+
+  it('creates N=3 tables; a primary_replica table with N=3 is still refused', async () => {
+    await ok(1, "CREATE TABLE q2 (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)")
+    await ok(2, "CREATE TABLE q3 (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 3, read_quorum = 1)")
+    const r = await cluster.sql(3, 'CREATE TABLE pr3 (k TEXT PRIMARY KEY) WITH (replication_factor = 3)')
+    expect(r.status).toBe(400)
+    expect(r.body.error).toMatchObject({ code: 'SB_REPLICATION_UNAVAILABLE', option: 'replication_factor' })
+    // Every replica holds an acknowledged write (the third shortly after the W=2 answer).
+    await ok(3, "INSERT INTO q2 VALUES ('a', 1)")
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'a')))).every(v => v !== null && v.row !== null), { what: 'all three replicas to hold q2/a', timeoutMs: 5000 })
+    const versions = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'a')))
+    expect(new Set(versions.map(hex)).size).toBe(1)
+    // INSERT is an upsert (last write wins); UPDATE and DELETE go through the quorum as well.
+    await ok(1, "INSERT INTO q2 VALUES ('a', 2)")
+    expect(await rows(2, "SELECT v FROM q2 WHERE k = 'a'")).toEqual([[2]])
+    await ok(2, "UPDATE q2 SET v = v + 10 WHERE k = 'a'")
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 'a'")).toEqual([[12]])
+    await ok(3, "INSERT INTO q2 VALUES ('gone', 1)")
+    const del = await cluster.sql(1, "DELETE FROM q2 WHERE k = 'gone'")
+    expect(del.body.rowCount).toBe(1)
+    expect(await rows(2, "SELECT v FROM q2 WHERE k = 'gone'")).toEqual([])
+    expect(await rows(1, 'SELECT count(*) FROM q2')).toEqual([['1']])
+    // Multi-statement transactions on quorum tables are refused, clearly.
+    const txn = await cluster.sql(1, "BEGIN; INSERT INTO q2 VALUES ('t', 1); COMMIT")
+    expect(txn.body.error).toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
+  })
+
+  it('repairs a stale replica on read: the newest version reaches every replica', async () => {
+    await ok(1, "INSERT INTO q2 VALUES ('rr', 1)")
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => v !== null), { what: 'q2/rr everywhere', timeoutMs: 5000 })
+    // A newer version only node 2 has (as if the others had missed that write).
+    const shard = await shardOf('q2', 'rr')
+    const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
+    const codec = codecOf('REPLICA_APPLY')
+    const payload = Buffer.from(codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })).toString('base64')
+    await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
+    expect(hex(await replicaVersion(1, 'q2', 'rr'))).not.toBe(Buffer.from(versionId).toString('hex'))
+    const before = await metric(1, 'scratchbird_read_repairs_total')
+    // R=2 read: whichever two answer first, node 2's later answer still raises the winner and the
+    // stale replicas are repaired in the background.
+    await rows(1, "SELECT v FROM q2 WHERE k = 'rr'")
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => hex(v) === Buffer.from(versionId).toString('hex')), { what: 'read repair of nodes 1 and 3', timeoutMs: 5000 })
+    expect(await metric(1, 'scratchbird_read_repairs_total')).toBeGreaterThanOrEqual(before + 2)
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 'rr'")).toEqual([[99]])
+  })
+
+  it('refuses a replica write whose version is further ahead than max_clock_offset_ms, and counts it', async () => {
+    const shard = await shardOf('q2', 'future')
+    const versionId = encodeUuidV8({ ts: Date.now() + 60_000, counter: 0, nodeId: 2, random: 1 })
+    const codec = codecOf('REPLICA_APPLY')
+    const payload = Buffer.from(codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })).toString('base64')
+    const before = await metric(3, 'scratchbird_hlc_remote_rejections_total')
+    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
+    expect(await metric(3, 'scratchbird_hlc_remote_rejections_total')).toBe(before + 1)
+    expect(await replicaVersion(3, 'q2', 'future')).toBeNull()
+  })
+
+  it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest', async () => {
+    await cluster.kill(3)
+    for (const id of [1, 2]) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === 3)?.[3] === 'down', { what: `node ${id} to mark node 3 down`, timeoutMs: 10_000, intervalMs: 100 })
+    }
+    await ok(1, "INSERT INTO q2 VALUES ('k1', 1)")
+    await ok(2, "UPDATE q2 SET v = 2 WHERE k = 'k1'")
+    expect(await hintsFor(1, 3)).toBeGreaterThanOrEqual(1)
+    expect(await hintsFor(2, 3)).toBeGreaterThanOrEqual(1)
+    expect(await rows(1, "SELECT v FROM q2 WHERE k = 'k1'")).toEqual([[2]])
+
+    const failuresBefore = await metric(1, 'scratchbird_quorum_write_failures_total')
+    const w3 = await cluster.sql(1, "INSERT INTO q3 VALUES ('x', 1)")
+    expect(w3.status).toBe(503)
+    expect(w3.body.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 2, required_replicas: 3 })
+    expect(w3.body.error.message).toMatch(/Write requires W=3 nodes, only 2 available/)
+    expect(await metric(1, 'scratchbird_quorum_write_failures_total')).toBe(failuresBefore + 1)
+    await cluster.waitFor(() => /Quorum write failed: Shard \d{3}, W=3, ACKs=0 \(Node 3 offline\)/.test(cluster.node(1).stdout()), { what: 'the quorum failure log line', timeoutMs: 5000 })
+
+    const forced = await cluster.sql(1, 'DELIVER HINTS TO NODE 3')
+    expect(forced.status).toBe(503)
+    expect(forced.body.error).toMatchObject({ code: 'SB_NODE_UNREACHABLE' })
+  })
+
+  it('delivers the hints to the restarted node, which then holds the latest version itself', async () => {
+    const latest = hex(await replicaVersion(1, 'q2', 'k1'))
+    expect(await replicaVersion(2, 'q2', 'k1').then(hex)).toBe(latest)
+    await cluster.restart(3)
+    for (const id of [1, 2]) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see node 3 back`, timeoutMs: 15_000 })
+    }
+    const back = performance.now()
+    const r = await rows(1, 'DELIVER HINTS TO NODE 3')
+    expect(r[0]![0]).toBe(3)
+    await cluster.waitFor(async () => hex(await replicaVersion(3, 'q2', 'k1')) === latest, { what: 'node 3 to hold the hinted version', timeoutMs: 10_000, intervalMs: 100 })
+    await cluster.waitFor(async () => await hintsFor(1, 3) === 0 && await hintsFor(2, 3) === 0, { what: 'the hint logs to drain', timeoutMs: 10_000 })
+    expect(performance.now() - back).toBeLessThan(10_000)
+    expect(await metric(1, 'scratchbird_hints_delivered_total')).toBeGreaterThanOrEqual(1)
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 'k1'")).toEqual([[2]])
+  })
+})
