@@ -142,6 +142,19 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(await replicaVersion(3, 'q2', 'future')).toBeNull()
   })
 
+  it('two coordinators writing the same row concurrently converge on the higher-HLC version on every replica', async () => {
+    const [a, b] = await Promise.all([cluster.sql(1, "INSERT INTO q2 VALUES ('both', 1)"), cluster.sql(2, "INSERT INTO q2 VALUES ('both', 2)")])
+    expect([a.status, b.status]).toEqual([200, 200])
+    const versions = await cluster.waitFor(async () => {
+      const v = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'both')))
+      return v.every(x => x !== null && hex(x) === hex(v[0]!)) ? v : undefined
+    }, { what: 'the replicas of q2/both to agree', timeoutMs: 5000 })
+    // The winner is the version with the higher UUIDv8-HLC: its node id says which coordinator wrote it.
+    const winner = versions[0]!
+    const node = ((winner.versionId[8]! & 0x3f) << 10) | (winner.versionId[9]! << 2) | (winner.versionId[10]! >>> 6)
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 'both'")).toEqual([[node]])
+  })
+
   it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest', async () => {
     await cluster.kill(3)
     for (const id of [1, 2]) {
@@ -181,5 +194,26 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(performance.now() - back).toBeLessThan(10_000)
     expect(await metric(1, 'scratchbird_hints_delivered_total')).toBeGreaterThanOrEqual(1)
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'k1'")).toEqual([[2]])
+  })
+
+  it('with node 3 cut off by the network: the two-node side accepts W=2 writes, node 3 refuses them, and all converge after healing', async () => {
+    cluster.isolate(3)
+    for (const [viewer, seen] of [[1, 3], [2, 3], [3, 1], [3, 2]] as const) {
+      await cluster.waitFor(async () => (await rows(viewer, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === seen)?.[3] === 'down', { what: `node ${viewer} to mark node ${seen} down`, timeoutMs: 10_000 })
+    }
+    await ok(1, "INSERT INTO q2 VALUES ('split', 1)")
+    const refused = await cluster.sql(3, "INSERT INTO q2 VALUES ('split', 3)")
+    expect(refused.status).toBe(503)
+    expect(refused.body.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 1, required_replicas: 2 })
+    cluster.heal(3)
+    for (const id of cluster.ids) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal after healing`, timeoutMs: 15_000 })
+    }
+    expect((await rows(1, 'DELIVER HINTS TO NODE 3'))[0]![0]).toBe(3)
+    await cluster.waitFor(async () => {
+      const v = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'split')))
+      return v.every(x => x !== null && hex(x) === hex(v[0]!))
+    }, { what: 'the replicas of q2/split to converge', timeoutMs: 10_000 })
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 'split'")).toEqual([[1]])
   })
 })
