@@ -255,7 +255,8 @@ export class ScratchBirdNode {
             write: (t, w) => this.quorum!.write(t, w),
             read: (t, shard, pks) => this.quorum!.read(t, shard, pks),
             deliverHints: (n) => this.quorum!.deliverNow(n),
-            hintStats: () => this.quorum!.hintStats()
+            hintStats: () => this.quorum!.hintStats(),
+            replicas: (shard, n) => cluster!.replicasOf(shard, n)
           }
     }
     this.env = env

@@ -107,6 +107,9 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(del.body.rowCount).toBe(1)
     expect(await rows(2, "SELECT v FROM q2 WHERE k = 'gone'")).toEqual([])
     expect(await rows(1, 'SELECT count(*) FROM q2')).toEqual([['1']])
+    const plan = (await rows(2, "EXPLAIN SELECT v FROM q2 WHERE k = 'a'")).map(r => String(r[0]))
+    expect(plan).toContain('Leaderless quorum (N=3, W=2, R=2): quorum read: R=2 of 3 replicas, newest version wins, stale replicas repaired in the background')
+    expect(plan.some(l => /^ {2}shard \d+ replicas: nodes [123], [123], [123]$/.test(l))).toBe(true)
     // Multi-statement transactions on quorum tables are refused, clearly.
     const txn = await cluster.sql(1, "BEGIN; INSERT INTO q2 VALUES ('t', 1); COMMIT")
     expect(txn.body.error).toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
@@ -155,7 +158,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'both'")).toEqual([[node]])
   })
 
-  it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest', async () => {
+  it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest; hints survive a coordinator restart', async () => {
     await cluster.kill(3)
     for (const id of [1, 2]) {
       await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === 3)?.[3] === 'down', { what: `node ${id} to mark node 3 down`, timeoutMs: 10_000, intervalMs: 100 })
@@ -177,6 +180,11 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const forced = await cluster.sql(1, 'DELIVER HINTS TO NODE 3')
     expect(forced.status).toBe(503)
     expect(forced.body.error).toMatchObject({ code: 'SB_NODE_UNREACHABLE' })
+
+    // Hints are durable: the coordinator keeps them across its own restart.
+    const kept = await hintsFor(1, 3)
+    await cluster.restart(1)
+    expect(await hintsFor(1, 3)).toBe(kept)
   })
 
   it('delivers the hints to the restarted node, which then holds the latest version itself', async () => {

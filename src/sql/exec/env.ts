@@ -40,6 +40,8 @@ export interface QuorumIo {
   deliverHints (node: number): Promise<{ target: number, delivered: number, remaining: number }>
   /** Hints this node keeps, per target node (sys_hints). */
   hintStats (): { target: number, count: number, bytes: number }[]
+  /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
+  replicas (shard: number, n: number): number[]
 }
 
 export interface ExecEnv {

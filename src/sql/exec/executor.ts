@@ -13,7 +13,7 @@ import { posDetails } from './compile-expr'
 import type { ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, executeQuorumModify, planModify } from './modify'
-import { isQuorumTable, quorumInsert } from './quorum-exec'
+import { explainQuorum, isQuorumPoint, isQuorumTable, quorumInsert } from './quorum-exec'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { explainJoin } from './join-explain'
 import { executeSelect } from './select-exec'
@@ -141,7 +141,12 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       const src = p.source
       if (src.kind === 'table') {
         lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
-        lines.push(p.pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)')
+        if (isQuorumTable(env, src.shape.info)) {
+          const point = isQuorumPoint(env, src.shape, src.options)
+          lines.push(...explainQuorum(env, src.shape.info, src.shards, point ? 'point' : 'scan'))
+          if (point) lines.push('The program runs on the coordinator over the quorum\'s answer')
+        }
+        if (!isQuorumPoint(env, src.shape, src.options)) lines.push(p.pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)')
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
       } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
@@ -153,14 +158,20 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       const p = planInsert(env, s, params)
       const shards = [...insertWrites(env, p, params).keys()].sort((a, b) => a - b)
       lines.push(`Insert into ${p.shape.info.name} (table ${p.shape.info.id}): ${p.programs.length} row(s) to shard(s) ${shards.join(', ')}`)
-      lines.push(shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)')
+      if (isQuorumTable(env, p.shape.info)) lines.push(...explainQuorum(env, p.shape.info, shards, 'write'))
+      else lines.push(shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)')
       p.programs.forEach((prog, i) => lines.push(...programLines(`VALUES row ${i + 1}`, prog)))
       break
     }
     case 'update': case 'delete': {
       const p = planModify(env, s, params)
       lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${p.routing.routing}`)
-      lines.push(p.routing.shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)')
+      if (isQuorumTable(env, p.shape.info)) {
+        lines.push(...explainQuorum(env, p.shape.info, p.routing.shards, isQuorumPoint(env, p.shape, p.routing.options) ? 'point' : 'scan').map(l => `Read rows: ${l.trimStart()}`))
+        lines.push(...explainQuorum(env, p.shape.info, [], 'write').map(l => `Write: ${l}`))
+      } else {
+        lines.push(p.routing.shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)')
+      }
       lines.push(...programLines('Filter program (shards)', p.filter))
       if (p.assign !== null) lines.push(...programLines('SET program (coordinator)', p.assign))
       break

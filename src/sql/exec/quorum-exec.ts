@@ -78,3 +78,16 @@ export async function quorumPointRows (env: ExecEnv, shape: TableShape, shards: 
   const parts = await Promise.all(shards.map(shard => env.quorum!.read(shape.info, shard, [pk])))
   return parts.flat().filter((r): r is Uint8Array => r !== null).map(r => decodeRow(shape.types, r))
 }
+
+/** EXPLAIN lines of a statement on a leaderless table: its quorum settings and the shards' replicas. */
+export function explainQuorum (env: ExecEnv, info: TableInfo, shards: readonly number[], access: 'point' | 'scan' | 'write'): string[] {
+  const { replication_factor: n, write_quorum: w, read_quorum: r } = info.replication
+  const how = access === 'write'
+    ? `quorum write: each shard's rows to its ${n} replicas, answered after W=${w} acknowledgements (one XID, no two-phase commit; INSERT is an upsert)`
+    : access === 'point'
+      ? `quorum read: R=${r} of ${n} replicas, newest version wins, stale replicas repaired in the background`
+      : 'scan of one live replica per shard (not a quorum read)'
+  const lines = [`Leaderless quorum (N=${n}, W=${w}, R=${r}): ${how}`]
+  if (shards.length <= 4) for (const s of shards) lines.push(`  shard ${s} replicas: nodes ${env.quorum!.replicas(s, n).join(', ')}`)
+  return lines
+}
