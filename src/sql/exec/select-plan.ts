@@ -177,7 +177,9 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
   const argExprs: Expr[] = aggs.map(a => a.arg ?? { kind: 'null', pos: a.call.pos })
   const scanNames = [...s.groupBy.map((_, i) => `?key${i}`), ...aggs.map((_, i) => `?arg${i}`)]
   const scan = emitRow(b, { ...scope, clause: 'WHERE' }, s.where, [...s.groupBy, ...argExprs], scanNames)
-  if (b.volatile) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'UUID generator functions in an aggregate query over a table are not supported yet')
+  // A UUID generator in WHERE, GROUP BY or an aggregate argument must run where the node's HLC
+  // is: the shards then send their rows and the coordinator runs the scan program and aggregates.
+  const pushdown = !b.volatile
   const keyTypes = scan.outputs.slice(0, s.groupBy.length).map(c => c.type)
   const aggTypes = aggs.map((a, i) => aggResultType(a.kind, scan.outputs[s.groupBy.length + i]!.type))
   const finalInputs: ProgramColumn[] = [...keyTypes.map((t, i) => ({ name: `?key${i}`, type: t })), ...aggTypes.map((t, i) => ({ name: aggs[i]!.key, type: t }))]
@@ -206,7 +208,7 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
   return {
     source,
     scan,
-    pushdown: true,
+    pushdown,
     aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), final },
     columns: final.outputs.slice(0, outputs.length),
     order,
