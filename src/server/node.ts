@@ -253,6 +253,8 @@ export class ScratchBirdNode {
         ? undefined
         : {
             write: (t, w) => this.quorum!.write(t, w),
+            writeBatches: (b) => this.quorum!.writeBatches(b),
+            maxBatchBytes: this.quorum.maxBatchBytes,
             read: (t, shard, pks) => this.quorum!.read(t, shard, pks),
             deliverHints: (n) => this.quorum!.deliverNow(n),
             hintStats: () => this.quorum!.hintStats(),

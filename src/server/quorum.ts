@@ -13,6 +13,8 @@ import type { NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
 import { decodeTuple, encodeTuple, type Tuple } from '../storage/keys'
 import type { Xid } from '../storage/types'
+import type { QuorumBatch } from '../sql/exec/env'
+import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
 import { nextHlcTs } from './hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from './shard-ops'
 import type { ShardRequester } from './shard-router'
@@ -29,6 +31,8 @@ import type { ShardRequester } from './shard-router'
 //    row in it). All rows of a statement share one XID; each row has its own version id. A
 //    statement touching several shards succeeds when every batch reached W; it is not atomic
 //    across shards (a failed batch has an unknown outcome, as in Cassandra; the others stand).
+//    A transaction's buffered writes are shipped the same way at COMMIT (writeBatches), one XID
+//    for the whole transaction.
 //  - A point read is one QuorumRead per key; the keys of one shard share one REPLICA_READ per
 //    replica. Read repair (the machine's 'repair' outputs) is sent after the client's answer and
 //    never awaited.
@@ -61,7 +65,7 @@ export interface QuorumDeps {
   readonly alive: (nodeId: number) => boolean
   /** Is `nodeId` a configured member? */
   readonly isMember: (nodeId: number) => boolean
-  /** A fresh node-wide XID (one per statement). */
+  /** A fresh node-wide XID (one per autocommit statement or transaction COMMIT). */
   readonly xid: () => Xid
   readonly hints: HintStore
 }
@@ -117,16 +121,32 @@ export class QuorumShell {
    * Resolves when every shard batch reached W; rejects with SB_QUORUM_NOT_ACHIEVED otherwise.
    */
   async write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void> {
-    if (writes.size === 0) return
+    const { replication_factor: n, write_quorum: w } = table.replication
+    await this.writeBatches([...writes].map(([shard, batch]) => ({ shard, replicationFactor: n, writeQuorum: w, writes: batch })))
+  }
+
+  /**
+   * Quorum-writes batches under one XID and commit HLC: an autocommit statement's shard batches, or
+   * a transaction's buffered writes at COMMIT (src/sql/exec/quorum-txn.ts). Each batch is one
+   * QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch reached its W, rejects
+   * with the first batch's SB_QUORUM_NOT_ACHIEVED otherwise (the other batches stand).
+   */
+  async writeBatches (batches: readonly QuorumBatch[]): Promise<void> {
+    const nonEmpty = batches.filter(b => b.writes.length > 0)
+    if (nonEmpty.length === 0) return
     const xid = this.d.xid()
     const commitHlc = nextHlcTs(this.d.hlc)
-    const results = await Promise.allSettled([...writes].map(([shard, batch]) => this.writeShard(table, shard, batch, xid, commitHlc)))
+    const results = await Promise.allSettled(nonEmpty.map(b => this.writeShard(b.replicationFactor, b.writeQuorum, b.shard, b.writes, xid, commitHlc)))
     const failed = results.find(r => r.status === 'rejected')
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
   }
 
-  private writeShard (table: TableInfo, shard: number, batch: ReplicaWrite[], xid: Xid, commitHlc: bigint): Promise<void> {
-    const { replication_factor: n, write_quorum: w } = table.replication
+  /** The largest shard batch one REPLICA_APPLY may carry: a worker ring message, and a cluster RPC body (base64). */
+  get maxBatchBytes (): number {
+    return Math.min(this.d.config.storage.max_message_bytes, Math.floor(RPC_MAX_BODY_BYTES * 0.7)) - 4096
+  }
+
+  private writeShard (n: number, w: number, shard: number, batch: ReplicaWrite[], xid: Xid, commitHlc: bigint): Promise<void> {
     const timeoutMs = this.d.config.replication.write_timeout_ms
     const replicas = this.d.replicas(shard, n)
     const now = (): number => systemClock.monotonic()

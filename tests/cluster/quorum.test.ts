@@ -4,6 +4,7 @@ import { encodeUuidV8 } from '../../src/core/hlc'
 import { RpcClient } from '../../src/net/rpc/client'
 import { createMetrics } from '../../src/ops/metrics'
 import { codecOf } from '../../src/server/shard-ops'
+import type { CommitLogEntry } from '../../src/storage/commit-log'
 import type { VersionedRow } from '../../src/storage/engine'
 import { encodeRow } from '../../src/sql/row-codec'
 import { T } from '../../src/sql/types'
@@ -12,7 +13,8 @@ import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/clus
 // Issue 6 on real processes: leaderless_quorum tables (N=3) on three nodes. Quorum writes with a
 // node SIGKILLed (W=2 succeeds and leaves a hint, W=3 fails with SB_QUORUM_NOT_ACHIEVED), R=2
 // reads of the latest version, hint delivery to the restarted node, read repair of a stale
-// replica, HLC bound on replica writes, and the seed's Mode 3 example.
+// replica, HLC bound on replica writes, the seed's Mode 3 example, and multi-statement
+// transactions (writes buffered until COMMIT, then one quorum batch per shard under one XID).
 //
 // What a node's own replica holds is read with REPLICA_READ through the cluster RPC (SHARD_QUERY,
 // the same request a quorum coordinator sends), so the checks see one replica, not a quorum.
@@ -63,6 +65,13 @@ async function replicaVersion (node: number, table: string, key: string): Promis
   const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, payload }) as { payload: string }
   return codec.decodeReply(Buffer.from(reply.payload, 'base64')).versions[0] ?? null
 }
+/** Node `node`'s commit log of `shard` (the replica's record of what it committed, with XIDs). */
+async function commitLog (node: number, shard: number): Promise<CommitLogEntry[]> {
+  const codec = codecOf('READ_COMMIT_LOG')
+  const payload = Buffer.from(codec.encodeRequest({ shard, fromLsn: 0n, limit: 10_000 })).toString('base64')
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, payload }) as { payload: string }
+  return codec.decodeReply(Buffer.from(reply.payload, 'base64')).entries
+}
 const hex = (v: VersionedRow | null): string | null => v === null ? null : Buffer.from(v.versionId).toString('hex')
 async function hintsFor (node: number, target: number): Promise<number> {
   const r = await rows(node, 'SELECT hints FROM sys_hints WHERE target_node = $1', [target])
@@ -110,9 +119,79 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const plan = (await rows(2, "EXPLAIN SELECT v FROM q2 WHERE k = 'a'")).map(r => String(r[0]))
     expect(plan).toContain('Leaderless quorum (N=3, W=2, R=2): quorum read: R=2 of 3 replicas, newest version wins, stale replicas repaired in the background')
     expect(plan.some(l => /^ {2}shard \d+ replicas: nodes [123], [123], [123]$/.test(l))).toBe(true)
-    // Multi-statement transactions on quorum tables are refused, clearly.
-    const txn = await cluster.sql(1, "BEGIN; INSERT INTO q2 VALUES ('t', 1); COMMIT")
-    expect(txn.body.error).toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
+    // A multi-statement request's transaction ships its quorum writes at COMMIT.
+    const txn = await cluster.sql(1, "BEGIN; INSERT INTO q2 VALUES ('t', 1); UPDATE q2 SET v = v + 1 WHERE k = 't'; COMMIT")
+    expect(txn.status, JSON.stringify(txn.body)).toBe(200)
+    expect(await rows(3, "SELECT v FROM q2 WHERE k = 't'")).toEqual([[2]])
+  })
+
+  it('a session transaction buffers its writes (seen by itself only) and ships them at COMMIT to every replica under one XID; ROLLBACK leaves nothing', async () => {
+    // Two keys on two different shards.
+    const keys: string[] = []
+    const shards: number[] = []
+    for (let i = 0; keys.length < 2; i++) {
+      const s = await shardOf('q2', `tx${i}`)
+      if (!shards.includes(s)) { keys.push(`tx${i}`); shards.push(s) }
+    }
+    const [a, b] = keys as [string, string]
+    const session = (await cluster.http(1, 'POST', '/v1/sessions')).body.id as string
+    const inTxn = async (sql: string, params?: unknown[]): Promise<{ rowCount?: number, rows?: Row[] }> => {
+      const r = await cluster.sql(1, sql, params, { session })
+      expect(r.status, `${sql}: ${JSON.stringify(r.body)}`).toBe(200)
+      return r.body
+    }
+    await inTxn('BEGIN')
+    expect((await inTxn('INSERT INTO q2 VALUES ($1, 1), ($2, 2)', [a, b])).rowCount).toBe(2)
+    expect((await inTxn('UPDATE q2 SET v = v + 10 WHERE k = $1', [a])).rowCount).toBe(1)
+    // The transaction sees its own writes: point reads, and scans (overlaid on the replica's rows).
+    expect((await inTxn('SELECT v FROM q2 WHERE k = $1', [a])).rows).toEqual([[11]])
+    expect((await inTxn("SELECT k, v FROM q2 WHERE k LIKE 'tx%' ORDER BY k")).rows).toEqual([[a, 11], [b, 2]].sort((x, y) => String(x[0]).localeCompare(String(y[0]))))
+    expect((await inTxn("UPDATE q2 SET v = v * 2 WHERE k LIKE 'tx%'")).rowCount).toBe(2)
+    expect((await inTxn('SELECT v FROM q2 WHERE k = $1', [b])).rows).toEqual([[4]])
+    // Nobody else sees anything before COMMIT: no replica holds the keys, quorum reads find nothing.
+    for (const n of cluster.ids) {
+      expect(await rows(n, 'SELECT v FROM q2 WHERE k = $1', [a])).toEqual([])
+      expect(await replicaVersion(n, 'q2', b)).toBeNull()
+    }
+    await inTxn('COMMIT')
+    // Every replica (the third shortly after the W=2 answer) holds the rows, committed under the
+    // transaction's one XID on both shards — one version per key: the buffer kept the last image.
+    // (Checked before any read, whose read repair could reach the third replica first.)
+    const q2 = await tableId('q2')
+    const xids = await cluster.waitFor(async () => {
+      const seen: bigint[] = []
+      for (const n of cluster.ids) {
+        for (const [i, shard] of shards.entries()) {
+          const entries = (await commitLog(n, shard)).filter(e => e.mutations.some(m => m.tableId === q2 && m.pk[0] === keys[i]))
+          if (entries.length !== 1) return undefined
+          seen.push(entries[0]!.xid)
+        }
+      }
+      return seen
+    }, { what: 'every replica to log the committed transaction', timeoutMs: 5000 })
+    expect(xids).toHaveLength(6)
+    expect(new Set(xids).size).toBe(1)
+    for (const n of cluster.ids) {
+      expect(await rows(n, 'SELECT v FROM q2 WHERE k = $1', [a])).toEqual([[22]])
+      expect(await rows(n, 'SELECT v FROM q2 WHERE k = $1', [b])).toEqual([[4]])
+    }
+
+    // ROLLBACK discards the buffer: nothing reaches any replica.
+    await inTxn('BEGIN')
+    await inTxn("INSERT INTO q2 VALUES ('tx-rolled-back', 1)")
+    await inTxn('DELETE FROM q2 WHERE k = $1', [a])
+    expect((await inTxn('SELECT v FROM q2 WHERE k = $1', [a])).rows).toEqual([])
+    await inTxn('ROLLBACK')
+    for (const n of cluster.ids) {
+      expect(await rows(n, "SELECT v FROM q2 WHERE k = 'tx-rolled-back'")).toEqual([])
+      expect(await replicaVersion(n, 'q2', 'tx-rolled-back')).toBeNull()
+      expect(await rows(n, 'SELECT v FROM q2 WHERE k = $1', [a])).toEqual([[22]])
+    }
+    // A transaction writes leaderless tables or other tables, not both.
+    await ok(2, 'CREATE TABLE plain_t (k TEXT PRIMARY KEY)')
+    const mixed = await cluster.sql(2, "BEGIN; INSERT INTO q2 VALUES ('tx-mixed', 1); INSERT INTO plain_t VALUES ('x'); COMMIT")
+    expect(mixed.body.error).toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
+    expect(await rows(1, "SELECT v FROM q2 WHERE k = 'tx-mixed'")).toEqual([])
   })
 
   it('repairs a stale replica on read: the newest version reaches every replica', async () => {
@@ -185,6 +264,16 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const kept = await hintsFor(1, 3)
     await cluster.restart(1)
     expect(await hintsFor(1, 3)).toBe(kept)
+  })
+
+  it('with node 3 still down: a W=3 transaction fails at COMMIT with SB_QUORUM_NOT_ACHIEVED', async () => {
+    const session = (await cluster.http(2, 'POST', '/v1/sessions')).body.id as string
+    for (const sql of ['BEGIN', "INSERT INTO q3 VALUES ('tx-w3', 1)"]) expect((await cluster.sql(2, sql, [], { session })).status).toBe(200)
+    const commit = await cluster.sql(2, 'COMMIT', [], { session })
+    expect(commit.status).toBe(503)
+    expect(commit.body.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 2, required_replicas: 3 })
+    // The transaction is over: the session runs in autocommit again.
+    expect((await cluster.sql(2, "SELECT v FROM q2 WHERE k = 'k1'", [], { session })).body.rows).toEqual([[2]])
   })
 
   it('delivers the hints to the restarted node, which then holds the latest version itself', async () => {

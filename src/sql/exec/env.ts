@@ -34,6 +34,14 @@ export interface ShardMapRow { shard: number, preference: number[], live: number
 export interface QuorumIo {
   /** Writes one autocommit statement's versions (per shard) to W of N replicas each; SB_QUORUM_NOT_ACHIEVED otherwise. */
   write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void>
+  /**
+   * Ships a transaction's buffered writes at COMMIT (quorum-txn.ts): one XID for all batches, each
+   * batch one QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch reached its W,
+   * else rejects with SB_QUORUM_NOT_ACHIEVED (the batches that did reach W stand).
+   */
+  writeBatches (batches: readonly QuorumBatch[]): Promise<void>
+  /** The largest shard batch (estimated bytes of keys and rows) a replica accepts in one REPLICA_APPLY. */
+  readonly maxBatchBytes: number
   /** Point reads on one shard from R of N replicas: per pk the newest row, null when absent or deleted. */
   read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** DELIVER HINTS TO NODE n. */
@@ -42,6 +50,14 @@ export interface QuorumIo {
   hintStats (): { target: number, count: number, bytes: number }[]
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
   replicas (shard: number, n: number): number[]
+}
+
+/** One shard's writes of a transaction, for the replicas of that shard under (N, W). */
+export interface QuorumBatch {
+  readonly shard: number
+  readonly replicationFactor: number
+  readonly writeQuorum: number
+  readonly writes: ReplicaWrite[]
 }
 
 export interface ExecEnv {

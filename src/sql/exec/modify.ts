@@ -16,7 +16,7 @@ import { SYSTEM_TABLES } from './system-tables'
 import { pkTuple, scopeOf, tableShape, type TableShape } from './table-types'
 import type { SqlTxn } from './txn'
 import { collectRows } from './query-driver'
-import { isQuorumPoint, quorumModifyWrite, quorumPointRows } from './quorum-exec'
+import { isQuorumPoint, needsOverlay, quorumModifyWrite, quorumPointRows, quorumScanOverlay } from './quorum-exec'
 import { addWrite, assignRow, sendWrites, versionId, type ShardWrites } from './write-rows'
 import type { Program } from '../../sblr/program'
 import { encodeTuple } from '../../storage/keys'
@@ -81,13 +81,17 @@ export async function executeModify (env: ExecEnv, p: ModifyPlan, params: readon
 /**
  * UPDATE / DELETE of a leaderless_quorum table in a cluster (quorum-exec.ts): the rows come from a
  * quorum read when the WHERE pins the primary key, else from one live replica per shard; the new
- * versions and tombstones are quorum-written.
+ * versions and tombstones are quorum-written (autocommit) or buffered until COMMIT (in `txn`).
  */
 export async function executeQuorumModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
   const t = p.shape
   const writes = await modifyWrites(env, p, params, async (shard, now) => {
+    // Inside a transaction the rows include its own buffered writes (quorum-exec.ts).
     if (isQuorumPoint(env, t, p.routing.options)) {
-      return await collectRows(localVm(env, p.filter, params, now), await quorumPointRows(env, t, [shard], p.routing.options), {})
+      return await collectRows(localVm(env, p.filter, params, now), await quorumPointRows(env, t, [shard], p.routing.options, txn), {})
+    }
+    if (needsOverlay(env, t.info, txn)) {
+      return await collectRows(localVm(env, p.filter, params, now), await quorumScanOverlay(env, t, [shard], p.routing.options, now, txn), {})
     }
     return await queryShards(env, { shape: t, shards: [shard], options: p.routing.options, program: p.filter, params, now }, null)
   })

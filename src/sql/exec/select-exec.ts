@@ -16,7 +16,7 @@ import type { TableShape } from './table-types'
 import type { SqlTxn } from './txn'
 import { encodeRows } from './value-rows'
 import { fanOut } from './fan-out'
-import { isQuorumPoint, quorumPointRows } from './quorum-exec'
+import { isQuorumPoint, isQuorumTable, needsOverlay, quorumPointRows, quorumScanOverlay } from './quorum-exec'
 import type { ScanOptions } from '../../storage/engine'
 
 export function localVm (env: ExecEnv, program: Program, params: readonly SqlValue[], now: SqlTimestamp): Vm {
@@ -71,12 +71,20 @@ export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: rea
     }
   } else if (isQuorumPoint(env, src.shape, src.options)) {
     // Leaderless table, whole primary key pinned: quorum read, the program runs here.
-    rows = await local(await quorumPointRows(env, src.shape, src.shards, src.options))
-  } else if (plan.pushdown) {
-    rows = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, limit: pushLimit, aggregate: agg }, txn)
+    // Inside a transaction, its own buffered write of the key answers (quorum-exec.ts).
+    rows = await local(await quorumPointRows(env, src.shape, src.shards, src.options, txn))
+  } else if (needsOverlay(env, src.shape.info, txn)) {
+    // Leaderless table the transaction has buffered writes in: whole rows overlaid, program here.
+    rows = await local(await quorumScanOverlay(env, src.shape, src.shards, src.options, now, txn))
   } else {
-    const raw = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: passthrough(src.shape.programColumns), params: [], now }, txn)
-    rows = await local(raw)
+    // Leaderless tables are scanned on one live replica, inside a transaction too (no snapshot).
+    const scanTxn = isQuorumTable(env, src.shape.info) ? null : txn
+    if (plan.pushdown) {
+      rows = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, limit: pushLimit, aggregate: agg }, scanTxn)
+    } else {
+      const raw = await queryShards(env, { shape: src.shape, shards: src.shards, options: src.options, program: passthrough(src.shape.programColumns), params: [], now }, scanTxn)
+      rows = await local(raw)
+    }
   }
 
   if (plan.aggregate !== null) {

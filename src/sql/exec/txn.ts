@@ -3,17 +3,27 @@
 // participant list is just the shards). At the end: shards that only read roll back (nothing to
 // make durable), one written shard commits locally (one TIP commit), several go through
 // two-phase commit with its durable decision record.
+//
+// Writes to leaderless_quorum tables (in a cluster) are not sent at all before COMMIT: they wait in
+// `quorumWrites` (quorum-txn.ts) and COMMIT ships them as one quorum batch per shard under one XID.
+// A transaction writes either leaderless tables or other tables, never both
+// (SB_FEATURE_NOT_SUPPORTED): the MGA commit and the quorum batches could not commit atomically.
 import { commitTwoPhase } from '../../cluster/twopc'
 import { ScratchBirdError, isScratchBirdError } from '../../core/errors'
 import { nextHlcTs } from '../../server/hlc-ts'
+import type { TableInfo } from '../../catalog/catalog'
 import type { RowWrite } from '../../storage/engine'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import type { ExecEnv } from './env'
+import { QuorumTxnBuffer } from './quorum-txn'
+import type { ShardWrites } from './write-rows'
 
 export class SqlTxn {
   private xid: Promise<Xid> | null = null
   private readonly joined = new Map<number, Promise<Xid>>()
   private readonly written = new Set<number>()
+  /** Buffered writes of leaderless_quorum tables, shipped at COMMIT. */
+  readonly quorumWrites = new QuorumTxnBuffer()
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
   private ended = false
@@ -45,6 +55,7 @@ export class SqlTxn {
   }
 
   async write (shard: number, writes: RowWrite[]): Promise<boolean[]> {
+    if (this.quorumWrites.size > 0) throw mixedWrites()
     const xid = await this.join(shard)
     this.written.add(shard)
     return (await this.env.request('WRITE', { shard, xid, writes })).affected
@@ -53,6 +64,22 @@ export class SqlTxn {
   async commit (): Promise<void> {
     if (this.ended) return
     this.ended = true
+    await this.commitMga()
+    if (this.quorumWrites.size > 0) {
+      // The versions are stamped now (quorum-txn.ts); the buffer is dropped whatever the outcome.
+      const batches = this.quorumWrites.batches(this.env)
+      this.quorumWrites.clear()
+      await this.env.quorum!.writeBatches(batches)
+    }
+  }
+
+  /** Buffers one statement's writes of a leaderless_quorum table (shipped at COMMIT). */
+  bufferQuorum (table: TableInfo, writes: ShardWrites): void {
+    if (this.written.size > 0) throw mixedWrites()
+    this.quorumWrites.add(table, writes, this.env.quorum!.maxBatchBytes)
+  }
+
+  private async commitMga (): Promise<void> {
     if (this.xid === null) return
     const xid = await this.xid
     const readOnly = this.shards.filter(s => !this.written.has(s))
@@ -73,6 +100,7 @@ export class SqlTxn {
   async rollback (): Promise<void> {
     if (this.ended) return
     this.ended = true
+    this.quorumWrites.clear()
     if (this.xid === null) return
     const xids = await Promise.allSettled([...this.joined.values()])
     await Promise.allSettled(this.shards.map((s, i) => {
@@ -80,6 +108,11 @@ export class SqlTxn {
       return r.status === 'fulfilled' ? this.env.request('ROLLBACK', { shard: s, xid: r.value }) : Promise.resolve()
     }))
   }
+}
+
+function mixedWrites (): ScratchBirdError {
+  return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED',
+    'a transaction cannot write both leaderless_quorum tables and other tables: leaderless writes are shipped by quorum at COMMIT and cannot commit atomically with the others; use separate transactions')
 }
 
 /** Per-session SQL state (the HTTP session registry holds one per session). */
