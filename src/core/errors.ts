@@ -28,7 +28,7 @@ export const ERROR_CODES = {
   SB_UPDATE_CONFLICT: { sqlstate: '40001', http: 409, summary: 'update conflicts with concurrent update (the row was changed by a transaction this one cannot see); retry the transaction' },
   SB_UNIQUE_VIOLATION: { sqlstate: '23505', http: 409, summary: 'a row with this primary key already exists' },
   SB_TXN_NOT_ACTIVE: { sqlstate: '25P01', http: 409, summary: 'the transaction is not active (already committed, rolled back, prepared or unknown)' },
-  SB_TXN_TOO_LARGE: { sqlstate: '54000', http: 400, summary: 'the transaction changed more rows than the engine bounds one transaction to' },
+  SB_TXN_TOO_LARGE: { sqlstate: '54000', http: 400, summary: 'the transaction changed more rows or bytes than one transaction is bounded to' },
   SB_XID_EXHAUSTED: { sqlstate: '54000', http: 503, summary: 'the 48-bit transaction id counter of this node is used up' },
   SB_STORAGE_CORRUPT: { sqlstate: 'XX001', http: 500, summary: 'stored data of a shard replica is unreadable (corrupt key, record version, TIP entry or commit log entry)' },
   SB_MESSAGE_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'a message to or from a shard worker exceeds the ring message limit' },
