@@ -394,11 +394,7 @@ export class ClusterShell implements ShardRouting {
   /** A DDL statement from a client of this node: run here when coordinator, else forwarded. */
   async ddl (s: DdlStatement): Promise<StatementResult> {
     const coordinator = this.coordinator()
-    if (coordinator === this.selfId) {
-      const result = this.d.runDdl(s)
-      await this.pushCatalog()
-      return result
-    }
+    if (coordinator === this.selfId) return await this.coordinateDdl(s)
     const reply = await this.d.rpc.call(this.addressOf(coordinator), 'CATALOG_DDL', { sql: formatStatement(s) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }) as { command?: unknown, warnings?: unknown, catalog?: unknown } | null
     if (typeof reply?.command !== 'string' || !Array.isArray(reply.warnings)) throw malformed(`DDL reply from node ${coordinator}`)
     this.adopt(reply.catalog, coordinator)
@@ -411,9 +407,29 @@ export class ClusterShell implements ShardRouting {
     const statements = parse(text)
     const s = statements[0]
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE expected)')
-    const result = this.d.runDdl(s as DdlStatement)
-    await this.pushCatalog()
+    const result = await this.coordinateDdl(s as DdlStatement)
     return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
+  }
+
+  /**
+   * DDL on the coordinator. A coordinator that just came back or took over may hold an older
+   * catalog than a live member announces in gossip: it adopts the newest one first (and fails the
+   * statement if it cannot fetch it), so it never builds a version on a stale catalog. What gossip
+   * has not announced yet can still race (no consensus; see the note on issue 5).
+   */
+  private async coordinateDdl (s: DdlStatement): Promise<StatementResult> {
+    const mine = this.d.catalog().version
+    let newest: MemberView | undefined
+    for (const m of this.view().values()) {
+      if (!m.isSelf && isAlive(m.state) && m.catalogVersion > (newest?.catalogVersion ?? mine)) newest = m
+    }
+    if (newest !== undefined) {
+      const reply = await this.d.rpc.call(this.addressOf(newest.nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }) as { catalog?: unknown } | null
+      this.adopt(reply?.catalog, newest.nodeId)
+    }
+    const result = this.d.runDdl(s)
+    await this.pushCatalog()
+    return result
   }
 
   private async pushCatalog (): Promise<void> {

@@ -169,6 +169,20 @@ describe('a three-node cluster', () => {
     await cluster.restart(3)
   })
 
+  it('moves the catalog coordinator when node 1 is down and keeps one catalog when it returns', async () => {
+    await cluster.kill(1)
+    await cluster.waitFor(async () => stateOf(await rows(2, 'SHOW CLUSTER MEMBERS'), 1) === 'down', { what: 'node 2 to mark node 1 down', timeoutMs: 10_000 })
+    expect((await cluster.sql(3, 'CREATE TABLE while_1_down (k INTEGER PRIMARY KEY)')).status).toBe(200) // coordinated by node 2
+    await cluster.restart(1)
+    await cluster.waitFor(async () => (await rows(3, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: 'node 3 to see node 1 back', timeoutMs: 15_000 })
+    // Node 1 coordinates again: it must build on the catalog it missed, not on its stale copy.
+    expect((await cluster.sql(2, 'CREATE TABLE after_1_back (k INTEGER PRIMARY KEY)')).status).toBe(200)
+    const q = "SELECT table_name, catalog_version FROM sys_tables WHERE table_name IN ('while_1_down', 'after_1_back') ORDER BY catalog_version"
+    const all = await Promise.all(cluster.ids.map(id => rows(id, q)))
+    expect(all[0]!.map(r => r[0])).toEqual(['while_1_down', 'after_1_back'])
+    for (const r of all) expect(r).toEqual(all[0])
+  })
+
   it('refuses a second process that claims the node id of a live member', async () => {
     const [listen, metrics] = await freePorts(2)
     const n2 = cluster.node(2)
