@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parentPort, workerData } from 'node:worker_threads'
+import { systemClock } from '../src/core/clock'
 import { ScratchBirdError } from '../src/core/errors'
 import { RING_DEFERRED, RingServer, type RingReply } from '../src/rings/channel'
 import { SpscRing } from '../src/rings/spsc-ring'
@@ -21,8 +22,10 @@ import { SharedXidCounter, SharedXidSource, readXidMark } from '../src/storage/x
 const data = workerData as ShardWorkerData
 const port = parentPort!
 const engines = new Map<number, ShardEngine>()
+/** An open transaction and its lease: when a request last named it, how many are running now. */
+interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number }
 /** Open transactions by shard and xid (a 2PC transaction has one xid on several shards). */
-const txns = new Map<number, Map<bigint, Txn>>()
+const txns = new Map<number, Map<bigint, OpenTxn>>()
 
 function send (msg: WorkerToMain): void { port.postMessage(msg) }
 
@@ -35,10 +38,44 @@ function engineOf (shard: number): ShardEngine {
 function txnOf (shard: number, xid: bigint): Txn {
   const t = txns.get(shard)?.get(xid)
   if (!t) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard, xid: String(xid) })
-  return t
+  return t.txn
 }
 
 function forget (shard: number, xid: bigint): void { txns.get(shard)?.delete(xid) }
+
+// Participant lease: a transaction is held here on behalf of a coordinator (often another node).
+// When the coordinator dies or loses its session, nobody will ever finish it, and its uncommitted
+// versions would block writers of those rows and its snapshot hold back the sweep. So an ACTIVE
+// transaction that no request has named for txnIdleTimeoutMs is rolled back and forgotten (a later
+// request for it gets SB_TXN_NOT_ACTIVE). Prepared transactions are not in `txns` (PREPARE forgets
+// them): they are limbo, and only 2PC recovery decides them. A transaction with a request running
+// is never expired (a long scan is not idleness).
+
+/** Marks the transaction a request names as in use until the request ends (see handle()). */
+function lease (shard: number, xid: bigint | undefined): (() => void) | undefined {
+  if (xid === undefined) return undefined
+  const t = txns.get(shard)?.get(xid)
+  if (!t) return undefined
+  t.inFlight++
+  t.lastUsed = systemClock.monotonic()
+  return () => { t.inFlight--; t.lastUsed = systemClock.monotonic() }
+}
+
+function expireIdleTxns (): void {
+  const now = systemClock.monotonic()
+  for (const [shard, open] of txns) {
+    for (const [xid, t] of open) {
+      const idle = now - t.lastUsed
+      if (t.inFlight > 0 || idle <= data.txnIdleTimeoutMs) continue
+      if (t.txn.state !== 'active' && t.txn.state !== 'failed') continue // committing, preparing...: in hand
+      // Forget first: a request arriving while the rollback runs gets SB_TXN_NOT_ACTIVE.
+      open.delete(xid)
+      t.txn.rollback().then(
+        () => send({ type: 'log', worker: data.workerIndex, level: 'warn', message: `transaction ${xid} on shard ${shard} idle for ${Math.round(idle)} ms: rolled back`, details: { shard, xid: String(xid), idleMs: Math.round(idle) } }),
+        (e: unknown) => send({ type: 'log', worker: data.workerIndex, level: 'error', message: `transaction ${xid} on shard ${shard} idle for ${Math.round(idle)} ms: rollback failed: ${(e as Error).message}`, details: { shard, xid: String(xid), idleMs: Math.round(idle) } }))
+    }
+  }
+}
 
 type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
 
@@ -50,7 +87,7 @@ const handlers: Handlers = {
   },
   BEGIN: async (r) => {
     const t = await engineOf(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
-    txns.get(r.shard)!.set(t.xid, t)
+    txns.get(r.shard)!.set(t.xid, { txn: t, lastUsed: systemClock.monotonic(), inFlight: 0 })
     return { xid: t.xid }
   },
   GET: async (r) => {
@@ -146,10 +183,20 @@ function handle (type: number, payload: Uint8Array, requestId: number): RingRepl
   const codec = codecOf(op) as OpCodec<unknown, unknown>
   // Decode before the first await: the payload is a view into the ring, valid only until then.
   const req = codec.decodeRequest(payload)
-  const out = (handlers[op] as (r: unknown) => unknown)(req)
-  return out instanceof Promise
-    ? out.then(v => ({ type, payload: codec.encodeReply(v) }))
-    : { type, payload: codec.encodeReply(out) }
+  const named = req as { shard?: unknown, xid?: unknown }
+  const release = typeof named.shard === 'number' && typeof named.xid === 'bigint' ? lease(named.shard, named.xid) : undefined
+  let out: unknown
+  try {
+    out = (handlers[op] as (r: unknown) => unknown)(req)
+  } catch (e) {
+    release?.()
+    throw e
+  }
+  if (out instanceof Promise) {
+    return out.then(v => ({ type, payload: codec.encodeReply(v) })).finally(release)
+  }
+  release?.()
+  return { type, payload: codec.encodeReply(out) }
 }
 
 async function openShards (): Promise<void> {
@@ -191,8 +238,11 @@ async function main (): Promise<void> {
     return
   }
   server = new RingServer(SpscRing.attach(data.requestRing), SpscRing.attach(data.responseRing), handle)
+  const expiry = setInterval(expireIdleTxns, Math.max(1, Math.min(data.txnIdleTimeoutMs / 4, 10_000)))
+  expiry.unref()
   send({ type: 'ready', worker: data.workerIndex, shards: [...engines.keys()] })
   await server.run() // returns once the main thread closed the request ring and replies are out
+  clearInterval(expiry)
   await closeShards()
 }
 

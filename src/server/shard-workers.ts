@@ -4,6 +4,7 @@ import { ScratchBirdError, type ErrorCode } from '../core/errors'
 import { RingClient } from '../rings/channel'
 import { FRAME_HEADER_BYTES, SpscRing } from '../rings/spsc-ring'
 import { workerSpec } from './assets'
+import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../core/config/schema'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from './shard-ops'
 import type { ShardWorkerData, WorkerToMain } from './worker-protocol'
 
@@ -28,6 +29,8 @@ export interface ShardWorkersOptions {
   lsm: ShardWorkerData['lsm']
   /** Monotonic milliseconds (restart accounting). */
   now: () => number
+  /** storage.txn_idle_timeout_ms (default: the schema's). */
+  txnIdleTimeoutMs?: number
 }
 
 interface Slot {
@@ -95,7 +98,8 @@ export class ShardWorkers {
       lsm: opts.lsm,
       requestRing: requests.sab,
       responseRing: responses.sab,
-      xidCounter: this.xidCounter
+      xidCounter: this.xidCounter,
+      txnIdleTimeoutMs: opts.txnIdleTimeoutMs ?? TXN_IDLE_TIMEOUT_MS_DEFAULT
     }
     const spec = workerSpec('shard-worker')
     const worker = new Worker(spec.filename, {
@@ -128,6 +132,9 @@ export class ShardWorkers {
     slot.client = client
     worker.on('error', (e) => this.log.error({ worker: slot.index, err: e.message }, `Shard worker ${slot.index} error: ${e.message}`))
     worker.on('exit', (code) => this.onExit(slot, worker, client, code))
+    worker.on('message', (m: WorkerToMain) => {
+      if (m.type === 'log') this.log[m.level]({ worker: slot.index, ...m.details }, m.message)
+    })
     this.log.debug({ worker: slot.index, shards: slot.shards }, `Shard worker ${slot.index} serving shards ${slot.shards.join(',')}`)
   }
 

@@ -1,6 +1,6 @@
-// Start-up handshake between the main thread and a shard worker (postMessage, once). Requests
-// and replies travel through the SharedArrayBuffer rings (shard-ops.ts); shutdown is the main
-// thread closing the request ring.
+// Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
+// lines a worker sends the main thread (postMessage). Requests and replies travel through the
+// SharedArrayBuffer rings (shard-ops.ts); shutdown is the main thread closing the request ring.
 
 export interface ShardWorkerData {
   workerIndex: number
@@ -13,8 +13,12 @@ export interface ShardWorkerData {
   responseRing: SharedArrayBuffer
   /** Node-wide XID counter (one BigInt64 word) shared by all workers. */
   xidCounter: SharedArrayBuffer
+  /** storage.txn_idle_timeout_ms: an active transaction no request names for this long is rolled back. */
+  txnIdleTimeoutMs: number
 }
 
 export type WorkerToMain =
   | { type: 'ready', worker: number, shards: number[] }
   | { type: 'failed', worker: number, code: string, message: string }
+  /** A line for the node's log (workers have no logger of their own). */
+  | { type: 'log', worker: number, level: 'error' | 'warn' | 'info' | 'debug', message: string, details?: Record<string, unknown> }

@@ -25,6 +25,9 @@ function ms (dflt: number, description: string, min = 1) {
   return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description })
 }
 
+/** storage.txn_idle_timeout_ms's default (also what ShardWorkers uses when not given one). */
+export const TXN_IDLE_TIMEOUT_MS_DEFAULT = 600_000
+
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`)
 
@@ -99,7 +102,8 @@ const storage = z.strictObject({
   sweep_schedule: z.string().refine((v) => cron.validate(v)).default('*/5 * * * *').meta({
     noun: 'a cron expression (5 fields, or 6 with seconds first)',
     description: 'When the sweep runs on every shard (node-cron syntax): it removes record versions no transaction can see any more (superseded back versions, versions of dead transactions). Firebird\'s sweep; the horizon is the oldest open snapshot.'
-  })
+  }),
+  txn_idle_timeout_ms: ms(TXN_IDLE_TIMEOUT_MS_DEFAULT, 'An active (not prepared) transaction on a shard that receives no request for this long is rolled back by its shard worker, so a coordinator node that died or lost its session cannot leave rows locked (and the sweep held back) forever; a later request for it fails with SB_TXN_NOT_ACTIVE. Prepared (limbo) transactions are never expired: 2PC recovery decides them. Must be greater than http.session_idle_timeout_ms, so a live client session never loses its shard transactions first.', 1000)
 }).superRefine((s, ctx) => {
   for (const [shard, worker] of Object.entries(s.shard_workers)) {
     if (Number(shard) >= s.shards) {
@@ -278,7 +282,13 @@ export const documentSchema = z.strictObject({
   if (c.cluster.nodes.length > 0 && !c.cluster.nodes.some((n) => n.id === c.node.id)) {
     ctx.addIssue({ code: 'custom', path: ['node', 'id'], message: 'node not a member', params: { expected: `the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})` } })
   }
-}, onlyWhenValid('node', 'cluster'))
+}, onlyWhenValid('node', 'cluster')).superRefine((c, ctx) => {
+  // The participant's lease must outlast the client session: otherwise a client idle between
+  // statements (its session still open) would find its shard transactions rolled back under it.
+  if (c.storage.txn_idle_timeout_ms <= c.http.session_idle_timeout_ms) {
+    ctx.addIssue({ code: 'custom', path: ['storage', 'txn_idle_timeout_ms'], message: 'lease not above session timeout', params: { expected: `an integer > http.session_idle_timeout_ms (${c.http.session_idle_timeout_ms})` } })
+  }
+}, onlyWhenValid('storage', 'http'))
 
 /** documentSchema plus the values derived from other keys. */
 export const configSchema = documentSchema.prefault({}).transform((c) => {

@@ -202,6 +202,25 @@ describe('reporting problems', () => {
     ])
   })
 
+  it('has storage.txn_idle_timeout_ms: 10 minutes by default, at least 1 s, above http.session_idle_timeout_ms', () => {
+    expect(defaultConfig().storage.txn_idle_timeout_ms).toBe(600000)
+    expect(defaultConfig().storage.txn_idle_timeout_ms).toBeGreaterThan(defaultConfig().http.session_idle_timeout_ms)
+    expect(loadConfig({ text: 'storage: {txn_idle_timeout_ms: 2000}\nhttp: {session_idle_timeout_ms: 1000}' }).storage.txn_idle_timeout_ms).toBe(2000)
+    expect(problems('storage: {txn_idle_timeout_ms: 999}\nhttp: {session_idle_timeout_ms: 500}')).toEqual([
+      'storage.txn_idle_timeout_ms: expected a whole number of milliseconds between 1000 and 2147483647, got 999'
+    ])
+    expect(problems('storage: {txn_idle_timeout_ms: 300000}')).toEqual([
+      'storage.txn_idle_timeout_ms: expected an integer > http.session_idle_timeout_ms (300000), got 300000'
+    ])
+    expect(problems('http: {session_idle_timeout_ms: 900000}')).toEqual([
+      'storage.txn_idle_timeout_ms: expected an integer > http.session_idle_timeout_ms (900000), got the default 600000'
+    ])
+    // A bad session timeout is reported once, as itself; the cross-check waits for a valid one.
+    expect(problems('http: {session_idle_timeout_ms: 0}')).toEqual([
+      'http.session_idle_timeout_ms: expected a whole number of milliseconds between 1 and 2147483647, got 0'
+    ])
+  })
+
   it('still runs the cross-checks of sections that have unrelated problems', () => {
     expect(problems('gossip: {interval_ms: 40000, fanout: 0}\nstorage: {shards: x}')).toEqual([
       'storage.shards: expected an integer between 1 and 4096, got "x"',
