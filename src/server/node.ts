@@ -147,6 +147,7 @@ export class ScratchBirdNode {
           cacheSize: config.lsm.block_cache_bytes,
           maxOpenFiles: config.lsm.max_open_files
         },
+        txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
         now: () => systemClock.monotonic()
       }, log, (reason) => {
         // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
