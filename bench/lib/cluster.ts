@@ -3,13 +3,12 @@
 // generated YAML config and data dir in one temp dir, talking to each other directly (no fault
 // proxies), and autocannon load spread over several nodes at once with merged latencies.
 import autocannon from 'autocannon'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, stringify } from 'yaml'
-import { ROOT, sql, type LoadResult, type Target } from './http'
+import { cpuSeconds, ROOT, spawnListening, sql, type LoadResult, type Spawned, type Target } from './http'
 
 /** The secret every benchmark node presents on cluster RPC (tests use the same kind of value). */
 const BENCH_SECRET = 'scratchbird-bench-cluster-secret' // 32 characters
@@ -53,41 +52,12 @@ async function freePorts (n: number): Promise<number[]> {
   }
 }
 
-interface Proc { proc: ChildProcess, exited: Promise<number | string>, tail: () => string }
-
-/** Starts one node from the bundle and resolves with its listen address once it logged `ready`. */
-function startNode (id: number, configPath: string): Promise<Proc & { listen: string }> {
+/** Starts one node from the bundle; resolves once it logged `ready`. */
+function startNode (configPath: string): Promise<Spawned> {
   // SB_BENCH_NODE_ARGS: extra node flags for every cluster node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const extra = (process.env.SB_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(a => a !== '')
-  const proc = spawn(process.execPath, [...extra, join(ROOT, 'dist/bundle/main.cjs'), '--config', configPath], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let tail = ''
-  let pending = ''
-  let ready = false
-  const keepTail = (d: Buffer): void => { tail = (tail + d.toString()).slice(-4000) }
-  const exited = new Promise<number | string>(resolve => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)))
-  proc.stderr!.on('data', keepTail)
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`node ${id} did not log ready within 60 s\n${tail}`)) }, 60_000)
-    proc.stdout!.on('data', (d: Buffer) => {
-      keepTail(d)
-      if (ready) return
-      pending += d.toString()
-      const lines = pending.split('\n')
-      pending = lines.pop() ?? ''
-      for (const line of lines) {
-        if (!line.includes('"ready')) continue
-        let listen: unknown
-        try { listen = (JSON.parse(line) as { listen?: unknown }).listen } catch { continue }
-        if (typeof listen !== 'string') continue
-        ready = true
-        pending = ''
-        clearTimeout(timer)
-        resolve({ proc, exited, tail: () => tail, listen })
-        return
-      }
-    })
-    void exited.then(code => { if (!ready) { clearTimeout(timer); reject(new Error(`node ${id} exited (${code}) before ready\n${tail}`)) } })
-  })
+  // N nodes start at once on 2 cores: allow longer than a single node.
+  return spawnListening([...extra, join(ROOT, 'dist/bundle/main.cjs'), '--config', configPath], '"ready', { timeoutMs: 60_000 })
 }
 
 /**
@@ -103,25 +73,18 @@ export async function startBenchCluster (size: number): Promise<BenchCluster> {
   const ports = await freePorts(2 * size)
   const ids = Array.from({ length: size }, (_, k) => k + 1)
   const listenOf = (id: number): string => `127.0.0.1:${ports[2 * (id - 1)]!}`
-  const procs: Proc[] = []
+  const procs: Spawned[] = []
   const nodes: ClusterNode[] = []
   let stopped: Promise<void> | undefined
   const stopAll = (): Promise<void> => {
     stopped ??= (async () => {
-      await Promise.all(procs.map(async p => {
-        if (p.proc.exitCode !== null || p.proc.signalCode !== null) return
-        p.proc.kill('SIGTERM')
-        const timer = setTimeout(() => p.proc.kill('SIGKILL'), 20_000)
-        const code = await p.exited
-        clearTimeout(timer)
-        if (code !== 0) console.error(`cluster node pid ${p.proc.pid} exited with ${code}\n${p.tail()}`)
-      }))
+      await Promise.all(procs.map(p => p.stop()))
       rmSync(root, { recursive: true, force: true, maxRetries: 3 })
     })()
     return stopped
   }
   // A benchmark that throws still takes its nodes down with it.
-  const onExit = (): void => { for (const p of procs) p.proc.kill('SIGKILL') }
+  const onExit = (): void => { for (const p of procs) p.kill() }
   process.once('exit', onExit)
   try {
     const configs = ids.map(id => {
@@ -140,10 +103,10 @@ export async function startBenchCluster (size: number): Promise<BenchCluster> {
       return path
     })
     const started = await Promise.allSettled(ids.map(async id => {
-      const p = await startNode(id, configs[id - 1]!)
+      const p = await startNode(configs[id - 1]!)
       procs.push(p)
       if (p.listen !== listenOf(id)) throw new Error(`node ${id} listens on ${p.listen}, configured ${listenOf(id)}`)
-      nodes.push({ id, listen: p.listen, pid: p.proc.pid!, stop: stopAll })
+      nodes.push({ id, listen: p.listen, pid: p.pid, stop: stopAll })
     }))
     const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed.length > 0) throw new Error(failed.map(r => (r.reason as Error).message).join('\n\n'))
@@ -173,17 +136,6 @@ async function waitAllNormal (n: ClusterNode, size: number): Promise<void> {
     } catch (e) { last = (e as Error).message }
     if (performance.now() > deadline) throw new Error(`node ${n.id} does not see all ${size} members normal after 30 s: ${last}`)
     await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
-
-/** CPU seconds (user + system) a process (all threads) or one of its threads has used, from /proc (Linux). */
-function cpuSeconds (pid: number, tid?: number): number {
-  try {
-    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return NaN
   }
 }
 

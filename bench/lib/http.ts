@@ -50,8 +50,19 @@ export interface Target {
   stop (): Promise<void>
 }
 
-/** Spawns `args` and resolves once a JSON stdout line containing `marker` has a `listen` field. */
-function spawnListening (args: string[], marker: string, onStop: () => void = () => {}): Promise<Target> {
+/** A spawned server: Target plus an immediate SIGKILL (for a benchmark that dies half-way). */
+export interface Spawned extends Target { kill (): void }
+
+export interface SpawnOptions {
+  /** Called after the process exited on stop(). */
+  onStop?: () => void
+  /** How long start-up may take. Default 30 s. */
+  timeoutMs?: number
+}
+
+/** Spawns `args` (node) and resolves once a JSON stdout line containing `marker` has a `listen`
+ *  field. stop() sends SIGTERM (SIGKILL after 20 s) and waits for the exit. */
+export function spawnListening (args: string[], marker: string, opts: SpawnOptions = {}): Promise<Spawned> {
   const proc: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let pending = ''
   let tail = ''
@@ -60,7 +71,7 @@ function spawnListening (args: string[], marker: string, onStop: () => void = ()
   const keepTail = (d: Buffer): void => { tail = (tail + d.toString()).slice(-4000) }
   proc.stderr!.on('data', keepTail)
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${args.join(' ')} did not start listening\n${tail}`)) }, 30_000)
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${args.join(' ')} did not start listening\n${tail}`)) }, opts.timeoutMs ?? 30_000)
     proc.stdout!.on('data', (d: Buffer) => {
       keepTail(d)
       if (ready) return // after start-up only a little output is kept, nothing parsed
@@ -75,14 +86,21 @@ function spawnListening (args: string[], marker: string, onStop: () => void = ()
         ready = true
         pending = ''
         clearTimeout(timer)
+        let stopping: Promise<void> | undefined
         resolve({
           listen,
           pid: proc.pid!,
-          async stop () {
-            proc.kill('SIGTERM')
-            const code = await exited
-            onStop()
-            if (code !== 0) console.error(`${args.join(' ')} exited with ${code}\n${tail}`)
+          kill: () => { proc.kill('SIGKILL') },
+          stop () {
+            stopping ??= (async () => {
+              if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+              const force = setTimeout(() => proc.kill('SIGKILL'), 20_000)
+              const code = await exited
+              clearTimeout(force)
+              opts.onStop?.()
+              if (code !== 0) console.error(`${args.join(' ')} exited with ${code}\n${tail}`)
+            })()
+            return stopping
           }
         })
         return
@@ -99,7 +117,7 @@ const NODE_CONFIG = process.env.SB_BENCH_CONFIG ?? join(ROOT, 'etc/scratchbird.y
 export function startBundleNode (): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-bench-http-'))
   return spawnListening([join(ROOT, 'dist/bundle/main.cjs'), '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--metrics-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', () => rmSync(dataDir, { recursive: true, force: true }))
+    '--metrics-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', { onStop: () => rmSync(dataDir, { recursive: true, force: true }) })
 }
 
 /** The baseline: bench/lib/trivial-server.ts in its own process. */
@@ -118,7 +136,7 @@ export async function sql (t: Target, text: string, params: unknown[] = []): Pro
 }
 
 /** CPU seconds (user + system) a process (all threads) or one of its threads has used so far, from /proc (Linux). */
-function cpuSeconds (pid: number, tid?: number): number {
+export function cpuSeconds (pid: number, tid?: number): number {
   try {
     const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
