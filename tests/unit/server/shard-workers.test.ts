@@ -10,20 +10,13 @@ import { systemClock } from '../../../src/core/clock'
 import { Hlc } from '../../../src/core/hlc'
 import { cryptoRng } from '../../../src/core/rng'
 import type { RowWrite } from '../../../src/storage/engine'
-import { hlcTs } from '../../../src/storage/types'
+import { nextHlc, row, text, vid } from './worker-fixtures'
 
 // Real worker threads, real rings, real LevelDB: requests routed by shard, transactions, and a
 // worker killed with requests in flight (they fail at once with SB_WORKER_DIED; it restarts).
 
 let workers: ShardWorkers | undefined
 afterEach(async () => { await workers?.stop(); workers = undefined })
-
-let seq = 0
-const vid = (): Uint8Array => { const v = new Uint8Array(16); new DataView(v.buffer).setUint32(12, ++seq); v[6] = 0x80; return v }
-const row = (s: string): Uint8Array => new TextEncoder().encode(s)
-const text = (b: Uint8Array | null): string | null => b === null ? null : new TextDecoder().decode(b)
-let clock = 1_000_000
-const nextHlc = (): bigint => hlcTs(++clock)
 
 async function startWorkers (fatal: string[] = []): Promise<ShardWorkers> {
   const w = new ShardWorkers({

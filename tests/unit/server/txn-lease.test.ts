@@ -6,7 +6,7 @@ import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ShardWorkers } from '../../../src/server/shard-workers'
 import type { RowWrite } from '../../../src/storage/engine'
-import { hlcTs } from '../../../src/storage/types'
+import { nextHlc, row, text, vid } from './worker-fixtures'
 
 // The participant-side transaction lease (storage.txn_idle_timeout_ms), on real shard workers: an
 // active transaction nobody names for the timeout is rolled back by its worker (its coordinator is
@@ -17,12 +17,6 @@ const TIMEOUT_MS = 1000
 let workers: ShardWorkers | undefined
 afterEach(async () => { await workers?.stop(); workers = undefined })
 
-let seq = 0
-const vid = (): Uint8Array => { const v = new Uint8Array(16); new DataView(v.buffer).setUint32(12, ++seq); v[6] = 0x80; return v }
-const row = (s: string): Uint8Array => new TextEncoder().encode(s)
-const text = (b: Uint8Array | null): string | null => b === null ? null : new TextDecoder().decode(b)
-let clock = 1_000_000
-const nextHlc = (): bigint => hlcTs(++clock)
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 const insert = (pk: string, value: string): RowWrite => ({ op: 'insert', tableId: 1, pk: [pk], row: row(value), versionId: vid() })
