@@ -133,14 +133,20 @@ async function slow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion, k
   if (st.state !== 'dead') return overOther(op, w, p, st, current, ctx)
   // Dead primary: overwrite it; the committed version behind it (if any) stays where it is.
   if (p.prev === undefined) return finish(op, w, undefined, undefined, undefined, ctx)
-  const bk = backKey(op.rowKey, p.prev)
+  const { b, commitHlc } = await committedBehind(tip, op, p.prev, ctx)
+  if (w.snapshot && commitHlc >= w.startHlc) throw updateConflict(op, w, b.xid, 'committed after snapshot start')
+  return finish(op, w, b, b.versionId, undefined, ctx)
+}
+
+/** The committed back version behind a dead primary (a chain must have one there). */
+async function committedBehind (tip: Tip, op: RowOp, prev: VersionId, ctx: KeyLookup): Promise<{ b: RecordVersion, commitHlc: HlcTs }> {
+  const bk = backKey(op.rowKey, prev)
   const bytes = await ctx.lookup(bk, keyString(bk))
   if (bytes === undefined) throw corrupt('record version chain: back version missing', { key: hex(bk) })
   const b = decodeVersion(bytes)
   const bst: TipEntry = b.commitHlc !== undefined ? { state: 'committed', commitHlc: b.commitHlc } : tip.peek(b.xid) ?? await tip.get(b.xid)
   if (bst.state !== 'committed') throw corrupt('record version chain: uncommitted back version', { key: hex(bk), state: bst.state })
-  if (w.snapshot && bst.commitHlc! >= w.startHlc) throw updateConflict(op, w, b.xid, 'committed after snapshot start')
-  return finish(op, w, b, b.versionId, undefined, ctx)
+  return { b, commitHlc: bst.commitHlc! }
 }
 
 /**
@@ -217,12 +223,7 @@ async function lwwSlow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion
   const st = known ?? await tip.get(p.xid)
   if (st.state !== 'dead') return lwwOverOther(op, w, p, st, current, ctx)
   if (p.prev === undefined) return written(op, w, undefined, undefined, undefined, ctx, 'newer')
-  const bk = backKey(op.rowKey, p.prev)
-  const bytes = await ctx.lookup(bk, keyString(bk))
-  if (bytes === undefined) throw corrupt('record version chain: back version missing', { key: hex(bk) })
-  const b = decodeVersion(bytes)
-  const bst: TipEntry = b.commitHlc !== undefined ? { state: 'committed', commitHlc: b.commitHlc } : tip.peek(b.xid) ?? await tip.get(b.xid)
-  if (bst.state !== 'committed') throw corrupt('record version chain: uncommitted back version', { key: hex(bk), state: bst.state })
+  const { b } = await committedBehind(tip, op, p.prev, ctx)
   return lwwOver(op, w, b.versionId, undefined, ctx)
 }
 
