@@ -87,6 +87,7 @@ export class ClusterShell implements ShardRouting {
   private readonly ids: number[]
   private readonly prefs: number[][]
   private timer: NodeJS.Timeout | null = null
+  private stateCache: Map<number, MemberState> | null = null
   private fetching = false
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
@@ -121,6 +122,7 @@ export class ClusterShell implements ShardRouting {
 
   start (): void {
     const round = (): void => {
+      this.stateCache = null
       this.handle(this.machine.tick(systemClock.monotonic()))
       this.catchUpCatalog()
     }
@@ -141,11 +143,21 @@ export class ClusterShell implements ShardRouting {
     return new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m]))
   }
 
+  /**
+   * Member states by id, for the per-request liveness checks (routing, quorums): rebuilt only
+   * after the gossip machine ran (a tick or a received message can change a state; nothing else
+   * can), not on every shard request.
+   */
+  private states (): Map<number, MemberState> {
+    this.stateCache ??= new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m.state]))
+    return this.stateCache
+  }
+
   /** A member we have not heard of yet counts as alive: requests to it fail on their own if not. */
-  private alive (id: number, view = this.view()): boolean {
+  private alive (id: number, view?: Map<number, MemberView>): boolean {
     if (id === this.selfId) return true
-    const m = view.get(id)
-    return m === undefined || isAlive(m.state)
+    const state = view === undefined ? this.states().get(id) : view.get(id)?.state
+    return state === undefined || isAlive(state)
   }
 
   liveNodes (): number {
@@ -275,6 +287,7 @@ export class ClusterShell implements ShardRouting {
     const msg = parseGossipMessage(p)
     if (msg === null || msg.type !== 'ping') throw malformed('gossip message')
     if (!this.observeHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
+    this.stateCache = null
     const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.monotonic(), systemClock.now())
     let ack: unknown = null
     for (const o of out) {
@@ -315,6 +328,7 @@ export class ClusterShell implements ShardRouting {
       const ack = parseGossipMessage(reply)
       if (ack === null || ack.type !== 'ack') { this.d.log.debug({ to }, 'malformed gossip ack ignored'); return }
       if (!this.observeHlc(ack.hlc, ack.from)) return
+      this.stateCache = null
       this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
     }, (e: unknown) => {
       // Silence is what the failure detector measures; the error itself adds nothing.
