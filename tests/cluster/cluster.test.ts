@@ -174,7 +174,9 @@ describe('a three-node cluster', () => {
     await cluster.waitFor(async () => stateOf(await rows(2, 'SHOW CLUSTER MEMBERS'), 1) === 'down', { what: 'node 2 to mark node 1 down', timeoutMs: 10_000 })
     expect((await cluster.sql(3, 'CREATE TABLE while_1_down (k INTEGER PRIMARY KEY)')).status).toBe(200) // coordinated by node 2
     await cluster.restart(1)
-    await cluster.waitFor(async () => (await rows(3, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: 'node 3 to see node 1 back', timeoutMs: 15_000 })
+    for (const id of [2, 3]) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see node 1 back`, timeoutMs: 15_000 })
+    }
     // Node 1 coordinates again: it must build on the catalog it missed, not on its stale copy.
     expect((await cluster.sql(2, 'CREATE TABLE after_1_back (k INTEGER PRIMARY KEY)')).status).toBe(200)
     const q = "SELECT table_name, catalog_version FROM sys_tables WHERE table_name IN ('while_1_down', 'after_1_back') ORDER BY catalog_version"

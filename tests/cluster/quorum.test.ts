@@ -267,6 +267,8 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
   })
 
   it('with node 3 still down: a W=3 transaction fails at COMMIT with SB_QUORUM_NOT_ACHIEVED', async () => {
+    // Node 1 was just restarted: node 2 must see it back before "2 available" is the right count.
+    await cluster.waitFor(async () => (await rows(2, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === 1)?.[3] === 'normal', { what: 'node 2 to see node 1 back', timeoutMs: 15_000, intervalMs: 100 })
     const session = (await cluster.http(2, 'POST', '/v1/sessions')).body.id as string
     for (const sql of ['BEGIN', "INSERT INTO q3 VALUES ('tx-w3', 1)"]) expect((await cluster.sql(2, sql, [], { session })).status).toBe(200)
     const commit = await cluster.sql(2, 'COMMIT', [], { session })
