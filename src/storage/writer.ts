@@ -8,8 +8,12 @@
 // one after the other), and writes the result as ONE atomic KV batch — fsynced when durability is
 // `sync` and the pass commits something. Jobs queued while a pass is writing form the next pass,
 // so under load commits group themselves; that next pass's read is already issued while the
-// previous batch is being written (see loop()). Batch values are carved from an Arena: V8 gives
-// every typed array over 64 bytes its own backing store, which dominated allocation here.
+// previous batch is being written, and when the previous pass held nothing but plain autocommit
+// statements the next one is applied while that batch is written too (see loop()). Passes are
+// kept small (MAX_PASS_JOBS) so the main thread receives replies and sends new requests while
+// the worker is busy with the next pass, instead of the two taking turns. Batch values are carved
+// from an Arena: V8 gives every typed array over 64 bytes its own backing store, which dominated
+// allocation here.
 //
 // One writer means no two decisions about a row can interleave: a decision is taken on a state
 // that includes every earlier decision, whether or not its batch has landed. In-memory state that
@@ -29,8 +33,13 @@ import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import type { Durability, HlcTs, Xid } from './types'
 import type { XidSource } from './xid'
 
-/** Jobs one pass takes at most. */
-export const MAX_PASS_JOBS = 8_192
+/**
+ * Jobs one pass takes at most. Small on purpose: a pass's replies go out when its batch landed,
+ * and a large pass leaves the main thread idle while the worker works and the other way round
+ * (measured with `npm run bench -- shard-write`: 8,192 → ~42 k rows/s, 256 → ~47 k; see issue 3).
+ * Group commit still amortises the fsync, and later passes of one burst are pipelined.
+ */
+export const MAX_PASS_JOBS = 256
 /** Row writes one pass takes at most (a single larger statement still goes alone). */
 export const MAX_PASS_ROWS = 16_384
 /** Rows one transaction may change (its mutation list is kept in memory until commit). */
@@ -98,6 +107,9 @@ class StatementWrites implements KeyLookup {
     const v = this.local?.get(ks) ?? this.p.overlay.get(ks)
     if (v !== undefined) return v
     if (this.p.reads.has(ks)) return this.p.reads.get(ks)
+    // Keys outside the read set (back versions) the previous, still landing pass wrote.
+    const prior = this.p.prior?.get(ks)
+    if (prior !== undefined) return prior
     return this.kv.get(key)
   }
 
@@ -156,11 +168,15 @@ export interface WriterHost {
 
 interface Pass {
   ops: KvOp[]
+  /** The writes of the previous pass when this one was applied before that batch landed. */
+  prior: Overlay | undefined
   /** Bytes this pass has written per key (keyString), over `reads`. */
   overlay: Map<string, Uint8Array>
   reads: Map<string, Uint8Array | undefined>
+  /** Last LSN before this pass (the host's, or the previous pass's when applied before it landed). */
+  startLsn: bigint
   lsn: bigint
-  /** Commits logged by this pass, LSNs h.lsn + 1 … p.lsn: stored as ONE commit-log value. */
+  /** Commits logged by this pass, LSNs startLsn + 1 … lsn: stored as ONE commit-log value. */
   log: PendingCommit[]
   /** Committed autocommit statements of this pass with xids from here: one TIP group (tip.ts). */
   groupXids: Xid[]
@@ -177,6 +193,10 @@ interface Pass {
   touched: Set<TxnCore>
   /** Xids whose TIP entry this pass already decides (explicit autocommit xids, 2PC decisions). */
   decided: Set<Xid>
+  /** Only plain autocommit statements: see loop(). */
+  stampedOnly: boolean
+  /** Why its batch did not land. */
+  failure: unknown
 }
 
 /** Keys a pass wrote (keyString) and their new bytes. */
@@ -204,6 +224,8 @@ export class Writer {
   /** The pass applying or being written, for callers that must wait until it landed. */
   current: Promise<unknown> | undefined
   private idleWaiters: Array<() => void> = []
+  /** Set while the loop waits for a landing batch with nothing queued: new work wakes it. */
+  private wakeup: (() => void) | undefined
   /** Batch values (record versions, commit-log entries): dead once their batch landed. */
   private readonly arena = new Arena()
   /** Last xid of the last TIP group written: the next group starts above it (tip.ts). Xids
@@ -216,6 +238,10 @@ export class Writer {
 
   enqueue (job: Job): void {
     this.queue.push(job)
+    if (this.wakeup !== undefined) {
+      this.wakeup()
+      this.wakeup = undefined
+    }
     if (!this.running) {
       this.running = true
       queueMicrotask(() => { this.loop().catch(crash) })
@@ -229,40 +255,75 @@ export class Writer {
   }
 
   /**
-   * Passes run one after another, with one overlap: the next pass's read (getMany) is issued
-   * while the previous pass's batch is being written. The next pass applies only after that
-   * batch landed, and takes the previous pass's own writes over what its read returned for those
-   * keys (the read may have been served before they landed).
+   * Passes are applied one after another and land in the same order. Two overlaps:
+   * - the next pass's read (getMany) is issued while the previous pass's batch is being written;
+   *   it takes the previous pass's own writes over what its read returned for those keys (the
+   *   read may have been served before they landed);
+   * - when the previous pass held only plain autocommit statements, the next pass is applied
+   *   while that batch is being written, on top of its writes. Those statements' versions carry
+   *   their commit HLC and their TIP entry is a group nobody consults before it landed, so no
+   *   decision of the next pass depends on state that changes when the batch lands (a pass with
+   *   transactions, 2PC or explicit xids changes TIP and transaction states on landing: the next
+   *   pass waits for that). The next batch is written only after the previous one landed, and
+   *   fails with it if it did not land.
    */
   private async loop (): Promise<void> {
-    let landing: Promise<Overlay | undefined> | undefined
+    let last: { pass: Pass, landed: Promise<boolean> } | undefined
     for (;;) {
       if (this.queue.length === 0) {
-        if (landing === undefined) break
-        await landing
-        landing = undefined
+        if (last === undefined) break
+        if (!last.pass.stampedOnly) {
+          await last.landed
+          last = undefined
+          continue
+        }
+        // Jobs arriving while it lands may go on top of it: wait for whichever comes first.
+        const landing = last
+        let landed = false
+        await new Promise<void>(resolve => {
+          this.wakeup = resolve
+          void landing.landed.then(() => { landed = true; resolve() })
+        })
+        this.wakeup = undefined
+        if (landed && this.queue.length === 0) last = undefined
         continue
       }
       const jobs = this.take()
       if (jobs[0]!.t === 'exclusive') {
-        if (landing !== undefined) await landing
-        landing = undefined
+        if (last !== undefined) await last.landed
+        last = undefined
         const x = this.runExclusive(jobs[0] as Extract<Job, { t: 'exclusive' }>)
         this.current = x
         await x
         continue
       }
       const reading = this.read(jobs)
-      const prior = landing === undefined ? undefined : await landing
+      let prior: Pass | undefined // the previous pass, landed or landing
+      let before: Promise<boolean> | undefined // its landing, when this pass goes on top of it
+      if (last !== undefined) {
+        if (last.pass.stampedOnly) {
+          prior = last.pass
+          before = last.landed
+        } else if (await last.landed) {
+          prior = last.pass
+        }
+      }
       const reads = await reading
       if (!(reads instanceof Map)) {
         for (const j of jobs) j.d.reject(reads.error)
-        landing = undefined
         continue
       }
-      if (prior !== undefined) for (const ks of reads.keys()) { const v = prior.get(ks); if (v !== undefined) reads.set(ks, v) }
-      landing = this.runPass(jobs, reads)
-      this.current = landing
+      if (prior !== undefined) for (const ks of reads.keys()) { const v = prior.overlay.get(ks); if (v !== undefined) reads.set(ks, v) }
+      const p = this.newPass(reads, before === undefined ? undefined : prior)
+      const applying = this.applyPass(jobs, p)
+      const landed = (async () => {
+        await applying
+        return await this.writePass(p, before === undefined ? undefined : { pass: prior!, landed: before })
+      })()
+      // Callers that wait for "what is queued now" (snapshot begin) wait for the landing.
+      this.current = landed
+      await applying
+      last = { pass: p, landed }
     }
     this.current = undefined
     this.running = false
@@ -318,27 +379,38 @@ export class Writer {
     }
   }
 
-  /** Apply the jobs and write their batch; resolves to the pass's writes once landed, or
-   *  undefined when nothing landed. */
-  private async runPass (jobs: Job[], reads: Map<string, Uint8Array | undefined>): Promise<Overlay | undefined> {
+  /** A new pass over `reads`; `prior` is the previous pass when this one goes on top of it
+   *  before its batch landed (its LSNs and HLC mark are not the host's yet). */
+  private newPass (reads: Map<string, Uint8Array | undefined>, prior: Pass | undefined): Pass {
     const h = this.host
-    const p: Pass = {
+    const lsn = prior === undefined ? h.lsn : prior.lsn
+    return {
       ops: [],
+      prior: prior?.overlay,
       overlay: new Map(),
       reads,
-      lsn: h.lsn,
+      startLsn: lsn,
+      lsn,
       log: [],
       groupXids: [],
       groupHlcs: [],
-      hlcHigh: h.hlcHigh,
+      hlcHigh: prior === undefined || h.hlcHigh > prior.hlcHigh ? h.hlcHigh : prior.hlcHigh,
       sync: false,
       forceMarks: false,
       after: [],
       applied: [],
       touched: new Set(),
-      decided: new Set()
+      decided: new Set(),
+      stampedOnly: true,
+      failure: undefined
     }
+  }
+
+  /** Apply the jobs in order; then the pass's TIP group and commit-log entry (in apply order,
+   *  which is landing order: groups keep their non-overlapping xid ranges). */
+  private async applyPass (jobs: Job[], p: Pass): Promise<void> {
     for (const j of jobs) {
+      if (j.t !== 'auto' || j.explicitXid || j.lww) p.stampedOnly = false
       try {
         const pending = this.apply(j, p)
         if (pending !== undefined) await pending
@@ -347,12 +419,17 @@ export class Writer {
         j.d.reject(e)
       }
     }
+    this.writeTipGroup(p)
+    if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(p.startLsn + 1n), value: encodeCommitGroup(p.log, this.arena) })
+  }
 
+  /** Write the pass's batch once the pass it went on top of (if any) landed; true once landed. */
+  private async writePass (p: Pass, on: { pass: Pass, landed: Promise<boolean> } | undefined): Promise<boolean> {
+    const h = this.host
+    if (on !== undefined && !await on.landed) return this.failPass(p, on.pass.failure)
     if (h.hlcHigh > p.hlcHigh) p.hlcHigh = h.hlcHigh // noted while the pass ran
     if (p.ops.length > 0 || p.forceMarks) {
-      this.writeTipGroup(p)
-      if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(h.lsn + 1n), value: encodeCommitGroup(p.log, this.arena) })
-      if (p.lsn !== h.lsn) p.ops.push({ type: 'put', key: LSN_META, value: u64Value(p.lsn) })
+      if (p.lsn !== p.startLsn) p.ops.push({ type: 'put', key: LSN_META, value: u64Value(p.lsn) })
       if (p.hlcHigh > h.hlcPersisted || p.forceMarks) p.ops.push({ type: 'put', key: HLC_META, value: u64Value(p.hlcHigh) })
       const reservation = h.xids.reservation()
       if (reservation !== undefined) {
@@ -362,16 +439,22 @@ export class Writer {
       try {
         await h.kv.batch(p.ops, { sync: p.sync && h.durability === 'sync' })
       } catch (e) {
-        for (const t of p.touched) { t.state = 'failed'; t.failure = e }
-        for (const d of p.applied) d.reject(e)
-        return undefined
+        return this.failPass(p, e)
       }
       h.lsn = p.lsn
       if (p.hlcHigh > h.hlcPersisted) h.hlcPersisted = p.hlcHigh
     }
     if (p.hlcHigh > h.hlcHigh) h.hlcHigh = p.hlcHigh
     for (const f of p.after) f()
-    return p.overlay
+    return true
+  }
+
+  /** Nothing of the pass landed: every job applied in it fails, its transactions can only roll back. */
+  private failPass (p: Pass, e: unknown): false {
+    p.failure = e
+    for (const t of p.touched) { t.state = 'failed'; t.failure = e }
+    for (const d of p.applied) d.reject(e)
+    return false
   }
 
   /** Commit HLC actually recorded: above every open snapshot's start (see engine.ts, begin). */

@@ -47,10 +47,21 @@ class CountingKv implements KvStore {
   constructor (readonly inner: KvStore) {}
   get (key: Uint8Array): Promise<Uint8Array | undefined> { this.gets++; return this.inner.get(key) }
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> { this.getManys++; return this.inner.getMany(keys) }
+  /** While set, the next batch is held (not written) until the test lands or fails it. */
+  holdNext = false
+  readonly held: Array<{ ops: readonly KvOp[], land: () => Promise<void>, fail: (e: Error) => void }> = []
   batch (ops: readonly KvOp[], o: KvBatchOptions): Promise<void> {
     this.batches++
     if (o.sync) this.syncedBatches++
-    return this.inner.batch(ops, o)
+    if (!this.holdNext) return this.inner.batch(ops, o)
+    this.holdNext = false
+    return new Promise((resolve, reject) => {
+      this.held.push({
+        ops,
+        land: async () => { await this.inner.batch(ops, o); resolve() },
+        fail: reject
+      })
+    })
   }
 
   iterate (o: KvIterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> { return this.inner.iterate(o) }
@@ -419,6 +430,69 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(engine.lastLsn()).toBe(3n)
         expect((await ins([9n], 'z', H(7))).lsn).toBe(4n)
         expect((await engine.readCommitLog(3n)).map(e => e.lsn)).toEqual([3n, 4n])
+      })
+    })
+
+    describe('pipelined passes (a pass of plain autocommits lets the next apply while it lands)', () => {
+      /** Resolves once the writer has handed a batch to the store (held there). */
+      async function heldBatch (n = 1): Promise<void> {
+        for (let i = 0; i < 1000 && kv.held.length < n; i++) await new Promise(resolve => setImmediate(resolve))
+        expect(kv.held.length).toBe(n)
+      }
+
+      it('the next pass builds on the landing one: both land, in order, with consecutive LSNs', async () => {
+        kv.holdNext = true
+        const batches = kv.batches
+        const a = ins([1n], 'a', H(1))
+        await heldBatch()
+        const b = upd([1n], 'b', H(2))
+        const c = ins([2n], 'c', H(3))
+        // b and c are applied on top of a's unlanded writes, but wait for a before their batch.
+        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        expect(kv.batches).toBe(batches + 1)
+        await kv.held[0]!.land()
+        const [ra, rb, rc] = await Promise.all([a, b, c])
+        expect(rb.affected).toEqual([true])
+        expect([ra.lsn, rb.lsn, rc.lsn]).toEqual([1n, 2n, 3n])
+        expect(await get([1n])).toBe('b')
+        expect(await get([2n])).toBe('c')
+        expect(await backCount(T, [1n])).toBe(1) // a's version, moved back by b
+        expect((await engine.readCommitLog(0n)).map(e => [e.lsn, e.mutations.map(m => dec(m.row ?? undefined))])).toEqual([[1n, ['a']], [2n, ['b']], [3n, ['c']]])
+      })
+
+      it('when the landing batch fails, the pass built on it fails with the same error and nothing of either is visible', async () => {
+        kv.holdNext = true
+        const a = ins([1n], 'a', H(1))
+        await heldBatch()
+        const b = upd([1n], 'b', H(2))
+        const c = ins([2n], 'c', H(3))
+        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        kv.held[0]!.fail(new Error('disk gone'))
+        for (const r of await Promise.allSettled([a, b, c])) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'disk gone' } })
+        expect(await get([1n])).toBeUndefined()
+        expect(await get([2n])).toBeUndefined()
+        // The writer goes on from what landed: LSN 1 is still free.
+        expect((await ins([3n], 'd', H(4))).lsn).toBe(1n)
+        expect(await rows(T)).toEqual(['3=d'])
+        await reopen()
+        expect(engine.lastLsn()).toBe(1n)
+        expect(await rows(T)).toEqual(['3=d'])
+      })
+
+      it('a pass holding a transaction commit lands before the next pass is applied', async () => {
+        const t = await engine.begin({ isolation: 'read_committed', startHlc: H(1) })
+        await t.insert(T, [1n], enc('t'), vid())
+        kv.holdNext = true
+        const committed = t.commit(H(2))
+        await heldBatch()
+        const b = upd([1n], 'b', H(3))
+        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        expect(kv.getManys).toBeGreaterThan(0)
+        await kv.held[0]!.land()
+        await committed
+        // Applied after the commit landed: the row is t's committed version, not a concurrent write.
+        expect((await b).affected).toEqual([true])
+        expect(await get([1n])).toBe('b')
       })
     })
 
