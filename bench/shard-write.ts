@@ -2,11 +2,13 @@
 // rings and a shard worker into LevelDB (issue: ≥ 50,000 rows/s on one shard and ratio ≥ 0.5
 // with durability none). Baseline: raw classic-level batch() of 1000 puts in this process.
 import { ClassicLevel } from 'classic-level'
+import { ShardEngine } from '../src/storage/engine'
+import { LevelKv } from '../src/storage/kv-level'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
-import { ROW, closedLoop, insertOf, nextHlc, startShardWorkers } from './lib/shards'
+import { BENCH_LSM, ROW, closedLoop, insertOf, nextHlc, startShardWorkers } from './lib/shards'
 
 const MS = Number(process.argv[2] ?? 3000)
 const CONCURRENCY = 1024
@@ -25,6 +27,16 @@ async function baselineBatchPuts (): Promise<number> {
   return rate * 1000
 }
 
+/** The same statements on a shard engine in this thread (no rings, no worker): what the rings
+ *  and the worker hop cost is the gap between this and shardInserts('none'). */
+async function engineInserts (): Promise<number> {
+  const kv = await LevelKv.open(mkdtempSync(join(tmpdir(), 'sb-bench-engine-')), BENCH_LSM)
+  const engine = await ShardEngine.open(kv, { shardId: 0, nodeId: 1, durability: 'none' })
+  const rate = await closedLoop((i) => engine.autocommit({ writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
+  await engine.close()
+  return rate
+}
+
 async function shardInserts (durability: 'sync' | 'none'): Promise<number> {
   const w = await startShardWorkers(durability)
   const rate = await closedLoop((i) => w.request('AUTOCOMMIT', { shard: 0, writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
@@ -35,5 +47,7 @@ async function shardInserts (durability: 'sync' | 'none'): Promise<number> {
 const baseline = await baselineBatchPuts()
 const none = await shardInserts('none')
 const sync = await shardInserts('sync')
+const inProcess = await engineInserts()
 printResult({ name: 'shard_write_none', value: none, unit: 'rows/s', baseline, note: `durability none, 1 shard, ${CONCURRENCY} in flight; baseline raw classic-level batch of 1000 puts` })
 printResult({ name: 'shard_write_sync', value: sync, unit: 'rows/s', baseline, note: `durability sync (fsync per group commit), 1 shard, ${CONCURRENCY} in flight` })
+printResult({ name: 'shard_write_vs_engine', value: none, unit: 'rows/s', baseline: inProcess, note: `durability none through rings and a worker; baseline the same inserts on a shard engine in this thread (${CONCURRENCY} in flight)` })

@@ -7,6 +7,9 @@ import { ShardWorkers } from '../../src/server/shard-workers'
 import type { RowWrite } from '../../src/storage/engine'
 import { hlcTs } from '../../src/storage/types'
 
+/** LevelDB settings of every shard benchmark (the defaults of etc/scratchbird.yaml). */
+export const BENCH_LSM = { writeBufferSize: 4 << 20, cacheSize: 8 << 20, maxOpenFiles: 1000 }
+
 export async function startShardWorkers (durability: 'sync' | 'none', assignment: number[][] = [[0]]): Promise<ShardWorkers> {
   const w = new ShardWorkers({
     dataDir: mkdtempSync(join(tmpdir(), 'sb-bench-')),
@@ -14,7 +17,7 @@ export async function startShardWorkers (durability: 'sync' | 'none', assignment
     durability,
     ringBytes: 4 << 20,
     maxMessageBytes: 1 << 20,
-    lsm: { writeBufferSize: 4 << 20, cacheSize: 8 << 20, maxOpenFiles: 1000 },
+    lsm: BENCH_LSM,
     now: () => performance.now()
   }, pino({ level: 'silent' }), (reason) => { throw new Error(reason) })
   await w.start(assignment)
