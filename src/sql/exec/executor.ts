@@ -10,6 +10,7 @@ import { parse } from '../parser'
 import { T } from '../types'
 import type { SqlValue } from '../values'
 import { posDetails } from './compile-expr'
+import { refuseModeChangeWithRows } from './alter-mode'
 import type { ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, executeQuorumModify, planModify } from './modify'
@@ -102,7 +103,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         throw e
       }
     }
-    case 'create_table': case 'alter_table': case 'drop_table': return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    case 'create_table': case 'alter_table': case 'drop_table':
+      if (s.kind === 'alter_table') await refuseModeChangeWithRows(env, s)
+      return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
     case 'deliver_hints': {
