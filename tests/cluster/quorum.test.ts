@@ -181,6 +181,9 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     await inTxn("INSERT INTO q2 VALUES ('tx-rolled-back', 1)")
     await inTxn('DELETE FROM q2 WHERE k = $1', [a])
     expect((await inTxn('SELECT v FROM q2 WHERE k = $1', [a])).rows).toEqual([])
+    // A join would read the replicas without the buffered writes: refused, not answered wrongly.
+    const join = await cluster.sql(1, 'SELECT x.v FROM q2 x JOIN q2 y ON x.k = y.k WHERE x.k = $1', [a], { session })
+    expect(join.body.error).toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED', table: 'q2' })
     await inTxn('ROLLBACK')
     for (const n of cluster.ids) {
       expect(await rows(n, "SELECT v FROM q2 WHERE k = 'tx-rolled-back'")).toEqual([])

@@ -1,6 +1,7 @@
 // Running a SelectPlan: rows from the shards (programs run next to the data, in parallel) or from
 // the coordinator, then the coordinator's part — merging partial aggregates, HAVING and the final
 // projection, DISTINCT, ORDER BY, OFFSET and LIMIT.
+import { ScratchBirdError } from '../../core/errors'
 import { serialize, type Program, type ProgramColumn } from '../../sblr/program'
 import { aggFinal, aggMerge, decodeAggState, newAggState } from '../../vm/aggregates'
 import { GroupTable, groupKey } from '../../vm/group'
@@ -9,6 +10,7 @@ import { timestampFromMillis, type SqlTimestamp } from '../datetime'
 import { sortCompare, type SqlValue } from '../values'
 import type { ExecEnv } from './env'
 import { joinInShards, joinOnCoordinator } from './join-exec'
+import type { JoinPlan } from './join-plan'
 import { collectRows, type QueryAggregation } from './query-driver'
 import { ProgramBuilder } from './program-builder'
 import type { SelectPlan } from './select-plan'
@@ -51,6 +53,20 @@ export async function queryShards (env: ExecEnv, q: ShardScan, txn: SqlTxn | nul
     env.request('QUERY', { shard, tableId: q.shape.info.id, options: q.options, program, params, ...common }))
 }
 
+/**
+ * Joins read the shards (or the coordinator's fetches) without the overlay of a transaction's
+ * buffered leaderless writes (quorum-txn.ts): rather than answer without the transaction's own
+ * rows, refuse the join until COMMIT (or before the first write to that table).
+ */
+function refuseJoinOverBufferedWrites (env: ExecEnv, join: JoinPlan, txn: SqlTxn | null): void {
+  const side = join.sides.find(s => needsOverlay(env, s.shape.info, txn))
+  if (side === undefined) return
+  const table = side.shape.info.name
+  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED',
+    `a join inside a transaction does not see the transaction's own uncommitted writes to leaderless_quorum table ${table}; run the join after COMMIT or before writing to ${table}`,
+    { table })
+}
+
 export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
   const now = timestampFromMillis(env.clock.now())
   const agg = plan.aggregate === null ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
@@ -62,6 +78,7 @@ export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: rea
   if (src.kind === 'none') rows = await local([[]])
   else if (src.kind === 'system') rows = await local(src.rows)
   else if (src.kind === 'join') {
+    refuseJoinOverBufferedWrites(env, src.join, txn)
     if (src.join.colocated) {
       const program = plan.pushdown ? plan.scan : passthrough(src.join.columns)
       rows = await joinInShards(env, { join: src.join, program, params, now, ...(plan.pushdown ? { limit: pushLimit, aggregate: agg } : {}) }, txn)
