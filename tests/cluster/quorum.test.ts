@@ -103,7 +103,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(r.body.error).toMatchObject({ code: 'SB_REPLICATION_UNAVAILABLE', option: 'replication_factor' })
     // Every replica holds an acknowledged write (the third shortly after the W=2 answer).
     await ok(3, "INSERT INTO q2 VALUES ('a', 1)")
-    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'a')))).every(v => v !== null && v.row !== null), { what: 'all three replicas to hold q2/a', timeoutMs: 5000 })
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'a')))).every(v => v !== null && v.row !== null), { what: 'all three replicas to hold q2/a', timeoutMs: 15_000 })
     const versions = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'a')))
     expect(new Set(versions.map(hex)).size).toBe(1)
     // INSERT is an upsert (last write wins); UPDATE and DELETE go through the quorum as well.
@@ -168,7 +168,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
         }
       }
       return seen
-    }, { what: 'every replica to log the committed transaction', timeoutMs: 5000 })
+    }, { what: 'every replica to log the committed transaction', timeoutMs: 15_000 })
     expect(xids).toHaveLength(6)
     expect(new Set(xids).size).toBe(1)
     for (const n of cluster.ids) {
@@ -199,7 +199,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
 
   it('repairs a stale replica on read: the newest version reaches every replica', async () => {
     await ok(1, "INSERT INTO q2 VALUES ('rr', 1)")
-    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => v !== null), { what: 'q2/rr everywhere', timeoutMs: 5000 })
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => v !== null), { what: 'q2/rr everywhere', timeoutMs: 15_000 })
     // A newer version only node 2 has (as if the others had missed that write).
     const shard = await shardOf('q2', 'rr')
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
@@ -211,7 +211,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     // R=2 read: whichever two answer first, node 2's later answer still raises the winner and the
     // stale replicas are repaired in the background.
     await rows(1, "SELECT v FROM q2 WHERE k = 'rr'")
-    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => hex(v) === Buffer.from(versionId).toString('hex')), { what: 'read repair of nodes 1 and 3', timeoutMs: 5000 })
+    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'rr')))).every(v => hex(v) === Buffer.from(versionId).toString('hex')), { what: 'read repair of nodes 1 and 3', timeoutMs: 15_000 })
     expect(await metric(1, 'scratchbird_read_repairs_total')).toBeGreaterThanOrEqual(before + 2)
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'rr'")).toEqual([[99]])
   })
@@ -233,7 +233,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const versions = await cluster.waitFor(async () => {
       const v = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'q2', 'both')))
       return v.every(x => x !== null && hex(x) === hex(v[0]!)) ? v : undefined
-    }, { what: 'the replicas of q2/both to agree', timeoutMs: 5000 })
+    }, { what: 'the replicas of q2/both to agree', timeoutMs: 15_000 })
     // The winner is the version with the higher UUIDv8-HLC: its node id says which coordinator wrote it.
     const winner = versions[0]!
     const node = ((winner.versionId[8]! & 0x3f) << 10) | (winner.versionId[9]! << 2) | (winner.versionId[10]! >>> 6)
@@ -257,7 +257,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(w3.body.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 2, required_replicas: 3 })
     expect(w3.body.error.message).toMatch(/Write requires W=3 nodes, only 2 available/)
     expect(await metric(1, 'scratchbird_quorum_write_failures_total')).toBe(failuresBefore + 1)
-    await cluster.waitFor(() => /Quorum write failed: Shard \d{3}, W=3, ACKs=0 \(Node 3 offline\)/.test(cluster.node(1).stdout()), { what: 'the quorum failure log line', timeoutMs: 5000 })
+    await cluster.waitFor(() => /Quorum write failed: Shard \d{3}, W=3, ACKs=0 \(Node 3 offline\)/.test(cluster.node(1).stdout()), { what: 'the quorum failure log line', timeoutMs: 15_000 })
 
     const forced = await cluster.sql(1, 'DELIVER HINTS TO NODE 3')
     expect(forced.status).toBe(503)
