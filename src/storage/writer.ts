@@ -195,6 +195,8 @@ interface Pass {
   decided: Set<Xid>
   /** Only plain autocommit statements: see loop(). */
   stampedOnly: boolean
+  /** Set once its batch landed or failed. */
+  outcome: 'pending' | 'landed' | 'failed'
   /** Why its batch did not land. */
   failure: unknown
 }
@@ -298,20 +300,19 @@ export class Writer {
         continue
       }
       const reading = this.read(jobs)
-      let prior: Pass | undefined // the previous pass, landed or landing
-      let before: Promise<boolean> | undefined // its landing, when this pass goes on top of it
-      if (last !== undefined) {
-        if (last.pass.stampedOnly) {
-          prior = last.pass
-          before = last.landed
-        } else if (await last.landed) {
-          prior = last.pass
-        }
-      }
+      if (last !== undefined && !last.pass.stampedOnly) await last.landed
       const reads = await reading
       if (!(reads instanceof Map)) {
         for (const j of jobs) j.d.reject(reads.error)
         continue
+      }
+      // Decided after the read, on the latest news: a previous pass that failed meanwhile left
+      // nothing to build on, and this pass must not fail with it.
+      let prior: Pass | undefined // the previous pass, landed or landing
+      let before: Promise<boolean> | undefined // its landing, when this pass goes on top of it
+      if (last !== undefined && last.pass.outcome !== 'failed') {
+        prior = last.pass
+        if (last.pass.outcome === 'pending') before = last.landed
       }
       if (prior !== undefined) for (const ks of reads.keys()) { const v = prior.overlay.get(ks); if (v !== undefined) reads.set(ks, v) }
       const p = this.newPass(reads, before === undefined ? undefined : prior)
@@ -402,6 +403,7 @@ export class Writer {
       touched: new Set(),
       decided: new Set(),
       stampedOnly: true,
+      outcome: 'pending',
       failure: undefined
     }
   }
@@ -445,12 +447,14 @@ export class Writer {
       if (p.hlcHigh > h.hlcPersisted) h.hlcPersisted = p.hlcHigh
     }
     if (p.hlcHigh > h.hlcHigh) h.hlcHigh = p.hlcHigh
+    p.outcome = 'landed'
     for (const f of p.after) f()
     return true
   }
 
   /** Nothing of the pass landed: every job applied in it fails, its transactions can only roll back. */
   private failPass (p: Pass, e: unknown): false {
+    p.outcome = 'failed'
     p.failure = e
     for (const t of p.touched) { t.state = 'failed'; t.failure = e }
     for (const d of p.applied) d.reject(e)

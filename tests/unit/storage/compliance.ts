@@ -46,7 +46,13 @@ class CountingKv implements KvStore {
   gets = 0
   constructor (readonly inner: KvStore) {}
   get (key: Uint8Array): Promise<Uint8Array | undefined> { this.gets++; return this.inner.get(key) }
-  getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> { this.getManys++; return this.inner.getMany(keys) }
+  /** getMany calls answered (the writer applies a pass right after its read is answered). */
+  getManysDone = 0
+  getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    this.getManys++
+    return this.inner.getMany(keys).finally(() => { this.getManysDone++ })
+  }
+
   /** While set, the next batch is held (not written) until the test lands or fails it. */
   holdNext = false
   readonly held: Array<{ ops: readonly KvOp[], land: () => Promise<void>, fail: (e: Error) => void }> = []
@@ -434,10 +440,17 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
     })
 
     describe('pipelined passes (a pass of plain autocommits lets the next apply while it lands)', () => {
+      const turn = (): Promise<void> => new Promise(resolve => setImmediate(resolve))
       /** Resolves once the writer has handed a batch to the store (held there). */
       async function heldBatch (n = 1): Promise<void> {
-        for (let i = 0; i < 1000 && kv.held.length < n; i++) await new Promise(resolve => setImmediate(resolve))
+        for (let i = 0; i < 1000 && kv.held.length < n; i++) await turn()
         expect(kv.held.length).toBe(n)
+      }
+      /** Resolves once the next pass's read was answered and the pass applied (no I/O in it). */
+      async function nextPassApplied (readsBefore: number): Promise<void> {
+        for (let i = 0; i < 1000 && kv.getManysDone <= readsBefore; i++) await turn()
+        expect(kv.getManysDone).toBeGreaterThan(readsBefore)
+        for (let i = 0; i < 5; i++) await turn()
       }
 
       it('the next pass builds on the landing one: both land, in order, with consecutive LSNs', async () => {
@@ -445,10 +458,11 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         const batches = kv.batches
         const a = ins([1n], 'a', H(1))
         await heldBatch()
+        const reads = kv.getManysDone
         const b = upd([1n], 'b', H(2))
         const c = ins([2n], 'c', H(3))
         // b and c are applied on top of a's unlanded writes, but wait for a before their batch.
-        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        await nextPassApplied(reads)
         expect(kv.batches).toBe(batches + 1)
         await kv.held[0]!.land()
         const [ra, rb, rc] = await Promise.all([a, b, c])
@@ -464,9 +478,10 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         kv.holdNext = true
         const a = ins([1n], 'a', H(1))
         await heldBatch()
+        const reads = kv.getManysDone
         const b = upd([1n], 'b', H(2))
         const c = ins([2n], 'c', H(3))
-        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        await nextPassApplied(reads)
         kv.held[0]!.fail(new Error('disk gone'))
         for (const r of await Promise.allSettled([a, b, c])) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'disk gone' } })
         expect(await get([1n])).toBeUndefined()
@@ -486,8 +501,10 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         const committed = t.commit(H(2))
         await heldBatch()
         const b = upd([1n], 'b', H(3))
-        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
-        expect(kv.getManys).toBeGreaterThan(0)
+        let settled = false
+        void b.finally(() => { settled = true })
+        for (let i = 0; i < 20; i++) await turn()
+        expect(settled).toBe(false) // b waits for the commit to land, however long that takes
         await kv.held[0]!.land()
         await committed
         // Applied after the commit landed: the row is t's committed version, not a concurrent write.
