@@ -452,17 +452,22 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(kv.getManysDone).toBeGreaterThan(readsBefore)
         for (let i = 0; i < 5; i++) await turn()
       }
-
-      it('the next pass builds on the landing one: both land, in order, with consecutive LSNs', async () => {
+      /** a's batch held in the store; b (updating a's row) and c applied on top of it. */
+      async function bcOnLandingA (): Promise<[ReturnType<typeof ins>, ReturnType<typeof upd>, ReturnType<typeof ins>]> {
         kv.holdNext = true
-        const batches = kv.batches
         const a = ins([1n], 'a', H(1))
         await heldBatch()
         const reads = kv.getManysDone
         const b = upd([1n], 'b', H(2))
         const c = ins([2n], 'c', H(3))
-        // b and c are applied on top of a's unlanded writes, but wait for a before their batch.
         await nextPassApplied(reads)
+        return [a, b, c]
+      }
+
+      it('the next pass builds on the landing one: both land, in order, with consecutive LSNs', async () => {
+        const batches = kv.batches
+        // b and c are applied on top of a's unlanded writes, but wait for a before their batch.
+        const [a, b, c] = await bcOnLandingA()
         expect(kv.batches).toBe(batches + 1)
         await kv.held[0]!.land()
         const [ra, rb, rc] = await Promise.all([a, b, c])
@@ -475,13 +480,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       })
 
       it('when the landing batch fails, the pass built on it fails with the same error and nothing of either is visible', async () => {
-        kv.holdNext = true
-        const a = ins([1n], 'a', H(1))
-        await heldBatch()
-        const reads = kv.getManysDone
-        const b = upd([1n], 'b', H(2))
-        const c = ins([2n], 'c', H(3))
-        await nextPassApplied(reads)
+        const [a, b, c] = await bcOnLandingA()
         kv.held[0]!.fail(new Error('disk gone'))
         for (const r of await Promise.allSettled([a, b, c])) expect(r).toMatchObject({ status: 'rejected', reason: { message: 'disk gone' } })
         expect(await get([1n])).toBeUndefined()
