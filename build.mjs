@@ -31,7 +31,7 @@ const piscinaDir = dirname(dirname(require.resolve('piscina')))
 
 // classic-level loads its addon with node-gyp-build, which searches node_modules on disk. In a
 // SEA nothing is on disk, so its ./binding module is replaced: the addon path comes from
-// SCRATCHBIRD_LEVEL_ADDON (set by src/server/assets.ts after extracting the SEA asset) and falls
+// SCRATCHBIRD_LEVEL_ADDON (set by src/node/assets.ts after extracting the SEA asset) and falls
 // back to the prebuilt found at build time (plain bundles run from the source tree).
 const nativeBindingPlugin = {
   name: 'classic-level-binding',

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import { ShardWorkers } from '../../src/server/shard-workers'
+import { ShardWorkers } from '../../src/node/shard-workers'
 import type { RowWrite } from '../../src/storage/engine'
 import { hlcTs } from '../../src/storage/types'
 

@@ -1,6 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, TableOption } from '../sql/ast'
-import { checkColumnDefault } from '../sql/exec/column-default'
+import { checkColumnDefault } from '../plan/column-default'
 import {
   REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
 } from './replication-options'

@@ -1,7 +1,7 @@
 import { loadConfig, type Config } from '../core/config/load'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { parseLogLevel } from '../ops/log'
-import { ScratchBirdNode } from '../server/node'
+import { ScratchBirdNode } from '../node/node'
 import type { ParsedFlags } from './args'
 
 // `scratchbird [--config FILE] [flags]`: load and validate the configuration (flags override the

@@ -1,7 +1,7 @@
 // EXPLAIN's view of a program: one line per instruction, derived from the opcode table —
 // offset, name, raw operands, and the synopsis with the operands filled in.
-import { typeName } from '../sql/types'
-import { valueToLiteral } from '../sql/values'
+import { typeName } from '../types/sql-types'
+import { valueToLiteral } from '../types/values'
 import { OPCODE_BY_CODE, type OperandKind } from './opcodes'
 import type { Program } from './program'
 

@@ -8,9 +8,9 @@
 // A type is u8 kind code, u8 modifier flags (1 precision, 2 scale, 4 length), then the modifiers.
 import { ScratchBirdError } from '../core/errors'
 import { ByteSink, ByteSource } from '../core/bytes'
-import { TYPE_KINDS, type SqlType } from '../sql/types'
-import { readValue, writeValue } from '../sql/value-codec'
-import type { SqlValue } from '../sql/values'
+import { TYPE_KINDS, type SqlType } from '../types/sql-types'
+import { readValue, writeValue } from '../types/value-codec'
+import type { SqlValue } from '../types/values'
 import { AGG_KINDS, type AggKind } from './opcodes'
 import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_NAME_BYTES, MAX_PROGRAM_BYTES, MAX_PROGRAM_COLUMNS, MAX_TYPES

@@ -2,8 +2,8 @@
 // and jump targets without checks: every opcode known, every operand in range for its kind, every
 // jump landing on an instruction, no path falling off the end of the code.
 import { ScratchBirdError } from '../core/errors'
-import { MAX_CHAR_LENGTH, MAX_DECIMAL_PRECISION, TYPE_KINDS, isNumericKind, type SqlType } from '../sql/types'
-import { type SqlUuid, valueClass } from '../sql/values'
+import { MAX_CHAR_LENGTH, MAX_DECIMAL_PRECISION, TYPE_KINDS, isNumericKind, type SqlType } from '../types/sql-types'
+import { type SqlUuid, valueClass } from '../types/values'
 import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_PARAMS, MAX_PROGRAM_COLUMNS, MAX_REGISTERS, MAX_TYPES
 } from './limits'

@@ -4,7 +4,7 @@
 // Syntax sugar is normalised away: NUMERIC → decimal, INT → integer, `!=` → `<>`, `x::t` → cast,
 // a minus sign directly before a number literal is part of the literal.
 
-import type { TypeKind } from './types'
+import type { TypeKind } from '../types/sql-types'
 
 export interface Pos {
   readonly line: number // 1-based
@@ -14,7 +14,7 @@ export interface Pos {
 
 // ---- types ----------------------------------------------------------------------------------
 
-/** Column/cast type names: the kinds of the SQL type system (src/sql/types.ts), less NULL's. */
+/** Column/cast type names: the kinds of the SQL type system (src/types/sql-types.ts), less NULL's. */
 export type TypeName = Exclude<TypeKind, 'null'>
 
 export interface DataType {

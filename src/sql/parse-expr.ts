@@ -8,7 +8,7 @@ import type {
   BinaryOp, Case, DataType, Expr, FuncCall, Literal, Pos, TypeName, WhenClause
 } from './ast'
 import type { Cursor } from './cursor'
-import { kindOfTypeName } from './types'
+import { kindOfTypeName } from '../types/sql-types'
 
 /** Highest `$n` accepted; the HTTP API bounds parameter arrays well below this. */
 export const MAX_PARAM_INDEX = 65535
@@ -289,7 +289,7 @@ export function parseLiteral (c: Cursor): Literal {
 
 export function parseType (c: Cursor): DataType {
   const t = c.peek()
-  // One table of type spellings (src/sql/types.ts); DOUBLE PRECISION and CHARACTER VARYING are
+  // One table of type spellings (src/types/sql-types.ts); DOUBLE PRECISION and CHARACTER VARYING are
   // two words, handled here.
   let name: TypeName | undefined = t.kind === 'word' && t.value !== 'double' ? kindOfTypeName(t.value) : undefined
   if (t.kind === 'word' && t.value === 'double') {

@@ -3,9 +3,9 @@
 // merge(partials of a split input) = one pass over the whole input.
 import { ScratchBirdError } from '../core/errors'
 import { ByteSink, ByteSource } from '../core/bytes'
-import { Decimal, decimalAdd, decimalDiv, decimalFromBigint } from '../sql/decimal'
-import { readValue, writeValue } from '../sql/value-codec'
-import { compareValues, mismatch, type SqlValue, valueClass } from '../sql/values'
+import { Decimal, decimalAdd, decimalDiv, decimalFromBigint } from '../types/decimal'
+import { readValue, writeValue } from '../types/value-codec'
+import { compareValues, mismatch, type SqlValue, valueClass } from '../types/values'
 import { AGG_KINDS, type AggKind } from '../sblr/opcodes'
 
 export interface AggState {

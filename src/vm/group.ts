@@ -4,10 +4,10 @@
 // NULLs group together as SQL requires.
 import { ScratchBirdError } from '../core/errors'
 import { encodeTuple, keyString, type TupleValue } from '../storage/keys'
-import { encodeDecimalKey } from '../sql/key-codec'
-import { Decimal } from '../sql/decimal'
-import { SqlDate, SqlTimestamp } from '../sql/datetime'
-import { SqlUuid, type SqlValue } from '../sql/values'
+import { encodeDecimalKey } from '../types/key-codec'
+import { Decimal } from '../types/decimal'
+import { SqlDate, SqlTimestamp } from '../types/datetime'
+import { SqlUuid, type SqlValue } from '../types/values'
 import type { AggState } from './aggregates'
 
 /** Groups one shard may hold for one statement before it gives up (memory bound). */

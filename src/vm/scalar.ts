@@ -1,14 +1,14 @@
 // Scalar operations of the VM: arithmetic by result type, LIKE, and the SQL functions. NULL in →
 // NULL out is handled by the caller (the VM) before these run, except where noted.
 import { ScratchBirdError } from '../core/errors'
-import { checkIntRange } from '../sql/cast'
+import { checkIntRange } from '../types/cast'
 import {
   Decimal, decimalAbs, decimalAdd, decimalDiv, decimalFromBigint, decimalFromNumber, decimalMod, decimalMul,
   decimalNeg, decimalRound, decimalSub, decimalToNumber, fitDecimal
-} from '../sql/decimal'
-import { checkDays, SqlDate } from '../sql/datetime'
-import { isIntegerKind, type SqlType } from '../sql/types'
-import { mismatch, type SqlValue, valueClass } from '../sql/values'
+} from '../types/decimal'
+import { checkDays, SqlDate } from '../types/datetime'
+import { isIntegerKind, type SqlType } from '../types/sql-types'
+import { mismatch, type SqlValue, valueClass } from '../types/values'
 
 export const ARITH = { add: 0, sub: 1, mul: 2, div: 3, mod: 4 } as const
 export type ArithOp = typeof ARITH[keyof typeof ARITH]

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../../src/catalog/catalog'
 import { CATALOG_FILE, loadCatalog, saveCatalog } from '../../../src/catalog/store'
 import type { CreateTableStatement } from '../../../src/sql/ast'
-import { SYSTEM_TABLES } from '../../../src/sql/exec/system-tables'
+import { SYSTEM_TABLES } from '../../../src/exec/system-tables'
 import { parseExpression, parseOne } from '../../../src/sql/parser'
 
 const ctx = { liveNodes: 1 }

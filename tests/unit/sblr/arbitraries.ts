@@ -1,11 +1,11 @@
 // fast-check arbitraries of SQL types and values, shared by the sql, sblr and vm tests.
 import fc from 'fast-check'
-import { Decimal } from '../../../src/sql/decimal'
-import { MAX_DAYS, MAX_MICROS, MIN_DAYS, MIN_MICROS, SqlDate, SqlTimestamp } from '../../../src/sql/datetime'
-import { charType, decimalType, INT_RANGES, isNumericKind, type SqlType, T } from '../../../src/sql/types'
+import { Decimal } from '../../../src/types/decimal'
+import { MAX_DAYS, MAX_MICROS, MIN_DAYS, MIN_MICROS, SqlDate, SqlTimestamp } from '../../../src/types/datetime'
+import { charType, decimalType, INT_RANGES, isNumericKind, type SqlType, T } from '../../../src/types/sql-types'
 import { type AggKind, AGG_KINDS, OPCODES, OP, type OpcodeInfo } from '../../../src/sblr/opcodes'
 import type { Program, ProgramColumn } from '../../../src/sblr/program'
-import { SqlUuid, type SqlValue } from '../../../src/sql/values'
+import { SqlUuid, type SqlValue } from '../../../src/types/values'
 
 /** Well-formed strings over all of Unicode (no lone surrogates: they cannot be stored as UTF-8). */
 export const textArb = fc.string({ unit: 'binary', maxLength: 12 }).filter((s) => {

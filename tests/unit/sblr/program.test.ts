@@ -5,8 +5,8 @@ import { disassemble } from '../../../src/sblr/disassemble'
 import { OP } from '../../../src/sblr/opcodes'
 import { deserialize, type Program, SBLR_MAGIC, serialize } from '../../../src/sblr/program'
 import { verifyProgram } from '../../../src/sblr/verify'
-import { Decimal } from '../../../src/sql/decimal'
-import { decimalType, T } from '../../../src/sql/types'
+import { Decimal } from '../../../src/types/decimal'
+import { decimalType, T } from '../../../src/types/sql-types'
 import { programArb } from './arbitraries'
 
 /** SELECT price * 2 AS doubled FROM t WHERE qty > $1 */

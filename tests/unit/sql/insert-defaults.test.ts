@@ -7,12 +7,12 @@ import { SeededRng } from '../../../src/core/rng'
 import { UuidV7Generator } from '../../../src/core/uuid'
 import { disassemble } from '../../../src/sblr/disassemble'
 import type { CreateTableStatement, InsertStatement } from '../../../src/sql/ast'
-import type { ExecEnv } from '../../../src/sql/exec/env'
-import { insertWrites, planInsert } from '../../../src/sql/exec/insert'
-import { shardOfRow } from '../../../src/sql/exec/table-types'
+import type { ExecEnv } from '../../../src/exec/env'
+import { insertWrites, planInsert } from '../../../src/exec/insert'
+import { shardOfRow } from '../../../src/plan/table-types'
 import { parseOne } from '../../../src/sql/parser'
-import { decodeRow } from '../../../src/sql/row-codec'
-import { SqlUuid, type SqlValue } from '../../../src/sql/values'
+import { decodeRow } from '../../../src/types/row-codec'
+import { SqlUuid, type SqlValue } from '../../../src/types/values'
 
 // INSERT with column defaults: each row program computes the omitted / DEFAULT columns, so a
 // gen_uuidv8_hlc() primary key is a new id per row and the row goes to the shard of that id.

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
-import type { SqlValue } from '../../../src/sql/values'
+import type { SqlValue } from '../../../src/types/values'
 import { Vm } from '../../../src/vm/vm'
 import { nullableValueArb, programArb } from '../sblr/arbitraries'
 import { context } from './helpers'

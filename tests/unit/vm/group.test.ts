@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseDecimal } from '../../../src/sql/decimal'
-import { T } from '../../../src/sql/types'
+import { parseDecimal } from '../../../src/types/decimal'
+import { T } from '../../../src/types/sql-types'
 import { aggFinal } from '../../../src/vm/aggregates'
 import { groupKey, GroupTable } from '../../../src/vm/group'
 import { Vm } from '../../../src/vm/vm'

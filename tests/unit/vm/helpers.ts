@@ -4,7 +4,7 @@ import { SeededRng } from '../../../src/core/rng'
 import { UuidV7Generator } from '../../../src/core/uuid'
 import { type AsmLine, assemble } from '../../../src/sblr/assemble'
 import type { Program, ProgramColumn } from '../../../src/sblr/program'
-import type { SqlValue } from '../../../src/sql/values'
+import type { SqlValue } from '../../../src/types/values'
 import { Vm, type VmContext } from '../../../src/vm/vm'
 
 export const NODE_ID = 42

@@ -1,0 +1,203 @@
+// Runs a script of SQL statements for one request: parse, then each statement in order —
+// stopping at the first error — with autocommit outside a transaction and the session's open
+// transaction inside one. Also EXPLAIN (bytecode + routing) and the single-node SHOW statements.
+import type { Catalog } from '../catalog/catalog'
+import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { disassemble } from '../sblr/disassemble'
+import type { Program } from '../sblr/program'
+import type { DdlStatement, ExplainableStatement, Statement } from '../sql/ast'
+import { parse } from '../sql/parser'
+import { T } from '../types/sql-types'
+import type { SqlValue } from '../types/values'
+import { posDetails } from '../plan/compile-expr'
+import { refuseModeChangeWithRows } from './alter-mode'
+import type { ExecEnv } from './env'
+import { insertWrites, planInsert } from './insert'
+import { executeModify, executeQuorumModify, planModify } from './modify'
+import { explainQuorum, isQuorumPoint, isQuorumTable, quorumInsert } from './quorum-exec'
+import { commandResult, rowsResult, type StatementResult } from './result'
+import { explainJoin } from '../plan/join-explain'
+import { executeSelect } from './select-exec'
+import { planSelect } from '../plan/select-plan'
+import { SYSTEM_TABLES } from './system-tables'
+import { SessionState, SqlTxn } from './txn'
+import { sendWrites } from './write-rows'
+
+export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
+
+/** JSON request parameters → SQL values: integral numbers are BIGINT, others DOUBLE. */
+export function paramValues (params: readonly (string | number | boolean | null)[]): SqlValue[] {
+  return params.map(p => typeof p === 'number' && Number.isInteger(p) ? BigInt(p) : p)
+}
+
+export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[]): Promise<ScriptOutcome> {
+  const results: StatementResult[] = []
+  let statements: Statement[]
+  try { statements = parse(sql) } catch (e) { return { results, error: asCoded(e) } }
+  for (const s of statements) {
+    try {
+      results.push(await executeStatement(env, session, s, params))
+    } catch (e) {
+      const err = asCoded(e)
+      // A failed statement poisons the open transaction (its partial writes cannot be undone alone).
+      if (session.txn !== null) session.txn.failed = true
+      return { results, error: err }
+    }
+  }
+  return { results, error: null }
+}
+
+function asCoded (e: unknown): ScratchBirdError {
+  if (isScratchBirdError(e)) return e
+  throw e
+}
+
+async function executeStatement (env: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[]): Promise<StatementResult> {
+  const txn = session.txn
+  if (txn?.failed === true && s.kind !== 'rollback' && s.kind !== 'commit') {
+    throw new ScratchBirdError('SB_TXN_ABORTED', 'current transaction is aborted, commands ignored until end of transaction block')
+  }
+  switch (s.kind) {
+    case 'begin':
+      if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
+      session.txn = new SqlTxn(env, s.isolation ?? 'snapshot', true)
+      return commandResult('BEGIN')
+    case 'commit': {
+      if (txn === null) return commandResult('COMMIT', 0, ['there is no transaction in progress'])
+      session.txn = null
+      if (txn.failed) {
+        await txn.rollback()
+        return commandResult('ROLLBACK', 0, ['the transaction had a failed statement and was rolled back'])
+      }
+      try { await txn.commit() } catch (e) { await txn.rollback(); throw e }
+      return commandResult('COMMIT')
+    }
+    case 'rollback':
+      if (txn === null) return commandResult('ROLLBACK', 0, ['there is no transaction in progress'])
+      session.txn = null
+      await txn.rollback()
+      return commandResult('ROLLBACK')
+    case 'select': {
+      const plan = planSelect(env, s, params)
+      const rows = await executeSelect(env, plan, params, txn)
+      return rowsResult('SELECT', plan.columns, rows)
+    }
+    case 'insert': {
+      const plan = planInsert(env, s, params)
+      const writes = insertWrites(env, plan, params)
+      if (isQuorumTable(env, plan.shape.info)) return commandResult('INSERT', await quorumInsert(env, plan.shape.info, writes, txn))
+      return commandResult('INSERT', await sendWrites(env, writes, txn))
+    }
+    case 'update': case 'delete': {
+      const plan = planModify(env, s, params)
+      const command = s.kind.toUpperCase()
+      if (isQuorumTable(env, plan.shape.info)) return commandResult(command, await executeQuorumModify(env, plan, params, txn))
+      if (txn !== null) return commandResult(command, await executeModify(env, plan, params, txn))
+      const implicit = new SqlTxn(env, 'read_committed', false)
+      try {
+        const n = await executeModify(env, plan, params, implicit)
+        await implicit.commit()
+        return commandResult(command, n)
+      } catch (e) {
+        await implicit.rollback()
+        throw e
+      }
+    }
+    case 'create_table': case 'alter_table': case 'drop_table':
+      if (s.kind === 'alter_table') await refuseModeChangeWithRows(env, s)
+      return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    case 'explain': return explain(env, s.statement, params)
+    case 'show': return show(env, s.target, s.pos)
+    case 'deliver_hints': {
+      if (env.quorum === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
+      const r = await env.quorum.deliverHints(s.node)
+      return rowsResult('DELIVER HINTS', [{ name: 'target_node', type: T.integer }, { name: 'delivered', type: T.bigint }, { name: 'remaining', type: T.bigint }],
+        [[BigInt(r.target), BigInt(r.delivered), BigInt(r.remaining)]])
+    }
+    case 'drain_node':
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DRAIN NODE is not available yet: it needs shard streaming to a new owner', posDetails(s.pos))
+  }
+}
+
+/** Validates a DDL statement against this node's catalog and installs the next version. */
+export function applyDdl (env: ExecEnv, s: DdlStatement): StatementResult {
+  const name = s.kind === 'alter_table' ? s.table : s.name
+  if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
+  const ctx = { liveNodes: env.liveNodes() }
+  const cat: Catalog = env.catalog()
+  const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
+  if (res.catalog !== cat) env.setCatalog(res.catalog)
+  for (const w of res.warnings) env.warn(w, { table: name, statement: s.kind })
+  const command = s.kind === 'create_table' ? 'CREATE TABLE' : s.kind === 'alter_table' ? 'ALTER TABLE' : 'DROP TABLE'
+  return commandResult(command, 0, res.warnings)
+}
+
+function programLines (title: string, p: Program): string[] {
+  return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
+}
+
+function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[]): StatementResult {
+  const lines: string[] = []
+  switch (s.kind) {
+    case 'select': {
+      const p = planSelect(env, s, params)
+      const src = p.source
+      if (src.kind === 'table') {
+        lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
+        if (isQuorumTable(env, src.shape.info)) {
+          const point = isQuorumPoint(env, src.shape, src.options)
+          lines.push(...explainQuorum(env, src.shape.info, src.shards, point ? 'point' : 'scan'))
+          if (point) lines.push('The program runs on the coordinator over the quorum\'s answer')
+        }
+        if (!isQuorumPoint(env, src.shape, src.options)) lines.push(p.pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)')
+      } else if (src.kind === 'join') {
+        lines.push(...explainJoin(src.join, p.pushdown))
+      } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
+      lines.push(...programLines('Row program', p.scan))
+      if (p.aggregate !== null) lines.push(...programLines('Coordinator program (after merging partial aggregates)', p.aggregate.final))
+      break
+    }
+    case 'insert': {
+      const p = planInsert(env, s, params)
+      const shards = [...insertWrites(env, p, params).keys()].sort((a, b) => a - b)
+      lines.push(`Insert into ${p.shape.info.name} (table ${p.shape.info.id}): ${p.programs.length} row(s) to shard(s) ${shards.join(', ')}`)
+      if (isQuorumTable(env, p.shape.info)) lines.push(...explainQuorum(env, p.shape.info, shards, 'write'))
+      else lines.push(shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)')
+      p.programs.forEach((prog, i) => lines.push(...programLines(`VALUES row ${i + 1}`, prog)))
+      break
+    }
+    case 'update': case 'delete': {
+      const p = planModify(env, s, params)
+      lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${p.routing.routing}`)
+      if (isQuorumTable(env, p.shape.info)) {
+        lines.push(...explainQuorum(env, p.shape.info, p.routing.shards, isQuorumPoint(env, p.shape, p.routing.options) ? 'point' : 'scan').map(l => `Read rows: ${l.trimStart()}`))
+        lines.push(...explainQuorum(env, p.shape.info, [], 'write').map(l => `Write: ${l}`))
+      } else {
+        lines.push(p.routing.shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)')
+      }
+      lines.push(...programLines('Filter program (shards)', p.filter))
+      if (p.assign !== null) lines.push(...programLines('SET program (coordinator)', p.assign))
+      break
+    }
+    default:
+      lines.push(`${s.kind.replace('_', ' ').toUpperCase()}: catalog change on this node (no shards involved)`)
+  }
+  return rowsResult('EXPLAIN', [{ name: 'QUERY PLAN', type: T.text }], lines.map(l => [l]))
+}
+
+function show (env: ExecEnv, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
+  if (target === 'cluster_members') {
+    const int = (v: number | null): bigint | null => v === null ? null : BigInt(v)
+    return rowsResult('SHOW', [
+      { name: 'node_id', type: T.integer }, { name: 'address', type: T.text }, { name: 'datacenter', type: T.text },
+      { name: 'state', type: T.text }, { name: 'heartbeat_age_ms', type: T.bigint }, { name: 'clock_offset_ms', type: T.bigint },
+      { name: 'shard_replicas', type: T.integer }
+    ], env.members().map(m => [BigInt(m.nodeId), m.address, m.datacenter, m.state, int(m.heartbeatAgeMs), int(m.clockOffsetMs), BigInt(m.shardReplicas)]))
+  }
+  if (target === 'shard_map') {
+    return rowsResult('SHOW', [
+      { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer }, { name: 'live_replicas', type: T.text }
+    ], env.shardMap().map(r => [BigInt(r.shard), r.preference.join(','), BigInt(r.preference[0]!), r.live.join(',')]))
+  }
+  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))
+}

@@ -1,0 +1,83 @@
+// INSERT … VALUES (…), (…): each VALUES row is one SBLR program run on the coordinator (it may
+// call gen_uuidv8_hlc(), which needs the node's HLC) that emits the whole row: the VALUES
+// expressions, and each omitted or DEFAULT column's default (column-default.ts; NULL when it has
+// none) — so defaults are evaluated per row, before the row is routed by partition key. The rows
+// are written with one request per shard touched.
+import { ScratchBirdError } from '../core/errors'
+import type { Expr, InsertStatement } from '../sql/ast'
+import { T } from '../types/sql-types'
+import { timestampFromMillis } from '../types/datetime'
+import type { SqlValue } from '../types/values'
+import { compileColumnDefault, parseColumnDefault } from '../plan/column-default'
+import { compileExpr, posDetails, type TypedReg } from '../plan/compile-expr'
+import type { ExecEnv } from './env'
+import { ProgramBuilder } from '../plan/program-builder'
+import { localVm } from './select-exec'
+import { SYSTEM_TABLES } from './system-tables'
+import { tableShape, type TableShape } from '../plan/table-types'
+import { addWrite, assignRow, insertWrite, type ShardWrites } from './write-rows'
+import type { Program } from '../sblr/program'
+
+export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[] }
+
+export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
+  if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
+  if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'INSERT … RETURNING is not supported yet', posDetails(s.pos))
+  const shape = tableShape(env.catalog().mustTable(s.table))
+  const columns = shape.info.columns
+  // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default.
+  const names = s.columns ?? columns.slice(0, s.rows[0]?.length ?? 0).map(c => c.name)
+  if (s.columns === null && (s.rows[0]?.length ?? 0) > columns.length) {
+    throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has more expressions (${s.rows[0]!.length}) than "${s.table}" has columns (${columns.length})`, posDetails(s.rows[0]![0]?.pos ?? s.pos))
+  }
+  const given = names.map(n => {
+    const i = columns.findIndex(c => c.name === n)
+    if (i < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${n}" of relation "${s.table}" does not exist`, posDetails(s.pos))
+    return i
+  })
+  if (new Set(given).size !== given.length) throw new ScratchBirdError('SB_DUPLICATE_COLUMN', 'a column is named more than once in the INSERT column list', posDetails(s.pos))
+  // Where each table column's value comes from: its VALUES position, or -1 (omitted: default).
+  const source = columns.map((_, i) => given.indexOf(i))
+  const defaults = new Map<number, Expr | null>()
+  const defaultOf = (i: number): Expr | null => {
+    if (!defaults.has(i)) {
+      const text = columns[i]!.default
+      defaults.set(i, text === null ? null : parseColumnDefault(s.table, columns[i]!.name, text))
+    }
+    return defaults.get(i)!
+  }
+  const programs = s.rows.map(row => {
+    if (row.length !== given.length) {
+      throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has ${row.length} expressions for ${given.length} target columns`, posDetails(row[0]?.pos ?? s.pos))
+    }
+    const b = new ProgramBuilder(params, [])
+    const regs = columns.map((_, i): TypedReg => {
+      const e = source[i]! >= 0 ? row[source[i]!]! : null
+      if (e !== null && e.kind !== 'default') return compileExpr(e, { columns: [], clause: 'VALUES' }, b)
+      const d = defaultOf(i)
+      if (d !== null) return compileColumnDefault(d, b)
+      const r = b.reg()
+      b.emit('LOAD_NULL', r)
+      return { reg: r, type: shape.types[i]!, untyped: false }
+    })
+    const first = b.regs(regs.length)
+    regs.forEach((r, i) => b.emit('MOVE', first + i, r.reg))
+    b.emit('EMIT', first, regs.length)
+    return b.build(regs.map((r, i) => ({ name: columns[i]!.name, type: r.type.kind === 'null' ? T.text : r.type })))
+  })
+  return { shape, programs, targets: columns.map((_, i) => i) }
+}
+
+/** Evaluates the VALUES rows and builds the writes per shard. */
+export function insertWrites (env: ExecEnv, p: InsertPlan, params: readonly SqlValue[]): ShardWrites {
+  const now = timestampFromMillis(env.clock.now())
+  const writes: ShardWrites = new Map()
+  for (const program of p.programs) {
+    const out = localVm(env, program, params, now).run()!
+    const values: SqlValue[] = p.shape.types.map(() => null)
+    p.targets.forEach((col, k) => { values[col] = out[k]! })
+    const { shard, write } = insertWrite(env, p.shape, assignRow(p.shape, values))
+    addWrite(writes, shard, write)
+  }
+  return writes
+}

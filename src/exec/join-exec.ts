@@ -1,0 +1,74 @@
+// Running a JoinPlan from the coordinator. Colocated: one JOIN_QUERY per shard that runs the join
+// (the statement's transaction, when there is one, joined on each shard so every table is read
+// with its visibility); the replies merge like a single table's. Otherwise each table's filtered
+// rows are fetched with QUERY — at most MAX_JOIN_ROWS per table — and joined here.
+import { serialize, type Program } from '../sblr/program'
+import type { Vm } from '../vm/vm'
+import type { SqlTimestamp } from '../types/datetime'
+import type { SqlValue } from '../types/values'
+import type { ExecEnv } from './env'
+import { joinRows, MAX_JOIN_ROWS, tooManyRows, type JoinTablesRequest } from '../shard/drivers/join-driver'
+import type { JoinPlan, JoinSidePlan } from '../plan/join-plan'
+import type { QueryAggregation } from '../shard/drivers/query-driver'
+import type { SqlTxn } from './txn'
+import { decodeRows, encodeRows } from '../shard/protocol/value-rows'
+import { fanOut } from './fan-out'
+
+export interface ColocatedJoin {
+  join: JoinPlan
+  /** Runs on each joined row inside the shard (the statement's row program, or a passthrough). */
+  program: Program
+  params: readonly SqlValue[]
+  now: SqlTimestamp
+  limit?: number | undefined
+  aggregate?: QueryAggregation | undefined
+}
+
+function sideRequests (join: JoinPlan): JoinTablesRequest {
+  return {
+    sides: join.sides.map(s => ({ tableId: s.shape.info.id, options: s.routing.options, filter: serialize(s.filter) })),
+    steps: join.steps.map(s => ({ kind: s.kind, leftKeys: s.leftKeys, rightKeys: s.rightKeys, on: s.on === null ? null : serialize(s.on), width: s.width }))
+  }
+}
+
+/** JOIN_QUERY on each shard of a colocated join, in parallel; rows in shard order. */
+export async function joinInShards (env: ExecEnv, q: ColocatedJoin, txn: SqlTxn | null): Promise<SqlValue[][]> {
+  const tables = sideRequests(q.join)
+  const program = serialize(q.program)
+  const params = encodeRows([q.params])
+  return await fanOut(q.join.shards, txn, q, (shard, common) =>
+    env.request('JOIN_QUERY', { shard, ...tables, program, params, ...common }))
+}
+
+/** One table's rows passing its pushed-down filter, from the shards its routing names. */
+async function fetchSide (env: ExecEnv, side: JoinSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
+  const program = serialize(side.filter)
+  const encoded = encodeRows([params])
+  let total = 0
+  const parts = await Promise.all(side.routing.shards.map(async shard => {
+    const xid = txn === null ? undefined : await txn.join(shard)
+    const reply = await env.request('QUERY', {
+      shard,
+      tableId: side.shape.info.id,
+      options: side.routing.options,
+      program,
+      params: encoded,
+      statementMicros: now.micros,
+      // one row more than allowed tells "too many" from "exactly the limit"
+      limit: MAX_JOIN_ROWS + 1,
+      ...(xid !== undefined ? { xid } : {})
+    })
+    const rows = decodeRows(reply.rows)
+    total += rows.length
+    if (total > MAX_JOIN_ROWS) throw tooManyRows(`${side.shape.info.name} (${side.alias})`)
+    return rows
+  }))
+  return parts.flat()
+}
+
+/** The joined rows of a non-colocated join, computed on the coordinator. */
+export async function joinOnCoordinator (env: ExecEnv, join: JoinPlan, vm: (p: Program) => Vm, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<AsyncIterable<SqlValue[]>> {
+  const tables = await Promise.all(join.sides.map(s => fetchSide(env, s, params, now, txn)))
+  const steps = join.steps.map(s => ({ ...s, on: s.on === null ? null : vm(s.on) }))
+  return joinRows(tables[0]!, tables.slice(1), steps)
+}

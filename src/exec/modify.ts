@@ -1,0 +1,143 @@
+// UPDATE and DELETE: read the matching rows inside the statement's transaction (the WHERE program
+// runs on the shards), compute new versions on the coordinator (SET may call UUID generators),
+// and write them back in the same transaction — so a row changed concurrently is an
+// SB_UPDATE_CONFLICT, never a lost update.
+import { ScratchBirdError } from '../core/errors'
+import type { DeleteStatement, Expr, UpdateStatement } from '../sql/ast'
+import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
+import { encodeRow } from '../types/row-codec'
+import type { SqlValue } from '../types/values'
+import { compileExpr, posDetails } from '../plan/compile-expr'
+import type { ExecEnv } from './env'
+import { pinKeys, type Routing } from '../plan/pins'
+import { ProgramBuilder } from '../plan/program-builder'
+import { localVm, queryShards } from './select-exec'
+import { SYSTEM_TABLES } from './system-tables'
+import { pkTuple, scopeOf, tableShape, type TableShape } from '../plan/table-types'
+import type { SqlTxn } from './txn'
+import { collectRows } from '../shard/drivers/query-driver'
+import { isQuorumPoint, needsOverlay, quorumModifyWrite, quorumPointRows, quorumScanOverlay } from './quorum-exec'
+import { addWrite, assignRow, sendWrites, versionId, type ShardWrites } from './write-rows'
+import type { Program } from '../sblr/program'
+import { encodeTuple } from '../storage/keys'
+
+export interface ModifyPlan {
+  kind: 'update' | 'delete'
+  shape: TableShape
+  routing: Routing
+  /** WHERE filter emitting whole rows; runs on the shards. */
+  filter: Program
+  /** UPDATE: new values of `targets`, computed from the old row on the coordinator. */
+  assign: Program | null
+  targets: number[]
+}
+
+function filterProgram (t: TableShape, alias: string, where: Expr | null, params: readonly SqlValue[]): Program {
+  const b = new ProgramBuilder(params, t.programColumns)
+  const skip = b.label()
+  if (where !== null) {
+    const c = compileExpr(where, { columns: scopeOf(t, alias), clause: 'WHERE' }, b)
+    b.emit('JUMP_IF_NOT_TRUE', c.reg, skip)
+  }
+  if (b.volatile) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported', posDetails(where!.pos))
+  const first = b.regs(t.types.length)
+  t.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
+  b.emit('EMIT', first, t.types.length)
+  b.place(skip)
+  b.emit('SKIP')
+  return b.build(t.programColumns)
+}
+
+export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
+  if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
+  if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.kind.toUpperCase()} … RETURNING is not supported yet`, posDetails(s.pos))
+  const shape = tableShape(env.catalog().mustTable(s.table))
+  const filter = filterProgram(shape, s.table, s.where, params)
+  const routing = pinKeys(env, shape, s.where, params)
+  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [] }
+  const targets = s.assignments.map(a => {
+    const i = shape.info.columns.findIndex(c => c.name === a.column)
+    if (i < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${a.column}" of relation "${s.table}" does not exist`, posDetails(a.pos))
+    // A row lives on the shard of its partition key: changing it would have to move the row.
+    if (shape.partition.includes(i)) throw new ScratchBirdError('SB_PARTITION_KEY_UPDATE', `Cannot update partition key column '${a.column}'`, { column: a.column, ...posDetails(a.pos) })
+    return i
+  })
+  if (new Set(targets).size !== targets.length) throw new ScratchBirdError('SB_DUPLICATE_COLUMN', 'a column is assigned more than once', posDetails(s.pos))
+  const b = new ProgramBuilder(params, shape.programColumns)
+  const regs = s.assignments.map(a => compileExpr(a.value, { columns: scopeOf(shape, s.table), clause: 'UPDATE … SET' }, b))
+  const first = b.regs(regs.length)
+  regs.forEach((r, i) => b.emit('MOVE', first + i, r.reg))
+  b.emit('EMIT', first, regs.length)
+  const assign = b.build(regs.map((r, i) => ({ name: s.assignments[i]!.column, type: r.type.kind === 'null' ? shape.types[targets[i]!]! : r.type })))
+  return { kind: 'update', shape, routing, filter, assign, targets }
+}
+
+export async function executeModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn): Promise<number> {
+  const writes = await modifyWrites(env, p, params, (shard, now) => queryShards(env, { shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now }, txn))
+  const n = await sendWrites(env, writes, txn)
+  return p.kind === 'update' ? writes.size === 0 ? 0 : countRows(writes) : n
+}
+
+/**
+ * UPDATE / DELETE of a leaderless_quorum table in a cluster (quorum-exec.ts): the rows come from a
+ * quorum read when the WHERE pins the primary key, else from one live replica per shard; the new
+ * versions and tombstones are quorum-written (autocommit) or buffered until COMMIT (in `txn`).
+ */
+export async function executeQuorumModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
+  const t = p.shape
+  const writes = await modifyWrites(env, p, params, async (shard, now) => {
+    // Inside a transaction the rows include its own buffered writes (quorum-exec.ts).
+    if (isQuorumPoint(env, t, p.routing.options)) {
+      return await collectRows(localVm(env, p.filter, params, now), await quorumPointRows(env, t, [shard], p.routing.options, txn), {})
+    }
+    if (needsOverlay(env, t.info, txn)) {
+      return await collectRows(localVm(env, p.filter, params, now), await quorumScanOverlay(env, t, [shard], p.routing.options, now, txn), {})
+    }
+    return await queryShards(env, { shape: t, shards: [shard], options: p.routing.options, program: p.filter, params, now }, null)
+  })
+  return await quorumModifyWrite(env, t.info, p.kind, writes, txn)
+}
+
+/** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
+async function modifyWrites (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], read: (shard: number, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
+  const now = timestampFromMillis(env.clock.now())
+  const t = p.shape
+  const writes: ShardWrites = new Map()
+  await Promise.all(p.routing.shards.map(async shard => {
+    const rows = await read(shard, now)
+    const vm = p.assign === null ? null : localVm(env, p.assign, params, now)
+    for (const old of rows) {
+      const pk = pkTuple(t, old)
+      if (vm === null) {
+        addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
+        continue
+      }
+      const out = vm.run(old)!
+      const next = old.slice()
+      p.targets.forEach((col, k) => { next[col] = out[k]! })
+      const row = assignRow(t, next)
+      const newPk = pkTuple(t, row)
+      const image = encodeRow(t.types, row)
+      if (bytesEqual(encodeTuple(pk), encodeTuple(newPk))) {
+        addWrite(writes, shard, { op: 'update', tableId: t.info.id, pk, row: image, versionId: versionId(env, t) })
+      } else {
+        // A new primary key is a new row on the same shard (the partition key did not change).
+        addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
+        addWrite(writes, shard, { op: 'insert', tableId: t.info.id, pk: newPk, row: image, versionId: versionId(env, t) })
+      }
+    }
+  }))
+  return writes
+}
+
+function countRows (writes: ShardWrites): number {
+  let n = 0
+  for (const list of writes.values()) for (const w of list) if (w.op !== 'delete') n++
+  return n
+}
+
+function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

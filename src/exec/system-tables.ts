@@ -1,0 +1,64 @@
+// sys_tables and sys_columns (DESIGN §5 "Catalog"): virtual tables computed from the node's
+// catalog, so they are always what the catalog says; SELECT filters, projects and orders them
+// like any table (the rows run through the same programs on the coordinator).
+import { Catalog } from '../catalog/catalog'
+import type { ProgramColumn } from '../sblr/program'
+import { T, typeName } from '../types/sql-types'
+import type { SqlValue } from '../types/values'
+import type { ExecEnv } from './env'
+import { sqlTypeOf } from '../plan/table-types'
+
+export interface SystemTable {
+  readonly columns: readonly ProgramColumn[]
+  rows (c: Catalog, env?: ExecEnv): SqlValue[][]
+}
+
+const list = (cols: readonly string[] | null): string | null => cols === null ? null : cols.join(',')
+
+export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
+  sys_tables: {
+    columns: [
+      { name: 'table_id', type: T.integer },
+      { name: 'table_name', type: T.text },
+      { name: 'replication_mode', type: T.text },
+      { name: 'replication_factor', type: T.integer },
+      { name: 'write_quorum', type: T.integer },
+      { name: 'read_quorum', type: T.integer },
+      { name: 'uuid_type', type: T.text },
+      { name: 'partition_key_columns', type: T.text },
+      { name: 'primary_key_columns', type: T.text },
+      { name: 'catalog_version', type: T.integer }
+    ],
+    rows: (c) => c.tables.map(t => [
+      BigInt(t.id), t.name, t.replication.replication_mode, BigInt(t.replication.replication_factor),
+      BigInt(t.replication.write_quorum), BigInt(t.replication.read_quorum), t.replication.uuid_type,
+      list(t.replication.partition_key_columns), list(t.primaryKey), BigInt(t.version)
+    ])
+  },
+  sys_columns: {
+    columns: [
+      { name: 'table_id', type: T.integer },
+      { name: 'table_name', type: T.text },
+      { name: 'column_name', type: T.text },
+      { name: 'ordinal_position', type: T.integer },
+      { name: 'data_type', type: T.text },
+      { name: 'is_nullable', type: T.boolean },
+      { name: 'is_primary_key', type: T.boolean },
+      { name: 'is_partition_key', type: T.boolean },
+      { name: 'column_default', type: T.text }
+    ],
+    rows: (c) => c.tables.flatMap(t => t.columns.map(col => [
+      BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
+      t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
+    ]))
+  },
+  // Hinted handoff on this node (DESIGN §6 Mode 3 "Hints"): what it keeps for each target node.
+  sys_hints: {
+    columns: [
+      { name: 'target_node', type: T.integer },
+      { name: 'hints', type: T.bigint },
+      { name: 'bytes', type: T.bigint }
+    ],
+    rows: (_c, env) => (env?.quorum?.hintStats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
+  }
+}

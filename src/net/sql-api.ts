@@ -1,0 +1,108 @@
+// The client SQL API (DESIGN §1, issue 4 "HTTP API"): POST /v1/sql runs a script and answers one
+// result (one statement) or {"results": [...]}; POST /v1/sessions opens a session whose id the
+// client sends as X-ScratchBird-Session to keep a transaction open across requests; DELETE
+// /v1/sessions/<id> closes one (rolling back). Idle sessions expire and roll back on a timer.
+// Every failure is a coded error with its HTTP status; a bug is logged and answered as 500.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { systemClock } from '../core/clock'
+import { decodeSqlRequest, parseJsonBody, readBody } from './body'
+import { sendJson, type Routes } from './http-server'
+import { SessionRegistry, type Session } from './sessions'
+import type { ExecEnv } from '../exec/env'
+import { executeScript, paramValues } from '../exec/executor'
+import { SessionState } from '../exec/txn'
+
+export const SESSION_HEADER = 'x-scratchbird-session'
+
+export interface SqlApiOptions { maxBodyBytes: number, sessionIdleTimeoutMs: number }
+
+/** The error body: syntax errors' line/column become `position: {line, column}`. */
+export function errorJson (e: ScratchBirdError): Record<string, unknown> {
+  const j = e.toJSON()
+  const d = e.details as { line?: unknown, column?: unknown }
+  if (typeof d.line === 'number' && typeof d.column === 'number') {
+    const { line, column, position, ...rest } = j
+    return { ...rest, position: { line, column, offset: typeof position === 'number' ? position - 1 : undefined } }
+  }
+  return j
+}
+
+export class SqlApi {
+  readonly sessions: SessionRegistry<SessionState>
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (private readonly env: ExecEnv, private readonly opts: SqlApiOptions, private readonly log: Logger) {
+    this.sessions = new SessionRegistry(opts.sessionIdleTimeoutMs, () => new SessionState())
+  }
+
+  routes (): Routes {
+    return {
+      '/v1/sql': { POST: (req, res) => this.sql(req, res) },
+      '/v1/sessions': { POST: () => ({ id: this.sessions.create(systemClock.monotonic()).id }) },
+      '/v1/sessions/*': { DELETE: (req) => this.closeSession(req) }
+    }
+  }
+
+  start (): void {
+    const every = Math.max(100, Math.min(1000, Math.floor(this.opts.sessionIdleTimeoutMs / 2)))
+    this.timer = setInterval(() => {
+      for (const s of this.sessions.expire(systemClock.monotonic())) {
+        this.log.info({ session: s.id }, 'client session idle too long: closed, open transaction rolled back')
+        void this.endSession(s)
+      }
+    }, every)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  private async endSession (s: Session<SessionState>): Promise<void> {
+    const txn = s.state.txn
+    s.state.txn = null
+    if (txn) await txn.rollback()
+  }
+
+  private async closeSession (req: IncomingMessage): Promise<unknown> {
+    const id = decodeURIComponent((req.url ?? '').split('?')[0]!.split('/').pop() ?? '')
+    const s = this.sessions.close(id)
+    if (!s) throw new ScratchBirdError('SB_SESSION_NOT_FOUND', `no session ${id} (it may have timed out and rolled back)`, { session: id })
+    await this.endSession(s)
+    return { closed: id }
+  }
+
+  private async sql (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const request = decodeSqlRequest(parseJsonBody(await readBody(req, this.opts.maxBodyBytes)))
+    const header = req.headers[SESSION_HEADER]
+    const id = Array.isArray(header) ? header[0] : header
+    const session = id === undefined ? null : this.sessions.acquire(id, systemClock.monotonic())
+    const state = session?.state ?? new SessionState()
+    try {
+      const out = await executeScript(this.env, state, request.sql, paramValues(request.params))
+      if (session === null && state.txn !== null) {
+        // Without a session nothing can continue the transaction: it ends with the request.
+        await state.txn.rollback()
+        state.txn = null
+        out.results.at(-1)?.warnings.push('the transaction was still open at the end of the request (no session) and was rolled back')
+      }
+      if (out.error !== null) {
+        const body: Record<string, unknown> = { error: errorJson(out.error) }
+        if (out.results.length > 0) body.results = out.results
+        if (out.error.httpStatus >= 500) this.log.error({ err: out.error.toJSON() }, `SQL request failed: ${out.error.message}`)
+        sendJson(res, out.error.httpStatus, body)
+        return
+      }
+      sendJson(res, 200, out.results.length === 1 ? out.results[0] : { results: out.results })
+    } catch (e) {
+      if (isScratchBirdError(e)) throw e
+      this.log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'internal error executing SQL')
+      throw new ScratchBirdError('SB_INTERNAL', 'internal error; see the node log')
+    } finally {
+      if (session !== null) this.sessions.release(session, systemClock.monotonic())
+    }
+  }
+}

@@ -1,0 +1,412 @@
+import type { Server } from 'node:http'
+import { availableParallelism } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { systemClock } from '../core/clock'
+import type { Config } from '../core/config/load'
+import { ScratchBirdError } from '../core/errors'
+import { initHashing } from '../core/hash'
+import type { Hlc } from '../core/hlc'
+import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
+import { setTimeout as delay } from 'node:timers/promises'
+import { cryptoRng } from '../core/rng'
+import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { createLoggers, type Loggers } from '../ops/log'
+import { createMetrics, type NodeMetrics } from '../ops/metrics'
+import { VERSION } from '../version'
+import { CpuPool } from './cpu-pool'
+import { lockDataDir, type DataDirLock } from './data-dir-lock'
+import { checkNodeIdentity } from './node-identity'
+import { assignShards } from './shard-assignment'
+import { ShardWorkers } from './shard-workers'
+import { Sweeper } from './sweeper'
+import { nextHlcTs } from './hlc-ts'
+import { shardTwoPhaseIo } from './twopc-io'
+import { recoverLimbo } from '../cluster/twopc'
+import { loadCatalog, saveCatalog } from '../catalog/store'
+import { UuidV7Generator } from '../core/uuid'
+import type { ExecEnv } from '../exec/env'
+import { SqlApi } from '../net/sql-api'
+import { Catalog } from '../catalog/catalog'
+import type { TwoPhaseIo } from '../cluster/twopc'
+import { RpcClient } from '../net/rpc/client'
+import { RpcMethods, rpcRoutes } from '../net/rpc/server'
+import { applyDdl } from '../exec/executor'
+import { ClusterShell } from './cluster'
+import { ShardRouter, type ShardRequester } from './shard-router'
+import { HintStore } from '../cluster/hints/store'
+import { LevelKv } from '../storage/kv-level'
+import { SharedXidCounter } from '../storage/xid-shared'
+import { makeXid } from '../storage/xid'
+import { QuorumShell } from './quorum'
+
+/** Limbo transactions whose decision record was unreachable are retried this often. */
+const LIMBO_RETRY_MS = 10_000
+
+// One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
+// process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
+// and stops them in order. Any start failure undoes what was started and rethrows.
+
+export type NodeState = 'starting' | 'ready' | 'stopping' | 'stopped'
+
+export function loggingSettings (config: Config): Parameters<typeof createLoggers>[0] {
+  const l = config.logging
+  return {
+    level: l.level,
+    dir: resolve(l.dir),
+    console: l.console,
+    files: {
+      main: l.files.main,
+      replication: l.files.replication,
+      anti_entropy: l.files.anti_entropy,
+      slow_query: l.files.slow_query,
+      // The seed's audit section names the audit file; it exists only when auditing is on.
+      audit: config.audit.enabled ? resolve(config.audit.log_file) : null
+    }
+  }
+}
+
+export class ScratchBirdNode {
+  state: NodeState = 'starting'
+  readonly startedAt = systemClock.monotonic()
+  readonly log: Logger
+  readonly loggers: Loggers
+  readonly metrics: NodeMetrics
+  hlc: Hlc | null = null
+  listenAddress = ''
+  metricsAddress = ''
+  private lock: DataDirLock | null = null
+  private cpu: CpuPool | null = null
+  private workers: ShardWorkers | null = null
+  private sweeper: Sweeper | null = null
+  private http: Server | null = null
+  private sqlApi: SqlApi | null = null
+  private metricsHttp: Server | null = null
+  private stopping: Promise<void> | null = null
+  private cluster: ClusterShell | null = null
+  private rpc: RpcClient | null = null
+  private env: ExecEnv | null = null
+  private catalog: Catalog
+  private limboTimer: NodeJS.Timeout | null = null
+  private hints: HintStore | null = null
+  private quorum: QuorumShell | null = null
+
+  constructor (public config: Config, private readonly onFatalReason: (reason: string) => void = () => {}) {
+    this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
+    this.log = this.loggers.main
+    this.metrics = createMetrics()
+    this.catalog = new Catalog()
+  }
+
+  /** Something this node cannot survive: stop cleanly (only once serving; start() fails otherwise). */
+  private onFatal (reason: string): void {
+    if (this.state === 'ready') this.onFatalReason(reason)
+  }
+
+  get dataDir (): string { return resolve(this.config.node.data_dir) }
+
+  async start (): Promise<void> {
+    const { config, log } = this
+    const nodeId = config.node.id
+    try {
+      this.lock = lockDataDir(this.dataDir)
+      checkNodeIdentity(this.dataDir, { nodeId, cluster: config.cluster.name })
+      const hlcFile = new HlcPersistence(join(this.dataDir, 'hlc.hwm'), { reserveMs: hlcReserveMs(config.node.max_clock_offset_ms) })
+      const wait = restartWaitMs(hlcFile.read(), systemClock.now(), config.node.max_clock_offset_ms)
+      if (wait > 0) {
+        // Restarted within its HLC reserve: resuming now would run ahead of every peer's clock.
+        log.info({ waitMs: wait }, `waiting ${wait} ms for the clock to reach the persisted HLC high-water mark`)
+        await delay(wait)
+      }
+      this.hlc = hlcFile.startHlc({
+        clock: systemClock,
+        rng: cryptoRng,
+        nodeId,
+        maxClockOffsetMs: config.node.max_clock_offset_ms,
+        onWarning: (kind, details) => {
+          this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
+          log.warn(details, `HLC warning: ${kind}`)
+        }
+      })
+      await initHashing()
+      this.catalog = loadCatalog(this.dataDir)
+
+      const workerCount = config.storage.workers === 'auto' ? availableParallelism() : config.storage.workers
+      this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1)))
+      await this.cpu.selfTest()
+
+      const assignment = assignShards(config.storage.shards, workerCount, config.storage.shard_workers ?? {})
+      this.workers = new ShardWorkers({
+        dataDir: this.dataDir,
+        nodeId,
+        durability: config.node.durability,
+        ringBytes: config.storage.ring_bytes,
+        maxMessageBytes: config.storage.max_message_bytes,
+        lsm: {
+          writeBufferSize: config.lsm.write_buffer_size,
+          cacheSize: config.lsm.block_cache_bytes,
+          maxOpenFiles: config.lsm.max_open_files
+        },
+        txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
+        now: () => systemClock.monotonic()
+      }, log, (reason) => {
+        // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
+        this.onFatal(reason)
+      })
+      await this.workers.start(assignment)
+      // Limbo transactions of a crash between PREPARE and COMMIT PREPARED are finished (or
+      // aborted, presumed abort) by their decision records before the node serves anything.
+      const hlc = this.hlc
+      const clustered = ClusterShell.enabled(config)
+      if (!clustered) {
+        // Alone, every decision record is on a local shard: finish limbo before serving.
+        await this.recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), [...Array(config.storage.shards).keys()])
+      }
+      this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
+        this.metrics.sweepRuns.inc()
+        this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+      })
+      this.sweeper.start(config.storage.sweep_schedule)
+
+      const methods = new RpcMethods()
+      if (clustered) {
+        if (config.security.cluster_secret === undefined) {
+          log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
+        }
+        this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId, secret: config.security.cluster_secret, metrics: this.metrics })
+        this.cluster = this.createCluster(hlc, this.rpc)
+        this.cluster.register(methods)
+        this.hints = await HintStore.open(await LevelKv.open(join(this.dataDir, 'hints')), { sync: config.node.durability === 'sync' })
+        this.quorum = this.createQuorum(hlc, this.cluster, this.hints)
+      }
+      this.sqlApi = this.createSqlApi(hlc)
+      this.http = createHttpServer({
+        '/v1/health': { GET: () => this.health() },
+        ...this.sqlApi.routes(),
+        ...(clustered
+          ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
+          : {})
+      }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+      const addr = await listen(this.http, config.node.listen)
+      this.listenAddress = `${addr.address}:${addr.port}`
+
+      this.metricsHttp = createHttpServer({
+        '/metrics': {
+          GET: async (_req, res) => {
+            this.refreshGauges()
+            const text = await this.metrics.registry.metrics()
+            res.writeHead(200, { 'content-type': this.metrics.registry.contentType })
+            res.end(text)
+          }
+        }
+      }, (e) => log.error({ err: e }, 'internal error in metrics handler'))
+      const maddr = await listen(this.metricsHttp, config.node.metrics_listen)
+      this.metricsAddress = `${maddr.address}:${maddr.port}`
+      this.metrics.buildInfo.set({ version: VERSION, node_id: String(nodeId) }, 1)
+
+      if (this.cluster) {
+        this.cluster.start()
+        this.quorum?.start()
+        this.recoverClusterLimbo(hlc)
+      }
+
+      this.state = 'ready'
+      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
+        `ready: node ${nodeId} listening on ${this.listenAddress}`)
+    } catch (e) {
+      log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `start failed: ${(e as Error).message}`)
+      await this.stop()
+      if (e instanceof ScratchBirdError) throw e
+      const err = e as NodeJS.ErrnoException
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+        throw new ScratchBirdError('SB_BAD_ARGUMENT', `cannot listen: ${err.message}`, { code: err.code }, { cause: e })
+      }
+      throw e
+    }
+  }
+
+  /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
+  private createSqlApi (hlc: Hlc): SqlApi {
+    const { config, log } = this
+    const cluster = this.cluster
+    const shards = this.shardRequester()
+    const env: ExecEnv = {
+      nodeId: config.node.id,
+      listenAddress: () => this.listenAddress,
+      shards: config.storage.shards,
+      request: (op, req) => shards.request(op, req),
+      hlc,
+      uuidV7: new UuidV7Generator(systemClock, cryptoRng),
+      clock: systemClock,
+      twoPhase: shardTwoPhaseIo(shards, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)),
+      liveNodes: () => cluster?.liveNodes() ?? 1,
+      catalog: () => this.catalog,
+      setCatalog: (c) => {
+        cluster?.checkProvidable(c)
+        this.installCatalog(c)
+      },
+      warn: (message, details) => log.warn(details, message),
+      members: () => cluster?.members() ?? [{ nodeId: config.node.id, address: this.listenAddress, datacenter: config.node.datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: config.storage.shards }],
+      shardMap: () => cluster?.shardMap() ?? [...Array(config.storage.shards).keys()].map(s => ({ shard: s, preference: [config.node.id], live: [config.node.id] })),
+      runDdl: cluster === null ? undefined : (s) => cluster.ddl(s),
+      quorum: this.quorum === null
+        ? undefined
+        : {
+            write: (t, w) => this.quorum!.write(t, w),
+            writeBatches: (b) => this.quorum!.writeBatches(b),
+            maxBatchBytes: this.quorum.maxBatchBytes,
+            read: (t, shard, pks) => this.quorum!.read(t, shard, pks),
+            deliverHints: (n) => this.quorum!.deliverNow(n),
+            hintStats: () => this.quorum!.hintStats(),
+            replicas: (shard, n) => cluster!.replicasOf(shard, n)
+          }
+    }
+    this.env = env
+    const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
+    api.start()
+    return api
+  }
+
+  private installCatalog (c: Catalog): void {
+    saveCatalog(this.dataDir, c)
+    this.catalog = c
+    this.cluster?.noteCatalog(c)
+  }
+
+  /** Shard requests go to the local workers, or in a cluster through the placement router. */
+  private shardRequester (): ShardRequester {
+    const workers = this.workers!
+    return this.cluster === null ? workers : new ShardRouter(workers, this.cluster)
+  }
+
+  private createCluster (hlc: Hlc, rpc: RpcClient): ClusterShell {
+    const { config } = this
+    const self = config.cluster.nodes.find(n => n.id === config.node.id)
+    return new ClusterShell({
+      config,
+      hlc,
+      log: this.log,
+      metrics: this.metrics,
+      rpc,
+      workers: this.workers!,
+      catalog: () => this.catalog,
+      installCatalog: (c) => this.installCatalog(c),
+      runDdl: (s) => applyDdl(this.env!, s),
+      onFatal: (reason) => this.onFatal(reason)
+    }, self?.address ?? config.node.listen)
+  }
+
+  private createQuorum (hlc: Hlc, cluster: ClusterShell, hints: HintStore): QuorumShell {
+    const { config } = this
+    const xids = new SharedXidCounter(this.workers!.xidCounter)
+    const members = new Set([...config.cluster.nodes.map(n => n.id), config.node.id])
+    return new QuorumShell({
+      config,
+      selfId: config.node.id,
+      hlc,
+      log: this.loggers.replication,
+      metrics: this.metrics,
+      local: this.workers!,
+      forward: (id, op, shard, payload, timeoutMs) => cluster.forward(id, op, shard, payload, timeoutMs),
+      replicas: (shard, n) => cluster.replicasOf(shard, n),
+      alive: (id) => cluster.isAlive(id),
+      isMember: (id) => members.has(id),
+      xid: () => makeXid(config.node.id, xids.take()),
+      hints
+    })
+  }
+
+  private async recoverLimbo (io: TwoPhaseIo, shards: number[]): Promise<number> {
+    const recovered = await recoverLimbo(io, shards)
+    if (recovered.committed + recovered.aborted + recovered.failed > 0) {
+      this.log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed} limbo transaction(s)`)
+    }
+    return recovered.failed
+  }
+
+  // In a cluster a limbo transaction's decision record may live on another node's shard, which
+  // may not be up yet: recover in the background and retry what could not be decided (a limbo
+  // version stays invisible meanwhile; it is never guessed aborted while its record is unreadable).
+  private recoverClusterLimbo (hlc: Hlc): void {
+    const cluster = this.cluster!
+    const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const owned = [...Array(this.config.storage.shards).keys()].filter(s => cluster.placedOwner(s) === cluster.selfId)
+    const attempt = (): void => {
+      if (this.state === 'stopping' || this.state === 'stopped') return
+      this.recoverLimbo(io, owned).then(failed => {
+        if (failed > 0) this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
+      }, (e: unknown) => {
+        this.log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `2PC recovery failed: ${(e as Error).message}; retrying`)
+        this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
+      })
+    }
+    attempt()
+  }
+
+  health (): Record<string, unknown> {
+    return {
+      nodeId: this.config.node.id,
+      version: VERSION,
+      uptimeMs: Math.round(systemClock.monotonic() - this.startedAt),
+      state: this.state,
+      shardWorkers: this.workers?.count ?? 0,
+      shardsOpen: this.workers?.shardsOpen() ?? 0
+    }
+  }
+
+  private refreshGauges (): void {
+    if (this.hlc) {
+      const id = String(this.config.node.id)
+      this.metrics.hlcCounter.set({ node_id: id }, this.hlc.state().counter)
+    }
+    this.metrics.shardWorkers.set(this.workers?.count ?? 0)
+    this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
+    this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
+    this.quorum?.refreshGauges(this.config.cluster.nodes.map(n => n.id).filter(id => id !== this.config.node.id))
+  }
+
+  /**
+   * SIGHUP: apply what can change without a restart (log level, log files reopened for
+   * logrotate); report the rest.
+   */
+  reload (next: Config): void {
+    const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
+      .filter(k => JSON.stringify(next[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
+    this.loggers.reopen()
+    this.loggers.setLevel(next.logging.level)
+    this.config = { ...this.config, logging: next.logging, replication: next.replication, anti_entropy: next.anti_entropy, gossip: next.gossip, audit: next.audit, http: next.http }
+    this.log.info({ restartNeeded }, restartNeeded.length
+      ? `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`
+      : 'configuration reloaded')
+  }
+
+  /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */
+  stop (): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop (): Promise<void> {
+    const wasReady = this.state === 'ready'
+    this.state = 'stopping'
+    if (wasReady) this.log.info('stopping')
+    this.sqlApi?.stop()
+    this.cluster?.stop()
+    await this.quorum?.stop()
+    if (this.limboTimer) clearTimeout(this.limboTimer)
+    if (this.http) await closeServer(this.http)
+    await this.rpc?.close()
+    if (this.metricsHttp) await closeServer(this.metricsHttp)
+    this.log.debug('listeners closed')
+    await this.sweeper?.stop()
+    if (this.workers) await this.workers.stop()
+    await this.hints?.close().catch((e: unknown) => this.log.error({ err: String(e) }, 'closing the hint store failed'))
+    this.log.debug('shard workers stopped, shard databases closed')
+    if (this.cpu) await this.cpu.close()
+    this.lock?.release()
+    this.state = 'stopped'
+    if (wasReady) this.log.info('stopped')
+    this.loggers.close()
+  }
+}

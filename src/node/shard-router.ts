@@ -1,0 +1,48 @@
+import { ScratchBirdError } from '../core/errors'
+import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
+
+// Where a shard request goes (issue 5 "Placement and routing"): to this node's own workers when
+// the placement names this node as the shard's owner, else over cluster RPC to the owner, whose
+// workers run the same request (SBLR programs included) and answer the same bytes. The payload
+// keeps the shard ops' codecs, so forwarded and local requests are the same messages.
+
+export interface ShardRequester {
+  request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]>
+}
+
+export interface RawShardRequester {
+  requestRaw (op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array>
+}
+
+export interface ShardRouting {
+  readonly selfId: number
+  /** The node serving `shard` now, or null when none can (its owner is down). */
+  ownerOf (shard: number): number | null
+  /** Sends an encoded shard request to node `nodeId`; resolves with the encoded reply. */
+  forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array>
+  /** The owner the placement names, for error messages when it is down. */
+  placedOwner (shard: number): number
+  /**
+   * Where a scan of table `tableId` on `shard` outside a transaction goes: for a leaderless_quorum
+   * table one live replica (this node when it holds one); undefined for other tables (the owner).
+   */
+  scanNodeOf? (shard: number, tableId: number): number | null | undefined
+}
+
+export class ShardRouter implements ShardRequester {
+  constructor (private readonly local: ShardRequester & RawShardRequester, private readonly routing: ShardRouting) {}
+
+  async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    const scan = op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined
+      ? this.routing.scanNodeOf?.(req.shard, (req as ShardRequests['QUERY']).tableId)
+      : undefined
+    const owner = scan !== undefined ? scan : this.routing.ownerOf(req.shard)
+    if (owner === this.routing.selfId) return this.local.request(op, req)
+    if (owner === null) {
+      const placed = this.routing.placedOwner(req.shard)
+      throw new ScratchBirdError('SB_SHARD_UNAVAILABLE', `shard ${req.shard} is unavailable: its owner, node ${placed}, is down`, { shard: req.shard, node: placed })
+    }
+    const codec = codecOf(op)
+    return codec.decodeReply(await this.routing.forward(owner, op, req.shard, codec.encodeRequest(req)))
+  }
+}

@@ -1,0 +1,110 @@
+// Column DEFAULT expressions (DESIGN §5 "Catalog"). Checked once at CREATE TABLE and stored in the
+// catalog as canonical SQL text (format.ts), so they round-trip through catalog.json and the
+// cluster-wide catalog document. An INSERT compiles a column's default into each VALUES row
+// program where the column is omitted or given as DEFAULT, exactly like a VALUES expression: a
+// volatile default (gen_uuidv8_hlc(), gen_uuidv7(), now()) is evaluated per row on the
+// coordinator, before the row's shard is computed from its partition key.
+import { ManualClock } from '../core/clock'
+import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { Hlc } from '../core/hlc'
+import { SeededRng } from '../core/rng'
+import { UuidV7Generator } from '../core/uuid'
+import type { ColumnType } from '../catalog/catalog'
+import { Vm, type VmContext } from '../vm/vm'
+import type { Expr } from '../sql/ast'
+import { assignValue } from '../types/cast'
+import { formatExpr } from '../sql/format'
+import { parseExpression } from '../sql/parser'
+import { T } from '../types/sql-types'
+import { AGGREGATE_NAMES, compileExpr, exprChildren, type TypedReg } from './compile-expr'
+import { ProgramBuilder } from './program-builder'
+import { sqlTypeOf } from './table-types'
+
+export interface DefaultTarget {
+  readonly table: string
+  readonly column: string
+  readonly type: ColumnType
+  readonly notNull: boolean
+}
+
+function invalid (t: DefaultTarget, why: string, details: Record<string, unknown> = {}): ScratchBirdError {
+  return new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `invalid DEFAULT for column "${t.column}" of table "${t.table}": ${why}`,
+    { table: t.table, column: t.column, ...details })
+}
+
+/** What a default may not contain: it is computed without a row, a request or a group. */
+function checkShape (t: DefaultTarget, e: Expr): void {
+  switch (e.kind) {
+    case 'column': throw invalid(t, `cannot refer to column "${e.table === null ? e.name : `${e.table}.${e.name}`}" (a default is computed without a row)`)
+    case 'param': throw invalid(t, `cannot use parameter $${e.index}`)
+    case 'default': throw invalid(t, 'DEFAULT cannot be nested')
+    case 'call':
+      if (AGGREGATE_NAMES.has(e.name)) throw invalid(t, `aggregate function ${e.name}() is not allowed`)
+      break
+  }
+  for (const c of exprChildren(e)) checkShape(t, c)
+}
+
+let checkContext: VmContext | undefined
+
+/**
+ * A fixed clock and generators of its own for the trial evaluation: checking a default neither
+ * reads the wall clock nor advances the node's HLC, and is the same on every node.
+ */
+function trialContext (): VmContext {
+  if (checkContext === undefined) {
+    const clock = new ManualClock()
+    checkContext = { params: [], clock, hlc: new Hlc({ nodeId: 1, clock, rng: new SeededRng(1) }), uuidV7: new UuidV7Generator(clock, new SeededRng(2)) }
+  }
+  return checkContext
+}
+
+function compile (e: Expr, b: ProgramBuilder): TypedReg {
+  return compileExpr(e, { columns: [], clause: 'DEFAULT expressions' }, b)
+}
+
+/**
+ * Validates a column's DEFAULT and returns its canonical text. The expression must be made of
+ * literals, casts, operators and non-aggregate function calls (gen_uuidv8_hlc(), now() …); it is
+ * compiled and evaluated once, and the value must pass the column's assignment cast (the rule
+ * INSERT applies) and, for a NOT NULL column, must not be NULL. Every rejection is
+ * SB_INVALID_TABLE_DEFINITION naming the column (details.cause: the underlying error's code).
+ */
+export function checkColumnDefault (t: DefaultTarget, e: Expr): string {
+  checkShape(t, e)
+  if (e.kind === 'null' && t.notNull) throw invalid(t, 'the column is NOT NULL, so its default cannot be NULL')
+  let value
+  try {
+    const b = new ProgramBuilder([], [])
+    const r = compile(e, b)
+    b.emit('EMIT', r.reg, 1)
+    const out = new Vm(b.build([{ name: t.column, type: r.type.kind === 'null' ? T.text : r.type }]), trialContext()).run()
+    value = assignValue(out?.[0] ?? null, sqlTypeOf(t.type))
+  } catch (x) {
+    if (!isScratchBirdError(x)) throw x
+    throw invalid(t, x.message, { cause: x.code })
+  }
+  if (value === null && t.notNull) throw invalid(t, 'the column is NOT NULL, but its default evaluates to NULL')
+  const text = formatExpr(e)
+  // What INSERT will read back (canonical text can outgrow the statement it came from).
+  try { parseExpression(text) } catch (x) {
+    if (!isScratchBirdError(x)) throw x
+    throw invalid(t, `its text cannot be stored: ${x.message}`, { cause: x.code })
+  }
+  return text
+}
+
+/** The parsed form of a stored default (the catalog holds canonical SQL text). */
+export function parseColumnDefault (table: string, column: string, text: string): Expr {
+  try {
+    return parseExpression(text)
+  } catch (x) {
+    if (!isScratchBirdError(x)) throw x
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog's DEFAULT for column "${column}" of table "${table}" is unreadable: ${x.message}`, { table, column })
+  }
+}
+
+/** Emits a stored default's code into an INSERT row program; the value lands in the returned register. */
+export function compileColumnDefault (e: Expr, b: ProgramBuilder): TypedReg {
+  return compile(e, b)
+}

@@ -1,0 +1,30 @@
+// EXPLAIN lines of a join: where it runs (inside which shards, or on the coordinator), how each
+// table is read and filtered, and each step's hash keys and ON program.
+import { disassemble } from '../sblr/disassemble'
+import type { Program } from '../sblr/program'
+import { MAX_JOIN_ROWS } from '../shard/drivers/join-driver'
+import type { JoinPlan } from './join-plan'
+
+function program (title: string, p: Program): string[] {
+  return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
+}
+
+export function explainJoin (j: JoinPlan, pushdown: boolean): string[] {
+  const names = j.sides.map(s => s.shape.info.name === s.alias ? s.alias : `${s.shape.info.name} ${s.alias}`)
+  const lines = [`Join ${names.join(', ')}: ${j.routing}`]
+  if (j.colocated) {
+    lines.push(pushdown ? 'Join and row program run in the shard workers; the coordinator merges' : 'Join runs in the shard workers; the row program runs on the coordinator (it generates UUIDs)')
+  } else {
+    lines.push(`Coordinator join: each table's filtered rows are fetched (at most ${MAX_JOIN_ROWS} per table) and joined here`)
+  }
+  j.sides.forEach((s, i) => {
+    lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? `scanned in the joining shard${s.routing.options.gte !== undefined ? ', point lookup on the primary key' : ''}` : s.routing.routing}`)
+    lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
+  })
+  j.steps.forEach((s, k) => {
+    const how = s.leftKeys.length > 0 ? `hash join on ${s.keyText.join(' AND ')}` : 'nested loop'
+    lines.push(`Step ${k + 1}: ${s.kind.toUpperCase()} JOIN ${names[k + 1]!}, ${how}${s.colocated ? ' (colocated)' : ''}`)
+    if (s.on !== null) lines.push(...program('ON program', s.on).map(l => `  ${l}`))
+  })
+  return lines
+}

@@ -1,0 +1,247 @@
+// Planning a left-deep FROM … JOIN …: the tables and their aliases (one scope, so qualified,
+// unqualified and ambiguous names resolve as in PostgreSQL), which WHERE/ON predicates filter a
+// single table before the join (and so route it, as pins.ts does for one table), the equality keys
+// of each ON, and whether the join is colocated — every ON equates the partition key of the new
+// table with that of an earlier one, so joining rows share a shard and the join runs inside it.
+import { ScratchBirdError } from '../core/errors'
+import { MAX_PROGRAM_COLUMNS } from '../sblr/limits'
+import type { Program, ProgramColumn } from '../sblr/program'
+import type { Expr, FromItem, Join, Pos, TableRef } from '../sql/ast'
+import { formatExpr } from '../sql/format'
+import { isIntegerKind, T, typesEqual, type SqlType } from '../types/sql-types'
+import type { SqlValue } from '../types/values'
+import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type ScopeColumn } from './compile-expr'
+import type { ExecEnv } from '../exec/env'
+import type { JoinKind } from '../shard/drivers/join-driver'
+import { conjuncts, isConst, pinKeys, type Routing } from './pins'
+import { ProgramBuilder } from './program-builder'
+import { SYSTEM_TABLES } from '../exec/system-tables'
+import { scopeOf, tableShape, type TableShape } from './table-types'
+
+export interface JoinSidePlan {
+  readonly shape: TableShape
+  readonly alias: string
+  /** Emits the table's columns for the rows passing the predicates pushed down to it. */
+  readonly filter: Program
+  /** The pushed-down predicates' routing of this table alone. */
+  readonly routing: Routing
+  /** The right side of a LEFT JOIN: its columns may be NULL-extended. */
+  readonly nullable: boolean
+}
+
+export interface JoinStepPlan {
+  readonly kind: JoinKind
+  readonly leftKeys: readonly number[]
+  readonly rightKeys: readonly number[]
+  readonly on: Program | null
+  readonly width: number
+  /** The equalities used as hash keys, for EXPLAIN. */
+  readonly keyText: readonly string[]
+  readonly colocated: boolean
+}
+
+export interface JoinPlan {
+  readonly sides: readonly JoinSidePlan[]
+  readonly steps: readonly JoinStepPlan[]
+  readonly colocated: boolean
+  /** Colocated: the shards that run the join. */
+  readonly shards: readonly number[]
+  readonly routing: string
+  /** The joined row: every table's columns in FROM order. */
+  readonly columns: readonly ProgramColumn[]
+  readonly scope: readonly ScopeColumn[]
+}
+
+/** `earlier.left = new.right` in an ON: column indexes within each table. */
+interface KeyPair { table: number, left: number, right: number, hash: boolean }
+
+const VOLATILE = new Set(['gen_uuidv7', 'gen_uuidv8_hlc'])
+
+function flatten (f: FromItem, tables: TableRef[], joins: Join[]): void {
+  if (f.kind === 'table_ref') { tables.push(f); return }
+  flatten(f.left, tables, joins)
+  tables.push(f.right)
+  joins.push(f)
+}
+
+/**
+ * The tables (indexes into `owner`) an expression reads, or null when it must stay where it is:
+ * a name that does not resolve uniquely (compiling it reports the error), an aggregate, or a UUID
+ * generator (runs on the coordinator).
+ */
+function tablesOf (e: Expr, scope: readonly ScopeColumn[], owner: readonly number[], out = new Set<number>()): Set<number> | null {
+  if (e.kind === 'column') {
+    const hits = scope.flatMap((c, i) => c.name === e.name && (e.table === null || c.table === e.table) ? [i] : [])
+    if (hits.length !== 1) return null
+    out.add(owner[hits[0]!]!)
+    return out
+  }
+  if (e.kind === 'call' && (AGGREGATE_NAMES.has(e.name) || VOLATILE.has(e.name))) return null
+  for (const c of exprChildren(e)) if (tablesOf(c, scope, owner, out) === null) return null
+  return out
+}
+
+function and (list: readonly Expr[], pos: Pos): Expr | null {
+  return list.length === 0 ? null : list.reduce((l, r) => ({ kind: 'binary', pos, op: 'and', left: l, right: r }))
+}
+
+/** Equal values hash alike (group keys) only within these type pairs; other equalities are checked by ON alone. */
+function hashable (a: SqlType, b: SqlType): boolean {
+  if (isIntegerKind(a.kind) && isIntegerKind(b.kind)) return true
+  const plainText = (t: SqlType): boolean => t.kind === 'text' || t.kind === 'varchar'
+  if (plainText(a) && plainText(b)) return true
+  return a.kind === b.kind && a.kind !== 'char' && a.kind !== 'real' && a.kind !== 'double'
+}
+
+/** Equal values route to the same shard (DESIGN §5 key bytes) for these column type pairs. */
+function sameRouting (a: SqlType, b: SqlType): boolean {
+  if (isIntegerKind(a.kind) && isIntegerKind(b.kind)) return true
+  const plainText = (t: SqlType): boolean => t.kind === 'text' || t.kind === 'varchar'
+  if (plainText(a) && plainText(b)) return true
+  return typesEqual(a, b) && a.kind !== 'real' && a.kind !== 'double'
+}
+
+function sideFilter (shape: TableShape, alias: string, pred: Expr | null, params: readonly SqlValue[]): Program {
+  const b = new ProgramBuilder(params, shape.programColumns)
+  const skip = b.label()
+  if (pred !== null) {
+    const c = compileExpr(pred, { columns: scopeOf(shape, alias), clause: 'WHERE' }, b)
+    b.emit('JUMP_IF_NOT_TRUE', c.reg, skip)
+  }
+  const first = b.regs(shape.types.length)
+  shape.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
+  b.emit('EMIT', first, shape.types.length)
+  b.place(skip)
+  b.emit('SKIP')
+  return b.build(shape.programColumns)
+}
+
+function onProgram (on: Expr, columns: readonly ProgramColumn[], scope: readonly ScopeColumn[], params: readonly SqlValue[]): Program {
+  const b = new ProgramBuilder(params, columns)
+  const c = compileExpr(on, { columns: scope, clause: 'JOIN conditions' }, b)
+  if (c.type.kind !== 'boolean' && c.type.kind !== 'null') {
+    throw new ScratchBirdError('SB_DATATYPE_MISMATCH', `argument of JOIN/ON must be type boolean, not type ${c.type.kind}`, posDetails(on.pos))
+  }
+  if (b.volatile) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'UUID generator functions in a JOIN condition are not supported', posDetails(on.pos))
+  b.emit('EMIT', c.reg, 1)
+  return b.build([{ name: 'on', type: T.boolean }])
+}
+
+export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: readonly SqlValue[]): JoinPlan {
+  const refs: TableRef[] = []
+  const joins: Join[] = []
+  flatten(from, refs, joins)
+  const aliases = new Set<string>()
+  const shapes = refs.map(r => {
+    if (SYSTEM_TABLES[r.name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `system table ${r.name} cannot be joined yet; query it alone`, posDetails(r.pos))
+    const alias = r.alias ?? r.name
+    if (aliases.has(alias)) throw new ScratchBirdError('SB_DUPLICATE_ALIAS', `table name "${alias}" specified more than once`, posDetails(r.pos))
+    aliases.add(alias)
+    return tableShape(env.catalog().mustTable(r.name))
+  })
+  const alias = (i: number): string => refs[i]!.alias ?? refs[i]!.name
+  const scope = shapes.flatMap((s, i) => scopeOf(s, alias(i)))
+  if (scope.length > MAX_PROGRAM_COLUMNS) throw new ScratchBirdError('SB_PROGRAM_LIMIT_EXCEEDED', `the join has ${scope.length} columns, at most ${MAX_PROGRAM_COLUMNS}`, posDetails(from.pos))
+  const owner = shapes.flatMap((s, i) => s.types.map(() => i))
+  const offset = shapes.map((_, i) => owner.indexOf(i))
+  const columns = scope.map(c => ({ name: `${c.table}.${c.name}`, type: c.type }))
+  const nullable = refs.map((_, i) => i > 0 && joins[i - 1]!.type === 'left')
+  const pushed: Expr[][] = refs.map(() => [])
+
+  // Predicates on one table filter (and route) it before the join — unless its rows may be
+  // NULL-extended, where WHERE must see the NULLs (a LEFT JOIN's own ON still filters its table).
+  for (const c of conjuncts(where)) {
+    const t = tablesOf(c, scope, owner)
+    if (t?.size === 1) { const i = [...t][0]!; if (!nullable[i]) pushed[i]!.push(c) }
+  }
+  const equalities: { step: number, pairs: KeyPair[] }[] = []
+  const steps = joins.map((j, k): JoinStepPlan => {
+    const i = k + 1
+    const width = shapes[i]!.types.length
+    if (j.on === null) return { kind: j.type, leftKeys: [], rightKeys: [], on: null, width, keyText: [], colocated: false }
+    const visible = scope.slice(0, offset[i]! + width)
+    const leftKeys: number[] = []
+    const rightKeys: number[] = []
+    const keyText: string[] = []
+    const pairs: KeyPair[] = []
+    for (const c of conjuncts(j.on)) {
+      const t = tablesOf(c, visible, owner)
+      if (t?.size === 1) {
+        const only = [...t][0]!
+        if (only === i || (j.type !== 'left' && !nullable[only])) pushed[only]!.push(c)
+      }
+      if (c.kind !== 'binary' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column') continue
+      const a = tablesOf(c.left, visible, owner)
+      const b = tablesOf(c.right, visible, owner)
+      if (a === null || b === null) continue
+      const [ta, tb] = [[...a][0]!, [...b][0]!]
+      if ((ta === i) === (tb === i)) continue
+      const [l, r] = ta === i ? [c.right, c.left] : [c.left, c.right]
+      const li = visible.findIndex(x => x.name === l.name && (l.table === null || x.table === l.table))
+      const ri = visible.findIndex(x => x.name === r.name && (r.table === null || x.table === r.table)) - offset[i]!
+      const hash = hashable(scope[li]!.type, shapes[i]!.types[ri]!)
+      pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri, hash })
+      if (!hash) continue
+      leftKeys.push(li)
+      rightKeys.push(ri)
+      keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${alias(i)}.${shapes[i]!.info.columns[ri]!.name}`)
+    }
+    // Colocated: some earlier table's partition key equals this table's, column for column.
+    const part = shapes[i]!.partition
+    const colocated = [...new Set(pairs.map(p => p.table))].some(t => {
+      const tp = shapes[t]!.partition
+      return tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === t && p.right === rc && p.left === tp[n] &&
+        sameRouting(shapes[t]!.types[p.left]!, shapes[i]!.types[rc]!)))
+    })
+    equalities.push({ step: i, pairs })
+    const on = onProgram(j.on, columns.slice(0, visible.length), visible, params)
+    return { kind: j.type, leftKeys, rightKeys, on, width, keyText, colocated }
+  })
+
+  // Constants flow across ON equalities: o.product_id = 10 with ON o.product_id = p.product_id
+  // means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
+  // and into an earlier table only over an inner join.
+  const column = (side: number, col: number): { table: string, name: string } => ({ table: alias(side), name: shapes[side]!.info.columns[col]!.name })
+  /** `col = constant` conjuncts pushed to a table, for the column `col` of it. */
+  const pinsOf = (side: number, col: number): Expr[] => {
+    const name = shapes[side]!.info.columns[col]!.name
+    return pushed[side]!.flatMap(c => {
+      if (c.kind !== 'binary' || c.op !== '=') return []
+      const [ref, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
+      return ref.kind === 'column' && isConst(value) && ref.name === name && (ref.table === null || ref.table === alias(side)) ? [value] : []
+    })
+  }
+  const copyPins = (from: number, fromCol: number, to: number, toCol: number): void => {
+    const have = new Set(pinsOf(to, toCol).map(formatExpr))
+    for (const value of pinsOf(from, fromCol)) {
+      if (have.has(formatExpr(value))) continue
+      have.add(formatExpr(value))
+      pushed[to]!.push({ kind: 'binary', pos: value.pos, op: '=', left: { kind: 'column', pos: value.pos, ...column(to, toCol) }, right: value })
+    }
+  }
+  for (const { step, pairs } of equalities) {
+    for (const p of pairs) {
+      if (!p.hash || nullable[p.table]) continue
+      copyPins(p.table, p.left, step, p.right)
+      if (!nullable[step]) copyPins(step, p.right, p.table, p.left)
+    }
+  }
+
+  const sides = shapes.map((shape, i): JoinSidePlan => {
+    const pred = and(pushed[i]!, refs[i]!.pos)
+    return { shape, alias: alias(i), filter: sideFilter(shape, alias(i), pred, params), routing: pinKeys(env, shape, pred, params), nullable: nullable[i]! }
+  })
+  const colocated = steps.every(s => s.colocated)
+  let shards: number[] = [...Array(env.shards).keys()]
+  let routing = colocated ? `colocated on the partition key: runs inside each of the ${env.shards} shards; the coordinator merges` : 'not colocated: each table is read from its shards and joined on the coordinator'
+  if (colocated) {
+    // Every joined row holds a row of each non-nullable table, and its colocated partners live
+    // on that row's shard: one pinned non-nullable table pins the whole join.
+    const pinned = sides.find(s => !s.nullable && s.routing.shards.length === 1)
+    if (pinned !== undefined) {
+      shards = pinned.routing.shards
+      routing = `colocated on the partition key: runs inside 1 shard, shard ${shards[0]!} (partition key of ${pinned.alias} pinned)`
+    }
+  }
+  return { sides, steps, colocated, shards, routing, columns, scope }
+}

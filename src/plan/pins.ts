@@ -1,0 +1,76 @@
+// Routing from the WHERE clause (DESIGN §5): equalities `column = constant` ANDed at the top pin
+// key columns. All partition-key columns pinned → one shard; all primary-key columns pinned → the
+// scan is bounded to that one key (a point lookup). Anything else scatters to every shard.
+import { ScratchBirdError } from '../core/errors'
+import type { ScanOptions } from '../storage/engine'
+import { Vm } from '../vm/vm'
+import type { Expr } from '../sql/ast'
+import { assignValue, castValue } from '../types/cast'
+import type { SqlType } from '../types/sql-types'
+import type { SqlValue } from '../types/values'
+import { compileExpr } from './compile-expr'
+import type { ExecEnv } from '../exec/env'
+import { ProgramBuilder } from './program-builder'
+import { pkTuple, shardOfValues, type TableShape } from './table-types'
+
+export function isConst (e: Expr): boolean {
+  switch (e.kind) {
+    case 'integer': case 'decimal': case 'string': case 'boolean': case 'typed_literal': case 'param': return true
+    case 'cast': return isConst(e.operand)
+    case 'unary': return e.op !== 'not' && isConst(e.operand)
+    default: return false
+  }
+}
+
+/** Value of an expression without columns, computed on the coordinator (optionally cast to `type`). */
+export function evalConst (env: ExecEnv, e: Expr, params: readonly SqlValue[], type?: SqlType): SqlValue {
+  const b = new ProgramBuilder(params, [])
+  const r = compileExpr(e, { columns: [], clause: 'this clause' }, b)
+  b.emit('EMIT', r.reg, 1)
+  const out = new Vm(b.build([{ name: 'v', type: r.type.kind === 'null' ? { kind: 'text' } : r.type }]), { params, hlc: env.hlc, uuidV7: env.uuidV7, clock: env.clock }).run()
+  const v = out![0]!
+  return type === undefined ? v : castValue(v, type)
+}
+
+/** The operands of the top-level ANDs of `e`. */
+export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
+  if (e === null) return out
+  if (e.kind === 'binary' && e.op === 'and') { conjuncts(e.left, out); conjuncts(e.right, out) } else out.push(e)
+  return out
+}
+
+export interface Routing { shards: number[], options: ScanOptions, routing: string }
+
+export function pinKeys (env: ExecEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
+  const pins = new Map<number, SqlValue>()
+  for (const c of conjuncts(where)) {
+    if (c.kind !== 'binary' || c.op !== '=') continue
+    const [col, other] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
+    if (col.kind !== 'column' || !isConst(other)) continue
+    const i = t.info.columns.findIndex(x => x.name === col.name)
+    if (i < 0 || pins.has(i)) continue
+    try {
+      const v = assignValue(evalConst(env, other, params), t.types[i]!)
+      if (v !== null) pins.set(i, v)
+    } catch (e) {
+      // Not assignable to the column (e.g. text that is no UUID): the filter decides, no pin.
+      if (!(e instanceof ScratchBirdError)) throw e
+    }
+  }
+  const all = [...Array(env.shards).keys()]
+  let shards = all
+  let routing = `all ${env.shards} shards (scatter)`
+  if (t.partition.every(i => pins.has(i))) {
+    const s = shardOfValues(t, t.partition.map(i => pins.get(i)!), env.shards)
+    shards = [s]
+    routing = `shard ${s} (partition key pinned)`
+  }
+  let options: ScanOptions = {}
+  if (t.pk.every(i => pins.has(i))) {
+    const row: SqlValue[] = t.info.columns.map((_, i) => pins.get(i) ?? null)
+    const pk = pkTuple(t, row)
+    options = { gte: pk, lte: pk, exact: true }
+    routing += ', point lookup on the primary key'
+  }
+  return { shards, options, routing }
+}

@@ -1,0 +1,97 @@
+// The scan driver of a QUERY request, run inside the shard worker next to the data (DESIGN §2):
+// scans the table's visible rows, runs the coordinator's SBLR program on each row image (columns
+// decode only when the program loads them), and returns the output rows — or, for aggregate
+// queries, one row per group with its partial aggregate states for the coordinator to merge.
+import { systemClock } from '../../core/clock'
+import { ScratchBirdError } from '../../core/errors'
+import type { Hlc } from '../../core/hlc'
+import type { UuidV7Generator } from '../../core/uuid'
+import type { Row } from '../../storage/engine'
+import { deserialize, type Program } from '../../sblr/program'
+import type { AggKind } from '../../sblr/opcodes'
+import { aggStep, encodeAggState, newAggState } from '../../vm/aggregates'
+import { GroupTable } from '../../vm/group'
+import { Vm, type RowInput } from '../../vm/vm'
+import { SqlTimestamp } from '../../types/datetime'
+import { RowImage } from '../../types/row-codec'
+import type { SqlValue } from '../../types/values'
+import { decodeRows, encodeRows } from '../protocol/value-rows'
+
+/** Output rows one QUERY reply may carry (bounded like every message). */
+export const MAX_QUERY_ROWS = 1_000_000
+
+export interface QueryAggregation {
+  /** The program outputs the group key first, then one argument per aggregate. */
+  readonly keys: number
+  readonly kinds: readonly AggKind[]
+}
+
+export interface QueryOptions {
+  readonly program: Uint8Array
+  /** Parameter values as one encoded row (value-rows.ts). */
+  readonly params: Uint8Array
+  /** now() of the statement, so every shard answers the same (µs since the epoch). */
+  readonly statementMicros?: bigint | undefined
+  /** Output rows wanted at most (no ORDER BY / aggregation at the coordinator). */
+  readonly limit?: number | undefined
+  readonly aggregate?: QueryAggregation | undefined
+}
+
+// Programs calling gen_uuidv8_hlc()/gen_uuidv7() run on the coordinator, which owns the node's HLC;
+// the compiler never ships them. Should one arrive anyway it fails with a coded error.
+function refuse (): never {
+  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'UUID generators cannot run inside a shard worker')
+}
+const NO_HLC = { generate: refuse } as unknown as Hlc
+const NO_V7 = { generate: refuse } as unknown as UuidV7Generator
+
+/** A VM for a program shipped to a shard worker (no UUID generators, the statement's now()). */
+export function shardVm (program: Program, params: readonly SqlValue[], statementMicros: bigint | undefined): Vm {
+  return new Vm(program, {
+    params,
+    hlc: NO_HLC,
+    uuidV7: NO_V7,
+    clock: systemClock,
+    ...(statementMicros !== undefined ? { statementTime: new SqlTimestamp(statementMicros) } : {})
+  })
+}
+
+export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions): Promise<{ rows: Uint8Array, scanned: number }> {
+  const program = deserialize(q.program)
+  const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros)
+  const types = program.columns.map(c => c.type)
+  let scanned = 0
+  async function * images (): AsyncIterable<RowInput> {
+    for await (const r of rows) { scanned++; yield new RowImage(types, r.row) }
+  }
+  const out = await collectRows(vm, images(), q)
+  return { rows: encodeRows(out), scanned }
+}
+
+/**
+ * Runs `vm` over every input row: output rows up to `limit`, or with `aggregate` one row per group
+ * (key values, then each aggregate's partial state as bytes). Shared by the shard worker and the
+ * coordinator (system tables, programs that must run where the HLC is).
+ */
+export async function collectRows (vm: Vm, rows: AsyncIterable<RowInput> | Iterable<RowInput>,
+  q: { limit?: number | undefined, aggregate?: QueryAggregation | undefined }): Promise<SqlValue[][]> {
+  const out: SqlValue[][] = []
+  const agg = q.aggregate
+  const groups = agg === undefined ? null : new GroupTable(() => agg.kinds.map(newAggState))
+  const limit = Math.min(q.limit ?? MAX_QUERY_ROWS, MAX_QUERY_ROWS)
+  if (limit === 0 && groups === null) return out
+  for await (const row of rows) {
+    const o = vm.run(row)
+    if (o === null) continue
+    if (groups !== null) {
+      const g = groups.get(o.slice(0, agg!.keys))
+      for (let j = 0; j < agg!.kinds.length; j++) aggStep(g.aggregates[j]!, o[agg!.keys + j]!)
+      continue
+    }
+    if (out.length >= MAX_QUERY_ROWS) throw new ScratchBirdError('SB_PROGRAM_LIMIT_EXCEEDED', `a query returns more than ${MAX_QUERY_ROWS} rows from one shard; add a LIMIT or a narrower WHERE`)
+    out.push(o)
+    if (out.length >= limit) break
+  }
+  if (groups !== null) for (const g of groups.values()) out.push([...g.key, ...g.aggregates.map(encodeAggState)])
+  return out
+}

@@ -1,0 +1,125 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { commitTwoPhase, decisionShard, recoverLimbo } from '../../../src/cluster/twopc'
+import { ShardWorkers } from '../../../src/node/shard-workers'
+import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
+import type { RowWrite } from '../../../src/storage/engine'
+import { hlcTs } from '../../../src/storage/types'
+
+// Two-phase commit over real shard workers and LevelDB, including "node restarted between
+// prepare and commit": the workers are killed (as a crash would) and restarted on the same data.
+
+const SHARDS = 4
+let open: ShardWorkers[] = []
+afterEach(async () => { for (const w of open.splice(0)) await w.stop() })
+
+let seq = 0
+let ms = 5_000_000
+const vid = (): Uint8Array => { const v = new Uint8Array(16); new DataView(v.buffer).setUint32(12, ++seq); v[6] = 0x80; return v }
+const hlc = (): bigint => hlcTs(++ms)
+const insert = (pk: string): RowWrite => ({ op: 'insert', tableId: 1, pk: [pk], row: new TextEncoder().encode(pk), versionId: vid() })
+
+async function startWorkers (dataDir: string): Promise<ShardWorkers> {
+  const w = new ShardWorkers({
+    dataDir,
+    nodeId: 2,
+    durability: 'sync',
+    ringBytes: 1 << 16,
+    maxMessageBytes: 1 << 14,
+    lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
+    now: () => performance.now()
+  }, pino({ level: 'silent' }), () => {})
+  await w.start([[0, 2], [1, 3]])
+  open.push(w)
+  return w
+}
+
+async function crash (w: ShardWorkers): Promise<void> {
+  await w.abort()
+  open = open.filter(x => x !== w)
+}
+
+/** A transaction writing one row on each of `shards`, left open. */
+async function openTxn (w: ShardWorkers, shards: number[], tag: string): Promise<bigint> {
+  const { xid } = await w.request('BEGIN', { shard: shards[0]!, isolation: 'read_committed', startHlc: hlc() })
+  for (const [i, shard] of shards.entries()) {
+    if (i > 0) await w.request('BEGIN', { shard, isolation: 'read_committed', startHlc: hlc(), xid })
+    await w.request('WRITE', { shard, xid, writes: [insert(`${tag}-${shard}`)] })
+  }
+  return xid
+}
+
+const visible = async (w: ShardWorkers, shard: number, pk: string): Promise<boolean> =>
+  (await w.request('GET', { shard, tableId: 1, pk: [pk] })).row !== null
+
+describe('two-phase commit across shards', () => {
+  it('commits on every participant atomically and drops its decision record', async () => {
+    const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
+    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 1, 3], 'ok')
+    const out = await commitTwoPhase(io, xid, [0, 1, 3], hlc)
+    expect(out.committed).toBe(true)
+    for (const s of [0, 1, 3]) expect(await visible(w, s, `ok-${s}`)).toBe(true)
+    expect(await io.readDecision(xid)).toBeNull()
+    for (const s of [0, 1, 2, 3]) expect(await io.listLimbo(s)).toEqual([])
+  })
+
+  it('aborts every participant when one cannot prepare', async () => {
+    const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
+    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 1], 'bad')
+    await w.request('ROLLBACK', { shard: 1, xid }) // participant 1 is gone: PREPARE will fail
+    const out = await commitTwoPhase(io, xid, [0, 1], hlc)
+    expect(out.committed).toBe(false)
+    expect(out.committed === false && out.error).toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+    expect(await visible(w, 0, 'bad-0')).toBe(false)
+    expect(await io.listLimbo(0)).toEqual([])
+  })
+
+  it('a restart after the decision record finishes the commit on every participant', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
+    let w = await startWorkers(dir)
+    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [1, 2], 'decided')
+    await io.prepare(1, xid)
+    await io.prepare(2, xid)
+    await io.writeDecision(xid, hlc())
+    await io.commitPrepared(1, xid, hlc()) // shard 2 never hears COMMIT PREPARED: crash
+    await crash(w)
+
+    w = await startWorkers(dir)
+    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    expect(await io.listLimbo(2)).toEqual([xid]) // limbo survived the crash, invisible
+    expect(await visible(w, 2, 'decided-2')).toBe(false)
+    const report = await recoverLimbo(io, [0, 1, 2, 3])
+    expect(report).toEqual({ committed: 1, aborted: 0, failed: 0 })
+    expect(await visible(w, 1, 'decided-1')).toBe(true)
+    expect(await visible(w, 2, 'decided-2')).toBe(true)
+    expect(await io.readDecision(xid)).toBeNull()
+  })
+
+  it('a restart before the decision record aborts every participant (presumed abort)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
+    let w = await startWorkers(dir)
+    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 3], 'undecided')
+    await io.prepare(0, xid)
+    await io.prepare(3, xid)
+    await crash(w)
+
+    w = await startWorkers(dir)
+    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    expect(await recoverLimbo(io, [0, 1, 2, 3])).toEqual({ committed: 0, aborted: 2, failed: 0 })
+    expect(await visible(w, 0, 'undecided-0')).toBe(false)
+    expect(await visible(w, 3, 'undecided-3')).toBe(false)
+    for (const s of [0, 3]) expect(await io.listLimbo(s)).toEqual([])
+  })
+
+  it('places decision records by xid alone', () => {
+    expect(decisionShard(10n, 4)).toBe(2)
+    expect(decisionShard((7n << 48n) | 5n, 16)).toBe(5)
+  })
+})
