@@ -1,11 +1,8 @@
+import type { CpuTask } from '../src/core/cpu-task'
 import { initHashing, xxhash128, xxhash64 } from '../src/core/hash'
 
 // piscina task module (DESIGN §2): CPU-only jobs that must not stall the main thread or a shard
 // worker — hashing today; Merkle sealing/verification and backup compression join it later.
-
-export type CpuTask =
-  | { op: 'xxhash64', data: Uint8Array }
-  | { op: 'xxhash128', data: Uint8Array }
 
 const ready = initHashing()
 

@@ -1,6 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, TableOption } from '../sql/ast'
-import { checkColumnDefault } from '../plan/column-default'
+import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, Expr, TableOption } from '../sql/ast'
 import {
   REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
 } from './replication-options'
@@ -45,9 +44,23 @@ export interface CatalogState {
   tables: TableInfo[]
 }
 
+/** A column whose DEFAULT expression is being checked. */
+export interface DefaultTarget {
+  readonly table: string
+  readonly column: string
+  readonly type: ColumnType
+  readonly notNull: boolean
+}
+
 export interface DdlContext {
   /** Live nodes of the cluster (bounds replication_factor). */
   liveNodes: number
+  /**
+   * Validates a column DEFAULT and returns its canonical SQL text (plan/column-default.ts:
+   * checkColumnDefault). Passed in because checking compiles and runs the expression, which
+   * needs the planner and VM — layers above the catalog.
+   */
+  checkDefault: (t: DefaultTarget, e: Expr) => string
 }
 
 export interface DdlResult { catalog: Catalog, table: TableInfo | null, warnings: string[] }
@@ -144,7 +157,7 @@ export class Catalog {
     for (const c of s.columns) {
       if (c.default === null) continue
       const col = columns.find(x => x.name === c.name)!
-      col.default = checkColumnDefault({ table: s.name, column: col.name, type: col.type, notNull: col.notNull }, c.default)
+      col.default = ctx.checkDefault({ table: s.name, column: col.name, type: col.type, notNull: col.notNull }, c.default)
     }
     const foreignKeys: ForeignKeyInfo[] = []
     for (const c of s.columns) {

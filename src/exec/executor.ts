@@ -19,7 +19,8 @@ import { commandResult, rowsResult, type StatementResult } from './result'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
-import { SYSTEM_TABLES } from './system-tables'
+import { SYSTEM_TABLES } from '../plan/system-tables'
+import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { sendWrites } from './write-rows'
 
@@ -123,7 +124,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 export function applyDdl (env: ExecEnv, s: DdlStatement): StatementResult {
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
-  const ctx = { liveNodes: env.liveNodes() }
+  const ctx = ddlContext(env.liveNodes())
   const cat: Catalog = env.catalog()
   const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
   if (res.catalog !== cat) env.setCatalog(res.catalog)

@@ -10,7 +10,7 @@
 // (SB_FEATURE_NOT_SUPPORTED): the MGA commit and the quorum batches could not commit atomically.
 import { commitTwoPhase } from '../cluster/twopc'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
-import { nextHlcTs } from '../node/hlc-ts'
+import { nextHlcTs } from '../storage/hlc-ts'
 import type { TableInfo } from '../catalog/catalog'
 import type { RowWrite } from '../storage/engine'
 import type { HlcTs, Isolation, Xid } from '../storage/types'

@@ -2,7 +2,7 @@
 // the shard, the row image and a fresh version id (uuid_type v8_hlc → the node's HLC, v7 →
 // UUIDv7) — and sending a statement's writes, one request per shard touched.
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
-import { nextHlcTs } from '../node/hlc-ts'
+import { nextHlcTs } from '../storage/hlc-ts'
 import type { RowWrite } from '../storage/engine'
 import { assignValue } from '../types/cast'
 import { encodeRow } from '../types/row-codec'

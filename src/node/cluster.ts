@@ -17,7 +17,7 @@ import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
 import { commandResult, type StatementResult } from '../exec/result'
 import { uuidVersion } from '../core/uuid'
-import { nextHlcTs } from './hlc-ts'
+import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, SHARD_OPS, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina'
 import { ScratchBirdError } from '../core/errors'
 import { workerSpec } from './assets'
-import type { CpuTask } from '../../workers/cpu-tasks'
+import type { CpuTask } from '../core/cpu-task'
 
 // The CPU pool (piscina): bounded queue, a few threads, for hashing/sealing/compression.
 

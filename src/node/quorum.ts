@@ -15,7 +15,7 @@ import { decodeTuple, encodeTuple, type Tuple } from '../storage/keys'
 import type { Xid } from '../storage/types'
 import type { QuorumBatch } from '../exec/env'
 import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
-import { nextHlcTs } from './hlc-ts'
+import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
 

@@ -1,7 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Logger } from 'pino'
 import type { Hlc } from '../core/hlc'
-import { nextHlcTs } from './hlc-ts'
+import { nextHlcTs } from '../storage/hlc-ts'
 import type { ShardWorkers } from './shard-workers'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the

@@ -9,7 +9,7 @@ import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { Hlc } from '../core/hlc'
 import { SeededRng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { ColumnType } from '../catalog/catalog'
+import type { DdlContext, DefaultTarget } from '../catalog/catalog'
 import { Vm, type VmContext } from '../vm/vm'
 import type { Expr } from '../sql/ast'
 import { assignValue } from '../types/cast'
@@ -20,12 +20,7 @@ import { AGGREGATE_NAMES, compileExpr, exprChildren, type TypedReg } from './com
 import { ProgramBuilder } from './program-builder'
 import { sqlTypeOf } from './table-types'
 
-export interface DefaultTarget {
-  readonly table: string
-  readonly column: string
-  readonly type: ColumnType
-  readonly notNull: boolean
-}
+export type { DefaultTarget } from '../catalog/catalog'
 
 function invalid (t: DefaultTarget, why: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `invalid DEFAULT for column "${t.column}" of table "${t.table}": ${why}`,
@@ -107,4 +102,9 @@ export function parseColumnDefault (table: string, column: string, text: string)
 /** Emits a stored default's code into an INSERT row program; the value lands in the returned register. */
 export function compileColumnDefault (e: Expr, b: ProgramBuilder): TypedReg {
   return compile(e, b)
+}
+
+/** The context catalog DDL runs with: `liveNodes` bounds replication_factor; defaults checked here. */
+export function ddlContext (liveNodes: number): DdlContext {
+  return { liveNodes, checkDefault: checkColumnDefault }
 }

@@ -12,7 +12,7 @@ import { castValue } from '../types/cast'
 import { INT_RANGES, isIntegerKind, isNumericKind, isTextKind, numericResultType, T, type SqlType } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import type { ProgramBuilder } from './program-builder'
-import { sqlTypeOf } from './table-types'
+import { sqlTypeOf, type ScopeColumn } from './table-types'
 
 export interface TypedReg {
   readonly reg: number
@@ -21,7 +21,7 @@ export interface TypedReg {
   readonly untyped: boolean
 }
 
-export interface ScopeColumn { readonly name: string, readonly type: SqlType, readonly table: string }
+export type { ScopeColumn } from './table-types'
 
 export interface Scope {
   readonly columns: readonly ScopeColumn[]

@@ -11,11 +11,11 @@ import { formatExpr } from '../sql/format'
 import { isIntegerKind, T, typesEqual, type SqlType } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type ScopeColumn } from './compile-expr'
-import type { ExecEnv } from '../exec/env'
+import type { PlanEnv } from './plan-env'
 import type { JoinKind } from '../shard/drivers/join-driver'
 import { conjuncts, isConst, pinKeys, type Routing } from './pins'
 import { ProgramBuilder } from './program-builder'
-import { SYSTEM_TABLES } from '../exec/system-tables'
+import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 
 export interface JoinSidePlan {
@@ -127,7 +127,7 @@ function onProgram (on: Expr, columns: readonly ProgramColumn[], scope: readonly
   return b.build([{ name: 'on', type: T.boolean }])
 }
 
-export function planJoin (env: ExecEnv, from: Join, where: Expr | null, params: readonly SqlValue[]): JoinPlan {
+export function planJoin (env: PlanEnv, from: Join, where: Expr | null, params: readonly SqlValue[]): JoinPlan {
   const refs: TableRef[] = []
   const joins: Join[] = []
   flatten(from, refs, joins)

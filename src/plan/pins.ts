@@ -9,7 +9,7 @@ import { assignValue, castValue } from '../types/cast'
 import type { SqlType } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { compileExpr } from './compile-expr'
-import type { ExecEnv } from '../exec/env'
+import type { PlanEnv } from './plan-env'
 import { ProgramBuilder } from './program-builder'
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
 
@@ -23,7 +23,7 @@ export function isConst (e: Expr): boolean {
 }
 
 /** Value of an expression without columns, computed on the coordinator (optionally cast to `type`). */
-export function evalConst (env: ExecEnv, e: Expr, params: readonly SqlValue[], type?: SqlType): SqlValue {
+export function evalConst (env: PlanEnv, e: Expr, params: readonly SqlValue[], type?: SqlType): SqlValue {
   const b = new ProgramBuilder(params, [])
   const r = compileExpr(e, { columns: [], clause: 'this clause' }, b)
   b.emit('EMIT', r.reg, 1)
@@ -41,7 +41,7 @@ export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
 
 export interface Routing { shards: number[], options: ScanOptions, routing: string }
 
-export function pinKeys (env: ExecEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
+export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
   const pins = new Map<number, SqlValue>()
   for (const c of conjuncts(where)) {
     if (c.kind !== 'binary' || c.op !== '=') continue

@@ -11,11 +11,11 @@ import { formatExpr } from '../sql/format'
 import { T, type SqlType } from '../types/sql-types'
 import type { SortSpec, SqlValue } from '../types/values'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, posDetails, type Scope, type ScopeColumn, type TypedReg } from './compile-expr'
-import type { ExecEnv } from '../exec/env'
+import type { PlanEnv } from './plan-env'
 import { planJoin, type JoinPlan } from './join-plan'
 import { evalConst, pinKeys } from './pins'
 import { ProgramBuilder } from './program-builder'
-import { SYSTEM_TABLES } from '../exec/system-tables'
+import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 
 export type SelectSource =
@@ -128,7 +128,7 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
   return b.build(names.map((n, i) => ({ name: n, type: types[i]! })))
 }
 
-export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly SqlValue[]): SelectPlan {
+export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[]): SelectPlan {
   let source: SelectSource = { kind: 'none' }
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []
@@ -218,7 +218,7 @@ export function planSelect (env: ExecEnv, s: SelectStatement, params: readonly S
   }
 }
 
-function countValue (env: ExecEnv, e: Expr, params: readonly SqlValue[], what: string): number {
+function countValue (env: PlanEnv, e: Expr, params: readonly SqlValue[], what: string): number {
   const v = evalConst(env, e, params, T.bigint)
   if (typeof v !== 'bigint' || v < 0n) throw new ScratchBirdError('SB_BAD_ARGUMENT', `${what} must be a non-negative integer`, posDetails(e.pos))
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v)

@@ -8,7 +8,9 @@ import type { ProgramColumn } from '../sblr/program'
 import { valueToKey } from '../types/key-codec'
 import { charType, decimalType, isIntegerKind, isTextKind, type SqlType } from '../types/sql-types'
 import { SqlUuid, type SqlValue } from '../types/values'
-import type { ScopeColumn } from './compile-expr'
+
+/** A column as expressions see it: its name, SQL type and the table (alias) it comes from. */
+export interface ScopeColumn { readonly name: string, readonly type: SqlType, readonly table: string }
 
 export function sqlTypeOf (c: ColumnType): SqlType {
   switch (c.name) {

@@ -12,6 +12,7 @@ import { TYPE_KINDS, type SqlType } from '../types/sql-types'
 import { readValue, writeValue } from '../types/value-codec'
 import type { SqlValue } from '../types/values'
 import { AGG_KINDS, type AggKind } from './opcodes'
+import type { Program, ProgramColumn } from './program-shape'
 import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_NAME_BYTES, MAX_PROGRAM_BYTES, MAX_PROGRAM_COLUMNS, MAX_TYPES
 } from './limits'
@@ -19,28 +20,7 @@ import { verifyProgram } from './verify'
 
 export * from './limits'
 
-export interface ProgramColumn {
-  readonly name: string
-  readonly type: SqlType
-}
-
-export interface Program {
-  /** Register file size. */
-  readonly registers: number
-  /** Parameters the statement takes ($1 … $params). */
-  readonly params: number
-  readonly constants: readonly SqlValue[]
-  /** Types named by `type` operands (CAST targets, arithmetic result types). */
-  readonly types: readonly SqlType[]
-  /** Input row layout: LOAD_COLUMN c reads columns[c]. */
-  readonly columns: readonly ProgramColumn[]
-  /** Output row layout: every EMIT outputs exactly this many registers. */
-  readonly outputs: readonly ProgramColumn[]
-  /** Aggregate slots. */
-  readonly aggregates: readonly AggKind[]
-  /** Opcode and operand words. */
-  readonly code: readonly number[]
-}
+export type { Program, ProgramColumn } from './program-shape'
 
 export const SBLR_MAGIC = Uint8Array.of(0x53, 0x42, 0x4c, 0x52) // "SBLR"
 export const SBLR_FORMAT = 1

@@ -8,7 +8,7 @@ import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_PARAMS, MAX_PROGRAM_COLUMNS, MAX_REGISTERS, MAX_TYPES
 } from './limits'
 import { AGG_KINDS, OP, OPCODE_BY_CODE } from './opcodes'
-import type { Program } from './program'
+import type { Program } from './program-shape'
 
 const LIMITS = {
   registers: MAX_REGISTERS, params: MAX_PARAMS, constants: MAX_CONSTANTS, types: MAX_TYPES, columns: MAX_PROGRAM_COLUMNS, aggregates: MAX_AGGREGATES, code: MAX_CODE_WORDS

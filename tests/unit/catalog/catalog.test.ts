@@ -1,10 +1,11 @@
+import { ddlContext } from '../../../src/plan/column-default'
 import { describe, expect, it } from 'vitest'
 import { Catalog, FIRST_USER_TABLE_ID } from '../../../src/catalog/catalog'
 import type { AlterTableStatement, CreateTableStatement, DropTableStatement } from '../../../src/sql/ast'
 import { parseOne } from '../../../src/sql/parser'
 
 const one = <T>(sql: string): T => parseOne(sql) as T
-const ctx = { liveNodes: 3 }
+const ctx = ddlContext(3)
 
 function create (c: Catalog, sql: string): { c: Catalog, warnings: string[] } {
   const r = c.createTable(one<CreateTableStatement>(sql), ctx)

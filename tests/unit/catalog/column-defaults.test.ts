@@ -1,14 +1,15 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ddlContext } from '../../../src/plan/column-default'
 import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../../src/catalog/catalog'
 import { CATALOG_FILE, loadCatalog, saveCatalog } from '../../../src/catalog/store'
 import type { CreateTableStatement } from '../../../src/sql/ast'
-import { SYSTEM_TABLES } from '../../../src/exec/system-tables'
+import { SYSTEM_TABLES } from '../../../src/plan/system-tables'
 import { parseExpression, parseOne } from '../../../src/sql/parser'
 
-const ctx = { liveNodes: 1 }
+const ctx = ddlContext(1)
 
 function create (c: Catalog, sql: string): Catalog {
   return c.createTable(parseOne(sql) as CreateTableStatement, ctx).catalog

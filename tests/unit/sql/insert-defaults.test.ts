@@ -1,3 +1,4 @@
+import { ddlContext } from '../../../src/plan/column-default'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { Catalog } from '../../../src/catalog/catalog'
 import { ManualClock } from '../../../src/core/clock'
@@ -23,7 +24,7 @@ beforeAll(async () => { await initHashing() })
 
 function envWith (ddl: string): ExecEnv {
   const clock = new ManualClock()
-  const catalog = new Catalog().createTable(parseOne(ddl) as CreateTableStatement, { liveNodes: 1 }).catalog
+  const catalog = new Catalog().createTable(parseOne(ddl) as CreateTableStatement, ddlContext(1)).catalog
   return {
     shards: SHARDS,
     clock,

@@ -5,12 +5,12 @@ import { Catalog } from '../catalog/catalog'
 import type { ProgramColumn } from '../sblr/program'
 import { T, typeName } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
-import type { ExecEnv } from './env'
-import { sqlTypeOf } from '../plan/table-types'
+import type { PlanEnv } from './plan-env'
+import { sqlTypeOf } from './table-types'
 
 export interface SystemTable {
   readonly columns: readonly ProgramColumn[]
-  rows (c: Catalog, env?: ExecEnv): SqlValue[][]
+  rows (c: Catalog, env?: PlanEnv): SqlValue[][]
 }
 
 const list = (cols: readonly string[] | null): string | null => cols === null ? null : cols.join(',')
