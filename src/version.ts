@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { systemClock } from './core/clock'
 
 // Version and build date are injected by build.mjs (esbuild `define`); when running from source
 // (tests, tsx) they come from package.json and today's date.
@@ -16,7 +17,7 @@ function sourceVersion (): string {
 export const VERSION: string = typeof __SB_VERSION__ !== 'undefined' ? __SB_VERSION__ : sourceVersion()
 export const BUILD_DATE: string = typeof __SB_BUILD_DATE__ !== 'undefined'
   ? __SB_BUILD_DATE__
-  : new Date().toISOString().slice(0, 10)
+  : new Date(systemClock.now()).toISOString().slice(0, 10)
 
 /** The line `--version` prints, in the seed's form: "ScratchBird Beta v1.0.0 (2026-01-09)". */
 export function versionLine (): string {

@@ -176,3 +176,12 @@ export function writeUint48 (out: Uint8Array, o: number, v: number): void {
   out[o + 4] = lo >>> 8
   out[o + 5] = lo
 }
+
+/** A random (version 4) UUID from `rng`: session ids and other opaque handles. */
+export function randomUuidV4 (rng: Rng): string {
+  const u = new Uint8Array(UUID_BYTES)
+  rng.fill(u)
+  u[6] = (u[6]! & 0x0f) | 0x40
+  u[8] = (u[8]! & 0x3f) | 0x80
+  return formatUuid(u)
+}

@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto'
+import { cryptoRng, type Rng } from '../core/rng'
+import { randomUuidV4 } from '../core/uuid'
 import { ScratchBirdError } from '../core/errors'
 
 // Client sessions of the HTTP API (POST /v1/sessions, then header X-ScratchBird-Session): they
@@ -19,7 +20,7 @@ export interface Session<S> {
 export class SessionRegistry<S> {
   private readonly sessions = new Map<string, Session<S>>()
 
-  constructor (private readonly idleTimeoutMs: number, private readonly newState: () => S, private readonly max = MAX_SESSIONS) {}
+  constructor (private readonly idleTimeoutMs: number, private readonly newState: () => S, private readonly max = MAX_SESSIONS, private readonly rng: Rng = cryptoRng) {}
 
   get size (): number { return this.sessions.size }
 
@@ -27,7 +28,7 @@ export class SessionRegistry<S> {
     if (this.sessions.size >= this.max) {
       throw new ScratchBirdError('SB_TOO_MANY_SESSIONS', `too many open sessions (at most ${this.max}); close idle ones`, { max: this.max })
     }
-    const s: Session<S> = { id: randomUUID(), lastUsed: now, busy: false, state: this.newState() }
+    const s: Session<S> = { id: randomUuidV4(this.rng), lastUsed: now, busy: false, state: this.newState() }
     this.sessions.set(s.id, s)
     return s
   }

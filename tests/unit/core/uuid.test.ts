@@ -4,7 +4,7 @@ import { ManualClock } from '../../../src/core/clock'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { SeededRng } from '../../../src/core/rng'
 import {
-  compareUuid, formatUuid, isRfc9562Variant, parseUuid, UuidV7Generator, uuidVersion
+  compareUuid, formatUuid, randomUuidV4, isRfc9562Variant, parseUuid, UuidV7Generator, uuidVersion
 } from '../../../src/core/uuid'
 
 function codeOf (fn: () => unknown): string | undefined {
@@ -100,5 +100,14 @@ describe('UuidV7Generator', () => {
     expect(buf[0]).toBe(0xee)
     expect(buf[17]).toBe(0xee)
     expect(uuidVersion(buf.subarray(1, 17))).toBe(7)
+  })
+})
+
+describe('randomUuidV4', () => {
+  it('makes RFC 9562 version-4 ids from the injected Rng, reproducibly', () => {
+    const a = randomUuidV4(new SeededRng(7))
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(randomUuidV4(new SeededRng(7))).toBe(a)
+    expect(randomUuidV4(new SeededRng(8))).not.toBe(a)
   })
 })
