@@ -507,115 +507,132 @@ export class Writer {
 
   /** Apply one job to the pass: synchronous in the common case, a promise when it needs I/O. */
   private apply (j: Job, p: Pass): void | Promise<void> {
-    const h = this.host
     switch (j.t) {
-      case 'stmt': {
-        // Queued while active (engine.write checks): a commit or prepare queued after it comes
-        // after it in the queue too, so it still belongs to the transaction.
-        const st = j.txn.state
-        if (st !== 'active' && st !== 'committing' && st !== 'preparing') throw notActive(j.txn.xid, st)
-        const r = this.applyRows(p, j.txn, j.ops)
-        if (r instanceof Promise) return r.then(r => this.stmtDone(j, p, r))
-        this.stmtDone(j, p, r)
-        return
-      }
-      case 'auto': {
-        if (j.explicitXid) return (j.lww ? this.checkLwwXid(j.xid, p) : this.checkFreshXid(j.xid, p)).then(() => this.autoRows(j, p))
-        return this.autoRows(j, p)
-      }
-      case 'commit': {
-        const txn = j.txn
-        if (txn.state !== 'committing') throw notActive(txn.xid, txn.state)
-        if (txn.mutations.size === 0) {
-          p.after.push(() => {
-            txn.state = 'committed'
-            h.tip.active.delete(txn.xid)
-            h.txnEnded(txn.xid)
-            j.d.resolve({ xid: txn.xid, lsn: null, commitHlc: j.commitHlc })
-          })
-          return
-        }
-        const hlc = this.pushed(p, j.commitHlc)
-        p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('committed', hlc) })
-        p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
-        const lsn = this.logCommit(p, txn.xid, hlc, [...txn.mutations.values()])
-        p.touched.add(txn)
-        p.after.push(() => {
-          h.tip.settle(txn.xid, { state: 'committed', commitHlc: hlc })
-          txn.state = 'committed'
-          h.txnEnded(txn.xid)
-          j.d.resolve({ xid: txn.xid, lsn, commitHlc: hlc })
-        })
-        return
-      }
-      case 'prepare': {
-        const txn = j.txn
-        if (txn.state !== 'preparing') throw notActive(txn.xid, txn.state)
-        const mutations = [...txn.mutations.values()]
-        p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', 0n, mutations) })
-        p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
-        txn.persisted = true
-        p.sync = true
-        p.touched.add(txn)
-        p.after.push(() => {
-          h.tip.limbo.set(txn.xid, { xid: txn.xid, mutations })
-          h.tip.active.delete(txn.xid)
-          txn.state = 'prepared'
-          // A prepared transaction reads no more: its snapshot no longer holds anything back.
-          h.txnEnded(txn.xid)
-          j.d.resolve()
-        })
-        return
-      }
-      case 'rollback': {
-        const txn = j.txn
-        if (txn.persisted) {
-          p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('dead') })
-          p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
-        }
-        p.after.push(() => {
-          if (txn.persisted) h.tip.settle(txn.xid, TIP_DEAD)
-          else h.tip.active.delete(txn.xid)
-          txn.state = 'rolled_back'
-          h.txnEnded(txn.xid)
-          j.d.resolve()
-        })
-        return
-      }
-      case 'resolve': {
-        const limbo = h.tip.limbo.get(j.xid)
-        if (limbo === undefined || p.decided.has(j.xid)) throw notActive(j.xid, 'not in limbo')
-        p.decided.add(j.xid)
-        p.ops.push({ type: 'del', key: openTxnKey(j.xid) })
-        p.sync = true
-        if (j.commitHlc === undefined) {
-          p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('dead') })
-          p.after.push(() => {
-            h.tip.settle(j.xid, TIP_DEAD)
-            if (j.txn !== undefined) j.txn.state = 'rolled_back'
-            j.d.resolve({ xid: j.xid, lsn: null, commitHlc: 0n })
-          })
-          return
-        }
-        const hlc = this.pushed(p, j.commitHlc)
-        p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
-        const lsn = limbo.mutations.length > 0 ? this.logCommit(p, j.xid, hlc, limbo.mutations) : null
-        p.after.push(() => {
-          h.tip.settle(j.xid, { state: 'committed', commitHlc: hlc })
-          if (j.txn !== undefined) j.txn.state = 'committed'
-          j.d.resolve({ xid: j.xid, lsn, commitHlc: hlc })
-        })
-        return
-      }
-      case 'flush': {
-        p.forceMarks = true
-        p.sync = true
-        p.after.push(() => j.d.resolve())
-        return
-      }
-      case 'exclusive':
-        throw new Error('ScratchBird assertion: exclusive job inside a pass')
+      case 'stmt': return this.stmtJob(j, p)
+      case 'auto': return this.autoJob(j, p)
+      case 'commit': return this.commitJob(j, p)
+      case 'prepare': return this.prepareJob(j, p)
+      case 'rollback': return this.rollbackJob(j, p)
+      case 'resolve': return this.resolveJob(j, p)
+      case 'flush': return this.flushJob(j, p)
+      case 'exclusive': throw new Error('ScratchBird assertion: exclusive job inside a pass')
     }
+  }
+
+  /** A statement of an open transaction: its row writes join the pass. */
+  private stmtJob (j: Extract<Job, { t: 'stmt' }>, p: Pass): void | Promise<void> {
+    // Queued while active (engine.write checks): a commit or prepare queued after it comes
+    // after it in the queue too, so it still belongs to the transaction.
+    const st = j.txn.state
+    if (st !== 'active' && st !== 'committing' && st !== 'preparing') throw notActive(j.txn.xid, st)
+    const r = this.applyRows(p, j.txn, j.ops)
+    if (r instanceof Promise) return r.then(r => this.stmtDone(j, p, r))
+    this.stmtDone(j, p, r)
+  }
+
+  /** An autocommit statement (or a replica apply): rows and commit in this pass. */
+  private autoJob (j: Extract<Job, { t: 'auto' }>, p: Pass): void | Promise<void> {
+    if (j.explicitXid) return (j.lww ? this.checkLwwXid(j.xid, p) : this.checkFreshXid(j.xid, p)).then(() => this.autoRows(j, p))
+    return this.autoRows(j, p)
+  }
+
+  /** COMMIT: TIP committed, commit-log entry, the open-transaction mark removed. */
+  private commitJob (j: Extract<Job, { t: 'commit' }>, p: Pass): void {
+    const h = this.host
+    const txn = j.txn
+    if (txn.state !== 'committing') throw notActive(txn.xid, txn.state)
+    if (txn.mutations.size === 0) {
+      p.after.push(() => {
+        txn.state = 'committed'
+        h.tip.active.delete(txn.xid)
+        h.txnEnded(txn.xid)
+        j.d.resolve({ xid: txn.xid, lsn: null, commitHlc: j.commitHlc })
+      })
+      return
+    }
+    const hlc = this.pushed(p, j.commitHlc)
+    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('committed', hlc) })
+    p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
+    const lsn = this.logCommit(p, txn.xid, hlc, [...txn.mutations.values()])
+    p.touched.add(txn)
+    p.after.push(() => {
+      h.tip.settle(txn.xid, { state: 'committed', commitHlc: hlc })
+      txn.state = 'committed'
+      h.txnEnded(txn.xid)
+      j.d.resolve({ xid: txn.xid, lsn, commitHlc: hlc })
+    })
+  }
+
+  /** PREPARE (2PC phase one): the transaction goes to limbo, durably. */
+  private prepareJob (j: Extract<Job, { t: 'prepare' }>, p: Pass): void {
+    const h = this.host
+    const txn = j.txn
+    if (txn.state !== 'preparing') throw notActive(txn.xid, txn.state)
+    const mutations = [...txn.mutations.values()]
+    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', 0n, mutations) })
+    p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
+    txn.persisted = true
+    p.sync = true
+    p.touched.add(txn)
+    p.after.push(() => {
+      h.tip.limbo.set(txn.xid, { xid: txn.xid, mutations })
+      h.tip.active.delete(txn.xid)
+      txn.state = 'prepared'
+      // A prepared transaction reads no more: its snapshot no longer holds anything back.
+      h.txnEnded(txn.xid)
+      j.d.resolve()
+    })
+  }
+
+  /** ROLLBACK: dead in the TIP if anything of it was persisted. */
+  private rollbackJob (j: Extract<Job, { t: 'rollback' }>, p: Pass): void {
+    const h = this.host
+    const txn = j.txn
+    if (txn.persisted) {
+      p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('dead') })
+      p.ops.push({ type: 'del', key: openTxnKey(txn.xid) })
+    }
+    p.after.push(() => {
+      if (txn.persisted) h.tip.settle(txn.xid, TIP_DEAD)
+      else h.tip.active.delete(txn.xid)
+      txn.state = 'rolled_back'
+      h.txnEnded(txn.xid)
+      j.d.resolve()
+    })
+  }
+
+  /** A limbo transaction decided (2PC phase two or recovery): committed or dead. */
+  private resolveJob (j: Extract<Job, { t: 'resolve' }>, p: Pass): void {
+    const h = this.host
+    const limbo = h.tip.limbo.get(j.xid)
+    if (limbo === undefined || p.decided.has(j.xid)) throw notActive(j.xid, 'not in limbo')
+    p.decided.add(j.xid)
+    p.ops.push({ type: 'del', key: openTxnKey(j.xid) })
+    p.sync = true
+    if (j.commitHlc === undefined) {
+      p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('dead') })
+      p.after.push(() => {
+        h.tip.settle(j.xid, TIP_DEAD)
+        if (j.txn !== undefined) j.txn.state = 'rolled_back'
+        j.d.resolve({ xid: j.xid, lsn: null, commitHlc: 0n })
+      })
+      return
+    }
+    const hlc = this.pushed(p, j.commitHlc)
+    p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
+    const lsn = limbo.mutations.length > 0 ? this.logCommit(p, j.xid, hlc, limbo.mutations) : null
+    p.after.push(() => {
+      h.tip.settle(j.xid, { state: 'committed', commitHlc: hlc })
+      if (j.txn !== undefined) j.txn.state = 'committed'
+      j.d.resolve({ xid: j.xid, lsn, commitHlc: hlc })
+    })
+  }
+
+  /** Make everything before it durable. */
+  private flushJob (j: Extract<Job, { t: 'flush' }>, p: Pass): void {
+    p.forceMarks = true
+    p.sync = true
+    p.after.push(() => j.d.resolve())
   }
 
   private stmtDone (j: Extract<Job, { t: 'stmt' }>, p: Pass, r: StatementWrites): void {
