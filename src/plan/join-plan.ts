@@ -127,88 +127,138 @@ function onProgram (on: Expr, columns: readonly ProgramColumn[], scope: readonly
   return b.build([{ name: 'on', type: T.boolean }])
 }
 
+/** The joined tables laid out in one scope: what every planning phase below reads. */
+interface JoinTables {
+  readonly refs: readonly TableRef[]
+  readonly joins: readonly Join[]
+  readonly shapes: readonly TableShape[]
+  readonly aliases: readonly string[]
+  /** Every table's columns in FROM order, as names resolve them. */
+  readonly scope: readonly ScopeColumn[]
+  /** Table index of each scope column, and each table's first column in the scope. */
+  readonly owner: readonly number[]
+  readonly offset: readonly number[]
+  readonly columns: readonly ProgramColumn[]
+  /** The right side of a LEFT JOIN: its rows may be NULL-extended. */
+  readonly nullable: readonly boolean[]
+}
+
+/** An ON's column equalities between the new table of a step and earlier ones. */
+interface StepEqualities { step: number, pairs: KeyPair[] }
+
 export function planJoin (env: PlanEnv, from: Join, where: Expr | null, params: readonly SqlValue[]): JoinPlan {
+  const t = joinTables(env, from)
+  // Predicates pushed down to each table: they filter (and route) it before the join.
+  const pushed: Expr[][] = t.refs.map(() => [])
+  pushWhere(t, where, pushed)
+  const equalities: StepEqualities[] = []
+  const steps = t.joins.map((j, k) => planStep(t, j, k + 1, pushed, equalities, params))
+  propagatePins(t, equalities, pushed)
+  const sides = t.shapes.map((shape, i): JoinSidePlan => {
+    const pred = and(pushed[i]!, t.refs[i]!.pos)
+    return { shape, alias: t.aliases[i]!, filter: sideFilter(shape, t.aliases[i]!, pred, params), routing: pinKeys(env, shape, pred, params), nullable: t.nullable[i]! }
+  })
+  return { sides, steps, ...routeJoin(env.shards, sides, steps), columns: t.columns, scope: t.scope }
+}
+
+function joinTables (env: PlanEnv, from: Join): JoinTables {
   const refs: TableRef[] = []
   const joins: Join[] = []
   flatten(from, refs, joins)
-  const aliases = new Set<string>()
+  const seen = new Set<string>()
   const shapes = refs.map(r => {
     if (SYSTEM_TABLES[r.name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `system table ${r.name} cannot be joined yet; query it alone`, posDetails(r.pos))
     const alias = r.alias ?? r.name
-    if (aliases.has(alias)) throw new ScratchBirdError('SB_DUPLICATE_ALIAS', `table name "${alias}" specified more than once`, posDetails(r.pos))
-    aliases.add(alias)
+    if (seen.has(alias)) throw new ScratchBirdError('SB_DUPLICATE_ALIAS', `table name "${alias}" specified more than once`, posDetails(r.pos))
+    seen.add(alias)
     return tableShape(env.catalog().mustTable(r.name))
   })
-  const alias = (i: number): string => refs[i]!.alias ?? refs[i]!.name
-  const scope = shapes.flatMap((s, i) => scopeOf(s, alias(i)))
+  const aliases = refs.map(r => r.alias ?? r.name)
+  const scope = shapes.flatMap((s, i) => scopeOf(s, aliases[i]!))
   if (scope.length > MAX_PROGRAM_COLUMNS) throw new ScratchBirdError('SB_PROGRAM_LIMIT_EXCEEDED', `the join has ${scope.length} columns, at most ${MAX_PROGRAM_COLUMNS}`, posDetails(from.pos))
   const owner = shapes.flatMap((s, i) => s.types.map(() => i))
-  const offset = shapes.map((_, i) => owner.indexOf(i))
-  const columns = scope.map(c => ({ name: `${c.table}.${c.name}`, type: c.type }))
-  const nullable = refs.map((_, i) => i > 0 && joins[i - 1]!.type === 'left')
-  const pushed: Expr[][] = refs.map(() => [])
-
-  // Predicates on one table filter (and route) it before the join — unless its rows may be
-  // NULL-extended, where WHERE must see the NULLs (a LEFT JOIN's own ON still filters its table).
-  for (const c of conjuncts(where)) {
-    const t = tablesOf(c, scope, owner)
-    if (t?.size === 1) { const i = [...t][0]!; if (!nullable[i]) pushed[i]!.push(c) }
+  return {
+    refs,
+    joins,
+    shapes,
+    aliases,
+    scope,
+    owner,
+    offset: shapes.map((_, i) => owner.indexOf(i)),
+    columns: scope.map(c => ({ name: `${c.table}.${c.name}`, type: c.type })),
+    nullable: refs.map((_, i) => i > 0 && joins[i - 1]!.type === 'left')
   }
-  const equalities: { step: number, pairs: KeyPair[] }[] = []
-  const steps = joins.map((j, k): JoinStepPlan => {
-    const i = k + 1
-    const width = shapes[i]!.types.length
-    if (j.on === null) return { kind: j.type, leftKeys: [], rightKeys: [], on: null, width, keyText: [], colocated: false }
-    const visible = scope.slice(0, offset[i]! + width)
-    const leftKeys: number[] = []
-    const rightKeys: number[] = []
-    const keyText: string[] = []
-    const pairs: KeyPair[] = []
-    for (const c of conjuncts(j.on)) {
-      const t = tablesOf(c, visible, owner)
-      if (t?.size === 1) {
-        const only = [...t][0]!
-        if (only === i || (j.type !== 'left' && !nullable[only])) pushed[only]!.push(c)
-      }
-      if (c.kind !== 'binary' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column') continue
-      const a = tablesOf(c.left, visible, owner)
-      const b = tablesOf(c.right, visible, owner)
-      if (a === null || b === null) continue
-      const [ta, tb] = [[...a][0]!, [...b][0]!]
-      if ((ta === i) === (tb === i)) continue
-      const [l, r] = ta === i ? [c.right, c.left] : [c.left, c.right]
-      const li = visible.findIndex(x => x.name === l.name && (l.table === null || x.table === l.table))
-      const ri = visible.findIndex(x => x.name === r.name && (r.table === null || x.table === r.table)) - offset[i]!
-      const hash = hashable(scope[li]!.type, shapes[i]!.types[ri]!)
-      pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri, hash })
-      if (!hash) continue
-      leftKeys.push(li)
-      rightKeys.push(ri)
-      keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${alias(i)}.${shapes[i]!.info.columns[ri]!.name}`)
-    }
-    // Colocated: some earlier table's partition key equals this table's, column for column.
-    const part = shapes[i]!.partition
-    const colocated = [...new Set(pairs.map(p => p.table))].some(t => {
-      const tp = shapes[t]!.partition
-      return tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === t && p.right === rc && p.left === tp[n] &&
-        sameRouting(shapes[t]!.types[p.left]!, shapes[i]!.types[rc]!)))
-    })
-    equalities.push({ step: i, pairs })
-    const on = onProgram(j.on, columns.slice(0, visible.length), visible, params)
-    return { kind: j.type, leftKeys, rightKeys, on, width, keyText, colocated }
-  })
+}
 
-  // Constants flow across ON equalities: o.product_id = 10 with ON o.product_id = p.product_id
-  // means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
-  // and into an earlier table only over an inner join.
-  const column = (side: number, col: number): { table: string, name: string } => ({ table: alias(side), name: shapes[side]!.info.columns[col]!.name })
+/** WHERE conjuncts on one table go down to it — unless it may be NULL-extended: WHERE must see the NULLs. */
+function pushWhere (t: JoinTables, where: Expr | null, pushed: Expr[][]): void {
+  for (const c of conjuncts(where)) {
+    const tables = tablesOf(c, t.scope, t.owner)
+    if (tables?.size === 1) { const i = [...tables][0]!; if (!t.nullable[i]) pushed[i]!.push(c) }
+  }
+}
+
+/**
+ * Step `i` (joining table i to the tables before it): its ON conjuncts on one table are pushed
+ * down (a LEFT JOIN's own ON still filters its table), its column equalities become hash keys,
+ * and it is colocated when some earlier table's partition key equals table i's, column for column.
+ */
+function planStep (t: JoinTables, j: Join, i: number, pushed: Expr[][], equalities: StepEqualities[], params: readonly SqlValue[]): JoinStepPlan {
+  const { scope, owner, offset, shapes, nullable } = t
+  const width = shapes[i]!.types.length
+  if (j.on === null) return { kind: j.type, leftKeys: [], rightKeys: [], on: null, width, keyText: [], colocated: false }
+  const visible = scope.slice(0, offset[i]! + width)
+  const leftKeys: number[] = []
+  const rightKeys: number[] = []
+  const keyText: string[] = []
+  const pairs: KeyPair[] = []
+  for (const c of conjuncts(j.on)) {
+    const tables = tablesOf(c, visible, owner)
+    if (tables?.size === 1) {
+      const only = [...tables][0]!
+      if (only === i || (j.type !== 'left' && !nullable[only])) pushed[only]!.push(c)
+    }
+    if (c.kind !== 'binary' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column') continue
+    const a = tablesOf(c.left, visible, owner)
+    const b = tablesOf(c.right, visible, owner)
+    if (a === null || b === null) continue
+    const [ta, tb] = [[...a][0]!, [...b][0]!]
+    if ((ta === i) === (tb === i)) continue
+    const [l, r] = ta === i ? [c.right, c.left] : [c.left, c.right]
+    const li = visible.findIndex(x => x.name === l.name && (l.table === null || x.table === l.table))
+    const ri = visible.findIndex(x => x.name === r.name && (r.table === null || x.table === r.table)) - offset[i]!
+    const hash = hashable(scope[li]!.type, shapes[i]!.types[ri]!)
+    pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri, hash })
+    if (!hash) continue
+    leftKeys.push(li)
+    rightKeys.push(ri)
+    keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${t.aliases[i]!}.${shapes[i]!.info.columns[ri]!.name}`)
+  }
+  const part = shapes[i]!.partition
+  const colocated = [...new Set(pairs.map(p => p.table))].some(e => {
+    const tp = shapes[e]!.partition
+    return tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === e && p.right === rc && p.left === tp[n] &&
+      sameRouting(shapes[e]!.types[p.left]!, shapes[i]!.types[rc]!)))
+  })
+  equalities.push({ step: i, pairs })
+  const on = onProgram(j.on, t.columns.slice(0, visible.length), visible, params)
+  return { kind: j.type, leftKeys, rightKeys, on, width, keyText, colocated }
+}
+
+/**
+ * Constants flow across ON equalities: o.product_id = 10 with ON o.product_id = p.product_id
+ * means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
+ * and into an earlier table only over an inner join.
+ */
+function propagatePins (t: JoinTables, equalities: readonly StepEqualities[], pushed: Expr[][]): void {
+  const column = (side: number, col: number): { table: string, name: string } => ({ table: t.aliases[side]!, name: t.shapes[side]!.info.columns[col]!.name })
   /** `col = constant` conjuncts pushed to a table, for the column `col` of it. */
   const pinsOf = (side: number, col: number): Expr[] => {
-    const name = shapes[side]!.info.columns[col]!.name
+    const name = t.shapes[side]!.info.columns[col]!.name
     return pushed[side]!.flatMap(c => {
       if (c.kind !== 'binary' || c.op !== '=') return []
       const [ref, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
-      return ref.kind === 'column' && isConst(value) && ref.name === name && (ref.table === null || ref.table === alias(side)) ? [value] : []
+      return ref.kind === 'column' && isConst(value) && ref.name === name && (ref.table === null || ref.table === t.aliases[side]) ? [value] : []
     })
   }
   const copyPins = (from: number, fromCol: number, to: number, toCol: number): void => {
@@ -221,27 +271,20 @@ export function planJoin (env: PlanEnv, from: Join, where: Expr | null, params: 
   }
   for (const { step, pairs } of equalities) {
     for (const p of pairs) {
-      if (!p.hash || nullable[p.table]) continue
+      if (!p.hash || t.nullable[p.table]) continue
       copyPins(p.table, p.left, step, p.right)
-      if (!nullable[step]) copyPins(step, p.right, p.table, p.left)
+      if (!t.nullable[step]) copyPins(step, p.right, p.table, p.left)
     }
   }
+}
 
-  const sides = shapes.map((shape, i): JoinSidePlan => {
-    const pred = and(pushed[i]!, refs[i]!.pos)
-    return { shape, alias: alias(i), filter: sideFilter(shape, alias(i), pred, params), routing: pinKeys(env, shape, pred, params), nullable: nullable[i]! }
-  })
+/** Where the join runs: inside the shards when every step is colocated (one shard when pinned), else on the coordinator. */
+function routeJoin (shardCount: number, sides: readonly JoinSidePlan[], steps: readonly JoinStepPlan[]): Pick<JoinPlan, 'colocated' | 'shards' | 'routing'> {
   const colocated = steps.every(s => s.colocated)
-  let shards: number[] = [...Array(env.shards).keys()]
-  let routing = colocated ? `colocated on the partition key: runs inside each of the ${env.shards} shards; the coordinator merges` : 'not colocated: each table is read from its shards and joined on the coordinator'
-  if (colocated) {
-    // Every joined row holds a row of each non-nullable table, and its colocated partners live
-    // on that row's shard: one pinned non-nullable table pins the whole join.
-    const pinned = sides.find(s => !s.nullable && s.routing.shards.length === 1)
-    if (pinned !== undefined) {
-      shards = pinned.routing.shards
-      routing = `colocated on the partition key: runs inside 1 shard, shard ${shards[0]!} (partition key of ${pinned.alias} pinned)`
-    }
-  }
-  return { sides, steps, colocated, shards, routing, columns, scope }
+  if (!colocated) return { colocated, shards: [...Array(shardCount).keys()], routing: 'not colocated: each table is read from its shards and joined on the coordinator' }
+  // Every joined row holds a row of each non-nullable table, and its colocated partners live
+  // on that row's shard: one pinned non-nullable table pins the whole join.
+  const pinned = sides.find(s => !s.nullable && s.routing.shards.length === 1)
+  if (pinned === undefined) return { colocated, shards: [...Array(shardCount).keys()], routing: `colocated on the partition key: runs inside each of the ${shardCount} shards; the coordinator merges` }
+  return { colocated, shards: pinned.routing.shards, routing: `colocated on the partition key: runs inside 1 shard, shard ${pinned.routing.shards[0]!} (partition key of ${pinned.alias} pinned)` }
 }
