@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../core/atomic-file'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 import { Catalog } from './catalog'
 
 // The node's copy of the catalog: one JSON document in <data_dir>/catalog.json, replaced
@@ -22,11 +22,11 @@ export function loadCatalog (dataDir: string): Catalog {
     text = readFileSync(path, 'utf8')
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Catalog()
-    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read the catalog ${path}: ${(e as Error).message}`, { path })
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read the catalog ${path}: ${messageOf(e)}`, { path })
   }
   let doc: { format?: unknown, catalog?: unknown }
   try { doc = JSON.parse(text) as typeof doc } catch (e) {
-    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog ${path} is not valid JSON (${(e as Error).message}); restore it from a backup`, { path })
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog ${path} is not valid JSON (${messageOf(e)}); restore it from a backup`, { path })
   }
   if (doc?.format !== FORMAT) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog ${path} has format ${String(doc?.format)}, this build reads ${FORMAT}`, { path })
   return Catalog.fromJSON(doc.catalog)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { request } from 'undici'
 import { loadConfig } from '../core/config/load'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 import type { ParsedFlags } from './args'
 import { renderAnswer, type OutputFormat, type SqlResult } from './render'
 import { isComplete } from './statement-buffer'
@@ -44,7 +44,7 @@ async function call (url: string, method: 'GET' | 'POST' | 'DELETE', body?: unkn
       bodyTimeout: TIMEOUT_MS
     })
   } catch (e) {
-    throw new Unreachable((e as Error).message)
+    throw new Unreachable(messageOf(e))
   }
   const text = await res.body.text()
   let parsed: unknown = text
@@ -136,7 +136,7 @@ export async function runCli (flags: ParsedFlags): Promise<number> {
     if (typeof flags.command === 'string') sql = flags.command
     else if (typeof flags.file === 'string') {
       try { sql = readFileSync(flags.file, 'utf8') } catch (e) {
-        throw new ScratchBirdError('SB_BAD_ARGUMENT', `--file: cannot read ${flags.file}: ${(e as Error).message}`)
+        throw new ScratchBirdError('SB_BAD_ARGUMENT', `--file: cannot read ${flags.file}: ${messageOf(e)}`)
       }
     } else if (process.stdin.isTTY) return await prompt(base, format)
     else sql = await readStdin()

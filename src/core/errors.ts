@@ -110,3 +110,18 @@ export function isScratchBirdError (e: unknown, code?: ErrorCode): e is ScratchB
 export function assert (cond: unknown, message = 'assertion failed'): asserts cond {
   if (!cond) throw new Error(`ScratchBird assertion: ${message}`)
 }
+
+/**
+ * What a log line records of a caught value (pino's `err` field): a ScratchBirdError's code,
+ * SQLSTATE, message and details; another Error's message and stack; anything else as a string.
+ */
+export function describe (e: unknown): Record<string, unknown> | string {
+  if (e instanceof ScratchBirdError) return e.toJSON()
+  if (e instanceof Error) return { message: e.message, stack: e.stack }
+  return String(e)
+}
+
+/** The one-line message of a caught value, for log and error texts. */
+export function messageOf (e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}

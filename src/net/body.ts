@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 
 // Request bodies of the client API: bounded (http.max_body_bytes) and JSON only. An oversized
 // body is refused as soon as the limit is crossed (413), without buffering the rest; anything
@@ -40,7 +40,7 @@ export function parseJsonBody (bytes: Uint8Array): unknown {
   try {
     return JSON.parse(text) as unknown
   } catch (e) {
-    throw new ScratchBirdError('SB_MALFORMED_REQUEST', `request body is not valid JSON: ${(e as Error).message}`)
+    throw new ScratchBirdError('SB_MALFORMED_REQUEST', `request body is not valid JSON: ${messageOf(e)}`)
   }
 }
 

@@ -5,7 +5,7 @@
 // Every failure is a coded error with its HTTP status; a bug is logged and answered as 500.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { isScratchBirdError, ScratchBirdError, describe } from '../core/errors'
 import { systemClock } from '../core/clock'
 import { decodeSqlRequest, parseJsonBody, readBody } from './body'
 import { sendJson, type Routes } from './http-server'
@@ -99,7 +99,7 @@ export class SqlApi {
       sendJson(res, 200, out.results.length === 1 ? out.results[0] : { results: out.results })
     } catch (e) {
       if (isScratchBirdError(e)) throw e
-      this.log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'internal error executing SQL')
+      this.log.error({ err: describe(e) }, 'internal error executing SQL')
       throw new ScratchBirdError('SB_INTERNAL', 'internal error; see the node log')
     } finally {
       if (session !== null) this.sessions.release(session, systemClock.monotonic())

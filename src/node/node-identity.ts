@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { writeFileAtomic } from '../core/atomic-file'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 
 // A data directory belongs to one node id of one cluster for life (issue 5 "Identity"): its shard
 // replicas, XIDs (node id << 48) and HLC were written under that id. The first start records
@@ -18,7 +18,7 @@ export function checkNodeIdentity (dataDir: string, want: NodeIdentity): void {
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read ${path}: ${(e as Error).message}`, { path })
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read ${path}: ${messageOf(e)}`, { path })
     writeFileAtomic(path, JSON.stringify({ nodeId: want.nodeId, cluster: want.cluster }) + '\n')
     return
   }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { Hlc } from '../core/hlc'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { ShardWorkers } from './shard-workers'
+import { describe, messageOf } from '../core/errors'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
 // storage.sweep_schedule cron expression, every shard removes the versions no transaction can
@@ -46,7 +47,7 @@ export class Sweeper {
         totals.deadVersionsRemoved += r.deadVersionsRemoved
         totals.rowsRemoved += r.rowsRemoved
       } catch (e) {
-        this.log.warn({ shard, err: (e as Error).message }, `Sweep of shard ${shard} failed: ${(e as Error).message}`)
+        this.log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
       }
     }
     totals.durationMs = Math.round(performance.now() - t0)

@@ -25,7 +25,7 @@
 
 import type { Clock } from '../core/clock'
 import { systemClock } from '../core/clock'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
 import {
   Arena, checkTuple, corrupt, decodeTuple, encodeTupleWith, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
@@ -228,7 +228,7 @@ function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
     try {
       checkTuple(given)
     } catch (e) {
-      throw badArg('pkBytes is not a canonical tuple encoding', { reason: (e as Error).message })
+      throw badArg('pkBytes is not a canonical tuple encoding', { reason: messageOf(e) })
     }
     rowKey = new Uint8Array(prefix.length + given.length)
     rowKey.set(prefix, 0)
