@@ -5,8 +5,8 @@ import { ScratchBirdError } from '../core/errors'
 // defaults, and the rules every change must pass. One table of options; the parser, the catalog,
 // sys_tables and the docs derive from it. Every rejection names the offending option.
 
-export const REPLICATION_MODES = ['primary_replica', 'leaderless_quorum'] as const
-export type ReplicationMode = typeof REPLICATION_MODES[number]
+import { REPLICATION_MODES, type ReplicationMode } from '../core/replication-modes'
+export { REPLICATION_MODES, type ReplicationMode }
 export const UUID_TYPES = ['v7', 'v8_hlc'] as const
 export type UuidType = typeof UUID_TYPES[number]
 

@@ -1,5 +1,6 @@
 // The one table of program names and their flags (DESIGN §1): `--help`, dispatch and the man
 // pages' synopsis all derive from it. Every name is the same binary (busybox style).
+import { NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
 
 export interface FlagInfo {
   readonly name: string
@@ -32,7 +33,7 @@ export const PROGRAMS = {
       { name: 'config', value: 'FILE', help: 'YAML configuration file (default: built-in defaults, as etc/scratchbird.yaml)' },
       { name: 'data-dir', value: 'DIR', help: 'data directory; overrides node.data_dir' },
       { name: 'listen', value: 'HOST:PORT', help: 'client/RPC HTTP address; overrides node.listen' },
-      { name: 'node-id', value: 'N', help: 'node id 1..65535; overrides node.id' },
+      { name: 'node-id', value: 'N', help: `node id ${NODE_ID_MIN}..${NODE_ID_MAX}; overrides node.id` },
       { name: 'metrics-listen', value: 'HOST:PORT', help: 'Prometheus metrics address; overrides node.metrics_listen' },
       { name: 'log-level', value: 'LEVEL', help: 'ERROR, WARNING, INFO or DEBUG; overrides logging.level' },
       { name: 'check-config', help: 'validate the configuration, print every problem, exit 0 if valid' },

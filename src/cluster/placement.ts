@@ -1,5 +1,6 @@
 import { assert } from '../core/errors'
 import { xxhash64 } from '../core/hash'
+import { NODE_ID_MAX } from '../core/ids'
 
 // Replica placement (DESIGN §6 "Placement"): rendezvous (highest-random-weight) hashing. Every
 // node scores every (shard, node) pair and a shard's preference list is the nodes by descending
@@ -16,7 +17,7 @@ import { xxhash64 } from '../core/hash'
 // Pure and synchronous; `initHashing()` must have completed.
 
 export const MAX_SHARD_ID = 0xffff_ffff
-export const MAX_NODE_ID = 0xffff
+export const MAX_NODE_ID = NODE_ID_MAX
 
 // One scratch buffer: xxhash64 is synchronous and copies nothing out, so reuse is safe and the
 // scoring loop allocates nothing per pair.

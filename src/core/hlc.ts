@@ -8,11 +8,12 @@
 import type { Clock } from './clock'
 import type { Rng } from './rng'
 import { assert, ScratchBirdError } from './errors'
+import { NODE_ID_MAX } from './ids'
 import { assertUuidBytes, RandomPool, UUID_BYTES, writeUint48 } from './uuid'
 
 export const HLC_MAX_COUNTER = 0xfff
 export const HLC_MAX_TS = 2 ** 48 - 1
-export const HLC_MAX_NODE_ID = 0xffff
+export const HLC_MAX_NODE_ID = NODE_ID_MAX
 export const HLC_RANDOM_BITS = 46
 export const DEFAULT_MAX_CLOCK_OFFSET_MS = 500
 /** Counter values above this in one millisecond mean we are near the 4096-ids/ms ceiling. */

@@ -152,7 +152,7 @@ function parseShow (c: Cursor): ShowStatement {
   throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG or MERKLE FOREST SIZE')
 }
 
-/** Node ids are small positive integers (config: 1‥65535); the range is checked by the cluster. */
+/** Node ids are small positive integers (core/ids.ts: NODE_ID_MIN‥NODE_ID_MAX); the range is checked by the cluster. */
 function parseNodeId (c: Cursor): number {
   const t = c.peek()
   if (t.kind !== 'integer' || t.value.length > 9) throw c.error('a node id (integer)')

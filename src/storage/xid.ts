@@ -13,6 +13,7 @@
 // and pass it to ShardEngine.open — the per-shard default is for tests and single-shard use.
 
 import { ScratchBirdError } from '../core/errors'
+import { isNodeId, NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
 import { corrupt, metaKey, readU64, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Xid } from './types'
@@ -70,8 +71,8 @@ export class XidAllocator implements XidSource {
 
   /** Load the mark; returns the allocator and the op that must be written before use. */
   static async open (kv: KvStore, nodeId: number): Promise<XidAllocator> {
-    if (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > 0xffff) {
-      throw new ScratchBirdError('SB_BAD_ARGUMENT', 'node id must be an integer in [1, 65535]', { nodeId })
+    if (!isNodeId(nodeId)) {
+      throw new ScratchBirdError('SB_BAD_ARGUMENT', `node id must be an integer in [${NODE_ID_MIN}, ${NODE_ID_MAX}]`, { nodeId })
     }
     const raw = await kv.get(XID_META)
     let start = 1n

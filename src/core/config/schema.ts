@@ -10,6 +10,8 @@
 // - cross-field checks report at the offending key with `params.expected` (and `params.got`
 //   when the offending thing is not the value at that path, e.g. a map key).
 import cron from 'node-cron'
+import { MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../ids'
+import { REPLICATION_MODES } from '../replication-modes'
 import { isIPv6 } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { z } from 'zod'
@@ -51,7 +53,7 @@ const listenAddress = z.string().refine((s) => isHostPort(s, true))
 const peerAddress = z.string().refine((s) => isHostPort(s, false))
   .meta({ noun: 'a HOST:PORT address (host name, IPv4 or [IPv6], port 1 to 65535)' })
 
-const nodeId = z.int().min(1).max(65535)
+const nodeId = z.int().min(NODE_ID_MIN).max(NODE_ID_MAX)
 const nonEmpty = z.string().min(1)
 const filePath = nonEmpty.meta({ noun: 'a file path' })
 const dirPath = nonEmpty.meta({ noun: 'a directory path' })
@@ -87,7 +89,7 @@ const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a sha
 const workerIndex = z.int().min(0).meta({ noun: 'a worker index' })
 
 const storage = z.strictObject({
-  shards: z.int().min(1).max(4096).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value.' }),
+  shards: z.int().min(1).max(MAX_SHARDS).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value.' }),
   workers: z.union([z.int().min(1).max(1024), z.literal('auto')]).default('auto').meta({ description: 'Number of shard worker threads; "auto" runs one per CPU core. Each worker owns a subset of the shards and is the only thread touching their databases.' }),
   shard_workers: z.record(shardIdKey, workerIndex).default({}).meta({
     noun: 'a mapping of shard id to worker index',
@@ -151,8 +153,6 @@ const cluster = z.strictObject({
   })
 }, onlyWhenValid('nodes'))
   .meta({ description: 'Cluster membership (the seed\'s cluster.yaml). The same section can be shared by all nodes.' })
-
-const REPLICATION_MODES = ['primary_replica', 'leaderless_quorum'] as const
 
 const replication = z.strictObject({
   default_mode: z.enum(REPLICATION_MODES).default('primary_replica').meta({ description: 'Replication mode of tables that do not SET replication_mode: primary_replica (commit-log streaming from one primary per shard) or leaderless_quorum (any replica accepts writes; hybrid-logical-clock last-writer-wins).' }),
