@@ -1,4 +1,5 @@
 import { loadConfig, type Config } from '../core/config/load'
+import { askedNotInEffect, notInEffectLine } from '../core/config/not-in-effect'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { parseLogLevel } from '../ops/log'
 import { ScratchBirdNode } from '../node/node'
@@ -52,9 +53,20 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
     printConfigError(e)
     return 2
   }
+  const off = askedNotInEffect(config)
+  const refused = off.filter(k => k.refuse === true)
   if (flags['check-config']) {
-    process.stdout.write(`configuration OK${typeof flags.config === 'string' ? `: ${flags.config}` : ' (defaults)'}\n`)
+    for (const k of off) process.stdout.write(`${k.refuse === true ? 'refused' : 'warning'}: ${notInEffectLine(k)}\n`)
+    if (refused.length > 0) {
+      process.stdout.write(`configuration NOT usable: ${refused.map(k => k.path).join(', ')} would make the node start without what the key promises\n`)
+      return 1
+    }
+    process.stdout.write(`configuration OK${typeof flags.config === 'string' ? `: ${flags.config}` : ' (defaults)'}${off.length > 0 ? ` (${off.length} key${off.length === 1 ? '' : 's'} not in effect, listed above)` : ''}\n`)
     return 0
+  }
+  if (refused.length > 0) {
+    printConfigError(new ScratchBirdError('SB_CONFIG_INVALID', `refusing to start: ${refused.map(notInEffectLine).join('; ')}`, { keys: refused.map(k => k.path) }))
+    return 2
   }
 
   let exitCode = 0
@@ -81,6 +93,8 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
       node.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, 'configuration reload failed; keeping the running configuration')
     }
   })
+  // Once, before anything else is logged: what this configuration asks for and does not get.
+  for (const k of off) node.log.warn({ key: k.path, status: k.status }, notInEffectLine(k))
   try {
     await node.start()
   } catch (e) {

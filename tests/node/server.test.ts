@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { NODE_EXAMPLE, SEED_CLUSTER_EXAMPLE } from '../../src/core/config/docs'
 import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 
 // The server skeleton as a real process: start, health, metrics, log files, SIGHUP, clean stop,
@@ -130,6 +131,38 @@ describe('scratchbird command line', () => {
       expect(r.stderr).toBe('')
       expect(r.code).toBe(0)
     }
+  })
+
+  it('--check-config lists the keys asked for that are not in effect; tls_enabled: true is refused, and the node will not start with it', async () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'seed-node.yaml')
+    writeFileSync(cfg, `${SEED_CLUSTER_EXAMPLE}\n${NODE_EXAMPLE}`)
+    const [cmd, args] = sourceCommand(['--config', cfg, '--check-config'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/^refused: security\.tls_enabled: not in effect yet: TLS arrives/m)
+    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled', 'node.datacenter']) {
+      expect(r.stdout).toMatch(new RegExp(`^warning: ${key.replace('.', '\\.')}: not in effect yet`, 'm'))
+    }
+    expect(r.stdout).toContain('configuration NOT usable: security.tls_enabled')
+
+    const tls = join(dir, 'tls.yaml')
+    writeFileSync(tls, 'security:\n  tls_enabled: true\n  tls_cert: /c.crt\n  tls_key: /c.key\n  tls_ca: /ca.crt\n')
+    const [cmd2, args2] = sourceCommand(['--config', tls, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
+    const started = await runToExit(cmd2, args2)
+    expect(started.code).toBe(2)
+    expect(started.stderr).toMatch(/refusing to start: security\.tls_enabled.*\[SB_CONFIG_INVALID\]/)
+    expect(existsSync(join(dir, 'data')), 'nothing was created').toBe(false)
+  })
+
+  it('--check-config of the default file warns only that anti-entropy is not in effect', async () => {
+    const [cmd, args] = sourceCommand(['--config', 'etc/scratchbird.yaml', '--check-config'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^warning: anti_entropy\.enabled: not in effect yet/),
+      'configuration OK: etc/scratchbird.yaml (1 key not in effect, listed above)'
+    ])
   })
 
   it('--check-config lists every problem and fails', async () => {

@@ -5,6 +5,7 @@
 import YAML from 'yaml'
 import type { z } from 'zod'
 import { describeConfigKeys, defaultOf, expectedOf, metaOf, objectShape, unwrap } from './load'
+import { notInEffect, type NotInEffect } from './not-in-effect'
 import { documentSchema } from './schema'
 
 type Schema = z.core.$ZodType
@@ -98,7 +99,12 @@ function typeLine (s: Schema): string {
   return `Type: ${expectedOf(s).replace(/^an? /, '')}.`
 }
 
-function yamlKey (key: string, s: Schema, indent: string): string[] {
+/** The sentence marking a key whose feature is not in effect (not-in-effect.ts). */
+function notInEffectText (k: NotInEffect): string {
+  return `${k.status === 'planned' ? 'NOT IN EFFECT YET' : 'NO EFFECT'}: ${k.why}.${k.refuse === true ? ' Setting it stops the node at start.' : ' Asking for it logs a WARNING at start.'}`
+}
+
+function yamlKey (key: string, s: Schema, indent: string, path = key): string[] {
   const meta = metaOf(s)
   const u = unwrap(s)
   const type = u?._zod.def.type
@@ -108,11 +114,13 @@ function yamlKey (key: string, s: Schema, indent: string): string[] {
     const shape = objectShape(u)
     Object.entries(shape).forEach(([k, child], i) => {
       if (i > 0) lines.push('')
-      lines.push(...yamlKey(k, child, `${indent}  `))
+      lines.push(...yamlKey(k, child, `${indent}  `, `${path}.${k}`))
     })
     return lines
   }
   lines.push(...wrap(String(meta.description ?? ''), `${indent}# `))
+  const off = notInEffect(path)
+  if (off !== undefined) lines.push(...wrap(notInEffectText(off), `${indent}# `))
   if (type === 'array') {
     // List items: document their fields here, since they have no defaults to show.
     const itemShape = objectShape((u?._zod.def as unknown as { element: Schema }).element)
@@ -194,14 +202,18 @@ export function renderManPage (): string {
     ].flatMap((p) => ['.PP', roffEscape(p)]),
     ...roffBlock('gossip.fanout: expected an integer ≥ 1, got "lots"\ngossip.fanuot: unknown key (expected one of interval_ms, fanout, heartbeat_timeout_ms)'),
     '.PP',
-    roffEscape('A file that cannot be read or is not valid YAML stops it with SB_CONFIG_UNREADABLE and the line and column of the error.')
+    roffEscape('A file that cannot be read or is not valid YAML stops it with SB_CONFIG_UNREADABLE and the line and column of the error.'),
+    '.PP',
+    roffEscape('Some keys of the seed\'s cluster.yaml are accepted before their feature exists; each is marked NOT IN EFFECT YET (or NO EFFECT, where the storage engine has no such knob) below, saying what happens instead. A node logs a WARNING at start for each of them the file asks for, scratchbird --check-config lists them, and security.tls_enabled: true stops the node (SB_CONFIG_INVALID) rather than serve plaintext.')
   ]
   const keys = describeConfigKeys()
   for (const [section, s] of Object.entries(objectShape(documentSchema))) {
     out.push(`.SS ${section}`, roffEscape(String(metaOf(s).description ?? '')))
     for (const k of keys.filter((k) => k.path.startsWith(`${section}.`))) {
       const dflt = k.default !== undefined ? `Default: ${roffDefault(k.default)}.` : k.required ? 'Required.' : 'No default.'
+      const off = notInEffect(k.path)
       out.push('.TP', `.B ${roffEscape(k.path)}`, roffEscape(k.description), '.br', roffEscape(`Type: ${k.type}. ${dflt}`))
+      if (off !== undefined) out.push('.br', roffEscape(notInEffectText(off)))
     }
   }
   out.push(

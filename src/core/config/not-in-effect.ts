@@ -1,0 +1,79 @@
+// The keys the schema accepts — they are the seeds' and keep their place in a file — but whose
+// feature does not exist yet (DESIGN §9: "A config key whose feature does not exist yet is marked
+// planned in the schema and warned about at start — never silently accepted"). One table: the
+// generated docs mark these keys, `scratchbird --check-config` lists the ones a configuration
+// asks for, and the node logs a WARNING for each at start. A key leaves this table in the commit
+// that makes it work.
+import { defaultOf, schemaAt } from './load'
+import { documentSchema, type Config } from './schema'
+
+export interface NotInEffect {
+  /** Dotted key path, as in describeConfigKeys(). */
+  readonly path: string
+  /** planned: a later release brings it; no_effect: the engine has no such knob. */
+  readonly status: 'planned' | 'no_effect'
+  /** What happens instead, and which issue brings it. */
+  readonly why: string
+  /**
+   * Whether a value asks for the missing feature. Absent: any value but the key's default (a
+   * default that promises the feature, like anti_entropy.enabled: true, says so here).
+   */
+  readonly asks?: (value: unknown) => boolean
+  /** Asking for it stops the node: running without it would mislead (plaintext under tls_enabled). */
+  readonly refuse?: boolean
+}
+
+const ANTI_ENTROPY = 'anti-entropy (Merkle forest repair) arrives with issue 15; until then replicas converge through hinted handoff and read repair only'
+const TLS = 'TLS arrives with the security issue (18); this release serves plaintext only'
+const AUDIT = 'the audit log arrives with the security issue (18); nothing is recorded yet'
+const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
+
+export const NOT_IN_EFFECT: readonly NotInEffect[] = [
+  { path: 'replication.default_mode', status: 'planned', why: 'new tables take replication_mode primary_replica unless they SET it (issue 13 makes this the default of new tables)' },
+  { path: 'replication.default_factor', status: 'planned', why: 'new tables take replication_factor 1 unless they SET it; primary_replica tables keep one copy until Mode 1 replication (issue 14)' },
+  { path: 'replication.write_quorum', status: 'planned', why: 'new tables take write_quorum 1 unless they SET it (issue 13)' },
+  { path: 'replication.read_quorum', status: 'planned', why: 'new tables take read_quorum 1 unless they SET it (issue 13)' },
+  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'tombstones are never purged yet; the purge arrives with anti-entropy (issue 15)' },
+  { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
+  { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
+  { path: 'anti_entropy.merkle_tree_window_hours', status: 'planned', why: ANTI_ENTROPY },
+  { path: 'anti_entropy.sealing_grace_period_minutes', status: 'planned', why: ANTI_ENTROPY },
+  { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
+  { path: 'security.tls_cert', status: 'planned', why: TLS },
+  { path: 'security.tls_key', status: 'planned', why: TLS },
+  { path: 'security.tls_ca', status: 'planned', why: TLS },
+  { path: 'audit.enabled', status: 'planned', why: AUDIT, asks: v => v === true },
+  { path: 'audit.events', status: 'planned', why: AUDIT },
+  { path: 'lsm.l0_compaction_trigger', status: 'no_effect', why: NO_LEVELDB_KNOB },
+  { path: 'lsm.max_bytes_for_level_base', status: 'no_effect', why: NO_LEVELDB_KNOB },
+  { path: 'logging.slow_query_ms', status: 'planned', why: 'the slow-query log is opened but not written yet (issue 13)' },
+  { path: 'node.datacenter', status: 'planned', why: 'placement does not consider datacenters yet (issue 13); it is shown in SHOW CLUSTER MEMBERS only' }
+]
+
+const byPath = new Map(NOT_IN_EFFECT.map(k => [k.path, k]))
+
+/** The table row of a key, if its feature is not in effect. */
+export function notInEffect (path: string): NotInEffect | undefined {
+  return byPath.get(path)
+}
+
+function valueAt (c: Config, path: string): unknown {
+  let v: unknown = c
+  for (const seg of path.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[seg] : undefined
+  return v
+}
+
+function asks (k: NotInEffect, value: unknown): boolean {
+  if (k.asks !== undefined) return k.asks(value)
+  return value !== undefined && JSON.stringify(value) !== JSON.stringify(defaultOf(schemaAt(documentSchema, k.path.split('.'))!))
+}
+
+/** The keys a configuration asks for that are not in effect, in table order. */
+export function askedNotInEffect (c: Config): NotInEffect[] {
+  return NOT_IN_EFFECT.filter(k => asks(k, valueAt(c, k.path)))
+}
+
+/** The line a WARNING or --check-config prints for one such key. */
+export function notInEffectLine (k: NotInEffect): string {
+  return `${k.path}: ${k.status === 'planned' ? 'not in effect yet' : 'has no effect'}: ${k.why}`
+}
