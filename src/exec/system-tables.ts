@@ -5,12 +5,12 @@ import { Catalog } from '../catalog/catalog'
 import type { ProgramColumn } from '../sblr/program'
 import { T, typeName } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
-import type { ExecEnv } from './env'
+import type { QuorumPort } from './env'
 import { sqlTypeOf } from '../plan/table-types'
 
 export interface SystemTable {
   readonly columns: readonly ProgramColumn[]
-  rows (c: Catalog, env?: ExecEnv): SqlValue[][]
+  rows (c: Catalog, env?: Pick<QuorumPort, 'hints'>): SqlValue[][]
 }
 
 const list = (cols: readonly string[] | null): string | null => cols === null ? null : cols.join(',')
@@ -59,6 +59,6 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'hints', type: T.bigint },
       { name: 'bytes', type: T.bigint }
     ],
-    rows: (_c, env) => (env?.quorum?.hintStats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
+    rows: (_c, env) => (env?.hints?.stats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
   }
 }
