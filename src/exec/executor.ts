@@ -11,7 +11,7 @@ import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
 import { refuseModeChangeWithRows } from './access/mode-change'
-import type { ExecEnv } from './env'
+import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
@@ -108,7 +108,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 }
 
 /** Validates a DDL statement against this node's catalog and installs the next version. */
-export function applyDdl (env: ExecEnv, s: DdlStatement): StatementResult {
+export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = { liveNodes: env.liveNodes() }
@@ -162,7 +162,7 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
   return rowsResult('EXPLAIN', [{ name: 'QUERY PLAN', type: T.text }], lines.map(l => [l]))
 }
 
-function show (env: ExecEnv, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
+function show (env: ClusterView, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
   if (target === 'cluster_members') {
     const int = (v: number | null): bigint | null => v === null ? null : BigInt(v)
     return rowsResult('SHOW', [

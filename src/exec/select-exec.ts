@@ -6,7 +6,7 @@ import { GroupTable, groupKey } from '../vm/group'
 import type { RowInput } from '../vm/vm'
 import { timestampFromMillis } from '../types/datetime'
 import { sortCompare, type SqlValue } from '../types/values'
-import type { ExecEnv } from './env'
+import type { AccessPorts } from './access/choose'
 import { joinInShards, joinOnCoordinator } from './join-exec'
 import { collectRows } from '../shard/drivers/query-driver'
 import type { SelectPlan } from '../plan/select-plan'
@@ -14,7 +14,7 @@ import type { SqlTxn } from './txn'
 import { localVm, passthrough } from './local-vm'
 import { tableAccess } from './access/choose'
 
-export async function executeSelect (env: ExecEnv, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
+export async function executeSelect (env: AccessPorts, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
   const now = timestampFromMillis(env.clock.now())
   const agg = plan.aggregate === null ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
   // Without ORDER BY, DISTINCT or aggregation the first rows are as good as any: shards stop early.
