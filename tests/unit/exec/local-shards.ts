@@ -105,7 +105,7 @@ export class LocalShards {
   }
 
   /** Leaderless replication with one replica per shard (this node's engine). */
-  quorum (hlc: Hlc): QuorumIo {
+  quorum (hlc: Hlc, maxBatchBytes = 1 << 20): QuorumIo {
     const apply = async (shard: number, writes: ReplicaWrite[]): Promise<void> => {
       await this.engine(shard).applyVersions({ writes, commitHlc: nextHlcTs(hlc) })
     }
@@ -116,7 +116,7 @@ export class LocalShards {
       writeBatches: async (batches: readonly QuorumBatch[]) => {
         for (const b of batches) await apply(b.shard, b.writes)
       },
-      maxBatchBytes: 1 << 20,
+      maxBatchBytes,
       read: async (t: TableInfo, shard: number, pks: readonly Tuple[]) =>
         (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
       replicas: () => [NODE_ID]
@@ -133,7 +133,7 @@ export interface TestNode {
 }
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
-export async function testNode (n: number, leaderless: boolean): Promise<TestNode> {
+export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number): Promise<TestNode> {
   const shards = await LocalShards.open(n)
   const clock = new ManualClock()
   const hlc = new Hlc({ nodeId: NODE_ID, clock, rng: new SeededRng(1) })
@@ -151,7 +151,7 @@ export async function testNode (n: number, leaderless: boolean): Promise<TestNod
     warn: () => {},
     members: () => [],
     shardMap: () => [],
-    ...(leaderless ? { quorum: shards.quorum(hlc) } : {})
+    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {})
   }
   const sql = async (text: string, session = new SessionState()): Promise<StatementResult[]> => {
     const out = await executeScript(env, session, text, [])
