@@ -1,6 +1,7 @@
-// What the SQL executors need of the node: shard workers, the node's HLC and UUID generators, the
-// catalog (with its persistence) and two-phase commit I/O. The node (src/node/node.ts) builds
-// one; nothing in src/exec reaches for process-wide state.
+// What the SQL executors need of the node, as small ports: each module takes only the ports it
+// reads (a scan needs ShardPort, a program Generators, DDL the CatalogPort …). ExecEnv is all of
+// them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
+// src/exec reaches for process-wide state.
 import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { Clock } from '../core/clock'
 import type { Hlc } from '../core/hlc'
@@ -28,26 +29,23 @@ export interface ShardMapRow { shard: number, preference: number[], live: number
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster
- * (src/node/quorum.ts). Without it (a single node) leaderless tables are written and read like
- * any other table on the one replica there is.
+ * (src/node/quorum.ts); the leaderless access (access/lww.ts) is its only user. Without it (a
+ * single node) leaderless tables are written and read like any other table on the one replica
+ * there is.
  */
 export interface QuorumIo {
   /** Writes one autocommit statement's versions (per shard) to W of N replicas each; SB_QUORUM_NOT_ACHIEVED otherwise. */
   write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void>
   /**
-   * Ships a transaction's buffered writes at COMMIT (quorum-txn.ts): one XID for all batches, each
-   * batch one QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch reached its W,
-   * else rejects with SB_QUORUM_NOT_ACHIEVED (the batches that did reach W stand).
+   * Ships a transaction's buffered writes at COMMIT (access/lww-buffer.ts): one XID for all
+   * batches, each batch one QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch
+   * reached its W, else rejects with SB_QUORUM_NOT_ACHIEVED (the batches that did reach W stand).
    */
   writeBatches (batches: readonly QuorumBatch[]): Promise<void>
   /** The largest shard batch (estimated bytes of keys and rows) a replica accepts in one REPLICA_APPLY. */
   readonly maxBatchBytes: number
   /** Point reads on one shard from R of N replicas: per pk the newest row, null when absent or deleted. */
   read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
-  /** DELIVER HINTS TO NODE n. */
-  deliverHints (node: number): Promise<{ target: number, delivered: number, remaining: number }>
-  /** Hints this node keeps, per target node (sys_hints). */
-  hintStats (): { target: number, count: number, bytes: number }[]
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
   replicas (shard: number, n: number): number[]
 }
@@ -60,27 +58,59 @@ export interface QuorumBatch {
   readonly writes: ReplicaWrite[]
 }
 
-export interface ExecEnv {
-  readonly nodeId: number
-  readonly listenAddress: () => string
+/** The hints this node keeps for other nodes (a cluster with leaderless tables). */
+export interface HintsIo {
+  /** DELIVER HINTS TO NODE n. */
+  deliver (node: number): Promise<{ target: number, delivered: number, remaining: number }>
+  /** Hints this node keeps, per target node (sys_hints). */
+  stats (): { target: number, count: number, bytes: number }[]
+}
+
+/** The shards: how many there are, and requests to their workers (local, or routed in a cluster). */
+export interface ShardPort {
   readonly shards: number
   request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]>
+}
+
+/** What SBLR programs and version ids draw on: the node's HLC, its UUIDv7 generator, its clock. */
+export interface Generators {
   readonly hlc: Hlc
   readonly uuidV7: UuidV7Generator
   readonly clock: Clock
+}
+
+/** Two-phase commit I/O (transactions writing several shards). */
+export interface TwoPhasePort {
   readonly twoPhase: TwoPhaseIo
+}
+
+/** The catalog this node uses now. */
+export interface CatalogPort {
+  catalog: () => Catalog
+}
+
+/** Applying DDL: validation context, the commit point, warnings, and the cluster's coordinator. */
+export interface DdlPort {
   /** Live nodes of the cluster (bounds replication_factor). */
   readonly liveNodes: () => number
-  catalog: () => Catalog
   /** Persists and installs a new catalog version (the DDL statement's commit point). */
   setCatalog: (c: Catalog) => void
   warn: (message: string, details: Record<string, unknown>) => void
-  /** Membership as this node sees it (SHOW CLUSTER MEMBERS). */
-  members: () => MemberRow[]
-  /** Shard placement (SHOW SHARD MAP). */
-  shardMap: () => ShardMapRow[]
   /** In a cluster, DDL goes through the catalog coordinator; alone, the executor applies it here. */
   runDdl?: ((s: DdlStatement) => Promise<StatementResult>) | undefined
-  /** Leaderless quorum replication; undefined on a single node. */
-  quorum?: QuorumIo | undefined
 }
+
+/** The cluster as this node sees it (SHOW CLUSTER MEMBERS, SHOW SHARD MAP). */
+export interface ClusterView {
+  members: () => MemberRow[]
+  shardMap: () => ShardMapRow[]
+}
+
+/** Leaderless replication and its hints; both undefined on a single node. */
+export interface QuorumPort {
+  quorum?: QuorumIo | undefined
+  hints?: HintsIo | undefined
+}
+
+/** Everything the executor needs, built by the node's wiring module. */
+export type ExecEnv = ShardPort & Generators & TwoPhasePort & CatalogPort & DdlPort & ClusterView & QuorumPort

@@ -10,11 +10,10 @@ import { parse } from '../sql/parser'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
-import { refuseModeChangeWithRows } from './alter-mode'
-import type { ExecEnv } from './env'
+import { refuseModeChangeWithRows } from './access/mode-change'
+import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
-import { executeModify, executeQuorumModify, planModify } from './modify'
-import { explainQuorum, isQuorumPoint, isQuorumTable, quorumInsert } from './quorum-exec'
+import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
@@ -22,7 +21,7 @@ import { planSelect } from '../plan/select-plan'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
-import { sendWrites } from './write-rows'
+import { tableAccess } from './access/choose'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -86,23 +85,12 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'insert': {
       const plan = planInsert(env, s, params)
       const writes = insertWrites(env, plan, params)
-      if (isQuorumTable(env, plan.shape.info)) return commandResult('INSERT', await quorumInsert(env, plan.shape.info, writes, txn))
-      return commandResult('INSERT', await sendWrites(env, writes, txn))
+      return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
     }
     case 'update': case 'delete': {
       const plan = planModify(env, s, params)
-      const command = s.kind.toUpperCase()
-      if (isQuorumTable(env, plan.shape.info)) return commandResult(command, await executeQuorumModify(env, plan, params, txn))
-      if (txn !== null) return commandResult(command, await executeModify(env, plan, params, txn))
-      const implicit = new SqlTxn(env, 'read_committed', false)
-      try {
-        const n = await executeModify(env, plan, params, implicit)
-        await implicit.commit()
-        return commandResult(command, n)
-      } catch (e) {
-        await implicit.rollback()
-        throw e
-      }
+      const access = tableAccess(env, plan.shape.info)
+      return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
     }
     case 'create_table': case 'alter_table': case 'drop_table':
       if (s.kind === 'alter_table') await refuseModeChangeWithRows(env, s)
@@ -110,8 +98,8 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
     case 'deliver_hints': {
-      if (env.quorum === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
-      const r = await env.quorum.deliverHints(s.node)
+      if (env.hints === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
+      const r = await env.hints.deliver(s.node)
       return rowsResult('DELIVER HINTS', [{ name: 'target_node', type: T.integer }, { name: 'delivered', type: T.bigint }, { name: 'remaining', type: T.bigint }],
         [[BigInt(r.target), BigInt(r.delivered), BigInt(r.remaining)]])
     }
@@ -121,7 +109,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 }
 
 /** Validates a DDL statement against this node's catalog and installs the next version. */
-export function applyDdl (env: ExecEnv, s: DdlStatement): StatementResult {
+export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes())
@@ -145,12 +133,7 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       const src = p.source
       if (src.kind === 'table') {
         lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
-        if (isQuorumTable(env, src.shape.info)) {
-          const point = isQuorumPoint(env, src.shape, src.options)
-          lines.push(...explainQuorum(env, src.shape.info, src.shards, point ? 'point' : 'scan'))
-          if (point) lines.push('The program runs on the coordinator over the quorum\'s answer')
-        }
-        if (!isQuorumPoint(env, src.shape, src.options)) lines.push(p.pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)')
+        lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
       } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
@@ -162,20 +145,14 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       const p = planInsert(env, s, params)
       const shards = [...insertWrites(env, p, params).keys()].sort((a, b) => a - b)
       lines.push(`Insert into ${p.shape.info.name} (table ${p.shape.info.id}): ${p.programs.length} row(s) to shard(s) ${shards.join(', ')}`)
-      if (isQuorumTable(env, p.shape.info)) lines.push(...explainQuorum(env, p.shape.info, shards, 'write'))
-      else lines.push(shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)')
+      lines.push(...tableAccess(env, p.shape.info).explainInsert(shards))
       p.programs.forEach((prog, i) => lines.push(...programLines(`VALUES row ${i + 1}`, prog)))
       break
     }
     case 'update': case 'delete': {
       const p = planModify(env, s, params)
       lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${p.routing.routing}`)
-      if (isQuorumTable(env, p.shape.info)) {
-        lines.push(...explainQuorum(env, p.shape.info, p.routing.shards, isQuorumPoint(env, p.shape, p.routing.options) ? 'point' : 'scan').map(l => `Read rows: ${l.trimStart()}`))
-        lines.push(...explainQuorum(env, p.shape.info, [], 'write').map(l => `Write: ${l}`))
-      } else {
-        lines.push(p.routing.shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)')
-      }
+      lines.push(...tableAccess(env, p.shape.info).explainModify(p.routing.shards, p.routing.options))
       lines.push(...programLines('Filter program (shards)', p.filter))
       if (p.assign !== null) lines.push(...programLines('SET program (coordinator)', p.assign))
       break
@@ -186,7 +163,7 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
   return rowsResult('EXPLAIN', [{ name: 'QUERY PLAN', type: T.text }], lines.map(l => [l]))
 }
 
-function show (env: ExecEnv, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
+function show (env: ClusterView, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {
   if (target === 'cluster_members') {
     const int = (v: number | null): bigint | null => v === null ? null : BigInt(v)
     return rowsResult('SHOW', [

@@ -1,8 +1,8 @@
 // INSERT … VALUES (…), (…): each VALUES row is one SBLR program run on the coordinator (it may
 // call gen_uuidv8_hlc(), which needs the node's HLC) that emits the whole row: the VALUES
 // expressions, and each omitted or DEFAULT column's default (column-default.ts; NULL when it has
-// none) — so defaults are evaluated per row, before the row is routed by partition key. The rows
-// are written with one request per shard touched.
+// none) — so defaults are evaluated per row, before the row is routed by partition key. The
+// table's access method (access/) writes the rows per shard.
 import { ScratchBirdError } from '../core/errors'
 import type { Expr, InsertStatement } from '../sql/ast'
 import { T } from '../types/sql-types'
@@ -10,12 +10,13 @@ import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import { compileColumnDefault, parseColumnDefault } from '../plan/column-default'
 import { compileExpr, posDetails, type TypedReg } from '../plan/compile-expr'
-import type { ExecEnv } from './env'
+import type { ExecEnv, Generators, ShardPort } from './env'
 import { ProgramBuilder } from '../plan/program-builder'
-import { localVm } from './select-exec'
+import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { tableShape, type TableShape } from '../plan/table-types'
-import { addWrite, assignRow, insertWrite, type ShardWrites } from './write-rows'
+import { addWrite, type ShardWrites } from './shard-writes'
+import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
 
 export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[] }
@@ -69,7 +70,7 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
 }
 
 /** Evaluates the VALUES rows and builds the writes per shard. */
-export function insertWrites (env: ExecEnv, p: InsertPlan, params: readonly SqlValue[]): ShardWrites {
+export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[]): ShardWrites {
   const now = timestampFromMillis(env.clock.now())
   const writes: ShardWrites = new Map()
   for (const program of p.programs) {

@@ -6,7 +6,7 @@ import { serialize, type Program } from '../sblr/program'
 import type { Vm } from '../vm/vm'
 import type { SqlTimestamp } from '../types/datetime'
 import type { SqlValue } from '../types/values'
-import type { ExecEnv } from './env'
+import type { ShardPort } from './env'
 import { joinRows, MAX_JOIN_ROWS, tooManyRows, type JoinTablesRequest } from '../shard/drivers/join-driver'
 import type { JoinPlan, JoinSidePlan } from '../plan/join-plan'
 import type { QueryAggregation } from '../shard/drivers/query-driver'
@@ -32,7 +32,7 @@ function sideRequests (join: JoinPlan): JoinTablesRequest {
 }
 
 /** JOIN_QUERY on each shard of a colocated join, in parallel; rows in shard order. */
-export async function joinInShards (env: ExecEnv, q: ColocatedJoin, txn: SqlTxn | null): Promise<SqlValue[][]> {
+export async function joinInShards (env: ShardPort, q: ColocatedJoin, txn: SqlTxn | null): Promise<SqlValue[][]> {
   const tables = sideRequests(q.join)
   const program = serialize(q.program)
   const params = encodeRows([q.params])
@@ -41,7 +41,7 @@ export async function joinInShards (env: ExecEnv, q: ColocatedJoin, txn: SqlTxn 
 }
 
 /** One table's rows passing its pushed-down filter, from the shards its routing names. */
-async function fetchSide (env: ExecEnv, side: JoinSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
+async function fetchSide (env: ShardPort, side: JoinSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
   const program = serialize(side.filter)
   const encoded = encodeRows([params])
   let total = 0
@@ -67,7 +67,7 @@ async function fetchSide (env: ExecEnv, side: JoinSidePlan, params: readonly Sql
 }
 
 /** The joined rows of a non-colocated join, computed on the coordinator. */
-export async function joinOnCoordinator (env: ExecEnv, join: JoinPlan, vm: (p: Program) => Vm, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<AsyncIterable<SqlValue[]>> {
+export async function joinOnCoordinator (env: ShardPort, join: JoinPlan, vm: (p: Program) => Vm, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<AsyncIterable<SqlValue[]>> {
   const tables = await Promise.all(join.sides.map(s => fetchSide(env, s, params, now, txn)))
   const steps = join.steps.map(s => ({ ...s, on: s.on === null ? null : vm(s.on) }))
   return joinRows(tables[0]!, tables.slice(1), steps)

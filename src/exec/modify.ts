@@ -1,23 +1,24 @@
 // UPDATE and DELETE: read the matching rows inside the statement's transaction (the WHERE program
 // runs on the shards), compute new versions on the coordinator (SET may call UUID generators),
 // and write them back in the same transaction — so a row changed concurrently is an
-// SB_UPDATE_CONFLICT, never a lost update.
+// SB_UPDATE_CONFLICT, never a lost update. How the rows are read and written, and in which
+// transaction, is the table's access method's (access/).
 import { ScratchBirdError } from '../core/errors'
 import type { DeleteStatement, Expr, UpdateStatement } from '../sql/ast'
 import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
 import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { compileExpr, posDetails } from '../plan/compile-expr'
-import type { ExecEnv } from './env'
+import type { ExecEnv, Generators } from './env'
 import { pinKeys, type Routing } from '../plan/pins'
 import { ProgramBuilder } from '../plan/program-builder'
-import { localVm, queryShards } from './select-exec'
+import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { pkTuple, scopeOf, tableShape, type TableShape } from '../plan/table-types'
 import type { SqlTxn } from './txn'
-import { collectRows } from '../shard/drivers/query-driver'
-import { isQuorumPoint, needsOverlay, quorumModifyWrite, quorumPointRows, quorumScanOverlay } from './quorum-exec'
-import { addWrite, assignRow, sendWrites, versionId, type ShardWrites } from './write-rows'
+import type { TableAccess } from './access/table-access'
+import { addWrite, type ShardWrites } from './shard-writes'
+import { assignRow, versionId } from './write-rows'
 import type { Program } from '../sblr/program'
 import { encodeTuple } from '../storage/keys'
 
@@ -72,34 +73,22 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   return { kind: 'update', shape, routing, filter, assign, targets }
 }
 
-export async function executeModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn): Promise<number> {
-  const writes = await modifyWrites(env, p, params, (shard, now) => queryShards(env, { shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now }, txn))
-  const n = await sendWrites(env, writes, txn)
-  return p.kind === 'update' ? writes.size === 0 ? 0 : countRows(writes) : n
-}
-
 /**
- * UPDATE / DELETE of a leaderless_quorum table in a cluster (quorum-exec.ts): the rows come from a
- * quorum read when the WHERE pins the primary key, else from one live replica per shard; the new
- * versions and tombstones are quorum-written (autocommit) or buffered until COMMIT (in `txn`).
+ * Runs the statement through the table's access `access` (in `txn`, or in the statement
+ * transaction the access needs): rows updated, or deleted.
  */
-export async function executeQuorumModify (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
-  const t = p.shape
-  const writes = await modifyWrites(env, p, params, async (shard, now) => {
-    // Inside a transaction the rows include its own buffered writes (quorum-exec.ts).
-    if (isQuorumPoint(env, t, p.routing.options)) {
-      return await collectRows(localVm(env, p.filter, params, now), await quorumPointRows(env, t, [shard], p.routing.options, txn), {})
-    }
-    if (needsOverlay(env, t.info, txn)) {
-      return await collectRows(localVm(env, p.filter, params, now), await quorumScanOverlay(env, t, [shard], p.routing.options, now, txn), {})
-    }
-    return await queryShards(env, { shape: t, shards: [shard], options: p.routing.options, program: p.filter, params, now }, null)
+export async function executeModify (env: Generators, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
+  return await access.statement(txn, async txn => {
+    const writes = await modifyWrites(env, p, params, (shard, now) =>
+      access.read({ shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now, pushdown: true }, txn))
+    const n = await access.write(writes, txn)
+    // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
+    return p.kind === 'update' ? countRows(writes) : n
   })
-  return await quorumModifyWrite(env, t.info, p.kind, writes, txn)
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
-async function modifyWrites (env: ExecEnv, p: ModifyPlan, params: readonly SqlValue[], read: (shard: number, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
+async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: number, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()

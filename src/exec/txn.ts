@@ -1,35 +1,45 @@
-// A SQL transaction spanning shards (DESIGN §6 "Transactions across shards"). A shard joins when a
-// statement first reads or writes there (BEGIN with the transaction's one xid, so a 2PC
-// participant list is just the shards). At the end: shards that only read roll back (nothing to
+// A SQL transaction as the coordinator sees it: the shards it has joined (BEGIN on first use,
+// one XID for all) and which of them it wrote. COMMIT: read-only shards roll back (nothing to
 // make durable), one written shard commits locally (one TIP commit), several go through
 // two-phase commit with its durable decision record.
 //
-// Writes to leaderless_quorum tables (in a cluster) are not sent at all before COMMIT: they wait in
-// `quorumWrites` (quorum-txn.ts) and COMMIT ships them as one quorum batch per shard under one XID.
-// A transaction writes either leaderless tables or other tables, never both
-// (SB_FEATURE_NOT_SUPPORTED): the MGA commit and the quorum batches could not commit atomically.
+// An access method may instead keep a transaction's writes until COMMIT (DeferredWrites; the
+// leaderless access, access/lww.ts, does): they are shipped after the shard transaction
+// committed and dropped at ROLLBACK. A transaction writes either through the shards or through
+// deferred writes, never both (the deferred writes' own error says why): the two could not commit
+// atomically.
 import { commitTwoPhase } from '../cluster/twopc'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { nextHlcTs } from '../storage/hlc-ts'
-import type { TableInfo } from '../catalog/catalog'
 import type { RowWrite } from '../storage/engine'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
-import type { ExecEnv } from './env'
-import { QuorumTxnBuffer } from './quorum-txn'
-import type { ShardWrites } from './write-rows'
+import type { Generators, ShardPort, TwoPhasePort } from './env'
+
+/** Writes an access method keeps until COMMIT instead of sending them. */
+export interface DeferredWrites {
+  /** Rows held. */
+  readonly size: number
+  /** Sends them (COMMIT, after the shard transaction committed); the holder is empty afterwards whatever the outcome. */
+  ship (): Promise<void>
+  /** Drops them (ROLLBACK). */
+  clear (): void
+  /** The error for a transaction that would write both through the shards and through these. */
+  mixedWrites (): ScratchBirdError
+}
+
+export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort
 
 export class SqlTxn {
   private xid: Promise<Xid> | null = null
   private readonly joined = new Map<number, Promise<Xid>>()
   private readonly written = new Set<number>()
-  /** Buffered writes of leaderless_quorum tables, shipped at COMMIT. */
-  readonly quorumWrites = new QuorumTxnBuffer()
+  private deferredWrites: DeferredWrites | null = null
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
   private ended = false
 
   constructor (
-    private readonly env: ExecEnv,
+    private readonly env: TxnPorts,
     readonly isolation: Isolation,
     readonly explicit: boolean,
     readonly startHlc: HlcTs = nextHlcTs(env.hlc)
@@ -55,31 +65,30 @@ export class SqlTxn {
   }
 
   async write (shard: number, writes: RowWrite[]): Promise<boolean[]> {
-    if (this.quorumWrites.size > 0) throw mixedWrites()
+    const deferred = this.deferredWrites
+    if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
     const xid = await this.join(shard)
     this.written.add(shard)
     return (await this.env.request('WRITE', { shard, xid, writes })).affected
   }
 
+  /** Registers the holder of the writes kept until COMMIT (one access method defers writes, once per transaction). */
+  defer (holder: DeferredWrites): void {
+    if (this.deferredWrites !== null && this.deferredWrites !== holder) throw new Error('ScratchBird assertion: a transaction has one holder of deferred writes')
+    this.deferredWrites = holder
+  }
+
+  /** Has the transaction written through the shards (so deferred writes must be refused)? */
+  get wroteShards (): boolean { return this.written.size > 0 }
+
   async commit (): Promise<void> {
     if (this.ended) return
     this.ended = true
-    await this.commitMga()
-    if (this.quorumWrites.size > 0) {
-      // The versions are stamped now (quorum-txn.ts); the buffer is dropped whatever the outcome.
-      const batches = this.quorumWrites.batches(this.env)
-      this.quorumWrites.clear()
-      await this.env.quorum!.writeBatches(batches)
-    }
+    await this.commitShards()
+    if (this.deferredWrites !== null) await this.deferredWrites.ship()
   }
 
-  /** Buffers one statement's writes of a leaderless_quorum table (shipped at COMMIT). */
-  bufferQuorum (table: TableInfo, writes: ShardWrites): void {
-    if (this.written.size > 0) throw mixedWrites()
-    this.quorumWrites.add(table, writes, this.env.quorum!.maxBatchBytes)
-  }
-
-  private async commitMga (): Promise<void> {
+  private async commitShards (): Promise<void> {
     if (this.xid === null) return
     const xid = await this.xid
     const readOnly = this.shards.filter(s => !this.written.has(s))
@@ -100,7 +109,7 @@ export class SqlTxn {
   async rollback (): Promise<void> {
     if (this.ended) return
     this.ended = true
-    this.quorumWrites.clear()
+    this.deferredWrites?.clear()
     if (this.xid === null) return
     const xids = await Promise.allSettled([...this.joined.values()])
     await Promise.allSettled(this.shards.map((s, i) => {
@@ -108,11 +117,6 @@ export class SqlTxn {
       return r.status === 'fulfilled' ? this.env.request('ROLLBACK', { shard: s, xid: r.value }) : Promise.resolve()
     }))
   }
-}
-
-function mixedWrites (): ScratchBirdError {
-  return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED',
-    'a transaction cannot write both leaderless_quorum tables and other tables: leaderless writes are shipped by quorum at COMMIT and cannot commit atomically with the others; use separate transactions')
 }
 
 /** Per-session SQL state (the HTTP session registry holds one per session). */

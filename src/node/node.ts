@@ -24,8 +24,8 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
 import { loadCatalog, saveCatalog } from '../catalog/store'
-import { UuidV7Generator } from '../core/uuid'
 import type { ExecEnv } from '../exec/env'
+import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
 import { Catalog } from '../catalog/catalog'
 import type { TwoPhaseIo } from '../cluster/twopc'
@@ -229,39 +229,17 @@ export class ScratchBirdNode {
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
   private createSqlApi (hlc: Hlc): SqlApi {
     const { config, log } = this
-    const cluster = this.cluster
-    const shards = this.shardRequester()
-    const env: ExecEnv = {
-      nodeId: config.node.id,
-      listenAddress: () => this.listenAddress,
-      shards: config.storage.shards,
-      request: (op, req) => shards.request(op, req),
+    const env = execEnv({
+      config,
       hlc,
-      uuidV7: new UuidV7Generator(systemClock, cryptoRng),
-      clock: systemClock,
-      twoPhase: shardTwoPhaseIo(shards, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)),
-      liveNodes: () => cluster?.liveNodes() ?? 1,
+      shards: this.shardRequester(),
+      cluster: this.cluster,
+      quorum: this.quorum,
+      listenAddress: () => this.listenAddress,
       catalog: () => this.catalog,
-      setCatalog: (c) => {
-        cluster?.checkProvidable(c)
-        this.installCatalog(c)
-      },
-      warn: (message, details) => log.warn(details, message),
-      members: () => cluster?.members() ?? [{ nodeId: config.node.id, address: this.listenAddress, datacenter: config.node.datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: config.storage.shards }],
-      shardMap: () => cluster?.shardMap() ?? [...Array(config.storage.shards).keys()].map(s => ({ shard: s, preference: [config.node.id], live: [config.node.id] })),
-      runDdl: cluster === null ? undefined : (s) => cluster.ddl(s),
-      quorum: this.quorum === null
-        ? undefined
-        : {
-            write: (t, w) => this.quorum!.write(t, w),
-            writeBatches: (b) => this.quorum!.writeBatches(b),
-            maxBatchBytes: this.quorum.maxBatchBytes,
-            read: (t, shard, pks) => this.quorum!.read(t, shard, pks),
-            deliverHints: (n) => this.quorum!.deliverNow(n),
-            hintStats: () => this.quorum!.hintStats(),
-            replicas: (shard, n) => cluster!.replicasOf(shard, n)
-          }
-    }
+      installCatalog: (c) => this.installCatalog(c),
+      log
+    })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
     api.start()

@@ -16,6 +16,6 @@ export interface PlanEnv {
   readonly hlc: Hlc
   readonly uuidV7: UuidV7Generator
   readonly clock: Clock
-  /** Present on a node with leaderless quorum replication (a cluster). */
-  readonly quorum?: { hintStats: () => HintStat[] } | undefined
+  /** The hints this node keeps (a node in a cluster); sys_hints shows them. */
+  readonly hints?: { stats: () => HintStat[] } | undefined
 }

@@ -59,6 +59,6 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'hints', type: T.bigint },
       { name: 'bytes', type: T.bigint }
     ],
-    rows: (_c, env) => (env?.quorum?.hintStats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
+    rows: (_c, env) => (env?.hints?.stats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
   }
 }

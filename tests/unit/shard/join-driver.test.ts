@@ -11,7 +11,7 @@ import { joinRows, MAX_JOIN_ROWS, type JoinStep } from '../../../src/shard/drive
 import { joinOnCoordinator } from '../../../src/exec/join-exec'
 import type { JoinPlan } from '../../../src/plan/join-plan'
 import { ProgramBuilder } from '../../../src/plan/program-builder'
-import { passthrough } from '../../../src/exec/select-exec'
+import { passthrough } from '../../../src/exec/local-vm'
 import { encodeRows } from '../../../src/shard/protocol/value-rows'
 import { timestampFromMillis } from '../../../src/types/datetime'
 import { T } from '../../../src/types/sql-types'

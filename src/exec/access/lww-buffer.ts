@@ -16,11 +16,15 @@
 //    did apply them and through hints), while batches that reached W stand: a transaction is not
 //    atomic across shards on leaderless tables (no two-phase commit, as for autocommit statements).
 // ROLLBACK (or a failed statement, then COMMIT/ROLLBACK) drops the buffer: nothing was sent.
-import type { TableInfo } from '../catalog/catalog'
-import { ScratchBirdError } from '../core/errors'
-import { encodeTuple, keyString, type Tuple } from '../storage/keys'
-import type { ExecEnv, QuorumBatch } from './env'
-import type { ShardWrites } from './write-rows'
+// The buffer is the transaction's DeferredWrites (txn.ts): SqlTxn ships it after its shard
+// transaction, and refuses shard writes while it holds rows (and the buffer refuses rows once the
+// transaction wrote through the shards).
+import type { TableInfo } from '../../catalog/catalog'
+import { ScratchBirdError } from '../../core/errors'
+import { encodeTuple, keyString, type Tuple } from '../../storage/keys'
+import type { Generators, QuorumBatch, QuorumIo } from '../env'
+import type { ShardWrites } from '../shard-writes'
+import type { DeferredWrites } from '../txn'
 
 /** Rows one transaction may buffer on leaderless tables (all shards). */
 export const MAX_QUORUM_TXN_ROWS = 10_000
@@ -39,21 +43,27 @@ interface Buffered {
   readonly bytes: number
 }
 
-export class QuorumTxnBuffer {
+export class LwwTxnBuffer implements DeferredWrites {
   private readonly entries = new Map<string, Buffered>()
   private readonly shardBytes = new Map<number, number>()
   private readonly tables = new Map<number, number>()
   private totalBytes = 0
+
+  constructor (
+    private readonly io: Pick<QuorumIo, 'writeBatches' | 'maxBatchBytes'>,
+    private readonly gen: Pick<Generators, 'hlc' | 'uuidV7'>
+  ) {}
 
   /** Rows buffered. */
   get size (): number { return this.entries.size }
 
   /**
    * Adds one statement's writes. Over the bounds (MAX_QUORUM_TXN_ROWS / _BYTES, or a shard's batch
-   * larger than `maxBatchBytes`, the largest REPLICA_APPLY a replica accepts) → SB_TXN_TOO_LARGE;
-   * the failed statement aborts the transaction, so a half-added statement is never shipped.
+   * larger than the largest REPLICA_APPLY a replica accepts) → SB_TXN_TOO_LARGE; the failed
+   * statement aborts the transaction, so a half-added statement is never shipped.
    */
-  add (table: TableInfo, writes: ShardWrites, maxBatchBytes: number): void {
+  add (table: TableInfo, writes: ShardWrites): void {
+    const maxBatchBytes = this.io.maxBatchBytes
     for (const [shard, list] of writes) {
       for (const w of list) {
         const pkBytes = w.pkBytes ?? encodeTuple(w.pk)
@@ -101,18 +111,28 @@ export class QuorumTxnBuffer {
   }
 
   /** The COMMIT batches, each row versioned now; per shard and (N, W). */
-  batches (env: Pick<ExecEnv, 'hlc' | 'uuidV7'>): QuorumBatch[] {
+  batches (): QuorumBatch[] {
     const groups = new Map<string, QuorumBatch>()
     for (const e of this.entries.values()) {
       const { replication_factor: n, write_quorum: w, uuid_type: uuidType } = e.table.replication
       const k = `${e.shard}/${n}/${w}`
       let g = groups.get(k)
       if (g === undefined) groups.set(k, g = { shard: e.shard, replicationFactor: n, writeQuorum: w, writes: [] })
-      const versionId = uuidType === 'v8_hlc' ? env.hlc.generate() : env.uuidV7.generate()
+      const versionId = uuidType === 'v8_hlc' ? this.gen.hlc.generate() : this.gen.uuidV7.generate()
       g.writes.push({ tableId: e.table.id, pk: e.pk, pkBytes: e.pkBytes, versionId, row: e.row })
     }
     return [...groups.values()]
   }
+
+  /** COMMIT: the batches, versioned now, to their replicas; the buffer is dropped whatever the outcome. */
+  async ship (): Promise<void> {
+    if (this.entries.size === 0) return
+    const batches = this.batches()
+    this.clear()
+    await this.io.writeBatches(batches)
+  }
+
+  mixedWrites (): ScratchBirdError { return mixedWrites() }
 
   clear (): void {
     this.entries.clear()
@@ -120,4 +140,10 @@ export class QuorumTxnBuffer {
     this.tables.clear()
     this.totalBytes = 0
   }
+}
+
+/** A transaction writing both leaderless tables (buffered until COMMIT) and other tables (written now). */
+export function mixedWrites (): ScratchBirdError {
+  return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED',
+    'a transaction cannot write both leaderless_quorum tables and other tables: leaderless writes are shipped by quorum at COMMIT and cannot commit atomically with the others; use separate transactions')
 }

@@ -1,4 +1,5 @@
-// ALTER TABLE … SET replication_mode on a table that holds rows. The two modes keep rows apart:
+// ALTER TABLE … SET replication_mode on a table that holds rows — a change of the table's access
+// method (mga.ts ↔ lww.ts), which is why it lives here. The two modes keep rows apart:
 // primary_replica rows are MGA record versions on the shard owner (UUIDv7 ids, TIP-decided),
 // leaderless_quorum rows are last-write-wins versions on N replicas (UUIDv8-HLC ids). Switching
 // the catalog entry alone would leave the existing rows where and as the new mode cannot read them
@@ -6,15 +7,15 @@
 // step re-versions and moves them, only an empty table may change mode — refused before the DDL
 // reaches the catalog, so nothing changes. (Rows inserted between this check and the catalog
 // change are still possible: the check is not under the DDL's lock.)
-import { ScratchBirdError } from '../core/errors'
-import { parseReplicationOption } from '../catalog/replication-options'
-import type { AlterTableStatement } from '../sql/ast'
-import { ident } from '../sql/format'
-import { parse } from '../sql/parser'
-import { posDetails } from '../plan/compile-expr'
-import type { ExecEnv } from './env'
-import { executeSelect } from './select-exec'
-import { planSelect } from '../plan/select-plan'
+import { ScratchBirdError } from '../../core/errors'
+import { parseReplicationOption } from '../../catalog/replication-options'
+import type { AlterTableStatement } from '../../sql/ast'
+import { ident } from '../../sql/format'
+import { parse } from '../../sql/parser'
+import { posDetails } from '../../plan/compile-expr'
+import type { ExecEnv } from '../env'
+import { executeSelect } from '../select-exec'
+import { planSelect } from '../../plan/select-plan'
 
 export async function refuseModeChangeWithRows (env: ExecEnv, s: AlterTableStatement): Promise<void> {
   if (s.action.kind !== 'set_options') return

@@ -1,0 +1,75 @@
+// Tables read and written by MGA transactions on the shard owner (DESIGN §6 "Mode 1", and every
+// table on a single node). Reads and writes run inside the statement's transaction when one is
+// open, so they see its own writes and conflict as MGA does. Autocommit: an INSERT on one shard is
+// one AUTOCOMMIT request; on several shards, and for UPDATE / DELETE (which read, then write), an
+// implicit transaction committed locally or by two-phase commit — the statement is atomic either way.
+import type { TableInfo } from '../../catalog/catalog'
+import { nextHlcTs } from '../../storage/hlc-ts'
+import type { ScanOptions } from '../../storage/engine'
+import type { SqlValue } from '../../types/values'
+import type { Generators, ShardPort, TwoPhasePort } from '../env'
+import type { ShardWrites } from '../shard-writes'
+import { SqlTxn } from '../txn'
+import { scanShards } from './scan'
+import { pushdownLine, type TableAccess, type TableRead } from './table-access'
+
+export type MgaPorts = ShardPort & Generators & TwoPhasePort
+
+export class MgaAccess implements TableAccess {
+  constructor (private readonly env: MgaPorts, readonly table: TableInfo) {}
+
+  async read (q: TableRead, txn: SqlTxn | null): Promise<SqlValue[][]> {
+    return await scanShards(this.env, q, txn)
+  }
+
+  async write (writes: ShardWrites, txn: SqlTxn | null): Promise<number> {
+    return await sendWrites(this.env, writes, txn)
+  }
+
+  async statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T> {
+    if (txn !== null) return await run(txn)
+    return await inImplicitTxn(this.env, run)
+  }
+
+  checkJoinRead (): void {}
+
+  explainRead (_shards: readonly number[], _options: ScanOptions, pushdown: boolean): string[] {
+    return [pushdownLine(pushdown)]
+  }
+
+  explainInsert (shards: readonly number[]): string[] {
+    return [shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)']
+  }
+
+  explainModify (shards: readonly number[]): string[] {
+    return [shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)']
+  }
+}
+
+/** `run` in a read-committed transaction of its own: committed when it succeeds, rolled back otherwise. */
+async function inImplicitTxn<T> (env: MgaPorts, run: (txn: SqlTxn) => Promise<T>): Promise<T> {
+  const implicit = new SqlTxn(env, 'read_committed', false)
+  try {
+    const out = await run(implicit)
+    await implicit.commit()
+    return out
+  } catch (e) {
+    await implicit.rollback()
+    throw e
+  }
+}
+
+/** Sends the writes, one request per shard touched; returns how many rows were affected. */
+async function sendWrites (env: MgaPorts, writes: ShardWrites, txn: SqlTxn | null): Promise<number> {
+  const count = (a: boolean[]): number => a.filter(Boolean).length
+  if (txn !== null) {
+    const res = await Promise.all([...writes].map(([shard, w]) => txn.write(shard, w)))
+    return res.reduce((n, a) => n + count(a), 0)
+  }
+  if (writes.size === 0) return 0
+  if (writes.size === 1) {
+    const [shard, w] = [...writes][0]!
+    return count((await env.request('AUTOCOMMIT', { shard, writes: w, commitHlc: nextHlcTs(env.hlc) })).affected)
+  }
+  return await inImplicitTxn(env, t => sendWrites(env, writes, t))
+}

@@ -1,0 +1,61 @@
+// How a statement reads and writes one table — the one place a table's replication mode shows.
+// The executors (select, insert, modify, join, EXPLAIN) plan alike for every table and hand the
+// mode-specific steps to the table's TableAccess, chosen once per table (choose.ts):
+//  - mga.ts: MGA transactions on the shard owner (primary_replica, and every table on a single
+//    node): reads and writes inside the statement's transaction, commit by TIP or two-phase commit;
+//  - lww.ts: leaderless quorum replication in a cluster (last write wins over N replicas).
+// A new replication mode is a new file here, not a branch in each executor.
+import type { Program } from '../../sblr/program'
+import type { QueryAggregation } from '../../shard/drivers/query-driver'
+import type { ScanOptions } from '../../storage/engine'
+import type { SqlTimestamp } from '../../types/datetime'
+import type { SqlValue } from '../../types/values'
+import type { TableShape } from '../../plan/table-types'
+import type { ShardWrites } from '../shard-writes'
+import type { SqlTxn } from '../txn'
+
+/** A read of one table: `program` over its rows on `shards` within `options`. */
+export interface TableRead {
+  shape: TableShape
+  shards: readonly number[]
+  options: ScanOptions
+  program: Program
+  params: readonly SqlValue[]
+  now: SqlTimestamp
+  /** May the program run in the shards (no UUID generators)? Else whole rows come to the coordinator. */
+  pushdown: boolean
+  limit?: number | undefined
+  aggregate?: QueryAggregation | undefined
+}
+
+export interface TableAccess {
+  /**
+   * The rows `q.program` emits over the table's rows (partial aggregates when `q.aggregate`),
+   * wherever it runs: a point read when the options pin the whole primary key, else a scan.
+   * Inside `txn` the transaction's own writes are visible.
+   */
+  read (q: TableRead, txn: SqlTxn | null): Promise<SqlValue[][]>
+  /**
+   * Writes one statement's rows: inside `txn` (sent, or buffered until COMMIT), else as an
+   * autocommit statement. Returns the rows affected.
+   */
+  write (writes: ShardWrites, txn: SqlTxn | null): Promise<number>
+  /**
+   * Runs a read-then-write statement (UPDATE / DELETE): in `txn` when one is open, else in the
+   * statement transaction the mode needs (committed when `run` succeeds, rolled back otherwise).
+   */
+  statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T>
+  /** Throws when a join may not read this table inside `txn` (it would miss the transaction's own writes). */
+  checkJoinRead (txn: SqlTxn | null): void
+  /** EXPLAIN lines of a read (after the routing line). */
+  explainRead (shards: readonly number[], options: ScanOptions, pushdown: boolean): string[]
+  /** EXPLAIN lines of an INSERT's write to `shards`. */
+  explainInsert (shards: readonly number[]): string[]
+  /** EXPLAIN lines of an UPDATE / DELETE reading `shards` within `options`. */
+  explainModify (shards: readonly number[], options: ScanOptions): string[]
+}
+
+/** The EXPLAIN line of a read whose program runs in the shards, or on the coordinator. */
+export function pushdownLine (pushdown: boolean): string {
+  return pushdown ? 'Program runs in the shard workers; the coordinator merges' : 'Rows are read from the shards; the program runs on the coordinator (it generates UUIDs)'
+}

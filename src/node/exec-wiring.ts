@@ -1,0 +1,90 @@
+// The executor's ports (src/exec/env.ts) built from the node's parts, in one place: the shards
+// (local workers, or the placement router in a cluster), the generators, two-phase commit I/O,
+// the catalog and DDL, the cluster view, and — in a cluster — quorum replication and its hints.
+// A single node answers the cluster questions about itself.
+import type { Logger } from 'pino'
+import type { Catalog } from '../catalog/catalog'
+import { systemClock } from '../core/clock'
+import type { Config } from '../core/config/load'
+import type { Hlc } from '../core/hlc'
+import { cryptoRng } from '../core/rng'
+import { UuidV7Generator } from '../core/uuid'
+import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort } from '../exec/env'
+import type { ClusterShell } from './cluster'
+import { nextHlcTs } from '../storage/hlc-ts'
+import type { QuorumShell } from './quorum'
+import type { ShardRequester } from './shard-router'
+import { shardTwoPhaseIo } from './twopc-io'
+
+export interface ExecParts {
+  config: Config
+  hlc: Hlc
+  shards: ShardRequester
+  /** null on a single node. */
+  cluster: ClusterShell | null
+  /** null on a single node. */
+  quorum: QuorumShell | null
+  listenAddress: () => string
+  catalog: () => Catalog
+  installCatalog: (c: Catalog) => void
+  log: Logger
+}
+
+export function execEnv (p: ExecParts): ExecEnv {
+  const shards = shardPort(p)
+  return {
+    ...shards,
+    ...generators(p.hlc),
+    twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
+    catalog: p.catalog,
+    ...ddlPort(p),
+    ...clusterView(p),
+    ...quorumPort(p)
+  }
+}
+
+function shardPort (p: ExecParts): ShardPort {
+  return { shards: p.config.storage.shards, request: (op, req) => p.shards.request(op, req) }
+}
+
+function generators (hlc: Hlc): Generators {
+  return { hlc, uuidV7: new UuidV7Generator(systemClock, cryptoRng), clock: systemClock }
+}
+
+function ddlPort ({ cluster, installCatalog, log }: ExecParts): DdlPort {
+  return {
+    liveNodes: () => cluster?.liveNodes() ?? 1,
+    setCatalog: (c) => {
+      cluster?.checkProvidable(c)
+      installCatalog(c)
+    },
+    warn: (message, details) => log.warn(details, message),
+    runDdl: cluster === null ? undefined : (s) => cluster.ddl(s)
+  }
+}
+
+function clusterView ({ cluster, config, listenAddress }: ExecParts): ClusterView {
+  const { id, datacenter } = config.node
+  const shards = config.storage.shards
+  return {
+    members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
+    shardMap: () => cluster?.shardMap() ?? [...Array(shards).keys()].map(s => ({ shard: s, preference: [id], live: [id] }))
+  }
+}
+
+function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
+  if (quorum === null || cluster === null) return {}
+  return {
+    quorum: {
+      write: (t, w) => quorum.write(t, w),
+      writeBatches: (b) => quorum.writeBatches(b),
+      maxBatchBytes: quorum.maxBatchBytes,
+      read: (t, shard, pks) => quorum.read(t, shard, pks),
+      replicas: (shard, n) => cluster.replicasOf(shard, n)
+    },
+    hints: {
+      deliver: (n) => quorum.deliverNow(n),
+      stats: () => quorum.hintStats()
+    }
+  }
+}

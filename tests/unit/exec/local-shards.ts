@@ -1,0 +1,162 @@
+// The executor's ports over real storage, in process: one ShardEngine over MemoryKv per shard,
+// answering the shard ops the executor sends the way the shard worker does (workers/shard-worker.ts
+// without the rings and the participant lease), two-phase commit through the node's TwoPhaseIo,
+// and — for leaderless tables — a quorum of one replica per shard (N = W = R = 1): the replica
+// applies versions with the production LWW rule (applyVersions) and the quorum read is its latest
+// version (getVersionedMany). The generators run on a manual clock and seeded RNGs.
+import { Catalog, type TableInfo } from '../../../src/catalog/catalog'
+import { ManualClock } from '../../../src/core/clock'
+import { ScratchBirdError } from '../../../src/core/errors'
+import { Hlc } from '../../../src/core/hlc'
+import { SeededRng } from '../../../src/core/rng'
+import { UuidV7Generator } from '../../../src/core/uuid'
+import type { ExecEnv, QuorumBatch, QuorumIo } from '../../../src/exec/env'
+import { executeScript } from '../../../src/exec/executor'
+import type { StatementResult } from '../../../src/exec/result'
+import { SessionState } from '../../../src/exec/txn'
+import { nextHlcTs } from '../../../src/storage/hlc-ts'
+import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
+import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
+import { runQuery } from '../../../src/shard/drivers/query-driver'
+import type { ShardOpName, ShardReplies, ShardRequests } from '../../../src/shard/protocol/ops'
+import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/engine'
+import type { Tuple } from '../../../src/storage/keys'
+import { MemoryKv } from '../../../src/storage/kv-memory'
+import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
+
+const NODE_ID = 1
+
+export class LocalShards {
+  private readonly txns = new Map<string, Txn>()
+  /** Requests per op, in order (what the executor asked the shards). */
+  readonly sent: ShardOpName[] = []
+
+  private constructor (readonly engines: ShardEngine[]) {}
+
+  static async open (shards: number): Promise<LocalShards> {
+    const counter = new SharedXidCounter(new SharedArrayBuffer(8))
+    const engines = await Promise.all([...Array(shards).keys()].map(shardId =>
+      ShardEngine.open(MemoryKv.open(), { shardId, nodeId: NODE_ID, durability: 'none', xids: new SharedXidSource(counter, NODE_ID, 0n) })))
+    return new LocalShards(engines)
+  }
+
+  async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    this.sent.push(op)
+    const handler = this.handlers[op] as (r: ShardRequests[K]) => Promise<ShardReplies[K]>
+    return await handler(req)
+  }
+
+  private engine (shard: number): ShardEngine {
+    const e = this.engines[shard]
+    if (e === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no shard ${shard}`, { shard })
+    return e
+  }
+
+  private txn (shard: number, xid: bigint): Txn {
+    const t = this.txns.get(`${shard}/${xid}`)
+    if (t === undefined) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard })
+    return t
+  }
+
+  private readonly handlers: Partial<{ [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> }> = {
+    AUTOCOMMIT: async r => {
+      const res = await this.engine(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
+      return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }
+    },
+    BEGIN: async r => {
+      const t = await this.engine(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
+      this.txns.set(`${r.shard}/${t.xid}`, t)
+      return { xid: t.xid }
+    },
+    GET: async r => {
+      const row = await this.engine(r.shard).get(r.tableId, r.pk, r.xid === undefined ? undefined : this.txn(r.shard, r.xid))
+      return { row: row ?? null }
+    },
+    WRITE: async r => ({ affected: await this.txn(r.shard, r.xid).write(r.writes) }),
+    COMMIT: async r => {
+      const res = await this.txn(r.shard, r.xid).commit(r.commitHlc)
+      this.txns.delete(`${r.shard}/${r.xid}`)
+      return { lsn: res.lsn, commitHlc: res.commitHlc }
+    },
+    ROLLBACK: async r => {
+      await this.txn(r.shard, r.xid).rollback()
+      this.txns.delete(`${r.shard}/${r.xid}`)
+      return {}
+    },
+    PREPARE: async r => {
+      await this.txn(r.shard, r.xid).prepare()
+      this.txns.delete(`${r.shard}/${r.xid}`)
+      return {}
+    },
+    COMMIT_PREPARED: async r => {
+      const res = await this.engine(r.shard).commitPrepared(r.xid, r.commitHlc)
+      return { lsn: res.lsn, commitHlc: res.commitHlc }
+    },
+    ABORT_PREPARED: async r => { await this.engine(r.shard).abortPrepared(r.xid); return {} },
+    QUERY: async r => {
+      const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
+      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r)
+    },
+    JOIN_QUERY: async r => {
+      const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
+      const engine = this.engine(r.shard)
+      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
+    }
+  }
+
+  /** Leaderless replication with one replica per shard (this node's engine). */
+  quorum (hlc: Hlc, maxBatchBytes = 1 << 20): QuorumIo {
+    const apply = async (shard: number, writes: ReplicaWrite[]): Promise<void> => {
+      await this.engine(shard).applyVersions({ writes, commitHlc: nextHlcTs(hlc) })
+    }
+    return {
+      write: async (_t: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>) => {
+        for (const [shard, list] of writes) await apply(shard, list)
+      },
+      writeBatches: async (batches: readonly QuorumBatch[]) => {
+        for (const b of batches) await apply(b.shard, b.writes)
+      },
+      maxBatchBytes,
+      read: async (t: TableInfo, shard: number, pks: readonly Tuple[]) =>
+        (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
+      replicas: () => [NODE_ID]
+    }
+  }
+}
+
+export interface TestNode {
+  env: ExecEnv
+  shards: LocalShards
+  clock: ManualClock
+  /** Runs a script in `session` (a fresh one when omitted); throws its error, else its results. */
+  sql: (sql: string, session?: SessionState) => Promise<StatementResult[]>
+}
+
+/** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
+export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number): Promise<TestNode> {
+  const shards = await LocalShards.open(n)
+  const clock = new ManualClock()
+  const hlc = new Hlc({ nodeId: NODE_ID, clock, rng: new SeededRng(1) })
+  let catalog = new Catalog()
+  const env: ExecEnv = {
+    shards: n,
+    request: (op, req) => shards.request(op, req),
+    hlc,
+    uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
+    clock,
+    twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
+    catalog: () => catalog,
+    liveNodes: () => 1,
+    setCatalog: c => { catalog = c },
+    warn: () => {},
+    members: () => [],
+    shardMap: () => [],
+    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {})
+  }
+  const sql = async (text: string, session = new SessionState()): Promise<StatementResult[]> => {
+    const out = await executeScript(env, session, text, [])
+    if (out.error !== null) throw out.error
+    return out.results
+  }
+  return { env, shards, clock, sql }
+}
