@@ -1,8 +1,9 @@
 import type { Logger } from 'pino'
 import type { TableInfo } from '../catalog/catalog'
-import { HintDelivery, DELIVERY_TICK_MS, type HintDeliveryAction } from '../cluster/hints/delivery'
-import { deliveryBatches, hintsOf } from '../cluster/hints/batches'
-import type { HintStore, StoredHint } from '../cluster/hints/store'
+import { HintDelivery, DELIVERY_TICK_MS } from '../cluster/hints/delivery'
+import { hintsOf } from '../cluster/hints/batches'
+import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
+import type { HintStore } from '../cluster/hints/store'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
@@ -24,8 +25,8 @@ import type { ShardRequester } from './shard-router'
 // COMMIT's shard batches, PointRead for the keys of one shard) with shard requests —
 // REPLICA_APPLY / REPLICA_READ to this node's own workers when it holds a replica, over cluster
 // RPC (SHARD_QUERY) otherwise — and a timer at each deadline; keeps the hints they ask for in the
-// HintStore (records from src/cluster/hints/batches.ts) and delivers them with the HintDelivery
-// scheduler (src/cluster/hints/delivery.ts), ticked every DELIVERY_TICK_MS. Nothing here decides
+// HintStore (records from src/cluster/hints/batches.ts) and delivers them with HintDeliveryRunner
+// (src/cluster/hints/runner.ts, on the HintDelivery scheduler), ticked every DELIVERY_TICK_MS. Nothing here decides
 // what to send, to whom, or what the client is answered: that is the machines' (and simulated in
 // tests/sim/quorum.sim.test.ts with the same code).
 //
@@ -65,22 +66,30 @@ export class QuorumShell {
   private readonly delivery: HintDelivery
   private timer: NodeJS.Timeout | null = null
   private readonly inFlight = new Set<Promise<unknown>>()
-  private stopped = false
+  private readonly runner: HintDeliveryRunner
 
   constructor (private readonly d: QuorumDeps) {
     const r = d.config.replication
     this.delivery = new HintDelivery({ intervalMs: r.hint_delivery_interval_ms, ratePerSecond: r.hint_delivery_rate, expirationDays: r.hint_expiration_days })
+    this.runner = new HintDeliveryRunner({
+      store: d.hints,
+      scheduler: this.delivery,
+      send: (target, g) => this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms).then(() => {}),
+      alive: id => d.alive(id),
+      clock: systemClock,
+      onEvent: e => this.onHintEvent(e)
+    })
   }
 
   start (): void {
     // A tick still running (a batch waits up to write_timeout_ms) makes the next ones skip.
-    this.timer = setInterval(() => { if (this.ticking === null) void this.deliveryTick() }, DELIVERY_TICK_MS)
+    this.timer = setInterval(() => { if (!this.runner.busy) void this.deliveryTick() }, DELIVERY_TICK_MS)
     this.timer.unref()
   }
 
   /** Stops delivery and waits for what is in flight (hint writes included); the node closes the store after. */
   async stop (): Promise<void> {
-    this.stopped = true
+    this.runner.stop()
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await Promise.allSettled([...this.inFlight])
@@ -273,60 +282,31 @@ export class QuorumShell {
     return { target, delivered, remaining: this.d.hints.stats().get(target)?.count ?? 0 }
   }
 
-  private ticking: Promise<number> | null = null
-
-  /** One scheduler tick; resolves when its batches are done with how many hints reached `target`. */
-  private async deliveryTick (target?: number): Promise<number> {
-    // One tick at a time: the scheduler must see the store after the previous tick's removals.
-    while (this.ticking !== null) await this.ticking.catch(() => 0)
-    if (this.stopped) return 0
-    const run = (async () => {
-      const actions = this.delivery.tick(systemClock.monotonic(), id => this.d.alive(id), this.d.hints.stats())
-      const counts = await Promise.all(actions.map(a => this.act(a)))
-      return actions.reduce((n, a, i) => a.type === 'deliver' && a.target === target ? n + counts[i]! : n, 0)
-    })()
-    this.ticking = run
-    try { return await this.track(run) } finally { this.ticking = null }
+  /** One delivery tick (HintDeliveryRunner); resolves with how many hints reached `target`. */
+  private deliveryTick (target?: number): Promise<number> {
+    return this.track(this.runner.tick(target))
   }
 
-  private async act (a: HintDeliveryAction): Promise<number> {
-    if (a.type === 'expire') {
-      try {
-        const n = await this.d.hints.expire(systemClock.now(), a.maxAgeMs)
-        if (n > 0) this.d.log.warn({ expired: n }, `${n} hint(s) expired (older than replication.hint_expiration_days); anti-entropy repairs what they carried`)
-      } catch (e) {
-        this.d.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `hint expiry failed: ${(e as Error).message}`)
-      }
-      return 0
-    }
-    const { target, batch } = a
-    let hints: StoredHint[]
-    try {
-      hints = await this.d.hints.list(target, a.maxHints, { maxBytes: a.maxBytes })
-    } catch (e) {
-      if (isScratchBirdError(e, 'SB_STORAGE_CORRUPT')) {
-        const dropped = await this.d.hints.dropCorrupt(target).catch(() => 0)
-        this.d.log.error({ target, dropped, err: e.toJSON() }, `dropped ${dropped} corrupt hint(s) for node ${target}`)
-      } else {
-        this.d.log.error({ target, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `reading hints for node ${target} failed`)
-      }
-      this.delivery.onFailed(target, batch, systemClock.monotonic())
-      return 0
-    }
-    try {
-      const timeoutMs = this.d.config.replication.write_timeout_ms
-      await Promise.all(deliveryBatches(hints).map(g => this.call(target, 'REPLICA_APPLY', {
-        shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(this.d.hlc), writes: [...g.writes]
-      }, timeoutMs)))
-      await this.d.hints.remove(hints.map(h => h.id))
-      this.d.metrics.hintsDelivered.inc({ target_node: String(target) }, hints.length)
-      this.delivery.onDelivered(target, batch, hints.length)
-      if (hints.length > 0) this.d.log.info({ target, hints: hints.length }, `Delivered ${hints.length} hint(s) to Node ${target}`)
-      return hints.length
-    } catch (e) {
-      this.delivery.onFailed(target, batch, systemClock.monotonic())
-      this.d.log.warn({ target, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `Hint delivery to Node ${target} failed: ${(e as Error).message}; retrying in ${this.delivery.intervalMs} ms`)
-      return 0
+  private onHintEvent (e: HintRunnerEvent): void {
+    const err = (x: unknown): unknown => isScratchBirdError(x) ? x.toJSON() : String(x)
+    switch (e.type) {
+      case 'expired':
+        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); anti-entropy repairs what they carried`)
+        break
+      case 'expire-failed':
+        this.d.log.error({ err: err(e.error) }, `hint expiry failed: ${(e.error as Error).message}`)
+        break
+      case 'read-failed':
+        if (e.dropped !== undefined) this.d.log.error({ target: e.target, dropped: e.dropped, err: err(e.error) }, `dropped ${e.dropped} corrupt hint(s) for node ${e.target}`)
+        else this.d.log.error({ target: e.target, err: err(e.error) }, `reading hints for node ${e.target} failed`)
+        break
+      case 'delivered':
+        this.d.metrics.hintsDelivered.inc({ target_node: String(e.target) }, e.count)
+        if (e.count > 0) this.d.log.info({ target: e.target, hints: e.count }, `Delivered ${e.count} hint(s) to Node ${e.target}`)
+        break
+      case 'delivery-failed':
+        this.d.log.warn({ target: e.target, err: err(e.error) }, `Hint delivery to Node ${e.target} failed: ${(e.error as Error).message}; retrying in ${e.retryInMs} ms`)
+        break
     }
   }
 

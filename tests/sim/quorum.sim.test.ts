@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { deliveryBatches, hintsOf } from '../../src/cluster/hints/batches'
-import { HintDelivery, type HintDeliveryAction } from '../../src/cluster/hints/delivery'
+import { hintsOf } from '../../src/cluster/hints/batches'
+import { HintDelivery } from '../../src/cluster/hints/delivery'
+import { HintDeliveryRunner } from '../../src/cluster/hints/runner'
 import { HintStore } from '../../src/cluster/hints/store'
 import { preferenceList } from '../../src/cluster/placement'
 import {
@@ -22,8 +23,8 @@ import { SimNetwork } from './network'
 // Seeded simulation of leaderless quorum replication (DESIGN §6 "Mode 3", §10) running the shipped
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
 // StatementWrite, PointRead — which run the QuorumWrite / QuorumRead machines), keep hints in a
-// HintStore over MemoryKv (records from cluster/hints/batches.ts) and deliver them on the
-// HintDelivery scheduler; replicas are ShardEngines over MemoryKv answering REPLICA_APPLY with
+// HintStore over MemoryKv (records from cluster/hints/batches.ts) and deliver them with
+// HintDeliveryRunner on the HintDelivery scheduler (cluster/hints/runner.ts, delivery.ts); replicas are ShardEngines over MemoryKv answering REPLICA_APPLY with
 // applyVersions (the production LWW rule, storage/row-write.ts) and REPLICA_READ with
 // getVersionedMany. What is simulated is only the I/O around them (the node's shell,
 // src/node/quorum.ts, does the same with RPC and timers): the network, RPC timeouts and errors,
@@ -137,8 +138,7 @@ interface Coord {
   calls: Map<number, Call>
   writes: Set<StatementWrite>
   hints: HintStore
-  delivery: HintDelivery
-  delivering: boolean
+  runner: HintDeliveryRunner
 }
 
 interface Replica {
@@ -265,8 +265,7 @@ class QuorumSim {
         calls: new Map(),
         writes: new Set(),
         hints: null as unknown as HintStore, // opened in init()
-        delivery: new HintDelivery({ intervalMs: HINT_INTERVAL_MS, ratePerSecond: HINT_RATE }),
-        delivering: false
+        runner: null as unknown as HintDeliveryRunner
       })
       this.net.start(address, offset, (_from, msg) => this.coordReceive(this.coords[i]!, msg))
     }
@@ -275,7 +274,18 @@ class QuorumSim {
   async init (): Promise<void> {
     for (const c of this.coords) {
       c.hints = await HintStore.open(MemoryKv.open(), { sync: false, maxHintsPerTarget: this.hintCap })
-      this.net.every(c.address, this.rng.next() * HINT_TICK_MS, HINT_TICK_MS, localNow => this.deliveryTick(c, localNow))
+      c.runner = new HintDeliveryRunner({
+        store: this.tracked(c.hints),
+        scheduler: new HintDelivery({ intervalMs: HINT_INTERVAL_MS, ratePerSecond: HINT_RATE }),
+        send: (target, g) => this.callP(c, target, { type: 'apply', shard: g.shard, xid: g.xid, commitHlc: nextTs(c.hlc), writes: [...g.writes] }, this.writeTimeoutMs),
+        alive: id => this.reachable(c.address, replicaAddr(id)),
+        clock: { now: () => EPOCH_MS + this.net.localTime(c.address), monotonic: () => this.net.localTime(c.address) },
+        onEvent: e => {
+          if (e.type === 'delivered') stats.hintsDelivered += e.count
+          else if (e.type !== 'delivery-failed') this.fail(`hint delivery: ${e.type}`)
+        }
+      })
+      this.net.every(c.address, this.rng.next() * HINT_TICK_MS, HINT_TICK_MS, () => this.deliveryTick(c))
     }
     for (const id of this.replicaIds) this.startReplica(id)
     await this.settle()
@@ -611,33 +621,23 @@ class QuorumSim {
     return recs
   }
 
-  /** The shell's delivery tick: HintDelivery decides, the hint store and the RPCs carry it out. */
-  deliveryTick (coord: Coord, localNow: number): void {
-    if (coord.delivering) return // one tick at a time, as the shell does
-    const actions = coord.delivery.tick(localNow, id => this.reachable(coord.address, replicaAddr(id)), coord.hints.stats())
-    if (actions.length === 0) return
-    coord.delivering = true
-    void Promise.all(actions.map(a => this.act(coord, a))).finally(() => { coord.delivering = false })
+  /** The shell's delivery tick: HintDeliveryRunner on the HintDelivery scheduler, skipped while one runs. */
+  deliveryTick (coord: Coord): void {
+    if (!coord.runner.busy) void coord.runner.tick()
   }
 
-  async act (coord: Coord, a: HintDeliveryAction): Promise<void> {
-    if (a.type === 'expire') {
-      await this.io(coord.hints.expire(EPOCH_MS + this.net.localTime(coord.address), a.maxAgeMs))
-      return
-    }
-    const { target, batch } = a
-    const hints = await this.io(coord.hints.list(target, a.maxHints, { maxBytes: a.maxBytes }))
-    try {
-      await Promise.all(deliveryBatches(hints).map(g => this.callP(coord, target, {
-        type: 'apply', shard: g.shard, xid: g.xid, commitHlc: nextTs(coord.hlc), writes: [...g.writes]
-      }, this.writeTimeoutMs)))
-    } catch {
-      coord.delivery.onFailed(target, batch, this.net.localTime(coord.address))
-      return
-    }
-    await this.io(coord.hints.remove(hints.map(h => h.id)))
-    stats.hintsDelivered += hints.length
-    coord.delivery.onDelivered(target, batch, hints.length)
+  /** `obj` whose async methods count as storage operations (see io()). */
+  tracked<T extends object> (obj: T): T {
+    return new Proxy(obj, {
+      get: (t, prop) => {
+        const v: unknown = Reflect.get(t, prop, t)
+        if (typeof v !== 'function') return v
+        return (...args: unknown[]) => {
+          const r: unknown = v.apply(t, args)
+          return r instanceof Promise ? this.io(r) : r
+        }
+      }
+    })
   }
 
   // ---- scenario -------------------------------------------------------------------------------
@@ -694,7 +694,7 @@ class QuorumSim {
 
   /** Every statement finished, every hint store empty, no delivery in flight. */
   drained (): boolean {
-    return this.coords.every(c => c.writes.size === 0 && c.hints.stats().size === 0 && !c.delivering)
+    return this.coords.every(c => c.writes.size === 0 && c.hints.stats().size === 0 && !c.runner.busy)
   }
 
   /** What each replica of `key` holds (engine getVersioned: the latest committed version, tombstones included). */
