@@ -24,38 +24,40 @@ import { SimNetwork } from './network'
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
 // StatementWrite, PointRead — which run the QuorumWrite / QuorumRead machines), keep hints in a
 // HintStore over MemoryKv (records from cluster/hints/batches.ts) and deliver them with
-// HintDeliveryRunner on the HintDelivery scheduler (cluster/hints/runner.ts, delivery.ts); replicas are ShardEngines over MemoryKv answering REPLICA_APPLY with
-// applyVersions (the production LWW rule, storage/row-write.ts) and REPLICA_READ with
-// getVersionedMany. What is simulated is only the I/O around them (the node's shell,
-// src/node/quorum.ts, does the same with RPC and timers): the network, RPC timeouts and errors,
-// replica crashes (the engine is dropped, its store kept: a restart runs crash recovery).
+// HintDeliveryRunner on the HintDelivery scheduler (cluster/hints/runner.ts, delivery.ts);
+// replicas are ShardEngines over MemoryKv answering REPLICA_APPLY with applyVersions (the
+// production LWW rule, storage/row-write.ts) and REPLICA_READ with getVersionedMany. What is
+// simulated is only the I/O around them (the node's shell, src/node/quorum.ts, does the same with
+// RPC and timers): the network, RPC timeouts and errors, crashes (a crashed replica's engines and
+// a crashed coordinator's hint store are dropped, their data kept: a restart reopens them).
 //
 // 3–5 replica nodes, 2–3 shards placed by rendezvous hashing with N = 3, 2–3 coordinators each
 // with its own Hlc on a clock offset up to ±CLOCK_OFFSET_MAX_MS, W and R drawn in 1..3 per seed.
 // Statements write (insert/update or delete) one or two keys, possibly on two shards (one batch
 // per shard, one xid); reads read one or two keys of a shard; acknowledged writes are often read
-// back at once. Every seed runs three phases:
+// back at once. Every seed runs these phases:
 //  calm   no loss, no faults, accurate liveness: every operation succeeds and no hint is created.
-//  faults up to 10 % loss, replicas crashing and restarting (a send to a stopped replica is
-//         refused), partitions of replicas and coordinators, stale liveness views, replica RPC
-//         errors before or after applying.
-//  heal   partitions healed, replicas restarted; the hint stores drain through HintDelivery.
+//  faults up to 10 % loss, replicas and coordinators crashing and restarting (a send to a stopped
+//         replica is refused), partitions of replicas and coordinators, stale liveness views,
+//         replica RPC errors before or after applying.
+//  heal   partitions healed, everyone restarted; the hint stores drain through HintDelivery.
 //  repair one read of every key with R = N. In a quarter of the seeds the coordinators' hint logs
 //         hold only a handful of hints per target (SB_HINT_LOG_FULL beyond, dropped as the shell
-//         does), so replicas stay stale after the heal and this read's repairs must fix them;
-//         elsewhere hints alone made the replicas agree and it repairs nothing.
+//         does), and a coordinator crash loses the hints its machines in flight had not emitted
+//         yet (anti-entropy's in production): then replicas may stay stale after the heal and this
+//         read's repairs must fix them; otherwise hints alone made the replicas agree and it
+//         repairs nothing. Hints already stored survive a coordinator crash and are delivered.
 // Then, without anti-entropy:
 //  - replicas converge: every replica of a key holds the same version (engine getVersioned);
 //  - no acknowledged write is lost: that version is ≥ every acknowledged one;
 //  - no deleted row comes back, nothing never written appears: the version held is the highest
 //    version id among the writes that were sent (acknowledged or of unknown outcome) — each
-//    reached every replica by apply or hint (with refused hints: a version that was sent); every
-//    row a read returned was sent too;
+//    reached every replica by apply or hint (where hints were refused or lost: a version that
+//    was sent, and no acknowledged one lost); every row a read returned was sent too;
 //  - with W + R > N, a read started after a write was acknowledged returned it or a newer one;
 //  - per shard batch: exactly one of ack or hint per replica, no hint for a batch refused up
 //    front; per coordinator: version ids strictly increase; a fresh read returns the converged
 //    rows and repairs nothing.
-// Coordinators do not crash here: a hint lost with its coordinator is anti-entropy's to repair.
 //
 // Replay one seed: SEED=<n> npx vitest run tests/sim/quorum.sim.test.ts
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/quorum.sim.test.ts
@@ -88,6 +90,8 @@ const RPC_ERROR_PROBABILITY = 0.03
 const STALE_VIEW_PROBABILITY = 0.15
 /** Chance that an acknowledged write is read back within MAX_DELAY_MS / 2 (from any coordinator). */
 const READ_BACK_PROBABILITY = 0.6
+/** Share of fault events that crash a coordinator (the rest crash a replica or partition the network). */
+const COORDINATOR_CRASH_SHARE = 0.15
 /** Share of seeds whose coordinators keep at most a handful of hints per target (SB_HINT_LOG_FULL beyond). */
 const CAPPED_HINT_LOG_PROBABILITY = 0.25
 /** The simulated time one storage operation may take: the loop lets promises settle every step. */
@@ -110,7 +114,8 @@ interface WriteRec {
   coord: number
   phase: Phase
   startAt: number
-  status: 'pending' | 'succeeded' | 'refused' | 'failed'
+  /** 'crashed': its coordinator crashed before the row's batch was decided (unknown outcome). */
+  status: 'pending' | 'succeeded' | 'refused' | 'failed' | 'crashed'
   decidedAt: number
 }
 
@@ -130,13 +135,21 @@ interface Call { onOk: (versions: Array<VersionedRow | null> | undefined) => voi
 interface Coord {
   id: number
   address: string
+  offsetMs: number
+  /** Bumped on every crash: callbacks of an earlier life do nothing. */
+  life: number
+  /** Hint store open and delivery running (a restart reopens the store first). */
+  ready: boolean
+  /** The hint store's data: it survives a crash (HintStore.open rescans it). */
+  hintData: MemoryStore
   hlc: Hlc
   lastVersionId: Uint8Array | null
   xids: bigint
   nextReq: number
   nextCall: number
   calls: Map<number, Call>
-  writes: Set<StatementWrite>
+  /** Unfinished statements and their rows. */
+  writes: Map<StatementWrite, WriteRec[]>
   hints: HintStore
   runner: HintDeliveryRunner
 }
@@ -175,7 +188,10 @@ const stats = {
   repairs: 0,
   refusedSends: 0,
   rpcErrors: 0,
-  replicaCrashes: 0
+  replicaCrashes: 0,
+  coordinatorCrashes: 0,
+  hintsKeptOverCrash: 0,
+  writesCrashed: 0
 }
 
 function int (rng: SeededRng, lo: number, hi: number): number {
@@ -218,6 +234,8 @@ class QuorumSim {
   /** Hints this seed's coordinators stored, and those their full hint logs refused. */
   hintsStored = 0
   hintsRefused = 0
+  /** Statements a coordinator crash cut short (their remaining hints never made). */
+  hintsLost = 0
   /** Most hints a coordinator keeps per target: small in some seeds, so read repair has work left. */
   readonly hintCap: number | undefined
   private ops = 0
@@ -253,6 +271,10 @@ class QuorumSim {
       this.coords.push({
         id,
         address,
+        offsetMs: offset,
+        life: 0,
+        ready: false,
+        hintData: new MemoryStore(),
         hlc: new Hlc({
           nodeId: id,
           rng: new SeededRng(rng.u32()),
@@ -263,7 +285,7 @@ class QuorumSim {
         nextReq: 1,
         nextCall: 1,
         calls: new Map(),
-        writes: new Set(),
+        writes: new Map(),
         hints: null as unknown as HintStore, // opened in init()
         runner: null as unknown as HintDeliveryRunner
       })
@@ -272,24 +294,73 @@ class QuorumSim {
   }
 
   async init (): Promise<void> {
-    for (const c of this.coords) {
-      c.hints = await HintStore.open(MemoryKv.open(), { sync: false, maxHintsPerTarget: this.hintCap })
+    for (const c of this.coords) this.startCoord(c)
+    for (const id of this.replicaIds) this.startReplica(id)
+    await this.settle()
+  }
+
+  /**
+   * Starts (or restarts after a crash) a coordinator: its hint store is opened over the data that
+   * survived (HintStore.open rescans it), then a HintDeliveryRunner on a fresh HintDelivery
+   * scheduler ticks every HINT_TICK_MS. Its Hlc carries on (production restores it from the
+   * persisted high-water mark).
+   */
+  startCoord (c: Coord): void {
+    const life = ++c.life
+    c.ready = false
+    c.calls = new Map()
+    c.writes = new Map()
+    if (c.life > 1) this.net.start(c.address, c.offsetMs, (_from, msg) => this.coordReceive(c, msg))
+    void this.io(HintStore.open(MemoryKv.open(c.hintData), { sync: false, maxHintsPerTarget: this.hintCap })).then(store => {
+      if (c.life !== life) { void this.io(store.close()); return }
+      if (life > 1) for (const t of store.stats().values()) stats.hintsKeptOverCrash += t.count
+      c.hints = store
       c.runner = new HintDeliveryRunner({
-        store: this.tracked(c.hints),
+        store: this.tracked(store),
         scheduler: new HintDelivery({ intervalMs: HINT_INTERVAL_MS, ratePerSecond: HINT_RATE }),
         send: (target, g) => this.callP(c, target, { type: 'apply', shard: g.shard, xid: g.xid, commitHlc: nextTs(c.hlc), writes: [...g.writes] }, this.writeTimeoutMs),
         alive: id => this.reachable(c.address, replicaAddr(id)),
         clock: { now: () => EPOCH_MS + this.net.localTime(c.address), monotonic: () => this.net.localTime(c.address) },
         onEvent: e => {
+          if (c.life !== life) return // a crashed life's delivery failing on its closed store
           if (e.type === 'delivered') stats.hintsDelivered += e.count
           else if (e.type !== 'delivery-failed') this.fail(`hint delivery: ${e.type}`)
         }
       })
-      this.net.every(c.address, this.rng.next() * HINT_TICK_MS, HINT_TICK_MS, () => this.deliveryTick(c))
-    }
-    for (const id of this.replicaIds) this.startReplica(id)
-    await this.settle()
+      this.net.every(c.address, this.now + this.rng.next() * HINT_TICK_MS, HINT_TICK_MS, () => this.deliveryTick(c))
+      c.ready = true
+    }, (e: unknown) => this.fail(`coordinator ${c.id}: hint store did not open: ${String(e)}`))
   }
+
+  /**
+   * A coordinator crash: in-flight statements die undecided (their rows' outcome is unknown, and
+   * the hints their machines had not emitted yet are gone — anti-entropy's to repair, as the
+   * read-repair round does here); stored hints survive in its hint store.
+   */
+  crashCoord (c: Coord): void {
+    this.net.stop(c.address)
+    c.life++
+    stats.coordinatorCrashes++
+    if (c.ready) {
+      c.runner.stop()
+      void this.io(c.hints.close())
+    }
+    c.ready = false
+    for (const recs of c.writes.values()) {
+      this.hintsLost++
+      for (const rec of recs) {
+        if (rec.status !== 'pending') continue
+        rec.status = 'crashed'
+        rec.decidedAt = this.now
+        stats.writesCrashed++
+      }
+    }
+    c.writes = new Map()
+    c.calls = new Map()
+  }
+
+  /** Coordinators up with their hint store open. */
+  upCoords (): Coord[] { return this.coords.filter(c => c.ready && this.net.isUp(c.address)) }
 
   get now (): number { return this.net.now }
 
@@ -484,9 +555,11 @@ class QuorumSim {
       timeoutMs: this.writeTimeoutMs,
       nextReqId: () => coord.nextReq++
     })
-    coord.writes.add(sw)
+    coord.writes.set(sw, recs)
+    const life = coord.life
     const hinted = new Map<number, number[]>() // reqId → replicas hinted
     const handle = (effects: StatementWriteEffect[]): void => {
+      if (coord.life !== life) return // the coordinator crashed: nothing of this statement goes on
       for (const e of effects) {
         switch (e.type) {
           case 'apply':
@@ -530,7 +603,10 @@ class QuorumSim {
             stats.writesSucceeded++
             if (o.acked.length < this.w) this.fail(`write ${rec.op} succeeded with ${o.acked.length} acks < W`)
             if (this.phase !== 'heal' && this.rng.next() < READ_BACK_PROBABILITY) {
-              this.net.after(this.rng.next() * MAX_DELAY_MS / 2, () => this.startRead(pick(this.rng, this.coords), [rec.key]))
+              this.net.after(this.rng.next() * MAX_DELAY_MS / 2, () => {
+                const up = this.upCoords()
+                if (up.length > 0) this.startRead(pick(this.rng, up), [rec.key])
+              })
             }
           } else if (o.error.details.reason === 'not_enough_alive') {
             rec.status = 'refused'
@@ -565,6 +641,7 @@ class QuorumSim {
     })
     this.reads.push(...recs)
     const now = (): number => this.net.localTime(coord.address)
+    const life = coord.life
     const pr = new PointRead({
       tableId: TABLE,
       pks: keys.map(k => this.key(k)),
@@ -576,6 +653,7 @@ class QuorumSim {
       nextReqId: () => coord.nextReq++
     })
     const handle = (effects: PointReadEffect[]): void => {
+      if (coord.life !== life) return
       for (const e of effects) {
         switch (e.type) {
           case 'read': {
@@ -646,7 +724,9 @@ class QuorumSim {
   scheduleOps (from: number, span: number, count: number): void {
     for (let i = 0; i < count; i++) {
       this.net.at(from + this.rng.next() * span, () => {
-        const coord = pick(this.rng, this.coords)
+        const up = this.upCoords()
+        if (up.length === 0) return
+        const coord = pick(this.rng, up)
         const key = pick(this.rng, this.keys)
         const other = pick(this.rng, this.keys)
         if (this.rng.next() < 0.7) {
@@ -663,7 +743,16 @@ class QuorumSim {
     let t = from + this.rng.next() * 500
     while (t < from + span) {
       const at = t
-      if (this.rng.next() < 0.55) {
+      const x = this.rng.next()
+      if (x < COORDINATOR_CRASH_SHARE) {
+        const c = pick(this.rng, this.coords)
+        const downFor = 200 + this.rng.next() * 1800
+        this.net.at(at, () => {
+          if (!this.net.isUp(c.address)) return
+          this.crashCoord(c)
+          this.net.after(downFor, () => { if (!this.net.isUp(c.address)) this.startCoord(c) })
+        })
+      } else if (x < 0.6) {
         const id = pick(this.rng, this.replicaIds)
         const downFor = 200 + this.rng.next() * 2800
         this.net.at(at, () => {
@@ -694,7 +783,7 @@ class QuorumSim {
 
   /** Every statement finished, every hint store empty, no delivery in flight. */
   drained (): boolean {
-    return this.coords.every(c => c.writes.size === 0 && c.hints.stats().size === 0 && !c.runner.busy)
+    return this.coords.every(c => c.ready && c.writes.size === 0 && c.hints.stats().size === 0 && !c.runner.busy)
   }
 
   /** What each replica of `key` holds (engine getVersioned: the latest committed version, tombstones included). */
@@ -731,6 +820,7 @@ async function scenario (seed: number): Promise<void> {
   sim.phase = 'heal'
   sim.heal()
   for (const id of sim.replicaIds) if (!sim.net.isUp(replicaAddr(id))) sim.startReplica(id)
+  for (const c of sim.coords) if (!sim.net.isUp(c.address)) sim.startCoord(c)
   sim.net.options.lossProbability = Math.min(sim.net.options.lossProbability, 0.02)
   const drainedBy = sim.now + DRAIN_BOUND_MS
   expect(await sim.runUntilTrue(() => sim.drained(), drainedBy), `${ctx}: every write decided and every hint delivered within ${DRAIN_BOUND_MS} ms of the heal`).toBe(true)
@@ -741,14 +831,16 @@ async function scenario (seed: number): Promise<void> {
   // sees every replica and repairs the stale ones with the newest version among them.
   sim.net.options.lossProbability = 0
   const repairRound = sim.keys.map(key => sim.startRead(pick(rng, sim.coords), [key], N)[0]!)
+  const incomplete = sim.hintsRefused > 0 || sim.hintsLost > 0
   await sim.runUntil(sim.now + MAX_TIMEOUT_MS + 2 * MAX_DELAY_MS + STEP_MS)
   for (const read of repairRound) {
     expect(read.status, `${ctx}: repair-round read of k${read.key}`).toBe('succeeded')
     stats.repairRoundRepairs += read.repairs
-    if (sim.hintsRefused === 0) expect(read.repairs, `${ctx}: k${read.key}: hints alone made the replicas agree`).toBe(0)
+    if (!incomplete) expect(read.repairs, `${ctx}: k${read.key}: hints alone made the replicas agree`).toBe(0)
   }
 
-  const sent = sim.writes.filter(w => w.status === 'succeeded' || w.status === 'failed')
+  const wasSent = (w: WriteRec): boolean => w.status === 'succeeded' || w.status === 'failed' || w.status === 'crashed'
+  const sent = sim.writes.filter(wasSent)
   const byRow = new Map(sent.filter(w => w.row !== null).map(w => [hex(w.row), w]))
 
   // (4) With W + R > N, a read started after a write was acknowledged returns that write or a newer
@@ -800,9 +892,9 @@ async function scenario (seed: number): Promise<void> {
     }
     // (c) No deleted row back, nothing never written: the final version is the highest-versionId
     // write sent (every sent write reached every replica by apply or hint) — not one refused up front.
-    const keySent = keyWrites.filter(w => w.status === 'succeeded' || w.status === 'failed')
+    const keySent = keyWrites.filter(wasSent)
     const highest = keySent.reduce<WriteRec | null>((best, w) => best === null || compareVersionIds(w.versionId, best.versionId) > 0 ? w : best, null)
-    if (sim.hintsRefused === 0 && highest?.row === null && final?.row != null) {
+    if (!incomplete && highest?.row === null && final?.row != null) {
       expect.fail(`${ctx}: k${key}: deleted by write ${highest.op} ${verStr(highest)}, but replicas hold ${verStr(final)}`)
     }
     if (final !== undefined && !keySent.some(w => sameVersion(w, final))) {
@@ -810,7 +902,7 @@ async function scenario (seed: number): Promise<void> {
       expect.fail(`${ctx}: k${key}: replicas hold ${verStr(final)}, ${refused !== undefined ? `write ${refused.op}, refused up front` : 'which nobody wrote'}`)
     }
     // (A write whose hints a full log refused may have reached no replica: then only what some replica held.)
-    if (sim.hintsRefused === 0) expect(verStr(final), `${ctx}: k${key}: final version is the highest-versionId write sent (write ${highest?.op})`).toBe(verStr(highest))
+    if (!incomplete) expect(verStr(final), `${ctx}: k${key}: final version is the highest-versionId write sent (write ${highest?.op})`).toBe(verStr(highest))
   }
 
   // A read now (no loss: R may be N), from any coordinator, returns the converged rows and repairs nothing.
@@ -845,6 +937,9 @@ describe('leaderless quorum simulation (production coordinator, ShardEngine repl
     expect(stats.refusedSends).toBeGreaterThan(0)
     expect(stats.rpcErrors).toBeGreaterThan(0)
     expect(stats.replicaCrashes).toBeGreaterThan(0)
+    expect(stats.coordinatorCrashes).toBeGreaterThan(0)
+    expect(stats.hintsKeptOverCrash, 'hints found in a restarted coordinator\'s store').toBeGreaterThan(0)
+    expect(stats.writesCrashed, 'rows whose coordinator crashed before their batch was decided').toBeGreaterThan(0)
   })
 
   afterAll(() => {
