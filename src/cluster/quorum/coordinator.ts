@@ -32,7 +32,8 @@ export interface ShardBatchSpec {
   readonly shard: number
   readonly replicationFactor: number
   readonly writeQuorum: number
-  readonly writes: readonly ReplicaWrite[]
+  /** Shipped as they are (not copied): the caller hands them over. */
+  readonly writes: ReplicaWrite[]
 }
 
 /** What one replica of `shard` is sent: the REPLICA_APPLY request of a shard batch. */
@@ -104,7 +105,7 @@ export class StatementWrite {
     this.batches = o.batches.map(b => {
       const m = new QuorumWrite<ShardWrite>({
         reqId: o.nextReqId(),
-        batch: { shard: b.shard, writes: [...b.writes], commitHlc: o.commitHlc, xid: o.xid },
+        batch: { shard: b.shard, writes: b.writes, commitHlc: o.commitHlc, xid: o.xid },
         replicas: o.replicas(b.shard, b.replicationFactor),
         w: b.writeQuorum,
         alive: view,
