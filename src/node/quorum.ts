@@ -1,9 +1,10 @@
 import type { Logger } from 'pino'
 import type { TableInfo } from '../catalog/catalog'
-import { HintDelivery, DELIVERY_TICK_MS, type HintDeliveryAction } from '../cluster/hints/delivery'
-import type { HintStore, StoredHint } from '../cluster/hints/store'
-import { QuorumRead, type ReadOutput } from '../cluster/quorum/read'
-import { QuorumWrite, type WriteOutput } from '../cluster/quorum/write'
+import { HintDelivery, DELIVERY_TICK_MS } from '../cluster/hints/delivery'
+import { hintsOf } from '../cluster/hints/batches'
+import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
+import type { HintStore } from '../cluster/hints/store'
+import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
@@ -11,7 +12,7 @@ import type { Hlc } from '../core/hlc'
 import { uuidVersion } from '../core/uuid'
 import type { NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
-import { decodeTuple, encodeTuple, type Tuple } from '../storage/keys'
+import type { Tuple } from '../storage/keys'
 import type { Xid } from '../storage/types'
 import type { QuorumBatch } from '../exec/env'
 import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
@@ -19,34 +20,20 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
 
-// The leaderless quorum I/O shell (DESIGN §6 "Mode 3"; issue 6): drives the sans-I/O QuorumWrite /
-// QuorumRead machines (src/cluster/quorum) with shard requests — REPLICA_APPLY / REPLICA_READ to
-// this node's own workers when it holds a replica, over cluster RPC (SHARD_QUERY) otherwise — and a
-// timer at each deadline; keeps the hints the write machines ask for in the HintStore and delivers
-// them with the HintDelivery scheduler (src/cluster/hints), ticked every DELIVERY_TICK_MS.
-//
-// Units of work:
-//  - A statement's writes are grouped by shard; each shard batch is one QuorumWrite (one
-//    REPLICA_APPLY per replica carrying the whole batch, W acks of that request = W acks of every
-//    row in it). All rows of a statement share one XID; each row has its own version id. A
-//    statement touching several shards succeeds when every batch reached W; it is not atomic
-//    across shards (a failed batch has an unknown outcome, as in Cassandra; the others stand).
-//    A transaction's buffered writes are shipped the same way at COMMIT (writeBatches), one XID
-//    for the whole transaction.
-//  - A point read is one QuorumRead per key; the keys of one shard share one REPLICA_READ per
-//    replica. Read repair (the machine's 'repair' outputs) is sent after the client's answer and
-//    never awaited.
-//  - Hints: one per (replica that did not ack, row). Delivery groups a batch by (shard, xid) into
-//    REPLICA_APPLY requests; applying is idempotent (same version = ack), so a batch that fails
-//    halfway is simply delivered again.
+// The leaderless quorum I/O shell (DESIGN §6 "Mode 3"; issue 6): carries out the effects of the
+// sans-I/O coordinator (src/cluster/quorum/coordinator.ts: StatementWrite for a statement's or a
+// COMMIT's shard batches, PointRead for the keys of one shard) with shard requests —
+// REPLICA_APPLY / REPLICA_READ to this node's own workers when it holds a replica, over cluster
+// RPC (SHARD_QUERY) otherwise — and a timer at each deadline; keeps the hints they ask for in the
+// HintStore (records from src/cluster/hints/batches.ts) and delivers them with HintDeliveryRunner
+// (src/cluster/hints/runner.ts, on the HintDelivery scheduler), ticked every DELIVERY_TICK_MS. Nothing here decides
+// what to send, to whom, or what the client is answered: that is the machines' (and simulated in
+// tests/sim/quorum.sim.test.ts with the same code).
 //
 // A replica receiving REPLICA_APPLY from a peer first runs hlc.update on every version (cluster.ts
 // onShardQuery); a version further ahead than max_clock_offset_ms fails the request with
 // SB_CLOCK_OFFSET_EXCEEDED, which the coordinator sees as that replica failing (a hint is kept and
 // delivered again later, when the clocks agree or an operator intervenes).
-
-/** Node-side bound on rows of one quorum point read per shard (REPLICA_READ reads at most 10 000). */
-const MAX_READ_KEYS = 1000
 
 export interface QuorumDeps {
   readonly config: Config
@@ -79,22 +66,30 @@ export class QuorumShell {
   private readonly delivery: HintDelivery
   private timer: NodeJS.Timeout | null = null
   private readonly inFlight = new Set<Promise<unknown>>()
-  private stopped = false
+  private readonly runner: HintDeliveryRunner
 
   constructor (private readonly d: QuorumDeps) {
     const r = d.config.replication
     this.delivery = new HintDelivery({ intervalMs: r.hint_delivery_interval_ms, ratePerSecond: r.hint_delivery_rate, expirationDays: r.hint_expiration_days })
+    this.runner = new HintDeliveryRunner({
+      store: d.hints,
+      scheduler: this.delivery,
+      send: (target, g) => this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms).then(() => {}),
+      alive: id => d.alive(id),
+      clock: systemClock,
+      onEvent: e => this.onHintEvent(e)
+    })
   }
 
   start (): void {
     // A tick still running (a batch waits up to write_timeout_ms) makes the next ones skip.
-    this.timer = setInterval(() => { if (this.ticking === null) void this.deliveryTick() }, DELIVERY_TICK_MS)
+    this.timer = setInterval(() => { if (!this.runner.busy) void this.deliveryTick() }, DELIVERY_TICK_MS)
     this.timer.unref()
   }
 
   /** Stops delivery and waits for what is in flight (hint writes included); the node closes the store after. */
   async stop (): Promise<void> {
-    this.stopped = true
+    this.runner.stop()
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await Promise.allSettled([...this.inFlight])
@@ -127,18 +122,51 @@ export class QuorumShell {
 
   /**
    * Quorum-writes batches under one XID and commit HLC: an autocommit statement's shard batches, or
-   * a transaction's buffered writes at COMMIT (src/exec/quorum-txn.ts). Each batch is one
-   * QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch reached its W, rejects
-   * with the first batch's SB_QUORUM_NOT_ACHIEVED otherwise (the other batches stand).
+   * a transaction's buffered writes at COMMIT (src/exec/quorum-txn.ts). The policy is
+   * StatementWrite's (src/cluster/quorum/coordinator.ts); this carries out its effects.
    */
   async writeBatches (batches: readonly QuorumBatch[]): Promise<void> {
     const nonEmpty = batches.filter(b => b.writes.length > 0)
     if (nonEmpty.length === 0) return
-    const xid = this.d.xid()
-    const commitHlc = nextHlcTs(this.d.hlc)
-    const results = await Promise.allSettled(nonEmpty.map(b => this.writeShard(b.replicationFactor, b.writeQuorum, b.shard, b.writes, xid, commitHlc)))
-    const failed = results.find(r => r.status === 'rejected')
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+    const now = (): number => systemClock.monotonic()
+    const timeoutMs = this.d.config.replication.write_timeout_ms
+    const sw = new StatementWrite({
+      batches: nonEmpty,
+      xid: this.d.xid(),
+      commitHlc: nextHlcTs(this.d.hlc),
+      replicas: (shard, n) => this.d.replicas(shard, n),
+      alive: id => this.d.alive(id),
+      nowMs: now(),
+      timeoutMs,
+      nextReqId: () => ++this.seq
+    })
+    await this.track(new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const handle = (effects: StatementWriteEffect[]): void => {
+        for (const e of effects) {
+          switch (e.type) {
+            case 'apply':
+              this.call(e.to, 'REPLICA_APPLY', e.batch, timeoutMs).then(
+                () => handle(sw.onAck(e.reqId, e.to, now())),
+                (err: unknown) => {
+                  this.d.log.debug({ shard: e.batch.shard, replica: e.to, err: isScratchBirdError(err) ? err.toJSON() : String(err) }, `replica write to node ${e.to} failed (shard ${e.batch.shard})`)
+                  handle(sw.onFail(e.reqId, e.to, isScratchBirdError(err) ? err.code : String(err), now()))
+                })
+              break
+            case 'hint': void this.storeHints(e.to, e.batch); break
+            case 'batch-failed':
+              this.d.metrics.quorumWriteFailures.inc({ shard_id: String(e.report.shard) })
+              this.d.log.error({ shard: e.report.shard, w: e.report.w, acks: e.report.acked.length, replicas: e.report.replicas, err: e.report.error.toJSON() }, writeFailureLine(e.report))
+              break
+            case 'succeeded': resolve(); break
+            case 'failed': reject(e.error); break
+          }
+        }
+        if (sw.finished && timer !== undefined) clearTimeout(timer)
+      }
+      handle(sw.start(now()))
+      if (!sw.finished) timer = setTimeout(() => handle(sw.tick(now())), Math.max(0, sw.deadlineMs - now()) + 1)
+    }))
   }
 
   /** The largest shard batch one REPLICA_APPLY may carry: a worker ring message, and a cluster RPC body (base64). */
@@ -146,77 +174,14 @@ export class QuorumShell {
     return Math.min(this.d.config.storage.max_message_bytes, Math.floor(RPC_MAX_BODY_BYTES * 0.7)) - 4096
   }
 
-  private writeShard (n: number, w: number, shard: number, batch: ReplicaWrite[], xid: Xid, commitHlc: bigint): Promise<void> {
-    const timeoutMs = this.d.config.replication.write_timeout_ms
-    const replicas = this.d.replicas(shard, n)
-    const now = (): number => systemClock.monotonic()
-    const m = new QuorumWrite({
-      reqId: ++this.seq,
-      key: new Uint8Array(0), // the batch is the unit: key and version only label the machine's outputs
-      version: { versionId: batch[0]!.versionId, row: null },
-      replicas,
-      w,
-      alive: id => this.d.alive(id),
-      deadlineMs: now() + timeoutMs
-    })
-    const failedReplicas = new Map<number, string>()
-    const sent = new Set<number>()
-    return this.track(new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      const handle = (outs: WriteOutput[]): void => {
-        const hinted: number[] = []
-        for (const o of outs) {
-          switch (o.type) {
-            case 'send':
-              sent.add(o.to)
-              this.call(o.to, 'REPLICA_APPLY', { shard, writes: batch, commitHlc, xid }, timeoutMs).then(
-                () => handle(m.onAck(o.to, now())),
-                (e: unknown) => {
-                  failedReplicas.set(o.to, isScratchBirdError(e) ? e.code : String(e))
-                  this.d.log.debug({ shard, replica: o.to, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `replica write to node ${o.to} failed (shard ${shard})`)
-                  handle(m.onFail(o.to, now()))
-                })
-              break
-            case 'hint': hinted.push(o.to); break
-            case 'succeeded': resolve(); break
-            case 'failed':
-              this.logWriteFailure(shard, w, replicas, m.acked, sent, failedReplicas, o.error)
-              reject(o.error)
-              break
-          }
-        }
-        if (hinted.length > 0) void this.storeHints(hinted, shard, batch, xid)
-        if (m.finished && timer !== undefined) clearTimeout(timer)
-      }
-      handle(m.start(now()))
-      if (!m.finished) timer = setTimeout(() => handle(m.tick(now())), Math.max(0, m.deadlineMs - now()) + 1)
-    }))
-  }
-
-  // The seed's line: "[ERROR] Quorum write failed: Shard 001, W=3, ACKs=2 (Node 3 offline)".
-  private logWriteFailure (shard: number, w: number, replicas: readonly number[], acked: readonly number[], sent: ReadonlySet<number>, failed: ReadonlyMap<number, string>, error: ScratchBirdError): void {
-    this.d.metrics.quorumWriteFailures.inc({ shard_id: String(shard) })
-    // Replicas that did not acknowledge: down by gossip (nothing sent), failed, or silent.
-    const missing = replicas.filter(id => !acked.includes(id) && (sent.has(id) || !this.d.alive(id))).map(id => {
-      if (!sent.has(id)) return `Node ${id} offline`
-      const why = failed.get(id)
-      return why === undefined ? `Node ${id} no answer` : `Node ${id} failed: ${why}`
-    })
-    this.d.log.error({ shard, w, acks: acked.length, replicas, err: error.toJSON() },
-      `Quorum write failed: Shard ${String(shard).padStart(3, '0')}, W=${w}, ACKs=${acked.length}${missing.length > 0 ? ` (${missing.join(', ')})` : ''}`)
-  }
-
-  private async storeHints (targets: readonly number[], shard: number, batch: readonly ReplicaWrite[], xid: Xid): Promise<void> {
-    const createdAtMs = Math.floor(systemClock.now())
-    for (const target of targets) {
-      const hints = batch.map(w => ({ target, shard, tableId: w.tableId, key: w.pkBytes ?? encodeTuple(w.pk), xid, versionId: w.versionId, row: w.row, createdAtMs }))
-      try {
-        await this.track(this.d.hints.add(hints))
-        this.d.log.debug({ target, shard, hints: hints.length }, `stored ${hints.length} hint(s) for node ${target} (shard ${shard})`)
-      } catch (e) {
-        // Hints never count toward W: a lost hint leaves the replica to read repair / anti-entropy.
-        this.d.log.warn({ target, shard, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `hint for node ${target} not stored: ${(e as Error).message}`)
-      }
+  private async storeHints (target: number, batch: ShardWrite): Promise<void> {
+    const hints = hintsOf(target, batch, Math.floor(systemClock.now()))
+    try {
+      await this.track(this.d.hints.add(hints))
+      this.d.log.debug({ target, shard: batch.shard, hints: hints.length }, `stored ${hints.length} hint(s) for node ${target} (shard ${batch.shard})`)
+    } catch (e) {
+      // Hints never count toward W: a lost hint leaves the replica to read repair / anti-entropy.
+      this.d.log.warn({ target, shard: batch.shard, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `hint for node ${target} not stored: ${(e as Error).message}`)
     }
   }
 
@@ -225,56 +190,47 @@ export class QuorumShell {
   /**
    * Quorum point read of `pks` on one shard: per key, the row of the highest version among the
    * first R answers (null: no replica had it, or the winner is a tombstone). Stale replicas are
-   * repaired in the background.
+   * repaired in the background. The policy is PointRead's (src/cluster/quorum/coordinator.ts).
    */
   read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]> {
     if (pks.length === 0) return Promise.resolve([])
-    if (pks.length > MAX_READ_KEYS) return Promise.reject(new ScratchBirdError('SB_BAD_ARGUMENT', `a quorum read reads at most ${MAX_READ_KEYS} keys of one shard`, { keys: pks.length }))
     const { replication_factor: n, read_quorum: r } = table.replication
     const timeoutMs = this.d.config.replication.read_timeout_ms
-    const replicas = this.d.replicas(shard, n)
     const now = (): number => systemClock.monotonic()
-    const deadlineMs = now() + timeoutMs
-    const machines = pks.map(pk => new QuorumRead({ reqId: ++this.seq, key: encodeTuple(pk), replicas, r, alive: id => this.d.alive(id), deadlineMs }))
+    let pr: PointRead
+    try {
+      pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, n), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })
+    } catch (e) {
+      return Promise.reject(e)
+    }
     return this.track(new Promise<(Uint8Array | null)[]>((resolve, reject) => {
-      const answers: (Uint8Array | null | undefined)[] = pks.map(() => undefined)
-      let open = machines.length
-      let settled = false
       let timer: NodeJS.Timeout | undefined
-      const handle = (i: number, outs: ReadOutput[]): void => {
-        for (const o of outs) {
-          switch (o.type) {
-            case 'send': break // sent once per replica for all keys below
-            case 'succeeded':
-              answers[i] = o.row
-              if (--open === 0 && !settled) { settled = true; resolve(answers as (Uint8Array | null)[]) }
+      const handle = (effects: PointReadEffect[]): void => {
+        for (const e of effects) {
+          switch (e.type) {
+            case 'read': {
+              const { to, indexes } = e
+              this.call(to, 'REPLICA_READ', { shard, tableId: table.id, pks: indexes.map(i => pks[i]!) }, timeoutMs).then(reply => {
+                handle(this.observeVersions(reply.versions, to) ? pr.onFail(to, indexes, now()) : pr.onReply(to, indexes, reply.versions, now()))
+              }, (err: unknown) => {
+                this.d.log.debug({ shard, replica: to, err: isScratchBirdError(err) ? err.toJSON() : String(err) }, `replica read from node ${to} failed (shard ${shard})`)
+                handle(pr.onFail(to, indexes, now()))
+              })
               break
+            }
+            case 'answered': resolve(e.rows); break
             case 'failed':
-              if (!settled) {
-                settled = true
-                this.d.metrics.quorumReadFailures.inc({ shard_id: String(shard) })
-                this.d.log.warn({ shard, r, err: o.error.toJSON() }, `Quorum read failed: Shard ${String(shard).padStart(3, '0')}, R=${r}: ${o.error.message}`)
-                reject(o.error)
-              }
+              this.d.metrics.quorumReadFailures.inc({ shard_id: String(shard) })
+              this.d.log.warn({ shard, r, err: e.error.toJSON() }, `Quorum read failed: Shard ${String(shard).padStart(3, '0')}, R=${r}: ${e.error.message}`)
+              reject(e.error)
               break
-            case 'repair': this.repair(table, shard, pks[i]!, o.to, o.msg.version); break
+            case 'repair': this.repair(shard, e.to, e.write); break
           }
         }
-        if (machines.every(m => m.finished) && timer !== undefined) clearTimeout(timer)
+        if (pr.finished && timer !== undefined) clearTimeout(timer)
       }
-      const starts = machines.map((m, i) => { const outs = m.start(now()); return { i, outs } })
-      const targets = starts[0]!.outs.filter(o => o.type === 'send').map(o => (o as { to: number }).to)
-      for (const { i, outs } of starts) handle(i, outs)
-      for (const to of targets) {
-        this.call(to, 'REPLICA_READ', { shard, tableId: table.id, pks: [...pks] }, timeoutMs).then(reply => {
-          const bad = this.observeVersions(reply.versions, to)
-          machines.forEach((m, i) => handle(i, bad ? m.onFail(to, now()) : m.onReply(to, asVersion(reply.versions[i]), now())))
-        }, (e: unknown) => {
-          this.d.log.debug({ shard, replica: to, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `replica read from node ${to} failed (shard ${shard})`)
-          machines.forEach((m, i) => handle(i, m.onFail(to, now())))
-        })
-      }
-      if (!machines.every(m => m.finished)) timer = setTimeout(() => machines.forEach((m, i) => handle(i, m.tick(now()))), Math.max(0, deadlineMs - now()) + 1)
+      handle(pr.start(now()))
+      if (!pr.finished) timer = setTimeout(() => handle(pr.tick(now())), Math.max(0, pr.deadlineMs - now()) + 1)
     }))
   }
 
@@ -295,10 +251,10 @@ export class QuorumShell {
     return false
   }
 
-  private repair (table: TableInfo, shard: number, pk: Tuple, to: number, version: { versionId: Uint8Array, row: Uint8Array | null }): void {
+  private repair (shard: number, to: number, write: ReplicaWrite): void {
     this.d.metrics.readRepairs.inc({ shard_id: String(shard) })
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
-    const req = { shard, writes: [{ tableId: table.id, pk, versionId: version.versionId, row: version.row }], commitHlc: nextHlcTs(this.d.hlc) }
+    const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
       this.d.log.warn({ shard, replica: to, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `read repair of node ${to} (shard ${shard}) failed; anti-entropy will repair it`)
     })
@@ -326,71 +282,31 @@ export class QuorumShell {
     return { target, delivered, remaining: this.d.hints.stats().get(target)?.count ?? 0 }
   }
 
-  private ticking: Promise<number> | null = null
-
-  /** One scheduler tick; resolves when its batches are done with how many hints reached `target`. */
-  private async deliveryTick (target?: number): Promise<number> {
-    // One tick at a time: the scheduler must see the store after the previous tick's removals.
-    while (this.ticking !== null) await this.ticking.catch(() => 0)
-    if (this.stopped) return 0
-    const run = (async () => {
-      const actions = this.delivery.tick(systemClock.monotonic(), id => this.d.alive(id), this.d.hints.stats())
-      const counts = await Promise.all(actions.map(a => this.act(a)))
-      return actions.reduce((n, a, i) => a.type === 'deliver' && a.target === target ? n + counts[i]! : n, 0)
-    })()
-    this.ticking = run
-    try { return await this.track(run) } finally { this.ticking = null }
+  /** One delivery tick (HintDeliveryRunner); resolves with how many hints reached `target`. */
+  private deliveryTick (target?: number): Promise<number> {
+    return this.track(this.runner.tick(target))
   }
 
-  private async act (a: HintDeliveryAction): Promise<number> {
-    if (a.type === 'expire') {
-      try {
-        const n = await this.d.hints.expire(systemClock.now(), a.maxAgeMs)
-        if (n > 0) this.d.log.warn({ expired: n }, `${n} hint(s) expired (older than replication.hint_expiration_days); anti-entropy repairs what they carried`)
-      } catch (e) {
-        this.d.log.error({ err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `hint expiry failed: ${(e as Error).message}`)
-      }
-      return 0
-    }
-    const { target, batch } = a
-    let hints: StoredHint[]
-    try {
-      hints = await this.d.hints.list(target, a.maxHints, { maxBytes: a.maxBytes })
-    } catch (e) {
-      if (isScratchBirdError(e, 'SB_STORAGE_CORRUPT')) {
-        const dropped = await this.d.hints.dropCorrupt(target).catch(() => 0)
-        this.d.log.error({ target, dropped, err: e.toJSON() }, `dropped ${dropped} corrupt hint(s) for node ${target}`)
-      } else {
-        this.d.log.error({ target, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `reading hints for node ${target} failed`)
-      }
-      this.delivery.onFailed(target, batch, systemClock.monotonic())
-      return 0
-    }
-    try {
-      // One REPLICA_APPLY per (shard, xid): the replica records each coordinator xid committed.
-      const groups = new Map<string, StoredHint[]>()
-      for (const h of hints) {
-        const k = `${h.shard}/${h.xid}`
-        const g = groups.get(k)
-        if (g === undefined) groups.set(k, [h])
-        else g.push(h)
-      }
-      const timeoutMs = this.d.config.replication.write_timeout_ms
-      await Promise.all([...groups.values()].map(g => this.call(target, 'REPLICA_APPLY', {
-        shard: g[0]!.shard,
-        xid: g[0]!.xid,
-        commitHlc: nextHlcTs(this.d.hlc),
-        writes: g.map(h => ({ tableId: h.tableId, pk: decodeTuple(h.key), pkBytes: h.key, versionId: h.versionId, row: h.row }))
-      }, timeoutMs)))
-      await this.d.hints.remove(hints.map(h => h.id))
-      this.d.metrics.hintsDelivered.inc({ target_node: String(target) }, hints.length)
-      this.delivery.onDelivered(target, batch, hints.length)
-      if (hints.length > 0) this.d.log.info({ target, hints: hints.length }, `Delivered ${hints.length} hint(s) to Node ${target}`)
-      return hints.length
-    } catch (e) {
-      this.delivery.onFailed(target, batch, systemClock.monotonic())
-      this.d.log.warn({ target, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `Hint delivery to Node ${target} failed: ${(e as Error).message}; retrying in ${this.delivery.intervalMs} ms`)
-      return 0
+  private onHintEvent (e: HintRunnerEvent): void {
+    const err = (x: unknown): unknown => isScratchBirdError(x) ? x.toJSON() : String(x)
+    switch (e.type) {
+      case 'expired':
+        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); anti-entropy repairs what they carried`)
+        break
+      case 'expire-failed':
+        this.d.log.error({ err: err(e.error) }, `hint expiry failed: ${(e.error as Error).message}`)
+        break
+      case 'read-failed':
+        if (e.dropped !== undefined) this.d.log.error({ target: e.target, dropped: e.dropped, err: err(e.error) }, `dropped ${e.dropped} corrupt hint(s) for node ${e.target}`)
+        else this.d.log.error({ target: e.target, err: err(e.error) }, `reading hints for node ${e.target} failed`)
+        break
+      case 'delivered':
+        this.d.metrics.hintsDelivered.inc({ target_node: String(e.target) }, e.count)
+        if (e.count > 0) this.d.log.info({ target: e.target, hints: e.count }, `Delivered ${e.count} hint(s) to Node ${e.target}`)
+        break
+      case 'delivery-failed':
+        this.d.log.warn({ target: e.target, err: err(e.error) }, `Hint delivery to Node ${e.target} failed: ${(e.error as Error).message}; retrying in ${e.retryInMs} ms`)
+        break
     }
   }
 
@@ -403,8 +319,4 @@ export class QuorumShell {
       this.d.metrics.hintLogSizeBytes.set({ target_node: String(t) }, s?.bytes ?? 0)
     }
   }
-}
-
-function asVersion (v: VersionedRow | null | undefined): { versionId: Uint8Array, row: Uint8Array | null } | null {
-  return v === null || v === undefined ? null : { versionId: v.versionId, row: v.row }
 }

@@ -26,6 +26,7 @@
 //   the same version id                     nothing written (idempotent retry)    'same'
 //   higher version id                       nothing written (replica is ahead)    'older'
 //
+// The comparison is lww.ts's compareVersionIds, the one coordinators use for read winners.
 // It never raises SB_UPDATE_CONFLICT against committed versions (no first-committer-wins). A dead
 // primary is skipped (overwritten, as for MGA writers) and the comparison is with the committed
 // version behind it. Against an UNCOMMITTED version of a local MGA transaction (active or limbo)
@@ -35,7 +36,8 @@
 
 import { ScratchBirdError } from '../core/errors'
 import type { Mutation } from './commit-log'
-import { backKey, bytesEqual, compareBytes, corrupt, keyString, type Arena } from './keys'
+import { backKey, bytesEqual, corrupt, keyString, type Arena } from './keys'
+import { compareVersionIds } from './lww'
 import type { Tip, TipEntry } from './tip'
 import type { HlcTs, VersionId, Xid } from './types'
 import { decodeVersion, encodeVersionOf, type RecordVersion } from './versions'
@@ -212,7 +214,7 @@ function lwwOverOther (op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEn
 /** Against the committed version `have`: the primary (`current`, moved back when overwritten),
  *  or the version behind a dead primary (`current` undefined: it stays where it is). */
 function lwwOver (op: RowOp, w: WriterIdentity, have: VersionId, current: Uint8Array | undefined, ctx: KeyLookup): RowWriteOutcome {
-  const c = compareBytes(op.versionId, have)
+  const c = compareVersionIds(op.versionId, have)
   if (c === 0) return LWW_SAME
   if (c < 0) return LWW_OLDER
   return written(op, w, have, have, current, ctx, 'newer')

@@ -1,8 +1,8 @@
 import { assert } from '../../core/errors'
-import { compareVersions, newer } from './lww'
+import { compareVersionIds, newerVersion } from '../../storage/lww'
 import {
   isAliveIn, isVersioned, quorumNotAchieved,
-  type AliveView, type ApplyRequest, type QuorumFailed, type ReadReply, type ReadRequest, type Versioned
+  type AliveView, type QuorumFailed, type ReadReply, type ReadRequest, type Versioned
 } from './types'
 
 // The coordinator side of one leaderless quorum read (DESIGN §6 "Mode 3") as a sans-I/O state
@@ -21,10 +21,15 @@ import {
 //    (until every asked replica answered, or the deadline) are checked the same way. A later reply
 //    newer than the answer raises the repair version for replicas not yet repaired; one already
 //    repaired with an older version is left to hints and anti-entropy (at most one repair each).
+//  - Versions order by storage/lww.ts, the comparison replicas apply with (row-write.ts).
+//
+// The machine reads one key; what identifies it is an opaque query `Q` (production: the key's
+// position in a REPLICA_READ that asks one replica for several keys at once, coordinator.ts).
 
-export interface QuorumReadOptions {
+export interface QuorumReadOptions<Q> {
   reqId: number
-  key: Uint8Array
+  /** What a replica is asked for (one key); returned with each send and repair. */
+  query: Q
   /** The first N nodes of the shard's preference list (distinct). */
   replicas: readonly number[]
   /** Replies needed, 1..N. */
@@ -35,22 +40,22 @@ export interface QuorumReadOptions {
   deadlineMs: number
 }
 
-export type ReadOutput =
-  | { type: 'send', to: number, msg: ReadRequest }
+export type ReadOutput<Q = unknown> =
+  | { type: 'send', to: number, msg: ReadRequest<Q> }
   /**
    * The client's answer (once): the newest of the first R replies, null if none had the key;
    * `row` is version?.row (null = not found). `replied`: the replicas it was decided from.
    */
   | { type: 'succeeded', version: Versioned | null, row: Uint8Array | null, replied: number[] }
   | QuorumFailed
-  /** Read repair: send `msg` to `to` (its ack needs no answer). */
-  | { type: 'repair', to: number, msg: ApplyRequest }
+  /** Read repair: apply `version` of the key `query` names on replica `to` (its ack needs no answer). */
+  | { type: 'repair', to: number, query: Q, version: Versioned }
 
 type ReplicaState = 'pending' | 'replied' | 'failed'
 
-export class QuorumRead {
+export class QuorumRead<Q> {
   readonly reqId: number
-  readonly key: Uint8Array
+  readonly query: Q
   readonly replicas: readonly number[]
   readonly r: number
   readonly deadlineMs: number
@@ -61,23 +66,23 @@ export class QuorumRead {
   /** Newest version among all replies so far. */
   private best: Versioned | null = null
   private started = false
-  private decided: (ReadOutput & { type: 'succeeded' | 'failed' }) | null = null
+  private decided: (ReadOutput<Q> & { type: 'succeeded' | 'failed' }) | null = null
   private over = false
 
-  constructor (options: QuorumReadOptions) {
-    const { reqId, key, replicas, r, alive, deadlineMs } = options
+  constructor (options: QuorumReadOptions<Q>) {
+    const { reqId, query, replicas, r, alive, deadlineMs } = options
     assert(replicas.length > 0 && new Set(replicas).size === replicas.length, 'quorum read: replicas must be a non-empty list of distinct node ids')
     assert(Number.isInteger(r) && r >= 1 && r <= replicas.length, `quorum read: R=${r} must be 1..N=${replicas.length}`)
     assert(Number.isFinite(deadlineMs), 'quorum read: deadline must be finite')
     this.reqId = reqId
-    this.key = key
+    this.query = query
     this.replicas = [...replicas]
     this.r = r
     this.alive = alive
     this.deadlineMs = deadlineMs
   }
 
-  get outcome (): (ReadOutput & { type: 'succeeded' | 'failed' }) | null { return this.decided }
+  get outcome (): (ReadOutput<Q> & { type: 'succeeded' | 'failed' }) | null { return this.decided }
 
   /** Nothing more will come out (every asked replica answered or failed, or the deadline passed). */
   get finished (): boolean { return this.over }
@@ -85,7 +90,7 @@ export class QuorumRead {
   /** Replicas sent a repair, in order. */
   get repairedReplicas (): readonly number[] { return [...this.repaired] }
 
-  start (now: number): ReadOutput[] {
+  start (now: number): Array<ReadOutput<Q>> {
     assert(!this.started, 'quorum read: start called twice')
     this.started = true
     const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
@@ -93,17 +98,17 @@ export class QuorumRead {
       this.over = true
       return [this.decide({ type: 'failed', error: quorumNotAchieved('read', this.r, alive.length, 'not_enough_alive') })]
     }
-    const out: ReadOutput[] = []
+    const out: Array<ReadOutput<Q>> = []
     for (const to of alive) {
       this.state.set(to, 'pending')
-      out.push({ type: 'send', to, msg: { type: 'read', reqId: this.reqId, key: this.key } })
+      out.push({ type: 'send', to, msg: { type: 'read', reqId: this.reqId, query: this.query } })
     }
     out.push(...this.tick(now))
     return out
   }
 
   /** A ReadReply for this read (other reqIds are ignored). */
-  receive (msg: ReadReply, now: number): ReadOutput[] {
+  receive (msg: ReadReply, now: number): Array<ReadOutput<Q>> {
     return msg.reqId === this.reqId ? this.onReply(msg.from, msg.version, now) : []
   }
 
@@ -112,13 +117,13 @@ export class QuorumRead {
    * asked, failed ones and anything at or after the deadline are ignored; a malformed version
    * counts as that replica failing.
    */
-  onReply (from: number, version: Versioned | null, now: number): ReadOutput[] {
+  onReply (from: number, version: Versioned | null, now: number): Array<ReadOutput<Q>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     if (version !== null && !isVersioned(version)) return this.onFail(from, now)
     this.state.set(from, 'replied')
     this.replies.set(from, version)
-    this.best = newer(this.best, version)
+    this.best = newerVersion(this.best, version)
     if (this.decided === null && this.replies.size >= this.r) {
       out.push(this.decide({ type: 'succeeded', version: this.best, row: this.best?.row ?? null, replied: [...this.replies.keys()] }))
     }
@@ -128,7 +133,7 @@ export class QuorumRead {
   }
 
   /** The request to `from` failed (no reply will come); fail now if R became unreachable. */
-  onFail (from: number, now: number): ReadOutput[] {
+  onFail (from: number, now: number): Array<ReadOutput<Q>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'failed')
@@ -141,24 +146,24 @@ export class QuorumRead {
   }
 
   /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
-  tick (now: number): ReadOutput[] {
+  tick (now: number): Array<ReadOutput<Q>> {
     if (!this.started || this.over || now < this.deadlineMs) return []
     this.over = true
     if (this.decided !== null) return []
     return [this.decide({ type: 'failed', error: quorumNotAchieved('read', this.r, this.replies.size, 'timeout') })]
   }
 
-  private repair (out: ReadOutput[]): void {
+  private repair (out: Array<ReadOutput<Q>>): void {
     const best = this.best
     if (best === null) return
     for (const [to, v] of this.replies) {
-      if (this.repaired.has(to) || (v !== null && compareVersions(v, best) >= 0)) continue
+      if (this.repaired.has(to) || (v !== null && compareVersionIds(v.versionId, best.versionId) >= 0)) continue
       this.repaired.add(to)
-      out.push({ type: 'repair', to, msg: { type: 'apply', reqId: this.reqId, key: this.key, version: best } })
+      out.push({ type: 'repair', to, query: this.query, version: best })
     }
   }
 
-  private decide<T extends ReadOutput & { type: 'succeeded' | 'failed' }> (o: T): T {
+  private decide<T extends ReadOutput<Q> & { type: 'succeeded' | 'failed' }> (o: T): T {
     this.decided = o
     return o
   }

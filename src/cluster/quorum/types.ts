@@ -1,11 +1,14 @@
 // Leaderless quorum replication (DESIGN §6 "Mode 3 — leaderless_quorum"): the values and messages
-// the sans-I/O coordinator machines (write.ts, read.ts) and the replica-side rule (lww.ts)
-// exchange. Plain data only (numbers, Uint8Array, null), so the shell can encode them as it likes
-// and the simulator can pass them around as they are.
+// the sans-I/O coordinator machines (write.ts, read.ts) exchange with replicas. The machines are
+// generic over what one request carries — a write's batch `B`, a read's query `Q` — and never look
+// inside it: production sends a shard's REPLICA_APPLY batch and one key of a REPLICA_READ
+// (coordinator.ts), the simulator the same. Replicas apply with the storage LWW rule
+// (storage/row-write.ts, ordered by storage/lww.ts); only read replies are opened here, to pick
+// the newest version. Plain data only, so the shell can encode them as it likes.
 import { ScratchBirdError } from '../../core/errors'
 import { UUID_BYTES } from '../../core/uuid'
 
-/** One version of one key as a replica stores it. */
+/** One version of one key as a replica holds it (storage VersionedRow). */
 export interface Versioned {
   /** UUIDv8-HLC (16 bytes). Unsigned byte order = HLC order = last-write-wins order. */
   versionId: Uint8Array
@@ -13,22 +16,21 @@ export interface Versioned {
   row: Uint8Array | null
 }
 
-/** Coordinator → replica: store `version` under `key` if it is newer (lww.ts). Also carries hints and read repairs. */
-export interface ApplyRequest {
+/** Coordinator → replica: apply `batch` last-writer-wins (a write; also hints and read repairs). */
+export interface ApplyRequest<B> {
   type: 'apply'
   reqId: number
-  key: Uint8Array
-  version: Versioned
+  batch: B
 }
 
-/** Coordinator → replica: what is your version of `key`? */
-export interface ReadRequest {
+/** Coordinator → replica: what is your version of `query` (one key)? */
+export interface ReadRequest<Q> {
   type: 'read'
   reqId: number
-  key: Uint8Array
+  query: Q
 }
 
-/** Replica → coordinator: the replica holds `version` or a newer one (also for an equal version: idempotent). */
+/** Replica → coordinator: the replica holds the batch's versions or newer ones (also for equal ones: idempotent). */
 export interface ApplyAck {
   type: 'apply-ack'
   reqId: number
@@ -42,8 +44,6 @@ export interface ReadReply {
   from: number
   version: Versioned | null
 }
-
-export type QuorumMessage = ApplyRequest | ReadRequest | ApplyAck | ReadReply
 
 /** The replicas the coordinator believes alive (from gossip): a set of node ids or a predicate. */
 export type AliveView = ReadonlySet<number> | ((nodeId: number) => boolean)

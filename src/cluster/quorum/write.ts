@@ -1,8 +1,7 @@
 import { assert } from '../../core/errors'
-import { UUID_BYTES } from '../../core/uuid'
 import {
   isAliveIn, quorumNotAchieved,
-  type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed, type Versioned
+  type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed
 } from './types'
 
 // The coordinator side of one leaderless quorum write (DESIGN §6 "Mode 3") as a sans-I/O state
@@ -22,13 +21,16 @@ import {
 //    → failed; every replica that has neither acked nor been hinted gets its hint; done.
 // Exactly one of {ack, hint} per replica; hints never count toward W. A failed write that was
 // sent has an unknown outcome: some replicas may hold it, and its hints carry it everywhere.
+//
+// The unit is an opaque batch `B` (production: one shard's REPLICA_APPLY — every row of a
+// statement or COMMIT on that shard, coordinator.ts): W acks of the batch's request are W acks of
+// every row in it, and a hint carries the whole batch. The machine never looks inside it.
 
-export interface QuorumWriteOptions {
+export interface QuorumWriteOptions<B> {
   /** Identifies this write's ApplyRequests and their acks. */
   reqId: number
-  key: Uint8Array
-  /** The version the coordinator assigned (HLC) with the row image or null (delete). */
-  version: Versioned
+  /** What every replica is sent (and hinted): the versions the coordinator assigned (HLC). */
+  batch: B
   /** The first N nodes of the shard's preference list (distinct). */
   replicas: readonly number[]
   /** Acks needed, 1..N. */
@@ -39,21 +41,20 @@ export interface QuorumWriteOptions {
   deadlineMs: number
 }
 
-export type WriteOutput =
-  | { type: 'send', to: number, msg: ApplyRequest }
+export type WriteOutput<B = unknown> =
+  | { type: 'send', to: number, msg: ApplyRequest<B> }
   /** The client's answer: W replicas acknowledged (`acked`, in ack order). Emitted once. */
   | { type: 'succeeded', acked: number[] }
   /** The client's answer: SB_QUORUM_NOT_ACHIEVED. Emitted once. */
   | QuorumFailed
   /** Store durably for `to` and deliver later as an ApplyRequest (hints module). */
-  | { type: 'hint', to: number, key: Uint8Array, version: Versioned }
+  | { type: 'hint', to: number, batch: B }
 
 type ReplicaState = 'pending' | 'acked' | 'hinted'
 
-export class QuorumWrite {
+export class QuorumWrite<B> {
   readonly reqId: number
-  readonly key: Uint8Array
-  readonly version: Versioned
+  readonly batch: B
   readonly replicas: readonly number[]
   readonly w: number
   readonly deadlineMs: number
@@ -61,18 +62,16 @@ export class QuorumWrite {
   private readonly state = new Map<number, ReplicaState>()
   private readonly ackOrder: number[] = []
   private started = false
-  private decided: WriteOutput & { type: 'succeeded' | 'failed' } | null = null
+  private decided: WriteOutput<B> & { type: 'succeeded' | 'failed' } | null = null
   private over = false
 
-  constructor (options: QuorumWriteOptions) {
-    const { reqId, key, version, replicas, w, alive, deadlineMs } = options
+  constructor (options: QuorumWriteOptions<B>) {
+    const { reqId, batch, replicas, w, alive, deadlineMs } = options
     assert(replicas.length > 0 && new Set(replicas).size === replicas.length, 'quorum write: replicas must be a non-empty list of distinct node ids')
     assert(Number.isInteger(w) && w >= 1 && w <= replicas.length, `quorum write: W=${w} must be 1..N=${replicas.length}`)
-    assert(version.versionId.length === UUID_BYTES, 'quorum write: versionId must be 16 bytes')
     assert(Number.isFinite(deadlineMs), 'quorum write: deadline must be finite')
     this.reqId = reqId
-    this.key = key
-    this.version = version
+    this.batch = batch
     this.replicas = [...replicas]
     this.w = w
     this.alive = alive
@@ -80,7 +79,7 @@ export class QuorumWrite {
   }
 
   /** The client outcome once decided (succeeded or failed), else null. */
-  get outcome (): (WriteOutput & { type: 'succeeded' | 'failed' }) | null { return this.decided }
+  get outcome (): (WriteOutput<B> & { type: 'succeeded' | 'failed' }) | null { return this.decided }
 
   /** Nothing more will come out: outcome decided and every replica acked or hinted. The shell may drop the machine. */
   get finished (): boolean { return this.over }
@@ -88,7 +87,7 @@ export class QuorumWrite {
   /** Replicas that acknowledged (before the deadline, not after failing), in ack order. */
   get acked (): readonly number[] { return this.ackOrder }
 
-  start (now: number): WriteOutput[] {
+  start (now: number): Array<WriteOutput<B>> {
     assert(!this.started, 'quorum write: start called twice')
     this.started = true
     const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
@@ -96,10 +95,10 @@ export class QuorumWrite {
       this.over = true
       return [this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, alive.length, 'not_enough_alive') })]
     }
-    const out: WriteOutput[] = []
+    const out: Array<WriteOutput<B>> = []
     for (const to of alive) {
       this.state.set(to, 'pending')
-      out.push({ type: 'send', to, msg: { type: 'apply', reqId: this.reqId, key: this.key, version: this.version } })
+      out.push({ type: 'send', to, msg: { type: 'apply', reqId: this.reqId, batch: this.batch } })
     }
     for (const to of this.replicas) if (!alive.includes(to)) out.push(this.hint(to))
     out.push(...this.tick(now))
@@ -107,12 +106,12 @@ export class QuorumWrite {
   }
 
   /** An ApplyAck for this write (other reqIds are ignored). */
-  receive (msg: ApplyAck, now: number): WriteOutput[] {
+  receive (msg: ApplyAck, now: number): Array<WriteOutput<B>> {
     return msg.reqId === this.reqId ? this.onAck(msg.from, now) : []
   }
 
   /** Replica `from` acknowledged. Duplicates, unknown senders, failed replicas and anything at or after the deadline are ignored. */
-  onAck (from: number, now: number): WriteOutput[] {
+  onAck (from: number, now: number): Array<WriteOutput<B>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'acked')
@@ -123,7 +122,7 @@ export class QuorumWrite {
   }
 
   /** The request to `from` failed (no ack will come): hint it now; fail now if W became unreachable. */
-  onFail (from: number, now: number): WriteOutput[] {
+  onFail (from: number, now: number): Array<WriteOutput<B>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     const hint = this.hint(from)
@@ -137,23 +136,23 @@ export class QuorumWrite {
   }
 
   /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
-  tick (now: number): WriteOutput[] {
+  tick (now: number): Array<WriteOutput<B>> {
     if (!this.started || this.over || now < this.deadlineMs) return []
-    const out: WriteOutput[] = []
+    const out: Array<WriteOutput<B>> = []
     if (this.decided === null) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, this.ackOrder.length, 'timeout') }))
     for (const to of this.replicas) if (this.state.get(to) === 'pending') out.push(this.hint(to))
     this.over = true
     return out
   }
 
-  private decide<T extends WriteOutput & { type: 'succeeded' | 'failed' }> (o: T): T {
+  private decide<T extends WriteOutput<B> & { type: 'succeeded' | 'failed' }> (o: T): T {
     this.decided = o
     return o
   }
 
-  private hint (to: number): WriteOutput {
+  private hint (to: number): WriteOutput<B> {
     this.state.set(to, 'hinted')
-    return { type: 'hint', to, key: this.key, version: this.version }
+    return { type: 'hint', to, batch: this.batch }
   }
 
   private count (s: ReplicaState): number {

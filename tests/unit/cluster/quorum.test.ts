@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { applyLww, compareVersions, newer } from '../../../src/cluster/quorum/lww'
 import { QuorumRead, type ReadOutput } from '../../../src/cluster/quorum/read'
 import { isVersioned, type Versioned } from '../../../src/cluster/quorum/types'
 import { QuorumWrite, type WriteOutput } from '../../../src/cluster/quorum/write'
 import { isScratchBirdError, ScratchBirdError } from '../../../src/core/errors'
 import { encodeUuidV8 } from '../../../src/core/hlc'
+import { compareVersionIds, newerVersion } from '../../../src/storage/lww'
 
 const KEY = new Uint8Array([1, 2, 3])
 const T0 = 1_767_225_600_000
@@ -18,21 +18,24 @@ function ver (ts: number, row: string | null = `row@${ts}`, counter = 0, nodeId 
   return { versionId: vid(ts, counter, nodeId), row: row === null ? null : new TextEncoder().encode(row) }
 }
 
-function write (over: { w?: number, alive?: ReadonlySet<number> | ((id: number) => boolean), replicas?: number[], version?: Versioned } = {}): QuorumWrite {
+/** The machines never look inside their unit: any value will do, and comes back as it went in. */
+interface Batch { key: Uint8Array, version: Versioned }
+
+function write (over: { w?: number, alive?: ReadonlySet<number> | ((id: number) => boolean), replicas?: number[], version?: Versioned } = {}): QuorumWrite<Batch> {
   const replicas = over.replicas ?? [1, 2, 3]
-  return new QuorumWrite({ reqId: 7, key: KEY, version: over.version ?? ver(10), replicas, w: over.w ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
+  return new QuorumWrite<Batch>({ reqId: 7, batch: { key: KEY, version: over.version ?? ver(10) }, replicas, w: over.w ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
 }
 
-function read (over: { r?: number, alive?: ReadonlySet<number>, replicas?: number[] } = {}): QuorumRead {
-  return new QuorumRead({ reqId: 9, key: KEY, replicas: over.replicas ?? [1, 2, 3], r: over.r ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
+function read (over: { r?: number, alive?: ReadonlySet<number>, replicas?: number[] } = {}): QuorumRead<Uint8Array> {
+  return new QuorumRead<Uint8Array>({ reqId: 9, query: KEY, replicas: over.replicas ?? [1, 2, 3], r: over.r ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
 }
 
-const sends = (out: Array<WriteOutput | ReadOutput>): number[] => out.flatMap(o => o.type === 'send' ? [o.to] : [])
-const hints = (out: WriteOutput[]): number[] => out.flatMap(o => o.type === 'hint' ? [o.to] : [])
-const repairs = (out: ReadOutput[]): number[] => out.flatMap(o => o.type === 'repair' ? [o.to] : [])
-const outcomes = (out: Array<WriteOutput | ReadOutput>): Array<WriteOutput | ReadOutput> => out.filter(o => o.type === 'succeeded' || o.type === 'failed')
+const sends = (out: Array<WriteOutput<Batch> | ReadOutput<Uint8Array>>): number[] => out.flatMap(o => o.type === 'send' ? [o.to] : [])
+const hints = (out: Array<WriteOutput<Batch>>): number[] => out.flatMap(o => o.type === 'hint' ? [o.to] : [])
+const repairs = (out: Array<ReadOutput<Uint8Array>>): number[] => out.flatMap(o => o.type === 'repair' ? [o.to] : [])
+const outcomes = (out: Array<WriteOutput<Batch> | ReadOutput<Uint8Array>>): Array<WriteOutput<Batch> | ReadOutput<Uint8Array>> => out.filter(o => o.type === 'succeeded' || o.type === 'failed')
 
-function failure (out: Array<WriteOutput | ReadOutput>): ScratchBirdError {
+function failure (out: Array<WriteOutput<Batch> | ReadOutput<Uint8Array>>): ScratchBirdError {
   const f = out.find(o => o.type === 'failed')
   expect(f, 'a failed output').toBeDefined()
   const e = (f as { error: unknown }).error
@@ -40,45 +43,31 @@ function failure (out: Array<WriteOutput | ReadOutput>): ScratchBirdError {
   return e as ScratchBirdError
 }
 
-describe('lww', () => {
+const cmp = (a: Versioned, b: Versioned): number => compareVersionIds(a.versionId, b.versionId)
+
+describe('LWW order (storage/lww.ts, the one replicas apply with)', () => {
   it('orders versions by unsigned bytes of the id (timestamp, counter, node, random)', () => {
-    expect(compareVersions(ver(1), ver(2))).toBe(-1)
-    expect(compareVersions(ver(2), ver(1))).toBe(1)
-    expect(compareVersions(ver(1, 'a', 5), ver(1, 'b', 4))).toBe(1)
-    expect(compareVersions(ver(1, 'a', 0, 2), ver(1, 'b', 0, 1))).toBe(1)
+    expect(cmp(ver(1), ver(2))).toBe(-1)
+    expect(cmp(ver(2), ver(1))).toBe(1)
+    expect(cmp(ver(1, 'a', 5), ver(1, 'b', 4))).toBe(1)
+    expect(cmp(ver(1, 'a', 0, 2), ver(1, 'b', 0, 1))).toBe(1)
     // Bytes ≥ 0x80 are large, not negative.
     const a = { versionId: new Uint8Array(16).fill(0x7f), row: null }
     const b = { versionId: new Uint8Array(16).fill(0x80), row: null }
-    expect(compareVersions(a, b)).toBe(-1)
-    expect(compareVersions(ver(3), ver(3, 'other row'))).toBe(0)
+    expect(cmp(a, b)).toBe(-1)
+    expect(cmp(ver(3), ver(3, 'other row'))).toBe(0)
   })
 
-  it('newer: the higher id; absent loses; the first on a tie', () => {
+  it('newerVersion: the higher id; absent loses; the first on a tie', () => {
     const x = ver(1)
     const y = ver(2, null)
-    expect(newer(x, y)).toBe(y)
-    expect(newer(y, x)).toBe(y)
-    expect(newer(null, x)).toBe(x)
-    expect(newer(x, undefined)).toBe(x)
-    expect(newer(null, null)).toBeNull()
+    expect(newerVersion(x, y)).toBe(y)
+    expect(newerVersion(y, x)).toBe(y)
+    expect(newerVersion(null, x)).toBe(x)
+    expect(newerVersion(x, undefined)).toBe(x)
+    expect(newerVersion(null, null)).toBeNull()
     const x2 = ver(1, 'same id')
-    expect(newer(x, x2)).toBe(x)
-  })
-
-  it('applyLww keeps the higher version; tombstones are versions', () => {
-    expect(applyLww(undefined, ver(5))).toEqual({ store: ver(5), changed: true })
-    const newerDelete = ver(6, null)
-    expect(applyLww(ver(5), newerDelete)).toEqual({ store: newerDelete, changed: true })
-    const cur = ver(6, null)
-    expect(applyLww(cur, ver(5)).store).toBe(cur)
-    expect(applyLww(cur, ver(5)).changed).toBe(false)
-  })
-
-  it('applyLww of an equal id is an idempotent no-op (same version, not a conflict)', () => {
-    const cur = ver(5, 'first')
-    const r = applyLww(cur, ver(5, 'different bytes, same id'))
-    expect(r.store).toBe(cur)
-    expect(r.changed).toBe(false)
+    expect(newerVersion(x, x2)).toBe(x)
   })
 
   it('isVersioned checks a peer version', () => {
@@ -96,8 +85,8 @@ describe('QuorumWrite', () => {
     const m = write({ alive: new Set([1, 3]) })
     const out = m.start(0)
     expect(sends(out)).toEqual([1, 3])
-    expect(out.find(o => o.type === 'send')).toMatchObject({ msg: { type: 'apply', reqId: 7, key: KEY, version: m.version } })
-    expect(out.filter(o => o.type === 'hint')).toEqual([{ type: 'hint', to: 2, key: KEY, version: m.version }])
+    expect(out.find(o => o.type === 'send')).toMatchObject({ msg: { type: 'apply', reqId: 7, batch: m.batch } })
+    expect(out.filter(o => o.type === 'hint')).toEqual([{ type: 'hint', to: 2, batch: m.batch }])
     expect(outcomes(out)).toEqual([])
     expect(m.onAck(1, 10)).toEqual([])
     expect(m.onAck(3, 20)).toEqual([{ type: 'succeeded', acked: [1, 3] }])
@@ -137,7 +126,7 @@ describe('QuorumWrite', () => {
     expect(m.finished).toBe(false)
     expect(m.tick(999)).toEqual([])
     const out = m.tick(1000)
-    expect(out).toEqual([{ type: 'hint', to: 3, key: KEY, version: m.version }])
+    expect(out).toEqual([{ type: 'hint', to: 3, batch: m.batch }])
     expect(m.finished).toBe(true)
     expect(m.acked).toEqual([2, 1])
     expect(m.onAck(3, 1001)).toEqual([])
@@ -212,7 +201,7 @@ describe('QuorumWrite', () => {
   it('a failure that leaves W reachable only hints; a later ack from the failed replica is ignored', () => {
     const m = write({ w: 2 })
     m.start(0)
-    expect(m.onFail(1, 1)).toEqual([{ type: 'hint', to: 1, key: KEY, version: m.version }])
+    expect(m.onFail(1, 1)).toEqual([{ type: 'hint', to: 1, batch: m.batch }])
     expect(m.onAck(1, 2)).toEqual([])
     expect(m.onFail(1, 2)).toEqual([])
     m.onAck(2, 3)
@@ -287,7 +276,7 @@ describe('QuorumRead', () => {
     const out = m.onReply(2, ver(7), 2)
     expect(outcomes(out)).toEqual([{ type: 'succeeded', version: ver(7), row: ver(7).row, replied: [1, 2] }])
     expect(out[0]!.type).toBe('succeeded') // before any repair
-    expect(out.filter(o => o.type === 'repair')).toEqual([{ type: 'repair', to: 1, msg: { type: 'apply', reqId: 9, key: KEY, version: ver(7) } }])
+    expect(out.filter(o => o.type === 'repair')).toEqual([{ type: 'repair', to: 1, query: KEY, version: ver(7) }])
   })
 
   it('a tombstone is a version: the newer delete wins and the row is not found', () => {
@@ -350,7 +339,7 @@ describe('QuorumRead', () => {
     // newer version, the one already repaired is not repaired again.
     const out = m.onReply(3, ver(8), 4)
     expect(outcomes(out)).toEqual([])
-    expect(out).toEqual([{ type: 'repair', to: 2, msg: { type: 'apply', reqId: 9, key: KEY, version: ver(8) } }])
+    expect(out).toEqual([{ type: 'repair', to: 2, query: KEY, version: ver(8) }])
     expect(m.repairedReplicas).toEqual([1, 2])
     expect(m.finished).toBe(true)
   })

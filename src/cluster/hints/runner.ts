@@ -1,0 +1,103 @@
+import type { Clock } from '../../core/clock'
+import { isScratchBirdError } from '../../core/errors'
+import { deliveryBatches, type HintedBatch } from './batches'
+import type { HintDelivery, HintDeliveryAction } from './delivery'
+import type { HintStore, StoredHint } from './store'
+
+// Carries out HintDelivery's actions against a HintStore (DESIGN §6 Mode 3 "Hints"): read a
+// target's oldest hints, send them as one REPLICA_APPLY per (shard, xid) (batches.ts), delete them
+// once every request was acknowledged, report back to the scheduler; expire old hints. The node's
+// shell (src/node/quorum.ts) and the simulator (tests/sim/quorum.sim.test.ts) both run this, with
+// their own `send` (worker or cluster RPC; the simulated network) and clock; what happened comes
+// out as events for the shell's logs and metrics.
+//
+// Failure policy: a batch whose hints do not decode is dropped (dropCorrupt: a corrupt hint is
+// useless, never dangerous — anti-entropy repairs what it carried) and retried next interval; any
+// failed request fails the whole batch (nothing removed: applying is idempotent, so the
+// acknowledged part is simply delivered again); a failed expiry is reported and tried again at
+// the next expiry tick. Nothing here throws.
+
+export type HintRunnerEvent =
+  | { readonly type: 'expired', readonly count: number }
+  | { readonly type: 'expire-failed', readonly error: unknown }
+  /** Reading `target`'s hints failed; `dropped` corrupt ones were deleted (undefined: not a corruption). */
+  | { readonly type: 'read-failed', readonly target: number, readonly error: unknown, readonly dropped: number | undefined }
+  | { readonly type: 'delivered', readonly target: number, readonly count: number }
+  | { readonly type: 'delivery-failed', readonly target: number, readonly error: unknown, readonly retryInMs: number }
+
+export interface HintRunnerPorts {
+  readonly store: HintStore
+  readonly scheduler: HintDelivery
+  /** Sends one batch to `target` as REPLICA_APPLY; resolves on its acknowledgement. */
+  readonly send: (target: number, batch: HintedBatch) => Promise<void>
+  /** Gossip liveness. */
+  readonly alive: (nodeId: number) => boolean
+  /** monotonic() for the scheduler, now() (wall clock) for expiry. */
+  readonly clock: Clock
+  readonly onEvent?: ((e: HintRunnerEvent) => void) | undefined
+}
+
+export class HintDeliveryRunner {
+  private ticking: Promise<number> | null = null
+  private stopped = false
+
+  constructor (private readonly p: HintRunnerPorts) {}
+
+  /** A tick is running (the shell's periodic timer skips rather than queue behind it). */
+  get busy (): boolean { return this.ticking !== null }
+
+  /** No tick starts after this; one running finishes. */
+  stop (): void { this.stopped = true }
+
+  /**
+   * One scheduler tick; resolves when its batches are done with how many hints reached `target`.
+   * Ticks run one at a time: the scheduler must see the store after the previous tick's removals.
+   */
+  async tick (target?: number): Promise<number> {
+    while (this.ticking !== null) await this.ticking.catch(() => 0)
+    if (this.stopped) return 0
+    const run = (async () => {
+      const actions = this.p.scheduler.tick(this.p.clock.monotonic(), this.p.alive, this.p.store.stats())
+      const counts = await Promise.all(actions.map(a => this.act(a)))
+      return actions.reduce((n, a, i) => a.type === 'deliver' && a.target === target ? n + counts[i]! : n, 0)
+    })()
+    this.ticking = run
+    try { return await run } finally { this.ticking = null }
+  }
+
+  private emit (e: HintRunnerEvent): void { this.p.onEvent?.(e) }
+
+  private async act (a: HintDeliveryAction): Promise<number> {
+    const { store, scheduler, clock } = this.p
+    if (a.type === 'expire') {
+      try {
+        const count = await store.expire(clock.now(), a.maxAgeMs)
+        if (count > 0) this.emit({ type: 'expired', count })
+      } catch (error) {
+        this.emit({ type: 'expire-failed', error })
+      }
+      return 0
+    }
+    const { target, batch } = a
+    let hints: StoredHint[]
+    try {
+      hints = await store.list(target, a.maxHints, { maxBytes: a.maxBytes })
+    } catch (error) {
+      const dropped = isScratchBirdError(error, 'SB_STORAGE_CORRUPT') ? await store.dropCorrupt(target).catch(() => 0) : undefined
+      this.emit({ type: 'read-failed', target, error, dropped })
+      scheduler.onFailed(target, batch, clock.monotonic())
+      return 0
+    }
+    try {
+      await Promise.all(deliveryBatches(hints).map(g => this.p.send(target, g)))
+      await store.remove(hints.map(h => h.id))
+      scheduler.onDelivered(target, batch, hints.length)
+      this.emit({ type: 'delivered', target, count: hints.length })
+      return hints.length
+    } catch (error) {
+      scheduler.onFailed(target, batch, clock.monotonic())
+      this.emit({ type: 'delivery-failed', target, error, retryInMs: scheduler.intervalMs })
+      return 0
+    }
+  }
+}
