@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { RowWrite } from '../../../src/storage/engine'
 import { nextHlc, row, text, vid } from '../node/worker-fixtures'
-import { startHost, type HostClient } from './host-fixtures'
+import { ManualClock } from '../../../src/core/clock'
+import { HostClient, memoryEngines, startHost } from './host-fixtures'
 
 // The participant-side transaction lease (storage.txn_idle_timeout_ms), on the shard host with a
 // manual clock: an active transaction nobody names for longer than the timeout is rolled back and
@@ -124,5 +125,22 @@ describe('shard host transaction lease', () => {
       expect(c.host.expiryIntervalMs).toBe(every)
       await c.host.close()
     }
+  })
+})
+
+describe('shard host transaction lease, failures', () => {
+  it('logs a rollback that fails as an error, and still forgets the transaction', async () => {
+    const clock = new ManualClock()
+    const engines = await memoryEngines([0], clock)
+    const c = h = new HostClient(engines, TIMEOUT_MS, clock)
+    const { xid } = await c.request('BEGIN', { shard: 0, isolation: 'snapshot', startHlc: nextHlc() })
+    await c.request('WRITE', { shard: 0, xid, writes: [insert('f', 'F')] })
+    await engines.get(0)!.close() // the store is gone under the transaction: its rollback cannot be written
+    clock.advance(TIMEOUT_MS + 1)
+    await expect(c.host.expireIdleTxns()).resolves.toBeUndefined()
+    expect(c.logs).toHaveLength(1)
+    expect(c.logs[0]).toMatchObject({ level: 'error', details: { shard: 0, xid: String(xid), idleMs: TIMEOUT_MS + 1 } })
+    expect(c.logs[0]!.message).toMatch(new RegExp(`^transaction ${xid} on shard 0 idle for ${TIMEOUT_MS + 1} ms: rollback failed: `))
+    await expect(c.request('COMMIT', { shard: 0, xid, commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
   })
 })
