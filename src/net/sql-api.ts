@@ -48,8 +48,9 @@ export class SqlApi {
   start (): void {
     const every = Math.max(100, Math.min(1000, Math.floor(this.opts.sessionIdleTimeoutMs / 2)))
     this.timer = setInterval(() => {
-      for (const s of this.sessions.expire(systemClock.monotonic())) {
-        this.log.info({ session: s.id }, 'client session idle too long: closed, open transaction rolled back')
+      const now = systemClock.monotonic()
+      for (const s of this.sessions.expire(now)) {
+        this.log.info({ session: s.id, idleMs: Math.round(now - s.lastUsed) }, 'client session idle too long: closed, open transaction rolled back')
         void this.endSession(s)
       }
     }, every)

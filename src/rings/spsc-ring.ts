@@ -28,7 +28,7 @@
 // the fast path (nobody sleeping) makes no notify call: Atomics.notify takes V8's global futex
 // lock and may cost a syscall, far more than the write itself.
 import { ScratchBirdError, assert } from '../core/errors'
-import { systemClock } from '../core/clock'
+import { systemClock, type Clock } from '../core/clock'
 
 export const RING_MIN_CAPACITY = 4096
 export const RING_MAX_CAPACITY = 1 << 30
@@ -58,6 +58,13 @@ export type FrameHandler = (type: number, requestId: number, payload: Uint8Array
 export interface RingOptions {
   /** Payload limit below the capacity/4 ceiling (e.g. from config). */
   maxMessageBytes?: number
+  /** Deadlines of writeSync (default systemClock). */
+  clock?: Clock
+}
+
+export interface AttachOptions {
+  /** Deadlines of writeSync (default systemClock). */
+  clock?: Clock
 }
 
 interface DeferredWrite {
@@ -115,15 +122,15 @@ export class SpscRing {
     // Plain stores are published to the other thread by postMessage(workerData), which copies
     // the SAB handle after them; the atomic store of MAGIC is belt and braces.
     Atomics.store(ctl, MAGIC, MAGIC_VALUE)
-    return new SpscRing(sab)
+    return new SpscRing(sab, options.clock ?? systemClock)
   }
 
   /** The other side of a ring made by create(), e.g. in a worker from workerData. */
-  static attach (sab: SharedArrayBuffer): SpscRing {
-    return new SpscRing(sab)
+  static attach (sab: SharedArrayBuffer, options: AttachOptions = {}): SpscRing {
+    return new SpscRing(sab, options.clock ?? systemClock)
   }
 
-  private constructor (sab: SharedArrayBuffer) {
+  private constructor (sab: SharedArrayBuffer, private readonly clock: Clock) {
     const bad = (): ScratchBirdError =>
       new ScratchBirdError('SB_BAD_ARGUMENT', 'not a ScratchBird ring buffer', { byteLength: sab?.byteLength })
     if (!(sab instanceof SharedArrayBuffer) || sab.byteLength <= HEADER_BYTES) throw bad()
@@ -151,6 +158,14 @@ export class SpscRing {
   }
 
   freeBytes (): number { return this.capacity - this.usedBytes() }
+
+  /** The consumer has announced that it is parked in waitSync/waitAsync (or about to park). The
+   *  producer's next publish wakes it. Read by either side, e.g. to know a waiter is in place. */
+  get consumerWaiting (): boolean { return Atomics.load(this.ctl, CONSUMER_WAITING) !== 0 }
+
+  /** The producer has parked waiting for room (writeSync/writeAsync) and the consumer has not
+   *  woken it since (a drain that frees room does). */
+  get producerWaiting (): boolean { return Atomics.load(this.ctl, PRODUCER_WAITING) !== 0 }
 
   /** Frames published and not yet drained (consumer's view). */
   hasData (): boolean { return Atomics.load(this.ctl, HEAD) !== this.tail }
@@ -215,7 +230,7 @@ export class SpscRing {
    */
   writeSync (type: number, requestId: number, payload: Uint8Array, timeoutMs = Infinity): boolean {
     this.checkWritable(payload)
-    const deadline = systemClock.monotonic() + timeoutMs
+    const deadline = this.clock.monotonic() + timeoutMs
     while (this.deferredAt < this.deferred.length) {
       const d = this.deferred[this.deferredAt] as DeferredWrite
       if (!this.writeBlocking(d.type, d.requestId, d.payload, deadline)) return false
@@ -291,7 +306,7 @@ export class SpscRing {
       Atomics.store(this.ctl, PRODUCER_WAITING, 1)
       const seen = Atomics.load(this.ctl, SPACE_SIGNAL)
       if (this.writeFrame(type, requestId, payload)) return true
-      const left = deadline - systemClock.monotonic()
+      const left = deadline - this.clock.monotonic()
       if (left <= 0) return false
       Atomics.wait(this.ctl, SPACE_SIGNAL, seen, left)
     }

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { Worker } from 'node:worker_threads'
 import fc from 'fast-check'
+import { ManualClock, type Clock } from '../../../src/core/clock'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { FRAME_HEADER_BYTES, SpscRing } from '../../../src/rings/spsc-ring'
 
@@ -187,14 +188,25 @@ describe('SpscRing backpressure and limits', () => {
     expect(tx.tryWrite(1, 1000, pattern(0, 1))).toBe(true)
   })
 
-  test('writeSync gives up after its timeout on a full ring and writes once there is room', () => {
-    const { tx, rx } = pair()
+  test('writeSync gives up once its clock passes the deadline on a full ring, and writes once there is room', () => {
+    // A clock that moves 10 ms each time it is read: the deadline is the clock's, not the wall's.
+    const manual = new ManualClock()
+    const clock: Clock = { now: () => manual.now(), monotonic: () => { manual.advance(10); return manual.monotonic() } }
+    const tx = SpscRing.create(4096, { clock })
+    const rx = SpscRing.attach(tx.sab)
     while (tx.tryWrite(1, 0, pattern(0, 1000)));
-    const t0 = performance.now()
+    const used = tx.usedBytes()
+    expect(tx.writeSync(1, 1, pattern(1, 1000), 0)).toBe(false) // no time at all: one try
+    expect(tx.producerWaiting).toBe(true) // it did announce itself before giving up
+    const start = manual.monotonic()
     expect(tx.writeSync(1, 1, pattern(1, 1000), 30)).toBe(false)
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(25)
+    // It kept waiting until its clock had passed start + 10 (the read taking the deadline) + 30.
+    expect(manual.monotonic()).toBeGreaterThanOrEqual(start + 40)
+    expect(tx.usedBytes()).toBe(used) // nothing written
     rx.drain(() => {}, 1)
+    expect(tx.producerWaiting).toBe(false) // the drain that freed room woke the waiter
     expect(tx.writeSync(1, 1, pattern(1, 1000), 30)).toBe(true)
+    expect(collect(rx).map(f => f.id).at(-1)).toBe(1)
   })
 
   test('oversize message: SB_MESSAGE_TOO_LARGE, ring still usable', async () => {
@@ -214,22 +226,27 @@ describe('SpscRing close and waiting', () => {
   test('waitAsync reports data, times out, and is woken by a write', async () => {
     const { tx, rx } = pair()
     expect(await rx.waitAsync(10)).toBe('timeout')
-    const t0 = performance.now()
-    const w = rx.waitAsync(10_000)
-    setTimeout(() => tx.tryWrite(1, 1, pattern(1, 1)), 5)
+    expect(rx.consumerWaiting).toBe(false)
+    const w = rx.waitAsync(Infinity) // no timeout: only a wake-up can end this wait
+    expect(tx.consumerWaiting).toBe(true) // parked before the write
+    expect(tx.tryWrite(1, 1, pattern(1, 1))).toBe(true)
+    expect(tx.consumerWaiting).toBe(false) // the write saw the waiter and notified it
     expect(await w).toBe('data')
-    expect(performance.now() - t0).toBeLessThan(1000) // woken by the write, not by the timeout
-    expect(await rx.waitAsync(10_000)).toBe('data') // still undrained
+    expect(await rx.waitAsync(Infinity)).toBe('data') // still undrained: answered at once
   })
 
   test('close wakes an async consumer and an async producer; writes after close throw', async () => {
     const { tx, rx } = pair()
-    const consumer = rx.waitAsync(60_000)
+    // Waits without timeouts: only a wake-up ends them.
+    const consumer = rx.waitAsync(Infinity)
     while (tx.tryWrite(1, 0, pattern(0, 500)));
     const producer = tx.writeAsync(1, 1, pattern(1, 500))
+    expect(tx.producerWaiting).toBe(true) // parked for room
     const { rx: rx2, tx: tx2 } = pair()
-    const idle = rx2.waitAsync(60_000)
-    setTimeout(() => { tx.close(); tx2.close() }, 10)
+    const idle = rx2.waitAsync(Infinity)
+    expect(rx2.consumerWaiting).toBe(true) // parked for data
+    tx.close()
+    tx2.close()
     expect(await consumer).toBe('data') // frames were queued before close: data first
     await expect(producer).rejects.toMatchObject({ code: 'SB_RING_CLOSED' })
     expect(await idle).toBe('closed')
@@ -248,11 +265,11 @@ describe('SpscRing close and waiting', () => {
         const messages: unknown[] = []
         const done = new Promise(resolve => worker.on('message', m => { messages.push(m); if (m !== 'ready') resolve(m) }))
         await new Promise(resolve => worker.once('message', resolve))
-        await new Promise(resolve => setTimeout(resolve, 100)) // let it block
-        const t0 = performance.now()
+        // Until the worker has parked: it waits with no timeout, so only close() can end it.
+        await expect.poll(() => mode === 'waitSync' ? ring.consumerWaiting : ring.producerWaiting, { timeout: 10_000 }).toBe(true)
+        expect(messages).toEqual(['ready'])
         ring.close()
         expect(await done).toBe(mode === 'waitSync' ? 'closed' : 'SB_RING_CLOSED')
-        expect(performance.now() - t0).toBeLessThan(1000)
       } finally {
         await worker.terminate()
       }

@@ -1,0 +1,268 @@
+import type { Clock } from '../core/clock'
+import { ScratchBirdError } from '../core/errors'
+import type { AutocommitResult, AutocommitSink, ShardEngine, Txn } from '../storage/engine'
+import { runJoinQuery } from './drivers/join-driver'
+import { runQuery } from './drivers/query-driver'
+import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
+import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
+
+// The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
+// replicas and the participant-side transaction lease — as requests in (op code + payload bytes),
+// replies out. It knows nothing of rings, threads or timers: the worker (workers/shard-worker.ts)
+// feeds it frames from the request ring, hands its replies to the response ring, and calls
+// expireIdleTxns() on a timer; tests drive it directly with a ManualClock.
+
+/** Where a log line goes (the worker forwards it to the main thread's log). */
+export type HostLog = (level: 'error' | 'warn' | 'info' | 'debug', message: string, details?: Record<string, unknown>) => void
+
+/** Where replies to deferred requests go (the worker's RingServer has this shape). */
+export interface ReplyPort {
+  reply (requestId: number, type: number, payload: Uint8Array): void
+  replyError (requestId: number, err: unknown): void
+}
+
+/** A reply: frame type (the request's op code) and payload bytes. */
+export interface HostReply { type: number, payload: Uint8Array }
+
+/** Returned by handle() for a request answered later through the ReplyPort. */
+export const HOST_DEFERRED: unique symbol = Symbol('shard host deferred reply')
+
+export type HostResult = HostReply | Promise<HostReply> | typeof HOST_DEFERRED
+
+export interface ShardHostOptions {
+  workerIndex: number
+  /** The open engines of this worker's shard replicas, by shard id; the host owns them (close()). */
+  engines: ReadonlyMap<number, ShardEngine>
+  /** storage.txn_idle_timeout_ms: the participant lease. */
+  txnIdleTimeoutMs: number
+  /** Lease time (monotonic). */
+  clock: Clock
+  replies: ReplyPort
+  log: HostLog
+}
+
+/** An open transaction and its lease: when a request last named it, how many are running now. */
+interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number }
+
+type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
+
+const AUTOCOMMIT = SHARD_OPS.AUTOCOMMIT.code
+const REPLICA_APPLY = SHARD_OPS.REPLICA_APPLY.code
+/** The expiry check runs at most this far apart, however long the lease. */
+const MAX_EXPIRY_INTERVAL_MS = 10_000
+
+export class ShardHost {
+  private readonly engines: Map<number, ShardEngine>
+  /** Open transactions by shard and xid (a 2PC transaction has one xid on several shards). */
+  private readonly txns = new Map<number, Map<bigint, OpenTxn>>()
+  private readonly workerIndex: number
+  private readonly idleTimeoutMs: number
+  private readonly clock: Clock
+  private readonly replies: ReplyPort
+  private readonly log: HostLog
+
+  constructor (opts: ShardHostOptions) {
+    this.engines = new Map(opts.engines)
+    for (const shard of this.engines.keys()) this.txns.set(shard, new Map())
+    this.workerIndex = opts.workerIndex
+    this.idleTimeoutMs = opts.txnIdleTimeoutMs
+    this.clock = opts.clock
+    this.replies = opts.replies
+    this.log = opts.log
+  }
+
+  /** Shard ids served here. */
+  get shards (): number[] { return [...this.engines.keys()] }
+
+  /** How often the worker should call expireIdleTxns(): a quarter of the lease, within 1 ms..10 s. */
+  get expiryIntervalMs (): number { return Math.max(1, Math.min(this.idleTimeoutMs / 4, MAX_EXPIRY_INTERVAL_MS)) }
+
+  /**
+   * One request. `payload` may be a view into the ring, valid only until this returns (or, for an
+   * async op, until its first await): everything is decoded before then. Throws (or rejects) with
+   * a coded error for an unknown op, a payload that does not decode, a shard not served here or a
+   * transaction not open; AUTOCOMMIT and REPLICA_APPLY answer through the ReplyPort (HOST_DEFERRED)
+   * straight from the engine's group commit, with no promise per request.
+   */
+  handle (type: number, payload: Uint8Array, requestId: number): HostResult {
+    if (type === AUTOCOMMIT) {
+      // The hot path. The decoded writes are views into the ring; the engine copies them before
+      // autocommitTo returns.
+      const r = decodeAutocommit(payload, false)
+      this.engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new AutocommitReply(this.replies, requestId))
+      return HOST_DEFERRED
+    }
+    if (type === REPLICA_APPLY) {
+      // The quorum write path, the same way: decoded writes are 'lww' RowWrites (views, copied).
+      const r = decodeReplicaApply(payload, false)
+      this.engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new ReplicaApplyReply(this.replies, requestId))
+      return HOST_DEFERRED
+    }
+    const op = SHARD_OP_BY_CODE.get(type)
+    if (!op) throw new ScratchBirdError('SB_MALFORMED_REQUEST', `unknown shard op ${type}`)
+    const codec = codecOf(op) as OpCodec<unknown, unknown>
+    // Decode before the first await: the payload is a view into the ring, valid only until then.
+    const req = codec.decodeRequest(payload)
+    const named = req as { shard?: unknown, xid?: unknown }
+    const release = typeof named.shard === 'number' && typeof named.xid === 'bigint' ? this.lease(named.shard, named.xid) : undefined
+    let out: unknown
+    try {
+      out = (this.handlers[op] as (r: unknown) => unknown)(req)
+    } catch (e) {
+      release?.()
+      throw e
+    }
+    if (out instanceof Promise) {
+      return out.then(v => ({ type, payload: codec.encodeReply(v) })).finally(release)
+    }
+    release?.()
+    return { type, payload: codec.encodeReply(out) }
+  }
+
+  // Participant lease: a transaction is held here on behalf of a coordinator (often another node).
+  // When the coordinator dies or loses its session, nobody will ever finish it, and its uncommitted
+  // versions would block writers of those rows and its snapshot hold back the sweep. So an ACTIVE
+  // transaction that no request has named for txnIdleTimeoutMs is rolled back and forgotten (a
+  // later request for it gets SB_TXN_NOT_ACTIVE). Prepared transactions are not in `txns` (PREPARE
+  // forgets them): they are limbo, and only 2PC recovery decides them. A transaction with a
+  // request running is never expired (a long scan is not idleness).
+
+  /**
+   * Rolls back and forgets every active transaction idle for longer than the lease, logging one
+   * WARNING each. They are forgotten before this returns; the promise settles once their
+   * rollbacks have ended (it never rejects: a failed rollback is logged as an error).
+   */
+  expireIdleTxns (): Promise<void> {
+    const now = this.clock.monotonic()
+    const rollbacks: Promise<void>[] = []
+    for (const [shard, open] of this.txns) {
+      for (const [xid, t] of open) {
+        const idle = now - t.lastUsed
+        if (t.inFlight > 0 || idle <= this.idleTimeoutMs) continue
+        if (t.txn.state !== 'active' && t.txn.state !== 'failed') continue // committing, preparing...: in hand
+        // Forget first: a request arriving while the rollback runs gets SB_TXN_NOT_ACTIVE.
+        open.delete(xid)
+        const idleMs = Math.round(idle)
+        const details = { shard, xid: String(xid), idleMs }
+        rollbacks.push(t.txn.rollback().then(
+          () => this.log('warn', `transaction ${xid} on shard ${shard} idle for ${idleMs} ms: rolled back`, details),
+          (e: unknown) => this.log('error', `transaction ${xid} on shard ${shard} idle for ${idleMs} ms: rollback failed: ${(e as Error).message}`, details)))
+      }
+    }
+    return Promise.all(rollbacks).then(() => {})
+  }
+
+  /** Closes every engine (the worker is stopping); failures are ignored, as the process ends. */
+  async close (): Promise<void> {
+    await Promise.allSettled([...this.engines.values()].map(e => e.close()))
+    this.engines.clear()
+    this.txns.clear()
+  }
+
+  private engineOf (shard: number): ShardEngine {
+    const e = this.engines.get(shard)
+    if (!e) throw new ScratchBirdError('SB_BAD_ARGUMENT', `shard ${shard} is not served by worker ${this.workerIndex}`, { shard })
+    return e
+  }
+
+  private txnOf (shard: number, xid: bigint): Txn {
+    const t = this.txns.get(shard)?.get(xid)
+    if (!t) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard, xid: String(xid) })
+    return t.txn
+  }
+
+  private txnOrNone (shard: number, xid: bigint | undefined): Txn | undefined {
+    return xid === undefined ? undefined : this.txnOf(shard, xid)
+  }
+
+  private forget (shard: number, xid: bigint): void { this.txns.get(shard)?.delete(xid) }
+
+  /** Marks the transaction a request names as in use until the request ends (see handle()). */
+  private lease (shard: number, xid: bigint): (() => void) | undefined {
+    const t = this.txns.get(shard)?.get(xid)
+    if (!t) return undefined
+    t.inFlight++
+    t.lastUsed = this.clock.monotonic()
+    return () => { t.inFlight--; t.lastUsed = this.clock.monotonic() }
+  }
+
+  private readonly handlers: Handlers = {
+    PING: () => ({ worker: this.workerIndex, shards: this.shards }),
+    AUTOCOMMIT: async (r) => {
+      const res = await this.engineOf(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
+      return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }
+    },
+    BEGIN: async (r) => {
+      const t = await this.engineOf(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
+      this.txns.get(r.shard)!.set(t.xid, { txn: t, lastUsed: this.clock.monotonic(), inFlight: 0 })
+      return { xid: t.xid }
+    },
+    GET: async (r) => {
+      const row = await this.engineOf(r.shard).get(r.tableId, r.pk, this.txnOrNone(r.shard, r.xid))
+      return { row: row ?? null }
+    },
+    SCAN: async (r) => {
+      const rows: ShardReplies['SCAN']['rows'] = []
+      const txn = this.txnOrNone(r.shard, r.xid)
+      for await (const row of this.engineOf(r.shard).scan(r.tableId, r.options, txn)) rows.push({ pk: row.pk, row: row.row })
+      return { rows }
+    },
+    WRITE: async (r) => ({ affected: await this.txnOf(r.shard, r.xid).write(r.writes) }),
+    COMMIT: async (r) => {
+      const res = await this.txnOf(r.shard, r.xid).commit(r.commitHlc)
+      this.forget(r.shard, r.xid)
+      return { lsn: res.lsn, commitHlc: res.commitHlc }
+    },
+    ROLLBACK: async (r) => {
+      await this.txnOf(r.shard, r.xid).rollback()
+      this.forget(r.shard, r.xid)
+      return {}
+    },
+    PREPARE: async (r) => {
+      await this.txnOf(r.shard, r.xid).prepare()
+      this.forget(r.shard, r.xid)
+      return {}
+    },
+    COMMIT_PREPARED: async (r) => {
+      const res = await this.engineOf(r.shard).commitPrepared(r.xid, r.commitHlc)
+      return { lsn: res.lsn, commitHlc: res.commitHlc }
+    },
+    ABORT_PREPARED: async (r) => { await this.engineOf(r.shard).abortPrepared(r.xid); return {} },
+    LIST_LIMBO: (r) => ({ limbo: this.engineOf(r.shard).listLimbo().map(l => ({ xid: l.xid, rows: l.rows })) }),
+    READ_COMMIT_LOG: async (r) => ({ entries: await this.engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
+    SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, {}),
+    QUERY: (r) => {
+      const txn = this.txnOrNone(r.shard, r.xid)
+      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r)
+    },
+    JOIN_QUERY: (r) => {
+      // One visibility for every table of the join: the statement's transaction when it has one.
+      const txn = this.txnOrNone(r.shard, r.xid)
+      const engine = this.engineOf(r.shard)
+      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
+    },
+    REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
+    REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),
+    STATS: (r) => {
+      const e = this.engineOf(r.shard)
+      return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: this.txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }
+    }
+  }
+}
+
+/** Where an AUTOCOMMIT's outcome goes: straight to the reply port, no promise chain. */
+class AutocommitReply implements AutocommitSink {
+  constructor (private readonly replies: ReplyPort, private readonly requestId: number) {}
+  resolve (r: AutocommitResult): void { this.replies.reply(this.requestId, AUTOCOMMIT, encodeAutocommitReply(r)) }
+  reject (e: unknown): void { this.replies.replyError(this.requestId, e) }
+}
+
+/** As AutocommitReply, for REPLICA_APPLY (its writes are 'lww' autocommit writes). */
+class ReplicaApplyReply implements AutocommitSink {
+  constructor (private readonly replies: ReplyPort, private readonly requestId: number) {}
+  resolve (r: AutocommitResult): void {
+    this.replies.reply(this.requestId, REPLICA_APPLY, encodeReplicaApplyReply({ xid: r.xid, lsn: r.lsn, commitHlc: r.commitHlc, applied: r.lww ?? [] }))
+  }
+
+  reject (e: unknown): void { this.replies.replyError(this.requestId, e) }
+}
