@@ -42,14 +42,15 @@ export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly
   const m = new TwoPhaseCoordinator(xid, shards, commitHlc)
   coordinating.add(xid)
   try {
-    await drive(m.start(), effect => runCoordinatorEffect(io, xid, effect), ev => m.step(ev))
+    await drive(m.start(), effect => answerCoordinatorEffect(io, xid, effect), ev => m.step(ev))
   } finally {
     coordinating.delete(xid)
   }
   return m.outcome!
 }
 
-async function runCoordinatorEffect (io: TwoPhaseIo, xid: Xid, e: CoordinatorEffect): Promise<CoordinatorEvent | null> {
+/** Carries out one coordinator effect over `io`; its answer as the event to step (null: nothing to carry out). */
+export async function answerCoordinatorEffect (io: TwoPhaseIo, xid: Xid, e: CoordinatorEffect): Promise<CoordinatorEvent | null> {
   switch (e.type) {
     case 'prepare':
       return io.prepare(e.shard, xid).then(() => ({ type: 'prepared', shard: e.shard }), (error: unknown) => ({ type: 'prepare-failed', shard: e.shard, error }))
@@ -80,19 +81,20 @@ export interface RecoverLimboOptions {
   alone: boolean
 }
 
-/** The coordinator status of xids as this process sees them (see recovery.ts). */
-export function coordinatorStatus (alone: boolean): (xid: Xid) => CoordinatorStatus {
-  return xid => coordinating.has(xid) ? 'running' : alone ? 'gone' : 'maybe-running'
+/** The coordinator status of xids as a process coordinating `running` sees them (see recovery.ts). */
+export function coordinatorStatus (alone: boolean, running: ReadonlySet<Xid> = coordinating): (xid: Xid) => CoordinatorStatus {
+  return xid => running.has(xid) ? 'running' : alone ? 'gone' : 'maybe-running'
 }
 
 /** Resolves every limbo transaction on `shards` by its decision record (see recovery.ts). */
 export async function recoverLimbo (io: TwoPhaseIo, shards: readonly number[], opts: RecoverLimboOptions): Promise<RecoveryReport> {
   const m = new LimboRecovery({ shards, coordinator: coordinatorStatus(opts.alone), dropDecisions: opts.alone })
-  await drive(m.start(), effect => runRecoveryEffect(io, effect), ev => m.step(ev))
+  await drive(m.start(), effect => answerRecoveryEffect(io, effect), ev => m.step(ev))
   return m.result
 }
 
-async function runRecoveryEffect (io: TwoPhaseIo, e: RecoveryEffect): Promise<RecoveryEvent> {
+/** Carries out one recovery effect over `io`; its answer as the event to step. */
+export async function answerRecoveryEffect (io: TwoPhaseIo, e: RecoveryEffect): Promise<RecoveryEvent> {
   switch (e.type) {
     case 'list-limbo':
       return io.listLimbo(e.shard).then(xids => ({ type: 'limbo-listed', shard: e.shard, xids }), (error: unknown) => ({ type: 'list-failed', shard: e.shard, error }))
