@@ -152,6 +152,33 @@ describe('two-phase commit across shards', () => {
     }
   })
 
+  it('recovery running beside a coordinator leaves its transaction to it (pending), in a cluster and alone', async () => {
+    const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
+    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 1], 'busy')
+    // Hold the coordinator between "all prepared" and its commit record.
+    let prepared!: () => void
+    const allPrepared = new Promise<void>(resolve => { prepared = resolve })
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const held = {
+      ...io,
+      writeDecision: async (x: bigint, d: Parameters<typeof io.writeDecision>[1]) => { prepared(); await gate; await io.writeDecision(x, d) }
+    }
+    const committing = commitTwoPhase(held, xid, [0, 1], hlc)
+    await allPrepared
+    expect(await io.listLimbo(0)).toEqual([xid])
+    for (const alone of [false, true]) {
+      expect(await recoverLimbo(io, [0, 1, 2, 3], { alone })).toEqual({ committed: 0, aborted: 0, failed: 0, pending: 2 })
+    }
+    expect(await io.readDecision(xid)).toBeNull() // no fence: the coordinator can still commit
+    release()
+    expect(await committing).toMatchObject({ committed: true })
+    for (const s of [0, 1]) expect(await visible(w, s, `busy-${s}`)).toBe(true)
+    // Finished: nothing of it is left for recovery.
+    expect(await recoverLimbo(io, [0, 1, 2, 3], { alone: false })).toEqual({ committed: 0, aborted: 0, failed: 0, pending: 0 })
+  })
+
   it('places decision records by xid alone', () => {
     expect(decisionShard(10n, 4)).toBe(2)
     expect(decisionShard((7n << 48n) | 5n, 16)).toBe(5)
