@@ -12,8 +12,8 @@ import { ABORT_DECISION, decisionSlotTaken, type Decision } from './decision'
 //   2. write the commit record — the commit point: once it is durable the transaction commits,
 //      whatever crashes next;
 //   3. COMMIT PREPARED every participant, then drop the record.
-// A failed PREPARE aborts everything (ABORT PREPARED where it prepared, ROLLBACK elsewhere), with
-// no record (presumed abort). The commit record's write can fail in two ways:
+// A failed PREPARE aborts everything (ABORT PREPARED where it prepared, ROLLBACK elsewhere, then
+// ABORT PREPARED where that ROLLBACK failed: a lost PREPARE reply), with no record (presumed abort). The commit record's write can fail in two ways:
 //  - the slot is taken: limbo recovery fenced it with an abort record first, nothing of ours was
 //    written → abort;
 //  - anything else (a lost reply): our record may or may not be there. Aborting now could
@@ -76,6 +76,7 @@ export class TwoPhaseCoordinator {
   private firstError: unknown = undefined
   private commitHlc: HlcTs | undefined
   private commitsFailed = 0
+  private readonly abortRetried = new Set<number>()
   private result: TwoPhaseOutcome | null = null
 
   constructor (xid: Xid, shards: readonly number[], private readonly nextCommitHlc: () => HlcTs) {
@@ -117,7 +118,7 @@ export class TwoPhaseCoordinator {
       case 'commit-failed':
         return this.onCommitAnswer(ev.shard, ev.type === 'committed')
       case 'aborted':
-        return this.onAbortAnswer(ev.shard)
+        return this.onAbortAnswer(ev.shard, ev.ok)
       case 'dropped':
         if (this.phase === 'dropping') this.phase = 'done'
         return []
@@ -183,8 +184,14 @@ export class TwoPhaseCoordinator {
     return this.shards.map(shard => this.prepared.has(shard) ? { type: 'abort-prepared', shard } : { type: 'rollback', shard })
   }
 
-  private onAbortAnswer (shard: number): CoordinatorEffect[] {
+  private onAbortAnswer (shard: number, ok: boolean): CoordinatorEffect[] {
     if (this.phase !== 'aborting' || !this.shards.includes(shard) || this.answered.has(shard)) return []
+    if (!ok && !this.prepared.has(shard) && !this.abortRetried.has(shard)) {
+      // Its ROLLBACK failed: it may have prepared after all (its PREPARE's reply was lost). ABORT
+      // PREPARED now rather than leave it in limbo until a recovery round.
+      this.abortRetried.add(shard)
+      return [{ type: 'abort-prepared', shard }]
+    }
     this.answered.add(shard)
     if (this.answered.size < this.shards.length) return []
     this.phase = 'done'

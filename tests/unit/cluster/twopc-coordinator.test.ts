@@ -53,8 +53,10 @@ describe('2PC coordinator machine', () => {
     expect(types(out)).toEqual(['abort-prepared:1', 'rollback:2', 'abort-prepared:3'])
     expect(hlcReads()).toBe(0)
     m.step({ type: 'aborted', shard: 1, ok: true })
-    m.step({ type: 'aborted', shard: 2, ok: false }) // left for recovery
-    expect(m.step({ type: 'aborted', shard: 3, ok: true })).toEqual([{ type: 'outcome', outcome: { committed: false, error: expect.objectContaining({ code: 'SB_NODE_UNREACHABLE' }), unknown: false } }])
+    // Its rollback failed: its PREPARE may have landed (lost reply) → ABORT PREPARED, once.
+    expect(m.step({ type: 'aborted', shard: 2, ok: false })).toEqual([{ type: 'abort-prepared', shard: 2 }])
+    expect(m.step({ type: 'aborted', shard: 3, ok: true })).toEqual([])
+    expect(m.step({ type: 'aborted', shard: 2, ok: false })).toEqual([{ type: 'outcome', outcome: { committed: false, error: expect.objectContaining({ code: 'SB_NODE_UNREACHABLE' }), unknown: false } }])
     expect(m.finished).toBe(true)
   })
 
