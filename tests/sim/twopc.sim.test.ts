@@ -27,9 +27,11 @@ import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storag
 //    requests to it fail (SB_NODE_UNREACHABLE, nothing applied);
 //  - a node crashes right after applying a step: the reply is lost (the caller sees a failure
 //    although the step happened — a commit record written, a participant prepared).
+// Each seed crashes around one kind of step far more often than around the others (the seeds cycle
+// through the step kinds and node counts), so every step gets crashes before and after it.
 // A node restarts after a few steps and runs limbo recovery on its shards; in cluster mode live
-// nodes also run recovery rounds now and then (the production retry loop), so recovery races
-// running coordinators. Then faults stop, every node restarts, every machine runs to its end,
+// nodes also start recovery rounds at random (more often than the production retry loop does, so
+// its schedules are a subset), so recovery races running coordinators. Then faults stop, every node restarts, every machine runs to its end,
 // open transactions expire (the participant lease) and a last recovery round runs on every node.
 // Invariants:
 //  - no transaction half-committed: on its participants all committed (at one commit HLC, its row
@@ -41,7 +43,7 @@ import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storag
 //
 // Replay one seed: SEED=<n> npx vitest run tests/sim/twopc.sim.test.ts
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/twopc.sim.test.ts
-// Counts of what the seeds exercised: SIM_STATS=1 …
+// Counts of what the seeds exercised: SIM_STATS=1 …   Every seed's schedule: SIM_LOG=1 …
 
 const SIM_SEEDS = Number(process.env.SIM_SEEDS ?? 100)
 const SEED_LIST = process.env.SEED !== undefined && process.env.SEED !== '' ? [Number(process.env.SEED)] : Array.from({ length: SIM_SEEDS }, (_, i) => i + 1)
@@ -50,7 +52,7 @@ const EPOCH_MS = 1_767_225_600_000
 const TABLE = 1
 const CRASH_BEFORE_PROBABILITY = 0.03
 const CRASH_AFTER_PROBABILITY = 0.04
-/** Each seed crashes around one kind of step far more often (seed order cycles through them), so every step gets its share of crashes before and after it. */
+/** The step kinds of both machines; seed n crashes around FOCUS_STEPS[n % 8] more often. */
 const FOCUS_STEPS = ['prepare', 'write-decision', 'commit-prepared', 'abort-prepared', 'rollback', 'read-decision', 'list-limbo', 'drop-decision'] as const
 const FOCUS_CRASH_BEFORE_PROBABILITY = 0.15
 const FOCUS_CRASH_AFTER_PROBABILITY = 0.35
