@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ScratchBirdError } from '../../../src/core/errors'
 import { TwoPhaseCoordinator, type CoordinatorEffect } from '../../../src/cluster/twopc/coordinator'
-import { ABORT_DECISION, decodeDecision, encodeDecision } from '../../../src/cluster/twopc/decision'
+import { ABORT_DECISION } from '../../../src/cluster/twopc/decision'
 
 // The coordinator machine alone: effects out for events in, no I/O.
 
@@ -121,19 +121,5 @@ describe('2PC coordinator machine', () => {
   it('refuses an empty or repeating participant list', () => {
     expect(() => new TwoPhaseCoordinator(XID, [], () => HLC)).toThrow()
     expect(() => new TwoPhaseCoordinator(XID, [1, 1], () => HLC)).toThrow()
-  })
-})
-
-describe('2PC decision record codec', () => {
-  it('round-trips commit and abort; format 1 is the commit record of earlier releases', () => {
-    expect(decodeDecision(encodeDecision({ outcome: 'commit', commitHlc: HLC }))).toEqual({ outcome: 'commit', commitHlc: HLC })
-    expect(encodeDecision({ outcome: 'commit', commitHlc: HLC })[0]).toBe(1)
-    expect(decodeDecision(encodeDecision(ABORT_DECISION))).toEqual(ABORT_DECISION)
-  })
-
-  it('anything else is a coded corruption error', () => {
-    for (const b of [new Uint8Array(0), Uint8Array.of(3), Uint8Array.of(1, 2), Uint8Array.of(2, 0), new Uint8Array(9)]) {
-      expect(() => decodeDecision(b)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
-    }
   })
 })
