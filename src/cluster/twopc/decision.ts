@@ -1,4 +1,4 @@
-import { ScratchBirdError } from '../../core/errors'
+import { isScratchBirdError, ScratchBirdError } from '../../core/errors'
 import type { HlcTs, Xid } from '../../storage/types'
 
 // The coordinator's decision record (DESIGN §6 "Transactions across shards"): one row per xid in a
@@ -47,5 +47,6 @@ export function decodeDecision (b: Uint8Array): Decision {
  * That failure is definite — nothing was written — unlike a lost reply, whose outcome is unknown.
  */
 export function decisionSlotTaken (e: unknown): boolean {
-  return e instanceof ScratchBirdError && e.code === 'SB_UNIQUE_VIOLATION'
+  // Rebuilt with its code when it comes from a worker ring or a peer (net/rpc/remote-error.ts).
+  return isScratchBirdError(e, 'SB_UNIQUE_VIOLATION')
 }
