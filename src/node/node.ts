@@ -160,7 +160,7 @@ export class ScratchBirdNode {
       const clustered = ClusterShell.enabled(config)
       if (!clustered) {
         // Alone, every decision record is on a local shard: finish limbo before serving.
-        await this.recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), [...Array(config.storage.shards).keys()])
+        await this.recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), [...Array(config.storage.shards).keys()], true)
       }
       this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
         this.metrics.sweepRuns.inc()
@@ -295,12 +295,13 @@ export class ScratchBirdNode {
     })
   }
 
-  private async recoverLimbo (io: TwoPhaseIo, shards: number[]): Promise<number> {
-    const recovered = await recoverLimbo(io, shards)
-    if (recovered.committed + recovered.aborted + recovered.failed > 0) {
-      this.log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed} limbo transaction(s)`)
+  /** `alone`: not clustered (see RecoverLimboOptions). Returns the entries left for another round. */
+  private async recoverLimbo (io: TwoPhaseIo, shards: number[], alone: boolean): Promise<number> {
+    const recovered = await recoverLimbo(io, shards, { alone })
+    if (recovered.committed + recovered.aborted + recovered.failed + recovered.pending > 0) {
+      this.log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed}, left to a running coordinator ${recovered.pending} limbo transaction(s)`)
     }
-    return recovered.failed
+    return recovered.failed + recovered.pending
   }
 
   // In a cluster a limbo transaction's decision record may live on another node's shard, which
@@ -312,7 +313,7 @@ export class ScratchBirdNode {
     const owned = [...Array(this.config.storage.shards).keys()].filter(s => cluster.placedOwner(s) === cluster.selfId)
     const attempt = (): void => {
       if (this.state === 'stopping' || this.state === 'stopped') return
-      this.recoverLimbo(io, owned).then(failed => {
+      this.recoverLimbo(io, owned, false).then(failed => {
         if (failed > 0) this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
       }, (e: unknown) => {
         this.log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `2PC recovery failed: ${(e as Error).message}; retrying`)

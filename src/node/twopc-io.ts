@@ -1,10 +1,11 @@
-import { DECISION_TABLE_ID, decisionShard, decodeDecision, encodeDecision, type TwoPhaseIo } from '../cluster/twopc'
+import { DECISION_TABLE_ID, decisionShard, decodeDecision, encodeDecision, type Decision, type TwoPhaseIo } from '../cluster/twopc'
 import type { HlcTs, Xid } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
 // The I/O shell of two-phase commit: participants and decision records are shards, served by
 // this node's workers or, in a cluster, by their owners (through the shard router). Decision records are autocommit writes (durable per the shard's
-// durability) in a reserved table; their version ids come from the caller's HLC.
+// durability) in a reserved table; their version ids come from the caller's HLC. A decision is an
+// insert, so a slot already decided refuses it (SB_UNIQUE_VIOLATION): see cluster/twopc/decision.ts.
 
 export function shardTwoPhaseIo (workers: ShardRequester, shards: number, versionId: () => Uint8Array, hlcNow: () => HlcTs): TwoPhaseIo {
   return {
@@ -12,10 +13,10 @@ export function shardTwoPhaseIo (workers: ShardRequester, shards: number, versio
     commitPrepared: async (shard, xid, commitHlc) => { await workers.request('COMMIT_PREPARED', { shard, xid, commitHlc }) },
     abortPrepared: async (shard, xid) => { await workers.request('ABORT_PREPARED', { shard, xid }) },
     rollback: async (shard, xid) => { await workers.request('ROLLBACK', { shard, xid }) },
-    writeDecision: async (xid: Xid, commitHlc: HlcTs) => {
+    writeDecision: async (xid: Xid, decision: Decision) => {
       await workers.request('AUTOCOMMIT', {
         shard: decisionShard(xid, shards),
-        writes: [{ op: 'put', tableId: DECISION_TABLE_ID, pk: [xid], row: encodeDecision(commitHlc), versionId: versionId() }],
+        writes: [{ op: 'insert', tableId: DECISION_TABLE_ID, pk: [xid], row: encodeDecision(decision), versionId: versionId() }],
         commitHlc: hlcNow()
       })
     },

@@ -86,7 +86,7 @@ describe('two-phase commit across shards', () => {
     const xid = await openTxn(w, [1, 2], 'decided')
     await io.prepare(1, xid)
     await io.prepare(2, xid)
-    await io.writeDecision(xid, hlc())
+    await io.writeDecision(xid, { outcome: 'commit', commitHlc: hlc() })
     await io.commitPrepared(1, xid, hlc()) // shard 2 never hears COMMIT PREPARED: crash
     await crash(w)
 
@@ -94,8 +94,8 @@ describe('two-phase commit across shards', () => {
     io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
     expect(await io.listLimbo(2)).toEqual([xid]) // limbo survived the crash, invisible
     expect(await visible(w, 2, 'decided-2')).toBe(false)
-    const report = await recoverLimbo(io, [0, 1, 2, 3])
-    expect(report).toEqual({ committed: 1, aborted: 0, failed: 0 })
+    const report = await recoverLimbo(io, [0, 1, 2, 3], { alone: true })
+    expect(report).toEqual({ committed: 1, aborted: 0, failed: 0, pending: 0 })
     expect(await visible(w, 1, 'decided-1')).toBe(true)
     expect(await visible(w, 2, 'decided-2')).toBe(true)
     expect(await io.readDecision(xid)).toBeNull()
@@ -112,10 +112,71 @@ describe('two-phase commit across shards', () => {
 
     w = await startWorkers(dir)
     io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
-    expect(await recoverLimbo(io, [0, 1, 2, 3])).toEqual({ committed: 0, aborted: 2, failed: 0 })
+    expect(await recoverLimbo(io, [0, 1, 2, 3], { alone: true })).toEqual({ committed: 0, aborted: 2, failed: 0, pending: 0 })
     expect(await visible(w, 0, 'undecided-0')).toBe(false)
     expect(await visible(w, 3, 'undecided-3')).toBe(false)
     for (const s of [0, 3]) expect(await io.listLimbo(s)).toEqual([])
+  })
+
+  it('in a cluster, a limbo transaction without a record is aborted behind an abort fence its coordinator cannot pass', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
+    let w = await startWorkers(dir)
+    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 1], 'fenced')
+    await io.prepare(0, xid)
+    await io.prepare(1, xid)
+    await crash(w)
+
+    w = await startWorkers(dir)
+    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    // Only shard 0 is ours; the coordinator may be alive on another node, about to decide.
+    expect(await recoverLimbo(io, [0], { alone: false })).toEqual({ committed: 0, aborted: 1, failed: 0, pending: 0 })
+    expect(await io.readDecision(xid)).toEqual({ outcome: 'abort' })
+    // The coordinator's commit record is refused now: it can only abort.
+    await expect(io.writeDecision(xid, { outcome: 'commit', commitHlc: hlc() })).rejects.toMatchObject({ code: 'SB_UNIQUE_VIOLATION' })
+    // The other participant's owner recovers it the same way, by the fence.
+    expect(await recoverLimbo(io, [1], { alone: false })).toEqual({ committed: 0, aborted: 1, failed: 0, pending: 0 })
+    expect(await visible(w, 1, 'fenced-1')).toBe(false)
+  })
+
+  it('a coordinator that finds its slot fenced aborts every participant', async () => {
+    const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
+    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [2, 3], 'late')
+    await io.writeDecision(xid, { outcome: 'abort' }) // recovery elsewhere fenced it first
+    const out = await commitTwoPhase(io, xid, [2, 3], hlc)
+    expect(out).toMatchObject({ committed: false, unknown: false, error: { code: 'SB_TXN_NOT_ACTIVE' } })
+    for (const s of [2, 3]) {
+      expect(await visible(w, s, `late-${s}`)).toBe(false)
+      expect(await io.listLimbo(s)).toEqual([])
+    }
+  })
+
+  it('recovery running beside a coordinator leaves its transaction to it (pending), in a cluster and alone', async () => {
+    const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
+    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const xid = await openTxn(w, [0, 1], 'busy')
+    // Hold the coordinator between "all prepared" and its commit record.
+    let prepared!: () => void
+    const allPrepared = new Promise<void>(resolve => { prepared = resolve })
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const held = {
+      ...io,
+      writeDecision: async (x: bigint, d: Parameters<typeof io.writeDecision>[1]) => { prepared(); await gate; await io.writeDecision(x, d) }
+    }
+    const committing = commitTwoPhase(held, xid, [0, 1], hlc)
+    await allPrepared
+    expect(await io.listLimbo(0)).toEqual([xid])
+    for (const alone of [false, true]) {
+      expect(await recoverLimbo(io, [0, 1, 2, 3], { alone })).toEqual({ committed: 0, aborted: 0, failed: 0, pending: 2 })
+    }
+    expect(await io.readDecision(xid)).toBeNull() // no fence: the coordinator can still commit
+    release()
+    expect(await committing).toMatchObject({ committed: true })
+    for (const s of [0, 1]) expect(await visible(w, s, `busy-${s}`)).toBe(true)
+    // Finished: nothing of it is left for recovery.
+    expect(await recoverLimbo(io, [0, 1, 2, 3], { alone: false })).toEqual({ committed: 0, aborted: 0, failed: 0, pending: 0 })
   })
 
   it('places decision records by xid alone', () => {
