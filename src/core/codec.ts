@@ -58,6 +58,12 @@ export class CodecReader extends ByteSource {
 
   get left (): number { return this.end - this.pos }
 
+  /** A copy, always a plain Uint8Array (a Buffer's slice would be a view of the caller's body). */
+  override bytes (n: number): Uint8Array {
+    const p = this.need(n)
+    return new Uint8Array(this.buf.buffer, this.buf.byteOffset + p, n).slice()
+  }
+
   bool (): boolean {
     const b = this.u8()
     if (b > 1) throw this.malformed(`boolean byte ${b}`)
@@ -66,7 +72,18 @@ export class CodecReader extends ByteSource {
 
   u64 (): bigint { return BigInt.asUintN(64, this.i64()) }
 
-  uint (): number { return this.varint() }
+  uint (): number {
+    const v = this.varint()
+    if (!Number.isSafeInteger(v)) throw this.malformed(`integer ${v} above 2^53`)
+    return v
+  }
+
+  /** A finite double (times, durations). */
+  finite (): number {
+    const v = this.f64()
+    if (!Number.isFinite(v)) throw this.malformed(`number ${v} is not finite`)
+    return v
+  }
 
   blob (): Uint8Array {
     const n = this.varint()

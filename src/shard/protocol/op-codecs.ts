@@ -18,6 +18,12 @@ import {
 // Bodies here: integers big-endian; shard u32 first in every request; xid/HLC/LSN u64; an
 // optional field is a presence byte then the value. A decoder consumes the whole payload.
 
+/**
+ * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
+ * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
+ */
+export const SHARD_CODEC_VERSION = 1
+
 export interface OpCodec<Req, Rep> {
   encodeRequest (r: Req): Uint8Array
   decodeRequest (b: Uint8Array): Req
