@@ -78,6 +78,9 @@ function readMessage (r: CodecReader): GossipMessage {
   return { type, from, hlc, members, echoSentAt: r.finite(), answeredAt: r.finite() }
 }
 
+/** Either message (the simulator's network carries both kinds alike). */
+export const gossipMessageCodec: Codec<GossipMessage> = versioned('gossip message', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, r => readMessage(r))
+
 function readOnly<T extends GossipMessage> (r: CodecReader, type: T['type']): T {
   const m = readMessage(r)
   if (m.type !== type) throw r.malformed(`a ${m.type} where a ${type} belongs`)
