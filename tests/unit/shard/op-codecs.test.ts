@@ -70,7 +70,7 @@ type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc
 const ARBS: Arbs = {
   PING: { req: fc.record({ shard: u32 }), rep: fc.record({ worker: count, shards: fc.array(u32, { maxLength: 5 }) }) },
   AUTOCOMMIT: {
-    req: fc.record({ shard: fc.integer({ min: 0, max: 0xffff }), writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: u64, xid: xidOpt }).map(defined),
+    req: fc.record({ shard: u32, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: u64, xid: xidOpt }).map(defined),
     rep: fc.record({ xid: u64, lsn: fc.option(u64, { nil: null }), commitHlc: u64, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
   },
   BEGIN: { req: fc.record({ shard: u32, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: u64, xid: xidOpt }).map(defined), rep: fc.record({ xid: u64 }) },
@@ -130,7 +130,7 @@ const ARBS: Arbs = {
   },
   REPLICA_APPLY: {
     req: fc.record({
-      shard: fc.integer({ min: 0, max: 0xffff }),
+      shard: u32,
       writes: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 }),
       commitHlc: u64,
       xid: xidOpt
