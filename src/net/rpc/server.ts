@@ -109,7 +109,6 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
 
   function decodeRequest (m: RpcFrameMessage): Decoded {
     const served = opts.methods.get(m.opcode)
-    opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
     if (rpcOpcodeInfo(m.opcode) === undefined || served === undefined) {
       return errorReply(m, new ScratchBirdError('SB_RPC_UNKNOWN_OPCODE', `this node does not serve cluster RPC opcode ${rpcOpcodeLabel(m.opcode)}`, { opcode: rpcOpcodeLabel(m.opcode) }))
     }
@@ -161,12 +160,15 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
       throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC body could not be read: ${(e as Error).message}`))
     }
     // All or nothing: the frame and every payload decode before any method runs.
+    let received: RpcFrameMessage[]
     let messages: Decoded[]
     try {
-      messages = decodeFrame(body, 'request').map(decodeRequest)
+      received = decodeFrame(body, 'request')
+      messages = received.map(decodeRequest)
     } catch (e) {
       throw isScratchBirdError(e) ? rejected(res, 'malformed', e) : e
     }
+    for (const m of received) opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
     // Methods start in batch order (each runs synchronously up to its first await) and then run
     // concurrently; a caller that needs one call done before the next awaits it.
     const replies = await Promise.all(messages.map(m => dispatch(m, from)))
