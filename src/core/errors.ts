@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   SB_TXN_ABORTED: { sqlstate: '25P02', http: 409, summary: 'a statement of the open transaction failed; only ROLLBACK is accepted until the transaction ends' },
   SB_FEATURE_NOT_SUPPORTED: { sqlstate: '0A000', http: 400, summary: 'the statement form is valid SQL but not supported by this release' },
   SB_RPC_MALFORMED: { sqlstate: '08P01', http: 400, summary: 'a cluster RPC frame, payload or header is not well-formed; nothing in it was applied' },
+  SB_CODEC_VERSION: { sqlstate: '08P01', http: 400, summary: 'a peer sent a payload in a newer codec version than this node speaks (details: codec, version, supported); nothing in it was applied — upgrade this node' },
   SB_RPC_UNAUTHENTICATED: { sqlstate: '28000', http: 401, summary: 'a cluster RPC lacks the cluster secret (security.cluster_secret) or presents a wrong one; nothing was applied' },
   SB_RPC_WRONG_CLUSTER: { sqlstate: '08004', http: 403, summary: 'a cluster RPC comes from a node of another cluster (cluster.name differs); nothing was applied' },
   SB_RPC_TOO_LARGE: { sqlstate: '54000', http: 413, summary: 'a cluster RPC message or reply exceeds the RPC body limit' },

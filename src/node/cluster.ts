@@ -3,13 +3,14 @@ import type { Logger } from 'pino'
 import { Catalog } from '../catalog/catalog'
 import { firstLive, preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
-import { parseGossipMessage, type GossipOutput, type GossipTarget, type MemberState } from '../cluster/gossip/types'
+import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
 import { cryptoRng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
+import type { CatalogDoc, DdlReply, ShardQuery } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
 import type { NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
@@ -18,7 +19,7 @@ import { parse } from '../sql/parser'
 import { commandResult, type StatementResult } from '../exec/result'
 import { uuidVersion } from '../core/uuid'
 import { nextHlcTs } from '../storage/hlc-ts'
-import { codecOf, SHARD_OPS, type ShardOpName } from '../shard/protocol/ops'
+import { codecOf, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
@@ -213,24 +214,18 @@ export class ClusterShell implements ShardRouting {
   }
 
   async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
-    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload: Buffer.from(payload).toString('base64') }, { timeoutMs })
-    const bytes = (reply as { payload?: unknown } | null)?.payload
-    if (typeof bytes !== 'string') throw malformed(`shard reply from node ${nodeId}`)
-    return Buffer.from(bytes, 'base64')
+    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload }, { timeoutMs })
+    return reply.payload
   }
 
-  private async onShardQuery (p: unknown): Promise<unknown> {
-    const q = p as { op?: unknown, shard?: unknown, payload?: unknown } | null
-    const op = q?.op
-    if (typeof op !== 'string' || !Object.hasOwn(SHARD_OPS, op) || !Number.isInteger(q!.shard) || typeof q!.payload !== 'string') throw malformed('SHARD_QUERY')
-    const shard = q!.shard as number
-    if (shard < 0 || shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
+  private async onShardQuery (q: ShardQuery): Promise<{ payload: Uint8Array }> {
+    const { op, shard } = q
+    if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
     // Served here whatever this node's own view says: the sender routed by the same placement,
     // and re-forwarding could bounce a request between two nodes with different views.
-    let payload: Uint8Array = Buffer.from(q!.payload as string, 'base64')
+    let payload = q.payload
     if (op === 'REPLICA_APPLY') payload = this.observeReplicaApply(payload)
-    const reply = await this.d.workers.requestRaw(op as ShardOpName, shard, payload)
-    return { payload: Buffer.from(reply).toString('base64') }
+    return { payload: await this.d.workers.requestRaw(op, shard, payload) }
   }
 
   /**
@@ -283,13 +278,11 @@ export class ClusterShell implements ShardRouting {
     }
   }
 
-  private onGossip (p: unknown, from: number): unknown {
-    const msg = parseGossipMessage(p)
-    if (msg === null || msg.type !== 'ping') throw malformed('gossip message')
+  private onGossip (msg: GossipPing, from: number): GossipAck | null {
     if (!this.observeHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
     this.stateCache = null
     const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.monotonic(), systemClock.now())
-    let ack: unknown = null
+    let ack: GossipAck | null = null
     for (const o of out) {
       if (o.type === 'send' && o.msg.type === 'ack' && o.msg.from === this.selfId && ack === null) ack = { ...o.msg, hlc: encodeHlc(this.d.hlc) }
     }
@@ -322,11 +315,9 @@ export class ClusterShell implements ShardRouting {
     }
   }
 
-  private sendPing (to: GossipTarget, msg: object): void {
-    this.d.rpc.call(this.resolve(to), 'GOSSIP_SYNC', msg, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
-      if (reply === null || reply === undefined) return
-      const ack = parseGossipMessage(reply)
-      if (ack === null || ack.type !== 'ack') { this.d.log.debug({ to }, 'malformed gossip ack ignored'); return }
+  private sendPing (to: GossipTarget, msg: GossipPing): void {
+    this.d.rpc.call(this.resolve(to), 'GOSSIP_SYNC', msg, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }).then(ack => {
+      if (ack === null) return
       if (!this.observeHlc(ack.hlc, ack.from)) return
       this.stateCache = null
       this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
@@ -409,16 +400,13 @@ export class ClusterShell implements ShardRouting {
   async ddl (s: DdlStatement): Promise<StatementResult> {
     const coordinator = this.coordinator()
     if (coordinator === this.selfId) return await this.coordinateDdl(s)
-    const reply = await this.d.rpc.call(this.addressOf(coordinator), 'CATALOG_DDL', { sql: formatStatement(s) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }) as { command?: unknown, warnings?: unknown, catalog?: unknown } | null
-    if (typeof reply?.command !== 'string' || !Array.isArray(reply.warnings)) throw malformed(`DDL reply from node ${coordinator}`)
+    const reply = await this.d.rpc.call(this.addressOf(coordinator), 'CATALOG_DDL', { sql: formatStatement(s) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
     this.adopt(reply.catalog, coordinator)
-    return commandResult(reply.command, 0, reply.warnings.map(String))
+    return commandResult(reply.command, 0, reply.warnings)
   }
 
-  private async onDdl (p: unknown): Promise<unknown> {
-    const text = (p as { sql?: unknown } | null)?.sql
-    if (typeof text !== 'string') throw malformed('CATALOG_DDL')
-    const statements = parse(text)
+  private async onDdl (p: { sql: string }): Promise<DdlReply> {
+    const statements = parse(p.sql)
     const s = statements[0]
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE expected)')
     const result = await this.coordinateDdl(s as DdlStatement)
@@ -438,8 +426,8 @@ export class ClusterShell implements ShardRouting {
       if (!m.isSelf && isAlive(m.state) && m.catalogVersion > (newest?.catalogVersion ?? mine)) newest = m
     }
     if (newest !== undefined) {
-      const reply = await this.d.rpc.call(this.addressOf(newest.nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }) as { catalog?: unknown } | null
-      this.adopt(reply?.catalog, newest.nodeId)
+      const reply = await this.d.rpc.call(this.addressOf(newest.nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
+      this.adopt(reply.catalog, newest.nodeId)
     }
     const result = this.d.runDdl(s)
     await this.pushCatalog()
@@ -456,8 +444,8 @@ export class ClusterShell implements ShardRouting {
     })))
   }
 
-  private onCatalogApply (p: unknown): unknown {
-    this.adopt((p as { catalog?: unknown } | null)?.catalog, null)
+  private onCatalogApply (p: CatalogDoc): { version: number } {
+    this.adopt(p.catalog, null)
     return { version: this.d.catalog().version }
   }
 
@@ -484,8 +472,8 @@ export class ClusterShell implements ShardRouting {
     if (this.fetching) return
     this.fetching = true
     try {
-      const reply = await this.d.rpc.call(this.addressOf(nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }) as { catalog?: unknown } | null
-      this.adopt(reply?.catalog, nodeId)
+      const reply = await this.d.rpc.call(this.addressOf(nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
+      this.adopt(reply.catalog, nodeId)
     } catch (e) {
       this.d.log.warn({ peer: nodeId, err: isScratchBirdError(e) ? e.code : String(e) }, `catalog fetch from node ${nodeId} failed; retried when gossip next shows a newer version`)
     } finally {

@@ -4,7 +4,8 @@ import { stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from '../../src/net/rpc/headers'
 import { RPC_OPCODES } from '../../src/net/rpc/opcodes'
-import { encodeFrame, encodePayload } from '../../src/net/rpc/wire'
+import { rpcPayloads } from '../../src/net/rpc/payloads'
+import { encodeFrame } from '../../src/net/rpc/wire'
 import { freePorts, startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
 import { sourceCommand, startNode, tempDir } from '../helpers/node-process'
 
@@ -103,7 +104,7 @@ describe('a three-node cluster', () => {
   it('rejects cluster RPCs without the secret, with a wrong one or malformed, and counts them', async () => {
     const before = await metric(1, 'scratchbird_rpc_rejected_total')
     // A catalog that would drop every table, at a version far ahead: it must change nothing.
-    const frame = encodeFrame([{ kind: 'request', opcode: RPC_OPCODES.CATALOG_APPLY, id: 1, body: encodePayload({ catalog: { version: 999, nextTableId: 5000, tables: [] } }) }])
+    const frame = encodeFrame([{ kind: 'request', opcode: RPC_OPCODES.CATALOG_APPLY, id: 1, body: rpcPayloads('CATALOG_APPLY').request.encode({ catalog: { version: 999, nextTableId: 5000, tables: [] } }) }])
     const post = (headers: Record<string, string>, body: Uint8Array | string = frame): Promise<Response> =>
       fetch(cluster.node(1).url(RPC_PATH), { method: 'POST', headers: { 'content-type': 'application/octet-stream', ...headers }, body })
     expect((await post({ [RPC_HEADER_CLUSTER]: 'sb-test', [RPC_HEADER_NODE_ID]: '2' })).status).toBe(401)

@@ -61,16 +61,16 @@ async function shardOf (table: string, key: string): Promise<number> {
 async function replicaVersion (node: number, table: string, key: string): Promise<VersionedRow | null> {
   const shard = await shardOf(table, key)
   const codec = codecOf('REPLICA_READ')
-  const payload = Buffer.from(codec.encodeRequest({ shard, tableId: await tableId(table), pks: [[key]] })).toString('base64')
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, payload }) as { payload: string }
-  return codec.decodeReply(Buffer.from(reply.payload, 'base64')).versions[0] ?? null
+  const payload = codec.encodeRequest({ shard, tableId: await tableId(table), pks: [[key]] })
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, payload })
+  return codec.decodeReply(reply.payload).versions[0] ?? null
 }
 /** Node `node`'s commit log of `shard` (the replica's record of what it committed, with XIDs). */
 async function commitLog (node: number, shard: number): Promise<CommitLogEntry[]> {
   const codec = codecOf('READ_COMMIT_LOG')
-  const payload = Buffer.from(codec.encodeRequest({ shard, fromLsn: 0n, limit: 10_000 })).toString('base64')
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, payload }) as { payload: string }
-  return codec.decodeReply(Buffer.from(reply.payload, 'base64')).entries
+  const payload = codec.encodeRequest({ shard, fromLsn: 0n, limit: 10_000 })
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, payload })
+  return codec.decodeReply(reply.payload).entries
 }
 const hex = (v: VersionedRow | null): string | null => v === null ? null : Buffer.from(v.versionId).toString('hex')
 async function hintsFor (node: number, target: number): Promise<number> {
@@ -204,7 +204,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const shard = await shardOf('q2', 'rr')
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
-    const payload = Buffer.from(codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })).toString('base64')
+    const payload = codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })
     await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
     expect(hex(await replicaVersion(1, 'q2', 'rr'))).not.toBe(Buffer.from(versionId).toString('hex'))
     const before = await metric(1, 'scratchbird_read_repairs_total')
@@ -220,7 +220,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const shard = await shardOf('q2', 'future')
     const versionId = encodeUuidV8({ ts: Date.now() + 60_000, counter: 0, nodeId: 2, random: 1 })
     const codec = codecOf('REPLICA_APPLY')
-    const payload = Buffer.from(codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })).toString('base64')
+    const payload = codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })
     const before = await metric(3, 'scratchbird_hlc_remote_rejections_total')
     await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
     expect(await metric(3, 'scratchbird_hlc_remote_rejections_total')).toBe(before + 1)

@@ -1,13 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { GossipMachine, type GossipConfig, type GossipSeed, type MemberView } from '../../src/cluster/gossip/machine'
-import { parseGossipMessage, type GossipEvent, type GossipMessage, type GossipOutput } from '../../src/cluster/gossip/types'
+import { gossipMessageCodec } from '../../src/cluster/gossip/codec'
+import type { GossipEvent, GossipMessage, GossipOutput } from '../../src/cluster/gossip/types'
 import { SeededRng } from '../../src/core/rng'
 import { SimNetwork } from './network'
 
 // Seeded simulation of the gossip membership machine (DESIGN §7, §10): 3–7 nodes on a network
 // with 1–50 ms delay, up to 5 % loss and clock offsets up to ±CLOCK_OFFSET_MAX_MS, through one
 // scenario per seed: join, stop, restart, partition and heal, quick restart, duplicate node id.
-// Messages cross the network as JSON and are read back with parseGossipMessage, as the shell will.
+// Messages cross the network in the gossip wire codec (cluster/gossip/codec.ts), as between nodes.
 //
 // Replay one seed: SEED=<n> npx vitest run tests/sim/gossip.sim.test.ts
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/gossip.sim.test.ts
@@ -56,7 +57,7 @@ interface Proc {
   events: Array<{ at: number, ev: GossipEvent }>
 }
 
-type Wire = string
+type Wire = Uint8Array
 
 class Sim {
   readonly net: SimNetwork<Wire>
@@ -79,8 +80,8 @@ class Sim {
     this.procs.set(address, proc)
     this.history.push(proc)
     this.net.start(address, this.offsets.get(address) ?? 0, (from, wire, localNow) => {
-      const msg = parseGossipMessage(JSON.parse(wire))
-      if (msg === null) throw new Error(`seed=${this.seed}: malformed message on the wire: ${wire}`)
+      // A machine's message the codec refuses is a bug: it throws (SB_RPC_MALFORMED) and fails the seed.
+      const msg = gossipMessageCodec.decode(wire)
       this.apply(proc, proc.machine.receive(from, msg, localNow))
     })
     const phase = this.rng.next() * this.cfg.intervalMs
@@ -124,7 +125,7 @@ class Sim {
 
   private apply (proc: Proc, outs: GossipOutput[]): void {
     for (const o of outs) {
-      if (o.type === 'send') this.net.send(proc.address, o.to.address, JSON.stringify(o.msg satisfies GossipMessage))
+      if (o.type === 'send') this.net.send(proc.address, o.to.address, gossipMessageCodec.encode(o.msg satisfies GossipMessage))
       else proc.events.push({ at: this.now, ev: o })
     }
   }

@@ -1,7 +1,8 @@
 // Gossip membership (DESIGN §7): the records and messages the sans-I/O machine (machine.ts)
-// exchanges. Everything here is a plain JSON value — numbers, strings, arrays, objects; HLC
-// values travel as strings — so the shell can JSON.stringify a message as it is and check what it
-// reads with parseGossipMessage before handing it to the machine.
+// exchanges. Everything here is a plain value — numbers, strings, arrays, objects; HLC values
+// travel as strings. Between nodes they travel in the versioned binary codec of codec.ts, whose
+// decoder applies the bounds checked here; parseGossipMessage checks a message that arrived as a
+// parsed JSON value (the same rules), and copies only the known fields.
 
 /**
  * joining/normal/leaving/left are set by the member itself; suspect and down are an observer's

@@ -3,9 +3,10 @@ import { ScratchBirdError, isScratchBirdError } from '../../core/errors'
 import type { NodeMetrics } from '../../ops/metrics'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
 import { RPC_OPCODES, type RpcOpcodeName } from './opcodes'
-import { decodeErrorPayload } from './remote-error'
+import { rpcPayloads, type RpcReplies, type RpcRequests } from './payloads'
+import { decodeErrorPayload, remoteError } from './remote-error'
 import {
-  RPC_FRAME_HEADER_BYTES, RPC_MAX_BODY_BYTES, RPC_MAX_MESSAGES, RPC_MESSAGE_HEADER_BYTES, decodeBatch, encodeFrame, encodePayload, frameSize
+  RPC_FRAME_HEADER_BYTES, RPC_MAX_BODY_BYTES, RPC_MAX_MESSAGES, RPC_MESSAGE_HEADER_BYTES, decodeFrame, encodeFrame, frameSize
 } from './wire'
 
 // The calling side of cluster RPC (DESIGN §7): one undici Pool per peer address. Calls to the same
@@ -64,6 +65,8 @@ interface Call {
   readonly name: RpcOpcodeName
   readonly body: Uint8Array
   readonly idempotent: boolean
+  /** The opcode's reply codec. */
+  readonly decode: (body: Uint8Array) => unknown
   readonly resolve: (payload: unknown) => void
   readonly reject: (err: ScratchBirdError) => void
   timer: NodeJS.Timeout | undefined
@@ -103,10 +106,11 @@ export class RpcClient {
    * Calls `opcode` on the node listening at `peer` (HOST:PORT) and resolves with its reply
    * payload, or rejects with a ScratchBirdError: the peer's own code for an error reply,
    * SB_RPC_TIMEOUT, SB_NODE_UNREACHABLE, SB_RPC_QUEUE_FULL, SB_RPC_TOO_LARGE, SB_RPC_MALFORMED,
-   * SB_RPC_UNAUTHENTICATED / SB_RPC_WRONG_CLUSTER (refused batch), SB_SHUTTING_DOWN (closed).
-   * `payload` must be JSON-encodable (a bigint is a bug and rejects with a TypeError).
+   * SB_RPC_UNAUTHENTICATED / SB_RPC_WRONG_CLUSTER (refused batch), SB_CODEC_VERSION (the peer
+   * answered in a newer codec), SB_SHUTTING_DOWN (closed). `payload` and the reply travel in the
+   * opcode's binary codec (payloads.ts).
    */
-  call (peer: string, opcode: RpcOpcodeName, payload?: unknown, options: RpcCallOptions = {}): Promise<unknown> {
+  call<K extends RpcOpcodeName> (peer: string, opcode: K, payload: RpcRequests[K], options: RpcCallOptions = {}): Promise<RpcReplies[K]> {
     const fail = (err: ScratchBirdError): Promise<never> => {
       this.opts.metrics.rpcCallsFailed.inc({ opcode, code: err.code })
       return Promise.reject(err)
@@ -114,7 +118,7 @@ export class RpcClient {
     if (this.closed) return fail(new ScratchBirdError('SB_SHUTTING_DOWN', 'the cluster RPC client is closed'))
     let body: Uint8Array
     try {
-      body = encodePayload(payload)
+      body = rpcPayloads(opcode).request.encode(payload)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -132,9 +136,10 @@ export class RpcClient {
       return fail(new ScratchBirdError('SB_RPC_QUEUE_FULL', `${limit} cluster RPC calls to ${peer} are already outstanding`, { peer, limit }))
     }
     const timeoutMs = options.timeoutMs ?? this.opts.defaultTimeoutMs ?? RPC_DEFAULT_TIMEOUT_MS
-    return new Promise((resolve, reject) => {
+    return new Promise<RpcReplies[K]>((resolve, reject) => {
       this.nextId = (this.nextId + 1) >>> 0
-      const call: Call = { id: this.nextId, opcode: RPC_OPCODES[opcode], name: opcode, body, idempotent: options.idempotent ?? false, resolve, reject, timer: undefined, batch: undefined }
+      const decode = (b: Uint8Array): unknown => rpcPayloads(opcode).reply.decode(b)
+      const call: Call = { id: this.nextId, opcode: RPC_OPCODES[opcode], name: opcode, body, idempotent: options.idempotent ?? false, decode, resolve: resolve as (v: unknown) => void, reject, timer: undefined, batch: undefined }
       call.timer = setTimeout(() => {
         this.settle(p, call, new ScratchBirdError('SB_RPC_TIMEOUT', `${opcode} to cluster peer ${peer} got no reply within ${timeoutMs} ms; its outcome is unknown`, { peer, timeout_ms: timeoutMs }))
       }, timeoutMs)
@@ -233,7 +238,7 @@ export class RpcClient {
   private deliver (p: Peer, calls: Call[], bytes: Uint8Array): void {
     let replies
     try {
-      replies = decodeBatch(bytes, 'reply')
+      replies = decodeFrame(bytes, 'reply')
     } catch (e) {
       const err = new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent a malformed reply: ${(e as Error).message}`, { peer: p.address })
       for (const c of calls) this.settle(p, c, err)
@@ -244,10 +249,20 @@ export class RpcClient {
       const c = byId.get(r.id)
       if (c === undefined || c.opcode !== r.opcode) continue
       byId.delete(r.id)
-      this.settle(p, c, r.kind === 'ok' ? { payload: r.payload } : decodeErrorPayload(r.payload, p.address))
+      this.settle(p, c, r.kind === 'ok' ? this.decodeReply(c, r.body, p.address) : decodeErrorPayload(r.body, p.address))
     }
     for (const c of byId.values()) {
       this.settle(p, c, new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent no reply for a ${c.name} call`, { peer: p.address }))
+    }
+  }
+
+  /** A reply's payload, or the coded error its bytes earn (for that call alone). */
+  private decodeReply (c: Call, body: Uint8Array, peer: string): { payload: unknown } | ScratchBirdError {
+    try {
+      return { payload: c.decode(body) }
+    } catch (e) {
+      if (!isScratchBirdError(e)) throw e
+      return new ScratchBirdError(e.code, `cluster peer ${peer} answered ${c.name}: ${e.message}`, { ...e.details, peer })
     }
   }
 
@@ -293,7 +308,7 @@ function refusal (status: number, bytes: Buffer, peer: string): ScratchBirdError
     const { error } = JSON.parse(bytes.toString('utf8')) as { error?: Record<string, unknown> }
     if (typeof error === 'object' && error !== null) {
       const { code, message, sqlstate: _sqlstate, ...details } = error
-      return decodeErrorPayload({ code, message, details }, peer)
+      return remoteError(code, message, details, peer)
     }
   } catch {
     // Not our JSON error shape: report the status below.

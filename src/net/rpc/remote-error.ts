@@ -1,43 +1,67 @@
+import { type Codec, versioned } from '../../core/codec'
 import { ERROR_CODES, ScratchBirdError, type ErrorCode } from '../../core/errors'
-import { encodePayload } from './wire'
+import { rpcFail } from './payloads'
 
 // Error replies: a failing RPC method's ScratchBirdError travels as {code, message, details} and
 // is rethrown on the caller with the same code, so a forwarded SB_UNIQUE_VIOLATION reaches the
 // client as itself. Bounded: an error reply is at most RPC_MAX_ERROR_PAYLOAD_BYTES (details are
 // dropped and the message cut when bigger), which also lets the server always fit a batch's
 // replies in one body by turning oversized results into errors.
+//
+// v1: version u8 | code str | message str | details str (a JSON object; '' = none). Details are
+// free-form operator fields (a document, not a schema), so they stay JSON inside the envelope.
 
 export const RPC_MAX_ERROR_PAYLOAD_BYTES = 4096
 
+export interface ErrorPayload { code: string, message: string, details: string }
+
+const errorCodec: Codec<ErrorPayload> = versioned('error reply', 1, rpcFail,
+  (w, e) => { w.str(e.code); w.str(e.message); w.str(e.details) },
+  r => ({ code: r.str(), message: r.str(), details: r.str() }))
+
 // Details may hold bigints (xids, HLC timestamps); JSON cannot, so they travel as decimal text.
 const bigintAsText = (_k: string, v: unknown): unknown => typeof v === 'bigint' ? v.toString() : v
-const utf8 = new TextEncoder()
 
 export function encodeErrorPayload (err: ScratchBirdError): Uint8Array {
   try {
-    const full = utf8.encode(JSON.stringify({ code: err.code, message: err.message, details: err.details }, bigintAsText))
+    const full = errorCodec.encode({ code: err.code, message: err.message, details: JSON.stringify(err.details, bigintAsText) ?? '' })
     if (full.length <= RPC_MAX_ERROR_PAYLOAD_BYTES) return full
   } catch {
     // Cyclic details: fall through to the short form.
   }
   let message = err.message
   for (;;) {
-    const short = encodePayload({ code: err.code, message })
+    const short = errorCodec.encode({ code: err.code, message, details: '' })
     if (short.length <= RPC_MAX_ERROR_PAYLOAD_BYTES) return short
     message = message.slice(0, message.length >> 1)
   }
 }
 
 /**
- * The caller-side error of an error reply. A code this release does not know (a newer peer)
- * becomes SB_RPC_REMOTE_ERROR carrying the remote code, never a crash.
+ * The caller-side error of an error reply's bytes: the remote error, or the coded error saying
+ * why the bytes are not one (SB_RPC_MALFORMED, SB_CODEC_VERSION) — returned, never thrown.
  */
-export function decodeErrorPayload (payload: unknown, peer: string): ScratchBirdError {
-  const cause = new Error(`error reply from cluster peer ${peer}`)
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    return new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${peer} sent an error reply without {code, message}`, { peer })
+export function decodeErrorPayload (bytes: Uint8Array, peer: string): ScratchBirdError {
+  let e: ErrorPayload
+  try {
+    e = errorCodec.decode(bytes)
+  } catch (err) {
+    if (err instanceof ScratchBirdError) return new ScratchBirdError(err.code, `cluster peer ${peer} sent an unreadable error reply: ${err.message}`, { ...err.details, peer })
+    throw err
   }
-  const { code, message, details } = payload as Record<string, unknown>
+  let details: unknown = {}
+  if (e.details !== '') {
+    try { details = JSON.parse(e.details) } catch { details = {} }
+  }
+  return remoteError(e.code, e.message, details, peer)
+}
+
+/**
+ * The caller-side error of a remote {code, message, details}. A code this release does not know
+ * (a newer peer) becomes SB_RPC_REMOTE_ERROR carrying the remote code, never a crash.
+ */
+export function remoteError (code: unknown, message: unknown, details: unknown, peer: string): ScratchBirdError {
+  const cause = new Error(`error reply from cluster peer ${peer}`)
   const text = typeof message === 'string' ? message : 'no message'
   const fields = typeof details === 'object' && details !== null && !Array.isArray(details) ? details as Record<string, unknown> : {}
   if (typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)) {

@@ -6,8 +6,9 @@ import { readBody } from '../body'
 import type { Handler, Routes } from '../http-server'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
 import { RPC_OPCODES, rpcOpcodeInfo, rpcOpcodeLabel, type RpcOpcodeName } from './opcodes'
+import { rpcPayloads, type RpcReplies, type RpcRequests } from './payloads'
 import { encodeErrorPayload } from './remote-error'
-import { RPC_MAX_BODY_BYTES, decodeBatch, encodeFrame, encodePayload, frameSize, type RpcFrameMessage, type RpcMessage } from './wire'
+import { RPC_MAX_BODY_BYTES, decodeFrame, encodeFrame, frameSize, type RpcFrameMessage } from './wire'
 
 // The serving side of cluster RPC (DESIGN §7): `POST /v1/rpc` on the node's HTTP listener.
 // Order of checks, each a rejection that is counted (scratchbird_rpc_rejected_total{reason}) and
@@ -17,6 +18,8 @@ import { RPC_MAX_BODY_BYTES, decodeBatch, encodeFrame, encodePayload, frameSize,
 //   3. sender node id header                           → 400 SB_RPC_MALFORMED
 //   4. body size (refused as soon as the limit passes) → 413 SB_BODY_TOO_LARGE
 //   5. the whole frame and every payload decode        → 400 SB_RPC_MALFORMED
+//      (payloads in their opcode's codec, payloads.ts; a payload in a newer codec version than
+//      this node speaks is not malformed: that message alone is answered SB_CODEC_VERSION)
 // The secret comes first so an unauthenticated sender learns nothing else. Rejections close the
 // connection: the unread body is not worth draining for a peer we refuse.
 // A valid batch dispatches every message to its method; a method's ScratchBirdError becomes an
@@ -30,21 +33,35 @@ export interface RpcContext {
   readonly id: number
 }
 
-/** Serves one opcode: returns the reply payload (JSON-encodable) or throws a ScratchBirdError. */
-export type RpcMethod = (payload: unknown, ctx: RpcContext) => unknown
+/** Serves one opcode: returns the reply payload (in the opcode's codec) or throws a ScratchBirdError. */
+export type RpcMethod<K extends RpcOpcodeName = RpcOpcodeName> = (payload: RpcRequests[K], ctx: RpcContext) => RpcReplies[K] | Promise<RpcReplies[K]>
+
+interface Served {
+  readonly name: RpcOpcodeName
+  readonly method: (payload: unknown, ctx: RpcContext) => unknown
+  readonly decode: (body: Uint8Array) => unknown
+  readonly encode: (reply: unknown) => Uint8Array
+}
 
 /** The methods this node serves, by opcode. Subsystems register theirs at startup. */
 export class RpcMethods {
-  private readonly byCode = new Map<number, RpcMethod>()
+  private readonly byCode = new Map<number, Served>()
 
-  register (name: RpcOpcodeName, method: RpcMethod): this {
+  register<K extends RpcOpcodeName> (name: K, method: RpcMethod<K>): this {
     const code = RPC_OPCODES[name]
     assert(!this.byCode.has(code), `RPC method ${name} registered twice`)
-    this.byCode.set(code, method)
+    const codec = rpcPayloads(name)
+    this.byCode.set(code, {
+      name,
+      method: method as (payload: unknown, ctx: RpcContext) => unknown,
+      decode: b => codec.request.decode(b),
+      encode: r => codec.reply.encode(r as RpcReplies[K])
+    })
     return this
   }
 
-  get (code: number): RpcMethod | undefined {
+  /** The method serving opcode `code` with its payload codecs. */
+  get (code: number): Served | undefined {
     return this.byCode.get(code)
   }
 }
@@ -87,20 +104,32 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     return err
   }
 
-  async function dispatch (m: RpcMessage, from: number): Promise<RpcFrameMessage> {
-    const info = rpcOpcodeInfo(m.opcode)
-    const method = opts.methods.get(m.opcode)
-    opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
-    if (info === undefined || method === undefined) {
+  /** A request whose payload decoded, or the error reply it gets instead (unknown opcode, newer codec). */
+  type Decoded = { m: RpcFrameMessage, served: Served, payload: unknown } | RpcFrameMessage
+
+  function decodeRequest (m: RpcFrameMessage): Decoded {
+    const served = opts.methods.get(m.opcode)
+    if (rpcOpcodeInfo(m.opcode) === undefined || served === undefined) {
       return errorReply(m, new ScratchBirdError('SB_RPC_UNKNOWN_OPCODE', `this node does not serve cluster RPC opcode ${rpcOpcodeLabel(m.opcode)}`, { opcode: rpcOpcodeLabel(m.opcode) }))
     }
     try {
-      const result = await method(m.payload, { from, opcode: info.name, id: m.id })
-      return { kind: 'ok', opcode: m.opcode, id: m.id, body: encodePayload(result) }
+      return { m, served, payload: served.decode(m.body) }
+    } catch (e) {
+      if (isScratchBirdError(e, 'SB_CODEC_VERSION')) return errorReply(m, e)
+      throw e // SB_RPC_MALFORMED: the whole batch is refused below
+    }
+  }
+
+  async function dispatch (d: Decoded, from: number): Promise<RpcFrameMessage> {
+    if (!('served' in d)) return d
+    const { m, served } = d
+    try {
+      const result = await served.method(d.payload, { from, opcode: served.name, id: m.id })
+      return { kind: 'ok', opcode: m.opcode, id: m.id, body: served.encode(result) }
     } catch (e) {
       if (isScratchBirdError(e)) return errorReply(m, e)
       onInternalError(e)
-      return errorReply(m, new ScratchBirdError('SB_INTERNAL', `internal error in cluster RPC method ${info.name}`, { opcode: info.name }))
+      return errorReply(m, new ScratchBirdError('SB_INTERNAL', `internal error in cluster RPC method ${served.name}`, { opcode: served.name }))
     }
   }
 
@@ -130,12 +159,16 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
       }
       throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC body could not be read: ${(e as Error).message}`))
     }
-    let messages: RpcMessage[]
+    // All or nothing: the frame and every payload decode before any method runs.
+    let received: RpcFrameMessage[]
+    let messages: Decoded[]
     try {
-      messages = decodeBatch(body, 'request')
+      received = decodeFrame(body, 'request')
+      messages = received.map(decodeRequest)
     } catch (e) {
       throw isScratchBirdError(e) ? rejected(res, 'malformed', e) : e
     }
+    for (const m of received) opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
     // Methods start in batch order (each runs synchronously up to its first await) and then run
     // concurrently; a caller that needs one call done before the next awaits it.
     const replies = await Promise.all(messages.map(m => dispatch(m, from)))

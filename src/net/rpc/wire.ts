@@ -1,26 +1,28 @@
+import { codecVersionError } from '../../core/codec'
 import { ScratchBirdError, assert } from '../../core/errors'
 
 // Wire format of cluster RPC (DESIGN §7): one HTTP/1.1 POST body carries a batch of requests, its
 // response body the batch of replies. All integers big-endian.
 //
-//   frame   = magic "SBR1" (4 bytes) | version u8 (= 1) | count u16 (1..RPC_MAX_MESSAGES) | message × count
+//   frame   = magic "SBR1" (4 bytes) | version u8 (= 2) | count u16 (1..RPC_MAX_MESSAGES) | message × count
 //   message = kind u8 | opcode u8 | id u32 | length u32 | payload (length bytes)
 //   kind    = 0 request, 1 reply ok, 2 reply error (a request frame holds only requests, a reply
 //             frame only replies); a reply carries the opcode and id of its request.
 //
-// Payloads are JSON in UTF-8 (empty = no payload, `undefined`). Not v8.serialize: these bytes come
-// from the network, and v8's deserializer builds arbitrary object graphs (typed arrays of any
-// size, Maps, Sets, …) from them, and its format changes with the Node major version, which would
-// break a rolling upgrade across Node releases. JSON is inert, stable, debuggable and cheap at
-// these sizes. Its cost: bigints and bytes do not round-trip, so message schemas carry them as
-// strings (decimal / hex or base64) explicitly.
+// Payloads are raw bytes, each in its opcode's versioned binary codec (payloads.ts; error replies:
+// remote-error.ts). Not v8.serialize: these bytes come from the network, and v8's deserializer
+// builds arbitrary object graphs (typed arrays of any size, Maps, Sets, …) from them, and its
+// format changes with the Node major version, which would break a rolling upgrade across Node
+// releases. Version 1 of this frame carried JSON payloads; 2 carries binary ones, so a node of
+// either kind refuses the other's frames whole instead of misreading them (a newer frame version
+// is SB_CODEC_VERSION naming both, an older one SB_RPC_MALFORMED).
 //
 // Bounded (DESIGN §10): a body is at most RPC_MAX_BODY_BYTES and RPC_MAX_MESSAGES messages. The
-// decoder checks every length before reading and never throws anything but SB_RPC_MALFORMED,
-// whatever the bytes (fuzzed in tests/unit/net/rpc-wire.test.ts).
+// decoder checks every length before reading and never throws anything but SB_RPC_MALFORMED (or
+// SB_CODEC_VERSION for a newer frame), whatever the bytes (fuzzed in tests/unit/net/rpc-wire.test.ts).
 
 export const RPC_MAGIC = Uint8Array.of(0x53, 0x42, 0x52, 0x31) // "SBR1"
-export const RPC_WIRE_VERSION = 1
+export const RPC_WIRE_VERSION = 2
 /** Largest request or reply body. A forwarded shard query's result must fit in one reply. */
 export const RPC_MAX_BODY_BYTES = 16 * 1024 * 1024
 /** Most messages in one batch; the client splits larger bursts into several POSTs. */
@@ -41,50 +43,11 @@ export interface RpcFrameMessage {
   readonly body: Uint8Array
 }
 
-/** One message with its payload decoded. */
-export interface RpcMessage {
-  readonly kind: RpcKind
-  readonly opcode: number
-  readonly id: number
-  readonly payload: unknown
-}
-
 /** Which side a frame must be: requests to the server, replies back to the client. */
 export type RpcFrameSide = 'request' | 'reply'
 
-const utf8 = new TextEncoder()
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
-const EMPTY = new Uint8Array(0)
-
 function malformed (message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_RPC_MALFORMED', `malformed cluster RPC frame: ${message}`, details)
-}
-
-/**
- * JSON payload bytes. `undefined` → empty. Values JSON cannot carry (bigint, cycles) are a bug of
- * the caller and throw a TypeError.
- */
-export function encodePayload (payload: unknown): Uint8Array {
-  if (payload === undefined) return EMPTY
-  const text = JSON.stringify(payload) as string | undefined
-  // Functions and symbols stringify to undefined: no payload, as for undefined itself.
-  return text === undefined ? EMPTY : utf8.encode(text)
-}
-
-export function decodePayload (bytes: Uint8Array): unknown {
-  if (bytes.length === 0) return undefined
-  let text: string
-  try {
-    text = strictUtf8.decode(bytes)
-  } catch {
-    throw malformed('payload is not valid UTF-8')
-  }
-  try {
-    return JSON.parse(text) as unknown
-  } catch (e) {
-    // SyntaxError for bad JSON; RangeError if a pathological document exhausts the parser.
-    throw malformed(`payload is not valid JSON (${e instanceof Error ? e.message : 'parse failed'})`)
-  }
 }
 
 /** Size of the frame holding messages with these payload sizes. */
@@ -129,6 +92,7 @@ export function decodeFrame (bytes: Uint8Array, side: RpcFrameSide): RpcFrameMes
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const version = dv.getUint8(4)
+  if (version > RPC_WIRE_VERSION) throw codecVersionError('cluster RPC frame', version, RPC_WIRE_VERSION)
   if (version !== RPC_WIRE_VERSION) throw malformed(`unsupported wire version ${version} (this node speaks ${RPC_WIRE_VERSION})`, { version })
   const count = dv.getUint16(5, false)
   if (count < 1 || count > RPC_MAX_MESSAGES) throw malformed(`message count ${count} outside 1..${RPC_MAX_MESSAGES}`)
@@ -153,14 +117,4 @@ export function decodeFrame (bytes: Uint8Array, side: RpcFrameSide): RpcFrameMes
   }
   if (p !== bytes.length) throw malformed(`${bytes.length - p} bytes after the last message`)
   return messages
-}
-
-/** Whole-batch decode: frame and every payload, all or nothing, so a bad frame applies nothing. */
-export function decodeBatch (bytes: Uint8Array, side: RpcFrameSide): RpcMessage[] {
-  return decodeFrame(bytes, side).map(m => ({ kind: m.kind, opcode: m.opcode, id: m.id, payload: decodePayload(m.body) }))
-}
-
-/** Frame of messages with payloads still to encode (tests, simple callers). */
-export function encodeBatch (messages: readonly RpcMessage[]): Uint8Array {
-  return encodeFrame(messages.map(m => ({ kind: m.kind, opcode: m.opcode, id: m.id, body: encodePayload(m.payload) })))
 }

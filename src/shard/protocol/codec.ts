@@ -3,11 +3,12 @@ import type { LwwOutcome, ReplicaWrite, RowWrite } from '../../storage/engine'
 import { checkTuple, decodeTuple, encodeTuple, type TupleValue } from '../../storage/keys'
 
 // Binary codec of the hot paths — AUTOCOMMIT and REPLICA_APPLY requests and replies — between the
-// main thread and a shard worker. Measured: V8 serialize/deserialize of a one-row request cost more than the engine
-// work it carries (typed arrays go through JS host-object hooks), so the write path gets a flat
-// little-endian layout; every other op stays V8-serialised (shard-ops.ts).
+// main thread and a shard worker (and, inside SHARD_QUERY, between nodes). Measured: V8
+// serialize/deserialize of a one-row request cost more than the engine work it carries (typed
+// arrays go through JS host-object hooks), so the write path gets a flat little-endian layout;
+// every other op has the codec of op-codecs.ts. The shard id is a u32 as in every other op.
 //
-// request:  u16 shard | u8 flags (1 = xid present) | u64 commitHlc | [u64 xid] | u32 n | n × write
+// request:  u32 shard | u8 flags (1 = xid present) | u64 commitHlc | [u64 xid] | u32 n | n × write
 // write:    u8 op | u32 tableId | u32 pkLen | pk (tuple encoding) | 16 versionId | i32 rowLen (-1 = none) | row
 //           (a delete carries no row; insert/update always do; op 4 = lww)
 // reply:    u64 xid | u8 hasLsn | u64 lsn | u64 commitHlc | u32 n | n × u8 affected
@@ -37,7 +38,7 @@ export function encodeAutocommit (m: AutocommitRequestMsg): Uint8Array {
 function encodeWrites (m: AutocommitRequestMsg | ReplicaApplyRequestMsg, lwwOnly: true | undefined): Uint8Array {
   const writes = m.writes
   const pks = new Array<Uint8Array>(writes.length)
-  let size = 2 + 1 + 8 + (m.xid === undefined ? 0 : 8) + 4
+  let size = 4 + 1 + 8 + (m.xid === undefined ? 0 : 8) + 4
   for (let i = 0; i < writes.length; i++) {
     const w = writes[i]!
     const pk = pks[i] = w.pkBytes ?? encodeTuple(w.pk)
@@ -47,7 +48,7 @@ function encodeWrites (m: AutocommitRequestMsg | ReplicaApplyRequestMsg, lwwOnly
   const out = new Uint8Array(size)
   const dv = new DataView(out.buffer)
   let p = 0
-  dv.setUint16(p, m.shard, true); p += 2
+  dv.setUint32(p, m.shard, true); p += 4
   dv.setUint8(p, m.xid === undefined ? 0 : 1); p += 1
   dv.setBigUint64(p, m.commitHlc, true); p += 8
   if (m.xid !== undefined) { dv.setBigUint64(p, m.xid, true); p += 8 }
@@ -100,8 +101,8 @@ function decodeWrites (b: Uint8Array, copy: boolean, lwwOnly: boolean): Autocomm
   let p = 0
   const need = (n: number): void => { if (p + n > b.length) throw malformed('truncated') }
   const take = (n: number): Uint8Array => copy ? b.slice(p, p + n) : b.subarray(p, p + n)
-  need(15)
-  const shard = dv.getUint16(p, true); p += 2
+  need(17)
+  const shard = dv.getUint32(p, true); p += 4
   const flags = dv.getUint8(p); p += 1
   if (flags > 1) throw malformed('flags')
   const commitHlc = dv.getBigUint64(p, true); p += 8

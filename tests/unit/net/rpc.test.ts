@@ -2,18 +2,30 @@ import type { Server } from 'node:http'
 import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { request } from 'undici'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ScratchBirdError, isScratchBirdError, type ErrorCode } from '../../../src/core/errors'
 import { closeServer, createHttpServer, listen } from '../../../src/net/http-server'
 import { RpcClient, type RpcClientOptions } from '../../../src/net/rpc/client'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from '../../../src/net/rpc/headers'
 import { RPC_OPCODES } from '../../../src/net/rpc/opcodes'
+import { rpcPayloads } from '../../../src/net/rpc/payloads'
+import { decodeErrorPayload } from '../../../src/net/rpc/remote-error'
 import { RpcMethods, rpcRoutes, type RpcContext } from '../../../src/net/rpc/server'
-import { decodeBatch, encodeBatch } from '../../../src/net/rpc/wire'
+import { decodeFrame, encodeFrame } from '../../../src/net/rpc/wire'
+import type { GossipPing } from '../../../src/cluster/gossip/types'
 import { createMetrics, type NodeMetrics } from '../../../src/ops/metrics'
 
 // Cluster RPC over real loopback sockets: node:http server with the route table of
-// src/net/http-server.ts on one side, RpcClient (undici Pool) on the other.
+// src/net/http-server.ts on one side, RpcClient (undici Pool) on the other. Payloads travel in
+// their opcode's codec (payloads.ts): PING echoes bytes, CATALOG_DDL's SQL text steers the test
+// method (fail on demand, answer a given size).
+
+const b = (s: string): Uint8Array => new TextEncoder().encode(s)
+const text = (u: Uint8Array): string => new TextDecoder().decode(u)
+const ping: GossipPing = { type: 'ping', from: 7, hlc: '', members: [], sentAt: 1 }
+/** A raw request frame of PING calls with these texts, ids from 1. */
+const pingFrame = (...texts: string[]): Uint8Array =>
+  encodeFrame(texts.map((t, i) => ({ kind: 'request', opcode: RPC_OPCODES.PING, id: i + 1, body: rpcPayloads('PING').request.encode(b(t)) })))
 
 const SECRET = 'a-cluster-secret-of-some-length'
 const CLUSTER = 'test-cluster'
@@ -53,15 +65,15 @@ async function startNode (opts: { secret?: string | undefined, maxBodyBytes?: nu
     .register('GOSSIP_SYNC', async (payload, ctx) => {
       seen(payload, ctx)
       await new Promise<void>(resolve => { releaseAll.push(resolve) })
-      return 'late'
+      return null
     })
-    // Fails on demand: with a coded error, with a plain Error (a bug), or answers `size` bytes.
-    .register('CATALOG_FETCH', (payload, ctx) => {
+    // Fails on demand: with a coded error, with a plain Error (a bug), or answers `size:N` bytes.
+    .register('CATALOG_DDL', (payload, ctx) => {
       seen(payload, ctx)
-      const p = payload as { fail?: 'coded' | 'bug', size?: number }
-      if (p.fail === 'coded') throw new ScratchBirdError('SB_UNDEFINED_TABLE', 'no table of that name', { table: 'nope' })
-      if (p.fail === 'bug') throw new TypeError('oops')
-      return 'z'.repeat(p.size ?? 1)
+      if (payload.sql === 'fail:coded') throw new ScratchBirdError('SB_UNDEFINED_TABLE', 'no table of that name', { table: 'nope' })
+      if (payload.sql === 'fail:bug') throw new TypeError('oops')
+      const size = /^size:(\d+)$/.exec(payload.sql)
+      return { command: 'z'.repeat(size === null ? 1 : Number(size[1])), warnings: [], catalog: null }
     })
   const rpc = rpcRoutes({
     cluster: CLUSTER,
@@ -118,25 +130,31 @@ describe('cluster RPC over HTTP', () => {
   it('round-trips a call and tells the method who sent it', async () => {
     const node = await startNode()
     const c = client()
-    expect(await c.call(node.address, 'PING', { hello: ['world', 1, null] })).toEqual({ hello: ['world', 1, null] })
-    expect(await c.call(node.address, 'PING')).toBeUndefined()
-    expect(node.calls[0]).toEqual({ opcode: 'PING', from: 7, payload: { hello: ['world', 1, null] } })
+    expect(text(await c.call(node.address, 'PING', b('hello world')))).toBe('hello world')
+    expect(await c.call(node.address, 'PING', new Uint8Array(0))).toEqual(new Uint8Array(0))
+    expect(node.calls[0]).toEqual({ opcode: 'PING', from: 7, payload: b('hello world') })
     expect(await counterValue(node.metrics.rpcMessagesReceived, { opcode: 'PING' })).toBe(2)
+    // A typed payload: the gossip ping arrives as sent, and the method's null reply comes back.
+    const sync = c.call(node.address, 'GOSSIP_SYNC', ping)
+    await vi.waitFor(() => { expect(node.calls).toHaveLength(3) })
+    expect(node.calls[2]).toEqual({ opcode: 'GOSSIP_SYNC', from: 7, payload: ping })
+    node.release()
+    expect(await sync).toBeNull()
   })
 
   it('batches the calls of one event-loop turn into one POST', async () => {
     const node = await startNode()
     const metrics = createMetrics()
     const c = client({ metrics })
-    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.call(node.address, 'PING', i, { idempotent: true })))
-    expect(results).toEqual(Array.from({ length: 100 }, (_, i) => i))
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.call(node.address, 'PING', b(String(i)), { idempotent: true })))
+    expect(results.map(text)).toEqual(Array.from({ length: 100 }, (_, i) => String(i)))
     expect(node.requests).toBe(1)
     expect(await counterValue(metrics.rpcBatchesSent, { peer: node.address })).toBe(1)
     expect(await counterValue(metrics.rpcCallsSent, { opcode: 'PING' })).toBe(100)
     // More than RPC_MAX_MESSAGES (1024) in one turn: split, never refused.
     node.requests = 0
-    const many = await Promise.all(Array.from({ length: 2000 }, (_, i) => c.call(node.address, 'PING', i)))
-    expect(many[1999]).toBe(1999)
+    const many = await Promise.all(Array.from({ length: 2000 }, (_, i) => c.call(node.address, 'PING', b(String(i)))))
+    expect(text(many[1999]!)).toBe('1999')
     expect(node.requests).toBe(2)
   })
 
@@ -145,13 +163,13 @@ describe('cluster RPC over HTTP', () => {
     const wrongSecret = client({ secret: 'not-the-cluster-secret' })
     const noSecret = client({ secret: undefined })
     const otherCluster = client({ cluster: 'other-cluster' })
-    expect(await codeOf(wrongSecret.call(node.address, 'PING', 1))).toBe('SB_RPC_UNAUTHENTICATED')
-    expect(await codeOf(noSecret.call(node.address, 'PING', 1))).toBe('SB_RPC_UNAUTHENTICATED')
-    expect(await codeOf(otherCluster.call(node.address, 'PING', 1))).toBe('SB_RPC_WRONG_CLUSTER')
+    expect(await codeOf(wrongSecret.call(node.address, 'PING', b('1')))).toBe('SB_RPC_UNAUTHENTICATED')
+    expect(await codeOf(noSecret.call(node.address, 'PING', b('1')))).toBe('SB_RPC_UNAUTHENTICATED')
+    expect(await codeOf(otherCluster.call(node.address, 'PING', b('1')))).toBe('SB_RPC_WRONG_CLUSTER')
     expect(await counterValue(node.metrics.rpcRejected, { reason: 'unauthenticated' })).toBe(2)
     expect(await counterValue(node.metrics.rpcRejected, { reason: 'wrong_cluster' })).toBe(1)
     expect(node.calls).toEqual([])
-    const raw = await rawPost(node, encodeBatch([{ kind: 'request', opcode: RPC_OPCODES.PING, id: 1, payload: 1 }]), { [RPC_HEADER_SECRET]: SECRET.slice(0, -1) })
+    const raw = await rawPost(node, pingFrame('1'), { [RPC_HEADER_SECRET]: SECRET.slice(0, -1) })
     expect(raw.status).toBe(401)
     expect(JSON.parse(raw.bytes.toString())).toMatchObject({ error: { code: 'SB_RPC_UNAUTHENTICATED' } })
     expect(node.calls).toEqual([])
@@ -159,54 +177,66 @@ describe('cluster RPC over HTTP', () => {
 
   it('accepts peers without a secret when none is configured', async () => {
     const node = await startNode({ secret: undefined })
-    expect(await client({ secret: undefined }).call(node.address, 'PING', 'open')).toBe('open')
+    expect(text(await client({ secret: undefined }).call(node.address, 'PING', b('open')))).toBe('open')
   })
 
   it('rejects malformed bodies and sender ids with 400, dispatching nothing', async () => {
     const node = await startNode()
     const junk = Uint8Array.from({ length: 300 }, (_, i) => (i * 7919 + 13) & 0xff)
-    for (const body of [junk, new Uint8Array(0), Buffer.from('SBR1 but not really')]) {
+    for (const body of [junk, new Uint8Array(0), Buffer.from('SBR1\u0002 not really')]) {
       const r = await rawPost(node, body)
       expect(r.status).toBe(400)
       expect(JSON.parse(r.bytes.toString())).toMatchObject({ error: { code: 'SB_RPC_MALFORMED' } })
     }
-    const valid = encodeBatch([{ kind: 'request', opcode: RPC_OPCODES.PING, id: 1, payload: 1 }])
+    // Byte 4 is the frame version: ' ' (32) is a version from the future, refused naming both.
+    const future = await rawPost(node, Buffer.from('SBR1 but not really'))
+    expect(future.status).toBe(400)
+    expect(JSON.parse(future.bytes.toString())).toMatchObject({ error: { code: 'SB_CODEC_VERSION', version: 32, supported: 2 } })
+    const valid = pingFrame('1')
     for (const id of ['0', '65536', 'seven', '']) {
       expect((await rawPost(node, valid, { [RPC_HEADER_NODE_ID]: id })).status).toBe(400)
     }
-    expect(await counterValue(node.metrics.rpcRejected, { reason: 'malformed' })).toBe(7)
+    // A malformed payload anywhere in the batch refuses the whole batch: the good PING is not served either.
+    const badPayload = encodeFrame([
+      { kind: 'request', opcode: RPC_OPCODES.PING, id: 1, body: rpcPayloads('PING').request.encode(b('ok')) },
+      { kind: 'request', opcode: RPC_OPCODES.GOSSIP_SYNC, id: 2, body: Uint8Array.of(1, 0, 0, 7) }
+    ])
+    const refused = await rawPost(node, badPayload)
+    expect(refused.status).toBe(400)
+    expect(JSON.parse(refused.bytes.toString())).toMatchObject({ error: { code: 'SB_RPC_MALFORMED' } })
+    expect(await counterValue(node.metrics.rpcRejected, { reason: 'malformed' })).toBe(9)
     expect(node.calls).toEqual([])
     expect((await rawPost(node, valid)).status).toBe(200)
   })
 
   it('refuses an oversized body with 413', async () => {
     const node = await startNode({ maxBodyBytes: 1024 })
-    expect(await codeOf(client().call(node.address, 'PING', 'x'.repeat(2000)))).toBe('SB_BODY_TOO_LARGE')
+    expect(await codeOf(client().call(node.address, 'PING', b('x'.repeat(2000))))).toBe('SB_BODY_TOO_LARGE')
     expect(await counterValue(node.metrics.rpcRejected, { reason: 'too_large' })).toBe(1)
     expect(node.calls).toEqual([])
     // A call over the client's own limit never leaves the node.
-    expect(await codeOf(client({ maxBodyBytes: 1024 }).call(node.address, 'PING', 'x'.repeat(2000)))).toBe('SB_RPC_TOO_LARGE')
+    expect(await codeOf(client({ maxBodyBytes: 1024 }).call(node.address, 'PING', b('x'.repeat(2000))))).toBe('SB_RPC_TOO_LARGE')
     expect(node.requests).toBe(1)
   })
 
   it('turns a reply that does not fit the body limit into SB_RPC_TOO_LARGE for that call only', async () => {
     const node = await startNode({ maxBodyBytes: 1024 })
     const c = client({ maxBodyBytes: 1024 })
-    const [big, small] = [c.call(node.address, 'CATALOG_FETCH', { size: 2000 }), c.call(node.address, 'CATALOG_FETCH', { size: 10 })]
+    const [big, small] = [c.call(node.address, 'CATALOG_DDL', { sql: 'size:2000' }), c.call(node.address, 'CATALOG_DDL', { sql: 'size:10' })]
     expect(await codeOf(big)).toBe('SB_RPC_TOO_LARGE')
-    expect(await small).toBe('z'.repeat(10))
+    expect((await small).command).toBe('z'.repeat(10))
   })
 
   it('times out a call with no reply within its deadline', async () => {
     const node = await startNode()
     const c = client()
     const t0 = performance.now()
-    expect(await codeOf(c.call(node.address, 'GOSSIP_SYNC', null, { timeoutMs: 150 }))).toBe('SB_RPC_TIMEOUT')
+    expect(await codeOf(c.call(node.address, 'GOSSIP_SYNC', ping, { timeoutMs: 150 }))).toBe('SB_RPC_TIMEOUT')
     expect(performance.now() - t0).toBeGreaterThanOrEqual(140)
     expect(node.calls.map(x => x.opcode)).toEqual(['GOSSIP_SYNC'])
     node.release()
     // The client carries on with the same peer.
-    expect(await c.call(node.address, 'PING', 'after')).toBe('after')
+    expect(text(await c.call(node.address, 'PING', b('after')))).toBe('after')
   })
 
   it('fails fast with SB_NODE_UNREACHABLE naming the peer when nobody listens', async () => {
@@ -219,7 +249,7 @@ describe('cluster RPC over HTTP', () => {
     })
     const c = client()
     const t0 = performance.now()
-    const err = await c.call(`127.0.0.1:${port}`, 'PING', 1, { timeoutMs: 10_000 }).catch((e: unknown) => e)
+    const err = await c.call(`127.0.0.1:${port}`, 'PING', b('1'), { timeoutMs: 10_000 }).catch((e: unknown) => e)
     expect(performance.now() - t0).toBeLessThan(2_000)
     expect(err).toBeInstanceOf(ScratchBirdError)
     expect(err).toMatchObject({ code: 'SB_NODE_UNREACHABLE', details: { peer: `127.0.0.1:${port}` } })
@@ -229,16 +259,16 @@ describe('cluster RPC over HTTP', () => {
     const node = await startNode()
     const c = client()
     const calls = [
-      c.call(node.address, 'PING', 'a'),
-      c.call(node.address, 'CATALOG_FETCH', { fail: 'coded' }),
-      c.call(node.address, 'CATALOG_FETCH', { fail: 'bug' }),
-      c.call(node.address, 'SHARD_QUERY', {}), // no method registered for it
-      c.call(node.address, 'PING', 'b')
+      c.call(node.address, 'PING', b('a')),
+      c.call(node.address, 'CATALOG_DDL', { sql: 'fail:coded' }),
+      c.call(node.address, 'CATALOG_DDL', { sql: 'fail:bug' }),
+      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: 0, payload: new Uint8Array(4) }), // no method registered for it
+      c.call(node.address, 'PING', b('b'))
     ]
     const settled = await Promise.allSettled(calls)
     expect(node.requests).toBe(1)
-    expect(settled[0]).toEqual({ status: 'fulfilled', value: 'a' })
-    expect(settled[4]).toEqual({ status: 'fulfilled', value: 'b' })
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: b('a') })
+    expect(settled[4]).toEqual({ status: 'fulfilled', value: b('b') })
     const reasons = settled.slice(1, 4).map(s => (s as PromiseRejectedResult).reason as ScratchBirdError)
     expect(reasons.map(r => r.code)).toEqual(['SB_UNDEFINED_TABLE', 'SB_INTERNAL', 'SB_RPC_UNKNOWN_OPCODE'])
     expect(reasons[0]!.details).toEqual({ table: 'nope' })
@@ -247,35 +277,85 @@ describe('cluster RPC over HTTP', () => {
 
   it('answers a raw batch with one reply per message, including unknown opcodes', async () => {
     const node = await startNode()
-    const r = await rawPost(node, encodeBatch([
-      { kind: 'request', opcode: RPC_OPCODES.PING, id: 10, payload: 'x' },
-      { kind: 'request', opcode: 0xfe, id: 11, payload: undefined }
+    const r = await rawPost(node, encodeFrame([
+      { kind: 'request', opcode: RPC_OPCODES.PING, id: 10, body: rpcPayloads('PING').request.encode(b('x')) },
+      { kind: 'request', opcode: 0xfe, id: 11, body: Uint8Array.of(9, 9) }
     ]))
     expect(r.status).toBe(200)
-    const replies = decodeBatch(r.bytes, 'reply')
-    expect(replies[0]).toEqual({ kind: 'ok', opcode: RPC_OPCODES.PING, id: 10, payload: 'x' })
-    expect(replies[1]).toMatchObject({ kind: 'error', opcode: 0xfe, id: 11, payload: { code: 'SB_RPC_UNKNOWN_OPCODE' } })
+    const replies = decodeFrame(r.bytes, 'reply')
+    expect(replies[0]).toMatchObject({ kind: 'ok', opcode: RPC_OPCODES.PING, id: 10 })
+    expect(text(rpcPayloads('PING').reply.decode(replies[0]!.body))).toBe('x')
+    expect(replies[1]).toMatchObject({ kind: 'error', opcode: 0xfe, id: 11 })
+    expect(decodeErrorPayload(replies[1]!.body, 'p').code).toBe('SB_RPC_UNKNOWN_OPCODE')
+  })
+
+  it('answers a payload in a newer codec version with SB_CODEC_VERSION naming both, for that message alone', async () => {
+    const node = await startNode()
+    const newer = rpcPayloads('PING').request.encode(b('from the future'))
+    newer[0] = 7
+    const r = await rawPost(node, encodeFrame([
+      { kind: 'request', opcode: RPC_OPCODES.PING, id: 1, body: newer },
+      { kind: 'request', opcode: RPC_OPCODES.PING, id: 2, body: rpcPayloads('PING').request.encode(b('today')) }
+    ]))
+    expect(r.status).toBe(200)
+    const [first, second] = decodeFrame(r.bytes, 'reply')
+    const err = decodeErrorPayload(first!.body, 'p')
+    expect(err).toMatchObject({ code: 'SB_CODEC_VERSION', details: { codec: 'PING', version: 7, supported: 1 } })
+    expect(err.message).toMatch(/version 7.*up to version 1/)
+    expect(second!.kind).toBe('ok')
+    expect(text(rpcPayloads('PING').reply.decode(second!.body))).toBe('today')
+    expect(node.calls.map(c => text(c.payload as Uint8Array))).toEqual(['today'])
+  })
+
+  it('fails only the call whose reply is in a newer codec version or malformed', async () => {
+    // A peer that answers PING "a" in codec version 9, "b" with junk and "c" properly.
+    const server = createHttpServer({
+      [RPC_PATH]: {
+        POST: async (req, res) => {
+          const chunks: Buffer[] = []
+          for await (const c of req) chunks.push(c as Buffer)
+          const replies = decodeFrame(Buffer.concat(chunks), 'request').map(m => {
+            const t = text(rpcPayloads('PING').request.decode(m.body))
+            const body = rpcPayloads('PING').reply.encode(b(t))
+            if (t === 'a') body[0] = 9
+            return { kind: 'ok' as const, opcode: m.opcode, id: m.id, body: t === 'b' ? new Uint8Array(0) : body }
+          })
+          const frame = encodeFrame(replies)
+          res.writeHead(200, { 'content-type': RPC_CONTENT_TYPE, 'content-length': frame.length })
+          res.end(frame)
+          return undefined
+        }
+      }
+    }, e => { throw e })
+    const addr = await listen(server, '127.0.0.1:0')
+    cleanups.push(async () => { server.closeAllConnections(); await closeServer(server) })
+    const c = client()
+    const peer = `127.0.0.1:${addr.port}`
+    const settled = await Promise.allSettled(['a', 'b', 'c'].map(t => c.call(peer, 'PING', b(t))))
+    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_RPC_MALFORMED' })
+    expect(settled[2]).toEqual({ status: 'fulfilled', value: b('c') })
   })
 
   it('bounds the calls outstanding to one peer', async () => {
     const node = await startNode()
     const c = client({ maxOutstandingCalls: 3 })
-    const parked = [1, 2, 3].map(() => c.call(node.address, 'GOSSIP_SYNC', null))
-    expect(await codeOf(c.call(node.address, 'PING', 4))).toBe('SB_RPC_QUEUE_FULL')
+    const parked = [1, 2, 3].map(() => c.call(node.address, 'GOSSIP_SYNC', ping))
+    expect(await codeOf(c.call(node.address, 'PING', b('4')))).toBe('SB_RPC_QUEUE_FULL')
     // Released calls free their slots.
     await new Promise(resolve => setTimeout(resolve, 50))
     node.release()
-    expect(await Promise.all(parked)).toEqual(['late', 'late', 'late'])
-    expect(await c.call(node.address, 'PING', 5)).toBe(5)
+    expect(await Promise.all(parked)).toEqual([null, null, null])
+    expect(text(await c.call(node.address, 'PING', b('5')))).toBe('5')
   })
 
   it('close() fails outstanding calls with SB_SHUTTING_DOWN and refuses new ones', async () => {
     const node = await startNode()
     const c = client()
-    const pending = codeOf(c.call(node.address, 'GOSSIP_SYNC', null))
+    const pending = codeOf(c.call(node.address, 'GOSSIP_SYNC', ping))
     await new Promise(resolve => setTimeout(resolve, 50))
     await c.close()
     expect(await pending).toBe('SB_SHUTTING_DOWN')
-    expect(await codeOf(c.call(node.address, 'PING', 1))).toBe('SB_SHUTTING_DOWN')
+    expect(await codeOf(c.call(node.address, 'PING', b('1')))).toBe('SB_SHUTTING_DOWN')
   })
 })

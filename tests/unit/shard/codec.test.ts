@@ -27,7 +27,7 @@ const writeArb: fc.Arbitrary<RowWrite> = fc.record({
   return { ...base, op: w.op, row: w.row }
 })
 const msgArb = fc.record({
-  shard: fc.integer({ min: 0, max: 0xffff }),
+  shard: fc.integer({ min: 0, max: 0xffff_ffff }),
   writes: fc.array(writeArb, { maxLength: 4 }),
   commitHlc: u64,
   xid: fc.option(u64, { nil: undefined })
@@ -98,7 +98,7 @@ const replicaWriteArb: fc.Arbitrary<ReplicaWrite> = fc.record({
   versionId: fc.uint8Array({ minLength: 16, maxLength: 16 })
 })
 const replicaMsgArb = fc.record({
-  shard: fc.integer({ min: 0, max: 0xffff }),
+  shard: fc.integer({ min: 0, max: 0xffff_ffff }),
   writes: fc.array(replicaWriteArb, { maxLength: 4 }),
   commitHlc: u64,
   xid: fc.option(u64, { nil: undefined })

@@ -1,0 +1,118 @@
+import type { Fail } from '../../core/bytes'
+import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { ScratchBirdError } from '../../core/errors'
+import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
+import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
+import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, type ShardOpName } from '../../shard/protocol/ops'
+import type { RpcOpcodeName } from './opcodes'
+
+// The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
+// Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
+// than this node speaks is refused with SB_CODEC_VERSION naming both, for that message alone;
+// anything else malformed is SB_RPC_MALFORMED. Nothing here is v8.serialize.
+//
+//   PING            bytes, echoed
+//   GOSSIP_SYNC     a gossip ping → the receiver's ack, or none (cluster/gossip/codec.ts)
+//   GOSSIP_ACK      a gossip ack → nothing
+//   CATALOG_*       the catalog travels as its JSON document (Catalog.toJSON, checked by
+//                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
+//                   document with its own format version, read once per DDL, not a hot path
+//   SHARD_QUERY     op u8 | shard u32 | the shard op's own binary payload (shard/protocol), whose
+//                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
+
+export interface ShardQuery { op: ShardOpName, shard: number, payload: Uint8Array }
+export interface CatalogDoc { catalog: unknown }
+export interface DdlReply { command: string, warnings: string[], catalog: unknown }
+
+export interface RpcRequests {
+  PING: Uint8Array
+  GOSSIP_SYNC: GossipPing
+  GOSSIP_ACK: GossipAck
+  CATALOG_FETCH: Record<string, never>
+  CATALOG_APPLY: CatalogDoc
+  CATALOG_DDL: { sql: string }
+  SHARD_QUERY: ShardQuery
+}
+
+export interface RpcReplies {
+  PING: Uint8Array
+  GOSSIP_SYNC: GossipAck | null
+  GOSSIP_ACK: null
+  CATALOG_FETCH: CatalogDoc
+  CATALOG_APPLY: { version: number }
+  CATALOG_DDL: DdlReply
+  SHARD_QUERY: { payload: Uint8Array }
+}
+
+export interface RpcPayloadCodec<K extends RpcOpcodeName> {
+  readonly request: Codec<RpcRequests[K]>
+  readonly reply: Codec<RpcReplies[K]>
+}
+
+export const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
+
+function v1<T> (name: string, write: (w: CodecWriter, v: T) => void, read: (r: CodecReader) => T): Codec<T> {
+  return versioned(name, 1, rpcFail, write, r => read(r))
+}
+
+const nothing = <T extends Record<string, never> | null>(name: string, value: T): Codec<T> => v1(name, () => {}, () => value)
+
+function writeDoc (w: CodecWriter, doc: unknown): void {
+  const text = JSON.stringify(doc) as string | undefined
+  w.str(text ?? 'null')
+}
+
+function readDoc (r: CodecReader): unknown {
+  const text = r.str()
+  try {
+    return JSON.parse(text) as unknown
+  } catch (e) {
+    throw r.malformed(`document is not JSON (${e instanceof Error ? e.message : 'parse failed'})`)
+  }
+}
+
+const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, (w, q) => {
+  w.u8(SHARD_OPS[q.op].code)
+  w.u32(q.shard)
+  w.bytes(q.payload)
+}, r => {
+  const code = r.u8()
+  const op = SHARD_OP_BY_CODE.get(code)
+  if (op === undefined) throw r.malformed(`unknown shard op ${code}`)
+  const shard = r.u32()
+  return { op, shard, payload: r.bytes(r.left) }
+})
+
+const shardQueryReply: Codec<{ payload: Uint8Array }> = versioned('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail,
+  (w, v) => w.bytes(v.payload), r => ({ payload: r.bytes(r.left) }))
+
+export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> } = {
+  PING: {
+    request: v1('PING', (w, b) => w.bytes(b), r => r.bytes(r.left)),
+    reply: v1('PING reply', (w, b) => w.bytes(b), r => r.bytes(r.left))
+  },
+  GOSSIP_SYNC: { request: gossipPingCodec, reply: gossipAckOrNoneCodec },
+  GOSSIP_ACK: { request: gossipAckCodec, reply: nothing('GOSSIP_ACK reply', null) },
+  CATALOG_FETCH: {
+    request: nothing('CATALOG_FETCH', {}),
+    reply: v1('CATALOG_FETCH reply', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) }))
+  },
+  CATALOG_APPLY: {
+    request: v1('CATALOG_APPLY', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) })),
+    reply: v1('CATALOG_APPLY reply', (w, v) => w.uint(v.version), r => ({ version: r.uint() }))
+  },
+  CATALOG_DDL: {
+    request: v1('CATALOG_DDL', (w, v) => w.str(v.sql), r => ({ sql: r.str() })),
+    reply: v1('CATALOG_DDL reply', (w, v) => {
+      w.str(v.command)
+      w.array(v.warnings, s => w.str(s))
+      writeDoc(w, v.catalog)
+    }, r => ({ command: r.str(), warnings: r.array(() => r.str()), catalog: readDoc(r) }))
+  },
+  SHARD_QUERY: { request: shardQueryRequest, reply: shardQueryReply }
+}
+
+/** The payload codecs of opcode `name`. */
+export function rpcPayloads<K extends RpcOpcodeName> (name: K): RpcPayloadCodec<K> {
+  return RPC_PAYLOADS[name] as RpcPayloadCodec<K>
+}

@@ -1,0 +1,64 @@
+import type { LwwOutcome, ReplicaWrite, ScanOptions, SweepReport, RowWrite, VersionedRow } from '../../storage/engine'
+import type { CommitLogEntry } from '../../storage/commit-log'
+import type { Tuple, TupleValue } from '../../storage/keys'
+import type { HlcTs, Isolation, Xid } from '../../storage/types'
+import type { JoinQueryOptions } from '../drivers/join-driver'
+import type { QueryOptions } from '../drivers/query-driver'
+
+// Request and reply payload of each shard op (the table in ops.ts), as the main thread and a shard
+// worker see them; op-codecs.ts puts them in bytes.
+
+/** Request payload of each op. Every request names the shard it is for. */
+export interface ShardRequests {
+  PING: { shard: number }
+  AUTOCOMMIT: { shard: number, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
+  BEGIN: { shard: number, isolation: Isolation, startHlc: HlcTs, xid?: Xid }
+  GET: { shard: number, tableId: number, pk: Tuple, xid?: Xid }
+  SCAN: { shard: number, tableId: number, options: ScanOptions, xid?: Xid }
+  WRITE: { shard: number, xid: Xid, writes: RowWrite[] }
+  COMMIT: { shard: number, xid: Xid, commitHlc: HlcTs }
+  ROLLBACK: { shard: number, xid: Xid }
+  PREPARE: { shard: number, xid: Xid }
+  COMMIT_PREPARED: { shard: number, xid: Xid, commitHlc: HlcTs }
+  ABORT_PREPARED: { shard: number, xid: Xid }
+  LIST_LIMBO: { shard: number }
+  READ_COMMIT_LOG: { shard: number, fromLsn: bigint, limit: number }
+  SWEEP: { shard: number, horizonHlc: HlcTs }
+  STATS: { shard: number }
+  QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
+  JOIN_QUERY: { shard: number, xid?: Xid } & JoinQueryOptions
+  /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
+  REPLICA_APPLY: { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+  REPLICA_READ: { shard: number, tableId: number, pks: Tuple[] }
+}
+
+export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
+
+/** Reply payload of each op. */
+export interface ShardReplies {
+  PING: { worker: number, shards: number[] }
+  /** lsn null: nothing changed (nothing logged); commitHlc may be pushed above an open snapshot. */
+  AUTOCOMMIT: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }
+  BEGIN: { xid: Xid }
+  GET: { row: Uint8Array | null }
+  SCAN: { rows: { pk: TupleValue[], row: Uint8Array }[] }
+  WRITE: { affected: boolean[] }
+  COMMIT: { lsn: bigint | null, commitHlc: HlcTs }
+  ROLLBACK: Record<string, never>
+  PREPARE: Record<string, never>
+  COMMIT_PREPARED: { lsn: bigint | null, commitHlc: HlcTs }
+  ABORT_PREPARED: Record<string, never>
+  LIST_LIMBO: { limbo: { xid: Xid, rows: number }[] }
+  READ_COMMIT_LOG: { entries: CommitLogEntry[] }
+  SWEEP: SweepReport & { durationMs: number }
+  STATS: ShardStats
+  /** rows: encoded output rows (src/shard/protocol/value-rows.ts); scanned: visible rows read. */
+  QUERY: { rows: Uint8Array, scanned: number }
+  /** As QUERY; scanned counts the visible rows read of every table. */
+  JOIN_QUERY: { rows: Uint8Array, scanned: number }
+  /** applied: per write, 'newer' (written), 'same' (already held), 'older' (a newer version is
+   *  held and kept) — every one is an acknowledgement. lsn null: nothing was newer here. */
+  REPLICA_APPLY: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }
+  /** Per pk: its latest committed version (row null: tombstone), or null when it has none. */
+  REPLICA_READ: { versions: (VersionedRow | null)[] }
+}

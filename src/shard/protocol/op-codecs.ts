@@ -1,0 +1,183 @@
+import { CodecReader, CodecWriter } from '../../core/codec'
+import type { Isolation } from '../../storage/types'
+import {
+  decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
+  encodeReplicaApply, encodeReplicaApplyReply
+} from './codec'
+import type { ShardReplies, ShardRequests } from './messages'
+import {
+  readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
+  writeJoinSide, writeJoinStep, writeQueryOptions, writeRow, writeRowWrite, writeScanOptions, writeTuple, writeVersionId
+} from './parts'
+
+// Binary codec of every shard op's request and reply (the table in ops.ts). The same bytes go
+// through the rings to a worker and, inside a SHARD_QUERY, to a peer node (its codec version is
+// in that envelope, src/net/rpc/payloads.ts), so what crosses nodes is never v8.serialize.
+// AUTOCOMMIT and REPLICA_APPLY keep their flat hot-path layout (codec.ts).
+//
+// Bodies here: integers big-endian; shard u32 first in every request; xid/HLC/LSN u64; an
+// optional field is a presence byte then the value. A decoder consumes the whole payload.
+
+/**
+ * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
+ * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
+ */
+export const SHARD_CODEC_VERSION = 1
+
+export interface OpCodec<Req, Rep> {
+  encodeRequest (r: Req): Uint8Array
+  decodeRequest (b: Uint8Array): Req
+  encodeReply (r: Rep): Uint8Array
+  decodeReply (b: Uint8Array): Rep
+}
+
+type ShardOpName = keyof ShardRequests
+type Writer<T> = (w: CodecWriter, v: T) => void
+type Reader<T> = (r: CodecReader) => T
+
+interface Body<Req, Rep> {
+  readonly req: [Writer<Req>, Reader<Req>]
+  readonly rep: [Writer<Rep>, Reader<Rep>]
+}
+
+function opCodec<Req, Rep> (op: string, body: Body<Req, Rep>): OpCodec<Req, Rep> {
+  const fail = shardFail(op)
+  const enc = <T>(write: Writer<T>) => (v: T): Uint8Array => { const w = new CodecWriter(64); write(w, v); return w.take() }
+  const dec = <T>(read: Reader<T>) => (b: Uint8Array): T => { const r = new CodecReader(b, fail); const v = read(r); r.finish(); return v }
+  return { encodeRequest: enc(body.req[0]), decodeRequest: dec(body.req[1]), encodeReply: enc(body.rep[0]), decodeReply: dec(body.rep[1]) }
+}
+
+const ISOLATIONS: readonly Isolation[] = ['snapshot', 'read_committed']
+
+const optXid = (w: CodecWriter, xid: bigint | undefined): void => w.opt(xid, v => w.u64(v))
+const readOptXid = (r: CodecReader): { xid?: bigint } => { const xid = r.opt(() => r.u64()); return xid === undefined ? {} : { xid } }
+
+/** Requests naming only their shard (and maybe an xid), replies that carry nothing. */
+const shardOnly: [Writer<{ shard: number }>, Reader<{ shard: number }>] = [(w, v) => w.u32(v.shard), r => ({ shard: r.u32() })]
+const shardXid: [Writer<{ shard: number, xid: bigint }>, Reader<{ shard: number, xid: bigint }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid) }, r => ({ shard: r.u32(), xid: r.u64() })]
+const shardXidHlc: [Writer<{ shard: number, xid: bigint, commitHlc: bigint }>, Reader<{ shard: number, xid: bigint, commitHlc: bigint }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid); w.u64(v.commitHlc) }, r => ({ shard: r.u32(), xid: r.u64(), commitHlc: r.u64() })]
+const nothing: [Writer<Record<string, never>>, Reader<Record<string, never>>] = [() => {}, () => ({})]
+const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: bigint }>, Reader<{ lsn: bigint | null, commitHlc: bigint }>] = [
+  (w, v) => { w.opt(v.lsn, l => w.u64(l)); w.u64(v.commitHlc) },
+  r => ({ lsn: r.opt(() => r.u64()) ?? null, commitHlc: r.u64() })]
+const queryRows: [Writer<{ rows: Uint8Array, scanned: number }>, Reader<{ rows: Uint8Array, scanned: number }>] = [
+  (w, v) => { w.blob(v.rows); w.uint(v.scanned) }, r => ({ rows: r.blob(), scanned: r.uint() })]
+
+type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
+
+const BODIES: Bodies = {
+  PING: {
+    req: shardOnly,
+    rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.u32(), 4) })]
+  },
+  BEGIN: {
+    req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid) },
+      r => ({ shard: r.u32(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.u64(), ...readOptXid(r) })],
+    rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.u64() })]
+  },
+  GET: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeTuple(w, v.pk); optXid(w, v.xid) },
+      r => ({ shard: r.u32(), tableId: r.u32(), pk: readTuple(r), ...readOptXid(r) })],
+    rep: [(w, v) => writeRow(w, v.row), r => ({ row: readRow(r) })]
+  },
+  SCAN: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid) },
+      r => ({ shard: r.u32(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) })],
+    rep: [(w, v) => w.array(v.rows, x => { writeTuple(w, x.pk); w.blob(x.row) }),
+      r => ({ rows: r.array(() => ({ pk: readTuple(r), row: r.blob() }), 2) })]
+  },
+  WRITE: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.xid); w.array(v.writes, x => writeRowWrite(w, x)) },
+      r => ({ shard: r.u32(), xid: r.u64(), writes: r.array(() => readRowWrite(r), 22) })],
+    rep: [(w, v) => w.array(v.affected, a => w.bool(a)), r => ({ affected: r.array(() => r.bool()) })]
+  },
+  COMMIT: { req: shardXidHlc, rep: commitOutcome },
+  ROLLBACK: { req: shardXid, rep: nothing },
+  PREPARE: { req: shardXid, rep: nothing },
+  COMMIT_PREPARED: { req: shardXidHlc, rep: commitOutcome },
+  ABORT_PREPARED: { req: shardXid, rep: nothing },
+  LIST_LIMBO: {
+    req: shardOnly,
+    rep: [(w, v) => w.array(v.limbo, l => { w.u64(l.xid); w.uint(l.rows) }), r => ({ limbo: r.array(() => ({ xid: r.u64(), rows: r.uint() }), 9) })]
+  },
+  READ_COMMIT_LOG: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.fromLsn); w.f64(v.limit) }, r => ({ shard: r.u32(), fromLsn: r.u64(), limit: readLimit(r) })],
+    rep: [
+      (w, v) => w.array(v.entries, e => {
+        w.u64(e.lsn); w.u64(e.xid); w.u64(e.commitHlc)
+        w.array(e.mutations, m => { w.u32(m.tableId); writeTuple(w, m.pk); writeVersionId(w, m.versionId); writeRow(w, m.row) })
+      }),
+      r => ({
+        entries: r.array(() => ({
+          lsn: r.u64(),
+          xid: r.u64(),
+          commitHlc: r.u64(),
+          mutations: r.array(() => ({ tableId: r.u32(), pk: readTuple(r), versionId: readVersionId(r), row: readRow(r) }), 22)
+        }), 25)
+      })
+    ]
+  },
+  SWEEP: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.horizonHlc) }, r => ({ shard: r.u32(), horizonHlc: r.u64() })],
+    rep: [
+      (w, v) => {
+        w.u64(v.horizonHlc)
+        for (const n of [v.rowsExamined, v.backVersionsRemoved, v.deadVersionsRemoved, v.rowsRemoved, v.tombstonesKept, v.limboRowsSkipped]) w.uint(n)
+        w.f64(v.durationMs)
+      },
+      r => ({
+        horizonHlc: r.u64(),
+        rowsExamined: r.uint(),
+        backVersionsRemoved: r.uint(),
+        deadVersionsRemoved: r.uint(),
+        rowsRemoved: r.uint(),
+        tombstonesKept: r.uint(),
+        limboRowsSkipped: r.uint(),
+        durationMs: r.f64()
+      })
+    ]
+  },
+  STATS: {
+    req: shardOnly,
+    rep: [(w, v) => { w.u32(v.shard); w.u64(v.lastLsn); w.u64(v.hlcHighWater); w.uint(v.openTxns); w.uint(v.limbo) },
+      r => ({ shard: r.u32(), lastLsn: r.u64(), hlcHighWater: r.u64(), openTxns: r.uint(), limbo: r.uint() })]
+  },
+  QUERY: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },
+      r => {
+        const head = { shard: r.u32(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
+        return { ...head, ...readQueryOptions(r) }
+      }],
+    rep: queryRows
+  },
+  JOIN_QUERY: {
+    req: [(w, v) => {
+      w.u32(v.shard); optXid(w, v.xid); writeQueryOptions(w, v)
+      w.array(v.sides, s => writeJoinSide(w, s))
+      w.array(v.steps, s => writeJoinStep(w, s))
+    }, r => {
+      const head = { shard: r.u32(), ...readOptXid(r) }
+      const q = readQueryOptions(r)
+      return { ...head, ...q, sides: r.array(() => readJoinSide(r), 6), steps: r.array(() => readJoinStep(r), 5) }
+    }],
+    rep: queryRows
+  },
+  REPLICA_READ: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
+      r => ({ shard: r.u32(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
+    rep: [(w, v) => w.array(v.versions, x => w.opt(x, y => { writeVersionId(w, y.versionId); writeRow(w, y.row) })),
+      r => ({ versions: r.array(() => r.opt(() => ({ versionId: readVersionId(r), row: readRow(r) })) ?? null) })]
+  }
+}
+
+const CODECS = new Map<ShardOpName, OpCodec<unknown, unknown>>()
+for (const [op, body] of Object.entries(BODIES)) CODECS.set(op as ShardOpName, opCodec(op, body as Body<unknown, unknown>))
+CODECS.set('AUTOCOMMIT', { encodeRequest: encodeAutocommit, decodeRequest: decodeAutocommit, encodeReply: encodeAutocommitReply, decodeReply: decodeAutocommitReply } as OpCodec<unknown, unknown>)
+CODECS.set('REPLICA_APPLY', { encodeRequest: encodeReplicaApply, decodeRequest: decodeReplicaApply, encodeReply: encodeReplicaApplyReply, decodeReply: decodeReplicaApplyReply } as OpCodec<unknown, unknown>)
+
+/** The codec of op `op`'s payloads, on the rings and inside SHARD_QUERY alike. */
+export function opCodecOf<K extends ShardOpName> (op: K): OpCodec<ShardRequests[K], ShardReplies[K]> {
+  return CODECS.get(op) as unknown as OpCodec<ShardRequests[K], ShardReplies[K]>
+}

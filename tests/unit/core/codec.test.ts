@@ -1,0 +1,70 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { CodecReader, CodecWriter, versioned } from '../../../src/core/codec'
+import { ScratchBirdError, isScratchBirdError } from '../../../src/core/errors'
+
+// The codec toolkit every cross-node payload is built with: each read checks its bound and fails
+// through the codec's own factory; the version byte refuses a newer codec naming both versions.
+
+const fail = (why: string): ScratchBirdError => new ScratchBirdError('SB_RPC_MALFORMED', why)
+const reader = (b: Uint8Array | number[]): CodecReader => new CodecReader(b instanceof Uint8Array ? b : Uint8Array.from(b), fail)
+const write = (f: (w: CodecWriter) => void): Uint8Array => { const w = new CodecWriter(4); f(w); return w.take() }
+
+function code (f: () => unknown): string {
+  try { f(); return 'ok' } catch (e) { if (isScratchBirdError(e)) return e.code; throw e }
+}
+
+describe('codec toolkit', () => {
+  it('round-trips u64, uint, bool, blob, str, opt and arrays', () => {
+    fc.assert(fc.property(
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.boolean(), fc.uint8Array({ maxLength: 300 }),
+      fc.string({ unit: 'grapheme', maxLength: 40 }), fc.option(fc.nat(), { nil: undefined }), fc.array(fc.string({ maxLength: 5 }), { maxLength: 5 }),
+      (u64, uint, bool, blob, str, opt, list) => {
+        const b = write(w => { w.u64(u64); w.uint(uint); w.bool(bool); w.blob(blob); w.str(str); w.opt(opt, v => w.uint(v)); w.array(list, s => w.str(s)) })
+        const r = reader(b)
+        expect([r.u64(), r.uint(), r.bool(), [...r.blob()], r.str(), r.opt(() => r.uint()), r.array(() => r.str())]).toEqual([u64, uint, bool, [...blob], str, opt, list])
+        r.finish()
+      }))
+  })
+
+  it('refuses what a peer could send wrong: bounds, counts, presence and boolean bytes, UTF-8, big integers, trailing bytes', () => {
+    expect(code(() => reader([5, 1, 2]).blob())).toBe('SB_RPC_MALFORMED') // length past the end
+    expect(code(() => reader([0x80, 0x80, 0x80, 0x80, 0x10]).count())).toBe('SB_RPC_MALFORMED') // 2^32 items in 0 bytes
+    expect(code(() => reader([3, 1, 2]).count(1))).toBe('SB_RPC_MALFORMED')
+    expect(reader([2, 1, 2]).count(1)).toBe(2)
+    expect(code(() => reader([2]).opt(() => 0))).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([2]).bool())).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([2, 0xc3, 0x28]).str())).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]).uint())).toBe('SB_RPC_MALFORMED') // 2^56 - 1 > 2^53
+    expect(code(() => reader([9]).pick(['a', 'b'], 'thing'))).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([0x7f, 0xf0, 0, 0, 0, 0, 0, 0]).finite())).toBe('SB_RPC_MALFORMED') // +Infinity (big-endian)
+    expect(code(() => { const r = reader([1, 2]); r.u8(); r.finish() })).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([]).u64())).toBe('SB_RPC_MALFORMED')
+  })
+
+  it('hands out plain Uint8Array copies, even when reading a Buffer', () => {
+    const body = Buffer.from([3, 7, 8, 9])
+    const got = reader(body).blob()
+    expect(Buffer.isBuffer(got)).toBe(false)
+    body[1] = 0
+    expect([...got]).toEqual([7, 8, 9])
+  })
+
+  it('a writer refuses a list that is not an array and integers out of range', () => {
+    expect(code(() => write(w => w.array('abc' as never, () => {})))).toBe('SB_BAD_ARGUMENT')
+    expect(() => write(w => w.uint(-1))).toThrow(/assertion/)
+    expect(() => write(w => w.u64(-1n))).toThrow(/assertion/)
+  })
+
+  it('versioned codecs: version first, older ones decoded, a newer one refused naming both, version 0 malformed', () => {
+    const v2 = versioned<number>('thing', 2, () => fail, (w, v) => w.uint(v), (r, version) => version === 1 ? r.u8() * 1000 : r.uint())
+    expect([...v2.encode(300)]).toEqual([2, 0xac, 0x02])
+    expect(v2.decode(Uint8Array.of(2, 0xac, 0x02))).toBe(300)
+    expect(v2.decode(Uint8Array.of(1, 7))).toBe(7000) // a peer still on version 1
+    expect(code(() => v2.decode(Uint8Array.of(0, 1)))).toBe('SB_RPC_MALFORMED')
+    const err = (() => { try { v2.decode(Uint8Array.of(3, 1)) } catch (e) { return e as ScratchBirdError } })()
+    expect(err).toMatchObject({ code: 'SB_CODEC_VERSION', details: { codec: 'thing', version: 3, supported: 2 } })
+    expect(err!.message).toBe('thing payload is codec version 3, this node speaks up to version 2; it was not applied (upgrade this node)')
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 12 }), b => { expect(['ok', 'SB_RPC_MALFORMED', 'SB_CODEC_VERSION']).toContain(code(() => v2.decode(b))) }))
+  })
+})

@@ -1,0 +1,153 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { isScratchBirdError } from '../../../src/core/errors'
+import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
+import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
+import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
+import { SHARD_OPS, codecOf, type ShardOpName } from '../../../src/shard/protocol/ops'
+
+// The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
+// decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
+// never another exception; a newer version is refused naming both versions.
+
+const FUZZ_RUNS = 1000
+
+const text = (max: number): fc.Arbitrary<string> => fc.string({ maxLength: max })
+const nonEmpty = (max: number): fc.Arbitrary<string> => fc.string({ minLength: 1, maxLength: max })
+const count = fc.nat({ max: Number.MAX_SAFE_INTEGER })
+const time = fc.double({ noNaN: true, noDefaultInfinity: true })
+
+const member: fc.Arbitrary<MemberRecord> = fc.record({
+  nodeId: fc.integer({ min: 1, max: 65535 }),
+  address: nonEmpty(40),
+  datacenter: text(20),
+  incarnation: count,
+  heartbeat: count,
+  state: fc.constantFrom(...MEMBER_STATES),
+  bootId: nonEmpty(16),
+  claimedOver: text(16),
+  catalogVersion: count,
+  oldestActiveHlc: text(24),
+  shardReplicas: count
+})
+const members = fc.array(member, { maxLength: 5 })
+const from = fc.integer({ min: 1, max: 65535 })
+const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time })
+const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time })
+
+/** JSON documents as they come back from JSON (-0 is 0). */
+const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
+const bytes = fc.uint8Array({ maxLength: 40 })
+const shardOp = fc.constantFrom(...(Object.keys(SHARD_OPS) as ShardOpName[]))
+
+type Arbs = { [K in RpcOpcodeName]: { req: fc.Arbitrary<RpcRequests[K]>, rep: fc.Arbitrary<RpcReplies[K]> } }
+
+const ARBS: Arbs = {
+  PING: { req: bytes, rep: bytes },
+  GOSSIP_SYNC: { req: gossipPing, rep: fc.option(gossipAck, { nil: null }) },
+  GOSSIP_ACK: { req: gossipAck, rep: fc.constant(null) },
+  CATALOG_FETCH: { req: fc.constant({}), rep: fc.record({ catalog: doc }) },
+  CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
+  CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
+  SHARD_QUERY: {
+    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: 0xffff_ffff }), payload: bytes }),
+    rep: fc.record({ payload: bytes })
+  }
+}
+
+type Outcome = 'value' | 'SB_RPC_MALFORMED' | 'SB_CODEC_VERSION'
+
+function outcome (decode: () => unknown): Outcome {
+  try {
+    decode()
+    return 'value'
+  } catch (e) {
+    if (isScratchBirdError(e, 'SB_RPC_MALFORMED') || isScratchBirdError(e, 'SB_CODEC_VERSION')) return e.code as Outcome
+    throw e
+  }
+}
+
+function plain (v: unknown): unknown {
+  if (v instanceof Uint8Array) return [...v]
+  if (Array.isArray(v)) return v.map(plain)
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]))
+  return v
+}
+
+describe('cluster RPC payload codecs', () => {
+  it('has a codec for every opcode of the table', () => {
+    expect(Object.keys(RPC_PAYLOADS).sort()).toEqual(RPC_OPCODE_INFO.map(i => i.name).sort())
+    expect(Object.keys(ARBS).sort()).toEqual(RPC_OPCODE_INFO.map(i => i.name).sort())
+  })
+
+  for (const { name } of RPC_OPCODE_INFO) {
+    const codec = rpcPayloads(name)
+    const { req, rep } = ARBS[name] as { req: fc.Arbitrary<unknown>, rep: fc.Arbitrary<unknown> }
+    const sides = [['request', codec.request, req], ['reply', codec.reply, rep]] as const
+    describe(name, () => {
+      it('round-trips requests and replies', () => {
+        for (const [, c, arb] of sides) {
+          fc.assert(fc.property(arb, v => {
+            expect(plain(c.decode(c.encode(v as never)))).toEqual(plain(v))
+          }), { numRuns: 200 })
+        }
+      })
+
+      it('starts every payload with its codec version and refuses a newer one naming both', () => {
+        for (const [side, c, arb] of sides) {
+          fc.assert(fc.property(arb, fc.integer({ min: 2, max: 255 }), (v, newer) => {
+            const b = c.encode(v as never)
+            expect(b[0]).toBe(1)
+            const future = Uint8Array.of(newer, ...b.subarray(1))
+            let err: unknown
+            try { c.decode(future) } catch (e) { err = e }
+            expect(err, `${name} ${side}`).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: newer, supported: 1 } })
+            expect((err as Error).message).toContain(`version ${newer}, this node speaks up to version 1`)
+          }), { numRuns: 20 })
+        }
+      })
+
+      it('answers random, truncated and flipped bytes with a coded error or a value, never a crash', () => {
+        for (const [, c, arb] of sides) {
+          fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), b => { outcome(() => c.decode(b)) }), { numRuns: FUZZ_RUNS })
+          fc.assert(fc.property(arb, fc.nat(), fc.nat({ max: 255 }), fc.boolean(), (v, at, byte, cut) => {
+            const b = c.encode(v as never)
+            const m = cut ? b.subarray(0, at % b.length) : Uint8Array.from(b, (x, i) => i === at % b.length ? byte : x)
+            outcome(() => c.decode(m))
+          }), { numRuns: FUZZ_RUNS })
+        }
+      })
+    })
+  }
+
+  it('refuses version 0, trailing bytes, out-of-bound gossip and unknown shard ops as SB_RPC_MALFORMED', () => {
+    const ping: GossipPing = { type: 'ping', from: 1, hlc: '', members: [], sentAt: 0 }
+    const g = rpcPayloads('GOSSIP_SYNC').request
+    const good = g.encode(ping)
+    expect(outcome(() => g.decode(Uint8Array.of(0, ...good.subarray(1))))).toBe('SB_RPC_MALFORMED')
+    expect(outcome(() => g.decode(Uint8Array.of(...good, 0)))).toBe('SB_RPC_MALFORMED')
+    // An ack where a ping belongs, node id 0, too many members, an address over the bound.
+    const ack: GossipAck = { type: 'ack', from: 1, hlc: '', members: [], echoSentAt: 0, answeredAt: 0 }
+    expect(outcome(() => g.decode(rpcPayloads('GOSSIP_ACK').request.encode(ack)))).toBe('SB_RPC_MALFORMED')
+    expect(outcome(() => g.decode(g.encode({ ...ping, from: 0 })))).toBe('SB_RPC_MALFORMED')
+    const m: MemberRecord = { nodeId: 2, address: 'a:1', datacenter: '', incarnation: 0, heartbeat: 0, state: 'normal', bootId: 'b', claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0 }
+    expect(outcome(() => g.decode(g.encode({ ...ping, members: Array.from({ length: GOSSIP_MAX_MEMBERS_PER_MESSAGE + 1 }, () => m) })))).toBe('SB_RPC_MALFORMED')
+    expect(outcome(() => g.decode(g.encode({ ...ping, members: [{ ...m, address: 'x'.repeat(300) }] })))).toBe('SB_RPC_MALFORMED')
+    expect(outcome(() => g.decode(g.encode({ ...ping, sentAt: Infinity })))).toBe('SB_RPC_MALFORMED')
+    const q = rpcPayloads('SHARD_QUERY').request
+    const sq = q.encode({ op: 'GET', shard: 3, payload: Uint8Array.of(1) })
+    expect([...sq.subarray(0, 6)]).toEqual([1, SHARD_OPS.GET.code, 0, 0, 0, 3])
+    sq[1] = 200
+    expect(outcome(() => q.decode(sq))).toBe('SB_RPC_MALFORMED')
+    expect(outcome(() => rpcPayloads('CATALOG_APPLY').request.decode(Uint8Array.of(1, 1, 0x7b)))).toBe('SB_RPC_MALFORMED')
+  })
+
+  it('carries a shard op\'s own binary payload through SHARD_QUERY unchanged', () => {
+    const get = codecOf('GET')
+    const payload = get.encodeRequest({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+    const q = rpcPayloads('SHARD_QUERY').request
+    const back = q.decode(q.encode({ op: 'GET', shard: 5, payload }))
+    expect(back.op).toBe('GET')
+    expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+  })
+})

@@ -1,0 +1,232 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { isScratchBirdError } from '../../../src/core/errors'
+import { AGG_KINDS } from '../../../src/sblr/opcodes'
+import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../../src/shard/protocol/ops'
+import type { RowWrite, ScanOptions } from '../../../src/storage/engine'
+import type { TupleValue } from '../../../src/storage/keys'
+import { textArb } from '../sblr/arbitraries'
+
+// Every shard op's binary codec (op-codecs.ts): requests and replies round-trip, and any bytes —
+// random, truncated, flipped — decode or fail with SB_MALFORMED_REQUEST, never another exception.
+// These bytes cross nodes inside SHARD_QUERY, so the decoders face a peer's bugs too.
+
+const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
+const i64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n })
+const u32 = fc.integer({ min: 0, max: 0xffff_ffff })
+const count = fc.nat({ max: 1_000_000 })
+const bytes = fc.uint8Array({ maxLength: 24 })
+const versionId = fc.uint8Array({ minLength: 16, maxLength: 16 })
+const xidOpt = fc.option(u64, { nil: undefined })
+const limitArb = fc.oneof(fc.nat(), fc.constant(Infinity), fc.double({ min: 0, max: 1e300, noNaN: true }))
+
+const tupleValue: fc.Arbitrary<TupleValue> = fc.oneof(
+  fc.constant(null), fc.boolean(), i64, fc.double(), textArb, bytes, versionId.map(uuid => ({ uuid })))
+const tuple = fc.array(tupleValue, { minLength: 1, maxLength: 3 })
+
+/** Drops keys whose value is undefined (the codecs leave absent fields out). */
+function defined<T extends object> (o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T
+}
+
+const scanOptions: fc.Arbitrary<ScanOptions> = fc.record({
+  gt: fc.option(tuple, { nil: undefined }),
+  gte: fc.option(tuple, { nil: undefined }),
+  lt: fc.option(tuple, { nil: undefined }),
+  lte: fc.option(tuple, { nil: undefined }),
+  exact: fc.option(fc.boolean(), { nil: undefined }),
+  reverse: fc.option(fc.boolean(), { nil: undefined }),
+  limit: fc.option(limitArb, { nil: undefined })
+}).map(defined)
+
+const rowWrite: fc.Arbitrary<RowWrite> = fc.record({
+  op: fc.constantFrom('insert', 'update', 'delete', 'put', 'lww'),
+  tableId: u32,
+  pk: tuple,
+  row: bytes,
+  nullRow: fc.boolean(),
+  versionId
+}).map(w => {
+  const base = { tableId: w.tableId, pk: w.pk, versionId: w.versionId }
+  if (w.op === 'delete') return { ...base, op: 'delete' }
+  if (w.op === 'put' || w.op === 'lww') return { ...base, op: w.op, row: w.nullRow ? null : w.row }
+  return { ...base, op: w.op, row: w.row }
+})
+
+const queryOptions = fc.record({
+  program: bytes,
+  params: bytes,
+  statementMicros: fc.option(i64, { nil: undefined }),
+  limit: fc.option(limitArb, { nil: undefined }),
+  aggregate: fc.option(fc.record({ keys: count, kinds: fc.array(fc.constantFrom(...AGG_KINDS), { maxLength: 4 }) }), { nil: undefined })
+}).map(defined)
+
+const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: u64 })
+const queryRows = fc.record({ rows: bytes, scanned: count })
+const nothing = fc.constant({})
+
+type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
+
+const ARBS: Arbs = {
+  PING: { req: fc.record({ shard: u32 }), rep: fc.record({ worker: count, shards: fc.array(u32, { maxLength: 5 }) }) },
+  AUTOCOMMIT: {
+    req: fc.record({ shard: u32, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: u64, xid: xidOpt }).map(defined),
+    rep: fc.record({ xid: u64, lsn: fc.option(u64, { nil: null }), commitHlc: u64, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
+  },
+  BEGIN: { req: fc.record({ shard: u32, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: u64, xid: xidOpt }).map(defined), rep: fc.record({ xid: u64 }) },
+  GET: { req: fc.record({ shard: u32, tableId: u32, pk: tuple, xid: xidOpt }).map(defined), rep: fc.record({ row: fc.option(bytes, { nil: null }) }) },
+  SCAN: {
+    req: fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
+    rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, row: bytes }), { maxLength: 4 }) })
+  },
+  WRITE: { req: fc.record({ shard: u32, xid: u64, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
+  COMMIT: { req: fc.record({ shard: u32, xid: u64, commitHlc: u64 }), rep: commitOutcome },
+  ROLLBACK: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
+  PREPARE: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
+  COMMIT_PREPARED: { req: fc.record({ shard: u32, xid: u64, commitHlc: u64 }), rep: commitOutcome },
+  ABORT_PREPARED: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
+  LIST_LIMBO: { req: fc.record({ shard: u32 }), rep: fc.record({ limbo: fc.array(fc.record({ xid: u64, rows: count }), { maxLength: 4 }) }) },
+  READ_COMMIT_LOG: {
+    req: fc.record({ shard: u32, fromLsn: u64, limit: limitArb }),
+    rep: fc.record({
+      entries: fc.array(fc.record({
+        lsn: u64,
+        xid: u64,
+        commitHlc: u64,
+        mutations: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 })
+      }), { maxLength: 3 })
+    })
+  },
+  SWEEP: {
+    req: fc.record({ shard: u32, horizonHlc: u64 }),
+    rep: fc.record({
+      horizonHlc: u64,
+      rowsExamined: count,
+      backVersionsRemoved: count,
+      deadVersionsRemoved: count,
+      rowsRemoved: count,
+      tombstonesKept: count,
+      limboRowsSkipped: count,
+      durationMs: fc.double({ min: 0, max: 1e9, noNaN: true })
+    })
+  },
+  STATS: { req: fc.record({ shard: u32 }), rep: fc.record({ shard: u32, lastLsn: u64, hlcHighWater: u64, openTxns: count, limbo: count }) },
+  QUERY: {
+    req: fc.tuple(fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
+    rep: queryRows
+  },
+  JOIN_QUERY: {
+    req: fc.tuple(fc.record({ shard: u32, xid: xidOpt }).map(defined), queryOptions, fc.record({
+      sides: fc.array(fc.record({ tableId: u32, options: scanOptions, filter: bytes }), { maxLength: 3 }),
+      steps: fc.array(fc.record({
+        kind: fc.constantFrom('inner', 'left', 'cross'),
+        leftKeys: fc.array(count, { maxLength: 3 }),
+        rightKeys: fc.array(count, { maxLength: 3 }),
+        on: fc.option(bytes, { nil: null }),
+        width: count
+      }), { maxLength: 3 })
+    })).map(([a, b, c]) => ({ ...a, ...b, ...c })),
+    rep: queryRows
+  },
+  REPLICA_APPLY: {
+    req: fc.record({
+      shard: u32,
+      writes: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 }),
+      commitHlc: u64,
+      xid: xidOpt
+    }).map(defined),
+    rep: fc.record({ xid: u64, lsn: fc.option(u64, { nil: null }), commitHlc: u64, applied: fc.array(fc.constantFrom('newer', 'same', 'older'), { maxLength: 4 }) })
+  },
+  REPLICA_READ: {
+    req: fc.record({ shard: u32, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
+    rep: fc.record({ versions: fc.array(fc.option(fc.record({ versionId, row: fc.option(bytes, { nil: null }) }), { nil: null }), { maxLength: 4 }) })
+  }
+}
+
+/**
+ * Decoded writes carry their pk bytes, and the hot-path ones (codec.ts) a lazy pk, `row: null` on
+ * a delete and op 'lww' on a REPLICA_APPLY write: compare what they mean.
+ */
+function plain (v: unknown): unknown {
+  if (v instanceof Uint8Array) return [...v]
+  if (Array.isArray(v)) return v.map(plain)
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>
+    const keys = new Set(Object.keys(o).filter(k => k !== 'pkBytes' && !(k === 'row' && o.op === 'delete')))
+    if ('versionId' in o && 'tableId' in o) keys.add('pk') // a lazy pk getter counts as a field
+    return Object.fromEntries([...keys].sort().map(k => [k, plain(o[k])]))
+  }
+  return v
+}
+
+function malformedOrValue (decode: () => unknown): void {
+  try {
+    decode()
+  } catch (e) {
+    if (!isScratchBirdError(e, 'SB_MALFORMED_REQUEST')) throw e
+  }
+}
+
+const OPS = Object.keys(SHARD_OPS) as ShardOpName[]
+
+describe('shard op codecs', () => {
+  it('has an arbitrary for every op of the table', () => {
+    expect(Object.keys(ARBS).sort()).toEqual([...OPS].sort())
+  })
+
+  for (const op of OPS) {
+    const codec = codecOf(op)
+    const { req, rep } = ARBS[op] as { req: fc.Arbitrary<unknown>, rep: fc.Arbitrary<unknown> }
+    describe(op, () => {
+      it('round-trips requests and replies', () => {
+        const lww = (v: unknown): unknown => op !== 'REPLICA_APPLY' ? v : { ...(v as object), writes: (v as { writes: object[] }).writes.map(w => ({ ...w, op: 'lww' })) }
+        fc.assert(fc.property(req, v => {
+          expect(plain(codec.decodeRequest(codec.encodeRequest(v as never)))).toEqual(plain(lww(v)))
+        }), { numRuns: 200 })
+        fc.assert(fc.property(rep, v => {
+          expect(plain(codec.decodeReply(codec.encodeReply(v as never)))).toEqual(plain(v))
+        }), { numRuns: 200 })
+      })
+
+      it('answers random, truncated and flipped bytes with SB_MALFORMED_REQUEST or a value, never a crash', () => {
+        fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), b => {
+          malformedOrValue(() => codec.decodeRequest(b))
+          malformedOrValue(() => codec.decodeReply(b))
+        }), { numRuns: 300 })
+        const mutated = (a: fc.Arbitrary<unknown>, encode: (v: never) => Uint8Array) =>
+          fc.tuple(a, fc.nat(), fc.nat({ max: 255 }), fc.boolean()).map(([v, at, byte, cut]) => {
+            const b = encode(v as never)
+            if (b.length === 0) return b
+            if (cut) return b.subarray(0, at % b.length)
+            const c = b.slice()
+            c[at % c.length] = byte
+            return c
+          })
+        fc.assert(fc.property(mutated(req, codec.encodeRequest), b => malformedOrValue(() => codec.decodeRequest(b))), { numRuns: 200 })
+        fc.assert(fc.property(mutated(rep, codec.encodeReply), b => malformedOrValue(() => codec.decodeReply(b))), { numRuns: 200 })
+      })
+    })
+  }
+
+  it('refuses trailing bytes and a count the bytes cannot hold', () => {
+    const get = codecOf('GET')
+    const b = get.encodeRequest({ shard: 1, tableId: 2, pk: [1n] })
+    expect(() => get.decodeRequest(Uint8Array.of(...b, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
+    // LIST_LIMBO reply: a varint count of 2^40 entries in a 6-byte payload
+    expect(() => codecOf('LIST_LIMBO').decodeReply(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x20))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
+  })
+
+  it('refuses a key that is not canonical tuple encoding and an insert without a row', () => {
+    const get = codecOf('GET')
+    const b = get.encodeRequest({ shard: 1, tableId: 2, pk: [1n] })
+    // shard u32 | tableId u32 | pk length | pk …: replace the pk's tag with an unknown one
+    const bad = b.slice()
+    bad[9] = 0xee
+    expect(() => get.decodeRequest(bad)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
+    const write = codecOf('WRITE')
+    const ok = write.encodeRequest({ shard: 0, xid: 1n, writes: [{ op: 'put', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: null }] })
+    const asInsert = ok.slice()
+    asInsert[13] = 0 // the op byte after shard u32, xid u64, count: put → insert, still with no row
+    expect(() => write.decodeRequest(asInsert)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('insert without a row') }))
+  })
+})
