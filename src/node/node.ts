@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
-import { ScratchBirdError } from '../core/errors'
+import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import { initHashing } from '../core/hash'
 import type { Hlc } from '../core/hlc'
 import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
@@ -215,7 +215,7 @@ export class ScratchBirdNode {
       log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
         `ready: node ${nodeId} listening on ${this.listenAddress}`)
     } catch (e) {
-      log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `start failed: ${(e as Error).message}`)
+      log.error({ err: describe(e) }, `start failed: ${messageOf(e)}`)
       await this.stop()
       if (e instanceof ScratchBirdError) throw e
       const err = e as NodeJS.ErrnoException
@@ -316,7 +316,7 @@ export class ScratchBirdNode {
       this.recoverLimbo(io, owned, false).then(failed => {
         if (failed > 0) this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
       }, (e: unknown) => {
-        this.log.error({ err: e instanceof ScratchBirdError ? e.toJSON() : String(e) }, `2PC recovery failed: ${(e as Error).message}; retrying`)
+        this.log.error({ err: describe(e) }, `2PC recovery failed: ${messageOf(e)}; retrying`)
         this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
       })
     }
@@ -380,7 +380,7 @@ export class ScratchBirdNode {
     this.log.debug('listeners closed')
     await this.sweeper?.stop()
     if (this.workers) await this.workers.stop()
-    await this.hints?.close().catch((e: unknown) => this.log.error({ err: String(e) }, 'closing the hint store failed'))
+    await this.hints?.close().catch((e: unknown) => this.log.error({ err: describe(e) }, 'closing the hint store failed'))
     this.log.debug('shard workers stopped, shard databases closed')
     if (this.cpu) await this.cpu.close()
     this.lock?.release()

@@ -7,7 +7,7 @@ import type { HintStore } from '../cluster/hints/store'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
-import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { describe, isScratchBirdError, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
 import { uuidVersion } from '../core/uuid'
 import type { NodeMetrics } from '../ops/metrics'
@@ -19,6 +19,9 @@ import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
+
+/** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
+const REPLICA_APPLY_ENVELOPE_BYTES = 4096
 
 // The leaderless quorum I/O shell (DESIGN §6 "Mode 3"; issue 6): carries out the effects of the
 // sans-I/O coordinator (src/cluster/quorum/coordinator.ts: StatementWrite for a statement's or a
@@ -169,9 +172,13 @@ export class QuorumShell {
     }))
   }
 
-  /** The largest shard batch one REPLICA_APPLY may carry: a worker ring message, and a cluster RPC body (base64). */
+  /**
+   * The largest shard batch (estimated bytes of keys, rows and per-row fields) one REPLICA_APPLY
+   * may carry: it must fit one worker ring message and one cluster RPC body, whose payloads are
+   * raw bytes (binary codecs), less the request's own envelope.
+   */
   get maxBatchBytes (): number {
-    return Math.min(this.d.config.storage.max_message_bytes, Math.floor(RPC_MAX_BODY_BYTES * 0.7)) - 4096
+    return Math.min(this.d.config.storage.max_message_bytes, RPC_MAX_BODY_BYTES) - REPLICA_APPLY_ENVELOPE_BYTES
   }
 
   private async storeHints (target: number, batch: ShardWrite): Promise<void> {
@@ -181,7 +188,7 @@ export class QuorumShell {
       this.d.log.debug({ target, shard: batch.shard, hints: hints.length }, `stored ${hints.length} hint(s) for node ${target} (shard ${batch.shard})`)
     } catch (e) {
       // Hints never count toward W: a lost hint leaves the replica to read repair / anti-entropy.
-      this.d.log.warn({ target, shard: batch.shard, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `hint for node ${target} not stored: ${(e as Error).message}`)
+      this.d.log.warn({ target, shard: batch.shard, err: describe(e) }, `hint for node ${target} not stored: ${messageOf(e)}`)
     }
   }
 
@@ -256,7 +263,7 @@ export class QuorumShell {
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
-      this.d.log.warn({ shard, replica: to, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `read repair of node ${to} (shard ${shard}) failed; anti-entropy will repair it`)
+      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; anti-entropy will repair it`)
     })
   }
 

@@ -1,4 +1,5 @@
 import { assert } from '../../core/errors'
+import { HINT_DEFAULTS } from '../../core/config/schema'
 
 // Hint delivery scheduling (DESIGN §6 Mode 3 "Hints": delivered every 10 s when the target is
 // alive, rate-limited, deleted on acknowledgement, expired after hint_expiration_days;
@@ -25,9 +26,9 @@ import { assert } from '../../core/errors'
 // Expiry: the first tick and then one tick every expireIntervalMs emit { type: 'expire' }.
 
 /** Delivery round period per target (replication.hint_delivery_interval_ms default). */
-export const DELIVERY_INTERVAL_MS = 10_000
+export const DELIVERY_INTERVAL_MS = HINT_DEFAULTS.deliveryIntervalMs
 /** Most hints per second delivered to one target (replication.hint_delivery_rate default). */
-export const DELIVERY_RATE_PER_TARGET = 1000
+export const DELIVERY_RATE_PER_TARGET = HINT_DEFAULTS.deliveryRate
 /** Most hints in one delivery batch (one RPC). */
 export const MAX_DELIVERY_BATCH_HINTS = 1000
 /** Most hint bytes (as stored) in one delivery batch, well under the RPC body limit. */
@@ -39,7 +40,7 @@ export const DELIVERY_TIMEOUT_MS = 60_000
 /** How often tick() asks for expiry. */
 export const EXPIRE_INTERVAL_MS = 3_600_000
 /** replication.hint_expiration_days default. */
-export const HINT_EXPIRATION_DAYS = 7
+export const HINT_EXPIRATION_DAYS = HINT_DEFAULTS.expirationDays
 const DAY_MS = 86_400_000
 
 export interface HintDeliveryOptions {
