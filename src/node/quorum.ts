@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { TableInfo } from '../catalog/catalog'
 import { HintDelivery, DELIVERY_TICK_MS, type HintDeliveryAction } from '../cluster/hints/delivery'
+import { observeRemoteHlc } from '../cluster/hlc-observe'
 import type { HintStore, StoredHint } from '../cluster/hints/store'
 import { QuorumRead, type ReadOutput } from '../cluster/quorum/read'
 import { QuorumWrite, type WriteOutput } from '../cluster/quorum/write'
@@ -8,7 +9,6 @@ import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
-import { uuidVersion } from '../core/uuid'
 import type { NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
 import { decodeTuple, encodeTuple, type Tuple } from '../storage/keys'
@@ -281,18 +281,11 @@ export class QuorumShell {
   /** Every version a peer sends updates this node's HLC; true when one is too far ahead (reply refused). */
   private observeVersions (versions: readonly (VersionedRow | null)[], from: number): boolean {
     if (from === this.d.selfId) return false
-    for (const v of versions) {
-      if (v === null || uuidVersion(v.versionId) !== 8) continue
-      try {
-        this.d.hlc.update(v.versionId)
-      } catch (e) {
-        if (!isScratchBirdError(e)) throw e
-        this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.d.selfId) })
-        this.d.log.warn({ peer: from, err: e.toJSON() }, `read reply from node ${from} refused: ${e.message}`)
-        return true
-      }
-    }
-    return false
+    const refused = observeRemoteHlc(this.d.hlc, versions.map(v => v?.versionId))
+    if (refused === null) return false
+    this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.d.selfId) })
+    this.d.log.warn({ peer: from, err: refused.toJSON() }, `read reply from node ${from} refused: ${refused.message}`)
+    return true
   }
 
   private repair (table: TableInfo, shard: number, pk: Tuple, to: number, version: { versionId: Uint8Array, row: Uint8Array | null }): void {

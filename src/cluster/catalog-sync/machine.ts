@@ -1,0 +1,404 @@
+import { assert, ScratchBirdError } from '../../core/errors'
+import { isAlive } from '../gossip/machine'
+import type { MemberState } from '../gossip/types'
+
+// One catalog across the nodes of a cluster (DESIGN §5, §7; issue 5 "Catalog"), as a sans-I/O
+// machine in the shape of the gossip one: inputs are gossip's view of the members (their state
+// and announced catalog version), client and peer DDL, RPC replies and ticks; outputs are RPCs to
+// send and effects (run a DDL statement here, adopt a catalog, report a DDL's end). The shell
+// (node/cluster.ts) does the sending, persisting and logging; the simulator (tests/sim/catalog)
+// runs the same machine over a seeded network.
+//
+// The rules:
+//  - Coordinator: DDL is serialised by one node, the lowest configured id alive in this node's
+//    view (itself always). A node that is not the coordinator forwards the statement to it and
+//    adopts the catalog that comes back with the answer.
+//  - The coordinator runs one statement at a time (a bounded queue behind it). Before each it
+//    fetches the catalog from every other member not known down and adopts the newest, so a
+//    coordinator that just came back or took over never builds a version on a stale catalog, even
+//    before gossip told it about the newer one. A failed fetch from a member gossip announces
+//    ahead of us fails the statement (we would build on a stale catalog); other failures do not.
+//  - After the statement ran here, the coordinator pushes the new catalog to the members alive in
+//    its view and answers once every push has been acknowledged or failed. A member that missed
+//    a push catches up: gossip shows it a higher version and it fetches (catch-up, one fetch at a
+//    time, retried on the next tick while it is still behind).
+//  - Adopting: a catalog from a peer replaces ours when its version is higher. At start a node's
+//    own catalog is unconfirmed (it may hold a version it persisted as coordinator and crashed
+//    before pushing, while the others built a different catalog of the same version): it fetches
+//    from every member first, and until that round ends a same-version catalog that differs from
+//    ours replaces it. DDL waits for that round.
+//
+// Not consensus: two nodes that both believe they are coordinator (a partition, or the moments
+// after a lower id comes back before every view shows it) can still build different catalogs of
+// one version. The fetch-before-DDL round narrows that window to concurrent statements.
+
+/** DDL statements queued behind the one the coordinator is running; more are refused. */
+export const MAX_QUEUED_DDL = 64
+
+/** What the machine reads of a catalog: its version. The rest is opaque. */
+export interface Versioned { readonly version: number }
+
+/** A member as this node's gossip shows it. */
+export interface MemberCatalog {
+  readonly nodeId: number
+  readonly state: MemberState
+  readonly catalogVersion: number
+}
+
+export interface CatalogSyncConfig<C extends Versioned> {
+  readonly selfId: number
+  /** The configured members (cluster.nodes), this node included. */
+  readonly members: readonly number[]
+  /** The catalog this node holds at start (loaded from disk). */
+  readonly catalog: C
+  /** Do two catalogs of the same version hold the same definitions? */
+  readonly same: (a: C, b: C) => boolean
+  /** Queue bound (default MAX_QUEUED_DDL). */
+  readonly maxQueuedDdl?: number
+}
+
+export type DdlOutcome<R> = { ok: true, result: R } | { ok: false, error: ScratchBirdError }
+
+export type CatalogSyncOutput<C, S, R> =
+  /** RPC CATALOG_FETCH to `to`; answer with onFetched(call, …) or onCallFailed(call, …). */
+  | { type: 'fetch', call: number, to: number }
+  /** RPC CATALOG_APPLY of `catalog` to `to`; answer with onPushed(call) or onCallFailed. */
+  | { type: 'push', call: number, to: number, catalog: C }
+  /** RPC CATALOG_DDL to the coordinator; answer with onForwarded(call, …) or onCallFailed. */
+  | { type: 'forward', call: number, to: number, op: number, statement: S }
+  /** Run the statement against this node's catalog now; answer with ddlRan(op, …). */
+  | { type: 'run-ddl', op: number, statement: S }
+  /** Persist and use `catalog` (newer than ours, or replacing an unconfirmed one). */
+  | { type: 'adopt', catalog: C, from: number }
+  /** DDL `op` is finished: answer its client (or the peer that forwarded it). */
+  | { type: 'ddl-done', op: number, result: R }
+  | { type: 'ddl-failed', op: number, error: ScratchBirdError }
+  /** A push or a catch-up fetch failed (nothing to do but log: catch-up covers it). */
+  | { type: 'push-failed', to: number, version: number, error: ScratchBirdError }
+  | { type: 'fetch-failed', to: number, error: ScratchBirdError }
+
+interface Job<S, R> {
+  op: number
+  statement: S
+  phase: 'queued' | 'sync' | 'run' | 'push'
+  /** Outstanding calls of the current phase. */
+  pending: Set<number>
+  /** Sync phase: fetches that failed, by member. */
+  failed: Map<number, ScratchBirdError>
+  /** Push phase: the statement's result, answered once the pushes settled. */
+  result?: R
+}
+
+type Call =
+  | { kind: 'catch-up', to: number }
+  | { kind: 'startup', to: number }
+  | { kind: 'sync', to: number, op: number }
+  | { kind: 'push', to: number, op: number, version: number }
+  | { kind: 'forward', to: number, op: number }
+
+export class CatalogSync<C extends Versioned, S, R> {
+  private current: C
+  private readonly ids: number[]
+  private readonly maxQueued: number
+  private view = new Map<number, MemberCatalog>()
+  private readonly calls = new Map<number, Call>()
+  private nextCall = 1
+  private readonly queue: Array<Job<S, R>> = []
+  private active: Job<S, R> | null = null
+  private readonly ops = new Set<number>()
+  /** Startup round: null before start(), a set of outstanding fetches, then done. */
+  private startup: Set<number> | 'done' | null = null
+  private catchUp: number | null = null
+
+  constructor (private readonly config: CatalogSyncConfig<C>) {
+    assert(config.members.includes(config.selfId), 'catalog sync: this node must be a member')
+    this.current = config.catalog
+    this.ids = [...new Set(config.members)].sort((a, b) => a - b)
+    this.maxQueued = config.maxQueuedDdl ?? MAX_QUEUED_DDL
+  }
+
+  get catalog (): C { return this.current }
+  get version (): number { return this.current.version }
+  /** True once the startup round has ended (DDL runs only after it). */
+  get confirmed (): boolean { return this.startup === 'done' }
+  /** Statements waiting behind the running one (for tests and metrics). */
+  get queued (): number { return this.queue.length }
+
+  /** The node that serialises DDL in this view: the lowest configured id alive (self always). */
+  coordinator (): number {
+    return this.ids.find(id => this.knownAlive(id)) ?? this.config.selfId
+  }
+
+  // ---- inputs ------------------------------------------------------------------------------------
+
+  /** Gossip's current view (replaces the previous one). Call before any other input that depends on it. */
+  observe (members: Iterable<MemberCatalog>): void {
+    this.view = new Map()
+    for (const m of members) if (m.nodeId !== this.config.selfId) this.view.set(m.nodeId, m)
+  }
+
+  /** The startup round: fetch from every other member not known down. */
+  start (): Array<CatalogSyncOutput<C, S, R>> {
+    assert(this.startup === null, 'catalog sync: started twice')
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    this.startup = new Set()
+    for (const to of this.reachablePeers()) this.startup.add(this.send(out, { kind: 'startup', to }))
+    if (this.startup.size === 0) this.startup = 'done'
+    this.pump(out)
+    return out
+  }
+
+  /** Periodic: a live member announcing a newer catalog than ours is fetched from (one at a time). */
+  tick (): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    if (this.catchUp !== null) return out
+    for (const m of this.view.values()) {
+      if (isAlive(m.state) && m.catalogVersion > this.version) { this.fetchFrom(m.nodeId, out); break }
+    }
+    return out
+  }
+
+  /** Gossip's 'catalog-behind' event: fetch from that member now unless a catch-up is running. */
+  behind (nodeId: number): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    if (this.catchUp === null && nodeId !== this.config.selfId) this.fetchFrom(nodeId, out)
+    return out
+  }
+
+  /** This node installed `c` (a DDL it ran, or an adopted catalog): ours from now on. */
+  installed (c: C): void {
+    this.current = c
+  }
+
+  /** A DDL statement from a client of this node: coordinated here, or forwarded to the coordinator. */
+  submit (op: number, statement: S): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const coordinator = this.coordinator()
+    if (coordinator === this.config.selfId) {
+      this.enqueue(op, statement, out)
+    } else {
+      this.newOp(op)
+      this.send(out, { kind: 'forward', to: coordinator, op }, statement)
+    }
+    return out
+  }
+
+  /**
+   * A DDL statement a peer forwarded: coordinated here whatever our own view says (the sender
+   * chose us from its view; bouncing it back could loop between two views).
+   */
+  coordinate (op: number, statement: S): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    this.enqueue(op, statement, out)
+    return out
+  }
+
+  /** A peer pushed its catalog (CATALOG_APPLY): adopted when newer. Answer with `version`. */
+  onPush (from: number, c: C): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    this.consider(from, c, out)
+    return out
+  }
+
+  /** The statement of `op` ran here (run-ddl): push on success, fail the op otherwise. */
+  ddlRan (op: number, outcome: DdlOutcome<R>): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const job = this.active
+    assert(job !== null && job.op === op && job.phase === 'run', `catalog sync: ddlRan for op ${op} that is not running`)
+    if (!outcome.ok) {
+      this.finish(out, { type: 'ddl-failed', op, error: outcome.error })
+      return out
+    }
+    job.phase = 'push'
+    job.result = outcome.result
+    for (const to of this.ids) {
+      if (to !== this.config.selfId && this.knownAlive(to)) job.pending.add(this.send(out, { kind: 'push', to, op, version: this.version }))
+    }
+    if (job.pending.size === 0) this.finish(out, { type: 'ddl-done', op, result: outcome.result })
+    return out
+  }
+
+  /** A CATALOG_FETCH answered (the catalog already checked and decoded by the shell). */
+  onFetched (call: number, c: C): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const k = this.take(call)
+    if (k === null) return out
+    this.consider(k.to, c, out)
+    this.settled(call, k, null, out)
+    return out
+  }
+
+  /** A CATALOG_APPLY acknowledged. */
+  onPushed (call: number): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const k = this.take(call)
+    if (k !== null) this.settled(call, k, null, out)
+    return out
+  }
+
+  /** A forwarded DDL answered: the coordinator's result and its catalog after the statement. */
+  onForwarded (call: number, result: R, c: C): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const k = this.take(call)
+    if (k === null || k.kind !== 'forward') return out
+    this.consider(k.to, c, out)
+    this.ops.delete(k.op)
+    out.push({ type: 'ddl-done', op: k.op, result })
+    return out
+  }
+
+  /** Any call failed (timeout, unreachable, refused, malformed answer). */
+  onCallFailed (call: number, error: ScratchBirdError): Array<CatalogSyncOutput<C, S, R>> {
+    const out: Array<CatalogSyncOutput<C, S, R>> = []
+    const k = this.take(call)
+    if (k === null) return out
+    if (k.kind === 'forward') {
+      this.ops.delete(k.op)
+      out.push({ type: 'ddl-failed', op: k.op, error })
+      return out
+    }
+    this.settled(call, k, error, out)
+    return out
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private knownAlive (id: number): boolean {
+    if (id === this.config.selfId) return true
+    const m = this.view.get(id)
+    return m !== undefined && isAlive(m.state)
+  }
+
+  /** Members other than us not known down or left: those worth asking for their catalog. */
+  private reachablePeers (): number[] {
+    return this.ids.filter(id => {
+      if (id === this.config.selfId) return false
+      const m = this.view.get(id)
+      return m === undefined || isAlive(m.state)
+    })
+  }
+
+  private newOp (op: number): void {
+    assert(!this.ops.has(op), `catalog sync: op ${op} is already running`)
+    this.ops.add(op)
+  }
+
+  private enqueue (op: number, statement: S, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    if (this.queue.length >= this.maxQueued) {
+      out.push({
+        type: 'ddl-failed',
+        op,
+        error: new ScratchBirdError('SB_DDL_QUEUE_FULL', `node ${this.config.selfId} already has ${this.queue.length} DDL statements waiting; retry later`, { node: this.config.selfId, queued: this.queue.length })
+      })
+      return
+    }
+    this.newOp(op)
+    this.queue.push({ op, statement, phase: 'queued', pending: new Set(), failed: new Map() })
+    this.pump(out)
+  }
+
+  /** Starts the next queued statement when none is running and the startup round is over. */
+  private pump (out: Array<CatalogSyncOutput<C, S, R>>): void {
+    while (this.active === null && this.startup === 'done' && this.queue.length > 0) {
+      const job = this.queue.shift()!
+      this.active = job
+      job.phase = 'sync'
+      for (const to of this.reachablePeers()) job.pending.add(this.send(out, { kind: 'sync', to, op: job.op }))
+      if (job.pending.size === 0) this.run(job, out)
+    }
+  }
+
+  private run (job: Job<S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    // A member that gossip says is ahead of us and that we could not fetch from: building on our
+    // catalog now would fork it.
+    for (const [id, error] of job.failed) {
+      const m = this.view.get(id)
+      if (m !== undefined && m.catalogVersion > this.version) {
+        this.finish(out, {
+          type: 'ddl-failed',
+          op: job.op,
+          error: new ScratchBirdError('SB_NODE_UNREACHABLE', `node ${id} announces catalog version ${m.catalogVersion} (this node has ${this.version}) and could not be fetched from: ${error.message}`, { node: id })
+        })
+        return
+      }
+    }
+    job.phase = 'run'
+    out.push({ type: 'run-ddl', op: job.op, statement: job.statement })
+  }
+
+  private finish (out: Array<CatalogSyncOutput<C, S, R>>, end: CatalogSyncOutput<C, S, R> & { type: 'ddl-done' | 'ddl-failed' }): void {
+    const job = this.active!
+    for (const call of job.pending) this.calls.delete(call)
+    this.active = null
+    this.ops.delete(job.op)
+    out.push(end)
+    this.pump(out)
+  }
+
+  private fetchFrom (to: number, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    this.catchUp = this.send(out, { kind: 'catch-up', to })
+  }
+
+  private send (out: Array<CatalogSyncOutput<C, S, R>>, k: Call, statement?: S): number {
+    const call = this.nextCall++
+    this.calls.set(call, k)
+    switch (k.kind) {
+      case 'catch-up': case 'startup': case 'sync': out.push({ type: 'fetch', call, to: k.to }); break
+      case 'push': out.push({ type: 'push', call, to: k.to, catalog: this.current }); break
+      case 'forward': out.push({ type: 'forward', call, to: k.to, op: k.op, statement: statement as S }); break
+    }
+    return call
+  }
+
+  private take (call: number): Call | null {
+    const k = this.calls.get(call)
+    if (k === undefined) return null // answered already, or its job was finished
+    this.calls.delete(call)
+    return k
+  }
+
+  /** A call of a phase ended (error null: it succeeded). */
+  private settled (call: number, k: Call, error: ScratchBirdError | null, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    switch (k.kind) {
+      case 'catch-up':
+        this.catchUp = null
+        if (error !== null) out.push({ type: 'fetch-failed', to: k.to, error })
+        return
+      case 'startup': {
+        if (!(this.startup instanceof Set)) return
+        // Best effort: a member that does not answer is down, or gossip will show us its newer
+        // version later; our catalog counts as confirmed all the same.
+        this.startup.delete(call)
+        if (error !== null) out.push({ type: 'fetch-failed', to: k.to, error })
+        if (this.startup.size === 0) {
+          this.startup = 'done'
+          this.pump(out)
+        }
+        return
+      }
+      case 'sync': case 'push': {
+        const job = this.active
+        if (job === null || job.op !== k.op) return
+        job.pending.delete(call)
+        if (error !== null) {
+          if (k.kind === 'sync') job.failed.set(k.to, error)
+          else out.push({ type: 'push-failed', to: k.to, version: k.version, error })
+        }
+        if (job.pending.size > 0) return
+        if (job.phase === 'sync') this.run(job, out)
+        else this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
+        break
+      }
+      case 'forward': break // answered in onForwarded / onCallFailed
+    }
+  }
+
+  /** A catalog from `from`: adopted when newer, or (before our catalog is confirmed) when it differs at the same version. */
+  private consider (from: number, c: C, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    const newer = c.version > this.version
+    const replaces = !newer && this.startup !== 'done' && c.version === this.version && !this.config.same(c, this.current)
+    if (!newer && !replaces) return
+    this.current = c
+    out.push({ type: 'adopt', catalog: c, from })
+  }
+}
