@@ -57,8 +57,11 @@ export interface ClusterDeps {
   readonly catalog: () => Catalog
   /** Persist and use `c` (a newer version from the coordinator or a peer). */
   readonly installCatalog: (c: Catalog) => void
-  /** Runs a DDL statement against this node's catalog (validates, persists, installs). */
-  readonly runDdl: (s: DdlStatement) => StatementResult
+  /**
+   * Checks a DDL statement against this node's catalog and builds the next version (null: the
+   * statement changes nothing), without installing it: the catalog sync pushes it first.
+   */
+  readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
 }
@@ -453,13 +456,20 @@ export class ClusterShell implements ShardRouting {
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'run-ddl': {
-        // runDdl validates, checks what the cluster can provide, persists and installs (noteCatalog
-        // tells the machine) or throws, changing nothing.
-        let outcome: DdlOutcome<StatementResult>
-        try { outcome = { ok: true, result: this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } }
+        // runDdl validates and checks what the cluster can provide, or throws; it installs nothing.
+        let outcome: DdlOutcome<Catalog, StatementResult>
+        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } }
         this.step(m => m.ddlRan(o.op, outcome))
         break
       }
+      case 'install':
+        // A failure to persist is the statement's own failure on a single node too; here the
+        // peers already hold the version, so this node catches up from them once it can write.
+        try { this.d.installCatalog(o.catalog) } catch (e) {
+          this.sync.installed(this.d.catalog())
+          this.d.log.error({ version: o.catalog.version, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `catalog version ${o.catalog.version} could not be installed here`)
+        }
+        break
       case 'adopt':
         try {
           this.d.installCatalog(o.catalog)

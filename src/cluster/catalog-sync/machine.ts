@@ -18,10 +18,13 @@ import type { MemberState } from '../gossip/types'
 //    coordinator that just came back or took over never builds a version on a stale catalog, even
 //    before gossip told it about the newer one. A failed fetch from a member gossip announces
 //    ahead of us fails the statement (we would build on a stale catalog); other failures do not.
-//  - After the statement ran here, the coordinator pushes the new catalog to the members alive in
-//    its view and answers once every push has been acknowledged or failed. A member that missed
-//    a push catches up: gossip shows it a higher version and it fetches (catch-up, one fetch at a
-//    time, retried on the next tick while it is still behind).
+//  - The statement builds the next version here without installing it; the coordinator pushes it
+//    to the members alive in its view, installs it once every push has been acknowledged or has
+//    failed, and answers. Pushing first means a coordinator that stops mid-statement never holds
+//    a version nobody else may have: the version lives on the peers that got it (the next
+//    coordinator's fetch round finds it) or nowhere. A member that missed a push catches up:
+//    gossip shows it a higher version and it fetches (catch-up, one fetch at a time, retried on
+//    the next tick while it is still behind).
 //  - Adopting: a catalog from a peer replaces ours when its version is higher. At start a node's
 //    own catalog is unconfirmed (it may hold a version it persisted as coordinator and crashed
 //    before pushing, while the others built a different catalog of the same version): it fetches
@@ -57,7 +60,11 @@ export interface CatalogSyncConfig<C extends Versioned> {
   readonly maxQueuedDdl?: number
 }
 
-export type DdlOutcome<R> = { ok: true, result: R } | { ok: false, error: ScratchBirdError }
+/**
+ * A statement run against this node's catalog: its result and the next catalog version it built
+ * (null when it changed nothing, e.g. IF NOT EXISTS on an existing table), not installed yet.
+ */
+export type DdlOutcome<C, R> = { ok: true, result: R, catalog: C | null } | { ok: false, error: ScratchBirdError }
 
 export type CatalogSyncOutput<C, S, R> =
   /** RPC CATALOG_FETCH to `to`; answer with onFetched(call, …) or onCallFailed(call, …). */
@@ -66,8 +73,10 @@ export type CatalogSyncOutput<C, S, R> =
   | { type: 'push', call: number, to: number, catalog: C }
   /** RPC CATALOG_DDL to the coordinator; answer with onForwarded(call, …) or onCallFailed. */
   | { type: 'forward', call: number, to: number, op: number, statement: S }
-  /** Run the statement against this node's catalog now; answer with ddlRan(op, …). */
+  /** Check the statement against this node's catalog and build the next version, without installing it; answer with ddlRan(op, …). */
   | { type: 'run-ddl', op: number, statement: S }
+  /** Persist and use `catalog`, the version a DDL statement of this node built (its pushes have settled). */
+  | { type: 'install', op: number, catalog: C }
   /** Persist and use `catalog` (newer than ours, or replacing an unconfirmed one). */
   | { type: 'adopt', catalog: C, from: number }
   /** DDL `op` is finished: answer its client (or the peer that forwarded it). */
@@ -77,7 +86,7 @@ export type CatalogSyncOutput<C, S, R> =
   | { type: 'push-failed', to: number, version: number, error: ScratchBirdError }
   | { type: 'fetch-failed', to: number, error: ScratchBirdError }
 
-interface Job<S, R> {
+interface Job<C, S, R> {
   op: number
   statement: S
   phase: 'queued' | 'sync' | 'run' | 'push'
@@ -85,8 +94,9 @@ interface Job<S, R> {
   pending: Set<number>
   /** Sync phase: fetches that failed, by member. */
   failed: Map<number, ScratchBirdError>
-  /** Push phase: the statement's result, answered once the pushes settled. */
+  /** Push phase: the statement's result and catalog, installed and answered once the pushes settled. */
   result?: R
+  next?: C
 }
 
 type Call =
@@ -103,8 +113,8 @@ export class CatalogSync<C extends Versioned, S, R> {
   private view = new Map<number, MemberCatalog>()
   private readonly calls = new Map<number, Call>()
   private nextCall = 1
-  private readonly queue: Array<Job<S, R>> = []
-  private active: Job<S, R> | null = null
+  private readonly queue: Array<Job<C, S, R>> = []
+  private active: Job<C, S, R> | null = null
   private readonly ops = new Set<number>()
   /** Startup round: null before start(), a set of outstanding fetches, then done. */
   private startup: Set<number> | 'done' | null = null
@@ -200,8 +210,8 @@ export class CatalogSync<C extends Versioned, S, R> {
     return out
   }
 
-  /** The statement of `op` ran here (run-ddl): push on success, fail the op otherwise. */
-  ddlRan (op: number, outcome: DdlOutcome<R>): Array<CatalogSyncOutput<C, S, R>> {
+  /** The statement of `op` was checked here (run-ddl): push its catalog on success, fail the op otherwise. */
+  ddlRan (op: number, outcome: DdlOutcome<C, R>): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
     const job = this.active
     assert(job !== null && job.op === op && job.phase === 'run', `catalog sync: ddlRan for op ${op} that is not running`)
@@ -211,10 +221,17 @@ export class CatalogSync<C extends Versioned, S, R> {
     }
     job.phase = 'push'
     job.result = outcome.result
-    for (const to of this.ids) {
-      if (to !== this.config.selfId && this.knownAlive(to)) job.pending.add(this.send(out, { kind: 'push', to, op, version: this.version }))
+    if (outcome.catalog === null) {
+      this.finish(out, { type: 'ddl-done', op, result: outcome.result })
+      return out
     }
-    if (job.pending.size === 0) this.finish(out, { type: 'ddl-done', op, result: outcome.result })
+    const next = outcome.catalog
+    assert(next.version > this.version, `catalog sync: DDL built version ${next.version} on version ${this.version}`)
+    job.next = next
+    for (const to of this.ids) {
+      if (to !== this.config.selfId && this.knownAlive(to)) job.pending.add(this.send(out, { kind: 'push', to, op, version: next.version }, undefined, next))
+    }
+    if (job.pending.size === 0) this.installAndFinish(job, out)
     return out
   }
 
@@ -308,7 +325,7 @@ export class CatalogSync<C extends Versioned, S, R> {
     }
   }
 
-  private run (job: Job<S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
+  private run (job: Job<C, S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
     // A member that gossip says is ahead of us and that we could not fetch from: building on our
     // catalog now would fork it.
     for (const [id, error] of job.failed) {
@@ -335,16 +352,36 @@ export class CatalogSync<C extends Versioned, S, R> {
     this.pump(out)
   }
 
+  /**
+   * The pushes of a statement's catalog settled: install it here and answer. A newer catalog
+   * that arrived meanwhile can only come from another node coordinating at the same time (see
+   * the header); ours is then not installed and the statement fails rather than fork the catalog.
+   */
+  private installAndFinish (job: Job<C, S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    const next = job.next!
+    if (next.version <= this.version) {
+      this.finish(out, {
+        type: 'ddl-failed',
+        op: job.op,
+        error: new ScratchBirdError('SB_CATALOG_CONFLICT', `catalog version ${next.version} built by node ${this.config.selfId} lost to version ${this.version} from a concurrent coordinator; retry the statement`, { node: this.config.selfId, version: next.version, current: this.version })
+      })
+      return
+    }
+    this.current = next
+    out.push({ type: 'install', op: job.op, catalog: next })
+    this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
+  }
+
   private fetchFrom (to: number, out: Array<CatalogSyncOutput<C, S, R>>): void {
     this.catchUp = this.send(out, { kind: 'catch-up', to })
   }
 
-  private send (out: Array<CatalogSyncOutput<C, S, R>>, k: Call, statement?: S): number {
+  private send (out: Array<CatalogSyncOutput<C, S, R>>, k: Call, statement?: S, catalog?: C): number {
     const call = this.nextCall++
     this.calls.set(call, k)
     switch (k.kind) {
       case 'catch-up': case 'startup': case 'sync': out.push({ type: 'fetch', call, to: k.to }); break
-      case 'push': out.push({ type: 'push', call, to: k.to, catalog: this.current }); break
+      case 'push': out.push({ type: 'push', call, to: k.to, catalog: catalog ?? this.current }); break
       case 'forward': out.push({ type: 'forward', call, to: k.to, op: k.op, statement: statement as S }); break
     }
     return call
@@ -386,7 +423,7 @@ export class CatalogSync<C extends Versioned, S, R> {
         }
         if (job.pending.size > 0) return
         if (job.phase === 'sync') this.run(job, out)
-        else this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
+        else this.installAndFinish(job, out)
         break
       }
       case 'forward': break // answered in onForwarded / onCallFailed

@@ -70,14 +70,16 @@ describe('catalog sync machine', () => {
     expect(m.onFetched(fetches[0]!.call, cat(5))).toEqual([])
     const after = m.onFetched(fetches[1]!.call, cat(6))
     expect(after).toEqual([{ type: 'adopt', catalog: cat(6), from: 3 }, { type: 'run-ddl', op: 1, statement: 'CREATE a' }])
-    m.installed(cat(7)) // the shell ran the statement and installed version 7
-    const pushes = of(m.ddlRan(1, { ok: true, result: 'CREATE TABLE' }), 'push')
+    const pushes = of(m.ddlRan(1, { ok: true, result: 'CREATE TABLE', catalog: cat(7) }), 'push')
     expect(pushes.map(p => [p.to, p.catalog.version])).toEqual([[2, 7], [3, 7]])
     expect(m.onPushed(pushes[0]!.call)).toEqual([])
+    expect(m.version).toBe(6) // pushed first, installed once every push settled
     expect(m.onCallFailed(pushes[1]!.call, unreachable())).toEqual([
       { type: 'push-failed', to: 3, version: 7, error: expect.objectContaining({ code: 'SB_NODE_UNREACHABLE' }) },
+      { type: 'install', op: 1, catalog: cat(7) },
       { type: 'ddl-done', op: 1, result: 'CREATE TABLE' }
     ])
+    expect(m.version).toBe(7)
   })
 
   it('fails a DDL when a member gossip shows ahead could not be fetched from (never builds on a stale catalog)', () => {
@@ -102,12 +104,31 @@ describe('catalog sync machine', () => {
     expect(m.submit(2, 'B')).toEqual([]) // queued
     expect(m.queued).toBe(1)
     expect(of(m.onFetched(f1!.call, cat(1)), 'run-ddl')).toHaveLength(1)
-    m.installed(cat(2))
-    const [p1] = of(m.ddlRan(1, { ok: true, result: 'A done' }), 'push')
+    const [p1] = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(2) }), 'push')
     const outs = m.onPushed(p1!.call)
-    expect(outs[0]).toEqual({ type: 'ddl-done', op: 1, result: 'A done' })
-    expect(outs[1]).toMatchObject({ type: 'fetch', to: 2 })
+    expect(outs.slice(0, 2)).toEqual([{ type: 'install', op: 1, catalog: cat(2) }, { type: 'ddl-done', op: 1, result: 'A done' }])
+    expect(outs[2]).toMatchObject({ type: 'fetch', to: 2 })
     expect(m.queued).toBe(0)
+  })
+
+  it('answers a statement that changed nothing without pushing', () => {
+    const m = machine(1, [1, 2], cat(3))
+    started(m, [member(2, 'normal', 3)], { 2: cat(3) })
+    const [f] = of(m.submit(1, 'CREATE IF NOT EXISTS a'), 'fetch')
+    m.onFetched(f!.call, cat(3))
+    expect(m.ddlRan(1, { ok: true, result: 'skipped', catalog: null })).toEqual([{ type: 'ddl-done', op: 1, result: 'skipped' }])
+    expect(m.version).toBe(3)
+  })
+
+  it('does not install a version that lost to a concurrent coordinator meanwhile: SB_CATALOG_CONFLICT', () => {
+    const m = machine(1, [1, 2], cat(3))
+    started(m, [member(2, 'normal', 3)], { 2: cat(3) })
+    const [f] = of(m.submit(1, 'A'), 'fetch')
+    m.onFetched(f!.call, cat(3))
+    const [p] = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(4, 'ours') }), 'push')
+    expect(m.onPush(2, cat(4, 'theirs'))).toEqual([{ type: 'adopt', catalog: cat(4, 'theirs'), from: 2 }])
+    expect(m.onPushed(p!.call)).toEqual([{ type: 'ddl-failed', op: 1, error: expect.objectContaining({ code: 'SB_CATALOG_CONFLICT' }) }])
+    expect(m.catalog.label).toBe('theirs')
   })
 
   it('reports a statement that failed here and goes on with the next', () => {
