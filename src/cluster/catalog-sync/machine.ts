@@ -133,6 +133,8 @@ export class CatalogSync<C extends Versioned, S, R> {
   get confirmed (): boolean { return this.startup === 'done' }
   /** Statements waiting behind the running one (for tests and metrics). */
   get queued (): number { return this.queue.length }
+  /** No statement running or waiting here. */
+  get idle (): boolean { return this.active === null && this.queue.length === 0 }
 
   /** The node that serialises DDL in this view: the lowest configured id alive (self always). */
   coordinator (): number {
