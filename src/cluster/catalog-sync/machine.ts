@@ -361,6 +361,12 @@ export class CatalogSync<C extends Versioned, S, R> {
    */
   private installAndFinish (job: Job<C, S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
     const next = job.next!
+    if (next.version === this.version && this.config.same(next, this.current)) {
+      // A peer that got our push announced it in gossip before its acknowledgement reached us,
+      // and catch-up fetched it back: it is installed already.
+      this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
+      return
+    }
     if (next.version <= this.version) {
       this.finish(out, {
         type: 'ddl-failed',

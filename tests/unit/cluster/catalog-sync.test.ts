@@ -131,6 +131,19 @@ describe('catalog sync machine', () => {
     expect(m.catalog.label).toBe('theirs')
   })
 
+  it('answers a statement whose catalog came back by catch-up before its pushes settled', () => {
+    const m = machine(1, [1, 2, 3], cat(3))
+    started(m, [member(2, 'normal', 3), member(3, 'normal', 3)], { 2: cat(3), 3: cat(3) })
+    const fetches = of(m.submit(1, 'A'), 'fetch')
+    for (const f of fetches) m.onFetched(f.call, cat(3))
+    const pushes = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(4, 'ours') }), 'push')
+    m.onPushed(pushes[0]!.call)
+    m.observe([member(2, 'normal', 4), member(3, 'normal', 3)])
+    const [f] = m.tick()
+    expect(m.onFetched((f as { call: number }).call, cat(4, 'ours'))).toEqual([{ type: 'adopt', catalog: cat(4, 'ours'), from: 2 }])
+    expect(m.onPushed(pushes[1]!.call)).toEqual([{ type: 'ddl-done', op: 1, result: 'A done' }])
+  })
+
   it('reports a statement that failed here and goes on with the next', () => {
     const m = machine(1, [1], cat(1))
     started(m, [])
