@@ -137,7 +137,10 @@ class Sim {
   private step (p: Proc, input: (m: Sync) => SyncOutput[]): void {
     if (!p.up) return
     p.sync.observe(p.gossip.members(this.now))
-    for (const o of input(p.sync)) this.carryOut(p, o)
+    for (const o of input(p.sync)) {
+      if (!p.up) break // stopped while carrying out this step: the rest never happened
+      this.carryOut(p, o)
+    }
   }
 
   private gossipOut (p: Proc, outs: GossipOutput[]): void {
@@ -260,7 +263,15 @@ class Sim {
 
   private maybeStopMidDdl (p: Proc): void {
     if (this.rng.next() >= this.midDdlStopChance || this.up().length <= this.ids.length - this.maxDown) return
-    // Right now, or after some of the messages of this step left.
+    if (this.rng.next() < 0.5) {
+      // Right now: the outputs of this step after this one are never carried out (a push not
+      // sent, a statement checked but never answered).
+      this.seen.stoppedMidDdl++
+      this.stop(p.id)
+      this.onStop(p.id)
+      return
+    }
+    // Or a little later, after some of the messages of this step left.
     this.net.after(this.rng.next() * MAX_DELAY_MS, () => {
       if (!p.up || this.up().length <= this.ids.length - this.maxDown) return
       this.seen.stoppedMidDdl++
