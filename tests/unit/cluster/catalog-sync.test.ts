@@ -53,6 +53,15 @@ describe('catalog sync machine', () => {
     expect(m.version).toBe(4)
   })
 
+  it('coordinates a statement a peer forwarded even when its own view names another coordinator', () => {
+    const m = machine(2, [1, 2], cat(3))
+    started(m, [member(1, 'normal', 3)], { 1: cat(3) })
+    expect(m.coordinator()).toBe(1)
+    const [f] = of(m.coordinate(5, 'CREATE b'), 'fetch')
+    expect(f).toMatchObject({ to: 1 })
+    expect(m.onFetched(f!.call, cat(3))).toEqual([{ type: 'run-ddl', op: 5, statement: 'CREATE b' }])
+  })
+
   it('fails a forwarded DDL whose call failed, changing nothing', () => {
     const m = machine(2, [1, 2], cat(3))
     started(m, [member(1, 'normal', 3)], { 1: cat(3) })
