@@ -33,7 +33,11 @@ import type { MemberState } from '../gossip/types'
 //
 // Not consensus: two nodes that both believe they are coordinator (a partition, or the moments
 // after a lower id comes back before every view shows it) can still build different catalogs of
-// one version. The fetch-before-DDL round narrows that window to concurrent statements.
+// one version. The fetch-before-DDL round narrows that window to concurrent statements, and a
+// coordinator that sees the other's version arrive before it installs its own refuses its
+// statement (SB_CATALOG_CONFLICT); a peer may still have taken the other push. The simulation
+// (tests/sim/catalog.sim.test.ts) shows the window on a few seeds beyond its first 100; closing it
+// needs a ballot or a lease on the coordinator role.
 
 /** DDL statements queued behind the one the coordinator is running; more are refused. */
 export const MAX_QUEUED_DDL = 64
