@@ -129,9 +129,9 @@ export class ClusterShell implements ShardRouting {
       .register('PING', p => p)
       .register('GOSSIP_SYNC', (p, ctx) => this.onGossip(p, ctx.from))
       .register('SHARD_QUERY', p => this.onShardQuery(p))
-      .register('CATALOG_FETCH', () => ({ catalog: this.d.catalog().toJSON() }))
+      .register('CATALOG_FETCH', (_p, ctx) => this.onCatalogFetch(ctx.from))
       .register('CATALOG_APPLY', (p, ctx) => this.onCatalogApply(p, ctx.from))
-      .register('CATALOG_DDL', p => this.onDdl(p))
+      .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
   }
 
   start (): void {
@@ -387,7 +387,14 @@ export class ClusterShell implements ShardRouting {
     return await this.runOp(op => this.step(m => m.submit(op, s)))
   }
 
-  private async onDdl (p: unknown): Promise<unknown> {
+  /** Our catalog, and whether we are running a statement (a lower id that fetches waits for it). */
+  private onCatalogFetch (from: number): unknown {
+    this.sync.contact(from)
+    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating }
+  }
+
+  private async onDdl (p: unknown, from: number): Promise<unknown> {
+    this.sync.contact(from)
     const text = (p as { sql?: unknown } | null)?.sql
     if (typeof text !== 'string') throw malformed('CATALOG_DDL')
     const statements = parse(text)
@@ -398,6 +405,7 @@ export class ClusterShell implements ShardRouting {
   }
 
   private onCatalogApply (p: unknown, from: number): unknown {
+    this.sync.contact(from)
     const c = this.readCatalog((p as { catalog?: unknown } | null)?.catalog, from)
     this.step(m => m.onPush(from, c))
     return { version: this.d.catalog().version }
@@ -434,14 +442,19 @@ export class ClusterShell implements ShardRouting {
     switch (o.type) {
       case 'fetch':
         this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+          const r = reply as { catalog?: unknown, coordinating?: unknown } | null
           let c: Catalog
-          try { c = this.readCatalog((reply as { catalog?: unknown } | null)?.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
-          this.step(m => m.onFetched(o.call, c))
+          try { c = this.readCatalog(r?.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
+          this.step(m => m.onFetched(o.call, c, r?.coordinating === true))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'push':
         this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
-          .then(() => this.step(m => m.onPushed(o.call)), (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
+          .then(r => {
+            const version = (r as { version?: unknown } | null)?.version
+            if (typeof version !== 'number') this.step(m => m.onCallFailed(o.call, malformed(`catalog apply reply from node ${o.to}`)))
+            else this.step(m => m.onPushed(o.call, version))
+          }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'forward':
         this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(r => {

@@ -19,8 +19,10 @@ import type { MemberState } from '../gossip/types'
 //    before gossip told it about the newer one. A failed fetch from a member gossip announces
 //    ahead of us fails the statement (we would build on a stale catalog); other failures do not.
 //  - The statement builds the next version here without installing it; the coordinator pushes it
-//    to the members alive in its view, installs it once every push has been acknowledged or has
-//    failed, and answers. Pushing first means a coordinator that stops mid-statement never holds
+//    to the members alive in its view, and once every push has been acknowledged or has failed,
+//    installs it and answers if a majority of the configured members (itself included) holds it;
+//    else the statement fails with SB_QUORUM_NOT_ACHIEVED, its outcome unknown (the peers that
+//    took it spread it). Pushing first means a coordinator that stops mid-statement never holds
 //    a version nobody else may have: the version lives on the peers that got it (the next
 //    coordinator's fetch round finds it) or nowhere. A member that missed a push catches up:
 //    gossip shows it a higher version and it fetches (catch-up, one fetch at a time, retried on
@@ -30,17 +32,26 @@ import type { MemberState } from '../gossip/types'
 //    before pushing, while the others built a different catalog of the same version): it fetches
 //    from every member first, and until that round ends a same-version catalog that differs from
 //    ours replaces it. DDL waits for that round.
+//  - Handing over: a node that hears from a lower id directly (any catalog RPC: a node coming
+//    back fetches from everyone first) counts it alive for CONTACT_TICKS whatever gossip says
+//    yet, and hands it every statement it has not started — queued ones, forwarded ones (a
+//    forward goes to a strictly lower id, so it cannot loop) and one whose fetch round heard
+//    from it. A lower id whose fetch round finds a higher one running a statement waits for it
+//    to end (retried each tick): the higher one starts nothing new once it heard of the lower.
 //
-// Not consensus: two nodes that both believe they are coordinator (a partition, or the moments
-// after a lower id comes back before every view shows it) can still build different catalogs of
-// one version. The fetch-before-DDL round narrows that window to concurrent statements, and a
-// coordinator that sees the other's version arrive before it installs its own refuses its
-// statement (SB_CATALOG_CONFLICT); a peer may still have taken the other push. The simulation
-// (tests/sim/catalog.sim.test.ts) shows the window on a few seeds beyond its first 100; closing it
-// needs a ballot or a lease on the coordinator role.
+// Not consensus: two nodes that both believe they are coordinator without having heard of each
+// other (a partition) can still build different catalogs of one version; a coordinator that sees
+// the other's version arrive before it installs its own refuses its statement
+// (SB_CATALOG_CONFLICT), but a peer may have taken the other push. Closing that needs a ballot
+// or a lease on the coordinator role.
 
 /** DDL statements queued behind the one the coordinator is running; more are refused. */
 export const MAX_QUEUED_DDL = 64
+/**
+ * Ticks for which a member that called us directly counts as alive whatever gossip says: a node
+ * coming back is heard from (its startup round) before gossip shows it alive everywhere.
+ */
+export const CONTACT_TICKS = 10
 
 /** What the machine reads of a catalog: its version. The rest is opaque. */
 export interface Versioned { readonly version: number }
@@ -101,6 +112,10 @@ interface Job<C, S, R> {
   /** Push phase: the statement's result and catalog, installed and answered once the pushes settled. */
   result?: R
   next?: C
+  /** Sync phase: a higher id answered that it is running a statement. */
+  wait?: boolean
+  /** Push phase: peers that answered holding the pushed version. */
+  acks?: number
 }
 
 type Call =
@@ -123,6 +138,9 @@ export class CatalogSync<C extends Versioned, S, R> {
   /** Startup round: null before start(), a set of outstanding fetches, then done. */
   private startup: Set<number> | 'done' | null = null
   private catchUp: number | null = null
+  private ticks = 0
+  /** Members that called us, with the tick they last did. */
+  private readonly heard = new Map<number, number>()
 
   constructor (private readonly config: CatalogSyncConfig<C>) {
     assert(config.members.includes(config.selfId), 'catalog sync: this node must be a member')
@@ -139,6 +157,8 @@ export class CatalogSync<C extends Versioned, S, R> {
   get queued (): number { return this.queue.length }
   /** No statement running or waiting here. */
   get idle (): boolean { return this.active === null && this.queue.length === 0 }
+  /** A statement is running here (told to peers that fetch: a lower id waits for it to end). */
+  get coordinating (): boolean { return this.active !== null }
 
   /** The node that serialises DDL in this view: the lowest configured id alive (self always). */
   coordinator (): number {
@@ -167,6 +187,8 @@ export class CatalogSync<C extends Versioned, S, R> {
   /** Periodic: a live member announcing a newer catalog than ours is fetched from (one at a time). */
   tick (): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
+    this.ticks++
+    this.pump(out) // a statement waiting for a higher id to finish its own tries again
     if (this.catchUp !== null) return out
     for (const m of this.view.values()) {
       if (isAlive(m.state) && m.catalogVersion > this.version) { this.fetchFrom(m.nodeId, out); break }
@@ -200,13 +222,17 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /**
-   * A DDL statement a peer forwarded: coordinated here whatever our own view says (the sender
-   * chose us from its view; bouncing it back could loop between two views).
+   * A DDL statement a peer forwarded: coordinated here, or forwarded on when this node knows a
+   * lower id alive. Forwarding goes only to a lower id than the forwarder (a node's coordinator
+   * is never above itself), so a statement cannot loop.
    */
   coordinate (op: number, statement: S): Array<CatalogSyncOutput<C, S, R>> {
-    const out: Array<CatalogSyncOutput<C, S, R>> = []
-    this.enqueue(op, statement, out)
-    return out
+    return this.submit(op, statement)
+  }
+
+  /** Member `from` called us (any catalog RPC): it is alive, whatever gossip says yet. */
+  contact (from: number): void {
+    if (from !== this.config.selfId && this.ids.includes(from)) this.heard.set(from, this.ticks)
   }
 
   /** A peer pushed its catalog (CATALOG_APPLY): adopted when newer. Answer with `version`. */
@@ -242,20 +268,24 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /** A CATALOG_FETCH answered (the catalog already checked and decoded by the shell). */
-  onFetched (call: number, c: C): Array<CatalogSyncOutput<C, S, R>> {
+  onFetched (call: number, c: C, coordinating = false): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
     const k = this.take(call)
     if (k === null) return out
+    this.contact(k.to)
     this.consider(k.to, c, out)
+    if (k.kind === 'sync' && coordinating && k.to > this.config.selfId && this.active?.op === k.op) this.active.wait = true
     this.settled(call, k, null, out)
     return out
   }
 
-  /** A CATALOG_APPLY acknowledged. */
-  onPushed (call: number): Array<CatalogSyncOutput<C, S, R>> {
+  /** A CATALOG_APPLY answered with the version the peer now holds. */
+  onPushed (call: number, version: number): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
     const k = this.take(call)
-    if (k !== null) this.settled(call, k, null, out)
+    if (k === null) return out
+    if (k.kind === 'push' && version === k.version && this.active?.op === k.op) this.active.acks = (this.active.acks ?? 0) + 1
+    this.settled(call, k, null, out)
     return out
   }
 
@@ -289,7 +319,9 @@ export class CatalogSync<C extends Versioned, S, R> {
   private knownAlive (id: number): boolean {
     if (id === this.config.selfId) return true
     const m = this.view.get(id)
-    return m !== undefined && isAlive(m.state)
+    if (m !== undefined && isAlive(m.state)) return true
+    const t = this.heard.get(id)
+    return t !== undefined && this.ticks - t <= CONTACT_TICKS
   }
 
   /** Members other than us not known down or left: those worth asking for their catalog. */
@@ -297,7 +329,7 @@ export class CatalogSync<C extends Versioned, S, R> {
     return this.ids.filter(id => {
       if (id === this.config.selfId) return false
       const m = this.view.get(id)
-      return m === undefined || isAlive(m.state)
+      return m === undefined || this.knownAlive(id)
     })
   }
 
@@ -320,18 +352,46 @@ export class CatalogSync<C extends Versioned, S, R> {
     this.pump(out)
   }
 
-  /** Starts the next queued statement when none is running and the startup round is over. */
+  /**
+   * Starts the next queued statement when none is running and the startup round is over; hands
+   * it to a lower id this node learnt is alive meanwhile.
+   */
   private pump (out: Array<CatalogSyncOutput<C, S, R>>): void {
     while (this.active === null && this.startup === 'done' && this.queue.length > 0) {
       const job = this.queue.shift()!
+      if (this.yieldTo(job, out)) continue
       this.active = job
       job.phase = 'sync'
+      job.wait = false
+      job.failed.clear()
       for (const to of this.reachablePeers()) job.pending.add(this.send(out, { kind: 'sync', to, op: job.op }))
       if (job.pending.size === 0) this.run(job, out)
     }
   }
 
+  /** Forwards `job` to the coordinator when that is no longer this node. */
+  private yieldTo (job: Job<C, S, R>, out: Array<CatalogSyncOutput<C, S, R>>): boolean {
+    const coordinator = this.coordinator()
+    if (coordinator === this.config.selfId) return false
+    this.send(out, { kind: 'forward', to: coordinator, op: job.op }, job.statement)
+    return true
+  }
+
   private run (job: Job<C, S, R>, out: Array<CatalogSyncOutput<C, S, R>>): void {
+    // The fetch round heard from a lower id (it is the coordinator): hand the statement to it.
+    if (this.yieldTo(job, out)) {
+      this.active = null
+      this.pump(out)
+      return
+    }
+    // A higher id is running a statement it started before it heard of us: wait for it to end
+    // (retried on the next tick), or both would build the same next version.
+    if (job.wait) {
+      this.active = null
+      job.phase = 'queued'
+      this.queue.unshift(job)
+      return
+    }
     // A member that gossip says is ahead of us and that we could not fetch from: building on our
     // catalog now would fork it.
     for (const [id, error] of job.failed) {
@@ -369,6 +429,19 @@ export class CatalogSync<C extends Versioned, S, R> {
       // A peer that got our push announced it in gossip before its acknowledgement reached us,
       // and catch-up fetched it back: it is installed already.
       this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
+      return
+    }
+    // Answered only when a majority of the members holds the version: a coordinator that stops
+    // right after answering leaves it where the next coordinator's fetch round finds it.
+    const holders = 1 + (job.acks ?? 0)
+    const required = Math.floor(this.ids.length / 2) + 1
+    if (next.version > this.version && holders < required) {
+      this.finish(out, {
+        type: 'ddl-failed',
+        op: job.op,
+        error: new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', `catalog version ${next.version} reached ${holders} of the ${required} members it needs (a majority of ${this.ids.length}); the statement's outcome is unknown: it may still reach every node`,
+          { version: next.version, available_replicas: holders, required_replicas: required })
+      })
       return
     }
     if (next.version <= this.version) {

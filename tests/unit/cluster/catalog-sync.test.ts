@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CatalogSync, MAX_QUEUED_DDL, type CatalogSyncOutput, type MemberCatalog } from '../../../src/cluster/catalog-sync/machine'
+import { CatalogSync, CONTACT_TICKS, MAX_QUEUED_DDL, type CatalogSyncOutput, type MemberCatalog } from '../../../src/cluster/catalog-sync/machine'
 import type { MemberState } from '../../../src/cluster/gossip/types'
 import { ScratchBirdError } from '../../../src/core/errors'
 
@@ -53,13 +53,48 @@ describe('catalog sync machine', () => {
     expect(m.version).toBe(4)
   })
 
-  it('coordinates a statement a peer forwarded even when its own view names another coordinator', () => {
+  it('forwards on a statement a peer forwarded when it knows a lower id alive (never to a higher one: no loops)', () => {
+    const m = machine(2, [1, 2, 3], cat(3))
+    started(m, [member(1, 'normal', 3), member(3, 'normal', 3)], { 1: cat(3), 3: cat(3) })
+    expect(of(m.coordinate(5, 'CREATE b'), 'forward')).toEqual([expect.objectContaining({ to: 1, op: 5 })])
+    m.observe([member(1, 'down', 3), member(3, 'normal', 3)])
+    for (let i = 0; i <= CONTACT_TICKS; i++) m.tick() // its answer to our startup round no longer counts
+    const fetches = of(m.coordinate(6, 'CREATE c'), 'fetch')
+    expect(fetches.map(f => f.to)).toEqual([3])
+  })
+
+  it('counts a member that called it as alive for a while, before gossip shows it', () => {
     const m = machine(2, [1, 2], cat(3))
-    started(m, [member(1, 'normal', 3)], { 1: cat(3) })
+    started(m, [member(1, 'down', 3)])
+    expect(m.coordinator()).toBe(2)
+    m.contact(1) // node 1 is back: its startup round fetched from us
     expect(m.coordinator()).toBe(1)
-    const [f] = of(m.coordinate(5, 'CREATE b'), 'fetch')
-    expect(f).toMatchObject({ to: 1 })
-    expect(m.onFetched(f!.call, cat(3))).toEqual([{ type: 'run-ddl', op: 5, statement: 'CREATE b' }])
+    for (let i = 0; i < CONTACT_TICKS; i++) m.tick()
+    expect(m.coordinator()).toBe(1)
+    m.tick()
+    expect(m.coordinator()).toBe(2)
+  })
+
+  it('hands a statement to a lower id heard from during its fetch round instead of running it', () => {
+    const m = machine(2, [1, 2, 3], cat(3))
+    started(m, [member(1, 'down', 3), member(3, 'normal', 3)], { 3: cat(3) })
+    m.observe([member(1, 'down', 3), member(3, 'normal', 3)])
+    const [f] = of(m.submit(1, 'A'), 'fetch')
+    expect(f).toMatchObject({ to: 3 })
+    m.contact(1) // node 1 called meanwhile
+    expect(m.onFetched(f!.call, cat(3))).toEqual([expect.objectContaining({ type: 'forward', to: 1, op: 1, statement: 'A' })])
+    expect(m.idle).toBe(true)
+  })
+
+  it('waits, as the lower id, for a higher id that is running a statement, and retries on a tick', () => {
+    const m = machine(1, [1, 2], cat(3))
+    started(m, [member(2, 'normal', 3)], { 2: cat(3) })
+    const [f] = of(m.submit(1, 'A'), 'fetch')
+    expect(m.onFetched(f!.call, cat(3), true)).toEqual([]) // node 2 is coordinating: wait
+    expect(m.coordinating).toBe(false)
+    const [again] = of(m.tick(), 'fetch')
+    expect(again).toMatchObject({ to: 2 })
+    expect(m.onFetched(again!.call, cat(4), false)).toEqual([{ type: 'adopt', catalog: cat(4), from: 2 }, { type: 'run-ddl', op: 1, statement: 'A' }])
   })
 
   it('fails a forwarded DDL whose call failed, changing nothing', () => {
@@ -81,14 +116,35 @@ describe('catalog sync machine', () => {
     expect(after).toEqual([{ type: 'adopt', catalog: cat(6), from: 3 }, { type: 'run-ddl', op: 1, statement: 'CREATE a' }])
     const pushes = of(m.ddlRan(1, { ok: true, result: 'CREATE TABLE', catalog: cat(7) }), 'push')
     expect(pushes.map(p => [p.to, p.catalog.version])).toEqual([[2, 7], [3, 7]])
-    expect(m.onPushed(pushes[0]!.call)).toEqual([])
+    expect(m.onPushed(pushes[0]!.call, 7)).toEqual([])
     expect(m.version).toBe(6) // pushed first, installed once every push settled
-    expect(m.onCallFailed(pushes[1]!.call, unreachable())).toEqual([
-      { type: 'push-failed', to: 3, version: 7, error: expect.objectContaining({ code: 'SB_NODE_UNREACHABLE' }) },
+    expect(m.onPushed(pushes[1]!.call, 7)).toEqual([
       { type: 'install', op: 1, catalog: cat(7) },
       { type: 'ddl-done', op: 1, result: 'CREATE TABLE' }
     ])
     expect(m.version).toBe(7)
+  })
+
+  it('answers only when a majority of the members holds the new version (itself included)', () => {
+    const m = machine(1, [1, 2, 3, 4, 5], cat(5))
+    const view = [member(2, 'normal', 5), member(3, 'normal', 5), member(4, 'down', 5), member(5, 'down', 5)]
+    started(m, view, { 2: cat(5), 3: cat(5) })
+    for (const [op, answers] of [[1, [6, 6]], [2, [7, null]]] as const) {
+      for (const f of of(m.submit(op, `S${op}`), 'fetch')) m.onFetched(f.call, m.catalog)
+      const pushes = of(m.ddlRan(op, { ok: true, result: `S${op} done`, catalog: cat(5 + op) }), 'push')
+      m.onPushed(pushes[0]!.call, answers[0])
+      const outs = answers[1] === null ? m.onCallFailed(pushes[1]!.call, unreachable()) : m.onPushed(pushes[1]!.call, answers[1])
+      if (op === 1) {
+        expect(outs).toEqual([{ type: 'install', op: 1, catalog: cat(6) }, { type: 'ddl-done', op: 1, result: 'S1 done' }])
+      } else {
+        // 2 of 5 hold version 7: not answered as done, not installed here; its outcome is unknown.
+        expect(outs).toEqual([
+          { type: 'push-failed', to: 3, version: 7, error: expect.objectContaining({ code: 'SB_NODE_UNREACHABLE' }) },
+          { type: 'ddl-failed', op: 2, error: expect.objectContaining({ code: 'SB_QUORUM_NOT_ACHIEVED', details: expect.objectContaining({ available_replicas: 2, required_replicas: 3 }) }) }
+        ])
+      }
+    }
+    expect(m.version).toBe(6)
   })
 
   it('fails a DDL when a member gossip shows ahead could not be fetched from (never builds on a stale catalog)', () => {
@@ -114,7 +170,7 @@ describe('catalog sync machine', () => {
     expect(m.queued).toBe(1)
     expect(of(m.onFetched(f1!.call, cat(1)), 'run-ddl')).toHaveLength(1)
     const [p1] = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(2) }), 'push')
-    const outs = m.onPushed(p1!.call)
+    const outs = m.onPushed(p1!.call, 2)
     expect(outs.slice(0, 2)).toEqual([{ type: 'install', op: 1, catalog: cat(2) }, { type: 'ddl-done', op: 1, result: 'A done' }])
     expect(outs[2]).toMatchObject({ type: 'fetch', to: 2 })
     expect(m.queued).toBe(0)
@@ -136,7 +192,7 @@ describe('catalog sync machine', () => {
     m.onFetched(f!.call, cat(3))
     const [p] = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(4, 'ours') }), 'push')
     expect(m.onPush(2, cat(4, 'theirs'))).toEqual([{ type: 'adopt', catalog: cat(4, 'theirs'), from: 2 }])
-    expect(m.onPushed(p!.call)).toEqual([{ type: 'ddl-failed', op: 1, error: expect.objectContaining({ code: 'SB_CATALOG_CONFLICT' }) }])
+    expect(m.onPushed(p!.call, 4)).toEqual([{ type: 'ddl-failed', op: 1, error: expect.objectContaining({ code: 'SB_CATALOG_CONFLICT' }) }])
     expect(m.catalog.label).toBe('theirs')
   })
 
@@ -146,11 +202,11 @@ describe('catalog sync machine', () => {
     const fetches = of(m.submit(1, 'A'), 'fetch')
     for (const f of fetches) m.onFetched(f.call, cat(3))
     const pushes = of(m.ddlRan(1, { ok: true, result: 'A done', catalog: cat(4, 'ours') }), 'push')
-    m.onPushed(pushes[0]!.call)
+    m.onPushed(pushes[0]!.call, 4)
     m.observe([member(2, 'normal', 4), member(3, 'normal', 3)])
     const [f] = m.tick()
     expect(m.onFetched((f as { call: number }).call, cat(4, 'ours'))).toEqual([{ type: 'adopt', catalog: cat(4, 'ours'), from: 2 }])
-    expect(m.onPushed(pushes[1]!.call)).toEqual([{ type: 'ddl-done', op: 1, result: 'A done' }])
+    expect(m.onPushed(pushes[1]!.call, 4)).toEqual([{ type: 'ddl-done', op: 1, result: 'A done' }])
   })
 
   it('reports a statement that failed here and goes on with the next', () => {
@@ -215,7 +271,7 @@ describe('catalog sync machine', () => {
   it('ignores answers to calls it no longer waits for', () => {
     const m = machine(1, [1, 2], cat(1))
     expect(m.onFetched(99, cat(9))).toEqual([])
-    expect(m.onPushed(99)).toEqual([])
+    expect(m.onPushed(99, 1)).toEqual([])
     expect(m.onCallFailed(99, unreachable())).toEqual([])
     expect(m.version).toBe(1)
   })
