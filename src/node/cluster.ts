@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Catalog } from '../catalog/catalog'
-import { firstLive, preferenceList } from '../cluster/placement'
-import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
+import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
+import { checkProvidable } from '../cluster/catalog-sync/providable'
+import { sameDocument } from '../cluster/catalog-sync/same'
+import { preferenceList } from '../cluster/placement'
+import { GossipMachine, type MemberView } from '../cluster/gossip/machine'
+import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
+import { knownAlive, liveMemberCount, routable, scanNode, shardMapRow, shardOwner } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
@@ -10,24 +15,24 @@ import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
 import { cryptoRng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
-import type { CatalogDoc, DdlReply, ShardQuery } from '../net/rpc/payloads'
+import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
 import type { NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
 import { commandResult, type StatementResult } from '../exec/result'
-import { uuidVersion } from '../core/uuid'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
-// with a timer and cluster RPC (failure detection on the monotonic clock, so an NTP step cannot
-// mark the cluster down; clock offsets from wall-clock samples), places shards by rendezvous hashing over the configured members,
-// forwards shard requests to their owners, and keeps one catalog across nodes — DDL runs on the
-// catalog coordinator (the lowest live node id), which pushes every new version to the live
-// nodes; a node that was away notices a higher version in gossip and fetches it.
+// (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
+// (failure detection on the monotonic clock, so an NTP step cannot mark the cluster down; clock
+// offsets from wall-clock samples), routes shard requests by the pure rules of cluster/routing
+// (placement by rendezvous hashing over the configured members) and forwards them, and observes
+// every peer's HLC through cluster/hlc-observe. The decisions live in those modules; this file
+// holds the timers, the RPC calls and registrations, persisting and logging.
 //
 // Placement uses the members of cluster.nodes, not whoever gossip has seen: a shard's data lives
 // where the placement put it, and until shards can be streamed to a new owner (DRAIN NODE, issue
@@ -41,6 +46,8 @@ const SHARD_CALL_TIMEOUT_MS = 50_000
 const CATALOG_CALL_TIMEOUT_MS = 10_000
 const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table'])
 
+type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
+
 export interface ClusterDeps {
   readonly config: Config
   readonly hlc: Hlc
@@ -51,8 +58,11 @@ export interface ClusterDeps {
   readonly catalog: () => Catalog
   /** Persist and use `c` (a newer version from the coordinator or a peer). */
   readonly installCatalog: (c: Catalog) => void
-  /** Runs a DDL statement against this node's catalog (validates, persists, installs). */
-  readonly runDdl: (s: DdlStatement) => StatementResult
+  /**
+   * Checks a DDL statement against this node's catalog and builds the next version (null: the
+   * statement changes nothing), without installing it: the catalog sync pushes it first.
+   */
+  readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
 }
@@ -69,11 +79,11 @@ export interface MemberRow {
 
 export interface ShardMapRow { shard: number, preference: number[], live: number[] }
 
-const encodeHlc = (h: Hlc): string => { const s = h.state(); return `${s.ts}.${s.counter}` }
+const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
-function decodeHlc (text: string): { ts: number, counter: number } | null {
-  const m = /^(\d{1,15})\.(\d{1,4})$/.exec(text)
-  return m ? { ts: Number(m[1]), counter: Number(m[2]) } : null
+/** A failed call as a coded error (RPC errors are coded; anything else is wrapped, not lost). */
+function coded (e: unknown): ScratchBirdError {
+  return isScratchBirdError(e) ? e : new ScratchBirdError('SB_INTERNAL', String(e), {}, { cause: e })
 }
 
 function malformed (what: string): ScratchBirdError {
@@ -89,7 +99,10 @@ export class ClusterShell implements ShardRouting {
   private readonly prefs: number[][]
   private timer: NodeJS.Timeout | null = null
   private stateCache: Map<number, MemberState> | null = null
-  private fetching = false
+  private readonly sync: CatalogSync<Catalog, DdlStatement, StatementResult>
+  /** DDL statements in the catalog-sync machine, by op: their callers' promises. */
+  private readonly ddlOps = new Map<number, { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }>()
+  private nextOp = 1
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -104,6 +117,7 @@ export class ClusterShell implements ShardRouting {
       { intervalMs: config.gossip.interval_ms, fanout: config.gossip.fanout, heartbeatTimeoutMs: config.gossip.heartbeat_timeout_ms },
       cryptoRng)
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.prefs.filter(p => p[0] === this.selfId).length })
+    this.sync = new CatalogSync({ selfId: this.selfId, members: this.ids, catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
   }
 
   /** More than one configured member: placement, forwarding and cluster DDL apply. */
@@ -116,19 +130,20 @@ export class ClusterShell implements ShardRouting {
       .register('PING', p => p)
       .register('GOSSIP_SYNC', (p, ctx) => this.onGossip(p, ctx.from))
       .register('SHARD_QUERY', p => this.onShardQuery(p))
-      .register('CATALOG_FETCH', () => ({ catalog: this.d.catalog().toJSON() }))
-      .register('CATALOG_APPLY', p => this.onCatalogApply(p))
-      .register('CATALOG_DDL', p => this.onDdl(p))
+      .register('CATALOG_FETCH', (_p, ctx) => this.onCatalogFetch(ctx.from))
+      .register('CATALOG_APPLY', (p, ctx) => this.onCatalogApply(p, ctx.from))
+      .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
   }
 
   start (): void {
     const round = (): void => {
       this.stateCache = null
       this.handle(this.machine.tick(systemClock.monotonic()))
-      this.catchUpCatalog()
+      this.step(m => m.tick())
     }
     this.logPlacement()
     round()
+    this.step(m => m.start())
     this.timer = setInterval(round, this.d.config.gossip.interval_ms)
     this.timer.unref()
   }
@@ -154,16 +169,8 @@ export class ClusterShell implements ShardRouting {
     return this.stateCache
   }
 
-  /** A member we have not heard of yet counts as alive: requests to it fail on their own if not. */
-  private alive (id: number, view?: Map<number, MemberView>): boolean {
-    if (id === this.selfId) return true
-    const state = view === undefined ? this.states().get(id) : view.get(id)?.state
-    return state === undefined || isAlive(state)
-  }
-
   liveNodes (): number {
-    const view = this.view()
-    return this.ids.filter(id => id === this.selfId || (view.get(id) !== undefined && isAlive(view.get(id)!.state))).length
+    return liveMemberCount(this.ids, knownAlive(this.states(), this.selfId))
   }
 
   members (): MemberRow[] {
@@ -190,27 +197,22 @@ export class ClusterShell implements ShardRouting {
   }
 
   shardMap (): ShardMapRow[] {
-    const view = this.view()
-    // Replication factor 1 for now (issue 5): the owner is the only replica.
-    return this.prefs.map((p, shard) => ({ shard, preference: p, live: p.slice(0, 1).filter(id => this.alive(id, view)) }))
+    const alive = routable(this.states(), this.selfId)
+    return this.prefs.map((p, shard) => shardMapRow(shard, p, alive))
   }
 
-  // ---- routing ----------------------------------------------------------------------------------
+  // ---- routing (cluster/routing.ts) -------------------------------------------------------------
 
   placedOwner (shard: number): number { return this.prefs[shard]![0]! }
 
   ownerOf (shard: number): number | null {
-    const owner = this.placedOwner(shard)
-    return firstLive([owner], id => this.alive(id)) ?? null
+    return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId))
   }
 
   scanNodeOf (shard: number, tableId: number): number | null | undefined {
     const t = this.d.catalog().tableById(tableId)
-    if (t?.replication.replication_mode !== 'leaderless_quorum') return undefined
-    const replicas = this.replicasOf(shard, t.replication.replication_factor)
-    if (replicas.includes(this.selfId)) return this.selfId
-    const view = this.view()
-    return replicas.find(id => this.alive(id, view)) ?? null
+    if (t === undefined) return undefined
+    return scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId))
   }
 
   async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
@@ -237,16 +239,10 @@ export class ClusterShell implements ShardRouting {
   private observeReplicaApply (payload: Uint8Array): Uint8Array {
     const codec = codecOf('REPLICA_APPLY')
     const req = codec.decodeRequest(payload)
-    for (const w of req.writes) {
-      if (uuidVersion(w.versionId) !== 8) continue
-      try {
-        this.d.hlc.update(w.versionId)
-      } catch (e) {
-        if (!isScratchBirdError(e)) throw e
-        this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
-        this.d.log.warn({ shard: req.shard, err: e.toJSON() }, `replica write refused: ${e.message}`)
-        throw e
-      }
+    const refused = this.observeHlc(req.writes.map(w => w.versionId))
+    if (refused !== null) {
+      this.d.log.warn({ shard: req.shard, err: refused.toJSON() }, `replica write refused: ${refused.message}`)
+      throw refused
     }
     return codec.encodeRequest({ ...req, commitHlc: nextHlcTs(this.d.hlc) })
   }
@@ -263,23 +259,23 @@ export class ClusterShell implements ShardRouting {
     return (to.nodeId !== undefined ? this.addresses.get(to.nodeId) : undefined) ?? to.address
   }
 
+  /** Feeds a peer's stamps to this node's HLC (cluster/hlc-observe.ts); a refusal is counted and returned. */
+  private observeHlc (stamps: Iterable<RemoteStamp>): ScratchBirdError | null {
+    const refused = observeRemoteHlc(this.d.hlc, stamps)
+    if (refused !== null) this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
+    return refused
+  }
+
   /** Every gossip message updates the HLC (DESIGN §3); one too far ahead is refused whole. */
-  private observeHlc (text: string, from: number): boolean {
-    const remote = decodeHlc(text)
-    if (remote === null) return true // a peer that sent none (not an error: '' is allowed)
-    try {
-      this.d.hlc.update(remote)
-      return true
-    } catch (e) {
-      if (!isScratchBirdError(e)) throw e
-      this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
-      this.d.log.warn({ peer: from, err: e.toJSON() }, `gossip from node ${from} refused: ${e.message}`)
-      return false
-    }
+  private observeGossipHlc (text: string, from: number): boolean {
+    const refused = this.observeHlc([text])
+    if (refused === null) return true
+    this.d.log.warn({ peer: from, err: refused.toJSON() }, `gossip from node ${from} refused: ${refused.message}`)
+    return false
   }
 
   private onGossip (msg: GossipPing, from: number): GossipAck | null {
-    if (!this.observeHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
+    if (!this.observeGossipHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
     this.stateCache = null
     const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.monotonic(), systemClock.now())
     let ack: GossipAck | null = null
@@ -302,7 +298,7 @@ export class ClusterShell implements ShardRouting {
             `Clock skew detected: Node ${o.nodeId} clock ${ms}ms ${o.offsetMs < 0 ? 'behind' : 'ahead of'} Node ${this.selfId}`)
           break
         }
-        case 'catalog-behind': void this.fetchCatalog(o.nodeId); break
+        case 'catalog-behind': this.step(m => m.behind(o.nodeId)); break
         case 'id-conflict':
           this.d.log.error({ peer: o.nodeId, address: o.address }, `node id ${o.nodeId} is already in use by a live node at ${o.address}; refusing to run as a second node ${o.nodeId}`)
           this.d.onFatal(`node id ${o.nodeId} is already alive at ${o.address}`)
@@ -318,7 +314,7 @@ export class ClusterShell implements ShardRouting {
   private sendPing (to: GossipTarget, msg: GossipPing): void {
     this.d.rpc.call(this.resolve(to), 'GOSSIP_SYNC', msg, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }).then(ack => {
       if (ack === null) return
-      if (!this.observeHlc(ack.hlc, ack.from)) return
+      if (!this.observeGossipHlc(ack.hlc, ack.from)) return
       this.stateCache = null
       this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
     }, (e: unknown) => {
@@ -348,42 +344,23 @@ export class ClusterShell implements ShardRouting {
     })
   }
 
-  // ---- catalog ----------------------------------------------------------------------------------
+  // ---- catalog (cluster/catalog-sync) ----------------------------------------------------------
 
   /** The node that serialises DDL: the lowest configured id alive in this node's view. */
   coordinator (): number {
-    const view = this.view()
-    return this.ids.find(id => id === this.selfId || (view.get(id) !== undefined && isAlive(view.get(id)!.state))) ?? this.selfId
+    this.observeCatalogs()
+    return this.sync.coordinator()
   }
 
   /** Called whenever this node's catalog changes: gossip announces the version. */
   noteCatalog (c: Catalog): void {
+    this.sync.installed(c)
     this.machine.setLocal({ catalogVersion: c.version })
   }
 
-  /**
-   * Refuses tables whose replication the cluster cannot provide (issue 5: never silently):
-   * primary_replica with replication_factor > 1 (commit-log streaming is not built yet), and a
-   * leaderless_quorum replication_factor above the configured members (replicas are the first N
-   * of a shard's preference list over cluster.nodes).
-   */
+  /** Refuses tables whose replication the cluster cannot provide (cluster/catalog-sync/providable.ts). */
   checkProvidable (c: Catalog): void {
-    for (const t of c.tables) {
-      if (t.version !== c.version) continue
-      const n = t.replication.replication_factor
-      if (t.replication.replication_mode === 'leaderless_quorum') {
-        if (n > this.ids.length) {
-          throw new ScratchBirdError('SB_INVALID_TABLE_OPTION', `replication_factor=${n} exceeds the ${this.ids.length} configured members of the cluster`,
-            { table: t.name, option: 'replication_factor', value: n, members: this.ids.length })
-        }
-        continue
-      }
-      if (n > 1) {
-        throw new ScratchBirdError('SB_REPLICATION_UNAVAILABLE',
-          `replication_factor=${n} is not available yet for replication_mode 'primary_replica': this release places each shard of such a table on one node (replication_factor=1); use replication_mode 'leaderless_quorum' for replicas`,
-          { table: t.name, option: 'replication_factor', value: n })
-      }
-    }
+    checkProvidable(c, this.ids.length)
   }
 
   /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
@@ -393,91 +370,124 @@ export class ClusterShell implements ShardRouting {
 
   /** Is `id` alive in this node's gossip view (self always; a member never heard of counts as alive)? */
   isAlive (id: number): boolean {
-    return this.alive(id)
+    return routable(this.states(), this.selfId)(id)
   }
 
   /** A DDL statement from a client of this node: run here when coordinator, else forwarded. */
   async ddl (s: DdlStatement): Promise<StatementResult> {
-    const coordinator = this.coordinator()
-    if (coordinator === this.selfId) return await this.coordinateDdl(s)
-    const reply = await this.d.rpc.call(this.addressOf(coordinator), 'CATALOG_DDL', { sql: formatStatement(s) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
-    this.adopt(reply.catalog, coordinator)
-    return commandResult(reply.command, 0, reply.warnings)
+    return await this.runOp(op => this.step(m => m.submit(op, s)))
   }
 
-  private async onDdl (p: { sql: string }): Promise<DdlReply> {
+  /** Our catalog, and whether we are running a statement (a lower id that fetches waits for it). */
+  private onCatalogFetch (from: number): CatalogFetchReply {
+    this.sync.contact(from)
+    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating }
+  }
+
+  private async onDdl (p: { sql: string }, from: number): Promise<DdlReply> {
+    this.sync.contact(from)
     const statements = parse(p.sql)
     const s = statements[0]
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE expected)')
-    const result = await this.coordinateDdl(s as DdlStatement)
+    const result = await this.runOp(op => this.step(m => m.coordinate(op, s as DdlStatement)))
     return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
   }
 
-  /**
-   * DDL on the coordinator. A coordinator that just came back or took over may hold an older
-   * catalog than a live member announces in gossip: it adopts the newest one first (and fails the
-   * statement if it cannot fetch it), so it never builds a version on a stale catalog. What gossip
-   * has not announced yet can still race (no consensus; see the note on issue 5).
-   */
-  private async coordinateDdl (s: DdlStatement): Promise<StatementResult> {
-    const mine = this.d.catalog().version
-    let newest: MemberView | undefined
-    for (const m of this.view().values()) {
-      if (!m.isSelf && isAlive(m.state) && m.catalogVersion > (newest?.catalogVersion ?? mine)) newest = m
-    }
-    if (newest !== undefined) {
-      const reply = await this.d.rpc.call(this.addressOf(newest.nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
-      this.adopt(reply.catalog, newest.nodeId)
-    }
-    const result = this.d.runDdl(s)
-    await this.pushCatalog()
-    return result
-  }
-
-  private async pushCatalog (): Promise<void> {
-    const catalog = this.d.catalog().toJSON()
-    const view = this.view()
-    const peers = this.ids.filter(id => id !== this.selfId && view.get(id) !== undefined && isAlive(view.get(id)!.state))
-    await Promise.allSettled(peers.map(id => this.d.rpc.call(this.addressOf(id), 'CATALOG_APPLY', { catalog }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }).catch((e: unknown) => {
-      // The peer catches up from gossip (it sees the higher version and fetches).
-      this.d.log.warn({ peer: id, err: isScratchBirdError(e) ? e.code : String(e) }, `catalog version ${this.d.catalog().version} not delivered to node ${id} yet`)
-    })))
-  }
-
-  private onCatalogApply (p: CatalogDoc): { version: number } {
-    this.adopt(p.catalog, null)
+  private onCatalogApply (p: CatalogDoc, from: number): { version: number } {
+    this.sync.contact(from)
+    const c = this.readCatalog(p.catalog, from)
+    this.step(m => m.onPush(from, c))
     return { version: this.d.catalog().version }
   }
 
-  /** Installs a catalog document from a peer if it is newer than ours. */
-  private adopt (doc: unknown, from: number | null): void {
-    let c: Catalog
-    try { c = Catalog.fromJSON(doc) } catch (e) {
-      if (isScratchBirdError(e)) throw malformed(`catalog${from === null ? '' : ` from node ${from}`}: ${e.message}`)
+  /** A catalog document from a peer, checked (SB_RPC_MALFORMED when it is not one). */
+  private readCatalog (doc: unknown, from: number): Catalog {
+    try { return Catalog.fromJSON(doc) } catch (e) {
+      if (isScratchBirdError(e)) throw malformed(`catalog from node ${from}: ${e.message}`)
       throw e
     }
-    if (c.version <= this.d.catalog().version) return
-    this.d.installCatalog(c)
-    this.d.log.info({ version: c.version, from }, `catalog version ${c.version} installed${from === null ? '' : ` from node ${from}`}`)
   }
 
-  /** A live member announcing a newer catalog than ours (we were away, or a push was lost): fetch it. */
-  private catchUpCatalog (): void {
-    const mine = this.d.catalog().version
-    const ahead = [...this.view().values()].find(m => !m.isSelf && isAlive(m.state) && m.catalogVersion > mine)
-    if (ahead !== undefined) void this.fetchCatalog(ahead.nodeId)
+  /** A DDL op in the machine, as a promise settled by its 'ddl-done' / 'ddl-failed' output. */
+  private async runOp (begin: (op: number) => void): Promise<StatementResult> {
+    const op = this.nextOp++
+    return await new Promise<StatementResult>((resolve, reject) => {
+      this.ddlOps.set(op, { resolve, reject })
+      begin(op)
+    })
   }
 
-  private async fetchCatalog (nodeId: number): Promise<void> {
-    if (this.fetching) return
-    this.fetching = true
-    try {
-      const reply = await this.d.rpc.call(this.addressOf(nodeId), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
-      this.adopt(reply.catalog, nodeId)
-    } catch (e) {
-      this.d.log.warn({ peer: nodeId, err: isScratchBirdError(e) ? e.code : String(e) }, `catalog fetch from node ${nodeId} failed; retried when gossip next shows a newer version`)
-    } finally {
-      this.fetching = false
+  private observeCatalogs (): void {
+    this.sync.observe(this.view().values())
+  }
+
+  /** One input to the catalog-sync machine, against gossip's current view, and its outputs carried out. */
+  private step (input: (m: CatalogSync<Catalog, DdlStatement, StatementResult>) => SyncOutput[]): void {
+    this.observeCatalogs()
+    for (const o of input(this.sync)) this.carryOut(o)
+  }
+
+  private carryOut (o: SyncOutput): void {
+    switch (o.type) {
+      case 'fetch':
+        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+          let c: Catalog
+          try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
+          this.step(m => m.onFetched(o.call, c, reply.coordinating))
+        }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
+        break
+      case 'push':
+        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
+          .then(r => this.step(m => m.onPushed(o.call, r.version)), (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
+        break
+      case 'forward':
+        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(reply => {
+          let c: Catalog
+          try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
+          const result = commandResult(reply.command, 0, reply.warnings)
+          this.step(m => m.onForwarded(o.call, result, c))
+        }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
+        break
+      case 'run-ddl': {
+        // runDdl validates and checks what the cluster can provide, or throws; it installs nothing.
+        let outcome: DdlOutcome<Catalog, StatementResult>
+        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } }
+        this.step(m => m.ddlRan(o.op, outcome))
+        break
+      }
+      case 'install':
+        // A failure to persist is the statement's own failure on a single node too; here the
+        // peers already hold the version, so this node catches up from them once it can write.
+        try { this.d.installCatalog(o.catalog) } catch (e) {
+          this.sync.installed(this.d.catalog())
+          this.d.log.error({ version: o.catalog.version, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `catalog version ${o.catalog.version} could not be installed here`)
+        }
+        break
+      case 'adopt':
+        try {
+          this.d.installCatalog(o.catalog)
+          this.d.log.info({ version: o.catalog.version, from: o.from }, `catalog version ${o.catalog.version} installed from node ${o.from}`)
+        } catch (e) {
+          this.sync.installed(this.d.catalog()) // not persisted: the machine goes on from what this node holds
+          this.d.log.error({ version: o.catalog.version, from: o.from, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `catalog version ${o.catalog.version} from node ${o.from} could not be installed`)
+        }
+        break
+      case 'ddl-done': this.settleOp(o.op, op => op.resolve(o.result)); break
+      case 'ddl-failed': this.settleOp(o.op, op => op.reject(o.error)); break
+      case 'push-failed':
+        // The peer catches up from gossip (it sees the higher version and fetches).
+        this.d.log.warn({ peer: o.to, err: o.error.code }, `catalog version ${o.version} not delivered to node ${o.to} yet`)
+        break
+      case 'fetch-failed':
+        this.d.log.warn({ peer: o.to, err: o.error.code }, `catalog fetch from node ${o.to} failed; retried when gossip next shows a newer version`)
+        break
     }
+  }
+
+  private settleOp (op: number, settle: (p: { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }) => void): void {
+    const p = this.ddlOps.get(op)
+    if (p === undefined) return
+    this.ddlOps.delete(op)
+    settle(p)
   }
 }

@@ -270,7 +270,12 @@ export class ScratchBirdNode {
       workers: this.workers!,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
-      runDdl: (s) => applyDdl(this.env!, s),
+      // The cluster pushes a new catalog version to its peers before installing it here.
+      runDdl: (s) => {
+        let next: Catalog | null = null
+        const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c); next = c } }, s)
+        return { result, catalog: next }
+      },
       onFatal: (reason) => this.onFatal(reason)
     }, self?.address ?? config.node.listen)
   }

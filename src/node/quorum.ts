@@ -5,11 +5,11 @@ import { hintsOf } from '../cluster/hints/batches'
 import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
 import type { HintStore } from '../cluster/hints/store'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
+import { observeRemoteHlc } from '../cluster/hlc-observe'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { describe, isScratchBirdError, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
-import { uuidVersion } from '../core/uuid'
 import type { NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
@@ -244,18 +244,11 @@ export class QuorumShell {
   /** Every version a peer sends updates this node's HLC; true when one is too far ahead (reply refused). */
   private observeVersions (versions: readonly (VersionedRow | null)[], from: number): boolean {
     if (from === this.d.selfId) return false
-    for (const v of versions) {
-      if (v === null || uuidVersion(v.versionId) !== 8) continue
-      try {
-        this.d.hlc.update(v.versionId)
-      } catch (e) {
-        if (!isScratchBirdError(e)) throw e
-        this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.d.selfId) })
-        this.d.log.warn({ peer: from, err: e.toJSON() }, `read reply from node ${from} refused: ${e.message}`)
-        return true
-      }
-    }
-    return false
+    const refused = observeRemoteHlc(this.d.hlc, versions.map(v => v?.versionId))
+    if (refused === null) return false
+    this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.d.selfId) })
+    this.d.log.warn({ peer: from, err: refused.toJSON() }, `read reply from node ${from} refused: ${refused.message}`)
+    return true
   }
 
   private repair (shard: number, to: number, write: ReplicaWrite): void {

@@ -22,6 +22,8 @@ import type { RpcOpcodeName } from './opcodes'
 
 export interface ShardQuery { op: ShardOpName, shard: number, payload: Uint8Array }
 export interface CatalogDoc { catalog: unknown }
+/** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
+export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
 
 export interface RpcRequests {
@@ -38,7 +40,7 @@ export interface RpcReplies {
   PING: Uint8Array
   GOSSIP_SYNC: GossipAck | null
   GOSSIP_ACK: null
-  CATALOG_FETCH: CatalogDoc
+  CATALOG_FETCH: CatalogFetchReply
   CATALOG_APPLY: { version: number }
   CATALOG_DDL: DdlReply
   SHARD_QUERY: { payload: Uint8Array }
@@ -95,7 +97,7 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   GOSSIP_ACK: { request: gossipAckCodec, reply: nothing('GOSSIP_ACK reply', null) },
   CATALOG_FETCH: {
     request: nothing('CATALOG_FETCH', {}),
-    reply: v1('CATALOG_FETCH reply', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) }))
+    reply: v1('CATALOG_FETCH reply', (w, v) => { writeDoc(w, v.catalog); w.bool(v.coordinating) }, r => ({ catalog: readDoc(r), coordinating: r.bool() }))
   },
   CATALOG_APPLY: {
     request: v1('CATALOG_APPLY', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) })),

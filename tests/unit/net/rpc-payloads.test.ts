@@ -46,7 +46,7 @@ const ARBS: Arbs = {
   PING: { req: bytes, rep: bytes },
   GOSSIP_SYNC: { req: gossipPing, rep: fc.option(gossipAck, { nil: null }) },
   GOSSIP_ACK: { req: gossipAck, rep: fc.constant(null) },
-  CATALOG_FETCH: { req: fc.constant({}), rep: fc.record({ catalog: doc }) },
+  CATALOG_FETCH: { req: fc.constant({}), rep: fc.record({ catalog: doc, coordinating: fc.boolean() }) },
   CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
   CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
   SHARD_QUERY: {

@@ -1,0 +1,72 @@
+import type { ReplicationOptions } from '../catalog/replication-options'
+import { isAlive } from './gossip/machine'
+import type { MemberState } from './gossip/types'
+import { firstLive } from './placement'
+
+// Which node serves a shard request (DESIGN §6 "Placement"; issue 5 "Placement and routing"), as
+// pure functions of the placement (preference lists over cluster.nodes, placement.ts) and this
+// node's gossip view. The shell (node/cluster.ts) calls them per request; nothing here does I/O.
+//
+// Two notions of "alive", on purpose:
+//  - routing: a member gossip has not told us about yet counts as alive. A request to it fails on
+//    its own if it is not, and refusing it would make a fresh node unable to serve anything until
+//    gossip converged.
+//  - membership (live member count, catalog coordinator, catalog pushes): only members gossip
+//    shows alive count, so a member never heard of cannot hold up DDL or inflate N's bound.
+
+/** Member states by node id, as this node's gossip machine sees them. */
+export type MemberStates = ReadonlyMap<number, MemberState>
+
+export type Liveness = (nodeId: number) => boolean
+
+/** Routing liveness: this node, and every member not known to be down or left. */
+export function routable (states: MemberStates, selfId: number): Liveness {
+  return id => {
+    if (id === selfId) return true
+    const s = states.get(id)
+    return s === undefined || isAlive(s)
+  }
+}
+
+/** Membership liveness: this node, and the members gossip shows alive. */
+export function knownAlive (states: MemberStates, selfId: number): Liveness {
+  return id => {
+    if (id === selfId) return true
+    const s = states.get(id)
+    return s !== undefined && isAlive(s)
+  }
+}
+
+/**
+ * The node serving `shard` now: its placed owner (the head of its preference list; one owner per
+ * shard in primary_replica mode for now) when routable, else null (the shard is unavailable).
+ */
+export function shardOwner (preference: readonly number[], alive: Liveness): number | null {
+  return firstLive(preference.slice(0, 1), alive) ?? null
+}
+
+/**
+ * Where a scan outside a transaction of a table with `replication` on a shard whose preference
+ * list is `preference` goes: for leaderless_quorum, one replica of the first N — this node when
+ * it holds one (no hop), else the first routable one, null when none is; undefined for other
+ * modes (the caller routes to the owner).
+ */
+export function scanNode (replication: ReplicationOptions, preference: readonly number[], selfId: number, alive: Liveness): number | null | undefined {
+  if (replication.replication_mode !== 'leaderless_quorum') return undefined
+  const replicas = preference.slice(0, replication.replication_factor)
+  if (replicas.includes(selfId)) return selfId
+  return firstLive(replicas, alive) ?? null
+}
+
+/** Members of `ids` alive in the sense of `alive` (the bound on a new table's N). */
+export function liveMemberCount (ids: readonly number[], alive: Liveness): number {
+  let n = 0
+  for (const id of ids) if (alive(id)) n++
+  return n
+}
+
+/** One row of SHOW SHARD MAP: the preference list and which of its serving part is routable. */
+export function shardMapRow (shard: number, preference: readonly number[], alive: Liveness): { shard: number, preference: number[], live: number[] } {
+  // Replication factor 1 for primary_replica (issue 5): the owner is the only replica listed live.
+  return { shard, preference: [...preference], live: preference.slice(0, 1).filter(alive) }
+}
