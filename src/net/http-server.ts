@@ -15,11 +15,28 @@ export function sendJson (res: ServerResponse, status: number, body: unknown): v
   res.end(text)
 }
 
+/**
+ * The rest of a refused (413) body is read and dropped up to this many bytes, so a client still
+ * sending it gets to read the answer instead of a connection reset (closing a socket with unread
+ * input makes the kernel send RST, and the client's write fails with EPIPE before it reads the
+ * 413). A body larger still is not worth reading: the connection is cut.
+ */
+export const REFUSED_BODY_DRAIN_BYTES = 16 * 1024 * 1024
+
 export function sendError (res: ServerResponse, err: ScratchBirdError): void {
   if (res.headersSent) { res.destroy(); return }
-  // The rest of a refused body is never read: the connection cannot carry another request.
-  if (err.code === 'SB_BODY_TOO_LARGE') res.setHeader('connection', 'close')
+  if (err.code === 'SB_BODY_TOO_LARGE') drainRefusedBody(res.req)
   sendJson(res, err.httpStatus, { error: err.toJSON() })
+}
+
+function drainRefusedBody (req: IncomingMessage): void {
+  let dropped = 0
+  req.removeAllListeners('data')
+  req.on('data', (c: Buffer) => {
+    dropped += c.length
+    if (dropped > REFUSED_BODY_DRAIN_BYTES) req.socket.destroy()
+  })
+  req.resume()
 }
 
 export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void): Server {
