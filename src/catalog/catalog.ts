@@ -1,4 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, Expr, TableOption } from '../sql/ast'
 import {
   REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
@@ -84,10 +85,10 @@ function optionsFrom (base: ReplicationOptions, options: readonly TableOption[],
   let o = { ...base }
   for (const opt of options) o = { ...o, ...parseReplicationOption(opt.name, literalValue(opt.value)) }
   const named = new Set(options.map(opt => opt.name.toLowerCase()))
-  if (o.replication_mode === 'leaderless_quorum' && base.replication_mode !== 'leaderless_quorum' &&
-    !named.has('uuid_type') && o.uuid_type !== 'v8_hlc') {
-    o = { ...o, uuid_type: 'v8_hlc' }
-    warnings.push('uuid_type set to \'v8_hlc\': replication_mode \'leaderless_quorum\' resolves conflicts by UUIDv8-HLC versions')
+  const need = REPLICATION_MODE_RULES[o.replication_mode].requiredUuidType
+  if (need !== null && base.replication_mode !== o.replication_mode && !named.has('uuid_type') && o.uuid_type !== need.type) {
+    o = { ...o, uuid_type: need.type }
+    warnings.push(`uuid_type set to '${need.type}': replication_mode '${o.replication_mode}' resolves conflicts by UUIDv8-HLC versions`)
   }
   return o
 }

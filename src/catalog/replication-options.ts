@@ -5,7 +5,7 @@ import { ScratchBirdError } from '../core/errors'
 // defaults, and the rules every change must pass. One table of options; the parser, the catalog,
 // sys_tables and the docs derive from it. Every rejection names the offending option.
 
-import { REPLICATION_MODES, type ReplicationMode } from '../core/replication-modes'
+import { REPLICATION_MODE_RULES, REPLICATION_MODES, type ReplicationMode } from '../core/replication-modes'
 export { REPLICATION_MODES, type ReplicationMode }
 export const UUID_TYPES = ['v7', 'v8_hlc'] as const
 export type UuidType = typeof UUID_TYPES[number]
@@ -103,14 +103,15 @@ export function validateReplicationOptions (o: ReplicationOptions, ctx: Validati
   if (o.read_quorum > o.replication_factor) {
     throw invalid('read_quorum', `read_quorum=${o.read_quorum} exceeds replication_factor=${o.replication_factor} (R must be ≤ N)`)
   }
-  if (o.replication_mode === 'leaderless_quorum' && o.uuid_type !== 'v8_hlc') {
-    throw invalid('uuid_type', 'replication_mode=\'leaderless_quorum\' requires uuid_type=\'v8_hlc\' (last-write-wins needs hybrid-logical-clock versions)')
+  const rules = REPLICATION_MODE_RULES[o.replication_mode]
+  if (rules.requiredUuidType !== null && o.uuid_type !== rules.requiredUuidType.type) {
+    throw invalid('uuid_type', `replication_mode='${o.replication_mode}' requires uuid_type='${rules.requiredUuidType.type}' (${rules.requiredUuidType.why})`)
   }
   for (const c of o.partition_key_columns ?? []) {
     if (!ctx.columns.includes(c)) throw invalid('partition_key_columns', `partition key column '${c}' does not exist`, { column: c })
   }
   const warnings: string[] = []
-  if (o.replication_mode === 'leaderless_quorum') {
+  if (rules.quorums) {
     const { write_quorum: w, read_quorum: r, replication_factor: n } = o
     if (w + r <= n) warnings.push(`W + R ≤ N (${w} + ${r} ≤ ${n}): a read may miss the latest acknowledged write`)
     if (w <= n / 2) warnings.push(`W ≤ N/2 (${w} ≤ ${n}/2): both sides of a network partition may accept writes`)

@@ -1,4 +1,5 @@
 import type { ReplicationOptions } from '../catalog/replication-options'
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import { isAlive } from './gossip/machine'
 import type { MemberState } from './gossip/types'
 import { firstLive } from './placement'
@@ -47,12 +48,12 @@ export function shardOwner (preference: readonly number[], alive: Liveness): num
 
 /**
  * Where a scan outside a transaction of a table with `replication` on a shard whose preference
- * list is `preference` goes: for leaderless_quorum, one replica of the first N — this node when
+ * list is `preference` goes: for a mode whose scans read any replica (leaderless_quorum), one replica of the first N — this node when
  * it holds one (no hop), else the first routable one, null when none is; undefined for other
  * modes (the caller routes to the owner).
  */
 export function scanNode (replication: ReplicationOptions, preference: readonly number[], selfId: number, alive: Liveness): number | null | undefined {
-  if (replication.replication_mode !== 'leaderless_quorum') return undefined
+  if (!REPLICATION_MODE_RULES[replication.replication_mode].scanAnyReplica) return undefined
   const replicas = preference.slice(0, replication.replication_factor)
   if (replicas.includes(selfId)) return selfId
   return firstLive(replicas, alive) ?? null

@@ -1,5 +1,6 @@
 import type { TableInfo } from '../../catalog/catalog'
 import { ScratchBirdError } from '../../core/errors'
+import { REPLICATION_MODE_RULES } from '../../core/replication-modes'
 
 // What a cluster can provide for a table (issue 5: a replication setting the cluster cannot honour
 // is refused, never silently weakened). A check of a new catalog version against the cluster's
@@ -16,17 +17,15 @@ export function checkProvidable (catalog: { readonly version: number, readonly t
   for (const t of catalog.tables) {
     if (t.version !== catalog.version) continue
     const n = t.replication.replication_factor
-    if (t.replication.replication_mode === 'leaderless_quorum') {
-      if (n > members) {
-        throw new ScratchBirdError('SB_INVALID_TABLE_OPTION', `replication_factor=${n} exceeds the ${members} configured members of the cluster`,
-          { table: t.name, option: 'replication_factor', value: n, members })
-      }
-      continue
-    }
-    if (n > 1) {
-      throw new ScratchBirdError('SB_REPLICATION_UNAVAILABLE',
-        `replication_factor=${n} is not available yet for replication_mode 'primary_replica': this release places each shard of such a table on one node (replication_factor=1); use replication_mode 'leaderless_quorum' for replicas`,
+    const mode = t.replication.replication_mode
+    const rules = REPLICATION_MODE_RULES[mode]
+    if (rules.maxReplicas !== null && n > rules.maxReplicas) {
+      throw new ScratchBirdError('SB_REPLICATION_UNAVAILABLE', `replication_factor=${n} is not available yet for replication_mode '${mode}': ${rules.replicasUnavailable}`,
         { table: t.name, option: 'replication_factor', value: n })
+    }
+    if (n > members) {
+      throw new ScratchBirdError('SB_INVALID_TABLE_OPTION', `replication_factor=${n} exceeds the ${members} configured members of the cluster`,
+        { table: t.name, option: 'replication_factor', value: n, members })
     }
   }
 }
