@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 import { PROGRAMS, type FlagInfo, type ProgramName } from './programs'
 
 // Command-line parsing for every program, derived from the flag table in programs.ts.
@@ -19,6 +19,6 @@ export function parseFlags (program: ProgramName, argv: string[]): ParsedFlags {
     return values as ParsedFlags
   } catch (e) {
     if (e instanceof ScratchBirdError) throw e
-    throw new ScratchBirdError('SB_BAD_ARGUMENT', `${program}: ${(e as Error).message} (see --help)`)
+    throw new ScratchBirdError('SB_BAD_ARGUMENT', `${program}: ${messageOf(e)} (see --help)`)
   }
 }

@@ -11,7 +11,7 @@ import { knownAlive, liveMemberCount, routable, scanNode, shardMapRow, shardOwne
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import { systemClock } from '../core/clock'
 import type { Config } from '../core/config/load'
-import { isScratchBirdError, ScratchBirdError } from '../core/errors'
+import { isScratchBirdError, ScratchBirdError, describe, messageOf } from '../core/errors'
 import type { Hlc } from '../core/hlc'
 import { cryptoRng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
@@ -319,7 +319,7 @@ export class ClusterShell implements ShardRouting {
       this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
     }, (e: unknown) => {
       // Silence is what the failure detector measures; the error itself adds nothing.
-      this.d.log.debug({ to, err: isScratchBirdError(e) ? e.code : String(e) }, 'gossip exchange failed')
+      this.d.log.debug({ to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'gossip exchange failed')
     })
   }
 
@@ -460,7 +460,7 @@ export class ClusterShell implements ShardRouting {
         // peers already hold the version, so this node catches up from them once it can write.
         try { this.d.installCatalog(o.catalog) } catch (e) {
           this.sync.installed(this.d.catalog())
-          this.d.log.error({ version: o.catalog.version, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `catalog version ${o.catalog.version} could not be installed here`)
+          this.d.log.error({ version: o.catalog.version, err: describe(e) }, `catalog version ${o.catalog.version} could not be installed here`)
         }
         break
       case 'adopt':
@@ -469,7 +469,7 @@ export class ClusterShell implements ShardRouting {
           this.d.log.info({ version: o.catalog.version, from: o.from }, `catalog version ${o.catalog.version} installed from node ${o.from}`)
         } catch (e) {
           this.sync.installed(this.d.catalog()) // not persisted: the machine goes on from what this node holds
-          this.d.log.error({ version: o.catalog.version, from: o.from, err: isScratchBirdError(e) ? e.toJSON() : String(e) }, `catalog version ${o.catalog.version} from node ${o.from} could not be installed`)
+          this.d.log.error({ version: o.catalog.version, from: o.from, err: describe(e) }, `catalog version ${o.catalog.version} from node ${o.from} could not be installed`)
         }
         break
       case 'ddl-done': this.settleOp(o.op, op => op.resolve(o.result)); break

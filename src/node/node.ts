@@ -66,6 +66,13 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
   }
 }
 
+/** One step of start(): what it starts, and what undoes it (nothing to undo: no stop). */
+interface StartStep {
+  readonly name: string
+  readonly start: () => Promise<void> | void
+  readonly stop?: () => Promise<void> | void
+}
+
 export class ScratchBirdNode {
   state: NodeState = 'starting'
   readonly startedAt = systemClock.monotonic()
@@ -90,6 +97,10 @@ export class ScratchBirdNode {
   private limboTimer: NodeJS.Timeout | null = null
   private hints: HintStore | null = null
   private quorum: QuorumShell | null = null
+  private workerCount = 0
+  private readonly rpcMethods = new RpcMethods()
+  /** What stop() undoes, in start order: the steps that ran. */
+  private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
 
   constructor (public config: Config, private readonly onFatalReason: (reason: string) => void = () => {}) {
     this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
@@ -105,115 +116,22 @@ export class ScratchBirdNode {
 
   get dataDir (): string { return resolve(this.config.node.data_dir) }
 
+  /**
+   * Starts the node as a list of steps, each with what undoes it. A failing step undoes the steps
+   * that ran, newest first, and start() rethrows; stop() undoes them all in the same order.
+   */
   async start (): Promise<void> {
-    const { config, log } = this
-    const nodeId = config.node.id
+    const { log } = this
     try {
-      this.lock = lockDataDir(this.dataDir)
-      checkNodeIdentity(this.dataDir, { nodeId, cluster: config.cluster.name })
-      const hlcFile = new HlcPersistence(join(this.dataDir, 'hlc.hwm'), { reserveMs: hlcReserveMs(config.node.max_clock_offset_ms) })
-      const wait = restartWaitMs(hlcFile.read(), systemClock.now(), config.node.max_clock_offset_ms)
-      if (wait > 0) {
-        // Restarted within its HLC reserve: resuming now would run ahead of every peer's clock.
-        log.info({ waitMs: wait }, `waiting ${wait} ms for the clock to reach the persisted HLC high-water mark`)
-        await delay(wait)
+      for (const step of this.steps()) {
+        // Recorded before it runs: a step that fails half-way is undone too (every stop is safe
+        // on what its start did not get to).
+        if (step.stop !== undefined) this.undo.push({ name: step.name, stop: step.stop })
+        await step.start()
       }
-      this.hlc = hlcFile.startHlc({
-        clock: systemClock,
-        rng: cryptoRng,
-        nodeId,
-        maxClockOffsetMs: config.node.max_clock_offset_ms,
-        onWarning: (kind, details) => {
-          this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
-          log.warn(details, `HLC warning: ${kind}`)
-        }
-      })
-      await initHashing()
-      this.catalog = loadCatalog(this.dataDir)
-
-      const workerCount = config.storage.workers === 'auto' ? availableParallelism() : config.storage.workers
-      this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1)))
-      await this.cpu.selfTest()
-
-      const assignment = assignShards(config.storage.shards, workerCount, config.storage.shard_workers ?? {})
-      this.workers = new ShardWorkers({
-        dataDir: this.dataDir,
-        nodeId,
-        durability: config.node.durability,
-        ringBytes: config.storage.ring_bytes,
-        maxMessageBytes: config.storage.max_message_bytes,
-        lsm: {
-          writeBufferSize: config.lsm.write_buffer_size,
-          cacheSize: config.lsm.block_cache_bytes,
-          maxOpenFiles: config.lsm.max_open_files
-        },
-        txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
-        now: () => systemClock.monotonic()
-      }, log, (reason) => {
-        // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
-        this.onFatal(reason)
-      })
-      await this.workers.start(assignment)
-      // Limbo transactions of a crash between PREPARE and COMMIT PREPARED are finished (or
-      // aborted, presumed abort) by their decision records before the node serves anything.
-      const hlc = this.hlc
-      const clustered = ClusterShell.enabled(config)
-      if (!clustered) {
-        // Alone, every decision record is on a local shard: finish limbo before serving.
-        await this.recoverLimbo(shardTwoPhaseIo(this.workers, config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc)), [...Array(config.storage.shards).keys()], true)
-      }
-      this.sweeper = new Sweeper(this.workers, config.storage.shards, this.hlc, log, (t) => {
-        this.metrics.sweepRuns.inc()
-        this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
-        this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
-      })
-      this.sweeper.start(config.storage.sweep_schedule)
-
-      const methods = new RpcMethods()
-      if (clustered) {
-        if (config.security.cluster_secret === undefined) {
-          log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
-        }
-        this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId, secret: config.security.cluster_secret, metrics: this.metrics })
-        this.cluster = this.createCluster(hlc, this.rpc)
-        this.cluster.register(methods)
-        this.hints = await HintStore.open(await LevelKv.open(join(this.dataDir, 'hints')), { sync: config.node.durability === 'sync' })
-        this.quorum = this.createQuorum(hlc, this.cluster, this.hints)
-      }
-      this.sqlApi = this.createSqlApi(hlc)
-      this.http = createHttpServer({
-        '/v1/health': { GET: () => this.health() },
-        ...this.sqlApi.routes(),
-        ...(clustered
-          ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
-          : {})
-      }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
-      const addr = await listen(this.http, config.node.listen)
-      this.listenAddress = `${addr.address}:${addr.port}`
-
-      this.metricsHttp = createHttpServer({
-        '/metrics': {
-          GET: async (_req, res) => {
-            this.refreshGauges()
-            const text = await this.metrics.registry.metrics()
-            res.writeHead(200, { 'content-type': this.metrics.registry.contentType })
-            res.end(text)
-          }
-        }
-      }, (e) => log.error({ err: e }, 'internal error in metrics handler'))
-      const maddr = await listen(this.metricsHttp, config.node.metrics_listen)
-      this.metricsAddress = `${maddr.address}:${maddr.port}`
-      this.metrics.buildInfo.set({ version: VERSION, node_id: String(nodeId) }, 1)
-
-      if (this.cluster) {
-        this.cluster.start()
-        this.quorum?.start()
-        this.recoverClusterLimbo(hlc)
-      }
-
       this.state = 'ready'
-      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: workerCount, shards: config.storage.shards, dataDir: this.dataDir, version: VERSION },
-        `ready: node ${nodeId} listening on ${this.listenAddress}`)
+      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
+        `ready: node ${this.config.node.id} listening on ${this.listenAddress}`)
     } catch (e) {
       log.error({ err: describe(e) }, `start failed: ${messageOf(e)}`)
       await this.stop()
@@ -224,6 +142,160 @@ export class ScratchBirdNode {
       }
       throw e
     }
+  }
+
+  /** The start steps in order; `stop` undoes `start` (run newest first by stop()). */
+  private steps (): StartStep[] {
+    const { config, log } = this
+    const clustered = ClusterShell.enabled(config)
+    return [
+      { name: 'data directory', start: () => { this.lock = lockDataDir(this.dataDir); checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name }) }, stop: () => this.lock?.release() },
+      { name: 'clock', start: () => this.startHlc() },
+      { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
+      {
+        name: 'cpu pool',
+        start: async () => { this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1))); await this.cpu.selfTest() },
+        stop: async () => { await this.cpu?.close() }
+      },
+      {
+        name: 'shard workers',
+        start: () => this.startWorkers(),
+        stop: async () => { await this.workers?.stop(); log.debug('shard workers stopped, shard databases closed') }
+      },
+      // Alone, every decision record is on a local shard: limbo transactions of a crash between
+      // PREPARE and COMMIT PREPARED are finished (or aborted, presumed abort) before serving.
+      ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), [...Array(config.storage.shards).keys()], true) } }]),
+      { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
+      ...(clustered
+        ? [
+            { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close() } },
+            { name: 'hint store', start: async () => { this.hints = await HintStore.open(await LevelKv.open(join(this.dataDir, 'hints')), { sync: config.node.durability === 'sync' }) }, stop: () => this.closeHints() }
+          ]
+        : []),
+      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop() } },
+      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
+      { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp) } },
+      ...(clustered
+        ? [{
+            name: 'cluster',
+            start: () => { this.cluster!.start(); this.quorum?.start(); this.recoverClusterLimbo(this.hlc!) },
+            stop: async () => { this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
+          }]
+        : [])
+    ]
+  }
+
+  /** The HLC, resumed above its persisted high-water mark (waiting when restarted within its reserve). */
+  private async startHlc (): Promise<void> {
+    const { config, log } = this
+    const nodeId = config.node.id
+    const hlcFile = new HlcPersistence(join(this.dataDir, 'hlc.hwm'), { reserveMs: hlcReserveMs(config.node.max_clock_offset_ms) })
+    const wait = restartWaitMs(hlcFile.read(), systemClock.now(), config.node.max_clock_offset_ms)
+    if (wait > 0) {
+      // Restarted within its HLC reserve: resuming now would run ahead of every peer's clock.
+      log.info({ waitMs: wait }, `waiting ${wait} ms for the clock to reach the persisted HLC high-water mark`)
+      await delay(wait)
+    }
+    this.hlc = hlcFile.startHlc({
+      clock: systemClock,
+      rng: cryptoRng,
+      nodeId,
+      maxClockOffsetMs: config.node.max_clock_offset_ms,
+      onWarning: (kind, details) => {
+        this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
+        log.warn(details, `HLC warning: ${kind}`)
+      }
+    })
+  }
+
+  private async startWorkers (): Promise<void> {
+    const { config, log } = this
+    this.workerCount = config.storage.workers === 'auto' ? availableParallelism() : config.storage.workers
+    const assignment = assignShards(config.storage.shards, this.workerCount, config.storage.shard_workers ?? {})
+    this.workers = new ShardWorkers({
+      dataDir: this.dataDir,
+      nodeId: config.node.id,
+      durability: config.node.durability,
+      ringBytes: config.storage.ring_bytes,
+      maxMessageBytes: config.storage.max_message_bytes,
+      lsm: {
+        writeBufferSize: config.lsm.write_buffer_size,
+        cacheSize: config.lsm.block_cache_bytes,
+        maxOpenFiles: config.lsm.max_open_files
+      },
+      txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
+      now: () => systemClock.monotonic()
+    }, log, (reason) => {
+      // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
+      this.onFatal(reason)
+    })
+    await this.workers.start(assignment)
+  }
+
+  private localTwoPhaseIo (): TwoPhaseIo {
+    const hlc = this.hlc!
+    return shardTwoPhaseIo(this.workers!, this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+  }
+
+  private startSweeper (): void {
+    this.sweeper = new Sweeper(this.workers!, this.config.storage.shards, this.hlc!, this.log, (t) => {
+      this.metrics.sweepRuns.inc()
+      this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
+      this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+    })
+    this.sweeper.start(this.config.storage.sweep_schedule)
+  }
+
+  private startRpc (): void {
+    const { config } = this
+    if (config.security.cluster_secret === undefined) {
+      this.log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
+    }
+    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics })
+  }
+
+  private async closeHints (): Promise<void> {
+    await this.hints?.close().catch((e: unknown) => this.log.error({ err: describe(e) }, 'closing the hint store failed'))
+  }
+
+  /** The cluster shells (in a cluster) and the SQL API over them. */
+  private startSqlApi (clustered: boolean): void {
+    const hlc = this.hlc!
+    if (clustered) {
+      this.cluster = this.createCluster(hlc, this.rpc!)
+      this.cluster.register(this.rpcMethods)
+      this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
+    }
+    this.sqlApi = this.createSqlApi(hlc)
+  }
+
+  private async listenHttp (clustered: boolean): Promise<void> {
+    const { config, log } = this
+    this.http = createHttpServer({
+      '/v1/health': { GET: () => this.health() },
+      ...this.sqlApi!.routes(),
+      ...(clustered
+        ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
+        : {})
+    }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+    const addr = await listen(this.http, config.node.listen)
+    this.listenAddress = `${addr.address}:${addr.port}`
+  }
+
+  private async listenMetrics (): Promise<void> {
+    this.metricsHttp = createHttpServer({
+      '/metrics': {
+        GET: async (_req, res) => {
+          this.refreshGauges()
+          const text = await this.metrics.registry.metrics()
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType })
+          res.end(text)
+        }
+      }
+    }, (e) => this.log.error({ err: e }, 'internal error in metrics handler'))
+    const maddr = await listen(this.metricsHttp, this.config.node.metrics_listen)
+    this.metricsAddress = `${maddr.address}:${maddr.port}`
+    this.metrics.buildInfo.set({ version: VERSION, node_id: String(this.config.node.id) }, 1)
   }
 
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
@@ -375,20 +447,11 @@ export class ScratchBirdNode {
     const wasReady = this.state === 'ready'
     this.state = 'stopping'
     if (wasReady) this.log.info('stopping')
-    this.sqlApi?.stop()
-    this.cluster?.stop()
-    await this.quorum?.stop()
-    if (this.limboTimer) clearTimeout(this.limboTimer)
-    if (this.http) await closeServer(this.http)
-    await this.rpc?.close()
-    if (this.metricsHttp) await closeServer(this.metricsHttp)
-    this.log.debug('listeners closed')
-    await this.sweeper?.stop()
-    if (this.workers) await this.workers.stop()
-    await this.hints?.close().catch((e: unknown) => this.log.error({ err: describe(e) }, 'closing the hint store failed'))
-    this.log.debug('shard workers stopped, shard databases closed')
-    if (this.cpu) await this.cpu.close()
-    this.lock?.release()
+    for (const step of this.undo.splice(0).reverse()) {
+      try { await step.stop() } catch (e) {
+        this.log.error({ step: step.name, err: describe(e) }, `stopping ${step.name} failed: ${messageOf(e)}`)
+      }
+    }
     this.state = 'stopped'
     if (wasReady) this.log.info('stopped')
     this.loggers.close()

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock'
-import { ScratchBirdError } from '../core/errors'
+import { ScratchBirdError, messageOf } from '../core/errors'
 import type { AutocommitResult, AutocommitSink, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
@@ -146,7 +146,7 @@ export class ShardHost {
         const details = { shard, xid: String(xid), idleMs }
         rollbacks.push(t.txn.rollback().then(
           () => this.log('warn', `transaction ${xid} on shard ${shard} idle for ${idleMs} ms: rolled back`, details),
-          (e: unknown) => this.log('error', `transaction ${xid} on shard ${shard} idle for ${idleMs} ms: rollback failed: ${(e as Error).message}`, details)))
+          (e: unknown) => this.log('error', `transaction ${xid} on shard ${shard} idle for ${idleMs} ms: rollback failed: ${messageOf(e)}`, details)))
       }
     }
     return Promise.all(rollbacks).then(() => {})

@@ -288,12 +288,10 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     for (const id of [1, 2]) {
       await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see node 3 back`, timeoutMs: 15_000 })
     }
-    const back = performance.now()
     const r = await rows(1, 'DELIVER HINTS TO NODE 3')
     expect(r[0]![0]).toBe(3)
     await cluster.waitFor(async () => hex(await replicaVersion(3, 'q2', 'k1')) === latest, { what: 'node 3 to hold the hinted version', timeoutMs: 10_000, intervalMs: 100 })
     await cluster.waitFor(async () => await hintsFor(1, 3) === 0 && await hintsFor(2, 3) === 0, { what: 'the hint logs to drain', timeoutMs: 10_000 })
-    expect(performance.now() - back).toBeLessThan(10_000)
     expect(await metric(1, 'scratchbird_hints_delivered_total')).toBeGreaterThanOrEqual(1)
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'k1'")).toEqual([[2]])
   })

@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici'
-import { ScratchBirdError, isScratchBirdError } from '../../core/errors'
+import { ScratchBirdError, isScratchBirdError, messageOf } from '../../core/errors'
 import type { NodeMetrics } from '../../ops/metrics'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
 import { RPC_OPCODES, type RpcOpcodeName } from './opcodes'
@@ -240,7 +240,7 @@ export class RpcClient {
     try {
       replies = decodeFrame(bytes, 'reply')
     } catch (e) {
-      const err = new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent a malformed reply: ${(e as Error).message}`, { peer: p.address })
+      const err = new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent a malformed reply: ${messageOf(e)}`, { peer: p.address })
       for (const c of calls) this.settle(p, c, err)
       return
     }
@@ -318,6 +318,6 @@ function refusal (status: number, bytes: Buffer, peer: string): ScratchBirdError
 
 function unreachable (peer: string, e: unknown): ScratchBirdError {
   const code = (e as { code?: unknown } | null)?.code
-  const why = typeof code === 'string' ? code : e instanceof Error ? e.message : String(e)
+  const why = typeof code === 'string' ? code : messageOf(e)
   return new ScratchBirdError('SB_NODE_UNREACHABLE', `cluster peer ${peer} is unreachable (${why}); the outcome of the calls in flight is unknown`, { peer, cause_code: why }, { cause: e })
 }

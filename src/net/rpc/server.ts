@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ScratchBirdError, assert, isScratchBirdError } from '../../core/errors'
+import { ScratchBirdError, assert, isScratchBirdError, messageOf } from '../../core/errors'
 import type { NodeMetrics } from '../../ops/metrics'
 import { readBody } from '../body'
 import type { Handler, Routes } from '../http-server'
@@ -157,7 +157,7 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
       if (isScratchBirdError(e, 'SB_BODY_TOO_LARGE')) {
         throw rejected(res, 'too_large', new ScratchBirdError('SB_BODY_TOO_LARGE', `cluster RPC body exceeds ${limit} bytes`, { limit }))
       }
-      throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC body could not be read: ${(e as Error).message}`))
+      throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC body could not be read: ${messageOf(e)}`))
     }
     // All or nothing: the frame and every payload decode before any method runs.
     let received: RpcFrameMessage[]

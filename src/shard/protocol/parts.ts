@@ -1,6 +1,6 @@
 import type { Fail } from '../../core/bytes'
 import type { CodecReader, CodecWriter } from '../../core/codec'
-import { ScratchBirdError } from '../../core/errors'
+import { ScratchBirdError, messageOf } from '../../core/errors'
 import type { RowWrite, ScanOptions } from '../../storage/engine'
 import { decodeTuple, encodeTuple, type Tuple, type TupleValue } from '../../storage/keys'
 import { AGG_KINDS } from '../../sblr/opcodes'
@@ -26,7 +26,7 @@ export function readTuple (r: CodecReader): TupleValue[] {
   try {
     return decodeTuple(b)
   } catch (e) {
-    throw r.malformed(`key tuple: ${(e as Error).message}`)
+    throw r.malformed(`key tuple: ${messageOf(e)}`)
   }
 }
 
@@ -101,7 +101,7 @@ export function readRowWrite (r: CodecReader): RowWrite {
   try {
     pk = decodeTuple(pkBytes)
   } catch (e) {
-    throw r.malformed(`primary key: ${(e as Error).message}`)
+    throw r.malformed(`primary key: ${messageOf(e)}`)
   }
   const versionId = readVersionId(r)
   if (op === 'delete') return { op, tableId, pk, pkBytes, versionId }
