@@ -4,7 +4,7 @@
 // SB_UPDATE_CONFLICT, never a lost update. How the rows are read and written, and in which
 // transaction, is the table's access method's (access/).
 import { ScratchBirdError } from '../core/errors'
-import type { DeleteStatement, Expr, UpdateStatement } from '../sql/ast'
+import type { DeleteStatement, UpdateStatement } from '../sql/ast'
 import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
 import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
@@ -14,6 +14,7 @@ import { pinKeys, type Routing } from '../plan/pins'
 import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
+import { rowFilterProgram } from '../plan/row-filter'
 import { pkTuple, scopeOf, tableShape, type TableShape } from '../plan/table-types'
 import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
@@ -33,27 +34,11 @@ export interface ModifyPlan {
   targets: number[]
 }
 
-function filterProgram (t: TableShape, alias: string, where: Expr | null, params: readonly SqlValue[]): Program {
-  const b = new ProgramBuilder(params, t.programColumns)
-  const skip = b.label()
-  if (where !== null) {
-    const c = compileExpr(where, { columns: scopeOf(t, alias), clause: 'WHERE' }, b)
-    b.emit('JUMP_IF_NOT_TRUE', c.reg, skip)
-  }
-  if (b.volatile) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported', posDetails(where!.pos))
-  const first = b.regs(t.types.length)
-  t.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
-  b.emit('EMIT', first, t.types.length)
-  b.place(skip)
-  b.emit('SKIP')
-  return b.build(t.programColumns)
-}
-
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
   if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.kind.toUpperCase()} … RETURNING is not supported yet`, posDetails(s.pos))
   const shape = tableShape(env.catalog().mustTable(s.table))
-  const filter = filterProgram(shape, s.table, s.where, params)
+  const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
   if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [] }
   const targets = s.assignments.map(a => {

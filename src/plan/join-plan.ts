@@ -15,6 +15,7 @@ import type { PlanEnv } from './plan-env'
 import type { JoinKind } from '../shard/drivers/join-driver'
 import { conjuncts, isConst, pinKeys, type Routing } from './pins'
 import { ProgramBuilder } from './program-builder'
+import { rowFilterProgram } from './row-filter'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 
@@ -101,21 +102,6 @@ function sameRouting (a: SqlType, b: SqlType): boolean {
   return typesEqual(a, b) && a.kind !== 'real' && a.kind !== 'double'
 }
 
-function sideFilter (shape: TableShape, alias: string, pred: Expr | null, params: readonly SqlValue[]): Program {
-  const b = new ProgramBuilder(params, shape.programColumns)
-  const skip = b.label()
-  if (pred !== null) {
-    const c = compileExpr(pred, { columns: scopeOf(shape, alias), clause: 'WHERE' }, b)
-    b.emit('JUMP_IF_NOT_TRUE', c.reg, skip)
-  }
-  const first = b.regs(shape.types.length)
-  shape.types.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
-  b.emit('EMIT', first, shape.types.length)
-  b.place(skip)
-  b.emit('SKIP')
-  return b.build(shape.programColumns)
-}
-
 function onProgram (on: Expr, columns: readonly ProgramColumn[], scope: readonly ScopeColumn[], params: readonly SqlValue[]): Program {
   const b = new ProgramBuilder(params, columns)
   const c = compileExpr(on, { columns: scope, clause: 'JOIN conditions' }, b)
@@ -156,7 +142,7 @@ export function planJoin (env: PlanEnv, from: Join, where: Expr | null, params: 
   propagatePins(t, equalities, pushed)
   const sides = t.shapes.map((shape, i): JoinSidePlan => {
     const pred = and(pushed[i]!, t.refs[i]!.pos)
-    return { shape, alias: t.aliases[i]!, filter: sideFilter(shape, t.aliases[i]!, pred, params), routing: pinKeys(env, shape, pred, params), nullable: t.nullable[i]! }
+    return { shape, alias: t.aliases[i]!, filter: rowFilterProgram(shape, t.aliases[i]!, pred, params), routing: pinKeys(env, shape, pred, params), nullable: t.nullable[i]! }
   })
   return { sides, steps, ...routeJoin(env.shards, sides, steps), columns: t.columns, scope: t.scope }
 }

@@ -5,27 +5,16 @@
 //    node): reads and writes inside the statement's transaction, commit by TIP or two-phase commit;
 //  - lww.ts: leaderless quorum replication in a cluster (last write wins over N replicas).
 // A new replication mode is a new file here, not a branch in each executor.
-import type { Program } from '../../sblr/program'
-import type { QueryAggregation } from '../../shard/drivers/query-driver'
 import type { ScanOptions } from '../../storage/engine'
-import type { SqlTimestamp } from '../../types/datetime'
 import type { SqlValue } from '../../types/values'
-import type { TableShape } from '../../plan/table-types'
+import type { ShardScan } from '../shard-query'
 import type { ShardWrites } from '../shard-writes'
 import type { SqlTxn } from '../txn'
 
 /** A read of one table: `program` over its rows on `shards` within `options`. */
-export interface TableRead {
-  shape: TableShape
-  shards: readonly number[]
-  options: ScanOptions
-  program: Program
-  params: readonly SqlValue[]
-  now: SqlTimestamp
+export interface TableRead extends ShardScan {
   /** May the program run in the shards (no UUID generators)? Else whole rows come to the coordinator. */
   pushdown: boolean
-  limit?: number | undefined
-  aggregate?: QueryAggregation | undefined
 }
 
 export interface TableAccess {
