@@ -4,6 +4,7 @@ import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStat
 import {
   REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
 } from './replication-options'
+import { LIMITS } from '../core/limits'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
@@ -69,7 +70,7 @@ export interface DdlResult { catalog: Catalog, table: TableInfo | null, warnings
 /** User table ids start here; lower ids are reserved for system tables. */
 export const FIRST_USER_TABLE_ID = 1024
 /** Columns a table may have (bounded like every input). */
-export const MAX_COLUMNS = 1600
+export const MAX_COLUMNS = LIMITS.columns
 
 function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError(code, message, details)

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { ScratchBirdError, messageOf } from '../core/errors'
+import { LIMITS } from '../core/limits'
 
 // Request bodies of the client API: bounded (http.max_body_bytes) and JSON only. An oversized
 // body is refused as soon as the limit is crossed (413), without buffering the rest; anything
@@ -50,7 +51,7 @@ export type SqlParam = string | number | boolean | null
 export interface SqlRequest { sql: string, params: SqlParam[] }
 
 /** Bounded count of `$n` parameters in one request. */
-export const MAX_SQL_PARAMS = 65_535
+export const MAX_SQL_PARAMS = LIMITS.sqlParams
 
 /** `{"sql": "...", "params": [...]}` → SqlRequest, or a 400 naming what is wrong. */
 export function decodeSqlRequest (body: unknown): SqlRequest {

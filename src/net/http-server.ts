@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
+import { LIMITS } from '../core/limits'
 
 // The node's HTTP listener (client SQL API now, cluster RPC later). Routes are a table; every
 // error answer has the same JSON shape {"error": {code, sqlstate, message}} so clients and the
@@ -21,7 +22,7 @@ export function sendJson (res: ServerResponse, status: number, body: unknown): v
  * input makes the kernel send RST, and the client's write fails with EPIPE before it reads the
  * 413). A body larger still is not worth reading: the connection is cut.
  */
-export const REFUSED_BODY_DRAIN_BYTES = 16 * 1024 * 1024
+export const REFUSED_BODY_DRAIN_BYTES = LIMITS.refusedBodyDrainBytes
 
 export function sendError (res: ServerResponse, err: ScratchBirdError): void {
   if (res.headersSent) { res.destroy(); return }

@@ -19,9 +19,10 @@ import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
+import { LIMITS } from '../core/limits'
 
 /** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
-const REPLICA_APPLY_ENVELOPE_BYTES = 4096
+const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
 
 // The leaderless quorum I/O shell (DESIGN §6 "Mode 3"; issue 6): carries out the effects of the
 // sans-I/O coordinator (src/cluster/quorum/coordinator.ts: StatementWrite for a statement's or a

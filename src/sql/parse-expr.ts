@@ -9,11 +9,12 @@ import type {
 } from './ast'
 import type { Cursor } from './cursor'
 import { kindOfTypeName } from '../types/sql-types'
+import { LIMITS } from '../core/limits'
 
 /** Highest `$n` accepted; the HTTP API bounds parameter arrays well below this. */
-export const MAX_PARAM_INDEX = 65535
+export const MAX_PARAM_INDEX = LIMITS.sqlParams
 /** Largest CHAR/VARCHAR length or DECIMAL precision written in a type (the catalog checks more). */
-export const MAX_TYPE_MODIFIER = 10_485_760
+export const MAX_TYPE_MODIFIER = LIMITS.charLength
 
 const COMPARISON_OPS: Readonly<Record<string, BinaryOp>> = {
   '=': '=', '<>': '<>', '!=': '<>', '<': '<', '<=': '<=', '>': '>', '>=': '>='

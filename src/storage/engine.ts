@@ -42,6 +42,7 @@ import {
   HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
 } from './writer'
 import { XidAllocator, type XidSource } from './xid'
+import { LIMITS } from '../core/limits'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -52,7 +53,7 @@ export type { LwwOutcome } from './row-write'
 /** On-disk format of a shard replica (s/format); bumped on incompatible layout changes. */
 export const SHARD_FORMAT = 1
 /** Largest row image one version may hold. */
-export const MAX_ROW_BYTES = 16 * 1024 * 1024
+export const MAX_ROW_BYTES = LIMITS.rowBytes
 /** Largest number of row writes in one statement. */
 export const MAX_STATEMENT_ROWS = 100_000
 /** Largest number of rows one getVersionedMany reads. */

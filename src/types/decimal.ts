@@ -3,9 +3,10 @@
 // half away from zero, as PostgreSQL rounds numeric. Sizes are bounded so a hostile literal or a
 // long multiplication chain cannot build a million-digit number.
 import { ScratchBirdError } from '../core/errors'
+import { LIMITS } from '../core/limits'
 
 /** Most significant digits any decimal value may carry (declared or computed). */
-export const MAX_DECIMAL_DIGITS = 1000
+export const MAX_DECIMAL_DIGITS = LIMITS.decimalDigits
 /** Largest scale; results of * and / are rounded back to it. */
 export const MAX_DECIMAL_SCALE = 1000
 /** Division keeps at least this many fractional digits (PostgreSQL shows ≥ 16 significant). */

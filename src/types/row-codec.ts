@@ -15,10 +15,11 @@ import { Decimal, MAX_DECIMAL_SCALE } from './decimal'
 import { checkDays, checkMicros, SqlDate, SqlTimestamp } from './datetime'
 import { type SqlType, typeName } from './sql-types'
 import { SqlUuid, type SqlValue, valueFitsType, valueClass } from './values'
+import { LIMITS } from '../core/limits'
 
 export const ROW_FORMAT_V1 = 1
 /** PostgreSQL's column limit; keeps the header small and bounded. */
-export const MAX_ROW_COLUMNS = 1600
+export const MAX_ROW_COLUMNS = LIMITS.columns
 const FLAG_WIDE = 1
 
 const FIXED_SIZE: Partial<Record<SqlType['kind'], number>> = {

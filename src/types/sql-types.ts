@@ -2,6 +2,7 @@
 // A type's numeric code is its index in TYPE_KINDS; row images and SBLR programs store that code,
 // so the list is append-only.
 import { ScratchBirdError } from '../core/errors'
+import { LIMITS } from '../core/limits'
 
 export const TYPE_KINDS = [
   'null', 'boolean', 'smallint', 'integer', 'bigint', 'decimal', 'real', 'double',
@@ -22,9 +23,9 @@ export interface SqlType {
 }
 
 /** Largest DECIMAL precision a column may declare (PostgreSQL's limit). */
-export const MAX_DECIMAL_PRECISION = 1000
+export const MAX_DECIMAL_PRECISION = LIMITS.decimalDigits
 /** Largest CHAR(n)/VARCHAR(n) length, in characters (PostgreSQL's limit). */
-export const MAX_CHAR_LENGTH = 10_485_760
+export const MAX_CHAR_LENGTH = LIMITS.charLength
 
 export const INT_RANGES = {
   smallint: { min: -32768n, max: 32767n },

@@ -5,11 +5,12 @@ import { Decimal, MAX_DECIMAL_SCALE } from './decimal'
 import { checkDays, checkMicros, SqlDate, SqlTimestamp } from './datetime'
 import { bigintToBytes, type ByteSink, type ByteSource, bytesToBigint, type Fail } from '../core/bytes'
 import { SqlUuid, type SqlValue } from './values'
+import { LIMITS } from '../core/limits'
 
 const TAG = { null: 0, false: 1, true: 2, integer: 3, float: 4, text: 5, bytea: 6, decimal: 7, uuid: 8, date: 9, timestamp: 10 } as const
 
 /** Bounds a decoded value so garbage cannot ask for a huge allocation. */
-export const MAX_ENCODED_VALUE_BYTES = 16 * 1024 * 1024
+export const MAX_ENCODED_VALUE_BYTES = LIMITS.encodedValueBytes
 
 const utf8Encoder = new TextEncoder()
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })

@@ -1,5 +1,6 @@
 import { assert } from '../../core/errors'
 import { HINT_DEFAULTS } from '../../core/config/schema'
+import { LIMITS } from '../../core/limits'
 
 // Hint delivery scheduling (DESIGN §6 Mode 3 "Hints": delivered every 10 s when the target is
 // alive, rate-limited, deleted on acknowledgement, expired after hint_expiration_days;
@@ -32,7 +33,7 @@ export const DELIVERY_RATE_PER_TARGET = HINT_DEFAULTS.deliveryRate
 /** Most hints in one delivery batch (one RPC). */
 export const MAX_DELIVERY_BATCH_HINTS = 1000
 /** Most hint bytes (as stored) in one delivery batch, well under the RPC body limit. */
-export const MAX_DELIVERY_BATCH_BYTES = 4 * 1024 * 1024
+export const MAX_DELIVERY_BATCH_BYTES = LIMITS.hintBatchBytes
 /** How often the shell should call tick(). */
 export const DELIVERY_TICK_MS = 1000
 /** A batch not answered within this long counts as failed. */

@@ -25,11 +25,12 @@ import { encodeTuple, keyString, type Tuple } from '../../storage/keys'
 import type { Generators, QuorumBatch, QuorumIo } from '../env'
 import type { ShardWrites } from '../shard-writes'
 import type { DeferredWrites } from '../txn'
+import { LIMITS } from '../../core/limits'
 
 /** Rows one transaction may buffer on leaderless tables (all shards). */
 export const MAX_QUORUM_TXN_ROWS = 10_000
 /** Bytes (row images + keys) one transaction may buffer on leaderless tables (all shards). */
-export const MAX_QUORUM_TXN_BYTES = 16 * 1024 * 1024
+export const MAX_QUORUM_TXN_BYTES = LIMITS.quorumTxnBytes
 /** Estimated per-row overhead of a REPLICA_APPLY write beyond its key and row bytes. */
 const ROW_OVERHEAD_BYTES = 40
 

@@ -1,5 +1,6 @@
 import { codecVersionError } from '../../core/codec'
 import { ScratchBirdError, assert } from '../../core/errors'
+import { LIMITS } from '../../core/limits'
 
 // Wire format of cluster RPC (DESIGN §7): one HTTP/1.1 POST body carries a batch of requests, its
 // response body the batch of replies. All integers big-endian.
@@ -24,7 +25,7 @@ import { ScratchBirdError, assert } from '../../core/errors'
 export const RPC_MAGIC = Uint8Array.of(0x53, 0x42, 0x52, 0x31) // "SBR1"
 export const RPC_WIRE_VERSION = 2
 /** Largest request or reply body. A forwarded shard query's result must fit in one reply. */
-export const RPC_MAX_BODY_BYTES = 16 * 1024 * 1024
+export const RPC_MAX_BODY_BYTES = LIMITS.rpcBodyBytes
 /** Most messages in one batch; the client splits larger bursts into several POSTs. */
 export const RPC_MAX_MESSAGES = 1024
 export const RPC_FRAME_HEADER_BYTES = 7
