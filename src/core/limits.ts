@@ -33,7 +33,7 @@ export const LIMITS = {
 } as const
 
 /** The relations the limits must keep; asserted at load (a contradiction is a programming error). */
-export function checkLimits (l: typeof LIMITS = LIMITS): void {
+export function checkLimits (l: Readonly<Record<keyof typeof LIMITS, number>> = LIMITS): void {
   assert(l.charLength <= l.encodedValueBytes, 'a CHAR(n) of the longest length (in ASCII) must fit one encoded value')
   assert(l.rowBytes <= l.rpcBodyBytes - l.rpcEnvelopeBytes, 'a row image must fit one RPC body with its envelope (replica writes, forwarded shard requests)')
   assert(l.hintBatchBytes <= l.rpcBodyBytes - l.rpcEnvelopeBytes, 'a hint delivery batch must fit one RPC body')
