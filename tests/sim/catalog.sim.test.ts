@@ -13,6 +13,7 @@ import type { DdlStatement } from '../../src/sql/ast'
 import { formatStatement } from '../../src/sql/format'
 import { parse } from '../../src/sql/parser'
 import { SimNetwork } from './network'
+import { simSeeds } from './seeds'
 
 // Seeded simulation of catalog sync and DDL coordination (DESIGN §5, §7, §10): 3–5 nodes, each a
 // gossip machine and a catalog-sync machine wired as node/cluster.ts wires them, over a network
@@ -33,8 +34,7 @@ import { SimNetwork } from './network'
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/catalog.sim.test.ts
 // Totals of what the seeds exercised: SIM_STATS=1 …
 
-const SIM_SEEDS = Number(process.env.SIM_SEEDS ?? 100)
-const SEED_LIST = process.env.SEED !== undefined ? [Number(process.env.SEED)] : Array.from({ length: SIM_SEEDS }, (_, i) => i + 1)
+const SEED_LIST = simSeeds()
 
 const MIN_DELAY_MS = 1
 const MAX_DELAY_MS = 50

@@ -4,6 +4,7 @@ import { gossipMessageCodec } from '../../src/cluster/gossip/codec'
 import type { GossipEvent, GossipMessage, GossipOutput } from '../../src/cluster/gossip/types'
 import { SeededRng } from '../../src/core/rng'
 import { SimNetwork } from './network'
+import { simSeeds } from './seeds'
 
 // Seeded simulation of the gossip membership machine (DESIGN §7, §10): 3–7 nodes on a network
 // with 1–50 ms delay, up to 5 % loss and clock offsets up to ±CLOCK_OFFSET_MAX_MS, through one
@@ -14,8 +15,7 @@ import { SimNetwork } from './network'
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/gossip.sim.test.ts
 // Observed rounds per phase (to re-derive the bounds): SIM_STATS=1 …
 
-const SIM_SEEDS = Number(process.env.SIM_SEEDS ?? 100)
-const SEED_LIST = process.env.SEED !== undefined ? [Number(process.env.SEED)] : Array.from({ length: SIM_SEEDS }, (_, i) => i + 1)
+const SEED_LIST = simSeeds()
 
 const MIN_DELAY_MS = 1
 const MAX_DELAY_MS = 50

@@ -19,6 +19,7 @@ import { compareVersionIds } from '../../src/storage/lww'
 import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { makeXid } from '../../src/storage/xid'
 import { SimNetwork } from './network'
+import { simSeeds } from './seeds'
 
 // Seeded simulation of leaderless quorum replication (DESIGN §6 "Mode 3", §10) running the shipped
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
@@ -63,8 +64,7 @@ import { SimNetwork } from './network'
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/quorum.sim.test.ts
 // Counts of what the seeds exercised: SIM_STATS=1 …
 
-const SIM_SEEDS = Number(process.env.SIM_SEEDS ?? 100)
-const SEED_LIST = process.env.SEED !== undefined && process.env.SEED !== '' ? [Number(process.env.SEED)] : Array.from({ length: SIM_SEEDS }, (_, i) => i + 1)
+const SEED_LIST = simSeeds()
 
 const N = 3
 const TABLE = 1

@@ -10,6 +10,7 @@ import { writeU64 } from '../../src/storage/keys'
 import { MemoryKv, MemoryStore } from '../../src/storage/kv-memory'
 import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storage/xid-shared'
+import { simSeeds } from './seeds'
 
 // Seeded simulation of two-phase commit (DESIGN §6 "Transactions across shards", §10): the shipped
 // coordinator and limbo-recovery machines, their effects carried out by the shipped drivers'
@@ -45,8 +46,7 @@ import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storag
 // More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/twopc.sim.test.ts
 // Counts of what the seeds exercised: SIM_STATS=1 …   Every seed's schedule: SIM_LOG=1 …
 
-const SIM_SEEDS = Number(process.env.SIM_SEEDS ?? 100)
-const SEED_LIST = process.env.SEED !== undefined && process.env.SEED !== '' ? [Number(process.env.SEED)] : Array.from({ length: SIM_SEEDS }, (_, i) => i + 1)
+const SEED_LIST = simSeeds()
 
 const EPOCH_MS = 1_767_225_600_000
 const TABLE = 1

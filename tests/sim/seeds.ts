@@ -1,0 +1,6 @@
+// The seeds every simulation runs: 1‥SIM_SEEDS (default 100), or only SEED=<n> to replay one.
+export function simSeeds (env: NodeJS.ProcessEnv = process.env): number[] {
+  if (env.SEED !== undefined && env.SEED !== '') return [Number(env.SEED)]
+  const count = Number(env.SIM_SEEDS ?? 100)
+  return Array.from({ length: count }, (_, i) => i + 1)
+}
