@@ -10,7 +10,7 @@ import { ManualClock, systemClock } from '../../../src/core/clock'
 import { Hlc } from '../../../src/core/hlc'
 import { cryptoRng } from '../../../src/core/rng'
 import type { RowWrite } from '../../../src/storage/engine'
-import { nextHlc, row, text, vid } from './worker-fixtures'
+import { nextHlc, row, testWorkerOptions, text, vid } from './worker-fixtures'
 
 // Real worker threads, real rings, real LevelDB: requests routed by shard, transactions, and a
 // worker killed with requests in flight (they fail at once with SB_WORKER_DIED; it restarts).
@@ -21,15 +21,7 @@ const restartClock = new ManualClock()
 afterEach(async () => { await workers?.stop(); workers = undefined })
 
 async function startWorkers (fatal: string[] = []): Promise<ShardWorkers> {
-  const w = new ShardWorkers({
-    dataDir: mkdtempSync(join(tmpdir(), 'sb-workers-')),
-    nodeId: 3,
-    durability: 'none',
-    ringBytes: 1 << 16,
-    maxMessageBytes: 1 << 14,
-    lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
-    now: () => restartClock.monotonic()
-  }, pino({ level: 'silent' }), (reason) => fatal.push(reason))
+  const w = new ShardWorkers(testWorkerOptions(mkdtempSync(join(tmpdir(), 'sb-workers-')), { now: () => restartClock.monotonic() }), pino({ level: 'silent' }), (reason) => fatal.push(reason))
   await w.start([[0, 2], [1, 3]])
   workers = w
   return w

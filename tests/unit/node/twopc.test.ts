@@ -8,6 +8,7 @@ import { ShardWorkers } from '../../../src/node/shard-workers'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import type { RowWrite } from '../../../src/storage/engine'
 import { hlcTs } from '../../../src/storage/types'
+import { testWorkerOptions } from './worker-fixtures'
 
 // Two-phase commit over real shard workers and LevelDB, including "node restarted between
 // prepare and commit": the workers are killed (as a crash would) and restarted on the same data.
@@ -23,15 +24,7 @@ const hlc = (): bigint => hlcTs(++ms)
 const insert = (pk: string): RowWrite => ({ op: 'insert', tableId: 1, pk: [pk], row: new TextEncoder().encode(pk), versionId: vid() })
 
 async function startWorkers (dataDir: string): Promise<ShardWorkers> {
-  const w = new ShardWorkers({
-    dataDir,
-    nodeId: 2,
-    durability: 'sync',
-    ringBytes: 1 << 16,
-    maxMessageBytes: 1 << 14,
-    lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
-    now: () => performance.now()
-  }, pino({ level: 'silent' }), () => {})
+  const w = new ShardWorkers(testWorkerOptions(dataDir, { nodeId: 2, durability: 'sync' }), pino({ level: 'silent' }), () => {})
   await w.start([[0, 2], [1, 3]])
   open.push(w)
   return w

@@ -4,10 +4,9 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ManualClock } from '../../../src/core/clock'
 import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../../../src/core/config/schema'
 import { ShardWorkers } from '../../../src/node/shard-workers'
-import { nextHlc } from './worker-fixtures'
+import { nextHlc, testWorkerOptions } from './worker-fixtures'
 
 // The participant-side transaction lease as wired on real shard workers: storage.txn_idle_timeout_ms
 // reaches the worker's shard host, its expiry timer runs there, and the rollback's WARNING lands in
@@ -19,7 +18,6 @@ import { nextHlc } from './worker-fixtures'
 const TIMEOUT_MS = 100
 
 let workers: ShardWorkers | undefined
-const restarts = new ManualClock()
 afterEach(async () => { await workers?.stop(); workers = undefined })
 
 interface Line { level: number, msg: string, shard?: number, xid?: string, idleMs?: number, worker?: number }
@@ -30,16 +28,7 @@ describe('shard transaction lease, wired through the worker', () => {
     let onLine: (l: Line) => void = () => {}
     const rolledBack = new Promise<Line>(resolve => { onLine = l => { if (l.msg.includes('idle for')) resolve(l) } })
     const sink = new Writable({ write (chunk: Buffer, _enc, done) { onLine(JSON.parse(chunk.toString()) as Line); done() } })
-    const w = workers = new ShardWorkers({
-      dataDir: mkdtempSync(join(tmpdir(), 'sb-lease-')),
-      nodeId: 3,
-      durability: 'none',
-      ringBytes: 1 << 16,
-      maxMessageBytes: 1 << 14,
-      lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
-      now: () => restarts.monotonic(), // restart accounting: no restarts here
-      txnIdleTimeoutMs: TIMEOUT_MS
-    }, pino({ level: 'debug' }, sink), () => {})
+    const w = workers = new ShardWorkers(testWorkerOptions(mkdtempSync(join(tmpdir(), 'sb-lease-')), { txnIdleTimeoutMs: TIMEOUT_MS }), pino({ level: 'debug' }, sink), () => {})
     await w.start([[0], [1]])
     const { xid } = await w.request('BEGIN', { shard: 1, isolation: 'read_committed', startHlc: nextHlc() })
 

@@ -1,4 +1,6 @@
 import { hlcTs } from '../../../src/storage/types'
+import { ManualClock } from '../../../src/core/clock'
+import type { ShardWorkersOptions } from '../../../src/node/shard-workers'
 
 // Values the real-worker tests write: distinct version ids, text row images, increasing HLCs.
 
@@ -10,3 +12,21 @@ export const text = (b: Uint8Array | null): string | null => b === null ? null :
 let clock = 1_000_000
 /** An HLC timestamp above every earlier one. */
 export const nextHlc = (): bigint => hlcTs(++clock)
+
+/**
+ * ShardWorkers options for tests: small rings and LevelDB buffers, a manual clock for restart
+ * accounting (these tests never advance it), and whatever the test overrides.
+ */
+export function testWorkerOptions (dataDir: string, overrides: Partial<ShardWorkersOptions> = {}): ShardWorkersOptions {
+  const clock = new ManualClock()
+  return {
+    dataDir,
+    nodeId: 3,
+    durability: 'none',
+    ringBytes: 1 << 16,
+    maxMessageBytes: 1 << 14,
+    lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
+    now: () => clock.monotonic(),
+    ...overrides
+  }
+}
