@@ -3,6 +3,7 @@
 //   ring_roundtrip_us  one request at a time through RingClient/RingServer, µs per round trip (lower is better)
 //   ring_inflight      requests/s through RingClient/RingServer with many in flight
 // This file is also the worker: run with workerData.mode set, it serves that mode.
+import { systemClock } from '../src/core/clock'
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
 import { printResult } from './lib/result'
 import { RingClient, RingServer, RING_MAX_IN_FLIGHT } from '../src/rings/channel'
@@ -23,8 +24,8 @@ interface Peer { worker: Worker, requests: SpscRing, responses: SpscRing }
 
 // Node 20 does not pass `--import tsx` on to worker threads, so boot the worker through tsx's API.
 function startWorker (mode: Mode): Promise<Peer> {
-  const requests = SpscRing.create(RING_BYTES)
-  const responses = SpscRing.create(RING_BYTES)
+  const requests = SpscRing.create(RING_BYTES, { clock: systemClock })
+  const responses = SpscRing.create(RING_BYTES, { clock: systemClock })
   const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
     .then(api => api.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`
   const worker = new Worker(boot, { eval: true, workerData: { mode, requests: requests.sab, responses: responses.sab } })
@@ -143,8 +144,8 @@ async function inflightPostMessage (): Promise<number> {
 
 async function serve (mode: Mode): Promise<void> {
   const port = parentPort!
-  const requests = SpscRing.attach(workerData.requests)
-  const responses = SpscRing.attach(workerData.responses)
+  const requests = SpscRing.attach(workerData.requests, { clock: systemClock })
+  const responses = SpscRing.attach(workerData.responses, { clock: systemClock })
   if (mode === 'oneway-ring') {
     const totals = { count: 0, sum: 0, stop: false }
     const onFrame = (type: number, _id: number, p: Uint8Array): void => {

@@ -2,6 +2,7 @@
 // rings and a shard worker into LevelDB (issue: ≥ 50,000 rows/s on one shard and ratio ≥ 0.5
 // with durability none). Baseline: raw classic-level batch() of 1000 puts in this process.
 import { ClassicLevel } from 'classic-level'
+import { systemClock } from '../src/core/clock'
 import { ShardEngine } from '../src/storage/engine'
 import { LevelKv } from '../src/storage/kv-level'
 import { mkdtempSync } from 'node:fs'
@@ -31,7 +32,7 @@ async function baselineBatchPuts (): Promise<number> {
  *  and the worker hop cost is the gap between this and shardInserts('none'). */
 async function engineInserts (): Promise<number> {
   const kv = await LevelKv.open(mkdtempSync(join(tmpdir(), 'sb-bench-engine-')), BENCH_LSM)
-  const engine = await ShardEngine.open(kv, { shardId: 0, nodeId: 1, durability: 'none' })
+  const engine = await ShardEngine.open(kv, { shardId: 0, nodeId: 1, durability: 'none', clock: systemClock })
   const rate = await closedLoop((i) => engine.autocommit({ writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
   await engine.close()
   return rate

@@ -28,7 +28,7 @@ async function main (): Promise<void> {
     send({ type: 'failed', worker: data.workerIndex, code: err.code, message: err.message })
     return
   }
-  const server: RingServer = new RingServer(SpscRing.attach(data.requestRing), SpscRing.attach(data.responseRing), (type, payload, requestId): RingReply | Promise<RingReply> | typeof RING_DEFERRED => {
+  const server: RingServer = new RingServer(SpscRing.attach(data.requestRing, { clock: systemClock }), SpscRing.attach(data.responseRing, { clock: systemClock }), (type, payload, requestId): RingReply | Promise<RingReply> | typeof RING_DEFERRED => {
     const r: HostResult = host.handle(type, payload, requestId)
     return r === HOST_DEFERRED ? RING_DEFERRED : r
   })

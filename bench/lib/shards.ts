@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
+import { systemClock } from '../../src/core/clock'
 import { ShardWorkers } from '../../src/node/shard-workers'
 import type { RowWrite } from '../../src/storage/engine'
 import { hlcTs } from '../../src/storage/types'
@@ -18,7 +19,7 @@ export async function startShardWorkers (durability: 'sync' | 'none', assignment
     ringBytes: 4 << 20,
     maxMessageBytes: 1 << 20,
     lsm: BENCH_LSM,
-    now: () => performance.now()
+    clock: systemClock
   }, pino({ level: 'silent' }), (reason) => { throw new Error(reason) })
   await w.start(assignment)
   return w

@@ -1,4 +1,4 @@
-import { cryptoRng, type Rng } from '../core/rng'
+import type { Rng } from '../core/rng'
 import { randomUuidV4 } from '../core/uuid'
 import { ScratchBirdError } from '../core/errors'
 
@@ -20,7 +20,7 @@ export interface Session<S> {
 export class SessionRegistry<S> {
   private readonly sessions = new Map<string, Session<S>>()
 
-  constructor (private readonly idleTimeoutMs: number, private readonly newState: () => S, private readonly max = MAX_SESSIONS, private readonly rng: Rng = cryptoRng) {}
+  constructor (private readonly idleTimeoutMs: number, private readonly newState: () => S, private readonly rng: Rng, private readonly max = MAX_SESSIONS) {}
 
   get size (): number { return this.sessions.size }
 

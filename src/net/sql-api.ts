@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { isScratchBirdError, ScratchBirdError, describe } from '../core/errors'
-import { systemClock } from '../core/clock'
+import type { Clock } from '../core/clock'
+import type { Rng } from '../core/rng'
 import { decodeSqlRequest, parseJsonBody, readBody } from './body'
 import { sendJson, type Routes } from './http-server'
 import { SessionRegistry, type Session } from './sessions'
@@ -33,14 +34,14 @@ export class SqlApi {
   readonly sessions: SessionRegistry<SessionState>
   private timer: NodeJS.Timeout | null = null
 
-  constructor (private readonly env: ExecEnv, private readonly opts: SqlApiOptions, private readonly log: Logger) {
-    this.sessions = new SessionRegistry(opts.sessionIdleTimeoutMs, () => new SessionState())
+  constructor (private readonly env: ExecEnv, private readonly opts: SqlApiOptions, private readonly log: Logger, private readonly clock: Clock, rng: Rng) {
+    this.sessions = new SessionRegistry(opts.sessionIdleTimeoutMs, () => new SessionState(), rng)
   }
 
   routes (): Routes {
     return {
       '/v1/sql': { POST: (req, res) => this.sql(req, res) },
-      '/v1/sessions': { POST: () => ({ id: this.sessions.create(systemClock.monotonic()).id }) },
+      '/v1/sessions': { POST: () => ({ id: this.sessions.create(this.clock.monotonic()).id }) },
       '/v1/sessions/*': { DELETE: (req) => this.closeSession(req) }
     }
   }
@@ -48,7 +49,7 @@ export class SqlApi {
   start (): void {
     const every = Math.max(100, Math.min(1000, Math.floor(this.opts.sessionIdleTimeoutMs / 2)))
     this.timer = setInterval(() => {
-      const now = systemClock.monotonic()
+      const now = this.clock.monotonic()
       for (const s of this.sessions.expire(now)) {
         this.log.info({ session: s.id, idleMs: Math.round(now - s.lastUsed) }, 'client session idle too long: closed, open transaction rolled back')
         void this.endSession(s)
@@ -80,7 +81,7 @@ export class SqlApi {
     const request = decodeSqlRequest(parseJsonBody(await readBody(req, this.opts.maxBodyBytes)))
     const header = req.headers[SESSION_HEADER]
     const id = Array.isArray(header) ? header[0] : header
-    const session = id === undefined ? null : this.sessions.acquire(id, systemClock.monotonic())
+    const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic())
     const state = session?.state ?? new SessionState()
     try {
       const out = await executeScript(this.env, state, request.sql, paramValues(request.params))
@@ -103,7 +104,7 @@ export class SqlApi {
       this.log.error({ err: describe(e) }, 'internal error executing SQL')
       throw new ScratchBirdError('SB_INTERNAL', 'internal error; see the node log')
     } finally {
-      if (session !== null) this.sessions.release(session, systemClock.monotonic())
+      if (session !== null) this.sessions.release(session, this.clock.monotonic())
     }
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Catalog } from '../catalog/catalog'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
@@ -9,11 +8,11 @@ import { GossipMachine, type MemberView } from '../cluster/gossip/machine'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
 import { knownAlive, liveMemberCount, routable, scanNode, shardMapRow, shardOwner } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
-import { systemClock } from '../core/clock'
+import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { isScratchBirdError, ScratchBirdError, describe, messageOf } from '../core/errors'
 import type { Hlc } from '../core/hlc'
-import { cryptoRng } from '../core/rng'
+import type { Rng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
 import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
@@ -65,6 +64,17 @@ export interface ClusterDeps {
   readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
+  /** Gossip timing and the wall clock compared with peers'. */
+  readonly clock: Clock
+  /** Gossip peer choice and this process's boot id. */
+  readonly rng: Rng
+}
+
+/** A fresh id per process start, so peers tell a restart from a slow heartbeat. */
+function bootId (rng: Rng): string {
+  const b = new Uint8Array(8)
+  rng.fill(b)
+  return Buffer.from(b).toString('hex')
 }
 
 export interface MemberRow {
@@ -112,10 +122,10 @@ export class ClusterShell implements ShardRouting {
     this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
     this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids))
     this.machine = new GossipMachine(
-      { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: randomBytes(8).toString('hex') },
+      { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng) },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
       { intervalMs: config.gossip.interval_ms, fanout: config.gossip.fanout, heartbeatTimeoutMs: config.gossip.heartbeat_timeout_ms },
-      cryptoRng)
+      d.rng)
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.prefs.filter(p => p[0] === this.selfId).length })
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.ids, catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
   }
@@ -138,7 +148,7 @@ export class ClusterShell implements ShardRouting {
   start (): void {
     const round = (): void => {
       this.stateCache = null
-      this.handle(this.machine.tick(systemClock.monotonic()))
+      this.handle(this.machine.tick(this.d.clock.monotonic()))
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -156,7 +166,7 @@ export class ClusterShell implements ShardRouting {
   // ---- membership -------------------------------------------------------------------------------
 
   private view (): Map<number, MemberView> {
-    return new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m]))
+    return new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m]))
   }
 
   /**
@@ -165,7 +175,7 @@ export class ClusterShell implements ShardRouting {
    * can), not on every shard request.
    */
   private states (): Map<number, MemberState> {
-    this.stateCache ??= new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m.state]))
+    this.stateCache ??= new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.state]))
     return this.stateCache
   }
 
@@ -277,7 +287,7 @@ export class ClusterShell implements ShardRouting {
   private onGossip (msg: GossipPing, from: number): GossipAck | null {
     if (!this.observeGossipHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
     this.stateCache = null
-    const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, systemClock.monotonic(), systemClock.now())
+    const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, this.d.clock.monotonic(), this.d.clock.now())
     let ack: GossipAck | null = null
     for (const o of out) {
       if (o.type === 'send' && o.msg.type === 'ack' && o.msg.from === this.selfId && ack === null) ack = { ...o.msg, hlc: encodeHlc(this.d.hlc) }
@@ -316,7 +326,7 @@ export class ClusterShell implements ShardRouting {
       if (ack === null) return
       if (!this.observeGossipHlc(ack.hlc, ack.from)) return
       this.stateCache = null
-      this.handle(this.machine.receive(this.resolve(to), ack, systemClock.monotonic(), systemClock.now()))
+      this.handle(this.machine.receive(this.resolve(to), ack, this.d.clock.monotonic(), this.d.clock.now()))
     }, (e: unknown) => {
       // Silence is what the failure detector measures; the error itself adds nothing.
       this.d.log.debug({ to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'gossip exchange failed')

@@ -4,10 +4,10 @@
 // A single node answers the cluster questions about itself.
 import type { Logger } from 'pino'
 import type { Catalog } from '../catalog/catalog'
-import { systemClock } from '../core/clock'
+import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
-import { cryptoRng } from '../core/rng'
+import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
 import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort } from '../exec/env'
 import type { ClusterShell } from './cluster'
@@ -28,13 +28,17 @@ export interface ExecParts {
   catalog: () => Catalog
   installCatalog: (c: Catalog) => void
   log: Logger
+  /** SQL now(), UUIDv7 timestamps. */
+  clock: Clock
+  /** UUIDv7 random bits. */
+  rng: Rng
 }
 
 export function execEnv (p: ExecParts): ExecEnv {
   const shards = shardPort(p)
   return {
     ...shards,
-    ...generators(p.hlc),
+    ...generators(p),
     twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
     catalog: p.catalog,
     ...ddlPort(p),
@@ -47,8 +51,8 @@ function shardPort (p: ExecParts): ShardPort {
   return { shards: p.config.storage.shards, request: (op, req) => p.shards.request(op, req) }
 }
 
-function generators (hlc: Hlc): Generators {
-  return { hlc, uuidV7: new UuidV7Generator(systemClock, cryptoRng), clock: systemClock }
+function generators ({ hlc, clock, rng }: ExecParts): Generators {
+  return { hlc, uuidV7: new UuidV7Generator(clock, rng), clock }
 }
 
 function ddlPort ({ cluster, installCatalog, log }: ExecParts): DdlPort {

@@ -2,14 +2,14 @@ import type { Server } from 'node:http'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
-import { systemClock } from '../core/clock'
+import { systemClock, type Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import { initHashing } from '../core/hash'
 import type { Hlc } from '../core/hlc'
 import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
 import { setTimeout as delay } from 'node:timers/promises'
-import { cryptoRng } from '../core/rng'
+import { cryptoRng, type Rng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, type NodeMetrics } from '../ops/metrics'
@@ -75,7 +75,7 @@ interface StartStep {
 
 export class ScratchBirdNode {
   state: NodeState = 'starting'
-  readonly startedAt = systemClock.monotonic()
+  readonly startedAt: number
   readonly log: Logger
   readonly loggers: Loggers
   readonly metrics: NodeMetrics
@@ -102,7 +102,16 @@ export class ScratchBirdNode {
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
 
-  constructor (public config: Config, private readonly onFatalReason: (reason: string) => void = () => {}) {
+  /**
+   * `io` is where the node reads time and randomness: the system's in production; everything the
+   * node builds gets them from here (the composition root), never from a global.
+   */
+  constructor (
+    public config: Config,
+    private readonly onFatalReason: (reason: string) => void = () => {},
+    private readonly io: { clock: Clock, rng: Rng } = { clock: systemClock, rng: cryptoRng }
+  ) {
+    this.startedAt = io.clock.monotonic()
     this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
     this.log = this.loggers.main
     this.metrics = createMetrics()
@@ -190,15 +199,15 @@ export class ScratchBirdNode {
     const { config, log } = this
     const nodeId = config.node.id
     const hlcFile = new HlcPersistence(join(this.dataDir, 'hlc.hwm'), { reserveMs: hlcReserveMs(config.node.max_clock_offset_ms) })
-    const wait = restartWaitMs(hlcFile.read(), systemClock.now(), config.node.max_clock_offset_ms)
+    const wait = restartWaitMs(hlcFile.read(), this.io.clock.now(), config.node.max_clock_offset_ms)
     if (wait > 0) {
       // Restarted within its HLC reserve: resuming now would run ahead of every peer's clock.
       log.info({ waitMs: wait }, `waiting ${wait} ms for the clock to reach the persisted HLC high-water mark`)
       await delay(wait)
     }
     this.hlc = hlcFile.startHlc({
-      clock: systemClock,
-      rng: cryptoRng,
+      clock: this.io.clock,
+      rng: this.io.rng,
       nodeId,
       maxClockOffsetMs: config.node.max_clock_offset_ms,
       onWarning: (kind, details) => {
@@ -224,7 +233,7 @@ export class ScratchBirdNode {
         maxOpenFiles: config.lsm.max_open_files
       },
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
-      now: () => systemClock.monotonic()
+      clock: this.io.clock
     }, log, (reason) => {
       // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
       this.onFatal(reason)
@@ -310,10 +319,12 @@ export class ScratchBirdNode {
       listenAddress: () => this.listenAddress,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
-      log
+      log,
+      clock: this.io.clock,
+      rng: this.io.rng
     })
     this.env = env
-    const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
+    const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
     api.start()
     return api
   }
@@ -348,7 +359,9 @@ export class ScratchBirdNode {
         const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c); next = c } }, s)
         return { result, catalog: next }
       },
-      onFatal: (reason) => this.onFatal(reason)
+      onFatal: (reason) => this.onFatal(reason),
+      clock: this.io.clock,
+      rng: this.io.rng
     }, self?.address ?? config.node.listen)
   }
 
@@ -368,7 +381,8 @@ export class ScratchBirdNode {
       alive: (id) => cluster.isAlive(id),
       isMember: (id) => members.has(id),
       xid: () => makeXid(config.node.id, xids.take()),
-      hints
+      hints,
+      clock: this.io.clock
     })
   }
 
@@ -404,7 +418,7 @@ export class ScratchBirdNode {
     return {
       nodeId: this.config.node.id,
       version: VERSION,
-      uptimeMs: Math.round(systemClock.monotonic() - this.startedAt),
+      uptimeMs: Math.round(this.io.clock.monotonic() - this.startedAt),
       state: this.state,
       shardWorkers: this.workers?.count ?? 0,
       shardsOpen: this.workers?.shardsOpen() ?? 0

@@ -6,7 +6,7 @@ import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runne
 import type { HintStore } from '../cluster/hints/store'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { observeRemoteHlc } from '../cluster/hlc-observe'
-import { systemClock } from '../core/clock'
+import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { describe, isScratchBirdError, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
@@ -59,6 +59,8 @@ export interface QuorumDeps {
   /** A fresh node-wide XID (one per autocommit statement or transaction COMMIT). */
   readonly xid: () => Xid
   readonly hints: HintStore
+  /** Deadlines, hint ages and delivery pacing. */
+  readonly clock: Clock
 }
 
 export interface HintTargetRow { target: number, count: number, bytes: number }
@@ -80,7 +82,7 @@ export class QuorumShell {
       scheduler: this.delivery,
       send: (target, g) => this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms).then(() => {}),
       alive: id => d.alive(id),
-      clock: systemClock,
+      clock: d.clock,
       onEvent: e => this.onHintEvent(e)
     })
   }
@@ -132,7 +134,7 @@ export class QuorumShell {
   async writeBatches (batches: readonly QuorumBatch[]): Promise<void> {
     const nonEmpty = batches.filter(b => b.writes.length > 0)
     if (nonEmpty.length === 0) return
-    const now = (): number => systemClock.monotonic()
+    const now = (): number => this.d.clock.monotonic()
     const timeoutMs = this.d.config.replication.write_timeout_ms
     const sw = new StatementWrite({
       batches: nonEmpty,
@@ -183,7 +185,7 @@ export class QuorumShell {
   }
 
   private async storeHints (target: number, batch: ShardWrite): Promise<void> {
-    const hints = hintsOf(target, batch, Math.floor(systemClock.now()))
+    const hints = hintsOf(target, batch, Math.floor(this.d.clock.now()))
     try {
       await this.track(this.d.hints.add(hints))
       this.d.log.debug({ target, shard: batch.shard, hints: hints.length }, `stored ${hints.length} hint(s) for node ${target} (shard ${batch.shard})`)
@@ -204,7 +206,7 @@ export class QuorumShell {
     if (pks.length === 0) return Promise.resolve([])
     const { replication_factor: n, read_quorum: r } = table.replication
     const timeoutMs = this.d.config.replication.read_timeout_ms
-    const now = (): number => systemClock.monotonic()
+    const now = (): number => this.d.clock.monotonic()
     let pr: PointRead
     try {
       pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, n), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })

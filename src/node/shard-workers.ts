@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
+import type { Clock } from '../core/clock'
 import { ScratchBirdError, type ErrorCode } from '../core/errors'
 import { RingClient } from '../rings/channel'
 import { FRAME_HEADER_BYTES, SpscRing } from '../rings/spsc-ring'
@@ -27,8 +28,8 @@ export interface ShardWorkersOptions {
   ringBytes: number
   maxMessageBytes: number
   lsm: ShardWorkerData['lsm']
-  /** Monotonic milliseconds (restart accounting). */
-  now: () => number
+  /** Restart accounting and the main side of the rings. */
+  clock: Clock
   /** storage.txn_idle_timeout_ms (default: the schema's). */
   txnIdleTimeoutMs?: number
 }
@@ -87,8 +88,8 @@ export class ShardWorkers {
     const { opts } = this
     // The config bounds messages to ring_bytes/4; the ring's own ceiling also counts the frame header.
     const maxMessageBytes = Math.min(opts.maxMessageBytes, opts.ringBytes / 4 - FRAME_HEADER_BYTES)
-    const requests = SpscRing.create(opts.ringBytes, { maxMessageBytes })
-    const responses = SpscRing.create(opts.ringBytes, { maxMessageBytes })
+    const requests = SpscRing.create(opts.ringBytes, { maxMessageBytes, clock: opts.clock })
+    const responses = SpscRing.create(opts.ringBytes, { maxMessageBytes, clock: opts.clock })
     const data: ShardWorkerData = {
       workerIndex: slot.index,
       dataDir: opts.dataDir,
@@ -146,7 +147,7 @@ export class ShardWorkers {
     slot.worker = null
     if (slot.stopping) return
     this.log.error({ worker: slot.index, code, shards: slot.shards }, `Shard worker ${slot.index} died (exit code ${code})`)
-    const now = this.opts.now()
+    const now = this.opts.clock.monotonic()
     slot.restarts = slot.restarts.filter(t => now - t < RESTART_WINDOW_MS)
     if (slot.restarts.length >= MAX_RESTARTS) {
       this.onFatal(`shard worker ${slot.index} died ${MAX_RESTARTS + 1} times within ${RESTART_WINDOW_MS / 1000} s`)

@@ -28,7 +28,7 @@
 // the fast path (nobody sleeping) makes no notify call: Atomics.notify takes V8's global futex
 // lock and may cost a syscall, far more than the write itself.
 import { ScratchBirdError, assert } from '../core/errors'
-import { systemClock, type Clock } from '../core/clock'
+import type { Clock } from '../core/clock'
 
 export const RING_MIN_CAPACITY = 4096
 export const RING_MAX_CAPACITY = 1 << 30
@@ -58,13 +58,13 @@ export type FrameHandler = (type: number, requestId: number, payload: Uint8Array
 export interface RingOptions {
   /** Payload limit below the capacity/4 ceiling (e.g. from config). */
   maxMessageBytes?: number
-  /** Deadlines of writeSync (default systemClock). */
-  clock?: Clock
+  /** Deadlines of writeSync (the thread's injected clock). */
+  clock: Clock
 }
 
 export interface AttachOptions {
-  /** Deadlines of writeSync (default systemClock). */
-  clock?: Clock
+  /** Deadlines of writeSync (the thread's injected clock). */
+  clock: Clock
 }
 
 interface DeferredWrite {
@@ -102,7 +102,7 @@ export class SpscRing {
   // Consumer-local state.
   private tail: number
 
-  static create (capacityBytes: number, options: RingOptions = {}): SpscRing {
+  static create (capacityBytes: number, options: RingOptions): SpscRing {
     if (!Number.isInteger(capacityBytes) || capacityBytes < RING_MIN_CAPACITY ||
       capacityBytes > RING_MAX_CAPACITY || (capacityBytes & (capacityBytes - 1)) !== 0) {
       throw new ScratchBirdError('SB_BAD_ARGUMENT',
@@ -122,12 +122,12 @@ export class SpscRing {
     // Plain stores are published to the other thread by postMessage(workerData), which copies
     // the SAB handle after them; the atomic store of MAGIC is belt and braces.
     Atomics.store(ctl, MAGIC, MAGIC_VALUE)
-    return new SpscRing(sab, options.clock ?? systemClock)
+    return new SpscRing(sab, options.clock)
   }
 
   /** The other side of a ring made by create(), e.g. in a worker from workerData. */
-  static attach (sab: SharedArrayBuffer, options: AttachOptions = {}): SpscRing {
-    return new SpscRing(sab, options.clock ?? systemClock)
+  static attach (sab: SharedArrayBuffer, options: AttachOptions): SpscRing {
+    return new SpscRing(sab, options.clock)
   }
 
   private constructor (sab: SharedArrayBuffer, private readonly clock: Clock) {

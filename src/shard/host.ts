@@ -233,13 +233,13 @@ export class ShardHost {
     SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, {}),
     QUERY: (r) => {
       const txn = this.txnOrNone(r.shard, r.xid)
-      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r)
+      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
     },
     JOIN_QUERY: (r) => {
       // One visibility for every table of the join: the statement's transaction when it has one.
       const txn = this.txnOrNone(r.shard, r.xid)
       const engine = this.engineOf(r.shard)
-      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
+      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

@@ -24,7 +24,6 @@
 // pass already being written, whose commits were stamped before the snapshot registered.
 
 import type { Clock } from '../core/clock'
-import { systemClock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
 import {
@@ -68,7 +67,7 @@ export interface ShardEngineOptions {
   /** Default 'sync'. */
   durability?: Durability | undefined
   /** Used for durations only (sweep timing); HLCs come from the caller. */
-  clock?: Clock | undefined
+  clock: Clock
   /** Node-wide xid allocator; default: one persisted in this shard (see xid.ts). */
   xids?: XidSource | undefined
   tipCacheEntries?: number | undefined
@@ -326,7 +325,7 @@ export class ShardEngine {
     this.shardId = opts.shardId
     this.nodeId = opts.nodeId
     this.durability = st.durability
-    this.clock = opts.clock ?? systemClock
+    this.clock = opts.clock
     this.st = st
     this.tip = st.tip
     this.writer = new Writer(st)

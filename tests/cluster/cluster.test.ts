@@ -158,14 +158,27 @@ describe('a three-node cluster', () => {
     expect(await rows(2, 'SELECT count(*) FROM users')).toEqual([['30']])
   })
 
+  /** Node `id`'s log record whose message matches `re` (its offsetMs and rttMs), or undefined. */
+  function skewRecord (id: number, re: RegExp): { offsetMs: number, rttMs: number } | undefined {
+    for (const line of cluster.node(id).stdout().split('\n')) {
+      if (!re.test(line)) continue
+      const rec = JSON.parse(line) as { offsetMs: number, rttMs: number }
+      return { offsetMs: rec.offsetMs, rttMs: rec.rttMs }
+    }
+    return undefined
+  }
+
   it('estimates peer clock offsets from gossip round trips and logs skew above 100 ms', async () => {
     node3Env = { SCRATCHBIRD_TEST_CLOCK_OFFSET_MS: '300' }
     await cluster.restart(3)
-    await cluster.waitFor(() => /Clock skew detected: Node 3 clock \d+ms ahead of Node 1/.test(cluster.node(1).stdout()), { what: 'node 1 to log the skew of node 3', timeoutMs: 15_000 })
-    await cluster.waitFor(() => /Clock skew detected: Node 1 clock \d+ms behind Node 3/.test(cluster.node(3).stdout()), { what: 'node 3 to log the skew of node 1', timeoutMs: 15_000 })
+    const ahead = await cluster.waitFor(() => skewRecord(1, /Clock skew detected: Node 3 clock \d+ms ahead of Node 1/), { what: 'node 1 to log the skew of node 3', timeoutMs: 15_000 })
+    const behind = await cluster.waitFor(() => skewRecord(3, /Clock skew detected: Node 1 clock \d+ms behind Node 3/), { what: 'node 3 to log the skew of node 1', timeoutMs: 15_000 })
+    // The estimate errs by at most half the round trip it came from (the node logs both), however
+    // slow the machine is: assert that bound rather than a fixed window of wall-clock time.
+    expect(Math.abs(ahead.offsetMs - 300)).toBeLessThanOrEqual(ahead.rttMs / 2 + 1)
+    expect(Math.abs(behind.offsetMs + 300)).toBeLessThanOrEqual(behind.rttMs / 2 + 1)
     const offset = await cluster.waitFor(async () => (await rows(1, 'SHOW CLUSTER MEMBERS')).find(m => m[0] === 3)?.[5], { what: 'an offset estimate for node 3' })
-    expect(Number(offset)).toBeGreaterThan(150)
-    expect(Number(offset)).toBeLessThan(450)
+    expect(Number(offset)).toBeGreaterThan(0) // node 3 is ahead (SHOW reports the best sample so far)
     node3Env = {}
     await cluster.restart(3)
   })

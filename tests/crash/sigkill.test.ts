@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { systemClock } from '../../src/core/clock'
 import { ShardEngine } from '../../src/storage/engine'
 import { LevelKv } from '../../src/storage/kv-level'
 import { ROOT } from '../helpers/node-process'
@@ -59,7 +60,7 @@ function parse (lines: string[], into: Acked): void {
 async function verify (dataDir: string, acked: Acked): Promise<number> {
   let checked = 0
   for (let shard = 0; shard < SHARDS; shard++) {
-    const engine = await ShardEngine.open(await LevelKv.open(join(dataDir, 'shards', String(shard))), { shardId: shard, nodeId: 1 })
+    const engine = await ShardEngine.open(await LevelKv.open(join(dataDir, 'shards', String(shard))), { shardId: shard, nodeId: 1, clock: systemClock })
     try {
       const present = new Set<string>()
       for await (const r of engine.scan(1, {})) present.add(r.pk[0] as string)

@@ -416,7 +416,7 @@ class QuorumSim {
     const opening = rep.shards.map(s => {
       const kv = MemoryKv.open(rep.stores.get(s)!)
       rep.kvs.push(kv)
-      return ShardEngine.open(kv, { shardId: s, nodeId: id, durability: 'none' }).then(e => [s, e] as const)
+      return ShardEngine.open(kv, { shardId: s, nodeId: id, durability: 'none', clock: { now: () => EPOCH_MS + this.net.localTime(replicaAddr(id)), monotonic: () => this.net.localTime(replicaAddr(id)) } }).then(e => [s, e] as const)
     })
     void this.io(Promise.all(opening)).then(es => { if (rep.life === life) rep.engines = new Map(es) }, e => this.fail(`replica ${id} did not open: ${String(e)}`))
     this.net.start(replicaAddr(id), 0, (from, msg) => this.replicaReceive(rep, life, from, msg))

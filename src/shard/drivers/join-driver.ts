@@ -9,6 +9,7 @@ import { groupKey } from '../../vm/group'
 import type { Vm } from '../../vm/vm'
 import { RowImage } from '../../types/row-codec'
 import type { SqlValue } from '../../types/values'
+import type { Clock } from '../../core/clock'
 import { collectRows, shardVm, type QueryOptions } from './query-driver'
 import { decodeRows, encodeRows } from '../protocol/value-rows'
 
@@ -112,9 +113,9 @@ async function * filtered (rows: AsyncIterable<Row>, vm: Vm): AsyncIterable<SqlV
  * caller's `scan` closes over the transaction), tables 1…n held in memory, table 0 streamed, the
  * statement's row program run on each joined row as QUERY does on a table's rows.
  */
-export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterable<Row>, q: JoinQueryOptions): Promise<{ rows: Uint8Array, scanned: number }> {
+export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterable<Row>, q: JoinQueryOptions, clock: Clock): Promise<{ rows: Uint8Array, scanned: number }> {
   const params = decodeRows(q.params)[0] ?? []
-  const vm = (bytes: Uint8Array): Vm => shardVm(deserialize(bytes), params, q.statementMicros)
+  const vm = (bytes: Uint8Array): Vm => shardVm(deserialize(bytes), params, q.statementMicros, clock)
   let scanned = 0
   const counted = async function * (rows: AsyncIterable<Row>): AsyncIterable<Row> { for await (const r of rows) { scanned++; yield r } }
   const rights: SqlValue[][][] = []

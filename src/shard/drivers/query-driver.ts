@@ -2,7 +2,7 @@
 // scans the table's visible rows, runs the coordinator's SBLR program on each row image (columns
 // decode only when the program loads them), and returns the output rows — or, for aggregate
 // queries, one row per group with its partial aggregate states for the coordinator to merge.
-import { systemClock } from '../../core/clock'
+import type { Clock } from '../../core/clock'
 import { ScratchBirdError } from '../../core/errors'
 import type { Hlc } from '../../core/hlc'
 import type { UuidV7Generator } from '../../core/uuid'
@@ -46,19 +46,19 @@ const NO_HLC = { generate: refuse } as unknown as Hlc
 const NO_V7 = { generate: refuse } as unknown as UuidV7Generator
 
 /** A VM for a program shipped to a shard worker (no UUID generators, the statement's now()). */
-export function shardVm (program: Program, params: readonly SqlValue[], statementMicros: bigint | undefined): Vm {
+export function shardVm (program: Program, params: readonly SqlValue[], statementMicros: bigint | undefined, clock: Clock): Vm {
   return new Vm(program, {
     params,
     hlc: NO_HLC,
     uuidV7: NO_V7,
-    clock: systemClock,
+    clock,
     ...(statementMicros !== undefined ? { statementTime: new SqlTimestamp(statementMicros) } : {})
   })
 }
 
-export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions): Promise<{ rows: Uint8Array, scanned: number }> {
+export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions, clock: Clock): Promise<{ rows: Uint8Array, scanned: number }> {
   const program = deserialize(q.program)
-  const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros)
+  const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros, clock)
   const types = program.columns.map(c => c.type)
   let scanned = 0
   async function * images (): AsyncIterable<RowInput> {

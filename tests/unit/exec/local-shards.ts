@@ -31,13 +31,13 @@ export class LocalShards {
   /** Requests per op, in order (what the executor asked the shards). */
   readonly sent: ShardOpName[] = []
 
-  private constructor (readonly engines: ShardEngine[]) {}
+  private constructor (readonly engines: ShardEngine[], private readonly clock: ManualClock) {}
 
-  static async open (shards: number): Promise<LocalShards> {
+  static async open (shards: number, clock: ManualClock): Promise<LocalShards> {
     const counter = new SharedXidCounter(new SharedArrayBuffer(8))
     const engines = await Promise.all([...Array(shards).keys()].map(shardId =>
-      ShardEngine.open(MemoryKv.open(), { shardId, nodeId: NODE_ID, durability: 'none', xids: new SharedXidSource(counter, NODE_ID, 0n) })))
-    return new LocalShards(engines)
+      ShardEngine.open(MemoryKv.open(), { shardId, nodeId: NODE_ID, durability: 'none', clock, xids: new SharedXidSource(counter, NODE_ID, 0n) })))
+    return new LocalShards(engines, clock)
   }
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
@@ -95,12 +95,12 @@ export class LocalShards {
     ABORT_PREPARED: async r => { await this.engine(r.shard).abortPrepared(r.xid); return {} },
     QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
-      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r)
+      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
     },
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
-      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r)
+      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock)
     }
   }
 
@@ -134,8 +134,8 @@ export interface TestNode {
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
 export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number): Promise<TestNode> {
-  const shards = await LocalShards.open(n)
   const clock = new ManualClock()
+  const shards = await LocalShards.open(n, clock)
   const hlc = new Hlc({ nodeId: NODE_ID, clock, rng: new SeededRng(1) })
   let catalog = new Catalog()
   const env: ExecEnv = {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { SessionRegistry } from '../../../src/net/sessions'
+import { SeededRng } from '../../../src/core/rng'
 
 describe('client sessions', () => {
   it('creates, serialises use, and expires idle sessions for rollback', () => {
-    const reg = new SessionRegistry<{ txn: number | null }>(1000, () => ({ txn: null }))
+    const reg = new SessionRegistry<{ txn: number | null }>(1000, () => ({ txn: null }), new SeededRng(1))
     const a = reg.create(0)
     const b = reg.create(0)
     expect(a.id).not.toBe(b.id)
@@ -19,7 +20,7 @@ describe('client sessions', () => {
   })
 
   it('is bounded', () => {
-    const reg = new SessionRegistry(1000, () => null, 2)
+    const reg = new SessionRegistry(1000, () => null, new SeededRng(2), 2)
     reg.create(0)
     reg.create(0)
     expect(() => reg.create(0)).toThrow(expect.objectContaining({ code: 'SB_TOO_MANY_SESSIONS' }))

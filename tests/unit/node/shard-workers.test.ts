@@ -21,7 +21,7 @@ const restartClock = new ManualClock()
 afterEach(async () => { await workers?.stop(); workers = undefined })
 
 async function startWorkers (fatal: string[] = []): Promise<ShardWorkers> {
-  const w = new ShardWorkers(testWorkerOptions(mkdtempSync(join(tmpdir(), 'sb-workers-')), { now: () => restartClock.monotonic() }), pino({ level: 'silent' }), (reason) => fatal.push(reason))
+  const w = new ShardWorkers(testWorkerOptions(mkdtempSync(join(tmpdir(), 'sb-workers-')), { clock: restartClock }), pino({ level: 'silent' }), (reason) => fatal.push(reason))
   await w.start([[0, 2], [1, 3]])
   workers = w
   return w

@@ -26,7 +26,7 @@ export function testWorkerOptions (dataDir: string, overrides: Partial<ShardWork
     ringBytes: 1 << 16,
     maxMessageBytes: 1 << 14,
     lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 100 },
-    now: () => clock.monotonic(),
+    clock,
     ...overrides
   }
 }

@@ -1,3 +1,4 @@
+import { systemClock } from '../../../src/core/clock'
 import { afterEach, describe, expect, test } from 'vitest'
 import { Worker } from 'node:worker_threads'
 import { ScratchBirdError } from '../../../src/core/errors'
@@ -15,8 +16,8 @@ afterEach(async () => {
 
 /** Starts echo-worker.ts and wires its exit to failAll, as the node does. */
 function startEchoWorker (capacity = 64 * 1024, maxInFlight = RING_MAX_IN_FLIGHT): Started {
-  const requests = SpscRing.create(capacity)
-  const responses = SpscRing.create(capacity)
+  const requests = SpscRing.create(capacity, { clock: systemClock })
+  const responses = SpscRing.create(capacity, { clock: systemClock })
   const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
     workerData: { entry: './echo-worker.ts', requests: requests.sab, responses: responses.sab }
   })

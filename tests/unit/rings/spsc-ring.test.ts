@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import { Worker } from 'node:worker_threads'
 import fc from 'fast-check'
-import { ManualClock, type Clock } from '../../../src/core/clock'
+import { ManualClock, type Clock, systemClock } from '../../../src/core/clock'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { FRAME_HEADER_BYTES, SpscRing } from '../../../src/rings/spsc-ring'
 
@@ -21,13 +21,13 @@ function pattern (seq: number, len: number): Uint8Array {
 
 /** A producer/consumer pair over one SAB, as main thread and worker would hold them. */
 function pair (capacity = 4096, startCounter?: number): { tx: SpscRing, rx: SpscRing } {
-  const tx0 = SpscRing.create(capacity)
+  const tx0 = SpscRing.create(capacity, { clock: systemClock })
   if (startCounter !== undefined) {
     const ctl = new Int32Array(tx0.sab, 0, 32)
     ctl[HEAD] = startCounter
     ctl[TAIL] = startCounter
   }
-  return { tx: SpscRing.attach(tx0.sab), rx: SpscRing.attach(tx0.sab) }
+  return { tx: SpscRing.attach(tx0.sab, { clock: systemClock }), rx: SpscRing.attach(tx0.sab, { clock: systemClock }) }
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
@@ -54,22 +54,22 @@ function expectCode (fn: () => unknown, code: string): void {
 
 describe('SpscRing creation', () => {
   test('capacity must be a power of two of at least 4 KiB', () => {
-    for (const bad of [0, 1000, 2048, 4095, 6000, 4096.5, -4096]) expectCode(() => SpscRing.create(bad), 'SB_BAD_ARGUMENT')
-    const r = SpscRing.create(4096)
+    for (const bad of [0, 1000, 2048, 4095, 6000, 4096.5, -4096]) expectCode(() => SpscRing.create(bad, { clock: systemClock }), 'SB_BAD_ARGUMENT')
+    const r = SpscRing.create(4096, { clock: systemClock })
     expect(r.capacity).toBe(4096)
     expect(r.maxMessageBytes).toBe(4096 / 4 - FRAME_HEADER_BYTES)
     expect(r.freeBytes()).toBe(4096)
   })
 
   test('a configured limit below capacity/4 is honoured; above it is refused', () => {
-    expect(SpscRing.create(8192, { maxMessageBytes: 100 }).maxMessageBytes).toBe(100)
-    expectCode(() => SpscRing.create(8192, { maxMessageBytes: 4096 }), 'SB_BAD_ARGUMENT')
+    expect(SpscRing.create(8192, { maxMessageBytes: 100, clock: systemClock }).maxMessageBytes).toBe(100)
+    expectCode(() => SpscRing.create(8192, { maxMessageBytes: 4096, clock: systemClock }), 'SB_BAD_ARGUMENT')
   })
 
   test('attach refuses buffers that are not rings', () => {
-    expectCode(() => SpscRing.attach(new SharedArrayBuffer(8192)), 'SB_BAD_ARGUMENT')
-    expectCode(() => SpscRing.attach(new SharedArrayBuffer(16)), 'SB_BAD_ARGUMENT')
-    expectCode(() => SpscRing.attach(undefined as unknown as SharedArrayBuffer), 'SB_BAD_ARGUMENT')
+    expectCode(() => SpscRing.attach(new SharedArrayBuffer(8192), { clock: systemClock }), 'SB_BAD_ARGUMENT')
+    expectCode(() => SpscRing.attach(new SharedArrayBuffer(16), { clock: systemClock }), 'SB_BAD_ARGUMENT')
+    expectCode(() => SpscRing.attach(undefined as unknown as SharedArrayBuffer, { clock: systemClock }), 'SB_BAD_ARGUMENT')
   })
 })
 
@@ -193,7 +193,7 @@ describe('SpscRing backpressure and limits', () => {
     const manual = new ManualClock()
     const clock: Clock = { now: () => manual.now(), monotonic: () => { manual.advance(10); return manual.monotonic() } }
     const tx = SpscRing.create(4096, { clock })
-    const rx = SpscRing.attach(tx.sab)
+    const rx = SpscRing.attach(tx.sab, { clock: systemClock })
     while (tx.tryWrite(1, 0, pattern(0, 1000)));
     const used = tx.usedBytes()
     expect(tx.writeSync(1, 1, pattern(1, 1000), 0)).toBe(false) // no time at all: one try
@@ -216,7 +216,7 @@ describe('SpscRing backpressure and limits', () => {
     expect(tx.usedBytes()).toBe(0)
     expect(tx.tryWrite(1, 2, pattern(2, tx.maxMessageBytes))).toBe(true)
     expect(collect(rx)).toEqual([{ type: 1, id: 2, payload: pattern(2, tx.maxMessageBytes) }])
-    const small = SpscRing.create(4096, { maxMessageBytes: 10 })
+    const small = SpscRing.create(4096, { maxMessageBytes: 10, clock: systemClock })
     expectCode(() => small.tryWrite(1, 1, new Uint8Array(11)), 'SB_MESSAGE_TOO_LARGE')
     expect(small.tryWrite(1, 1, new Uint8Array(10))).toBe(true)
   })
@@ -258,7 +258,7 @@ describe('SpscRing close and waiting', () => {
 
   for (const mode of ['waitSync', 'writeSync'] as const) {
     test(`close wakes a worker blocked in ${mode}`, async () => {
-      const ring = SpscRing.create(4096)
+      const ring = SpscRing.create(4096, { clock: systemClock })
       const worker = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url),
         { workerData: { entry: './wait-worker.ts', ring: ring.sab, mode } })
       try {

@@ -5,6 +5,7 @@
 
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ManualClock } from '../../../src/core/clock'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardEngine, type ReplicaWrite, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
 import { backRangeOfRow, COMMIT_PREFIX, readU64, rowKey, TIP_GROUP_PREFIX, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
@@ -79,7 +80,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
     let source: KvSource
     let kv: CountingKv
     let engine: ShardEngine
-    const opts: ShardEngineOptions = { shardId: 3, nodeId: NODE, durability: 'none' }
+    const opts: ShardEngineOptions = { shardId: 3, nodeId: NODE, durability: 'none', clock: new ManualClock() }
 
     async function open (o: Partial<ShardEngineOptions> = {}): Promise<ShardEngine> {
       kv = new CountingKv(await source.open())
