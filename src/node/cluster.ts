@@ -17,7 +17,7 @@ import { cryptoRng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
 import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
-import type { NodeMetrics } from '../ops/metrics'
+import { nodeIdLabel, type NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
@@ -262,7 +262,7 @@ export class ClusterShell implements ShardRouting {
   /** Feeds a peer's stamps to this node's HLC (cluster/hlc-observe.ts); a refusal is counted and returned. */
   private observeHlc (stamps: Iterable<RemoteStamp>): ScratchBirdError | null {
     const refused = observeRemoteHlc(this.d.hlc, stamps)
-    if (refused !== null) this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
+    if (refused !== null) this.d.metrics.hlcRemoteRejections.inc({ node_id: nodeIdLabel(this.selfId) })
     return refused
   }
 

@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
-import { createMetrics, type NodeMetrics } from '../ops/metrics'
+import { createMetrics, nodeIdLabel, type NodeMetrics } from '../ops/metrics'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
@@ -202,7 +202,7 @@ export class ScratchBirdNode {
       nodeId,
       maxClockOffsetMs: config.node.max_clock_offset_ms,
       onWarning: (kind, details) => {
-        this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
+        this.metrics.hlcWarnings.inc({ node_id: nodeIdLabel(nodeId), kind })
         log.warn(details, `HLC warning: ${kind}`)
       }
     })
@@ -295,7 +295,7 @@ export class ScratchBirdNode {
     }, (e) => this.log.error({ err: e }, 'internal error in metrics handler'))
     const maddr = await listen(this.metricsHttp, this.config.node.metrics_listen)
     this.metricsAddress = `${maddr.address}:${maddr.port}`
-    this.metrics.buildInfo.set({ version: VERSION, node_id: String(this.config.node.id) }, 1)
+    this.metrics.buildInfo.set({ version: VERSION, node_id: nodeIdLabel(this.config.node.id) }, 1)
   }
 
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
@@ -412,10 +412,7 @@ export class ScratchBirdNode {
   }
 
   private refreshGauges (): void {
-    if (this.hlc) {
-      const id = String(this.config.node.id)
-      this.metrics.hlcCounter.set({ node_id: id }, this.hlc.state().counter)
-    }
+    if (this.hlc) this.metrics.hlcCounter.set({ node_id: nodeIdLabel(this.config.node.id) }, this.hlc.state().counter)
     this.metrics.shardWorkers.set(this.workers?.count ?? 0)
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
     this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
