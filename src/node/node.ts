@@ -35,7 +35,7 @@ import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ShardRouter, type ShardRequester } from './shard-router'
 import { HintStore } from '../cluster/hints/store'
-import { LevelKv } from '../storage/kv-level'
+import { LevelKv, levelKvOptions } from '../storage/kv-level'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
@@ -218,11 +218,7 @@ export class ScratchBirdNode {
       durability: config.node.durability,
       ringBytes: config.storage.ring_bytes,
       maxMessageBytes: config.storage.max_message_bytes,
-      lsm: {
-        writeBufferSize: config.lsm.write_buffer_size,
-        cacheSize: config.lsm.block_cache_bytes,
-        maxOpenFiles: config.lsm.max_open_files
-      },
+      lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
       now: () => systemClock.monotonic()
     }, log, (reason) => {

@@ -233,11 +233,14 @@ const audit = z.strictObject({
 }).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
 
 const lsm = z.strictObject({
-  l0_compaction_trigger: z.int().min(1).default(4).meta({ description: 'Level-0 files that trigger a compaction. Increase to compact less often. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
-  max_bytes_for_level_base: z.int().min(MiB).default(256 * MiB).meta({ description: 'Size in bytes of level 1; larger means less compaction. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
-  write_buffer_size: z.int().min(64 * KiB).max(GiB).default(4 * MiB).meta({ description: 'Bytes of writes buffered in memory per shard before they are written to a level-0 file (classic-level writeBufferSize).' }),
-  block_cache_bytes: z.int().min(0).max(64 * GiB).default(8 * MiB).meta({ description: 'Block cache per shard in bytes (classic-level cacheSize).' }),
-  max_open_files: z.int().min(1).max(1_000_000).default(1000).meta({ description: 'Open table files per shard (classic-level maxOpenFiles). Mind the process file limit: shards x max_open_files.' })
+  l0_compaction_trigger: z.int().min(1).default(4).meta({ description: 'Level-0 files that trigger a compaction (the seed\'s Compaction Tuning). LevelDB as built into classic-level fixes this at build time (4) and exposes no option for it.' }),
+  max_bytes_for_level_base: z.int().min(MiB).default(256 * MiB).meta({ description: 'Size in bytes of level 1 (the seed\'s Compaction Tuning). LevelDB as built into classic-level fixes this at build time (10 MiB, x10 per level) and exposes no option for it.' }),
+  write_buffer_size: z.int().min(64 * KiB).max(GiB).default(4 * MiB).meta({ description: 'Bytes of writes buffered in memory per shard before they are written to a level-0 file (LevelDB write_buffer_size, classic-level writeBufferSize). Larger: fewer, bigger level-0 files and so less compaction, at the cost of memory and a longer log replay after a crash.' }),
+  block_cache_bytes: z.int().min(0).max(64 * GiB).default(8 * MiB).meta({ description: 'Block cache per shard in bytes (LevelDB block_cache, classic-level cacheSize).' }),
+  max_open_files: z.int().min(1).max(1_000_000).default(1000).meta({ description: 'Open table files per shard (LevelDB max_open_files, classic-level maxOpenFiles). Mind the process file limit: shards x max_open_files.' }),
+  block_size: z.int().min(KiB).max(4 * MiB).default(4 * KiB).meta({ description: 'Approximate bytes of (uncompressed) key/value data per table block, the unit read from disk and cached (LevelDB block_size, classic-level blockSize). Larger: better scans and compression, slower point reads.' }),
+  max_file_size: z.int().min(MiB).max(GiB).default(2 * MiB).meta({ description: 'Bytes LevelDB writes to a table file before starting the next one (LevelDB max_file_size, classic-level maxFileSize). Larger: fewer files (see max_open_files), longer compactions.' }),
+  compression: z.boolean().default(true).meta({ description: 'Compress table blocks with Snappy (LevelDB compression, classic-level compression).' })
 }).meta({ description: 'Storage engine (LevelDB via classic-level) tuning, per shard database.' })
 
 const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const
