@@ -110,7 +110,8 @@ export class ClusterShell implements ShardRouting {
     for (const n of config.cluster.nodes) this.addresses.set(n.id, n.address)
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
     this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
-    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids))
+    const datacenterOf = (id: number): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
+    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: randomBytes(8).toString('hex') },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
@@ -181,7 +182,7 @@ export class ClusterShell implements ShardRouting {
       return {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id)!,
-        datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? '',
+        datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? this.d.config.node.datacenter,
         state: m?.state ?? 'unknown',
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
         clockOffsetMs: m?.clockOffsetMs === null || m === undefined ? null : Math.round(m.clockOffsetMs),

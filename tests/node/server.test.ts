@@ -141,9 +141,11 @@ describe('scratchbird command line', () => {
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/^refused: security\.tls_enabled: not in effect yet: TLS arrives/m)
-    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled', 'node.datacenter']) {
+    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled']) {
       expect(r.stdout).toMatch(new RegExp(`^warning: ${key.replace('.', '\\.')}: not in effect yet`, 'm'))
     }
+    // Placement spreads replicas over cluster.nodes' datacenters: node.datacenter is in effect.
+    expect(r.stdout).not.toMatch(/node\.datacenter/)
     expect(r.stdout).toContain('configuration NOT usable: security.tls_enabled')
 
     const tls = join(dir, 'tls.yaml')

@@ -33,6 +33,9 @@ export const HINT_DEFAULTS = { expirationDays: 7, deliveryIntervalMs: 10_000, de
 /** storage.txn_idle_timeout_ms's default (also what ShardWorkers uses when not given one). */
 export const TXN_IDLE_TIMEOUT_MS_DEFAULT = 600_000
 
+/** node.datacenter's and cluster.nodes[].datacenter's default: one datacenter. */
+export const DEFAULT_DATACENTER = 'dc1'
+
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`)
 
@@ -81,7 +84,9 @@ const node = z.strictObject({
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
   listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
-  datacenter: nonEmpty.default('dc1').meta({ description: 'Datacenter (or availability zone) of this node; replica placement spreads replicas across datacenters.' }),
+  // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
+  // the shared cluster section alone says where every node is.
+  datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),
   durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
   max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
   shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0)
@@ -128,7 +133,7 @@ const storage = z.strictObject({
 const clusterNode = z.strictObject({
   id: nodeId.meta({ description: 'The member\'s node.id.' }),
   address: peerAddress.meta({ description: 'The member\'s node.listen address as reachable from the other nodes.', example: 'node1.example.com:8080' }),
-  datacenter: nonEmpty.optional().meta({ description: 'The member\'s datacenter; defaults to what the member itself announces.', example: 'dc1' })
+  datacenter: nonEmpty.default(DEFAULT_DATACENTER).meta({ description: 'The member\'s datacenter (or availability zone). Replica placement reads it: a shard\'s replicas are spread over datacenters first (each of D datacenters holds N/D of a shard\'s N replicas, rounded up or down, before any holds more). Every node must list the same datacenters, or they would disagree on placement.' })
 }).meta({ noun: 'a cluster member (a mapping with id, address and datacenter)' })
 
 const cluster = z.strictObject({
@@ -289,6 +294,14 @@ export const documentSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['node', 'id'], message: 'node not a member', params: { expected: `the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})` } })
   }
 }, onlyWhenValid('node', 'cluster')).superRefine((c, ctx) => {
+  // Placement reads the datacenters of cluster.nodes (the same on every node); this node's own
+  // node.datacenter (what it announces) saying something else would be a lie about where it is.
+  const self = c.cluster.nodes.find((n) => n.id === c.node.id)
+  if (self !== undefined && c.node.datacenter !== undefined && self.datacenter !== c.node.datacenter) {
+    const i = c.cluster.nodes.indexOf(self)
+    ctx.addIssue({ code: 'custom', path: ['node', 'datacenter'], message: 'datacenter differs from the member list', params: { expected: `${JSON.stringify(self.datacenter)}, the datacenter of this node's entry cluster.nodes[${i}]${self.datacenter === DEFAULT_DATACENTER ? ' (its default: set cluster.nodes[].datacenter for every member)' : ''}, or nothing` } })
+  }
+}, onlyWhenValid('node', 'cluster')).superRefine((c, ctx) => {
   // The participant's lease must outlast the client session: otherwise a client idle between
   // statements (its session still open) would find its shard transactions rolled back under it.
   if (c.storage.txn_idle_timeout_ms <= c.http.session_idle_timeout_ms) {
@@ -299,8 +312,10 @@ export const documentSchema = z.strictObject({
 /** documentSchema plus the values derived from other keys. */
 export const configSchema = documentSchema.prefault({}).transform((c) => {
   const dir = c.logging.dir ?? join(c.node.data_dir, 'logs')
+  const datacenter = c.node.datacenter ?? c.cluster.nodes.find((n) => n.id === c.node.id)?.datacenter ?? DEFAULT_DATACENTER
   return {
     ...c,
+    node: { ...c.node, datacenter },
     logging: { ...c.logging, dir },
     audit: {
       ...c.audit,
