@@ -13,6 +13,7 @@ import { cryptoRng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, type NodeMetrics } from '../ops/metrics'
+import { slowQueryRecord } from '../ops/slow-query'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
@@ -24,7 +25,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
 import { loadCatalog, saveCatalog } from '../catalog/store'
-import type { ExecEnv } from '../exec/env'
+import type { ExecEnv, StatementReport } from '../exec/env'
 import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
 import { Catalog } from '../catalog/catalog'
@@ -306,12 +307,19 @@ export class ScratchBirdNode {
       listenAddress: () => this.listenAddress,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
-      log
+      log,
+      statementDone: (r) => this.logSlowQuery(r)
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log)
     api.start()
     return api
+  }
+
+  /** logging.slow_query_ms is read at each statement, so a SIGHUP reload changes it live. */
+  private logSlowQuery (r: StatementReport): void {
+    const record = slowQueryRecord(r, this.config.logging.slow_query_ms)
+    if (record !== null) this.loggers.slow_query.warn(record.fields, record.msg)
   }
 
   private installCatalog (c: Catalog): void {

@@ -266,7 +266,7 @@ const logging = z.strictObject({
     slow_query: logFile('slow_query.log', 'Slow queries (see slow_query_ms).'),
     audit: logFile('audit.log', 'Audit log, used when audit.log_file is not set.')
   }).prefault({}).meta({ description: 'Log file names, one per stream.' }),
-  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Queries taking at least this many milliseconds go to the slow-query log; 0 logs every query.' }),
+  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Statements taking at least this many milliseconds (measured on the node that ran them, parse excluded) are written to the slow-query log (logging.files.slow_query) as one JSON line at WARNING: statement text (canonical SQL, at most 2000 characters), durationMs, rows returned or affected, the first 8 characters of the client session, the shards its open transaction has touched, the error code of a failed one. 0 logs every statement. Nothing is written when logging.level is ERROR.' }),
   console: z.enum(['auto', 'pretty', 'json', 'off']).default('auto').meta({ description: 'Log output on stdout: pretty (human-readable), json (one object per line), off, or auto: pretty on a terminal, JSON otherwise.' })
 }).meta({ description: 'Logs (the seed\'s "Logging").' })
 
