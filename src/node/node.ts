@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { systemClock } from '../core/clock'
-import type { Config } from '../core/config/load'
+import { showValue, type Config } from '../core/config/load'
+import { applyLive, planReload } from '../core/config/reload'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import { initHashing } from '../core/hash'
 import type { Hlc } from '../core/hlc'
@@ -65,6 +66,11 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
       audit: config.audit.enabled ? resolve(config.audit.log_file) : null
     }
   }
+}
+
+/** A config value in a log line: strings bare (logging.level changed: INFO -> DEBUG), the rest as JSON. */
+function shown (v: unknown): string {
+  return typeof v === 'string' ? v : showValue(v)
 }
 
 /** One step of start(): what it starts, and what undoes it (nothing to undo: no stop). */
@@ -424,18 +430,25 @@ export class ScratchBirdNode {
   }
 
   /**
-   * SIGHUP: apply what can change without a restart (log level, log files reopened for
-   * logrotate); report the rest.
+   * SIGHUP with a valid file (server-main keeps the running configuration and logs an ERROR
+   * otherwise): the log files are reopened (logrotate); live keys (config/reload.ts) take effect
+   * now, each logged at INFO; every other changed key is named in a WARNING and keeps its
+   * running value until a restart.
    */
   reload (next: Config): void {
-    const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
-      .filter(k => JSON.stringify(next[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
+    const plan = planReload(this.config, next)
     this.loggers.reopen()
-    this.loggers.setLevel(next.logging.level)
-    this.config = { ...this.config, logging: next.logging, replication: next.replication, anti_entropy: next.anti_entropy, gossip: next.gossip, audit: next.audit, http: next.http }
-    this.log.info({ restartNeeded }, restartNeeded.length
-      ? `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`
-      : 'configuration reloaded')
+    applyLive(this.config, plan.live)
+    // The loggers copied the level at start: the one live key that needs pushing.
+    this.loggers.setLevel(this.config.logging.level)
+    for (const c of plan.live) {
+      this.log.info({ key: c.path, from: c.running, to: c.file }, `${c.path} changed: ${shown(c.running)} -> ${shown(c.file)}, in effect now`)
+    }
+    for (const c of plan.restart) {
+      this.log.warn({ key: c.path, running: c.running, file: c.file }, `${c.path} changed in the file: needs a restart; the running value stays ${shown(c.running)}`)
+    }
+    this.log.info({ live: plan.live.map(c => c.path), restartNeeded: plan.restart.map(c => c.path) },
+      `configuration reloaded: ${plan.live.length} change(s) in effect, ${plan.restart.length} waiting for a restart`)
   }
 
   /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */

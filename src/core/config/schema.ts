@@ -22,9 +22,19 @@ const GiB = 1024 * MiB
 // setTimeout/setInterval silently treat delays above 2^31-1 ms as 1 ms, so no duration may exceed it.
 const MAX_TIMER_MS = 2 ** 31 - 1
 
+/**
+ * What a SIGHUP does with a changed key (meta.reload; absent = 'restart'). 'live': the running
+ * components read the key from the node's one Config object at every use (never copied at start),
+ * and the reload writes the new value into that object (config/reload.ts). 'restart': something
+ * read it once at start (a listener, a worker, a timer, a placement); a reload reports the change
+ * and keeps the running value.
+ */
+export type Reload = 'live' | 'restart'
+const LIVE = { reload: 'live' as Reload }
+
 /** Integer milliseconds usable as a Node timer delay. */
-function ms (dflt: number, description: string, min = 1) {
-  return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description })
+function ms (dflt: number, description: string, min = 1, reload: Reload = 'restart') {
+  return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description, ...(reload === 'live' ? LIVE : {}) })
 }
 
 /** replication.hint_* defaults, also what HintDelivery uses when not given a value. */
@@ -89,7 +99,7 @@ const node = z.strictObject({
   datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),
   durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
   max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
-  shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0)
+  shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0, 'live')
 }).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
 
 // Shard ids are map keys in YAML (`{0: 0, 5: 1}`), which arrive as strings.
@@ -167,8 +177,8 @@ const replication = z.strictObject({
   default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard for tables that do not SET replication_factor.' }),
   write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for tables that do not SET write_quorum. Lower: faster writes, less durability. At most default_factor.' }),
   read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for tables that do not SET read_quorum. Lower: faster reads that may be stale. At most default_factor.' }),
-  write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.'),
-  read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.'),
+  write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.', 1, 'live'),
+  read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.', 1, 'live'),
   hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; anti-entropy repairs what they carried.' }),
   hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.'),
   hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
@@ -255,7 +265,7 @@ const logFile = (dflt: string, description: string) =>
 
 const logging = z.strictObject({
   // Upper-cased first so `info` and `Info` work as well as `INFO` (operators type all three).
-  level: z.preprocess((v) => typeof v === 'string' ? v.toUpperCase() : v, z.enum(LOG_LEVELS)).default('INFO').meta({ description: 'Least severe level written: ERROR (quorum failures, node failures), WARNING (failed hint delivery, clock skew), INFO (joins, shard moves), DEBUG (replication messages, Merkle comparisons). Case-insensitive.' }),
+  level: z.preprocess((v) => typeof v === 'string' ? v.toUpperCase() : v, z.enum(LOG_LEVELS)).default('INFO').meta({ description: 'Least severe level written: ERROR (quorum failures, node failures), WARNING (failed hint delivery, clock skew), INFO (joins, shard moves), DEBUG (replication messages, Merkle comparisons). Case-insensitive.', ...LIVE }),
   // No schema default: it follows node.data_dir (filled in by configSchema), so a node started
   // with --data-dir keeps its logs with its data.
   dir: dirPath.optional().meta({ description: 'Directory of the log files. Default: logs under node.data_dir (./data/logs). Relative paths resolve against the working directory.', example: '/var/log/scratchbird' }),
@@ -266,7 +276,7 @@ const logging = z.strictObject({
     slow_query: logFile('slow_query.log', 'Slow queries (see slow_query_ms).'),
     audit: logFile('audit.log', 'Audit log, used when audit.log_file is not set.')
   }).prefault({}).meta({ description: 'Log file names, one per stream.' }),
-  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Statements taking at least this many milliseconds (measured on the node that ran them, parse excluded) are written to the slow-query log (logging.files.slow_query) as one JSON line at WARNING: statement text (canonical SQL, at most 2000 characters), durationMs, rows returned or affected, the first 8 characters of the client session, the shards its open transaction has touched, the error code of a failed one. 0 logs every statement. Nothing is written when logging.level is ERROR.' }),
+  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Statements taking at least this many milliseconds (measured on the node that ran them, parse excluded) are written to the slow-query log (logging.files.slow_query) as one JSON line at WARNING: statement text (canonical SQL, at most 2000 characters), durationMs, rows returned or affected, the first 8 characters of the client session, the shards its open transaction has touched, the error code of a failed one. 0 logs every statement. Nothing is written when logging.level is ERROR.', ...LIVE }),
   console: z.enum(['auto', 'pretty', 'json', 'off']).default('auto').meta({ description: 'Log output on stdout: pretty (human-readable), json (one object per line), off, or auto: pretty on a terminal, JSON otherwise.' })
 }).meta({ description: 'Logs (the seed\'s "Logging").' })
 
