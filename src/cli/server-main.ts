@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../core/config/load'
 import { askedNotInEffect, notInEffectLine } from '../core/config/not-in-effect'
-import { ScratchBirdError, isScratchBirdError, describe } from '../core/errors'
+import { ScratchBirdError, isScratchBirdError, describe, messageOf } from '../core/errors'
 import { parseLogLevel } from '../ops/log'
 import { ScratchBirdNode } from '../node/node'
 import type { ParsedFlags } from './args'
@@ -90,7 +90,7 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
     try {
       node.reload(configFromFlags(flags))
     } catch (e) {
-      node.log.error({ err: describe(e) }, 'configuration reload failed; keeping the running configuration')
+      node.log.error({ err: describe(e) }, `configuration reload failed, keeping the running configuration: ${messageOf(e)}`)
     }
   })
   // Once, before anything else is logged: what this configuration asks for and does not get.

@@ -14,6 +14,14 @@ import { NODE_ID_MAX } from '../core/ids'
 // Equal scores (astronomically unlikely, but the order must still be total) rank the lower node
 // id first.
 //
+// Datacenters (the seed's cluster.yaml gives each member one): replicas of a shard spread over
+// datacenters first, as Cassandra's NetworkTopologyStrategy does. The list is built in rounds:
+// round r takes the r-th best node (by score) of every datacenter that still has one, ordered by
+// score. So any prefix of N nodes gives each of D datacenters ⌊N/D⌋ or ⌈N/D⌉ replicas (a
+// datacenter with fewer nodes gives all it has); the first node is still the overall best score;
+// and with one datacenter the list is exactly the plain rendezvous order (single-datacenter
+// clusters keep their placement).
+//
 // Pure and synchronous; `initHashing()` must have completed.
 
 export const MAX_SHARD_ID = 0xffff_ffff
@@ -33,16 +41,44 @@ export function placementScore (shardId: number, nodeId: number): bigint {
   return xxhash64(scratch)
 }
 
+/** A member's datacenter (every member in one when not given). */
+export type DatacenterOf = (nodeId: number) => string
+
+const ONE_DATACENTER: DatacenterOf = () => ''
+
 /**
  * The first `length` nodes of `nodeIds` in `shardId`'s preference order (all of them by
- * default). `nodeIds` is a membership set: its order does not matter; duplicates are a bug.
+ * default), spread over the datacenters `datacenterOf` names. `nodeIds` is a membership set: its
+ * order does not matter; duplicates are a bug.
  */
-export function preferenceList (shardId: number, nodeIds: readonly number[], length = nodeIds.length): number[] {
+export function preferenceList (shardId: number, nodeIds: readonly number[], length = nodeIds.length, datacenterOf: DatacenterOf = ONE_DATACENTER): number[] {
   assert(Number.isInteger(length) && length >= 0, `preference list length ${length} is not a non-negative integer`)
   assert(new Set(nodeIds).size === nodeIds.length, 'node ids of a membership must be distinct')
   const scored = nodeIds.map(id => ({ id, score: placementScore(shardId, id) }))
   scored.sort((a, b) => a.score > b.score ? -1 : a.score < b.score ? 1 : a.id - b.id)
-  return scored.slice(0, length).map(s => s.id)
+  const ranked = scored.map(s => s.id)
+  return spreadOverDatacenters(ranked, datacenterOf).slice(0, length)
+}
+
+/**
+ * `ranked` (best first) reordered in rounds: the r-th node of every datacenter, in `ranked`
+ * order, before any datacenter's (r+1)-th. One datacenter: `ranked` unchanged.
+ */
+function spreadOverDatacenters (ranked: readonly number[], datacenterOf: DatacenterOf): number[] {
+  const byDc = new Map<string, number[]>()
+  // Rank of each node within its datacenter: round number of the node.
+  const round = new Map<number, number>()
+  for (const id of ranked) {
+    const dc = datacenterOf(id)
+    const list = byDc.get(dc) ?? []
+    round.set(id, list.length)
+    list.push(id)
+    byDc.set(dc, list)
+  }
+  if (byDc.size <= 1) return [...ranked]
+  const position = new Map(ranked.map((id, i) => [id, i]))
+  // Stable by round, then by score order: exactly the rounds described above.
+  return [...ranked].sort((a, b) => (round.get(a)! - round.get(b)!) || (position.get(a)! - position.get(b)!))
 }
 
 /**
@@ -50,10 +86,10 @@ export function preferenceList (shardId: number, nodeIds: readonly number[], len
  * Use the largest replication factor of any table as `n`: a table with a smaller N uses the
  * prefix of the same list, so tables colocated on a shard share their first replicas.
  */
-export function placement (shards: number, nodeIds: readonly number[], n: number): number[][] {
+export function placement (shards: number, nodeIds: readonly number[], n: number, datacenterOf: DatacenterOf = ONE_DATACENTER): number[][] {
   assert(Number.isInteger(shards) && shards >= 0 && shards - 1 <= MAX_SHARD_ID, `shard count ${shards} out of range`)
   const lists: number[][] = []
-  for (let shard = 0; shard < shards; shard++) lists.push(preferenceList(shard, nodeIds, n))
+  for (let shard = 0; shard < shards; shard++) lists.push(preferenceList(shard, nodeIds, n, datacenterOf))
   return lists
 }
 

@@ -7,6 +7,7 @@ import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import type { DdlStatement, ExplainableStatement, Statement } from '../sql/ast'
 import { parse } from '../sql/parser'
+import { formatStatement } from '../sql/format'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
@@ -30,21 +31,38 @@ export function paramValues (params: readonly (string | number | boolean | null)
   return params.map(p => typeof p === 'number' && Number.isInteger(p) ? BigInt(p) : p)
 }
 
-export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[]): Promise<ScriptOutcome> {
+/** `sessionId`: the client session running the script, for the statement reports (slow-query log). */
+export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[], sessionId?: string): Promise<ScriptOutcome> {
   const results: StatementResult[] = []
   let statements: Statement[]
   try { statements = parse(sql) } catch (e) { return { results, error: asCoded(e) } }
   for (const s of statements) {
+    const started = env.clock.monotonic()
     try {
-      results.push(await executeStatement(env, session, s, params))
+      const result = await executeStatement(env, session, s, params)
+      results.push(result)
+      report(env, s, started, result.rowCount, undefined, session, sessionId)
     } catch (e) {
       const err = asCoded(e)
       // A failed statement poisons the open transaction (its partial writes cannot be undone alone).
       if (session.txn !== null) session.txn.failed = true
+      report(env, s, started, 0, err.code, session, sessionId)
       return { results, error: err }
     }
   }
   return { results, error: null }
+}
+
+function report (env: ExecEnv, s: Statement, started: number, rowCount: number, error: string | undefined, session: SessionState, sessionId: string | undefined): void {
+  if (env.statementDone === undefined) return
+  env.statementDone({
+    sql: () => formatStatement(s),
+    durationMs: env.clock.monotonic() - started,
+    rowCount,
+    error,
+    session: sessionId,
+    txnShards: session.txn?.shards
+  })
 }
 
 function asCoded (e: unknown): ScratchBirdError {

@@ -84,7 +84,7 @@ export class SqlApi {
     const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic())
     const state = session?.state ?? new SessionState()
     try {
-      const out = await executeScript(this.env, state, request.sql, paramValues(request.params))
+      const out = await executeScript(this.env, state, request.sql, paramValues(request.params), session?.id)
       if (session === null && state.txn !== null) {
         // Without a session nothing can continue the transaction: it ends with the request.
         await state.txn.rollback()

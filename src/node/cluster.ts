@@ -16,7 +16,7 @@ import type { Rng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
 import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
-import type { NodeMetrics } from '../ops/metrics'
+import { nodeIdLabel, type NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
@@ -120,7 +120,8 @@ export class ClusterShell implements ShardRouting {
     for (const n of config.cluster.nodes) this.addresses.set(n.id, n.address)
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
     this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
-    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids))
+    const datacenterOf = (id: number): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
+    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng) },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
@@ -191,7 +192,7 @@ export class ClusterShell implements ShardRouting {
       return {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id)!,
-        datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? '',
+        datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? this.d.config.node.datacenter,
         state: m?.state ?? 'unknown',
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
         clockOffsetMs: m?.clockOffsetMs === null || m === undefined ? null : Math.round(m.clockOffsetMs),
@@ -272,7 +273,7 @@ export class ClusterShell implements ShardRouting {
   /** Feeds a peer's stamps to this node's HLC (cluster/hlc-observe.ts); a refusal is counted and returned. */
   private observeHlc (stamps: Iterable<RemoteStamp>): ScratchBirdError | null {
     const refused = observeRemoteHlc(this.d.hlc, stamps)
-    if (refused !== null) this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.selfId) })
+    if (refused !== null) this.d.metrics.hlcRemoteRejections.inc({ node_id: nodeIdLabel(this.selfId) })
     return refused
   }
 

@@ -9,7 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort } from '../exec/env'
+import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -28,10 +28,12 @@ export interface ExecParts {
   catalog: () => Catalog
   installCatalog: (c: Catalog) => void
   log: Logger
-  /** SQL now(), UUIDv7 timestamps. */
+  /** SQL now(), UUIDv7 timestamps, statement durations. */
   clock: Clock
   /** UUIDv7 random bits. */
   rng: Rng
+  /** Every statement the executor ran (the slow-query log). */
+  statementDone?: (r: StatementReport) => void
 }
 
 export function execEnv (p: ExecParts): ExecEnv {
@@ -43,7 +45,8 @@ export function execEnv (p: ExecParts): ExecEnv {
     catalog: p.catalog,
     ...ddlPort(p),
     ...clusterView(p),
-    ...quorumPort(p)
+    ...quorumPort(p),
+    statementDone: p.statementDone
   }
 }
 

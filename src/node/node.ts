@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { systemClock, type Clock } from '../core/clock'
-import type { Config } from '../core/config/load'
+import { showValue, type Config } from '../core/config/load'
+import { applyLive, planReload } from '../core/config/reload'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import { initHashing } from '../core/hash'
 import type { Hlc } from '../core/hlc'
@@ -12,7 +13,8 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
-import { createMetrics, type NodeMetrics } from '../ops/metrics'
+import { createMetrics, nodeIdLabel, type NodeMetrics } from '../ops/metrics'
+import { slowQueryRecord } from '../ops/slow-query'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
@@ -24,7 +26,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
 import { loadCatalog, saveCatalog } from '../catalog/store'
-import type { ExecEnv } from '../exec/env'
+import type { ExecEnv, StatementReport } from '../exec/env'
 import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
 import { Catalog } from '../catalog/catalog'
@@ -35,7 +37,7 @@ import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ShardRouter, type ShardRequester } from './shard-router'
 import { HintStore } from '../cluster/hints/store'
-import { LevelKv } from '../storage/kv-level'
+import { LevelKv, levelKvOptions } from '../storage/kv-level'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
@@ -64,6 +66,11 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
       audit: config.audit.enabled ? resolve(config.audit.log_file) : null
     }
   }
+}
+
+/** A config value in a log line: strings bare (logging.level changed: INFO -> DEBUG), the rest as JSON. */
+function shown (v: unknown): string {
+  return typeof v === 'string' ? v : showValue(v)
 }
 
 /** One step of start(): what it starts, and what undoes it (nothing to undo: no stop). */
@@ -211,7 +218,7 @@ export class ScratchBirdNode {
       nodeId,
       maxClockOffsetMs: config.node.max_clock_offset_ms,
       onWarning: (kind, details) => {
-        this.metrics.hlcWarnings.inc({ node_id: String(nodeId), kind })
+        this.metrics.hlcWarnings.inc({ node_id: nodeIdLabel(nodeId), kind })
         log.warn(details, `HLC warning: ${kind}`)
       }
     })
@@ -227,11 +234,7 @@ export class ScratchBirdNode {
       durability: config.node.durability,
       ringBytes: config.storage.ring_bytes,
       maxMessageBytes: config.storage.max_message_bytes,
-      lsm: {
-        writeBufferSize: config.lsm.write_buffer_size,
-        cacheSize: config.lsm.block_cache_bytes,
-        maxOpenFiles: config.lsm.max_open_files
-      },
+      lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
       clock: this.io.clock
     }, log, (reason) => {
@@ -304,7 +307,7 @@ export class ScratchBirdNode {
     }, (e) => this.log.error({ err: e }, 'internal error in metrics handler'))
     const maddr = await listen(this.metricsHttp, this.config.node.metrics_listen)
     this.metricsAddress = `${maddr.address}:${maddr.port}`
-    this.metrics.buildInfo.set({ version: VERSION, node_id: String(this.config.node.id) }, 1)
+    this.metrics.buildInfo.set({ version: VERSION, node_id: nodeIdLabel(this.config.node.id) }, 1)
   }
 
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
@@ -321,12 +324,19 @@ export class ScratchBirdNode {
       installCatalog: (c) => this.installCatalog(c),
       log,
       clock: this.io.clock,
-      rng: this.io.rng
+      rng: this.io.rng,
+      statementDone: (r) => this.logSlowQuery(r)
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
     api.start()
     return api
+  }
+
+  /** logging.slow_query_ms is read at each statement, so a SIGHUP reload changes it live. */
+  private logSlowQuery (r: StatementReport): void {
+    const record = slowQueryRecord(r, this.config.logging.slow_query_ms)
+    if (record !== null) this.loggers.slow_query.warn(record.fields, record.msg)
   }
 
   private installCatalog (c: Catalog): void {
@@ -426,10 +436,7 @@ export class ScratchBirdNode {
   }
 
   private refreshGauges (): void {
-    if (this.hlc) {
-      const id = String(this.config.node.id)
-      this.metrics.hlcCounter.set({ node_id: id }, this.hlc.state().counter)
-    }
+    if (this.hlc) this.metrics.hlcCounter.set({ node_id: nodeIdLabel(this.config.node.id) }, this.hlc.state().counter)
     this.metrics.shardWorkers.set(this.workers?.count ?? 0)
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
     this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
@@ -437,18 +444,25 @@ export class ScratchBirdNode {
   }
 
   /**
-   * SIGHUP: apply what can change without a restart (log level, log files reopened for
-   * logrotate); report the rest.
+   * SIGHUP with a valid file (server-main keeps the running configuration and logs an ERROR
+   * otherwise): the log files are reopened (logrotate); live keys (config/reload.ts) take effect
+   * now, each logged at INFO; every other changed key is named in a WARNING and keeps its
+   * running value until a restart.
    */
   reload (next: Config): void {
-    const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
-      .filter(k => JSON.stringify(next[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
+    const plan = planReload(this.config, next)
     this.loggers.reopen()
-    this.loggers.setLevel(next.logging.level)
-    this.config = { ...this.config, logging: next.logging, replication: next.replication, anti_entropy: next.anti_entropy, gossip: next.gossip, audit: next.audit, http: next.http }
-    this.log.info({ restartNeeded }, restartNeeded.length
-      ? `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`
-      : 'configuration reloaded')
+    applyLive(this.config, plan.live)
+    // The loggers copied the level at start: the one live key that needs pushing.
+    this.loggers.setLevel(this.config.logging.level)
+    for (const c of plan.live) {
+      this.log.info({ key: c.path, from: c.running, to: c.file }, `${c.path} changed: ${shown(c.running)} -> ${shown(c.file)}, in effect now`)
+    }
+    for (const c of plan.restart) {
+      this.log.warn({ key: c.path, running: c.running, file: c.file }, `${c.path} changed in the file: needs a restart; the running value stays ${shown(c.running)}`)
+    }
+    this.log.info({ live: plan.live.map(c => c.path), restartNeeded: plan.restart.map(c => c.path) },
+      `configuration reloaded: ${plan.live.length} change(s) in effect, ${plan.restart.length} waiting for a restart`)
   }
 
   /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */

@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
 import { describe, isScratchBirdError, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
-import type { NodeMetrics } from '../ops/metrics'
+import { nodeIdLabel, nodeLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
 import type { Xid } from '../storage/types'
@@ -161,7 +161,7 @@ export class QuorumShell {
               break
             case 'hint': void this.storeHints(e.to, e.batch); break
             case 'batch-failed':
-              this.d.metrics.quorumWriteFailures.inc({ shard_id: String(e.report.shard) })
+              this.d.metrics.quorumWriteFailures.inc({ shard_id: shardLabel(e.report.shard) })
               this.d.log.error({ shard: e.report.shard, w: e.report.w, acks: e.report.acked.length, replicas: e.report.replicas, err: e.report.error.toJSON() }, writeFailureLine(e.report))
               break
             case 'succeeded': resolve(); break
@@ -230,7 +230,7 @@ export class QuorumShell {
             }
             case 'answered': resolve(e.rows); break
             case 'failed':
-              this.d.metrics.quorumReadFailures.inc({ shard_id: String(shard) })
+              this.d.metrics.quorumReadFailures.inc({ shard_id: shardLabel(shard) })
               this.d.log.warn({ shard, r, err: e.error.toJSON() }, `Quorum read failed: Shard ${String(shard).padStart(3, '0')}, R=${r}: ${e.error.message}`)
               reject(e.error)
               break
@@ -249,13 +249,13 @@ export class QuorumShell {
     if (from === this.d.selfId) return false
     const refused = observeRemoteHlc(this.d.hlc, versions.map(v => v?.versionId))
     if (refused === null) return false
-    this.d.metrics.hlcRemoteRejections.inc({ node_id: String(this.d.selfId) })
+    this.d.metrics.hlcRemoteRejections.inc({ node_id: nodeIdLabel(this.d.selfId) })
     this.d.log.warn({ peer: from, err: refused.toJSON() }, `read reply from node ${from} refused: ${refused.message}`)
     return true
   }
 
   private repair (shard: number, to: number, write: ReplicaWrite): void {
-    this.d.metrics.readRepairs.inc({ shard_id: String(shard) })
+    this.d.metrics.readRepairs.inc({ shard_id: shardLabel(shard) })
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
@@ -304,7 +304,7 @@ export class QuorumShell {
         else this.d.log.error({ target: e.target, err: err(e.error) }, `reading hints for node ${e.target} failed`)
         break
       case 'delivered':
-        this.d.metrics.hintsDelivered.inc({ target_node: String(e.target) }, e.count)
+        this.d.metrics.hintsDelivered.inc({ target_node: nodeLabel(e.target) }, e.count)
         if (e.count > 0) this.d.log.info({ target: e.target, hints: e.count }, `Delivered ${e.count} hint(s) to Node ${e.target}`)
         break
       case 'delivery-failed':
@@ -318,8 +318,8 @@ export class QuorumShell {
     const stats = this.d.hints.stats()
     for (const t of new Set([...targets, ...stats.keys()])) {
       const s = stats.get(t)
-      this.d.metrics.hintCount.set({ target_node: String(t) }, s?.count ?? 0)
-      this.d.metrics.hintLogSizeBytes.set({ target_node: String(t) }, s?.bytes ?? 0)
+      this.d.metrics.hintCount.set({ target_node: nodeLabel(t) }, s?.count ?? 0)
+      this.d.metrics.hintLogSizeBytes.set({ target_node: nodeLabel(t) }, s?.bytes ?? 0)
     }
   }
 }

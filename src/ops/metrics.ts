@@ -2,6 +2,27 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 
 // The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
 // replication, quorum, hint and anti-entropy series here; everything else reads them from here.
+//
+// Label values are written as the seed's examples print them, through the helpers below (never
+// String(id) at the call site), so a dashboard built from the seed matches every series:
+//   shard_id="001"  (shardLabel: zero-padded to 3 digits; shards above 999 keep all digits)
+//   replica="node2", target_node="node3"  (nodeLabel: "node" + node id)
+//   node_id="1"  (nodeIdLabel: the bare id, as the seed's scratchbird_hlc_counter{node_id="1"})
+
+/** shard_id label value: 7 → "007", 1234 → "1234". */
+export function shardLabel (shard: number): string {
+  return String(shard).padStart(3, '0')
+}
+
+/** replica / target_node label value: 3 → "node3". */
+export function nodeLabel (nodeId: number): string {
+  return `node${nodeId}`
+}
+
+/** node_id label value: 1 → "1". */
+export function nodeIdLabel (nodeId: number): string {
+  return String(nodeId)
+}
 
 export interface NodeMetrics {
   readonly registry: Registry

@@ -257,6 +257,10 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(w3.body.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 2, required_replicas: 3 })
     expect(w3.body.error.message).toMatch(/Write requires W=3 nodes, only 2 available/)
     expect(await metric(1, 'scratchbird_quorum_write_failures_total')).toBe(failuresBefore + 1)
+    // Label values as the seed prints them (issue 13 item 9): shard_id="001", target_node="node3".
+    const scraped = await (await fetch(cluster.node(1).metricsUrl())).text()
+    expect(scraped).toMatch(/^scratchbird_quorum_write_failures_total\{shard_id="\d{3}"\} 1$/m)
+    expect(scraped).toMatch(/^scratchbird_hint_log_size_bytes\{target_node="node3"\} [1-9]\d*$/m)
     await cluster.waitFor(() => /Quorum write failed: Shard \d{3}, W=3, ACKs=0 \(Node 3 offline\)/.test(cluster.node(1).stdout()), { what: 'the quorum failure log line', timeoutMs: 15_000 })
 
     const forced = await cluster.sql(1, 'DELIVER HINTS TO NODE 3')

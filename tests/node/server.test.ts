@@ -89,21 +89,40 @@ describe('scratchbird server', () => {
     expect(await again.exited).toBe(0)
   })
 
-  it('reloads the log level on SIGHUP and reports settings that need a restart', async () => {
+  it('SIGHUP applies live keys at once, names each changed key that needs a restart, and keeps everything when the file is invalid', async () => {
     const dir = tempDir()
     const cfg = join(dir, 'node.yaml')
-    writeFileSync(cfg, 'logging:\n  level: INFO\n')
+    writeFileSync(cfg, 'logging:\n  level: INFO\n  slow_query_ms: 600000\n')
     const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
     const n = await startNode(cmd, args)
     running.push(n)
-    writeFileSync(cfg, 'logging:\n  level: DEBUG\nstorage:\n  shards: 8\n')
+    const sql = async (text: string): Promise<number> => (await fetch(n.url('/v1/sql'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: text }) })).status
+    expect(await sql("SELECT 'before reload'")).toBe(200)
+
+    // Live: level and slow_query_ms. Restart: http.max_body_bytes (the HTTP server read it at start).
+    writeFileSync(cfg, 'logging:\n  level: DEBUG\n  slow_query_ms: 0\nhttp:\n  max_body_bytes: 2048\n')
     n.proc.kill('SIGHUP')
     await expect.poll(() => n.stdout(), { timeout: 10_000 }).toContain('configuration reloaded')
-    expect(n.stdout()).toMatch(/changes to storage take effect after a restart/)
+    expect(n.stdout()).toMatch(/"level":"INFO".*"msg":"logging\.level changed: INFO -> DEBUG, in effect now"/)
+    expect(n.stdout()).toMatch(/"level":"INFO".*"msg":"logging\.slow_query_ms changed: 600000 -> 0, in effect now"/)
+    expect(n.stdout()).toMatch(/"level":"WARNING".*"msg":"http\.max_body_bytes changed in the file: needs a restart; the running value stays 1048576"/)
+    expect(await sql("SELECT 'after reload'")).toBe(200)
+    // The running limit stays 1 MiB: a 4 KiB request is still accepted.
+    expect(await sql(`SELECT '${'x'.repeat(4096)}'`)).toBe(200)
+
+    // An invalid file changes nothing: an ERROR, and the live values of the last good file stay.
+    writeFileSync(cfg, 'logging:\n  level: LOUD\n  slow_query_ms: 600000\n')
+    n.proc.kill('SIGHUP')
+    await expect.poll(() => n.stdout(), { timeout: 10_000 }).toMatch(/"level":"ERROR".*configuration reload failed, keeping the running configuration: .*logging\.level/)
+    expect(await sql("SELECT 'after a bad file'")).toBe(200)
+
     n.proc.kill('SIGTERM')
     expect(await n.exited).toBe(0)
     // DEBUG took effect: the stop sequence logs debug lines now
     expect(n.stdout()).toMatch(/"level":"DEBUG"/)
+    // slow_query_ms 0 took effect at the reload, and stayed through the invalid file.
+    const slow = readFileSync(join(dir, 'data', 'logs', 'slow_query.log'), 'utf8').trim().split('\n').map(l => (JSON.parse(l) as { statement: string }).statement)
+    expect(slow).toEqual(["SELECT 'after reload'", expect.stringMatching(/^SELECT 'x{100}/), "SELECT 'after a bad file'"])
   })
 })
 
@@ -141,9 +160,11 @@ describe('scratchbird command line', () => {
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/^refused: security\.tls_enabled: not in effect yet: TLS arrives/m)
-    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled', 'node.datacenter']) {
+    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled']) {
       expect(r.stdout).toMatch(new RegExp(`^warning: ${key.replace('.', '\\.')}: not in effect yet`, 'm'))
     }
+    // Placement spreads replicas over cluster.nodes' datacenters: node.datacenter is in effect.
+    expect(r.stdout).not.toMatch(/node\.datacenter/)
     expect(r.stdout).toContain('configuration NOT usable: security.tls_enabled')
 
     const tls = join(dir, 'tls.yaml')

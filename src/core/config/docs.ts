@@ -99,6 +99,12 @@ function typeLine (s: Schema): string {
   return `Type: ${expectedOf(s).replace(/^an? /, '')}.`
 }
 
+/** The sentence marking a key a SIGHUP applies at once (schema.ts Reload). */
+const LIVE_TEXT = 'Reloaded live: a SIGHUP applies a change at once.'
+
+/** What the docs say about SIGHUP once, for all keys. */
+const RELOAD_TEXT = 'SIGHUP re-reads the file: keys marked "Reloaded live" take effect at once; a change to any other key is logged as a WARNING naming it ("needs a restart") and its running value stays until the node restarts. An invalid file changes nothing (logged as an ERROR).'
+
 /** The sentence marking a key whose feature is not in effect (not-in-effect.ts). */
 function notInEffectText (k: NotInEffect): string {
   return `${k.status === 'planned' ? 'NOT IN EFFECT YET' : 'NO EFFECT'}: ${k.why}.${k.refuse === true ? ' Setting it stops the node at start.' : ' Asking for it logs a WARNING at start.'}`
@@ -121,6 +127,7 @@ function yamlKey (key: string, s: Schema, indent: string, path = key): string[] 
   lines.push(...wrap(String(meta.description ?? ''), `${indent}# `))
   const off = notInEffect(path)
   if (off !== undefined) lines.push(...wrap(notInEffectText(off), `${indent}# `))
+  if (meta.reload === 'live') lines.push(`${indent}# ${LIVE_TEXT}`)
   if (type === 'array') {
     // List items: document their fields here, since they have no defaults to show.
     const itemShape = objectShape((u?._zod.def as unknown as { element: Schema }).element)
@@ -149,7 +156,8 @@ export function renderDefaultYaml (): string {
   const header = [
     'ScratchBird node configuration: every key with its default value, so this file starts a one-node server keeping its data under ./data.',
     'GENERATED from src/core/config/schema.ts by `npx tsx scripts/gen-config-docs.ts`: edit the schema, not this file.',
-    'Relative paths resolve against the working directory of the scratchbird process. Unknown keys and bad values stop the server at start, naming the key. Command-line flags (--data-dir, --listen, --metrics-listen, --node-id) override the node section. See scratchbird.yaml(5).'
+    'Relative paths resolve against the working directory of the scratchbird process. Unknown keys and bad values stop the server at start, naming the key. Command-line flags (--data-dir, --listen, --metrics-listen, --node-id) override the node section. See scratchbird.yaml(5).',
+    RELOAD_TEXT
   ]
   const lines: string[] = []
   header.forEach((p, i) => lines.push(...(i > 0 ? ['#'] : []), ...wrap(p, '# ')))
@@ -204,6 +212,8 @@ export function renderManPage (): string {
     '.PP',
     roffEscape('A file that cannot be read or is not valid YAML stops it with SB_CONFIG_UNREADABLE and the line and column of the error.'),
     '.PP',
+    roffEscape(RELOAD_TEXT),
+    '.PP',
     roffEscape('Some keys of the seed\'s cluster.yaml are accepted before their feature exists; each is marked NOT IN EFFECT YET (or NO EFFECT, where the storage engine has no such knob) below, saying what happens instead. A node logs a WARNING at start for each of them the file asks for, scratchbird --check-config lists them, and security.tls_enabled: true stops the node (SB_CONFIG_INVALID) rather than serve plaintext.')
   ]
   const keys = describeConfigKeys()
@@ -214,6 +224,7 @@ export function renderManPage (): string {
       const off = notInEffect(k.path)
       out.push('.TP', `.B ${roffEscape(k.path)}`, roffEscape(k.description), '.br', roffEscape(`Type: ${k.type}. ${dflt}`))
       if (off !== undefined) out.push('.br', roffEscape(notInEffectText(off)))
+      if (k.reload === 'live') out.push('.br', roffEscape(LIVE_TEXT))
     }
   }
   out.push(

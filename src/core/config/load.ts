@@ -358,6 +358,8 @@ export interface ConfigKeyInfo {
   description: string
   /** True when the key must be given (only inside list items, e.g. cluster.nodes[].id). */
   required: boolean
+  /** What SIGHUP does with a change of it (schema.ts Reload). */
+  reload: 'live' | 'restart'
 }
 
 /** Every settable key, in schema order, for documentation. */
@@ -374,7 +376,8 @@ export function describeConfigKeys (): ConfigKeyInfo[] {
         type: expectedOf(s).replace(/^an? /, ''),
         default: defaultOf(s),
         description: String(metaOf(s).description ?? ''),
-        required: !['default', 'optional', 'prefault'].includes(defOf(s).type)
+        required: !['default', 'optional', 'prefault'].includes(defOf(s).type),
+        reload: metaOf(s).reload === 'live' ? 'live' : 'restart'
       })
       if (d?.type === 'array') walk(objectShape(d.element as Schema), `${path}[]`)
     }

@@ -45,9 +45,7 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
   { path: 'audit.enabled', status: 'planned', why: AUDIT, asks: v => v === true },
   { path: 'audit.events', status: 'planned', why: AUDIT },
   { path: 'lsm.l0_compaction_trigger', status: 'no_effect', why: NO_LEVELDB_KNOB },
-  { path: 'lsm.max_bytes_for_level_base', status: 'no_effect', why: NO_LEVELDB_KNOB },
-  { path: 'logging.slow_query_ms', status: 'planned', why: 'the slow-query log is opened but not written yet (issue 13)' },
-  { path: 'node.datacenter', status: 'planned', why: 'placement does not consider datacenters yet (issue 13); it is shown in SHOW CLUSTER MEMBERS only' }
+  { path: 'lsm.max_bytes_for_level_base', status: 'no_effect', why: NO_LEVELDB_KNOB }
 ]
 
 const byPath = new Map(NOT_IN_EFFECT.map(k => [k.path, k]))

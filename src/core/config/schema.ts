@@ -22,9 +22,19 @@ const GiB = 1024 * MiB
 // setTimeout/setInterval silently treat delays above 2^31-1 ms as 1 ms, so no duration may exceed it.
 const MAX_TIMER_MS = 2 ** 31 - 1
 
+/**
+ * What a SIGHUP does with a changed key (meta.reload; absent = 'restart'). 'live': the running
+ * components read the key from the node's one Config object at every use (never copied at start),
+ * and the reload writes the new value into that object (config/reload.ts). 'restart': something
+ * read it once at start (a listener, a worker, a timer, a placement); a reload reports the change
+ * and keeps the running value.
+ */
+export type Reload = 'live' | 'restart'
+const LIVE = { reload: 'live' as Reload }
+
 /** Integer milliseconds usable as a Node timer delay. */
-function ms (dflt: number, description: string, min = 1) {
-  return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description })
+function ms (dflt: number, description: string, min = 1, reload: Reload = 'restart') {
+  return z.int().min(min).max(MAX_TIMER_MS).meta({ noun: 'a whole number of milliseconds' }).default(dflt).meta({ description, ...(reload === 'live' ? LIVE : {}) })
 }
 
 /** replication.hint_* defaults, also what HintDelivery uses when not given a value. */
@@ -32,6 +42,9 @@ export const HINT_DEFAULTS = { expirationDays: 7, deliveryIntervalMs: 10_000, de
 
 /** storage.txn_idle_timeout_ms's default (also what ShardWorkers uses when not given one). */
 export const TXN_IDLE_TIMEOUT_MS_DEFAULT = 600_000
+
+/** node.datacenter's and cluster.nodes[].datacenter's default: one datacenter. */
+export const DEFAULT_DATACENTER = 'dc1'
 
 const HOST_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const HOST_NAME = new RegExp(`^${HOST_LABEL}(?:\\.${HOST_LABEL})*$`)
@@ -81,10 +94,12 @@ const node = z.strictObject({
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
   listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
-  datacenter: nonEmpty.default('dc1').meta({ description: 'Datacenter (or availability zone) of this node; replica placement spreads replicas across datacenters.' }),
+  // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
+  // the shared cluster section alone says where every node is.
+  datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),
   durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
   max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
-  shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0)
+  shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0, 'live')
 }).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
 
 // Shard ids are map keys in YAML (`{0: 0, 5: 1}`), which arrive as strings.
@@ -128,7 +143,7 @@ const storage = z.strictObject({
 const clusterNode = z.strictObject({
   id: nodeId.meta({ description: 'The member\'s node.id.' }),
   address: peerAddress.meta({ description: 'The member\'s node.listen address as reachable from the other nodes.', example: 'node1.example.com:8080' }),
-  datacenter: nonEmpty.optional().meta({ description: 'The member\'s datacenter; defaults to what the member itself announces.', example: 'dc1' })
+  datacenter: nonEmpty.default(DEFAULT_DATACENTER).meta({ description: 'The member\'s datacenter (or availability zone). Replica placement reads it: a shard\'s replicas are spread over datacenters first (each of D datacenters holds N/D of a shard\'s N replicas, rounded up or down, before any holds more). Every node must list the same datacenters, or they would disagree on placement.' })
 }).meta({ noun: 'a cluster member (a mapping with id, address and datacenter)' })
 
 const cluster = z.strictObject({
@@ -162,8 +177,8 @@ const replication = z.strictObject({
   default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard for tables that do not SET replication_factor.' }),
   write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for tables that do not SET write_quorum. Lower: faster writes, less durability. At most default_factor.' }),
   read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for tables that do not SET read_quorum. Lower: faster reads that may be stale. At most default_factor.' }),
-  write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.'),
-  read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.'),
+  write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.', 1, 'live'),
+  read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.', 1, 'live'),
   hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; anti-entropy repairs what they carried.' }),
   hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.'),
   hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
@@ -233,11 +248,14 @@ const audit = z.strictObject({
 }).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
 
 const lsm = z.strictObject({
-  l0_compaction_trigger: z.int().min(1).default(4).meta({ description: 'Level-0 files that trigger a compaction. Increase to compact less often. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
-  max_bytes_for_level_base: z.int().min(MiB).default(256 * MiB).meta({ description: 'Size in bytes of level 1; larger means less compaction. Seed tuning knob: LevelDB as built into classic-level fixes this at build time, so the storage engine may not apply it.' }),
-  write_buffer_size: z.int().min(64 * KiB).max(GiB).default(4 * MiB).meta({ description: 'Bytes of writes buffered in memory per shard before they are written to a level-0 file (classic-level writeBufferSize).' }),
-  block_cache_bytes: z.int().min(0).max(64 * GiB).default(8 * MiB).meta({ description: 'Block cache per shard in bytes (classic-level cacheSize).' }),
-  max_open_files: z.int().min(1).max(1_000_000).default(1000).meta({ description: 'Open table files per shard (classic-level maxOpenFiles). Mind the process file limit: shards x max_open_files.' })
+  l0_compaction_trigger: z.int().min(1).default(4).meta({ description: 'Level-0 files that trigger a compaction (the seed\'s Compaction Tuning). LevelDB as built into classic-level fixes this at build time (4) and exposes no option for it.' }),
+  max_bytes_for_level_base: z.int().min(MiB).default(256 * MiB).meta({ description: 'Size in bytes of level 1 (the seed\'s Compaction Tuning). LevelDB as built into classic-level fixes this at build time (10 MiB, x10 per level) and exposes no option for it.' }),
+  write_buffer_size: z.int().min(64 * KiB).max(GiB).default(4 * MiB).meta({ description: 'Bytes of writes buffered in memory per shard before they are written to a level-0 file (LevelDB write_buffer_size, classic-level writeBufferSize). Larger: fewer, bigger level-0 files and so less compaction, at the cost of memory and a longer log replay after a crash.' }),
+  block_cache_bytes: z.int().min(0).max(64 * GiB).default(8 * MiB).meta({ description: 'Block cache per shard in bytes (LevelDB block_cache, classic-level cacheSize).' }),
+  max_open_files: z.int().min(1).max(1_000_000).default(1000).meta({ description: 'Open table files per shard (LevelDB max_open_files, classic-level maxOpenFiles). Mind the process file limit: shards x max_open_files.' }),
+  block_size: z.int().min(KiB).max(4 * MiB).default(4 * KiB).meta({ description: 'Approximate bytes of (uncompressed) key/value data per table block, the unit read from disk and cached (LevelDB block_size, classic-level blockSize). Larger: better scans and compression, slower point reads.' }),
+  max_file_size: z.int().min(MiB).max(GiB).default(2 * MiB).meta({ description: 'Bytes LevelDB writes to a table file before starting the next one (LevelDB max_file_size, classic-level maxFileSize). Larger: fewer files (see max_open_files), longer compactions.' }),
+  compression: z.boolean().default(true).meta({ description: 'Compress table blocks with Snappy (LevelDB compression, classic-level compression).' })
 }).meta({ description: 'Storage engine (LevelDB via classic-level) tuning, per shard database.' })
 
 const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const
@@ -247,7 +265,7 @@ const logFile = (dflt: string, description: string) =>
 
 const logging = z.strictObject({
   // Upper-cased first so `info` and `Info` work as well as `INFO` (operators type all three).
-  level: z.preprocess((v) => typeof v === 'string' ? v.toUpperCase() : v, z.enum(LOG_LEVELS)).default('INFO').meta({ description: 'Least severe level written: ERROR (quorum failures, node failures), WARNING (failed hint delivery, clock skew), INFO (joins, shard moves), DEBUG (replication messages, Merkle comparisons). Case-insensitive.' }),
+  level: z.preprocess((v) => typeof v === 'string' ? v.toUpperCase() : v, z.enum(LOG_LEVELS)).default('INFO').meta({ description: 'Least severe level written: ERROR (quorum failures, node failures), WARNING (failed hint delivery, clock skew), INFO (joins, shard moves), DEBUG (replication messages, Merkle comparisons). Case-insensitive.', ...LIVE }),
   // No schema default: it follows node.data_dir (filled in by configSchema), so a node started
   // with --data-dir keeps its logs with its data.
   dir: dirPath.optional().meta({ description: 'Directory of the log files. Default: logs under node.data_dir (./data/logs). Relative paths resolve against the working directory.', example: '/var/log/scratchbird' }),
@@ -258,7 +276,7 @@ const logging = z.strictObject({
     slow_query: logFile('slow_query.log', 'Slow queries (see slow_query_ms).'),
     audit: logFile('audit.log', 'Audit log, used when audit.log_file is not set.')
   }).prefault({}).meta({ description: 'Log file names, one per stream.' }),
-  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Queries taking at least this many milliseconds go to the slow-query log; 0 logs every query.' }),
+  slow_query_ms: z.int().min(0).max(MAX_TIMER_MS).default(1000).meta({ description: 'Statements taking at least this many milliseconds (measured on the node that ran them, parse excluded) are written to the slow-query log (logging.files.slow_query) as one JSON line at WARNING: statement text (canonical SQL, at most 2000 characters), durationMs, rows returned or affected, the first 8 characters of the client session, the shards its open transaction has touched, the error code of a failed one. 0 logs every statement. Nothing is written when logging.level is ERROR.', ...LIVE }),
   console: z.enum(['auto', 'pretty', 'json', 'off']).default('auto').meta({ description: 'Log output on stdout: pretty (human-readable), json (one object per line), off, or auto: pretty on a terminal, JSON otherwise.' })
 }).meta({ description: 'Logs (the seed\'s "Logging").' })
 
@@ -286,6 +304,14 @@ export const documentSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['node', 'id'], message: 'node not a member', params: { expected: `the id of one of cluster.nodes (${c.cluster.nodes.map((n) => n.id).join(', ')})` } })
   }
 }, onlyWhenValid('node', 'cluster')).superRefine((c, ctx) => {
+  // Placement reads the datacenters of cluster.nodes (the same on every node); this node's own
+  // node.datacenter (what it announces) saying something else would be a lie about where it is.
+  const self = c.cluster.nodes.find((n) => n.id === c.node.id)
+  if (self !== undefined && c.node.datacenter !== undefined && self.datacenter !== c.node.datacenter) {
+    const i = c.cluster.nodes.indexOf(self)
+    ctx.addIssue({ code: 'custom', path: ['node', 'datacenter'], message: 'datacenter differs from the member list', params: { expected: `${JSON.stringify(self.datacenter)}, the datacenter of this node's entry cluster.nodes[${i}]${self.datacenter === DEFAULT_DATACENTER ? ' (its default: set cluster.nodes[].datacenter for every member)' : ''}, or nothing` } })
+  }
+}, onlyWhenValid('node', 'cluster')).superRefine((c, ctx) => {
   // The participant's lease must outlast the client session: otherwise a client idle between
   // statements (its session still open) would find its shard transactions rolled back under it.
   if (c.storage.txn_idle_timeout_ms <= c.http.session_idle_timeout_ms) {
@@ -296,8 +322,10 @@ export const documentSchema = z.strictObject({
 /** documentSchema plus the values derived from other keys. */
 export const configSchema = documentSchema.prefault({}).transform((c) => {
   const dir = c.logging.dir ?? join(c.node.data_dir, 'logs')
+  const datacenter = c.node.datacenter ?? c.cluster.nodes.find((n) => n.id === c.node.id)?.datacenter ?? DEFAULT_DATACENTER
   return {
     ...c,
+    node: { ...c.node, datacenter },
     logging: { ...c.logging, dir },
     audit: {
       ...c.audit,

@@ -1,3 +1,5 @@
+import type { LevelKvOptions } from '../../storage/kv-level'
+
 // Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
 // lines a worker sends the main thread (postMessage). Requests and replies travel through the
 // SharedArrayBuffer rings (shard-ops.ts); shutdown is the main thread closing the request ring.
@@ -8,7 +10,7 @@ export interface ShardWorkerData {
   nodeId: number
   shards: number[]
   durability: 'sync' | 'none'
-  lsm: { writeBufferSize: number, cacheSize: number, maxOpenFiles: number }
+  lsm: LevelKvOptions
   requestRing: SharedArrayBuffer
   responseRing: SharedArrayBuffer
   /** Node-wide XID counter (one BigInt64 word) shared by all workers. */

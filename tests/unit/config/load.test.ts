@@ -35,8 +35,18 @@ describe('loading valid files', () => {
     expect(c.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2, write_timeout_ms: 5000, read_timeout_ms: 3000, hint_expiration_days: 7 })
     expect(c.anti_entropy).toMatchObject({ interval_ms: 60000, merkle_tree_window_hours: 1, sealing_grace_period_minutes: 10 })
     expect(c.gossip).toEqual({ interval_ms: 10000, fanout: 5, heartbeat_timeout_ms: 30000 })
-    // Keys the seed leaves out keep their defaults.
-    expect(c.node).toEqual(defaultConfig().node)
+    // Keys the seed leaves out keep their defaults; node.datacenter follows this node's entry.
+    expect(c.node).toEqual({ ...defaultConfig().node, datacenter: 'us-east-1a' })
+  })
+
+  it('takes node.datacenter from this node\'s cluster.nodes entry; cluster.nodes[].datacenter defaults to dc1', () => {
+    const members = 'cluster: {nodes: [{id: 1, address: "a:1", datacenter: east}, {id: 2, address: "b:1"}]}'
+    expect(loadConfig({ text: `node: {id: 1}\n${members}` }).node.datacenter).toBe('east')
+    expect(loadConfig({ text: `node: {id: 2}\n${members}` }).node.datacenter).toBe('dc1')
+    expect(loadConfig({ text: `node: {id: 1, datacenter: east}\n${members}` }).node.datacenter).toBe('east')
+    expect(loadConfig({ text: `node: {id: 2}\n${members}` }).cluster.nodes[1]!.datacenter).toBe('dc1')
+    expect(loadConfig({ text: 'node: {datacenter: west}' }).node.datacenter).toBe('west')
+    expect(defaultConfig().node.datacenter).toBe('dc1')
   })
 
   it('loads the seed file with its tuning, TLS and audit snippets', () => {
@@ -219,6 +229,13 @@ describe('reporting problems', () => {
     expect(problems('http: {session_idle_timeout_ms: 0}')).toEqual([
       'http.session_idle_timeout_ms: expected a whole number of milliseconds between 1 and 2147483647, got 0'
     ])
+  })
+
+  it('refuses a node.datacenter that differs from this node\'s cluster.nodes entry (placement reads the entry)', () => {
+    expect(problems('node: {id: 2, datacenter: us-east-1a}\ncluster: {nodes: [{id: 1, address: "a:1", datacenter: us-east-1a}, {id: 2, address: "b:1", datacenter: us-east-1b}]}'))
+      .toEqual(['node.datacenter: expected "us-east-1b", the datacenter of this node\'s entry cluster.nodes[1], or nothing, got "us-east-1a"'])
+    expect(problems('node: {id: 2, datacenter: west}\ncluster: {nodes: [{id: 1, address: "a:1"}, {id: 2, address: "b:1"}]}'))
+      .toEqual(['node.datacenter: expected "dc1", the datacenter of this node\'s entry cluster.nodes[1] (its default: set cluster.nodes[].datacenter for every member), or nothing, got "west"'])
   })
 
   it('still runs the cross-checks of sections that have unrelated problems', () => {
