@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   SB_RPC_REMOTE_ERROR: { sqlstate: 'XX000', http: 502, summary: 'a cluster peer failed with an error code this release does not know (details carry remote_code)' },
   SB_NODE_UNREACHABLE: { sqlstate: '08001', http: 503, summary: 'a cluster peer cannot be reached (connection refused, reset or lost); the outcome of calls in flight is unknown' },
   SB_NODE_ID_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the data directory was written by another node id or cluster, or the node id is already alive at another process' },
+  SB_LAYOUT_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the configured cluster layout (storage.shards, cluster.nodes) differs from the one recorded in the data directory, or a peer announces another one; the error names both values' },
   SB_SHARD_UNAVAILABLE: { sqlstate: '57P03', http: 503, summary: 'the node owning the shard is down or unreachable; the statement changed nothing it could not undo' },
   SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' },
   SB_DDL_QUEUE_FULL: { sqlstate: '53000', http: 503, summary: 'the catalog coordinator already has its maximum of DDL statements waiting; the statement was not run' },

@@ -17,6 +17,8 @@ import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
+import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
+import { layoutChangesRefused, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
@@ -97,6 +99,8 @@ export class ScratchBirdNode {
   private limboTimer: NodeJS.Timeout | null = null
   private hints: HintStore | null = null
   private quorum: QuorumShell | null = null
+  /** The cluster layout recorded in the data directory (checked against the configuration at start). */
+  private layout: ClusterLayout | null = null
   private workerCount = 0
   private readonly rpcMethods = new RpcMethods()
   /** What stop() undoes, in start order: the steps that ran. */
@@ -149,7 +153,15 @@ export class ScratchBirdNode {
     const { config, log } = this
     const clustered = ClusterShell.enabled(config)
     return [
-      { name: 'data directory', start: () => { this.lock = lockDataDir(this.dataDir); checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name }) }, stop: () => this.lock?.release() },
+      {
+        name: 'data directory',
+        start: () => {
+          this.lock = lockDataDir(this.dataDir)
+          checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name })
+          this.layout = checkClusterLayout(this.dataDir, layoutOfConfig(config))
+        },
+        stop: () => this.lock?.release()
+      },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
       {
@@ -348,7 +360,8 @@ export class ScratchBirdNode {
         const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c); next = c } }, s)
         return { result, catalog: next }
       },
-      onFatal: (reason) => this.onFatal(reason)
+      onFatal: (reason) => this.onFatal(reason),
+      layout: this.layout!
     }, self?.address ?? config.node.listen)
   }
 
@@ -427,10 +440,15 @@ export class ScratchBirdNode {
    * logrotate); report the rest.
    */
   reload (next: Config): void {
+    // The layout (storage.shards, cluster.nodes) never changes, not even by a restart (refused):
+    // reported on its own, not as a change "after a restart".
+    const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, layoutOfConfig(next))
+    const asked = { ...next, storage: { ...next.storage, shards: this.config.storage.shards }, cluster: { ...next.cluster, nodes: this.config.cluster.nodes } }
     const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
-      .filter(k => JSON.stringify(next[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
+      .filter(k => JSON.stringify(asked[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
     this.loggers.reopen()
     this.loggers.setLevel(next.logging.level)
+    for (const line of refused) this.log.error({ refused: line }, `configuration reload: ${line}`)
     this.config = { ...this.config, logging: next.logging, replication: next.replication, anti_entropy: next.anti_entropy, gossip: next.gossip, audit: next.audit, http: next.http }
     this.log.info({ restartNeeded }, restartNeeded.length
       ? `configuration reloaded; changes to ${restartNeeded.join(', ')} take effect after a restart`
