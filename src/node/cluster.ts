@@ -173,9 +173,9 @@ export class ClusterShell implements ShardRouting {
   private states (): Map<number, MemberState> {
     if (this.stateCache === null) {
       const states = new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m.state]))
-      // A refused process (another cluster layout) is no member: down, never routed to — unless
-      // gossip knows another, accepted process of that id alive (the machine drops the refused one's records).
-      for (const r of this.machine.refusedPeers()) if (!states.has(r.nodeId)) states.set(r.nodeId, 'down')
+      // A refused process (another cluster layout) answers at that node id now: down, never routed
+      // to, even while the record of the id's previous process still looks fresh.
+      for (const r of this.machine.refusedPeers()) states.set(r.nodeId, 'down')
       this.stateCache = states
     }
     return this.stateCache
@@ -196,7 +196,7 @@ export class ClusterShell implements ShardRouting {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id)!,
         datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? '',
-        state: m?.state ?? (refused.has(id) ? 'refused' : 'unknown'),
+        state: refused.has(id) ? 'refused' : m?.state ?? 'unknown',
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
         clockOffsetMs: m?.clockOffsetMs === null || m === undefined ? null : Math.round(m.clockOffsetMs),
         shardReplicas: replicas(id)
