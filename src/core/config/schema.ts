@@ -92,7 +92,7 @@ const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a sha
 const workerIndex = z.int().min(0).meta({ noun: 'a worker index' })
 
 const storage = z.strictObject({
-  shards: z.int().min(1).max(MAX_SHARDS).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value.' }),
+  shards: z.int().min(1).max(MAX_SHARDS).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value. The first start records it in the data directory (cluster.json); a later start with another value is refused (SB_LAYOUT_MISMATCH), and so is a peer announcing another value in gossip. Re-sharding a cluster is not in this release.' }),
   workers: z.union([z.int().min(1).max(1024), z.literal('auto')]).default('auto').meta({ description: 'Number of shard worker threads; "auto" runs one per CPU core. Each worker owns a subset of the shards and is the only thread touching their databases.' }),
   shard_workers: z.record(shardIdKey, workerIndex).default({}).meta({
     noun: 'a mapping of shard id to worker index',
@@ -135,7 +135,7 @@ const cluster = z.strictObject({
   name: nonEmpty.default('scratchbird').meta({ description: 'Cluster name. Peers announcing a different name are refused, so two clusters cannot merge by accident.' }),
   nodes: z.array(clusterNode).default([]).meta({
     noun: 'a list of cluster members',
-    description: 'The cluster members (including this node) used to join the cluster through gossip. Empty: a one-node cluster.',
+    description: 'The cluster members (including this node) used to join the cluster through gossip. Empty: a one-node cluster. The first start records the member ids in the data directory (cluster.json, membership epoch 1); a later start listing other ids is refused (SB_LAYOUT_MISMATCH), and so is a peer whose membership differs: adding or removing a node needs ADD NODE / DRAIN NODE, not in this release. Addresses may change.',
     example: [
       { id: 1, address: 'node1.example.com:8080', datacenter: 'dc1' },
       { id: 2, address: 'node2.example.com:8080', datacenter: 'dc2' }
