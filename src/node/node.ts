@@ -18,7 +18,7 @@ import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
-import { layoutChangesRefused, type ClusterLayout } from '../cluster/layout'
+import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
@@ -442,8 +442,12 @@ export class ScratchBirdNode {
   reload (next: Config): void {
     // The layout (storage.shards, cluster.nodes) never changes, not even by a restart (refused):
     // reported on its own, not as a change "after a restart".
-    const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, layoutOfConfig(next))
-    const asked = { ...next, storage: { ...next.storage, shards: this.config.storage.shards }, cluster: { ...next.cluster, nodes: this.config.cluster.nodes } }
+    const nextLayout = layoutOfConfig(next)
+    const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, nextLayout)
+    // What is left to compare once the refused layout fields are set back (new addresses of the
+    // same members still take effect after a restart).
+    const sameMembers = this.layout === null || sameMemberIds(this.layout.members, nextLayout.members)
+    const asked = { ...next, storage: { ...next.storage, shards: this.config.storage.shards }, cluster: { ...next.cluster, nodes: sameMembers ? next.cluster.nodes : this.config.cluster.nodes } }
     const restartNeeded = ['node', 'storage', 'lsm', 'cluster', 'security']
       .filter(k => JSON.stringify(asked[k as keyof Config]) !== JSON.stringify(this.config[k as keyof Config]))
     this.loggers.reopen()
