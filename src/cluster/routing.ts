@@ -66,8 +66,30 @@ export function liveMemberCount (ids: readonly number[], alive: Liveness): numbe
   return n
 }
 
-/** One row of SHOW SHARD MAP: the preference list and which of its serving part is routable. */
-export function shardMapRow (shard: number, preference: readonly number[], alive: Liveness): { shard: number, preference: number[], live: number[] } {
-  // Replication factor 1 for primary_replica (issue 5): the owner is the only replica listed live.
-  return { shard, preference: [...preference], live: preference.slice(0, 1).filter(alive) }
+/**
+ * Copies of each shard the tables need: the largest replication factor a table's mode keeps
+ * (REPLICATION_MODE_RULES.maxReplicas: one for primary_replica today), at least 1, at most the
+ * members. A table with a smaller N uses the prefix of the same preference list (placement.ts).
+ */
+export function shardReplicaCount (tables: ReadonlyArray<{ replication: ReplicationOptions }>, members: number): number {
+  let n = 1
+  for (const t of tables) {
+    const max = REPLICATION_MODE_RULES[t.replication.replication_mode].maxReplicas
+    n = Math.max(n, max === null ? t.replication.replication_factor : Math.min(max, t.replication.replication_factor))
+  }
+  return Math.max(1, Math.min(n, members))
+}
+
+/**
+ * One row of SHOW SHARD MAP: the preference list, the replicas (its first `replicas` nodes:
+ * every node holding a copy of the shard) and which of those are routable.
+ */
+export function shardMapRow (shard: number, preference: readonly number[], replicas: number, alive: Liveness): { shard: number, preference: number[], replicas: number[], live: number[] } {
+  const holders = preference.slice(0, Math.max(1, replicas))
+  return { shard, preference: [...preference], replicas: holders, live: holders.filter(alive) }
+}
+
+/** The log line of a shard's placement, as the seeds print it: "Shard 001 assigned to {Node 1, Node 2, Node 3}". */
+export function shardAssignmentLine (shard: number, replicas: readonly number[]): string {
+  return `Shard ${String(shard).padStart(3, '0')} assigned to {${replicas.map(id => `Node ${id}`).join(', ')}}`
 }

@@ -72,12 +72,13 @@ export const ERROR_CODES = {
   SB_RPC_REMOTE_ERROR: { sqlstate: 'XX000', http: 502, summary: 'a cluster peer failed with an error code this release does not know (details carry remote_code)' },
   SB_NODE_UNREACHABLE: { sqlstate: '08001', http: 503, summary: 'a cluster peer cannot be reached (connection refused, reset or lost); the outcome of calls in flight is unknown' },
   SB_NODE_ID_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the data directory was written by another node id or cluster, or the node id is already alive at another process' },
+  SB_LAYOUT_MISMATCH: { sqlstate: '55000', http: 500, summary: 'the configured cluster layout (storage.shards, cluster.nodes) differs from the one recorded in the data directory, or a peer announces another one; the error names both values' },
   SB_SHARD_UNAVAILABLE: { sqlstate: '57P03', http: 503, summary: 'the node owning the shard is down or unreachable; the statement changed nothing it could not undo' },
   SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' },
   SB_DDL_QUEUE_FULL: { sqlstate: '53000', http: 503, summary: 'the catalog coordinator already has its maximum of DDL statements waiting; the statement was not run' },
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
-  SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write has fewer replicas until anti-entropy repairs it)' }
+  SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write stays missing on that replica until a quorum read of the key repairs it; no anti-entropy in this release)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -24,8 +24,8 @@ export interface MemberRow {
   shardReplicas: number
 }
 
-/** A row of SHOW SHARD MAP: the shard's preference list and which of its replicas are live. */
-export interface ShardMapRow { shard: number, preference: number[], live: number[] }
+/** A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy) and which of those are live. */
+export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster

@@ -192,8 +192,9 @@ function show (env: ClusterView, target: string, pos: Parameters<typeof posDetai
   }
   if (target === 'shard_map') {
     return rowsResult('SHOW', [
-      { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer }, { name: 'live_replicas', type: T.text }
-    ], env.shardMap().map(r => [BigInt(r.shard), r.preference.join(','), BigInt(r.preference[0]!), r.live.join(',')]))
+      { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer },
+      { name: 'replicas', type: T.text }, { name: 'live_replicas', type: T.text }
+    ], env.shardMap().map(r => [BigInt(r.shard), r.preference.join(','), BigInt(r.preference[0]!), r.replicas.join(','), r.live.join(',')]))
   }
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))
 }

@@ -3,10 +3,11 @@ import { Catalog } from '../catalog/catalog'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
+import type { ClusterLayout } from '../cluster/layout'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, type MemberView } from '../cluster/gossip/machine'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
-import { knownAlive, liveMemberCount, routable, scanNode, shardMapRow, shardOwner } from '../cluster/routing'
+import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
@@ -64,6 +65,8 @@ export interface ClusterDeps {
   readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
+  /** The cluster layout recorded in the data directory: gossip refuses peers announcing another. */
+  readonly layout: ClusterLayout
   /** Gossip timing and the wall clock compared with peers'. */
   readonly clock: Clock
   /** Gossip peer choice and this process's boot id. */
@@ -81,13 +84,14 @@ export interface MemberRow {
   nodeId: number
   address: string
   datacenter: string
-  state: MemberState | 'unknown'
+  /** 'refused': a process announcing another cluster layout (never routed to). */
+  state: MemberState | 'unknown' | 'refused'
   heartbeatAgeMs: number | null
   clockOffsetMs: number | null
   shardReplicas: number
 }
 
-export interface ShardMapRow { shard: number, preference: number[], live: number[] }
+export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
 
 const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
@@ -113,6 +117,8 @@ export class ClusterShell implements ShardRouting {
   /** DDL statements in the catalog-sync machine, by op: their callers' promises. */
   private readonly ddlOps = new Map<number, { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }>()
   private nextOp = 1
+  /** Replicas per shard the last placement log lines listed. */
+  private loggedReplicas = 0
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -123,11 +129,11 @@ export class ClusterShell implements ShardRouting {
     const datacenterOf = (id: number): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
     this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.machine = new GossipMachine(
-      { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng) },
+      { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng), layout: d.layout },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
       { intervalMs: config.gossip.interval_ms, fanout: config.gossip.fanout, heartbeatTimeoutMs: config.gossip.heartbeat_timeout_ms },
       d.rng)
-    this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.prefs.filter(p => p[0] === this.selfId).length })
+    this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.ids, catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
   }
 
@@ -176,7 +182,13 @@ export class ClusterShell implements ShardRouting {
    * can), not on every shard request.
    */
   private states (): Map<number, MemberState> {
-    this.stateCache ??= new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.state]))
+    if (this.stateCache === null) {
+      const states = new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.state]))
+      // A refused process (another cluster layout) answers at that node id now: down, never routed
+      // to, even while the record of the id's previous process still looks fresh.
+      for (const r of this.machine.refusedPeers()) states.set(r.nodeId, 'down')
+      this.stateCache = states
+    }
     return this.stateCache
   }
 
@@ -186,14 +198,16 @@ export class ClusterShell implements ShardRouting {
 
   members (): MemberRow[] {
     const view = this.view()
-    const replicas = (id: number): number => this.prefs.filter(p => p[0] === id).length
+    const n = this.replicaCount()
+    const replicas = (id: number): number => this.prefs.filter(p => p.slice(0, n).includes(id)).length
+    const refused = new Set(this.machine.refusedPeers().map(r => r.nodeId))
     const rows: MemberRow[] = this.ids.map(id => {
       const m = view.get(id)
       return {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id)!,
         datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? this.d.config.node.datacenter,
-        state: m?.state ?? 'unknown',
+        state: refused.has(id) ? 'refused' : m?.state ?? 'unknown',
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
         clockOffsetMs: m?.clockOffsetMs === null || m === undefined ? null : Math.round(m.clockOffsetMs),
         shardReplicas: replicas(id)
@@ -209,7 +223,19 @@ export class ClusterShell implements ShardRouting {
 
   shardMap (): ShardMapRow[] {
     const alive = routable(this.states(), this.selfId)
-    return this.prefs.map((p, shard) => shardMapRow(shard, p, alive))
+    const n = this.replicaCount()
+    return this.prefs.map((p, shard) => shardMapRow(shard, p, n, alive))
+  }
+
+  /** Shards this node holds a replica of (announced in gossip, for display). */
+  private ownReplicas (): number {
+    const n = this.replicaCount()
+    return this.prefs.filter(p => p.slice(0, n).includes(this.selfId)).length
+  }
+
+  /** Copies of each shard the catalog's tables need (routing.ts shardReplicaCount). */
+  private replicaCount (): number {
+    return shardReplicaCount(this.d.catalog().tables, this.ids.length)
   }
 
   // ---- routing (cluster/routing.ts) -------------------------------------------------------------
@@ -317,6 +343,10 @@ export class ClusterShell implements ShardRouting {
         case 'id-contested':
           this.d.log.warn({ peer: o.nodeId, address: o.address }, `another process at ${o.address} tried to take node id ${o.nodeId}; this node keeps it`)
           break
+        case 'layout-refused':
+          this.d.log.error({ peer: o.nodeId, address: o.address, reason: o.reason },
+            `Node ${o.nodeId} (${o.address}) refused: its cluster layout differs (${o.reason}); not a member, nothing is routed to it (SB_LAYOUT_MISMATCH)`)
+          break
         case 'left': break
       }
     }
@@ -348,10 +378,16 @@ export class ClusterShell implements ShardRouting {
     else this.d.log.info(fields, `Node ${nodeId} is ${to}${from === null ? '' : ` (was ${from})`}`)
   }
 
-  /** The placement, once at start ("Shard 001 assigned to {Node 1}"): one owner per shard for now. */
-  logPlacement (): void {
+  /**
+   * The placement ("Shard 001 assigned to {Node 1, Node 2, Node 3}": every replica), at start and
+   * again when a catalog change changes how many copies of each shard the tables need.
+   */
+  private logPlacement (): void {
+    const n = this.replicaCount()
+    this.loggedReplicas = n
     this.prefs.forEach((p, shard) => {
-      this.d.log.info({ shard, owner: p[0], preference: p }, `Shard ${String(shard).padStart(3, '0')} assigned to {Node ${p[0]!}}`)
+      const replicas = p.slice(0, n)
+      this.d.log.info({ shard, owner: p[0], replicas, preference: p }, shardAssignmentLine(shard, replicas))
     })
   }
 
@@ -367,6 +403,10 @@ export class ClusterShell implements ShardRouting {
   noteCatalog (c: Catalog): void {
     this.sync.installed(c)
     this.machine.setLocal({ catalogVersion: c.version })
+    if (this.replicaCount() !== this.loggedReplicas) {
+      this.machine.setLocal({ shardReplicas: this.ownReplicas() })
+      this.logPlacement()
+    }
   }
 
   /** Refuses tables whose replication the cluster cannot provide (cluster/catalog-sync/providable.ts). */

@@ -75,7 +75,7 @@ function clusterView ({ cluster, config, listenAddress }: ExecParts): ClusterVie
   const shards = config.storage.shards
   return {
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
-    shardMap: () => cluster?.shardMap() ?? [...Array(shards).keys()].map(s => ({ shard: s, preference: [id], live: [id] }))
+    shardMap: () => cluster?.shardMap() ?? [...Array(shards).keys()].map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] }))
   }
 }
 

@@ -19,6 +19,8 @@ import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
+import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
+import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
@@ -104,6 +106,8 @@ export class ScratchBirdNode {
   private limboTimer: NodeJS.Timeout | null = null
   private hints: HintStore | null = null
   private quorum: QuorumShell | null = null
+  /** The cluster layout recorded in the data directory (checked against the configuration at start). */
+  private layout: ClusterLayout | null = null
   private workerCount = 0
   private readonly rpcMethods = new RpcMethods()
   /** What stop() undoes, in start order: the steps that ran. */
@@ -165,7 +169,15 @@ export class ScratchBirdNode {
     const { config, log } = this
     const clustered = ClusterShell.enabled(config)
     return [
-      { name: 'data directory', start: () => { this.lock = lockDataDir(this.dataDir); checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name }) }, stop: () => this.lock?.release() },
+      {
+        name: 'data directory',
+        start: () => {
+          this.lock = lockDataDir(this.dataDir)
+          checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name })
+          this.layout = checkClusterLayout(this.dataDir, layoutOfConfig(config))
+        },
+        stop: () => this.lock?.release()
+      },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
       {
@@ -371,7 +383,8 @@ export class ScratchBirdNode {
       },
       onFatal: (reason) => this.onFatal(reason),
       clock: this.io.clock,
-      rng: this.io.rng
+      rng: this.io.rng,
+      layout: this.layout!
     }, self?.address ?? config.node.listen)
   }
 
@@ -451,6 +464,14 @@ export class ScratchBirdNode {
    */
   reload (next: Config): void {
     const plan = planReload(this.config, next)
+    // The layout (storage.shards, the member ids of cluster.nodes) never changes, not even by a
+    // restart (refused): reported as an ERROR on its own, not as a change "after a restart".
+    const nextLayout = layoutOfConfig(next)
+    const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, nextLayout)
+    const sameMembers = this.layout === null || sameMemberIds(this.layout.members, nextLayout.members)
+    const isRefused = (path: string): boolean => (refused.length > 0 && path === 'storage.shards' && next.storage.shards !== this.config.storage.shards) ||
+      (!sameMembers && (path === 'cluster.nodes' || path.startsWith('cluster.nodes.')))
+    const restart = plan.restart.filter(c => !isRefused(c.path))
     this.loggers.reopen()
     applyLive(this.config, plan.live)
     // The loggers copied the level at start: the one live key that needs pushing.
@@ -458,11 +479,12 @@ export class ScratchBirdNode {
     for (const c of plan.live) {
       this.log.info({ key: c.path, from: c.running, to: c.file }, `${c.path} changed: ${shown(c.running)} -> ${shown(c.file)}, in effect now`)
     }
-    for (const c of plan.restart) {
+    for (const line of refused) this.log.error({ refused: line }, `configuration reload: ${line}`)
+    for (const c of restart) {
       this.log.warn({ key: c.path, running: c.running, file: c.file }, `${c.path} changed in the file: needs a restart; the running value stays ${shown(c.running)}`)
     }
-    this.log.info({ live: plan.live.map(c => c.path), restartNeeded: plan.restart.map(c => c.path) },
-      `configuration reloaded: ${plan.live.length} change(s) in effect, ${plan.restart.length} waiting for a restart`)
+    this.log.info({ live: plan.live.map(c => c.path), restartNeeded: restart.map(c => c.path), refused },
+      `configuration reloaded: ${plan.live.length} change(s) in effect, ${restart.length} waiting for a restart${refused.length > 0 ? `, ${refused.length} refused` : ''}`)
   }
 
   /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */

@@ -7,7 +7,7 @@ import { RPC_OPCODES } from '../../src/net/rpc/opcodes'
 import { rpcPayloads } from '../../src/net/rpc/payloads'
 import { encodeFrame } from '../../src/net/rpc/wire'
 import { freePorts, startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
-import { sourceCommand, startNode, tempDir } from '../helpers/node-process'
+import { runToExit, sourceCommand, startNode, tempDir } from '../helpers/node-process'
 
 // Issue 5 on real processes: three nodes discover each other through gossip, place shards by
 // rendezvous hashing, forward statements to the shard owners, share one catalog, detect a SIGKILLed
@@ -53,12 +53,17 @@ describe('a three-node cluster', () => {
     const maps = await Promise.all(cluster.ids.map(id => rows(id, 'SHOW SHARD MAP')))
     expect(maps[0]).toHaveLength(16)
     for (const m of maps) expect(m).toEqual(maps[0])
-    for (const [shard, pref, primary, live] of maps[0]!) {
+    for (const [shard, pref, primary, replicas, live] of maps[0]!) {
       expect(typeof shard).toBe('number')
       expect(String(pref).split(',').map(Number).sort()).toEqual([1, 2, 3])
       expect(Number(String(pref).split(',')[0])).toBe(primary)
+      // No table keeps more than one copy yet (primary_replica places one).
+      expect(replicas).toBe(String(primary))
       expect(live).toBe(String(primary))
     }
+    const r = await cluster.sql(1, 'SHOW SHARD MAP')
+    expect(r.body.columns).toEqual(['shard_id', 'preference_list', 'primary_node', 'replicas', 'live_replicas'])
+    expect(cluster.node(1).stdout()).toContain(`Shard 000 assigned to {Node ${maps[0]![0]![2] as number}}`)
   })
 
   it('applies DDL from any node on every node, with one catalog version', async () => {
@@ -218,5 +223,70 @@ describe('a three-node cluster', () => {
     // state joining) may have reached node 1 first, until node 2's refutation does.
     await cluster.waitFor(async () => stateOf(await rows(1, 'SHOW CLUSTER MEMBERS'), 2) === 'normal', { what: 'node 1 to see node 2 normal again', timeoutMs: 10_000 })
     expect((await cluster.sql(2, 'SELECT count(*) FROM users')).status).toBe(200)
+  })
+  it('lists every replica of a shard in SHOW SHARD MAP and the assignment log line once a table keeps three copies', async () => {
+    for (const id of cluster.ids) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs: 15_000 })
+    }
+    const created = await cluster.sql(1, "CREATE TABLE kv3 (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)")
+    expect(created.status, JSON.stringify(created.body)).toBe(200)
+    for (const id of cluster.ids) {
+      const map = await cluster.waitFor(async () => {
+        const m = await rows(id, 'SHOW SHARD MAP')
+        return m.every(r => String(r[3]).split(',').length === 3) ? m : undefined
+      }, { what: `node ${id} to list three replicas per shard`, timeoutMs: 15_000 })
+      for (const [, pref, , replicas, live] of map) {
+        expect(replicas).toBe(pref)
+        expect(live).toBe(pref)
+      }
+      const [shard0] = map
+      const names = String(shard0![1]).split(',').map(n => `Node ${n}`).join(', ')
+      await cluster.waitFor(() => cluster.node(id).stdout().includes(`Shard 000 assigned to {${names}}`), { what: `node ${id} to log shard 0's three replicas`, timeoutMs: 15_000 })
+    }
+    const members = await rows(1, 'SHOW CLUSTER MEMBERS')
+    expect(members.map(m => Number(m[6]))).toEqual([16, 16, 16])
+  })
+
+  it('pins the cluster layout: a restart with another storage.shards is refused, and a fresh node with it is refused by its peers', async () => {
+    const n3 = cluster.node(3)
+    await cluster.stop(3)
+    const config = structuredClone(n3.config) as Record<string, any>
+    config.storage = { ...config.storage, shards: 8 }
+    const dir = tempDir('sb-layout-')
+    const path = join(dir, 'shards8.yaml')
+    writeFileSync(path, stringify(config))
+    // Its own data directory says 16 shards: refused at start, nothing opened.
+    const refused = await runToExit(...sourceCommand(['--config', path]), { timeoutMs: 60_000 })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/holds 16 shards, but storage.shards is 8.*\[SB_LAYOUT_MISMATCH\]/)
+    // A fresh data directory with 8 shards at node 3's address: the peers refuse it through gossip.
+    mkdirSync(join(dir, 'data'))
+    writeFileSync(path, stringify({ ...config, node: { ...config.node, data_dir: join(dir, 'data') } }))
+    const wrong = await startNode(...sourceCommand(['--config', path]), { timeoutMs: 60_000 })
+    try {
+      for (const id of [1, 2]) {
+        await cluster.waitFor(() => /Node 3 \([^)]*\) refused: its cluster layout differs \(storage.shards 16 here, 8 there\)/.test(cluster.node(id).stdout()),
+          { what: `node ${id} to refuse the 8-shard node 3`, timeoutMs: 15_000 })
+      }
+      await cluster.waitFor(() => /refused: its cluster layout differs \(storage.shards 8 here, 16 there\)/.test(wrong.stdout()), { what: 'the 8-shard node to refuse its peers', timeoutMs: 15_000 })
+      // Nothing is routed to it: node 3's shards are unavailable, not served by a node that shards differently.
+      expect(stateOf(await rows(1, 'SHOW CLUSTER MEMBERS'), 3)).toBe('refused')
+      const owned3 = (await rows(1, 'SHOW SHARD MAP')).filter(r => r[2] === 3).length
+      if (owned3 > 0) {
+        const scan = await cluster.sql(1, 'SELECT count(*) FROM users')
+        expect(scan.status).toBe(503)
+        expect(scan.body.error).toMatchObject({ code: 'SB_SHARD_UNAVAILABLE', node: 3 })
+      }
+      expect(wrong.stdout()).not.toMatch(/this node is normal/)
+    } finally {
+      wrong.proc.kill('SIGKILL')
+      await wrong.exited
+    }
+    // The real node 3 comes back and is accepted again.
+    await cluster.start(3)
+    for (const id of cluster.ids) {
+      await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal again`, timeoutMs: 15_000 })
+    }
+    expect(await rows(1, 'SELECT count(*) FROM users')).toEqual([['30']])
   })
 })

@@ -124,6 +124,28 @@ describe('scratchbird server', () => {
     const slow = readFileSync(join(dir, 'data', 'logs', 'slow_query.log'), 'utf8').trim().split('\n').map(l => (JSON.parse(l) as { statement: string }).statement)
     expect(slow).toEqual(["SELECT 'after reload'", expect.stringMatching(/^SELECT 'x{100}/), "SELECT 'after a bad file'"])
   })
+
+  it('pins storage.shards to the data directory: SIGHUP reports a change as not applied, a restart with it is refused', async () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'node.yaml')
+    const data = join(dir, 'data')
+    writeFileSync(cfg, 'storage:\n  shards: 16\n')
+    const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', data, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
+    const n = await startNode(cmd, args)
+    running.push(n)
+    expect(JSON.parse(readFileSync(join(data, 'cluster.json'), 'utf8'))).toEqual({ cluster: 'scratchbird', shards: 16, epoch: 1, members: [1] })
+    writeFileSync(cfg, 'storage:\n  shards: 8\n')
+    n.proc.kill('SIGHUP')
+    await expect.poll(() => n.stdout(), { timeout: 10_000 }).toContain('configuration reloaded')
+    expect(n.stdout()).toMatch(/storage.shards 16 → 8 is not applied: the data directory holds 16 shards, and a restart with storage.shards 8 would be refused \(SB_LAYOUT_MISMATCH\)/)
+    expect(n.stdout()).not.toMatch(/storage\.shards changed in the file: needs a restart/)
+    n.proc.kill('SIGTERM')
+    expect(await n.exited).toBe(0)
+    const again = await runToExit(cmd, args)
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/holds 16 shards, but storage.shards is 8.*\[SB_LAYOUT_MISMATCH\]/)
+    expect(readdirSync(join(data, 'shards'))).toHaveLength(16)
+  })
 })
 
 describe('scratchbird command line', () => {

@@ -1,6 +1,7 @@
 import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
+import { LAYOUT_MAX_MEMBERS, parseLayout, type ClusterLayout } from '../layout'
 import {
   GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, isMemberRecord, isNodeId, GOSSIP_MAX_STRING,
   type GossipAck, type GossipMessage, type GossipPing, type MemberRecord
@@ -14,8 +15,13 @@ import {
 // v1: payload = version u8 | message; message = type u8 (0 ping, 1 ack) | from u16 | hlc str | members | ping: sentAt f64 | ack: echoSentAt f64, answeredAt f64
 //     member = nodeId u16 | address str | datacenter str | incarnation, heartbeat varint | state u8 |
 //              bootId str | claimedOver str | catalogVersion varint | oldestActiveHlc str | shardReplicas varint
+// v2: v1 message | layout opt (the sender's cluster layout, cluster/layout.ts)
+//     layout = cluster str | shards varint | epoch varint | members: count varint, nodeId u16 each (ascending)
+//     A v1 message decodes without a layout.
 
-export const GOSSIP_CODEC_VERSION = 1
+export const GOSSIP_CODEC_VERSION = 2
+/** The first version carrying the sender's cluster layout. */
+const LAYOUT_SINCE = 2
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -51,6 +57,26 @@ function readMember (r: CodecReader): MemberRecord {
   return m
 }
 
+function writeLayout (w: CodecWriter, l: ClusterLayout): void {
+  w.str(l.cluster)
+  w.uint(l.shards)
+  w.uint(l.epoch)
+  w.array(l.members, id => w.u16(id))
+}
+
+function readLayout (r: CodecReader): ClusterLayout {
+  const cluster = r.str()
+  const shards = r.uint()
+  const epoch = r.uint()
+  const n = r.count(2)
+  if (n > LAYOUT_MAX_MEMBERS) throw r.malformed(`layout of ${n} members (at most ${LAYOUT_MAX_MEMBERS})`)
+  const members: number[] = []
+  for (let i = 0; i < n; i++) members.push(r.u16())
+  const layout = parseLayout({ cluster, shards, epoch, members })
+  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, or members not ascending node ids)')
+  return layout
+}
+
 function writeMessage (w: CodecWriter, m: GossipMessage): void {
   w.u8(m.type === 'ping' ? 0 : 1)
   w.u16(m.from)
@@ -62,9 +88,10 @@ function writeMessage (w: CodecWriter, m: GossipMessage): void {
     w.f64(m.echoSentAt)
     w.f64(m.answeredAt)
   }
+  w.opt(m.layout, l => writeLayout(w, l))
 }
 
-function readMessage (r: CodecReader): GossipMessage {
+function readMessage (r: CodecReader, version: number): GossipMessage {
   const type = r.pick(['ping', 'ack'] as const, 'gossip message type')
   const from = r.u16()
   if (!isNodeId(from)) throw r.malformed(`sender node id ${from}`)
@@ -74,23 +101,27 @@ function readMessage (r: CodecReader): GossipMessage {
   if (n > GOSSIP_MAX_MEMBERS_PER_MESSAGE) throw r.malformed(`${n} members (at most ${GOSSIP_MAX_MEMBERS_PER_MESSAGE})`)
   const members: MemberRecord[] = []
   for (let i = 0; i < n; i++) members.push(readMember(r))
-  if (type === 'ping') return { type, from, hlc, members, sentAt: r.finite() }
-  return { type, from, hlc, members, echoSentAt: r.finite(), answeredAt: r.finite() }
+  const m: GossipMessage = type === 'ping'
+    ? { type, from, hlc, members, sentAt: r.finite() }
+    : { type, from, hlc, members, echoSentAt: r.finite(), answeredAt: r.finite() }
+  const layout = version >= LAYOUT_SINCE ? r.opt(() => readLayout(r)) : undefined
+  if (layout !== undefined) m.layout = layout
+  return m
 }
 
 /** Either message (the simulator's network carries both kinds alike). */
-export const gossipMessageCodec: Codec<GossipMessage> = versioned('gossip message', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, r => readMessage(r))
+export const gossipMessageCodec: Codec<GossipMessage> = versioned('gossip message', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readMessage(r, v))
 
-function readOnly<T extends GossipMessage> (r: CodecReader, type: T['type']): T {
-  const m = readMessage(r)
+function readOnly<T extends GossipMessage> (r: CodecReader, version: number, type: T['type']): T {
+  const m = readMessage(r, version)
   if (m.type !== type) throw r.malformed(`a ${m.type} where a ${type} belongs`)
   return m as T
 }
 
 /** GOSSIP_SYNC's request and GOSSIP_ACK's. */
-export const gossipPingCodec: Codec<GossipPing> = versioned('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, r => readOnly<GossipPing>(r, 'ping'))
-export const gossipAckCodec: Codec<GossipAck> = versioned('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, r => readOnly<GossipAck>(r, 'ack'))
+export const gossipPingCodec: Codec<GossipPing> = versioned('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipPing>(r, v, 'ping'))
+export const gossipAckCodec: Codec<GossipAck> = versioned('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipAck>(r, v, 'ack'))
 
 /** GOSSIP_SYNC's reply: the receiver's ack, or none (presence byte after the version). */
 export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versioned('gossip reply', GOSSIP_CODEC_VERSION, rpcFail,
-  (w, m) => w.opt(m, x => writeMessage(w, x)), r => r.opt(() => readOnly<GossipAck>(r, 'ack')) ?? null)
+  (w, m) => w.opt(m, x => writeMessage(w, x)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)

@@ -1,6 +1,7 @@
 import { assert } from '../../core/errors'
 import { HLC_SKEW_WARN_MS } from '../../core/hlc'
 import type { Rng } from '../../core/rng'
+import { layoutConflict, type ClusterLayout } from '../layout'
 import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
@@ -34,6 +35,13 @@ import {
 //    record still looks fresh everywhere, and its last heartbeats may still be spreading.)
 //  - while running keeps the id (incarnation above the other record) and reports 'id-contested'
 //    when the other process claimed over it.
+//
+// Cluster layout (cluster/layout.ts): every message carries the sender's layout — cluster name,
+// shard count, membership epoch and members. A message whose layout differs from ours is refused
+// whole: none of its records is merged, it does not count as the exchange that ends joining, the
+// sender's process (node id + bootId) is remembered as refused so its records arriving through
+// others are dropped too, and a ping is answered with our own record and layout only, so the
+// sender learns of the conflict and refuses us in turn. 'layout-refused' names both values.
 
 /** Same threshold as the HLC's skew warning (DESIGN §3: "Clock skew detected: …"). */
 export const CLOCK_SKEW_WARN_MS = HLC_SKEW_WARN_MS
@@ -45,6 +53,8 @@ export const CLOCK_SAMPLE_WINDOW = 8
 export const CLOCK_SAMPLE_MAX_RTT_MS = 5_000
 /** Ticks spent announcing 'leaving', then 'left', before the 'left' event. */
 export const LEAVE_ANNOUNCE_TICKS = 3
+/** A peer still refused for the same reason is reported again after this much local time. */
+export const LAYOUT_REFUSAL_REPORT_EVERY_MS = 60_000
 /**
  * Chance per tick of also pinging one down member or unknown seed when there are at least
  * `fanout` live peers (with fewer, the free slots always go to them): re-merges healed partitions
@@ -58,6 +68,8 @@ export interface GossipSelf {
   datacenter: string
   /** Random per process start (the shell makes it from cryptoRng). */
   bootId: string
+  /** This node's cluster layout; peers announcing another are refused. Without one nothing is checked (simulations). */
+  layout?: ClusterLayout
 }
 
 /** From cluster.nodes; the node's own entry may be included (it is skipped). */
@@ -114,6 +126,9 @@ export function supersedes (a: MemberRecord, b: MemberRecord): boolean {
 
 interface ClockSample { rtt: number, offset: number }
 
+/** A peer process refused for its layout. */
+export interface RefusedPeer { nodeId: number, bootId: string, address: string, reason: string }
+
 interface Peer {
   rec: MemberRecord
   /** Local time we last saw its heartbeat or incarnation grow (or first heard of it). */
@@ -139,6 +154,9 @@ export class GossipMachine {
   private leftReported = false
   private catalogReported = 0
   private lastContestedBy = ''
+  private readonly layout: ClusterLayout | undefined
+  /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
+  private readonly refused = new Map<number, RefusedPeer & { reportedAt: number }>()
 
   constructor (self: GossipSelf, seeds: readonly GossipSeed[], config: GossipConfig, private readonly rng: Rng) {
     assert(isNodeId(self.nodeId), 'gossip: node id out of range')
@@ -163,6 +181,7 @@ export class GossipMachine {
       shardReplicas: 0
     }
     this.seeds = seeds.filter(s => s.nodeId !== self.nodeId && s.address !== self.address)
+    this.layout = self.layout === undefined ? undefined : { ...self.layout, members: [...self.layout.members] }
   }
 
   get nodeId (): number { return this.me.nodeId }
@@ -190,6 +209,7 @@ export class GossipMachine {
   receive (fromAddress: string, msg: GossipMessage, nowMs: number, wallMs = nowMs): GossipOutput[] {
     if (this.halted) return []
     const out: GossipOutput[] = []
+    if (this.refuseLayout(fromAddress, msg, nowMs, wallMs, out)) return out
     const members = msg.members.slice(0, GOSSIP_MAX_MEMBERS_PER_MESSAGE)
     for (const r of members) {
       if (!isMemberRecord(r)) continue
@@ -202,7 +222,7 @@ export class GossipMachine {
       out.push({
         type: 'send',
         to: { nodeId: msg.from, address: sender?.address ?? fromAddress },
-        msg: { type: 'ack', from: this.me.nodeId, hlc: '', members: this.digest(), echoSentAt: msg.sentAt, answeredAt: wallMs }
+        msg: this.withLayout({ type: 'ack', from: this.me.nodeId, hlc: '', members: this.digest(), echoSentAt: msg.sentAt, answeredAt: wallMs })
       })
     } else if (msg.from !== this.me.nodeId) {
       this.clockSample(msg.from, msg.echoSentAt, msg.answeredAt, nowMs, wallMs, out)
@@ -229,6 +249,11 @@ export class GossipMachine {
     this.me.heartbeat++
   }
 
+  /** Peer processes refused for announcing another cluster layout (not members: never routed to). */
+  refusedPeers (): RefusedPeer[] {
+    return [...this.refused.values()].map(({ nodeId, bootId, address, reason }) => ({ nodeId, bootId, address, reason }))
+  }
+
   /** Snapshot of the membership, ourselves first. */
   members (nowMs: number): MemberView[] {
     const views: MemberView[] = [{ ...copyRecord(this.me), isSelf: true, heartbeatAgeMs: 0, clockOffsetMs: 0, rttMs: 0 }]
@@ -247,8 +272,45 @@ export class GossipMachine {
 
   // ---- Merging ---------------------------------------------------------------------------------
 
+  /**
+   * Refuses `msg` when its sender announces another layout (see the header); true when refused.
+   * A sender announcing ours again (restarted with the right configuration) is no longer refused.
+   */
+  private refuseLayout (fromAddress: string, msg: GossipMessage, now: number, wall: number, out: GossipOutput[]): boolean {
+    if (this.layout === undefined || msg.layout === undefined || msg.from === this.me.nodeId) return false
+    const reason = layoutConflict(this.layout, msg.layout)
+    if (reason === null) {
+      this.refused.delete(msg.from)
+      return false
+    }
+    const sender = msg.members.find(r => r.nodeId === msg.from && isMemberRecord(r))
+    const address = sender?.address ?? fromAddress
+    const bootId = sender?.bootId ?? ''
+    const prev = this.refused.get(msg.from)
+    const report = prev === undefined || prev.reason !== reason || prev.bootId !== bootId || now - prev.reportedAt >= LAYOUT_REFUSAL_REPORT_EVERY_MS
+    this.refused.set(msg.from, { nodeId: msg.from, bootId, address, reason, reportedAt: report ? now : prev.reportedAt })
+    // Known as a member before (through a peer that did not check): that process is not one.
+    if (this.peers.get(msg.from)?.rec.bootId === bootId) this.peers.delete(msg.from)
+    if (report) out.push({ type: 'layout-refused', nodeId: msg.from, address, reason })
+    if (msg.type === 'ping') {
+      out.push({
+        type: 'send',
+        to: { nodeId: msg.from, address },
+        msg: this.withLayout({ type: 'ack', from: this.me.nodeId, hlc: '', members: [copyRecord(this.me)], echoSentAt: msg.sentAt, answeredAt: wall })
+      })
+    }
+    return true
+  }
+
+  private withLayout<M extends GossipMessage> (m: M): M {
+    if (this.layout !== undefined) m.layout = { ...this.layout, members: [...this.layout.members] }
+    return m
+  }
+
   private merge (r: MemberRecord, now: number, out: GossipOutput[]): void {
     if (r.nodeId === this.me.nodeId) { this.mergeOwn(r, now, out); return }
+    // A refused process's record, passed on by a peer that has not refused it (yet).
+    if (this.refused.get(r.nodeId)?.bootId === r.bootId) return
     const cur = this.peers.get(r.nodeId)
     if (cur === undefined) {
       this.peers.set(r.nodeId, { rec: copyRecord(r), lastGrowthAt: now, samples: [], lastSkewWarnAt: null })
@@ -385,7 +447,7 @@ export class GossipMachine {
   }
 
   private ping (now: number): GossipMessage {
-    return { type: 'ping', from: this.me.nodeId, hlc: '', members: this.digest(), sentAt: now }
+    return this.withLayout({ type: 'ping', from: this.me.nodeId, hlc: '', members: this.digest(), sentAt: now })
   }
 
   /** Our record first, then the others (a random sample when over the per-message cap). */

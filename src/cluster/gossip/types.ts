@@ -4,6 +4,8 @@
 // decoder applies the bounds checked here; parseGossipMessage checks a message that arrived as a
 // parsed JSON value (the same rules), and copies only the known fields.
 
+import { parseLayout, type ClusterLayout } from '../layout'
+
 /**
  * joining/normal/leaving/left are set by the member itself; suspect and down are an observer's
  * verdict (SWIM suspicion, then confirmed failure) and travel in gossip like the rest.
@@ -59,6 +61,12 @@ interface MessageBase {
   hlc: string
   /** Sender's digest: itself first, then what it knows of the others (≤ GOSSIP_MAX_MEMBERS_PER_MESSAGE). */
   members: MemberRecord[]
+  /**
+   * The sender's cluster layout (cluster/layout.ts): a peer whose layout differs is refused.
+   * Absent from a machine built without one (simulations) and from a peer speaking gossip codec
+   * v1 (a release before layouts), which cannot be checked and is accepted as before.
+   */
+  layout?: ClusterLayout
 }
 
 /** Push: the sender's digest, answered by an ack (pull). */
@@ -97,6 +105,12 @@ export type GossipEvent =
   | { type: 'id-conflict', nodeId: number, address: string, bootId: string }
   /** While running: a new process at `address` tried to take our node id; we kept it. Log it. */
   | { type: 'id-contested', nodeId: number, address: string, bootId: string }
+  /**
+   * A peer announces another cluster layout (`reason` names both values): its records are not
+   * merged and it is not a member to route to. Reported once per peer and reason, then at most
+   * every LAYOUT_REFUSAL_REPORT_EVERY_MS while it keeps trying.
+   */
+  | { type: 'layout-refused', nodeId: number, address: string, reason: string }
   /** leave() finished announcing 'left': the shell may stop the process. */
   | { type: 'left' }
 
@@ -140,9 +154,12 @@ export function parseGossipMessage (v: unknown): GossipMessage | null {
   if (!isNodeId(m.from) || !isText(m.hlc, true) || !Array.isArray(m.members)) return null
   if (m.members.length > GOSSIP_MAX_MEMBERS_PER_MESSAGE || !m.members.every(isMemberRecord)) return null
   const members = (m.members as MemberRecord[]).map(copyRecord)
-  if (m.type === 'ping' && isTime(m.sentAt)) return { type: 'ping', from: m.from, hlc: m.hlc, members, sentAt: m.sentAt }
+  const layout = m.layout === undefined ? undefined : parseLayout(m.layout)
+  if (layout === null) return null
+  const base = { from: m.from, hlc: m.hlc, members, ...(layout === undefined ? {} : { layout }) }
+  if (m.type === 'ping' && isTime(m.sentAt)) return { type: 'ping', ...base, sentAt: m.sentAt }
   if (m.type === 'ack' && isTime(m.echoSentAt) && isTime(m.answeredAt)) {
-    return { type: 'ack', from: m.from, hlc: m.hlc, members, echoSentAt: m.echoSentAt, answeredAt: m.answeredAt }
+    return { type: 'ack', ...base, echoSentAt: m.echoSentAt, answeredAt: m.answeredAt }
   }
   return null
 }

@@ -107,7 +107,7 @@ const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a sha
 const workerIndex = z.int().min(0).meta({ noun: 'a worker index' })
 
 const storage = z.strictObject({
-  shards: z.int().min(1).max(MAX_SHARDS).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value.' }),
+  shards: z.int().min(1).max(MAX_SHARDS).default(16).meta({ description: 'Number of shards every table is hash-partitioned into. All nodes of a cluster must use the same value. The first start records it in the data directory (cluster.json); a later start with another value is refused (SB_LAYOUT_MISMATCH), and so is a peer announcing another value in gossip. Re-sharding a cluster is not in this release.' }),
   workers: z.union([z.int().min(1).max(1024), z.literal('auto')]).default('auto').meta({ description: 'Number of shard worker threads; "auto" runs one per CPU core. Each worker owns a subset of the shards and is the only thread touching their databases.' }),
   shard_workers: z.record(shardIdKey, workerIndex).default({}).meta({
     noun: 'a mapping of shard id to worker index',
@@ -150,7 +150,7 @@ const cluster = z.strictObject({
   name: nonEmpty.default('scratchbird').meta({ description: 'Cluster name. Peers announcing a different name are refused, so two clusters cannot merge by accident.' }),
   nodes: z.array(clusterNode).default([]).meta({
     noun: 'a list of cluster members',
-    description: 'The cluster members (including this node) used to join the cluster through gossip. Empty: a one-node cluster.',
+    description: 'The cluster members (including this node) used to join the cluster through gossip. Empty: a one-node cluster. The first start records the member ids in the data directory (cluster.json, membership epoch 1); a later start listing other ids is refused (SB_LAYOUT_MISMATCH), and so is a peer whose membership differs: adding or removing a node needs ADD NODE / DRAIN NODE, not in this release. Addresses may change.',
     example: [
       { id: 1, address: 'node1.example.com:8080', datacenter: 'dc1' },
       { id: 2, address: 'node2.example.com:8080', datacenter: 'dc2' }
@@ -179,7 +179,7 @@ const replication = z.strictObject({
   read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for tables that do not SET read_quorum. Lower: faster reads that may be stale. At most default_factor.' }),
   write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.', 1, 'live'),
   read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.', 1, 'live'),
-  hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; anti-entropy repairs what they carried.' }),
+  hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; what they carried stays missing on that replica until a quorum read of each key repairs it (no anti-entropy in this release).' }),
   hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.'),
   hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
   tombstone_gc_grace_days: z.number().positive().default(10).meta({ description: 'Deletion tombstones are purged only after this many days. Must exceed hint_expiration_days: a replica that missed a delete must receive it before the tombstone goes, or the deleted row comes back.' })

@@ -1,0 +1,127 @@
+import { ScratchBirdError } from '../core/errors'
+
+// The cluster's layout (DESIGN §7, the seeds' "Cluster Config Epoch"): cluster name, shard count,
+// membership (node ids) and the membership epoch. Keys are routed by `hash mod shards` and shards
+// are placed over the members (placement.ts), so a node that disagrees on either sends rows to
+// shards and nodes that do not hold them. The layout is therefore recorded in every data directory
+// at the first start (node/cluster-layout.ts holds the file I/O) and carried in gossip; these pure
+// rules decide what a start or a peer may differ in — today: nothing.
+//
+// The epoch counts membership changes. Every node of a fresh cluster starts at FIRST_LAYOUT_EPOCH
+// with the members of its cluster.nodes, so a cluster whose nodes share one configuration agrees
+// without any coordination. Changing the membership takes an explicit operation that raises the
+// epoch everywhere (ADD NODE / DRAIN NODE / REMOVE NODE, the join/drain issue); until it exists,
+// editing cluster.nodes and restarting is refused, never silently applied. That operation is the
+// place to teach `startLayoutCheck` and `layoutConflict` about a newer epoch.
+
+export interface ClusterLayout {
+  /** cluster.name */
+  cluster: string
+  /** storage.shards */
+  shards: number
+  /** Membership epoch: FIRST_LAYOUT_EPOCH at the first start, raised by each membership operation. */
+  epoch: number
+  /** Node ids of the members, ascending, distinct. */
+  members: number[]
+}
+
+export const FIRST_LAYOUT_EPOCH = 1
+/** Members a layout may list: bounds the gossip field (a cluster is a few dozen nodes). */
+export const LAYOUT_MAX_MEMBERS = 1024
+/** The operation a membership change needs (the join/drain issue builds it). */
+export const MEMBERSHIP_OPERATION = 'ADD NODE / DRAIN NODE (node join and drain, not in this release)'
+
+const MAX_NAME = 256
+const MAX_SHARDS = 0xffff_ffff
+
+function isId (v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535
+}
+
+/** The layout a configuration describes at the first start: its members, epoch 1. */
+export function configuredLayout (cluster: string, shards: number, memberIds: readonly number[]): ClusterLayout {
+  const members = [...new Set(memberIds)].sort((a, b) => a - b)
+  if (members.length > LAYOUT_MAX_MEMBERS) {
+    throw new ScratchBirdError('SB_CONFIG_INVALID', `cluster.nodes lists ${members.length} nodes; a cluster has at most ${LAYOUT_MAX_MEMBERS}`, { members: members.length, max: LAYOUT_MAX_MEMBERS })
+  }
+  return { cluster, shards, epoch: FIRST_LAYOUT_EPOCH, members }
+}
+
+/**
+ * `v` (parsed JSON of the data directory's file, or a peer's gossip) as a layout, or null when it
+ * is not one: only the known fields are copied.
+ */
+export function parseLayout (v: unknown): ClusterLayout | null {
+  if (typeof v !== 'object' || v === null) return null
+  const r = v as Record<string, unknown>
+  if (typeof r.cluster !== 'string' || r.cluster.length === 0 || r.cluster.length > MAX_NAME) return null
+  if (typeof r.shards !== 'number' || !Number.isInteger(r.shards) || r.shards < 1 || r.shards > MAX_SHARDS) return null
+  if (typeof r.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || r.epoch < FIRST_LAYOUT_EPOCH) return null
+  if (!Array.isArray(r.members) || r.members.length === 0 || r.members.length > LAYOUT_MAX_MEMBERS || !r.members.every(isId)) return null
+  const members = r.members as number[]
+  for (let i = 1; i < members.length; i++) if (members[i]! <= members[i - 1]!) return null
+  return { cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members] }
+}
+
+export function sameMembers (a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i])
+}
+
+function list (ids: readonly number[]): string {
+  return `{${ids.join(', ')}}`
+}
+
+/**
+ * The layout a start runs with: the recorded one when the configuration agrees with it, the
+ * configured one when nothing is recorded yet (the caller records it). A configuration that
+ * disagrees is refused with SB_LAYOUT_MISMATCH naming both values, before any shard is opened.
+ */
+export function startLayoutCheck (recorded: ClusterLayout | null, configured: ClusterLayout, where: string): { layout: ClusterLayout, record: boolean } {
+  if (recorded === null) return { layout: configured, record: true }
+  if (recorded.cluster !== configured.cluster) {
+    throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
+      `${where} holds the layout of cluster "${recorded.cluster}", but cluster.name is "${configured.cluster}"`,
+      { field: 'cluster.name', recorded: recorded.cluster, configured: configured.cluster })
+  }
+  if (recorded.shards !== configured.shards) {
+    throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
+      `${where} holds ${recorded.shards} shards, but storage.shards is ${configured.shards}: rows are placed by hash modulo the shard count, so changing it would route keys to shards that do not hold them; set storage.shards back to ${recorded.shards} (re-sharding a cluster is not in this release)`,
+      { field: 'storage.shards', recorded: recorded.shards, configured: configured.shards })
+  }
+  if (!sameMembers(recorded.members, configured.members)) {
+    throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
+      `${where} records the cluster members ${list(recorded.members)} (membership epoch ${recorded.epoch}), but cluster.nodes lists ${list(configured.members)}: a membership change moves shard replicas and takes effect only through ${MEMBERSHIP_OPERATION}, never by editing cluster.nodes; restore cluster.nodes to ${list(recorded.members)}`,
+      { field: 'cluster.nodes', recorded: recorded.members, configured: configured.members, epoch: recorded.epoch })
+  }
+  return { layout: recorded, record: false }
+}
+
+/**
+ * Why a peer announcing `remote` cannot be a member of this node's cluster (`local`), naming both
+ * values — or null when they agree. Gossip refuses such a peer: its records are not merged and
+ * nothing is routed to it.
+ */
+export function layoutConflict (local: ClusterLayout, remote: ClusterLayout): string | null {
+  if (local.cluster !== remote.cluster) return `cluster name "${local.cluster}" here, "${remote.cluster}" there`
+  if (local.shards !== remote.shards) return `storage.shards ${local.shards} here, ${remote.shards} there`
+  if (local.epoch !== remote.epoch || !sameMembers(local.members, remote.members)) {
+    return `membership epoch ${local.epoch} with members ${list(local.members)} here, epoch ${remote.epoch} with members ${list(remote.members)} there`
+  }
+  return null
+}
+
+/**
+ * A reloaded configuration (SIGHUP) that asks for another layout: what cannot be applied, one
+ * line per field, empty when it asks for none. A running node never changes its layout, and a
+ * restart with such a configuration is refused (startLayoutCheck).
+ */
+export function layoutChangesRefused (running: ClusterLayout, next: ClusterLayout): string[] {
+  const out: string[] = []
+  if (next.shards !== running.shards) {
+    out.push(`storage.shards ${running.shards} → ${next.shards} is not applied: the data directory holds ${running.shards} shards, and a restart with storage.shards ${next.shards} would be refused (SB_LAYOUT_MISMATCH)`)
+  }
+  if (!sameMembers(next.members, running.members)) {
+    out.push(`cluster.nodes ${list(running.members)} → ${list(next.members)} is not applied: membership changes only through ${MEMBERSHIP_OPERATION}, and a restart with it would be refused (SB_LAYOUT_MISMATCH)`)
+  }
+  return out
+}

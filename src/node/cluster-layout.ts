@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { configuredLayout, parseLayout, startLayoutCheck, type ClusterLayout } from '../cluster/layout'
+import { writeFileAtomic } from '../core/atomic-file'
+import type { Config } from '../core/config/load'
+import { ScratchBirdError, messageOf } from '../core/errors'
+
+// <data_dir>/cluster.json: the cluster layout this data directory was written under (cluster
+// name, shard count, membership epoch and members; cluster/layout.ts holds the rules). Read and
+// checked at every start before any shard is opened; written once, at the first start.
+
+export const LAYOUT_FILE = 'cluster.json'
+
+/** The layout a configuration asks for: cluster.name, storage.shards, cluster.nodes' ids and this node's. */
+export function layoutOfConfig (config: Config): ClusterLayout {
+  return configuredLayout(config.cluster.name, config.storage.shards, [...config.cluster.nodes.map(n => n.id), config.node.id])
+}
+
+/** The layout to run with; throws SB_LAYOUT_MISMATCH when the configuration disagrees with the recorded one. */
+export function checkClusterLayout (dataDir: string, configured: ClusterLayout): ClusterLayout {
+  const path = join(dataDir, LAYOUT_FILE)
+  let recorded: ClusterLayout | null = null
+  let text: string | null = null
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read ${path}: ${messageOf(e)}`, { path })
+  }
+  if (text !== null) {
+    let json: unknown
+    try { json = JSON.parse(text) } catch { json = undefined }
+    recorded = parseLayout(json)
+    if (recorded === null) {
+      throw new ScratchBirdError('SB_STORAGE_CORRUPT', `${path} is not a valid cluster layout (cluster, shards, epoch, members); it records how this data directory's rows are sharded`, { path })
+    }
+  }
+  const { layout, record } = startLayoutCheck(recorded, configured, `data directory ${dataDir}`)
+  if (record) writeFileAtomic(path, JSON.stringify(layout) + '\n')
+  return layout
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest'
+import { HintStore, type Hint } from '../../../src/cluster/hints/store'
+import { ERROR_CODES } from '../../../src/core/errors'
+import { MemoryKv } from '../../../src/storage/kv-memory'
+
+// Issue 13 item 11: until anti-entropy exists, messages about a replica left behind say what really
+// happens to it (a quorum read of the key repairs it), not that anti-entropy will.
+
+function hint (n: number): Hint {
+  const versionId = new Uint8Array(16)
+  versionId[1] = n
+  versionId[6] = 0x80
+  return { target: 2, shard: 7, tableId: 1000, key: Uint8Array.of(0x15, n), xid: (2n << 48n) | BigInt(n), versionId, row: new Uint8Array(10), createdAtMs: 1_767_225_600_000 }
+}
+
+describe('messages about a stale replica', () => {
+  it('a full hint log says the replica stays stale until a read repairs it, not that anti-entropy will', async () => {
+    const store = await HintStore.open(MemoryKv.open(), { maxHintsPerTarget: 1 })
+    await store.add([hint(1)])
+    let message = ''
+    try { await store.add([hint(2)]) } catch (e) { message = (e as Error).message }
+    expect(message).toMatch(/hint log for node 2 is full/)
+    expect(message).toMatch(/stays missing on that replica until a quorum read of the key repairs it \(no anti-entropy in this release\)/)
+    expect(message).not.toMatch(/anti-entropy repairs/)
+    expect(ERROR_CODES.SB_HINT_LOG_FULL.summary).not.toMatch(/until anti-entropy repairs/)
+    await store.close()
+  })
+})

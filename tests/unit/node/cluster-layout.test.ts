@@ -1,0 +1,38 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { configuredLayout } from '../../../src/cluster/layout'
+import { checkClusterLayout, LAYOUT_FILE } from '../../../src/node/cluster-layout'
+
+// Issue 13 item 2: <data_dir>/cluster.json pins the layout a data directory was written under.
+
+describe('checkClusterLayout', () => {
+  const dirs: string[] = []
+  const tempDir = (): string => { const d = mkdtempSync(join(tmpdir(), 'sb-layout-')); dirs.push(d); return d }
+  afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
+
+  it('records the layout at the first start and accepts the same configuration after', () => {
+    const d = tempDir()
+    expect(checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3]))).toEqual({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] })
+    expect(JSON.parse(readFileSync(join(d, LAYOUT_FILE), 'utf8'))).toEqual({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] })
+    expect(checkClusterLayout(d, configuredLayout('prod', 16, [3, 2, 1]))).toMatchObject({ shards: 16 })
+  })
+
+  it('refuses another shard count or membership with SB_LAYOUT_MISMATCH and leaves the file as it was', () => {
+    const d = tempDir()
+    checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3]))
+    const before = readFileSync(join(d, LAYOUT_FILE), 'utf8')
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 8, [1, 2, 3]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH', message: expect.stringContaining('holds 16 shards, but storage.shards is 8') }))
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3, 4]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH' }))
+    expect(readFileSync(join(d, LAYOUT_FILE), 'utf8')).toBe(before)
+  })
+
+  it('refuses a damaged file with SB_STORAGE_CORRUPT instead of recording a new layout over it', () => {
+    const d = tempDir()
+    writeFileSync(join(d, LAYOUT_FILE), '{"cluster":"prod","shards":"16"}')
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+    writeFileSync(join(d, LAYOUT_FILE), '{not json')
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+  })
+})
