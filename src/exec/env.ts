@@ -3,6 +3,7 @@
 // them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
 // src/exec reaches for process-wide state.
 import type { Catalog, TableInfo } from '../catalog/catalog'
+import type { TableDefaults } from '../catalog/replication-options'
 import type { Clock } from '../core/clock'
 import type { Hlc } from '../core/hlc'
 import type { UuidV7Generator } from '../core/uuid'
@@ -93,6 +94,8 @@ export interface CatalogPort {
 export interface DdlPort {
   /** Live nodes of the cluster (bounds replication_factor). */
   readonly liveNodes: () => number
+  /** Replication options of new tables whose CREATE TABLE does not set them (config replication.default_*). */
+  readonly tableDefaults: TableDefaults
   /** Persists and installs a new catalog version (the DDL statement's commit point). */
   setCatalog: (c: Catalog) => void
   warn: (message: string, details: Record<string, unknown>) => void
