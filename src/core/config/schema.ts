@@ -159,7 +159,7 @@ const cluster = z.strictObject({
 
 const replication = z.strictObject({
   default_mode: z.enum(REPLICATION_MODES).default('primary_replica').meta({ description: 'Replication mode of new tables whose CREATE TABLE does not set replication_mode: primary_replica (one copy per shard in this release; commit-log streaming to replicas is issue 14) or leaderless_quorum (any replica accepts writes; hybrid-logical-clock last-writer-wins; new tables get uuid_type v8_hlc).' }),
-  default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard of new tables whose CREATE TABLE does not set replication_factor. Must be 1 while default_mode is primary_replica (the node refuses to start otherwise); a CREATE TABLE fails when it exceeds the live nodes.' }),
+  default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard of new tables whose CREATE TABLE does not set replication_factor. Must be 1 while default_mode is primary_replica, and at most the configured members (cluster.nodes; a node alone is one) — the node refuses to start otherwise; a CREATE TABLE taking it fails while fewer nodes are live.' }),
   write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for new tables whose CREATE TABLE does not set write_quorum (lowered to the replication_factor of the table, with a warning, when the statement sets a smaller one). Lower: faster writes, less durability. At most default_factor.' }),
   read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for new tables whose CREATE TABLE does not set read_quorum (lowered to the replication_factor of the table, with a warning, when the statement sets a smaller one). Lower: faster reads that may be stale. At most default_factor.' }),
   write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.'),
@@ -299,7 +299,14 @@ export const documentSchema = z.strictObject({
   if (c.storage.txn_idle_timeout_ms <= c.http.session_idle_timeout_ms) {
     ctx.addIssue({ code: 'custom', path: ['storage', 'txn_idle_timeout_ms'], message: 'lease not above session timeout', params: { expected: `an integer > http.session_idle_timeout_ms (${c.http.session_idle_timeout_ms})` } })
   }
-}, onlyWhenValid('storage', 'http'))
+}, onlyWhenValid('storage', 'http')).superRefine((c, ctx) => {
+  // A table's replicas are on distinct members: a default N above them would refuse every CREATE
+  // TABLE that does not set replication_factor itself — refused here instead, at start.
+  const members = Math.max(1, c.cluster.nodes.length)
+  if (c.replication.default_factor > members) {
+    ctx.addIssue({ code: 'custom', path: ['replication', 'default_factor'], message: 'factor above members', params: { expected: `an integer ≤ the ${members} configured member${members === 1 ? '' : 's'} of the cluster (cluster.nodes; a node alone is one): a table keeps each replica on a different node` } })
+  }
+}, onlyWhenValid('replication', 'cluster'))
 
 /** documentSchema plus the values derived from other keys. */
 export const configSchema = documentSchema.prefault({}).transform((c) => {

@@ -32,7 +32,13 @@ describe('loading valid files', () => {
       expect.stringMatching(/^replication\.default_factor: expected at most 1 while replication\.default_mode is primary_replica \(primary\/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14; .*\), got 2$/)
     ])
     // A leaderless default may keep copies; the table defaults then take them.
-    expect(loadConfig({ text: 'replication: {default_mode: leaderless_quorum, default_factor: 2}' }).replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2 })
+    const two = 'cluster: {nodes: [{id: 1, address: "a:1"}, {id: 2, address: "b:1"}]}\n'
+    expect(loadConfig({ text: `${two}replication: {default_mode: leaderless_quorum, default_factor: 2}` }).replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2 })
+    // …but not more copies than there are members to hold them.
+    expect(problems('replication: {default_mode: leaderless_quorum, default_factor: 2}')).toEqual([
+      'replication.default_factor: expected an integer ≤ the 1 configured member of the cluster (cluster.nodes; a node alone is one): a table keeps each replica on a different node, got 2'
+    ])
+    expect(problems(`${two}replication: {default_mode: leaderless_quorum, default_factor: 3}`)).toEqual([expect.stringMatching(/^replication\.default_factor: expected an integer ≤ the 2 configured members/)])
   })
 
   it('loads the seed cluster.yaml with the default_factor this release serves', () => {

@@ -31,7 +31,11 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
   })
 
   it('the replication.default_* keys are in effect (the defaults of new tables), so nothing lists them', () => {
-    const c = validateConfig({ replication: { default_mode: 'leaderless_quorum', default_factor: 3, write_quorum: 2, read_quorum: 2 } })
+    const c = validateConfig({
+      cluster: { nodes: [1, 2, 3].map(id => ({ id, address: `n${id}:5432` })) },
+      node: { id: 1 },
+      replication: { default_mode: 'leaderless_quorum', default_factor: 3, write_quorum: 2, read_quorum: 2 }
+    })
     expect(askedNotInEffect(c).map(k => k.path).filter(p => p.startsWith('replication.'))).toEqual([])
   })
 
