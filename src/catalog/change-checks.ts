@@ -1,3 +1,4 @@
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { ReplicationOptions } from './replication-options'
 
 // Which checks a change of a table's replication options must pass beyond the static rules of
@@ -17,11 +18,15 @@ export interface ChangeRule {
   readonly applies: (from: ReplicationOptions | null, to: ReplicationOptions, primaryKey: readonly string[]) => boolean
   /** N must not exceed the live nodes. */
   readonly liveNodes: boolean
-  /** Why the change needs an empty table (a client sees it); null: rows do not matter. */
-  readonly needsEmptyTable: ((from: ReplicationOptions, to: ReplicationOptions) => string) | null
+  /** Why the change needs an empty table (a client sees it); null (or a null answer): rows do not matter. */
+  readonly needsEmptyTable: ((from: ReplicationOptions, to: ReplicationOptions) => string | null) | null
 }
 
 const columns = (c: readonly string[]): string => `(${c.join(', ')})`
+const exceedsMode = (o: ReplicationOptions): boolean => {
+  const max = REPLICATION_MODE_RULES[o.replication_mode].maxReplicas
+  return max !== null && o.replication_factor > max
+}
 
 export const CHANGE_RULES: readonly ChangeRule[] = [
   {
@@ -29,8 +34,11 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     // CREATE TABLE places N replicas now; a raised N places new ones.
     applies: (from, to) => from === null || to.replication_factor > from.replication_factor,
     liveNodes: true,
-    needsEmptyTable: (from, to) =>
-      `raising replication_factor from ${from.replication_factor} to ${to.replication_factor} needs an empty table: ` +
+    // A factor the mode cannot have at all is refused by the DDL itself, with the better reason
+    // (SB_REPLICATION_UNAVAILABLE: primary/replica copies do not exist yet), rows or not.
+    needsEmptyTable: (from, to) => exceedsMode(to)
+      ? null
+      : `raising replication_factor from ${from.replication_factor} to ${to.replication_factor} needs an empty table: ` +
       'a new replica would count toward read quorums before it holds the rows (a read could answer "no row" for an acknowledged write); ' +
       'filling a new replica before it serves is not available yet (replica bootstrap, issue 14)'
   },
@@ -65,6 +73,6 @@ export function changeChecks (from: ReplicationOptions | null, to: ReplicationOp
   const rows = CHANGE_RULES.filter(r => r.applies(from, to, primaryKey))
   return {
     liveNodes: rows.some(r => r.liveNodes),
-    needsEmptyTable: from === null ? [] : rows.flatMap(r => r.needsEmptyTable === null ? [] : [r.needsEmptyTable(from, to)])
+    needsEmptyTable: from === null ? [] : rows.flatMap(r => r.needsEmptyTable?.(from, to) ?? [])
   }
 }
