@@ -10,6 +10,7 @@
 // leaderless table is scanned on one live replica per shard, which may lack a row written with
 // W < N.
 import { ScratchBirdError } from '../core/errors'
+import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
 import type { AlterTableStatement } from '../sql/ast'
 import { ident } from '../sql/format'
@@ -27,7 +28,7 @@ export async function refuseOnPopulatedTable (env: ExecEnv, s: AlterTableStateme
   if (info === undefined) return
   // The change as this node's catalog would make it. A statement the catalog refuses (unknown
   // table, bad value, N above the live nodes) is left to the DDL itself to report.
-  let next
+  let next: TableInfo | null
   try { next = catalog.alterTable(s, ddlContext(env.liveNodes(), env.tableDefaults)).table } catch { return }
   if (next === null) return
   const reasons = changeChecks(info.replication, next.replication, info.primaryKey).needsEmptyTable

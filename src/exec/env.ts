@@ -92,7 +92,7 @@ export interface CatalogPort {
 
 /** Applying DDL: validation context, the commit point, warnings, and the cluster's coordinator. */
 export interface DdlPort {
-  /** Live nodes of the cluster (bounds replication_factor). */
+  /** Live nodes of the cluster (bound replication_factor when a table is created or its N raised). */
   readonly liveNodes: () => number
   /** Replication options of new tables whose CREATE TABLE does not set them (config replication.default_*). */
   readonly tableDefaults: TableDefaults
