@@ -2,8 +2,9 @@ import { ScratchBirdError } from '../core/errors'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, Expr, TableOption } from '../sql/ast'
 import {
-  REPLICATION_DEFAULTS, parseReplicationOption, validateReplicationOptions, type ReplicationOptions
+  createBase, fitDefaultQuorums, parseReplicationOption, validateReplicationOptions, type ReplicationOptions, type TableDefaults
 } from './replication-options'
+import { changeChecks } from './change-checks'
 import { LIMITS } from '../core/limits'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
@@ -55,8 +56,10 @@ export interface DefaultTarget {
 }
 
 export interface DdlContext {
-  /** Live nodes of the cluster (bounds replication_factor). */
+  /** Live nodes of the cluster (bounds replication_factor where change-checks.ts says so). */
   liveNodes: number
+  /** Replication options of a new table where its statement does not set them (the node's config). */
+  defaults: TableDefaults
   /**
    * Validates a column DEFAULT and returns its canonical SQL text (plan/column-default.ts:
    * checkColumnDefault). Passed in because checking compiles and runs the expression, which
@@ -178,12 +181,16 @@ export class Catalog {
       }
     }
     const warnings: string[] = []
-    let replication = optionsFrom(REPLICATION_DEFAULTS, s.options, warnings)
+    const named = new Set(s.options.map(o => o.name.toLowerCase()))
+    const modeOption = s.options.find(o => o.name.toLowerCase() === 'replication_mode')
+    const namedMode = modeOption === undefined ? undefined : parseReplicationOption(modeOption.name, literalValue(modeOption.value)).replication_mode
+    let replication = fitDefaultQuorums(optionsFrom(createBase(ctx.defaults, namedMode), s.options, warnings), named, warnings)
     if (s.partitionBy) {
       for (const p of s.partitionBy) if (!has(p)) throw err('SB_UNDEFINED_COLUMN', `partition key column "${p}" does not exist`, { column: p })
       replication = { ...replication, partition_key_columns: [...s.partitionBy] }
     }
-    warnings.push(...validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: columns.map(c => c.name) }))
+    const live = changeChecks(null, replication, primaryKey).liveNodes ? ctx.liveNodes : null
+    warnings.push(...validateReplicationOptions(replication, { liveNodes: live, columns: columns.map(c => c.name) }))
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
     warnings.push(...colocationWarnings(table))
@@ -197,7 +204,11 @@ export class Catalog {
     }
     const warnings: string[] = []
     const replication = optionsFrom(t.replication, s.action.options, warnings)
-    warnings.push(...validateReplicationOptions(replication, { liveNodes: ctx.liveNodes, columns: t.columns.map(c => c.name) }))
+    // Live nodes bound only a change placing replicas (a raised N), never a change of W or R.
+    // Changes needing an empty table are refused before the DDL (exec/ddl-needs-empty.ts):
+    // whether a table holds rows is a question for the shards, not for the catalog.
+    const live = changeChecks(t.replication, replication, t.primaryKey).liveNodes ? ctx.liveNodes : null
+    warnings.push(...validateReplicationOptions(replication, { liveNodes: live, columns: t.columns.map(c => c.name) }))
     const version = this.state.version + 1
     const table: TableInfo = { ...t, replication, version }
     warnings.push(...colocationWarnings(table))

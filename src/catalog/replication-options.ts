@@ -81,19 +81,22 @@ export function parseReplicationOption (name: string, value: unknown): Partial<R
 }
 
 export interface ValidationContext {
-  /** Live nodes able to hold a replica; N may not exceed it. */
-  liveNodes: number
+  /**
+   * Live nodes able to hold a replica; N may not exceed it. null: the change does not place
+   * replicas (change-checks.ts decides), so the number of live nodes does not matter.
+   */
+  liveNodes: number | null
   /** The table's columns, to check partition key columns exist. */
   columns: readonly string[]
 }
 
 /**
  * Checks a complete option set; returns the warnings a client should see. Throws the first
- * violated rule (each names its option): 1 ≤ W ≤ N, 1 ≤ R ≤ N, N ≤ live nodes,
+ * violated rule (each names its option): 1 ≤ W ≤ N, 1 ≤ R ≤ N, N ≤ live nodes (when given),
  * leaderless_quorum requires uuid_type 'v8_hlc'.
  */
 export function validateReplicationOptions (o: ReplicationOptions, ctx: ValidationContext): string[] {
-  if (o.replication_factor > ctx.liveNodes) {
+  if (ctx.liveNodes !== null && o.replication_factor > ctx.liveNodes) {
     throw invalid('replication_factor', `replication_factor=${o.replication_factor} exceeds the ${ctx.liveNodes} live node${ctx.liveNodes === 1 ? '' : 's'} of the cluster`,
       { replication_factor: o.replication_factor, live_nodes: ctx.liveNodes })
   }
@@ -117,6 +120,46 @@ export function validateReplicationOptions (o: ReplicationOptions, ctx: Validati
     if (w <= n / 2) warnings.push(`W ≤ N/2 (${w} ≤ ${n}/2): both sides of a network partition may accept writes`)
   }
   return warnings
+}
+
+/** The configured defaults of new tables (config replication.default_mode, default_factor, write_quorum, read_quorum). */
+export type TableDefaults = Pick<ReplicationOptions, 'replication_mode' | 'replication_factor' | 'write_quorum' | 'read_quorum'>
+
+/** The seed's defaults as TableDefaults: what a node without a configuration gives new tables. */
+export const SEED_TABLE_DEFAULTS: Readonly<TableDefaults> = Object.freeze({
+  replication_mode: REPLICATION_DEFAULTS.replication_mode,
+  replication_factor: REPLICATION_DEFAULTS.replication_factor,
+  write_quorum: REPLICATION_DEFAULTS.write_quorum,
+  read_quorum: REPLICATION_DEFAULTS.read_quorum
+})
+
+/**
+ * The options CREATE TABLE starts from before its WITH (…) options apply: the configured
+ * defaults, with the uuid_type the default mode needs — so a leaderless default gives UUIDv8-HLC
+ * tables — unless the statement names a mode that needs none (primary_replica under a leaderless
+ * default keeps the seed's UUIDv7). A statement naming leaderless_quorum under a primary_replica
+ * default switches uuid_type as ALTER does (Catalog's optionsFrom, with its warning).
+ */
+export function createBase (d: TableDefaults, namedMode: ReplicationMode | undefined): ReplicationOptions {
+  const need = (m: ReplicationMode): UuidType | undefined => REPLICATION_MODE_RULES[m].requiredUuidType?.type
+  const keepsAny = namedMode !== undefined && need(namedMode) === undefined
+  return { ...REPLICATION_DEFAULTS, ...d, uuid_type: (keepsAny ? undefined : need(d.replication_mode)) ?? REPLICATION_DEFAULTS.uuid_type }
+}
+
+/**
+ * A configured write_quorum or read_quorum above the N a statement chose (it set
+ * replication_factor but not the quorum) is lowered to that N, with a warning: the statement's
+ * options win, and a default must not make them invalid. A quorum the statement names is kept
+ * (and validated).
+ */
+export function fitDefaultQuorums (o: ReplicationOptions, named: ReadonlySet<string>, warnings: string[]): ReplicationOptions {
+  let out = o
+  for (const key of ['write_quorum', 'read_quorum'] as const) {
+    if (named.has(key) || out[key] <= out.replication_factor) continue
+    warnings.push(`${key} lowered from the configured default ${out[key]} (replication.${key}) to replication_factor=${out.replication_factor}`)
+    out = { ...out, [key]: out.replication_factor }
+  }
+  return out
 }
 
 /**

@@ -23,7 +23,7 @@ export interface ReplicationModeRules {
 export const REPLICATION_MODE_RULES: Readonly<Record<ReplicationMode, ReplicationModeRules>> = {
   primary_replica: {
     maxReplicas: 1,
-    replicasUnavailable: "this release places each shard of such a table on one node (replication_factor=1); use replication_mode 'leaderless_quorum' for replicas",
+    replicasUnavailable: "primary/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14; use replication_mode 'leaderless_quorum' for replicas",
     scanAnyReplica: false,
     requiredUuidType: null,
     quorums: false

@@ -3,6 +3,7 @@
 // them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
 // src/exec reaches for process-wide state.
 import type { Catalog, TableInfo } from '../catalog/catalog'
+import type { TableDefaults } from '../catalog/replication-options'
 import type { Clock } from '../core/clock'
 import type { Hlc } from '../core/hlc'
 import type { UuidV7Generator } from '../core/uuid'
@@ -91,8 +92,10 @@ export interface CatalogPort {
 
 /** Applying DDL: validation context, the commit point, warnings, and the cluster's coordinator. */
 export interface DdlPort {
-  /** Live nodes of the cluster (bounds replication_factor). */
+  /** Live nodes of the cluster (bound replication_factor when a table is created or its N raised). */
   readonly liveNodes: () => number
+  /** Replication options of new tables whose CREATE TABLE does not set them (config replication.default_*). */
+  readonly tableDefaults: TableDefaults
   /** Persists and installs a new catalog version (the DDL statement's commit point). */
   setCatalog: (c: Catalog) => void
   warn: (message: string, details: Record<string, unknown>) => void

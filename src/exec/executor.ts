@@ -11,7 +11,7 @@ import { formatStatement } from '../sql/format'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
-import { refuseModeChangeWithRows } from './access/mode-change'
+import { refuseOnPopulatedTable } from './ddl-needs-empty'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
@@ -111,7 +111,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
     }
     case 'create_table': case 'alter_table': case 'drop_table':
-      if (s.kind === 'alter_table') await refuseModeChangeWithRows(env, s)
+      if (s.kind === 'alter_table') await refuseOnPopulatedTable(env, s)
       return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
@@ -130,7 +130,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
-  const ctx = ddlContext(env.liveNodes())
+  const ctx = ddlContext(env.liveNodes(), env.tableDefaults)
   const cat: Catalog = env.catalog()
   const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
   if (res.catalog !== cat) env.setCatalog(res.catalog)

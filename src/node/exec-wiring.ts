@@ -58,9 +58,11 @@ function generators ({ hlc, clock, rng }: ExecParts): Generators {
   return { hlc, uuidV7: new UuidV7Generator(clock, rng), clock }
 }
 
-function ddlPort ({ cluster, installCatalog, log }: ExecParts): DdlPort {
+function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort {
+  const r = config.replication
   return {
     liveNodes: () => cluster?.liveNodes() ?? 1,
+    tableDefaults: { replication_mode: r.default_mode, replication_factor: r.default_factor, write_quorum: r.write_quorum, read_quorum: r.read_quorum },
     setCatalog: (c) => {
       cluster?.checkProvidable(c)
       installCatalog(c)

@@ -10,6 +10,7 @@ import { Hlc } from '../core/hlc'
 import { SeededRng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
 import type { DdlContext, DefaultTarget } from '../catalog/catalog'
+import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../catalog/replication-options'
 import { Vm, type VmContext } from '../vm/vm'
 import type { Expr } from '../sql/ast'
 import { assignValue } from '../types/cast'
@@ -104,7 +105,10 @@ export function compileColumnDefault (e: Expr, b: ProgramBuilder): TypedReg {
   return compile(e, b)
 }
 
-/** The context catalog DDL runs with: `liveNodes` bounds replication_factor; defaults checked here. */
-export function ddlContext (liveNodes: number): DdlContext {
-  return { liveNodes, checkDefault: checkColumnDefault }
+/**
+ * The context catalog DDL runs with: `liveNodes` bounds replication_factor, `defaults` are the
+ * replication options of new tables (the node's config); column defaults are checked here.
+ */
+export function ddlContext (liveNodes: number, defaults: TableDefaults = SEED_TABLE_DEFAULTS): DdlContext {
+  return { liveNodes, defaults, checkDefault: checkColumnDefault }
 }

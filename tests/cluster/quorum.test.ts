@@ -285,6 +285,13 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect((await cluster.sql(2, "SELECT v FROM q2 WHERE k = 'k1'", [], { session })).body.rows).toEqual([[2]])
   })
 
+  it('with node 3 still down: the operator lowers W of the W=3 table to 2 (live nodes bound N, not W) and its writes work again', async () => {
+    await ok(1, 'ALTER TABLE q3 SET write_quorum = 2')
+    expect(await rows(2, "SELECT replication_factor, write_quorum FROM sys_tables WHERE table_name = 'q3'")).toEqual([[3, 2]])
+    await ok(2, "INSERT INTO q3 VALUES ('after-alter', 1)")
+    expect(await rows(1, "SELECT v FROM q3 WHERE k = 'after-alter'")).toEqual([[1]])
+  })
+
   it('delivers the hints to the restarted node, which then holds the latest version itself', async () => {
     const latest = hex(await replicaVersion(1, 'q2', 'k1'))
     expect(await replicaVersion(2, 'q2', 'k1').then(hex)).toBe(latest)

@@ -165,13 +165,22 @@ describe('scratchbird command line', () => {
     }
   })
 
-  it('--check-config accepts the seed cluster.yaml and the default file', async () => {
-    for (const file of ['tests/fixtures/config/seed-cluster.yaml', 'etc/scratchbird.yaml']) {
+  it('--check-config accepts the man page\'s cluster example and the default file', async () => {
+    const example = join(tempDir(), 'cluster.yaml')
+    writeFileSync(example, SEED_CLUSTER_EXAMPLE)
+    for (const file of [example, 'etc/scratchbird.yaml']) {
       const [cmd, args] = sourceCommand(['--config', file, '--check-config'])
       const r = await runToExit(cmd, args)
       expect(r.stderr).toBe('')
       expect(r.code).toBe(0)
     }
+  })
+
+  it('--check-config refuses the seed cluster.yaml as written: its default_factor 2 under primary_replica needs Mode 1 replication (issue 14)', async () => {
+    const [cmd, args] = sourceCommand(['--config', 'tests/fixtures/config/seed-cluster.yaml', '--check-config'])
+    const r = await runToExit(cmd, args)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/^ {2}replication\.default_factor: expected at most 1 while replication\.default_mode is primary_replica \(primary\/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14;.*\), got 2$/m)
   })
 
   it('--check-config lists the keys asked for that are not in effect; tls_enabled: true is refused, and the node will not start with it', async () => {
@@ -182,12 +191,14 @@ describe('scratchbird command line', () => {
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/^refused: security\.tls_enabled: not in effect yet: TLS arrives/m)
-    for (const key of ['replication.default_factor', 'anti_entropy.enabled', 'security.tls_cert', 'audit.enabled']) {
+    for (const key of ['anti_entropy.enabled', 'security.tls_cert', 'audit.enabled']) {
       expect(r.stdout).toMatch(new RegExp(`^warning: ${key.replace('.', '\\.')}: not in effect yet`, 'm'))
     }
     // Placement spreads replicas over cluster.nodes' datacenters: node.datacenter is in effect.
     expect(r.stdout).not.toMatch(/node\.datacenter/)
     expect(r.stdout).toContain('configuration NOT usable: security.tls_enabled')
+    // The replication.default_* keys are the defaults of new tables now: not listed.
+    expect(r.stdout).not.toContain('replication.default')
 
     const tls = join(dir, 'tls.yaml')
     writeFileSync(tls, 'security:\n  tls_enabled: true\n  tls_cert: /c.crt\n  tls_key: /c.key\n  tls_ca: /ca.crt\n')

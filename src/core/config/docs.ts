@@ -12,7 +12,11 @@ type Schema = z.core.$ZodType
 
 const WIDTH = 96
 
-/** The cluster.yaml of the seed's "Configuration Management", verbatim (tests compare it). */
+/**
+ * The cluster.yaml of the seed's "Configuration Management", verbatim but for default_factor: the
+ * seed's 2 asks for primary/replica copies this release does not make, which a node refuses at
+ * start (tests compare it with the verbatim fixture).
+ */
 export const SEED_CLUSTER_EXAMPLE = `cluster:
   name: scratchbird_prod
   nodes:
@@ -28,7 +32,7 @@ export const SEED_CLUSTER_EXAMPLE = `cluster:
 
 replication:
   default_mode: primary_replica
-  default_factor: 2
+  default_factor: 1  # the guide has 2: primary/replica copies arrive with issue 14
   write_timeout_ms: 5000
   read_timeout_ms: 3000
   hint_expiration_days: 7

@@ -29,10 +29,6 @@ const AUDIT = 'the audit log arrives with the security issue (18); nothing is re
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
-  { path: 'replication.default_mode', status: 'planned', why: 'new tables take replication_mode primary_replica unless they SET it (issue 13 makes this the default of new tables)' },
-  { path: 'replication.default_factor', status: 'planned', why: 'new tables take replication_factor 1 unless they SET it; primary_replica tables keep one copy until Mode 1 replication (issue 14)' },
-  { path: 'replication.write_quorum', status: 'planned', why: 'new tables take write_quorum 1 unless they SET it (issue 13)' },
-  { path: 'replication.read_quorum', status: 'planned', why: 'new tables take read_quorum 1 unless they SET it (issue 13)' },
   { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'tombstones are never purged yet; the purge arrives with anti-entropy (issue 15)' },
   { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
   { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },

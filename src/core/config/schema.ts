@@ -11,7 +11,7 @@
 //   when the offending thing is not the value at that path, e.g. a map key).
 import cron from 'node-cron'
 import { MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../ids'
-import { REPLICATION_MODES } from '../replication-modes'
+import { REPLICATION_MODE_RULES, REPLICATION_MODES } from '../replication-modes'
 import { isIPv6 } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { z } from 'zod'
@@ -173,10 +173,10 @@ const cluster = z.strictObject({
   .meta({ description: 'Cluster membership (the seed\'s cluster.yaml). The same section can be shared by all nodes.' })
 
 const replication = z.strictObject({
-  default_mode: z.enum(REPLICATION_MODES).default('primary_replica').meta({ description: 'Replication mode of tables that do not SET replication_mode: primary_replica (commit-log streaming from one primary per shard) or leaderless_quorum (any replica accepts writes; hybrid-logical-clock last-writer-wins).' }),
-  default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard for tables that do not SET replication_factor.' }),
-  write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for tables that do not SET write_quorum. Lower: faster writes, less durability. At most default_factor.' }),
-  read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for tables that do not SET read_quorum. Lower: faster reads that may be stale. At most default_factor.' }),
+  default_mode: z.enum(REPLICATION_MODES).default('primary_replica').meta({ description: 'Replication mode of new tables whose CREATE TABLE does not set replication_mode: primary_replica (one copy per shard in this release; commit-log streaming to replicas is issue 14) or leaderless_quorum (any replica accepts writes; hybrid-logical-clock last-writer-wins; new tables get uuid_type v8_hlc).' }),
+  default_factor: z.int().min(1).default(1).meta({ description: 'Replicas per shard of new tables whose CREATE TABLE does not set replication_factor. Must be 1 while default_mode is primary_replica, and at most the configured members (cluster.nodes; a node alone is one) — the node refuses to start otherwise; a CREATE TABLE taking it fails while fewer nodes are live.' }),
+  write_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must acknowledge a write in leaderless_quorum mode, for new tables whose CREATE TABLE does not set write_quorum (lowered to the replication_factor of the table, with a warning, when the statement sets a smaller one). Lower: faster writes, less durability. At most default_factor.' }),
+  read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for new tables whose CREATE TABLE does not set read_quorum (lowered to the replication_factor of the table, with a warning, when the statement sets a smaller one). Lower: faster reads that may be stale. At most default_factor.' }),
   write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.', 1, 'live'),
   read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.', 1, 'live'),
   hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; what they carried stays missing on that replica until a quorum read of each key repairs it (no anti-entropy in this release).' }),
@@ -193,8 +193,16 @@ const replication = z.strictObject({
       ctx.addIssue({ code: 'custom', path: [key], message: 'quorum above factor', params: { expected: `an integer ≤ replication.default_factor (${r.default_factor})` } })
     }
   }
-}, onlyWhenValid('default_factor', 'write_quorum', 'read_quorum'))
-  .meta({ description: 'Cluster-wide replication defaults; each table may override mode, factor and quorums with ALTER TABLE ... SET.' })
+}, onlyWhenValid('default_factor', 'write_quorum', 'read_quorum')).superRefine((r, ctx) => {
+  // A default new tables could not be created with is refused here, at start, rather than
+  // dropped: every CREATE TABLE without WITH (replication_factor = 1) would fail, or worse, keep
+  // fewer copies than the file promises.
+  const max = REPLICATION_MODE_RULES[r.default_mode].maxReplicas
+  if (max !== null && r.default_factor > max) {
+    ctx.addIssue({ code: 'custom', path: ['default_factor'], message: 'factor not available for mode', params: { expected: `at most ${max} while replication.default_mode is ${r.default_mode} (${REPLICATION_MODE_RULES[r.default_mode].replicasUnavailable})` } })
+  }
+}, onlyWhenValid('default_mode', 'default_factor'))
+  .meta({ description: 'Cluster-wide defaults of new tables: a CREATE TABLE takes mode, factor and quorums from here unless its WITH (...) sets them (sys_tables shows the values a table got); each table may change them with ALTER TABLE ... SET.' })
 
 const antiEntropy = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Run background anti-entropy (Merkle-forest comparison and repair between replicas).' }),
@@ -317,7 +325,14 @@ export const documentSchema = z.strictObject({
   if (c.storage.txn_idle_timeout_ms <= c.http.session_idle_timeout_ms) {
     ctx.addIssue({ code: 'custom', path: ['storage', 'txn_idle_timeout_ms'], message: 'lease not above session timeout', params: { expected: `an integer > http.session_idle_timeout_ms (${c.http.session_idle_timeout_ms})` } })
   }
-}, onlyWhenValid('storage', 'http'))
+}, onlyWhenValid('storage', 'http')).superRefine((c, ctx) => {
+  // A table's replicas are on distinct members: a default N above them would refuse every CREATE
+  // TABLE that does not set replication_factor itself — refused here instead, at start.
+  const members = Math.max(1, c.cluster.nodes.length)
+  if (c.replication.default_factor > members) {
+    ctx.addIssue({ code: 'custom', path: ['replication', 'default_factor'], message: 'factor above members', params: { expected: `an integer ≤ the ${members} configured member${members === 1 ? '' : 's'} of the cluster (cluster.nodes; a node alone is one): a table keeps each replica on a different node` } })
+  }
+}, onlyWhenValid('replication', 'cluster'))
 
 /** documentSchema plus the values derived from other keys. */
 export const configSchema = documentSchema.prefault({}).transform((c) => {

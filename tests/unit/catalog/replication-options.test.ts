@@ -47,6 +47,12 @@ describe('table replication options', () => {
     expect(rejected(() => parseReplicationOption('partition_key_columns', 'a, a'))).toMatchObject({ option: 'partition_key_columns' })
   })
 
+  it('checks N against live nodes only when given them (change-checks.ts decides when)', () => {
+    expect(validateReplicationOptions(quorum(3, 2, 2), { liveNodes: null, columns: [] })).toEqual([])
+    expect(rejected(() => validateReplicationOptions(quorum(3, 2, 2), { liveNodes: 2, columns: [] }))).toMatchObject({ option: 'replication_factor' })
+    expect(rejected(() => validateReplicationOptions(quorum(3, 4, 2), { liveNodes: null, columns: [] }))).toMatchObject({ option: 'write_quorum' })
+  })
+
   it('warns when reads may miss writes and when both sides of a partition may accept writes', () => {
     expect(validateReplicationOptions(quorum(3, 2, 2), ctx)).toEqual([])
     const weak = validateReplicationOptions(quorum(3, 1, 1), ctx)

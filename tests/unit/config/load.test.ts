@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { defaultConfig, loadConfig, type LoadConfigOptions } from '../../../src/core/config/load'
@@ -5,6 +6,8 @@ import { ScratchBirdError } from '../../../src/core/errors'
 
 const fixture = (name: string) => resolve(import.meta.dirname, '../../fixtures/config', name)
 const repoFile = (name: string) => resolve(import.meta.dirname, '../../..', name)
+/** A seed file with the default_factor this release can serve under primary_replica (1, not the seed's 2). */
+const servableSeed = (name: string): string => readFileSync(fixture(name), 'utf8').replace('default_factor: 2\n', 'default_factor: 1\n')
 
 /** The ScratchBirdError loadConfig throws (fails the test when it does not throw one). */
 function failure (options: LoadConfigOptions): ScratchBirdError {
@@ -24,15 +27,29 @@ function problems (text: string, overrides?: LoadConfigOptions['overrides']): st
 }
 
 describe('loading valid files', () => {
-  it('loads the seed cluster.yaml exactly as written in the seed', () => {
-    const c = loadConfig({ file: fixture('seed-cluster.yaml') })
+  it('refuses the seed cluster.yaml as written: default_factor 2 under primary_replica needs Mode 1 replication (issue 14)', () => {
+    expect(problems(readFileSync(fixture('seed-cluster.yaml'), 'utf8'))).toEqual([
+      expect.stringMatching(/^replication\.default_factor: expected at most 1 while replication\.default_mode is primary_replica \(primary\/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14; .*\), got 2$/)
+    ])
+    // A leaderless default may keep copies; the table defaults then take them.
+    const two = 'cluster: {nodes: [{id: 1, address: "a:1"}, {id: 2, address: "b:1"}]}\n'
+    expect(loadConfig({ text: `${two}replication: {default_mode: leaderless_quorum, default_factor: 2}` }).replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2 })
+    // …but not more copies than there are members to hold them.
+    expect(problems('replication: {default_mode: leaderless_quorum, default_factor: 2}')).toEqual([
+      'replication.default_factor: expected an integer ≤ the 1 configured member of the cluster (cluster.nodes; a node alone is one): a table keeps each replica on a different node, got 2'
+    ])
+    expect(problems(`${two}replication: {default_mode: leaderless_quorum, default_factor: 3}`)).toEqual([expect.stringMatching(/^replication\.default_factor: expected an integer ≤ the 2 configured members/)])
+  })
+
+  it('loads the seed cluster.yaml with the default_factor this release serves', () => {
+    const c = loadConfig({ text: servableSeed('seed-cluster.yaml') })
     expect(c.cluster.name).toBe('scratchbird_prod')
     expect(c.cluster.nodes).toEqual([
       { id: 1, address: 'node1.scratchbird.local:5432', datacenter: 'us-east-1a' },
       { id: 2, address: 'node2.scratchbird.local:5432', datacenter: 'us-east-1b' },
       { id: 3, address: 'node3.scratchbird.local:5432', datacenter: 'us-east-1c' }
     ])
-    expect(c.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2, write_timeout_ms: 5000, read_timeout_ms: 3000, hint_expiration_days: 7 })
+    expect(c.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 1, write_timeout_ms: 5000, read_timeout_ms: 3000, hint_expiration_days: 7 })
     expect(c.anti_entropy).toMatchObject({ interval_ms: 60000, merkle_tree_window_hours: 1, sealing_grace_period_minutes: 10 })
     expect(c.gossip).toEqual({ interval_ms: 10000, fanout: 5, heartbeat_timeout_ms: 30000 })
     // Keys the seed leaves out keep their defaults; node.datacenter follows this node's entry.
@@ -49,9 +66,10 @@ describe('loading valid files', () => {
     expect(defaultConfig().node.datacenter).toBe('dc1')
   })
 
-  it('loads the seed file with its tuning, TLS and audit snippets', () => {
-    const c = loadConfig({ file: fixture('seed-tuned.yaml') })
-    expect(c.replication).toMatchObject({ write_quorum: 2, read_quorum: 1 })
+  it('loads the seed file with its tuning, TLS and audit snippets (as leaderless defaults: its quorums need 2 copies)', () => {
+    expect(failure({ file: fixture('seed-tuned.yaml') }).details.problems).toEqual([expect.stringMatching(/^replication\.default_factor: expected at most 1 while/)])
+    const c = loadConfig({ text: readFileSync(fixture('seed-tuned.yaml'), 'utf8').replace('default_mode: primary_replica', 'default_mode: leaderless_quorum') })
+    expect(c.replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2, write_quorum: 2, read_quorum: 1 })
     expect(c.anti_entropy).toMatchObject({ interval_ms: 120000, merkle_tree_window_hours: 4 })
     expect(c.lsm).toMatchObject({ l0_compaction_trigger: 4, max_bytes_for_level_base: 268435456 })
     expect(c.security).toEqual({
@@ -194,7 +212,7 @@ describe('reporting problems', () => {
   it('checks the other cross-field rules at the offending key', () => {
     expect(problems('gossip: {interval_ms: 40000}')).toEqual(['gossip.heartbeat_timeout_ms: expected an integer > gossip.interval_ms (40000), got the default 30000'])
     expect(problems('replication: {hint_expiration_days: 10}')).toEqual(['replication.tombstone_gc_grace_days: expected a number > replication.hint_expiration_days (10), got the default 10'])
-    expect(problems('replication: {write_quorum: 3, default_factor: 2}')).toEqual(['replication.write_quorum: expected an integer ≤ replication.default_factor (2), got 3'])
+    expect(problems('replication: {default_mode: leaderless_quorum, write_quorum: 3, default_factor: 2}')).toEqual(['replication.write_quorum: expected an integer ≤ replication.default_factor (2), got 3'])
     expect(problems('storage: {max_message_bytes: 2097152}')).toEqual(['storage.max_message_bytes: expected an integer ≤ storage.ring_bytes / 4 (1048576), got 2097152'])
     expect(problems('storage: {shards: 4, workers: 2, shard_workers: {7: 0, 1: 2, x: 0}}')).toEqual([
       'storage.shard_workers.x: expected a shard id (a whole number) as the key, got "x"'
@@ -255,7 +273,7 @@ describe('reporting problems', () => {
 
 describe('command-line overrides', () => {
   it('override the file and are validated like it', () => {
-    const c = loadConfig({ file: fixture('seed-cluster.yaml'), overrides: { data_dir: '/tmp/sb', listen: '0.0.0.0:5432', node_id: '2', metrics_listen: '127.0.0.1:0' } })
+    const c = loadConfig({ text: servableSeed('seed-cluster.yaml'), overrides: { data_dir: '/tmp/sb', listen: '0.0.0.0:5432', node_id: '2', metrics_listen: '127.0.0.1:0' } })
     expect(c.node).toMatchObject({ data_dir: '/tmp/sb', listen: '0.0.0.0:5432', id: 2, metrics_listen: '127.0.0.1:0' })
   })
 

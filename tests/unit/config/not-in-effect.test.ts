@@ -16,18 +16,27 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
 
   it('a value other than the default asks for the feature; tls_enabled: true is the one refused', () => {
     const c = validateConfig({
-      replication: { default_factor: 2 },
+      replication: { tombstone_gc_grace_days: 20 },
       anti_entropy: { enabled: false, interval_ms: 30000 },
       lsm: { l0_compaction_trigger: 8 },
       security: { tls_enabled: true, tls_cert: '/c', tls_key: '/k', tls_ca: '/ca' }
     })
     const asked = askedNotInEffect(c)
     expect(asked.map(k => k.path)).toEqual([
-      'replication.default_factor', 'anti_entropy.interval_ms', 'security.tls_enabled', 'security.tls_cert',
+      'replication.tombstone_gc_grace_days', 'anti_entropy.interval_ms', 'security.tls_enabled', 'security.tls_cert',
       'security.tls_key', 'security.tls_ca', 'lsm.l0_compaction_trigger'
     ])
     expect(asked.filter(k => k.refuse === true).map(k => k.path)).toEqual(['security.tls_enabled'])
     expect(asked.find(k => k.path === 'lsm.l0_compaction_trigger')?.status).toBe('no_effect')
+  })
+
+  it('the replication.default_* keys are in effect (the defaults of new tables), so nothing lists them', () => {
+    const c = validateConfig({
+      cluster: { nodes: [1, 2, 3].map(id => ({ id, address: `n${id}:5432` })) },
+      node: { id: 1 },
+      replication: { default_mode: 'leaderless_quorum', default_factor: 3, write_quorum: 2, read_quorum: 2 }
+    })
+    expect(askedNotInEffect(c).map(k => k.path).filter(p => p.startsWith('replication.'))).toEqual([])
   })
 
   it('the generated docs mark every such key', () => {

@@ -5,6 +5,7 @@
 // applies versions with the production LWW rule (applyVersions) and the quorum read is its latest
 // version (getVersionedMany). The generators run on a manual clock and seeded RNGs.
 import { Catalog, type TableInfo } from '../../../src/catalog/catalog'
+import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../../../src/catalog/replication-options'
 import { ManualClock } from '../../../src/core/clock'
 import { ScratchBirdError } from '../../../src/core/errors'
 import { Hlc } from '../../../src/core/hlc'
@@ -132,8 +133,11 @@ export interface TestNode {
   sql: (sql: string, session?: SessionState) => Promise<StatementResult[]>
 }
 
+/** What the node's cluster and config would say: live nodes (bounds N) and the defaults of new tables. */
+export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults }
+
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
-export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number): Promise<TestNode> {
+export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number, opts: TestNodeOptions = {}): Promise<TestNode> {
   const clock = new ManualClock()
   const shards = await LocalShards.open(n, clock)
   const hlc = new Hlc({ nodeId: NODE_ID, clock, rng: new SeededRng(1) })
@@ -146,7 +150,8 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     clock,
     twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
     catalog: () => catalog,
-    liveNodes: () => 1,
+    liveNodes: () => opts.liveNodes ?? 1,
+    tableDefaults: opts.tableDefaults ?? SEED_TABLE_DEFAULTS,
     setCatalog: c => { catalog = c },
     warn: () => {},
     members: () => [],

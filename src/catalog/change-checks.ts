@@ -1,0 +1,78 @@
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
+import type { ReplicationOptions } from './replication-options'
+
+// Which checks a change of a table's replication options must pass beyond the static rules of
+// replication-options.ts (W ≤ N, R ≤ N, the mode's uuid_type), as one decision table instead of
+// an `if` per statement (issue 13 items 3–5). Two facts about the cluster can refuse a change:
+//   · live nodes: N replicas are placed on live nodes, so setting N (CREATE TABLE) or raising it
+//     needs N live nodes. Nothing else does — lowering W during an outage is exactly how an
+//     operator restores writes, so a change of W, R, uuid_type or a lower N is not checked.
+//   · an empty table: a change that would leave existing rows where or as the table can no
+//     longer find them needs a table without rows until a step moving them exists.
+// A change not matched by any row is allowed on any table with any number of live nodes.
+
+export interface ChangeRule {
+  /** The option whose change the row is about. */
+  readonly option: 'replication_factor' | 'partition_key_columns' | 'replication_mode'
+  /** Whether `from` → `to` is a change of this kind (from is null for CREATE TABLE). */
+  readonly applies: (from: ReplicationOptions | null, to: ReplicationOptions, primaryKey: readonly string[]) => boolean
+  /** N must not exceed the live nodes. */
+  readonly liveNodes: boolean
+  /** Why the change needs an empty table (a client sees it); null (or a null answer): rows do not matter. */
+  readonly needsEmptyTable: ((from: ReplicationOptions, to: ReplicationOptions) => string | null) | null
+}
+
+const columns = (c: readonly string[]): string => `(${c.join(', ')})`
+const exceedsMode = (o: ReplicationOptions): boolean => {
+  const max = REPLICATION_MODE_RULES[o.replication_mode].maxReplicas
+  return max !== null && o.replication_factor > max
+}
+
+export const CHANGE_RULES: readonly ChangeRule[] = [
+  {
+    option: 'replication_factor',
+    // CREATE TABLE places N replicas now; a raised N places new ones.
+    applies: (from, to) => from === null || to.replication_factor > from.replication_factor,
+    liveNodes: true,
+    // A factor the mode cannot have at all is refused by the DDL itself, with the better reason
+    // (SB_REPLICATION_UNAVAILABLE: primary/replica copies do not exist yet), rows or not.
+    needsEmptyTable: (from, to) => exceedsMode(to)
+      ? null
+      : `raising replication_factor from ${from.replication_factor} to ${to.replication_factor} needs an empty table: ` +
+      'a new replica would count toward read quorums before it holds the rows (a read could answer "no row" for an acknowledged write); ' +
+      'filling a new replica before it serves is not available yet (replica bootstrap, issue 14)'
+  },
+  {
+    option: 'partition_key_columns',
+    applies: (from, to, pk) => from !== null && columns(from.partition_key_columns ?? pk) !== columns(to.partition_key_columns ?? pk),
+    liveNodes: false,
+    needsEmptyTable: (from, to) =>
+      `changing partition_key_columns from ${from.partition_key_columns === null ? 'the primary key' : columns(from.partition_key_columns)} to ` +
+      `${to.partition_key_columns === null ? 'the primary key' : columns(to.partition_key_columns)} needs an empty table: ` +
+      'its rows would stay on the shards the old key chose, where reads by the new key do not look; re-partitioning a populated table is not available yet'
+  },
+  {
+    option: 'replication_mode',
+    applies: (from, to) => from !== null && from.replication_mode !== to.replication_mode,
+    liveNodes: false,
+    needsEmptyTable: (from, to) =>
+      `changing replication_mode from '${from.replication_mode}' to '${to.replication_mode}' needs an empty table ` +
+      '(its rows would keep versions the new mode cannot read); create a new table with the mode and copy the rows into it'
+  }
+]
+
+export interface ChangeChecks {
+  /** N must not exceed the cluster's live nodes. */
+  liveNodes: boolean
+  /** Why the change needs an empty table, one line per reason; empty: any table may change. */
+  needsEmptyTable: string[]
+}
+
+/** The checks `from` → `to` must pass; `from` null is CREATE TABLE (there are no rows yet). */
+export function changeChecks (from: ReplicationOptions | null, to: ReplicationOptions, primaryKey: readonly string[]): ChangeChecks {
+  const rows = CHANGE_RULES.filter(r => r.applies(from, to, primaryKey))
+  return {
+    liveNodes: rows.some(r => r.liveNodes),
+    needsEmptyTable: from === null ? [] : rows.flatMap(r => r.needsEmptyTable?.(from, to) ?? [])
+  }
+}

@@ -1,0 +1,61 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { initHashing } from '../../../src/core/hash'
+import { testNode, type TestNode } from './local-shards'
+
+// ALTER TABLE … SET changes that need a table without rows (issue 13 items 3 and 4), through the
+// executor over real shard engines: "has rows" is asked of every shard (the row may be on any of
+// them), and a refused change leaves the catalog as it was.
+
+beforeAll(async () => { await initHashing() })
+
+async function failure (p: Promise<unknown>): Promise<{ code: string, message: string }> {
+  return await p.then(() => { throw new Error('expected the statement to fail') }, (e: { code: string, message: string }) => e)
+}
+
+async function options (node: TestNode, table: string): Promise<unknown[]> {
+  const res = await node.sql(`SELECT replication_mode, replication_factor, write_quorum, read_quorum, partition_key_columns FROM sys_tables WHERE table_name = '${table}'`)
+  return res[0]!.rows[0]!
+}
+
+describe('ALTER TABLE on a populated table', () => {
+  it('refuses new partition_key_columns while any shard holds a row; an empty table may change them', async () => {
+    const node = await testNode(8, false)
+    await node.sql('CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id TEXT, amount BIGINT)')
+    await node.sql("INSERT INTO orders VALUES (42, 'u1', 7)")
+    const e = await failure(node.sql("ALTER TABLE orders SET partition_key_columns = 'user_id'"))
+    expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
+    expect(e.message).toMatch(/^table orders has rows: changing partition_key_columns from the primary key to \(user_id\) needs an empty table: its rows would stay on the shards the old key chose.*re-partitioning a populated table is not available yet$/)
+    expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, null])
+    // The row is still found by its key.
+    expect((await node.sql('SELECT amount FROM orders WHERE order_id = 42'))[0]!.rows).toEqual([['7']])
+    // The primary key named explicitly is the key in effect: no change, allowed.
+    await node.sql("ALTER TABLE orders SET partition_key_columns = 'order_id'")
+    await node.sql('DELETE FROM orders')
+    await node.sql("ALTER TABLE orders SET partition_key_columns = 'user_id'")
+    expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, 'user_id'])
+  })
+
+  it('refuses raising replication_factor of a populated leaderless table; lowering it, W and R stay allowed', async () => {
+    const node = await testNode(4, true, undefined, { liveNodes: 3 })
+    await node.sql("CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 2, read_quorum = 1)")
+    await node.sql("INSERT INTO kv VALUES (1, 'a')")
+    const e = await failure(node.sql('ALTER TABLE kv SET replication_factor = 3'))
+    expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
+    expect(e.message).toMatch(/^table kv has rows: raising replication_factor from 2 to 3 needs an empty table: a new replica would count toward read quorums before it holds the rows/)
+    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 2, 2, 1, null])
+    await node.sql('ALTER TABLE kv SET write_quorum = 1, read_quorum = 2')
+    await node.sql('ALTER TABLE kv SET replication_factor = 1, write_quorum = 1, read_quorum = 1')
+    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 1, 1, 1, null])
+    await node.sql('DELETE FROM kv WHERE k = 1')
+    await node.sql('ALTER TABLE kv SET replication_factor = 3')
+    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 3, 1, 1, null])
+  })
+
+  it('new tables take the node\'s configured defaults (sys_tables shows them); WITH wins', async () => {
+    const node = await testNode(2, true, undefined, { liveNodes: 3, tableDefaults: { replication_mode: 'leaderless_quorum', replication_factor: 3, write_quorum: 2, read_quorum: 2 } })
+    await node.sql('CREATE TABLE d (k BIGINT PRIMARY KEY); CREATE TABLE w (k BIGINT PRIMARY KEY) WITH (read_quorum = 1)')
+    expect(await options(node, 'd')).toEqual(['leaderless_quorum', 3, 2, 2, null])
+    expect(await options(node, 'w')).toEqual(['leaderless_quorum', 3, 2, 1, null])
+    expect((await node.sql("SELECT uuid_type FROM sys_tables WHERE table_name = 'd'"))[0]!.rows).toEqual([['v8_hlc']])
+  })
+})
