@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hintsOf } from '../../src/cluster/hints/batches'
 import { HintDelivery } from '../../src/cluster/hints/delivery'
 import { HintDeliveryRunner } from '../../src/cluster/hints/runner'
-import { HintStore } from '../../src/cluster/hints/store'
+import { HintStore } from '../../src/storage/hint-store'
 import { preferenceList } from '../../src/cluster/placement'
 import {
   PointRead, StatementWrite, type PointReadEffect, type ShardBatchSpec, type StatementWriteEffect

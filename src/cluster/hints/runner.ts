@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock'
 import { isScratchBirdError } from '../../core/errors'
 import { deliveryBatches, type HintedBatch } from './batches'
 import type { HintDelivery, HintDeliveryAction } from './delivery'
-import type { HintStore, StoredHint } from './store'
+import type { HintStore, StoredHint } from '../../storage/hint-store'
 
 // Carries out HintDelivery's actions against a HintStore (DESIGN §6 Mode 3 "Hints"): read a
 // target's oldest hints, send them as one REPLICA_APPLY per (shard, xid) (batches.ts), delete them

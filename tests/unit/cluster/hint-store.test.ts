@@ -7,7 +7,7 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import {
   decodeHint, decodeHintId, encodeHintId, encodeHintValue, HINT_KEY_LENGTH, HintStore,
   type Hint, type HintStoreOptions, type StoredHint
-} from '../../../src/cluster/hints/store'
+} from '../../../src/storage/hint-store'
 import type { KvStore } from '../../../src/storage/kv'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
