@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { ScratchBirdError } from '../core/errors'
-import { encodeHintValue, HINT_KEY_PREFIX, type HintStore } from '../storage/hint-store'
+import { encodeHintValue, HINT_KEY_PREFIX, LEGACY_HINT_DIR, type HintStore } from '../storage/hint-store'
 import { LevelKv } from '../storage/kv-level'
 import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from './protocol/messages'
 
@@ -11,9 +11,9 @@ import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from '
 // shares it). Every op that changes or reads the figures answers with the store's per-target
 // count and bytes, so the main thread's sums (src/cluster/hints/sharded-log.ts) stay exact.
 //
-// HINT_LEGACY_READ reads the previous release's hint LevelDB, `<data_dir>/hints`, which the main
-// thread opened itself; the main thread copies what it reads into the shard stores (HINT_IMPORT)
-// and deletes the directory once the copy is durable (src/node/hint-upgrade.ts). Opened per call
+// HINT_LEGACY_READ reads the previous release's hint LevelDB, `<data_dir>/hints` (its main thread
+// kept it); the main thread copies what it reads into the shard stores (HINT_IMPORT)
+// and deletes the directory once the copy is durable (src/node/hint-upgrade.ts; HINT_IMPORT is therefore always fsynced). Opened per call
 // and closed before answering: the main thread deletes it after the last call. A listed hint
 // travels as its stored bytes (the value re-encoded: decoding accepts only the canonical form).
 
@@ -22,8 +22,7 @@ export type HintHandlers = {
   (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K]
 }
 
-/** The directory of the previous release's hint log. */
-export function legacyHintDir (dataDir: string): string { return join(dataDir, 'hints') }
+function legacyHintDir (dataDir: string): string { return join(dataDir, LEGACY_HINT_DIR) }
 
 export class ShardHints {
   constructor (
@@ -62,7 +61,7 @@ export class ShardHints {
       return this.reply(r.shard, await (r.corruptOnly ? store.dropCorrupt(r.target) : store.dropTarget(r.target)))
     },
     HINT_STATS: (r) => this.reply(r.shard, 0),
-    HINT_IMPORT: async (r) => this.reply(r.shard, await this.storeOf(r.shard).importStored(r.entries)),
+    HINT_IMPORT: async (r) => this.reply(r.shard, await this.storeOf(r.shard).importStored(r.entries, { sync: true })),
     HINT_LEGACY_READ: (r) => this.readLegacy(r.after, r.maxBytes)
   }
 

@@ -49,6 +49,9 @@ export const MAX_HINT_BYTES_PER_TARGET = 1024 * 1024 * 1024
 /** Entries deleted per batch by expire(), dropTarget() and dropCorrupt() (bounds one batch). */
 export const HINT_DELETE_CHUNK = 10_000
 
+/** Under `<data_dir>`: where releases before the hints moved into the shard stores kept them (one LevelDB). */
+export const LEGACY_HINT_DIR = 'hints'
+
 export const HINT_KEY_PREFIX = 0x68 // 'h'
 export const HINT_KEY_LENGTH = 19
 export const HINT_VALUE_FORMAT = 1
