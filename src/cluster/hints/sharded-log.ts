@@ -48,6 +48,9 @@ export interface ShardedHintLogOptions {
 /** Bytes a request or reply spends on its own fields, and per hint beyond key and value. */
 const MESSAGE_OVERHEAD_BYTES = 64
 const PER_HINT_OVERHEAD_BYTES = 32
+/** Smallest stored hint (key + value with an empty key and no row), and what a listed one adds (two lengths). */
+const MIN_HINT_BYTES = HINT_KEY_LENGTH + 35
+const LISTED_HINT_OVERHEAD_BYTES = 10
 
 interface Figures { count: number, bytes: number }
 
@@ -113,8 +116,9 @@ export class ShardedHintLog implements HintLog {
     for (const shard of this.shardsHolding(target)) {
       const left = limit - out.length
       if (left <= 0) break
-      // A reply must fit one ring message: keys and values plus their lengths.
-      const replyRoom = Math.max(1, this.o.maxMessageBytes - MESSAGE_OVERHEAD_BYTES - PER_HINT_OVERHEAD_BYTES * left)
+      // A reply must fit one ring message: keys and values plus their lengths (at most
+      // LISTED_HINT_OVERHEAD_BYTES a hint, so at most that share of the smallest hint).
+      const replyRoom = Math.max(1, Math.floor((this.o.maxMessageBytes - MESSAGE_OVERHEAD_BYTES) * MIN_HINT_BYTES / (MIN_HINT_BYTES + LISTED_HINT_OVERHEAD_BYTES)))
       const maxBytes = Math.min(budget, replyRoom)
       const r = await this.o.request('HINT_LIST', { shard, target, limit: left, maxBytes: Number.isFinite(maxBytes) ? Math.floor(maxBytes) : Number.MAX_SAFE_INTEGER, atLeastOne: out.length === 0 })
       for (const e of r.hints) {
@@ -122,9 +126,11 @@ export class ShardedHintLog implements HintLog {
         out.push(h)
         budget -= h.bytes
       }
-      // Fewer than asked while the shard holds more: it stopped on bytes, so the batch is full.
+      // Fewer than asked while the shard holds more: it stopped on bytes. On the batch's budget,
+      // the batch is full; on one message's room, the other shards may still fill it (the rest of
+      // this shard comes in the next batch).
       const held = this.perShard.get(shard)?.get(target)?.count ?? 0
-      if (r.hints.length < Math.min(left, held) || budget <= 0) break
+      if (budget <= 0 || (maxBytes === budget && r.hints.length < Math.min(left, held))) break
     }
     return out
   }
