@@ -34,6 +34,13 @@ const pathsOf = entries => `^(?:${entries.map(e => e.endsWith('.ts') ? esc(e) + 
 
 const forbidden = [
   {
+    name: 'main-thread-no-leveldb',
+    comment: 'The main thread never touches LevelDB (DESIGN §2): only the shard workers (workers/, src/shard) open a LevelKv; the main thread reaches storage through the rings.',
+    severity: 'error',
+    from: { path: '^src/(?:node|cli|net|exec|cluster|plan|catalog|ops|main\\.ts)' },
+    to: { path: '^src/storage/kv-level\\.ts$', reachable: true }
+  },
+  {
     name: 'no-circular',
     comment: 'Import cycles make layers meaningless and initialisation order fragile: break them with a leaf module or a port.',
     severity: 'error',

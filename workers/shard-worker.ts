@@ -20,9 +20,9 @@ const port = parentPort!
 function send (msg: WorkerToMain): void { port.postMessage(msg) }
 
 async function main (): Promise<void> {
-  let engines
+  let stores
   try {
-    engines = await openShardEngines(data, systemClock)
+    stores = await openShardEngines(data, systemClock)
   } catch (e) {
     const err = e instanceof ScratchBirdError ? e : new ScratchBirdError('SB_INTERNAL', (e as Error).message)
     send({ type: 'failed', worker: data.workerIndex, code: err.code, message: err.message })
@@ -34,7 +34,9 @@ async function main (): Promise<void> {
   })
   const host: ShardHost = new ShardHost({
     workerIndex: data.workerIndex,
-    engines,
+    engines: stores.engines,
+    hints: stores.hints,
+    dataDir: data.dataDir,
     txnIdleTimeoutMs: data.txnIdleTimeoutMs,
     clock: systemClock,
     replies: server,

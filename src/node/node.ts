@@ -38,8 +38,9 @@ import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ShardRouter, type ShardRequester } from './shard-router'
-import { HintStore } from '../cluster/hints/store'
-import { LevelKv, levelKvOptions } from '../storage/kv-level'
+import { levelKvOptions } from '../storage/lsm-options'
+import { ShardedHintLog } from '../cluster/hints/sharded-log'
+import { legacyHintsDir, upgradeLegacyHints } from './hint-upgrade'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
@@ -104,7 +105,7 @@ export class ScratchBirdNode {
   private env: ExecEnv | null = null
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
-  private hints: HintStore | null = null
+  private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
   /** The cluster layout recorded in the data directory (checked against the configuration at start). */
   private layout: ClusterLayout | null = null
@@ -192,12 +193,13 @@ export class ScratchBirdNode {
       },
       // Alone, every decision record is on a local shard: limbo transactions of a crash between
       // PREPARE and COMMIT PREPARED are finished (or aborted, presumed abort) before serving.
+      { name: 'hint log upgrade', start: () => this.upgradeHints() },
       ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), [...Array(config.storage.shards).keys()], true) } }]),
       { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
       ...(clustered
         ? [
             { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close() } },
-            { name: 'hint store', start: async () => { this.hints = await HintStore.open(await LevelKv.open(join(this.dataDir, 'hints')), { sync: config.node.durability === 'sync' }) }, stop: () => this.closeHints() }
+            { name: 'hint log', start: () => this.loadHints() }
           ]
         : []),
       { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop() } },
@@ -278,8 +280,23 @@ export class ScratchBirdNode {
     this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics })
   }
 
-  private async closeHints (): Promise<void> {
-    await this.hints?.close().catch((e: unknown) => this.log.error({ err: describe(e) }, 'closing the hint store failed'))
+  /** A data directory of a release that kept hints in `<data_dir>/hints`: copy them into the shard stores. */
+  private async upgradeHints (): Promise<void> {
+    const workers = this.workers!
+    const { storage } = this.config
+    const report = await upgradeLegacyHints(this.dataDir, storage.shards, storage.max_message_bytes, (op, req) => workers.request(op, req))
+    if (report !== null) {
+      this.log.info(report, `hint log upgraded: ${report.copied} of ${report.read} hint(s) from ${legacyHintsDir(this.dataDir)} copied into the shard stores` +
+        (report.dropped > 0 ? `, ${report.dropped} unreadable one(s) dropped (anti-entropy repairs what they carried)` : '') + '; the old directory is deleted')
+    }
+  }
+
+  /** The hint log: hints live in the shard workers' stores; here only their figures, loaded now. */
+  private async loadHints (): Promise<void> {
+    const workers = this.workers!
+    const { storage } = this.config
+    this.hints = new ShardedHintLog({ shards: storage.shards, maxMessageBytes: storage.max_message_bytes, request: (op, req) => workers.request(op, req) })
+    await this.hints.load()
   }
 
   /** The cluster shells (in a cluster) and the SQL API over them. */
@@ -388,7 +405,7 @@ export class ScratchBirdNode {
     }, self?.address ?? config.node.listen)
   }
 
-  private createQuorum (hlc: Hlc, cluster: ClusterShell, hints: HintStore): QuorumShell {
+  private createQuorum (hlc: Hlc, cluster: ClusterShell, hints: ShardedHintLog): QuorumShell {
     const { config } = this
     const xids = new SharedXidCounter(this.workers!.xidCounter)
     const members = new Set([...config.cluster.nodes.map(n => n.id), config.node.id])

@@ -3,7 +3,7 @@ import type { TableInfo } from '../catalog/catalog'
 import { HintDelivery, DELIVERY_TICK_MS } from '../cluster/hints/delivery'
 import { hintsOf } from '../cluster/hints/batches'
 import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
-import type { HintStore } from '../cluster/hints/store'
+import type { HintLog } from '../cluster/hints/hint-log'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { observeRemoteHlc } from '../cluster/hlc-observe'
 import type { Clock } from '../core/clock'
@@ -29,7 +29,8 @@ const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
 // COMMIT's shard batches, PointRead for the keys of one shard) with shard requests —
 // REPLICA_APPLY / REPLICA_READ to this node's own workers when it holds a replica, over cluster
 // RPC (SHARD_QUERY) otherwise — and a timer at each deadline; keeps the hints they ask for in the
-// HintStore (records from src/cluster/hints/batches.ts) and delivers them with HintDeliveryRunner
+// hint log — the shard workers' stores, through the rings (src/cluster/hints/sharded-log.ts;
+// records from src/cluster/hints/batches.ts) — and delivers them with HintDeliveryRunner
 // (src/cluster/hints/runner.ts, on the HintDelivery scheduler), ticked every DELIVERY_TICK_MS. Nothing here decides
 // what to send, to whom, or what the client is answered: that is the machines' (and simulated in
 // tests/sim/quorum.sim.test.ts with the same code).
@@ -58,7 +59,8 @@ export interface QuorumDeps {
   readonly isMember: (nodeId: number) => boolean
   /** A fresh node-wide XID (one per autocommit statement or transaction COMMIT). */
   readonly xid: () => Xid
-  readonly hints: HintStore
+  /** The hint log (the shard workers' stores, src/cluster/hints/sharded-log.ts). */
+  readonly hints: HintLog
   /** Deadlines, hint ages and delivery pacing. */
   readonly clock: Clock
 }

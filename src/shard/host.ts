@@ -3,6 +3,8 @@ import { ScratchBirdError, messageOf } from '../core/errors'
 import type { AutocommitResult, AutocommitSink, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
+import { ShardHints } from './hint-ops'
+import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
 
@@ -33,6 +35,10 @@ export interface ShardHostOptions {
   workerIndex: number
   /** The open engines of this worker's shard replicas, by shard id; the host owns them (close()). */
   engines: ReadonlyMap<number, ShardEngine>
+  /** The hint stores over the same shards' KvStores (src/shard/hint-ops.ts); closed before the engines. */
+  hints?: ReadonlyMap<number, HintStore> | undefined
+  /** `<data_dir>`, where HINT_LEGACY_READ finds the previous release's hint log. */
+  dataDir?: string | undefined
   /** storage.txn_idle_timeout_ms: the participant lease. */
   txnIdleTimeoutMs: number
   /** Lease time (monotonic). */
@@ -60,9 +66,11 @@ export class ShardHost {
   private readonly clock: Clock
   private readonly replies: ReplyPort
   private readonly log: HostLog
+  private readonly hints: ShardHints
 
   constructor (opts: ShardHostOptions) {
     this.engines = new Map(opts.engines)
+    this.hints = new ShardHints(opts.hints ?? new Map(), opts.dataDir, opts.workerIndex)
     for (const shard of this.engines.keys()) this.txns.set(shard, new Map())
     this.workerIndex = opts.workerIndex
     this.idleTimeoutMs = opts.txnIdleTimeoutMs
@@ -154,6 +162,7 @@ export class ShardHost {
 
   /** Closes every engine (the worker is stopping); failures are ignored, as the process ends. */
   async close (): Promise<void> {
+    await this.hints.close()
     await Promise.allSettled([...this.engines.values()].map(e => e.close()))
     this.engines.clear()
     this.txns.clear()
@@ -246,7 +255,16 @@ export class ShardHost {
     STATS: (r) => {
       const e = this.engineOf(r.shard)
       return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: this.txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }
-    }
+    },
+    // The hint log (src/shard/hint-ops.ts); `hints` is set in the constructor, after this table.
+    HINT_ADD: (r) => this.hints.handlers.HINT_ADD(r),
+    HINT_LIST: (r) => this.hints.handlers.HINT_LIST(r),
+    HINT_REMOVE: (r) => this.hints.handlers.HINT_REMOVE(r),
+    HINT_EXPIRE: (r) => this.hints.handlers.HINT_EXPIRE(r),
+    HINT_DROP: (r) => this.hints.handlers.HINT_DROP(r),
+    HINT_STATS: (r) => this.hints.handlers.HINT_STATS(r),
+    HINT_IMPORT: (r) => this.hints.handlers.HINT_IMPORT(r),
+    HINT_LEGACY_READ: (r) => this.hints.handlers.HINT_LEGACY_READ(r)
   }
 }
 

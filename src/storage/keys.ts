@@ -420,6 +420,10 @@ export function keyString (key: Uint8Array): string {
 //   c/<lsn u64 BE>                    commit log entry
 //   s/<name>                          shard metadata; s/o/<xid u64 BE> indexes TIP entries that are
 //                                     not final (active, limbo) so recovery never scans the TIP
+//   h<target u16><createdAt u64><seq> hints this node keeps as a quorum coordinator for rows of the
+//                                     shard (src/storage/hint-store.ts owns the layout: 'h' with no
+//                                     '/', as in the separate hint store it came from; no other
+//                                     space starts with 'h')
 //
 // A table's primary keys all have the same arity, so no pk's encoding is a proper prefix of
 // another's and `b/<table><pk>` + UUID tag bounds exactly the back versions of one row.

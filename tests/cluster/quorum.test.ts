@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeUuidV8 } from '../../src/core/hlc'
 import { RpcClient } from '../../src/net/rpc/client'
@@ -267,10 +269,17 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(forced.status).toBe(503)
     expect(forced.body.error).toMatchObject({ code: 'SB_NODE_UNREACHABLE' })
 
-    // Hints are durable: the coordinator keeps them across its own restart.
+    // Hints live in the shard workers' stores (DESIGN §2, §4 h/…): the main thread opens no
+    // LevelDB of its own, so there is no <data_dir>/hints.
+    expect(existsSync(join(cluster.node(1).dataDir, 'hints'))).toBe(false)
+
+    // Hints are durable: the coordinator keeps them across its own restart, and reports their size.
     const kept = await hintsFor(1, 3)
+    const bytes = await metric(1, 'scratchbird_hint_log_size_bytes{target_node="node3"}')
+    expect(bytes).toBeGreaterThan(0)
     await cluster.restart(1)
     expect(await hintsFor(1, 3)).toBe(kept)
+    expect(await metric(1, 'scratchbird_hint_log_size_bytes{target_node="node3"}')).toBe(bytes)
   })
 
   it('with node 3 still down: a W=3 transaction fails at COMMIT with SB_QUORUM_NOT_ACHIEVED', async () => {

@@ -2,6 +2,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NODE_EXAMPLE, SEED_CLUSTER_EXAMPLE } from '../../src/core/config/docs'
+import { HintStore } from '../../src/storage/hint-store'
+import { LevelKv } from '../../src/storage/kv-level'
 import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 
 // The server skeleton as a real process: start, health, metrics, log files, SIGHUP, clean stop,
@@ -50,6 +52,21 @@ describe('scratchbird server', () => {
     const mainLog = readFileSync(join(dir, 'data', 'logs', 'scratchbird.log'), 'utf8')
     expect(mainLog).toMatch(/"level":"INFO".*"msg":"ready: node 7/)
     expect(mainLog).toMatch(/"msg":"stopped"/)
+  })
+
+  it('copies a previous release\'s <data_dir>/hints into the shard stores at start and deletes it (the main thread opens no LevelDB)', async () => {
+    const dir = tempDir()
+    const data = join(dir, 'data')
+    // The previous release's hint log: its own LevelDB, written by its HintStore.
+    const legacy = await HintStore.open(await LevelKv.open(join(data, 'hints')))
+    await legacy.add([0, 5, 15].map(shard => ({ target: 2, shard, tableId: 1, key: Uint8Array.of(0x31, shard), xid: 1n, versionId: new Uint8Array(16).fill(shard), row: null, createdAtMs: 1_700_000_000_000 })))
+    await legacy.close()
+    const n = await start(data, ['--node-id', '7'])
+    expect(n.stdout()).toMatch(/hint log upgraded: 3 of 3 hint\(s\) from [^"]*hints copied into the shard stores/)
+    expect(existsSync(join(data, 'hints'))).toBe(false)
+    expect(existsSync(join(data, 'hints.migrated'))).toBe(false)
+    n.proc.kill('SIGTERM')
+    expect(await n.exited).toBe(0)
   })
 
   it('refuses a second node on the same data directory and leaves the first one running', async () => {

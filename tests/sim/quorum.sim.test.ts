@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hintsOf } from '../../src/cluster/hints/batches'
 import { HintDelivery } from '../../src/cluster/hints/delivery'
 import { HintDeliveryRunner } from '../../src/cluster/hints/runner'
-import { HintStore } from '../../src/cluster/hints/store'
+import { ShardedHintLog, type HintRequester } from '../../src/cluster/hints/sharded-log'
+import { ShardHints } from '../../src/shard/hint-ops'
+import { HintStore } from '../../src/storage/hint-store'
 import { preferenceList } from '../../src/cluster/placement'
 import {
   PointRead, StatementWrite, type PointReadEffect, type ShardBatchSpec, type StatementWriteEffect
@@ -24,7 +26,8 @@ import { simSeeds } from './seeds'
 // Seeded simulation of leaderless quorum replication (DESIGN §6 "Mode 3", §10) running the shipped
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
 // StatementWrite, PointRead — which run the QuorumWrite / QuorumRead machines), keep hints in a
-// HintStore over MemoryKv (records from cluster/hints/batches.ts) and deliver them with
+// hint log shaped as the node's — ShardedHintLog over the shard hint ops (src/shard/hint-ops.ts)
+// on one HintStore per shard over MemoryKv (records from cluster/hints/batches.ts) — and deliver them with
 // HintDeliveryRunner on the HintDelivery scheduler (cluster/hints/runner.ts, delivery.ts);
 // replicas are ShardEngines over MemoryKv answering REPLICA_APPLY with applyVersions (the
 // production LWW rule, storage/row-write.ts) and REPLICA_READ with getVersionedMany. What is
@@ -140,8 +143,8 @@ interface Coord {
   life: number
   /** Hint store open and delivery running (a restart reopens the store first). */
   ready: boolean
-  /** The hint store's data: it survives a crash (HintStore.open rescans it). */
-  hintData: MemoryStore
+  /** The hint stores' data, per shard: it survives a crash (HintStore.open rescans it). */
+  hintData: Map<number, MemoryStore>
   hlc: Hlc
   lastVersionId: Uint8Array | null
   xids: bigint
@@ -150,7 +153,9 @@ interface Coord {
   calls: Map<number, Call>
   /** Unfinished statements and their rows. */
   writes: Map<StatementWrite, WriteRec[]>
-  hints: HintStore
+  hints: ShardedHintLog
+  /** Closes the per-shard hint stores (a crash drops them; their data stays in hintData). */
+  closeHints: () => Promise<void>
   runner: HintDeliveryRunner
 }
 
@@ -274,7 +279,7 @@ class QuorumSim {
         offsetMs: offset,
         life: 0,
         ready: false,
-        hintData: new MemoryStore(),
+        hintData: new Map(),
         hlc: new Hlc({
           nodeId: id,
           rng: new SeededRng(rng.u32()),
@@ -286,7 +291,8 @@ class QuorumSim {
         nextCall: 1,
         calls: new Map(),
         writes: new Map(),
-        hints: null as unknown as HintStore, // opened in init()
+        hints: null as unknown as ShardedHintLog, // opened in init()
+        closeHints: async () => {},
         runner: null as unknown as HintDeliveryRunner
       })
       this.net.start(address, offset, (_from, msg) => this.coordReceive(this.coords[i]!, msg))
@@ -311,10 +317,11 @@ class QuorumSim {
     c.calls = new Map()
     c.writes = new Map()
     if (c.life > 1) this.net.start(c.address, c.offsetMs, (_from, msg) => this.coordReceive(c, msg))
-    void this.io(HintStore.open(MemoryKv.open(c.hintData), { sync: false, maxHintsPerTarget: this.hintCap })).then(store => {
-      if (c.life !== life) { void this.io(store.close()); return }
+    void this.io(this.openHintLog(c)).then(({ log: store, shardHints }) => {
+      if (c.life !== life) { void this.io(shardHints.close()); return }
       if (life > 1) for (const t of store.stats().values()) stats.hintsKeptOverCrash += t.count
       c.hints = store
+      c.closeHints = () => shardHints.close()
       c.runner = new HintDeliveryRunner({
         store: this.tracked(store),
         scheduler: new HintDelivery({ intervalMs: HINT_INTERVAL_MS, ratePerSecond: HINT_RATE }),
@@ -332,6 +339,20 @@ class QuorumSim {
     }, (e: unknown) => this.fail(`coordinator ${c.id}: hint store did not open: ${String(e)}`))
   }
 
+  /** As the node: one HintStore per shard, served by the shard hint ops, summed by ShardedHintLog. */
+  async openHintLog (c: Coord): Promise<{ log: ShardedHintLog, shardHints: ShardHints }> {
+    const stores = new Map<number, HintStore>()
+    for (let shard = 0; shard < this.shards; shard++) {
+      if (!c.hintData.has(shard)) c.hintData.set(shard, new MemoryStore())
+      stores.set(shard, await HintStore.open(MemoryKv.open(c.hintData.get(shard)), { sync: false }))
+    }
+    const shardHints = new ShardHints(stores, undefined, 0)
+    const request = ((op: keyof ShardHints['handlers'], req: never) => Promise.resolve(shardHints.handlers[op](req))) as HintRequester
+    const log = new ShardedHintLog({ shards: this.shards, request, maxMessageBytes: 1 << 20, maxHintsPerTarget: this.hintCap })
+    await log.load()
+    return { log, shardHints }
+  }
+
   /**
    * A coordinator crash: in-flight statements die undecided (their rows' outcome is unknown, and
    * the hints their machines had not emitted yet are gone — anti-entropy's to repair, as the
@@ -343,7 +364,7 @@ class QuorumSim {
     stats.coordinatorCrashes++
     if (c.ready) {
       c.runner.stop()
-      void this.io(c.hints.close())
+      void this.io(c.closeHints())
     }
     c.ready = false
     for (const recs of c.writes.values()) {
@@ -929,7 +950,7 @@ async function scenario (seed: number): Promise<string> {
   })
 }
 
-describe('leaderless quorum simulation (production coordinator, ShardEngine replicas, HintStore + HintDelivery)', () => {
+describe('leaderless quorum simulation (production coordinator, ShardEngine replicas, ShardedHintLog over per-shard HintStores + HintDelivery)', () => {
   beforeAll(async () => { await initHashing() })
 
   for (const seed of SEED_LIST) {

@@ -1,7 +1,7 @@
 import type { ReplicaWrite } from '../../storage/engine'
 import { decodeTuple, encodeTuple } from '../../storage/keys'
 import type { Xid } from '../../storage/types'
-import type { Hint, StoredHint } from './store'
+import type { Hint, StoredHint } from '../../storage/hint-store'
 
 // Between quorum batches and hint records (DESIGN §6 Mode 3 "Hints"), pure: a shard batch a
 // replica did not acknowledge becomes one hint per row for that replica (hints never count toward

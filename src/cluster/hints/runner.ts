@@ -2,9 +2,10 @@ import type { Clock } from '../../core/clock'
 import { isScratchBirdError } from '../../core/errors'
 import { deliveryBatches, type HintedBatch } from './batches'
 import type { HintDelivery, HintDeliveryAction } from './delivery'
-import type { HintStore, StoredHint } from './store'
+import type { StoredHint } from '../../storage/hint-store'
+import type { HintLog } from './hint-log'
 
-// Carries out HintDelivery's actions against a HintStore (DESIGN §6 Mode 3 "Hints"): read a
+// Carries out HintDelivery's actions against a hint log (hint-log.ts: the node's ShardedHintLog, a HintStore in the simulator) (DESIGN §6 Mode 3 "Hints"): read a
 // target's oldest hints, send them as one REPLICA_APPLY per (shard, xid) (batches.ts), delete them
 // once every request was acknowledged, report back to the scheduler; expire old hints. The node's
 // shell (src/node/quorum.ts) and the simulator (tests/sim/quorum.sim.test.ts) both run this, with
@@ -26,7 +27,7 @@ export type HintRunnerEvent =
   | { readonly type: 'delivery-failed', readonly target: number, readonly error: unknown, readonly retryInMs: number }
 
 export interface HintRunnerPorts {
-  readonly store: HintStore
+  readonly store: HintLog
   readonly scheduler: HintDelivery
   /** Sends one batch to `target` as REPLICA_APPLY; resolves on its acknowledgement. */
   readonly send: (target: number, batch: HintedBatch) => Promise<void>
@@ -90,7 +91,7 @@ export class HintDeliveryRunner {
     }
     try {
       await Promise.all(deliveryBatches(hints).map(g => this.p.send(target, g)))
-      await store.remove(hints.map(h => h.id))
+      await store.remove(hints)
       scheduler.onDelivered(target, batch, hints.length)
       this.emit({ type: 'delivered', target, count: hints.length })
       return hints.length

@@ -3,7 +3,7 @@ import { type Codec, type CodecReader, type CodecWriter, versioned } from '../..
 import { ScratchBirdError } from '../../core/errors'
 import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
-import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, type ShardOpName } from '../../shard/protocol/ops'
+import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
@@ -81,6 +81,8 @@ const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODE
   const code = r.u8()
   const op = SHARD_OP_BY_CODE.get(code)
   if (op === undefined) throw r.malformed(`unknown shard op ${code}`)
+  // The hint log is this node's own: a peer may neither read nor change it.
+  if (isLocalOnly(op)) throw r.malformed(`shard op ${op} is not served to peers`)
   const shard = r.u32()
   return { op, shard, payload: r.bytes(r.left) }
 })

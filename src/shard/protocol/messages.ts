@@ -2,6 +2,7 @@ import type { LwwOutcome, ReplicaWrite, ScanOptions, SweepReport, RowWrite, Vers
 import type { CommitLogEntry } from '../../storage/commit-log'
 import type { Tuple, TupleValue } from '../../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
+import type { Hint } from '../../storage/hint-store'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
 
@@ -30,7 +31,31 @@ export interface ShardRequests {
   /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
   REPLICA_APPLY: { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
   REPLICA_READ: { shard: number, tableId: number, pks: Tuple[] }
+  // Hinted handoff (DESIGN §4 `h/…`, §6 "Hints"): the hints this node keeps as a quorum
+  // coordinator, in the store of `shard` (src/shard/hint-ops.ts). Never accepted from a peer.
+  HINT_ADD: { shard: number, hints: Hint[] }
+  /** Up to `limit` oldest hints of `target`, stopping before `maxBytes` (the first one always
+   *  comes when `atLeastOne`). */
+  HINT_LIST: { shard: number, target: number, limit: number, maxBytes: number, atLeastOne: boolean }
+  HINT_REMOVE: { shard: number, ids: Uint8Array[] }
+  HINT_EXPIRE: { shard: number, nowMs: number, maxAgeMs: number }
+  /** Drop `target`'s hints: all of them, or only those that do not decode. */
+  HINT_DROP: { shard: number, target: number, corruptOnly: boolean }
+  HINT_STATS: { shard: number }
+  /** Stored hints copied in with their ids (the upgrade from `<data_dir>/hints`). */
+  HINT_IMPORT: { shard: number, entries: StoredHintBytes[] }
+  /** Read the previous release's `<data_dir>/hints` LevelDB from the key after `after`; any worker serves it. */
+  HINT_LEGACY_READ: { shard: number, after: Uint8Array | null, maxBytes: number }
 }
+
+/** A hint as stored: key (its id) and value bytes (src/storage/hint-store.ts layouts). */
+export interface StoredHintBytes { id: Uint8Array, value: Uint8Array }
+
+/** One shard store's hints for one target node. */
+export interface HintTargetRow { target: number, count: number, bytes: number }
+
+/** What a hint op changed (`n` hints stored or removed) and the shard store's figures after it. */
+export interface HintOpReply { n: number, stats: HintTargetRow[] }
 
 export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
 
@@ -61,4 +86,13 @@ export interface ShardReplies {
   REPLICA_APPLY: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }
   /** Per pk: its latest committed version (row null: tombstone), or null when it has none. */
   REPLICA_READ: { versions: (VersionedRow | null)[] }
+  HINT_ADD: HintOpReply
+  HINT_LIST: { hints: StoredHintBytes[] }
+  HINT_REMOVE: HintOpReply
+  HINT_EXPIRE: HintOpReply
+  HINT_DROP: HintOpReply
+  HINT_STATS: HintOpReply
+  HINT_IMPORT: HintOpReply
+  /** done: no key after the last one returned (or no legacy directory at all). */
+  HINT_LEGACY_READ: { entries: StoredHintBytes[], done: boolean }
 }

@@ -4,7 +4,8 @@ import {
   decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
   encodeReplicaApply, encodeReplicaApplyReply
 } from './codec'
-import type { ShardReplies, ShardRequests } from './messages'
+import type { Hint } from '../../storage/hint-store'
+import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from './messages'
 import {
   readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
   writeJoinSide, writeJoinStep, writeQueryOptions, writeRow, writeRowWrite, writeScanOptions, writeTuple, writeVersionId
@@ -64,6 +65,20 @@ const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: bigint }>, Reader<
   r => ({ lsn: r.opt(() => r.u64()) ?? null, commitHlc: r.u64() })]
 const queryRows: [Writer<{ rows: Uint8Array, scanned: number }>, Reader<{ rows: Uint8Array, scanned: number }>] = [
   (w, v) => { w.blob(v.rows); w.uint(v.scanned) }, r => ({ rows: r.blob(), scanned: r.uint() })]
+
+// Hint ops: a hint's fields one by one; a stored hint as its raw key and value (the store's own
+// layouts, checked by the store, src/storage/hint-store.ts).
+const writeHint = (w: CodecWriter, h: Hint): void => {
+  w.u16(h.target); w.u32(h.shard); w.u32(h.tableId); w.blob(h.key); w.u64(h.xid); writeVersionId(w, h.versionId); writeRow(w, h.row); w.uint(h.createdAtMs)
+}
+const readHint = (r: CodecReader): Hint => ({
+  target: r.u16(), shard: r.u32(), tableId: r.u32(), key: r.blob(), xid: r.u64(), versionId: readVersionId(r), row: readRow(r), createdAtMs: r.uint()
+})
+const writeStored = (w: CodecWriter, h: StoredHintBytes): void => { w.blob(h.id); w.blob(h.value) }
+const readStored = (r: CodecReader): StoredHintBytes => ({ id: r.blob(), value: r.blob() })
+const hintOpReply: [Writer<HintOpReply>, Reader<HintOpReply>] = [
+  (w, v) => { w.uint(v.n); w.array(v.stats, t => { w.u16(t.target); w.uint(t.count); w.uint(t.bytes) }) },
+  r => ({ n: r.uint(), stats: r.array(() => ({ target: r.u16(), count: r.uint(), bytes: r.uint() }), 4) })]
 
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
@@ -169,6 +184,37 @@ const BODIES: Bodies = {
       r => ({ shard: r.u32(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
     rep: [(w, v) => w.array(v.versions, x => w.opt(x, y => { writeVersionId(w, y.versionId); writeRow(w, y.row) })),
       r => ({ versions: r.array(() => r.opt(() => ({ versionId: readVersionId(r), row: readRow(r) })) ?? null) })]
+  },
+  HINT_ADD: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.hints, h => writeHint(w, h)) }, r => ({ shard: r.u32(), hints: r.array(() => readHint(r), 37) })],
+    rep: hintOpReply
+  },
+  HINT_LIST: {
+    req: [(w, v) => { w.u32(v.shard); w.u16(v.target); w.uint(v.limit); w.uint(v.maxBytes); w.bool(v.atLeastOne) },
+      r => ({ shard: r.u32(), target: r.u16(), limit: r.uint(), maxBytes: r.uint(), atLeastOne: r.bool() })],
+    rep: [(w, v) => w.array(v.hints, h => writeStored(w, h)), r => ({ hints: r.array(() => readStored(r), 2) })]
+  },
+  HINT_REMOVE: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.ids, id => w.blob(id)) }, r => ({ shard: r.u32(), ids: r.array(() => r.blob()) })],
+    rep: hintOpReply
+  },
+  HINT_EXPIRE: {
+    req: [(w, v) => { w.u32(v.shard); w.uint(v.nowMs); w.uint(v.maxAgeMs) }, r => ({ shard: r.u32(), nowMs: r.uint(), maxAgeMs: r.uint() })],
+    rep: hintOpReply
+  },
+  HINT_DROP: {
+    req: [(w, v) => { w.u32(v.shard); w.u16(v.target); w.bool(v.corruptOnly) }, r => ({ shard: r.u32(), target: r.u16(), corruptOnly: r.bool() })],
+    rep: hintOpReply
+  },
+  HINT_STATS: { req: shardOnly, rep: hintOpReply },
+  HINT_IMPORT: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, h => writeStored(w, h)) }, r => ({ shard: r.u32(), entries: r.array(() => readStored(r), 2) })],
+    rep: hintOpReply
+  },
+  HINT_LEGACY_READ: {
+    req: [(w, v) => { w.u32(v.shard); w.opt(v.after, b => w.blob(b)); w.uint(v.maxBytes) },
+      r => ({ shard: r.u32(), after: r.opt(() => r.blob()) ?? null, maxBytes: r.uint() })],
+    rep: [(w, v) => { w.array(v.entries, h => writeStored(w, h)); w.bool(v.done) }, r => ({ entries: r.array(() => readStored(r), 2), done: r.bool() })]
   }
 }
 

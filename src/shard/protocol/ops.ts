@@ -25,8 +25,24 @@ export const SHARD_OPS = {
   QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' },
   JOIN_QUERY: { code: 17, synopsis: 'join tables colocated on the join key inside the shard, then run an SBLR program on each joined row as QUERY does' },
   REPLICA_APPLY: { code: 18, synopsis: 'leaderless_quorum replica write: apply versions last-writer-wins (newer written, same/older acknowledged) as one group-committed statement' },
-  REPLICA_READ: { code: 19, synopsis: 'leaderless_quorum replica read: latest committed version (id + row, tombstones included) of each key' }
+  REPLICA_READ: { code: 19, synopsis: 'leaderless_quorum replica read: latest committed version (id + row, tombstones included) of each key' },
+  HINT_ADD: { code: 20, synopsis: 'store hints (one atomic batch, fsynced with durability sync) in the shard\'s store', local: true },
+  HINT_LIST: { code: 21, synopsis: 'oldest hints of one target node in the shard\'s store, bounded by count and bytes', local: true },
+  HINT_REMOVE: { code: 22, synopsis: 'delete delivered hints by id', local: true },
+  HINT_EXPIRE: { code: 23, synopsis: 'delete hints created before a wall-clock cutoff', local: true },
+  HINT_DROP: { code: 24, synopsis: 'delete one target node\'s hints (all, or those that do not decode)', local: true },
+  HINT_STATS: { code: 25, synopsis: 'per-target hint count and bytes of the shard\'s store', local: true },
+  HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
+  HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true }
 } as const
+
+/**
+ * Ops only this node's main thread may send its workers: a peer's SHARD_QUERY naming one is
+ * refused (src/net/rpc/payloads.ts). The hint log is the coordinator's own business.
+ */
+export function isLocalOnly (op: ShardOpName): boolean {
+  return 'local' in SHARD_OPS[op]
+}
 
 export type ShardOpName = keyof typeof SHARD_OPS
 export const SHARD_OP_BY_CODE: ReadonlyMap<number, ShardOpName> = new Map(

@@ -1,4 +1,4 @@
-import type { LevelKvOptions } from '../../storage/kv-level'
+import type { LevelKvOptions } from '../../storage/lsm-options'
 
 // Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
 // lines a worker sends the main thread (postMessage). Requests and replies travel through the

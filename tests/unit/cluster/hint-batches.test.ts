@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { deliveryBatches, hintsOf } from '../../../src/cluster/hints/batches'
-import { HintStore } from '../../../src/cluster/hints/store'
+import { HintStore } from '../../../src/storage/hint-store'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import type { ReplicaWrite } from '../../../src/storage/engine'
 import { encodeTuple } from '../../../src/storage/keys'

@@ -7,7 +7,7 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import {
   decodeHint, decodeHintId, encodeHintId, encodeHintValue, HINT_KEY_LENGTH, HintStore,
   type Hint, type HintStoreOptions, type StoredHint
-} from '../../../src/cluster/hints/store'
+} from '../../../src/storage/hint-store'
 import type { KvStore } from '../../../src/storage/kv'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
@@ -354,5 +354,41 @@ describe('hint encoding', () => {
     expectCorrupt(() => decodeHintId(wrongPrefix))
     const huge = id.slice(); huge[3] = 0xff
     expectCorrupt(() => decodeHintId(huge))
+  })
+})
+
+describe('hint store in a shared KvStore (a shard\'s own store)', () => {
+  it('importStored keeps ids, stores nothing twice, re-keys an id holding a different hint; ownsKv false leaves the KvStore open', async () => {
+    const disk = new MemoryStore()
+    const kv = MemoryKv.open(disk)
+    const s = await HintStore.open(kv, { sync: false, ownsKv: false })
+    const [a, b] = await s.add([hint(2, T0, 1), hint(2, T0, 2)])
+    const entries = [a!, b!].map(h => ({ id: h.id, value: encodeHintValue(h) }))
+    // The same entries again (a repeated copy): nothing new.
+    expect(await s.importStored([...entries, entries[0]!])).toBe(0)
+    expect(s.stats().get(2)?.count).toBe(2)
+    // Another store's hint under an id taken here by a different hint: stored under a fresh id.
+    const other = { id: a!.id, value: encodeHintValue(hint(2, T0, 9)) }
+    const foreign = { id: encodeHintId(3, T0, 500), value: encodeHintValue(hint(3, T0, 10)) }
+    expect(await s.importStored([other, foreign])).toBe(2)
+    expect(s.stats().get(2)?.count).toBe(3)
+    expect((await s.list(3, 10))[0]!.id).toEqual(foreign.id)
+    // Later hints get sequence numbers above the imported ones.
+    const [c] = await s.add([hint(3, T0, 11)])
+    expect(decodeHintId(c!.id).seq).toBeGreaterThan(500)
+    await s.close()
+    expect(await kv.get(a!.id)).toBeDefined() // still open: the engine owns it
+    await kv.close()
+    const again = await HintStore.open(MemoryKv.open(disk))
+    expect(again.stats()).toEqual(new Map([[2, s.stats().get(2)], [3, s.stats().get(3)]]))
+    await again.close()
+  })
+
+  it('list with atLeastOne false returns nothing when the first hint alone is over maxBytes', async () => {
+    const s = await HintStore.open(MemoryKv.open(), { sync: false })
+    await s.add([hint(2, T0, 1)])
+    expect(await s.list(2, 10, { maxBytes: 1 })).toHaveLength(1)
+    expect(await s.list(2, 10, { maxBytes: 1, atLeastOne: false })).toHaveLength(0)
+    await s.close()
   })
 })

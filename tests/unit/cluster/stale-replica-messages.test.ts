@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HintStore, type Hint } from '../../../src/cluster/hints/store'
+import { HintStore, type Hint } from '../../../src/storage/hint-store'
 import { ERROR_CODES } from '../../../src/core/errors'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 

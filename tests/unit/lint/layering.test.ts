@@ -61,6 +61,18 @@ describe('layering rules (npm run lint)', () => {
     expect(r.out).toMatch(/layer-net: src\/net\/api\.ts → src\/node\/node\.ts/)
   })
 
+  it('reject the main thread reaching LevelKv, even through a layer it may import (DESIGN §2: only shard workers open LevelDB)', async () => {
+    const storage = {
+      'src/storage/kv-level.ts': 'export class LevelKv {}\n',
+      'src/shard/open.ts': "import { LevelKv } from '../storage/kv-level'\nexport const open = (): LevelKv => new LevelKv()\n"
+    }
+    const workerOnly = await cruise(tree({ ...clean, ...storage }))
+    expect(workerOnly.out).toContain('no dependency violations')
+    const r = await cruise(tree({ ...clean, ...storage, 'src/node/node.ts': "import { open } from '../shard/open'\nexport const n = open()\n" }))
+    expect(r.code).not.toBe(0)
+    expect(r.out).toMatch(/main-thread-no-leveldb: src\/node\/node\.ts → src\/storage\/kv-level\.ts/)
+  })
+
   it('reject an import cycle, type-only imports included', async () => {
     const r = await cruise(tree({
       ...clean,

@@ -6,7 +6,7 @@ import type { ClusterLayout } from '../../../src/cluster/layout'
 import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
-import { SHARD_OPS, codecOf, type ShardOpName } from '../../../src/shard/protocol/ops'
+import { SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -48,7 +48,8 @@ const CODEC_VERSIONS: Record<string, number> = { 'GOSSIP_SYNC request': GOSSIP_C
 /** JSON documents as they come back from JSON (-0 is 0). */
 const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
 const bytes = fc.uint8Array({ maxLength: 40 })
-const shardOp = fc.constantFrom(...(Object.keys(SHARD_OPS) as ShardOpName[]))
+// Ops a peer may send (the hint ops are this node's own: refused, tested below).
+const shardOp = fc.constantFrom(...(Object.keys(SHARD_OPS) as ShardOpName[]).filter(op => !isLocalOnly(op)))
 
 type Arbs = { [K in RpcOpcodeName]: { req: fc.Arbitrary<RpcRequests[K]>, rep: fc.Arbitrary<RpcReplies[K]> } }
 
@@ -160,5 +161,15 @@ describe('cluster RPC payload codecs', () => {
     const back = q.decode(q.encode({ op: 'GET', shard: 5, payload }))
     expect(back.op).toBe('GET')
     expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+  })
+
+  it('refuses a SHARD_QUERY naming a hint op: a peer neither reads nor changes this node\'s hint log', () => {
+    const q = rpcPayloads('SHARD_QUERY').request
+    const local = (Object.keys(SHARD_OPS) as ShardOpName[]).filter(isLocalOnly)
+    expect(local).toEqual(expect.arrayContaining(['HINT_ADD', 'HINT_LIST', 'HINT_REMOVE', 'HINT_LEGACY_READ']))
+    for (const op of local) {
+      const payload = codecOf('HINT_STATS').encodeRequest({ shard: 0 })
+      expect(() => q.decode(q.encode({ op, shard: 0, payload })), op).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('not served to peers') }))
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { ManualClock, type Clock } from '../../../src/core/clock'
-import { HOST_DEFERRED, ShardHost, type HostLog, type ReplyPort } from '../../../src/shard/host'
+import { HOST_DEFERRED, ShardHost, type HostLog, type ReplyPort, type ShardHostOptions } from '../../../src/shard/host'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../../src/shard/protocol/ops'
 import { ShardEngine } from '../../../src/storage/engine'
 import { MemoryKv } from '../../../src/storage/kv-memory'
@@ -18,8 +18,10 @@ export class HostClient implements ReplyPort {
   private readonly deferred = new Map<number, Waiter>()
   private nextId = 0
 
-  constructor (engines: Map<number, ShardEngine>, txnIdleTimeoutMs: number, readonly clock = new ManualClock(), workerIndex = 0) {
+  constructor (engines: Map<number, ShardEngine>, txnIdleTimeoutMs: number, readonly clock = new ManualClock(), workerIndex = 0,
+    extra: Pick<ShardHostOptions, 'hints' | 'dataDir'> = {}) {
     this.host = new ShardHost({
+      ...extra,
       workerIndex,
       engines,
       txnIdleTimeoutMs,

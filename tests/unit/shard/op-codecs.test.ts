@@ -64,6 +64,9 @@ const queryOptions = fc.record({
 const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: u64 })
 const queryRows = fc.record({ rows: bytes, scanned: count })
 const nothing = fc.constant({})
+const u16 = fc.integer({ min: 0, max: 0xffff })
+const storedHint = fc.record({ id: bytes, value: bytes })
+const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: u16, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
 
@@ -140,6 +143,26 @@ const ARBS: Arbs = {
   REPLICA_READ: {
     req: fc.record({ shard: u32, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
     rep: fc.record({ versions: fc.array(fc.option(fc.record({ versionId, row: fc.option(bytes, { nil: null }) }), { nil: null }), { maxLength: 4 }) })
+  },
+  HINT_ADD: {
+    req: fc.record({
+      shard: u32,
+      hints: fc.array(fc.record({ target: u16, shard: u32, tableId: u32, key: bytes, xid: u64, versionId, row: fc.option(bytes, { nil: null }), createdAtMs: fc.maxSafeNat() }), { maxLength: 3 })
+    }),
+    rep: hintOpReply
+  },
+  HINT_LIST: {
+    req: fc.record({ shard: u32, target: u16, limit: fc.maxSafeNat(), maxBytes: fc.maxSafeNat(), atLeastOne: fc.boolean() }),
+    rep: fc.record({ hints: fc.array(storedHint, { maxLength: 3 }) })
+  },
+  HINT_REMOVE: { req: fc.record({ shard: u32, ids: fc.array(bytes, { maxLength: 3 }) }), rep: hintOpReply },
+  HINT_EXPIRE: { req: fc.record({ shard: u32, nowMs: fc.maxSafeNat(), maxAgeMs: fc.maxSafeNat() }), rep: hintOpReply },
+  HINT_DROP: { req: fc.record({ shard: u32, target: u16, corruptOnly: fc.boolean() }), rep: hintOpReply },
+  HINT_STATS: { req: fc.record({ shard: u32 }), rep: hintOpReply },
+  HINT_IMPORT: { req: fc.record({ shard: u32, entries: fc.array(storedHint, { maxLength: 3 }) }), rep: hintOpReply },
+  HINT_LEGACY_READ: {
+    req: fc.record({ shard: u32, after: fc.option(bytes, { nil: null }), maxBytes: fc.maxSafeNat() }),
+    rep: fc.record({ entries: fc.array(storedHint, { maxLength: 3 }), done: fc.boolean() })
   }
 }
 

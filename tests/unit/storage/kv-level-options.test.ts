@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { describeConfigKeys, loadConfig } from '../../../src/core/config/load'
 import { notInEffect } from '../../../src/core/config/not-in-effect'
-import { levelKvOptions } from '../../../src/storage/kv-level'
+import { levelKvOptions } from '../../../src/storage/lsm-options'
 
 // Issue 13 item 7: every lsm.* key reaches LevelDB (classic-level's open options) or is listed
 // as having no effect.

@@ -1,13 +1,17 @@
-import { ByteSink, ByteSource } from '../../core/bytes'
-import { assert, ScratchBirdError } from '../../core/errors'
-import type { KvOp, KvStore } from '../../storage/kv'
+import { ByteSink, ByteSource } from '../core/bytes'
+import { assert, ScratchBirdError } from '../core/errors'
+import type { KvOp, KvStore } from './kv'
 
 // Durable hinted handoff (DESIGN §6 Mode 3 "Hints"): a quorum coordinator keeps the mutations a
 // replica missed (failed or late) and delivers them when the replica is back. This module is the
-// storage half: one KvStore (in production one LevelDB in `<data_dir>/hints`, opened by the node;
-// MemoryKv in tests and the simulator) holding every hint of this node, ordered by target node
-// then age, so delivery reads one target's oldest hints with one range scan and expiry deletes a
-// key prefix. Scheduling is in delivery.ts.
+// storage half: the hints kept in one KvStore, ordered by target node then age, so delivery reads
+// one target's oldest hints with one range scan and expiry deletes a key prefix. In production
+// the KvStore is a shard's own LevelDB (DESIGN §4 `h/…`, beside the rows, TIP and commit log of
+// src/storage/keys.ts, none of which starts with 'h'), opened by the shard worker that owns it
+// (src/shard/open-engines.ts) and reached through the rings (src/shard/hint-ops.ts); a hint lives
+// in the store of the shard its row belongs to, and the main thread sums the shards' figures
+// (src/cluster/hints/sharded-log.ts). Tests and the simulator run it over MemoryKv. Scheduling is
+// in src/cluster/hints/delivery.ts.
 //
 // Key layout (19 bytes, big-endian, so unsigned byte order = (target, createdAtMs, seq) order):
 //   'h' (0x68) · target node id u16 · createdAtMs u64 (wall clock) · seq u64
@@ -44,6 +48,9 @@ export const MAX_HINTS_PER_TARGET = 1_000_000
 export const MAX_HINT_BYTES_PER_TARGET = 1024 * 1024 * 1024
 /** Entries deleted per batch by expire(), dropTarget() and dropCorrupt() (bounds one batch). */
 export const HINT_DELETE_CHUNK = 10_000
+
+/** Under `<data_dir>`: where releases before the hints moved into the shard stores kept them (one LevelDB). */
+export const LEGACY_HINT_DIR = 'hints'
 
 export const HINT_KEY_PREFIX = 0x68 // 'h'
 export const HINT_KEY_LENGTH = 19
@@ -88,11 +95,18 @@ export interface HintStoreOptions {
   /** Per-target caps; default MAX_HINTS_PER_TARGET / MAX_HINT_BYTES_PER_TARGET (tests lower them). */
   maxHintsPerTarget?: number | undefined
   maxBytesPerTarget?: number | undefined
+  /** close() closes the KvStore (default true); false when it is shared (a shard engine owns it). */
+  ownsKv?: boolean | undefined
 }
+
+/** What remove() takes: a hint id, or anything carrying one (a StoredHint). */
+export type HintRef = Uint8Array | { readonly id: Uint8Array }
 
 export interface HintListOptions {
   /** Stop before the hint that would take the total past this many bytes (the first hint always comes). */
   maxBytes?: number | undefined
+  /** Return the first hint even when it alone is over maxBytes (default true). */
+  atLeastOne?: boolean | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +228,7 @@ export class HintStore {
   private tail: Promise<unknown> = Promise.resolve()
   private closed = false
   private readonly sync: boolean
+  private readonly ownsKv: boolean
   readonly maxHintsPerTarget: number
   readonly maxBytesPerTarget: number
   /** Keys in the hint range that did not parse at open and were deleted then. */
@@ -221,6 +236,7 @@ export class HintStore {
 
   private constructor (private readonly kv: KvStore, options: HintStoreOptions) {
     this.sync = options.sync ?? true
+    this.ownsKv = options.ownsKv ?? true
     this.maxHintsPerTarget = options.maxHintsPerTarget ?? MAX_HINTS_PER_TARGET
     this.maxBytesPerTarget = options.maxBytesPerTarget ?? MAX_HINT_BYTES_PER_TARGET
   }
@@ -229,13 +245,13 @@ export class HintStore {
    * Takes ownership of `kv` (close() closes it) and scans its keys to rebuild the per-target
    * figures and the next sequence number. Values are not decoded here (list() does), so opening
    * costs one key scan; unparseable keys in the hint range are deleted and counted in droppedAtOpen.
-   * If opening fails, `kv` is closed.
+   * If opening fails, `kv` is closed (unless options.ownsKv is false).
    */
   static async open (kv: KvStore, options: HintStoreOptions = {}): Promise<HintStore> {
     try {
       return await HintStore.load(kv, options)
     } catch (e) {
-      await kv.close().catch(() => {})
+      if (options.ownsKv !== false) await kv.close().catch(() => {})
       throw e
     }
   }
@@ -312,9 +328,10 @@ export class HintStore {
     const out: StoredHint[] = []
     if (limit === 0) return out
     const maxBytes = options.maxBytes ?? Infinity
+    const free = options.atLeastOne ?? true
     let bytes = 0
     for await (const [k, v] of this.kv.iterate({ gte: targetPrefix(target), lt: targetPrefix(target + 1), limit })) {
-      if (out.length > 0 && bytes + k.length + v.length > maxBytes) break
+      if ((out.length > 0 || !free) && bytes + k.length + v.length > maxBytes) break
       const h = decodeHint(k, v)
       bytes += h.bytes
       out.push(h)
@@ -322,9 +339,52 @@ export class HintStore {
     return out
   }
 
+  /**
+   * Copy stored hints in with their own ids (the upgrade from a previous release's store): a copy
+   * repeated after a crash finds its hints already there and stores nothing twice. An id already
+   * holding a different hint gets a fresh sequence number instead (never overwrite a hint). Every
+   * entry must decode (the caller drops corrupt ones); caps are not applied (the hints were within
+   * them where they came from). Returns how many were newly stored.
+   */
+  async importStored (entries: readonly { readonly id: Uint8Array, readonly value: Uint8Array }[], options: { sync?: boolean } = {}): Promise<number> {
+    const hints = entries.map(e => decodeHint(e.id, e.value))
+    return this.serial(async () => {
+      if (hints.length === 0) return 0
+      const present = await this.kv.getMany(hints.map(h => h.id))
+      const ops: KvOp[] = []
+      const delta: Array<[number, number]> = []
+      let maxSeq = this.nextSeq - 1
+      const fresh: number[] = []
+      const seen = new Set<string>()
+      for (let i = 0; i < hints.length; i++) {
+        const h = hints[i]!
+        const value = entries[i]!.value
+        const old = present[i]
+        const hex = Buffer.from(h.id).toString('hex')
+        if (seen.has(hex) || (old !== undefined && Buffer.compare(old, value) === 0)) continue
+        seen.add(hex)
+        let id = h.id
+        if (old !== undefined) {
+          fresh.push(i)
+          id = encodeHintId(h.target, h.createdAtMs, this.nextSeq + fresh.length - 1)
+        } else {
+          maxSeq = Math.max(maxSeq, decodeHintId(id).seq)
+        }
+        ops.push({ type: 'put', key: id, value: plainView(value) })
+        delta.push([h.target, id.length + value.length])
+      }
+      this.nextSeq = Math.max(maxSeq + 1, this.nextSeq + fresh.length)
+      if (ops.length === 0) return 0
+      await this.kv.batch(ops, { sync: options.sync ?? this.sync })
+      for (const [target, bytes] of delta) this.account(target, 1, bytes)
+      return ops.length
+    })
+  }
+
   /** Delete delivered hints by id (acknowledged by their target). Ids already gone are skipped. */
-  async remove (ids: readonly Uint8Array[]): Promise<number> {
-    for (const id of ids) assert(id.length === HINT_KEY_LENGTH && id[0] === HINT_KEY_PREFIX, 'not a hint id')
+  async remove (refs: readonly HintRef[]): Promise<number> {
+    const ids = refs.map(r => r instanceof Uint8Array ? r : r.id)
+    for (const id of ids) assert(id instanceof Uint8Array && id.length === HINT_KEY_LENGTH && id[0] === HINT_KEY_PREFIX, 'not a hint id')
     return this.serial(async () => {
       if (ids.length === 0) return 0
       const values = await this.kv.getMany(ids)
@@ -392,12 +452,12 @@ export class HintStore {
     return [...this.perTarget.keys()].sort((a, b) => a - b)
   }
 
-  /** Waits for writes in progress, then closes the KvStore. */
+  /** Waits for writes in progress, then closes the KvStore (when it owns it). */
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     await this.tail.catch(() => {})
-    await this.kv.close()
+    if (this.ownsKv) await this.kv.close()
   }
 
   // -------------------------------------------------------------------------------------------
