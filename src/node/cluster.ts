@@ -5,7 +5,9 @@ import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { preferenceList } from '../cluster/placement'
-import { GossipMachine, type MemberView } from '../cluster/gossip/machine'
+import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
+import { formatOldestSnapshot, peerSnapshotFloor } from '../cluster/snapshot-horizon'
+import type { HlcTs } from '../storage/types'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
 import { knownAlive, liveMemberCount, routable, scanNode, shardMapRow, shardOwner } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
@@ -65,6 +67,8 @@ export interface ClusterDeps {
   readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
+  /** Start HLC of this node's oldest open snapshot transaction (gossiped: DESIGN §6). */
+  readonly oldestSnapshot: () => HlcTs | undefined
 }
 
 export interface MemberRow {
@@ -103,6 +107,7 @@ export class ClusterShell implements ShardRouting {
   /** DDL statements in the catalog-sync machine, by op: their callers' promises. */
   private readonly ddlOps = new Map<number, { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }>()
   private nextOp = 1
+  private announcedSnapshot = ''
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -138,6 +143,7 @@ export class ClusterShell implements ShardRouting {
   start (): void {
     const round = (): void => {
       this.stateCache = null
+      this.announceOldestSnapshot()
       this.handle(this.machine.tick(systemClock.monotonic()))
       this.step(m => m.tick())
     }
@@ -154,6 +160,22 @@ export class ClusterShell implements ShardRouting {
   }
 
   // ---- membership -------------------------------------------------------------------------------
+
+  /** Puts this node's oldest open snapshot start in its gossip record when it changed. */
+  private announceOldestSnapshot (): void {
+    const text = formatOldestSnapshot(this.d.oldestSnapshot())
+    if (text === this.announcedSnapshot) return
+    this.announcedSnapshot = text
+    this.machine.setLocal({ oldestActiveHlc: text })
+  }
+
+  /** The oldest snapshot start the live peers announce (the sweep horizon's cluster part). */
+  peerSnapshotFloor (): HlcTs | undefined {
+    const members = this.machine.members(systemClock.monotonic()).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, alive: isAlive(m.state), oldestActiveHlc: m.oldestActiveHlc }))
+    const { floor, malformed } = peerSnapshotFloor(members)
+    if (malformed.length > 0) this.d.log.warn({ nodes: malformed }, `Ignoring a malformed oldest-snapshot announcement from node(s) ${malformed.join(', ')} in the sweep horizon`)
+    return floor
+  }
 
   private view (): Map<number, MemberView> {
     return new Map(this.machine.members(systemClock.monotonic()).map(m => [m.nodeId, m]))

@@ -20,6 +20,8 @@ import { checkNodeIdentity } from './node-identity'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper } from './sweeper'
+import { SnapshotRegistry } from '../exec/snapshots'
+import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
@@ -98,6 +100,8 @@ export class ScratchBirdNode {
   private hints: HintStore | null = null
   private quorum: QuorumShell | null = null
   private workerCount = 0
+  /** This node's open snapshot transactions: the sweep horizon, here and (gossiped) on peers. */
+  private readonly snapshots = new SnapshotRegistry()
   private readonly rpcMethods = new RpcMethods()
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
@@ -238,10 +242,19 @@ export class ScratchBirdNode {
   }
 
   private startSweeper (): void {
-    this.sweeper = new Sweeper(this.workers!, this.config.storage.shards, this.hlc!, this.log, (t) => {
-      this.metrics.sweepRuns.inc()
-      this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
-      this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+    this.sweeper = new Sweeper({
+      workers: this.workers!,
+      shards: this.config.storage.shards,
+      hlc: this.hlc!,
+      clock: systemClock,
+      log: this.log,
+      // The cluster starts after the sweeper: read at each run.
+      oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
+      onSwept: (t) => {
+        this.metrics.sweepRuns.inc()
+        this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+      }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
   }
@@ -310,6 +323,7 @@ export class ScratchBirdNode {
       listenAddress: () => this.listenAddress,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
+      snapshots: this.snapshots,
       log
     })
     this.env = env
@@ -348,7 +362,8 @@ export class ScratchBirdNode {
         const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c); next = c } }, s)
         return { result, catalog: next }
       },
-      onFatal: (reason) => this.onFatal(reason)
+      onFatal: (reason) => this.onFatal(reason),
+      oldestSnapshot: () => this.snapshots.oldest()
     }, self?.address ?? config.node.listen)
   }
 

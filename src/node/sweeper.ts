@@ -1,31 +1,48 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Logger } from 'pino'
+import type { Clock } from '../core/clock'
+import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
+import { sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
-import type { ShardWorkers } from './shard-workers'
-import { describe, messageOf } from '../core/errors'
+import type { HlcTs } from '../storage/types'
+import type { ShardRequester } from './shard-router'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
 // storage.sweep_schedule cron expression, every shard removes the versions no transaction can
-// see any more. The horizon is this node's HLC now; each engine lowers it to its oldest open
-// snapshot. (With a cluster the horizon becomes the minimum over live nodes' oldest snapshots.)
+// see any more. The horizon is this node's HLC now, lowered to the start of the oldest snapshot
+// transaction open on this node — whether or not it has reached the shard yet — and, in a
+// cluster, to the oldest one a live peer gossips (cluster/snapshot-horizon.ts). Each engine
+// lowers it further to the snapshots it holds itself.
 
-export interface SweepTotals { shards: number, backVersionsRemoved: number, deadVersionsRemoved: number, rowsRemoved: number, durationMs: number }
+export interface SweepTotals { shards: number, backVersionsRemoved: number, deadVersionsRemoved: number, rowsRemoved: number, horizonHlc: HlcTs, durationMs: number }
+
+export interface SweeperDeps {
+  /** This node's own shard workers (a sweep is of local replicas, never routed). */
+  readonly workers: ShardRequester
+  readonly shards: number
+  readonly hlc: Hlc
+  /** For the duration figure only. */
+  readonly clock: Clock
+  readonly log: Logger
+  /** Oldest snapshot start the sweep must keep versions for (this node's registry, and the live
+   *  peers' announcements in a cluster); undefined: none. Read at the start of every run. */
+  readonly oldestSnapshot: () => HlcTs | undefined
+  readonly onSwept?: ((t: SweepTotals) => void) | undefined
+}
 
 export class Sweeper {
   private task: ScheduledTask | null = null
   private running: Promise<SweepTotals> | null = null
   runs = 0
 
-  constructor (
-    private readonly workers: ShardWorkers,
-    private readonly shards: number,
-    private readonly hlc: Hlc,
-    private readonly log: Logger,
-    private readonly onSwept: (t: SweepTotals) => void = () => {}
-  ) {}
+  constructor (private readonly d: SweeperDeps) {}
 
+  /** Runs runOnce() on the node-cron `schedule`; a schedule node-cron rejects is SB_CONFIG_INVALID. */
   start (schedule: string): void {
+    if (!cron.validate(schedule)) {
+      throw new ScratchBirdError('SB_CONFIG_INVALID', `storage.sweep_schedule is not a valid cron expression: ${JSON.stringify(schedule)}`, { key: 'storage.sweep_schedule', value: schedule })
+    }
     this.task = cron.schedule(schedule, () => { void this.runOnce().catch(() => {}) }, { name: 'sweep', noOverlap: true })
   }
 
@@ -36,25 +53,26 @@ export class Sweeper {
   }
 
   private async sweepAll (): Promise<SweepTotals> {
-    const t0 = performance.now()
-    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, durationMs: 0 }
-    const horizonHlc = nextHlcTs(this.hlc)
-    for (let shard = 0; shard < this.shards; shard++) {
+    const { clock, log } = this.d
+    const t0 = clock.monotonic()
+    const horizonHlc = sweepHorizon(nextHlcTs(this.d.hlc), this.d.oldestSnapshot())
+    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, horizonHlc, durationMs: 0 }
+    for (let shard = 0; shard < this.d.shards; shard++) {
       try {
-        const r = await this.workers.request('SWEEP', { shard, horizonHlc })
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved
         totals.rowsRemoved += r.rowsRemoved
       } catch (e) {
-        this.log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
+        log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
       }
     }
-    totals.durationMs = Math.round(performance.now() - t0)
+    totals.durationMs = Math.round(clock.monotonic() - t0)
     this.runs++
-    this.onSwept(totals)
+    this.d.onSwept?.(totals)
     const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved
-    this.log[removed > 0 ? 'info' : 'debug'](totals, `Sweep: removed ${totals.backVersionsRemoved} back versions and ${totals.deadVersionsRemoved} dead versions in ${totals.shards} shards (${totals.durationMs} ms)`)
+    log[removed > 0 ? 'info' : 'debug']({ ...totals, horizonHlc: String(horizonHlc) }, `Sweep: removed ${totals.backVersionsRemoved} back versions and ${totals.deadVersionsRemoved} dead versions in ${totals.shards} shards (${totals.durationMs} ms)`)
     return totals
   }
 

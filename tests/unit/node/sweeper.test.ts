@@ -1,0 +1,72 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ManualClock, type Clock } from '../../../src/core/clock'
+import { Hlc } from '../../../src/core/hlc'
+import { SeededRng } from '../../../src/core/rng'
+import { ShardWorkers } from '../../../src/node/shard-workers'
+import { Sweeper, type SweeperDeps } from '../../../src/node/sweeper'
+import type { HlcTs } from '../../../src/storage/types'
+import { nextHlc, row, testWorkerOptions, text, vid } from './worker-fixtures'
+
+// The scheduled sweep over real shard workers: it sweeps every shard with a horizon no later
+// than the oldest open snapshot it is told of, times itself on the injected clock, and refuses a
+// schedule node-cron would not run. (node-cron itself — that a valid expression fires — is the
+// library's business, not tested here: no test waits on real time.)
+
+let workers: ShardWorkers | undefined
+afterEach(async () => { await workers?.stop(); workers = undefined })
+
+async function startWorkers (): Promise<ShardWorkers> {
+  const w = new ShardWorkers(testWorkerOptions(mkdtempSync(join(tmpdir(), 'sb-sweeper-'))), pino({ level: 'silent' }), () => {})
+  await w.start([[0, 2], [1, 3]])
+  workers = w
+  return w
+}
+
+/** A clock whose monotonic reading advances 7 ms per read: a sweep timed on it takes 7 ms. */
+function steppingClock (): Clock {
+  let mono = 0
+  const wall = new ManualClock()
+  return { now: () => wall.now(), monotonic: () => (mono += 7) - 7 }
+}
+
+function sweeper (w: ShardWorkers, oldestSnapshot: () => HlcTs | undefined, over: Partial<SweeperDeps> = {}): Sweeper {
+  const clock = new ManualClock()
+  return new Sweeper({ workers: w, shards: 4, hlc: new Hlc({ clock, rng: new SeededRng(5), nodeId: 3 }), clock: steppingClock(), log: pino({ level: 'silent' }), oldestSnapshot, ...over })
+}
+
+describe('Sweeper', () => {
+  it('sweeps every shard below the oldest open snapshot, and times itself on its clock', async () => {
+    const w = await startWorkers()
+    await w.request('AUTOCOMMIT', { shard: 2, writes: [{ op: 'insert', tableId: 1, pk: ['s'], row: row('v1'), versionId: vid() }], commitHlc: nextHlc() })
+    const updated: HlcTs[] = []
+    for (const v of ['v2', 'v3']) {
+      const r = await w.request('AUTOCOMMIT', { shard: 2, writes: [{ op: 'update', tableId: 1, pk: ['s'], row: row(v), versionId: vid() }], commitHlc: nextHlc() })
+      updated.push(r.commitHlc)
+    }
+    // A snapshot that started at v2's commit sees v1: nothing behind v1 to remove, v2 and v3 are newer.
+    let open: HlcTs | undefined = updated[0]
+    const s = sweeper(w, () => open)
+    const held = await s.runOnce()
+    expect(held).toMatchObject({ shards: 4, backVersionsRemoved: 0, horizonHlc: updated[0], durationMs: 7 })
+    open = undefined
+    const first = await s.runOnce()
+    expect(first.backVersionsRemoved).toBe(2)
+    expect(first.horizonHlc).toBeGreaterThan(updated[1]!)
+    expect(text((await w.request('GET', { shard: 2, tableId: 1, pk: ['s'] })).row)).toBe('v3')
+    expect((await s.runOnce()).backVersionsRemoved).toBe(0)
+    expect(s.runs).toBe(3)
+  })
+
+  it('refuses a schedule node-cron would not run (SB_CONFIG_INVALID, naming the key) and stops a valid one', async () => {
+    const w = await startWorkers()
+    const s = sweeper(w, () => undefined)
+    expect(() => s.start('every five minutes')).toThrow(expect.objectContaining({ code: 'SB_CONFIG_INVALID', details: expect.objectContaining({ key: 'storage.sweep_schedule' }) }) as Error)
+    s.start('*/5 * * * *')
+    await s.stop()
+    expect(s.runs).toBe(0)
+  })
+})
