@@ -19,7 +19,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
-import { Sweeper } from './sweeper'
+import { Sweeper, tombstonePurgeTables } from './sweeper'
 import { SnapshotRegistry } from '../exec/snapshots'
 import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
@@ -250,10 +250,13 @@ export class ScratchBirdNode {
       log: this.log,
       // The cluster starts after the sweeper: read at each run.
       oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
+      tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
+      commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
         this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'tombstone' }, t.tombstonesPurged)
       }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)

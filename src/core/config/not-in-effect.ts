@@ -33,7 +33,7 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
   { path: 'replication.default_factor', status: 'planned', why: 'new tables take replication_factor 1 unless they SET it; primary_replica tables keep one copy until Mode 1 replication (issue 14)' },
   { path: 'replication.write_quorum', status: 'planned', why: 'new tables take write_quorum 1 unless they SET it (issue 13)' },
   { path: 'replication.read_quorum', status: 'planned', why: 'new tables take read_quorum 1 unless they SET it (issue 13)' },
-  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'tombstones are never purged yet; the purge arrives with anti-entropy (issue 15)' },
+  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
   { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
   { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
   { path: 'anti_entropy.merkle_tree_window_hours', status: 'planned', why: ANTI_ENTROPY },

@@ -98,7 +98,7 @@ export class LocalShards {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r)
     },
-    SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc),
+    SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog }),
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)

@@ -2,7 +2,7 @@ import pino from 'pino'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../src/core/hash'
 import { SessionState } from '../../../src/exec/txn'
-import { Sweeper } from '../../../src/node/sweeper'
+import { Sweeper, tombstonePurgeTables } from '../../../src/node/sweeper'
 import { testNode } from './local-shards'
 
 // Issue 13 item 1: a sweep must not remove versions an open snapshot transaction will still read,
@@ -34,7 +34,9 @@ describe('the sweep and open snapshots', () => {
       hlc: node.env.hlc,
       clock: node.clock,
       log: pino({ level: 'silent' }),
-      oldestSnapshot: () => node.env.snapshots.oldest()
+      oldestSnapshot: () => node.env.snapshots.oldest(),
+      tombstonePurgeTables: () => tombstonePurgeTables(node.env.catalog()),
+      commitLogRetentionHours: 24
     })
     const held = await sweeper.runOnce()
     expect(held.shards).toBe(4)

@@ -35,7 +35,17 @@ function steppingClock (): Clock {
 
 function sweeper (w: ShardWorkers, oldestSnapshot: () => HlcTs | undefined, over: Partial<SweeperDeps> = {}): Sweeper {
   const clock = new ManualClock()
-  return new Sweeper({ workers: w, shards: 4, hlc: new Hlc({ clock, rng: new SeededRng(5), nodeId: 3 }), clock: steppingClock(), log: pino({ level: 'silent' }), oldestSnapshot, ...over })
+  return new Sweeper({
+    workers: w,
+    shards: 4,
+    hlc: new Hlc({ clock, rng: new SeededRng(5), nodeId: 3 }),
+    clock: steppingClock(),
+    log: pino({ level: 'silent' }),
+    oldestSnapshot,
+    tombstonePurgeTables: () => [],
+    commitLogRetentionHours: 24,
+    ...over
+  })
 }
 
 describe('Sweeper', () => {
@@ -59,6 +69,25 @@ describe('Sweeper', () => {
     expect(text((await w.request('GET', { shard: 2, tableId: 1, pk: ['s'] })).row)).toBe('v3')
     expect((await s.runOnce()).backVersionsRemoved).toBe(0)
     expect(s.runs).toBe(3)
+  })
+
+  it('purges the deletes of the tables it is told are MGA, keeps the others, and truncates the commit log past its retention', async () => {
+    const w = await startWorkers()
+    for (const tableId of [1, 2]) {
+      await w.request('AUTOCOMMIT', { shard: 1, writes: [{ op: 'insert', tableId, pk: ['d'], row: row('x'), versionId: vid() }], commitHlc: nextHlc() })
+      await w.request('AUTOCOMMIT', { shard: 1, writes: [{ op: 'delete', tableId, pk: ['d'], versionId: vid() }], commitHlc: nextHlc() })
+    }
+    // The writes are stamped in 1970 (worker-fixtures), the sweeper's HLC runs in 2026: all of the log is past 24 h.
+    const t = await sweeper(w, () => undefined, { tombstonePurgeTables: () => [1] }).runOnce()
+    expect(t).toMatchObject({ shards: 4, tombstonesPurged: 1, backVersionsRemoved: 2, logEntriesTruncated: 4 })
+    const err = await w.request('READ_COMMIT_LOG', { shard: 1, fromLsn: 1n, limit: 10 }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'SB_COMMIT_LOG_TRUNCATED', details: { shard: 1, requested_lsn: '1', first_available_lsn: '5' } })
+    expect((await w.request('READ_COMMIT_LOG', { shard: 1, fromLsn: 5n, limit: 10 })).entries).toEqual([])
+    // Within the retention the log stays: the next write is LSN 5, an hour-old sweeper HLC keeps it.
+    await w.request('AUTOCOMMIT', { shard: 1, writes: [{ op: 'insert', tableId: 1, pk: ['e'], row: row('y'), versionId: vid() }], commitHlc: nextHlc() })
+    const soon = new Hlc({ clock: new ManualClock(2_000_000), rng: new SeededRng(6), nodeId: 3 })
+    expect((await sweeper(w, () => undefined, { hlc: soon, commitLogRetentionHours: 1 }).runOnce()).logEntriesTruncated).toBe(0)
+    expect((await w.request('READ_COMMIT_LOG', { shard: 1, fromLsn: 5n, limit: 10 })).entries.map(e => e.lsn)).toEqual([5n])
   })
 
   it('refuses a schedule node-cron would not run (SB_CONFIG_INVALID, naming the key) and stops a valid one', async () => {
