@@ -12,7 +12,9 @@
 // A value that is none of these came from a faulty peer: it is reported, and skipped.
 //
 // Whose announcement counts: every member gossip believes running (not down, not left) — a
-// suspect node that went silent keeps holding the horizon back with what it last said. Pure.
+// suspect node that went silent keeps holding the horizon back with what it last said. A snapshot
+// a peer began since its last announcement is covered by the sweeper keeping its "now" that far
+// back (node/sweeper.ts, announceLagMs). Pure.
 
 import type { HlcTs } from '../storage/types'
 

@@ -250,6 +250,7 @@ export class ScratchBirdNode {
       log: this.log,
       // The cluster starts after the sweeper: read at each run.
       oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
+      announceLagMs: ClusterShell.enabled(this.config) ? this.config.gossip.heartbeat_timeout_ms + this.config.node.max_clock_offset_ms : 0,
       tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
       commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
       onSwept: (t) => {

@@ -50,6 +50,14 @@ export interface SweeperDeps {
   /** Oldest snapshot start the sweep must keep versions for (this node's registry, and the live
    *  peers' announcements in a cluster); undefined: none. Read at the start of every run. */
   readonly oldestSnapshot: () => HlcTs | undefined
+  /**
+   * How far behind now a snapshot may have started without this node having heard of it yet (0
+   * on a single node). In a cluster a peer's new snapshot reaches us with its next gossip, so the
+   * horizon never comes closer to now than this: gossip.heartbeat_timeout_ms (a peer silent that
+   * long is suspected and keeps holding the horizon with what it said last) plus
+   * node.max_clock_offset_ms (its HLC may trail ours).
+   */
+  readonly announceLagMs: number
   /** Ids of the tables whose deletes below the horizon may be purged (MGA tables). Read at every run. */
   readonly tombstonePurgeTables: () => number[]
   /** storage.commit_log_retention_hours. */
@@ -95,7 +103,8 @@ export class Sweeper {
     const { clock, log } = this.d
     const t0 = clock.monotonic()
     const now = nextHlcTs(this.d.hlc)
-    const horizonHlc = sweepHorizon(now, this.d.oldestSnapshot())
+    const lag = hlcTs(this.d.announceLagMs) // the same instant this many ms earlier (counter kept)
+    const horizonHlc = sweepHorizon(now > lag ? now - lag : 0n, this.d.oldestSnapshot())
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }

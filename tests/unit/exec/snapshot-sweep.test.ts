@@ -35,6 +35,7 @@ describe('the sweep and open snapshots', () => {
       clock: node.clock,
       log: pino({ level: 'silent' }),
       oldestSnapshot: () => node.env.snapshots.oldest(),
+      announceLagMs: 0,
       tombstonePurgeTables: () => tombstonePurgeTables(node.env.catalog()),
       commitLogRetentionHours: 24
     })

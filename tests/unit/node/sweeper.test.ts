@@ -42,6 +42,7 @@ function sweeper (w: ShardWorkers, oldestSnapshot: () => HlcTs | undefined, over
     clock: steppingClock(),
     log: pino({ level: 'silent' }),
     oldestSnapshot,
+    announceLagMs: 0,
     tombstonePurgeTables: () => [],
     commitLogRetentionHours: 24,
     ...over
@@ -69,6 +70,13 @@ describe('Sweeper', () => {
     expect(text((await w.request('GET', { shard: 2, tableId: 1, pk: ['s'] })).row)).toBe('v3')
     expect((await s.runOnce()).backVersionsRemoved).toBe(0)
     expect(s.runs).toBe(3)
+    // In a cluster "now" is kept back by how late a peer's new snapshot may be heard of.
+    await w.request('AUTOCOMMIT', { shard: 0, writes: [{ op: 'insert', tableId: 1, pk: ['t'], row: row('t1'), versionId: vid() }], commitHlc: nextHlc() })
+    await w.request('AUTOCOMMIT', { shard: 0, writes: [{ op: 'update', tableId: 1, pk: ['t'], row: row('t2'), versionId: vid() }], commitHlc: nextHlc() })
+    const lagging = sweeper(w, () => undefined, { hlc: new Hlc({ clock: new ManualClock(1_000_000 + 60_000), rng: new SeededRng(7), nodeId: 3 }), announceLagMs: 60_000 })
+    const lag = await lagging.runOnce()
+    expect(lag.horizonHlc).toBeLessThanOrEqual(updated[0]!)
+    expect(lag.backVersionsRemoved).toBe(0)
   })
 
   it('purges the deletes of the tables it is told are MGA, keeps the others, and truncates the commit log past its retention', async () => {
