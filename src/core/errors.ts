@@ -78,6 +78,7 @@ export const ERROR_CODES = {
   SB_DDL_QUEUE_FULL: { sqlstate: '53000', http: 503, summary: 'the catalog coordinator already has its maximum of DDL statements waiting; the statement was not run' },
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
+  SB_COMMIT_LOG_TRUNCATED: { sqlstate: '55000', http: 409, summary: 'the requested commit-log range of a shard was truncated (below what every consumer of the log still needs); details: shard, requested_lsn, first_available_lsn' },
   SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write stays missing on that replica until a quorum read of the key repairs it; no anti-entropy in this release)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 

@@ -13,6 +13,7 @@ import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
+import type { SnapshotRegistry } from './snapshots'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
@@ -85,6 +86,11 @@ export interface TwoPhasePort {
   readonly twoPhase: TwoPhaseIo
 }
 
+/** The node's open snapshot transactions (the sweep's horizon never passes the oldest one). */
+export interface SnapshotPort {
+  readonly snapshots: SnapshotRegistry
+}
+
 /** The catalog this node uses now. */
 export interface CatalogPort {
   catalog: () => Catalog
@@ -137,4 +143,4 @@ export interface StatementLogPort {
 }
 
 /** Everything the executor needs, built by the node's wiring module. */
-export type ExecEnv = ShardPort & Generators & TwoPhasePort & CatalogPort & DdlPort & ClusterView & QuorumPort & StatementLogPort
+export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & StatementLogPort

@@ -13,7 +13,8 @@ import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { RowWrite } from '../storage/engine'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
-import type { Generators, ShardPort, TwoPhasePort } from './env'
+import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
+import type { SnapshotToken } from './snapshots'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -27,7 +28,7 @@ export interface DeferredWrites {
   mixedWrites (): ScratchBirdError
 }
 
-export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort
+export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort & SnapshotPort
 
 export class SqlTxn {
   private xid: Promise<Xid> | null = null
@@ -37,13 +38,26 @@ export class SqlTxn {
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
   private ended = false
+  /** A snapshot transaction is in the node's registry from here to its end, so the sweep keeps
+   *  what it may read on shards it has not joined yet (snapshots.ts). */
+  private readonly snapshot: SnapshotToken | null
 
   constructor (
     private readonly env: TxnPorts,
     readonly isolation: Isolation,
     readonly explicit: boolean,
     readonly startHlc: HlcTs = nextHlcTs(env.hlc)
-  ) {}
+  ) {
+    this.snapshot = isolation === 'snapshot' ? env.snapshots.register(startHlc) : null
+  }
+
+  /** Marks the transaction ended (once): it no longer holds the sweep back. */
+  private end (): boolean {
+    if (this.ended) return false
+    this.ended = true
+    if (this.snapshot !== null) this.env.snapshots.release(this.snapshot)
+    return true
+  }
 
   get shards (): number[] { return [...this.joined.keys()] }
   get writtenShards (): number[] { return [...this.written] }
@@ -82,8 +96,7 @@ export class SqlTxn {
   get wroteShards (): boolean { return this.written.size > 0 }
 
   async commit (): Promise<void> {
-    if (this.ended) return
-    this.ended = true
+    if (!this.end()) return
     await this.commitShards()
     if (this.deferredWrites !== null) await this.deferredWrites.ship()
   }
@@ -107,8 +120,7 @@ export class SqlTxn {
 
   /** Rolls back every joined shard; never throws (a shard that cannot answer forgets at restart). */
   async rollback (): Promise<void> {
-    if (this.ended) return
-    this.ended = true
+    if (!this.end()) return
     this.deferredWrites?.clear()
     if (this.xid === null) return
     const xids = await Promise.allSettled([...this.joined.values()])

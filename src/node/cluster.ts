@@ -5,7 +5,9 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import type { ClusterLayout } from '../cluster/layout'
 import { preferenceList } from '../cluster/placement'
-import { GossipMachine, type MemberView } from '../cluster/gossip/machine'
+import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
+import { formatOldestSnapshot, peerSnapshotFloor } from '../cluster/snapshot-horizon'
+import type { HlcTs } from '../storage/types'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
 import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
@@ -65,6 +67,8 @@ export interface ClusterDeps {
   readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
+  /** Start HLC of this node's oldest open snapshot transaction (gossiped: DESIGN §6). */
+  readonly oldestSnapshot: () => HlcTs | undefined
   /** The cluster layout recorded in the data directory: gossip refuses peers announcing another. */
   readonly layout: ClusterLayout
   /** Gossip timing and the wall clock compared with peers'. */
@@ -119,6 +123,7 @@ export class ClusterShell implements ShardRouting {
   private nextOp = 1
   /** Replicas per shard the last placement log lines listed. */
   private loggedReplicas = 0
+  private announcedSnapshot = ''
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -155,6 +160,7 @@ export class ClusterShell implements ShardRouting {
   start (): void {
     const round = (): void => {
       this.stateCache = null
+      this.announceOldestSnapshot()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
       this.step(m => m.tick())
     }
@@ -171,6 +177,22 @@ export class ClusterShell implements ShardRouting {
   }
 
   // ---- membership -------------------------------------------------------------------------------
+
+  /** Puts this node's oldest open snapshot start in its gossip record when it changed. */
+  private announceOldestSnapshot (): void {
+    const text = formatOldestSnapshot(this.d.oldestSnapshot())
+    if (text === this.announcedSnapshot) return
+    this.announcedSnapshot = text
+    this.machine.setLocal({ oldestActiveHlc: text })
+  }
+
+  /** The oldest snapshot start the live peers announce (the sweep horizon's cluster part). */
+  peerSnapshotFloor (): HlcTs | undefined {
+    const members = this.machine.members(this.d.clock.monotonic()).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, alive: isAlive(m.state), oldestActiveHlc: m.oldestActiveHlc }))
+    const { floor, malformed } = peerSnapshotFloor(members)
+    if (malformed.length > 0) this.d.log.warn({ nodes: malformed }, `Ignoring a malformed oldest-snapshot announcement from node(s) ${malformed.join(', ')} in the sweep horizon`)
+    return floor
+  }
 
   private view (): Map<number, MemberView> {
     return new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m]))

@@ -14,6 +14,7 @@ import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
 import type { ShardRequester } from './shard-router'
+import type { SnapshotRegistry } from '../exec/snapshots'
 import { shardTwoPhaseIo } from './twopc-io'
 
 export interface ExecParts {
@@ -27,6 +28,8 @@ export interface ExecParts {
   listenAddress: () => string
   catalog: () => Catalog
   installCatalog: (c: Catalog) => void
+  /** The node's open snapshot transactions (the sweeper reads it too). */
+  snapshots: SnapshotRegistry
   log: Logger
   /** SQL now(), UUIDv7 timestamps, statement durations. */
   clock: Clock
@@ -42,6 +45,7 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...shards,
     ...generators(p),
     twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
+    snapshots: p.snapshots,
     catalog: p.catalog,
     ...ddlPort(p),
     ...clusterView(p),

@@ -23,7 +23,9 @@ import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
 import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
-import { Sweeper } from './sweeper'
+import { Sweeper, tombstonePurgeTables } from './sweeper'
+import { SnapshotRegistry } from '../exec/snapshots'
+import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
@@ -110,6 +112,8 @@ export class ScratchBirdNode {
   /** The cluster layout recorded in the data directory (checked against the configuration at start). */
   private layout: ClusterLayout | null = null
   private workerCount = 0
+  /** This node's open snapshot transactions: the sweep horizon, here and (gossiped) on peers. */
+  private readonly snapshots = new SnapshotRegistry()
   private readonly rpcMethods = new RpcMethods()
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
@@ -264,10 +268,23 @@ export class ScratchBirdNode {
   }
 
   private startSweeper (): void {
-    this.sweeper = new Sweeper(this.workers!, this.config.storage.shards, this.hlc!, this.log, (t) => {
-      this.metrics.sweepRuns.inc()
-      this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
-      this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+    this.sweeper = new Sweeper({
+      workers: this.workers!,
+      shards: this.config.storage.shards,
+      hlc: this.hlc!,
+      clock: systemClock,
+      log: this.log,
+      // The cluster starts after the sweeper: read at each run.
+      oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
+      announceLagMs: ClusterShell.enabled(this.config) ? this.config.gossip.heartbeat_timeout_ms + this.config.node.max_clock_offset_ms : 0,
+      tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
+      commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
+      onSwept: (t) => {
+        this.metrics.sweepRuns.inc()
+        this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
+        this.metrics.sweepRemoved.inc({ kind: 'tombstone' }, t.tombstonesPurged)
+      }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
   }
@@ -351,6 +368,7 @@ export class ScratchBirdNode {
       listenAddress: () => this.listenAddress,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
+      snapshots: this.snapshots,
       log,
       clock: this.io.clock,
       rng: this.io.rng,
@@ -401,7 +419,8 @@ export class ScratchBirdNode {
       onFatal: (reason) => this.onFatal(reason),
       clock: this.io.clock,
       rng: this.io.rng,
-      layout: this.layout!
+      layout: this.layout!,
+      oldestSnapshot: () => this.snapshots.oldest()
     }, self?.address ?? config.node.listen)
   }
 

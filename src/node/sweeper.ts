@@ -1,31 +1,95 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Logger } from 'pino'
+import type { Catalog } from '../catalog/catalog'
+import { DECISION_TABLE_ID } from '../cluster/twopc'
+import type { Clock } from '../core/clock'
+import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
+import { sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
-import type { ShardWorkers } from './shard-workers'
-import { describe, messageOf } from '../core/errors'
+import type { CommitLogConsumer } from '../storage/commit-log'
+import { hlcMs, hlcTs, type HlcTs } from '../storage/types'
+import type { ShardRequester } from './shard-router'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
 // storage.sweep_schedule cron expression, every shard removes the versions no transaction can
-// see any more. The horizon is this node's HLC now; each engine lowers it to its oldest open
-// snapshot. (With a cluster the horizon becomes the minimum over live nodes' oldest snapshots.)
+// see any more. The horizon is this node's HLC now, lowered to the start of the oldest snapshot
+// transaction open on this node — whether or not it has reached the shard yet — and, in a
+// cluster, to the oldest one a live peer gossips (cluster/snapshot-horizon.ts). Each engine
+// lowers it further to the snapshots it holds itself.
+//
+// The same pass purges the deleted rows of the tables the catalog says are MGA-only
+// (primary_replica; storage/sweep.ts says why leaderless tombstones stay) and truncates each
+// shard's commit log below what its consumers still need (storage/commit-log.ts). The consumer
+// list is built here: today only the storage.commit_log_retention_hours window; replication and
+// backup will add theirs to commitLogConsumers().
 
-export interface SweepTotals { shards: number, backVersionsRemoved: number, deadVersionsRemoved: number, rowsRemoved: number, durationMs: number }
+export interface SweepTotals {
+  shards: number
+  backVersionsRemoved: number
+  deadVersionsRemoved: number
+  rowsRemoved: number
+  /** Deleted rows removed with their tombstone. */
+  tombstonesPurged: number
+  /** Commit-log entries truncated. */
+  logEntriesTruncated: number
+  horizonHlc: HlcTs
+  durationMs: number
+}
+
+const HOUR_MS = 3_600_000
+
+export interface SweeperDeps {
+  /** This node's own shard workers (a sweep is of local replicas, never routed). */
+  readonly workers: ShardRequester
+  readonly shards: number
+  readonly hlc: Hlc
+  /** For the duration figure only. */
+  readonly clock: Clock
+  readonly log: Logger
+  /** Oldest snapshot start the sweep must keep versions for (this node's registry, and the live
+   *  peers' announcements in a cluster); undefined: none. Read at the start of every run. */
+  readonly oldestSnapshot: () => HlcTs | undefined
+  /**
+   * How far behind now a snapshot may have started without this node having heard of it yet (0
+   * on a single node). In a cluster a peer's new snapshot reaches us with its next gossip, so the
+   * horizon never comes closer to now than this: gossip.heartbeat_timeout_ms (a peer silent that
+   * long is suspected and keeps holding the horizon with what it said last) plus
+   * node.max_clock_offset_ms (its HLC may trail ours).
+   */
+  readonly announceLagMs: number
+  /** Ids of the tables whose deletes below the horizon may be purged (MGA tables). Read at every run. */
+  readonly tombstonePurgeTables: () => number[]
+  /** storage.commit_log_retention_hours. */
+  readonly commitLogRetentionHours: number
+  readonly onSwept?: ((t: SweepTotals) => void) | undefined
+}
+
+/** Tables whose committed deletes the sweep may purge: primary_replica tables (one copy, MGA) and
+ *  the 2PC decision records (dropped once every participant is decided; nothing reads a dropped
+ *  one). Leaderless tables — and any table this node's catalog does not know — keep theirs. */
+export function tombstonePurgeTables (catalog: Catalog): number[] {
+  return [DECISION_TABLE_ID, ...catalog.tables.filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.id)]
+}
+
+/** The consumers of every shard's commit log, as of `now` (one list, so each need is counted once). */
+export function commitLogConsumers (now: HlcTs, retentionHours: number): CommitLogConsumer[] {
+  const sinceMs = Math.max(0, hlcMs(now) - retentionHours * HOUR_MS)
+  return [{ name: 'storage.commit_log_retention_hours', sinceHlc: hlcTs(sinceMs) }]
+}
 
 export class Sweeper {
   private task: ScheduledTask | null = null
   private running: Promise<SweepTotals> | null = null
   runs = 0
 
-  constructor (
-    private readonly workers: ShardWorkers,
-    private readonly shards: number,
-    private readonly hlc: Hlc,
-    private readonly log: Logger,
-    private readonly onSwept: (t: SweepTotals) => void = () => {}
-  ) {}
+  constructor (private readonly d: SweeperDeps) {}
 
+  /** Runs runOnce() on the node-cron `schedule`; a schedule node-cron rejects is SB_CONFIG_INVALID. */
   start (schedule: string): void {
+    if (!cron.validate(schedule)) {
+      throw new ScratchBirdError('SB_CONFIG_INVALID', `storage.sweep_schedule is not a valid cron expression: ${JSON.stringify(schedule)}`, { key: 'storage.sweep_schedule', value: schedule })
+    }
     this.task = cron.schedule(schedule, () => { void this.runOnce().catch(() => {}) }, { name: 'sweep', noOverlap: true })
   }
 
@@ -36,25 +100,33 @@ export class Sweeper {
   }
 
   private async sweepAll (): Promise<SweepTotals> {
-    const t0 = performance.now()
-    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, durationMs: 0 }
-    const horizonHlc = nextHlcTs(this.hlc)
-    for (let shard = 0; shard < this.shards; shard++) {
+    const { clock, log } = this.d
+    const t0 = clock.monotonic()
+    const now = nextHlcTs(this.d.hlc)
+    const lag = hlcTs(this.d.announceLagMs) // the same instant this many ms earlier (counter kept)
+    const horizonHlc = sweepHorizon(now > lag ? now - lag : 0n, this.d.oldestSnapshot())
+    const purgeTombstonesOf = this.d.tombstonePurgeTables()
+    const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
+    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
+    for (let shard = 0; shard < this.d.shards; shard++) {
       try {
-        const r = await this.workers.request('SWEEP', { shard, horizonHlc })
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved
         totals.rowsRemoved += r.rowsRemoved
+        totals.tombstonesPurged += r.tombstonesPurged
+        totals.logEntriesTruncated += r.logEntriesTruncated
       } catch (e) {
-        this.log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
+        log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
       }
     }
-    totals.durationMs = Math.round(performance.now() - t0)
+    totals.durationMs = Math.round(clock.monotonic() - t0)
     this.runs++
-    this.onSwept(totals)
-    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved
-    this.log[removed > 0 ? 'info' : 'debug'](totals, `Sweep: removed ${totals.backVersionsRemoved} back versions and ${totals.deadVersionsRemoved} dead versions in ${totals.shards} shards (${totals.durationMs} ms)`)
+    this.d.onSwept?.(totals)
+    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved + totals.tombstonesPurged + totals.logEntriesTruncated
+    log[removed > 0 ? 'info' : 'debug']({ ...totals, horizonHlc: String(horizonHlc) },
+      `Sweep: removed ${totals.backVersionsRemoved} back versions, ${totals.deadVersionsRemoved} dead versions and ${totals.tombstonesPurged} deleted rows, truncated ${totals.logEntriesTruncated} commit-log entries in ${totals.shards} shards (${totals.durationMs} ms)`)
     return totals
   }
 

@@ -61,7 +61,7 @@ export function createMetrics (): NodeMetrics {
     shardsOpen: new Gauge({ name: 'scratchbird_shards_open', help: 'Shard replicas open on this node', registers: [registry] }),
     shardWorkerRestarts: new Gauge({ name: 'scratchbird_shard_worker_restarts_total', help: 'Shard workers restarted after dying', registers: [registry] }),
     sweepRuns: new Counter({ name: 'scratchbird_sweep_runs_total', help: 'Completed sweeps of all shards', registers: [registry] }),
-    sweepRemoved: new Counter({ name: 'scratchbird_sweep_versions_removed_total', help: 'Record versions removed by the sweep (kind: back = superseded, dead = of dead transactions)', labelNames: ['kind'], registers: [registry] }),
+    sweepRemoved: new Counter({ name: 'scratchbird_sweep_versions_removed_total', help: 'Record versions removed by the sweep (kind: back = superseded, dead = of dead transactions, tombstone = deleted rows of primary_replica tables purged)', labelNames: ['kind'], registers: [registry] }),
     rpcRejected: new Counter({ name: 'scratchbird_rpc_rejected_total', help: 'Cluster RPC requests rejected before dispatch (reason: unauthenticated, wrong_cluster, malformed, too_large); nothing of them was applied', labelNames: ['reason'], registers: [registry] }),
     rpcMessagesReceived: new Counter({ name: 'scratchbird_rpc_messages_received_total', help: 'Cluster RPC messages dispatched to a method by this node', labelNames: ['opcode'], registers: [registry] }),
     rpcBatchesSent: new Counter({ name: 'scratchbird_rpc_batches_sent_total', help: 'Cluster RPC batches (HTTP POSTs) sent, by peer address', labelNames: ['peer'], registers: [registry] }),

@@ -191,7 +191,8 @@ export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = fi
   return out
 }
 
-const COMMIT_END = Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1)
+/** End (exclusive) of the c/ key space. */
+export const COMMIT_END = Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1)
 
 /** Entries with LSN ≥ fromLsn, in LSN order, at most `limit` (≤ MAX_COMMIT_LOG_READ). */
 export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number): Promise<CommitLogEntry[]> {
@@ -217,4 +218,71 @@ export async function lastLoggedLsn (kv: KvStore): Promise<bigint> {
     last = first + BigInt(commitValueCount(first, v) - 1)
   }
   return last
+}
+
+// ---- truncation --------------------------------------------------------------------------------
+//
+// The log is kept from the lowest LSN any consumer still needs (DESIGN §6: replicas, the last
+// backup, a retention window). Consumers are an explicit list — today the sweeper passes only
+// the storage.commit_log_retention_hours window; replication and backup add theirs — and
+// commitLogNeed() is the one place their needs combine. A stored value (one entry, or a group of
+// one write pass) goes only when it lies wholly below what is needed: a group straddling the cut
+// is kept whole, so the first LSN still available may be below the cut. Truncation walks from the
+// oldest key and stops at the first value it keeps: the log stays one contiguous range of LSNs.
+
+/** A reader of the commit log and what it still needs; unset fields need nothing. */
+export interface CommitLogConsumer {
+  /** For reports and logs ('retention', 'replica node 3', 'backup'). */
+  readonly name: string
+  /** Needs every entry with LSN ≥ fromLsn. */
+  readonly fromLsn?: bigint | undefined
+  /** Needs every entry committed at or after sinceHlc (a time window). */
+  readonly sinceHlc?: HlcTs | undefined
+}
+
+/** What the log must keep: the union of the consumers' needs. */
+export interface CommitLogNeed {
+  /** Lowest LSN a consumer needs; undefined: no consumer counts in LSNs. */
+  readonly fromLsn: bigint | undefined
+  /** Oldest commit HLC a consumer needs; undefined: no consumer counts in time. */
+  readonly sinceHlc: HlcTs | undefined
+  /** No consumer at all: nothing may be truncated (an empty list is a caller's mistake, not "keep nothing"). */
+  readonly keepAll: boolean
+}
+
+/** THE rule: the log keeps whatever any consumer still needs (the minimum over them). */
+export function commitLogNeed (consumers: readonly CommitLogConsumer[]): CommitLogNeed {
+  let fromLsn: bigint | undefined
+  let sinceHlc: HlcTs | undefined
+  for (const c of consumers) {
+    if (c.fromLsn !== undefined && (fromLsn === undefined || c.fromLsn < fromLsn)) fromLsn = c.fromLsn
+    if (c.sinceHlc !== undefined && (sinceHlc === undefined || c.sinceHlc < sinceHlc)) sinceHlc = c.sinceHlc
+  }
+  return { fromLsn, sinceHlc, keepAll: consumers.length === 0 }
+}
+
+/** May the value holding LSNs firstLsn .. firstLsn + count − 1, newest commit HLC maxCommitHlc, go? */
+export function commitValueDroppable (need: CommitLogNeed, firstLsn: bigint, count: number, maxCommitHlc: HlcTs): boolean {
+  if (need.keepAll) return false
+  if (need.fromLsn !== undefined && firstLsn + BigInt(count) - 1n >= need.fromLsn) return false
+  if (need.sinceHlc !== undefined && maxCommitHlc >= need.sinceHlc) return false
+  return true
+}
+
+/** Entry count and newest commit HLC of a stored value, reading headers only (no mutations). */
+export function commitValueSpan (firstLsn: bigint, b: Uint8Array): { count: number, maxCommitHlc: HlcTs } {
+  const count = commitValueCount(firstLsn, b)
+  if (count === 1) return { count, maxCommitHlc: readU64(b, 9) }
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  let max = 0n
+  let pos = 5
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > b.length) throw corrupt('commit log group: truncated', { lsn: String(firstLsn) })
+    const len = dv.getUint32(pos)
+    if (len < 20 || pos + 4 + len > b.length) throw corrupt('commit log group: bad entry length', { lsn: String(firstLsn), entry: i })
+    const hlc = readU64(b, pos + 4 + 8)
+    if (hlc > max) max = hlc
+    pos += 4 + len
+  }
+  return { count, maxCommitHlc: max }
 }

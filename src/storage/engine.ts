@@ -33,6 +33,8 @@ import {
 import type { KvOp, KvStore } from './kv'
 import type { LwwOutcome, RowOp, RowOpKind } from './row-write'
 import { sweep, type SweepOptions, type SweepReport } from './sweep'
+import { commitLogNeed, type CommitLogConsumer } from './commit-log'
+import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
 import type { Durability, HlcTs, Isolation, VersionId, Xid } from './types'
 import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
@@ -45,7 +47,21 @@ import { LIMITS } from '../core/limits'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
-export type { CommitLogEntry, LoggedMutation } from './commit-log'
+export type { CommitLogConsumer, CommitLogEntry, LoggedMutation } from './commit-log'
+
+export interface EngineSweepOptions extends SweepOptions {
+  /** The commit log's consumers (commit-log.ts): after the row sweep the log is truncated below
+   *  what they all still need. Undefined: the log is not truncated. */
+  commitLog?: readonly CommitLogConsumer[] | undefined
+}
+
+export interface EngineSweepReport extends SweepReport {
+  /** Commit-log entries (LSNs) removed. */
+  logEntriesTruncated: number
+  /** First LSN the commit log still holds (the next one written, when empty). */
+  firstAvailableLsn: bigint
+  durationMs: number
+}
 export type { TipEntry, TipState } from './tip'
 export type { LwwOutcome } from './row-write'
 
@@ -269,6 +285,8 @@ async function readU64Meta (kv: KvStore, key: Uint8Array, what: string): Promise
 /** Engine state shared with the writer and the sweep. */
 class ShardState implements WriterHost {
   lsn = 0n
+  /** First LSN the commit log still holds (log-truncate.ts). */
+  logFloor = 1n
   hlcHigh = 0n
   hlcPersisted = 0n
   /** Open snapshot transactions' start HLCs. */
@@ -359,6 +377,10 @@ export class ShardEngine {
     const loggedLsn = await lastLoggedLsn(kv)
     const markLsn = await readU64Meta(kv, LSN_META, 'LSN mark')
     st.lsn = loggedLsn > markLsn ? loggedLsn : markLsn
+    const floor = await readU64Meta(kv, LOG_FLOOR_META, 'commit log floor')
+    if (floor > 1n) st.logFloor = floor
+    // A log truncated to empty still numbers on from where it was.
+    if (st.logFloor - 1n > st.lsn) st.lsn = st.logFloor - 1n
 
     // Crash recovery: only transactions indexed under s/o/ can be non-final.
     const openXids: Xid[] = []
@@ -651,11 +673,28 @@ export class ShardEngine {
 
   // ---- commit log, marks, maintenance ---------------------------------------------------------
 
-  /** Commit-log entries with LSN ≥ fromLsn, in order (at most `limit`, capped). */
-  readCommitLog (fromLsn: bigint, limit = 1000): Promise<CommitLogEntry[]> {
+  /** Commit-log entries with LSN ≥ fromLsn, in order (at most `limit`, capped). A range that
+   *  was truncated is SB_COMMIT_LOG_TRUNCATED naming the first LSN still available. */
+  async readCommitLog (fromLsn: bigint, limit = 1000): Promise<CommitLogEntry[]> {
     this.checkOpen()
-    return readCommitLog(this.kv, fromLsn, limit)
+    this.checkLogFloor(fromLsn)
+    const out = await readCommitLog(this.kv, fromLsn, limit)
+    // A truncation may have landed while this read ran (it is not a writer job).
+    this.checkLogFloor(fromLsn)
+    return out
   }
+
+  private checkLogFloor (fromLsn: bigint): void {
+    const floor = this.st.logFloor
+    if (fromLsn < floor && floor > 1n) {
+      throw new ScratchBirdError('SB_COMMIT_LOG_TRUNCATED',
+        `the commit log of shard ${this.shardId} was truncated below LSN ${floor}; LSN ${fromLsn} is no longer available (first available: ${floor})`,
+        { shard: this.shardId, requested_lsn: String(fromLsn), first_available_lsn: String(floor) })
+    }
+  }
+
+  /** First LSN the commit log still holds (1n until truncated; the next LSN once all of it was). */
+  firstAvailableLsn (): bigint { return this.st.logFloor }
 
   /** LSN of the last commit landed (0n before the first). */
   lastLsn (): bigint { return this.st.lsn }
@@ -675,19 +714,19 @@ export class ShardEngine {
     return new Promise((resolve, reject) => this.writer.enqueue({ t: 'flush', d: { resolve, reject } }))
   }
 
-  /** Remove versions no reader can see below `horizonHlc` (see sweep.ts). */
-  async sweep (horizonHlc: HlcTs, opts: SweepOptions = {}): Promise<SweepReport & { durationMs: number }> {
+  /** Remove versions no reader can see below `horizonHlc` (see sweep.ts), then truncate the
+   *  commit log below what its consumers still need (log-truncate.ts). */
+  async sweep (horizonHlc: HlcTs, opts: EngineSweepOptions = {}): Promise<EngineSweepReport> {
     this.checkOpen()
     checkHlc('horizonHlc', horizonHlc)
     const t0 = this.clock.monotonic()
-    const report = await sweep({
-      kv: this.kv,
-      tip: this.tip,
-      exclusive: <T>(fn: () => Promise<T>) => new Promise<T>((resolve, reject) =>
-        this.writer.enqueue({ t: 'exclusive', fn, d: { resolve: resolve as (v: unknown) => void, reject } })),
-      oldestSnapshot: () => this.st.oldestSnapshot()
-    }, horizonHlc, opts)
-    return { ...report, durationMs: this.clock.monotonic() - t0 }
+    const exclusive = <T>(fn: () => Promise<T>): Promise<T> => new Promise<T>((resolve, reject) =>
+      this.writer.enqueue({ t: 'exclusive', fn, d: { resolve: resolve as (v: unknown) => void, reject } }))
+    const report = await sweep({ kv: this.kv, tip: this.tip, exclusive, oldestSnapshot: () => this.st.oldestSnapshot() }, horizonHlc, opts)
+    const log = opts.commitLog === undefined
+      ? { entriesTruncated: 0, firstAvailableLsn: this.st.logFloor }
+      : await truncateCommitLog({ kv: this.kv, exclusive, floor: () => this.st.logFloor, setFloor: (lsn) => { this.st.logFloor = lsn } }, commitLogNeed(opts.commitLog))
+    return { ...report, logEntriesTruncated: log.entriesTruncated, firstAvailableLsn: log.firstAvailableLsn, durationMs: this.clock.monotonic() - t0 }
   }
 
   /** Finish queued work, persist the HLC mark, close the store. Open transactions are left as

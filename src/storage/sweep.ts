@@ -7,13 +7,23 @@
 //     superseded for them by something newer), so every version behind it is removed and its back
 //     link is cut;
 //   - a row whose primary is in limbo (prepared, 2PC) is left alone entirely;
-//   - tombstones are kept, even when nothing else remains: purging them needs tombstone_gc_grace
-//     and replica agreement (DESIGN §4), which a later stage adds. They are counted.
+//   - a row whose newest live version is a tombstone committed below H (a delete every reader
+//     sees; only dead versions above it) disappears entirely — tombstone, back versions and all —
+//     when its table is in `purgeTombstonesOf`: tables of one copy written the MGA way
+//     (primary_replica; Mode 1 replicas will apply the same log, so each purges on its own). No
+//     snapshot can tell a purged delete from a row that never existed, and a tombstone at the
+//     bottom of a chain says nothing a reader or an MGA writer (row-write.ts) would not conclude
+//     from no version. Leaderless (LWW) tables' tombstones are kept: a replica that missed the
+//     delete would bring the row back through read repair, a hint or anti-entropy — they wait for
+//     tombstone_gc_grace and replica agreement (DESIGN §4, the anti-entropy issue). Tables not
+//     listed keep theirs (the caller lists what the catalog proves safe; unknown means keep);
+//     kept ones are counted. A tombstone with a newer version above it stays until that version
+//     is below H too — then it is an ordinary back version and goes with the rest.
 //
 // The sweep walks r/ in chunks of SWEEP_CHUNK_ROWS; each chunk is one exclusive writer job (no
 // write interleaves with its reads and its batch) followed by yielding to queued writes.
 
-import { backKey, corrupt, ROW_SPACE } from './keys'
+import { backKey, corrupt, decodeRowKey, ROW_SPACE } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Tip, TipEntry } from './tip'
 import type { HlcTs } from './types'
@@ -26,6 +36,8 @@ export interface SweepOptions {
   /** Start HLCs of snapshots open elsewhere that must keep seeing their versions. Open
    *  snapshot transactions of this engine are always included. */
   openSnapshots?: readonly HlcTs[] | undefined
+  /** Table ids whose committed deletes below the horizon may be purged (MGA tables, see top). */
+  purgeTombstonesOf?: Iterable<number> | undefined
 }
 
 export interface SweepReport {
@@ -38,8 +50,10 @@ export interface SweepReport {
   deadVersionsRemoved: number
   /** Rows that disappeared because their only versions were dead. */
   rowsRemoved: number
-  /** Rows whose horizon version is a tombstone (future tombstone-gc candidates), kept. */
+  /** Rows whose horizon version is a tombstone, kept (leaderless tables, or a newer version above it). */
   tombstonesKept: number
+  /** Deleted rows removed with their tombstone (tables in purgeTombstonesOf). */
+  tombstonesPurged: number
   /** Rows skipped because their primary version is in limbo. */
   limboRowsSkipped: number
 }
@@ -82,15 +96,17 @@ export async function sweep (host: SweepHost, horizonHlc: HlcTs, opts: SweepOpti
     deadVersionsRemoved: 0,
     rowsRemoved: 0,
     tombstonesKept: 0,
+    tombstonesPurged: 0,
     limboRowsSkipped: 0
   }
+  const purge: ReadonlySet<number> = new Set(opts.purgeTombstonesOf ?? [])
   let after: Uint8Array | undefined
   for (;;) {
     const next = await host.exclusive(async () => {
       // Recomputed per step: a snapshot may have begun since the previous one.
       const h = effectiveHorizon(host, horizonHlc, opts)
       if (h < report.horizonHlc) report.horizonHlc = h
-      return sweepChunk(host, after, h, report)
+      return sweepChunk(host, after, h, purge, report)
     })
     if (next === undefined) return report
     after = next
@@ -99,25 +115,32 @@ export async function sweep (host: SweepHost, horizonHlc: HlcTs, opts: SweepOpti
 
 /** One step: up to SWEEP_CHUNK_ROWS rows after `after`; returns the last row key, or undefined
  *  when the table space is exhausted. */
-async function sweepChunk (host: SweepHost, after: Uint8Array | undefined, h: HlcTs, report: SweepReport): Promise<Uint8Array | undefined> {
+async function sweepChunk (host: SweepHost, after: Uint8Array | undefined, h: HlcTs, purge: ReadonlySet<number>, report: SweepReport): Promise<Uint8Array | undefined> {
   const rows: Array<[Uint8Array, Uint8Array]> = []
   const range = after === undefined ? { gte: ROW_SPACE.gte, lt: ROW_SPACE.lt } : { gt: after, lt: ROW_SPACE.lt }
   for await (const e of host.kv.iterate({ ...range, limit: SWEEP_CHUNK_ROWS })) rows.push(e)
   const ops: KvOp[] = []
   for (const [rk, pv] of rows) {
     report.rowsExamined++
-    await sweepRow(host, rk, pv, h, ops, report)
+    await sweepRow(host, rk, pv, h, purge.size > 0 && purge.has(decodeRowKey(rk).tableId), ops, report)
   }
   if (ops.length > 0) await host.kv.batch(ops, { sync: false })
   return rows.length < SWEEP_CHUNK_ROWS ? undefined : rows[rows.length - 1]![0]
 }
 
-async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: HlcTs, ops: KvOp[], report: SweepReport): Promise<void> {
+async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: HlcTs, purgeTombstone: boolean, ops: KvOp[], report: SweepReport): Promise<void> {
   const head = decodeVersion(pv)
   const headState = await stateOf(host.tip, head)
   if (headState.state === 'limbo') { report.limboRowsSkipped++; return }
   if (head.prev === undefined && headState.state !== 'dead') {
-    if (head.tombstone && headState.state === 'committed' && headState.commitHlc! < h) report.tombstonesKept++
+    if (head.tombstone && headState.state === 'committed' && headState.commitHlc! < h) {
+      if (purgeTombstone) {
+        ops.push({ type: 'del', key: rk })
+        report.tombstonesPurged++
+      } else {
+        report.tombstonesKept++
+      }
+    }
     return
   }
 
@@ -141,7 +164,16 @@ async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: Hlc
   }
   const keepEnd = horizonAt >= 0 ? horizonAt + 1 : chain.length // kept: chain[firstLive, keepEnd)
   report.backVersionsRemoved += chain.length - keepEnd
-  if (horizonAt >= 0 && chain[horizonAt]!.v.tombstone) report.tombstonesKept++
+  if (horizonAt >= 0 && chain[horizonAt]!.v.tombstone) {
+    if (purgeTombstone && horizonAt === firstLive) {
+      // Nothing but dead versions above a delete every reader sees: the row goes entirely.
+      for (let i = 1; i < chain.length; i++) ops.push({ type: 'del', key: chain[i]!.key })
+      ops.push({ type: 'del', key: rk })
+      report.tombstonesPurged++
+      return
+    }
+    report.tombstonesKept++
+  }
 
   for (let i = 1; i < firstLive; i++) ops.push({ type: 'del', key: chain[i]!.key })
   for (let i = keepEnd; i < chain.length; i++) ops.push({ type: 'del', key: chain[i]!.key })

@@ -29,7 +29,7 @@ const AUDIT = 'the audit log arrives with the security issue (18); nothing is re
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
-  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'tombstones are never purged yet; the purge arrives with anti-entropy (issue 15)' },
+  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
   { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
   { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
   { path: 'anti_entropy.merkle_tree_window_hours', status: 'planned', why: ANTI_ENTROPY },

@@ -121,7 +121,11 @@ const storage = z.strictObject({
   max_message_bytes: z.int().min(KiB).max(256 * MiB).default(MiB).meta({ description: 'Largest single message (request or response frame) on a ring. At most ring_bytes / 4, so a ring always holds several messages and backpressure cannot deadlock.' }),
   sweep_schedule: z.string().refine((v) => cron.validate(v)).default('*/5 * * * *').meta({
     noun: 'a cron expression (5 fields, or 6 with seconds first)',
-    description: 'When the sweep runs on every shard (node-cron syntax): it removes record versions no transaction can see any more (superseded back versions, versions of dead transactions). Firebird\'s sweep; the horizon is the oldest open snapshot.'
+    description: 'When the sweep runs on every shard (node-cron syntax): it removes record versions no transaction can see any more (superseded back versions, versions of dead transactions, and rows of primary_replica tables deleted before the horizon — leaderless tables keep their tombstones until anti-entropy can purge them), then truncates the commit log (storage.commit_log_retention_hours). Firebird\'s sweep; the horizon is the start of the oldest snapshot transaction open on this node or, in a cluster, announced in gossip by any live node.'
+  }),
+  commit_log_retention_hours: z.int().min(0).max(87_600).default(24).meta({
+    noun: 'a whole number of hours',
+    description: 'How long each shard keeps its commit log (the committed mutations replicas, incremental backups and point-in-time replay read). At each sweep, entries committed more than this many hours ago are truncated, unless another consumer of the log still needs them (today this window is the only consumer). 0 keeps nothing beyond what other consumers need. Reading a truncated range fails with SB_COMMIT_LOG_TRUNCATED, naming the first LSN still available.'
   }),
   txn_idle_timeout_ms: ms(TXN_IDLE_TIMEOUT_MS_DEFAULT, 'An active (not prepared) transaction on a shard that receives no request for this long is rolled back by its shard worker, so a coordinator node that died or lost its session cannot leave rows locked (and the sweep held back) forever; a later request for it fails with SB_TXN_NOT_ACTIVE. Prepared (limbo) transactions are never expired: 2PC recovery decides them. Must be greater than http.session_idle_timeout_ms, so a live client session never loses its shard transactions first.', 1000)
 }).superRefine((s, ctx) => {
@@ -182,7 +186,7 @@ const replication = z.strictObject({
   hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; what they carried stays missing on that replica until a quorum read of each key repairs it (no anti-entropy in this release).' }),
   hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.'),
   hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
-  tombstone_gc_grace_days: z.number().positive().default(10).meta({ description: 'Deletion tombstones are purged only after this many days. Must exceed hint_expiration_days: a replica that missed a delete must receive it before the tombstone goes, or the deleted row comes back.' })
+  tombstone_gc_grace_days: z.number().positive().default(10).meta({ description: 'Deletion tombstones of leaderless_quorum tables are purged only after this many days (primary_replica tables need no grace: the sweep purges their deletes once below its horizon). Must exceed hint_expiration_days: a replica that missed a delete must receive it before the tombstone goes, or the deleted row comes back.' })
 }).superRefine((r, ctx) => {
   if (r.tombstone_gc_grace_days <= r.hint_expiration_days) {
     ctx.addIssue({ code: 'custom', path: ['tombstone_gc_grace_days'], message: 'grace too short', params: { expected: `a number > replication.hint_expiration_days (${r.hint_expiration_days})` } })

@@ -7,13 +7,13 @@ import type { TableInfo } from '../../catalog/catalog'
 import { nextHlcTs } from '../../storage/hlc-ts'
 import type { ScanOptions } from '../../storage/engine'
 import type { SqlValue } from '../../types/values'
-import type { Generators, ShardPort, TwoPhasePort } from '../env'
+import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from '../env'
 import type { ShardWrites } from '../shard-writes'
 import { SqlTxn } from '../txn'
 import { scanShards } from './scan'
 import { pushdownLine, type TableAccess, type TableRead } from './table-access'
 
-export type MgaPorts = ShardPort & Generators & TwoPhasePort
+export type MgaPorts = ShardPort & Generators & TwoPhasePort & SnapshotPort
 
 export class MgaAccess implements TableAccess {
   constructor (private readonly env: MgaPorts, readonly table: TableInfo) {}

@@ -1,5 +1,5 @@
-import type { LwwOutcome, ReplicaWrite, ScanOptions, SweepReport, RowWrite, VersionedRow } from '../../storage/engine'
-import type { CommitLogEntry } from '../../storage/commit-log'
+import type { EngineSweepReport, LwwOutcome, ReplicaWrite, ScanOptions, RowWrite, VersionedRow } from '../../storage/engine'
+import type { CommitLogConsumer, CommitLogEntry } from '../../storage/commit-log'
 import type { Tuple, TupleValue } from '../../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import type { Hint } from '../../storage/hint-store'
@@ -24,7 +24,9 @@ export interface ShardRequests {
   ABORT_PREPARED: { shard: number, xid: Xid }
   LIST_LIMBO: { shard: number }
   READ_COMMIT_LOG: { shard: number, fromLsn: bigint, limit: number }
-  SWEEP: { shard: number, horizonHlc: HlcTs }
+  /** purgeTombstonesOf: MGA tables whose deletes below the horizon may go; commitLog: the log's
+   *  consumers (truncated below what they need), absent: not truncated (storage/engine.ts). */
+  SWEEP: { shard: number, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined }
   STATS: { shard: number }
   QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
   JOIN_QUERY: { shard: number, xid?: Xid } & JoinQueryOptions
@@ -75,7 +77,7 @@ export interface ShardReplies {
   ABORT_PREPARED: Record<string, never>
   LIST_LIMBO: { limbo: { xid: Xid, rows: number }[] }
   READ_COMMIT_LOG: { entries: CommitLogEntry[] }
-  SWEEP: SweepReport & { durationMs: number }
+  SWEEP: EngineSweepReport
   STATS: ShardStats
   /** rows: encoded output rows (src/shard/protocol/value-rows.ts); scanned: visible rows read. */
   QUERY: { rows: Uint8Array, scanned: number }

@@ -135,11 +135,24 @@ const BODIES: Bodies = {
     ]
   },
   SWEEP: {
-    req: [(w, v) => { w.u32(v.shard); w.u64(v.horizonHlc) }, r => ({ shard: r.u32(), horizonHlc: r.u64() })],
+    req: [
+      (w, v) => {
+        w.u32(v.shard); w.u64(v.horizonHlc)
+        w.array(v.purgeTombstonesOf, t => w.u32(t))
+        w.opt(v.commitLog, cs => w.array(cs, c => { w.str(c.name); w.opt(c.fromLsn, x => w.u64(x)); w.opt(c.sinceHlc, x => w.u64(x)) }))
+      },
+      r => ({
+        shard: r.u32(),
+        horizonHlc: r.u64(),
+        purgeTombstonesOf: r.array(() => r.u32(), 4),
+        commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.u64()) }), 3))
+      })
+    ],
     rep: [
       (w, v) => {
         w.u64(v.horizonHlc)
-        for (const n of [v.rowsExamined, v.backVersionsRemoved, v.deadVersionsRemoved, v.rowsRemoved, v.tombstonesKept, v.limboRowsSkipped]) w.uint(n)
+        for (const n of [v.rowsExamined, v.backVersionsRemoved, v.deadVersionsRemoved, v.rowsRemoved, v.tombstonesKept, v.tombstonesPurged, v.limboRowsSkipped, v.logEntriesTruncated]) w.uint(n)
+        w.u64(v.firstAvailableLsn)
         w.f64(v.durationMs)
       },
       r => ({
@@ -149,7 +162,10 @@ const BODIES: Bodies = {
         deadVersionsRemoved: r.uint(),
         rowsRemoved: r.uint(),
         tombstonesKept: r.uint(),
+        tombstonesPurged: r.uint(),
         limboRowsSkipped: r.uint(),
+        logEntriesTruncated: r.uint(),
+        firstAvailableLsn: r.u64(),
         durationMs: r.f64()
       })
     ]

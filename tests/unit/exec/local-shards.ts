@@ -15,6 +15,7 @@ import type { ExecEnv, QuorumBatch, QuorumIo } from '../../../src/exec/env'
 import { executeScript } from '../../../src/exec/executor'
 import type { StatementResult } from '../../../src/exec/result'
 import { SessionState } from '../../../src/exec/txn'
+import { SnapshotRegistry } from '../../../src/exec/snapshots'
 import { nextHlcTs } from '../../../src/storage/hlc-ts'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
@@ -98,6 +99,7 @@ export class LocalShards {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
     },
+    SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog }),
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
@@ -149,6 +151,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
     twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
+    snapshots: new SnapshotRegistry(),
     catalog: () => catalog,
     liveNodes: () => opts.liveNodes ?? 1,
     tableDefaults: opts.tableDefaults ?? SEED_TABLE_DEFAULTS,

@@ -5,10 +5,7 @@ import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardWorkers } from '../../../src/node/shard-workers'
-import { Sweeper } from '../../../src/node/sweeper'
-import { ManualClock, systemClock } from '../../../src/core/clock'
-import { Hlc } from '../../../src/core/hlc'
-import { cryptoRng } from '../../../src/core/rng'
+import { ManualClock } from '../../../src/core/clock'
 import type { RowWrite } from '../../../src/storage/engine'
 import { nextHlc, row, testWorkerOptions, text, vid } from './worker-fixtures'
 
@@ -117,23 +114,5 @@ describe('ShardWorkers', () => {
     await w.request('ROLLBACK', { shard: 2, xid: t.xid })
     expect((await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('c', 'C2', 30)], commitHlc: nextHlc() })).applied).toEqual(['newer'])
     await expect(w.request('REPLICA_READ', { shard: 2, tableId: 5, pks: 'x' as never })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
-  })
-
-  it('sweeps superseded versions on demand and on its cron schedule', async () => {
-    const w = await startWorkers()
-    await w.request('AUTOCOMMIT', { shard: 2, writes: [insert('s', 'v1')], commitHlc: nextHlc() })
-    for (const v of ['v2', 'v3']) {
-      const r = await w.request('AUTOCOMMIT', { shard: 2, writes: [{ op: 'update', tableId: 1, pk: ['s'], row: row(v), versionId: vid() }], commitHlc: nextHlc() })
-      expect(r.affected).toEqual([true])
-    }
-    const sweeper = new Sweeper(w, 4, new Hlc({ clock: systemClock, rng: cryptoRng, nodeId: 3 }), pino({ level: 'silent' }))
-    const first = await sweeper.runOnce()
-    expect(first.shards).toBe(4)
-    expect(first.backVersionsRemoved).toBe(2)
-    expect(text((await w.request('GET', { shard: 2, tableId: 1, pk: ['s'] })).row)).toBe('v3')
-    expect((await sweeper.runOnce()).backVersionsRemoved).toBe(0)
-    sweeper.start('* * * * * *') // every second
-    await expect.poll(() => sweeper.runs, { timeout: 5000 }).toBeGreaterThanOrEqual(3)
-    await sweeper.stop()
   })
 })

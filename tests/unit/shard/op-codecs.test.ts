@@ -101,7 +101,12 @@ const ARBS: Arbs = {
     })
   },
   SWEEP: {
-    req: fc.record({ shard: u32, horizonHlc: u64 }),
+    req: fc.record({
+      shard: u32,
+      horizonHlc: u64,
+      purgeTombstonesOf: fc.array(u32, { maxLength: 4 }),
+      commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(u64, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined })
+    }),
     rep: fc.record({
       horizonHlc: u64,
       rowsExamined: count,
@@ -109,7 +114,10 @@ const ARBS: Arbs = {
       deadVersionsRemoved: count,
       rowsRemoved: count,
       tombstonesKept: count,
+      tombstonesPurged: count,
       limboRowsSkipped: count,
+      logEntriesTruncated: count,
+      firstAvailableLsn: u64,
       durationMs: fc.double({ min: 0, max: 1e9, noNaN: true })
     })
   },

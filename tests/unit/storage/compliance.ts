@@ -949,6 +949,97 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(await get([2n])).toBe('w3')
       })
 
+      it('purges committed deletes of the listed (MGA) tables below the horizon; keeps the others', async () => {
+        await ins([1n], 'v1', H(1))
+        await del([1n], H(2)) // deleted below the horizon: goes, with v1 behind it
+        await engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [4n], row: null, versionId: vid() }], commitHlc: H(3) }) // a lone tombstone
+        await ins([2n], 'x', H(1), T2)
+        await engine.autocommit({ writes: [{ op: 'delete', tableId: T2, pk: [2n], versionId: vid() }], commitHlc: H(3) }) // T2 not listed: kept
+        await ins([3n], 'y', H(1))
+        await del([3n], H(200)) // deleted above the horizon: the delete stays, and y behind it
+        await ins([5n], 'z', H(1))
+        await del([5n], H(4))
+        const re = await engine.begin({ startHlc: H(5), isolation: 'read_committed' })
+        await re.insert(T, [5n], enc('again'), vid()) // an uncommitted version above the delete: kept
+        const snap = await engine.begin({ startHlc: H(50) })
+        const r = await engine.sweep(H(100), { purgeTombstonesOf: [T] })
+        expect(r.horizonHlc).toBe(H(50))
+        expect(r.tombstonesPurged).toBe(2)
+        expect(r.tombstonesKept).toBe(2)
+        expect(await kv.get(rowKey(T, [1n]))).toBeUndefined()
+        expect(await backCount(T, [1n])).toBe(0)
+        expect(await kv.get(rowKey(T, [4n]))).toBeUndefined()
+        expect(decodeVersion((await kv.get(rowKey(T2, [2n])))!).tombstone).toBe(true)
+        expect(decodeVersion((await kv.get(rowKey(T, [3n])))!).tombstone).toBe(true)
+        expect(await backCount(T, [3n])).toBe(1)
+        // Readers cannot tell: the snapshot and a read-committed reader see the same rows as before.
+        expect(await rows(T, {}, snap)).toEqual(['3=y'])
+        expect(await rows(T)).toEqual([])
+        await snap.commit(H(60))
+        await re.rollback()
+        // The re-insert died: now nothing but a dead version is above the delete, and the row goes.
+        const again = await engine.sweep(H(100), { purgeTombstonesOf: [T] })
+        expect(again.tombstonesPurged).toBe(1)
+        expect(again.deadVersionsRemoved).toBe(1)
+        expect(await kv.get(rowKey(T, [5n]))).toBeUndefined()
+        // A purged key takes a new insert like a key never used.
+        await ins([1n], 'v2', H(300))
+        expect(await get([1n])).toBe('v2')
+      })
+
+      it('truncates the commit log below what every consumer needs, a group straddling the cut kept whole', async () => {
+        await ins([1n], 'a', H(1))
+        await ins([2n], 'b', H(2))
+        const group = await engine.commitMany([3n, 4n, 5n].map((k, i) => ({ writes: [{ op: 'insert' as const, tableId: T, pk: [k], row: enc('g'), versionId: vid() }], commitHlc: H(10 + i) })))
+        expect(group.map(o => o.ok ? o.result.lsn : null)).toEqual([3n, 4n, 5n])
+        await ins([6n], 'c', H(20))
+        const logKeys = async (): Promise<bigint[]> => {
+          const out: bigint[] = []
+          for await (const [k] of kv.iterate({ gte: COMMIT_PREFIX, lt: Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1) })) out.push(readU64(k, COMMIT_PREFIX.length))
+          return out
+        }
+        expect(await logKeys()).toEqual([1n, 2n, 3n, 6n]) // LSNs 3-5 are one group under c/3
+        const truncated = async (from: bigint): Promise<unknown> => await engine.readCommitLog(from).then(() => 'read', (e: unknown) => e)
+
+        // No consumer: nothing goes (an empty list is not "nobody needs anything").
+        expect((await engine.sweep(H(100), { commitLog: [] })).logEntriesTruncated).toBe(0)
+        // The lowest need wins: LSN 4 is needed, so the group holding it stays whole (from LSN 3).
+        let r = await engine.sweep(H(100), { commitLog: [{ name: 'replica', fromLsn: 6n }, { name: 'backup', fromLsn: 4n }] })
+        expect(r).toMatchObject({ logEntriesTruncated: 2, firstAvailableLsn: 3n })
+        expect(await logKeys()).toEqual([3n, 6n])
+        expect(await truncated(2n)).toMatchObject({ code: 'SB_COMMIT_LOG_TRUNCATED', details: { shard: 3, requested_lsn: '2', first_available_lsn: '3' } })
+        expect(await truncated(0n)).toMatchObject({ code: 'SB_COMMIT_LOG_TRUNCATED' })
+        expect((await engine.readCommitLog(3n)).map(e => e.lsn)).toEqual([3n, 4n, 5n, 6n])
+        // A time window: the group's newest commit (H(12)) is still inside one starting at H(12).
+        expect((await engine.sweep(H(100), { commitLog: [{ name: 'retention', sinceHlc: H(12) }] })).logEntriesTruncated).toBe(0)
+        r = await engine.sweep(H(100), { commitLog: [{ name: 'retention', sinceHlc: H(13) }] })
+        expect(r).toMatchObject({ logEntriesTruncated: 3, firstAvailableLsn: 6n })
+        // The floor survives a restart; numbering goes on.
+        await reopen()
+        expect(engine.firstAvailableLsn()).toBe(6n)
+        expect(await truncated(5n)).toMatchObject({ details: { first_available_lsn: '6' } })
+        expect((await engine.readCommitLog(6n)).map(e => e.lsn)).toEqual([6n])
+        // Truncated to empty: the next commit still takes the next LSN, after a crash too.
+        expect((await engine.sweep(H(100), { commitLog: [{ name: 'retention', sinceHlc: H(1000) }] })).firstAvailableLsn).toBe(7n)
+        expect(await logKeys()).toEqual([])
+        await crash()
+        expect(engine.lastLsn()).toBe(6n)
+        expect((await ins([7n], 'd', H(30))).lsn).toBe(7n)
+        expect((await engine.readCommitLog(7n)).map(e => e.lsn)).toEqual([7n])
+      })
+
+      it('truncates the commit log across chunks while commits continue', async () => {
+        const n = 600
+        for (let i = 0; i < n; i++) await ins([BigInt(i)], 'x', H(i))
+        const truncating = engine.sweep(H(10_000), { commitLog: [{ name: 'replica', fromLsn: 551n }] })
+        const more = ins([BigInt(n)], 'y', H(n))
+        const [r, m] = await Promise.all([truncating, more])
+        expect(m.lsn).toBe(BigInt(n + 1))
+        expect(r).toMatchObject({ logEntriesTruncated: 550, firstAvailableLsn: 551n })
+        expect((await engine.readCommitLog(0n, 10_000).catch((e: { code: string }) => e.code))).toBe('SB_COMMIT_LOG_TRUNCATED')
+        expect((await engine.readCommitLog(551n, 10_000)).map(e => e.lsn)).toEqual([...Array(51).keys()].map(i => BigInt(551 + i)))
+      })
+
       it('sweeps across chunks and while writes continue', async () => {
         const n = 1300
         await engine.commitMany(Array.from({ length: n }, (_, i) => ({
