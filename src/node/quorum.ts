@@ -289,6 +289,9 @@ export class QuorumShell {
 
   /** One delivery tick (HintDeliveryRunner); resolves with how many hints reached `target`. */
   private deliveryTick (target?: number): Promise<number> {
+    // Read at use: a SIGHUP reload changes them live (config/reload.ts).
+    const r = this.d.config.replication
+    this.delivery.retune({ intervalMs: r.hint_delivery_interval_ms, ratePerSecond: r.hint_delivery_rate, expirationDays: r.hint_expiration_days })
     return this.track(this.runner.tick(target))
   }
 

@@ -77,10 +77,12 @@ interface TargetState {
 }
 
 export class HintDelivery {
-  readonly intervalMs: number
-  readonly ratePerSecond: number
-  readonly maxAgeMs: number
-  readonly maxBatchHints: number
+  intervalMs: number
+  ratePerSecond: number
+  maxAgeMs: number
+  maxBatchHints: number
+  /** The batch size asked for; maxBatchHints is this capped by the rate. */
+  private readonly batchHintsWanted: number
   readonly maxBatchBytes: number
   readonly inFlightTimeoutMs: number
   readonly expireIntervalMs: number
@@ -92,12 +94,30 @@ export class HintDelivery {
     this.intervalMs = options.intervalMs ?? DELIVERY_INTERVAL_MS
     this.ratePerSecond = options.ratePerSecond ?? DELIVERY_RATE_PER_TARGET
     this.maxAgeMs = (options.expirationDays ?? HINT_EXPIRATION_DAYS) * DAY_MS
-    this.maxBatchHints = Math.min(options.maxBatchHints ?? MAX_DELIVERY_BATCH_HINTS, this.ratePerSecond)
+    this.batchHintsWanted = options.maxBatchHints ?? MAX_DELIVERY_BATCH_HINTS
+    this.maxBatchHints = Math.min(this.batchHintsWanted, this.ratePerSecond)
     this.maxBatchBytes = options.maxBatchBytes ?? MAX_DELIVERY_BATCH_BYTES
     this.inFlightTimeoutMs = options.inFlightTimeoutMs ?? DELIVERY_TIMEOUT_MS
     this.expireIntervalMs = options.expireIntervalMs ?? EXPIRE_INTERVAL_MS
     assert(this.intervalMs > 0 && this.ratePerSecond >= 1 && this.maxAgeMs > 0 && this.maxBatchHints >= 1 &&
       this.maxBatchBytes > 0 && this.inFlightTimeoutMs > 0 && this.expireIntervalMs > 0, 'hint delivery options out of range')
+  }
+
+  /**
+   * New interval, rate and expiry (a SIGHUP reload: replication.hint_delivery_* and
+   * hint_expiration_days are live). Targets keep their schedule; a bucket holding more than one
+   * second of the new rate is cut down to it, so a lowered rate holds from the next batch on.
+   */
+  retune (options: Pick<HintDeliveryOptions, 'intervalMs' | 'ratePerSecond' | 'expirationDays'>): void {
+    const intervalMs = options.intervalMs ?? this.intervalMs
+    const ratePerSecond = options.ratePerSecond ?? this.ratePerSecond
+    const maxAgeMs = options.expirationDays === undefined ? this.maxAgeMs : options.expirationDays * DAY_MS
+    assert(intervalMs > 0 && ratePerSecond >= 1 && maxAgeMs > 0, 'hint delivery options out of range')
+    this.intervalMs = intervalMs
+    this.ratePerSecond = ratePerSecond
+    this.maxAgeMs = maxAgeMs
+    this.maxBatchHints = Math.min(this.batchHintsWanted, ratePerSecond)
+    for (const st of this.targets.values()) st.tokens = Math.min(st.tokens, ratePerSecond)
   }
 
   /**

@@ -183,9 +183,9 @@ const replication = z.strictObject({
   read_quorum: z.int().min(1).default(1).meta({ description: 'Replicas that must answer a read in leaderless_quorum mode, for new tables whose CREATE TABLE does not set read_quorum (lowered to the replication_factor of the table, with a warning, when the statement sets a smaller one). Lower: faster reads that may be stale. At most default_factor.' }),
   write_timeout_ms: ms(5000, 'How long a write waits for its quorum before failing (SB_QUORUM_NOT_ACHIEVED). Increase for slow networks.', 1, 'live'),
   read_timeout_ms: ms(3000, 'How long a read waits for its quorum before failing. Decrease for low-latency queries.', 1, 'live'),
-  hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; what they carried stays missing on that replica until a quorum read of each key repairs it (no anti-entropy in this release).' }),
-  hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.'),
-  hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.' }),
+  hint_expiration_days: z.number().positive().default(HINT_DEFAULTS.expirationDays).meta({ description: 'Hints (writes stored for an unreachable replica) older than this are dropped; what they carried stays missing on that replica until a quorum read of each key repairs it (no anti-entropy in this release).', ...LIVE }),
+  hint_delivery_interval_ms: ms(HINT_DEFAULTS.deliveryIntervalMs, 'How often stored hints are offered again to their target nodes.', 1, 'live'),
+  hint_delivery_rate: z.int().min(1).default(HINT_DEFAULTS.deliveryRate).meta({ description: 'Most hints per second delivered to one target node, so a returning node is not flooded.', ...LIVE }),
   tombstone_gc_grace_days: z.number().positive().default(10).meta({ description: 'Deletion tombstones of leaderless_quorum tables are purged only after this many days (primary_replica tables need no grace: the sweep purges their deletes once below its horizon). Must exceed hint_expiration_days: a replica that missed a delete must receive it before the tombstone goes, or the deleted row comes back.' })
 }).superRefine((r, ctx) => {
   if (r.tombstone_gc_grace_days <= r.hint_expiration_days) {

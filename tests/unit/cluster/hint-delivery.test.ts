@@ -65,6 +65,21 @@ describe('hint delivery scheduling', () => {
     expect(s.tick(2 * DELIVERY_INTERVAL_MS + 3000).map(a => a.maxHints)).toEqual([10])
   })
 
+  it('retune: a lowered rate holds from the next batch (the bucket is cut to it), a new interval from the next round, a new expiry at the next expire', () => {
+    const d = new HintDelivery({ expirationDays: 7 })
+    const s = new Shell(d, { 3: 10_000 })
+    s.tick(0)
+    s.tick(DELIVERY_INTERVAL_MS)
+    expect(s.delivered[3]).toBe(DELIVERY_RATE_PER_TARGET)
+    d.retune({ ratePerSecond: 10, intervalMs: 60_000, expirationDays: 1 })
+    expect(d.maxBatchHints).toBe(10)
+    s.tick(DELIVERY_INTERVAL_MS + 1000)
+    expect(s.delivered[3]).toBe(DELIVERY_RATE_PER_TARGET + 10)
+    expect(d.tick(3_600_000, alive, new Map()).find(a => a.type === 'expire')).toEqual({ type: 'expire', maxAgeMs: 86_400_000 })
+    expect(() => d.retune({ ratePerSecond: 0 })).toThrow(/out of range/)
+    expect(d.ratePerSecond).toBe(10)
+  })
+
   it('never exceeds the rate, whatever the tick period', () => {
     for (const tickMs of [1, 7, 100, 333, 1000, 5000]) {
       const rate = 50

@@ -10,6 +10,9 @@ describe('SIGHUP reload plan', () => {
       'node.shutdown_timeout_ms',
       'replication.write_timeout_ms',
       'replication.read_timeout_ms',
+      'replication.hint_expiration_days',
+      'replication.hint_delivery_interval_ms',
+      'replication.hint_delivery_rate',
       'logging.level',
       'logging.slow_query_ms'
     ])
