@@ -21,6 +21,7 @@
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
+import { asHlcTs, asXid } from '../core/ids'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
@@ -131,7 +132,7 @@ function entryAt (lsn: bigint, b: Uint8Array, pos: number, end: number): CommitL
     versionId: m.versionId,
     row: m.row
   }))
-  return { lsn, xid: readU64(b, pos), commitHlc: readU64(b, pos + 8), mutations }
+  return { lsn, xid: asXid(readU64(b, pos)), commitHlc: asHlcTs(readU64(b, pos + 8)), mutations }
 }
 
 /** One pass's commits, to be stored under commitKey(first LSN). */
