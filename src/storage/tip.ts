@@ -31,7 +31,7 @@ import { corrupt, readU64, TIP_GROUP_PREFIX, tipGroupKey, tipKey, writeU64, type
 import { readMutations, writeMutations, mutationsSize, type Mutation } from './commit-log'
 import type { KvStore } from './kv'
 import { asHlcTs, asXid } from '../core/ids'
-import type { HlcTs, Xid } from './types'
+import { HLC_ZERO, type HlcTs, type Xid } from './types'
 
 export type TipState = 'active' | 'committed' | 'dead' | 'limbo'
 
@@ -56,7 +56,7 @@ export const TIP_ACTIVE: TipEntry = Object.freeze({ state: 'active' })
 export const TIP_DEAD: TipEntry = Object.freeze({ state: 'dead' })
 export const TIP_LIMBO: TipEntry = Object.freeze({ state: 'limbo' })
 
-export function encodeTipEntry (state: TipState, commitHlc = 0n, mutations?: readonly Mutation[]): Uint8Array {
+export function encodeTipEntry (state: TipState, commitHlc: HlcTs = HLC_ZERO, mutations?: readonly Mutation[]): Uint8Array {
   const out = new Uint8Array(9 + (mutations !== undefined ? mutationsSize(mutations) : 0))
   out[0] = STATE_CODES[state]
   writeU64(out, 1, commitHlc)

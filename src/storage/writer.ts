@@ -570,7 +570,7 @@ export class Writer {
     const txn = j.txn
     if (txn.state !== 'preparing') throw notActive(txn.xid, txn.state)
     const mutations = [...txn.mutations.values()]
-    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', 0n, mutations) })
+    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', HLC_ZERO, mutations) })
     p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
     txn.persisted = true
     p.sync = true

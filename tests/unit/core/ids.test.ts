@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { asHlcTs, asXid, type HlcTs, type Xid } from '../../../src/core/ids'
+import { tipKey } from '../../../src/storage/keys'
+import { encodeTipEntry } from '../../../src/storage/tip'
 import { hlcTs, HLC_ZERO } from '../../../src/storage/types'
 import { makeXid } from '../../../src/storage/xid'
 
@@ -29,6 +31,14 @@ describe('branded Xid / HlcTs', () => {
     // @ts-expect-error arithmetic on a brand yields a plain bigint, which must be re-branded
     const h: HlcTs = hlc + 1n
     expect([x, h]).toEqual([5n, hlc + 1n])
+  })
+
+  it('storage keys and TIP entries take their own kind', () => {
+    // @ts-expect-error a TIP key is made from an xid, not an HLC
+    tipKey(hlcTs(1_000))
+    // @ts-expect-error a TIP entry stores a commit HLC, not an xid
+    encodeTipEntry('committed', makeXid(3, 9n))
+    expect(tipKey(makeXid(3, 9n))).toEqual(tipKey(asXid((3n << 48n) | 9n)))
   })
 
   it('each id is accepted where its own kind is expected, and a brand is still a bigint', () => {

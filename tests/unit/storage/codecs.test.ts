@@ -5,7 +5,7 @@ import { commitValueCount, decodeCommitEntry, decodeCommitValue, encodeCommitEnt
 import { Arena, checkTuple, decodeTuple, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { decodeTipEntry, decodeTipGroup, encodeTipEntry, encodeTipGroup, findInTipGroup, TipCache } from '../../../src/storage/tip'
-import { hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
+import { HLC_ZERO, hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
 import { decodeVersion, encodeVersion, type RecordVersion } from '../../../src/storage/versions'
 import { makeXid, XID_BLOCK, XidAllocator, xidCounter, xidNodeId } from '../../../src/storage/xid'
 import { asHlcTs, asXid } from '../../../src/core/ids'
@@ -95,7 +95,7 @@ describe('TIP entries', () => {
       expect(decodeTipEntry(encodeTipEntry('committed', hlc))).toEqual({ state: 'committed', commitHlc: hlc })
       expect(decodeTipEntry(encodeTipEntry('dead')).state).toBe('dead')
       expect(decodeTipEntry(encodeTipEntry('active')).state).toBe('active')
-      const limbo = decodeTipEntry(encodeTipEntry('limbo', 0n, ms))
+      const limbo = decodeTipEntry(encodeTipEntry('limbo', HLC_ZERO, ms))
       expect(limbo.state).toBe('limbo')
       expect(limbo.mutations).toEqual(ms.map(m => ({ ...m })))
     }))

@@ -1072,7 +1072,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       it('garbage in a record version is SB_STORAGE_CORRUPT, not a crash', async () => {
         await kv.batch([{ type: 'put', key: rowKey(T, [1n]), value: Uint8Array.of(1, 2, 3) }], { sync: false })
         await expect(engine.get(T, [1n])).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
-        await kv.batch([{ type: 'put', key: tipKey(77n), value: Uint8Array.of(9) }], { sync: false })
+        await kv.batch([{ type: 'put', key: tipKey(asXid(77n)), value: Uint8Array.of(9) }], { sync: false })
         await expect(engine.tipState(asXid(77n))).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
       })
 
