@@ -6,7 +6,7 @@ import pino from 'pino'
 import { systemClock } from '../../src/core/clock'
 import { ShardWorkers } from '../../src/node/shard-workers'
 import type { RowWrite } from '../../src/storage/engine'
-import { hlcTs } from '../../src/storage/types'
+import { hlcTs, type HlcTs } from '../../src/storage/types'
 
 /** LevelDB settings of every shard benchmark (the defaults of etc/scratchbird.yaml). */
 export const BENCH_LSM = { writeBufferSize: 4 << 20, cacheSize: 8 << 20, maxOpenFiles: 1000 }
@@ -27,7 +27,7 @@ export async function startShardWorkers (durability: 'sync' | 'none', assignment
 
 let seq = 0
 let ms = Date.now()
-export const nextHlc = (): bigint => hlcTs(++ms)
+export const nextHlc = (): HlcTs => hlcTs(++ms)
 export function versionId (): Uint8Array {
   const v = new Uint8Array(16)
   new DataView(v.buffer).setUint32(12, ++seq)

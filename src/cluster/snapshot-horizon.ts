@@ -16,7 +16,7 @@
 // a peer began since its last announcement is covered by the sweeper keeping its "now" that far
 // back (node/sweeper.ts, announceLagMs). Pure.
 
-import type { HlcTs } from '../storage/types'
+import { asHlcTs, type HlcTs } from '../core/ids'
 
 export const NO_OPEN_SNAPSHOT = 'none'
 /** HlcTs is 64 bits: at most 20 decimal digits. */
@@ -32,7 +32,7 @@ export function parseOldestSnapshot (text: string): HlcTs | undefined | null {
   if (text === '' || text === NO_OPEN_SNAPSHOT) return undefined
   if (!HLC_TEXT.test(text)) return null
   const v = BigInt(text)
-  return v < 1n << 64n ? v : null
+  return v < 1n << 64n ? asHlcTs(v) : null
 }
 
 export interface AnnouncingMember {

@@ -1,5 +1,6 @@
 import { ByteSink, ByteSource, type Fail } from './bytes'
 import { ScratchBirdError, assert } from './errors'
+import { asHlcTs, asXid, type HlcTs, type Xid } from './ids'
 
 // Toolkit of the versioned binary codecs for everything that crosses nodes (DESIGN §7) and the
 // shard ops on the rings: ByteSink/ByteSource (bytes.ts) plus the pieces every message needs —
@@ -71,6 +72,10 @@ export class CodecReader extends ByteSource {
   }
 
   u64 (): bigint { return BigInt.asUintN(64, this.i64()) }
+  /** A u64 field holding an XID. */
+  xid (): Xid { return asXid(this.u64()) }
+  /** A u64 field holding an HLC timestamp. */
+  hlc (): HlcTs { return asHlcTs(this.u64()) }
 
   uint (): number {
     const v = this.varint()

@@ -15,3 +15,20 @@ export function isNodeId (v: unknown): v is number {
 export function isShardId (v: unknown, shards: number = MAX_SHARDS): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < shards
 }
+
+// Branded ids: the same bits as a plain number/bigint at run time, distinct types at compile time,
+// so an Xid can no longer be passed where an HLC timestamp is expected (both are bigints) and a
+// shard id not where a node id is. Values enter a brand only through the functions below — at
+// decoding, at generation — which is where their range is known.
+declare const brand: unique symbol
+type Branded<T, B extends string> = T & { readonly [brand]: B }
+
+/** HLC timestamp: `(unix_ms << 12n) | counter` (counter 0–4095), the first 60 bits of a UUIDv8-HLC. */
+export type HlcTs = Branded<bigint, 'HlcTs'>
+/** Global transaction id: `node_id << 48n | counter` (DESIGN §3). Never ordered by time. */
+export type Xid = Branded<bigint, 'Xid'>
+
+/** A bigint known to be an HLC timestamp (decoded from a u64 field, or computed from one). */
+export function asHlcTs (v: bigint): HlcTs { return v as HlcTs }
+/** A bigint known to be an XID (decoded from a u64 field, or built from node id and counter). */
+export function asXid (v: bigint): Xid { return v as Xid }

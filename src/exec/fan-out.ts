@@ -1,6 +1,7 @@
 // One request per shard, in parallel, for QUERY and JOIN_QUERY alike: each shard first joins the
 // statement's transaction (so it reads with that transaction's visibility), the fields every
 // such request carries are filled in once, and the replies' rows come back in shard order.
+import type { Xid } from '../core/ids'
 import type { SqlTimestamp } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import type { QueryAggregation } from '../shard/drivers/query-driver'
@@ -9,7 +10,7 @@ import { decodeRows } from '../shard/protocol/value-rows'
 
 export interface ShardRequestCommon {
   statementMicros: bigint
-  xid?: bigint
+  xid?: Xid
   limit?: number
   aggregate?: QueryAggregation
 }

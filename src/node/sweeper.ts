@@ -8,7 +8,8 @@ import type { Hlc } from '../core/hlc'
 import { sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { CommitLogConsumer } from '../storage/commit-log'
-import { hlcMs, hlcTs, type HlcTs } from '../storage/types'
+import { asHlcTs } from '../core/ids'
+import { HLC_ZERO, hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
@@ -104,7 +105,7 @@ export class Sweeper {
     const t0 = clock.monotonic()
     const now = nextHlcTs(this.d.hlc)
     const lag = hlcTs(this.d.announceLagMs) // the same instant this many ms earlier (counter kept)
-    const horizonHlc = sweepHorizon(now > lag ? now - lag : 0n, this.d.oldestSnapshot())
+    const horizonHlc = sweepHorizon(now > lag ? asHlcTs(now - lag) : HLC_ZERO, this.d.oldestSnapshot())
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }

@@ -21,6 +21,7 @@
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
+import { asHlcTs, asXid } from '../core/ids'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
@@ -131,7 +132,7 @@ function entryAt (lsn: bigint, b: Uint8Array, pos: number, end: number): CommitL
     versionId: m.versionId,
     row: m.row
   }))
-  return { lsn, xid: readU64(b, pos), commitHlc: readU64(b, pos + 8), mutations }
+  return { lsn, xid: asXid(readU64(b, pos)), commitHlc: asHlcTs(readU64(b, pos + 8)), mutations }
 }
 
 /** One pass's commits, to be stored under commitKey(first LSN). */
@@ -272,7 +273,7 @@ export function commitValueDroppable (need: CommitLogNeed, firstLsn: bigint, cou
 /** Entry count and newest commit HLC of a stored value, reading headers only (no mutations). */
 export function commitValueSpan (firstLsn: bigint, b: Uint8Array): { count: number, maxCommitHlc: HlcTs } {
   const count = commitValueCount(firstLsn, b)
-  if (count === 1) return { count, maxCommitHlc: readU64(b, 9) }
+  if (count === 1) return { count, maxCommitHlc: asHlcTs(readU64(b, 9)) }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
   let max = 0n
   let pos = 5
@@ -284,5 +285,5 @@ export function commitValueSpan (firstLsn: bigint, b: Uint8Array): { count: numb
     if (hlc > max) max = hlc
     pos += 4 + len
   }
-  return { count, maxCommitHlc: max }
+  return { count, maxCommitHlc: asHlcTs(max) }
 }

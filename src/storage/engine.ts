@@ -36,7 +36,8 @@ import { sweep, type SweepOptions, type SweepReport } from './sweep'
 import { commitLogNeed, type CommitLogConsumer } from './commit-log'
 import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
-import type { Durability, HlcTs, Isolation, VersionId, Xid } from './types'
+import { asHlcTs, asXid } from '../core/ids'
+import { HLC_ZERO, type Durability, type HlcTs, type Isolation, type VersionId, type Xid } from './types'
 import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
 import type { RecordVersion } from './versions'
 import {
@@ -282,16 +283,19 @@ async function readU64Meta (kv: KvStore, key: Uint8Array, what: string): Promise
   return readU64(raw, 0)
 }
 
+/** snapshotFloor() with no snapshot open: below every start HLC. */
+const NO_SNAPSHOT = asHlcTs(-1n)
+
 /** Engine state shared with the writer and the sweep. */
 class ShardState implements WriterHost {
   lsn = 0n
   /** First LSN the commit log still holds (log-truncate.ts). */
   logFloor = 1n
-  hlcHigh = 0n
-  hlcPersisted = 0n
+  hlcHigh = HLC_ZERO
+  hlcPersisted = HLC_ZERO
   /** Open snapshot transactions' start HLCs. */
   readonly snapshots = new Map<Xid, HlcTs>()
-  private maxStart = -1n
+  private maxStart = NO_SNAPSHOT
   private maxStale = false
 
   constructor (readonly kv: KvStore, readonly tip: Tip, readonly xids: XidSource, readonly durability: Durability) {}
@@ -303,7 +307,7 @@ class ShardState implements WriterHost {
 
   snapshotFloor (): HlcTs {
     if (this.maxStale) {
-      this.maxStart = -1n
+      this.maxStart = NO_SNAPSHOT
       for (const s of this.snapshots.values()) if (s > this.maxStart) this.maxStart = s
       this.maxStale = false
     }
@@ -373,7 +377,7 @@ export class ShardEngine {
     const xids = opts.xids ?? await XidAllocator.open(kv, opts.nodeId)
     const tip = new Tip(kv, opts.tipCacheEntries ?? TIP_CACHE_ENTRIES)
     const st = new ShardState(kv, tip, xids, durability)
-    st.hlcHigh = st.hlcPersisted = await readU64Meta(kv, HLC_META, 'HLC high-water mark')
+    st.hlcHigh = st.hlcPersisted = asHlcTs(await readU64Meta(kv, HLC_META, 'HLC high-water mark'))
     const loggedLsn = await lastLoggedLsn(kv)
     const markLsn = await readU64Meta(kv, LSN_META, 'LSN mark')
     st.lsn = loggedLsn > markLsn ? loggedLsn : markLsn
@@ -386,7 +390,7 @@ export class ShardEngine {
     const openXids: Xid[] = []
     const end = OPEN_TXN_PREFIX.slice()
     end[end.length - 1]!++
-    for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(u64OfKey(k, OPEN_TXN_PREFIX))
+    for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(asXid(u64OfKey(k, OPEN_TXN_PREFIX)))
     const entries = openXids.length > 0 ? await kv.getMany(openXids.map(tipKey)) : []
     let markedDead = 0
     for (let i = 0; i < openXids.length; i++) {

@@ -1,5 +1,6 @@
 import { ByteSink, ByteSource } from '../core/bytes'
 import { assert, ScratchBirdError } from '../core/errors'
+import { asXid, type Xid } from '../core/ids'
 import type { KvOp, KvStore } from './kv'
 
 // Durable hinted handoff (DESIGN §6 Mode 3 "Hints"): a quorum coordinator keeps the mutations a
@@ -68,7 +69,7 @@ export interface Hint {
   /** Encoded primary key (the row key's tuple bytes). */
   readonly key: Uint8Array
   /** Transaction id (u64) the coordinator assigned to the write; the replica records it committed. */
-  readonly xid: bigint
+  readonly xid: Xid
   /** Version id of the write: 16-byte UUIDv8-HLC. */
   readonly versionId: Uint8Array
   /** Row image; null for a delete (tombstone). */
@@ -190,7 +191,7 @@ export function decodeHint (rawId: Uint8Array, rawValue: Uint8Array): StoredHint
   if ((flags & ~FLAG_TOMBSTONE) !== 0) throw corrupt(`value: unknown flags ${flags}`, { target_node: target })
   const shard = src.u32()
   const tableId = src.u32()
-  const xid = (BigInt(src.u32()) << 32n) | BigInt(src.u32())
+  const xid = asXid((BigInt(src.u32()) << 32n) | BigInt(src.u32()))
   const versionId = src.bytes(16)
   const key = src.bytes(src.varint())
   const row = (flags & FLAG_TOMBSTONE) !== 0 ? null : src.bytes(src.varint())

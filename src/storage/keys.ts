@@ -25,6 +25,7 @@
 
 import { ByteSink } from '../core/bytes'
 import { ScratchBirdError } from '../core/errors'
+import type { Xid } from '../core/ids'
 
 export interface UuidValue { readonly uuid: Uint8Array }
 export type TupleValue = null | boolean | bigint | number | string | Uint8Array | UuidValue
@@ -501,10 +502,10 @@ function u64Key (prefix: Uint8Array, v: bigint): Uint8Array {
   return out
 }
 
-export function tipKey (xid: bigint): Uint8Array { return u64Key(TIP_PREFIX, xid) }
+export function tipKey (xid: Xid): Uint8Array { return u64Key(TIP_PREFIX, xid) }
 export function commitKey (lsn: bigint): Uint8Array { return u64Key(COMMIT_PREFIX, lsn) }
-export function tipGroupKey (lastXid: bigint): Uint8Array { return u64Key(TIP_GROUP_PREFIX, lastXid) }
-export function openTxnKey (xid: bigint): Uint8Array { return u64Key(OPEN_TXN_PREFIX, xid) }
+export function tipGroupKey (lastXid: Xid): Uint8Array { return u64Key(TIP_GROUP_PREFIX, lastXid) }
+export function openTxnKey (xid: Xid): Uint8Array { return u64Key(OPEN_TXN_PREFIX, xid) }
 
 export function metaKey (name: string): Uint8Array {
   const out = new Uint8Array(META_PREFIX.length + name.length)

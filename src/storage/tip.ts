@@ -30,7 +30,8 @@
 import { corrupt, readU64, TIP_GROUP_PREFIX, tipGroupKey, tipKey, writeU64, type Arena } from './keys'
 import { readMutations, writeMutations, mutationsSize, type Mutation } from './commit-log'
 import type { KvStore } from './kv'
-import type { HlcTs, Xid } from './types'
+import { asHlcTs, asXid } from '../core/ids'
+import { HLC_ZERO, type HlcTs, type Xid } from './types'
 
 export type TipState = 'active' | 'committed' | 'dead' | 'limbo'
 
@@ -55,7 +56,7 @@ export const TIP_ACTIVE: TipEntry = Object.freeze({ state: 'active' })
 export const TIP_DEAD: TipEntry = Object.freeze({ state: 'dead' })
 export const TIP_LIMBO: TipEntry = Object.freeze({ state: 'limbo' })
 
-export function encodeTipEntry (state: TipState, commitHlc = 0n, mutations?: readonly Mutation[]): Uint8Array {
+export function encodeTipEntry (state: TipState, commitHlc: HlcTs = HLC_ZERO, mutations?: readonly Mutation[]): Uint8Array {
   const out = new Uint8Array(9 + (mutations !== undefined ? mutationsSize(mutations) : 0))
   out[0] = STATE_CODES[state]
   writeU64(out, 1, commitHlc)
@@ -67,7 +68,7 @@ export function decodeTipEntry (b: Uint8Array): DecodedTipEntry {
   if (b.length < 9) throw corrupt('TIP entry: too short', { length: b.length })
   const state = STATES[b[0]!]
   if (state === undefined) throw corrupt('TIP entry: unknown state', { state: b[0] })
-  const commitHlc = readU64(b, 1)
+  const commitHlc = asHlcTs(readU64(b, 1))
   if (state === 'limbo') return { state, mutations: readMutations(b, 9, b.length) }
   if (b.length !== 9) throw corrupt('TIP entry: trailing bytes')
   if (state === 'committed') return { state, commitHlc }
@@ -102,9 +103,9 @@ export function decodeTipGroup (b: Uint8Array): Array<[Xid, HlcTs]> {
   const count = groupCount(b)
   const out: Array<[Xid, HlcTs]> = []
   for (let i = 0; i < count; i++) {
-    const xid = readU64(b, 5 + 16 * i)
+    const xid = asXid(readU64(b, 5 + 16 * i))
     if (i > 0 && xid <= out[i - 1]![0]) throw corrupt('TIP group: xids not increasing')
-    out.push([xid, readU64(b, 13 + 16 * i)])
+    out.push([xid, asHlcTs(readU64(b, 13 + 16 * i))])
   }
   return out
 }
@@ -116,7 +117,7 @@ export function findInTipGroup (b: Uint8Array, xid: Xid): HlcTs | undefined {
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1
     const x = readU64(b, 5 + 16 * mid)
-    if (x === xid) return readU64(b, 13 + 16 * mid)
+    if (x === xid) return asHlcTs(readU64(b, 13 + 16 * mid))
     if (x < xid) lo = mid + 1
     else hi = mid - 1
   }

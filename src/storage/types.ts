@@ -5,11 +5,8 @@
 // physical time first and the logical counter second. The engine never reads a clock to make one:
 // the caller (which owns the node's HLC) passes snapshot start points and commit stamps in.
 
-/** HLC timestamp: `(unix_ms << 12n) | counter` (counter 0–4095). Fits in 60 bits. */
-export type HlcTs = bigint
-
-/** Global transaction id: `node_id << 48n | counter` (DESIGN §3). Never ordered by time. */
-export type Xid = bigint
+import { asHlcTs, type HlcTs } from '../core/ids'
+export type { HlcTs, Xid } from '../core/ids'
 
 /** Version id of one record version: a 16-byte UUID (v8-HLC or v7) chosen by the caller. */
 export type VersionId = Uint8Array
@@ -24,8 +21,11 @@ const HLC_COUNTER_MASK = (1n << HLC_COUNTER_BITS) - 1n
 
 /** Build an HlcTs from its physical (ms) and logical (counter) parts. */
 export function hlcTs (ms: number, counter = 0): HlcTs {
-  return (BigInt(ms) << HLC_COUNTER_BITS) | BigInt(counter)
+  return ((BigInt(ms) << HLC_COUNTER_BITS) | BigInt(counter)) as HlcTs
 }
+
+/** Below every real timestamp: "no time yet" (empty shard, read committed). */
+export const HLC_ZERO: HlcTs = asHlcTs(0n)
 
 export function hlcMs (ts: HlcTs): number { return Number(ts >> HLC_COUNTER_BITS) }
 export function hlcCounter (ts: HlcTs): number { return Number(ts & HLC_COUNTER_MASK) }

@@ -21,6 +21,7 @@
 // conflict — and a dead primary is overwritten, not moved back).
 
 import { corrupt, readU64 as getU64, writeU64 as putU64, type Arena } from './keys'
+import { asHlcTs, asXid } from '../core/ids'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const RECORD_FORMAT = 1
@@ -76,7 +77,7 @@ export function decodeVersion (b: Uint8Array): RecordVersion {
   let commitHlc: HlcTs | undefined
   if ((flags & FLAG_STAMPED) !== 0) {
     if (b.length < p + 8) throw corrupt('record version: truncated commit HLC')
-    commitHlc = getU64(b, p)
+    commitHlc = asHlcTs(getU64(b, p))
     p += 8
   }
   let prev: VersionId | undefined
@@ -86,13 +87,13 @@ export function decodeVersion (b: Uint8Array): RecordVersion {
     p += 16
   }
   if (tombstone && b.length !== p) throw corrupt('record version: tombstone with a row image')
-  return { xid: getU64(b, 2), versionId: b.subarray(10, 26), tombstone, commitHlc, prev, row: b.subarray(p) }
+  return { xid: asXid(getU64(b, 2)), versionId: b.subarray(10, 26), tombstone, commitHlc, prev, row: b.subarray(p) }
 }
 
 /** Xid of an encoded version without decoding the rest (hot path of the writer). */
 export function versionXid (b: Uint8Array): Xid {
   if (b.length < HEADER || b[0] !== RECORD_FORMAT) throw corrupt('record version: bad header')
-  return getU64(b, 2)
+  return asXid(getU64(b, 2))
 }
 
 /** The same version with its back link cut (the sweep removed everything behind it). */

@@ -12,14 +12,15 @@
 import { backKey, corrupt } from './keys'
 import type { KvStore } from './kv'
 import type { Tip } from './tip'
-import type { HlcTs, Xid } from './types'
+import { asXid } from '../core/ids'
+import { HLC_ZERO, type HlcTs, type Xid } from './types'
 import { decodeVersion, type RecordVersion } from './versions'
 
 /** Restarts from the primary a read tolerates before it reports the chain as corrupt. */
 export const MAX_CHAIN_RESTARTS = 8
 
 /** Xid of a reader that is not a transaction (autocommit reads): matches no version. */
-export const NO_XID: Xid = -1n
+export const NO_XID: Xid = asXid(-1n)
 
 export interface Viewer {
   readonly xid: Xid
@@ -28,7 +29,7 @@ export interface Viewer {
   readonly startHlc: HlcTs
 }
 
-export const READ_COMMITTED_VIEWER: Viewer = Object.freeze({ xid: NO_XID, snapshot: false, startHlc: 0n })
+export const READ_COMMITTED_VIEWER: Viewer = Object.freeze({ xid: NO_XID, snapshot: false, startHlc: HLC_ZERO })
 
 /** Visibility decided without I/O, or undefined when the TIP entry must be read first. */
 export function visibleNow (tip: Tip, v: RecordVersion, viewer: Viewer): boolean | undefined {

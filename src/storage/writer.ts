@@ -30,7 +30,8 @@ import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, 
 import type { KvOp, KvStore } from './kv'
 import { applyRowWrite, type KeyLookup, type LwwOutcome, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
 import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
-import type { Durability, HlcTs, Xid } from './types'
+import { asHlcTs } from '../core/ids'
+import { HLC_ZERO, type Durability, type HlcTs, type Xid } from './types'
 import type { XidSource } from './xid'
 
 /**
@@ -464,7 +465,7 @@ export class Writer {
   /** Commit HLC actually recorded: above every open snapshot's start (see engine.ts, begin). */
   private pushed (p: Pass, requested: HlcTs): HlcTs {
     const floor = this.host.snapshotFloor()
-    const hlc = requested > floor ? requested : floor + 1n
+    const hlc = requested > floor ? requested : asHlcTs(floor + 1n)
     if (hlc > p.hlcHigh) p.hlcHigh = hlc
     return hlc
   }
@@ -569,7 +570,7 @@ export class Writer {
     const txn = j.txn
     if (txn.state !== 'preparing') throw notActive(txn.xid, txn.state)
     const mutations = [...txn.mutations.values()]
-    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', 0n, mutations) })
+    p.ops.push({ type: 'put', key: tipKey(txn.xid), value: encodeTipEntry('limbo', HLC_ZERO, mutations) })
     p.ops.push({ type: 'put', key: openTxnKey(txn.xid), value: new Uint8Array(0) })
     txn.persisted = true
     p.sync = true
@@ -614,7 +615,7 @@ export class Writer {
       p.after.push(() => {
         h.tip.settle(j.xid, TIP_DEAD)
         if (j.txn !== undefined) j.txn.state = 'rolled_back'
-        j.d.resolve({ xid: j.xid, lsn: null, commitHlc: 0n })
+        j.d.resolve({ xid: j.xid, lsn: null, commitHlc: HLC_ZERO })
       })
       return
     }
@@ -657,7 +658,7 @@ export class Writer {
 
   private autoRows (j: Extract<Job, { t: 'auto' }>, p: Pass): void | Promise<void> {
     const hlc = this.pushed(p, j.commitHlc)
-    const r = this.applyRows(p, { xid: j.xid, snapshot: false, startHlc: 0n, stamp: hlc }, j.ops)
+    const r = this.applyRows(p, { xid: j.xid, snapshot: false, startHlc: HLC_ZERO, stamp: hlc }, j.ops)
     if (r instanceof Promise) return r.then(r => this.autoDone(j, p, hlc, r))
     this.autoDone(j, p, hlc, r)
   }

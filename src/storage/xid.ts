@@ -13,7 +13,7 @@
 // and pass it to ShardEngine.open — the per-shard default is for tests and single-shard use.
 
 import { ScratchBirdError } from '../core/errors'
-import { isNodeId, NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
+import { asXid, isNodeId, NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
 import { corrupt, metaKey, readU64, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Xid } from './types'
@@ -24,7 +24,7 @@ export const XID_COUNTER_MAX = (1n << XID_COUNTER_BITS) - 1n
 export const XID_BLOCK = 65_536n
 
 export function makeXid (nodeId: number, counter: bigint): Xid {
-  return (BigInt(nodeId) << XID_COUNTER_BITS) | counter
+  return asXid((BigInt(nodeId) << XID_COUNTER_BITS) | counter)
 }
 
 export function xidNodeId (xid: Xid): number { return Number(xid >> XID_COUNTER_BITS) }

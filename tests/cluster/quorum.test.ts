@@ -11,6 +11,7 @@ import type { VersionedRow } from '../../src/storage/engine'
 import { encodeRow } from '../../src/types/row-codec'
 import { T } from '../../src/types/sql-types'
 import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { HLC_ZERO } from '../../src/storage/types'
 
 // Issue 6 on real processes: leaderless_quorum tables (N=3) on three nodes. Quorum writes with a
 // node SIGKILLed (W=2 succeeds and leaves a hint, W=3 fails with SB_QUORUM_NOT_ACHIEVED), R=2
@@ -206,7 +207,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const shard = await shardOf('q2', 'rr')
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
-    const payload = codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })
+    const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })
     await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
     expect(hex(await replicaVersion(1, 'q2', 'rr'))).not.toBe(Buffer.from(versionId).toString('hex'))
     const before = await metric(1, 'scratchbird_read_repairs_total')
@@ -222,7 +223,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const shard = await shardOf('q2', 'future')
     const versionId = encodeUuidV8({ ts: Date.now() + 60_000, counter: 0, nodeId: 2, random: 1 })
     const codec = codecOf('REPLICA_APPLY')
-    const payload = codec.encodeRequest({ shard, commitHlc: 0n, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })
+    const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })
     const before = await metric(3, 'scratchbird_hlc_remote_rejections_total')
     await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
     expect(await metric(3, 'scratchbird_hlc_remote_rejections_total')).toBe(before + 1)

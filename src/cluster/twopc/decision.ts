@@ -1,4 +1,5 @@
 import { isScratchBirdError, ScratchBirdError } from '../../core/errors'
+import { asHlcTs } from '../../core/ids'
 import type { HlcTs, Xid } from '../../storage/types'
 
 // The coordinator's decision record (DESIGN §6 "Transactions across shards"): one row per xid in a
@@ -36,7 +37,7 @@ export function encodeDecision (d: Decision): Uint8Array {
 
 export function decodeDecision (b: Uint8Array): Decision {
   if (b.length === 9 && b[0] === FORMAT_COMMIT) {
-    return { outcome: 'commit', commitHlc: new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(1, false) }
+    return { outcome: 'commit', commitHlc: asHlcTs(new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(1, false)) }
   }
   if (b.length === 1 && b[0] === FORMAT_ABORT) return ABORT_DECISION
   throw new ScratchBirdError('SB_STORAGE_CORRUPT', '2PC decision record is unreadable', { bytes: b.length, format: b[0] ?? null })

@@ -1,4 +1,5 @@
 import { ScratchBirdError } from '../../core/errors'
+import { asHlcTs, asXid, type HlcTs, type Xid } from '../../core/ids'
 import type { LwwOutcome, ReplicaWrite, RowWrite } from '../../storage/engine'
 import { checkTuple, decodeTuple, encodeTuple, type TupleValue } from '../../storage/keys'
 
@@ -21,10 +22,10 @@ const OP_CODE: Record<RowWrite['op'], number> = { insert: 0, update: 1, delete: 
 const LWW_OUTCOMES: readonly LwwOutcome[] = ['newer', 'same', 'older']
 const LWW_CODE: Record<LwwOutcome, number> = { newer: 0, same: 1, older: 2 }
 
-export interface AutocommitRequestMsg { shard: number, writes: RowWrite[], commitHlc: bigint, xid?: bigint }
-export interface AutocommitReplyMsg { xid: bigint, lsn: bigint | null, commitHlc: bigint, affected: boolean[] }
-export interface ReplicaApplyRequestMsg { shard: number, writes: ReplicaWrite[], commitHlc: bigint, xid?: bigint }
-export interface ReplicaApplyReplyMsg { xid: bigint, lsn: bigint | null, commitHlc: bigint, applied: LwwOutcome[] }
+export interface AutocommitRequestMsg { shard: number, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
+export interface AutocommitReplyMsg { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }
+export interface ReplicaApplyRequestMsg { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+export interface ReplicaApplyReplyMsg { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }
 
 function malformedMsg (what: string, op: string): ScratchBirdError {
   return new ScratchBirdError('SB_MALFORMED_REQUEST', `malformed ${op} message: ${what}`)
@@ -105,9 +106,9 @@ function decodeWrites (b: Uint8Array, copy: boolean, lwwOnly: boolean): Autocomm
   const shard = dv.getUint32(p, true); p += 4
   const flags = dv.getUint8(p); p += 1
   if (flags > 1) throw malformed('flags')
-  const commitHlc = dv.getBigUint64(p, true); p += 8
-  let xid: bigint | undefined
-  if (flags & 1) { need(8); xid = dv.getBigUint64(p, true); p += 8 }
+  const commitHlc = asHlcTs(dv.getBigUint64(p, true)); p += 8
+  let xid: Xid | undefined
+  if (flags & 1) { need(8); xid = asXid(dv.getBigUint64(p, true)); p += 8 }
   need(4)
   const n = dv.getUint32(p, true); p += 4
   if (n > b.length) throw malformed('write count')
@@ -153,14 +154,14 @@ function replyFrame (xid: bigint, lsn: bigint | null, commitHlc: bigint, n: numb
   return out
 }
 
-interface ReplyHeader { xid: bigint, lsn: bigint | null, commitHlc: bigint, n: number }
+interface ReplyHeader { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, n: number }
 
 function readReplyFrame (b: Uint8Array, op: string): ReplyHeader {
   if (b.length < 29) throw malformedMsg('truncated reply', op)
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
   const n = dv.getUint32(25, true)
   if (b.length !== 29 + n) throw malformedMsg('reply length', op)
-  return { xid: dv.getBigUint64(0, true), lsn: dv.getUint8(8) ? dv.getBigUint64(9, true) : null, commitHlc: dv.getBigUint64(17, true), n }
+  return { xid: asXid(dv.getBigUint64(0, true)), lsn: dv.getUint8(8) ? dv.getBigUint64(9, true) : null, commitHlc: asHlcTs(dv.getBigUint64(17, true)), n }
 }
 
 export function encodeAutocommitReply (r: AutocommitReplyMsg): Uint8Array {

@@ -1,5 +1,5 @@
 import { CodecReader, CodecWriter } from '../../core/codec'
-import type { Isolation } from '../../storage/types'
+import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import {
   decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
   encodeReplicaApply, encodeReplicaApplyReply
@@ -50,19 +50,19 @@ function opCodec<Req, Rep> (op: string, body: Body<Req, Rep>): OpCodec<Req, Rep>
 
 const ISOLATIONS: readonly Isolation[] = ['snapshot', 'read_committed']
 
-const optXid = (w: CodecWriter, xid: bigint | undefined): void => w.opt(xid, v => w.u64(v))
-const readOptXid = (r: CodecReader): { xid?: bigint } => { const xid = r.opt(() => r.u64()); return xid === undefined ? {} : { xid } }
+const optXid = (w: CodecWriter, xid: Xid | undefined): void => w.opt(xid, v => w.u64(v))
+const readOptXid = (r: CodecReader): { xid?: Xid } => { const xid = r.opt(() => r.xid()); return xid === undefined ? {} : { xid } }
 
 /** Requests naming only their shard (and maybe an xid), replies that carry nothing. */
 const shardOnly: [Writer<{ shard: number }>, Reader<{ shard: number }>] = [(w, v) => w.u32(v.shard), r => ({ shard: r.u32() })]
-const shardXid: [Writer<{ shard: number, xid: bigint }>, Reader<{ shard: number, xid: bigint }>] = [
-  (w, v) => { w.u32(v.shard); w.u64(v.xid) }, r => ({ shard: r.u32(), xid: r.u64() })]
-const shardXidHlc: [Writer<{ shard: number, xid: bigint, commitHlc: bigint }>, Reader<{ shard: number, xid: bigint, commitHlc: bigint }>] = [
-  (w, v) => { w.u32(v.shard); w.u64(v.xid); w.u64(v.commitHlc) }, r => ({ shard: r.u32(), xid: r.u64(), commitHlc: r.u64() })]
+const shardXid: [Writer<{ shard: number, xid: Xid }>, Reader<{ shard: number, xid: Xid }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid) }, r => ({ shard: r.u32(), xid: r.xid() })]
+const shardXidHlc: [Writer<{ shard: number, xid: Xid, commitHlc: HlcTs }>, Reader<{ shard: number, xid: Xid, commitHlc: HlcTs }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid); w.u64(v.commitHlc) }, r => ({ shard: r.u32(), xid: r.xid(), commitHlc: r.hlc() })]
 const nothing: [Writer<Record<string, never>>, Reader<Record<string, never>>] = [() => {}, () => ({})]
-const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: bigint }>, Reader<{ lsn: bigint | null, commitHlc: bigint }>] = [
+const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: HlcTs }>, Reader<{ lsn: bigint | null, commitHlc: HlcTs }>] = [
   (w, v) => { w.opt(v.lsn, l => w.u64(l)); w.u64(v.commitHlc) },
-  r => ({ lsn: r.opt(() => r.u64()) ?? null, commitHlc: r.u64() })]
+  r => ({ lsn: r.opt(() => r.u64()) ?? null, commitHlc: r.hlc() })]
 const queryRows: [Writer<{ rows: Uint8Array, scanned: number }>, Reader<{ rows: Uint8Array, scanned: number }>] = [
   (w, v) => { w.blob(v.rows); w.uint(v.scanned) }, r => ({ rows: r.blob(), scanned: r.uint() })]
 
@@ -72,7 +72,7 @@ const writeHint = (w: CodecWriter, h: Hint): void => {
   w.u16(h.target); w.u32(h.shard); w.u32(h.tableId); w.blob(h.key); w.u64(h.xid); writeVersionId(w, h.versionId); writeRow(w, h.row); w.uint(h.createdAtMs)
 }
 const readHint = (r: CodecReader): Hint => ({
-  target: r.u16(), shard: r.u32(), tableId: r.u32(), key: r.blob(), xid: r.u64(), versionId: readVersionId(r), row: readRow(r), createdAtMs: r.uint()
+  target: r.u16(), shard: r.u32(), tableId: r.u32(), key: r.blob(), xid: r.xid(), versionId: readVersionId(r), row: readRow(r), createdAtMs: r.uint()
 })
 const writeStored = (w: CodecWriter, h: StoredHintBytes): void => { w.blob(h.id); w.blob(h.value) }
 const readStored = (r: CodecReader): StoredHintBytes => ({ id: r.blob(), value: r.blob() })
@@ -89,8 +89,8 @@ const BODIES: Bodies = {
   },
   BEGIN: {
     req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid) },
-      r => ({ shard: r.u32(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.u64(), ...readOptXid(r) })],
-    rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.u64() })]
+      r => ({ shard: r.u32(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) })],
+    rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.xid() })]
   },
   GET: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeTuple(w, v.pk); optXid(w, v.xid) },
@@ -105,7 +105,7 @@ const BODIES: Bodies = {
   },
   WRITE: {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.xid); w.array(v.writes, x => writeRowWrite(w, x)) },
-      r => ({ shard: r.u32(), xid: r.u64(), writes: r.array(() => readRowWrite(r), 22) })],
+      r => ({ shard: r.u32(), xid: r.xid(), writes: r.array(() => readRowWrite(r), 22) })],
     rep: [(w, v) => w.array(v.affected, a => w.bool(a)), r => ({ affected: r.array(() => r.bool()) })]
   },
   COMMIT: { req: shardXidHlc, rep: commitOutcome },
@@ -115,7 +115,7 @@ const BODIES: Bodies = {
   ABORT_PREPARED: { req: shardXid, rep: nothing },
   LIST_LIMBO: {
     req: shardOnly,
-    rep: [(w, v) => w.array(v.limbo, l => { w.u64(l.xid); w.uint(l.rows) }), r => ({ limbo: r.array(() => ({ xid: r.u64(), rows: r.uint() }), 9) })]
+    rep: [(w, v) => w.array(v.limbo, l => { w.u64(l.xid); w.uint(l.rows) }), r => ({ limbo: r.array(() => ({ xid: r.xid(), rows: r.uint() }), 9) })]
   },
   READ_COMMIT_LOG: {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.fromLsn); w.f64(v.limit) }, r => ({ shard: r.u32(), fromLsn: r.u64(), limit: readLimit(r) })],
@@ -127,8 +127,8 @@ const BODIES: Bodies = {
       r => ({
         entries: r.array(() => ({
           lsn: r.u64(),
-          xid: r.u64(),
-          commitHlc: r.u64(),
+          xid: r.xid(),
+          commitHlc: r.hlc(),
           mutations: r.array(() => ({ tableId: r.u32(), pk: readTuple(r), versionId: readVersionId(r), row: readRow(r) }), 22)
         }), 25)
       })
@@ -143,9 +143,9 @@ const BODIES: Bodies = {
       },
       r => ({
         shard: r.u32(),
-        horizonHlc: r.u64(),
+        horizonHlc: r.hlc(),
         purgeTombstonesOf: r.array(() => r.u32(), 4),
-        commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.u64()) }), 3))
+        commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.hlc()) }), 3))
       })
     ],
     rep: [
@@ -156,7 +156,7 @@ const BODIES: Bodies = {
         w.f64(v.durationMs)
       },
       r => ({
-        horizonHlc: r.u64(),
+        horizonHlc: r.hlc(),
         rowsExamined: r.uint(),
         backVersionsRemoved: r.uint(),
         deadVersionsRemoved: r.uint(),
@@ -173,7 +173,7 @@ const BODIES: Bodies = {
   STATS: {
     req: shardOnly,
     rep: [(w, v) => { w.u32(v.shard); w.u64(v.lastLsn); w.u64(v.hlcHighWater); w.uint(v.openTxns); w.uint(v.limbo) },
-      r => ({ shard: r.u32(), lastLsn: r.u64(), hlcHighWater: r.u64(), openTxns: r.uint(), limbo: r.uint() })]
+      r => ({ shard: r.u32(), lastLsn: r.u64(), hlcHighWater: r.hlc(), openTxns: r.uint(), limbo: r.uint() })]
   },
   QUERY: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },

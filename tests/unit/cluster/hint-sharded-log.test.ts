@@ -6,6 +6,7 @@ import { ShardEngine } from '../../../src/storage/engine'
 import { HintStore, type Hint } from '../../../src/storage/hint-store'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
 import { HostClient } from '../shard/host-fixtures'
+import { asXid, asHlcTs } from '../../../src/core/ids'
 
 // The node's hint log (src/cluster/hints/sharded-log.ts) over real shard hosts (src/shard/host.ts
 // + hint-ops.ts, requests and replies through the binary codecs as on the rings), each shard's
@@ -62,7 +63,7 @@ async function startNode (disks = new Map<number, MemoryStore>()): Promise<Node>
 let seq = 0
 function hint (target: number, shard: number, createdAtMs = 1000, rowBytes = 10): Hint {
   seq++
-  return { target, shard, tableId: 9, key: Uint8Array.of(0x31, seq & 0xff, seq >> 8), xid: BigInt(seq), versionId: new Uint8Array(16).fill(seq & 0xff), row: new Uint8Array(rowBytes).fill(7), createdAtMs }
+  return { target, shard, tableId: 9, key: Uint8Array.of(0x31, seq & 0xff, seq >> 8), xid: asXid(BigInt(seq)), versionId: new Uint8Array(16).fill(seq & 0xff), row: new Uint8Array(rowBytes).fill(7), createdAtMs }
 }
 
 function logOf (n: Node, caps: { maxHintsPerTarget?: number, maxBytesPerTarget?: number } = {}, maxMessageBytes = 1024 * 1024): ShardedHintLog {
@@ -101,7 +102,7 @@ describe('ShardedHintLog over the shard workers\' stores', () => {
   it('leaves the shard\'s rows alone: the engine scans its table and reopens over a store holding hints', async () => {
     const n = await startNode()
     const log = logOf(n)
-    await n.engines.get(0)!.autocommit({ writes: [{ op: 'put', tableId: 9, pk: [1n], versionId: new Uint8Array(16).fill(1), row: Uint8Array.of(1, 2) }], commitHlc: 1n << 20n })
+    await n.engines.get(0)!.autocommit({ writes: [{ op: 'put', tableId: 9, pk: [1n], versionId: new Uint8Array(16).fill(1), row: Uint8Array.of(1, 2) }], commitHlc: asHlcTs(1n << 20n) })
     await log.add([hint(7, 0), hint(7, 0)])
     const rows = []
     for await (const r of n.engines.get(0)!.scan(9, {})) rows.push(r)

@@ -11,6 +11,8 @@ import {
 import type { KvStore } from '../../../src/storage/kv'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
+import { makeXid } from '../../../src/storage/xid'
+import { asXid } from '../../../src/core/ids'
 
 const T0 = 1_767_225_600_000 // 2026-01-01
 const DAY = 86_400_000
@@ -25,7 +27,7 @@ function hint (target: number, createdAtMs: number, n: number, over: Partial<Hin
     shard: 7,
     tableId: 1000 + (n % 3),
     key: Uint8Array.of(0x14 + 1, n & 0xff),
-    xid: (BigInt(target) << 48n) | BigInt(n),
+    xid: makeXid(target, BigInt(n)),
     versionId,
     row: n % 4 === 3 ? null : new Uint8Array(10 + (n % 5)).fill(n & 0xff),
     createdAtMs,
@@ -299,7 +301,7 @@ describe('hint encoding', () => {
     shard: fc.integer({ min: 0, max: 0xffff_ffff }),
     tableId: fc.integer({ min: 0, max: 0xffff_ffff }),
     key: fc.uint8Array({ maxLength: 300 }),
-    xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid),
     versionId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
     row: fc.option(fc.uint8Array({ maxLength: 300 }), { nil: null }),
     createdAtMs: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })

@@ -6,6 +6,7 @@ import {
 import { isScratchBirdError, type ScratchBirdError } from '../../../src/core/errors'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import type { ReplicaWrite, VersionedRow } from '../../../src/storage/engine'
+import { asHlcTs, asXid } from '../../../src/core/ids'
 
 // The statement-level quorum coordinator (src/cluster/quorum/coordinator.ts): shard batches →
 // per-shard write machines, hint targets, the statement's answer and the failure report; point
@@ -22,7 +23,7 @@ const placement = (shard: number, n: number): number[] => Array.from({ length: n
 
 function statement (batches: ShardBatchSpec[], alive: (id: number) => boolean = () => true): StatementWrite {
   let seq = 100
-  return new StatementWrite({ batches, xid: 77n, commitHlc: 9n, replicas: placement, alive, nowMs: 0, timeoutMs: 1000, nextReqId: () => ++seq })
+  return new StatementWrite({ batches, xid: asXid(77n), commitHlc: asHlcTs(9n), replicas: placement, alive, nowMs: 0, timeoutMs: 1000, nextReqId: () => ++seq })
 }
 
 const spec = (shard: number, w: number, writes: ReplicaWrite[]): ShardBatchSpec => ({ shard, replicationFactor: 3, writeQuorum: w, writes })

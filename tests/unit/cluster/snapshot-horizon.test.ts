@@ -6,12 +6,15 @@ import { formatOldestSnapshot, oldestOf, parseOldestSnapshot, peerSnapshotFloor,
 
 const member = (nodeId: number, oldestActiveHlc: string, over: Partial<AnnouncingMember> = {}): AnnouncingMember =>
   ({ nodeId, isSelf: false, alive: true, oldestActiveHlc, ...over })
+import { asHlcTs } from '../../../src/core/ids'
+
+const h = asHlcTs
 
 describe('the gossiped oldest snapshot (DESIGN §6)', () => {
   it('round-trips the announcement; none and the empty text of older releases hold nothing back; junk is malformed', () => {
     expect(formatOldestSnapshot(undefined)).toBe('none')
-    expect(formatOldestSnapshot(7238556057600028n)).toBe('7238556057600028')
-    expect(parseOldestSnapshot('7238556057600028')).toBe(7238556057600028n)
+    expect(formatOldestSnapshot(h(7238556057600028n))).toBe('7238556057600028')
+    expect(parseOldestSnapshot('7238556057600028')).toBe(h(7238556057600028n))
     expect(parseOldestSnapshot('none')).toBeUndefined()
     expect(parseOldestSnapshot('')).toBeUndefined()
     for (const bad of ['-1', '12a', ' 5', '1e9', '18446744073709551616', '0x10']) expect(parseOldestSnapshot(bad)).toBeNull()
@@ -28,15 +31,15 @@ describe('the gossiped oldest snapshot (DESIGN §6)', () => {
       member(6, ''),
       member(7, 'garbage')
     ])
-    expect(floor).toEqual({ floor: 300n, malformed: [7] })
+    expect(floor).toEqual({ floor: h(300n), malformed: [7] })
     expect(peerSnapshotFloor([member(2, 'none')])).toEqual({ floor: undefined, malformed: [] })
   })
 
   it('the horizon is now, lowered to every floor', () => {
-    expect(sweepHorizon(1000n)).toBe(1000n)
-    expect(sweepHorizon(1000n, undefined, 400n, 700n)).toBe(400n)
-    expect(sweepHorizon(1000n, 2000n)).toBe(1000n)
-    expect(oldestOf(undefined, 5n, 3n)).toBe(3n)
+    expect(sweepHorizon(h(1000n))).toBe(h(1000n))
+    expect(sweepHorizon(h(1000n), undefined, h(400n), h(700n))).toBe(h(400n))
+    expect(sweepHorizon(h(1000n), h(2000n))).toBe(h(1000n))
+    expect(oldestOf(undefined, h(5n), h(3n))).toBe(h(3n))
     expect(oldestOf(undefined)).toBeUndefined()
   })
 })
@@ -53,16 +56,16 @@ describe('the announcement travels in gossip', () => {
         b.receive('a:1', gossipPingCodec.decode(gossipPingCodec.encode(o.msg)), now)
       }
     }
-    a.setLocal({ oldestActiveHlc: formatOldestSnapshot(7238556057600028n) })
+    a.setLocal({ oldestActiveHlc: formatOldestSnapshot(h(7238556057600028n)) })
     deliver(0)
-    expect(floorAtB(0)).toBe(7238556057600028n)
+    expect(floorAtB(0)).toBe(h(7238556057600028n))
     a.setLocal({ oldestActiveHlc: formatOldestSnapshot(undefined) })
     deliver(1000)
     expect(floorAtB(1000)).toBeUndefined()
     // Silent past the heartbeat timeout, A is down at B and no longer holds the horizon back.
-    a.setLocal({ oldestActiveHlc: formatOldestSnapshot(5n) })
+    a.setLocal({ oldestActiveHlc: formatOldestSnapshot(h(5n)) })
     deliver(2000)
-    expect(floorAtB(2000)).toBe(5n)
+    expect(floorAtB(2000)).toBe(h(5n))
     for (let t = 3000; t <= 40_000; t += 1000) b.tick(t)
     expect(floorAtB(40_000)).toBeUndefined()
   })

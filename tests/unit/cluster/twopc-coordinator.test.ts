@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { ScratchBirdError } from '../../../src/core/errors'
 import { TwoPhaseCoordinator, type CoordinatorEffect } from '../../../src/cluster/twopc/coordinator'
 import { ABORT_DECISION } from '../../../src/cluster/twopc/decision'
+import { makeXid } from '../../../src/storage/xid'
+import { hlcTs } from '../../../src/storage/types'
 
 // The coordinator machine alone: effects out for events in, no I/O.
 
-const XID = (3n << 48n) | 9n
-const HLC = 1_000_000n << 16n
+const XID = makeXid(3, 9n)
+const HLC = hlcTs(16_000_000)
 const lost = (): ScratchBirdError => new ScratchBirdError('SB_NODE_UNREACHABLE', 'connection reset')
 const taken = (): ScratchBirdError => new ScratchBirdError('SB_UNIQUE_VIOLATION', 'duplicate primary key')
 

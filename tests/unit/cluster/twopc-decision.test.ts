@@ -2,10 +2,13 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ABORT_DECISION, decisionShard, decisionSlotTaken, decodeDecision, encodeDecision } from '../../../src/cluster/twopc/decision'
 import { isScratchBirdError, ScratchBirdError } from '../../../src/core/errors'
+import { asHlcTs, asXid } from '../../../src/core/ids'
+import { makeXid } from '../../../src/storage/xid'
+import { hlcTs } from '../../../src/storage/types'
 
 // The decision record: its bytes come back from storage, so any bytes decode or fail coded.
 
-const HLC = 1_000_000n << 16n
+const HLC = hlcTs(16_000_000)
 
 describe('2PC decision record codec', () => {
   it('round-trips commit and abort; format 1 is the commit record of earlier releases', () => {
@@ -29,7 +32,7 @@ describe('2PC decision record codec', () => {
         expect(isScratchBirdError(e) && e.code === 'SB_STORAGE_CORRUPT').toBe(true)
       }
     }))
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), h => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asHlcTs), h => {
       expect(decodeDecision(encodeDecision({ outcome: 'commit', commitHlc: h }))).toEqual({ outcome: 'commit', commitHlc: h })
     }))
   })
@@ -42,7 +45,7 @@ describe('2PC decision record codec', () => {
   })
 
   it('places records by xid alone', () => {
-    expect(decisionShard(10n, 4)).toBe(2)
-    expect(decisionShard((7n << 48n) | 5n, 16)).toBe(5)
+    expect(decisionShard(asXid(10n), 4)).toBe(2)
+    expect(decisionShard(makeXid(7, 5n), 16)).toBe(5)
   })
 })

@@ -7,6 +7,7 @@ import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type Gos
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
 import { SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
+import { asXid } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -156,7 +157,7 @@ describe('cluster RPC payload codecs', () => {
 
   it('carries a shard op\'s own binary payload through SHARD_QUERY unchanged', () => {
     const get = codecOf('GET')
-    const payload = get.encodeRequest({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+    const payload = get.encodeRequest({ shard: 5, tableId: 9, pk: ['k', 1n], xid: asXid(77n) })
     const q = rpcPayloads('SHARD_QUERY').request
     const back = q.decode(q.encode({ op: 'GET', shard: 5, payload }))
     expect(back.op).toBe('GET')

@@ -7,6 +7,7 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardWorkers } from '../../../src/node/shard-workers'
 import { ManualClock } from '../../../src/core/clock'
 import type { RowWrite } from '../../../src/storage/engine'
+import { makeXid } from '../../../src/storage/xid'
 import { nextHlc, row, testWorkerOptions, text, vid } from './worker-fixtures'
 
 // Real worker threads, real rings, real LevelDB: requests routed by shard, transactions, and a
@@ -94,7 +95,7 @@ describe('ShardWorkers', () => {
     const w = await startWorkers()
     const v = (n: number): Uint8Array => { const b = new Uint8Array(16); new DataView(b.buffer).setUint32(4, n); b[6] = 0x80; return b }
     const rw = (pk: string, value: string | null, n: number) => ({ tableId: 5, pk: [pk], versionId: v(n), row: value === null ? null : row(value) })
-    const xid = (9n << 48n) | 1n
+    const xid = makeXid(9, 1n)
     const a = await w.request('REPLICA_APPLY', { shard: 2, writes: [rw('a', 'A1', 10), rw('b', 'B1', 10)], commitHlc: nextHlc(), xid })
     expect([a.xid, a.applied, a.lsn]).toEqual([xid, ['newer', 'newer'], 1n])
     // the retry of the same delivery acknowledges without logging

@@ -7,8 +7,10 @@ import { commitTwoPhase, decisionShard, recoverLimbo } from '../../../src/cluste
 import { ShardWorkers } from '../../../src/node/shard-workers'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import type { RowWrite } from '../../../src/storage/engine'
-import { hlcTs } from '../../../src/storage/types'
+import { hlcTs, type HlcTs, type Xid } from '../../../src/storage/types'
 import { testWorkerOptions } from './worker-fixtures'
+import { makeXid } from '../../../src/storage/xid'
+import { asXid } from '../../../src/core/ids'
 
 // Two-phase commit over real shard workers and LevelDB, including "node restarted between
 // prepare and commit": the workers are killed (as a crash would) and restarted on the same data.
@@ -20,7 +22,7 @@ afterEach(async () => { for (const w of open.splice(0)) await w.stop() })
 let seq = 0
 let ms = 5_000_000
 const vid = (): Uint8Array => { const v = new Uint8Array(16); new DataView(v.buffer).setUint32(12, ++seq); v[6] = 0x80; return v }
-const hlc = (): bigint => hlcTs(++ms)
+const hlc = (): HlcTs => hlcTs(++ms)
 const insert = (pk: string): RowWrite => ({ op: 'insert', tableId: 1, pk: [pk], row: new TextEncoder().encode(pk), versionId: vid() })
 
 async function startWorkers (dataDir: string): Promise<ShardWorkers> {
@@ -36,7 +38,7 @@ async function crash (w: ShardWorkers): Promise<void> {
 }
 
 /** A transaction writing one row on each of `shards`, left open. */
-async function openTxn (w: ShardWorkers, shards: number[], tag: string): Promise<bigint> {
+async function openTxn (w: ShardWorkers, shards: number[], tag: string): Promise<Xid> {
   const { xid } = await w.request('BEGIN', { shard: shards[0]!, isolation: 'read_committed', startHlc: hlc() })
   for (const [i, shard] of shards.entries()) {
     if (i > 0) await w.request('BEGIN', { shard, isolation: 'read_committed', startHlc: hlc(), xid })
@@ -156,7 +158,7 @@ describe('two-phase commit across shards', () => {
     const gate = new Promise<void>(resolve => { release = resolve })
     const held = {
       ...io,
-      writeDecision: async (x: bigint, d: Parameters<typeof io.writeDecision>[1]) => { prepared(); await gate; await io.writeDecision(x, d) }
+      writeDecision: async (x: Xid, d: Parameters<typeof io.writeDecision>[1]) => { prepared(); await gate; await io.writeDecision(x, d) }
     }
     const committing = commitTwoPhase(held, xid, [0, 1], hlc)
     await allPrepared
@@ -173,7 +175,7 @@ describe('two-phase commit across shards', () => {
   })
 
   it('places decision records by xid alone', () => {
-    expect(decisionShard(10n, 4)).toBe(2)
-    expect(decisionShard((7n << 48n) | 5n, 16)).toBe(5)
+    expect(decisionShard(asXid(10n), 4)).toBe(2)
+    expect(decisionShard(makeXid(7, 5n), 16)).toBe(5)
   })
 })

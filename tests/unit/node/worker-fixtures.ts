@@ -1,4 +1,4 @@
-import { hlcTs } from '../../../src/storage/types'
+import { hlcTs, type HlcTs } from '../../../src/storage/types'
 import { ManualClock } from '../../../src/core/clock'
 import type { ShardWorkersOptions } from '../../../src/node/shard-workers'
 
@@ -11,7 +11,7 @@ export const row = (s: string): Uint8Array => new TextEncoder().encode(s)
 export const text = (b: Uint8Array | null): string | null => b === null ? null : new TextDecoder().decode(b)
 let clock = 1_000_000
 /** An HLC timestamp above every earlier one. */
-export const nextHlc = (): bigint => hlcTs(++clock)
+export const nextHlc = (): HlcTs => hlcTs(++clock)
 
 /**
  * ShardWorkers options for tests: small rings and LevelDB buffers, a manual clock for restart

@@ -7,11 +7,14 @@ import {
 } from '../../../src/shard/protocol/codec'
 import type { ReplicaWrite, RowWrite } from '../../../src/storage/engine'
 import { encodeTuple } from '../../../src/storage/keys'
+import { asHlcTs, asXid } from '../../../src/core/ids'
 
 // The AUTOCOMMIT codec carries the write path between the main thread and a shard worker: it
 // must round-trip, and garbage (a bug, a torn frame) must be SB_MALFORMED_REQUEST, never a crash.
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
+const xidArb = u64.map(asXid)
+const hlcArb = u64.map(asHlcTs)
 const pkArb = fc.array(fc.oneof(fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), fc.string({ maxLength: 6 }), fc.constant(null)), { minLength: 1, maxLength: 3 })
 const writeArb: fc.Arbitrary<RowWrite> = fc.record({
   op: fc.constantFrom('insert', 'update', 'delete', 'put', 'lww'),
@@ -29,8 +32,8 @@ const writeArb: fc.Arbitrary<RowWrite> = fc.record({
 const msgArb = fc.record({
   shard: fc.integer({ min: 0, max: 0xffff_ffff }),
   writes: fc.array(writeArb, { maxLength: 4 }),
-  commitHlc: u64,
-  xid: fc.option(u64, { nil: undefined })
+  commitHlc: hlcArb,
+  xid: fc.option(xidArb, { nil: undefined })
 })
 
 function plain (w: RowWrite): unknown[] {
@@ -68,12 +71,12 @@ describe('AUTOCOMMIT codec', () => {
 
   it('encodes pkBytes when a write carries them', () => {
     const pkBytes = encodeTuple([42n, 'x'])
-    const b = encodeAutocommit({ shard: 1, commitHlc: 5n, writes: [{ op: 'insert', tableId: 3, pk: [], pkBytes, row: Uint8Array.of(1), versionId: new Uint8Array(16) }] })
+    const b = encodeAutocommit({ shard: 1, commitHlc: asHlcTs(5n), writes: [{ op: 'insert', tableId: 3, pk: [], pkBytes, row: Uint8Array.of(1), versionId: new Uint8Array(16) }] })
     expect(decodeAutocommit(b).writes[0]!.pk).toEqual([42n, 'x'])
   })
 
   it('replies round-trip', () => {
-    fc.assert(fc.property(u64, fc.option(u64, { nil: null }), u64, fc.array(fc.boolean(), { maxLength: 8 }), (xid, lsn, commitHlc, affected) => {
+    fc.assert(fc.property(xidArb, fc.option(u64, { nil: null }), hlcArb, fc.array(fc.boolean(), { maxLength: 8 }), (xid, lsn, commitHlc, affected) => {
       expect(decodeAutocommitReply(encodeAutocommitReply({ xid, lsn, commitHlc, affected }))).toEqual({ xid, lsn, commitHlc, affected })
     }))
   })
@@ -100,8 +103,8 @@ const replicaWriteArb: fc.Arbitrary<ReplicaWrite> = fc.record({
 const replicaMsgArb = fc.record({
   shard: fc.integer({ min: 0, max: 0xffff_ffff }),
   writes: fc.array(replicaWriteArb, { maxLength: 4 }),
-  commitHlc: u64,
-  xid: fc.option(u64, { nil: undefined })
+  commitHlc: hlcArb,
+  xid: fc.option(xidArb, { nil: undefined })
 })
 
 describe('REPLICA_APPLY codec', () => {
@@ -119,15 +122,15 @@ describe('REPLICA_APPLY codec', () => {
 
   it('refuses writes of any other op; AUTOCOMMIT takes lww writes', () => {
     const w = { tableId: 1, pk: [1n], row: Uint8Array.of(1), versionId: new Uint8Array(16) }
-    const other = encodeAutocommit({ shard: 1, commitHlc: 2n, writes: [{ ...w, op: 'lww' }, { ...w, op: 'put' }] })
+    const other = encodeAutocommit({ shard: 1, commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }, { ...w, op: 'put' }] })
     expect(() => decodeReplicaApply(other)).toThrow(/REPLICA_APPLY.*only lww/)
     expect(decodeAutocommit(other).writes.map(x => x.op)).toEqual(['lww', 'put'])
-    expect(decodeReplicaApply(encodeAutocommit({ shard: 1, commitHlc: 2n, writes: [{ ...w, op: 'lww' }] })).writes[0]!.op).toBe('lww')
+    expect(decodeReplicaApply(encodeAutocommit({ shard: 1, commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }] })).writes[0]!.op).toBe('lww')
   })
 
   it('replies round-trip', () => {
     const outcome = fc.constantFrom('newer' as const, 'same' as const, 'older' as const)
-    fc.assert(fc.property(u64, fc.option(u64, { nil: null }), u64, fc.array(outcome, { maxLength: 8 }), (xid, lsn, commitHlc, applied) => {
+    fc.assert(fc.property(xidArb, fc.option(u64, { nil: null }), hlcArb, fc.array(outcome, { maxLength: 8 }), (xid, lsn, commitHlc, applied) => {
       expect(decodeReplicaApplyReply(encodeReplicaApplyReply({ xid, lsn, commitHlc, applied }))).toEqual({ xid, lsn, commitHlc, applied })
     }))
   })

@@ -6,6 +6,7 @@ import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequ
 import type { RowWrite, ScanOptions } from '../../../src/storage/engine'
 import type { TupleValue } from '../../../src/storage/keys'
 import { textArb } from '../sblr/arbitraries'
+import { asXid, asHlcTs } from '../../../src/core/ids'
 
 // Every shard op's binary codec (op-codecs.ts): requests and replies round-trip, and any bytes —
 // random, truncated, flipped — decode or fail with SB_MALFORMED_REQUEST, never another exception.
@@ -17,7 +18,9 @@ const u32 = fc.integer({ min: 0, max: 0xffff_ffff })
 const count = fc.nat({ max: 1_000_000 })
 const bytes = fc.uint8Array({ maxLength: 24 })
 const versionId = fc.uint8Array({ minLength: 16, maxLength: 16 })
-const xidOpt = fc.option(u64, { nil: undefined })
+const xidArb = u64.map(asXid)
+const hlcArb = u64.map(asHlcTs)
+const xidOpt = fc.option(xidArb, { nil: undefined })
 const limitArb = fc.oneof(fc.nat(), fc.constant(Infinity), fc.double({ min: 0, max: 1e300, noNaN: true }))
 
 const tupleValue: fc.Arbitrary<TupleValue> = fc.oneof(
@@ -61,7 +64,7 @@ const queryOptions = fc.record({
   aggregate: fc.option(fc.record({ keys: count, kinds: fc.array(fc.constantFrom(...AGG_KINDS), { maxLength: 4 }) }), { nil: undefined })
 }).map(defined)
 
-const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: u64 })
+const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb })
 const queryRows = fc.record({ rows: bytes, scanned: count })
 const nothing = fc.constant({})
 const u16 = fc.integer({ min: 0, max: 0xffff })
@@ -73,29 +76,29 @@ type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc
 const ARBS: Arbs = {
   PING: { req: fc.record({ shard: u32 }), rep: fc.record({ worker: count, shards: fc.array(u32, { maxLength: 5 }) }) },
   AUTOCOMMIT: {
-    req: fc.record({ shard: u32, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: u64, xid: xidOpt }).map(defined),
-    rep: fc.record({ xid: u64, lsn: fc.option(u64, { nil: null }), commitHlc: u64, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
+    req: fc.record({ shard: u32, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: hlcArb, xid: xidOpt }).map(defined),
+    rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
   },
-  BEGIN: { req: fc.record({ shard: u32, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: u64, xid: xidOpt }).map(defined), rep: fc.record({ xid: u64 }) },
+  BEGIN: { req: fc.record({ shard: u32, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: hlcArb, xid: xidOpt }).map(defined), rep: fc.record({ xid: xidArb }) },
   GET: { req: fc.record({ shard: u32, tableId: u32, pk: tuple, xid: xidOpt }).map(defined), rep: fc.record({ row: fc.option(bytes, { nil: null }) }) },
   SCAN: {
     req: fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
     rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, row: bytes }), { maxLength: 4 }) })
   },
-  WRITE: { req: fc.record({ shard: u32, xid: u64, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
-  COMMIT: { req: fc.record({ shard: u32, xid: u64, commitHlc: u64 }), rep: commitOutcome },
-  ROLLBACK: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
-  PREPARE: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
-  COMMIT_PREPARED: { req: fc.record({ shard: u32, xid: u64, commitHlc: u64 }), rep: commitOutcome },
-  ABORT_PREPARED: { req: fc.record({ shard: u32, xid: u64 }), rep: nothing },
-  LIST_LIMBO: { req: fc.record({ shard: u32 }), rep: fc.record({ limbo: fc.array(fc.record({ xid: u64, rows: count }), { maxLength: 4 }) }) },
+  WRITE: { req: fc.record({ shard: u32, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
+  COMMIT: { req: fc.record({ shard: u32, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
+  ROLLBACK: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
+  PREPARE: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
+  COMMIT_PREPARED: { req: fc.record({ shard: u32, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
+  ABORT_PREPARED: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
+  LIST_LIMBO: { req: fc.record({ shard: u32 }), rep: fc.record({ limbo: fc.array(fc.record({ xid: xidArb, rows: count }), { maxLength: 4 }) }) },
   READ_COMMIT_LOG: {
     req: fc.record({ shard: u32, fromLsn: u64, limit: limitArb }),
     rep: fc.record({
       entries: fc.array(fc.record({
         lsn: u64,
-        xid: u64,
-        commitHlc: u64,
+        xid: xidArb,
+        commitHlc: hlcArb,
         mutations: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 })
       }), { maxLength: 3 })
     })
@@ -103,12 +106,12 @@ const ARBS: Arbs = {
   SWEEP: {
     req: fc.record({
       shard: u32,
-      horizonHlc: u64,
+      horizonHlc: hlcArb,
       purgeTombstonesOf: fc.array(u32, { maxLength: 4 }),
-      commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(u64, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined })
+      commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(hlcArb, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined })
     }),
     rep: fc.record({
-      horizonHlc: u64,
+      horizonHlc: hlcArb,
       rowsExamined: count,
       backVersionsRemoved: count,
       deadVersionsRemoved: count,
@@ -121,7 +124,7 @@ const ARBS: Arbs = {
       durationMs: fc.double({ min: 0, max: 1e9, noNaN: true })
     })
   },
-  STATS: { req: fc.record({ shard: u32 }), rep: fc.record({ shard: u32, lastLsn: u64, hlcHighWater: u64, openTxns: count, limbo: count }) },
+  STATS: { req: fc.record({ shard: u32 }), rep: fc.record({ shard: u32, lastLsn: u64, hlcHighWater: hlcArb, openTxns: count, limbo: count }) },
   QUERY: {
     req: fc.tuple(fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
     rep: queryRows
@@ -143,10 +146,10 @@ const ARBS: Arbs = {
     req: fc.record({
       shard: u32,
       writes: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 }),
-      commitHlc: u64,
+      commitHlc: hlcArb,
       xid: xidOpt
     }).map(defined),
-    rep: fc.record({ xid: u64, lsn: fc.option(u64, { nil: null }), commitHlc: u64, applied: fc.array(fc.constantFrom('newer', 'same', 'older'), { maxLength: 4 }) })
+    rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, applied: fc.array(fc.constantFrom('newer', 'same', 'older'), { maxLength: 4 }) })
   },
   REPLICA_READ: {
     req: fc.record({ shard: u32, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
@@ -155,7 +158,7 @@ const ARBS: Arbs = {
   HINT_ADD: {
     req: fc.record({
       shard: u32,
-      hints: fc.array(fc.record({ target: u16, shard: u32, tableId: u32, key: bytes, xid: u64, versionId, row: fc.option(bytes, { nil: null }), createdAtMs: fc.maxSafeNat() }), { maxLength: 3 })
+      hints: fc.array(fc.record({ target: u16, shard: u32, tableId: u32, key: bytes, xid: xidArb, versionId, row: fc.option(bytes, { nil: null }), createdAtMs: fc.maxSafeNat() }), { maxLength: 3 })
     }),
     rep: hintOpReply
   },
@@ -255,7 +258,7 @@ describe('shard op codecs', () => {
     bad[9] = 0xee
     expect(() => get.decodeRequest(bad)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
     const write = codecOf('WRITE')
-    const ok = write.encodeRequest({ shard: 0, xid: 1n, writes: [{ op: 'put', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: null }] })
+    const ok = write.encodeRequest({ shard: 0, xid: asXid(1n), writes: [{ op: 'put', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: null }] })
     const asInsert = ok.slice()
     asInsert[13] = 0 // the op byte after shard u32, xid u64, count: put → insert, still with no row
     expect(() => write.decodeRequest(asInsert)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('insert without a row') }))

@@ -5,9 +5,10 @@ import { commitValueCount, decodeCommitEntry, decodeCommitValue, encodeCommitEnt
 import { Arena, checkTuple, decodeTuple, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { decodeTipEntry, decodeTipGroup, encodeTipEntry, encodeTipGroup, findInTipGroup, TipCache } from '../../../src/storage/tip'
-import { hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
+import { HLC_ZERO, hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
 import { decodeVersion, encodeVersion, type RecordVersion } from '../../../src/storage/versions'
 import { makeXid, XID_BLOCK, XidAllocator, xidCounter, xidNodeId } from '../../../src/storage/xid'
+import { asHlcTs, asXid } from '../../../src/core/ids'
 
 // Every decoder of bytes read from disk (or a peer) must turn garbage into SB_STORAGE_CORRUPT,
 // never into a crash or a wrong value.
@@ -21,12 +22,14 @@ function corruptOrValue<T> (decode: () => T): T | undefined {
 }
 
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
+const xidArb = u64.map(asXid)
+const hlcArb = u64.map(asHlcTs)
 const uuid = fc.uint8Array({ minLength: 16, maxLength: 16 })
 const versionArb: fc.Arbitrary<RecordVersion> = fc.record({
-  xid: u64,
+  xid: xidArb,
   versionId: uuid,
   tombstone: fc.boolean(),
-  commitHlc: fc.option(u64, { nil: undefined }),
+  commitHlc: fc.option(hlcArb, { nil: undefined }),
   prev: fc.option(uuid, { nil: undefined }),
   row: fc.uint8Array({ maxLength: 200 })
 }).map(v => v.tombstone ? { ...v, row: new Uint8Array(0) } : v)
@@ -88,11 +91,11 @@ describe('record versions', () => {
 
 describe('TIP entries', () => {
   it('round-trip every state, limbo with its mutations', () => {
-    fc.assert(fc.property(u64, fc.array(mutationArb, { maxLength: 4 }), (hlc, ms) => {
+    fc.assert(fc.property(hlcArb, fc.array(mutationArb, { maxLength: 4 }), (hlc, ms) => {
       expect(decodeTipEntry(encodeTipEntry('committed', hlc))).toEqual({ state: 'committed', commitHlc: hlc })
       expect(decodeTipEntry(encodeTipEntry('dead')).state).toBe('dead')
       expect(decodeTipEntry(encodeTipEntry('active')).state).toBe('active')
-      const limbo = decodeTipEntry(encodeTipEntry('limbo', 0n, ms))
+      const limbo = decodeTipEntry(encodeTipEntry('limbo', HLC_ZERO, ms))
       expect(limbo.state).toBe('limbo')
       expect(limbo.mutations).toEqual(ms.map(m => ({ ...m })))
     }))
@@ -104,19 +107,19 @@ describe('TIP entries', () => {
 
   it('the cache is a bounded LRU', () => {
     const c = new TipCache(3)
-    for (const x of [1n, 2n, 3n]) c.set(x, { state: 'dead' })
-    c.get(1n)
-    c.set(4n, { state: 'committed', commitHlc: 9n })
+    for (const x of [1n, 2n, 3n].map(asXid)) c.set(x, { state: 'dead' })
+    c.get(asXid(1n))
+    c.set(asXid(4n), { state: 'committed', commitHlc: asHlcTs(9n) })
     expect(c.size).toBe(3)
-    expect(c.get(2n)).toBeUndefined()
-    expect(c.get(1n)?.state).toBe('dead')
-    expect(c.get(4n)?.commitHlc).toBe(9n)
+    expect(c.get(asXid(2n))).toBeUndefined()
+    expect(c.get(asXid(1n))?.state).toBe('dead')
+    expect(c.get(asXid(4n))?.commitHlc).toBe(9n)
   })
 })
 
 describe('commit log entries', () => {
   it('round-trip', () => {
-    fc.assert(fc.property(u64, u64, fc.array(mutationArb, { maxLength: 5 }), (xid, hlc, ms) => {
+    fc.assert(fc.property(xidArb, hlcArb, fc.array(mutationArb, { maxLength: 5 }), (xid, hlc, ms) => {
       const e = decodeCommitEntry(7n, encodeCommitEntry(xid, hlc, ms))
       expect(e.lsn).toBe(7n)
       expect(e.xid).toBe(xid)
@@ -129,7 +132,7 @@ describe('commit log entries', () => {
   it('garbage and bit flips are SB_STORAGE_CORRUPT or an entry', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), b => { corruptOrValue(() => decodeCommitEntry(1n, b)) }), { numRuns: 3000 })
     fc.assert(fc.property(fc.array(mutationArb, { minLength: 1, maxLength: 3 }), fc.nat(), fc.nat(255), (ms, at, byte) => {
-      const b = encodeCommitEntry(1n, 2n, ms)
+      const b = encodeCommitEntry(asXid(1n), asHlcTs(2n), ms)
       b[at % b.length] = byte
       corruptOrValue(() => decodeCommitEntry(1n, b))
     }), { numRuns: 3000 })
@@ -160,7 +163,7 @@ describe('xid allocator', () => {
 })
 
 describe('commit log groups (one value per pass)', () => {
-  const commitArb = fc.record({ xid: u64, commitHlc: u64, mutations: fc.array(mutationArb, { maxLength: 3 }) })
+  const commitArb = fc.record({ xid: xidArb, commitHlc: hlcArb, mutations: fc.array(mutationArb, { maxLength: 3 }) })
 
   it('round-trip from every LSN inside the group, with limits', () => {
     fc.assert(fc.property(fc.array(commitArb, { minLength: 1, maxLength: 6 }), fc.bigInt({ min: 1n, max: 1n << 40n }), fc.nat(8), fc.nat(8),
@@ -177,7 +180,7 @@ describe('commit log groups (one value per pass)', () => {
   })
 
   it('a single commit keeps the format-1 entry', () => {
-    const b = encodeCommitGroup([{ xid: 5n, commitHlc: 6n, mutations: [] }])
+    const b = encodeCommitGroup([{ xid: asXid(5n), commitHlc: asHlcTs(6n), mutations: [] }])
     expect(b[0]).toBe(1)
     expect(decodeCommitEntry(3n, b).xid).toBe(5n)
   })
@@ -196,11 +199,11 @@ describe('commit log groups (one value per pass)', () => {
 })
 
 describe('TIP groups', () => {
-  const groupArb = fc.uniqueArray(u64, { minLength: 2, maxLength: 20 }).map(xs => xs.sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
+  const groupArb = fc.uniqueArray(xidArb, { minLength: 2, maxLength: 20 }).map(xs => xs.sort((a, b) => a < b ? -1 : a > b ? 1 : 0))
 
   it('round-trip; every member is found with its HLC, nothing else is', () => {
-    fc.assert(fc.property(groupArb, u64, (xids, probe) => {
-      const hlcs = xids.map((x, i) => x ^ BigInt(i))
+    fc.assert(fc.property(groupArb, xidArb, (xids, probe) => {
+      const hlcs = xids.map((x, i) => asHlcTs(x ^ BigInt(i)))
       const b = encodeTipGroup(xids, hlcs, new Arena())
       expect(decodeTipGroup(b)).toEqual(xids.map((x, i) => [x, hlcs[i]]))
       xids.forEach((x, i) => expect(findInTipGroup(b, x)).toBe(hlcs[i]))
@@ -209,12 +212,12 @@ describe('TIP groups', () => {
   })
 
   it('garbage and bit flips are SB_STORAGE_CORRUPT or a group', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), u64, (b, x) => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), xidArb, (b, x) => {
       corruptOrValue(() => decodeTipGroup(b))
       corruptOrValue(() => findInTipGroup(b, x))
     }), { numRuns: 3000 })
     fc.assert(fc.property(groupArb, fc.nat(), fc.nat(255), (xids, at, byte) => {
-      const b = encodeTipGroup(xids, xids)
+      const b = encodeTipGroup(xids, xids.map(x => asHlcTs(x)))
       b[at % b.length] = byte
       corruptOrValue(() => decodeTipGroup(b))
     }), { numRuns: 2000 })

@@ -10,9 +10,10 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardEngine, type ReplicaWrite, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
 import { backRangeOfRow, COMMIT_PREFIX, readU64, rowKey, TIP_GROUP_PREFIX, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
 import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../src/storage/kv'
-import { hlcTs, type Durability, type HlcTs } from '../../../src/storage/types'
+import { hlcTs, type Durability, type HlcTs, type Xid } from '../../../src/storage/types'
 import { decodeVersion } from '../../../src/storage/versions'
-import { xidCounter, xidNodeId } from '../../../src/storage/xid'
+import { makeXid, xidCounter, xidNodeId } from '../../../src/storage/xid'
+import { asXid } from '../../../src/core/ids'
 
 /** Opens KV handles on one underlying store (directory); a handle may be closed and reopened. */
 export interface KvSource {
@@ -560,16 +561,16 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
 
       it('TIP state of every grouped xid is committed at its HLC, others stay dead, explicit reuse is refused', async () => {
         const outs = await many([1n, 2n, 3n, 4n], 10)
-        const xids = outs.map(o => o.ok ? o.result.xid : 0n)
+        const xids = outs.map(o => o.ok ? o.result.xid : asXid(0n))
         const gap = await engine.begin({ startHlc: H(1) }) // an xid after the group, never writing
         await gap.rollback()
         const later = await many([5n, 6n], 30)
         expect(await keysUnder(TIP_GROUP_PREFIX)).toBeGreaterThanOrEqual(1)
         const check = async (): Promise<void> => {
           for (let i = 0; i < xids.length; i++) expect(await engine.tipState(xids[i]!)).toEqual({ state: 'committed', commitHlc: H(10 + i) })
-          for (const o of later) expect((await engine.tipState(o.ok ? o.result.xid : 0n)).state).toBe('committed')
+          for (const o of later) expect((await engine.tipState(o.ok ? o.result.xid : asXid(0n))).state).toBe('committed')
           expect((await engine.tipState(gap.xid)).state).toBe('dead')
-          expect((await engine.tipState(xids[3]! + 1000n)).state).toBe('dead')
+          expect((await engine.tipState(asXid(xids[3]! + 1000n))).state).toBe('dead')
           await expect(engine.begin({ startHlc: H(50), xid: xids[2]! })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
           await expect(engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [9n], row: enc('p'), versionId: vid() }], commitHlc: H(51), xid: xids[1]! }))
             .rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
@@ -583,8 +584,8 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
 
     describe('transaction ids', () => {
       it('are node-prefixed, unique, and never reused after a crash or reopen', async () => {
-        const seen = new Set<bigint>()
-        const take = (x: bigint): void => {
+        const seen = new Set<Xid>()
+        const take = (x: Xid): void => {
           expect(seen.has(x)).toBe(false)
           expect(xidNodeId(x)).toBe(NODE)
           seen.add(x)
@@ -604,7 +605,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       })
 
       it('an explicit (replicated) xid is kept and cannot be reused here', async () => {
-        const xid = (9n << 48n) | 42n
+        const xid = makeXid(9, 42n)
         const t = await engine.begin({ startHlc: H(1), xid })
         expect(t.xid).toBe(xid)
         await expect(engine.begin({ startHlc: H(1), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
@@ -612,7 +613,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         await t.commit(H(2))
         expect((await engine.readCommitLog(1n))[0]!.xid).toBe(xid)
         await expect(engine.begin({ startHlc: H(3), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
-        const x2 = (9n << 48n) | 43n
+        const x2 = makeXid(9, 43n)
         const r = await engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [2n], row: enc('p'), versionId: vid() }], commitHlc: H(4), xid: x2 })
         expect(r.xid).toBe(x2)
         expect((await engine.tipState(x2)).state).toBe('committed')
@@ -667,7 +668,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(r.lsn).toBe(1n)
         expect(t.state).toBe('committed')
         expect(await get([1n])).toBe('x')
-        await expect(engine.abortPrepared(12345n)).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await expect(engine.abortPrepared(asXid(12345n))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
       })
     })
 
@@ -682,14 +683,14 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       const idOf = (v: Uint8Array): number => Number(readU64(v, 0))
       const rw = (pk: Tuple, row: string | null, id: number, table = T): ReplicaWrite =>
         ({ tableId: table, pk, versionId: lid(id), row: row === null ? null : enc(row) })
-      const apply = (writes: ReplicaWrite[], hlc: HlcTs, xid?: bigint) => engine.applyVersions({ writes, commitHlc: hlc, xid })
-      const lww = (pk: Tuple, row: string | null, id: number, hlc: HlcTs, xid?: bigint) => apply([rw(pk, row, id)], hlc, xid)
+      const apply = (writes: ReplicaWrite[], hlc: HlcTs, xid?: Xid) => engine.applyVersions({ writes, commitHlc: hlc, xid })
+      const lww = (pk: Tuple, row: string | null, id: number, hlc: HlcTs, xid?: Xid) => apply([rw(pk, row, id)], hlc, xid)
       /** [version number, row text | null] of the latest committed version, undefined: none. */
       const vget = async (pk: Tuple, table = T): Promise<[number, string | null] | undefined> => {
         const v = await engine.getVersioned(table, pk)
         return v === undefined ? undefined : [idOf(v.versionId), v.row === null ? null : dec(v.row)!]
       }
-      const REMOTE = (9n << 48n) // a coordinator's node id in the high bits
+      const remote = (counter: bigint): Xid => makeXid(9, counter) // an xid of a coordinator, node 9
 
       it('a higher version wins, a lower one is ignored, the same one is an idempotent no-op', async () => {
         const a = await lww([1n], 'v10', 10, H(1))
@@ -769,7 +770,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       })
 
       it("keeps the coordinator's xid; re-delivery under a committed xid acknowledges, a running or dead xid is refused", async () => {
-        const x = REMOTE | 1n
+        const x = remote(1n)
         const r = await apply([rw([1n], 'a', 10), rw([2n], 'b', 11)], H(1), x)
         expect([r.xid, r.applied, r.lsn]).toEqual([x, ['newer', 'newer'], 1n])
         expect(await engine.tipState(x)).toEqual({ state: 'committed', commitHlc: H(1) })
@@ -780,20 +781,20 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         // a hint delivering another part of the same transaction later
         expect((await apply([rw([3n], 'c', 12)], H(3), x)).applied).toEqual(['newer'])
         expect(engine.lastLsn()).toBe(2n)
-        const t = await engine.begin({ startHlc: H(4), xid: REMOTE | 2n })
-        await expect(apply([rw([4n], 'd', 13)], H(5), REMOTE | 2n)).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        const t = await engine.begin({ startHlc: H(4), xid: remote(2n) })
+        await expect(apply([rw([4n], 'd', 13)], H(5), remote(2n))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
         await t.insert(T, [5n], enc('e'), vid())
         await t.rollback()
-        await expect(apply([rw([4n], 'd', 13)], H(6), REMOTE | 2n)).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+        await expect(apply([rw([4n], 'd', 13)], H(6), remote(2n))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
         // an xid of an lww statement is not free for a plain explicit-xid statement
         await expect(engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [6n], row: enc('p'), versionId: vid() }], commitHlc: H(7), xid: x }))
           .rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
         // same-xid deliveries racing in one pass
-        const both = await Promise.all([apply([rw([7n], 'f', 14)], H(8), REMOTE | 3n), apply([rw([7n], 'f', 14)], H(8), REMOTE | 3n)])
+        const both = await Promise.all([apply([rw([7n], 'f', 14)], H(8), remote(3n)), apply([rw([7n], 'f', 14)], H(8), remote(3n))])
         expect(both.map(b => b.applied)).toEqual([['newer'], ['same']])
         await crash()
         expect((await apply([rw([1n], 'a', 10)], H(9), x)).applied).toEqual(['same'])
-        expect(await engine.tipState(REMOTE | 3n)).toMatchObject({ state: 'committed' })
+        expect(await engine.tipState(remote(3n))).toMatchObject({ state: 'committed' })
       })
 
       it("bad arguments: 'lww' only in autocommit statements of nothing else", async () => {
@@ -1162,8 +1163,8 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       it('garbage in a record version is SB_STORAGE_CORRUPT, not a crash', async () => {
         await kv.batch([{ type: 'put', key: rowKey(T, [1n]), value: Uint8Array.of(1, 2, 3) }], { sync: false })
         await expect(engine.get(T, [1n])).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
-        await kv.batch([{ type: 'put', key: tipKey(77n), value: Uint8Array.of(9) }], { sync: false })
-        await expect(engine.tipState(77n)).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+        await kv.batch([{ type: 'put', key: tipKey(asXid(77n)), value: Uint8Array.of(9) }], { sync: false })
+        await expect(engine.tipState(asXid(77n))).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
       })
 
       it('a store of another shard is refused; bad arguments are coded errors', async () => {
@@ -1175,7 +1176,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
           .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
         await expect(engine.autocommit({ writes: [{ op: 'insert', tableId: -1, pk: [1n], row: enc('x'), versionId: vid() }], commitHlc: H(1) }))
           .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
-        await expect(engine.begin({ startHlc: 5 as unknown as bigint })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+        await expect(engine.begin({ startHlc: 5 as unknown as HlcTs })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
         const t = await engine.begin({ startHlc: H(1) })
         await t.commit(H(2))
         await expect(t.commit(H(3))).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
