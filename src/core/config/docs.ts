@@ -111,7 +111,7 @@ const RELOAD_TEXT = 'SIGHUP re-reads the file: keys marked "Reloaded live" take 
 
 /** The sentence marking a key whose feature is not in effect (not-in-effect.ts). */
 function notInEffectText (k: NotInEffect): string {
-  return `${k.status === 'planned' ? 'NOT IN EFFECT YET' : 'NO EFFECT'}: ${k.why}.${k.refuse === true ? ' Setting it stops the node at start.' : ' Asking for it logs a WARNING at start.'}`
+  return `${k.status === 'planned' ? 'NOT IN EFFECT YET' : 'NO EFFECT'}${k.when === undefined ? '' : ` ${k.when}`}: ${k.why}.${k.refuse === true ? ' Setting it stops the node at start.' : ' Asking for it logs a WARNING at start.'}`
 }
 
 function yamlKey (key: string, s: Schema, indent: string, path = key): string[] {
@@ -218,7 +218,7 @@ export function renderManPage (): string {
     '.PP',
     roffEscape(RELOAD_TEXT),
     '.PP',
-    roffEscape('Some keys of the seed\'s cluster.yaml are accepted before their feature exists; each is marked NOT IN EFFECT YET (or NO EFFECT, where the storage engine has no such knob) below, saying what happens instead. A node logs a WARNING at start for each of them the file asks for, scratchbird --check-config lists them, and security.tls_enabled: true stops the node (SB_CONFIG_INVALID) rather than serve plaintext.')
+    roffEscape('Some keys of the seed\'s cluster.yaml are accepted before their feature exists; each is marked NOT IN EFFECT YET (or NO EFFECT, where the storage engine has no such knob) below, saying what happens instead. A node logs a WARNING at start for each of them the file asks for, scratchbird --check-config lists them, and security.tls_enabled: true (or a replication.default_factor above the copies replication.default_mode keeps in this release) stops the node (SB_CONFIG_INVALID) rather than serve without what the key promises.')
   ]
   const keys = describeConfigKeys()
   for (const [section, s] of Object.entries(objectShape(documentSchema))) {

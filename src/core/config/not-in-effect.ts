@@ -6,6 +6,7 @@
 // that makes it work.
 import { defaultOf, schemaAt } from './load'
 import { documentSchema, type Config } from './schema'
+import { REPLICATION_MODE_RULES } from '../replication-modes'
 
 export interface NotInEffect {
   /** Dotted key path, as in describeConfigKeys(). */
@@ -19,6 +20,12 @@ export interface NotInEffect {
    * default that promises the feature, like anti_entropy.enabled: true, says so here).
    */
   readonly asks?: (value: unknown) => boolean
+  /**
+   * For a key in effect for some values only: whether the whole configuration asks for the part
+   * that is missing (replaces `asks`), and that part in words for the docs and messages.
+   */
+  readonly asksIn?: (c: Config) => boolean
+  readonly when?: string
   /** Asking for it stops the node: running without it would mislead (plaintext under tls_enabled). */
   readonly refuse?: boolean
 }
@@ -29,6 +36,17 @@ const AUDIT = 'the audit log arrives with the security issue (18); nothing is re
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
+  {
+    path: 'replication.default_factor',
+    status: 'planned',
+    when: 'above the copies default_mode keeps in this release (primary_replica: 1)',
+    why: 'primary/replica replication keeps one copy per shard in this release (Mode 1 replication is issue 14), so new tables could not get the copies the file promises',
+    asksIn: c => {
+      const max = REPLICATION_MODE_RULES[c.replication.default_mode].maxReplicas
+      return max !== null && c.replication.default_factor > max
+    },
+    refuse: true
+  },
   { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
   { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
   { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
@@ -64,10 +82,10 @@ function asks (k: NotInEffect, value: unknown): boolean {
 
 /** The keys a configuration asks for that are not in effect, in table order. */
 export function askedNotInEffect (c: Config): NotInEffect[] {
-  return NOT_IN_EFFECT.filter(k => asks(k, valueAt(c, k.path)))
+  return NOT_IN_EFFECT.filter(k => k.asksIn !== undefined ? k.asksIn(c) : asks(k, valueAt(c, k.path)))
 }
 
 /** The line a WARNING or --check-config prints for one such key. */
 export function notInEffectLine (k: NotInEffect): string {
-  return `${k.path}: ${k.status === 'planned' ? 'not in effect yet' : 'has no effect'}: ${k.why}`
+  return `${k.path}${k.when === undefined ? '' : ` ${k.when}`}: ${k.status === 'planned' ? 'not in effect yet' : 'has no effect'}: ${k.why}`
 }

@@ -11,7 +11,7 @@
 //   when the offending thing is not the value at that path, e.g. a map key).
 import cron from 'node-cron'
 import { MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../ids'
-import { REPLICATION_MODE_RULES, REPLICATION_MODES } from '../replication-modes'
+import { REPLICATION_MODES } from '../replication-modes'
 import { isIPv6 } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { z } from 'zod'
@@ -197,15 +197,7 @@ const replication = z.strictObject({
       ctx.addIssue({ code: 'custom', path: [key], message: 'quorum above factor', params: { expected: `an integer ≤ replication.default_factor (${r.default_factor})` } })
     }
   }
-}, onlyWhenValid('default_factor', 'write_quorum', 'read_quorum')).superRefine((r, ctx) => {
-  // A default new tables could not be created with is refused here, at start, rather than
-  // dropped: every CREATE TABLE without WITH (replication_factor = 1) would fail, or worse, keep
-  // fewer copies than the file promises.
-  const max = REPLICATION_MODE_RULES[r.default_mode].maxReplicas
-  if (max !== null && r.default_factor > max) {
-    ctx.addIssue({ code: 'custom', path: ['default_factor'], message: 'factor not available for mode', params: { expected: `at most ${max} while replication.default_mode is ${r.default_mode} (${REPLICATION_MODE_RULES[r.default_mode].replicasUnavailable})` } })
-  }
-}, onlyWhenValid('default_mode', 'default_factor'))
+}, onlyWhenValid('default_factor', 'write_quorum', 'read_quorum'))
   .meta({ description: 'Cluster-wide defaults of new tables: a CREATE TABLE takes mode, factor and quorums from here unless its WITH (...) sets them (sys_tables shows the values a table got); each table may change them with ALTER TABLE ... SET.' })
 
 const antiEntropy = z.strictObject({

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { defaultConfig, loadConfig, type LoadConfigOptions } from '../../../src/core/config/load'
 import { ScratchBirdError } from '../../../src/core/errors'
+import { askedNotInEffect } from '../../../src/core/config/not-in-effect'
 
 const fixture = (name: string) => resolve(import.meta.dirname, '../../fixtures/config', name)
 const repoFile = (name: string) => resolve(import.meta.dirname, '../../..', name)
@@ -27,10 +28,11 @@ function problems (text: string, overrides?: LoadConfigOptions['overrides']): st
 }
 
 describe('loading valid files', () => {
-  it('refuses the seed cluster.yaml as written: default_factor 2 under primary_replica needs Mode 1 replication (issue 14)', () => {
-    expect(problems(readFileSync(fixture('seed-cluster.yaml'), 'utf8'))).toEqual([
-      expect.stringMatching(/^replication\.default_factor: expected at most 1 while replication\.default_mode is primary_replica \(primary\/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14; .*\), got 2$/)
-    ])
+  it('loads the seed cluster.yaml as written; its default_factor 2 under primary_replica is a refused not-in-effect key (Mode 1 replication is issue 14)', () => {
+    const seed = loadConfig({ text: readFileSync(fixture('seed-cluster.yaml'), 'utf8') })
+    expect(seed.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2 })
+    expect(askedNotInEffect(seed).filter(k => k.refuse === true).map(k => k.path)).toEqual(['replication.default_factor'])
+    expect(askedNotInEffect(loadConfig({ text: servableSeed('seed-cluster.yaml') })).map(k => k.path)).not.toContain('replication.default_factor')
     // A leaderless default may keep copies; the table defaults then take them.
     const two = 'cluster: {nodes: [{id: 1, address: "a:1"}, {id: 2, address: "b:1"}]}\n'
     expect(loadConfig({ text: `${two}replication: {default_mode: leaderless_quorum, default_factor: 2}` }).replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2 })
@@ -66,8 +68,10 @@ describe('loading valid files', () => {
     expect(defaultConfig().node.datacenter).toBe('dc1')
   })
 
-  it('loads the seed file with its tuning, TLS and audit snippets (as leaderless defaults: its quorums need 2 copies)', () => {
-    expect(failure({ file: fixture('seed-tuned.yaml') }).details.problems).toEqual([expect.stringMatching(/^replication\.default_factor: expected at most 1 while/)])
+  it('loads the seed file with its tuning, TLS and audit snippets (its default_factor 2 under primary_replica is refused at start, not at load)', () => {
+    const asIs = loadConfig({ file: fixture('seed-tuned.yaml') })
+    expect(asIs.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2, write_quorum: 2, read_quorum: 1 })
+    expect(askedNotInEffect(asIs).filter(k => k.refuse === true).map(k => k.path)).toEqual(['replication.default_factor', 'security.tls_enabled'])
     const c = loadConfig({ text: readFileSync(fixture('seed-tuned.yaml'), 'utf8').replace('default_mode: primary_replica', 'default_mode: leaderless_quorum') })
     expect(c.replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2, write_quorum: 2, read_quorum: 1 })
     expect(c.anti_entropy).toMatchObject({ interval_ms: 120000, merkle_tree_window_hours: 4 })
