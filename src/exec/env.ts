@@ -14,6 +14,7 @@ import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
+import type { StatementReport } from '../core/statement-report'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
@@ -121,21 +122,7 @@ export interface QuorumPort {
   hints?: HintsIo | undefined
 }
 
-/** What the executor reports of every statement it ran (the slow-query log reads it). */
-export interface StatementReport {
-  /** The statement as canonical SQL (formatted on demand: most reports are dropped unread). */
-  readonly sql: () => string
-  /** Measured with the env's clock (monotonic), from the start of the statement to its result. */
-  readonly durationMs: number
-  /** Rows returned (SELECT, SHOW) or affected (INSERT, UPDATE, DELETE); 0 for a failed statement. */
-  readonly rowCount: number
-  /** The error code of a failed statement. */
-  readonly error: string | undefined
-  /** The client session (X-ScratchBird-Session), undefined for a one-request script. */
-  readonly session: string | undefined
-  /** Inside BEGIN … COMMIT: the shards the transaction has touched so far (after the statement). */
-  readonly txnShards: readonly number[] | undefined
-}
+export type { StatementReport } from '../core/statement-report'
 
 /** Statement reports; absent: nobody listens (tests, tools). */
 export interface StatementLogPort {

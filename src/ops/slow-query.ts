@@ -1,19 +1,13 @@
 // The slow-query log (seed "Log Files": slow_query.log — "Slow queries (>1s)"): which statements
 // go to it and what a line holds. Pure; the node feeds it the executor's statement reports
-// (src/exec/env.ts StatementReport, structurally) and writes the record to the slow_query stream.
+// (src/core/statement-report.ts) and writes the record to the slow_query stream.
+import type { StatementReport } from '../core/statement-report'
 
 /** Longest statement text a record carries; longer text is cut and marked, so one line stays bounded. */
 export const SLOW_QUERY_MAX_SQL = 2000
 
-/** What the executor reports of one statement (a subset of exec's StatementReport). */
-export interface StatementTiming {
-  readonly sql: () => string
-  readonly durationMs: number
-  readonly rowCount: number
-  readonly error: string | undefined
-  readonly session: string | undefined
-  readonly txnShards: readonly number[] | undefined
-}
+/** What the executor reports of one statement. */
+export type StatementTiming = StatementReport
 
 export interface SlowQueryRecord {
   readonly msg: string
