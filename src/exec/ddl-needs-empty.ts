@@ -5,11 +5,12 @@
 // toward read quorums). Until a step moving, re-versioning or filling rows exists, such a change
 // is refused on a table that holds rows — before the DDL reaches the catalog, so nothing changes.
 // "Holds rows" is asked of the whole cluster through the normal read path (SELECT … LIMIT 1 over
-// every shard), not of this node's shards. Limits, said plainly: the check is not under the
-// DDL's lock (a row inserted between the check and the catalog change is still possible), and a
-// leaderless table is scanned on one live replica per shard, which may lack a row written with
-// W < N.
+// every shard), not of this node's shards; a leaderless table is asked of every replica of every
+// shard (one may hold a row the others missed, W < N), and a replica that is down makes the change
+// fail (SB_QUORUM_NOT_ACHIEVED) rather than pass unproven. Limit, said plainly: the check is not
+// under the DDL's lock (a row inserted between the check and the catalog change is still possible).
 import { ScratchBirdError } from '../core/errors'
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
 import type { AlterTableStatement } from '../sql/ast'
@@ -20,6 +21,21 @@ import { ddlContext } from '../plan/column-default'
 import type { ExecEnv } from './env'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
+
+/**
+ * Whether the table holds a row anywhere. A table whose scans may read any one replica (the mode
+ * table's scanAnyReplica: leaderless) asks every replica of every shard, since one replica may
+ * hold a row the others missed; any other table is asked through the normal read path.
+ */
+async function holdsRows (env: ExecEnv, info: TableInfo, name: string): Promise<boolean> {
+  if (REPLICATION_MODE_RULES[info.replication.replication_mode].scanAnyReplica && env.quorum !== undefined) {
+    for (let shard = 0; shard < env.shards; shard++) if (await env.quorum.holdsRows(info, shard)) return true
+    return false
+  }
+  const probe = parse(`SELECT 1 FROM ${ident(name)} LIMIT 1`)[0]
+  if (probe?.kind !== 'select') throw new Error('ScratchBird assertion: probe is not a SELECT')
+  return (await executeSelect(env, planSelect(env, probe, []), [], null)).length > 0
+}
 
 export async function refuseOnPopulatedTable (env: ExecEnv, s: AlterTableStatement): Promise<void> {
   if (s.action.kind !== 'set_options') return
@@ -33,10 +49,7 @@ export async function refuseOnPopulatedTable (env: ExecEnv, s: AlterTableStateme
   if (next === null) return
   const reasons = changeChecks(info.replication, next.replication, info.primaryKey).needsEmptyTable
   if (reasons.length === 0) return
-  const probe = parse(`SELECT 1 FROM ${ident(s.table)} LIMIT 1`)[0]
-  if (probe?.kind !== 'select') throw new Error('ScratchBird assertion: probe is not a SELECT')
-  const rows = await executeSelect(env, planSelect(env, probe, []), [], null)
-  if (rows.length === 0) return
+  if (!await holdsRows(env, info, s.table)) return
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
     { ...posDetails(s.pos), table: s.table })
 }

@@ -51,6 +51,12 @@ export interface QuorumIo {
   read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
   replicas (shard: number, n: number): number[]
+  /**
+   * Whether any of the table's N replicas of `shard` holds a visible row — every replica asked,
+   * since one may hold a row the others missed (W < N); SB_QUORUM_NOT_ACHIEVED when one cannot
+   * answer (a change that needs an empty table cannot be proven safe then).
+   */
+  holdsRows (table: TableInfo, shard: number): Promise<boolean>
 }
 
 /** One shard's writes of a transaction, for the replicas of that shard under (N, W). */

@@ -93,7 +93,8 @@ function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
       writeBatches: (b) => quorum.writeBatches(b),
       maxBatchBytes: quorum.maxBatchBytes,
       read: (t, shard, pks) => quorum.read(t, shard, pks),
-      replicas: (shard, n) => cluster.replicasOf(shard, n)
+      replicas: (shard, n) => cluster.replicasOf(shard, n),
+      holdsRows: (t, shard) => quorum.holdsRows(t, shard)
     },
     hints: {
       deliver: (n) => quorum.deliverNow(n),

@@ -243,6 +243,23 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'both'")).toEqual([[node]])
   })
 
+  it('refuses raising N of a leaderless table whose only row sits on one of its replicas: every replica is asked, not one (issue 13 item 4)', async () => {
+    await ok(1, "CREATE TABLE qn (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 1, read_quorum = 1)")
+    const shard = await shardOf('qn', 'lonely')
+    const [first, second] = String((await rows(1, 'SHOW SHARD MAP')).find(r => Number(r[0]) === shard)![1]).split(',').map(Number)
+    // The row only the second replica holds (as if the first had missed a W=1 write).
+    const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: second!, random: randomBytes(4).readUInt32BE(0) })
+    const codec = codecOf('REPLICA_APPLY')
+    const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('qn'), pk: ['lonely'], versionId, row: encodeRow([T.text, T.integer], ['lonely', 1n]) }] })
+    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
+    expect(await replicaVersion(first!, 'qn', 'lonely')).toBeNull()
+    const r = await cluster.sql(first!, 'ALTER TABLE qn SET replication_factor = 3')
+    expect(r.status, JSON.stringify(r.body)).not.toBe(200)
+    expect((r.body.error as { code: string, message: string }).code).toBe('SB_FEATURE_NOT_SUPPORTED')
+    expect((r.body.error as { message: string }).message).toMatch(/^table qn has rows: raising replication_factor from 2 to 3 needs an empty table/)
+    expect(await rows(3, "SELECT replication_factor FROM sys_tables WHERE table_name = 'qn'")).toEqual([[2]])
+  })
+
   it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest; hints survive a coordinator restart', async () => {
     await cluster.kill(3)
     for (const id of [1, 2]) {

@@ -122,7 +122,11 @@ export class LocalShards {
       maxBatchBytes,
       read: async (t: TableInfo, shard: number, pks: readonly Tuple[]) =>
         (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
-      replicas: () => [NODE_ID]
+      replicas: () => [NODE_ID],
+      holdsRows: async (t: TableInfo, shard: number) => {
+        const it = this.engine(shard).scan(t.id, { limit: 1 })[Symbol.asyncIterator]()
+        return (await it.next()).done !== true
+      }
     }
   }
 }
