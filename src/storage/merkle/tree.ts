@@ -60,10 +60,40 @@ export function bucketOf (key: Uint8Array): number {
   return Number(xxhash64(key) & BUCKET_MASK)
 }
 
-/** A map key for a row key: latin1 keeps one char per byte, so string order = unsigned byte order. */
-function keyId (key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+// Leaves are held as two short one-byte strings per key (V8 keeps latin1 strings one byte per
+// char): the key itself, which is also the bucket map's key, and the 24 bytes version id + row
+// hash. Two typed arrays and a bigint per leaf cost ~500 bytes (measured: bench/merkle.ts), these
+// strings ~100; leaf objects are made only when a caller asks for leaves. latin1 also makes
+// string order = unsigned byte order, the order a bucket hashes its leaves in.
+
+function latin1 (bytes: Uint8Array): string {
+  // fromCharCode over the bytes beats a Buffer view + toString for the short keys leaves hold
+  if (bytes.length <= 256) return String.fromCharCode.apply(null, bytes as unknown as number[])
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
+
+function bytesOf (s: string, from = 0, to = s.length): Uint8Array {
+  const out = new Uint8Array(to - from)
+  for (let i = from; i < to; i++) out[i - from] = s.charCodeAt(i)
+  return out
+}
+
+const packBuf = new Uint8Array(VERSION_ID_BYTES + 8)
+const packView = new DataView(packBuf.buffer)
+
+/** version id ‖ row hash (big-endian) as a 24-char latin1 string. */
+function pack (version: VersionId, rowHash: bigint): string {
+  packBuf.set(version)
+  packView.setBigUint64(VERSION_ID_BYTES, rowHash)
+  return latin1(packBuf)
+}
+
+function unpack (id: string, packed: string): MerkleLeaf {
+  const vh = bytesOf(packed)
+  return { key: bytesOf(id), version: vh.subarray(0, VERSION_ID_BYTES), rowHash: new DataView(vh.buffer).getBigUint64(VERSION_ID_BYTES) }
+}
+
+const keyId = latin1
 
 function badArgument (why: string): ScratchBirdError {
   return new ScratchBirdError('SB_BAD_ARGUMENT', `Merkle leaf: ${why}`)
@@ -87,24 +117,33 @@ function hashPair (left: bigint, right: bigint): bigint {
   return xxhash64(pair)
 }
 
-function hashBucket (leaves: Map<string, MerkleLeaf>): bigint {
+function putChars (s: string): void {
+  sink.ensure(s.length)
+  const buf = sink.buf
+  let at = sink.len
+  for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i)
+  sink.len = at
+}
+
+/** xxhash64 over the leaves in key order, each: varint key length, key, version id, row hash. */
+function hashBucket (leaves: Map<string, string>): bigint {
   if (leaves.size === 0) return 0n
   sink.len = 0
   for (const id of [...leaves.keys()].sort()) {
-    const leaf = leaves.get(id)!
-    sink.varint(leaf.key.length)
-    sink.bytes(leaf.key)
-    sink.bytes(leaf.version)
-    sink.i64(BigInt.asIntN(64, leaf.rowHash))
+    sink.varint(id.length)
+    putChars(id)
+    putChars(leaves.get(id)!)
   }
   return xxhash64(sink.buf.subarray(0, sink.len))
 }
 
 export class MerkleTree {
-  private readonly buckets: Array<Map<string, MerkleLeaf>> = Array.from({ length: MERKLE_BUCKETS }, () => new Map())
+  private readonly buckets: Array<Map<string, string>> = Array.from({ length: MERKLE_BUCKETS }, () => new Map())
   /** Heap-ordered node hashes; [0] unused, [1] root, [MERKLE_BUCKETS + b] bucket b. */
   private readonly nodes = new Array<bigint>(2 * MERKLE_BUCKETS).fill(0n)
-  private readonly dirty = new Set<number>()
+  /** Buckets changed since the last rehash: a flag per bucket and the list of flagged ones. */
+  private readonly isDirty = new Uint8Array(MERKLE_BUCKETS)
+  private readonly dirty: number[] = []
   private count = 0
 
   /** Number of leaves (keys) in the tree. */
@@ -112,18 +151,21 @@ export class MerkleTree {
 
   /** The key's leaf, or undefined. */
   get (key: Uint8Array): MerkleLeaf | undefined {
-    return this.buckets[bucketOf(key)]!.get(keyId(key))
+    const id = keyId(key)
+    const packed = this.buckets[bucketOf(key)]!.get(id)
+    return packed === undefined ? undefined : unpack(id, packed)
   }
 
-  /** Put the key's leaf, replacing any previous leaf of the key (copies the bytes). */
+  /** Put the key's leaf, replacing any previous leaf of the key (keeps no reference to the caller's bytes). */
   set (key: Uint8Array, version: VersionId, rowHash: bigint): void {
     checkLeaf(key, version, rowHash)
     const b = bucketOf(key)
     const bucket = this.buckets[b]!
     const id = keyId(key)
-    if (!bucket.has(id)) this.count++
-    bucket.set(id, { key: key.slice(), version: version.slice(), rowHash })
-    this.dirty.add(b)
+    const before = bucket.size
+    bucket.set(id, pack(version, rowHash))
+    this.count += bucket.size - before
+    this.markDirty(b)
   }
 
   /** Remove the key's leaf; false when it had none. */
@@ -131,7 +173,7 @@ export class MerkleTree {
     const b = bucketOf(key)
     if (!this.buckets[b]!.delete(keyId(key))) return false
     this.count--
-    this.dirty.add(b)
+    this.markDirty(b)
     return true
   }
 
@@ -162,7 +204,7 @@ export class MerkleTree {
   leavesOf (b: number): MerkleLeaf[] {
     if (!Number.isInteger(b) || b < 0 || b >= MERKLE_BUCKETS) throw badArgument(`bucket ${b} is not in 0..${MERKLE_BUCKETS - 1}`)
     const bucket = this.buckets[b]!
-    return [...bucket.keys()].sort().map(id => bucket.get(id)!)
+    return [...bucket.keys()].sort().map(id => unpack(id, bucket.get(id)!))
   }
 
   /** Every leaf, bucket by bucket, each bucket in key order (the serialised order). */
@@ -170,14 +212,21 @@ export class MerkleTree {
     for (let b = 0; b < MERKLE_BUCKETS; b++) yield * this.leavesOf(b)
   }
 
+  private markDirty (b: number): void {
+    if (this.isDirty[b] === 1) return
+    this.isDirty[b] = 1
+    this.dirty.push(b)
+  }
+
   private refresh (): void {
-    if (this.dirty.size === 0) return
+    if (this.dirty.length === 0) return
     let level = new Set<number>()
     for (const b of this.dirty) {
       this.nodes[MERKLE_BUCKETS + b] = hashBucket(this.buckets[b]!)
+      this.isDirty[b] = 0
       level.add((MERKLE_BUCKETS + b) >> 1)
     }
-    this.dirty.clear()
+    this.dirty.length = 0
     // One level at a time, so each parent is hashed once from its already-updated children.
     while (level.size > 0) {
       const up = new Set<number>()
