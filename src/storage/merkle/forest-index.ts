@@ -1,6 +1,6 @@
 import { compareVersionIds } from '../lww'
 import type { VersionId } from '../types'
-import { MerkleTree } from './tree'
+import { checkLeaf, MerkleTree } from './tree'
 import { firstUnsealable, windowOf } from './window'
 
 // The windows of one shard replica's Merkle forest (DESIGN §6), in memory and pure: which window
@@ -58,6 +58,7 @@ export class ForestIndex {
    * repairs of a write already counted are idempotent.
    */
   apply (key: Uint8Array, version: VersionId, rowHash: bigint): ApplyOutcome {
+    checkLeaf(key, version, rowHash) // before anything changes: a bad leaf leaves no empty window behind
     const w = windowOf(version, this.opts.windowMs)
     let state = this.windows.get(w)
     const prev = state?.tree.get(key)

@@ -99,8 +99,13 @@ function badArgument (why: string): ScratchBirdError {
   return new ScratchBirdError('SB_BAD_ARGUMENT', `Merkle leaf: ${why}`)
 }
 
-function checkLeaf (key: Uint8Array, version: VersionId, rowHash: bigint): void {
+function checkKey (key: Uint8Array): void {
   if (!(key instanceof Uint8Array)) throw badArgument('key is not bytes')
+}
+
+/** SB_BAD_ARGUMENT unless (key, version, rowHash) can be a leaf: what set() accepts. */
+export function checkLeaf (key: Uint8Array, version: VersionId, rowHash: bigint): void {
+  checkKey(key)
   if (!(version instanceof Uint8Array) || version.length !== VERSION_ID_BYTES) throw badArgument(`version id is not ${VERSION_ID_BYTES} bytes`)
   if (typeof rowHash !== 'bigint' || rowHash < 0n || rowHash > 0xffff_ffff_ffff_ffffn) throw badArgument('row hash is not an unsigned 64-bit integer')
 }
@@ -151,6 +156,7 @@ export class MerkleTree {
 
   /** The key's leaf, or undefined. */
   get (key: Uint8Array): MerkleLeaf | undefined {
+    checkKey(key)
     const id = keyId(key)
     const packed = this.buckets[bucketOf(key)]!.get(id)
     return packed === undefined ? undefined : unpack(id, packed)
@@ -170,6 +176,7 @@ export class MerkleTree {
 
   /** Remove the key's leaf; false when it had none. */
   delete (key: Uint8Array): boolean {
+    checkKey(key)
     const b = bucketOf(key)
     if (!this.buckets[b]!.delete(keyId(key))) return false
     this.count--

@@ -85,6 +85,16 @@ describe('MerkleTree', () => {
     expect(t.get(key('x'))).toBeDefined()
   })
 
+  it('long keys (the other byte-to-string path) behave like short ones', () => {
+    const long = new Uint8Array(1000).map((_, i) => (i * 31) & 0xff)
+    const t = new MerkleTree()
+    t.set(long, version(9), 3n)
+    expect(hex(t.get(long.slice())!.key)).toBe(hex(long))
+    expect(hex([...t.leaves()][0]!.key)).toBe(hex(long))
+    expect(t.delete(long.slice())).toBe(true)
+    expect(t.size).toBe(0)
+  })
+
   it('leavesOf returns a bucket in unsigned key order', () => {
     const t = new MerkleTree()
     const keys: Uint8Array[] = []
@@ -106,6 +116,8 @@ describe('MerkleTree', () => {
     expect(() => t.set(key('b'), version(1), 2n ** 64n)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
     expect(() => t.diffBuckets([1n, 2n])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
     expect(() => t.leavesOf(MERKLE_BUCKETS)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.get('a' as unknown as Uint8Array)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.delete([1] as unknown as Uint8Array)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
     expect(t.size).toBe(1)
     expect(t.root()).toBe(root)
   })

@@ -122,6 +122,14 @@ describe('ForestIndex', () => {
     expect(f.window(150).sealed).toBe(true)
   })
 
+  it('a bad leaf is a coded error and leaves the forest unchanged (no empty window left behind)', () => {
+    const f = new ForestIndex(opts)
+    expect(() => f.apply(key('a'), version(HOUR), -1n)).toThrow(badArg)
+    expect(() => f.apply('a' as unknown as Uint8Array, version(HOUR), 1n)).toThrow(badArg)
+    expect(() => f.apply(key('a'), new Uint8Array(16), 1n)).toThrow(expect.objectContaining({ code: 'SB_UUID_INVALID' }))
+    expect(f.list()).toEqual([])
+  })
+
   it('divergentWindows: differing, one-sided and equal roots', () => {
     expect(divergentWindows(new Map([[1, 5n], [2, 6n], [3, 7n]]), new Map([[1, 5n], [2, 9n], [4, 8n], [5, 0n]]))).toEqual([2, 3, 4])
     expect(divergentWindows(new Map([[1, 0n]]), new Map())).toEqual([])
