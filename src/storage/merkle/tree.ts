@@ -266,6 +266,14 @@ export interface LeafDiff {
  * or same version with another row hash), in key order. Inputs need not be sorted.
  */
 export function diffLeaves (mine: readonly MerkleLeaf[], theirs: readonly MerkleLeaf[]): LeafDiff[] {
+  // `theirs` came from a peer: check every leaf before reading any, so bad input is a coded error
+  for (const side of [mine, theirs]) {
+    if (!Array.isArray(side)) throw badArgument('leaves are not a list')
+    for (const l of side) {
+      if (typeof l !== 'object' || l === null) throw badArgument('a leaf is not an object')
+      checkLeaf(l.key, l.version, l.rowHash)
+    }
+  }
   const a = new Map(mine.map(l => [keyId(l.key), l]))
   const b = new Map(theirs.map(l => [keyId(l.key), l]))
   const ids = [...new Set([...a.keys(), ...b.keys()])].sort()

@@ -178,4 +178,18 @@ describe('drill-down', () => {
     expect(diffLeaves([b], [a])[0]!.newer).toBe('mine')
     expect(diffLeaves([a], [{ ...a }])).toEqual([])
   })
+
+  it('diffLeaves: a malformed leaf (from a peer) is SB_BAD_ARGUMENT, not a TypeError', () => {
+    const good: MerkleLeaf = { key: key('k'), version: version(1), rowHash: 1n }
+    const bad = [
+      { key: 'k', version: version(1), rowHash: 1n },
+      { key: key('k'), version: new Uint8Array(3), rowHash: 1n },
+      { key: key('k'), version: version(1), rowHash: 1 },
+      null
+    ] as unknown as MerkleLeaf[]
+    for (const b of bad) {
+      expect(() => diffLeaves([good], [b])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+      expect(() => diffLeaves([b], [good])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    }
+  })
 })
