@@ -1,0 +1,195 @@
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { initHashing } from '../../../../src/core/hash'
+import { encodeUuidV8 } from '../../../../src/core/hlc'
+import { bucketOf, diffLeaves, MERKLE_BUCKETS, MerkleTree, rowImageHash, type MerkleLeaf } from '../../../../src/storage/merkle/tree'
+
+beforeAll(async () => { await initHashing() })
+
+const version = (ts: number, counter = 0, nodeId = 1): Uint8Array => encodeUuidV8({ ts, counter, nodeId, random: 7 })
+const key = (s: string): Uint8Array => new TextEncoder().encode(s)
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+interface Spec { key: Uint8Array, ts: number, rowHash: bigint }
+
+/** Leaves with distinct keys. */
+const leavesArb = fc.uniqueArray(
+  fc.record({ key: fc.uint8Array({ minLength: 0, maxLength: 12 }), ts: fc.integer({ min: 0, max: 2 ** 40 }), rowHash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }),
+  { selector: l => hex(l.key), maxLength: 80 })
+
+function build (leaves: readonly Spec[]): MerkleTree {
+  const t = new MerkleTree()
+  for (const l of leaves) t.set(l.key, version(l.ts), l.rowHash)
+  return t
+}
+
+describe('MerkleTree', () => {
+  it('an empty tree has root 0 and every bucket 0', () => {
+    const t = new MerkleTree()
+    expect(t.root()).toBe(0n)
+    expect(t.bucketHashes()).toEqual(new Array(MERKLE_BUCKETS).fill(0n))
+  })
+
+  it('the root is the same under every insertion order', () => {
+    fc.assert(fc.property(leavesArb.chain(ls => fc.tuple(fc.constant(ls), fc.shuffledSubarray(ls, { minLength: ls.length, maxLength: ls.length }))), ([ls, shuffled]) => {
+      const a = build(ls)
+      const b = build(shuffled)
+      expect(b.root()).toBe(a.root())
+      expect(b.bucketHashes()).toEqual(a.bucketHashes())
+    }), { numRuns: 200 })
+  })
+
+  it('the root does not depend on when it was computed (lazy rehash = full rehash)', () => {
+    fc.assert(fc.property(leavesArb, fc.integer({ min: 0, max: 80 }), (ls, cut) => {
+      const a = new MerkleTree()
+      ls.forEach((l, i) => {
+        a.set(l.key, version(l.ts), l.rowHash)
+        if (i === cut) a.root() // an intermediate root must not leave stale hashes behind
+      })
+      expect(a.root()).toBe(build(ls).root())
+    }), { numRuns: 200 })
+  })
+
+  it('set replaces the key\'s leaf; delete removes it; the root follows the content', () => {
+    const t = new MerkleTree()
+    t.set(key('a'), version(1), 5n)
+    const one = t.root()
+    expect(one).not.toBe(0n)
+    t.set(key('b'), version(2), 6n)
+    expect(t.size).toBe(2)
+    t.set(key('b'), version(3), 7n)
+    expect(t.size).toBe(2)
+    expect(t.get(key('b'))).toMatchObject({ rowHash: 7n })
+    expect(t.delete(key('b'))).toBe(true)
+    expect(t.delete(key('b'))).toBe(false)
+    expect(t.root()).toBe(one)
+    t.delete(key('a'))
+    expect(t.root()).toBe(0n)
+  })
+
+  it('a different version, row hash or key changes the root', () => {
+    const base = build([{ key: key('k'), ts: 10, rowHash: 1n }]).root()
+    expect(build([{ key: key('k'), ts: 11, rowHash: 1n }]).root()).not.toBe(base)
+    expect(build([{ key: key('k'), ts: 10, rowHash: 2n }]).root()).not.toBe(base)
+    expect(build([{ key: key('j'), ts: 10, rowHash: 1n }]).root()).not.toBe(base)
+  })
+
+  it('copies the caller\'s bytes', () => {
+    const k = key('x')
+    const v = version(5)
+    const t = new MerkleTree()
+    t.set(k, v, 1n)
+    const root = t.root()
+    k[0] = 0; v[15] = 0
+    expect(build([{ key: key('x'), ts: 5, rowHash: 1n }]).root()).toBe(root)
+    expect(t.get(key('x'))).toBeDefined()
+  })
+
+  it('long keys (the other byte-to-string path) behave like short ones', () => {
+    const long = new Uint8Array(1000).map((_, i) => (i * 31) & 0xff)
+    const t = new MerkleTree()
+    t.set(long, version(9), 3n)
+    expect(hex(t.get(long.slice())!.key)).toBe(hex(long))
+    expect(hex([...t.leaves()][0]!.key)).toBe(hex(long))
+    expect(t.delete(long.slice())).toBe(true)
+    expect(t.size).toBe(0)
+  })
+
+  it('leavesOf returns a bucket in unsigned key order', () => {
+    const t = new MerkleTree()
+    const keys: Uint8Array[] = []
+    for (let i = 0; i < 5000; i++) keys.push(Uint8Array.of(i & 0xff, (i * 7) & 0xff, 0x80 + (i % 3)))
+    for (const k of keys) t.set(k, version(1), 0n)
+    for (let b = 0; b < MERKLE_BUCKETS; b++) {
+      const ls = t.leavesOf(b).map(l => Buffer.from(l.key))
+      expect(ls.every(k => bucketOf(k) === b)).toBe(true)
+      for (let i = 1; i < ls.length; i++) expect(Buffer.compare(ls[i - 1]!, ls[i]!)).toBe(-1)
+    }
+  })
+
+  it('bad leaves and peer bucket lists are SB_BAD_ARGUMENT, tree unchanged', () => {
+    const t = new MerkleTree()
+    t.set(key('a'), version(1), 1n)
+    const root = t.root()
+    expect(() => t.set(key('b'), new Uint8Array(15), 1n)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.set(key('b'), version(1), -1n)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.set(key('b'), version(1), 2n ** 64n)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.diffBuckets([1n, 2n])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.leavesOf(MERKLE_BUCKETS)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.get('a' as unknown as Uint8Array)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => t.delete([1] as unknown as Uint8Array)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(t.size).toBe(1)
+    expect(t.root()).toBe(root)
+  })
+
+  it('rowImageHash: a tombstone differs from every row image tried, including the empty one', () => {
+    expect(rowImageHash(null)).toBe(rowImageHash(null))
+    expect(rowImageHash(null)).not.toBe(rowImageHash(new Uint8Array(0)))
+    expect(rowImageHash(key('r'))).toBe(rowImageHash(key('r')))
+  })
+})
+
+describe('drill-down', () => {
+  type Edit = { kind: 'drop' } | { kind: 'newer', ts: number } | { kind: 'older' } | { kind: 'rehash', rowHash: bigint }
+  const editArb: fc.Arbitrary<Edit> = fc.oneof(
+    fc.constant({ kind: 'drop' as const }),
+    fc.record({ kind: fc.constant('newer' as const), ts: fc.integer({ min: 1, max: 1000 }) }),
+    fc.constant({ kind: 'older' as const }),
+    fc.record({ kind: fc.constant('rehash' as const), rowHash: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }))
+  const extraArb = fc.uniqueArray(fc.uint8Array({ minLength: 13, maxLength: 16 }), { selector: hex, maxLength: 5 }) // longer than leavesArb keys: never clash
+
+  it('finds exactly the edited keys, and which side is newer', () => {
+    fc.assert(fc.property(leavesArb, fc.array(fc.tuple(fc.nat(), editArb), { maxLength: 10 }), extraArb, (ls, edits, extra) => {
+      const specs = ls.map(l => ({ ...l, ts: l.ts + 2000 })) // room for older versions
+      const mine = build(specs)
+      const theirs = build(specs)
+      const expected = new Map<string, 'mine' | 'theirs' | 'neither'>()
+      for (const [i, e] of edits) {
+        if (specs.length === 0) break
+        const s = specs[i % specs.length]!
+        const id = hex(s.key)
+        if (expected.has(id)) continue // one edit per key keeps the expectation simple
+        if (e.kind === 'drop') { theirs.delete(s.key); expected.set(id, 'mine') }
+        if (e.kind === 'newer') { theirs.set(s.key, version(s.ts + e.ts), s.rowHash); expected.set(id, 'theirs') }
+        if (e.kind === 'older') { theirs.set(s.key, version(s.ts - 1000), s.rowHash); expected.set(id, 'mine') }
+        if (e.kind === 'rehash') {
+          if (e.rowHash === s.rowHash) continue
+          theirs.set(s.key, version(s.ts), e.rowHash); expected.set(id, 'neither')
+        }
+      }
+      for (const k of extra) { theirs.set(k, version(1), 1n); expected.set(hex(k), 'theirs') }
+
+      const found = new Map<string, string>()
+      const buckets = mine.diffBuckets(theirs.bucketHashes())
+      for (const b of buckets) {
+        for (const d of diffLeaves(mine.leavesOf(b), theirs.leavesOf(b))) found.set(hex(d.key), d.newer)
+      }
+      expect(found).toEqual(expected)
+      expect(buckets.length === 0).toBe(mine.root() === theirs.root())
+      // only buckets holding an edited key are visited
+      expect(buckets).toEqual([...new Set([...expected.keys()].map(k => bucketOf(Buffer.from(k, 'hex'))))].sort((a, b) => a - b))
+    }), { numRuns: 300 })
+  })
+
+  it('diffLeaves applies the production LWW order to version ids (not the row hash)', () => {
+    const a: MerkleLeaf = { key: key('k'), version: version(100, 5), rowHash: 1n }
+    const b: MerkleLeaf = { key: key('k'), version: version(100, 6), rowHash: 0n }
+    expect(diffLeaves([a], [b])).toEqual([{ key: a.key, mine: a, theirs: b, newer: 'theirs' }])
+    expect(diffLeaves([b], [a])[0]!.newer).toBe('mine')
+    expect(diffLeaves([a], [{ ...a }])).toEqual([])
+  })
+
+  it('diffLeaves: a malformed leaf (from a peer) is SB_BAD_ARGUMENT, not a TypeError', () => {
+    const good: MerkleLeaf = { key: key('k'), version: version(1), rowHash: 1n }
+    const bad = [
+      { key: 'k', version: version(1), rowHash: 1n },
+      { key: key('k'), version: new Uint8Array(3), rowHash: 1n },
+      { key: key('k'), version: version(1), rowHash: 1 },
+      null
+    ] as unknown as MerkleLeaf[]
+    for (const b of bad) {
+      expect(() => diffLeaves([good], [b])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+      expect(() => diffLeaves([b], [good])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    }
+  })
+})
