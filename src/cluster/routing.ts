@@ -3,6 +3,7 @@ import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import { isAlive } from './gossip/machine'
 import type { MemberState } from './gossip/types'
 import { firstLive } from './placement'
+import type { ShardId } from '../core/ids'
 
 // Which node serves a shard request (DESIGN §6 "Placement"; issue 5 "Placement and routing"), as
 // pure functions of the placement (preference lists over cluster.nodes, placement.ts) and this
@@ -84,12 +85,12 @@ export function shardReplicaCount (tables: ReadonlyArray<{ replication: Replicat
  * One row of SHOW SHARD MAP: the preference list, the replicas (its first `replicas` nodes:
  * every node holding a copy of the shard) and which of those are routable.
  */
-export function shardMapRow (shard: number, preference: readonly number[], replicas: number, alive: Liveness): { shard: number, preference: number[], replicas: number[], live: number[] } {
+export function shardMapRow (shard: ShardId, preference: readonly number[], replicas: number, alive: Liveness): { shard: ShardId, preference: number[], replicas: number[], live: number[] } {
   const holders = preference.slice(0, Math.max(1, replicas))
   return { shard, preference: [...preference], replicas: holders, live: holders.filter(alive) }
 }
 
 /** The log line of a shard's placement, as the seeds print it: "Shard 001 assigned to {Node 1, Node 2, Node 3}". */
-export function shardAssignmentLine (shard: number, replicas: readonly number[]): string {
+export function shardAssignmentLine (shard: ShardId, replicas: readonly number[]): string {
   return `Shard ${String(shard).padStart(3, '0')} assigned to {${replicas.map(id => `Node ${id}`).join(', ')}}`
 }

@@ -14,6 +14,7 @@ import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
+import type { ShardId } from '../core/ids'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
@@ -27,7 +28,7 @@ export interface MemberRow {
 }
 
 /** A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy) and which of those are live. */
-export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
+export interface ShardMapRow { shard: ShardId, preference: number[], replicas: number[], live: number[] }
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster
@@ -37,7 +38,7 @@ export interface ShardMapRow { shard: number, preference: number[], replicas: nu
  */
 export interface QuorumIo {
   /** Writes one autocommit statement's versions (per shard) to W of N replicas each; SB_QUORUM_NOT_ACHIEVED otherwise. */
-  write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void>
+  write (table: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>): Promise<void>
   /**
    * Ships a transaction's buffered writes at COMMIT (access/lww-buffer.ts): one XID for all
    * batches, each batch one QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch
@@ -47,14 +48,14 @@ export interface QuorumIo {
   /** The largest shard batch (estimated bytes of keys and rows) a replica accepts in one REPLICA_APPLY. */
   readonly maxBatchBytes: number
   /** Point reads on one shard from R of N replicas: per pk the newest row, null when absent or deleted. */
-  read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
+  read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
-  replicas (shard: number, n: number): number[]
+  replicas (shard: ShardId, n: number): number[]
 }
 
 /** One shard's writes of a transaction, for the replicas of that shard under (N, W). */
 export interface QuorumBatch {
-  readonly shard: number
+  readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
   readonly writes: ReplicaWrite[]

@@ -27,6 +27,7 @@ import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
+import { type ShardId, shardIds } from '../core/ids'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -95,7 +96,7 @@ export interface MemberRow {
   shardReplicas: number
 }
 
-export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
+export interface ShardMapRow { shard: ShardId, preference: number[], replicas: number[], live: number[] }
 
 const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
@@ -132,7 +133,7 @@ export class ClusterShell implements ShardRouting {
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
     this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
     const datacenterOf = (id: number): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
-    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng), layout: d.layout },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
@@ -246,7 +247,7 @@ export class ClusterShell implements ShardRouting {
   shardMap (): ShardMapRow[] {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
-    return this.prefs.map((p, shard) => shardMapRow(shard, p, n, alive))
+    return shardIds(this.prefs.length).map(shard => shardMapRow(shard, this.prefs[shard]!, n, alive))
   }
 
   /** Shards this node holds a replica of (announced in gossip, for display). */
@@ -262,19 +263,19 @@ export class ClusterShell implements ShardRouting {
 
   // ---- routing (cluster/routing.ts) -------------------------------------------------------------
 
-  placedOwner (shard: number): number { return this.prefs[shard]![0]! }
+  placedOwner (shard: ShardId): number { return this.prefs[shard]![0]! }
 
-  ownerOf (shard: number): number | null {
+  ownerOf (shard: ShardId): number | null {
     return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId))
   }
 
-  scanNodeOf (shard: number, tableId: number): number | null | undefined {
+  scanNodeOf (shard: ShardId, tableId: number): number | null | undefined {
     const t = this.d.catalog().tableById(tableId)
     if (t === undefined) return undefined
     return scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId))
   }
 
-  async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
+  async forward (nodeId: number, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
     const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload }, { timeoutMs })
     return reply.payload
   }
@@ -407,7 +408,8 @@ export class ClusterShell implements ShardRouting {
   private logPlacement (): void {
     const n = this.replicaCount()
     this.loggedReplicas = n
-    this.prefs.forEach((p, shard) => {
+    shardIds(this.prefs.length).forEach(shard => {
+      const p = this.prefs[shard]!
       const replicas = p.slice(0, n)
       this.d.log.info({ shard, owner: p[0], replicas, preference: p }, shardAssignmentLine(shard, replicas))
     })
@@ -437,7 +439,7 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
-  replicasOf (shard: number, n: number): number[] {
+  replicasOf (shard: ShardId, n: number): number[] {
     return this.prefs[shard]!.slice(0, n)
   }
 

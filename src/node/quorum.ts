@@ -20,6 +20,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
 import { LIMITS } from '../core/limits'
+import type { ShardId } from '../core/ids'
 
 /** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
 const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
@@ -50,9 +51,9 @@ export interface QuorumDeps {
   /** This node's shard workers. */
   readonly local: ShardRequester
   /** Sends an encoded shard request to node `nodeId` (cluster RPC); resolves with the encoded reply. */
-  readonly forward: (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
+  readonly forward: (nodeId: number, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
   /** The first n nodes of the shard's preference list. */
-  readonly replicas: (shard: number, n: number) => number[]
+  readonly replicas: (shard: ShardId, n: number) => number[]
   /** Gossip liveness. */
   readonly alive: (nodeId: number) => boolean
   /** Is `nodeId` a configured member? */
@@ -123,7 +124,7 @@ export class QuorumShell {
    * Quorum-writes one autocommit statement's versions of a leaderless table (one XID for all).
    * Resolves when every shard batch reached W; rejects with SB_QUORUM_NOT_ACHIEVED otherwise.
    */
-  async write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void> {
+  async write (table: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>): Promise<void> {
     const { replication_factor: n, write_quorum: w } = table.replication
     await this.writeBatches([...writes].map(([shard, batch]) => ({ shard, replicationFactor: n, writeQuorum: w, writes: batch })))
   }
@@ -204,7 +205,7 @@ export class QuorumShell {
    * first R answers (null: no replica had it, or the winner is a tombstone). Stale replicas are
    * repaired in the background. The policy is PointRead's (src/cluster/quorum/coordinator.ts).
    */
-  read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]> {
+  read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]> {
     if (pks.length === 0) return Promise.resolve([])
     const { replication_factor: n, read_quorum: r } = table.replication
     const timeoutMs = this.d.config.replication.read_timeout_ms
@@ -256,7 +257,7 @@ export class QuorumShell {
     return true
   }
 
-  private repair (shard: number, to: number, write: ReplicaWrite): void {
+  private repair (shard: ShardId, to: number, write: ReplicaWrite): void {
     this.d.metrics.readRepairs.inc({ shard_id: shardLabel(shard) })
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }

@@ -1,6 +1,6 @@
 import { ByteSink, ByteSource } from '../core/bytes'
 import { assert, ScratchBirdError } from '../core/errors'
-import { asXid, type Xid } from '../core/ids'
+import { asXid, isShardId, type ShardId, type Xid } from '../core/ids'
 import type { KvOp, KvStore } from './kv'
 
 // Durable hinted handoff (DESIGN §6 Mode 3 "Hints"): a quorum coordinator keeps the mutations a
@@ -63,7 +63,7 @@ export interface Hint {
   /** Node id (u16) of the replica the mutation is for. */
   readonly target: number
   /** Shard id (u32). */
-  readonly shard: number
+  readonly shard: ShardId
   /** Table id (u32). */
   readonly tableId: number
   /** Encoded primary key (the row key's tuple bytes). */
@@ -190,6 +190,7 @@ export function decodeHint (rawId: Uint8Array, rawValue: Uint8Array): StoredHint
   const flags = src.u8()
   if ((flags & ~FLAG_TOMBSTONE) !== 0) throw corrupt(`value: unknown flags ${flags}`, { target_node: target })
   const shard = src.u32()
+  if (!isShardId(shard)) throw corrupt(`value: shard id ${shard} out of range`, { target_node: target })
   const tableId = src.u32()
   const xid = asXid((BigInt(src.u32()) << 32n) | BigInt(src.u32()))
   const versionId = src.bytes(16)

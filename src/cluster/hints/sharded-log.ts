@@ -5,6 +5,7 @@ import {
 } from '../../storage/hint-store'
 import type { HintOpReply, HintTargetRow, ShardReplies, ShardRequests } from '../../shard/protocol/messages'
 import type { HintLog } from './hint-log'
+import { type ShardId, shardIds } from '../../core/ids'
 
 // The node's hint log as the main thread sees it (DESIGN §2: the main thread never touches
 // LevelDB): the hints live in the shard workers, each in the store of the shard its row belongs to
@@ -58,7 +59,7 @@ export class ShardedHintLog implements HintLog {
   readonly maxHintsPerTarget: number
   readonly maxBytesPerTarget: number
   /** The latest per-target figures each shard answered. */
-  private readonly perShard = new Map<number, ReadonlyMap<number, HintTargetStats>>()
+  private readonly perShard = new Map<ShardId, ReadonlyMap<number, HintTargetStats>>()
   /** Hints of adds sent and not answered yet, per target (counted against the caps). */
   private readonly reserved = new Map<number, Figures>()
 
@@ -82,7 +83,7 @@ export class ShardedHintLog implements HintLog {
   }
 
   async add (hints: readonly Hint[]): Promise<number> {
-    const byShard = new Map<number, Array<{ hint: Hint, bytes: number }>>()
+    const byShard = new Map<ShardId, Array<{ hint: Hint, bytes: number }>>()
     const delta = new Map<number, Figures>()
     for (const h of hints) {
       const shard = h.shard
@@ -136,7 +137,7 @@ export class ShardedHintLog implements HintLog {
   }
 
   async remove (hints: readonly StoredHint[]): Promise<number> {
-    const byShard = new Map<number, Uint8Array[]>()
+    const byShard = new Map<ShardId, Uint8Array[]>()
     for (const h of hints) {
       const ids = byShard.get(h.shard) ?? []
       ids.push(h.id)
@@ -162,17 +163,17 @@ export class ShardedHintLog implements HintLog {
 
   // -------------------------------------------------------------------------------------------
 
-  private allShards (): number[] { return [...Array(this.o.shards).keys()] }
+  private allShards (): ShardId[] { return shardIds(this.o.shards) }
 
-  private shardsHolding (target: number): number[] {
+  private shardsHolding (target: number): ShardId[] {
     return [...this.perShard].filter(([, f]) => (f.get(target)?.count ?? 0) > 0).map(([s]) => s).sort((a, b) => a - b)
   }
 
-  private note (shard: number, r: HintOpReply): void {
+  private note (shard: ShardId, r: HintOpReply): void {
     this.perShard.set(shard, new Map(r.stats.map((t: HintTargetRow) => [t.target, { count: t.count, bytes: t.bytes }])))
   }
 
-  private async sum (calls: Array<{ shard: number, run: () => Promise<HintOpReply> }>): Promise<number> {
+  private async sum (calls: Array<{ shard: ShardId, run: () => Promise<HintOpReply> }>): Promise<number> {
     const ns = await Promise.all(calls.map(async c => { const r = await c.run(); this.note(c.shard, r); return r.n }))
     return ns.reduce((a, b) => a + b, 0)
   }

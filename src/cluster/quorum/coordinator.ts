@@ -5,6 +5,7 @@ import type { HlcTs, Xid } from '../../storage/types'
 import { QuorumRead } from './read'
 import type { AliveView, Versioned } from './types'
 import { QuorumWrite, type WriteOutput } from './write'
+import type { ShardId } from '../../core/ids'
 
 // The quorum coordinator of one statement (DESIGN §6 "Mode 3"), sans-I/O: what src/node/quorum.ts
 // used to decide inline, as two machines the node's shell and the simulator drive alike (calls in
@@ -29,7 +30,7 @@ export const MAX_READ_KEYS = 1000
 
 /** One shard's writes of a statement, as the executor hands them over (exec QuorumBatch). */
 export interface ShardBatchSpec {
-  readonly shard: number
+  readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
   /** Shipped as they are (not copied): the caller hands them over. */
@@ -38,7 +39,7 @@ export interface ShardBatchSpec {
 
 /** What one replica of `shard` is sent: the REPLICA_APPLY request of a shard batch. */
 export interface ShardWrite {
-  readonly shard: number
+  readonly shard: ShardId
   readonly writes: ReplicaWrite[]
   readonly commitHlc: HlcTs
   readonly xid: Xid
@@ -46,7 +47,7 @@ export interface ShardWrite {
 
 /** Why a shard batch failed, for the operator's log line and the metrics. */
 export interface WriteFailureReport {
-  readonly shard: number
+  readonly shard: ShardId
   readonly w: number
   readonly replicas: readonly number[]
   readonly acked: readonly number[]
@@ -73,7 +74,7 @@ export interface StatementWriteOptions {
   readonly xid: Xid
   readonly commitHlc: HlcTs
   /** The first n nodes of the shard's preference list. */
-  readonly replicas: (shard: number, n: number) => readonly number[]
+  readonly replicas: (shard: ShardId, n: number) => readonly number[]
   /** Gossip liveness (read at start, and when describing a failure). */
   readonly alive: (nodeId: number) => boolean
   /** Coordinator monotonic ms at start. */

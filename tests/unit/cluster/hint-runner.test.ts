@@ -7,7 +7,7 @@ import { ManualClock } from '../../../src/core/clock'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import type { ReplicaWrite } from '../../../src/storage/engine'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
-import { asXid } from '../../../src/core/ids'
+import { asShardId, asXid } from '../../../src/core/ids'
 
 // HintDeliveryRunner (src/cluster/hints/runner.ts): HintDelivery's actions carried out against a
 // real HintStore over MemoryKv; `send` is the replica side, recorded here (it acknowledges or
@@ -40,9 +40,9 @@ describe('HintDeliveryRunner', () => {
   it('delivers a target\'s hints as one request per (shard, xid) after the interval, then deletes them', async () => {
     const { store, clock, runner, sent, events } = await setup()
     await store.add([
-      ...hintsOf(3, { shard: 1, xid: asXid(10n), writes: [rw(1, 1), rw(2, 2)] }, T0),
-      ...hintsOf(3, { shard: 1, xid: asXid(11n), writes: [rw(1, 3)] }, T0),
-      ...hintsOf(4, { shard: 2, xid: asXid(10n), writes: [rw(5, 4)] }, T0)
+      ...hintsOf(3, { shard: asShardId(1), xid: asXid(10n), writes: [rw(1, 1), rw(2, 2)] }, T0),
+      ...hintsOf(3, { shard: asShardId(1), xid: asXid(11n), writes: [rw(1, 3)] }, T0),
+      ...hintsOf(4, { shard: asShardId(2), xid: asXid(10n), writes: [rw(5, 4)] }, T0)
     ])
     expect(await runner.tick(3)).toBe(0) // first sight: the round starts one interval later
     expect(sent).toEqual([])
@@ -60,7 +60,7 @@ describe('HintDeliveryRunner', () => {
   it('a refused request keeps every hint of the batch and retries one interval later', async () => {
     let refuse = true
     const { store, clock, runner, sent, events } = await setup(async (_t, b) => { if (refuse && b.xid === 11n) throw new Error('replica said no') })
-    await store.add([...hintsOf(3, { shard: 1, xid: asXid(10n), writes: [rw(1, 1)] }, T0), ...hintsOf(3, { shard: 1, xid: asXid(11n), writes: [rw(2, 2)] }, T0)])
+    await store.add([...hintsOf(3, { shard: asShardId(1), xid: asXid(10n), writes: [rw(1, 1)] }, T0), ...hintsOf(3, { shard: asShardId(1), xid: asXid(11n), writes: [rw(2, 2)] }, T0)])
     await runner.tick()
     clock.advance(1000)
     expect(await runner.tick(3)).toBe(0)
@@ -78,7 +78,7 @@ describe('HintDeliveryRunner', () => {
   it('drops a target\'s corrupt hints and reports them', async () => {
     const kv = new MemoryStore()
     const { store, clock, events } = await setup(async () => {}, kv)
-    await store.add(hintsOf(3, { shard: 1, xid: asXid(10n), writes: [rw(1, 1)] }, T0))
+    await store.add(hintsOf(3, { shard: asShardId(1), xid: asXid(10n), writes: [rw(1, 1)] }, T0))
     await store.close()
     const raw = MemoryKv.open(kv)
     await raw.batch([{ type: 'put', key: encodeHintId(3, T0, 99), value: Uint8Array.of(7, 7, 7) }], { sync: false })
@@ -96,7 +96,7 @@ describe('HintDeliveryRunner', () => {
 
   it('expires hints older than hint_expiration_days on the first tick', async () => {
     const { store, runner, events } = await setup()
-    await store.add([...hintsOf(3, { shard: 1, xid: asXid(1n), writes: [rw(1, 1)] }, T0 - 8 * DAY), ...hintsOf(3, { shard: 1, xid: asXid(2n), writes: [rw(2, 2)] }, T0)])
+    await store.add([...hintsOf(3, { shard: asShardId(1), xid: asXid(1n), writes: [rw(1, 1)] }, T0 - 8 * DAY), ...hintsOf(3, { shard: asShardId(1), xid: asXid(2n), writes: [rw(2, 2)] }, T0)])
     await runner.tick()
     expect(events).toEqual([{ type: 'expired', count: 1 }])
     expect(store.stats().get(3)?.count).toBe(1)
@@ -105,7 +105,7 @@ describe('HintDeliveryRunner', () => {
   it('runs one tick at a time; after stop() no tick starts', async () => {
     let release: () => void = () => {}
     const { store, clock, runner, sent } = await setup(async () => { await new Promise<void>(resolve => { release = resolve }) })
-    await store.add(hintsOf(3, { shard: 1, xid: asXid(1n), writes: [rw(1, 1)] }, T0))
+    await store.add(hintsOf(3, { shard: asShardId(1), xid: asXid(1n), writes: [rw(1, 1)] }, T0))
     await runner.tick()
     clock.advance(1000)
     const first = runner.tick(3)
@@ -118,7 +118,7 @@ describe('HintDeliveryRunner', () => {
     expect(await first).toBe(1)
     expect(await second).toBe(0)
     runner.stop()
-    await store.add(hintsOf(3, { shard: 1, xid: asXid(2n), writes: [rw(2, 2)] }, T0))
+    await store.add(hintsOf(3, { shard: asShardId(1), xid: asXid(2n), writes: [rw(2, 2)] }, T0))
     clock.advance(5000)
     expect(await runner.tick(3)).toBe(0)
     expect(sent).toHaveLength(1)

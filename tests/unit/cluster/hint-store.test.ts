@@ -12,7 +12,7 @@ import type { KvStore } from '../../../src/storage/kv'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
 import { makeXid } from '../../../src/storage/xid'
-import { asXid } from '../../../src/core/ids'
+import { asShardId, asXid, MAX_SHARDS } from '../../../src/core/ids'
 
 const T0 = 1_767_225_600_000 // 2026-01-01
 const DAY = 86_400_000
@@ -24,7 +24,7 @@ function hint (target: number, createdAtMs: number, n: number, over: Partial<Hin
   versionId[6] = 0x80 // version 8
   return {
     target,
-    shard: 7,
+    shard: asShardId(7),
     tableId: 1000 + (n % 3),
     key: Uint8Array.of(0x14 + 1, n & 0xff),
     xid: makeXid(target, BigInt(n)),
@@ -242,6 +242,16 @@ describe.each(backends)('HintStore on $name', (backend) => {
     await store.close()
   })
 
+  it('a stored value naming a shard id at or above MAX_SHARDS is corrupt, not a hint for a shard that cannot exist', () => {
+    const h = { target: 2, shard: asShardId(MAX_SHARDS - 1), tableId: 1, key: Uint8Array.of(1), xid: asXid(1n), versionId: new Uint8Array(16), row: null, createdAtMs: T0 }
+    const id = encodeHintId(2, T0, 1)
+    const value = encodeHintValue(h)
+    expect(decodeHint(id, value).shard).toBe(MAX_SHARDS - 1)
+    const bad = value.slice()
+    new DataView(bad.buffer).setUint32(2, MAX_SHARDS, false) // format u8 · flags u8 · shard u32
+    expect(() => decodeHint(id, bad)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT', message: expect.stringContaining(`shard id ${MAX_SHARDS}`) }))
+  })
+
   it('a corrupt value is SB_STORAGE_CORRUPT on list; dropCorrupt removes it and fixes the figures', async () => {
     const { store, openKv } = await fresh()
     await store.add([hint(2, T0, 1), hint(2, T0 + 1, 2), hint(2, T0 + 2, 3)])
@@ -298,7 +308,7 @@ describe.each(backends)('HintStore on $name', (backend) => {
 describe('hint encoding', () => {
   const hintArb: fc.Arbitrary<Hint> = fc.record({
     target: fc.integer({ min: 0, max: 0xffff }),
-    shard: fc.integer({ min: 0, max: 0xffff_ffff }),
+    shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)),
     tableId: fc.integer({ min: 0, max: 0xffff_ffff }),
     key: fc.uint8Array({ maxLength: 300 }),
     xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid),

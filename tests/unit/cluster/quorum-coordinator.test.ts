@@ -6,7 +6,7 @@ import {
 import { isScratchBirdError, type ScratchBirdError } from '../../../src/core/errors'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import type { ReplicaWrite, VersionedRow } from '../../../src/storage/engine'
-import { asHlcTs, asXid } from '../../../src/core/ids'
+import { asHlcTs, asShardId, asXid, type ShardId } from '../../../src/core/ids'
 
 // The statement-level quorum coordinator (src/cluster/quorum/coordinator.ts): shard batches →
 // per-shard write machines, hint targets, the statement's answer and the failure report; point
@@ -19,14 +19,14 @@ const rw = (pk: number, ts: number, row: string | null = `v${ts}`): ReplicaWrite
 const vr = (ts: number, row: string | null = `v${ts}`): VersionedRow => ({ versionId: vid(ts), row: row === null ? null : enc.encode(row) })
 
 /** Shard s is placed on nodes [s, s+1, s+2] (mod 5, 1-based). */
-const placement = (shard: number, n: number): number[] => Array.from({ length: n }, (_, i) => ((shard + i - 1) % 5) + 1)
+const placement = (shard: ShardId, n: number): number[] => Array.from({ length: n }, (_, i) => ((shard + i - 1) % 5) + 1)
 
 function statement (batches: ShardBatchSpec[], alive: (id: number) => boolean = () => true): StatementWrite {
   let seq = 100
   return new StatementWrite({ batches, xid: asXid(77n), commitHlc: asHlcTs(9n), replicas: placement, alive, nowMs: 0, timeoutMs: 1000, nextReqId: () => ++seq })
 }
 
-const spec = (shard: number, w: number, writes: ReplicaWrite[]): ShardBatchSpec => ({ shard, replicationFactor: 3, writeQuorum: w, writes })
+const spec = (shard: ShardId, w: number, writes: ReplicaWrite[]): ShardBatchSpec => ({ shard, replicationFactor: 3, writeQuorum: w, writes })
 const of = <T extends StatementWriteEffect['type']>(out: StatementWriteEffect[], t: T): Array<StatementWriteEffect & { type: T }> =>
   out.filter((e): e is StatementWriteEffect & { type: T } => e.type === t)
 
@@ -34,7 +34,7 @@ describe('StatementWrite', () => {
   it('one machine per shard batch: every replica gets its shard\'s whole batch under the statement\'s xid and commit HLC', () => {
     const a = [rw(1, 10), rw(2, 11)]
     const b = [rw(3, 12, null)]
-    const sw = statement([spec(1, 2, a), spec(4, 2, b)])
+    const sw = statement([spec(asShardId(1), 2, a), spec(asShardId(4), 2, b)])
     const out = sw.start(0)
     const applies = of(out, 'apply')
     expect(applies.map(e => [e.batch.shard, e.to])).toEqual([[1, 1], [1, 2], [1, 3], [4, 4], [4, 5], [4, 1]])
@@ -57,7 +57,7 @@ describe('StatementWrite', () => {
   })
 
   it('fails with the first failed batch (in batch order) once every batch is decided, with a report per failed batch', () => {
-    const sw = statement([spec(1, 3, [rw(1, 10)]), spec(2, 3, [rw(2, 10)])], id => id !== 4)
+    const sw = statement([spec(asShardId(1), 3, [rw(1, 10)]), spec(asShardId(2), 3, [rw(2, 10)])], id => id !== 4)
     const out = sw.start(0)
     // Shard 2 is on [2, 3, 4]: node 4 is down, W = 3 cannot be reached → refused at once, nothing sent.
     expect(of(out, 'apply').every(e => e.batch.shard === 1)).toBe(true)
@@ -82,7 +82,7 @@ describe('StatementWrite', () => {
   })
 
   it('a timeout fails the statement and hints every replica that did not ack', () => {
-    const sw = statement([spec(3, 2, [rw(1, 10)])])
+    const sw = statement([spec(asShardId(3), 2, [rw(1, 10)])])
     const req = of(sw.start(0), 'apply')[0]!.reqId
     sw.onAck(req, 4, 5)
     expect(sw.tick(999)).toEqual([])
@@ -95,7 +95,7 @@ describe('StatementWrite', () => {
   })
 
   it('ignores acks and failures of requests it did not send', () => {
-    const sw = statement([spec(1, 1, [rw(1, 10)])])
+    const sw = statement([spec(asShardId(1), 1, [rw(1, 10)])])
     sw.start(0)
     expect(sw.onAck(999, 1, 1)).toEqual([])
     expect(sw.onFail(999, 1, 'X', 1)).toEqual([])

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { REPLICATION_DEFAULTS } from '../../../src/catalog/replication-options'
 import type { MemberState } from '../../../src/cluster/gossip/types'
 import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../../../src/cluster/routing'
+import { asShardId } from '../../../src/core/ids'
 
 const states = (entries: Array<[number, MemberState]>): Map<number, MemberState> => new Map(entries)
 const leaderless = (n: number): typeof REPLICATION_DEFAULTS => ({ ...REPLICATION_DEFAULTS, replication_mode: 'leaderless_quorum', uuid_type: 'v8_hlc', replication_factor: n, write_quorum: 1, read_quorum: 1 })
@@ -35,10 +36,10 @@ describe('routing', () => {
 
   it('lists every replica of a shard in the shard map, and which of them are live', () => {
     const r = routable(view, 1)
-    expect(shardMapRow(4, [2, 3], 1, r)).toEqual({ shard: 4, preference: [2, 3], replicas: [2], live: [2] })
-    expect(shardMapRow(5, [3, 2], 1, r)).toEqual({ shard: 5, preference: [3, 2], replicas: [3], live: [] })
+    expect(shardMapRow(asShardId(4), [2, 3], 1, r)).toEqual({ shard: 4, preference: [2, 3], replicas: [2], live: [2] })
+    expect(shardMapRow(asShardId(5), [3, 2], 1, r)).toEqual({ shard: 5, preference: [3, 2], replicas: [3], live: [] })
     // Issue 13 item 10: a shard with three replicas lists all three, not the first.
-    expect(shardMapRow(6, [3, 2, 1, 4], 3, r)).toEqual({ shard: 6, preference: [3, 2, 1, 4], replicas: [3, 2, 1], live: [2, 1] })
+    expect(shardMapRow(asShardId(6), [3, 2, 1, 4], 3, r)).toEqual({ shard: 6, preference: [3, 2, 1, 4], replicas: [3, 2, 1], live: [2, 1] })
   })
 
   it('counts the replicas of a shard as the largest N the tables keep (primary_replica keeps one today)', () => {
@@ -50,7 +51,7 @@ describe('routing', () => {
   })
 
   it('prints the assignment log line as the seeds do, with every replica', () => {
-    expect(shardAssignmentLine(1, [1, 2, 3])).toBe('Shard 001 assigned to {Node 1, Node 2, Node 3}')
-    expect(shardAssignmentLine(12, [2])).toBe('Shard 012 assigned to {Node 2}')
+    expect(shardAssignmentLine(asShardId(1), [1, 2, 3])).toBe('Shard 001 assigned to {Node 1, Node 2, Node 3}')
+    expect(shardAssignmentLine(asShardId(12), [2])).toBe('Shard 012 assigned to {Node 2}')
   })
 })

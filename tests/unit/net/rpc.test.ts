@@ -14,6 +14,7 @@ import { RpcMethods, rpcRoutes, type RpcContext } from '../../../src/net/rpc/ser
 import { decodeFrame, encodeFrame } from '../../../src/net/rpc/wire'
 import type { GossipPing } from '../../../src/cluster/gossip/types'
 import { createMetrics, type NodeMetrics } from '../../../src/ops/metrics'
+import { asShardId } from '../../../src/core/ids'
 
 // Cluster RPC over real loopback sockets: node:http server with the route table of
 // src/net/http-server.ts on one side, RpcClient (undici Pool) on the other. Payloads travel in
@@ -262,7 +263,7 @@ describe('cluster RPC over HTTP', () => {
       c.call(node.address, 'PING', b('a')),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:coded' }),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:bug' }),
-      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: 0, payload: new Uint8Array(4) }), // no method registered for it
+      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: asShardId(0), payload: new Uint8Array(4) }), // no method registered for it
       c.call(node.address, 'PING', b('b'))
     ]
     const settled = await Promise.allSettled(calls)

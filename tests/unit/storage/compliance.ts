@@ -13,7 +13,7 @@ import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../s
 import { hlcTs, type Durability, type HlcTs, type Xid } from '../../../src/storage/types'
 import { decodeVersion } from '../../../src/storage/versions'
 import { makeXid, xidCounter, xidNodeId } from '../../../src/storage/xid'
-import { asXid } from '../../../src/core/ids'
+import { asShardId, asXid } from '../../../src/core/ids'
 
 /** Opens KV handles on one underlying store (directory); a handle may be closed and reopened. */
 export interface KvSource {
@@ -81,7 +81,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
     let source: KvSource
     let kv: CountingKv
     let engine: ShardEngine
-    const opts: ShardEngineOptions = { shardId: 3, nodeId: NODE, durability: 'none', clock: new ManualClock() }
+    const opts: ShardEngineOptions = { shardId: asShardId(3), nodeId: NODE, durability: 'none', clock: new ManualClock() }
 
     async function open (o: Partial<ShardEngineOptions> = {}): Promise<ShardEngine> {
       kv = new CountingKv(await source.open())
@@ -1170,7 +1170,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       it('a store of another shard is refused; bad arguments are coded errors', async () => {
         await engine.close()
         kv = new CountingKv(await source.open())
-        await expect(ShardEngine.open(kv, { ...opts, shardId: 4 })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+        await expect(ShardEngine.open(kv, { ...opts, shardId: asShardId(4) })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
         engine = await ShardEngine.open(kv, opts)
         await expect(engine.autocommit({ writes: [{ op: 'insert', tableId: T, pk: [1n], row: enc('x'), versionId: new Uint8Array(3) }], commitHlc: H(1) }))
           .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
