@@ -14,11 +14,11 @@ import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
-import type { ShardId } from '../core/ids'
+import type { NodeId, ShardId } from '../core/ids'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
-  nodeId: number
+  nodeId: NodeId
   address: string
   datacenter: string
   state: string
@@ -28,7 +28,7 @@ export interface MemberRow {
 }
 
 /** A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy) and which of those are live. */
-export interface ShardMapRow { shard: ShardId, preference: number[], replicas: number[], live: number[] }
+export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] }
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster
@@ -64,9 +64,9 @@ export interface QuorumBatch {
 /** The hints this node keeps for other nodes (a cluster with leaderless tables). */
 export interface HintsIo {
   /** DELIVER HINTS TO NODE n. */
-  deliver (node: number): Promise<{ target: number, delivered: number, remaining: number }>
+  deliver (node: number): Promise<{ target: NodeId, delivered: number, remaining: number }>
   /** Hints this node keeps, per target node (sys_hints). */
-  stats (): { target: number, count: number, bytes: number }[]
+  stats (): { target: NodeId, count: number, bytes: number }[]
 }
 
 /** The shards: how many there are, and requests to their workers (local, or routed in a cluster). */

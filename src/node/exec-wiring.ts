@@ -16,7 +16,7 @@ import type { QuorumShell } from './quorum'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
 import { shardTwoPhaseIo } from './twopc-io'
-import { shardIds } from '../core/ids'
+import { asNodeId, shardIds } from '../core/ids'
 
 export interface ExecParts {
   config: Config
@@ -97,7 +97,7 @@ function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
       replicas: (shard, n) => cluster.replicasOf(shard, n)
     },
     hints: {
-      deliver: (n) => quorum.deliverNow(n),
+      deliver: (n) => quorum.deliverNow(asNodeId(n)),
       stats: () => quorum.hintStats()
     }
   }

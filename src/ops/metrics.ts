@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { ShardId } from '../core/ids'
+import type { NodeId, ShardId } from '../core/ids'
 
 // The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
 // replication, quorum, hint and anti-entropy series here; everything else reads them from here.
@@ -16,12 +16,12 @@ export function shardLabel (shard: ShardId): string {
 }
 
 /** replica / target_node label value: 3 → "node3". */
-export function nodeLabel (nodeId: number): string {
+export function nodeLabel (nodeId: NodeId): string {
   return `node${nodeId}`
 }
 
 /** node_id label value: 1 → "1". */
-export function nodeIdLabel (nodeId: number): string {
+export function nodeIdLabel (nodeId: NodeId): string {
   return String(nodeId)
 }
 

@@ -22,7 +22,7 @@ import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { makeXid } from '../../src/storage/xid'
 import { SimNetwork } from './network'
 import { simSeeds } from './seeds'
-import { asShardId, type ShardId, shardIds } from '../../src/core/ids'
+import { asNodeId, asShardId, type NodeId, type ShardId, shardIds } from '../../src/core/ids'
 
 // Seeded simulation of leaderless quorum replication (DESIGN §6 "Mode 3", §10) running the shipped
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
@@ -223,12 +223,12 @@ function nextTs (hlc: Hlc): HlcTs {
 
 class QuorumSim {
   readonly net: SimNetwork<Wire>
-  readonly replicaIds: number[]
+  readonly replicaIds: NodeId[]
   readonly replicas = new Map<number, Replica>()
   readonly coords: Coord[] = []
   readonly keys: number[]
   readonly shards: number
-  readonly prefs = new Map<ShardId, number[]>()
+  readonly prefs = new Map<ShardId, NodeId[]>()
   readonly writes: WriteRec[] = []
   readonly reads: ReadRec[] = []
   readonly w: number
@@ -262,7 +262,7 @@ class QuorumSim {
     this.readTimeoutMs = int(rng, MIN_TIMEOUT_MS, MAX_TIMEOUT_MS)
     this.hintCap = rng.next() < CAPPED_HINT_LOG_PROBABILITY ? int(rng, 1, 6) : undefined
     this.net = new SimNetwork<Wire>(rng, { minDelayMs: MIN_DELAY_MS, maxDelayMs: MAX_DELAY_MS, lossProbability: 0 })
-    this.replicaIds = Array.from({ length: m }, (_, i) => i + 1)
+    this.replicaIds = Array.from({ length: m }, (_, i) => asNodeId(i + 1))
     this.keys = Array.from({ length: int(rng, 2, 5) }, (_, i) => i)
     for (const s of shardIds(this.shards)) this.prefs.set(s, preferenceList(s, this.replicaIds, N))
     this.ctx = `seed=${seed} replicas=${m} coordinators=${c} shards=${this.shards} keys=${this.keys.length} W=${this.w} R=${this.r}${this.hintCap !== undefined ? ` hint-cap=${this.hintCap}` : ''}`
@@ -537,7 +537,7 @@ class QuorumSim {
   }
 
   /** What the coordinator's gossip says of a replica; in the faults phase sometimes wrong. */
-  aliveView (coord: Coord): (id: number) => boolean {
+  aliveView (coord: Coord): (id: NodeId) => boolean {
     const view = new Set(this.replicaIds.filter(id => this.reachable(coord.address, replicaAddr(id))))
     if (this.phase === 'faults' && this.rng.next() < STALE_VIEW_PROBABILITY) {
       const id = pick(this.rng, this.replicaIds)

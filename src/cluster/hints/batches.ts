@@ -2,7 +2,7 @@ import type { ReplicaWrite } from '../../storage/engine'
 import { decodeTuple, encodeTuple } from '../../storage/keys'
 import type { Xid } from '../../storage/types'
 import type { Hint, StoredHint } from '../../storage/hint-store'
-import type { ShardId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // Between quorum batches and hint records (DESIGN §6 Mode 3 "Hints"), pure: a shard batch a
 // replica did not acknowledge becomes one hint per row for that replica (hints never count toward
@@ -19,7 +19,7 @@ export interface HintedBatch {
 }
 
 /** One hint per row of `batch` for replica `target`, stamped `createdAtMs` (wall clock: expiry). */
-export function hintsOf (target: number, batch: HintedBatch, createdAtMs: number): Hint[] {
+export function hintsOf (target: NodeId, batch: HintedBatch, createdAtMs: number): Hint[] {
   return batch.writes.map(w => ({
     target,
     shard: batch.shard,

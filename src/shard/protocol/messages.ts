@@ -2,7 +2,7 @@ import type { EngineSweepReport, LwwOutcome, ReplicaWrite, ScanOptions, RowWrite
 import type { CommitLogConsumer, CommitLogEntry } from '../../storage/commit-log'
 import type { Tuple, TupleValue } from '../../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
-import type { ShardId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 import type { Hint } from '../../storage/hint-store'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
@@ -39,11 +39,11 @@ export interface ShardRequests {
   HINT_ADD: { shard: ShardId, hints: Hint[] }
   /** Up to `limit` oldest hints of `target`, stopping before `maxBytes` (the first one always
    *  comes when `atLeastOne`). */
-  HINT_LIST: { shard: ShardId, target: number, limit: number, maxBytes: number, atLeastOne: boolean }
+  HINT_LIST: { shard: ShardId, target: NodeId, limit: number, maxBytes: number, atLeastOne: boolean }
   HINT_REMOVE: { shard: ShardId, ids: Uint8Array[] }
   HINT_EXPIRE: { shard: ShardId, nowMs: number, maxAgeMs: number }
   /** Drop `target`'s hints: all of them, or only those that do not decode. */
-  HINT_DROP: { shard: ShardId, target: number, corruptOnly: boolean }
+  HINT_DROP: { shard: ShardId, target: NodeId, corruptOnly: boolean }
   HINT_STATS: { shard: ShardId }
   /** Stored hints copied in with their ids (the upgrade from `<data_dir>/hints`). */
   HINT_IMPORT: { shard: ShardId, entries: StoredHintBytes[] }
@@ -55,7 +55,7 @@ export interface ShardRequests {
 export interface StoredHintBytes { id: Uint8Array, value: Uint8Array }
 
 /** One shard store's hints for one target node. */
-export interface HintTargetRow { target: number, count: number, bytes: number }
+export interface HintTargetRow { target: NodeId, count: number, bytes: number }
 
 /** What a hint op changed (`n` hints stored or removed) and the shard store's figures after it. */
 export interface HintOpReply { n: number, stats: HintTargetRow[] }

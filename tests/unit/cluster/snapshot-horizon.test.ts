@@ -6,7 +6,7 @@ import { formatOldestSnapshot, oldestOf, parseOldestSnapshot, peerSnapshotFloor,
 
 const member = (nodeId: number, oldestActiveHlc: string, over: Partial<AnnouncingMember> = {}): AnnouncingMember =>
   ({ nodeId, isSelf: false, alive: true, oldestActiveHlc, ...over })
-import { asHlcTs } from '../../../src/core/ids'
+import { asHlcTs, asNodeId } from '../../../src/core/ids'
 
 const h = asHlcTs
 
@@ -47,8 +47,8 @@ describe('the gossiped oldest snapshot (DESIGN §6)', () => {
 describe('the announcement travels in gossip', () => {
   it('a peer learns our oldest snapshot from one ping (through the wire codec) and counts it while we are alive', () => {
     const cfg = { intervalMs: 1000, fanout: 3, heartbeatTimeoutMs: 10_000 }
-    const a = new GossipMachine({ nodeId: 1, address: 'a:1', datacenter: 'dc1', bootId: 'ba' }, [{ nodeId: 2, address: 'b:1' }], cfg, new SeededRng(1))
-    const b = new GossipMachine({ nodeId: 2, address: 'b:1', datacenter: 'dc1', bootId: 'bb' }, [{ nodeId: 1, address: 'a:1' }], cfg, new SeededRng(2))
+    const a = new GossipMachine({ nodeId: asNodeId(1), address: 'a:1', datacenter: 'dc1', bootId: 'ba' }, [{ nodeId: asNodeId(2), address: 'b:1' }], cfg, new SeededRng(1))
+    const b = new GossipMachine({ nodeId: asNodeId(2), address: 'b:1', datacenter: 'dc1', bootId: 'bb' }, [{ nodeId: asNodeId(1), address: 'a:1' }], cfg, new SeededRng(2))
     const floorAtB = (now: number): bigint | undefined => peerSnapshotFloor(b.members(now).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, alive: isAlive(m.state), oldestActiveHlc: m.oldestActiveHlc }))).floor
     const deliver = (now: number): void => {
       for (const o of a.tick(now)) {

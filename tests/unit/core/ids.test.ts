@@ -4,6 +4,9 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import { asHlcTs, asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, shardIds, type HlcTs, type NodeId, type ShardId, type Xid } from '../../../src/core/ids'
 import { decisionShard } from '../../../src/cluster/twopc/decision'
 import { shardOf } from '../../../src/core/partition'
+import { preferenceList } from '../../../src/cluster/placement'
+import { hintsOf } from '../../../src/cluster/hints/batches'
+import { encodeHintId } from '../../../src/storage/hint-store'
 import { tipKey } from '../../../src/storage/keys'
 import { encodeTipEntry } from '../../../src/storage/tip'
 import { hlcTs, HLC_ZERO } from '../../../src/storage/types'
@@ -110,6 +113,19 @@ describe('branded NodeId / ShardId', () => {
     expect(shardIds(MAX_SHARDS)).toHaveLength(MAX_SHARDS)
     expect(() => shardIds(MAX_SHARDS + 1)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
     expect(() => shardIds(-1)).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+  })
+
+  it('placement, hints and the storage keys take their own kind', () => {
+    // @ts-expect-error a node id where a shard id is expected
+    preferenceList(asNodeId(1), [asNodeId(1)])
+    // @ts-expect-error shard ids are not a membership
+    preferenceList(asShardId(0), [asShardId(1)])
+    // @ts-expect-error a hint's target is a node, not a shard
+    hintsOf(asShardId(1), { shard: asShardId(1), xid: asXid(1n), writes: [] }, 0)
+    // @ts-expect-error a hint id is keyed by a node id, not a plain number
+    encodeHintId(2, 0, 0)
+    const list: NodeId[] = preferenceList(asShardId(0), [asNodeId(1), asNodeId(2)])
+    expect([...list].sort()).toEqual([1, 2])
   })
 
   it('computed shard ids come out branded: partition hashing and the 2PC decision shard', () => {

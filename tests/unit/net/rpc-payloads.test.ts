@@ -7,7 +7,7 @@ import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type Gos
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
 import { SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
-import { asShardId, asXid, MAX_SHARDS } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -21,7 +21,7 @@ const count = fc.nat({ max: Number.MAX_SAFE_INTEGER })
 const time = fc.double({ noNaN: true, noDefaultInfinity: true })
 
 const member: fc.Arbitrary<MemberRecord> = fc.record({
-  nodeId: fc.integer({ min: 1, max: 65535 }),
+  nodeId: fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)),
   address: nonEmpty(40),
   datacenter: text(20),
   incarnation: count,
@@ -34,12 +34,12 @@ const member: fc.Arbitrary<MemberRecord> = fc.record({
   shardReplicas: count
 })
 const members = fc.array(member, { maxLength: 5 })
-const from = fc.integer({ min: 1, max: 65535 })
+const from = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n))
 const layout: fc.Arbitrary<ClusterLayout> = fc.record({
   cluster: nonEmpty(20),
   shards: fc.integer({ min: 1, max: 0xffff_ffff }),
   epoch: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
-  members: fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { minLength: 1, maxLength: 5 }).map(ids => ids.sort((a, b) => a - b))
+  members: fc.uniqueArray(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), { minLength: 1, maxLength: 5 }).map(ids => ids.sort((a, b) => a - b))
 })
 const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'sentAt'] })
 const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'echoSentAt', 'answeredAt'] })
@@ -134,16 +134,17 @@ describe('cluster RPC payload codecs', () => {
   }
 
   it('refuses version 0, trailing bytes, out-of-bound gossip and unknown shard ops as SB_RPC_MALFORMED', () => {
-    const ping: GossipPing = { type: 'ping', from: 1, hlc: '', members: [], sentAt: 0 }
+    const ping: GossipPing = { type: 'ping', from: asNodeId(1), hlc: '', members: [], sentAt: 0 }
     const g = rpcPayloads('GOSSIP_SYNC').request
     const good = g.encode(ping)
     expect(outcome(() => g.decode(Uint8Array.of(0, ...good.subarray(1))))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(Uint8Array.of(...good, 0)))).toBe('SB_RPC_MALFORMED')
     // An ack where a ping belongs, node id 0, too many members, an address over the bound.
-    const ack: GossipAck = { type: 'ack', from: 1, hlc: '', members: [], echoSentAt: 0, answeredAt: 0 }
+    const ack: GossipAck = { type: 'ack', from: asNodeId(1), hlc: '', members: [], echoSentAt: 0, answeredAt: 0 }
     expect(outcome(() => g.decode(rpcPayloads('GOSSIP_ACK').request.encode(ack)))).toBe('SB_RPC_MALFORMED')
+    // @ts-expect-error node id 0 is not a NodeId: only an untyped sender can put it on the wire
     expect(outcome(() => g.decode(g.encode({ ...ping, from: 0 })))).toBe('SB_RPC_MALFORMED')
-    const m: MemberRecord = { nodeId: 2, address: 'a:1', datacenter: '', incarnation: 0, heartbeat: 0, state: 'normal', bootId: 'b', claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0 }
+    const m: MemberRecord = { nodeId: asNodeId(2), address: 'a:1', datacenter: '', incarnation: 0, heartbeat: 0, state: 'normal', bootId: 'b', claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0 }
     expect(outcome(() => g.decode(g.encode({ ...ping, members: Array.from({ length: GOSSIP_MAX_MEMBERS_PER_MESSAGE + 1 }, () => m) })))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(g.encode({ ...ping, members: [{ ...m, address: 'x'.repeat(300) }] })))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(g.encode({ ...ping, sentAt: Infinity })))).toBe('SB_RPC_MALFORMED')

@@ -14,7 +14,7 @@ import { RpcMethods, rpcRoutes, type RpcContext } from '../../../src/net/rpc/ser
 import { decodeFrame, encodeFrame } from '../../../src/net/rpc/wire'
 import type { GossipPing } from '../../../src/cluster/gossip/types'
 import { createMetrics, type NodeMetrics } from '../../../src/ops/metrics'
-import { asShardId } from '../../../src/core/ids'
+import { asNodeId, asShardId } from '../../../src/core/ids'
 
 // Cluster RPC over real loopback sockets: node:http server with the route table of
 // src/net/http-server.ts on one side, RpcClient (undici Pool) on the other. Payloads travel in
@@ -23,7 +23,7 @@ import { asShardId } from '../../../src/core/ids'
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (u: Uint8Array): string => new TextDecoder().decode(u)
-const ping: GossipPing = { type: 'ping', from: 7, hlc: '', members: [], sentAt: 1 }
+const ping: GossipPing = { type: 'ping', from: asNodeId(7), hlc: '', members: [], sentAt: 1 }
 /** A raw request frame of PING calls with these texts, ids from 1. */
 const pingFrame = (...texts: string[]): Uint8Array =>
   encodeFrame(texts.map((t, i) => ({ kind: 'request', opcode: RPC_OPCODES.PING, id: i + 1, body: rpcPayloads('PING').request.encode(b(t)) })))

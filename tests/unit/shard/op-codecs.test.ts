@@ -255,6 +255,9 @@ describe('shard op codecs', () => {
     const ping = codecOf('PING')
     expect(ping.decodeRequest(Uint8Array.of(0, 0, 0x0f, 0xff))).toEqual({ shard: MAX_SHARDS - 1 })
     expect(() => ping.decodeRequest(Uint8Array.of(0, 0, 0x10, 0x00))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('shard id 4096') }))
+    // HINT_DROP: shard u32 | target u16 | bool — node id 0 is reserved, so malformed too.
+    expect(codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 2, 0))).toEqual({ shard: 1, target: 2, corruptOnly: false })
+    expect(() => codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('node id 0') }))
     expect(() => codecOf('STATS').decodeReply(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
   })
 
