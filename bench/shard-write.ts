@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
 import { BENCH_LSM, ROW, closedLoop, insertOf, nextHlc, startShardWorkers } from './lib/shards'
-import { asShardId } from '../src/core/ids'
+import { asNodeId, asShardId } from '../src/core/ids'
 
 const MS = Number(process.argv[2] ?? 3000)
 const CONCURRENCY = 1024
@@ -33,7 +33,7 @@ async function baselineBatchPuts (): Promise<number> {
  *  and the worker hop cost is the gap between this and shardInserts('none'). */
 async function engineInserts (): Promise<number> {
   const kv = await LevelKv.open(mkdtempSync(join(tmpdir(), 'sb-bench-engine-')), BENCH_LSM)
-  const engine = await ShardEngine.open(kv, { shardId: asShardId(0), nodeId: 1, durability: 'none', clock: systemClock })
+  const engine = await ShardEngine.open(kv, { shardId: asShardId(0), nodeId: asNodeId(1), durability: 'none', clock: systemClock })
   const rate = await closedLoop((i) => engine.autocommit({ writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
   await engine.close()
   return rate

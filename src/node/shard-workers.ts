@@ -8,7 +8,7 @@ import { workerSpec } from './assets'
 import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../core/config/schema'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardWorkerData, WorkerToMain } from '../shard/protocol/worker-protocol'
-import type { ShardId } from '../core/ids'
+import type { NodeId, ShardId } from '../core/ids'
 
 // The shard worker threads seen from the main thread (DESIGN §2): starts them, routes each request
 // to the worker owning its shard through that worker's ring pair, and stops them. A worker that
@@ -24,7 +24,7 @@ const WORKER_YOUNG_GENERATION_MB = 64
 
 export interface ShardWorkersOptions {
   dataDir: string
-  nodeId: number
+  nodeId: NodeId
   durability: 'sync' | 'none'
   ringBytes: number
   maxMessageBytes: number

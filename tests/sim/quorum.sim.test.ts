@@ -137,7 +137,7 @@ interface ReadRec {
 interface Call { onOk: (versions: Array<VersionedRow | null> | undefined) => void, onErr: (code: string) => void }
 
 interface Coord {
-  id: number
+  id: NodeId
   address: string
   offsetMs: number
   /** Bumped on every crash: callbacks of an earlier life do nothing. */
@@ -161,7 +161,7 @@ interface Coord {
 }
 
 interface Replica {
-  id: number
+  id: NodeId
   shards: ShardId[]
   stores: Map<ShardId, MemoryStore>
   kvs: MemoryKv[]
@@ -271,7 +271,7 @@ class QuorumSim {
       this.replicas.set(id, { id, shards, stores: new Map(shards.map(s => [s, new MemoryStore()])), kvs: [], engines: null, life: 0 })
     }
     for (let i = 0; i < c; i++) {
-      const id = 101 + i
+      const id = asNodeId(101 + i)
       const address = coordAddr(id)
       const offset = Math.round((rng.next() * 2 - 1) * CLOCK_OFFSET_MAX_MS)
       this.coords.push({
@@ -430,7 +430,7 @@ class QuorumSim {
 
   // ---- replicas: ShardEngines over MemoryKv -----------------------------------------------------
 
-  startReplica (id: number): void {
+  startReplica (id: NodeId): void {
     const rep = this.replicas.get(id)!
     const life = ++rep.life
     rep.kvs = []

@@ -11,7 +11,7 @@ import { MemoryKv, MemoryStore } from '../../src/storage/kv-memory'
 import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storage/xid-shared'
 import { simSeeds } from './seeds'
-import { asShardId, type ShardId, shardIds } from '../../src/core/ids'
+import { asNodeId, asShardId, type ShardId, shardIds } from '../../src/core/ids'
 
 // Seeded simulation of two-phase commit (DESIGN §6 "Transactions across shards", §10): the shipped
 // coordinator and limbo-recovery machines, their effects carried out by the shipped drivers'
@@ -152,7 +152,7 @@ class World {
       marks.set(s, mark)
     }
     for (const s of owned) {
-      this.engines[s] = await ShardEngine.open(this.kvs[s]!, { shardId: s, nodeId: n, durability: 'sync', clock: this.clock, xids: new SharedXidSource(counter, n, marks.get(s)!) })
+      this.engines[s] = await ShardEngine.open(this.kvs[s]!, { shardId: s, nodeId: asNodeId(n), durability: 'sync', clock: this.clock, xids: new SharedXidSource(counter, asNodeId(n), marks.get(s)!) })
       this.open[s] = new Map()
     }
   }

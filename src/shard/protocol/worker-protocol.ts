@@ -1,5 +1,5 @@
 import type { LevelKvOptions } from '../../storage/lsm-options'
-import type { ShardId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
 // lines a worker sends the main thread (postMessage). Requests and replies travel through the
@@ -8,7 +8,7 @@ import type { ShardId } from '../../core/ids'
 export interface ShardWorkerData {
   workerIndex: number
   dataDir: string
-  nodeId: number
+  nodeId: NodeId
   shards: ShardId[]
   durability: 'sync' | 'none'
   lsm: LevelKvOptions

@@ -42,7 +42,7 @@ async function startNode (disks = new Map<number, MemoryStore>()): Promise<Node>
     for (const shard of shards) {
       if (!disks.has(shard)) disks.set(shard, new MemoryStore())
       const kv = MemoryKv.open(disks.get(shard))
-      es.set(shard, await ShardEngine.open(kv, { shardId: shard, nodeId: 1, durability: 'none', clock }))
+      es.set(shard, await ShardEngine.open(kv, { shardId: shard, nodeId: asNodeId(1), durability: 'none', clock }))
       hs.set(shard, await HintStore.open(kv, { ownsKv: false, sync: false }))
     }
     const host = new HostClient(es, 60_000, clock, worker, { hints: hs })

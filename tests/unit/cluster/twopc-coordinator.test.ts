@@ -4,11 +4,11 @@ import { TwoPhaseCoordinator, type CoordinatorEffect } from '../../../src/cluste
 import { ABORT_DECISION } from '../../../src/cluster/twopc/decision'
 import { makeXid } from '../../../src/storage/xid'
 import { hlcTs } from '../../../src/storage/types'
-import { asShardId } from '../../../src/core/ids'
+import { asNodeId, asShardId } from '../../../src/core/ids'
 
 // The coordinator machine alone: effects out for events in, no I/O.
 
-const XID = makeXid(3, 9n)
+const XID = makeXid(asNodeId(3), 9n)
 const HLC = hlcTs(16_000_000)
 const lost = (): ScratchBirdError => new ScratchBirdError('SB_NODE_UNREACHABLE', 'connection reset')
 const taken = (): ScratchBirdError => new ScratchBirdError('SB_UNIQUE_VIOLATION', 'duplicate primary key')

@@ -22,7 +22,7 @@ const takesHlc = (h: HlcTs): bigint => h
 
 describe('branded Xid / HlcTs', () => {
   it('an Xid is not an HlcTs, an HlcTs is not an Xid, a plain bigint is neither', () => {
-    const xid = makeXid(3, 9n)
+    const xid = makeXid(asNodeId(3), 9n)
     const hlc = hlcTs(1_000)
     const plain = 42n
     // @ts-expect-error an Xid where an HLC timestamp is expected
@@ -45,11 +45,11 @@ describe('branded Xid / HlcTs', () => {
     tipKey(hlcTs(1_000))
     // @ts-expect-error a TIP entry stores a commit HLC, not an xid
     encodeTipEntry('committed', makeXid(3, 9n))
-    expect(tipKey(makeXid(3, 9n))).toEqual(tipKey(asXid((3n << 48n) | 9n)))
+    expect(tipKey(makeXid(asNodeId(3), 9n))).toEqual(tipKey(asXid((3n << 48n) | 9n)))
   })
 
   it('each id is accepted where its own kind is expected, and a brand is still a bigint', () => {
-    expect(takesXid(makeXid(3, 9n))).toBe((3n << 48n) | 9n)
+    expect(takesXid(makeXid(asNodeId(3), 9n))).toBe((3n << 48n) | 9n)
     expect(takesXid(asXid(7n))).toBe(7n)
     expect(takesHlc(hlcTs(1_000, 5))).toBe((1_000n << 12n) | 5n)
     expect(takesHlc(asHlcTs(7n))).toBe(7n)
@@ -122,6 +122,8 @@ describe('branded NodeId / ShardId', () => {
     preferenceList(asShardId(0), [asShardId(1)])
     // @ts-expect-error a hint's target is a node, not a shard
     hintsOf(asShardId(1), { shard: asShardId(1), xid: asXid(1n), writes: [] }, 0)
+    // @ts-expect-error an xid is built from a node id, not a shard id
+    makeXid(asShardId(3), 9n)
     // @ts-expect-error a hint id is keyed by a node id, not a plain number
     encodeHintId(2, 0, 0)
     const list: NodeId[] = preferenceList(asShardId(0), [asNodeId(1), asNodeId(2)])

@@ -25,9 +25,9 @@ import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/e
 import type { Tuple } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
-import { type ShardId, shardIds } from '../../../src/core/ids'
+import { asNodeId, type ShardId, shardIds } from '../../../src/core/ids'
 
-const NODE_ID = 1
+const NODE_ID = asNodeId(1)
 
 export class LocalShards {
   private readonly txns = new Map<string, Txn>()

@@ -47,7 +47,7 @@ async function writeLegacy (dir: string, n: number): Promise<Map<number, { count
 /** One worker's host over real LevelDB shard stores, as workers/shard-worker.ts opens them. */
 async function startWorker (dir: string): Promise<HostClient> {
   const clock = new ManualClock()
-  const stores = await openShardEngines({ dataDir: dir, nodeId: 1, shards: shardIds(SHARDS), durability: 'sync', lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 50 }, xidCounter: new SharedArrayBuffer(8) }, clock)
+  const stores = await openShardEngines({ dataDir: dir, nodeId: asNodeId(1), shards: shardIds(SHARDS), durability: 'sync', lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 50 }, xidCounter: new SharedArrayBuffer(8) }, clock)
   const c = new HostClient(stores.engines, 60_000, clock, 0, { hints: stores.hints, dataDir: dir })
   hosts.push(c)
   return c

@@ -9,7 +9,7 @@ import { ManualClock } from '../../../src/core/clock'
 import type { RowWrite } from '../../../src/storage/engine'
 import { makeXid } from '../../../src/storage/xid'
 import { nextHlc, row, testWorkerOptions, text, vid } from './worker-fixtures'
-import { asShardId, shardIds } from '../../../src/core/ids'
+import { asNodeId, asShardId, shardIds } from '../../../src/core/ids'
 
 // Real worker threads, real rings, real LevelDB: requests routed by shard, transactions, and a
 // worker killed with requests in flight (they fail at once with SB_WORKER_DIED; it restarts).
@@ -96,7 +96,7 @@ describe('ShardWorkers', () => {
     const w = await startWorkers()
     const v = (n: number): Uint8Array => { const b = new Uint8Array(16); new DataView(b.buffer).setUint32(4, n); b[6] = 0x80; return b }
     const rw = (pk: string, value: string | null, n: number) => ({ tableId: 5, pk: [pk], versionId: v(n), row: value === null ? null : row(value) })
-    const xid = makeXid(9, 1n)
+    const xid = makeXid(asNodeId(9), 1n)
     const a = await w.request('REPLICA_APPLY', { shard: asShardId(2), writes: [rw('a', 'A1', 10), rw('b', 'B1', 10)], commitHlc: nextHlc(), xid })
     expect([a.xid, a.applied, a.lsn]).toEqual([xid, ['newer', 'newer'], 1n])
     // the retry of the same delivery acknowledges without logging

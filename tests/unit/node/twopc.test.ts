@@ -10,7 +10,7 @@ import type { RowWrite } from '../../../src/storage/engine'
 import { hlcTs, type HlcTs, type Xid } from '../../../src/storage/types'
 import { testWorkerOptions } from './worker-fixtures'
 import { makeXid } from '../../../src/storage/xid'
-import { asShardId, asXid, type ShardId } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, type ShardId } from '../../../src/core/ids'
 
 // Two-phase commit over real shard workers and LevelDB, including "node restarted between
 // prepare and commit": the workers are killed (as a crash would) and restarted on the same data.
@@ -26,7 +26,7 @@ const hlc = (): HlcTs => hlcTs(++ms)
 const insert = (pk: string): RowWrite => ({ op: 'insert', tableId: 1, pk: [pk], row: new TextEncoder().encode(pk), versionId: vid() })
 
 async function startWorkers (dataDir: string): Promise<ShardWorkers> {
-  const w = new ShardWorkers(testWorkerOptions(dataDir, { nodeId: 2, durability: 'sync' }), pino({ level: 'silent' }), () => {})
+  const w = new ShardWorkers(testWorkerOptions(dataDir, { nodeId: asNodeId(2), durability: 'sync' }), pino({ level: 'silent' }), () => {})
   await w.start([[asShardId(0), asShardId(2)], [asShardId(1), asShardId(3)]])
   open.push(w)
   return w
@@ -176,6 +176,6 @@ describe('two-phase commit across shards', () => {
 
   it('places decision records by xid alone', () => {
     expect(decisionShard(asXid(10n), 4)).toBe(2)
-    expect(decisionShard(makeXid(7, 5n), 16)).toBe(5)
+    expect(decisionShard(makeXid(asNodeId(7), 5n), 16)).toBe(5)
   })
 })

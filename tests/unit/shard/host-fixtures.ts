@@ -3,7 +3,7 @@ import { HOST_DEFERRED, ShardHost, type HostLog, type ReplyPort, type ShardHostO
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../../src/shard/protocol/ops'
 import { ShardEngine } from '../../../src/storage/engine'
 import { MemoryKv } from '../../../src/storage/kv-memory'
-import type { ShardId } from '../../../src/core/ids'
+import { asNodeId, type ShardId } from '../../../src/core/ids'
 
 // A shard host as a worker runs it, without the thread: engines over MemoryKv, a ManualClock for
 // the lease, and a client that sends requests the way the rings do — op code + encoded payload in,
@@ -73,7 +73,7 @@ export class HostClient implements ReplyPort {
 }
 
 /** Engines for `shards` over fresh in-memory stores. */
-export async function memoryEngines (shards: ShardId[], clock: Clock, nodeId = 3): Promise<Map<ShardId, ShardEngine>> {
+export async function memoryEngines (shards: ShardId[], clock: Clock, nodeId = asNodeId(3)): Promise<Map<ShardId, ShardEngine>> {
   const engines = new Map<ShardId, ShardEngine>()
   for (const shard of shards) engines.set(shard, await ShardEngine.open(MemoryKv.open(), { shardId: shard, nodeId, durability: 'none', clock }))
   return engines
