@@ -14,8 +14,6 @@ import { isNodeId, type NodeId } from '../../core/ids'
 export const MEMBER_STATES = ['joining', 'normal', 'leaving', 'left', 'suspect', 'down'] as const
 export type MemberState = typeof MEMBER_STATES[number]
 
-export const MIN_NODE_ID = 1
-export const MAX_NODE_ID = 65535
 /**
  * Members carried per message. A digest holds every member (a cluster is a few dozen nodes);
  * above this the sender always includes itself and a random sample of the others, so a message
