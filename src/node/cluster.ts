@@ -263,13 +263,13 @@ export class ClusterShell implements ShardRouting {
 
   // ---- routing (cluster/routing.ts) -------------------------------------------------------------
 
-  placedOwner (shard: ShardId): number { return this.prefs[shard]![0]! }
+  placedOwner (shard: ShardId): NodeId { return this.prefs[shard]![0]! }
 
-  ownerOf (shard: ShardId): number | null {
+  ownerOf (shard: ShardId): NodeId | null {
     return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId))
   }
 
-  scanNodeOf (shard: ShardId, tableId: number): number | null | undefined {
+  scanNodeOf (shard: ShardId, tableId: number): NodeId | null | undefined {
     const t = this.d.catalog().tableById(tableId)
     if (t === undefined) return undefined
     return scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId))

@@ -12,7 +12,7 @@ import { encodeRow } from '../../src/types/row-codec'
 import { T } from '../../src/types/sql-types'
 import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
 import { HLC_ZERO } from '../../src/storage/types'
-import { asShardId, type ShardId } from '../../src/core/ids'
+import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 
 // Issue 6 on real processes: leaderless_quorum tables (N=3) on three nodes. Quorum writes with a
 // node SIGKILLed (W=2 succeeds and leaves a hint, W=3 fails with SB_QUORUM_NOT_ACHIEVED), R=2
@@ -24,7 +24,7 @@ import { asShardId, type ShardId } from '../../src/core/ids'
 // the same request a quorum coordinator sends), so the checks see one replica, not a quorum.
 
 let cluster: Cluster
-const rpc = new RpcClient({ cluster: 'sb-test', nodeId: 1, secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
 
 beforeAll(async () => {
   cluster = await startCluster({

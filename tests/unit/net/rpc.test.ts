@@ -98,7 +98,7 @@ async function startNode (opts: { secret?: string | undefined, maxBodyBytes?: nu
 }
 
 function client (over: Partial<RpcClientOptions> = {}): RpcClient {
-  const c = new RpcClient({ cluster: CLUSTER, nodeId: 7, secret: SECRET, metrics: createMetrics(), ...over })
+  const c = new RpcClient({ cluster: CLUSTER, nodeId: asNodeId(7), secret: SECRET, metrics: createMetrics(), ...over })
   cleanups.push(() => c.close())
   return c
 }
