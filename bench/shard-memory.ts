@@ -4,18 +4,19 @@
 // cache and memtables, the TIP cache and V8 heaps.
 import { printResult } from './lib/result'
 import { insertOf, nextHlc, startShardWorkers } from './lib/shards'
+import { asShardId, shardIds } from '../src/core/ids'
 
 const ROWS = Number(process.argv[2] ?? 1_000_000)
 const SHARDS = 16
 const STATEMENT_ROWS = 1000
 const MiB = 1024 * 1024
 
-const w = await startShardWorkers('none', [[0, 2, 4, 6, 8, 10, 12, 14], [1, 3, 5, 7, 9, 11, 13, 15]])
+const w = await startShardWorkers('none', [shardIds(16).filter(s => s % 2 === 0), shardIds(16).filter(s => s % 2 === 1)])
 const before = process.memoryUsage().rss
 const t0 = performance.now()
 const inflight: Promise<unknown>[] = []
 for (let i = 0; i < ROWS; i += STATEMENT_ROWS) {
-  const shard = (i / STATEMENT_ROWS) % SHARDS
+  const shard = asShardId((i / STATEMENT_ROWS) % SHARDS)
   inflight.push(w.request('AUTOCOMMIT', { shard, writes: Array.from({ length: STATEMENT_ROWS }, (_, k) => insertOf(i + k)), commitHlc: nextHlc() }))
   if (inflight.length >= 32) await Promise.all(inflight.splice(0))
 }

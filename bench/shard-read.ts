@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { encodeTuple } from '../src/storage/keys'
 import { printResult } from './lib/result'
 import { ROW, closedLoop, insertOf, nextHlc, startShardWorkers } from './lib/shards'
+import { asShardId } from '../src/core/ids'
 
 const MS = Number(process.argv[2] ?? 3000)
 const ROWS = 100_000
@@ -29,11 +30,11 @@ async function baselineGets (): Promise<number> {
 async function shardGets (): Promise<number> {
   const w = await startShardWorkers('none')
   for (let i = 0; i < ROWS; i += STATEMENT_ROWS) {
-    await w.request('AUTOCOMMIT', { shard: 0, writes: Array.from({ length: STATEMENT_ROWS }, (_, k) => insertOf(i + k)), commitHlc: nextHlc() })
+    await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: Array.from({ length: STATEMENT_ROWS }, (_, k) => insertOf(i + k)), commitHlc: nextHlc() })
   }
   let misses = 0
   const rate = await closedLoop(async (i) => {
-    const r = await w.request('GET', { shard: 0, tableId: 1, pk: [(i * 7919) % ROWS] })
+    const r = await w.request('GET', { shard: asShardId(0), tableId: 1, pk: [(i * 7919) % ROWS] })
     if (r.row === null) misses++
   }, CONCURRENCY, MS)
   await w.stop()

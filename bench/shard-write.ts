@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
 import { BENCH_LSM, ROW, closedLoop, insertOf, nextHlc, startShardWorkers } from './lib/shards'
+import { asNodeId, asShardId } from '../src/core/ids'
 
 const MS = Number(process.argv[2] ?? 3000)
 const CONCURRENCY = 1024
@@ -32,7 +33,7 @@ async function baselineBatchPuts (): Promise<number> {
  *  and the worker hop cost is the gap between this and shardInserts('none'). */
 async function engineInserts (): Promise<number> {
   const kv = await LevelKv.open(mkdtempSync(join(tmpdir(), 'sb-bench-engine-')), BENCH_LSM)
-  const engine = await ShardEngine.open(kv, { shardId: 0, nodeId: 1, durability: 'none', clock: systemClock })
+  const engine = await ShardEngine.open(kv, { shardId: asShardId(0), nodeId: asNodeId(1), durability: 'none', clock: systemClock })
   const rate = await closedLoop((i) => engine.autocommit({ writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
   await engine.close()
   return rate
@@ -40,7 +41,7 @@ async function engineInserts (): Promise<number> {
 
 async function shardInserts (durability: 'sync' | 'none'): Promise<number> {
   const w = await startShardWorkers(durability)
-  const rate = await closedLoop((i) => w.request('AUTOCOMMIT', { shard: 0, writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
+  const rate = await closedLoop((i) => w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [insertOf(i)], commitHlc: nextHlc() }), CONCURRENCY, MS)
   await w.stop()
   return rate
 }

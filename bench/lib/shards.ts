@@ -7,14 +7,15 @@ import { systemClock } from '../../src/core/clock'
 import { ShardWorkers } from '../../src/node/shard-workers'
 import type { RowWrite } from '../../src/storage/engine'
 import { hlcTs, type HlcTs } from '../../src/storage/types'
+import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 
 /** LevelDB settings of every shard benchmark (the defaults of etc/scratchbird.yaml). */
 export const BENCH_LSM = { writeBufferSize: 4 << 20, cacheSize: 8 << 20, maxOpenFiles: 1000 }
 
-export async function startShardWorkers (durability: 'sync' | 'none', assignment: number[][] = [[0]]): Promise<ShardWorkers> {
+export async function startShardWorkers (durability: 'sync' | 'none', assignment: ShardId[][] = [[asShardId(0)]]): Promise<ShardWorkers> {
   const w = new ShardWorkers({
     dataDir: mkdtempSync(join(tmpdir(), 'sb-bench-')),
-    nodeId: 1,
+    nodeId: asNodeId(1),
     durability,
     ringBytes: 4 << 20,
     maxMessageBytes: 1 << 20,

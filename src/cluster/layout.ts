@@ -1,4 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
+import { isNodeId, type NodeId } from '../core/ids'
 
 // The cluster's layout (DESIGN §7, the seeds' "Cluster Config Epoch"): cluster name, shard count,
 // membership (node ids) and the membership epoch. Keys are routed by `hash mod shards` and shards
@@ -22,7 +23,7 @@ export interface ClusterLayout {
   /** Membership epoch: FIRST_LAYOUT_EPOCH at the first start, raised by each membership operation. */
   epoch: number
   /** Node ids of the members, ascending, distinct. */
-  members: number[]
+  members: NodeId[]
 }
 
 export const FIRST_LAYOUT_EPOCH = 1
@@ -34,12 +35,8 @@ export const MEMBERSHIP_OPERATION = 'ADD NODE / DRAIN NODE (node join and drain,
 const MAX_NAME = 256
 const MAX_SHARDS = 0xffff_ffff
 
-function isId (v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535
-}
-
 /** The layout a configuration describes at the first start: its members, epoch 1. */
-export function configuredLayout (cluster: string, shards: number, memberIds: readonly number[]): ClusterLayout {
+export function configuredLayout (cluster: string, shards: number, memberIds: readonly NodeId[]): ClusterLayout {
   const members = [...new Set(memberIds)].sort((a, b) => a - b)
   if (members.length > LAYOUT_MAX_MEMBERS) {
     throw new ScratchBirdError('SB_CONFIG_INVALID', `cluster.nodes lists ${members.length} nodes; a cluster has at most ${LAYOUT_MAX_MEMBERS}`, { members: members.length, max: LAYOUT_MAX_MEMBERS })
@@ -57,8 +54,8 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   if (typeof r.cluster !== 'string' || r.cluster.length === 0 || r.cluster.length > MAX_NAME) return null
   if (typeof r.shards !== 'number' || !Number.isInteger(r.shards) || r.shards < 1 || r.shards > MAX_SHARDS) return null
   if (typeof r.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || r.epoch < FIRST_LAYOUT_EPOCH) return null
-  if (!Array.isArray(r.members) || r.members.length === 0 || r.members.length > LAYOUT_MAX_MEMBERS || !r.members.every(isId)) return null
-  const members = r.members as number[]
+  if (!Array.isArray(r.members) || r.members.length === 0 || r.members.length > LAYOUT_MAX_MEMBERS || !r.members.every(isNodeId)) return null
+  const members = r.members.filter(isNodeId)
   for (let i = 1; i < members.length; i++) if (members[i]! <= members[i - 1]!) return null
   return { cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members] }
 }
@@ -67,7 +64,7 @@ export function sameMembers (a: readonly number[], b: readonly number[]): boolea
   return a.length === b.length && a.every((id, i) => id === b[i])
 }
 
-function list (ids: readonly number[]): string {
+function list (ids: readonly NodeId[]): string {
   return `{${ids.join(', ')}}`
 }
 

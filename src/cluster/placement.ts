@@ -1,6 +1,6 @@
 import { assert } from '../core/errors'
 import { xxhash64 } from '../core/hash'
-import { NODE_ID_MAX } from '../core/ids'
+import { NODE_ID_MAX, type NodeId, type ShardId, shardIds } from '../core/ids'
 
 // Replica placement (DESIGN §6 "Placement"): rendezvous (highest-random-weight) hashing. Every
 // node scores every (shard, node) pair and a shard's preference list is the nodes by descending
@@ -32,7 +32,11 @@ export const MAX_NODE_ID = NODE_ID_MAX
 const scratch = new Uint8Array(6)
 const scratchView = new DataView(scratch.buffer)
 
-/** Rendezvous score of `nodeId` for `shardId` (the 6 bytes above through xxhash64). */
+/**
+ * Rendezvous score of `nodeId` for `shardId` (the 6 bytes above through xxhash64). Plain numbers
+ * on purpose: the score is defined over any u32 / u16 pair (the pinned test vectors use ids above
+ * the configured ranges); preferenceList is where branded ids come in.
+ */
 export function placementScore (shardId: number, nodeId: number): bigint {
   assert(Number.isInteger(shardId) && shardId >= 0 && shardId <= MAX_SHARD_ID, `shard id ${shardId} is not a u32`)
   assert(Number.isInteger(nodeId) && nodeId >= 0 && nodeId <= MAX_NODE_ID, `node id ${nodeId} is not a u16`)
@@ -42,7 +46,7 @@ export function placementScore (shardId: number, nodeId: number): bigint {
 }
 
 /** A member's datacenter (every member in one when not given). */
-export type DatacenterOf = (nodeId: number) => string
+export type DatacenterOf = (nodeId: NodeId) => string
 
 const ONE_DATACENTER: DatacenterOf = () => ''
 
@@ -51,7 +55,7 @@ const ONE_DATACENTER: DatacenterOf = () => ''
  * default), spread over the datacenters `datacenterOf` names. `nodeIds` is a membership set: its
  * order does not matter; duplicates are a bug.
  */
-export function preferenceList (shardId: number, nodeIds: readonly number[], length = nodeIds.length, datacenterOf: DatacenterOf = ONE_DATACENTER): number[] {
+export function preferenceList (shardId: ShardId, nodeIds: readonly NodeId[], length = nodeIds.length, datacenterOf: DatacenterOf = ONE_DATACENTER): NodeId[] {
   assert(Number.isInteger(length) && length >= 0, `preference list length ${length} is not a non-negative integer`)
   assert(new Set(nodeIds).size === nodeIds.length, 'node ids of a membership must be distinct')
   const scored = nodeIds.map(id => ({ id, score: placementScore(shardId, id) }))
@@ -64,10 +68,10 @@ export function preferenceList (shardId: number, nodeIds: readonly number[], len
  * `ranked` (best first) reordered in rounds: the r-th node of every datacenter, in `ranked`
  * order, before any datacenter's (r+1)-th. One datacenter: `ranked` unchanged.
  */
-function spreadOverDatacenters (ranked: readonly number[], datacenterOf: DatacenterOf): number[] {
-  const byDc = new Map<string, number[]>()
+function spreadOverDatacenters (ranked: readonly NodeId[], datacenterOf: DatacenterOf): NodeId[] {
+  const byDc = new Map<string, NodeId[]>()
   // Rank of each node within its datacenter: round number of the node.
-  const round = new Map<number, number>()
+  const round = new Map<NodeId, number>()
   for (const id of ranked) {
     const dc = datacenterOf(id)
     const list = byDc.get(dc) ?? []
@@ -86,10 +90,10 @@ function spreadOverDatacenters (ranked: readonly number[], datacenterOf: Datacen
  * Use the largest replication factor of any table as `n`: a table with a smaller N uses the
  * prefix of the same list, so tables colocated on a shard share their first replicas.
  */
-export function placement (shards: number, nodeIds: readonly number[], n: number, datacenterOf: DatacenterOf = ONE_DATACENTER): number[][] {
+export function placement (shards: number, nodeIds: readonly NodeId[], n: number, datacenterOf: DatacenterOf = ONE_DATACENTER): NodeId[][] {
   assert(Number.isInteger(shards) && shards >= 0 && shards - 1 <= MAX_SHARD_ID, `shard count ${shards} out of range`)
-  const lists: number[][] = []
-  for (let shard = 0; shard < shards; shard++) lists.push(preferenceList(shard, nodeIds, n, datacenterOf))
+  const lists: NodeId[][] = []
+  for (const shard of shardIds(shards)) lists.push(preferenceList(shard, nodeIds, n, datacenterOf))
   return lists
 }
 
@@ -97,7 +101,7 @@ export function placement (shards: number, nodeIds: readonly number[], n: number
  * The first node of `list` that `isLive` accepts — the shard primary in `primary_replica` mode,
  * the natural coordinator otherwise — or undefined when none is live.
  */
-export function firstLive (list: readonly number[], isLive: (nodeId: number) => boolean): number | undefined {
+export function firstLive (list: readonly NodeId[], isLive: (nodeId: NodeId) => boolean): NodeId | undefined {
   for (const id of list) if (isLive(id)) return id
   return undefined
 }

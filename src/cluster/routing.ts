@@ -3,6 +3,7 @@ import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import { isAlive } from './gossip/machine'
 import type { MemberState } from './gossip/types'
 import { firstLive } from './placement'
+import type { NodeId, ShardId } from '../core/ids'
 
 // Which node serves a shard request (DESIGN §6 "Placement"; issue 5 "Placement and routing"), as
 // pure functions of the placement (preference lists over cluster.nodes, placement.ts) and this
@@ -16,12 +17,12 @@ import { firstLive } from './placement'
 //    shows alive count, so a member never heard of cannot hold up DDL or inflate N's bound.
 
 /** Member states by node id, as this node's gossip machine sees them. */
-export type MemberStates = ReadonlyMap<number, MemberState>
+export type MemberStates = ReadonlyMap<NodeId, MemberState>
 
-export type Liveness = (nodeId: number) => boolean
+export type Liveness = (nodeId: NodeId) => boolean
 
 /** Routing liveness: this node, and every member not known to be down or left. */
-export function routable (states: MemberStates, selfId: number): Liveness {
+export function routable (states: MemberStates, selfId: NodeId): Liveness {
   return id => {
     if (id === selfId) return true
     const s = states.get(id)
@@ -30,7 +31,7 @@ export function routable (states: MemberStates, selfId: number): Liveness {
 }
 
 /** Membership liveness: this node, and the members gossip shows alive. */
-export function knownAlive (states: MemberStates, selfId: number): Liveness {
+export function knownAlive (states: MemberStates, selfId: NodeId): Liveness {
   return id => {
     if (id === selfId) return true
     const s = states.get(id)
@@ -42,7 +43,7 @@ export function knownAlive (states: MemberStates, selfId: number): Liveness {
  * The node serving `shard` now: its placed owner (the head of its preference list; one owner per
  * shard in primary_replica mode for now) when routable, else null (the shard is unavailable).
  */
-export function shardOwner (preference: readonly number[], alive: Liveness): number | null {
+export function shardOwner (preference: readonly NodeId[], alive: Liveness): NodeId | null {
   return firstLive(preference.slice(0, 1), alive) ?? null
 }
 
@@ -52,7 +53,7 @@ export function shardOwner (preference: readonly number[], alive: Liveness): num
  * it holds one (no hop), else the first routable one, null when none is; undefined for other
  * modes (the caller routes to the owner).
  */
-export function scanNode (replication: ReplicationOptions, preference: readonly number[], selfId: number, alive: Liveness): number | null | undefined {
+export function scanNode (replication: ReplicationOptions, preference: readonly NodeId[], selfId: NodeId, alive: Liveness): NodeId | null | undefined {
   if (!REPLICATION_MODE_RULES[replication.replication_mode].scanAnyReplica) return undefined
   const replicas = preference.slice(0, replication.replication_factor)
   if (replicas.includes(selfId)) return selfId
@@ -60,7 +61,7 @@ export function scanNode (replication: ReplicationOptions, preference: readonly 
 }
 
 /** Members of `ids` alive in the sense of `alive` (the bound on a new table's N). */
-export function liveMemberCount (ids: readonly number[], alive: Liveness): number {
+export function liveMemberCount (ids: readonly NodeId[], alive: Liveness): number {
   let n = 0
   for (const id of ids) if (alive(id)) n++
   return n
@@ -84,12 +85,12 @@ export function shardReplicaCount (tables: ReadonlyArray<{ replication: Replicat
  * One row of SHOW SHARD MAP: the preference list, the replicas (its first `replicas` nodes:
  * every node holding a copy of the shard) and which of those are routable.
  */
-export function shardMapRow (shard: number, preference: readonly number[], replicas: number, alive: Liveness): { shard: number, preference: number[], replicas: number[], live: number[] } {
+export function shardMapRow (shard: ShardId, preference: readonly NodeId[], replicas: number, alive: Liveness): { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] } {
   const holders = preference.slice(0, Math.max(1, replicas))
   return { shard, preference: [...preference], replicas: holders, live: holders.filter(alive) }
 }
 
 /** The log line of a shard's placement, as the seeds print it: "Shard 001 assigned to {Node 1, Node 2, Node 3}". */
-export function shardAssignmentLine (shard: number, replicas: readonly number[]): string {
+export function shardAssignmentLine (shard: ShardId, replicas: readonly NodeId[]): string {
   return `Shard ${String(shard).padStart(3, '0')} assigned to {${replicas.map(id => `Node ${id}`).join(', ')}}`
 }

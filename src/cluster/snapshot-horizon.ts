@@ -16,7 +16,7 @@
 // a peer began since its last announcement is covered by the sweeper keeping its "now" that far
 // back (node/sweeper.ts, announceLagMs). Pure.
 
-import { asHlcTs, type HlcTs } from '../core/ids'
+import { asHlcTs, type HlcTs, type NodeId } from '../core/ids'
 
 export const NO_OPEN_SNAPSHOT = 'none'
 /** HlcTs is 64 bits: at most 20 decimal digits. */
@@ -36,7 +36,7 @@ export function parseOldestSnapshot (text: string): HlcTs | undefined | null {
 }
 
 export interface AnnouncingMember {
-  readonly nodeId: number
+  readonly nodeId: NodeId
   readonly isSelf: boolean
   /** Believed running (gossip state neither down nor left). */
   readonly alive: boolean
@@ -47,14 +47,14 @@ export interface PeerSnapshotFloor {
   /** Oldest snapshot start any live peer announces; undefined when none does. */
   readonly floor: HlcTs | undefined
   /** Live peers whose announcement is malformed (skipped). */
-  readonly malformed: number[]
+  readonly malformed: NodeId[]
 }
 
 /** The oldest snapshot start the live peers announce (this node's own record is skipped: its
  *  registry is read directly, fresher than its last gossip). */
 export function peerSnapshotFloor (members: Iterable<AnnouncingMember>): PeerSnapshotFloor {
   let floor: HlcTs | undefined
-  const malformed: number[] = []
+  const malformed: NodeId[] = []
   for (const m of members) {
     if (m.isSelf || !m.alive) continue
     const v = parseOldestSnapshot(m.oldestActiveHlc)

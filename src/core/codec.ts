@@ -1,6 +1,6 @@
 import { ByteSink, ByteSource, type Fail } from './bytes'
 import { ScratchBirdError, assert } from './errors'
-import { asHlcTs, asXid, type HlcTs, type Xid } from './ids'
+import { asHlcTs, asXid, isNodeId, isShardId, type HlcTs, type NodeId, type ShardId, type Xid } from './ids'
 
 // Toolkit of the versioned binary codecs for everything that crosses nodes (DESIGN §7) and the
 // shard ops on the rings: ByteSink/ByteSource (bytes.ts) plus the pieces every message needs —
@@ -76,6 +76,19 @@ export class CodecReader extends ByteSource {
   xid (): Xid { return asXid(this.u64()) }
   /** A u64 field holding an HLC timestamp. */
   hlc (): HlcTs { return asHlcTs(this.u64()) }
+  /** A u32 field holding a shard id: one at or above MAX_SHARDS is a malformed message. */
+  shard (): ShardId {
+    const v = this.u32()
+    if (!isShardId(v)) throw this.malformed(`shard id ${v} out of range`)
+    return v
+  }
+
+  /** A u16 field holding a node id: 0 (reserved) is a malformed message. */
+  nodeId (): NodeId {
+    const v = this.u16()
+    if (!isNodeId(v)) throw this.malformed(`node id ${v} out of range`)
+    return v
+  }
 
   uint (): number {
     const v = this.varint()

@@ -1,5 +1,6 @@
 import { ScratchBirdError } from './errors'
 import { xxhash64 } from './hash'
+import { asShardId, type ShardId } from './ids'
 
 // Shard routing (DESIGN §5 "Partition keys"): shard = xxhash64(partition key bytes) mod shards.
 // Key bytes: text as UTF-8, UUID as its 16 bytes, integers as 8-byte big-endian two's complement,
@@ -43,7 +44,7 @@ export function partitionKeyBytes (parts: readonly PartitionValue[]): Uint8Array
 }
 
 /** The shard (0 … shards-1) holding rows with this partition key. Needs initHashing(). */
-export function shardOf (parts: readonly PartitionValue[], shards: number): number {
+export function shardOf (parts: readonly PartitionValue[], shards: number): ShardId {
   if (!Number.isInteger(shards) || shards < 1) throw new ScratchBirdError('SB_BAD_ARGUMENT', `shards must be ≥ 1, got ${shards}`)
-  return Number(xxhash64(partitionKeyBytes(parts)) % BigInt(shards))
+  return asShardId(Number(xxhash64(partitionKeyBytes(parts)) % BigInt(shards)), shards)
 }

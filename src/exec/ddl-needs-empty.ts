@@ -10,6 +10,7 @@
 // fail (SB_QUORUM_NOT_ACHIEVED) rather than pass unproven. Limit, said plainly: the check is not
 // under the DDL's lock (a row inserted between the check and the catalog change is still possible).
 import { ScratchBirdError } from '../core/errors'
+import { shardIds } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
@@ -29,7 +30,7 @@ import { planSelect } from '../plan/select-plan'
  */
 async function holdsRows (env: ExecEnv, info: TableInfo, name: string): Promise<boolean> {
   if (REPLICATION_MODE_RULES[info.replication.replication_mode].scanAnyReplica && env.quorum !== undefined) {
-    for (let shard = 0; shard < env.shards; shard++) if (await env.quorum.holdsRows(info, shard)) return true
+    for (const shard of shardIds(env.shards)) if (await env.quorum.holdsRows(info, shard)) return true
     return false
   }
   const probe = parse(`SELECT 1 FROM ${ident(name)} LIMIT 1`)[0]

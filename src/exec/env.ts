@@ -15,10 +15,11 @@ import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
 import type { StatementReport } from '../core/statement-report'
+import type { NodeId, ShardId } from '../core/ids'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
-  nodeId: number
+  nodeId: NodeId
   address: string
   datacenter: string
   state: string
@@ -28,7 +29,7 @@ export interface MemberRow {
 }
 
 /** A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy) and which of those are live. */
-export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
+export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] }
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster
@@ -38,7 +39,7 @@ export interface ShardMapRow { shard: number, preference: number[], replicas: nu
  */
 export interface QuorumIo {
   /** Writes one autocommit statement's versions (per shard) to W of N replicas each; SB_QUORUM_NOT_ACHIEVED otherwise. */
-  write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void>
+  write (table: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>): Promise<void>
   /**
    * Ships a transaction's buffered writes at COMMIT (access/lww-buffer.ts): one XID for all
    * batches, each batch one QuorumWrite (one REPLICA_APPLY per replica); resolves when every batch
@@ -48,20 +49,20 @@ export interface QuorumIo {
   /** The largest shard batch (estimated bytes of keys and rows) a replica accepts in one REPLICA_APPLY. */
   readonly maxBatchBytes: number
   /** Point reads on one shard from R of N replicas: per pk the newest row, null when absent or deleted. */
-  read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
+  read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
-  replicas (shard: number, n: number): number[]
+  replicas (shard: ShardId, n: number): number[]
   /**
    * Whether any of the table's N replicas of `shard` holds a visible row — every replica asked,
    * since one may hold a row the others missed (W < N); SB_QUORUM_NOT_ACHIEVED when one cannot
    * answer (a change that needs an empty table cannot be proven safe then).
    */
-  holdsRows (table: TableInfo, shard: number): Promise<boolean>
+  holdsRows (table: TableInfo, shard: ShardId): Promise<boolean>
 }
 
 /** One shard's writes of a transaction, for the replicas of that shard under (N, W). */
 export interface QuorumBatch {
-  readonly shard: number
+  readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
   readonly writes: ReplicaWrite[]
@@ -70,9 +71,9 @@ export interface QuorumBatch {
 /** The hints this node keeps for other nodes (a cluster with leaderless tables). */
 export interface HintsIo {
   /** DELIVER HINTS TO NODE n. */
-  deliver (node: number): Promise<{ target: number, delivered: number, remaining: number }>
+  deliver (node: number): Promise<{ target: NodeId, delivered: number, remaining: number }>
   /** Hints this node keeps, per target node (sys_hints). */
-  stats (): { target: number, count: number, bytes: number }[]
+  stats (): { target: NodeId, count: number, bytes: number }[]
 }
 
 /** The shards: how many there are, and requests to their workers (local, or routed in a cluster). */

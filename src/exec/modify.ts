@@ -22,6 +22,7 @@ import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, versionId } from './write-rows'
 import type { Program } from '../sblr/program'
 import { encodeTuple } from '../storage/keys'
+import type { ShardId } from '../core/ids'
 
 export interface ModifyPlan {
   kind: 'update' | 'delete'
@@ -73,7 +74,7 @@ export async function executeModify (env: Generators, access: TableAccess, p: Mo
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
-async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: number, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
+async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()

@@ -10,10 +10,11 @@ import type { ScanOptions } from '../storage/engine'
 import type { ShardPort } from './env'
 import { fanOut } from './fan-out'
 import type { SqlTxn } from './txn'
+import type { ShardId } from '../core/ids'
 
 export interface ShardScan {
   shape: TableShape
-  shards: readonly number[]
+  shards: readonly ShardId[]
   options: ScanOptions
   program: Program
   params: readonly SqlValue[]

@@ -15,6 +15,7 @@ import type { RowWrite } from '../storage/engine'
 import type { HlcTs, Isolation, Xid } from '../storage/types'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
+import type { ShardId } from '../core/ids'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -32,8 +33,8 @@ export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort & Snap
 
 export class SqlTxn {
   private xid: Promise<Xid> | null = null
-  private readonly joined = new Map<number, Promise<Xid>>()
-  private readonly written = new Set<number>()
+  private readonly joined = new Map<ShardId, Promise<Xid>>()
+  private readonly written = new Set<ShardId>()
   private deferredWrites: DeferredWrites | null = null
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
@@ -59,11 +60,11 @@ export class SqlTxn {
     return true
   }
 
-  get shards (): number[] { return [...this.joined.keys()] }
-  get writtenShards (): number[] { return [...this.written] }
+  get shards (): ShardId[] { return [...this.joined.keys()] }
+  get writtenShards (): ShardId[] { return [...this.written] }
 
   /** The transaction's xid on `shard`, BEGINning there first if needed. */
-  join (shard: number): Promise<Xid> {
+  join (shard: ShardId): Promise<Xid> {
     let p = this.joined.get(shard)
     if (p !== undefined) return p
     const base = { shard, isolation: this.isolation, startHlc: this.startHlc }
@@ -78,7 +79,7 @@ export class SqlTxn {
     return p
   }
 
-  async write (shard: number, writes: RowWrite[]): Promise<boolean[]> {
+  async write (shard: ShardId, writes: RowWrite[]): Promise<boolean[]> {
     const deferred = this.deferredWrites
     if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
     const xid = await this.join(shard)

@@ -8,6 +8,7 @@ import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import type { Generators, ShardPort } from './env'
 import { pkTuple, shardOfRow, type TableShape } from '../plan/table-types'
+import type { ShardId } from '../core/ids'
 
 /** Casts each value to its column type and checks NOT NULL; errors name the column. */
 export function assignRow (t: TableShape, values: readonly SqlValue[]): SqlValue[] {
@@ -31,7 +32,7 @@ export function versionId (gen: Pick<Generators, 'hlc' | 'uuidV7'>, t: TableShap
   return t.info.replication.uuid_type === 'v8_hlc' ? gen.hlc.generate() : gen.uuidV7.generate()
 }
 
-export function insertWrite (env: Pick<ShardPort, 'shards'> & Generators, t: TableShape, row: readonly SqlValue[]): { shard: number, write: RowWrite } {
+export function insertWrite (env: Pick<ShardPort, 'shards'> & Generators, t: TableShape, row: readonly SqlValue[]): { shard: ShardId, write: RowWrite } {
   return {
     shard: shardOfRow(t, row, env.shards),
     write: { op: 'insert', tableId: t.info.id, pk: pkTuple(t, row), row: encodeRow(t.types, row), versionId: versionId(env, t) }

@@ -27,6 +27,7 @@ import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
+import { type NodeId, type ShardId, shardIds } from '../core/ids'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -85,7 +86,7 @@ function bootId (rng: Rng): string {
 }
 
 export interface MemberRow {
-  nodeId: number
+  nodeId: NodeId
   address: string
   datacenter: string
   /** 'refused': a process announcing another cluster layout (never routed to). */
@@ -95,7 +96,7 @@ export interface MemberRow {
   shardReplicas: number
 }
 
-export interface ShardMapRow { shard: number, preference: number[], replicas: number[], live: number[] }
+export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] }
 
 const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
@@ -109,14 +110,14 @@ function malformed (what: string): ScratchBirdError {
 }
 
 export class ClusterShell implements ShardRouting {
-  readonly selfId: number
+  readonly selfId: NodeId
   private readonly machine: GossipMachine
   /** Configured members: id → address (the addresses this node dials, e.g. through a proxy). */
-  private readonly addresses = new Map<number, string>()
-  private readonly ids: number[]
-  private readonly prefs: number[][]
+  private readonly addresses = new Map<NodeId, string>()
+  private readonly ids: NodeId[]
+  private readonly prefs: NodeId[][]
   private timer: NodeJS.Timeout | null = null
-  private stateCache: Map<number, MemberState> | null = null
+  private stateCache: Map<NodeId, MemberState> | null = null
   private readonly sync: CatalogSync<Catalog, DdlStatement, StatementResult>
   /** DDL statements in the catalog-sync machine, by op: their callers' promises. */
   private readonly ddlOps = new Map<number, { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }>()
@@ -131,8 +132,8 @@ export class ClusterShell implements ShardRouting {
     for (const n of config.cluster.nodes) this.addresses.set(n.id, n.address)
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
     this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
-    const datacenterOf = (id: number): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
-    this.prefs = [...Array(config.storage.shards).keys()].map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
+    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng), layout: d.layout },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
@@ -194,7 +195,7 @@ export class ClusterShell implements ShardRouting {
     return floor
   }
 
-  private view (): Map<number, MemberView> {
+  private view (): Map<NodeId, MemberView> {
     return new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m]))
   }
 
@@ -203,7 +204,7 @@ export class ClusterShell implements ShardRouting {
    * after the gossip machine ran (a tick or a received message can change a state; nothing else
    * can), not on every shard request.
    */
-  private states (): Map<number, MemberState> {
+  private states (): Map<NodeId, MemberState> {
     if (this.stateCache === null) {
       const states = new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.state]))
       // A refused process (another cluster layout) answers at that node id now: down, never routed
@@ -221,7 +222,7 @@ export class ClusterShell implements ShardRouting {
   members (): MemberRow[] {
     const view = this.view()
     const n = this.replicaCount()
-    const replicas = (id: number): number => this.prefs.filter(p => p.slice(0, n).includes(id)).length
+    const replicas = (id: NodeId): number => this.prefs.filter(p => p.slice(0, n).includes(id)).length
     const refused = new Set(this.machine.refusedPeers().map(r => r.nodeId))
     const rows: MemberRow[] = this.ids.map(id => {
       const m = view.get(id)
@@ -246,7 +247,7 @@ export class ClusterShell implements ShardRouting {
   shardMap (): ShardMapRow[] {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
-    return this.prefs.map((p, shard) => shardMapRow(shard, p, n, alive))
+    return shardIds(this.prefs.length).map(shard => shardMapRow(shard, this.prefs[shard]!, n, alive))
   }
 
   /** Shards this node holds a replica of (announced in gossip, for display). */
@@ -262,19 +263,19 @@ export class ClusterShell implements ShardRouting {
 
   // ---- routing (cluster/routing.ts) -------------------------------------------------------------
 
-  placedOwner (shard: number): number { return this.prefs[shard]![0]! }
+  placedOwner (shard: ShardId): NodeId { return this.prefs[shard]![0]! }
 
-  ownerOf (shard: number): number | null {
+  ownerOf (shard: ShardId): NodeId | null {
     return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId))
   }
 
-  scanNodeOf (shard: number, tableId: number): number | null | undefined {
+  scanNodeOf (shard: ShardId, tableId: number): NodeId | null | undefined {
     const t = this.d.catalog().tableById(tableId)
     if (t === undefined) return undefined
     return scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId))
   }
 
-  async forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
+  async forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
     const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload }, { timeoutMs })
     return reply.payload
   }
@@ -306,7 +307,7 @@ export class ClusterShell implements ShardRouting {
     return codec.encodeRequest({ ...req, commitHlc: nextHlcTs(this.d.hlc) })
   }
 
-  private addressOf (nodeId: number): string {
+  private addressOf (nodeId: NodeId): string {
     const a = this.addresses.get(nodeId) ?? this.view().get(nodeId)?.address
     if (a === undefined) throw new ScratchBirdError('SB_NODE_UNREACHABLE', `node ${nodeId} is not a known cluster member`, { node: nodeId })
     return a
@@ -326,14 +327,14 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** Every gossip message updates the HLC (DESIGN §3); one too far ahead is refused whole. */
-  private observeGossipHlc (text: string, from: number): boolean {
+  private observeGossipHlc (text: string, from: NodeId): boolean {
     const refused = this.observeHlc([text])
     if (refused === null) return true
     this.d.log.warn({ peer: from, err: refused.toJSON() }, `gossip from node ${from} refused: ${refused.message}`)
     return false
   }
 
-  private onGossip (msg: GossipPing, from: number): GossipAck | null {
+  private onGossip (msg: GossipPing, from: NodeId): GossipAck | null {
     if (!this.observeGossipHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
     this.stateCache = null
     const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, this.d.clock.monotonic(), this.d.clock.now())
@@ -388,7 +389,7 @@ export class ClusterShell implements ShardRouting {
 
   // Lines as in the seed's "Example Log Entries": joins at INFO, node failures at ERROR (the seed's
   // level for them), suspicion at WARNING.
-  private onMemberState (nodeId: number, address: string, from: MemberState | null, to: MemberState): void {
+  private onMemberState (nodeId: NodeId, address: string, from: MemberState | null, to: MemberState): void {
     if (nodeId === this.selfId) {
       this.d.log.info({ state: to }, `this node is ${to} in cluster ${this.d.config.cluster.name}`)
       return
@@ -407,7 +408,8 @@ export class ClusterShell implements ShardRouting {
   private logPlacement (): void {
     const n = this.replicaCount()
     this.loggedReplicas = n
-    this.prefs.forEach((p, shard) => {
+    shardIds(this.prefs.length).forEach(shard => {
+      const p = this.prefs[shard]!
       const replicas = p.slice(0, n)
       this.d.log.info({ shard, owner: p[0], replicas, preference: p }, shardAssignmentLine(shard, replicas))
     })
@@ -437,12 +439,12 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
-  replicasOf (shard: number, n: number): number[] {
+  replicasOf (shard: ShardId, n: number): NodeId[] {
     return this.prefs[shard]!.slice(0, n)
   }
 
   /** Is `id` alive in this node's gossip view (self always; a member never heard of counts as alive)? */
-  isAlive (id: number): boolean {
+  isAlive (id: NodeId): boolean {
     return routable(this.states(), this.selfId)(id)
   }
 
@@ -452,12 +454,12 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** Our catalog, and whether we are running a statement (a lower id that fetches waits for it). */
-  private onCatalogFetch (from: number): CatalogFetchReply {
+  private onCatalogFetch (from: NodeId): CatalogFetchReply {
     this.sync.contact(from)
     return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating }
   }
 
-  private async onDdl (p: { sql: string }, from: number): Promise<DdlReply> {
+  private async onDdl (p: { sql: string }, from: NodeId): Promise<DdlReply> {
     this.sync.contact(from)
     const statements = parse(p.sql)
     const s = statements[0]
@@ -466,7 +468,7 @@ export class ClusterShell implements ShardRouting {
     return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
   }
 
-  private onCatalogApply (p: CatalogDoc, from: number): { version: number } {
+  private onCatalogApply (p: CatalogDoc, from: NodeId): { version: number } {
     this.sync.contact(from)
     const c = this.readCatalog(p.catalog, from)
     this.step(m => m.onPush(from, c))
@@ -474,7 +476,7 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** A catalog document from a peer, checked (SB_RPC_MALFORMED when it is not one). */
-  private readCatalog (doc: unknown, from: number): Catalog {
+  private readCatalog (doc: unknown, from: NodeId): Catalog {
     try { return Catalog.fromJSON(doc) } catch (e) {
       if (isScratchBirdError(e)) throw malformed(`catalog from node ${from}: ${e.message}`)
       throw e

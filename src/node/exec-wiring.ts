@@ -16,6 +16,7 @@ import type { QuorumShell } from './quorum'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
 import { shardTwoPhaseIo } from './twopc-io'
+import { asNodeId, shardIds } from '../core/ids'
 
 export interface ExecParts {
   config: Config
@@ -81,7 +82,7 @@ function clusterView ({ cluster, config, listenAddress }: ExecParts): ClusterVie
   const shards = config.storage.shards
   return {
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
-    shardMap: () => cluster?.shardMap() ?? [...Array(shards).keys()].map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] }))
+    shardMap: () => cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] }))
   }
 }
 
@@ -97,7 +98,7 @@ function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
       holdsRows: (t, shard) => quorum.holdsRows(t, shard)
     },
     hints: {
-      deliver: (n) => quorum.deliverNow(n),
+      deliver: (n) => quorum.deliverNow(asNodeId(n)),
       stats: () => quorum.hintStats()
     }
   }

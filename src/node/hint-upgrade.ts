@@ -2,6 +2,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { decodeHint, LEGACY_HINT_DIR, type StoredHint } from '../storage/hint-store'
 import type { ShardReplies, ShardRequests, StoredHintBytes } from '../shard/protocol/messages'
+import { asShardId, type ShardId } from '../core/ids'
 
 // Upgrade from a release that kept the hint log in its own LevelDB, `<data_dir>/hints`, opened on
 // the main thread (DESIGN §2 now: the main thread never touches LevelDB; hints live in the shard
@@ -34,6 +35,8 @@ export interface HintUpgradeReport {
 /** Bytes a HINT_LEGACY_READ reply or HINT_IMPORT request spends beyond its entries' bytes. */
 const ENVELOPE_BYTES = 1024
 const PER_ENTRY_BYTES = 16
+/** Any worker reads the legacy store; shard 0 always exists, so its worker answers. */
+const LEGACY_READ_SHARD = asShardId(0)
 
 /** `<data_dir>/hints`, the previous release's hint log. */
 export function legacyHintsDir (dataDir: string): string { return join(dataDir, LEGACY_HINT_DIR) }
@@ -54,9 +57,9 @@ export async function upgradeLegacyHints (dataDir: string, shards: number, maxMe
   let copied = 0
   let dropped = 0
   for (;;) {
-    const r: ShardReplies['HINT_LEGACY_READ'] = await request('HINT_LEGACY_READ', { shard: 0, after, maxBytes: Math.max(1, Math.floor(room / 2)) })
+    const r: ShardReplies['HINT_LEGACY_READ'] = await request('HINT_LEGACY_READ', { shard: LEGACY_READ_SHARD, after, maxBytes: Math.max(1, Math.floor(room / 2)) })
     read += r.entries.length
-    const byShard = new Map<number, StoredHintBytes[]>()
+    const byShard = new Map<ShardId, StoredHintBytes[]>()
     for (const e of r.entries) {
       const h = decodeOrNull(e)
       if (h === null || h.shard >= shards) { dropped++; continue }

@@ -46,6 +46,7 @@ import { legacyHintsDir, upgradeLegacyHints } from './hint-upgrade'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
+import { type ShardId, shardIds } from '../core/ids'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -198,7 +199,7 @@ export class ScratchBirdNode {
       // Alone, every decision record is on a local shard: limbo transactions of a crash between
       // PREPARE and COMMIT PREPARED are finished (or aborted, presumed abort) before serving.
       { name: 'hint log upgrade', start: () => this.upgradeHints() },
-      ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), [...Array(config.storage.shards).keys()], true) } }]),
+      ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), shardIds(config.storage.shards), true) } }]),
       { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
       ...(clustered
         ? [
@@ -446,7 +447,7 @@ export class ScratchBirdNode {
   }
 
   /** `alone`: not clustered (see RecoverLimboOptions). Returns the entries left for another round. */
-  private async recoverLimbo (io: TwoPhaseIo, shards: number[], alone: boolean): Promise<number> {
+  private async recoverLimbo (io: TwoPhaseIo, shards: ShardId[], alone: boolean): Promise<number> {
     const recovered = await recoverLimbo(io, shards, { alone })
     if (recovered.committed + recovered.aborted + recovered.failed + recovered.pending > 0) {
       this.log[recovered.failed > 0 ? 'error' : 'info'](recovered, `2PC recovery: committed ${recovered.committed}, aborted ${recovered.aborted}, failed ${recovered.failed}, left to a running coordinator ${recovered.pending} limbo transaction(s)`)
@@ -460,7 +461,7 @@ export class ScratchBirdNode {
   private recoverClusterLimbo (hlc: Hlc): void {
     const cluster = this.cluster!
     const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
-    const owned = [...Array(this.config.storage.shards).keys()].filter(s => cluster.placedOwner(s) === cluster.selfId)
+    const owned = shardIds(this.config.storage.shards).filter(s => cluster.placedOwner(s) === cluster.selfId)
     const attempt = (): void => {
       if (this.state === 'stopping' || this.state === 'stopped') return
       this.recoverLimbo(io, owned, false).then(failed => {

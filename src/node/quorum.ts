@@ -20,6 +20,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
 import { LIMITS } from '../core/limits'
+import type { NodeId, ShardId } from '../core/ids'
 
 /** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
 const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
@@ -42,7 +43,7 @@ const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
 
 export interface QuorumDeps {
   readonly config: Config
-  readonly selfId: number
+  readonly selfId: NodeId
   readonly hlc: Hlc
   /** The replication log stream. */
   readonly log: Logger
@@ -50,13 +51,13 @@ export interface QuorumDeps {
   /** This node's shard workers. */
   readonly local: ShardRequester
   /** Sends an encoded shard request to node `nodeId` (cluster RPC); resolves with the encoded reply. */
-  readonly forward: (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
+  readonly forward: (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
   /** The first n nodes of the shard's preference list. */
-  readonly replicas: (shard: number, n: number) => number[]
+  readonly replicas: (shard: ShardId, n: number) => NodeId[]
   /** Gossip liveness. */
-  readonly alive: (nodeId: number) => boolean
+  readonly alive: (nodeId: NodeId) => boolean
   /** Is `nodeId` a configured member? */
-  readonly isMember: (nodeId: number) => boolean
+  readonly isMember: (nodeId: NodeId) => boolean
   /** A fresh node-wide XID (one per autocommit statement or transaction COMMIT). */
   readonly xid: () => Xid
   /** The hint log (the shard workers' stores, src/cluster/hints/sharded-log.ts). */
@@ -65,9 +66,9 @@ export interface QuorumDeps {
   readonly clock: Clock
 }
 
-export interface HintTargetRow { target: number, count: number, bytes: number }
+export interface HintTargetRow { target: NodeId, count: number, bytes: number }
 
-export interface DeliverHintsResult { target: number, delivered: number, remaining: number }
+export interface DeliverHintsResult { target: NodeId, delivered: number, remaining: number }
 
 export class QuorumShell {
   private seq = 0
@@ -112,7 +113,7 @@ export class QuorumShell {
   // ---- replica requests -------------------------------------------------------------------------
 
   /** QuorumIo.holdsRows: a one-row SCAN on each of the shard's N replicas, all of them. */
-  async holdsRows (table: TableInfo, shard: number): Promise<boolean> {
+  async holdsRows (table: TableInfo, shard: ShardId): Promise<boolean> {
     const timeoutMs = this.d.config.replication.read_timeout_ms
     const replicas = this.d.replicas(shard, table.replication.replication_factor)
     const down = replicas.filter(id => !this.d.alive(id))
@@ -126,7 +127,7 @@ export class QuorumShell {
     return answers.some(a => a.rows.length > 0)
   }
 
-  private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: number, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
+  private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     if (to === this.d.selfId) return await this.d.local.request(op, req)
     const codec = codecOf(op)
     return codec.decodeReply(await this.d.forward(to, op, req.shard, codec.encodeRequest(req), timeoutMs))
@@ -138,7 +139,7 @@ export class QuorumShell {
    * Quorum-writes one autocommit statement's versions of a leaderless table (one XID for all).
    * Resolves when every shard batch reached W; rejects with SB_QUORUM_NOT_ACHIEVED otherwise.
    */
-  async write (table: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>): Promise<void> {
+  async write (table: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>): Promise<void> {
     const { replication_factor: n, write_quorum: w } = table.replication
     await this.writeBatches([...writes].map(([shard, batch]) => ({ shard, replicationFactor: n, writeQuorum: w, writes: batch })))
   }
@@ -201,7 +202,7 @@ export class QuorumShell {
     return Math.min(this.d.config.storage.max_message_bytes, RPC_MAX_BODY_BYTES) - REPLICA_APPLY_ENVELOPE_BYTES
   }
 
-  private async storeHints (target: number, batch: ShardWrite): Promise<void> {
+  private async storeHints (target: NodeId, batch: ShardWrite): Promise<void> {
     const hints = hintsOf(target, batch, Math.floor(this.d.clock.now()))
     try {
       await this.track(this.d.hints.add(hints))
@@ -219,7 +220,7 @@ export class QuorumShell {
    * first R answers (null: no replica had it, or the winner is a tombstone). Stale replicas are
    * repaired in the background. The policy is PointRead's (src/cluster/quorum/coordinator.ts).
    */
-  read (table: TableInfo, shard: number, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]> {
+  read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]> {
     if (pks.length === 0) return Promise.resolve([])
     const { replication_factor: n, read_quorum: r } = table.replication
     const timeoutMs = this.d.config.replication.read_timeout_ms
@@ -262,7 +263,7 @@ export class QuorumShell {
   }
 
   /** Every version a peer sends updates this node's HLC; true when one is too far ahead (reply refused). */
-  private observeVersions (versions: readonly (VersionedRow | null)[], from: number): boolean {
+  private observeVersions (versions: readonly (VersionedRow | null)[], from: NodeId): boolean {
     if (from === this.d.selfId) return false
     const refused = observeRemoteHlc(this.d.hlc, versions.map(v => v?.versionId))
     if (refused === null) return false
@@ -271,7 +272,7 @@ export class QuorumShell {
     return true
   }
 
-  private repair (shard: number, to: number, write: ReplicaWrite): void {
+  private repair (shard: ShardId, to: NodeId, write: ReplicaWrite): void {
     this.d.metrics.readRepairs.inc({ shard_id: shardLabel(shard) })
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
@@ -287,7 +288,7 @@ export class QuorumShell {
   }
 
   /** `DELIVER HINTS TO NODE n`: one delivery round now (rate-limited as always); the rest follows every second. */
-  async deliverNow (target: number): Promise<DeliverHintsResult> {
+  async deliverNow (target: NodeId): Promise<DeliverHintsResult> {
     if (!this.d.isMember(target) || target === this.d.selfId) {
       throw new ScratchBirdError('SB_BAD_ARGUMENT', target === this.d.selfId ? `node ${target} is this node: it keeps no hints for itself` : `node ${target} is not a member of this cluster`, { node: target })
     }
@@ -303,7 +304,7 @@ export class QuorumShell {
   }
 
   /** One delivery tick (HintDeliveryRunner); resolves with how many hints reached `target`. */
-  private deliveryTick (target?: number): Promise<number> {
+  private deliveryTick (target?: NodeId): Promise<number> {
     // Read at use: a SIGHUP reload changes them live (config/reload.ts).
     const r = this.d.config.replication
     this.delivery.retune({ intervalMs: r.hint_delivery_interval_ms, ratePerSecond: r.hint_delivery_rate, expirationDays: r.hint_expiration_days })
@@ -334,7 +335,7 @@ export class QuorumShell {
   }
 
   /** Gauges of the hint log per configured target (0 for targets without hints). */
-  refreshGauges (targets: readonly number[]): void {
+  refreshGauges (targets: readonly NodeId[]): void {
     const stats = this.d.hints.stats()
     for (const t of new Set([...targets, ...stats.keys()])) {
       const s = stats.get(t)

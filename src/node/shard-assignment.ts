@@ -1,13 +1,14 @@
 import { ScratchBirdError } from '../core/errors'
+import { type ShardId, shardIds } from '../core/ids'
 
 // Which worker owns which shard (DESIGN §2): explicit `storage.shard_workers` entries win, the rest
 // are dealt round-robin so every worker gets a fair share. Pure function: tested directly.
 
-export function assignShards (shards: number, workers: number, explicit: Record<number, number> = {}): number[][] {
+export function assignShards (shards: number, workers: number, explicit: Record<number, number> = {}): ShardId[][] {
   if (!Number.isInteger(workers) || workers < 1) throw new ScratchBirdError('SB_BAD_ARGUMENT', `workers must be ≥ 1, got ${workers}`)
-  const out: number[][] = Array.from({ length: workers }, () => [])
+  const out: ShardId[][] = Array.from({ length: workers }, () => [])
   let next = 0
-  for (let shard = 0; shard < shards; shard++) {
+  for (const shard of shardIds(shards)) {
     const pinned = explicit[shard]
     if (pinned !== undefined) {
       if (pinned < 0 || pinned >= workers) {

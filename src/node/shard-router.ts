@@ -1,5 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
+import type { NodeId, ShardId } from '../core/ids'
 
 // Where a shard request goes (issue 5 "Placement and routing"): to this node's own workers when
 // the placement names this node as the shard's owner, else over cluster RPC to the owner, whose
@@ -11,22 +12,22 @@ export interface ShardRequester {
 }
 
 export interface RawShardRequester {
-  requestRaw (op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array>
+  requestRaw (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array>
 }
 
 export interface ShardRouting {
-  readonly selfId: number
+  readonly selfId: NodeId
   /** The node serving `shard` now, or null when none can (its owner is down). */
-  ownerOf (shard: number): number | null
+  ownerOf (shard: ShardId): NodeId | null
   /** Sends an encoded shard request to node `nodeId`; resolves with the encoded reply. */
-  forward (nodeId: number, op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array>
+  forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array>
   /** The owner the placement names, for error messages when it is down. */
-  placedOwner (shard: number): number
+  placedOwner (shard: ShardId): NodeId
   /**
    * Where a scan of table `tableId` on `shard` outside a transaction goes: for a leaderless_quorum
    * table one live replica (this node when it holds one); undefined for other tables (the owner).
    */
-  scanNodeOf? (shard: number, tableId: number): number | null | undefined
+  scanNodeOf? (shard: ShardId, tableId: number): NodeId | null | undefined
 }
 
 export class ShardRouter implements ShardRequester {

@@ -8,6 +8,7 @@ import { workerSpec } from './assets'
 import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../core/config/schema'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardWorkerData, WorkerToMain } from '../shard/protocol/worker-protocol'
+import type { NodeId, ShardId } from '../core/ids'
 
 // The shard worker threads seen from the main thread (DESIGN §2): starts them, routes each request
 // to the worker owning its shard through that worker's ring pair, and stops them. A worker that
@@ -23,7 +24,7 @@ const WORKER_YOUNG_GENERATION_MB = 64
 
 export interface ShardWorkersOptions {
   dataDir: string
-  nodeId: number
+  nodeId: NodeId
   durability: 'sync' | 'none'
   ringBytes: number
   maxMessageBytes: number
@@ -36,7 +37,7 @@ export interface ShardWorkersOptions {
 
 interface Slot {
   index: number
-  shards: number[]
+  shards: ShardId[]
   worker: Worker | null
   client: RingClient | null
   stopping: boolean
@@ -60,7 +61,7 @@ export class ShardWorkers {
   shardsOpen (): number { return this.slots.reduce((n, s) => n + (s.client ? s.shards.length : 0), 0) }
 
   /** Starts one worker per entry of `assignment` (its shards) and waits until all are serving. */
-  async start (assignment: number[][]): Promise<void> {
+  async start (assignment: ShardId[][]): Promise<void> {
     for (const [index, shards] of assignment.entries()) {
       const slot: Slot = { index, shards, worker: null, client: null, stopping: false, restarts: [] }
       this.slots.push(slot)
@@ -77,7 +78,7 @@ export class ShardWorkers {
 
   /** As request(), with the payloads already encoded (a request forwarded by a peer node, whose
    *  bytes go to the worker as they came; the worker's decoder rejects garbage with a coded error). */
-  async requestRaw (op: ShardOpName, shard: number, payload: Uint8Array): Promise<Uint8Array> {
+  async requestRaw (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array> {
     const slot = this.owner.get(shard)
     if (!slot) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no such shard ${shard}`, { shard })
     if (!slot.client) throw new ScratchBirdError('SB_WORKER_DIED', `shard ${shard} is unavailable: its worker is restarting`, { shard, worker: slot.index })

@@ -8,7 +8,7 @@ import type { Hlc } from '../core/hlc'
 import { sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { CommitLogConsumer } from '../storage/commit-log'
-import { asHlcTs } from '../core/ids'
+import { asHlcTs, shardIds } from '../core/ids'
 import { HLC_ZERO, hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
@@ -109,7 +109,7 @@ export class Sweeper {
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
-    for (let shard = 0; shard < this.d.shards; shard++) {
+    for (const shard of shardIds(this.d.shards)) {
       try {
         const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog })
         totals.shards++

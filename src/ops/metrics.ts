@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import type { NodeId, ShardId } from '../core/ids'
 
 // The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
 // replication, quorum, hint and anti-entropy series here; everything else reads them from here.
@@ -10,17 +11,17 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 //   node_id="1"  (nodeIdLabel: the bare id, as the seed's scratchbird_hlc_counter{node_id="1"})
 
 /** shard_id label value: 7 → "007", 1234 → "1234". */
-export function shardLabel (shard: number): string {
+export function shardLabel (shard: ShardId): string {
   return String(shard).padStart(3, '0')
 }
 
 /** replica / target_node label value: 3 → "node3". */
-export function nodeLabel (nodeId: number): string {
+export function nodeLabel (nodeId: NodeId): string {
   return `node${nodeId}`
 }
 
 /** node_id label value: 1 → "1". */
-export function nodeIdLabel (nodeId: number): string {
+export function nodeIdLabel (nodeId: NodeId): string {
   return String(nodeId)
 }
 

@@ -18,6 +18,7 @@ import { ProgramBuilder } from './program-builder'
 import { rowFilterProgram } from './row-filter'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
+import { type ShardId, shardIds } from '../core/ids'
 
 export interface JoinSidePlan {
   readonly shape: TableShape
@@ -46,7 +47,7 @@ export interface JoinPlan {
   readonly steps: readonly JoinStepPlan[]
   readonly colocated: boolean
   /** Colocated: the shards that run the join. */
-  readonly shards: readonly number[]
+  readonly shards: readonly ShardId[]
   readonly routing: string
   /** The joined row: every table's columns in FROM order. */
   readonly columns: readonly ProgramColumn[]
@@ -267,10 +268,10 @@ function propagatePins (t: JoinTables, equalities: readonly StepEqualities[], pu
 /** Where the join runs: inside the shards when every step is colocated (one shard when pinned), else on the coordinator. */
 function routeJoin (shardCount: number, sides: readonly JoinSidePlan[], steps: readonly JoinStepPlan[]): Pick<JoinPlan, 'colocated' | 'shards' | 'routing'> {
   const colocated = steps.every(s => s.colocated)
-  if (!colocated) return { colocated, shards: [...Array(shardCount).keys()], routing: 'not colocated: each table is read from its shards and joined on the coordinator' }
+  if (!colocated) return { colocated, shards: shardIds(shardCount), routing: 'not colocated: each table is read from its shards and joined on the coordinator' }
   // Every joined row holds a row of each non-nullable table, and its colocated partners live
   // on that row's shard: one pinned non-nullable table pins the whole join.
   const pinned = sides.find(s => !s.nullable && s.routing.shards.length === 1)
-  if (pinned === undefined) return { colocated, shards: [...Array(shardCount).keys()], routing: `colocated on the partition key: runs inside each of the ${shardCount} shards; the coordinator merges` }
+  if (pinned === undefined) return { colocated, shards: shardIds(shardCount), routing: `colocated on the partition key: runs inside each of the ${shardCount} shards; the coordinator merges` }
   return { colocated, shards: pinned.routing.shards, routing: `colocated on the partition key: runs inside 1 shard, shard ${pinned.routing.shards[0]!} (partition key of ${pinned.alias} pinned)` }
 }

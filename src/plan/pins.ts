@@ -12,6 +12,7 @@ import { compileExpr } from './compile-expr'
 import type { PlanEnv } from './plan-env'
 import { ProgramBuilder } from './program-builder'
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
+import { type ShardId, shardIds } from '../core/ids'
 
 export function isConst (e: Expr): boolean {
   switch (e.kind) {
@@ -39,7 +40,7 @@ export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
   return out
 }
 
-export interface Routing { shards: number[], options: ScanOptions, routing: string }
+export interface Routing { shards: ShardId[], options: ScanOptions, routing: string }
 
 export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
   const pins = new Map<number, SqlValue>()
@@ -57,7 +58,7 @@ export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params
       if (!(e instanceof ScratchBirdError)) throw e
     }
   }
-  const all = [...Array(env.shards).keys()]
+  const all = shardIds(env.shards)
   let shards = all
   let routing = `all ${env.shards} shards (scatter)`
   if (t.partition.every(i => pins.has(i))) {

@@ -6,9 +6,10 @@ import type { Catalog } from '../catalog/catalog'
 import type { Clock } from '../core/clock'
 import type { Hlc } from '../core/hlc'
 import type { UuidV7Generator } from '../core/uuid'
+import type { NodeId } from '../core/ids'
 
 /** Hints a node keeps for one target node (a row of sys_hints). */
-export interface HintStat { target: number, count: number, bytes: number }
+export interface HintStat { target: NodeId, count: number, bytes: number }
 
 export interface PlanEnv {
   readonly shards: number

@@ -17,11 +17,12 @@ import { evalConst, pinKeys } from './pins'
 import { ProgramBuilder } from './program-builder'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
+import type { ShardId } from '../core/ids'
 
 export type SelectSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'system', readonly name: string, readonly rows: SqlValue[][] }
-  | { readonly kind: 'table', readonly shape: TableShape, readonly shards: number[], readonly options: ScanOptions, readonly routing: string }
+  | { readonly kind: 'table', readonly shape: TableShape, readonly shards: ShardId[], readonly options: ScanOptions, readonly routing: string }
   | { readonly kind: 'join', readonly join: JoinPlan }
 
 export interface SelectPlan {

@@ -8,6 +8,7 @@ import type { ProgramColumn } from '../sblr/program'
 import { valueToKey } from '../types/key-codec'
 import { charType, decimalType, isIntegerKind, isTextKind, type SqlType } from '../types/sql-types'
 import { SqlUuid, type SqlValue } from '../types/values'
+import type { ShardId } from '../core/ids'
 
 /** A column as expressions see it: its name, SQL type and the table (alias) it comes from. */
 export interface ScopeColumn { readonly name: string, readonly type: SqlType, readonly table: string }
@@ -63,10 +64,10 @@ function partitionValue (v: SqlValue, type: SqlType): PartitionValue {
 }
 
 /** The shard of a row, or of a partition key given as values in partition-key order. */
-export function shardOfValues (t: TableShape, keyValues: readonly SqlValue[], shards: number): number {
+export function shardOfValues (t: TableShape, keyValues: readonly SqlValue[], shards: number): ShardId {
   return shardOf(keyValues.map((v, k) => partitionValue(v, t.types[t.partition[k]!]!)), shards)
 }
 
-export function shardOfRow (t: TableShape, row: readonly SqlValue[], shards: number): number {
+export function shardOfRow (t: TableShape, row: readonly SqlValue[], shards: number): ShardId {
   return shardOfValues(t, t.partition.map(i => row[i]!), shards)
 }

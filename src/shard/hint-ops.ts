@@ -4,6 +4,7 @@ import { ScratchBirdError } from '../core/errors'
 import { encodeHintValue, HINT_KEY_PREFIX, LEGACY_HINT_DIR, type HintStore } from '../storage/hint-store'
 import { LevelKv } from '../storage/kv-level'
 import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from './protocol/messages'
+import type { ShardId } from '../core/ids'
 
 // The hint ops of a shard worker (DESIGN §4 `h/…`, §6 "Hints"): each shard replica's store holds
 // the hints this node keeps, as a quorum coordinator, for rows of that shard, in a HintStore over
@@ -26,7 +27,7 @@ function legacyHintDir (dataDir: string): string { return join(dataDir, LEGACY_H
 
 export class ShardHints {
   constructor (
-    private readonly stores: ReadonlyMap<number, HintStore>,
+    private readonly stores: ReadonlyMap<ShardId, HintStore>,
     /** `<data_dir>` (HINT_LEGACY_READ); undefined: this host has none (tests). */
     private readonly dataDir: string | undefined,
     private readonly workerIndex: number
@@ -37,13 +38,13 @@ export class ShardHints {
     await Promise.allSettled([...this.stores.values()].map(s => s.close()))
   }
 
-  private storeOf (shard: number): HintStore {
+  private storeOf (shard: ShardId): HintStore {
     const s = this.stores.get(shard)
     if (!s) throw new ScratchBirdError('SB_BAD_ARGUMENT', `shard ${shard} is not served by worker ${this.workerIndex}`, { shard })
     return s
   }
 
-  private reply (shard: number, n: number): HintOpReply {
+  private reply (shard: ShardId, n: number): HintOpReply {
     const stats = [...this.storeOf(shard).stats()].map(([target, s]) => ({ target, count: s.count, bytes: s.bytes }))
     return { n, stats }
   }

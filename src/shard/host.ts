@@ -7,6 +7,7 @@ import { ShardHints } from './hint-ops'
 import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
+import { isShardId, type ShardId } from '../core/ids'
 
 // The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
 // replicas and the participant-side transaction lease — as requests in (op code + payload bytes),
@@ -34,9 +35,9 @@ export type HostResult = HostReply | Promise<HostReply> | typeof HOST_DEFERRED
 export interface ShardHostOptions {
   workerIndex: number
   /** The open engines of this worker's shard replicas, by shard id; the host owns them (close()). */
-  engines: ReadonlyMap<number, ShardEngine>
+  engines: ReadonlyMap<ShardId, ShardEngine>
   /** The hint stores over the same shards' KvStores (src/shard/hint-ops.ts); closed before the engines. */
-  hints?: ReadonlyMap<number, HintStore> | undefined
+  hints?: ReadonlyMap<ShardId, HintStore> | undefined
   /** `<data_dir>`, where HINT_LEGACY_READ finds the previous release's hint log. */
   dataDir?: string | undefined
   /** storage.txn_idle_timeout_ms: the participant lease. */
@@ -58,9 +59,9 @@ const REPLICA_APPLY = SHARD_OPS.REPLICA_APPLY.code
 const MAX_EXPIRY_INTERVAL_MS = 10_000
 
 export class ShardHost {
-  private readonly engines: Map<number, ShardEngine>
+  private readonly engines: Map<ShardId, ShardEngine>
   /** Open transactions by shard and xid (a 2PC transaction has one xid on several shards). */
-  private readonly txns = new Map<number, Map<bigint, OpenTxn>>()
+  private readonly txns = new Map<ShardId, Map<bigint, OpenTxn>>()
   private readonly workerIndex: number
   private readonly idleTimeoutMs: number
   private readonly clock: Clock
@@ -80,7 +81,7 @@ export class ShardHost {
   }
 
   /** Shard ids served here. */
-  get shards (): number[] { return [...this.engines.keys()] }
+  get shards (): ShardId[] { return [...this.engines.keys()] }
 
   /** How often the worker should call expireIdleTxns(): a quarter of the lease, within 1 ms..10 s. */
   get expiryIntervalMs (): number { return Math.max(1, Math.min(this.idleTimeoutMs / 4, MAX_EXPIRY_INTERVAL_MS)) }
@@ -112,7 +113,7 @@ export class ShardHost {
     // Decode before the first await: the payload is a view into the ring, valid only until then.
     const req = codec.decodeRequest(payload)
     const named = req as { shard?: unknown, xid?: unknown }
-    const release = typeof named.shard === 'number' && typeof named.xid === 'bigint' ? this.lease(named.shard, named.xid) : undefined
+    const release = isShardId(named.shard) && typeof named.xid === 'bigint' ? this.lease(named.shard, named.xid) : undefined
     let out: unknown
     try {
       out = (this.handlers[op] as (r: unknown) => unknown)(req)
@@ -168,26 +169,26 @@ export class ShardHost {
     this.txns.clear()
   }
 
-  private engineOf (shard: number): ShardEngine {
+  private engineOf (shard: ShardId): ShardEngine {
     const e = this.engines.get(shard)
     if (!e) throw new ScratchBirdError('SB_BAD_ARGUMENT', `shard ${shard} is not served by worker ${this.workerIndex}`, { shard })
     return e
   }
 
-  private txnOf (shard: number, xid: bigint): Txn {
+  private txnOf (shard: ShardId, xid: bigint): Txn {
     const t = this.txns.get(shard)?.get(xid)
     if (!t) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard, xid: String(xid) })
     return t.txn
   }
 
-  private txnOrNone (shard: number, xid: bigint | undefined): Txn | undefined {
+  private txnOrNone (shard: ShardId, xid: bigint | undefined): Txn | undefined {
     return xid === undefined ? undefined : this.txnOf(shard, xid)
   }
 
-  private forget (shard: number, xid: bigint): void { this.txns.get(shard)?.delete(xid) }
+  private forget (shard: ShardId, xid: bigint): void { this.txns.get(shard)?.delete(xid) }
 
   /** Marks the transaction a request names as in use until the request ends (see handle()). */
-  private lease (shard: number, xid: bigint): (() => void) | undefined {
+  private lease (shard: ShardId, xid: bigint): (() => void) | undefined {
     const t = this.txns.get(shard)?.get(xid)
     if (!t) return undefined
     t.inFlight++

@@ -6,6 +6,7 @@ import { HintStore } from '../storage/hint-store'
 import { LevelKv } from '../storage/kv-level'
 import { SharedXidCounter, SharedXidSource, readXidMark } from '../storage/xid-shared'
 import type { ShardWorkerData } from './protocol/worker-protocol'
+import type { ShardId } from '../core/ids'
 
 // Opening a worker's shard replicas: one classic-level database per shard under
 // <data_dir>/shards/<shard>/ (DESIGN §4), each engine drawing xids from the node-wide shared
@@ -17,16 +18,16 @@ import type { ShardWorkerData } from './protocol/worker-protocol'
 export type ShardStoreSpec = Pick<ShardWorkerData, 'dataDir' | 'nodeId' | 'shards' | 'durability' | 'lsm' | 'xidCounter'>
 
 export interface ShardStores {
-  readonly engines: Map<number, ShardEngine>
+  readonly engines: Map<ShardId, ShardEngine>
   /** Over the engines' KvStores (shared: the engines close them). */
-  readonly hints: Map<number, HintStore>
+  readonly hints: Map<ShardId, HintStore>
 }
 
 /** Opens every shard of `spec`, or none: on a failure the ones already open are closed again. */
 export async function openShardEngines (spec: ShardStoreSpec, clock: Clock): Promise<ShardStores> {
   const counter = new SharedXidCounter(spec.xidCounter)
-  const engines = new Map<number, ShardEngine>()
-  const hints = new Map<number, HintStore>()
+  const engines = new Map<ShardId, ShardEngine>()
+  const hints = new Map<ShardId, HintStore>()
   try {
     for (const shard of spec.shards) {
       const dir = join(spec.dataDir, 'shards', String(shard))

@@ -36,7 +36,7 @@ import { sweep, type SweepOptions, type SweepReport } from './sweep'
 import { commitLogNeed, type CommitLogConsumer } from './commit-log'
 import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
-import { asHlcTs, asXid } from '../core/ids'
+import { asHlcTs, asXid, type NodeId, type ShardId } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Isolation, type VersionId, type Xid } from './types'
 import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
 import type { RecordVersion } from './versions'
@@ -78,9 +78,9 @@ export const MAX_VERSIONED_READ_ROWS = 10_000
 const FORMAT_META = metaKey('format')
 
 export interface ShardEngineOptions {
-  shardId: number
+  shardId: ShardId
   /** This node's id (1–65535): the high 16 bits of the xids it hands out. */
-  nodeId: number
+  nodeId: NodeId
   /** Default 'sync'. */
   durability?: Durability | undefined
   /** Used for durations only (sweep timing); HLCs come from the caller. */
@@ -329,8 +329,8 @@ class ShardState implements WriterHost {
 }
 
 export class ShardEngine {
-  readonly shardId: number
-  readonly nodeId: number
+  readonly shardId: ShardId
+  readonly nodeId: NodeId
   readonly durability: Durability
   readonly recovery: RecoveryReport
   private readonly kv: KvStore

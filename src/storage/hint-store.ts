@@ -1,6 +1,6 @@
 import { ByteSink, ByteSource } from '../core/bytes'
 import { assert, ScratchBirdError } from '../core/errors'
-import { asXid, type Xid } from '../core/ids'
+import { asXid, isNodeId, isShardId, type NodeId, type ShardId, type Xid } from '../core/ids'
 import type { KvOp, KvStore } from './kv'
 
 // Durable hinted handoff (DESIGN §6 Mode 3 "Hints"): a quorum coordinator keeps the mutations a
@@ -61,9 +61,9 @@ const FLAG_TOMBSTONE = 1
 /** One mutation a replica missed, as the coordinator keeps it for that replica. */
 export interface Hint {
   /** Node id (u16) of the replica the mutation is for. */
-  readonly target: number
+  readonly target: NodeId
   /** Shard id (u32). */
-  readonly shard: number
+  readonly shard: ShardId
   /** Table id (u32). */
   readonly tableId: number
   /** Encoded primary key (the row key's tuple bytes). */
@@ -134,7 +134,7 @@ function getU64 (b: Uint8Array, pos: number): number {
 }
 
 /** Store key of a hint (see the layout above). */
-export function encodeHintId (target: number, createdAtMs: number, seq: number): Uint8Array {
+export function encodeHintId (target: NodeId, createdAtMs: number, seq: number): Uint8Array {
   const k = new Uint8Array(HINT_KEY_LENGTH)
   k[0] = HINT_KEY_PREFIX
   k[1] = target >>> 8; k[2] = target & 0xff
@@ -148,14 +148,16 @@ function targetPrefix (target: number): Uint8Array {
   return target > 0xffff ? Uint8Array.of(HINT_KEY_PREFIX + 1) : Uint8Array.of(HINT_KEY_PREFIX, target >>> 8, target & 0xff)
 }
 
-export interface HintId { readonly target: number, readonly createdAtMs: number, readonly seq: number }
+export interface HintId { readonly target: NodeId, readonly createdAtMs: number, readonly seq: number }
 
 export function decodeHintId (id: Uint8Array): HintId {
   if (id.length !== HINT_KEY_LENGTH || id[0] !== HINT_KEY_PREFIX) throw corrupt('key', { length: id.length })
   const createdAtMs = getU64(id, 3)
   const seq = getU64(id, 11)
   if (createdAtMs > Number.MAX_SAFE_INTEGER || seq > Number.MAX_SAFE_INTEGER) throw corrupt('key: field out of range')
-  return { target: (id[1]! << 8) | id[2]!, createdAtMs, seq }
+  const target = (id[1]! << 8) | id[2]!
+  if (!isNodeId(target)) throw corrupt(`key: target node id ${target}`)
+  return { target, createdAtMs, seq }
 }
 
 const sink = new ByteSink(256)
@@ -190,6 +192,7 @@ export function decodeHint (rawId: Uint8Array, rawValue: Uint8Array): StoredHint
   const flags = src.u8()
   if ((flags & ~FLAG_TOMBSTONE) !== 0) throw corrupt(`value: unknown flags ${flags}`, { target_node: target })
   const shard = src.u32()
+  if (!isShardId(shard)) throw corrupt(`value: shard id ${shard} out of range`, { target_node: target })
   const tableId = src.u32()
   const xid = asXid((BigInt(src.u32()) << 32n) | BigInt(src.u32()))
   const versionId = src.bytes(16)
@@ -203,7 +206,7 @@ function plainView (b: Uint8Array): Uint8Array {
   return Object.getPrototypeOf(b) === Uint8Array.prototype ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }
 
-function checkTarget (target: number): void {
+function checkTarget (target: NodeId): void {
   assert(Number.isInteger(target) && target >= 0 && target <= 0xffff, `hint target ${target} is not a u16 node id`)
 }
 
@@ -224,7 +227,7 @@ function checkHint (h: Hint): void {
 interface MutableStats { count: number, bytes: number }
 
 export class HintStore {
-  private readonly perTarget = new Map<number, MutableStats>()
+  private readonly perTarget = new Map<NodeId, MutableStats>()
   private nextSeq = 0
   private tail: Promise<unknown> = Promise.resolve()
   private closed = false
@@ -288,7 +291,7 @@ export class HintStore {
     return this.serial(async () => {
       const ops: KvOp[] = []
       const out: StoredHint[] = []
-      const delta = new Map<number, MutableStats>()
+      const delta = new Map<NodeId, MutableStats>()
       for (const h of hints) {
         const id = encodeHintId(h.target, h.createdAtMs, this.nextSeq + ops.length)
         const value = encodeHintValue(h)
@@ -299,7 +302,7 @@ export class HintStore {
         d.bytes += id.length + value.length
         delta.set(h.target, d)
       }
-      const full: number[] = []
+      const full: NodeId[] = []
       for (const [target, d] of delta) {
         const cur = this.perTarget.get(target) ?? { count: 0, bytes: 0 }
         if (cur.count + d.count > this.maxHintsPerTarget || cur.bytes + d.bytes > this.maxBytesPerTarget) full.push(target)
@@ -322,7 +325,7 @@ export class HintStore {
    * Up to `limit` hints of `target`, oldest first (by createdAtMs, then insertion order). A value
    * that does not decode throws SB_STORAGE_CORRUPT; the caller logs it and calls dropCorrupt().
    */
-  async list (target: number, limit: number, options: HintListOptions = {}): Promise<StoredHint[]> {
+  async list (target: NodeId, limit: number, options: HintListOptions = {}): Promise<StoredHint[]> {
     this.checkOpen()
     checkTarget(target)
     assert(Number.isInteger(limit) && limit >= 0, 'list limit must be a non-negative integer')
@@ -353,7 +356,7 @@ export class HintStore {
       if (hints.length === 0) return 0
       const present = await this.kv.getMany(hints.map(h => h.id))
       const ops: KvOp[] = []
-      const delta: Array<[number, number]> = []
+      const delta: Array<[NodeId, number]> = []
       let maxSeq = this.nextSeq - 1
       const fresh: number[] = []
       const seen = new Set<string>()
@@ -391,7 +394,7 @@ export class HintStore {
       const values = await this.kv.getMany(ids)
       const ops: KvOp[] = []
       const seen = new Set<string>()
-      const gone: Array<[number, number]> = []
+      const gone: Array<[NodeId, number]> = []
       for (let i = 0; i < ids.length; i++) {
         const v = values[i]
         const id = ids[i]!
@@ -399,7 +402,7 @@ export class HintStore {
         if (v === undefined || seen.has(hex)) continue
         seen.add(hex)
         ops.push({ type: 'del', key: id })
-        gone.push([(id[1]! << 8) | id[2]!, id.length + v.length])
+        gone.push([decodeHintId(id).target, id.length + v.length])
       }
       // Not fsynced: a delete lost in a crash only means the hint is delivered again (idempotent).
       await this.kv.batch(ops, { sync: false })
@@ -423,13 +426,13 @@ export class HintStore {
   }
 
   /** Delete every hint of `target` (a node that left the cluster for good); returns how many. */
-  async dropTarget (target: number): Promise<number> {
+  async dropTarget (target: NodeId): Promise<number> {
     checkTarget(target)
     return this.serial(() => this.deleteRange(target, targetPrefix(target + 1), () => true))
   }
 
   /** Delete the hints of `target` whose value does not decode; returns how many. */
-  async dropCorrupt (target: number): Promise<number> {
+  async dropCorrupt (target: NodeId): Promise<number> {
     checkTarget(target)
     return this.serial(() => this.deleteRange(target, targetPrefix(target + 1), (k, v) => {
       try {
@@ -442,14 +445,14 @@ export class HintStore {
   }
 
   /** Per-target hint count and bytes (a snapshot copy), only targets holding hints. */
-  stats (): Map<number, HintTargetStats> {
-    const out = new Map<number, HintTargetStats>()
+  stats (): Map<NodeId, HintTargetStats> {
+    const out = new Map<NodeId, HintTargetStats>()
     for (const [t, s] of this.perTarget) out.set(t, { count: s.count, bytes: s.bytes })
     return out
   }
 
   /** Target node ids holding hints, ascending. */
-  targets (): number[] {
+  targets (): NodeId[] {
     return [...this.perTarget.keys()].sort((a, b) => a - b)
   }
 
@@ -475,7 +478,7 @@ export class HintStore {
     return run
   }
 
-  private account (target: number, count: number, bytes: number): void {
+  private account (target: NodeId, count: number, bytes: number): void {
     const s = this.perTarget.get(target) ?? { count: 0, bytes: 0 }
     s.count += count
     s.bytes += bytes
@@ -486,7 +489,7 @@ export class HintStore {
   }
 
   /** Delete the keys of `target` below `lt` that `pick` selects, HINT_DELETE_CHUNK at a time. */
-  private async deleteRange (target: number, lt: Uint8Array, pick: (k: Uint8Array, v: Uint8Array) => boolean): Promise<number> {
+  private async deleteRange (target: NodeId, lt: Uint8Array, pick: (k: Uint8Array, v: Uint8Array) => boolean): Promise<number> {
     let removed = 0
     let from = targetPrefix(target)
     let first = true

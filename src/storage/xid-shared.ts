@@ -3,6 +3,7 @@ import type { KvOp, KvStore } from './kv'
 import { corrupt, readU64 } from './keys'
 import type { Xid } from './types'
 import { XID_COUNTER_MAX, XID_META, makeXid, persistedAfter, reservationOp, type XidSource } from './xid'
+import type { NodeId } from '../core/ids'
 
 // Node-wide XIDs for all shards of a node (DESIGN §3): one 64-bit counter in a SharedArrayBuffer,
 // advanced with Atomics by every shard worker, so a transaction spanning shards (2PC) and
@@ -42,7 +43,7 @@ export async function readXidMark (kv: KvStore): Promise<bigint> {
 
 /** One shard's view of the shared counter: its own persisted mark, the node's counter. */
 export class SharedXidSource implements XidSource {
-  constructor (private readonly counter: SharedXidCounter, private readonly nodeId: number, private persisted: bigint) {}
+  constructor (private readonly counter: SharedXidCounter, private readonly nodeId: NodeId, private persisted: bigint) {}
 
   next (): Xid {
     const c = this.counter.take()

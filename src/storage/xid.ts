@@ -13,7 +13,7 @@
 // and pass it to ShardEngine.open — the per-shard default is for tests and single-shard use.
 
 import { ScratchBirdError } from '../core/errors'
-import { asXid, isNodeId, NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
+import { asXid, isNodeId, NODE_ID_MAX, NODE_ID_MIN, type NodeId } from '../core/ids'
 import { corrupt, metaKey, readU64, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Xid } from './types'
@@ -23,7 +23,7 @@ export const XID_COUNTER_MAX = (1n << XID_COUNTER_BITS) - 1n
 /** Counter values reserved per persisted high-water mark. */
 export const XID_BLOCK = 65_536n
 
-export function makeXid (nodeId: number, counter: bigint): Xid {
+export function makeXid (nodeId: NodeId, counter: bigint): Xid {
   return asXid((BigInt(nodeId) << XID_COUNTER_BITS) | counter)
 }
 
@@ -64,7 +64,7 @@ export class XidAllocator implements XidSource {
   private counter: bigint
   private persisted: bigint
 
-  private constructor (private readonly nodeId: number, start: bigint) {
+  private constructor (private readonly nodeId: NodeId, start: bigint) {
     this.counter = start
     this.persisted = start
   }

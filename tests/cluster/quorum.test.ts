@@ -12,6 +12,7 @@ import { encodeRow } from '../../src/types/row-codec'
 import { T } from '../../src/types/sql-types'
 import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
 import { HLC_ZERO } from '../../src/storage/types'
+import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 
 // Issue 6 on real processes: leaderless_quorum tables (N=3) on three nodes. Quorum writes with a
 // node SIGKILLed (W=2 succeeds and leaves a hint, W=3 fails with SB_QUORUM_NOT_ACHIEVED), R=2
@@ -23,7 +24,7 @@ import { HLC_ZERO } from '../../src/storage/types'
 // the same request a quorum coordinator sends), so the checks see one replica, not a quorum.
 
 let cluster: Cluster
-const rpc = new RpcClient({ cluster: 'sb-test', nodeId: 1, secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
 
 beforeAll(async () => {
   cluster = await startCluster({
@@ -56,9 +57,9 @@ async function metric (id: number, name: string): Promise<number> {
 async function tableId (name: string): Promise<number> {
   return Number((await rows(1, 'SELECT table_id FROM sys_tables WHERE table_name = $1', [name]))[0]![0])
 }
-async function shardOf (table: string, key: string): Promise<number> {
+async function shardOf (table: string, key: string): Promise<ShardId> {
   const plan = (await rows(1, `EXPLAIN SELECT * FROM ${table} WHERE k = $1`, [key])).map(r => String(r[0])).join('\n')
-  return Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1])
+  return asShardId(Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1]))
 }
 /** Node `node`'s own replica of key `key` (a TEXT primary key `k`). */
 async function replicaVersion (node: number, table: string, key: string): Promise<VersionedRow | null> {
@@ -69,7 +70,7 @@ async function replicaVersion (node: number, table: string, key: string): Promis
   return codec.decodeReply(reply.payload).versions[0] ?? null
 }
 /** Node `node`'s commit log of `shard` (the replica's record of what it committed, with XIDs). */
-async function commitLog (node: number, shard: number): Promise<CommitLogEntry[]> {
+async function commitLog (node: number, shard: ShardId): Promise<CommitLogEntry[]> {
   const codec = codecOf('READ_COMMIT_LOG')
   const payload = codec.encodeRequest({ shard, fromLsn: 0n, limit: 10_000 })
   const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, payload })
@@ -131,7 +132,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
   it('a session transaction buffers its writes (seen by itself only) and ships them at COMMIT to every replica under one XID; ROLLBACK leaves nothing', async () => {
     // Two keys on two different shards.
     const keys: string[] = []
-    const shards: number[] = []
+    const shards: ShardId[] = []
     for (let i = 0; keys.length < 2; i++) {
       const s = await shardOf('q2', `tx${i}`)
       if (!shards.includes(s)) { keys.push(`tx${i}`); shards.push(s) }

@@ -7,6 +7,7 @@ import { systemClock } from '../../src/core/clock'
 import { ShardEngine } from '../../src/storage/engine'
 import { LevelKv } from '../../src/storage/kv-level'
 import { ROOT } from '../helpers/node-process'
+import { asNodeId, shardIds } from '../../src/core/ids'
 
 // DESIGN §4 crash recovery, for real: a process streaming commits through shard workers is
 // SIGKILLed at a random moment; after restart every acknowledged commit is present and no
@@ -59,8 +60,8 @@ function parse (lines: string[], into: Acked): void {
 
 async function verify (dataDir: string, acked: Acked): Promise<number> {
   let checked = 0
-  for (let shard = 0; shard < SHARDS; shard++) {
-    const engine = await ShardEngine.open(await LevelKv.open(join(dataDir, 'shards', String(shard))), { shardId: shard, nodeId: 1, clock: systemClock })
+  for (const shard of shardIds(SHARDS)) {
+    const engine = await ShardEngine.open(await LevelKv.open(join(dataDir, 'shards', String(shard))), { shardId: shard, nodeId: asNodeId(1), clock: systemClock })
     try {
       const present = new Set<string>()
       for await (const r of engine.scan(1, {})) present.add(r.pk[0] as string)

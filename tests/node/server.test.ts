@@ -5,7 +5,7 @@ import { NODE_EXAMPLE, SEED_CLUSTER_EXAMPLE } from '../../src/core/config/docs'
 import { HintStore } from '../../src/storage/hint-store'
 import { LevelKv } from '../../src/storage/kv-level'
 import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
-import { asXid } from '../../src/core/ids'
+import { asNodeId, asShardId, asXid } from '../../src/core/ids'
 
 // The server skeleton as a real process: start, health, metrics, log files, SIGHUP, clean stop,
 // refusal of a second node on the same data directory.
@@ -60,7 +60,7 @@ describe('scratchbird server', () => {
     const data = join(dir, 'data')
     // The previous release's hint log: its own LevelDB, written by its HintStore.
     const legacy = await HintStore.open(await LevelKv.open(join(data, 'hints')))
-    await legacy.add([0, 5, 15].map(shard => ({ target: 2, shard, tableId: 1, key: Uint8Array.of(0x31, shard), xid: asXid(1n), versionId: new Uint8Array(16).fill(shard), row: null, createdAtMs: 1_700_000_000_000 })))
+    await legacy.add([0, 5, 15].map(s => asShardId(s)).map(shard => ({ target: asNodeId(2), shard, tableId: 1, key: Uint8Array.of(0x31, shard), xid: asXid(1n), versionId: new Uint8Array(16).fill(shard), row: null, createdAtMs: 1_700_000_000_000 })))
     await legacy.close()
     const n = await start(data, ['--node-id', '7'])
     expect(n.stdout()).toMatch(/hint log upgraded: 3 of 3 hint\(s\) from [^"]*hints copied into the shard stores/)

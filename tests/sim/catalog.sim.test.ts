@@ -14,6 +14,7 @@ import { formatStatement } from '../../src/sql/format'
 import { parse } from '../../src/sql/parser'
 import { SimNetwork } from './network'
 import { simSeeds } from './seeds'
+import { asNodeId, type NodeId } from '../../src/core/ids'
 
 // Seeded simulation of catalog sync and DDL coordination (DESIGN §5, §7, §10): 3–5 nodes, each a
 // gossip machine and a catalog-sync machine wired as node/cluster.ts wires them, over a network
@@ -52,13 +53,13 @@ type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, string>
 
 type Wire =
   | { k: 'gossip', m: GossipMessage }
-  | { k: 'req', id: number, from: number, method: 'fetch' | 'apply' | 'ddl', body: unknown }
+  | { k: 'req', id: number, from: NodeId, method: 'fetch' | 'apply' | 'ddl', body: unknown }
   | { k: 'rep', id: number, ok: boolean, body: unknown }
 
 interface ClientOp { sql: string, kind: 'create' | 'drop', name: string, node: number, status: 'pending' | 'acked' | 'failed' | 'unknown', at: number, doneAt?: number }
 
 interface Proc {
-  id: number
+  id: NodeId
   address: string
   gossip: GossipMachine
   sync: Sync
@@ -84,14 +85,14 @@ class Sim {
   private boots = 0
   private nextCall = 1
 
-  constructor (readonly seed: number, readonly rng: SeededRng, readonly cfg: GossipConfig, readonly ids: number[], loss: number) {
+  constructor (readonly seed: number, readonly rng: SeededRng, readonly cfg: GossipConfig, readonly ids: NodeId[], loss: number) {
     this.net = new SimNetwork<string>(rng, { minDelayMs: MIN_DELAY_MS, maxDelayMs: MAX_DELAY_MS, lossProbability: loss })
     for (const id of ids) this.disk.set(id, new Catalog())
   }
 
   get now (): number { return this.net.now }
 
-  boot (id: number): Proc {
+  boot (id: NodeId): Proc {
     const address = addressOf(id)
     const gossip = new GossipMachine({ nodeId: id, address, datacenter: 'dc1', bootId: `boot-${this.seed}-${this.boots++}` },
       this.ids.map(n => ({ nodeId: n, address: addressOf(n) })), this.cfg, new SeededRng(this.rng.u32()))
@@ -111,7 +112,7 @@ class Sim {
     return p
   }
 
-  stop (id: number): void {
+  stop (id: NodeId): void {
     const p = this.procs.get(id)!
     p.up = false
     this.net.stop(p.address)
@@ -121,7 +122,7 @@ class Sim {
   up (): Proc[] { return [...this.procs.values()].filter(p => p.up) }
 
   /** A client sends `sql` (one DDL statement) to node `id`. */
-  submit (id: number, op: ClientOp): void {
+  submit (id: NodeId, op: ClientOp): void {
     const p = this.procs.get(id)!
     this.ops.push(op)
     const s = parse(op.sql)[0] as DdlStatement
@@ -269,7 +270,7 @@ class Sim {
   /** Set by the scenario: stop a coordinator in the middle of a statement with this chance per step. */
   midDdlStopChance = 0
   maxDown = 1
-  onStop: (id: number) => void = () => {}
+  onStop: (id: NodeId) => void = () => {}
 
   private maybeStopMidDdl (p: Proc): void {
     if (this.rng.next() >= this.midDdlStopChance || this.up().length <= this.ids.length - this.maxDown) return
@@ -302,14 +303,14 @@ function scenario (seed: number): void {
   const n = int(rng, 3, 5)
   const intervalMs = int(rng, 200, 500)
   const cfg: GossipConfig = { intervalMs, fanout: int(rng, 1, 3), heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_ROUNDS * intervalMs }
-  const ids = Array.from({ length: n }, (_, i) => i + 1)
+  const ids = Array.from({ length: n }, (_, i) => asNodeId(i + 1))
   const sim = new Sim(seed, rng, cfg, ids, rng.next() * MAX_LOSS)
   sim.maxDown = Math.floor((n - 1) / 2)
   sim.midDdlStopChance = 0.02
   const ctx = `seed=${seed} nodes=${n} interval=${intervalMs} fanout=${cfg.fanout}`
 
   // A stopped node comes back after 1–3 heartbeat timeouts, with the catalog it persisted.
-  const restartLater = (id: number): void => {
+  const restartLater = (id: NodeId): void => {
     const behind = sim.disk.get(id)!.version
     sim.net.after(int(rng, 1, 3) * cfg.heartbeatTimeoutMs, () => {
       if (sim.procs.get(id)!.up) return

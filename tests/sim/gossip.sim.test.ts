@@ -5,6 +5,7 @@ import type { GossipEvent, GossipMessage, GossipOutput } from '../../src/cluster
 import { SeededRng } from '../../src/core/rng'
 import { SimNetwork } from './network'
 import { simSeeds } from './seeds'
+import { asNodeId, type NodeId } from '../../src/core/ids'
 
 // Seeded simulation of the gossip membership machine (DESIGN §7, §10): 3–7 nodes on a network
 // with 1–50 ms delay, up to 5 % loss and clock offsets up to ±CLOCK_OFFSET_MAX_MS, through one
@@ -49,7 +50,7 @@ const QUICK_RESTART_SLACK_ROUNDS = 10
 const CONFLICT_ROUNDS = 10
 
 interface Proc {
-  id: number
+  id: NodeId
   address: string
   bootId: string
   machine: GossipMachine
@@ -73,7 +74,7 @@ class Sim {
   get now (): number { return this.net.now }
 
   /** Starts a new process for `id` at `address` (a new bootId), ticking from a random phase. */
-  boot (id: number, address: string, seeds = this.seedList): Proc {
+  boot (id: NodeId, address: string, seeds = this.seedList): Proc {
     const bootId = `boot-${this.seed}-${this.boots++}`
     const machine = new GossipMachine({ nodeId: id, address, datacenter: 'dc1', bootId }, seeds, this.cfg, new SeededRng(this.rng.u32()))
     const proc: Proc = { id, address, bootId, machine, events: [] }
@@ -138,7 +139,7 @@ function int (rng: SeededRng, lo: number, hi: number): number {
 function addressOf (id: number): string { return `node${id}.sim:7400` }
 
 /** First time each live observer marked `nodeId` down at or after `since` (global ms), or null. */
-function downTimes (sim: Sim, observers: Proc[], nodeId: number, since: number): Array<number | null> {
+function downTimes (sim: Sim, observers: Proc[], nodeId: NodeId, since: number): Array<number | null> {
   return observers.map(o => o.events.find(e => e.at >= since && e.ev.type === 'member-state' && e.ev.nodeId === nodeId && e.ev.to === 'down')?.at ?? null)
 }
 
@@ -152,7 +153,7 @@ function scenario (seed: number): void {
   const intervalMs = int(rng, 200, 1000)
   const heartbeatTimeoutMs = HEARTBEAT_TIMEOUT_ROUNDS * intervalMs
   const cfg: GossipConfig = { intervalMs, fanout: int(rng, 1, 3), heartbeatTimeoutMs }
-  const ids = Array.from({ length: n }, (_, i) => i + 1)
+  const ids = Array.from({ length: n }, (_, i) => asNodeId(i + 1))
   // cluster.nodes lists everyone on half the seeds; on the other half only node 1 (discovery by gossip).
   const seedList: GossipSeed[] = rng.next() < 0.5 ? ids.map(id => ({ nodeId: id, address: addressOf(id) })) : [{ address: addressOf(1) }]
   const sim = new Sim(seed, rng, cfg, seedList, rng.next() * MAX_LOSS)
@@ -172,7 +173,7 @@ function scenario (seed: number): void {
   note('converge', R(joined! - lastStart))
 
   // (2) Stop one node: every live node marks it down within heartbeatTimeoutMs + DOWN_SLACK_ROUNDS.
-  const victim = int(rng, 1, n)
+  const victim = asNodeId(int(rng, 1, n))
   const stoppedAt = sim.now
   sim.stop(addressOf(victim))
   const downBound = stoppedAt + heartbeatTimeoutMs + DOWN_SLACK_ROUNDS * intervalMs
@@ -214,7 +215,7 @@ function scenario (seed: number): void {
 
   // (5) Quick restart: back before anyone suspects it; it waits out heartbeatTimeoutMs (its old
   // record still looks alive) and must not take its own dead process for a conflict.
-  const quick = int(rng, 1, n)
+  const quick = asNodeId(int(rng, 1, n))
   sim.stop(addressOf(quick))
   sim.run(rng.next() * intervalMs)
   const quickAt = sim.now

@@ -22,6 +22,7 @@ import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { makeXid } from '../../src/storage/xid'
 import { SimNetwork } from './network'
 import { simSeeds } from './seeds'
+import { asNodeId, asShardId, type NodeId, type ShardId, shardIds } from '../../src/core/ids'
 
 // Seeded simulation of leaderless quorum replication (DESIGN §6 "Mode 3", §10) running the shipped
 // code: coordinators drive the production coordinator (cluster/quorum/coordinator.ts:
@@ -101,8 +102,8 @@ const CAPPED_HINT_LOG_PROBABILITY = 0.25
 const STEP_MS = 1
 
 type Request =
-  | { type: 'apply', shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
-  | { type: 'read', shard: number, tableId: number, pks: Tuple[] }
+  | { type: 'apply', shard: ShardId, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+  | { type: 'read', shard: ShardId, tableId: number, pks: Tuple[] }
 type Wire =
   | { type: 'call', callId: number, req: Request }
   | { type: 'ok', callId: number, versions?: Array<VersionedRow | null> }
@@ -136,7 +137,7 @@ interface ReadRec {
 interface Call { onOk: (versions: Array<VersionedRow | null> | undefined) => void, onErr: (code: string) => void }
 
 interface Coord {
-  id: number
+  id: NodeId
   address: string
   offsetMs: number
   /** Bumped on every crash: callbacks of an earlier life do nothing. */
@@ -144,7 +145,7 @@ interface Coord {
   /** Hint store open and delivery running (a restart reopens the store first). */
   ready: boolean
   /** The hint stores' data, per shard: it survives a crash (HintStore.open rescans it). */
-  hintData: Map<number, MemoryStore>
+  hintData: Map<ShardId, MemoryStore>
   hlc: Hlc
   lastVersionId: Uint8Array | null
   xids: bigint
@@ -160,11 +161,11 @@ interface Coord {
 }
 
 interface Replica {
-  id: number
-  shards: number[]
-  stores: Map<number, MemoryStore>
+  id: NodeId
+  shards: ShardId[]
+  stores: Map<ShardId, MemoryStore>
   kvs: MemoryKv[]
-  engines: Map<number, ShardEngine> | null
+  engines: Map<ShardId, ShardEngine> | null
   life: number
 }
 
@@ -222,12 +223,12 @@ function nextTs (hlc: Hlc): HlcTs {
 
 class QuorumSim {
   readonly net: SimNetwork<Wire>
-  readonly replicaIds: number[]
+  readonly replicaIds: NodeId[]
   readonly replicas = new Map<number, Replica>()
   readonly coords: Coord[] = []
   readonly keys: number[]
   readonly shards: number
-  readonly prefs = new Map<number, number[]>()
+  readonly prefs = new Map<ShardId, NodeId[]>()
   readonly writes: WriteRec[] = []
   readonly reads: ReadRec[] = []
   readonly w: number
@@ -261,16 +262,16 @@ class QuorumSim {
     this.readTimeoutMs = int(rng, MIN_TIMEOUT_MS, MAX_TIMEOUT_MS)
     this.hintCap = rng.next() < CAPPED_HINT_LOG_PROBABILITY ? int(rng, 1, 6) : undefined
     this.net = new SimNetwork<Wire>(rng, { minDelayMs: MIN_DELAY_MS, maxDelayMs: MAX_DELAY_MS, lossProbability: 0 })
-    this.replicaIds = Array.from({ length: m }, (_, i) => i + 1)
+    this.replicaIds = Array.from({ length: m }, (_, i) => asNodeId(i + 1))
     this.keys = Array.from({ length: int(rng, 2, 5) }, (_, i) => i)
-    for (let s = 0; s < this.shards; s++) this.prefs.set(s, preferenceList(s, this.replicaIds, N))
+    for (const s of shardIds(this.shards)) this.prefs.set(s, preferenceList(s, this.replicaIds, N))
     this.ctx = `seed=${seed} replicas=${m} coordinators=${c} shards=${this.shards} keys=${this.keys.length} W=${this.w} R=${this.r}${this.hintCap !== undefined ? ` hint-cap=${this.hintCap}` : ''}`
     for (const id of this.replicaIds) {
       const shards = [...this.prefs].filter(([, p]) => p.includes(id)).map(([s]) => s)
       this.replicas.set(id, { id, shards, stores: new Map(shards.map(s => [s, new MemoryStore()])), kvs: [], engines: null, life: 0 })
     }
     for (let i = 0; i < c; i++) {
-      const id = 101 + i
+      const id = asNodeId(101 + i)
       const address = coordAddr(id)
       const offset = Math.round((rng.next() * 2 - 1) * CLOCK_OFFSET_MAX_MS)
       this.coords.push({
@@ -341,8 +342,8 @@ class QuorumSim {
 
   /** As the node: one HintStore per shard, served by the shard hint ops, summed by ShardedHintLog. */
   async openHintLog (c: Coord): Promise<{ log: ShardedHintLog, shardHints: ShardHints }> {
-    const stores = new Map<number, HintStore>()
-    for (let shard = 0; shard < this.shards; shard++) {
+    const stores = new Map<ShardId, HintStore>()
+    for (const shard of shardIds(this.shards)) {
       if (!c.hintData.has(shard)) c.hintData.set(shard, new MemoryStore())
       stores.set(shard, await HintStore.open(MemoryKv.open(c.hintData.get(shard)), { sync: false }))
     }
@@ -392,7 +393,7 @@ class QuorumSim {
   }
 
   key (k: number): Tuple { return [BigInt(k)] }
-  shardOf (k: number): number { return k % this.shards }
+  shardOf (k: number): ShardId { return asShardId(k % this.shards) }
 
   // ---- the event loop -------------------------------------------------------------------------
 
@@ -429,7 +430,7 @@ class QuorumSim {
 
   // ---- replicas: ShardEngines over MemoryKv -----------------------------------------------------
 
-  startReplica (id: number): void {
+  startReplica (id: NodeId): void {
     const rep = this.replicas.get(id)!
     const life = ++rep.life
     rep.kvs = []
@@ -536,7 +537,7 @@ class QuorumSim {
   }
 
   /** What the coordinator's gossip says of a replica; in the faults phase sometimes wrong. */
-  aliveView (coord: Coord): (id: number) => boolean {
+  aliveView (coord: Coord): (id: NodeId) => boolean {
     const view = new Set(this.replicaIds.filter(id => this.reachable(coord.address, replicaAddr(id))))
     if (this.phase === 'faults' && this.rng.next() < STALE_VIEW_PROBABILITY) {
       const id = pick(this.rng, this.replicaIds)
@@ -549,7 +550,7 @@ class QuorumSim {
   startStatement (coord: Coord, keys: number[]): void {
     stats.statements++
     const recs: WriteRec[] = []
-    const byShard = new Map<number, ReplicaWrite[]>()
+    const byShard = new Map<ShardId, ReplicaWrite[]>()
     for (const key of keys) {
       const versionId = coord.hlc.generate()
       if (coord.lastVersionId !== null && compareVersionIds(versionId, coord.lastVersionId) <= 0) this.fail(`coordinator ${coord.id} HLC went backwards`)

@@ -11,6 +11,7 @@ import { MemoryKv, MemoryStore } from '../../src/storage/kv-memory'
 import { hlcTs, type HlcTs, type Xid } from '../../src/storage/types'
 import { readXidMark, SharedXidCounter, SharedXidSource } from '../../src/storage/xid-shared'
 import { simSeeds } from './seeds'
+import { asNodeId, asShardId, type ShardId, shardIds } from '../../src/core/ids'
 
 // Seeded simulation of two-phase commit (DESIGN §6 "Transactions across shards", §10): the shipped
 // coordinator and limbo-recovery machines, their effects carried out by the shipped drivers'
@@ -79,7 +80,7 @@ interface Task { machine: Machine, effect: CoordinatorEffect | RecoveryEffect }
 interface SimTxn {
   id: number
   xid: Xid
-  shards: number[]
+  shards: ShardId[]
   coordNode: number
   started: boolean
   outcome: TwoPhaseOutcome | null
@@ -141,7 +142,7 @@ class World {
   /** Opens a node's shards as its worker does: one node-wide xid counter raised to every shard's mark. */
   async openNode (n: number): Promise<void> {
     const counter = new SharedXidCounter(new SharedArrayBuffer(8))
-    const owned = [...Array(this.shards).keys()].filter(s => this.owner[s] === n)
+    const owned = shardIds(this.shards).filter(s => this.owner[s] === n)
     const marks = new Map<number, bigint>()
     for (const s of owned) {
       const kv = await MemoryKv.open(this.stores[s]!)
@@ -151,7 +152,7 @@ class World {
       marks.set(s, mark)
     }
     for (const s of owned) {
-      this.engines[s] = await ShardEngine.open(this.kvs[s]!, { shardId: s, nodeId: n, durability: 'sync', clock: this.clock, xids: new SharedXidSource(counter, n, marks.get(s)!) })
+      this.engines[s] = await ShardEngine.open(this.kvs[s]!, { shardId: s, nodeId: asNodeId(n), durability: 'sync', clock: this.clock, xids: new SharedXidSource(counter, asNodeId(n), marks.get(s)!) })
       this.open[s] = new Map()
     }
   }
@@ -163,8 +164,8 @@ class World {
     const count = 3 + this.int(5)
     for (let id = 0; id < count; id++) {
       const k = 2 + this.int(Math.min(2, this.shards - 1))
-      const shards: number[] = []
-      while (shards.length < k) { const s = this.int(this.shards); if (!shards.includes(s)) shards.push(s) }
+      const shards: ShardId[] = []
+      while (shards.length < k) { const s = asShardId(this.int(this.shards)); if (!shards.includes(s)) shards.push(s) }
       const startHlc = this.hlc()
       // The first shard allocates the xid (its node's counter), as in production: its node bits
       // name that node, not the coordinator.
@@ -283,7 +284,7 @@ class World {
 
   startRecovery (n: number): void {
     for (const m of this.machines) if (m.kind === 'recovery' && m.node === n) return // one round at a time
-    const shards = [...Array(this.shards).keys()].filter(s => this.owner[s] === n)
+    const shards = shardIds(this.shards).filter(s => this.owner[s] === n)
     const m = new LimboRecovery({ shards, coordinator: coordinatorStatus(this.alone, this.coordinating(n)), dropDecisions: this.alone })
     const machine: Machine = { kind: 'recovery', node: n, m }
     this.machines.add(machine)

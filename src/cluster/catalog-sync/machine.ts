@@ -1,6 +1,7 @@
 import { assert, ScratchBirdError } from '../../core/errors'
 import { isAlive } from '../gossip/machine'
 import type { MemberState } from '../gossip/types'
+import type { NodeId } from '../../core/ids'
 
 // One catalog across the nodes of a cluster (DESIGN §5, §7; issue 5 "Catalog"), as a sans-I/O
 // machine in the shape of the gossip one: inputs are gossip's view of the members (their state
@@ -58,15 +59,15 @@ export interface Versioned { readonly version: number }
 
 /** A member as this node's gossip shows it. */
 export interface MemberCatalog {
-  readonly nodeId: number
+  readonly nodeId: NodeId
   readonly state: MemberState
   readonly catalogVersion: number
 }
 
 export interface CatalogSyncConfig<C extends Versioned> {
-  readonly selfId: number
+  readonly selfId: NodeId
   /** The configured members (cluster.nodes), this node included. */
-  readonly members: readonly number[]
+  readonly members: readonly NodeId[]
   /** The catalog this node holds at start (loaded from disk). */
   readonly catalog: C
   /** Do two catalogs of the same version hold the same definitions? */
@@ -83,23 +84,23 @@ export type DdlOutcome<C, R> = { ok: true, result: R, catalog: C | null } | { ok
 
 export type CatalogSyncOutput<C, S, R> =
   /** RPC CATALOG_FETCH to `to`; answer with onFetched(call, …) or onCallFailed(call, …). */
-  | { type: 'fetch', call: number, to: number }
+  | { type: 'fetch', call: number, to: NodeId }
   /** RPC CATALOG_APPLY of `catalog` to `to`; answer with onPushed(call) or onCallFailed. */
-  | { type: 'push', call: number, to: number, catalog: C }
+  | { type: 'push', call: number, to: NodeId, catalog: C }
   /** RPC CATALOG_DDL to the coordinator; answer with onForwarded(call, …) or onCallFailed. */
-  | { type: 'forward', call: number, to: number, op: number, statement: S }
+  | { type: 'forward', call: number, to: NodeId, op: number, statement: S }
   /** Check the statement against this node's catalog and build the next version, without installing it; answer with ddlRan(op, …). */
   | { type: 'run-ddl', op: number, statement: S }
   /** Persist and use `catalog`, the version a DDL statement of this node built (its pushes have settled). */
   | { type: 'install', op: number, catalog: C }
   /** Persist and use `catalog` (newer than ours, or replacing an unconfirmed one). */
-  | { type: 'adopt', catalog: C, from: number }
+  | { type: 'adopt', catalog: C, from: NodeId }
   /** DDL `op` is finished: answer its client (or the peer that forwarded it). */
   | { type: 'ddl-done', op: number, result: R }
   | { type: 'ddl-failed', op: number, error: ScratchBirdError }
   /** A push or a catch-up fetch failed (nothing to do but log: catch-up covers it). */
-  | { type: 'push-failed', to: number, version: number, error: ScratchBirdError }
-  | { type: 'fetch-failed', to: number, error: ScratchBirdError }
+  | { type: 'push-failed', to: NodeId, version: number, error: ScratchBirdError }
+  | { type: 'fetch-failed', to: NodeId, error: ScratchBirdError }
 
 interface Job<C, S, R> {
   op: number
@@ -119,15 +120,15 @@ interface Job<C, S, R> {
 }
 
 type Call =
-  | { kind: 'catch-up', to: number }
-  | { kind: 'startup', to: number }
-  | { kind: 'sync', to: number, op: number }
-  | { kind: 'push', to: number, op: number, version: number }
-  | { kind: 'forward', to: number, op: number }
+  | { kind: 'catch-up', to: NodeId }
+  | { kind: 'startup', to: NodeId }
+  | { kind: 'sync', to: NodeId, op: number }
+  | { kind: 'push', to: NodeId, op: number, version: number }
+  | { kind: 'forward', to: NodeId, op: number }
 
 export class CatalogSync<C extends Versioned, S, R> {
   private current: C
-  private readonly ids: number[]
+  private readonly ids: NodeId[]
   private readonly maxQueued: number
   private view = new Map<number, MemberCatalog>()
   private readonly calls = new Map<number, Call>()
@@ -161,7 +162,7 @@ export class CatalogSync<C extends Versioned, S, R> {
   get coordinating (): boolean { return this.active !== null }
 
   /** The node that serialises DDL in this view: the lowest configured id alive (self always). */
-  coordinator (): number {
+  coordinator (): NodeId {
     return this.ids.find(id => this.knownAlive(id)) ?? this.config.selfId
   }
 
@@ -197,7 +198,7 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /** Gossip's 'catalog-behind' event: fetch from that member now unless a catch-up is running. */
-  behind (nodeId: number): Array<CatalogSyncOutput<C, S, R>> {
+  behind (nodeId: NodeId): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
     if (this.catchUp === null && nodeId !== this.config.selfId) this.fetchFrom(nodeId, out)
     return out
@@ -231,12 +232,12 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /** Member `from` called us (any catalog RPC): it is alive, whatever gossip says yet. */
-  contact (from: number): void {
+  contact (from: NodeId): void {
     if (from !== this.config.selfId && this.ids.includes(from)) this.heard.set(from, this.ticks)
   }
 
   /** A peer pushed its catalog (CATALOG_APPLY): adopted when newer. Answer with `version`. */
-  onPush (from: number, c: C): Array<CatalogSyncOutput<C, S, R>> {
+  onPush (from: NodeId, c: C): Array<CatalogSyncOutput<C, S, R>> {
     const out: Array<CatalogSyncOutput<C, S, R>> = []
     this.consider(from, c, out)
     return out
@@ -316,7 +317,7 @@ export class CatalogSync<C extends Versioned, S, R> {
 
   // ---- internals ---------------------------------------------------------------------------------
 
-  private knownAlive (id: number): boolean {
+  private knownAlive (id: NodeId): boolean {
     if (id === this.config.selfId) return true
     const m = this.view.get(id)
     if (m !== undefined && isAlive(m.state)) return true
@@ -325,7 +326,7 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /** Members other than us not known down or left: those worth asking for their catalog. */
-  private reachablePeers (): number[] {
+  private reachablePeers (): NodeId[] {
     return this.ids.filter(id => {
       if (id === this.config.selfId) return false
       const m = this.view.get(id)
@@ -457,7 +458,7 @@ export class CatalogSync<C extends Versioned, S, R> {
     this.finish(out, { type: 'ddl-done', op: job.op, result: job.result as R })
   }
 
-  private fetchFrom (to: number, out: Array<CatalogSyncOutput<C, S, R>>): void {
+  private fetchFrom (to: NodeId, out: Array<CatalogSyncOutput<C, S, R>>): void {
     this.catchUp = this.send(out, { kind: 'catch-up', to })
   }
 
@@ -516,7 +517,7 @@ export class CatalogSync<C extends Versioned, S, R> {
   }
 
   /** A catalog from `from`: adopted when newer, or (before our catalog is confirmed) when it differs at the same version. */
-  private consider (from: number, c: C, out: Array<CatalogSyncOutput<C, S, R>>): void {
+  private consider (from: NodeId, c: C, out: Array<CatalogSyncOutput<C, S, R>>): void {
     const newer = c.version > this.version
     const replaces = !newer && this.startup !== 'done' && c.version === this.version && !this.config.same(c, this.current)
     if (!newer && !replaces) return

@@ -6,6 +6,7 @@ import {
   GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, isMemberRecord, isNodeId, GOSSIP_MAX_STRING,
   type GossipAck, type GossipMessage, type GossipPing, type MemberRecord
 } from './types'
+import type { NodeId } from '../../core/ids'
 
 // Gossip messages on the wire (GOSSIP_SYNC and its reply, DESIGN §7): a versioned binary codec.
 // The decoder applies the same rules as parseGossipMessage (types.ts) — node ids 1..65535, strings
@@ -41,7 +42,7 @@ function writeMember (w: CodecWriter, m: MemberRecord): void {
 
 function readMember (r: CodecReader): MemberRecord {
   const m: MemberRecord = {
-    nodeId: r.u16(),
+    nodeId: r.nodeId(),
     address: r.str(),
     datacenter: r.str(),
     incarnation: r.uint(),
@@ -70,8 +71,8 @@ function readLayout (r: CodecReader): ClusterLayout {
   const epoch = r.uint()
   const n = r.count(2)
   if (n > LAYOUT_MAX_MEMBERS) throw r.malformed(`layout of ${n} members (at most ${LAYOUT_MAX_MEMBERS})`)
-  const members: number[] = []
-  for (let i = 0; i < n; i++) members.push(r.u16())
+  const members: NodeId[] = []
+  for (let i = 0; i < n; i++) members.push(r.nodeId())
   const layout = parseLayout({ cluster, shards, epoch, members })
   if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, or members not ascending node ids)')
   return layout

@@ -6,6 +6,7 @@ import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
 } from './types'
+import type { NodeId } from '../../core/ids'
 
 // SWIM-style gossip membership (DESIGN §7) as a sans-I/O state machine: tick(now) and
 // receive(from, msg, now) return messages to send and events to log; the shell does the sending,
@@ -63,7 +64,7 @@ export const LAYOUT_REFUSAL_REPORT_EVERY_MS = 60_000
 export const REPROBE_PROBABILITY = 0.25
 
 export interface GossipSelf {
-  nodeId: number
+  nodeId: NodeId
   address: string
   datacenter: string
   /** Random per process start (the shell makes it from cryptoRng). */
@@ -74,7 +75,7 @@ export interface GossipSelf {
 
 /** From cluster.nodes; the node's own entry may be included (it is skipped). */
 export interface GossipSeed {
-  nodeId?: number
+  nodeId?: NodeId
   address: string
 }
 
@@ -127,7 +128,7 @@ export function supersedes (a: MemberRecord, b: MemberRecord): boolean {
 interface ClockSample { rtt: number, offset: number }
 
 /** A peer process refused for its layout. */
-export interface RefusedPeer { nodeId: number, bootId: string, address: string, reason: string }
+export interface RefusedPeer { nodeId: NodeId, bootId: string, address: string, reason: string }
 
 interface Peer {
   rec: MemberRecord
@@ -139,7 +140,7 @@ interface Peer {
 
 export class GossipMachine {
   private readonly me: MemberRecord
-  private readonly peers = new Map<number, Peer>()
+  private readonly peers = new Map<NodeId, Peer>()
   private readonly seeds: GossipSeed[]
   private readonly fanout: number
   private readonly heartbeatTimeoutMs: number
@@ -156,7 +157,7 @@ export class GossipMachine {
   private lastContestedBy = ''
   private readonly layout: ClusterLayout | undefined
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
-  private readonly refused = new Map<number, RefusedPeer & { reportedAt: number }>()
+  private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
 
   constructor (self: GossipSelf, seeds: readonly GossipSeed[], config: GossipConfig, private readonly rng: Rng) {
     assert(isNodeId(self.nodeId), 'gossip: node id out of range')
@@ -460,7 +461,7 @@ export class GossipMachine {
   // ---- Clock offsets ---------------------------------------------------------------------------
 
   /** sentAt and now on our monotonic clock (the round trip); peerWall and wall on wall clocks (the offset). */
-  private clockSample (nodeId: number, sentAt: number, peerWall: number, now: number, wall: number, out: GossipOutput[]): void {
+  private clockSample (nodeId: NodeId, sentAt: number, peerWall: number, now: number, wall: number, out: GossipOutput[]): void {
     const p = this.peers.get(nodeId)
     const rtt = now - sentAt
     if (p === undefined || rtt < 0 || rtt > CLOCK_SAMPLE_MAX_RTT_MS) return

@@ -5,6 +5,7 @@
 // parsed JSON value (the same rules), and copies only the known fields.
 
 import { parseLayout, type ClusterLayout } from '../layout'
+import { isNodeId, type NodeId } from '../../core/ids'
 
 /**
  * joining/normal/leaving/left are set by the member itself; suspect and down are an observer's
@@ -13,8 +14,6 @@ import { parseLayout, type ClusterLayout } from '../layout'
 export const MEMBER_STATES = ['joining', 'normal', 'leaving', 'left', 'suspect', 'down'] as const
 export type MemberState = typeof MEMBER_STATES[number]
 
-export const MIN_NODE_ID = 1
-export const MAX_NODE_ID = 65535
 /**
  * Members carried per message. A digest holds every member (a cluster is a few dozen nodes);
  * above this the sender always includes itself and a random sample of the others, so a message
@@ -27,7 +26,7 @@ export const GOSSIP_MAX_STRING = 256
 /** One member as its owner announced it (plus an observer's suspect/down verdict). */
 export interface MemberRecord {
   /** node.id, 1..65535. */
-  nodeId: number
+  nodeId: NodeId
   /** host:port the member's cluster RPC listens on. */
   address: string
   datacenter: string
@@ -57,7 +56,7 @@ export interface MemberRecord {
  */
 interface MessageBase {
   /** Sender's node id. */
-  from: number
+  from: NodeId
   hlc: string
   /** Sender's digest: itself first, then what it knows of the others (≤ GOSSIP_MAX_MEMBERS_PER_MESSAGE). */
   members: MemberRecord[]
@@ -88,29 +87,29 @@ export type GossipMessage = GossipPing | GossipAck
 
 /** Where to send: a known member's id and announced address, or a seed (address, maybe no id yet). */
 export interface GossipTarget {
-  nodeId?: number
+  nodeId?: NodeId
   address: string
 }
 
 export type GossipEvent =
   /** A member (or this node itself) changed state; from null: first heard of. */
-  | { type: 'member-state', nodeId: number, address: string, from: MemberState | null, to: MemberState }
+  | { type: 'member-state', nodeId: NodeId, address: string, from: MemberState | null, to: MemberState }
   /** A member came back as a new process (new bootId). */
-  | { type: 'member-restarted', nodeId: number, address: string, bootId: string }
+  | { type: 'member-restarted', nodeId: NodeId, address: string, bootId: string }
   /** Smoothed estimate of the member's clock minus ours exceeds CLOCK_SKEW_WARN_MS (rate-limited). */
-  | { type: 'clock-skew', nodeId: number, offsetMs: number, rttMs: number }
+  | { type: 'clock-skew', nodeId: NodeId, offsetMs: number, rttMs: number }
   /** A live member announces a catalog version above ours: fetch the catalog. */
-  | { type: 'catalog-behind', nodeId: number, version: number }
+  | { type: 'catalog-behind', nodeId: NodeId, version: number }
   /** While joining: another live process owns our node id. Refuse to start (the machine is halted). */
-  | { type: 'id-conflict', nodeId: number, address: string, bootId: string }
+  | { type: 'id-conflict', nodeId: NodeId, address: string, bootId: string }
   /** While running: a new process at `address` tried to take our node id; we kept it. Log it. */
-  | { type: 'id-contested', nodeId: number, address: string, bootId: string }
+  | { type: 'id-contested', nodeId: NodeId, address: string, bootId: string }
   /**
    * A peer announces another cluster layout (`reason` names both values): its records are not
    * merged and it is not a member to route to. Reported once per peer and reason, then at most
    * every LAYOUT_REFUSAL_REPORT_EVERY_MS while it keeps trying.
    */
-  | { type: 'layout-refused', nodeId: number, address: string, reason: string }
+  | { type: 'layout-refused', nodeId: NodeId, address: string, reason: string }
   /** leave() finished announcing 'left': the shell may stop the process. */
   | { type: 'left' }
 
@@ -130,9 +129,8 @@ function isText (v: unknown, allowEmpty: boolean): v is string {
   return typeof v === 'string' && v.length <= GOSSIP_MAX_STRING && (allowEmpty || v.length > 0)
 }
 
-export function isNodeId (v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= MIN_NODE_ID && v <= MAX_NODE_ID
-}
+// One definition of a node id's range (core/ids.ts); re-exported for the gossip codec.
+export { isNodeId }
 
 export function isMemberRecord (v: unknown): v is MemberRecord {
   if (typeof v !== 'object' || v === null) return false

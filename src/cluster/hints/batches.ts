@@ -2,6 +2,7 @@ import type { ReplicaWrite } from '../../storage/engine'
 import { decodeTuple, encodeTuple } from '../../storage/keys'
 import type { Xid } from '../../storage/types'
 import type { Hint, StoredHint } from '../../storage/hint-store'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // Between quorum batches and hint records (DESIGN §6 Mode 3 "Hints"), pure: a shard batch a
 // replica did not acknowledge becomes one hint per row for that replica (hints never count toward
@@ -12,13 +13,13 @@ import type { Hint, StoredHint } from '../../storage/hint-store'
 
 /** The rows of one shard batch under one coordinator xid. */
 export interface HintedBatch {
-  readonly shard: number
+  readonly shard: ShardId
   readonly xid: Xid
   readonly writes: readonly ReplicaWrite[]
 }
 
 /** One hint per row of `batch` for replica `target`, stamped `createdAtMs` (wall clock: expiry). */
-export function hintsOf (target: number, batch: HintedBatch, createdAtMs: number): Hint[] {
+export function hintsOf (target: NodeId, batch: HintedBatch, createdAtMs: number): Hint[] {
   return batch.writes.map(w => ({
     target,
     shard: batch.shard,
@@ -33,7 +34,7 @@ export function hintsOf (target: number, batch: HintedBatch, createdAtMs: number
 
 /** The REPLICA_APPLY batches delivering `hints` (one target's): one per (shard, xid), in order of first appearance. */
 export function deliveryBatches (hints: readonly StoredHint[]): HintedBatch[] {
-  const groups = new Map<string, { shard: number, xid: Xid, writes: ReplicaWrite[] }>()
+  const groups = new Map<string, { shard: ShardId, xid: Xid, writes: ReplicaWrite[] }>()
   for (const h of hints) {
     const k = `${h.shard}/${h.xid}`
     const w: ReplicaWrite = { tableId: h.tableId, pk: decodeTuple(h.key), pkBytes: h.key, versionId: h.versionId, row: h.row }

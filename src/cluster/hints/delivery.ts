@@ -1,6 +1,7 @@
 import { assert } from '../../core/errors'
 import { HINT_DEFAULTS } from '../../core/config/schema'
 import { LIMITS } from '../../core/limits'
+import type { NodeId } from '../../core/ids'
 
 // Hint delivery scheduling (DESIGN §6 Mode 3 "Hints": delivered every 10 s when the target is
 // alive, rate-limited, deleted on acknowledgement, expired after hint_expiration_days;
@@ -60,7 +61,7 @@ export interface HintDeliveryOptions {
 export type HintDeliveryAction =
   /** Read up to maxHints oldest hints of `target` (HintStore.list(target, maxHints, { maxBytes })),
    *  send them, then answer onDelivered(target, batch, n) or onFailed(target, batch). */
-  | { readonly type: 'deliver', readonly target: number, readonly batch: number, readonly maxHints: number, readonly maxBytes: number }
+  | { readonly type: 'deliver', readonly target: NodeId, readonly batch: number, readonly maxHints: number, readonly maxBytes: number }
   /** Call HintStore.expire(wall-clock now, maxAgeMs). */
   | { readonly type: 'expire', readonly maxAgeMs: number }
 
@@ -86,7 +87,7 @@ export class HintDelivery {
   readonly maxBatchBytes: number
   readonly inFlightTimeoutMs: number
   readonly expireIntervalMs: number
-  private readonly targets = new Map<number, TargetState>()
+  private readonly targets = new Map<NodeId, TargetState>()
   private nextExpireAt: number | undefined
   private batchSeq = 0
 
@@ -124,7 +125,7 @@ export class HintDelivery {
    * Advance to `nowMs` (monotonic). `pending` is HintStore.stats() (targets holding hints); the
    * shell must have applied every removal it reported through onDelivered before this call.
    */
-  tick (nowMs: number, isAlive: (target: number) => boolean, pending: ReadonlyMap<number, { readonly count: number }>): HintDeliveryAction[] {
+  tick (nowMs: number, isAlive: (target: NodeId) => boolean, pending: ReadonlyMap<NodeId, { readonly count: number }>): HintDeliveryAction[] {
     const actions: HintDeliveryAction[] = []
     if (this.nextExpireAt === undefined || nowMs >= this.nextExpireAt) {
       actions.push({ type: 'expire', maxAgeMs: this.maxAgeMs })
@@ -171,7 +172,7 @@ export class HintDelivery {
    * Unused tokens (fewer hints than maxHints were sent) go back. False for an unknown or
    * timed-out batch (ignored).
    */
-  onDelivered (target: number, batch: number, delivered: number): boolean {
+  onDelivered (target: NodeId, batch: number, delivered: number): boolean {
     const st = this.targets.get(target)
     if (st?.inFlight?.batch !== batch) return false
     const unused = st.inFlight.maxHints - Math.max(0, Math.min(delivered, st.inFlight.maxHints))
@@ -181,7 +182,7 @@ export class HintDelivery {
   }
 
   /** Batch `batch` to `target` failed (error, timeout, target down): retry one interval after `nowMs`. */
-  onFailed (target: number, batch: number, nowMs: number): boolean {
+  onFailed (target: NodeId, batch: number, nowMs: number): boolean {
     const st = this.targets.get(target)
     if (st?.inFlight?.batch !== batch) return false
     this.fail(st, nowMs)
@@ -193,7 +194,7 @@ export class HintDelivery {
    * failure back-off (still rate-limited, one batch in flight). `alive` and `pendingCount` are
    * what gossip and the store say now; 'not-alive' and 'no-hints' change nothing.
    */
-  force (target: number, alive: boolean, pendingCount: number): ForceResult {
+  force (target: NodeId, alive: boolean, pendingCount: number): ForceResult {
     if (!alive) return 'not-alive'
     if (pendingCount <= 0) return 'no-hints'
     const st = this.targets.get(target)
@@ -206,7 +207,7 @@ export class HintDelivery {
   }
 
   /** The batch in flight to `target`, if any (for SHOW and tests). */
-  inFlight (target: number): number | undefined {
+  inFlight (target: NodeId): number | undefined {
     return this.targets.get(target)?.inFlight?.batch
   }
 

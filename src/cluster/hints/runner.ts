@@ -4,6 +4,7 @@ import { deliveryBatches, type HintedBatch } from './batches'
 import type { HintDelivery, HintDeliveryAction } from './delivery'
 import type { StoredHint } from '../../storage/hint-store'
 import type { HintLog } from './hint-log'
+import type { NodeId } from '../../core/ids'
 
 // Carries out HintDelivery's actions against a hint log (hint-log.ts: the node's ShardedHintLog, a HintStore in the simulator) (DESIGN §6 Mode 3 "Hints"): read a
 // target's oldest hints, send them as one REPLICA_APPLY per (shard, xid) (batches.ts), delete them
@@ -22,17 +23,17 @@ export type HintRunnerEvent =
   | { readonly type: 'expired', readonly count: number }
   | { readonly type: 'expire-failed', readonly error: unknown }
   /** Reading `target`'s hints failed; `dropped` corrupt ones were deleted (undefined: not a corruption). */
-  | { readonly type: 'read-failed', readonly target: number, readonly error: unknown, readonly dropped: number | undefined }
-  | { readonly type: 'delivered', readonly target: number, readonly count: number }
-  | { readonly type: 'delivery-failed', readonly target: number, readonly error: unknown, readonly retryInMs: number }
+  | { readonly type: 'read-failed', readonly target: NodeId, readonly error: unknown, readonly dropped: number | undefined }
+  | { readonly type: 'delivered', readonly target: NodeId, readonly count: number }
+  | { readonly type: 'delivery-failed', readonly target: NodeId, readonly error: unknown, readonly retryInMs: number }
 
 export interface HintRunnerPorts {
   readonly store: HintLog
   readonly scheduler: HintDelivery
   /** Sends one batch to `target` as REPLICA_APPLY; resolves on its acknowledgement. */
-  readonly send: (target: number, batch: HintedBatch) => Promise<void>
+  readonly send: (target: NodeId, batch: HintedBatch) => Promise<void>
   /** Gossip liveness. */
-  readonly alive: (nodeId: number) => boolean
+  readonly alive: (nodeId: NodeId) => boolean
   /** monotonic() for the scheduler, now() (wall clock) for expiry. */
   readonly clock: Clock
   readonly onEvent?: ((e: HintRunnerEvent) => void) | undefined
@@ -54,7 +55,7 @@ export class HintDeliveryRunner {
    * One scheduler tick; resolves when its batches are done with how many hints reached `target`.
    * Ticks run one at a time: the scheduler must see the store after the previous tick's removals.
    */
-  async tick (target?: number): Promise<number> {
+  async tick (target?: NodeId): Promise<number> {
     while (this.ticking !== null) await this.ticking.catch(() => 0)
     if (this.stopped) return 0
     const run = (async () => {

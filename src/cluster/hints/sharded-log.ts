@@ -5,6 +5,7 @@ import {
 } from '../../storage/hint-store'
 import type { HintOpReply, HintTargetRow, ShardReplies, ShardRequests } from '../../shard/protocol/messages'
 import type { HintLog } from './hint-log'
+import { type NodeId, type ShardId, shardIds } from '../../core/ids'
 
 // The node's hint log as the main thread sees it (DESIGN §2: the main thread never touches
 // LevelDB): the hints live in the shard workers, each in the store of the shard its row belongs to
@@ -58,9 +59,9 @@ export class ShardedHintLog implements HintLog {
   readonly maxHintsPerTarget: number
   readonly maxBytesPerTarget: number
   /** The latest per-target figures each shard answered. */
-  private readonly perShard = new Map<number, ReadonlyMap<number, HintTargetStats>>()
+  private readonly perShard = new Map<ShardId, ReadonlyMap<NodeId, HintTargetStats>>()
   /** Hints of adds sent and not answered yet, per target (counted against the caps). */
-  private readonly reserved = new Map<number, Figures>()
+  private readonly reserved = new Map<NodeId, Figures>()
 
   constructor (private readonly o: ShardedHintLogOptions) {
     assert(Number.isInteger(o.shards) && o.shards >= 1, 'a hint log needs at least one shard')
@@ -73,8 +74,8 @@ export class ShardedHintLog implements HintLog {
     await Promise.all(this.allShards().map(async shard => this.note(shard, await this.o.request('HINT_STATS', { shard }))))
   }
 
-  stats (): Map<number, HintTargetStats> {
-    const out = new Map<number, Figures>()
+  stats (): Map<NodeId, HintTargetStats> {
+    const out = new Map<NodeId, Figures>()
     for (const figures of this.perShard.values()) {
       for (const [target, s] of figures) add(out, target, s.count, s.bytes)
     }
@@ -82,8 +83,8 @@ export class ShardedHintLog implements HintLog {
   }
 
   async add (hints: readonly Hint[]): Promise<number> {
-    const byShard = new Map<number, Array<{ hint: Hint, bytes: number }>>()
-    const delta = new Map<number, Figures>()
+    const byShard = new Map<ShardId, Array<{ hint: Hint, bytes: number }>>()
+    const delta = new Map<NodeId, Figures>()
     for (const h of hints) {
       const shard = h.shard
       if (!(Number.isInteger(shard) && shard >= 0 && shard < this.o.shards)) {
@@ -109,7 +110,7 @@ export class ShardedHintLog implements HintLog {
     }
   }
 
-  async list (target: number, limit: number, options: HintListOptions = {}): Promise<StoredHint[]> {
+  async list (target: NodeId, limit: number, options: HintListOptions = {}): Promise<StoredHint[]> {
     assert(Number.isInteger(limit) && limit >= 0, 'list limit must be a non-negative integer')
     const out: StoredHint[] = []
     let budget = options.maxBytes ?? Infinity
@@ -136,7 +137,7 @@ export class ShardedHintLog implements HintLog {
   }
 
   async remove (hints: readonly StoredHint[]): Promise<number> {
-    const byShard = new Map<number, Uint8Array[]>()
+    const byShard = new Map<ShardId, Uint8Array[]>()
     for (const h of hints) {
       const ids = byShard.get(h.shard) ?? []
       ids.push(h.id)
@@ -151,35 +152,35 @@ export class ShardedHintLog implements HintLog {
     return this.sum(this.allShards().map(shard => ({ shard, run: () => this.o.request('HINT_EXPIRE', { shard, nowMs: now, maxAgeMs: age }) })))
   }
 
-  dropCorrupt (target: number): Promise<number> {
+  dropCorrupt (target: NodeId): Promise<number> {
     return this.sum(this.allShards().map(shard => ({ shard, run: () => this.o.request('HINT_DROP', { shard, target, corruptOnly: true }) })))
   }
 
   /** Delete every hint of `target` (a node that left the cluster for good). */
-  dropTarget (target: number): Promise<number> {
+  dropTarget (target: NodeId): Promise<number> {
     return this.sum(this.allShards().map(shard => ({ shard, run: () => this.o.request('HINT_DROP', { shard, target, corruptOnly: false }) })))
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private allShards (): number[] { return [...Array(this.o.shards).keys()] }
+  private allShards (): ShardId[] { return shardIds(this.o.shards) }
 
-  private shardsHolding (target: number): number[] {
+  private shardsHolding (target: NodeId): ShardId[] {
     return [...this.perShard].filter(([, f]) => (f.get(target)?.count ?? 0) > 0).map(([s]) => s).sort((a, b) => a - b)
   }
 
-  private note (shard: number, r: HintOpReply): void {
+  private note (shard: ShardId, r: HintOpReply): void {
     this.perShard.set(shard, new Map(r.stats.map((t: HintTargetRow) => [t.target, { count: t.count, bytes: t.bytes }])))
   }
 
-  private async sum (calls: Array<{ shard: number, run: () => Promise<HintOpReply> }>): Promise<number> {
+  private async sum (calls: Array<{ shard: ShardId, run: () => Promise<HintOpReply> }>): Promise<number> {
     const ns = await Promise.all(calls.map(async c => { const r = await c.run(); this.note(c.shard, r); return r.n }))
     return ns.reduce((a, b) => a + b, 0)
   }
 
-  private checkCaps (delta: ReadonlyMap<number, Figures>): void {
+  private checkCaps (delta: ReadonlyMap<NodeId, Figures>): void {
     const totals = this.stats()
-    const full: number[] = []
+    const full: NodeId[] = []
     for (const [target, d] of delta) {
       const cur = totals.get(target) ?? { count: 0, bytes: 0 }
       const res = this.reserved.get(target) ?? { count: 0, bytes: 0 }
@@ -217,7 +218,7 @@ export class ShardedHintLog implements HintLog {
   }
 }
 
-function add (m: Map<number, Figures>, target: number, count: number, bytes: number): void {
+function add (m: Map<NodeId, Figures>, target: NodeId, count: number, bytes: number): void {
   const f = m.get(target) ?? { count: 0, bytes: 0 }
   f.count += count
   f.bytes += bytes

@@ -5,6 +5,7 @@ import type { HlcTs, Xid } from '../../storage/types'
 import { QuorumRead } from './read'
 import type { AliveView, Versioned } from './types'
 import { QuorumWrite, type WriteOutput } from './write'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // The quorum coordinator of one statement (DESIGN §6 "Mode 3"), sans-I/O: what src/node/quorum.ts
 // used to decide inline, as two machines the node's shell and the simulator drive alike (calls in
@@ -29,7 +30,7 @@ export const MAX_READ_KEYS = 1000
 
 /** One shard's writes of a statement, as the executor hands them over (exec QuorumBatch). */
 export interface ShardBatchSpec {
-  readonly shard: number
+  readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
   /** Shipped as they are (not copied): the caller hands them over. */
@@ -38,7 +39,7 @@ export interface ShardBatchSpec {
 
 /** What one replica of `shard` is sent: the REPLICA_APPLY request of a shard batch. */
 export interface ShardWrite {
-  readonly shard: number
+  readonly shard: ShardId
   readonly writes: ReplicaWrite[]
   readonly commitHlc: HlcTs
   readonly xid: Xid
@@ -46,9 +47,9 @@ export interface ShardWrite {
 
 /** Why a shard batch failed, for the operator's log line and the metrics. */
 export interface WriteFailureReport {
-  readonly shard: number
+  readonly shard: ShardId
   readonly w: number
-  readonly replicas: readonly number[]
+  readonly replicas: readonly NodeId[]
   readonly acked: readonly number[]
   /** Replicas that did not acknowledge: "Node 3 offline", "Node 2 failed: SB_…", "Node 1 no answer". */
   readonly missing: readonly string[]
@@ -57,9 +58,9 @@ export interface WriteFailureReport {
 
 export type StatementWriteEffect =
   /** Send `batch` to replica `to` as REPLICA_APPLY; answer onAck / onFail with `reqId`. */
-  | { readonly type: 'apply', readonly reqId: number, readonly to: number, readonly batch: ShardWrite }
+  | { readonly type: 'apply', readonly reqId: number, readonly to: NodeId, readonly batch: ShardWrite }
   /** Keep `batch` durably for `to` (hints.ts hintsOf) and deliver it later. */
-  | { readonly type: 'hint', readonly to: number, readonly batch: ShardWrite }
+  | { readonly type: 'hint', readonly to: NodeId, readonly batch: ShardWrite }
   /** One shard batch failed (log and count it); the statement's answer comes with 'failed'. */
   | { readonly type: 'batch-failed', readonly report: WriteFailureReport }
   /** The client's answer: every batch reached W. */
@@ -73,9 +74,9 @@ export interface StatementWriteOptions {
   readonly xid: Xid
   readonly commitHlc: HlcTs
   /** The first n nodes of the shard's preference list. */
-  readonly replicas: (shard: number, n: number) => readonly number[]
+  readonly replicas: (shard: ShardId, n: number) => readonly NodeId[]
   /** Gossip liveness (read at start, and when describing a failure). */
-  readonly alive: (nodeId: number) => boolean
+  readonly alive: (nodeId: NodeId) => boolean
   /** Coordinator monotonic ms at start. */
   readonly nowMs: number
   /** replication.write_timeout_ms. */
@@ -88,14 +89,14 @@ interface BatchState {
   readonly m: QuorumWrite<ShardWrite>
   readonly sent: Set<number>
   /** Replica → why its request failed (error code). */
-  readonly failed: Map<number, string>
+  readonly failed: Map<NodeId, string>
 }
 
 export class StatementWrite {
   readonly deadlineMs: number
   private readonly batches: BatchState[]
   private readonly byReq = new Map<number, BatchState>()
-  private readonly alive: (nodeId: number) => boolean
+  private readonly alive: (nodeId: NodeId) => boolean
   private decided: (StatementWriteEffect & { type: 'succeeded' | 'failed' }) | null = null
 
   constructor (o: StatementWriteOptions) {
@@ -111,7 +112,7 @@ export class StatementWrite {
         alive: view,
         deadlineMs: this.deadlineMs
       })
-      const st = { m, sent: new Set<number>(), failed: new Map<number, string>() }
+      const st = { m, sent: new Set<NodeId>(), failed: new Map<NodeId, string>() }
       this.byReq.set(m.reqId, st)
       return st
     })
@@ -133,7 +134,7 @@ export class StatementWrite {
   }
 
   /** Replica `from` acknowledged request `reqId`. Unknown request ids are ignored. */
-  onAck (reqId: number, from: number, now: number): StatementWriteEffect[] {
+  onAck (reqId: number, from: NodeId, now: number): StatementWriteEffect[] {
     const b = this.byReq.get(reqId)
     if (b === undefined) return []
     const out: StatementWriteEffect[] = []
@@ -142,7 +143,7 @@ export class StatementWrite {
   }
 
   /** Request `reqId` to `from` failed (`why`: the error code, for the failure report). */
-  onFail (reqId: number, from: number, why: string, now: number): StatementWriteEffect[] {
+  onFail (reqId: number, from: NodeId, why: string, now: number): StatementWriteEffect[] {
     const b = this.byReq.get(reqId)
     if (b === undefined) return []
     if (b.sent.has(from) && !b.failed.has(from)) b.failed.set(from, why)
@@ -203,21 +204,21 @@ export function writeFailureLine (r: WriteFailureReport): string {
 
 export type PointReadEffect =
   /** Send one REPLICA_READ of pks[indexes] to `to`; answer onReply / onFail with the same indexes. */
-  | { readonly type: 'read', readonly to: number, readonly indexes: readonly number[] }
+  | { readonly type: 'read', readonly to: NodeId, readonly indexes: readonly number[] }
   /** The client's answer: per pk the newest row, null when absent or deleted. */
   | { readonly type: 'answered', readonly rows: Array<Uint8Array | null> }
   /** The client's answer: the first key's SB_QUORUM_NOT_ACHIEVED. */
   | { readonly type: 'failed', readonly error: ScratchBirdError }
   /** Read repair: apply `write` (the newest version of one key) on `to`; nobody waits for it. */
-  | { readonly type: 'repair', readonly to: number, readonly write: ReplicaWrite }
+  | { readonly type: 'repair', readonly to: NodeId, readonly write: ReplicaWrite }
 
 export interface PointReadOptions {
   readonly tableId: number
   readonly pks: readonly Tuple[]
   /** The first N nodes of the shard's preference list. */
-  readonly replicas: readonly number[]
+  readonly replicas: readonly NodeId[]
   readonly r: number
-  readonly alive: (nodeId: number) => boolean
+  readonly alive: (nodeId: NodeId) => boolean
   readonly nowMs: number
   /** replication.read_timeout_ms. */
   readonly timeoutMs: number
@@ -254,7 +255,7 @@ export class PointRead {
     const out: PointReadEffect[] = []
     if (this.machines.length === 0) return this.decide({ type: 'answered', rows: [] }, out)
     // Group the machines' sends by replica: one request per replica, the keys by position.
-    const asks = new Map<number, number[]>()
+    const asks = new Map<NodeId, number[]>()
     for (const m of this.machines) {
       for (const o of m.start(now)) {
         if (o.type === 'send') {
@@ -274,7 +275,7 @@ export class PointRead {
    * Replica `to` answered the read of pks[indexes] with one version per key (null: no such key).
    * A reply of the wrong shape is that replica failing (bad input from a peer, nothing changed).
    */
-  onReply (to: number, indexes: readonly number[], versions: ReadonlyArray<VersionedRow | null | undefined>, now: number): PointReadEffect[] {
+  onReply (to: NodeId, indexes: readonly number[], versions: ReadonlyArray<VersionedRow | null | undefined>, now: number): PointReadEffect[] {
     if (!Array.isArray(versions) || versions.length !== indexes.length) return this.onFail(to, indexes, now)
     const out: PointReadEffect[] = []
     indexes.forEach((i, j) => {
@@ -286,7 +287,7 @@ export class PointRead {
   }
 
   /** The read of pks[indexes] from `to` failed (error, timeout, refused reply). */
-  onFail (to: number, indexes: readonly number[], now: number): PointReadEffect[] {
+  onFail (to: NodeId, indexes: readonly number[], now: number): PointReadEffect[] {
     const out: PointReadEffect[] = []
     for (const i of indexes) {
       const m = this.machines[i]

@@ -4,6 +4,7 @@ import {
   isAliveIn, isVersioned, quorumNotAchieved,
   type AliveView, type QuorumFailed, type ReadReply, type ReadRequest, type Versioned
 } from './types'
+import type { NodeId } from '../../core/ids'
 
 // The coordinator side of one leaderless quorum read (DESIGN §6 "Mode 3") as a sans-I/O state
 // machine, like QuorumWrite: start / onReply / onFail / tick in, outputs out, no timers.
@@ -31,7 +32,7 @@ export interface QuorumReadOptions<Q> {
   /** What a replica is asked for (one key); returned with each send and repair. */
   query: Q
   /** The first N nodes of the shard's preference list (distinct). */
-  replicas: readonly number[]
+  replicas: readonly NodeId[]
   /** Replies needed, 1..N. */
   r: number
   /** Which replicas the coordinator believes alive (gossip), read once at start. */
@@ -41,7 +42,7 @@ export interface QuorumReadOptions<Q> {
 }
 
 export type ReadOutput<Q = unknown> =
-  | { type: 'send', to: number, msg: ReadRequest<Q> }
+  | { type: 'send', to: NodeId, msg: ReadRequest<Q> }
   /**
    * The client's answer (once): the newest of the first R replies, null if none had the key;
    * `row` is version?.row (null = not found). `replied`: the replicas it was decided from.
@@ -49,19 +50,19 @@ export type ReadOutput<Q = unknown> =
   | { type: 'succeeded', version: Versioned | null, row: Uint8Array | null, replied: number[] }
   | QuorumFailed
   /** Read repair: apply `version` of the key `query` names on replica `to` (its ack needs no answer). */
-  | { type: 'repair', to: number, query: Q, version: Versioned }
+  | { type: 'repair', to: NodeId, query: Q, version: Versioned }
 
 type ReplicaState = 'pending' | 'replied' | 'failed'
 
 export class QuorumRead<Q> {
   readonly reqId: number
   readonly query: Q
-  readonly replicas: readonly number[]
+  readonly replicas: readonly NodeId[]
   readonly r: number
   readonly deadlineMs: number
   private readonly alive: AliveView
-  private readonly state = new Map<number, ReplicaState>()
-  private readonly replies = new Map<number, Versioned | null>()
+  private readonly state = new Map<NodeId, ReplicaState>()
+  private readonly replies = new Map<NodeId, Versioned | null>()
   private readonly repaired = new Set<number>()
   /** Newest version among all replies so far. */
   private best: Versioned | null = null
@@ -117,7 +118,7 @@ export class QuorumRead<Q> {
    * asked, failed ones and anything at or after the deadline are ignored; a malformed version
    * counts as that replica failing.
    */
-  onReply (from: number, version: Versioned | null, now: number): Array<ReadOutput<Q>> {
+  onReply (from: NodeId, version: Versioned | null, now: number): Array<ReadOutput<Q>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     if (version !== null && !isVersioned(version)) return this.onFail(from, now)
@@ -133,7 +134,7 @@ export class QuorumRead<Q> {
   }
 
   /** The request to `from` failed (no reply will come); fail now if R became unreachable. */
-  onFail (from: number, now: number): Array<ReadOutput<Q>> {
+  onFail (from: NodeId, now: number): Array<ReadOutput<Q>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'failed')

@@ -7,6 +7,7 @@
 // the newest version. Plain data only, so the shell can encode them as it likes.
 import { ScratchBirdError } from '../../core/errors'
 import { UUID_BYTES } from '../../core/uuid'
+import type { NodeId } from '../../core/ids'
 
 /** One version of one key as a replica holds it (storage VersionedRow). */
 export interface Versioned {
@@ -34,21 +35,21 @@ export interface ReadRequest<Q> {
 export interface ApplyAck {
   type: 'apply-ack'
   reqId: number
-  from: number
+  from: NodeId
 }
 
 /** Replica → coordinator: its version of the key (tombstones included), null if it never saw the key. */
 export interface ReadReply {
   type: 'read-reply'
   reqId: number
-  from: number
+  from: NodeId
   version: Versioned | null
 }
 
 /** The replicas the coordinator believes alive (from gossip): a set of node ids or a predicate. */
-export type AliveView = ReadonlySet<number> | ((nodeId: number) => boolean)
+export type AliveView = ReadonlySet<NodeId> | ((nodeId: NodeId) => boolean)
 
-export function isAliveIn (view: AliveView, nodeId: number): boolean {
+export function isAliveIn (view: AliveView, nodeId: NodeId): boolean {
   return typeof view === 'function' ? view(nodeId) : view.has(nodeId)
 }
 

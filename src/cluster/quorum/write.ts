@@ -3,6 +3,7 @@ import {
   isAliveIn, quorumNotAchieved,
   type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed
 } from './types'
+import type { NodeId } from '../../core/ids'
 
 // The coordinator side of one leaderless quorum write (DESIGN §6 "Mode 3") as a sans-I/O state
 // machine: the shell calls start / onAck / onFail / tick with its monotonic clock and carries out
@@ -32,7 +33,7 @@ export interface QuorumWriteOptions<B> {
   /** What every replica is sent (and hinted): the versions the coordinator assigned (HLC). */
   batch: B
   /** The first N nodes of the shard's preference list (distinct). */
-  replicas: readonly number[]
+  replicas: readonly NodeId[]
   /** Acks needed, 1..N. */
   w: number
   /** Which replicas the coordinator believes alive (gossip), read once at start. */
@@ -42,24 +43,24 @@ export interface QuorumWriteOptions<B> {
 }
 
 export type WriteOutput<B = unknown> =
-  | { type: 'send', to: number, msg: ApplyRequest<B> }
+  | { type: 'send', to: NodeId, msg: ApplyRequest<B> }
   /** The client's answer: W replicas acknowledged (`acked`, in ack order). Emitted once. */
   | { type: 'succeeded', acked: number[] }
   /** The client's answer: SB_QUORUM_NOT_ACHIEVED. Emitted once. */
   | QuorumFailed
   /** Store durably for `to` and deliver later as an ApplyRequest (hints module). */
-  | { type: 'hint', to: number, batch: B }
+  | { type: 'hint', to: NodeId, batch: B }
 
 type ReplicaState = 'pending' | 'acked' | 'hinted'
 
 export class QuorumWrite<B> {
   readonly reqId: number
   readonly batch: B
-  readonly replicas: readonly number[]
+  readonly replicas: readonly NodeId[]
   readonly w: number
   readonly deadlineMs: number
   private readonly alive: AliveView
-  private readonly state = new Map<number, ReplicaState>()
+  private readonly state = new Map<NodeId, ReplicaState>()
   private readonly ackOrder: number[] = []
   private started = false
   private decided: WriteOutput<B> & { type: 'succeeded' | 'failed' } | null = null
@@ -111,7 +112,7 @@ export class QuorumWrite<B> {
   }
 
   /** Replica `from` acknowledged. Duplicates, unknown senders, failed replicas and anything at or after the deadline are ignored. */
-  onAck (from: number, now: number): Array<WriteOutput<B>> {
+  onAck (from: NodeId, now: number): Array<WriteOutput<B>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'acked')
@@ -122,7 +123,7 @@ export class QuorumWrite<B> {
   }
 
   /** The request to `from` failed (no ack will come): hint it now; fail now if W became unreachable. */
-  onFail (from: number, now: number): Array<WriteOutput<B>> {
+  onFail (from: NodeId, now: number): Array<WriteOutput<B>> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     const hint = this.hint(from)
@@ -150,7 +151,7 @@ export class QuorumWrite<B> {
     return o
   }
 
-  private hint (to: number): WriteOutput<B> {
+  private hint (to: NodeId): WriteOutput<B> {
     this.state.set(to, 'hinted')
     return { type: 'hint', to, batch: this.batch }
   }

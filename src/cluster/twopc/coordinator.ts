@@ -1,6 +1,7 @@
 import { assert, ScratchBirdError } from '../../core/errors'
 import type { HlcTs, Xid } from '../../storage/types'
 import { ABORT_DECISION, decisionSlotTaken, type Decision } from './decision'
+import type { ShardId } from '../../core/ids'
 
 // The coordinator of one two-phase commit (DESIGN §6 "Transactions across shards") as a sans-I/O
 // state machine in the Step/Ready shape of etcd raft: the shell calls start() and then step(event)
@@ -25,12 +26,12 @@ import { ABORT_DECISION, decisionSlotTaken, type Decision } from './decision'
 // record, which is then kept (only the coordinator drops it, once every participant committed).
 
 export type CoordinatorEffect =
-  | { readonly type: 'prepare', readonly shard: number }
+  | { readonly type: 'prepare', readonly shard: ShardId }
   /** Abort a participant that prepared. */
-  | { readonly type: 'abort-prepared', readonly shard: number }
+  | { readonly type: 'abort-prepared', readonly shard: ShardId }
   /** Roll back a participant that did not (or may not have) prepared. */
-  | { readonly type: 'rollback', readonly shard: number }
-  | { readonly type: 'commit-prepared', readonly shard: number, readonly commitHlc: HlcTs }
+  | { readonly type: 'rollback', readonly shard: ShardId }
+  | { readonly type: 'commit-prepared', readonly shard: ShardId, readonly commitHlc: HlcTs }
   /** Insert the decision record; answer 'decision-written' or 'decision-failed'. */
   | { readonly type: 'write-decision', readonly decision: Decision }
   | { readonly type: 'read-decision' }
@@ -39,16 +40,16 @@ export type CoordinatorEffect =
   | { readonly type: 'outcome', readonly outcome: TwoPhaseOutcome }
 
 export type CoordinatorEvent =
-  | { readonly type: 'prepared', readonly shard: number }
-  | { readonly type: 'prepare-failed', readonly shard: number, readonly error: unknown }
+  | { readonly type: 'prepared', readonly shard: ShardId }
+  | { readonly type: 'prepare-failed', readonly shard: ShardId, readonly error: unknown }
   | { readonly type: 'decision-written' }
   | { readonly type: 'decision-failed', readonly error: unknown }
   | { readonly type: 'decision-read', readonly decision: Decision | null }
   | { readonly type: 'decision-read-failed', readonly error: unknown }
-  | { readonly type: 'committed', readonly shard: number }
-  | { readonly type: 'commit-failed', readonly shard: number, readonly error: unknown }
+  | { readonly type: 'committed', readonly shard: ShardId }
+  | { readonly type: 'commit-failed', readonly shard: ShardId, readonly error: unknown }
   /** The answer to abort-prepared or rollback, success or not (a participant left in limbo is recovery's). */
-  | { readonly type: 'aborted', readonly shard: number, readonly ok: boolean }
+  | { readonly type: 'aborted', readonly shard: ShardId, readonly ok: boolean }
   | { readonly type: 'dropped', readonly ok: boolean }
 
 /**
@@ -68,7 +69,7 @@ type Phase = 'idle' | 'preparing' | 'deciding' | 'fencing' | 'reading' | 'commit
 
 export class TwoPhaseCoordinator {
   readonly xid: Xid
-  readonly shards: readonly number[]
+  readonly shards: readonly ShardId[]
   private phase: Phase = 'idle'
   private readonly prepared = new Set<number>()
   /** Participants that answered the current fan-out (prepare, commit or abort). */
@@ -79,7 +80,7 @@ export class TwoPhaseCoordinator {
   private readonly abortRetried = new Set<number>()
   private result: TwoPhaseOutcome | null = null
 
-  constructor (xid: Xid, shards: readonly number[], private readonly nextCommitHlc: () => HlcTs) {
+  constructor (xid: Xid, shards: readonly ShardId[], private readonly nextCommitHlc: () => HlcTs) {
     assert(shards.length > 0 && new Set(shards).size === shards.length, '2PC: participants must be a non-empty list of distinct shards')
     this.xid = xid
     this.shards = [...shards]
@@ -125,7 +126,7 @@ export class TwoPhaseCoordinator {
     }
   }
 
-  private onPrepareAnswer (shard: number, ok: boolean, error: unknown): CoordinatorEffect[] {
+  private onPrepareAnswer (shard: ShardId, ok: boolean, error: unknown): CoordinatorEffect[] {
     if (this.phase !== 'preparing' || !this.shards.includes(shard) || this.answered.has(shard)) return []
     this.answered.add(shard)
     if (ok) this.prepared.add(shard)
@@ -161,7 +162,7 @@ export class TwoPhaseCoordinator {
     return this.shards.map(shard => ({ type: 'commit-prepared', shard, commitHlc }))
   }
 
-  private onCommitAnswer (shard: number, ok: boolean): CoordinatorEffect[] {
+  private onCommitAnswer (shard: ShardId, ok: boolean): CoordinatorEffect[] {
     if (this.phase !== 'committing' || !this.shards.includes(shard) || this.answered.has(shard)) return []
     this.answered.add(shard)
     if (!ok) this.commitsFailed++
@@ -184,7 +185,7 @@ export class TwoPhaseCoordinator {
     return this.shards.map(shard => this.prepared.has(shard) ? { type: 'abort-prepared', shard } : { type: 'rollback', shard })
   }
 
-  private onAbortAnswer (shard: number, ok: boolean): CoordinatorEffect[] {
+  private onAbortAnswer (shard: ShardId, ok: boolean): CoordinatorEffect[] {
     if (this.phase !== 'aborting' || !this.shards.includes(shard) || this.answered.has(shard)) return []
     if (!ok && !this.prepared.has(shard) && !this.abortRetried.has(shard)) {
       // Its ROLLBACK failed: it may have prepared after all (its PREPARE's reply was lost). ABORT

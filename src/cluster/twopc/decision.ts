@@ -1,5 +1,5 @@
 import { isScratchBirdError, ScratchBirdError } from '../../core/errors'
-import { asHlcTs } from '../../core/ids'
+import { asHlcTs, asShardId, type ShardId } from '../../core/ids'
 import type { HlcTs, Xid } from '../../storage/types'
 
 // The coordinator's decision record (DESIGN §6 "Transactions across shards"): one row per xid in a
@@ -23,8 +23,8 @@ export type Decision = { readonly outcome: 'commit', readonly commitHlc: HlcTs }
 
 export const ABORT_DECISION: Decision = Object.freeze({ outcome: 'abort' })
 
-export function decisionShard (xid: Xid, shards: number): number {
-  return Number(xid % BigInt(shards))
+export function decisionShard (xid: Xid, shards: number): ShardId {
+  return asShardId(Number(xid % BigInt(shards)), shards)
 }
 
 export function encodeDecision (d: Decision): Uint8Array {

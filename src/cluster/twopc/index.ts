@@ -2,6 +2,7 @@ import type { HlcTs, Xid } from '../../storage/types'
 import { TwoPhaseCoordinator, type CoordinatorEffect, type CoordinatorEvent, type TwoPhaseOutcome } from './coordinator'
 import type { Decision } from './decision'
 import { LimboRecovery, type CoordinatorStatus, type RecoveryEffect, type RecoveryEvent, type RecoveryReport } from './recovery'
+import type { ShardId } from '../../core/ids'
 
 // Two-phase commit across shards (DESIGN §6 "Transactions across shards"): the thin drivers that
 // run the machines (coordinator.ts, recovery.ts) over a TwoPhaseIo — shard workers on one node,
@@ -13,16 +14,16 @@ export type { TwoPhaseOutcome } from './coordinator'
 export type { CoordinatorStatus, RecoveryReport } from './recovery'
 
 export interface TwoPhaseIo {
-  prepare (shard: number, xid: Xid): Promise<void>
-  commitPrepared (shard: number, xid: Xid, commitHlc: HlcTs): Promise<void>
-  abortPrepared (shard: number, xid: Xid): Promise<void>
+  prepare (shard: ShardId, xid: Xid): Promise<void>
+  commitPrepared (shard: ShardId, xid: Xid, commitHlc: HlcTs): Promise<void>
+  abortPrepared (shard: ShardId, xid: Xid): Promise<void>
   /** Roll back a participant that was never prepared. */
-  rollback (shard: number, xid: Xid): Promise<void>
+  rollback (shard: ShardId, xid: Xid): Promise<void>
   /** Durably inserts xid's decision record; rejects with SB_UNIQUE_VIOLATION when there is one already. */
   writeDecision (xid: Xid, decision: Decision): Promise<void>
   readDecision (xid: Xid): Promise<Decision | null>
   dropDecision (xid: Xid): Promise<void>
-  listLimbo (shard: number): Promise<Xid[]>
+  listLimbo (shard: ShardId): Promise<Xid[]>
 }
 
 /**
@@ -38,7 +39,7 @@ const coordinating = new Set<Xid>()
  * after the decision, a failing COMMIT PREPARED is finished by recovery, so the outcome is still
  * `committed: true`.
  */
-export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly number[], commitHlc: () => HlcTs): Promise<TwoPhaseOutcome> {
+export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly ShardId[], commitHlc: () => HlcTs): Promise<TwoPhaseOutcome> {
   const m = new TwoPhaseCoordinator(xid, shards, commitHlc)
   coordinating.add(xid)
   try {
@@ -87,7 +88,7 @@ export function coordinatorStatus (alone: boolean, running: ReadonlySet<Xid> = c
 }
 
 /** Resolves every limbo transaction on `shards` by its decision record (see recovery.ts). */
-export async function recoverLimbo (io: TwoPhaseIo, shards: readonly number[], opts: RecoverLimboOptions): Promise<RecoveryReport> {
+export async function recoverLimbo (io: TwoPhaseIo, shards: readonly ShardId[], opts: RecoverLimboOptions): Promise<RecoveryReport> {
   const m = new LimboRecovery({ shards, coordinator: coordinatorStatus(opts.alone), dropDecisions: opts.alone })
   await drive(m.start(), effect => answerRecoveryEffect(io, effect), ev => m.step(ev))
   return m.result

@@ -1,6 +1,7 @@
 import { assert } from '../../core/errors'
 import type { HlcTs, Xid } from '../../storage/types'
 import { ABORT_DECISION, decisionSlotTaken, type Decision } from './decision'
+import type { ShardId } from '../../core/ids'
 
 // Limbo recovery (DESIGN §6 "Transactions across shards") as a sans-I/O state machine, in the
 // Step/Ready shape of the coordinator: start() lists the limbo of every shard in scope, each answer
@@ -31,30 +32,30 @@ export type CoordinatorStatus =
   | 'maybe-running'
 
 export interface LimboRecoveryOptions {
-  readonly shards: readonly number[]
+  readonly shards: readonly ShardId[]
   readonly coordinator: (xid: Xid) => CoordinatorStatus
   /** The shards in scope hold every participant of every transaction (a single node). */
   readonly dropDecisions: boolean
 }
 
 export type RecoveryEffect =
-  | { readonly type: 'list-limbo', readonly shard: number }
+  | { readonly type: 'list-limbo', readonly shard: ShardId }
   | { readonly type: 'read-decision', readonly xid: Xid }
   /** Insert the abort fence; answer 'fenced' or 'fence-failed'. */
   | { readonly type: 'write-decision', readonly xid: Xid, readonly decision: Decision }
-  | { readonly type: 'commit-prepared', readonly shard: number, readonly xid: Xid, readonly commitHlc: HlcTs }
-  | { readonly type: 'abort-prepared', readonly shard: number, readonly xid: Xid }
+  | { readonly type: 'commit-prepared', readonly shard: ShardId, readonly xid: Xid, readonly commitHlc: HlcTs }
+  | { readonly type: 'abort-prepared', readonly shard: ShardId, readonly xid: Xid }
   | { readonly type: 'drop-decision', readonly xid: Xid }
 
 export type RecoveryEvent =
-  | { readonly type: 'limbo-listed', readonly shard: number, readonly xids: readonly Xid[] }
-  | { readonly type: 'list-failed', readonly shard: number, readonly error: unknown }
+  | { readonly type: 'limbo-listed', readonly shard: ShardId, readonly xids: readonly Xid[] }
+  | { readonly type: 'list-failed', readonly shard: ShardId, readonly error: unknown }
   | { readonly type: 'decision-read', readonly xid: Xid, readonly decision: Decision | null }
   | { readonly type: 'decision-read-failed', readonly xid: Xid, readonly error: unknown }
   | { readonly type: 'fenced', readonly xid: Xid }
   | { readonly type: 'fence-failed', readonly xid: Xid, readonly error: unknown }
-  | { readonly type: 'resolved', readonly shard: number, readonly xid: Xid }
-  | { readonly type: 'resolve-failed', readonly shard: number, readonly xid: Xid, readonly error: unknown }
+  | { readonly type: 'resolved', readonly shard: ShardId, readonly xid: Xid }
+  | { readonly type: 'resolve-failed', readonly shard: ShardId, readonly xid: Xid, readonly error: unknown }
   | { readonly type: 'dropped', readonly xid: Xid }
 
 /** failed: limbo entries (or whole shards whose limbo could not be listed) left undecided by an error; pending: left to a running coordinator. Both need another round. */
@@ -64,7 +65,7 @@ type XidState = 'reading' | 'fencing' | 'rereading' | 'resolving' | 'failed'
 
 interface LimboXid {
   state: XidState
-  shards: number[]
+  shards: ShardId[]
   /** Shards not yet answered in 'resolving'. */
   waiting: number
   decision: Decision | null
@@ -119,7 +120,7 @@ export class LimboRecovery {
     }
   }
 
-  private onListed (shard: number, xids: readonly Xid[]): RecoveryEffect[] {
+  private onListed (shard: ShardId, xids: readonly Xid[]): RecoveryEffect[] {
     this.listsOutstanding--
     const out: RecoveryEffect[] = []
     for (const xid of new Set(xids)) {
@@ -175,18 +176,18 @@ export class LimboRecovery {
   }
 
   /** A shard listing an xid already decided here. */
-  private resolveOne (shard: number, xid: Xid, x: LimboXid): RecoveryEffect[] {
+  private resolveOne (shard: ShardId, xid: Xid, x: LimboXid): RecoveryEffect[] {
     x.shards.push(shard)
     if (x.waiting === 0) this.work++
     x.waiting++
     return [this.resolution(shard, xid, x.decision!)]
   }
 
-  private resolution (shard: number, xid: Xid, d: Decision): RecoveryEffect {
+  private resolution (shard: ShardId, xid: Xid, d: Decision): RecoveryEffect {
     return d.outcome === 'commit' ? { type: 'commit-prepared', shard, xid, commitHlc: d.commitHlc } : { type: 'abort-prepared', shard, xid }
   }
 
-  private onResolved (shard: number, xid: Xid, ok: boolean): RecoveryEffect[] {
+  private onResolved (shard: ShardId, xid: Xid, ok: boolean): RecoveryEffect[] {
     const x = this.xids.get(xid)
     if (x === undefined || x.state !== 'resolving' || x.waiting === 0 || !x.shards.includes(shard)) return []
     x.waiting--

@@ -10,7 +10,7 @@
 // - cross-field checks report at the offending key with `params.expected` (and `params.got`
 //   when the offending thing is not the value at that path, e.g. a map key).
 import cron from 'node-cron'
-import { MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../ids'
+import { asNodeId, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../ids'
 import { REPLICATION_MODES } from '../replication-modes'
 import { isIPv6 } from 'node:net'
 import { isAbsolute, join } from 'node:path'
@@ -336,7 +336,10 @@ export const configSchema = documentSchema.prefault({}).transform((c) => {
   const datacenter = c.node.datacenter ?? c.cluster.nodes.find((n) => n.id === c.node.id)?.datacenter ?? DEFAULT_DATACENTER
   return {
     ...c,
-    node: { ...c.node, datacenter },
+    // Node ids leave the loader branded (the schema checked their range above): a node id read
+    // from the config can be passed where a NodeId is expected, a plain number cannot.
+    node: { ...c.node, id: asNodeId(c.node.id), datacenter },
+    cluster: { ...c.cluster, nodes: c.cluster.nodes.map((n) => ({ ...n, id: asNodeId(n.id) })) },
     logging: { ...c.logging, dir },
     audit: {
       ...c.audit,

@@ -26,6 +26,7 @@ import type { Generators, QuorumBatch, QuorumIo } from '../env'
 import type { ShardWrites } from '../shard-writes'
 import type { DeferredWrites } from '../txn'
 import { LIMITS } from '../../core/limits'
+import type { ShardId } from '../../core/ids'
 
 /** Rows one transaction may buffer on leaderless tables (all shards). */
 export const MAX_QUORUM_TXN_ROWS = 10_000
@@ -36,7 +37,7 @@ const ROW_OVERHEAD_BYTES = 40
 
 interface Buffered {
   readonly table: TableInfo
-  readonly shard: number
+  readonly shard: ShardId
   readonly pk: Tuple
   readonly pkBytes: Uint8Array
   /** Row image; null: deleted (tombstone). */
@@ -46,7 +47,7 @@ interface Buffered {
 
 export class LwwTxnBuffer implements DeferredWrites {
   private readonly entries = new Map<string, Buffered>()
-  private readonly shardBytes = new Map<number, number>()
+  private readonly shardBytes = new Map<ShardId, number>()
   private readonly tables = new Map<number, number>()
   private totalBytes = 0
 
@@ -104,7 +105,7 @@ export class LwwTxnBuffer implements DeferredWrites {
   hasTable (tableId: number): boolean { return (this.tables.get(tableId) ?? 0) > 0 }
 
   /** Every buffered key of the table on `shards` → its image (null: deleted); keys are keyString(pkBytes). */
-  tableRows (tableId: number, shards: readonly number[]): Map<string, Uint8Array | null> {
+  tableRows (tableId: number, shards: readonly ShardId[]): Map<string, Uint8Array | null> {
     const on = new Set(shards)
     const out = new Map<string, Uint8Array | null>()
     for (const e of this.entries.values()) if (e.table.id === tableId && on.has(e.shard)) out.set(keyString(e.pkBytes), e.row)

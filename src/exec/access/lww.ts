@@ -40,6 +40,7 @@ import type { SqlTxn } from '../txn'
 import { LwwTxnBuffer, mixedWrites } from './lww-buffer'
 import { runOnCoordinator, scanShards } from './scan'
 import { pushdownLine, type TableAccess, type TableRead } from './table-access'
+import type { ShardId } from '../../core/ids'
 
 export type LwwPorts = ShardPort & Generators
 
@@ -85,16 +86,16 @@ export class LwwAccess implements TableAccess {
       { table })
   }
 
-  explainRead (shards: readonly number[], options: ScanOptions, pushdown: boolean): string[] {
+  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean): string[] {
     if (isPoint(options)) return [...this.explain(shards, 'point'), 'The program runs on the coordinator over the quorum\'s answer']
     return [...this.explain(shards, 'scan'), pushdownLine(pushdown)]
   }
 
-  explainInsert (shards: readonly number[]): string[] {
+  explainInsert (shards: readonly ShardId[]): string[] {
     return this.explain(shards, 'write')
   }
 
-  explainModify (shards: readonly number[], options: ScanOptions): string[] {
+  explainModify (shards: readonly ShardId[], options: ScanOptions): string[] {
     return [
       ...this.explain(shards, isPoint(options) ? 'point' : 'scan').map(l => `Read rows: ${l.trimStart()}`),
       ...this.explain([], 'write').map(l => `Write: ${l}`)
@@ -123,7 +124,7 @@ export class LwwAccess implements TableAccess {
    * Quorum point read: the full rows (table column order) of the pinned key, 0 or 1 per shard.
    * Inside a transaction that buffered a write of the key, its own image answers (no replica read).
    */
-  private async pointRows (shape: TableShape, shards: readonly number[], options: ScanOptions, txn: SqlTxn | null): Promise<SqlValue[][]> {
+  private async pointRows (shape: TableShape, shards: readonly ShardId[], options: ScanOptions, txn: SqlTxn | null): Promise<SqlValue[][]> {
     const pk = options.gte as Tuple
     const own = txn === null ? undefined : buffers.get(txn)?.get(shape.info.id, pk)
     if (own !== undefined) return own === null ? [] : [decodeRow(shape.types, own)]
@@ -147,7 +148,7 @@ export class LwwAccess implements TableAccess {
   }
 
   /** EXPLAIN lines: the table's quorum settings and the shards' replicas. */
-  private explain (shards: readonly number[], access: 'point' | 'scan' | 'write'): string[] {
+  private explain (shards: readonly ShardId[], access: 'point' | 'scan' | 'write'): string[] {
     const { replication_factor: n, write_quorum: w, read_quorum: r } = this.table.replication
     const how = access === 'write'
       ? `quorum write: each shard's rows to its ${n} replicas, answered after W=${w} acknowledgements (one XID, no two-phase commit; INSERT is an upsert; inside BEGIN … COMMIT buffered and shipped at COMMIT)`
@@ -166,8 +167,8 @@ function isPoint (options: ScanOptions): boolean {
 }
 
 /** The statement's writes as replica versions (delete → tombstone), and how many there are. */
-function toReplicaWrites (writes: ShardWrites): { versions: Map<number, ReplicaWrite[]>, count: number } {
-  const versions = new Map<number, ReplicaWrite[]>()
+function toReplicaWrites (writes: ShardWrites): { versions: Map<ShardId, ReplicaWrite[]>, count: number } {
+  const versions = new Map<ShardId, ReplicaWrite[]>()
   let count = 0
   for (const [shard, list] of writes) {
     count += list.length

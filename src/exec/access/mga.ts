@@ -12,6 +12,7 @@ import type { ShardWrites } from '../shard-writes'
 import { SqlTxn } from '../txn'
 import { scanShards } from './scan'
 import { pushdownLine, type TableAccess, type TableRead } from './table-access'
+import type { ShardId } from '../../core/ids'
 
 export type MgaPorts = ShardPort & Generators & TwoPhasePort & SnapshotPort
 
@@ -37,11 +38,11 @@ export class MgaAccess implements TableAccess {
     return [pushdownLine(pushdown)]
   }
 
-  explainInsert (shards: readonly number[]): string[] {
+  explainInsert (shards: readonly ShardId[]): string[] {
     return [shards.length > 1 ? 'Commit: two-phase commit across the shards' : 'Commit: local (one shard)']
   }
 
-  explainModify (shards: readonly number[]): string[] {
+  explainModify (shards: readonly ShardId[]): string[] {
     return [shards.length > 1 ? 'Commit: local if the matching rows are on one shard, else two-phase commit' : 'Commit: local (one shard)']
   }
 }

@@ -10,6 +10,7 @@ import type { SqlValue } from '../../types/values'
 import type { ShardScan } from '../shard-query'
 import type { ShardWrites } from '../shard-writes'
 import type { SqlTxn } from '../txn'
+import type { ShardId } from '../../core/ids'
 
 /** A read of one table: `program` over its rows on `shards` within `options`. */
 export interface TableRead extends ShardScan {
@@ -37,11 +38,11 @@ export interface TableAccess {
   /** Throws when a join may not read this table inside `txn` (it would miss the transaction's own writes). */
   checkJoinRead (txn: SqlTxn | null): void
   /** EXPLAIN lines of a read (after the routing line). */
-  explainRead (shards: readonly number[], options: ScanOptions, pushdown: boolean): string[]
+  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean): string[]
   /** EXPLAIN lines of an INSERT's write to `shards`. */
-  explainInsert (shards: readonly number[]): string[]
+  explainInsert (shards: readonly ShardId[]): string[]
   /** EXPLAIN lines of an UPDATE / DELETE reading `shards` within `options`. */
-  explainModify (shards: readonly number[], options: ScanOptions): string[]
+  explainModify (shards: readonly ShardId[], options: ScanOptions): string[]
 }
 
 /** The EXPLAIN line of a read whose program runs in the shards, or on the coordinator. */

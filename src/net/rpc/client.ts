@@ -8,6 +8,7 @@ import { decodeErrorPayload, remoteError } from './remote-error'
 import {
   RPC_FRAME_HEADER_BYTES, RPC_MAX_BODY_BYTES, RPC_MAX_MESSAGES, RPC_MESSAGE_HEADER_BYTES, decodeFrame, encodeFrame, frameSize
 } from './wire'
+import type { NodeId } from '../../core/ids'
 
 // The calling side of cluster RPC (DESIGN §7): one undici Pool per peer address. Calls to the same
 // peer issued in one event-loop turn go out as one POST (flushed by setImmediate); while the
@@ -34,7 +35,7 @@ export interface RpcClientOptions {
   /** This node's cluster.name, presented to peers. */
   readonly cluster: string
   /** This node's node.id, presented to peers. */
-  readonly nodeId: number
+  readonly nodeId: NodeId
   /** security.cluster_secret; undefined sends no secret header. */
   readonly secret: string | undefined
   readonly metrics: Pick<NodeMetrics, 'rpcBatchesSent' | 'rpcCallsSent' | 'rpcCallsFailed'>

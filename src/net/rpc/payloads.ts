@@ -5,6 +5,7 @@ import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../clu
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
+import type { ShardId } from '../../core/ids'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
@@ -20,7 +21,7 @@ import type { RpcOpcodeName } from './opcodes'
 //   SHARD_QUERY     op u8 | shard u32 | the shard op's own binary payload (shard/protocol), whose
 //                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
 
-export interface ShardQuery { op: ShardOpName, shard: number, payload: Uint8Array }
+export interface ShardQuery { op: ShardOpName, shard: ShardId, payload: Uint8Array }
 export interface CatalogDoc { catalog: unknown }
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
@@ -83,7 +84,7 @@ const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODE
   if (op === undefined) throw r.malformed(`unknown shard op ${code}`)
   // The hint log is this node's own: a peer may neither read nor change it.
   if (isLocalOnly(op)) throw r.malformed(`shard op ${op} is not served to peers`)
-  const shard = r.u32()
+  const shard = r.shard()
   return { op, shard, payload: r.bytes(r.left) }
 })
 

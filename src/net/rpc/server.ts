@@ -9,6 +9,7 @@ import { RPC_OPCODES, rpcOpcodeInfo, rpcOpcodeLabel, type RpcOpcodeName } from '
 import { rpcPayloads, type RpcReplies, type RpcRequests } from './payloads'
 import { encodeErrorPayload } from './remote-error'
 import { RPC_MAX_BODY_BYTES, decodeFrame, encodeFrame, frameSize, type RpcFrameMessage } from './wire'
+import { isNodeId, type NodeId } from '../../core/ids'
 
 // The serving side of cluster RPC (DESIGN §7): `POST /v1/rpc` on the node's HTTP listener.
 // Order of checks, each a rejection that is counted (scratchbird_rpc_rejected_total{reason}) and
@@ -28,7 +29,7 @@ import { RPC_MAX_BODY_BYTES, decodeFrame, encodeFrame, frameSize, type RpcFrameM
 /** What a method learns about the call besides its payload. */
 export interface RpcContext {
   /** Sender's node id (x-scratchbird-node-id), authenticated only as far as the secret is. */
-  readonly from: number
+  readonly from: NodeId
   readonly opcode: RpcOpcodeName
   readonly id: number
 }
@@ -87,10 +88,10 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 
 const NODE_ID_TEXT = /^[1-9][0-9]{0,4}$/
 
-function parseNodeId (text: string | string[] | undefined): number | undefined {
+function parseNodeId (text: string | string[] | undefined): NodeId | undefined {
   if (typeof text !== 'string' || !NODE_ID_TEXT.test(text)) return undefined
   const id = Number(text)
-  return id <= 0xffff ? id : undefined
+  return isNodeId(id) ? id : undefined
 }
 
 export function createRpcHandler (opts: RpcServerOptions): Handler {
@@ -120,7 +121,7 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     }
   }
 
-  async function dispatch (d: Decoded, from: number): Promise<RpcFrameMessage> {
+  async function dispatch (d: Decoded, from: NodeId): Promise<RpcFrameMessage> {
     if (!('served' in d)) return d
     const { m, served } = d
     try {

@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../../core/errors'
-import { asHlcTs, asXid, type HlcTs, type Xid } from '../../core/ids'
+import { asHlcTs, asXid, isShardId, type HlcTs, type ShardId, type Xid } from '../../core/ids'
 import type { LwwOutcome, ReplicaWrite, RowWrite } from '../../storage/engine'
 import { checkTuple, decodeTuple, encodeTuple, type TupleValue } from '../../storage/keys'
 
@@ -22,9 +22,9 @@ const OP_CODE: Record<RowWrite['op'], number> = { insert: 0, update: 1, delete: 
 const LWW_OUTCOMES: readonly LwwOutcome[] = ['newer', 'same', 'older']
 const LWW_CODE: Record<LwwOutcome, number> = { newer: 0, same: 1, older: 2 }
 
-export interface AutocommitRequestMsg { shard: number, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
+export interface AutocommitRequestMsg { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
 export interface AutocommitReplyMsg { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }
-export interface ReplicaApplyRequestMsg { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+export interface ReplicaApplyRequestMsg { shard: ShardId, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
 export interface ReplicaApplyReplyMsg { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }
 
 function malformedMsg (what: string, op: string): ScratchBirdError {
@@ -104,6 +104,7 @@ function decodeWrites (b: Uint8Array, copy: boolean, lwwOnly: boolean): Autocomm
   const take = (n: number): Uint8Array => copy ? b.slice(p, p + n) : b.subarray(p, p + n)
   need(17)
   const shard = dv.getUint32(p, true); p += 4
+  if (!isShardId(shard)) throw malformed(`shard id ${shard} out of range`)
   const flags = dv.getUint8(p); p += 1
   if (flags > 1) throw malformed('flags')
   const commitHlc = asHlcTs(dv.getBigUint64(p, true)); p += 8

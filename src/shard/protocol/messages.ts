@@ -2,6 +2,7 @@ import type { EngineSweepReport, LwwOutcome, ReplicaWrite, ScanOptions, RowWrite
 import type { CommitLogConsumer, CommitLogEntry } from '../../storage/commit-log'
 import type { Tuple, TupleValue } from '../../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
+import type { NodeId, ShardId } from '../../core/ids'
 import type { Hint } from '../../storage/hint-store'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
@@ -11,59 +12,59 @@ import type { QueryOptions } from '../drivers/query-driver'
 
 /** Request payload of each op. Every request names the shard it is for. */
 export interface ShardRequests {
-  PING: { shard: number }
-  AUTOCOMMIT: { shard: number, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
-  BEGIN: { shard: number, isolation: Isolation, startHlc: HlcTs, xid?: Xid }
-  GET: { shard: number, tableId: number, pk: Tuple, xid?: Xid }
-  SCAN: { shard: number, tableId: number, options: ScanOptions, xid?: Xid }
-  WRITE: { shard: number, xid: Xid, writes: RowWrite[] }
-  COMMIT: { shard: number, xid: Xid, commitHlc: HlcTs }
-  ROLLBACK: { shard: number, xid: Xid }
-  PREPARE: { shard: number, xid: Xid }
-  COMMIT_PREPARED: { shard: number, xid: Xid, commitHlc: HlcTs }
-  ABORT_PREPARED: { shard: number, xid: Xid }
-  LIST_LIMBO: { shard: number }
-  READ_COMMIT_LOG: { shard: number, fromLsn: bigint, limit: number }
+  PING: { shard: ShardId }
+  AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
+  BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid }
+  GET: { shard: ShardId, tableId: number, pk: Tuple, xid?: Xid }
+  SCAN: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid }
+  WRITE: { shard: ShardId, xid: Xid, writes: RowWrite[] }
+  COMMIT: { shard: ShardId, xid: Xid, commitHlc: HlcTs }
+  ROLLBACK: { shard: ShardId, xid: Xid }
+  PREPARE: { shard: ShardId, xid: Xid }
+  COMMIT_PREPARED: { shard: ShardId, xid: Xid, commitHlc: HlcTs }
+  ABORT_PREPARED: { shard: ShardId, xid: Xid }
+  LIST_LIMBO: { shard: ShardId }
+  READ_COMMIT_LOG: { shard: ShardId, fromLsn: bigint, limit: number }
   /** purgeTombstonesOf: MGA tables whose deletes below the horizon may go; commitLog: the log's
    *  consumers (truncated below what they need), absent: not truncated (storage/engine.ts). */
-  SWEEP: { shard: number, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined }
-  STATS: { shard: number }
-  QUERY: { shard: number, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
-  JOIN_QUERY: { shard: number, xid?: Xid } & JoinQueryOptions
+  SWEEP: { shard: ShardId, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined }
+  STATS: { shard: ShardId }
+  QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
+  JOIN_QUERY: { shard: ShardId, xid?: Xid } & JoinQueryOptions
   /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
-  REPLICA_APPLY: { shard: number, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
-  REPLICA_READ: { shard: number, tableId: number, pks: Tuple[] }
+  REPLICA_APPLY: { shard: ShardId, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
+  REPLICA_READ: { shard: ShardId, tableId: number, pks: Tuple[] }
   // Hinted handoff (DESIGN §4 `h/…`, §6 "Hints"): the hints this node keeps as a quorum
   // coordinator, in the store of `shard` (src/shard/hint-ops.ts). Never accepted from a peer.
-  HINT_ADD: { shard: number, hints: Hint[] }
+  HINT_ADD: { shard: ShardId, hints: Hint[] }
   /** Up to `limit` oldest hints of `target`, stopping before `maxBytes` (the first one always
    *  comes when `atLeastOne`). */
-  HINT_LIST: { shard: number, target: number, limit: number, maxBytes: number, atLeastOne: boolean }
-  HINT_REMOVE: { shard: number, ids: Uint8Array[] }
-  HINT_EXPIRE: { shard: number, nowMs: number, maxAgeMs: number }
+  HINT_LIST: { shard: ShardId, target: NodeId, limit: number, maxBytes: number, atLeastOne: boolean }
+  HINT_REMOVE: { shard: ShardId, ids: Uint8Array[] }
+  HINT_EXPIRE: { shard: ShardId, nowMs: number, maxAgeMs: number }
   /** Drop `target`'s hints: all of them, or only those that do not decode. */
-  HINT_DROP: { shard: number, target: number, corruptOnly: boolean }
-  HINT_STATS: { shard: number }
+  HINT_DROP: { shard: ShardId, target: NodeId, corruptOnly: boolean }
+  HINT_STATS: { shard: ShardId }
   /** Stored hints copied in with their ids (the upgrade from `<data_dir>/hints`). */
-  HINT_IMPORT: { shard: number, entries: StoredHintBytes[] }
+  HINT_IMPORT: { shard: ShardId, entries: StoredHintBytes[] }
   /** Read the previous release's `<data_dir>/hints` LevelDB from the key after `after`; any worker serves it. */
-  HINT_LEGACY_READ: { shard: number, after: Uint8Array | null, maxBytes: number }
+  HINT_LEGACY_READ: { shard: ShardId, after: Uint8Array | null, maxBytes: number }
 }
 
 /** A hint as stored: key (its id) and value bytes (src/storage/hint-store.ts layouts). */
 export interface StoredHintBytes { id: Uint8Array, value: Uint8Array }
 
 /** One shard store's hints for one target node. */
-export interface HintTargetRow { target: number, count: number, bytes: number }
+export interface HintTargetRow { target: NodeId, count: number, bytes: number }
 
 /** What a hint op changed (`n` hints stored or removed) and the shard store's figures after it. */
 export interface HintOpReply { n: number, stats: HintTargetRow[] }
 
-export interface ShardStats { shard: number, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
+export interface ShardStats { shard: ShardId, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
 
 /** Reply payload of each op. */
 export interface ShardReplies {
-  PING: { worker: number, shards: number[] }
+  PING: { worker: number, shards: ShardId[] }
   /** lsn null: nothing changed (nothing logged); commitHlc may be pushed above an open snapshot. */
   AUTOCOMMIT: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }
   BEGIN: { xid: Xid }

@@ -1,4 +1,5 @@
 import { CodecReader, CodecWriter } from '../../core/codec'
+import type { ShardId } from '../../core/ids'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import {
   decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
@@ -54,11 +55,11 @@ const optXid = (w: CodecWriter, xid: Xid | undefined): void => w.opt(xid, v => w
 const readOptXid = (r: CodecReader): { xid?: Xid } => { const xid = r.opt(() => r.xid()); return xid === undefined ? {} : { xid } }
 
 /** Requests naming only their shard (and maybe an xid), replies that carry nothing. */
-const shardOnly: [Writer<{ shard: number }>, Reader<{ shard: number }>] = [(w, v) => w.u32(v.shard), r => ({ shard: r.u32() })]
-const shardXid: [Writer<{ shard: number, xid: Xid }>, Reader<{ shard: number, xid: Xid }>] = [
-  (w, v) => { w.u32(v.shard); w.u64(v.xid) }, r => ({ shard: r.u32(), xid: r.xid() })]
-const shardXidHlc: [Writer<{ shard: number, xid: Xid, commitHlc: HlcTs }>, Reader<{ shard: number, xid: Xid, commitHlc: HlcTs }>] = [
-  (w, v) => { w.u32(v.shard); w.u64(v.xid); w.u64(v.commitHlc) }, r => ({ shard: r.u32(), xid: r.xid(), commitHlc: r.hlc() })]
+const shardOnly: [Writer<{ shard: ShardId }>, Reader<{ shard: ShardId }>] = [(w, v) => w.u32(v.shard), r => ({ shard: r.shard() })]
+const shardXid: [Writer<{ shard: ShardId, xid: Xid }>, Reader<{ shard: ShardId, xid: Xid }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid) }, r => ({ shard: r.shard(), xid: r.xid() })]
+const shardXidHlc: [Writer<{ shard: ShardId, xid: Xid, commitHlc: HlcTs }>, Reader<{ shard: ShardId, xid: Xid, commitHlc: HlcTs }>] = [
+  (w, v) => { w.u32(v.shard); w.u64(v.xid); w.u64(v.commitHlc) }, r => ({ shard: r.shard(), xid: r.xid(), commitHlc: r.hlc() })]
 const nothing: [Writer<Record<string, never>>, Reader<Record<string, never>>] = [() => {}, () => ({})]
 const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: HlcTs }>, Reader<{ lsn: bigint | null, commitHlc: HlcTs }>] = [
   (w, v) => { w.opt(v.lsn, l => w.u64(l)); w.u64(v.commitHlc) },
@@ -72,40 +73,40 @@ const writeHint = (w: CodecWriter, h: Hint): void => {
   w.u16(h.target); w.u32(h.shard); w.u32(h.tableId); w.blob(h.key); w.u64(h.xid); writeVersionId(w, h.versionId); writeRow(w, h.row); w.uint(h.createdAtMs)
 }
 const readHint = (r: CodecReader): Hint => ({
-  target: r.u16(), shard: r.u32(), tableId: r.u32(), key: r.blob(), xid: r.xid(), versionId: readVersionId(r), row: readRow(r), createdAtMs: r.uint()
+  target: r.nodeId(), shard: r.shard(), tableId: r.u32(), key: r.blob(), xid: r.xid(), versionId: readVersionId(r), row: readRow(r), createdAtMs: r.uint()
 })
 const writeStored = (w: CodecWriter, h: StoredHintBytes): void => { w.blob(h.id); w.blob(h.value) }
 const readStored = (r: CodecReader): StoredHintBytes => ({ id: r.blob(), value: r.blob() })
 const hintOpReply: [Writer<HintOpReply>, Reader<HintOpReply>] = [
   (w, v) => { w.uint(v.n); w.array(v.stats, t => { w.u16(t.target); w.uint(t.count); w.uint(t.bytes) }) },
-  r => ({ n: r.uint(), stats: r.array(() => ({ target: r.u16(), count: r.uint(), bytes: r.uint() }), 4) })]
+  r => ({ n: r.uint(), stats: r.array(() => ({ target: r.nodeId(), count: r.uint(), bytes: r.uint() }), 4) })]
 
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
 const BODIES: Bodies = {
   PING: {
     req: shardOnly,
-    rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.u32(), 4) })]
+    rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.shard(), 4) })]
   },
   BEGIN: {
     req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid) },
-      r => ({ shard: r.u32(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) })],
+      r => ({ shard: r.shard(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) })],
     rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.xid() })]
   },
   GET: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeTuple(w, v.pk); optXid(w, v.xid) },
-      r => ({ shard: r.u32(), tableId: r.u32(), pk: readTuple(r), ...readOptXid(r) })],
+      r => ({ shard: r.shard(), tableId: r.u32(), pk: readTuple(r), ...readOptXid(r) })],
     rep: [(w, v) => writeRow(w, v.row), r => ({ row: readRow(r) })]
   },
   SCAN: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid) },
-      r => ({ shard: r.u32(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) })],
+      r => ({ shard: r.shard(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) })],
     rep: [(w, v) => w.array(v.rows, x => { writeTuple(w, x.pk); w.blob(x.row) }),
       r => ({ rows: r.array(() => ({ pk: readTuple(r), row: r.blob() }), 2) })]
   },
   WRITE: {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.xid); w.array(v.writes, x => writeRowWrite(w, x)) },
-      r => ({ shard: r.u32(), xid: r.xid(), writes: r.array(() => readRowWrite(r), 22) })],
+      r => ({ shard: r.shard(), xid: r.xid(), writes: r.array(() => readRowWrite(r), 22) })],
     rep: [(w, v) => w.array(v.affected, a => w.bool(a)), r => ({ affected: r.array(() => r.bool()) })]
   },
   COMMIT: { req: shardXidHlc, rep: commitOutcome },
@@ -118,7 +119,7 @@ const BODIES: Bodies = {
     rep: [(w, v) => w.array(v.limbo, l => { w.u64(l.xid); w.uint(l.rows) }), r => ({ limbo: r.array(() => ({ xid: r.xid(), rows: r.uint() }), 9) })]
   },
   READ_COMMIT_LOG: {
-    req: [(w, v) => { w.u32(v.shard); w.u64(v.fromLsn); w.f64(v.limit) }, r => ({ shard: r.u32(), fromLsn: r.u64(), limit: readLimit(r) })],
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.fromLsn); w.f64(v.limit) }, r => ({ shard: r.shard(), fromLsn: r.u64(), limit: readLimit(r) })],
     rep: [
       (w, v) => w.array(v.entries, e => {
         w.u64(e.lsn); w.u64(e.xid); w.u64(e.commitHlc)
@@ -142,7 +143,7 @@ const BODIES: Bodies = {
         w.opt(v.commitLog, cs => w.array(cs, c => { w.str(c.name); w.opt(c.fromLsn, x => w.u64(x)); w.opt(c.sinceHlc, x => w.u64(x)) }))
       },
       r => ({
-        shard: r.u32(),
+        shard: r.shard(),
         horizonHlc: r.hlc(),
         purgeTombstonesOf: r.array(() => r.u32(), 4),
         commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.hlc()) }), 3))
@@ -173,12 +174,12 @@ const BODIES: Bodies = {
   STATS: {
     req: shardOnly,
     rep: [(w, v) => { w.u32(v.shard); w.u64(v.lastLsn); w.u64(v.hlcHighWater); w.uint(v.openTxns); w.uint(v.limbo) },
-      r => ({ shard: r.u32(), lastLsn: r.u64(), hlcHighWater: r.hlc(), openTxns: r.uint(), limbo: r.uint() })]
+      r => ({ shard: r.shard(), lastLsn: r.u64(), hlcHighWater: r.hlc(), openTxns: r.uint(), limbo: r.uint() })]
   },
   QUERY: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },
       r => {
-        const head = { shard: r.u32(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
+        const head = { shard: r.shard(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
         return { ...head, ...readQueryOptions(r) }
       }],
     rep: queryRows
@@ -189,7 +190,7 @@ const BODIES: Bodies = {
       w.array(v.sides, s => writeJoinSide(w, s))
       w.array(v.steps, s => writeJoinStep(w, s))
     }, r => {
-      const head = { shard: r.u32(), ...readOptXid(r) }
+      const head = { shard: r.shard(), ...readOptXid(r) }
       const q = readQueryOptions(r)
       return { ...head, ...q, sides: r.array(() => readJoinSide(r), 6), steps: r.array(() => readJoinStep(r), 5) }
     }],
@@ -197,39 +198,39 @@ const BODIES: Bodies = {
   },
   REPLICA_READ: {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
-      r => ({ shard: r.u32(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
+      r => ({ shard: r.shard(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
     rep: [(w, v) => w.array(v.versions, x => w.opt(x, y => { writeVersionId(w, y.versionId); writeRow(w, y.row) })),
       r => ({ versions: r.array(() => r.opt(() => ({ versionId: readVersionId(r), row: readRow(r) })) ?? null) })]
   },
   HINT_ADD: {
-    req: [(w, v) => { w.u32(v.shard); w.array(v.hints, h => writeHint(w, h)) }, r => ({ shard: r.u32(), hints: r.array(() => readHint(r), 37) })],
+    req: [(w, v) => { w.u32(v.shard); w.array(v.hints, h => writeHint(w, h)) }, r => ({ shard: r.shard(), hints: r.array(() => readHint(r), 37) })],
     rep: hintOpReply
   },
   HINT_LIST: {
     req: [(w, v) => { w.u32(v.shard); w.u16(v.target); w.uint(v.limit); w.uint(v.maxBytes); w.bool(v.atLeastOne) },
-      r => ({ shard: r.u32(), target: r.u16(), limit: r.uint(), maxBytes: r.uint(), atLeastOne: r.bool() })],
+      r => ({ shard: r.shard(), target: r.nodeId(), limit: r.uint(), maxBytes: r.uint(), atLeastOne: r.bool() })],
     rep: [(w, v) => w.array(v.hints, h => writeStored(w, h)), r => ({ hints: r.array(() => readStored(r), 2) })]
   },
   HINT_REMOVE: {
-    req: [(w, v) => { w.u32(v.shard); w.array(v.ids, id => w.blob(id)) }, r => ({ shard: r.u32(), ids: r.array(() => r.blob()) })],
+    req: [(w, v) => { w.u32(v.shard); w.array(v.ids, id => w.blob(id)) }, r => ({ shard: r.shard(), ids: r.array(() => r.blob()) })],
     rep: hintOpReply
   },
   HINT_EXPIRE: {
-    req: [(w, v) => { w.u32(v.shard); w.uint(v.nowMs); w.uint(v.maxAgeMs) }, r => ({ shard: r.u32(), nowMs: r.uint(), maxAgeMs: r.uint() })],
+    req: [(w, v) => { w.u32(v.shard); w.uint(v.nowMs); w.uint(v.maxAgeMs) }, r => ({ shard: r.shard(), nowMs: r.uint(), maxAgeMs: r.uint() })],
     rep: hintOpReply
   },
   HINT_DROP: {
-    req: [(w, v) => { w.u32(v.shard); w.u16(v.target); w.bool(v.corruptOnly) }, r => ({ shard: r.u32(), target: r.u16(), corruptOnly: r.bool() })],
+    req: [(w, v) => { w.u32(v.shard); w.u16(v.target); w.bool(v.corruptOnly) }, r => ({ shard: r.shard(), target: r.nodeId(), corruptOnly: r.bool() })],
     rep: hintOpReply
   },
   HINT_STATS: { req: shardOnly, rep: hintOpReply },
   HINT_IMPORT: {
-    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, h => writeStored(w, h)) }, r => ({ shard: r.u32(), entries: r.array(() => readStored(r), 2) })],
+    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, h => writeStored(w, h)) }, r => ({ shard: r.shard(), entries: r.array(() => readStored(r), 2) })],
     rep: hintOpReply
   },
   HINT_LEGACY_READ: {
     req: [(w, v) => { w.u32(v.shard); w.opt(v.after, b => w.blob(b)); w.uint(v.maxBytes) },
-      r => ({ shard: r.u32(), after: r.opt(() => r.blob()) ?? null, maxBytes: r.uint() })],
+      r => ({ shard: r.shard(), after: r.opt(() => r.blob()) ?? null, maxBytes: r.uint() })],
     rep: [(w, v) => { w.array(v.entries, h => writeStored(w, h)); w.bool(v.done) }, r => ({ entries: r.array(() => readStored(r), 2), done: r.bool() })]
   }
 }

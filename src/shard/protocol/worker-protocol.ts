@@ -1,4 +1,5 @@
 import type { LevelKvOptions } from '../../storage/lsm-options'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
 // lines a worker sends the main thread (postMessage). Requests and replies travel through the
@@ -7,8 +8,8 @@ import type { LevelKvOptions } from '../../storage/lsm-options'
 export interface ShardWorkerData {
   workerIndex: number
   dataDir: string
-  nodeId: number
-  shards: number[]
+  nodeId: NodeId
+  shards: ShardId[]
   durability: 'sync' | 'none'
   lsm: LevelKvOptions
   requestRing: SharedArrayBuffer
@@ -20,7 +21,7 @@ export interface ShardWorkerData {
 }
 
 export type WorkerToMain =
-  | { type: 'ready', worker: number, shards: number[] }
+  | { type: 'ready', worker: number, shards: ShardId[] }
   | { type: 'failed', worker: number, code: string, message: string }
   /** A line for the node's log (workers have no logger of their own). */
   | { type: 'log', worker: number, level: 'error' | 'warn' | 'info' | 'debug', message: string, details?: Record<string, unknown> }

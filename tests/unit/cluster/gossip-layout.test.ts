@@ -4,53 +4,54 @@ import { GossipMachine, LAYOUT_REFUSAL_REPORT_EVERY_MS, type GossipConfig } from
 import { parseGossipMessage, type GossipMessage, type GossipOutput, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import type { ClusterLayout } from '../../../src/cluster/layout'
 import { SeededRng } from '../../../src/core/rng'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: gossip carries the cluster layout; a peer announcing another shard count,
 // cluster name or membership epoch is refused — its records are not merged, it is not routed to,
 // and the refusal names both values.
 
 const CFG: GossipConfig = { intervalMs: 1000, fanout: 3, heartbeatTimeoutMs: 10_000 }
-const LAYOUT: ClusterLayout = { cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] }
+const LAYOUT: ClusterLayout = { cluster: 'prod', shards: 16, epoch: 1, members: [asNodeId(1), asNodeId(2), asNodeId(3)] }
 const addr = (id: number): string => `node${id}:7400`
 
 /** layout null: a machine built without one (the simulations). */
-function machine (nodeId: number, layout: ClusterLayout | null = LAYOUT): GossipMachine {
-  const seeds = [1, 2, 3].map(id => ({ nodeId: id, address: addr(id) }))
+function machine (nodeId: NodeId, layout: ClusterLayout | null = LAYOUT): GossipMachine {
+  const seeds = [1, 2, 3].map(id => ({ nodeId: asNodeId(id), address: addr(id) }))
   return new GossipMachine({ nodeId, address: addr(nodeId), datacenter: 'dc1', bootId: `boot${nodeId}`, ...(layout === null ? {} : { layout }) }, seeds, CFG, new SeededRng(nodeId))
 }
 
-function rec (nodeId: number, over: Partial<MemberRecord> = {}): MemberRecord {
+function rec (nodeId: NodeId, over: Partial<MemberRecord> = {}): MemberRecord {
   return { nodeId, address: addr(nodeId), datacenter: 'dc1', incarnation: 0, heartbeat: 1, state: 'normal', bootId: `boot${nodeId}`, claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0, ...over }
 }
 
-function ping (from: number, members: MemberRecord[], layout?: ClusterLayout): GossipPing {
+function ping (from: NodeId, members: MemberRecord[], layout?: ClusterLayout): GossipPing {
   return { type: 'ping', from, hlc: '', members, sentAt: 5, ...(layout === undefined ? {} : { layout }) }
 }
 
 const sends = (outs: GossipOutput[]): GossipMessage[] => outs.flatMap(o => o.type === 'send' ? [o.msg] : [])
 const events = (outs: GossipOutput[]): GossipOutput[] => outs.filter(o => o.type !== 'send')
-const ids = (m: GossipMachine): number[] => m.members(0).map(v => v.nodeId)
+const ids = (m: GossipMachine): NodeId[] => m.members(0).map(v => v.nodeId)
 
 describe('gossip and the cluster layout', () => {
   it('announces its layout in every ping and ack', () => {
-    const m = machine(1)
+    const m = machine(asNodeId(1))
     const out = sends(m.tick(0))
     expect(out.length).toBeGreaterThan(0)
     for (const msg of out) expect(msg.layout).toEqual(LAYOUT)
-    const [reply] = sends(m.receive(addr(2), ping(2, [rec(2)], LAYOUT), 10))
+    const [reply] = sends(m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT), 10))
     expect(reply).toMatchObject({ type: 'ack', layout: LAYOUT })
   })
 
   it('merges a peer with the same layout', () => {
-    const m = machine(1)
-    m.receive(addr(2), ping(2, [rec(2), rec(3)], LAYOUT), 10)
+    const m = machine(asNodeId(1))
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2)), rec(asNodeId(3))], LAYOUT), 10)
     expect(ids(m)).toEqual([1, 2, 3])
     expect(m.state).toBe('normal')
   })
 
   it('refuses a peer with another shard count: nothing merged, still joining, an event naming both values, an ack with our record only', () => {
-    const m = machine(1)
-    const out = m.receive(addr(3), ping(3, [rec(3), rec(2)], { ...LAYOUT, shards: 8 }), 10)
+    const m = machine(asNodeId(1))
+    const out = m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3)), rec(asNodeId(2))], { ...LAYOUT, shards: 8 }), 10)
     expect(events(out)).toEqual([{ type: 'layout-refused', nodeId: 3, address: addr(3), reason: 'storage.shards 16 here, 8 there' }])
     expect(ids(m)).toEqual([1])
     expect(m.state).toBe('joining')
@@ -61,43 +62,43 @@ describe('gossip and the cluster layout', () => {
   })
 
   it('refuses another cluster name or membership epoch', () => {
-    const m = machine(1)
-    const byName = events(m.receive(addr(2), ping(2, [rec(2)], { ...LAYOUT, cluster: 'other' }), 10))
+    const m = machine(asNodeId(1))
+    const byName = events(m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, cluster: 'other' }), 10))
     expect(byName).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 2, reason: 'cluster name "prod" here, "other" there' })])
-    const byEpoch = events(m.receive(addr(3), ping(3, [rec(3)], { ...LAYOUT, epoch: 2 }), 10))
+    const byEpoch = events(m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, epoch: 2 }), 10))
     expect(byEpoch).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 3, reason: expect.stringContaining('membership epoch 1 with members {1, 2, 3} here, epoch 2') })])
     expect(ids(m)).toEqual([1])
   })
 
   it("drops a refused process's records passed on by a peer that did not refuse it, and forgets a peer it knew", () => {
-    const m = machine(1)
-    m.receive(addr(2), ping(2, [rec(2), rec(3)], LAYOUT), 10) // node 3's record arrives second hand first
+    const m = machine(asNodeId(1))
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2)), rec(asNodeId(3))], LAYOUT), 10) // node 3's record arrives second hand first
     expect(ids(m)).toEqual([1, 2, 3])
-    m.receive(addr(3), ping(3, [rec(3, { heartbeat: 2 })], { ...LAYOUT, shards: 8 }), 20)
+    m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3), { heartbeat: 2 })], { ...LAYOUT, shards: 8 }), 20)
     expect(ids(m)).toEqual([1, 2])
-    m.receive(addr(2), ping(2, [rec(2, { heartbeat: 3 }), rec(3, { heartbeat: 9 })], LAYOUT), 30)
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2), { heartbeat: 3 }), rec(asNodeId(3), { heartbeat: 9 })], LAYOUT), 30)
     expect(ids(m)).toEqual([1, 2])
   })
 
   it('reports the same refusal once, then again after LAYOUT_REFUSAL_REPORT_EVERY_MS', () => {
-    const m = machine(1)
-    const bad = ping(3, [rec(3)], { ...LAYOUT, shards: 8 })
+    const m = machine(asNodeId(1))
+    const bad = ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, shards: 8 })
     expect(events(m.receive(addr(3), bad, 0))).toHaveLength(1)
     expect(events(m.receive(addr(3), bad, 1000))).toHaveLength(0)
     expect(events(m.receive(addr(3), bad, LAYOUT_REFUSAL_REPORT_EVERY_MS))).toHaveLength(1)
   })
 
   it('accepts the peer again once it announces the same layout (restarted with the right configuration)', () => {
-    const m = machine(1)
-    m.receive(addr(3), ping(3, [rec(3)], { ...LAYOUT, shards: 8 }), 0)
-    m.receive(addr(3), ping(3, [rec(3, { bootId: 'boot3b' })], LAYOUT), 10)
+    const m = machine(asNodeId(1))
+    m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, shards: 8 }), 0)
+    m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3), { bootId: 'boot3b' })], LAYOUT), 10)
     expect(m.refusedPeers()).toEqual([])
     expect(ids(m)).toEqual([1, 3])
   })
 
   it('the refused node refuses the ack too, so both sides log the conflict', () => {
-    const a = machine(1)
-    const b = machine(3, { ...LAYOUT, shards: 8 })
+    const a = machine(asNodeId(1))
+    const b = machine(asNodeId(3), { ...LAYOUT, shards: 8 })
     const [p] = sends(b.tick(0)).filter(x => x.type === 'ping')
     const reply = sends(a.receive(addr(3), p!, 0))[0]!
     expect(events(b.receive(addr(1), reply, 1))).toEqual([{ type: 'layout-refused', nodeId: 1, address: addr(1), reason: 'storage.shards 8 here, 16 there' }])
@@ -105,11 +106,11 @@ describe('gossip and the cluster layout', () => {
   })
 
   it('checks nothing for a peer without a layout (gossip codec v1) or a machine without one', () => {
-    const m = machine(1)
-    m.receive(addr(2), ping(2, [rec(2)]), 0)
+    const m = machine(asNodeId(1))
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))]), 0)
     expect(ids(m)).toEqual([1, 2])
-    const bare = machine(1, null)
-    bare.receive(addr(2), ping(2, [rec(2)], { ...LAYOUT, shards: 8 }), 0)
+    const bare = machine(asNodeId(1), null)
+    bare.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, shards: 8 }), 0)
     expect(ids(bare)).toEqual([1, 2])
     expect(sends(bare.tick(0)).every(x => x.layout === undefined)).toBe(true)
   })
@@ -117,29 +118,29 @@ describe('gossip and the cluster layout', () => {
 
 describe('the layout on the wire', () => {
   it('round-trips in codec v2 and is absent when not set', () => {
-    const withLayout = ping(2, [rec(2)], LAYOUT)
+    const withLayout = ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT)
     expect(gossipPingCodec.decode(gossipPingCodec.encode(withLayout))).toEqual(withLayout)
-    expect(gossipMessageCodec.decode(gossipMessageCodec.encode(ping(2, [rec(2)])))).toEqual(ping(2, [rec(2)]))
+    expect(gossipMessageCodec.decode(gossipMessageCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))])))).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
     expect(gossipPingCodec.encode(withLayout)[0]).toBe(2)
   })
 
   it('decodes a v1 payload (a release before layouts) without a layout', () => {
-    const v2 = gossipPingCodec.encode(ping(2, [rec(2)]))
+    const v2 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
     // v1 = the same bytes without the trailing layout presence byte
     const v1 = Uint8Array.of(1, ...v2.subarray(1, v2.length - 1))
-    expect(gossipPingCodec.decode(v1)).toEqual(ping(2, [rec(2)]))
+    expect(gossipPingCodec.decode(v1)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
   })
 
   it('refuses an out-of-bounds layout as SB_RPC_MALFORMED', () => {
     const code = (m: GossipPing): string => { try { gossipPingCodec.decode(gossipPingCodec.encode(m)); return 'ok' } catch (e) { return (e as { code: string }).code } }
-    expect(code(ping(2, [], { ...LAYOUT, members: [3, 1] }))).toBe('SB_RPC_MALFORMED')
-    expect(code(ping(2, [], { ...LAYOUT, shards: 0 }))).toBe('SB_RPC_MALFORMED')
-    expect(code(ping(2, [], { ...LAYOUT, epoch: 0 }))).toBe('SB_RPC_MALFORMED')
-    expect(code(ping(2, [], { ...LAYOUT, cluster: '' }))).toBe('SB_RPC_MALFORMED')
+    expect(code(ping(asNodeId(2), [], { ...LAYOUT, members: [asNodeId(3), asNodeId(1)] }))).toBe('SB_RPC_MALFORMED')
+    expect(code(ping(asNodeId(2), [], { ...LAYOUT, shards: 0 }))).toBe('SB_RPC_MALFORMED')
+    expect(code(ping(asNodeId(2), [], { ...LAYOUT, epoch: 0 }))).toBe('SB_RPC_MALFORMED')
+    expect(code(ping(asNodeId(2), [], { ...LAYOUT, cluster: '' }))).toBe('SB_RPC_MALFORMED')
   })
 
   it('parseGossipMessage copies a valid layout and refuses an invalid one', () => {
-    expect(parseGossipMessage(JSON.parse(JSON.stringify(ping(2, [rec(2)], LAYOUT))))).toEqual(ping(2, [rec(2)], LAYOUT))
-    expect(parseGossipMessage(JSON.parse(JSON.stringify(ping(2, [rec(2)], { ...LAYOUT, members: [] }))))).toBeNull()
+    expect(parseGossipMessage(JSON.parse(JSON.stringify(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))))).toEqual(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
+    expect(parseGossipMessage(JSON.parse(JSON.stringify(ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, members: [] }))))).toBeNull()
   })
 })

@@ -3,19 +3,20 @@ import {
   DELIVERY_INTERVAL_MS, DELIVERY_RATE_PER_TARGET, HintDelivery, MAX_DELIVERY_BATCH_BYTES,
   type HintDeliveryAction
 } from '../../../src/cluster/hints/delivery'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
 
 type Deliver = Extract<HintDeliveryAction, { type: 'deliver' }>
 
 const alive = (): boolean => true
-const pendingOf = (counts: Record<number, number>): Map<number, { count: number }> =>
-  new Map(Object.entries(counts).filter(([, c]) => c > 0).map(([t, c]) => [Number(t), { count: c }]))
+const pendingOf = (counts: Record<number, number>): Map<NodeId, { count: number }> =>
+  new Map(Object.entries(counts).filter(([, c]) => c > 0).map(([t, c]) => [asNodeId(Number(t)), { count: c }]))
 const delivers = (as: HintDeliveryAction[]): Deliver[] => as.filter((a): a is Deliver => a.type === 'deliver')
 
 /** A fake shell: a store of per-target counts and a target that acknowledges instantly (or not). */
 class Shell {
   counts: Record<number, number>
   delivered: Record<number, number> = {}
-  log: Array<{ at: number, target: number, n: number }> = []
+  log: Array<{ at: number, target: NodeId, n: number }> = []
   constructor (readonly d: HintDelivery, counts: Record<number, number>, readonly isAlive: (t: number) => boolean = alive) {
     this.counts = { ...counts }
   }
@@ -108,10 +109,10 @@ describe('hint delivery scheduling', () => {
     const first = s.tick(DELIVERY_INTERVAL_MS, 'hold')
     expect(first.map(a => a.target)).toEqual([2, 3])
     for (let t = DELIVERY_INTERVAL_MS + 1000; t < DELIVERY_INTERVAL_MS + 10_000; t += 1000) expect(s.tick(t, 'hold')).toEqual([])
-    expect(d.inFlight(2)).toBe(first[0]!.batch)
-    expect(d.onDelivered(2, first[1]!.batch, 10)).toBe(false) // target 3's batch id
-    expect(d.onDelivered(2, first[0]!.batch, 1000)).toBe(true)
-    expect(d.onDelivered(2, first[0]!.batch, 1000)).toBe(false) // answered twice
+    expect(d.inFlight(asNodeId(2))).toBe(first[0]!.batch)
+    expect(d.onDelivered(asNodeId(2), first[1]!.batch, 10)).toBe(false) // target 3's batch id
+    expect(d.onDelivered(asNodeId(2), first[0]!.batch, 1000)).toBe(true)
+    expect(d.onDelivered(asNodeId(2), first[0]!.batch, 1000)).toBe(false) // answered twice
     s.counts[2] = 4000
     const next = s.tick(DELIVERY_INTERVAL_MS + 10_000, 'hold')
     expect(next.map(a => a.target)).toEqual([2])
@@ -126,8 +127,8 @@ describe('hint delivery scheduling', () => {
     expect(s.tick(DELIVERY_INTERVAL_MS + 29_999, 'hold')).toEqual([])
     // Timed out at +30 s: failed, retry one interval later.
     expect(s.tick(DELIVERY_INTERVAL_MS + 30_000, 'hold')).toEqual([])
-    expect(d.inFlight(4)).toBeUndefined()
-    expect(d.onDelivered(4, a!.batch, 10)).toBe(false)
+    expect(d.inFlight(asNodeId(4))).toBeUndefined()
+    expect(d.onDelivered(asNodeId(4), a!.batch, 10)).toBe(false)
     expect(s.tick(DELIVERY_INTERVAL_MS + 30_000 + DELIVERY_INTERVAL_MS - 1)).toEqual([])
     expect(s.tick(DELIVERY_INTERVAL_MS + 30_000 + DELIVERY_INTERVAL_MS)).toHaveLength(1)
     expect(s.counts[4]).toBe(0)
@@ -139,7 +140,7 @@ describe('hint delivery scheduling', () => {
     s.tick(0)
     const t0 = DELIVERY_INTERVAL_MS
     expect(s.tick(t0, 'fail')).toHaveLength(1)
-    expect(d.inFlight(5)).toBeUndefined()
+    expect(d.inFlight(asNodeId(5))).toBeUndefined()
     for (let t = t0 + 1000; t < t0 + DELIVERY_INTERVAL_MS; t += 1000) expect(s.tick(t)).toEqual([])
     expect(s.tick(t0 + DELIVERY_INTERVAL_MS)).toHaveLength(1)
     expect(s.counts[5]).toBe(0)
@@ -181,9 +182,9 @@ describe('hint delivery scheduling', () => {
     const up = new Set([1, 2])
     const d = new HintDelivery({ ratePerSecond: 100 })
     const s = new Shell(d, { 1: 1000, 2: 5 }, t => up.has(t))
-    expect(d.force(3, false, 0)).toBe('not-alive')
-    expect(d.force(2, true, 0)).toBe('no-hints')
-    expect(d.force(1, true, 1000)).toBe('scheduled')
+    expect(d.force(asNodeId(3), false, 0)).toBe('not-alive')
+    expect(d.force(asNodeId(2), true, 0)).toBe('no-hints')
+    expect(d.force(asNodeId(1), true, 1000)).toBe('scheduled')
     const first = s.tick(0)
     expect(first.map(a => [a.target, a.maxHints])).toEqual([[1, 100]])
     s.tick(500)
@@ -191,11 +192,11 @@ describe('hint delivery scheduling', () => {
     // After a failure the back-off is one interval; force skips it.
     s.tick(1000, 'fail')
     expect(s.tick(2000)).toEqual([])
-    expect(d.force(1, true, s.counts[1]!)).toBe('scheduled')
+    expect(d.force(asNodeId(1), true, s.counts[1]!)).toBe('scheduled')
     expect(s.tick(2000).map(a => a.maxHints)).toEqual([100])
     // Forced but dead at the tick: nothing is sent, and force must be asked again.
     s.tick(3000, 'fail')
-    expect(d.force(1, true, s.counts[1]!)).toBe('scheduled')
+    expect(d.force(asNodeId(1), true, s.counts[1]!)).toBe('scheduled')
     up.delete(1)
     expect(s.tick(4000)).toEqual([])
     up.add(1)
@@ -211,7 +212,7 @@ describe('hint delivery scheduling', () => {
     const [a] = delivers(d.tick(DELIVERY_INTERVAL_MS, alive, pendingOf({ 9: 100 })))
     expect(a!.maxHints).toBe(20)
     // Only 5 went out (byte bound): 15 tokens back, so the next tick can send 15 at once.
-    d.onDelivered(9, a!.batch, 5)
+    d.onDelivered(asNodeId(9), a!.batch, 5)
     expect(delivers(d.tick(DELIVERY_INTERVAL_MS, alive, pendingOf({ 9: 95 })))[0]!.maxHints).toBe(15)
   })
 })

@@ -12,19 +12,19 @@ import type { KvStore } from '../../../src/storage/kv'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
 import { makeXid } from '../../../src/storage/xid'
-import { asXid } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type NodeId } from '../../../src/core/ids'
 
 const T0 = 1_767_225_600_000 // 2026-01-01
 const DAY = 86_400_000
 
-function hint (target: number, createdAtMs: number, n: number, over: Partial<Hint> = {}): Hint {
+function hint (target: NodeId, createdAtMs: number, n: number, over: Partial<Hint> = {}): Hint {
   const versionId = new Uint8Array(16)
   versionId[0] = n >>> 8
   versionId[1] = n & 0xff
   versionId[6] = 0x80 // version 8
   return {
     target,
-    shard: 7,
+    shard: asShardId(7),
     tableId: 1000 + (n % 3),
     key: Uint8Array.of(0x14 + 1, n & 0xff),
     xid: makeXid(target, BigInt(n)),
@@ -98,31 +98,31 @@ describe.each(backends)('HintStore on $name', (backend) => {
     const { store } = await fresh()
     expect(store.targets()).toEqual([])
     expect(store.stats().size).toBe(0)
-    expect(await store.list(2, 10)).toEqual([])
+    expect(await store.list(asNodeId(2), 10)).toEqual([])
     await store.close()
   })
 
   it('adds, lists one target oldest first, round-trips every field', async () => {
     const { store } = await fresh()
     const hints = [
-      hint(3, T0 + 50, 1), hint(2, T0 + 30, 2), hint(3, T0 + 10, 3), hint(3, T0 + 10, 4),
-      hint(2, T0 + 5, 5), hint(0xffff, T0, 6), hint(0, T0, 7), hint(3, T0 + 20, 8, { row: new Uint8Array(0) })
+      hint(asNodeId(3), T0 + 50, 1), hint(asNodeId(2), T0 + 30, 2), hint(asNodeId(3), T0 + 10, 3), hint(asNodeId(3), T0 + 10, 4),
+      hint(asNodeId(2), T0 + 5, 5), hint(asNodeId(0xffff), T0, 6), hint(asNodeId(1), T0, 7), hint(asNodeId(3), T0 + 20, 8, { row: new Uint8Array(0) })
     ]
     const stored = await store.add(hints.slice(0, 4))
     expect(stored.map(plain)).toEqual(hints.slice(0, 4))
     await store.add(hints.slice(4))
-    const three = await store.list(3, 100)
+    const three = await store.list(asNodeId(3), 100)
     // createdAt order; equal createdAt in insertion order.
     expect(three.map(plain)).toEqual([hints[2], hints[3], hints[7], hints[0]])
     expect(three[2]!.row).toEqual(new Uint8Array(0)) // empty row is not a tombstone
     expect(three[0]!.row).toBeNull()
-    expect((await store.list(2, 100)).map(h => h.createdAtMs)).toEqual([T0 + 5, T0 + 30])
-    expect((await store.list(0xffff, 100)).map(plain)).toEqual([hints[5]])
-    expect((await store.list(0, 100)).map(plain)).toEqual([hints[6]])
-    expect(await store.list(4, 100)).toEqual([])
-    expect((await store.list(3, 2)).map(plain)).toEqual([hints[2], hints[3]])
-    expect(store.targets()).toEqual([0, 2, 3, 0xffff])
-    const s3 = store.stats().get(3)!
+    expect((await store.list(asNodeId(2), 100)).map(h => h.createdAtMs)).toEqual([T0 + 5, T0 + 30])
+    expect((await store.list(asNodeId(0xffff), 100)).map(plain)).toEqual([hints[5]])
+    expect((await store.list(asNodeId(1), 100)).map(plain)).toEqual([hints[6]])
+    expect(await store.list(asNodeId(4), 100)).toEqual([])
+    expect((await store.list(asNodeId(3), 2)).map(plain)).toEqual([hints[2], hints[3]])
+    expect(store.targets()).toEqual([1, 2, 3, 0xffff])
+    const s3 = store.stats().get(asNodeId(3))!
     expect(s3.count).toBe(4)
     expect(s3.bytes).toBe(three.reduce((n, h) => n + h.bytes, 0))
     await store.close()
@@ -130,43 +130,43 @@ describe.each(backends)('HintStore on $name', (backend) => {
 
   it('list honours maxBytes but always returns at least one hint', async () => {
     const { store } = await fresh()
-    await store.add([1, 2, 3, 4].map(n => hint(5, T0 + n, n, { row: new Uint8Array(100) })))
-    const one = (await store.list(5, 10))[0]!.bytes
-    expect(await store.list(5, 10, { maxBytes: 1 })).toHaveLength(1)
-    expect(await store.list(5, 10, { maxBytes: one * 2 })).toHaveLength(2)
-    expect(await store.list(5, 10, { maxBytes: one * 2 + one - 1 })).toHaveLength(2)
+    await store.add([1, 2, 3, 4].map(n => hint(asNodeId(5), T0 + n, n, { row: new Uint8Array(100) })))
+    const one = (await store.list(asNodeId(5), 10))[0]!.bytes
+    expect(await store.list(asNodeId(5), 10, { maxBytes: 1 })).toHaveLength(1)
+    expect(await store.list(asNodeId(5), 10, { maxBytes: one * 2 })).toHaveLength(2)
+    expect(await store.list(asNodeId(5), 10, { maxBytes: one * 2 + one - 1 })).toHaveLength(2)
     await store.close()
   })
 
   it('removes by id; unknown and repeated ids are skipped', async () => {
     const { store } = await fresh()
-    await store.add([1, 2, 3, 4, 5].map(n => hint(2, T0 + n, n)))
-    await store.add([hint(3, T0, 9)])
-    const listed = await store.list(2, 3)
-    expect(await store.remove([listed[0]!.id, listed[1]!.id, listed[1]!.id, encodeHintId(2, T0, 999)])).toBe(2)
-    expect((await store.list(2, 10)).map(h => h.createdAtMs)).toEqual([T0 + 3, T0 + 4, T0 + 5])
-    expect(store.stats().get(2)!.count).toBe(3)
+    await store.add([1, 2, 3, 4, 5].map(n => hint(asNodeId(2), T0 + n, n)))
+    await store.add([hint(asNodeId(3), T0, 9)])
+    const listed = await store.list(asNodeId(2), 3)
+    expect(await store.remove([listed[0]!.id, listed[1]!.id, listed[1]!.id, encodeHintId(asNodeId(2), T0, 999)])).toBe(2)
+    expect((await store.list(asNodeId(2), 10)).map(h => h.createdAtMs)).toEqual([T0 + 3, T0 + 4, T0 + 5])
+    expect(store.stats().get(asNodeId(2))!.count).toBe(3)
     expect(await store.remove([listed[0]!.id])).toBe(0)
-    const rest = await store.list(2, 10)
+    const rest = await store.list(asNodeId(2), 10)
     expect(await store.remove(rest.map(h => h.id))).toBe(3)
     expect(store.targets()).toEqual([3])
-    expect(store.stats().has(2)).toBe(false)
+    expect(store.stats().has(asNodeId(2))).toBe(false)
     await store.close()
   })
 
   it('expires hints older than the max age, per target, exactly at the cut', async () => {
     const { store } = await fresh()
     await store.add([
-      hint(2, T0, 1), hint(2, T0 + DAY, 2), hint(2, T0 + 7 * DAY, 3), hint(3, T0 + 2 * DAY, 4), hint(3, T0 + 9 * DAY, 5)
+      hint(asNodeId(2), T0, 1), hint(asNodeId(2), T0 + DAY, 2), hint(asNodeId(2), T0 + 7 * DAY, 3), hint(asNodeId(3), T0 + 2 * DAY, 4), hint(asNodeId(3), T0 + 9 * DAY, 5)
     ])
     expect(await store.expire(T0 + 7 * DAY, 7 * DAY)).toBe(0) // age exactly 7 days: kept
     expect(await store.expire(T0 + 7 * DAY + 1, 7 * DAY)).toBe(1)
     expect(await store.expire(T0 + 9 * DAY, 7 * DAY)).toBe(1) // (3, T0 + 2 days) is exactly at the cut
-    expect((await store.list(2, 10)).map(h => h.createdAtMs)).toEqual([T0 + 7 * DAY])
-    expect(store.stats().get(3)!.count).toBe(2)
+    expect((await store.list(asNodeId(2), 10)).map(h => h.createdAtMs)).toEqual([T0 + 7 * DAY])
+    expect(store.stats().get(asNodeId(3))!.count).toBe(2)
     expect(await store.expire(T0 + 16 * DAY, 7 * DAY)).toBe(2)
     expect(store.targets()).toEqual([3])
-    expect(store.stats().get(3)!.count).toBe(1)
+    expect(store.stats().get(asNodeId(3))!.count).toBe(1)
     expect(await store.expire(0, 7 * DAY)).toBe(0)
     await store.close()
   })
@@ -174,21 +174,21 @@ describe.each(backends)('HintStore on $name', (backend) => {
   it('expires large numbers in chunks and keeps figures exact', async () => {
     const { store } = await fresh({ sync: false })
     const many: Hint[] = []
-    for (let i = 0; i < 12_500; i++) many.push(hint(4, T0 + i, i))
+    for (let i = 0; i < 12_500; i++) many.push(hint(asNodeId(4), T0 + i, i))
     await store.add(many)
-    expect(store.stats().get(4)!.count).toBe(12_500)
+    expect(store.stats().get(asNodeId(4))!.count).toBe(12_500)
     expect(await store.expire(T0 + 12_000 + DAY, DAY)).toBe(12_000)
-    expect(store.stats().get(4)!.count).toBe(500)
-    expect((await store.list(4, 1))[0]!.createdAtMs).toBe(T0 + 12_000)
-    expect(await store.dropTarget(4)).toBe(500)
+    expect(store.stats().get(asNodeId(4))!.count).toBe(500)
+    expect((await store.list(asNodeId(4), 1))[0]!.createdAtMs).toBe(T0 + 12_000)
+    expect(await store.dropTarget(asNodeId(4))).toBe(500)
     expect(store.targets()).toEqual([])
     await store.close()
   })
 
   it('stats and sequence survive a reopen', async () => {
     const { store, reopen } = await fresh()
-    await store.add([hint(2, T0, 1), hint(2, T0, 2), hint(3, T0 + 1, 3)])
-    const ids = (await store.list(2, 10)).map(h => h.id)
+    await store.add([hint(asNodeId(2), T0, 1), hint(asNodeId(2), T0, 2), hint(asNodeId(3), T0 + 1, 3)])
+    const ids = (await store.list(asNodeId(2), 10)).map(h => h.id)
     await store.remove([ids[0]!])
     const before = store.stats()
     await store.close()
@@ -198,8 +198,8 @@ describe.each(backends)('HintStore on $name', (backend) => {
     expect(again.targets()).toEqual([2, 3])
     expect(again.droppedAtOpen).toBe(0)
     // New hints in the same millisecond sort after the old ones (seq continues above the old max).
-    await again.add([hint(2, T0, 4)])
-    const list = await again.list(2, 10)
+    await again.add([hint(asNodeId(2), T0, 4)])
+    const list = await again.list(asNodeId(2), 10)
     expect(list.map(h => h.xid & 0xffffn)).toEqual([2n, 4n])
     expect(decodeHintId(list[1]!.id).seq).toBeGreaterThan(decodeHintId(list[0]!.id).seq)
     await again.close()
@@ -207,65 +207,82 @@ describe.each(backends)('HintStore on $name', (backend) => {
 
   it('refuses a batch beyond the per-target cap with SB_HINT_LOG_FULL and stores none of it', async () => {
     const { store, reopen } = await fresh({ maxHintsPerTarget: 3 })
-    await store.add([hint(2, T0, 1), hint(2, T0, 2)])
-    const e = await rejectsWith(store.add([hint(3, T0, 3), hint(2, T0, 4), hint(2, T0, 5)]), 'SB_HINT_LOG_FULL') as { details: Record<string, unknown> }
+    await store.add([hint(asNodeId(2), T0, 1), hint(asNodeId(2), T0, 2)])
+    const e = await rejectsWith(store.add([hint(asNodeId(3), T0, 3), hint(asNodeId(2), T0, 4), hint(asNodeId(2), T0, 5)]), 'SB_HINT_LOG_FULL') as { details: Record<string, unknown> }
     expect(e.details.target_nodes).toEqual([2])
-    expect(store.stats().get(2)!.count).toBe(2)
+    expect(store.stats().get(asNodeId(2))!.count).toBe(2)
     expect(store.targets()).toEqual([2])
-    await store.add([hint(3, T0, 3), hint(2, T0, 4)])
-    await rejectsWith(store.add([hint(2, T0, 6)]), 'SB_HINT_LOG_FULL')
+    await store.add([hint(asNodeId(3), T0, 3), hint(asNodeId(2), T0, 4)])
+    await rejectsWith(store.add([hint(asNodeId(2), T0, 6)]), 'SB_HINT_LOG_FULL')
     // After a delivery frees room, hints are accepted again.
-    await store.remove([(await store.list(2, 1))[0]!.id])
-    await store.add([hint(2, T0, 6)])
+    await store.remove([(await store.list(asNodeId(2), 1))[0]!.id])
+    await store.add([hint(asNodeId(2), T0, 6)])
     await store.close()
     // The cap holds after a restart too (figures rebuilt from the scan).
     const again = await reopen()
-    await rejectsWith(again.add([hint(2, T0, 7)]), 'SB_HINT_LOG_FULL')
+    await rejectsWith(again.add([hint(asNodeId(2), T0, 7)]), 'SB_HINT_LOG_FULL')
     await again.close()
   })
 
   it('caps bytes per target too', async () => {
     const { store } = await fresh({ maxBytesPerTarget: 300 })
-    await store.add([hint(2, T0, 1, { row: new Uint8Array(100) })])
-    await rejectsWith(store.add([hint(2, T0, 2, { row: new Uint8Array(200) })]), 'SB_HINT_LOG_FULL')
-    await store.add([hint(2, T0, 2, { row: new Uint8Array(50) })])
-    expect(store.stats().get(2)!.bytes).toBeLessThanOrEqual(300)
+    await store.add([hint(asNodeId(2), T0, 1, { row: new Uint8Array(100) })])
+    await rejectsWith(store.add([hint(asNodeId(2), T0, 2, { row: new Uint8Array(200) })]), 'SB_HINT_LOG_FULL')
+    await store.add([hint(asNodeId(2), T0, 2, { row: new Uint8Array(50) })])
+    expect(store.stats().get(asNodeId(2))!.bytes).toBeLessThanOrEqual(300)
     await store.close()
   })
 
   it('concurrent adds cannot race past the cap', async () => {
     const { store } = await fresh({ maxHintsPerTarget: 10, sync: false })
-    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => store.add([hint(2, T0 + i, i)])))
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => store.add([hint(asNodeId(2), T0 + i, i)])))
     expect(results.filter(r => r.status === 'fulfilled')).toHaveLength(10)
-    expect(store.stats().get(2)!.count).toBe(10)
-    expect(await store.list(2, 100)).toHaveLength(10)
+    expect(store.stats().get(asNodeId(2))!.count).toBe(10)
+    expect(await store.list(asNodeId(2), 100)).toHaveLength(10)
     await store.close()
+  })
+
+  it('a stored value naming a shard id at or above MAX_SHARDS is corrupt, not a hint for a shard that cannot exist', () => {
+    const h = { target: asNodeId(2), shard: asShardId(MAX_SHARDS - 1), tableId: 1, key: Uint8Array.of(1), xid: asXid(1n), versionId: new Uint8Array(16), row: null, createdAtMs: T0 }
+    const id = encodeHintId(asNodeId(2), T0, 1)
+    const value = encodeHintValue(h)
+    expect(decodeHint(id, value).shard).toBe(MAX_SHARDS - 1)
+    const bad = value.slice()
+    new DataView(bad.buffer).setUint32(2, MAX_SHARDS, false) // format u8 · flags u8 · shard u32
+    expect(() => decodeHint(id, bad)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT', message: expect.stringContaining(`shard id ${MAX_SHARDS}`) }))
+  })
+
+  it('a stored key naming target node 0 (reserved) is corrupt, not a hint for a node that cannot exist', () => {
+    const id = encodeHintId(asNodeId(1), T0, 1)
+    expect(decodeHintId(id).target).toBe(1)
+    id[2] = 0 // target u16 after the 'h' prefix: 1 → 0
+    expect(() => decodeHintId(id)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT', message: expect.stringContaining('target node id 0') }))
   })
 
   it('a corrupt value is SB_STORAGE_CORRUPT on list; dropCorrupt removes it and fixes the figures', async () => {
     const { store, openKv } = await fresh()
-    await store.add([hint(2, T0, 1), hint(2, T0 + 1, 2), hint(2, T0 + 2, 3)])
-    const victim = (await store.list(2, 10))[1]!
+    await store.add([hint(asNodeId(2), T0, 1), hint(asNodeId(2), T0 + 1, 2), hint(asNodeId(2), T0 + 2, 3)])
+    const victim = (await store.list(asNodeId(2), 10))[1]!
     await store.close()
     const kv = await openKv()
     await kv.batch([{ type: 'put', key: victim.id, value: Uint8Array.of(1, 0, 0) }], { sync: false })
     await kv.close()
 
     const again = await HintStore.open(await openKv())
-    expect(again.stats().get(2)!.count).toBe(3)
-    expect((await again.list(2, 1)).map(h => h.createdAtMs)).toEqual([T0])
-    const err = await rejectsWith(again.list(2, 10), 'SB_STORAGE_CORRUPT') as { details: Record<string, unknown> }
+    expect(again.stats().get(asNodeId(2))!.count).toBe(3)
+    expect((await again.list(asNodeId(2), 1)).map(h => h.createdAtMs)).toEqual([T0])
+    const err = await rejectsWith(again.list(asNodeId(2), 10), 'SB_STORAGE_CORRUPT') as { details: Record<string, unknown> }
     expect(err.details.target_node).toBe(2)
-    expect(await again.dropCorrupt(2)).toBe(1)
-    expect((await again.list(2, 10)).map(h => h.createdAtMs)).toEqual([T0, T0 + 2])
-    expect(again.stats().get(2)!.count).toBe(2)
-    expect(again.stats().get(2)!.bytes).toBe((await again.list(2, 10)).reduce((n, h) => n + h.bytes, 0))
+    expect(await again.dropCorrupt(asNodeId(2))).toBe(1)
+    expect((await again.list(asNodeId(2), 10)).map(h => h.createdAtMs)).toEqual([T0, T0 + 2])
+    expect(again.stats().get(asNodeId(2))!.count).toBe(2)
+    expect(again.stats().get(asNodeId(2))!.bytes).toBe((await again.list(asNodeId(2), 10)).reduce((n, h) => n + h.bytes, 0))
     await again.close()
   })
 
   it('malformed keys in the hint range are dropped at open; other key ranges are left alone', async () => {
     const { store, openKv } = await fresh()
-    await store.add([hint(2, T0, 1)])
+    await store.add([hint(asNodeId(2), T0, 1)])
     await store.close()
     const kv = await openKv()
     await kv.batch([
@@ -275,8 +292,8 @@ describe.each(backends)('HintStore on $name', (backend) => {
     await kv.close()
     const again = await HintStore.open(await openKv())
     expect(again.droppedAtOpen).toBe(1)
-    expect(again.stats().get(2)!.count).toBe(1)
-    expect(await again.list(2, 10)).toHaveLength(1)
+    expect(again.stats().get(asNodeId(2))!.count).toBe(1)
+    expect(await again.list(asNodeId(2), 10)).toHaveLength(1)
     await again.close()
     const raw = await openKv()
     expect(await raw.get(Uint8Array.of(0x68, 0, 2))).toBeUndefined()
@@ -286,19 +303,19 @@ describe.each(backends)('HintStore on $name', (backend) => {
 
   it('after close, calls fail with SB_SHUTTING_DOWN', async () => {
     const { store } = await fresh()
-    const pending = store.add([hint(2, T0, 1)])
+    const pending = store.add([hint(asNodeId(2), T0, 1)])
     await store.close()
     await pending
-    await rejectsWith(store.add([hint(2, T0, 2)]), 'SB_SHUTTING_DOWN')
+    await rejectsWith(store.add([hint(asNodeId(2), T0, 2)]), 'SB_SHUTTING_DOWN')
     await rejectsWith(store.remove([]), 'SB_SHUTTING_DOWN')
-    await rejectsWith(store.list(2, 1), 'SB_SHUTTING_DOWN')
+    await rejectsWith(store.list(asNodeId(2), 1), 'SB_SHUTTING_DOWN')
   })
 })
 
 describe('hint encoding', () => {
   const hintArb: fc.Arbitrary<Hint> = fc.record({
-    target: fc.integer({ min: 0, max: 0xffff }),
-    shard: fc.integer({ min: 0, max: 0xffff_ffff }),
+    target: fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)),
+    shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)),
     tableId: fc.integer({ min: 0, max: 0xffff_ffff }),
     key: fc.uint8Array({ maxLength: 300 }),
     xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid),
@@ -316,7 +333,7 @@ describe('hint encoding', () => {
       expect(plain(back)).toEqual(plain(h))
     }))
     const cmp = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b)
-    fc.assert(fc.property(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.nat(), fc.nat()), fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.nat(), fc.nat()), (a, b) => {
+    fc.assert(fc.property(fc.tuple(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), fc.nat(), fc.nat()), fc.tuple(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), fc.nat(), fc.nat()), (a, b) => {
       const expected = a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
       expect(Math.sign(cmp(encodeHintId(...a), encodeHintId(...b)))).toBe(Math.sign(expected))
     }))
@@ -350,7 +367,7 @@ describe('hint encoding', () => {
   })
 
   it('rejects non-canonical key fields', () => {
-    const id = encodeHintId(2, T0, 5)
+    const id = encodeHintId(asNodeId(2), T0, 5)
     expectCorrupt(() => decodeHintId(id.subarray(0, 18)))
     const wrongPrefix = id.slice(); wrongPrefix[0] = 0x67
     expectCorrupt(() => decodeHintId(wrongPrefix))
@@ -364,33 +381,33 @@ describe('hint store in a shared KvStore (a shard\'s own store)', () => {
     const disk = new MemoryStore()
     const kv = MemoryKv.open(disk)
     const s = await HintStore.open(kv, { sync: false, ownsKv: false })
-    const [a, b] = await s.add([hint(2, T0, 1), hint(2, T0, 2)])
+    const [a, b] = await s.add([hint(asNodeId(2), T0, 1), hint(asNodeId(2), T0, 2)])
     const entries = [a!, b!].map(h => ({ id: h.id, value: encodeHintValue(h) }))
     // The same entries again (a repeated copy): nothing new.
     expect(await s.importStored([...entries, entries[0]!])).toBe(0)
-    expect(s.stats().get(2)?.count).toBe(2)
+    expect(s.stats().get(asNodeId(2))?.count).toBe(2)
     // Another store's hint under an id taken here by a different hint: stored under a fresh id.
-    const other = { id: a!.id, value: encodeHintValue(hint(2, T0, 9)) }
-    const foreign = { id: encodeHintId(3, T0, 500), value: encodeHintValue(hint(3, T0, 10)) }
+    const other = { id: a!.id, value: encodeHintValue(hint(asNodeId(2), T0, 9)) }
+    const foreign = { id: encodeHintId(asNodeId(3), T0, 500), value: encodeHintValue(hint(asNodeId(3), T0, 10)) }
     expect(await s.importStored([other, foreign])).toBe(2)
-    expect(s.stats().get(2)?.count).toBe(3)
-    expect((await s.list(3, 10))[0]!.id).toEqual(foreign.id)
+    expect(s.stats().get(asNodeId(2))?.count).toBe(3)
+    expect((await s.list(asNodeId(3), 10))[0]!.id).toEqual(foreign.id)
     // Later hints get sequence numbers above the imported ones.
-    const [c] = await s.add([hint(3, T0, 11)])
+    const [c] = await s.add([hint(asNodeId(3), T0, 11)])
     expect(decodeHintId(c!.id).seq).toBeGreaterThan(500)
     await s.close()
     expect(await kv.get(a!.id)).toBeDefined() // still open: the engine owns it
     await kv.close()
     const again = await HintStore.open(MemoryKv.open(disk))
-    expect(again.stats()).toEqual(new Map([[2, s.stats().get(2)], [3, s.stats().get(3)]]))
+    expect(again.stats()).toEqual(new Map([[2, s.stats().get(asNodeId(2))], [3, s.stats().get(asNodeId(3))]]))
     await again.close()
   })
 
   it('list with atLeastOne false returns nothing when the first hint alone is over maxBytes', async () => {
     const s = await HintStore.open(MemoryKv.open(), { sync: false })
-    await s.add([hint(2, T0, 1)])
-    expect(await s.list(2, 10, { maxBytes: 1 })).toHaveLength(1)
-    expect(await s.list(2, 10, { maxBytes: 1, atLeastOne: false })).toHaveLength(0)
+    await s.add([hint(asNodeId(2), T0, 1)])
+    expect(await s.list(asNodeId(2), 10, { maxBytes: 1 })).toHaveLength(1)
+    expect(await s.list(asNodeId(2), 10, { maxBytes: 1, atLeastOne: false })).toHaveLength(0)
     await s.close()
   })
 })

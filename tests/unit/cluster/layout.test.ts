@@ -3,11 +3,12 @@ import {
   configuredLayout, FIRST_LAYOUT_EPOCH, LAYOUT_MAX_MEMBERS, layoutChangesRefused, layoutConflict, parseLayout, startLayoutCheck,
   type ClusterLayout
 } from '../../../src/cluster/layout'
+import { asNodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: the cluster layout (name, shard count, membership epoch, members) is recorded
 // at the first start and every later start and every peer must agree with it.
 
-const L = (over: Partial<ClusterLayout> = {}): ClusterLayout => ({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3], ...over })
+const L = (over: Partial<ClusterLayout> = {}): ClusterLayout => ({ cluster: 'prod', shards: 16, epoch: 1, members: [asNodeId(1), asNodeId(2), asNodeId(3)], ...over })
 const WHERE = 'data directory /d'
 
 function refusal (f: () => unknown): { code: string, message: string, details: Record<string, unknown> } {
@@ -17,11 +18,11 @@ function refusal (f: () => unknown): { code: string, message: string, details: R
 
 describe('configuredLayout', () => {
   it('sorts and deduplicates the members (this node may be listed in cluster.nodes too) at the first epoch', () => {
-    expect(configuredLayout('prod', 8, [3, 1, 2, 1])).toEqual({ cluster: 'prod', shards: 8, epoch: FIRST_LAYOUT_EPOCH, members: [1, 2, 3] })
+    expect(configuredLayout('prod', 8, [asNodeId(3), asNodeId(1), asNodeId(2), asNodeId(1)])).toEqual({ cluster: 'prod', shards: 8, epoch: FIRST_LAYOUT_EPOCH, members: [1, 2, 3] })
   })
 
   it('refuses more members than a layout can carry with SB_CONFIG_INVALID', () => {
-    const ids = Array.from({ length: LAYOUT_MAX_MEMBERS + 1 }, (_, i) => i + 1)
+    const ids = Array.from({ length: LAYOUT_MAX_MEMBERS + 1 }, (_, i) => asNodeId(i + 1))
     expect(refusal(() => configuredLayout('prod', 8, ids)).code).toBe('SB_CONFIG_INVALID')
   })
 })
@@ -55,7 +56,7 @@ describe('startLayoutCheck', () => {
   })
 
   it('refuses another membership, naming both and the operation a membership change needs', () => {
-    const e = refusal(() => startLayoutCheck(L(), L({ members: [1, 2, 3, 4] }), WHERE))
+    const e = refusal(() => startLayoutCheck(L(), L({ members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] }), WHERE))
     expect(e.code).toBe('SB_LAYOUT_MISMATCH')
     expect(e.message).toMatch(/records the cluster members \{1, 2, 3\} \(membership epoch 1\), but cluster.nodes lists \{1, 2, 3, 4\}/)
     expect(e.message).toMatch(/ADD NODE \/ DRAIN NODE/)
@@ -76,7 +77,7 @@ describe('layoutConflict (gossip)', () => {
     expect(layoutConflict(L(), L({ shards: 8 }))).toBe('storage.shards 16 here, 8 there')
     expect(layoutConflict(L(), L({ cluster: 'other', shards: 8 }))).toBe('cluster name "prod" here, "other" there')
     expect(layoutConflict(L(), L({ epoch: 2 }))).toBe('membership epoch 1 with members {1, 2, 3} here, epoch 2 with members {1, 2, 3} there')
-    expect(layoutConflict(L(), L({ members: [1, 2] }))).toMatch(/members \{1, 2, 3\} here, epoch 1 with members \{1, 2\} there/)
+    expect(layoutConflict(L(), L({ members: [asNodeId(1), asNodeId(2)] }))).toMatch(/members \{1, 2, 3\} here, epoch 1 with members \{1, 2\} there/)
   })
 })
 
@@ -85,6 +86,6 @@ describe('layoutChangesRefused (SIGHUP)', () => {
     expect(layoutChangesRefused(L(), L())).toEqual([])
     const [shards] = layoutChangesRefused(L(), L({ shards: 8 }))
     expect(shards).toMatch(/storage.shards 16 → 8 is not applied: .*a restart with storage.shards 8 would be refused \(SB_LAYOUT_MISMATCH\)/)
-    expect(layoutChangesRefused(L(), L({ members: [1, 2] }))[0]).toMatch(/cluster.nodes \{1, 2, 3\} → \{1, 2\} is not applied/)
+    expect(layoutChangesRefused(L(), L({ members: [asNodeId(1), asNodeId(2)] }))[0]).toMatch(/cluster.nodes \{1, 2, 3\} → \{1, 2\} is not applied/)
   })
 })

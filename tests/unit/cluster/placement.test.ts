@@ -2,11 +2,12 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing, xxhash64 } from '../../../src/core/hash'
 import { firstLive, placement, placementScore, preferenceList } from '../../../src/cluster/placement'
+import { asNodeId, asShardId, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type NodeId, shardIds } from '../../../src/core/ids'
 
 beforeAll(async () => { await initHashing() })
 
-const nodes = (k: number): number[] => Array.from({ length: k }, (_, i) => i + 1)
-const without = (list: readonly number[], id: number): number[] => list.filter(x => x !== id)
+const nodes = (k: number): NodeId[] => Array.from({ length: k }, (_, i) => asNodeId(i + 1))
+const without = (list: readonly NodeId[], id: NodeId): NodeId[] => list.filter(x => x !== id)
 
 function counts (lists: readonly number[][]): Map<number, number> {
   const c = new Map<number, number>()
@@ -18,13 +19,13 @@ describe('rendezvous placement', () => {
   it('scores xxhash64 of shard id u32 BE ++ node id u16 BE', () => {
     expect(placementScore(0x01020304, 0x0506)).toBe(xxhash64(Uint8Array.of(1, 2, 3, 4, 5, 6)))
     // Pinned: every node of a cluster must compute the same lists, across releases.
-    expect(placementScore(0, 1)).toBe(17695247507748448157n)
-    expect(preferenceList(0, [1, 2, 3, 4, 5])).toEqual([1, 4, 2, 3, 5])
-    expect(preferenceList(1, [1, 2, 3, 4, 5])).toEqual([4, 5, 3, 2, 1])
+    expect(placementScore(asShardId(0), asNodeId(1))).toBe(17695247507748448157n)
+    expect(preferenceList(asShardId(0), [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4), asNodeId(5)])).toEqual([1, 4, 2, 3, 5])
+    expect(preferenceList(asShardId(1), [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4), asNodeId(5)])).toEqual([4, 5, 3, 2, 1])
   })
 
   it('is deterministic and independent of the membership order', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 0xffff }), { minLength: 1, maxLength: 12 }), fc.nat({ max: 4095 }), (ids, shard) => {
+    fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), { minLength: 1, maxLength: 12 }), fc.nat({ max: MAX_SHARDS - 1 }).map(s => asShardId(s)), (ids, shard) => {
       const list = preferenceList(shard, ids)
       expect(preferenceList(shard, [...ids].reverse())).toEqual(list)
       expect(preferenceList(shard, ids)).toEqual(list)
@@ -32,7 +33,7 @@ describe('rendezvous placement', () => {
   })
 
   it('lists are permutation prefixes: no duplicates, only members, length min(n, members)', () => {
-    fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 0xffff }), { maxLength: 12 }), fc.nat({ max: 0xffff_ffff }), fc.nat({ max: 15 }), (ids, shard, n) => {
+    fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), { maxLength: 12 }), fc.nat({ max: MAX_SHARDS - 1 }).map(s => asShardId(s)), fc.nat({ max: 15 }), (ids, shard, n) => {
       const list = preferenceList(shard, ids, n)
       expect(list).toHaveLength(Math.min(n, ids.length))
       expect(new Set(list).size).toBe(list.length)
@@ -43,10 +44,12 @@ describe('rendezvous placement', () => {
   })
 
   it('refuses duplicate members and ids outside u32 / u16 (programmer errors)', () => {
-    expect(() => preferenceList(0, [1, 1])).toThrow(/distinct/)
-    expect(() => preferenceList(0, [0x10000])).toThrow(/u16/)
+    expect(() => preferenceList(asShardId(0), [asNodeId(1), asNodeId(1)])).toThrow(/distinct/)
+    // @ts-expect-error a plain number is not a node id (the run-time check stays for untyped callers)
+    expect(() => preferenceList(asShardId(0), [0x10000])).toThrow(/u16/)
+    // @ts-expect-error a plain number is not a shard id (the run-time check stays for untyped callers)
     expect(() => preferenceList(-1, [1])).toThrow(/u32/)
-    expect(() => preferenceList(0, [1], -1)).toThrow(/length/)
+    expect(() => preferenceList(asShardId(0), [asNodeId(1)], -1)).toThrow(/length/)
   })
 
   it('spreads 16 and 64 shards roughly evenly over 3–5 nodes', () => {
@@ -75,7 +78,7 @@ describe('rendezvous placement', () => {
         const before = placement(64, ids, n)
         for (const gone of ids) {
           const after = placement(64, without(ids, gone), n)
-          for (let shard = 0; shard < 64; shard++) {
+          for (const shard of shardIds(64)) {
             if (!before[shard]!.includes(gone)) {
               expect(after[shard]).toEqual(before[shard])
             } else {
@@ -91,12 +94,12 @@ describe('rendezvous placement', () => {
   it('adding a node changes only the lists it enters', () => {
     const ids = nodes(4)
     const before = placement(64, ids, 3)
-    const after = placement(64, [...ids, 9], 3)
+    const after = placement(64, [...ids, asNodeId(9)], 3)
     let changed = 0
-    for (let shard = 0; shard < 64; shard++) {
-      if (after[shard]!.includes(9)) {
+    for (const shard of shardIds(64)) {
+      if (after[shard]!.includes(asNodeId(9))) {
         changed++
-        expect(without(after[shard]!, 9)).toEqual(before[shard]!.slice(0, 2))
+        expect(without(after[shard]!, asNodeId(9))).toEqual(before[shard]!.slice(0, 2))
       } else {
         expect(after[shard]).toEqual(before[shard])
       }
@@ -107,7 +110,7 @@ describe('rendezvous placement', () => {
   })
 
   it('firstLive picks the first live node of the list', () => {
-    const list = [4, 2, 7]
+    const list = [4, 2, 7].map(n => asNodeId(n))
     expect(firstLive(list, () => true)).toBe(4)
     expect(firstLive(list, id => id !== 4)).toBe(2)
     expect(firstLive(list, id => id === 7)).toBe(7)

@@ -6,7 +6,7 @@ import {
 import { isScratchBirdError, type ScratchBirdError } from '../../../src/core/errors'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import type { ReplicaWrite, VersionedRow } from '../../../src/storage/engine'
-import { asHlcTs, asXid } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, asShardId, asXid, type NodeId, type ShardId } from '../../../src/core/ids'
 
 // The statement-level quorum coordinator (src/cluster/quorum/coordinator.ts): shard batches →
 // per-shard write machines, hint targets, the statement's answer and the failure report; point
@@ -19,14 +19,14 @@ const rw = (pk: number, ts: number, row: string | null = `v${ts}`): ReplicaWrite
 const vr = (ts: number, row: string | null = `v${ts}`): VersionedRow => ({ versionId: vid(ts), row: row === null ? null : enc.encode(row) })
 
 /** Shard s is placed on nodes [s, s+1, s+2] (mod 5, 1-based). */
-const placement = (shard: number, n: number): number[] => Array.from({ length: n }, (_, i) => ((shard + i - 1) % 5) + 1)
+const placement = (shard: ShardId, n: number): NodeId[] => Array.from({ length: n }, (_, i) => asNodeId(((shard + i - 1) % 5) + 1))
 
 function statement (batches: ShardBatchSpec[], alive: (id: number) => boolean = () => true): StatementWrite {
   let seq = 100
   return new StatementWrite({ batches, xid: asXid(77n), commitHlc: asHlcTs(9n), replicas: placement, alive, nowMs: 0, timeoutMs: 1000, nextReqId: () => ++seq })
 }
 
-const spec = (shard: number, w: number, writes: ReplicaWrite[]): ShardBatchSpec => ({ shard, replicationFactor: 3, writeQuorum: w, writes })
+const spec = (shard: ShardId, w: number, writes: ReplicaWrite[]): ShardBatchSpec => ({ shard, replicationFactor: 3, writeQuorum: w, writes })
 const of = <T extends StatementWriteEffect['type']>(out: StatementWriteEffect[], t: T): Array<StatementWriteEffect & { type: T }> =>
   out.filter((e): e is StatementWriteEffect & { type: T } => e.type === t)
 
@@ -34,7 +34,7 @@ describe('StatementWrite', () => {
   it('one machine per shard batch: every replica gets its shard\'s whole batch under the statement\'s xid and commit HLC', () => {
     const a = [rw(1, 10), rw(2, 11)]
     const b = [rw(3, 12, null)]
-    const sw = statement([spec(1, 2, a), spec(4, 2, b)])
+    const sw = statement([spec(asShardId(1), 2, a), spec(asShardId(4), 2, b)])
     const out = sw.start(0)
     const applies = of(out, 'apply')
     expect(applies.map(e => [e.batch.shard, e.to])).toEqual([[1, 1], [1, 2], [1, 3], [4, 4], [4, 5], [4, 1]])
@@ -45,11 +45,11 @@ describe('StatementWrite', () => {
     }
     const [r1, r4] = [applies[0]!.reqId, applies[3]!.reqId]
     expect(r1).not.toBe(r4)
-    expect(sw.onAck(r1, 1, 1)).toEqual([])
-    expect(sw.onAck(r1, 3, 2)).toEqual([]) // shard 1 reached W, shard 4 not yet: no answer
+    expect(sw.onAck(r1, asNodeId(1), 1)).toEqual([])
+    expect(sw.onAck(r1, asNodeId(3), 2)).toEqual([]) // shard 1 reached W, shard 4 not yet: no answer
     expect(sw.outcome).toBeNull()
-    expect(sw.onAck(r4, 5, 3)).toEqual([])
-    expect(sw.onAck(r4, 4, 4)).toEqual([{ type: 'succeeded' }])
+    expect(sw.onAck(r4, asNodeId(5), 3)).toEqual([])
+    expect(sw.onAck(r4, asNodeId(4), 4)).toEqual([{ type: 'succeeded' }])
     expect(sw.finished).toBe(false) // replica 2 of shard 1 and 1 of shard 4 may still ack
     const late = sw.tick(1000)
     expect(of(late, 'hint').map(h => [h.batch.shard, h.to])).toEqual([[1, 2], [4, 1]])
@@ -57,7 +57,7 @@ describe('StatementWrite', () => {
   })
 
   it('fails with the first failed batch (in batch order) once every batch is decided, with a report per failed batch', () => {
-    const sw = statement([spec(1, 3, [rw(1, 10)]), spec(2, 3, [rw(2, 10)])], id => id !== 4)
+    const sw = statement([spec(asShardId(1), 3, [rw(1, 10)]), spec(asShardId(2), 3, [rw(2, 10)])], id => id !== 4)
     const out = sw.start(0)
     // Shard 2 is on [2, 3, 4]: node 4 is down, W = 3 cannot be reached → refused at once, nothing sent.
     expect(of(out, 'apply').every(e => e.batch.shard === 1)).toBe(true)
@@ -68,8 +68,8 @@ describe('StatementWrite', () => {
     expect(refused[0]!.report.error.details).toMatchObject({ reason: 'not_enough_alive' })
     expect(sw.outcome).toBeNull() // shard 1 is still open
     const req = of(out, 'apply')[0]!.reqId
-    sw.onAck(req, 1, 1)
-    const failed = sw.onFail(req, 2, 'SB_CLOCK_OFFSET_EXCEEDED', 2)
+    sw.onAck(req, asNodeId(1), 1)
+    const failed = sw.onFail(req, asNodeId(2), 'SB_CLOCK_OFFSET_EXCEEDED', 2)
     expect(failed.map(e => e.type)).toEqual(['batch-failed', 'hint', 'failed'])
     const report = of(failed, 'batch-failed')[0]!.report
     expect(report).toMatchObject({ shard: 1, acked: [1], missing: ['Node 2 failed: SB_CLOCK_OFFSET_EXCEEDED', 'Node 3 no answer'] })
@@ -82,9 +82,9 @@ describe('StatementWrite', () => {
   })
 
   it('a timeout fails the statement and hints every replica that did not ack', () => {
-    const sw = statement([spec(3, 2, [rw(1, 10)])])
+    const sw = statement([spec(asShardId(3), 2, [rw(1, 10)])])
     const req = of(sw.start(0), 'apply')[0]!.reqId
-    sw.onAck(req, 4, 5)
+    sw.onAck(req, asNodeId(4), 5)
     expect(sw.tick(999)).toEqual([])
     const out = sw.tick(1000)
     expect(out.map(e => e.type)).toEqual(['batch-failed', 'hint', 'hint', 'failed'])
@@ -95,10 +95,10 @@ describe('StatementWrite', () => {
   })
 
   it('ignores acks and failures of requests it did not send', () => {
-    const sw = statement([spec(1, 1, [rw(1, 10)])])
+    const sw = statement([spec(asShardId(1), 1, [rw(1, 10)])])
     sw.start(0)
-    expect(sw.onAck(999, 1, 1)).toEqual([])
-    expect(sw.onFail(999, 1, 'X', 1)).toEqual([])
+    expect(sw.onAck(999, asNodeId(1), 1)).toEqual([])
+    expect(sw.onFail(999, asNodeId(1), 'X', 1)).toEqual([])
     expect(sw.outcome).toBeNull()
   })
 })
@@ -109,7 +109,7 @@ describe('PointRead', () => {
 
   function pointRead (over: { r?: number, alive?: (id: number) => boolean, pks?: bigint[][] } = {}): PointRead {
     let seq = 0
-    return new PointRead({ tableId: 5, pks: over.pks ?? pks, replicas: [1, 2, 3], r: over.r ?? 2, alive: over.alive ?? (() => true), nowMs: 0, timeoutMs: 500, nextReqId: () => ++seq })
+    return new PointRead({ tableId: 5, pks: over.pks ?? pks, replicas: [asNodeId(1), asNodeId(2), asNodeId(3)], r: over.r ?? 2, alive: over.alive ?? (() => true), nowMs: 0, timeoutMs: 500, nextReqId: () => ++seq })
   }
 
   it('sends one read per replica carrying every key its machines asked for', () => {
@@ -120,8 +120,8 @@ describe('PointRead', () => {
   it('answers per key with the newest of R replies (a tombstone reads as null), then repairs stale replicas with one write each', () => {
     const pr = pointRead()
     pr.start(0)
-    expect(pr.onReply(1, [0, 1, 2], [vr(5), null, vr(7, null)], 1)).toEqual([])
-    const out = pr.onReply(2, [0, 1, 2], [vr(6), vr(3), vr(4)], 2)
+    expect(pr.onReply(asNodeId(1), [0, 1, 2], [vr(5), null, vr(7, null)], 1)).toEqual([])
+    const out = pr.onReply(asNodeId(2), [0, 1, 2], [vr(6), vr(3), vr(4)], 2)
     expect(out[0]).toEqual({ type: 'answered', rows: [enc.encode('v6'), enc.encode('v3'), null] })
     const repairs = out.slice(1)
     expect(repairs).toEqual([
@@ -130,7 +130,7 @@ describe('PointRead', () => {
       { type: 'repair', to: 2, write: { tableId: 5, pk: [3n], versionId: vid(7), row: null } }
     ])
     // The third replica answers late with an old version of key 0: repaired too.
-    expect(pr.onReply(3, [0, 1, 2], [vr(1), vr(3), vr(7, null)], 3)).toEqual([
+    expect(pr.onReply(asNodeId(3), [0, 1, 2], [vr(1), vr(3), vr(7, null)], 3)).toEqual([
       { type: 'repair', to: 3, write: { tableId: 5, pk: [1n], versionId: vid(6), row: enc.encode('v6') } }
     ])
     expect(pr.finished).toBe(true)
@@ -139,7 +139,7 @@ describe('PointRead', () => {
   it('a reply of the wrong shape counts as that replica failing', () => {
     const pr = pointRead({ r: 3 })
     pr.start(0)
-    const out = pr.onReply(1, [0, 1, 2], [vr(1)], 1)
+    const out = pr.onReply(asNodeId(1), [0, 1, 2], [vr(1)], 1)
     expect(out).toHaveLength(1)
     expect(out[0]!.type).toBe('failed')
     expect(((out[0] as { error: ScratchBirdError }).error).details).toMatchObject({ reason: 'replicas_failed', required_replicas: 3 })
@@ -148,10 +148,10 @@ describe('PointRead', () => {
   it('fails once, not once per key, when R can no longer be reached', () => {
     const pr = pointRead()
     pr.start(0)
-    expect(pr.onFail(1, [0, 1, 2], 1)).toEqual([])
-    const out = pr.onFail(3, [0, 1, 2], 2)
+    expect(pr.onFail(asNodeId(1), [0, 1, 2], 1)).toEqual([])
+    const out = pr.onFail(asNodeId(3), [0, 1, 2], 2)
     expect(out.map(e => e.type)).toEqual(['failed'])
-    expect(pr.onReply(2, [0, 1, 2], [null, null, null], 3)).toEqual([])
+    expect(pr.onReply(asNodeId(2), [0, 1, 2], [null, null, null], 3)).toEqual([])
   })
 
   it('fewer than R alive fails at once without sending; a deadline fails an unanswered read', () => {
@@ -159,7 +159,7 @@ describe('PointRead', () => {
     expect(down.map(e => e.type)).toEqual(['failed'])
     const pr = pointRead()
     pr.start(0)
-    pr.onReply(1, [0, 1, 2], [null, null, null], 1)
+    pr.onReply(asNodeId(1), [0, 1, 2], [null, null, null], 1)
     expect(pr.tick(499)).toEqual([])
     const out = pr.tick(500)
     expect(out.map(e => e.type)).toEqual(['failed'])

@@ -5,10 +5,11 @@ import { QuorumWrite, type WriteOutput } from '../../../src/cluster/quorum/write
 import { isScratchBirdError, ScratchBirdError } from '../../../src/core/errors'
 import { encodeUuidV8 } from '../../../src/core/hlc'
 import { compareVersionIds, newerVersion } from '../../../src/storage/lww'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
 
 const KEY = new Uint8Array([1, 2, 3])
 const T0 = 1_767_225_600_000
-const ALL = new Set([1, 2, 3])
+const ALL = new Set([1, 2, 3].map(n => asNodeId(n)))
 
 function vid (ts: number, counter = 0, nodeId = 1, random = 0): Uint8Array {
   return encodeUuidV8({ ts: T0 + ts, counter, nodeId, random })
@@ -21,13 +22,13 @@ function ver (ts: number, row: string | null = `row@${ts}`, counter = 0, nodeId 
 /** The machines never look inside their unit: any value will do, and comes back as it went in. */
 interface Batch { key: Uint8Array, version: Versioned }
 
-function write (over: { w?: number, alive?: ReadonlySet<number> | ((id: number) => boolean), replicas?: number[], version?: Versioned } = {}): QuorumWrite<Batch> {
-  const replicas = over.replicas ?? [1, 2, 3]
+function write (over: { w?: number, alive?: ReadonlySet<NodeId> | ((id: number) => boolean), replicas?: NodeId[], version?: Versioned } = {}): QuorumWrite<Batch> {
+  const replicas = over.replicas ?? [1, 2, 3].map(n => asNodeId(n))
   return new QuorumWrite<Batch>({ reqId: 7, batch: { key: KEY, version: over.version ?? ver(10) }, replicas, w: over.w ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
 }
 
-function read (over: { r?: number, alive?: ReadonlySet<number>, replicas?: number[] } = {}): QuorumRead<Uint8Array> {
-  return new QuorumRead<Uint8Array>({ reqId: 9, query: KEY, replicas: over.replicas ?? [1, 2, 3], r: over.r ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
+function read (over: { r?: number, alive?: ReadonlySet<NodeId>, replicas?: NodeId[] } = {}): QuorumRead<Uint8Array> {
+  return new QuorumRead<Uint8Array>({ reqId: 9, query: KEY, replicas: over.replicas ?? [1, 2, 3].map(n => asNodeId(n)), r: over.r ?? 2, alive: over.alive ?? ALL, deadlineMs: 1000 })
 }
 
 const sends = (out: Array<WriteOutput<Batch> | ReadOutput<Uint8Array>>): number[] => out.flatMap(o => o.type === 'send' ? [o.to] : [])
@@ -82,14 +83,14 @@ describe('LWW order (storage/lww.ts, the one replicas apply with)', () => {
 
 describe('QuorumWrite', () => {
   it('W=2 of 3 with one dead: sends to the alive two, hints the dead one, succeeds on two acks', () => {
-    const m = write({ alive: new Set([1, 3]) })
+    const m = write({ alive: new Set([1, 3].map(n => asNodeId(n))) })
     const out = m.start(0)
     expect(sends(out)).toEqual([1, 3])
     expect(out.find(o => o.type === 'send')).toMatchObject({ msg: { type: 'apply', reqId: 7, batch: m.batch } })
     expect(out.filter(o => o.type === 'hint')).toEqual([{ type: 'hint', to: 2, batch: m.batch }])
     expect(outcomes(out)).toEqual([])
-    expect(m.onAck(1, 10)).toEqual([])
-    expect(m.onAck(3, 20)).toEqual([{ type: 'succeeded', acked: [1, 3] }])
+    expect(m.onAck(asNodeId(1), 10)).toEqual([])
+    expect(m.onAck(asNodeId(3), 20)).toEqual([{ type: 'succeeded', acked: [1, 3] }])
     expect(m.finished).toBe(true)
     expect(m.tick(5000)).toEqual([])
   })
@@ -101,7 +102,7 @@ describe('QuorumWrite', () => {
   })
 
   it('W=3 with one dead fails fast with the details and the exact message, sending nothing', () => {
-    const m = write({ w: 3, alive: new Set([1, 2]) })
+    const m = write({ w: 3, alive: new Set([1, 2].map(n => asNodeId(n))) })
     const out = m.start(0)
     expect(out).toHaveLength(1)
     const e = failure(out)
@@ -109,11 +110,11 @@ describe('QuorumWrite', () => {
     expect(e.details).toMatchObject({ available_replicas: 2, required_replicas: 3 })
     expect(e.httpStatus).toBe(503)
     expect(m.finished).toBe(true)
-    expect(m.onAck(1, 1)).toEqual([])
+    expect(m.onAck(asNodeId(1), 1)).toEqual([])
   })
 
   it('W=2 with one alive: "Write requires W=2 nodes, only 1 available"', () => {
-    const e = failure(write({ w: 2, alive: new Set([2]) }).start(0))
+    const e = failure(write({ w: 2, alive: new Set([2].map(n => asNodeId(n))) }).start(0))
     expect(e.message).toBe('Write requires W=2 nodes, only 1 available')
     expect(e.details).toMatchObject({ available_replicas: 1, required_replicas: 2, reason: 'not_enough_alive' })
   })
@@ -121,22 +122,22 @@ describe('QuorumWrite', () => {
   it('after success, acks until the deadline spare the hint; the rest are hinted at the deadline', () => {
     const m = write({ w: 1 })
     m.start(0)
-    expect(m.onAck(2, 5)).toEqual([{ type: 'succeeded', acked: [2] }])
-    expect(m.onAck(1, 50)).toEqual([])
+    expect(m.onAck(asNodeId(2), 5)).toEqual([{ type: 'succeeded', acked: [2] }])
+    expect(m.onAck(asNodeId(1), 50)).toEqual([])
     expect(m.finished).toBe(false)
     expect(m.tick(999)).toEqual([])
     const out = m.tick(1000)
     expect(out).toEqual([{ type: 'hint', to: 3, batch: m.batch }])
     expect(m.finished).toBe(true)
     expect(m.acked).toEqual([2, 1])
-    expect(m.onAck(3, 1001)).toEqual([])
+    expect(m.onAck(asNodeId(3), 1001)).toEqual([])
     expect(m.tick(2000)).toEqual([])
   })
 
   it('times out with available = acks received, then hints every replica that did not ack', () => {
     const m = write({ w: 3 })
     m.start(0)
-    m.onAck(2, 10)
+    m.onAck(asNodeId(2), 10)
     const out = m.tick(1000)
     const e = failure(out)
     expect(e.message).toBe('Write requires W=3 nodes, only 1 acknowledged within write_timeout_ms')
@@ -149,8 +150,8 @@ describe('QuorumWrite', () => {
   it('an ack at or after the deadline does not count: the deadline fires first', () => {
     const m = write({ w: 2 })
     m.start(0)
-    m.onAck(1, 10)
-    const out = m.onAck(2, 1000)
+    m.onAck(asNodeId(1), 10)
+    const out = m.onAck(asNodeId(2), 1000)
     expect(failure(out).details).toMatchObject({ available_replicas: 1 })
     expect(hints(out)).toEqual([2, 3])
     expect(m.acked).toEqual([1])
@@ -159,33 +160,33 @@ describe('QuorumWrite', () => {
   it('ignores duplicate acks and unknown senders', () => {
     const m = write({ w: 2 })
     m.start(0)
-    expect(m.onAck(1, 1)).toEqual([])
-    expect(m.onAck(1, 2)).toEqual([])
-    expect(m.onAck(99, 3)).toEqual([])
+    expect(m.onAck(asNodeId(1), 1)).toEqual([])
+    expect(m.onAck(asNodeId(1), 2)).toEqual([])
+    expect(m.onAck(asNodeId(99), 3)).toEqual([])
     expect(m.outcome).toBeNull()
-    expect(m.onAck(3, 4)).toEqual([{ type: 'succeeded', acked: [1, 3] }])
-    expect(m.onAck(3, 5)).toEqual([])
+    expect(m.onAck(asNodeId(3), 4)).toEqual([{ type: 'succeeded', acked: [1, 3] }])
+    expect(m.onAck(asNodeId(3), 5)).toEqual([])
   })
 
   it('ignores acks from replicas it did not send to (dead at start, already hinted)', () => {
-    const m = write({ w: 1, alive: new Set([1]) })
+    const m = write({ w: 1, alive: new Set([1].map(n => asNodeId(n))) })
     m.start(0)
-    expect(m.onAck(2, 1)).toEqual([])
+    expect(m.onAck(asNodeId(2), 1)).toEqual([])
     expect(m.outcome).toBeNull()
   })
 
   it('receive() routes ApplyAcks by reqId', () => {
     const m = write({ w: 1 })
     m.start(0)
-    expect(m.receive({ type: 'apply-ack', reqId: 8, from: 1 }, 1)).toEqual([])
-    expect(m.receive({ type: 'apply-ack', reqId: 7, from: 1 }, 1)).toEqual([{ type: 'succeeded', acked: [1] }])
+    expect(m.receive({ type: 'apply-ack', reqId: 8, from: asNodeId(1) }, 1)).toEqual([])
+    expect(m.receive({ type: 'apply-ack', reqId: 7, from: asNodeId(1) }, 1)).toEqual([{ type: 'succeeded', acked: [1] }])
   })
 
   it('a replica failure hints it at once and fails fast when W became unreachable', () => {
     const m = write({ w: 3 })
     m.start(0)
-    m.onAck(1, 1)
-    const out = m.onFail(2, 2)
+    m.onAck(asNodeId(1), 1)
+    const out = m.onFail(asNodeId(2), 2)
     expect(out.map(o => o.type)).toEqual(['failed', 'hint'])
     const e = failure(out)
     expect(e.message).toBe('Write requires W=3 nodes, only 2 available')
@@ -193,7 +194,7 @@ describe('QuorumWrite', () => {
     expect(hints(out)).toEqual([2])
     expect(m.finished).toBe(false)
     // A late ack after the failure still spares its replica the hint, and changes no outcome.
-    expect(m.onAck(3, 3)).toEqual([])
+    expect(m.onAck(asNodeId(3), 3)).toEqual([])
     expect(m.finished).toBe(true)
     expect(m.tick(1000)).toEqual([])
   })
@@ -201,11 +202,11 @@ describe('QuorumWrite', () => {
   it('a failure that leaves W reachable only hints; a later ack from the failed replica is ignored', () => {
     const m = write({ w: 2 })
     m.start(0)
-    expect(m.onFail(1, 1)).toEqual([{ type: 'hint', to: 1, batch: m.batch }])
-    expect(m.onAck(1, 2)).toEqual([])
-    expect(m.onFail(1, 2)).toEqual([])
-    m.onAck(2, 3)
-    expect(outcomes(m.onAck(3, 4))).toEqual([{ type: 'succeeded', acked: [2, 3] }])
+    expect(m.onFail(asNodeId(1), 1)).toEqual([{ type: 'hint', to: 1, batch: m.batch }])
+    expect(m.onAck(asNodeId(1), 2)).toEqual([])
+    expect(m.onFail(asNodeId(1), 2)).toEqual([])
+    m.onAck(asNodeId(2), 3)
+    expect(outcomes(m.onAck(asNodeId(3), 4))).toEqual([{ type: 'succeeded', acked: [2, 3] }])
     expect(m.finished).toBe(true)
   })
 
@@ -215,8 +216,8 @@ describe('QuorumWrite', () => {
     const out = m.tick(1500)
     expect(failure(out).details).toMatchObject({ available_replicas: 0 })
     expect(hints(out)).toEqual([1, 2, 3])
-    expect(m.onAck(1, 1600)).toEqual([])
-    expect(m.onFail(2, 1600)).toEqual([])
+    expect(m.onAck(asNodeId(1), 1600)).toEqual([])
+    expect(m.onFail(asNodeId(2), 1600)).toEqual([])
     expect(m.outcome?.type).toBe('failed')
   })
 
@@ -225,7 +226,7 @@ describe('QuorumWrite', () => {
     const events = ['ack', 'fail', 'none'] as const
     for (let w = 1; w <= 3; w++) {
       for (let s = 0; s < 27; s++) {
-        for (const order of [[1, 2, 3], [3, 1, 2], [2, 3, 1]]) {
+        for (const order of [[1, 2, 3], [3, 1, 2], [2, 3, 1]].map(o => o.map(n => asNodeId(n)))) {
           const m = write({ w })
           const all = m.start(0)
           let t = 1
@@ -248,9 +249,9 @@ describe('QuorumWrite', () => {
   })
 
   it('W=1 of N=1 and a start past the deadline', () => {
-    const m = write({ w: 1, replicas: [5], alive: new Set([5]) })
+    const m = write({ w: 1, replicas: [asNodeId(5)], alive: new Set([5].map(n => asNodeId(n))) })
     expect(sends(m.start(0))).toEqual([5])
-    expect(outcomes(m.onAck(5, 1))).toEqual([{ type: 'succeeded', acked: [5] }])
+    expect(outcomes(m.onAck(asNodeId(5), 1))).toEqual([{ type: 'succeeded', acked: [5] }])
     const late = write({ w: 1 })
     const out = late.start(1000)
     expect(sends(out)).toEqual([1, 2, 3])
@@ -261,7 +262,7 @@ describe('QuorumWrite', () => {
   it('asserts on programmer errors', () => {
     expect(() => write({ w: 0 })).toThrow(/W=0/)
     expect(() => write({ w: 4 })).toThrow(/W=4/)
-    expect(() => write({ replicas: [1, 1, 2] })).toThrow(/distinct/)
+    expect(() => write({ replicas: [asNodeId(1), asNodeId(1), asNodeId(2)] })).toThrow(/distinct/)
     const m = write()
     m.start(0)
     expect(() => m.start(0)).toThrow(/twice/)
@@ -272,8 +273,8 @@ describe('QuorumRead', () => {
   it('R=2 asks every alive replica and answers with the highest of the first two replies', () => {
     const m = read()
     expect(sends(m.start(0))).toEqual([1, 2, 3])
-    expect(m.onReply(1, ver(5), 1)).toEqual([])
-    const out = m.onReply(2, ver(7), 2)
+    expect(m.onReply(asNodeId(1), ver(5), 1)).toEqual([])
+    const out = m.onReply(asNodeId(2), ver(7), 2)
     expect(outcomes(out)).toEqual([{ type: 'succeeded', version: ver(7), row: ver(7).row, replied: [1, 2] }])
     expect(out[0]!.type).toBe('succeeded') // before any repair
     expect(out.filter(o => o.type === 'repair')).toEqual([{ type: 'repair', to: 1, query: KEY, version: ver(7) }])
@@ -282,8 +283,8 @@ describe('QuorumRead', () => {
   it('a tombstone is a version: the newer delete wins and the row is not found', () => {
     const m = read()
     m.start(0)
-    m.onReply(1, ver(5), 1)
-    const out = m.onReply(3, ver(6, null), 2)
+    m.onReply(asNodeId(1), ver(5), 1)
+    const out = m.onReply(asNodeId(3), ver(6, null), 2)
     expect(outcomes(out)).toEqual([{ type: 'succeeded', version: ver(6, null), row: null, replied: [1, 3] }])
     expect(repairs(out)).toEqual([1])
   })
@@ -291,8 +292,8 @@ describe('QuorumRead', () => {
   it('an older tombstone loses to a newer row', () => {
     const m = read()
     m.start(0)
-    m.onReply(1, ver(6, null), 1)
-    const out = m.onReply(2, ver(8), 2)
+    m.onReply(asNodeId(1), ver(6, null), 1)
+    const out = m.onReply(asNodeId(2), ver(8), 2)
     expect(outcomes(out)[0]).toMatchObject({ type: 'succeeded', row: ver(8).row })
     expect(repairs(out)).toEqual([1])
   })
@@ -300,10 +301,10 @@ describe('QuorumRead', () => {
   it('no replica has the key: found nothing, repairs nothing', () => {
     const m = read()
     m.start(0)
-    m.onReply(1, null, 1)
-    const out = m.onReply(2, null, 2)
+    m.onReply(asNodeId(1), null, 1)
+    const out = m.onReply(asNodeId(2), null, 2)
     expect(out).toEqual([{ type: 'succeeded', version: null, row: null, replied: [1, 2] }])
-    expect(m.onReply(3, null, 3)).toEqual([])
+    expect(m.onReply(asNodeId(3), null, 3)).toEqual([])
     expect(m.finished).toBe(true)
   })
 
@@ -311,9 +312,9 @@ describe('QuorumRead', () => {
     const m = read({ r: 3 })
     m.start(0)
     const hi = ver(4, 'b', 2, 7)
-    m.onReply(1, ver(4, 'z', 2, 6), 1)
-    m.onReply(2, hi, 2)
-    const out = m.onReply(3, ver(4, 'a', 1, 9), 3)
+    m.onReply(asNodeId(1), ver(4, 'z', 2, 6), 1)
+    m.onReply(asNodeId(2), hi, 2)
+    const out = m.onReply(asNodeId(3), ver(4, 'a', 1, 9), 3)
     expect(outcomes(out)[0]).toMatchObject({ version: hi })
     expect(repairs(out)).toEqual([1, 3])
   })
@@ -321,23 +322,23 @@ describe('QuorumRead', () => {
   it('repairs replicas that are missing the key as well as stale ones, and not equal ones', () => {
     const m = read({ r: 3 })
     m.start(0)
-    m.onReply(1, ver(9), 1)
-    m.onReply(2, null, 2)
-    const out = m.onReply(3, ver(9, 'same id'), 3)
+    m.onReply(asNodeId(1), ver(9), 1)
+    m.onReply(asNodeId(2), null, 2)
+    const out = m.onReply(asNodeId(3), ver(9, 'same id'), 3)
     expect(repairs(out)).toEqual([2])
   })
 
   it('late replies after the answer are repaired too, at most once per replica', () => {
     const m = read({ r: 1 })
     m.start(0)
-    const first = m.onReply(2, ver(5), 1)
+    const first = m.onReply(asNodeId(2), ver(5), 1)
     expect(outcomes(first)).toEqual([{ type: 'succeeded', version: ver(5), row: ver(5).row, replied: [2] }])
     expect(repairs(first)).toEqual([])
-    expect(repairs(m.onReply(1, null, 2))).toEqual([1])
-    expect(m.onReply(1, null, 3)).toEqual([]) // duplicate
+    expect(repairs(m.onReply(asNodeId(1), null, 2))).toEqual([1])
+    expect(m.onReply(asNodeId(1), null, 3)).toEqual([]) // duplicate
     // A later, newer reply: the client already has its answer; replicas not yet repaired get the
     // newer version, the one already repaired is not repaired again.
-    const out = m.onReply(3, ver(8), 4)
+    const out = m.onReply(asNodeId(3), ver(8), 4)
     expect(outcomes(out)).toEqual([])
     expect(out).toEqual([{ type: 'repair', to: 2, query: KEY, version: ver(8) }])
     expect(m.repairedReplicas).toEqual([1, 2])
@@ -347,14 +348,14 @@ describe('QuorumRead', () => {
   it('repairs stop at the deadline', () => {
     const m = read({ r: 1 })
     m.start(0)
-    m.onReply(1, ver(5), 1)
+    m.onReply(asNodeId(1), ver(5), 1)
     expect(m.tick(1000)).toEqual([])
     expect(m.finished).toBe(true)
-    expect(m.onReply(2, null, 1001)).toEqual([])
+    expect(m.onReply(asNodeId(2), null, 1001)).toEqual([])
   })
 
   it('fewer than R alive fails fast with the exact message, sending nothing', () => {
-    const m = read({ r: 2, alive: new Set([3]) })
+    const m = read({ r: 2, alive: new Set([3].map(n => asNodeId(n))) })
     const out = m.start(0)
     expect(out).toHaveLength(1)
     const e = failure(out)
@@ -363,35 +364,35 @@ describe('QuorumRead', () => {
   })
 
   it('sends only to alive replicas', () => {
-    const m = read({ r: 1, alive: new Set([2, 3]) })
+    const m = read({ r: 1, alive: new Set([2, 3].map(n => asNodeId(n))) })
     expect(sends(m.start(0))).toEqual([2, 3])
-    expect(m.onReply(1, ver(1), 1)).toEqual([]) // not asked
+    expect(m.onReply(asNodeId(1), ver(1), 1)).toEqual([]) // not asked
     expect(m.outcome).toBeNull()
   })
 
   it('times out with available = replies received; late replies are ignored', () => {
     const m = read({ r: 2 })
     m.start(0)
-    m.onReply(1, ver(1), 1)
+    m.onReply(asNodeId(1), ver(1), 1)
     const e = failure(m.tick(1000))
     expect(e.message).toBe('Read requires R=2 nodes, only 1 answered within read_timeout_ms')
     expect(e.details).toMatchObject({ available_replicas: 1, required_replicas: 2, reason: 'timeout' })
-    expect(m.onReply(2, ver(2), 1001)).toEqual([])
+    expect(m.onReply(asNodeId(2), ver(2), 1001)).toEqual([])
     expect(m.outcome?.type).toBe('failed')
   })
 
   it('a reply at the deadline is too late', () => {
     const m = read({ r: 1 })
     m.start(0)
-    expect(failure(m.onReply(1, ver(1), 1000)).details).toMatchObject({ available_replicas: 0 })
+    expect(failure(m.onReply(asNodeId(1), ver(1), 1000)).details).toMatchObject({ available_replicas: 0 })
   })
 
   it('replica failures fail fast once R is unreachable; no repair after a failure', () => {
     const m = read({ r: 2 })
     m.start(0)
-    m.onReply(1, null, 1)
-    expect(m.onFail(2, 2)).toEqual([])
-    const out = m.onFail(3, 3)
+    m.onReply(asNodeId(1), null, 1)
+    expect(m.onFail(asNodeId(2), 2)).toEqual([])
+    const out = m.onFail(asNodeId(3), 3)
     const e = failure(out)
     expect(e.message).toBe('Read requires R=2 nodes, only 1 available')
     expect(e.details).toMatchObject({ reason: 'replicas_failed' })
@@ -401,17 +402,17 @@ describe('QuorumRead', () => {
   it('a malformed reply counts as a failed replica', () => {
     const m = read({ r: 3 })
     m.start(0)
-    const out = m.onReply(1, { versionId: new Uint8Array(3), row: null }, 1)
+    const out = m.onReply(asNodeId(1), { versionId: new Uint8Array(3), row: null }, 1)
     expect(failure(out).details).toMatchObject({ available_replicas: 2 })
   })
 
   it('receive() routes ReadReplies by reqId; duplicates are ignored', () => {
     const m = read({ r: 2 })
     m.start(0)
-    expect(m.receive({ type: 'read-reply', reqId: 1, from: 1, version: null }, 1)).toEqual([])
-    expect(m.receive({ type: 'read-reply', reqId: 9, from: 1, version: ver(1) }, 1)).toEqual([])
-    expect(m.receive({ type: 'read-reply', reqId: 9, from: 1, version: ver(3) }, 2)).toEqual([])
-    expect(outcomes(m.receive({ type: 'read-reply', reqId: 9, from: 2, version: ver(2) }, 3))[0]).toMatchObject({ version: ver(2), replied: [1, 2] })
+    expect(m.receive({ type: 'read-reply', reqId: 1, from: asNodeId(1), version: null }, 1)).toEqual([])
+    expect(m.receive({ type: 'read-reply', reqId: 9, from: asNodeId(1), version: ver(1) }, 1)).toEqual([])
+    expect(m.receive({ type: 'read-reply', reqId: 9, from: asNodeId(1), version: ver(3) }, 2)).toEqual([])
+    expect(outcomes(m.receive({ type: 'read-reply', reqId: 9, from: asNodeId(2), version: ver(2) }, 3))[0]).toMatchObject({ version: ver(2), replied: [1, 2] })
   })
 
   it('asserts on programmer errors', () => {
@@ -422,7 +423,7 @@ describe('QuorumRead', () => {
 
 describe('SB_QUORUM_NOT_ACHIEVED', () => {
   it('is a 503 with SQLSTATE 57P03 and carries the replica counts in JSON', () => {
-    const e = failure(write({ w: 3, alive: new Set([1]) }).start(0))
+    const e = failure(write({ w: 3, alive: new Set([1].map(n => asNodeId(n))) }).start(0))
     expect(e).toBeInstanceOf(ScratchBirdError)
     expect(e.sqlstate).toBe('57P03')
     expect(e.toJSON()).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', available_replicas: 1, required_replicas: 3 })

@@ -4,9 +4,9 @@ import { gossipPingCodec } from '../../../src/cluster/gossip/codec'
 import { SeededRng } from '../../../src/core/rng'
 import { formatOldestSnapshot, oldestOf, parseOldestSnapshot, peerSnapshotFloor, sweepHorizon, type AnnouncingMember } from '../../../src/cluster/snapshot-horizon'
 
-const member = (nodeId: number, oldestActiveHlc: string, over: Partial<AnnouncingMember> = {}): AnnouncingMember =>
+const member = (nodeId: NodeId, oldestActiveHlc: string, over: Partial<AnnouncingMember> = {}): AnnouncingMember =>
   ({ nodeId, isSelf: false, alive: true, oldestActiveHlc, ...over })
-import { asHlcTs } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, type NodeId } from '../../../src/core/ids'
 
 const h = asHlcTs
 
@@ -23,16 +23,16 @@ describe('the gossiped oldest snapshot (DESIGN §6)', () => {
 
   it('the cluster floor is the oldest start of the live peers, skipping ourselves, dead members and malformed announcements', () => {
     const floor = peerSnapshotFloor([
-      member(1, '10', { isSelf: true }),
-      member(2, '500'),
-      member(3, '300'),
-      member(4, '100', { alive: false }),
-      member(5, 'none'),
-      member(6, ''),
-      member(7, 'garbage')
+      member(asNodeId(1), '10', { isSelf: true }),
+      member(asNodeId(2), '500'),
+      member(asNodeId(3), '300'),
+      member(asNodeId(4), '100', { alive: false }),
+      member(asNodeId(5), 'none'),
+      member(asNodeId(6), ''),
+      member(asNodeId(7), 'garbage')
     ])
     expect(floor).toEqual({ floor: h(300n), malformed: [7] })
-    expect(peerSnapshotFloor([member(2, 'none')])).toEqual({ floor: undefined, malformed: [] })
+    expect(peerSnapshotFloor([member(asNodeId(2), 'none')])).toEqual({ floor: undefined, malformed: [] })
   })
 
   it('the horizon is now, lowered to every floor', () => {
@@ -47,8 +47,8 @@ describe('the gossiped oldest snapshot (DESIGN §6)', () => {
 describe('the announcement travels in gossip', () => {
   it('a peer learns our oldest snapshot from one ping (through the wire codec) and counts it while we are alive', () => {
     const cfg = { intervalMs: 1000, fanout: 3, heartbeatTimeoutMs: 10_000 }
-    const a = new GossipMachine({ nodeId: 1, address: 'a:1', datacenter: 'dc1', bootId: 'ba' }, [{ nodeId: 2, address: 'b:1' }], cfg, new SeededRng(1))
-    const b = new GossipMachine({ nodeId: 2, address: 'b:1', datacenter: 'dc1', bootId: 'bb' }, [{ nodeId: 1, address: 'a:1' }], cfg, new SeededRng(2))
+    const a = new GossipMachine({ nodeId: asNodeId(1), address: 'a:1', datacenter: 'dc1', bootId: 'ba' }, [{ nodeId: asNodeId(2), address: 'b:1' }], cfg, new SeededRng(1))
+    const b = new GossipMachine({ nodeId: asNodeId(2), address: 'b:1', datacenter: 'dc1', bootId: 'bb' }, [{ nodeId: asNodeId(1), address: 'a:1' }], cfg, new SeededRng(2))
     const floorAtB = (now: number): bigint | undefined => peerSnapshotFloor(b.members(now).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, alive: isAlive(m.state), oldestActiveHlc: m.oldestActiveHlc }))).floor
     const deliver = (now: number): void => {
       for (const o of a.tick(now)) {

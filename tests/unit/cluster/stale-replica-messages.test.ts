@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { HintStore, type Hint } from '../../../src/storage/hint-store'
 import { ERROR_CODES } from '../../../src/core/errors'
 import { MemoryKv } from '../../../src/storage/kv-memory'
-import { asXid } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid } from '../../../src/core/ids'
 
 // Issue 13 item 11: until anti-entropy exists, messages about a replica left behind say what really
 // happens to it (a quorum read of the key repairs it), not that anti-entropy will.
@@ -11,7 +11,7 @@ function hint (n: number): Hint {
   const versionId = new Uint8Array(16)
   versionId[1] = n
   versionId[6] = 0x80
-  return { target: 2, shard: 7, tableId: 1000, key: Uint8Array.of(0x15, n), xid: asXid((2n << 48n) | BigInt(n)), versionId, row: new Uint8Array(10), createdAtMs: 1_767_225_600_000 }
+  return { target: asNodeId(2), shard: asShardId(7), tableId: 1000, key: Uint8Array.of(0x15, n), xid: asXid((2n << 48n) | BigInt(n)), versionId, row: new Uint8Array(10), createdAtMs: 1_767_225_600_000 }
 }
 
 describe('messages about a stale replica', () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ABORT_DECISION, decisionShard, decisionSlotTaken, decodeDecision, encodeDecision } from '../../../src/cluster/twopc/decision'
 import { isScratchBirdError, ScratchBirdError } from '../../../src/core/errors'
-import { asHlcTs, asXid } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, asXid } from '../../../src/core/ids'
 import { makeXid } from '../../../src/storage/xid'
 import { hlcTs } from '../../../src/storage/types'
 
@@ -46,6 +46,6 @@ describe('2PC decision record codec', () => {
 
   it('places records by xid alone', () => {
     expect(decisionShard(asXid(10n), 4)).toBe(2)
-    expect(decisionShard(makeXid(7, 5n), 16)).toBe(5)
+    expect(decisionShard(makeXid(asNodeId(7), 5n), 16)).toBe(5)
   })
 })

@@ -25,8 +25,9 @@ import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/e
 import type { Tuple } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
+import { asNodeId, type ShardId, shardIds } from '../../../src/core/ids'
 
-const NODE_ID = 1
+const NODE_ID = asNodeId(1)
 
 export class LocalShards {
   private readonly txns = new Map<string, Txn>()
@@ -37,7 +38,7 @@ export class LocalShards {
 
   static async open (shards: number, clock: ManualClock): Promise<LocalShards> {
     const counter = new SharedXidCounter(new SharedArrayBuffer(8))
-    const engines = await Promise.all([...Array(shards).keys()].map(shardId =>
+    const engines = await Promise.all(shardIds(shards).map(shardId =>
       ShardEngine.open(MemoryKv.open(), { shardId, nodeId: NODE_ID, durability: 'none', clock, xids: new SharedXidSource(counter, NODE_ID, 0n) })))
     return new LocalShards(engines, clock)
   }
@@ -48,13 +49,13 @@ export class LocalShards {
     return await handler(req)
   }
 
-  private engine (shard: number): ShardEngine {
+  private engine (shard: ShardId): ShardEngine {
     const e = this.engines[shard]
     if (e === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no shard ${shard}`, { shard })
     return e
   }
 
-  private txn (shard: number, xid: bigint): Txn {
+  private txn (shard: ShardId, xid: bigint): Txn {
     const t = this.txns.get(`${shard}/${xid}`)
     if (t === undefined) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${xid} is not open on shard ${shard}`, { shard })
     return t
@@ -109,21 +110,21 @@ export class LocalShards {
 
   /** Leaderless replication with one replica per shard (this node's engine). */
   quorum (hlc: Hlc, maxBatchBytes = 1 << 20): QuorumIo {
-    const apply = async (shard: number, writes: ReplicaWrite[]): Promise<void> => {
+    const apply = async (shard: ShardId, writes: ReplicaWrite[]): Promise<void> => {
       await this.engine(shard).applyVersions({ writes, commitHlc: nextHlcTs(hlc) })
     }
     return {
-      write: async (_t: TableInfo, writes: ReadonlyMap<number, ReplicaWrite[]>) => {
+      write: async (_t: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>) => {
         for (const [shard, list] of writes) await apply(shard, list)
       },
       writeBatches: async (batches: readonly QuorumBatch[]) => {
         for (const b of batches) await apply(b.shard, b.writes)
       },
       maxBatchBytes,
-      read: async (t: TableInfo, shard: number, pks: readonly Tuple[]) =>
+      read: async (t: TableInfo, shard: ShardId, pks: readonly Tuple[]) =>
         (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
       replicas: () => [NODE_ID],
-      holdsRows: async (t: TableInfo, shard: number) => {
+      holdsRows: async (t: TableInfo, shard: ShardId) => {
         const it = this.engine(shard).scan(t.id, { limit: 1 })[Symbol.asyncIterator]()
         return (await it.next()).done !== true
       }

@@ -13,6 +13,7 @@ import { SessionState } from '../../../src/exec/txn'
 import type { CreateTableStatement } from '../../../src/sql/ast'
 import { parseOne } from '../../../src/sql/parser'
 import { testNode } from './local-shards'
+import { asShardId, type ShardId } from '../../../src/core/ids'
 
 // A transaction's buffered leaderless writes (access/lww-buffer.ts): one image per key, versions
 // stamped when COMMIT ships them, one batch per shard and (N, W), bounded.
@@ -30,11 +31,11 @@ function tables (): { a: TableInfo, b: TableInfo } {
 
 const row = (n: number): Uint8Array => new Uint8Array(n).fill(7)
 
-function put (table: TableInfo, shard: number, k: bigint, bytes = 4): ShardWrites {
+function put (table: TableInfo, shard: ShardId, k: bigint, bytes = 4): ShardWrites {
   return new Map([[shard, [{ op: 'insert', tableId: table.id, pk: [k], row: row(bytes), versionId: new Uint8Array(16) }]]])
 }
 
-function del (table: TableInfo, shard: number, k: bigint): ShardWrites {
+function del (table: TableInfo, shard: ShardId, k: bigint): ShardWrites {
   return new Map([[shard, [{ op: 'delete', tableId: table.id, pk: [k], versionId: new Uint8Array(16) }]]])
 }
 
@@ -50,24 +51,24 @@ describe('LwwTxnBuffer', () => {
   it('keeps the latest image per key: a later write replaces it, a DELETE leaves a tombstone', () => {
     const { a } = tables()
     const { buf } = buffer()
-    buf.add(a, put(a, 0, 1n))
-    buf.add(a, put(a, 0, 1n, 9))
-    buf.add(a, put(a, 1, 2n))
-    buf.add(a, del(a, 1, 2n))
+    buf.add(a, put(a, asShardId(0), 1n))
+    buf.add(a, put(a, asShardId(0), 1n, 9))
+    buf.add(a, put(a, asShardId(1), 2n))
+    buf.add(a, del(a, asShardId(1), 2n))
     expect(buf.size).toBe(2)
     expect(buf.get(a.id, [1n])).toEqual(row(9))
     expect(buf.get(a.id, [2n])).toBeNull()
     expect(buf.get(a.id, [3n])).toBeUndefined()
     expect(buf.hasTable(a.id)).toBe(true)
-    expect([...buf.tableRows(a.id, [1]).values()]).toEqual([null])
+    expect([...buf.tableRows(a.id, [asShardId(1)]).values()]).toEqual([null])
   })
 
   it('ships one batch per shard and (N, W), versioned at COMMIT time, then holds nothing', async () => {
     const { a, b } = tables()
     const { buf, shipped, clock } = buffer()
-    buf.add(a, put(a, 0, 1n))
-    buf.add(b, put(b, 0, 1n))
-    buf.add(a, put(a, 3, 2n))
+    buf.add(a, put(a, asShardId(0), 1n))
+    buf.add(b, put(b, asShardId(0), 1n))
+    buf.add(a, put(a, asShardId(3), 2n))
     clock.advance(5_000)
     await buf.ship()
     expect(buf.size).toBe(0)
@@ -83,10 +84,10 @@ describe('LwwTxnBuffer', () => {
   it('refuses a shard batch larger than one REPLICA_APPLY with SB_TXN_TOO_LARGE', () => {
     const { a } = tables()
     const { buf } = buffer(200)
-    buf.add(a, put(a, 0, 1n, 100))
-    expect(() => buf.add(a, put(a, 0, 2n, 100))).toThrow(expect.objectContaining({ code: 'SB_TXN_TOO_LARGE' }))
+    buf.add(a, put(a, asShardId(0), 1n, 100))
+    expect(() => buf.add(a, put(a, asShardId(0), 2n, 100))).toThrow(expect.objectContaining({ code: 'SB_TXN_TOO_LARGE' }))
     // another shard has its own batch
-    buf.add(a, put(a, 1, 3n, 100))
+    buf.add(a, put(a, asShardId(1), 3n, 100))
   })
 
   it('through the executor: the statement over the bound fails, the transaction aborts and COMMIT ships nothing', async () => {

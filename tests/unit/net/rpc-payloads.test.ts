@@ -7,7 +7,7 @@ import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type Gos
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
 import { SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
-import { asXid } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -21,7 +21,7 @@ const count = fc.nat({ max: Number.MAX_SAFE_INTEGER })
 const time = fc.double({ noNaN: true, noDefaultInfinity: true })
 
 const member: fc.Arbitrary<MemberRecord> = fc.record({
-  nodeId: fc.integer({ min: 1, max: 65535 }),
+  nodeId: fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)),
   address: nonEmpty(40),
   datacenter: text(20),
   incarnation: count,
@@ -34,12 +34,12 @@ const member: fc.Arbitrary<MemberRecord> = fc.record({
   shardReplicas: count
 })
 const members = fc.array(member, { maxLength: 5 })
-const from = fc.integer({ min: 1, max: 65535 })
+const from = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n))
 const layout: fc.Arbitrary<ClusterLayout> = fc.record({
   cluster: nonEmpty(20),
   shards: fc.integer({ min: 1, max: 0xffff_ffff }),
   epoch: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
-  members: fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { minLength: 1, maxLength: 5 }).map(ids => ids.sort((a, b) => a - b))
+  members: fc.uniqueArray(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), { minLength: 1, maxLength: 5 }).map(ids => ids.sort((a, b) => a - b))
 })
 const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'sentAt'] })
 const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'echoSentAt', 'answeredAt'] })
@@ -62,7 +62,7 @@ const ARBS: Arbs = {
   CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
   CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
   SHARD_QUERY: {
-    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: 0xffff_ffff }), payload: bytes }),
+    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), payload: bytes }),
     rep: fc.record({ payload: bytes })
   }
 }
@@ -134,21 +134,22 @@ describe('cluster RPC payload codecs', () => {
   }
 
   it('refuses version 0, trailing bytes, out-of-bound gossip and unknown shard ops as SB_RPC_MALFORMED', () => {
-    const ping: GossipPing = { type: 'ping', from: 1, hlc: '', members: [], sentAt: 0 }
+    const ping: GossipPing = { type: 'ping', from: asNodeId(1), hlc: '', members: [], sentAt: 0 }
     const g = rpcPayloads('GOSSIP_SYNC').request
     const good = g.encode(ping)
     expect(outcome(() => g.decode(Uint8Array.of(0, ...good.subarray(1))))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(Uint8Array.of(...good, 0)))).toBe('SB_RPC_MALFORMED')
     // An ack where a ping belongs, node id 0, too many members, an address over the bound.
-    const ack: GossipAck = { type: 'ack', from: 1, hlc: '', members: [], echoSentAt: 0, answeredAt: 0 }
+    const ack: GossipAck = { type: 'ack', from: asNodeId(1), hlc: '', members: [], echoSentAt: 0, answeredAt: 0 }
     expect(outcome(() => g.decode(rpcPayloads('GOSSIP_ACK').request.encode(ack)))).toBe('SB_RPC_MALFORMED')
+    // @ts-expect-error node id 0 is not a NodeId: only an untyped sender can put it on the wire
     expect(outcome(() => g.decode(g.encode({ ...ping, from: 0 })))).toBe('SB_RPC_MALFORMED')
-    const m: MemberRecord = { nodeId: 2, address: 'a:1', datacenter: '', incarnation: 0, heartbeat: 0, state: 'normal', bootId: 'b', claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0 }
+    const m: MemberRecord = { nodeId: asNodeId(2), address: 'a:1', datacenter: '', incarnation: 0, heartbeat: 0, state: 'normal', bootId: 'b', claimedOver: '', catalogVersion: 0, oldestActiveHlc: '', shardReplicas: 0 }
     expect(outcome(() => g.decode(g.encode({ ...ping, members: Array.from({ length: GOSSIP_MAX_MEMBERS_PER_MESSAGE + 1 }, () => m) })))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(g.encode({ ...ping, members: [{ ...m, address: 'x'.repeat(300) }] })))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(g.encode({ ...ping, sentAt: Infinity })))).toBe('SB_RPC_MALFORMED')
     const q = rpcPayloads('SHARD_QUERY').request
-    const sq = q.encode({ op: 'GET', shard: 3, payload: Uint8Array.of(1) })
+    const sq = q.encode({ op: 'GET', shard: asShardId(3), payload: Uint8Array.of(1) })
     expect([...sq.subarray(0, 6)]).toEqual([1, SHARD_OPS.GET.code, 0, 0, 0, 3])
     sq[1] = 200
     expect(outcome(() => q.decode(sq))).toBe('SB_RPC_MALFORMED')
@@ -157,11 +158,22 @@ describe('cluster RPC payload codecs', () => {
 
   it('carries a shard op\'s own binary payload through SHARD_QUERY unchanged', () => {
     const get = codecOf('GET')
-    const payload = get.encodeRequest({ shard: 5, tableId: 9, pk: ['k', 1n], xid: asXid(77n) })
+    const payload = get.encodeRequest({ shard: asShardId(5), tableId: 9, pk: ['k', 1n], xid: asXid(77n) })
     const q = rpcPayloads('SHARD_QUERY').request
-    const back = q.decode(q.encode({ op: 'GET', shard: 5, payload }))
+    const back = q.decode(q.encode({ op: 'GET', shard: asShardId(5), payload }))
     expect(back.op).toBe('GET')
     expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+  })
+
+  it('refuses a SHARD_QUERY naming a shard id at or above MAX_SHARDS', () => {
+    const q = rpcPayloads('SHARD_QUERY').request
+    const payload = Uint8Array.of(0xaa, 0xbb)
+    const ok = q.encode({ op: 'PING', shard: asShardId(MAX_SHARDS - 1), payload })
+    expect(q.decode(ok)).toEqual({ op: 'PING', shard: MAX_SHARDS - 1, payload })
+    // The shard u32 is big-endian and followed by the payload: the 4 bytes before the last 2.
+    const bad = ok.slice()
+    new DataView(bad.buffer).setUint32(bad.length - 6, MAX_SHARDS, false)
+    expect(() => q.decode(bad)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining(`shard id ${MAX_SHARDS}`) }))
   })
 
   it('refuses a SHARD_QUERY naming a hint op: a peer neither reads nor changes this node\'s hint log', () => {
@@ -169,8 +181,8 @@ describe('cluster RPC payload codecs', () => {
     const local = (Object.keys(SHARD_OPS) as ShardOpName[]).filter(isLocalOnly)
     expect(local).toEqual(expect.arrayContaining(['HINT_ADD', 'HINT_LIST', 'HINT_REMOVE', 'HINT_LEGACY_READ']))
     for (const op of local) {
-      const payload = codecOf('HINT_STATS').encodeRequest({ shard: 0 })
-      expect(() => q.decode(q.encode({ op, shard: 0, payload })), op).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('not served to peers') }))
+      const payload = codecOf('HINT_STATS').encodeRequest({ shard: asShardId(0) })
+      expect(() => q.decode(q.encode({ op, shard: asShardId(0), payload })), op).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('not served to peers') }))
     }
   })
 })

@@ -14,6 +14,7 @@ import { RpcMethods, rpcRoutes, type RpcContext } from '../../../src/net/rpc/ser
 import { decodeFrame, encodeFrame } from '../../../src/net/rpc/wire'
 import type { GossipPing } from '../../../src/cluster/gossip/types'
 import { createMetrics, type NodeMetrics } from '../../../src/ops/metrics'
+import { asNodeId, asShardId } from '../../../src/core/ids'
 
 // Cluster RPC over real loopback sockets: node:http server with the route table of
 // src/net/http-server.ts on one side, RpcClient (undici Pool) on the other. Payloads travel in
@@ -22,7 +23,7 @@ import { createMetrics, type NodeMetrics } from '../../../src/ops/metrics'
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s)
 const text = (u: Uint8Array): string => new TextDecoder().decode(u)
-const ping: GossipPing = { type: 'ping', from: 7, hlc: '', members: [], sentAt: 1 }
+const ping: GossipPing = { type: 'ping', from: asNodeId(7), hlc: '', members: [], sentAt: 1 }
 /** A raw request frame of PING calls with these texts, ids from 1. */
 const pingFrame = (...texts: string[]): Uint8Array =>
   encodeFrame(texts.map((t, i) => ({ kind: 'request', opcode: RPC_OPCODES.PING, id: i + 1, body: rpcPayloads('PING').request.encode(b(t)) })))
@@ -97,7 +98,7 @@ async function startNode (opts: { secret?: string | undefined, maxBodyBytes?: nu
 }
 
 function client (over: Partial<RpcClientOptions> = {}): RpcClient {
-  const c = new RpcClient({ cluster: CLUSTER, nodeId: 7, secret: SECRET, metrics: createMetrics(), ...over })
+  const c = new RpcClient({ cluster: CLUSTER, nodeId: asNodeId(7), secret: SECRET, metrics: createMetrics(), ...over })
   cleanups.push(() => c.close())
   return c
 }
@@ -262,7 +263,7 @@ describe('cluster RPC over HTTP', () => {
       c.call(node.address, 'PING', b('a')),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:coded' }),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:bug' }),
-      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: 0, payload: new Uint8Array(4) }), // no method registered for it
+      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: asShardId(0), payload: new Uint8Array(4) }), // no method registered for it
       c.call(node.address, 'PING', b('b'))
     ]
     const settled = await Promise.allSettled(calls)

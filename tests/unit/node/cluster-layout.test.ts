@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { configuredLayout } from '../../../src/cluster/layout'
 import { checkClusterLayout, LAYOUT_FILE } from '../../../src/node/cluster-layout'
+import { asNodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: <data_dir>/cluster.json pins the layout a data directory was written under.
 
@@ -14,25 +15,25 @@ describe('checkClusterLayout', () => {
 
   it('records the layout at the first start and accepts the same configuration after', () => {
     const d = tempDir()
-    expect(checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3]))).toEqual({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] })
+    expect(checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3)]))).toEqual({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] })
     expect(JSON.parse(readFileSync(join(d, LAYOUT_FILE), 'utf8'))).toEqual({ cluster: 'prod', shards: 16, epoch: 1, members: [1, 2, 3] })
-    expect(checkClusterLayout(d, configuredLayout('prod', 16, [3, 2, 1]))).toMatchObject({ shards: 16 })
+    expect(checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(3), asNodeId(2), asNodeId(1)]))).toMatchObject({ shards: 16 })
   })
 
   it('refuses another shard count or membership with SB_LAYOUT_MISMATCH and leaves the file as it was', () => {
     const d = tempDir()
-    checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3]))
+    checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3)]))
     const before = readFileSync(join(d, LAYOUT_FILE), 'utf8')
-    expect(() => checkClusterLayout(d, configuredLayout('prod', 8, [1, 2, 3]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH', message: expect.stringContaining('holds 16 shards, but storage.shards is 8') }))
-    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1, 2, 3, 4]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH' }))
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 8, [asNodeId(1), asNodeId(2), asNodeId(3)]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH', message: expect.stringContaining('holds 16 shards, but storage.shards is 8') }))
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH' }))
     expect(readFileSync(join(d, LAYOUT_FILE), 'utf8')).toBe(before)
   })
 
   it('refuses a damaged file with SB_STORAGE_CORRUPT instead of recording a new layout over it', () => {
     const d = tempDir()
     writeFileSync(join(d, LAYOUT_FILE), '{"cluster":"prod","shards":"16"}')
-    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1)]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
     writeFileSync(join(d, LAYOUT_FILE), '{not json')
-    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [1]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1)]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
   })
 })

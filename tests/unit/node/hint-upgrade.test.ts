@@ -9,7 +9,7 @@ import { openShardEngines } from '../../../src/shard/open-engines'
 import { HintStore, LEGACY_HINT_DIR, type Hint } from '../../../src/storage/hint-store'
 import { LevelKv } from '../../../src/storage/kv-level'
 import { HostClient } from '../shard/host-fixtures'
-import { asXid } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, shardIds } from '../../../src/core/ids'
 
 // The upgrade from a data directory whose hint log is the previous release's own LevelDB,
 // `<data_dir>/hints`, written here by the HintStore code that release ran: at start the node
@@ -32,7 +32,7 @@ function dataDir (): string {
 }
 
 function hint (i: number): Hint {
-  return { target: 2 + (i % 2), shard: i % SHARDS, tableId: 4, key: Uint8Array.of(0x31, i), xid: asXid(BigInt(100 + i)), versionId: new Uint8Array(16).fill(i), row: i % 5 === 0 ? null : new Uint8Array(40).fill(i), createdAtMs: 1_700_000_000_000 + i }
+  return { target: asNodeId(2 + (i % 2)), shard: asShardId(i % SHARDS), tableId: 4, key: Uint8Array.of(0x31, i), xid: asXid(BigInt(100 + i)), versionId: new Uint8Array(16).fill(i), row: i % 5 === 0 ? null : new Uint8Array(40).fill(i), createdAtMs: 1_700_000_000_000 + i }
 }
 
 /** The previous release's `<data_dir>/hints`, written by its HintStore over LevelDB. */
@@ -47,7 +47,7 @@ async function writeLegacy (dir: string, n: number): Promise<Map<number, { count
 /** One worker's host over real LevelDB shard stores, as workers/shard-worker.ts opens them. */
 async function startWorker (dir: string): Promise<HostClient> {
   const clock = new ManualClock()
-  const stores = await openShardEngines({ dataDir: dir, nodeId: 1, shards: [...Array(SHARDS).keys()], durability: 'sync', lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 50 }, xidCounter: new SharedArrayBuffer(8) }, clock)
+  const stores = await openShardEngines({ dataDir: dir, nodeId: asNodeId(1), shards: shardIds(SHARDS), durability: 'sync', lsm: { writeBufferSize: 1 << 20, cacheSize: 1 << 20, maxOpenFiles: 50 }, xidCounter: new SharedArrayBuffer(8) }, clock)
   const c = new HostClient(stores.engines, 60_000, clock, 0, { hints: stores.hints, dataDir: dir })
   hosts.push(c)
   return c
@@ -76,7 +76,7 @@ describe('upgrade of a previous release\'s <data_dir>/hints', () => {
     // Each hint is in its own shard's store, intact.
     const log = new ShardedHintLog({ shards: SHARDS, maxMessageBytes: 1 << 20, request: (op, req) => w.request(op, req) })
     await log.load()
-    const listed = await log.list(2, 100)
+    const listed = await log.list(asNodeId(2), 100)
     expect(listed).toHaveLength(15)
     for (const h of listed) {
       const i = h.versionId[0]!

@@ -1,6 +1,7 @@
 import { hlcTs, type HlcTs } from '../../../src/storage/types'
 import { ManualClock } from '../../../src/core/clock'
 import type { ShardWorkersOptions } from '../../../src/node/shard-workers'
+import { asNodeId } from '../../../src/core/ids'
 
 // Values the real-worker tests write: distinct version ids, text row images, increasing HLCs.
 
@@ -21,7 +22,7 @@ export function testWorkerOptions (dataDir: string, overrides: Partial<ShardWork
   const clock = new ManualClock()
   return {
     dataDir,
-    nodeId: 3,
+    nodeId: asNodeId(3),
     durability: 'none',
     ringBytes: 1 << 16,
     maxMessageBytes: 1 << 14,

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMetrics, nodeIdLabel, nodeLabel, shardLabel } from '../../../src/ops/metrics'
+import { asNodeId, asShardId } from '../../../src/core/ids'
 
 // Issue 13 item 9: label values as the seed's Observability section prints them.
 
@@ -14,19 +15,19 @@ function sourceFiles (dir: string): string[] {
 
 describe('metric label values', () => {
   it('format shard ids zero-padded to 3 and nodes as nodeN, as the seed prints them', () => {
-    expect(shardLabel(1)).toBe('001')
-    expect(shardLabel(0)).toBe('000')
-    expect(shardLabel(42)).toBe('042')
-    expect(shardLabel(1234)).toBe('1234')
-    expect(nodeLabel(3)).toBe('node3')
-    expect(nodeIdLabel(1)).toBe('1')
+    expect(shardLabel(asShardId(1))).toBe('001')
+    expect(shardLabel(asShardId(0))).toBe('000')
+    expect(shardLabel(asShardId(42))).toBe('042')
+    expect(shardLabel(asShardId(1234))).toBe('1234')
+    expect(nodeLabel(asNodeId(3))).toBe('node3')
+    expect(nodeIdLabel(asNodeId(1))).toBe('1')
   })
 
   it('render in /metrics exactly like the seed lines', async () => {
     const m = createMetrics()
-    m.quorumWriteFailures.inc({ shard_id: shardLabel(1) }, 3)
-    m.hintLogSizeBytes.set({ target_node: nodeLabel(3) }, 1048576)
-    m.hlcCounter.set({ node_id: nodeIdLabel(1) }, 42)
+    m.quorumWriteFailures.inc({ shard_id: shardLabel(asShardId(1)) }, 3)
+    m.hintLogSizeBytes.set({ target_node: nodeLabel(asNodeId(3)) }, 1048576)
+    m.hlcCounter.set({ node_id: nodeIdLabel(asNodeId(1)) }, 42)
     const text = await m.registry.metrics()
     // Prometheus' text format has no space after the comma the seed prints; names and values match.
     expect(text).toContain('scratchbird_quorum_write_failures_total{shard_id="001"} 3')

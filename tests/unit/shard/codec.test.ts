@@ -7,7 +7,7 @@ import {
 } from '../../../src/shard/protocol/codec'
 import type { ReplicaWrite, RowWrite } from '../../../src/storage/engine'
 import { encodeTuple } from '../../../src/storage/keys'
-import { asHlcTs, asXid } from '../../../src/core/ids'
+import { asHlcTs, asShardId, asXid, MAX_SHARDS } from '../../../src/core/ids'
 
 // The AUTOCOMMIT codec carries the write path between the main thread and a shard worker: it
 // must round-trip, and garbage (a bug, a torn frame) must be SB_MALFORMED_REQUEST, never a crash.
@@ -30,7 +30,7 @@ const writeArb: fc.Arbitrary<RowWrite> = fc.record({
   return { ...base, op: w.op, row: w.row }
 })
 const msgArb = fc.record({
-  shard: fc.integer({ min: 0, max: 0xffff_ffff }),
+  shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)),
   writes: fc.array(writeArb, { maxLength: 4 }),
   commitHlc: hlcArb,
   xid: fc.option(xidArb, { nil: undefined })
@@ -71,7 +71,7 @@ describe('AUTOCOMMIT codec', () => {
 
   it('encodes pkBytes when a write carries them', () => {
     const pkBytes = encodeTuple([42n, 'x'])
-    const b = encodeAutocommit({ shard: 1, commitHlc: asHlcTs(5n), writes: [{ op: 'insert', tableId: 3, pk: [], pkBytes, row: Uint8Array.of(1), versionId: new Uint8Array(16) }] })
+    const b = encodeAutocommit({ shard: asShardId(1), commitHlc: asHlcTs(5n), writes: [{ op: 'insert', tableId: 3, pk: [], pkBytes, row: Uint8Array.of(1), versionId: new Uint8Array(16) }] })
     expect(decodeAutocommit(b).writes[0]!.pk).toEqual([42n, 'x'])
   })
 
@@ -101,7 +101,7 @@ const replicaWriteArb: fc.Arbitrary<ReplicaWrite> = fc.record({
   versionId: fc.uint8Array({ minLength: 16, maxLength: 16 })
 })
 const replicaMsgArb = fc.record({
-  shard: fc.integer({ min: 0, max: 0xffff_ffff }),
+  shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)),
   writes: fc.array(replicaWriteArb, { maxLength: 4 }),
   commitHlc: hlcArb,
   xid: fc.option(xidArb, { nil: undefined })
@@ -122,10 +122,19 @@ describe('REPLICA_APPLY codec', () => {
 
   it('refuses writes of any other op; AUTOCOMMIT takes lww writes', () => {
     const w = { tableId: 1, pk: [1n], row: Uint8Array.of(1), versionId: new Uint8Array(16) }
-    const other = encodeAutocommit({ shard: 1, commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }, { ...w, op: 'put' }] })
+    const other = encodeAutocommit({ shard: asShardId(1), commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }, { ...w, op: 'put' }] })
     expect(() => decodeReplicaApply(other)).toThrow(/REPLICA_APPLY.*only lww/)
     expect(decodeAutocommit(other).writes.map(x => x.op)).toEqual(['lww', 'put'])
-    expect(decodeReplicaApply(encodeAutocommit({ shard: 1, commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }] })).writes[0]!.op).toBe('lww')
+    expect(decodeReplicaApply(encodeAutocommit({ shard: asShardId(1), commitHlc: asHlcTs(2n), writes: [{ ...w, op: 'lww' }] })).writes[0]!.op).toBe('lww')
+  })
+
+  it('refuses a shard id at or above MAX_SHARDS as malformed', () => {
+    const ok = encodeAutocommit({ shard: asShardId(MAX_SHARDS - 1), commitHlc: asHlcTs(2n), writes: [] })
+    expect(decodeAutocommit(ok).shard).toBe(MAX_SHARDS - 1)
+    const bad = ok.slice()
+    new DataView(bad.buffer).setUint32(0, MAX_SHARDS, true) // the shard is the first field, little-endian
+    expect(() => decodeAutocommit(bad)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining(`shard id ${MAX_SHARDS}`) }))
+    expect(() => decodeReplicaApply(bad)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
   })
 
   it('replies round-trip', () => {

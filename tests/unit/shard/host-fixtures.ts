@@ -3,6 +3,7 @@ import { HOST_DEFERRED, ShardHost, type HostLog, type ReplyPort, type ShardHostO
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../../src/shard/protocol/ops'
 import { ShardEngine } from '../../../src/storage/engine'
 import { MemoryKv } from '../../../src/storage/kv-memory'
+import { asNodeId, type ShardId } from '../../../src/core/ids'
 
 // A shard host as a worker runs it, without the thread: engines over MemoryKv, a ManualClock for
 // the lease, and a client that sends requests the way the rings do — op code + encoded payload in,
@@ -18,7 +19,7 @@ export class HostClient implements ReplyPort {
   private readonly deferred = new Map<number, Waiter>()
   private nextId = 0
 
-  constructor (engines: Map<number, ShardEngine>, txnIdleTimeoutMs: number, readonly clock = new ManualClock(), workerIndex = 0,
+  constructor (engines: Map<ShardId, ShardEngine>, txnIdleTimeoutMs: number, readonly clock = new ManualClock(), workerIndex = 0,
     extra: Pick<ShardHostOptions, 'hints' | 'dataDir'> = {}) {
     this.host = new ShardHost({
       ...extra,
@@ -72,13 +73,13 @@ export class HostClient implements ReplyPort {
 }
 
 /** Engines for `shards` over fresh in-memory stores. */
-export async function memoryEngines (shards: number[], clock: Clock, nodeId = 3): Promise<Map<number, ShardEngine>> {
-  const engines = new Map<number, ShardEngine>()
+export async function memoryEngines (shards: ShardId[], clock: Clock, nodeId = asNodeId(3)): Promise<Map<ShardId, ShardEngine>> {
+  const engines = new Map<ShardId, ShardEngine>()
   for (const shard of shards) engines.set(shard, await ShardEngine.open(MemoryKv.open(), { shardId: shard, nodeId, durability: 'none', clock }))
   return engines
 }
 
-export async function startHost (shards: number[], txnIdleTimeoutMs = 1000): Promise<HostClient> {
+export async function startHost (shards: ShardId[], txnIdleTimeoutMs = 1000): Promise<HostClient> {
   const clock = new ManualClock()
   return new HostClient(await memoryEngines(shards, clock), txnIdleTimeoutMs, clock)
 }

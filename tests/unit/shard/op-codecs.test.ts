@@ -6,7 +6,7 @@ import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequ
 import type { RowWrite, ScanOptions } from '../../../src/storage/engine'
 import type { TupleValue } from '../../../src/storage/keys'
 import { textArb } from '../sblr/arbitraries'
-import { asXid, asHlcTs } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../../../src/core/ids'
 
 // Every shard op's binary codec (op-codecs.ts): requests and replies round-trip, and any bytes —
 // random, truncated, flipped — decode or fail with SB_MALFORMED_REQUEST, never another exception.
@@ -67,33 +67,34 @@ const queryOptions = fc.record({
 const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb })
 const queryRows = fc.record({ rows: bytes, scanned: count })
 const nothing = fc.constant({})
-const u16 = fc.integer({ min: 0, max: 0xffff })
+const nodeIdArb = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n))
+const shardArb = fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s))
 const storedHint = fc.record({ id: bytes, value: bytes })
-const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: u16, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
+const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
 
 const ARBS: Arbs = {
-  PING: { req: fc.record({ shard: u32 }), rep: fc.record({ worker: count, shards: fc.array(u32, { maxLength: 5 }) }) },
+  PING: { req: fc.record({ shard: shardArb }), rep: fc.record({ worker: count, shards: fc.array(shardArb, { maxLength: 5 }) }) },
   AUTOCOMMIT: {
-    req: fc.record({ shard: u32, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: hlcArb, xid: xidOpt }).map(defined),
+    req: fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: hlcArb, xid: xidOpt }).map(defined),
     rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
   },
-  BEGIN: { req: fc.record({ shard: u32, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: hlcArb, xid: xidOpt }).map(defined), rep: fc.record({ xid: xidArb }) },
-  GET: { req: fc.record({ shard: u32, tableId: u32, pk: tuple, xid: xidOpt }).map(defined), rep: fc.record({ row: fc.option(bytes, { nil: null }) }) },
+  BEGIN: { req: fc.record({ shard: shardArb, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: hlcArb, xid: xidOpt }).map(defined), rep: fc.record({ xid: xidArb }) },
+  GET: { req: fc.record({ shard: shardArb, tableId: u32, pk: tuple, xid: xidOpt }).map(defined), rep: fc.record({ row: fc.option(bytes, { nil: null }) }) },
   SCAN: {
-    req: fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
+    req: fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
     rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, row: bytes }), { maxLength: 4 }) })
   },
-  WRITE: { req: fc.record({ shard: u32, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
-  COMMIT: { req: fc.record({ shard: u32, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
-  ROLLBACK: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
-  PREPARE: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
-  COMMIT_PREPARED: { req: fc.record({ shard: u32, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
-  ABORT_PREPARED: { req: fc.record({ shard: u32, xid: xidArb }), rep: nothing },
-  LIST_LIMBO: { req: fc.record({ shard: u32 }), rep: fc.record({ limbo: fc.array(fc.record({ xid: xidArb, rows: count }), { maxLength: 4 }) }) },
+  WRITE: { req: fc.record({ shard: shardArb, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
+  COMMIT: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
+  ROLLBACK: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
+  PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
+  COMMIT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
+  ABORT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
+  LIST_LIMBO: { req: fc.record({ shard: shardArb }), rep: fc.record({ limbo: fc.array(fc.record({ xid: xidArb, rows: count }), { maxLength: 4 }) }) },
   READ_COMMIT_LOG: {
-    req: fc.record({ shard: u32, fromLsn: u64, limit: limitArb }),
+    req: fc.record({ shard: shardArb, fromLsn: u64, limit: limitArb }),
     rep: fc.record({
       entries: fc.array(fc.record({
         lsn: u64,
@@ -105,7 +106,7 @@ const ARBS: Arbs = {
   },
   SWEEP: {
     req: fc.record({
-      shard: u32,
+      shard: shardArb,
       horizonHlc: hlcArb,
       purgeTombstonesOf: fc.array(u32, { maxLength: 4 }),
       commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(hlcArb, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined })
@@ -124,13 +125,13 @@ const ARBS: Arbs = {
       durationMs: fc.double({ min: 0, max: 1e9, noNaN: true })
     })
   },
-  STATS: { req: fc.record({ shard: u32 }), rep: fc.record({ shard: u32, lastLsn: u64, hlcHighWater: hlcArb, openTxns: count, limbo: count }) },
+  STATS: { req: fc.record({ shard: shardArb }), rep: fc.record({ shard: shardArb, lastLsn: u64, hlcHighWater: hlcArb, openTxns: count, limbo: count }) },
   QUERY: {
-    req: fc.tuple(fc.record({ shard: u32, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
+    req: fc.tuple(fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
     rep: queryRows
   },
   JOIN_QUERY: {
-    req: fc.tuple(fc.record({ shard: u32, xid: xidOpt }).map(defined), queryOptions, fc.record({
+    req: fc.tuple(fc.record({ shard: shardArb, xid: xidOpt }).map(defined), queryOptions, fc.record({
       sides: fc.array(fc.record({ tableId: u32, options: scanOptions, filter: bytes }), { maxLength: 3 }),
       steps: fc.array(fc.record({
         kind: fc.constantFrom('inner', 'left', 'cross'),
@@ -144,7 +145,7 @@ const ARBS: Arbs = {
   },
   REPLICA_APPLY: {
     req: fc.record({
-      shard: u32,
+      shard: shardArb,
       writes: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 }),
       commitHlc: hlcArb,
       xid: xidOpt
@@ -152,27 +153,27 @@ const ARBS: Arbs = {
     rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, applied: fc.array(fc.constantFrom('newer', 'same', 'older'), { maxLength: 4 }) })
   },
   REPLICA_READ: {
-    req: fc.record({ shard: u32, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
+    req: fc.record({ shard: shardArb, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
     rep: fc.record({ versions: fc.array(fc.option(fc.record({ versionId, row: fc.option(bytes, { nil: null }) }), { nil: null }), { maxLength: 4 }) })
   },
   HINT_ADD: {
     req: fc.record({
-      shard: u32,
-      hints: fc.array(fc.record({ target: u16, shard: u32, tableId: u32, key: bytes, xid: xidArb, versionId, row: fc.option(bytes, { nil: null }), createdAtMs: fc.maxSafeNat() }), { maxLength: 3 })
+      shard: shardArb,
+      hints: fc.array(fc.record({ target: nodeIdArb, shard: shardArb, tableId: u32, key: bytes, xid: xidArb, versionId, row: fc.option(bytes, { nil: null }), createdAtMs: fc.maxSafeNat() }), { maxLength: 3 })
     }),
     rep: hintOpReply
   },
   HINT_LIST: {
-    req: fc.record({ shard: u32, target: u16, limit: fc.maxSafeNat(), maxBytes: fc.maxSafeNat(), atLeastOne: fc.boolean() }),
+    req: fc.record({ shard: shardArb, target: nodeIdArb, limit: fc.maxSafeNat(), maxBytes: fc.maxSafeNat(), atLeastOne: fc.boolean() }),
     rep: fc.record({ hints: fc.array(storedHint, { maxLength: 3 }) })
   },
-  HINT_REMOVE: { req: fc.record({ shard: u32, ids: fc.array(bytes, { maxLength: 3 }) }), rep: hintOpReply },
-  HINT_EXPIRE: { req: fc.record({ shard: u32, nowMs: fc.maxSafeNat(), maxAgeMs: fc.maxSafeNat() }), rep: hintOpReply },
-  HINT_DROP: { req: fc.record({ shard: u32, target: u16, corruptOnly: fc.boolean() }), rep: hintOpReply },
-  HINT_STATS: { req: fc.record({ shard: u32 }), rep: hintOpReply },
-  HINT_IMPORT: { req: fc.record({ shard: u32, entries: fc.array(storedHint, { maxLength: 3 }) }), rep: hintOpReply },
+  HINT_REMOVE: { req: fc.record({ shard: shardArb, ids: fc.array(bytes, { maxLength: 3 }) }), rep: hintOpReply },
+  HINT_EXPIRE: { req: fc.record({ shard: shardArb, nowMs: fc.maxSafeNat(), maxAgeMs: fc.maxSafeNat() }), rep: hintOpReply },
+  HINT_DROP: { req: fc.record({ shard: shardArb, target: nodeIdArb, corruptOnly: fc.boolean() }), rep: hintOpReply },
+  HINT_STATS: { req: fc.record({ shard: shardArb }), rep: hintOpReply },
+  HINT_IMPORT: { req: fc.record({ shard: shardArb, entries: fc.array(storedHint, { maxLength: 3 }) }), rep: hintOpReply },
   HINT_LEGACY_READ: {
-    req: fc.record({ shard: u32, after: fc.option(bytes, { nil: null }), maxBytes: fc.maxSafeNat() }),
+    req: fc.record({ shard: shardArb, after: fc.option(bytes, { nil: null }), maxBytes: fc.maxSafeNat() }),
     rep: fc.record({ entries: fc.array(storedHint, { maxLength: 3 }), done: fc.boolean() })
   }
 }
@@ -244,21 +245,31 @@ describe('shard op codecs', () => {
 
   it('refuses trailing bytes and a count the bytes cannot hold', () => {
     const get = codecOf('GET')
-    const b = get.encodeRequest({ shard: 1, tableId: 2, pk: [1n] })
+    const b = get.encodeRequest({ shard: asShardId(1), tableId: 2, pk: [1n] })
     expect(() => get.decodeRequest(Uint8Array.of(...b, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
     // LIST_LIMBO reply: a varint count of 2^40 entries in a 6-byte payload
     expect(() => codecOf('LIST_LIMBO').decodeReply(Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x20))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
   })
 
+  it('refuses a shard id at or above MAX_SHARDS as malformed (the decoder brands what it checked)', () => {
+    const ping = codecOf('PING')
+    expect(ping.decodeRequest(Uint8Array.of(0, 0, 0x0f, 0xff))).toEqual({ shard: MAX_SHARDS - 1 })
+    expect(() => ping.decodeRequest(Uint8Array.of(0, 0, 0x10, 0x00))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('shard id 4096') }))
+    // HINT_DROP: shard u32 | target u16 | bool — node id 0 is reserved, so malformed too.
+    expect(codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 2, 0))).toEqual({ shard: 1, target: 2, corruptOnly: false })
+    expect(() => codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('node id 0') }))
+    expect(() => codecOf('STATS').decodeReply(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
+  })
+
   it('refuses a key that is not canonical tuple encoding and an insert without a row', () => {
     const get = codecOf('GET')
-    const b = get.encodeRequest({ shard: 1, tableId: 2, pk: [1n] })
+    const b = get.encodeRequest({ shard: asShardId(1), tableId: 2, pk: [1n] })
     // shard u32 | tableId u32 | pk length | pk …: replace the pk's tag with an unknown one
     const bad = b.slice()
     bad[9] = 0xee
     expect(() => get.decodeRequest(bad)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
     const write = codecOf('WRITE')
-    const ok = write.encodeRequest({ shard: 0, xid: asXid(1n), writes: [{ op: 'put', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: null }] })
+    const ok = write.encodeRequest({ shard: asShardId(0), xid: asXid(1n), writes: [{ op: 'put', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: null }] })
     const asInsert = ok.slice()
     asInsert[13] = 0 // the op byte after shard u32, xid u64, count: put → insert, still with no row
     expect(() => write.decodeRequest(asInsert)).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('insert without a row') }))

@@ -14,6 +14,7 @@ import { shardOfRow } from '../../../src/plan/table-types'
 import { parseOne } from '../../../src/sql/parser'
 import { decodeRow } from '../../../src/types/row-codec'
 import { SqlUuid, type SqlValue } from '../../../src/types/values'
+import type { ShardId } from '../../../src/core/ids'
 
 // INSERT with column defaults: each row program computes the omitted / DEFAULT columns, so a
 // gen_uuidv8_hlc() primary key is a new id per row and the row goes to the shard of that id.
@@ -34,9 +35,9 @@ function envWith (ddl: string): ExecEnv {
   } as unknown as ExecEnv
 }
 
-function rowsOf (env: ExecEnv, sql: string): Array<{ shard: number, row: SqlValue[] }> {
+function rowsOf (env: ExecEnv, sql: string): Array<{ shard: ShardId, row: SqlValue[] }> {
   const p = planInsert(env, parseOne(sql) as InsertStatement, [])
-  const out: Array<{ shard: number, row: SqlValue[] }> = []
+  const out: Array<{ shard: ShardId, row: SqlValue[] }> = []
   for (const [shard, writes] of insertWrites(env, p, [])) {
     for (const w of writes) if (w.op === 'insert') out.push({ shard, row: decodeRow(p.shape.types, w.row) })
   }

@@ -8,7 +8,7 @@ import { decodeTipEntry, decodeTipGroup, encodeTipEntry, encodeTipGroup, findInT
 import { HLC_ZERO, hlcCounter, hlcMs, hlcTs } from '../../../src/storage/types'
 import { decodeVersion, encodeVersion, type RecordVersion } from '../../../src/storage/versions'
 import { makeXid, XID_BLOCK, XidAllocator, xidCounter, xidNodeId } from '../../../src/storage/xid'
-import { asHlcTs, asXid } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, asXid } from '../../../src/core/ids'
 
 // Every decoder of bytes read from disk (or a peer) must turn garbage into SB_STORAGE_CORRUPT,
 // never into a crash or a wrong value.
@@ -145,7 +145,7 @@ describe('xid allocator', () => {
     let alloc = await XidAllocator.open(kv, 42)
     const first = alloc.next()
     expect(xidNodeId(first)).toBe(42)
-    expect(first).toBe(makeXid(42, 1n))
+    expect(first).toBe(makeXid(asNodeId(42), 1n))
     let op = alloc.reservation()!
     expect(op).toBeDefined()
     await kv.batch([op], { sync: true })

@@ -13,7 +13,7 @@ import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../s
 import { hlcTs, type Durability, type HlcTs, type Xid } from '../../../src/storage/types'
 import { decodeVersion } from '../../../src/storage/versions'
 import { makeXid, xidCounter, xidNodeId } from '../../../src/storage/xid'
-import { asXid } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid } from '../../../src/core/ids'
 
 /** Opens KV handles on one underlying store (directory); a handle may be closed and reopened. */
 export interface KvSource {
@@ -25,7 +25,7 @@ export type KvSourceFactory = () => Promise<KvSource>
 
 const T = 1 // table id
 const T2 = 2
-const NODE = 7
+const NODE = asNodeId(7)
 const BASE = 1_767_225_600_000
 const H = (n: number): HlcTs => hlcTs(BASE + n)
 
@@ -81,7 +81,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
     let source: KvSource
     let kv: CountingKv
     let engine: ShardEngine
-    const opts: ShardEngineOptions = { shardId: 3, nodeId: NODE, durability: 'none', clock: new ManualClock() }
+    const opts: ShardEngineOptions = { shardId: asShardId(3), nodeId: NODE, durability: 'none', clock: new ManualClock() }
 
     async function open (o: Partial<ShardEngineOptions> = {}): Promise<ShardEngine> {
       kv = new CountingKv(await source.open())
@@ -605,7 +605,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       })
 
       it('an explicit (replicated) xid is kept and cannot be reused here', async () => {
-        const xid = makeXid(9, 42n)
+        const xid = makeXid(asNodeId(9), 42n)
         const t = await engine.begin({ startHlc: H(1), xid })
         expect(t.xid).toBe(xid)
         await expect(engine.begin({ startHlc: H(1), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
@@ -613,7 +613,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         await t.commit(H(2))
         expect((await engine.readCommitLog(1n))[0]!.xid).toBe(xid)
         await expect(engine.begin({ startHlc: H(3), xid })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
-        const x2 = makeXid(9, 43n)
+        const x2 = makeXid(asNodeId(9), 43n)
         const r = await engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [2n], row: enc('p'), versionId: vid() }], commitHlc: H(4), xid: x2 })
         expect(r.xid).toBe(x2)
         expect((await engine.tipState(x2)).state).toBe('committed')
@@ -690,7 +690,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         const v = await engine.getVersioned(table, pk)
         return v === undefined ? undefined : [idOf(v.versionId), v.row === null ? null : dec(v.row)!]
       }
-      const remote = (counter: bigint): Xid => makeXid(9, counter) // an xid of a coordinator, node 9
+      const remote = (counter: bigint): Xid => makeXid(asNodeId(9), counter) // an xid of a coordinator, node 9
 
       it('a higher version wins, a lower one is ignored, the same one is an idempotent no-op', async () => {
         const a = await lww([1n], 'v10', 10, H(1))
@@ -1170,7 +1170,7 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       it('a store of another shard is refused; bad arguments are coded errors', async () => {
         await engine.close()
         kv = new CountingKv(await source.open())
-        await expect(ShardEngine.open(kv, { ...opts, shardId: 4 })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+        await expect(ShardEngine.open(kv, { ...opts, shardId: asShardId(4) })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
         engine = await ShardEngine.open(kv, opts)
         await expect(engine.autocommit({ writes: [{ op: 'insert', tableId: T, pk: [1n], row: enc('x'), versionId: new Uint8Array(3) }], commitHlc: H(1) }))
           .rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
