@@ -45,6 +45,13 @@ export interface CatalogState {
   version: number
   nextTableId: number
   tables: TableInfo[]
+  /**
+   * The version of the last DDL that changed where or how a table's rows are kept (a change
+   * needing an empty table, catalog/change-checks.ts); absent: none yet (0). A replica refuses a
+   * write from a node whose catalog is older than its own floor: that node would place rows by
+   * the old layout (issue 13, the write fence of exec/ddl-needs-empty.ts).
+   */
+  layoutFloor?: number
 }
 
 /** A column whose DEFAULT expression is being checked. */
@@ -117,6 +124,7 @@ export class Catalog {
   }
 
   get version (): number { return this.state.version }
+  get layoutFloor (): number { return this.state.layoutFloor ?? 0 }
   get tables (): readonly TableInfo[] { return this.state.tables }
   table (name: string): TableInfo | undefined { return this.byName.get(name) }
   tableById (id: number): TableInfo | undefined { return this.state.tables.find(t => t.id === id) }
@@ -212,7 +220,9 @@ export class Catalog {
     const version = this.state.version + 1
     const table: TableInfo = { ...t, replication, version }
     warnings.push(...colocationWarnings(table))
-    return { catalog: this.replace(t, table, version), table, warnings }
+    const relayout = changeChecks(t.replication, replication, t.primaryKey).needsEmptyTable.length > 0
+    const next = this.replace(t, table, version)
+    return { catalog: relayout ? new Catalog({ ...next.state, layoutFloor: version }) : next, table, warnings }
   }
 
   dropTable (s: DropTableStatement): DdlResult {
@@ -235,7 +245,8 @@ export class Catalog {
 
   static fromJSON (json: unknown): Catalog {
     const s = json as CatalogState
-    if (typeof s !== 'object' || s === null || !Number.isInteger(s.version) || !Number.isInteger(s.nextTableId) || !Array.isArray(s.tables)) {
+    if (typeof s !== 'object' || s === null || !Number.isInteger(s.version) || !Number.isInteger(s.nextTableId) || !Array.isArray(s.tables) ||
+      (s.layoutFloor !== undefined && !Number.isInteger(s.layoutFloor))) {
       throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
     }
     const tables = s.tables.map(t => {

@@ -3,54 +3,64 @@
 // versions the new mode cannot read), new partition key columns (the rows would stay on the
 // shards the old key chose) and a raised replication_factor (a new, empty replica would count
 // toward read quorums). Until a step moving, re-versioning or filling rows exists, such a change
-// is refused on a table that holds rows — before the DDL reaches the catalog, so nothing changes.
-// "Holds rows" is asked of the whole cluster through the normal read path (SELECT … LIMIT 1 over
-// every shard), not of this node's shards; a leaderless table is asked of every replica of every
-// shard (one may hold a row the others missed, W < N), and a replica that is down makes the change
-// fail (SB_QUORUM_NOT_ACHIEVED) rather than pass unproven. Limit, said plainly: the check is not
-// under the DDL's lock (a row inserted between the check and the catalog change is still possible).
+// is refused on a table that holds rows, and "holds no row" must stay true until the catalog has
+// changed. So the change runs under a write fence (storage/table-fence.ts, node/table-fences.ts):
+//   1. fence the table on every replica of every shard — from then on each refuses the table's
+//      writes (SB_TABLE_ALTERING), and the probe that answers the fence runs behind every write
+//      queued before it; a replica that is down or does not answer fails the change
+//      (SB_QUORUM_NOT_ACHIEVED) rather than letting it pass unproven;
+//   2. any replica holding a row (committed, or of a prepared transaction) → release the fences,
+//      refuse the change (SB_FEATURE_NOT_SUPPORTED), nothing changed;
+//   3. run the DDL; tell every replica's node how it ended: installed at catalog version V (each
+//      node keeps its fence until its own catalog reaches V — until then it would place rows by
+//      the old layout), or failed with an outcome we cannot know (each node keeps it until its
+//      catalog has caught up with what gossip shows). A writer whose catalog predates V is
+//      refused by the replicas meanwhile (Catalog.layoutFloor, SB_CATALOG_STALE).
+// A transaction that wrote the table before the fence cannot commit while it holds
+// (SB_TABLE_ALTERING at COMMIT): the DDL wins, as a lock would make it wait in PostgreSQL.
 import { ScratchBirdError } from '../core/errors'
-import { shardIds } from '../core/ids'
-import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
 import type { AlterTableStatement } from '../sql/ast'
-import { ident } from '../sql/format'
-import { parse } from '../sql/parser'
 import { posDetails } from '../plan/compile-expr'
 import { ddlContext } from '../plan/column-default'
+import { formatUuid } from '../core/uuid'
 import type { ExecEnv } from './env'
-import { executeSelect } from './select-exec'
-import { planSelect } from '../plan/select-plan'
+import type { StatementResult } from './result'
 
-/**
- * Whether the table holds a row anywhere. A table whose scans may read any one replica (the mode
- * table's scanAnyReplica: leaderless) asks every replica of every shard, since one replica may
- * hold a row the others missed; any other table is asked through the normal read path.
- */
-async function holdsRows (env: ExecEnv, info: TableInfo, name: string): Promise<boolean> {
-  if (REPLICATION_MODE_RULES[info.replication.replication_mode].scanAnyReplica && env.quorum !== undefined) {
-    for (const shard of shardIds(env.shards)) if (await env.quorum.holdsRows(info, shard)) return true
-    return false
-  }
-  const probe = parse(`SELECT 1 FROM ${ident(name)} LIMIT 1`)[0]
-  if (probe?.kind !== 'select') throw new Error('ScratchBird assertion: probe is not a SELECT')
-  return (await executeSelect(env, planSelect(env, probe, []), [], null)).length > 0
-}
-
-export async function refuseOnPopulatedTable (env: ExecEnv, s: AlterTableStatement): Promise<void> {
-  if (s.action.kind !== 'set_options') return
+/** Why the change `s` needs `s.table` to be empty; empty when it does not (or the DDL will refuse it anyway). */
+function emptyTableReasons (env: ExecEnv, s: AlterTableStatement): { info: TableInfo, reasons: string[] } | null {
+  if (s.action.kind !== 'set_options') return null
   const catalog = env.catalog()
   const info = catalog.table(s.table)
-  if (info === undefined) return
+  if (info === undefined) return null
   // The change as this node's catalog would make it. A statement the catalog refuses (unknown
   // table, bad value, N above the live nodes) is left to the DDL itself to report.
   let next: TableInfo | null
-  try { next = catalog.alterTable(s, ddlContext(env.liveNodes(), env.tableDefaults)).table } catch { return }
-  if (next === null) return
+  try { next = catalog.alterTable(s, ddlContext(env.liveNodes(), env.tableDefaults)).table } catch { return null }
+  if (next === null) return null
   const reasons = changeChecks(info.replication, next.replication, info.primaryKey).needsEmptyTable
-  if (reasons.length === 0) return
-  if (!await holdsRows(env, info, s.table)) return
-  throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
-    { ...posDetails(s.pos), table: s.table })
+  return reasons.length === 0 ? null : { info, reasons }
+}
+
+/** Runs `run` (the ALTER TABLE itself) under a write fence when the change needs an empty table. */
+export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run: () => Promise<StatementResult>): Promise<StatementResult> {
+  const need = emptyTableReasons(env, s)
+  if (need === null) return await run()
+  const { info, reasons } = need
+  const token = formatUuid(env.uuidV7.generate())
+  if (await env.fences.fence(info, token)) {
+    await env.fences.release(info, token, { kind: 'now' })
+    throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
+      { ...posDetails(s.pos), table: s.table })
+  }
+  let result: StatementResult
+  try {
+    result = await run()
+  } catch (e) {
+    await env.fences.release(info, token, { kind: 'unknown' })
+    throw e
+  }
+  await env.fences.release(info, token, { kind: 'after', version: env.catalog().version })
+  return result
 }

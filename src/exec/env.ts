@@ -8,12 +8,14 @@ import type { Clock } from '../core/clock'
 import type { Hlc } from '../core/hlc'
 import type { UuidV7Generator } from '../core/uuid'
 import type { TwoPhaseIo } from '../cluster/twopc'
+import type { FenceRelease } from '../cluster/table-fences'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../shard/protocol/ops'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
+import type { CatalogPins } from './catalog-pins'
 import type { StatementReport } from '../core/statement-report'
 import type { NodeId, ShardId } from '../core/ids'
 
@@ -52,12 +54,28 @@ export interface QuorumIo {
   read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
   replicas (shard: ShardId, n: number): number[]
+}
+
+/**
+ * Write fences of a DDL that needs an empty table (node/table-fences.ts; the shard side:
+ * storage/table-fence.ts): while fenced, a table's writes are refused on every replica, so "no
+ * replica holds a row" stays true until the catalog has changed.
+ */
+export interface TableFenceIo {
   /**
-   * Whether any of the table's N replicas of `shard` holds a visible row — every replica asked,
-   * since one may hold a row the others missed (W < N); SB_QUORUM_NOT_ACHIEVED when one cannot
-   * answer (a change that needs an empty table cannot be proven safe then).
+   * Fences `table` on every replica of every shard under `token` and answers whether any replica
+   * holds a row (committed, or of a prepared transaction). SB_QUORUM_NOT_ACHIEVED when a replica
+   * is down or cannot be fenced; what was fenced is then released.
    */
-  holdsRows (table: TableInfo, shard: ShardId): Promise<boolean>
+  fence (table: TableInfo, token: string): Promise<boolean>
+  /** Tells every replica's node how the DDL ended; each lifts its fence by the rules of cluster/table-fences.ts. Never throws. */
+  release (table: TableInfo, token: string, how: FenceRelease): Promise<void>
+}
+
+/** DDL write fences (every node has them, alone or in a cluster) and the catalog versions running writes were planned with. */
+export interface FencePort {
+  readonly fences: TableFenceIo
+  readonly catalogPins: CatalogPins
 }
 
 /** One shard's writes of a transaction, for the replicas of that shard under (N, W). */
@@ -137,4 +155,4 @@ export interface StatementLogPort {
 }
 
 /** Everything the executor needs, built by the node's wiring module. */
-export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & StatementLogPort
+export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort

@@ -11,7 +11,7 @@ import { formatStatement } from '../sql/format'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
-import { refuseOnPopulatedTable } from './ddl-needs-empty'
+import { alterUnderFence } from './ddl-needs-empty'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
@@ -101,18 +101,25 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
-      const plan = planInsert(env, s, params)
-      const writes = insertWrites(env, plan, params)
-      return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
+      const unpin = env.catalogPins.pin(env.catalog().version)
+      try {
+        const plan = planInsert(env, s, params)
+        const writes = insertWrites(env, plan, params)
+        return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
+      } finally { unpin() }
     }
     case 'update': case 'delete': {
-      const plan = planModify(env, s, params)
-      const access = tableAccess(env, plan.shape.info)
-      return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
+      const unpin = env.catalogPins.pin(env.catalog().version)
+      try {
+        const plan = planModify(env, s, params)
+        const access = tableAccess(env, plan.shape.info)
+        return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
+      } finally { unpin() }
     }
-    case 'create_table': case 'alter_table': case 'drop_table':
-      if (s.kind === 'alter_table') await refuseOnPopulatedTable(env, s)
-      return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    case 'create_table': case 'alter_table': case 'drop_table': {
+      const run = async (): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+      return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
+    }
     case 'explain': return explain(env, s.statement, params)
     case 'show': return show(env, s.target, s.pos)
     case 'deliver_hints': {

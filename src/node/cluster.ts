@@ -17,7 +17,7 @@ import { isScratchBirdError, ScratchBirdError, describe, messageOf } from '../co
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
-import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery } from '../net/rpc/payloads'
+import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery, TableFenceRequest } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
 import { nodeIdLabel, type NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
@@ -48,6 +48,8 @@ const SHARD_CALL_TIMEOUT_MS = 50_000
 /** Catalog pushes, fetches and forwarded DDL. */
 const CATALOG_CALL_TIMEOUT_MS = 10_000
 const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table'])
+/** Shard ops that place rows a peer chose the shard of (checked against the layout floor). */
+const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'REPLICA_APPLY'])
 
 type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
 
@@ -70,6 +72,8 @@ export interface ClusterDeps {
   readonly onFatal: (reason: string) => void
   /** Start HLC of this node's oldest open snapshot transaction (gossiped: DESIGN §6). */
   readonly oldestSnapshot: () => HlcTs | undefined
+  /** The catalog version this node places rows by (exec/catalog-pins.ts): sent with its shard writes. */
+  readonly placingVersion: () => number
   /** The cluster layout recorded in the data directory: gossip refuses peers announcing another. */
   readonly layout: ClusterLayout
   /** Gossip timing and the wall clock compared with peers'. */
@@ -276,18 +280,33 @@ export class ClusterShell implements ShardRouting {
   }
 
   async forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
-    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, payload }, { timeoutMs })
+    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, catalogVersion: this.d.placingVersion(), payload }, { timeoutMs })
     return reply.payload
   }
 
   private async onShardQuery (q: ShardQuery): Promise<{ payload: Uint8Array }> {
     const { op, shard } = q
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
+    if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)
     // Served here whatever this node's own view says: the sender routed by the same placement,
     // and re-forwarding could bounce a request between two nodes with different views.
     let payload = q.payload
     if (op === 'REPLICA_APPLY') payload = this.observeReplicaApply(payload)
     return { payload: await this.d.workers.requestRaw(op, shard, payload) }
+  }
+
+  /**
+   * A write placed by a peer whose catalog predates the last re-layout of a table (Catalog
+   * layoutFloor) may put rows where the new layout does not look: refused, changing nothing, so
+   * its client retries once that peer caught up (catalog-sync fetches on the next gossip round).
+   * Cluster-wide rather than per table on purpose: it costs a retry only around a layout change.
+   */
+  private refuseStalePlacement (q: ShardQuery): void {
+    const floor = this.d.catalog().layoutFloor
+    if (q.catalogVersion >= floor) return
+    throw new ScratchBirdError('SB_CATALOG_STALE',
+      `a ${q.op} for shard ${q.shard} was placed by catalog version ${q.catalogVersion}, older than version ${floor} which changed a table's layout; retry when the sending node has caught up`,
+      { shard: q.shard, sender_catalog_version: q.catalogVersion, layout_floor: floor })
   }
 
   /**
@@ -441,6 +460,18 @@ export class ClusterShell implements ShardRouting {
   /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
   replicasOf (shard: ShardId, n: number): NodeId[] {
     return this.prefs[shard]!.slice(0, n)
+  }
+
+  /** A TABLE_FENCE RPC to a peer (node/table-fences.ts). */
+  async callFence (to: NodeId, req: TableFenceRequest, timeoutMs: number): Promise<{ rows: boolean }> {
+    return await this.d.rpc.call(this.addressOf(to), 'TABLE_FENCE', req, { timeoutMs })
+  }
+
+  /** The highest catalog version gossip shows a live member holding, ours included. */
+  newestCatalogSeen (): number {
+    let v = this.d.catalog().version
+    for (const m of this.view().values()) if (isAlive(m.state) && m.catalogVersion > v) v = m.catalogVersion
+    return v
   }
 
   /** Is `id` alive in this node's gossip view (self always; a member never heard of counts as alive)? */

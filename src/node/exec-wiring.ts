@@ -9,12 +9,13 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport } from '../exec/env'
+import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
+import type { CatalogPins } from '../exec/catalog-pins'
 import { shardTwoPhaseIo } from './twopc-io'
 import { asNodeId, shardIds } from '../core/ids'
 
@@ -31,6 +32,9 @@ export interface ExecParts {
   installCatalog: (c: Catalog) => void
   /** The node's open snapshot transactions (the sweeper reads it too). */
   snapshots: SnapshotRegistry
+  /** DDL write fences (node/table-fences.ts). */
+  fences: TableFenceIo
+  catalogPins: CatalogPins
   log: Logger
   /** SQL now(), UUIDv7 timestamps, statement durations. */
   clock: Clock
@@ -47,6 +51,8 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...generators(p),
     twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
     snapshots: p.snapshots,
+    fences: p.fences,
+    catalogPins: p.catalogPins,
     catalog: p.catalog,
     ...ddlPort(p),
     ...clusterView(p),
@@ -94,8 +100,7 @@ function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
       writeBatches: (b) => quorum.writeBatches(b),
       maxBatchBytes: quorum.maxBatchBytes,
       read: (t, shard, pks) => quorum.read(t, shard, pks),
-      replicas: (shard, n) => cluster.replicasOf(shard, n),
-      holdsRows: (t, shard) => quorum.holdsRows(t, shard)
+      replicas: (shard, n) => cluster.replicasOf(shard, n)
     },
     hints: {
       deliver: (n) => quorum.deliverNow(asNodeId(n)),

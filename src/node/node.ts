@@ -25,6 +25,7 @@ import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper, tombstonePurgeTables } from './sweeper'
 import { SnapshotRegistry } from '../exec/snapshots'
+import { CatalogPins } from '../exec/catalog-pins'
 import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
@@ -46,6 +47,7 @@ import { legacyHintsDir, upgradeLegacyHints } from './hint-upgrade'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
+import { TableFenceShell } from './table-fences'
 import { type ShardId, shardIds } from '../core/ids'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
@@ -110,11 +112,15 @@ export class ScratchBirdNode {
   private limboTimer: NodeJS.Timeout | null = null
   private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
+  /** DDL write fences on this node's shards (issue 13). */
+  private fences: TableFenceShell | null = null
   /** The cluster layout recorded in the data directory (checked against the configuration at start). */
   private layout: ClusterLayout | null = null
   private workerCount = 0
   /** This node's open snapshot transactions: the sweep horizon, here and (gossiped) on peers. */
   private readonly snapshots = new SnapshotRegistry()
+  /** Catalog versions this node's running writes were planned with (the DDL write fence). */
+  private readonly catalogPins = new CatalogPins()
   private readonly rpcMethods = new RpcMethods()
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
@@ -207,7 +213,7 @@ export class ScratchBirdNode {
             { name: 'hint log', start: () => this.loadHints() }
           ]
         : []),
-      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop() } },
+      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop(); this.fences?.stop() } },
       { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
       { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp) } },
       ...(clustered
@@ -325,6 +331,9 @@ export class ScratchBirdNode {
       this.cluster.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
     }
+    this.fences = this.createFences()
+    if (clustered) this.fences.register(this.rpcMethods)
+    this.fences.start()
     this.sqlApi = this.createSqlApi(hlc)
   }
 
@@ -357,6 +366,26 @@ export class ScratchBirdNode {
     this.metrics.buildInfo.set({ version: VERSION, node_id: nodeIdLabel(this.config.node.id) }, 1)
   }
 
+  private createFences (): TableFenceShell {
+    const cluster = this.cluster
+    return new TableFenceShell({
+      selfId: this.config.node.id,
+      shards: this.config.storage.shards,
+      local: this.workers!,
+      cluster: cluster === null
+        ? null
+        : {
+            replicasOf: (shard, n) => cluster.replicasOf(shard, n),
+            isAlive: (id) => cluster.isAlive(id),
+            callFence: (to, req, timeoutMs) => cluster.callFence(to, req, timeoutMs),
+            newestCatalogSeen: () => cluster.newestCatalogSeen()
+          },
+      catalogVersion: () => this.catalogPins.placing(this.catalog.version),
+      clock: this.io.clock,
+      log: this.log
+    })
+  }
+
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
   private createSqlApi (hlc: Hlc): SqlApi {
     const { config, log } = this
@@ -370,6 +399,8 @@ export class ScratchBirdNode {
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
       snapshots: this.snapshots,
+      fences: this.fences!,
+      catalogPins: this.catalogPins,
       log,
       clock: this.io.clock,
       rng: this.io.rng,
@@ -421,7 +452,8 @@ export class ScratchBirdNode {
       clock: this.io.clock,
       rng: this.io.rng,
       layout: this.layout!,
-      oldestSnapshot: () => this.snapshots.oldest()
+      oldestSnapshot: () => this.snapshots.oldest(),
+      placingVersion: () => this.catalogPins.placing(this.catalog.version)
     }, self?.address ?? config.node.listen)
   }
 

@@ -112,21 +112,6 @@ export class QuorumShell {
 
   // ---- replica requests -------------------------------------------------------------------------
 
-  /** QuorumIo.holdsRows: a one-row SCAN on each of the shard's N replicas, all of them. */
-  async holdsRows (table: TableInfo, shard: ShardId): Promise<boolean> {
-    const timeoutMs = this.d.config.replication.read_timeout_ms
-    const replicas = this.d.replicas(shard, table.replication.replication_factor)
-    const down = replicas.filter(id => !this.d.alive(id))
-    if (down.length > 0) {
-      throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED',
-        `cannot tell whether table ${table.name} holds rows: node ${down.join(', ')} (a replica of shard ${shard}) is down, and this change needs the answer of every replica`,
-        { table: table.name, shard, down, available_replicas: replicas.length - down.length, required_replicas: replicas.length })
-    }
-    const answers = await Promise.all(replicas.map(id =>
-      this.call(id, 'SCAN', { shard, tableId: table.id, options: { limit: 1 } }, timeoutMs)))
-    return answers.some(a => a.rows.length > 0)
-  }
-
   private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     if (to === this.d.selfId) return await this.d.local.request(op, req)
     const codec = codecOf(op)

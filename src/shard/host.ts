@@ -265,7 +265,12 @@ export class ShardHost {
     HINT_DROP: (r) => this.hints.handlers.HINT_DROP(r),
     HINT_STATS: (r) => this.hints.handlers.HINT_STATS(r),
     HINT_IMPORT: (r) => this.hints.handlers.HINT_IMPORT(r),
-    HINT_LEGACY_READ: (r) => this.hints.handlers.HINT_LEGACY_READ(r)
+    HINT_LEGACY_READ: (r) => this.hints.handlers.HINT_LEGACY_READ(r),
+    TABLE_FENCE: async (r) => {
+      const engine = this.engineOf(r.shard)
+      if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }
+      return { rows: false, held: engine.releaseTableFence(r.tableId, r.token) }
+    }
   }
 }
 

@@ -44,6 +44,7 @@ import {
   HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
 } from './writer'
 import { XidAllocator, type XidSource } from './xid'
+import { TableFences } from './table-fence'
 import { LIMITS } from '../core/limits'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
@@ -340,6 +341,8 @@ export class ShardEngine {
   private readonly clock: Clock
   /** Prepared transactions started here, so a decision by xid updates their objects too. */
   private readonly prepared = new Map<Xid, Txn>()
+  /** Tables a DDL fenced here (table-fence.ts): their writes and commits are refused. */
+  private readonly fences = new TableFences()
   private closed = false
 
   private constructor (kv: KvStore, opts: ShardEngineOptions, st: ShardState, recovery: RecoveryReport) {
@@ -456,6 +459,7 @@ export class ShardEngine {
       this.checkOwn(txn)
       if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
       const ops = toRowOps(writes)
+      this.fences.check(ops, 'the write')
       return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, d: { resolve, reject } }))
     } catch (e) {
       return Promise.reject(e)
@@ -468,6 +472,7 @@ export class ShardEngine {
     checkHlc('commitHlc', commitHlc)
     if (txn.state === 'prepared') return this.commitPrepared(txn.xid, commitHlc)
     if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+    this.fences.check(txn.mutations.values(), 'the commit')
     txn.state = 'committing'
     return new Promise((resolve, reject) => this.writer.enqueue({ t: 'commit', txn, commitHlc, d: { resolve, reject } }))
   }
@@ -489,6 +494,7 @@ export class ShardEngine {
     this.checkOpen()
     this.checkOwn(txn)
     if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
+    this.fences.check(txn.mutations.values(), 'the prepare')
     txn.state = 'preparing'
     await new Promise<void>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
     this.prepared.set(txn.xid, txn)
@@ -573,6 +579,7 @@ export class ShardEngine {
     this.checkOpen()
     checkHlc('commitHlc', req.commitHlc)
     const ops = toRowOps(req.writes, autocommitArena)
+    this.fences.check(ops, 'the write')
     let xid: Xid
     if (req.xid !== undefined) {
       checkXid(req.xid)
@@ -601,6 +608,39 @@ export class ShardEngine {
     const writes = req.writes.map(lwwWrite)
     const r = await this.autocommit({ writes, commitHlc: req.commitHlc, xid: req.xid })
     return { xid: r.xid, lsn: r.lsn, commitHlc: r.commitHlc, applied: r.lww ?? [] }
+  }
+
+  // ---- write fences (table-fence.ts) -----------------------------------------------------------
+
+  /**
+   * Fences `tableId` under `token`, then answers whether this replica holds a row of it: a
+   * committed row visible now, or a row of a prepared (limbo) transaction, whose decision cannot
+   * be refused. The fence is set before this returns its promise, so every write queued after
+   * it is refused; the probe runs as a writer job behind every write queued before it, so each
+   * of those has landed (or failed) when it looks.
+   */
+  async fenceTable (tableId: number, token: string): Promise<{ rows: boolean }> {
+    this.checkOpen()
+    this.fences.fence(tableId, token)
+    const rows = await new Promise<boolean>((resolve, reject) => this.writer.enqueue({
+      t: 'exclusive',
+      fn: async () => {
+        for (const l of this.tip.limbo.values()) if (l.mutations.some(m => m.tableId === tableId)) return true
+        const it = this.scan(tableId, { limit: 1 })[Symbol.asyncIterator]()
+        try {
+          return (await it.next()).done !== true
+        } finally {
+          await it.return?.() // closes the store iterator behind it
+        }
+      },
+      d: { resolve: resolve as (v: unknown) => void, reject }
+    }))
+    return { rows }
+  }
+
+  /** Releases `token`'s fence on `tableId`; false when this replica did not hold it. */
+  releaseTableFence (tableId: number, token: string): boolean {
+    return this.fences.release(tableId, token)
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -66,14 +66,14 @@ async function replicaVersion (node: number, table: string, key: string): Promis
   const shard = await shardOf(table, key)
   const codec = codecOf('REPLICA_READ')
   const payload = codec.encodeRequest({ shard, tableId: await tableId(table), pks: [[key]] })
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, payload })
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, catalogVersion: 0, payload })
   return codec.decodeReply(reply.payload).versions[0] ?? null
 }
 /** Node `node`'s commit log of `shard` (the replica's record of what it committed, with XIDs). */
 async function commitLog (node: number, shard: ShardId): Promise<CommitLogEntry[]> {
   const codec = codecOf('READ_COMMIT_LOG')
   const payload = codec.encodeRequest({ shard, fromLsn: 0n, limit: 10_000 })
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, payload })
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'READ_COMMIT_LOG', shard, catalogVersion: 0, payload })
   return codec.decodeReply(reply.payload).entries
 }
 const hex = (v: VersionedRow | null): string | null => v === null ? null : Buffer.from(v.versionId).toString('hex')
@@ -209,7 +209,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })
-    await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
+    await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })
     expect(hex(await replicaVersion(1, 'q2', 'rr'))).not.toBe(Buffer.from(versionId).toString('hex'))
     const before = await metric(1, 'scratchbird_read_repairs_total')
     // R=2 read: whichever two answer first, node 2's later answer still raises the winner and the
@@ -226,7 +226,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })
     const before = await metric(3, 'scratchbird_hlc_remote_rejections_total')
-    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
+    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
     expect(await metric(3, 'scratchbird_hlc_remote_rejections_total')).toBe(before + 1)
     expect(await replicaVersion(3, 'q2', 'future')).toBeNull()
   })
@@ -252,13 +252,33 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: second!, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('qn'), pk: ['lonely'], versionId, row: encodeRow([T.text, T.integer], ['lonely', 1n]) }] })
-    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, payload })
+    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })
     expect(await replicaVersion(first!, 'qn', 'lonely')).toBeNull()
     const r = await cluster.sql(first!, 'ALTER TABLE qn SET replication_factor = 3')
     expect(r.status, JSON.stringify(r.body)).not.toBe(200)
     expect((r.body.error as { code: string, message: string }).code).toBe('SB_FEATURE_NOT_SUPPORTED')
     expect((r.body.error as { message: string }).message).toMatch(/^table qn has rows: raising replication_factor from 2 to 3 needs an empty table/)
     expect(await rows(3, "SELECT replication_factor FROM sys_tables WHERE table_name = 'qn'")).toEqual([[2]])
+  })
+
+  it('a layout change fences every replica on every node, then refuses writes placed by a catalog older than it (issue 13 items 3/4)', async () => {
+    await ok(1, "CREATE TABLE qf (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 1, read_quorum = 1)")
+    const before = Number((await rows(2, "SELECT catalog_version FROM sys_tables WHERE table_name = 'qf'"))[0]![0])
+    // Asked on node 2: node 2 fences its own replicas and its peers' through TABLE_FENCE.
+    await ok(2, 'ALTER TABLE qf SET replication_factor = 3')
+    // Every node lifts its fence once it holds the change: writes from any coordinator go through.
+    for (const id of cluster.ids) {
+      await cluster.waitFor(async () => (await cluster.sql(id, `INSERT INTO qf VALUES ('from-${id}', ${id})`)).status === 200,
+        { what: `an INSERT on node ${id} after the fences lifted`, timeoutMs: 10_000, intervalMs: 100 })
+    }
+    expect(await rows(3, 'SELECT count(*) FROM qf')).toEqual([['3']])
+    // A peer still placing rows by the catalog before the change is refused, and nothing is written.
+    const shard = await shardOf('qf', 'stale')
+    const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 1, random: randomBytes(4).readUInt32BE(0) })
+    const payload = codecOf('REPLICA_APPLY').encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('qf'), pk: ['stale'], versionId, row: encodeRow([T.text, T.integer], ['stale', 1n]) }] })
+    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: before, payload }))
+      .rejects.toMatchObject({ code: 'SB_CATALOG_STALE' })
+    expect(await replicaVersion(3, 'qf', 'stale')).toBeNull()
   })
 
   it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest; hints survive a coordinator restart', async () => {

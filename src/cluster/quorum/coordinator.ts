@@ -56,6 +56,12 @@ export interface WriteFailureReport {
   readonly error: ScratchBirdError
 }
 
+/**
+ * Replica error codes that mean "changed nothing, and would refuse the same write again until a
+ * DDL re-laying its table out has ended" (write.ts onRefuse): not hinted unless the write succeeds.
+ */
+export const DEFINITE_REFUSALS: ReadonlySet<string> = new Set(['SB_TABLE_ALTERING', 'SB_CATALOG_STALE'])
+
 export type StatementWriteEffect =
   /** Send `batch` to replica `to` as REPLICA_APPLY; answer onAck / onFail with `reqId`. */
   | { readonly type: 'apply', readonly reqId: number, readonly to: NodeId, readonly batch: ShardWrite }
@@ -148,7 +154,7 @@ export class StatementWrite {
     if (b === undefined) return []
     if (b.sent.has(from) && !b.failed.has(from)) b.failed.set(from, why)
     const out: StatementWriteEffect[] = []
-    this.take(b, b.m.onFail(from, now), out)
+    this.take(b, DEFINITE_REFUSALS.has(why) ? b.m.onRefuse(from, now) : b.m.onFail(from, now), out)
     return this.settle(out)
   }
 

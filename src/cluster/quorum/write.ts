@@ -20,8 +20,13 @@ import type { NodeId } from '../../core/ids'
 //    replicas still outstanding can no longer reach W, the write fails now, not at the deadline.
 //  - deadline (tick(now) with now ≥ deadlineMs, or any call at or past it): if W was not reached
 //    → failed; every replica that has neither acked nor been hinted gets its hint; done.
-// Exactly one of {ack, hint} per replica; hints never count toward W. A failed write that was
-// sent has an unknown outcome: some replicas may hold it, and its hints carry it everywhere.
+//  - onRefuse (the replica refused it for good: it changed nothing and refuses the same write
+//    until a DDL re-laying the table out has ended — SB_TABLE_ALTERING, SB_CATALOG_STALE) is a
+//    no-ack that is hinted only if the write succeeds: a hint of a write every replica refused
+//    would land after the DDL, placed by the layout the DDL replaced.
+// At most one of {ack, hint} per replica (exactly one, but for refusals of a failed write);
+// hints never count toward W. A failed write that was sent has an unknown outcome (unless every
+// replica refused it): some replicas may hold it, and its hints carry it everywhere.
 //
 // The unit is an opaque batch `B` (production: one shard's REPLICA_APPLY — every row of a
 // statement or COMMIT on that shard, coordinator.ts): W acks of the batch's request are W acks of
@@ -51,7 +56,7 @@ export type WriteOutput<B = unknown> =
   /** Store durably for `to` and deliver later as an ApplyRequest (hints module). */
   | { type: 'hint', to: NodeId, batch: B }
 
-type ReplicaState = 'pending' | 'acked' | 'hinted'
+type ReplicaState = 'pending' | 'acked' | 'hinted' | 'refused'
 
 export class QuorumWrite<B> {
   readonly reqId: number
@@ -117,7 +122,10 @@ export class QuorumWrite<B> {
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'acked')
     this.ackOrder.push(from)
-    if (this.decided === null && this.ackOrder.length >= this.w) out.push(this.decide({ type: 'succeeded', acked: [...this.ackOrder] }))
+    if (this.decided === null && this.ackOrder.length >= this.w) {
+      out.push(this.decide({ type: 'succeeded', acked: [...this.ackOrder] }))
+      for (const to of this.replicas) if (this.state.get(to) === 'refused') out.push(this.hint(to))
+    }
     this.checkAllAnswered()
     return out
   }
@@ -132,6 +140,21 @@ export class QuorumWrite<B> {
       if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
     }
     out.push(hint)
+    this.checkAllAnswered()
+    return out
+  }
+
+  /** The replica refused the write for good (see the top): no ack; hinted only if the write succeeds. */
+  onRefuse (from: NodeId, now: number): Array<WriteOutput<B>> {
+    const out = this.tick(now)
+    if (this.over || this.state.get(from) !== 'pending') return out
+    this.state.set(from, 'refused')
+    if (this.decided === null) {
+      const possible = this.ackOrder.length + this.count('pending')
+      if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
+    } else if (this.decided.type === 'succeeded') {
+      out.push(this.hint(from))
+    }
     this.checkAllAnswered()
     return out
   }
@@ -162,7 +185,7 @@ export class QuorumWrite<B> {
     return n
   }
 
-  /** Every replica acked or hinted: the outcome is decided by now (W ≤ N), nothing left to wait for. */
+  /** Every replica acked, hinted or refused: the outcome is decided by now (W ≤ N), nothing left to wait for. */
   private checkAllAnswered (): void {
     if (this.count('pending') > 0) return
     assert(this.decided !== null, 'quorum write: all replicas answered but no outcome')

@@ -15,6 +15,7 @@ const ROWS = [
   [0x20, 'CATALOG_FETCH', 'ask for the catalog (or the changes since a catalog version)'],
   [0x21, 'CATALOG_APPLY', 'apply a catalog change at a given catalog version (idempotent by version)'],
   [0x22, 'CATALOG_DDL', 'run a DDL statement on the catalog coordinator (the lowest live node id), which then pushes the new catalog to every live node'],
+  [0x23, 'TABLE_FENCE', 'fence a table against writes on the receiver\'s replicas of some shards and say whether they hold a row of it, or release such a fence (a DDL that needs an empty table)'],
   [0x30, 'SHARD_QUERY', 'per-shard work forwarded to a node holding a replica of that shard']
 ] as const satisfies ReadonlyArray<readonly [number, string, string]>
 

@@ -3,6 +3,7 @@ import { type Codec, type CodecReader, type CodecWriter, versioned } from '../..
 import { ScratchBirdError } from '../../core/errors'
 import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
+import type { FenceRelease } from '../../cluster/table-fences'
 import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import type { ShardId } from '../../core/ids'
@@ -18,11 +19,21 @@ import type { ShardId } from '../../core/ids'
 //   CATALOG_*       the catalog travels as its JSON document (Catalog.toJSON, checked by
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
-//   SHARD_QUERY     op u8 | shard u32 | the shard op's own binary payload (shard/protocol), whose
+//   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
 //                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
 
-export interface ShardQuery { op: ShardOpName, shard: ShardId, payload: Uint8Array }
+/** catalogVersion: the sender's catalog version, so a replica can refuse a write placed by a
+ *  catalog older than its tables' layout (Catalog.layoutFloor, issue 13). */
+export interface ShardQuery { op: ShardOpName, shard: ShardId, catalogVersion: number, payload: Uint8Array }
 export interface CatalogDoc { catalog: unknown }
+/** A DDL's write fence (node/table-fences.ts): set on `shards` of the receiver, or released by how the DDL ended. */
+export interface TableFenceRequest {
+  action: 'fence' | 'release'
+  tableId: number
+  token: string
+  shards: ShardId[]
+  release?: FenceRelease
+}
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
@@ -35,6 +46,7 @@ export interface RpcRequests {
   CATALOG_APPLY: CatalogDoc
   CATALOG_DDL: { sql: string }
   SHARD_QUERY: ShardQuery
+  TABLE_FENCE: TableFenceRequest
 }
 
 export interface RpcReplies {
@@ -45,6 +57,7 @@ export interface RpcReplies {
   CATALOG_APPLY: { version: number }
   CATALOG_DDL: DdlReply
   SHARD_QUERY: { payload: Uint8Array }
+  TABLE_FENCE: { rows: boolean }
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -77,6 +90,7 @@ function readDoc (r: CodecReader): unknown {
 const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, (w, q) => {
   w.u8(SHARD_OPS[q.op].code)
   w.u32(q.shard)
+  w.uint(q.catalogVersion)
   w.bytes(q.payload)
 }, r => {
   const code = r.u8()
@@ -85,11 +99,36 @@ const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODE
   // The hint log is this node's own: a peer may neither read nor change it.
   if (isLocalOnly(op)) throw r.malformed(`shard op ${op} is not served to peers`)
   const shard = r.shard()
-  return { op, shard, payload: r.bytes(r.left) }
+  const catalogVersion = r.uint()
+  return { op, shard, catalogVersion, payload: r.bytes(r.left) }
 })
 
 const shardQueryReply: Codec<{ payload: Uint8Array }> = versioned('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail,
   (w, v) => w.bytes(v.payload), r => ({ payload: r.bytes(r.left) }))
+
+// TABLE_FENCE: action u8 (0 fence, 1 release now, 2 release after catalog version, 3 release,
+// outcome unknown) | tableId u32 | token str | shards (count, u32 each) | [2: version varint]
+const FENCE_ACTIONS = ['fence', 'now', 'after', 'unknown'] as const
+const MAX_FENCE_TOKEN = 128
+
+const tableFenceRequest: Codec<TableFenceRequest> = v1('TABLE_FENCE', (w, v) => {
+  const a = v.action === 'fence' ? 0 : FENCE_ACTIONS.indexOf((v.release ?? { kind: 'unknown' }).kind)
+  w.u8(a)
+  w.u32(v.tableId)
+  w.str(v.token)
+  w.array(v.shards, s => w.u32(s))
+  if (v.action === 'release' && v.release?.kind === 'after') w.uint(v.release.version)
+}, r => {
+  const a = r.u8()
+  if (a >= FENCE_ACTIONS.length) throw r.malformed(`unknown fence action ${a}`)
+  const tableId = r.u32()
+  const token = r.str()
+  if (token.length === 0 || token.length > MAX_FENCE_TOKEN) throw r.malformed(`fence token of ${token.length} characters`)
+  const shards = r.array(() => r.shard(), 4)
+  if (a === 0) return { action: 'fence', tableId, token, shards }
+  const release: FenceRelease = a === 1 ? { kind: 'now' } : a === 2 ? { kind: 'after', version: r.uint() } : { kind: 'unknown' }
+  return { action: 'release', tableId, token, shards, release }
+})
 
 export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> } = {
   PING: {
@@ -114,7 +153,8 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
       writeDoc(w, v.catalog)
     }, r => ({ command: r.str(), warnings: r.array(() => r.str()), catalog: readDoc(r) }))
   },
-  SHARD_QUERY: { request: shardQueryRequest, reply: shardQueryReply }
+  SHARD_QUERY: { request: shardQueryRequest, reply: shardQueryReply },
+  TABLE_FENCE: { request: tableFenceRequest, reply: v1('TABLE_FENCE reply', (w, v) => w.bool(v.rows), r => ({ rows: r.bool() })) }
 }
 
 /** The payload codecs of opcode `name`. */

@@ -49,6 +49,8 @@ export interface ShardRequests {
   HINT_IMPORT: { shard: ShardId, entries: StoredHintBytes[] }
   /** Read the previous release's `<data_dir>/hints` LevelDB from the key after `after`; any worker serves it. */
   HINT_LEGACY_READ: { shard: ShardId, after: Uint8Array | null, maxBytes: number }
+  /** fence: set `token`'s fence on the table and probe it for rows; else release that fence. */
+  TABLE_FENCE: { shard: ShardId, tableId: number, token: string, fence: boolean }
 }
 
 /** A hint as stored: key (its id) and value bytes (src/storage/hint-store.ts layouts). */
@@ -98,4 +100,6 @@ export interface ShardReplies {
   HINT_IMPORT: HintOpReply
   /** done: no key after the last one returned (or no legacy directory at all). */
   HINT_LEGACY_READ: { entries: StoredHintBytes[], done: boolean }
+  /** rows: (fence) the shard holds a committed or prepared row of the table; held: (release) the fence existed. */
+  TABLE_FENCE: { rows: boolean, held: boolean }
 }

@@ -24,7 +24,7 @@ import {
  * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
  * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
  */
-export const SHARD_CODEC_VERSION = 1
+export const SHARD_CODEC_VERSION = 2
 
 export interface OpCodec<Req, Rep> {
   encodeRequest (r: Req): Uint8Array
@@ -232,6 +232,11 @@ const BODIES: Bodies = {
     req: [(w, v) => { w.u32(v.shard); w.opt(v.after, b => w.blob(b)); w.uint(v.maxBytes) },
       r => ({ shard: r.shard(), after: r.opt(() => r.blob()) ?? null, maxBytes: r.uint() })],
     rep: [(w, v) => { w.array(v.entries, h => writeStored(w, h)); w.bool(v.done) }, r => ({ entries: r.array(() => readStored(r), 2), done: r.bool() })]
+  },
+  TABLE_FENCE: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.str(v.token); w.bool(v.fence) },
+      r => ({ shard: r.shard(), tableId: r.u32(), token: r.str(), fence: r.bool() })],
+    rep: [(w, v) => { w.bool(v.rows); w.bool(v.held) }, r => ({ rows: r.bool(), held: r.bool() })]
   }
 }
 

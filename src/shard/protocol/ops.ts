@@ -33,7 +33,8 @@ export const SHARD_OPS = {
   HINT_DROP: { code: 24, synopsis: 'delete one target node\'s hints (all, or those that do not decode)', local: true },
   HINT_STATS: { code: 25, synopsis: 'per-target hint count and bytes of the shard\'s store', local: true },
   HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
-  HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true }
+  HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true },
+  TABLE_FENCE: { code: 60, synopsis: 'fence a table against writes (answering whether the shard holds a row of it) or release a fence: a DDL that needs an empty table (storage/table-fence.ts); peers ask through the node\'s TABLE_FENCE RPC', local: true }
 } as const
 
 /**

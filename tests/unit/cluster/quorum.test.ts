@@ -221,6 +221,28 @@ describe('QuorumWrite', () => {
     expect(m.outcome?.type).toBe('failed')
   })
 
+  it('a replica refusing for good (a DDL fence) is hinted only when the write still succeeds', () => {
+    // Every replica refused: the write changed nothing anywhere, so no hint may carry it past the DDL.
+    const failed = write({ w: 2 })
+    failed.start(0)
+    expect(failed.onRefuse(asNodeId(1), 1)).toEqual([])
+    const out = failed.onRefuse(asNodeId(2), 2)
+    expect(failure(out).details).toMatchObject({ reason: 'replicas_failed' })
+    expect(hints(out)).toEqual([])
+    expect(hints(failed.onRefuse(asNodeId(3), 3))).toEqual([])
+    expect(failed.finished).toBe(true)
+    expect(hints(failed.tick(2000))).toEqual([])
+    // A write that reached W elsewhere: the refusing replica must still get it.
+    const ok = write({ w: 1 })
+    ok.start(0)
+    expect(ok.onRefuse(asNodeId(1), 1)).toEqual([])
+    const done = ok.onAck(asNodeId(2), 2)
+    expect(outcomes(done)).toEqual([{ type: 'succeeded', acked: [2] }])
+    expect(hints(done)).toEqual([1])
+    expect(hints(ok.onRefuse(asNodeId(3), 3))).toEqual([3])
+    expect(ok.finished).toBe(true)
+  })
+
   it('exactly one of ack or hint per replica, over many interleavings', () => {
     // Every schedule of ack/fail/nothing for 3 replicas, W = 1..3, deadline at the end.
     const events = ['ack', 'fail', 'none'] as const

@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../src/core/hash'
+import { SessionState } from '../../../src/exec/txn'
+import type { TableFenceShell } from '../../../src/node/table-fences'
 import { testNode, type TestNode } from './local-shards'
 
 // ALTER TABLE … SET changes that need a table without rows (issue 13 items 3 and 4), through the
@@ -49,6 +51,49 @@ describe('ALTER TABLE on a populated table', () => {
     await node.sql('DELETE FROM kv WHERE k = 1')
     await node.sql('ALTER TABLE kv SET replication_factor = 3')
     expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 3, 1, 1, null])
+  })
+
+  it('a write racing the change is refused, not misplaced: before the probe, between probe and change, or planned before and arriving after it', async () => {
+    const node = await testNode(8, false)
+    const fences = node.env.fences as TableFenceShell
+    await node.sql('CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id TEXT, amount BIGINT)')
+    // A transaction that wrote before the change cannot commit its row under the old layout.
+    const holder = new SessionState()
+    await node.sql("BEGIN; INSERT INTO orders VALUES (1, 'u1', 5)", holder)
+    // An INSERT planned by the old catalog whose shard write is held until after the change.
+    let arrive!: () => void
+    const gate = new Promise<void>(resolve => { arrive = resolve })
+    const request = node.env.request
+    let held = 0
+    node.env.request = async (op, req) => {
+      if (op === 'AUTOCOMMIT' && held++ === 0) await gate
+      return await request(op, req)
+    }
+    const late = failure(node.sql("INSERT INTO orders VALUES (2, 'u2', 6)"))
+    // An INSERT between every replica's "no rows" and the catalog change.
+    const fence = fences.fence.bind(fences)
+    let between: Promise<{ code: string }> | undefined
+    fences.fence = async (t, token) => {
+      const rows = await fence(t, token)
+      between = failure(node.sql("INSERT INTO orders VALUES (42, 'u1', 7)"))
+      await between
+      return rows
+    }
+    await node.sql("ALTER TABLE orders SET partition_key_columns = 'user_id'")
+    fences.fence = fence
+    expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, 'user_id'])
+    expect(await between).toMatchObject({ code: 'SB_TABLE_ALTERING' })
+    // The held INSERT still runs on the old catalog: the fence stays while it runs, so it is refused.
+    fences.checkDue()
+    arrive()
+    expect(await late).toMatchObject({ code: 'SB_TABLE_ALTERING' })
+    expect(await failure(node.sql('COMMIT', holder))).toMatchObject({ code: 'SB_TABLE_ALTERING' })
+    // Once no write of the old catalog runs, the fence lifts: new rows go where the new key says.
+    fences.checkDue()
+    expect(fences.held()).toEqual([])
+    await node.sql("INSERT INTO orders VALUES (42, 'u1', 7)")
+    expect((await node.sql("SELECT order_id FROM orders WHERE user_id = 'u1'"))[0]!.rows).toEqual([['42']])
+    expect((await node.sql('SELECT count(*) FROM orders'))[0]!.rows).toEqual([['1']])
   })
 
   it('new tables take the node\'s configured defaults (sys_tables shows them); WITH wins', async () => {

@@ -4,7 +4,10 @@
 // and — for leaderless tables — a quorum of one replica per shard (N = W = R = 1): the replica
 // applies versions with the production LWW rule (applyVersions) and the quorum read is its latest
 // version (getVersionedMany). The generators run on a manual clock and seeded RNGs.
+import pino from 'pino'
 import { Catalog, type TableInfo } from '../../../src/catalog/catalog'
+import { TableFenceShell } from '../../../src/node/table-fences'
+import { CatalogPins } from '../../../src/exec/catalog-pins'
 import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../../../src/catalog/replication-options'
 import { ManualClock } from '../../../src/core/clock'
 import { ScratchBirdError } from '../../../src/core/errors'
@@ -101,6 +104,11 @@ export class LocalShards {
       return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
     },
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog }),
+    TABLE_FENCE: async r => {
+      const engine = this.engine(r.shard)
+      if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }
+      return { rows: false, held: engine.releaseTableFence(r.tableId, r.token) }
+    },
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
@@ -123,11 +131,7 @@ export class LocalShards {
       maxBatchBytes,
       read: async (t: TableInfo, shard: ShardId, pks: readonly Tuple[]) =>
         (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
-      replicas: () => [NODE_ID],
-      holdsRows: async (t: TableInfo, shard: ShardId) => {
-        const it = this.engine(shard).scan(t.id, { limit: 1 })[Symbol.asyncIterator]()
-        return (await it.next()).done !== true
-      }
+      replicas: () => [NODE_ID]
     }
   }
 }
@@ -149,6 +153,9 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   const shards = await LocalShards.open(n, clock)
   const hlc = new Hlc({ nodeId: NODE_ID, clock, rng: new SeededRng(1) })
   let catalog = new Catalog()
+  // The node's own fence shell over these shards, as a single node has it (no cluster).
+  const catalogPins = new CatalogPins()
+  const fences = new TableFenceShell({ selfId: NODE_ID, shards: n, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
   const env: ExecEnv = {
     shards: n,
     request: (op, req) => shards.request(op, req),
@@ -157,6 +164,8 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     clock,
     twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
     snapshots: new SnapshotRegistry(),
+    fences,
+    catalogPins,
     catalog: () => catalog,
     liveNodes: () => opts.liveNodes ?? 1,
     tableDefaults: opts.tableDefaults ?? SEED_TABLE_DEFAULTS,

@@ -6,8 +6,8 @@ import type { ClusterLayout } from '../../../src/cluster/layout'
 import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
-import { SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
-import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../../../src/core/ids'
+import { SHARD_CODEC_VERSION, SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
+import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type ShardId } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -44,7 +44,7 @@ const layout: fc.Arbitrary<ClusterLayout> = fc.record({
 const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'sentAt'] })
 const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'echoSentAt', 'answeredAt'] })
 /** Codec versions above 1 by opcode and side (the rest are at 1). */
-const CODEC_VERSIONS: Record<string, number> = { 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION }
+const CODEC_VERSIONS: Record<string, number> = { 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION }
 
 /** JSON documents as they come back from JSON (-0 is 0). */
 const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
@@ -62,8 +62,20 @@ const ARBS: Arbs = {
   CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
   CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
   SHARD_QUERY: {
-    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), payload: bytes }),
+    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), catalogVersion: fc.nat(), payload: bytes }),
     rep: fc.record({ payload: bytes })
+  },
+  TABLE_FENCE: {
+    req: fc.oneof(
+      fc.record({ action: fc.constant('fence' as const), tableId: fc.nat({ max: 0xffffffff }), token: text(40).filter(t => t.length > 0), shards: fc.array(fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), { maxLength: 5 }) }),
+      fc.record({
+        action: fc.constant('release' as const),
+        tableId: fc.nat({ max: 0xffffffff }),
+        token: text(40).filter(t => t.length > 0),
+        shards: fc.constant<ShardId[]>([]),
+        release: fc.oneof(fc.constant({ kind: 'now' as const }), fc.constant({ kind: 'unknown' as const }), fc.record({ kind: fc.constant('after' as const), version: count }))
+      })),
+    rep: fc.record({ rows: fc.boolean() })
   }
 }
 
@@ -149,8 +161,8 @@ describe('cluster RPC payload codecs', () => {
     expect(outcome(() => g.decode(g.encode({ ...ping, members: [{ ...m, address: 'x'.repeat(300) }] })))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => g.decode(g.encode({ ...ping, sentAt: Infinity })))).toBe('SB_RPC_MALFORMED')
     const q = rpcPayloads('SHARD_QUERY').request
-    const sq = q.encode({ op: 'GET', shard: asShardId(3), payload: Uint8Array.of(1) })
-    expect([...sq.subarray(0, 6)]).toEqual([1, SHARD_OPS.GET.code, 0, 0, 0, 3])
+    const sq = q.encode({ op: 'GET', shard: asShardId(3), catalogVersion: 7, payload: Uint8Array.of(1) })
+    expect([...sq.subarray(0, 7)]).toEqual([SHARD_CODEC_VERSION, SHARD_OPS.GET.code, 0, 0, 0, 3, 7])
     sq[1] = 200
     expect(outcome(() => q.decode(sq))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => rpcPayloads('CATALOG_APPLY').request.decode(Uint8Array.of(1, 1, 0x7b)))).toBe('SB_RPC_MALFORMED')
@@ -160,7 +172,7 @@ describe('cluster RPC payload codecs', () => {
     const get = codecOf('GET')
     const payload = get.encodeRequest({ shard: asShardId(5), tableId: 9, pk: ['k', 1n], xid: asXid(77n) })
     const q = rpcPayloads('SHARD_QUERY').request
-    const back = q.decode(q.encode({ op: 'GET', shard: asShardId(5), payload }))
+    const back = q.decode(q.encode({ op: 'GET', shard: asShardId(5), catalogVersion: 1, payload }))
     expect(back.op).toBe('GET')
     expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
   })
@@ -168,11 +180,12 @@ describe('cluster RPC payload codecs', () => {
   it('refuses a SHARD_QUERY naming a shard id at or above MAX_SHARDS', () => {
     const q = rpcPayloads('SHARD_QUERY').request
     const payload = Uint8Array.of(0xaa, 0xbb)
-    const ok = q.encode({ op: 'PING', shard: asShardId(MAX_SHARDS - 1), payload })
-    expect(q.decode(ok)).toEqual({ op: 'PING', shard: MAX_SHARDS - 1, payload })
-    // The shard u32 is big-endian and followed by the payload: the 4 bytes before the last 2.
+    const ok = q.encode({ op: 'PING', shard: asShardId(MAX_SHARDS - 1), catalogVersion: 0, payload })
+    expect(q.decode(ok)).toEqual({ op: 'PING', shard: MAX_SHARDS - 1, catalogVersion: 0, payload })
+    // The shard u32 is big-endian and followed by the catalog version (one byte for 0) and the
+    // payload: the 4 bytes before the last 3.
     const bad = ok.slice()
-    new DataView(bad.buffer).setUint32(bad.length - 6, MAX_SHARDS, false)
+    new DataView(bad.buffer).setUint32(bad.length - 7, MAX_SHARDS, false)
     expect(() => q.decode(bad)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining(`shard id ${MAX_SHARDS}`) }))
   })
 
@@ -182,7 +195,7 @@ describe('cluster RPC payload codecs', () => {
     expect(local).toEqual(expect.arrayContaining(['HINT_ADD', 'HINT_LIST', 'HINT_REMOVE', 'HINT_LEGACY_READ']))
     for (const op of local) {
       const payload = codecOf('HINT_STATS').encodeRequest({ shard: asShardId(0) })
-      expect(() => q.decode(q.encode({ op, shard: asShardId(0), payload })), op).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('not served to peers') }))
+      expect(() => q.decode(q.encode({ op, shard: asShardId(0), catalogVersion: 0, payload })), op).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('not served to peers') }))
     }
   })
 })

@@ -263,7 +263,7 @@ describe('cluster RPC over HTTP', () => {
       c.call(node.address, 'PING', b('a')),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:coded' }),
       c.call(node.address, 'CATALOG_DDL', { sql: 'fail:bug' }),
-      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: asShardId(0), payload: new Uint8Array(4) }), // no method registered for it
+      c.call(node.address, 'SHARD_QUERY', { op: 'PING', shard: asShardId(0), catalogVersion: 0, payload: new Uint8Array(4) }), // no method registered for it
       c.call(node.address, 'PING', b('b'))
     ]
     const settled = await Promise.allSettled(calls)

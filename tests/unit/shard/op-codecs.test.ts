@@ -175,6 +175,10 @@ const ARBS: Arbs = {
   HINT_LEGACY_READ: {
     req: fc.record({ shard: shardArb, after: fc.option(bytes, { nil: null }), maxBytes: fc.maxSafeNat() }),
     rep: fc.record({ entries: fc.array(storedHint, { maxLength: 3 }), done: fc.boolean() })
+  },
+  TABLE_FENCE: {
+    req: fc.record({ shard: shardArb, tableId: fc.nat({ max: 0xffffffff }), token: fc.string(), fence: fc.boolean() }),
+    rep: fc.record({ rows: fc.boolean(), held: fc.boolean() })
   }
 }
 

@@ -1133,6 +1133,65 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       })
     })
 
+    describe('write fences (a DDL that needs an empty table, issue 13)', () => {
+      const refused = { code: 'SB_TABLE_ALTERING' }
+
+      it('a fenced table refuses every kind of row write and changes nothing; other tables and a released fence write again', async () => {
+        await ins([1n], 'other', H(1), T2)
+        expect(await engine.fenceTable(T, 'ddl-1')).toEqual({ rows: false })
+        const lsn = engine.lastLsn()
+        await expect(ins([1n], 'a', H(2))).rejects.toMatchObject(refused)
+        const t = await engine.begin({ startHlc: H(3) })
+        await expect(t.insert(T, [1n], enc('a'), vid())).rejects.toMatchObject(refused)
+        await expect(engine.applyVersions({ writes: [{ tableId: T, pk: [2n], versionId: vid(), row: enc('r') }], commitHlc: H(4) })).rejects.toMatchObject(refused)
+        // The transaction itself goes on: its next statement on another table works.
+        await t.insert(T2, [2n], enc('b'), vid())
+        await t.commit(H(5))
+        expect(await rows(T)).toEqual([])
+        expect(engine.lastLsn()).toBe(lsn + 1n)
+        // Two DDLs, two tokens: the table opens when the last one is released.
+        await engine.fenceTable(T, 'ddl-2')
+        expect(engine.releaseTableFence(T, 'ddl-1')).toBe(true)
+        expect(engine.releaseTableFence(T, 'ddl-1')).toBe(false)
+        await expect(ins([1n], 'a', H(6))).rejects.toMatchObject(refused)
+        expect(engine.releaseTableFence(T, 'ddl-2')).toBe(true)
+        await ins([1n], 'a', H(7))
+        expect(await rows(T)).toEqual(['1=a'])
+      })
+
+      it('the probe sees a write queued before the fence, even while its batch is still landing', async () => {
+        kv.holdNext = true
+        const racing = ins([1n], 'raced', H(1))
+        for (let i = 0; i < 1000 && kv.held.length < 1; i++) await new Promise(resolve => setImmediate(resolve))
+        expect(kv.held.length).toBe(1)
+        let answered = false
+        const probe = engine.fenceTable(T, 'ddl').then(r => { answered = true; return r })
+        for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+        expect(answered).toBe(false) // the probe waits for the write in flight
+        await kv.held[0]!.land()
+        await racing
+        expect(await probe).toEqual({ rows: true })
+      })
+
+      it('a transaction that wrote the table before the fence cannot commit or prepare; a prepared one counts as rows and is still decided', async () => {
+        const open = await engine.begin({ startHlc: H(1) })
+        await open.insert(T, [1n], enc('pending'), vid())
+        const prepared = await engine.begin({ startHlc: H(1) })
+        await prepared.insert(T2, [1n], enc('p'), vid())
+        await prepared.prepare()
+        // Uncommitted versions are not rows yet: the commit is what the fence refuses.
+        expect(await engine.fenceTable(T, 'a')).toEqual({ rows: false })
+        await expect(open.commit(H(2))).rejects.toMatchObject(refused)
+        await expect(open.prepare()).rejects.toMatchObject(refused)
+        await open.rollback()
+        expect(await rows(T)).toEqual([])
+        // A prepared transaction's decision cannot be refused: the probe reports its rows instead.
+        expect(await engine.fenceTable(T2, 'b')).toEqual({ rows: true })
+        await engine.commitPrepared(prepared.xid, H(3))
+        expect(await rows(T2)).toEqual(['1=p'])
+      })
+    })
+
     describe('durability, marks, errors', () => {
       for (const durability of ['sync', 'none'] as Durability[]) {
         it(`durability '${durability}' commits and survives reopen`, async () => {
