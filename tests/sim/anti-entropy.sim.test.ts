@@ -30,7 +30,8 @@ import { simSeeds } from './seeds'
 // every 10 s on each up replica drops tombstones the purge rule allows. After the writes stop it
 // runs until every node has completed two rounds of every shard with every peer. Then:
 //  - every replica holds the same latest version of every key: the newest one written (a purged
-//    tombstone counts when that replica purged exactly that version);
+//    tombstone counts when that replica purged exactly that version), and the same Merkle forest
+//    (every window's root);
 //  - no deleted key was visible again at any purge step or at the end (the newest version over
 //    all replicas of a deleted key is never a live row);
 //  - no round found a conflict or a key it could not repair;
@@ -75,6 +76,8 @@ interface SeedOutcome {
   reachedTwoRounds: boolean
   resurrected: string | null
   divergent: string[]
+  /** Shards whose replicas' Merkle forests (every window's root) still differ at the end. */
+  forestsDiffer: string[]
   unresolved: number
   rowsRepaired: number
   purged: number
@@ -102,6 +105,7 @@ function runSeed (seed: number, mode: PurgeMode): SeedOutcome {
     reachedTwoRounds: false,
     resurrected: null,
     divergent: [],
+    forestsDiffer: [],
     unresolved: 0,
     rowsRepaired: 0,
     purged: 0,
@@ -321,6 +325,14 @@ function runSeed (seed: number, mode: PurgeMode): SeedOutcome {
       }
     }
   }
+  for (const s of shards) {
+    const rootsOf = (n: NodeId): string => {
+      const f = replicas.get(n)!.get(s)!.forest
+      f.seal(wall(n))
+      return f.list().map(w => `${w.window}:${w.root}`).join(',')
+    }
+    if (NODES.some(n => rootsOf(n) !== rootsOf(NODES[0]!))) out.forestsDiffer.push(`shard ${s}`)
+  }
   out.stale.servableAtEnd = shards.every(s => servable(schedulers.get(down)!.repairState(s, EPOCH_MS), peersOf(down), wall(down), GRACE_MS))
   return out
 }
@@ -335,6 +347,7 @@ describe('anti-entropy simulation', () => {
       const ctx = `seed ${seed} (replay: SEED=${seed})`
       expect(o.reachedTwoRounds, `${ctx}: two completed rounds with every peer`).toBe(true)
       expect(o.divergent, `${ctx}: replicas differ`).toEqual([])
+      expect(o.forestsDiffer, `${ctx}: Merkle forests differ`).toEqual([])
       expect(o.resurrected, `${ctx}: a deleted key came back`).toBeNull()
       expect(o.unresolved, `${ctx}: conflicts or unrepairable keys`).toBe(0)
       expect(o.healthyNotServable, `${ctx}: a replica that was never away was not servable`).toBe(0)
