@@ -1,4 +1,5 @@
 import { ScratchBirdError } from '../../core/errors'
+import { uuidv8Timestamp } from '../../core/hlc'
 import { bucketOf, checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from '../../storage/merkle/tree'
 import type { AeReply, AeRequestBody, RepairVersion, WindowRoot } from './types'
 
@@ -14,6 +15,12 @@ const LWW_OUTCOMES = new Set(['newer', 'same', 'older'])
 
 function malformed (what: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_RPC_MALFORMED', `anti-entropy: malformed ${what}`, details)
+}
+
+/** A version id the round can order and window: a UUIDv8-HLC (or v7), 16 bytes. */
+function isVersionId (v: unknown): boolean {
+  if (!(v instanceof Uint8Array) || v.length !== 16) return false
+  try { uuidv8Timestamp(v); return true } catch { return false }
 }
 
 function isU64 (v: unknown): v is bigint {
@@ -62,6 +69,7 @@ export function checkLeaves (reply: Extract<AeReply, { op: 'leaves' }>, asked: r
   for (const l of leaves) {
     if (typeof l !== 'object' || l === null) throw malformed('leaves reply', { reason: 'a leaf is not an object' })
     try { checkLeaf(l.key, l.version, l.rowHash) } catch (e) { throw malformed('leaves reply', { reason: (e as Error).message }) }
+    if (!isVersionId(l.version)) throw malformed('leaves reply', { reason: 'a version id is not a UUIDv8-HLC' })
     const b = bucketOf(l.key)
     if (!askedSet.has(b)) throw malformed('leaves reply', { reason: `leaf of bucket ${b}, which was not asked for` })
     const id = Buffer.from(l.key).toString('latin1')
@@ -87,7 +95,7 @@ export function checkRead (reply: Extract<AeReply, { op: 'read' }>, asked: numbe
   for (const v of versions) {
     if (v === null) continue
     const r = v as { versionId: unknown, row: unknown }
-    if (typeof r !== 'object' || !(r.versionId instanceof Uint8Array) || r.versionId.length !== 16 ||
+    if (typeof r !== 'object' || !isVersionId(r.versionId) ||
       !(r.row === null || r.row instanceof Uint8Array)) throw malformed('read reply', { reason: 'bad version entry' })
   }
   return versions as Extract<AeReply, { op: 'read' }>['versions']

@@ -262,7 +262,9 @@ export class RepairRound {
       step = replies === undefined ? this.steps.next() : this.steps.next(replies)
     } catch (e) {
       if (e instanceof Abort) return this.finish('aborted', e.reason, e.error, nowMs)
-      if (isScratchBirdError(e, 'SB_RPC_MALFORMED')) return this.finish('aborted', 'bad-reply', e, nowMs)
+      // every coded error in the steps comes from checking a reply (replies.ts, the Merkle leaf
+      // checks): bad input ends the round, never the node; anything else is a bug and surfaces
+      if (isScratchBirdError(e)) return this.finish('aborted', 'bad-reply', e, nowMs)
       throw e
     }
     if (step.done === true) return this.finish('completed', undefined, undefined, nowMs)

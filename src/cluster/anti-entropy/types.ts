@@ -113,7 +113,9 @@ export interface RoundResult {
    * = round start − in-flight tolerance. null otherwise. Tombstone purge reads this.
    */
   readonly verifiedThroughMs: number | null
+  /** Windows either replica listed (all of them are compared by root). */
   readonly windowsCompared: number
+  /** Windows with a difference to repair or a conflict (differences only in flight do not count). */
   readonly windowsDiverged: number
   readonly rowsRepaired: number
   readonly windows: readonly WindowReport[]

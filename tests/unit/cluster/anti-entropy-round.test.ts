@@ -179,6 +179,24 @@ describe('RepairRound', () => {
     expect(a.rows.size).toBe(0)
   })
 
+  it('a version id that is not a UUIDv8-HLC in a peer leaf or read is malformed, not a crash', () => {
+    const notV8 = new Uint8Array(16).fill(0x44) // version nibble 4
+    for (const op of ['leaves', 'read'] as const) {
+      const a = replica(); const b = replica()
+      a.apply({ key: key(1), versionId: ver(1000), row: row('a') }, EPOCH)
+      b.apply({ key: key(2), versionId: ver(1000), row: row('b') }, EPOCH)
+      const round = newRound()
+      drive(round, a, b, (r, reply) => {
+        if (r.side !== 'peer' || reply.op !== op) return reply
+        if (reply.op === 'leaves') return { ...reply, leaves: reply.leaves.map(l => ({ ...l, version: notV8 })) }
+        if (reply.op === 'read') return { ...reply, versions: reply.versions.map(v => v === null ? v : { ...v, versionId: notV8 }) }
+        return reply
+      })
+      expect(round.result!.reason, op).toBe('bad-reply')
+      expect(a.rows.has(keyId(key(2))), op).toBe(false)
+    }
+  })
+
   it('continues cut leaves replies (`more`) until every differing bucket is walked', () => {
     const a = replica(2); const b = replica(2)
     for (let i = 0; i < 40; i++) a.apply({ key: key(i), versionId: ver(1000 + i), row: row(`r${i}`) }, EPOCH)
