@@ -3,7 +3,10 @@ import { AntiEntropyScheduler, nextPeer, type HeldShard, type ScheduledRequest }
 import type { AeReply } from '../../../src/cluster/anti-entropy/types'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
+import { encodeUuidV8 } from '../../../src/core/hlc'
 import { SeededRng } from '../../../src/core/rng'
+import { rowKey } from '../../../src/storage/keys'
+import { SimReplica } from '../../sim/anti-entropy-replica'
 
 const INTERVAL = 60_000
 const WALL = 1_767_225_600_000
@@ -111,5 +114,36 @@ describe('AntiEntropyScheduler', () => {
     const back = new AntiEntropyScheduler({ intervalMs: INTERVAL }, zeroRng)
     back.restore(s(1), new Map([[n(2), { verifiedThroughMs: WALL - 5 }]]))
     expect(back.repairState(s(1), 0).peers.get(n(2))!.verifiedThroughMs).toBe(WALL - 5)
+  })
+})
+
+describe('AntiEntropyScheduler with replicas', () => {
+  it('a round cut by its budget resumes with the same peer after the last window it walked', () => {
+    const WINDOW = 60_000
+    const local = new SimReplica(WINDOW, 0, 100)
+    const peer = new SimReplica(WINDOW, 0, 100)
+    for (let w = 0; w < 3; w++) local.apply({ key: rowKey(1, [BigInt(w)]), versionId: encodeUuidV8({ ts: WALL + w * WINDOW, counter: 0, nodeId: 1, random: 1 }), row: Buffer.from('r') }, WALL)
+    const one: HeldShard[] = [{ shard: s(1), peers: [n(2)] }]
+    const sch = new AntiEntropyScheduler({ intervalMs: INTERVAL, round: { maxLeaves: 1, maxBusyPercent: 100 } }, zeroRng)
+    const run = (t: number): void => {
+      let reqs = sch.tick(t, WALL + 10 * WINDOW + t, one, () => true)
+      while (reqs.length > 0) {
+        const next: ScheduledRequest[] = []
+        for (const r of reqs) next.push(...sch.onReply(r.shard, r.round, r.request.id, (r.request.side === 'local' ? local : peer).handle(r.request, WALL + 10 * WINDOW), t))
+        reqs = next
+      }
+    }
+    const windowsRepaired = (): number[] => sch.drainEvents().filter(e => e.type === 'window-repaired').map(e => (e as { report: { window: number } }).report.window)
+    const w0 = Math.floor(WALL / WINDOW)
+    run(0)
+    expect(windowsRepaired()).toEqual([w0])
+    expect(sch.status()[0]!.peers.get(n(2))!.lastAttempt!.reason).toBe('budget')
+    run(INTERVAL)
+    expect(windowsRepaired()).toEqual([w0 + 1])
+    run(2 * INTERVAL)
+    expect(windowsRepaired()).toEqual([w0 + 2])
+    run(3 * INTERVAL)
+    expect(sch.status()[0]!.peers.get(n(2))!.lastAttempt!.outcome).toBe('completed')
+    expect(peer.rows.size).toBe(3)
   })
 })
