@@ -1,10 +1,8 @@
 import { assert, isScratchBirdError, ScratchBirdError } from '../../core/errors'
 import type { NodeId, ShardId } from '../../core/ids'
-import { divergentWindows } from '../../storage/merkle/forest-index'
-import { bucketOf, diffLeaves, type MerkleLeaf } from '../../storage/merkle/tree'
-import { afterRead, isRowRepaired, keyAction, type KeyAction } from './decide'
-import { checkAdopt, checkApply, checkBuckets, checkLeaves, checkRead, checkRoots, replyBytes, requestBytes } from './replies'
-import type { AbortReason, AeEvent, AeReply, AeRequest, AeRequestBody, RepairVersion, RoundResult, Side, WindowReport } from './types'
+import { replyBytes, requestBytes } from './replies'
+import { Abort, RoundWalk, type Ask, type Steps } from './walk'
+import type { AbortReason, AeEvent, AeReply, AeRequest, RoundResult } from './types'
 
 // One anti-entropy repair round of one shard between this node's replica and one peer's (DESIGN
 // §6 "Anti-entropy"), as a sans-I/O machine: start(), onReply(), onError() and tick() return the
@@ -13,7 +11,7 @@ import type { AbortReason, AeEvent, AeReply, AeRequest, AeRequestBody, RepairVer
 // come in as arguments (`nowMs` = Clock.monotonic for timeouts and budgets, the wall clock only
 // once, at construction, for the in-flight tolerance and the purge horizon).
 //
-// The round:
+// The round (the steps themselves: walk.ts):
 //  1. roots of both replicas (MERKLE_ROOTS); every window either lists is compared, sealed or
 //     not (an unknown window is empty: root 0). The divergent ones are walked oldest first —
 //     after `resumeAfterWindow` when a previous round with this peer ran out of budget, so a
@@ -67,14 +65,6 @@ export interface RoundOptions {
   readonly resumeAfterWindow?: number | undefined
 }
 
-type Ask = AeRequestBody & { readonly side: Side }
-type Steps = Generator<Ask[], void, AeReply[]>
-
-/** Thrown inside the steps to end the round; never escapes the machine. */
-class Abort {
-  constructor (readonly reason: AbortReason, readonly error?: unknown) {}
-}
-
 interface Batch {
   readonly asks: Ask[]
   readonly ids: number[]
@@ -83,24 +73,6 @@ interface Batch {
   attempt: number
   got: number
   cost: number
-}
-
-class Tally {
-  inFlight = 0
-  rowsRepaired = 0
-  leavesAdopted = 0
-  conflicts = 0
-  unrepairable = 0
-  constructor (readonly window: number) {}
-  report (): WindowReport {
-    return { window: this.window, inFlight: this.inFlight, rowsRepaired: this.rowsRepaired, leavesAdopted: this.leavesAdopted, conflicts: this.conflicts, unrepairable: this.unrepairable }
-  }
-}
-
-function chunks<T> (items: readonly T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
 }
 
 export class RepairRound {
@@ -112,11 +84,9 @@ export class RepairRound {
   private readonly requestTimeoutMs: number
   private readonly retries: number
   private readonly maxRoundMs: number
-  private readonly maxLeaves: number
   private readonly maxBytes: number
   private readonly maxKeys: number
   private readonly maxBuckets: number
-  private readonly resumeAfter: number | undefined
   private readonly steps: Steps
   private startMono = 0
   private started = false
@@ -125,15 +95,9 @@ export class RepairRound {
   private held: { asks: Ask[], at: number } | undefined
   private busyMs = 0
   private nextId = 1
-  private events: AeEvent[] = []
   private res: RoundResult | undefined
-  // counters for the result
-  private windowsCompared = 0
-  private windowsDiverged = 0
-  private readonly reports: WindowReport[] = []
+  private readonly walk: RoundWalk
   private bytes = 0
-  private leavesSeen = 0
-  private lastWindow: number | undefined
 
   constructor (opts: RoundOptions) {
     this.shard = opts.shard
@@ -144,16 +108,23 @@ export class RepairRound {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
     this.retries = opts.retries ?? REQUEST_RETRIES
     this.maxRoundMs = opts.maxRoundMs ?? MAX_ROUND_MS
-    this.maxLeaves = opts.maxLeaves ?? MAX_ROUND_LEAVES
     this.maxBytes = opts.maxBytes ?? MAX_ROUND_BYTES
     this.maxKeys = opts.maxKeysPerRequest ?? MAX_KEYS_PER_REQUEST
     this.maxBuckets = opts.maxBucketsPerLeaves ?? MAX_BUCKETS_PER_LEAVES
-    this.resumeAfter = opts.resumeAfterWindow
     assert(Number.isFinite(this.startWallMs) && this.tolerance >= 0 && this.busyPercent > 0 && this.busyPercent <= 100 &&
-      this.requestTimeoutMs > 0 && Number.isInteger(this.retries) && this.retries >= 0 && this.maxRoundMs > 0 && this.maxLeaves > 0 && this.maxBytes > 0 &&
+      this.requestTimeoutMs > 0 && Number.isInteger(this.retries) && this.retries >= 0 && this.maxRoundMs > 0 && (opts.maxLeaves ?? MAX_ROUND_LEAVES) > 0 && this.maxBytes > 0 &&
       Number.isInteger(this.maxKeys) && this.maxKeys >= 1 && Number.isInteger(this.maxBuckets) && this.maxBuckets >= 1,
     'anti-entropy round options out of range')
-    this.steps = this.run()
+    this.walk = new RoundWalk({
+      shard: this.shard,
+      peer: this.peer,
+      youngerThanMs: this.startWallMs - this.tolerance,
+      maxLeaves: opts.maxLeaves ?? MAX_ROUND_LEAVES,
+      maxKeys: this.maxKeys,
+      maxBuckets: this.maxBuckets,
+      resumeAfterWindow: opts.resumeAfterWindow
+    })
+    this.steps = this.walk.run()
   }
 
   get done (): boolean { return this.res !== undefined }
@@ -161,9 +132,7 @@ export class RepairRound {
 
   /** Events since the last call (the shell logs them: log-lines.ts). */
   drainEvents (): AeEvent[] {
-    const out = this.events
-    this.events = []
-    return out
+    return this.walk.events.splice(0)
   }
 
   /** The requests in flight (for the shell's bookkeeping and tests). */
@@ -289,7 +258,8 @@ export class RepairRound {
     if (this.done) return []
     this.batch = undefined
     this.held = undefined
-    const unresolved = this.reports.reduce((n, r) => n + r.conflicts + r.unrepairable, 0)
+    const w = this.walk
+    const unresolved = w.reports.reduce((n, r) => n + r.conflicts + r.unrepairable, 0)
     this.res = {
       shard: this.shard,
       peer: this.peer,
@@ -299,129 +269,15 @@ export class RepairRound {
       startedAtMs: this.startWallMs,
       finishedAtMs: this.startWallMs + Math.max(0, nowMs - this.startMono),
       verifiedThroughMs: outcome === 'completed' && unresolved === 0 ? this.startWallMs - this.tolerance : null,
-      windowsCompared: this.windowsCompared,
-      windowsDiverged: this.windowsDiverged,
-      rowsRepaired: this.reports.reduce((n, r) => n + r.rowsRepaired, 0),
-      windows: [...this.reports],
+      windowsCompared: w.windowsCompared,
+      windowsDiverged: w.windowsDiverged,
+      rowsRepaired: w.reports.reduce((n, r) => n + r.rowsRepaired, 0),
+      windows: [...w.reports],
       bytesExchanged: this.bytes,
-      leavesExchanged: this.leavesSeen,
-      lastWindow: this.lastWindow
+      leavesExchanged: w.leavesSeen,
+      lastWindow: w.lastWindow
     }
-    this.events.push({ type: 'round-finished', result: this.res })
+    w.events.push({ type: 'round-finished', result: this.res })
     return []
-  }
-
-  // ---- the round's steps: each `yield` sends one request per side and resumes with their replies
-
-  private * run (): Steps {
-    const [mine, theirs] = yield [{ side: 'local', op: 'roots' }, { side: 'peer', op: 'roots' }]
-    const a = checkRoots(mine as Extract<AeReply, { op: 'roots' }>)
-    const b = checkRoots(theirs as Extract<AeReply, { op: 'roots' }>)
-    this.windowsCompared = new Set([...a.keys(), ...b.keys()]).size
-    const divergent = divergentWindows(a, b)
-    const after = this.resumeAfter
-    const order = after === undefined ? divergent : [...divergent.filter(w => w > after), ...divergent.filter(w => w <= after)]
-    for (const w of order) {
-      yield * this.window(w)
-      this.lastWindow = w
-    }
-  }
-
-  private * window (w: number): Steps {
-    const [hm, ht] = yield [{ side: 'local', op: 'buckets', window: w }, { side: 'peer', op: 'buckets', window: w }]
-    const mine = checkBuckets(hm as Extract<AeReply, { op: 'buckets' }>)
-    const theirs = checkBuckets(ht as Extract<AeReply, { op: 'buckets' }>)
-    const differing: number[] = []
-    for (let i = 0; i < mine.length; i++) if (mine[i] !== theirs[i]) differing.push(i)
-    const tally = new Tally(w)
-    let announced = false
-    const youngerThan = this.startWallMs - this.tolerance
-    for (const chunk of chunks(differing, this.maxBuckets)) {
-      let pending = chunk
-      while (pending.length > 0) {
-        if (this.leavesSeen >= this.maxLeaves) throw new Abort('budget')
-        const [lm, lt] = yield [{ side: 'local', op: 'leaves', window: w, buckets: pending }, { side: 'peer', op: 'leaves', window: w, buckets: pending }]
-        const rm = checkLeaves(lm as Extract<AeReply, { op: 'leaves' }>, pending)
-        const rt = checkLeaves(lt as Extract<AeReply, { op: 'leaves' }>, pending)
-        this.leavesSeen += (lm as Extract<AeReply, { op: 'leaves' }>).leaves.length + (lt as Extract<AeReply, { op: 'leaves' }>).leaves.length
-        const done = new Set(pending.filter(x => rm.complete.has(x) && rt.complete.has(x)))
-        if (done.size === 0) throw new Abort('bucket-too-large', new ScratchBirdError('SB_RPC_TOO_LARGE', `anti-entropy: bucket ${pending[0]} of window ${w} (shard ${this.shard}) does not fit one leaves reply`))
-        const diffs = diffLeaves(rm.leaves.filter(l => done.has(bucketOf(l.key))), rt.leaves.filter(l => done.has(bucketOf(l.key))))
-        const repairs: Array<Extract<KeyAction, { kind: 'repair' }>> = []
-        for (const d of diffs) {
-          const act = keyAction(d, youngerThan)
-          if (act.kind === 'conflict') tally.conflicts++
-          else if (act.kind === 'in-flight') tally.inFlight++
-          else repairs.push(act)
-        }
-        if (!announced && (repairs.length > 0 || tally.conflicts > 0)) {
-          announced = true
-          this.windowsDiverged++
-          this.events.push({ type: 'window-diverged', shard: this.shard, peer: this.peer, window: w })
-        }
-        for (const part of chunks(repairs, this.maxKeys)) yield * this.repair(part, tally)
-        pending = pending.filter(x => !done.has(x))
-      }
-    }
-    if (announced) {
-      const report = tally.report()
-      this.reports.push(report)
-      this.events.push({ type: 'window-repaired', shard: this.shard, peer: this.peer, report })
-    }
-  }
-
-  /** decide.ts's steps 1–4 for some keys, both directions together. */
-  private * repair (keys: ReadonlyArray<Extract<KeyAction, { kind: 'repair' }>>, tally: Tally): Steps {
-    // 1. the lagging side adopts the leaf when it holds that version or a newer one
-    const needs = yield * this.adopt(keys.map(k => ({ side: k.lagging, leaf: k.leaf })), tally)
-    const fetch = keys.filter((_, i) => needs[i])
-    if (fetch.length === 0) return
-    // 2. read the key's latest version from the side holding the leaf
-    const reads = yield * this.both(fetch, k => k.holder, part => ({ op: 'read', keys: part.map(k => k.leaf.key) }),
-      (reply, n) => checkRead(reply as Extract<AeReply, { op: 'read' }>, n))
-    const ship: Array<{ key: Extract<KeyAction, { kind: 'repair' }>, version: RepairVersion, adoptAfter: boolean }> = []
-    fetch.forEach((k, i) => {
-      const d = afterRead(k.leaf, reads[i]!)
-      if (d.kind === 'unrepairable') { tally.unrepairable++; return }
-      ship.push({ key: k, version: { key: k.leaf.key, versionId: d.versionId, row: d.row }, adoptAfter: d.adoptAfter })
-    })
-    if (ship.length === 0) return
-    // 3. apply it on the lagging side (LWW); the write adds its leaf to its own window there
-    const applied = yield * this.both(ship, s => s.key.lagging, part => ({ op: 'apply', versions: part.map(s => s.version) }),
-      (reply, n) => checkApply(reply as Extract<AeReply, { op: 'apply' }>, n))
-    ship.forEach((_, i) => { if (isRowRepaired(applied[i]!)) tally.rowsRepaired++ })
-    // 4. a newer version than the leaf was shipped: the leaf itself is history the lagging side now supersedes
-    const later = ship.filter(s => s.adoptAfter)
-    if (later.length === 0) return
-    const still = yield * this.adopt(later.map(s => ({ side: s.key.lagging, leaf: s.key.leaf })), tally)
-    tally.unrepairable += still.filter(Boolean).length
-  }
-
-  /** MERKLE_ADOPT of each leaf on its side; per leaf whether it still needs data. */
-  private * adopt (items: ReadonlyArray<{ side: Side, leaf: MerkleLeaf }>, tally: Tally): Generator<Ask[], boolean[], AeReply[]> {
-    const needs = yield * this.both(items, it => it.side, part => ({ op: 'adopt', leaves: part.map(it => it.leaf) }),
-      (reply, n) => checkAdopt(reply as Extract<AeReply, { op: 'adopt' }>, n))
-    tally.leavesAdopted += needs.filter(x => !x).length
-    return [...needs]
-  }
-
-  /**
-   * One request per side for the items addressed to it (none for a side with no items), and the
-   * checked per-item answers back in the items' order.
-   */
-  private * both<T, R> (items: readonly T[], sideOf: (item: T) => Side, body: (part: T[]) => AeRequestBody,
-    check: (reply: AeReply, n: number) => readonly R[]): Generator<Ask[], R[], AeReply[]> {
-    const local = items.filter(it => sideOf(it) === 'local')
-    const peer = items.filter(it => sideOf(it) === 'peer')
-    const asks: Ask[] = []
-    if (local.length > 0) asks.push({ side: 'local', ...body(local) })
-    if (peer.length > 0) asks.push({ side: 'peer', ...body(peer) })
-    if (asks.length === 0) return []
-    const replies = yield asks
-    const localAnswers = local.length > 0 ? check(replies[0]!, local.length) : []
-    const peerAnswers = peer.length > 0 ? check(replies[local.length > 0 ? 1 : 0]!, peer.length) : []
-    let li = 0
-    let pi = 0
-    return items.map(it => sideOf(it) === 'local' ? localAnswers[li++]! : peerAnswers[pi++]!)
   }
 }
