@@ -1,0 +1,44 @@
+import type { AeEvent } from './types'
+
+// The anti-entropy log lines (anti_entropy.log), worded as the seeds print them:
+//   [INFO] 2026-01-09 15:45:00 Anti-entropy: Window 150 diverged (Shard 001), repair initiated
+//   [INFO] 2026-01-09 15:45:10 Anti-entropy: Repaired 3 rows (Shard 001, Window 150)
+// The level and timestamp are the logger's (ops/log.ts); the window is the forest's window number
+// (floor(version timestamp / window length)). "rows" stays plural for any count so one pattern
+// greps every line. Structured fields go beside the message for JSON consumers.
+
+export interface AeLogLine {
+  readonly level: 'INFO' | 'WARNING'
+  readonly msg: string
+  readonly fields: Readonly<Record<string, unknown>>
+}
+
+function shardName (shard: number): string {
+  return `Shard ${String(shard).padStart(3, '0')}`
+}
+
+export function antiEntropyLogLine (e: AeEvent): AeLogLine {
+  switch (e.type) {
+    case 'window-diverged':
+      return { level: 'INFO', msg: `Anti-entropy: Window ${e.window} diverged (${shardName(e.shard)}), repair initiated`, fields: { shard: e.shard, peer: e.peer, window: e.window } }
+    case 'window-repaired': {
+      const r = e.report
+      const unresolved = r.conflicts + r.unrepairable
+      return {
+        level: unresolved > 0 ? 'WARNING' : 'INFO',
+        msg: `Anti-entropy: Repaired ${r.rowsRepaired} rows (${shardName(e.shard)}, Window ${r.window})` +
+          (unresolved > 0 ? `; ${r.conflicts} conflicting and ${r.unrepairable} unrepairable keys left` : ''),
+        fields: { shard: e.shard, peer: e.peer, ...r }
+      }
+    }
+    case 'round-finished': {
+      const r = e.result
+      const how = r.outcome === 'completed' ? 'completed' : `aborted (${r.reason ?? 'unknown'})`
+      return {
+        level: r.outcome === 'completed' ? 'INFO' : 'WARNING',
+        msg: `Anti-entropy: Round with Node ${r.peer} ${how} (${shardName(r.shard)}): ${r.windowsCompared} windows compared, ${r.windowsDiverged} diverged, ${r.rowsRepaired} rows repaired`,
+        fields: { shard: r.shard, peer: r.peer, outcome: r.outcome, reason: r.reason, bytes: r.bytesExchanged, leaves: r.leavesExchanged }
+      }
+    }
+  }
+}

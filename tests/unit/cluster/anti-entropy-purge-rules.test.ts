@@ -1,0 +1,90 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import {
+  repairedAsOf, servable, tombstoneGraceMs, tombstonePurgeVerdict, type PeerRepairRecord, type ShardRepairState
+} from '../../../src/cluster/anti-entropy/purge-rules'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
+
+const DAY = 86_400_000
+const GRACE = tombstoneGraceMs(10)
+const PEERS = [asNodeId(2), asNodeId(3)]
+
+function state (peers: Record<number, PeerRepairRecord>, currentSinceMs = 0): ShardRepairState {
+  return { currentSinceMs, peers: new Map(Object.entries(peers).map(([p, r]) => [asNodeId(Number(p)), r])) }
+}
+
+const time = fc.integer({ min: 0, max: 100 * DAY })
+const record = fc.record({ lastCompletedAtMs: fc.option(time, { nil: undefined }), verifiedThroughMs: fc.option(time, { nil: undefined }) })
+const anyState = fc.record({ currentSinceMs: time, r2: record, r3: record }).map(x => state({ 2: x.r2, 3: x.r3 }, x.currentSinceMs))
+
+describe('tombstone purge rule', () => {
+  it('grace in days', () => {
+    expect(tombstoneGraceMs(10)).toBe(10 * DAY)
+    expect(tombstoneGraceMs(0.5)).toBe(DAY / 2)
+  })
+
+  it('never purges a tombstone younger than the grace period, whatever the repairs (property)', () => {
+    fc.assert(fc.property(anyState, time, time, fc.integer({ min: 0, max: GRACE }), (st, ts, local, age) => {
+      const written = Math.max(ts, local)
+      const v = tombstonePurgeVerdict({ versionTsMs: ts, localWriteMs: local }, PEERS, st, written + age, GRACE)
+      expect(v).toEqual({ purge: false, why: 'too-young' })
+    }))
+  })
+
+  it('purges only when every peer was verified past the later of the version time and the local write (property)', () => {
+    fc.assert(fc.property(anyState, time, time, time, (st, ts, local, now) => {
+      const v = tombstonePurgeVerdict({ versionTsMs: ts, localWriteMs: local }, PEERS, st, now, GRACE)
+      const written = Math.max(ts, local)
+      const allVerified = PEERS.every(p => (st.peers.get(p)?.verifiedThroughMs ?? -Infinity) > written)
+      expect(v.purge).toBe(now - written > GRACE && allVerified)
+      if (!v.purge && v.why === 'unverified') expect(PEERS).toContain(v.peer)
+    }))
+  })
+
+  it('a tombstone delivered late (hint, repair) counts from its arrival, not from its version time', () => {
+    const st = state({ 2: { verifiedThroughMs: 20 * DAY }, 3: { verifiedThroughMs: 20 * DAY } })
+    // version from day 1, but this replica wrote it on day 19: round verification of day 20 covers it
+    expect(tombstonePurgeVerdict({ versionTsMs: DAY, localWriteMs: 19 * DAY }, PEERS, st, 30 * DAY, GRACE)).toEqual({ purge: true })
+    // written on day 21: the day-20 verification predates it
+    expect(tombstonePurgeVerdict({ versionTsMs: DAY, localWriteMs: 21 * DAY }, PEERS, st, 40 * DAY, GRACE)).toEqual({ purge: false, why: 'unverified', peer: 2 })
+  })
+
+  it('a replica of the shard without any record blocks the purge (newly placed, never repaired with)', () => {
+    const st = state({ 2: { verifiedThroughMs: 50 * DAY } })
+    expect(tombstonePurgeVerdict({ versionTsMs: DAY, localWriteMs: DAY }, PEERS, st, 60 * DAY, GRACE)).toEqual({ purge: false, why: 'unverified', peer: 3 })
+  })
+})
+
+describe('stale replica rule', () => {
+  it('a sole replica is always servable', () => {
+    expect(servable(state({}), [], 1000 * DAY, GRACE)).toBe(true)
+  })
+
+  it('a replica back from an outage longer than the grace is stale until a round completes', () => {
+    const st = state({ 2: { lastCompletedAtMs: 5 * DAY }, 3: { lastCompletedAtMs: 4 * DAY } })
+    expect(servable(st, PEERS, 15 * DAY, GRACE)).toBe(true)
+    expect(servable(st, PEERS, 15 * DAY + 1, GRACE)).toBe(false)
+    const repaired = state({ 2: { lastCompletedAtMs: 5 * DAY }, 3: { lastCompletedAtMs: 16 * DAY } })
+    expect(servable(repaired, PEERS, 16 * DAY + 1, GRACE)).toBe(true)
+  })
+
+  it('one peer down for longer than the grace does not make the replicas repairing each other stale', () => {
+    // this replica keeps completing rounds with node 2; node 3 has been down 30 days
+    const st = state({ 2: { lastCompletedAtMs: 40 * DAY - 60_000 }, 3: { lastCompletedAtMs: 10 * DAY } })
+    expect(servable(st, PEERS, 40 * DAY, GRACE)).toBe(true)
+  })
+
+  it('currentSinceMs (created or bootstrapped) counts as a repair; records of peers no longer replicas do not', () => {
+    expect(servable(state({}, 100 * DAY), PEERS, 105 * DAY, GRACE)).toBe(true)
+    const st = state({ 9: { lastCompletedAtMs: 100 * DAY } }, 0)
+    expect(repairedAsOf(st, PEERS)).toBe(0)
+    expect(servable(st, PEERS, 100 * DAY, GRACE)).toBe(false)
+  })
+
+  it('servable exactly when some peer or the baseline is within the grace (property)', () => {
+    fc.assert(fc.property(anyState, time, (st, now) => {
+      const latest = Math.max(st.currentSinceMs, ...PEERS.map((p: NodeId) => st.peers.get(p)?.lastCompletedAtMs ?? -Infinity))
+      expect(servable(st, PEERS, now, GRACE)).toBe(now - latest <= GRACE)
+    }))
+  })
+})
