@@ -135,10 +135,7 @@ export class QuorumWrite<B> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     const hint = this.hint(from)
-    if (this.decided === null) {
-      const possible = this.ackOrder.length + this.count('pending')
-      if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
-    }
+    this.failIfUnreachable(out)
     out.push(hint)
     this.checkAllAnswered()
     return out
@@ -149,14 +146,17 @@ export class QuorumWrite<B> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'refused')
-    if (this.decided === null) {
-      const possible = this.ackOrder.length + this.count('pending')
-      if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
-    } else if (this.decided.type === 'succeeded') {
-      out.push(this.hint(from))
-    }
+    if (this.decided?.type === 'succeeded') out.push(this.hint(from))
+    else this.failIfUnreachable(out)
     this.checkAllAnswered()
     return out
+  }
+
+  /** A replica answered without an ack: the write fails now when the acks plus the replicas still pending cannot reach W. */
+  private failIfUnreachable (out: Array<WriteOutput<B>>): void {
+    if (this.decided !== null) return
+    const possible = this.ackOrder.length + this.count('pending')
+    if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
   }
 
   /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
