@@ -49,6 +49,9 @@ import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from 
 import type { ReplicaHost, ReplShardState } from './replica-host'
 import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
 import {
+  installChunk, SnapshotSource, type InstallReport, type SnapshotChunk, type SnapshotInstallRequest, type SnapshotReadRequest
+} from './replica-snapshot'
+import {
   checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState
 } from './repl-state'
 import { LIMITS } from '../core/limits'
@@ -73,6 +76,7 @@ export interface EngineSweepReport extends SweepReport {
 export type { TipEntry, TipState } from './tip'
 export type { ApplyReport } from './replica-apply'
 export type { SuffixTruncateReport } from './replica-truncate'
+export type { InstallReport, SnapshotChunk, SnapshotEntry, SnapshotInstallRequest, SnapshotReadRequest } from './replica-snapshot'
 export type { BootstrapRecord, ReplHardState, ReplRole } from './repl-state'
 export type { RawLogEntry } from './commit-log'
 
@@ -365,6 +369,8 @@ export class ShardEngine {
   private readonly clock: Clock
   /** Prepared transactions started here, so a decision by xid updates their objects too. */
   private readonly prepared = new Map<Xid, Txn>()
+  /** Snapshots kept open for replicas being bootstrapped from this one (replica-snapshot.ts). */
+  private readonly snapSource: SnapshotSource
   private closed = false
 
   private constructor (kv: KvStore, opts: ShardEngineOptions, st: ShardState, recovery: RecoveryReport) {
@@ -377,6 +383,7 @@ export class ShardEngine {
     this.tip = st.tip
     this.writer = new Writer(st)
     this.recovery = recovery
+    this.snapSource = new SnapshotSource(opts.clock)
   }
 
   /** Open the shard replica stored in `kv` (the engine owns it from now on; close() closes it),
@@ -414,11 +421,13 @@ export class ShardEngine {
     st.generation = hard.generation
     st.bootstrapping = hard.role === 'bootstrapping'
 
-    // Crash recovery: only transactions indexed under s/o/ can be non-final.
+    // Crash recovery: only transactions indexed under s/o/ can be non-final. Not while a snapshot
+    // is being installed: its s/o/ entries may be in before their TIP entries (the install
+    // recovers them when it completes, replica-snapshot.ts).
     const openXids: Xid[] = []
     const end = OPEN_TXN_PREFIX.slice()
     end[end.length - 1]!++
-    for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(asXid(u64OfKey(k, OPEN_TXN_PREFIX)))
+    if (!st.bootstrapping) for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(asXid(u64OfKey(k, OPEN_TXN_PREFIX)))
     const entries = openXids.length > 0 ? await kv.getMany(openXids.map(tipKey)) : []
     let markedDead = 0
     for (let i = 0; i < openXids.length; i++) {
@@ -459,7 +468,7 @@ export class ShardEngine {
   }
 
   private get repl (): ReplicaHost {
-    return { shardId: this.shardId, kv: this.kv, tip: this.tip, xids: this.st.xids, durability: this.durability, st: this.st, exclusive: (fn) => this.exclusive(fn) }
+    return { shardId: this.shardId, nodeId: this.nodeId, kv: this.kv, tip: this.tip, xids: this.st.xids, durability: this.durability, st: this.st, exclusive: (fn) => this.exclusive(fn) }
   }
 
   // ---- transactions --------------------------------------------------------------------------
@@ -830,12 +839,27 @@ export class ShardEngine {
     })
   }
 
+  /** A chunk of a consistent snapshot of this shard for a replica being bootstrapped
+   *  (replica-snapshot.ts); snapshotId 0n opens a new snapshot. */
+  async snapshotRead (req: SnapshotReadRequest): Promise<SnapshotChunk> {
+    this.checkOpen()
+    return await this.snapSource.read(this.repl, req)
+  }
+
+  /** Install a chunk of another replica's snapshot (replica-snapshot.ts): the first one starts
+   *  (or restarts) the bootstrap, the last one makes the shard serve again. */
+  async snapshotInstall (req: SnapshotInstallRequest): Promise<InstallReport> {
+    this.checkNotClosed()
+    return await installChunk(this.repl, req)
+  }
+
   /** Finish queued work, persist the HLC mark, close the store. Open transactions are left as
    *  they are: the next open marks them dead. */
   async close (): Promise<void> {
     if (this.closed) return
     if (this.st.hlcHigh > this.st.hlcPersisted) await this.flush().catch(() => {})
     this.closed = true
+    await this.snapSource.close()
     await this.writer.drained()
     await this.kv.close()
   }

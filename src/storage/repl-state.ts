@@ -156,7 +156,7 @@ export function decodeBootstrap (b: Uint8Array): BootstrapRecord {
     hlcHighWater: readU64(b, 25),
     wiped: b[33] === 1,
     installedKeys: Number(readU64(b, 34)),
-    lastKey: none ? null : b.slice(46)
+    lastKey: none ? null : new Uint8Array(b.subarray(46)) // a plain copy, also of a Buffer
   }
 }
 

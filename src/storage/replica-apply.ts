@@ -23,7 +23,7 @@
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { asHlcTs } from '../core/ids'
 import { commitValueGeneration, encodeCommitGroup, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit, type RawLogEntry } from './commit-log'
-import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
+import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readLogBase } from './repl-state'
 import { applyRowWrite, type KeyLookup, type RowOp } from './row-write'
@@ -128,7 +128,9 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     let hlc = h.st.hlcHigh
     const seen = new Set<Xid>()
     for (const e of fresh) {
-      if (h.tip.active.has(e.xid) || h.tip.limbo.has(e.xid) || seen.has(e.xid)) {
+      // A prepared transaction here is the primary's, and this entry is its commit decision: it
+      // leaves limbo (settle() below). One running here locally is a conflict.
+      if (h.tip.active.has(e.xid) || seen.has(e.xid)) {
         throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${e.xid} of replicated entry ${e.lsn} is in use on this replica`, { xid: String(e.xid), lsn: String(e.lsn), state: 'in use' })
       }
       seen.add(e.xid)
@@ -140,6 +142,7 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
         if (out.value !== undefined) view.put(op.rowKey, out.value)
       }
       view.put(tipKey(e.xid), encodeTipEntry('committed', e.commitHlc))
+      if (h.tip.limbo.has(e.xid)) view.del(openTxnKey(e.xid))
       if (e.commitHlc > hlc) hlc = e.commitHlc
     }
     // The same entries at the same LSNs: one value per run of one generation.

@@ -4,7 +4,7 @@
 // every pass queued before them has landed). Plus BatchView: reads through the writes a job has
 // queued but not yet written, so one atomic batch can change a row several times.
 
-import type { ShardId } from '../core/ids'
+import type { NodeId, ShardId } from '../core/ids'
 import { keyString } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Tip } from './tip'
@@ -27,6 +27,7 @@ export interface ReplShardState {
 
 export interface ReplicaHost {
   readonly shardId: ShardId
+  readonly nodeId: NodeId
   readonly kv: KvStore
   readonly tip: Tip
   readonly xids: XidSource

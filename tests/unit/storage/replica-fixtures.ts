@@ -37,11 +37,12 @@ export const del = (k: string, tableId = T): RowWrite => ({ op: 'delete', tableI
 export class Replica {
   readonly dir = mkdtempSync(join(tmpdir(), 'sb-replica-'))
   engine!: ShardEngine
+  readonly clock = new ManualClock()
   constructor (readonly nodeId: number) {}
 
   async open (): Promise<ShardEngine> {
     const kv = await LevelKv.open(this.dir, { writeBufferSize: 1 << 20, cacheSize: 1 << 20 })
-    this.engine = await ShardEngine.open(kv, { shardId: SHARD, nodeId: asNodeId(this.nodeId), durability: 'none', clock: new ManualClock() })
+    this.engine = await ShardEngine.open(kv, { shardId: SHARD, nodeId: asNodeId(this.nodeId), durability: 'none', clock: this.clock })
     return this.engine
   }
 

@@ -21,12 +21,12 @@ describe('replication hard state', () => {
     const p = open[0]!
     expect(await p.engine.replState()).toEqual({ generation: 0n, votedFor: null, commitLsn: 0n, role: 'none', lastLsn: 0n, lastGeneration: 0n, firstAvailableLsn: 1n, bootstrap: null })
     await p.auto(ins('a', '1'))
-    await p.engine.setReplState({ generation: 7n, votedFor: 3, commitLsn: 1n, role: 'primary' })
+    await p.engine.setReplState({ generation: 7n, votedFor: asNodeId(3), commitLsn: 1n, role: 'primary' })
     await p.auto(ins('b', '2'))
     await p.engine.commitMany([{ writes: [ins('c', '3')], commitHlc: asHlcTs(1n << 60n) }, { writes: [ins('d', '4')], commitHlc: asHlcTs((1n << 60n) + 1n) }])
     for (let round = 0; round < 2; round++) {
       const e = round === 0 ? p.engine : await p.restart()
-      expect(await e.replState()).toMatchObject({ generation: 7n, votedFor: 3, commitLsn: 1n, role: 'primary', lastLsn: 4n, lastGeneration: 7n })
+      expect(await e.replState()).toMatchObject({ generation: 7n, votedFor: asNodeId(3), commitLsn: 1n, role: 'primary', lastLsn: 4n, lastGeneration: 7n })
       expect((await logOf(e)).map(x => (x as { generation: bigint }).generation)).toEqual([0n, 7n, 7n, 7n])
     }
     // Still generation 7 after the restart.
@@ -37,9 +37,9 @@ describe('replication hard state', () => {
   it('refuses a generation going back, a second vote in a generation, a commit LSN going back and the bootstrapping role', async () => {
     open = await replicas(1)
     const e = open[0]!.engine
-    await e.setReplState({ generation: 5n, votedFor: 2, commitLsn: 10n, role: 'replica' })
+    await e.setReplState({ generation: 5n, votedFor: asNodeId(2), commitLsn: 10n, role: 'replica' })
     await expect(e.setReplState({ generation: 4n, votedFor: null, commitLsn: 10n, role: 'replica' })).rejects.toMatchObject({ code: 'SB_REPL_STATE_REFUSED', details: { generation: '5', asked_generation: '4' } })
-    await expect(e.setReplState({ generation: 5n, votedFor: 3, commitLsn: 10n, role: 'replica' })).rejects.toMatchObject({ code: 'SB_REPL_STATE_REFUSED', details: { voted_for: 2, asked_voted_for: 3 } })
+    await expect(e.setReplState({ generation: 5n, votedFor: asNodeId(3), commitLsn: 10n, role: 'replica' })).rejects.toMatchObject({ code: 'SB_REPL_STATE_REFUSED', details: { voted_for: 2, asked_voted_for: 3 } })
     await expect(e.setReplState({ generation: 5n, votedFor: null, commitLsn: 10n, role: 'replica' })).rejects.toMatchObject({ code: 'SB_REPL_STATE_REFUSED' })
     await expect(e.setReplState({ generation: 6n, votedFor: null, commitLsn: 9n, role: 'replica' })).rejects.toMatchObject({ code: 'SB_REPL_STATE_REFUSED', details: { commit_lsn: '10' } })
     await expect(e.setReplState({ generation: 6n, votedFor: null, commitLsn: 10n, role: 'bootstrapping' })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
@@ -48,16 +48,16 @@ describe('replication hard state', () => {
     await expect(e.setReplState({ generation: 6n, votedFor: null, commitLsn: 10n, role: 'leader' as never })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
     expect(await e.replState()).toMatchObject({ generation: 5n, votedFor: 2, commitLsn: 10n, role: 'replica' })
     // The same vote again, a new generation with a new vote: fine.
-    await e.setReplState({ generation: 5n, votedFor: 2, commitLsn: 11n, role: 'candidate' })
-    await e.setReplState({ generation: 6n, votedFor: 1, commitLsn: 11n, role: 'primary' })
-    expect(await e.replState()).toMatchObject({ generation: 6n, votedFor: 1, commitLsn: 11n, role: 'primary' })
+    await e.setReplState({ generation: 5n, votedFor: asNodeId(2), commitLsn: 11n, role: 'candidate' })
+    await e.setReplState({ generation: 6n, votedFor: asNodeId(1), commitLsn: 11n, role: 'primary' })
+    expect(await e.replState()).toMatchObject({ generation: 6n, votedFor: asNodeId(1), commitLsn: 11n, role: 'primary' })
   })
 
   it('is written fsynced whatever the shard durability, and a corrupt record is a coded error', async () => {
     const store = new MemoryStore()
     const kv = MemoryKv.open(store)
     const syncs: boolean[] = []
-    const spy = { ...kv, get: kv.get.bind(kv), getMany: kv.getMany.bind(kv), iterate: kv.iterate.bind(kv), close: kv.close.bind(kv), batch: async (ops: Parameters<typeof kv.batch>[0], o: Parameters<typeof kv.batch>[1]) => { syncs.push(o.sync); await kv.batch(ops, o) } }
+    const spy = { ...kv, get: kv.get.bind(kv), getMany: kv.getMany.bind(kv), iterate: kv.iterate.bind(kv), snapshot: kv.snapshot.bind(kv), close: kv.close.bind(kv), batch: async (ops: Parameters<typeof kv.batch>[0], o: Parameters<typeof kv.batch>[1]) => { syncs.push(o.sync); await kv.batch(ops, o) } }
     const e = await ShardEngine.open(spy, { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock: new ManualClock() })
     syncs.length = 0
     await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { asNodeId } from '../../../src/core/ids'
 import { del, ins, logOf, nextHlc, replicas, rows, ship, T, upd, type Replica } from './replica-fixtures'
 
 // Suffix truncation (src/storage/replica-truncate.ts): a returning old primary drops the entries
@@ -69,14 +70,14 @@ describe('commit-log suffix truncation', () => {
 
   it('an old primary truncates what the new one lacks and then holds exactly the new primary\'s history', async () => {
     const [a, b] = await start(1, 2)
-    await a!.engine.setReplState({ generation: 1n, votedFor: 1, commitLsn: 0n, role: 'primary' })
+    await a!.engine.setReplState({ generation: 1n, votedFor: asNodeId(1), commitLsn: 0n, role: 'primary' })
     await a!.auto(ins('x', 'x1'), ins('y', 'y1'))
     await a!.auto(upd('x', 'x2'))
     await ship(a!.engine, b!.engine)
     // a (generation 1) commits on alone; b becomes primary in generation 2 and commits others.
     await a!.auto(del('y'))
     await a!.auto(ins('z', 'z-lost'))
-    await b!.engine.setReplState({ generation: 2n, votedFor: 2, commitLsn: 2n, role: 'primary' })
+    await b!.engine.setReplState({ generation: 2n, votedFor: asNodeId(2), commitLsn: 2n, role: 'primary' })
     await b!.auto(upd('y', 'y2'))
     await b!.auto(ins('w', 'w1'))
     await b!.auto(upd('x', 'x3'))
