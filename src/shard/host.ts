@@ -265,7 +265,15 @@ export class ShardHost {
     HINT_DROP: (r) => this.hints.handlers.HINT_DROP(r),
     HINT_STATS: (r) => this.hints.handlers.HINT_STATS(r),
     HINT_IMPORT: (r) => this.hints.handlers.HINT_IMPORT(r),
-    HINT_LEGACY_READ: (r) => this.hints.handlers.HINT_LEGACY_READ(r)
+    HINT_LEGACY_READ: (r) => this.hints.handlers.HINT_LEGACY_READ(r),
+    // Mode 1 replication (storage/replica-*.ts, repl-state.ts).
+    REPL_APPLY: (r) => this.engineOf(r.shard).replApply(r.entries),
+    REPL_LOG_READ: async (r) => ({ entries: await this.engineOf(r.shard).replLogRead(r.fromLsn, r.limit, r.maxBytes) }),
+    REPL_TRUNCATE: (r) => this.engineOf(r.shard).replTruncate(r.afterLsn, r.committedLsn),
+    REPL_STATE_GET: (r) => this.engineOf(r.shard).replState(),
+    REPL_STATE_SET: async (r) => { await this.engineOf(r.shard).setReplState(r.state); return {} },
+    REPL_SNAPSHOT_READ: (r) => this.engineOf(r.shard).snapshotRead(r),
+    REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r)
   }
 }
 
