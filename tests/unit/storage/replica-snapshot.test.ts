@@ -168,6 +168,30 @@ describe('snapshot bootstrap', () => {
     expect(await rows(e)).not.toContain('stale=old data of this replica')
   })
 
+  it('a prepared transaction in the snapshot stays prepared, also when the replica restarts between its index entry and its TIP entry', async () => {
+    const [p, r] = await start(1, 2)
+    await history(p!)
+    const prepared = await p!.engine.begin({ startHlc: nextHlc() })
+    await prepared.write([ins('limbo', 'l')])
+    await prepared.prepare()
+    const chunks = await readAll(p!.engine, 1)
+    const at = chunks.findIndex(c => c.entries.length > 0 && Buffer.from(c.entries[0]!.key).toString('latin1').startsWith('s/o/'))
+    expect(at).toBeGreaterThan(0)
+    await installAll(r!.engine, chunks.slice(0, at + 1))
+    const e = await r!.restart()
+    const st = await e.replState()
+    let after = st.bootstrap!.lastKey
+    for (const c of chunks.slice(at + 1)) {
+      await e.snapshotInstall({ ...c, after })
+      if (c.entries.length > 0) after = c.entries[c.entries.length - 1]!.key
+    }
+    expect(e.listLimbo()).toEqual([{ xid: prepared.xid, rows: 1 }])
+    await prepared.commit(nextHlc())
+    await ship(p!.engine, e)
+    expect(await stateOf(e)).toEqual(await stateOf(p!.engine))
+    expect(e.listLimbo()).toEqual([])
+  })
+
   it('a snapshot the source lost restarts the bootstrap from a new one, wiping what the first attempt installed', async () => {
     const [p, r] = await start(1, 2)
     await history(p!)
