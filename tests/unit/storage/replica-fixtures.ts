@@ -6,9 +6,10 @@ import { asNodeId, asShardId } from '../../../src/core/ids'
 import { ShardEngine, type RowWrite } from '../../../src/storage/engine'
 import { writeU64 } from '../../../src/storage/keys'
 import { LevelKv } from '../../../src/storage/kv-level'
+import { MemoryKv, MemoryStore } from '../../../src/storage/kv-memory'
 import { hlcTs, type HlcTs } from '../../../src/storage/types'
 
-// Shard replicas on real LevelDB in temporary directories, for the Mode 1 replica tests: a
+// Shard replicas on real LevelDB in temporary directories (or the in-memory backend), for the Mode 1 replica tests: a
 // primary and replicas of the same shard, writes that produce every kind of log entry, and
 // comparisons of everything a replica must hold equal (visible rows, log entries).
 
@@ -33,15 +34,23 @@ export const ins = (k: string, v: string, tableId = T): RowWrite => ({ op: 'inse
 export const upd = (k: string, v: string, tableId = T): RowWrite => ({ op: 'update', tableId, pk: [k], row: enc(v), versionId: vid() })
 export const del = (k: string, tableId = T): RowWrite => ({ op: 'delete', tableId, pk: [k], versionId: vid() })
 
-/** A directory holding one shard replica, opened and reopened as a node restart would. */
+/** Both KV backends (DESIGN §10: one suite, two engines): real LevelDB, and the simulator's. */
+export const BACKENDS = ['classic-level', 'memory'] as const
+export type Backend = typeof BACKENDS[number]
+let backend: Backend = 'classic-level'
+/** The backend replicas() opens from now on (call in a beforeAll). */
+export function useBackend (b: Backend): void { backend = b }
+
+/** A directory (or in-memory store) holding one shard replica, opened and reopened as a node restart would. */
 export class Replica {
   readonly dir = mkdtempSync(join(tmpdir(), 'sb-replica-'))
+  readonly store = new MemoryStore()
   engine!: ShardEngine
   readonly clock = new ManualClock()
-  constructor (readonly nodeId: number) {}
+  constructor (readonly nodeId: number, readonly backend: Backend) {}
 
   async open (): Promise<ShardEngine> {
-    const kv = await LevelKv.open(this.dir, { writeBufferSize: 1 << 20, cacheSize: 1 << 20 })
+    const kv = this.backend === 'memory' ? MemoryKv.open(this.store) : await LevelKv.open(this.dir, { writeBufferSize: 1 << 20, cacheSize: 1 << 20 })
     this.engine = await ShardEngine.open(kv, { shardId: SHARD, nodeId: asNodeId(this.nodeId), durability: 'none', clock: this.clock })
     return this.engine
   }
@@ -63,7 +72,7 @@ export class Replica {
 
 export async function replicas (...nodeIds: number[]): Promise<Replica[]> {
   const out: Replica[] = []
-  for (const n of nodeIds) { const r = new Replica(n); await r.open(); out.push(r) }
+  for (const n of nodeIds) { const r = new Replica(n, backend); await r.open(); out.push(r) }
   return out
 }
 
