@@ -13,9 +13,10 @@
 //                boot  := format=1 u8 · snapshotId u64 · lsn u64 · generation u64 · hlcHighWater u64 ·
 //                         wiped u8 · installedKeys u64 · lastKeyLen u32 · lastKey bytes
 //   p/snapseq  the last snapshot id handed out by this replica as a bootstrap source (u64).
-//   p/logbase  (lsn u64 · generation u64) of the entry just below the log's first one when the log
-//              was started from a snapshot: the (generation, lsn) a replica compares with while its
-//              own log is still empty.
+//   p/logbase  (lsn u64 · generation u64) of the entry just below the log's first one — the
+//              snapshot's last entry when the log was started from a snapshot, the last entry removed
+//              when the log was truncated from the front (log-truncate.ts): the (generation, lsn)
+//              compared with while the log holds no entry at all.
 //
 // Changes are decided here, pure (checkStateChange), and refused with a coded error rather than
 // applied: the generation never goes back, a vote cast in a generation is never changed, the

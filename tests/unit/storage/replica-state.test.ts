@@ -34,6 +34,20 @@ describe('replication hard state', () => {
     expect((await logOf(p.engine)).map(x => (x as { generation: bigint }).generation)).toEqual([0n, 7n, 7n, 7n, 7n])
   })
 
+  it('a log truncated to empty by retention still reports the generation of its last entry', async () => {
+    open = await replicas(1)
+    const p = open[0]!
+    await p.engine.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' })
+    for (let i = 0; i < 3; i++) await p.auto(ins(`k${i}`, 'v'))
+    const report = await p.engine.sweep(asHlcTs(1n << 62n), { commitLog: [{ name: 'test', fromLsn: 100n }] })
+    expect(report.logEntriesTruncated).toBe(3)
+    for (let round = 0; round < 2; round++) {
+      const e = round === 0 ? p.engine : await p.restart()
+      expect(await e.replState()).toMatchObject({ lastLsn: 3n, lastGeneration: 3n, firstAvailableLsn: 4n })
+      expect(await logOf(e)).toEqual([])
+    }
+  })
+
   it('refuses a generation going back, a second vote in a generation, a commit LSN going back and the bootstrapping role', async () => {
     open = await replicas(1)
     const e = open[0]!.engine
