@@ -270,7 +270,15 @@ export class ShardHost {
       const engine = this.engineOf(r.shard)
       if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }
       return { rows: false, held: engine.releaseTableFence(r.tableId, r.token) }
-    }
+    },
+    // Mode 1 replication (storage/replica-*.ts, repl-state.ts).
+    REPL_APPLY: (r) => this.engineOf(r.shard).replApply(r.entries),
+    REPL_LOG_READ: async (r) => ({ entries: await this.engineOf(r.shard).replLogRead(r.fromLsn, r.limit, r.maxBytes) }),
+    REPL_TRUNCATE: (r) => this.engineOf(r.shard).replTruncate(r.afterLsn, r.committedLsn),
+    REPL_STATE_GET: (r) => this.engineOf(r.shard).replState(),
+    REPL_STATE_SET: async (r) => { await this.engineOf(r.shard).setReplState(r.state); return {} },
+    REPL_SNAPSHOT_READ: (r) => this.engineOf(r.shard).snapshotRead(r),
+    REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r)
   }
 }
 

@@ -18,6 +18,18 @@
 // entryLen counts the bytes after itself, so a reader skips entries before the LSN it wants
 // without decoding their mutations. Entry i of the group at c/<L> has LSN L + i; the next key is
 // c/<L + count>. readCommitLog starts from the key at or before the requested LSN.
+//
+// Generations (DESIGN §6 Mode 1: generation = Raft term). Every logged entry has the generation
+// of the primary that appended it; the replication machine compares (generation, lsn) pairs, so
+// the generation is stored with the entry, in the VALUE (the key stays c/<lsn>: readers seek by
+// LSN alone). All entries of one stored value share one generation — a write pass is one primary
+// at one generation, and a replica storing a received batch starts a new value wherever the
+// generation changes (replica-apply.ts) — so it is written once per value, after the format byte:
+//   entry3     := format=3 u8 · generation u64 · xid u64 · commitHlc u64 · mutations
+//   group4     := format=4 u8 · generation u64 · count u32 (≥ 2) · (entryLen u32 · xid u64 · commitHlc u64 · mutations)^count
+// Generation 0 (a shard that was never part of a replicated group) keeps writing formats 1 and 2,
+// byte for byte as before; formats 1 and 2 read as generation 0, so logs written by earlier
+// releases need no migration.
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
@@ -26,6 +38,9 @@ import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
 export const COMMIT_GROUP_FORMAT = 2
+/** Formats 1 and 2 with the generation of their entries (see the top). */
+export const COMMIT_LOG_GEN_FORMAT = 3
+export const COMMIT_GROUP_GEN_FORMAT = 4
 /** Entries one readCommitLog call returns at most. */
 export const MAX_COMMIT_LOG_READ = 10_000
 
@@ -50,6 +65,11 @@ export interface CommitLogEntry {
   readonly xid: Xid
   readonly commitHlc: HlcTs
   readonly mutations: readonly LoggedMutation[]
+}
+
+/** A logged entry with the generation of the primary that appended it (0: never replicated). */
+export interface GenLogEntry extends CommitLogEntry {
+  readonly generation: bigint
 }
 
 export function mutationsSize (ms: Iterable<Mutation>): number {
@@ -120,19 +140,28 @@ export function encodeCommitEntry (xid: Xid, commitHlc: HlcTs, ms: readonly Muta
   return out
 }
 
-export function decodeCommitEntry (lsn: bigint, b: Uint8Array): CommitLogEntry {
+export function decodeCommitEntry (lsn: bigint, b: Uint8Array): GenLogEntry {
   if (b.length < 21 || b[0] !== COMMIT_LOG_FORMAT) throw corrupt('commit log entry: bad header', { lsn: String(lsn) })
-  return entryAt(lsn, b, 1, b.length)
+  return entryAt(lsn, 0n, b, 1, b.length)
 }
 
-function entryAt (lsn: bigint, b: Uint8Array, pos: number, end: number): CommitLogEntry {
+function entryAt (lsn: bigint, generation: bigint, b: Uint8Array, pos: number, end: number): GenLogEntry {
   const mutations = readMutations(b, pos + 16, end).map(m => ({
     tableId: m.tableId,
     pk: decodeTuple(m.pkBytes),
     versionId: m.versionId,
     row: m.row
   }))
-  return { lsn, xid: asXid(readU64(b, pos)), commitHlc: asHlcTs(readU64(b, pos + 8)), mutations }
+  return { lsn, generation, xid: asXid(readU64(b, pos)), commitHlc: asHlcTs(readU64(b, pos + 8)), mutations }
+}
+
+/** The raw parts of one entry: its mutations still encoded (replica apply re-logs them as they are). */
+export interface RawLogEntry {
+  readonly lsn: bigint
+  readonly generation: bigint
+  readonly xid: Xid
+  readonly commitHlc: HlcTs
+  readonly mutations: Mutation[]
 }
 
 /** One pass's commits, to be stored under commitKey(first LSN). */
@@ -142,15 +171,29 @@ export interface PendingCommit {
   readonly mutations: readonly Mutation[]
 }
 
-/** The value holding `commits` (consecutive LSNs): format 1 for one, a group for more. */
-export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Arena): Uint8Array {
-  if (commits.length === 1) { const c = commits[0]!; return encodeCommitEntry(c.xid, c.commitHlc, c.mutations, arena) }
+/** The value holding `commits` (consecutive LSNs) appended at `generation`: format 1 for one,
+ *  a group for more; formats 3 and 4 when the generation is not 0 (see the top). */
+export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Arena, generation = 0n): Uint8Array {
   if (commits.length === 0) throw new Error('ScratchBird assertion: empty commit group')
-  let size = 5
+  const g = generation === 0n ? 0 : 8
+  if (commits.length === 1) {
+    const c = commits[0]!
+    if (g === 0) return encodeCommitEntry(c.xid, c.commitHlc, c.mutations, arena)
+    const size = 25 + mutationsSize(c.mutations)
+    const out = arena !== undefined ? arena.alloc(size) : new Uint8Array(size)
+    out[0] = COMMIT_LOG_GEN_FORMAT
+    writeU64(out, 1, generation)
+    writeU64(out, 9, c.xid)
+    writeU64(out, 17, c.commitHlc)
+    writeMutations(out, 25, c.mutations)
+    return out
+  }
+  let size = 5 + g
   for (const c of commits) size += 4 + 16 + mutationsSize(c.mutations)
   const out = arena !== undefined ? arena.alloc(size) : new Uint8Array(size)
-  out[0] = COMMIT_GROUP_FORMAT
-  let pos = putU32(out, 1, commits.length)
+  out[0] = g === 0 ? COMMIT_GROUP_FORMAT : COMMIT_GROUP_GEN_FORMAT
+  if (g !== 0) writeU64(out, 1, generation)
+  let pos = putU32(out, 1 + g, commits.length)
   for (const c of commits) {
     const at = pos
     pos += 4
@@ -162,42 +205,74 @@ export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Ar
   return out
 }
 
-/** Number of entries (LSNs) a stored value holds, validating only its header. */
-export function commitValueCount (firstLsn: bigint, b: Uint8Array): number {
-  if (b.length >= 21 && b[0] === COMMIT_LOG_FORMAT) return 1
-  if (b.length < 5 || b[0] !== COMMIT_GROUP_FORMAT) throw corrupt('commit log entry: bad header', { lsn: String(firstLsn) })
-  const count = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1)
+/** What the header of a stored value says: its entries' generation, their count, where the
+ *  first entry starts (its xid; for a group, its entryLen) and whether it is a group. */
+interface ValueHeader { readonly generation: bigint, readonly count: number, readonly pos: number, readonly grouped: boolean }
+
+function valueHeader (firstLsn: bigint, b: Uint8Array): ValueHeader {
+  const f = b[0]
+  if (f === COMMIT_LOG_FORMAT && b.length >= 21) return { generation: 0n, count: 1, pos: 1, grouped: false }
+  if (f === COMMIT_LOG_GEN_FORMAT && b.length >= 29) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false }
+  const g = f === COMMIT_GROUP_FORMAT ? 0 : f === COMMIT_GROUP_GEN_FORMAT ? 8 : -1
+  if (g < 0 || b.length < 5 + g) throw corrupt('commit log entry: bad header', { lsn: String(firstLsn) })
+  const count = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + g)
   // Each entry takes at least 24 bytes (length, xid, HLC, mutation count).
-  if (count < 2 || count * 24 > b.length - 5) throw corrupt('commit log group: bad count', { lsn: String(firstLsn), count })
-  return count
+  if (count < 2 || count * 24 > b.length - 5 - g) throw corrupt('commit log group: bad count', { lsn: String(firstLsn), count })
+  return { generation: g === 0 ? 0n : readU64(b, 1), count, pos: 5 + g, grouped: true }
 }
 
-/** The entries of the value stored at c/<firstLsn> with LSN ≥ fromLsn, at most `max`. */
-export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = firstLsn, max = Infinity): CommitLogEntry[] {
-  const count = commitValueCount(firstLsn, b)
-  if (count === 1) return fromLsn <= firstLsn && max > 0 ? [decodeCommitEntry(firstLsn, b)] : []
+/** Number of entries (LSNs) a stored value holds, validating only its header. */
+export function commitValueCount (firstLsn: bigint, b: Uint8Array): number {
+  return valueHeader(firstLsn, b).count
+}
+
+/** Generation of the entries of a stored value (0 for formats 1 and 2), validating only its header. */
+export function commitValueGeneration (firstLsn: bigint, b: Uint8Array): bigint {
+  return valueHeader(firstLsn, b).generation
+}
+
+/** Each entry of a stored value as [lsn, start, end] of its xid·commitHlc·mutations bytes. */
+function entrySpans (firstLsn: bigint, b: Uint8Array, h: ValueHeader): Array<[bigint, number, number]> {
+  if (!h.grouped) return [[firstLsn, h.pos, b.length]]
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
-  const out: CommitLogEntry[] = []
-  let pos = 5
-  for (let i = 0; i < count; i++) {
+  const out: Array<[bigint, number, number]> = []
+  let pos = h.pos
+  for (let i = 0; i < h.count; i++) {
     if (pos + 4 > b.length) throw corrupt('commit log group: truncated', { lsn: String(firstLsn) })
     const len = dv.getUint32(pos)
     const end = pos + 4 + len
     if (len < 20 || end > b.length) throw corrupt('commit log group: bad entry length', { lsn: String(firstLsn), entry: i })
-    const lsn = firstLsn + BigInt(i)
-    if (lsn >= fromLsn && out.length < max) out.push(entryAt(lsn, b, pos + 4, end))
+    out.push([firstLsn + BigInt(i), pos + 4, end])
     pos = end
   }
   if (pos !== b.length) throw corrupt('commit log group: trailing bytes', { lsn: String(firstLsn) })
   return out
 }
 
+/** The entries of the value stored at c/<firstLsn> with LSN ≥ fromLsn, at most `max`. */
+export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = firstLsn, max = Infinity): GenLogEntry[] {
+  const h = valueHeader(firstLsn, b)
+  const out: GenLogEntry[] = []
+  for (const [lsn, start, end] of entrySpans(firstLsn, b, h)) {
+    if (lsn >= fromLsn && out.length < max) out.push(entryAt(lsn, h.generation, b, start, end))
+  }
+  return out
+}
+
+/** As decodeCommitValue, keeping each entry's mutations encoded (pk bytes as in the row key). */
+export function decodeCommitValueRaw (firstLsn: bigint, b: Uint8Array): RawLogEntry[] {
+  const h = valueHeader(firstLsn, b)
+  return entrySpans(firstLsn, b, h).map(([lsn, start, end]) => ({
+    lsn, generation: h.generation, xid: asXid(readU64(b, start)), commitHlc: asHlcTs(readU64(b, start + 8)), mutations: readMutations(b, start + 16, end)
+  }))
+}
+
 /** End (exclusive) of the c/ key space. */
 export const COMMIT_END = Uint8Array.of(COMMIT_PREFIX[0]!, COMMIT_PREFIX[1]! + 1)
 
 /** Entries with LSN ≥ fromLsn, in LSN order, at most `limit` (≤ MAX_COMMIT_LOG_READ). */
-export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number): Promise<CommitLogEntry[]> {
-  const out: CommitLogEntry[] = []
+export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number): Promise<GenLogEntry[]> {
+  const out: GenLogEntry[] = []
   const n = Math.max(0, Math.min(limit, MAX_COMMIT_LOG_READ))
   if (n === 0) return out
   const from = fromLsn < 0n ? 0n : fromLsn
@@ -207,6 +282,32 @@ export async function readCommitLog (kv: KvStore, fromLsn: bigint, limit: number
   for await (const [k, v] of kv.iterate({ gte: start, lt: COMMIT_END })) {
     for (const e of decodeCommitValue(u64OfKey(k, COMMIT_PREFIX), v, from, n - out.length)) out.push(e)
     if (out.length >= n) break
+  }
+  return out
+}
+
+/**
+ * As readCommitLog, with each entry's mutations still encoded (what a primary ships to its
+ * replicas, replica-apply.ts): at most `limit` entries, and no more once `maxBytes` (estimated as
+ * encoded) are reached — the first entry always comes.
+ */
+export async function readCommitLogRaw (kv: KvStore, fromLsn: bigint, limit: number, maxBytes: number): Promise<RawLogEntry[]> {
+  const out: RawLogEntry[] = []
+  const n = Math.max(0, Math.min(limit, MAX_COMMIT_LOG_READ))
+  if (n === 0) return out
+  const from = fromLsn < 0n ? 0n : fromLsn
+  let start = commitKey(from)
+  for await (const [k] of kv.iterate({ gte: COMMIT_PREFIX, lte: start, reverse: true, limit: 1 })) start = k
+  let bytes = 0
+  for await (const [k, v] of kv.iterate({ gte: start, lt: COMMIT_END })) {
+    for (const e of decodeCommitValueRaw(u64OfKey(k, COMMIT_PREFIX), v)) {
+      if (e.lsn < from) continue
+      const size = 40 + mutationsSize(e.mutations)
+      if (out.length > 0 && bytes + size > maxBytes) return out
+      bytes += size
+      out.push(e)
+      if (out.length >= n) return out
+    }
   }
   return out
 }
@@ -272,18 +373,11 @@ export function commitValueDroppable (need: CommitLogNeed, firstLsn: bigint, cou
 
 /** Entry count and newest commit HLC of a stored value, reading headers only (no mutations). */
 export function commitValueSpan (firstLsn: bigint, b: Uint8Array): { count: number, maxCommitHlc: HlcTs } {
-  const count = commitValueCount(firstLsn, b)
-  if (count === 1) return { count, maxCommitHlc: asHlcTs(readU64(b, 9)) }
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const h = valueHeader(firstLsn, b)
   let max = 0n
-  let pos = 5
-  for (let i = 0; i < count; i++) {
-    if (pos + 4 > b.length) throw corrupt('commit log group: truncated', { lsn: String(firstLsn) })
-    const len = dv.getUint32(pos)
-    if (len < 20 || pos + 4 + len > b.length) throw corrupt('commit log group: bad entry length', { lsn: String(firstLsn), entry: i })
-    const hlc = readU64(b, pos + 4 + 8)
+  for (const [, start] of entrySpans(firstLsn, b, h)) {
+    const hlc = readU64(b, start + 8)
     if (hlc > max) max = hlc
-    pos += 4 + len
   }
-  return { count, maxCommitHlc: asHlcTs(max) }
+  return { count: h.count, maxCommitHlc: asHlcTs(max) }
 }

@@ -45,6 +45,16 @@ import {
 } from './writer'
 import { XidAllocator, type XidSource } from './xid'
 import { TableFences } from './table-fence'
+import { readCommitLogRaw, type RawLogEntry } from './commit-log'
+import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from './replica-apply'
+import type { ReplicaHost, ReplShardState } from './replica-host'
+import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
+import {
+  installChunk, SnapshotSource, type InstallReport, type SnapshotChunk, type SnapshotInstallRequest, type SnapshotReadRequest
+} from './replica-snapshot'
+import {
+  checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState
+} from './repl-state'
 import { LIMITS } from '../core/limits'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
@@ -65,6 +75,21 @@ export interface EngineSweepReport extends SweepReport {
   durationMs: number
 }
 export type { TipEntry, TipState } from './tip'
+export type { ApplyReport } from './replica-apply'
+export type { SuffixTruncateReport } from './replica-truncate'
+export type { InstallReport, SnapshotChunk, SnapshotEntry, SnapshotInstallRequest, SnapshotReadRequest } from './replica-snapshot'
+export type { BootstrapRecord, ReplHardState, ReplRole } from './repl-state'
+export type { RawLogEntry } from './commit-log'
+
+/** The replication hard state and the log position votes and appends compare. */
+export interface ReplStateView extends ReplHardState {
+  readonly lastLsn: bigint
+  /** Generation of the entry at lastLsn (0 when unknown or never replicated). */
+  readonly lastGeneration: bigint
+  readonly firstAvailableLsn: bigint
+  /** The snapshot bootstrap in progress, if any. */
+  readonly bootstrap: BootstrapRecord | null
+}
 export type { LwwOutcome } from './row-write'
 
 /** On-disk format of a shard replica (s/format); bumped on incompatible layout changes. */
@@ -288,8 +313,12 @@ async function readU64Meta (kv: KvStore, key: Uint8Array, what: string): Promise
 const NO_SNAPSHOT = asHlcTs(-1n)
 
 /** Engine state shared with the writer and the sweep. */
-class ShardState implements WriterHost {
+class ShardState implements WriterHost, ReplShardState {
   lsn = 0n
+  /** Generation local commits are logged at: the replication hard state's (repl-state.ts). */
+  generation = 0n
+  /** A snapshot install is in progress (replica-snapshot.ts): nothing else is served. */
+  bootstrapping = false
   /** First LSN the commit log still holds (log-truncate.ts). */
   logFloor = 1n
   hlcHigh = HLC_ZERO
@@ -343,6 +372,8 @@ export class ShardEngine {
   private readonly prepared = new Map<Xid, Txn>()
   /** Tables a DDL fenced here (table-fence.ts): their writes and commits are refused. */
   private readonly fences = new TableFences()
+  /** Snapshots kept open for replicas being bootstrapped from this one (replica-snapshot.ts). */
+  private readonly snapSource: SnapshotSource
   private closed = false
 
   private constructor (kv: KvStore, opts: ShardEngineOptions, st: ShardState, recovery: RecoveryReport) {
@@ -355,6 +386,7 @@ export class ShardEngine {
     this.tip = st.tip
     this.writer = new Writer(st)
     this.recovery = recovery
+    this.snapSource = new SnapshotSource(opts.clock)
   }
 
   /** Open the shard replica stored in `kv` (the engine owns it from now on; close() closes it),
@@ -388,12 +420,17 @@ export class ShardEngine {
     if (floor > 1n) st.logFloor = floor
     // A log truncated to empty still numbers on from where it was.
     if (st.logFloor - 1n > st.lsn) st.lsn = st.logFloor - 1n
+    const hard = await readHardState(kv)
+    st.generation = hard.generation
+    st.bootstrapping = hard.role === 'bootstrapping'
 
-    // Crash recovery: only transactions indexed under s/o/ can be non-final.
+    // Crash recovery: only transactions indexed under s/o/ can be non-final. Not while a snapshot
+    // is being installed: its s/o/ entries may be in before their TIP entries (the install
+    // recovers them when it completes, replica-snapshot.ts).
     const openXids: Xid[] = []
     const end = OPEN_TXN_PREFIX.slice()
     end[end.length - 1]!++
-    for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(asXid(u64OfKey(k, OPEN_TXN_PREFIX)))
+    if (!st.bootstrapping) for await (const [k] of kv.iterate({ gte: OPEN_TXN_PREFIX, lt: end })) openXids.push(asXid(u64OfKey(k, OPEN_TXN_PREFIX)))
     const entries = openXids.length > 0 ? await kv.getMany(openXids.map(tipKey)) : []
     let markedDead = 0
     for (let i = 0; i < openXids.length; i++) {
@@ -417,8 +454,24 @@ export class ShardEngine {
     return new ShardEngine(kv, { ...opts, durability }, st, { markedDead, limbo: tip.limbo.size })
   }
 
+  /** Open and serving: a replica being bootstrapped serves nothing but the replication ops. */
   private checkOpen (): void {
+    this.checkNotClosed()
+    if (this.st.bootstrapping) throw bootstrapping(this.shardId)
+  }
+
+  private checkNotClosed (): void {
     if (this.closed) throw new ScratchBirdError('SB_SHUTTING_DOWN', `shard ${this.shardId} engine is closed`, { shardId: this.shardId })
+  }
+
+  /** Run `fn` as an exclusive writer job: no pass interleaves, every earlier one has landed. */
+  private exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.writer.enqueue({ t: 'exclusive', fn, d: { resolve: resolve as (v: unknown) => void, reject } }))
+  }
+
+  private get repl (): ReplicaHost {
+    return { shardId: this.shardId, nodeId: this.nodeId, kv: this.kv, tip: this.tip, xids: this.st.xids, durability: this.durability, st: this.st, exclusive: (fn) => this.exclusive(fn) }
   }
 
   // ---- transactions --------------------------------------------------------------------------
@@ -773,15 +826,87 @@ export class ShardEngine {
     return { ...report, logEntriesTruncated: log.entriesTruncated, firstAvailableLsn: log.firstAvailableLsn, durationMs: this.clock.monotonic() - t0 }
   }
 
+  // ---- Mode 1 replication (DESIGN §6): the shard-worker side of the replicated log ----------------
+
+  /** Apply the primary's entries in LSN order (replica-apply.ts): skipped when held, refused on a
+   *  gap, one atomic batch. */
+  async replApply (entries: readonly RawLogEntry[]): Promise<ApplyReport> {
+    this.checkOpen()
+    checkEntries(entries)
+    return await applyEntries(this.repl, entries)
+  }
+
+  /** Entries with LSN ≥ fromLsn with their generations and encoded mutations, what a primary
+   *  ships (at most `limit`, stopping at about `maxBytes`; the first always comes). */
+  async replLogRead (fromLsn: bigint, limit: number, maxBytes: number): Promise<RawLogEntry[]> {
+    this.checkOpen()
+    this.checkLogFloor(fromLsn)
+    const out = await readCommitLogRaw(this.kv, fromLsn, limit, maxBytes)
+    this.checkLogFloor(fromLsn)
+    return out
+  }
+
+  /** Drop the log's entries above `afterLsn` and their effects (replica-truncate.ts). */
+  async replTruncate (afterLsn: bigint, committedLsn: bigint): Promise<SuffixTruncateReport> {
+    this.checkOpen()
+    for (const [name, v] of [['afterLsn', afterLsn], ['committedLsn', committedLsn]] as const) {
+      if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw badArg(`${name} must be a u64`, { [name]: String(v) })
+    }
+    return await truncateSuffix(this.repl, afterLsn, committedLsn)
+  }
+
+  /** The replication hard state with the log position a vote or an append compares. */
+  async replState (): Promise<ReplStateView> {
+    this.checkNotClosed()
+    return await this.exclusive(async () => ({
+      ...await readHardState(this.kv),
+      lastLsn: this.st.lsn,
+      lastGeneration: await lastLogGeneration(this.repl) ?? 0n,
+      firstAvailableLsn: this.st.logFloor,
+      bootstrap: await readBootstrap(this.kv) ?? null
+    }))
+  }
+
+  /** Replace the hard state (repl-state.ts checkStateChange), fsynced before it resolves; local
+   *  commits queued after it are logged at its generation. */
+  async setReplState (next: ReplHardState): Promise<void> {
+    this.checkNotClosed()
+    checkHardState(next)
+    await this.exclusive(async () => {
+      checkStateChange(this.shardId, await readHardState(this.kv), next)
+      await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(next) }], { sync: true })
+      this.st.generation = next.generation
+    })
+  }
+
+  /** A chunk of a consistent snapshot of this shard for a replica being bootstrapped
+   *  (replica-snapshot.ts); snapshotId 0n opens a new snapshot. */
+  async snapshotRead (req: SnapshotReadRequest): Promise<SnapshotChunk> {
+    this.checkOpen()
+    return await this.snapSource.read(this.repl, req)
+  }
+
+  /** Install a chunk of another replica's snapshot (replica-snapshot.ts): the first one starts
+   *  (or restarts) the bootstrap, the last one makes the shard serve again. */
+  async snapshotInstall (req: SnapshotInstallRequest): Promise<InstallReport> {
+    this.checkNotClosed()
+    return await installChunk(this.repl, req)
+  }
+
   /** Finish queued work, persist the HLC mark, close the store. Open transactions are left as
    *  they are: the next open marks them dead. */
   async close (): Promise<void> {
     if (this.closed) return
     if (this.st.hlcHigh > this.st.hlcPersisted) await this.flush().catch(() => {})
     this.closed = true
+    await this.snapSource.close()
     await this.writer.drained()
     await this.kv.close()
   }
+}
+
+function bootstrapping (shard: ShardId): ScratchBirdError {
+  return new ScratchBirdError('SB_REPL_BOOTSTRAPPING', `shard ${shard} is being bootstrapped from a snapshot and serves nothing until it is installed`, { shard })
 }
 
 function lwwWrite (w: ReplicaWrite): RowWrite {

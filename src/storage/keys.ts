@@ -421,6 +421,10 @@ export function keyString (key: Uint8Array): string {
 //   c/<lsn u64 BE>                    commit log entry
 //   s/<name>                          shard metadata; s/o/<xid u64 BE> indexes TIP entries that are
 //                                     not final (active, limbo) so recovery never scans the TIP
+//   p/<name>                          replication state of this replica (repl-state.ts): p/state the
+//                                     Mode 1 hard state (generation, vote, commit LSN, role), p/boot
+//                                     a snapshot bootstrap in progress, p/snapseq snapshot ids handed
+//                                     out. Node-local: never part of a snapshot sent to a replica
 //   h<target u16><createdAt u64><seq> hints this node keeps as a quorum coordinator for rows of the
 //                                     shard (src/storage/hint-store.ts owns the layout: 'h' with no
 //                                     '/', as in the separate hint store it came from; no other
@@ -440,6 +444,7 @@ export const COMMIT_PREFIX = Uint8Array.of(0x63, CH_SLASH)
 export const TIP_GROUP_PREFIX = Uint8Array.of(0x67, CH_SLASH)
 export const META_PREFIX = Uint8Array.of(0x73, CH_SLASH)
 export const OPEN_TXN_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x6f, CH_SLASH)
+export const REPL_PREFIX = Uint8Array.of(0x70, CH_SLASH)
 
 const MAX_TABLE_ID = 0xffffffff
 const tablePrefixes = new Map<number, Uint8Array>()
@@ -511,6 +516,14 @@ export function metaKey (name: string): Uint8Array {
   const out = new Uint8Array(META_PREFIX.length + name.length)
   out.set(META_PREFIX, 0)
   for (let i = 0; i < name.length; i++) out[META_PREFIX.length + i] = name.charCodeAt(i) & 0x7f
+  return out
+}
+
+/** p/<name>: a replication-state key (see the key spaces above). */
+export function replKey (name: string): Uint8Array {
+  const out = new Uint8Array(REPL_PREFIX.length + name.length)
+  out.set(REPL_PREFIX, 0)
+  for (let i = 0; i < name.length; i++) out[REPL_PREFIX.length + i] = name.charCodeAt(i) & 0x7f
   return out
 }
 

@@ -4,7 +4,7 @@
 
 import { ClassicLevel } from 'classic-level'
 import { ScratchBirdError } from '../core/errors'
-import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from './kv'
+import type { KvBatchOptions, KvIterateOptions, KvOp, KvSnapshot, KvStore } from './kv'
 import type { LevelKvOptions } from './lsm-options'
 
 export type { LevelKvOptions } from './lsm-options'
@@ -67,10 +67,27 @@ export class LevelKv implements KvStore {
     }
   }
 
+  /** LevelDB reads an iterator from an implicit snapshot taken when it is created; one iterator
+   *  over the whole store, moved with seek(), is a frozen view for as long as it stays open. */
+  snapshot (): KvSnapshot {
+    const it = this.db.iterator({ keys: true, values: true })
+    return {
+      seek: (target) => { it.seek(target) },
+      // Plain copies: callers keep entries across later next() calls and put them in messages.
+      next: async () => {
+        const e = await it.next()
+        return e === undefined ? undefined : [plain(e[0]), plain(e[1])]
+      },
+      close: async () => { await it.close() }
+    }
+  }
+
   close (): Promise<void> {
     return this.db.close()
   }
 }
+
+function plain (b: Uint8Array): Uint8Array { return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice() }
 
 /** Drop undefined fields: abstract-level encodes every present range option, even undefined. */
 function defined<T extends object> (o: T): Partial<T> {

@@ -11,23 +11,29 @@
 //     handle, so "closing and reopening the database" — or dropping an engine without closing it
 //     and opening a new one, i.e. a simulated crash — sees everything written before.
 // Iterators are not snapshots: an entry written during iteration ahead of the cursor may or may
-// not be seen. The engine never depends on either behaviour.
+// not be seen. The engine never depends on either behaviour. snapshot() is one: it freezes the
+// chunk list, and a chunk is copied before its first change after a snapshot (copy on write, by
+// epoch), so a snapshot costs one array of chunk references plus a copy of each chunk written
+// while it is open — as LevelDB keeps the files an open snapshot still needs.
 
 import { ScratchBirdError } from '../core/errors'
 import { compareBytes } from './keys'
-import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from './kv'
+import type { KvBatchOptions, KvIterateOptions, KvOp, KvSnapshot, KvStore } from './kv'
 
 /** Entries per chunk before it splits in two (bounds the cost of one insert's array move). */
 const CHUNK_SPLIT_AT = 1024
 /** Entries an iterator copies out per refill (re-seeks by key after any concurrent write). */
 const ITERATOR_REFILL = 128
 
-interface Chunk { keys: Uint8Array[], vals: Uint8Array[] }
+/** epoch: the store epoch the chunk was copied in; an older one may be shared with a snapshot. */
+interface Chunk { keys: Uint8Array[], vals: Uint8Array[], epoch: number }
 interface Pos { c: number, i: number }
 
 /** The data of one simulated database directory. */
 export class MemoryStore {
-  chunks: Chunk[] = [{ keys: [], vals: [] }]
+  chunks: Chunk[] = [{ keys: [], vals: [], epoch: 0 }]
+  /** Bumped by every snapshot: chunks of an older epoch are copied before they change. */
+  epoch = 0
   /** Bumped on every structural change so iterators know to re-seek. */
   version = 0
   size = 0
@@ -41,9 +47,27 @@ export class MemoryStore {
     return compareBytes(ch.keys[p.i]!, key) === 0 ? ch.vals[p.i] : undefined
   }
 
+  /** The chunk at `c`, copied first if a snapshot may share it. */
+  private own (c: number): Chunk {
+    const ch = this.chunks[c]!
+    if (ch.epoch === this.epoch) return ch
+    const copy = { keys: ch.keys.slice(), vals: ch.vals.slice(), epoch: this.epoch }
+    this.chunks[c] = copy
+    return copy
+  }
+
+  /** A read-only store over the current contents that later writes do not change. */
+  freeze (): MemoryStore {
+    const view = new MemoryStore()
+    view.chunks = this.chunks.slice()
+    view.size = this.size
+    this.epoch++
+    return view
+  }
+
   put (key: Uint8Array, value: Uint8Array): void {
     const c = this.chunkFor(key)
-    const ch = this.chunks[c]!
+    const ch = this.own(c)
     const i = lowerBound(ch.keys, key, false)
     if (i < ch.keys.length && compareBytes(ch.keys[i]!, key) === 0) {
       ch.vals[i] = value.slice()
@@ -55,15 +79,15 @@ export class MemoryStore {
     this.version++
     if (ch.keys.length >= CHUNK_SPLIT_AT) {
       const half = ch.keys.length >> 1
-      this.chunks.splice(c + 1, 0, { keys: ch.keys.splice(half), vals: ch.vals.splice(half) })
+      this.chunks.splice(c + 1, 0, { keys: ch.keys.splice(half), vals: ch.vals.splice(half), epoch: this.epoch })
     }
   }
 
   del (key: Uint8Array): void {
     const c = this.chunkFor(key)
-    const ch = this.chunks[c]!
-    const i = lowerBound(ch.keys, key, false)
-    if (i >= ch.keys.length || compareBytes(ch.keys[i]!, key) !== 0) return
+    const i = lowerBound(this.chunks[c]!.keys, key, false)
+    if (i >= this.chunks[c]!.keys.length || compareBytes(this.chunks[c]!.keys[i]!, key) !== 0) return
+    const ch = this.own(c)
     ch.keys.splice(i, 1)
     ch.vals.splice(i, 1)
     this.size--
@@ -240,6 +264,24 @@ export class MemoryKv implements KvStore {
         // store changed meanwhile; LevelDB would not show such late writes either — finish.
         return
       }
+    }
+  }
+
+  snapshot (): KvSnapshot {
+    this.check()
+    const view = this.store.freeze()
+    let pos = view.first()
+    let closed = false
+    return {
+      seek: (target) => { pos = view.seek(target, false) },
+      next: async () => {
+        if (closed) throw new NotOpenError()
+        if (!view.valid(pos)) return undefined
+        const e: [Uint8Array, Uint8Array] = [view.keyAt(pos).slice(), view.valAt(pos).slice()]
+        view.next(pos)
+        return e
+      },
+      close: async () => { closed = true }
     }
   }
 

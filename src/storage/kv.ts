@@ -3,8 +3,10 @@
 // keys as unsigned bytes and interpret range options exactly like LevelDB; the compliance suite
 // (tests/unit/storage) proves it.
 //
-// Deliberately small: no snapshots (the engine never relies on an iterator seeing a frozen
-// state), no sublevels, no encodings — keys and values are always Uint8Array.
+// Deliberately small: no sublevels, no encodings — keys and values are always Uint8Array. One
+// kind of snapshot: a cursor over the store frozen at the moment it was opened (a Mode 1 replica
+// bootstrap streams a shard from one, replica-snapshot.ts); nothing else relies on an iterator
+// seeing a frozen state.
 
 export type KvOp =
   | { readonly type: 'put', readonly key: Uint8Array, readonly value: Uint8Array }
@@ -30,6 +32,17 @@ export interface KvBatchOptions {
   sync: boolean
 }
 
+/** A cursor over the store as it was when snapshot() was called (later writes are not seen). */
+export interface KvSnapshot {
+  /** Position at the first key ≥ target (the next next() returns it). */
+  seek (target: Uint8Array): void
+  /** The entry at the position, ascending, then the one after it; undefined past the last key.
+   *  One call at a time. */
+  next (): Promise<[Uint8Array, Uint8Array] | undefined>
+  /** Releases what holds the frozen state (LevelDB: the iterator and its snapshot). */
+  close (): Promise<void>
+}
+
 export interface KvStore {
   /** undefined when the key is absent. */
   get (key: Uint8Array): Promise<Uint8Array | undefined>
@@ -38,5 +51,7 @@ export interface KvStore {
   batch (ops: readonly KvOp[], options: KvBatchOptions): Promise<void>
   /** Ascending (or descending with `reverse`) entries within the range. */
   iterate (options: KvIterateOptions): AsyncIterable<[Uint8Array, Uint8Array]>
+  /** A frozen view of the whole store, taken synchronously now (see KvSnapshot). */
+  snapshot (): KvSnapshot
   close (): Promise<void>
 }

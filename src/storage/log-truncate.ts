@@ -5,10 +5,13 @@
 // reads and its batch). The first LSN still available is persisted (s/logfloor) in the same
 // batch as the deletes, so a reader asking for a truncated range gets a clear error naming it
 // (engine.readCommitLog), also after a restart and also when the whole log was truncated.
+// With it goes the (LSN, generation) of the last entry removed (p/logbase, repl-state.ts): a log
+// truncated to empty must still tell the replication machine the generation of its last entry.
 
-import { COMMIT_END, commitValueDroppable, commitValueSpan, type CommitLogNeed } from './commit-log'
+import { COMMIT_END, commitValueDroppable, commitValueGeneration, commitValueSpan, type CommitLogNeed } from './commit-log'
 import { COMMIT_PREFIX, metaKey, u64OfKey, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
+import { encodeLogBase, LOG_BASE_KEY } from './repl-state'
 
 /** c/ keys one truncation step examines before letting queued writes run. */
 export const TRUNCATE_CHUNK_KEYS = 512
@@ -47,6 +50,7 @@ export async function truncateCommitLog (host: TruncateHost, need: CommitLogNeed
       let floor = host.floor()
       let seen = 0
       let kept = false
+      let generation = 0n
       for await (const [k, v] of host.kv.iterate({ gte: COMMIT_PREFIX, lt: COMMIT_END, limit: TRUNCATE_CHUNK_KEYS })) {
         seen++
         const first = u64OfKey(k, COMMIT_PREFIX)
@@ -56,9 +60,11 @@ export async function truncateCommitLog (host: TruncateHost, need: CommitLogNeed
         ops.push({ type: 'del', key: k })
         report.entriesTruncated += count
         floor = first + BigInt(count)
+        generation = commitValueGeneration(first, v)
       }
       if (ops.length > 0) {
         ops.push({ type: 'put', key: LOG_FLOOR_META, value: floorValue(floor) })
+        ops.push({ type: 'put', key: LOG_BASE_KEY, value: encodeLogBase({ lsn: floor - 1n, generation }) })
         await host.kv.batch(ops, { sync: false })
         host.setFloor(floor)
       }

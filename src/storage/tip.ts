@@ -149,6 +149,9 @@ export class TipCache {
     return e
   }
 
+  /** Forget everything (the store's TIP was replaced: a snapshot bootstrap). */
+  clear (): void { this.map.clear() }
+
   set (xid: Xid, e: TipEntry): void {
     this.map.delete(xid)
     this.map.set(xid, e)

@@ -158,6 +158,8 @@ export interface WriterHost {
   readonly durability: Durability
   /** Last LSN landed. */
   lsn: bigint
+  /** Generation the commit-log entries of this shard are appended at (commit-log.ts; 0: not replicated). */
+  readonly generation: bigint
   /** Highest HLC noted or committed (persisted as s/hlc with the next batch). */
   hlcHigh: HlcTs
   hlcPersisted: HlcTs
@@ -423,7 +425,7 @@ export class Writer {
       }
     }
     this.writeTipGroup(p)
-    if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(p.startLsn + 1n), value: encodeCommitGroup(p.log, this.arena) })
+    if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(p.startLsn + 1n), value: encodeCommitGroup(p.log, this.arena, this.host.generation) })
   }
 
   /** Write the pass's batch once the pass it went on top of (if any) landed; true once landed. */

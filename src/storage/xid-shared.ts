@@ -2,7 +2,7 @@ import { ScratchBirdError } from '../core/errors'
 import type { KvOp, KvStore } from './kv'
 import { corrupt, readU64 } from './keys'
 import type { Xid } from './types'
-import { XID_COUNTER_MAX, XID_META, makeXid, persistedAfter, reservationOp, type XidSource } from './xid'
+import { XID_COUNTER_MAX, XID_META, makeXid, persistedAfter, reservationOp, xidCounter, xidNodeId, type XidSource } from './xid'
 import type { NodeId } from '../core/ids'
 
 // Node-wide XIDs for all shards of a node (DESIGN §3): one 64-bit counter in a SharedArrayBuffer,
@@ -54,4 +54,8 @@ export class SharedXidSource implements XidSource {
   reservation (): KvOp | undefined { return reservationOp(this.counter.current(), this.persisted) }
 
   reserved (op: KvOp): void { this.persisted = persistedAfter(op, this.persisted) }
+
+  observe (xid: Xid): void {
+    if (xidNodeId(xid) === this.nodeId) this.counter.raiseTo(xidCounter(xid) + 1n)
+  }
 }

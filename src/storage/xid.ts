@@ -11,6 +11,13 @@
 // be unique across every shard of a node (a 2PC transaction carries one xid to several shards),
 // so the node's shards should share one allocator: implement XidSource over a node-level store
 // and pass it to ShardEngine.open — the per-shard default is for tests and single-shard use.
+//
+// Xids applied from elsewhere (a Mode 1 replica applying its primary's log, a bootstrap snapshot)
+// never collide with the ones handed out here while node ids are unique in the cluster: the
+// upper 16 bits differ. The one exception is this node's OWN earlier xids coming back — its data
+// directory wiped and re-bootstrapped from a replica that holds entries this node appended as
+// primary in an earlier life, when its counter started again at 1. observe() covers that: an
+// applied xid with this node's id raises the counter past it (and the mark with the next batch).
 
 import { ScratchBirdError } from '../core/errors'
 import { asXid, isNodeId, NODE_ID_MAX, NODE_ID_MIN, type NodeId } from '../core/ids'
@@ -37,6 +44,8 @@ export interface XidSource {
   reservation (): KvOp | undefined
   /** The batch carrying `op` (from reservation()) landed. */
   reserved (op: KvOp): void
+  /** An xid applied from elsewhere: never hand it out (only one with this node's id matters). */
+  observe (xid: Xid): void
 }
 
 export const XID_META = metaKey('xid')
@@ -94,4 +103,8 @@ export class XidAllocator implements XidSource {
   reservation (): KvOp | undefined { return reservationOp(this.counter, this.persisted) }
 
   reserved (op: KvOp): void { this.persisted = persistedAfter(op, this.persisted) }
+
+  observe (xid: Xid): void {
+    if (xidNodeId(xid) === this.nodeId && xidCounter(xid) >= this.counter) this.counter = xidCounter(xid) + 1n
+  }
 }

@@ -6,12 +6,13 @@ import type { NodeId, ShardId } from '../../core/ids'
 import type { Hint } from '../../storage/hint-store'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
+import type { ReplReplies, ReplRequests } from './repl-messages'
 
 // Request and reply payload of each shard op (the table in ops.ts), as the main thread and a shard
 // worker see them; op-codecs.ts puts them in bytes.
 
 /** Request payload of each op. Every request names the shard it is for. */
-export interface ShardRequests {
+export interface ShardRequests extends ReplRequests {
   PING: { shard: ShardId }
   AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
   BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid }
@@ -65,7 +66,7 @@ export interface HintOpReply { n: number, stats: HintTargetRow[] }
 export interface ShardStats { shard: ShardId, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
 
 /** Reply payload of each op. */
-export interface ShardReplies {
+export interface ShardReplies extends ReplReplies {
   PING: { worker: number, shards: ShardId[] }
   /** lsn null: nothing changed (nothing logged); commitHlc may be pushed above an open snapshot. */
   AUTOCOMMIT: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }

@@ -7,6 +7,7 @@ import {
 } from './codec'
 import type { Hint } from '../../storage/hint-store'
 import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from './messages'
+import { REPL_BODIES } from './repl-codecs'
 import {
   readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
   writeJoinSide, writeJoinStep, writeQueryOptions, writeRow, writeRowWrite, writeScanOptions, writeTuple, writeVersionId
@@ -84,6 +85,7 @@ const hintOpReply: [Writer<HintOpReply>, Reader<HintOpReply>] = [
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
 const BODIES: Bodies = {
+  ...REPL_BODIES,
   PING: {
     req: shardOnly,
     rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.shard(), 4) })]

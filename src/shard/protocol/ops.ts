@@ -34,7 +34,15 @@ export const SHARD_OPS = {
   HINT_STATS: { code: 25, synopsis: 'per-target hint count and bytes of the shard\'s store', local: true },
   HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
   HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true },
-  TABLE_FENCE: { code: 60, synopsis: 'fence a table against writes (answering whether the shard holds a row of it) or release a fence: a DDL that needs an empty table (storage/table-fence.ts); peers ask through the node\'s TABLE_FENCE RPC', local: true }
+  TABLE_FENCE: { code: 60, synopsis: 'fence a table against writes (answering whether the shard holds a row of it) or release a fence: a DDL that needs an empty table (storage/table-fence.ts); peers ask through the node\'s TABLE_FENCE RPC', local: true },
+  // Mode 1 replication (DESIGN §6), codes 40-59: the shard-worker side of the replicated log.
+  REPL_APPLY: { code: 40, synopsis: 'Mode 1 replica: apply the primary\'s commit-log entries at their LSNs (same xids, versions, generations) in one batch; re-delivered ones skipped, a gap refused', local: true },
+  REPL_LOG_READ: { code: 41, synopsis: 'Mode 1 primary: commit-log entries from an LSN with their generations, bounded by count and bytes, as REPL_APPLY takes them', local: true },
+  REPL_TRUNCATE: { code: 42, synopsis: 'Mode 1: drop the commit-log entries above an LSN and their effects (never committed ones)', local: true },
+  REPL_STATE_GET: { code: 43, synopsis: 'Mode 1: the shard\'s replication hard state, last (generation, LSN) and any bootstrap in progress', local: true },
+  REPL_STATE_SET: { code: 44, synopsis: 'Mode 1: replace the replication hard state (generation, vote, commit LSN, role), fsynced before the reply', local: true },
+  REPL_SNAPSHOT_READ: { code: 45, synopsis: 'Mode 1 bootstrap source: a bounded chunk of a consistent snapshot of the shard\'s data keys', local: true },
+  REPL_SNAPSHOT_INSTALL: { code: 46, synopsis: 'Mode 1 bootstrap target: install a snapshot chunk (the first starts the bootstrap, the last ends it)', local: true }
 } as const
 
 /**

@@ -4,7 +4,8 @@ import { isScratchBirdError } from '../../../src/core/errors'
 import { AGG_KINDS } from '../../../src/sblr/opcodes'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../../src/shard/protocol/ops'
 import type { RowWrite, ScanOptions } from '../../../src/storage/engine'
-import type { TupleValue } from '../../../src/storage/keys'
+import { encodeTuple, type TupleValue } from '../../../src/storage/keys'
+import { REPL_ROLES } from '../../../src/storage/repl-state'
 import { textArb } from '../sblr/arbitraries'
 import { asHlcTs, asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN } from '../../../src/core/ids'
 
@@ -71,6 +72,16 @@ const nodeIdArb = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => as
 const shardArb = fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s))
 const storedHint = fc.record({ id: bytes, value: bytes })
 const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
+
+const replEntry = fc.record({
+  lsn: u64,
+  generation: u64,
+  xid: xidArb,
+  commitHlc: hlcArb,
+  mutations: fc.array(fc.record({ tableId: u32, pkBytes: tuple.map(encodeTuple), versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 })
+})
+const hardState = fc.record({ generation: u64, votedFor: fc.option(nodeIdArb, { nil: null }), commitLsn: u64, role: fc.constantFrom(...REPL_ROLES) })
+const kvEntry = fc.record({ key: bytes, value: bytes })
 
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
 
@@ -179,6 +190,34 @@ const ARBS: Arbs = {
   TABLE_FENCE: {
     req: fc.record({ shard: shardArb, tableId: fc.nat({ max: 0xffffffff }), token: fc.string(), fence: fc.boolean() }),
     rep: fc.record({ rows: fc.boolean(), held: fc.boolean() })
+  },
+  // Mode 1 replication (codes 40-59).
+  REPL_APPLY: { req: fc.record({ shard: shardArb, entries: fc.array(replEntry, { maxLength: 3 }) }), rep: fc.record({ applied: count, skipped: count, lastLsn: u64 }) },
+  REPL_LOG_READ: {
+    req: fc.record({ shard: shardArb, fromLsn: u64, limit: fc.maxSafeNat(), maxBytes: fc.maxSafeNat() }),
+    rep: fc.record({ entries: fc.array(replEntry, { maxLength: 3 }) })
+  },
+  REPL_TRUNCATE: {
+    req: fc.record({ shard: shardArb, afterLsn: u64, committedLsn: u64 }),
+    rep: fc.record({ entriesRemoved: count, versionsRemoved: count, rowsWithoutEarlierVersion: count, lastLsn: u64 })
+  },
+  REPL_STATE_GET: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.tuple(hardState, fc.record({
+      lastLsn: u64,
+      lastGeneration: u64,
+      firstAvailableLsn: u64,
+      bootstrap: fc.option(fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, wiped: fc.boolean(), installedKeys: count, lastKey: fc.option(bytes, { nil: null }) }), { nil: null })
+    })).map(([a, b]) => ({ ...a, ...b }))
+  },
+  REPL_STATE_SET: { req: fc.record({ shard: shardArb, state: hardState }), rep: nothing },
+  REPL_SNAPSHOT_READ: {
+    req: fc.record({ shard: shardArb, snapshotId: u64, after: fc.option(bytes, { nil: null }), maxKeys: fc.maxSafeNat(), maxBytes: fc.maxSafeNat() }),
+    rep: fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() })
+  },
+  REPL_SNAPSHOT_INSTALL: {
+    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() }),
+    rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   }
 }
 

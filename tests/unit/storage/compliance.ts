@@ -9,7 +9,7 @@ import { ManualClock } from '../../../src/core/clock'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardEngine, type ReplicaWrite, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
 import { backRangeOfRow, COMMIT_PREFIX, readU64, rowKey, TIP_GROUP_PREFIX, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
-import type { KvBatchOptions, KvIterateOptions, KvOp, KvStore } from '../../../src/storage/kv'
+import type { KvBatchOptions, KvIterateOptions, KvOp, KvSnapshot, KvStore } from '../../../src/storage/kv'
 import { hlcTs, type Durability, type HlcTs, type Xid } from '../../../src/storage/types'
 import { decodeVersion } from '../../../src/storage/versions'
 import { makeXid, xidCounter, xidNodeId } from '../../../src/storage/xid'
@@ -73,6 +73,7 @@ class CountingKv implements KvStore {
   }
 
   iterate (o: KvIterateOptions): AsyncIterable<[Uint8Array, Uint8Array]> { return this.inner.iterate(o) }
+  snapshot (): KvSnapshot { return this.inner.snapshot() }
   close (): Promise<void> { return this.inner.close() }
 }
 

@@ -1,0 +1,108 @@
+import type { CodecReader, CodecWriter } from '../../core/codec'
+import { messageOf } from '../../core/errors'
+import { asNodeId } from '../../core/ids'
+import type { RawLogEntry, SnapshotEntry } from '../../storage/engine'
+import type { Mutation } from '../../storage/commit-log'
+import { checkTuple } from '../../storage/keys'
+import { REPL_ROLES, type BootstrapRecord, type ReplHardState } from '../../storage/repl-state'
+import type { ReplReplies, ReplRequests } from './repl-messages'
+import { readRow, readVersionId, writeRow, writeVersionId } from './parts'
+
+// Binary bodies of the Mode 1 replication ops (repl-messages.ts), in the conventions of
+// op-codecs.ts: integers big-endian, shard u32 first, xid/HLC/LSN/generation u64, counts varint,
+// optional values behind a presence byte, and a decoder that consumes the whole payload.
+//
+//   entry     := lsn u64 · generation u64 · xid u64 · commitHlc u64 · mutations
+//   mutations := count · (tableId u32 · pk blob (tuple encoding, checked canonical) · versionId[16] · row opt blob)
+//   hard      := generation u64 · votedFor u16 (0: none) · commitLsn u64 · role u8
+//   kv entry  := key blob · value blob
+
+type Writer<T> = (w: CodecWriter, v: T) => void
+type Reader<T> = (r: CodecReader) => T
+interface Body<Req, Rep> {
+  readonly req: [Writer<Req>, Reader<Req>]
+  readonly rep: [Writer<Rep>, Reader<Rep>]
+}
+type ReplBodies = { [K in keyof ReplRequests]: Body<ReplRequests[K], ReplReplies[K]> }
+
+const writeMutation = (w: CodecWriter, m: Mutation): void => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) }
+const readMutation = (r: CodecReader): Mutation => {
+  const tableId = r.u32()
+  const pkBytes = r.blob()
+  try {
+    checkTuple(pkBytes)
+  } catch (e) {
+    throw r.malformed(`primary key: ${messageOf(e)}`)
+  }
+  return { tableId, pkBytes, versionId: readVersionId(r), row: readRow(r) }
+}
+
+export const writeEntry = (w: CodecWriter, e: RawLogEntry): void => {
+  w.u64(e.lsn); w.u64(e.generation); w.u64(e.xid); w.u64(e.commitHlc)
+  w.array(e.mutations, m => writeMutation(w, m))
+}
+export const readEntry = (r: CodecReader): RawLogEntry => ({
+  lsn: r.u64(), generation: r.u64(), xid: r.xid(), commitHlc: r.hlc(), mutations: r.array(() => readMutation(r), 22)
+})
+
+const writeHard = (w: CodecWriter, s: ReplHardState): void => {
+  w.u64(s.generation); w.u16(s.votedFor ?? 0); w.u64(s.commitLsn); w.u8(REPL_ROLES.indexOf(s.role))
+}
+const readHard = (r: CodecReader): ReplHardState => {
+  const generation = r.u64()
+  const voted = r.u16()
+  const votedFor = voted === 0 ? null : asNodeId(voted) // every other u16 is a node id
+  return { generation, votedFor, commitLsn: r.u64(), role: r.pick(REPL_ROLES, 'replication role') }
+}
+
+const writeBoot = (w: CodecWriter, b: BootstrapRecord): void => {
+  w.u64(b.snapshotId); w.u64(b.lsn); w.u64(b.generation); w.u64(b.hlcHighWater); w.bool(b.wiped); w.uint(b.installedKeys); w.opt(b.lastKey, k => w.blob(k))
+}
+const readBoot = (r: CodecReader): BootstrapRecord => ({
+  snapshotId: r.u64(), lsn: r.u64(), generation: r.u64(), hlcHighWater: r.u64(), wiped: r.bool(), installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null
+})
+
+const writeKv = (w: CodecWriter, e: SnapshotEntry): void => { w.blob(e.key); w.blob(e.value) }
+const readKv = (r: CodecReader): SnapshotEntry => ({ key: r.blob(), value: r.blob() })
+
+interface Identity { snapshotId: bigint, lsn: bigint, generation: bigint, hlcHighWater: bigint }
+const writeIdentity = (w: CodecWriter, v: Identity): void => { w.u64(v.snapshotId); w.u64(v.lsn); w.u64(v.generation); w.u64(v.hlcHighWater) }
+const readIdentity = (r: CodecReader): Identity => ({ snapshotId: r.u64(), lsn: r.u64(), generation: r.u64(), hlcHighWater: r.u64() })
+
+export const REPL_BODIES: ReplBodies = {
+  REPL_APPLY: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, e => writeEntry(w, e)) }, r => ({ shard: r.shard(), entries: r.array(() => readEntry(r), 33) })],
+    rep: [(w, v) => { w.uint(v.applied); w.uint(v.skipped); w.u64(v.lastLsn) }, r => ({ applied: r.uint(), skipped: r.uint(), lastLsn: r.u64() })]
+  },
+  REPL_LOG_READ: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.fromLsn); w.uint(v.limit); w.uint(v.maxBytes) },
+      r => ({ shard: r.shard(), fromLsn: r.u64(), limit: r.uint(), maxBytes: r.uint() })],
+    rep: [(w, v) => w.array(v.entries, e => writeEntry(w, e)), r => ({ entries: r.array(() => readEntry(r), 33) })]
+  },
+  REPL_TRUNCATE: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.afterLsn); w.u64(v.committedLsn) }, r => ({ shard: r.shard(), afterLsn: r.u64(), committedLsn: r.u64() })],
+    rep: [(w, v) => { w.uint(v.entriesRemoved); w.uint(v.versionsRemoved); w.uint(v.rowsWithoutEarlierVersion); w.u64(v.lastLsn) },
+      r => ({ entriesRemoved: r.uint(), versionsRemoved: r.uint(), rowsWithoutEarlierVersion: r.uint(), lastLsn: r.u64() })]
+  },
+  REPL_STATE_GET: {
+    req: [(w, v) => w.u32(v.shard), r => ({ shard: r.shard() })],
+    rep: [(w, v) => { writeHard(w, v); w.u64(v.lastLsn); w.u64(v.lastGeneration); w.u64(v.firstAvailableLsn); w.opt(v.bootstrap, b => writeBoot(w, b)) },
+      r => ({ ...readHard(r), lastLsn: r.u64(), lastGeneration: r.u64(), firstAvailableLsn: r.u64(), bootstrap: r.opt(() => readBoot(r)) ?? null })]
+  },
+  REPL_STATE_SET: {
+    req: [(w, v) => { w.u32(v.shard); writeHard(w, v.state) }, r => ({ shard: r.shard(), state: readHard(r) })],
+    rep: [() => {}, () => ({})]
+  },
+  REPL_SNAPSHOT_READ: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.snapshotId); w.opt(v.after, k => w.blob(k)); w.uint(v.maxKeys); w.uint(v.maxBytes) },
+      r => ({ shard: r.shard(), snapshotId: r.u64(), after: r.opt(() => r.blob()) ?? null, maxKeys: r.uint(), maxBytes: r.uint() })],
+    rep: [(w, v) => { writeIdentity(w, v); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
+      r => ({ ...readIdentity(r), entries: r.array(() => readKv(r), 2), done: r.bool() })]
+  },
+  REPL_SNAPSHOT_INSTALL: {
+    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
+      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool() })],
+    rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
+      r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
+  }
+}

@@ -1,0 +1,201 @@
+// Replica apply (DESIGN §6 Mode 1): a batch of the primary's commit-log entries written into this
+// replica, so that it holds exactly the primary's committed state at its applied LSN and can serve
+// the same log if it is promoted.
+//
+// Per call, ONE atomic batch (fsynced with durability `sync`), as one exclusive writer job:
+//   - each mutation's record version, under the primary's xid and version id, stamped with the
+//     entry's commit HLC (the MGA chain rules of row-write.ts, as a 'put': the committed version
+//     it replaces moves back, a dead one is overwritten, an uncommitted local one is a conflict);
+//   - each xid committed in the TIP at its commit HLC (the seeds' replicateTIPEntry): own t/<xid>
+//     entries — TIP groups are for xids handed out here (tip.ts);
+//   - the SAME entries at the SAME LSNs in this replica's log, with their generation (one stored
+//     value per run of equal generations, commit-log.ts), and the LSN and HLC marks.
+// Entries at LSN ≤ lastLsn are skipped (re-delivery is idempotent) after checking that they are
+// the ones held here (same generation and xid, where the log still holds them): a different one
+// is SB_REPL_LOG_CONFLICT — the caller must truncate first. The rest must start at lastLsn + 1
+// (else SB_REPL_LOG_GAP naming both LSNs) and be consecutive, with generations that never go
+// down. Anything refused changes nothing.
+//
+// Xids: an applied xid carries its origin node in its upper 16 bits, so it cannot be one this
+// node hands out (xid.ts) — except this node's own from an earlier life, which xids.observe()
+// puts behind the counter, its mark in this same batch.
+
+import { ScratchBirdError, messageOf } from '../core/errors'
+import { asHlcTs } from '../core/ids'
+import { commitValueGeneration, encodeCommitGroup, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit, type RawLogEntry } from './commit-log'
+import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
+import { BatchView, type ReplicaHost } from './replica-host'
+import { readLogBase } from './repl-state'
+import { applyRowWrite, type KeyLookup, type RowOp } from './row-write'
+import { encodeTipEntry } from './tip'
+import type { HlcTs, Xid } from './types'
+import { HLC_META, LSN_META } from './writer'
+import { LIMITS } from '../core/limits'
+
+/** Entries one apply call takes at most. */
+export const MAX_APPLY_ENTRIES = 10_000
+/** Row mutations one apply call takes at most (the batch is built in memory). */
+export const MAX_APPLY_MUTATIONS = 100_000
+
+export interface ApplyReport {
+  /** Entries written now. */
+  readonly applied: number
+  /** Entries at or below the replica's last LSN, already held. */
+  readonly skipped: number
+  /** The replica's last LSN after the call. */
+  readonly lastLsn: bigint
+}
+
+function badEntry (why: string, details: Record<string, unknown> = {}): ScratchBirdError {
+  return new ScratchBirdError('SB_BAD_ARGUMENT', `replicated commit-log batch: ${why}`, details)
+}
+
+/** Shape checks before anything is queued: consecutive LSNs, generations never going down,
+ *  canonical keys, 16-byte version ids, bounded sizes. */
+export function checkEntries (entries: readonly RawLogEntry[]): void {
+  if (!Array.isArray(entries)) throw badEntry('entries must be an array')
+  if (entries.length > MAX_APPLY_ENTRIES) throw badEntry(`at most ${MAX_APPLY_ENTRIES} entries per call`, { entries: entries.length })
+  let mutations = 0
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    if (typeof e.lsn !== 'bigint' || e.lsn < 1n || e.lsn >= 1n << 64n) throw badEntry('LSN must be a positive u64', { index: i })
+    if (typeof e.generation !== 'bigint' || e.generation < 0n || e.generation >= 1n << 64n) throw badEntry('generation must be a u64', { index: i })
+    if (typeof e.xid !== 'bigint' || e.xid < 1n || e.xid >= 1n << 64n) throw badEntry('xid must be a positive u64', { index: i })
+    if (typeof e.commitHlc !== 'bigint' || e.commitHlc < 0n || e.commitHlc >= 1n << 64n) throw badEntry('commit HLC must be a u64', { index: i })
+    if (i > 0) {
+      const p = entries[i - 1]!
+      if (e.lsn !== p.lsn + 1n) throw badEntry('LSNs must be consecutive', { lsn: String(e.lsn), previous: String(p.lsn) })
+      if (e.generation < p.generation) throw badEntry('generations must not go down', { lsn: String(e.lsn), generation: String(e.generation), previous: String(p.generation) })
+    }
+    if (!Array.isArray(e.mutations)) throw badEntry('mutations must be an array', { lsn: String(e.lsn) })
+    mutations += e.mutations.length
+    for (const m of e.mutations) checkMutation(m, e.lsn)
+  }
+  if (mutations > MAX_APPLY_MUTATIONS) throw badEntry(`at most ${MAX_APPLY_MUTATIONS} row mutations per call`, { mutations })
+}
+
+function checkMutation (m: Mutation, lsn: bigint): void {
+  const at = { lsn: String(lsn) }
+  try {
+    checkTableId(m.tableId)
+  } catch {
+    throw badEntry('bad table id', at)
+  }
+  if (!(m.pkBytes instanceof Uint8Array)) throw badEntry('pk must be bytes', at)
+  try {
+    checkTuple(m.pkBytes)
+  } catch (e) {
+    throw badEntry(`pk is not a canonical tuple encoding: ${messageOf(e)}`, at)
+  }
+  if (!(m.versionId instanceof Uint8Array) || m.versionId.length !== 16) throw badEntry('version id must be 16 bytes', at)
+  if (m.row !== null && !(m.row instanceof Uint8Array)) throw badEntry('row must be bytes or null', at)
+  if (m.row !== null && m.row.length > LIMITS.rowBytes) throw badEntry(`row image exceeds ${LIMITS.rowBytes} bytes`, at)
+}
+
+/** Generation of the entry at the log's last LSN, when known (the last value, or the log base
+ *  of a bootstrapped replica whose log is still empty). */
+export async function lastLogGeneration (h: ReplicaHost): Promise<bigint | undefined> {
+  let gen: bigint | undefined
+  for await (const [k, v] of h.kv.iterate({ gte: COMMIT_PREFIX, lt: COMMIT_END, reverse: true, limit: 1 })) gen = commitValueGeneration(u64OfKey(k, COMMIT_PREFIX), v)
+  if (gen !== undefined) return gen
+  const base = await readLogBase(h.kv)
+  return base !== undefined && base.lsn === h.st.lsn ? base.generation : undefined
+}
+
+/** Apply `entries` (checked with checkEntries) as one exclusive job; see the top. */
+export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): Promise<ApplyReport> {
+  return h.exclusive(async () => {
+    const last = h.st.lsn
+    let skip = 0
+    while (skip < entries.length && entries[skip]!.lsn <= last) skip++
+    if (skip > 0) await checkHeld(h, entries.slice(0, skip))
+    const fresh = entries.slice(skip)
+    if (fresh.length === 0) return { applied: 0, skipped: skip, lastLsn: last }
+    const first = fresh[0]!
+    if (first.lsn !== last + 1n) {
+      throw new ScratchBirdError('SB_REPL_LOG_GAP',
+        `replicated entries for shard ${h.shardId} start at LSN ${first.lsn}, but this replica's log ends at ${last} (expected ${last + 1n})`,
+        { shard: h.shardId, expected_lsn: String(last + 1n), first_lsn: String(first.lsn) })
+    }
+    const lastGen = await lastLogGeneration(h)
+    if (lastGen !== undefined && first.generation < lastGen) {
+      throw new ScratchBirdError('SB_REPL_LOG_CONFLICT',
+        `replicated entry ${first.lsn} for shard ${h.shardId} has generation ${first.generation}, below the generation ${lastGen} of this replica's last entry`,
+        { shard: h.shardId, lsn: String(first.lsn), generation: String(lastGen), received_generation: String(first.generation) })
+    }
+    const view = new BatchView(h.kv)
+    const lookup: KeyLookup = { lookup: async (key) => await view.get(key), arena: undefined }
+    let hlc = h.st.hlcHigh
+    const seen = new Set<Xid>()
+    for (const e of fresh) {
+      // A prepared transaction here is the primary's, and this entry is its commit decision: it
+      // leaves limbo (settle() below). One running here locally is a conflict.
+      if (h.tip.active.has(e.xid) || seen.has(e.xid)) {
+        throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${e.xid} of replicated entry ${e.lsn} is in use on this replica`, { xid: String(e.xid), lsn: String(e.lsn), state: 'in use' })
+      }
+      seen.add(e.xid)
+      const who = { xid: e.xid, snapshot: false, startHlc: asHlcTs(0n), stamp: e.commitHlc }
+      for (const m of e.mutations) {
+        const op = putOp(m)
+        const out = await applyRowWrite(h.tip, op, who, await view.get(op.rowKey), lookup)
+        if (out.backKey !== undefined) view.put(out.backKey, out.backValue!)
+        if (out.value !== undefined) view.put(op.rowKey, out.value)
+      }
+      view.put(tipKey(e.xid), encodeTipEntry('committed', e.commitHlc))
+      if (h.tip.limbo.has(e.xid)) view.del(openTxnKey(e.xid))
+      if (e.commitHlc > hlc) hlc = e.commitHlc
+    }
+    // The same entries at the same LSNs: one value per run of one generation.
+    let runStart = 0
+    for (let i = 1; i <= fresh.length; i++) {
+      if (i < fresh.length && fresh[i]!.generation === fresh[runStart]!.generation) continue
+      const run = fresh.slice(runStart, i)
+      const commits: PendingCommit[] = run.map(e => ({ xid: e.xid, commitHlc: e.commitHlc, mutations: e.mutations }))
+      view.put(commitKey(run[0]!.lsn), encodeCommitGroup(commits, undefined, run[0]!.generation))
+      runStart = i
+    }
+    const newLast = fresh[fresh.length - 1]!.lsn
+    view.put(LSN_META, u64(newLast))
+    if (hlc > h.st.hlcPersisted) view.put(HLC_META, u64(hlc))
+    for (const e of fresh) h.xids.observe(e.xid)
+    const reservation = h.xids.reservation()
+    if (reservation !== undefined) view.ops.push(reservation)
+    await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
+    if (reservation !== undefined) h.xids.reserved(reservation)
+    h.st.lsn = newLast
+    if (hlc > h.st.hlcHigh) h.st.hlcHigh = hlc as HlcTs
+    if (hlc > h.st.hlcPersisted) h.st.hlcPersisted = hlc as HlcTs
+    for (const e of fresh) h.tip.settle(e.xid, { state: 'committed', commitHlc: e.commitHlc })
+    return { applied: fresh.length, skipped: skip, lastLsn: newLast }
+  })
+}
+
+/** Re-delivered entries must be the ones held (where the log still holds them). */
+async function checkHeld (h: ReplicaHost, entries: readonly RawLogEntry[]): Promise<void> {
+  const from = entries[0]!.lsn < h.st.logFloor ? h.st.logFloor : entries[0]!.lsn
+  const held = await readCommitLogRaw(h.kv, from, entries.length, Infinity)
+  const byLsn = new Map(held.map(e => [e.lsn, e]))
+  for (const e of entries) {
+    const mine = byLsn.get(e.lsn)
+    if (mine === undefined) continue
+    if (mine.generation !== e.generation || mine.xid !== e.xid) {
+      throw new ScratchBirdError('SB_REPL_LOG_CONFLICT',
+        `replicated entry ${e.lsn} for shard ${h.shardId} (generation ${e.generation}, xid ${e.xid}) differs from the one held (generation ${mine.generation}, xid ${mine.xid})`,
+        { shard: h.shardId, lsn: String(e.lsn), generation: String(mine.generation), received_generation: String(e.generation) })
+    }
+  }
+}
+
+function putOp (m: Mutation): RowOp {
+  const prefix = rowPrefix(m.tableId)
+  const rowKey = new Uint8Array(prefix.length + m.pkBytes.length)
+  rowKey.set(prefix, 0)
+  rowKey.set(m.pkBytes, prefix.length)
+  return { kind: 'put', tableId: m.tableId, pkBytes: rowKey.subarray(prefix.length), rowKey, ks: keyString(rowKey), row: m.row, versionId: m.versionId }
+}
+
+function u64 (v: bigint): Uint8Array {
+  const b = new Uint8Array(8)
+  writeU64(b, 0, v)
+  return b
+}
