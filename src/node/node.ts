@@ -324,7 +324,7 @@ export class ScratchBirdNode {
   }
 
   /** The cluster shells (in a cluster) and the SQL API over them. */
-  private startSqlApi (clustered: boolean): void {
+  private async startSqlApi (clustered: boolean): Promise<void> {
     const hlc = this.hlc!
     if (clustered) {
       this.cluster = this.createCluster(hlc, this.rpc!)
@@ -333,6 +333,7 @@ export class ScratchBirdNode {
     }
     this.fences = this.createFences()
     if (clustered) this.fences.register(this.rpcMethods)
+    await this.fences.load()
     this.fences.start()
     this.sqlApi = this.createSqlApi(hlc)
   }

@@ -63,6 +63,22 @@ export class TableFenceShell implements TableFenceIo {
     clearInterval(this.timer)
   }
 
+  /**
+   * Fences this node's shards kept across a restart (their DDL's node may never release them
+   * now): into the registry with no release, so its 'lost' rule lifts them (FENCE_TTL_MS after
+   * this start, once this node's catalog has caught up).
+   */
+  async load (): Promise<number> {
+    let n = 0
+    for (const shard of shardIds(this.d.shards)) {
+      for (const f of (await this.d.local.request('TABLE_FENCE_LIST', { shard })).fences) {
+        if (this.registry.add(f.token, f.tableId, [shard], this.d.clock.monotonic())) n++
+      }
+    }
+    if (n > 0) this.d.log.warn({ fences: n }, `${n} write fence(s) of unfinished DDL statements kept from before the restart; each lifts once this node's catalog has caught up`)
+    return n
+  }
+
   /** Fences held on this node's shards (SHOW / tests). */
   held (): HeldFence[] { return this.registry.held() }
 

@@ -269,8 +269,9 @@ export class ShardHost {
     TABLE_FENCE: async (r) => {
       const engine = this.engineOf(r.shard)
       if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }
-      return { rows: false, held: engine.releaseTableFence(r.tableId, r.token) }
+      return { rows: false, held: await engine.releaseTableFence(r.tableId, r.token) }
     },
+    TABLE_FENCE_LIST: (r) => ({ fences: this.engineOf(r.shard).heldTableFences() }),
     // Mode 1 replication (storage/replica-*.ts, repl-state.ts).
     REPL_APPLY: (r) => this.engineOf(r.shard).replApply(r.entries),
     REPL_LOG_READ: async (r) => ({ entries: await this.engineOf(r.shard).replLogRead(r.fromLsn, r.limit, r.maxBytes) }),

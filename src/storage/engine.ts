@@ -27,7 +27,7 @@ import type { Clock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
 import {
-  Arena, checkTuple, corrupt, decodeTuple, encodeTupleWith, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
+  Arena, checkTuple, corrupt, decodeFenceKey, decodeTuple, encodeTupleWith, FENCE_PREFIX, fenceKey, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
   rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
 } from './keys'
 import type { KvOp, KvStore } from './kv'
@@ -451,7 +451,15 @@ export class ShardEngine {
     if (reservation !== undefined) ops.push(reservation)
     if (ops.length > 0) await kv.batch(ops, { sync: durability === 'sync' })
     if (reservation !== undefined) xids.reserved(reservation)
-    return new ShardEngine(kv, { ...opts, durability }, st, { markedDead, limbo: tip.limbo.size })
+    const engine = new ShardEngine(kv, { ...opts, durability }, st, { markedDead, limbo: tip.limbo.size })
+    // Fences a DDL set before a restart hold until their node releases them (table-fence.ts).
+    const fenceEnd = FENCE_PREFIX.slice()
+    fenceEnd[fenceEnd.length - 1]!++
+    for await (const [k] of kv.iterate({ gte: FENCE_PREFIX, lt: fenceEnd })) {
+      const f = decodeFenceKey(k)
+      engine.fences.fence(f.tableId, f.token)
+    }
+    return engine
   }
 
   /** Open and serving: a replica being bootstrapped serves nothing but the replication ops. */
@@ -678,6 +686,8 @@ export class ShardEngine {
     const rows = await new Promise<boolean>((resolve, reject) => this.writer.enqueue({
       t: 'exclusive',
       fn: async () => {
+        // Durable before the probe answers: a restarted replica still refuses the table's writes.
+        await this.kv.batch([{ type: 'put', key: fenceKey(tableId, token), value: new Uint8Array(0) }], { sync: this.durability === 'sync' })
         for (const l of this.tip.limbo.values()) if (l.mutations.some(m => m.tableId === tableId)) return true
         const it = this.scan(tableId, { limit: 1 })[Symbol.asyncIterator]()
         try {
@@ -692,8 +702,17 @@ export class ShardEngine {
   }
 
   /** Releases `token`'s fence on `tableId`; false when this replica did not hold it. */
-  releaseTableFence (tableId: number, token: string): boolean {
-    return this.fences.release(tableId, token)
+  async releaseTableFence (tableId: number, token: string): Promise<boolean> {
+    this.checkOpen()
+    const held = this.fences.release(tableId, token)
+    // Not synced: a release lost in a crash is a fence the node lifts again after its restart.
+    await this.kv.batch([{ type: 'del', key: fenceKey(tableId, token) }], { sync: false })
+    return held
+  }
+
+  /** The fences this replica holds (its node reloads them into its registry at start). */
+  heldTableFences (): Array<{ tableId: number, token: string }> {
+    return this.fences.list()
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -420,7 +420,9 @@ export function keyString (key: Uint8Array): string {
 //                                     pass (tip.ts); groups never overlap in xid range
 //   c/<lsn u64 BE>                    commit log entry
 //   s/<name>                          shard metadata; s/o/<xid u64 BE> indexes TIP entries that are
-//                                     not final (active, limbo) so recovery never scans the TIP
+//                                     not final (active, limbo) so recovery never scans the TIP;
+//                                     s/f/<table_id><token> a DDL's write fence (table-fence.ts),
+//                                     kept across a restart until its node releases it
 //   p/<name>                          replication state of this replica (repl-state.ts): p/state the
 //                                     Mode 1 hard state (generation, vote, commit LSN, role), p/boot
 //                                     a snapshot bootstrap in progress, p/snapseq snapshot ids handed
@@ -445,6 +447,7 @@ export const TIP_GROUP_PREFIX = Uint8Array.of(0x67, CH_SLASH)
 export const META_PREFIX = Uint8Array.of(0x73, CH_SLASH)
 export const OPEN_TXN_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x6f, CH_SLASH)
 export const REPL_PREFIX = Uint8Array.of(0x70, CH_SLASH)
+export const FENCE_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x66, CH_SLASH)
 
 const MAX_TABLE_ID = 0xffffffff
 const tablePrefixes = new Map<number, Uint8Array>()
@@ -517,6 +520,19 @@ export function metaKey (name: string): Uint8Array {
   out.set(META_PREFIX, 0)
   for (let i = 0; i < name.length; i++) out[META_PREFIX.length + i] = name.charCodeAt(i) & 0x7f
   return out
+}
+
+/** s/f/<table_id><token>: a write fence (table-fence.ts), as a tuple so it decodes back. */
+export function fenceKey (tableId: number, token: string): Uint8Array {
+  checkTableId(tableId)
+  return encodeTupleWith(FENCE_PREFIX, [BigInt(tableId), token])
+}
+
+/** The table and token of a fence key; SB_STORAGE_CORRUPT when it is not one. */
+export function decodeFenceKey (key: Uint8Array): { tableId: number, token: string } {
+  const [t, token, ...rest] = decodeTuple(key, FENCE_PREFIX.length)
+  if (typeof t !== 'bigint' || t < 0n || t > BigInt(MAX_TABLE_ID) || typeof token !== 'string' || rest.length > 0) throw corrupt('fence key: not a (table id, token) tuple')
+  return { tableId: Number(t), token }
 }
 
 /** p/<name>: a replication-state key (see the key spaces above). */

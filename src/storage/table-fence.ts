@@ -15,10 +15,10 @@ import { ScratchBirdError } from '../core/errors'
 // counts a prepared transaction's rows as rows: the DDL is refused instead).
 //
 // Fences are tokens, not flags: two DDL statements on one table from two nodes each hold their
-// own, and the table opens again when the last is released. They live in memory only: the node
-// that set them releases them (or its fence registry lets them lapse, src/node/table-fences.ts);
-// a restarted worker starts unfenced, which is safe because the node layer fences again before
-// it serves the table (see there).
+// own, and the table opens again when the last is released. The engine keeps each one durably
+// (key s/f/, storage/keys.ts) from before its probe answers until its release, so a replica
+// restarted in the middle of a DDL still refuses the table's writes; the node reloads them into
+// its registry at start (src/node/table-fences.ts), which lifts them by its rules.
 
 /** Distinct fence tokens one shard holds at most (a bound on what a peer can make us keep). */
 export const MAX_FENCES = 1024
@@ -51,6 +51,12 @@ export class TableFences {
   }
 
   get size (): number { return this.count }
+
+  list (): Array<{ tableId: number, token: string }> {
+    const out: Array<{ tableId: number, token: string }> = []
+    for (const [tableId, tokens] of this.byTable) for (const token of tokens) out.push({ tableId, token })
+    return out
+  }
 
   /** Throws SB_TABLE_ALTERING when any of `tableIds` is fenced; `what` says what was refused. */
   check (tableIds: Iterable<{ readonly tableId: number }>, what: string): void {

@@ -52,6 +52,7 @@ export interface ShardRequests extends ReplRequests {
   HINT_LEGACY_READ: { shard: ShardId, after: Uint8Array | null, maxBytes: number }
   /** fence: set `token`'s fence on the table and probe it for rows; else release that fence. */
   TABLE_FENCE: { shard: ShardId, tableId: number, token: string, fence: boolean }
+  TABLE_FENCE_LIST: { shard: ShardId }
 }
 
 /** A hint as stored: key (its id) and value bytes (src/storage/hint-store.ts layouts). */
@@ -103,4 +104,5 @@ export interface ShardReplies extends ReplReplies {
   HINT_LEGACY_READ: { entries: StoredHintBytes[], done: boolean }
   /** rows: (fence) the shard holds a committed or prepared row of the table; held: (release) the fence existed. */
   TABLE_FENCE: { rows: boolean, held: boolean }
+  TABLE_FENCE_LIST: { fences: Array<{ tableId: number, token: string }> }
 }

@@ -239,6 +239,10 @@ const BODIES: Bodies = {
     req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.str(v.token); w.bool(v.fence) },
       r => ({ shard: r.shard(), tableId: r.u32(), token: r.str(), fence: r.bool() })],
     rep: [(w, v) => { w.bool(v.rows); w.bool(v.held) }, r => ({ rows: r.bool(), held: r.bool() })]
+  },
+  TABLE_FENCE_LIST: {
+    req: shardOnly,
+    rep: [(w, v) => w.array(v.fences, f => { w.u32(f.tableId); w.str(f.token) }), r => ({ fences: r.array(() => ({ tableId: r.u32(), token: r.str() }), 5) })]
   }
 }
 

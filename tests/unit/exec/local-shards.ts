@@ -107,8 +107,9 @@ export class LocalShards {
     TABLE_FENCE: async r => {
       const engine = this.engine(r.shard)
       if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }
-      return { rows: false, held: engine.releaseTableFence(r.tableId, r.token) }
+      return { rows: false, held: await engine.releaseTableFence(r.tableId, r.token) }
     },
+    TABLE_FENCE_LIST: async r => ({ fences: this.engine(r.shard).heldTableFences() }),
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)

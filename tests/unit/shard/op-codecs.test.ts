@@ -191,6 +191,10 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, tableId: fc.nat({ max: 0xffffffff }), token: fc.string(), fence: fc.boolean() }),
     rep: fc.record({ rows: fc.boolean(), held: fc.boolean() })
   },
+  TABLE_FENCE_LIST: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.record({ fences: fc.array(fc.record({ tableId: fc.nat({ max: 0xffffffff }), token: fc.string() }), { maxLength: 3 }) })
+  },
   // Mode 1 replication (codes 40-59).
   REPL_APPLY: { req: fc.record({ shard: shardArb, entries: fc.array(replEntry, { maxLength: 3 }) }), rep: fc.record({ applied: count, skipped: count, lastLsn: u64 }) },
   REPL_LOG_READ: {

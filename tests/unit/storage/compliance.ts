@@ -1152,12 +1152,23 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(engine.lastLsn()).toBe(lsn + 1n)
         // Two DDLs, two tokens: the table opens when the last one is released.
         await engine.fenceTable(T, 'ddl-2')
-        expect(engine.releaseTableFence(T, 'ddl-1')).toBe(true)
-        expect(engine.releaseTableFence(T, 'ddl-1')).toBe(false)
+        expect(await engine.releaseTableFence(T, 'ddl-1')).toBe(true)
+        expect(await engine.releaseTableFence(T, 'ddl-1')).toBe(false)
         await expect(ins([1n], 'a', H(6))).rejects.toMatchObject(refused)
-        expect(engine.releaseTableFence(T, 'ddl-2')).toBe(true)
+        expect(await engine.releaseTableFence(T, 'ddl-2')).toBe(true)
         await ins([1n], 'a', H(7))
         expect(await rows(T)).toEqual(['1=a'])
+      })
+
+      it('a fence survives a restart (a DDL may still be running); a release ends it for good', async () => {
+        await engine.fenceTable(T, 'ddl')
+        await reopen()
+        expect(engine.heldTableFences()).toEqual([{ tableId: T, token: 'ddl' }])
+        await expect(ins([1n], 'a', H(1))).rejects.toMatchObject(refused)
+        expect(await engine.releaseTableFence(T, 'ddl')).toBe(true)
+        await reopen()
+        expect(engine.heldTableFences()).toEqual([])
+        await ins([1n], 'a', H(2))
       })
 
       it('the probe sees a write queued before the fence, even while its batch is still landing', async () => {
