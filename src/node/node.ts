@@ -24,6 +24,7 @@ import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout 
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper, tombstonePurgeTables } from './sweeper'
+import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
 import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
@@ -99,6 +100,7 @@ export class ScratchBirdNode {
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
+  private sealer: MerkleSealer | null = null
   private http: Server | null = null
   private sqlApi: SqlApi | null = null
   private metricsHttp: Server | null = null
@@ -201,6 +203,7 @@ export class ScratchBirdNode {
       { name: 'hint log upgrade', start: () => this.upgradeHints() },
       ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), shardIds(config.storage.shards), true) } }]),
       { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
+      { name: 'Merkle sealer', start: () => this.startSealer(), stop: async () => { await this.sealer?.stop() } },
       ...(clustered
         ? [
             { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close() } },
@@ -255,6 +258,7 @@ export class ScratchBirdNode {
       maxMessageBytes: config.storage.max_message_bytes,
       lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
+      merkle: merkleForestConfig(config.anti_entropy),
       clock: this.io.clock
     }, log, (reason) => {
       // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
@@ -288,6 +292,14 @@ export class ScratchBirdNode {
       }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
+  }
+
+  /** anti_entropy.enabled: the shards keep a Merkle forest, whose windows are sealed on time. */
+  private startSealer (): void {
+    const forest = merkleForestConfig(this.config.anti_entropy)
+    if (forest === null) return
+    this.sealer = new MerkleSealer({ workers: this.workers!, shards: this.config.storage.shards, forest, clock: this.io.clock, log: this.log })
+    this.sealer.start()
   }
 
   private startRpc (): void {

@@ -33,7 +33,13 @@ export const SHARD_OPS = {
   HINT_DROP: { code: 24, synopsis: 'delete one target node\'s hints (all, or those that do not decode)', local: true },
   HINT_STATS: { code: 25, synopsis: 'per-target hint count and bytes of the shard\'s store', local: true },
   HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
-  HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true }
+  HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true },
+  MERKLE_ROOTS: { code: 30, synopsis: 'anti-entropy: every window of the shard\'s Merkle forest with its root, leaf count and whether it is sealed' },
+  MERKLE_BUCKETS: { code: 31, synopsis: 'anti-entropy: the 1024 bucket hashes of one window\'s tree' },
+  MERKLE_LEAVES: { code: 32, synopsis: 'anti-entropy: the leaves (key, version id, row hash) of some buckets of one window, whole buckets, bounded' },
+  MERKLE_ADOPT: { code: 33, synopsis: 'anti-entropy: record leaves of versions this replica already superseded; the others come back as needing data' },
+  MERKLE_SEAL: { code: 34, synopsis: 'anti-entropy: seal the windows whose end + sealing grace has passed at the given time', local: true },
+  MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' }
 } as const
 
 /**
@@ -48,7 +54,7 @@ export type ShardOpName = keyof typeof SHARD_OPS
 export const SHARD_OP_BY_CODE: ReadonlyMap<number, ShardOpName> = new Map(
   (Object.keys(SHARD_OPS) as ShardOpName[]).map(name => [SHARD_OPS[name].code, name]))
 
-export type { ShardReplies, ShardRequests, ShardStats } from './messages'
+export type { MerkleLeafMessage, MerkleRootMessage, MerkleStatsMessage, ShardReplies, ShardRequests, ShardStats } from './messages'
 
 export type { OpCodec } from './op-codecs'
 export { SHARD_CODEC_VERSION } from './op-codecs'

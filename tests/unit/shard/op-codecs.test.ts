@@ -72,6 +72,8 @@ const shardArb = fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(
 const storedHint = fc.record({ id: bytes, value: bytes })
 const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
+const merkleLeaf = fc.record({ key: bytes, versionId, rowHash: u64 })
+
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
 
 const ARBS: Arbs = {
@@ -175,6 +177,39 @@ const ARBS: Arbs = {
   HINT_LEGACY_READ: {
     req: fc.record({ shard: shardArb, after: fc.option(bytes, { nil: null }), maxBytes: fc.maxSafeNat() }),
     rep: fc.record({ entries: fc.array(storedHint, { maxLength: 3 }), done: fc.boolean() })
+  },
+  MERKLE_ROOTS: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.record({ windows: fc.array(fc.record({ window: fc.maxSafeNat(), sealed: fc.boolean(), root: u64, leaves: fc.maxSafeNat() }), { maxLength: 3 }) })
+  },
+  MERKLE_BUCKETS: {
+    req: fc.record({ shard: shardArb, window: fc.maxSafeNat() }),
+    rep: fc.record({ hashes: fc.array(u64, { minLength: 1024, maxLength: 1024 }) })
+  },
+  MERKLE_LEAVES: {
+    req: fc.record({ shard: shardArb, window: fc.maxSafeNat(), buckets: fc.array(fc.nat({ max: 1023 }), { maxLength: 4 }), maxLeaves: count, maxBytes: count }),
+    rep: fc.record({ leaves: fc.array(merkleLeaf, { maxLength: 3 }), bucketsDone: count, more: fc.boolean() })
+  },
+  MERKLE_ADOPT: {
+    req: fc.record({ shard: shardArb, leaves: fc.array(merkleLeaf, { maxLength: 3 }) }),
+    rep: fc.record({ adopted: count, needsData: fc.array(merkleLeaf, { maxLength: 3 }) })
+  },
+  MERKLE_SEAL: {
+    req: fc.record({ shard: shardArb, nowMs: fc.maxSafeNat() }),
+    rep: fc.record({ sealed: fc.array(fc.maxSafeNat(), { maxLength: 3 }), reseals: count })
+  },
+  MERKLE_STATS: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.record({
+      enabled: fc.boolean(),
+      windows: count,
+      sealed: count,
+      activeLeaves: count,
+      bytesInMemory: fc.maxSafeNat(),
+      bytesOnDisk: fc.maxSafeNat(),
+      reseals: count,
+      rebuilds: count
+    })
   }
 }
 
