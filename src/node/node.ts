@@ -376,6 +376,7 @@ export class ScratchBirdNode {
       config,
       hlc,
       shards: this.shardRequester(),
+      localShards: this.workers!,
       cluster: this.cluster,
       quorum: this.quorum,
       listenAddress: () => this.listenAddress,
