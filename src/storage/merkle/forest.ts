@@ -9,7 +9,7 @@ import { compareVersionIds } from '../lww'
 import type { VersionId } from '../types'
 import { decodeTree, encodeTree } from './codec'
 import { rebuildWindows } from './rebuild'
-import { checkLeaf, MERKLE_BUCKETS, MerkleTree, VERSION_ID_BYTES, type MerkleLeaf } from './tree'
+import { checkLeaf, leafSlot, MERKLE_BUCKETS, MerkleTree, VERSION_ID_BYTES, type LeafSlot, type MerkleLeaf } from './tree'
 import { firstUnsealable, windowOf } from './window'
 
 // The Merkle forest of one shard replica (DESIGN §4 `m/…`, §6 "Anti-entropy"), kept by the shard
@@ -110,6 +110,9 @@ const MAX_PENDING_LOG = 64
 const EMPTY = new Uint8Array(0)
 
 interface SealedWindow { readonly root: bigint, readonly leaves: number, readonly treeBytes: number }
+
+/** A staged leaf with its slot (tree.ts leafSlot: the key hashed once). */
+interface SlottedLeaf extends MerkleLeaf { readonly slot: LeafSlot }
 
 function encodeMarker (windowMs: number, sealedBelow: number): Uint8Array {
   const b = new Uint8Array(MARKER_BYTES)
@@ -346,7 +349,9 @@ export class MerkleForest {
     if (tree === undefined) this.active.set(w, tree = new MerkleTree())
     for (const l of leaves) {
       const before = tree.size
-      tree.set(l.key, l.version, l.rowHash)
+      const slot = (l as Partial<SlottedLeaf>).slot
+      if (slot !== undefined) tree.setAt(slot, l.version, l.rowHash)
+      else tree.set(l.key, l.version, l.rowHash)
       if (tree.size > before) {
         this.activeKeyBytes += l.key.length
         this.diskBytes += LEAF_RECORD_OVERHEAD + l.key.length
@@ -487,7 +492,7 @@ function checkWindow (w: number): void {
  * the batch's ops by finish() and into memory by the commit it returns once the batch landed.
  */
 export class ForestStage {
-  private readonly windows = new Map<number, Map<string, MerkleLeaf>>()
+  private readonly windows = new Map<number, Map<string, SlottedLeaf>>()
   private readonly newTables = new Set<number>()
 
   constructor (private readonly forest: MerkleForest) {}
@@ -505,9 +510,9 @@ export class ForestStage {
       if (!this.forest.hasTable(l.tableId)) this.newTables.add(l.tableId)
       let m = this.windows.get(windows[i]!)
       if (m === undefined) this.windows.set(windows[i]!, m = new Map())
-      const id = keyString(l.key)
-      const prev = m.get(id)
-      if (prev === undefined || compareVersionIds(l.version, prev.version) > 0) m.set(id, { key: l.key, version: l.version, rowHash: l.rowHash })
+      const slot = leafSlot(l.key)
+      const prev = m.get(slot.id)
+      if (prev === undefined || compareVersionIds(l.version, prev.version) > 0) m.set(slot.id, { key: l.key, version: l.version, rowHash: l.rowHash, slot })
     }
   }
 
@@ -540,10 +545,9 @@ export class ForestStage {
         continue
       }
       const tree = f.activeTree(w)
-      const fresh: MerkleLeaf[] = []
+      const fresh: SlottedLeaf[] = []
       for (const l of leaves.values()) {
-        const prev = tree?.get(l.key)
-        if (prev !== undefined && compareVersionIds(l.version, prev.version) <= 0) continue
+        if (tree !== undefined && !tree.isNewerAt(l.slot, l.version)) continue
         ops.push({ type: 'put', key: merkleLeafKey(w, l.key), value: leafValue(l.version, l.rowHash) })
         fresh.push(l)
       }
