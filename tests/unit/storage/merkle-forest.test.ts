@@ -13,6 +13,7 @@ import { LevelKv } from '../../../src/storage/kv-level'
 import { decodeLeafKey } from '../../../src/storage/merkle/leaf-key'
 import { MerkleTree, rowImageHash } from '../../../src/storage/merkle/tree'
 import { hlcTs } from '../../../src/storage/types'
+import { HostClient } from '../shard/host-fixtures'
 
 // The Merkle forest of a shard engine over a real LevelDB (DESIGN §6 "Anti-entropy"): leaves in
 // the write's own batch, order-independent roots, sealing and reseals, restart, rebuild of a
@@ -256,6 +257,21 @@ describe('restart with a damaged forest', () => {
     const again = await reopen(engine, dir)
     expect(again.merkleStats().rebuilds).toBe(0)
     expect(again.merkleRoots()).toEqual(roots)
+  })
+
+  it('the shard host passes a rebuild made while the engine opened to the node\'s log', async () => {
+    const { dir } = await sealedShard()
+    const raw = await LevelKv.open(dir)
+    await raw.batch([{ type: 'put', key: merkleTreeKey(1), value: Uint8Array.of(1, 2, 3) }], { sync: true })
+    await raw.close()
+    const { engine } = await openEngine(dir)
+    const client = new HostClient(new Map([[asShardId(1), engine]]), 60_000)
+    expect(client.logs).toEqual([{
+      level: 'warn',
+      message: 'shard 1: Merkle window 1 rebuilt from the rows: Merkle tree file is corrupt: 3 bytes is shorter than an empty tree',
+      details: { shard: 1, window: 1, leaves: 2 }
+    }])
+    expect(await client.request('MERKLE_STATS', { shard: asShardId(1) })).toMatchObject({ enabled: true, rebuilds: 1 })
   })
 
   it('a missing stored tree is rebuilt from the rows at open', async () => {
