@@ -427,8 +427,9 @@ export function keyString (key: Uint8Array): string {
 //                                     space starts with 'h')
 //   m/…                               the Merkle forest of the shard's leaderless writes (DESIGN §6
 //                                     "Anti-entropy"; src/storage/merkle/forest.ts owns the values):
-//     m/a/<window u64 BE><leaf key>   one leaf of an active (unsealed) window: version id ‖ row hash
-//                                     u64 BE; the leaf key is the row key without `r/` (merkle/leaf-key.ts)
+//     m/a/<window u64 BE><seq u64 BE> leaves of an active (unsealed) window written by one batch
+//                                     (one record per window and write pass, as the commit log groups
+//                                     a pass's commits): merkle/forest.ts encodes them
 //     m/t/<window u64 BE>             a sealed window's tree (merkle/codec.ts)
 //     m/s/<window u64 BE>             a sealed window's summary: root u64 BE ‖ leaf count u64 BE —
 //                                     what says a tree should exist, so a missing one is rebuilt
@@ -525,12 +526,12 @@ export function commitKey (lsn: bigint): Uint8Array { return u64Key(COMMIT_PREFI
 export function tipGroupKey (lastXid: Xid): Uint8Array { return u64Key(TIP_GROUP_PREFIX, lastXid) }
 export function openTxnKey (xid: Xid): Uint8Array { return u64Key(OPEN_TXN_PREFIX, xid) }
 
-/** m/a/<window><leaf key>: an active window's leaf. */
-export function merkleLeafKey (window: number, leafKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(MERKLE_LEAF_PREFIX.length + 8 + leafKey.length)
+/** m/a/<window><seq>: a record of an active window's leaves. */
+export function merkleLeafKey (window: number, seq: number): Uint8Array {
+  const out = new Uint8Array(MERKLE_LEAF_PREFIX.length + 16)
   out.set(MERKLE_LEAF_PREFIX, 0)
   writeU64(out, MERKLE_LEAF_PREFIX.length, BigInt(window))
-  out.set(leafKey, MERKLE_LEAF_PREFIX.length + 8)
+  writeU64(out, MERKLE_LEAF_PREFIX.length + 8, BigInt(seq))
   return out
 }
 

@@ -1,3 +1,4 @@
+import { CodecReader, CodecWriter } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { initHashing } from '../../core/hash'
 import {
@@ -18,9 +19,10 @@ import { firstUnsealable, windowOf } from './window'
 // of its version id, each window keeping the highest version per key. Two replicas that received
 // the same writes therefore hold the same windows whatever the arrival order.
 //
-//   active window   its tree in memory; each leaf also stored as one m/a/ record, written in the
-//                   SAME batch as the row write (ForestStage, used by the writer), so a crash
-//                   never leaves a row without its leaf or a leaf without its row;
+//   active window   its tree in memory; the leaves a write pass adds to it are also stored as ONE
+//                   m/a/ record in the SAME batch as the rows (ForestStage, used by the writer), so
+//                   a crash never leaves a row without its leaf or a leaf without its row (one
+//                   record per pass, not per leaf: a put per row would double the batch's puts);
 //   sealed window   sealing_grace after its end (seal(), time from the caller): the tree is
 //                   encoded (codec.ts) into one m/t/ value plus an m/s/ summary, its m/a/ records
 //                   are deleted, and only root, leaf count and size stay in memory. A late write
@@ -103,11 +105,12 @@ const MARKER_FORMAT = 1
 const MARKER_BYTES = 1 + 8 + 8
 const LEAF_VALUE_BYTES = VERSION_ID_BYTES + 8
 const SUMMARY_BYTES = 16
-const LEAF_RECORD_OVERHEAD = MERKLE_LEAF_PREFIX.length + 8 + LEAF_VALUE_BYTES
+const LEAF_RECORD_FORMAT = 1
+/** Smallest encoded leaf in a record: empty key (1-byte length), version id, row hash. */
+const MIN_RECORD_LEAF_BYTES = 1 + LEAF_VALUE_BYTES
 const SEALED_RECORD_OVERHEAD = (MERKLE_TREE_PREFIX.length + 8) + (MERKLE_SUMMARY_PREFIX.length + 8) + SUMMARY_BYTES
 /** Rebuild reports kept until a log hook is set (the engine opens before the shard host exists). */
 const MAX_PENDING_LOG = 64
-const EMPTY = new Uint8Array(0)
 
 interface SealedWindow { readonly root: bigint, readonly leaves: number, readonly treeBytes: number }
 
@@ -129,12 +132,37 @@ function decodeMarker (b: Uint8Array | undefined): { windowMs: number, sealedBel
   return { windowMs: v.getFloat64(1), sealedBelow: v.getFloat64(9) }
 }
 
-function leafValue (version: VersionId, rowHash: bigint): Uint8Array {
-  const out = new Uint8Array(LEAF_VALUE_BYTES)
-  out.set(version, 0)
-  writeU64(out, VERSION_ID_BYTES, rowHash)
+// A leaf record (m/a/): u8 format | varint count | per leaf: varint key length, key, version id, u64 row hash.
+function encodeLeafRecord (leaves: readonly MerkleLeaf[]): Uint8Array {
+  let size = 8
+  for (const l of leaves) size += l.key.length + LEAF_VALUE_BYTES + 4
+  const w = new CodecWriter(size)
+  w.u8(LEAF_RECORD_FORMAT)
+  w.uint(leaves.length)
+  for (const l of leaves) {
+    w.blob(l.key)
+    w.bytes(l.version)
+    w.u64(l.rowHash)
+  }
+  return w.take()
+}
+
+function corruptRecord (why: string): ScratchBirdError {
+  return new ScratchBirdError('SB_STORAGE_CORRUPT', `Merkle leaf record is corrupt: ${why}`)
+}
+
+function decodeLeafRecord (bytes: Uint8Array): MerkleLeaf[] {
+  const r = new CodecReader(bytes, corruptRecord)
+  const format = r.u8()
+  if (format !== LEAF_RECORD_FORMAT) throw corruptRecord(`format ${format}`)
+  const n = r.count(MIN_RECORD_LEAF_BYTES)
+  const out: MerkleLeaf[] = []
+  for (let i = 0; i < n; i++) out.push({ key: r.blob().slice(), version: r.bytes(VERSION_ID_BYTES).slice(), rowHash: r.u64() })
+  r.finish()
   return out
 }
+
+interface LeafRecord { readonly key: Uint8Array, readonly bytes: number }
 
 function summaryValue (tree: MerkleTree): Uint8Array {
   const out = new Uint8Array(SUMMARY_BYTES)
@@ -162,6 +190,10 @@ export class MerkleForest {
   private rebuildCount = 0
   private diskBytes = 0
   private activeKeyBytes = 0
+  /** The m/a/ records of each active window (deleted when it is sealed). */
+  private readonly records = new Map<number, LeafRecord[]>()
+  /** Next m/a/ record sequence number (above every stored one). */
+  private recordSeq = 0
   /** The last sealed tree loaded (drill-down asks for one window's buckets, then its leaves). */
   private cached: { window: number, tree: MerkleTree } | undefined
   private logFn: ForestLog | undefined
@@ -283,7 +315,7 @@ export class MerkleForest {
       const bytes = encodeTree(tree)
       encoded.set(w, bytes)
       ops.push(...sealedOps(w, tree, bytes))
-      for (const leaf of tree.leaves()) ops.push({ type: 'del', key: merkleLeafKey(w, leaf.key) })
+      for (const rec of this.records.get(w) ?? []) ops.push({ type: 'del', key: rec.key })
     }
     ops.push({ type: 'put', key: MERKLE_MARKER_KEY, value: encodeMarker(this.config.windowMs, next) })
     return {
@@ -293,11 +325,7 @@ export class MerkleForest {
         commit: () => {
           for (const w of windows) {
             const tree = this.active.get(w)!
-            this.active.delete(w)
-            for (const leaf of tree.leaves()) {
-              this.activeKeyBytes -= leaf.key.length
-              this.diskBytes -= LEAF_RECORD_OVERHEAD + leaf.key.length
-            }
+            this.dropActive(w)
             this.noteSealed(w, tree, encoded.get(w)!.length, 0, false)
           }
           this.sealedBelow = next
@@ -343,19 +371,29 @@ export class MerkleForest {
   /** @internal The cached sealed tree is about to change: drop it until the change landed. */
   uncache (w: number): void { if (this.cached?.window === w) this.cached = undefined }
 
-  /** @internal */
-  noteActive (w: number, leaves: readonly MerkleLeaf[]): void {
+  /** @internal A new m/a/ record's sequence number. */
+  nextRecordSeq (): number { return this.recordSeq++ }
+
+  /**
+   * @internal Window `w`'s leaves in memory and the record that stores them. Only leaves above
+   * the key's current one are kept (the write path stages only those; a load replays records in
+   * any order).
+   */
+  noteActive (w: number, leaves: readonly MerkleLeaf[], record: LeafRecord | undefined): void {
     let tree = this.active.get(w)
     if (tree === undefined) this.active.set(w, tree = new MerkleTree())
     for (const l of leaves) {
+      const slot = (l as Partial<SlottedLeaf>).slot ?? leafSlot(l.key)
+      if (!tree.isNewerAt(slot, l.version)) continue
       const before = tree.size
-      const slot = (l as Partial<SlottedLeaf>).slot
-      if (slot !== undefined) tree.setAt(slot, l.version, l.rowHash)
-      else tree.set(l.key, l.version, l.rowHash)
-      if (tree.size > before) {
-        this.activeKeyBytes += l.key.length
-        this.diskBytes += LEAF_RECORD_OVERHEAD + l.key.length
-      }
+      tree.setAt(slot, l.version, l.rowHash)
+      if (tree.size > before) this.activeKeyBytes += l.key.length
+    }
+    if (record !== undefined) {
+      let list = this.records.get(w)
+      if (list === undefined) this.records.set(w, list = [])
+      list.push(record)
+      this.diskBytes += record.bytes
     }
   }
 
@@ -403,7 +441,7 @@ export class MerkleForest {
       for (const [w, why] of [...rebuild].sort((a, b) => a[0] - b[0])) {
         const tree = trees.get(w) ?? new MerkleTree()
         if (this.active.has(w) || w >= this.sealedBelow) {
-          for await (const [k] of kv.iterate({ gte: merkleLeafKey(w, EMPTY), lt: merkleLeafKey(w + 1, EMPTY) })) ops.push({ type: 'del', key: k })
+          for await (const [k] of kv.iterate({ gte: merkleLeafKey(w, 0), lt: merkleLeafKey(w + 1, 0) })) ops.push({ type: 'del', key: k })
           this.dropActive(w)
           this.putActive(w, tree, ops)
         } else {
@@ -423,20 +461,22 @@ export class MerkleForest {
   private async loadActiveLeaves (rebuild: Map<number, string>, ops: KvOp[]): Promise<void> {
     const p = MERKLE_LEAF_PREFIX.length
     for await (const [k, v] of this.kv.iterate(prefixRange(MERKLE_LEAF_PREFIX))) {
-      if (k.length <= p + 8) { ops.push({ type: 'del', key: k }); continue }
+      if (k.length !== p + 16) { ops.push({ type: 'del', key: k }); continue }
       const w = windowOfKey(k, p)
-      if (v.length !== LEAF_VALUE_BYTES) { rebuild.set(w, 'a leaf record is corrupt'); continue }
-      const key = k.slice(p + 8)
-      const version = v.slice(0, VERSION_ID_BYTES)
-      const rowHash = readU64(v, VERSION_ID_BYTES)
+      const seq = Number(readU64(k, p + 8))
+      if (seq >= this.recordSeq) this.recordSeq = seq + 1
+      let leaves: MerkleLeaf[]
       try {
-        checkLeaf(key, version, rowHash)
-        if (windowOf(version, this.config.windowMs) !== w) throw new Error('leaf in the wrong window')
-      } catch {
-        rebuild.set(w, 'a leaf record is corrupt')
+        leaves = decodeLeafRecord(v)
+        for (const l of leaves) {
+          checkLeaf(l.key, l.version, l.rowHash)
+          if (windowOf(l.version, this.config.windowMs) !== w) throw new Error('leaf in the wrong window')
+        }
+      } catch (e) {
+        rebuild.set(w, `a leaf record is corrupt (${(e as Error).message})`)
         continue
       }
-      this.noteActive(w, [{ key, version, rowHash }])
+      this.noteActive(w, leaves, { key: k.slice(), bytes: k.length + v.length })
     }
   }
 
@@ -468,17 +508,19 @@ export class MerkleForest {
 
   private putActive (w: number, tree: MerkleTree, ops: KvOp[]): void {
     const leaves = [...tree.leaves()]
-    for (const l of leaves) ops.push({ type: 'put', key: merkleLeafKey(w, l.key), value: leafValue(l.version, l.rowHash) })
-    if (leaves.length > 0) this.noteActive(w, leaves)
+    if (leaves.length === 0) return
+    const key = merkleLeafKey(w, this.nextRecordSeq())
+    const value = encodeLeafRecord(leaves)
+    ops.push({ type: 'put', key, value })
+    this.noteActive(w, leaves, { key, bytes: key.length + value.length })
   }
 
+  /** Forget an active window (sealed, or about to be rebuilt). */
   private dropActive (w: number): void {
     const tree = this.active.get(w)
-    if (tree === undefined) return
-    for (const l of tree.leaves()) {
-      this.activeKeyBytes -= l.key.length
-      this.diskBytes -= LEAF_RECORD_OVERHEAD + l.key.length
-    }
+    if (tree !== undefined) for (const l of tree.leaves()) this.activeKeyBytes -= l.key.length
+    for (const rec of this.records.get(w) ?? []) this.diskBytes -= rec.bytes
+    this.records.delete(w)
     this.active.delete(w)
   }
 }
@@ -546,12 +588,12 @@ export class ForestStage {
       }
       const tree = f.activeTree(w)
       const fresh: SlottedLeaf[] = []
-      for (const l of leaves.values()) {
-        if (tree !== undefined && !tree.isNewerAt(l.slot, l.version)) continue
-        ops.push({ type: 'put', key: merkleLeafKey(w, l.key), value: leafValue(l.version, l.rowHash) })
-        fresh.push(l)
-      }
-      if (fresh.length > 0) commits.push(() => f.noteActive(w, fresh))
+      for (const l of leaves.values()) if (tree === undefined || tree.isNewerAt(l.slot, l.version)) fresh.push(l)
+      if (fresh.length === 0) continue
+      const key = merkleLeafKey(w, f.nextRecordSeq())
+      const value = encodeLeafRecord(fresh)
+      ops.push({ type: 'put', key, value })
+      commits.push(() => f.noteActive(w, fresh, { key, bytes: key.length + value.length }))
     }
     return { ops, commit: () => { for (const c of commits) c() } }
   }

@@ -274,6 +274,26 @@ describe('restart with a damaged forest', () => {
     expect(await client.request('MERKLE_STATS', { shard: asShardId(1) })).toMatchObject({ enabled: true, rebuilds: 1 })
   })
 
+  it('a corrupt leaf record of an active window is rebuilt from the rows at open', async () => {
+    const dir = newDir()
+    const first = await openEngine(dir)
+    await apply(first.engine, w('a', v(HOUR + 1), 'a1'), w('b', v(HOUR + 2), 'b1'))
+    await apply(first.engine, w('c', v(HOUR + 3), null))
+    const roots = first.engine.merkleRoots()
+    await first.engine.close()
+    open.splice(open.indexOf(first.engine), 1)
+    const raw = await LevelKv.open(dir)
+    const records: Uint8Array[] = []
+    for await (const [k] of raw.iterate(prefixRange(MERKLE_LEAF_PREFIX))) records.push(k)
+    expect(records).toHaveLength(2) // one record per write pass, not per leaf
+    await raw.batch([{ type: 'put', key: records[0]!, value: Uint8Array.of(1, 9) }], { sync: true })
+    await raw.close()
+    const { engine, kv } = await openEngine(dir)
+    expect(engine.merkleRoots()).toEqual(roots)
+    expect(engine.merkleStats()).toMatchObject({ rebuilds: 1, activeLeaves: 3 })
+    expect(await countKeys(kv, MERKLE_LEAF_PREFIX)).toBe(1)
+  })
+
   it('a missing stored tree is rebuilt from the rows at open', async () => {
     const { dir, roots } = await sealedShard()
     const raw = await LevelKv.open(dir)
