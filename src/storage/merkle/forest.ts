@@ -96,10 +96,13 @@ export interface StagedLeaf {
 }
 
 // Memory estimates (bench/merkle.ts measured ~100 bytes per leaf held as two latin1 strings, plus
-// the key's own bytes; a tree's 1024 bucket maps and 2048 node hashes ~100 KiB before any leaf).
+// the key's own bytes; a tree's 1024 bucket maps and 2048 node hashes ~100 KiB before any leaf;
+// the key of each leaf record of an active window is remembered until the window is sealed).
 const LEAF_HEAP_BYTES = 100
 const TREE_HEAP_BYTES = 100 * 1024
 const SEALED_WINDOW_HEAP_BYTES = 64
+/** One remembered m/a/ record (its key, to delete it at sealing). */
+const RECORD_HEAP_BYTES = 96
 
 const MARKER_FORMAT = 1
 const MARKER_BYTES = 1 + 8 + 8
@@ -245,12 +248,14 @@ export class MerkleForest {
   stats (): ForestStats {
     let activeLeaves = 0
     for (const t of this.active.values()) activeLeaves += t.size
+    let records = 0
+    for (const list of this.records.values()) records += list.length
     return {
       windows: this.active.size + this.sealedWindows.size,
       sealed: this.sealedWindows.size,
       activeLeaves,
       bytesInMemory: this.active.size * TREE_HEAP_BYTES + activeLeaves * LEAF_HEAP_BYTES + this.activeKeyBytes +
-        this.sealedWindows.size * SEALED_WINDOW_HEAP_BYTES,
+        records * RECORD_HEAP_BYTES + this.sealedWindows.size * SEALED_WINDOW_HEAP_BYTES,
       bytesOnDisk: this.diskBytes,
       reseals: this.resealCount,
       rebuilds: this.rebuildCount
