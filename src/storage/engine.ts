@@ -47,6 +47,7 @@ import { XidAllocator, type XidSource } from './xid'
 import { LIMITS } from '../core/limits'
 import { compareVersionIds } from './lww'
 import { MerkleForest, type ForestConfig, type ForestStats, type ForestWindowRoot, type ForestWrite, type LeafPage } from './merkle/forest'
+import { ForestStage } from './merkle/forest-stage'
 import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 
@@ -710,7 +711,7 @@ export class ShardEngine {
         else needsData.push({ key: l.key, version: l.version, rowHash: l.rowHash })
       }
       if (adopt.length > 0) {
-        const stage = f.stage()
+        const stage = new ForestStage(f)
         stage.addAll(adopt)
         await this.landForest(await stage.finish())
       }

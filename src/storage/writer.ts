@@ -33,7 +33,8 @@ import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import { asHlcTs } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Xid } from './types'
 import type { XidSource } from './xid'
-import type { ForestStage, MerkleForest } from './merkle/forest'
+import type { MerkleForest } from './merkle/forest'
+import { ForestStage } from './merkle/forest-stage'
 import { leafKeyOfRowKey } from './merkle/leaf-key'
 import { rowImageHash } from './merkle/tree'
 
@@ -717,7 +718,7 @@ export class Writer {
    */
   private stageLeaves (p: Pass, ops: readonly RowOp[]): void {
     const leaves = ops.map(op => ({ tableId: op.tableId, key: leafKeyOfRowKey(op.rowKey), version: op.versionId, rowHash: rowImageHash(op.row) }))
-    const stage = p.forest ?? this.host.forest!.stage()
+    const stage = p.forest ?? new ForestStage(this.host.forest!)
     stage.addAll(leaves)
     p.forest = stage
   }

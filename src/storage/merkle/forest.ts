@@ -1,16 +1,17 @@
-import { CodecReader, CodecWriter } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { initHashing } from '../../core/hash'
 import {
   keyString, MERKLE_LEAF_PREFIX, MERKLE_MARKER_KEY, MERKLE_SUMMARY_PREFIX, MERKLE_TABLE_PREFIX, MERKLE_TREE_PREFIX, merkleLeafKey,
-  merkleSummaryKey, merkleTableKey, merkleTreeKey, prefixRange, readU64, writeU64
+  merkleSummaryKey, merkleTreeKey, prefixRange, readU64
 } from '../keys'
 import type { KvOp, KvStore } from '../kv'
-import { compareVersionIds } from '../lww'
 import type { VersionId } from '../types'
 import { decodeTree, encodeTree } from './codec'
+import {
+  decodeLeafRecord, encodeLeafRecord, LEAF_VALUE_BYTES, SEALED_RECORD_OVERHEAD, sealedOps, summaryValue, type LeafRecord, type SlottedLeaf
+} from './forest-records'
 import { rebuildWindows } from './rebuild'
-import { checkLeaf, leafSlot, MERKLE_BUCKETS, MerkleTree, VERSION_ID_BYTES, type LeafSlot, type MerkleLeaf } from './tree'
+import { checkLeaf, leafSlot, MERKLE_BUCKETS, MerkleTree, type MerkleLeaf } from './tree'
 import { firstUnsealable, windowOf } from './window'
 
 // The Merkle forest of one shard replica (DESIGN §4 `m/…`, §6 "Anti-entropy"), kept by the shard
@@ -20,7 +21,7 @@ import { firstUnsealable, windowOf } from './window'
 // the same writes therefore hold the same windows whatever the arrival order.
 //
 //   active window   its tree in memory; the leaves a write pass adds to it are also stored as ONE
-//                   m/a/ record in the SAME batch as the rows (ForestStage, used by the writer), so
+//                   m/a/ record in the SAME batch as the rows (forest-stage.ts, used by the writer), so
 //                   a crash never leaves a row without its leaf or a leaf without its row (one
 //                   record per pass, not per leaf: a put per row would double the batch's puts);
 //   sealed window   sealing_grace after its end (seal(), time from the caller): the tree is
@@ -87,14 +88,6 @@ export interface ForestWrite {
 
 export type ForestLog = (level: 'warn' | 'info', message: string, details: Record<string, unknown>) => void
 
-/** A leaf to add: its table (recorded in m/k/), key, version and row hash. */
-export interface StagedLeaf {
-  readonly tableId: number
-  readonly key: Uint8Array
-  readonly version: VersionId
-  readonly rowHash: bigint
-}
-
 // Memory estimates (bench/merkle.ts measured ~100 bytes per leaf held as two latin1 strings, plus
 // the key's own bytes; a tree's 1024 bucket maps and 2048 node hashes ~100 KiB before any leaf;
 // the key of each leaf record of an active window is remembered until the window is sealed).
@@ -106,19 +99,10 @@ const RECORD_HEAP_BYTES = 96
 
 const MARKER_FORMAT = 1
 const MARKER_BYTES = 1 + 8 + 8
-const LEAF_VALUE_BYTES = VERSION_ID_BYTES + 8
-const SUMMARY_BYTES = 16
-const LEAF_RECORD_FORMAT = 1
-/** Smallest encoded leaf in a record: empty key (1-byte length), version id, row hash. */
-const MIN_RECORD_LEAF_BYTES = 1 + LEAF_VALUE_BYTES
-const SEALED_RECORD_OVERHEAD = (MERKLE_TREE_PREFIX.length + 8) + (MERKLE_SUMMARY_PREFIX.length + 8) + SUMMARY_BYTES
 /** Rebuild reports kept until a log hook is set (the engine opens before the shard host exists). */
 const MAX_PENDING_LOG = 64
 
 interface SealedWindow { readonly root: bigint, readonly leaves: number, readonly treeBytes: number }
-
-/** A staged leaf with its slot (tree.ts leafSlot: the key hashed once). */
-interface SlottedLeaf extends MerkleLeaf { readonly slot: LeafSlot }
 
 function encodeMarker (windowMs: number, sealedBelow: number): Uint8Array {
   const b = new Uint8Array(MARKER_BYTES)
@@ -135,52 +119,8 @@ function decodeMarker (b: Uint8Array | undefined): { windowMs: number, sealedBel
   return { windowMs: v.getFloat64(1), sealedBelow: v.getFloat64(9) }
 }
 
-// A leaf record (m/a/): u8 format | varint count | per leaf: varint key length, key, version id, u64 row hash.
-function encodeLeafRecord (leaves: readonly MerkleLeaf[]): Uint8Array {
-  let size = 8
-  for (const l of leaves) size += l.key.length + LEAF_VALUE_BYTES + 4
-  const w = new CodecWriter(size)
-  w.u8(LEAF_RECORD_FORMAT)
-  w.uint(leaves.length)
-  for (const l of leaves) {
-    w.blob(l.key)
-    w.bytes(l.version)
-    w.u64(l.rowHash)
-  }
-  return w.take()
-}
-
-function corruptRecord (why: string): ScratchBirdError {
-  return new ScratchBirdError('SB_STORAGE_CORRUPT', `Merkle leaf record is corrupt: ${why}`)
-}
-
-function decodeLeafRecord (bytes: Uint8Array): MerkleLeaf[] {
-  const r = new CodecReader(bytes, corruptRecord)
-  const format = r.u8()
-  if (format !== LEAF_RECORD_FORMAT) throw corruptRecord(`format ${format}`)
-  const n = r.count(MIN_RECORD_LEAF_BYTES)
-  const out: MerkleLeaf[] = []
-  for (let i = 0; i < n; i++) out.push({ key: r.blob().slice(), version: r.bytes(VERSION_ID_BYTES).slice(), rowHash: r.u64() })
-  r.finish()
-  return out
-}
-
-interface LeafRecord { readonly key: Uint8Array, readonly bytes: number }
-
-function summaryValue (tree: MerkleTree): Uint8Array {
-  const out = new Uint8Array(SUMMARY_BYTES)
-  writeU64(out, 0, tree.root())
-  writeU64(out, 8, BigInt(tree.size))
-  return out
-}
-
 function windowOfKey (k: Uint8Array, prefixLength: number): number {
   return Number(readU64(k, prefixLength))
-}
-
-/** The ops that store a sealed window's tree and summary. */
-function sealedOps (w: number, tree: MerkleTree, encoded: Uint8Array): KvOp[] {
-  return [{ type: 'put', key: merkleTreeKey(w), value: encoded }, { type: 'put', key: merkleSummaryKey(w), value: summaryValue(tree) }]
 }
 
 export class MerkleForest {
@@ -231,9 +171,6 @@ export class MerkleForest {
   isSealed (w: number): boolean {
     return !this.active.has(w) && (w < this.sealedBelow || this.sealedWindows.has(w))
   }
-
-  /** A new set of leaves for one write pass. */
-  stage (): ForestStage { return new ForestStage(this) }
 
   // ---- reading ----------------------------------------------------------------------------------
 
@@ -532,74 +469,4 @@ export class MerkleForest {
 
 function checkWindow (w: number): void {
   if (!Number.isSafeInteger(w) || w < 0) throw new ScratchBirdError('SB_BAD_ARGUMENT', `Merkle window ${w} is not a non-negative integer`)
-}
-
-/**
- * The leaves of one write pass (or one MERKLE_ADOPT), highest per window and key, turned into
- * the batch's ops by finish() and into memory by the commit it returns once the batch landed.
- */
-export class ForestStage {
-  private readonly windows = new Map<number, Map<string, SlottedLeaf>>()
-  private readonly newTables = new Set<number>()
-
-  constructor (private readonly forest: MerkleForest) {}
-
-  get empty (): boolean { return this.windows.size === 0 }
-
-  /** Stage leaves; every one is checked first (SB_BAD_ARGUMENT, SB_UUID_INVALID) and on an error none is staged. */
-  addAll (leaves: readonly StagedLeaf[]): void {
-    const windows = leaves.map(l => {
-      checkLeaf(l.key, l.version, l.rowHash)
-      return this.forest.windowOf(l.version)
-    })
-    for (let i = 0; i < leaves.length; i++) {
-      const l = leaves[i]!
-      if (!this.forest.hasTable(l.tableId)) this.newTables.add(l.tableId)
-      let m = this.windows.get(windows[i]!)
-      if (m === undefined) this.windows.set(windows[i]!, m = new Map())
-      const slot = leafSlot(l.key)
-      const prev = m.get(slot.id)
-      if (prev === undefined || compareVersionIds(l.version, prev.version) > 0) m.set(slot.id, { key: l.key, version: l.version, rowHash: l.rowHash, slot })
-    }
-  }
-
-  /** The ops for the batch and the commit for after it landed. Loads (or rebuilds) the sealed trees late leaves go into. */
-  async finish (): Promise<ForestWrite> {
-    const f = this.forest
-    const ops: KvOp[] = []
-    const commits: Array<() => void> = []
-    if (this.newTables.size > 0) {
-      for (const t of this.newTables) ops.push({ type: 'put', key: merkleTableKey(t), value: new Uint8Array(0) })
-      const tables = [...this.newTables]
-      commits.push(() => f.noteTables(tables))
-    }
-    for (const [w, leaves] of [...this.windows].sort((a, b) => a[0] - b[0])) {
-      if (f.isSealed(w)) {
-        const loaded = await f.loadSealed(w)
-        f.uncache(w)
-        const tree = loaded.tree
-        let changed = 0
-        for (const l of leaves.values()) {
-          const prev = tree.get(l.key)
-          if (prev !== undefined && compareVersionIds(l.version, prev.version) <= 0) continue
-          tree.set(l.key, l.version, l.rowHash)
-          changed++
-        }
-        if (changed === 0 && !loaded.rebuilt) continue
-        const encoded = encodeTree(tree)
-        ops.push(...sealedOps(w, tree, encoded))
-        commits.push(() => f.noteSealed(w, tree, encoded.length, changed, loaded.rebuilt))
-        continue
-      }
-      const tree = f.activeTree(w)
-      const fresh: SlottedLeaf[] = []
-      for (const l of leaves.values()) if (tree === undefined || tree.isNewerAt(l.slot, l.version)) fresh.push(l)
-      if (fresh.length === 0) continue
-      const key = merkleLeafKey(w, f.nextRecordSeq())
-      const value = encodeLeafRecord(fresh)
-      ops.push({ type: 'put', key, value })
-      commits.push(() => f.noteActive(w, fresh, { key, bytes: key.length + value.length }))
-    }
-    return { ops, commit: () => { for (const c of commits) c() } }
-  }
 }
