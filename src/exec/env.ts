@@ -149,10 +149,28 @@ export interface QuorumPort {
 
 export type { StatementReport } from '../core/statement-report'
 
+/** A row of SHOW MERKLE FOREST SIZE: one shard replica of this node (shard op MERKLE_STATS). */
+export interface MerkleForestRow {
+  shard: ShardId
+  windows: number
+  sealed: number
+  activeLeaves: number
+  bytesInMemory: number
+  bytesOnDisk: number
+  reseals: number
+  rebuilds: number
+}
+
+/** The Merkle forests of this node's shard replicas (DESIGN §6 "Anti-entropy"); absent: none to show. */
+export interface AntiEntropyPort {
+  merkleForestSize?: (() => Promise<MerkleForestRow[]>) | undefined
+}
+
 /** Statement reports; absent: nobody listens (tests, tools). */
 export interface StatementLogPort {
   statementDone?: ((r: StatementReport) => void) | undefined
 }
 
 /** Everything the executor needs, built by the node's wiring module. */
-export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort
+export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
+  AntiEntropyPort

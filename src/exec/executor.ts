@@ -121,7 +121,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
     case 'explain': return explain(env, s.statement, params)
-    case 'show': return show(env, s.target, s.pos)
+    case 'show': return s.target === 'merkle_forest_size' ? await showMerkleForestSize(env, s.pos) : show(env, s.target, s.pos)
     case 'deliver_hints': {
       if (env.hints === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
       const r = await env.hints.deliver(s.node)
@@ -186,6 +186,18 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       lines.push(`${s.kind.replace('_', ' ').toUpperCase()}: catalog change on this node (no shards involved)`)
   }
   return rowsResult('EXPLAIN', [{ name: 'QUERY PLAN', type: T.text }], lines.map(l => [l]))
+}
+
+/** SHOW MERKLE FOREST SIZE: per shard replica of this node, its forest's windows and sizes. */
+async function showMerkleForestSize (env: ExecEnv, pos: Parameters<typeof posDetails>[0]): Promise<StatementResult> {
+  if (env.merkleForestSize === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'SHOW MERKLE FOREST SIZE needs the node\'s shard workers', posDetails(pos))
+  const rows = await env.merkleForestSize()
+  const n = (v: number): bigint => BigInt(v)
+  return rowsResult('SHOW', [
+    { name: 'shard_id', type: T.integer }, { name: 'windows', type: T.bigint }, { name: 'sealed_windows', type: T.bigint },
+    { name: 'active_leaves', type: T.bigint }, { name: 'bytes_in_memory', type: T.bigint }, { name: 'bytes_on_disk', type: T.bigint },
+    { name: 'reseals', type: T.bigint }, { name: 'rebuilds', type: T.bigint }
+  ], rows.map(r => [n(r.shard), n(r.windows), n(r.sealed), n(r.activeLeaves), n(r.bytesInMemory), n(r.bytesOnDisk), n(r.reseals), n(r.rebuilds)]))
 }
 
 function show (env: ClusterView, target: string, pos: Parameters<typeof posDetails>[0]): StatementResult {

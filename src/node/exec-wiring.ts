@@ -9,7 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -23,6 +23,8 @@ export interface ExecParts {
   config: Config
   hlc: Hlc
   shards: ShardRequester
+  /** This node's own shard workers (what SHOW MERKLE FOREST SIZE reports on); absent: nothing to show. */
+  localShards?: ShardRequester | undefined
   /** null on a single node. */
   cluster: ClusterShell | null
   /** null on a single node. */
@@ -57,7 +59,18 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...ddlPort(p),
     ...clusterView(p),
     ...quorumPort(p),
+    ...antiEntropyPort(p),
     statementDone: p.statementDone
+  }
+}
+
+function antiEntropyPort ({ localShards, config }: ExecParts): AntiEntropyPort {
+  if (localShards === undefined) return {}
+  return {
+    merkleForestSize: () => Promise.all(shardIds(config.storage.shards).map(async shard => {
+      const r = await localShards.request('MERKLE_STATS', { shard })
+      return { shard, windows: r.windows, sealed: r.sealed, activeLeaves: r.activeLeaves, bytesInMemory: r.bytesInMemory, bytesOnDisk: r.bytesOnDisk, reseals: r.reseals, rebuilds: r.rebuilds }
+    }))
   }
 }
 

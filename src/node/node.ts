@@ -24,6 +24,7 @@ import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout 
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { Sweeper, tombstonePurgeTables } from './sweeper'
+import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
 import { CatalogPins } from '../exec/catalog-pins'
 import { oldestOf } from '../cluster/snapshot-horizon'
@@ -101,6 +102,7 @@ export class ScratchBirdNode {
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
+  private sealer: MerkleSealer | null = null
   private http: Server | null = null
   private sqlApi: SqlApi | null = null
   private metricsHttp: Server | null = null
@@ -207,6 +209,7 @@ export class ScratchBirdNode {
       { name: 'hint log upgrade', start: () => this.upgradeHints() },
       ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), shardIds(config.storage.shards), true) } }]),
       { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
+      { name: 'Merkle sealer', start: () => this.startSealer(), stop: async () => { await this.sealer?.stop() } },
       ...(clustered
         ? [
             { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close() } },
@@ -261,6 +264,7 @@ export class ScratchBirdNode {
       maxMessageBytes: config.storage.max_message_bytes,
       lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
+      merkle: merkleForestConfig(config.anti_entropy),
       clock: this.io.clock
     }, log, (reason) => {
       // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
@@ -294,6 +298,14 @@ export class ScratchBirdNode {
       }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
+  }
+
+  /** anti_entropy.enabled: the shards keep a Merkle forest, whose windows are sealed on time. */
+  private startSealer (): void {
+    const forest = merkleForestConfig(this.config.anti_entropy)
+    if (forest === null) return
+    this.sealer = new MerkleSealer({ workers: this.workers!, shards: this.config.storage.shards, forest, clock: this.io.clock, log: this.log })
+    this.sealer.start()
   }
 
   private startRpc (): void {
@@ -394,6 +406,7 @@ export class ScratchBirdNode {
       config,
       hlc,
       shards: this.shardRequester(),
+      localShards: this.workers!,
       cluster: this.cluster,
       quorum: this.quorum,
       listenAddress: () => this.listenAddress,

@@ -33,6 +33,8 @@ export interface ShardWorkersOptions {
   clock: Clock
   /** storage.txn_idle_timeout_ms (default: the schema's). */
   txnIdleTimeoutMs?: number
+  /** The Merkle forest's windows (merkleForestConfig of the config); absent or null: no forest. */
+  merkle?: ShardWorkerData['merkle'] | undefined
 }
 
 interface Slot {
@@ -101,7 +103,8 @@ export class ShardWorkers {
       requestRing: requests.sab,
       responseRing: responses.sab,
       xidCounter: this.xidCounter,
-      txnIdleTimeoutMs: opts.txnIdleTimeoutMs ?? TXN_IDLE_TIMEOUT_MS_DEFAULT
+      txnIdleTimeoutMs: opts.txnIdleTimeoutMs ?? TXN_IDLE_TIMEOUT_MS_DEFAULT,
+      merkle: opts.merkle ?? null
     }
     const spec = workerSpec('shard-worker')
     const worker = new Worker(spec.filename, {

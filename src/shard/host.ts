@@ -1,12 +1,12 @@
 import type { Clock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
-import type { AutocommitResult, AutocommitSink, ShardEngine, Txn } from '../storage/engine'
+import type { AutocommitResult, AutocommitSink, MerkleLeaf, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
 import { ShardHints } from './hint-ops'
 import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
-import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
+import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type MerkleLeafMessage, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
 import { isShardId, type ShardId } from '../core/ids'
 
 // The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
@@ -55,6 +55,8 @@ type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardRe
 
 const AUTOCOMMIT = SHARD_OPS.AUTOCOMMIT.code
 const REPLICA_APPLY = SHARD_OPS.REPLICA_APPLY.code
+/** Leaves one MERKLE_LEAVES reply holds at most, whatever the request asks (its buckets come whole). */
+const MAX_MERKLE_LEAVES = 10_000
 /** The expiry check runs at most this far apart, however long the lease. */
 const MAX_EXPIRY_INTERVAL_MS = 10_000
 
@@ -78,6 +80,10 @@ export class ShardHost {
     this.clock = opts.clock
     this.replies = opts.replies
     this.log = opts.log
+    // The forests' rebuild reports (some made while the engines opened) go to the node's log.
+    for (const [shard, engine] of this.engines) {
+      engine.merkleForest?.setLog((level, message, details) => this.log(level, `shard ${shard}: ${message}`, { shard, ...details }))
+    }
   }
 
   /** Shard ids served here. */
@@ -279,8 +285,30 @@ export class ShardHost {
     REPL_STATE_GET: (r) => this.engineOf(r.shard).replState(),
     REPL_STATE_SET: async (r) => { await this.engineOf(r.shard).setReplState(r.state); return {} },
     REPL_SNAPSHOT_READ: (r) => this.engineOf(r.shard).snapshotRead(r),
-    REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r)
+    REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r),
+    // The Merkle forest (storage/merkle/forest.ts): what a repair round asks of each replica.
+    MERKLE_ROOTS: (r) => ({ windows: this.engineOf(r.shard).merkleRoots() }),
+    MERKLE_BUCKETS: async (r) => ({ hashes: await this.engineOf(r.shard).merkleBuckets(r.window) }),
+    MERKLE_LEAVES: async (r) => {
+      const maxLeaves = Math.min(r.maxLeaves, MAX_MERKLE_LEAVES)
+      const page = await this.engineOf(r.shard).merkleLeaves(r.window, r.buckets, maxLeaves, r.maxBytes)
+      return { leaves: page.leaves.map(leafMessage), bucketsDone: page.bucketsDone, more: page.more }
+    },
+    MERKLE_ADOPT: async (r) => {
+      const res = await this.engineOf(r.shard).merkleAdopt(r.leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })))
+      return { adopted: res.adopted, needsData: res.needsData.map(leafMessage) }
+    },
+    MERKLE_SEAL: (r) => this.engineOf(r.shard).merkleSeal(r.nowMs),
+    MERKLE_STATS: (r) => {
+      const e = this.engineOf(r.shard)
+      if (e.merkleForest === undefined) return { enabled: false, windows: 0, sealed: 0, activeLeaves: 0, bytesInMemory: 0, bytesOnDisk: 0, reseals: 0, rebuilds: 0 }
+      return { enabled: true, ...e.merkleStats() }
+    }
   }
+}
+
+function leafMessage (l: MerkleLeaf): MerkleLeafMessage {
+  return { key: l.key, versionId: l.version, rowHash: l.rowHash }
 }
 
 /** Where an AUTOCOMMIT's outcome goes: straight to the reply port, no promise chain. */

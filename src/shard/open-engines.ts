@@ -15,7 +15,7 @@ import type { ShardId } from '../core/ids'
 // Every node opens every shard (assignShards spreads 0..storage.shards-1 over its workers), so
 // the hints of a row always go to the store of the row's own shard.
 
-export type ShardStoreSpec = Pick<ShardWorkerData, 'dataDir' | 'nodeId' | 'shards' | 'durability' | 'lsm' | 'xidCounter'>
+export type ShardStoreSpec = Pick<ShardWorkerData, 'dataDir' | 'nodeId' | 'shards' | 'durability' | 'lsm' | 'xidCounter'> & Partial<Pick<ShardWorkerData, 'merkle'>>
 
 export interface ShardStores {
   readonly engines: Map<ShardId, ShardEngine>
@@ -41,7 +41,8 @@ export async function openShardEngines (spec: ShardStoreSpec, clock: Clock): Pro
           nodeId: spec.nodeId,
           durability: spec.durability,
           clock,
-          xids: new SharedXidSource(counter, spec.nodeId, mark)
+          xids: new SharedXidSource(counter, spec.nodeId, mark),
+          merkle: spec.merkle ?? undefined
         })
         engines.set(shard, engine)
         hints.set(shard, await HintStore.open(kv, { ownsKv: false, sync: spec.durability === 'sync' }))

@@ -56,6 +56,11 @@ import {
   checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState
 } from './repl-state'
 import { LIMITS } from '../core/limits'
+import { compareVersionIds } from './lww'
+import { MerkleForest, type ForestConfig, type ForestStats, type ForestWindowRoot, type ForestWrite, type LeafPage } from './merkle/forest'
+import { ForestStage } from './merkle/forest-stage'
+import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
+import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -90,6 +95,8 @@ export interface ReplStateView extends ReplHardState {
   /** The snapshot bootstrap in progress, if any. */
   readonly bootstrap: BootstrapRecord | null
 }
+export type { ForestConfig, ForestStats, ForestWindowRoot, LeafPage } from './merkle/forest'
+export type { MerkleLeaf } from './merkle/tree'
 export type { LwwOutcome } from './row-write'
 
 /** On-disk format of a shard replica (s/format); bumped on incompatible layout changes. */
@@ -100,6 +107,8 @@ export const MAX_ROW_BYTES = LIMITS.rowBytes
 export const MAX_STATEMENT_ROWS = 100_000
 /** Largest number of rows one getVersionedMany reads. */
 export const MAX_VERSIONED_READ_ROWS = 10_000
+/** Largest number of leaves one merkleAdopt takes (each is a point read). */
+export const MAX_ADOPT_LEAVES = 10_000
 
 const FORMAT_META = metaKey('format')
 
@@ -114,6 +123,21 @@ export interface ShardEngineOptions {
   /** Node-wide xid allocator; default: one persisted in this shard (see xid.ts). */
   xids?: XidSource | undefined
   tipCacheEntries?: number | undefined
+  /** Keep the Merkle forest of the shard's leaderless writes (DESIGN §6 "Anti-entropy") with
+   *  these windows; undefined: keep none (anti_entropy.enabled false). */
+  merkle?: ForestConfig | undefined
+}
+
+/** What merkleAdopt did: leaves recorded, and those this replica holds no version ≥ of (it needs their data). */
+export interface AdoptResult {
+  readonly adopted: number
+  readonly needsData: MerkleLeaf[]
+}
+
+/** What merkleSeal did: windows sealed now (ascending) and the reseals counted since open. */
+export interface SealResult {
+  readonly sealed: number[]
+  readonly reseals: number
 }
 
 export interface BeginOptions {
@@ -323,6 +347,7 @@ class ShardState implements WriterHost, ReplShardState {
   logFloor = 1n
   hlcHigh = HLC_ZERO
   hlcPersisted = HLC_ZERO
+  forest: MerkleForest | undefined = undefined
   /** Open snapshot transactions' start HLCs. */
   readonly snapshots = new Map<Xid, HlcTs>()
   private maxStart = NO_SNAPSHOT
@@ -451,6 +476,7 @@ export class ShardEngine {
     if (reservation !== undefined) ops.push(reservation)
     if (ops.length > 0) await kv.batch(ops, { sync: durability === 'sync' })
     if (reservation !== undefined) xids.reserved(reservation)
+    if (opts.merkle !== undefined) st.forest = await MerkleForest.open(kv, opts.merkle, durability === 'sync')
     const engine = new ShardEngine(kv, { ...opts, durability }, st, { markedDead, limbo: tip.limbo.size })
     // Fences a DDL set before a restart hold until their node releases them (table-fence.ts).
     const fenceEnd = FENCE_PREFIX.slice()
@@ -683,21 +709,17 @@ export class ShardEngine {
   async fenceTable (tableId: number, token: string): Promise<{ rows: boolean }> {
     this.checkOpen()
     this.fences.fence(tableId, token)
-    const rows = await new Promise<boolean>((resolve, reject) => this.writer.enqueue({
-      t: 'exclusive',
-      fn: async () => {
-        // Durable before the probe answers: a restarted replica still refuses the table's writes.
-        await this.kv.batch([{ type: 'put', key: fenceKey(tableId, token), value: new Uint8Array(0) }], { sync: this.durability === 'sync' })
-        for (const l of this.tip.limbo.values()) if (l.mutations.some(m => m.tableId === tableId)) return true
-        const it = this.scan(tableId, { limit: 1 })[Symbol.asyncIterator]()
-        try {
-          return (await it.next()).done !== true
-        } finally {
-          await it.return?.() // closes the store iterator behind it
-        }
-      },
-      d: { resolve: resolve as (v: unknown) => void, reject }
-    }))
+    const rows = await this.exclusive(async () => {
+      // Durable before the probe answers: a restarted replica still refuses the table's writes.
+      await this.kv.batch([{ type: 'put', key: fenceKey(tableId, token), value: new Uint8Array(0) }], { sync: this.durability === 'sync' })
+      for (const l of this.tip.limbo.values()) if (l.mutations.some(m => m.tableId === tableId)) return true
+      const it = this.scan(tableId, { limit: 1 })[Symbol.asyncIterator]()
+      try {
+        return (await it.next()).done !== true
+      } finally {
+        await it.return?.() // closes the store iterator behind it
+      }
+    })
     return { rows }
   }
 
@@ -713,6 +735,101 @@ export class ShardEngine {
   /** The fences this replica holds (its node reloads them into its registry at start). */
   heldTableFences (): Array<{ tableId: number, token: string }> {
     return this.fences.list()
+  }
+
+  // ---- the Merkle forest (DESIGN §6 "Anti-entropy"; merkle/forest.ts) ----------------------------
+  // Leaves are added by the writer ('lww' statements). What may change the forest runs as a writer
+  // exclusive job: between passes, so its in-memory state is never seen half-changed.
+
+  /** The forest, for its log hook; undefined when none is kept. */
+  get merkleForest (): MerkleForest | undefined { return this.st.forest }
+
+  private forestOf (): MerkleForest {
+    this.checkOpen()
+    const f = this.st.forest
+    if (f === undefined) {
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `shard ${this.shardId} keeps no Merkle forest (anti_entropy.enabled is false)`, { shardId: this.shardId })
+    }
+    return f
+  }
+
+  private async landForest (w: ForestWrite | undefined): Promise<void> {
+    if (w === undefined) return
+    if (w.ops.length > 0) await this.kv.batch(w.ops, { sync: this.durability === 'sync' })
+    w.commit()
+  }
+
+  /** Every window holding leaves, ascending, with root and leaf count (MERKLE_ROOTS). */
+  merkleRoots (): ForestWindowRoot[] { return this.forestOf().roots() }
+
+  /** MERKLE_STATS, SHOW MERKLE FOREST SIZE. */
+  merkleStats (): ForestStats { return this.forestOf().stats() }
+
+  /** The MERKLE_BUCKETS bucket hashes of window `w` (all 0 for a window without leaves). */
+  merkleBuckets (w: number): Promise<bigint[]> {
+    const f = this.forestOf()
+    return this.exclusive(async () => {
+      const r = await f.readTree(w)
+      await this.landForest(r.write)
+      return r.tree?.bucketHashes() ?? new Array<bigint>(MERKLE_BUCKETS).fill(0n)
+    })
+  }
+
+  /** Window `w`'s leaves in `buckets`: whole buckets, stopping before `maxLeaves` / `maxBytes` (at least one bucket). */
+  merkleLeaves (w: number, buckets: readonly number[], maxLeaves: number, maxBytes: number): Promise<LeafPage> {
+    const f = this.forestOf()
+    MerkleForest.leafPage(undefined, buckets, maxLeaves, maxBytes) // validates the buckets before queueing
+    return this.exclusive(async () => {
+      const r = await f.readTree(w)
+      await this.landForest(r.write)
+      return MerkleForest.leafPage(r.tree, buckets, maxLeaves, maxBytes)
+    })
+  }
+
+  /**
+   * Record leaves of versions this replica has already superseded (MERKLE_ADOPT): a leaf goes into
+   * its window only when the replica's latest committed version of the key (tombstones included)
+   * is ≥ the leaf's version — its data is at least as new, only history is missing. Any other leaf
+   * comes back in `needsData` and changes nothing. Every leaf is checked before anything changes.
+   */
+  merkleAdopt (leaves: readonly MerkleLeaf[]): Promise<AdoptResult> {
+    const f = this.forestOf()
+    if (!Array.isArray(leaves)) throw badArg('leaves must be an array')
+    if (leaves.length > MAX_ADOPT_LEAVES) throw badArg(`a Merkle adopt takes at most ${MAX_ADOPT_LEAVES} leaves`, { leaves: leaves.length, limit: MAX_ADOPT_LEAVES })
+    const checked = leaves.map(l => {
+      if (l === null || typeof l !== 'object') throw badArg('a Merkle leaf must be an object')
+      checkLeaf(l.key, l.version, l.rowHash)
+      f.windowOf(l.version)
+      return { tableId: decodeLeafKey(l.key).tableId, key: l.key.slice(), version: l.version.slice(), rowHash: l.rowHash }
+    })
+    return this.exclusive(async () => {
+      const rowKeys = checked.map(l => rowKeyOfLeafKey(l.key))
+      const primaries = rowKeys.length > 0 ? await this.kv.getMany(rowKeys) : []
+      const adopt: typeof checked = []
+      const needsData: MerkleLeaf[] = []
+      for (let i = 0; i < checked.length; i++) {
+        const l = checked[i]!
+        const held = await readVisible(this.kv, this.tip, rowKeys[i]!, primaries[i], READ_COMMITTED_VIEWER)
+        if (held !== undefined && compareVersionIds(held.versionId, l.version) >= 0) adopt.push(l)
+        else needsData.push({ key: l.key, version: l.version, rowHash: l.rowHash })
+      }
+      if (adopt.length > 0) {
+        const stage = new ForestStage(f)
+        stage.addAll(adopt)
+        await this.landForest(await stage.finish())
+      }
+      return { adopted: adopt.length, needsData }
+    })
+  }
+
+  /** Seal every window whose end + sealing grace is ≤ `nowMs` (the caller's clock: MERKLE_SEAL). */
+  merkleSeal (nowMs: number): Promise<SealResult> {
+    const f = this.forestOf()
+    return this.exclusive(async () => {
+      const r = f.sealDue(nowMs)
+      await this.landForest(r?.write)
+      return { sealed: r?.windows ?? [], reseals: f.stats().reseals }
+    })
   }
 
   // ---- reads ----------------------------------------------------------------------------------

@@ -431,6 +431,17 @@ export function keyString (key: Uint8Array): string {
 //                                     shard (src/storage/hint-store.ts owns the layout: 'h' with no
 //                                     '/', as in the separate hint store it came from; no other
 //                                     space starts with 'h')
+//   m/…                               the Merkle forest of the shard's leaderless writes (DESIGN §6
+//                                     "Anti-entropy"; src/storage/merkle/forest.ts owns the values):
+//     m/a/<window u64 BE><seq u64 BE> leaves of an active (unsealed) window written by one batch
+//                                     (one record per window and write pass, as the commit log groups
+//                                     a pass's commits): merkle/forest.ts encodes them
+//     m/t/<window u64 BE>             a sealed window's tree (merkle/codec.ts)
+//     m/s/<window u64 BE>             a sealed window's summary: root u64 BE ‖ leaf count u64 BE —
+//                                     what says a tree should exist, so a missing one is rebuilt
+//     m/k/<table id u32 BE>           a table that has leaves: a rebuild reads only these tables' rows
+//     m/f                             forest marker: format, window length, sealed-below boundary
+//                                     Written in the same batches as the rows they describe.
 //
 // A table's primary keys all have the same arity, so no pk's encoding is a proper prefix of
 // another's and `b/<table><pk>` + UUID tag bounds exactly the back versions of one row.
@@ -448,6 +459,14 @@ export const META_PREFIX = Uint8Array.of(0x73, CH_SLASH)
 export const OPEN_TXN_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x6f, CH_SLASH)
 export const REPL_PREFIX = Uint8Array.of(0x70, CH_SLASH)
 export const FENCE_PREFIX = Uint8Array.of(0x73, CH_SLASH, 0x66, CH_SLASH)
+const CH_M = 0x6d
+/** Every key of the Merkle forest (m/…). */
+export const MERKLE_SPACE: Readonly<{ gte: Uint8Array, lt: Uint8Array }> = { gte: Uint8Array.of(CH_M, CH_SLASH), lt: Uint8Array.of(CH_M, CH_SLASH + 1) }
+export const MERKLE_LEAF_PREFIX = Uint8Array.of(CH_M, CH_SLASH, 0x61, CH_SLASH)
+export const MERKLE_TREE_PREFIX = Uint8Array.of(CH_M, CH_SLASH, 0x74, CH_SLASH)
+export const MERKLE_SUMMARY_PREFIX = Uint8Array.of(CH_M, CH_SLASH, 0x73, CH_SLASH)
+export const MERKLE_TABLE_PREFIX = Uint8Array.of(CH_M, CH_SLASH, 0x6b, CH_SLASH)
+export const MERKLE_MARKER_KEY = Uint8Array.of(CH_M, CH_SLASH, 0x66)
 
 const MAX_TABLE_ID = 0xffffffff
 const tablePrefixes = new Map<number, Uint8Array>()
@@ -514,6 +533,33 @@ export function tipKey (xid: Xid): Uint8Array { return u64Key(TIP_PREFIX, xid) }
 export function commitKey (lsn: bigint): Uint8Array { return u64Key(COMMIT_PREFIX, lsn) }
 export function tipGroupKey (lastXid: Xid): Uint8Array { return u64Key(TIP_GROUP_PREFIX, lastXid) }
 export function openTxnKey (xid: Xid): Uint8Array { return u64Key(OPEN_TXN_PREFIX, xid) }
+
+/** m/a/<window><seq>: a record of an active window's leaves. */
+export function merkleLeafKey (window: number, seq: number): Uint8Array {
+  const out = new Uint8Array(MERKLE_LEAF_PREFIX.length + 16)
+  out.set(MERKLE_LEAF_PREFIX, 0)
+  writeU64(out, MERKLE_LEAF_PREFIX.length, BigInt(window))
+  writeU64(out, MERKLE_LEAF_PREFIX.length + 8, BigInt(seq))
+  return out
+}
+
+export function merkleTreeKey (window: number): Uint8Array { return u64Key(MERKLE_TREE_PREFIX, BigInt(window)) }
+export function merkleSummaryKey (window: number): Uint8Array { return u64Key(MERKLE_SUMMARY_PREFIX, BigInt(window)) }
+
+export function merkleTableKey (tableId: number): Uint8Array {
+  checkTableId(tableId)
+  const out = new Uint8Array(MERKLE_TABLE_PREFIX.length + 4)
+  out.set(MERKLE_TABLE_PREFIX, 0)
+  new DataView(out.buffer).setUint32(MERKLE_TABLE_PREFIX.length, tableId)
+  return out
+}
+
+/** The range of keys starting with `prefix`. */
+export function prefixRange (prefix: Uint8Array): { gte: Uint8Array, lt: Uint8Array } {
+  const lt = prefix.slice()
+  lt[lt.length - 1]!++
+  return { gte: prefix, lt }
+}
 
 export function metaKey (name: string): Uint8Array {
   const out = new Uint8Array(META_PREFIX.length + name.length)

@@ -33,6 +33,10 @@ import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import { asHlcTs } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Xid } from './types'
 import type { XidSource } from './xid'
+import type { MerkleForest } from './merkle/forest'
+import { ForestStage } from './merkle/forest-stage'
+import { leafKeyOfRowKey } from './merkle/leaf-key'
+import { rowImageHash } from './merkle/tree'
 
 /**
  * Jobs one pass takes at most. Small on purpose: a pass's replies go out when its batch landed,
@@ -167,6 +171,9 @@ export interface WriterHost {
   snapshotFloor (): HlcTs
   /** A transaction reached a final state (committed, rolled back) after its batch landed. */
   txnEnded (xid: Xid): void
+  /** The shard's Merkle forest (merkle/forest.ts): 'lww' statements add their leaves to it in
+   *  their pass's batch. Undefined: none is kept (anti_entropy.enabled false). */
+  readonly forest: MerkleForest | undefined
 }
 
 interface Pass {
@@ -198,6 +205,10 @@ interface Pass {
   decided: Set<Xid>
   /** Only plain autocommit statements: see loop(). */
   stampedOnly: boolean
+  /** Merkle leaves of the pass's 'lww' statements (written in its batch); undefined: none. */
+  forest: ForestStage | undefined
+  /** Why the forest's part of the batch could not be made: the pass fails (nothing written). */
+  forestFailure: unknown
   /** Set once its batch landed or failed. */
   outcome: 'pending' | 'landed' | 'failed'
   /** Why its batch did not land. */
@@ -406,6 +417,8 @@ export class Writer {
       touched: new Set(),
       decided: new Set(),
       stampedOnly: true,
+      forest: undefined,
+      forestFailure: undefined,
       outcome: 'pending',
       failure: undefined
     }
@@ -426,12 +439,24 @@ export class Writer {
     }
     this.writeTipGroup(p)
     if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(p.startLsn + 1n), value: encodeCommitGroup(p.log, this.arena, this.host.generation) })
+    if (p.forest !== undefined && !p.forest.empty) {
+      // The leaves go into the same batch as the rows: a crash keeps both or neither. The forest
+      // in memory changes once the batch landed (before any job of the pass is answered).
+      try {
+        const f = await p.forest.finish()
+        for (const op of f.ops) p.ops.push(op)
+        p.after.unshift(f.commit)
+      } catch (e) {
+        p.forestFailure = e
+      }
+    }
   }
 
   /** Write the pass's batch once the pass it went on top of (if any) landed; true once landed. */
   private async writePass (p: Pass, on: { pass: Pass, landed: Promise<boolean> } | undefined): Promise<boolean> {
     const h = this.host
     if (on !== undefined && !await on.landed) return this.failPass(p, on.pass.failure)
+    if (p.forestFailure !== undefined) return this.failPass(p, p.forestFailure)
     if (h.hlcHigh > p.hlcHigh) p.hlcHigh = h.hlcHigh // noted while the pass ran
     if (p.ops.length > 0 || p.forceMarks) {
       if (p.lsn !== p.startLsn) p.ops.push({ type: 'put', key: LSN_META, value: u64Value(p.lsn) })
@@ -666,6 +691,8 @@ export class Writer {
   }
 
   private autoDone (j: Extract<Job, { t: 'auto' }>, p: Pass, hlc: HlcTs, r: StatementWrites): void {
+    // Before anything of the statement joins the pass: a version id outside any window fails it alone.
+    if (j.lww && this.host.forest !== undefined) this.stageLeaves(p, j.ops)
     let lsn: bigint | null = null
     if (r.mutations.length > 0) {
       this.merge(p, r)
@@ -683,6 +710,19 @@ export class Writer {
     }
     const result: AutocommitResult = { xid: j.xid, lsn, commitHlc: hlc, affected: r.affected, lww: r.lww }
     p.after.push(() => j.d.resolve(result))
+  }
+
+  /**
+   * Every version of an 'lww' statement is a leaf of its window — 'newer', 'same' and 'older'
+   * alike: a write received is history even when a newer version already won (DESIGN §6).
+   * TODO(issue 15 item 6): primary_replica (MGA) commits add no leaves yet; the forest verifies
+   * leaderless replicas only.
+   */
+  private stageLeaves (p: Pass, ops: readonly RowOp[]): void {
+    const leaves = ops.map(op => ({ tableId: op.tableId, key: leafKeyOfRowKey(op.rowKey), version: op.versionId, rowHash: rowImageHash(op.row) }))
+    const stage = p.forest ?? new ForestStage(this.host.forest!)
+    stage.addAll(leaves)
+    p.forest = stage
   }
 
   /** The TIP record of the pass's grouped autocommit xids: a plain entry for one, a group for more. */

@@ -50,8 +50,6 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
   { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
   { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
   { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
-  { path: 'anti_entropy.merkle_tree_window_hours', status: 'planned', why: ANTI_ENTROPY },
-  { path: 'anti_entropy.sealing_grace_period_minutes', status: 'planned', why: ANTI_ENTROPY },
   { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
   { path: 'security.tls_cert', status: 'planned', why: TLS },
   { path: 'security.tls_key', status: 'planned', why: TLS },

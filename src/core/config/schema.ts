@@ -201,10 +201,10 @@ const replication = z.strictObject({
   .meta({ description: 'Cluster-wide defaults of new tables: a CREATE TABLE takes mode, factor and quorums from here unless its WITH (...) sets them (sys_tables shows the values a table got); each table may change them with ALTER TABLE ... SET.' })
 
 const antiEntropy = z.strictObject({
-  enabled: z.boolean().default(true).meta({ description: 'Run background anti-entropy (Merkle-forest comparison and repair between replicas).' }),
+  enabled: z.boolean().default(true).meta({ description: 'Run background anti-entropy (Merkle-forest comparison and repair between replicas). With false the shards keep no Merkle forest either (no leaves on the write path, nothing sealed, SHOW MERKLE FOREST SIZE shows zeros).' }),
   interval_ms: ms(60000, 'How often each shard replica compares its sealed Merkle windows with its peers. Increase to reduce overhead.'),
-  merkle_tree_window_hours: z.number().positive().default(1).meta({ description: 'Width in hours of one time window of the Merkle forest. Larger windows: fewer trees, coarser repair.' }),
-  sealing_grace_period_minutes: z.number().min(0).default(10).meta({ description: 'A window is sealed (its tree frozen) this many minutes after it ends, so late writes and clock skew still land in it.' })
+  merkle_tree_window_hours: z.number().positive().default(1).meta({ description: 'Width in hours of one time window of the Merkle forest: a leaderless version belongs to the window of its version id\'s timestamp. Larger windows: fewer trees, coarser repair. Changing it makes each shard rebuild its forest from its rows at the next start. Not used when enabled is false (no forest is kept).' }),
+  sealing_grace_period_minutes: z.number().min(0).default(10).meta({ description: 'A window is sealed this many minutes after it ends: its tree is written out and only its root stays in memory. Later writes into it still land (each counts as a reseal). Not used when enabled is false.' })
 }).meta({ description: 'Replica convergence by time-partitioned Merkle trees.' })
 
 const gossip = z.strictObject({

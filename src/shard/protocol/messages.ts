@@ -53,6 +53,33 @@ export interface ShardRequests extends ReplRequests {
   /** fence: set `token`'s fence on the table and probe it for rows; else release that fence. */
   TABLE_FENCE: { shard: ShardId, tableId: number, token: string, fence: boolean }
   TABLE_FENCE_LIST: { shard: ShardId }
+  // The Merkle forest of the shard's leaderless writes (DESIGN §6 "Anti-entropy"; storage/merkle/).
+  MERKLE_ROOTS: { shard: ShardId }
+  MERKLE_BUCKETS: { shard: ShardId, window: number }
+  /** Whole buckets in the order asked, stopping before maxLeaves / maxBytes (at least one bucket). */
+  MERKLE_LEAVES: { shard: ShardId, window: number, buckets: number[], maxLeaves: number, maxBytes: number }
+  MERKLE_ADOPT: { shard: ShardId, leaves: MerkleLeafMessage[] }
+  /** nowMs: the main thread's wall clock (the worker reads none for this). */
+  MERKLE_SEAL: { shard: ShardId, nowMs: number }
+  MERKLE_STATS: { shard: ShardId }
+}
+
+/** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
+export interface MerkleLeafMessage { key: Uint8Array, versionId: Uint8Array, rowHash: bigint }
+
+/** A window of a replica's forest. */
+export interface MerkleRootMessage { window: number, sealed: boolean, root: bigint, leaves: number }
+
+/** MERKLE_STATS: zeros and enabled false when the shard keeps no forest (anti_entropy.enabled false). */
+export interface MerkleStatsMessage {
+  enabled: boolean
+  windows: number
+  sealed: number
+  activeLeaves: number
+  bytesInMemory: number
+  bytesOnDisk: number
+  reseals: number
+  rebuilds: number
 }
 
 /** A hint as stored: key (its id) and value bytes (src/storage/hint-store.ts layouts). */
@@ -105,4 +132,15 @@ export interface ShardReplies extends ReplReplies {
   /** rows: (fence) the shard holds a committed or prepared row of the table; held: (release) the fence existed. */
   TABLE_FENCE: { rows: boolean, held: boolean }
   TABLE_FENCE_LIST: { fences: Array<{ tableId: number, token: string }> }
+  /** Every window holding leaves, ascending. */
+  MERKLE_ROOTS: { windows: MerkleRootMessage[] }
+  /** The 1024 bucket hashes (all 0 for a window without leaves). */
+  MERKLE_BUCKETS: { hashes: bigint[] }
+  /** more: the buckets from bucketsDone on are not in this reply (ask again for them). */
+  MERKLE_LEAVES: { leaves: MerkleLeafMessage[], bucketsDone: number, more: boolean }
+  /** needsData: the leaves not recorded, because this replica holds no version of the key ≥ theirs. */
+  MERKLE_ADOPT: { adopted: number, needsData: MerkleLeafMessage[] }
+  /** Windows sealed now (ascending) and the reseals counted since the shard opened. */
+  MERKLE_SEAL: { sealed: number[], reseals: number }
+  MERKLE_STATS: MerkleStatsMessage
 }

@@ -6,7 +6,7 @@ import {
   encodeReplicaApply, encodeReplicaApplyReply
 } from './codec'
 import type { Hint } from '../../storage/hint-store'
-import type { HintOpReply, ShardReplies, ShardRequests, StoredHintBytes } from './messages'
+import type { HintOpReply, MerkleLeafMessage, ShardReplies, ShardRequests, StoredHintBytes } from './messages'
 import { REPL_BODIES } from './repl-codecs'
 import {
   readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
@@ -81,6 +81,12 @@ const readStored = (r: CodecReader): StoredHintBytes => ({ id: r.blob(), value: 
 const hintOpReply: [Writer<HintOpReply>, Reader<HintOpReply>] = [
   (w, v) => { w.uint(v.n); w.array(v.stats, t => { w.u16(t.target); w.uint(t.count); w.uint(t.bytes) }) },
   r => ({ n: r.uint(), stats: r.array(() => ({ target: r.nodeId(), count: r.uint(), bytes: r.uint() }), 4) })]
+
+// Merkle ops: a window is a varint; hashes and roots u64; a leaf is key blob, version id, row hash.
+const MERKLE_BUCKET_COUNT = 1024
+const writeLeaf = (w: CodecWriter, l: MerkleLeafMessage): void => { w.blob(l.key); writeVersionId(w, l.versionId); w.u64(l.rowHash) }
+const readLeaf = (r: CodecReader): MerkleLeafMessage => ({ key: r.blob(), versionId: readVersionId(r), rowHash: r.u64() })
+const LEAF_MIN_BYTES = 1 + 16 + 8
 
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
@@ -243,6 +249,50 @@ const BODIES: Bodies = {
   TABLE_FENCE_LIST: {
     req: shardOnly,
     rep: [(w, v) => w.array(v.fences, f => { w.u32(f.tableId); w.str(f.token) }), r => ({ fences: r.array(() => ({ tableId: r.u32(), token: r.str() }), 5) })]
+  },
+  MERKLE_ROOTS: {
+    req: shardOnly,
+    rep: [(w, v) => w.array(v.windows, x => { w.uint(x.window); w.bool(x.sealed); w.u64(x.root); w.uint(x.leaves) }),
+      r => ({ windows: r.array(() => ({ window: r.uint(), sealed: r.bool(), root: r.u64(), leaves: r.uint() }), 11) })]
+  },
+  MERKLE_BUCKETS: {
+    req: [(w, v) => { w.u32(v.shard); w.uint(v.window) }, r => ({ shard: r.shard(), window: r.uint() })],
+    rep: [(w, v) => w.array(v.hashes, h => w.u64(h)), r => {
+      const hashes = r.array(() => r.u64(), 8)
+      if (hashes.length !== MERKLE_BUCKET_COUNT) throw r.malformed(`${hashes.length} bucket hashes, expected ${MERKLE_BUCKET_COUNT}`)
+      return { hashes }
+    }]
+  },
+  MERKLE_LEAVES: {
+    req: [(w, v) => { w.u32(v.shard); w.uint(v.window); w.array(v.buckets, b => w.uint(b)); w.uint(v.maxLeaves); w.uint(v.maxBytes) },
+      r => ({ shard: r.shard(), window: r.uint(), buckets: r.array(() => r.uint()), maxLeaves: r.uint(), maxBytes: r.uint() })],
+    rep: [(w, v) => { w.array(v.leaves, l => writeLeaf(w, l)); w.uint(v.bucketsDone); w.bool(v.more) },
+      r => ({ leaves: r.array(() => readLeaf(r), LEAF_MIN_BYTES), bucketsDone: r.uint(), more: r.bool() })]
+  },
+  MERKLE_ADOPT: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.leaves, l => writeLeaf(w, l)) }, r => ({ shard: r.shard(), leaves: r.array(() => readLeaf(r), LEAF_MIN_BYTES) })],
+    rep: [(w, v) => { w.uint(v.adopted); w.array(v.needsData, l => writeLeaf(w, l)) },
+      r => ({ adopted: r.uint(), needsData: r.array(() => readLeaf(r), LEAF_MIN_BYTES) })]
+  },
+  MERKLE_SEAL: {
+    req: [(w, v) => { w.u32(v.shard); w.uint(v.nowMs) }, r => ({ shard: r.shard(), nowMs: r.uint() })],
+    rep: [(w, v) => { w.array(v.sealed, x => w.uint(x)); w.uint(v.reseals) }, r => ({ sealed: r.array(() => r.uint()), reseals: r.uint() })]
+  },
+  MERKLE_STATS: {
+    req: shardOnly,
+    rep: [(w, v) => {
+      w.bool(v.enabled)
+      for (const n of [v.windows, v.sealed, v.activeLeaves, v.bytesInMemory, v.bytesOnDisk, v.reseals, v.rebuilds]) w.uint(n)
+    }, r => ({
+      enabled: r.bool(),
+      windows: r.uint(),
+      sealed: r.uint(),
+      activeLeaves: r.uint(),
+      bytesInMemory: r.uint(),
+      bytesOnDisk: r.uint(),
+      reseals: r.uint(),
+      rebuilds: r.uint()
+    })]
   }
 }
 

@@ -43,7 +43,13 @@ export const SHARD_OPS = {
   REPL_STATE_GET: { code: 43, synopsis: 'Mode 1: the shard\'s replication hard state, last (generation, LSN) and any bootstrap in progress', local: true },
   REPL_STATE_SET: { code: 44, synopsis: 'Mode 1: replace the replication hard state (generation, vote, commit LSN, role), fsynced before the reply', local: true },
   REPL_SNAPSHOT_READ: { code: 45, synopsis: 'Mode 1 bootstrap source: a bounded chunk of a consistent snapshot of the shard\'s data keys', local: true },
-  REPL_SNAPSHOT_INSTALL: { code: 46, synopsis: 'Mode 1 bootstrap target: install a snapshot chunk (the first starts the bootstrap, the last ends it)', local: true }
+  REPL_SNAPSHOT_INSTALL: { code: 46, synopsis: 'Mode 1 bootstrap target: install a snapshot chunk (the first starts the bootstrap, the last ends it)', local: true },
+  MERKLE_ROOTS: { code: 30, synopsis: 'anti-entropy: every window of the shard\'s Merkle forest with its root, leaf count and whether it is sealed' },
+  MERKLE_BUCKETS: { code: 31, synopsis: 'anti-entropy: the 1024 bucket hashes of one window\'s tree' },
+  MERKLE_LEAVES: { code: 32, synopsis: 'anti-entropy: the leaves (key, version id, row hash) of some buckets of one window, whole buckets, bounded' },
+  MERKLE_ADOPT: { code: 33, synopsis: 'anti-entropy: record leaves of versions this replica already superseded; the others come back as needing data' },
+  MERKLE_SEAL: { code: 34, synopsis: 'anti-entropy: seal the windows whose end + sealing grace has passed at the given time', local: true },
+  MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' }
 } as const
 
 /**
@@ -58,7 +64,7 @@ export type ShardOpName = keyof typeof SHARD_OPS
 export const SHARD_OP_BY_CODE: ReadonlyMap<number, ShardOpName> = new Map(
   (Object.keys(SHARD_OPS) as ShardOpName[]).map(name => [SHARD_OPS[name].code, name]))
 
-export type { ShardReplies, ShardRequests, ShardStats } from './messages'
+export type { MerkleLeafMessage, MerkleRootMessage, MerkleStatsMessage, ShardReplies, ShardRequests, ShardStats } from './messages'
 
 export type { OpCodec } from './op-codecs'
 export { SHARD_CODEC_VERSION } from './op-codecs'

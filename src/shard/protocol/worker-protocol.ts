@@ -1,4 +1,5 @@
 import type { LevelKvOptions } from '../../storage/lsm-options'
+import type { ForestConfig } from '../../storage/merkle/forest'
 import type { NodeId, ShardId } from '../../core/ids'
 
 // Start-up handshake between the main thread and a shard worker (postMessage, once), and the log
@@ -18,6 +19,9 @@ export interface ShardWorkerData {
   xidCounter: SharedArrayBuffer
   /** storage.txn_idle_timeout_ms: an active transaction no request names for this long is rolled back. */
   txnIdleTimeoutMs: number
+  /** The Merkle forest's windows (anti_entropy.merkle_tree_window_hours, sealing_grace_period_minutes);
+   *  null: keep no forest (anti_entropy.enabled false). */
+  merkle: ForestConfig | null
 }
 
 export type WorkerToMain =

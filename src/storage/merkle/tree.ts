@@ -142,6 +142,18 @@ function hashBucket (leaves: Map<string, string>): bigint {
   return xxhash64(sink.buf.subarray(0, sink.len))
 }
 
+/**
+ * Where a key's leaf lives in any tree: its bucket and map key. The forest's write path computes
+ * it once per leaf (one key hash) and uses it for both the "is this newer?" check when the batch
+ * is built and the insert once it landed.
+ */
+export interface LeafSlot { readonly bucket: number, readonly id: string }
+
+export function leafSlot (key: Uint8Array): LeafSlot {
+  checkKey(key)
+  return { bucket: bucketOf(key), id: keyId(key) }
+}
+
 export class MerkleTree {
   private readonly buckets: Array<Map<string, string>> = Array.from({ length: MERKLE_BUCKETS }, () => new Map())
   /** Heap-ordered node hashes; [0] unused, [1] root, [MERKLE_BUCKETS + b] bucket b. */
@@ -172,6 +184,26 @@ export class MerkleTree {
     bucket.set(id, pack(version, rowHash))
     this.count += bucket.size - before
     this.markDirty(b)
+  }
+
+  /** Whether `version` is above the version of the slot's leaf (true when it has none): unsigned byte order, as compareVersionIds. */
+  isNewerAt (slot: LeafSlot, version: VersionId): boolean {
+    const packed = this.buckets[slot.bucket]!.get(slot.id)
+    if (packed === undefined) return true
+    for (let i = 0; i < VERSION_ID_BYTES; i++) {
+      const d = version[i]! - packed.charCodeAt(i)
+      if (d !== 0) return d > 0
+    }
+    return false
+  }
+
+  /** set() at a slot from leafSlot() of the same key (no key hash); the leaf was checked by the caller (checkLeaf). */
+  setAt (slot: LeafSlot, version: VersionId, rowHash: bigint): void {
+    const bucket = this.buckets[slot.bucket]!
+    const before = bucket.size
+    bucket.set(slot.id, pack(version, rowHash))
+    this.count += bucket.size - before
+    this.markDirty(slot.bucket)
   }
 
   /** Remove the key's leaf; false when it had none. */

@@ -30,6 +30,11 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
     expect(asked.find(k => k.path === 'lsm.l0_compaction_trigger')?.status).toBe('no_effect')
   })
 
+  it('the Merkle window keys are in effect (the shards keep the forest with them)', () => {
+    const c = validateConfig({ anti_entropy: { merkle_tree_window_hours: 4, sealing_grace_period_minutes: 5 } })
+    expect(askedNotInEffect(c).map(k => k.path)).toEqual(['anti_entropy.enabled'])
+  })
+
   it('the replication.default_* keys are in effect (the defaults of new tables), so nothing lists them', () => {
     const c = validateConfig({
       cluster: { nodes: [1, 2, 3].map(id => ({ id, address: `n${id}:5432` })) },

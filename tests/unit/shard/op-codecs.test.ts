@@ -82,6 +82,7 @@ const replEntry = fc.record({
 })
 const hardState = fc.record({ generation: u64, votedFor: fc.option(nodeIdArb, { nil: null }), commitLsn: u64, role: fc.constantFrom(...REPL_ROLES) })
 const kvEntry = fc.record({ key: bytes, value: bytes })
+const merkleLeaf = fc.record({ key: bytes, versionId, rowHash: u64 })
 
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
 
@@ -222,6 +223,39 @@ const ARBS: Arbs = {
   REPL_SNAPSHOT_INSTALL: {
     req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() }),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
+  },
+  MERKLE_ROOTS: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.record({ windows: fc.array(fc.record({ window: fc.maxSafeNat(), sealed: fc.boolean(), root: u64, leaves: fc.maxSafeNat() }), { maxLength: 3 }) })
+  },
+  MERKLE_BUCKETS: {
+    req: fc.record({ shard: shardArb, window: fc.maxSafeNat() }),
+    rep: fc.record({ hashes: fc.array(u64, { minLength: 1024, maxLength: 1024 }) })
+  },
+  MERKLE_LEAVES: {
+    req: fc.record({ shard: shardArb, window: fc.maxSafeNat(), buckets: fc.array(fc.nat({ max: 1023 }), { maxLength: 4 }), maxLeaves: count, maxBytes: count }),
+    rep: fc.record({ leaves: fc.array(merkleLeaf, { maxLength: 3 }), bucketsDone: count, more: fc.boolean() })
+  },
+  MERKLE_ADOPT: {
+    req: fc.record({ shard: shardArb, leaves: fc.array(merkleLeaf, { maxLength: 3 }) }),
+    rep: fc.record({ adopted: count, needsData: fc.array(merkleLeaf, { maxLength: 3 }) })
+  },
+  MERKLE_SEAL: {
+    req: fc.record({ shard: shardArb, nowMs: fc.maxSafeNat() }),
+    rep: fc.record({ sealed: fc.array(fc.maxSafeNat(), { maxLength: 3 }), reseals: count })
+  },
+  MERKLE_STATS: {
+    req: fc.record({ shard: shardArb }),
+    rep: fc.record({
+      enabled: fc.boolean(),
+      windows: count,
+      sealed: count,
+      activeLeaves: count,
+      bytesInMemory: fc.maxSafeNat(),
+      bytesOnDisk: fc.maxSafeNat(),
+      reseals: count,
+      rebuilds: count
+    })
   }
 }
 

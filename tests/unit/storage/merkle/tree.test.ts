@@ -2,7 +2,8 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../../src/core/hash'
 import { encodeUuidV8 } from '../../../../src/core/hlc'
-import { bucketOf, diffLeaves, MERKLE_BUCKETS, MerkleTree, rowImageHash, type MerkleLeaf } from '../../../../src/storage/merkle/tree'
+import { bucketOf, diffLeaves, leafSlot, MERKLE_BUCKETS, MerkleTree, rowImageHash, type MerkleLeaf } from '../../../../src/storage/merkle/tree'
+import { compareVersionIds } from '../../../../src/storage/lww'
 
 beforeAll(async () => { await initHashing() })
 
@@ -65,6 +66,24 @@ describe('MerkleTree', () => {
     expect(t.root()).toBe(one)
     t.delete(key('a'))
     expect(t.root()).toBe(0n)
+  })
+
+  it('the slot fast path (isNewerAt, setAt) agrees with get/compareVersionIds and set', () => {
+    const arb = fc.array(fc.record({ k: fc.integer({ min: 0, max: 9 }), ts: fc.integer({ min: 0, max: 2 ** 40 }), c: fc.integer({ min: 0, max: 4095 }) }), { maxLength: 40 })
+    fc.assert(fc.property(arb, (writes) => {
+      const slow = new MerkleTree()
+      const fast = new MerkleTree()
+      for (const w of writes) {
+        const k = key(`k${w.k}`)
+        const v = version(w.ts, w.c)
+        const held = slow.get(k)
+        const newer = held === undefined || compareVersionIds(v, held.version) > 0
+        expect(fast.isNewerAt(leafSlot(k), v)).toBe(newer)
+        if (newer) { slow.set(k, v, BigInt(w.ts)); fast.setAt(leafSlot(k), v, BigInt(w.ts)) }
+      }
+      expect(fast.size).toBe(slow.size)
+      expect(fast.root()).toBe(slow.root())
+    }), { numRuns: 200 })
   })
 
   it('a different version, row hash or key changes the root', () => {
