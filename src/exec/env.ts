@@ -161,9 +161,29 @@ export interface MerkleForestRow {
   rebuilds: number
 }
 
-/** The Merkle forests of this node's shard replicas (DESIGN §6 "Anti-entropy"); absent: none to show. */
+/** One row of SHOW ANTI_ENTROPY STATUS: this node's last repair rounds of a shard with one peer. */
+export interface AntiEntropyStatusRow {
+  shard: ShardId
+  peer: NodeId
+  /** The last round's start (wall ms), its outcome ('completed', 'aborted', 'running') and why it stopped. */
+  lastRoundAtMs: number | null
+  outcome: string | null
+  reason: string | null
+  /** Of the last completed round. */
+  windowsCompared: number | null
+  windowsDiverged: number | null
+  rowsRepaired: number | null
+  /** Every version older than this was found held (or superseded) on both sides (tombstone purge reads it). */
+  verifiedThroughMs: number | null
+}
+
+/** The Merkle forests of this node's shard replicas and its repair rounds (DESIGN §6 "Anti-entropy"); absent: none. */
 export interface AntiEntropyPort {
   merkleForestSize?: (() => Promise<MerkleForestRow[]>) | undefined
+  /** SHOW ANTI_ENTROPY STATUS; absent: no rounds run here (a single node, or anti_entropy.enabled false). */
+  antiEntropyStatus?: (() => AntiEntropyStatusRow[]) | undefined
+  /** REPAIR SHARD / TABLE: a round now for each shard this node holds a leaderless replica of; answers the shards started. */
+  repairNow?: ((shards: readonly ShardId[]) => ShardId[]) | undefined
 }
 
 /** Statement reports; absent: nobody listens (tests, tools). */

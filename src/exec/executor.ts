@@ -12,6 +12,7 @@ import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
 import { alterUnderFence } from './ddl-needs-empty'
+import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
@@ -121,7 +122,11 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
     case 'explain': return explain(env, s.statement, params)
-    case 'show': return s.target === 'merkle_forest_size' ? await showMerkleForestSize(env, s.pos) : show(env, s.target, s.pos)
+    case 'show':
+      if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
+      if (s.target === 'anti_entropy_status') return showAntiEntropyStatus(env, s.pos)
+      return show(env, s.target, s.pos)
+    case 'repair': return repair(env, s)
     case 'deliver_hints': {
       if (env.hints === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
       const r = await env.hints.deliver(s.node)

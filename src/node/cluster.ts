@@ -27,7 +27,9 @@ import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
-import { type NodeId, type ShardId, shardIds } from '../core/ids'
+import { asShardId, type NodeId, type ShardId, shardIds } from '../core/ids'
+import { REPLICATION_MODE_RULES } from '../core/replication-modes'
+import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -460,6 +462,24 @@ export class ClusterShell implements ShardRouting {
   /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
   replicasOf (shard: ShardId, n: number): NodeId[] {
     return this.prefs[shard]!.slice(0, n)
+  }
+
+  /**
+   * The shards this node holds a leaderless replica of (the first N of the preference list, N the
+   * largest of the leaderless tables'), each with its other replicas: what anti-entropy repairs.
+   */
+  leaderlessShards (): HeldShard[] {
+    let n = 0
+    for (const t of this.d.catalog().tables) {
+      if (REPLICATION_MODE_RULES[t.replication.replication_mode].scanAnyReplica) n = Math.max(n, t.replication.replication_factor)
+    }
+    const out: HeldShard[] = []
+    if (n === 0) return out
+    this.prefs.forEach((pref, shard) => {
+      const replicas = pref.slice(0, n)
+      if (replicas.includes(this.selfId)) out.push({ shard: asShardId(shard), peers: replicas.filter(id => id !== this.selfId) })
+    })
+    return out
   }
 
   /** A TABLE_FENCE RPC to a peer (node/table-fences.ts). */

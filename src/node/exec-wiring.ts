@@ -13,6 +13,7 @@ import type { AntiEntropyPort, ClusterView, DdlPort, ExecEnv, Generators, Quorum
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
+import type { AntiEntropyShell } from './anti-entropy'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
 import type { CatalogPins } from '../exec/catalog-pins'
@@ -34,6 +35,8 @@ export interface ExecParts {
   installCatalog: (c: Catalog) => void
   /** The node's open snapshot transactions (the sweeper reads it too). */
   snapshots: SnapshotRegistry
+  /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled); null or absent otherwise. */
+  antiEntropy?: AntiEntropyShell | null
   /** DDL write fences (node/table-fences.ts). */
   fences: TableFenceIo
   catalogPins: CatalogPins
@@ -64,9 +67,10 @@ export function execEnv (p: ExecParts): ExecEnv {
   }
 }
 
-function antiEntropyPort ({ localShards, config }: ExecParts): AntiEntropyPort {
+function antiEntropyPort ({ localShards, config, antiEntropy }: ExecParts): AntiEntropyPort {
   if (localShards === undefined) return {}
   return {
+    ...(antiEntropy == null ? {} : { antiEntropyStatus: () => antiEntropy.statusRows(), repairNow: (shards) => antiEntropy.repairNow(shards) }),
     merkleForestSize: () => Promise.all(shardIds(config.storage.shards).map(async shard => {
       const r = await localShards.request('MERKLE_STATS', { shard })
       return { shard, windows: r.windows, sealed: r.sealed, activeLeaves: r.activeLeaves, bytesInMemory: r.bytesInMemory, bytesOnDisk: r.bytesOnDisk, reseals: r.reseals, rebuilds: r.rebuilds }

@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
-import { createMetrics, nodeIdLabel, type NodeMetrics } from '../ops/metrics'
+import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
@@ -49,6 +49,7 @@ import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
+import { AntiEntropyShell } from './anti-entropy'
 import { type ShardId, shardIds } from '../core/ids'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
@@ -116,6 +117,8 @@ export class ScratchBirdNode {
   private quorum: QuorumShell | null = null
   /** DDL write fences on this node's shards (issue 13). */
   private fences: TableFenceShell | null = null
+  /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled). */
+  private antiEntropy: AntiEntropyShell | null = null
   /** The cluster layout recorded in the data directory (checked against the configuration at start). */
   private layout: ClusterLayout | null = null
   private workerCount = 0
@@ -222,8 +225,8 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.quorum?.start(); this.recoverClusterLimbo(this.hlc!) },
-            stop: async () => { this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
+            start: () => { this.cluster!.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!) },
+            stop: async () => { this.antiEntropy?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
           }]
         : [])
     ]
@@ -342,6 +345,7 @@ export class ScratchBirdNode {
       this.cluster = this.createCluster(hlc, this.rpc!)
       this.cluster.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
+      if (this.config.anti_entropy.enabled) this.antiEntropy = this.createAntiEntropy(hlc, this.cluster)
     }
     this.fences = this.createFences()
     if (clustered) this.fences.register(this.rpcMethods)
@@ -399,6 +403,30 @@ export class ScratchBirdNode {
     })
   }
 
+  private createAntiEntropy (hlc: Hlc, cluster: ClusterShell): AntiEntropyShell {
+    const m = this.metrics
+    return new AntiEntropyShell({
+      intervalMs: this.config.anti_entropy.interval_ms,
+      local: this.workers!,
+      cluster: {
+        heldShards: () => cluster.leaderlessShards(),
+        isAlive: (id) => cluster.isAlive(id),
+        forward: (to, op, shard, payload, timeoutMs) => cluster.forward(to, op, shard, payload, timeoutMs)
+      },
+      hlc,
+      clock: this.io.clock,
+      rng: this.io.rng,
+      log: this.loggers.anti_entropy,
+      onRound: (r) => {
+        const shard = shardLabel(r.shard)
+        m.antiEntropyRounds.inc({ shard_id: shard, outcome: r.outcome })
+        m.antiEntropyDivergences.inc({ shard_id: shard }, r.windowsDiverged)
+        m.antiEntropyRowsRepaired.inc({ shard_id: shard }, r.rowsRepaired)
+        m.antiEntropyCpuPercent.set({ shard_id: shard }, 100 * r.busyMs / Math.max(1, r.finishedAtMs - r.startedAtMs))
+      }
+    })
+  }
+
   /** The SQL layer: catalog from <data_dir>/catalog.json, executors over this node's shard workers. */
   private createSqlApi (hlc: Hlc): SqlApi {
     const { config, log } = this
@@ -415,6 +443,7 @@ export class ScratchBirdNode {
       snapshots: this.snapshots,
       fences: this.fences!,
       catalogPins: this.catalogPins,
+      antiEntropy: this.antiEntropy,
       log,
       clock: this.io.clock,
       rng: this.io.rng,

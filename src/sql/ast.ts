@@ -231,13 +231,15 @@ export type ExplainableStatement =
   | CreateTableStatement | AlterTableStatement | DropTableStatement
 export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos, readonly statement: ExplainableStatement }
 
-export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size'
+export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status'
 export interface ShowStatement { readonly kind: 'show', readonly pos: Pos, readonly target: ShowTarget }
 export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonly pos: Pos, readonly node: number }
 export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number }
+/** REPAIR SHARD n / REPAIR TABLE t: an anti-entropy round now for one shard, or every shard of a table. */
+export interface RepairStatement { readonly kind: 'repair', readonly pos: Pos, readonly shard: number | null, readonly table: string | null }
 
 export type Statement =
   | ExplainableStatement
   | BeginStatement | CommitStatement | RollbackStatement
   | ExplainStatement
-  | ShowStatement | DeliverHintsStatement | DrainNodeStatement
+  | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement

@@ -57,9 +57,10 @@ export function formatStatement (s: Statement): string {
     case 'commit': return 'COMMIT'
     case 'rollback': return 'ROLLBACK'
     case 'explain': return `EXPLAIN ${formatStatement(s.statement)}`
-    case 'show': return `SHOW ${s.target.replaceAll('_', ' ').toUpperCase()}`
+    case 'show': return s.target === 'anti_entropy_status' ? 'SHOW ANTI_ENTROPY STATUS' : `SHOW ${s.target.replaceAll('_', ' ').toUpperCase()}`
     case 'deliver_hints': return `DELIVER HINTS TO NODE ${s.node}`
     case 'drain_node': return `DRAIN NODE ${s.node}`
+    case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
   }
   return unreachable(s)
 }

@@ -89,6 +89,12 @@ function parseStatement (c: Cursor): Statement {
         c.wantWord('node')
         return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c) }
       }
+      case 'repair': {
+        c.next()
+        if (c.acceptWord('table')) return { kind: 'repair', pos: t.pos, shard: null, table: c.identifier('table name') }
+        c.wantWord('shard')
+        return { kind: 'repair', pos: t.pos, shard: parseSmallInt(c, 'a shard id (integer)'), table: null }
+      }
     }
   }
   const explainable = parseExplainable(c)
@@ -138,7 +144,8 @@ const SHOW_TARGETS: ReadonlyArray<readonly [ShowTarget, readonly string[]]> = [
   ['cluster_members', ['cluster', 'members']],
   ['shard_map', ['shard', 'map']],
   ['replication_lag', ['replication', 'lag']],
-  ['merkle_forest_size', ['merkle', 'forest', 'size']]
+  ['merkle_forest_size', ['merkle', 'forest', 'size']],
+  ['anti_entropy_status', ['anti_entropy', 'status']]
 ]
 
 function parseShow (c: Cursor): ShowStatement {
@@ -149,13 +156,18 @@ function parseShow (c: Cursor): ShowStatement {
       return { kind: 'show', pos, target }
     }
   }
-  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG or MERKLE FOREST SIZE')
+  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG, MERKLE FOREST SIZE or ANTI_ENTROPY STATUS')
 }
 
 /** Node ids are small positive integers (core/ids.ts: NODE_ID_MIN‥NODE_ID_MAX); the range is checked by the cluster. */
 function parseNodeId (c: Cursor): number {
+  return parseSmallInt(c, 'a node id (integer)')
+}
+
+/** A non-negative integer of at most 9 digits (node and shard ids; their ranges are checked where they are used). */
+function parseSmallInt (c: Cursor, what: string): number {
   const t = c.peek()
-  if (t.kind !== 'integer' || t.value.length > 9) throw c.error('a node id (integer)')
+  if (t.kind !== 'integer' || t.value.length > 9) throw c.error(what)
   c.next()
   return Number(t.value)
 }

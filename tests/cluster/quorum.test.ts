@@ -281,6 +281,52 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(await replicaVersion(3, 'qf', 'stale')).toBeNull()
   })
 
+  it('anti-entropy: replicas that missed a write and a delete converge through repair rounds, with no hint, and the delete stays (issue 15)', async () => {
+    await ok(1, "CREATE TABLE qa (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 1, read_quorum = 1)")
+    const table = await tableId('qa')
+    const cv = Number((await rows(1, "SELECT catalog_version FROM sys_tables WHERE table_name = 'qa'"))[0]![0])
+    // Versions older than the rounds' in-flight tolerance (60 s), written straight to chosen replicas
+    // as if the others had missed them and their hints were lost.
+    const at = (agoMs: number, node: number): Uint8Array => encodeUuidV8({ ts: Date.now() - agoMs, counter: 0, nodeId: node, random: randomBytes(4).readUInt32BE(0) })
+    const put = async (node: number, key: string, versionId: Uint8Array, v: bigint | null): Promise<void> => {
+      const shard = await shardOf('qa', key)
+      const payload = codecOf('REPLICA_APPLY').encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: table, pk: [key], versionId, row: v === null ? null : encodeRow([T.text, T.integer], [key, v]) }] })
+      await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: cv, payload })
+    }
+    const missed = at(300_000, 1)
+    await put(1, 'missed', missed, 1n)
+    const inserted = at(300_000, 2)
+    for (const n of cluster.ids) await put(n, 'deleted', inserted, 2n)
+    const tombstone = at(180_000, 2)
+    await put(2, 'deleted', tombstone, null)
+    expect(await replicaVersion(2, 'qa', 'missed')).toBeNull()
+    expect((await replicaVersion(3, 'qa', 'deleted'))!.row).not.toBeNull()
+    // A round now on every node for every shard of the table (REPAIR TABLE), twice at most.
+    const converged = async (): Promise<boolean> => {
+      const m = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'qa', 'missed')))
+      const d = await Promise.all(cluster.ids.map(n => replicaVersion(n, 'qa', 'deleted')))
+      return m.every(v => v !== null && hex(v) === Buffer.from(missed).toString('hex')) &&
+        d.every(v => v !== null && v.row === null && hex(v) === Buffer.from(tombstone).toString('hex'))
+    }
+    for (let round = 0; round < 2 && !await converged(); round++) {
+      for (const n of cluster.ids) await ok(n, 'REPAIR TABLE qa')
+      await cluster.waitFor(async () => await converged() ? true : undefined, { what: 'the replicas of qa to converge', timeoutMs: 30_000, intervalMs: 250 }).catch(() => {})
+    }
+    if (!await converged()) {
+      for (const n of cluster.ids) console.log(n, cluster.node(n).stdout().split('\n').filter(l => /nti-entropy/.test(l)).slice(-15).join('\n'))
+      console.log(JSON.stringify(await rows(1, 'SHOW ANTI_ENTROPY STATUS')))
+    }
+    expect(await converged()).toBe(true)
+    for (const n of cluster.ids) expect(await rows(n, "SELECT k, v FROM qa WHERE k IN ('missed', 'deleted') ORDER BY k")).toEqual([['missed', 1]])
+    // The seeds' log lines, and the operator's view of the rounds.
+    expect(cluster.ids.some(n => /Anti-entropy: Window \d+ diverged \(Shard \d{3}\), repair initiated/.test(cluster.node(n).stdout()))).toBe(true)
+    expect(cluster.ids.some(n => /Anti-entropy: Repaired [1-9]\d* rows \(Shard \d{3}, Window \d+\)/.test(cluster.node(n).stdout()))).toBe(true)
+    const status = await rows(1, 'SHOW ANTI_ENTROPY STATUS')
+    expect(status.length).toBeGreaterThan(0)
+    expect(status.some(r => r[3] === 'completed')).toBe(true)
+    expect(await hintsFor(1, 2) + await hintsFor(1, 3) + await hintsFor(2, 1) + await hintsFor(3, 1)).toBe(0)
+  }, 300_000)
+
   it('with node 3 SIGKILLed: W=2 writes succeed and leave hints, W=3 fails with SB_QUORUM_NOT_ACHIEVED, R=2 reads the latest; hints survive a coordinator restart', async () => {
     await cluster.kill(3)
     for (const id of [1, 2]) {

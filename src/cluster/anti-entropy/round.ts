@@ -274,6 +274,7 @@ export class RepairRound {
       rowsRepaired: w.reports.reduce((n, r) => n + r.rowsRepaired, 0),
       windows: [...w.reports],
       bytesExchanged: this.bytes,
+      busyMs: this.busyMs,
       leavesExchanged: w.leavesSeen,
       lastWindow: w.lastWindow
     }

@@ -122,6 +122,8 @@ export interface RoundResult {
   /** Bytes to and from the peer (estimated from the payloads: keys, hashes, ids, rows). */
   readonly bytesExchanged: number
   readonly leavesExchanged: number
+  /** Time its requests were outstanding (or the cost the shell measured): the duty cycle's numerator. */
+  readonly busyMs: number
   /** Highest window fully walked; the next round with this peer starts after it (budget rotation). */
   readonly lastWindow: number | undefined
 }

@@ -30,7 +30,6 @@ export interface NotInEffect {
   readonly refuse?: boolean
 }
 
-const ANTI_ENTROPY = 'anti-entropy (Merkle forest repair) arrives with issue 15; until then replicas converge through hinted handoff and read repair only'
 const TLS = 'TLS arrives with the security issue (18); this release serves plaintext only'
 const AUDIT = 'the audit log arrives with the security issue (18); nothing is recorded yet'
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
@@ -48,8 +47,6 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
     refuse: true
   },
   { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
-  { path: 'anti_entropy.enabled', status: 'planned', why: ANTI_ENTROPY, asks: v => v === true },
-  { path: 'anti_entropy.interval_ms', status: 'planned', why: ANTI_ENTROPY },
   { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
   { path: 'security.tls_cert', status: 'planned', why: TLS },
   { path: 'security.tls_key', status: 'planned', why: TLS },

@@ -37,6 +37,7 @@ describe('anti-entropy log lines', () => {
       windows: [],
       bytesExchanged: 10,
       leavesExchanged: 0,
+      busyMs: 0,
       lastWindow: undefined
     }
     const line = antiEntropyLogLine({ type: 'round-finished', result })

@@ -10,8 +10,8 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
     expect(new Set(NOT_IN_EFFECT.map(k => k.path)).size).toBe(NOT_IN_EFFECT.length)
   })
 
-  it('defaults ask only for anti-entropy (its default, enabled: true, promises it)', () => {
-    expect(askedNotInEffect(defaultConfig()).map(k => k.path)).toEqual(['anti_entropy.enabled'])
+  it('defaults ask for nothing that is not in effect (anti-entropy, enabled by default, now runs)', () => {
+    expect(askedNotInEffect(defaultConfig()).map(k => k.path)).toEqual([])
   })
 
   it('a value other than the default asks for the feature; tls_enabled: true is the one refused', () => {
@@ -23,16 +23,16 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
     })
     const asked = askedNotInEffect(c)
     expect(asked.map(k => k.path)).toEqual([
-      'replication.tombstone_gc_grace_days', 'anti_entropy.interval_ms', 'security.tls_enabled', 'security.tls_cert',
+      'replication.tombstone_gc_grace_days', 'security.tls_enabled', 'security.tls_cert',
       'security.tls_key', 'security.tls_ca', 'lsm.l0_compaction_trigger'
     ])
     expect(asked.filter(k => k.refuse === true).map(k => k.path)).toEqual(['security.tls_enabled'])
     expect(asked.find(k => k.path === 'lsm.l0_compaction_trigger')?.status).toBe('no_effect')
   })
 
-  it('the Merkle window keys are in effect (the shards keep the forest with them)', () => {
-    const c = validateConfig({ anti_entropy: { merkle_tree_window_hours: 4, sealing_grace_period_minutes: 5 } })
-    expect(askedNotInEffect(c).map(k => k.path)).toEqual(['anti_entropy.enabled'])
+  it('the anti-entropy keys are in effect (the shards keep the forest, the node runs repair rounds)', () => {
+    const c = validateConfig({ anti_entropy: { enabled: true, interval_ms: 5000, merkle_tree_window_hours: 4, sealing_grace_period_minutes: 5 } })
+    expect(askedNotInEffect(c).map(k => k.path)).toEqual([])
   })
 
   it('the replication.default_* keys are in effect (the defaults of new tables), so nothing lists them', () => {

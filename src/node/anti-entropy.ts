@@ -1,0 +1,205 @@
+import type { Logger } from 'pino'
+import { AntiEntropyScheduler, type HeldShard, type ScheduledRequest } from '../cluster/anti-entropy/scheduler'
+import { antiEntropyLogLine } from '../cluster/anti-entropy/log-lines'
+import type { AeReply, AeRequest, RoundResult } from '../cluster/anti-entropy/types'
+import type { AntiEntropyStatusRow } from '../exec/env'
+import type { Clock } from '../core/clock'
+import { ScratchBirdError } from '../core/errors'
+import type { Hlc } from '../core/hlc'
+import type { NodeId, ShardId } from '../core/ids'
+import type { Rng } from '../core/rng'
+import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
+import type { MerkleLeafMessage } from '../shard/protocol/messages'
+import { nextHlcTs } from '../storage/hlc-ts'
+import { decodeLeafKey } from '../storage/merkle/leaf-key'
+import type { Tuple } from '../storage/keys'
+import type { ShardRequester } from './shard-router'
+
+// The I/O shell of anti-entropy (DESIGN §6 "Anti-entropy", issue 15): the scheduler and its repair
+// rounds (cluster/anti-entropy/) decide; this carries their requests out — a 'local' request as a
+// shard op to this node's worker over the rings, a 'peer' one as the same op in a SHARD_QUERY to
+// the peer — feeds the replies back and writes the rounds' events to anti_entropy.log. Sealing
+// windows on time is the sealer's (merkle-sealer.ts).
+//
+// Which shards: those this node holds a replica of for some leaderless_quorum table (the first N
+// of the shard's preference list, N the largest of those tables'), each with its other replicas
+// as peers. Primary/replica shards wait for Mode 1 (issue 14; the forest verifies them then).
+
+/** How often the scheduler is advanced (rounds pace themselves inside: round.ts). */
+const TICK_MS = 1_000
+/** Leaves one MERKLE_LEAVES reply carries at most (count, bytes). */
+const LEAVES_PER_REPLY = 20_000
+const LEAF_BYTES_PER_REPLY = 4 << 20
+/** A peer's shard op may queue behind its writes; the round retries on its own timeout too. */
+const PEER_CALL_TIMEOUT_MS = 30_000
+
+export interface AntiEntropyCluster {
+  /** This node's leaderless replicas: per shard it holds, the other replicas (empty when none are leaderless). */
+  heldShards: () => HeldShard[]
+  isAlive: (id: NodeId) => boolean
+  forward: (to: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
+}
+
+export interface AntiEntropyDeps {
+  intervalMs: number
+  local: ShardRequester
+  cluster: AntiEntropyCluster
+  hlc: Hlc
+  clock: Clock
+  rng: Rng
+  /** anti_entropy.log */
+  log: Logger
+  /** Every finished round (metrics). */
+  onRound?: (r: RoundResult) => void
+}
+
+export class AntiEntropyShell {
+  private readonly scheduler: AntiEntropyScheduler
+  private timer: NodeJS.Timeout | undefined
+  private stopped = false
+
+  constructor (private readonly d: AntiEntropyDeps) {
+    this.scheduler = new AntiEntropyScheduler({ intervalMs: d.intervalMs }, d.rng)
+  }
+
+  start (): void {
+    this.timer = setInterval(() => this.tick(), TICK_MS)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    this.stopped = true
+    clearInterval(this.timer)
+  }
+
+  /** REPAIR SHARD / TABLE: a round now for each of `shards` this node holds a leaderless replica of; answers those. */
+  repairNow (shards: readonly ShardId[]): ShardId[] {
+    this.tick() // the scheduler learns the shards held now
+    const started = shards.filter(s => this.scheduler.force(s))
+    if (started.length > 0) this.tick()
+    return started
+  }
+
+  /** SHOW ANTI_ENTROPY STATUS rows: per shard held and peer, the last round. */
+  statusRows (): AntiEntropyStatusRow[] {
+    const rows: AntiEntropyStatusRow[] = []
+    for (const st of this.scheduler.status()) {
+      for (const [peer, p] of [...st.peers].sort((a, b) => a[0] - b[0])) {
+        const last = p.lastCompleted
+        const running = st.running?.peer === peer
+        rows.push({
+          shard: st.shard,
+          peer,
+          lastRoundAtMs: p.lastAttempt?.startedAtMs ?? null,
+          outcome: running ? 'running' : p.lastAttempt?.outcome ?? null,
+          reason: running ? null : p.lastAttempt?.reason ?? null,
+          windowsCompared: last?.windowsCompared ?? null,
+          windowsDiverged: last?.windowsDiverged ?? null,
+          rowsRepaired: last?.rowsRepaired ?? null,
+          verifiedThroughMs: p.verifiedThroughMs ?? null
+        })
+      }
+    }
+    return rows
+  }
+
+  /** Advances the scheduler (every TICK_MS; REPAIR calls it at once). */
+  tick (): void {
+    if (this.stopped) return
+    const held = this.d.cluster.heldShards()
+    this.run(this.scheduler.tick(this.d.clock.monotonic(), this.d.clock.now(), held, id => this.d.cluster.isAlive(id)))
+  }
+
+  private run (reqs: ScheduledRequest[]): void {
+    for (const r of reqs) void this.carry(r)
+    this.drain()
+  }
+
+  private async carry (s: ScheduledRequest): Promise<void> {
+    const started = this.d.clock.monotonic()
+    let reply: AeReply
+    try {
+      reply = await this.perform(s.shard, s.request.side === 'local' ? null : s.peer, s.request)
+    } catch (e) {
+      if (this.stopped) return
+      this.run(this.scheduler.onError(s.shard, s.round, s.request.id, e, this.d.clock.monotonic()))
+      return
+    }
+    if (this.stopped) return
+    const now = this.d.clock.monotonic()
+    this.run(this.scheduler.onReply(s.shard, s.round, s.request.id, reply, now, now - started))
+  }
+
+  private drain (): void {
+    for (const e of this.scheduler.drainEvents()) {
+      const line = antiEntropyLogLine(e)
+      if (line.level === 'WARNING') this.d.log.warn(line.fields, line.msg)
+      else this.d.log.info(line.fields, line.msg)
+      if (e.type === 'round-finished') this.d.onRound?.(e.result)
+    }
+  }
+
+  /** One request as its shard op, on this node's worker (`to` null) or the peer's. */
+  private async perform (shard: ShardId, to: NodeId | null, q: AeRequest): Promise<AeReply> {
+    switch (q.op) {
+      case 'roots':
+        return { op: 'roots', windows: (await this.call(to, 'MERKLE_ROOTS', { shard })).windows }
+      case 'buckets':
+        return { op: 'buckets', hashes: (await this.call(to, 'MERKLE_BUCKETS', { shard, window: q.window })).hashes }
+      case 'leaves': {
+        const r = await this.call(to, 'MERKLE_LEAVES', { shard, window: q.window, buckets: [...q.buckets], maxLeaves: LEAVES_PER_REPLY, maxBytes: LEAF_BYTES_PER_REPLY })
+        return { op: 'leaves', leaves: r.leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })), more: r.more }
+      }
+      case 'adopt': {
+        const leaves: MerkleLeafMessage[] = q.leaves.map(l => ({ key: l.key, versionId: l.version, rowHash: l.rowHash }))
+        const r = await this.call(to, 'MERKLE_ADOPT', { shard, leaves })
+        const needs = new Set(r.needsData.map(leafId))
+        return { op: 'adopt', needsData: leaves.map(l => needs.has(leafId(l))) }
+      }
+      case 'read': {
+        const versions: Array<{ versionId: Uint8Array, row: Uint8Array | null } | null> = new Array(q.keys.length).fill(null)
+        for (const [tableId, group] of byTable(q.keys)) {
+          const r = await this.call(to, 'REPLICA_READ', { shard, tableId, pks: group.map(g => g.pk) })
+          if (r.versions.length !== group.length) throw new ScratchBirdError('SB_RPC_MALFORMED', `REPLICA_READ answered ${r.versions.length} versions for ${group.length} keys`)
+          group.forEach((g, i) => { versions[g.index] = r.versions[i] ?? null })
+        }
+        return { op: 'read', versions }
+      }
+      case 'apply': {
+        const keys = byTable(q.versions.map(v => v.key))
+        const writes = [...keys.values()].flat().sort((a, b) => a.index - b.index).map(g => {
+          const v = q.versions[g.index]!
+          return { tableId: g.tableId, pk: g.pk, versionId: v.versionId, row: v.row }
+        })
+        const r = await this.call(to, 'REPLICA_APPLY', { shard, writes, commitHlc: nextHlcTs(this.d.hlc) })
+        if (r.applied.length !== writes.length) throw new ScratchBirdError('SB_RPC_MALFORMED', `REPLICA_APPLY answered ${r.applied.length} outcomes for ${writes.length} versions`)
+        return { op: 'apply', applied: r.applied }
+      }
+    }
+  }
+
+  private async call<K extends ShardOpName> (to: NodeId | null, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    if (to === null) return await this.d.local.request(op, req)
+    const codec = codecOf(op)
+    const shard = (req as { shard: ShardId }).shard
+    return codec.decodeReply(await this.d.cluster.forward(to, op, shard, codec.encodeRequest(req), PEER_CALL_TIMEOUT_MS))
+  }
+}
+
+function leafId (l: MerkleLeafMessage): string {
+  return `${Buffer.from(l.key).toString('hex')}/${Buffer.from(l.versionId).toString('hex')}`
+}
+
+interface KeyRef { index: number, tableId: number, pk: Tuple }
+
+/** Keys grouped by table, each with its position in the request (a read or apply is per table). */
+function byTable (keys: readonly Uint8Array[]): Map<number, KeyRef[]> {
+  const out = new Map<number, KeyRef[]>()
+  keys.forEach((key, index) => {
+    const { tableId, pk } = decodeLeafKey(key)
+    let list = out.get(tableId)
+    if (list === undefined) out.set(tableId, list = [])
+    list.push({ index, tableId, pk: pk as Tuple })
+  })
+  return out
+}
