@@ -79,6 +79,9 @@ export const ERROR_CODES = {
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
   SB_COMMIT_LOG_TRUNCATED: { sqlstate: '55000', http: 409, summary: 'the requested commit-log range of a shard was truncated (below what every consumer of the log still needs); details: shard, requested_lsn, first_available_lsn' },
+  SB_NOT_PRIMARY: { sqlstate: '57P03', http: 503, summary: 'this node is not the primary of the shard (primary_replica) or its read lease has lapsed; nothing was done — retry at the primary (details: shard, primary when known)' },
+  SB_COMMIT_OUTCOME_UNKNOWN: { sqlstate: '40003', http: 503, summary: 'the shard\'s primary lost its role before the commit reached the replicas replication.sync_replicas requires; the commit may or may not survive under the new primary (details: lsn)' },
+  SB_REPLICATION_BACKLOG_FULL: { sqlstate: '53000', http: 503, summary: 'the shard\'s primary already waits on its maximum of commits not yet acknowledged by its replicas; the commit was not replicated — retry later' },
   SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write stays missing on that replica until a quorum read of the key repairs it; no anti-entropy in this release)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 

@@ -1,0 +1,194 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { asNodeId, type NodeId } from '../../src/core/ids'
+import { SeededRng } from '../../src/core/rng'
+import type { SyncReplicas } from '../../src/cluster/replication/types'
+import { entryKey, ReplicationSim } from './replication-harness'
+import { simSeeds } from './seeds'
+
+// Seeded simulation of Mode 1 replication (issue 14, DESIGN §6 "Mode 1", §10): the shipped
+// state machine (src/cluster/replication/machine.ts) in 3- and 5-voter groups over the simulated
+// network (tests/sim/network.ts) with 1–30 ms delays (so reordering), loss, duplication,
+// partitions (random splits, and the primary isolated), crashes and restarts (the machine and
+// all in-memory state lost, the disk of replication-harness.ts kept), wall-clock jumps and
+// monotonic clocks at slightly different rates. A third of the seeds start with a new node in the
+// preference list midway (a learner: bootstrapped by snapshot when the log was compacted past it,
+// promoted once caught up) and later drop an original voter from it (removed by the primary).
+// replication.sync_replicas is majority in most seeds, else 0, 1 or 2; half the seeds bound the
+// retained log tightly so lagging replicas need snapshots.
+//
+// Checked on every Ready (replication-harness.ts): at most one primary per generation; every
+// acknowledgement only once the entry is durable on the primary and the replicas sync_replicas
+// requires; every new primary holds every commit acknowledged under a majority rule and every
+// entry any engine applied; all engines apply the same entry at each LSN (one history); no
+// applied entry is ever truncated; no read is served by a primary once a newer one exists, nor
+// below an acknowledged LSN; no old primary still holds a lease when a new one is elected.
+// After healing: one primary, every replica of the final configuration holds the same log and
+// applied all of it, and every acknowledged (majority) commit is in it.
+//
+// Replay one seed: SEED=<n> npx vitest run tests/sim/replication.sim.test.ts
+// More seeds:      SIM_SEEDS=<count> npx vitest run tests/sim/replication.sim.test.ts
+// Counts of what the seeds exercised: SIM_STATS=1 …
+
+const SEED_LIST = simSeeds()
+
+const ELECTION_TIMEOUT_MS = 300
+const HEARTBEAT_MS = 50
+const LEASE_MS = 240
+const TICK_MS = 25
+const MIN_DELAY_MS = 1
+const MAX_DELAY_MS = 30
+const MAX_LOSS = 0.05
+const DUPLICATE_PROBABILITY = 0.03
+const FAULT_END_MS = 4_500
+const HEAL_MS = 4_500
+/** Client commits stop this long before the end, so the replicas can converge. */
+const QUIET_MS = 2_500
+const OP_EVERY_MS = 15
+const FAULT_EVERY_MIN_MS = 150
+const FAULT_EVERY_MAX_MS = 600
+const TIGHT_LOG_BYTES = 1_500
+const LOOSE_LOG_BYTES = 10_000_000
+const LEARNER_JOIN_MS = 1_500
+const VOTER_LEAVE_MS = 3_000
+
+const totals: Record<string, number> = {}
+
+function pick<T> (rng: SeededRng, items: readonly T[]): T {
+  return items[Math.floor(rng.next() * items.length)]!
+}
+
+function scenario (seed: number): ReplicationSim {
+  const rng = new SeededRng(seed)
+  const voters = rng.next() < 0.5 ? 3 : 5
+  const withLearner = rng.next() < 1 / 3
+  const ids = Array.from({ length: voters + (withLearner ? 1 : 0) }, (_, i) => i + 1)
+  const r = rng.next()
+  const sync: SyncReplicas = r < 0.6 ? 'majority' : r < 0.75 ? 0 : r < 0.9 ? 1 : 2
+  const sim = new ReplicationSim({
+    seed,
+    rng,
+    voters: ids.slice(0, voters),
+    nodes: ids,
+    syncReplicas: sync,
+    electionTimeoutMs: ELECTION_TIMEOUT_MS,
+    heartbeatMs: HEARTBEAT_MS,
+    leaseMs: LEASE_MS,
+    tickMs: TICK_MS,
+    maxRetainedBytes: rng.next() < 0.5 ? TIGHT_LOG_BYTES : LOOSE_LOG_BYTES,
+    minDelayMs: MIN_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+    loss: rng.next() * MAX_LOSS,
+    duplicateProbability: DUPLICATE_PROBABILITY
+  })
+  const net = sim.net
+  const group = (): NodeId[] => [...sim.nodes.keys()].filter(id => id <= voters || sim.preference.includes(id))
+  for (let i = 1; i <= voters; i++) sim.start(asNodeId(i))
+
+  // Client load: commits, mostly at the current primary, and reads.
+  const end = FAULT_END_MS + HEAL_MS
+  for (let t = OP_EVERY_MS; t < end - QUIET_MS; t += OP_EVERY_MS) {
+    net.at(t, () => {
+      const up = sim.upNodes()
+      if (up.length === 0) return
+      const primary = sim.currentPrimary()
+      const at = primary !== undefined && rng.next() < 0.8 ? primary : pick(rng, up)
+      if (rng.next() < 0.8) sim.propose(at.id)
+      else sim.read(at.id)
+    })
+  }
+
+  // Membership: a learner joins, later an original voter leaves the preference list.
+  if (withLearner) {
+    const learner = asNodeId(voters + 1)
+    net.at(LEARNER_JOIN_MS, () => {
+      sim.start(learner)
+      sim.setPreference([...sim.preference, learner])
+    })
+    net.at(VOTER_LEAVE_MS, () => { sim.setPreference(sim.preference.filter(id => id !== 1)) })
+  }
+
+  // Faults.
+  let t = FAULT_EVERY_MIN_MS
+  while (t < FAULT_END_MS) {
+    net.at(t, () => {
+      const x = rng.next()
+      const members = group()
+      const up = members.filter(id => sim.isUp(id))
+      const down = members.filter(id => !sim.isUp(id))
+      if (x < 0.22) {
+        if (up.length > 0) sim.crash(pick(rng, up))
+      } else if (x < 0.45) {
+        if (down.length > 0) sim.start(pick(rng, down))
+      } else if (x < 0.6) {
+        const shuffled = [...members].sort(() => rng.next() - 0.5)
+        const cut = 1 + Math.floor(rng.next() * (shuffled.length - 1))
+        net.partition([shuffled.slice(0, cut).map(id => `n${id}`), shuffled.slice(cut).map(id => `n${id}`)])
+      } else if (x < 0.75) {
+        const p = sim.currentPrimary()
+        if (p !== undefined) net.partition([[p.address], members.filter(id => id !== p.id).map(id => `n${id}`)])
+      } else if (x < 0.88) {
+        net.heal()
+      } else if (up.length > 0) {
+        sim.jumpWall(pick(rng, up), (rng.next() * 2 - 1) * 60_000)
+      }
+    })
+    t += FAULT_EVERY_MIN_MS + rng.next() * (FAULT_EVERY_MAX_MS - FAULT_EVERY_MIN_MS)
+  }
+
+  // Heal: the network mends, every member of the group runs again.
+  net.at(FAULT_END_MS, () => {
+    net.heal()
+    for (const id of group()) if (!sim.isUp(id)) sim.start(id)
+  })
+  net.runUntil(end)
+  return sim
+}
+
+function converged (sim: ReplicationSim): string[] {
+  const problems: string[] = []
+  const primary = sim.currentPrimary()
+  if (primary === undefined) return ['no primary after healing']
+  const pm = primary.machine!
+  const group = new Set<NodeId>([...pm.voters, ...sim.preference])
+  for (const n of sim.upNodes()) {
+    if (n !== primary && n.machine!.role === 'primary') problems.push(`node ${n.id} still believes it is primary (generation ${n.machine!.generation})`)
+  }
+  if (pm.commitLsn !== pm.lastLsn) problems.push(`primary ${primary.id} commit ${pm.commitLsn} below its last LSN ${pm.lastLsn}`)
+  for (const id of group) {
+    const n = sim.nodes.get(id)!
+    const m = n.machine
+    if (m === null) { problems.push(`node ${id} is down`); continue }
+    if (m.lastLsn !== pm.lastLsn || m.appliedLsn !== pm.lastLsn) {
+      problems.push(`node ${id} last ${m.lastLsn} applied ${m.appliedLsn}, primary ${primary.id} last ${pm.lastLsn}`)
+      continue
+    }
+    const last = n.disk.applied[n.disk.applied.length - 1]
+    if (last?.lsn !== pm.lastLsn) problems.push(`node ${id}'s engine applied up to ${last?.lsn ?? 0n}, not ${pm.lastLsn}`)
+    for (const e of n.disk.entries) {
+      const pe = pm.entryAt(e.lsn)
+      if (pe !== undefined && entryKey(pe) !== entryKey(e)) problems.push(`node ${id} differs from the primary at LSN ${e.lsn}`)
+    }
+  }
+  // The engines agree entry by entry (one history) and contain every acknowledged commit.
+  for (const a of sim.acks) {
+    if (a.durable && sim.history.get(a.lsn) !== a.key) problems.push(`acknowledged LSN ${a.lsn} (${a.key}) is not in the final history (${sim.history.get(a.lsn) ?? 'missing'})`)
+  }
+  return problems
+}
+
+describe('Mode 1 replication simulation', () => {
+  for (const seed of SEED_LIST) {
+    it(`seed=${seed}`, () => {
+      const sim = scenario(seed)
+      expect(sim.violations.slice(0, 5)).toEqual([])
+      expect(converged(sim)).toEqual([])
+      expect(sim.stats.elections).toBeGreaterThan(0)
+      expect(sim.stats.acks).toBeGreaterThan(0)
+      for (const [k, v] of Object.entries(sim.stats)) totals[k] = (totals[k] ?? 0) + v
+    })
+  }
+
+  afterAll(() => {
+    if (process.env.SIM_STATS !== undefined) console.log('replication sim totals', totals)
+  })
+})
