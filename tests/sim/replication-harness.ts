@@ -34,7 +34,7 @@ export interface Disk {
   applied: Applied[]
 }
 
-interface SnapshotWire { kind: 'snapshot-data', header: Uint8Array, state: Applied[] }
+interface SnapshotWire { kind: 'snapshot-data', id: number, header: Uint8Array, state: Applied[] }
 type Wire = Uint8Array | SnapshotWire
 
 class SimClock implements Clock {
@@ -95,6 +95,8 @@ export class ReplicationSim {
   readonly violations: string[] = []
   readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0 }
   private nextPayload = 1
+  private nextSnapshot = 1
+  private readonly snapshotsDelivered = new Set<number>()
   /** The highest LSN acknowledged under a majority rule: a read must see it. */
   maxDurableAck: Lsn = 0n
 
@@ -205,6 +207,7 @@ export class ReplicationSim {
       this.step(n, { type: 'message', msg: env.msg })
       return
     }
+    this.snapshotsDelivered.add(w.id)
     n.staged = w.state.map(a => ({ ...a }))
     const env = replEnvelopeCodec.decode(w.header)
     this.step(n, { type: 'message', msg: env.msg })
@@ -290,7 +293,14 @@ export class ReplicationSim {
       const last = state.length === 0 ? 0n : state[state.length - 1]!.lsn
       if (last !== s.base.lsn) this.fail(`node ${n.id} snapshots at ${s.base.lsn} but its engine applied ${last}`)
       const header = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'snapshot', generation: s.generation, from: n.id, base: s.base } })
-      this.send(n, s.to, { kind: 'snapshot-data', header, state })
+      const id = this.nextSnapshot++
+      this.send(n, s.to, { kind: 'snapshot-data', id, header, state })
+      // The stream is an RPC: its sender learns of a failure (here: no delivery within its deadline).
+      const sender = n.machine
+      this.net.after(2 * this.o.maxDelayMs + 1, () => {
+        if (this.snapshotsDelivered.delete(id) || n.machine !== sender || sender === null) return
+        this.step(n, { type: 'snapshot-failed', to: s.to })
+      })
     }
     if (r.read !== null) {
       if (r.read.granted) {

@@ -44,8 +44,12 @@ const HEAL_MS = 4_500
 /** Client commits stop this long before the end, so the replicas can converge. */
 const QUIET_MS = 2_500
 const OP_EVERY_MS = 15
+const LOAD_WINDOW_MS = 400
+const IDLE_SHARE = 0.4
 const FAULT_EVERY_MIN_MS = 150
 const FAULT_EVERY_MAX_MS = 600
+const QUICK_RESTART_MIN_MS = 10
+const QUICK_RESTART_MAX_MS = 150
 const TIGHT_LOG_BYTES = 1_500
 const LOOSE_LOG_BYTES = 10_000_000
 const LEARNER_JOIN_MS = 1_500
@@ -84,9 +88,13 @@ function scenario (seed: number): ReplicationSim {
   const group = (): NodeId[] => [...sim.nodes.keys()].filter(id => id <= voters || sim.preference.includes(id))
   for (let i = 1; i <= voters; i++) sim.start(asNodeId(i))
 
-  // Client load: commits, mostly at the current primary, and reads.
+  // Client load: commits, mostly at the current primary, and reads — in bursts, with idle spells
+  // (an idle group is where logs are equal, so only the lease and vote rules stop a bad election).
   const end = FAULT_END_MS + HEAL_MS
+  const idle = new Set<number>()
+  for (let w = 0; w * LOAD_WINDOW_MS < end; w++) if (rng.next() < IDLE_SHARE) idle.add(w)
   for (let t = OP_EVERY_MS; t < end - QUIET_MS; t += OP_EVERY_MS) {
+    if (idle.has(Math.floor(t / LOAD_WINDOW_MS))) continue
     net.at(t, () => {
       const up = sim.upNodes()
       if (up.length === 0) return
@@ -116,7 +124,11 @@ function scenario (seed: number): ReplicationSim {
       const up = members.filter(id => sim.isUp(id))
       const down = members.filter(id => !sim.isUp(id))
       if (x < 0.22) {
-        if (up.length > 0) sim.crash(pick(rng, up))
+        if (up.length === 0) return
+        const victim = pick(rng, up)
+        sim.crash(victim)
+        // Half the crashes are quick restarts (a supervisor), within a lease of the crash.
+        if (rng.next() < 0.5) net.after(QUICK_RESTART_MIN_MS + rng.next() * (QUICK_RESTART_MAX_MS - QUICK_RESTART_MIN_MS), () => { if (!sim.isUp(victim)) sim.start(victim) })
       } else if (x < 0.45) {
         if (down.length > 0) sim.start(pick(rng, down))
       } else if (x < 0.6) {

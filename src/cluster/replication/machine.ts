@@ -146,6 +146,7 @@ export class ReplicationMachine {
       case 'propose': this.propose(input.payload, now); break
       case 'read': this.read(now); break
       case 'preference': this.preference = [...input.nodes]; this.syncPeers(now); break
+      case 'snapshot-failed': this.snapshotFailed(input.to); break
     }
     this.advance()
     const r = this.ready
@@ -534,6 +535,13 @@ export class ReplicationMachine {
     p.inflight = 0
     this.ready.snapshots.push({ to, base, generation: this.hard.generation })
     this.ready.events.push({ type: 'snapshot-sent', to, lsn })
+  }
+
+  private snapshotFailed (to: NodeId): void {
+    const p = this.roleNow === 'primary' ? this.peers.get(to) : undefined
+    if (p === undefined || p.state !== 'snapshot') return
+    p.state = 'probe'
+    p.next = p.match + 1n
   }
 
   /** Every heartbeatMs: an append to each replica (entries from its match if it lags; else empty). */

@@ -138,6 +138,8 @@ export type ReplInput =
   | { type: 'propose', payload: Uint8Array }
   /** May the primary serve a read now (lease), and after which LSN is applied? */
   | { type: 'read' }
+  /** Primary: the snapshot stream to `to` failed (RPC error or timeout): it is offered again at the next heartbeat. */
+  | { type: 'snapshot-failed', to: NodeId }
   /** The shard's preference list changed (placement from gossip): the replicas it should have. */
   | { type: 'preference', nodes: NodeId[] }
 
