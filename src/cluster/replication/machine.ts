@@ -418,6 +418,8 @@ export class ReplicationMachine {
       }
       break
     }
+    // A config entry appended or truncated may have made us a voter or a learner.
+    this.roleNow = this.isVoter() ? 'replica' : 'learner'
     const upTo = m.leaderCommit < lastNew ? m.leaderCommit : lastNew
     if (upTo > this.commit) this.commit = upTo <= this.log.lastLsn ? upTo : this.log.lastLsn
     this.accept(m.from, this.hard.generation, lastNew, m.stamp)
