@@ -81,6 +81,9 @@ export interface HarnessOptions {
   maxDelayMs: number
   loss: number
   duplicateProbability: number
+  /** Chance that a message leaves up to lateMaxMs late. */
+  lateProbability: number
+  lateMaxMs: number
 }
 
 export class ReplicationSim {
@@ -217,8 +220,11 @@ export class ReplicationSim {
   private send (from: SimNode, to: NodeId, w: Wire): void {
     const target = this.nodes.get(to)
     if (target === undefined) return
-    this.net.send(from.address, target.address, w)
-    if (this.o.rng.next() < this.o.duplicateProbability) this.net.send(from.address, target.address, w)
+    const rng = this.o.rng
+    // A few messages are very late (retransmissions, a stalled connection): stale generations arrive.
+    if (rng.next() < this.o.lateProbability) this.net.after(rng.next() * this.o.lateMaxMs, () => { this.net.send(from.address, target.address, w) })
+    else this.net.send(from.address, target.address, w)
+    if (rng.next() < this.o.duplicateProbability) this.net.send(from.address, target.address, w)
   }
 
   step (n: SimNode, input: ReplInput): Ready {

@@ -2,13 +2,15 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { asNodeId, type NodeId } from '../../src/core/ids'
 import { SeededRng } from '../../src/core/rng'
 import type { SyncReplicas } from '../../src/cluster/replication/types'
-import { entryKey, ReplicationSim } from './replication-harness'
+import { entryKey, MAX_RATE_SKEW, ReplicationSim } from './replication-harness'
 import { simSeeds } from './seeds'
 
 // Seeded simulation of Mode 1 replication (issue 14, DESIGN §6 "Mode 1", §10): the shipped
 // state machine (src/cluster/replication/machine.ts) in 3- and 5-voter groups over the simulated
-// network (tests/sim/network.ts) with 1–30 ms delays (so reordering), loss, duplication,
-// partitions (random splits, and the primary isolated), crashes and restarts (the machine and
+// network (tests/sim/network.ts) with 1–30 ms delays (so reordering), 1 % of messages up to
+// three election timeouts late (stale generations arrive), loss, duplication,
+// partitions (random splits, the primary isolated, and shifts from a lone replica cut off to the
+// primary cut off), crashes and restarts (the machine and
 // all in-memory state lost, the disk of replication-harness.ts kept), wall-clock jumps and
 // monotonic clocks at slightly different rates. A third of the seeds start with a new node in the
 // preference list midway (a learner: bootstrapped by snapshot when the log was compacted past it,
@@ -21,7 +23,8 @@ import { simSeeds } from './seeds'
 // requires; every new primary holds every commit acknowledged under a majority rule and every
 // entry any engine applied; all engines apply the same entry at each LSN (one history); no
 // applied entry is ever truncated; no read is served by a primary once a newer one exists, nor
-// below an acknowledged LSN; no old primary still holds a lease when a new one is elected.
+// below an acknowledged LSN; no old primary still holds a lease when a new one is elected; a
+// primary cut off for an election timeout no longer claims the role (check-quorum).
 // After healing: one primary, every replica of the final configuration holds the same log and
 // applied all of it, and every acknowledged (majority) commit is in it.
 //
@@ -39,6 +42,8 @@ const MIN_DELAY_MS = 1
 const MAX_DELAY_MS = 30
 const MAX_LOSS = 0.05
 const DUPLICATE_PROBABILITY = 0.03
+const LATE_PROBABILITY = 0.01
+const LATE_MAX_MS = 3 * ELECTION_TIMEOUT_MS
 const FAULT_END_MS = 4_500
 const HEAL_MS = 4_500
 /** Client commits stop this long before the end, so the replicas can converge. */
@@ -50,6 +55,8 @@ const FAULT_EVERY_MIN_MS = 150
 const FAULT_EVERY_MAX_MS = 600
 const QUICK_RESTART_MIN_MS = 10
 const QUICK_RESTART_MAX_MS = 150
+const SHIFT_AFTER_MIN_MS = 2 * ELECTION_TIMEOUT_MS
+const SHIFT_AFTER_MAX_MS = 4 * ELECTION_TIMEOUT_MS
 const TIGHT_LOG_BYTES = 1_500
 const LOOSE_LOG_BYTES = 10_000_000
 const LEARNER_JOIN_MS = 1_500
@@ -82,7 +89,9 @@ function scenario (seed: number): ReplicationSim {
     minDelayMs: MIN_DELAY_MS,
     maxDelayMs: MAX_DELAY_MS,
     loss: rng.next() * MAX_LOSS,
-    duplicateProbability: DUPLICATE_PROBABILITY
+    duplicateProbability: DUPLICATE_PROBABILITY,
+    lateProbability: LATE_PROBABILITY,
+    lateMaxMs: LATE_MAX_MS
   })
   const net = sim.net
   const group = (): NodeId[] => [...sim.nodes.keys()].filter(id => id <= voters || sim.preference.includes(id))
@@ -115,7 +124,19 @@ function scenario (seed: number): ReplicationSim {
     net.at(VOTER_LEAVE_MS, () => { sim.setPreference(sim.preference.filter(id => id !== 1)) })
   }
 
-  // Faults.
+  // Faults. `partitions` counts changes of the partition, so a check knows whether one still holds.
+  let partitions = 0
+  /** Cuts the primary off; if that still holds an election timeout later (by its clock, plus drift and a tick), it has stepped down. */
+  const isolate = (primary: NodeId, members: NodeId[]): void => {
+    const epoch = ++partitions
+    net.partition([[`n${primary}`], members.filter(id => id !== primary).map(id => `n${id}`)])
+    const node = sim.nodes.get(primary)!
+    const life = node.machine
+    net.after(ELECTION_TIMEOUT_MS * (1 + 4 * MAX_RATE_SKEW) + TICK_MS + 1, () => {
+      if (partitions !== epoch || node.machine !== life || life === null) return
+      if (life.role === 'primary') sim.violations.push(`t=${net.now.toFixed(1)} node ${primary} still primary an election timeout after it was cut off (check-quorum)`)
+    })
+  }
   let t = FAULT_EVERY_MIN_MS
   while (t < FAULT_END_MS) {
     net.at(t, () => {
@@ -134,11 +155,27 @@ function scenario (seed: number): ReplicationSim {
       } else if (x < 0.6) {
         const shuffled = [...members].sort(() => rng.next() - 0.5)
         const cut = 1 + Math.floor(rng.next() * (shuffled.length - 1))
+        partitions++
         net.partition([shuffled.slice(0, cut).map(id => `n${id}`), shuffled.slice(cut).map(id => `n${id}`)])
-      } else if (x < 0.75) {
+      } else if (x < 0.68) {
         const p = sim.currentPrimary()
-        if (p !== undefined) net.partition([[p.address], members.filter(id => id !== p.id).map(id => `n${id}`)])
+        if (p === undefined) return
+        isolate(p.id, members)
+      } else if (x < 0.78) {
+        // A shift: one replica is cut off until its election timer runs out, then the primary is
+        // isolated instead — the cut-off replica may now reach a majority that still backs the
+        // primary's lease (only vote refusal within the election timeout keeps it from winning).
+        const p = sim.currentPrimary()
+        const others = members.filter(id => id !== p?.id)
+        if (p === undefined || others.length < 2) return
+        const lone = pick(rng, others)
+        partitions++
+        net.partition([members.filter(id => id !== lone).map(id => `n${id}`), [`n${lone}`]])
+        net.after(SHIFT_AFTER_MIN_MS + rng.next() * (SHIFT_AFTER_MAX_MS - SHIFT_AFTER_MIN_MS), () => {
+          if (net.now < FAULT_END_MS) isolate(p.id, members)
+        })
       } else if (x < 0.88) {
+        partitions++
         net.heal()
       } else if (up.length > 0) {
         sim.jumpWall(pick(rng, up), (rng.next() * 2 - 1) * 60_000)
@@ -149,6 +186,7 @@ function scenario (seed: number): ReplicationSim {
 
   // Heal: the network mends, every member of the group runs again.
   net.at(FAULT_END_MS, () => {
+    partitions++
     net.heal()
     for (const id of group()) if (!sim.isUp(id)) sim.start(id)
   })
