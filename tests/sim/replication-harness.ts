@@ -264,20 +264,24 @@ export class ReplicationSim {
       if (e.lsn !== last + 1n) { this.fail(`node ${n.id} persists LSN ${e.lsn} after ${last}`); return }
       d.entries.push(e)
     }
-    // 2. compaction
-    if (r.compactThrough !== null) this.compactDisk(n, r.compactThrough)
-    // 3. messages (after the durable state)
+    // 2. messages (after the durable state)
     for (const out of r.messages) this.send(n, out.to, replEnvelopeCodec.encode({ shard: SHARD, msg: out.msg }))
-    // 4. apply
+    // 3. apply (engines hold every entry from LSN 1 on: a snapshot carries them all)
     for (const e of r.committed) {
-      const last = d.applied.length === 0 ? d.base.lsn : d.applied[d.applied.length - 1]!.lsn
-      if (e.lsn !== last + 1n && !(d.applied.length === 0 && e.lsn === d.base.lsn + 1n)) {
+      const last = d.applied.at(-1)?.lsn ?? 0n
+      if (e.lsn !== last + 1n) {
         this.fail(`node ${n.id} applies LSN ${e.lsn} after ${last}`)
         return
       }
       const key = entryKey(e)
       d.applied.push({ lsn: e.lsn, generation: e.generation, key })
       this.checkHistory(n, e.lsn, key)
+    }
+    // 4. compaction, only of what the engine holds
+    if (r.compactThrough !== null) {
+      const applied = d.applied.at(-1)?.lsn ?? 0n
+      if (r.compactThrough > applied) this.fail(`node ${n.id} compacts through ${r.compactThrough}, beyond its applied ${applied}`)
+      this.compactDisk(n, r.compactThrough)
     }
     // 5. acknowledgements: the entry is durable on the primary and the replicas sync_replicas requires
     for (const lsn of r.acks) {

@@ -98,10 +98,11 @@ function scenario (seed: number): ReplicationSim {
   for (let i = 1; i <= voters; i++) sim.start(asNodeId(i))
 
   // Client load: commits, mostly at the current primary, and reads — in bursts, with idle spells
-  // (an idle group is where logs are equal, so only the lease and vote rules stop a bad election).
+  // while faults run (an idle group is where logs are equal, so only the lease and vote rules stop
+  // a bad election), steady after healing.
   const end = FAULT_END_MS + HEAL_MS
   const idle = new Set<number>()
-  for (let w = 0; w * LOAD_WINDOW_MS < end; w++) if (rng.next() < IDLE_SHARE) idle.add(w)
+  for (let w = 0; w * LOAD_WINDOW_MS < FAULT_END_MS; w++) if (rng.next() < IDLE_SHARE) idle.add(w)
   for (let t = OP_EVERY_MS; t < end - QUIET_MS; t += OP_EVERY_MS) {
     if (idle.has(Math.floor(t / LOAD_WINDOW_MS))) continue
     net.at(t, () => {

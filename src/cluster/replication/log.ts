@@ -50,12 +50,19 @@ export class ReplLog {
     return this.entries[Number(lsn - this.baseLsn) - 1]
   }
 
-  /** Entries from..to inclusive (clamped to the retained range), at most `max`. */
-  slice (from: Lsn, to: Lsn, max: number): ReplEntry[] {
+  /** Entries from..to inclusive (clamped to the retained range): at most `max`, and past the first at most `maxBytes` (entryBytes). */
+  slice (from: Lsn, to: Lsn, max: number, maxBytes = Infinity): ReplEntry[] {
     const lo = from <= this.baseLsn ? 1 : Number(from - this.baseLsn)
     const hi = to > this.lastLsn ? this.entries.length : Number(to - this.baseLsn)
-    if (hi < lo) return []
-    return this.entries.slice(lo - 1, Math.min(hi, lo - 1 + max))
+    const out: ReplEntry[] = []
+    let bytes = 0
+    for (let i = lo - 1; i < hi && out.length < max; i++) {
+      const e = this.entries[i]!
+      bytes += entryBytes(e)
+      if (out.length > 0 && bytes > maxBytes) break
+      out.push(e)
+    }
+    return out
   }
 
   /** The voters in effect at `lsn` (the last config entry at or below it, else the base's). */

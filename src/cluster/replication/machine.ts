@@ -5,7 +5,7 @@ import type { Rng } from '../../core/rng'
 import { ReplLog } from './log'
 import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, requiredReplicas } from './rules'
 import {
-  MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, SNAPSHOT_RETRY_ELECTIONS,
+  MAX_APPEND_BYTES, MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, MAX_VOTERS, SNAPSHOT_RETRY_ELECTIONS,
   type AppendEntries, type AppendReply, type DurableState, type Generation, type HardState, type InstallSnapshot,
   type Lsn, type Ready, type ReplEntry, type ReplInput, type ReplMessage, type ReplicationConfig, type Role,
   type VoteReply, type VoteRequest
@@ -107,6 +107,7 @@ export class ReplicationMachine {
     assert(durable.appliedLsn <= this.log.lastLsn, 'replication: applied LSN beyond the log')
     this.commit = durable.appliedLsn
     this.applied = durable.appliedLsn
+    assert(config.preference.length <= MAX_VOTERS, `replication: a preference list of at most ${MAX_VOTERS} nodes`)
     this.preference = [...config.preference]
     const now = clock.monotonic()
     this.heardAt = now
@@ -145,7 +146,11 @@ export class ReplicationMachine {
       case 'message': this.receive(input.msg, now); break
       case 'propose': this.propose(input.payload, now); break
       case 'read': this.read(now); break
-      case 'preference': this.preference = [...input.nodes]; this.syncPeers(now); break
+      case 'preference':
+        assert(input.nodes.length <= MAX_VOTERS, `replication: a preference list of at most ${MAX_VOTERS} nodes`)
+        this.preference = [...input.nodes]
+        this.syncPeers(now)
+        break
       case 'snapshot-failed': this.snapshotFailed(input.to); break
     }
     this.advance()
@@ -511,7 +516,7 @@ export class ReplicationMachine {
       return
     }
     const prevLsn = p.next - 1n
-    const entries = this.log.slice(p.next, this.log.lastLsn, MAX_ENTRIES_PER_APPEND)
+    const entries = this.log.slice(p.next, this.log.lastLsn, MAX_ENTRIES_PER_APPEND, MAX_APPEND_BYTES)
     this.send(to, {
       type: 'append',
       generation: this.hard.generation,

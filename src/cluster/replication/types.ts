@@ -175,10 +175,11 @@ export type ReplEvent =
  * What one step asks of the shell, to carry out IN THIS ORDER (the machine's safety rests on it):
  *  1. hardState, then installSnapshot (swap the staged snapshot in), truncateAfter, entries — all
  *     durable before anything below. The machine counts them durable from the next step on.
- *  2. compactThrough: may delete log entries ≤ it (lazily; a crash before is harmless).
- *  3. messages: send (after 1: a reply promises what 1 persisted).
- *  4. committed: apply in LSN order into the engine (on the primary the commit already ran in MGA:
+ *  2. messages: send (after 1: a reply promises what 1 persisted).
+ *  3. committed: apply in LSN order into the engine (on the primary the commit already ran in MGA:
  *     only noop/config entries and the applied LSN need recording).
+ *  4. compactThrough: then, and only then, may delete log entries ≤ it (lazily; a crash before is
+ *     harmless) — it may cover entries `committed` just handed over.
  *  5. acks / failed: answer the clients waiting on those LSNs.
  *  6. snapshots: start streaming; read: the answer to a 'read' input; events: replication.log.
  */
@@ -236,13 +237,13 @@ export interface ReplicationConfig {
 export const MAX_CLOCK_DRIFT = 0.01
 /** Entries in one AppendEntries (bounded messages). */
 export const MAX_ENTRIES_PER_APPEND = 64
+/** Entry bytes (entryBytes, log.ts) in one AppendEntries beyond its first entry: appends stay well inside one RPC body. */
+export const MAX_APPEND_BYTES = 4 * 1024 * 1024
 /** Appends in flight to one replica before waiting for replies (pipelining window). */
 export const MAX_INFLIGHT_APPENDS = 8
 /** Proposals waiting for their acknowledgement before new ones are refused (backpressure). */
 export const MAX_PENDING_PROPOSALS = 10_000
 /** Voters in one group (a config entry's list; the codec refuses longer). */
 export const MAX_VOTERS = 16
-/** A replica whose match is this close to the commit LSN counts as caught up (learner promotion). */
-export const CAUGHT_UP_LAG = 0n
 /** A snapshot not acknowledged within this many election timeouts is offered again. */
 export const SNAPSHOT_RETRY_ELECTIONS = 10

@@ -69,5 +69,9 @@ describe('retained log', () => {
     expect(log.sizeCut(1000, 4n)).toBeNull()
     expect(log.sizeCut(250, 4n)).toBe(2n)
     expect(log.sizeCut(0, 3n)).toBe(3n) // never beyond the limit (the applied LSN)
+    // Appends are bounded by count and bytes, but always carry one entry.
+    expect(log.slice(1n, 4n, 3).map(e => e.lsn)).toEqual([1n, 2n, 3n])
+    expect(log.slice(2n, 4n, 10, 250).map(e => e.lsn)).toEqual([2n, 3n])
+    expect(log.slice(2n, 4n, 10, 1).map(e => e.lsn)).toEqual([2n])
   })
 })
