@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ReplicationMachine } from '../../../../src/cluster/replication/machine'
-import type { AppendEntries, Ready, ReplicationConfig, SyncReplicas, VoteRequest } from '../../../../src/cluster/replication/types'
+import { MAX_PENDING_PROPOSALS, type AppendEntries, type Ready, type ReplicationConfig, type SyncReplicas, type VoteRequest } from '../../../../src/cluster/replication/types'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId } from '../../../../src/core/ids'
 import { SeededRng } from '../../../../src/core/rng'
@@ -196,6 +196,18 @@ describe('replication.sync_replicas', () => {
     expect(acksAfterReplies(3, 7, 2)).toEqual([2n])
   })
 
+  it('the primary refuses commits beyond MAX_PENDING_PROPOSALS unacknowledged ones (backpressure)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.queue = []
+    const m = g.m(1)
+    for (let i = 0; i < MAX_PENDING_PROPOSALS; i++) expect(m.step({ type: 'propose', payload: new Uint8Array([1]) }).proposed).not.toBeNull()
+    const r = m.step({ type: 'propose', payload: new Uint8Array([1]) })
+    expect(r.proposed).toBeNull()
+    expect(r.entries).toEqual([])
+    expect(r.failed).toEqual([{ lsn: null, error: expect.objectContaining({ code: 'SB_REPLICATION_BACKLOG_FULL' }) }])
+  })
+
   it('a replica refuses commits with SB_NOT_PRIMARY naming the primary', () => {
     const g = group(3)
     g.elect(1)
@@ -271,6 +283,11 @@ describe('learners, snapshots and log retention', () => {
     g.advance(HEARTBEAT_MS, [1])
     const snaps = g.all(1, 'snapshots', before).flat()
     expect(snaps).toEqual([{ to: 3, base: { lsn: last, generation: 1, voters: [1, 2, 3] }, generation: 1 }])
+    // A stream that failed (the shell says so) is offered again at the next heartbeat.
+    g.step(1, { type: 'snapshot-failed', to: asNodeId(3) })
+    const again = g.readys.length
+    g.advance(HEARTBEAT_MS, [1])
+    expect(g.all(1, 'snapshots', again).flat()).toEqual(snaps)
     // The storage side streams the engine; the header is stepped once the chunks are staged.
     const r = g.step(3, { type: 'message', msg: { type: 'snapshot', generation: 1, from: asNodeId(1), base: snaps[0]!.base } })
     expect(r.installSnapshot).toEqual(snaps[0]!.base)
