@@ -401,6 +401,10 @@ export class ReplicationMachine {
       // What we compacted or got by snapshot is committed, hence equal on every log: skip it.
       entries = entries.filter(e => e.lsn > base)
       prevLsn = base
+      if (entries.length > 0 && entries[0]!.generation < this.log.base.generation) {
+        this.ready.events.push({ type: 'refused', from: m.from, reason: `entry generation ${entries[0]!.generation} below our base's` })
+        return
+      }
     } else if (prevLsn > this.log.lastLsn || this.log.generationAt(prevLsn) !== m.prevGeneration) {
       const probe = prevLsn > this.log.lastLsn ? this.log.lastLsn : prevLsn
       this.refuseAppend(m, this.log.agreeingAtOrBelow(probe, m.prevGeneration))
