@@ -266,6 +266,23 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(1).commitLsn).toBe(p.proposed)
   })
 
+  it('a voter that leaves the preference list is removed, one change at a time; the primary never removes itself', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(2) })
+    const r = g.step(1, { type: 'tick' })
+    expect(r.events).toContainEqual({ type: 'membership', change: 'remove', node: 3, lsn: 2n })
+    expect(g.m(1).voters).toEqual([1, 2])
+    // The next change waits until this one commits.
+    expect(g.step(1, { type: 'tick' }).events.filter(e => e.type === 'membership')).toEqual([])
+    g.flush([1, 2])
+    expect(g.m(1).commitLsn).toBe(2n)
+    expect(g.step(1, { type: 'tick' }).events.filter(e => e.type === 'membership')).toEqual([])
+    expect(g.m(1).voters).toEqual([1, 2])
+  })
+
   it('a replica behind the retained log start gets a snapshot, then the log; retention follows the slowest replica', () => {
     const g = group(3, { maxRetainedBytes: 200 })
     g.elect(1)
