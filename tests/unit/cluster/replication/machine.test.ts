@@ -158,6 +158,22 @@ describe('fencing and truncation', () => {
   })
 })
 
+describe('commit rule', () => {
+  it('entries of an earlier generation commit only with one of the primary\'s own (Raft §5.4.2, figure 8)', () => {
+    const g = new Group(base)
+    const old = Array.from({ length: 70 }, (_, i) => data(i + 1, 1))
+    g.add(asNodeId(1), durable(ids(1, 2, 3), old, 1))
+    g.add(asNodeId(2), durable(ids(1, 2, 3), [], 1))
+    g.elect(1, [1, 2])
+    expect(g.m(1).role).toBe('primary')
+    // Node 2 got the first MAX_ENTRIES_PER_APPEND old entries: a majority holds them, yet they are
+    // of generation 1 and stay uncommitted until the noop of generation 2 (LSN 71) is held too.
+    expect(g.m(2).lastLsn).toBe(71n)
+    const commits = g.readys.filter(r => r.node === 1).map(r => r.ready.committed.map(e => e.lsn)).filter(c => c.length > 0)
+    expect(commits).toEqual([Array.from({ length: 71 }, (_, i) => BigInt(i + 1))])
+  })
+})
+
 describe('replication.sync_replicas', () => {
   function acksAfterReplies (voters: number, sync: SyncReplicas, replies: number): bigint[] {
     const g = group(voters, { syncReplicas: sync })
