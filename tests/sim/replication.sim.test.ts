@@ -104,8 +104,8 @@ function scenario (seed: number): ReplicationSim {
   const idle = new Set<number>()
   for (let w = 0; w * LOAD_WINDOW_MS < FAULT_END_MS; w++) if (rng.next() < IDLE_SHARE) idle.add(w)
   for (let t = OP_EVERY_MS; t < end - QUIET_MS; t += OP_EVERY_MS) {
-    if (idle.has(Math.floor(t / LOAD_WINDOW_MS))) continue
     net.at(t, () => {
+      if (idle.has(Math.floor(t / LOAD_WINDOW_MS))) return
       const up = sim.upNodes()
       if (up.length === 0) return
       const primary = sim.currentPrimary()
@@ -170,10 +170,24 @@ function scenario (seed: number): ReplicationSim {
         const others = members.filter(id => id !== p?.id)
         if (p === undefined || others.length < 2) return
         const lone = pick(rng, others)
+        // Half the shifts run in an idle spell: the lone replica's log stays as complete as the others'.
+        const shiftFor = SHIFT_AFTER_MIN_MS + rng.next() * (SHIFT_AFTER_MAX_MS - SHIFT_AFTER_MIN_MS)
+        if (rng.next() < 0.5) {
+          for (let w = Math.floor(net.now / LOAD_WINDOW_MS); w * LOAD_WINDOW_MS < Math.min(net.now + shiftFor + LEASE_MS, FAULT_END_MS); w++) idle.add(w)
+        }
         partitions++
         net.partition([members.filter(id => id !== lone).map(id => `n${id}`), [`n${lone}`]])
-        net.after(SHIFT_AFTER_MIN_MS + rng.next() * (SHIFT_AFTER_MAX_MS - SHIFT_AFTER_MIN_MS), () => {
-          if (net.now < FAULT_END_MS) isolate(p.id, members)
+        const restartOne = rng.next() < 0.5
+        net.after(shiftFor, () => {
+          if (net.now >= FAULT_END_MS) return
+          isolate(p.id, members)
+          // Sometimes a replica that just backed the primary's lease restarts at once and forgets it did.
+          const backers = others.filter(id => id !== lone && sim.isUp(id))
+          if (restartOne && backers.length > 0) {
+            const b = pick(rng, backers)
+            sim.crash(b)
+            sim.start(b)
+          }
         })
       } else if (x < 0.88) {
         partitions++
