@@ -8,11 +8,12 @@ import { simSeeds } from './seeds'
 // Seeded simulation of Mode 1 replication (issue 14, DESIGN §6 "Mode 1", §10): the shipped
 // state machine (src/cluster/replication/machine.ts) in 3- and 5-voter groups over the simulated
 // network (tests/sim/network.ts) with 1–30 ms delays (so reordering), 1 % of messages up to
-// three election timeouts late (stale generations arrive), loss, duplication,
-// partitions (random splits, the primary isolated, and shifts from a lone replica cut off to the
-// primary cut off), crashes and restarts (the machine and
-// all in-memory state lost, the disk of replication-harness.ts kept), wall-clock jumps and
-// monotonic clocks at slightly different rates. A third of the seeds start with a new node in the
+// three election timeouts late (stale generations arrive), loss, duplication, partitions (random
+// splits, the primary isolated, and shifts from a lone replica cut off to the primary cut off —
+// half of them in an idle spell and some restarting a replica that backed the primary's lease),
+// crashes and restarts, half of them quick (the machine and all in-memory state lost, the disk of
+// replication-harness.ts kept), wall-clock jumps and monotonic clocks at slightly different
+// rates. Client commits come in bursts with idle spells while faults run. A third of the seeds start with a new node in the
 // preference list midway (a learner: bootstrapped by snapshot when the log was compacted past it,
 // promoted once caught up) and later drop an original voter from it (removed by the primary).
 // replication.sync_replicas is majority in most seeds, else 0, 1 or 2; half the seeds bound the
