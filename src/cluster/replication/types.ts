@@ -174,7 +174,8 @@ export type ReplEvent =
 /**
  * What one step asks of the shell, to carry out IN THIS ORDER (the machine's safety rests on it):
  *  1. hardState, then installSnapshot (swap the staged snapshot in), truncateAfter, entries — all
- *     durable before anything below. The machine counts them durable from the next step on.
+ *     durable before anything below. The machine already counts them durable in this Ready (its
+ *     vote, its own match LSN toward commit and acks): this order is what makes that true.
  *  2. messages: send (after 1: a reply promises what 1 persisted).
  *  3. committed: apply in LSN order into the engine (on the primary the commit already ran in MGA:
  *     only noop/config entries and the applied LSN need recording).
