@@ -84,12 +84,6 @@ export class ReplLog {
     return null
   }
 
-  /** The first LSN of `generation` in the retained log, or null. */
-  firstOfGeneration (generation: Generation): Lsn | null {
-    for (const e of this.entries) if (e.generation === generation) return e.lsn
-    return null
-  }
-
   /**
    * The largest LSN ≤ `lsn` whose generation is ≤ `generation` (etcd raft's findConflictByTerm):
    * where two logs may agree, given that the other holds `generation` at `lsn`. Never below the base.
