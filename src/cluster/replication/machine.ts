@@ -1,0 +1,704 @@
+import type { Clock } from '../../core/clock'
+import { assert, ScratchBirdError } from '../../core/errors'
+import type { NodeId } from '../../core/ids'
+import type { Rng } from '../../core/rng'
+import { ReplLog } from './log'
+import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, requiredReplicas } from './rules'
+import {
+  MAX_APPEND_BYTES, MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, MAX_VOTERS, SNAPSHOT_RETRY_ELECTIONS,
+  type AppendEntries, type AppendReply, type DurableState, type Generation, type HardState, type InstallSnapshot,
+  type Lsn, type Ready, type ReplEntry, type ReplInput, type ReplMessage, type ReplicationConfig, type Role,
+  type VoteReply, type VoteRequest
+} from './types'
+
+// One shard's Mode 1 replication group as a sans-I/O state machine (DESIGN §6 "Mode 1", §10;
+// issue 14). step(input) → Ready: see types.ts for the inputs and the order in which the shell
+// carries a Ready out. Time comes only from the injected Clock (monotonic: timeouts and the lease),
+// randomness only from the injected Rng (the election timeout).
+//
+// Raft, with generation = term, primary = leader, LSN = index:
+// - Elections use PRE-VOTE (Raft thesis §9.6) plus leader stickiness: a voter refuses a (pre-)vote
+//   while it heard from a primary within electionTimeoutMs, and a primary refuses while it is one.
+//   Pre-vote keeps a node rejoining from a partition from bumping the generation and deposing a
+//   healthy primary (its pre-vote is refused, so its generation never moves); stickiness is also
+//   what makes the lease sound (below). A primary that has not heard from a majority within
+//   electionTimeoutMs steps down (check-quorum), so a cut-off primary stops accepting commits.
+// - Lease: a reply echoes the primary's send time; the primary serves reads until the newest send
+//   time a majority acknowledged + leaseMs. Each acknowledging voter refuses votes for
+//   electionTimeoutMs after it received that send, so no other primary can be elected before the
+//   lease ends; leaseMs < electionTimeoutMs × (1 − 2·MAX_CLOCK_DRIFT) covers clock-rate drift, and
+//   a restarted node refuses votes for electionTimeoutMs after start (it may have acknowledged a
+//   lease just before it crashed and forgot that).
+// - Commit: an entry of the primary's generation held durably by a majority of the voters
+//   commits it and everything before. Acknowledgement to clients follows replication.sync_replicas
+//   (rules.ts: requiredReplicas); below a majority an acknowledged commit can be lost on failover
+//   (documented). Learners (preference-list nodes not yet voters) never count.
+// - Membership: voters come from config entries in the log, effective when appended, one change
+//   at a time and only once the primary committed an entry of its generation (the single-server
+//   change rule with Ongaro's fix). The primary promotes a learner once its log matches the commit
+//   LSN and removes a voter that left the preference list (never itself).
+
+interface Peer {
+  match: Lsn
+  next: Lsn
+  state: 'probe' | 'replicate' | 'snapshot'
+  inflight: number
+  /** The newest of our send times this peer echoed (lease), −Infinity if none. */
+  stamp: number
+  snapshotLsn: Lsn
+  snapshotAt: number
+}
+
+function emptyReady (): Ready {
+  return {
+    hardState: null,
+    installSnapshot: null,
+    truncateAfter: null,
+    entries: [],
+    compactThrough: null,
+    messages: [],
+    committed: [],
+    acks: [],
+    failed: [],
+    proposed: null,
+    snapshots: [],
+    read: null,
+    replicasNeedFrom: null,
+    events: []
+  }
+}
+
+export class ReplicationMachine {
+  private readonly cfg: ReplicationConfig
+  private readonly self: NodeId
+  private hard: HardState
+  private persistedHard: HardState
+  private roleNow: Role
+  private primaryId: NodeId | 0 = 0
+  private readonly log: ReplLog
+  private commit: Lsn
+  private applied: Lsn
+  private preference: NodeId[]
+  private readonly peers = new Map<NodeId, Peer>()
+  /** While campaigning: the answers received (true = granted). */
+  private readonly votes = new Map<NodeId, boolean>()
+  private preVoting = false
+  private electionDeadline = 0
+  /** When we last heard from a primary of our generation (or started): votes are refused for electionTimeoutMs after it. */
+  private heardAt: number
+  private electedAt = 0
+  private lastHeartbeatAt = 0
+  /** LSN of this primary's noop: reads and membership changes wait until it commits. */
+  private generationStart: Lsn = 0n
+  /** This primary's data proposals not yet acknowledged, ascending. */
+  private pending: Lsn[] = []
+  private ready: Ready = emptyReady()
+
+  constructor (config: ReplicationConfig, durable: DurableState, private readonly clock: Clock, private readonly rng: Rng) {
+    assert(config.electionTimeoutMs > 0 && config.heartbeatMs > 0 && config.heartbeatMs < config.electionTimeoutMs, 'replication: heartbeat must be below the election timeout')
+    assert(config.leaseMs > 0 && config.leaseMs < config.electionTimeoutMs * (1 - 2 * MAX_CLOCK_DRIFT), 'replication: leaseMs must stay below electionTimeoutMs × (1 − 2 × MAX_CLOCK_DRIFT)')
+    assert(config.syncReplicas === 'majority' || (Number.isInteger(config.syncReplicas) && config.syncReplicas >= 0), 'replication: bad syncReplicas')
+    assert(durable.appliedLsn >= durable.base.lsn, 'replication: applied LSN below the log base')
+    this.cfg = config
+    this.self = config.self
+    this.hard = { ...durable.hard }
+    this.persistedHard = { ...durable.hard }
+    this.log = new ReplLog(durable.base, durable.entries)
+    assert(durable.appliedLsn <= this.log.lastLsn, 'replication: applied LSN beyond the log')
+    this.commit = durable.appliedLsn
+    this.applied = durable.appliedLsn
+    assert(config.preference.length <= MAX_VOTERS, `replication: a preference list of at most ${MAX_VOTERS} nodes`)
+    this.preference = [...config.preference]
+    const now = clock.monotonic()
+    this.heardAt = now
+    this.roleNow = this.isVoter() ? 'replica' : 'learner'
+    this.resetElectionTimer(now)
+  }
+
+  // ---- read-only views (the shell's SHOW REPLICATION / metrics, and tests) ----
+  get role (): Role { return this.roleNow }
+  get generation (): Generation { return this.hard.generation }
+  get primary (): NodeId | 0 { return this.primaryId }
+  get commitLsn (): Lsn { return this.commit }
+  get appliedLsn (): Lsn { return this.applied }
+  get lastLsn (): Lsn { return this.log.lastLsn }
+  get lastGeneration (): Generation { return this.log.lastGeneration }
+  get voters (): NodeId[] { return [...this.log.voters] }
+  entryAt (lsn: Lsn): ReplEntry | undefined { return this.log.entry(lsn) }
+  get logBase (): Lsn { return this.log.base.lsn }
+  /** Primary: until when (monotonic) reads may be served; −Infinity otherwise. */
+  get leaseUntil (): number {
+    if (this.roleNow !== 'primary') return -Infinity
+    return this.currentLease(this.clock.monotonic())
+  }
+
+  /** Per replica, for lag reporting: match LSN and state (primary only). */
+  progress (): Array<{ node: NodeId, match: Lsn, state: string, voter: boolean }> {
+    const voters = this.voters
+    return [...this.peers].map(([node, p]) => ({ node, match: p.match, state: p.state, voter: voters.includes(node) }))
+  }
+
+  step (input: ReplInput): Ready {
+    this.ready = emptyReady()
+    const now = this.clock.monotonic()
+    switch (input.type) {
+      case 'tick': this.tick(now); break
+      case 'message': this.receive(input.msg, now); break
+      case 'propose': this.propose(input.payload, now); break
+      case 'read': this.read(now); break
+      case 'preference':
+        assert(input.nodes.length <= MAX_VOTERS, `replication: a preference list of at most ${MAX_VOTERS} nodes`)
+        this.preference = [...input.nodes]
+        this.syncPeers(now)
+        break
+      case 'snapshot-failed': this.snapshotFailed(input.to); break
+    }
+    this.advance()
+    const r = this.ready
+    if (this.hard.generation !== this.persistedHard.generation || this.hard.votedFor !== this.persistedHard.votedFor) {
+      this.persistedHard = { ...this.hard }
+      r.hardState = { ...this.hard }
+    }
+    return r
+  }
+
+  // ---- inputs ----
+
+  private tick (now: number): void {
+    if (this.roleNow === 'primary') {
+      if (this.lostQuorum(now)) {
+        this.becomeReplica(this.hard.generation, 0, 'no majority heard within the election timeout (check-quorum)', now)
+        return
+      }
+      if (now - this.lastHeartbeatAt >= this.cfg.heartbeatMs) this.heartbeat(now)
+      this.maybeChangeMembership()
+      return
+    }
+    if (now >= this.electionDeadline && this.isVoter()) this.campaign(true, now)
+  }
+
+  private receive (msg: ReplMessage, now: number): void {
+    if (msg.from === this.self) return
+    switch (msg.type) {
+      case 'append': this.onAppend(msg, now); break
+      case 'append-reply': this.onAppendReply(msg, now); break
+      case 'vote': this.onVote(msg, now); break
+      case 'vote-reply': this.onVoteReply(msg, now); break
+      case 'snapshot': this.onSnapshot(msg, now); break
+    }
+  }
+
+  private propose (payload: Uint8Array, now: number): void {
+    if (this.roleNow !== 'primary') {
+      this.ready.failed.push({ lsn: null, error: this.notPrimary() })
+      return
+    }
+    if (this.pending.length >= MAX_PENDING_PROPOSALS) {
+      this.ready.failed.push({
+        lsn: null,
+        error: new ScratchBirdError('SB_REPLICATION_BACKLOG_FULL', `the primary already waits on ${this.pending.length} commits its replicas have not acknowledged`, { pending: this.pending.length })
+      })
+      return
+    }
+    const lsn = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'data', payload })
+    this.pending.push(lsn)
+    this.ready.proposed = lsn
+    this.sendToReplicating(now)
+  }
+
+  private read (now: number): void {
+    if (this.roleNow !== 'primary') {
+      this.ready.read = { granted: false, error: this.notPrimary() }
+      return
+    }
+    const lease = this.currentLease(now)
+    if (this.commit < this.generationStart || now >= lease) {
+      this.ready.read = {
+        granted: false,
+        error: new ScratchBirdError('SB_NOT_PRIMARY', 'the primary does not hold a read lease from a majority of its replicas right now; retry', { primary: this.self, generation: this.hard.generation })
+      }
+      return
+    }
+    this.ready.read = { granted: true, readLsn: this.commit, leaseUntil: lease }
+  }
+
+  // ---- elections ----
+
+  private campaign (preVote: boolean, now: number): void {
+    this.roleNow = 'candidate'
+    this.primaryId = 0
+    this.preVoting = preVote
+    this.votes.clear()
+    this.resetElectionTimer(now)
+    if (!preVote) {
+      this.hard = { generation: this.hard.generation + 1, votedFor: this.self }
+    }
+    const generation = preVote ? this.hard.generation + 1 : this.hard.generation
+    this.ready.events.push({ type: 'campaign', generation, preVote })
+    this.votes.set(this.self, true)
+    if (this.tallyVotes(now)) return
+    for (const v of this.log.voters) {
+      if (v === this.self) continue
+      this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote })
+    }
+  }
+
+  /** Counts the votes; acts on a majority either way. True if the campaign ended. */
+  private tallyVotes (now: number): boolean {
+    const voters = this.log.voters
+    let granted = 0
+    let refused = 0
+    for (const [v, g] of this.votes) {
+      if (!voters.includes(v)) continue
+      if (g) granted++; else refused++
+    }
+    const need = majority(voters.length)
+    if (granted >= need) {
+      if (this.preVoting) this.campaign(false, now)
+      else this.becomePrimary(now)
+      return true
+    }
+    if (refused >= need) {
+      this.becomeReplica(this.hard.generation, 0, 'a majority refused its vote', now)
+      return true
+    }
+    return false
+  }
+
+  private inLease (now: number): boolean {
+    return this.roleNow === 'primary' || now - this.heardAt < this.cfg.electionTimeoutMs
+  }
+
+  private onVote (m: VoteRequest, now: number): void {
+    const reply = (granted: boolean, reason: string): void => {
+      this.ready.events.push({ type: 'voted', generation: m.generation, candidate: m.from, granted, reason: (m.preVote ? 'pre-vote: ' : '') + reason })
+      this.send(m.from, { type: 'vote-reply', generation: granted ? m.generation : this.hard.generation, from: this.self, granted, preVote: m.preVote })
+    }
+    if (m.generation <= this.hard.generation && (m.preVote || m.generation < this.hard.generation)) {
+      reply(false, `generation ${m.generation} is not above ours (${this.hard.generation})`)
+      return
+    }
+    if (this.inLease(now)) {
+      reply(false, this.roleNow === 'primary' ? 'we are the primary' : 'heard from a primary within the election timeout')
+      return
+    }
+    const complete = logAtLeastAsComplete(m.lastGeneration, m.lastLsn, this.log.lastGeneration, this.log.lastLsn)
+    if (m.preVote) {
+      reply(complete, complete ? 'log complete' : 'candidate log is behind ours')
+      return
+    }
+    if (m.generation > this.hard.generation) this.becomeReplica(m.generation, 0, `vote request for generation ${m.generation}`, now)
+    if (this.hard.votedFor !== 0 && this.hard.votedFor !== m.from) {
+      reply(false, `already voted for ${this.hard.votedFor} in generation ${this.hard.generation}`)
+      return
+    }
+    if (!complete) {
+      reply(false, 'candidate log is behind ours')
+      return
+    }
+    this.hard = { ...this.hard, votedFor: m.from }
+    this.resetElectionTimer(now)
+    reply(true, 'log complete')
+  }
+
+  private onVoteReply (m: VoteReply, now: number): void {
+    if (!m.granted && m.generation > this.hard.generation) {
+      this.becomeReplica(m.generation, 0, `a voter is in generation ${m.generation}`, now)
+      return
+    }
+    if (this.roleNow !== 'candidate' || m.preVote !== this.preVoting) return
+    const asked = this.preVoting ? this.hard.generation + 1 : this.hard.generation
+    if (m.granted && m.generation !== asked) return
+    this.votes.set(m.from, m.granted)
+    this.tallyVotes(now)
+  }
+
+  private becomePrimary (now: number): void {
+    this.roleNow = 'primary'
+    this.primaryId = this.self
+    this.preVoting = false
+    this.electedAt = now
+    this.pending = []
+    this.peers.clear()
+    this.syncPeers(now)
+    this.ready.events.push({ type: 'became-primary', generation: this.hard.generation, lastLsn: this.log.lastLsn })
+    this.generationStart = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'noop' })
+    this.heartbeat(now)
+  }
+
+  private becomeReplica (generation: Generation, primary: NodeId | 0, reason: string, now: number): void {
+    if (generation > this.hard.generation) this.hard = { generation, votedFor: 0 }
+    const was = this.roleNow
+    const before = this.primaryId
+    if (was === 'primary') {
+      for (const lsn of this.pending) {
+        this.ready.failed.push({
+          lsn,
+          error: new ScratchBirdError('SB_COMMIT_OUTCOME_UNKNOWN', `this node stopped being the shard's primary (${reason}) before the commit at LSN ${lsn} was acknowledged; it may or may not survive`, { lsn: String(lsn) })
+        })
+      }
+      this.pending = []
+      this.peers.clear()
+    }
+    this.roleNow = this.isVoter() ? 'replica' : 'learner'
+    this.primaryId = primary
+    this.preVoting = false
+    this.votes.clear()
+    this.resetElectionTimer(now)
+    if (was !== this.roleNow || before !== primary) this.ready.events.push({ type: 'became-replica', generation: this.hard.generation, primary, reason })
+  }
+
+  // ---- the log: replica side ----
+
+  private refuseAppend (m: AppendEntries, hintLsn: Lsn): void {
+    this.send(m.from, {
+      type: 'append-reply',
+      generation: this.hard.generation,
+      from: this.self,
+      ok: false,
+      matchLsn: 0n,
+      hintLsn,
+      hintGeneration: this.log.generationAt(hintLsn) ?? 0,
+      stamp: m.stamp
+    })
+  }
+
+  private accept (to: NodeId, generation: Generation, matchLsn: Lsn, stamp: number): void {
+    this.send(to, { type: 'append-reply', generation, from: this.self, ok: true, matchLsn, hintLsn: 0n, hintGeneration: 0, stamp })
+  }
+
+  /** A message from the primary of `generation` ≥ ours: follow it. */
+  private follow (generation: Generation, from: NodeId, now: number): boolean {
+    if (generation === this.hard.generation && this.roleNow === 'primary') {
+      // Two primaries in one generation cannot happen with honest peers: refuse, change nothing.
+      this.ready.events.push({ type: 'refused', from, reason: `claims to be primary of our own generation ${generation}` })
+      return false
+    }
+    if (generation > this.hard.generation || this.primaryId !== from || this.roleNow === 'candidate') {
+      this.becomeReplica(generation, from, `primary ${from} of generation ${generation}`, now)
+    }
+    this.heardAt = now
+    this.resetElectionTimer(now)
+    return true
+  }
+
+  private onAppend (m: AppendEntries, now: number): void {
+    if (m.generation < this.hard.generation) {
+      // Fencing: an older primary learns our generation from the refusal and steps down.
+      this.refuseAppend(m, 0n)
+      return
+    }
+    if (!this.follow(m.generation, m.from, now)) return
+    const bad = this.badEntries(m)
+    if (bad !== null) {
+      this.ready.events.push({ type: 'refused', from: m.from, reason: bad })
+      return
+    }
+    let prevLsn = m.prevLsn
+    let entries = m.entries
+    const base = this.log.base.lsn
+    if (prevLsn < base) {
+      // What we compacted or got by snapshot is committed, hence equal on every log: skip it.
+      entries = entries.filter(e => e.lsn > base)
+      prevLsn = base
+      if (entries.length > 0 && entries[0]!.generation < this.log.base.generation) {
+        this.ready.events.push({ type: 'refused', from: m.from, reason: `entry generation ${entries[0]!.generation} below our base's` })
+        return
+      }
+    } else if (prevLsn > this.log.lastLsn || this.log.generationAt(prevLsn) !== m.prevGeneration) {
+      const probe = prevLsn > this.log.lastLsn ? this.log.lastLsn : prevLsn
+      this.refuseAppend(m, this.log.agreeingAtOrBelow(probe, m.prevGeneration))
+      return
+    }
+    const lastNew = m.prevLsn + BigInt(m.entries.length) > prevLsn ? m.prevLsn + BigInt(m.entries.length) : prevLsn
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      if (e.lsn <= this.log.lastLsn) {
+        if (this.log.generationAt(e.lsn) === e.generation) continue
+        if (e.lsn <= this.commit) {
+          this.ready.events.push({ type: 'refused', from: m.from, reason: `would truncate committed LSN ${e.lsn}` })
+          return
+        }
+        this.truncateAfter(e.lsn - 1n)
+      }
+      for (const f of entries.slice(i)) {
+        this.log.append(f)
+        this.ready.entries.push(f)
+      }
+      break
+    }
+    // A config entry appended or truncated may have made us a voter or a learner.
+    this.roleNow = this.isVoter() ? 'replica' : 'learner'
+    const upTo = m.leaderCommit < lastNew ? m.leaderCommit : lastNew
+    if (upTo > this.commit) this.commit = upTo <= this.log.lastLsn ? upTo : this.log.lastLsn
+    this.accept(m.from, this.hard.generation, lastNew, m.stamp)
+  }
+
+  /** Why a primary's entries cannot be right (a buggy or hostile peer), or null. */
+  private badEntries (m: AppendEntries): string | null {
+    let lsn = m.prevLsn
+    let generation = m.prevGeneration
+    for (const e of m.entries) {
+      if (e.lsn !== lsn + 1n) return `entry LSN ${e.lsn} does not follow ${lsn}`
+      if (e.generation < generation || e.generation > m.generation) return `entry generation ${e.generation} out of order`
+      lsn = e.lsn
+      generation = e.generation
+    }
+    return null
+  }
+
+  private truncateAfter (lsn: Lsn): void {
+    const removed = this.log.truncateAfter(lsn)
+    if (removed === 0) return
+    const r = this.ready
+    r.truncateAfter = r.truncateAfter === null || lsn < r.truncateAfter ? lsn : r.truncateAfter
+    r.entries = r.entries.filter(e => e.lsn <= lsn)
+    r.events.push({ type: 'truncated', afterLsn: lsn, removed })
+  }
+
+  private onSnapshot (m: InstallSnapshot, now: number): void {
+    if (m.generation < this.hard.generation) {
+      this.send(m.from, { type: 'append-reply', generation: this.hard.generation, from: this.self, ok: false, matchLsn: 0n, hintLsn: 0n, hintGeneration: 0, stamp: 0 })
+      return
+    }
+    if (!this.follow(m.generation, m.from, now)) return
+    if (m.base.lsn > this.commit) {
+      this.log.reset(m.base)
+      this.commit = m.base.lsn
+      this.applied = m.base.lsn
+      this.ready.installSnapshot = { ...m.base, voters: [...m.base.voters] }
+      this.ready.truncateAfter = null
+      this.ready.entries = []
+      this.roleNow = this.isVoter() ? 'replica' : 'learner'
+      this.ready.events.push({ type: 'snapshot-installed', lsn: m.base.lsn, from: m.from })
+    }
+    // Either way we hold the primary's committed log up to the snapshot's LSN.
+    this.accept(m.from, this.hard.generation, m.base.lsn, 0)
+  }
+
+  // ---- the log: primary side ----
+
+  private appendOwn (e: ReplEntry): Lsn {
+    this.log.append(e)
+    this.ready.entries.push(e)
+    return e.lsn
+  }
+
+  private onAppendReply (m: AppendReply, now: number): void {
+    if (m.generation > this.hard.generation) {
+      this.becomeReplica(m.generation, 0, `replica ${m.from} is in generation ${m.generation} (fenced)`, now)
+      return
+    }
+    if (this.roleNow !== 'primary' || m.generation < this.hard.generation) return
+    const p = this.peers.get(m.from)
+    if (p === undefined) return
+    if (m.stamp <= now && m.stamp > p.stamp) p.stamp = m.stamp
+    if (m.ok) {
+      if (m.matchLsn > this.log.lastLsn) {
+        this.ready.events.push({ type: 'refused', from: m.from, reason: `acknowledged LSN ${m.matchLsn} beyond our log` })
+        return
+      }
+      if (m.matchLsn > p.match) p.match = m.matchLsn
+      if (p.next <= p.match) p.next = p.match + 1n
+      if (p.state === 'probe' || (p.state === 'snapshot' && p.match >= p.snapshotLsn)) p.state = 'replicate'
+      if (p.inflight > 0) p.inflight--
+      if (p.state === 'replicate' && p.next <= this.log.lastLsn && p.inflight < MAX_INFLIGHT_APPENDS) this.sendAppend(m.from, p, now)
+      return
+    }
+    if (p.state === 'snapshot' || m.hintLsn < p.match) return
+    const agree = m.hintLsn < this.log.base.lsn ? m.hintLsn : this.log.agreeingAtOrBelow(m.hintLsn, m.hintGeneration)
+    p.next = agree + 1n > p.match + 1n ? agree + 1n : p.match + 1n
+    p.state = 'probe'
+    p.inflight = 0
+    this.sendAppend(m.from, p, now)
+  }
+
+  private sendAppend (to: NodeId, p: Peer, now: number): void {
+    const base = this.log.base
+    if (p.next <= base.lsn) {
+      this.startSnapshot(to, p, now)
+      return
+    }
+    const prevLsn = p.next - 1n
+    const entries = this.log.slice(p.next, this.log.lastLsn, MAX_ENTRIES_PER_APPEND, MAX_APPEND_BYTES)
+    this.send(to, {
+      type: 'append',
+      generation: this.hard.generation,
+      from: this.self,
+      prevLsn,
+      prevGeneration: this.log.generationAt(prevLsn)!,
+      entries,
+      leaderCommit: this.commit,
+      stamp: now
+    })
+    if (p.state === 'replicate' && entries.length > 0) {
+      p.next = entries[entries.length - 1]!.lsn + 1n
+      p.inflight++
+    }
+  }
+
+  private startSnapshot (to: NodeId, p: Peer, now: number): void {
+    const lsn = this.applied
+    const base = { lsn, generation: this.log.generationAt(lsn)!, voters: this.log.votersAt(lsn) }
+    p.state = 'snapshot'
+    p.snapshotLsn = lsn
+    p.snapshotAt = now
+    p.inflight = 0
+    this.ready.snapshots.push({ to, base, generation: this.hard.generation })
+    this.ready.events.push({ type: 'snapshot-sent', to, lsn })
+  }
+
+  private snapshotFailed (to: NodeId): void {
+    const p = this.roleNow === 'primary' ? this.peers.get(to) : undefined
+    if (p === undefined || p.state !== 'snapshot') return
+    p.state = 'probe'
+    p.next = p.match + 1n
+  }
+
+  /** Every heartbeatMs: an append to each replica (entries from its match if it lags; else empty). */
+  private heartbeat (now: number): void {
+    this.lastHeartbeatAt = now
+    const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
+    for (const [to, p] of this.peers) {
+      if (p.state === 'snapshot') {
+        if (now - p.snapshotAt < retry) {
+          // Keeps the lease and the replica's vote quiet while the snapshot streams.
+          const prev = p.match > this.log.base.lsn ? p.match : this.log.base.lsn
+          this.send(to, { type: 'append', generation: this.hard.generation, from: this.self, prevLsn: prev, prevGeneration: this.log.generationAt(prev)!, entries: [], leaderCommit: this.commit, stamp: now })
+          continue
+        }
+        p.state = 'probe'
+        p.next = p.match + 1n
+      }
+      if (p.state === 'replicate') {
+        // Go back to what the replica confirmed: resends whatever was lost in the window.
+        p.next = p.match + 1n
+        p.inflight = 0
+      }
+      this.sendAppend(to, p, now)
+    }
+  }
+
+  private sendToReplicating (now: number): void {
+    for (const [to, p] of this.peers) {
+      if (p.state === 'replicate' && p.inflight < MAX_INFLIGHT_APPENDS && p.next <= this.log.lastLsn) this.sendAppend(to, p, now)
+    }
+  }
+
+  /** The peers a primary replicates to: voters and preference-list nodes, but itself. */
+  private syncPeers (now: number): void {
+    if (this.roleNow !== 'primary') return
+    const want = new Set([...this.log.voters, ...this.preference])
+    want.delete(this.self)
+    for (const id of [...this.peers.keys()]) if (!want.has(id)) this.peers.delete(id)
+    for (const id of want) {
+      if (!this.peers.has(id)) {
+        this.peers.set(id, { match: 0n, next: this.log.lastLsn + 1n, state: 'probe', inflight: 0, stamp: -Infinity, snapshotLsn: 0n, snapshotAt: now })
+      }
+    }
+  }
+
+  private currentLease (now: number): number {
+    const voters = this.log.voters
+    const stamps = voters.filter(v => v !== this.self).map(v => this.peers.get(v)?.stamp ?? -Infinity)
+    return leaseUntil(now, stamps, voters.length, this.cfg.leaseMs)
+  }
+
+  private lostQuorum (now: number): boolean {
+    const voters = this.log.voters
+    if (!voters.includes(this.self)) return false
+    const heard = voters.filter(v => v !== this.self).map(v => Math.max(this.peers.get(v)?.stamp ?? -Infinity, this.electedAt))
+    const newest = [now, ...heard].sort((a, b) => b - a)[majority(voters.length) - 1]!
+    return now - newest >= this.cfg.electionTimeoutMs
+  }
+
+  private maybeChangeMembership (): void {
+    if (this.commit < this.generationStart || this.log.lastConfigAfter(this.commit) !== null) return
+    const voters = this.log.voters
+    const promote = this.preference.find(n => !voters.includes(n) && (this.peers.get(n)?.match ?? 0n) >= this.commit && this.peers.get(n)?.state === 'replicate')
+    let next: NodeId[] | null = null
+    let change: { change: 'promote' | 'remove', node: NodeId } | null = null
+    if (promote !== undefined) {
+      next = [...voters, promote].sort((a, b) => a - b)
+      change = { change: 'promote', node: promote }
+    } else {
+      const leave = voters.find(v => v !== this.self && !this.preference.includes(v))
+      if (leave !== undefined) {
+        next = voters.filter(v => v !== leave)
+        change = { change: 'remove', node: leave }
+      }
+    }
+    if (next === null || change === null) return
+    const lsn = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'config', voters: next })
+    this.ready.events.push({ type: 'membership', ...change, lsn })
+    this.syncPeers(this.clock.monotonic())
+    this.sendToReplicating(this.clock.monotonic())
+  }
+
+  // ---- after every input: commit, acknowledge, apply, compact ----
+
+  private advance (): void {
+    if (this.roleNow === 'primary') {
+      const voters = this.log.voters
+      const matchOf = (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n
+      const m = voters.includes(this.self) ? majorityMatch(voters, matchOf) : null
+      if (m !== null && m > this.commit && this.log.generationAt(m) === this.hard.generation) this.commit = m
+      this.releaseAcks(voters, matchOf)
+    }
+    while (this.applied < this.commit) {
+      this.applied++
+      this.ready.committed.push(this.log.entry(this.applied)!)
+    }
+    this.compact()
+  }
+
+  private releaseAcks (voters: readonly NodeId[], matchOf: (v: NodeId) => Lsn): void {
+    if (this.pending.length === 0) return
+    let upTo: Lsn
+    if (this.cfg.syncReplicas === 'majority') {
+      upTo = this.commit
+    } else {
+      const others = voters.filter(v => v !== this.self).map(matchOf)
+      upTo = ackableLsn(this.log.lastLsn, others, requiredReplicas(this.cfg.syncReplicas, voters.length))
+    }
+    let n = 0
+    while (n < this.pending.length && this.pending[n]! <= upTo) this.ready.acks.push(this.pending[n++]!)
+    if (n > 0) this.pending = this.pending.slice(n)
+  }
+
+  private compact (): void {
+    let through: Lsn | null = null
+    if (this.roleNow === 'primary') {
+      let need = this.applied + 1n
+      for (const p of this.peers.values()) {
+        const n = p.state === 'snapshot' ? p.snapshotLsn + 1n : p.match + 1n
+        if (n < need) need = n
+      }
+      this.ready.replicasNeedFrom = need
+      if (need - 1n > this.log.base.lsn) through = need - 1n
+    }
+    const cut = this.log.sizeCut(this.cfg.maxRetainedBytes, this.applied)
+    if (cut !== null && (through === null || cut > through)) through = cut
+    if (through === null || through <= this.log.base.lsn) return
+    this.log.compactThrough(through)
+    this.ready.compactThrough = through
+  }
+
+  // ---- helpers ----
+
+  private isVoter (): boolean { return this.log.voters.includes(this.self) }
+
+  private resetElectionTimer (now: number): void {
+    this.electionDeadline = now + this.cfg.electionTimeoutMs * (1 + this.rng.next())
+  }
+
+  private send (to: NodeId, msg: ReplMessage): void {
+    this.ready.messages.push({ to, msg })
+  }
+
+  private notPrimary (): ScratchBirdError {
+    return new ScratchBirdError('SB_NOT_PRIMARY', this.primaryId === 0
+      ? 'this node is not the shard\'s primary and knows of none right now (an election may be running); retry'
+      : `this node is not the shard's primary; node ${this.primaryId} is`, { primary: this.primaryId, generation: this.hard.generation })
+  }
+}

@@ -1,0 +1,64 @@
+import type { NodeId } from '../../core/ids'
+import type { Generation, Lsn, SyncReplicas } from './types'
+
+// The pure decision rules of Mode 1 replication, apart from the machine so each is tested alone.
+
+export function majority (voters: number): number {
+  return Math.floor(voters / 2) + 1
+}
+
+/**
+ * Is a log ending at (lastGeneration, lastLsn) at least as complete as ours (Raft §5.4.1)? A voter
+ * never votes for a log behind its own: that is what keeps every committed entry in every later
+ * primary's log.
+ */
+export function logAtLeastAsComplete (theirGen: Generation, theirLsn: Lsn, ourGen: Generation, ourLsn: Lsn): boolean {
+  return theirGen > ourGen || (theirGen === ourGen && theirLsn >= ourLsn)
+}
+
+/** The k-th largest value (k ≥ 1) of `values`, or null if there are fewer. */
+function kthLargest<T extends bigint | number> (values: T[], k: number): T | null {
+  if (k < 1 || k > values.length) return null
+  const sorted = [...values].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))
+  return sorted[k - 1]!
+}
+
+/**
+ * The highest LSN a majority of `voters` holds durably (`match` gives each voter's, the primary's
+ * own included). The caller commits it only if it is of the primary's generation (Raft §5.4.2).
+ */
+export function majorityMatch (voters: readonly NodeId[], match: (v: NodeId) => Lsn): Lsn | null {
+  return kthLargest(voters.map(match), majority(voters.length))
+}
+
+/**
+ * Replicas besides the primary that must hold an entry durably before the client is answered:
+ * majority → a majority of the voters with the primary; k → k, capped at the other voters there
+ * are (a group of one acknowledges alone). Learners never count.
+ */
+export function requiredReplicas (sync: SyncReplicas, voters: number): number {
+  const others = Math.max(0, voters - 1)
+  if (sync === 'majority') return Math.max(0, majority(voters) - 1)
+  return Math.min(sync, others)
+}
+
+/**
+ * The highest LSN the primary may acknowledge: it holds it durably (selfMatch) and `required`
+ * other voters do too. `peers` are the other voters' match LSNs.
+ */
+export function ackableLsn (selfMatch: Lsn, peers: readonly Lsn[], required: number): Lsn {
+  if (required === 0) return selfMatch
+  const k = kthLargest([...peers], required)
+  if (k === null) return 0n
+  return k < selfMatch ? k : selfMatch
+}
+
+/**
+ * Until when (the primary's monotonic clock) its lease holds: the time of the newest send a
+ * majority of voters has acknowledged (the primary's own "acknowledgement" is now) plus leaseMs.
+ * `stamps` are the other voters' latest echoed send times (−Infinity for none).
+ */
+export function leaseUntil (now: number, stamps: readonly number[], voters: number, leaseMs: number): number {
+  const s = kthLargest([now, ...stamps], majority(voters))
+  return s === null ? -Infinity : s + leaseMs
+}

@@ -1,0 +1,335 @@
+import { describe, expect, it } from 'vitest'
+import { ReplicationMachine } from '../../../../src/cluster/replication/machine'
+import { MAX_PENDING_PROPOSALS, type AppendEntries, type Ready, type ReplicationConfig, type SyncReplicas, type VoteRequest } from '../../../../src/cluster/replication/types'
+import { ManualClock } from '../../../../src/core/clock'
+import { asNodeId } from '../../../../src/core/ids'
+import { SeededRng } from '../../../../src/core/rng'
+import { data, durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './group'
+
+// One test per rule of the Mode 1 replication machine (src/cluster/replication/machine.ts,
+// issue 14); the seeded simulation (tests/sim/replication.sim.test.ts) runs them all together.
+
+const base: Omit<ReplicationConfig, 'self'> = {
+  preference: ids(1, 2, 3),
+  syncReplicas: 'majority',
+  electionTimeoutMs: ELECTION_MS,
+  heartbeatMs: HEARTBEAT_MS,
+  leaseMs: LEASE_MS,
+  maxRetainedBytes: 1_000_000
+}
+
+function group (n: number, config: Partial<Omit<ReplicationConfig, 'self'>> = {}, entries = durable(ids(...Array.from({ length: n }, (_, i) => i + 1)))): Group {
+  const voters = Array.from({ length: n }, (_, i) => i + 1)
+  const g = new Group({ ...base, preference: ids(...voters), ...config })
+  for (const v of voters) g.add(asNodeId(v), { ...entries, hard: { ...entries.hard } })
+  return g
+}
+
+function vote (from: number, generation: number, lastLsn: number, lastGeneration: number, preVote = false): VoteRequest {
+  return { type: 'vote', generation, from: asNodeId(from), lastLsn: BigInt(lastLsn), lastGeneration, preVote }
+}
+
+function voteAnswer (r: Ready): boolean | undefined {
+  const m = r.messages.find(o => o.msg.type === 'vote-reply')?.msg
+  return m?.type === 'vote-reply' ? m.granted : undefined
+}
+
+describe('elections', () => {
+  it('a group of one elects itself and acknowledges on its own durable append', () => {
+    const g = group(1)
+    g.advance(2 * ELECTION_MS)
+    expect(g.m(1).role).toBe('primary')
+    expect(g.m(1).generation).toBe(1)
+    const r = g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    expect(r.proposed).toBe(2n) // LSN 1 is the primary's noop
+    expect(r.entries.map(e => e.lsn)).toEqual([2n])
+    expect(r.acks).toEqual([2n])
+    expect(r.committed.map(e => e.lsn)).toEqual([2n])
+  })
+
+  it('pre-vote, then a real vote persisted before the request is sent; the winner appends a noop', () => {
+    const g = group(3)
+    g.clocks.get(asNodeId(1))!.advance(2 * ELECTION_MS)
+    for (const id of [2, 3]) g.clocks.get(asNodeId(id))!.advance(ELECTION_MS)
+    const pre = g.step(1, { type: 'tick' })
+    expect(pre.hardState).toBeNull() // a pre-vote changes no generation
+    expect(pre.messages).toEqual([{ to: 2, msg: vote(1, 1, 0, 0, true) }, { to: 3, msg: vote(1, 1, 0, 0, true) }])
+    g.flush()
+    expect(g.m(1).role).toBe('primary')
+    const campaign = g.readys.find(r => r.node === 1 && r.ready.events.some(e => e.type === 'campaign' && !e.preVote))!.ready
+    expect(campaign.hardState).toEqual({ generation: 1, votedFor: 1 })
+    expect(g.m(2).role).toBe('replica')
+    expect(g.m(2).primary).toBe(1)
+    expect(g.m(2).entryAt(1n)).toMatchObject({ kind: 'noop', generation: 1 })
+    expect(g.m(1).commitLsn).toBe(1n)
+    // Replicas learn the commit LSN from the next append.
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    expect(g.m(3).commitLsn).toBe(1n)
+  })
+
+  it('a voter refuses a candidate whose log is behind its own, and votes once per generation', () => {
+    const g = new Group(base)
+    const m = g.add(asNodeId(2), durable(ids(1, 2, 3), [data(1, 1), data(2, 2)], 2))
+    g.clocks.get(asNodeId(2))!.advance(ELECTION_MS)
+    expect(voteAnswer(g.step(2, { type: 'message', msg: vote(1, 3, 5, 1) }))).toBe(false) // older last generation, longer log
+    expect(voteAnswer(g.step(2, { type: 'message', msg: vote(1, 3, 1, 2) }))).toBe(false) // same generation, shorter
+    expect(m.generation).toBe(3) // a real request for a newer generation moves ours on
+    const r = g.step(2, { type: 'message', msg: vote(3, 3, 2, 2) })
+    expect(voteAnswer(r)).toBe(true)
+    expect(r.hardState).toEqual({ generation: 3, votedFor: 3 })
+    expect(voteAnswer(g.step(2, { type: 'message', msg: vote(1, 3, 9, 9) }))).toBe(false) // already voted in 3
+    expect(voteAnswer(g.step(2, { type: 'message', msg: vote(3, 3, 2, 2) }))).toBe(true) // the same candidate again: idempotent
+  })
+
+  it('pre-vote: a node rejoining from a partition does not depose a healthy primary', () => {
+    const g = group(3)
+    g.elect(1)
+    const start = g.m(1).generation
+    // Node 3 was cut off: its timer fired; its pre-votes are refused by nodes hearing from the primary.
+    g.clocks.get(asNodeId(3))!.advance(2 * ELECTION_MS)
+    g.step(3, { type: 'tick' })
+    expect(g.m(3).generation).toBe(start)
+    g.flush([2, 3])
+    expect(g.m(2).generation).toBe(start)
+    expect(g.m(3).generation).toBe(start)
+    expect(g.m(1).role).toBe('primary')
+    g.advance(HEARTBEAT_MS)
+    g.flush()
+    expect(g.m(3).role).toBe('replica')
+    expect(g.m(1).role).toBe('primary')
+    expect(g.m(1).generation).toBe(start)
+  })
+
+  it('a restarted voter refuses votes for an election timeout (it may have granted a lease it forgot)', () => {
+    const clock = new ManualClock()
+    const m = new ReplicationMachine({ ...base, self: asNodeId(2) }, durable(ids(1, 2, 3)), clock, new SeededRng(1))
+    const r = m.step({ type: 'message', msg: vote(3, 1, 0, 0, true) })
+    expect(voteAnswer(r)).toBe(false)
+    expect(r.events).toContainEqual(expect.objectContaining({ type: 'voted', granted: false, reason: expect.stringMatching(/heard from a primary/) }))
+    clock.advance(ELECTION_MS)
+    expect(voteAnswer(m.step({ type: 'message', msg: vote(3, 1, 0, 0, true) }))).toBe(true)
+  })
+})
+
+describe('fencing and truncation', () => {
+  it('an append of an older generation is refused with ours; the old primary steps down and its pending commits become unknown', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([7]) })
+    // Nodes 2 and 3 elect 2 without node 1.
+    g.queue = []
+    g.elect(2, [2, 3])
+    expect(g.m(2).role).toBe('primary')
+    expect(g.m(2).generation).toBe(2)
+    const stale: AppendEntries = { type: 'append', generation: 1, from: asNodeId(1), prevLsn: 1n, prevGeneration: 1, entries: [data(2, 1)], leaderCommit: 1n, stamp: 0 }
+    const r = g.step(3, { type: 'message', msg: stale })
+    expect(r.entries).toEqual([])
+    expect(r.messages).toEqual([{ to: 1, msg: expect.objectContaining({ type: 'append-reply', ok: false, generation: 2 }) }])
+    g.queue = r.messages.map(o => ({ ...o, from: asNodeId(3) }))
+    const before = g.readys.length
+    g.flush([1, 3])
+    expect(g.m(1).role).toBe('replica')
+    const failed = g.all(1, 'failed', before).flat()
+    expect(failed).toEqual([{ lsn: 2n, error: expect.objectContaining({ code: 'SB_COMMIT_OUTCOME_UNKNOWN' }) }])
+  })
+
+  it('a returning old primary truncates its divergent suffix, never a committed entry', () => {
+    const g = new Group(base)
+    // Node 3 was primary of generation 1 and appended LSN 2..3 that nobody else got.
+    const m = g.add(asNodeId(3), durable(ids(1, 2, 3), [data(1, 1), data(2, 1, 'x'), data(3, 1, 'y')], 1, 1n))
+    const fromNew = (entries: AppendEntries['entries'], prevLsn: number, prevGeneration: number, leaderCommit: number): AppendEntries =>
+      ({ type: 'append', generation: 2, from: asNodeId(1), prevLsn: BigInt(prevLsn), prevGeneration, entries, leaderCommit: BigInt(leaderCommit), stamp: 5 })
+    // A probe at the new primary's end (3, generation 2) is refused with a hint where the logs may agree.
+    const probe = g.step(3, { type: 'message', msg: fromNew([], 3, 2, 1) })
+    expect(probe.messages[0]!.msg).toMatchObject({ type: 'append-reply', ok: false, hintLsn: 3n, hintGeneration: 1 })
+    const r = g.step(3, { type: 'message', msg: fromNew([{ lsn: 2n, generation: 2, kind: 'noop' }, data(3, 2, 'z')], 1, 1, 3) })
+    expect(r.truncateAfter).toBe(1n)
+    expect(r.entries.map(e => `${e.lsn}:${e.generation}`)).toEqual(['2:2', '3:2'])
+    expect(r.events).toContainEqual({ type: 'truncated', afterLsn: 1n, removed: 2 })
+    expect(r.committed.map(e => e.lsn)).toEqual([2n, 3n])
+    expect(m.lastLsn).toBe(3n)
+    // Committed entries are never truncated: a (buggy) append conflicting at LSN 2 is refused whole.
+    const bad = g.step(3, { type: 'message', msg: fromNew([data(2, 1)], 1, 1, 3) })
+    expect(bad.truncateAfter).toBeNull()
+    expect(bad.entries).toEqual([])
+    expect(bad.events).toContainEqual(expect.objectContaining({ type: 'refused', reason: expect.stringMatching(/committed LSN 2/) }))
+    expect(m.entryAt(2n)).toMatchObject({ generation: 2 })
+  })
+})
+
+describe('commit rule', () => {
+  it('entries of an earlier generation commit only with one of the primary\'s own (Raft §5.4.2, figure 8)', () => {
+    const g = new Group(base)
+    const old = Array.from({ length: 70 }, (_, i) => data(i + 1, 1))
+    g.add(asNodeId(1), durable(ids(1, 2, 3), old, 1))
+    g.add(asNodeId(2), durable(ids(1, 2, 3), [], 1))
+    g.elect(1, [1, 2])
+    expect(g.m(1).role).toBe('primary')
+    // Node 2 got the first MAX_ENTRIES_PER_APPEND old entries: a majority holds them, yet they are
+    // of generation 1 and stay uncommitted until the noop of generation 2 (LSN 71) is held too.
+    expect(g.m(2).lastLsn).toBe(71n)
+    const commits = g.readys.filter(r => r.node === 1).map(r => r.ready.committed.map(e => e.lsn)).filter(c => c.length > 0)
+    expect(commits).toEqual([Array.from({ length: 71 }, (_, i) => BigInt(i + 1))])
+  })
+})
+
+describe('replication.sync_replicas', () => {
+  function acksAfterReplies (voters: number, sync: SyncReplicas, replies: number): bigint[] {
+    const g = group(voters, { syncReplicas: sync })
+    g.elect(1)
+    const r = g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    const acks = [...r.acks]
+    const lsn = r.proposed!
+    // Only `replies` replicas answer.
+    const answering = Array.from({ length: replies }, (_, i) => i + 2)
+    const before = g.readys.length
+    g.flush([1, ...answering])
+    acks.push(...g.all(1, 'acks', before).flat())
+    return acks.filter(a => a === lsn)
+  }
+
+  it('0: acknowledged on the primary\'s own durable append (in the same Ready, after its entries)', () => {
+    expect(acksAfterReplies(3, 0, 0)).toEqual([2n])
+  })
+
+  it('1: after one replica holds it', () => {
+    expect(acksAfterReplies(3, 1, 0)).toEqual([])
+    expect(acksAfterReplies(3, 1, 1)).toEqual([2n])
+  })
+
+  it('majority: 1 of 2 replicas in a group of 3, 2 of 4 in a group of 5', () => {
+    expect(acksAfterReplies(3, 'majority', 0)).toEqual([])
+    expect(acksAfterReplies(3, 'majority', 1)).toEqual([2n])
+    expect(acksAfterReplies(5, 'majority', 1)).toEqual([])
+    expect(acksAfterReplies(5, 'majority', 2)).toEqual([2n])
+  })
+
+  it('a number above a majority waits for that many replicas though the entry committed earlier', () => {
+    expect(acksAfterReplies(5, 4, 3)).toEqual([])
+    expect(acksAfterReplies(5, 4, 4)).toEqual([2n])
+    // Capped at the replicas there are.
+    expect(acksAfterReplies(3, 7, 2)).toEqual([2n])
+  })
+
+  it('the primary refuses commits beyond MAX_PENDING_PROPOSALS unacknowledged ones (backpressure)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.queue = []
+    const m = g.m(1)
+    for (let i = 0; i < MAX_PENDING_PROPOSALS; i++) expect(m.step({ type: 'propose', payload: new Uint8Array([1]) }).proposed).not.toBeNull()
+    const r = m.step({ type: 'propose', payload: new Uint8Array([1]) })
+    expect(r.proposed).toBeNull()
+    expect(r.entries).toEqual([])
+    expect(r.failed).toEqual([{ lsn: null, error: expect.objectContaining({ code: 'SB_REPLICATION_BACKLOG_FULL' }) }])
+  })
+
+  it('a replica refuses commits with SB_NOT_PRIMARY naming the primary', () => {
+    const g = group(3)
+    g.elect(1)
+    const r = g.step(2, { type: 'propose', payload: new Uint8Array([1]) })
+    expect(r.proposed).toBeNull()
+    expect(r.failed).toEqual([{ lsn: null, error: expect.objectContaining({ code: 'SB_NOT_PRIMARY', details: expect.objectContaining({ primary: 1 }) }) }])
+  })
+})
+
+describe('lease and check-quorum', () => {
+  it('reads are served while a majority acknowledged within the lease; a cut-off primary stops, then steps down', () => {
+    const g = group(3)
+    g.elect(1)
+    const granted = g.step(1, { type: 'read' }).read
+    expect(granted).toMatchObject({ granted: true, readLsn: 1n })
+    // Cut off: no replies reach it any more.
+    g.queue = []
+    g.clocks.get(asNodeId(1))!.advance(LEASE_MS)
+    const refused = g.step(1, { type: 'read' }).read
+    expect(refused).toMatchObject({ granted: false, error: expect.objectContaining({ code: 'SB_NOT_PRIMARY' }) })
+    expect(g.m(1).role).toBe('primary')
+    g.clocks.get(asNodeId(1))!.advance(ELECTION_MS - LEASE_MS)
+    const r = g.step(1, { type: 'tick' })
+    expect(g.m(1).role).toBe('replica')
+    expect(r.events).toContainEqual(expect.objectContaining({ type: 'became-replica', reason: expect.stringMatching(/check-quorum/) }))
+  })
+
+  it('the lease must stay below the election timeout with the drift margin', () => {
+    expect(() => new ReplicationMachine({ ...base, self: asNodeId(1), leaseMs: ELECTION_MS }, durable(ids(1)), new ManualClock(), new SeededRng(1))).toThrow(/leaseMs/)
+  })
+})
+
+describe('learners, snapshots and log retention', () => {
+  it('a new replica learns the log, is promoted to voter once caught up, and counts from then on', () => {
+    const g = group(3, { preference: ids(1, 2, 3, 4) })
+    g.add(asNodeId(4), durable([]))
+    expect(g.m(4).role).toBe('learner')
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush()
+    expect(g.m(4).lastLsn).toBe(2n)
+    expect(g.m(1).voters).toEqual([1, 2, 3])
+    const r = g.step(1, { type: 'tick' })
+    expect(r.events).toContainEqual({ type: 'membership', change: 'promote', node: 4, lsn: 3n })
+    g.flush()
+    expect(g.m(4).role).toBe('replica')
+    expect(g.m(2).voters).toEqual([1, 2, 3, 4])
+    // Four voters: a majority is three.
+    g.queue = []
+    const p = g.step(1, { type: 'propose', payload: new Uint8Array([2]) })
+    const before = g.readys.length
+    g.flush([1, 4])
+    expect(g.all(1, 'acks', before).flat()).toEqual([])
+    g.queue = p.messages.map(o => ({ ...o, from: asNodeId(1) }))
+    g.flush()
+    expect(g.m(1).commitLsn).toBe(p.proposed)
+  })
+
+  it('a voter that leaves the preference list is removed, one change at a time; the primary never removes itself', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(2) })
+    const r = g.step(1, { type: 'tick' })
+    expect(r.events).toContainEqual({ type: 'membership', change: 'remove', node: 3, lsn: 2n })
+    expect(g.m(1).voters).toEqual([1, 2])
+    // The next change waits until this one commits.
+    expect(g.step(1, { type: 'tick' }).events.filter(e => e.type === 'membership')).toEqual([])
+    g.flush([1, 2])
+    expect(g.m(1).commitLsn).toBe(2n)
+    expect(g.step(1, { type: 'tick' }).events.filter(e => e.type === 'membership')).toEqual([])
+    expect(g.m(1).voters).toEqual([1, 2])
+  })
+
+  it('a replica behind the retained log start gets a snapshot, then the log; retention follows the slowest replica', () => {
+    const g = group(3, { maxRetainedBytes: 200 })
+    g.elect(1)
+    g.flush()
+    // Node 3 falls behind; the primary commits with node 2 and compacts beyond the size bound.
+    for (let i = 0; i < 10; i++) {
+      const r = g.step(1, { type: 'propose', payload: new Uint8Array(40) })
+      expect(r.replicasNeedFrom).toBe(2n) // node 3 still needs everything after the noop
+      g.flush([1, 2])
+    }
+    const last = g.m(1).lastLsn
+    expect(g.m(1).commitLsn).toBe(last)
+    expect(g.m(1).logBase).toBeGreaterThan(1n)
+    const before = g.readys.length
+    g.advance(HEARTBEAT_MS, [1])
+    const snaps = g.all(1, 'snapshots', before).flat()
+    expect(snaps).toEqual([{ to: 3, base: { lsn: last, generation: 1, voters: [1, 2, 3] }, generation: 1 }])
+    // A stream that failed (the shell says so) is offered again at the next heartbeat.
+    g.step(1, { type: 'snapshot-failed', to: asNodeId(3) })
+    const again = g.readys.length
+    g.advance(HEARTBEAT_MS, [1])
+    expect(g.all(1, 'snapshots', again).flat()).toEqual(snaps)
+    // The storage side streams the engine; the header is stepped once the chunks are staged.
+    const r = g.step(3, { type: 'message', msg: { type: 'snapshot', generation: 1, from: asNodeId(1), base: snaps[0]!.base } })
+    expect(r.installSnapshot).toEqual(snaps[0]!.base)
+    expect(g.m(3).appliedLsn).toBe(last)
+    g.queue = r.messages.map(o => ({ ...o, from: asNodeId(3) }))
+    g.flush()
+    const p = g.step(1, { type: 'propose', payload: new Uint8Array([9]) })
+    g.flush()
+    expect(g.m(3).lastLsn).toBe(p.proposed)
+    expect(g.all(1, 'replicasNeedFrom').at(-1)).toBe(p.proposed! + 1n)
+  })
+})
