@@ -79,6 +79,11 @@ export const ERROR_CODES = {
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
   SB_COMMIT_LOG_TRUNCATED: { sqlstate: '55000', http: 409, summary: 'the requested commit-log range of a shard was truncated (below what every consumer of the log still needs); details: shard, requested_lsn, first_available_lsn' },
+  SB_AUTH_FAILED: { sqlstate: '28P01', http: 401, summary: 'a PostgreSQL-protocol client failed SCRAM-SHA-256 authentication (wrong password for security.pg_password); the connection is closed' },
+  SB_UNDEFINED_PREPARED_STATEMENT: { sqlstate: '26000', http: 400, summary: 'a PostgreSQL-protocol Bind, Describe or Close names a prepared statement the connection does not have' },
+  SB_DUPLICATE_PREPARED_STATEMENT: { sqlstate: '42P05', http: 409, summary: 'a PostgreSQL-protocol Parse names a prepared statement that already exists on the connection (Close it first)' },
+  SB_UNDEFINED_PORTAL: { sqlstate: '34000', http: 400, summary: 'a PostgreSQL-protocol Describe or Execute names a portal the connection does not have' },
+  SB_PG_LIMIT_EXCEEDED: { sqlstate: '54000', http: 400, summary: 'a PostgreSQL-protocol connection holds its maximum of prepared statements or portals; Close some' },
   SB_HINT_LOG_FULL: { sqlstate: '53400', http: 503, summary: 'the hint log for a target node holds its maximum of hints or bytes; the hint was not stored (the write stays missing on that replica until a quorum read of the key repairs it; no anti-entropy in this release)' }
 } as const satisfies Record<string, ErrorCodeInfo>
 

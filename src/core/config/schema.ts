@@ -94,6 +94,10 @@ const node = z.strictObject({
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
   listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
+  pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
+    noun: 'a HOST:PORT address (host name, IPv4 or [IPv6], port 0 to 65535) or off',
+    description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
+  }),
   // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
   // the shared cluster section alone says where every node is.
   datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),
@@ -225,7 +229,12 @@ const security = z.strictObject({
   tls_cert: filePath.optional().meta({ description: 'This node\'s certificate (PEM). Relative paths resolve against the working directory.', example: '/etc/scratchbird/certs/node.crt' }),
   tls_key: filePath.optional().meta({ description: 'Private key of tls_cert (PEM).', example: '/etc/scratchbird/certs/node.key' }),
   tls_ca: filePath.optional().meta({ description: 'CA certificate(s) (PEM) that peer certificates must chain to.', example: '/etc/scratchbird/certs/ca.crt' }),
-  cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' })
+  cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' }),
+  pg_password: z.string().min(1).optional().meta({
+    description: 'Password PostgreSQL-protocol clients (node.pg_listen) must prove with SCRAM-SHA-256, whatever user name they give, until users and grants exist (the security issue). Not set: trust — every client that can reach node.pg_listen is admitted, so keep node.pg_listen on a loopback address then. Read at each new connection: a reload changes it for the next ones. Keep this file private when set.',
+    example: 'change-me',
+    ...LIVE
+  })
 }).superRefine((s, ctx) => {
   if (!s.tls_enabled) return
   for (const key of TLS_FILES) {
