@@ -470,15 +470,12 @@ export class PgConnection {
 
   private bind (r: BodyReader): void {
     const portalName = r.cstring()
-    const prepared = this.statementNamed(r.cstring())
+    const statementName = r.cstring()
     const nFormats = r.int16()
     const paramFormats: number[] = []
     for (let i = 0; i < nFormats; i++) paramFormats.push(r.int16())
     const nParams = r.int16()
     if (nFormats > 1 && nFormats !== nParams) throw protocolError(`bind message has ${nFormats} parameter formats but ${nParams} parameters`)
-    if (nParams !== prepared.paramOids.length) {
-      throw new ScratchBirdError('SB_BAD_ARGUMENT', `bind message supplies ${nParams} parameters, but prepared statement requires ${prepared.paramOids.length}`)
-    }
     const raw: Array<Buffer | null> = []
     for (let i = 0; i < nParams; i++) {
       const len = r.int32()
@@ -493,6 +490,11 @@ export class PgConnection {
     }
     r.end()
     for (const f of paramFormats) if (f !== 0 && f !== 1) throw protocolError(`unsupported format code ${f}`)
+    // Looked up after the whole message is read: a malformed one is refused as such first.
+    const prepared = this.statementNamed(statementName)
+    if (nParams !== prepared.paramOids.length) {
+      throw new ScratchBirdError('SB_BAD_ARGUMENT', `bind message supplies ${nParams} parameters, but prepared statement requires ${prepared.paramOids.length}`)
+    }
     const params = raw.map((b, i) => paramValue(b, (nFormats === 1 ? paramFormats[0] : paramFormats[i]) === 1, prepared.paramOids[i]!))
     if (portalName !== '' && this.portals.has(portalName)) throw new ScratchBirdError('SB_DUPLICATE_PREPARED_STATEMENT', `portal "${portalName}" already exists`, { portal: portalName })
     if (portalName !== '' && this.portals.size >= MAX_PORTALS) throw new ScratchBirdError('SB_PG_LIMIT_EXCEEDED', `a connection holds at most ${MAX_PORTALS} portals`, { limit: MAX_PORTALS })
@@ -572,8 +574,11 @@ export class PgConnection {
       writeDataRow(this.out, result.columns, result.rows[i]!, portal.formats)
       if (this.out.length > FLUSH_BYTES) this.flush()
     }
+    // As PostgreSQL: a row limit that was reached suspends the portal without looking ahead; the
+    // next Execute finds no more rows and completes it.
+    const limited = maxRows > 0 && end - portal.sent === maxRows
     portal.sent = end
-    if (end < result.rows.length) this.out.portalSuspended()
+    if (limited) this.out.portalSuspended()
     else this.out.commandComplete(result.tag)
   }
 
