@@ -95,7 +95,6 @@ const node = z.strictObject({
   listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
   pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
-    noun: 'a HOST:PORT address (host name, IPv4 or [IPv6], port 0 to 65535) or off',
     description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
   }),
   // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
