@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -14,6 +15,11 @@ import { startPgNode } from './helpers'
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname
 const running: RunningNode[] = []
 afterEach(() => { for (const n of running.splice(0)) n.proc.kill('SIGKILL') })
+
+/** Waits until the node has logged `text` (woken by its output, no polling). */
+async function logged (n: RunningNode, text: string): Promise<void> {
+  while (!n.stdout().includes(text)) await once(n.proc.stdout!, 'data')
+}
 
 function requireTool (name: 'psql' | 'pgbench'): void {
   // Debian's /usr/bin/pgbench is a wrapper present without pgbench itself: run it to know.
@@ -111,6 +117,15 @@ describe('SCRAM-SHA-256 with security.pg_password', () => {
     expect(refused.stderr).toMatch(/password/)
     const bad = psql(port, ['-c', 'SELECT 1'], 'nope')
     expect(bad.stderr).toContain('password authentication failed for user "tester"')
+
+    // security.pg_password is live: after SIGHUP the next connections need the new one
+    writeFileSync(config, "security:\n  pg_password: 'eraser'\n")
+    n.proc.kill('SIGHUP')
+    await logged(n, 'security.pg_password changed: (hidden) -> (hidden), in effect now')
+    expect(psql(port, ['-c', 'SELECT 1'], 'eraser').status).toBe(0)
+    expect(psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1').stderr).toContain('password authentication failed')
+    // and no password reaches the log
+    expect(n.stdout() + n.stderr()).not.toMatch(/pencil|eraser/)
   })
 
   it('refuses an invalid node.pg_listen at start with the key and what was expected', async () => {
