@@ -6,7 +6,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
-import { startPgNode } from './helpers'
+import { runTool, startPgNode } from './helpers'
 
 // PostgreSQL's own tools against a node: psql runs the seeds' SQL examples from a file, pgbench
 // runs custom scripts in all three query modes; and SCRAM-SHA-256 authentication with the
@@ -28,18 +28,8 @@ function requireTool (name: 'psql' | 'pgbench'): void {
   if (!found) throw new Error(`${name} is not installed (Debian: apt-get install ${name === 'psql' ? 'postgresql-client' : 'postgresql'}; .ci/run does it)`)
 }
 
-function pgEnv (password?: string): Record<string, string> {
-  const env: Record<string, string> = { ...process.env as Record<string, string>, PGCONNECT_TIMEOUT: '10' }
-  delete env.PGPASSWORD
-  delete env.PGSERVICE
-  if (password !== undefined) env.PGPASSWORD = password
-  return env
-}
-
-function psql (port: number, args: string[], password?: string): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'tester', '-d', 'db', '-v', 'ON_ERROR_STOP=1', ...args],
-    { encoding: 'utf8', env: pgEnv(password), timeout: 60_000 })
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+function psql (port: number, args: string[], password?: string): Promise<{ status: number | null, stdout: string, stderr: string }> {
+  return runTool('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'tester', '-d', 'db', '-v', 'ON_ERROR_STOP=1', ...args], { password })
 }
 
 describe('psql and pgbench', () => {
@@ -47,16 +37,16 @@ describe('psql and pgbench', () => {
     requireTool('psql')
     const n = await startPgNode()
     running.push(n)
-    const one = psql(n.port, ['-c', 'SELECT gen_uuidv8_hlc()'])
+    const one = await psql(n.port, ['-c', 'SELECT gen_uuidv8_hlc()'])
     expect(one.stderr).toBe('')
     expect(one.stdout).toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n\(1 row\)/)
-    const file = psql(n.port, ['-f', join(FIXTURES, 'seeds.sql')])
+    const file = await psql(n.port, ['-f', join(FIXTURES, 'seeds.sql')])
     expect(file.status, file.stderr).toBe(0)
     // the warnings of the HTTP API arrive as notices
     expect(file.stderr).toContain('WARNING:  Consider PARTITION BY user_id for colocation')
     expect(file.stdout).toContain(' sensor_data | leaderless_quorum |            1 |           1 | v8_hlc')
     expect(file.stdout).toMatch(/ Alice \| {1,3}100\.00\n\(1 row\)/)
-    const failing = psql(n.port, ['-c', 'SELECT * FROM nowhere'])
+    const failing = await psql(n.port, ['-c', 'SELECT * FROM nowhere'])
     expect(failing.status).not.toBe(0)
     expect(failing.stderr).toContain('ERROR:  relation "nowhere" does not exist\nDETAIL:  SB_UNDEFINED_TABLE')
   })
@@ -65,12 +55,11 @@ describe('psql and pgbench', () => {
     requireTool('pgbench')
     const n = await startPgNode()
     running.push(n)
-    expect(psql(n.port, ['-q', '-f', join(FIXTURES, 'pgbench-init.sql')]).status).toBe(0)
+    expect((await psql(n.port, ['-q', '-f', join(FIXTURES, 'pgbench-init.sql')])).status).toBe(0)
     let expected = 0
     for (const mode of ['simple', 'extended', 'prepared']) {
       for (const script of ['pgbench-insert.sql', 'pgbench-select.sql', 'pgbench-txn.sql']) {
-        const r = spawnSync('pgbench', ['-n', '-h', '127.0.0.1', '-p', String(n.port), '-U', 'tester', '-M', mode, '-c', '2', '-t', '25', '-f', join(FIXTURES, script), 'db'],
-          { encoding: 'utf8', env: pgEnv(), timeout: 120_000 })
+        const r = await runTool('pgbench', ['-n', '-h', '127.0.0.1', '-p', String(n.port), '-U', 'tester', '-M', mode, '-c', '2', '-t', '25', '-f', join(FIXTURES, script), 'db'])
         expect(r.status, `${mode} ${script}: ${r.stderr}`).toBe(0)
         expect(r.stdout, `${mode} ${script}`).toContain('number of transactions actually processed: 50/50')
         expect(r.stdout, `${mode} ${script}`).toContain('number of failed transactions: 0 (0.000%)')
@@ -111,19 +100,19 @@ describe('SCRAM-SHA-256 with security.pg_password', () => {
     expect(await sql`SELECT ${'x'} AS v`).toEqual([{ v: 'x' }])
     await sql.end()
 
-    expect(psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1').status).toBe(0)
-    const refused = psql(port, ['-w', '-c', 'SELECT 1'])
+    expect((await psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1')).status).toBe(0)
+    const refused = await psql(port, ['-w', '-c', 'SELECT 1'])
     expect(refused.status).not.toBe(0)
     expect(refused.stderr).toMatch(/password/)
-    const bad = psql(port, ['-c', 'SELECT 1'], 'nope')
+    const bad = await psql(port, ['-c', 'SELECT 1'], 'nope')
     expect(bad.stderr).toContain('password authentication failed for user "tester"')
 
     // security.pg_password is live: after SIGHUP the next connections need the new one
     writeFileSync(config, "security:\n  pg_password: 'eraser'\n")
     n.proc.kill('SIGHUP')
     await logged(n, 'security.pg_password changed: (hidden) -> (hidden), in effect now')
-    expect(psql(port, ['-c', 'SELECT 1'], 'eraser').status).toBe(0)
-    expect(psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1').stderr).toContain('password authentication failed')
+    expect((await psql(port, ['-c', 'SELECT 1'], 'eraser')).status).toBe(0)
+    expect((await psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1')).stderr).toContain('password authentication failed')
     // and no password reaches the log
     expect(n.stdout() + n.stderr()).not.toMatch(/pencil|eraser/)
   })
