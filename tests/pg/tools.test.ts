@@ -106,6 +106,7 @@ describe('SCRAM-SHA-256 with security.pg_password', () => {
     expect(refused.stderr).toMatch(/password/)
     const bad = await psql(port, ['-c', 'SELECT 1'], 'nope')
     expect(bad.stderr).toContain('password authentication failed for user "tester"')
+    await logged(n, 'PostgreSQL authentication failed for user \\"tester\\"')
 
     // security.pg_password is live: after SIGHUP the next connections need the new one
     writeFileSync(config, "security:\n  pg_password: 'eraser'\n")

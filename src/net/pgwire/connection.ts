@@ -195,7 +195,10 @@ export class PgConnection {
 
   /** A FATAL error: report it (when the stream allows) and close. */
   private fatal (e: unknown): void {
-    this.terminate(this.coded(e))
+    const err = this.coded(e)
+    // Operators look for refused logins (PostgreSQL logs them too); the password is never in it.
+    if (err.code === 'SB_AUTH_FAILED') this.ports.log.warn({ user: this.user, pid: this.pid }, `PostgreSQL authentication failed for user "${this.user}": ${err.message}`)
+    this.terminate(err)
   }
 
   /** Refuses the connection before startup (too many connections): FATAL, closed. */
