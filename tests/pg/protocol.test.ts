@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPgNode } from './helpers'
@@ -158,6 +159,26 @@ describe('PostgreSQL protocol on the wire', () => {
     cancel.send(fe.request(80877102, 12345, 678))
     expect(await cancel.rest()).toEqual([])
     await stillServes()
+  })
+
+  it('gives each connection a BackendKeyData; a CancelRequest must match both pid and secret', async () => {
+    const c = await WireClient.open(node.port)
+    c.send(fe.startup({ user: 'tester' }))
+    const key = (await c.until('Z')).find(m => m.type === 'K')!
+    const pid = key.body.readInt32BE(0)
+    const secret = key.body.readInt32BE(4)
+    const line = `"pid":${pid},"msg":"PostgreSQL cancel request accepted`
+    for (const s of [secret ^ 1, secret]) {
+      const cancel = await WireClient.open(node.port)
+      cancel.send(fe.request(80877102, pid, s))
+      expect(await cancel.rest()).toEqual([])
+    }
+    while (!node.stdout().includes(line)) await once(node.proc.stdout!, 'data')
+    expect(node.stdout().split(line).length - 1).toBe(1)
+    // the statement is not interrupted (the executor cannot yet): the connection goes on
+    c.send(fe.query('SELECT 1'))
+    expect(status(await c.until('Z'))).toBe('I')
+    c.end()
   })
 
   it('closes the connection on malformed input with an ErrorResponse, and keeps serving', async () => {
