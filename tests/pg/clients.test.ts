@@ -130,6 +130,9 @@ describe('postgres.js', () => {
       expect((await sql`SELECT id FROM items WHERE label IS NULL`).count).toBe(0)
       const nulls = await sql`SELECT seen FROM items WHERE id = ${1}`
       expect(nulls).toEqual([{ seen: null }])
+      // a Date: postgres.js declares it timestamptz in Parse and sends ISO text
+      await sql`UPDATE items SET seen = ${new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 123))} WHERE id = ${2}`
+      expect(await sql`SELECT CAST(seen AS TEXT) AS seen FROM items WHERE id = ${2}`).toEqual([{ seen: '2024-01-02 03:04:05.123' }])
 
       await sql.begin(async tx => {
         await tx`UPDATE items SET label = ${'changed'} WHERE id = ${1}`

@@ -129,12 +129,15 @@ describe('PostgreSQL protocol on the wire', () => {
     c.send(fe.parse('q', 'SELECT 1'))
     c.send(fe.sync())
     expect(fieldsOf((await c.until('Z'))[0]!)).toMatchObject({ C: '42P05' })
+    // Flush sends what is pending without ending the batch
     c.send(fe.close('S', 'q'))
+    c.send(fe.flush())
+    expect((await c.until('3')).map(m => m.type)).toEqual(['3'])
     c.send(fe.parse('q', 'SELECT 1'))
     c.send(fe.bind('', 'q', []))
     c.send(fe.execute(''))
     c.send(fe.sync())
-    expect((await c.until('Z')).map(m => m.type)).toEqual(['3', '1', '2', 'D', 'C', 'Z'])
+    expect((await c.until('Z')).map(m => m.type)).toEqual(['1', '2', 'D', 'C', 'Z'])
     c.end()
   })
 
