@@ -1,5 +1,7 @@
 // RowDescription and DataRow: result columns and rows in the formats the client asked for in
-// Bind (text unless it asked for binary; the simple query protocol is always text).
+// Bind (text unless it asked for binary; the simple query protocol is always text); and what an
+// executor result becomes on this protocol (its typed rows, its CommandComplete tag).
+import { typedRows, type StatementResult } from '../../exec/result'
 import type { SqlValue } from '../../types/values'
 import type { Column } from './local'
 import { oidOf, typeModifier, typeSize } from './types'
@@ -32,4 +34,19 @@ export function writeDataRow (w: MessageWriter, columns: readonly Column[], row:
     else if (formatOf(formats, i) === 1) { const b = binaryOf(v, t); w.int32(b.length).bytes(b) } else w.lengthString(textOf(v, t)!)
   }
   w.end()
+}
+
+/** CommandComplete tag of an executor result, PostgreSQL's spelling. */
+export function commandTag (r: StatementResult): string {
+  switch (r.command) {
+    case 'SELECT': return `SELECT ${r.rowCount}`
+    case 'INSERT': return `INSERT 0 ${r.rowCount}`
+    case 'UPDATE': case 'DELETE': return `${r.command} ${r.rowCount}`
+    default: return r.command
+  }
+}
+
+/** The typed columns and rows behind an executor result (none for a command result). */
+export function columnsAndRows (r: StatementResult): { columns: readonly Column[], rows: readonly (readonly SqlValue[])[] } {
+  return typedRows(r) ?? { columns: [], rows: [] }
 }
