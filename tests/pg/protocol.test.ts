@@ -184,6 +184,14 @@ describe('PostgreSQL protocol on the wire', () => {
     c.end()
   })
 
+  it('answers what came before a Terminate in the same packet, then closes', async () => {
+    const c = await WireClient.ready(node.port)
+    c.send(Buffer.concat([fe.query('SELECT 42 AS n'), fe.terminate()]))
+    const got = await c.rest()
+    expect(got.map(m => m.type)).toEqual(['T', 'D', 'C', 'Z'])
+    expect(dataRow(got[1]!)[0]!.toString()).toBe('42')
+  })
+
   it('closes the connection on malformed input with an ErrorResponse, and keeps serving', async () => {
     const cases: Array<[string, Buffer, string]> = [
       ['a length below 4', Buffer.from([0x51, 0, 0, 0, 2]), '08P01'],

@@ -261,7 +261,7 @@ export class PgConnection implements QueryHost {
 
   private async message (f: Frame): Promise<void> {
     const type = String.fromCharCode(f.type)
-    if (type === 'X') { this.phase = 'closed'; this.flush(); this.socket.end(); return }
+    if (type === 'X') { this.flush(); this.phase = 'closed'; this.socket.end(); return }
     if (this.skipping) {
       if (type === 'S') { this.skipping = false; this.sync() }
       return
