@@ -369,6 +369,7 @@ export class ScratchBirdNode {
       rng: this.io.rng,
       log,
       maxMessageBytes: config.http.max_body_bytes,
+      authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       // Read at each connection: a SIGHUP reload changes it for the next ones.
       password: () => this.config.security.pg_password

@@ -7,6 +7,7 @@ import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 import { runTool, startPgNode } from './helpers'
+import { fe, fieldsOf, WireClient } from './wire'
 
 // PostgreSQL's own tools against a node: psql runs the seeds' SQL examples from a file, pgbench
 // runs custom scripts in all three query modes; and SCRAM-SHA-256 authentication with the
@@ -116,6 +117,26 @@ describe('SCRAM-SHA-256 with security.pg_password', () => {
     expect((await psql(port, ['-c', 'SELECT 1'], 'pencil ✓ 1')).stderr).toContain('password authentication failed')
     // and no password reaches the log
     expect(n.stdout() + n.stderr()).not.toMatch(/pencil|eraser/)
+  })
+
+  it('closes connections that do not finish startup and authentication within node.pg_auth_timeout_ms', async () => {
+    const dir = tempDir('sb-pg-auth-timeout-')
+    const config = join(dir, 'scratchbird.yaml')
+    writeFileSync(config, 'node:\n  pg_auth_timeout_ms: 1000\nsecurity:\n  pg_password: secret\n')
+    const [cmd, args] = sourceCommand(['--config', config, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0'])
+    const n = await startNode(cmd, args)
+    running.push(n)
+    const port = Number(n.pg.split(':').pop())
+    const ok = new pg.Client({ host: '127.0.0.1', port, user: 'u', password: 'secret' })
+    await ok.connect()
+    const silent = await WireClient.open(port)
+    const halfway = await WireClient.open(port)
+    halfway.send(fe.startup({ user: 'u' }))
+    await halfway.until('R') // the SASL request, never answered
+    for (const c of [silent, halfway]) expect(fieldsOf((await c.rest()).at(-1)!)).toMatchObject({ S: 'FATAL', C: '08006', D: expect.stringMatching(/^SB_AUTH_TIMEOUT/) })
+    // an authenticated connection is not subject to it
+    expect((await ok.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    await ok.end()
   })
 
   it('refuses an invalid node.pg_listen at start with the key and what was expected', async () => {

@@ -97,6 +97,7 @@ const node = z.strictObject({
   pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
     description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
   }),
+  pg_auth_timeout_ms: ms(60000, 'A PostgreSQL-protocol connection that has not completed its startup and authentication this long after connecting is closed (PostgreSQL\'s authentication_timeout), so clients that connect and say nothing cannot hold connections.'),
   // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
   // the shared cluster section alone says where every node is.
   datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),

@@ -80,6 +80,8 @@ export class PgConnection implements QueryHost {
   get facts (): ConnectionFacts { return { database: this.database, version: this.ports.serverVersion } }
 
   get closed (): boolean { return this.phase === 'closed' }
+  /** Startup and authentication are over (successfully or not). */
+  get authenticated (): boolean { return this.phase === 'ready' || this.phase === 'closed' }
 
   /** Bytes from the socket. */
   onData (chunk: Buffer): void {

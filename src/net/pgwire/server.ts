@@ -11,6 +11,8 @@ import { scramVerifier, type ScramVerifier } from './scram'
 export interface PgServerOptions extends Omit<PgServerPorts, 'verifier' | 'cancel'> {
   /** The configured password (security.pg_password), read at each connection; undefined: trust. */
   readonly password: () => string | undefined
+  /** node.pg_auth_timeout_ms: startup and authentication must be done this long after connecting. */
+  readonly authTimeoutMs: number
 }
 
 /** Connections one listener serves at once; more are refused with a FATAL error (53300). */
@@ -62,8 +64,16 @@ export class PgServer {
       resume: () => socket.resume()
     }, pid, this.secret())
     socket.on('data', (chunk: Buffer) => conn.onData(chunk))
+    // A client that connects and never completes startup (or trickles it) would hold the
+    // connection forever: startup and authentication have this long from connecting, in all.
+    const authTimer = setTimeout(() => {
+      if (conn.authenticated) return
+      this.opts.log.info({ pid }, `PostgreSQL connection closed: no startup and authentication within ${this.opts.authTimeoutMs} ms`)
+      conn.refuse(new ScratchBirdError('SB_AUTH_TIMEOUT', `startup and authentication did not complete within ${this.opts.authTimeoutMs} ms (node.pg_auth_timeout_ms)`, { timeout_ms: this.opts.authTimeoutMs }))
+    }, this.opts.authTimeoutMs)
+    authTimer.unref()
     socket.on('error', () => { /* reset by peer …: 'close' follows and cleans up */ })
-    socket.on('close', () => { this.connections.delete(pid); conn.onClose() })
+    socket.on('close', () => { clearTimeout(authTimer); this.connections.delete(pid); conn.onClose() })
     if (this.connections.size >= MAX_PG_CONNECTIONS) {
       this.opts.log.warn({ max: MAX_PG_CONNECTIONS }, 'PostgreSQL connection refused: too many connections')
       conn.refuse(new ScratchBirdError('SB_TOO_MANY_SESSIONS', `too many PostgreSQL connections (at most ${MAX_PG_CONNECTIONS})`, { max: MAX_PG_CONNECTIONS }))
