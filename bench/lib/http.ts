@@ -117,7 +117,7 @@ const NODE_CONFIG = process.env.SB_BENCH_CONFIG ?? join(ROOT, 'etc/scratchbird.y
 export function startBundleNode (): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-bench-http-'))
   return spawnListening([join(ROOT, 'dist/bundle/main.cjs'), '--data-dir', dataDir, '--listen', '127.0.0.1:0',
-    '--metrics-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', { onStop: () => rmSync(dataDir, { recursive: true, force: true }) })
+    '--metrics-listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', { onStop: () => rmSync(dataDir, { recursive: true, force: true }) })
 }
 
 /** The baseline: bench/lib/trivial-server.ts in its own process. */

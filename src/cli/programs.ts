@@ -35,6 +35,7 @@ export const PROGRAMS = {
       { name: 'listen', value: 'HOST:PORT', help: 'client/RPC HTTP address; overrides node.listen' },
       { name: 'node-id', value: 'N', help: `node id ${NODE_ID_MIN}..${NODE_ID_MAX}; overrides node.id` },
       { name: 'metrics-listen', value: 'HOST:PORT', help: 'Prometheus metrics address; overrides node.metrics_listen' },
+      { name: 'pg-listen', value: 'HOST:PORT', help: 'PostgreSQL protocol address, or off; overrides node.pg_listen' },
       { name: 'log-level', value: 'LEVEL', help: 'ERROR, WARNING, INFO or DEBUG; overrides logging.level' },
       { name: 'check-config', help: 'validate the configuration, print every problem, exit 0 if valid' },
       ...COMMON

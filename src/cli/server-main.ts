@@ -13,6 +13,7 @@ function overridesFrom (flags: ParsedFlags): Record<string, unknown> {
   if (typeof flags['data-dir'] === 'string') o.data_dir = flags['data-dir']
   if (typeof flags.listen === 'string') o.listen = flags.listen
   if (typeof flags['metrics-listen'] === 'string') o.metrics_listen = flags['metrics-listen']
+  if (typeof flags['pg-listen'] === 'string') o.pg_listen = flags['pg-listen']
   if (typeof flags['node-id'] === 'string') {
     const n = flags['node-id']
     o.node_id = /^\d+$/.test(n) ? Number(n) : n

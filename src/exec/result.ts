@@ -14,8 +14,20 @@ export interface StatementResult {
   warnings: string[]
 }
 
+export interface TypedRows {
+  readonly columns: readonly { name: string, type: SqlType }[]
+  readonly rows: readonly (readonly SqlValue[])[]
+}
+
+// The SQL values and types behind a result's JSON, for the PostgreSQL protocol (which prints its
+// own text and binary forms): kept beside the result, not in it, so the JSON stays as it is.
+const typed = new WeakMap<StatementResult, TypedRows>()
+
+/** The typed columns and rows of a result made by rowsResult (undefined for a command result). */
+export function typedRows (r: StatementResult): TypedRows | undefined { return typed.get(r) }
+
 export function rowsResult (command: string, columns: readonly { name: string, type: SqlType }[], rows: readonly (readonly SqlValue[])[], warnings: string[] = []): StatementResult {
-  return {
+  const result = {
     command,
     columns: columns.map(c => c.name),
     types: columns.map(c => typeName(c.type)),
@@ -23,6 +35,8 @@ export function rowsResult (command: string, columns: readonly { name: string, t
     rowCount: rows.length,
     warnings
   }
+  typed.set(result, { columns, rows })
+  return result
 }
 
 export function commandResult (command: string, rowCount = 0, warnings: string[] = []): StatementResult {

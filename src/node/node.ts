@@ -35,6 +35,7 @@ import { loadCatalog, saveCatalog } from '../catalog/store'
 import type { ExecEnv, StatementReport } from '../exec/env'
 import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
+import { PgServer } from '../net/pgwire/server'
 import { Catalog } from '../catalog/catalog'
 import type { TwoPhaseIo } from '../cluster/twopc'
 import { RpcClient } from '../net/rpc/client'
@@ -79,8 +80,18 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
 }
 
 /** A config value in a log line: strings bare (logging.level changed: INFO -> DEBUG), the rest as JSON. */
-function shown (v: unknown): string {
-  return typeof v === 'string' ? v : showValue(v)
+function shown (v: unknown, path = ''): string {
+  const w = secretOr(v, path)
+  return typeof w === 'string' ? w : showValue(w)
+}
+
+/** A secret (security.cluster_secret, security.pg_password) never reaches a log line. */
+function secretOr (v: unknown, path: string): unknown {
+  return /secret|password/.test(path) && v !== undefined ? '(hidden)' : v
+}
+
+function isLoopback (address: string): boolean {
+  return address === '::1' || address.startsWith('127.')
 }
 
 /** One step of start(): what it starts, and what undoes it (nothing to undo: no stop). */
@@ -99,6 +110,8 @@ export class ScratchBirdNode {
   hlc: Hlc | null = null
   listenAddress = ''
   metricsAddress = ''
+  /** The PostgreSQL-protocol address, '' when node.pg_listen is off. */
+  pgAddress = ''
   private lock: DataDirLock | null = null
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
@@ -106,6 +119,7 @@ export class ScratchBirdNode {
   private sealer: MerkleSealer | null = null
   private http: Server | null = null
   private sqlApi: SqlApi | null = null
+  private pg: PgServer | null = null
   private metricsHttp: Server | null = null
   private stopping: Promise<void> | null = null
   private cluster: ClusterShell | null = null
@@ -167,7 +181,7 @@ export class ScratchBirdNode {
         await step.start()
       }
       this.state = 'ready'
-      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
+      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, pg: this.pgAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
         `ready: node ${this.config.node.id} listening on ${this.listenAddress}`)
     } catch (e) {
       log.error({ err: describe(e) }, `start failed: ${messageOf(e)}`)
@@ -221,6 +235,8 @@ export class ScratchBirdNode {
         : []),
       { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop(); this.fences?.stop() } },
       { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
+      // After the SQL API (its sessions and executor), stopped before it: connections end first.
+      { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
       { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp) } },
       ...(clustered
         ? [{
@@ -365,6 +381,30 @@ export class ScratchBirdNode {
     }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
+  }
+
+  /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */
+  private async listenPg (): Promise<void> {
+    const { config, log } = this
+    if (config.node.pg_listen === 'off') return
+    const api = this.sqlApi!
+    this.pg = new PgServer({
+      env: this.env!,
+      sessions: api.sessions,
+      clock: this.io.clock,
+      rng: this.io.rng,
+      log,
+      maxMessageBytes: config.http.max_body_bytes,
+      authTimeoutMs: config.node.pg_auth_timeout_ms,
+      serverVersion: `15.0 (ScratchBird ${VERSION})`,
+      // Read at each connection: a SIGHUP reload changes it for the next ones.
+      password: () => this.config.security.pg_password
+    })
+    const addr = await this.pg.listen(config.node.pg_listen)
+    this.pgAddress = `${addr.address}:${addr.port}`
+    if (config.security.pg_password === undefined && !isLoopback(addr.address)) {
+      log.warn({ pg: this.pgAddress }, `PostgreSQL protocol on ${this.pgAddress} trusts every client (security.pg_password is not set) and is reachable from other hosts`)
+    }
   }
 
   private async listenMetrics (): Promise<void> {
@@ -589,11 +629,11 @@ export class ScratchBirdNode {
     // The loggers copied the level at start: the one live key that needs pushing.
     this.loggers.setLevel(this.config.logging.level)
     for (const c of plan.live) {
-      this.log.info({ key: c.path, from: c.running, to: c.file }, `${c.path} changed: ${shown(c.running)} -> ${shown(c.file)}, in effect now`)
+      this.log.info({ key: c.path, from: secretOr(c.running, c.path), to: secretOr(c.file, c.path) }, `${c.path} changed: ${shown(c.running, c.path)} -> ${shown(c.file, c.path)}, in effect now`)
     }
     for (const line of refused) this.log.error({ refused: line }, `configuration reload: ${line}`)
     for (const c of restart) {
-      this.log.warn({ key: c.path, running: c.running, file: c.file }, `${c.path} changed in the file: needs a restart; the running value stays ${shown(c.running)}`)
+      this.log.warn({ key: c.path, running: secretOr(c.running, c.path), file: secretOr(c.file, c.path) }, `${c.path} changed in the file: needs a restart; the running value stays ${shown(c.running, c.path)}`)
     }
     this.log.info({ live: plan.live.map(c => c.path), restartNeeded: restart.map(c => c.path), refused },
       `configuration reloaded: ${plan.live.length} change(s) in effect, ${restart.length} waiting for a restart${refused.length > 0 ? `, ${refused.length} refused` : ''}`)

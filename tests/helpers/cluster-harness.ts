@@ -56,6 +56,8 @@ export interface ClusterNode {
   /** "127.0.0.1:PORT" the node listens on (stable across restarts unless its port was taken). */
   readonly listen: string
   readonly metricsListen: string
+  /** The current process's PostgreSQL-protocol address (a free port per start), '' when not running. */
+  readonly pg: string
   readonly dir: string
   readonly dataDir: string
   readonly configPath: string
@@ -101,6 +103,7 @@ class NodeHandle implements ClusterNode {
 
   get proc (): ChildProcess | undefined { return this.run?.proc }
   get running (): boolean { return this.run !== undefined }
+  get pg (): string { return this.run?.pg ?? '' }
   url (path: string): string { return `http://${this.listen}${path}` }
   metricsUrl (path = '/metrics'): string { return `http://${this.metricsListen}${path}` }
   stdout (): string { return this.runs.map((r, i) => (i > 0 ? RUN_SEPARATOR(i) : '') + r.stdout()).join('') }

@@ -14,6 +14,8 @@ export interface RunningNode {
   proc: ChildProcess
   listen: string
   metrics: string
+  /** The PostgreSQL-protocol address ('' when off). */
+  pg: string
   stdout: () => string
   stderr: () => string
   /** Resolves with the exit code (or signal name). */
@@ -43,8 +45,13 @@ export function runToExit (cmd: string, args: string[], opts: { cwd?: string, ti
   })
 }
 
-/** Spawns a node and resolves once it logged `ready` (rejects if it exits first). */
-export function startNode (cmd: string, args: string[], opts: { cwd?: string, timeoutMs?: number, env?: Record<string, string> | undefined } = {}): Promise<RunningNode> {
+/**
+ * Spawns a node and resolves once it logged `ready` (rejects if it exits first). Unless the test
+ * chose one, the node's PostgreSQL listener gets a free port (node.pg_listen's default, 5432,
+ * would collide between the test processes running at once, and with a local PostgreSQL).
+ */
+export function startNode (cmd: string, givenArgs: string[], opts: { cwd?: string, timeoutMs?: number, env?: Record<string, string> | undefined } = {}): Promise<RunningNode> {
+  const args = givenArgs.includes('--pg-listen') ? givenArgs : [...givenArgs, '--pg-listen', '127.0.0.1:0']
   const proc = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env === undefined ? process.env : { ...process.env, ...opts.env } })
   let out = ''
   let err = ''
@@ -60,12 +67,12 @@ export function startNode (cmd: string, args: string[], opts: { cwd?: string, ti
       for (const line of out.split('\n')) {
         if (!line.includes('"ready')) continue
         try {
-          const rec = JSON.parse(line) as { listen?: string, metrics?: string }
+          const rec = JSON.parse(line) as { listen?: string, metrics?: string, pg?: string }
           if (rec.listen && rec.metrics) {
             clearTimeout(timer)
             ready = true
             const listen = rec.listen
-            resolve({ proc, listen, metrics: rec.metrics, stdout: () => out, stderr: () => err, exited, url: (p) => `http://${listen}${p}` })
+            resolve({ proc, listen, metrics: rec.metrics, pg: rec.pg ?? '', stdout: () => out, stderr: () => err, exited, url: (p) => `http://${listen}${p}` })
             return
           }
         } catch { /* partial line */ }

@@ -52,8 +52,11 @@ gossip:
 export const NODE_EXAMPLE = `node:
   id: 2
   listen: 0.0.0.0:5432
+  # node.listen has the guide's port 5432 (its cluster addresses); PostgreSQL clients use 5433
+  pg_listen: 0.0.0.0:5433
   datacenter: us-east-1b
 security:
+  pg_password: change-me
   tls_enabled: true
   tls_cert: /etc/scratchbird/certs/node.crt
   tls_key: /etc/scratchbird/certs/node.key

@@ -16,6 +16,7 @@ export interface ConfigOverrides {
   data_dir?: unknown
   listen?: unknown
   metrics_listen?: unknown
+  pg_listen?: unknown
   /** A number, or a string of digits as it comes from argv. */
   node_id?: unknown
 }
@@ -24,6 +25,7 @@ const OVERRIDE_KEYS: Record<keyof ConfigOverrides, string> = {
   data_dir: 'data_dir',
   listen: 'listen',
   metrics_listen: 'metrics_listen',
+  pg_listen: 'pg_listen',
   node_id: 'id'
 }
 

@@ -94,6 +94,10 @@ const node = z.strictObject({
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
   listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
+  pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
+    description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
+  }),
+  pg_auth_timeout_ms: ms(60000, 'A PostgreSQL-protocol connection that has not completed its startup and authentication this long after connecting is closed (PostgreSQL\'s authentication_timeout), so clients that connect and say nothing cannot hold connections.'),
   // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
   // the shared cluster section alone says where every node is.
   datacenter: nonEmpty.optional().meta({ description: `Datacenter (or availability zone) of this node, announced in gossip and shown by SHOW CLUSTER MEMBERS. Default: the datacenter of this node's cluster.nodes entry (${DEFAULT_DATACENTER} without one). When set it must equal that entry's datacenter, which is what placement reads.`, example: 'us-east-1a' }),
@@ -127,7 +131,7 @@ const storage = z.strictObject({
     noun: 'a whole number of hours',
     description: 'How long each shard keeps its commit log (the committed mutations replicas, incremental backups and point-in-time replay read). At each sweep, entries committed more than this many hours ago are truncated, unless another consumer of the log still needs them (today this window is the only consumer). 0 keeps nothing beyond what other consumers need. Reading a truncated range fails with SB_COMMIT_LOG_TRUNCATED, naming the first LSN still available.'
   }),
-  txn_idle_timeout_ms: ms(TXN_IDLE_TIMEOUT_MS_DEFAULT, 'An active (not prepared) transaction on a shard that receives no request for this long is rolled back by its shard worker, so a coordinator node that died or lost its session cannot leave rows locked (and the sweep held back) forever; a later request for it fails with SB_TXN_NOT_ACTIVE. Prepared (limbo) transactions are never expired: 2PC recovery decides them. Must be greater than http.session_idle_timeout_ms, so a live client session never loses its shard transactions first.', 1000)
+  txn_idle_timeout_ms: ms(TXN_IDLE_TIMEOUT_MS_DEFAULT, 'An active (not prepared) transaction on a shard that receives no request for this long is rolled back by its shard worker, so a coordinator node that died or lost its session cannot leave rows locked (and the sweep held back) forever; a later request for it fails with SB_TXN_NOT_ACTIVE. This is also how long a PostgreSQL-protocol connection may sit idle inside a transaction (its connection itself never times out). Prepared (limbo) transactions are never expired: 2PC recovery decides them. Must be greater than http.session_idle_timeout_ms, so a live client session never loses its shard transactions first.', 1000)
 }).superRefine((s, ctx) => {
   for (const [shard, worker] of Object.entries(s.shard_workers)) {
     if (Number(shard) >= s.shards) {
@@ -226,7 +230,12 @@ const security = z.strictObject({
   tls_cert: filePath.optional().meta({ description: 'This node\'s certificate (PEM). Relative paths resolve against the working directory.', example: '/etc/scratchbird/certs/node.crt' }),
   tls_key: filePath.optional().meta({ description: 'Private key of tls_cert (PEM).', example: '/etc/scratchbird/certs/node.key' }),
   tls_ca: filePath.optional().meta({ description: 'CA certificate(s) (PEM) that peer certificates must chain to.', example: '/etc/scratchbird/certs/ca.crt' }),
-  cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' })
+  cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' }),
+  pg_password: z.string().min(1).optional().meta({
+    description: 'Password PostgreSQL-protocol clients (node.pg_listen) must prove with SCRAM-SHA-256, whatever user name they give, until users and grants exist (the security issue). Not set: trust — every client that can reach node.pg_listen is admitted, so keep node.pg_listen on a loopback address then. Read at each new connection: a reload changes it for the next ones. Keep this file private when set.',
+    example: 'change-me',
+    ...LIVE
+  })
 }).superRefine((s, ctx) => {
   if (!s.tls_enabled) return
   for (const key of TLS_FILES) {

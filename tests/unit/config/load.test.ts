@@ -334,6 +334,8 @@ describe('etc/cluster-demo', () => {
     const configs = [1, 2, 3].map(i => loadConfig({ file: resolve(import.meta.dirname, `../../../etc/cluster-demo/node${i}.yaml`), cwd: '/repo' }))
     expect(configs.map(c => c.node.id)).toEqual([1, 2, 3])
     expect(new Set(configs.map(c => c.node.listen)).size).toBe(3)
+    // three nodes on one host: three PostgreSQL ports too (the default 5432 would be taken twice)
+    expect(configs.map(c => c.node.pg_listen)).toEqual(['127.0.0.1:5432', '127.0.0.1:5433', '127.0.0.1:5434'])
     expect(new Set(configs.map(c => c.node.data_dir)).size).toBe(3)
     for (const c of configs) {
       expect(c.cluster.nodes).toEqual(configs[0]!.cluster.nodes)

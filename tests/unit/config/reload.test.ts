@@ -13,6 +13,7 @@ describe('SIGHUP reload plan', () => {
       'replication.hint_expiration_days',
       'replication.hint_delivery_interval_ms',
       'replication.hint_delivery_rate',
+      'security.pg_password',
       'logging.level',
       'logging.slow_query_ms'
     ])

@@ -1,0 +1,115 @@
+// The PostgreSQL-protocol listener (node.pg_listen): a net.Server whose connections are
+// PgConnections over the node's executor and session registry. Each connection gets a process id
+// and a random secret (BackendKeyData) for CancelRequest. Closing: stop accepting, let each
+// connection finish the message in hand, end it with a FATAL "shutting down", then resolve.
+import { createServer, type Server, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { ScratchBirdError } from '../../core/errors'
+import { PgConnection, type PgServerPorts } from './connection'
+import { scramVerifier, type ScramVerifier } from './scram'
+
+export interface PgServerOptions extends Omit<PgServerPorts, 'verifier' | 'cancel'> {
+  /** The configured password (security.pg_password), read at each connection; undefined: trust. */
+  readonly password: () => string | undefined
+  /** node.pg_auth_timeout_ms: startup and authentication must be done this long after connecting. */
+  readonly authTimeoutMs: number
+}
+
+/** Connections one listener serves at once; more are refused with a FATAL error (53300). */
+export const MAX_PG_CONNECTIONS = 10_000
+
+export class PgServer {
+  private readonly server: Server
+  private readonly connections = new Map<number, PgConnection>()
+  private nextPid = 1
+  private readonly salt: Buffer
+  private verifierFor: { password: string, verifier: ScramVerifier } | null = null
+
+  constructor (private readonly opts: PgServerOptions) {
+    // One salt per node process: the verifier is derived once per password (PBKDF2 is slow on purpose).
+    const salt = new Uint8Array(16)
+    opts.rng.fill(salt)
+    this.salt = Buffer.from(salt)
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
+  }
+
+  get size (): number { return this.connections.size }
+
+  private verifier (): ScramVerifier | null {
+    const password = this.opts.password()
+    if (password === undefined) return null
+    if (this.verifierFor?.password !== password) this.verifierFor = { password, verifier: scramVerifier(password, this.salt) }
+    return this.verifierFor.verifier
+  }
+
+  private secret (): number {
+    const b = new Uint8Array(4)
+    this.opts.rng.fill(b)
+    return Buffer.from(b).readInt32BE(0)
+  }
+
+  private accept (socket: Socket): void {
+    const pid = this.nextPid
+    this.nextPid = this.nextPid >= 0x7fffffff ? 1 : this.nextPid + 1
+    const ports: PgServerPorts = {
+      ...this.opts,
+      verifier: () => this.verifier(),
+      cancel: (p, s) => this.cancel(p, s)
+    }
+    const conn = new PgConnection(ports, {
+      write: (b) => { if (!socket.destroyed) socket.write(b) },
+      // Ends after what was written, then closes even if the client never closes its side.
+      end: () => { socket.destroySoon() },
+      pause: () => socket.pause(),
+      resume: () => socket.resume()
+    }, pid, this.secret())
+    socket.on('data', (chunk: Buffer) => conn.onData(chunk))
+    // A client that connects and never completes startup (or trickles it) would hold the
+    // connection forever: startup and authentication have this long from connecting, in all.
+    const authTimer = setTimeout(() => {
+      if (conn.authenticated) return
+      this.opts.log.info({ pid }, `PostgreSQL connection closed: no startup and authentication within ${this.opts.authTimeoutMs} ms`)
+      conn.refuse(new ScratchBirdError('SB_AUTH_TIMEOUT', `startup and authentication did not complete within ${this.opts.authTimeoutMs} ms (node.pg_auth_timeout_ms)`, { timeout_ms: this.opts.authTimeoutMs }))
+    }, this.opts.authTimeoutMs)
+    authTimer.unref()
+    socket.on('error', () => { /* reset by peer …: 'close' follows and cleans up */ })
+    socket.on('close', () => { clearTimeout(authTimer); this.connections.delete(pid); conn.onClose() })
+    if (this.connections.size >= MAX_PG_CONNECTIONS) {
+      this.opts.log.warn({ max: MAX_PG_CONNECTIONS }, 'PostgreSQL connection refused: too many connections')
+      conn.refuse(new ScratchBirdError('SB_TOO_MANY_SESSIONS', `too many PostgreSQL connections (at most ${MAX_PG_CONNECTIONS})`, { max: MAX_PG_CONNECTIONS }))
+      return
+    }
+    this.connections.set(pid, conn)
+  }
+
+  /**
+   * CancelRequest: the executor cannot interrupt a running statement yet (a statement's shard
+   * requests are in flight on the rings with no cancel op), so a valid request is logged and
+   * otherwise ignored — which the protocol allows (cancellation is best effort).
+   */
+  private cancel (pid: number, secret: number): void {
+    const target = this.connections.get(pid)
+    if (target === undefined || target.secret !== secret) return
+    this.opts.log.info({ pid }, 'PostgreSQL cancel request accepted; running statements cannot be interrupted in this release, it completes')
+  }
+
+  listen (hostPort: string): Promise<AddressInfo> {
+    const i = hostPort.lastIndexOf(':')
+    const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '')
+    const port = Number(hostPort.slice(i + 1))
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject)
+        resolve(this.server.address() as AddressInfo)
+      })
+    })
+  }
+
+  /** Stops accepting, ends every connection after the message it is running, and resolves when all are gone. */
+  async close (): Promise<void> {
+    const closed = new Promise<void>(resolve => this.server.close(() => resolve()))
+    await Promise.all([...this.connections.values()].map(c => c.shutdown()))
+    await closed
+  }
+}
