@@ -10,6 +10,7 @@ import type { UuidV7Generator } from '../core/uuid'
 import type { TwoPhaseIo } from '../cluster/twopc'
 import type { FenceRelease } from '../cluster/table-fences'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../shard/protocol/ops'
+import type { MerkleStatsMessage } from '../shard/protocol/messages'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
 import type { DdlStatement } from '../sql/ast'
@@ -150,16 +151,7 @@ export interface QuorumPort {
 export type { StatementReport } from '../core/statement-report'
 
 /** A row of SHOW MERKLE FOREST SIZE: one shard replica of this node (shard op MERKLE_STATS). */
-export interface MerkleForestRow {
-  shard: ShardId
-  windows: number
-  sealed: number
-  activeLeaves: number
-  bytesInMemory: number
-  bytesOnDisk: number
-  reseals: number
-  rebuilds: number
-}
+export type MerkleForestRow = { shard: ShardId } & Omit<MerkleStatsMessage, 'enabled'>
 
 /** One row of SHOW ANTI_ENTROPY STATUS: this node's last repair rounds of a shard with one peer. */
 export interface AntiEntropyStatusRow {

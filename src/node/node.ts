@@ -458,11 +458,10 @@ export class ScratchBirdNode {
       rng: this.io.rng,
       log: this.loggers.anti_entropy,
       onRound: (r) => {
-        const shard = shardLabel(r.shard)
-        m.antiEntropyRounds.inc({ shard_id: shard, outcome: r.outcome })
-        m.antiEntropyDivergences.inc({ shard_id: shard }, r.windowsDiverged)
-        m.antiEntropyRowsRepaired.inc({ shard_id: shard }, r.rowsRepaired)
-        m.antiEntropyCpuPercent.set({ shard_id: shard }, 100 * r.busyMs / Math.max(1, r.finishedAtMs - r.startedAtMs))
+        m.antiEntropyRounds.inc({ shard_id: shardLabel(r.shard), outcome: r.outcome })
+        m.antiEntropyDivergences.inc({ shard_id: shardLabel(r.shard) }, r.windowsDiverged)
+        m.antiEntropyRowsRepaired.inc({ shard_id: shardLabel(r.shard) }, r.rowsRepaired)
+        m.antiEntropyCpuPercent.set({ shard_id: shardLabel(r.shard) }, 100 * r.busyMs / Math.max(1, r.finishedAtMs - r.startedAtMs))
       }
     })
   }

@@ -199,7 +199,8 @@ describe('scratchbird command line', () => {
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/^refused: replication\.default_factor above the copies default_mode keeps in this release \(primary_replica: 1\): not in effect yet: primary\/replica replication keeps one copy per shard in this release \(Mode 1 replication is issue 14\)/m)
-    expect(r.stdout).toMatch(/^warning: anti_entropy\.enabled: not in effect yet/m)
+    // Anti-entropy runs now (issue 15): its keys are no longer listed.
+    expect(r.stdout).not.toMatch(/anti_entropy/)
     expect(r.stdout).toContain('configuration NOT usable: replication.default_factor')
   })
 
@@ -211,7 +212,7 @@ describe('scratchbird command line', () => {
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/^refused: security\.tls_enabled: not in effect yet: TLS arrives/m)
-    for (const key of ['anti_entropy.enabled', 'security.tls_cert', 'audit.enabled']) {
+    for (const key of ['security.tls_cert', 'audit.enabled']) {
       expect(r.stdout).toMatch(new RegExp(`^warning: ${key.replace('.', '\\.')}: not in effect yet`, 'm'))
     }
     // Placement spreads replicas over cluster.nodes' datacenters: node.datacenter is in effect.
@@ -229,14 +230,11 @@ describe('scratchbird command line', () => {
     expect(existsSync(join(dir, 'data')), 'nothing was created').toBe(false)
   })
 
-  it('--check-config of the default file warns only that anti-entropy is not in effect', async () => {
+  it('--check-config of the default file finds nothing to warn about (every default is in effect)', async () => {
     const [cmd, args] = sourceCommand(['--config', 'etc/scratchbird.yaml', '--check-config'])
     const r = await runToExit(cmd, args)
     expect(r.code).toBe(0)
-    expect(r.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/^warning: anti_entropy\.enabled: not in effect yet/),
-      'configuration OK: etc/scratchbird.yaml (1 key not in effect, listed above)'
-    ])
+    expect(r.stdout.trim().split('\n')).toEqual(['configuration OK: etc/scratchbird.yaml'])
   })
 
   it('--check-config lists every problem and fails', async () => {
