@@ -70,10 +70,11 @@ function parseStatement (c: Cursor): Statement {
   if (t.kind === 'word') {
     switch (t.value) {
       case 'begin': case 'start': return parseBegin(c)
-      case 'commit': case 'rollback': {
+      // END and ABORT: PostgreSQL's spellings of COMMIT and ROLLBACK (pgbench's TPC-B script ends with END).
+      case 'commit': case 'rollback': case 'end': case 'abort': {
         c.next()
         if (!c.acceptWord('transaction')) c.acceptWord('work')
-        return t.value === 'commit' ? { kind: 'commit', pos: t.pos } : { kind: 'rollback', pos: t.pos }
+        return t.value === 'commit' || t.value === 'end' ? { kind: 'commit', pos: t.pos } : { kind: 'rollback', pos: t.pos }
       }
       case 'explain': return parseExplain(c)
       case 'show': return parseShow(c)

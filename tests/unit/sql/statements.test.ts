@@ -255,7 +255,7 @@ describe('transactions, EXPLAIN, operator statements', () => {
   it('BEGIN / START TRANSACTION with isolation levels, COMMIT, ROLLBACK', () => {
     expect(asts(`BEGIN; BEGIN TRANSACTION; BEGIN WORK; START TRANSACTION;
       BEGIN ISOLATION LEVEL SNAPSHOT; START TRANSACTION ISOLATION LEVEL READ COMMITTED;
-      COMMIT; COMMIT TRANSACTION; ROLLBACK; ROLLBACK WORK`)).toEqual([
+      COMMIT; COMMIT TRANSACTION; ROLLBACK; ROLLBACK WORK; END; END TRANSACTION; ABORT`)).toEqual([
       { kind: 'begin', isolation: null },
       { kind: 'begin', isolation: null },
       { kind: 'begin', isolation: null },
@@ -265,7 +265,19 @@ describe('transactions, EXPLAIN, operator statements', () => {
       { kind: 'commit' },
       { kind: 'commit' },
       { kind: 'rollback' },
+      { kind: 'rollback' },
+      // PostgreSQL's END and ABORT (pgbench's TPC-B script ends with END).
+      { kind: 'commit' },
+      { kind: 'commit' },
       { kind: 'rollback' }
+    ])
+  })
+
+  it('REPAIR SHARD n / REPAIR TABLE t and SHOW ANTI_ENTROPY STATUS (anti-entropy)', () => {
+    expect(asts('REPAIR SHARD 7; REPAIR TABLE "Kv"; SHOW ANTI_ENTROPY STATUS')).toEqual([
+      { kind: 'repair', shard: 7, table: null },
+      { kind: 'repair', shard: null, table: 'Kv' },
+      { kind: 'show', target: 'anti_entropy_status' }
     ])
   })
 
