@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { AntiEntropyScheduler, type HeldShard, type ScheduledRequest } from '../cluster/anti-entropy/scheduler'
 import { antiEntropyLogLine } from '../cluster/anti-entropy/log-lines'
+import { tombstonePurgeCutoff } from '../cluster/anti-entropy/purge-rules'
 import type { AeReply, AeRequest, RoundResult } from '../cluster/anti-entropy/types'
 import type { AntiEntropyStatusRow } from '../exec/env'
 import type { Clock } from '../core/clock'
@@ -78,6 +79,18 @@ export class AntiEntropyShell {
     const started = shards.filter(s => this.scheduler.force(s))
     if (started.length > 0) this.tick()
     return started
+  }
+
+  /**
+   * The wall-clock ms before which a leaderless tombstone of `shard` may have been written to be
+   * purged here (purge-rules.ts tombstonePurgeCutoff over this node's rounds with every other
+   * replica); null when this node holds no leaderless replica of it or a peer is not verified yet
+   * (the records live in memory: after a restart nothing is purged until rounds completed again).
+   */
+  purgeCutoff (shard: ShardId, nowMs: number, graceMs: number): number | null {
+    const held = this.d.cluster.heldShards().find(h => h.shard === shard)
+    if (held === undefined) return null
+    return tombstonePurgeCutoff(held.peers, this.scheduler.repairState(shard, 0), nowMs, graceMs)
   }
 
   /** SHOW ANTI_ENTROPY STATUS rows: per shard held and peer, the last round. */

@@ -51,6 +51,7 @@ import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
+import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { type ShardId, shardIds } from '../core/ids'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
@@ -308,6 +309,7 @@ export class ScratchBirdNode {
       oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
       announceLagMs: ClusterShell.enabled(this.config) ? this.config.gossip.heartbeat_timeout_ms + this.config.node.max_clock_offset_ms : 0,
       tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
+      leaderlessTombstonePurge: (shard, nowMs) => this.leaderlessTombstonePurge(shard, nowMs),
       commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
@@ -317,6 +319,20 @@ export class ScratchBirdNode {
       }
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
+  }
+
+  /**
+   * Leaderless tombstones a sweep of `shard` may purge (issue 15 item 5): older than
+   * tombstone_gc_grace_days and, in a cluster, verified on every other replica by a repair round;
+   * alone, this node holds the only replica, so age is enough.
+   */
+  private leaderlessTombstonePurge (shard: ShardId, nowMs: number): { tables: number[], cutoffMs: number } | undefined {
+    const tables = this.catalog.tables.filter(t => t.replication.replication_mode === 'leaderless_quorum').map(t => t.id)
+    if (tables.length === 0) return undefined
+    const graceMs = tombstoneGraceMs(this.config.replication.tombstone_gc_grace_days)
+    if (this.cluster === null) return { tables, cutoffMs: nowMs - graceMs }
+    const cutoffMs = this.antiEntropy?.purgeCutoff(shard, nowMs, graceMs) ?? null
+    return cutoffMs === null ? undefined : { tables, cutoffMs }
   }
 
   /** anti_entropy.enabled: the shards keep a Merkle forest, whose windows are sealed on time. */

@@ -8,7 +8,7 @@ import type { Hlc } from '../core/hlc'
 import { sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { CommitLogConsumer } from '../storage/commit-log'
-import { asHlcTs, shardIds } from '../core/ids'
+import { asHlcTs, shardIds, type ShardId } from '../core/ids'
 import { HLC_ZERO, hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
@@ -61,6 +61,12 @@ export interface SweeperDeps {
   readonly announceLagMs: number
   /** Ids of the tables whose deletes below the horizon may be purged (MGA tables). Read at every run. */
   readonly tombstonePurgeTables: () => number[]
+  /**
+   * The leaderless tables whose tombstones this shard's sweep may purge and the wall-clock ms
+   * before which one must have been written (tombstone_gc_grace_days and the repair rounds with
+   * every other replica: cluster/anti-entropy/purge-rules.ts); undefined: none may go. Per shard, at every run.
+   */
+  readonly leaderlessTombstonePurge?: ((shard: ShardId, nowMs: number) => { tables: number[], cutoffMs: number } | undefined) | undefined
   /** storage.commit_log_retention_hours. */
   readonly commitLogRetentionHours: number
   readonly onSwept?: ((t: SweepTotals) => void) | undefined
@@ -111,7 +117,8 @@ export class Sweeper {
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
     for (const shard of shardIds(this.d.shards)) {
       try {
-        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog })
+        const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog, purgeLeaderless })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved

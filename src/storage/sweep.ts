@@ -13,9 +13,10 @@
 //     (primary_replica; Mode 1 replicas will apply the same log, so each purges on its own). No
 //     snapshot can tell a purged delete from a row that never existed, and a tombstone at the
 //     bottom of a chain says nothing a reader or an MGA writer (row-write.ts) would not conclude
-//     from no version. Leaderless (LWW) tables' tombstones are kept: a replica that missed the
-//     delete would bring the row back through read repair, a hint or anti-entropy — they wait for
-//     tombstone_gc_grace and replica agreement (DESIGN §4, the anti-entropy issue). Tables not
+//     from no version. Leaderless (LWW) tables' tombstones are kept unless `purgeLeaderless` lists
+//     the table and the tombstone was written before its cutoff: a replica that missed the delete
+//     would bring the row back through read repair, a hint or anti-entropy, so they wait for
+//     tombstone_gc_grace_days and a repair round with every replica (DESIGN §6). Tables not
 //     listed keep theirs (the caller lists what the catalog proves safe; unknown means keep);
 //     kept ones are counted. A tombstone with a newer version above it stays until that version
 //     is below H too — then it is an ordinary back version and goes with the rest.
@@ -26,7 +27,8 @@
 import { backKey, corrupt, decodeRowKey, ROW_SPACE } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { Tip, TipEntry } from './tip'
-import type { HlcTs } from './types'
+import { hlcMs, type HlcTs } from './types'
+import { uuidv8Timestamp } from '../core/hlc'
 import { decodeVersion, withoutPrev, type RecordVersion } from './versions'
 
 /** Rows one sweep step examines before letting queued writes run. */
@@ -38,7 +40,19 @@ export interface SweepOptions {
   openSnapshots?: readonly HlcTs[] | undefined
   /** Table ids whose committed deletes below the horizon may be purged (MGA tables, see top). */
   purgeTombstonesOf?: Iterable<number> | undefined
+  /**
+   * Leaderless tables whose tombstones may be purged, and the wall-clock ms before which one must
+   * have been written (the later of its version timestamp and its commit here) to go: the caller
+   * derives it from tombstone_gc_grace_days and the shard's repair rounds with every other
+   * replica (cluster/anti-entropy/purge-rules.ts tombstonePurgeCutoff), so no replica can still
+   * hold an older version that would bring the row back.
+   */
+  purgeLeaderless?: { readonly tables: Iterable<number>, readonly cutoffMs: number } | undefined
 }
+
+/** Whether a committed tombstone (its version, its commit HLC) of a row may be purged. */
+type PurgeRule = (v: RecordVersion, commitHlc: HlcTs) => boolean
+const ALWAYS: PurgeRule = () => true
 
 export interface SweepReport {
   /** The horizon actually used (after lowering it to open snapshots). */
@@ -99,14 +113,21 @@ export async function sweep (host: SweepHost, horizonHlc: HlcTs, opts: SweepOpti
     tombstonesPurged: 0,
     limboRowsSkipped: 0
   }
-  const purge: ReadonlySet<number> = new Set(opts.purgeTombstonesOf ?? [])
+  const rules = new Map<number, PurgeRule>()
+  const lww = opts.purgeLeaderless
+  if (lww !== undefined) {
+    const cutoff = lww.cutoffMs
+    const rule: PurgeRule = (v, c) => Math.max(uuidv8Timestamp(v.versionId), hlcMs(c)) < cutoff
+    for (const t of lww.tables) rules.set(t, rule)
+  }
+  for (const t of opts.purgeTombstonesOf ?? []) rules.set(t, ALWAYS)
   let after: Uint8Array | undefined
   for (;;) {
     const next = await host.exclusive(async () => {
       // Recomputed per step: a snapshot may have begun since the previous one.
       const h = effectiveHorizon(host, horizonHlc, opts)
       if (h < report.horizonHlc) report.horizonHlc = h
-      return sweepChunk(host, after, h, purge, report)
+      return sweepChunk(host, after, h, rules, report)
     })
     if (next === undefined) return report
     after = next
@@ -115,26 +136,26 @@ export async function sweep (host: SweepHost, horizonHlc: HlcTs, opts: SweepOpti
 
 /** One step: up to SWEEP_CHUNK_ROWS rows after `after`; returns the last row key, or undefined
  *  when the table space is exhausted. */
-async function sweepChunk (host: SweepHost, after: Uint8Array | undefined, h: HlcTs, purge: ReadonlySet<number>, report: SweepReport): Promise<Uint8Array | undefined> {
+async function sweepChunk (host: SweepHost, after: Uint8Array | undefined, h: HlcTs, rules: ReadonlyMap<number, PurgeRule>, report: SweepReport): Promise<Uint8Array | undefined> {
   const rows: Array<[Uint8Array, Uint8Array]> = []
   const range = after === undefined ? { gte: ROW_SPACE.gte, lt: ROW_SPACE.lt } : { gt: after, lt: ROW_SPACE.lt }
   for await (const e of host.kv.iterate({ ...range, limit: SWEEP_CHUNK_ROWS })) rows.push(e)
   const ops: KvOp[] = []
   for (const [rk, pv] of rows) {
     report.rowsExamined++
-    await sweepRow(host, rk, pv, h, purge.size > 0 && purge.has(decodeRowKey(rk).tableId), ops, report)
+    await sweepRow(host, rk, pv, h, rules.size > 0 ? rules.get(decodeRowKey(rk).tableId) : undefined, ops, report)
   }
   if (ops.length > 0) await host.kv.batch(ops, { sync: false })
   return rows.length < SWEEP_CHUNK_ROWS ? undefined : rows[rows.length - 1]![0]
 }
 
-async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: HlcTs, purgeTombstone: boolean, ops: KvOp[], report: SweepReport): Promise<void> {
+async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: HlcTs, purge: PurgeRule | undefined, ops: KvOp[], report: SweepReport): Promise<void> {
   const head = decodeVersion(pv)
   const headState = await stateOf(host.tip, head)
   if (headState.state === 'limbo') { report.limboRowsSkipped++; return }
   if (head.prev === undefined && headState.state !== 'dead') {
     if (head.tombstone && headState.state === 'committed' && headState.commitHlc! < h) {
-      if (purgeTombstone) {
+      if (purge?.(head, headState.commitHlc!) === true) {
         ops.push({ type: 'del', key: rk })
         report.tombstonesPurged++
       } else {
@@ -165,7 +186,7 @@ async function sweepRow (host: SweepHost, rk: Uint8Array, pv: Uint8Array, h: Hlc
   const keepEnd = horizonAt >= 0 ? horizonAt + 1 : chain.length // kept: chain[firstLive, keepEnd)
   report.backVersionsRemoved += chain.length - keepEnd
   if (horizonAt >= 0 && chain[horizonAt]!.v.tombstone) {
-    if (purgeTombstone && horizonAt === firstLive) {
+    if (horizonAt === firstLive && purge?.(chain[horizonAt]!.v, chain[horizonAt]!.st.commitHlc!) === true) {
       // Nothing but dead versions above a delete every reader sees: the row goes entirely.
       for (let i = 1; i < chain.length; i++) ops.push({ type: 'del', key: chain[i]!.key })
       ops.push({ type: 'del', key: rk })

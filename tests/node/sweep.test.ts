@@ -14,7 +14,7 @@ let n: RunningNode
 beforeAll(async () => {
   const dir = tempDir('sb-sweep-')
   const file = join(dir, 'scratchbird.yaml')
-  writeFileSync(file, "# test: a sweep every second, sweep lines logged\nstorage:\n  shards: 4\n  sweep_schedule: '* * * * * *'\nlogging:\n  level: debug\n")
+  writeFileSync(file, "# test: a sweep every second, sweep lines logged, leaderless tombstones purged after ~5 s\nstorage:\n  shards: 4\n  sweep_schedule: '* * * * * *'\nlogging:\n  level: debug\nreplication:\n  hint_expiration_days: 0.00001\n  tombstone_gc_grace_days: 0.00006\n")
   const [cmd, args] = sourceCommand(['--config', file, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
   n = await startNode(cmd, args)
 }, 60_000)
@@ -87,5 +87,23 @@ describe('the scheduled sweep', () => {
     expect(purged.tombstonesPurged).toBe(1)
     expect(purged.msg).toMatch(/^Sweep: removed \d+ back versions, \d+ dead versions and 1 deleted rows, truncated \d+ commit-log entries in 4 shards/)
     expect((await sql('SELECT count(*) FROM t')).rows).toEqual([['15']])
+  }, 60_000)
+
+  it('purges a leaderless tombstone once it is older than tombstone_gc_grace_days (one node: the only replica), not before', async () => {
+    await sql("CREATE TABLE lw (k INTEGER PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum')")
+    // One row per statement: a statement over two shards would leave a 2PC decision record,
+    // which the sweep purges too and would be counted with the tombstone.
+    await sql('INSERT INTO lw VALUES (1, 10)')
+    await sql('INSERT INTO lw VALUES (2, 20)')
+    await sql('DELETE FROM lw WHERE k = 1')
+    await sweepAfter(sweeps().length) // one that may have begun before the delete
+    const at = sweeps().length
+    // The first sweep after the delete keeps it (younger than the grace of ~5.2 s) …
+    const first = await sweepAfter(at)
+    expect(first.tombstonesPurged).toBe(0)
+    // … a later one purges it; the live row stays.
+    const purged = await sweepAfter(at + 1, r => r.tombstonesPurged > 0)
+    expect(purged.tombstonesPurged).toBe(1)
+    expect((await sql('SELECT k, v FROM lw')).rows).toEqual([[2, 20]])
   }, 60_000)
 })

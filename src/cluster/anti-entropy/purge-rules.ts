@@ -77,6 +77,22 @@ export function tombstonePurgeVerdict (t: TombstoneAge, peers: readonly NodeId[]
   return { purge: true }
 }
 
+/**
+ * The same rule for a whole shard at once (the sweep): a tombstone may go when it was written
+ * (max of its version timestamp and its local write) before the returned wall-clock ms, which is
+ * min(now − grace, every peer's verifiedThroughMs); null when a peer has no verified round yet
+ * (then nothing may go). tombstonePurgeVerdict(t) says purge exactly when written < this.
+ */
+export function tombstonePurgeCutoff (peers: readonly NodeId[], state: ShardRepairState, nowMs: number, graceMs: number): number | null {
+  let cutoff = nowMs - graceMs
+  for (const p of peers) {
+    const v = state.peers.get(p)?.verifiedThroughMs
+    if (v === undefined) return null
+    if (v < cutoff) cutoff = v
+  }
+  return cutoff
+}
+
 /** When the replica was last known current: its last completed round with any peer, or currentSinceMs. */
 export function repairedAsOf (state: ShardRepairState, peers: readonly NodeId[]): number {
   let asOf = state.currentSinceMs

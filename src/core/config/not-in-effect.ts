@@ -47,7 +47,6 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
     refuse: true
   },
   { path: 'replication.sync_replicas', status: 'planned', why: 'primary_replica tables keep one copy per shard in this release: the replicated commit log (cluster/replication) awaits its Mode 1 wiring into the node (issue 14), so commits are acknowledged on the primary\'s own durable write whatever the value' },
-  { path: 'replication.tombstone_gc_grace_days', status: 'planned', why: 'leaderless tables\' tombstones are never purged yet; their purge arrives with anti-entropy (issue 15) (the sweep purges primary_replica tables\' deletes, which need no grace)' },
   { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
   { path: 'security.tls_cert', status: 'planned', why: TLS },
   { path: 'security.tls_key', status: 'planned', why: TLS },

@@ -149,12 +149,14 @@ const BODIES: Bodies = {
         w.u32(v.shard); w.u64(v.horizonHlc)
         w.array(v.purgeTombstonesOf, t => w.u32(t))
         w.opt(v.commitLog, cs => w.array(cs, c => { w.str(c.name); w.opt(c.fromLsn, x => w.u64(x)); w.opt(c.sinceHlc, x => w.u64(x)) }))
+        w.opt(v.purgeLeaderless, p => { w.array(p.tables, t => w.u32(t)); w.uint(p.cutoffMs) })
       },
       r => ({
         shard: r.shard(),
         horizonHlc: r.hlc(),
         purgeTombstonesOf: r.array(() => r.u32(), 4),
-        commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.hlc()) }), 3))
+        commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.hlc()) }), 3)),
+        purgeLeaderless: r.opt(() => ({ tables: r.array(() => r.u32(), 4), cutoffMs: r.uint() }))
       })
     ],
     rep: [

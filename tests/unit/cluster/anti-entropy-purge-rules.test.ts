@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  repairedAsOf, servable, tombstoneGraceMs, tombstonePurgeVerdict, type PeerRepairRecord, type ShardRepairState
+  repairedAsOf, servable, tombstoneGraceMs, tombstonePurgeCutoff, tombstonePurgeVerdict, type PeerRepairRecord, type ShardRepairState
 } from '../../../src/cluster/anti-entropy/purge-rules'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -86,5 +86,30 @@ describe('stale replica rule', () => {
       const latest = Math.max(st.currentSinceMs, ...PEERS.map((p: NodeId) => st.peers.get(p)?.lastCompletedAtMs ?? -Infinity))
       expect(servable(st, PEERS, now, GRACE)).toBe(now - latest <= GRACE)
     }))
+  })
+})
+
+describe('tombstonePurgeCutoff (the sweep\'s form of the rule)', () => {
+  it('purges exactly what tombstonePurgeVerdict purges: written before the cutoff', () => {
+    const peers = [asNodeId(2), asNodeId(3)]
+    fc.assert(fc.property(
+      fc.integer({ min: 0, max: 100 * DAY }), fc.integer({ min: 0, max: 100 * DAY }),
+      fc.option(fc.integer({ min: 0, max: 100 * DAY }), { nil: undefined }), fc.option(fc.integer({ min: 0, max: 100 * DAY }), { nil: undefined }),
+      fc.integer({ min: 50 * DAY, max: 120 * DAY }),
+      (versionTsMs, localWriteMs, v2, v3, nowMs) => {
+        const state: ShardRepairState = { currentSinceMs: 0, peers: new Map<NodeId, PeerRepairRecord>([[peers[0]!, { verifiedThroughMs: v2 }], [peers[1]!, { verifiedThroughMs: v3 }]]) }
+        const grace = 10 * DAY
+        const cutoff = tombstonePurgeCutoff(peers, state, nowMs, grace)
+        const verdict = tombstonePurgeVerdict({ versionTsMs, localWriteMs }, peers, state, nowMs, grace).purge
+        const written = Math.max(versionTsMs, localWriteMs)
+        expect(cutoff !== null && written < cutoff).toBe(verdict)
+      }))
+  })
+
+  it('a peer never verified blocks every purge; a sole replica is bounded by the grace alone', () => {
+    const state: ShardRepairState = { currentSinceMs: 0, peers: new Map([[asNodeId(2), { verifiedThroughMs: 5 * DAY }]]) }
+    expect(tombstonePurgeCutoff([asNodeId(2), asNodeId(3)], state, 30 * DAY, 10 * DAY)).toBeNull()
+    expect(tombstonePurgeCutoff([asNodeId(2)], state, 30 * DAY, 10 * DAY)).toBe(5 * DAY)
+    expect(tombstonePurgeCutoff([], state, 30 * DAY, 10 * DAY)).toBe(20 * DAY)
   })
 })

@@ -23,7 +23,7 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
     })
     const asked = askedNotInEffect(c)
     expect(asked.map(k => k.path)).toEqual([
-      'replication.tombstone_gc_grace_days', 'security.tls_enabled', 'security.tls_cert',
+      'security.tls_enabled', 'security.tls_cert',
       'security.tls_key', 'security.tls_ca', 'lsm.l0_compaction_trigger'
     ])
     expect(asked.filter(k => k.refuse === true).map(k => k.path)).toEqual(['security.tls_enabled'])

@@ -103,7 +103,7 @@ export class LocalShards {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
     },
-    SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog }),
+    SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
       const engine = this.engine(r.shard)
       if (r.fence) return { rows: (await engine.fenceTable(r.tableId, r.token)).rows, held: true }

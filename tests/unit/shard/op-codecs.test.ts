@@ -121,7 +121,8 @@ const ARBS: Arbs = {
       shard: shardArb,
       horizonHlc: hlcArb,
       purgeTombstonesOf: fc.array(u32, { maxLength: 4 }),
-      commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(hlcArb, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined })
+      commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(hlcArb, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined }),
+      purgeLeaderless: fc.option(fc.record({ tables: fc.array(u32, { maxLength: 4 }), cutoffMs: fc.maxSafeNat() }), { nil: undefined })
     }),
     rep: fc.record({
       horizonHlc: hlcArb,

@@ -6,6 +6,7 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../src/core/clock'
+import { encodeUuidV8 } from '../../../src/core/hlc'
 import { isScratchBirdError } from '../../../src/core/errors'
 import { ShardEngine, type ReplicaWrite, type ShardEngineOptions, type Txn } from '../../../src/storage/engine'
 import { backRangeOfRow, COMMIT_PREFIX, readU64, rowKey, TIP_GROUP_PREFIX, tipKey, writeU64, type Tuple } from '../../../src/storage/keys'
@@ -987,6 +988,21 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         // A purged key takes a new insert like a key never used.
         await ins([1n], 'v2', H(300))
         expect(await get([1n])).toBe('v2')
+      })
+
+      it('purges a leaderless tombstone only when both its version time and its arrival here are before the cutoff (issue 15 item 5)', async () => {
+        const v8 = (ms: number): Uint8Array => encodeUuidV8({ ts: BASE + ms, counter: 0, nodeId: 2, random: 1 })
+        await engine.applyVersions({ writes: [{ tableId: T, pk: [1n], versionId: v8(1), row: enc('a') }], commitHlc: H(2) })
+        await engine.applyVersions({ writes: [{ tableId: T, pk: [1n], versionId: v8(10), row: null }], commitHlc: H(20) })
+        await engine.applyVersions({ writes: [{ tableId: T, pk: [2n], versionId: v8(10), row: enc('kept') }], commitHlc: H(20) })
+        // Not listed, or written (arrived at H(20)) after the cutoff: kept.
+        expect((await engine.sweep(H(100), {})).tombstonesPurged).toBe(0)
+        expect((await engine.sweep(H(100), { purgeLeaderless: { tables: [T], cutoffMs: BASE + 15 } })).tombstonesPurged).toBe(0)
+        expect((await engine.getVersioned(T, [1n]))?.row).toBeNull()
+        // Before the cutoff: the row goes entirely; the live row next to it stays.
+        expect((await engine.sweep(H(100), { purgeLeaderless: { tables: [T], cutoffMs: BASE + 21 } })).tombstonesPurged).toBe(1)
+        expect(await engine.getVersioned(T, [1n])).toBeUndefined()
+        expect(await get([2n])).toBe('kept')
       })
 
       it('truncates the commit log below what every consumer needs, a group straddling the cut kept whole', async () => {
