@@ -5,7 +5,8 @@ import { tombstonePurgeCutoff } from '../cluster/anti-entropy/purge-rules'
 import type { AeReply, AeRequest, RoundResult } from '../cluster/anti-entropy/types'
 import type { AntiEntropyStatusRow } from '../exec/env'
 import type { Clock } from '../core/clock'
-import { ScratchBirdError } from '../core/errors'
+import { describe, messageOf, ScratchBirdError } from '../core/errors'
+import type { RepairRecords } from './repair-records'
 import type { Hlc } from '../core/hlc'
 import type { NodeId, ShardId } from '../core/ids'
 import type { Rng } from '../core/rng'
@@ -52,6 +53,8 @@ export interface AntiEntropyDeps {
   log: Logger
   /** Every finished round (metrics). */
   onRound?: (r: RoundResult) => void
+  /** What earlier runs verified (repair-records.ts), and where to keep what this one verifies; absent: memory only. */
+  records?: { readonly initial: RepairRecords, readonly save: (r: RepairRecords) => void }
 }
 
 export class AntiEntropyShell {
@@ -59,8 +62,14 @@ export class AntiEntropyShell {
   private timer: NodeJS.Timeout | undefined
   private stopped = false
 
+  private readonly verified: RepairRecords = new Map()
+
   constructor (private readonly d: AntiEntropyDeps) {
     this.scheduler = new AntiEntropyScheduler({ intervalMs: d.intervalMs }, d.rng)
+    for (const [shard, peers] of d.records?.initial ?? []) {
+      this.verified.set(shard, new Map(peers))
+      this.scheduler.restore(shard, new Map([...peers].map(([p, v]) => [p, { verifiedThroughMs: v }])))
+    }
   }
 
   start (): void {
@@ -148,7 +157,24 @@ export class AntiEntropyShell {
       const line = antiEntropyLogLine(e)
       if (line.level === 'WARNING') this.d.log.warn(line.fields, line.msg)
       else this.d.log.info(line.fields, line.msg)
-      if (e.type === 'round-finished') this.d.onRound?.(e.result)
+      if (e.type === 'round-finished') {
+        this.d.onRound?.(e.result)
+        this.remember(e.result)
+      }
+    }
+  }
+
+  /** A completed round's verified-through, kept across restarts (the tombstone purge reads it). */
+  private remember (r: RoundResult): void {
+    if (this.d.records === undefined || r.outcome !== 'completed' || r.verifiedThroughMs === null) return
+    let peers = this.verified.get(r.shard)
+    if (peers === undefined) this.verified.set(r.shard, peers = new Map())
+    if ((peers.get(r.peer) ?? -1) >= r.verifiedThroughMs) return
+    peers.set(r.peer, r.verifiedThroughMs)
+    try {
+      this.d.records.save(this.verified)
+    } catch (e) {
+      this.d.log.warn({ err: describe(e) }, `Anti-entropy: repair records not saved (${messageOf(e)}); after a restart, tombstones wait for new rounds`)
     }
   }
 

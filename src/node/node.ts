@@ -52,6 +52,7 @@ import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
+import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
@@ -461,7 +462,10 @@ export class ScratchBirdNode {
 
   private createAntiEntropy (hlc: Hlc, cluster: ClusterShell): AntiEntropyShell {
     const m = this.metrics
+    const loaded = loadRepairRecords(this.dataDir, this.config.storage.shards)
+    if (loaded.problem !== null) this.loggers.anti_entropy.warn(`Anti-entropy: ${loaded.problem}; repair records start empty (tombstones wait for new rounds)`)
     return new AntiEntropyShell({
+      records: { initial: loaded.records, save: (r) => saveRepairRecords(this.dataDir, r) },
       intervalMs: this.config.anti_entropy.interval_ms,
       local: this.workers!,
       cluster: {

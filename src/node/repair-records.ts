@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../core/atomic-file'
+import { asNodeId, asShardId, NODE_ID_MAX, NODE_ID_MIN, type NodeId, type ShardId } from '../core/ids'
+
+// <data_dir>/anti-entropy.json: what this node's repair rounds verified, per shard and peer — the
+// verified-through time the leaderless tombstone purge reads (cluster/anti-entropy/purge-rules.ts)
+// — so a restart does not block every purge until a round with every peer has run again. Written
+// (atomically) after every completed round; read once at start. An unreadable or malformed file
+// is ignored with a warning: forgetting records only delays purges, it never allows one.
+
+export const REPAIR_RECORDS_FILE = 'anti-entropy.json'
+const FORMAT = 1
+
+/** Per shard, per peer: the highest verifiedThroughMs of this node's completed rounds with it. */
+export type RepairRecords = Map<ShardId, Map<NodeId, number>>
+
+export function loadRepairRecords (dataDir: string, shards: number): { records: RepairRecords, problem: string | null } {
+  const records: RepairRecords = new Map()
+  let text: string
+  try {
+    text = readFileSync(join(dataDir, REPAIR_RECORDS_FILE), 'utf8')
+  } catch (e) {
+    return { records, problem: (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : `cannot read ${REPAIR_RECORDS_FILE}: ${(e as Error).message}` }
+  }
+  let doc: unknown
+  try { doc = JSON.parse(text) } catch { return { records, problem: `${REPAIR_RECORDS_FILE} is not JSON` } }
+  const d = doc as { format?: unknown, shards?: unknown }
+  if (typeof d !== 'object' || d === null || d.format !== FORMAT || typeof d.shards !== 'object' || d.shards === null) {
+    return { records, problem: `${REPAIR_RECORDS_FILE} is not a format ${FORMAT} repair record` }
+  }
+  for (const [s, peers] of Object.entries(d.shards as Record<string, unknown>)) {
+    const shard = Number(s)
+    if (!Number.isInteger(shard) || shard < 0 || shard >= shards || typeof peers !== 'object' || peers === null) continue
+    const m = new Map<NodeId, number>()
+    for (const [p, v] of Object.entries(peers as Record<string, unknown>)) {
+      const peer = Number(p)
+      if (!Number.isInteger(peer) || peer < NODE_ID_MIN || peer > NODE_ID_MAX || typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue
+      m.set(asNodeId(peer), v)
+    }
+    if (m.size > 0) records.set(asShardId(shard), m)
+  }
+  return { records, problem: null }
+}
+
+export function saveRepairRecords (dataDir: string, records: RepairRecords): void {
+  const shards: Record<string, Record<string, number>> = {}
+  for (const [shard, peers] of records) shards[String(shard)] = Object.fromEntries([...peers].map(([p, v]) => [String(p), v]))
+  writeFileAtomic(join(dataDir, REPAIR_RECORDS_FILE), JSON.stringify({ format: FORMAT, shards }) + '\n')
+}
