@@ -63,6 +63,8 @@ export class AntiEntropyShell {
   private stopped = false
 
   private readonly verified: RepairRecords = new Map()
+  /** The held shards by id, recomputed at most once per TICK_MS (the sweep asks once per shard). */
+  private held: { at: number, byShard: Map<ShardId, HeldShard> } | null = null
 
   constructor (private readonly d: AntiEntropyDeps) {
     this.scheduler = new AntiEntropyScheduler({ intervalMs: d.intervalMs }, d.rng)
@@ -97,7 +99,7 @@ export class AntiEntropyShell {
    * (the records live in memory: after a restart nothing is purged until rounds completed again).
    */
   purgeCutoff (shard: ShardId, nowMs: number, graceMs: number): number | null {
-    const held = this.d.cluster.heldShards().find(h => h.shard === shard)
+    const held = this.heldNow().get(shard)
     if (held === undefined) return null
     return tombstonePurgeCutoff(held.peers, this.scheduler.repairState(shard, 0), nowMs, graceMs)
   }
@@ -128,7 +130,7 @@ export class AntiEntropyShell {
   /** Advances the scheduler (every TICK_MS; REPAIR calls it at once). */
   tick (): void {
     if (this.stopped) return
-    const held = this.d.cluster.heldShards()
+    const held = [...this.heldNow().values()]
     this.run(this.scheduler.tick(this.d.clock.monotonic(), this.d.clock.now(), held, id => this.d.cluster.isAlive(id)))
   }
 
@@ -162,6 +164,14 @@ export class AntiEntropyShell {
         this.remember(e.result)
       }
     }
+  }
+
+  private heldNow (): Map<ShardId, HeldShard> {
+    const now = this.d.clock.monotonic()
+    if (this.held === null || now - this.held.at >= TICK_MS) {
+      this.held = { at: now, byShard: new Map(this.d.cluster.heldShards().map(h => [h.shard, h])) }
+    }
+    return this.held.byShard
   }
 
   /** A completed round's verified-through, kept across restarts (the tombstone purge reads it). */
