@@ -2,6 +2,7 @@
 // reads (a scan needs ShardPort, a program Generators, DDL the CatalogPort …). ExecEnv is all of
 // them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
 // src/exec reaches for process-wide state.
+import type { TransactionsHorizon } from '../cluster/snapshot-horizon'
 import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { TableDefaults } from '../catalog/replication-options'
 import type { Clock } from '../core/clock'
@@ -136,10 +137,12 @@ export interface DdlPort {
   runDdl?: ((s: DdlStatement) => Promise<StatementResult>) | undefined
 }
 
-/** The cluster as this node sees it (SHOW CLUSTER MEMBERS, SHOW SHARD MAP). */
+/** The cluster as this node sees it (SHOW CLUSTER MEMBERS, SHOW SHARD MAP, SHOW TRANSACTIONS HORIZON). */
 export interface ClusterView {
   members: () => MemberRow[]
   shardMap: () => ShardMapRow[]
+  /** The garbage-collection horizon the sweep would use now and each member's part in it (cluster/snapshot-horizon.ts). */
+  transactionsHorizon: () => TransactionsHorizon
 }
 
 /** Leaderless replication and its hints; both undefined on a single node. */

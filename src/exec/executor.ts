@@ -17,6 +17,7 @@ import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
+import { showTransactionsHorizon } from './horizon-statements'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
@@ -125,6 +126,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'show':
       if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
       if (s.target === 'anti_entropy_status') return showAntiEntropyStatus(env, s.pos)
+      if (s.target === 'transactions_horizon') return showTransactionsHorizon(env)
       return show(env, s.target, s.pos)
     case 'repair': return repair(env, s)
     case 'deliver_hints': {

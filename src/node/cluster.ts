@@ -6,7 +6,7 @@ import { sameDocument } from '../cluster/catalog-sync/same'
 import type { ClusterLayout } from '../cluster/layout'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
-import { formatOldestSnapshot, peerSnapshotFloor } from '../cluster/snapshot-horizon'
+import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import type { HlcTs } from '../storage/types'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
 import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../cluster/routing'
@@ -193,10 +193,14 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ oldestActiveHlc: text })
   }
 
-  /** The oldest snapshot start the live peers announce (the sweep horizon's cluster part). */
+  /** Every member's oldest-snapshot announcement with its gossip state (the sweep horizon's cluster part). */
+  announcingMembers (): AnnouncingMember[] {
+    return this.machine.members(this.d.clock.monotonic()).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, state: m.state, oldestActiveHlc: m.oldestActiveHlc }))
+  }
+
+  /** The oldest snapshot start the peers holding the horizon announce (snapshot-horizon.ts says which). */
   peerSnapshotFloor (): HlcTs | undefined {
-    const members = this.machine.members(this.d.clock.monotonic()).map(m => ({ nodeId: m.nodeId, isSelf: m.isSelf, alive: isAlive(m.state), oldestActiveHlc: m.oldestActiveHlc }))
-    const { floor, malformed } = peerSnapshotFloor(members)
+    const { floor, malformed } = peerSnapshotFloor(this.announcingMembers())
     if (malformed.length > 0) this.d.log.warn({ nodes: malformed }, `Ignoring a malformed oldest-snapshot announcement from node(s) ${malformed.join(', ')} in the sweep horizon`)
     return floor
   }

@@ -19,6 +19,8 @@ import type { SnapshotRegistry } from '../exec/snapshots'
 import type { CatalogPins } from '../exec/catalog-pins'
 import { shardTwoPhaseIo } from './twopc-io'
 import { asNodeId, shardIds } from '../core/ids'
+import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
+import { announceLagMs } from './sweeper'
 
 export interface ExecParts {
   config: Config
@@ -100,10 +102,12 @@ function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort 
   }
 }
 
-function clusterView ({ cluster, config, listenAddress }: ExecParts): ClusterView {
+function clusterView ({ cluster, config, listenAddress, snapshots, hlc }: ExecParts): ClusterView {
   const { id, datacenter } = config.node
   const shards = config.storage.shards
+  const alone: AnnouncingMember[] = [{ nodeId: id, isSelf: true, state: 'normal', oldestActiveHlc: '' }]
   return {
+    transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
     shardMap: () => cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] }))
   }

@@ -23,7 +23,7 @@ import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
 import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
-import { Sweeper, tombstonePurgeTables } from './sweeper'
+import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
 import { CatalogPins } from '../exec/catalog-pins'
@@ -308,7 +308,7 @@ export class ScratchBirdNode {
       log: this.log,
       // The cluster starts after the sweeper: read at each run.
       oldestSnapshot: () => oldestOf(this.snapshots.oldest(), this.cluster?.peerSnapshotFloor()),
-      announceLagMs: ClusterShell.enabled(this.config) ? this.config.gossip.heartbeat_timeout_ms + this.config.node.max_clock_offset_ms : 0,
+      announceLagMs: announceLagMs(this.config, ClusterShell.enabled(this.config)),
       tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
       leaderlessTombstonePurge: (shard, nowMs) => this.leaderlessTombstonePurge(shard, nowMs),
       commitLogRetentionHours: this.config.storage.commit_log_retention_hours,

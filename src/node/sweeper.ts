@@ -1,15 +1,16 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Logger } from 'pino'
 import type { Catalog } from '../catalog/catalog'
+import type { Config } from '../core/config/load'
 import { DECISION_TABLE_ID } from '../cluster/twopc'
 import type { Clock } from '../core/clock'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import type { Hlc } from '../core/hlc'
-import { sweepHorizon } from '../cluster/snapshot-horizon'
+import { laggedNow, sweepHorizon } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { CommitLogConsumer } from '../storage/commit-log'
-import { asHlcTs, shardIds, type ShardId } from '../core/ids'
-import { HLC_ZERO, hlcMs, hlcTs, type HlcTs } from '../storage/types'
+import { shardIds, type ShardId } from '../core/ids'
+import { hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
@@ -85,6 +86,11 @@ export function commitLogConsumers (now: HlcTs, retentionHours: number): CommitL
   return [{ name: 'storage.commit_log_retention_hours', sinceHlc: hlcTs(sinceMs) }]
 }
 
+/** SweeperDeps.announceLagMs for this node: 0 alone; in a cluster, a peer's gossip silence before it is suspected plus the clock offset allowed. */
+export function announceLagMs (config: Config, clustered: boolean): number {
+  return clustered ? config.gossip.heartbeat_timeout_ms + config.node.max_clock_offset_ms : 0
+}
+
 export class Sweeper {
   private task: ScheduledTask | null = null
   private running: Promise<SweepTotals> | null = null
@@ -110,8 +116,7 @@ export class Sweeper {
     const { clock, log } = this.d
     const t0 = clock.monotonic()
     const now = nextHlcTs(this.d.hlc)
-    const lag = hlcTs(this.d.announceLagMs) // the same instant this many ms earlier (counter kept)
-    const horizonHlc = sweepHorizon(now > lag ? asHlcTs(now - lag) : HLC_ZERO, this.d.oldestSnapshot())
+    const horizonHlc = sweepHorizon(laggedNow(now, this.d.announceLagMs), this.d.oldestSnapshot())
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }

@@ -231,7 +231,7 @@ export type ExplainableStatement =
   | CreateTableStatement | AlterTableStatement | DropTableStatement
 export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos, readonly statement: ExplainableStatement }
 
-export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status'
+export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status' | 'transactions_horizon'
 export interface ShowStatement { readonly kind: 'show', readonly pos: Pos, readonly target: ShowTarget }
 export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonly pos: Pos, readonly node: number }
 export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number }

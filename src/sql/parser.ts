@@ -146,7 +146,8 @@ const SHOW_TARGETS: ReadonlyArray<readonly [ShowTarget, readonly string[]]> = [
   ['shard_map', ['shard', 'map']],
   ['replication_lag', ['replication', 'lag']],
   ['merkle_forest_size', ['merkle', 'forest', 'size']],
-  ['anti_entropy_status', ['anti_entropy', 'status']]
+  ['anti_entropy_status', ['anti_entropy', 'status']],
+  ['transactions_horizon', ['transactions', 'horizon']]
 ]
 
 function parseShow (c: Cursor): ShowStatement {
@@ -157,7 +158,7 @@ function parseShow (c: Cursor): ShowStatement {
       return { kind: 'show', pos, target }
     }
   }
-  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG, MERKLE FOREST SIZE or ANTI_ENTROPY STATUS')
+  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG, MERKLE FOREST SIZE, ANTI_ENTROPY STATUS or TRANSACTIONS HORIZON')
 }
 
 /** Node ids are small positive integers (core/ids.ts: NODE_ID_MIN‥NODE_ID_MAX); the range is checked by the cluster. */

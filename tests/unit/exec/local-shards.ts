@@ -5,6 +5,7 @@
 // applies versions with the production LWW rule (applyVersions) and the quorum read is its latest
 // version (getVersionedMany). The generators run on a manual clock and seeded RNGs.
 import pino from 'pino'
+import { transactionsHorizon } from '../../../src/cluster/snapshot-horizon'
 import { Catalog, type TableInfo } from '../../../src/catalog/catalog'
 import { TableFenceShell } from '../../../src/node/table-fences'
 import { CatalogPins } from '../../../src/exec/catalog-pins'
@@ -157,6 +158,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   // The node's own fence shell over these shards, as a single node has it (no cluster).
   const catalogPins = new CatalogPins()
   const fences = new TableFenceShell({ selfId: NODE_ID, shards: n, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
+  const snapshots = new SnapshotRegistry()
   const env: ExecEnv = {
     shards: n,
     request: (op, req) => shards.request(op, req),
@@ -164,7 +166,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
     twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
-    snapshots: new SnapshotRegistry(),
+    snapshots,
     fences,
     catalogPins,
     catalog: () => catalog,
@@ -174,6 +176,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     warn: () => {},
     members: () => [],
     shardMap: () => [],
+    transactionsHorizon: () => transactionsHorizon([{ nodeId: NODE_ID, isSelf: true, state: 'normal', oldestActiveHlc: '' }], snapshots.oldest(), nextHlcTs(hlc), 0),
     ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {})
   }
   const sql = async (text: string, session = new SessionState()): Promise<StatementResult[]> => {

@@ -71,4 +71,29 @@ describe('the sweep and open snapshots', () => {
     await node.sql('ROLLBACK', s)
     expect(node.env.snapshots.size).toBe(0)
   })
+
+  it('SHOW TRANSACTIONS HORIZON shows the open snapshot holding the horizon, then the horizon moving to now once it ends', async () => {
+    const node = await testNode(2, false)
+    await node.sql('CREATE TABLE t (k INT PRIMARY KEY, v INT)')
+    const show = async (): Promise<unknown[][]> => (await node.sql('SHOW TRANSACTIONS HORIZON'))[0]!.rows.map(r => [...r])
+    const idle = await show()
+    expect(idle).toHaveLength(2)
+    expect(idle[0]!.slice(0, 3)).toEqual([1, 'normal (this node)', null])
+    expect(idle[0]![4]).toBe('no open snapshot')
+    expect(idle[1]!.slice(0, 2)).toEqual([null, 'cluster'])
+
+    const snap = new SessionState()
+    await node.sql('BEGIN', snap)
+    await node.sql('SELECT v FROM t WHERE k = 1', snap)
+    const start = node.env.snapshots.oldest()!
+    node.clock.advance(60_000)
+    const held = await show()
+    expect(held[0]![2]).toBe(start.toString())
+    expect(held[0]![4]).toBe('holds the horizon')
+    expect(held[1]![2]).toBe(start.toString()) // the horizon is the snapshot's start, a minute behind now
+    await node.sql('COMMIT', snap)
+    const after = await show()
+    expect(BigInt(after[1]![2] as string)).toBeGreaterThan(start)
+    expect(after[0]![4]).toBe('no open snapshot')
+  })
 })

@@ -279,6 +279,7 @@ describe('transactions, EXPLAIN, operator statements', () => {
       { kind: 'repair', shard: null, table: 'Kv' },
       { kind: 'show', target: 'anti_entropy_status' }
     ])
+    expect(ast('show transactions horizon')).toEqual({ kind: 'show', target: 'transactions_horizon' })
   })
 
   it('EXPLAIN wraps the statement', () => {
