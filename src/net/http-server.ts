@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { keepConnectionsThroughStalls, type StallWatch } from './stall-guard'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { LIMITS } from '../core/limits'
 
@@ -40,7 +41,8 @@ function drainRefusedBody (req: IncomingMessage): void {
   req.resume()
 }
 
-export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void): Server {
+/** `stalls`: keep kept-alive connections through a stall of this process (stall-guard.ts); every node listener passes the node's watch. */
+export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
     // `/a/b/*` routes serve `/a/b/<anything>` (resource ids in the path); exact routes win.
@@ -64,6 +66,7 @@ export function createHttpServer (routes: Routes, onInternalError: (e: unknown) 
   server.headersTimeout = 10_000
   server.requestTimeout = 60_000
   server.keepAliveTimeout = 5_000
+  if (stalls !== undefined) keepConnectionsThroughStalls(server, stalls)
   return server
 }
 

@@ -396,6 +396,9 @@ export class ClusterShell implements ShardRouting {
             `Node ${o.nodeId} (${o.address}) refused: its cluster layout differs (${o.reason}); not a member, nothing is routed to it (SB_LAYOUT_MISMATCH)`)
           break
         case 'left': break
+        case 'paused':
+          this.d.log.warn({ stalledMs: Math.round(o.stalledMs) }, `This node stalled for ${Math.round(o.stalledMs)} ms (paused process, GC or VM); peers' silence during the stall is not held against them`)
+          break
       }
     }
   }

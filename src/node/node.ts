@@ -12,6 +12,7 @@ import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist
 import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
 import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { StallWatch } from '../net/stall-guard'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
@@ -123,6 +124,7 @@ export class ScratchBirdNode {
   private sqlApi: SqlApi | null = null
   private pg: PgServer | null = null
   private metricsHttp: Server | null = null
+  private stalls: StallWatch | null = null
   private stopping: Promise<void> | null = null
   private cluster: ClusterShell | null = null
   private rpc: RpcClient | null = null
@@ -239,7 +241,7 @@ export class ScratchBirdNode {
       { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
-      { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp) } },
+      { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp); this.stalls?.stop() } },
       ...(clustered
         ? [{
             name: 'cluster',
@@ -387,6 +389,15 @@ export class ScratchBirdNode {
     this.sqlApi = this.createSqlApi(hlc)
   }
 
+  /** The node's one StallWatch (net/stall-guard.ts), started with the first listener that uses it. */
+  private stallWatch (): StallWatch {
+    if (this.stalls === null) {
+      this.stalls = new StallWatch(this.io.clock)
+      this.stalls.start()
+    }
+    return this.stalls
+  }
+
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
     this.http = createHttpServer({
@@ -395,7 +406,7 @@ export class ScratchBirdNode {
       ...(clustered
         ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
         : {})
-    }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+    }, (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch())
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
   }
@@ -434,7 +445,7 @@ export class ScratchBirdNode {
           res.end(text)
         }
       }
-    }, (e) => this.log.error({ err: e }, 'internal error in metrics handler'))
+    }, (e) => this.log.error({ err: e }, 'internal error in metrics handler'), this.stallWatch())
     const maddr = await listen(this.metricsHttp, this.config.node.metrics_listen)
     this.metricsAddress = `${maddr.address}:${maddr.port}`
     this.metrics.buildInfo.set({ version: VERSION, node_id: nodeIdLabel(this.config.node.id) }, 1)

@@ -26,6 +26,13 @@ import type { NodeId } from '../../core/ids'
 // any fresher heartbeat from the member overrides them, and a member that hears itself suspected
 // or down bumps its incarnation (SWIM refutation).
 //
+// Own pauses (grey failures, issue 21 item 3): a process stopped by SIGSTOP, a long GC pause or a
+// stalled VM hears nothing while it is stopped, and its first tick afterwards would convict every
+// peer for a silence that was its own. So silence is counted in this node's RUNNING time: a tick
+// that comes more than one interval late (a stall: the process could neither tick nor read its
+// peers' messages) moves every peer's last-growth time forward by the stall, and reports 'paused'.
+// A peer that really died meanwhile is convicted heartbeatTimeoutMs of running time later.
+//
 // Node id ownership: a process that hears its node id announced with another bootId
 //  - while joining takes the id over (incarnation above the other record, claimedOver = its
 //    bootId). If that record was down or left, it is a restart: done. If it looked alive, the
@@ -158,11 +165,15 @@ export class GossipMachine {
   private readonly layout: ClusterLayout | undefined
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
   private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
+  private readonly intervalMs: number
+  /** When tick() last ran (null before the first): a tick far later than intervalMs after it is our own stall. */
+  private lastTickAt: number | null = null
 
   constructor (self: GossipSelf, seeds: readonly GossipSeed[], config: GossipConfig, private readonly rng: Rng) {
     assert(isNodeId(self.nodeId), 'gossip: node id out of range')
     assert(self.address.length > 0 && self.bootId.length > 0, 'gossip: address and bootId required')
     assert(config.intervalMs > 0 && Number.isInteger(config.fanout) && config.fanout >= 1, 'gossip: bad interval or fanout')
+    this.intervalMs = config.intervalMs
     assert(config.heartbeatTimeoutMs > config.intervalMs, 'gossip: heartbeat timeout must exceed the interval')
     this.fanout = config.fanout
     this.heartbeatTimeoutMs = config.heartbeatTimeoutMs
@@ -196,6 +207,7 @@ export class GossipMachine {
     if (this.halted) return []
     const out: GossipOutput[] = []
     this.me.heartbeat++
+    this.discountOwnStall(nowMs, out)
     this.maybeFinishJoin(nowMs, out)
     this.advanceLeave(out)
     this.detectFailures(nowMs, out)
@@ -411,6 +423,17 @@ export class GossipMachine {
   }
 
   // ---- Failure detection and peer choice -------------------------------------------------------
+
+  /** A tick more than one interval late: this node stalled; its peers' silence during the stall does not count (header). */
+  private discountOwnStall (now: number, out: GossipOutput[]): void {
+    const last = this.lastTickAt
+    this.lastTickAt = now
+    if (last === null) return
+    const stall = now - last - this.intervalMs
+    if (stall <= this.intervalMs) return
+    for (const p of this.peers.values()) p.lastGrowthAt = Math.min(now, p.lastGrowthAt + stall)
+    out.push({ type: 'paused', stalledMs: stall })
+  }
 
   private detectFailures (now: number, out: GossipOutput[]): void {
     for (const p of this.peers.values()) {

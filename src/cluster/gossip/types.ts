@@ -112,6 +112,8 @@ export type GossipEvent =
   | { type: 'layout-refused', nodeId: NodeId, address: string, reason: string }
   /** leave() finished announcing 'left': the shell may stop the process. */
   | { type: 'left' }
+  /** This node stalled (SIGSTOP, GC, VM) for about stalledMs: its peers' silence meanwhile was not counted against them. */
+  | { type: 'paused', stalledMs: number }
 
 export type GossipOutput = { type: 'send', to: GossipTarget, msg: GossipMessage } | GossipEvent
 

@@ -218,6 +218,33 @@ describe('failure detection', () => {
     expect(m.members(clock.monotonic()).find(v => v.nodeId === 2)!.heartbeatAgeMs).toBe(1000)
   })
 
+  it('its own stall (SIGSTOP, GC pause) is not held against its peers: silence counts in running time only', () => {
+    const clock = new ManualClock()
+    const m = knowing(asNodeId(1), [asNodeId(2)], clock.monotonic())
+    clock.advance(1000)
+    expect(events(m.tick(clock.monotonic()))).toEqual([])
+    // Stopped for 30 s (three heartbeat timeouts): the first tick after is 29 s late.
+    clock.advance(30_000)
+    const after = events(m.tick(clock.monotonic()))
+    expect(after).toEqual([{ type: 'paused', stalledMs: 29_000 }])
+    expect(m.members(clock.monotonic()).find(v => v.nodeId === 2)!.state).toBe('normal')
+    // The peer answers right after: nothing was ever convicted.
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2), { heartbeat: 2 })]), clock.monotonic())
+    expect(m.members(clock.monotonic()).find(v => v.nodeId === 2)!.state).toBe('normal')
+    // A peer that really is silent is still convicted, after the timeout of running time.
+    const trail: string[] = []
+    for (let i = 0; i < 12; i++) {
+      clock.advance(1000)
+      for (const e of events(m.tick(clock.monotonic()))) if (e.type === 'member-state' && e.nodeId === 2) trail.push(e.to)
+    }
+    expect(trail).toEqual(['suspect', 'down'])
+    // Jitter of less than one extra interval is not a stall.
+    const j = knowing(asNodeId(1), [asNodeId(2)], clock.monotonic())
+    clock.advance(1000); j.tick(clock.monotonic())
+    clock.advance(1900)
+    expect(events(j.tick(clock.monotonic())).filter(e => e.type === 'paused')).toEqual([])
+  })
+
   it('suspectAfterMs can be set; it must stay below the timeout', () => {
     const m = machine(asNodeId(1), [], 'b', { ...CFG, suspectAfterMs: 2000 })
     m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))]), 0)
