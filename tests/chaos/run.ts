@@ -1,0 +1,240 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SeededRng } from '../../src/core/rng'
+import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { checkRegister, checkSet } from './checkers'
+import { total, type Anomalies, type Op, type Outcome } from './history'
+import { describeFault, schedule, type Fault, type NemesisStep } from './nemesis'
+
+// One chaos run (issue 21): a real cluster on loopback with TCP proxies between every pair of
+// nodes, client workloads on leaderless tables, a nemesis drawn from one seed, then healing,
+// recovery (hints + anti-entropy, timed) and the checkers over the recorded history. The summary
+// line names the seed; SEED=… replays the same fault schedule (the interleaving of client
+// operations with it is as real as the processes, so a replay is the same scenario, not the same
+// byte-for-byte history). A failed run keeps the history and every node's log.
+
+export interface ChaosOptions {
+  seed: number
+  nodes?: number
+  /** How long the workload and nemesis run. */
+  durationMs?: number
+  /** Client loops on the set table and on the register table. */
+  setClients?: number
+  registerClients?: number
+  /** Fault kinds the nemesis draws from (default: all). */
+  kinds?: readonly Fault['kind'][]
+  /** Longest wait for replicas to converge after healing. */
+  recoveryTimeoutMs?: number
+  log?: (line: string) => void
+}
+
+export interface ChaosReport {
+  seed: number
+  summary: string
+  ops: number
+  ok: number
+  unknown: number
+  failed: number
+  anomalies: Anomalies
+  /** Healing done → replicas identical (hints delivered, repair rounds run). */
+  recoveryMs: number | null
+  steps: NemesisStep[]
+  /** Where the history and logs were kept (failed runs only). */
+  keptIn: string | null
+}
+
+const TABLE_OPTS = "WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)"
+const REQUEST_TIMEOUT_MS = 8000
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** What a client can know from one HTTP answer (or its absence). */
+function outcomeOf (status: number | null, err: unknown): { outcome: Outcome, error?: string } {
+  if (status === 200) return { outcome: 'ok' }
+  if (status === null) {
+    const code = (err as { cause?: { code?: string } })?.cause?.code ?? ''
+    // Nothing was sent: the node was not listening.
+    if (code === 'ECONNREFUSED') return { outcome: 'fail', error: code }
+    return { outcome: 'unknown', error: code !== '' ? code : String((err as Error)?.name ?? err) }
+  }
+  // A coded refusal may still have been applied somewhere (a quorum write that reached fewer
+  // than W replicas, a commit whose answer was lost): unknown is always safe for the checkers.
+  return { outcome: 'unknown', error: `HTTP ${status}` }
+}
+
+export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
+  const n = o.nodes ?? 3
+  const durationMs = o.durationMs ?? 30_000
+  const log = o.log ?? ((line: string) => { process.stderr.write(line + '\n') })
+  const steps = schedule(o.seed, n, durationMs, o.kinds)
+  const offsets = new Map<number, number>()
+  const cluster = await startCluster({
+    nodes: n,
+    extraConfig: () => ({ node: { durability: 'none' } }),
+    env: (id) => ({ SCRATCHBIRD_TEST_CLOCK_OFFSET_MS: String(offsets.get(id) ?? 0) })
+  })
+  const history: Op[] = []
+  let keptIn: string | null = null
+  try {
+    for (const sql of [`CREATE TABLE chaos_set (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`, `CREATE TABLE chaos_reg (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`]) {
+      const r = await cluster.sql(1, sql)
+      if (r.status !== 200) throw new Error(`chaos setup failed: ${sql}: ${JSON.stringify(r.body)}`)
+    }
+    log(`CHAOS seed=${o.seed}: ${steps.length} nemesis steps over ${durationMs} ms`)
+    const t0 = performance.now()
+    const now = (): number => Math.round(performance.now() - t0)
+    const rng = new SeededRng(o.seed ^ 0x5eed)
+    const state = { stop: false }
+    let nextKey = 1
+    let nextValue = 1
+    const deletable: number[] = []
+
+    const call = async (process: number, f: Op['f'], key: number, sql: string, params: unknown[], value: number | null): Promise<Op> => {
+      const node = 1 + Math.floor(rng.next() * n)
+      const start = now()
+      let status: number | null = null
+      let body: any
+      let err: unknown
+      try {
+        const r = await cluster.sql(node, sql, params, { timeoutMs: REQUEST_TIMEOUT_MS })
+        status = r.status
+        body = r.body
+      } catch (e) { err = e }
+      const { outcome, error } = outcomeOf(status, err)
+      const code: string | undefined = body?.error?.code
+      let read = value
+      if (f === 'read' && outcome === 'ok') {
+        const rows = (body?.results?.[0] ?? body)?.rows as unknown[][]
+        read = rows.length === 0 ? null : Number(rows[0]![0])
+      }
+      const op: Op = { process, node, f, key, value: read, start, end: now(), outcome, ...(outcome !== 'ok' ? { error: code ?? error } : {}) }
+      history.push(op)
+      return op
+    }
+
+    const setClient = async (p: number): Promise<void> => {
+      while (!state.stop) {
+        if (deletable.length > 0 && rng.next() < 0.2) {
+          const key = deletable.splice(Math.floor(rng.next() * deletable.length), 1)[0]!
+          await call(p, 'delete', key, 'DELETE FROM chaos_set WHERE k = $1', [key], null)
+        } else {
+          const key = nextKey++
+          const op = await call(p, 'insert', key, 'INSERT INTO chaos_set VALUES ($1, $2)', [key, p], null)
+          if (op.outcome === 'ok') deletable.push(key)
+        }
+      }
+    }
+    const registerClient = async (p: number): Promise<void> => {
+      while (!state.stop) {
+        const key = 1 + Math.floor(rng.next() * 3)
+        if (rng.next() < 0.5) {
+          const value = nextValue++
+          await call(p, 'write', key, 'INSERT INTO chaos_reg VALUES ($1, $2)', [key, value], value)
+        } else {
+          await call(p, 'read', key, 'SELECT v FROM chaos_reg WHERE k = $1', [key], null)
+        }
+      }
+    }
+
+    const pending: Array<Promise<unknown>> = []
+    const apply = (f: Fault): void => {
+      switch (f.kind) {
+        case 'kill':
+          pending.push((async () => { await cluster.kill(f.node); await sleep(f.downMs); await cluster.start(f.node) })())
+          break
+        case 'pause': {
+          const proc = cluster.node(f.node).proc
+          if (proc === undefined) break
+          proc.kill('SIGSTOP')
+          pending.push((async () => { await sleep(f.pauseMs); proc.kill('SIGCONT') })())
+          break
+        }
+        case 'isolate': cluster.isolate(f.node); break
+        case 'partition': cluster.partition(f.groups); break
+        case 'bridge': cluster.partition([[f.left], [f.right]]); break
+        case 'one-way': cluster.link(f.from, f.to).cut(); break
+        case 'slow': for (const [i, j, p] of cluster.links()) if (i === f.node || j === f.node) p.setDelay(f.delayMs); break
+        case 'clock':
+          offsets.set(f.node, f.offsetMs)
+          pending.push(cluster.restart(f.node))
+          break
+      }
+    }
+    const nemesis = async (): Promise<void> => {
+      for (const step of steps) {
+        const wait = step.at - now()
+        if (wait > 0) await sleep(wait)
+        if (state.stop) break
+        log(`  ${now()} ms: ${step.faults.map(describeFault).join(' + ')} for ${step.holdMs} ms`)
+        for (const f of step.faults) apply(f)
+        await sleep(step.holdMs)
+        cluster.heal()
+        await Promise.all(pending.splice(0))
+      }
+    }
+
+    const clients = [
+      ...Array.from({ length: o.setClients ?? 4 }, (_, i) => setClient(i)),
+      ...Array.from({ length: o.registerClients ?? 2 }, (_, i) => registerClient(100 + i))
+    ]
+    const chaos = nemesis()
+    await sleep(durationMs)
+    state.stop = true
+    await chaos
+    await Promise.all(clients)
+    cluster.heal()
+    for (const id of cluster.ids) if (!cluster.node(id).running) await cluster.start(id)
+
+    // Recovery: every node sees every other normal, hints delivered, repair rounds run, until the
+    // replicas agree (read from each node: N = nodes, so a scan on a node reads its own replica).
+    const healedAt = performance.now()
+    let recoveryMs: number | null = null
+    let finalSets = new Map<number, Set<number>>()
+    const deadline = healedAt + (o.recoveryTimeoutMs ?? 120_000)
+    while (performance.now() < deadline) {
+      for (const i of cluster.ids) {
+        for (const j of cluster.ids) if (j !== i) await cluster.sql(i, `DELIVER HINTS TO NODE ${j}`).catch(() => {})
+        await cluster.sql(i, 'REPAIR TABLE chaos_set').catch(() => {})
+        await cluster.sql(i, 'REPAIR TABLE chaos_reg').catch(() => {})
+      }
+      finalSets = new Map()
+      for (const i of cluster.ids) {
+        const r = await cluster.sql(i, 'SELECT k FROM chaos_set').catch(() => null)
+        if (r?.status === 200) finalSets.set(i, new Set(((r.body?.results?.[0] ?? r.body).rows as unknown[][]).map(row => Number(row[0]))))
+      }
+      const check = checkSet(history, finalSets)
+      if (finalSets.size === n && total(check) === 0) { recoveryMs = Math.round(performance.now() - healedAt); break }
+      await sleep(2000)
+    }
+
+    const setAnomalies = checkSet(history, finalSets)
+    const tolerance = 2 * Math.max(0, ...[...offsets.values()].map(Math.abs)) + 100
+    const regAnomalies = checkRegister(history, tolerance)
+    const counts: Record<string, number> = { lost: 0, resurrected: 0, phantom: 0, divergent: 0, 'stale-read': 0, 'future-read': 0 }
+    for (const a of [setAnomalies, regAnomalies]) for (const [k, v] of Object.entries(a.counts)) counts[k] = (counts[k] ?? 0) + v
+    if (finalSets.size < n) counts['unreadable-node'] = n - finalSets.size
+    const anomalies: Anomalies = { counts, examples: [...setAnomalies.examples, ...regAnomalies.examples] }
+    const ok = history.filter(h => h.outcome === 'ok').length
+    const unknown = history.filter(h => h.outcome === 'unknown').length
+    const failed = history.filter(h => h.outcome === 'fail').length
+    const summary = `CHAOS seed=${o.seed} nodes=${n} duration_ms=${durationMs} steps=${steps.length} ops=${history.length} ok=${ok} unknown=${unknown} failed=${failed} ` +
+      Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ') + ` recovery_ms=${recoveryMs ?? 'timeout'}`
+    log(summary)
+    if (total(anomalies) > 0 || recoveryMs === null) {
+      keptIn = join(tmpdir(), `scratchbird-chaos-${o.seed}-${Date.now()}`)
+      mkdirSync(keptIn, { recursive: true })
+      writeFileSync(join(keptIn, 'history.json'), JSON.stringify({ seed: o.seed, steps, history, finalSets: Object.fromEntries([...finalSets].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])), anomalies }, null, 1))
+      for (const id of cluster.ids) {
+        writeFileSync(join(keptIn, `node${id}.stdout.log`), cluster.node(id).stdout())
+        writeFileSync(join(keptIn, `node${id}.stderr.log`), cluster.node(id).stderr())
+      }
+      log(`CHAOS seed=${o.seed}: history and logs kept in ${keptIn} (replay: SEED=${o.seed} npm run chaos)`)
+      for (const e of anomalies.examples) log(`  ${e}`)
+    }
+    return { seed: o.seed, summary, ops: history.length, ok, unknown, failed, anomalies, recoveryMs, steps, keptIn }
+  } finally {
+    await cluster.close()
+  }
+}
+
+export type { Cluster }
