@@ -31,6 +31,7 @@ import type { NodeId } from '../../core/ids'
 // peer for a silence that was its own. So silence is counted in this node's RUNNING time: a tick
 // that comes more than one interval late (a stall: the process could neither tick nor read its
 // peers' messages) moves every peer's last-growth time forward by the stall, and reports 'paused'.
+// (Late by less than max(interval, half the suspicion delay) is scheduling jitter: ignored.)
 // A peer that really died meanwhile is convicted heartbeatTimeoutMs of running time later.
 //
 // Node id ownership: a process that hears its node id announced with another bootId
@@ -430,7 +431,9 @@ export class GossipMachine {
     this.lastTickAt = now
     if (last === null) return
     const stall = now - last - this.intervalMs
-    if (stall <= this.intervalMs) return
+    // Scheduling jitter on a busy machine is not a stall: only a delay that could by itself move
+    // a peer a good way toward suspicion counts (and is worth the warning it logs).
+    if (stall <= Math.max(this.intervalMs, this.suspectAfterMs / 2)) return
     for (const p of this.peers.values()) p.lastGrowthAt = Math.min(now, p.lastGrowthAt + stall)
     out.push({ type: 'paused', stalledMs: stall })
   }

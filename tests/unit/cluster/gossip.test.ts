@@ -238,11 +238,13 @@ describe('failure detection', () => {
       for (const e of events(m.tick(clock.monotonic()))) if (e.type === 'member-state' && e.nodeId === 2) trail.push(e.to)
     }
     expect(trail).toEqual(['suspect', 'down'])
-    // Jitter of less than one extra interval is not a stall.
+    // Late by up to max(interval, half the suspicion delay) — 2.5 s here — is jitter, not a stall.
     const j = knowing(asNodeId(1), [asNodeId(2)], clock.monotonic())
     clock.advance(1000); j.tick(clock.monotonic())
-    clock.advance(1900)
+    clock.advance(1000 + 2500)
     expect(events(j.tick(clock.monotonic())).filter(e => e.type === 'paused')).toEqual([])
+    clock.advance(1000 + 2501)
+    expect(events(j.tick(clock.monotonic())).filter(e => e.type === 'paused')).toEqual([{ type: 'paused', stalledMs: 2501 }])
   })
 
   it('suspectAfterMs can be set; it must stay below the timeout', () => {
