@@ -162,9 +162,10 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     }
     const nemesis = async (): Promise<void> => {
       for (const step of steps) {
+        // A restart under load can take longer than its step: later steps then run late, one
+        // after another, and the workload runs until the last one has healed.
         const wait = step.at - now()
         if (wait > 0) await sleep(wait)
-        if (state.stop) break
         log(`  ${now()} ms: ${step.faults.map(describeFault).join(' + ')} for ${step.holdMs} ms`)
         for (const f of step.faults) apply(f)
         await sleep(step.holdMs)
@@ -179,8 +180,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     ]
     const chaos = nemesis()
     await sleep(durationMs)
-    state.stop = true
     await chaos
+    state.stop = true
     await Promise.all(clients)
     cluster.heal()
     for (const id of cluster.ids) if (!cluster.node(id).running) await cluster.start(id)
