@@ -120,33 +120,48 @@ const VH_BYTES = VERSION_ID_BYTES + 8
 const EMPTY = -1
 /** Most a key may be: its length is stored in the arena as a varint of at most 3 bytes. */
 const MAX_KEY_BYTES = (1 << 21) - 1
+/** Leaves per chunk (a power of two): growing by a chunk copies nothing. */
+const CHUNK_BITS = 12
+const CHUNK = 1 << CHUNK_BITS
+const IN_CHUNK = CHUNK - 1
+/** Bytes per key-arena chunk (offsets within one fit 16 bits); a longer key gets a chunk of its own. */
+const ARENA_CHUNK = 1 << 16
+/** Per-leaf u32 fields in a meta chunk: key ref, key hash, next leaf of the bucket + 1. */
+const META = 3
 
-// Leaves are packed into a few typed arrays instead of an object (or two strings and a map entry)
-// each: the active window of a busy shard holds millions of leaves, and per-leaf heap objects cost
-// ~110 bytes each and most of the write path's garbage-collector time (issue 15). Per leaf i:
+// Leaves are packed into typed arrays instead of an object (or two strings and a map entry) each:
+// the active window of a busy shard holds millions of leaves, and per-leaf heap objects cost ~110
+// bytes and most of the write path's garbage-collector time (issue 15). Leaf i lives in chunk
+// i >> CHUNK_BITS of:
 //
-//   vh[24i…]     version id ‖ row hash, big-endian (what a bucket hash covers after the key)
-//   keyAt[i]     where its key is in `arena` (a varint length, then the bytes)
-//   keyHash[i]   the low 32 bits of xxhash64(key): its bucket (low bits) and hash-table probe
-//   next[i]      the next leaf of the same bucket (EMPTY at the end; heads[b] is the first)
+//   vh        version id ‖ row hash, big-endian, 24 bytes (what a bucket hash covers after the key)
+//   meta      key ref (arena chunk << 16 | offset of a varint length and the key bytes),
+//             low 32 bits of xxhash64(key) (its bucket is the low bits; the hash-table probe),
+//             the next leaf of the same bucket + 1 (0 at the end; heads[b] is the first + 1)
 //
 // and `table`, an open-addressing (linear probing) index from key to leaf (leaf + 1, 0 = empty),
-// kept at most 3/4 full. ~48 bytes per leaf plus the key and the arrays' spare capacity; heapBytes()
-// counts what is allocated, spare capacity included.
+// kept at most 3/4 full. Fixed-size chunks: a growing window allocates a chunk at a time and never
+// copies (copying ever larger arrays, and the full collections large allocations set off, were
+// the cost). ~40 bytes per leaf plus its key and the table; heapBytes() counts what is allocated.
+
+// Where locate() found a leaf's key: its arena chunk, first byte and length.
+let kArr: Uint8Array = new Uint8Array(0)
+let kStart = 0
+let kLen = 0
 
 export class MerkleTree {
   private count = 0
-  private vh = new Uint8Array(0)
-  private keyAt = new Uint32Array(0)
-  private keyHash = new Uint32Array(0)
-  private next = new Int32Array(0)
-  private readonly heads = new Int32Array(MERKLE_BUCKETS).fill(EMPTY)
+  private readonly vhChunks: Uint8Array[] = []
+  private readonly metaChunks: Uint32Array[] = []
+  private readonly heads = new Uint32Array(MERKLE_BUCKETS)
   private table = new Int32Array(0)
   private tableBits = 0
-  private arena = new Uint8Array(0)
-  private arenaLen = 0
+  private readonly arenas: Uint8Array[] = []
+  /** Bytes used in the last arena chunk. */
+  private arenaPos = ARENA_CHUNK
   /** Arena bytes of deleted leaves' keys (reclaimed by compactArena once they dominate). */
   private arenaGarbage = 0
+  private arenaBytes = 0
   /** Heap-ordered node hashes as (high, low) halves; node 1 is the root, MERKLE_BUCKETS + b bucket b. */
   private readonly nodeHigh = new Uint32Array(2 * MERKLE_BUCKETS)
   private readonly nodeLow = new Uint32Array(2 * MERKLE_BUCKETS)
@@ -161,16 +176,16 @@ export class MerkleTree {
 
   /** Bytes this tree holds on the heap: its typed arrays as allocated (spare capacity included) and a fixed overhead. */
   heapBytes (): number {
-    return TREE_OBJECT_BYTES + this.vh.byteLength + this.keyAt.byteLength + this.keyHash.byteLength + this.next.byteLength +
-      this.heads.byteLength + this.table.byteLength + this.arena.byteLength + this.nodeHigh.byteLength + this.nodeLow.byteLength +
-      this.isDirty.byteLength + this.dirty.length * 8
+    const chunks = this.vhChunks.length
+    return TREE_OBJECT_BYTES + chunks * (CHUNK * (VH_BYTES + 4 * META) + 2 * TYPED_ARRAY_BYTES) + this.arenaBytes + this.arenas.length * TYPED_ARRAY_BYTES +
+      this.heads.byteLength + this.table.byteLength + this.nodeHigh.byteLength + this.nodeLow.byteLength + this.isDirty.byteLength + this.dirty.length * 8
   }
 
   /** The key's leaf, or undefined. */
   get (key: Uint8Array): MerkleLeaf | undefined {
     checkKey(key)
     xxh64(key)
-    const i = this.find(key, xxh64Low)
+    const i = this.find(key, xxh64Low, 0)
     return i === EMPTY ? undefined : this.leafAt(i)
   }
 
@@ -180,8 +195,8 @@ export class MerkleTree {
     if (key.length > MAX_KEY_BYTES) throw badArgument(`key of ${key.length} bytes is longer than ${MAX_KEY_BYTES}`)
     xxh64(key)
     const h = xxh64Low
-    const i = this.find(key, h)
-    this.put(i === EMPTY ? this.insert(key, h) : i, version, Number(rowHash >> 32n), Number(rowHash & 0xffff_ffffn))
+    const i = this.find(key, h, 0)
+    this.put(i === EMPTY ? this.insert(key, h, 0) : i, version, Number(rowHash >> 32n), Number(rowHash & 0xffff_ffffn))
   }
 
   /**
@@ -199,8 +214,8 @@ export class MerkleTree {
     const h = xxh64Low
     let i = this.find(bytes, h, from)
     if (i !== EMPTY) {
-      const vh = this.vh
-      const at = i * VH_BYTES
+      const vh = this.vhChunks[i >>> CHUNK_BITS]!
+      const at = (i & IN_CHUNK) * VH_BYTES
       let d = 0
       for (let j = 0; j < VERSION_ID_BYTES && d === 0; j++) d = version[j]! - vh[at + j]!
       if (d <= 0) return false
@@ -215,17 +230,22 @@ export class MerkleTree {
   delete (key: Uint8Array): boolean {
     checkKey(key)
     xxh64(key)
-    const i = this.find(key, xxh64Low)
+    const i = this.find(key, xxh64Low, 0)
     if (i === EMPTY) return false
     this.removeSlot(this.probe)
-    const b = this.keyHash[i]! & BUCKET_MASK
+    const b = this.hashOf(i) & BUCKET_MASK
     this.unlink(i, b)
-    this.arenaGarbage += this.keyEnd(i) - this.keyAt[i]!
+    this.locate(i)
+    this.arenaGarbage += kStart + kLen - (this.refOf(i) & 0xffff)
     const last = this.count - 1
     if (i !== last) this.move(last, i)
     this.count--
+    if ((this.count & IN_CHUNK) === 0 && this.vhChunks.length > (this.count >>> CHUNK_BITS)) {
+      this.vhChunks.pop()
+      this.metaChunks.pop()
+    }
     this.markDirty(b)
-    if (this.arenaGarbage > 4096 && this.arenaGarbage * 2 > this.arenaLen) this.compactArena()
+    if (this.arenaGarbage > ARENA_CHUNK && this.arenaGarbage * 2 > this.arenaBytes) this.compactArena()
     return true
   }
 
@@ -270,42 +290,45 @@ export class MerkleTree {
 
   // ---- the packed store -------------------------------------------------------------------------
 
-  private keyStart (i: number): number {
-    let at = this.keyAt[i]!
-    const a = this.arena
-    while (a[at]! >= 0x80) at++
-    return at + 1
-  }
+  private refOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)]! }
+  private hashOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 1]! }
+  /** The next leaf of i's bucket, or EMPTY. */
+  private nextOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 2]! - 1 }
+  private setNext (i: number, next: number): void { this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 2] = next + 1 }
+  private headOf (b: number): number { return this.heads[b]! - 1 }
 
-  private keyLength (i: number): number {
-    const a = this.arena
-    let at = this.keyAt[i]!
+  /** Set kArr / kStart / kLen to leaf i's key. */
+  private locate (i: number): void {
+    const ref = this.refOf(i)
+    const a = this.arenas[ref >>> 16]!
+    let at = ref & 0xffff
     let n = 0
     let shift = 0
     for (;;) {
       const byte = a[at++]!
       n += (byte & 0x7f) * 2 ** shift
-      if (byte < 0x80) return n
+      if (byte < 0x80) break
       shift += 7
     }
+    kArr = a
+    kStart = at
+    kLen = n
   }
 
-  private keyEnd (i: number): number { return this.keyStart(i) + this.keyLength(i) }
-
   private leafAt (i: number): MerkleLeaf {
-    const at = i * VH_BYTES
-    const s = this.keyStart(i)
-    const vh = this.vh
+    const vh = this.vhChunks[i >>> CHUNK_BITS]!
+    const at = (i & IN_CHUNK) * VH_BYTES
     const high = ((vh[at + 16]! << 24) | (vh[at + 17]! << 16) | (vh[at + 18]! << 8) | vh[at + 19]!) >>> 0
     const low = ((vh[at + 20]! << 24) | (vh[at + 21]! << 16) | (vh[at + 22]! << 8) | vh[at + 23]!) >>> 0
-    return { key: this.arena.slice(s, s + this.keyLength(i)), version: vh.slice(at, at + VERSION_ID_BYTES), rowHash: joinHalves(high, low) }
+    this.locate(i)
+    return { key: kArr.slice(kStart, kStart + kLen), version: vh.slice(at, at + VERSION_ID_BYTES), rowHash: joinHalves(high, low) }
   }
 
   private sameKey (i: number, key: Uint8Array, from: number): boolean {
-    const n = key.length - from
-    if (this.keyLength(i) !== n) return false
-    const a = this.arena
-    const s = this.keyStart(i) - from
+    this.locate(i)
+    if (kLen !== key.length - from) return false
+    const a = kArr
+    const s = kStart - from
     for (let j = from; j < key.length; j++) if (a[s + j] !== key[j]) return false
     return true
   }
@@ -313,7 +336,7 @@ export class MerkleTree {
   private slotOf (h: number): number { return Math.imul(h, 0x9e3779b1) >>> (32 - this.tableBits) }
 
   /** The key's leaf or EMPTY; `probe` is left at its slot or at the empty slot where it would go. */
-  private find (key: Uint8Array, h: number, from = 0): number {
+  private find (key: Uint8Array, h: number, from: number): number {
     if (this.tableBits === 0) return EMPTY
     const t = this.table
     const mask = t.length - 1
@@ -322,72 +345,76 @@ export class MerkleTree {
       const e = t[s]!
       if (e === 0) { this.probe = s; return EMPTY }
       const i = e - 1
-      if (this.keyHash[i] === h && this.sameKey(i, key, from)) { this.probe = s; return i }
+      if (this.hashOf(i) === h && this.sameKey(i, key, from)) { this.probe = s; return i }
       s = (s + 1) & mask
     }
   }
 
-  /** A new leaf for `key` (right after find() missed it); its version and hash are put by the caller. */
-  private insert (key: Uint8Array, h: number, from = 0): number {
+  /** A new leaf for bytes[from…] (right after find() missed it); its version and hash are put by the caller. */
+  private insert (key: Uint8Array, h: number, from: number): number {
     if ((this.count + 1) * 4 > this.table.length * 3) {
       this.growTable()
       this.find(key, h, from) // the empty slot moved
     }
     const i = this.count
-    if (i === this.keyAt.length) this.growLeaves()
-    const len = key.length - from
-    if (this.arenaLen + 3 + len > this.arena.length) this.growArena(3 + len)
-    this.keyAt[i] = this.arenaLen
-    let n = len
-    const a = this.arena
-    while (n >= 0x80) { a[this.arenaLen++] = (n & 0x7f) | 0x80; n = Math.floor(n / 128) }
-    a[this.arenaLen++] = n
-    for (let j = from; j < key.length; j++) a[this.arenaLen++] = key[j]!
-    this.keyHash[i] = h
+    if ((i >>> CHUNK_BITS) === this.vhChunks.length) {
+      this.vhChunks.push(new Uint8Array(CHUNK * VH_BYTES))
+      this.metaChunks.push(new Uint32Array(CHUNK * META))
+    }
+    const ref = this.storeKey(key, from)
+    const meta = this.metaChunks[i >>> CHUNK_BITS]!
+    const m = META * (i & IN_CHUNK)
     const b = h & BUCKET_MASK
-    this.next[i] = this.heads[b]!
-    this.heads[b] = i
+    meta[m] = ref
+    meta[m + 1] = h
+    meta[m + 2] = this.heads[b]!
+    this.heads[b] = i + 1
     this.table[this.probe] = i + 1
     this.count++
     return i
   }
 
+  /** Copy bytes[from…] (varint length first) into the arena; returns its ref. */
+  private storeKey (key: Uint8Array, from: number): number {
+    const len = key.length - from
+    const need = 3 + len
+    if (this.arenaPos + need > ARENA_CHUNK) {
+      // a new chunk; a key longer than a chunk gets one of its own (and the next key a fresh one)
+      this.arenas.push(new Uint8Array(Math.max(ARENA_CHUNK, need)))
+      this.arenaBytes += Math.max(ARENA_CHUNK, need)
+      this.arenaPos = 0
+    }
+    const c = this.arenas.length - 1
+    const a = this.arenas[c]!
+    const ref = ((c << 16) | this.arenaPos) >>> 0
+    let at = this.arenaPos
+    let n = len
+    while (n >= 0x80) { a[at++] = (n & 0x7f) | 0x80; n = Math.floor(n / 128) }
+    a[at++] = n
+    for (let j = from; j < key.length; j++) a[at++] = key[j]!
+    this.arenaPos = need > ARENA_CHUNK ? ARENA_CHUNK : at
+    return ref
+  }
+
   private put (i: number, version: VersionId, high: number, low: number): void {
-    const vh = this.vh
-    const at = i * VH_BYTES
+    const vh = this.vhChunks[i >>> CHUNK_BITS]!
+    const at = (i & IN_CHUNK) * VH_BYTES
     vh.set(version, at)
     vh[at + 16] = high >>> 24; vh[at + 17] = high >>> 16; vh[at + 18] = high >>> 8; vh[at + 19] = high
     vh[at + 20] = low >>> 24; vh[at + 21] = low >>> 16; vh[at + 22] = low >>> 8; vh[at + 23] = low
-    this.markDirty(this.keyHash[i]! & BUCKET_MASK)
-  }
-
-  private growLeaves (): void {
-    // ×1.5: spare capacity is memory the active window holds for nothing (heapBytes counts it)
-    const cap = Math.max(16, Math.ceil(this.keyAt.length * 1.5))
-    const vh = new Uint8Array(cap * VH_BYTES); vh.set(this.vh); this.vh = vh
-    const keyAt = new Uint32Array(cap); keyAt.set(this.keyAt); this.keyAt = keyAt
-    const keyHash = new Uint32Array(cap); keyHash.set(this.keyHash); this.keyHash = keyHash
-    const next = new Int32Array(cap); next.set(this.next); this.next = next
-  }
-
-  private growArena (need: number): void {
-    let cap = Math.max(256, Math.ceil(this.arena.length * 1.5))
-    while (cap < this.arenaLen + need) cap = Math.ceil(cap * 1.5)
-    const a = new Uint8Array(cap)
-    a.set(this.arena.subarray(0, this.arenaLen))
-    this.arena = a
+    this.markDirty(this.hashOf(i) & BUCKET_MASK)
   }
 
   private growTable (): void {
     this.tableBits = Math.max(4, this.tableBits + 1)
     const t = new Int32Array(1 << this.tableBits)
+    this.table = t
     const mask = t.length - 1
     for (let i = 0; i < this.count; i++) {
-      let s = this.slotOf(this.keyHash[i]!)
+      let s = this.slotOf(this.hashOf(i))
       while (t[s] !== 0) s = (s + 1) & mask
       t[s] = i + 1
     }
-    this.table = t
   }
 
   /** Empty slot `s` and shift later entries of its probe run back (linear-probing deletion without markers). */
@@ -401,7 +428,7 @@ export class MerkleTree {
       j = (j + 1) & mask
       const e = t[j]!
       if (e === 0) return
-      const home = this.slotOf(this.keyHash[e - 1]!)
+      const home = this.slotOf(this.hashOf(e - 1))
       // the entry at j may fill the hole unless its home lies cyclically in (hole, j]
       const stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
       if (!stays) { t[hole] = e; t[j] = 0; hole = j }
@@ -410,66 +437,78 @@ export class MerkleTree {
 
   /** Take leaf `i` out of bucket `b`'s list. */
   private unlink (i: number, b: number): void {
-    if (this.heads[b] === i) { this.heads[b] = this.next[i]!; return }
-    let p = this.heads[b]!
-    while (this.next[p] !== i) p = this.next[p]!
-    this.next[p] = this.next[i]!
+    if (this.headOf(b) === i) { this.heads[b] = this.nextOf(i) + 1; return }
+    let p = this.headOf(b)
+    while (this.nextOf(p) !== i) p = this.nextOf(p)
+    this.setNext(p, this.nextOf(i))
   }
 
   /** Move leaf `from` (the last) to index `to` (a hole): table entry, bucket list and arrays. */
   private move (from: number, to: number): void {
-    const h = this.keyHash[from]!
+    const h = this.hashOf(from)
     const t = this.table
     const mask = t.length - 1
     let s = this.slotOf(h)
     while (t[s] !== from + 1) s = (s + 1) & mask
     t[s] = to + 1
     const b = h & BUCKET_MASK
-    if (this.heads[b] === from) this.heads[b] = to
+    if (this.headOf(b) === from) this.heads[b] = to + 1
     else {
-      let p = this.heads[b]!
-      while (this.next[p] !== from) p = this.next[p]!
-      this.next[p] = to
+      let p = this.headOf(b)
+      while (this.nextOf(p) !== from) p = this.nextOf(p)
+      this.setNext(p, to)
     }
-    this.next[to] = this.next[from]!
-    this.keyAt[to] = this.keyAt[from]!
-    this.keyHash[to] = h
-    this.vh.copyWithin(to * VH_BYTES, from * VH_BYTES, (from + 1) * VH_BYTES)
+    const fm = this.metaChunks[from >>> CHUNK_BITS]!
+    const tm = this.metaChunks[to >>> CHUNK_BITS]!
+    const f = META * (from & IN_CHUNK)
+    const d = META * (to & IN_CHUNK)
+    tm[d] = fm[f]!; tm[d + 1] = fm[f + 1]!; tm[d + 2] = fm[f + 2]!
+    const fv = this.vhChunks[from >>> CHUNK_BITS]!
+    const tv = this.vhChunks[to >>> CHUNK_BITS]!
+    const fa = (from & IN_CHUNK) * VH_BYTES
+    tv.set(fv.subarray(fa, fa + VH_BYTES), (to & IN_CHUNK) * VH_BYTES)
   }
 
+  /** Copy the live keys into fresh arena chunks (deleted keys' bytes dominate). */
   private compactArena (): void {
-    const a = new Uint8Array(Math.max(256, this.arenaLen - this.arenaGarbage))
-    let len = 0
-    for (let i = 0; i < this.count; i++) {
-      const from = this.keyAt[i]!
-      const to = this.keyEnd(i)
-      a.set(this.arena.subarray(from, to), len)
-      this.keyAt[i] = len
-      len += to - from
-    }
-    this.arena = a
-    this.arenaLen = len
+    const old = this.arenas.splice(0)
+    this.arenaBytes = 0
+    this.arenaPos = ARENA_CHUNK
     this.arenaGarbage = 0
+    for (let i = 0; i < this.count; i++) {
+      const ref = this.refOf(i)
+      const a = old[ref >>> 16]!
+      let at = ref & 0xffff
+      let n = 0
+      let shift = 0
+      for (;;) {
+        const byte = a[at++]!
+        n += (byte & 0x7f) * 2 ** shift
+        if (byte < 0x80) break
+        shift += 7
+      }
+      this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)] = this.storeKey(a.subarray(at, at + n), 0)
+    }
   }
 
   /** Bucket b's leaves in unsigned key-byte order. */
   private sortedBucket (b: number): number[] {
     const out: number[] = []
-    for (let i = this.heads[b]!; i !== EMPTY; i = this.next[i]!) out.push(i)
+    for (let i = this.headOf(b); i !== EMPTY; i = this.nextOf(i)) out.push(i)
     if (out.length > 1) out.sort((x, y) => this.compareKeys(x, y))
     return out
   }
 
   private compareKeys (x: number, y: number): number {
-    const a = this.arena
-    const xs = this.keyStart(x); const xl = this.keyLength(x)
-    const ys = this.keyStart(y); const yl = this.keyLength(y)
-    const n = Math.min(xl, yl)
+    this.locate(x)
+    const xa = kArr; const xs = kStart; const xl = kLen
+    this.locate(y)
+    const n = Math.min(xl, kLen)
     for (let j = 0; j < n; j++) {
-      const d = a[xs + j]! - a[ys + j]!
+      const d = xa[xs + j]! - kArr[kStart + j]!
       if (d !== 0) return d
     }
-    return xl - yl
+    return xl - kLen
   }
 
   /** xxhash64 over the bucket's leaves in key order, each: varint key length, key, version id, row hash. */
@@ -479,12 +518,15 @@ export class MerkleTree {
     if (order.length === 0) { this.nodeHigh[n] = 0; this.nodeLow[n] = 0; return }
     sink.len = 0
     for (const i of order) {
-      const from = this.keyAt[i]!
-      const to = this.keyEnd(i)
+      this.locate(i)
+      const from = this.refOf(i) & 0xffff
+      const to = kStart + kLen
       sink.ensure(to - from + VH_BYTES)
-      sink.buf.set(this.arena.subarray(from, to), sink.len)
+      sink.buf.set(kArr.subarray(from, to), sink.len)
       sink.len += to - from
-      sink.buf.set(this.vh.subarray(i * VH_BYTES, (i + 1) * VH_BYTES), sink.len)
+      const vh = this.vhChunks[i >>> CHUNK_BITS]!
+      const at = (i & IN_CHUNK) * VH_BYTES
+      sink.buf.set(vh.subarray(at, at + VH_BYTES), sink.len)
       sink.len += VH_BYTES
     }
     xxh64(sink.buf, 0, sink.len)
@@ -530,6 +572,8 @@ export class MerkleTree {
   }
 }
 
+/** Heap of a typed array object and its buffer besides its bytes. */
+const TYPED_ARRAY_BYTES = 160
 /** Fixed heap of a tree object besides its typed arrays (object, array headers, dirty list). */
 const TREE_OBJECT_BYTES = 512
 

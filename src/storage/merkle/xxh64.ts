@@ -42,13 +42,29 @@ function rotl (h: number, l: number, n: number): void {
   rl = ((l << n) | (h >>> (32 - n))) >>> 0
 }
 
-
-/** round(acc, input) = rotl(acc + input × P2, 31) × P1, into rh:rl. */
+/** round(acc, input) = rotl(acc + input × P2, 31) × P1, into rh:rl (the hot loop: written out). */
 function round (acch: number, accl: number, ih: number, il: number): void {
-  mul(ih, il, P2H, P2L)
-  add(acch, accl, rh, rl)
-  rotl(rh, rl, 31)
-  mul(rh, rl, P1H, P1L)
+  // t = input × P2 (P2's low half as 16-bit halves: 0xeb4f, 0x27d4)
+  let a0 = il & 0xffff; let a1 = il >>> 16
+  let m1 = a1 * 0xeb4f
+  let m2 = a0 * 0x27d4
+  let t = ((a0 * 0xeb4f) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff)
+  const tl = Math.imul(il, P2L) >>> 0
+  const th = a1 * 0x27d4 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(ih, P2L) + Math.imul(il, P2H)
+  // s = acc + t
+  const sl = accl + tl
+  const sh = (acch + th + (sl >= TWO32 ? 1 : 0)) >>> 0
+  const sl32 = sl >>> 0
+  // r = rotl(s, 31)
+  const xh = ((sh << 31) | (sl32 >>> 1)) >>> 0
+  const xl = ((sl32 << 31) | (sh >>> 1)) >>> 0
+  // r × P1 (P1's low half as 16-bit halves: 0xca87, 0x85eb)
+  a0 = xl & 0xffff; a1 = xl >>> 16
+  m1 = a1 * 0xca87
+  m2 = a0 * 0x85eb
+  t = ((a0 * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff)
+  rl = Math.imul(xl, P1L) >>> 0
+  rh = (a1 * 0x85eb + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(xh, P1L) + Math.imul(xl, P1H)) >>> 0
 }
 
 /** mergeRound(h, v) = (h ^ round(0, v)) × P1 + P4, into rh:rl. */
