@@ -266,7 +266,7 @@ export class AntiEntropyShell {
         const versions: Array<{ versionId: Uint8Array, row: Uint8Array | null } | null> = new Array(q.keys.length).fill(null)
         for (const [tableId, group] of byTable(q.keys)) {
           // AE_READ, not REPLICA_READ: a stale replica answers a repair round's reads (that is how it gets repaired)
-        const r = await this.call(to, 'AE_READ', { shard, tableId, pks: group.map(g => g.pk) })
+          const r = await this.call(to, 'AE_READ', { shard, tableId, pks: group.map(g => g.pk) })
           if (r.versions.length !== group.length) throw new ScratchBirdError('SB_RPC_MALFORMED', `REPLICA_READ answered ${r.versions.length} versions for ${group.length} keys`)
           group.forEach((g, i) => { versions[g.index] = r.versions[i] ?? null })
         }
