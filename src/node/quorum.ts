@@ -269,7 +269,7 @@ export class QuorumShell {
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
-      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; that replica stays stale until a later quorum read of the key repairs it (no anti-entropy in this release)`)
+      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; that replica stays behind until a later quorum read of the key or an anti-entropy round repairs it`)
     })
   }
 
@@ -307,7 +307,7 @@ export class QuorumShell {
     const err = (x: unknown): unknown => isScratchBirdError(x) ? x.toJSON() : String(x)
     switch (e.type) {
       case 'expired':
-        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); the writes they carried stay missing on their target replicas until a quorum read of each key repairs it (no anti-entropy in this release)`)
+        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); the writes they carried stay missing on their target replicas until a quorum read of each key or an anti-entropy round repairs them`)
         break
       case 'expire-failed':
         this.d.log.error({ err: err(e.error) }, `hint expiry failed: ${(e.error as Error).message}`)
