@@ -22,10 +22,11 @@ export function showAntiEntropyStatus (env: ExecEnv, pos: Pos): StatementResult 
   return rowsResult('SHOW', [
     { name: 'shard_id', type: T.integer }, { name: 'peer', type: T.integer }, { name: 'last_round_at', type: T.text },
     { name: 'outcome', type: T.text }, { name: 'reason', type: T.text }, { name: 'windows_compared', type: T.bigint },
-    { name: 'windows_diverged', type: T.bigint }, { name: 'rows_repaired', type: T.bigint }, { name: 'verified_through', type: T.text }
+    { name: 'windows_diverged', type: T.bigint }, { name: 'rows_repaired', type: T.bigint }, { name: 'verified_through', type: T.text },
+    { name: 'serving', type: T.boolean }
   ], env.antiEntropyStatus().map(r => [
     BigInt(r.shard), BigInt(r.peer), time(r.lastRoundAtMs), r.outcome, r.reason,
-    int(r.windowsCompared), int(r.windowsDiverged), int(r.rowsRepaired), time(r.verifiedThroughMs)
+    int(r.windowsCompared), int(r.windowsDiverged), int(r.rowsRepaired), time(r.verifiedThroughMs), r.serving
   ]))
 }
 

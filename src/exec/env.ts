@@ -170,6 +170,8 @@ export interface AntiEntropyStatusRow {
   rowsRepaired: number | null
   /** Every version older than this was found held (or superseded) on both sides (tombstone purge reads it). */
   verifiedThroughMs: number | null
+  /** Whether this replica serves the shard (false: stale, back from an outage longer than the grace; node/anti-entropy.ts). */
+  serving: boolean
 }
 
 /** The Merkle forests of this node's shard replicas and its repair rounds (DESIGN §6 "Anti-entropy"); absent: none. */

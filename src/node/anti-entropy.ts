@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { AntiEntropyScheduler, type HeldShard, type ScheduledRequest } from '../cluster/anti-entropy/scheduler'
 import { antiEntropyLogLine } from '../cluster/anti-entropy/log-lines'
-import { tombstonePurgeCutoff } from '../cluster/anti-entropy/purge-rules'
+import { serveVerdict, tombstonePurgeCutoff } from '../cluster/anti-entropy/purge-rules'
 import type { AeReply, AeRequest, RoundResult } from '../cluster/anti-entropy/types'
 import type { AntiEntropyStatusRow } from '../exec/env'
 import type { Clock } from '../core/clock'
@@ -26,6 +26,16 @@ import type { ShardRequester } from './shard-router'
 // Which shards: those this node holds a replica of for some leaderless_quorum table (the first N
 // of the shard's preference list, N the largest of those tables'), each with its other replicas
 // as peers. Primary/replica shards wait for Mode 1 (issue 14; the forest verifies them then).
+//
+// Serving (DESIGN §6 "Tombstones (leaderless)"): every tick re-evaluates, per held shard, whether
+// this replica serves it (purge-rules.ts serveVerdict). A shard with no round completed with any
+// peer within replication.tombstone_gc_grace_days — this node back from a long outage, or cut off
+// that long — is stale: isStale() says so to the quorum shell and to peers' requests (cluster.ts
+// refuses REPLICA_READ / REPLICA_APPLY of it with SB_REPLICA_STALE; a repair round's own reads and
+// writes come as AE_READ / AE_APPLY and are served), the change is logged, and rounds are forced
+// back to back until one with every peer has completed since. The time a replica counts as
+// current without any round (`currentSinceMs`) is when its repair records began (repair-records.ts):
+// a node restarting after a short stop keeps its records and serves at once.
 
 /** How often the scheduler is advanced (rounds pace themselves inside: round.ts). */
 const TICK_MS = 1_000
@@ -55,6 +65,12 @@ export interface AntiEntropyDeps {
   onRound?: (r: RoundResult) => void
   /** What earlier runs verified (repair-records.ts), and where to keep what this one verifies; absent: memory only. */
   records?: { readonly initial: RepairRecords, readonly save: (r: RepairRecords) => void }
+  /** tombstoneGraceMs(replication.tombstone_gc_grace_days), read at use (SIGHUP). */
+  graceMs: () => number
+  /** Wall ms since which this node's replicas count as current without a round (repair-records.ts since). */
+  currentSinceMs: number
+  /** A shard held here stopped (false) or started again (true) serving (metrics). */
+  onServing?: (shard: ShardId, serving: boolean) => void
 }
 
 export class AntiEntropyShell {
@@ -65,6 +81,8 @@ export class AntiEntropyShell {
   private readonly verified: RepairRecords = new Map()
   /** The held shards by id, recomputed at most once per TICK_MS (the sweep asks once per shard). */
   private held: { at: number, byShard: Map<ShardId, HeldShard> } | null = null
+  /** Held shards this replica does not serve, with when they became stale (serveVerdict). */
+  private readonly stale = new Map<ShardId, number>()
 
   constructor (private readonly d: AntiEntropyDeps) {
     this.scheduler = new AntiEntropyScheduler({ intervalMs: d.intervalMs }, d.rng)
@@ -75,8 +93,15 @@ export class AntiEntropyShell {
   }
 
   start (): void {
+    // At once: a shard stale after a long outage gets its rounds now, not within the interval.
+    this.tick()
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
+  }
+
+  /** Does this replica of `shard` not serve it (stale: see the top)? Re-evaluated every tick. */
+  isStale (shard: ShardId): boolean {
+    return this.stale.has(shard)
   }
 
   stop (): void {
@@ -120,7 +145,8 @@ export class AntiEntropyShell {
           windowsCompared: last?.windowsCompared ?? null,
           windowsDiverged: last?.windowsDiverged ?? null,
           rowsRepaired: last?.rowsRepaired ?? null,
-          verifiedThroughMs: p.verifiedThroughMs ?? null
+          verifiedThroughMs: p.verifiedThroughMs ?? null,
+          serving: !this.stale.has(st.shard)
         })
       }
     }
@@ -131,7 +157,38 @@ export class AntiEntropyShell {
   tick (): void {
     if (this.stopped) return
     const held = [...this.heldNow().values()]
+    this.judgeServing(held)
     this.run(this.scheduler.tick(this.d.clock.monotonic(), this.d.clock.now(), held, id => this.d.cluster.isAlive(id)))
+  }
+
+  /** Re-evaluate which held shards this replica serves; log changes; keep rounds going for stale ones. */
+  private judgeServing (held: readonly HeldShard[]): void {
+    const now = this.d.clock.now()
+    const graceMs = this.d.graceMs()
+    const listed = new Set(held.map(h => h.shard))
+    for (const shard of [...this.stale.keys()]) {
+      if (!listed.has(shard)) { this.stale.delete(shard); this.d.onServing?.(shard, true) } // no longer held here
+    }
+    for (const h of held) {
+      const was = this.stale.get(h.shard) ?? null
+      const v = serveVerdict(this.scheduler.repairState(h.shard, this.d.currentSinceMs), h.peers, now, graceMs, was)
+      const label = String(h.shard).padStart(3, '0')
+      if (v.serving) {
+        if (was === null) continue
+        this.stale.delete(h.shard)
+        this.d.onServing?.(h.shard, true)
+        this.d.log.info({ shard: h.shard }, `Anti-entropy: Shard ${label} repaired with every replica; serving it again`)
+        continue
+      }
+      if (was === null) {
+        this.stale.set(h.shard, v.staleSinceMs!)
+        this.d.onServing?.(h.shard, false)
+        this.d.log.warn({ shard: h.shard, waitingFor: v.waitingFor, graceMs },
+          `Anti-entropy: Shard ${label} is stale (no repair round completed within tombstone_gc_grace_days); not serving it or counting toward its quorums until a round with every replica (nodes ${v.waitingFor.join(', ')}) completes`)
+      }
+      // Rounds back to back (the next peer in turn each time) until every peer has had one.
+      this.scheduler.force(h.shard)
+    }
   }
 
   private run (reqs: ScheduledRequest[]): void {
@@ -208,7 +265,8 @@ export class AntiEntropyShell {
       case 'read': {
         const versions: Array<{ versionId: Uint8Array, row: Uint8Array | null } | null> = new Array(q.keys.length).fill(null)
         for (const [tableId, group] of byTable(q.keys)) {
-          const r = await this.call(to, 'REPLICA_READ', { shard, tableId, pks: group.map(g => g.pk) })
+          // AE_READ, not REPLICA_READ: a stale replica answers a repair round's reads (that is how it gets repaired)
+          const r = await this.call(to, 'AE_READ', { shard, tableId, pks: group.map(g => g.pk) })
           if (r.versions.length !== group.length) throw new ScratchBirdError('SB_RPC_MALFORMED', `REPLICA_READ answered ${r.versions.length} versions for ${group.length} keys`)
           group.forEach((g, i) => { versions[g.index] = r.versions[i] ?? null })
         }
@@ -220,7 +278,7 @@ export class AntiEntropyShell {
           const v = q.versions[g.index]!
           return { tableId: g.tableId, pk: g.pk, versionId: v.versionId, row: v.row }
         })
-        const r = await this.call(to, 'REPLICA_APPLY', { shard, writes, commitHlc: nextHlcTs(this.d.hlc) })
+        const r = await this.call(to, 'AE_APPLY', { shard, writes, commitHlc: nextHlcTs(this.d.hlc) })
         if (r.applied.length !== writes.length) throw new ScratchBirdError('SB_RPC_MALFORMED', `REPLICA_APPLY answered ${r.applied.length} outcomes for ${writes.length} versions`)
         return { op: 'apply', applied: r.applied }
       }

@@ -51,7 +51,9 @@ const SHARD_CALL_TIMEOUT_MS = 50_000
 const CATALOG_CALL_TIMEOUT_MS = 10_000
 const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table'])
 /** Shard ops that place rows a peer chose the shard of (checked against the layout floor). */
-const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'REPLICA_APPLY'])
+const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'REPLICA_APPLY', 'AE_APPLY'])
+/** Leaderless replica traffic a stale replica refuses (a repair round's AE_READ / AE_APPLY it serves). */
+const QUORUM_REPLICA_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['REPLICA_READ', 'REPLICA_APPLY'])
 
 type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
 
@@ -78,10 +80,22 @@ export interface ClusterDeps {
   readonly placingVersion: () => number
   /** The cluster layout recorded in the data directory: gossip refuses peers announcing another. */
   readonly layout: ClusterLayout
+  /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
+  readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
   readonly clock: Clock
   /** Gossip peer choice and this process's boot id. */
   readonly rng: Rng
+}
+
+/**
+ * A quorum read or write (or a hint, a read repair) of a shard this node's replica does not serve:
+ * the coordinator counts it as a failed replica (DESIGN §6 "Tombstones (leaderless)").
+ */
+export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError {
+  return new ScratchBirdError('SB_REPLICA_STALE',
+    `${op} refused: this node's replica of shard ${shard} has not completed a repair round within replication.tombstone_gc_grace_days; it serves the shard again once a round with every other replica completes`,
+    { shard, op })
 }
 
 /** A fresh id per process start, so peers tell a restart from a slow heartbeat. */
@@ -294,10 +308,11 @@ export class ClusterShell implements ShardRouting {
     const { op, shard } = q
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
     if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)
+    if (QUORUM_REPLICA_OPS.has(op) && this.d.replicaStale?.(shard) === true) throw staleReplica(op, shard)
     // Served here whatever this node's own view says: the sender routed by the same placement,
     // and re-forwarding could bounce a request between two nodes with different views.
     let payload = q.payload
-    if (op === 'REPLICA_APPLY') payload = this.observeReplicaApply(payload)
+    if (op === 'REPLICA_APPLY' || op === 'AE_APPLY') payload = this.observeReplicaApply(payload, op)
     return { payload: await this.d.workers.requestRaw(op, shard, payload) }
   }
 
@@ -321,8 +336,8 @@ export class ClusterShell implements ShardRouting {
    * request (SB_CLOCK_OFFSET_EXCEEDED, counted). The versions are then committed at a commit HLC of
    * this node (above its snapshots' start points), not the coordinator's.
    */
-  private observeReplicaApply (payload: Uint8Array): Uint8Array {
-    const codec = codecOf('REPLICA_APPLY')
+  private observeReplicaApply (payload: Uint8Array, op: 'REPLICA_APPLY' | 'AE_APPLY'): Uint8Array {
+    const codec = codecOf(op)
     const req = codec.decodeRequest(payload)
     const refused = this.observeHlc(req.writes.map(w => w.versionId))
     if (refused !== null) {

@@ -474,9 +474,15 @@ export class ScratchBirdNode {
   private createAntiEntropy (hlc: Hlc, cluster: ClusterShell): AntiEntropyShell {
     const m = this.metrics
     const loaded = loadRepairRecords(this.dataDir, this.config.storage.shards)
-    if (loaded.problem !== null) this.loggers.anti_entropy.warn(`Anti-entropy: ${loaded.problem}; repair records start empty (tombstones wait for new rounds)`)
+    if (loaded.problem !== null) this.loggers.anti_entropy.warn(`Anti-entropy: ${loaded.problem}; repair records start empty (tombstones wait for new rounds, shard replicas serve once repaired)`)
+    // A first start: the records begin now (written at once, so a later start knows how long ago).
+    const sinceMs = loaded.sinceMs ?? Math.floor(this.io.clock.now())
+    if (loaded.sinceMs === null) saveRepairRecords(this.dataDir, loaded.records, sinceMs)
     return new AntiEntropyShell({
-      records: { initial: loaded.records, save: (r) => saveRepairRecords(this.dataDir, r) },
+      records: { initial: loaded.records, save: (r) => saveRepairRecords(this.dataDir, r, sinceMs) },
+      graceMs: () => tombstoneGraceMs(this.config.replication.tombstone_gc_grace_days),
+      currentSinceMs: sinceMs,
+      onServing: (shard, serving) => m.antiEntropyReplicaServing.set({ shard_id: shardLabel(shard) }, serving ? 1 : 0),
       intervalMs: this.config.anti_entropy.interval_ms,
       local: this.workers!,
       cluster: {
@@ -566,7 +572,8 @@ export class ScratchBirdNode {
       rng: this.io.rng,
       layout: this.layout!,
       oldestSnapshot: () => this.snapshots.oldest(),
-      placingVersion: () => this.catalogPins.placing(this.catalog.version)
+      placingVersion: () => this.catalogPins.placing(this.catalog.version),
+      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false
     }, self?.address ?? config.node.listen)
   }
 
@@ -587,7 +594,8 @@ export class ScratchBirdNode {
       isMember: (id) => members.has(id),
       xid: () => makeXid(config.node.id, xids.take()),
       hints,
-      clock: this.io.clock
+      clock: this.io.clock,
+      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false
     })
   }
 

@@ -19,6 +19,7 @@ import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
+import { staleReplica } from './cluster'
 import { LIMITS } from '../core/limits'
 import type { NodeId, ShardId } from '../core/ids'
 
@@ -64,6 +65,8 @@ export interface QuorumDeps {
   readonly hints: HintLog
   /** Deadlines, hint ages and delivery pacing. */
   readonly clock: Clock
+  /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
+  readonly replicaStale?: (shard: ShardId) => boolean
 }
 
 export interface HintTargetRow { target: NodeId, count: number, bytes: number }
@@ -113,7 +116,11 @@ export class QuorumShell {
   // ---- replica requests -------------------------------------------------------------------------
 
   private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
-    if (to === this.d.selfId) return await this.d.local.request(op, req)
+    if (to === this.d.selfId) {
+      // This node's own replica, stale: failed like a peer's would (the coordinator moves on, a write keeps a hint).
+      if (op !== 'SCAN' && this.d.replicaStale?.(req.shard) === true) throw staleReplica(op, req.shard)
+      return await this.d.local.request(op, req)
+    }
     const codec = codecOf(op)
     return codec.decodeReply(await this.d.forward(to, op, req.shard, codec.encodeRequest(req), timeoutMs))
   }
@@ -262,7 +269,7 @@ export class QuorumShell {
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
     const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
-      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; that replica stays stale until a later quorum read of the key repairs it (no anti-entropy in this release)`)
+      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; that replica stays behind until a later quorum read of the key or an anti-entropy round repairs it`)
     })
   }
 
@@ -300,7 +307,7 @@ export class QuorumShell {
     const err = (x: unknown): unknown => isScratchBirdError(x) ? x.toJSON() : String(x)
     switch (e.type) {
       case 'expired':
-        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); the writes they carried stay missing on their target replicas until a quorum read of each key repairs it (no anti-entropy in this release)`)
+        this.d.log.warn({ expired: e.count }, `${e.count} hint(s) expired (older than replication.hint_expiration_days); the writes they carried stay missing on their target replicas until a quorum read of each key or an anti-entropy round repairs them`)
         break
       case 'expire-failed':
         this.d.log.error({ err: err(e.error) }, `hint expiry failed: ${(e.error as Error).message}`)

@@ -259,6 +259,10 @@ export class ShardHost {
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),
+    // A repair round's read and write: the same as REPLICA_READ / REPLICA_APPLY here (whether the
+    // replica serves the shard is the node's business: cluster.ts refuses the REPLICA_* ones then).
+    AE_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),
+    AE_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     STATS: (r) => {
       const e = this.engineOf(r.shard)
       return { shard: r.shard, lastLsn: e.lastLsn(), hlcHighWater: e.hlcHighWater(), openTxns: this.txns.get(r.shard)?.size ?? 0, limbo: e.listLimbo().length }

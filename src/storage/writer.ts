@@ -35,8 +35,6 @@ import { HLC_ZERO, type Durability, type HlcTs, type Xid } from './types'
 import type { XidSource } from './xid'
 import type { MerkleForest } from './merkle/forest'
 import { ForestStage } from './merkle/forest-stage'
-import { leafKeyOfRowKey } from './merkle/leaf-key'
-import { rowImageHash } from './merkle/tree'
 
 /**
  * Jobs one pass takes at most. Small on purpose: a pass's replies go out when its batch landed,
@@ -719,9 +717,8 @@ export class Writer {
    * leaderless replicas only.
    */
   private stageLeaves (p: Pass, ops: readonly RowOp[]): void {
-    const leaves = ops.map(op => ({ tableId: op.tableId, key: leafKeyOfRowKey(op.rowKey), version: op.versionId, rowHash: rowImageHash(op.row) }))
     const stage = p.forest ?? new ForestStage(this.host.forest!)
-    stage.addAll(leaves)
+    stage.addVersions(ops)
     p.forest = stage
   }
 

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { antiEntropyLogLine } from '../../src/cluster/anti-entropy/log-lines'
-import { servable, tombstonePurgeVerdict } from '../../src/cluster/anti-entropy/purge-rules'
+import { servable, serveVerdict, tombstonePurgeVerdict } from '../../src/cluster/anti-entropy/purge-rules'
 import { RepairRound } from '../../src/cluster/anti-entropy/round'
 import { AntiEntropyScheduler, type ScheduledRequest } from '../../src/cluster/anti-entropy/scheduler'
 import type { AeEvent, AeReply, AeRequestBody, RoundResult } from '../../src/cluster/anti-entropy/types'
@@ -258,13 +258,16 @@ function runSeed (seed: number, mode: PurgeMode): SeedOutcome {
     sim.stop(addr(down))
     life.set(down, life.get(down)! + 1)
   })
+  const staleSince = new Map<ShardId, number | null>()
   sim.at(downStart + downFor, () => {
     const before = schedulers.get(down)!.status()
     const sched = newScheduler()
     for (const st of before) {
       sched.restore(st.shard, new Map([...st.peers].map(([p, r]) => [p, { ...(r.lastCompleted !== undefined ? { lastCompleted: r.lastCompleted } : {}), ...(r.verifiedThroughMs !== undefined ? { verifiedThroughMs: r.verifiedThroughMs } : {}) }])))
     }
-    const stale = shards.some(s => !servable(sched.repairState(s, EPOCH_MS), peersOf(down), wall(down), GRACE_MS))
+    // As the node's shell judges it on return (serveVerdict): stale since now, until a round with every peer
+    for (const s of shards) staleSince.set(s, serveVerdict(sched.repairState(s, EPOCH_MS), peersOf(down), wall(down), GRACE_MS, null).staleSinceMs)
+    const stale = shards.some(s => staleSince.get(s) !== null)
     out.stale.staleOnReturn = stale
     boot(down, sched)
   })
@@ -333,7 +336,7 @@ function runSeed (seed: number, mode: PurgeMode): SeedOutcome {
     }
     if (NODES.some(n => rootsOf(n) !== rootsOf(NODES[0]!))) out.forestsDiffer.push(`shard ${s}`)
   }
-  out.stale.servableAtEnd = shards.every(s => servable(schedulers.get(down)!.repairState(s, EPOCH_MS), peersOf(down), wall(down), GRACE_MS))
+  out.stale.servableAtEnd = shards.every(s => serveVerdict(schedulers.get(down)!.repairState(s, EPOCH_MS), peersOf(down), wall(down), GRACE_MS, staleSince.get(s) ?? null).serving)
   return out
 }
 

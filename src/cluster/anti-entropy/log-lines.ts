@@ -36,7 +36,9 @@ export function antiEntropyLogLine (e: AeEvent): AeLogLine {
       const how = r.outcome === 'completed' ? 'completed' : `aborted (${r.reason ?? 'unknown'})`
       return {
         level: r.outcome === 'completed' ? 'INFO' : 'WARNING',
-        msg: `Anti-entropy: Round with Node ${r.peer} ${how} (${shardName(r.shard)}): ${r.windowsCompared} windows compared, ${r.windowsDiverged} diverged, ${r.rowsRepaired} rows repaired`,
+        msg: `Anti-entropy: Round with Node ${r.peer} ${how} (${shardName(r.shard)}): ${r.windowsCompared} windows compared, ${r.windowsDiverged} diverged, ${r.rowsRepaired} rows repaired` +
+          // Said outright: otherwise tombstones silently pile up while every round with that peer fails.
+          (r.reason === 'peer-disabled' ? `; Node ${r.peer} has anti_entropy.enabled false, so leaderless tombstones of ${shardName(r.shard)} are not purged (and a stale replica of it does not serve again) until it is enabled there` : ''),
         fields: { shard: r.shard, peer: r.peer, outcome: r.outcome, reason: r.reason, bytes: r.bytesExchanged, leaves: r.leavesExchanged }
       }
     }

@@ -19,7 +19,7 @@ import type { NodeId } from '../../core/ids'
 //
 // Serving: a replica whose last completed round with any peer of the shard is older than the
 // grace period (a node back from a long outage, or cut off that long) is stale: it neither serves
-// the shard nor counts toward its quorums until a round completes. "With any peer", not "with
+// the shard nor counts toward its quorums until a round with every peer completes (serveVerdict). "With any peer", not "with
 // every peer": one replica down for longer than the grace must not make the healthy ones, which
 // keep repairing each other, stale too — that would turn one long outage into an unavailable
 // shard. The purge rule above is what keeps deletes from coming back; this rule keeps a long-lost
@@ -105,9 +105,38 @@ export function repairedAsOf (state: ShardRepairState, peers: readonly NodeId[])
 
 /**
  * May this replica serve the shard and count toward its quorums? (The quorum code calls this per
- * replica; a stale one is skipped like a down one.)
+ * replica; a stale one is skipped like a down one.) The stateless half of serveVerdict: whether a
+ * replica that was serving has become stale.
  */
 export function servable (state: ShardRepairState, peers: readonly NodeId[], nowMs: number, graceMs: number): boolean {
   if (peers.length === 0) return true
   return nowMs - repairedAsOf(state, peers) <= graceMs
+}
+
+/**
+ * Whether a replica serves the shard, with memory (DESIGN §6 "Tombstones (leaderless)"): it
+ * becomes stale when servable() turns false (no round completed with any peer within the grace),
+ * at `staleSinceMs`, and serves again only once a round with EVERY peer of the shard started after
+ * that and completed: one round with one peer would let two replicas back from the same outage
+ * vouch for each other. A peer down for good therefore keeps a stale replica out until it returns
+ * or placement drops it — deliberately: serving stale data is what this rule prevents. `waitingFor`
+ * lists the peers it still needs a round with (empty when serving).
+ */
+export interface ServeVerdict {
+  readonly serving: boolean
+  /** When it became stale; null while serving. The caller keeps it and passes it back. */
+  readonly staleSinceMs: number | null
+  readonly waitingFor: readonly NodeId[]
+}
+
+export function serveVerdict (state: ShardRepairState, peers: readonly NodeId[], nowMs: number, graceMs: number, staleSinceMs: number | null): ServeVerdict {
+  if (peers.length === 0) return { serving: true, staleSinceMs: null, waitingFor: [] }
+  if (staleSinceMs === null) {
+    if (servable(state, peers, nowMs, graceMs)) return { serving: true, staleSinceMs: null, waitingFor: [] }
+    staleSinceMs = nowMs
+  }
+  const since = staleSinceMs
+  const waitingFor = peers.filter(p => !((state.peers.get(p)?.lastCompletedAtMs ?? -Infinity) >= since))
+  if (waitingFor.length === 0) return { serving: true, staleSinceMs: null, waitingFor: [] }
+  return { serving: false, staleSinceMs: since, waitingFor }
 }

@@ -187,7 +187,8 @@ export class RepairRound {
     const side = b.asks[i]!.side
     if (side === 'local') return this.finish('aborted', 'local-error', error, nowMs)
     if (isScratchBirdError(error, 'SB_RPC_TIMEOUT')) return this.retryOrAbort(b, nowMs, error)
-    return this.finish('aborted', isScratchBirdError(error, 'SB_NODE_UNREACHABLE') ? 'peer-down' : 'peer-error', error, nowMs)
+    const reason = isScratchBirdError(error, 'SB_NODE_UNREACHABLE') ? 'peer-down' : isScratchBirdError(error, 'SB_FEATURE_NOT_SUPPORTED') ? 'peer-disabled' : 'peer-error'
+    return this.finish('aborted', reason, error, nowMs)
   }
 
   /** Timeouts, the time budget and held steps. */

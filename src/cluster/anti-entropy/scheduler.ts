@@ -189,7 +189,9 @@ export class AntiEntropyScheduler {
     const st = this.shards.get(shard)
     const peers = new Map<NodeId, { lastCompletedAtMs?: number, verifiedThroughMs?: number }>()
     for (const [p, s] of st?.peers ?? []) {
-      peers.set(p, { lastCompletedAtMs: s.lastCompleted?.startedAtMs, verifiedThroughMs: s.verifiedThroughMs })
+      // After a restart only verifiedThroughMs is known (persisted): it is at most the start of the
+      // round that set it, so it stands in for that round's start.
+      peers.set(p, { lastCompletedAtMs: s.lastCompleted?.startedAtMs ?? s.verifiedThroughMs, verifiedThroughMs: s.verifiedThroughMs })
     }
     return { currentSinceMs, peers }
   }

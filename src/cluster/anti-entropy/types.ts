@@ -74,6 +74,12 @@ export type AbortReason =
   | 'budget'
   /** The peer's or the local replica's op failed. */
   | 'peer-error'
+  /**
+   * The peer keeps no Merkle forest (anti_entropy.enabled false there: SB_FEATURE_NOT_SUPPORTED):
+   * no round with it can complete, so leaderless tombstones of the shard are not purged (and a
+   * stale replica of it does not serve again) until it is enabled or the peer leaves the shard.
+   */
+  | 'peer-disabled'
   | 'local-error'
   /** A reply was not well-formed (SB_RPC_MALFORMED); nothing of it was used. */
   | 'bad-reply'

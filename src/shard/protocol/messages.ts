@@ -62,6 +62,8 @@ export interface ShardRequests extends ReplRequests {
   /** nowMs: the main thread's wall clock (the worker reads none for this). */
   MERKLE_SEAL: { shard: ShardId, nowMs: number }
   MERKLE_STATS: { shard: ShardId }
+  AE_READ: ShardRequests['REPLICA_READ']
+  AE_APPLY: ShardRequests['REPLICA_APPLY']
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -143,4 +145,6 @@ export interface ShardReplies extends ReplReplies {
   /** Windows sealed now (ascending) and the reseals counted since the shard opened. */
   MERKLE_SEAL: { sealed: number[], reseals: number }
   MERKLE_STATS: MerkleStatsMessage
+  AE_READ: ShardReplies['REPLICA_READ']
+  AE_APPLY: ShardReplies['REPLICA_APPLY']
 }

@@ -88,7 +88,15 @@ const writeLeaf = (w: CodecWriter, l: MerkleLeafMessage): void => { w.blob(l.key
 const readLeaf = (r: CodecReader): MerkleLeafMessage => ({ key: r.blob(), versionId: readVersionId(r), rowHash: r.u64() })
 const LEAF_MIN_BYTES = 1 + 16 + 8
 
-type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
+type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
+
+/** REPLICA_READ's body; AE_READ (a repair round's read) has the same. */
+const replicaReadBody: Body<ShardRequests['REPLICA_READ'], ShardReplies['REPLICA_READ']> = {
+  req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
+    r => ({ shard: r.shard(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
+  rep: [(w, v) => w.array(v.versions, x => w.opt(x, y => { writeVersionId(w, y.versionId); writeRow(w, y.row) })),
+    r => ({ versions: r.array(() => r.opt(() => ({ versionId: readVersionId(r), row: readRow(r) })) ?? null) })]
+}
 
 const BODIES: Bodies = {
   ...REPL_BODIES,
@@ -206,12 +214,8 @@ const BODIES: Bodies = {
     }],
     rep: queryRows
   },
-  REPLICA_READ: {
-    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
-      r => ({ shard: r.shard(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
-    rep: [(w, v) => w.array(v.versions, x => w.opt(x, y => { writeVersionId(w, y.versionId); writeRow(w, y.row) })),
-      r => ({ versions: r.array(() => r.opt(() => ({ versionId: readVersionId(r), row: readRow(r) })) ?? null) })]
-  },
+  REPLICA_READ: replicaReadBody,
+  AE_READ: replicaReadBody,
   HINT_ADD: {
     req: [(w, v) => { w.u32(v.shard); w.array(v.hints, h => writeHint(w, h)) }, r => ({ shard: r.shard(), hints: r.array(() => readHint(r), 37) })],
     rep: hintOpReply
@@ -302,6 +306,8 @@ const CODECS = new Map<ShardOpName, OpCodec<unknown, unknown>>()
 for (const [op, body] of Object.entries(BODIES)) CODECS.set(op as ShardOpName, opCodec(op, body as Body<unknown, unknown>))
 CODECS.set('AUTOCOMMIT', { encodeRequest: encodeAutocommit, decodeRequest: decodeAutocommit, encodeReply: encodeAutocommitReply, decodeReply: decodeAutocommitReply } as OpCodec<unknown, unknown>)
 CODECS.set('REPLICA_APPLY', { encodeRequest: encodeReplicaApply, decodeRequest: decodeReplicaApply, encodeReply: encodeReplicaApplyReply, decodeReply: decodeReplicaApplyReply } as OpCodec<unknown, unknown>)
+// A repair round's read and write: the same payloads under their own op (a stale replica tells them apart).
+CODECS.set('AE_APPLY', CODECS.get('REPLICA_APPLY')!)
 
 /** The codec of op `op`'s payloads, on the rings and inside SHARD_QUERY alike. */
 export function opCodecOf<K extends ShardOpName> (op: K): OpCodec<ShardRequests[K], ShardReplies[K]> {

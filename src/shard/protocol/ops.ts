@@ -49,7 +49,9 @@ export const SHARD_OPS = {
   MERKLE_LEAVES: { code: 32, synopsis: 'anti-entropy: the leaves (key, version id, row hash) of some buckets of one window, whole buckets, bounded' },
   MERKLE_ADOPT: { code: 33, synopsis: 'anti-entropy: record leaves of versions this replica already superseded; the others come back as needing data' },
   MERKLE_SEAL: { code: 34, synopsis: 'anti-entropy: seal the windows whose end + sealing grace has passed at the given time', local: true },
-  MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' }
+  MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' },
+  AE_READ: { code: 36, synopsis: 'anti-entropy: REPLICA_READ for a repair round; a replica that does not serve the shard (stale, back from a long outage) answers it where it refuses REPLICA_READ' },
+  AE_APPLY: { code: 37, synopsis: 'anti-entropy: REPLICA_APPLY for a repair round; a stale replica applies it where it refuses REPLICA_APPLY (quorum writes, hints, read repair)' }
 } as const
 
 /**

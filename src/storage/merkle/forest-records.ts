@@ -2,7 +2,8 @@ import { CodecReader, CodecWriter } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { MERKLE_SUMMARY_PREFIX, MERKLE_TREE_PREFIX, merkleSummaryKey, merkleTreeKey, writeU64 } from '../keys'
 import type { KvOp } from '../kv'
-import { VERSION_ID_BYTES, type LeafSlot, type MerkleLeaf, type MerkleTree } from './tree'
+import type { VersionId } from '../types'
+import { VERSION_ID_BYTES, type MerkleLeaf, type MerkleTree } from './tree'
 
 // The values the Merkle forest stores (storage/keys.ts `m/…`) besides the trees themselves
 // (codec.ts): an active window's leaf records, a sealed window's summary.
@@ -15,9 +16,6 @@ const LEAF_RECORD_FORMAT = 1
 const MIN_RECORD_LEAF_BYTES = 1 + LEAF_VALUE_BYTES
 /** Keys and summary value stored with a sealed tree, besides the tree's own bytes. */
 export const SEALED_RECORD_OVERHEAD = (MERKLE_TREE_PREFIX.length + 8) + (MERKLE_SUMMARY_PREFIX.length + 8) + SUMMARY_BYTES
-
-/** A leaf with its slot (tree.ts leafSlot: the key hashed once), as the write path stages it. */
-export interface SlottedLeaf extends MerkleLeaf { readonly slot: LeafSlot }
 
 /** A stored leaf record: its key (deleted when the window is sealed) and size. */
 export interface LeafRecord { readonly key: Uint8Array, readonly bytes: number }
@@ -33,6 +31,29 @@ export function encodeLeafRecord (leaves: readonly MerkleLeaf[]): Uint8Array {
     w.blob(l.key)
     w.bytes(l.version)
     w.u64(l.rowHash)
+  }
+  return w.take()
+}
+
+/**
+ * encodeLeafRecord of staged leaves held in parallel arrays (forest-stage.ts): leaves idx[…] of
+ * `keys` (each key is keys[i] after its first `skip` bytes), `versions` and `hashes` (row hash
+ * halves, [2i] high and [2i + 1] low). Same bytes.
+ */
+export function encodeLeafParts (idx: readonly number[], keys: readonly Uint8Array[], skip: number, versions: readonly VersionId[], hashes: readonly number[]): Uint8Array {
+  let size = 8
+  for (const i of idx) size += keys[i]!.length + LEAF_VALUE_BYTES + 4
+  const w = new CodecWriter(size)
+  w.u8(LEAF_RECORD_FORMAT)
+  w.uint(idx.length)
+  for (const i of idx) {
+    const k = keys[i]!
+    w.varint(k.length - skip)
+    w.ensure(k.length)
+    for (let j = skip; j < k.length; j++) w.buf[w.len++] = k[j]!
+    w.bytes(versions[i]!)
+    w.u32(hashes[2 * i]!)
+    w.u32(hashes[2 * i + 1]!)
   }
   return w.take()
 }

@@ -8,10 +8,10 @@ import type { KvOp, KvStore } from '../kv'
 import type { VersionId } from '../types'
 import { decodeTree, encodeTree } from './codec'
 import {
-  decodeLeafRecord, encodeLeafRecord, LEAF_VALUE_BYTES, SEALED_RECORD_OVERHEAD, sealedOps, summaryValue, type LeafRecord, type SlottedLeaf
+  decodeLeafRecord, encodeLeafRecord, LEAF_VALUE_BYTES, SEALED_RECORD_OVERHEAD, sealedOps, summaryValue, type LeafRecord
 } from './forest-records'
 import { rebuildWindows } from './rebuild'
-import { checkLeaf, leafSlot, MERKLE_BUCKETS, MerkleTree, type MerkleLeaf } from './tree'
+import { checkLeaf, MERKLE_BUCKETS, MerkleTree, type MerkleLeaf } from './tree'
 import { firstUnsealable, windowOf } from './window'
 
 // The Merkle forest of one shard replica (DESIGN §4 `m/…`, §6 "Anti-entropy"), kept by the shard
@@ -88,13 +88,11 @@ export interface ForestWrite {
 
 export type ForestLog = (level: 'warn' | 'info', message: string, details: Record<string, unknown>) => void
 
-// Memory estimates (bench/merkle.ts measured ~100 bytes per leaf held as two latin1 strings, plus
-// the key's own bytes; a tree's 1024 bucket maps and 2048 node hashes ~100 KiB before any leaf;
-// the key of each leaf record of an active window is remembered until the window is sealed).
-const LEAF_HEAP_BYTES = 100
-const TREE_HEAP_BYTES = 100 * 1024
+// Memory: an active window's tree reports what it allocated (MerkleTree.heapBytes: packed typed
+// arrays, spare capacity included); besides it the forest holds, per active window, the key of
+// each m/a/ record (to delete it at sealing), and per sealed window a few numbers.
 const SEALED_WINDOW_HEAP_BYTES = 64
-/** One remembered m/a/ record (its key, to delete it at sealing). */
+/** One remembered m/a/ record: its key (a 24-byte Uint8Array and its buffer) and the list entry. */
 const RECORD_HEAP_BYTES = 96
 
 const MARKER_FORMAT = 1
@@ -132,7 +130,6 @@ export class MerkleForest {
   private resealCount = 0
   private rebuildCount = 0
   private diskBytes = 0
-  private activeKeyBytes = 0
   /** The m/a/ records of each active window (deleted when it is sealed). */
   private readonly records = new Map<number, LeafRecord[]>()
   /** Next m/a/ record sequence number (above every stored one). */
@@ -184,15 +181,15 @@ export class MerkleForest {
 
   stats (): ForestStats {
     let activeLeaves = 0
-    for (const t of this.active.values()) activeLeaves += t.size
+    let treeBytes = 0
+    for (const t of this.active.values()) { activeLeaves += t.size; treeBytes += t.heapBytes() }
     let records = 0
     for (const list of this.records.values()) records += list.length
     return {
       windows: this.active.size + this.sealedWindows.size,
       sealed: this.sealedWindows.size,
       activeLeaves,
-      bytesInMemory: this.active.size * TREE_HEAP_BYTES + activeLeaves * LEAF_HEAP_BYTES + this.activeKeyBytes +
-        records * RECORD_HEAP_BYTES + this.sealedWindows.size * SEALED_WINDOW_HEAP_BYTES,
+      bytesInMemory: treeBytes + records * RECORD_HEAP_BYTES + this.sealedWindows.size * SEALED_WINDOW_HEAP_BYTES,
       bytesOnDisk: this.diskBytes,
       reseals: this.resealCount,
       rebuilds: this.rebuildCount
@@ -322,21 +319,24 @@ export class MerkleForest {
    * any order).
    */
   noteActive (w: number, leaves: readonly MerkleLeaf[], record: LeafRecord | undefined): void {
+    const tree = this.activeTreeFor(w)
+    for (const l of leaves) tree.setIfNewer(l.key, l.version, Number(l.rowHash >> 32n), Number(l.rowHash & 0xffff_ffffn))
+    if (record !== undefined) this.noteRecord(w, record)
+  }
+
+  /** @internal Window `w`'s active tree, made empty if it has none yet. */
+  activeTreeFor (w: number): MerkleTree {
     let tree = this.active.get(w)
     if (tree === undefined) this.active.set(w, tree = new MerkleTree())
-    for (const l of leaves) {
-      const slot = (l as Partial<SlottedLeaf>).slot ?? leafSlot(l.key)
-      if (!tree.isNewerAt(slot, l.version)) continue
-      const before = tree.size
-      tree.setAt(slot, l.version, l.rowHash)
-      if (tree.size > before) this.activeKeyBytes += l.key.length
-    }
-    if (record !== undefined) {
-      let list = this.records.get(w)
-      if (list === undefined) this.records.set(w, list = [])
-      list.push(record)
-      this.diskBytes += record.bytes
-    }
+    return tree
+  }
+
+  /** @internal An m/a/ record stored for active window `w` (deleted when it is sealed). */
+  noteRecord (w: number, record: LeafRecord): void {
+    let list = this.records.get(w)
+    if (list === undefined) this.records.set(w, list = [])
+    list.push(record)
+    this.diskBytes += record.bytes
   }
 
   /** @internal */
@@ -459,8 +459,6 @@ export class MerkleForest {
 
   /** Forget an active window (sealed, or about to be rebuilt). */
   private dropActive (w: number): void {
-    const tree = this.active.get(w)
-    if (tree !== undefined) for (const l of tree.leaves()) this.activeKeyBytes -= l.key.length
     for (const rec of this.records.get(w) ?? []) this.diskBytes -= rec.bytes
     this.records.delete(w)
     this.active.delete(w)

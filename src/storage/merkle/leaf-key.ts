@@ -7,7 +7,8 @@ import { decodeTuple, ROW_SPACE, type TupleValue } from '../keys'
 // takes a table id and primary keys) without any other index; and a prefix of the row key, so the
 // write path takes it as a view of bytes it already has.
 
-const ROW_PREFIX_BYTES = ROW_SPACE.gte.length
+/** Bytes of the `r/` space prefix a row key has and its leaf key lacks. */
+export const ROW_PREFIX_BYTES = ROW_SPACE.gte.length
 const MAX_TABLE_ID = 0xffffffff
 
 /** The leaf key of a row key (`r/<table><pk>`): a view of its bytes after `r/`. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
-  repairedAsOf, servable, tombstoneGraceMs, tombstonePurgeCutoff, tombstonePurgeVerdict, type PeerRepairRecord, type ShardRepairState
+  repairedAsOf, servable, serveVerdict, tombstoneGraceMs, tombstonePurgeCutoff, tombstonePurgeVerdict, type PeerRepairRecord, type ShardRepairState
 } from '../../../src/cluster/anti-entropy/purge-rules'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -111,5 +111,33 @@ describe('tombstonePurgeCutoff (the sweep\'s form of the rule)', () => {
     expect(tombstonePurgeCutoff([asNodeId(2), asNodeId(3)], state, 30 * DAY, 10 * DAY)).toBeNull()
     expect(tombstonePurgeCutoff([asNodeId(2)], state, 30 * DAY, 10 * DAY)).toBe(5 * DAY)
     expect(tombstonePurgeCutoff([], state, 30 * DAY, 10 * DAY)).toBe(20 * DAY)
+  })
+})
+
+describe('serveVerdict: stale until a round with every peer', () => {
+  it('a serving replica that passes the grace without a round becomes stale now', () => {
+    const st = state({ 2: { lastCompletedAtMs: 5 * DAY }, 3: { lastCompletedAtMs: 4 * DAY } })
+    expect(serveVerdict(st, PEERS, 15 * DAY, GRACE, null)).toEqual({ serving: true, staleSinceMs: null, waitingFor: [] })
+    expect(serveVerdict(st, PEERS, 15 * DAY + 1, GRACE, null)).toEqual({ serving: false, staleSinceMs: 15 * DAY + 1, waitingFor: PEERS })
+  })
+
+  it('one completed round after it became stale is not enough (two returning replicas must not vouch for each other); rounds with every peer are', () => {
+    const since = 20 * DAY
+    const one = state({ 2: { lastCompletedAtMs: since + 1000 }, 3: { lastCompletedAtMs: 4 * DAY } })
+    expect(serveVerdict(one, PEERS, since + 2000, GRACE, since)).toEqual({ serving: false, staleSinceMs: since, waitingFor: [asNodeId(3)] })
+    // a round that started before it became stale does not count either
+    const early = state({ 2: { lastCompletedAtMs: since + 1000 }, 3: { lastCompletedAtMs: since - 1 } })
+    expect(serveVerdict(early, PEERS, since + 2000, GRACE, since).serving).toBe(false)
+    const both = state({ 2: { lastCompletedAtMs: since + 1000 }, 3: { lastCompletedAtMs: since + 1500 } })
+    expect(serveVerdict(both, PEERS, since + 2000, GRACE, since)).toEqual({ serving: true, staleSinceMs: null, waitingFor: [] })
+  })
+
+  it('stale replicas never serve before a round with every peer started at or after staleSince (property); a sole replica always serves', () => {
+    fc.assert(fc.property(anyState, time, time, (st, now, since) => {
+      const v = serveVerdict(st, PEERS, now, GRACE, since)
+      const allAfter = PEERS.every(p => (st.peers.get(p)?.lastCompletedAtMs ?? -1) >= since)
+      expect(v.serving).toBe(allAfter)
+      expect(serveVerdict(st, [], now, GRACE, since).serving).toBe(true)
+    }))
   })
 })

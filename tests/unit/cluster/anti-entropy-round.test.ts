@@ -270,4 +270,19 @@ describe('RepairRound', () => {
     r2.onError(q2.find(r => r.side === 'local')!.id, new Error('worker died'), 5)
     expect(r2.result!.reason).toBe('local-error')
   })
+
+  it('a peer keeping no forest (anti_entropy.enabled false: SB_FEATURE_NOT_SUPPORTED) aborts with peer-disabled, and the log line says purges wait for it', () => {
+    const r = newRound()
+    const q = r.start(0)
+    r.onError(q.find(x => x.side === 'peer')!.id, new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'shard 1 keeps no Merkle forest (anti_entropy.enabled is false)'), 5)
+    expect(r.result!.reason).toBe('peer-disabled')
+    const line = antiEntropyLogLine({ type: 'round-finished', result: r.result! })
+    expect(line.level).toBe('WARNING')
+    expect(line.msg).toMatch(/^Anti-entropy: Round with Node \d+ aborted \(peer-disabled\) \(Shard \d{3}\): .*; Node \d+ has anti_entropy\.enabled false, so leaderless tombstones of Shard \d{3} are not purged/)
+    // any other peer failure stays peer-error, with no such sentence
+    const other = newRound()
+    other.onError(other.start(0).find(x => x.side === 'peer')!.id, new ScratchBirdError('SB_BAD_ARGUMENT', 'x'), 5)
+    expect(other.result!.reason).toBe('peer-error')
+    expect(antiEntropyLogLine({ type: 'round-finished', result: other.result! }).msg).not.toMatch(/enabled false/)
+  })
 })

@@ -169,6 +169,19 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
     rep: fc.record({ versions: fc.array(fc.option(fc.record({ versionId, row: fc.option(bytes, { nil: null }) }), { nil: null }), { maxLength: 4 }) })
   },
+  AE_APPLY: {
+    req: fc.record({
+      shard: shardArb,
+      writes: fc.array(fc.record({ tableId: u32, pk: tuple, versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 }),
+      commitHlc: hlcArb,
+      xid: xidOpt
+    }).map(defined),
+    rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, applied: fc.array(fc.constantFrom('newer', 'same', 'older'), { maxLength: 4 }) })
+  },
+  AE_READ: {
+    req: fc.record({ shard: shardArb, tableId: u32, pks: fc.array(tuple, { maxLength: 4 }) }),
+    rep: fc.record({ versions: fc.array(fc.option(fc.record({ versionId, row: fc.option(bytes, { nil: null }) }), { nil: null }), { maxLength: 4 }) })
+  },
   HINT_ADD: {
     req: fc.record({
       shard: shardArb,
@@ -296,7 +309,7 @@ describe('shard op codecs', () => {
     const { req, rep } = ARBS[op] as { req: fc.Arbitrary<unknown>, rep: fc.Arbitrary<unknown> }
     describe(op, () => {
       it('round-trips requests and replies', () => {
-        const lww = (v: unknown): unknown => op !== 'REPLICA_APPLY' ? v : { ...(v as object), writes: (v as { writes: object[] }).writes.map(w => ({ ...w, op: 'lww' })) }
+        const lww = (v: unknown): unknown => op !== 'REPLICA_APPLY' && op !== 'AE_APPLY' ? v : { ...(v as object), writes: (v as { writes: object[] }).writes.map(w => ({ ...w, op: 'lww' })) }
         fc.assert(fc.property(req, v => {
           expect(plain(codec.decodeRequest(codec.encodeRequest(v as never)))).toEqual(plain(lww(v)))
         }), { numRuns: 200 })

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../../src/core/hash'
 import { encodeUuidV8 } from '../../../../src/core/hlc'
-import { bucketOf, diffLeaves, leafSlot, MERKLE_BUCKETS, MerkleTree, rowImageHash, type MerkleLeaf } from '../../../../src/storage/merkle/tree'
+import { bucketOf, diffLeaves, MERKLE_BUCKETS, MerkleTree, rowImageHash, type MerkleLeaf } from '../../../../src/storage/merkle/tree'
 import { compareVersionIds } from '../../../../src/storage/lww'
 
 beforeAll(async () => { await initHashing() })
@@ -68,22 +68,56 @@ describe('MerkleTree', () => {
     expect(t.root()).toBe(0n)
   })
 
-  it('the slot fast path (isNewerAt, setAt) agrees with get/compareVersionIds and set', () => {
-    const arb = fc.array(fc.record({ k: fc.integer({ min: 0, max: 9 }), ts: fc.integer({ min: 0, max: 2 ** 40 }), c: fc.integer({ min: 0, max: 4095 }) }), { maxLength: 40 })
+  it('setIfNewer (the write path) agrees with get/compareVersionIds and set, deletes mixed in', () => {
+    const arb = fc.array(fc.record({ k: fc.integer({ min: 0, max: 60 }), ts: fc.integer({ min: 0, max: 2 ** 40 }), c: fc.integer({ min: 0, max: 4095 }), del: fc.boolean() }), { maxLength: 200 })
     fc.assert(fc.property(arb, (writes) => {
       const slow = new MerkleTree()
       const fast = new MerkleTree()
       for (const w of writes) {
         const k = key(`k${w.k}`)
+        if (w.del && w.c % 4 === 0) {
+          expect(fast.delete(k)).toBe(slow.delete(k))
+          continue
+        }
         const v = version(w.ts, w.c)
         const held = slow.get(k)
         const newer = held === undefined || compareVersionIds(v, held.version) > 0
-        expect(fast.isNewerAt(leafSlot(k), v)).toBe(newer)
-        if (newer) { slow.set(k, v, BigInt(w.ts)); fast.setAt(leafSlot(k), v, BigInt(w.ts)) }
+        const hash = ((BigInt(w.ts) << 22n) ^ BigInt(w.c) ^ (BigInt(w.k) << 58n)) & 0xffff_ffff_ffff_ffffn
+        expect(fast.setIfNewer(k, v, Number(hash >> 32n), Number(hash & 0xffff_ffffn))).toBe(newer)
+        if (newer) slow.set(k, v, hash)
       }
       expect(fast.size).toBe(slow.size)
       expect(fast.root()).toBe(slow.root())
+      expect([...fast.leaves()]).toEqual([...slow.leaves()])
+      for (let i = 0; i <= 60; i++) expect(fast.get(key(`k${i}`))).toEqual(slow.get(key(`k${i}`)))
     }), { numRuns: 200 })
+  })
+
+  it('many deletes (table shifts, moved leaves, arena compaction) leave exactly the survivors', () => {
+    const t = new MerkleTree()
+    const N = 20_000 // enough deleted key bytes to compact the key arena (> 64 KiB)
+    const keys = Array.from({ length: N }, (_, i) => key(`key-${i}-${'p'.repeat(i % 13)}`))
+    keys.forEach((k, i) => t.set(k, version(i + 1), BigInt(i)))
+    const gone = new Set<number>()
+    for (let i = 0; i < N; i++) if ((i * 7919) % 10 < 8) { expect(t.delete(keys[i]!)).toBe(true); gone.add(i) }
+    const fresh = new MerkleTree()
+    keys.forEach((k, i) => { if (!gone.has(i)) fresh.set(k, version(i + 1), BigInt(i)) })
+    expect(t.size).toBe(N - gone.size)
+    expect(t.heapBytes()).toBeLessThan(fresh.heapBytes() * 1.5) // chunks and arena given back
+    expect(t.root()).toBe(fresh.root())
+    keys.forEach((k, i) => expect(t.get(k)?.rowHash).toBe(gone.has(i) ? undefined : BigInt(i)))
+    // and the tree keeps working after the compaction
+    t.set(keys[0]!, version(99_999), 1n)
+    expect(t.get(keys[0]!)?.rowHash).toBe(1n)
+  })
+
+  it('heapBytes counts the packed arrays: it grows with the leaves and stays near 48 bytes + key per leaf', () => {
+    const t = new MerkleTree()
+    const empty = t.heapBytes()
+    for (let i = 0; i < 100_000; i++) t.set(key(`k${i}`), version(i), BigInt(i))
+    const perLeaf = (t.heapBytes() - empty) / t.size
+    expect(perLeaf).toBeGreaterThan(24 + 6) // at least the version, row hash and key bytes
+    expect(perLeaf).toBeLessThan(64)
   })
 
   it('a different version, row hash or key changes the root', () => {
