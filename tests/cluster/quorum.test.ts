@@ -310,7 +310,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     }
     for (let round = 0; round < 2 && !await converged(); round++) {
       for (const n of cluster.ids) await ok(n, 'REPAIR TABLE qa')
-      await cluster.waitFor(async () => await converged() ? true : undefined, { what: 'the replicas of qa to converge', timeoutMs: 30_000, intervalMs: 250 }).catch(() => {})
+      await cluster.waitFor(async () => await converged() ? true : undefined, { what: 'the replicas of qa to converge', timeoutMs: 60_000, intervalMs: 250 }).catch(() => {})
     }
     if (!await converged()) {
       for (const n of cluster.ids) console.log(n, cluster.node(n).stdout().split('\n').filter(l => /nti-entropy/.test(l)).slice(-15).join('\n'))
