@@ -51,6 +51,7 @@ import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
+import { AuditShell } from './audit'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
@@ -74,9 +75,7 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
       main: l.files.main,
       replication: l.files.replication,
       anti_entropy: l.files.anti_entropy,
-      slow_query: l.files.slow_query,
-      // The seed's audit section names the audit file; it exists only when auditing is on.
-      audit: config.audit.enabled ? resolve(config.audit.log_file) : null
+      slow_query: l.files.slow_query
     }
   }
 }
@@ -119,6 +118,8 @@ export class ScratchBirdNode {
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
   private sealer: MerkleSealer | null = null
+  /** The hash-chained audit log (audit.enabled). */
+  private audit: AuditShell | null = null
   private http: Server | null = null
   private sqlApi: SqlApi | null = null
   private pg: PgServer | null = null
@@ -213,6 +214,7 @@ export class ScratchBirdNode {
       },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
+      { name: 'audit log', start: () => this.openAudit(), stop: () => { this.audit?.close() } },
       {
         name: 'cpu pool',
         start: async () => { this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1))); await this.cpu.selfTest() },
@@ -248,6 +250,14 @@ export class ScratchBirdNode {
           }]
         : [])
     ]
+  }
+
+  /** audit.enabled: the audit log, its chain continued from the file's last line. */
+  private openAudit (): void {
+    if (!this.config.audit.enabled) return
+    const clock = this.io.clock
+    this.audit = new AuditShell({ config: { ...this.config, audit: { ...this.config.audit, log_file: resolve(this.config.audit.log_file) } }, log: this.log, metrics: this.metrics, now: () => clock.now() })
+    this.audit.open()
   }
 
   /** The HLC, resumed above its persisted high-water mark (waiting when restarted within its reserve). */
@@ -415,7 +425,8 @@ export class ScratchBirdNode {
       authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       // Read at each connection: a SIGHUP reload changes it for the next ones.
-      password: () => this.config.security.pg_password
+      password: () => this.config.security.pg_password,
+      onLogin: (l) => this.audit?.login(l)
     })
     const addr = await this.pg.listen(config.node.pg_listen)
     this.pgAddress = `${addr.address}:${addr.port}`
@@ -506,7 +517,7 @@ export class ScratchBirdNode {
       log,
       clock: this.io.clock,
       rng: this.io.rng,
-      statementDone: (r) => this.logSlowQuery(r)
+      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r) }
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
@@ -555,7 +566,8 @@ export class ScratchBirdNode {
       rng: this.io.rng,
       layout: this.layout!,
       oldestSnapshot: () => this.snapshots.oldest(),
-      placingVersion: () => this.catalogPins.placing(this.catalog.version)
+      placingVersion: () => this.catalogPins.placing(this.catalog.version),
+      onTopology: (c) => this.audit?.topology(c)
     }, self?.address ?? config.node.listen)
   }
 

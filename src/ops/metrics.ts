@@ -51,6 +51,8 @@ export interface NodeMetrics {
   readonly antiEntropyRounds: Counter<'shard_id' | 'outcome'>
   readonly antiEntropyDivergences: Counter<'shard_id'>
   readonly antiEntropyRowsRepaired: Counter<'shard_id'>
+  readonly auditEvents: Counter<'event'>
+  readonly auditWriteFailures: Counter
 }
 
 export function createMetrics (): NodeMetrics {
@@ -81,6 +83,8 @@ export function createMetrics (): NodeMetrics {
     antiEntropyCpuPercent: new Gauge({ name: 'scratchbird_anti_entropy_cpu_percent', help: 'Share (percent) of the last anti-entropy round\'s duration its requests kept this node and its peer busy, per shard (the rounds pace themselves under 2 %)', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyRounds: new Counter({ name: 'scratchbird_anti_entropy_rounds_total', help: 'Anti-entropy repair rounds finished, per shard and outcome (completed, aborted)', labelNames: ['shard_id', 'outcome'], registers: [registry] }),
     antiEntropyDivergences: new Counter({ name: 'scratchbird_anti_entropy_divergent_windows_total', help: 'Merkle windows found divergent by anti-entropy rounds, per shard', labelNames: ['shard_id'], registers: [registry] }),
-    antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] })
+    antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] }),
+    auditEvents: new Counter({ name: 'scratchbird_audit_events_total', help: 'Lines written to the audit log, per event (the first of audit.events the line matched; CHAIN BREAK when the node continued a broken chain)', labelNames: ['event'], registers: [registry] }),
+    auditWriteFailures: new Counter({ name: 'scratchbird_audit_write_failures_total', help: 'Audit events that could not be written or fsynced (SB_AUDIT_WRITE_FAILED; each is logged at ERROR with the event)', registers: [registry] })
   }
 }

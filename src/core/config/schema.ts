@@ -250,15 +250,15 @@ export const AUDIT_EVENTS = [
   'CREATE TABLE', 'ALTER TABLE', 'DROP TABLE',
   'SET replication_mode', 'SET replication_factor', 'SET write_quorum', 'SET read_quorum',
   'SET uuid_type', 'SET partition_key_columns',
-  'GRANT', 'REVOKE', 'TOPOLOGY'
+  'GRANT', 'REVOKE', 'TOPOLOGY', 'LOGIN'
 ] as const
 
 const audit = z.strictObject({
-  enabled: z.boolean().default(false).meta({ description: 'Write the hash-chained audit log of DDL, replication-setting and topology changes.' }),
+  enabled: z.boolean().default(false).meta({ description: 'Write the hash-chained audit log (audit.log_file): one JSON line per event of audit.events with seq, time, node, event, user (the PostgreSQL user; http for the HTTP API until users exist), client address, protocol, statement, outcome (ok or the error code) and prev, the sha256 of the line before, so an edited, removed or reordered line is detected (scratchbird audit verify FILE). Each line is fsynced before the audited statement is answered (a login: before the client is admitted); the head file FILE.head (last line number and hash, replaced atomically after each line) lets verify detect lines cut from the end. A restart continues the chain from the last line; a damaged last line (a write cut short) or a file shorter than its head is followed by a CHAIN BREAK line. A line that cannot be written is logged at ERROR (SB_AUDIT_WRITE_FAILED) and counted; the statement itself has run.' }),
   // No schema default: the default follows logging.dir and logging.files.audit (filled in by
   // configSchema's transform) so the two settings can never name different files by accident.
-  log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory.', example: '/var/log/scratchbird/audit.log' }),
-  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Statements and changes to record. Allowed: ${AUDIT_EVENTS.join(', ')} (TOPOLOGY: nodes joining, leaving, shard moves).` })
+  log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory. Its head file is the same path with .head appended.', example: '/var/log/scratchbird/audit.log' }),
+  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Events to record. Allowed: ${AUDIT_EVENTS.join(', ')}. CREATE TABLE, ALTER TABLE, DROP TABLE: those statements, succeeded or failed, through any protocol on this node (the node the client sent them to). SET <option>: a CREATE TABLE … WITH or ALTER TABLE … SET naming that table option (one line per statement, listing every matching event). GRANT, REVOKE: accepted for the seed's list; those statements arrive with users (issue 18). LOGIN: PostgreSQL-protocol logins, admitted (outcome ok) and refused (SB_AUTH_FAILED). TOPOLOGY: membership changes this node's gossip sees (a node joined, up, suspect, down, left).` })
 }).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
 
 const lsm = z.strictObject({
