@@ -11,7 +11,8 @@ import type { Hlc } from '../core/hlc'
 import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
 import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
-import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { closeServer, createHttpServer, listen, type Routes } from '../net/http-server'
+import { clientListenerRoutes, rpcListenerRoutes } from '../net/listeners'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
@@ -113,6 +114,8 @@ export class ScratchBirdNode {
   metricsAddress = ''
   /** The PostgreSQL-protocol address, '' when node.pg_listen is off. */
   pgAddress = ''
+  /** Where the cluster RPC is served: node.rpc_listen's address, node.listen's when it is not set, '' alone. */
+  rpcAddress = ''
   private lock: DataDirLock | null = null
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
@@ -121,6 +124,8 @@ export class ScratchBirdNode {
   /** The hash-chained audit log (audit.enabled). */
   private audit: AuditShell | null = null
   private http: Server | null = null
+  /** The cluster RPC's own listener (node.rpc_listen). */
+  private rpcHttp: Server | null = null
   private sqlApi: SqlApi | null = null
   private pg: PgServer | null = null
   private metricsHttp: Server | null = null
@@ -184,7 +189,7 @@ export class ScratchBirdNode {
         await step.start()
       }
       this.state = 'ready'
-      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, pg: this.pgAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
+      log.info({ listen: this.listenAddress, rpc: this.rpcAddress, metrics: this.metricsAddress, pg: this.pgAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
         `ready: node ${this.config.node.id} listening on ${this.listenAddress}`)
     } catch (e) {
       log.error({ err: describe(e) }, `start failed: ${messageOf(e)}`)
@@ -238,7 +243,7 @@ export class ScratchBirdNode {
           ]
         : []),
       { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop(); this.fences?.stop() } },
-      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
+      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); if (this.rpcHttp) await closeServer(this.rpcHttp); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
       { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp) } },
@@ -397,17 +402,28 @@ export class ScratchBirdNode {
     this.sqlApi = this.createSqlApi(hlc)
   }
 
+  /**
+   * The client API on node.listen; the cluster RPC (in a cluster) on node.rpc_listen when set,
+   * else beside the client API on node.listen (src/net/listeners.ts).
+   */
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
-    this.http = createHttpServer({
-      '/v1/health': { GET: () => this.health() },
-      ...this.sqlApi!.routes(),
-      ...(clustered
-        ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
-        : {})
-    }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+    const client: Routes = { '/v1/health': { GET: () => this.health() }, ...this.sqlApi!.routes() }
+    const rpc: Routes = clustered
+      ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
+      : {}
+    const separate = clustered && config.node.rpc_listen !== undefined
+    this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
+      (e) => log.error({ err: e }, 'internal error in HTTP handler'))
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
+    if (separate) {
+      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'))
+      const raddr = await listen(this.rpcHttp, config.node.rpc_listen!)
+      this.rpcAddress = `${raddr.address}:${raddr.port}`
+    } else if (clustered) {
+      this.rpcAddress = this.listenAddress
+    }
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */

@@ -92,7 +92,9 @@ function onlyWhenValid (...fields: string[]) {
 const node = z.strictObject({
   id: nodeId.default(1).meta({ description: 'This node\'s id, unique in the cluster. When cluster.nodes is not empty it must be one of their ids.' }),
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
-  listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
+  listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the client HTTP API (POST /v1/sql, /v1/sessions, /v1/health), and of the cluster RPC too unless node.rpc_listen is set. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
+  // No schema default: unset keeps the RPC on node.listen, as every configuration before this key did.
+  rpc_listen: listenAddress.optional().meta({ description: 'Address of the cluster RPC listener (POST /v1/rpc: gossip, forwarded shard requests, replication between nodes), apart from the client API so a firewall can keep clients off it. Peers reach it at this node\'s cluster.nodes address, which must then lead here. When set, node.listen serves only the client API and rpc_listen only the RPC: each answers the other\'s paths with 404 SB_NOT_FOUND. Not set: the RPC is served on node.listen beside the client API. A node without other cluster members opens no RPC listener. Must differ from node.listen.', example: '10.0.0.1:7000' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
   pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
     description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
@@ -104,7 +106,12 @@ const node = z.strictObject({
   durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
   max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
   shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0, 'live')
-}).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
+}).superRefine((n, ctx) => {
+  // Two listeners on one HOST:PORT cannot both bind (port 0 picks two free ports, so it may repeat).
+  if (n.rpc_listen !== undefined && n.rpc_listen === n.listen && !n.listen.endsWith(':0')) {
+    ctx.addIssue({ code: 'custom', path: ['rpc_listen'], message: 'same address as node.listen', params: { expected: `an address other than node.listen (${n.listen}), or nothing to serve the RPC on node.listen` } })
+  }
+}, onlyWhenValid('listen', 'rpc_listen')).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
 
 // Shard ids are map keys in YAML (`{0: 0, 5: 1}`), which arrive as strings.
 const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a shard id (a whole number)' })
@@ -150,7 +157,7 @@ const storage = z.strictObject({
 
 const clusterNode = z.strictObject({
   id: nodeId.meta({ description: 'The member\'s node.id.' }),
-  address: peerAddress.meta({ description: 'The member\'s node.listen address as reachable from the other nodes.', example: 'node1.example.com:8080' }),
+  address: peerAddress.meta({ description: 'The member\'s cluster RPC address as reachable from the other nodes: its node.rpc_listen, or its node.listen when it sets no rpc_listen.', example: 'node1.example.com:7000' }),
   datacenter: nonEmpty.default(DEFAULT_DATACENTER).meta({ description: 'The member\'s datacenter (or availability zone). Replica placement reads it: a shard\'s replicas are spread over datacenters first (each of D datacenters holds N/D of a shard\'s N replicas, rounded up or down, before any holds more). Every node must list the same datacenters, or they would disagree on placement.' })
 }).meta({ noun: 'a cluster member (a mapping with id, address and datacenter)' })
 
