@@ -1,4 +1,5 @@
 import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -53,6 +54,8 @@ import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
 import { AuditShell } from './audit'
+import { ShardTraffic } from './shard-traffic'
+import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
@@ -149,6 +152,13 @@ export class ScratchBirdNode {
   /** Catalog versions this node's running writes were planned with (the DDL write fence). */
   private readonly catalogPins = new CatalogPins()
   private readonly rpcMethods = new RpcMethods()
+  /** Per-shard reads and writes of this node's replicas (scratchbird_write_tps, _read_latency_p99_ms …). */
+  private readonly traffic: ShardTraffic
+  /** Table id -> replication mode of the catalog version `modesVersion` (the traffic metrics' lookup). */
+  private modes = new Map<number, ReplicationMode>()
+  private modesVersion = -1
+  /** Open TCP connections per listener (scratchbird_connections). */
+  private readonly openConnections = { client: 0, rpc: 0 }
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
 
@@ -166,6 +176,24 @@ export class ScratchBirdNode {
     this.log = this.loggers.main
     this.metrics = createMetrics()
     this.catalog = new Catalog()
+    const clock = io.clock
+    this.traffic = new ShardTraffic(this.metrics, (id) => this.modeOfTable(id), () => clock.monotonic())
+  }
+
+  private modeOfTable (id: number): ReplicationMode | undefined {
+    if (this.modesVersion !== this.catalog.version) {
+      this.modes = new Map(this.catalog.tables.map(t => [t.id, t.replication.replication_mode]))
+      this.modesVersion = this.catalog.version
+    }
+    return this.modes.get(id)
+  }
+
+  /** Counts a listener's open connections into openConnections[name]. */
+  private countConnections (server: Server, name: keyof ScratchBirdNode['openConnections']): void {
+    server.on('connection', (socket: Socket) => {
+      this.openConnections[name]++
+      socket.once('close', () => { this.openConnections[name]-- })
+    })
   }
 
   /** Something this node cannot survive: stop cleanly (only once serving; start() fails otherwise). */
@@ -301,7 +329,8 @@ export class ScratchBirdNode {
       lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
       merkle: merkleForestConfig(config.anti_entropy),
-      clock: this.io.clock
+      clock: this.io.clock,
+      traffic: this.traffic
     }, log, (reason) => {
       // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
       this.onFatal(reason)
@@ -364,7 +393,7 @@ export class ScratchBirdNode {
     if (config.security.cluster_secret === undefined) {
       this.log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
     }
-    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics })
+    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics, clock: this.io.clock })
   }
 
   /** A data directory of a release that kept hints in `<data_dir>/hints`: copy them into the shard stores. */
@@ -415,10 +444,12 @@ export class ScratchBirdNode {
     const separate = clustered && config.node.rpc_listen !== undefined
     this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
       (e) => log.error({ err: e }, 'internal error in HTTP handler'))
+    this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
     if (separate) {
       this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'))
+      this.countConnections(this.rpcHttp, 'rpc')
       const raddr = await listen(this.rpcHttp, config.node.rpc_listen!)
       this.rpcAddress = `${raddr.address}:${raddr.port}`
     } else if (clustered) {
@@ -533,12 +564,19 @@ export class ScratchBirdNode {
       log,
       clock: this.io.clock,
       rng: this.io.rng,
-      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r) }
+      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r); this.countStatement(r) }
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
     api.start()
     return api
+  }
+
+  /** scratchbird_statement_duration_seconds{kind, protocol} and the error counter. */
+  private countStatement (r: StatementReport): void {
+    const labels = { kind: r.kind, protocol: r.client?.protocol ?? 'internal' }
+    this.metrics.statementSeconds.observe(labels, r.durationMs / 1000)
+    if (r.error !== undefined) this.metrics.statementErrors.inc({ ...labels, code: r.error })
   }
 
   /** logging.slow_query_ms is read at each statement, so a SIGHUP reload changes it live. */
@@ -653,6 +691,18 @@ export class ScratchBirdNode {
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
     this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
     this.quorum?.refreshGauges(this.config.cluster.nodes.map(n => n.id).filter(id => id !== this.config.node.id))
+    this.traffic.refresh()
+    const m = this.metrics
+    for (const r of this.workers?.ringStats() ?? []) {
+      m.ringUsedBytes.set({ worker: String(r.worker), direction: 'request' }, r.requestUsedBytes)
+      m.ringUsedBytes.set({ worker: String(r.worker), direction: 'response' }, r.responseUsedBytes)
+      m.ringInFlight.set({ worker: String(r.worker) }, r.inFlight)
+    }
+    m.ringCapacityBytes.set(this.config.storage.ring_bytes)
+    m.sessions.set(this.sqlApi?.sessions.size ?? 0)
+    m.connections.set({ listener: 'client' }, this.openConnections.client)
+    if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)
+    if (this.pg !== null) m.connections.set({ listener: 'pg' }, this.pg.size)
   }
 
   /**
