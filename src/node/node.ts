@@ -55,10 +55,14 @@ import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
 import { AuditShell } from './audit'
 import { ShardTraffic } from './shard-traffic'
+import { MEMBER_STATES } from '../cluster/gossip/types'
 import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
+
+/** The states scratchbird_cluster_members always reports (gossip's, plus the shell's unknown and refused). */
+const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 'refused']
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -703,6 +707,10 @@ export class ScratchBirdNode {
     m.connections.set({ listener: 'client' }, this.openConnections.client)
     if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)
     if (this.pg !== null) m.connections.set({ listener: 'pg' }, this.pg.size)
+    // Every state is set (0 when none), so a node leaving a state drops its count rather than keeping the last one.
+    const states = new Map<string, number>(MEMBER_GAUGE_STATES.map(s => [s, 0]))
+    for (const row of this.cluster?.members() ?? [{ state: 'normal' }]) states.set(row.state, (states.get(row.state) ?? 0) + 1)
+    for (const [state, count] of states) m.clusterMembers.set({ state }, count)
   }
 
   /**

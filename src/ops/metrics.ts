@@ -66,6 +66,7 @@ export interface NodeMetrics {
   readonly sessions: Gauge
   readonly connections: Gauge<'listener'>
   readonly rpcBatchSeconds: Histogram<'peer'>
+  readonly clusterMembers: Gauge<'state'>
 }
 
 /** Buckets (seconds) of the latency histograms: 100 µs to 10 s. */
@@ -114,6 +115,7 @@ export function createMetrics (): NodeMetrics {
     workerBusySeconds: new Gauge({ name: 'scratchbird_shard_worker_busy_seconds_total', help: 'Seconds a shard worker had at least one request in flight (a counter: rate() is its busy share; a restarted worker continues the count)', labelNames: ['worker'], registers: [registry] }),
     sessions: new Gauge({ name: 'scratchbird_sessions', help: 'Client sessions open: HTTP sessions (POST /v1/sessions) and PostgreSQL connections past login', registers: [registry] }),
     connections: new Gauge({ name: 'scratchbird_connections', help: 'Open TCP connections per listener (client = node.listen, rpc = node.rpc_listen, pg = node.pg_listen)', labelNames: ['listener'], registers: [registry] }),
-    rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] })
+    rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
+    clusterMembers: new Gauge({ name: 'scratchbird_cluster_members', help: 'Members of cluster.nodes (this node included) by the state this node\'s gossip sees them in (normal, suspect, down, joining, leaving, left, unknown, refused); a single node counts itself normal', labelNames: ['state'], registers: [registry] })
   }
 }

@@ -31,6 +31,13 @@ describe('a separate cluster RPC listener', () => {
     expect((await cluster.sql(2, `INSERT INTO sep VALUES ${values}`)).status).toBe(200)
     const read = await cluster.sql(1, 'SELECT count(*) FROM sep')
     expect(read.body.rows).toEqual([['16']])
+
+    // The operator's view of it: members by state, RPC round trips per peer, RPC connections.
+    const text = await (await fetch(cluster.node(2).metricsUrl())).text()
+    const value = (re: RegExp): number => text.split('\n').filter(l => re.test(l)).reduce((n, l) => n + Number(l.split(' ').pop()), 0)
+    expect(value(/^scratchbird_cluster_members\{state="normal"\}/)).toBe(2)
+    expect(value(/^scratchbird_rpc_duration_seconds_count\{peer="127\.0\.0\.1:\d+"\}/)).toBeGreaterThan(0)
+    expect(value(/^scratchbird_connections\{listener="rpc"\}/)).toBeGreaterThan(0)
   })
 
   it('refuses the RPC on the client listener and the client API on the RPC listener (404 SB_NOT_FOUND)', async () => {
