@@ -1,4 +1,5 @@
-import { parseFlags } from './cli/args'
+import { parseCommandLine, parseFlags } from './cli/args'
+import { runAuditVerify } from './cli/audit-verify'
 import { runCli } from './cli/client'
 import { helpText, PROGRAMS, programFor } from './cli/programs'
 import { runServer } from './cli/server-main'
@@ -11,12 +12,14 @@ import { versionLine } from './version'
 async function main (): Promise<number> {
   const args = process.argv.slice(2)
   const { program, argsFrom } = programFor(process.argv0, args[0])
+  const { positionals } = parseCommandLine(program, args.slice(argsFrom))
   const flags = parseFlags(program, args.slice(argsFrom))
   if (flags.help) { process.stdout.write(helpText(program)); return 0 }
   if (flags.version) { process.stdout.write(versionLine() + '\n'); return 0 }
   switch (program) {
     case 'scratchbird': return await runServer(flags)
     case 'scratchbird_cli': return await runCli(flags)
+    case 'scratchbird_audit': return runAuditVerify(flags, positionals)
     default:
       process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
       return 69 // EX_UNAVAILABLE

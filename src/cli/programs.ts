@@ -17,6 +17,8 @@ export interface ProgramInfo {
   readonly flags: readonly FlagInfo[]
   /** false: the name dispatches, but the tool itself arrives in a later release. */
   readonly available: boolean
+  /** Positional arguments the program takes, as the usage line shows them (none when absent). */
+  readonly args?: string
 }
 
 const COMMON: FlagInfo[] = [
@@ -56,6 +58,17 @@ export const PROGRAMS = {
       ...COMMON
     ]
   },
+  scratchbird_audit: {
+    summary: 'check an audit log: `verify FILE` checks its hash chain (and FILE.head), exit 0 when intact, 1 naming the first bad line',
+    subcommand: 'audit',
+    available: true,
+    args: 'verify FILE',
+    flags: [
+      { name: 'head', value: 'FILE', help: 'the head file to check the end against (default: FILE.head when it exists)' },
+      { name: 'json', help: 'print the verdict as one JSON object' },
+      ...COMMON
+    ]
+  },
   scratchbird_migrate: { summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)', subcommand: 'migrate', available: false, flags: COMMON },
   scratchbird_backup: { summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)', subcommand: 'backup', available: false, flags: COMMON },
   scratchbird_verify_backup: { summary: 'verify a backup file (--file=FILE)', subcommand: 'verify-backup', available: false, flags: COMMON },
@@ -76,7 +89,7 @@ export function programFor (invokedAs: string, firstArg: string | undefined): { 
 
 export function helpText (program: ProgramName): string {
   const info: ProgramInfo = PROGRAMS[program]
-  const lines = [`${program} — ${info.summary}`, '', `usage: ${program} [flags]`, '', 'flags:']
+  const lines = [`${program} — ${info.summary}`, '', `usage: ${program} [flags]${info.args !== undefined ? ` ${info.args}` : ''}`, '', 'flags:']
   for (const f of info.flags) {
     const left = `  ${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`
     lines.push(`${left.padEnd(30)} ${f.help}`)

@@ -14,7 +14,7 @@ import type { ShardOpName, ShardReplies, ShardRequests } from '../shard/protocol
 import type { MerkleStatsMessage } from '../shard/protocol/messages'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
-import type { DdlStatement } from '../sql/ast'
+import type { DdlStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
 import type { CatalogPins } from './catalog-pins'
@@ -183,9 +183,14 @@ export interface AntiEntropyPort {
   repairNow?: ((shards: readonly ShardId[]) => ShardId[]) | undefined
 }
 
+/** A statement report with the parsed statement (the audit log classifies DDL by it). */
+export interface ExecStatementReport extends StatementReport {
+  readonly statement: Statement
+}
+
 /** Statement reports; absent: nobody listens (tests, tools). */
 export interface StatementLogPort {
-  statementDone?: ((r: StatementReport) => void) | undefined
+  statementDone?: ((r: ExecStatementReport) => void) | undefined
 }
 
 /** Everything the executor needs, built by the node's wiring module. */

@@ -63,7 +63,10 @@ function report (env: ExecEnv, s: Statement, started: number, rowCount: number, 
     rowCount,
     error,
     session: sessionId,
-    txnShards: session.txn?.shards
+    txnShards: session.txn?.shards,
+    client: session.client,
+    kind: s.kind,
+    statement: s
   })
 }
 

@@ -16,6 +16,7 @@ import type { HlcTs, Isolation, Xid } from '../storage/types'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
 import type { ShardId } from '../core/ids'
+import type { ClientInfo } from '../core/statement-report'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -135,4 +136,6 @@ export class SqlTxn {
 /** Per-session SQL state (the HTTP session registry holds one per session). */
 export class SessionState {
   txn: SqlTxn | null = null
+  /** Who sends this session's statements (statement reports: audit log, metrics). */
+  client: ClientInfo | undefined = undefined
 }

@@ -14,6 +14,7 @@ import { SessionRegistry, type Session } from './sessions'
 import type { ExecEnv } from '../exec/env'
 import { executeScript, paramValues } from '../exec/executor'
 import { SessionState } from '../exec/txn'
+import { hostPort } from './peer-address'
 
 export const SESSION_HEADER = 'x-scratchbird-session'
 
@@ -83,6 +84,8 @@ export class SqlApi {
     const id = Array.isArray(header) ? header[0] : header
     const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic())
     const state = session?.state ?? new SessionState()
+    // No users on the HTTP API yet (issue 18 item 2): 'http' stands for whoever reached node.listen.
+    state.client = { protocol: 'http', user: 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
     try {
       const out = await executeScript(this.env, state, request.sql, paramValues(request.params), session?.id)
       if (session === null && state.txn !== null) {

@@ -86,6 +86,17 @@ export interface ClusterDeps {
   readonly clock: Clock
   /** Gossip peer choice and this process's boot id. */
   readonly rng: Rng
+  /** A peer's membership state changed as gossip sees it (the audit log's TOPOLOGY events). */
+  readonly onTopology?: ((change: TopologyChange) => void) | undefined
+}
+
+export interface TopologyChange {
+  readonly nodeId: NodeId
+  readonly address: string
+  readonly from: MemberState | null
+  readonly to: MemberState
+  /** The log line's text, e.g. "Node 2 joined cluster (gossip)". */
+  readonly text: string
 }
 
 /**
@@ -438,10 +449,12 @@ export class ClusterShell implements ShardRouting {
       return
     }
     const fields = { peer: nodeId, address, from, to }
-    if (to === 'normal' && from !== 'suspect' && from !== 'normal') this.d.log.info(fields, `Node ${nodeId} joined cluster (gossip)`)
-    else if (to === 'down') this.d.log.error(fields, `Node ${nodeId} is down: silent for ${this.d.config.gossip.heartbeat_timeout_ms} ms`)
-    else if (to === 'suspect') this.d.log.warn(fields, `Node ${nodeId} is suspect: no heartbeat for ${this.d.config.gossip.heartbeat_timeout_ms / 2} ms`)
-    else this.d.log.info(fields, `Node ${nodeId} is ${to}${from === null ? '' : ` (was ${from})`}`)
+    let text: string
+    if (to === 'normal' && from !== 'suspect' && from !== 'normal') this.d.log.info(fields, text = `Node ${nodeId} joined cluster (gossip)`)
+    else if (to === 'down') this.d.log.error(fields, text = `Node ${nodeId} is down: silent for ${this.d.config.gossip.heartbeat_timeout_ms} ms`)
+    else if (to === 'suspect') this.d.log.warn(fields, text = `Node ${nodeId} is suspect: no heartbeat for ${this.d.config.gossip.heartbeat_timeout_ms / 2} ms`)
+    else this.d.log.info(fields, text = `Node ${nodeId} is ${to}${from === null ? '' : ` (was ${from})`}`)
+    this.d.onTopology?.({ nodeId, address, from, to, text })
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { AntiEntropyPort, ClusterView, DdlPort, ExecEnv, Generators, QuorumPort, ShardPort, StatementReport, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardPort, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -48,7 +48,7 @@ export interface ExecParts {
   /** UUIDv7 random bits. */
   rng: Rng
   /** Every statement the executor ran (the slow-query log). */
-  statementDone?: (r: StatementReport) => void
+  statementDone?: (r: ExecStatementReport) => void
 }
 
 export function execEnv (p: ExecParts): ExecEnv {

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
@@ -11,7 +12,8 @@ import type { Hlc } from '../core/hlc'
 import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
 import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
-import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { closeServer, createHttpServer, listen, type Routes } from '../net/http-server'
+import { clientListenerRoutes, rpcListenerRoutes } from '../net/listeners'
 import { StallWatch } from '../net/stall-guard'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
@@ -52,9 +54,16 @@ import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
+import { AuditShell } from './audit'
+import { ShardTraffic } from './shard-traffic'
+import { MEMBER_STATES } from '../cluster/gossip/types'
+import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
+
+/** The states scratchbird_cluster_members always reports (gossip's, plus the shell's unknown and refused). */
+const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 'refused']
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -75,9 +84,7 @@ export function loggingSettings (config: Config): Parameters<typeof createLogger
       main: l.files.main,
       replication: l.files.replication,
       anti_entropy: l.files.anti_entropy,
-      slow_query: l.files.slow_query,
-      // The seed's audit section names the audit file; it exists only when auditing is on.
-      audit: config.audit.enabled ? resolve(config.audit.log_file) : null
+      slow_query: l.files.slow_query
     }
   }
 }
@@ -115,12 +122,18 @@ export class ScratchBirdNode {
   metricsAddress = ''
   /** The PostgreSQL-protocol address, '' when node.pg_listen is off. */
   pgAddress = ''
+  /** Where the cluster RPC is served: node.rpc_listen's address, node.listen's when it is not set, '' alone. */
+  rpcAddress = ''
   private lock: DataDirLock | null = null
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
   private sealer: MerkleSealer | null = null
+  /** The hash-chained audit log (audit.enabled). */
+  private audit: AuditShell | null = null
   private http: Server | null = null
+  /** The cluster RPC's own listener (node.rpc_listen). */
+  private rpcHttp: Server | null = null
   private sqlApi: SqlApi | null = null
   private pg: PgServer | null = null
   private metricsHttp: Server | null = null
@@ -145,6 +158,13 @@ export class ScratchBirdNode {
   /** Catalog versions this node's running writes were planned with (the DDL write fence). */
   private readonly catalogPins = new CatalogPins()
   private readonly rpcMethods = new RpcMethods()
+  /** Per-shard reads and writes of this node's replicas (scratchbird_write_tps, _read_latency_p99_ms …). */
+  private readonly traffic: ShardTraffic
+  /** Table id -> replication mode of the catalog version `modesVersion` (the traffic metrics' lookup). */
+  private modes = new Map<number, ReplicationMode>()
+  private modesVersion = -1
+  /** Open TCP connections per listener (scratchbird_connections). */
+  private readonly openConnections = { client: 0, rpc: 0 }
   /** What stop() undoes, in start order: the steps that ran. */
   private readonly undo: Array<{ name: string, stop: () => Promise<void> | void }> = []
 
@@ -162,6 +182,24 @@ export class ScratchBirdNode {
     this.log = this.loggers.main
     this.metrics = createMetrics()
     this.catalog = new Catalog()
+    const clock = io.clock
+    this.traffic = new ShardTraffic(this.metrics, (id) => this.modeOfTable(id), () => clock.monotonic())
+  }
+
+  private modeOfTable (id: number): ReplicationMode | undefined {
+    if (this.modesVersion !== this.catalog.version) {
+      this.modes = new Map(this.catalog.tables.map(t => [t.id, t.replication.replication_mode]))
+      this.modesVersion = this.catalog.version
+    }
+    return this.modes.get(id)
+  }
+
+  /** Counts a listener's open connections into openConnections[name]. */
+  private countConnections (server: Server, name: keyof ScratchBirdNode['openConnections']): void {
+    server.on('connection', (socket: Socket) => {
+      this.openConnections[name]++
+      socket.once('close', () => { this.openConnections[name]-- })
+    })
   }
 
   /** Something this node cannot survive: stop cleanly (only once serving; start() fails otherwise). */
@@ -185,7 +223,7 @@ export class ScratchBirdNode {
         await step.start()
       }
       this.state = 'ready'
-      log.info({ listen: this.listenAddress, metrics: this.metricsAddress, pg: this.pgAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
+      log.info({ listen: this.listenAddress, rpc: this.rpcAddress, metrics: this.metricsAddress, pg: this.pgAddress, workers: this.workerCount, shards: this.config.storage.shards, dataDir: this.dataDir, version: VERSION },
         `ready: node ${this.config.node.id} listening on ${this.listenAddress}`)
     } catch (e) {
       log.error({ err: describe(e) }, `start failed: ${messageOf(e)}`)
@@ -215,6 +253,7 @@ export class ScratchBirdNode {
       },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
+      { name: 'audit log', start: () => this.openAudit(), stop: () => { this.audit?.close() } },
       {
         name: 'cpu pool',
         start: async () => { this.cpu = new CpuPool(Math.max(1, Math.min(2, availableParallelism() - 1))); await this.cpu.selfTest() },
@@ -238,7 +277,7 @@ export class ScratchBirdNode {
           ]
         : []),
       { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop(); this.fences?.stop() } },
-      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); log.debug('listeners closed') } },
+      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); if (this.rpcHttp) await closeServer(this.rpcHttp); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
       { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp); this.stalls?.stop() } },
@@ -250,6 +289,14 @@ export class ScratchBirdNode {
           }]
         : [])
     ]
+  }
+
+  /** audit.enabled: the audit log, its chain continued from the file's last line. */
+  private openAudit (): void {
+    if (!this.config.audit.enabled) return
+    const clock = this.io.clock
+    this.audit = new AuditShell({ config: { ...this.config, audit: { ...this.config.audit, log_file: resolve(this.config.audit.log_file) } }, log: this.log, metrics: this.metrics, now: () => clock.now() })
+    this.audit.open()
   }
 
   /** The HLC, resumed above its persisted high-water mark (waiting when restarted within its reserve). */
@@ -288,7 +335,8 @@ export class ScratchBirdNode {
       lsm: levelKvOptions(config.lsm),
       txnIdleTimeoutMs: config.storage.txn_idle_timeout_ms,
       merkle: merkleForestConfig(config.anti_entropy),
-      clock: this.io.clock
+      clock: this.io.clock,
+      traffic: this.traffic
     }, log, (reason) => {
       // A worker that cannot be kept alive: stop cleanly rather than serve with shards missing.
       this.onFatal(reason)
@@ -351,7 +399,7 @@ export class ScratchBirdNode {
     if (config.security.cluster_secret === undefined) {
       this.log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
     }
-    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics })
+    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics, clock: this.io.clock })
   }
 
   /** A data directory of a release that kept hints in `<data_dir>/hints`: copy them into the shard stores. */
@@ -398,17 +446,30 @@ export class ScratchBirdNode {
     return this.stalls
   }
 
+  /**
+   * The client API on node.listen; the cluster RPC (in a cluster) on node.rpc_listen when set,
+   * else beside the client API on node.listen (src/net/listeners.ts).
+   */
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
-    this.http = createHttpServer({
-      '/v1/health': { GET: () => this.health() },
-      ...this.sqlApi!.routes(),
-      ...(clustered
-        ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
-        : {})
-    }, (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch())
+    const client: Routes = { '/v1/health': { GET: () => this.health() }, ...this.sqlApi!.routes() }
+    const rpc: Routes = clustered
+      ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
+      : {}
+    const separate = clustered && config.node.rpc_listen !== undefined
+    this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
+      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch())
+    this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
+    if (separate) {
+      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'), this.stallWatch())
+      this.countConnections(this.rpcHttp, 'rpc')
+      const raddr = await listen(this.rpcHttp, config.node.rpc_listen!)
+      this.rpcAddress = `${raddr.address}:${raddr.port}`
+    } else if (clustered) {
+      this.rpcAddress = this.listenAddress
+    }
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */
@@ -426,7 +487,8 @@ export class ScratchBirdNode {
       authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       // Read at each connection: a SIGHUP reload changes it for the next ones.
-      password: () => this.config.security.pg_password
+      password: () => this.config.security.pg_password,
+      onLogin: (l) => this.audit?.login(l)
     })
     const addr = await this.pg.listen(config.node.pg_listen)
     this.pgAddress = `${addr.address}:${addr.port}`
@@ -523,12 +585,19 @@ export class ScratchBirdNode {
       log,
       clock: this.io.clock,
       rng: this.io.rng,
-      statementDone: (r) => this.logSlowQuery(r)
+      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r); this.countStatement(r) }
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
     api.start()
     return api
+  }
+
+  /** scratchbird_statement_duration_seconds{kind, protocol} and the error counter. */
+  private countStatement (r: StatementReport): void {
+    const labels = { kind: r.kind, protocol: r.client?.protocol ?? 'internal' }
+    this.metrics.statementSeconds.observe(labels, r.durationMs / 1000)
+    if (r.error !== undefined) this.metrics.statementErrors.inc({ ...labels, code: r.error })
   }
 
   /** logging.slow_query_ms is read at each statement, so a SIGHUP reload changes it live. */
@@ -573,7 +642,8 @@ export class ScratchBirdNode {
       layout: this.layout!,
       oldestSnapshot: () => this.snapshots.oldest(),
       placingVersion: () => this.catalogPins.placing(this.catalog.version),
-      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false
+      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,
+      onTopology: (c) => this.audit?.topology(c)
     }, self?.address ?? config.node.listen)
   }
 
@@ -644,6 +714,22 @@ export class ScratchBirdNode {
     this.metrics.shardsOpen.set(this.workers?.shardsOpen() ?? 0)
     this.metrics.shardWorkerRestarts.set(this.workers?.restartsTotal ?? 0)
     this.quorum?.refreshGauges(this.config.cluster.nodes.map(n => n.id).filter(id => id !== this.config.node.id))
+    this.traffic.refresh()
+    const m = this.metrics
+    for (const r of this.workers?.ringStats() ?? []) {
+      m.ringUsedBytes.set({ worker: String(r.worker), direction: 'request' }, r.requestUsedBytes)
+      m.ringUsedBytes.set({ worker: String(r.worker), direction: 'response' }, r.responseUsedBytes)
+      m.ringInFlight.set({ worker: String(r.worker) }, r.inFlight)
+    }
+    m.ringCapacityBytes.set(this.config.storage.ring_bytes)
+    m.sessions.set(this.sqlApi?.sessions.size ?? 0)
+    m.connections.set({ listener: 'client' }, this.openConnections.client)
+    if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)
+    if (this.pg !== null) m.connections.set({ listener: 'pg' }, this.pg.size)
+    // Every state is set (0 when none), so a node leaving a state drops its count rather than keeping the last one.
+    const states = new Map<string, number>(MEMBER_GAUGE_STATES.map(s => [s, 0]))
+    for (const row of this.cluster?.members() ?? [{ state: 'normal' }]) states.set(row.state, (states.get(row.state) ?? 0) + 1)
+    for (const [state, count] of states) m.clusterMembers.set({ state }, count)
   }
 
   /**

@@ -9,6 +9,7 @@ import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../core/config/schema'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardWorkerData, WorkerToMain } from '../shard/protocol/worker-protocol'
 import type { NodeId, ShardId } from '../core/ids'
+import { needsReply, needsRequest, type ShardRequestDone } from './shard-traffic'
 
 // The shard worker threads seen from the main thread (DESIGN §2): starts them, routes each request
 // to the worker owning its shard through that worker's ring pair, and stops them. A worker that
@@ -35,7 +36,18 @@ export interface ShardWorkersOptions {
   txnIdleTimeoutMs?: number
   /** The Merkle forest's windows (merkleForestConfig of the config); absent or null: no forest. */
   merkle?: ShardWorkerData['merkle'] | undefined
+  /** Told of every request's start and end (per-shard metrics, src/node/shard-traffic.ts). */
+  traffic?: ShardTrafficSink | undefined
 }
+
+/** What the per-shard metrics need of each request. */
+export interface ShardTrafficSink {
+  started (worker: number): void
+  done (d: ShardRequestDone): void
+}
+
+/** A worker's rings at this moment (scratchbird_ring_* metrics). */
+export interface RingStats { worker: number, requestUsedBytes: number, responseUsedBytes: number, capacityBytes: number, inFlight: number }
 
 interface Slot {
   index: number
@@ -75,12 +87,59 @@ export class ShardWorkers {
   /** Sends one request to the worker owning `req.shard`. */
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
-    return codec.decodeReply(await this.requestRaw(op, req.shard, codec.encodeRequest(req)))
+    const t = this.opts.traffic
+    if (t === undefined) return codec.decodeReply(await this.send(op, req.shard, codec.encodeRequest(req)))
+    const { slot, started } = this.begin(req.shard)
+    let reply: ShardReplies[K] | undefined
+    try {
+      reply = codec.decodeReply(await this.send(op, req.shard, codec.encodeRequest(req)))
+      return reply
+    } finally {
+      t.done({ op, shard: req.shard, worker: slot, ms: this.opts.clock.monotonic() - started, req, reply, ok: reply !== undefined })
+    }
   }
 
   /** As request(), with the payloads already encoded (a request forwarded by a peer node, whose
    *  bytes go to the worker as they came; the worker's decoder rejects garbage with a coded error). */
   async requestRaw (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array> {
+    const t = this.opts.traffic
+    if (t === undefined) return await this.send(op, shard, payload)
+    const { slot, started } = this.begin(shard)
+    let reply: Uint8Array | undefined
+    try {
+      reply = await this.send(op, shard, payload)
+      return reply
+    } finally {
+      // Decoded only for the few ops whose classification needs it (a forwarded write's lsn, a
+      // forwarded read's table); bytes the worker accepted decode, and a metric never fails a request.
+      let req: unknown
+      let decoded: unknown
+      try {
+        if (needsRequest(op)) req = codecOf(op).decodeRequest(payload)
+        if (reply !== undefined && needsReply(op)) decoded = codecOf(op).decodeReply(reply)
+      } catch { /* counted without the detail */ }
+      t.done({ op, shard, worker: slot, ms: this.opts.clock.monotonic() - started, req, reply: decoded, ok: reply !== undefined })
+    }
+  }
+
+  /** The rings of every worker now. */
+  ringStats (): RingStats[] {
+    return this.slots.map(s => ({
+      worker: s.index,
+      requestUsedBytes: s.client?.requests.usedBytes() ?? 0,
+      responseUsedBytes: s.client?.responses.usedBytes() ?? 0,
+      capacityBytes: this.opts.ringBytes,
+      inFlight: s.client?.inFlight ?? 0
+    }))
+  }
+
+  private begin (shard: ShardId): { slot: number, started: number } {
+    const slot = this.owner.get(shard)?.index ?? -1
+    this.opts.traffic!.started(slot)
+    return { slot, started: this.opts.clock.monotonic() }
+  }
+
+  private async send (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array> {
     const slot = this.owner.get(shard)
     if (!slot) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no such shard ${shard}`, { shard })
     if (!slot.client) throw new ScratchBirdError('SB_WORKER_DIED', `shard ${shard} is unavailable: its worker is restarting`, { shard, worker: slot.index })

@@ -2,7 +2,8 @@ import { isAbsolute, join } from 'node:path'
 import pino, { type DestinationStream, type Logger } from 'pino'
 
 // Logs (DESIGN §9, seed "Logging"): levels ERROR / WARNING / INFO / DEBUG; one JSON file per
-// stream (main, replication, anti-entropy, slow-query, audit) and a readable line on a terminal:
+// stream (main, replication, anti-entropy, slow-query) and a readable line on a terminal. The audit
+// log is not one of them: its lines are hash-chained and fsynced one by one (src/ops/audit/).
 //   [INFO] 2026-01-09 15:30:00 Node 2 joined cluster (gossip)
 // No pino transports: they load modules from disk in worker threads, which a single executable
 // cannot do; file streams are sonic-boom destinations in this thread.
@@ -10,7 +11,7 @@ import pino, { type DestinationStream, type Logger } from 'pino'
 export const LOG_LEVELS = ['ERROR', 'WARNING', 'INFO', 'DEBUG'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
-export const LOG_STREAMS = ['main', 'replication', 'anti_entropy', 'slow_query', 'audit'] as const
+export const LOG_STREAMS = ['main', 'replication', 'anti_entropy', 'slow_query'] as const
 export type LogStreamName = typeof LOG_STREAMS[number]
 
 const TO_PINO: Record<LogLevel, pino.Level> = { ERROR: 'error', WARNING: 'warn', INFO: 'info', DEBUG: 'debug' }

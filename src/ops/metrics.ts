@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { NodeId, ShardId } from '../core/ids'
 
 // The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
@@ -52,7 +52,26 @@ export interface NodeMetrics {
   readonly antiEntropyRounds: Counter<'shard_id' | 'outcome'>
   readonly antiEntropyDivergences: Counter<'shard_id'>
   readonly antiEntropyRowsRepaired: Counter<'shard_id'>
+  readonly auditEvents: Counter<'event'>
+  readonly auditWriteFailures: Counter
+  readonly writeTps: Gauge<'shard_id' | 'mode'>
+  readonly readLatencyP99Ms: Gauge<'shard_id' | 'mode'>
+  readonly shardWrites: Counter<'shard_id' | 'mode'>
+  readonly shardReads: Counter<'shard_id' | 'mode'>
+  readonly statementSeconds: Histogram<'kind' | 'protocol'>
+  readonly statementErrors: Counter<'kind' | 'protocol' | 'code'>
+  readonly ringUsedBytes: Gauge<'worker' | 'direction'>
+  readonly ringCapacityBytes: Gauge
+  readonly ringInFlight: Gauge<'worker'>
+  readonly workerBusySeconds: Gauge<'worker'>
+  readonly sessions: Gauge
+  readonly connections: Gauge<'listener'>
+  readonly rpcBatchSeconds: Histogram<'peer'>
+  readonly clusterMembers: Gauge<'state'>
 }
+
+/** Buckets (seconds) of the latency histograms: 100 µs to 10 s. */
+export const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export function createMetrics (): NodeMetrics {
   const registry = new Registry()
@@ -83,6 +102,22 @@ export function createMetrics (): NodeMetrics {
     antiEntropyCpuPercent: new Gauge({ name: 'scratchbird_anti_entropy_cpu_percent', help: 'Share (percent) of the last anti-entropy round\'s duration its requests kept this node and its peer busy, per shard (the rounds pace themselves under 2 %)', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyRounds: new Counter({ name: 'scratchbird_anti_entropy_rounds_total', help: 'Anti-entropy repair rounds finished, per shard and outcome (completed, aborted)', labelNames: ['shard_id', 'outcome'], registers: [registry] }),
     antiEntropyDivergences: new Counter({ name: 'scratchbird_anti_entropy_divergent_windows_total', help: 'Merkle windows found divergent by anti-entropy rounds, per shard', labelNames: ['shard_id'], registers: [registry] }),
-    antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] })
+    antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] }),
+    auditEvents: new Counter({ name: 'scratchbird_audit_events_total', help: 'Lines written to the audit log, per event (the first of audit.events the line matched; CHAIN BREAK when the node continued a broken chain)', labelNames: ['event'], registers: [registry] }),
+    auditWriteFailures: new Counter({ name: 'scratchbird_audit_write_failures_total', help: 'Audit events that could not be written or fsynced (SB_AUDIT_WRITE_FAILED; each is logged at ERROR with the event)', registers: [registry] }),
+    writeTps: new Gauge({ name: 'scratchbird_write_tps', help: 'Write transactions committed per second on this node\'s replica of the shard over the last 60 s (a sliding window of 6 x 10 s slots, src/ops/window-histogram.ts): autocommit statements, COMMITs and 2PC commits that wrote (mode primary_replica), leaderless replica writes and single-node leaderless autocommits (mode leaderless_quorum)', labelNames: ['shard_id', 'mode'], registers: [registry] }),
+    readLatencyP99Ms: new Gauge({ name: 'scratchbird_read_latency_p99_ms', help: '99th percentile in ms of the reads served by this node\'s replica of the shard over the last 60 s, ring round trip included (point reads, scans, shard queries; leaderless replica reads as mode leaderless_quorum): from a sliding-window histogram, interpolated inside its bucket; absent until the shard served a read', labelNames: ['shard_id', 'mode'], registers: [registry] }),
+    shardWrites: new Counter({ name: 'scratchbird_shard_writes_total', help: 'Write transactions committed on this node\'s replica of the shard (what scratchbird_write_tps counts; rate() of it is the per-shard write rate)', labelNames: ['shard_id', 'mode'], registers: [registry] }),
+    shardReads: new Counter({ name: 'scratchbird_shard_reads_total', help: 'Reads served by this node\'s replica of the shard (what scratchbird_read_latency_p99_ms measures)', labelNames: ['shard_id', 'mode'], registers: [registry] }),
+    statementSeconds: new Histogram({ name: 'scratchbird_statement_duration_seconds', help: 'Statement latency on the node the client sent it to (parse excluded), by statement kind (select, insert, create_table …) and protocol (http, pg)', labelNames: ['kind', 'protocol'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
+    statementErrors: new Counter({ name: 'scratchbird_statement_errors_total', help: 'Statements that failed, by kind, protocol and error code', labelNames: ['kind', 'protocol', 'code'], registers: [registry] }),
+    ringUsedBytes: new Gauge({ name: 'scratchbird_ring_used_bytes', help: 'Bytes waiting in a shard worker\'s ring at scrape time (direction: request = main to worker, response = worker to main)', labelNames: ['worker', 'direction'], registers: [registry] }),
+    ringCapacityBytes: new Gauge({ name: 'scratchbird_ring_capacity_bytes', help: 'Capacity of each ring (storage.ring_bytes)', registers: [registry] }),
+    ringInFlight: new Gauge({ name: 'scratchbird_ring_requests_in_flight', help: 'Requests sent to a shard worker and not yet answered, at scrape time', labelNames: ['worker'], registers: [registry] }),
+    workerBusySeconds: new Gauge({ name: 'scratchbird_shard_worker_busy_seconds_total', help: 'Seconds a shard worker had at least one request in flight (a counter: rate() is its busy share; a restarted worker continues the count)', labelNames: ['worker'], registers: [registry] }),
+    sessions: new Gauge({ name: 'scratchbird_sessions', help: 'Client sessions open: HTTP sessions (POST /v1/sessions) and PostgreSQL connections past login', registers: [registry] }),
+    connections: new Gauge({ name: 'scratchbird_connections', help: 'Open TCP connections per listener (client = node.listen, rpc = node.rpc_listen, pg = node.pg_listen)', labelNames: ['listener'], registers: [registry] }),
+    rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
+    clusterMembers: new Gauge({ name: 'scratchbird_cluster_members', help: 'Members of cluster.nodes (this node included) by the state this node\'s gossip sees them in (normal, suspect, down, joining, leaving, left, unknown, refused); a single node counts itself normal', labelNames: ['state'], registers: [registry] })
   }
 }

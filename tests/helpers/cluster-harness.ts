@@ -49,6 +49,11 @@ export interface ClusterOptions {
   start?: boolean
   /** How long one node may take to log `ready`. Default 60 s (N tsx starts share 2 cores). */
   startTimeoutMs?: number
+  /**
+   * Give each node a cluster RPC listener of its own (node.rpc_listen): cluster.nodes and the
+   * proxies then lead to the RPC addresses, the client listeners serve clients only. Default false.
+   */
+  separateRpc?: boolean
 }
 
 export interface ClusterNode {
@@ -56,6 +61,8 @@ export interface ClusterNode {
   /** "127.0.0.1:PORT" the node listens on (stable across restarts unless its port was taken). */
   readonly listen: string
   readonly metricsListen: string
+  /** "127.0.0.1:PORT" of the node's own RPC listener (separateRpc), null when the RPC shares `listen`. */
+  readonly rpcListen: string | null
   /** The current process's PostgreSQL-protocol address (a free port per start), '' when not running. */
   readonly pg: string
   readonly dir: string
@@ -87,6 +94,7 @@ const RUN_SEPARATOR = (n: number) => `\n----- scratchbird restart #${n} -----\n`
 class NodeHandle implements ClusterNode {
   listen: string
   metricsListen: string
+  rpcListen: string | null = null
   config: ConfigInput = {}
   run: RunningNode | undefined
   readonly runs: RunningNode[] = []
@@ -103,6 +111,8 @@ class NodeHandle implements ClusterNode {
 
   get proc (): ChildProcess | undefined { return this.run?.proc }
   get running (): boolean { return this.run !== undefined }
+  /** Where peers (and the proxies into this node) reach its cluster RPC. */
+  get rpcAddress (): string { return this.rpcListen ?? this.listen }
   get pg (): string { return this.run?.pg ?? '' }
   url (path: string): string { return `http://${this.listen}${path}` }
   metricsUrl (path = '/metrics'): string { return `http://${this.metricsListen}${path}` }
@@ -206,22 +216,26 @@ export class Cluster {
       extraConfig: options.extraConfig,
       env: options.env,
       start: options.start ?? true,
-      startTimeoutMs: options.startTimeoutMs ?? 60_000
+      startTimeoutMs: options.startTimeoutMs ?? 60_000,
+      separateRpc: options.separateRpc ?? false
     }
     const root = tempDir('sb-cluster-')
     const ids = Array.from({ length: n }, (_, k) => k + 1)
-    const ports = await freePorts(2 * n)
+    const per = opts.separateRpc ? 3 : 2
+    const ports = await freePorts(per * n)
     const handles = new Map<number, NodeHandle>()
     for (const id of ids) {
       const dir = join(root, `n${id}`)
       mkdirSync(dir, { recursive: true })
-      handles.set(id, new NodeHandle(id, dir, ports[2 * (id - 1)]!, ports[2 * (id - 1) + 1]!))
+      const h = new NodeHandle(id, dir, ports[per * (id - 1)]!, ports[per * (id - 1) + 1]!)
+      if (opts.separateRpc) h.rpcListen = `127.0.0.1:${ports[per * (id - 1) + 2]!}`
+      handles.set(id, h)
     }
     const proxies = new Map<string, TcpProxy>()
     const cluster = new Cluster(root, handles, proxies, opts)
     try {
       await Promise.all(ids.flatMap((i) => ids.filter((j) => j !== i).map(async (j) => {
-        proxies.set(`${i}->${j}`, await TcpProxy.start(handles.get(j)!.listen, { name: `n${i}->n${j}` }))
+        proxies.set(`${i}->${j}`, await TcpProxy.start(handles.get(j)!.rpcAddress, { name: `n${i}->n${j}` }))
       })))
       for (const h of handles.values()) cluster.writeConfig(h)
       if (opts.start) await cluster.startAll()
@@ -422,11 +436,11 @@ export class Cluster {
   private writeConfig (h: NodeHandle): void {
     const dc = this.opts.datacenter
     const base: ConfigInput = {
-      node: { id: h.id, listen: h.listen, metrics_listen: h.metricsListen, data_dir: h.dataDir, datacenter: dc(h.id) },
+      node: { id: h.id, listen: h.listen, metrics_listen: h.metricsListen, data_dir: h.dataDir, datacenter: dc(h.id), ...(h.rpcListen !== null ? { rpc_listen: h.rpcListen } : {}) },
       storage: { shards: this.opts.shards, workers: this.opts.workers },
       cluster: {
         name: this.opts.name,
-        nodes: this.ids.map((j) => ({ id: j, address: j === h.id ? h.listen : this.link(h.id, j).address, datacenter: dc(j) }))
+        nodes: this.ids.map((j) => ({ id: j, address: j === h.id ? h.rpcAddress : this.link(h.id, j).address, datacenter: dc(j) }))
       },
       gossip: this.opts.gossip,
       security: { cluster_secret: this.opts.secret },
@@ -438,10 +452,11 @@ export class Cluster {
 
   /** Node i lost its port race: new ports, proxies into it retargeted, its config rewritten. */
   private async movePorts (h: NodeHandle): Promise<void> {
-    const [listen, metrics] = await freePorts(2)
+    const [listen, metrics, rpc] = await freePorts(3)
     h.listen = `127.0.0.1:${listen}`
     h.metricsListen = `127.0.0.1:${metrics}`
-    for (const [, j, p] of this.links()) if (j === h.id) p.setTarget(h.listen, true)
+    if (h.rpcListen !== null) h.rpcListen = `127.0.0.1:${rpc!}`
+    for (const [, j, p] of this.links()) if (j === h.id) p.setTarget(h.rpcAddress, true)
     this.writeConfig(h)
   }
 }

@@ -31,7 +31,6 @@ export interface NotInEffect {
 }
 
 const TLS = 'TLS arrives with the security issue (18); this release serves plaintext only'
-const AUDIT = 'the audit log arrives with the security issue (18); nothing is recorded yet'
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
@@ -51,8 +50,6 @@ export const NOT_IN_EFFECT: readonly NotInEffect[] = [
   { path: 'security.tls_cert', status: 'planned', why: TLS },
   { path: 'security.tls_key', status: 'planned', why: TLS },
   { path: 'security.tls_ca', status: 'planned', why: TLS },
-  { path: 'audit.enabled', status: 'planned', why: AUDIT, asks: v => v === true },
-  { path: 'audit.events', status: 'planned', why: AUDIT },
   { path: 'lsm.l0_compaction_trigger', status: 'no_effect', why: NO_LEVELDB_KNOB },
   { path: 'lsm.max_bytes_for_level_base', status: 'no_effect', why: NO_LEVELDB_KNOB }
 ]

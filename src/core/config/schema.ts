@@ -92,7 +92,9 @@ function onlyWhenValid (...fields: string[]) {
 const node = z.strictObject({
   id: nodeId.default(1).meta({ description: 'This node\'s id, unique in the cluster. When cluster.nodes is not empty it must be one of their ids.' }),
   data_dir: dirPath.default('./data').meta({ description: 'Directory holding the shard databases, the commit logs and the HLC state. Relative paths resolve against the working directory of the scratchbird process. One process per data directory (it is locked).' }),
-  listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the HTTP server: client SQL API (POST /v1/sql) and cluster RPC. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
+  listen: listenAddress.default('127.0.0.1:8080').meta({ description: 'Address of the client HTTP API (POST /v1/sql, /v1/sessions, /v1/health), and of the cluster RPC too unless node.rpc_listen is set. Use 0.0.0.0:PORT to accept connections from other hosts.' }),
+  // No schema default: unset keeps the RPC on node.listen, as every configuration before this key did.
+  rpc_listen: listenAddress.optional().meta({ description: 'Address of the cluster RPC listener (POST /v1/rpc: gossip, forwarded shard requests, replication between nodes), apart from the client API so a firewall can keep clients off it. Peers reach it at this node\'s cluster.nodes address, which must then lead here. When set, node.listen serves only the client API and rpc_listen only the RPC: each answers the other\'s paths with 404 SB_NOT_FOUND. Not set: the RPC is served on node.listen beside the client API. A node without other cluster members opens no RPC listener. Must differ from node.listen.', example: '10.0.0.1:7000' }),
   metrics_listen: listenAddress.default('127.0.0.1:9090').meta({ description: 'Address serving Prometheus metrics at /metrics.' }),
   pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
     description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
@@ -104,7 +106,12 @@ const node = z.strictObject({
   durability: z.enum(['sync', 'none']).default('sync').meta({ description: 'sync: a commit is acknowledged only after its batch is on disk (fsync). none: acknowledged once written to the OS; faster, but a power loss can lose recently acknowledged commits (a process crash cannot).' }),
   max_clock_offset_ms: z.int().min(1).default(500).meta({ description: 'Largest accepted distance between a remote hybrid-logical-clock timestamp and the local clock; messages further ahead are rejected (SB_CLOCK_OFFSET_EXCEEDED) so one bad clock cannot win every conflict.' }),
   shutdown_timeout_ms: ms(10000, 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the node closes its shards and exits anyway.', 0, 'live')
-}).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
+}).superRefine((n, ctx) => {
+  // Two listeners on one HOST:PORT cannot both bind (port 0 picks two free ports, so it may repeat).
+  if (n.rpc_listen !== undefined && n.rpc_listen === n.listen && !n.listen.endsWith(':0')) {
+    ctx.addIssue({ code: 'custom', path: ['rpc_listen'], message: 'same address as node.listen', params: { expected: `an address other than node.listen (${n.listen}), or nothing to serve the RPC on node.listen` } })
+  }
+}, onlyWhenValid('listen', 'rpc_listen')).meta({ description: 'Settings of this node (process): identity, directories and listening addresses.' })
 
 // Shard ids are map keys in YAML (`{0: 0, 5: 1}`), which arrive as strings.
 const shardIdKey = z.string().regex(/^(0|[1-9][0-9]{0,3})$/).meta({ noun: 'a shard id (a whole number)' })
@@ -150,7 +157,7 @@ const storage = z.strictObject({
 
 const clusterNode = z.strictObject({
   id: nodeId.meta({ description: 'The member\'s node.id.' }),
-  address: peerAddress.meta({ description: 'The member\'s node.listen address as reachable from the other nodes.', example: 'node1.example.com:8080' }),
+  address: peerAddress.meta({ description: 'The member\'s cluster RPC address as reachable from the other nodes: its node.rpc_listen, or its node.listen when it sets no rpc_listen.', example: 'node1.example.com:7000' }),
   datacenter: nonEmpty.default(DEFAULT_DATACENTER).meta({ description: 'The member\'s datacenter (or availability zone). Replica placement reads it: a shard\'s replicas are spread over datacenters first (each of D datacenters holds N/D of a shard\'s N replicas, rounded up or down, before any holds more). Every node must list the same datacenters, or they would disagree on placement.' })
 }).meta({ noun: 'a cluster member (a mapping with id, address and datacenter)' })
 
@@ -250,15 +257,15 @@ export const AUDIT_EVENTS = [
   'CREATE TABLE', 'ALTER TABLE', 'DROP TABLE',
   'SET replication_mode', 'SET replication_factor', 'SET write_quorum', 'SET read_quorum',
   'SET uuid_type', 'SET partition_key_columns',
-  'GRANT', 'REVOKE', 'TOPOLOGY'
+  'GRANT', 'REVOKE', 'TOPOLOGY', 'LOGIN'
 ] as const
 
 const audit = z.strictObject({
-  enabled: z.boolean().default(false).meta({ description: 'Write the hash-chained audit log of DDL, replication-setting and topology changes.' }),
+  enabled: z.boolean().default(false).meta({ description: 'Write the hash-chained audit log (audit.log_file): one JSON line per event of audit.events with seq, time, node, event, user (the PostgreSQL user; http for the HTTP API until users exist), client address, protocol, statement, outcome (ok or the error code) and prev, the sha256 of the line before, so an edited, removed or reordered line is detected (scratchbird audit verify FILE). Each line is fsynced before the audited statement is answered (a login: before the client is admitted); the head file FILE.head (last line number and hash, replaced atomically after each line) lets verify detect lines cut from the end. A restart continues the chain from the last line; a damaged last line (a write cut short) or a file shorter than its head is followed by a CHAIN BREAK line. A line that cannot be written is logged at ERROR (SB_AUDIT_WRITE_FAILED) and counted; the statement itself has run.' }),
   // No schema default: the default follows logging.dir and logging.files.audit (filled in by
   // configSchema's transform) so the two settings can never name different files by accident.
-  log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory.', example: '/var/log/scratchbird/audit.log' }),
-  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Statements and changes to record. Allowed: ${AUDIT_EVENTS.join(', ')} (TOPOLOGY: nodes joining, leaving, shard moves).` })
+  log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory. Its head file is the same path with .head appended.', example: '/var/log/scratchbird/audit.log' }),
+  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Events to record. Allowed: ${AUDIT_EVENTS.join(', ')}. CREATE TABLE, ALTER TABLE, DROP TABLE: those statements, succeeded or failed, through any protocol on this node (the node the client sent them to). SET <option>: a CREATE TABLE … WITH or ALTER TABLE … SET naming that table option (one line per statement, listing every matching event). GRANT, REVOKE: accepted for the seed's list; those statements arrive with users (issue 18). LOGIN: PostgreSQL-protocol logins, admitted (outcome ok) and refused (SB_AUTH_FAILED). TOPOLOGY: membership changes this node's gossip sees (a node joined, up, suspect, down, left).` })
 }).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
 
 const lsm = z.strictObject({

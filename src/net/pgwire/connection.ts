@@ -44,6 +44,20 @@ export interface PgServerPorts {
   readonly verifier: () => ScramVerifier | null
   /** A CancelRequest arrived for (pid, secret). */
   readonly cancel: (pid: number, secret: number) => void
+  /**
+   * A login ended: 'ok' just before AuthenticationOk is sent, or the error code of a refused one
+   * (the audit log records both; it runs synchronously, so the line is written before the client
+   * is admitted).
+   */
+  readonly onLogin?: ((e: PgLogin) => void) | undefined
+}
+
+export interface PgLogin {
+  readonly user: string
+  readonly database: string
+  /** The client's HOST:PORT. */
+  readonly address: string
+  readonly outcome: 'ok' | string
 }
 
 export interface Socketish {
@@ -52,6 +66,8 @@ export interface Socketish {
   end (): void
   pause (): void
   resume (): void
+  /** The client's HOST:PORT, when the transport knows it (audit log, statement reports). */
+  readonly remoteAddress?: string
 }
 
 type Phase = 'startup' | 'sasl-initial' | 'sasl-continue' | 'ready' | 'closed'
@@ -149,7 +165,10 @@ export class PgConnection implements QueryHost {
   private fatal (e: unknown): void {
     const err = this.coded(e)
     // Operators look for refused logins (PostgreSQL logs them too); the password is never in it.
-    if (err.code === 'SB_AUTH_FAILED') this.ports.log.warn({ user: this.user, pid: this.pid }, `PostgreSQL authentication failed for user "${this.user}": ${err.message}`)
+    if (err.code === 'SB_AUTH_FAILED') {
+      this.ports.log.warn({ user: this.user, pid: this.pid }, `PostgreSQL authentication failed for user "${this.user}": ${err.message}`)
+      this.ports.onLogin?.({ user: this.user, database: this.database, address: this.socket.remoteAddress ?? '', outcome: err.code })
+    }
     this.terminate(err)
   }
 
@@ -244,6 +263,8 @@ export class PgConnection implements QueryHost {
     // Held busy for the connection's life: the idle-session timer (HTTP's) never closes it, and
     // no HTTP request can run in it; it closes with the connection, as in PostgreSQL.
     this.session = this.ports.sessions.acquire(created.id, now)
+    this.session.state.client = { protocol: 'pg', user: this.user, address: this.socket.remoteAddress ?? '' }
+    this.ports.onLogin?.({ user: this.user, database: this.database, address: this.socket.remoteAddress ?? '', outcome: 'ok' })
     this.out.authentication(0)
     for (const [name, value] of this.params!.reported()) this.out.parameterStatus(name, value)
     this.out.backendKeyData(this.pid, this.secret)

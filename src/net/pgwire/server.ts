@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { ScratchBirdError } from '../../core/errors'
 import { PgConnection, type PgServerPorts } from './connection'
 import { scramVerifier, type ScramVerifier } from './scram'
+import { hostPort } from '../peer-address'
 
 export interface PgServerOptions extends Omit<PgServerPorts, 'verifier' | 'cancel'> {
   /** The configured password (security.pg_password), read at each connection; undefined: trust. */
@@ -61,7 +62,8 @@ export class PgServer {
       // Ends after what was written, then closes even if the client never closes its side.
       end: () => { socket.destroySoon() },
       pause: () => socket.pause(),
-      resume: () => socket.resume()
+      resume: () => socket.resume(),
+      remoteAddress: hostPort(socket.remoteAddress, socket.remotePort)
     }, pid, this.secret())
     socket.on('data', (chunk: Buffer) => conn.onData(chunk))
     // A client that connects and never completes startup (or trickles it) would hold the

@@ -9,6 +9,7 @@ import {
   RPC_FRAME_HEADER_BYTES, RPC_MAX_BODY_BYTES, RPC_MAX_MESSAGES, RPC_MESSAGE_HEADER_BYTES, decodeFrame, encodeFrame, frameSize
 } from './wire'
 import type { NodeId } from '../../core/ids'
+import type { Clock } from '../../core/clock'
 
 // The calling side of cluster RPC (DESIGN §7): one undici Pool per peer address. Calls to the same
 // peer issued in one event-loop turn go out as one POST (flushed by setImmediate); while the
@@ -38,7 +39,9 @@ export interface RpcClientOptions {
   readonly nodeId: NodeId
   /** security.cluster_secret; undefined sends no secret header. */
   readonly secret: string | undefined
-  readonly metrics: Pick<NodeMetrics, 'rpcBatchesSent' | 'rpcCallsSent' | 'rpcCallsFailed'>
+  readonly metrics: Pick<NodeMetrics, 'rpcBatchesSent' | 'rpcCallsSent' | 'rpcCallsFailed'> & Partial<Pick<NodeMetrics, 'rpcBatchSeconds'>>
+  /** Times each batch's round trip (scratchbird_rpc_duration_seconds{peer}); absent: not timed. */
+  readonly clock?: Clock
   readonly connections?: number
   readonly pipelining?: number
   readonly maxOutstandingCalls?: number
@@ -205,6 +208,7 @@ export class RpcClient {
     }
     this.opts.metrics.rpcBatchesSent.inc({ peer: p.address })
     const idempotent = calls.every(c => c.idempotent)
+    const started = this.opts.clock?.monotonic()
     try {
       const res = await p.pool.request({
         path: RPC_PATH,
@@ -217,6 +221,7 @@ export class RpcClient {
       })
       const bytes = await readBounded(res, this.maxBody, p.address)
       batch.done = true
+      if (started !== undefined) this.opts.metrics.rpcBatchSeconds?.observe({ peer: p.address }, (this.opts.clock!.monotonic() - started) / 1000)
       if (res.statusCode !== 200) {
         const err = refusal(res.statusCode, bytes, p.address)
         for (const c of calls) this.settle(p, c, err)

@@ -191,7 +191,7 @@ describe('reporting problems', () => {
     expect(problems('anti_entropy: {enabled: "yes"}')).toEqual(['anti_entropy.enabled: expected true or false, got "yes"'])
     expect(problems('logging: {console: loud}')).toEqual(['logging.console: expected one of "auto", "pretty", "json", "off", got "loud"'])
     expect(problems('audit: {events: [GRANT, DELETE]}')).toEqual([
-      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "TOPOLOGY", got "DELETE"'
+      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "TOPOLOGY", "LOGIN", got "DELETE"'
     ])
   })
 

@@ -8,6 +8,8 @@ const timing = (over: Partial<StatementTiming> = {}): StatementTiming => ({
   error: undefined,
   session: undefined,
   txnShards: undefined,
+  client: undefined,
+  kind: 'select',
   ...over
 })
 
