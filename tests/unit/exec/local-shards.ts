@@ -16,6 +16,7 @@ import { SeededRng } from '../../../src/core/rng'
 import { UuidV7Generator } from '../../../src/core/uuid'
 import type { ExecEnv, QuorumBatch, QuorumIo } from '../../../src/exec/env'
 import { executeScript } from '../../../src/exec/executor'
+import { PlanCache } from '../../../src/exec/plan-cache'
 import type { StatementResult } from '../../../src/exec/result'
 import { SessionState } from '../../../src/exec/txn'
 import { SnapshotRegistry } from '../../../src/exec/snapshots'
@@ -146,7 +147,7 @@ export interface TestNode {
 }
 
 /** What the node's cluster and config would say: live nodes (bounds N) and the defaults of new tables. */
-export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults }
+export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults, planCache?: PlanCache }
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
 export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number, opts: TestNodeOptions = {}): Promise<TestNode> {
@@ -174,7 +175,9 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     warn: () => {},
     members: () => [],
     shardMap: () => [],
-    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {})
+    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {}),
+    // as the node has one: every executor test also runs its statements through the plan cache
+    planCache: opts.planCache ?? new PlanCache()
   }
   const sql = async (text: string, session = new SessionState()): Promise<StatementResult[]> => {
     const out = await executeScript(env, session, text, [])
