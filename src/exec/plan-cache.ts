@@ -15,19 +15,15 @@ import type { Catalog } from '../catalog/catalog'
 import type { Statement } from '../sql/ast'
 import { parse } from '../sql/parser'
 import type { SqlValue } from '../types/values'
-import type { SelectPlan } from '../plan/select-plan'
-import type { InsertPlan } from './insert'
-import type { ModifyPlan } from './modify'
 
 /** Scripts kept (LRU). */
 export const PLAN_CACHE_ENTRIES = 1024
 /** Longer scripts are parsed and planned every time: they are rarely repeated and costly to keep. */
 export const PLAN_CACHE_MAX_SQL_CHARS = 8192
 
-export type CachedPlan =
-  | { readonly kind: 'select', readonly plan: SelectPlan }
-  | { readonly kind: 'insert', readonly plan: InsertPlan }
-  | { readonly kind: 'modify', readonly plan: ModifyPlan }
+/** What a slot keeps: a statement's plan, tagged by its kind (cached-plans.ts; opaque here, so
+ *  this module imports no planner and the executor's environment can name it without a cycle). */
+export interface CachedPlan { readonly kind: string, readonly plan: unknown }
 
 /** One statement's plan slot in a cached script. */
 export class PlanSlot {
