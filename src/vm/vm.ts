@@ -12,7 +12,7 @@ import type { RowImage } from '../types/row-codec'
 import { and3, compareValues, mismatch, not3, or3, SqlUuid, type SqlValue, valueClass, valueToText } from '../types/values'
 import { OP } from '../sblr/opcodes'
 import type { Program } from '../sblr/program'
-import { verifyProgram } from '../sblr/verify'
+import { verifyOnce } from '../sblr/verify'
 import { aggFinal, aggMerge, aggStep, type AggState, decodeAggState, encodeAggState, newAggState } from './aggregates'
 import { abs, type ArithOp, arith, like, negate, round, textLength } from './scalar'
 
@@ -45,6 +45,14 @@ function asBool (v: SqlValue, what: string): boolean | null {
   throw mismatch(`argument of ${what} must be boolean, got ${valueClass(v)}`)
 }
 
+// The code words as the interpreter reads them, once per program object (programs are immutable).
+const codes = new WeakMap<Program, Int32Array>()
+function codeOf (p: Program): Int32Array {
+  let c = codes.get(p)
+  if (c === undefined) { c = Int32Array.from(p.code); codes.set(p, c) }
+  return c
+}
+
 export class Vm {
   readonly program: Program
   /** Aggregate slots used when run() is not given a group's own states. */
@@ -56,13 +64,13 @@ export class Vm {
   private now: SqlTimestamp | undefined
 
   constructor (program: Program, ctx: VmContext) {
-    verifyProgram(program)
+    verifyOnce(program)
     if (ctx.params.length < program.params) {
       throw new ScratchBirdError('SB_BAD_ARGUMENT', `the statement needs ${program.params} parameters, got ${ctx.params.length}`)
     }
     this.program = program
     this.ctx = ctx
-    this.code = Int32Array.from(program.code)
+    this.code = codeOf(program)
     this.regs = new Array<SqlValue>(program.registers).fill(null)
     this.aggregates = this.newAggregates()
     this.limit = ctx.maxInstructionsPerRow ?? MAX_INSTRUCTIONS_PER_ROW

@@ -24,6 +24,8 @@ import { nextHlcTs } from '../../../src/storage/hlc-ts'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
 import { runQuery } from '../../../src/shard/drivers/query-driver'
+import { ProgramCache } from '../../../src/shard/program-cache'
+import type { Program } from '../../../src/sblr/program'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../../src/shard/protocol/ops'
 import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/engine'
 import type { Tuple } from '../../../src/storage/keys'
@@ -37,6 +39,9 @@ export class LocalShards {
   private readonly txns = new Map<string, Txn>()
   /** Requests per op, in order (what the executor asked the shards). */
   readonly sent: ShardOpName[] = []
+  /** As a worker keeps them (src/shard/program-cache.ts). */
+  readonly programs = new ProgramCache()
+  private readonly decode = (bytes: Uint8Array): Program => this.programs.program(bytes)
 
   private constructor (readonly engines: ShardEngine[], private readonly clock: ManualClock) {}
 
@@ -102,7 +107,7 @@ export class LocalShards {
     ABORT_PREPARED: async r => { await this.engine(r.shard).abortPrepared(r.xid); return {} },
     QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
-      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
+      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)
     },
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
@@ -114,7 +119,7 @@ export class LocalShards {
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
-      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock)
+      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock, this.decode)
     }
   }
 
