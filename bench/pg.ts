@@ -89,10 +89,10 @@ function initSql (partitioned: boolean): string {
   return out.join('\n') + '\n'
 }
 
-interface Server { label: string, host: string, port: number, user: string, db: string, pid: number }
+interface Server { label: string, host: string, port: number, user: string, db: string, pid: number, settle?: () => Promise<void> }
 
 async function measure (s: Server, sc: Scenario): Promise<PgbenchRun> {
-  const base = { host: s.host, port: s.port, user: s.user, db: s.db, mode: sc.mode, clients: CLIENTS, threads: THREADS, script: sc.script, serverPid: s.pid }
+  const base = { host: s.host, port: s.port, user: s.user, db: s.db, mode: sc.mode, clients: CLIENTS, threads: THREADS, script: sc.script, serverPid: s.pid, settle: s.settle }
   await runPgbench({ ...base, seconds: WARMUP })
   const r = await runPgbench({ ...base, seconds: SECONDS })
   if (r.failed > 0 || r.transactions === 0) {
@@ -127,7 +127,7 @@ try {
     console.error('pg: no PostgreSQL server under /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql) — the PostgreSQL baseline is SKIPPED, ScratchBird figures only')
   } else {
     pgServer = await startPostgres(bin)
-    pg = { label: 'PostgreSQL', host: pgServer.host, port: pgServer.port, user: 'bench', db: 'postgres', pid: pgServer.pid }
+    pg = { label: 'PostgreSQL', host: pgServer.host, port: pgServer.port, user: 'bench', db: 'postgres', pid: pgServer.pid, settle: pgServer.settle }
     // gen_uuidv8_hlc() is ScratchBird's; PostgreSQL gets a function of that name so the scripts are the same
     psqlFile(pg.host, pg.port, pg.user, pg.db, "CREATE FUNCTION gen_uuidv8_hlc() RETURNS uuid AS 'SELECT gen_random_uuid()' LANGUAGE sql;\n" + initSql(false))
   }

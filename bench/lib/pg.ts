@@ -39,7 +39,23 @@ export interface PgServer {
   host: string
   port: number
   pid: number
+  /** Resolves once the backends of finished connections have exited and been reaped, so their
+   *  CPU is in the postmaster's cutime/cstime and not half in a process about to vanish. */
+  settle (): Promise<void>
   stop (): Promise<void>
+}
+
+/** Pids of `pid`'s child processes. */
+export function childPids (pid: number): number[] {
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8')
+      if (s.slice(s.lastIndexOf(')') + 2).split(' ')[1] === String(pid)) out.push(Number(d))
+    } catch { /* exited meanwhile */ }
+  }
+  return out
 }
 
 /**
@@ -72,10 +88,16 @@ export async function startPostgres (bin: string): Promise<PgServer> {
     proc.stdout!.on('data', check)
     void exited.then(() => { clearTimeout(timer); reject(new Error(`postgres exited before it was ready\n${log}`)) })
   })
+  // The auxiliary processes (checkpointer, WAL writer …) once started; anything else is a backend.
+  let aux = new Set<number>()
+  for (let i = 0; i < 50 && aux.size < 4; i++) { await new Promise(resolve => setTimeout(resolve, 100)); aux = new Set(childPids(proc.pid!)) }
   return {
     host: '127.0.0.1',
     port,
     pid: proc.pid!,
+    async settle () {
+      for (let i = 0; i < 250 && childPids(proc.pid!).some(c => !aux.has(c)); i++) await new Promise(resolve => setTimeout(resolve, 20))
+    },
     async stop () {
       proc.kill('SIGINT') // fast shutdown
       await exited
@@ -143,10 +165,13 @@ export interface PgbenchOptions {
   script: string
   /** the server's pid for CPU accounting */
   serverPid: number
+  /** Waits until the server's CPU accounting is complete (PostgreSQL: exited backends reaped). */
+  settle?: () => Promise<void>
 }
 
 /** One pgbench run of a custom script (`-n`, no vacuum) with a per-transaction log. */
-export function runPgbench (o: PgbenchOptions): Promise<PgbenchRun> {
+export async function runPgbench (o: PgbenchOptions): Promise<PgbenchRun> {
+  await o.settle?.()
   const dir = mkdtempSync(join(tmpdir(), 'sb-bench-pgbench-'))
   const script = join(dir, 'script.sql')
   writeFileSync(script, o.script)
@@ -154,14 +179,16 @@ export function runPgbench (o: PgbenchOptions): Promise<PgbenchRun> {
     '-T', String(o.seconds), '-f', script, '-l', '--log-prefix', join(dir, 'tx'), o.db]
   const cpu0 = treeCpuSeconds(o.serverPid)
   const t0 = performance.now()
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const proc = spawn('pgbench', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PGCONNECT_TIMEOUT: '10' } })
     let out = ''
     proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
     proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
     proc.on('error', reject)
-    proc.on('close', (status) => {
+    proc.on('close', (status) => { void finish(status) })
+    const finish = async (status: number | null): Promise<void> => {
       const seconds = (performance.now() - t0) / 1000
+      await o.settle?.()
       const cpuSeconds = treeCpuSeconds(o.serverPid) - cpu0
       try {
         if (status !== 0) throw new Error(`pgbench exited with ${status}:\n${out}`)
@@ -191,7 +218,7 @@ export function runPgbench (o: PgbenchOptions): Promise<PgbenchRun> {
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
-    })
+    }
   })
 }
 
