@@ -9,8 +9,8 @@
 // What depends on parameter VALUES is recomputed on every use: routing (which shard, point
 // lookup) from the WHERE clause. Plans that read data at planning time (system tables), joins
 // (their routing is built into the join plan) and LIMIT/OFFSET given by parameters are not kept.
-// Bounded: least recently used entries go first, and long scripts (bulk INSERTs with literals)
-// are not kept at all.
+// Bounded: least recently used entries go first, a script is kept from its second use on, and
+// long scripts (bulk INSERTs with literals) are not kept at all.
 import type { Catalog } from '../catalog/catalog'
 import type { Statement } from '../sql/ast'
 import { parse } from '../sql/parser'
@@ -64,6 +64,11 @@ export function paramSignature (params: readonly SqlValue[]): string {
 export class PlanCache {
   // A Map iterates in insertion order: re-inserting on use keeps the least recently used first.
   private readonly entries = new Map<string, CachedScript>()
+  // Texts seen once and not kept yet. A script is kept from its second use on: texts with their
+  // values written in (the simple query protocol, pgbench -M simple) are seldom sent twice, and
+  // keeping each one's statements and plans until it ages out only made garbage for the old
+  // generation. Bounded like the entries; cleared when full.
+  private readonly seenOnce = new Set<string>()
   hits = 0
   misses = 0
 
@@ -81,6 +86,13 @@ export class PlanCache {
       this.entries.set(key, found)
       return found
     }
+    if (!this.seenOnce.has(key)) {
+      if (this.seenOnce.size >= this.capacity) this.seenOnce.clear()
+      const once = uncachedScript(sql) // a syntax error throws before the text is remembered
+      this.seenOnce.add(key)
+      return once
+    }
+    this.seenOnce.delete(key)
     const statements = parse(sql)
     const entry: CachedScript = { statements, slots: statements.map(() => new PlanSlot(this)) }
     this.entries.set(key, entry)

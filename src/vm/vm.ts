@@ -45,14 +45,6 @@ function asBool (v: SqlValue, what: string): boolean | null {
   throw mismatch(`argument of ${what} must be boolean, got ${valueClass(v)}`)
 }
 
-// The code words as the interpreter reads them, once per program object (programs are immutable).
-const codes = new WeakMap<Program, Int32Array>()
-function codeOf (p: Program): Int32Array {
-  let c = codes.get(p)
-  if (c === undefined) { c = Int32Array.from(p.code); codes.set(p, c) }
-  return c
-}
-
 export class Vm {
   readonly program: Program
   /** Aggregate slots used when run() is not given a group's own states. */
@@ -70,7 +62,7 @@ export class Vm {
     }
     this.program = program
     this.ctx = ctx
-    this.code = codeOf(program)
+    this.code = Int32Array.from(program.code)
     this.regs = new Array<SqlValue>(program.registers).fill(null)
     this.aggregates = this.newAggregates()
     this.limit = ctx.maxInstructionsPerRow ?? MAX_INSTRUCTIONS_PER_ROW
