@@ -2,8 +2,8 @@
 // statement from the plan cache ships the same program bytes on every execution, and the worker
 // decodes and verifies them once, not once per request. The bytes themselves are the key, so
 // nothing can run a program the worker did not verify from exactly these bytes; a worker that
-// restarted or evicted a program simply decodes it again. Bounded (least recently used go first);
-// large programs are decoded every time rather than kept.
+// restarted or evicted a program simply decodes it again. Bounded (least recently used go first,
+// kept from the second arrival on); large programs are decoded every time rather than kept.
 import { Buffer } from 'node:buffer'
 import { deserialize } from '../sblr/program'
 import type { Program } from '../sblr/program'
@@ -13,6 +13,9 @@ export const MAX_KEPT_PROGRAM_BYTES = 4096
 
 export class ProgramCache {
   private readonly programs = new Map<string, Program>()
+  // Bytes seen once and not kept yet: a program is kept from its second arrival on, as the plan
+  // cache keeps a script (programs with their values written in as constants seldom come twice).
+  private readonly seenOnce = new Set<string>()
   hits = 0
   misses = 0
 
@@ -32,7 +35,13 @@ export class ProgramCache {
       return known
     }
     this.misses++
-    const p = deserialize(bytes)
+    const p = deserialize(bytes) // invalid bytes throw here: neither kept nor remembered
+    if (!this.seenOnce.has(key)) {
+      if (this.seenOnce.size >= this.capacity) this.seenOnce.clear()
+      this.seenOnce.add(key)
+      return p
+    }
+    this.seenOnce.delete(key)
     this.programs.set(key, p)
     if (this.programs.size > this.capacity) this.programs.delete(this.programs.keys().next().value!)
     return p
