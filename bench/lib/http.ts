@@ -46,6 +46,8 @@ export function benchArgs (defaults: Partial<HttpBenchArgs> = {}): HttpBenchArgs
 export interface Target {
   /** host:port */
   listen: string
+  /** The whole start-up line (the node's also names its `pg` listener). */
+  ready?: Record<string, unknown>
   pid: number
   stop (): Promise<void>
 }
@@ -80,8 +82,9 @@ export function spawnListening (args: string[], marker: string, opts: SpawnOptio
       pending = lines.pop() ?? ''
       for (const line of lines) {
         if (!line.includes(marker)) continue
-        let listen: unknown
-        try { listen = (JSON.parse(line) as { listen?: unknown }).listen } catch { continue }
+        let rec: Record<string, unknown>
+        try { rec = JSON.parse(line) as Record<string, unknown> } catch { continue }
+        const listen = rec.listen
         if (typeof listen !== 'string') continue
         ready = true
         pending = ''
@@ -89,6 +92,7 @@ export function spawnListening (args: string[], marker: string, opts: SpawnOptio
         let stopping: Promise<void> | undefined
         resolve({
           listen,
+          ready: rec,
           pid: proc.pid!,
           kill: () => { proc.kill('SIGKILL') },
           stop () {

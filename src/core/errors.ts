@@ -84,7 +84,7 @@ export const ERROR_CODES = {
   SB_COMMIT_LOG_TRUNCATED: { sqlstate: '55000', http: 409, summary: 'the requested commit-log range of a shard was truncated (below what every consumer of the log still needs); details: shard, requested_lsn, first_available_lsn' },
   SB_AUTH_FAILED: { sqlstate: '28P01', http: 401, summary: 'a PostgreSQL-protocol client failed SCRAM-SHA-256 authentication (wrong password for security.pg_password); the connection is closed' },
   SB_AUTH_TIMEOUT: { sqlstate: '08006', http: 408, summary: 'a PostgreSQL-protocol client did not complete startup and authentication within node.pg_auth_timeout_ms; the connection is closed' },
-  SB_UNDEFINED_PREPARED_STATEMENT: { sqlstate: '26000', http: 400, summary: 'a PostgreSQL-protocol Bind, Describe or Close names a prepared statement the connection does not have' },
+  SB_UNDEFINED_PREPARED_STATEMENT: { sqlstate: '26000', http: 400, summary: 'a PostgreSQL-protocol Bind, Describe or Close names a prepared statement the connection does not have, or an HTTP request a statement id the node does not know (never prepared, or forgotten: prepare again)' },
   SB_DUPLICATE_PREPARED_STATEMENT: { sqlstate: '42P05', http: 409, summary: 'a PostgreSQL-protocol Parse names a prepared statement that already exists on the connection (Close it first)' },
   SB_UNDEFINED_PORTAL: { sqlstate: '34000', http: 400, summary: 'a PostgreSQL-protocol Describe or Execute names a portal the connection does not have' },
   SB_PG_LIMIT_EXCEEDED: { sqlstate: '54000', http: 400, summary: 'a PostgreSQL-protocol connection holds its maximum of prepared statements or portals; Close some' },

@@ -18,6 +18,7 @@ import type { DdlStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
 import type { CatalogPins } from './catalog-pins'
+import type { PlanCache } from './plan-cache'
 import type { StatementReport } from '../core/statement-report'
 import type { NodeId, ShardId } from '../core/ids'
 
@@ -124,6 +125,11 @@ export interface CatalogPort {
   catalog: () => Catalog
 }
 
+/** The node's plan cache (plan-cache.ts); without one every statement is parsed and planned each time. */
+export interface PlanCachePort {
+  readonly planCache?: PlanCache
+}
+
 /** Applying DDL: validation context, the commit point, warnings, and the cluster's coordinator. */
 export interface DdlPort {
   /** Live nodes of the cluster (bound replication_factor when a table is created or its N raised). */
@@ -195,4 +201,4 @@ export interface StatementLogPort {
 
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort
+  AntiEntropyPort & PlanCachePort

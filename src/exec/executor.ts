@@ -6,7 +6,6 @@ import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import type { DdlStatement, ExplainableStatement, Statement } from '../sql/ast'
-import { parse } from '../sql/parser'
 import { formatStatement } from '../sql/format'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
@@ -16,6 +15,8 @@ import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
+import { uncachedScript, type CachedScript, type PlanSlot } from './plan-cache'
+import { insertPlanFor, modifyPlanFor, selectPlanFor } from './cached-plans'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { showTransactionsHorizon } from './horizon-statements'
 import { explainJoin } from '../plan/join-explain'
@@ -36,12 +37,14 @@ export function paramValues (params: readonly (string | number | boolean | null)
 /** `sessionId`: the client session running the script, for the statement reports (slow-query log). */
 export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[], sessionId?: string): Promise<ScriptOutcome> {
   const results: StatementResult[] = []
-  let statements: Statement[]
-  try { statements = parse(sql) } catch (e) { return { results, error: asCoded(e) } }
-  for (const s of statements) {
+  let script: CachedScript
+  // Parsed once per distinct text and parameter types while the plan cache keeps it.
+  try { script = env.planCache?.script(sql, params) ?? uncachedScript(sql) } catch (e) { return { results, error: asCoded(e) } }
+  for (let i = 0; i < script.statements.length; i++) {
+    const s = script.statements[i]!
     const started = env.clock.monotonic()
     try {
-      const result = await executeStatement(env, session, s, params)
+      const result = await executeStatement(env, session, s, params, script.slots[i]!)
       results.push(result)
       report(env, s, started, result.rowCount, undefined, session, sessionId)
     } catch (e) {
@@ -75,7 +78,7 @@ function asCoded (e: unknown): ScratchBirdError {
   throw e
 }
 
-async function executeStatement (env: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[]): Promise<StatementResult> {
+async function executeStatement (env: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[], slot: PlanSlot): Promise<StatementResult> {
   const txn = session.txn
   if (txn?.failed === true && s.kind !== 'rollback' && s.kind !== 'commit') {
     throw new ScratchBirdError('SB_TXN_ABORTED', 'current transaction is aborted, commands ignored until end of transaction block')
@@ -101,14 +104,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       await txn.rollback()
       return commandResult('ROLLBACK')
     case 'select': {
-      const plan = planSelect(env, s, params)
+      const plan = selectPlanFor(env, s, params, slot)
       const rows = await executeSelect(env, plan, params, txn)
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
-        const plan = planInsert(env, s, params)
+        const plan = insertPlanFor(env, s, params, slot)
         const writes = insertWrites(env, plan, params)
         return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
       } finally { unpin() }
@@ -116,7 +119,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'update': case 'delete': {
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
-        const plan = planModify(env, s, params)
+        const plan = modifyPlanFor(env, s, params, slot)
         const access = tableAccess(env, plan.shape.info)
         return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
       } finally { unpin() }

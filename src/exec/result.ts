@@ -27,11 +27,18 @@ const typed = new WeakMap<StatementResult, TypedRows>()
 export function typedRows (r: StatementResult): TypedRows | undefined { return typed.get(r) }
 
 export function rowsResult (command: string, columns: readonly { name: string, type: SqlType }[], rows: readonly (readonly SqlValue[])[], warnings: string[] = []): StatementResult {
-  const result = {
+  // The JSON rows are made when first read (JSON.stringify reads them): the PostgreSQL protocol
+  // writes the typed rows and never needs them.
+  let json: JsonValue[][] | null = null
+  const result: StatementResult = {
     command,
     columns: columns.map(c => c.name),
     types: columns.map(c => typeName(c.type)),
-    rows: rows.map(r => columns.map((c, i) => valueToJson(r[i] ?? null, c.type))),
+    get rows (): JsonValue[][] {
+      json ??= rows.map(r => columns.map((c, i) => valueToJson(r[i] ?? null, c.type)))
+      return json
+    },
+    set rows (v: JsonValue[][]) { json = v },
     rowCount: rows.length,
     warnings
   }

@@ -48,24 +48,31 @@ export function parseJsonBody (bytes: Uint8Array): unknown {
 /** A JSON scalar a `$n` parameter may carry (strings carry UUIDs, BIGINTs, DECIMALs, dates). */
 export type SqlParam = string | number | boolean | null
 
-export interface SqlRequest { sql: string, params: SqlParam[] }
+/** `sql` is the text to run, or null when `statement` names a prepared one (prepared.ts). */
+export interface SqlRequest { sql: string | null, params: SqlParam[], prepare: boolean, statement: string | null }
 
 /** Bounded count of `$n` parameters in one request. */
 export const MAX_SQL_PARAMS = LIMITS.sqlParams
 
-/** `{"sql": "...", "params": [...]}` → SqlRequest, or a 400 naming what is wrong. */
+/** `{"sql": "...", "params": [...], "prepare": true}` or `{"statement": "p1", "params": [...]}` → SqlRequest, or a 400 naming what is wrong. */
 export function decodeSqlRequest (body: unknown): SqlRequest {
   const bad = (message: string): ScratchBirdError => new ScratchBirdError('SB_MALFORMED_REQUEST', message)
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('request body must be a JSON object {"sql": "...", "params": [...]}')
-  const { sql, params, ...rest } = body as Record<string, unknown>
+  const { sql, params, prepare, statement, ...rest } = body as Record<string, unknown>
   const unknown = Object.keys(rest)
-  if (unknown.length > 0) throw bad(`unknown field "${unknown[0]!}" (expected "sql" and optionally "params")`)
-  if (typeof sql !== 'string') throw bad('"sql" must be a string')
-  if (params === undefined) return { sql, params: [] }
+  if (unknown.length > 0) throw bad(`unknown field "${unknown[0]!}" (expected "sql" or "statement", and optionally "params" and "prepare")`)
+  if (statement !== undefined) {
+    if (typeof statement !== 'string') throw bad('"statement" must be a string (an id answered to "prepare": true)')
+    if (sql !== undefined) throw bad('send either "sql" or "statement", not both')
+    if (prepare !== undefined) throw bad('"prepare" goes with "sql": a "statement" is prepared already')
+  } else if (typeof sql !== 'string') throw bad('"sql" must be a string')
+  if (prepare !== undefined && typeof prepare !== 'boolean') throw bad('"prepare" must be true or false')
+  const base = { sql: typeof sql === 'string' ? sql : null, prepare: prepare === true, statement: typeof statement === 'string' ? statement : null }
+  if (params === undefined) return { ...base, params: [] }
   if (!Array.isArray(params)) throw bad('"params" must be an array')
   if (params.length > MAX_SQL_PARAMS) throw bad(`"params" has ${params.length} entries, at most ${MAX_SQL_PARAMS}`)
   for (const [i, p] of params.entries()) {
     if (p !== null && !['string', 'number', 'boolean'].includes(typeof p)) throw bad(`"params"[${i}] must be a string, number, boolean or null ($${i + 1})`)
   }
-  return { sql, params: params as SqlParam[] }
+  return { ...base, params: params as SqlParam[] }
 }

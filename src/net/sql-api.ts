@@ -11,6 +11,7 @@ import type { Rng } from '../core/rng'
 import { decodeSqlRequest, parseJsonBody, readBody } from './body'
 import { sendJson, type Routes } from './http-server'
 import { SessionRegistry, type Session } from './sessions'
+import { PreparedStatements } from './prepared'
 import type { ExecEnv } from '../exec/env'
 import { executeScript, paramValues } from '../exec/executor'
 import { SessionState } from '../exec/txn'
@@ -33,6 +34,7 @@ export function errorJson (e: ScratchBirdError): Record<string, unknown> {
 
 export class SqlApi {
   readonly sessions: SessionRegistry<SessionState>
+  readonly prepared = new PreparedStatements()
   private timer: NodeJS.Timeout | null = null
 
   constructor (private readonly env: ExecEnv, private readonly opts: SqlApiOptions, private readonly log: Logger, private readonly clock: Clock, rng: Rng) {
@@ -80,6 +82,7 @@ export class SqlApi {
 
   private async sql (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const request = decodeSqlRequest(parseJsonBody(await readBody(req, this.opts.maxBodyBytes)))
+    const text = request.sql ?? this.prepared.text(request.statement!)
     const header = req.headers[SESSION_HEADER]
     const id = Array.isArray(header) ? header[0] : header
     const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic())
@@ -87,7 +90,9 @@ export class SqlApi {
     // No users on the HTTP API yet (issue 18 item 2): 'http' stands for whoever reached node.listen.
     state.client = { protocol: 'http', user: 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
     try {
-      const out = await executeScript(this.env, state, request.sql, paramValues(request.params), session?.id)
+      const out = await executeScript(this.env, state, text, paramValues(request.params), session?.id)
+      // A text that does not parse gets no id; one that ran into an error at run time keeps it.
+      const statement = request.prepare && out.error?.code !== 'SB_SYNTAX_ERROR' ? this.prepared.prepare(text) : null
       if (session === null && state.txn !== null) {
         // Without a session nothing can continue the transaction: it ends with the request.
         await state.txn.rollback()
@@ -97,11 +102,13 @@ export class SqlApi {
       if (out.error !== null) {
         const body: Record<string, unknown> = { error: errorJson(out.error) }
         if (out.results.length > 0) body.results = out.results
+        if (statement !== null) body.statement = statement
         if (out.error.httpStatus >= 500) this.log.error({ err: out.error.toJSON() }, `SQL request failed: ${out.error.message}`)
         sendJson(res, out.error.httpStatus, body)
         return
       }
-      sendJson(res, 200, out.results.length === 1 ? out.results[0] : { results: out.results })
+      const answer = out.results.length === 1 ? out.results[0] : { results: out.results }
+      sendJson(res, 200, statement === null ? answer : { ...answer, statement })
     } catch (e) {
       if (isScratchBirdError(e)) throw e
       this.log.error({ err: describe(e) }, 'internal error executing SQL')

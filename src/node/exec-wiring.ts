@@ -17,6 +17,7 @@ import type { AntiEntropyShell } from './anti-entropy'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
 import type { CatalogPins } from '../exec/catalog-pins'
+import { PlanCache } from '../exec/plan-cache'
 import { shardTwoPhaseIo } from './twopc-io'
 import { asNodeId, shardIds } from '../core/ids'
 import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
@@ -65,7 +66,8 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...clusterView(p),
     ...quorumPort(p),
     ...antiEntropyPort(p),
-    statementDone: p.statementDone
+    statementDone: p.statementDone,
+    planCache: new PlanCache()
   }
 }
 

@@ -25,6 +25,12 @@ export function isConst (e: Expr): boolean {
 
 /** Value of an expression without columns, computed on the coordinator (optionally cast to `type`). */
 export function evalConst (env: PlanEnv, e: Expr, params: readonly SqlValue[], type?: SqlType): SqlValue {
+  // A bare parameter is its value (what LOAD_PARAM; EMIT would give): routing a cached plan by
+  // `key = $1` on every execution then compiles and runs no one-off program.
+  if (e.kind === 'param' && e.index <= params.length) {
+    const v = params[e.index - 1]!
+    return type === undefined ? v : castValue(v, type)
+  }
   const b = new ProgramBuilder(params, [])
   const r = compileExpr(e, { columns: [], clause: 'this clause' }, b)
   b.emit('EMIT', r.reg, 1)

@@ -16,7 +16,7 @@ import type { Program, ProgramColumn } from './program-shape'
 import {
   MAX_AGGREGATES, MAX_CODE_WORDS, MAX_CONSTANTS, MAX_NAME_BYTES, MAX_PROGRAM_BYTES, MAX_PROGRAM_COLUMNS, MAX_TYPES
 } from './limits'
-import { verifyProgram } from './verify'
+import { verifyOnce } from './verify'
 
 export * from './limits'
 
@@ -87,9 +87,21 @@ function readColumns (r: ByteSource, what: string): ProgramColumn[] {
   return out
 }
 
+// The bytes of a program object, kept as long as it lives (cached plans ship the same program
+// on every execution). Callers only copy them (into a ring or a frame), never change them.
+const written = new WeakMap<Program, Uint8Array>()
+
 /** Bytes of a program (verified first: only valid programs are written). */
 export function serialize (p: Program): Uint8Array {
-  verifyProgram(p)
+  const known = written.get(p)
+  if (known !== undefined) return known
+  const bytes = write(p)
+  written.set(p, bytes)
+  return bytes
+}
+
+function write (p: Program): Uint8Array {
+  verifyOnce(p)
   const w = new ByteSink(256)
   w.bytes(SBLR_MAGIC)
   w.u8(SBLR_FORMAT)
@@ -141,7 +153,7 @@ export function deserialize (bytes: Uint8Array): Program {
   let p: Program
   try {
     p = parse(bytes)
-    verifyProgram(p)
+    verifyOnce(p)
   } catch (e) {
     if (e instanceof ScratchBirdError && e.code === 'SB_SBLR_INVALID') throw e
     // A bound we did not foresee (a RangeError, a bad date in a constant…) is still bad input.

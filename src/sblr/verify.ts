@@ -37,6 +37,17 @@ function checkType (t: SqlType, i: number): void {
 
 const ARITH_OPS = new Set<number>([OP.ADD, OP.SUB, OP.MUL, OP.DIV, OP.MOD, OP.NEG])
 
+// Programs are immutable (readonly all the way down) and the plan cache reuses them, as shard
+// workers reuse the ones they decoded (src/shard/program-cache.ts): one verification per object.
+const verified = new WeakSet<Program>()
+
+/** verifyProgram, once per Program object. */
+export function verifyOnce (p: Program): void {
+  if (verified.has(p)) return
+  verifyProgram(p)
+  verified.add(p)
+}
+
 /** Throws SB_SBLR_INVALID unless `p` is a well-formed program. */
 export function verifyProgram (p: Program): void {
   if (p === null || typeof p !== 'object') throw invalid('not an object')

@@ -3,6 +3,8 @@ import { ScratchBirdError, messageOf } from '../core/errors'
 import type { AutocommitResult, AutocommitSink, MerkleLeaf, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
+import { ProgramCache } from './program-cache'
+import type { Program } from '../sblr/program'
 import { ShardHints } from './hint-ops'
 import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
@@ -70,6 +72,9 @@ export class ShardHost {
   private readonly replies: ReplyPort
   private readonly log: HostLog
   private readonly hints: ShardHints
+  /** Programs decoded and verified once per worker, by their bytes. */
+  readonly programs = new ProgramCache()
+  private readonly decodeProgram = (bytes: Uint8Array): Program => this.programs.program(bytes)
 
   constructor (opts: ShardHostOptions) {
     this.engines = new Map(opts.engines)
@@ -249,13 +254,13 @@ export class ShardHost {
     SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     QUERY: (r) => {
       const txn = this.txnOrNone(r.shard, r.xid)
-      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
+      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decodeProgram)
     },
     JOIN_QUERY: (r) => {
       // One visibility for every table of the join: the statement's transaction when it has one.
       const txn = this.txnOrNone(r.shard, r.xid)
       const engine = this.engineOf(r.shard)
-      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock)
+      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock, this.decodeProgram)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

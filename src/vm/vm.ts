@@ -12,7 +12,7 @@ import type { RowImage } from '../types/row-codec'
 import { and3, compareValues, mismatch, not3, or3, SqlUuid, type SqlValue, valueClass, valueToText } from '../types/values'
 import { OP } from '../sblr/opcodes'
 import type { Program } from '../sblr/program'
-import { verifyProgram } from '../sblr/verify'
+import { verifyOnce } from '../sblr/verify'
 import { aggFinal, aggMerge, aggStep, type AggState, decodeAggState, encodeAggState, newAggState } from './aggregates'
 import { abs, type ArithOp, arith, like, negate, round, textLength } from './scalar'
 
@@ -56,7 +56,7 @@ export class Vm {
   private now: SqlTimestamp | undefined
 
   constructor (program: Program, ctx: VmContext) {
-    verifyProgram(program)
+    verifyOnce(program)
     if (ctx.params.length < program.params) {
       throw new ScratchBirdError('SB_BAD_ARGUMENT', `the statement needs ${program.params} parameters, got ${ctx.params.length}`)
     }

@@ -115,6 +115,34 @@ describe('POST /v1/sql', () => {
     expect(members.body.rows).toEqual([[1, n.listen, 'dc1', 'normal', '0', '0', 16]])
   })
 
+  it('prepares a statement ("prepare": true → an id) and runs it by id with new parameters, across DDL', async () => {
+    const n = await start(join(tempDir(), 'data'))
+    const post = async (body: Json): Promise<{ status: number, body: Json }> => {
+      const res = await fetch(n.url('/v1/sql'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      return { status: res.status, body: await res.json() as Json }
+    }
+    await sql(n, "CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT); INSERT INTO kv VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    const prepared = await post({ sql: 'SELECT * FROM kv WHERE k = $1', params: [1], prepare: true })
+    expect(prepared.status).toBe(200)
+    expect(prepared.body).toMatchObject({ command: 'SELECT', rows: [['1', 'a']], statement: expect.stringMatching(/^p\d+$/) })
+    const id = prepared.body.statement as string
+    expect((await post({ sql: 'SELECT * FROM kv WHERE k = $1', prepare: true, params: [2] })).body.statement).toBe(id) // same text, same id
+    expect((await post({ statement: id, params: [3] })).body).toMatchObject({ columns: ['k', 'v'], rows: [['3', 'c']] })
+    expect((await post({ statement: id, params: [2] })).body.rows).toEqual([['2', 'b']])
+    // the table changes shape: the prepared statement is planned again and answers by the new one
+    await sql(n, "DROP TABLE kv; CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT, w INTEGER); INSERT INTO kv VALUES (2, 'B', 7)")
+    expect((await post({ statement: id, params: [2] })).body).toMatchObject({ columns: ['k', 'v', 'w'], rows: [['2', 'B', 7]] })
+    await sql(n, 'DROP TABLE kv')
+    expect((await post({ statement: id, params: [2] })).body.error.code).toBe('SB_UNDEFINED_TABLE')
+    const unknown = await post({ statement: 'p999999', params: [] })
+    expect(unknown.status).toBe(400)
+    expect(unknown.body.error).toMatchObject({ code: 'SB_UNDEFINED_PREPARED_STATEMENT', sqlstate: '26000' })
+    expect((await post({ sql: 'SELEC 1', prepare: true })).body).not.toHaveProperty('statement')
+    for (const bad of [{ statement: 1 }, { statement: id, sql: 'SELECT 1' }, { sql: 'SELECT 1', prepare: 'yes' }, { statement: id, prepare: true }]) {
+      expect((await post(bad)).body.error.code, JSON.stringify(bad)).toBe('SB_MALFORMED_REQUEST')
+    }
+  })
+
   it('keeps a transaction open across requests in a session; DELETE closes and rolls back', async () => {
     const n = await start(join(tempDir(), 'data'))
     await sql(n, 'CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)')

@@ -26,6 +26,21 @@ const TYPES_TABLE = `CREATE TABLE typed (id INTEGER PRIMARY KEY, s SMALLINT, i I
 const UUID = '0190a2b3-c4d5-8e6f-8a7b-8c9d0e1f2a3b'
 
 describe('node-postgres (pg)', () => {
+  it('a named prepared statement is planned once, routes by each Bind, and is planned again after DDL', async () => {
+    const c = await pgClient()
+    await c.query("CREATE TABLE pc (k BIGINT PRIMARY KEY, v TEXT); INSERT INTO pc VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    const q = { name: 'pc_get', text: 'SELECT * FROM pc WHERE k = $1' }
+    for (const [k, v] of [[1, 'a'], [2, 'b'], [3, 'c'], [1, 'a']] as const) expect((await c.query({ ...q, values: [k] })).rows).toEqual([{ k: String(k), v }])
+    await c.query('DROP TABLE pc')
+    await expect(c.query({ ...q, values: [1] })).rejects.toMatchObject({ code: '42P01' })
+    await c.query("CREATE TABLE pc (k BIGINT PRIMARY KEY, v TEXT, w INTEGER); INSERT INTO pc VALUES (1, 'x', 5)")
+    const again = await c.query({ ...q, values: [1] })
+    expect(again.rows).toEqual([{ k: '1', v: 'x', w: 5 }])
+    expect(again.fields.map(f => f.name)).toEqual(['k', 'v', 'w'])
+    await c.query('DROP TABLE pc')
+    await c.end()
+  })
+
   it('connects, runs simple and parameterised queries, and reports notices', async () => {
     const c = await pgClient()
     const notices: string[] = []

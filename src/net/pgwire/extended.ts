@@ -8,9 +8,9 @@ import type { ExecEnv } from '../../exec/env'
 import { executeScript } from '../../exec/executor'
 import type { StatementResult } from '../../exec/result'
 import { SessionState } from '../../exec/txn'
-import { planSelect } from '../../plan/select-plan'
+import { selectPlanFor } from '../../exec/cached-plans'
+import { uncachedScript, type CachedScript } from '../../exec/plan-cache'
 import type { Statement } from '../../sql/ast'
-import { parse } from '../../sql/parser'
 import { T } from '../../types/sql-types'
 import type { SqlValue } from '../../types/values'
 import type { BodyReader } from './frames'
@@ -45,6 +45,8 @@ interface Prepared {
   readonly local: LocalStatement | null
   /** Declared parameter types from Parse (0: unspecified), one per $n. */
   readonly paramOids: number[]
+  /** The parsed statement with its plan slot, from the node's plan cache under the placeholder types. */
+  readonly script: CachedScript | null
 }
 
 interface Portal {
@@ -93,14 +95,17 @@ export class ExtendedQuery {
     const piece = pieces[0]
     let prepared: Prepared
     if (piece === undefined) {
-      prepared = { text, statement: null, local: null, paramOids: [] }
+      prepared = { text, statement: null, local: null, paramOids: [], script: null }
     } else {
       const local = localStatement(piece.text, this.host.facts)
-      // The parser checks the statement now, so a syntax error is reported at Parse, as PostgreSQL does.
-      const statement = local === null ? parse(piece.text)[0] ?? null : null
       const count = Math.max(piece.params, oids.length)
       const paramOids = Array.from({ length: count }, (_, i) => oids[i] ?? 0)
-      prepared = { text: piece.text, statement, local, paramOids }
+      // The parser checks the statement now, so a syntax error is reported at Parse, as PostgreSQL
+      // does; through the plan cache, so Execute (same text, usually the same parameter types)
+      // and Describe find it parsed, and planned once either of them planned it.
+      const script = local === null ? this.host.env.planCache?.script(piece.text, paramOids.map(placeholder)) ?? uncachedScript(piece.text) : null
+      const statement = script?.statements[0] ?? null
+      prepared = { text: piece.text, statement, local, paramOids, script }
     }
     this.prepared.set(name, prepared)
     this.host.out.parseComplete()
@@ -183,7 +188,7 @@ export class ExtendedQuery {
     const s = p.statement
     if (s === null) return null
     switch (s.kind) {
-      case 'select': return planSelect(this.host.env, s, p.paramOids.map(placeholder)).columns
+      case 'select': return selectPlanFor(this.host.env, s, p.paramOids.map(placeholder), p.script!.slots[0]!).columns
       case 'explain': return [{ name: 'QUERY PLAN', type: T.text }]
       case 'show': {
         const out = await executeScript(this.host.env, new SessionState(), p.text, [])

@@ -4,7 +4,7 @@
 // the coordinator (tables fetched from their shards), so both answer alike.
 import { ScratchBirdError } from '../../core/errors'
 import type { Row, ScanOptions } from '../../storage/engine'
-import { deserialize } from '../../sblr/program'
+import { deserialize, type Program } from '../../sblr/program'
 import { groupKey } from '../../vm/group'
 import type { Vm } from '../../vm/vm'
 import { RowImage } from '../../types/row-codec'
@@ -113,9 +113,9 @@ async function * filtered (rows: AsyncIterable<Row>, vm: Vm): AsyncIterable<SqlV
  * caller's `scan` closes over the transaction), tables 1…n held in memory, table 0 streamed, the
  * statement's row program run on each joined row as QUERY does on a table's rows.
  */
-export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterable<Row>, q: JoinQueryOptions, clock: Clock): Promise<{ rows: Uint8Array, scanned: number }> {
+export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterable<Row>, q: JoinQueryOptions, clock: Clock, decode: (bytes: Uint8Array) => Program = deserialize): Promise<{ rows: Uint8Array, scanned: number }> {
   const params = decodeRows(q.params)[0] ?? []
-  const vm = (bytes: Uint8Array): Vm => shardVm(deserialize(bytes), params, q.statementMicros, clock)
+  const vm = (bytes: Uint8Array): Vm => shardVm(decode(bytes), params, q.statementMicros, clock)
   let scanned = 0
   const counted = async function * (rows: AsyncIterable<Row>): AsyncIterable<Row> { for await (const r of rows) { scanned++; yield r } }
   const rights: SqlValue[][][] = []

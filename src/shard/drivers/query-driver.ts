@@ -56,8 +56,9 @@ export function shardVm (program: Program, params: readonly SqlValue[], statemen
   })
 }
 
-export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions, clock: Clock): Promise<{ rows: Uint8Array, scanned: number }> {
-  const program = deserialize(q.program)
+/** `decode`: the worker's program cache (program-cache.ts), or plain decoding. */
+export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions, clock: Clock, decode: (bytes: Uint8Array) => Program = deserialize): Promise<{ rows: Uint8Array, scanned: number }> {
+  const program = decode(q.program)
   const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros, clock)
   const types = program.columns.map(c => c.type)
   let scanned = 0

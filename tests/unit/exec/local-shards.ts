@@ -17,6 +17,7 @@ import { SeededRng } from '../../../src/core/rng'
 import { UuidV7Generator } from '../../../src/core/uuid'
 import type { ExecEnv, QuorumBatch, QuorumIo } from '../../../src/exec/env'
 import { executeScript } from '../../../src/exec/executor'
+import { PlanCache } from '../../../src/exec/plan-cache'
 import type { StatementResult } from '../../../src/exec/result'
 import { SessionState } from '../../../src/exec/txn'
 import { SnapshotRegistry } from '../../../src/exec/snapshots'
@@ -24,6 +25,8 @@ import { nextHlcTs } from '../../../src/storage/hlc-ts'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
 import { runQuery } from '../../../src/shard/drivers/query-driver'
+import { ProgramCache } from '../../../src/shard/program-cache'
+import type { Program } from '../../../src/sblr/program'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../../src/shard/protocol/ops'
 import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/engine'
 import type { Tuple } from '../../../src/storage/keys'
@@ -37,6 +40,9 @@ export class LocalShards {
   private readonly txns = new Map<string, Txn>()
   /** Requests per op, in order (what the executor asked the shards). */
   readonly sent: ShardOpName[] = []
+  /** As a worker keeps them (src/shard/program-cache.ts). */
+  readonly programs = new ProgramCache()
+  private readonly decode = (bytes: Uint8Array): Program => this.programs.program(bytes)
 
   private constructor (readonly engines: ShardEngine[], private readonly clock: ManualClock) {}
 
@@ -102,7 +108,7 @@ export class LocalShards {
     ABORT_PREPARED: async r => { await this.engine(r.shard).abortPrepared(r.xid); return {} },
     QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
-      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock)
+      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)
     },
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
@@ -114,7 +120,7 @@ export class LocalShards {
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
-      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock)
+      return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock, this.decode)
     }
   }
 
@@ -147,7 +153,7 @@ export interface TestNode {
 }
 
 /** What the node's cluster and config would say: live nodes (bounds N) and the defaults of new tables. */
-export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults }
+export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults, planCache?: PlanCache }
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
 export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number, opts: TestNodeOptions = {}): Promise<TestNode> {
@@ -177,7 +183,9 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     members: () => [],
     shardMap: () => [],
     transactionsHorizon: () => transactionsHorizon([{ nodeId: NODE_ID, isSelf: true, state: 'normal', oldestActiveHlc: '' }], snapshots.oldest(), nextHlcTs(hlc), 0),
-    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {})
+    ...(leaderless ? { quorum: shards.quorum(hlc, maxBatchBytes) } : {}),
+    // as the node has one: every executor test also runs its statements through the plan cache
+    planCache: opts.planCache ?? new PlanCache()
   }
   const sql = async (text: string, session = new SessionState()): Promise<StatementResult[]> => {
     const out = await executeScript(env, session, text, [])

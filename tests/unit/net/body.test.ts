@@ -41,7 +41,7 @@ function post (body: string | Buffer, chunked = false): Promise<{ status: number
 describe('SQL request bodies', () => {
   it('accepts {"sql", "params"}', async () => {
     const r = await post(JSON.stringify({ sql: 'SELECT $1', params: ['a', 1, true, null] }))
-    expect(r).toEqual({ status: 200, json: { sql: 'SELECT $1', params: ['a', 1, true, null] } })
+    expect(r).toEqual({ status: 200, json: { sql: 'SELECT $1', params: ['a', 1, true, null], prepare: false, statement: null } })
   })
 
   it('refuses oversized bodies with 413, declared or streamed', async () => {
@@ -57,13 +57,21 @@ describe('SQL request bodies', () => {
     expect((await post('{"sql": "x", "params": [{}]}')).json).toMatchObject({ error: { message: expect.stringContaining('($1)') } })
     expect((await post('{"sql": "x", "extra": 1}')).json).toMatchObject({ error: { message: expect.stringContaining('unknown field "extra"') } })
     expect((await post('')).status).toBe(400)
+    expect((await post('{"statement": "p1", "sql": "SELECT 1"}')).json).toMatchObject({ error: { message: 'send either "sql" or "statement", not both' } })
+    expect((await post('{"sql": "SELECT 1", "prepare": 1}')).json).toMatchObject({ error: { message: '"prepare" must be true or false' } })
+  })
+
+  it('decodes prepared-statement requests: "prepare" with "sql", or a "statement" id', () => {
+    expect(decodeSqlRequest({ sql: 'SELECT $1', params: [1], prepare: true })).toEqual({ sql: 'SELECT $1', params: [1], prepare: true, statement: null })
+    expect(decodeSqlRequest({ statement: 'p7', params: ['x'] })).toEqual({ sql: null, params: ['x'], prepare: false, statement: 'p7' })
+    expect(decodeSqlRequest({ sql: 'SELECT 1' })).toEqual({ sql: 'SELECT 1', params: [], prepare: false, statement: null })
   })
 
   it('never throws anything but a coded error, whatever the bytes', () => {
     const check = (bytes: Uint8Array): void => {
       try {
         const r = decodeSqlRequest(parseJsonBody(bytes))
-        expect(typeof r.sql).toBe('string')
+        expect(typeof (r.sql ?? r.statement)).toBe('string')
       } catch (e) {
         expect(isScratchBirdError(e, 'SB_MALFORMED_REQUEST')).toBe(true)
       }
