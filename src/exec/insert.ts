@@ -3,6 +3,7 @@
 // expressions, and each omitted or DEFAULT column's default (column-default.ts; NULL when it has
 // none) — so defaults are evaluated per row, before the row is routed by partition key. The
 // table's access method (access/) writes the rows per shard.
+import { Catalog } from '../catalog/catalog'
 import { ScratchBirdError } from '../core/errors'
 import type { Expr, InsertStatement } from '../sql/ast'
 import { T } from '../types/sql-types'
@@ -26,10 +27,12 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
   if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'INSERT … RETURNING is not supported yet', posDetails(s.pos))
   const shape = tableShape(env.catalog().mustTable(s.table))
   const columns = shape.info.columns
-  // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default.
-  const names = s.columns ?? columns.slice(0, s.rows[0]?.length ?? 0).map(c => c.name)
-  if (s.columns === null && (s.rows[0]?.length ?? 0) > columns.length) {
-    throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has more expressions (${s.rows[0]!.length}) than "${s.table}" has columns (${columns.length})`, posDetails(s.rows[0]![0]?.pos ?? s.pos))
+  // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default;
+  // a hidden row id is not among them.
+  const visible = Catalog.visibleColumns(shape.info)
+  const names = s.columns ?? visible.slice(0, s.rows[0]?.length ?? 0).map(c => c.name)
+  if (s.columns === null && (s.rows[0]?.length ?? 0) > visible.length) {
+    throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has more expressions (${s.rows[0]!.length}) than "${s.table}" has columns (${visible.length})`, posDetails(s.rows[0]![0]?.pos ?? s.pos))
   }
   const given = names.map(n => {
     const i = columns.findIndex(c => c.name === n)

@@ -71,7 +71,7 @@ function expandItems (items: readonly SelectItem[], scope: readonly ScopeColumn[
   const out: Output[] = []
   for (const it of items) {
     if (it.kind === 'star') {
-      const cols = scope.filter(c => it.table === null || c.table === it.table)
+      const cols = scope.filter(c => c.hidden !== true && (it.table === null || c.table === it.table))
       if (cols.length === 0) throw new ScratchBirdError(it.table === null ? 'SB_FEATURE_NOT_SUPPORTED' : 'SB_UNDEFINED_TABLE', it.table === null ? 'SELECT * needs a FROM clause' : `missing FROM-clause entry for table "${it.table}"`, posDetails(it.pos))
       for (const c of cols) out.push({ name: c.name, expr: { kind: 'column', pos: it.pos, table: c.table, name: c.name } })
     } else {
