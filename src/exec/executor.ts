@@ -166,6 +166,8 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
         lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
+      } else if (src.kind === 'rows') {
+        lines.push(`Subqueries per row on the coordinator, over ${src.fetch === null ? 'one row (no table)' : 'the rows fetched once per statement'}`)
       } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
       lines.push(...programLines('Row program', p.scan))
       if (p.aggregate !== null) lines.push(...programLines('Coordinator program (after merging partial aggregates)', p.aggregate.final))

@@ -89,9 +89,17 @@ export interface Case {
   readonly else: Expr | null
 }
 
+/** `(SELECT …)` as a value: one column, at most one row (NULL when none). */
+export interface ScalarSubquery { readonly kind: 'subquery', readonly pos: Pos, readonly select: SelectStatement }
+/** `EXISTS (SELECT …)`; NOT EXISTS is NOT over it. */
+export interface Exists { readonly kind: 'exists', readonly pos: Pos, readonly select: SelectStatement }
+/** `x [NOT] IN (SELECT …)`. */
+export interface InSubquery { readonly kind: 'in_subquery', readonly pos: Pos, readonly not: boolean, readonly operand: Expr, readonly select: SelectStatement }
+
 export type Expr =
   | Literal | Param | ColumnRef | DefaultValue
   | Unary | Binary | IsNull | InList | Between | Like | FuncCall | Cast | Case
+  | ScalarSubquery | Exists | InSubquery
 
 // ---- SELECT ---------------------------------------------------------------------------------
 

@@ -160,7 +160,7 @@ function precedence (e: Expr): number {
     case 'binary': return BINARY_PRECEDENCE[e.op]!
     case 'unary': return e.op === 'not' ? 3 : 10
     case 'is_null': return 4
-    case 'in': case 'between': case 'like': return 6
+    case 'in': case 'in_subquery': case 'between': case 'like': return 6
     // A negative literal prints as `-1`, so it binds like unary minus.
     case 'integer': return e.value < 0n ? 10 : ATOM
     case 'decimal': return e.text.startsWith('-') ? 10 : ATOM
@@ -202,6 +202,9 @@ export function formatExpr (e: Expr): string {
       return `${ident(e.name)}(${args})`
     }
     case 'cast': return `CAST(${formatExpr(e.operand)} AS ${formatType(e.type)})`
+    case 'subquery': return `(${formatStatement(e.select)})`
+    case 'exists': return `EXISTS (${formatStatement(e.select)})`
+    case 'in_subquery': return `${sub(e.operand, 6)} ${e.not ? 'NOT ' : ''}IN (${formatStatement(e.select)})`
     case 'case': {
       let out = 'CASE'
       if (e.operand !== null) out += ` ${formatExpr(e.operand)}`
