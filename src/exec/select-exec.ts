@@ -1,8 +1,8 @@
 // Running a SelectPlan: rows from the shards (programs run next to the data, in parallel) or from
 // the coordinator, then the coordinator's part — merging partial aggregates, HAVING and the final
 // projection, DISTINCT, ORDER BY, OFFSET and LIMIT.
-import { aggFinal, aggMerge, decodeAggState, newAggState } from '../vm/aggregates'
-import { GroupTable, groupKey } from '../vm/group'
+import { aggFinal, aggMerge, aggStep, decodeAggState, newAggState } from '../vm/aggregates'
+import { GroupTable, groupKey, type Group } from '../vm/group'
 import type { RowInput } from '../vm/vm'
 import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
 import { ScratchBirdError } from '../core/errors'
@@ -26,9 +26,12 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
   const now = timestampFromMillis(env.clock.now())
   // The programs' parameters: the request's, then the plan's slots (subquery-plan.ts).
   const params = plan.slots.length === 0 ? userParams : [...userParams, ...await slotValues(env, plan, userParams, txn, run)]
-  const agg = plan.aggregate === null ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
+  // DISTINCT inside an aggregate needs every argument value in one place: the shards then send
+  // their [group key, argument] rows and the coordinator aggregates, skipping repeated values.
+  const distinctArgs = plan.aggregate?.distinct.some(d => d) === true
+  const agg = plan.aggregate === null || distinctArgs ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
   // Without ORDER BY, DISTINCT or aggregation the first rows are as good as any: shards stop early.
-  const pushLimit = agg === undefined && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
+  const pushLimit = plan.aggregate === null && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
   const src = plan.source
   let rows: SqlValue[][]
   const local = (input: Iterable<RowInput> | AsyncIterable<RowInput>): Promise<SqlValue[][]> => collectRows(localVm(env, plan.scan, params, now), input, { limit: pushLimit, aggregate: agg })
@@ -53,9 +56,12 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
   if (plan.aggregate !== null) {
     const { keys, kinds, final } = plan.aggregate
     const groups = new GroupTable(() => kinds.map(newAggState))
-    for (const r of rows) {
-      const g = groups.get(r.slice(0, keys))
-      for (let j = 0; j < kinds.length; j++) aggMerge(g.aggregates[j]!, decodeAggState(r[keys + j]!))
+    if (distinctArgs) aggregateDistinct(groups, rows, keys, plan.aggregate.distinct)
+    else {
+      for (const r of rows) {
+        const g = groups.get(r.slice(0, keys))
+        for (let j = 0; j < kinds.length; j++) aggMerge(g.aggregates[j]!, decodeAggState(r[keys + j]!))
+      }
     }
     // An aggregate without GROUP BY answers one row even over no input.
     if (keys === 0 && groups.size === 0) groups.get([])
@@ -85,6 +91,25 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
   }
   const end = plan.limit === null ? rows.length : plan.offset + plan.limit
   return rows.slice(plan.offset, end).map(r => r.length === visible ? r : r.slice(0, visible))
+}
+
+/** Aggregates [group key…, argument…] rows; a DISTINCT aggregate steps each value once per group. */
+function aggregateDistinct (groups: GroupTable, rows: readonly SqlValue[][], keys: number, distinct: readonly boolean[]): void {
+  const seen = new Map<Group, Set<string>[]>()
+  for (const r of rows) {
+    const g = groups.get(r.slice(0, keys))
+    let sets = seen.get(g)
+    if (sets === undefined) { sets = distinct.map(() => new Set()); seen.set(g, sets) }
+    for (let j = 0; j < distinct.length; j++) {
+      const v = r[keys + j]!
+      if (distinct[j]) {
+        const k = groupKey([v])
+        if (sets[j]!.has(k)) continue
+        sets[j]!.add(k)
+      }
+      aggStep(g.aggregates[j]!, v)
+    }
+  }
 }
 
 /** Rows of a once-per-statement plan (a fetch, an uncorrelated subquery), read at most once. */

@@ -37,7 +37,8 @@ export interface SelectPlan {
   readonly scan: Program
   /** scan may run in the shard workers (it uses no UUID generator). */
   readonly pushdown: boolean
-  readonly aggregate: { readonly keys: number, readonly kinds: AggKind[], readonly final: Program } | null
+  /** `distinct`: per aggregate, whether it takes each argument value once (count(DISTINCT x)). */
+  readonly aggregate: { readonly keys: number, readonly kinds: AggKind[], readonly distinct: boolean[], readonly final: Program } | null
   /** Visible output columns; the last program's outputs have `hidden` sort keys after them. */
   readonly columns: readonly ProgramColumn[]
   readonly order: readonly { index: number, spec: SortSpec }[]
@@ -49,17 +50,16 @@ export interface SelectPlan {
   readonly subqueries: readonly SubqueryPlan<SelectPlan>[]
 }
 
-interface AggCall { key: string, kind: AggKind, arg: Expr | null, call: FuncCall }
+interface AggCall { key: string, kind: AggKind, arg: Expr | null, call: FuncCall, distinct: boolean }
 
 function collectAggregates (e: Expr | null, out: AggCall[]): void {
   if (e === null) return
   if (e.kind === 'call' && AGGREGATE_NAMES.has(e.name)) {
-    if (e.distinct) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${e.name}(DISTINCT …) is not supported yet`, posDetails(e.pos))
     const key = formatExpr(e)
     if (out.some(a => a.key === key)) return
     if (e.star && e.name !== 'count') throw new ScratchBirdError('SB_UNDEFINED_FUNCTION', `${e.name}(*) does not exist`, posDetails(e.pos))
     if (!e.star && e.args.length !== 1) throw new ScratchBirdError('SB_UNDEFINED_FUNCTION', `${e.name}() takes one argument`, posDetails(e.pos))
-    out.push({ key, kind: e.star ? 'count_star' : e.name as AggKind, arg: e.star ? null : e.args[0]!, call: e })
+    out.push({ key, kind: e.star ? 'count_star' : e.name as AggKind, arg: e.star ? null : e.args[0]!, call: e, distinct: e.distinct })
     return
   }
   for (const child of exprChildren(e)) collectAggregates(child, out)
@@ -252,7 +252,7 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
     source: rowsSource(level, fetchFrom, fetchColumns, params),
     scan,
     pushdown,
-    aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), final },
+    aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), distinct: aggs.map(a => a.distinct), final },
     columns: final.outputs.slice(0, outputs.length),
     order,
     distinct: s.distinct,
