@@ -17,6 +17,7 @@ import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
+import { returningResult, returningRows } from './returning'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
@@ -105,8 +106,11 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
         const plan = planInsert(env, s, params)
-        const writes = insertWrites(env, plan, params)
-        return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
+        const rows: SqlValue[][] = []
+        const writes = insertWrites(env, plan, params, rows)
+        const returned = returningRows(env, plan.returning, rows, params)
+        const n = await tableAccess(env, plan.shape.info).write(writes, txn)
+        return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }
     }
     case 'update': case 'delete': {
@@ -114,7 +118,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       try {
         const plan = planModify(env, s, params)
         const access = tableAccess(env, plan.shape.info)
-        return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
+        const returned: SqlValue[][] = []
+        const n = await executeModify(env, access, plan, params, txn, returned)
+        return returningResult(s.kind.toUpperCase(), plan.returning, returned, n)
       } finally { unpin() }
     }
     case 'create_table': case 'alter_table': case 'drop_table': {

@@ -10,6 +10,7 @@ import { T } from '../types/sql-types'
 import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import { compileColumnDefault, parseColumnDefault } from '../plan/column-default'
+import { planReturning } from '../plan/returning'
 import { compileExpr, posDetails, type TypedReg } from '../plan/compile-expr'
 import type { ExecEnv, Generators, ShardPort } from './env'
 import { ProgramBuilder } from '../plan/program-builder'
@@ -20,11 +21,10 @@ import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
 
-export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[] }
+export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[], returning: Program | null }
 
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
-  if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'INSERT … RETURNING is not supported yet', posDetails(s.pos))
   const shape = tableShape(env.catalog().mustTable(s.table))
   const columns = shape.info.columns
   // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default;
@@ -69,19 +69,21 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
     b.emit('EMIT', first, regs.length)
     return b.build(regs.map((r, i) => ({ name: columns[i]!.name, type: r.type.kind === 'null' ? T.text : r.type })))
   })
-  return { shape, programs, targets: columns.map((_, i) => i) }
+  return { shape, programs, targets: columns.map((_, i) => i), returning: planReturning(shape, s.table, s.returning, params) }
 }
 
-/** Evaluates the VALUES rows and builds the writes per shard. */
-export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[]): ShardWrites {
+/** Evaluates the VALUES rows and builds the writes per shard; `rowsOut` gets each row as written. */
+export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[], rowsOut?: SqlValue[][]): ShardWrites {
   const now = timestampFromMillis(env.clock.now())
   const writes: ShardWrites = new Map()
   for (const program of p.programs) {
     const out = localVm(env, program, params, now).run()!
     const values: SqlValue[] = p.shape.types.map(() => null)
     p.targets.forEach((col, k) => { values[col] = out[k]! })
-    const { shard, write } = insertWrite(env, p.shape, assignRow(p.shape, values))
+    const row = assignRow(p.shape, values)
+    const { shard, write } = insertWrite(env, p.shape, row)
     addWrite(writes, shard, write)
+    rowsOut?.push(row)
   }
   return writes
 }

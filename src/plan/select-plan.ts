@@ -74,9 +74,10 @@ function aggResultType (kind: AggKind, arg: SqlType): SqlType {
   }
 }
 
-interface Output { name: string, expr: Expr }
+export interface Output { name: string, expr: Expr }
 
-function expandItems (items: readonly SelectItem[], scope: readonly ScopeColumn[]): Output[] {
+/** A select list (or RETURNING list) with `*` and `t.*` expanded to the visible columns. */
+export function expandItems (items: readonly SelectItem[], scope: readonly ScopeColumn[]): Output[] {
   const out: Output[] = []
   for (const it of items) {
     if (it.kind === 'star') {

@@ -9,6 +9,7 @@ import { executeScript } from '../../exec/executor'
 import type { StatementResult } from '../../exec/result'
 import { SessionState } from '../../exec/txn'
 import { planSelect } from '../../plan/select-plan'
+import { returningColumns } from '../../exec/returning-columns'
 import type { Statement } from '../../sql/ast'
 import { parse } from '../../sql/parser'
 import { T } from '../../types/sql-types'
@@ -185,6 +186,7 @@ export class ExtendedQuery {
     switch (s.kind) {
       case 'select': return planSelect(this.host.env, s, p.paramOids.map(placeholder)).columns
       case 'explain': return [{ name: 'QUERY PLAN', type: T.text }]
+      case 'insert': case 'update': case 'delete': return s.returning === null ? null : returningColumns(this.host.env, s, p.paramOids.map(placeholder))
       case 'show': {
         const out = await executeScript(this.host.env, new SessionState(), p.text, [])
         if (out.error !== null) throw out.error
