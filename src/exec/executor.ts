@@ -18,6 +18,7 @@ import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { returningResult, returningRows } from './returning'
+import { insertOnConflict } from './on-conflict'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
@@ -106,6 +107,11 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
         const plan = planInsert(env, s, params)
+        if (plan.onConflict !== null) {
+          const returned: SqlValue[][] = []
+          const n = await insertOnConflict(env, tableAccess(env, plan.shape.info), plan, params, txn, returned)
+          return returningResult('INSERT', plan.returning, returned, n)
+        }
         const rows: SqlValue[][] = []
         const writes = insertWrites(env, plan, params, rows)
         const returned = returningRows(env, plan.returning, rows, params)

@@ -11,6 +11,7 @@ import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import { compileColumnDefault, parseColumnDefault } from '../plan/column-default'
 import { planReturning } from '../plan/returning'
+import { planOnConflict, type OnConflictPlan } from '../plan/on-conflict'
 import { compileExpr, posDetails, type TypedReg } from '../plan/compile-expr'
 import type { ExecEnv, Generators, ShardPort } from './env'
 import { ProgramBuilder } from '../plan/program-builder'
@@ -21,7 +22,7 @@ import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
 
-export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[], returning: Program | null }
+export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[], onConflict: OnConflictPlan | null, returning: Program | null }
 
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
@@ -69,18 +70,24 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
     b.emit('EMIT', first, regs.length)
     return b.build(regs.map((r, i) => ({ name: columns[i]!.name, type: r.type.kind === 'null' ? T.text : r.type })))
   })
-  return { shape, programs, targets: columns.map((_, i) => i), returning: planReturning(shape, s.table, s.returning, params) }
+  return { shape, programs, targets: columns.map((_, i) => i), onConflict: planOnConflict(shape, s.table, s.onConflict, params), returning: planReturning(shape, s.table, s.returning, params) }
+}
+
+/** Evaluates the VALUES rows: each row as it will be written (column types, NOT NULL checked). */
+export function insertRows (env: Generators, p: InsertPlan, params: readonly SqlValue[]): SqlValue[][] {
+  const now = timestampFromMillis(env.clock.now())
+  return p.programs.map(program => {
+    const out = localVm(env, program, params, now).run()!
+    const values: SqlValue[] = p.shape.types.map(() => null)
+    p.targets.forEach((col, k) => { values[col] = out[k]! })
+    return assignRow(p.shape, values)
+  })
 }
 
 /** Evaluates the VALUES rows and builds the writes per shard; `rowsOut` gets each row as written. */
 export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[], rowsOut?: SqlValue[][]): ShardWrites {
-  const now = timestampFromMillis(env.clock.now())
   const writes: ShardWrites = new Map()
-  for (const program of p.programs) {
-    const out = localVm(env, program, params, now).run()!
-    const values: SqlValue[] = p.shape.types.map(() => null)
-    p.targets.forEach((col, k) => { values[col] = out[k]! })
-    const row = assignRow(p.shape, values)
+  for (const row of insertRows(env, p, params)) {
     const { shard, write } = insertWrite(env, p.shape, row)
     addWrite(writes, shard, write)
     rowsOut?.push(row)

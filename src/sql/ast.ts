@@ -145,6 +145,20 @@ export interface SelectStatement {
 
 // ---- DML ------------------------------------------------------------------------------------
 
+export interface Assignment { readonly pos: Pos, readonly column: string, readonly value: Expr }
+
+/**
+ * ON CONFLICT [(cols)] DO NOTHING | DO UPDATE SET … [WHERE …]; `columns` null when no target is
+ * written. In SET and WHERE, `excluded.col` is the row the INSERT proposed.
+ */
+export interface OnConflict {
+  readonly pos: Pos
+  readonly columns: readonly string[] | null
+  readonly action: 'nothing' | 'update'
+  readonly assignments: readonly Assignment[]
+  readonly where: Expr | null
+}
+
 export interface InsertStatement {
   readonly kind: 'insert'
   readonly pos: Pos
@@ -152,10 +166,9 @@ export interface InsertStatement {
   /** Null when the column list is omitted (all columns in table order). */
   readonly columns: readonly string[] | null
   readonly rows: readonly (readonly Expr[])[]
+  readonly onConflict: OnConflict | null
   readonly returning: readonly SelectItem[] | null
 }
-
-export interface Assignment { readonly pos: Pos, readonly column: string, readonly value: Expr }
 
 export interface UpdateStatement {
   readonly kind: 'update'

@@ -3,7 +3,7 @@
 // fast-check property in tests/unit/sql holds us to that. Used for EXPLAIN, audit and logs.
 
 import type {
-  ColumnDef, DataType, Expr, ForeignRef, FromItem, Literal, OrderItem, SelectItem, Statement,
+  ColumnDef, DataType, Expr, ForeignRef, FromItem, Literal, OnConflict, OrderItem, SelectItem, Statement,
   TableConstraint, TableOption
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
@@ -24,7 +24,7 @@ export function formatStatement (s: Statement): string {
     case 'insert': {
       const cols = s.columns === null ? '' : ` (${s.columns.map(ident).join(', ')})`
       const rows = s.rows.map((r) => `(${r.map(formatExpr).join(', ')})`).join(', ')
-      return `INSERT INTO ${ident(s.table)}${cols} VALUES ${rows}${returning(s.returning)}`
+      return `INSERT INTO ${ident(s.table)}${cols} VALUES ${rows}${onConflict(s.onConflict)}${returning(s.returning)}`
     }
     case 'update': {
       const sets = s.assignments.map((a) => `${ident(a.column)} = ${formatExpr(a.value)}`).join(', ')
@@ -146,6 +146,14 @@ function literal (e: Literal): string {
 }
 
 function quoteString (s: string): string { return `'${s.replaceAll('\'', '\'\'')}'` }
+
+function onConflict (o: OnConflict | null): string {
+  if (o === null) return ''
+  const target = o.columns === null ? '' : ` (${o.columns.map(ident).join(', ')})`
+  if (o.action === 'nothing') return ` ON CONFLICT${target} DO NOTHING`
+  const sets = o.assignments.map((a) => `${ident(a.column)} = ${formatExpr(a.value)}`).join(', ')
+  return ` ON CONFLICT${target} DO UPDATE SET ${sets}${o.where === null ? '' : ` WHERE ${formatExpr(o.where)}`}`
+}
 
 // ---- expressions ----------------------------------------------------------------------------
 
