@@ -95,6 +95,12 @@ function defaultName (e: Expr): string {
   if (e.kind === 'column') return e.name
   if (e.kind === 'call') return e.name
   if (e.kind === 'cast') return defaultName(e.operand)
+  // As PostgreSQL: a scalar subquery is named by its one column, EXISTS "exists".
+  if (e.kind === 'subquery') {
+    const first = e.select.columns[0]
+    return first?.kind === 'select_expr' ? first.alias ?? defaultName(first.expr) : '?column?'
+  }
+  if (e.kind === 'exists') return 'exists'
   return '?column?'
 }
 

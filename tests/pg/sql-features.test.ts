@@ -35,6 +35,9 @@ describe('SQL features over the PostgreSQL protocol', () => {
       expect(agg.rows).toEqual([{ d: '3', c: '3' }])
       const sub = await c.query('SELECT id FROM f_items WHERE n > (SELECT min(n) FROM f_items WHERE id <> $1) ORDER BY id', [3])
       expect(sub.rows).toEqual([{ id: 1 }])
+      // named as PostgreSQL names them: a scalar subquery by its column, EXISTS "exists"
+      const named = await c.query('SELECT (SELECT max(n) FROM f_items), (SELECT label AS l FROM f_items WHERE id = 1), EXISTS (SELECT 1 FROM f_items WHERE n > 100)')
+      expect(named.rows).toEqual([{ max: 15, l: 'a', exists: false }])
       // subqueries in UPDATE/DELETE are not there yet: a coded refusal, nothing changed
       await expect(c.query('DELETE FROM f_items WHERE id IN (SELECT id FROM f_items)')).rejects.toMatchObject({ code: '0A000' })
       const del = await c.query('DELETE FROM f_items WHERE n < $1 RETURNING id', [5])
