@@ -25,6 +25,12 @@ export interface ColumnInfo {
    * Absent in catalogs written before defaults were stored, which fromJSON reads as null.
    */
   default: string | null
+  /**
+   * The row id of a table created without a primary key (CockroachDB's `rowid`): its key and, unless
+   * PARTITION BY says otherwise, its partition key. Not in SELECT * nor in an INSERT without a column
+   * list; named explicitly it reads and writes like any column. Absent: a declared column.
+   */
+  hidden?: true
 }
 
 export interface ForeignKeyInfo { columns: string[], table: string, refColumns: string[] }
@@ -160,8 +166,9 @@ export class Catalog {
       throw err('SB_INVALID_TABLE_DEFINITION', `multiple primary keys for table "${s.name}" are not allowed`)
     }
     const primaryKey = inlinePk.length > 0 ? inlinePk : [...(tablePk[0]?.columns ?? [])]
-    // Rows are stored and routed by key: a table without one has nowhere to go.
-    if (primaryKey.length === 0) throw err('SB_INVALID_TABLE_DEFINITION', `table "${s.name}" needs a PRIMARY KEY (rows are stored and sharded by key)`)
+    // Rows are stored and routed by key: a table declared without one keys them by a hidden row id.
+    const rowId = primaryKey.length === 0 ? addRowId(columns) : null
+    if (rowId !== null) primaryKey.push(rowId.name)
     for (const k of primaryKey) {
       if (!has(k)) throw err('SB_UNDEFINED_COLUMN', `primary key column "${k}" does not exist`, { column: k })
       columns.find(c => c.name === k)!.notNull = true
@@ -199,10 +206,21 @@ export class Catalog {
     }
     const live = changeChecks(null, replication, primaryKey).liveNodes ? ctx.liveNodes : null
     warnings.push(...validateReplicationOptions(replication, { liveNodes: live, columns: columns.map(c => c.name) }))
+    if (rowId !== null) {
+      // The table's uuid_type picks the generator: time-ordered UUIDv7 (inserts are not scattered
+      // across the key space), or UUIDv8-HLC on the tables whose versions are HLC ids.
+      const gen: Expr = { kind: 'call', pos: s.pos, name: replication.uuid_type === 'v8_hlc' ? 'gen_uuidv8_hlc' : 'gen_uuidv7', args: [], distinct: false, star: false }
+      rowId.default = ctx.checkDefault({ table: s.name, column: rowId.name, type: rowId.type, notNull: true }, gen)
+    }
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
     warnings.push(...colocationWarnings(table))
     return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table] }), table, warnings }
+  }
+
+  /** The columns SELECT * and an INSERT without a column list see (all but the hidden row id). */
+  static visibleColumns (t: TableInfo): ColumnInfo[] {
+    return t.columns.filter(c => c.hidden !== true)
   }
 
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
@@ -274,4 +292,16 @@ function colocationWarnings (t: TableInfo): string[] {
   return t.foreignKeys
     .filter(fk => fk.columns.join(',') !== key.join(','))
     .map(fk => `Consider PARTITION BY ${fk.columns.length === 1 ? fk.columns[0]! : `(${fk.columns.join(', ')})`} for colocation`)
+}
+
+/**
+ * Appends the hidden row id column of a table declared without a primary key: `rowid` (`rowid_1`,
+ * … if a column has that name), a NOT NULL UUID; createTable sets its default generator.
+ */
+function addRowId (columns: ColumnInfo[]): ColumnInfo {
+  let name = 'rowid'
+  for (let n = 1; columns.some(c => c.name === name); n++) name = `rowid_${n}`
+  const col: ColumnInfo = { name, type: { name: 'uuid', length: null, precision: null, scale: null }, notNull: true, position: columns.length + 1, default: null, hidden: true }
+  columns.push(col)
+  return col
 }

@@ -12,7 +12,9 @@ import { Catalog } from './catalog'
 
 export const CATALOG_FILE = 'catalog.json'
 // Format 1 grows by optional fields only, read by Catalog.fromJSON: columns[].default (a column's
-// DEFAULT as canonical SQL text) is absent in files written before defaults were stored — none.
+// DEFAULT as canonical SQL text) is absent in files written before defaults were stored — none;
+// columns[].hidden (true on the row id of a table declared without a primary key) is absent on
+// every other column.
 const FORMAT = 1
 
 export function loadCatalog (dataDir: string): Catalog {

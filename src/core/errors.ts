@@ -100,7 +100,9 @@ export const ERROR_CODES = {
   SB_REPL_SNAPSHOT_GONE: { sqlstate: '55000', http: 409, summary: 'the shard snapshot named is not open on the source any more (expired, or the source restarted; details: shard, snapshot_id); start a new snapshot, which restarts the bootstrap' },
   SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' },
   SB_AUDIT_CHAIN_BROKEN: { sqlstate: 'XX001', http: 500, summary: 'an audit log\'s hash chain does not verify (scratchbird audit verify): a line was edited, removed, reordered or damaged, or lines were cut from the end (the message names the first bad line)' },
-  SB_AUDIT_WRITE_FAILED: { sqlstate: '58030', http: 500, summary: 'an audit log line could not be written or fsynced (disk full, permissions); the audited action itself was done, and the node logs the event it could not record at ERROR' }
+  SB_AUDIT_WRITE_FAILED: { sqlstate: '58030', http: 500, summary: 'an audit log line could not be written or fsynced (disk full, permissions); the audited action itself was done, and the node logs the event it could not record at ERROR' },
+  SB_INVALID_CONFLICT_TARGET: { sqlstate: '42P10', http: 400, summary: 'INSERT … ON CONFLICT names columns that are not the table\'s primary key (the only unique constraint so far)' },
+  SB_CARDINALITY_VIOLATION: { sqlstate: '21000', http: 400, summary: 'a scalar subquery answered more than one row, or INSERT … ON CONFLICT DO UPDATE met the same row twice in one statement; nothing was changed by the statement' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -19,6 +19,8 @@ import { uncachedScript, type CachedScript, type PlanSlot } from './plan-cache'
 import { insertPlanFor, modifyPlanFor, selectPlanFor } from './cached-plans'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { showTransactionsHorizon } from './horizon-statements'
+import { returningResult, returningRows } from './returning'
+import { insertOnConflict } from './on-conflict'
 import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
@@ -112,8 +114,16 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
         const plan = insertPlanFor(env, s, params, slot)
-        const writes = insertWrites(env, plan, params)
-        return commandResult('INSERT', await tableAccess(env, plan.shape.info).write(writes, txn))
+        if (plan.onConflict !== null) {
+          const returned: SqlValue[][] = []
+          const n = await insertOnConflict(env, tableAccess(env, plan.shape.info), plan, params, txn, returned)
+          return returningResult('INSERT', plan.returning, returned, n)
+        }
+        const rows: SqlValue[][] = []
+        const writes = insertWrites(env, plan, params, rows)
+        const returned = returningRows(env, plan.returning, rows, params)
+        const n = await tableAccess(env, plan.shape.info).write(writes, txn)
+        return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }
     }
     case 'update': case 'delete': {
@@ -121,7 +131,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       try {
         const plan = modifyPlanFor(env, s, params, slot)
         const access = tableAccess(env, plan.shape.info)
-        return commandResult(s.kind.toUpperCase(), await executeModify(env, access, plan, params, txn))
+        const returned: SqlValue[][] = []
+        const n = await executeModify(env, access, plan, params, txn, returned)
+        return returningResult(s.kind.toUpperCase(), plan.returning, returned, n)
       } finally { unpin() }
     }
     case 'create_table': case 'alter_table': case 'drop_table': {
@@ -174,6 +186,8 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
         lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
+      } else if (src.kind === 'rows') {
+        lines.push(`Subqueries per row on the coordinator, over ${src.fetch === null ? 'one row (no table)' : 'the rows fetched once per statement'}`)
       } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
       lines.push(...programLines('Row program', p.scan))
       if (p.aggregate !== null) lines.push(...programLines('Coordinator program (after merging partial aggregates)', p.aggregate.final))

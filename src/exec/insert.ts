@@ -3,12 +3,15 @@
 // expressions, and each omitted or DEFAULT column's default (column-default.ts; NULL when it has
 // none) — so defaults are evaluated per row, before the row is routed by partition key. The
 // table's access method (access/) writes the rows per shard.
+import { Catalog } from '../catalog/catalog'
 import { ScratchBirdError } from '../core/errors'
 import type { Expr, InsertStatement } from '../sql/ast'
 import { T } from '../types/sql-types'
 import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import { compileColumnDefault, parseColumnDefault } from '../plan/column-default'
+import { planReturning } from '../plan/returning'
+import { planOnConflict, type OnConflictPlan } from '../plan/on-conflict'
 import { compileExpr, posDetails, type TypedReg } from '../plan/compile-expr'
 import type { ExecEnv, Generators, ShardPort } from './env'
 import { ProgramBuilder } from '../plan/program-builder'
@@ -19,17 +22,18 @@ import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
 
-export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[] }
+export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[], onConflict: OnConflictPlan | null, returning: Program | null }
 
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
-  if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'INSERT … RETURNING is not supported yet', posDetails(s.pos))
   const shape = tableShape(env.catalog().mustTable(s.table))
   const columns = shape.info.columns
-  // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default.
-  const names = s.columns ?? columns.slice(0, s.rows[0]?.length ?? 0).map(c => c.name)
-  if (s.columns === null && (s.rows[0]?.length ?? 0) > columns.length) {
-    throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has more expressions (${s.rows[0]!.length}) than "${s.table}" has columns (${columns.length})`, posDetails(s.rows[0]![0]?.pos ?? s.pos))
+  // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default;
+  // a hidden row id is not among them.
+  const visible = Catalog.visibleColumns(shape.info)
+  const names = s.columns ?? visible.slice(0, s.rows[0]?.length ?? 0).map(c => c.name)
+  if (s.columns === null && (s.rows[0]?.length ?? 0) > visible.length) {
+    throw new ScratchBirdError('SB_SYNTAX_ERROR', `INSERT has more expressions (${s.rows[0]!.length}) than "${s.table}" has columns (${visible.length})`, posDetails(s.rows[0]![0]?.pos ?? s.pos))
   }
   const given = names.map(n => {
     const i = columns.findIndex(c => c.name === n)
@@ -66,19 +70,27 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
     b.emit('EMIT', first, regs.length)
     return b.build(regs.map((r, i) => ({ name: columns[i]!.name, type: r.type.kind === 'null' ? T.text : r.type })))
   })
-  return { shape, programs, targets: columns.map((_, i) => i) }
+  return { shape, programs, targets: columns.map((_, i) => i), onConflict: planOnConflict(shape, s.table, s.onConflict, params), returning: planReturning(shape, s.table, s.returning, params) }
 }
 
-/** Evaluates the VALUES rows and builds the writes per shard. */
-export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[]): ShardWrites {
+/** Evaluates the VALUES rows: each row as it will be written (column types, NOT NULL checked). */
+export function insertRows (env: Generators, p: InsertPlan, params: readonly SqlValue[]): SqlValue[][] {
   const now = timestampFromMillis(env.clock.now())
-  const writes: ShardWrites = new Map()
-  for (const program of p.programs) {
+  return p.programs.map(program => {
     const out = localVm(env, program, params, now).run()!
     const values: SqlValue[] = p.shape.types.map(() => null)
     p.targets.forEach((col, k) => { values[col] = out[k]! })
-    const { shard, write } = insertWrite(env, p.shape, assignRow(p.shape, values))
+    return assignRow(p.shape, values)
+  })
+}
+
+/** Evaluates the VALUES rows and builds the writes per shard; `rowsOut` gets each row as written. */
+export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: InsertPlan, params: readonly SqlValue[], rowsOut?: SqlValue[][]): ShardWrites {
+  const writes: ShardWrites = new Map()
+  for (const row of insertRows(env, p, params)) {
+    const { shard, write } = insertWrite(env, p.shape, row)
     addWrite(writes, shard, write)
+    rowsOut?.push(row)
   }
   return writes
 }

@@ -15,6 +15,8 @@ import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { rowFilterProgram } from '../plan/row-filter'
+import { planReturning } from '../plan/returning'
+import { returningRows } from './returning'
 import { pkTuple, scopeOf, tableShape, type TableShape } from '../plan/table-types'
 import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
@@ -33,15 +35,17 @@ export interface ModifyPlan {
   /** UPDATE: new values of `targets`, computed from the old row on the coordinator. */
   assign: Program | null
   targets: number[]
+  /** RETURNING over the new rows (UPDATE) or the removed ones (DELETE); null without one. */
+  returning: Program | null
 }
 
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
-  if (s.returning !== null) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.kind.toUpperCase()} … RETURNING is not supported yet`, posDetails(s.pos))
   const shape = tableShape(env.catalog().mustTable(s.table))
   const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
-  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [] }
+  const returning = planReturning(shape, s.table, s.returning, params)
+  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [], returning }
   const targets = s.assignments.map(a => {
     const i = shape.info.columns.findIndex(c => c.name === a.column)
     if (i < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${a.column}" of relation "${s.table}" does not exist`, posDetails(a.pos))
@@ -56,17 +60,20 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   regs.forEach((r, i) => b.emit('MOVE', first + i, r.reg))
   b.emit('EMIT', first, regs.length)
   const assign = b.build(regs.map((r, i) => ({ name: s.assignments[i]!.column, type: r.type.kind === 'null' ? shape.types[targets[i]!]! : r.type })))
-  return { kind: 'update', shape, routing, filter, assign, targets }
+  return { kind: 'update', shape, routing, filter, assign, targets, returning }
 }
 
 /**
  * Runs the statement through the table's access `access` (in `txn`, or in the statement
- * transaction the access needs): rows updated, or deleted.
+ * transaction the access needs): rows updated, or deleted. `returned` gets the RETURNING values
+ * of the new rows (UPDATE) or the removed ones (DELETE), computed before anything is written.
  */
-export async function executeModify (env: Generators, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number> {
+export async function executeModify (env: Generators, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
   return await access.statement(txn, async txn => {
+    const rows: SqlValue[][] = []
     const writes = await modifyWrites(env, p, params, (shard, now) =>
-      access.read({ shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now, pushdown: true }, txn))
+      access.read({ shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now, pushdown: true }, txn), rows)
+    returned?.push(...returningRows(env, p.returning, rows, params))
     const n = await access.write(writes, txn)
     // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
     return p.kind === 'update' ? countRows(writes) : n
@@ -74,7 +81,7 @@ export async function executeModify (env: Generators, access: TableAccess, p: Mo
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
-async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>): Promise<ShardWrites> {
+async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>, rowsOut?: SqlValue[][]): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()
@@ -85,12 +92,14 @@ async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly Sq
       const pk = pkTuple(t, old)
       if (vm === null) {
         addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
+        rowsOut?.push(old)
         continue
       }
       const out = vm.run(old)!
       const next = old.slice()
       p.targets.forEach((col, k) => { next[col] = out[k]! })
       const row = assignRow(t, next)
+      rowsOut?.push(row)
       const newPk = pkTuple(t, row)
       const image = encodeRow(t.types, row)
       if (bytesEqual(encodeTuple(pk), encodeTuple(newPk))) {

@@ -1,10 +1,11 @@
 // Running a SelectPlan: rows from the shards (programs run next to the data, in parallel) or from
 // the coordinator, then the coordinator's part — merging partial aggregates, HAVING and the final
 // projection, DISTINCT, ORDER BY, OFFSET and LIMIT.
-import { aggFinal, aggMerge, decodeAggState, newAggState } from '../vm/aggregates'
-import { GroupTable, groupKey } from '../vm/group'
+import { aggFinal, aggMerge, aggStep, decodeAggState, newAggState } from '../vm/aggregates'
+import { GroupTable, groupKey, type Group } from '../vm/group'
 import type { RowInput } from '../vm/vm'
-import { timestampFromMillis } from '../types/datetime'
+import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
+import { ScratchBirdError } from '../core/errors'
 import { sortCompare, type SqlValue } from '../types/values'
 import type { AccessPorts } from './access/choose'
 import { joinInShards, joinOnCoordinator } from './join-exec'
@@ -14,15 +15,28 @@ import type { SqlTxn } from './txn'
 import { localVm, passthrough } from './local-vm'
 import { tableAccess } from './access/choose'
 
-export async function executeSelect (env: AccessPorts, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
+/**
+ * One statement's subquery state: the enclosing row a correlated subquery reads (null at the top),
+ * and the rows already read by fetches and once-only subqueries (by plan), so a table a correlated
+ * subquery filters per enclosing row is read once.
+ */
+export interface SelectRun { readonly outer: readonly SqlValue[] | null, readonly cache: Map<SelectPlan, Promise<SqlValue[][]>> }
+
+export async function executeSelect (env: AccessPorts, plan: SelectPlan, userParams: readonly SqlValue[], txn: SqlTxn | null, run: SelectRun = { outer: null, cache: new Map() }): Promise<SqlValue[][]> {
   const now = timestampFromMillis(env.clock.now())
-  const agg = plan.aggregate === null ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
+  // The programs' parameters: the request's, then the plan's slots (subquery-plan.ts).
+  const params = plan.slots.length === 0 ? userParams : [...userParams, ...await slotValues(env, plan, userParams, txn, run)]
+  // DISTINCT inside an aggregate needs every argument value in one place: the shards then send
+  // their [group key, argument] rows and the coordinator aggregates, skipping repeated values.
+  const distinctArgs = plan.aggregate?.distinct.some(d => d) === true
+  const agg = plan.aggregate === null || distinctArgs ? undefined : { keys: plan.aggregate.keys, kinds: plan.aggregate.kinds }
   // Without ORDER BY, DISTINCT or aggregation the first rows are as good as any: shards stop early.
-  const pushLimit = agg === undefined && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
+  const pushLimit = plan.aggregate === null && plan.order.length === 0 && !plan.distinct && plan.limit !== null ? plan.limit + plan.offset : undefined
   const src = plan.source
   let rows: SqlValue[][]
   const local = (input: Iterable<RowInput> | AsyncIterable<RowInput>): Promise<SqlValue[][]> => collectRows(localVm(env, plan.scan, params, now), input, { limit: pushLimit, aggregate: agg })
   if (src.kind === 'none') rows = await local([[]])
+  else if (src.kind === 'rows') rows = await local(await perRowSubqueries(env, plan, src.fetch, { userParams, params, now }, txn, run))
   else if (src.kind === 'system') rows = await local(src.rows)
   else if (src.kind === 'join') {
     // Each table's access may refuse the join's read (a transaction's buffered leaderless writes).
@@ -42,9 +56,12 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, params:
   if (plan.aggregate !== null) {
     const { keys, kinds, final } = plan.aggregate
     const groups = new GroupTable(() => kinds.map(newAggState))
-    for (const r of rows) {
-      const g = groups.get(r.slice(0, keys))
-      for (let j = 0; j < kinds.length; j++) aggMerge(g.aggregates[j]!, decodeAggState(r[keys + j]!))
+    if (distinctArgs) aggregateDistinct(groups, rows, keys, plan.aggregate.distinct)
+    else {
+      for (const r of rows) {
+        const g = groups.get(r.slice(0, keys))
+        for (let j = 0; j < kinds.length; j++) aggMerge(g.aggregates[j]!, decodeAggState(r[keys + j]!))
+      }
     }
     // An aggregate without GROUP BY answers one row even over no input.
     if (keys === 0 && groups.size === 0) groups.get([])
@@ -74,4 +91,80 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, params:
   }
   const end = plan.limit === null ? rows.length : plan.offset + plan.limit
   return rows.slice(plan.offset, end).map(r => r.length === visible ? r : r.slice(0, visible))
+}
+
+/** Aggregates [group key…, argument…] rows; a DISTINCT aggregate steps each value once per group. */
+function aggregateDistinct (groups: GroupTable, rows: readonly SqlValue[][], keys: number, distinct: readonly boolean[]): void {
+  const seen = new Map<Group, Set<string>[]>()
+  for (const r of rows) {
+    const g = groups.get(r.slice(0, keys))
+    let sets = seen.get(g)
+    if (sets === undefined) { sets = distinct.map(() => new Set()); seen.set(g, sets) }
+    for (let j = 0; j < distinct.length; j++) {
+      const v = r[keys + j]!
+      if (distinct[j]) {
+        const k = groupKey([v])
+        if (sets[j]!.has(k)) continue
+        sets[j]!.add(k)
+      }
+      aggStep(g.aggregates[j]!, v)
+    }
+  }
+}
+
+/** Rows of a once-per-statement plan (a fetch, an uncorrelated subquery), read at most once. */
+function once (env: AccessPorts, plan: SelectPlan, userParams: readonly SqlValue[], txn: SqlTxn | null, run: SelectRun): Promise<SqlValue[][]> {
+  let rows = run.cache.get(plan)
+  if (rows === undefined) {
+    rows = executeSelect(env, plan, userParams, txn, { outer: null, cache: run.cache })
+    run.cache.set(plan, rows)
+  }
+  return rows
+}
+
+async function slotValues (env: AccessPorts, plan: SelectPlan, userParams: readonly SqlValue[], txn: SqlTxn | null, run: SelectRun): Promise<SqlValue[]> {
+  const out: SqlValue[] = []
+  for (const s of plan.slots) {
+    if (s.kind === 'outer') { out.push(run.outer?.[s.column] ?? null); continue }
+    const sub = plan.subqueries[s.index]!
+    out.push(subqueryValue(sub.mode, await once(env, sub.plan, userParams, txn, run)))
+  }
+  return out
+}
+
+/** A scalar subquery's value (NULL without rows) or EXISTS. */
+function subqueryValue (mode: 'scalar' | 'exists' | 'in', rows: readonly SqlValue[][]): SqlValue {
+  if (mode === 'exists') return rows.length > 0
+  if (rows.length > 1) throw new ScratchBirdError('SB_CARDINALITY_VIOLATION', `more than one row returned by a subquery used as an expression (${rows.length} rows)`)
+  return rows[0]?.[0] ?? null
+}
+
+/** x IN (rows) with SQL's three values: NULL when not found but x or some row is NULL. */
+function inValue (x: SqlValue, rows: readonly SqlValue[][]): SqlValue {
+  if (rows.length === 0) return false
+  if (x === null) return null
+  if (rows.some(r => r[0] !== null && sortCompare(r[0]!, x) === 0)) return true
+  return rows.some(r => r[0] === null) ? null : false
+}
+
+/** The enclosing query's rows, each extended by its per-row subqueries' values. */
+async function perRowSubqueries (env: AccessPorts, plan: SelectPlan, fetch: SelectPlan | null,
+  p: { userParams: readonly SqlValue[], params: readonly SqlValue[], now: SqlTimestamp }, txn: SqlTxn | null, run: SelectRun): Promise<SqlValue[][]> {
+  const base = fetch === null ? [[]] : await once(env, fetch, p.userParams, txn, run)
+  const subs = plan.subqueries.filter(s => s.perRow)
+  const out: SqlValue[][] = []
+  for (const row of base) {
+    const ext = [...row]
+    for (const sub of subs) {
+      const rows = sub.correlated
+        ? await executeSelect(env, sub.plan, p.userParams, txn, { outer: row, cache: run.cache })
+        : await once(env, sub.plan, p.userParams, txn, run)
+      if (sub.mode !== 'in') { ext.push(subqueryValue(sub.mode, rows)); continue }
+      const [x] = (await collectRows(localVm(env, sub.operand!, p.params, p.now), [row], {}))[0]!
+      const v = inValue(x ?? null, rows)
+      ext.push(sub.negated && v !== null ? !v : v)
+    }
+    out.push(ext)
+  }
+  return out
 }

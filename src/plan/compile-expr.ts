@@ -144,6 +144,9 @@ export function compileExpr (e: Expr, scope: Scope, b: ProgramBuilder): TypedReg
       return { reg: r, type: t, untyped: false }
     }
     case 'case': return caseExpr(e, scope, b)
+    // Planned by subquery-plan.ts through scope.substitute where a query allows them.
+    case 'subquery': case 'exists': case 'in_subquery':
+      throw err('SB_FEATURE_NOT_SUPPORTED', `a subquery is not allowed in ${scope.clause ?? 'this context'}`, e.pos)
   }
 }
 
@@ -154,6 +157,7 @@ export function exprChildren (e: Expr): Expr[] {
     case 'binary': return [e.left, e.right]
     case 'is_null': return [e.operand]
     case 'in': return [e.operand, ...e.list]
+    case 'in_subquery': return [e.operand]
     case 'between': return [e.operand, e.low, e.high]
     case 'like': return [e.operand, e.pattern]
     case 'call': return [...e.args]

@@ -48,6 +48,13 @@ export class ProgramBuilder {
     return this.types.length - 1
   }
 
+  /**
+   * Declares parameter `index` read by LOAD_PARAM beyond the request's own: a subquery's value or
+   * an enclosing row's column, appended at run time (subquery-plan.ts slots).
+   */
+  useParam (index: number): void { if (index >= this.extraParams) this.extraParams = index + 1 }
+  private extraParams = 0
+
   label (): string { return `L${this.labels++}` }
   place (label: string): void { this.lines.push(`${label}:`) }
   emit (name: string, ...operands: Array<number | string>): void { this.lines.push([name, ...operands]) }
@@ -55,7 +62,7 @@ export class ProgramBuilder {
   build (outputs: readonly ProgramColumn[]): Program {
     return {
       registers: Math.max(1, this.nextReg),
-      params: this.params.length,
+      params: Math.max(this.params.length, this.extraParams),
       constants: this.constants,
       types: this.types,
       columns: this.columns,

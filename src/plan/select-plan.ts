@@ -18,12 +18,18 @@ import { ProgramBuilder } from './program-builder'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 import type { ShardId } from '../core/ids'
+import { findSubqueries, SubqueryLevel, type ParamSlot, type SubqueryPlan } from './subquery-plan'
 
 export type SelectSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'system', readonly name: string, readonly rows: SqlValue[][] }
   | { readonly kind: 'table', readonly shape: TableShape, readonly shards: ShardId[], readonly options: ScanOptions, readonly routing: string }
   | { readonly kind: 'join', readonly join: JoinPlan }
+  /**
+   * Rows computed on the coordinator: `fetch`'s rows (null: one empty row) each extended by the
+   * values of the per-row subqueries (subquery-plan.ts); the programs below run over them.
+   */
+  | { readonly kind: 'rows', readonly fetch: SelectPlan | null }
 
 export interface SelectPlan {
   readonly source: SelectSource
@@ -31,26 +37,29 @@ export interface SelectPlan {
   readonly scan: Program
   /** scan may run in the shard workers (it uses no UUID generator). */
   readonly pushdown: boolean
-  readonly aggregate: { readonly keys: number, readonly kinds: AggKind[], readonly final: Program } | null
+  /** `distinct`: per aggregate, whether it takes each argument value once (count(DISTINCT x)). */
+  readonly aggregate: { readonly keys: number, readonly kinds: AggKind[], readonly distinct: boolean[], readonly final: Program } | null
   /** Visible output columns; the last program's outputs have `hidden` sort keys after them. */
   readonly columns: readonly ProgramColumn[]
   readonly order: readonly { index: number, spec: SortSpec }[]
   readonly distinct: boolean
   readonly limit: number | null
   readonly offset: number
+  /** Parameters appended after the request's own at run time (subquery values, outer columns). */
+  readonly slots: readonly ParamSlot[]
+  readonly subqueries: readonly SubqueryPlan<SelectPlan>[]
 }
 
-interface AggCall { key: string, kind: AggKind, arg: Expr | null, call: FuncCall }
+interface AggCall { key: string, kind: AggKind, arg: Expr | null, call: FuncCall, distinct: boolean }
 
 function collectAggregates (e: Expr | null, out: AggCall[]): void {
   if (e === null) return
   if (e.kind === 'call' && AGGREGATE_NAMES.has(e.name)) {
-    if (e.distinct) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${e.name}(DISTINCT …) is not supported yet`, posDetails(e.pos))
     const key = formatExpr(e)
     if (out.some(a => a.key === key)) return
     if (e.star && e.name !== 'count') throw new ScratchBirdError('SB_UNDEFINED_FUNCTION', `${e.name}(*) does not exist`, posDetails(e.pos))
     if (!e.star && e.args.length !== 1) throw new ScratchBirdError('SB_UNDEFINED_FUNCTION', `${e.name}() takes one argument`, posDetails(e.pos))
-    out.push({ key, kind: e.star ? 'count_star' : e.name as AggKind, arg: e.star ? null : e.args[0]!, call: e })
+    out.push({ key, kind: e.star ? 'count_star' : e.name as AggKind, arg: e.star ? null : e.args[0]!, call: e, distinct: e.distinct })
     return
   }
   for (const child of exprChildren(e)) collectAggregates(child, out)
@@ -65,13 +74,14 @@ function aggResultType (kind: AggKind, arg: SqlType): SqlType {
   }
 }
 
-interface Output { name: string, expr: Expr }
+export interface Output { name: string, expr: Expr }
 
-function expandItems (items: readonly SelectItem[], scope: readonly ScopeColumn[]): Output[] {
+/** A select list (or RETURNING list) with `*` and `t.*` expanded to the visible columns. */
+export function expandItems (items: readonly SelectItem[], scope: readonly ScopeColumn[]): Output[] {
   const out: Output[] = []
   for (const it of items) {
     if (it.kind === 'star') {
-      const cols = scope.filter(c => it.table === null || c.table === it.table)
+      const cols = scope.filter(c => c.hidden !== true && (it.table === null || c.table === it.table))
       if (cols.length === 0) throw new ScratchBirdError(it.table === null ? 'SB_FEATURE_NOT_SUPPORTED' : 'SB_UNDEFINED_TABLE', it.table === null ? 'SELECT * needs a FROM clause' : `missing FROM-clause entry for table "${it.table}"`, posDetails(it.pos))
       for (const c of cols) out.push({ name: c.name, expr: { kind: 'column', pos: it.pos, table: c.table, name: c.name } })
     } else {
@@ -85,6 +95,12 @@ function defaultName (e: Expr): string {
   if (e.kind === 'column') return e.name
   if (e.kind === 'call') return e.name
   if (e.kind === 'cast') return defaultName(e.operand)
+  // As PostgreSQL: a scalar subquery is named by its one column, EXISTS "exists".
+  if (e.kind === 'subquery') {
+    const first = e.select.columns[0]
+    return first?.kind === 'select_expr' ? first.alias ?? defaultName(first.expr) : '?column?'
+  }
+  if (e.kind === 'exists') return 'exists'
   return '?column?'
 }
 
@@ -129,13 +145,19 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
   return b.build(names.map((n, i) => ({ name: n, type: types[i]! })))
 }
 
-export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[]): SelectPlan {
+/**
+ * `outer`: the columns of the enclosing query when `s` is a subquery (its references to them
+ * become parameter slots).
+ */
+export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null): SelectPlan {
   let source: SelectSource = { kind: 'none' }
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []
+  const found = findSubqueries([...s.columns.flatMap(c => c.kind === 'select_expr' ? [c.expr] : []), s.where, s.having, ...s.groupBy, ...s.orderBy.map(o => o.expr)])
   if (s.from !== null) {
     if (s.from.kind === 'join') {
-      const join = planJoin(env, s.from, s.where, params)
+      // A WHERE with subqueries or outer references cannot be pushed into the join's sides.
+      const join = planJoin(env, s.from, found.length > 0 || outer !== null ? null : s.where, params)
       source = { kind: 'join', join }
       inputs = join.columns
       scopeCols = [...join.scope]
@@ -154,7 +176,16 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
       }
     }
   }
-  const scope: Scope = { columns: scopeCols }
+  const level = new SubqueryLevel<SelectPlan>(params.length, outer, found, (sel, o) => planSelect(env, sel, params, o), scopeCols)
+  const fetchFrom = source
+  const fetchColumns = inputs
+  if (level.hasPerRow) {
+    level.compileOperands(params, inputs)
+    const extra = level.perRowColumns(inputs.length)
+    scopeCols = [...scopeCols, ...extra]
+    inputs = [...inputs, ...extra.map(c => ({ name: c.name, type: c.type }))]
+  }
+  const scope: Scope = { columns: scopeCols, substitute: (e, b) => level.substitute(e, b) }
   const outputs = expandItems(s.columns, scopeCols)
   const aggs: AggCall[] = []
   for (const o of outputs) collectAggregates(o.expr, aggs)
@@ -170,7 +201,19 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
     if (s.having !== null) throw new ScratchBirdError('SB_GROUPING_ERROR', 'HAVING needs GROUP BY or an aggregate', posDetails(s.having.pos))
     const b = new ProgramBuilder(params, inputs)
     const scan = emitRow(b, scope, s.where, exprs, names)
-    return { source, scan, pushdown: !b.volatile, aggregate: null, columns: scan.outputs.slice(0, outputs.length), order, distinct: s.distinct, limit, offset }
+    return {
+      source: rowsSource(level, fetchFrom, fetchColumns, params),
+      scan,
+      pushdown: !b.volatile,
+      aggregate: null,
+      columns: scan.outputs.slice(0, outputs.length),
+      order,
+      distinct: s.distinct,
+      limit,
+      offset,
+      slots: level.slots,
+      subqueries: level.subqueries
+    }
   }
 
   // Aggregate query: shards emit [group keys…, aggregate arguments…] for rows passing WHERE.
@@ -193,12 +236,18 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
   }
   const keyColumns = s.groupBy.map(columnOf)
   const substitute = (e: Expr, fb: ProgramBuilder): TypedReg | undefined => {
+    // Outer references and once-per-statement subqueries are parameters, constant across groups.
+    if (!level.isPerRow(e)) {
+      const p = level.substitute(e, fb)
+      if (p !== undefined) return p
+    }
     const text = formatExpr(e)
     const c = columnOf(e)
     const k = c >= 0 && keyColumns.includes(c) ? keyColumns.indexOf(c) : keyText.indexOf(text)
     const load = (i: number): TypedReg => { const r = fb.reg(); fb.emit('LOAD_COLUMN', r, i); return { reg: r, type: finalInputs[i]!.type, untyped: false } }
     if (k >= 0) return load(k)
     if (e.kind === 'call' && AGGREGATE_NAMES.has(e.name)) return load(s.groupBy.length + aggs.findIndex(a => a.key === text))
+    if (level.isPerRow(e)) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'a correlated or IN subquery after GROUP BY or an aggregate (in HAVING or the select list) is not supported yet', posDetails(e.pos))
     if (e.kind === 'column') {
       throw new ScratchBirdError('SB_GROUPING_ERROR', `column "${e.table === null ? e.name : `${e.table}.${e.name}`}" must appear in the GROUP BY clause or be used in an aggregate function`, posDetails(e.pos))
     }
@@ -207,16 +256,37 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
   const fb = new ProgramBuilder(params, finalInputs)
   const final = emitRow(fb, { columns: [], substitute, clause: 'HAVING' }, s.having, exprs, names)
   return {
-    source,
+    source: rowsSource(level, fetchFrom, fetchColumns, params),
     scan,
     pushdown,
-    aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), final },
+    aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), distinct: aggs.map(a => a.distinct), final },
     columns: final.outputs.slice(0, outputs.length),
     order,
     distinct: s.distinct,
     limit,
-    offset
+    offset,
+    slots: level.slots,
+    subqueries: level.subqueries
   }
+}
+
+/**
+ * The level's source once its programs are compiled: per-row subqueries need the rows on the
+ * coordinator, and so does a correlated subquery reading a table — fetched once per statement
+ * and filtered per enclosing row there, rather than one shard round trip per enclosing row.
+ */
+function rowsSource (level: SubqueryLevel<SelectPlan>, from: SelectSource, columns: readonly ProgramColumn[], params: readonly SqlValue[]): SelectSource {
+  const remote = from.kind === 'table' || from.kind === 'join'
+  if (!level.hasPerRow && !(level.correlated && remote)) return from
+  if (from.kind === 'none') return { kind: 'rows', fetch: null }
+  const b = new ProgramBuilder(params, columns)
+  const first = b.regs(columns.length)
+  columns.forEach((_, i) => b.emit('LOAD_COLUMN', first + i, i))
+  b.emit('EMIT', first, columns.length)
+  b.emit('SKIP')
+  const scan = b.build(columns)
+  const fetch: SelectPlan = { source: from, scan, pushdown: true, aggregate: null, columns, order: [], distinct: false, limit: null, offset: 0, slots: [], subqueries: [] }
+  return { kind: 'rows', fetch }
 }
 
 function countValue (env: PlanEnv, e: Expr, params: readonly SqlValue[], what: string): number {

@@ -10,8 +10,11 @@ import { charType, decimalType, isIntegerKind, isTextKind, type SqlType } from '
 import { SqlUuid, type SqlValue } from '../types/values'
 import type { ShardId } from '../core/ids'
 
-/** A column as expressions see it: its name, SQL type and the table (alias) it comes from. */
-export interface ScopeColumn { readonly name: string, readonly type: SqlType, readonly table: string }
+/**
+ * A column as expressions see it: its name, SQL type and the table (alias) it comes from; `hidden`
+ * for a table's row id (catalog addRowId), which SELECT * leaves out.
+ */
+export interface ScopeColumn { readonly name: string, readonly type: SqlType, readonly table: string, readonly hidden?: boolean }
 
 export function sqlTypeOf (c: ColumnType): SqlType {
   switch (c.name) {
@@ -44,7 +47,7 @@ export function tableShape (info: TableInfo): TableShape {
 }
 
 export function scopeOf (t: TableShape, alias: string): ScopeColumn[] {
-  return t.programColumns.map(c => ({ name: c.name, type: c.type, table: alias }))
+  return t.programColumns.map((c, i) => t.info.columns[i]!.hidden === true ? { name: c.name, type: c.type, table: alias, hidden: true } : { name: c.name, type: c.type, table: alias })
 }
 
 /** Storage pk tuple of a row (values already of the column types). */

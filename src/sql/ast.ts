@@ -89,9 +89,17 @@ export interface Case {
   readonly else: Expr | null
 }
 
+/** `(SELECT …)` as a value: one column, at most one row (NULL when none). */
+export interface ScalarSubquery { readonly kind: 'subquery', readonly pos: Pos, readonly select: SelectStatement }
+/** `EXISTS (SELECT …)`; NOT EXISTS is NOT over it. */
+export interface Exists { readonly kind: 'exists', readonly pos: Pos, readonly select: SelectStatement }
+/** `x [NOT] IN (SELECT …)`. */
+export interface InSubquery { readonly kind: 'in_subquery', readonly pos: Pos, readonly not: boolean, readonly operand: Expr, readonly select: SelectStatement }
+
 export type Expr =
   | Literal | Param | ColumnRef | DefaultValue
   | Unary | Binary | IsNull | InList | Between | Like | FuncCall | Cast | Case
+  | ScalarSubquery | Exists | InSubquery
 
 // ---- SELECT ---------------------------------------------------------------------------------
 
@@ -137,6 +145,20 @@ export interface SelectStatement {
 
 // ---- DML ------------------------------------------------------------------------------------
 
+export interface Assignment { readonly pos: Pos, readonly column: string, readonly value: Expr }
+
+/**
+ * ON CONFLICT [(cols)] DO NOTHING | DO UPDATE SET … [WHERE …]; `columns` null when no target is
+ * written. In SET and WHERE, `excluded.col` is the row the INSERT proposed.
+ */
+export interface OnConflict {
+  readonly pos: Pos
+  readonly columns: readonly string[] | null
+  readonly action: 'nothing' | 'update'
+  readonly assignments: readonly Assignment[]
+  readonly where: Expr | null
+}
+
 export interface InsertStatement {
   readonly kind: 'insert'
   readonly pos: Pos
@@ -144,10 +166,9 @@ export interface InsertStatement {
   /** Null when the column list is omitted (all columns in table order). */
   readonly columns: readonly string[] | null
   readonly rows: readonly (readonly Expr[])[]
+  readonly onConflict: OnConflict | null
   readonly returning: readonly SelectItem[] | null
 }
-
-export interface Assignment { readonly pos: Pos, readonly column: string, readonly value: Expr }
 
 export interface UpdateStatement {
   readonly kind: 'update'

@@ -2,7 +2,7 @@
 // messages, and the depth bound that keeps hostile input from overflowing the stack.
 
 import type { ScratchBirdError } from '../core/errors'
-import type { Expr, Pos } from './ast'
+import type { Expr, Pos, SelectStatement } from './ast'
 import type { Token } from './lexer'
 import { syntaxError } from './syntax-error'
 
@@ -35,6 +35,11 @@ export class Cursor {
   /** What the parser looked for at the current token; reset whenever a token is consumed. */
   private expected: string[] = []
   private readonly heights = new WeakMap<Expr, number>()
+  /**
+   * Parses a SELECT for a subquery expression: set by parser.ts, so parse-expr.ts need not import
+   * parse-dml.ts (which imports it).
+   */
+  subquery: ((c: Cursor) => SelectStatement) | null = null
 
   constructor (tokens: readonly Token[]) {
     this.tokens = tokens

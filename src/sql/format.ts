@@ -3,7 +3,7 @@
 // fast-check property in tests/unit/sql holds us to that. Used for EXPLAIN, audit and logs.
 
 import type {
-  ColumnDef, DataType, Expr, ForeignRef, FromItem, Literal, OrderItem, SelectItem, Statement,
+  ColumnDef, DataType, Expr, ForeignRef, FromItem, Literal, OnConflict, OrderItem, SelectItem, Statement,
   TableConstraint, TableOption
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
@@ -24,7 +24,7 @@ export function formatStatement (s: Statement): string {
     case 'insert': {
       const cols = s.columns === null ? '' : ` (${s.columns.map(ident).join(', ')})`
       const rows = s.rows.map((r) => `(${r.map(formatExpr).join(', ')})`).join(', ')
-      return `INSERT INTO ${ident(s.table)}${cols} VALUES ${rows}${returning(s.returning)}`
+      return `INSERT INTO ${ident(s.table)}${cols} VALUES ${rows}${onConflict(s.onConflict)}${returning(s.returning)}`
     }
     case 'update': {
       const sets = s.assignments.map((a) => `${ident(a.column)} = ${formatExpr(a.value)}`).join(', ')
@@ -147,6 +147,14 @@ function literal (e: Literal): string {
 
 function quoteString (s: string): string { return `'${s.replaceAll('\'', '\'\'')}'` }
 
+function onConflict (o: OnConflict | null): string {
+  if (o === null) return ''
+  const target = o.columns === null ? '' : ` (${o.columns.map(ident).join(', ')})`
+  if (o.action === 'nothing') return ` ON CONFLICT${target} DO NOTHING`
+  const sets = o.assignments.map((a) => `${ident(a.column)} = ${formatExpr(a.value)}`).join(', ')
+  return ` ON CONFLICT${target} DO UPDATE SET ${sets}${o.where === null ? '' : ` WHERE ${formatExpr(o.where)}`}`
+}
+
 // ---- expressions ----------------------------------------------------------------------------
 
 /** Binding strength, as in parse-expr.ts: a child looser than its slot needs parentheses. */
@@ -160,7 +168,7 @@ function precedence (e: Expr): number {
     case 'binary': return BINARY_PRECEDENCE[e.op]!
     case 'unary': return e.op === 'not' ? 3 : 10
     case 'is_null': return 4
-    case 'in': case 'between': case 'like': return 6
+    case 'in': case 'in_subquery': case 'between': case 'like': return 6
     // A negative literal prints as `-1`, so it binds like unary minus.
     case 'integer': return e.value < 0n ? 10 : ATOM
     case 'decimal': return e.text.startsWith('-') ? 10 : ATOM
@@ -202,6 +210,9 @@ export function formatExpr (e: Expr): string {
       return `${ident(e.name)}(${args})`
     }
     case 'cast': return `CAST(${formatExpr(e.operand)} AS ${formatType(e.type)})`
+    case 'subquery': return `(${formatStatement(e.select)})`
+    case 'exists': return `EXISTS (${formatStatement(e.select)})`
+    case 'in_subquery': return `${sub(e.operand, 6)} ${e.not ? 'NOT ' : ''}IN (${formatStatement(e.select)})`
     case 'case': {
       let out = 'CASE'
       if (e.operand !== null) out += ` ${formatExpr(e.operand)}`

@@ -1,7 +1,7 @@
 // SELECT, INSERT, UPDATE, DELETE.
 
 import type {
-  Assignment, DeleteStatement, Expr, FromItem, InsertStatement, JoinType, OrderItem, SelectItem,
+  Assignment, DeleteStatement, Expr, FromItem, InsertStatement, JoinType, OnConflict, OrderItem, SelectItem,
   SelectStatement, TableRef, UpdateStatement
 } from './ast'
 import type { Cursor } from './cursor'
@@ -151,13 +151,24 @@ export function parseInsert (c: Cursor): InsertStatement {
     }
     rows.push(row)
   } while (c.acceptOp(','))
-  return { kind: 'insert', pos, table, columns, rows, returning: parseReturning(c) }
+  const onConflict = c.isWord('on') ? parseOnConflict(c) : null
+  return { kind: 'insert', pos, table, columns, rows, onConflict, returning: parseReturning(c) }
 }
 
-export function parseUpdate (c: Cursor): UpdateStatement {
-  const pos = c.wantWord('update').pos
-  const table = c.identifier('table name')
+function parseOnConflict (c: Cursor): OnConflict {
+  const pos = c.wantWord('on').pos
+  c.wantWord('conflict')
+  const columns = c.isOp('(') ? c.identifierList() : null
+  c.wantWord('do')
+  if (c.acceptWord('nothing')) return { pos, columns, action: 'nothing', assignments: [], where: null }
+  c.wantWord('update')
   c.wantWord('set')
+  const assignments = parseAssignments(c)
+  const where = c.acceptWord('where') ? parseExpr(c) : null
+  return { pos, columns, action: 'update', assignments, where }
+}
+
+function parseAssignments (c: Cursor): Assignment[] {
   const assignments: Assignment[] = []
   do {
     const apos = c.pos
@@ -165,6 +176,14 @@ export function parseUpdate (c: Cursor): UpdateStatement {
     c.wantOp('=')
     assignments.push({ pos: apos, column, value: parseValue(c) })
   } while (c.acceptOp(','))
+  return assignments
+}
+
+export function parseUpdate (c: Cursor): UpdateStatement {
+  const pos = c.wantWord('update').pos
+  const table = c.identifier('table name')
+  c.wantWord('set')
+  const assignments = parseAssignments(c)
   const where = c.acceptWord('where') ? parseExpr(c) : null
   return { kind: 'update', pos, table, assignments, where, returning: parseReturning(c) }
 }

@@ -5,7 +5,7 @@
 // constructs recurse, and those go through Cursor.enter so depth stays bounded.
 
 import type {
-  BinaryOp, Case, DataType, Expr, FuncCall, Literal, Pos, TypeName, WhenClause
+  BinaryOp, Case, DataType, Expr, FuncCall, Literal, Pos, SelectStatement, TypeName, WhenClause
 } from './ast'
 import type { Cursor } from './cursor'
 import { kindOfTypeName } from '../types/sql-types'
@@ -87,7 +87,11 @@ function parsePredicate (c: Cursor): Expr {
     const not = c.isWord('not') && (c.isWord('in', 1) || c.isWord('between', 1) || c.isWord('like', 1))
     if (not) c.next()
     const pos = left.pos
-    if (c.isWord('in')) {
+    if (c.isWord('in') && c.isOp('(', 1) && c.isWord('select', 2)) {
+      c.next()
+      const select = parseSubquery(c)
+      left = c.node({ kind: 'in_subquery', pos, not, operand: left, select }, [left])
+    } else if (c.isWord('in')) {
       c.next()
       c.wantOp('(')
       const list = parseExprList(c)
@@ -182,6 +186,7 @@ function parsePrimary (c: Cursor): Expr {
       return { kind: 'param', pos: t.pos, index }
     }
     case 'op':
+      if (t.value === '(' && c.isWord('select', 1)) return { kind: 'subquery', pos: t.pos, select: parseSubquery(c) }
       if (t.value === '(') {
         c.next()
         const e = parseExpr(c)
@@ -194,6 +199,12 @@ function parsePrimary (c: Cursor): Expr {
         case 'true': case 'false': c.next(); return { kind: 'boolean', pos: t.pos, value: t.value === 'true' }
         case 'null': c.next(); return { kind: 'null', pos: t.pos }
         case 'case': return parseCase(c)
+        case 'exists':
+          if (c.isOp('(', 1) && c.isWord('select', 2)) {
+            c.next()
+            return { kind: 'exists', pos: t.pos, select: parseSubquery(c) }
+          }
+          break
         case 'cast': return parseCast(c)
         case 'date': case 'timestamp':
           if (c.peek(1).kind === 'string') {
@@ -206,6 +217,17 @@ function parsePrimary (c: Cursor): Expr {
   }
   if (c.atIdentifier()) return parseNameOrCall(c)
   throw c.error('an expression')
+}
+
+/** `( SELECT … )`: the parenthesised query of a subquery expression. */
+function parseSubquery (c: Cursor): SelectStatement {
+  if (c.subquery === null) throw c.error('an expression')
+  c.wantOp('(')
+  c.enter()
+  const select = c.subquery(c)
+  c.leave()
+  c.wantOp(')')
+  return select
 }
 
 function parseNameOrCall (c: Cursor): Expr {

@@ -52,7 +52,9 @@ export function parseExpression (sql: string): Expr {
 function guard<T> (sql: string, body: (c: Cursor) => T): T {
   if (typeof sql !== 'string') throw syntaxError('SQL text must be a string', { line: 1, column: 1, offset: 0 }, '')
   try {
-    return body(new Cursor(tokenize(sql)))
+    const c = new Cursor(tokenize(sql))
+    c.subquery = parseSelect
+    return body(c)
   } catch (e) {
     if (isScratchBirdError(e)) throw e
     // Depth bounds make this unreachable in practice; if the engine's stack is smaller than we

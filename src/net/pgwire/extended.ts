@@ -10,6 +10,7 @@ import type { StatementResult } from '../../exec/result'
 import { SessionState } from '../../exec/txn'
 import { selectPlanFor } from '../../exec/cached-plans'
 import { uncachedScript, type CachedScript } from '../../exec/plan-cache'
+import { returningColumns } from '../../exec/returning-columns'
 import type { Statement } from '../../sql/ast'
 import { T } from '../../types/sql-types'
 import type { SqlValue } from '../../types/values'
@@ -190,6 +191,7 @@ export class ExtendedQuery {
     switch (s.kind) {
       case 'select': return selectPlanFor(this.host.env, s, p.paramOids.map(placeholder), p.script!.slots[0]!).columns
       case 'explain': return [{ name: 'QUERY PLAN', type: T.text }]
+      case 'insert': case 'update': case 'delete': return s.returning === null ? null : returningColumns(this.host.env, s, p.paramOids.map(placeholder))
       case 'show': {
         const out = await executeScript(this.host.env, new SessionState(), p.text, [])
         if (out.error !== null) throw out.error

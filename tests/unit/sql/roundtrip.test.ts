@@ -44,6 +44,12 @@ describe('format → parse round trip', () => {
     ["create table t (a numeric(5,2) default -1.50 not null) partition by a with (uuid_type='v8_hlc')",
       "CREATE TABLE t (a DECIMAL(5, 2) NOT NULL DEFAULT -1.50) PARTITION BY (a) WITH (uuid_type = 'v8_hlc')"],
     ["insert into t values (1, 'it''s', default)", "INSERT INTO t VALUES (1, 'it''s', DEFAULT)"],
+    ['select (select avg(c) from t1), a from t1 where exists(select 1 from t1 as x where x.b<t1.b) and not a in (select b from t2)',
+      'SELECT (SELECT avg(c) FROM t1), a FROM t1 WHERE EXISTS (SELECT 1 FROM t1 AS x WHERE x.b < t1.b) AND NOT a IN (SELECT b FROM t2)'],
+    ['select a not in (select b from t) is null, ((select 1))', 'SELECT a NOT IN (SELECT b FROM t) IS NULL, (SELECT 1)'],
+    ['insert into t values (1) on conflict do nothing returning *', 'INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING RETURNING *'],
+    ['insert into t (a, b) values (1, 2) on conflict (a) do update set b = excluded.b + t.b where t.b < 9 returning a',
+      'INSERT INTO t (a, b) VALUES (1, 2) ON CONFLICT (a) DO UPDATE SET b = excluded.b + t.b WHERE t.b < 9 RETURNING a'],
     ['begin; start transaction isolation level read committed', 'BEGIN TRANSACTION;\nBEGIN TRANSACTION ISOLATION LEVEL READ COMMITTED;']
   ]
   for (const [input, output] of canonical) {

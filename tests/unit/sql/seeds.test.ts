@@ -51,6 +51,7 @@ describe('seed SQL', () => {
         { kind: 'string', value: 'user_123' },
         { kind: 'decimal', text: '100.0' }
       ]],
+      onConflict: null,
       returning: null
     })
   })

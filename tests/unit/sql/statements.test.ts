@@ -121,12 +121,13 @@ describe('INSERT, UPDATE, DELETE', () => {
       table: 't',
       columns: ['a', 'b'],
       rows: [[int(1), str('x')], [param(1), { kind: 'default' }]],
+      onConflict: null,
       returning: [item(col('a')), { kind: 'star', table: null }]
     })
   })
 
   it('INSERT without a column list', () => {
-    expect(ast('INSERT INTO t VALUES (1)')).toEqual({ kind: 'insert', table: 't', columns: null, rows: [[int(1)]], returning: null })
+    expect(ast('INSERT INTO t VALUES (1)')).toEqual({ kind: 'insert', table: 't', columns: null, rows: [[int(1)]], onConflict: null, returning: null })
   })
 
   it('UPDATE with several assignments and WHERE', () => {
