@@ -97,7 +97,8 @@ export const ERROR_CODES = {
   SB_REPL_STATE_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication hard-state change would move the generation back or change the vote already cast in this generation (details: shard, generation, voted_for and the values asked for); nothing changed' },
   SB_REPL_BOOTSTRAPPING: { sqlstate: '57P03', http: 503, summary: 'the shard replica is being bootstrapped from a snapshot (or has open transactions that forbid starting one) and serves no reads or writes until the last chunk is installed (details: shard)' },
   SB_REPL_SNAPSHOT_GONE: { sqlstate: '55000', http: 409, summary: 'the shard snapshot named is not open on the source any more (expired, or the source restarted; details: shard, snapshot_id); start a new snapshot, which restarts the bootstrap' },
-  SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' }
+  SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' },
+  SB_REPL_CONTROL_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication control entry (noop or config) was asked for at a generation other than the shard\'s current one, or below the generation of its last entry (details: shard, generation, asked_generation); nothing was appended' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -45,7 +45,8 @@ import {
 } from './writer'
 import { XidAllocator, type XidSource } from './xid'
 import { TableFences } from './table-fence'
-import { readCommitLogRaw, type RawLogEntry } from './commit-log'
+import { checkControlEntry, readCommitLogRaw, type ControlEntry, type RawLogEntry } from './commit-log'
+import { appendControl, type ControlAppendReport } from './replica-control'
 import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from './replica-apply'
 import type { ReplicaHost, ReplShardState } from './replica-host'
 import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
@@ -1013,6 +1014,15 @@ export class ShardEngine {
       await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(next) }], { sync: true })
       this.st.generation = next.generation
     })
+  }
+
+  /** Append a replication control entry (noop, config) at the next LSN, at `generation`
+   *  (replica-control.ts): the machine's own entries in the one log. */
+  async replAppendControl (generation: bigint, control: ControlEntry): Promise<ControlAppendReport> {
+    this.checkOpen()
+    if (typeof generation !== 'bigint' || generation < 0n || generation >= 1n << 64n) throw badArg('generation must be a u64', { generation: String(generation) })
+    checkControlEntry(control)
+    return await appendControl(this.repl, generation, control)
   }
 
   /** A chunk of a consistent snapshot of this shard for a replica being bootstrapped
