@@ -54,7 +54,7 @@ import {
   installChunk, SnapshotSource, type InstallReport, type SnapshotChunk, type SnapshotInstallRequest, type SnapshotReadRequest
 } from './replica-snapshot'
 import {
-  checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState
+  checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState, type ReplRole
 } from './repl-state'
 import { LIMITS } from '../core/limits'
 import { compareVersionIds } from './lww'
@@ -342,6 +342,8 @@ class ShardState implements WriterHost, ReplShardState {
   lsn = 0n
   /** Generation local commits are logged at: the replication hard state's (repl-state.ts). */
   generation = 0n
+  /** The hard state's role: on a replicated shard only the primary commits locally (writer.ts). */
+  replRole: ReplRole = 'none'
   /** A snapshot install is in progress (replica-snapshot.ts): nothing else is served. */
   bootstrapping = false
   /** First LSN the commit log still holds (log-truncate.ts). */
@@ -448,6 +450,7 @@ export class ShardEngine {
     if (st.logFloor - 1n > st.lsn) st.lsn = st.logFloor - 1n
     const hard = await readHardState(kv)
     st.generation = hard.generation
+    st.replRole = hard.role
     st.bootstrapping = hard.role === 'bootstrapping'
 
     // Crash recovery: only transactions indexed under s/o/ can be non-final. Not while a snapshot
@@ -1013,6 +1016,7 @@ export class ShardEngine {
       checkStateChange(this.shardId, await readHardState(this.kv), next)
       await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(next) }], { sync: true })
       this.st.generation = next.generation
+      this.st.replRole = next.role
     })
   }
 

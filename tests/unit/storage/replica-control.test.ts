@@ -1,7 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { asNodeId } from '../../../src/core/ids'
 import type { ControlEntry } from '../../../src/storage/commit-log'
-import { BACKENDS, del, ins, logOf, nextHlc, replicas, rows, ship, upd, type Replica, useBackend } from './replica-fixtures'
+import { BACKENDS, del, enc, ins, logOf, nextHlc, replicas, rows, ship, T, upd, type Replica, useBackend } from './replica-fixtures'
+import { encodeUuidV8 } from '../../../src/core/hlc'
 
 // Control entries of the one replicated log (src/storage/replica-control.ts, commit-log.ts format
 // 5): the replication machine's noop and config entries take LSNs in the shard's commit log like
@@ -103,6 +104,66 @@ for (const backend of BACKENDS) {
         // Appending goes on from the cut.
         expect(await p!.engine.replAppendControl(1n, noop)).toEqual({ lsn: 2n })
       })
+    })
+  })
+}
+
+// Only the primary of a replicated shard commits locally (src/storage/writer.ts replRefusal):
+// a replica's log holds its primary's entries only.
+for (const backend of BACKENDS) {
+  describe(`${backend}: local commits on a replicated shard`, () => {
+    beforeAll(() => { useBackend(backend) })
+
+    it('a replica refuses local writes and commits with SB_NOT_PRIMARY, changing nothing, and still applies its primary\'s entries', async () => {
+      const [p, r] = await start(1, 2)
+      await p!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
+      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      await p!.auto(ins('a', 'a1'))
+      await expect(r!.auto(ins('b', 'b1'))).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+      const t = await r!.engine.begin({ startHlc: nextHlc() })
+      await expect(t.write([ins('b', 'b1')])).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+      await t.rollback()
+      expect(r!.engine.lastLsn()).toBe(0n)
+      await ship(p!.engine, r!.engine)
+      expect(await rows(r!.engine)).toEqual(['a=a1'])
+      // After a restart too (the role is the hard state's).
+      await expect((async () => { await r!.restart(); return await r!.auto(ins('c', 'c1')) })()).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+    })
+
+    it('a transaction begun on the primary cannot commit once the shard steps down to replica', async () => {
+      const [p] = await start(1)
+      const e = p!.engine
+      await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
+      const t = await e.begin({ startHlc: nextHlc() })
+      await t.write([ins('a', 'a1')])
+      await e.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      await expect(t.commit(nextHlc())).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+      expect(e.lastLsn()).toBe(0n)
+      expect(await rows(e)).toEqual([])
+    })
+
+    it('the primary commits at its generation; PREPARE is refused on a replicated shard (2PC is not in the log yet)', async () => {
+      const [p] = await start(1)
+      const e = p!.engine
+      await e.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary' })
+      expect(await p!.auto(ins('a', 'a1'))).toBe(1n)
+      expect((await e.replLogRead(1n, 1, Infinity))[0]!.generation).toBe(4n)
+      const t = await e.begin({ startHlc: nextHlc() })
+      await t.write([ins('b', 'b1')])
+      await expect(t.prepare()).rejects.toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
+      expect(e.listLimbo()).toEqual([])
+    })
+
+    it('leaderless versions are applied on any replica of a replicated shard but not logged in its replicated log', async () => {
+      const [p, r] = await start(1, 2)
+      const v = (ms: number): Uint8Array => encodeUuidV8({ ts: 1_767_225_600_000 + ms, counter: 0, nodeId: 2, random: 1 })
+      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      const got = await r!.engine.applyVersions({ writes: [{ tableId: T, pk: ['x'], versionId: v(1), row: enc('x1') }], commitHlc: nextHlc() })
+      expect(got.lsn).toBeNull()
+      expect(r!.engine.lastLsn()).toBe(0n)
+      expect(await rows(r!.engine)).toEqual(['x=x1'])
+      // A single copy logs them as before.
+      expect((await p!.engine.applyVersions({ writes: [{ tableId: T, pk: ['x'], versionId: v(1), row: enc('x1') }], commitHlc: nextHlc() })).lsn).toBe(1n)
     })
   })
 }
