@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { RpcClient } from '../../src/net/rpc/client'
+import { createMetrics } from '../../src/ops/metrics'
+import { codecOf } from '../../src/shard/protocol/ops'
+import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 
 // Issue 14 on real processes: a primary_replica table with replication_factor 3 on three nodes.
 // Every shard runs a replication group (node/replication/); a commit is answered once a majority
@@ -9,6 +13,7 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // and its own copy holds them).
 
 let cluster: Cluster
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
 
 beforeAll(async () => {
   cluster = await startCluster({
@@ -20,7 +25,10 @@ beforeAll(async () => {
     await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs: 20_000 })
   }
 }, 120_000)
-afterAll(async () => { await cluster?.close() })
+afterAll(async () => {
+  await rpc.close()
+  await cluster?.close()
+})
 
 type Row = unknown[]
 async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> {
@@ -43,6 +51,12 @@ async function insert (id: number, k: string, v: string): Promise<void> {
 
 async function readAll (id: number): Promise<string[]> {
   return (await rows(id, 'SELECT k, v FROM r ORDER BY k')).map(r => `${String(r[0])}=${String(r[1])}`)
+}
+
+async function lastLsn (id: number, shard: ShardId): Promise<bigint> {
+  const codec = codecOf('STATS')
+  const reply = await rpc.call(cluster.node(id).listen, 'SHARD_QUERY', { op: 'STATS', shard, catalogVersion: 0, payload: codec.encodeRequest({ shard }) })
+  return codec.decodeReply(reply.payload).lastLsn
 }
 
 function primariesOf (id: number): number {
@@ -85,5 +99,13 @@ describe('Mode 1 replication, N = 3, on three processes', () => {
       return r.status === 200 && (r.body.rows as Row[]).length === acked.length ? true : null
     }, { what: `node ${victim} to serve every row after its restart`, timeoutMs: 30_000 })
     expect(await readAll(victim)).toEqual(acked.slice().sort())
+    // Its own copy of every shard holds the whole log (STATS is served by the node's own worker).
+    await cluster.waitFor(async () => {
+      for (let s = 0; s < 4; s++) {
+        const lsns = await Promise.all(cluster.ids.map(id => lastLsn(id, asShardId(s))))
+        if (new Set(lsns.map(String)).size !== 1) return null
+      }
+      return true
+    }, { what: `node ${victim}'s copies to hold every shard's log`, timeoutMs: 30_000 })
   }, 180_000)
 })
