@@ -49,8 +49,15 @@ async function insert (id: number, k: string, v: string): Promise<void> {
   }, { what: `insert ${k} through node ${id}`, timeoutMs: 20_000 })
 }
 
+/** Every row through `id`, retried while a shard has no primary (SB_NOT_PRIMARY: an election runs; a loaded machine may hold one more). */
 async function readAll (id: number): Promise<string[]> {
-  return (await rows(id, 'SELECT k, v FROM r ORDER BY k')).map(r => `${String(r[0])}=${String(r[1])}`)
+  const got = await cluster.waitFor(async () => {
+    const r = await cluster.sql(id, 'SELECT k, v FROM r ORDER BY k')
+    if (r.status === 200) return r.body.rows as Row[]
+    if (String(r.body?.error?.code) === 'SB_NOT_PRIMARY') return null
+    throw new Error(`node ${id}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+  }, { what: `node ${id} to read table r`, timeoutMs: 20_000 })
+  return got.map(r => `${String(r[0])}=${String(r[1])}`)
 }
 
 async function lastLsn (id: number, shard: ShardId): Promise<bigint> {
