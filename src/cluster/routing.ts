@@ -40,11 +40,22 @@ export function knownAlive (states: MemberStates, selfId: NodeId): Liveness {
 }
 
 /**
- * The node serving `shard` now: its placed owner (the head of its preference list; one owner per
- * shard in primary_replica mode for now) when routable, else null (the shard is unavailable).
+ * The node serving `shard` now. A shard with one copy: its placed owner (the head of its
+ * preference list) when routable, else null (the shard is unavailable). A shard replicated in
+ * Mode 1 (`replicas` > 1, issue 14): the primary this node knows of when routable, else the first
+ * routable of its replicas — which, if it is not the primary, answers SB_NOT_PRIMARY naming the
+ * one it knows (the router asks there once); null when none is routable.
  */
-export function shardOwner (preference: readonly NodeId[], alive: Liveness): NodeId | null {
-  return firstLive(preference.slice(0, 1), alive) ?? null
+export function shardOwner (preference: readonly NodeId[], alive: Liveness, replicas = 1, knownPrimary: NodeId | 0 = 0): NodeId | null {
+  if (replicas > 1 && knownPrimary !== 0 && alive(knownPrimary)) return knownPrimary
+  return firstLive(preference.slice(0, Math.max(1, replicas)), alive) ?? null
+}
+
+/** Copies of each shard Mode 1 keeps (the largest factor of the primary_replica tables, at most the members): above 1, the shards run replication groups. */
+export function primaryReplicaCount (tables: ReadonlyArray<{ replication: ReplicationOptions }>, members: number): number {
+  let n = 1
+  for (const t of tables) if (t.replication.replication_mode === 'primary_replica') n = Math.max(n, t.replication.replication_factor)
+  return Math.min(n, Math.max(1, members))
 }
 
 /**

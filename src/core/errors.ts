@@ -102,7 +102,8 @@ export const ERROR_CODES = {
   SB_AUDIT_CHAIN_BROKEN: { sqlstate: 'XX001', http: 500, summary: 'an audit log\'s hash chain does not verify (scratchbird audit verify): a line was edited, removed, reordered or damaged, or lines were cut from the end (the message names the first bad line)' },
   SB_AUDIT_WRITE_FAILED: { sqlstate: '58030', http: 500, summary: 'an audit log line could not be written or fsynced (disk full, permissions); the audited action itself was done, and the node logs the event it could not record at ERROR' },
   SB_INVALID_CONFLICT_TARGET: { sqlstate: '42P10', http: 400, summary: 'INSERT … ON CONFLICT names columns that are not the table\'s primary key (the only unique constraint so far)' },
-  SB_CARDINALITY_VIOLATION: { sqlstate: '21000', http: 400, summary: 'a scalar subquery answered more than one row, or INSERT … ON CONFLICT DO UPDATE met the same row twice in one statement; nothing was changed by the statement' }
+  SB_CARDINALITY_VIOLATION: { sqlstate: '21000', http: 400, summary: 'a scalar subquery answered more than one row, or INSERT … ON CONFLICT DO UPDATE met the same row twice in one statement; nothing was changed by the statement' },
+  SB_REPL_CONTROL_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication control entry (noop or config) was asked for at a generation other than the shard\'s current one, or below the generation of its last entry (details: shard, generation, asked_generation); nothing was appended' }
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

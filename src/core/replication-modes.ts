@@ -22,8 +22,9 @@ export interface ReplicationModeRules {
 
 export const REPLICATION_MODE_RULES: Readonly<Record<ReplicationMode, ReplicationModeRules>> = {
   primary_replica: {
-    maxReplicas: 1,
-    replicasUnavailable: "primary/replica replication with more than one copy per shard is not available in this release, Mode 1 replication being issue 14; use replication_mode 'leaderless_quorum' for replicas",
+    // Mode 1 (issue 14): the shard's replication group keeps the largest factor of the tables.
+    maxReplicas: null,
+    replicasUnavailable: '',
     scanAnyReplica: false,
     requiredUuidType: null,
     quorums: false

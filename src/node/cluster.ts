@@ -9,7 +9,7 @@ import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machi
 import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import type { HlcTs } from '../storage/types'
 import { encodeHlcText, observeRemoteHlc, type RemoteStamp } from '../cluster/hlc-observe'
-import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../cluster/routing'
+import { knownAlive, liveMemberCount, primaryReplicaCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../cluster/routing'
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
@@ -74,6 +74,8 @@ export interface ClusterDeps {
   readonly runDdl: (s: DdlStatement) => { result: StatementResult, catalog: Catalog | null }
   /** This node cannot go on (its node id is owned by another live process). */
   readonly onFatal: (reason: string) => void
+  /** Mode 1: the primary of a replicated shard this node's group knows (0: none, or no group here). */
+  readonly primaryOf?: (shard: ShardId) => NodeId | 0
   /** Start HLC of this node's oldest open snapshot transaction (gossiped: DESIGN §6). */
   readonly oldestSnapshot: () => HlcTs | undefined
   /** The catalog version this node places rows by (exec/catalog-pins.ts): sent with its shard writes. */
@@ -301,7 +303,18 @@ export class ClusterShell implements ShardRouting {
   placedOwner (shard: ShardId): NodeId { return this.prefs[shard]![0]! }
 
   ownerOf (shard: ShardId): NodeId | null {
-    return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId))
+    return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId), this.mode1Replicas(), this.d.primaryOf?.(shard) ?? 0)
+  }
+
+  /** Copies of each shard Mode 1 keeps now (routing.ts primaryReplicaCount). */
+  mode1Replicas (): number {
+    return primaryReplicaCount(this.d.catalog().tables, this.ids.length)
+  }
+
+  /** Mode 1: the replicas of `shard` (its group's voters) when the tables need more than one copy, else none. */
+  mode1ReplicasOf (shard: ShardId): NodeId[] {
+    const n = this.mode1Replicas()
+    return n > 1 ? this.prefs[shard]!.slice(0, n) : []
   }
 
   scanNodeOf (shard: ShardId, tableId: number): NodeId | null | undefined {
@@ -357,6 +370,9 @@ export class ClusterShell implements ShardRouting {
     }
     return codec.encodeRequest({ ...req, commitHlc: nextHlcTs(this.d.hlc) })
   }
+
+  /** A member's RPC address (SB_NODE_UNREACHABLE for an unknown id). */
+  peerAddress (nodeId: NodeId): string { return this.addressOf(nodeId) }
 
   private addressOf (nodeId: NodeId): string {
     const a = this.addresses.get(nodeId) ?? this.view().get(nodeId)?.address

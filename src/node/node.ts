@@ -45,6 +45,8 @@ import { RpcClient } from '../net/rpc/client'
 import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
+import { ReplicationShell } from './replication/manager'
+import { ReplicatedWorkers } from './replication/replicated-workers'
 import { ShardRouter, type ShardRequester } from './shard-router'
 import { levelKvOptions } from '../storage/lsm-options'
 import { ShardedHintLog } from '../cluster/hints/sharded-log'
@@ -140,6 +142,9 @@ export class ScratchBirdNode {
   private stalls: StallWatch | null = null
   private stopping: Promise<void> | null = null
   private cluster: ClusterShell | null = null
+  /** Mode 1 replication groups (a cluster with a primary_replica table of more than one copy). */
+  private replication: ReplicationShell | null = null
+  private replicatedWorkers: ReplicatedWorkers | null = null
   private rpc: RpcClient | null = null
   private env: ExecEnv | null = null
   private catalog: Catalog
@@ -284,8 +289,8 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!) },
-            stop: async () => { this.antiEntropy?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!) },
+            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
           }]
         : [])
     ]
@@ -425,8 +430,13 @@ export class ScratchBirdNode {
   private async startSqlApi (clustered: boolean): Promise<void> {
     const hlc = this.hlc!
     if (clustered) {
+      // Mode 1 (issue 14): commits on a replicated shard wait for their replicas, its requests
+      // go to its primary (node/replication/).
+      this.replicatedWorkers = new ReplicatedWorkers(this.workers!, () => this.replication)
       this.cluster = this.createCluster(hlc, this.rpc!)
       this.cluster.register(this.rpcMethods)
+      this.replication = this.createReplication(this.cluster, this.rpc!)
+      this.replication.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
       if (this.config.anti_entropy.enabled) this.antiEntropy = this.createAntiEntropy(hlc, this.cluster)
     }
@@ -615,7 +625,25 @@ export class ScratchBirdNode {
   /** Shard requests go to the local workers, or in a cluster through the placement router. */
   private shardRequester (): ShardRequester {
     const workers = this.workers!
-    return this.cluster === null ? workers : new ShardRouter(workers, this.cluster)
+    return this.cluster === null ? workers : new ShardRouter(this.replicatedWorkers ?? workers, this.cluster)
+  }
+
+  private createReplication (cluster: ClusterShell, rpc: RpcClient): ReplicationShell {
+    const { config } = this
+    return new ReplicationShell({
+      self: config.node.id,
+      shards: config.storage.shards,
+      syncReplicas: config.replication.sync_replicas,
+      electionTimeoutMs: config.replication.election_timeout_ms,
+      heartbeatMs: config.replication.heartbeat_ms,
+      replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
+      addressOf: (node) => cluster.peerAddress(node),
+      workers: this.workers!,
+      rpc,
+      clock: this.io.clock,
+      rng: this.io.rng,
+      log: this.loggers.replication
+    })
   }
 
   private createCluster (hlc: Hlc, rpc: RpcClient): ClusterShell {
@@ -627,7 +655,8 @@ export class ScratchBirdNode {
       log: this.log,
       metrics: this.metrics,
       rpc,
-      workers: this.workers!,
+      workers: this.replicatedWorkers ?? this.workers!,
+      primaryOf: (shard) => this.replication?.primaryOf(shard) ?? 0,
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
       // The cluster pushes a new catalog version to its peers before installing it here.

@@ -295,6 +295,7 @@ export class ShardHost {
     REPL_STATE_SET: async (r) => { await this.engineOf(r.shard).setReplState(r.state); return {} },
     REPL_SNAPSHOT_READ: (r) => this.engineOf(r.shard).snapshotRead(r),
     REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r),
+    REPL_CONTROL_APPEND: (r) => this.engineOf(r.shard).replAppendControl(r.generation, r.control),
     // The Merkle forest (storage/merkle/forest.ts): what a repair round asks of each replica.
     MERKLE_ROOTS: (r) => ({ windows: this.engineOf(r.shard).merkleRoots() }),
     MERKLE_BUCKETS: async (r) => ({ hashes: await this.engineOf(r.shard).merkleBuckets(r.window) }),

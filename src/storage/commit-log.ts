@@ -30,10 +30,20 @@
 // Generation 0 (a shard that was never part of a replicated group) keeps writing formats 1 and 2,
 // byte for byte as before; formats 1 and 2 read as generation 0, so logs written by earlier
 // releases need no migration.
+//
+// Control entries (issue 14: the replication machine's log IS this log, machine LSN = commit-log
+// LSN). A new primary appends a noop and membership changes append a config entry; they take an
+// LSN like a commit but carry no transaction, so they are stored one per value, never in a group:
+//   control5   := format=5 u8 · generation u64 · kind u8 (1 noop, 2 config) · count u8 · voter u16^count
+// (count is 0 for a noop, 1..MAX_CONTROL_VOTERS for a config.) Readers of transactions
+// (readCommitLog: READ_COMMIT_LOG, backup, PITR) skip them; the replication readers
+// (readCommitLogRaw: REPL_LOG_READ, REPL_APPLY's checks, truncation) see them as RawLogEntry with
+// `control` set and xid/commitHlc 0, no mutations.
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
-import { asHlcTs, asXid } from '../core/ids'
+import { asHlcTs, asXid, isNodeId, type NodeId } from '../core/ids'
+import { ScratchBirdError } from '../core/errors'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
@@ -41,6 +51,10 @@ export const COMMIT_GROUP_FORMAT = 2
 /** Formats 1 and 2 with the generation of their entries (see the top). */
 export const COMMIT_LOG_GEN_FORMAT = 3
 export const COMMIT_GROUP_GEN_FORMAT = 4
+/** A replication control entry (noop or config), one per value (see the top). */
+export const COMMIT_CONTROL_FORMAT = 5
+/** Voters a config control entry lists at most (the replication machine's MAX_VOTERS). */
+export const MAX_CONTROL_VOTERS = 16
 /** Entries one readCommitLog call returns at most. */
 export const MAX_COMMIT_LOG_READ = 10_000
 
@@ -155,6 +169,9 @@ function entryAt (lsn: bigint, generation: bigint, b: Uint8Array, pos: number, e
   return { lsn, generation, xid: asXid(readU64(b, pos)), commitHlc: asHlcTs(readU64(b, pos + 8)), mutations }
 }
 
+/** What a control entry says: a new primary's noop, or the voters from its LSN on. */
+export type ControlEntry = { readonly kind: 'noop' } | { readonly kind: 'config', readonly voters: readonly NodeId[] }
+
 /** The raw parts of one entry: its mutations still encoded (replica apply re-logs them as they are). */
 export interface RawLogEntry {
   readonly lsn: bigint
@@ -162,6 +179,50 @@ export interface RawLogEntry {
   readonly xid: Xid
   readonly commitHlc: HlcTs
   readonly mutations: Mutation[]
+  /** Set for a control entry (xid and commitHlc 0, no mutations); absent for a transaction. */
+  readonly control?: ControlEntry | undefined
+}
+
+/** The value of a control entry appended at `generation` (format 5, see the top). */
+export function encodeControlEntry (generation: bigint, c: ControlEntry): Uint8Array {
+  const voters = c.kind === 'config' ? c.voters : []
+  if (c.kind === 'config' && (voters.length < 1 || voters.length > MAX_CONTROL_VOTERS)) throw new Error(`ScratchBird assertion: a config entry lists 1..${MAX_CONTROL_VOTERS} voters`)
+  const out = new Uint8Array(11 + 2 * voters.length)
+  out[0] = COMMIT_CONTROL_FORMAT
+  writeU64(out, 1, generation)
+  out[9] = c.kind === 'noop' ? 1 : 2
+  out[10] = voters.length
+  const dv = new DataView(out.buffer)
+  voters.forEach((v, i) => dv.setUint16(11 + 2 * i, v))
+  return out
+}
+
+/** SB_BAD_ARGUMENT unless `c` is a noop or a config of 1..MAX_CONTROL_VOTERS distinct node ids. */
+export function checkControlEntry (c: ControlEntry): void {
+  const bad = (why: string): never => { throw new ScratchBirdError('SB_BAD_ARGUMENT', `replication control entry: ${why}`) }
+  if (c === null || typeof c !== 'object') bad('not an object')
+  if (c.kind === 'noop') return
+  if (c.kind !== 'config') bad(`unknown kind ${String((c as { kind: unknown }).kind)}`)
+  const voters = (c as { voters: unknown }).voters
+  if (!Array.isArray(voters) || voters.length < 1 || voters.length > MAX_CONTROL_VOTERS) bad(`a config lists 1..${MAX_CONTROL_VOTERS} voters`)
+  const vs = voters as unknown[]
+  if (vs.some((v, i) => !isNodeId(v) || vs.indexOf(v) !== i)) bad('config voters must be distinct node ids')
+}
+
+function decodeControl (lsn: bigint, b: Uint8Array): ControlEntry {
+  const kind = b[9]
+  const count = b[10]!
+  if (b.length !== 11 + 2 * count) throw corrupt('commit log control entry: bad length', { lsn: String(lsn) })
+  if (kind === 1 && count === 0) return { kind: 'noop' }
+  if (kind !== 2 || count < 1 || count > MAX_CONTROL_VOTERS) throw corrupt('commit log control entry: bad kind or voter count', { lsn: String(lsn), kind, count })
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const voters: NodeId[] = []
+  for (let i = 0; i < count; i++) {
+    const v = dv.getUint16(11 + 2 * i)
+    if (!isNodeId(v) || voters.includes(v)) throw corrupt('commit log control entry: bad voter', { lsn: String(lsn), voter: v })
+    voters.push(v)
+  }
+  return { kind: 'config', voters }
 }
 
 /** One pass's commits, to be stored under commitKey(first LSN). */
@@ -207,18 +268,19 @@ export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Ar
 
 /** What the header of a stored value says: its entries' generation, their count, where the
  *  first entry starts (its xid; for a group, its entryLen) and whether it is a group. */
-interface ValueHeader { readonly generation: bigint, readonly count: number, readonly pos: number, readonly grouped: boolean }
+interface ValueHeader { readonly generation: bigint, readonly count: number, readonly pos: number, readonly grouped: boolean, readonly control: ControlEntry | null }
 
 function valueHeader (firstLsn: bigint, b: Uint8Array): ValueHeader {
   const f = b[0]
-  if (f === COMMIT_LOG_FORMAT && b.length >= 21) return { generation: 0n, count: 1, pos: 1, grouped: false }
-  if (f === COMMIT_LOG_GEN_FORMAT && b.length >= 29) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false }
+  if (f === COMMIT_LOG_FORMAT && b.length >= 21) return { generation: 0n, count: 1, pos: 1, grouped: false, control: null }
+  if (f === COMMIT_LOG_GEN_FORMAT && b.length >= 29) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false, control: null }
+  if (f === COMMIT_CONTROL_FORMAT && b.length >= 11) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false, control: decodeControl(firstLsn, b) }
   const g = f === COMMIT_GROUP_FORMAT ? 0 : f === COMMIT_GROUP_GEN_FORMAT ? 8 : -1
   if (g < 0 || b.length < 5 + g) throw corrupt('commit log entry: bad header', { lsn: String(firstLsn) })
   const count = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + g)
   // Each entry takes at least 24 bytes (length, xid, HLC, mutation count).
   if (count < 2 || count * 24 > b.length - 5 - g) throw corrupt('commit log group: bad count', { lsn: String(firstLsn), count })
-  return { generation: g === 0 ? 0n : readU64(b, 1), count, pos: 5 + g, grouped: true }
+  return { generation: g === 0 ? 0n : readU64(b, 1), count, pos: 5 + g, grouped: true, control: null }
 }
 
 /** Number of entries (LSNs) a stored value holds, validating only its header. */
@@ -249,10 +311,12 @@ function entrySpans (firstLsn: bigint, b: Uint8Array, h: ValueHeader): Array<[bi
   return out
 }
 
-/** The entries of the value stored at c/<firstLsn> with LSN ≥ fromLsn, at most `max`. */
+/** The transactions of the value stored at c/<firstLsn> with LSN ≥ fromLsn, at most `max` (a
+ *  control entry holds none: its value decodes to nothing here). */
 export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = firstLsn, max = Infinity): GenLogEntry[] {
   const h = valueHeader(firstLsn, b)
   const out: GenLogEntry[] = []
+  if (h.control !== null) return out
   for (const [lsn, start, end] of entrySpans(firstLsn, b, h)) {
     if (lsn >= fromLsn && out.length < max) out.push(entryAt(lsn, h.generation, b, start, end))
   }
@@ -262,6 +326,7 @@ export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = fi
 /** As decodeCommitValue, keeping each entry's mutations encoded (pk bytes as in the row key). */
 export function decodeCommitValueRaw (firstLsn: bigint, b: Uint8Array): RawLogEntry[] {
   const h = valueHeader(firstLsn, b)
+  if (h.control !== null) return [{ lsn: firstLsn, generation: h.generation, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: h.control }]
   return entrySpans(firstLsn, b, h).map(([lsn, start, end]) => ({
     lsn, generation: h.generation, xid: asXid(readU64(b, start)), commitHlc: asHlcTs(readU64(b, start + 8)), mutations: readMutations(b, start + 16, end)
   }))
@@ -302,7 +367,7 @@ export async function readCommitLogRaw (kv: KvStore, fromLsn: bigint, limit: num
   for await (const [k, v] of kv.iterate({ gte: start, lt: COMMIT_END })) {
     for (const e of decodeCommitValueRaw(u64OfKey(k, COMMIT_PREFIX), v)) {
       if (e.lsn < from) continue
-      const size = 40 + mutationsSize(e.mutations)
+      const size = 40 + mutationsSize(e.mutations) + (e.control?.kind === 'config' ? 2 * e.control.voters.length : 0)
       if (out.length > 0 && bytes + size > maxBytes) return out
       bytes += size
       out.push(e)
@@ -374,6 +439,7 @@ export function commitValueDroppable (need: CommitLogNeed, firstLsn: bigint, cou
 /** Entry count and newest commit HLC of a stored value, reading headers only (no mutations). */
 export function commitValueSpan (firstLsn: bigint, b: Uint8Array): { count: number, maxCommitHlc: HlcTs } {
   const h = valueHeader(firstLsn, b)
+  if (h.control !== null) return { count: 1, maxCommitHlc: asHlcTs(0n) }
   let max = 0n
   for (const [, start] of entrySpans(firstLsn, b, h)) {
     const hlc = readU64(b, start + 8)

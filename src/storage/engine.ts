@@ -45,7 +45,8 @@ import {
 } from './writer'
 import { XidAllocator, type XidSource } from './xid'
 import { TableFences } from './table-fence'
-import { readCommitLogRaw, type RawLogEntry } from './commit-log'
+import { checkControlEntry, readCommitLogRaw, type ControlEntry, type RawLogEntry } from './commit-log'
+import { appendControl, type ControlAppendReport } from './replica-control'
 import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from './replica-apply'
 import type { ReplicaHost, ReplShardState } from './replica-host'
 import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
@@ -53,7 +54,7 @@ import {
   installChunk, SnapshotSource, type InstallReport, type SnapshotChunk, type SnapshotInstallRequest, type SnapshotReadRequest
 } from './replica-snapshot'
 import {
-  checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState
+  checkHardState, checkStateChange, encodeHardState, readBootstrap, readHardState, REPL_STATE_KEY, type BootstrapRecord, type ReplHardState, type ReplRole
 } from './repl-state'
 import { LIMITS } from '../core/limits'
 import { compareVersionIds } from './lww'
@@ -341,6 +342,8 @@ class ShardState implements WriterHost, ReplShardState {
   lsn = 0n
   /** Generation local commits are logged at: the replication hard state's (repl-state.ts). */
   generation = 0n
+  /** The hard state's role: on a replicated shard only the primary commits locally (writer.ts). */
+  replRole: ReplRole = 'none'
   /** A snapshot install is in progress (replica-snapshot.ts): nothing else is served. */
   bootstrapping = false
   /** First LSN the commit log still holds (log-truncate.ts). */
@@ -447,6 +450,7 @@ export class ShardEngine {
     if (st.logFloor - 1n > st.lsn) st.lsn = st.logFloor - 1n
     const hard = await readHardState(kv)
     st.generation = hard.generation
+    st.replRole = hard.role
     st.bootstrapping = hard.role === 'bootstrapping'
 
     // Crash recovery: only transactions indexed under s/o/ can be non-final. Not while a snapshot
@@ -1012,7 +1016,17 @@ export class ShardEngine {
       checkStateChange(this.shardId, await readHardState(this.kv), next)
       await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(next) }], { sync: true })
       this.st.generation = next.generation
+      this.st.replRole = next.role
     })
+  }
+
+  /** Append a replication control entry (noop, config) at the next LSN, at `generation`
+   *  (replica-control.ts): the machine's own entries in the one log. */
+  async replAppendControl (generation: bigint, control: ControlEntry): Promise<ControlAppendReport> {
+    this.checkOpen()
+    if (typeof generation !== 'bigint' || generation < 0n || generation >= 1n << 64n) throw badArg('generation must be a u64', { generation: String(generation) })
+    checkControlEntry(control)
+    return await appendControl(this.repl, generation, control)
   }
 
   /** A chunk of a consistent snapshot of this shard for a replica being bootstrapped

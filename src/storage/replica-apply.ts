@@ -10,6 +10,8 @@
 //     entries — TIP groups are for xids handed out here (tip.ts);
 //   - the SAME entries at the SAME LSNs in this replica's log, with their generation (one stored
 //     value per run of equal generations, commit-log.ts), and the LSN and HLC marks.
+// Control entries (a new primary's noop, a config entry; commit-log.ts) change no row and no TIP
+// entry: they are only logged at their LSN, in a value of their own.
 // Entries at LSN ≤ lastLsn are skipped (re-delivery is idempotent) after checking that they are
 // the ones held here (same generation and xid, where the log still holds them): a different one
 // is SB_REPL_LOG_CONFLICT — the caller must truncate first. The rest must start at lastLsn + 1
@@ -22,7 +24,10 @@
 
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { asHlcTs } from '../core/ids'
-import { commitValueGeneration, encodeCommitGroup, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit, type RawLogEntry } from './commit-log'
+import {
+  checkControlEntry, commitValueGeneration, encodeCommitGroup, encodeControlEntry, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit,
+  type RawLogEntry
+} from './commit-log'
 import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readLogBase } from './repl-state'
@@ -60,8 +65,12 @@ export function checkEntries (entries: readonly RawLogEntry[]): void {
     const e = entries[i]!
     if (typeof e.lsn !== 'bigint' || e.lsn < 1n || e.lsn >= 1n << 64n) throw badEntry('LSN must be a positive u64', { index: i })
     if (typeof e.generation !== 'bigint' || e.generation < 0n || e.generation >= 1n << 64n) throw badEntry('generation must be a u64', { index: i })
-    if (typeof e.xid !== 'bigint' || e.xid < 1n || e.xid >= 1n << 64n) throw badEntry('xid must be a positive u64', { index: i })
-    if (typeof e.commitHlc !== 'bigint' || e.commitHlc < 0n || e.commitHlc >= 1n << 64n) throw badEntry('commit HLC must be a u64', { index: i })
+    if (e.control !== undefined) {
+      checkControl(e, i)
+    } else {
+      if (typeof e.xid !== 'bigint' || e.xid < 1n || e.xid >= 1n << 64n) throw badEntry('xid must be a positive u64', { index: i })
+      if (typeof e.commitHlc !== 'bigint' || e.commitHlc < 0n || e.commitHlc >= 1n << 64n) throw badEntry('commit HLC must be a u64', { index: i })
+    }
     if (i > 0) {
       const p = entries[i - 1]!
       if (e.lsn !== p.lsn + 1n) throw badEntry('LSNs must be consecutive', { lsn: String(e.lsn), previous: String(p.lsn) })
@@ -72,6 +81,12 @@ export function checkEntries (entries: readonly RawLogEntry[]): void {
     for (const m of e.mutations) checkMutation(m, e.lsn)
   }
   if (mutations > MAX_APPLY_MUTATIONS) throw badEntry(`at most ${MAX_APPLY_MUTATIONS} row mutations per call`, { mutations })
+}
+
+/** A control entry (commit-log.ts): no transaction, and a noop or a config of distinct voters. */
+function checkControl (e: RawLogEntry, index: number): void {
+  if (e.xid !== 0n || e.commitHlc !== 0n || !Array.isArray(e.mutations) || e.mutations.length > 0) throw badEntry('a control entry carries no transaction (xid 0, commit HLC 0, no mutations)', { index })
+  checkControlEntry(e.control!)
 }
 
 function checkMutation (m: Mutation, lsn: bigint): void {
@@ -128,6 +143,7 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     let hlc = h.st.hlcHigh
     const seen = new Set<Xid>()
     for (const e of fresh) {
+      if (e.control !== undefined) continue
       // A prepared transaction here is the primary's, and this entry is its commit decision: it
       // leaves limbo (settle() below). One running here locally is a conflict.
       if (h.tip.active.has(e.xid) || seen.has(e.xid)) {
@@ -145,19 +161,24 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
       if (h.tip.limbo.has(e.xid)) view.del(openTxnKey(e.xid))
       if (e.commitHlc > hlc) hlc = e.commitHlc
     }
-    // The same entries at the same LSNs: one value per run of one generation.
+    // The same entries at the same LSNs: one value per run of one generation, a control entry
+    // in a value of its own (commit-log.ts).
     let runStart = 0
     for (let i = 1; i <= fresh.length; i++) {
-      if (i < fresh.length && fresh[i]!.generation === fresh[runStart]!.generation) continue
-      const run = fresh.slice(runStart, i)
-      const commits: PendingCommit[] = run.map(e => ({ xid: e.xid, commitHlc: e.commitHlc, mutations: e.mutations }))
-      view.put(commitKey(run[0]!.lsn), encodeCommitGroup(commits, undefined, run[0]!.generation))
+      const head = fresh[runStart]!
+      if (head.control === undefined && i < fresh.length && fresh[i]!.control === undefined && fresh[i]!.generation === head.generation) continue
+      if (head.control !== undefined) {
+        view.put(commitKey(head.lsn), encodeControlEntry(head.generation, head.control))
+      } else {
+        const commits: PendingCommit[] = fresh.slice(runStart, i).map(e => ({ xid: e.xid, commitHlc: e.commitHlc, mutations: e.mutations }))
+        view.put(commitKey(head.lsn), encodeCommitGroup(commits, undefined, head.generation))
+      }
       runStart = i
     }
     const newLast = fresh[fresh.length - 1]!.lsn
     view.put(LSN_META, u64(newLast))
     if (hlc > h.st.hlcPersisted) view.put(HLC_META, u64(hlc))
-    for (const e of fresh) h.xids.observe(e.xid)
+    for (const e of fresh) if (e.control === undefined) h.xids.observe(e.xid)
     const reservation = h.xids.reservation()
     if (reservation !== undefined) view.ops.push(reservation)
     await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
@@ -165,7 +186,7 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     h.st.lsn = newLast
     if (hlc > h.st.hlcHigh) h.st.hlcHigh = hlc as HlcTs
     if (hlc > h.st.hlcPersisted) h.st.hlcPersisted = hlc as HlcTs
-    for (const e of fresh) h.tip.settle(e.xid, { state: 'committed', commitHlc: e.commitHlc })
+    for (const e of fresh) if (e.control === undefined) h.tip.settle(e.xid, { state: 'committed', commitHlc: e.commitHlc })
     return { applied: fresh.length, skipped: skip, lastLsn: newLast }
   })
 }
@@ -178,7 +199,7 @@ async function checkHeld (h: ReplicaHost, entries: readonly RawLogEntry[]): Prom
   for (const e of entries) {
     const mine = byLsn.get(e.lsn)
     if (mine === undefined) continue
-    if (mine.generation !== e.generation || mine.xid !== e.xid) {
+    if (mine.generation !== e.generation || mine.xid !== e.xid || mine.control?.kind !== e.control?.kind) {
       throw new ScratchBirdError('SB_REPL_LOG_CONFLICT',
         `replicated entry ${e.lsn} for shard ${h.shardId} (generation ${e.generation}, xid ${e.xid}) differs from the one held (generation ${mine.generation}, xid ${mine.xid})`,
         { shard: h.shardId, lsn: String(e.lsn), generation: String(mine.generation), received_generation: String(e.generation) })

@@ -10,6 +10,7 @@ import type { KvOp, KvStore } from './kv'
 import type { Tip } from './tip'
 import type { Durability, HlcTs } from './types'
 import type { XidSource } from './xid'
+import type { ReplRole } from './repl-state'
 
 /** The engine marks replica operations read and move (engine.ts ShardState). */
 export interface ReplShardState {
@@ -21,6 +22,8 @@ export interface ReplShardState {
   hlcPersisted: HlcTs
   /** Generation local commits are logged at (the hard state's). */
   generation: bigint
+  /** The hard state's role (local commits only on a primary: writer.ts). */
+  replRole: ReplRole
   /** A snapshot install is in progress: the engine serves nothing else. */
   bootstrapping: boolean
 }

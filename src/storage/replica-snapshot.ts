@@ -358,6 +358,7 @@ async function begin (h: ReplicaHost, req: SnapshotInstallRequest): Promise<Boot
     { type: 'put', key: BOOT_KEY, value: encodeBootstrap(rec) }
   ], { sync: true })
   h.st.bootstrapping = true
+  h.st.replRole = 'bootstrapping'
   for (const space of WIPE_SPACES) {
     for (;;) {
       const dels: KvOp[] = []
@@ -411,5 +412,6 @@ async function finish (h: ReplicaHost, req: SnapshotInstallRequest, ops: KvOp[])
   h.st.hlcHigh = asHlcTs(hlc)
   h.st.hlcPersisted = asHlcTs(hlc > h.st.hlcPersisted ? hlc : h.st.hlcPersisted)
   h.st.generation = state.generation
+  h.st.replRole = state.role
   h.st.bootstrapping = false
 }

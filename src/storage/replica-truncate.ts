@@ -77,8 +77,11 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
     const kept = entries.filter(e => e.lsn <= afterLsn)
     const dropped = entries.filter(e => e.lsn > afterLsn).reverse()
     for (const e of dropped) {
-      await undoEntry(view, e, report)
-      dead.push(e.xid)
+      // A control entry (commit-log.ts) changed no row and no TIP entry: only its value goes.
+      if (e.control === undefined) {
+        await undoEntry(view, e, report)
+        dead.push(e.xid)
+      }
       report.entriesRemoved++
     }
     if (kept.length === 0) {

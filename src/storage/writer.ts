@@ -33,6 +33,7 @@ import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
 import { asHlcTs } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Xid } from './types'
 import type { XidSource } from './xid'
+import type { ReplRole } from './repl-state'
 import type { MerkleForest } from './merkle/forest'
 import { ForestStage } from './merkle/forest-stage'
 
@@ -162,6 +163,12 @@ export interface WriterHost {
   lsn: bigint
   /** Generation the commit-log entries of this shard are appended at (commit-log.ts; 0: not replicated). */
   readonly generation: bigint
+  /**
+   * The shard's Mode 1 replication role (repl-state.ts; 'none': a single copy). On a replicated
+   * shard the commit log is the replicated log, which only its primary appends to locally (see
+   * apply()).
+   */
+  readonly replRole: ReplRole
   /** Highest HLC noted or committed (persisted as s/hlc with the next batch). */
   hlcHigh: HlcTs
   hlcPersisted: HlcTs
@@ -533,6 +540,8 @@ export class Writer {
 
   /** Apply one job to the pass: synchronous in the common case, a promise when it needs I/O. */
   private apply (j: Job, p: Pass): void | Promise<void> {
+    const refusal = this.replRefusal(j)
+    if (refusal !== null) throw refusal
     switch (j.t) {
       case 'stmt': return this.stmtJob(j, p)
       case 'auto': return this.autoJob(j, p)
@@ -543,6 +552,26 @@ export class Writer {
       case 'flush': return this.flushJob(j, p)
       case 'exclusive': throw new Error('ScratchBird assertion: exclusive job inside a pass')
     }
+  }
+
+  /**
+   * Mode 1 (DESIGN §6): on a replicated shard only the primary writes and commits locally — a
+   * replica's log holds its primary's entries at their LSNs and generations, and a local commit
+   * there would put an entry of the current generation that no primary appended into it (checked
+   * here, in the pass, so a role change by REPL_STATE_SET — an exclusive job, between passes —
+   * takes effect for every job after it). Two-phase commit is refused on a replicated shard: its
+   * PREPARE and decision are not log entries yet (issue 14), and a prepared transaction the
+   * replicas do not know of would be lost with a failover. Leaderless ('lww') statements and
+   * rollbacks pass: they are not the primary's commits (see autoDone).
+   */
+  private replRefusal (j: Job): ScratchBirdError | null {
+    const role = this.host.replRole
+    if (role === 'none' || j.t === 'rollback' || j.t === 'flush' || (j.t === 'auto' && j.lww) || (j.t === 'resolve' && j.commitHlc === undefined)) return null
+    if (j.t === 'prepare') {
+      return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'two-phase commit is not available on a shard replicated in primary_replica mode with more than one copy yet (its PREPARE would not survive a failover); nothing was prepared', { role })
+    }
+    if (role === 'primary') return null
+    return new ScratchBirdError('SB_NOT_PRIMARY', `this node holds a ${role} copy of the shard, not its primary: it takes no local writes or commits; nothing was done — retry at the primary`, { role })
   }
 
   /** A statement of an open transaction: its row writes join the pass. */
@@ -703,7 +732,11 @@ export class Writer {
         // groups keep their non-overlapping ranges.
         p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
       }
-      lsn = this.logCommit(p, j.xid, hlc, r.mutations)
+      // A leaderless statement on a shard whose log is Mode 1's replicated log is not logged: only
+      // the primary's commits go there (replRefusal), and leaderless replicas replicate
+      // themselves (coordinator, hints, anti-entropy).
+      if (!j.lww || this.host.replRole === 'none') lsn = this.logCommit(p, j.xid, hlc, r.mutations)
+      else p.sync = true
       if (j.explicitXid) p.after.push(() => this.host.tip.cache.set(j.xid, { state: 'committed', commitHlc: hlc }))
     }
     const result: AutocommitResult = { xid: j.xid, lsn, commitHlc: hlc, affected: r.affected, lww: r.lww }

@@ -16,6 +16,15 @@ import { SimNetwork } from './network'
 // machine, its clock) is rebuilt on restart. Messages cross the network in the wire codec;
 // snapshots travel as one message holding the engine's applied entries and the header.
 //
+// engineLog (issue 14: the machine's log IS the shard's commit log): the disk plays the engine. A
+// client commit lands on the disk at the next LSN first — only while the machine is primary in
+// the generation the disk holds, as the engine allows local commits — and the machine learns it
+// from a log-tail read that completes a little later (a step may come between: stale and
+// diverging reads happen). The machine's noop/config entries are appended by this "engine" on
+// the Ready's `control`. Entries from a primary are applied as REPL_APPLY does: one already held
+// is skipped, a different one or a gap is refused — and then, as on `diverged`, the shell drops
+// the rest of the Ready and rebuilds the machine from the disk.
+//
 // Clocks: each process's monotonic clock runs at its own rate (within ±MAX_RATE_SKEW of global
 // time) from its own origin, and its wall clock jumps (the machine must not read it).
 
@@ -84,6 +93,8 @@ export interface HarnessOptions {
   /** Chance that a message leaves up to lateMaxMs late. */
   lateProbability: number
   lateMaxMs: number
+  /** The engine allocates LSNs (see the top). */
+  engineLog?: boolean
 }
 
 export class ReplicationSim {
@@ -96,7 +107,7 @@ export class ReplicationSim {
   readonly history = new Map<bigint, string>()
   readonly acks: AckRec[] = []
   readonly violations: string[] = []
-  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0 }
+  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0, resyncs: 0, staleTails: 0 }
   private nextPayload = 1
   private nextSnapshot = 1
   private readonly snapshotsDelivered = new Set<number>()
@@ -129,7 +140,52 @@ export class ReplicationSim {
 
   config (id: NodeId): ReplicationConfig {
     const o = this.o
-    return { self: id, preference: this.preference, syncReplicas: o.syncReplicas, electionTimeoutMs: o.electionTimeoutMs, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs, maxRetainedBytes: o.maxRetainedBytes }
+    return { self: id, preference: this.preference, syncReplicas: o.syncReplicas, electionTimeoutMs: o.electionTimeoutMs, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs, maxRetainedBytes: o.maxRetainedBytes, engineLog: o.engineLog === true }
+  }
+
+  private machineFor (n: SimNode, clock: SimClock): ReplicationMachine {
+    const d = n.disk
+    const appliedLsn = d.applied.length === 0 ? 0n : d.applied[d.applied.length - 1]!.lsn
+    return new ReplicationMachine(this.config(n.id), {
+      hard: { ...d.hard },
+      base: { ...d.base, voters: [...d.base.voters] },
+      entries: [...d.entries],
+      appliedLsn: appliedLsn > d.base.lsn ? appliedLsn : d.base.lsn
+    }, clock, new SeededRng(this.o.rng.u32()))
+  }
+
+  /** engineLog: the machine and the disk disagree — rebuild the machine from the disk (same process, same clock). */
+  private resync (n: SimNode): void {
+    this.stats.resyncs++
+    n.machine = this.machineFor(n, n.clock!)
+  }
+
+  private diskLast (d: Disk): Lsn {
+    return d.entries.length === 0 ? d.base.lsn : d.entries[d.entries.length - 1]!.lsn
+  }
+
+  /** engineLog: the engine appends at the next LSN, at the generation its hard state holds. */
+  private engineAppend (n: SimNode, e: { kind: 'data', payload: Uint8Array } | { kind: 'noop' } | { kind: 'config', voters: NodeId[] }): void {
+    const d = n.disk
+    const lastGen = d.entries.length === 0 ? d.base.generation : d.entries[d.entries.length - 1]!.generation
+    if (d.hard.generation < lastGen) { this.fail(`node ${n.id}: disk generation ${d.hard.generation} below its last entry's ${lastGen}`); return }
+    d.entries.push({ ...e, lsn: this.diskLast(d) + 1n, generation: d.hard.generation } as ReplEntry)
+    this.readTail(n)
+  }
+
+  /** engineLog: a log-tail read from the machine's last LSN, begun now, its result stepped a little later. */
+  private readTail (n: SimNode): void {
+    const m = n.machine
+    if (m === null) return
+    const epoch = m.logEpoch
+    const entries = n.disk.entries.filter(e => e.lsn > m.lastLsn)
+    // A few reads are very slow (a busy worker): the machine may have moved on meanwhile.
+    const rng = this.o.rng
+    this.net.after(rng.next() < this.o.lateProbability * 5 ? rng.next() * this.o.lateMaxMs : rng.next() * this.o.maxDelayMs, () => {
+      if (n.machine !== m) return
+      if (epoch !== m.logEpoch) this.stats.staleTails++
+      this.step(n, { type: 'logged', entries, epoch })
+    })
   }
 
   /** Starts (or restarts) a node's process from its disk. */
@@ -137,14 +193,7 @@ export class ReplicationSim {
     const n = this.nodes.get(id)!
     const rng = this.o.rng
     const clock = new SimClock(this.net, 1 + (rng.next() * 2 - 1) * MAX_RATE_SKEW, this.net.now, Math.floor(rng.next() * 1e6))
-    const d = n.disk
-    const appliedLsn = d.applied.length === 0 ? 0n : d.applied[d.applied.length - 1]!.lsn
-    n.machine = new ReplicationMachine(this.config(id), {
-      hard: { ...d.hard },
-      base: { ...d.base, voters: [...d.base.voters] },
-      entries: [...d.entries],
-      appliedLsn: appliedLsn > d.base.lsn ? appliedLsn : d.base.lsn
-    }, clock, new SeededRng(rng.u32()))
+    n.machine = this.machineFor(n, clock)
     n.clock = clock
     n.staged = null
     this.net.start(n.address, 0, (_from, w) => { this.deliver(n, w) })
@@ -191,6 +240,16 @@ export class ReplicationSim {
     if (n.machine === null) return false
     const payload = new Uint8Array(4)
     new DataView(payload.buffer).setUint32(0, this.nextPayload++)
+    if (this.o.engineLog === true) {
+      // The engine takes a local commit only on the primary, at the generation it persisted.
+      const m = n.machine
+      const taken = m.role === 'primary' && m.generation === n.disk.hard.generation
+      if (taken) {
+        this.stats.proposals++
+        this.engineAppend(n, { kind: 'data', payload })
+      } else this.stats.refusedProposals++
+      return taken
+    }
     const r = this.step(n, { type: 'propose', payload })
     if (r.proposed === null) this.stats.refusedProposals++
     else this.stats.proposals++
@@ -243,6 +302,7 @@ export class ReplicationSim {
     const m = n.machine!
     // 1. durable state
     if (r.hardState !== null) d.hard = { ...r.hardState }
+    if (r.diverged !== null) { this.resync(n); return }
     if (r.installSnapshot !== null) {
       if (n.staged === null) { this.fail(`node ${n.id} installs a snapshot it never received`); return }
       d.base = { ...r.installSnapshot, voters: [...r.installSnapshot.voters] }
@@ -261,8 +321,24 @@ export class ReplicationSim {
     }
     for (const e of r.entries) {
       const last = d.entries.length === 0 ? d.base.lsn : d.entries[d.entries.length - 1]!.lsn
-      if (e.lsn !== last + 1n) { this.fail(`node ${n.id} persists LSN ${e.lsn} after ${last}`); return }
+      if (this.o.engineLog === true && e.lsn <= last) {
+        // REPL_APPLY: an entry held is skipped, another one at its LSN refused (the engine logged
+        // a commit the machine has not heard of yet).
+        const held = e.lsn > d.base.lsn ? d.entries[Number(e.lsn - d.base.lsn) - 1] : undefined
+        if (held !== undefined && entryKey(held) === entryKey(e)) continue
+        this.resync(n)
+        return
+      }
+      if (e.lsn !== last + 1n) {
+        if (this.o.engineLog === true) { this.resync(n); return }
+        this.fail(`node ${n.id} persists LSN ${e.lsn} after ${last}`)
+        return
+      }
       d.entries.push(e)
+    }
+    if (r.control !== null) {
+      // REPL_CONTROL_APPEND: refused (nothing appended) when the generation moved on.
+      if (r.control.generation === d.hard.generation) this.engineAppend(n, r.control.entry)
     }
     // 2. messages (after the durable state)
     for (const out of r.messages) this.send(n, out.to, replEnvelopeCodec.encode({ shard: SHARD, msg: out.msg }))

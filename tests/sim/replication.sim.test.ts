@@ -17,7 +17,9 @@ import { simSeeds } from './seeds'
 // preference list midway (a learner: bootstrapped by snapshot when the log was compacted past it,
 // promoted once caught up) and later drop an original voter from it (removed by the primary).
 // replication.sync_replicas is majority in most seeds, else 0, 1 or 2; half the seeds bound the
-// retained log tightly so lagging replicas need snapshots.
+// retained log tightly so lagging replicas need snapshots. Odd seeds run the machine with
+// engineLog (its log is the shard's commit log, the engine allocates the LSNs of commits and of the
+// noop/config entries: replication-harness.ts), even seeds with the machine allocating them.
 //
 // Checked on every Ready (replication-harness.ts): at most one primary per generation; every
 // acknowledgement only once the entry is durable on the primary and the replicas sync_replicas
@@ -92,7 +94,8 @@ function scenario (seed: number): ReplicationSim {
     loss: rng.next() * MAX_LOSS,
     duplicateProbability: DUPLICATE_PROBABILITY,
     lateProbability: LATE_PROBABILITY,
-    lateMaxMs: LATE_MAX_MS
+    lateMaxMs: LATE_MAX_MS,
+    engineLog: seed % 2 === 1
   })
   const net = sim.net
   const group = (): NodeId[] => [...sim.nodes.keys()].filter(id => id <= voters || sim.preference.includes(id))

@@ -9,9 +9,8 @@ import { REPLICATION_MODE_RULES } from '../../core/replication-modes'
 
 /**
  * Throws for the first table changed in `catalog`'s latest version that the cluster of `members`
- * configured nodes cannot provide: primary_replica with replication_factor > 1 (commit-log
- * streaming is not built yet), a leaderless_quorum replication_factor above the configured
- * members (replicas are the first N of a shard's preference list over cluster.nodes).
+ * configured nodes cannot provide: a factor the mode does not keep (REPLICATION_MODE_RULES
+ * maxReplicas; none today), a replication_factor above the configured members (replicas are the first N of a shard's preference list over cluster.nodes).
  */
 export function checkProvidable (catalog: { readonly version: number, readonly tables: readonly TableInfo[] }, members: number): void {
   for (const t of catalog.tables) {

@@ -61,6 +61,8 @@ function emptyReady (): Ready {
     acks: [],
     failed: [],
     proposed: null,
+    control: null,
+    diverged: null,
     snapshots: [],
     read: null,
     replicasNeedFrom: null,
@@ -92,6 +94,10 @@ export class ReplicationMachine {
   private generationStart: Lsn = 0n
   /** This primary's data proposals not yet acknowledged, ascending. */
   private pending: Lsn[] = []
+  /** engineLog: a control entry asked of the shell and not yet logged (one at a time). */
+  private controlPending: { kind: 'noop' } | { kind: 'config', change: 'promote' | 'remove', node: NodeId } | null = null
+  /** engineLog: bumped by every truncation and snapshot install ('logged' reads begun before are stale). */
+  private epoch = 0
   private ready: Ready = emptyReady()
 
   constructor (config: ReplicationConfig, durable: DurableState, private readonly clock: Clock, private readonly rng: Rng) {
@@ -126,6 +132,8 @@ export class ReplicationMachine {
   get voters (): NodeId[] { return [...this.log.voters] }
   entryAt (lsn: Lsn): ReplEntry | undefined { return this.log.entry(lsn) }
   get logBase (): Lsn { return this.log.base.lsn }
+  /** engineLog: pass with a 'logged' input the value read when its log-tail read began. */
+  get logEpoch (): number { return this.epoch }
   /** Primary: until when (monotonic) reads may be served; −Infinity otherwise. */
   get leaseUntil (): number {
     if (this.roleNow !== 'primary') return -Infinity
@@ -145,6 +153,7 @@ export class ReplicationMachine {
       case 'tick': this.tick(now); break
       case 'message': this.receive(input.msg, now); break
       case 'propose': this.propose(input.payload, now); break
+      case 'logged': this.logged(input.entries, input.epoch, now); break
       case 'read': this.read(now); break
       case 'preference':
         assert(input.nodes.length <= MAX_VOTERS, `replication: a preference list of at most ${MAX_VOTERS} nodes`)
@@ -189,6 +198,7 @@ export class ReplicationMachine {
   }
 
   private propose (payload: Uint8Array, now: number): void {
+    assert(this.cfg.engineLog !== true, 'replication: with engineLog the engine logs commits (a \'logged\' input), not propose')
     if (this.roleNow !== 'primary') {
       this.ready.failed.push({ lsn: null, error: this.notPrimary() })
       return
@@ -204,6 +214,53 @@ export class ReplicationMachine {
     this.pending.push(lsn)
     this.ready.proposed = lsn
     this.sendToReplicating(now)
+  }
+
+  /**
+   * engineLog: entries the engine appended itself. Each must continue the log (an LSN at or below
+   * its end must be the entry held there: a tail read twice). One that does not — a commit that
+   * landed after this node stopped being primary, while it took a new primary's entries — means
+   * the two logs disagree: Ready.diverged, and the shell rebuilds the machine from the engine.
+   * An entry of this primary's generation is a proposal (acknowledged under sync_replicas); a
+   * commit of an older generation, or landing after this node stopped being primary, is in the log
+   * (durably, so it counts toward votes and may yet commit) but its client gets
+   * SB_COMMIT_OUTCOME_UNKNOWN.
+   */
+  private logged (entries: readonly ReplEntry[], epoch: number, now: number): void {
+    assert(this.cfg.engineLog === true, 'replication: \'logged\' is for a machine with engineLog')
+    if (epoch !== this.epoch) return
+    for (const e of entries) {
+      if (e.lsn <= this.log.lastLsn) {
+        if (e.lsn <= this.log.base.lsn || this.log.generationAt(e.lsn) === e.generation) continue
+        this.ready.diverged = `the engine logged LSN ${e.lsn} at generation ${e.generation}, the machine holds generation ${this.log.generationAt(e.lsn)!} there`
+        return
+      }
+      if (e.lsn !== this.log.lastLsn + 1n || e.generation < this.log.lastGeneration || e.generation > this.hard.generation) {
+        this.ready.diverged = `the engine logged LSN ${e.lsn} at generation ${e.generation}; the machine's log ends at LSN ${this.log.lastLsn} (generation ${this.log.lastGeneration}) in generation ${this.hard.generation}`
+        return
+      }
+      this.log.append(e)
+      const own = this.roleNow === 'primary' && e.generation === this.hard.generation
+      if (e.kind === 'data') {
+        if (own) {
+          this.pending.push(e.lsn)
+        } else {
+          this.ready.failed.push({
+            lsn: e.lsn,
+            error: new ScratchBirdError('SB_COMMIT_OUTCOME_UNKNOWN', `the commit at LSN ${e.lsn} landed on a node that is not the shard's primary in generation ${this.hard.generation} (anymore); it may or may not survive`, { lsn: String(e.lsn) })
+          })
+        }
+      } else if (own && this.controlPending !== null && this.controlPending.kind === (e.kind === 'noop' ? 'noop' : 'config')) {
+        const c = this.controlPending
+        this.controlPending = null
+        if (c.kind === 'config') this.ready.events.push({ type: 'membership', change: c.change, node: c.node, lsn: e.lsn })
+      }
+      if (e.kind === 'config') this.roleNow = this.roleNow === 'primary' || this.roleNow === 'candidate' ? this.roleNow : this.isVoter() ? 'replica' : 'learner'
+    }
+    if (this.roleNow === 'primary') {
+      this.syncPeers(now)
+      this.sendToReplicating(now)
+    }
   }
 
   private read (now: number): void {
@@ -322,7 +379,15 @@ export class ReplicationMachine {
     this.peers.clear()
     this.syncPeers(now)
     this.ready.events.push({ type: 'became-primary', generation: this.hard.generation, lastLsn: this.log.lastLsn })
-    this.generationStart = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'noop' })
+    if (this.cfg.engineLog === true) {
+      // The engine gives the noop its LSN; a commit may even land first. Either way the first
+      // entry of this generation is the next one, and reads wait until it commits.
+      this.generationStart = this.log.lastLsn + 1n
+      this.controlPending = { kind: 'noop' }
+      this.ready.control = { generation: this.hard.generation, entry: { kind: 'noop' } }
+    } else {
+      this.generationStart = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'noop' })
+    }
     this.heartbeat(now)
   }
 
@@ -340,6 +405,7 @@ export class ReplicationMachine {
       this.pending = []
       this.peers.clear()
     }
+    this.controlPending = null
     this.roleNow = this.isVoter() ? 'replica' : 'learner'
     this.primaryId = primary
     this.preVoting = false
@@ -450,6 +516,7 @@ export class ReplicationMachine {
   private truncateAfter (lsn: Lsn): void {
     const removed = this.log.truncateAfter(lsn)
     if (removed === 0) return
+    this.epoch++
     const r = this.ready
     r.truncateAfter = r.truncateAfter === null || lsn < r.truncateAfter ? lsn : r.truncateAfter
     r.entries = r.entries.filter(e => e.lsn <= lsn)
@@ -463,6 +530,7 @@ export class ReplicationMachine {
     }
     if (!this.follow(m.generation, m.from, now)) return
     if (m.base.lsn > this.commit) {
+      this.epoch++
       this.log.reset(m.base)
       this.commit = m.base.lsn
       this.applied = m.base.lsn
@@ -613,7 +681,7 @@ export class ReplicationMachine {
   }
 
   private maybeChangeMembership (): void {
-    if (this.commit < this.generationStart || this.log.lastConfigAfter(this.commit) !== null) return
+    if (this.commit < this.generationStart || this.log.lastConfigAfter(this.commit) !== null || this.controlPending !== null) return
     const voters = this.log.voters
     const promote = this.preference.find(n => !voters.includes(n) && (this.peers.get(n)?.match ?? 0n) >= this.commit && this.peers.get(n)?.state === 'replicate')
     let next: NodeId[] | null = null
@@ -629,6 +697,11 @@ export class ReplicationMachine {
       }
     }
     if (next === null || change === null) return
+    if (this.cfg.engineLog === true) {
+      this.controlPending = { kind: 'config', ...change }
+      this.ready.control = { generation: this.hard.generation, entry: { kind: 'config', voters: next } }
+      return
+    }
     const lsn = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'config', voters: next })
     this.ready.events.push({ type: 'membership', ...change, lsn })
     this.syncPeers(this.clock.monotonic())

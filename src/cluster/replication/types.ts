@@ -134,8 +134,15 @@ export type ReplInput =
   | { type: 'message', msg: ReplMessage }
   /** The shell's timer: every tickMs. The machine reads the time from its Clock. */
   | { type: 'tick' }
-  /** A client commit to replicate (primary only). */
+  /** A client commit to replicate (primary only). Not with engineLog: the engine logs commits (see 'logged'). */
   | { type: 'propose', payload: Uint8Array }
+  /**
+   * engineLog only: entries the shard's engine appended to this replica's log on its own — commits
+   * that landed (the engine allocated their LSNs) and the control entries the shell appended for a
+   * Ready's `control` — read from the log tail, in LSN order. `epoch` is logEpoch when the shell
+   * started that read: a read begun before a truncation or snapshot install is stale and ignored.
+   */
+  | { type: 'logged', entries: ReplEntry[], epoch: number }
   /** May the primary serve a read now (lease), and after which LSN is applied? */
   | { type: 'read' }
   /** Primary: the snapshot stream to `to` failed (RPC error or timeout): it is offered again at the next heartbeat. */
@@ -174,7 +181,7 @@ export type ReplEvent =
 /**
  * What one step asks of the shell, to carry out IN THIS ORDER (the machine's safety rests on it):
  *  1. hardState, then installSnapshot (swap the staged snapshot in), truncateAfter, entries — all
- *     durable before anything below. The machine already counts them durable in this Ready (its
+ *     durable before anything below; then (engineLog) control: ask the engine to append it. The machine already counts them durable in this Ready (its
  *     vote, its own match LSN toward commit and acks): this order is what makes that true.
  *  2. messages: send (after 1: a reply promises what 1 persisted).
  *  3. committed: apply in LSN order into the engine (on the primary the commit already ran in MGA:
@@ -204,6 +211,19 @@ export interface Ready {
   failed: Array<{ lsn: Lsn | null, error: ScratchBirdError }>
   /** The LSN assigned to a 'propose' input of this step, null if refused (see failed). */
   proposed: Lsn | null
+  /**
+   * engineLog only, after 1: append this control entry (a new primary's noop, a membership
+   * change) to the engine's log at the next LSN, at `generation` (REPL_CONTROL_APPEND); the machine
+   * learns its LSN through a 'logged' input. A refusal (the generation moved on) needs no answer.
+   */
+  control: { generation: Generation, entry: { kind: 'noop' } | { kind: 'config', voters: NodeId[] } } | null
+  /**
+   * engineLog only: this machine's log and the engine's disagree (a 'logged' entry that does not
+   * continue the log, e.g. a commit that landed after this node stopped being primary). The shell
+   * drops the rest of this Ready and rebuilds the machine from the engine's durable state, as
+   * after a restart (always safe: the durable state is what the machine's safety rests on).
+   */
+  diverged: string | null
   snapshots: SnapshotSend[]
   read: ReadAnswer | null
   /** Primary: the lowest LSN some replica still needs (log retention input, issue 14 item 5). */
@@ -232,6 +252,13 @@ export interface ReplicationConfig {
   leaseMs: number
   /** Retained log size bound (payload bytes) beyond which entries are compacted even if a replica still needs them (it is re-bootstrapped). */
   maxRetainedBytes: number
+  /**
+   * The machine's log is the shard's commit log and the ENGINE allocates LSNs (issue 14): the
+   * primary's commits land in MGA first and come in through 'logged'; the noop and config entries
+   * the machine needs are asked of the shell (Ready.control), not appended here. Default false:
+   * the machine allocates LSNs itself ('propose'), as in the simulation's first mode.
+   */
+  engineLog?: boolean
 }
 
 /** Largest rate difference assumed between two nodes' monotonic clocks (the lease's margin). */

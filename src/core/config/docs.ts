@@ -32,7 +32,7 @@ export const SEED_CLUSTER_EXAMPLE = `cluster:
 
 replication:
   default_mode: primary_replica
-  default_factor: 1  # the guide has 2: primary/replica copies arrive with issue 14
+  default_factor: 2
   write_timeout_ms: 5000
   read_timeout_ms: 3000
   hint_expiration_days: 7

@@ -6,7 +6,6 @@
 // that makes it work.
 import { defaultOf, schemaAt } from './load'
 import { documentSchema, type Config } from './schema'
-import { REPLICATION_MODE_RULES } from '../replication-modes'
 
 export interface NotInEffect {
   /** Dotted key path, as in describeConfigKeys(). */
@@ -34,18 +33,6 @@ const TLS = 'TLS arrives with the security issue (18); this release serves plain
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
-  {
-    path: 'replication.default_factor',
-    status: 'planned',
-    when: 'above the copies default_mode keeps in this release (primary_replica: 1)',
-    why: 'primary/replica replication keeps one copy per shard in this release (Mode 1 replication is issue 14), so new tables could not get the copies the file promises',
-    asksIn: c => {
-      const max = REPLICATION_MODE_RULES[c.replication.default_mode].maxReplicas
-      return max !== null && c.replication.default_factor > max
-    },
-    refuse: true
-  },
-  { path: 'replication.sync_replicas', status: 'planned', why: 'primary_replica tables keep one copy per shard in this release: the replicated commit log (cluster/replication) awaits its Mode 1 wiring into the node (issue 14), so commits are acknowledged on the primary\'s own durable write whatever the value' },
   { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
   { path: 'security.tls_cert', status: 'planned', why: TLS },
   { path: 'security.tls_key', status: 'planned', why: TLS },

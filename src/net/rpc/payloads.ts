@@ -19,6 +19,7 @@ import type { ShardId } from '../../core/ids'
 //   CATALOG_*       the catalog travels as its JSON document (Catalog.toJSON, checked by
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
+//   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
 //                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
 
@@ -34,6 +35,10 @@ export interface TableFenceRequest {
   shards: ShardId[]
   release?: FenceRelease
 }
+/** Mode 1 replication messages to one peer, each a replEnvelopeCodec frame (cluster/replication/codec.ts, decoded one by one by the receiver: a bad frame drops only itself). */
+export interface ReplBatch { messages: Uint8Array[] }
+/** Frames one REPL_MESSAGE carries at most. */
+export const MAX_REPL_BATCH = 1_024
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
@@ -47,6 +52,7 @@ export interface RpcRequests {
   CATALOG_DDL: { sql: string }
   SHARD_QUERY: ShardQuery
   TABLE_FENCE: TableFenceRequest
+  REPL_MESSAGE: ReplBatch
 }
 
 export interface RpcReplies {
@@ -58,6 +64,7 @@ export interface RpcReplies {
   CATALOG_DDL: DdlReply
   SHARD_QUERY: { payload: Uint8Array }
   TABLE_FENCE: { rows: boolean }
+  REPL_MESSAGE: null
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -154,7 +161,17 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
     }, r => ({ command: r.str(), warnings: r.array(() => r.str()), catalog: readDoc(r) }))
   },
   SHARD_QUERY: { request: shardQueryRequest, reply: shardQueryReply },
-  TABLE_FENCE: { request: tableFenceRequest, reply: v1('TABLE_FENCE reply', (w, v) => w.bool(v.rows), r => ({ rows: r.bool() })) }
+  TABLE_FENCE: { request: tableFenceRequest, reply: v1('TABLE_FENCE reply', (w, v) => w.bool(v.rows), r => ({ rows: r.bool() })) },
+  REPL_MESSAGE: {
+    request: v1('REPL_MESSAGE', (w, v) => w.array(v.messages, m => w.blob(m)), r => {
+      const n = r.count(1)
+      if (n > MAX_REPL_BATCH) throw r.malformed(`${n} replication messages in one batch (at most ${MAX_REPL_BATCH})`)
+      const messages: Uint8Array[] = []
+      for (let i = 0; i < n; i++) messages.push(r.blob())
+      return { messages }
+    }),
+    reply: nothing('REPL_MESSAGE reply', null)
+  }
 }
 
 /** The payload codecs of opcode `name`. */

@@ -44,6 +44,7 @@ export const SHARD_OPS = {
   REPL_STATE_SET: { code: 44, synopsis: 'Mode 1: replace the replication hard state (generation, vote, commit LSN, role), fsynced before the reply', local: true },
   REPL_SNAPSHOT_READ: { code: 45, synopsis: 'Mode 1 bootstrap source: a bounded chunk of a consistent snapshot of the shard\'s data keys', local: true },
   REPL_SNAPSHOT_INSTALL: { code: 46, synopsis: 'Mode 1 bootstrap target: install a snapshot chunk (the first starts the bootstrap, the last ends it)', local: true },
+  REPL_CONTROL_APPEND: { code: 47, synopsis: 'Mode 1: append a control entry (a new primary\'s noop, a membership config) at the next LSN of the commit log, at the shard\'s current generation', local: true },
   MERKLE_ROOTS: { code: 30, synopsis: 'anti-entropy: every window of the shard\'s Merkle forest with its root, leaf count and whether it is sealed' },
   MERKLE_BUCKETS: { code: 31, synopsis: 'anti-entropy: the 1024 bucket hashes of one window\'s tree' },
   MERKLE_LEAVES: { code: 32, synopsis: 'anti-entropy: the leaves (key, version id, row hash) of some buckets of one window, whole buckets, bounded' },

@@ -2,7 +2,7 @@ import type { CodecReader, CodecWriter } from '../../core/codec'
 import { messageOf } from '../../core/errors'
 import { asNodeId } from '../../core/ids'
 import type { RawLogEntry, SnapshotEntry } from '../../storage/engine'
-import type { Mutation } from '../../storage/commit-log'
+import { checkControlEntry, type ControlEntry, type Mutation } from '../../storage/commit-log'
 import { checkTuple } from '../../storage/keys'
 import { REPL_ROLES, type BootstrapRecord, type ReplHardState } from '../../storage/repl-state'
 import type { ReplReplies, ReplRequests } from './repl-messages'
@@ -12,7 +12,8 @@ import { readRow, readVersionId, writeRow, writeVersionId } from './parts'
 // op-codecs.ts: integers big-endian, shard u32 first, xid/HLC/LSN/generation u64, counts varint,
 // optional values behind a presence byte, and a decoder that consumes the whole payload.
 //
-//   entry     := lsn u64 · generation u64 · xid u64 · commitHlc u64 · mutations
+//   entry     := lsn u64 · generation u64 · xid u64 · commitHlc u64 · mutations · control opt
+//   control   := kind u8 (0 noop, 1 config) · voters (count · u16 each; config only)
 //   mutations := count · (tableId u32 · pk blob (tuple encoding, checked canonical) · versionId[16] · row opt blob)
 //   hard      := generation u64 · votedFor u16 (0: none) · commitLsn u64 · role u8
 //   kv entry  := key blob · value blob
@@ -37,13 +38,33 @@ const readMutation = (r: CodecReader): Mutation => {
   return { tableId, pkBytes, versionId: readVersionId(r), row: readRow(r) }
 }
 
+const CONTROL_KINDS = ['noop', 'config'] as const
+const writeControl = (w: CodecWriter, c: ControlEntry): void => {
+  w.u8(CONTROL_KINDS.indexOf(c.kind))
+  if (c.kind === 'config') w.array(c.voters, v => w.u16(v))
+}
+const readControl = (r: CodecReader): ControlEntry => {
+  const kind = r.pick(CONTROL_KINDS, 'control entry kind')
+  if (kind === 'noop') return { kind }
+  const c: ControlEntry = { kind, voters: r.array(() => r.nodeId(), 2) }
+  try {
+    checkControlEntry(c)
+  } catch (e) {
+    throw r.malformed(messageOf(e))
+  }
+  return c
+}
+
 export const writeEntry = (w: CodecWriter, e: RawLogEntry): void => {
   w.u64(e.lsn); w.u64(e.generation); w.u64(e.xid); w.u64(e.commitHlc)
   w.array(e.mutations, m => writeMutation(w, m))
+  w.opt(e.control, c => writeControl(w, c))
 }
-export const readEntry = (r: CodecReader): RawLogEntry => ({
-  lsn: r.u64(), generation: r.u64(), xid: r.xid(), commitHlc: r.hlc(), mutations: r.array(() => readMutation(r), 22)
-})
+export const readEntry = (r: CodecReader): RawLogEntry => {
+  const e = { lsn: r.u64(), generation: r.u64(), xid: r.xid(), commitHlc: r.hlc(), mutations: r.array(() => readMutation(r), 22) }
+  const control = r.opt(() => readControl(r))
+  return control === undefined ? e : { ...e, control }
+}
 
 const writeHard = (w: CodecWriter, s: ReplHardState): void => {
   w.u64(s.generation); w.u16(s.votedFor ?? 0); w.u64(s.commitLsn); w.u8(REPL_ROLES.indexOf(s.role))
@@ -104,5 +125,9 @@ export const REPL_BODIES: ReplBodies = {
       r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool() })],
     rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
       r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
+  },
+  REPL_CONTROL_APPEND: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.generation); writeControl(w, v.control) }, r => ({ shard: r.shard(), generation: r.u64(), control: readControl(r) })],
+    rep: [(w, v) => w.u64(v.lsn), r => ({ lsn: r.u64() })]
   }
 }

@@ -3,6 +3,7 @@ import type {
   SuffixTruncateReport
 } from '../../storage/engine'
 import type { ShardId } from '../../core/ids'
+import type { ControlEntry } from '../../storage/commit-log'
 
 // Request and reply payloads of the Mode 1 replication ops (codes 40-59 in ops.ts; DESIGN §6):
 // what the replication machine's shell asks of the shard worker holding a replica. Only this
@@ -23,6 +24,8 @@ export interface ReplRequests {
   REPL_SNAPSHOT_READ: { shard: ShardId } & SnapshotReadRequest
   /** Install a chunk of another replica's snapshot. */
   REPL_SNAPSHOT_INSTALL: { shard: ShardId } & SnapshotInstallRequest
+  /** Append a control entry at the next LSN, at `generation` (the shard's current one; replica-control.ts). */
+  REPL_CONTROL_APPEND: { shard: ShardId, generation: bigint, control: ControlEntry }
 }
 
 export interface ReplReplies {
@@ -33,4 +36,5 @@ export interface ReplReplies {
   REPL_STATE_SET: Record<string, never>
   REPL_SNAPSHOT_READ: SnapshotChunk
   REPL_SNAPSHOT_INSTALL: InstallReport
+  REPL_CONTROL_APPEND: { lsn: bigint }
 }

@@ -16,11 +16,11 @@ describe('what the cluster can provide', () => {
     expect(() => checkProvidable(c, 4)).not.toThrow()
   })
 
-  it('refuses primary_replica N > 1 (SB_REPLICATION_UNAVAILABLE) and accepts N = 1', () => {
+  it('accepts primary_replica N > 1 (Mode 1 replication, issue 14) as well as N = 1', () => {
     const one = create(new Catalog(), 'CREATE TABLE a (k INTEGER PRIMARY KEY)')
     expect(() => checkProvidable(one, 3)).not.toThrow()
-    const two = create(one, 'CREATE TABLE b (k INTEGER PRIMARY KEY) WITH (replication_factor = 2)')
-    expect(() => checkProvidable(two, 3)).toThrow(expect.objectContaining({ code: 'SB_REPLICATION_UNAVAILABLE', details: expect.objectContaining({ table: 'b', value: 2 }) }))
+    const two = create(one, 'CREATE TABLE b (k INTEGER PRIMARY KEY) WITH (replication_factor = 3)')
+    expect(() => checkProvidable(two, 3)).not.toThrow()
   })
 
   it('checks only the tables the latest version changed', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { REPLICATION_DEFAULTS } from '../../../src/catalog/replication-options'
 import type { MemberState } from '../../../src/cluster/gossip/types'
-import { knownAlive, liveMemberCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../../../src/cluster/routing'
+import { knownAlive, liveMemberCount, primaryReplicaCount, routable, scanNode, shardAssignmentLine, shardMapRow, shardOwner, shardReplicaCount } from '../../../src/cluster/routing'
 import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
 
 const states = (entries: Array<[number, MemberState]>): Map<NodeId, MemberState> => new Map(entries.map(([id, s]) => [asNodeId(id), s]))
@@ -26,6 +26,15 @@ describe('routing', () => {
     expect(shardOwner([asNodeId(7), asNodeId(1)], r)).toBe(7)
   })
 
+  it('serves a Mode 1 replicated shard from the primary this node knows, else the first routable replica (which redirects)', () => {
+    const r = routable(view, asNodeId(1))
+    const pref = [asNodeId(3), asNodeId(2), asNodeId(1)]
+    expect(shardOwner(pref, r, 3, asNodeId(1))).toBe(1)
+    expect(shardOwner(pref, r, 3, 0)).toBe(2) // node 3, the head, is down
+    expect(shardOwner(pref, r, 3, asNodeId(3))).toBe(2) // a known primary that is down is not asked
+    expect(shardOwner(pref, r, 1, asNodeId(1))).toBeNull() // one copy: its owner only
+  })
+
   it('scans a leaderless_quorum shard on this node when it holds a replica, else on the first routable replica', () => {
     const r = routable(view, asNodeId(1))
     expect(scanNode(leaderless(3), [asNodeId(3), asNodeId(2), asNodeId(1)], asNodeId(1), r)).toBe(1)
@@ -42,10 +51,13 @@ describe('routing', () => {
     expect(shardMapRow(asShardId(6), [asNodeId(3), asNodeId(2), asNodeId(1), asNodeId(4)], 3, r)).toEqual({ shard: 6, preference: [3, 2, 1, 4], replicas: [3, 2, 1], live: [2, 1] })
   })
 
-  it('counts the replicas of a shard as the largest N the tables keep (primary_replica keeps one today)', () => {
+  it('counts the replicas of a shard as the largest N the tables keep (primary_replica too, issue 14)', () => {
     expect(shardReplicaCount([], 3)).toBe(1)
     expect(shardReplicaCount([{ replication: REPLICATION_DEFAULTS }], 3)).toBe(1)
-    expect(shardReplicaCount([{ replication: { ...REPLICATION_DEFAULTS, replication_factor: 3 } }], 3)).toBe(1)
+    expect(shardReplicaCount([{ replication: { ...REPLICATION_DEFAULTS, replication_factor: 3 } }], 3)).toBe(3)
+    // Mode 1 groups: the largest primary_replica factor only, capped at the members.
+    expect(primaryReplicaCount([{ replication: REPLICATION_DEFAULTS }, { replication: leaderless(3) }], 3)).toBe(1)
+    expect(primaryReplicaCount([{ replication: { ...REPLICATION_DEFAULTS, replication_factor: 2 } }, { replication: { ...REPLICATION_DEFAULTS, replication_factor: 5 } }], 3)).toBe(3)
     expect(shardReplicaCount([{ replication: REPLICATION_DEFAULTS }, { replication: leaderless(3) }, { replication: leaderless(2) }], 5)).toBe(3)
     expect(shardReplicaCount([{ replication: leaderless(5) }], 3)).toBe(3)
   })

@@ -28,10 +28,10 @@ function problems (text: string, overrides?: LoadConfigOptions['overrides']): st
 }
 
 describe('loading valid files', () => {
-  it('loads the seed cluster.yaml as written; its default_factor 2 under primary_replica is a refused not-in-effect key (Mode 1 replication is issue 14)', () => {
+  it('loads the seed cluster.yaml as written: default_factor 2 under primary_replica is in effect (Mode 1 replication, issue 14)', () => {
     const seed = loadConfig({ text: readFileSync(fixture('seed-cluster.yaml'), 'utf8') })
     expect(seed.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2 })
-    expect(askedNotInEffect(seed).filter(k => k.refuse === true).map(k => k.path)).toEqual(['replication.default_factor'])
+    expect(askedNotInEffect(seed).map(k => k.path)).not.toContain('replication.default_factor')
     expect(askedNotInEffect(loadConfig({ text: servableSeed('seed-cluster.yaml') })).map(k => k.path)).not.toContain('replication.default_factor')
     // A leaderless default may keep copies; the table defaults then take them.
     const two = 'cluster: {nodes: [{id: 1, address: "a:1"}, {id: 2, address: "b:1"}]}\n'
@@ -68,10 +68,10 @@ describe('loading valid files', () => {
     expect(defaultConfig().node.datacenter).toBe('dc1')
   })
 
-  it('loads the seed file with its tuning, TLS and audit snippets (its default_factor 2 under primary_replica is refused at start, not at load)', () => {
+  it('loads the seed file with its tuning, TLS and audit snippets (its TLS is refused at start, not at load)', () => {
     const asIs = loadConfig({ file: fixture('seed-tuned.yaml') })
     expect(asIs.replication).toMatchObject({ default_mode: 'primary_replica', default_factor: 2, write_quorum: 2, read_quorum: 1 })
-    expect(askedNotInEffect(asIs).filter(k => k.refuse === true).map(k => k.path)).toEqual(['replication.default_factor', 'security.tls_enabled'])
+    expect(askedNotInEffect(asIs).filter(k => k.refuse === true).map(k => k.path)).toEqual(['security.tls_enabled'])
     const c = loadConfig({ text: readFileSync(fixture('seed-tuned.yaml'), 'utf8').replace('default_mode: primary_replica', 'default_mode: leaderless_quorum') })
     expect(c.replication).toMatchObject({ default_mode: 'leaderless_quorum', default_factor: 2, write_quorum: 2, read_quorum: 1 })
     expect(c.anti_entropy).toMatchObject({ interval_ms: 120000, merkle_tree_window_hours: 4 })

@@ -76,7 +76,8 @@ const ARBS: Arbs = {
         release: fc.oneof(fc.constant({ kind: 'now' as const }), fc.constant({ kind: 'unknown' as const }), fc.record({ kind: fc.constant('after' as const), version: count }))
       })),
     rep: fc.record({ rows: fc.boolean() })
-  }
+  },
+  REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) }
 }
 
 type Outcome = 'value' | 'SB_RPC_MALFORMED' | 'SB_CODEC_VERSION'

@@ -73,13 +73,19 @@ const shardArb = fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(
 const storedHint = fc.record({ id: bytes, value: bytes })
 const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
-const replEntry = fc.record({
-  lsn: u64,
-  generation: u64,
-  xid: xidArb,
-  commitHlc: hlcArb,
-  mutations: fc.array(fc.record({ tableId: u32, pkBytes: tuple.map(encodeTuple), versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 })
-})
+const controlArb = fc.oneof(
+  fc.constant({ kind: 'noop' as const }),
+  fc.uniqueArray(nodeIdArb, { minLength: 1, maxLength: 16 }).map(voters => ({ kind: 'config' as const, voters })))
+const replEntry = fc.oneof(
+  fc.record({
+    lsn: u64,
+    generation: u64,
+    xid: xidArb,
+    commitHlc: hlcArb,
+    mutations: fc.array(fc.record({ tableId: u32, pkBytes: tuple.map(encodeTuple), versionId, row: fc.option(bytes, { nil: null }) }), { maxLength: 3 })
+  }),
+  // A control entry of the one log (commit-log.ts format 5): no transaction.
+  fc.record({ lsn: u64, generation: u64, control: controlArb }).map(e => ({ ...e, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [] })))
 const hardState = fc.record({ generation: u64, votedFor: fc.option(nodeIdArb, { nil: null }), commitLsn: u64, role: fc.constantFrom(...REPL_ROLES) })
 const kvEntry = fc.record({ key: bytes, value: bytes })
 const merkleLeaf = fc.record({ key: bytes, versionId, rowHash: u64 })
@@ -238,6 +244,7 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() }),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   },
+  REPL_CONTROL_APPEND: { req: fc.record({ shard: shardArb, generation: u64, control: controlArb }), rep: fc.record({ lsn: u64 }) },
   MERKLE_ROOTS: {
     req: fc.record({ shard: shardArb }),
     rep: fc.record({ windows: fc.array(fc.record({ window: fc.maxSafeNat(), sealed: fc.boolean(), root: u64, leaves: fc.maxSafeNat() }), { maxLength: 3 }) })

@@ -1,7 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
-import { commitValueCount, decodeCommitEntry, decodeCommitValue, encodeCommitEntry, encodeCommitGroup, type Mutation } from '../../../src/storage/commit-log'
+import {
+  commitValueCount, commitValueGeneration, commitValueSpan, decodeCommitEntry, decodeCommitValue, decodeCommitValueRaw, encodeCommitEntry, encodeCommitGroup, encodeControlEntry,
+  MAX_CONTROL_VOTERS, type Mutation
+} from '../../../src/storage/commit-log'
 import { Arena, checkTuple, decodeTuple, encodeTuple, readU64, writeU64 } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { decodeTipEntry, decodeTipGroup, encodeTipEntry, encodeTipGroup, findInTipGroup, TipCache } from '../../../src/storage/tip'
@@ -245,5 +248,37 @@ describe('checkTuple', () => {
       const checked = corruptOrValue(() => { checkTuple(b); return true })
       expect(checked === true).toBe(decoded !== undefined)
     }), { numRuns: 5000 })
+  })
+})
+
+describe('commit log control entries (format 5: the replication machine\'s noop and config entries)', () => {
+  const nodeIdArb = fc.integer({ min: 1, max: 65535 }).map(asNodeId)
+  const controlArb = fc.oneof(
+    fc.constant({ kind: 'noop' as const }),
+    fc.uniqueArray(nodeIdArb, { minLength: 1, maxLength: MAX_CONTROL_VOTERS }).map(voters => ({ kind: 'config' as const, voters })))
+
+  it('round-trip as one raw entry with no transaction; transaction readers see nothing; one LSN', () => {
+    fc.assert(fc.property(controlArb, u64, fc.bigInt({ min: 1n, max: 1n << 40n }), (c, generation, lsn) => {
+      const b = encodeControlEntry(generation, c)
+      expect(decodeCommitValueRaw(lsn, b)).toEqual([{ lsn, generation, xid: 0n, commitHlc: 0n, mutations: [], control: c }])
+      expect(decodeCommitValue(lsn, b)).toEqual([])
+      expect(commitValueCount(lsn, b)).toBe(1)
+      expect(commitValueGeneration(lsn, b)).toBe(generation)
+      expect(commitValueSpan(lsn, b)).toEqual({ count: 1, maxCommitHlc: 0n })
+    }))
+  })
+
+  it('garbage and bit flips are SB_STORAGE_CORRUPT or entries', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 60 }), b => {
+      b[0] = 5
+      corruptOrValue(() => decodeCommitValueRaw(1n, b))
+      corruptOrValue(() => commitValueCount(1n, b))
+    }), { numRuns: 3000 })
+    fc.assert(fc.property(controlArb, fc.nat(), fc.nat(255), (c, at, byte) => {
+      const b = encodeControlEntry(7n, c)
+      b[at % b.length] = byte
+      const got = corruptOrValue(() => decodeCommitValueRaw(1n, b))
+      for (const e of got ?? []) if (e.control?.kind === 'config') expect(new Set(e.control.voters).size).toBe(e.control.voters.length)
+    }), { numRuns: 3000 })
   })
 })

@@ -91,7 +91,8 @@ export async function logOf (e: ShardEngine): Promise<unknown[]> {
     generation: x.generation,
     xid: x.xid,
     commitHlc: x.commitHlc,
-    mutations: x.mutations.map(m => [m.tableId, Buffer.from(m.pkBytes).toString('hex'), Buffer.from(m.versionId).toString('hex'), m.row === null ? null : dec(m.row)])
+    mutations: x.mutations.map(m => [m.tableId, Buffer.from(m.pkBytes).toString('hex'), Buffer.from(m.versionId).toString('hex'), m.row === null ? null : dec(m.row)]),
+    ...(x.control === undefined ? {} : { control: x.control })
   }))
 }
 

@@ -104,11 +104,12 @@ for (const backend of BACKENDS) {
     describe('snapshot bootstrap', () => {
       it('bootstraps from a snapshot taken while the primary keeps committing, catches up from the log, then holds the same state', async () => {
         const [p, r] = await start(1, 2)
-        await history(p!)
-        // A prepared transaction and a running one at the snapshot.
+        // A prepared transaction and a running one at the snapshot (prepared before the shard is
+        // replicated: a replicated shard refuses PREPARE until 2PC decisions are log entries).
         const prepared = await p!.engine.begin({ startHlc: nextHlc() })
         await prepared.write([ins('limbo', 'l')])
         await prepared.prepare()
+        await history(p!)
         const running = await p!.engine.begin({ startHlc: nextHlc() })
         await running.write([upd('r4', 'uncommitted')])
         let n = 0
@@ -174,10 +175,10 @@ for (const backend of BACKENDS) {
 
       it('a prepared transaction in the snapshot stays prepared, also when the replica restarts between its index entry and its TIP entry', async () => {
         const [p, r] = await start(1, 2)
-        await history(p!)
         const prepared = await p!.engine.begin({ startHlc: nextHlc() })
         await prepared.write([ins('limbo', 'l')])
         await prepared.prepare()
+        await history(p!)
         const chunks = await readAll(p!.engine, 1)
         const at = chunks.findIndex(c => c.entries.length > 0 && Buffer.from(c.entries[0]!.key).toString('latin1').startsWith('s/o/'))
         expect(at).toBeGreaterThan(0)

@@ -1,0 +1,66 @@
+import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { ScratchBirdError } from '../../core/errors'
+import { asHlcTs, asXid } from '../../core/ids'
+import type { ReplEntry, ReplMessage } from '../../cluster/replication/types'
+import type { Mutation, RawLogEntry } from '../../storage/commit-log'
+import { readRow, readVersionId, writeRow, writeVersionId } from '../../shard/protocol/parts'
+import { checkTuple } from '../../storage/keys'
+
+// What a data entry of the replicated log carries between the shard's engine and the machine
+// (issue 14: the machine's log IS the commit log). The machine never opens a payload; the shell
+// fills it from the engine's log tail (REPL_LOG_READ) on the primary and turns it back into the
+// commit-log entry REPL_APPLY writes on a replica. The LSN and generation are the ReplEntry's own
+// (never repeated in the payload), so a payload cannot claim another place in the log.
+//
+// v1: xid u64 · commitHlc u64 · mutations (count · (tableId u32 · pk blob (canonical tuple) ·
+//     versionId[16] · row opt blob))
+// Anything malformed is SB_RPC_MALFORMED: an append carrying one is dropped whole (checkAppend)
+// before the machine sees it.
+
+const fail = (codec: string) => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
+
+interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[] }
+
+function writeTxn (w: CodecWriter, e: Txn): void {
+  w.u64(e.xid)
+  w.u64(e.commitHlc)
+  w.array(e.mutations, m => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) })
+}
+
+function readTxn (r: CodecReader): Txn {
+  const xid = r.u64()
+  const commitHlc = r.u64()
+  if (xid === 0n) throw r.malformed('xid 0')
+  const mutations = r.array(() => {
+    const tableId = r.u32()
+    const pkBytes = r.blob()
+    try { checkTuple(pkBytes) } catch { throw r.malformed('primary key is not a canonical tuple') }
+    return { tableId, pkBytes, versionId: readVersionId(r), row: readRow(r) }
+  }, 22)
+  return { xid, commitHlc, mutations }
+}
+
+export const entryPayloadCodec: Codec<Txn> = versioned('replicated entry', 1, fail, writeTxn, r => readTxn(r))
+
+/** The machine's entry for a commit-log entry read from the engine. */
+export function toReplEntry (e: RawLogEntry): ReplEntry {
+  const generation = Number(e.generation)
+  if (e.control?.kind === 'noop') return { lsn: e.lsn, generation, kind: 'noop' }
+  if (e.control?.kind === 'config') return { lsn: e.lsn, generation, kind: 'config', voters: [...e.control.voters] }
+  return { lsn: e.lsn, generation, kind: 'data', payload: entryPayloadCodec.encode(e) }
+}
+
+/** The commit-log entry REPL_APPLY writes for a machine's entry (its payload checked by checkAppend). */
+export function toRawEntry (e: ReplEntry): RawLogEntry {
+  const base = { lsn: e.lsn, generation: BigInt(e.generation) }
+  if (e.kind === 'noop') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'noop' } }
+  if (e.kind === 'config') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'config', voters: e.voters } }
+  const t = entryPayloadCodec.decode(e.payload)
+  return { ...base, xid: asXid(t.xid), commitHlc: asHlcTs(t.commitHlc), mutations: t.mutations }
+}
+
+/** Throws SB_RPC_MALFORMED when a peer's message carries a data payload that does not decode. */
+export function checkAppend (m: ReplMessage): void {
+  if (m.type !== 'append') return
+  for (const e of m.entries) if (e.kind === 'data') entryPayloadCodec.decode(e.payload)
+}

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino'
+import type { Clock } from '../../core/clock'
+import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/errors'
+import { asShardId, type NodeId, type ShardId } from '../../core/ids'
+import type { Rng } from '../../core/rng'
+import { replEnvelopeCodec } from '../../cluster/replication/codec'
+import type { ReplMessage, SyncReplicas } from '../../cluster/replication/types'
+import { MAX_REPL_BATCH, type ReplBatch } from '../../net/rpc/payloads'
+import type { RpcMethods } from '../../net/rpc/server'
+import type { RpcClient } from '../../net/rpc/client'
+import type { ShardRequester } from '../shard-router'
+import { ShardGroup } from './shard-group'
+
+// Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
+// while some primary_replica table needs more than one copy (N = the largest replication_factor
+// of the primary_replica tables, capped at the members; voters = the first N of the shard's
+// preference list — every primary_replica table on the shard then has N copies, the shard having
+// one log). With no such table nothing runs here and the single-copy path is untouched.
+//
+// Transport: messages to a peer are batched per event-loop turn into one REPL_MESSAGE RPC
+// (opcode 0x40), each a replEnvelopeCodec frame; at most MAX_OUTBOX frames wait per peer (more
+// are dropped: the machine resends) and MAX_INFLIGHT calls run per peer. Received frames are
+// decoded one by one (a bad frame is logged and dropped alone) and must come from the peer that
+// sent the call.
+
+/** Frames waiting for one peer before new ones are dropped. */
+const MAX_OUTBOX = 4 * MAX_REPL_BATCH
+/** REPL_MESSAGE calls in flight to one peer. */
+const MAX_INFLIGHT = 4
+const CALL_TIMEOUT_MS = 5_000
+
+export interface ReplicationShellDeps {
+  readonly self: NodeId
+  readonly shards: number
+  readonly syncReplicas: SyncReplicas
+  readonly electionTimeoutMs: number
+  readonly heartbeatMs: number
+  /** The shard's replicas needed now (first N of its preference list; empty: no group). */
+  readonly replicasOf: (shard: ShardId) => NodeId[]
+  readonly addressOf: (node: NodeId) => string
+  readonly workers: ShardRequester
+  readonly rpc: RpcClient
+  readonly clock: Clock
+  readonly rng: Rng
+  /** The replication.log stream. */
+  readonly log: Logger
+}
+
+interface Outbox { frames: Uint8Array[], inflight: number, scheduled: boolean }
+
+export class ReplicationShell {
+  private readonly groups = new Map<ShardId, ShardGroup>()
+  private readonly outboxes = new Map<NodeId, Outbox>()
+  private timer: NodeJS.Timeout | null = null
+  private dropped = 0
+
+  constructor (private readonly d: ReplicationShellDeps) {}
+
+  register (methods: RpcMethods): void {
+    methods.register('REPL_MESSAGE', (p, ctx) => { this.onBatch(p, ctx.from); return null })
+  }
+
+  /** Starts groups for the shards that need one now, and the timer. */
+  start (): void {
+    this.sync()
+    this.timer = setInterval(() => {
+      this.sync()
+      for (const g of this.groups.values()) g.tick()
+    }, Math.max(1, Math.floor(this.d.heartbeatMs / 2)))
+    this.timer.unref()
+  }
+
+  stop (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    for (const g of this.groups.values()) g.stop()
+  }
+
+  /** The group of `shard` on this node, if it is replicated and this node holds a copy. */
+  group (shard: ShardId): ShardGroup | undefined { return this.groups.get(shard) }
+
+  /** Is `shard` replicated by a group here (its requests go to the primary)? */
+  replicated (shard: ShardId): boolean { return this.groups.has(shard) }
+
+  /** The shard's primary as this node's group knows it (0: none known, or no group here). */
+  primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
+
+  /** Starts a group for every shard that needs one and has none (catalog changes add them). */
+  private sync (): void {
+    for (let s = 0; s < this.d.shards; s++) {
+      const shard = asShardId(s)
+      if (this.groups.has(shard)) continue
+      const replicas = this.d.replicasOf(shard)
+      if (replicas.length < 2 || !replicas.includes(this.d.self)) continue
+      const g = new ShardGroup({
+        shard,
+        self: this.d.self,
+        replicas,
+        syncReplicas: this.d.syncReplicas,
+        electionTimeoutMs: this.d.electionTimeoutMs,
+        heartbeatMs: this.d.heartbeatMs,
+        maxRetainedBytes: 64 * 1024 * 1024,
+        workers: this.d.workers,
+        send: (to, msg) => { this.send(shard, to, msg) },
+        clock: this.d.clock,
+        rng: this.d.rng,
+        log: (level, message, details) => { this.d.log[level](details ?? {}, message) }
+      })
+      this.groups.set(shard, g)
+      this.d.log.info({ shard, replicas }, `Replication: shard ${String(shard).padStart(3, '0')} replicated on {${replicas.map(id => `Node ${id}`).join(', ')}}`)
+      g.start().catch((e: unknown) => this.d.log.error({ shard, err: messageOf(e) }, `Replication: shard ${shard} group did not start`))
+    }
+  }
+
+  private send (shard: ShardId, to: NodeId, msg: ReplMessage): void {
+    let o = this.outboxes.get(to)
+    if (o === undefined) { o = { frames: [], inflight: 0, scheduled: false }; this.outboxes.set(to, o) }
+    if (o.frames.length >= MAX_OUTBOX) { this.dropped++; return }
+    o.frames.push(replEnvelopeCodec.encode({ shard, msg }))
+    if (!o.scheduled) {
+      o.scheduled = true
+      setImmediate(() => { o.scheduled = false; this.flush(to, o) })
+    }
+  }
+
+  private flush (to: NodeId, o: Outbox): void {
+    while (o.frames.length > 0 && o.inflight < MAX_INFLIGHT) {
+      const batch: ReplBatch = { messages: o.frames.splice(0, MAX_REPL_BATCH) }
+      let address: string
+      try { address = this.d.addressOf(to) } catch { return }
+      o.inflight++
+      this.d.rpc.call(address, 'REPL_MESSAGE', batch, { timeoutMs: CALL_TIMEOUT_MS }).then(
+        () => {},
+        (e: unknown) => { this.d.log.debug({ peer: to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'replication batch not delivered') }
+      ).finally(() => { o.inflight--; if (o.frames.length > 0) this.flush(to, o) })
+    }
+  }
+
+  private onBatch (p: ReplBatch, from: NodeId): void {
+    for (const frame of p.messages) {
+      let env
+      try {
+        env = replEnvelopeCodec.decode(frame)
+        if (env.msg.from !== from) throw new ScratchBirdError('SB_RPC_MALFORMED', `a replication message claims to come from node ${env.msg.from}`)
+      } catch (e) {
+        this.d.log.warn({ peer: from, err: isScratchBirdError(e) ? e.code : messageOf(e) }, `Replication: a message from node ${from} dropped: ${messageOf(e)}`)
+        continue
+      }
+      this.groups.get(env.shard)?.receive(env.msg)
+    }
+  }
+}

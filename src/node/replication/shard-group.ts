@@ -1,0 +1,382 @@
+import type { Clock } from '../../core/clock'
+import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/errors'
+import type { NodeId, ShardId } from '../../core/ids'
+import type { Rng } from '../../core/rng'
+import { ReplicationMachine } from '../../cluster/replication/machine'
+import type {
+  DurableState, HardState, Lsn, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
+} from '../../cluster/replication/types'
+import type { ShardRequester } from '../shard-router'
+import type { ReplRole } from '../../storage/repl-state'
+import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
+
+// The I/O shell of one shard's Mode 1 replication group on this node (issue 14, DESIGN §6): a
+// ReplicationMachine in engineLog mode (its log IS the shard's commit log) and the shard ops that
+// carry its Readys out, in the order types.ts documents — hard state and role (REPL_STATE_SET,
+// fsynced), truncation (REPL_TRUNCATE), entries (REPL_APPLY), the machine's control entries
+// (REPL_CONTROL_APPEND), then messages, then client acknowledgements. Readys are carried out one
+// at a time, in order; a step that arrives while they run is queued behind them (bounded: peer
+// messages beyond MAX_QUEUED_READYS are dropped — Raft tolerates loss — ticks and the engine's own
+// log are never dropped).
+//
+// The primary's commits land in the engine first (MGA commit, the engine allocates the LSN); the
+// shell reads the log tail from the machine's last LSN and steps it as 'logged', and the client
+// waits (commitLanded) until the machine acknowledges that LSN under replication.sync_replicas.
+//
+// Whenever the machine and the engine disagree (Ready.diverged, REPL_APPLY refusing a gap or a
+// conflicting entry) or a shard op fails, the shell drops the queued Readys, fails the waiting
+// commits with SB_COMMIT_OUTCOME_UNKNOWN and rebuilds the machine from the engine's durable state,
+// exactly as after a restart — the machine's safety rests only on what was made durable.
+//
+// Not done here (issue 14 items 4, 5): snapshot streaming — a replica behind the retained log is
+// not bootstrapped (logged once; the primary offers again); the log's front truncation does not
+// follow replicasNeedFrom yet (the sweeper's commit_log_retention_hours window applies).
+
+/** Readys waiting for their I/O before peer messages are dropped. */
+export const MAX_QUEUED_READYS = 1_024
+/** Commits waiting for their acknowledgement per shard (beyond: SB_REPLICATION_BACKLOG_FULL). */
+export const MAX_COMMIT_WAITERS = 10_000
+/** Entries one log-tail read brings at most. */
+const TAIL_READ_ENTRIES = 1_000
+const TAIL_READ_BYTES = 4 * 1024 * 1024
+/** Entries loaded into the machine at start beyond the ones after the committed LSN. */
+const START_ENTRIES = 2_000
+
+export type GroupLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void
+
+export interface ShardGroupOptions {
+  readonly shard: ShardId
+  readonly self: NodeId
+  /** The shard's replicas: the first N of its preference list (the voters of a fresh group). */
+  readonly replicas: readonly NodeId[]
+  readonly syncReplicas: SyncReplicas
+  readonly electionTimeoutMs: number
+  readonly heartbeatMs: number
+  readonly maxRetainedBytes: number
+  /** This node's shard workers (local ops). */
+  readonly workers: ShardRequester
+  /** Hands a message to the transport (batched per peer). */
+  readonly send: (to: NodeId, msg: ReplMessage) => void
+  readonly clock: Clock
+  readonly rng: Rng
+  readonly log: GroupLog
+}
+
+interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
+
+const STORAGE_ROLE: Record<Role, ReplRole> = { primary: 'primary', replica: 'replica', candidate: 'candidate', learner: 'replica' }
+
+export class ShardGroup {
+  private machine: ReplicationMachine | null = null
+  /** Bumped by every rebuild: I/O begun for an older machine is ignored. */
+  private life = 0
+  private readonly queue: Ready[] = []
+  private pumping = false
+  private hard: HardState = { generation: 0, votedFor: 0 }
+  /** The role the engine holds (after the Readys carried out so far). */
+  private engineRole: ReplRole = 'none'
+  private persistedCommit: Lsn = 0n
+  private tailBusy = false
+  private tailAgain = false
+  private readonly waiters = new Map<Lsn, Waiter>()
+  /** Acknowledgements come in LSN order: every LSN up to here was acknowledged in this life. */
+  private ackedThrough: Lsn = 0n
+  private snapshotWarned = false
+  /** The last load failed (a worker restarting, …): retried at the next tick. */
+  private loadFailed = false
+  private loading = false
+  private readonly snapshotRetries: NodeId[] = []
+  private stopped = false
+
+  constructor (private readonly o: ShardGroupOptions) {}
+
+  get shard (): ShardId { return this.o.shard }
+  get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
+  get primary (): NodeId | 0 { return this.machine?.primary ?? 0 }
+  get generation (): number { return this.machine?.generation ?? this.hard.generation }
+  get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
+  get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }
+  progress (): ReturnType<ReplicationMachine['progress']> { return this.machine?.progress() ?? [] }
+
+  /** Loads the durable state and starts the machine. */
+  async start (): Promise<void> {
+    await this.rebuild(null)
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.machine = null
+    this.failWaiters('this node is stopping')
+  }
+
+  /** The shell's timer (every tick interval). */
+  tick (): void {
+    if (this.machine === null) {
+      if (this.loadFailed && !this.loading && !this.stopped) void this.rebuild(null)
+      return
+    }
+    for (const to of this.snapshotRetries.splice(0)) this.step({ type: 'snapshot-failed', to })
+    this.step({ type: 'tick' })
+    // The committed LSN is persisted lazily (it only bounds truncation and where a restart loads
+    // the log from): at most once per tick, with the hard state it goes with.
+    const m = this.machine
+    if (m !== null && m.commitLsn > this.persistedCommit && !this.pumping && this.queue.length === 0) {
+      const life = this.life
+      const commitLsn = m.commitLsn
+      this.pumping = true
+      this.setState(this.engineRole, commitLsn).then(
+        () => { if (life === this.life) this.persistedCommit = commitLsn },
+        (e: unknown) => { this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`) }
+      ).finally(() => { this.pumping = false; void this.pump() })
+    }
+  }
+
+  /** A message from a peer (decoded with codec.ts; payloads checked here). */
+  receive (msg: ReplMessage): void {
+    if (this.machine === null) return
+    if (this.queue.length >= MAX_QUEUED_READYS) return
+    try {
+      checkAppend(msg)
+    } catch (e) {
+      this.o.log('warn', `replication message from node ${msg.from} for shard ${this.o.shard} dropped: ${messageOf(e)}`, { shard: this.o.shard, peer: msg.from })
+      return
+    }
+    this.step({ type: 'message', msg })
+  }
+
+  /**
+   * A local commit landed in the engine at `lsn`: resolves once the machine acknowledges it under
+   * replication.sync_replicas; SB_COMMIT_OUTCOME_UNKNOWN if this node loses the primary role
+   * first (the commit may or may not survive), SB_REPLICATION_BACKLOG_FULL beyond the bound.
+   */
+  commitLanded (lsn: Lsn): Promise<void> {
+    if (lsn <= this.ackedThrough) return Promise.resolve()
+    if (this.waiters.size >= MAX_COMMIT_WAITERS) {
+      return Promise.reject(new ScratchBirdError('SB_REPLICATION_BACKLOG_FULL', `shard ${this.o.shard}: ${this.waiters.size} commits already wait for their replicas`, { pending: this.waiters.size }))
+    }
+    const p = new Promise<void>((resolve, reject) => { this.waiters.set(lsn, { resolve, reject }) })
+    this.readTail()
+    return p
+  }
+
+  // ---- the machine and its Readys ----------------------------------------------------------------
+
+  private step (input: ReplInput): void {
+    const m = this.machine
+    if (m === null) return
+    this.queue.push(m.step(input))
+    void this.pump()
+  }
+
+  private async pump (): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const r = this.queue.shift()!
+        const life = this.life
+        try {
+          await this.carryOut(r)
+        } catch (e) {
+          if (life !== this.life) continue
+          await this.rebuild(`a replication operation failed: ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)
+        }
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private async carryOut (r: Ready): Promise<void> {
+    const shard = this.o.shard
+    if (r.diverged !== null) { await this.rebuild(r.diverged); return }
+    // 1. durable state: the hard state and the role it goes with (the engine takes local commits
+    // only as primary), then truncation and entries.
+    const role = this.roleAfter(r.events)
+    if (r.hardState !== null || role !== this.engineRole) {
+      if (r.hardState !== null) this.hard = r.hardState
+      await this.setState(role, this.persistedCommit)
+      this.engineRole = role
+    }
+    if (r.truncateAfter !== null) {
+      const t = await this.o.workers.request('REPL_TRUNCATE', { shard, afterLsn: r.truncateAfter, committedLsn: this.persistedCommit })
+      this.o.log('warn', `Replication: shard ${shard} truncated its log after LSN ${r.truncateAfter} (${t.entriesRemoved} entries the new primary lacks)`, { shard, after_lsn: String(r.truncateAfter), removed: t.entriesRemoved })
+    }
+    if (r.entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: r.entries.map(toRawEntry) })
+    if (r.control !== null) {
+      const c = r.control
+      const life = this.life
+      try {
+        await this.o.workers.request('REPL_CONTROL_APPEND', { shard, generation: BigInt(c.generation), control: c.entry })
+      } catch (e) {
+        // The generation moved on: the machine asks again if it still needs it.
+        if (!isScratchBirdError(e, 'SB_REPL_CONTROL_REFUSED')) throw e
+      }
+      if (life === this.life) this.readTail()
+    }
+    // 2. messages, after what they promise is durable.
+    for (const o of r.messages) this.o.send(o.to, o.msg)
+    // 5. the clients.
+    for (const lsn of r.acks) {
+      if (lsn > this.ackedThrough) this.ackedThrough = lsn
+      const w = this.waiters.get(lsn)
+      if (w !== undefined) { this.waiters.delete(lsn); w.resolve() }
+    }
+    for (const f of r.failed) {
+      if (f.lsn === null) continue
+      const w = this.waiters.get(f.lsn)
+      if (w !== undefined) { this.waiters.delete(f.lsn); w.reject(f.error) }
+    }
+    // 6. snapshots (not streamed yet: offered again at the next tick), events.
+    for (const s of r.snapshots) {
+      if (!this.snapshotWarned) {
+        this.snapshotWarned = true
+        this.o.log('warn', `Replication: shard ${shard} replica node ${s.to} is behind the retained log and needs a snapshot bootstrap, which this release does not stream yet`, { shard, replica: s.to })
+      }
+      this.snapshotRetries.push(s.to)
+    }
+    for (const e of r.events) this.logEvent(e)
+  }
+
+  /** The storage role once this Ready's role changes are carried out. */
+  private roleAfter (events: readonly ReplEvent[]): ReplRole {
+    let role = this.engineRole === 'none' ? STORAGE_ROLE[this.machine?.role ?? 'replica'] : this.engineRole
+    for (const e of events) {
+      if (e.type === 'became-primary') role = 'primary'
+      else if (e.type === 'became-replica') role = 'replica'
+      else if (e.type === 'campaign' && !e.preVote) role = 'candidate'
+    }
+    return role
+  }
+
+  private async setState (role: ReplRole, commitLsn: Lsn): Promise<void> {
+    const h = this.hard
+    await this.o.workers.request('REPL_STATE_SET', {
+      shard: this.o.shard,
+      state: { generation: BigInt(h.generation), votedFor: h.votedFor === 0 ? null : h.votedFor, commitLsn, role }
+    })
+  }
+
+  /** Steps the machine with what the engine logged past the machine's last LSN (one read at a time). */
+  private readTail (): void {
+    if (this.tailBusy) { this.tailAgain = true; return }
+    const m = this.machine
+    if (m === null) return
+    this.tailBusy = true
+    this.tailAgain = false
+    const life = this.life
+    const epoch = m.logEpoch
+    this.o.workers.request('REPL_LOG_READ', { shard: this.o.shard, fromLsn: m.lastLsn + 1n, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES }).then(
+      ({ entries }) => {
+        this.tailBusy = false
+        if (life !== this.life) return
+        if (entries.length > 0) this.step({ type: 'logged', entries: entries.map(toReplEntry), epoch })
+        if (this.tailAgain || entries.length === TAIL_READ_ENTRIES) this.readTail()
+      },
+      (e: unknown) => {
+        this.tailBusy = false
+        if (life !== this.life) return
+        void this.rebuild(`reading the log tail failed: ${messageOf(e)}`)
+      })
+  }
+
+  // ---- start and rebuild ---------------------------------------------------------------------------
+
+  /** (Re)builds the machine from the engine's durable state; `why` null at start. */
+  private async rebuild (why: string | null): Promise<void> {
+    this.life++
+    const life = this.life
+    this.machine = null
+    this.queue.length = 0
+    this.tailBusy = false
+    this.ackedThrough = 0n
+    if (why !== null) {
+      this.o.log('warn', `Replication: shard ${this.o.shard} reloads its replication state from the engine: ${why}`, { shard: this.o.shard })
+      this.failWaiters(why)
+    }
+    if (this.stopped) return
+    let durable: DurableState
+    this.loading = true
+    try {
+      durable = await this.load()
+      this.loadFailed = false
+    } catch (e) {
+      this.loadFailed = true
+      this.o.log('error', `Replication: shard ${this.o.shard} cannot load its replication state (retried): ${messageOf(e)}`, { shard: this.o.shard })
+      return
+    } finally {
+      this.loading = false
+    }
+    if (life !== this.life || this.stopped) return
+    this.machine = new ReplicationMachine({
+      self: this.o.self,
+      preference: [...this.o.replicas],
+      syncReplicas: this.o.syncReplicas,
+      electionTimeoutMs: this.o.electionTimeoutMs,
+      heartbeatMs: this.o.heartbeatMs,
+      leaseMs: Math.floor(this.o.electionTimeoutMs * 0.8),
+      maxRetainedBytes: this.o.maxRetainedBytes,
+      engineLog: true
+    }, durable, this.o.clock, this.o.rng)
+    // Whatever the engine logged past what was loaded (a commit landing meanwhile).
+    this.readTail()
+  }
+
+  private async load (): Promise<DurableState> {
+    const shard = this.o.shard
+    const st = await this.o.workers.request('REPL_STATE_GET', { shard })
+    if (st.bootstrap !== null) throw new ScratchBirdError('SB_REPL_BOOTSTRAPPING', `shard ${shard} is half-way through a snapshot bootstrap, which this release does not resume`, { shard })
+    this.hard = { generation: Number(st.generation), votedFor: st.votedFor ?? 0 }
+    this.engineRole = st.role
+    const floor = st.firstAvailableLsn
+    // The stored committed LSN never goes back (REPL_STATE_SET refuses it); the machine starts
+    // from it, within the log the engine holds.
+    this.persistedCommit = st.commitLsn
+    let commit = st.commitLsn < st.lastLsn ? st.commitLsn : st.lastLsn
+    if (commit < floor - 1n) commit = floor - 1n
+    // The entries after the committed LSN (the machine needs them), plus some before it (so the
+    // replicas a little behind need no snapshot); the base is the entry before the first loaded.
+    let from = st.lastLsn - BigInt(START_ENTRIES) + 1n
+    if (from > commit + 1n) from = commit + 1n
+    if (from < floor) from = floor
+    const entries: ReplEntry[] = []
+    let baseGeneration = from - 1n === st.lastLsn ? Number(st.lastGeneration) : 0
+    let next = from - 1n >= floor ? from - 1n : from
+    while (next <= st.lastLsn) {
+      const got = await this.o.workers.request('REPL_LOG_READ', { shard, fromLsn: next, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES })
+      if (got.entries.length === 0) break
+      for (const e of got.entries) {
+        if (e.lsn > st.lastLsn) break
+        if (e.lsn === from - 1n) baseGeneration = Number(e.generation)
+        else entries.push(toReplEntry(e))
+      }
+      next = got.entries[got.entries.length - 1]!.lsn + 1n
+    }
+    return {
+      hard: { ...this.hard },
+      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.o.replicas] },
+      entries,
+      appliedLsn: commit
+    }
+  }
+
+  private failWaiters (why: string): void {
+    for (const [lsn, w] of this.waiters) {
+      w.reject(new ScratchBirdError('SB_COMMIT_OUTCOME_UNKNOWN', `shard ${this.o.shard}: the commit at LSN ${lsn} was not acknowledged by its replicas before ${why}; it may or may not survive`, { lsn: String(lsn), shard: this.o.shard }))
+    }
+    this.waiters.clear()
+  }
+
+  private logEvent (e: ReplEvent): void {
+    const shard = this.o.shard
+    const s = String(shard).padStart(3, '0')
+    switch (e.type) {
+      case 'became-primary': this.o.log('info', `Replication: Node ${this.o.self} is primary of shard ${s} (generation ${e.generation}, last LSN ${e.lastLsn})`, { shard, generation: e.generation }); break
+      case 'became-replica': this.o.log('info', `Replication: Node ${this.o.self} follows ${e.primary === 0 ? 'no primary yet' : `primary node ${e.primary}`} for shard ${s} (generation ${e.generation}): ${e.reason}`, { shard, generation: e.generation, primary: e.primary }); break
+      case 'voted': this.o.log('debug', `Replication: shard ${s} vote for node ${e.candidate} in generation ${e.generation}: ${e.granted ? 'granted' : 'refused'} (${e.reason})`, { shard }); break
+      case 'membership': this.o.log('info', `Replication: shard ${s} ${e.change === 'promote' ? 'promotes' : 'removes'} node ${e.node} as a voter at LSN ${e.lsn}`, { shard }); break
+      case 'refused': this.o.log('warn', `Replication: shard ${s} refused a message from node ${e.from}: ${e.reason}`, { shard, peer: e.from }); break
+      default: break
+    }
+  }
+}
