@@ -3,6 +3,7 @@
 // them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
 // src/exec reaches for process-wide state.
 import type { TransactionsHorizon } from '../cluster/snapshot-horizon'
+import type { ReplicationLagRow } from './replication-statements'
 import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { TableDefaults } from '../catalog/replication-options'
 import type { Clock } from '../core/clock'
@@ -194,6 +195,12 @@ export interface ExecStatementReport extends StatementReport {
   readonly statement: Statement
 }
 
+/** Mode 1 replication as this node sees it (SHOW REPLICATION LAG); absent: a single node. */
+export interface ReplicationPort {
+  /** Lag of each replica of the shards this node is primary of; null: this node runs no replication group. */
+  replicationLag?: (() => ReplicationLagRow[] | null) | undefined
+}
+
 /** Statement reports; absent: nobody listens (tests, tools). */
 export interface StatementLogPort {
   statementDone?: ((r: ExecStatementReport) => void) | undefined
@@ -201,4 +208,4 @@ export interface StatementLogPort {
 
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & PlanCachePort
+  AntiEntropyPort & ReplicationPort & PlanCachePort

@@ -19,6 +19,7 @@ import { uncachedScript, type CachedScript, type PlanSlot } from './plan-cache'
 import { insertPlanFor, modifyPlanFor, selectPlanFor } from './cached-plans'
 import { commandResult, rowsResult, type StatementResult } from './result'
 import { showTransactionsHorizon } from './horizon-statements'
+import { showReplicationLag } from './replication-statements'
 import { returningResult, returningRows } from './returning'
 import { insertOnConflict } from './on-conflict'
 import { explainJoin } from '../plan/join-explain'
@@ -145,6 +146,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
       if (s.target === 'anti_entropy_status') return showAntiEntropyStatus(env, s.pos)
       if (s.target === 'transactions_horizon') return showTransactionsHorizon(env)
+      if (s.target === 'replication_lag') return showReplicationLag(env, s.pos)
       return show(env, s.target, s.pos)
     case 'repair': return repair(env, s)
     case 'deliver_hints': {

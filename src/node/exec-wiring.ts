@@ -9,6 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
+import type { ReplicationLagRow } from '../exec/replication-statements'
 import type { AntiEntropyPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardPort, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
@@ -40,6 +41,8 @@ export interface ExecParts {
   snapshots: SnapshotRegistry
   /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled); null or absent otherwise. */
   antiEntropy?: AntiEntropyShell | null
+  /** Mode 1 replication lag of the shards this node is primary of; null: no replication groups here (absent: a single node). */
+  replicationLag?: () => ReplicationLagRow[] | null
   /** DDL write fences (node/table-fences.ts). */
   fences: TableFenceIo
   catalogPins: CatalogPins
@@ -66,6 +69,7 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...clusterView(p),
     ...quorumPort(p),
     ...antiEntropyPort(p),
+    ...(p.replicationLag === undefined ? {} : { replicationLag: p.replicationLag }),
     statementDone: p.statementDone,
     planCache: new PlanCache()
   }

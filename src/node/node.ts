@@ -592,6 +592,7 @@ export class ScratchBirdNode {
       fences: this.fences!,
       catalogPins: this.catalogPins,
       antiEntropy: this.antiEntropy,
+      replicationLag: () => this.replication?.lagRows() ?? null,
       log,
       clock: this.io.clock,
       rng: this.io.rng,
@@ -751,6 +752,13 @@ export class ScratchBirdNode {
       m.ringInFlight.set({ worker: String(r.worker) }, r.inFlight)
     }
     m.ringCapacityBytes.set(this.config.storage.ring_bytes)
+    // Only the shards this node is primary of now: a series of a shard it no longer leads goes.
+    m.replicationLagMs.reset()
+    m.replicationLagLsns.reset()
+    for (const r of this.replication?.lagRows() ?? []) {
+      m.replicationLagMs.set({ shard_id: shardLabel(r.shard), replica: String(r.replica) }, r.lagMs)
+      m.replicationLagLsns.set({ shard_id: shardLabel(r.shard), replica: String(r.replica) }, Number(r.lagLsns))
+    }
     m.sessions.set(this.sqlApi?.sessions.size ?? 0)
     m.connections.set({ listener: 'client' }, this.openConnections.client)
     if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)

@@ -55,6 +55,8 @@ export interface NodeMetrics {
   readonly auditEvents: Counter<'event'>
   readonly auditWriteFailures: Counter
   readonly writeTps: Gauge<'shard_id' | 'mode'>
+  readonly replicationLagMs: Gauge<'shard_id' | 'replica'>
+  readonly replicationLagLsns: Gauge<'shard_id' | 'replica'>
   readonly readLatencyP99Ms: Gauge<'shard_id' | 'mode'>
   readonly shardWrites: Counter<'shard_id' | 'mode'>
   readonly shardReads: Counter<'shard_id' | 'mode'>
@@ -105,6 +107,8 @@ export function createMetrics (): NodeMetrics {
     antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] }),
     auditEvents: new Counter({ name: 'scratchbird_audit_events_total', help: 'Lines written to the audit log, per event (the first of audit.events the line matched; CHAIN BREAK when the node continued a broken chain)', labelNames: ['event'], registers: [registry] }),
     auditWriteFailures: new Counter({ name: 'scratchbird_audit_write_failures_total', help: 'Audit events that could not be written or fsynced (SB_AUDIT_WRITE_FAILED; each is logged at ERROR with the event)', registers: [registry] }),
+    replicationLagMs: new Gauge({ name: 'scratchbird_replication_lag_ms', help: 'Mode 1 replication, measured on the shard\'s primary: how long ago the oldest log entry the replica does not hold yet landed in the primary\'s log (0 when it holds everything); one series per shard this node is primary of and replica (node id)', labelNames: ['shard_id', 'replica'], registers: [registry] }),
+    replicationLagLsns: new Gauge({ name: 'scratchbird_replication_lag_lsns', help: 'Mode 1 replication, measured on the shard\'s primary: log entries the replica does not hold yet', labelNames: ['shard_id', 'replica'], registers: [registry] }),
     writeTps: new Gauge({ name: 'scratchbird_write_tps', help: 'Write transactions committed per second on this node\'s replica of the shard over the last 60 s (a sliding window of 6 x 10 s slots, src/ops/window-histogram.ts): autocommit statements, COMMITs and 2PC commits that wrote (mode primary_replica), leaderless replica writes and single-node leaderless autocommits (mode leaderless_quorum)', labelNames: ['shard_id', 'mode'], registers: [registry] }),
     readLatencyP99Ms: new Gauge({ name: 'scratchbird_read_latency_p99_ms', help: '99th percentile in ms of the reads served by this node\'s replica of the shard over the last 60 s, ring round trip included (point reads, scans, shard queries; leaderless replica reads as mode leaderless_quorum): from a sliding-window histogram, interpolated inside its bucket; absent until the shard served a read', labelNames: ['shard_id', 'mode'], registers: [registry] }),
     shardWrites: new Counter({ name: 'scratchbird_shard_writes_total', help: 'Write transactions committed on this node\'s replica of the shard (what scratchbird_write_tps counts; rate() of it is the per-shard write rate)', labelNames: ['shard_id', 'mode'], registers: [registry] }),

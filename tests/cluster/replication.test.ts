@@ -115,4 +115,18 @@ describe('Mode 1 replication, N = 3, on three processes', () => {
       return true
     }, { what: `node ${victim}'s copies to hold every shard's log`, timeoutMs: 30_000 })
   }, 180_000)
+
+  it('SHOW REPLICATION LAG and scratchbird_replication_lag_ms: on each shard\'s primary, one row per other replica, at 0 once it holds the log', async () => {
+    const lagRows = async (id: number): Promise<Row[]> => await rows(id, 'SHOW REPLICATION LAG')
+    // Every shard has one primary somewhere and two other replicas: 4 × 2 rows over the nodes, all caught up.
+    const all = await cluster.waitFor(async () => {
+      const per = await Promise.all(cluster.ids.map(async id => (await lagRows(id)).map(r => ({ node: id, shard: Number(r[0]), replica: Number(r[2]), lagLsns: Number(r[4]), lagMs: Number(r[5]) }))))
+      const flat = per.flat()
+      return flat.length === 8 && flat.every(r => r.lagLsns === 0 && r.lagMs === 0) ? flat : null
+    }, { what: 'every replica of every shard to be reported caught up by its primary', timeoutMs: 30_000 })
+    expect(new Set(all.map(r => r.shard))).toEqual(new Set([0, 1, 2, 3]))
+    for (const r of all) expect(r.replica).not.toBe(r.node)
+    const text = await (await fetch(cluster.node(all[0]!.node).metricsUrl())).text()
+    expect(text).toMatch(new RegExp(`scratchbird_replication_lag_ms\\{shard_id="00${all[0]!.shard}",replica="${all[0]!.replica}"\\} 0`))
+  }, 60_000)
 })

@@ -4,6 +4,7 @@ import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/erro
 import { asShardId, type NodeId, type ShardId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
 import { replEnvelopeCodec } from '../../cluster/replication/codec'
+import type { ReplicaLag } from '../../cluster/replication/lag'
 import type { ReplMessage, SyncReplicas } from '../../cluster/replication/types'
 import { MAX_REPL_BATCH, type ReplBatch } from '../../net/rpc/payloads'
 import type { RpcMethods } from '../../net/rpc/server'
@@ -81,6 +82,13 @@ export class ReplicationShell {
 
   /** Is `shard` replicated by a group here (its requests go to the primary)? */
   replicated (shard: ShardId): boolean { return this.groups.has(shard) }
+
+  /** SHOW REPLICATION LAG / scratchbird_replication_lag_ms: each replica's lag, for the shards this node is primary of. */
+  lagRows (): Array<ReplicaLag & { shard: ShardId, generation: number }> {
+    const out: Array<ReplicaLag & { shard: ShardId, generation: number }> = []
+    for (const g of this.groups.values()) for (const r of g.lag()) out.push({ ...r, shard: g.shard, generation: g.generation })
+    return out.sort((a, b) => a.shard - b.shard || a.replica - b.replica)
+  }
 
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }

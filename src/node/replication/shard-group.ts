@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock'
 import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/errors'
 import type { NodeId, ShardId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
+import { LandingTimes, type ReplicaLag } from '../../cluster/replication/lag'
 import { ReplicationMachine } from '../../cluster/replication/machine'
 import type {
   DurableState, HardState, Lsn, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
@@ -87,6 +88,8 @@ export class ShardGroup {
   private loading = false
   private readonly snapshotRetries: NodeId[] = []
   private stopped = false
+  /** When each entry not yet held by every replica landed in this node's log (replication lag). */
+  private readonly landing = new LandingTimes()
 
   constructor (private readonly o: ShardGroupOptions) {}
 
@@ -97,6 +100,19 @@ export class ShardGroup {
   get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
   get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }
   progress (): ReturnType<ReplicationMachine['progress']> { return this.machine?.progress() ?? [] }
+
+  /**
+   * While this node is the shard's primary: each other replica's lag in LSNs and milliseconds
+   * (cluster/replication/lag.ts); empty otherwise (lag is measured on the primary).
+   */
+  lag (): ReplicaLag[] {
+    const m = this.machine
+    if (m === null || m.role !== 'primary') return []
+    const now = this.o.clock.monotonic()
+    const rows = m.progress().filter(p => p.node !== this.o.self).map(p => this.landing.lagOf(p.node, p.match, m.lastLsn, now))
+    if (rows.length > 0) this.landing.forgetThrough(rows.reduce((min, r) => r.matchLsn < min ? r.matchLsn : min, rows[0]!.matchLsn))
+    return rows
+  }
 
   /** Loads the durable state and starts the machine. */
   async start (): Promise<void> {
@@ -270,7 +286,11 @@ export class ShardGroup {
       ({ entries }) => {
         this.tailBusy = false
         if (life !== this.life) return
-        if (entries.length > 0) this.step({ type: 'logged', entries: entries.map(toReplEntry), epoch })
+        if (entries.length > 0) {
+          const at = this.o.clock.monotonic()
+          for (const e of entries) this.landing.landed(e.lsn, at)
+          this.step({ type: 'logged', entries: entries.map(toReplEntry), epoch })
+        }
         if (this.tailAgain || entries.length === TAIL_READ_ENTRIES) this.readTail()
       },
       (e: unknown) => {
@@ -290,6 +310,7 @@ export class ShardGroup {
     this.queue.length = 0
     this.tailBusy = false
     this.ackedThrough = 0n
+    this.landing.clear()
     if (why !== null) {
       this.o.log('warn', `Replication: shard ${this.o.shard} reloads its replication state from the engine: ${why}`, { shard: this.o.shard })
       this.failWaiters(why)
@@ -318,6 +339,9 @@ export class ShardGroup {
       maxRetainedBytes: this.o.maxRetainedBytes,
       engineLog: true
     }, durable, this.o.clock, this.o.rng)
+    // Entries loaded now count as landed now (their real landing time is not kept across a reload).
+    const at = this.o.clock.monotonic()
+    for (const e of durable.entries) this.landing.landed(e.lsn, at)
     // Whatever the engine logged past what was loaded (a commit landing meanwhile).
     this.readTail()
   }
