@@ -1,4 +1,5 @@
 import { parseFlags } from './cli/args'
+import { runBackup, runVerifyBackup } from './cli/backup-programs'
 import { runCli } from './cli/client'
 import { helpText, PROGRAMS, programFor } from './cli/programs'
 import { runServer } from './cli/server-main'
@@ -17,6 +18,8 @@ async function main (): Promise<number> {
   switch (program) {
     case 'scratchbird': return await runServer(flags)
     case 'scratchbird_cli': return await runCli(flags)
+    case 'scratchbird_backup': return await runBackup(flags)
+    case 'scratchbird_verify_backup': return await runVerifyBackup(flags)
     default:
       process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
       return 69 // EX_UNAVAILABLE

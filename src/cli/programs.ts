@@ -57,8 +57,27 @@ export const PROGRAMS = {
     ]
   },
   scratchbird_migrate: { summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)', subcommand: 'migrate', available: false, flags: COMMON },
-  scratchbird_backup: { summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)', subcommand: 'backup', available: false, flags: COMMON },
-  scratchbird_verify_backup: { summary: 'verify a backup file (--file=FILE)', subcommand: 'verify-backup', available: false, flags: COMMON },
+  scratchbird_backup: {
+    summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)',
+    subcommand: 'backup',
+    available: true,
+    flags: [
+      { name: 'type', value: 'full|incremental', help: 'full: a consistent snapshot of every shard, the catalog and the node identity (default full; incremental is not available yet)' },
+      { name: 'output', value: 'FILE', help: 'the backup file to write (gzip-compressed when it ends in .gz or .tgz); refused if it exists' },
+      { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
+      { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
+      ...COMMON
+    ]
+  },
+  scratchbird_verify_backup: {
+    summary: 'verify a backup file (--file=FILE)',
+    subcommand: 'verify-backup',
+    available: true,
+    flags: [
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to check end to end' },
+      ...COMMON
+    ]
+  },
   scratchbird_restore: { summary: 'restore a backup into a data directory (--file=FILE --target=DIR)', subcommand: 'restore', available: false, flags: COMMON },
   scratchbird_replay_commit_log: { summary: 'point-in-time recovery: replay the commit log (--until=TIME)', subcommand: 'replay-commit-log', available: false, flags: COMMON }
 } as const satisfies Record<string, ProgramInfo>

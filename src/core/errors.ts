@@ -97,7 +97,10 @@ export const ERROR_CODES = {
   SB_REPL_STATE_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication hard-state change would move the generation back or change the vote already cast in this generation (details: shard, generation, voted_for and the values asked for); nothing changed' },
   SB_REPL_BOOTSTRAPPING: { sqlstate: '57P03', http: 503, summary: 'the shard replica is being bootstrapped from a snapshot (or has open transactions that forbid starting one) and serves no reads or writes until the last chunk is installed (details: shard)' },
   SB_REPL_SNAPSHOT_GONE: { sqlstate: '55000', http: 409, summary: 'the shard snapshot named is not open on the source any more (expired, or the source restarted; details: shard, snapshot_id); start a new snapshot, which restarts the bootstrap' },
-  SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' }
+  SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' },
+  // Backup, restore and point-in-time recovery (issue 17).
+  SB_BACKUP_INVALID: { sqlstate: 'XX001', http: 500, summary: 'a backup file is damaged, truncated, incomplete or not a ScratchBird backup (the message names the member or byte); nothing was restored from it' },
+  SB_BACKUP_REFUSED: { sqlstate: '55000', http: 409, summary: 'a restore was refused: the target data directory is not empty (use --force), belongs to another cluster, or is in use by a running node' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -54,6 +54,7 @@ import { AntiEntropyShell } from './anti-entropy'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
+import { BACKUP_PATH, backupHandler } from './backup-source'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -391,6 +392,7 @@ export class ScratchBirdNode {
     const { config, log } = this
     this.http = createHttpServer({
       '/v1/health': { GET: () => this.health() },
+      [BACKUP_PATH]: { GET: this.backupRoute() },
       ...this.sqlApi!.routes(),
       ...(clustered
         ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
@@ -398,6 +400,21 @@ export class ScratchBirdNode {
     }, (e) => log.error({ err: e }, 'internal error in HTTP handler'))
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
+  }
+
+  /** GET /v1/admin/backup: a full backup of this node, streamed (scratchbird_backup; backup-source.ts). */
+  private backupRoute (): ReturnType<typeof backupHandler> {
+    const hlc = this.hlc!
+    return backupHandler({
+      workers: this.workers!,
+      shards: this.config.storage.shards,
+      dataDir: this.dataDir,
+      nodeId: this.config.node.id,
+      cluster: this.config.cluster.name,
+      clock: this.io.clock,
+      hlcNow: () => nextHlcTs(hlc),
+      log: this.log
+    })
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */
