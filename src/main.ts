@@ -1,6 +1,8 @@
 import { parseFlags } from './cli/args'
 import { runBackup, runVerifyBackup } from './cli/backup-programs'
 import { runCli } from './cli/client'
+import { runRestore } from './cli/restore-program'
+import { systemClock } from './core/clock'
 import { helpText, PROGRAMS, programFor } from './cli/programs'
 import { runServer } from './cli/server-main'
 import { isScratchBirdError } from './core/errors'
@@ -20,6 +22,7 @@ async function main (): Promise<number> {
     case 'scratchbird_cli': return await runCli(flags)
     case 'scratchbird_backup': return await runBackup(flags)
     case 'scratchbird_verify_backup': return await runVerifyBackup(flags)
+    case 'scratchbird_restore': return await runRestore(flags, systemClock)
     default:
       process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
       return 69 // EX_UNAVAILABLE

@@ -78,7 +78,19 @@ export const PROGRAMS = {
       ...COMMON
     ]
   },
-  scratchbird_restore: { summary: 'restore a backup into a data directory (--file=FILE --target=DIR)', subcommand: 'restore', available: false, flags: COMMON },
+  scratchbird_restore: {
+    summary: 'restore a backup into a data directory (--file=FILE --target=DIR)',
+    subcommand: 'restore',
+    available: true,
+    flags: [
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to restore' },
+      { name: 'backup', value: 'FILE', help: 'same as --file (the spelling of the seeds\' rollback section)' },
+      { name: 'target', value: 'DIR', help: 'data directory to restore into (default: node.data_dir of --config, else ./data)' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      { name: 'force', help: 'replace a non-empty target that is not this node\'s data directory (its contents are moved aside, never deleted)' },
+      ...COMMON
+    ]
+  },
   scratchbird_replay_commit_log: { summary: 'point-in-time recovery: replay the commit log (--until=TIME)', subcommand: 'replay-commit-log', available: false, flags: COMMON }
 } as const satisfies Record<string, ProgramInfo>
 

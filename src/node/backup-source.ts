@@ -32,6 +32,8 @@ export interface BackupSourceDeps {
   readonly workers: Pick<ShardWorkers, 'request'>
   readonly shards: number
   readonly dataDir: string
+  /** storage.max_message_bytes: a chunk is a worker's reply, bounded by the rings' message limit. */
+  readonly maxMessageBytes: number
   readonly nodeId: number
   readonly cluster: string
   readonly clock: Clock
@@ -46,6 +48,8 @@ export async function writeFullBackup (d: BackupSourceDeps, sink: Sink): Promise
   const hlc = d.hlcNow()
   const w = new ArchiveWriter(sink, createdAtMs)
   const infos: ShardSnapshotInfo[] = []
+  // Half the message limit leaves room for the reply's framing (lengths, identity) of up to BACKUP_CHUNK_KEYS entries.
+  const maxBytes = Math.min(BACKUP_CHUNK_BYTES, Math.floor(d.maxMessageBytes / 2))
   for (const shard of shardIds(d.shards)) {
     let snapshotId = 0n
     let after: Uint8Array | null = null
@@ -53,7 +57,7 @@ export async function writeFullBackup (d: BackupSourceDeps, sink: Sink): Promise
     let keys = 0
     let rows = 0
     for (;;) {
-      const c: SnapshotChunk = await d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId, after, maxKeys: BACKUP_CHUNK_KEYS, maxBytes: BACKUP_CHUNK_BYTES })
+      const c: SnapshotChunk = await d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId, after, maxKeys: BACKUP_CHUNK_KEYS, maxBytes })
       snapshotId = c.snapshotId
       seq++
       await w.add(chunkMemberName(shard, seq), encodeChunk({ shard, lsn: c.lsn, generation: c.generation, hlcHighWater: c.hlcHighWater, done: c.done, entries: c.entries }))

@@ -409,6 +409,7 @@ export class ScratchBirdNode {
       workers: this.workers!,
       shards: this.config.storage.shards,
       dataDir: this.dataDir,
+      maxMessageBytes: this.config.storage.max_message_bytes,
       nodeId: this.config.node.id,
       cluster: this.config.cluster.name,
       clock: this.io.clock,
