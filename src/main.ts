@@ -1,6 +1,7 @@
 import { parseFlags } from './cli/args'
 import { runBackup, runVerifyBackup } from './cli/backup-programs'
 import { runCli } from './cli/client'
+import { runReplayCommitLog } from './cli/incremental-restore'
 import { runRestore } from './cli/restore-program'
 import { systemClock } from './core/clock'
 import { helpText, PROGRAMS, programFor } from './cli/programs'
@@ -23,6 +24,7 @@ async function main (): Promise<number> {
     case 'scratchbird_backup': return await runBackup(flags)
     case 'scratchbird_verify_backup': return await runVerifyBackup(flags)
     case 'scratchbird_restore': return await runRestore(flags, systemClock)
+    case 'scratchbird_replay_commit_log': return await runReplayCommitLog(flags, systemClock)
     default:
       process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
       return 69 // EX_UNAVAILABLE

@@ -17,23 +17,34 @@ export const META_MEMBERS = ['node.json', 'cluster.json', 'catalog.json', 'hlc.h
 /** Of META_MEMBERS, those every backup holds (a node that never wrote a catalog or an HLC mark has none). */
 export const REQUIRED_META = ['node.json', 'cluster.json'] as const
 
+/** One shard in a backup. Full: the snapshot. Incremental: the log entries fromLsn .. lsn. */
 export interface ShardSnapshotInfo {
   readonly shard: number
-  /** Last LSN of the shard in the snapshot (decimal string: u64). */
+  /** Last LSN of the shard the backup holds (decimal string: u64): the snapshot's, or the last log entry's. */
   readonly lsn: string
   readonly generation: string
   readonly hlcHighWater: string
+  /** Full: keys of the snapshot. Incremental: log entries. */
   readonly keys: number
+  /** Full: rows (record versions) of the snapshot. Incremental: row mutations in the log entries. */
   readonly rows: number
   readonly chunks: number
+  /** Incremental only: the first LSN it holds (the previous backup's lsn + 1). */
+  readonly fromLsn?: string
 }
+
+export type BackupType = 'full' | 'incremental'
 
 export interface MemberInfo { readonly name: string, readonly bytes: number, readonly sha256: string }
 
 export interface BackupManifest {
   readonly kind: typeof BACKUP_KIND
   readonly format: number
-  readonly type: 'full'
+  readonly type: BackupType
+  /** Unique per node (the node's HLC when the backup started); incrementals name their parent by it. */
+  readonly backupId: string
+  /** Incremental: the backup it continues (full or incremental). */
+  readonly parentId: string | null
   /** The release that wrote it. */
   readonly version: string
   readonly cluster: string
@@ -63,7 +74,9 @@ export function parseManifest (bytes: Uint8Array): BackupManifest {
   if (typeof m.format !== 'number' || m.format > BACKUP_FORMAT || m.format < 1) {
     throw bad(`format ${String(m.format)} is not one this release reads (${BACKUP_FORMAT}); use the release that wrote it (${String(m.version)})`)
   }
-  if (m.type !== 'full') throw bad(`type ${JSON.stringify(m.type)} is not one this release restores`)
+  if (m.type !== 'full' && m.type !== 'incremental') throw bad(`type ${JSON.stringify(m.type)} is not one this release restores`)
+  if (!isU64Text(m.backupId)) throw bad('backupId missing')
+  if (m.type === 'incremental' ? !isU64Text(m.parentId) : m.parentId !== null) throw bad('parentId does not fit the type')
   if (typeof m.version !== 'string' || typeof m.cluster !== 'string' || m.cluster === '') throw bad('version or cluster missing')
   if (!isCount(m.nodeId) || m.nodeId < 1 || m.nodeId > 65535) throw bad('nodeId out of range')
   if (!isCount(m.shardCount) || m.shardCount < 1) throw bad('shardCount out of range')
@@ -71,7 +84,8 @@ export function parseManifest (bytes: Uint8Array): BackupManifest {
   if (!Array.isArray(m.shards) || m.shards.length !== m.shardCount) throw bad(`it lists ${Array.isArray(m.shards) ? m.shards.length : 0} shard snapshots for ${String(m.shardCount)} shards`)
   m.shards.forEach((s: Record<string, unknown>, i: number) => {
     if (s === null || typeof s !== 'object' || s.shard !== i || !isU64Text(s.lsn) || !isU64Text(s.generation) || !isU64Text(s.hlcHighWater) ||
-      !isCount(s.keys) || !isCount(s.rows) || !isCount(s.chunks) || s.chunks < 1) throw bad(`shard entry ${i} is malformed`)
+      !isCount(s.keys) || !isCount(s.rows) || !isCount(s.chunks) || (m.type === 'full' && s.chunks < 1) ||
+      (m.type === 'incremental' && (!isU64Text(s.fromLsn) || BigInt(s.fromLsn) < 1n || BigInt(s.lsn) !== BigInt(s.fromLsn) + BigInt(s.keys as number) - 1n))) throw bad(`shard entry ${i} is malformed`)
   })
   if (!Array.isArray(m.members)) throw bad('members missing')
   const names = new Set<string>()

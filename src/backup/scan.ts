@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { Catalog } from '../catalog/catalog'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { checkChunkEntries, decodeChunk, isRowKey, parseChunkMemberName, type BackupChunk } from './chunk'
+import { decodeLogChunk, parseLogMemberName, type LogChunk } from './log-chunk'
 import { MANIFEST_NAME, META_MEMBERS, parseManifest, REQUIRED_META, type BackupManifest } from './manifest'
 import { readTar } from './tar'
 
@@ -32,6 +33,8 @@ export interface ScanReport {
 export interface ScanOptions {
   /** Called with each chunk in archive order (after its own checks, before the manifest is read). */
   readonly onChunk?: (chunk: BackupChunk, name: string) => Promise<void>
+  /** Called with each commit-log chunk of an incremental backup in archive order (after its own checks). */
+  readonly onLogChunk?: (chunk: LogChunk, name: string) => Promise<void>
   /** Called once per member read, for progress. */
   readonly onMember?: (name: string, bytes: number, rows: number) => void
 }
@@ -39,6 +42,8 @@ export interface ScanOptions {
 function bad (message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_BACKUP_INVALID', message, details)
 }
+
+interface LogSeen { chunks: number, entries: number, rows: number, first: bigint, last: bigint }
 
 interface ShardSeen { chunks: number, keys: number, rows: number, lastKey: Uint8Array | null, done: boolean, lsn: bigint, generation: bigint, hlcHighWater: bigint }
 
@@ -54,6 +59,7 @@ export async function scanBackup (source: AsyncIterable<Uint8Array>, opts: ScanO
   const seen = new Map<string, { bytes: number, sha256: string }>()
   const shards = new Map<number, ShardSeen>()
   const meta = new Map<string, Uint8Array>()
+  const logs = new Map<number, LogSeen>()
   let manifest: BackupManifest | null = null
   let bytes = 0
   let rows = 0
@@ -87,6 +93,27 @@ export async function scanBackup (source: AsyncIterable<Uint8Array>, opts: ScanO
       rows += memberRows
       keys += c.entries.length
       if (opts.onChunk !== undefined) await opts.onChunk(c, m.name)
+    } else if (parseLogMemberName(m.name) !== null) {
+      const at = parseLogMemberName(m.name)!
+      const c = decodeLogChunk(m.name, m.data)
+      if (c.shard !== at.shard || c.entries.length === 0) throw bad(`backup member ${m.name} does not hold entries of shard ${at.shard}`, { member: m.name })
+      const first = c.entries[0]!.lsn
+      let l = logs.get(c.shard)
+      if (l === undefined) {
+        if (at.seq !== 1) throw bad(`backup member ${m.name}: the log of shard ${c.shard} starts at chunk ${at.seq}, not 1 (chunks missing)`, { member: m.name })
+        l = { chunks: 0, entries: 0, rows: 0, first, last: first - 1n }
+        logs.set(c.shard, l)
+      }
+      if (at.seq !== l.chunks + 1) throw bad(`backup member ${m.name}: expected chunk ${l.chunks + 1} of shard ${c.shard}'s log (chunks missing or out of order)`, { member: m.name })
+      if (first !== l.last + 1n) throw bad(`backup member ${m.name}: the log of shard ${c.shard} jumps from LSN ${l.last} to ${first} (entries missing)`, { member: m.name })
+      l.chunks++
+      l.entries += c.entries.length
+      l.last = c.entries[c.entries.length - 1]!.lsn
+      for (const e of c.entries) memberRows += e.mutations.length
+      l.rows += memberRows
+      rows += memberRows
+      keys += c.entries.length
+      if (opts.onLogChunk !== undefined) await opts.onLogChunk(c, m.name)
     } else if ((META_MEMBERS as readonly string[]).includes(m.name)) {
       meta.set(m.name, m.data)
     } else {
@@ -105,19 +132,35 @@ export async function scanBackup (source: AsyncIterable<Uint8Array>, opts: ScanO
   }
   for (const name of seen.keys()) if (!manifest.members.some(e => e.name === name)) throw bad(`backup member ${name} is not in the manifest`, { member: name })
   checked.push(`${manifest.members.length} member(s): size and SHA-256 match the manifest`)
-  // Every shard's snapshot complete and as the manifest describes it.
-  for (const info of manifest.shards) {
-    const s = shards.get(info.shard)
-    if (s === undefined) throw bad(`the snapshot of shard ${info.shard} is missing`, { shard: info.shard })
-    if (!s.done) throw bad(`the snapshot of shard ${info.shard} is incomplete (its last chunk is missing)`, { shard: info.shard })
-    if (String(s.lsn) !== info.lsn || String(s.generation) !== info.generation || String(s.hlcHighWater) !== info.hlcHighWater ||
-      s.chunks !== info.chunks || s.keys !== info.keys || s.rows !== info.rows) {
-      throw bad(`the snapshot of shard ${info.shard} does not match the manifest (LSN, chunks, keys or rows)`, { shard: info.shard })
+  if (manifest.type === 'full') {
+    if (logs.size > 0) throw bad('a full backup holds commit-log members')
+    // Every shard's snapshot complete and as the manifest describes it.
+    for (const info of manifest.shards) {
+      const s = shards.get(info.shard)
+      if (s === undefined) throw bad(`the snapshot of shard ${info.shard} is missing`, { shard: info.shard })
+      if (!s.done) throw bad(`the snapshot of shard ${info.shard} is incomplete (its last chunk is missing)`, { shard: info.shard })
+      if (String(s.lsn) !== info.lsn || String(s.generation) !== info.generation || String(s.hlcHighWater) !== info.hlcHighWater ||
+        s.chunks !== info.chunks || s.keys !== info.keys || s.rows !== info.rows) {
+        throw bad(`the snapshot of shard ${info.shard} does not match the manifest (LSN, chunks, keys or rows)`, { shard: info.shard })
+      }
     }
+    for (const shard of shards.keys()) if (shard >= manifest.shardCount) throw bad(`the archive holds shard ${shard}, the manifest only ${manifest.shardCount}`, { shard })
+    checked.push(`${manifest.shardCount} shard snapshot(s): every entry decodes, keys in order, chunks complete; ${rows} row(s), ${keys} key(s)`)
+    for (const info of manifest.shards) checked.push(`  shard ${info.shard}: LSN ${info.lsn}, ${info.rows} row(s) in ${info.chunks} chunk(s)`)
+  } else {
+    if (shards.size > 0) throw bad('an incremental backup holds snapshot members')
+    for (const info of manifest.shards) {
+      const l = logs.get(info.shard)
+      const want = { chunks: info.chunks, entries: info.keys, rows: info.rows, first: BigInt(info.fromLsn!), last: BigInt(info.lsn) }
+      const have = l ?? { chunks: 0, entries: 0, rows: 0, first: want.first, last: want.first - 1n }
+      if (have.chunks !== want.chunks || have.entries !== want.entries || have.rows !== want.rows || have.first !== want.first || have.last !== want.last) {
+        throw bad(`the commit log of shard ${info.shard} does not match the manifest (LSNs ${want.first}..${want.last} in ${want.chunks} chunk(s); the archive holds ${have.entries} entries from LSN ${have.first})`, { shard: info.shard })
+      }
+    }
+    for (const shard of logs.keys()) if (shard >= manifest.shardCount) throw bad(`the archive holds shard ${shard}, the manifest only ${manifest.shardCount}`, { shard })
+    checked.push(`${manifest.shardCount} shard log(s) since backup ${manifest.parentId ?? ''}: every entry decodes, LSNs contiguous; ${keys} entries, ${rows} row change(s)`)
+    for (const info of manifest.shards) checked.push(`  shard ${info.shard}: LSN ${info.fromLsn!}..${info.lsn}, ${info.keys} entries`)
   }
-  for (const shard of shards.keys()) if (shard >= manifest.shardCount) throw bad(`the archive holds shard ${shard}, the manifest only ${manifest.shardCount}`, { shard })
-  checked.push(`${manifest.shardCount} shard snapshot(s): every entry decodes, keys in order, chunks complete; ${rows} row(s), ${keys} key(s)`)
-  for (const info of manifest.shards) checked.push(`  shard ${info.shard}: LSN ${info.lsn}, ${info.rows} row(s) in ${info.chunks} chunk(s)`)
   // The data-directory files.
   for (const name of REQUIRED_META) if (!meta.has(name)) throw bad(`backup member ${name} is missing`, { member: name })
   const identity = parseJson('node.json', meta.get('node.json')!)

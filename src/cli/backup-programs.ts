@@ -61,14 +61,11 @@ function printError (program: string, e: unknown): void {
 export async function runBackup (flags: ParsedFlags): Promise<number> {
   const type = flags.type ?? 'full'
   if (type !== 'full' && type !== 'incremental') throw new ScratchBirdError('SB_BAD_ARGUMENT', `--type: expected full or incremental, got "${String(type)}"`)
-  if (type === 'incremental') {
-    stderr('scratchbird_backup: --type=incremental is not available in this release yet; take a full backup [SB_FEATURE_NOT_SUPPORTED]')
-    return 69
-  }
   const output = flags.output
   if (typeof output !== 'string' || output === '') throw new ScratchBirdError('SB_BAD_ARGUMENT', 'scratchbird_backup: --output=FILE is required')
   if (existsSync(output)) throw new ScratchBirdError('SB_BAD_ARGUMENT', `scratchbird_backup: ${output} exists; give a new file name (a backup never overwrites one)`, { output })
-  const url = `${baseUrl(flags)}/v1/admin/backup`
+  const base = baseUrl(flags)
+  const url = `${base}/v1/admin/backup?type=${type}`
   const partial = `${output}.partial`
   let out: Output | null = null
   try {
@@ -81,8 +78,13 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
     if (res.statusCode !== 200) {
       const text = await res.body.text()
       let msg = text
-      try { msg = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text } catch { /* not JSON */ }
-      throw new ScratchBirdError('SB_BAD_ARGUMENT', `the node refused the backup (HTTP ${res.statusCode}): ${msg}`, { url })
+      let code = 'SB_BAD_ARGUMENT'
+      try {
+        const err = (JSON.parse(text) as { error?: { message?: string, code?: string } }).error
+        msg = err?.message ?? text
+        code = err?.code ?? code
+      } catch { /* not JSON */ }
+      throw new ScratchBirdError(code === 'SB_BACKUP_REFUSED' ? 'SB_BACKUP_REFUSED' : 'SB_BAD_ARGUMENT', `the node refused the backup (HTTP ${res.statusCode}): ${msg}`, { url })
     }
     out = new Output(partial, /\.(t?gz)$/i.test(output))
     const o = out
@@ -103,7 +105,11 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
     out = null
     renameSync(partial, output)
     const m = report.manifest
-    stderr(`backup: wrote ${output}: full backup of node ${m.nodeId} (cluster "${m.cluster}"), ${report.rows} row(s) in ${m.shardCount} shard(s), ${mb(report.bytes)}; ` +
+    // Only now is this backup the base of the next incremental (the node records it).
+    const done = await request(`${base}/v1/admin/backup/done`, { method: 'POST', body: JSON.stringify({ backupId: m.backupId }), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
+    const doneText = await done.body.text()
+    if (done.statusCode !== 200) throw new ScratchBirdError('SB_BACKUP_INVALID', `${output} is written and checked, but the node did not record it as the last backup (HTTP ${done.statusCode}: ${doneText}); the next incremental would not continue it`)
+    stderr(`backup: wrote ${output}: ${m.type} backup ${m.backupId}${m.parentId !== null ? ` (continues ${m.parentId})` : ''} of node ${m.nodeId} (cluster "${m.cluster}"), ${report.rows} row(s) in ${m.shardCount} shard(s), ${mb(report.bytes)}; ` +
       `shard LSNs ${m.shards.map(s => `${s.shard}:${s.lsn}`).join(' ')}`)
     return 0
   } catch (e) {
@@ -158,7 +164,7 @@ export async function runVerifyBackup (flags: ParsedFlags): Promise<number> {
   }
   const m = report.manifest
   const lines = [
-    `${file}: full backup of node ${m.nodeId}, cluster "${m.cluster}", taken ${new Date(m.createdAtMs).toISOString()} by ScratchBird ${m.version} (format ${m.format})`,
+    `${file}: ${m.type} backup ${m.backupId}${m.parentId !== null ? ` (continues ${m.parentId})` : ''} of node ${m.nodeId}, cluster "${m.cluster}", taken ${new Date(m.createdAtMs).toISOString()} by ScratchBird ${m.version} (format ${m.format})`,
     ...report.checked.map(l => `  ok: ${l}`),
     `${file}: OK (${report.members} members, ${report.rows} rows, ${mb(report.bytes)})`
   ]

@@ -62,7 +62,7 @@ export const PROGRAMS = {
     subcommand: 'backup',
     available: true,
     flags: [
-      { name: 'type', value: 'full|incremental', help: 'full: a consistent snapshot of every shard, the catalog and the node identity (default full; incremental is not available yet)' },
+      { name: 'type', value: 'full|incremental', help: 'full (default): a consistent snapshot of every shard, the catalog and the node identity; incremental: every shard\'s commit log since the last backup' },
       { name: 'output', value: 'FILE', help: 'the backup file to write (gzip-compressed when it ends in .gz or .tgz); refused if it exists' },
       { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
       { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
@@ -88,10 +88,21 @@ export const PROGRAMS = {
       { name: 'target', value: 'DIR', help: 'data directory to restore into (default: node.data_dir of --config, else ./data)' },
       { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
       { name: 'force', help: 'replace a non-empty target that is not this node\'s data directory (its contents are moved aside, never deleted)' },
+      { name: 'replay-commit-log', help: 'an incremental backup: stage its commit log for scratchbird_replay_commit_log --until instead of applying all of it' },
       ...COMMON
     ]
   },
-  scratchbird_replay_commit_log: { summary: 'point-in-time recovery: replay the commit log (--until=TIME)', subcommand: 'replay-commit-log', available: false, flags: COMMON }
+  scratchbird_replay_commit_log: {
+    summary: 'point-in-time recovery: replay the commit log (--until=TIME)',
+    subcommand: 'replay-commit-log',
+    available: true,
+    flags: [
+      { name: 'until', value: 'TIME', help: 'apply the staged commit log up to this commit time, e.g. "2026-01-10 15:30:00" (UTC unless an offset is given)' },
+      { name: 'target', value: 'DIR', help: 'data directory holding the staged log (default: node.data_dir of --config, else ./data)' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      ...COMMON
+    ]
+  }
 } as const satisfies Record<string, ProgramInfo>
 
 export type ProgramName = keyof typeof PROGRAMS

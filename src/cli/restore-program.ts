@@ -1,19 +1,18 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import pino from 'pino'
 import type { BackupChunk } from '../backup/chunk'
 import { restoreTargetDecision, type TargetState } from '../backup/restore-rules'
 import { scanBackup } from '../backup/scan'
 import type { Clock } from '../core/clock'
 import { loadConfig } from '../core/config/load'
 import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
-import { asShardId, type NodeId } from '../core/ids'
+import { asShardId } from '../core/ids'
 import { lockDataDir } from '../node/data-dir-lock'
-import { assignShards } from '../node/shard-assignment'
-import { ShardWorkers } from '../node/shard-workers'
-import { levelKvOptions } from '../storage/lsm-options'
+import { startToolWorkers } from '../node/restore-workers'
+import type { ShardWorkers } from '../node/shard-workers'
 import type { ParsedFlags } from './args'
 import { backupFileBytes, backupFileFlag } from './backup-programs'
+import { restoreIncremental } from './incremental-restore'
 
 // scratchbird_restore --file=FILE [--target=DIR] [--force] (issue 17 item 3; --backup=FILE is the
 // seeds' rollback spelling of --file; without --target the data directory is node.data_dir of
@@ -30,10 +29,6 @@ import { backupFileBytes, backupFileFlag } from './backup-programs'
 //   4. an existing target is renamed to <target>.replaced-<time> (kept, never deleted) and the
 //      new directory renamed into its place. A failure before that removes the half-built
 //      directory and leaves the target as it was.
-
-/** Ring sizes of the restore's own workers: a backup chunk is at most 4 MiB (backup-source.ts) plus its framing. */
-const RESTORE_MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-const RESTORE_RING_BYTES = 4 * RESTORE_MAX_MESSAGE_BYTES
 
 function stderr (line: string): void { process.stderr.write(line + '\n') }
 
@@ -63,6 +58,8 @@ export async function runRestore (flags: ParsedFlags, clock: Clock): Promise<num
     stderr(`restore: checking ${file}`)
     const report = await scanBackup(backupFileBytes(file))
     const m = report.manifest
+    if (m.type === 'incremental') return await restoreIncremental(file, report, target, flags['replay-commit-log'] === true, config, clock)
+    if (flags['replay-commit-log'] === true) throw new ScratchBirdError('SB_BAD_ARGUMENT', `${program}: --replay-commit-log stages an incremental backup; ${file} is a full one`)
     const decision = restoreTargetDecision(target, targetState(target), m, flags.force === true)
     // A node running on the target holds its lock: refused before anything is written.
     if (existsSync(target)) lockDataDir(target).release()
@@ -71,25 +68,15 @@ export async function runRestore (flags: ParsedFlags, clock: Clock): Promise<num
     rmSync(staging, { recursive: true, force: true })
     mkdirSync(staging, { recursive: true })
     for (const [name, data] of report.meta) writeFileSync(join(staging, name), data)
-    const log = pino({ level: 'error' }, pino.destination(2))
-    let fatal: string | null = null
-    workers = new ShardWorkers({
-      dataDir: staging,
-      nodeId: m.nodeId as NodeId,
-      durability: 'sync',
-      ringBytes: RESTORE_RING_BYTES,
-      maxMessageBytes: RESTORE_MAX_MESSAGE_BYTES,
-      lsm: levelKvOptions(config.lsm),
-      clock
-    }, log, (reason) => { fatal = reason })
-    await workers.start(assignShards(m.shardCount, 1))
+    const started = await startToolWorkers(staging, m.nodeId, m.shardCount, config, clock)
+    workers = started.workers
     const w = workers
     const lastKey = new Map<number, Uint8Array | null>()
     const snapshotId = BigInt(m.createdAtMs)
     let rows = 0
     await scanBackup(backupFileBytes(file), {
       onChunk: async (c: BackupChunk) => {
-        if (fatal !== null) throw new ScratchBirdError('SB_WORKER_DIED', `restore: shard worker failed: ${String(fatal)}`)
+        if (started.fatal() !== null) throw new ScratchBirdError('SB_WORKER_DIED', `restore: shard worker failed: ${String(started.fatal())}`)
         const shard = asShardId(c.shard)
         const after = lastKey.has(c.shard) ? lastKey.get(c.shard)! : null
         const entries = c.entries.map(e => ({ key: e.key, value: e.value }))

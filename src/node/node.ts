@@ -11,7 +11,7 @@ import type { Hlc } from '../core/hlc'
 import { HlcPersistence, hlcReserveMs, restartWaitMs } from '../core/hlc-persist'
 import { setTimeout as delay } from 'node:timers/promises'
 import { cryptoRng, type Rng } from '../core/rng'
-import { closeServer, createHttpServer, listen } from '../net/http-server'
+import { closeServer, createHttpServer, listen, type Routes } from '../net/http-server'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
@@ -54,7 +54,7 @@ import { AntiEntropyShell } from './anti-entropy'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
-import { BACKUP_PATH, backupHandler } from './backup-source'
+import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler } from './backup-source'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -392,7 +392,7 @@ export class ScratchBirdNode {
     const { config, log } = this
     this.http = createHttpServer({
       '/v1/health': { GET: () => this.health() },
-      [BACKUP_PATH]: { GET: this.backupRoute() },
+      ...this.backupRoutes(),
       ...this.sqlApi!.routes(),
       ...(clustered
         ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
@@ -402,10 +402,10 @@ export class ScratchBirdNode {
     this.listenAddress = `${addr.address}:${addr.port}`
   }
 
-  /** GET /v1/admin/backup: a full backup of this node, streamed (scratchbird_backup; backup-source.ts). */
-  private backupRoute (): ReturnType<typeof backupHandler> {
+  /** GET /v1/admin/backup and POST …/done: backups of this node (scratchbird_backup; backup-source.ts). */
+  private backupRoutes (): Routes {
     const hlc = this.hlc!
-    return backupHandler({
+    const source = new BackupSource({
       workers: this.workers!,
       shards: this.config.storage.shards,
       dataDir: this.dataDir,
@@ -416,6 +416,7 @@ export class ScratchBirdNode {
       hlcNow: () => nextHlcTs(hlc),
       log: this.log
     })
+    return { [BACKUP_PATH]: { GET: backupHandler(source, this.log) }, [BACKUP_DONE_PATH]: { POST: backupDoneHandler(source) } }
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */
