@@ -54,7 +54,7 @@ import { AntiEntropyShell } from './anti-entropy'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
-import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler } from './backup-source'
+import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
@@ -313,6 +313,10 @@ export class ScratchBirdNode {
       tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
       leaderlessTombstonePurge: (shard, nowMs) => this.leaderlessTombstonePurge(shard, nowMs),
       commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
+      backupNeeds: () => {
+        const last = readLastBackup(this.dataDir, this.config.storage.shards)
+        return last === null ? undefined : new Map(last.lsns.map((lsn, shard) => [shard as ShardId, BigInt(lsn) + 1n]))
+      },
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
