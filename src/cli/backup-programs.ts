@@ -22,7 +22,7 @@ function stderr (line: string): void { process.stderr.write(line + '\n') }
 function mb (bytes: number): string { return `${(bytes / 1048576).toFixed(1)} MB` }
 
 /** An output file, optionally gzip-compressed, written with backpressure. */
-class Output {
+export class Output {
   private readonly file: WriteStream
   private readonly gzip: Gzip | null
   private failed: Error | null = null

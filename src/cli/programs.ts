@@ -56,7 +56,21 @@ export const PROGRAMS = {
       ...COMMON
     ]
   },
-  scratchbird_migrate: { summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)', subcommand: 'migrate', available: false, flags: COMMON },
+  scratchbird_migrate: {
+    summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)',
+    subcommand: 'migrate',
+    available: true,
+    flags: [
+      { name: 'from', value: 'alpha', help: 'the format the data directory is in' },
+      { name: 'to', value: 'beta', help: 'the format to migrate it to (this release\'s)' },
+      { name: 'target', value: 'DIR', help: 'data directory to migrate (default: node.data_dir of --config, else ./data); no node may run on it' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      { name: 'dry-run', help: 'print the statements the migration would run and change nothing' },
+      { name: 'no-backup', help: 'do not take a full backup of the directory first' },
+      { name: 'backup-output', value: 'FILE', help: 'where the backup taken first goes (default: DIR.alpha-<time>.tar.gz beside the data directory)' },
+      ...COMMON
+    ]
+  },
   scratchbird_backup: {
     summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)',
     subcommand: 'backup',

@@ -100,7 +100,8 @@ export const ERROR_CODES = {
   SB_REPL_SNAPSHOT_MISMATCH: { sqlstate: '55000', http: 409, summary: 'a snapshot chunk does not continue the bootstrap in progress on this replica (another snapshot, or not right after the last key installed; details: shard, expected and received snapshot id, LSN and resume key); nothing was installed' },
   // Backup, restore and point-in-time recovery (issue 17).
   SB_BACKUP_INVALID: { sqlstate: 'XX001', http: 500, summary: 'a backup file is damaged, truncated, incomplete or not a ScratchBird backup (the message names the member or byte); nothing was restored from it' },
-  SB_BACKUP_REFUSED: { sqlstate: '55000', http: 409, summary: 'a restore was refused: the target data directory is not empty (use --force), belongs to another cluster, or is in use by a running node' },
+  SB_BACKUP_REFUSED: { sqlstate: '55000', http: 409, summary: 'a backup or restore was refused: the target data directory is not empty (use --force) or belongs to another cluster, an incremental backup does not continue the last one, or the commit log no longer reaches back to it' },
+  SB_DATA_FORMAT: { sqlstate: '55000', http: 500, summary: 'the data directory is in a format this release does not open: an older one (run the scratchbird_migrate command the message names) or a newer one (use the release that wrote it)' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -19,6 +19,7 @@ import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
+import { checkDataFormat } from './data-format'
 import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
 import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
@@ -207,6 +208,7 @@ export class ScratchBirdNode {
         name: 'data directory',
         start: () => {
           this.lock = lockDataDir(this.dataDir)
+          checkDataFormat(this.dataDir)
           checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name })
           this.layout = checkClusterLayout(this.dataDir, layoutOfConfig(config))
         },
