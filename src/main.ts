@@ -1,7 +1,12 @@
 import { parseCommandLine, parseFlags } from './cli/args'
 import { runAuditVerify } from './cli/audit-verify'
+import { runBackup, runVerifyBackup } from './cli/backup-programs'
 import { runCli } from './cli/client'
-import { helpText, PROGRAMS, programFor } from './cli/programs'
+import { runReplayCommitLog } from './cli/incremental-restore'
+import { runMigrate } from './cli/migrate-program'
+import { runRestore } from './cli/restore-program'
+import { systemClock } from './core/clock'
+import { helpText, programFor } from './cli/programs'
 import { runServer } from './cli/server-main'
 import { isScratchBirdError } from './core/errors'
 import { versionLine } from './version'
@@ -20,9 +25,17 @@ async function main (): Promise<number> {
     case 'scratchbird': return await runServer(flags)
     case 'scratchbird_cli': return await runCli(flags)
     case 'scratchbird_audit': return runAuditVerify(flags, positionals)
-    default:
-      process.stderr.write(`${program}: not available in this release yet (${PROGRAMS[program].summary}) [SB_NOT_IMPLEMENTED]\n`)
+    case 'scratchbird_backup': return await runBackup(flags)
+    case 'scratchbird_verify_backup': return await runVerifyBackup(flags)
+    case 'scratchbird_restore': return await runRestore(flags, systemClock)
+    case 'scratchbird_migrate': return await runMigrate(flags, systemClock)
+    case 'scratchbird_replay_commit_log': return await runReplayCommitLog(flags, systemClock)
+    default: {
+      // Every program of the table is dispatched above (a new one fails the type check here).
+      const unknown: never = program
+      process.stderr.write(`${String(unknown)}: not available in this release yet [SB_NOT_IMPLEMENTED]\n`)
       return 69 // EX_UNAVAILABLE
+    }
   }
 }
 

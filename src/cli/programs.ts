@@ -69,11 +69,67 @@ export const PROGRAMS = {
       ...COMMON
     ]
   },
-  scratchbird_migrate: { summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)', subcommand: 'migrate', available: false, flags: COMMON },
-  scratchbird_backup: { summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)', subcommand: 'backup', available: false, flags: COMMON },
-  scratchbird_verify_backup: { summary: 'verify a backup file (--file=FILE)', subcommand: 'verify-backup', available: false, flags: COMMON },
-  scratchbird_restore: { summary: 'restore a backup into a data directory (--file=FILE --target=DIR)', subcommand: 'restore', available: false, flags: COMMON },
-  scratchbird_replay_commit_log: { summary: 'point-in-time recovery: replay the commit log (--until=TIME)', subcommand: 'replay-commit-log', available: false, flags: COMMON }
+  scratchbird_migrate: {
+    summary: 'migrate a data directory between catalog versions (--from=alpha --to=beta)',
+    subcommand: 'migrate',
+    available: true,
+    flags: [
+      { name: 'from', value: 'alpha', help: 'the format the data directory is in' },
+      { name: 'to', value: 'beta', help: 'the format to migrate it to (this release\'s)' },
+      { name: 'target', value: 'DIR', help: 'data directory to migrate (default: node.data_dir of --config, else ./data); no node may run on it' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      { name: 'dry-run', help: 'print the statements the migration would run and change nothing' },
+      { name: 'no-backup', help: 'do not take a full backup of the directory first' },
+      { name: 'backup-output', value: 'FILE', help: 'where the backup taken first goes (default: DIR.alpha-<time>.tar.gz beside the data directory)' },
+      ...COMMON
+    ]
+  },
+  scratchbird_backup: {
+    summary: 'full or incremental backup of a node (--type=full|incremental --output=FILE)',
+    subcommand: 'backup',
+    available: true,
+    flags: [
+      { name: 'type', value: 'full|incremental', help: 'full (default): a consistent snapshot of every shard, the catalog and the node identity; incremental: every shard\'s commit log since the last backup' },
+      { name: 'output', value: 'FILE', help: 'the backup file to write (gzip-compressed when it ends in .gz or .tgz); refused if it exists' },
+      { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
+      { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
+      ...COMMON
+    ]
+  },
+  scratchbird_verify_backup: {
+    summary: 'verify a backup file (--file=FILE)',
+    subcommand: 'verify-backup',
+    available: true,
+    flags: [
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to check end to end' },
+      ...COMMON
+    ]
+  },
+  scratchbird_restore: {
+    summary: 'restore a backup into a data directory (--file=FILE --target=DIR)',
+    subcommand: 'restore',
+    available: true,
+    flags: [
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to restore' },
+      { name: 'backup', value: 'FILE', help: 'same as --file (the spelling of the seeds\' rollback section)' },
+      { name: 'target', value: 'DIR', help: 'data directory to restore into (default: node.data_dir of --config, else ./data)' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      { name: 'force', help: 'replace a non-empty target that is not this node\'s data directory (its contents are moved aside, never deleted)' },
+      { name: 'replay-commit-log', help: 'an incremental backup: stage its commit log for scratchbird_replay_commit_log --until instead of applying all of it' },
+      ...COMMON
+    ]
+  },
+  scratchbird_replay_commit_log: {
+    summary: 'point-in-time recovery: replay the commit log (--until=TIME)',
+    subcommand: 'replay-commit-log',
+    available: true,
+    flags: [
+      { name: 'until', value: 'TIME', help: 'apply the staged commit log up to this commit time, e.g. "2026-01-10 15:30:00" (UTC unless an offset is given)' },
+      { name: 'target', value: 'DIR', help: 'data directory holding the staged log (default: node.data_dir of --config, else ./data)' },
+      { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
+      ...COMMON
+    ]
+  }
 } as const satisfies Record<string, ProgramInfo>
 
 export type ProgramName = keyof typeof PROGRAMS

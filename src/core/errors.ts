@@ -103,7 +103,11 @@ export const ERROR_CODES = {
   SB_AUDIT_WRITE_FAILED: { sqlstate: '58030', http: 500, summary: 'an audit log line could not be written or fsynced (disk full, permissions); the audited action itself was done, and the node logs the event it could not record at ERROR' },
   SB_INVALID_CONFLICT_TARGET: { sqlstate: '42P10', http: 400, summary: 'INSERT … ON CONFLICT names columns that are not the table\'s primary key (the only unique constraint so far)' },
   SB_CARDINALITY_VIOLATION: { sqlstate: '21000', http: 400, summary: 'a scalar subquery answered more than one row, or INSERT … ON CONFLICT DO UPDATE met the same row twice in one statement; nothing was changed by the statement' },
-  SB_REPL_CONTROL_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication control entry (noop or config) was asked for at a generation other than the shard\'s current one, or below the generation of its last entry (details: shard, generation, asked_generation); nothing was appended' }
+  SB_REPL_CONTROL_REFUSED: { sqlstate: '55000', http: 409, summary: 'a replication control entry (noop or config) was asked for at a generation other than the shard\'s current one, or below the generation of its last entry (details: shard, generation, asked_generation); nothing was appended' },
+  // Backup, restore and point-in-time recovery (issue 17).
+  SB_BACKUP_INVALID: { sqlstate: 'XX001', http: 500, summary: 'a backup file is damaged, truncated, incomplete or not a ScratchBird backup (the message names the member or byte); nothing was restored from it' },
+  SB_BACKUP_REFUSED: { sqlstate: '55000', http: 409, summary: 'a backup or restore was refused: the target data directory is not empty (use --force) or belongs to another cluster, an incremental backup does not continue the last one, or the commit log no longer reaches back to it' },
+  SB_DATA_FORMAT: { sqlstate: '55000', http: 500, summary: 'the data directory is in a format this release does not open: an older one (run the scratchbird_migrate command the message names) or a newer one (use the release that wrote it)' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

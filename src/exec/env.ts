@@ -3,7 +3,6 @@
 // them together; the node builds one in its wiring module (src/node/exec-wiring.ts). Nothing in
 // src/exec reaches for process-wide state.
 import type { TransactionsHorizon } from '../cluster/snapshot-horizon'
-import type { ReplicationLagRow } from './replication-statements'
 import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { TableDefaults } from '../catalog/replication-options'
 import type { Clock } from '../core/clock'
@@ -193,6 +192,18 @@ export interface AntiEntropyPort {
 /** A statement report with the parsed statement (the audit log classifies DDL by it). */
 export interface ExecStatementReport extends StatementReport {
   readonly statement: Statement
+}
+
+/** One row of SHOW REPLICATION LAG (exec/replication-statements.ts). */
+export interface ReplicationLagRow {
+  readonly shard: ShardId
+  readonly generation: number
+  readonly replica: NodeId
+  readonly matchLsn: bigint
+  readonly lagLsns: bigint
+  readonly lagMs: number
+  /** lagMs is a lower bound (the replica is further behind than the primary tracks). */
+  readonly atLeast: boolean
 }
 
 /** Mode 1 replication as this node sees it (SHOW REPLICATION LAG); absent: a single node. */

@@ -4,22 +4,10 @@
 // Lag is measured where it is known exactly — on the primary — so run it on every node (or read
 // scratchbird_replication_lag_ms from each node's metrics) for the whole cluster.
 import { ScratchBirdError } from '../core/errors'
-import type { NodeId, ShardId } from '../core/ids'
 import { posDetails } from '../plan/compile-expr'
 import { T } from '../types/sql-types'
 import type { ReplicationPort } from './env'
 import { rowsResult, type StatementResult } from './result'
-
-export interface ReplicationLagRow {
-  readonly shard: ShardId
-  readonly generation: number
-  readonly replica: NodeId
-  readonly matchLsn: bigint
-  readonly lagLsns: bigint
-  readonly lagMs: number
-  /** lagMs is a lower bound (the replica is further behind than the primary tracks). */
-  readonly atLeast: boolean
-}
 
 export function showReplicationLag (env: ReplicationPort, pos: Parameters<typeof posDetails>[0]): StatementResult {
   const rows = env.replicationLag?.() ?? null

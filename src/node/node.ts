@@ -22,6 +22,7 @@ import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
+import { checkDataFormat } from './data-format'
 import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
 import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
@@ -63,6 +64,7 @@ import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
+import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
 
 /** The states scratchbird_cluster_members always reports (gossip's, plus the shell's unknown and refused). */
 const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 'refused']
@@ -251,6 +253,7 @@ export class ScratchBirdNode {
         name: 'data directory',
         start: () => {
           this.lock = lockDataDir(this.dataDir)
+          checkDataFormat(this.dataDir)
           checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name })
           this.layout = checkClusterLayout(this.dataDir, layoutOfConfig(config))
         },
@@ -367,6 +370,10 @@ export class ScratchBirdNode {
       tombstonePurgeTables: () => tombstonePurgeTables(this.catalog),
       leaderlessTombstonePurge: (shard, nowMs) => this.leaderlessTombstonePurge(shard, nowMs),
       commitLogRetentionHours: this.config.storage.commit_log_retention_hours,
+      backupNeeds: () => {
+        const last = readLastBackup(this.dataDir, this.config.storage.shards)
+        return last === null ? undefined : new Map(last.lsns.map((lsn, shard) => [shard as ShardId, BigInt(lsn) + 1n]))
+      },
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
@@ -462,7 +469,7 @@ export class ScratchBirdNode {
    */
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
-    const client: Routes = { '/v1/health': { GET: () => this.health() }, ...this.sqlApi!.routes() }
+    const client: Routes = { '/v1/health': { GET: () => this.health() }, ...this.backupRoutes(), ...this.sqlApi!.routes() }
     const rpc: Routes = clustered
       ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
       : {}
@@ -480,6 +487,23 @@ export class ScratchBirdNode {
     } else if (clustered) {
       this.rpcAddress = this.listenAddress
     }
+  }
+
+  /** GET /v1/admin/backup and POST …/done: backups of this node (scratchbird_backup; backup-source.ts). */
+  private backupRoutes (): Routes {
+    const hlc = this.hlc!
+    const source = new BackupSource({
+      workers: this.workers!,
+      shards: this.config.storage.shards,
+      dataDir: this.dataDir,
+      maxMessageBytes: this.config.storage.max_message_bytes,
+      nodeId: this.config.node.id,
+      cluster: this.config.cluster.name,
+      clock: this.io.clock,
+      hlcNow: () => nextHlcTs(hlc),
+      log: this.log
+    })
+    return { [BACKUP_PATH]: { GET: backupHandler(source, this.log) }, [BACKUP_DONE_PATH]: { POST: backupDoneHandler(source) } }
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */

@@ -23,8 +23,8 @@ import type { ShardRequester } from './shard-router'
 // The same pass purges the deleted rows of the tables the catalog says are MGA-only
 // (primary_replica; storage/sweep.ts says why leaderless tombstones stay) and truncates each
 // shard's commit log below what its consumers still need (storage/commit-log.ts). The consumer
-// list is built here: today only the storage.commit_log_retention_hours window; replication and
-// backup will add theirs to commitLogConsumers().
+// list is built here: the storage.commit_log_retention_hours window and the last completed backup
+// (the next incremental starts after it); replication will add its own to commitLogConsumers().
 
 export interface SweepTotals {
   shards: number
@@ -70,6 +70,9 @@ export interface SweeperDeps {
   readonly leaderlessTombstonePurge?: ((shard: ShardId, nowMs: number) => { tables: number[], cutoffMs: number } | undefined) | undefined
   /** storage.commit_log_retention_hours. */
   readonly commitLogRetentionHours: number
+  /** Per shard, the first LSN the next incremental backup needs (after the last completed backup:
+   *  backup-source.ts), a consumer of the log; read at every run. Undefined: no backup taken. */
+  readonly backupNeeds?: (() => ReadonlyMap<ShardId, bigint> | undefined) | undefined
   readonly onSwept?: ((t: SweepTotals) => void) | undefined
 }
 
@@ -119,11 +122,14 @@ export class Sweeper {
     const horizonHlc = sweepHorizon(laggedNow(now, this.d.announceLagMs), this.d.oldestSnapshot())
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
+    const backup = this.d.backupNeeds?.()
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
     for (const shard of shardIds(this.d.shards)) {
       try {
         const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
-        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog, purgeLeaderless })
+        const fromLsn = backup?.get(shard)
+        const consumers = fromLsn === undefined ? commitLog : [...commitLog, { name: 'last backup', fromLsn }]
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved
