@@ -16,7 +16,7 @@ import { closeServer, createHttpServer, listen, type Routes } from '../net/http-
 import { clientListenerRoutes, rpcListenerRoutes } from '../net/listeners'
 import { StallWatch } from '../net/stall-guard'
 import { createLoggers, type Loggers } from '../ops/log'
-import { createMetrics, nodeIdLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
+import { createMetrics, nodeIdLabel, nodeLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
 import { VERSION } from '../version'
 import { CpuPool } from './cpu-pool'
@@ -780,8 +780,8 @@ export class ScratchBirdNode {
     m.replicationLagMs.reset()
     m.replicationLagLsns.reset()
     for (const r of this.replication?.lagRows() ?? []) {
-      m.replicationLagMs.set({ shard_id: shardLabel(r.shard), replica: String(r.replica) }, r.lagMs)
-      m.replicationLagLsns.set({ shard_id: shardLabel(r.shard), replica: String(r.replica) }, Number(r.lagLsns))
+      m.replicationLagMs.set({ shard_id: shardLabel(r.shard), replica: nodeLabel(r.replica) }, r.lagMs)
+      m.replicationLagLsns.set({ shard_id: shardLabel(r.shard), replica: nodeLabel(r.replica) }, Number(r.lagLsns))
     }
     m.sessions.set(this.sqlApi?.sessions.size ?? 0)
     m.connections.set({ listener: 'client' }, this.openConnections.client)

@@ -34,9 +34,7 @@ beforeAll(async () => {
       replication: { write_timeout_ms: 2000, read_timeout_ms: 2000, hint_expiration_days: 0.00001, tombstone_gc_grace_days: GRACE_DAYS }
     })
   })
-  for (const id of cluster.ids) {
-    await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs: 20_000 })
-  }
+  await cluster.waitAllNormal()
 }, 120_000)
 afterAll(async () => {
   await rpc.close()
@@ -44,11 +42,7 @@ afterAll(async () => {
 })
 
 type Row = unknown[]
-async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> {
-  const r = await cluster.sql(id, sql, params)
-  if (r.status !== 200) throw new Error(`node ${id}: ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  return r.body.rows as Row[]
-}
+async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> { return await cluster.rows(id, sql, params) }
 async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
   const r = await cluster.sql(id, sql, params)
   expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)

@@ -21,9 +21,7 @@ beforeAll(async () => {
     shards: 4,
     extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 } })
   })
-  for (const id of cluster.ids) {
-    await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs: 20_000 })
-  }
+  await cluster.waitAllNormal()
 }, 120_000)
 afterAll(async () => {
   await rpc.close()
@@ -31,11 +29,7 @@ afterAll(async () => {
 })
 
 type Row = unknown[]
-async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> {
-  const r = await cluster.sql(id, sql, params)
-  if (r.status !== 200) throw new Error(`node ${id}: ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  return r.body.rows as Row[]
-}
+async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> { return await cluster.rows(id, sql, params) }
 
 /** An autocommit INSERT through `id`, retried while a shard has no primary (an election runs): true once acknowledged. */
 async function insert (id: number, k: string, v: string): Promise<void> {
@@ -127,6 +121,6 @@ describe('Mode 1 replication, N = 3, on three processes', () => {
     expect(new Set(all.map(r => r.shard))).toEqual(new Set([0, 1, 2, 3]))
     for (const r of all) expect(r.replica).not.toBe(r.node)
     const text = await (await fetch(cluster.node(all[0]!.node).metricsUrl())).text()
-    expect(text).toMatch(new RegExp(`scratchbird_replication_lag_ms\\{shard_id="00${all[0]!.shard}",replica="${all[0]!.replica}"\\} 0`))
+    expect(text).toMatch(new RegExp(`scratchbird_replication_lag_ms\\{shard_id="00${all[0]!.shard}",replica="node${all[0]!.replica}"\\} 0`))
   }, 60_000)
 })

@@ -383,6 +383,20 @@ export class Cluster {
     return { status: res.status, body: parsed as B, headers: res.headers }
   }
 
+  /** The rows of one statement on node i; throws with the answer when it is not 200. */
+  async rows (id: number, sql: string, params?: unknown[]): Promise<unknown[][]> {
+    const r = await this.sql(id, sql, params)
+    if (r.status !== 200) throw new Error(`node ${id}: ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+    return r.body.rows as unknown[][]
+  }
+
+  /** Waits until each of `ids` (every node by default) sees every member normal in SHOW CLUSTER MEMBERS. */
+  async waitAllNormal (ids: number[] = this.ids, timeoutMs = 20_000): Promise<void> {
+    for (const id of ids) {
+      await this.waitFor(async () => (await this.rows(id, 'SHOW CLUSTER MEMBERS')).every(m => m[3] === 'normal'), { what: `node ${id} to see everyone normal`, timeoutMs })
+    }
+  }
+
   /** POST /v1/sql on node i. `session` continues a session (x-scratchbird-session). */
   async sql<B = any> (id: number, sql: string, params?: unknown[], opts: { session?: string, timeoutMs?: number } = {}): Promise<SqlResult<B>> {
     const res = await this.http<B>(id, 'POST', '/v1/sql', params ? { sql, params } : { sql }, {
