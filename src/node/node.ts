@@ -645,6 +645,7 @@ export class ScratchBirdNode {
     saveCatalog(this.dataDir, c)
     this.catalog = c
     this.cluster?.noteCatalog(c)
+    this.replication?.catalogChanged()
   }
 
   /** Shard requests go to the local workers, or in a cluster through the placement router. */

@@ -93,6 +93,16 @@ export class ReplicationShell {
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
 
+  /**
+   * A catalog was installed: start the groups it calls for NOW, before any statement under it
+   * reaches this node's workers. Left to the timer, a write in that gap would commit as a single
+   * copy (engine role 'none') at generation 0; the group then elected among the other replicas
+   * with their empty logs would truncate it — an acknowledged row lost.
+   */
+  catalogChanged (): void {
+    if (this.timer !== null) this.sync()
+  }
+
   /** Starts a group for every shard that needs one and has none (catalog changes add them). */
   private sync (): void {
     for (let s = 0; s < this.d.shards; s++) {
