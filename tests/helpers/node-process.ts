@@ -81,3 +81,15 @@ export function startNode (cmd: string, givenArgs: string[], opts: { cwd?: strin
     void exited.then(code => { clearTimeout(timer); reject(new Error(`node exited (${code}) before ready\n${out}\n${err}`)) })
   })
 }
+
+/** One ScratchBird program run from source to its exit (the operator programs: backup, restore, migrate, …). */
+export function runProgram (args: string[], timeoutMs = 120_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const [cmd, argv] = sourceCommand(args)
+  return runToExit(cmd, argv, { timeoutMs })
+}
+
+/** POST /v1/sql on a node; the parsed JSON answer, whatever its status. */
+export async function postSql (n: RunningNode, text: string): Promise<Record<string, any>> {
+  const res = await fetch(n.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: text }) })
+  return await res.json() as Record<string, any>
+}

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { sourceCommand, startNode, tempDir, type RunningNode, postSql, runProgram } from '../helpers/node-process'
 
 // Incremental backups and point-in-time recovery against real nodes and files (issue 17 item 4):
 // full backup, rows, incremental, rows, incremental; an incremental applied out of order is
@@ -11,17 +11,9 @@ import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '
 let dir: string
 let node: RunningNode | null = null
 
-type Json = Record<string, any>
+const sql = postSql
 
-async function sql (n: RunningNode, text: string): Promise<Json> {
-  const res = await fetch(n.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: text }) })
-  return await res.json() as Json
-}
-
-function program (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const [cmd, argv] = sourceCommand(args)
-  return runToExit(cmd, argv, { timeoutMs: 120_000 })
-}
+const program = async (args: string[]): ReturnType<typeof runProgram> => await runProgram(args)
 
 async function start (dataDir: string): Promise<RunningNode> {
   const [cmd, args] = sourceCommand(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])

@@ -1,7 +1,7 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode, postSql, runProgram } from '../helpers/node-process'
 
 // Data-directory format versions and scratchbird_migrate --from=alpha --to=beta (issue 17 item 6)
 // on the alpha fixture (tests/fixtures/alpha: a catalog without the six replication columns): a
@@ -13,21 +13,13 @@ let dir: string
 let data: string
 let node: RunningNode | null = null
 
-type Json = Record<string, any>
-
-function program (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const [cmd, argv] = sourceCommand(args)
-  return runToExit(cmd, argv, { timeoutMs: 120_000 })
-}
+const program = async (args: string[]): ReturnType<typeof runProgram> => await runProgram(args)
 
 function nodeArgs (): string[] {
   return ['--data-dir', data, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', 'off']
 }
 
-async function sql (n: RunningNode, text: string): Promise<Json> {
-  const res = await fetch(n.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: text }) })
-  return await res.json() as Json
-}
+const sql = postSql
 
 beforeAll(() => {
   dir = tempDir('sb-migrate-')

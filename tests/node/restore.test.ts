@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { sourceCommand, startNode, tempDir, type RunningNode, postSql, runProgram } from '../helpers/node-process'
 
 // scratchbird_restore against real nodes and files (issue 17 item 3): a backup taken while a
 // writer runs, restored into a fresh directory, a node started on it — every row acknowledged
@@ -14,15 +14,9 @@ let node: RunningNode | null = null
 
 type Json = Record<string, any>
 
-async function sql (n: RunningNode, text: string): Promise<Json> {
-  const res = await fetch(n.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: text }) })
-  return await res.json() as Json
-}
+const sql = postSql
 
-function program (args: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const [cmd, argv] = sourceCommand(args)
-  return runToExit(cmd, argv, { timeoutMs: 120_000 })
-}
+const program = async (args: string[]): ReturnType<typeof runProgram> => await runProgram(args)
 
 async function start (dataDir: string, extra: string[] = []): Promise<RunningNode> {
   const [cmd, args] = sourceCommand(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...extra])

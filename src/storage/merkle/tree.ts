@@ -149,6 +149,23 @@ let kArr: Uint8Array = new Uint8Array(0)
 let kStart = 0
 let kLen = 0
 
+/** Set kArr / kStart / kLen to the key stored at `ref` (arena chunk << 16 | offset: a varint length, then the bytes) in `arenas`. */
+function locateKey (arenas: readonly Uint8Array[], ref: number): void {
+  const a = arenas[ref >>> 16]!
+  let at = ref & 0xffff
+  let n = 0
+  let shift = 0
+  for (;;) {
+    const byte = a[at++]!
+    n += (byte & 0x7f) * 2 ** shift
+    if (byte < 0x80) break
+    shift += 7
+  }
+  kArr = a
+  kStart = at
+  kLen = n
+}
+
 export class MerkleTree {
   private count = 0
   private readonly vhChunks: Uint8Array[] = []
@@ -299,20 +316,7 @@ export class MerkleTree {
 
   /** Set kArr / kStart / kLen to leaf i's key. */
   private locate (i: number): void {
-    const ref = this.refOf(i)
-    const a = this.arenas[ref >>> 16]!
-    let at = ref & 0xffff
-    let n = 0
-    let shift = 0
-    for (;;) {
-      const byte = a[at++]!
-      n += (byte & 0x7f) * 2 ** shift
-      if (byte < 0x80) break
-      shift += 7
-    }
-    kArr = a
-    kStart = at
-    kLen = n
+    locateKey(this.arenas, this.refOf(i))
   }
 
   private leafAt (i: number): MerkleLeaf {
@@ -476,18 +480,8 @@ export class MerkleTree {
     this.arenaPos = ARENA_CHUNK
     this.arenaGarbage = 0
     for (let i = 0; i < this.count; i++) {
-      const ref = this.refOf(i)
-      const a = old[ref >>> 16]!
-      let at = ref & 0xffff
-      let n = 0
-      let shift = 0
-      for (;;) {
-        const byte = a[at++]!
-        n += (byte & 0x7f) * 2 ** shift
-        if (byte < 0x80) break
-        shift += 7
-      }
-      this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)] = this.storeKey(a.subarray(at, at + n), 0)
+      locateKey(old, this.refOf(i))
+      this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)] = this.storeKey(kArr.subarray(kStart, kStart + kLen), 0)
     }
   }
 
