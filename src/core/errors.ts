@@ -107,6 +107,8 @@ export const ERROR_CODES = {
   // Backup, restore and point-in-time recovery (issue 17).
   SB_BACKUP_INVALID: { sqlstate: 'XX001', http: 500, summary: 'a backup file is damaged, truncated, incomplete or not a ScratchBird backup (the message names the member or byte); nothing was restored from it' },
   SB_BACKUP_REFUSED: { sqlstate: '55000', http: 409, summary: 'a backup or restore was refused: the target data directory is not empty (use --force) or belongs to another cluster, an incremental backup does not continue the last one, or the commit log no longer reaches back to it' },
+  SB_DISK_FULL: { sqlstate: '53100', http: 507, summary: 'the node\'s data directory has no space left (or its quota is used up); the write was not made — free space and retry; reads continue' },
+  SB_STORAGE_WRITE_FAILED: { sqlstate: '58030', http: 503, summary: 'a shard database refuses writes after a failed one (an I/O error) until it reopens cleanly; nothing of the refused write was made' },
   SB_DATA_FORMAT: { sqlstate: '55000', http: 500, summary: 'the data directory is in a format this release does not open: an older one (run the scratchbird_migrate command the message names) or a newer one (use the release that wrote it)' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
@@ -157,4 +159,22 @@ export function describe (e: unknown): Record<string, unknown> | string {
 /** The one-line message of a caught value, for log and error texts. */
 export function messageOf (e: unknown): string {
   return e instanceof Error ? e.message : String(e)
+}
+
+/**
+ * An operating-system or LevelDB failure as the coded error a client can act on, or null when it
+ * is not one we classify. Disk full is the one that matters: LevelDB reports it as the text
+ * "IO error: …: No space left on device" (no errno crosses its binding) and node:fs as ENOSPC /
+ * EDQUOT; either way the write was refused before it landed (LevelDB keeps the batch out of the
+ * memtable when the log write fails, and writes resume once space is back), so
+ * SB_DISK_FULL "the write was not made" is true and a retry is safe.
+ */
+export function classifyIoError (e: unknown): ScratchBirdError | null {
+  if (e instanceof ScratchBirdError) return null
+  const code = (e as { code?: unknown } | null)?.code
+  const text = messageOf(e)
+  if (code === 'ENOSPC' || code === 'EDQUOT' || /No space left on device|Disk quota exceeded|ENOSPC|EDQUOT/.test(text)) {
+    return new ScratchBirdError('SB_DISK_FULL', `the data directory has no space left: ${text}`, {}, { cause: e })
+  }
+  return null
 }

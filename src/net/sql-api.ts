@@ -5,7 +5,7 @@
 // Every failure is a coded error with its HTTP status; a bug is logged and answered as 500.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { isScratchBirdError, ScratchBirdError, describe } from '../core/errors'
+import { classifyIoError, isScratchBirdError, ScratchBirdError, describe } from '../core/errors'
 import type { Clock } from '../core/clock'
 import type { Rng } from '../core/rng'
 import { decodeSqlRequest, parseJsonBody, readBody } from './body'
@@ -111,6 +111,8 @@ export class SqlApi {
       sendJson(res, 200, statement === null ? answer : { ...answer, statement })
     } catch (e) {
       if (isScratchBirdError(e)) throw e
+      const io = classifyIoError(e)
+      if (io !== null) { this.log.error({ err: describe(e) }, `SQL request failed: ${io.message}`); throw io }
       this.log.error({ err: describe(e) }, 'internal error executing SQL')
       throw new ScratchBirdError('SB_INTERNAL', 'internal error; see the node log')
     } finally {

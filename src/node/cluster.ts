@@ -13,7 +13,7 @@ import { knownAlive, liveMemberCount, primaryReplicaCount, routable, scanNode, s
 import type { GossipAck, GossipOutput, GossipPing, GossipTarget, MemberState } from '../cluster/gossip/types'
 import type { Clock } from '../core/clock'
 import type { Config } from '../core/config/load'
-import { isScratchBirdError, ScratchBirdError, describe, messageOf } from '../core/errors'
+import { classifyIoError, isScratchBirdError, ScratchBirdError, describe, messageOf } from '../core/errors'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
@@ -135,7 +135,7 @@ const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
 /** A failed call as a coded error (RPC errors are coded; anything else is wrapped, not lost). */
 function coded (e: unknown): ScratchBirdError {
-  return isScratchBirdError(e) ? e : new ScratchBirdError('SB_INTERNAL', String(e), {}, { cause: e })
+  return isScratchBirdError(e) ? e : classifyIoError(e) ?? new ScratchBirdError('SB_INTERNAL', String(e), {}, { cause: e })
 }
 
 function malformed (what: string): ScratchBirdError {

@@ -1,5 +1,6 @@
 import { isAbsolute, join } from 'node:path'
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { logFileDestination, type LogFileDestination } from './log-file'
 
 // Logs (DESIGN §9, seed "Logging"): levels ERROR / WARNING / INFO / DEBUG; one JSON file per
 // stream (main, replication, anti-entropy, slow-query) and a readable line on a terminal. The audit
@@ -58,7 +59,7 @@ function consoleStream (mode: ConsoleMode, out: NodeJS.WritableStream): Destinat
 
 export function createLoggers (settings: LogSettings, base: Record<string, unknown> = {},
   out: NodeJS.WritableStream = process.stdout): Loggers {
-  const files: Partial<Record<LogStreamName, pino.DestinationStream & { reopen?: () => void, flushSync?: () => void, end?: () => void }>> = {}
+  const files: Partial<Record<LogStreamName, LogFileDestination>> = {}
   const paths = {} as Record<LogStreamName, string | null>
   const con = consoleStream(settings.console, out)
   const loggers = {} as Record<LogStreamName, Logger>
@@ -68,7 +69,7 @@ export function createLoggers (settings: LogSettings, base: Record<string, unkno
     paths[name] = path
     const targets: pino.StreamEntry[] = []
     if (path) {
-      const dest = pino.destination({ dest: path, mkdir: true, sync: false, minLength: 0 })
+      const dest = logFileDestination(path)
       files[name] = dest
       targets.push({ level: 'trace', stream: dest })
     }

@@ -1,6 +1,6 @@
 // Tiny payload helpers. The rings and the channel move bytes only; real messages get their own
 // codecs elsewhere. These serve tests, benchmarks and the channel's error replies.
-import { ERROR_CODES, ScratchBirdError, type ErrorCode } from '../core/errors'
+import { classifyIoError, ERROR_CODES, ScratchBirdError, type ErrorCode } from '../core/errors'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -17,6 +17,8 @@ export function decodeJson (bytes: Uint8Array): unknown {
 /** Error reply body: the stable code and message, never a stack (it crosses a trust boundary later). */
 export function encodeError (err: unknown): Uint8Array {
   if (err instanceof ScratchBirdError) return encodeJson({ code: err.code, message: err.message, details: err.details })
+  const io = classifyIoError(err)
+  if (io !== null) return encodeJson({ code: io.code, message: io.message, details: io.details })
   return encodeJson({ code: 'SB_INTERNAL', message: err instanceof Error ? err.message : String(err) })
 }
 

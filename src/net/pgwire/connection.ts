@@ -9,7 +9,7 @@
 // trusted any more (framing, startup, authentication), a closed connection — never a crash.
 import type { Logger } from 'pino'
 import type { Clock } from '../../core/clock'
-import { describe, isScratchBirdError, ScratchBirdError } from '../../core/errors'
+import { classifyIoError, describe, isScratchBirdError, ScratchBirdError } from '../../core/errors'
 import type { Rng } from '../../core/rng'
 import type { ExecEnv } from '../../exec/env'
 import { executeScript } from '../../exec/executor'
@@ -185,7 +185,9 @@ export class PgConnection implements QueryHost {
 
   private coded (e: unknown): ScratchBirdError {
     if (isScratchBirdError(e)) return e
-    this.ports.log.error({ err: describe(e) }, 'internal error in a PostgreSQL-protocol connection')
+    const io = classifyIoError(e)
+    this.ports.log.error({ err: describe(e) }, io?.message ?? 'internal error in a PostgreSQL-protocol connection')
+    if (io !== null) return io
     return new ScratchBirdError('SB_INTERNAL', 'internal error; see the node log')
   }
 
