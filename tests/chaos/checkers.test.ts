@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkRegister, checkSet } from './checkers'
+import { checkBank, checkRegister, checkSet } from './checkers'
 import type { Op } from './history'
 
 // The chaos checkers must be able to fail: each anomaly kind, built by hand, is named.
@@ -46,5 +46,15 @@ describe('register checker', () => {
     ]
     const a = checkRegister(h, 5)
     expect(a.counts).toEqual({ 'stale-read': 2, 'future-read': 1 })
+  })
+})
+
+describe('checkBank', () => {
+  it('names a total read that is not the starting sum; ignores failed and unknown reads', () => {
+    const op = (value: number | null, outcome: Op['outcome'] = 'ok'): Op => ({ process: 1, node: 2, f: 'read', key: 0, value, start: 1, end: 2, outcome })
+    expect(checkBank([op(600), op(600), op(590, 'unknown'), op(null, 'fail')], 600).counts).toEqual({})
+    const r = checkBank([op(600), op(590)], 600)
+    expect(r.counts).toEqual({ 'bank-total': 1 })
+    expect(r.examples[0]).toMatch(/total 590 read on node 2/)
   })
 })

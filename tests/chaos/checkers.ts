@@ -73,3 +73,16 @@ export function checkRegister (history: readonly Op[], toleranceMs: number): Ano
   }
   return a
 }
+
+/**
+ * Bank workload (primary/replica tables, transfers by two-phase commit): every total read that
+ * succeeded equals the sum the accounts started with — a transfer is never half seen, whatever
+ * failed or was cut off around it.
+ */
+export function checkBank (history: readonly Op[], total: number): Anomalies {
+  const a = anomalies()
+  for (const op of history) {
+    if (op.f === 'read' && op.outcome === 'ok' && op.value !== total) a.add('bank-total', `total ${String(op.value)} read on node ${op.node} at [${op.start}, ${op.end}] ms, expected ${total}`)
+  }
+  return a
+}

@@ -13,6 +13,7 @@ export type Fault =
   | { kind: 'one-way', from: number, to: number }
   | { kind: 'slow', node: number, delayMs: number }
   | { kind: 'clock', node: number, offsetMs: number }
+  | { kind: 'disk-full', node: number }
 
 export interface NemesisStep {
   /** ms after the workload starts. */
@@ -22,7 +23,7 @@ export interface NemesisStep {
   readonly holdMs: number
 }
 
-export const FAULT_KINDS = ['kill', 'pause', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'clock'] as const
+export const FAULT_KINDS = ['kill', 'pause', 'isolate', 'partition', 'bridge', 'one-way', 'slow', 'clock', 'disk-full'] as const
 
 function pick<T> (rng: SeededRng, xs: readonly T[]): T {
   return xs[Math.floor(rng.next() * xs.length)]!
@@ -65,6 +66,8 @@ export function drawFault (rng: SeededRng, n: number, kinds: readonly Fault['kin
     case 'slow': return { kind: 'slow', node, delayMs: int(rng, 50, 400) }
     // Within ±200 ms: two nodes stay inside node.max_clock_offset_ms (500) of each other.
     case 'clock': return { kind: 'clock', node, offsetMs: (rng.next() < 0.5 ? -1 : 1) * int(rng, 50, 200) }
+    // The node's data directory (its own tmpfs) filled to the last byte for the step.
+    case 'disk-full': return { kind: 'disk-full', node }
   }
 }
 
@@ -101,5 +104,6 @@ export function describeFault (f: Fault): string {
     case 'one-way': return `one-way cut ${f.from} → ${f.to}`
     case 'slow': return `slow links of node ${f.node} (+${f.delayMs} ms each way)`
     case 'clock': return `restart node ${f.node} with its clock ${f.offsetMs > 0 ? '+' : ''}${f.offsetMs} ms`
+    case 'disk-full': return `fill node ${f.node}'s disk`
   }
 }

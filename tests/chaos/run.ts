@@ -1,9 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SeededRng } from '../../src/core/rng'
 import { startCluster, type Cluster } from '../helpers/cluster-harness'
-import { checkRegister, checkSet } from './checkers'
+import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../helpers/small-disk'
+import { checkBank, checkRegister, checkSet } from './checkers'
+import { checkLinearizableRegisters } from './linearizable'
 import { total, type Anomalies, type Op, type Outcome } from './history'
 import { describeFault, schedule, type Fault, type NemesisStep } from './nemesis'
 
@@ -24,6 +26,8 @@ export interface ChaosOptions {
   registerClients?: number
   /** Fault kinds the nemesis draws from (default: all). */
   kinds?: readonly Fault['kind'][]
+  /** Also run the primary/replica workloads: linearizable registers and the bank (N=3, majority). */
+  mode1?: boolean
   /** Longest wait for replicas to converge after healing. */
   recoveryTimeoutMs?: number
   log?: (line: string) => void
@@ -45,8 +49,36 @@ export interface ChaosReport {
 }
 
 const TABLE_OPTS = "WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)"
+const MODE1_OPTS = "WITH (replication_mode = 'primary_replica', replication_factor = 3)"
+/** Registers of the linearizability workload (keys 1..LIN_KEYS, each starting at 0). */
+const LIN_KEYS = 4
+/** Bank accounts (ids 1..ACCOUNTS, spread over the shards), each starting with BALANCE. */
+const ACCOUNTS = 6
+const BALANCE = 100
 const REQUEST_TIMEOUT_MS = 8000
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+/** Each node's data directory is a tmpfs of this size when tmpfs mounts work (the disk-full fault). */
+const NODE_DISK_BYTES = 512 * 1024 * 1024
+
+/** The most frequent error codes of the operations that did not succeed, for the summary line. */
+function topErrors (ops: readonly Op[]): string {
+  const n = new Map<string, number>()
+  for (const op of ops) if (op.outcome !== 'ok') n.set(op.error ?? '?', (n.get(op.error ?? '?') ?? 0) + 1)
+  return [...n].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, v]) => `${k}:${v}`).join(',') || 'none'
+}
+
+/** Write `path` until the filesystem is full (ENOSPC): the disk-full fault. */
+function fillDisk (path: string): void {
+  const fd = openSync(path, 'w')
+  const chunk = Buffer.alloc(1024 * 1024)
+  try {
+    for (;;) writeSync(fd, chunk)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
+  } finally {
+    closeSync(fd)
+  }
+}
 
 /** What a client can know from one HTTP answer (or its absence). */
 function outcomeOf (status: number | null, err: unknown): { outcome: Outcome, error?: string } {
@@ -68,16 +100,31 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? ((line: string) => { process.stderr.write(line + '\n') })
   const steps = schedule(o.seed, n, durationMs, o.kinds)
   const offsets = new Map<number, number>()
+  // Disk-full needs a filesystem per node that can fill: a tmpfs (root only). Elsewhere the fault
+  // is skipped with its reason, so a seed still draws the same schedule everywhere.
+  const diskUnavailable = smallDiskUnavailable()
+  const disks = new Map<number, SmallDisk>()
+  if (diskUnavailable === null) for (let id = 1; id <= n; id++) disks.set(id, mountSmallDisk(NODE_DISK_BYTES))
   const cluster = await startCluster({
     nodes: n,
-    extraConfig: () => ({ node: { durability: 'none' } }),
+    extraConfig: (id) => ({ node: { durability: 'none', ...(disks.has(id) ? { data_dir: join(disks.get(id)!.dir, 'data') } : {}) } }),
     env: (id) => ({ SCRATCHBIRD_TEST_CLOCK_OFFSET_MS: String(offsets.get(id) ?? 0) })
   })
   const history: Op[] = []
   let keptIn: string | null = null
   try {
-    for (const sql of [`CREATE TABLE chaos_set (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`, `CREATE TABLE chaos_reg (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`]) {
-      const r = await cluster.sql(1, sql)
+    const setup = [`CREATE TABLE chaos_set (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`, `CREATE TABLE chaos_reg (k INT PRIMARY KEY, v INT) ${TABLE_OPTS}`]
+    if (o.mode1 === true) {
+      setup.push(`CREATE TABLE chaos_lin (k INT PRIMARY KEY, v INT) ${MODE1_OPTS}`, `CREATE TABLE chaos_bank (id INT PRIMARY KEY, bal INT) ${MODE1_OPTS}`)
+      for (let k = 1; k <= LIN_KEYS; k++) setup.push(`INSERT INTO chaos_lin VALUES (${k}, 0)`)
+      for (let id = 1; id <= ACCOUNTS; id++) setup.push(`INSERT INTO chaos_bank VALUES (${id}, ${BALANCE})`)
+    }
+    for (const sql of setup) {
+      // Mode 1 groups elect their primaries just after CREATE TABLE: retry while they do.
+      const r = await cluster.waitFor(async () => {
+        const res = await cluster.sql(1, sql)
+        return res.status === 200 || !['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE'].includes(res.body?.error?.code) ? res : null
+      }, { timeoutMs: 30_000, what: sql })
       if (r.status !== 200) throw new Error(`chaos setup failed: ${sql}: ${JSON.stringify(r.body)}`)
     }
     log(`CHAOS seed=${o.seed}: ${steps.length} nemesis steps over ${durationMs} ms`)
@@ -89,7 +136,9 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     let nextValue = 1
     const deletable: number[] = []
 
-    const call = async (process: number, f: Op['f'], key: number, sql: string, params: unknown[], value: number | null): Promise<Op> => {
+    const linHistory: Op[] = []
+    const bankHistory: Op[] = []
+    const call = async (process: number, f: Op['f'], key: number, sql: string, params: unknown[], value: number | null, into: Op[] = history): Promise<Op> => {
       const node = 1 + Math.floor(rng.next() * n)
       const start = now()
       let status: number | null = null
@@ -108,7 +157,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
         read = rows.length === 0 ? null : Number(rows[0]![0])
       }
       const op: Op = { process, node, f, key, value: read, start, end: now(), outcome, ...(outcome !== 'ok' ? { error: code ?? error } : {}) }
-      history.push(op)
+      into.push(op)
       return op
     }
 
@@ -136,6 +185,32 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
+    // Primary/replica: single-key registers (checked for linearizability) and the bank (transfers
+    // between accounts on different shards, two-phase commit; every total read is the same).
+    const linClient = async (p: number): Promise<void> => {
+      while (!state.stop) {
+        const key = 1 + Math.floor(rng.next() * LIN_KEYS)
+        if (rng.next() < 0.5) {
+          const value = nextValue++
+          await call(p, 'write', key, 'UPDATE chaos_lin SET v = $2 WHERE k = $1', [key, value], value, linHistory)
+        } else {
+          await call(p, 'read', key, 'SELECT v FROM chaos_lin WHERE k = $1', [key], null, linHistory)
+        }
+      }
+    }
+    const bankClient = async (p: number): Promise<void> => {
+      while (!state.stop) {
+        if (rng.next() < 0.6) {
+          const from = 1 + Math.floor(rng.next() * ACCOUNTS)
+          const to = 1 + (from % ACCOUNTS)
+          const amount = 1 + Math.floor(rng.next() * 10)
+          await call(p, 'write', 0, `BEGIN; UPDATE chaos_bank SET bal = bal - ${amount} WHERE id = ${from}; UPDATE chaos_bank SET bal = bal + ${amount} WHERE id = ${to}; COMMIT`, [], amount, bankHistory)
+        } else {
+          await call(p, 'read', 0, 'SELECT sum(bal) FROM chaos_bank', [], null, bankHistory)
+        }
+      }
+    }
+
     const pending: Array<Promise<unknown>> = []
     const apply = (f: Fault): void => {
       switch (f.kind) {
@@ -158,8 +233,17 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
           offsets.set(f.node, f.offsetMs)
           pending.push(cluster.restart(f.node))
           break
+        case 'disk-full': {
+          const disk = disks.get(f.node)
+          if (disk === undefined) { log(`    (disk-full skipped: ${diskUnavailable ?? 'no tmpfs'})`); break }
+          const filler = join(disk.dir, 'chaos-filler')
+          fillDisk(filler)
+          fillers.push(filler)
+          break
+        }
       }
     }
+    const fillers: string[] = []
     const nemesis = async (): Promise<void> => {
       for (const step of steps) {
         // A restart under load can take longer than its step: later steps then run late, one
@@ -169,6 +253,7 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
         log(`  ${now()} ms: ${step.faults.map(describeFault).join(' + ')} for ${step.holdMs} ms`)
         for (const f of step.faults) apply(f)
         await sleep(step.holdMs)
+        for (const f of fillers.splice(0)) rmSync(f, { force: true })
         cluster.heal()
         await Promise.all(pending.splice(0))
       }
@@ -176,7 +261,8 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
 
     const clients = [
       ...Array.from({ length: o.setClients ?? 4 }, (_, i) => setClient(i)),
-      ...Array.from({ length: o.registerClients ?? 2 }, (_, i) => registerClient(100 + i))
+      ...Array.from({ length: o.registerClients ?? 2 }, (_, i) => registerClient(100 + i)),
+      ...(o.mode1 === true ? [linClient(200), linClient(201), bankClient(300), bankClient(301)] : [])
     ]
     const chaos = nemesis()
     await sleep(durationMs)
@@ -212,19 +298,28 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     const tolerance = 2 * Math.max(0, ...[...offsets.values()].map(Math.abs)) + 100
     const regAnomalies = checkRegister(history, tolerance)
     const counts: Record<string, number> = { lost: 0, resurrected: 0, phantom: 0, divergent: 0, 'stale-read': 0, 'future-read': 0 }
-    for (const a of [setAnomalies, regAnomalies]) for (const [k, v] of Object.entries(a.counts)) counts[k] = (counts[k] ?? 0) + v
+    const checked = [setAnomalies, regAnomalies]
+    if (o.mode1 === true) {
+      counts['non-linearizable'] = 0
+      counts['bank-total'] = 0
+      const lin = checkLinearizableRegisters(linHistory, { initial: 0 })
+      if (lin.undecided.length > 0) log(`CHAOS seed=${o.seed}: linearizability undecided (search budget) for keys ${lin.undecided.join(', ')}`)
+      checked.push(lin, checkBank(bankHistory, ACCOUNTS * BALANCE))
+    }
+    for (const a of checked) for (const [k, v] of Object.entries(a.counts)) counts[k] = (counts[k] ?? 0) + v
     if (finalSets.size < n) counts['unreadable-node'] = n - finalSets.size
-    const anomalies: Anomalies = { counts, examples: [...setAnomalies.examples, ...regAnomalies.examples] }
-    const ok = history.filter(h => h.outcome === 'ok').length
-    const unknown = history.filter(h => h.outcome === 'unknown').length
-    const failed = history.filter(h => h.outcome === 'fail').length
-    const summary = `CHAOS seed=${o.seed} nodes=${n} duration_ms=${durationMs} steps=${steps.length} ops=${history.length} ok=${ok} unknown=${unknown} failed=${failed} ` +
-      Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ') + ` recovery_ms=${recoveryMs ?? 'timeout'}`
+    const anomalies: Anomalies = { counts, examples: checked.flatMap(c => c.examples) }
+    const all = [...history, ...linHistory, ...bankHistory]
+    const ok = all.filter(h => h.outcome === 'ok').length
+    const unknown = all.filter(h => h.outcome === 'unknown').length
+    const failed = all.filter(h => h.outcome === 'fail').length
+    const summary = `CHAOS seed=${o.seed} nodes=${n}${o.mode1 === true ? ' mode1' : ''} duration_ms=${durationMs} steps=${steps.length} ops=${all.length} ok=${ok} unknown=${unknown} failed=${failed} ` +
+      Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ') + ` recovery_ms=${recoveryMs ?? 'timeout'}` + ` errors=${topErrors(all)}`
     log(summary)
     if (total(anomalies) > 0 || recoveryMs === null) {
       keptIn = join(tmpdir(), `scratchbird-chaos-${o.seed}-${Date.now()}`)
       mkdirSync(keptIn, { recursive: true })
-      writeFileSync(join(keptIn, 'history.json'), JSON.stringify({ seed: o.seed, steps, history, finalSets: Object.fromEntries([...finalSets].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])), anomalies }, null, 1))
+      writeFileSync(join(keptIn, 'history.json'), JSON.stringify({ seed: o.seed, steps, history, linHistory, bankHistory, finalSets: Object.fromEntries([...finalSets].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])), anomalies }, null, 1))
       for (const id of cluster.ids) {
         writeFileSync(join(keptIn, `node${id}.stdout.log`), cluster.node(id).stdout())
         writeFileSync(join(keptIn, `node${id}.stderr.log`), cluster.node(id).stderr())
@@ -232,9 +327,10 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
       log(`CHAOS seed=${o.seed}: history and logs kept in ${keptIn} (replay: SEED=${o.seed} npm run chaos)`)
       for (const e of anomalies.examples) log(`  ${e}`)
     }
-    return { seed: o.seed, summary, ops: history.length, ok, unknown, failed, anomalies, recoveryMs, steps, keptIn }
+    return { seed: o.seed, summary, ops: all.length, ok, unknown, failed, anomalies, recoveryMs, steps, keptIn }
   } finally {
     await cluster.close()
+    for (const d of disks.values()) d.unmount()
   }
 }
 
