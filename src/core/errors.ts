@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   SB_UUID_INVALID: { sqlstate: '22P02', http: 400, summary: 'text is not a valid UUID' },
   SB_CLOCK_OFFSET_EXCEEDED: { sqlstate: '58000', http: 409, summary: 'a remote HLC timestamp is further ahead of the local clock than max_clock_offset_ms' },
   SB_HLC_STATE_INVALID: { sqlstate: 'XX001', http: 500, summary: 'persisted HLC high-water mark is unreadable' },
+  SB_HLC_PERSIST_FAILED: { sqlstate: '58030', http: 503, summary: 'the HLC high-water mark could not be written to the data directory, so no timestamp past the last one written may be issued; the statement changed nothing' },
   SB_WORKER_DIED: { sqlstate: '58030', http: 503, summary: 'the shard worker serving the request died; the request outcome is unknown' },
   SB_SHUTTING_DOWN: { sqlstate: '57P01', http: 503, summary: 'the node is shutting down' },
   SB_NOT_FOUND: { sqlstate: '42704', http: 404, summary: 'no such resource' },

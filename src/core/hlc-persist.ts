@@ -5,7 +5,7 @@
 // the Hlc is synchronous and this runs rarely (and once at boot).
 import { readFileSync } from 'node:fs'
 import { writeFileAtomic } from './atomic-file'
-import { isScratchBirdError, ScratchBirdError } from './errors'
+import { classifyIoError, isScratchBirdError, messageOf, ScratchBirdError } from './errors'
 import { Hlc, type HlcMarkSink, type HlcOptions } from './hlc'
 
 export const DEFAULT_HLC_RESERVE_MS = 10_000
@@ -70,9 +70,17 @@ export class HlcPersistence implements HlcMarkSink {
     return mark
   }
 
-  /** Atomically replace the file (write tmp, fsync, rename, fsync the directory). */
+  /**
+   * Atomically replace the file (write tmp, fsync, rename, fsync the directory). A failure is a
+   * coded error (SB_DISK_FULL on a full disk): callers on the gossip and RPC paths treat coded
+   * errors as a refusal of that one message, where a raw one would end the process.
+   */
   write (mark: number): void {
-    writeFileAtomic(this.path, Hlc.encodeState(mark))
+    try {
+      writeFileAtomic(this.path, Hlc.encodeState(mark))
+    } catch (e) {
+      throw classifyIoError(e) ?? new ScratchBirdError('SB_HLC_PERSIST_FAILED', `cannot persist the HLC high-water mark to ${this.path}: ${messageOf(e)}`, { path: this.path }, { cause: e })
+    }
     this.writes++
     this.lastMark = mark
   }

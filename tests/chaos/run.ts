@@ -308,7 +308,10 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     }
     for (const a of checked) for (const [k, v] of Object.entries(a.counts)) counts[k] = (counts[k] ?? 0) + v
     if (finalSets.size < n) counts['unreadable-node'] = n - finalSets.size
-    const anomalies: Anomalies = { counts, examples: checked.flatMap(c => c.examples) }
+    // A node that exited by itself (not the nemesis's SIGKILL, not a clean SIGTERM stop) crashed.
+    const crashes = cluster.ids.flatMap(id => cluster.node(id).exits.filter(c => c !== 0 && c !== 'SIGKILL' && c !== 'SIGTERM').map(c => `node ${id} exited by itself (${String(c)})`))
+    counts.crashed = crashes.length
+    const anomalies: Anomalies = { counts, examples: [...crashes, ...checked.flatMap(c => c.examples)] }
     const all = [...history, ...linHistory, ...bankHistory]
     const ok = all.filter(h => h.outcome === 'ok').length
     const unknown = all.filter(h => h.outcome === 'unknown').length

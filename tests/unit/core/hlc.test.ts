@@ -10,6 +10,7 @@ import {
   uuidv8Counter, uuidv8NodeId, uuidv8Random, uuidv8Timestamp
 } from '../../../src/core/hlc'
 import { HlcPersistence } from '../../../src/core/hlc-persist'
+import { observeRemoteHlc } from '../../../src/cluster/hlc-observe'
 import { cryptoRng, SeededRng } from '../../../src/core/rng'
 import { compareUuid, formatUuid, isRfc9562Variant, parseUuid, UuidV7Generator, uuidVersion } from '../../../src/core/uuid'
 
@@ -390,7 +391,21 @@ describe('HlcPersistence', () => {
 
   it('fails at boot when the directory is not writable', () => {
     const file = join(tempFile(), 'missing-dir', 'hlc.mark')
-    expect(() => new HlcPersistence(file).startHlc({ clock: new ManualClock(), rng: new SeededRng(1), nodeId: 1 })).toThrow(/ENOENT/)
+    const err = thrown(() => new HlcPersistence(file).startHlc({ clock: new ManualClock(), rng: new SeededRng(1), nodeId: 1 }))
+    expect(err.code).toBe('SB_HLC_PERSIST_FAILED')
+    expect(err.message).toMatch(/ENOENT/)
+  })
+
+  it('a mark that cannot be written past the lease is a coded refusal, also for a peer\'s stamp (gossip must not crash the node)', () => {
+    const file = tempFile()
+    const clock = new ManualClock(T0)
+    const hlc = new HlcPersistence(file).startHlc({ clock, rng: new SeededRng(1), nodeId: 1 })
+    hlc.generate()
+    rmSync(join(file, '..'), { recursive: true, force: true }) // the directory is gone: every write fails
+    clock.advance(3_600_000) // far past the reservation
+    expect(thrown(() => hlc.generate()).code).toBe('SB_HLC_PERSIST_FAILED')
+    const refused = observeRemoteHlc(hlc, [`${T0 + 3_600_000}.0`])
+    expect(refused?.code).toBe('SB_HLC_PERSIST_FAILED')
   })
 })
 
