@@ -21,6 +21,17 @@ const CASES = [
 ]
 const key = (i: number): Uint8Array => new TextEncoder().encode(`k${String(i).padStart(6, '0')}`)
 
+/** Close and open again (recovery replays the log, as after a crash): every acknowledged key is there, no refused one. */
+async function expectAfterRecovery (kv: LevelKv, location: string, options: object, acked: Iterable<number>, refused: Iterable<number>): Promise<void> {
+  await kv.close()
+  const again = await LevelKv.open(location, options)
+  const missing = []
+  for (const a of acked) if (await again.get(key(a)) === undefined) missing.push(a)
+  expect(missing).toEqual([])
+  for (const r of refused) expect(await again.get(key(r))).toBeUndefined()
+  await again.close()
+}
+
 describe.skipIf(unavailable !== null)('LevelKv on a full disk' + (unavailable !== null ? ` (skipped: ${unavailable})` : ''), () => {
   let disk: SmallDisk | undefined
   afterEach(() => { disk?.unmount(); disk = undefined })
@@ -28,7 +39,7 @@ describe.skipIf(unavailable !== null)('LevelKv on a full disk' + (unavailable !=
   it.each(CASES)('$name: refuses with SB_DISK_FULL, recovers when space returns, and loses no acknowledged batch', async ({ options }) => {
     disk = mountSmallDisk(3 * 1024 * 1024)
     const location = join(disk.dir, 'db')
-    let kv = await LevelKv.open(location, options)
+    const kv = await LevelKv.open(location, options)
     const acked: number[] = []
     const refused: number[] = []
     let i = 0
@@ -56,14 +67,7 @@ describe.skipIf(unavailable !== null)('LevelKv on a full disk' + (unavailable !=
       await kv.batch([{ type: 'put', key: key(i), value: randomBytes(1024) }], { sync: false })
       acked.push(i)
     }
-    // Recovery from the log, as after a crash.
-    await kv.close()
-    kv = await LevelKv.open(location, options)
-    const missing = []
-    for (const a of acked) if (await kv.get(key(a)) === undefined) missing.push(a)
-    expect(missing).toEqual([])
-    for (const r of refused) expect(await kv.get(key(r))).toBeUndefined()
-    await kv.close()
+    await expectAfterRecovery(kv, location, options, acked, refused)
   })
 })
 
@@ -75,7 +79,7 @@ describe.skipIf(unavailable !== null)('LevelKv on a full disk, concurrent batche
     const options = CASES[0]!.options
     disk = mountSmallDisk(3 * 1024 * 1024)
     const location = join(disk.dir, 'db')
-    let kv = await LevelKv.open(location, options)
+    const kv = await LevelKv.open(location, options)
     const acked = new Set<number>()
     const refused = new Set<number>()
     const settled: Array<Promise<void>> = []
@@ -97,13 +101,7 @@ describe.skipIf(unavailable !== null)('LevelKv on a full disk, concurrent batche
     disk.resize(3 * 1024 * 1024 + recoveryMargin(options) + 1024 * 1024)
     for (let j = 0; j < 5; j++) await settledOrPaced(Array.from({ length: 8 }, () => put(512)))
     await Promise.all(settled) // held batches settle through the retry timer
-    await kv.close()
-    kv = await LevelKv.open(location, options)
-    const missing = []
-    for (const a of acked) if (await kv.get(key(a)) === undefined) missing.push(a)
-    expect(missing).toEqual([])
-    for (const r of refused) expect(await kv.get(key(r))).toBeUndefined()
     expect(acked.size + refused.size).toBe(next)
-    await kv.close()
+    await expectAfterRecovery(kv, location, options, acked, refused)
   })
 })
