@@ -94,7 +94,8 @@ export async function startBenchCluster (size: number, extra: Record<string, Rec
       const dir = join(root, `n${id}`)
       mkdirSync(dir)
       const config = {
-        node: { id, listen: listenOf(id), metrics_listen: `127.0.0.1:${ports[2 * (id - 1) + 1]!}`, data_dir: join(dir, 'data'), datacenter: 'dc1', durability },
+        // pg_listen off: the load is HTTP, and 5432 may be taken (by PostgreSQL, or another run).
+        node: { id, listen: listenOf(id), metrics_listen: `127.0.0.1:${ports[2 * (id - 1) + 1]!}`, data_dir: join(dir, 'data'), datacenter: 'dc1', durability, pg_listen: 'off' },
         storage: { workers: 1 },
         cluster: { name: 'sb-bench', nodes: ids.map(j => ({ id: j, address: listenOf(j), datacenter: 'dc1' })) },
         gossip: { interval_ms: 200, heartbeat_timeout_ms: 3000 },
