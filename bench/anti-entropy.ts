@@ -6,15 +6,17 @@
 //             a round per shard as often as the scheduler allows, far more than the default 60 s,
 //             and every active window differs while writes are in flight, so rounds drill into it).
 // RESULT lines:
-//   anti_entropy_cpu_share   what the nodes' scratchbird_anti_entropy_cpu_percent{shard_id} say
-//                            (thread CPU of the anti-entropy work in the shard workers, summed over
-//                            the shards) as a percent of the CPU the node processes used meanwhile
-//                            (/proc); baseline = the seeds' 2 % ceiling (ratio < 1: met).
+//   anti_entropy_cpu_share   the anti-entropy CPU the nodes count (scratchbird_anti_entropy_cpu_seconds_total,
+//                            whose rate scratchbird_anti_entropy_cpu_percent{shard_id} shows: thread CPU
+//                            of the anti-entropy work in the shard workers, summed over the shards) over
+//                            the warm-up and the load, as a percent of the CPU the node process used
+//                            meanwhile (/proc); the highest node; baseline = the seeds' 2 % ceiling
+//                            (ratio < 1: met).
 //   anti_entropy_write_on_vs_off   rows/s with anti-entropy on vs off (goal ≥ 0.95).
 //   anti_entropy_rows_per_cpu_second   rows per CPU second of the node processes, on vs off: the
 //                            whole cost of the forest and the rounds, readable on a loaded machine.
 import { printResult } from './lib/result'
-import { benchArgs, describe, requireClean, sql } from './lib/http'
+import { benchArgs, cpuSeconds, describe, requireClean, sql } from './lib/http'
 import { clusterMachineNote, describeNodes, loadMany, startBenchCluster, type ClusterNode, type MultiLoadResult } from './lib/cluster'
 
 const args = benchArgs({ connections: 15, duration: 20, warmup: 5 })
@@ -25,13 +27,13 @@ const TABLE = 'CREATE TABLE events (user_id TEXT, seq BIGINT, payload TEXT, PRIM
 let next = 0
 const body = (): string => { const i = next++; return JSON.stringify({ sql: INSERT, params: [`user_${i % 1000}`, i, PAYLOAD] }) }
 
-/** Σ over shards of scratchbird_anti_entropy_cpu_percent on one node (percent of one core). */
-async function aeCpuPercent (n: ClusterNode): Promise<{ percent: number, series: number }> {
+/** Σ over shards of scratchbird_anti_entropy_cpu_seconds_total on one node, and how many shard series. */
+async function aeCpuSeconds (n: ClusterNode): Promise<{ seconds: number, series: number }> {
   const text = await (await fetch(`http://${n.metricsListen}/metrics`)).text()
-  let percent = 0
+  let seconds = 0
   let series = 0
-  for (const m of text.matchAll(/^scratchbird_anti_entropy_cpu_percent\{[^}]*\} ([0-9.eE+-]+)$/gm)) { percent += Number(m[1]); series++ }
-  return { percent, series }
+  for (const m of text.matchAll(/^scratchbird_anti_entropy_cpu_seconds_total\{[^}]*\} ([0-9.eE+-]+)$/gm)) { seconds += Number(m[1]); series++ }
+  return { seconds, series }
 }
 
 /** Rounds completed on a node so far (SHOW ANTI_ENTROPY STATUS rows with a completed last round). */
@@ -41,16 +43,25 @@ async function completedRounds (n: ClusterNode): Promise<number> {
 
 interface Run { res: MultiLoadResult, aePercent: number[], series: number[], nodeCores: number[], rounds: number[] }
 
+/** The counter moves every 10 s (CPU_SAMPLE_MS): this much after the load, its last period is in. */
+const SAMPLE_SETTLE_MS = 11_000
+
 async function run (antiEntropy: boolean): Promise<Run> {
   const cluster = await startBenchCluster(3, { anti_entropy: antiEntropy ? { enabled: true, interval_ms: 1000 } : { enabled: false } })
   try {
     await sql(cluster.nodes[0]!, TABLE)
+    const before = await Promise.all(cluster.nodes.map(aeCpuSeconds))
+    const cpu0 = cluster.nodes.map(n => cpuSeconds(n.pid))
+    const t0 = performance.now()
     const res = await loadMany(cluster.nodes, args, body)
-    // The gauges cover the last sampling period (10 s) of the load, which has just ended: read them now.
-    const ae = await Promise.all(cluster.nodes.map(aeCpuPercent))
+    await new Promise(resolve => setTimeout(resolve, SAMPLE_SETTLE_MS))
+    const after = await Promise.all(cluster.nodes.map(aeCpuSeconds))
+    const elapsed = (performance.now() - t0) / 1000
+    // Node CPU over the same span (warm-up, load and the settling time) as the counter's.
+    const nodeCores = cluster.nodes.map((n, k) => (cpuSeconds(n.pid) - cpu0[k]!) / elapsed)
+    const aePercent = after.map((a, k) => 100 * (a.seconds - before[k]!.seconds) / elapsed)
     const rounds = antiEntropy ? await Promise.all(cluster.nodes.map(completedRounds)) : cluster.nodes.map(() => 0)
-    const nodeCores = res.perNode.map(p => p.cores)
-    return { res, aePercent: ae.map(a => a.percent), series: ae.map(a => a.series), nodeCores, rounds }
+    return { res, aePercent, series: after.map(a => a.series), nodeCores, rounds }
   } finally {
     await cluster.stop()
   }
@@ -71,12 +82,12 @@ printResult({
   value: share,
   unit: '%',
   baseline: 2,
-  note: `highest node; per node AE CPU ${on.aePercent.map(p => p.toFixed(2)).join('/')} % of a core (${on.series.join('/')} shard series) over node CPU ${on.nodeCores.map(c => c.toFixed(2)).join('/')} cores = ${shares.map(s => s.toFixed(2)).join('/')} %; ` +
+  note: `highest node; per node AE CPU ${on.aePercent.map(p => p.toFixed(4)).join('/')} % of a core (${on.series.join('/')} shard series) over node CPU ${on.nodeCores.map(c => c.toFixed(3)).join('/')} cores = ${shares.map(s => s.toFixed(4)).join('/')} %; ` +
     `rounds completed per node ${on.rounds.join('/')}; anti_entropy.interval_ms 1000; baseline = the seeds' 2 % ceiling; ${settings}`
 })
 printResult({ name: 'anti_entropy_write_on_vs_off', value: on.res.rate, unit: 'rows/s', baseline: off.res.rate, note: `on: ${describe(on.res)}; ${describeNodes(on.res)}; off: ${describe(off.res)}; ${describeNodes(off.res)}; ${machine}` })
 printResult({ name: 'anti_entropy_rows_per_cpu_second', value: perCpuSecond(on.res), unit: 'rows/cpu-s', baseline: perCpuSecond(off.res), note: `node processes' CPU (all threads, /proc) per row: on ${(1000 / perCpuSecond(on.res)).toFixed(2)} ms, off ${(1000 / perCpuSecond(off.res)).toFixed(2)} ms; ${settings}` })
 if (on.series.some(s => s === 0)) {
-  console.error('FAILED anti_entropy: a node exported no scratchbird_anti_entropy_cpu_percent series')
+  console.error('FAILED anti_entropy: a node exported no scratchbird_anti_entropy_cpu_seconds_total series')
   process.exitCode = 1
 }

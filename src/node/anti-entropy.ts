@@ -78,9 +78,10 @@ export interface AntiEntropyDeps {
   onServing?: (shard: ShardId, serving: boolean) => void
   /**
    * Every CPU_SAMPLE_MS, per held shard: the percent of one CPU core this node's worker spent on
-   * the shard's anti-entropy work (its own rounds and its peers') since the previous sample.
+   * the shard's anti-entropy work (its own rounds and its peers') since the previous sample, and
+   * those CPU seconds.
    */
-  onCpu?: (shard: ShardId, percent: number) => void
+  onCpu?: (shard: ShardId, percent: number, cpuSeconds: number) => void
 }
 
 export class AntiEntropyShell {
@@ -189,7 +190,10 @@ export class AntiEntropyShell {
       const at = this.d.clock.monotonic()
       const prev = this.cpuSeen.get(shard)
       this.cpuSeen.set(shard, { at, ns: r.cpuNs })
-      if (prev !== undefined && at > prev.at) onCpu(shard, 100 * Math.max(0, r.cpuNs - prev.ns) / 1e6 / (at - prev.at))
+      if (prev !== undefined && at > prev.at) {
+        const ns = Math.max(0, r.cpuNs - prev.ns)
+        onCpu(shard, 100 * ns / 1e6 / (at - prev.at), ns / 1e9)
+      }
     })).catch((e: unknown) => {
       this.d.log.debug({ err: describe(e) }, `Anti-entropy: CPU sample failed (${messageOf(e)})`)
     }).finally(() => { this.sampling = false })

@@ -595,7 +595,10 @@ export class ScratchBirdNode {
         m.antiEntropyDivergences.inc({ shard_id: shardLabel(r.shard) }, r.windowsDiverged)
         m.antiEntropyRowsRepaired.inc({ shard_id: shardLabel(r.shard) }, r.rowsRepaired)
       },
-      onCpu: (shard, percent) => m.antiEntropyCpuPercent.set({ shard_id: shardLabel(shard) }, percent)
+      onCpu: (shard, percent, seconds) => {
+        m.antiEntropyCpuPercent.set({ shard_id: shardLabel(shard) }, percent)
+        m.antiEntropyCpuSeconds.inc({ shard_id: shardLabel(shard) }, seconds)
+      }
     })
   }
 

@@ -19,7 +19,7 @@ describe('the anti-entropy shell samples each held shard\'s CPU', () => {
     const clock = new ManualClock()
     const cpuNs = new Map<number, number>([[0, 5_000_000], [1, 0]])
     const asked: string[] = []
-    const reported: Array<[ShardId, number]> = []
+    const reported: Array<[ShardId, number, number]> = []
     const shell = new AntiEntropyShell({
       intervalMs: 3_600_000,
       local: {
@@ -36,7 +36,7 @@ describe('the anti-entropy shell samples each held shard\'s CPU', () => {
       log: pino({ level: 'silent' }),
       graceMs: () => 86_400_000,
       currentSinceMs: clock.now(),
-      onCpu: (shard, percent) => reported.push([shard, percent])
+      onCpu: (shard, percent, seconds) => reported.push([shard, percent, seconds])
     })
     shell.tick() // the first readings: nothing to report yet
     await settle()
@@ -51,7 +51,7 @@ describe('the anti-entropy shell samples each held shard\'s CPU', () => {
     cpuNs.set(1, 20_000_000) // 0.2 %
     shell.tick()
     await settle()
-    expect(reported.map(([s, p]) => [s, Number(p.toFixed(6))] as const).sort((a, b) => a[0] - b[0])).toEqual([[0, 1], [1, 0.2]])
+    expect(reported.map(([s, p, c]) => [s, Number(p.toFixed(6)), Number(c.toFixed(6))] as const).sort((a, b) => a[0] - b[0])).toEqual([[0, 1, 0.1], [1, 0.2, 0.02]])
     shell.stop()
   })
 })
