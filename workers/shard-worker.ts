@@ -6,6 +6,7 @@ import { SpscRing } from '../src/rings/spsc-ring'
 import { HOST_DEFERRED, ShardHost, type HostResult } from '../src/shard/host'
 import { openShardEngines } from '../src/shard/open-engines'
 import type { ShardWorkerData, WorkerToMain } from '../src/shard/protocol/worker-protocol'
+import { threadCpuClock } from './thread-cpu'
 
 // Shard worker (DESIGN §2): a thin shell — request ring → shard host → response ring. It owns the
 // LevelDB databases of its shard replicas (the main thread never touches LevelDB); the RingServer
@@ -40,7 +41,8 @@ async function main (): Promise<void> {
     txnIdleTimeoutMs: data.txnIdleTimeoutMs,
     clock: systemClock,
     replies: server,
-    log: (level, message, details) => send({ type: 'log', worker: data.workerIndex, level, message, details })
+    log: (level, message, details) => send({ type: 'log', worker: data.workerIndex, level, message, details }),
+    threadCpuNs: threadCpuClock()
   })
   const expiry = setInterval(() => { void host.expireIdleTxns() }, host.expiryIntervalMs)
   expiry.unref()

@@ -62,11 +62,14 @@ export function primaryReplicaCount (tables: ReadonlyArray<{ replication: Replic
  * Where a scan outside a transaction of a table with `replication` on a shard whose preference
  * list is `preference` goes: for a mode whose scans read any replica (leaderless_quorum), one replica of the first N — this node when
  * it holds one (no hop), else the first routable one, null when none is; undefined for other
- * modes (the caller routes to the owner).
+ * modes (the caller routes to the owner). Replicas `skip` names are passed over: a replica that
+ * does not serve the shard (anti-entropy: stale after a long outage, issue 15), this node's own
+ * included, so a scan never reads rows from it.
  */
-export function scanNode (replication: ReplicationOptions, preference: readonly NodeId[], selfId: NodeId, alive: Liveness): NodeId | null | undefined {
+export function scanNode (replication: ReplicationOptions, preference: readonly NodeId[], selfId: NodeId, alive: Liveness,
+  skip: (id: NodeId) => boolean = () => false): NodeId | null | undefined {
   if (!REPLICATION_MODE_RULES[replication.replication_mode].scanAnyReplica) return undefined
-  const replicas = preference.slice(0, replication.replication_factor)
+  const replicas = preference.slice(0, replication.replication_factor).filter(id => !skip(id))
   if (replicas.includes(selfId)) return selfId
   return firstLive(replicas, alive) ?? null
 }

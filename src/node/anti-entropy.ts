@@ -44,6 +44,11 @@ const LEAVES_PER_REPLY = 20_000
 const LEAF_BYTES_PER_REPLY = 4 << 20
 /** A peer's shard op may queue behind its writes; the round retries on its own timeout too. */
 const PEER_CALL_TIMEOUT_MS = 30_000
+/**
+ * How often each held shard's anti-entropy CPU (AE_CPU: thread CPU of the worker's anti-entropy
+ * ops, shard/ae-cpu.ts) is sampled; the metric is the share of one core over the last period.
+ */
+export const CPU_SAMPLE_MS = 10_000
 
 export interface AntiEntropyCluster {
   /** This node's leaderless replicas: per shard it holds, the other replicas (empty when none are leaderless). */
@@ -71,6 +76,12 @@ export interface AntiEntropyDeps {
   currentSinceMs: number
   /** A shard held here stopped (false) or started again (true) serving (metrics). */
   onServing?: (shard: ShardId, serving: boolean) => void
+  /**
+   * Every CPU_SAMPLE_MS, per held shard: the percent of one CPU core this node's worker spent on
+   * the shard's anti-entropy work (its own rounds and its peers') since the previous sample, and
+   * those CPU seconds.
+   */
+  onCpu?: (shard: ShardId, percent: number, cpuSeconds: number) => void
 }
 
 export class AntiEntropyShell {
@@ -83,6 +94,10 @@ export class AntiEntropyShell {
   private held: { at: number, byShard: Map<ShardId, HeldShard> } | null = null
   /** Held shards this replica does not serve, with when they became stale (serveVerdict). */
   private readonly stale = new Map<ShardId, number>()
+  /** The last AE_CPU reading per shard (monotonic ms, thread CPU ns), and when the next is due. */
+  private readonly cpuSeen = new Map<ShardId, { at: number, ns: number }>()
+  private nextCpuSampleAt = 0
+  private sampling = false
 
   constructor (private readonly d: AntiEntropyDeps) {
     this.scheduler = new AntiEntropyScheduler({ intervalMs: d.intervalMs }, d.rng)
@@ -158,7 +173,30 @@ export class AntiEntropyShell {
     if (this.stopped) return
     const held = [...this.heldNow().values()]
     this.judgeServing(held)
+    this.sampleCpu(held)
     this.run(this.scheduler.tick(this.d.clock.monotonic(), this.d.clock.now(), held, id => this.d.cluster.isAlive(id)))
+  }
+
+  /** Every CPU_SAMPLE_MS: each held shard's anti-entropy CPU since the last reading, as a percent of one core (onCpu). */
+  private sampleCpu (held: readonly HeldShard[]): void {
+    const onCpu = this.d.onCpu
+    const now = this.d.clock.monotonic()
+    if (onCpu === undefined || this.sampling || now < this.nextCpuSampleAt) return
+    this.nextCpuSampleAt = now + CPU_SAMPLE_MS
+    this.sampling = true
+    void Promise.all(held.map(async ({ shard }) => {
+      const r = await this.d.local.request('AE_CPU', { shard })
+      if (!r.measured) return
+      const at = this.d.clock.monotonic()
+      const prev = this.cpuSeen.get(shard)
+      this.cpuSeen.set(shard, { at, ns: r.cpuNs })
+      if (prev !== undefined && at > prev.at) {
+        const ns = Math.max(0, r.cpuNs - prev.ns)
+        onCpu(shard, 100 * ns / 1e6 / (at - prev.at), ns / 1e9)
+      }
+    })).catch((e: unknown) => {
+      this.d.log.debug({ err: describe(e) }, `Anti-entropy: CPU sample failed (${messageOf(e)})`)
+    }).finally(() => { this.sampling = false })
   }
 
   /** Re-evaluate which held shards this replica serves; log changes; keep rounds going for stale ones. */

@@ -25,7 +25,7 @@ import { formatStatement } from '../sql/format'
 import { parse } from '../sql/parser'
 import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
-import { codecOf, type ShardOpName } from '../shard/protocol/ops'
+import { codecOf, type ShardOpName, type ShardRequests } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
 import { asShardId, type NodeId, type ShardId, shardIds } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
@@ -317,10 +317,32 @@ export class ClusterShell implements ShardRouting {
     return n > 1 ? this.prefs[shard]!.slice(0, n) : []
   }
 
-  scanNodeOf (shard: ShardId, tableId: number): NodeId | null | undefined {
+  scanNodeOf (shard: ShardId, tableId: number, avoid: ReadonlySet<NodeId> = new Set()): NodeId | null | undefined {
     const t = this.d.catalog().tableById(tableId)
     if (t === undefined) return undefined
-    return scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId))
+    const selfStale = this.d.replicaStale?.(shard) === true
+    const node = scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId),
+      id => avoid.has(id) || (selfStale && id === this.selfId))
+    // Only this node's own (stale) replica is left: refused as a peer's would be.
+    if (node === null && selfStale && avoid.size === 0 && this.prefs[shard]!.slice(0, t.replication.replication_factor).includes(this.selfId)) throw staleReplica('QUERY', shard)
+    return node
+  }
+
+  /**
+   * A scan or join reading a leaderless_quorum table of a shard this node's replica does not serve
+   * (stale, issue 15): refused like a quorum read, so no coordinator reads rows that may lack
+   * deletes from it. null: served.
+   */
+  staleLocalRead (op: ShardOpName, req: ShardRequests[ShardOpName]): ScratchBirdError | null {
+    if (op !== 'QUERY' && op !== 'JOIN_QUERY') return null
+    if (this.d.replicaStale?.(req.shard) !== true) return null
+    const tables = op === 'QUERY' ? [(req as ShardRequests['QUERY']).tableId] : (req as ShardRequests['JOIN_QUERY']).sides.map(s => s.tableId)
+    const catalog = this.d.catalog()
+    const leaderless = tables.some(id => {
+      const t = catalog.tableById(id)
+      return t !== undefined && REPLICATION_MODE_RULES[t.replication.replication_mode].scanAnyReplica
+    })
+    return leaderless ? staleReplica(op, req.shard) : null
   }
 
   async forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
@@ -333,6 +355,11 @@ export class ClusterShell implements ShardRouting {
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
     if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)
     if (QUORUM_REPLICA_OPS.has(op) && this.d.replicaStale?.(shard) === true) throw staleReplica(op, shard)
+    if ((op === 'QUERY' || op === 'JOIN_QUERY') && this.d.replicaStale?.(shard) === true) {
+      // Decoded only when the replica is stale (rare): a read of a leaderless table is refused.
+      const refused = this.staleLocalRead(op, codecOf(op).decodeRequest(q.payload))
+      if (refused !== null) throw refused
+    }
     // Served here whatever this node's own view says: the sender routed by the same placement,
     // and re-forwarding could bounce a request between two nodes with different views.
     let payload = q.payload

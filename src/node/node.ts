@@ -594,7 +594,10 @@ export class ScratchBirdNode {
         m.antiEntropyRounds.inc({ shard_id: shardLabel(r.shard), outcome: r.outcome })
         m.antiEntropyDivergences.inc({ shard_id: shardLabel(r.shard) }, r.windowsDiverged)
         m.antiEntropyRowsRepaired.inc({ shard_id: shardLabel(r.shard) }, r.rowsRepaired)
-        m.antiEntropyCpuPercent.set({ shard_id: shardLabel(r.shard) }, 100 * r.busyMs / Math.max(1, r.finishedAtMs - r.startedAtMs))
+      },
+      onCpu: (shard, percent, seconds) => {
+        m.antiEntropyCpuPercent.set({ shard_id: shardLabel(shard) }, percent)
+        m.antiEntropyCpuSeconds.inc({ shard_id: shardLabel(shard) }, seconds)
       }
     })
   }

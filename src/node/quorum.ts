@@ -118,7 +118,7 @@ export class QuorumShell {
   private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     if (to === this.d.selfId) {
       // This node's own replica, stale: failed like a peer's would (the coordinator moves on, a write keeps a hint).
-      if (op !== 'SCAN' && this.d.replicaStale?.(req.shard) === true) throw staleReplica(op, req.shard)
+      if (this.d.replicaStale?.(req.shard) === true) throw staleReplica(op, req.shard)
       return await this.d.local.request(op, req)
     }
     const codec = codecOf(op)

@@ -27,9 +27,16 @@ export interface ShardRouting {
   placedOwner (shard: ShardId): NodeId
   /**
    * Where a scan of table `tableId` on `shard` outside a transaction goes: for a leaderless_quorum
-   * table one live replica (this node when it holds one); undefined for other tables (the owner).
+   * table one live replica that serves the shard (this node when it holds one and is not stale),
+   * none of `avoid`; undefined for other tables (the owner). Throws SB_REPLICA_STALE when this
+   * node's own replica is the only one left and it does not serve the shard.
    */
-  scanNodeOf? (shard: ShardId, tableId: number): NodeId | null | undefined
+  scanNodeOf? (shard: ShardId, tableId: number, avoid: ReadonlySet<NodeId>): NodeId | null | undefined
+  /**
+   * A read this node's own replica must not serve (it is stale: anti-entropy, issue 15): the
+   * SB_REPLICA_STALE error to answer with, else null.
+   */
+  staleLocalRead? (op: ShardOpName, req: ShardRequests[ShardOpName]): ScratchBirdError | null
 }
 
 /** The primary an SB_NOT_PRIMARY refusal from `asked` names, when it names another node. */
@@ -43,33 +50,62 @@ export class ShardRouter implements ShardRequester {
   constructor (private readonly local: ShardRequester & RawShardRequester, private readonly routing: ShardRouting) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-    const scan = op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined
-      ? this.routing.scanNodeOf?.(req.shard, (req as ShardRequests['QUERY']).tableId)
-      : undefined
-    const owner = scan !== undefined ? scan : this.routing.ownerOf(req.shard)
-    if (owner === this.routing.selfId) {
-      try {
-        return await this.local.request(op, req)
-      } catch (e) {
-        const primary = notPrimaryRedirect(e, owner)
-        if (primary === null || primary === this.routing.selfId) throw e
-        const codec = codecOf(op)
-        return codec.decodeReply(await this.routing.forward(primary, op, req.shard, codec.encodeRequest(req)))
-      }
+    if (op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined) {
+      const scanned = await this.scan(req as ShardRequests['QUERY'])
+      if (scanned !== undefined) return scanned as ShardReplies[K]
     }
+    const owner = this.routing.ownerOf(req.shard)
     if (owner === null) {
       const placed = this.routing.placedOwner(req.shard)
       throw new ScratchBirdError('SB_SHARD_UNAVAILABLE', `shard ${req.shard} is unavailable: its owner, node ${placed}, is down`, { shard: req.shard, node: placed })
     }
+    if (owner === this.routing.selfId) {
+      const stale = this.routing.staleLocalRead?.(op, req) ?? null
+      if (stale !== null) throw stale
+    }
+    return await this.at(owner, op, req)
+  }
+
+  /** `op` on node `node` (this node's workers or a peer); a Mode 1 refusal naming the primary is retried there, once. */
+  private async at<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
     try {
-      return codec.decodeReply(await this.routing.forward(owner, op, req.shard, codec.encodeRequest(req)))
+      if (node === this.routing.selfId) return await this.local.request(op, req)
+      return codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest(req)))
     } catch (e) {
       // Mode 1: the node asked is not the shard's primary but knows which is — ask it, once.
-      const primary = notPrimaryRedirect(e, owner)
+      const primary = notPrimaryRedirect(e, node)
       if (primary === null) throw e
-      if (primary === this.routing.selfId) return this.local.request(op, req)
+      if (primary === this.routing.selfId) return await this.local.request(op, req)
       return codec.decodeReply(await this.routing.forward(primary, op, req.shard, codec.encodeRequest(req)))
+    }
+  }
+
+  /**
+   * A scan of a table whose scans read any replica (leaderless_quorum): one replica that serves
+   * the shard. A replica answering SB_REPLICA_STALE (it is back from a long outage and not yet
+   * repaired: its rows may lack deletes) is passed over for the next live one; with none left the
+   * scan fails with that error rather than read stale rows. undefined: not such a table (the
+   * owner serves it).
+   */
+  private async scan (req: ShardRequests['QUERY']): Promise<ShardReplies['QUERY'] | undefined> {
+    const avoid = new Set<NodeId>()
+    let refused: unknown
+    for (;;) {
+      const node = this.routing.scanNodeOf?.(req.shard, req.tableId, avoid)
+      if (node === undefined) return undefined
+      if (node === null) {
+        if (refused !== undefined) throw refused
+        const placed = this.routing.placedOwner(req.shard)
+        throw new ScratchBirdError('SB_SHARD_UNAVAILABLE', `shard ${req.shard} is unavailable: no replica of it is live`, { shard: req.shard, node: placed })
+      }
+      try {
+        return await this.at(node, 'QUERY', req)
+      } catch (e) {
+        if (!isScratchBirdError(e, 'SB_REPLICA_STALE') || avoid.has(node)) throw e
+        avoid.add(node)
+        refused = e
+      }
     }
   }
 }

@@ -48,6 +48,7 @@ export interface NodeMetrics {
   readonly quorumReadFailures: Counter<'shard_id'>
   readonly readRepairs: Counter<'shard_id'>
   readonly antiEntropyCpuPercent: Gauge<'shard_id'>
+  readonly antiEntropyCpuSeconds: Counter<'shard_id'>
   readonly antiEntropyReplicaServing: Gauge<'shard_id'>
   readonly antiEntropyRounds: Counter<'shard_id' | 'outcome'>
   readonly antiEntropyDivergences: Counter<'shard_id'>
@@ -101,9 +102,10 @@ export function createMetrics (): NodeMetrics {
     quorumReadFailures: new Counter({ name: 'scratchbird_quorum_read_failures_total', help: 'leaderless_quorum point reads that did not reach R answers (SB_QUORUM_NOT_ACHIEVED)', labelNames: ['shard_id'], registers: [registry] }),
     readRepairs: new Counter({ name: 'scratchbird_read_repairs_total', help: 'Read repairs sent: the winning version written to a replica that answered a quorum read with an older version or none', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyReplicaServing: new Gauge({ name: 'scratchbird_anti_entropy_replica_serving', help: 'Whether this node\'s replica of a leaderless_quorum shard serves it (1) or is stale (0: no repair round within replication.tombstone_gc_grace_days; it serves again after a round with every other replica)', labelNames: ['shard_id'], registers: [registry] }),
-    antiEntropyCpuPercent: new Gauge({ name: 'scratchbird_anti_entropy_cpu_percent', help: 'Share (percent) of the last anti-entropy round\'s duration its requests kept this node and its peer busy, per shard (the rounds pace themselves under 2 %)', labelNames: ['shard_id'], registers: [registry] }),
+    antiEntropyCpuPercent: new Gauge({ name: 'scratchbird_anti_entropy_cpu_percent', help: 'CPU this node\'s shard worker spent on the shard\'s anti-entropy (its own repair rounds and its peers\': roots, bucket hashes, leaf pages, adopted leaves, repair reads and writes; thread CPU time of that work), as a percent of one core over the last 10 s, per shard (seeds: under 2 % of the node\'s CPU; rounds pace themselves)', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyRounds: new Counter({ name: 'scratchbird_anti_entropy_rounds_total', help: 'Anti-entropy repair rounds finished, per shard and outcome (completed, aborted)', labelNames: ['shard_id', 'outcome'], registers: [registry] }),
     antiEntropyDivergences: new Counter({ name: 'scratchbird_anti_entropy_divergent_windows_total', help: 'Merkle windows found divergent by anti-entropy rounds, per shard', labelNames: ['shard_id'], registers: [registry] }),
+    antiEntropyCpuSeconds: new Counter({ name: 'scratchbird_anti_entropy_cpu_seconds_total', help: 'Thread CPU seconds this node\'s shard worker has spent on the shard\'s anti-entropy, counted every 10 s (what scratchbird_anti_entropy_cpu_percent is the rate of), per shard', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] }),
     auditEvents: new Counter({ name: 'scratchbird_audit_events_total', help: 'Lines written to the audit log, per event (the first of audit.events the line matched; CHAIN BREAK when the node continued a broken chain)', labelNames: ['event'], registers: [registry] }),
     auditWriteFailures: new Counter({ name: 'scratchbird_audit_write_failures_total', help: 'Audit events that could not be written or fsynced (SB_AUDIT_WRITE_FAILED; each is logged at ERROR with the event)', registers: [registry] }),

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
-import type { AutocommitResult, AutocommitSink, MerkleLeaf, ShardEngine, Txn } from '../storage/engine'
+import type { AutocommitResult, AutocommitSink, MerkleLeaf, Metered, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
 import { ProgramCache } from './program-cache'
@@ -10,6 +10,7 @@ import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type MerkleLeafMessage, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
 import { isShardId, type ShardId } from '../core/ids'
+import { AeCpuMeter, type ThreadCpuNs } from './ae-cpu'
 
 // The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
 // replicas and the participant-side transaction lease — as requests in (op code + payload bytes),
@@ -48,6 +49,8 @@ export interface ShardHostOptions {
   clock: Clock
   replies: ReplyPort
   log: HostLog
+  /** This thread's CPU time in ns (the worker's /proc/thread-self/schedstat): anti-entropy's CPU is measured with it (ae-cpu.ts). */
+  threadCpuNs?: ThreadCpuNs | undefined
 }
 
 /** An open transaction and its lease: when a request last named it, how many are running now. */
@@ -55,6 +58,10 @@ interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number }
 
 type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
 
+/** Ops whose CPU is anti-entropy's (AE_CPU, scratchbird_anti_entropy_cpu_percent). MERKLE_SEAL is the sealer's, on time. */
+const AE_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['MERKLE_ROOTS', 'MERKLE_BUCKETS', 'MERKLE_LEAVES', 'MERKLE_ADOPT', 'AE_READ', 'AE_APPLY'])
+/** Where the CPU of a request that names no valid shard goes (it fails at once). */
+const UNKNOWN_SHARD = -1 as ShardId
 const AUTOCOMMIT = SHARD_OPS.AUTOCOMMIT.code
 const REPLICA_APPLY = SHARD_OPS.REPLICA_APPLY.code
 /** Leaves one MERKLE_LEAVES reply holds at most, whatever the request asks (its buckets come whole). */
@@ -75,6 +82,8 @@ export class ShardHost {
   /** Programs decoded and verified once per worker, by their bytes. */
   readonly programs = new ProgramCache()
   private readonly decodeProgram = (bytes: Uint8Array): Program => this.programs.program(bytes)
+  /** Anti-entropy's thread CPU per shard (AE_CPU). */
+  private readonly aeCpu: AeCpuMeter
 
   constructor (opts: ShardHostOptions) {
     this.engines = new Map(opts.engines)
@@ -85,6 +94,7 @@ export class ShardHost {
     this.clock = opts.clock
     this.replies = opts.replies
     this.log = opts.log
+    this.aeCpu = new AeCpuMeter(opts.threadCpuNs)
     // The forests' rebuild reports (some made while the engines opened) go to the node's log.
     for (const [shard, engine] of this.engines) {
       engine.merkleForest?.setLog((level, message, details) => this.log(level, `shard ${shard}: ${message}`, { shard, ...details }))
@@ -121,6 +131,7 @@ export class ShardHost {
     const op = SHARD_OP_BY_CODE.get(type)
     if (!op) throw new ScratchBirdError('SB_MALFORMED_REQUEST', `unknown shard op ${type}`)
     const codec = codecOf(op) as OpCodec<unknown, unknown>
+    if (AE_OPS.has(op)) return this.handleAntiEntropy(op, codec, payload)
     // Decode before the first await: the payload is a view into the ring, valid only until then.
     const req = codec.decodeRequest(payload)
     const named = req as { shard?: unknown, xid?: unknown }
@@ -138,6 +149,32 @@ export class ShardHost {
     release?.()
     return { type, payload: codec.encodeReply(out) }
   }
+
+  /**
+   * An anti-entropy op, its synchronous parts charged to the shard's anti-entropy CPU (ae-cpu.ts):
+   * decoding, the handler up to its first await, the engine's CPU-bound steps (through
+   * `metered`), encoding the reply.
+   */
+  private handleAntiEntropy (op: ShardOpName, codec: OpCodec<unknown, unknown>, payload: Uint8Array): HostResult {
+    const type = SHARD_OPS[op].code
+    let shard: ShardId | undefined
+    const req = this.aeCpu.run(UNKNOWN_SHARD, () => codec.decodeRequest(payload))
+    const named = (req as { shard?: unknown }).shard
+    if (isShardId(named)) shard = named
+    const charge = shard ?? UNKNOWN_SHARD
+    this.metered = this.aeCpu.forShard(charge)
+    let out: unknown
+    try {
+      out = this.aeCpu.run(charge, () => (this.handlers[op] as (r: unknown) => unknown)(req))
+    } finally {
+      this.metered = undefined
+    }
+    if (out instanceof Promise) return out.then(v => ({ type, payload: this.aeCpu.run(charge, () => codec.encodeReply(v)) }))
+    return { type, payload: this.aeCpu.run(charge, () => codec.encodeReply(out)) }
+  }
+
+  /** The meter of the anti-entropy op being dispatched (handleAntiEntropy sets it around the handler call). */
+  private metered: Metered | undefined
 
   // Participant lease: a transaction is held here on behalf of a coordinator (often another node).
   // When the coordinator dies or loses its session, nobody will ever finish it, and its uncommitted
@@ -298,22 +335,33 @@ export class ShardHost {
     REPL_CONTROL_APPEND: (r) => this.engineOf(r.shard).replAppendControl(r.generation, r.control),
     // The Merkle forest (storage/merkle/forest.ts): what a repair round asks of each replica.
     MERKLE_ROOTS: (r) => ({ windows: this.engineOf(r.shard).merkleRoots() }),
-    MERKLE_BUCKETS: async (r) => ({ hashes: await this.engineOf(r.shard).merkleBuckets(r.window) }),
+    MERKLE_BUCKETS: async (r) => ({ hashes: await this.engineOf(r.shard).merkleBuckets(r.window, this.meterOf(r.shard)) }),
     MERKLE_LEAVES: async (r) => {
       const maxLeaves = Math.min(r.maxLeaves, MAX_MERKLE_LEAVES)
-      const page = await this.engineOf(r.shard).merkleLeaves(r.window, r.buckets, maxLeaves, r.maxBytes)
-      return { leaves: page.leaves.map(leafMessage), bucketsDone: page.bucketsDone, more: page.more }
+      const metered = this.meterOf(r.shard)
+      const page = await this.engineOf(r.shard).merkleLeaves(r.window, r.buckets, maxLeaves, r.maxBytes, metered)
+      return metered(() => ({ leaves: page.leaves.map(leafMessage), bucketsDone: page.bucketsDone, more: page.more }))
     },
     MERKLE_ADOPT: async (r) => {
-      const res = await this.engineOf(r.shard).merkleAdopt(r.leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })))
-      return { adopted: res.adopted, needsData: res.needsData.map(leafMessage) }
+      const metered = this.meterOf(r.shard)
+      const res = await this.engineOf(r.shard).merkleAdopt(r.leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })), metered)
+      return metered(() => ({ adopted: res.adopted, needsData: res.needsData.map(leafMessage) }))
     },
     MERKLE_SEAL: (r) => this.engineOf(r.shard).merkleSeal(r.nowMs),
     MERKLE_STATS: (r) => {
       const e = this.engineOf(r.shard)
       if (e.merkleForest === undefined) return { enabled: false, windows: 0, sealed: 0, activeLeaves: 0, bytesInMemory: 0, bytesOnDisk: 0, reseals: 0, rebuilds: 0 }
       return { enabled: true, ...e.merkleStats() }
+    },
+    AE_CPU: (r) => {
+      this.engineOf(r.shard)
+      return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }
     }
+  }
+
+  /** The meter for `shard`'s CPU-bound anti-entropy steps, taken while the op is dispatched (before its first await). */
+  private meterOf (shard: ShardId): Metered {
+    return this.metered ?? this.aeCpu.forShard(shard)
   }
 }
 

@@ -60,6 +60,10 @@ import { LIMITS } from '../core/limits'
 import { compareVersionIds } from './lww'
 import { MerkleForest, type ForestConfig, type ForestStats, type ForestWindowRoot, type ForestWrite, type LeafPage } from './merkle/forest'
 import { ForestStage } from './merkle/forest-stage'
+
+/** Runs a CPU-bound part of an anti-entropy op (the shard host measures it; shard/ae-cpu.ts). */
+export type Metered = <T>(fn: () => T) => T
+const unmetered: Metered = fn => fn()
 import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 
@@ -769,24 +773,27 @@ export class ShardEngine {
   /** MERKLE_STATS, SHOW MERKLE FOREST SIZE. */
   merkleStats (): ForestStats { return this.forestOf().stats() }
 
-  /** The MERKLE_BUCKETS bucket hashes of window `w` (all 0 for a window without leaves). */
-  merkleBuckets (w: number): Promise<bigint[]> {
+  /**
+   * The MERKLE_BUCKETS bucket hashes of window `w` (all 0 for a window without leaves). `metered`
+   * runs the CPU-bound parts (the shard host charges them to anti-entropy: shard/ae-cpu.ts).
+   */
+  merkleBuckets (w: number, metered: Metered = unmetered): Promise<bigint[]> {
     const f = this.forestOf()
     return this.exclusive(async () => {
-      const r = await f.readTree(w)
+      const r = await f.readTree(w, metered)
       await this.landForest(r.write)
-      return r.tree?.bucketHashes() ?? new Array<bigint>(MERKLE_BUCKETS).fill(0n)
+      return metered(() => r.tree?.bucketHashes() ?? new Array<bigint>(MERKLE_BUCKETS).fill(0n))
     })
   }
 
   /** Window `w`'s leaves in `buckets`: whole buckets, stopping before `maxLeaves` / `maxBytes` (at least one bucket). */
-  merkleLeaves (w: number, buckets: readonly number[], maxLeaves: number, maxBytes: number): Promise<LeafPage> {
+  merkleLeaves (w: number, buckets: readonly number[], maxLeaves: number, maxBytes: number, metered: Metered = unmetered): Promise<LeafPage> {
     const f = this.forestOf()
     MerkleForest.leafPage(undefined, buckets, maxLeaves, maxBytes) // validates the buckets before queueing
     return this.exclusive(async () => {
-      const r = await f.readTree(w)
+      const r = await f.readTree(w, metered)
       await this.landForest(r.write)
-      return MerkleForest.leafPage(r.tree, buckets, maxLeaves, maxBytes)
+      return metered(() => MerkleForest.leafPage(r.tree, buckets, maxLeaves, maxBytes))
     })
   }
 
@@ -796,7 +803,7 @@ export class ShardEngine {
    * is ≥ the leaf's version — its data is at least as new, only history is missing. Any other leaf
    * comes back in `needsData` and changes nothing. Every leaf is checked before anything changes.
    */
-  merkleAdopt (leaves: readonly MerkleLeaf[]): Promise<AdoptResult> {
+  merkleAdopt (leaves: readonly MerkleLeaf[], metered: Metered = unmetered): Promise<AdoptResult> {
     const f = this.forestOf()
     if (!Array.isArray(leaves)) throw badArg('leaves must be an array')
     if (leaves.length > MAX_ADOPT_LEAVES) throw badArg(`a Merkle adopt takes at most ${MAX_ADOPT_LEAVES} leaves`, { leaves: leaves.length, limit: MAX_ADOPT_LEAVES })
@@ -819,7 +826,7 @@ export class ShardEngine {
       }
       if (adopt.length > 0) {
         const stage = new ForestStage(f)
-        stage.addAll(adopt)
+        metered(() => stage.addAll(adopt))
         await this.landForest(await stage.finish())
       }
       return { adopted: adopt.length, needsData }

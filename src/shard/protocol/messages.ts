@@ -64,6 +64,7 @@ export interface ShardRequests extends ReplRequests {
   MERKLE_STATS: { shard: ShardId }
   AE_READ: ShardRequests['REPLICA_READ']
   AE_APPLY: ShardRequests['REPLICA_APPLY']
+  AE_CPU: { shard: ShardId }
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -147,4 +148,6 @@ export interface ShardReplies extends ReplReplies {
   MERKLE_STATS: MerkleStatsMessage
   AE_READ: ShardReplies['REPLICA_READ']
   AE_APPLY: ShardReplies['REPLICA_APPLY']
+  /** measured false: the worker has no thread CPU clock (cpuNs stays 0). */
+  AE_CPU: { cpuNs: number, measured: boolean }
 }

@@ -299,6 +299,10 @@ const BODIES: Bodies = {
       reseals: r.uint(),
       rebuilds: r.uint()
     })]
+  },
+  AE_CPU: {
+    req: shardOnly,
+    rep: [(w, v) => { w.uint(v.cpuNs); w.bool(v.measured) }, r => ({ cpuNs: r.uint(), measured: r.bool() })]
   }
 }
 

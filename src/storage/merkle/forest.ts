@@ -201,12 +201,12 @@ export class MerkleForest {
    * when missing or corrupt: `write` then holds what stores it again), or undefined when the
    * window holds no leaves. Run where nothing else changes the forest (a writer exclusive job).
    */
-  async readTree (w: number): Promise<{ tree: MerkleTree | undefined, write?: ForestWrite }> {
+  async readTree (w: number, metered: <T>(fn: () => T) => T = fn => fn()): Promise<{ tree: MerkleTree | undefined, write?: ForestWrite }> {
     checkWindow(w)
     const t = this.active.get(w)
     if (t !== undefined) return { tree: t }
     if (!this.sealedWindows.has(w)) return { tree: undefined }
-    const loaded = await this.loadSealed(w)
+    const loaded = await this.loadSealed(w, metered)
     if (!loaded.rebuilt) {
       this.cached = { window: w, tree: loaded.tree }
       return { tree: loaded.tree }
@@ -220,13 +220,13 @@ export class MerkleForest {
    * (`rebuilt`: the caller stores it again). A sealed window with no stored tree and no summary
    * held no leaves when it was sealed: an empty tree.
    */
-  async loadSealed (w: number): Promise<{ tree: MerkleTree, rebuilt: boolean }> {
+  async loadSealed (w: number, metered: <T>(fn: () => T) => T = fn => fn()): Promise<{ tree: MerkleTree, rebuilt: boolean }> {
     if (this.cached?.window === w) return { tree: this.cached.tree, rebuilt: false }
     const bytes = await this.kv.get(merkleTreeKey(w))
     if (bytes === undefined && !this.sealedWindows.has(w)) return { tree: new MerkleTree(), rebuilt: false }
     let why: string
     try {
-      if (bytes !== undefined) return { tree: decodeTree(bytes), rebuilt: false }
+      if (bytes !== undefined) return { tree: metered(() => decodeTree(bytes)), rebuilt: false }
       why = 'its tree is missing'
     } catch (e) {
       why = (e as Error).message

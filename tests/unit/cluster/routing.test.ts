@@ -43,6 +43,15 @@ describe('routing', () => {
     expect(scanNode(REPLICATION_DEFAULTS, [asNodeId(3), asNodeId(2), asNodeId(1)], asNodeId(1), r)).toBeUndefined()
   })
 
+  it('passes over replicas that do not serve the shard (stale), this node\'s own included (issue 15)', () => {
+    const r = routable(view, asNodeId(1))
+    const skip = (...ids: number[]) => (id: NodeId) => ids.includes(id)
+    expect(scanNode(leaderless(3), [asNodeId(4), asNodeId(2), asNodeId(1)], asNodeId(1), r, skip(1))).toBe(4)
+    expect(scanNode(leaderless(3), [asNodeId(4), asNodeId(2), asNodeId(1)], asNodeId(1), r, skip(1, 4))).toBe(2)
+    expect(scanNode(leaderless(3), [asNodeId(4), asNodeId(2), asNodeId(1)], asNodeId(1), r, skip(1, 4, 2))).toBeNull()
+    expect(scanNode(REPLICATION_DEFAULTS, [asNodeId(1)], asNodeId(1), r, skip(1))).toBeUndefined()
+  })
+
   it('lists every replica of a shard in the shard map, and which of them are live', () => {
     const r = routable(view, asNodeId(1))
     expect(shardMapRow(asShardId(4), [asNodeId(2), asNodeId(3)], 1, r)).toEqual({ shard: 4, preference: [2, 3], replicas: [2], live: [2] })

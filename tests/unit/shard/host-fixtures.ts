@@ -20,7 +20,7 @@ export class HostClient implements ReplyPort {
   private nextId = 0
 
   constructor (engines: Map<ShardId, ShardEngine>, txnIdleTimeoutMs: number, readonly clock = new ManualClock(), workerIndex = 0,
-    extra: Pick<ShardHostOptions, 'hints' | 'dataDir'> = {}) {
+    extra: Pick<ShardHostOptions, 'hints' | 'dataDir' | 'threadCpuNs'> = {}) {
     this.host = new ShardHost({
       ...extra,
       workerIndex,

@@ -277,7 +277,8 @@ const ARBS: Arbs = {
       reseals: count,
       rebuilds: count
     })
-  }
+  },
+  AE_CPU: { req: fc.record({ shard: shardArb }), rep: fc.record({ cpuNs: fc.maxSafeNat(), measured: fc.boolean() }) }
 }
 
 /**
