@@ -19,7 +19,9 @@ import { ScratchBirdError } from '../core/errors'
 import type { Statement, TablePrivilege } from '../sql/ast'
 
 /** The session's user: a catalog user by id, or everyone-is-superuser (security.auth trust, or no users yet on loopback). */
-export type Principal = { readonly kind: 'trusted' } | { readonly kind: 'user', readonly id: number, readonly name: string }
+export type Principal =
+  | { readonly kind: 'trusted', readonly name: string }
+  | { readonly kind: 'user', readonly id: number, readonly name: string }
 
 export type Need =
   | { readonly kind: 'table', readonly privilege: TablePrivilege, readonly table: string }

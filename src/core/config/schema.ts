@@ -244,8 +244,20 @@ const security = z.strictObject({
   tls_key: filePath.optional().meta({ description: 'Private key of tls_cert (PEM).', example: '/etc/scratchbird/certs/node.key' }),
   tls_ca: filePath.optional().meta({ description: 'CA certificate(s) (PEM) that peer certificates must chain to.', example: '/etc/scratchbird/certs/ca.crt' }),
   cluster_secret: z.string().min(16).optional().meta({ description: 'Shared secret every node presents on cluster RPC; RPCs without it are rejected. At least 16 characters. Keep this file private when set.', example: 'change-me-to-a-long-random-string' }),
+  auth: z.enum(['scram', 'trust']).default('scram').meta({
+    description: 'How clients of the HTTP API (node.listen) and the PostgreSQL protocol (node.pg_listen) authenticate. scram: as a user of the catalog (CREATE USER … PASSWORD), PostgreSQL clients with SCRAM-SHA-256 against the stored verifier, HTTP clients with HTTP Basic (Authorization: Basic base64(user:password)); /v1/health needs none. Every statement then runs with its user\'s privileges (GRANT/REVOKE; SQLSTATE 42501 SB_INSUFFICIENT_PRIVILEGE otherwise). While the catalog holds no user yet: with bootstrap_admin set, only that administrator\'s credentials are accepted (the node creates it as a superuser at first start); without it every client is admitted as a superuser with a WARNING at start — allowed only when every client listener is on a loopback address (the node refuses to start otherwise), and ended by the first CREATE USER. trust: every client is admitted as a superuser, whatever it sends; for development on loopback only: the node refuses to start with it unless node.listen and node.pg_listen are loopback addresses, and warns at start.'
+  }),
+  bootstrap_admin: z.string().regex(/^[a-z_][a-z0-9_$]{0,62}$/).optional().meta({
+    noun: 'a user name (lower-case letters, digits, _ and $; 63 characters at most)',
+    description: 'A superuser the node creates at the first start of a cluster (when the catalog holds no user), with the password read from bootstrap_admin_password_file or, when that is not set, the environment variable SCRATCHBIRD_ADMIN_PASSWORD (one of the two is required). Until the user is in the catalog (in a cluster: once the catalog coordinator has taken it) these credentials are the only ones accepted. Once any user exists the key does nothing: changing it or the password later changes no user (use ALTER USER).',
+    example: 'admin'
+  }),
+  bootstrap_admin_password_file: filePath.optional().meta({
+    description: 'File holding the password of bootstrap_admin (its first line; surrounding white space removed). Relative paths resolve against the working directory. Keep it private.',
+    example: '/etc/scratchbird/admin-password'
+  }),
   pg_password: z.string().min(1).optional().meta({
-    description: 'Password PostgreSQL-protocol clients (node.pg_listen) must prove with SCRAM-SHA-256, whatever user name they give, until users and grants exist (the security issue). Not set: trust — every client that can reach node.pg_listen is admitted, so keep node.pg_listen on a loopback address then. Read at each new connection: a reload changes it for the next ones. Keep this file private when set.',
+    description: 'Deprecated (use users: CREATE USER … PASSWORD, or bootstrap_admin). Applies only while the catalog holds no user and no bootstrap_admin is set: PostgreSQL-protocol clients (node.pg_listen) must then prove this password with SCRAM-SHA-256, whatever user name they give; once a user exists, logins are checked against the users and this key is ignored (a WARNING at start says so). Read at each new connection: a reload changes it for the next ones. Keep this file private when set.',
     example: 'change-me',
     ...LIVE
   })
