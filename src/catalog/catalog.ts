@@ -226,7 +226,9 @@ export class Catalog {
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
     warnings.push(...colocationWarnings(table))
-    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table] }), table, warnings }
+    // Users and grants carry over (the layout floor does not: as before users existed).
+    const { users, grants, nextUserId } = this.state
+    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table], users, grants, nextUserId }), table, warnings }
   }
 
   /** The columns SELECT * and an INSERT without a column list see (all but the hidden row id). */
