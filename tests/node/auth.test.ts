@@ -122,6 +122,27 @@ describe('users, grants and authentication', () => {
     expect(readFileSync(join(dir, 'data', 'logs', 'audit.log'), 'utf8')).not.toContain('alice pw')
   })
 
+  it('scratchbird_cli and scratchbird_backup take --user with the password from the environment or a file; backups need admin rights', async () => {
+    const dir = tempDir()
+    const n = await start(dir, 'security:\n  bootstrap_admin: admin\n', [], { SCRATCHBIRD_ADMIN_PASSWORD: 'adm' })
+    const url = `http://${n.listen}`
+    const run = (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> => {
+      const [cmd, argv] = sourceCommand(args)
+      return runToExit(cmd, argv, { env: { ...process.env, ...env } })
+    }
+    const anon = await run(['cli', '--url', url, '--command', 'SELECT 1'])
+    expect(anon.code).not.toBe(0)
+    expect(anon.stdout + anon.stderr).toMatch(/SB_AUTH_FAILED/)
+    const ok = await run(['cli', '--url', url, '--user', 'admin', '--command', "CREATE USER clerk PASSWORD 'clerk pw'"], { SCRATCHBIRD_PASSWORD: 'adm' })
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0)
+    writeFileSync(join(dir, 'clerk.pw'), 'clerk pw\n')
+    const clerk = await run(['backup', '--url', url, '--user', 'clerk', '--password-file', join(dir, 'clerk.pw'), '--output', join(dir, 'b1.tar')])
+    expect(clerk.code).not.toBe(0)
+    expect(clerk.stderr).toMatch(/needs admin rights/)
+    const admin = await run(['backup', '--url', url, '--user', 'admin', '--output', join(dir, 'b2.tar')], { SCRATCHBIRD_PASSWORD: 'adm' })
+    expect(admin.code, admin.stderr).toBe(0)
+  })
+
   it('without users on loopback admits everyone with a WARNING until the first CREATE USER', async () => {
     const dir = tempDir()
     const n = await start(dir, '')
