@@ -120,7 +120,7 @@ describe('users, grants and authentication', () => {
     const create = lines.find(l => l.event === 'CREATE USER')!
     expect(create.statement).toBe("CREATE USER alice PASSWORD '********'")
     expect(readFileSync(join(dir, 'data', 'logs', 'audit.log'), 'utf8')).not.toContain('alice pw')
-  })
+  }, 180_000)
 
   it('scratchbird_cli and scratchbird_backup take --user with the password from the environment or a file; backups need admin rights', async () => {
     const dir = tempDir()
@@ -128,7 +128,7 @@ describe('users, grants and authentication', () => {
     const url = `http://${n.listen}`
     const run = (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> => {
       const [cmd, argv] = sourceCommand(args)
-      return runToExit(cmd, argv, { env: { ...process.env, ...env } })
+      return runToExit(cmd, argv, { env: { ...process.env, ...env }, timeoutMs: 120_000 })
     }
     const anon = await run(['cli', '--url', url, '--command', 'SELECT 1'])
     expect(anon.code).not.toBe(0)
@@ -141,7 +141,7 @@ describe('users, grants and authentication', () => {
     expect(clerk.stderr).toMatch(/needs admin rights/)
     const admin = await run(['backup', '--url', url, '--user', 'admin', '--output', join(dir, 'b2.tar')], { SCRATCHBIRD_PASSWORD: 'adm' })
     expect(admin.code, admin.stderr).toBe(0)
-  })
+  }, 240_000)
 
   it('without users on loopback admits everyone with a WARNING until the first CREATE USER', async () => {
     const dir = tempDir()
@@ -156,11 +156,11 @@ describe('users, grants and authentication', () => {
   it('refuses to start open to other hosts: trust, or no user and no bootstrap administrator', async () => {
     const dir = tempDir()
     writeFileSync(join(dir, 'trust.yaml'), 'security:\n  auth: trust\n')
-    const trust = await runToExit(...sourceCommand(['--config', join(dir, 'trust.yaml'), '--data-dir', join(dir, 'd1'), '--listen', '0.0.0.0:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', 'off']))
+    const trust = await runToExit(...sourceCommand(['--config', join(dir, 'trust.yaml'), '--data-dir', join(dir, 'd1'), '--listen', '0.0.0.0:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', 'off']), { timeoutMs: 120_000 })
     expect(trust.code).not.toBe(0)
     expect(trust.stdout + trust.stderr).toMatch(/security\.auth: trust .* is allowed only on loopback listeners/)
-    const open = await runToExit(...sourceCommand(['--data-dir', join(dir, 'd2'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', '0.0.0.0:0']))
+    const open = await runToExit(...sourceCommand(['--data-dir', join(dir, 'd2'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', '0.0.0.0:0']), { timeoutMs: 120_000 })
     expect(open.code).not.toBe(0)
     expect(open.stdout + open.stderr).toMatch(/set security\.bootstrap_admin/)
-  })
+  }, 240_000)
 })
