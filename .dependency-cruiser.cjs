@@ -3,7 +3,7 @@
 // and so is any import cycle (type-only imports count: they couple modules just the same).
 // tests/unit/lint/layering.test.ts shows both rules failing on deliberate violations.
 //
-//   core ← storage, rings ← types ← sql, sblr, vm ← catalog, shard ← plan, cluster ← exec ← net ← node ← cli, main
+//   core ← storage, rings ← types ← sql, sblr, vm ← catalog, shard ← plan, cluster, security ← exec ← net ← node ← cli, main
 const path = require('node:path')
 
 /** layer → [folder or file under src/ (or workers/), layers it may import] */
@@ -20,11 +20,13 @@ const LAYERS = {
   plan: [['src/plan'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'catalog', 'shard']],
   cluster: [['src/cluster'], ['core', 'types', 'sql', 'storage', 'catalog', 'shard']],
   ops: [['src/ops'], ['core']],
-  exec: [['src/exec'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'catalog', 'shard', 'plan', 'cluster']],
-  net: [['src/net'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'catalog', 'shard', 'plan', 'cluster', 'exec', 'ops']],
+  // Users, verifiers and privilege rules (issue 18 item 2): pure decisions over the catalog.
+  security: [['src/security'], ['core', 'types', 'sql', 'catalog']],
+  exec: [['src/exec'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'catalog', 'shard', 'plan', 'cluster', 'security']],
+  net: [['src/net'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'catalog', 'shard', 'plan', 'cluster', 'exec', 'ops', 'security']],
   // Backup archives (issue 17): format, reading and checking; no I/O of its own beyond hashing.
   backup: [['src/backup'], ['core', 'types', 'sql', 'storage', 'catalog']],
-  node: [['src/node'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'rings', 'catalog', 'shard', 'plan', 'cluster', 'exec', 'ops', 'net', 'backup']],
+  node: [['src/node'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'rings', 'catalog', 'shard', 'plan', 'cluster', 'exec', 'ops', 'net', 'backup', 'security']],
   workers: [['workers'], ['core', 'types', 'sblr', 'vm', 'storage', 'rings', 'shard', 'ops']],
   cli: [['src/cli'], ['core', 'sql', 'ops', 'node', 'backup']],
   main: [['src/main.ts'], ['core', 'cli']]

@@ -6,6 +6,7 @@ import {
 } from './replication-options'
 import { changeChecks } from './change-checks'
 import { LIMITS } from '../core/limits'
+import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
@@ -58,6 +59,10 @@ export interface CatalogState {
    * the old layout (issue 13, the write fence of exec/ddl-needs-empty.ts).
    */
   layoutFloor?: number
+  /** Users and grants (user-records.ts, changed by users.ts); absent in documents written before users existed: none. */
+  users?: UserInfo[]
+  grants?: GrantInfo[]
+  nextUserId?: number
 }
 
 /** A column whose DEFAULT expression is being checked. */
@@ -134,6 +139,12 @@ export class Catalog {
   get tables (): readonly TableInfo[] { return this.state.tables }
   table (name: string): TableInfo | undefined { return this.byName.get(name) }
   tableById (id: number): TableInfo | undefined { return this.state.tables.find(t => t.id === id) }
+
+  get users (): readonly UserInfo[] { return this.state.users ?? [] }
+  get grants (): readonly GrantInfo[] { return this.state.grants ?? [] }
+  get nextUserId (): number { return this.state.nextUserId ?? FIRST_USER_ID }
+  user (name: string): UserInfo | undefined { return this.users.find(u => u.name === name) }
+  userById (id: number): UserInfo | undefined { return this.users.find(u => u.id === id) }
 
   /** The table or SB_UNDEFINED_TABLE (42P01). */
   mustTable (name: string): TableInfo {
@@ -215,7 +226,9 @@ export class Catalog {
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
     warnings.push(...colocationWarnings(table))
-    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table] }), table, warnings }
+    // Users and grants carry over (the layout floor does not: as before users existed).
+    const { users, grants, nextUserId } = this.state
+    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table], users, grants, nextUserId }), table, warnings }
   }
 
   /** The columns SELECT * and an INSERT without a column list see (all but the hidden row id). */
@@ -278,7 +291,10 @@ export class Catalog {
       })
       return { ...t, columns }
     })
-    return new Catalog({ ...s, tables })
+    const users = readUsers(s.users)
+    const grants = readGrants(s.grants)
+    if (s.nextUserId !== undefined && !Number.isInteger(s.nextUserId)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
+    return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }) })
   }
 }
 

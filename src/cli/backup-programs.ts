@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { scanBackup, type ScanReport } from '../backup/scan'
 import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
 import type { ParsedFlags } from './args'
+import { authHeaders } from './credentials'
 import { baseUrl } from './client'
 
 // scratchbird_backup and scratchbird_verify_backup (issue 17; the seeds' "Backup Strategy"):
@@ -65,13 +66,15 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
   if (typeof output !== 'string' || output === '') throw new ScratchBirdError('SB_BAD_ARGUMENT', 'scratchbird_backup: --output=FILE is required')
   if (existsSync(output)) throw new ScratchBirdError('SB_BAD_ARGUMENT', `scratchbird_backup: ${output} exists; give a new file name (a backup never overwrites one)`, { output })
   const base = baseUrl(flags)
+  // Backups need admin rights on the node (--user; credentials.ts).
+  const headers = authHeaders(flags, process.env)
   const url = `${base}/v1/admin/backup?type=${type}`
   const partial = `${output}.partial`
   let out: Output | null = null
   try {
     let res
     try {
-      res = await request(url, { method: 'GET', headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
+      res = await request(url, { method: 'GET', headers, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
     } catch (e) {
       throw new ScratchBirdError('SB_NODE_UNREACHABLE', `cannot reach the node at ${url}: ${messageOf(e)}`, { url })
     }
@@ -106,7 +109,7 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
     renameSync(partial, output)
     const m = report.manifest
     // Only now is this backup the base of the next incremental (the node records it).
-    const done = await request(`${base}/v1/admin/backup/done`, { method: 'POST', body: JSON.stringify({ backupId: m.backupId }), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
+    const done = await request(`${base}/v1/admin/backup/done`, { method: 'POST', headers, body: JSON.stringify({ backupId: m.backupId }), headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS })
     const doneText = await done.body.text()
     if (done.statusCode !== 200) throw new ScratchBirdError('SB_BACKUP_INVALID', `${output} is written and checked, but the node did not record it as the last backup (HTTP ${done.statusCode}: ${doneText}); the next incremental would not continue it`)
     stderr(`backup: wrote ${output}: ${m.type} backup ${m.backupId}${m.parentId !== null ? ` (continues ${m.parentId})` : ''} of node ${m.nodeId} (cluster "${m.cluster}"), ${report.rows} row(s) in ${m.shardCount} shard(s), ${mb(report.bytes)}; ` +

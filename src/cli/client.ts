@@ -8,6 +8,7 @@ import { ScratchBirdError, messageOf } from '../core/errors'
 import type { ParsedFlags } from './args'
 import { renderAnswer, type OutputFormat, type SqlResult } from './render'
 import { isComplete } from './statement-buffer'
+import { authHeaders } from './credentials'
 
 // scratchbird_cli: sends statements to a node's HTTP API (undici) and prints the answers — from
 // --command, from --file, from standard input, or at an interactive prompt with history.
@@ -31,6 +32,9 @@ export function baseUrl (flags: ParsedFlags): string {
 
 class Unreachable extends Error {}
 
+/** The Authorization header of this run (--user; credentials.ts), set once by runCli: the CLI is one process per run. */
+let credentials: Record<string, string> = {}
+
 interface Answer { status: number, body: unknown, text: string }
 
 async function call (url: string, method: 'GET' | 'POST' | 'DELETE', body?: unknown, session?: string): Promise<Answer> {
@@ -38,7 +42,7 @@ async function call (url: string, method: 'GET' | 'POST' | 'DELETE', body?: unkn
   try {
     res = await request(url, {
       method,
-      headers: { 'content-type': 'application/json', ...(session ? { 'x-scratchbird-session': session } : {}) },
+      headers: { 'content-type': 'application/json', ...credentials, ...(session ? { 'x-scratchbird-session': session } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS
@@ -125,6 +129,7 @@ export async function runCli (flags: ParsedFlags): Promise<number> {
     throw new ScratchBirdError('SB_BAD_ARGUMENT', `--format: expected table, json or csv, got "${String(flags.format)}"`)
   }
   const base = baseUrl(flags)
+  credentials = authHeaders(flags, process.env)
   try {
     if (flags.health) {
       const a = await call(`${base}/v1/health`, 'GET')

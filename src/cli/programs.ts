@@ -1,6 +1,7 @@
 // The one table of program names and their flags (DESIGN §1): `--help`, dispatch and the man
 // pages' synopsis all derive from it. Every name is the same binary (busybox style).
 import { NODE_ID_MAX, NODE_ID_MIN } from '../core/ids'
+import { CREDENTIAL_FLAGS } from './credentials'
 
 export interface FlagInfo {
   readonly name: string
@@ -55,6 +56,7 @@ export const PROGRAMS = {
       { name: 'config', value: 'FILE', help: 'talk to node.listen of this configuration' },
       { name: 'format', value: 'table|json|csv', help: 'output format (default table)' },
       { name: 'health', help: 'print the node\'s /v1/health answer' },
+      ...CREDENTIAL_FLAGS,
       ...COMMON
     ]
   },
@@ -93,6 +95,7 @@ export const PROGRAMS = {
       { name: 'output', value: 'FILE', help: 'the backup file to write (gzip-compressed when it ends in .gz or .tgz); refused if it exists' },
       { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
       { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
+      ...CREDENTIAL_FLAGS,
       ...COMMON
     ]
   },

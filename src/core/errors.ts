@@ -83,7 +83,7 @@ export const ERROR_CODES = {
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
   SB_COMMIT_LOG_TRUNCATED: { sqlstate: '55000', http: 409, summary: 'the requested commit-log range of a shard was truncated (below what every consumer of the log still needs); details: shard, requested_lsn, first_available_lsn' },
-  SB_AUTH_FAILED: { sqlstate: '28P01', http: 401, summary: 'a PostgreSQL-protocol client failed SCRAM-SHA-256 authentication (wrong password for security.pg_password); the connection is closed' },
+  SB_AUTH_FAILED: { sqlstate: '28P01', http: 401, summary: 'a client did not authenticate: no credentials, an unknown user, a wrong password or token (PostgreSQL protocol: SCRAM-SHA-256, the connection is closed; HTTP: Basic or Bearer), or the session\'s user was dropped; nothing was run' },
   SB_AUTH_TIMEOUT: { sqlstate: '08006', http: 408, summary: 'a PostgreSQL-protocol client did not complete startup and authentication within node.pg_auth_timeout_ms; the connection is closed' },
   SB_UNDEFINED_PREPARED_STATEMENT: { sqlstate: '26000', http: 400, summary: 'a PostgreSQL-protocol Bind, Describe or Close names a prepared statement the connection does not have, or an HTTP request a statement id the node does not know (never prepared, or forgotten: prepare again)' },
   SB_DUPLICATE_PREPARED_STATEMENT: { sqlstate: '42P05', http: 409, summary: 'a PostgreSQL-protocol Parse names a prepared statement that already exists on the connection (Close it first)' },
@@ -111,6 +111,12 @@ export const ERROR_CODES = {
   SB_DISK_FULL: { sqlstate: '53100', http: 507, summary: 'the node\'s data directory has no space left (or its quota is used up); the write was not made — free space and retry; reads continue' },
   SB_STORAGE_WRITE_FAILED: { sqlstate: '58030', http: 503, summary: 'a shard database refuses writes after a failed one (an I/O error) until it reopens cleanly; nothing of the refused write was made' },
   SB_DATA_FORMAT: { sqlstate: '55000', http: 500, summary: 'the data directory is in a format this release does not open: an older one (run the scratchbird_migrate command the message names) or a newer one (use the release that wrote it)' },
+  // Users, grants and privileges (issue 18 item 2).
+  SB_INSUFFICIENT_PRIVILEGE: { sqlstate: '42501', http: 403, summary: 'the session\'s user lacks the privilege the statement needs (SELECT, INSERT, UPDATE, DELETE on a table, admin rights for DDL, cluster commands, users, grants and backups; details: privilege, table); nothing was done' },
+  SB_DUPLICATE_USER: { sqlstate: '42710', http: 409, summary: 'a user of that name already exists' },
+  SB_UNDEFINED_USER: { sqlstate: '42704', http: 400, summary: 'no user of that name' },
+  SB_INVALID_PASSWORD: { sqlstate: '28P01', http: 400, summary: 'a password or SCRAM-SHA-256 verifier given to CREATE/ALTER USER is not acceptable (empty, too long, or a malformed verifier)' },
+  SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -217,6 +217,12 @@ export interface StatementLogPort {
   statementDone?: ((r: ExecStatementReport) => void) | undefined
 }
 
+/** Users (issue 18 item 2): what CREATE/ALTER USER need of the node; absent (tests, tools): those statements are refused. */
+export interface UsersPort {
+  /** A password's SCRAM-SHA-256 verifier in its text form, with a fresh salt (the node's Rng). */
+  verifierOf?: ((password: string) => string) | undefined
+}
+
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & ReplicationPort & PlanCachePort
+  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort

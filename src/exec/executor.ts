@@ -5,7 +5,7 @@ import type { Catalog } from '../catalog/catalog'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
-import type { DdlStatement, ExplainableStatement, Statement } from '../sql/ast'
+import type { DdlStatement, ExplainableStatement, Statement, UserStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
@@ -29,6 +29,10 @@ import { SYSTEM_TABLES } from '../plan/system-tables'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
+import { checkStatement } from '../security/privileges'
+import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
+import { applyUserStatement, withoutTableGrants } from '../catalog/users'
+import type { UsersPort } from './env'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -47,6 +51,8 @@ export async function executeScript (env: ExecEnv, session: SessionState, sql: s
     const s = script.statements[i]!
     const started = env.clock.monotonic()
     try {
+      // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
+      if (session.principal !== undefined) checkStatement(env.catalog(), session.principal, s)
       const result = await executeStatement(env, session, s, params, script.slots[i]!)
       results.push(result)
       report(env, s, started, result.rowCount, undefined, session, sessionId)
@@ -141,6 +147,10 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const run = async (): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
+    case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
+      const stored = withVerifier(env, s)
+      return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
+    }
     case 'explain': return explain(env, s.statement, params)
     case 'show':
       if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
@@ -162,15 +172,47 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 
 /** Validates a DDL statement against this node's catalog and installs the next version. */
 export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
+  if (s.kind !== 'create_table' && s.kind !== 'alter_table' && s.kind !== 'drop_table') return applyUserDdl(env, s)
   const name = s.kind === 'alter_table' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults)
   const cat: Catalog = env.catalog()
   const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
-  if (res.catalog !== cat) env.setCatalog(res.catalog)
+  // A dropped table's grants go with it (the same catalog version).
+  const next = s.kind === 'drop_table' && res.table !== null ? withoutTableGrants(res.catalog, res.table.id) : res.catalog
+  if (next !== cat) env.setCatalog(next)
   for (const w of res.warnings) env.warn(w, { table: name, statement: s.kind })
   const command = s.kind === 'create_table' ? 'CREATE TABLE' : s.kind === 'alter_table' ? 'ALTER TABLE' : 'DROP TABLE'
   return commandResult(command, 0, res.warnings)
+}
+
+const USER_COMMANDS: Record<UserStatement['kind'], string> = { create_user: 'CREATE ROLE', alter_user: 'ALTER ROLE', drop_user: 'DROP ROLE', grant: 'GRANT', revoke: 'REVOKE' }
+
+/** CREATE/ALTER/DROP USER, GRANT, REVOKE: the next catalog version (catalog/users.ts); the statement carries a verifier by now. */
+function applyUserDdl (env: CatalogPort & DdlPort, s: UserStatement): StatementResult {
+  const cat = env.catalog()
+  const res = applyUserStatement(cat, s, (v) => { decodeVerifier(v) })
+  if (res.catalog !== cat) env.setCatalog(res.catalog)
+  return commandResult(USER_COMMANDS[s.kind], 0, res.warnings)
+}
+
+/**
+ * The statement with its password replaced by a SCRAM-SHA-256 verifier (a fresh salt), before it
+ * travels to the catalog coordinator or is stored: the password goes no further than this node.
+ */
+function withVerifier (env: UsersPort, s: UserStatement): UserStatement {
+  const password = s.kind === 'create_user' ? s.password : s.kind === 'alter_user' && s.action.kind === 'password' ? s.action.password : null
+  if (password === null) return s
+  let verifier: string
+  if (looksLikeVerifier(password)) {
+    decodeVerifier(password)
+    verifier = password
+  } else {
+    if (env.verifierOf === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'passwords need the node\'s user support (no verifier source here)', posDetails(s.pos))
+    verifier = env.verifierOf(password)
+  }
+  if (s.kind === 'create_user') return { ...s, password: verifier }
+  return s.kind === 'alter_user' ? { ...s, action: { kind: 'password', password: verifier } } : s
 }
 
 function programLines (title: string, p: Program): string[] {

@@ -17,6 +17,7 @@ import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
 import type { ShardId } from '../core/ids'
 import type { ClientInfo } from '../core/statement-report'
+import type { Principal } from '../security/privileges'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -138,4 +139,6 @@ export class SessionState {
   txn: SqlTxn | null = null
   /** Who sends this session's statements (statement reports: audit log, metrics). */
   client: ClientInfo | undefined = undefined
+  /** The authenticated user whose privileges every statement is checked against (security/privileges.ts); undefined: no checks (internal callers, tools). */
+  principal: Principal | undefined = undefined
 }

@@ -15,6 +15,8 @@ export interface Session<S> {
   busy: boolean
   /** The SQL layer's per-session state (open transaction …). */
   state: S
+  /** Who created it (net/sql-api.ts ownerOf); only requests of the same owner may use or close it. */
+  readonly owner: string
 }
 
 export class SessionRegistry<S> {
@@ -24,19 +26,20 @@ export class SessionRegistry<S> {
 
   get size (): number { return this.sessions.size }
 
-  create (now: number): Session<S> {
+  create (now: number, owner = ''): Session<S> {
     if (this.sessions.size >= this.max) {
       throw new ScratchBirdError('SB_TOO_MANY_SESSIONS', `too many open sessions (at most ${this.max}); close idle ones`, { max: this.max })
     }
-    const s: Session<S> = { id: randomUuidV4(this.rng), lastUsed: now, busy: false, state: this.newState() }
+    const s: Session<S> = { id: randomUuidV4(this.rng), lastUsed: now, busy: false, state: this.newState(), owner }
     this.sessions.set(s.id, s)
     return s
   }
 
   /** Marks the session busy for one request; release() ends it. */
-  acquire (id: string, now: number): Session<S> {
+  acquire (id: string, now: number, owner = ''): Session<S> {
     const s = this.sessions.get(id)
-    if (!s) throw new ScratchBirdError('SB_SESSION_NOT_FOUND', `no session ${id} (it may have timed out and rolled back)`, { session: id })
+    // Another user's session answers as a missing one: its id tells a stranger nothing.
+    if (!s || s.owner !== owner) throw new ScratchBirdError('SB_SESSION_NOT_FOUND', `no session ${id} (it may have timed out and rolled back)`, { session: id })
     if (s.busy) throw new ScratchBirdError('SB_SESSION_BUSY', `session ${id} is running another request`, { session: id })
     s.busy = true
     s.lastUsed = now
@@ -48,8 +51,10 @@ export class SessionRegistry<S> {
     s.lastUsed = now
   }
 
-  close (id: string): Session<S> | undefined {
+  /** `owner` undefined: whoever owns it (the node itself, a closing PostgreSQL connection). */
+  close (id: string, owner?: string): Session<S> | undefined {
     const s = this.sessions.get(id)
+    if (s === undefined || (owner !== undefined && s.owner !== owner)) return undefined
     this.sessions.delete(id)
     return s
   }

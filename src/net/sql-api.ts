@@ -16,6 +16,13 @@ import type { ExecEnv } from '../exec/env'
 import { executeScript, paramValues } from '../exec/executor'
 import { SessionState } from '../exec/txn'
 import { hostPort } from './peer-address'
+import { requestPrincipal } from './http-auth'
+import type { Principal } from '../security/privileges'
+
+/** Who owns an HTTP session: only that user's requests may use it (the session id alone is not a credential). */
+function ownerOf (p: Principal | undefined): string {
+  return p === undefined ? '' : p.kind === 'user' ? `user:${p.id}` : `trusted:${p.name}`
+}
 
 export const SESSION_HEADER = 'x-scratchbird-session'
 
@@ -44,7 +51,7 @@ export class SqlApi {
   routes (): Routes {
     return {
       '/v1/sql': { POST: (req, res) => this.sql(req, res) },
-      '/v1/sessions': { POST: () => ({ id: this.sessions.create(this.clock.monotonic()).id }) },
+      '/v1/sessions': { POST: (req) => ({ id: this.sessions.create(this.clock.monotonic(), ownerOf(requestPrincipal(req))).id }) },
       '/v1/sessions/*': { DELETE: (req) => this.closeSession(req) }
     }
   }
@@ -74,7 +81,7 @@ export class SqlApi {
 
   private async closeSession (req: IncomingMessage): Promise<unknown> {
     const id = decodeURIComponent((req.url ?? '').split('?')[0]!.split('/').pop() ?? '')
-    const s = this.sessions.close(id)
+    const s = this.sessions.close(id, ownerOf(requestPrincipal(req)))
     if (!s) throw new ScratchBirdError('SB_SESSION_NOT_FOUND', `no session ${id} (it may have timed out and rolled back)`, { session: id })
     await this.endSession(s)
     return { closed: id }
@@ -85,10 +92,12 @@ export class SqlApi {
     const text = request.sql ?? this.prepared.text(request.statement!)
     const header = req.headers[SESSION_HEADER]
     const id = Array.isArray(header) ? header[0] : header
-    const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic())
+    const principal = requestPrincipal(req)
+    const session = id === undefined ? null : this.sessions.acquire(id, this.clock.monotonic(), ownerOf(principal))
     const state = session?.state ?? new SessionState()
-    // No users on the HTTP API yet (issue 18 item 2): 'http' stands for whoever reached node.listen.
-    state.client = { protocol: 'http', user: 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
+    // The authenticated user (http-auth.ts): every statement is checked against its privileges.
+    state.principal = principal
+    state.client = { protocol: 'http', user: principal?.name ?? 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
     try {
       const out = await executeScript(this.env, state, text, paramValues(request.params), session?.id)
       // A text that does not parse gets no id; one that ran into an error at run time keeps it.

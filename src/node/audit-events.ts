@@ -30,6 +30,11 @@ export function statementEvents (s: Statement): AuditEventName[] {
     case 'create_table': return ['CREATE TABLE', ...setEvents(s.options)]
     case 'alter_table': return ['ALTER TABLE', ...(s.action.kind === 'set_options' ? setEvents(s.action.options) : [])]
     case 'drop_table': return ['DROP TABLE']
+    case 'grant': return ['GRANT']
+    case 'revoke': return ['REVOKE']
+    case 'create_user': return ['CREATE USER']
+    case 'alter_user': return ['ALTER USER']
+    case 'drop_user': return ['DROP USER']
     default: return []
   }
 }
@@ -44,6 +49,7 @@ export function statementTable (s: Statement): string | undefined {
   switch (s.kind) {
     case 'create_table': case 'drop_table': return s.name
     case 'alter_table': return s.table
+    case 'grant': case 'revoke': return s.target.kind === 'table' ? s.target.table : undefined
     default: return undefined
   }
 }

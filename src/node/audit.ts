@@ -61,15 +61,15 @@ export class AuditShell {
     })
   }
 
-  /** A PostgreSQL-protocol login, admitted or refused. */
-  login (l: PgLogin): void {
+  /** A login, admitted or refused: a PostgreSQL connection, or an HTTP request whose credentials failed. */
+  login (l: PgLogin, protocol: 'pg' | 'http' = 'pg'): void {
     if (!this.events.includes('LOGIN')) return
     this.write({
       event: 'LOGIN',
       user: l.user,
       client: l.address,
-      protocol: 'pg',
-      statement: `login of user "${l.user}" to database "${l.database}"`,
+      protocol,
+      statement: protocol === 'pg' ? `login of user "${l.user}" to database "${l.database}"` : `HTTP request as user "${l.user}"`,
       outcome: l.outcome
     })
   }

@@ -49,7 +49,7 @@ const GOSSIP_CALL_TIMEOUT_MS = 2_000
 const SHARD_CALL_TIMEOUT_MS = 50_000
 /** Catalog pushes, fetches and forwarded DDL. */
 const CATALOG_CALL_TIMEOUT_MS = 10_000
-const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table'])
+const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table', 'create_user', 'alter_user', 'drop_user', 'grant', 'revoke'])
 /** Shard ops that place rows a peer chose the shard of (checked against the layout floor). */
 const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'REPLICA_APPLY', 'AE_APPLY'])
 /** Leaderless replica traffic a stale replica refuses (a repair round's AE_READ / AE_APPLY it serves). */
@@ -592,7 +592,7 @@ export class ClusterShell implements ShardRouting {
     this.sync.contact(from)
     const statements = parse(p.sql)
     const s = statements[0]
-    if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE expected)')
+    if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE, user or grant statement expected)')
     const result = await this.runOp(op => this.step(m => m.coordinate(op, s as DdlStatement)))
     return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
   }
@@ -645,7 +645,8 @@ export class ClusterShell implements ShardRouting {
           .then(r => this.step(m => m.onPushed(o.call, r.version)), (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'forward':
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(reply => {
+        // secrets: a user statement's PASSWORD is a verifier by now (exec/executor.ts), never a password.
+        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement, { secrets: true }) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
           const result = commandResult(reply.command, 0, reply.warnings)

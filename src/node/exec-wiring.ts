@@ -22,6 +22,7 @@ import { shardTwoPhaseIo } from './twopc-io'
 import { asNodeId, shardIds } from '../core/ids'
 import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import { announceLagMs } from './sweeper'
+import { encodeVerifier, newScramVerifier } from '../security/scram-verifier'
 
 export interface ExecParts {
   config: Config
@@ -70,7 +71,9 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...antiEntropyPort(p),
     ...(p.replicationLag === undefined ? {} : { replicationLag: p.replicationLag }),
     statementDone: p.statementDone,
-    planCache: new PlanCache()
+    planCache: new PlanCache(),
+    // CREATE/ALTER USER: the password's verifier with a fresh salt (it goes no further than this node).
+    verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng))
   }
 }
 

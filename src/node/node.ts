@@ -65,6 +65,10 @@ import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { type ShardId, shardIds } from '../core/ids'
 import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
+import { Authenticator } from '../security/authenticator'
+import { adminRoutes, authenticatedRoutes } from '../net/http-auth'
+import { authStartPlan, bootstrapAdmin } from './auth-setup'
+import { BootstrapAdminShell } from './bootstrap-admin'
 
 /** The states scratchbird_cluster_members always reports (gossip's, plus the shell's unknown and refused). */
 const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 'refused']
@@ -104,10 +108,6 @@ function secretOr (v: unknown, path: string): unknown {
   return /secret|password/.test(path) && v !== undefined ? '(hidden)' : v
 }
 
-function isLoopback (address: string): boolean {
-  return address === '::1' || address.startsWith('127.')
-}
-
 /** One step of start(): what it starts, and what undoes it (nothing to undo: no stop). */
 interface StartStep {
   readonly name: string
@@ -140,6 +140,10 @@ export class ScratchBirdNode {
   private rpcHttp: Server | null = null
   private sqlApi: SqlApi | null = null
   private pg: PgServer | null = null
+  /** Who clients are (security.auth, users; issue 18 item 2). */
+  private auth: Authenticator | null = null
+  /** Creates security.bootstrap_admin while the catalog has no user. */
+  private bootstrap: BootstrapAdminShell | null = null
   private metricsHttp: Server | null = null
   private stalls: StallWatch | null = null
   private stopping: Promise<void> | null = null
@@ -261,6 +265,7 @@ export class ScratchBirdNode {
       },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
+      { name: 'client authentication', start: () => this.setupAuth() },
       { name: 'audit log', start: () => this.openAudit(), stop: () => { this.audit?.close() } },
       {
         name: 'cpu pool',
@@ -284,7 +289,7 @@ export class ScratchBirdNode {
             { name: 'hint log', start: () => this.loadHints() }
           ]
         : []),
-      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.sqlApi?.stop(); this.fences?.stop() } },
+      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.bootstrap?.stop(); this.sqlApi?.stop(); this.fences?.stop() } },
       { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); if (this.rpcHttp) await closeServer(this.rpcHttp); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
@@ -292,11 +297,35 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!) },
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); void this.bootstrap?.start() },
             stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
           }]
         : [])
     ]
+  }
+
+  /**
+   * security.auth against the listeners (node/auth-setup.ts: refuses a node that would be open to
+   * other hosts), the bootstrap administrator, and the authenticator both listeners ask.
+   */
+  private setupAuth (): void {
+    const { config, log } = this
+    const admin = bootstrapAdmin(config, process.env)
+    const plan = authStartPlan(config, this.catalog.users.length > 0, admin)
+    for (const w of plan.warnings) log.warn({ auth: config.security.auth }, w)
+    this.auth = new Authenticator({
+      mode: () => config.security.auth,
+      catalog: () => this.catalog,
+      bootstrap: admin,
+      // Read at each connection: a SIGHUP reload changes it for the next ones.
+      pgPassword: () => this.config.security.pg_password,
+      openAllowed: plan.openAllowed,
+      clock: this.io.clock,
+      rng: this.io.rng
+    })
+    if (admin !== null && this.catalog.users.length === 0) {
+      this.bootstrap = new BootstrapAdminShell({ admin, catalog: () => this.catalog, run: (s) => this.env!.runDdl !== undefined ? this.env!.runDdl(s) : applyDdl(this.env!, s), rng: this.io.rng, log })
+    }
   }
 
   /** audit.enabled: the audit log, its chain continued from the file's last line. */
@@ -452,6 +481,9 @@ export class ScratchBirdNode {
     await this.fences.load()
     this.fences.start()
     this.sqlApi = this.createSqlApi(hlc)
+    // Alone, the bootstrap administrator is installed before the node serves; in a cluster it
+    // goes to the catalog coordinator once the cluster runs (the 'cluster' step).
+    if (!clustered) await this.bootstrap?.start()
   }
 
   /** The node's one StallWatch (net/stall-guard.ts), started with the first listener that uses it. */
@@ -469,7 +501,14 @@ export class ScratchBirdNode {
    */
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
-    const client: Routes = { '/v1/health': { GET: () => this.health() }, ...this.backupRoutes(), ...this.sqlApi!.routes() }
+    // Every client route but /v1/health needs credentials (http-auth.ts); backups need admin rights.
+    const client: Routes = authenticatedRoutes({ '/v1/health': { GET: () => this.health() }, ...adminRoutes(this.backupRoutes(), () => this.catalog), ...this.sqlApi!.routes() }, {
+      auth: this.auth!,
+      onFailure: (f) => {
+        if (f.user !== '') log.warn({ user: f.user, client: f.address }, `HTTP authentication failed for user "${f.user}"`)
+        this.audit?.login({ user: f.user, database: '', address: f.address, outcome: f.outcome }, 'http')
+      }
+    }, ['/v1/health'])
     const rpc: Routes = clustered
       ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
       : {}
@@ -520,15 +559,11 @@ export class ScratchBirdNode {
       maxMessageBytes: config.http.max_body_bytes,
       authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
-      // Read at each connection: a SIGHUP reload changes it for the next ones.
-      password: () => this.config.security.pg_password,
-      onLogin: (l) => this.audit?.login(l)
+      auth: (user) => this.auth!.pg(user),
+      onLogin: (l) => this.audit?.login(l, 'pg')
     })
     const addr = await this.pg.listen(config.node.pg_listen)
     this.pgAddress = `${addr.address}:${addr.port}`
-    if (config.security.pg_password === undefined && !isLoopback(addr.address)) {
-      log.warn({ pg: this.pgAddress }, `PostgreSQL protocol on ${this.pgAddress} trusts every client (security.pg_password is not set) and is reachable from other hosts`)
-    }
   }
 
   private async listenMetrics (): Promise<void> {

@@ -7,6 +7,7 @@ import { T, typeName } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import type { PlanEnv } from './plan-env'
 import { sqlTypeOf } from './table-types'
+import { USER_SYSTEM_TABLES } from './system-tables-users'
 
 export interface SystemTable {
   readonly columns: readonly ProgramColumn[]
@@ -60,5 +61,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'bytes', type: T.bigint }
     ],
     rows: (_c, env) => (env?.hints?.stats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
-  }
+  },
+  // Users and their table grants (issue 18 item 2; no verifiers shown).
+  ...USER_SYSTEM_TABLES
 }

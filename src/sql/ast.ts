@@ -238,7 +238,33 @@ export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
-export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement
+/** Catalog changes: table DDL, and users and grants (issue 18), which travel the same versioned path. */
+export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | UserStatement
+
+// ---- users and grants (issue 18 item 2) ---------------------------------------------------
+
+export type TablePrivilege = 'select' | 'insert' | 'update' | 'delete'
+export const TABLE_PRIVILEGES: readonly TablePrivilege[] = ['select', 'insert', 'update', 'delete']
+/** superuser: everything, users included; admin: DDL, cluster commands, backups, users and grants of non-superusers, every table. */
+export type UserRole = 'superuser' | 'admin'
+
+/**
+ * `password` is the text of PASSWORD '…': a password, or a SCRAM-SHA-256 verifier in PostgreSQL's
+ * text form (taken as is, as PostgreSQL does). The executor turns a password into a verifier
+ * before the statement travels or is stored; formatStatement never prints it unless asked.
+ */
+export interface CreateUserStatement { readonly kind: 'create_user', readonly pos: Pos, readonly name: string, readonly password: string, readonly role: UserRole | null }
+export type AlterUserAction =
+  | { readonly kind: 'password', readonly password: string }
+  | { readonly kind: 'rename', readonly to: string }
+export interface AlterUserStatement { readonly kind: 'alter_user', readonly pos: Pos, readonly name: string, readonly action: AlterUserAction }
+export interface DropUserStatement { readonly kind: 'drop_user', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+/** What GRANT gives or REVOKE takes: privileges on a table, or a role. */
+export type GrantTarget =
+  | { readonly kind: 'table', readonly privileges: readonly TablePrivilege[], readonly table: string }
+  | { readonly kind: 'role', readonly role: UserRole }
+export interface GrantStatement { readonly kind: 'grant' | 'revoke', readonly pos: Pos, readonly target: GrantTarget, readonly user: string }
+export type UserStatement = CreateUserStatement | AlterUserStatement | DropUserStatement | GrantStatement
 
 // ---- transactions, EXPLAIN, operator statements -------------------------------------------
 
@@ -264,3 +290,4 @@ export type Statement =
   | BeginStatement | CommitStatement | RollbackStatement
   | ExplainStatement
   | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement
+  | UserStatement

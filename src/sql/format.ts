@@ -1,14 +1,24 @@
 // AST → canonical SQL text: keywords upper case, names quoted only when they must be, the fewest
 // parentheses that keep the tree. parse(formatStatement(s)) gives back s (positions aside); the
 // fast-check property in tests/unit/sql holds us to that. Used for EXPLAIN, audit and logs.
+// Passwords of CREATE/ALTER USER are the exception: printed as '********' (audit and logs must
+// never hold them) unless `secrets` asks for them (forwarding a statement to the catalog
+// coordinator, by then carrying a verifier, not a password).
 
 import type {
-  ColumnDef, DataType, Expr, ForeignRef, FromItem, Literal, OnConflict, OrderItem, SelectItem, Statement,
+  AlterUserAction, ColumnDef, GrantTarget, UserStatement, DataType, Expr, ForeignRef, FromItem, Literal, OnConflict, OrderItem, SelectItem, Statement,
   TableConstraint, TableOption
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
 
-export function formatStatement (s: Statement): string {
+export interface FormatOptions {
+  /** Print PASSWORD texts as they are (default: '********'). */
+  readonly secrets?: boolean
+}
+
+export const REDACTED_PASSWORD = '********'
+
+export function formatStatement (s: Statement, opts: FormatOptions = {}): string {
   switch (s.kind) {
     case 'select': {
       let out = `SELECT ${s.distinct ? 'DISTINCT ' : ''}${selectList(s.columns)}`
@@ -56,13 +66,34 @@ export function formatStatement (s: Statement): string {
     }
     case 'commit': return 'COMMIT'
     case 'rollback': return 'ROLLBACK'
-    case 'explain': return `EXPLAIN ${formatStatement(s.statement)}`
+    case 'explain': return `EXPLAIN ${formatStatement(s.statement, opts)}`
     case 'show': return s.target === 'anti_entropy_status' ? 'SHOW ANTI_ENTROPY STATUS' : `SHOW ${s.target.replaceAll('_', ' ').toUpperCase()}`
     case 'deliver_hints': return `DELIVER HINTS TO NODE ${s.node}`
     case 'drain_node': return `DRAIN NODE ${s.node}`
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
+    case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': return formatUserStatement(s, opts)
   }
   return unreachable(s)
+}
+
+function formatUserStatement (s: UserStatement, opts: FormatOptions): string {
+  const password = (p: string): string => `PASSWORD ${quoteString(opts.secrets === true ? p : REDACTED_PASSWORD)}`
+  switch (s.kind) {
+    case 'create_user': return `CREATE USER ${ident(s.name)} ${password(s.password)}${s.role === null ? '' : ` ${s.role.toUpperCase()}`}`
+    case 'alter_user': return `ALTER USER ${ident(s.name)} ${alterUserAction(s.action, password)}`
+    case 'drop_user': return `DROP USER ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'grant': return `GRANT ${grantTarget(s.target)} TO ${ident(s.user)}`
+    case 'revoke': return `REVOKE ${grantTarget(s.target)} FROM ${ident(s.user)}`
+  }
+}
+
+function alterUserAction (a: AlterUserAction, password: (p: string) => string): string {
+  return a.kind === 'rename' ? `RENAME TO ${ident(a.to)}` : password(a.password)
+}
+
+function grantTarget (t: GrantTarget): string {
+  if (t.kind === 'role') return t.role.toUpperCase()
+  return `${t.privileges.map(p => p.toUpperCase()).join(', ')} ON TABLE ${ident(t.table)}`
 }
 
 /** `;`-separated script, one statement per line. */

@@ -11,6 +11,7 @@ import { tokenize } from './lexer'
 import { parseAlterTable, parseCreateTable, parseDropTable } from './parse-ddl'
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
+import { parseUserStatement } from './parse-users'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -100,6 +101,8 @@ function parseStatement (c: Cursor): Statement {
       }
     }
   }
+  const users = parseUserStatement(c)
+  if (users !== null) return users
   const explainable = parseExplainable(c)
   if (explainable !== null) return explainable
   throw c.error('a statement')

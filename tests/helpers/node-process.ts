@@ -32,9 +32,9 @@ export function sourceCommand (args: string[]): [string, string[]] {
   return [process.execPath, ['--import', 'tsx', MAIN_TS, ...args]]
 }
 
-export function runToExit (cmd: string, args: string[], opts: { cwd?: string, timeoutMs?: number, argv0?: string } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+export function runToExit (cmd: string, args: string[], opts: { cwd?: string, timeoutMs?: number, argv0?: string, env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, argv0: opts.argv0, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, argv0: opts.argv0, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env })
     let stdout = ''
     let stderr = ''
     proc.stdout.on('data', (d: Buffer) => { stdout += d.toString() })

@@ -23,7 +23,9 @@ import { BodyReader, FrameReader, type Frame } from './frames'
 import { localStatement, type ConnectionFacts, type LocalStatement } from './local'
 import { ServerParams } from './params'
 import { columnsAndRows, commandTag, writeDataRow, writeRowDescription } from './rows'
-import { SCRAM_MECHANISM, ScramServer, type ScramVerifier } from './scram'
+import { SCRAM_MECHANISM, ScramServer } from './scram'
+import type { PgAuthPlan } from '../../security/authenticator'
+import type { Principal } from '../../security/privileges'
 import { readStartup } from './startup'
 import { splitStatements } from './statements'
 import { MessageWriter } from './writer'
@@ -40,8 +42,8 @@ export interface PgServerPorts {
   readonly maxMessageBytes: number
   /** '15.0 (ScratchBird x.y.z)'. */
   readonly serverVersion: string
-  /** The SCRAM verifier of the configured password, or null: trust (read at each connection: live). */
-  readonly verifier: () => ScramVerifier | null
+  /** How to authenticate a startup's user (security/authenticator.ts): trust, or SCRAM against a verifier. */
+  readonly auth: (user: string) => PgAuthPlan
   /** A CancelRequest arrived for (pid, secret). */
   readonly cancel: (pid: number, secret: number) => void
   /**
@@ -80,6 +82,8 @@ export class PgConnection implements QueryHost {
   private scram: ScramServer | null = null
   private user = ''
   private database = ''
+  /** Who the session runs as once authenticated; null: an unknown user whose exchange is bound to fail. */
+  private principal: Principal | null = null
   private session: Session<SessionState> | null = null
   private readonly extended = new ExtendedQuery(this)
   /** An extended-protocol message failed: everything up to Sync is skipped. */
@@ -228,12 +232,13 @@ export class PgConnection implements QueryHost {
       for (const o of req.unknownOptions) this.out.cstring(o)
       this.out.end()
     }
-    const verifier = this.ports.verifier()
-    if (verifier === null) {
+    const plan = this.ports.auth(req.user)
+    this.principal = plan.principal
+    if (plan.kind === 'trust') {
       this.ready()
       return
     }
-    this.scram = new ScramServer(verifier, req.user, this.ports.rng)
+    this.scram = new ScramServer(plan.verifier, req.user, this.ports.rng)
     this.out.authentication(10, Buffer.from(`${SCRAM_MECHANISM}\0\0`))
     this.phase = 'sasl-initial'
   }
@@ -254,6 +259,8 @@ export class PgConnection implements QueryHost {
     }
     const serverFinal = this.scram!.final(f.body.toString('utf8'))
     this.scram = null
+    // Unreachable in practice (an unknown user's keys match no proof); never admit one without a principal.
+    if (this.principal === null) throw new ScratchBirdError('SB_AUTH_FAILED', `password authentication failed for user "${this.user}"`, { user: this.user })
     this.out.authentication(12, Buffer.from(serverFinal))
     this.ready()
   }
@@ -266,6 +273,7 @@ export class PgConnection implements QueryHost {
     // no HTTP request can run in it; it closes with the connection, as in PostgreSQL.
     this.session = this.ports.sessions.acquire(created.id, now)
     this.session.state.client = { protocol: 'pg', user: this.user, address: this.socket.remoteAddress ?? '' }
+    this.session.state.principal = this.principal ?? undefined
     this.ports.onLogin?.({ user: this.user, database: this.database, address: this.socket.remoteAddress ?? '', outcome: 'ok' })
     this.out.authentication(0)
     for (const [name, value] of this.params!.reported()) this.out.parameterStatus(name, value)

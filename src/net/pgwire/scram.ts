@@ -3,30 +3,14 @@
 // user name comes from the startup packet, not from the SCRAM message. Sans-I/O: the connection
 // feeds it the client's two messages and sends back what it returns. The verifier keeps only
 // StoredKey and ServerKey; the password itself is not needed after it is built.
-import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { ScratchBirdError } from '../../core/errors'
 import type { Rng } from '../../core/rng'
+import { hmacSha256 as hmac, sha256, type ScramVerifier } from '../../security/scram-verifier'
 
-export const SCRAM_MECHANISM = 'SCRAM-SHA-256'
-/** PostgreSQL's default (scram_iterations). */
-export const SCRAM_ITERATIONS = 4096
+// Verifiers (derivation, text form) live in src/security/scram-verifier.ts: users store them.
+export { SCRAM_ITERATIONS, SCRAM_MECHANISM, scramVerifier, type ScramVerifier } from '../../security/scram-verifier'
 const NONCE_BYTES = 18
-
-export interface ScramVerifier {
-  readonly salt: Buffer
-  readonly iterations: number
-  readonly storedKey: Buffer
-  readonly serverKey: Buffer
-}
-
-const hmac = (key: Buffer, text: string): Buffer => createHmac('sha256', key).update(text).digest()
-const sha256 = (b: Buffer): Buffer => createHash('sha256').update(b).digest()
-
-/** The verifier of `password` with `salt` (SASLprep is the identity for ASCII passwords; others are used as UTF-8 bytes). */
-export function scramVerifier (password: string, salt: Buffer, iterations = SCRAM_ITERATIONS): ScramVerifier {
-  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256')
-  return { salt, iterations, storedKey: sha256(hmac(salted, 'Client Key')), serverKey: hmac(salted, 'Server Key') }
-}
 
 function authFailed (user: string): ScratchBirdError {
   return new ScratchBirdError('SB_AUTH_FAILED', `password authentication failed for user "${user}"`, { user })

@@ -6,12 +6,9 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { ScratchBirdError } from '../../core/errors'
 import { PgConnection, type PgServerPorts } from './connection'
-import { scramVerifier, type ScramVerifier } from './scram'
 import { hostPort } from '../peer-address'
 
-export interface PgServerOptions extends Omit<PgServerPorts, 'verifier' | 'cancel'> {
-  /** The configured password (security.pg_password), read at each connection; undefined: trust. */
-  readonly password: () => string | undefined
+export interface PgServerOptions extends Omit<PgServerPorts, 'cancel'> {
   /** node.pg_auth_timeout_ms: startup and authentication must be done this long after connecting. */
   readonly authTimeoutMs: number
 }
@@ -23,25 +20,12 @@ export class PgServer {
   private readonly server: Server
   private readonly connections = new Map<number, PgConnection>()
   private nextPid = 1
-  private readonly salt: Buffer
-  private verifierFor: { password: string, verifier: ScramVerifier } | null = null
 
   constructor (private readonly opts: PgServerOptions) {
-    // One salt per node process: the verifier is derived once per password (PBKDF2 is slow on purpose).
-    const salt = new Uint8Array(16)
-    opts.rng.fill(salt)
-    this.salt = Buffer.from(salt)
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket))
   }
 
   get size (): number { return this.connections.size }
-
-  private verifier (): ScramVerifier | null {
-    const password = this.opts.password()
-    if (password === undefined) return null
-    if (this.verifierFor?.password !== password) this.verifierFor = { password, verifier: scramVerifier(password, this.salt) }
-    return this.verifierFor.verifier
-  }
 
   private secret (): number {
     const b = new Uint8Array(4)
@@ -54,7 +38,6 @@ export class PgServer {
     this.nextPid = this.nextPid >= 0x7fffffff ? 1 : this.nextPid + 1
     const ports: PgServerPorts = {
       ...this.opts,
-      verifier: () => this.verifier(),
       cancel: (p, s) => this.cancel(p, s)
     }
     const conn = new PgConnection(ports, {

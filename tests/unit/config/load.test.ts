@@ -80,7 +80,8 @@ describe('loading valid files', () => {
       tls_enabled: true,
       tls_cert: '/etc/scratchbird/certs/node.crt',
       tls_key: '/etc/scratchbird/certs/node.key',
-      tls_ca: '/etc/scratchbird/certs/ca.crt'
+      tls_ca: '/etc/scratchbird/certs/ca.crt',
+      auth: 'scram'
     })
     expect(c.audit).toEqual({
       enabled: true,
@@ -191,7 +192,7 @@ describe('reporting problems', () => {
     expect(problems('anti_entropy: {enabled: "yes"}')).toEqual(['anti_entropy.enabled: expected true or false, got "yes"'])
     expect(problems('logging: {console: loud}')).toEqual(['logging.console: expected one of "auto", "pretty", "json", "off", got "loud"'])
     expect(problems('audit: {events: [GRANT, DELETE]}')).toEqual([
-      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "TOPOLOGY", "LOGIN", got "DELETE"'
+      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "CREATE USER", "ALTER USER", "DROP USER", "TOPOLOGY", "LOGIN", got "DELETE"'
     ])
   })
 

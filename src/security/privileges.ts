@@ -1,0 +1,117 @@
+// Who may run what (issue 18 item 2), as pure functions: statementNeeds says what a statement
+// requires of its session's user, allowed() decides one need against the catalog's users and
+// grants, checkStatement() puts them together and throws the coded error. The executor calls it
+// before any work (exec/executor.ts), so a refused statement has touched nothing.
+//
+// The rules:
+//  - superuser: everything.
+//  - admin: DDL, cluster commands (DELIVER HINTS, DRAIN NODE, REPAIR), backups, users and grants
+//    (except creating, changing or dropping a superuser, and GRANT/REVOKE SUPERUSER), and every
+//    privilege on every table (a table has no owner, so whoever creates it must be able to use it).
+//  - any other user: SELECT on every table a statement reads, INSERT/UPDATE/DELETE on the table it
+//    writes (UPDATE also for INSERT … ON CONFLICT DO UPDATE, SELECT also for RETURNING), as
+//    granted; system tables, SHOW and transaction control need nothing; ALTER USER of oneself
+//    may change one's own password.
+//  - a session whose user has been dropped is refused outright (SB_AUTH_FAILED).
+import type { Catalog } from '../catalog/catalog'
+import type { UserInfo } from '../catalog/user-records'
+import { ScratchBirdError } from '../core/errors'
+import type { Statement, TablePrivilege } from '../sql/ast'
+
+/** The session's user: a catalog user by id, or everyone-is-superuser (security.auth trust, or no users yet on loopback). */
+export type Principal =
+  | { readonly kind: 'trusted', readonly name: string }
+  | { readonly kind: 'user', readonly id: number, readonly name: string }
+
+export type Need =
+  | { readonly kind: 'table', readonly privilege: TablePrivilege, readonly table: string }
+  | { readonly kind: 'admin', readonly what: string }
+  | { readonly kind: 'superuser', readonly what: string }
+
+/** Every table name a statement reads through FROM, JOIN or subqueries (AST nodes of kind table_ref). */
+export function tablesRead (node: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const x of node) tablesRead(x, out)
+  } else if (typeof node === 'object' && node !== null) {
+    const n = node as { kind?: unknown, name?: unknown }
+    if (n.kind === 'table_ref' && typeof n.name === 'string') out.add(n.name)
+    for (const [k, v] of Object.entries(node)) if (k !== 'pos' && typeof v === 'object') tablesRead(v, out)
+  }
+  return out
+}
+
+const reads = (names: Iterable<string>, except?: string): Need[] =>
+  [...names].filter(t => t !== except).map(table => ({ kind: 'table', privilege: 'select', table }))
+
+/** What `s` requires of the session's user, for `self` (ALTER USER of oneself). */
+export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null): Need[] {
+  switch (s.kind) {
+    case 'select': return reads(tablesRead(s))
+    case 'insert': {
+      const out: Need[] = [{ kind: 'table', privilege: 'insert', table: s.table }, ...reads(tablesRead(s), s.table)]
+      if (s.onConflict?.action === 'update') out.push({ kind: 'table', privilege: 'update', table: s.table })
+      if (s.returning !== null) out.push({ kind: 'table', privilege: 'select', table: s.table })
+      return out
+    }
+    case 'update': case 'delete': {
+      const out: Need[] = [{ kind: 'table', privilege: s.kind, table: s.table }, ...reads(tablesRead(s), s.table)]
+      if (s.returning !== null) out.push({ kind: 'table', privilege: 'select', table: s.table })
+      return out
+    }
+    case 'explain': return statementNeeds(s.statement, c, self)
+    case 'create_table': case 'alter_table': case 'drop_table': return [{ kind: 'admin', what: 'DDL' }]
+    case 'deliver_hints': case 'drain_node': case 'repair': return [{ kind: 'admin', what: 'cluster commands' }]
+    case 'create_user': return [{ kind: s.role === 'superuser' ? 'superuser' : 'admin', what: s.role === 'superuser' ? 'creating a superuser' : 'CREATE USER' }]
+    case 'alter_user': case 'drop_user': {
+      if (s.kind === 'alter_user' && s.action.kind === 'password' && self !== null && self.name === s.name) return []
+      const target = c.user(s.name)
+      return target?.role === 'superuser'
+        ? [{ kind: 'superuser', what: `changing or dropping superuser "${s.name}"` }]
+        : [{ kind: 'admin', what: s.kind === 'alter_user' ? 'ALTER USER' : 'DROP USER' }]
+    }
+    case 'grant': case 'revoke': {
+      if (s.target.kind === 'role' && s.target.role === 'superuser') return [{ kind: 'superuser', what: `${s.kind.toUpperCase()} SUPERUSER` }]
+      if (c.user(s.user)?.role === 'superuser') return [{ kind: 'superuser', what: `${s.kind.toUpperCase()} on superuser "${s.user}"` }]
+      return [{ kind: 'admin', what: s.kind.toUpperCase() }]
+    }
+    case 'begin': case 'commit': case 'rollback': case 'show': return []
+  }
+}
+
+/** Does `user` meet `need` under the catalog's grants? */
+export function allowed (c: Catalog, user: UserInfo, need: Need): boolean {
+  if (user.role === 'superuser') return true
+  if (need.kind === 'superuser') return false
+  if (user.role === 'admin') return true
+  if (need.kind === 'admin') return false
+  const table = c.table(need.table)
+  // A name that is no table (a system table, or none: the planner says so) needs no grant.
+  if (table === undefined) return true
+  return c.grants.some(g => g.userId === user.id && g.tableId === table.id && g.privileges.includes(need.privilege))
+}
+
+/** The catalog user a principal is now; SB_AUTH_FAILED when it has been dropped. null: trusted. */
+export function currentUser (c: Catalog, p: Principal): UserInfo | null {
+  if (p.kind === 'trusted') return null
+  const u = c.userById(p.id)
+  if (u === undefined) throw new ScratchBirdError('SB_AUTH_FAILED', `user "${p.name}" no longer exists; sign in again`, { user: p.name })
+  return u
+}
+
+/** Throws SB_INSUFFICIENT_PRIVILEGE (42501) unless the principal may run `s`. */
+export function checkStatement (c: Catalog, p: Principal, s: Statement): void {
+  const user = currentUser(c, p)
+  if (user === null) return
+  for (const need of statementNeeds(s, c, user)) {
+    if (allowed(c, user, need)) continue
+    throw need.kind === 'table'
+      ? new ScratchBirdError('SB_INSUFFICIENT_PRIVILEGE', `permission denied for table ${need.table}: user "${user.name}" lacks ${need.privilege.toUpperCase()}`, { privilege: need.privilege.toUpperCase(), table: need.table, user: user.name })
+      : new ScratchBirdError('SB_INSUFFICIENT_PRIVILEGE', `permission denied: ${need.what} needs ${need.kind === 'admin' ? 'admin rights (GRANT ADMIN)' : 'a superuser'}; user "${user.name}" has ${user.role === null ? 'neither' : 'admin rights only'}`, { privilege: need.kind.toUpperCase(), user: user.name })
+  }
+}
+
+/** May the principal take backups (GET /v1/admin/backup)? Admin rights. */
+export function mayBackup (c: Catalog, p: Principal): boolean {
+  const user = currentUser(c, p)
+  return user === null || allowed(c, user, { kind: 'admin', what: 'backups' })
+}
