@@ -9,11 +9,13 @@ export type TlsListener = 'client' | 'rpc' | 'pg' | 'rpc_client'
 /**
  * no_certificate: a peer without a client certificate; untrusted_certificate: one not signed by
  * tls_ca (or expired); wrong_node: signed, but it names another node (or none);
- * plaintext: a client that spoke plaintext to a TLS listener; handshake: anything else.
+ * plaintext: a client that spoke plaintext to a TLS listener; aborted: the client hung up
+ * before the handshake ended (a peer's connect timeout, a port scanner: counted, not logged);
+ * handshake: anything else.
  */
-export type TlsFailureReason = 'no_certificate' | 'untrusted_certificate' | 'wrong_node' | 'plaintext' | 'handshake'
+export type TlsFailureReason = 'no_certificate' | 'untrusted_certificate' | 'wrong_node' | 'plaintext' | 'aborted' | 'handshake'
 
-export const TLS_FAILURE_REASONS: readonly TlsFailureReason[] = ['no_certificate', 'untrusted_certificate', 'wrong_node', 'plaintext', 'handshake']
+export const TLS_FAILURE_REASONS: readonly TlsFailureReason[] = ['no_certificate', 'untrusted_certificate', 'wrong_node', 'plaintext', 'aborted', 'handshake']
 
 /** The reason of an OpenSSL / Node TLS error, from its code and message. */
 export function classifyTlsError (e: unknown): TlsFailureReason {
@@ -21,6 +23,7 @@ export function classifyTlsError (e: unknown): TlsFailureReason {
   const text = `${code} ${String((e as { message?: unknown } | null)?.message ?? '')}`.toLowerCase()
   if (/peer_did_not_return_a_certificate|peer did not return a certificate|certificate_required|certificate required/.test(text)) return 'no_certificate'
   if (/http_request|http request|wrong_version_number|wrong version number|unknown_protocol|unknown protocol|packet_length_too_long|record_layer_failure/.test(text)) return 'plaintext'
+  if (/econnreset|epipe|socket hang up|ecanceled/.test(text)) return 'aborted'
   if (/certificate|unknown_ca|unknown ca|issuer|self.signed|cert_has_expired|bad_certificate|verify/.test(text)) return 'untrusted_certificate'
   return 'handshake'
 }
@@ -39,6 +42,7 @@ export class TlsFailureReporter {
 
   report (listener: TlsListener, reason: TlsFailureReason, peer: string, detail: string): void {
     this.sink.count({ listener, reason })
+    if (reason === 'aborted') return
     const key = `${listener}/${reason}`
     const now = this.clock.monotonic()
     const last = this.lastLogged.get(key)

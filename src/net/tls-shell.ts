@@ -13,6 +13,7 @@ import { assert, describe, messageOf } from '../core/errors'
 import type { NodeMetrics } from '../ops/metrics'
 import { TLS_EXPIRY_CHECK_MS, expiryMessage, expiryState } from './tls-expiry'
 import { TlsFailureReporter, classifyTlsError, type TlsListener } from './tls-failures'
+import { hostPort } from './peer-address'
 import { loadTlsMaterial, type TlsFiles, type TlsMaterial } from './tls-material'
 
 /** How often the files are polled for changes (fs.watch misses files replaced by rename, as cert tools do). */
@@ -65,7 +66,12 @@ export class TlsShell {
     assert(server instanceof TlsServer, `the ${listener} listener was not created with TLS options`)
     this.servers.push(server)
     server.on('tlsClientError', (err, socket) => {
-      this.failures.report(listener, classifyTlsError(err), `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, messageOf(err))
+      // A client certificate that does not verify is not an OpenSSL error: Node checks it after
+      // the handshake and destroys the socket (rejectUnauthorized), leaving authorizationError.
+      const untrusted = socket.authorizationError as unknown
+      const peer = hostPort(socket.remoteAddress, socket.remotePort)
+      if (untrusted !== undefined && untrusted !== null) this.failures.report(listener, 'untrusted_certificate', peer, `client certificate: ${String(untrusted)}`)
+      else this.failures.report(listener, classifyTlsError(err), peer, messageOf(err))
     })
   }
 

@@ -5,6 +5,7 @@ import { readTlsPreamble } from '../../../src/net/pgwire/ssl-request'
 import { TLS_EXPIRY_WARN_MS, expiryMessage, expiryState } from '../../../src/net/tls-expiry'
 import { TLS_FAILURE_LOG_INTERVAL_MS, TlsFailureReporter, classifyTlsError } from '../../../src/net/tls-failures'
 import { altNames, certNodeIds, checkCertNode } from '../../../src/net/tls-names'
+import { asNodeId } from '../../../src/core/ids'
 
 // The pure rules of TLS (issue 18 item 1): which node a certificate names, when an expiry is
 // worth a WARNING, how refusals are classified and rate-limited, and the first packet of a
@@ -28,14 +29,14 @@ describe('which node a certificate names (tls-names.ts)', () => {
 
   it('accepts a certificate naming the expected node only, once in any number of forms', () => {
     const cert = { subject: { CN: 'node2' }, subjectaltname: 'URI:scratchbird://node/2, DNS:node2' }
-    expect(checkCertNode(cert, 2)).toEqual({ ok: true, node: 2 })
+    expect(checkCertNode(cert, asNodeId(2))).toEqual({ ok: true, node: 2 })
     expect(checkCertNode(cert, undefined)).toEqual({ ok: true, node: 2 })
-    expect(checkCertNode(cert, 3)).toMatchObject({ ok: false, why: 'the certificate names node 2, not node 3' })
+    expect(checkCertNode(cert, asNodeId(3))).toMatchObject({ ok: false, why: 'the certificate names node 2, not node 3' })
   })
 
   it('refuses a certificate naming no node, or several', () => {
-    expect(checkCertNode({ subject: { CN: 'www.example.com' }, subjectaltname: 'DNS:www.example.com' }, 1)).toMatchObject({ ok: false, named: [] })
-    expect(checkCertNode({ subject: { CN: 'node1' }, subjectaltname: 'URI:scratchbird://node/2' }, 1)).toMatchObject({ ok: false, why: 'the certificate names several nodes (1, 2)' })
+    expect(checkCertNode({ subject: { CN: 'www.example.com' }, subjectaltname: 'DNS:www.example.com' }, asNodeId(1))).toMatchObject({ ok: false, named: [] })
+    expect(checkCertNode({ subject: { CN: 'node1' }, subjectaltname: 'URI:scratchbird://node/2' }, asNodeId(1))).toMatchObject({ ok: false, why: 'the certificate names several nodes (1, 2)' })
     expect(checkCertNode({ subject: { CN: 'node1' }, subjectaltname: 'URI:scratchbird://node/2' }, undefined)).toMatchObject({ ok: false, named: [1, 2] })
   })
 })
@@ -64,7 +65,8 @@ describe('refused TLS peers (tls-failures.ts)', () => {
     expect(classifyTlsError({ code: 'ERR_SSL_WRONG_VERSION_NUMBER' })).toBe('plaintext')
     expect(classifyTlsError({ code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' })).toBe('untrusted_certificate')
     expect(classifyTlsError({ message: 'certificate verify failed' })).toBe('untrusted_certificate')
-    expect(classifyTlsError({ code: 'ECONNRESET' })).toBe('handshake')
+    expect(classifyTlsError({ code: 'ECONNRESET', message: 'socket hang up' })).toBe('aborted')
+    expect(classifyTlsError({ code: 'ERR_SSL_NO_SHARED_CIPHER' })).toBe('handshake')
     expect(classifyTlsError(null)).toBe('handshake')
   })
 
@@ -82,6 +84,9 @@ describe('refused TLS peers (tls-failures.ts)', () => {
     clock.advance(TLS_FAILURE_LOG_INTERVAL_MS)
     r.report('rpc', 'no_certificate', '10.0.0.9:5', 'x')
     expect(logged).toHaveLength(3)
+    r.report('rpc', 'aborted', '10.0.0.9:6', 'socket hang up')
+    expect(counted).toHaveLength(6)
+    expect(logged, 'a hang-up is counted, not logged').toHaveLength(3)
     expect(logged[2]).toMatch(/refused 10\.0\.0\.9:5 on the rpc listener \(no_certificate\): x \(2 more like it not logged in the last minute\)$/)
   })
 })
