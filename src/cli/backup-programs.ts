@@ -5,6 +5,7 @@ import { scanBackup, type ScanReport } from '../backup/scan'
 import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
 import type { ParsedFlags } from './args'
 import { baseUrl } from './client'
+import { trustCa } from './tls-client'
 
 // scratchbird_backup and scratchbird_verify_backup (issue 17; the seeds' "Backup Strategy"):
 //   scratchbird_backup --type=full --output=FILE [--url URL | --config FILE]
@@ -65,6 +66,7 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
   if (typeof output !== 'string' || output === '') throw new ScratchBirdError('SB_BAD_ARGUMENT', 'scratchbird_backup: --output=FILE is required')
   if (existsSync(output)) throw new ScratchBirdError('SB_BAD_ARGUMENT', `scratchbird_backup: ${output} exists; give a new file name (a backup never overwrites one)`, { output })
   const base = baseUrl(flags)
+  trustCa(flags)
   const url = `${base}/v1/admin/backup?type=${type}`
   const partial = `${output}.partial`
   let out: Output | null = null

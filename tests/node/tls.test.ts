@@ -6,7 +6,7 @@ import { Agent, request } from 'undici'
 import { stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePorts, TEST_CLUSTER_SECRET } from '../helpers/cluster-harness'
-import { runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { runProgram, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 import { TestCa, tlsSecurity, type CertFiles } from '../helpers/tls-certs'
 import { runTool } from '../pg/helpers'
 
@@ -137,6 +137,22 @@ describe('TLS on every listener (security.tls_enabled)', () => {
     const untrusted = await runTool('psql', ['-X', '-At', '-d', `host=localhost port=${pgPort} user=tester dbname=db sslmode=verify-full sslrootcert=${other.cert} gssencmode=disable`, '-c', 'SELECT 1'])
     expect(untrusted.status).not.toBe(0)
     expect(untrusted.stderr).toMatch(/certificate verify failed/)
+  })
+
+  it('the operator programs reach it over https with --cacert (or tls_ca of --config), not without the CA', async () => {
+    const url = `https://localhost:${listen.split(':')[1]!}`
+    const cli = await runProgram(['cli', '--url', url, '--cacert', ca.cert, '--format', 'csv', '--command', 'SELECT 6 * 7 AS answer'])
+    expect(cli.stderr).toBe('')
+    expect(cli.stdout).toBe('answer\r\n42\r\n')
+    const viaConfig = await runProgram(['cli', '--config', join(dir, 'scratchbird.yaml'), '--health'])
+    expect(viaConfig.code, viaConfig.stderr).toBe(0)
+    expect(JSON.parse(viaConfig.stdout)).toMatchObject({ nodeId: 1, state: 'ready' })
+    const untrusted = await runProgram(['cli', '--url', url, '--command', 'SELECT 1'])
+    expect(untrusted.code).not.toBe(0)
+    expect(untrusted.stderr).toMatch(/certificate/i)
+    const backup = await runProgram(['backup', '--type=full', `--output=${join(dir, 'full.tar')}`, `--url=${url}`, `--cacert=${ca.cert}`])
+    expect(backup.code, backup.stderr).toBe(0)
+    expect(existsSync(join(dir, 'full.tar'))).toBe(true)
   })
 
   it('warns of a certificate that expires within 14 days, at start, and exports the seconds left', async () => {
