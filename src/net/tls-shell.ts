@@ -50,12 +50,13 @@ export class TlsShell {
   get context (): SecureContext { return this.current.context }
 
   /**
-   * Options of a TLS listener. requireClientCert: the handshake itself refuses a client without a
-   * certificate signed by tls_ca (the RPC's own listener); otherwise a certificate is asked for
-   * but optional, and the RPC route checks it (node.listen serving clients and the RPC).
+   * Options of a TLS listener. 'require': the handshake itself refuses a client without a
+   * certificate signed by tls_ca (the RPC's own listener); 'request': a certificate is asked for
+   * but optional, and the RPC route checks it (node.listen serving clients and the RPC); 'none':
+   * clients only (no certificate asked for: a browser would prompt for one).
    */
-  serverOptions (requireClientCert: boolean): TlsOptions {
-    return { ...this.current.options, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: requireClientCert }
+  serverOptions (clientCert: 'require' | 'request' | 'none'): TlsOptions {
+    return { ...this.current.options, minVersion: 'TLSv1.2', requestCert: clientCert !== 'none', rejectUnauthorized: clientCert === 'require' }
   }
 
   /**

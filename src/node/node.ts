@@ -515,16 +515,17 @@ export class ScratchBirdNode {
         ...(tls === null ? {} : { authenticatePeer: rpcPeerCheck(tls.failures, separate ? 'rpc' : 'client') })
       })
       : {}
-    // node.listen asks for a client certificate without requiring one (clients have none; the
-    // RPC route checks it); the RPC's own listener refuses a peer without one in the handshake.
+    // node.listen serving the RPC too asks for a client certificate without requiring one
+    // (clients have none; the RPC route checks it); the RPC's own listener refuses a peer
+    // without one in the handshake; a client-only listener asks for none.
     this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
-      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(false))
+      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(clustered && !separate ? 'request' : 'none'))
     if (tls !== null) tls.attach(this.http, 'client')
     this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
     if (separate) {
-      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'), this.stallWatch(), tls?.serverOptions(true))
+      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'), this.stallWatch(), tls?.serverOptions('require'))
       if (tls !== null) tls.attach(this.rpcHttp, 'rpc')
       this.countConnections(this.rpcHttp, 'rpc')
       const raddr = await listen(this.rpcHttp, config.node.rpc_listen!)

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
@@ -62,6 +63,17 @@ async function answerTo (client: CertFiles | undefined): Promise<string> {
   return answer
 }
 
+/** The handshake states `openssl s_client` went through with `address` (it sends no certificate). */
+async function handshakeStates (address: string): Promise<string> {
+  const proc = spawn('openssl', ['s_client', '-connect', address, '-CAfile', ca.cert, '-state'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stdin.end()
+  await new Promise<void>(resolve => proc.on('close', () => resolve()))
+  return out
+}
+
 describe('a TLS cluster (security.tls_enabled on every node)', () => {
   it('forms over mutual TLS and runs statements across nodes', async () => {
     await cluster.waitFor(async () => {
@@ -88,6 +100,13 @@ describe('a TLS cluster (security.tls_enabled on every node)', () => {
     expect(await answerTo(other.node(2))).toBe('')
     await cluster.waitFor(async () => await metric(1, failures('rpc', 'untrusted_certificate')) >= 1, { what: 'untrusted_certificate counted' })
     expect(cluster.node(1).stdout()).toMatch(/TLS: refused 127\.0\.0\.1:\d+ on the rpc listener \(no_certificate\)/)
+  })
+
+  it('asks for a client certificate on the RPC listener only, not on the client-only node.listen', async () => {
+    expect(await handshakeStates(cluster.node(1).rpcListen!)).toMatch(/read server certificate request/)
+    const client = await handshakeStates(cluster.node(1).listen)
+    expect(client).toMatch(/read server certificate verify|read finished/)
+    expect(client).not.toMatch(/read server certificate request/)
   })
 
   it('refuses a node that presents another node\'s certificate, both ways (counted on both sides)', async () => {
