@@ -6,6 +6,7 @@ import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
 import type { ParsedFlags } from './args'
 import { authHeaders } from './credentials'
 import { baseUrl } from './client'
+import { trustCa } from './tls-client'
 
 // scratchbird_backup and scratchbird_verify_backup (issue 17; the seeds' "Backup Strategy"):
 //   scratchbird_backup --type=full --output=FILE [--url URL | --config FILE]
@@ -68,6 +69,7 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
   const base = baseUrl(flags)
   // Backups need admin rights on the node (--user; credentials.ts).
   const headers = authHeaders(flags, process.env)
+  trustCa(flags)
   const url = `${base}/v1/admin/backup?type=${type}`
   const partial = `${output}.partial`
   let out: Output | null = null

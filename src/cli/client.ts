@@ -9,6 +9,7 @@ import type { ParsedFlags } from './args'
 import { renderAnswer, type OutputFormat, type SqlResult } from './render'
 import { isComplete } from './statement-buffer'
 import { authHeaders } from './credentials'
+import { trustCa, usesTls } from './tls-client'
 
 // scratchbird_cli: sends statements to a node's HTTP API (undici) and prints the answers — from
 // --command, from --file, from standard input, or at an interactive prompt with history.
@@ -22,12 +23,14 @@ export function baseUrl (flags: ParsedFlags): string {
   if (typeof flags.url === 'string') {
     let u: URL
     try { u = new URL(flags.url) } catch { throw new ScratchBirdError('SB_BAD_ARGUMENT', `--url: not a URL: "${flags.url}"`) }
-    if (u.protocol !== 'http:') throw new ScratchBirdError('SB_BAD_ARGUMENT', `--url: expected http://HOST:PORT, got "${flags.url}"`)
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ScratchBirdError('SB_BAD_ARGUMENT', `--url: expected http://HOST:PORT or https://HOST:PORT, got "${flags.url}"`)
     return u.origin
   }
-  if (typeof flags.host === 'string') return `http://${flags.host}`
-  if (typeof flags.config === 'string') return `http://${loadConfig({ file: flags.config }).node.listen}`
-  return DEFAULT_URL
+  // A node with security.tls_enabled serves https only (tls-client.ts).
+  const scheme = usesTls(flags) ? 'https' : 'http'
+  if (typeof flags.host === 'string') return `${scheme}://${flags.host}`
+  if (typeof flags.config === 'string') return `${scheme}://${loadConfig({ file: flags.config }).node.listen}`
+  return usesTls(flags) ? DEFAULT_URL.replace('http:', 'https:') : DEFAULT_URL
 }
 
 class Unreachable extends Error {}
@@ -130,6 +133,7 @@ export async function runCli (flags: ParsedFlags): Promise<number> {
   }
   const base = baseUrl(flags)
   credentials = authHeaders(flags, process.env)
+  trustCa(flags)
   try {
     if (flags.health) {
       const a = await call(`${base}/v1/health`, 'GET')

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { TlsOptions } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import { keepConnectionsThroughStalls, type StallWatch } from './stall-guard'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
@@ -41,9 +43,13 @@ function drainRefusedBody (req: IncomingMessage): void {
   req.resume()
 }
 
-/** `stalls`: keep kept-alive connections through a stall of this process (stall-guard.ts); every node listener passes the node's watch. */
-export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch): Server {
-  const server = createServer((req, res) => {
+/**
+ * `stalls`: keep kept-alive connections through a stall of this process (stall-guard.ts); every
+ * node listener passes the node's watch. `tls`: serve HTTPS only (security.tls_enabled; the
+ * options come from net/tls-shell.ts, which also reloads them).
+ */
+export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch, tls?: TlsOptions): Server {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!
     // `/a/b/*` routes serve `/a/b/<anything>` (resource ids in the path); exact routes win.
     const route = routes[path] ?? routes[path.slice(0, path.lastIndexOf('/') + 1) + '*']
@@ -61,7 +67,8 @@ export function createHttpServer (routes: Routes, onInternalError: (e: unknown) 
       onInternalError(e)
       sendError(res, new ScratchBirdError('SB_INTERNAL', 'internal error; the request changed nothing'))
     })
-  })
+  }
+  const server = tls === undefined ? createServer(handle) : createHttpsServer(tls, handle)
   // Bounded: slow or idle clients cannot hold sockets forever.
   server.headersTimeout = 10_000
   server.requestTimeout = 60_000

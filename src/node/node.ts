@@ -15,6 +15,9 @@ import { cryptoRng, type Rng } from '../core/rng'
 import { closeServer, createHttpServer, listen, type Routes } from '../net/http-server'
 import { clientListenerRoutes, rpcListenerRoutes } from '../net/listeners'
 import { StallWatch } from '../net/stall-guard'
+import { TlsShell } from '../net/tls-shell'
+import { tlsFiles } from '../net/tls-material'
+import { rpcPeerCheck } from '../net/tls-peer'
 import { createLoggers, type Loggers } from '../ops/log'
 import { createMetrics, nodeIdLabel, nodeLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import { slowQueryRecord } from '../ops/slow-query'
@@ -39,7 +42,7 @@ import { loadCatalog, saveCatalog } from '../catalog/store'
 import type { ExecEnv, StatementReport } from '../exec/env'
 import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
-import { PgServer } from '../net/pgwire/server'
+import { PgServer, type PgTls } from '../net/pgwire/server'
 import { Catalog } from '../catalog/catalog'
 import type { TwoPhaseIo } from '../cluster/twopc'
 import { RpcClient } from '../net/rpc/client'
@@ -146,6 +149,8 @@ export class ScratchBirdNode {
   private bootstrap: BootstrapAdminShell | null = null
   private metricsHttp: Server | null = null
   private stalls: StallWatch | null = null
+  /** security.tls_enabled: the certificates of every listener and of the RPC client. */
+  private tls: TlsShell | null = null
   private stopping: Promise<void> | null = null
   private cluster: ClusterShell | null = null
   /** Mode 1 replication groups (a cluster with a primary_replica table of more than one copy). */
@@ -253,6 +258,8 @@ export class ScratchBirdNode {
     const { config, log } = this
     const clustered = ClusterShell.enabled(config)
     return [
+      // First: unusable certificates stop the start before anything is created.
+      { name: 'TLS certificates', start: () => this.startTls(), stop: () => { this.tls?.stop() } },
       {
         name: 'data directory',
         start: () => {
@@ -435,12 +442,38 @@ export class ScratchBirdNode {
     this.sealer.start()
   }
 
+  /** security.tls_enabled: loads the certificates (a bad set stops the start), watches them and their expiry. */
+  private startTls (): void {
+    if (!this.config.security.tls_enabled) return
+    this.tls = new TlsShell({ files: tlsFiles(this.config.security), clock: this.io.clock, log: this.log, metrics: this.metrics })
+    this.tls.start()
+    const leaf = this.tls.material.expiries[0]!
+    this.log.info({ cert: leaf.file, subject: leaf.subject, notAfter: new Date(leaf.notAfterMs).toISOString() }, `TLS on every listener; certificate ${leaf.file} (${leaf.subject})`)
+  }
+
   private startRpc (): void {
     const { config } = this
-    if (config.security.cluster_secret === undefined) {
+    if (config.security.cluster_secret === undefined && this.tls === null) {
       this.log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
     }
-    this.rpc = new RpcClient({ cluster: config.cluster.name, nodeId: config.node.id, secret: config.security.cluster_secret, metrics: this.metrics, clock: this.io.clock })
+    const tls = this.tls
+    const nodeAt = new Map(config.cluster.nodes.map(n => [n.address, n.id]))
+    this.rpc = new RpcClient({
+      cluster: config.cluster.name,
+      nodeId: config.node.id,
+      secret: config.security.cluster_secret,
+      metrics: this.metrics,
+      clock: this.io.clock,
+      ...(tls === null
+        ? {}
+        : {
+            tls: {
+              context: () => tls.context,
+              nodeAt: (address) => nodeAt.get(address),
+              onRefused: (address, why) => tls.failures.report('rpc_client', 'wrong_node', address, `its certificate: ${why}`)
+            }
+          })
+    })
   }
 
   /** A data directory of a release that kept hints in `<data_dir>/hints`: copy them into the shard stores. */
@@ -509,17 +542,30 @@ export class ScratchBirdNode {
         this.audit?.login({ user: f.user, database: '', address: f.address, outcome: f.outcome }, 'http')
       }
     }, ['/v1/health'])
-    const rpc: Routes = clustered
-      ? rpcRoutes({ cluster: config.cluster.name, secret: config.security.cluster_secret, methods: this.rpcMethods, metrics: this.metrics, onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method') })
-      : {}
     const separate = clustered && config.node.rpc_listen !== undefined
+    const tls = this.tls
+    const rpc: Routes = clustered
+      ? rpcRoutes({
+        cluster: config.cluster.name,
+        secret: config.security.cluster_secret,
+        methods: this.rpcMethods,
+        metrics: this.metrics,
+        onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method'),
+        ...(tls === null ? {} : { authenticatePeer: rpcPeerCheck(tls.failures, separate ? 'rpc' : 'client') })
+      })
+      : {}
+    // node.listen serving the RPC too asks for a client certificate without requiring one
+    // (clients have none; the RPC route checks it); the RPC's own listener refuses a peer
+    // without one in the handshake; a client-only listener asks for none.
     this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
-      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch())
+      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(clustered && !separate ? 'request' : 'none'))
+    if (tls !== null) tls.attach(this.http, 'client')
     this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
     this.listenAddress = `${addr.address}:${addr.port}`
     if (separate) {
-      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'), this.stallWatch())
+      this.rpcHttp = createHttpServer(rpcListenerRoutes(rpc, Object.keys(client)), (e) => log.error({ err: e }, 'internal error in the cluster RPC listener'), this.stallWatch(), tls?.serverOptions('require'))
+      if (tls !== null) tls.attach(this.rpcHttp, 'rpc')
       this.countConnections(this.rpcHttp, 'rpc')
       const raddr = await listen(this.rpcHttp, config.node.rpc_listen!)
       this.rpcAddress = `${raddr.address}:${raddr.port}`
@@ -560,10 +606,15 @@ export class ScratchBirdNode {
       authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       auth: (user) => this.auth!.pg(user),
-      onLogin: (l) => this.audit?.login(l, 'pg')
+      onLogin: (l) => this.audit?.login(l, 'pg'),
+      ...(this.tls === null ? {} : { tls: this.pgTls(this.tls) })
     })
     const addr = await this.pg.listen(config.node.pg_listen)
     this.pgAddress = `${addr.address}:${addr.port}`
+  }
+
+  private pgTls (tls: TlsShell): PgTls {
+    return { context: () => tls.context, refused: (peer, reason, detail) => tls.failures.report('pg', reason, peer, detail) }
   }
 
   private async listenMetrics (): Promise<void> {
@@ -823,6 +874,7 @@ export class ScratchBirdNode {
       m.replicationLagLsns.set({ shard_id: shardLabel(r.shard), replica: nodeLabel(r.replica) }, Number(r.lagLsns))
     }
     m.sessions.set(this.sqlApi?.sessions.size ?? 0)
+    this.tls?.refreshGauges()
     m.connections.set({ listener: 'client' }, this.openConnections.client)
     if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)
     if (this.pg !== null) m.connections.set({ listener: 'pg' }, this.pg.size)
@@ -849,6 +901,8 @@ export class ScratchBirdNode {
       (!sameMembers && (path === 'cluster.nodes' || path.startsWith('cluster.nodes.')))
     const restart = plan.restart.filter(c => !isRefused(c.path))
     this.loggers.reopen()
+    // The certificate files are read again (the same paths: a changed tls_* path needs a restart).
+    this.tls?.reload('SIGHUP')
     applyLive(this.config, plan.live)
     // The loggers copied the level at start: the one live key that needs pushing.
     this.loggers.setLevel(this.config.logging.level)

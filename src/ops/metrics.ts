@@ -69,6 +69,9 @@ export interface NodeMetrics {
   readonly workerBusySeconds: Gauge<'worker'>
   readonly sessions: Gauge
   readonly connections: Gauge<'listener'>
+  readonly tlsHandshakeFailures: Counter<'listener' | 'reason'>
+  readonly tlsCertExpirySeconds: Gauge<'file'>
+  readonly tlsReloads: Counter<'outcome'>
   readonly rpcBatchSeconds: Histogram<'peer'>
   readonly clusterMembers: Gauge<'state'>
 }
@@ -122,6 +125,9 @@ export function createMetrics (): NodeMetrics {
     ringInFlight: new Gauge({ name: 'scratchbird_ring_requests_in_flight', help: 'Requests sent to a shard worker and not yet answered, at scrape time', labelNames: ['worker'], registers: [registry] }),
     workerBusySeconds: new Gauge({ name: 'scratchbird_shard_worker_busy_seconds_total', help: 'Seconds a shard worker had at least one request in flight (a counter: rate() is its busy share; a restarted worker continues the count)', labelNames: ['worker'], registers: [registry] }),
     sessions: new Gauge({ name: 'scratchbird_sessions', help: 'Client sessions open: HTTP sessions (POST /v1/sessions) and PostgreSQL connections past login', registers: [registry] }),
+    tlsHandshakeFailures: new Counter({ name: 'scratchbird_tls_handshake_failures_total', help: 'TLS peers and clients refused (security.tls_enabled), by listener (client, rpc, pg; rpc_client: a peer this node called whose certificate names another node) and reason (no_certificate, untrusted_certificate, wrong_node, plaintext; aborted: the client hung up mid-handshake, not logged; handshake: other)', labelNames: ['listener', 'reason'], registers: [registry] }),
+    tlsCertExpirySeconds: new Gauge({ name: 'scratchbird_tls_cert_expiry_seconds', help: 'Seconds until the earliest notAfter of the certificates in a TLS file (security.tls_cert, tls_ca); negative: expired. A WARNING is logged within 14 days, at start and daily', labelNames: ['file'], registers: [registry] }),
+    tlsReloads: new Counter({ name: 'scratchbird_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP or a changed file) by outcome: ok, or failed (the running certificates stay)', labelNames: ['outcome'], registers: [registry] }),
     connections: new Gauge({ name: 'scratchbird_connections', help: 'Open TCP connections per listener (client = node.listen, rpc = node.rpc_listen, pg = node.pg_listen)', labelNames: ['listener'], registers: [registry] }),
     rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
     clusterMembers: new Gauge({ name: 'scratchbird_cluster_members', help: 'Members of cluster.nodes (this node included) by the state this node\'s gossip sees them in (normal, suspect, down, joining, leaving, left, unknown, refused); a single node counts itself normal', labelNames: ['state'], registers: [registry] })

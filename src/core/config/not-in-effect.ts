@@ -29,14 +29,9 @@ export interface NotInEffect {
   readonly refuse?: boolean
 }
 
-const TLS = 'TLS arrives with the security issue (18); this release serves plaintext only'
 const NO_LEVELDB_KNOB = 'LevelDB as built into classic-level has no such option; the value is not applied'
 
 export const NOT_IN_EFFECT: readonly NotInEffect[] = [
-  { path: 'security.tls_enabled', status: 'planned', why: TLS, asks: v => v === true, refuse: true },
-  { path: 'security.tls_cert', status: 'planned', why: TLS },
-  { path: 'security.tls_key', status: 'planned', why: TLS },
-  { path: 'security.tls_ca', status: 'planned', why: TLS },
   { path: 'lsm.l0_compaction_trigger', status: 'no_effect', why: NO_LEVELDB_KNOB },
   { path: 'lsm.max_bytes_for_level_base', status: 'no_effect', why: NO_LEVELDB_KNOB }
 ]

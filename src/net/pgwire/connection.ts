@@ -210,7 +210,8 @@ export class PgConnection implements QueryHost {
   private startup (body: Buffer): void {
     const req = readStartup(body)
     if (req.kind === 'encryption') {
-      // No TLS or GSS encryption yet: 'N', and the client goes on in plaintext (or gives up).
+      // TLS off (security.tls_enabled: server.ts answers SSLRequest before this connection
+      // exists), no GSS encryption: 'N', and the client goes on in plaintext (or gives up).
       this.socket.write(Buffer.from('N'))
       return
     }

@@ -4,13 +4,25 @@
 // connection finish the message in hand, end it with a FATAL "shutting down", then resolve.
 import { createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { TLSSocket, type SecureContext } from 'node:tls'
 import { ScratchBirdError } from '../../core/errors'
 import { PgConnection, type PgServerPorts } from './connection'
 import { hostPort } from '../peer-address'
+import { readTlsPreamble } from './ssl-request'
+import { classifyTlsError, type TlsFailureReason } from '../tls-failures'
 
 export interface PgServerOptions extends Omit<PgServerPorts, 'cancel'> {
   /** node.pg_auth_timeout_ms: startup and authentication must be done this long after connecting. */
   readonly authTimeoutMs: number
+  /** security.tls_enabled: only TLS connections (SSLRequest) are served. Absent: plaintext, SSLRequest answered 'N'. */
+  readonly tls?: PgTls
+}
+
+export interface PgTls {
+  /** The running context, read at each handshake (a reload applies to the next connections). */
+  readonly context: () => SecureContext
+  /** A client refused before startup (counted and logged by the caller). */
+  readonly refused: (peer: string, reason: TlsFailureReason, detail: string) => void
 }
 
 /** Connections one listener serves at once; more are refused with a FATAL error (53300). */
@@ -34,6 +46,72 @@ export class PgServer {
   }
 
   private accept (socket: Socket): void {
+    if (this.opts.tls === undefined) this.serve(socket)
+    else this.negotiateTls(socket, this.opts.tls)
+  }
+
+  /**
+   * security.tls_enabled: reads the first packet(s) of a plaintext connection (ssl-request.ts) and
+   * starts TLS on an SSLRequest; the connection proper (serve) runs on the TLS socket.
+   */
+  private negotiateTls (raw: Socket, tls: PgTls): void {
+    const peer = hostPort(raw.remoteAddress, raw.remotePort)
+    let buf: Buffer = Buffer.alloc(0)
+    // The whole of startup, TLS included, is bounded by node.pg_auth_timeout_ms (serve restarts it).
+    const timer = setTimeout(() => raw.destroy(), this.opts.authTimeoutMs)
+    timer.unref()
+    raw.on('error', () => { /* reset by peer …: the socket closes */ })
+    raw.once('close', () => clearTimeout(timer))
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk])
+      for (;;) {
+        const p = readTlsPreamble(buf)
+        if (p.kind === 'more') return
+        if (p.kind === 'no-gss') {
+          raw.write('N')
+          buf = p.rest
+          continue
+        }
+        raw.pause()
+        raw.off('data', onData)
+        clearTimeout(timer)
+        if (p.kind === 'cancel') {
+          this.serve(raw, p.bytes)
+        } else if (p.kind === 'plaintext') {
+          tls.refused(peer, 'plaintext', 'a plaintext startup')
+          this.serve(raw, undefined, new ScratchBirdError('SB_TLS_REQUIRED', 'this server accepts only TLS connections (security.tls_enabled): connect with sslmode=require, verify-ca or verify-full'))
+        } else if (p.extra) {
+          tls.refused(peer, 'handshake', 'bytes after the SSLRequest, before the TLS handshake')
+          raw.destroy()
+        } else {
+          this.startTls(raw, tls, peer)
+        }
+        return
+      }
+    }
+    raw.on('data', onData)
+  }
+
+  private startTls (raw: Socket, tls: PgTls, peer: string): void {
+    raw.write('S')
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: tls.context() })
+    const timer = setTimeout(() => secure.destroy(), this.opts.authTimeoutMs)
+    timer.unref()
+    let done = false
+    secure.once('secure', () => {
+      done = true
+      clearTimeout(timer)
+      this.serve(secure)
+    })
+    secure.on('error', (e) => {
+      if (!done) tls.refused(peer, classifyTlsError(e), e.message)
+      secure.destroy()
+    })
+    secure.once('close', () => clearTimeout(timer))
+  }
+
+  /** A connection (plaintext, or TLS once negotiated); `initial`: bytes already read; `refusal`: FATAL at once. */
+  private serve (socket: Socket, initial?: Buffer, refusal?: ScratchBirdError): void {
     const pid = this.nextPid
     this.nextPid = this.nextPid >= 0x7fffffff ? 1 : this.nextPid + 1
     const ports: PgServerPorts = {
@@ -49,6 +127,12 @@ export class PgServer {
       remoteAddress: hostPort(socket.remoteAddress, socket.remotePort)
     }, pid, this.secret())
     socket.on('data', (chunk: Buffer) => conn.onData(chunk))
+    if (refusal !== undefined) {
+      socket.on('error', () => {})
+      conn.refuse(refusal)
+      socket.resume()
+      return
+    }
     // A client that connects and never completes startup (or trickles it) would hold the
     // connection forever: startup and authentication have this long from connecting, in all.
     const authTimer = setTimeout(() => {
@@ -65,6 +149,8 @@ export class PgServer {
       return
     }
     this.connections.set(pid, conn)
+    if (initial !== undefined) conn.onData(initial)
+    socket.resume()
   }
 
   /**

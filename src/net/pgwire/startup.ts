@@ -1,5 +1,6 @@
-// The first packet of a connection, decided without I/O: an SSLRequest or GSSENCRequest (we
-// answer 'N': no TLS yet), a CancelRequest (process id and secret of another connection), or the
+// The first packet of a connection, decided without I/O: an SSLRequest or GSSENCRequest (on a
+// plaintext listener we answer 'N'; with security.tls_enabled server.ts reads the first packet
+// itself, ssl-request.ts), a CancelRequest (process id and secret of another connection), or the
 // StartupMessage of protocol 3.x with its parameters. Another major version is refused, as
 // PostgreSQL refuses it; a newer 3.x minor or `_pq_.` options are answered with
 // NegotiateProtocolVersion by the connection.

@@ -1,4 +1,5 @@
-import { Pool, type Dispatcher } from 'undici'
+import type { PeerCertificate, SecureContext } from 'node:tls'
+import { Pool, buildConnector, type Dispatcher } from 'undici'
 import { ScratchBirdError, isScratchBirdError, messageOf } from '../../core/errors'
 import type { NodeMetrics } from '../../ops/metrics'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
@@ -10,6 +11,7 @@ import {
 } from './wire'
 import type { NodeId } from '../../core/ids'
 import type { Clock } from '../../core/clock'
+import { checkCertNode } from '../tls-names'
 
 // The calling side of cluster RPC (DESIGN §7): one undici Pool per peer address. Calls to the same
 // peer issued in one event-loop turn go out as one POST (flushed by setImmediate); while the
@@ -48,6 +50,22 @@ export interface RpcClientOptions {
   /** Request and reply body limit; every node of a cluster must use the same. */
   readonly maxBodyBytes?: number
   readonly defaultTimeoutMs?: number
+  /** security.tls_enabled: call peers over TLS (see RpcTls). Absent: plaintext HTTP. */
+  readonly tls?: RpcTls
+}
+
+/**
+ * The client half of mutual TLS between nodes: every connection presents this node's certificate
+ * and accepts the peer only if its certificate chains to tls_ca and names the node cluster.nodes
+ * lists at that address (net/tls-names.ts) — not the host name: nodes are named by id.
+ */
+export interface RpcTls {
+  /** The running context (this node's certificate, key and tls_ca), read at each new connection so a reload applies. */
+  readonly context: () => SecureContext
+  /** The node expected at a peer address; undefined: any single node (an address cluster.nodes does not list). */
+  readonly nodeAt: (address: string) => NodeId | undefined
+  /** A peer whose certificate was refused (counted and logged by the caller). */
+  readonly onRefused: (address: string, why: string) => void
 }
 
 export interface RpcCallOptions {
@@ -171,10 +189,12 @@ export class RpcClient {
   private peer (address: string): Peer {
     let p = this.peers.get(address)
     if (p === undefined) {
-      const pool = new Pool(`http://${address}`, {
+      const tls = this.opts.tls
+      const pool = new Pool(`${tls === undefined ? 'http' : 'https'}://${address}`, {
         connections: this.opts.connections ?? RPC_CONNECTIONS_PER_PEER,
         pipelining: this.opts.pipelining ?? RPC_PIPELINING,
-        connectTimeout: RPC_CONNECT_TIMEOUT_MS
+        connectTimeout: RPC_CONNECT_TIMEOUT_MS,
+        ...(tls === undefined ? {} : { connect: tlsConnector(address, tls) })
       })
       p = { address, pool, queue: [], outstanding: new Set(), inFlight: 0, scheduled: false }
       this.peers.set(address, p)
@@ -284,6 +304,27 @@ export class RpcClient {
     } else {
       call.resolve(outcome.payload)
     }
+  }
+}
+
+/**
+ * undici's TLS connector with the running context, rebuilt when a reload changed it (a connector
+ * keeps a TLS session cache, so it is not rebuilt per connection).
+ */
+function tlsConnector (address: string, tls: RpcTls): buildConnector.connector {
+  let built: { context: SecureContext, connect: buildConnector.connector } | null = null
+  const checkServerIdentity = (_host: string, cert: PeerCertificate): Error | undefined => {
+    const check = checkCertNode(cert, tls.nodeAt(address))
+    if (check.ok) return undefined
+    tls.onRefused(address, check.why)
+    return new Error(`cluster peer ${address}: ${check.why}`)
+  }
+  return (options, callback) => {
+    const context = tls.context()
+    if (built?.context !== context) {
+      built = { context, connect: buildConnector({ secureContext: context, rejectUnauthorized: true, checkServerIdentity, timeout: RPC_CONNECT_TIMEOUT_MS }) }
+    }
+    built.connect(options, callback)
   }
 }
 

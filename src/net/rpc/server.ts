@@ -17,6 +17,7 @@ import { isNodeId, type NodeId } from '../../core/ids'
 //   1. cluster secret, when one is configured          → 401 SB_RPC_UNAUTHENTICATED
 //   2. cluster name                                    → 403 SB_RPC_WRONG_CLUSTER
 //   3. sender node id header                           → 400 SB_RPC_MALFORMED
+//      and, under TLS, the client certificate naming it → 401 SB_TLS_PEER_REFUSED
 //   4. body size (refused as soon as the limit passes) → 413 SB_BODY_TOO_LARGE
 //   5. the whole frame and every payload decode        → 400 SB_RPC_MALFORMED
 //      (payloads in their opcode's codec, payloads.ts; a payload in a newer codec version than
@@ -80,6 +81,12 @@ export interface RpcServerOptions {
   readonly maxBodyBytes?: number
   /** A method threw something other than a ScratchBirdError (a bug): log it. */
   readonly onInternalError?: (e: unknown) => void
+  /**
+   * Mutual TLS (security.tls_enabled, net/tls-peer.ts): whether the connection's client
+   * certificate names the node the request claims to come from; the error refuses the request
+   * (counted as unauthenticated). Absent: no certificate check.
+   */
+  readonly authenticatePeer?: (req: IncomingMessage, from: NodeId) => ScratchBirdError | undefined
 }
 
 // Hashing both sides first gives equal lengths, which timingSafeEqual needs, and comparing raw
@@ -151,6 +158,8 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     if (from === undefined) {
       throw rejected(res, 'malformed', new ScratchBirdError('SB_RPC_MALFORMED', `cluster RPC without a valid ${RPC_HEADER_NODE_ID} header (1..65535)`))
     }
+    const refusedPeer = opts.authenticatePeer?.(req, from)
+    if (refusedPeer !== undefined) throw rejected(res, 'unauthenticated', refusedPeer)
     let body: Buffer
     try {
       body = await readBody(req, limit)

@@ -14,7 +14,7 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
     expect(askedNotInEffect(defaultConfig()).map(k => k.path)).toEqual([])
   })
 
-  it('a value other than the default asks for the feature; tls_enabled: true is the one refused', () => {
+  it('a value other than the default asks for the feature; TLS is in effect (issue 18), so nothing is refused', () => {
     const c = validateConfig({
       replication: { tombstone_gc_grace_days: 20 },
       anti_entropy: { enabled: false, interval_ms: 30000 },
@@ -22,11 +22,8 @@ describe('keys accepted before their feature exists (not-in-effect.ts)', () => {
       security: { tls_enabled: true, tls_cert: '/c', tls_key: '/k', tls_ca: '/ca' }
     })
     const asked = askedNotInEffect(c)
-    expect(asked.map(k => k.path)).toEqual([
-      'security.tls_enabled', 'security.tls_cert',
-      'security.tls_key', 'security.tls_ca', 'lsm.l0_compaction_trigger'
-    ])
-    expect(asked.filter(k => k.refuse === true).map(k => k.path)).toEqual(['security.tls_enabled'])
+    expect(asked.map(k => k.path)).toEqual(['lsm.l0_compaction_trigger'])
+    expect(asked.filter(k => k.refuse === true).map(k => k.path)).toEqual([])
     expect(asked.find(k => k.path === 'lsm.l0_compaction_trigger')?.status).toBe('no_effect')
   })
 
