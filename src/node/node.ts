@@ -662,6 +662,8 @@ export class ScratchBirdNode {
       syncReplicas: config.replication.sync_replicas,
       electionTimeoutMs: config.replication.election_timeout_ms,
       heartbeatMs: config.replication.heartbeat_ms,
+      maxRetainedBytes: config.replication.log_retention_bytes,
+      maxMessageBytes: config.storage.max_message_bytes,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,

@@ -5,6 +5,8 @@ import { SeededRng } from '../../../../src/core/rng'
 import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { ReplMessage } from '../../../../src/cluster/replication/types'
 import { ShardGroup } from '../../../../src/node/replication/shard-group'
+import { SnapshotStreams } from '../../../../src/node/replication/snapshot-stream'
+import { rpcPayloads } from '../../../../src/net/rpc/payloads'
 import { ShardEngine, type RowWrite } from '../../../../src/storage/engine'
 import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
 import { HostClient } from '../../shard/host-fixtures'
@@ -28,7 +30,21 @@ class Node {
   client!: HostClient
   group: ShardGroup | null = null
   readonly logs: string[] = []
-  constructor (readonly id: NodeId, private readonly cluster: Cluster) {}
+  retainedBytes = 10_000_000
+  /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
+  chunksSent = 0
+  /** Small chunks (a few rows each) so a bootstrap takes several. */
+  readonly streams: SnapshotStreams
+  constructor (readonly id: NodeId, private readonly cluster: Cluster) {
+    this.streams = new SnapshotStreams({
+      self: id,
+      workers: { request: async (op, req) => await this.client.request(op, req) },
+      maxMessageBytes: 8192 + 400,
+      sendChunk: async (to, chunk) => { this.chunksSent++; return await this.cluster.sendChunk(this.id, to, chunk) },
+      log: (_level, message) => { this.logs.push(message) },
+      now: () => this.clock.monotonic()
+    })
+  }
 
   async start (): Promise<void> {
     this.engine = await ShardEngine.open(MemoryKv.open(this.store), { shardId: SHARD, nodeId: this.id, durability: 'none', clock: this.clock })
@@ -40,8 +56,9 @@ class Node {
       syncReplicas: 'majority',
       electionTimeoutMs: ELECTION_MS,
       heartbeatMs: 50,
-      maxRetainedBytes: 10_000_000,
+      maxRetainedBytes: this.retainedBytes,
       workers: this.client,
+      streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
       rng: new SeededRng(this.id),
@@ -88,6 +105,16 @@ class Cluster {
       this.delivered++
       target.group.receive(replEnvelopeCodec.decode(bytes).msg)
     })
+  }
+
+  /** A snapshot chunk across the RPC payload codec (REPL_SNAPSHOT_CHUNK), on a later turn; fails when either end is cut or down. */
+  async sendChunk (from: NodeId, to: NodeId, chunk: Parameters<ShardGroup['installSnapshotChunk']>[0]): ReturnType<ShardGroup['installSnapshotChunk']> {
+    const codec = rpcPayloads('REPL_SNAPSHOT_CHUNK')
+    const bytes = codec.request.encode(chunk)
+    await new Promise(resolve => setImmediate(resolve))
+    const target = this.nodes.get(to)
+    if (target?.group == null || this.cut.has(from) || this.cut.has(to)) throw Object.assign(new Error('unreachable'), { code: 'SB_NODE_UNREACHABLE' })
+    return codec.reply.decode(codec.reply.encode(await target.group.installSnapshotChunk(codec.request.decode(bytes))))
   }
 
   primary (): Node | undefined {
@@ -189,5 +216,99 @@ describe('a shard group over three nodes', () => {
     await c.run(2)
     expect(r.engine.lastLsn()).toBe(before)
     expect(r.logs.some(l => /dropped.*malformed/.test(l))).toBe(true)
+  })
+})
+
+describe('bootstrap by snapshot', () => {
+  it('a replica cut off while the primary\'s retained log moves past it catches up by a snapshot streamed in chunks, then the log', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.retainedBytes = 2048; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const [a, b] = [...c.nodes.values()].filter(n => n !== p) as [Node, Node]
+    await c.settle(p.commit(ins('k000', 'v0')))
+    c.cut.add(b.id)
+    const acked = ['k000=v0']
+    for (let i = 1; i < 60; i++) {
+      const k = `k${String(i).padStart(3, '0')}`
+      await c.settle(p.commit(ins(k, `v${i}`.repeat(20))))
+      acked.push(`${k}=${`v${i}`.repeat(20)}`)
+    }
+    expect(await a.rows()).toEqual(acked)
+    expect(p.group!.logBase()).toBeGreaterThan(b.engine.lastLsn() + 1n)
+    c.cut.delete(b.id)
+    await c.run(400, () => b.engine.lastLsn() === p.engine.lastLsn() && b.group!.role === 'replica')
+    expect(p.chunksSent).toBeGreaterThan(2)
+    expect(await b.rows()).toEqual(acked)
+    expect(b.logs.some(l => /bootstrap done/.test(l))).toBe(true)
+    expect(p.logs.some(l => /bootstrap of shard 000 on node \d+ starts/.test(l))).toBe(true)
+    // Then the log: a new commit reaches it by append, and it counts toward acknowledgements again.
+    c.cut.add(a.id)
+    await c.settle(p.commit(ins('z', 'last')))
+    await c.run(20, () => b.engine.lastLsn() === p.engine.lastLsn())
+    expect(await b.rows()).toContain('z=last')
+  })
+
+  it('a bootstrap interrupted half-way resumes from the last chunk the replica installed', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.retainedBytes = 2048; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    c.cut.add(b.id)
+    const acked: string[] = []
+    for (let i = 0; i < 60; i++) {
+      const k = `k${String(i).padStart(3, '0')}`
+      await c.settle(p.commit(ins(k, `v${i}`.repeat(20))))
+      acked.push(`${k}=${`v${i}`.repeat(20)}`)
+    }
+    c.cut.delete(b.id)
+    // Cut again after the third chunk has been installed.
+    const install = b.group!.installSnapshotChunk.bind(b.group!)
+    let installed = 0
+    b.group!.installSnapshotChunk = async (chunk) => {
+      const r = await install(chunk)
+      if (++installed === 3) c.cut.add(b.id)
+      return r
+    }
+    await c.run(400, () => installed >= 3)
+    expect(b.group!.bootstrappingNow).toBe(true)
+    const firstAttempt = p.chunksSent
+    const resumedFrom: Array<Uint8Array | null> = []
+    b.group!.installSnapshotChunk = async (chunk) => { resumedFrom.push(chunk.after); return await install(chunk) }
+    c.cut.delete(b.id)
+    await c.run(400, () => b.engine.lastLsn() === p.engine.lastLsn() && b.group!.role === 'replica')
+    expect(await b.rows()).toEqual(acked)
+    // The second attempt did not start over: its first chunk continues after a key.
+    expect(resumedFrom[0]).not.toBeNull()
+    expect(p.chunksSent).toBeGreaterThan(firstAttempt)
+    expect(p.logs.filter(l => /bootstrap of shard 000 on node \d+ starts/.test(l))).toHaveLength(1)
+  })
+
+  it('history from before the group: the first preference node becomes primary and its rows win on every replica', async () => {
+    const c = new Cluster()
+    cluster = c
+    // Before the group: each engine commits on its own (generation 0) — node 1 the N = 1 rows it
+    // owned, node 2 a longer history of its own.
+    const direct = async (n: Node, ...writes: RowWrite[]): Promise<void> => { await n.client.request('AUTOCOMMIT', { shard: SHARD, writes, commitHlc: nextHlc() }) }
+    for (const n of c.nodes.values()) {
+      n.engine = await ShardEngine.open(MemoryKv.open(n.store), { shardId: SHARD, nodeId: n.id, durability: 'none', clock: n.clock })
+      n.client = new HostClient(new Map([[SHARD, n.engine]]), 60_000, n.clock)
+    }
+    for (let i = 0; i < 5; i++) await direct(c.n(1), ins(`own${i}`, `o${i}`))
+    for (let i = 0; i < 9; i++) await direct(c.n(2), ins(`other${i}`, `x${i}`))
+    for (const n of c.nodes.values()) await n.client.host.close()
+    for (const n of c.nodes.values()) await n.start()
+    await c.run(400, () => [...c.nodes.values()].every(n => n.engine.lastLsn() === c.n(1).engine.lastLsn() && n.group!.role !== 'starting') && c.primary() !== undefined)
+    expect(c.primary()?.id).toBe(1)
+    const own = ['own0=o0', 'own1=o1', 'own2=o2', 'own3=o3', 'own4=o4']
+    await c.run(200, () => false || c.n(2).engine.lastLsn() === c.n(1).engine.lastLsn())
+    for (const n of c.nodes.values()) expect(await n.rows(), `node ${n.id}`).toEqual(own)
+    // The group works from there: a commit reaches all three.
+    await c.settle(c.n(1).commit(ins('after', 'a')))
+    await c.run(50, () => [...c.nodes.values()].every(n => n.engine.lastLsn() === c.n(1).engine.lastLsn()))
+    for (const n of c.nodes.values()) expect(await n.rows()).toContain('after=a')
   })
 })
