@@ -122,13 +122,30 @@ export class ReplicationShell {
     if (this.timer !== null) this.sync()
   }
 
-  /** Starts a group for every shard that needs one and has none (catalog changes add them). */
+  /**
+   * Starts a group for every shard that needs one and has none, gives running groups the replicas
+   * the catalog now calls for (N raised or lowered), and stops the group of a shard this node is
+   * no longer a replica of (its primary removes it from the voters; until a later raise, this
+   * node's copy of the shard stays as it was and serves nothing of it).
+   */
   private sync (): void {
     for (let s = 0; s < this.d.shards; s++) {
       const shard = asShardId(s)
-      if (this.groups.has(shard)) continue
       const replicas = this.d.replicasOf(shard)
-      if (replicas.length < 2 || !replicas.includes(this.d.self)) continue
+      const wanted = replicas.length >= 2 && replicas.includes(this.d.self)
+      const running = this.groups.get(shard)
+      if (running !== undefined) {
+        if (wanted) {
+          running.setReplicas(replicas)
+        } else if (replicas.length >= 2) {
+          running.stop()
+          this.groups.delete(shard)
+          this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
+        }
+        // Fewer than two replicas: the group keeps running (N lowered to 1 keeps the copies it has).
+        continue
+      }
+      if (!wanted) continue
       const g = new ShardGroup({
         shard,
         self: this.d.self,

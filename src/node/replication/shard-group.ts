@@ -104,7 +104,24 @@ export class ShardGroup {
   /** When each entry not yet held by every replica landed in this node's log (replication lag). */
   private readonly landing = new LandingTimes()
 
-  constructor (private readonly o: ShardGroupOptions) {}
+  /** The shard's replicas now (the preference list's first N): changes with the catalog's N. */
+  private replicas: NodeId[]
+
+  constructor (private readonly o: ShardGroupOptions) {
+    this.replicas = [...o.replicas]
+  }
+
+  /**
+   * N changed (ALTER TABLE … SET replication_factor, issue 14 item 4): the machine replicates to
+   * the new replicas as learners (bootstrapping them by snapshot), promotes each to voter by a
+   * config entry once it holds the committed log, and removes by one the voters no longer listed.
+   */
+  setReplicas (nodes: readonly NodeId[]): void {
+    if (nodes.length === this.replicas.length && nodes.every((n, i) => n === this.replicas[i])) return
+    this.replicas = [...nodes]
+    this.o.log('info', `Replication: shard ${String(this.o.shard).padStart(3, '0')} replicas now {${nodes.map(id => `Node ${id}`).join(', ')}}`, { shard: this.o.shard })
+    this.step({ type: 'preference', nodes: [...nodes] })
+  }
 
   get shard (): ShardId { return this.o.shard }
   get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
@@ -112,6 +129,8 @@ export class ShardGroup {
   get generation (): number { return this.machine?.generation ?? this.hard.generation }
   get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
   get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }
+  /** The voting replicas in effect in this node's log (empty while the machine is down). */
+  get voters (): NodeId[] { return this.machine?.voters ?? [] }
   /** The last LSN the machine no longer holds in its log (a replica behind it needs a snapshot). */
   logBase (): Lsn { return this.machine?.logBase ?? 0n }
   progress (): ReturnType<ReplicationMachine['progress']> { return this.machine?.progress() ?? [] }
@@ -352,7 +371,7 @@ export class ShardGroup {
     if (life !== this.life || this.stopped) return
     this.machine = new ReplicationMachine({
       self: this.o.self,
-      preference: [...this.o.replicas],
+      preference: [...this.replicas],
       syncReplicas: this.o.syncReplicas,
       electionTimeoutMs: this.o.electionTimeoutMs,
       heartbeatMs: this.o.heartbeatMs,
@@ -399,7 +418,7 @@ export class ShardGroup {
     }
     return {
       hard: { ...this.hard },
-      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.o.replicas] },
+      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.replicas] },
       entries,
       appliedLsn: commit
     }

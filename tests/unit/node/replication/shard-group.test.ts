@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId, asShardId, type NodeId } from '../../../../src/core/ids'
+
+const ids = (...n: number[]): NodeId[] => n.map(asNodeId)
 import { SeededRng } from '../../../../src/core/rng'
 import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { ReplMessage } from '../../../../src/cluster/replication/types'
@@ -31,6 +33,7 @@ class Node {
   group: ShardGroup | null = null
   readonly logs: string[] = []
   retainedBytes = 10_000_000
+  replicas: NodeId[] = IDS
   /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
   chunksSent = 0
   /** Small chunks (a few rows each) so a bootstrap takes several. */
@@ -52,7 +55,7 @@ class Node {
     this.group = new ShardGroup({
       shard: SHARD,
       self: this.id,
-      replicas: IDS,
+      replicas: this.replicas,
       syncReplicas: 'majority',
       electionTimeoutMs: ELECTION_MS,
       heartbeatMs: 50,
@@ -310,5 +313,42 @@ describe('bootstrap by snapshot', () => {
     await c.settle(c.n(1).commit(ins('after', 'a')))
     await c.run(50, () => [...c.nodes.values()].every(n => n.engine.lastLsn() === c.n(1).engine.lastLsn()))
     for (const n of c.nodes.values()) expect(await n.rows()).toContain('after=a')
+  })
+})
+
+describe('changing N', () => {
+  it('a replica added to a running group is bootstrapped as a learner, then promoted to voter; taken off the list, it is removed', async () => {
+    const c = new Cluster()
+    cluster = c
+    const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
+    for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const acked: string[] = []
+    for (let i = 0; i < 20; i++) {
+      await c.settle(p.commit(ins(`k${String(i).padStart(2, '0')}`, `v${i}`)))
+      acked.push(`k${String(i).padStart(2, '0')}=v${i}`)
+    }
+    expect(p.group!.voters).toEqual(ids(1, 2))
+    n3.replicas = ids(1, 2, 3)
+    await n3.start()
+    for (const n of [n1, n2]) n.group!.setReplicas(ids(1, 2, 3))
+    // Writes go on while it joins.
+    const during = p.commit(ins('during', 'd'))
+    await c.run(400, () => p.group!.voters.length === 3 && n3.engine.lastLsn() === p.engine.lastLsn())
+    await c.settle(during)
+    expect(p.group!.voters).toEqual(ids(1, 2, 3))
+    expect(p.logs.some(l => /promotes node 3 as a voter/.test(l))).toBe(true)
+    expect(await n3.rows()).toEqual([...acked, 'during=d'].sort())
+    // Now a voter: with node 2 cut off, node 3's acknowledgement makes the majority.
+    const other = p === n1 ? n2 : n1
+    c.cut.add(other.id)
+    await c.settle(p.commit(ins('with3', 'x')))
+    c.cut.delete(other.id)
+    // Lowered again: node 3 leaves the voters (one change, by a config entry).
+    for (const n of [n1, n2]) n.group!.setReplicas(ids(1, 2))
+    await c.run(200, () => p.group!.voters.length === 2)
+    expect(p.group!.voters).toEqual(ids(1, 2))
+    expect(p.logs.some(l => /removes node 3 as a voter/.test(l))).toBe(true)
   })
 })
