@@ -374,6 +374,7 @@ export class ScratchBirdNode {
         const last = readLastBackup(this.dataDir, this.config.storage.shards)
         return last === null ? undefined : new Map(last.lsns.map((lsn, shard) => [shard as ShardId, BigInt(lsn) + 1n]))
       },
+      replicationNeeds: () => this.replication?.logNeeds(),
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)

@@ -109,6 +109,19 @@ export class ReplicationShell {
     return out.sort((a, b) => a.shard - b.shard || a.replica - b.replica)
   }
 
+  /**
+   * Log retention (issue 14 item 5): per shard replicated here, the first LSN its group still
+   * holds in its log — on a primary the next entry of its slowest in-sync replica, never further
+   * back than replication.log_retention_bytes allows (the machine compacts past a replica beyond
+   * that, which then gets a snapshot); 1 (keep everything) while the group is loading or its
+   * replica bootstrapping. The sweep's front truncation keeps what any of these needs.
+   */
+  logNeeds (): Map<ShardId, bigint> {
+    const out = new Map<ShardId, bigint>()
+    for (const [shard, g] of this.groups) out.set(shard, g.logNeedsFrom())
+    return out
+  }
+
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
 

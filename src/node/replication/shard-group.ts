@@ -129,6 +129,8 @@ export class ShardGroup {
   get generation (): number { return this.machine?.generation ?? this.hard.generation }
   get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
   get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }
+  /** The first LSN the machine's log still holds (the sweep keeps the engine's log from there): 1 while it is down. */
+  logNeedsFrom (): Lsn { return this.machine === null ? 1n : this.machine.logBase + 1n }
   /** The voting replicas in effect in this node's log (empty while the machine is down). */
   get voters (): NodeId[] { return this.machine?.voters ?? [] }
   /** The last LSN the machine no longer holds in its log (a replica behind it needs a snapshot). */

@@ -316,6 +316,23 @@ describe('bootstrap by snapshot', () => {
   })
 })
 
+describe('log retention', () => {
+  it('the primary\'s group holds its log from the slowest replica\'s next entry; once it catches up, from the end', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    await c.settle(p.commit(ins('a', 'a')))
+    await c.run(10, () => b.engine.lastLsn() === p.engine.lastLsn())
+    c.cut.add(b.id)
+    const behind = b.engine.lastLsn()
+    for (let i = 0; i < 5; i++) await c.settle(p.commit(ins(`k${i}`, 'v')))
+    expect(p.group!.logNeedsFrom()).toBe(behind + 1n)
+    c.cut.delete(b.id)
+    await c.run(100, () => b.engine.lastLsn() === p.engine.lastLsn() && p.group!.logNeedsFrom() === p.engine.lastLsn() + 1n)
+    expect(p.group!.logNeedsFrom()).toBe(p.engine.lastLsn() + 1n)
+  })
+})
+
 describe('changing N', () => {
   it('a replica added to a running group is bootstrapped as a learner, then promoted to voter; taken off the list, it is removed', async () => {
     const c = new Cluster()
