@@ -90,6 +90,16 @@ describe('raising and lowering N of a populated primary_replica table', () => {
       return true
     }, { what: 'all three copies of every shard to reach the same LSN', timeoutMs: 60_000 })
     for (const id of cluster.ids) expect(await readAll(id), `through node ${id}`).toEqual(acked.slice().sort())
+    // SHOW SHARD MAP on each shard's primary: its generation, and every replica in sync.
+    const maps = await cluster.waitFor(async () => {
+      const all = (await Promise.all(cluster.ids.map(async id => await cluster.rows(id, 'SHOW SHARD MAP')))).flat()
+      const led = all.filter(r => r[6] !== null && /:primary/.test(String(r[6])))
+      return led.length === SHARDS && led.every(r => (String(r[6]).match(/:in sync/g) ?? []).length === 2) ? led : null
+    }, { what: 'each shard\'s primary to show its two other replicas in sync', timeoutMs: 30_000 })
+    for (const [, , primary, , , generation, states] of maps) {
+      expect(Number(generation)).toBeGreaterThan(0)
+      expect(String(states)).toContain(`${String(primary)}:primary`)
+    }
     // Lowered: each shard's third node leaves the voters.
     const l = await cluster.sql(1, 'ALTER TABLE t SET replication_factor = 2')
     expect(l.status, JSON.stringify(l.body)).toBe(200)

@@ -12,6 +12,7 @@ import type { RpcClient } from '../../net/rpc/client'
 import type { ShardRequester } from '../shard-router'
 import { ShardGroup } from './shard-group'
 import { SnapshotStreams } from './snapshot-stream'
+import { replicaStates } from '../../cluster/replication/replica-state'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
 // while some primary_replica table needs more than one copy (N = the largest replication_factor
@@ -42,6 +43,8 @@ export interface ReplicationShellDeps {
   readonly heartbeatMs: number
   /** replication.log_retention_bytes: the log each primary keeps for lagging replicas. */
   readonly maxRetainedBytes: number
+  /** replication.lag_warning_ms. */
+  readonly lagWarningMs: number
   /** storage.max_message_bytes: bounds a bootstrap chunk. */
   readonly maxMessageBytes: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
@@ -122,6 +125,17 @@ export class ReplicationShell {
     return out
   }
 
+  /**
+   * SHOW SHARD MAP of a shard replicated here: its primary as this node knows it (null: none
+   * known), the generation, and each replica's state (replica-state.ts); undefined: no group.
+   */
+  shardState (shard: ShardId): { primary: NodeId | null, generation: number, replicaStates: string } | undefined {
+    const g = this.groups.get(shard)
+    if (g === undefined) return undefined
+    const states = replicaStates(g.replicaList, g.view())
+    return { primary: g.primary === 0 ? null : g.primary, generation: g.generation, replicaStates: states.map(r => `${r.node}:${r.state}`).join(',') }
+  }
+
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
 
@@ -167,6 +181,7 @@ export class ReplicationShell {
         electionTimeoutMs: this.d.electionTimeoutMs,
         heartbeatMs: this.d.heartbeatMs,
         maxRetainedBytes: this.d.maxRetainedBytes,
+        lagWarningMs: this.d.lagWarningMs,
         workers: this.d.workers,
         streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
         send: (to, msg) => { this.send(shard, to, msg) },

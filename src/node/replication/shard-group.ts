@@ -12,6 +12,8 @@ import type { ReplRole } from '../../storage/repl-state'
 import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
 import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { StreamedSnapshot } from './snapshot-stream'
+import { lagWarnings } from '../../cluster/replication/lag-warning'
+import type { GroupView } from '../../cluster/replication/replica-state'
 
 // The I/O shell of one shard's Mode 1 replication group on this node (issue 14, DESIGN §6): a
 // ReplicationMachine in engineLog mode (its log IS the shard's commit log) and the shard ops that
@@ -62,6 +64,8 @@ export interface ShardGroupOptions {
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
   readonly maxRetainedBytes: number
+  /** replication.lag_warning_ms. */
+  readonly lagWarningMs: number
   /** Streams a snapshot of this shard to `to` (snapshot-stream.ts); null when it did not complete. */
   readonly streamSnapshot: (to: NodeId, generation: number) => Promise<StreamedSnapshot | null>
   /** This node's shard workers (local ops). */
@@ -94,6 +98,8 @@ export class ShardGroup {
   private ackedThrough: Lsn = 0n
   /** Replicas a snapshot is streaming to from here. */
   private readonly streaming = new Set<NodeId>()
+  /** Replicas whose lag was over replication.lag_warning_ms at the last check (lag-warning.ts). */
+  private lagOver: ReadonlySet<NodeId> = new Set()
   /** This replica is installing a snapshot (its machine is down meanwhile). */
   private bootstrapping = false
   /** The last load failed (a worker restarting, …): retried at the next tick. */
@@ -169,6 +175,7 @@ export class ShardGroup {
     }
     for (const to of this.snapshotRetries.splice(0)) this.step({ type: 'snapshot-failed', to })
     this.step({ type: 'tick' })
+    this.checkLag()
     // The committed LSN is persisted lazily (it only bounds truncation and where a restart loads
     // the log from): at most once per tick, with the hard state it goes with.
     const m = this.machine
@@ -487,6 +494,29 @@ export class ShardGroup {
   }
 
   get bootstrappingNow (): boolean { return this.bootstrapping }
+
+  /** What SHOW SHARD MAP needs of this group (cluster/replication/replica-state.ts). */
+  view (): GroupView {
+    const m = this.machine
+    return { self: this.o.self, role: m?.role ?? 'starting', bootstrapping: this.bootstrapping, commitLsn: m?.commitLsn ?? 0n, progress: m?.role === 'primary' ? m.progress() : [] }
+  }
+
+  /** The replicas this group replicates to now (the catalog's N). */
+  get replicaList (): NodeId[] { return [...this.replicas] }
+
+  /** Primary: replication.log warnings for replicas whose lag crosses replication.lag_warning_ms (and when they recover). */
+  private checkLag (): void {
+    if (this.machine?.role !== 'primary') { this.lagOver = new Set(); return }
+    const s = String(this.o.shard).padStart(3, '0')
+    const r = lagWarnings(this.lag(), this.lagOver, this.o.lagWarningMs)
+    this.lagOver = r.over
+    for (const w of r.warn) {
+      this.o.log('warn', `Replication: shard ${s} replica node ${w.replica} lags ${w.lagMs} ms (${w.lagLsns} entries) behind the primary, over replication.lag_warning_ms (${this.o.lagWarningMs})`, { shard: this.o.shard, replica: w.replica, lag_ms: w.lagMs, lag_lsns: String(w.lagLsns) })
+    }
+    for (const w of r.recovered) {
+      this.o.log('info', `Replication: shard ${s} replica node ${w.replica} is back within replication.lag_warning_ms (${w.lagMs} ms, ${w.lagLsns} entries behind)`, { shard: this.o.shard, replica: w.replica })
+    }
+  }
 
   private failWaiters (why: string): void {
     for (const [lsn, w] of this.waiters) {

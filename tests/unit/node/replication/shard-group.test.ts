@@ -33,6 +33,7 @@ class Node {
   group: ShardGroup | null = null
   readonly logs: string[] = []
   retainedBytes = 10_000_000
+  lagWarningMs = 60_000
   replicas: NodeId[] = IDS
   /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
   chunksSent = 0
@@ -60,6 +61,7 @@ class Node {
       electionTimeoutMs: ELECTION_MS,
       heartbeatMs: 50,
       maxRetainedBytes: this.retainedBytes,
+      lagWarningMs: this.lagWarningMs,
       workers: this.client,
       streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
@@ -330,6 +332,25 @@ describe('log retention', () => {
     c.cut.delete(b.id)
     await c.run(100, () => b.engine.lastLsn() === p.engine.lastLsn() && p.group!.logNeedsFrom() === p.engine.lastLsn() + 1n)
     expect(p.group!.logNeedsFrom()).toBe(p.engine.lastLsn() + 1n)
+  })
+})
+
+describe('lag warnings', () => {
+  it('the primary warns in replication.log when a replica lags past replication.lag_warning_ms, once, and says when it is back', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.lagWarningMs = 200; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    c.cut.add(b.id)
+    await c.settle(p.commit(ins('a', 'a')))
+    await c.run(30)
+    const warned = p.logs.filter(l => new RegExp(`replica node ${b.id} lags \\d+ ms \\(\\d+ entries\\) behind the primary, over replication.lag_warning_ms \\(200\\)`).test(l))
+    expect(warned).toHaveLength(1)
+    c.cut.delete(b.id)
+    await c.run(100, () => p.logs.some(l => l.includes(`replica node ${b.id} is back within replication.lag_warning_ms`)))
+    expect(p.logs.some(l => l.includes(`replica node ${b.id} is back within replication.lag_warning_ms`))).toBe(true)
   })
 })
 
