@@ -318,6 +318,24 @@ describe('bootstrap by snapshot', () => {
   })
 })
 
+describe('snapshot fencing', () => {
+  it('a chunk from an older generation, or to the primary of the sender\'s generation, is refused with SB_REPL_SNAPSHOT_REFUSED and installs nothing', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    await c.settle(p.commit(ins('a', 'a1')))
+    await c.run(10, () => r.engine.lastLsn() === p.engine.lastLsn())
+    const g = p.group!.generation
+    const chunk = { shard: SHARD, from: p.id, snapshotId: 1n, lsn: 1n, snapshotGeneration: 0n, hlcHighWater: 0n, after: null, done: true, entries: [] }
+    await expect(r.group!.installSnapshotChunk({ ...chunk, generation: g - 1 })).rejects.toMatchObject({ code: 'SB_REPL_SNAPSHOT_REFUSED' })
+    await expect(p.group!.installSnapshotChunk({ ...chunk, from: r.id, generation: g })).rejects.toMatchObject({ code: 'SB_REPL_SNAPSHOT_REFUSED' })
+    expect(r.group!.bootstrappingNow).toBe(false)
+    expect(r.group!.role).toBe('replica')
+    expect(await r.rows()).toEqual(['a=a1'])
+    expect(await p.rows()).toEqual(['a=a1'])
+  })
+})
+
 describe('log retention', () => {
   it('the primary\'s group holds its log from the slowest replica\'s next entry; once it catches up, from the end', async () => {
     const c = await started()
