@@ -35,8 +35,11 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     applies: (from, to) => from === null || to.replication_factor > from.replication_factor,
     liveNodes: true,
     // A factor the mode cannot have at all is refused by the DDL itself, with the better reason
-    // (SB_REPLICATION_UNAVAILABLE: primary/replica copies do not exist yet), rows or not.
-    needsEmptyTable: (from, to) => exceedsMode(to)
+    // (SB_REPLICATION_UNAVAILABLE: primary/replica copies do not exist yet), rows or not. A
+    // primary_replica table's new replica is bootstrapped from a snapshot of its shard's primary and
+    // serves no read (reads go to the primary) nor counts toward acknowledgements or votes until it
+    // caught up (issue 14 item 4): rows do not matter.
+    needsEmptyTable: (from, to) => exceedsMode(to) || to.replication_mode === 'primary_replica'
       ? null
       : `raising replication_factor from ${from.replication_factor} to ${to.replication_factor} needs an empty table: ` +
       'a new replica would count toward read quorums before it holds the rows (a read could answer "no row" for an acknowledged write); ' +

@@ -33,8 +33,18 @@ export interface MemberRow {
   shardReplicas: number
 }
 
-/** A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy) and which of those are live. */
-export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] }
+/**
+ * A row of SHOW SHARD MAP: the shard's preference list, its replicas (every node holding a copy)
+ * and which of those are live; for a shard with a Mode 1 group on this node (issue 14) its primary
+ * as this node knows it (null: none known), generation and each replica's state ("2:in sync,…").
+ */
+export interface ShardMapRow {
+  shard: ShardId
+  preference: NodeId[]
+  replicas: NodeId[]
+  live: NodeId[]
+  mode1?: { primary: NodeId | null, generation: number, replicaStates: string } | undefined
+}
 
 /**
  * Leaderless quorum replication (DESIGN §6 "Mode 3"), present on a node in a cluster

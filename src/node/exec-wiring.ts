@@ -9,7 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { AntiEntropyPort, ReplicationLagRow, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardPort, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ReplicationLagRow, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -19,7 +19,7 @@ import type { SnapshotRegistry } from '../exec/snapshots'
 import type { CatalogPins } from '../exec/catalog-pins'
 import { PlanCache } from '../exec/plan-cache'
 import { shardTwoPhaseIo } from './twopc-io'
-import { asNodeId, shardIds } from '../core/ids'
+import { asNodeId, shardIds, type ShardId } from '../core/ids'
 import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import { announceLagMs } from './sweeper'
 import { encodeVerifier, newScramVerifier } from '../security/scram-verifier'
@@ -43,6 +43,8 @@ export interface ExecParts {
   antiEntropy?: AntiEntropyShell | null
   /** Mode 1 replication lag of the shards this node is primary of; null: no replication groups here (absent: a single node). */
   replicationLag?: () => ReplicationLagRow[] | null
+  /** SHOW SHARD MAP's Mode 1 columns of a shard (node/replication/manager.ts shardState); absent or undefined: no group. */
+  replicationShard?: (shard: ShardId) => ShardMapRow['mode1']
   /** DDL write fences (node/table-fences.ts). */
   fences: TableFenceIo
   catalogPins: CatalogPins
@@ -110,14 +112,15 @@ function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort 
   }
 }
 
-function clusterView ({ cluster, config, listenAddress, snapshots, hlc }: ExecParts): ClusterView {
+function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard }: ExecParts): ClusterView {
   const { id, datacenter } = config.node
   const shards = config.storage.shards
   const alone: AnnouncingMember[] = [{ nodeId: id, isSelf: true, state: 'normal', oldestActiveHlc: '' }]
   return {
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
-    shardMap: () => cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] }))
+    shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
+      .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })
   }
 }
 

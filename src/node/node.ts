@@ -410,6 +410,7 @@ export class ScratchBirdNode {
         const last = readLastBackup(this.dataDir, this.config.storage.shards)
         return last === null ? undefined : new Map(last.lsns.map((lsn, shard) => [shard as ShardId, BigInt(lsn) + 1n]))
       },
+      replicationNeeds: () => this.replication?.logNeeds(),
       onSwept: (t) => {
         this.metrics.sweepRuns.inc()
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
@@ -706,6 +707,7 @@ export class ScratchBirdNode {
       catalogPins: this.catalogPins,
       antiEntropy: this.antiEntropy,
       replicationLag: () => this.replication?.lagRows() ?? null,
+      replicationShard: (shard) => this.replication?.shardState(shard),
       log,
       clock: this.io.clock,
       rng: this.io.rng,
@@ -751,6 +753,9 @@ export class ScratchBirdNode {
       syncReplicas: config.replication.sync_replicas,
       electionTimeoutMs: config.replication.election_timeout_ms,
       heartbeatMs: config.replication.heartbeat_ms,
+      maxRetainedBytes: config.replication.log_retention_bytes,
+      lagWarningMs: config.replication.lag_warning_ms,
+      maxMessageBytes: config.storage.max_message_bytes,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,

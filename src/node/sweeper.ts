@@ -23,8 +23,10 @@ import type { ShardRequester } from './shard-router'
 // The same pass purges the deleted rows of the tables the catalog says are MGA-only
 // (primary_replica; storage/sweep.ts says why leaderless tombstones stay) and truncates each
 // shard's commit log below what its consumers still need (storage/commit-log.ts). The consumer
-// list is built here: the storage.commit_log_retention_hours window and the last completed backup
-// (the next incremental starts after it); replication will add its own to commitLogConsumers().
+// list is built here: the storage.commit_log_retention_hours window, the last completed backup
+// (the next incremental starts after it) and Mode 1 replication (what each shard's group still
+// holds for its replicas — on a primary from the slowest in-sync replica's next entry, bounded by
+// replication.log_retention_bytes: a replica behind that is re-bootstrapped by snapshot instead).
 
 export interface SweepTotals {
   shards: number
@@ -73,6 +75,9 @@ export interface SweeperDeps {
   /** Per shard, the first LSN the next incremental backup needs (after the last completed backup:
    *  backup-source.ts), a consumer of the log; read at every run. Undefined: no backup taken. */
   readonly backupNeeds?: (() => ReadonlyMap<ShardId, bigint> | undefined) | undefined
+  /** Per replicated shard, the first LSN its Mode 1 group still needs (node/replication/manager.ts
+   *  logNeeds); read at every run. Undefined or absent: no group, no need. */
+  readonly replicationNeeds?: (() => ReadonlyMap<ShardId, bigint> | undefined) | undefined
   readonly onSwept?: ((t: SweepTotals) => void) | undefined
 }
 
@@ -123,12 +128,16 @@ export class Sweeper {
     const purgeTombstonesOf = this.d.tombstonePurgeTables()
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const backup = this.d.backupNeeds?.()
+    const replication = this.d.replicationNeeds?.()
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
     for (const shard of shardIds(this.d.shards)) {
       try {
         const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
         const fromLsn = backup?.get(shard)
-        const consumers = fromLsn === undefined ? commitLog : [...commitLog, { name: 'last backup', fromLsn }]
+        const replicasFrom = replication?.get(shard)
+        const consumers: CommitLogConsumer[] = [...commitLog]
+        if (fromLsn !== undefined) consumers.push({ name: 'last backup', fromLsn })
+        if (replicasFrom !== undefined) consumers.push({ name: 'replication', fromLsn: replicasFrom })
         const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved

@@ -183,7 +183,7 @@ export class ReplicationMachine {
       this.maybeChangeMembership()
       return
     }
-    if (now >= this.electionDeadline && this.isVoter()) this.campaign(true, now)
+    if (now >= this.electionDeadline && this.isVoter() && this.mayCampaign()) this.campaign(true, now)
   }
 
   private receive (msg: ReplMessage, now: number): void {
@@ -339,7 +339,7 @@ export class ReplicationMachine {
       reply(false, this.roleNow === 'primary' ? 'we are the primary' : 'heard from a primary within the election timeout')
       return
     }
-    const complete = logAtLeastAsComplete(m.lastGeneration, m.lastLsn, this.log.lastGeneration, this.log.lastLsn)
+    const complete = this.log.lastGeneration === 0 || logAtLeastAsComplete(m.lastGeneration, m.lastLsn, this.log.lastGeneration, this.log.lastLsn)
     if (m.preVote) {
       reply(complete, complete ? 'log complete' : 'candidate log is behind ours')
       return
@@ -471,6 +471,9 @@ export class ReplicationMachine {
         this.ready.events.push({ type: 'refused', from: m.from, reason: `entry generation ${entries[0]!.generation} below our base's` })
         return
       }
+    } else if (this.localHistoryAt(prevLsn)) {
+      this.refuseAppend(m, 0n)
+      return
     } else if (prevLsn > this.log.lastLsn || this.log.generationAt(prevLsn) !== m.prevGeneration) {
       const probe = prevLsn > this.log.lastLsn ? this.log.lastLsn : prevLsn
       this.refuseAppend(m, this.log.agreeingAtOrBelow(probe, m.prevGeneration))
@@ -574,6 +577,12 @@ export class ReplicationMachine {
       return
     }
     if (p.state === 'snapshot' || m.hintLsn < p.match) return
+    if (m.hintLsn === 0n && p.next === 1n && p.state === 'probe' && p.match === 0n) {
+      // An append after LSN 0 continues every log: refused there, the replica cannot take entries
+      // now (it is installing a snapshot another primary started): finish it with ours.
+      this.startSnapshot(m.from, p, now)
+      return
+    }
     const agree = m.hintLsn < this.log.base.lsn ? m.hintLsn : this.log.agreeingAtOrBelow(m.hintLsn, m.hintGeneration)
     p.next = agree + 1n > p.match + 1n ? agree + 1n : p.match + 1n
     p.state = 'probe'
@@ -583,7 +592,7 @@ export class ReplicationMachine {
 
   private sendAppend (to: NodeId, p: Peer, now: number): void {
     const base = this.log.base
-    if (p.next <= base.lsn) {
+    if (p.next <= base.lsn || this.needsHistory(p.next)) {
       this.startSnapshot(to, p, now)
       return
     }
@@ -706,6 +715,32 @@ export class ReplicationMachine {
     this.ready.events.push({ type: 'membership', ...change, lsn })
     this.syncPeers(this.clock.monotonic())
     this.sendToReplicating(this.clock.monotonic())
+  }
+
+  // ---- history from before the group (generation 0) ----
+  //
+  // Entries of generation 0 were logged before the shard had a group: leaderless writes and the
+  // commits of N = 1 tables, which only the shard's single owner then held — the first node of
+  // its preference list. Two logs' generation-0 entries at one LSN are unrelated commits, so they
+  // never "agree": a replica refuses an append that continues one (localHistoryAt), and a primary
+  // sends a replica that needs any of its own generation-0 entries a snapshot instead (needsHistory).
+  // So that no acknowledged N = 1 row is lost, the first primary of a group is that owner: a voter
+  // whose log holds nothing of any group (last generation 0) campaigns only if it is the first of
+  // the preference list (mayCampaign), and votes for any candidate (it holds no committed entry a
+  // vote could lose). A group whose owner is down stays without a primary until it returns.
+
+  /** Replica: does `prevLsn` name one of our entries from before the group (never comparable)? */
+  private localHistoryAt (prevLsn: Lsn): boolean {
+    return prevLsn > this.log.base.lsn && prevLsn <= this.log.lastLsn && this.log.generationAt(prevLsn) === 0
+  }
+
+  /** Primary: would a replica whose log continues at `next` need one of our generation-0 entries? */
+  private needsHistory (next: Lsn): boolean {
+    return next > this.log.base.lsn && next <= this.log.lastLsn && this.log.generationAt(next) === 0
+  }
+
+  private mayCampaign (): boolean {
+    return this.log.lastGeneration > 0 || this.preference[0] === this.self
   }
 
   // ---- after every input: commit, acknowledge, apply, compact ----

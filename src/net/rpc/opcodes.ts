@@ -17,7 +17,8 @@ const ROWS = [
   [0x22, 'CATALOG_DDL', 'run a DDL statement on the catalog coordinator (the lowest live node id), which then pushes the new catalog to every live node'],
   [0x23, 'TABLE_FENCE', 'fence a table against writes on the receiver\'s replicas of some shards and say whether they hold a row of it, or release such a fence (a DDL that needs an empty table)'],
   [0x30, 'SHARD_QUERY', 'per-shard work forwarded to a node holding a replica of that shard'],
-  [0x40, 'REPL_MESSAGE', 'Mode 1 replication: a batch of replication messages (appends, replies, votes) of the shards\' groups the two nodes share']
+  [0x40, 'REPL_MESSAGE', 'Mode 1 replication: a batch of replication messages (appends, replies, votes) of the shards\' groups the two nodes share'],
+  [0x41, 'REPL_SNAPSHOT_CHUNK', 'Mode 1 replica bootstrap: one chunk of a consistent snapshot of a shard, from its primary, installed on the receiver (resumable: the reply names the last key installed)']
 ] as const satisfies ReadonlyArray<readonly [number, string, string]>
 
 export type RpcOpcodeName = typeof ROWS[number][1]

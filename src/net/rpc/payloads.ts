@@ -6,7 +6,7 @@ import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
 import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
-import type { ShardId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
@@ -20,6 +20,9 @@ import type { ShardId } from '../../core/ids'
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
 //   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
+//   REPL_SNAPSHOT_CHUNK shard u32 | generation uint | from nodeId | snapshot id, LSN, generation,
+//                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
+//                   value blob) → installed keys uint | last key (bool, blob) | complete bool
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
 //                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
 
@@ -39,6 +42,26 @@ export interface TableFenceRequest {
 export interface ReplBatch { messages: Uint8Array[] }
 /** Frames one REPL_MESSAGE carries at most. */
 export const MAX_REPL_BATCH = 1_024
+/**
+ * One chunk of a Mode 1 bootstrap snapshot (node/replication/snapshot-stream.ts), from the primary
+ * of `generation`: installed on the receiver as REPL_SNAPSHOT_INSTALL takes it.
+ */
+export interface SnapshotChunkRequest {
+  shard: ShardId
+  generation: number
+  from: NodeId
+  snapshotId: bigint
+  lsn: bigint
+  snapshotGeneration: bigint
+  hlcHighWater: bigint
+  after: Uint8Array | null
+  done: boolean
+  entries: Array<{ key: Uint8Array, value: Uint8Array }>
+}
+/** Where the receiver's install stands after the chunk: the resume point of the stream. */
+export interface SnapshotChunkReply { installedKeys: number, lastKey: Uint8Array | null, complete: boolean }
+/** Entries one REPL_SNAPSHOT_CHUNK carries at most (REPL_SNAPSHOT_INSTALL's own bound). */
+export const MAX_SNAPSHOT_CHUNK_ENTRIES = 10_000
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
@@ -53,6 +76,7 @@ export interface RpcRequests {
   SHARD_QUERY: ShardQuery
   TABLE_FENCE: TableFenceRequest
   REPL_MESSAGE: ReplBatch
+  REPL_SNAPSHOT_CHUNK: SnapshotChunkRequest
 }
 
 export interface RpcReplies {
@@ -65,6 +89,7 @@ export interface RpcReplies {
   SHARD_QUERY: { payload: Uint8Array }
   TABLE_FENCE: { rows: boolean }
   REPL_MESSAGE: null
+  REPL_SNAPSHOT_CHUNK: SnapshotChunkReply
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -137,6 +162,43 @@ const tableFenceRequest: Codec<TableFenceRequest> = v1('TABLE_FENCE', (w, v) => 
   return { action: 'release', tableId, token, shards, release }
 })
 
+const optionalKey = (w: CodecWriter, k: Uint8Array | null): void => { w.bool(k !== null); if (k !== null) w.blob(k) }
+const readOptionalKey = (r: CodecReader): Uint8Array | null => r.bool() ? r.blob() : null
+
+const snapshotChunkRequest: Codec<SnapshotChunkRequest> = v1('REPL_SNAPSHOT_CHUNK', (w, v) => {
+  w.u32(v.shard)
+  w.uint(v.generation)
+  w.u16(v.from)
+  w.u64(v.snapshotId)
+  w.u64(v.lsn)
+  w.u64(v.snapshotGeneration)
+  w.u64(v.hlcHighWater)
+  optionalKey(w, v.after)
+  w.bool(v.done)
+  w.array(v.entries, e => { w.blob(e.key); w.blob(e.value) })
+}, r => {
+  const shard = r.shard()
+  const generation = r.uint()
+  const from = r.nodeId()
+  const snapshotId = r.u64()
+  const lsn = r.u64()
+  const snapshotGeneration = r.u64()
+  const hlcHighWater = r.u64()
+  const after = readOptionalKey(r)
+  const done = r.bool()
+  const n = r.count(2)
+  if (n > MAX_SNAPSHOT_CHUNK_ENTRIES) throw r.malformed(`${n} snapshot entries in one chunk (at most ${MAX_SNAPSHOT_CHUNK_ENTRIES})`)
+  const entries: Array<{ key: Uint8Array, value: Uint8Array }> = []
+  for (let i = 0; i < n; i++) entries.push({ key: r.blob(), value: r.blob() })
+  return { shard, generation, from, snapshotId, lsn, snapshotGeneration, hlcHighWater, after, done, entries }
+})
+
+const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK reply', (w, v) => {
+  w.uint(v.installedKeys)
+  optionalKey(w, v.lastKey)
+  w.bool(v.complete)
+}, r => ({ installedKeys: r.uint(), lastKey: readOptionalKey(r), complete: r.bool() }))
+
 export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> } = {
   PING: {
     request: v1('PING', (w, b) => w.bytes(b), r => r.bytes(r.left)),
@@ -171,7 +233,8 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
       return { messages }
     }),
     reply: nothing('REPL_MESSAGE reply', null)
-  }
+  },
+  REPL_SNAPSHOT_CHUNK: { request: snapshotChunkRequest, reply: snapshotChunkReply }
 }
 
 /** The payload codecs of opcode `name`. */

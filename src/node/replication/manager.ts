@@ -6,11 +6,13 @@ import type { Rng } from '../../core/rng'
 import { replEnvelopeCodec } from '../../cluster/replication/codec'
 import type { ReplicaLag } from '../../cluster/replication/lag'
 import type { ReplMessage, SyncReplicas } from '../../cluster/replication/types'
-import { MAX_REPL_BATCH, type ReplBatch } from '../../net/rpc/payloads'
+import { MAX_REPL_BATCH, type ReplBatch, type SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { RpcMethods } from '../../net/rpc/server'
 import type { RpcClient } from '../../net/rpc/client'
 import type { ShardRequester } from '../shard-router'
 import { ShardGroup } from './shard-group'
+import { SnapshotStreams } from './snapshot-stream'
+import { replicaStates } from '../../cluster/replication/replica-state'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
 // while some primary_replica table needs more than one copy (N = the largest replication_factor
@@ -22,13 +24,16 @@ import { ShardGroup } from './shard-group'
 // (opcode 0x40), each a replEnvelopeCodec frame; at most MAX_OUTBOX frames wait per peer (more
 // are dropped: the machine resends) and MAX_INFLIGHT calls run per peer. Received frames are
 // decoded one by one (a bad frame is logged and dropped alone) and must come from the peer that
-// sent the call.
+// sent the call. Bootstrap snapshots travel apart, one chunk per REPL_SNAPSHOT_CHUNK call (opcode
+// 0x41; snapshot-stream.ts), so a large chunk never waits behind, or delays, the heartbeats.
 
 /** Frames waiting for one peer before new ones are dropped. */
 const MAX_OUTBOX = 4 * MAX_REPL_BATCH
 /** REPL_MESSAGE calls in flight to one peer. */
 const MAX_INFLIGHT = 4
 const CALL_TIMEOUT_MS = 5_000
+/** A chunk's install on the replica is one fsynced batch of up to storage.max_message_bytes / 2. */
+const CHUNK_TIMEOUT_MS = 30_000
 
 export interface ReplicationShellDeps {
   readonly self: NodeId
@@ -36,6 +41,12 @@ export interface ReplicationShellDeps {
   readonly syncReplicas: SyncReplicas
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
+  /** replication.log_retention_bytes: the log each primary keeps for lagging replicas. */
+  readonly maxRetainedBytes: number
+  /** replication.lag_warning_ms. */
+  readonly lagWarningMs: number
+  /** storage.max_message_bytes: bounds a bootstrap chunk. */
+  readonly maxMessageBytes: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
   readonly addressOf: (node: NodeId) => string
@@ -54,11 +65,22 @@ export class ReplicationShell {
   private readonly outboxes = new Map<NodeId, Outbox>()
   private timer: NodeJS.Timeout | null = null
   private dropped = 0
+  private readonly streams: SnapshotStreams
 
-  constructor (private readonly d: ReplicationShellDeps) {}
+  constructor (private readonly d: ReplicationShellDeps) {
+    this.streams = new SnapshotStreams({
+      self: d.self,
+      workers: d.workers,
+      maxMessageBytes: d.maxMessageBytes,
+      sendChunk: async (to, chunk) => await d.rpc.call(d.addressOf(to), 'REPL_SNAPSHOT_CHUNK', chunk, { timeoutMs: CHUNK_TIMEOUT_MS }),
+      log: (level, message, details) => { d.log[level](details ?? {}, message) },
+      now: () => d.clock.monotonic()
+    })
+  }
 
   register (methods: RpcMethods): void {
     methods.register('REPL_MESSAGE', (p, ctx) => { this.onBatch(p, ctx.from); return null })
+    methods.register('REPL_SNAPSHOT_CHUNK', async (p, ctx) => await this.onSnapshotChunk(p, ctx.from))
   }
 
   /** Starts groups for the shards that need one now, and the timer. */
@@ -90,6 +112,30 @@ export class ReplicationShell {
     return out.sort((a, b) => a.shard - b.shard || a.replica - b.replica)
   }
 
+  /**
+   * Log retention (issue 14 item 5): per shard replicated here, the first LSN its group still
+   * holds in its log — on a primary the next entry of its slowest in-sync replica, never further
+   * back than replication.log_retention_bytes allows (the machine compacts past a replica beyond
+   * that, which then gets a snapshot); 1 (keep everything) while the group is loading or its
+   * replica bootstrapping. The sweep's front truncation keeps what any of these needs.
+   */
+  logNeeds (): Map<ShardId, bigint> {
+    const out = new Map<ShardId, bigint>()
+    for (const [shard, g] of this.groups) out.set(shard, g.logNeedsFrom())
+    return out
+  }
+
+  /**
+   * SHOW SHARD MAP of a shard replicated here: its primary as this node knows it (null: none
+   * known), the generation, and each replica's state (replica-state.ts); undefined: no group.
+   */
+  shardState (shard: ShardId): { primary: NodeId | null, generation: number, replicaStates: string } | undefined {
+    const g = this.groups.get(shard)
+    if (g === undefined) return undefined
+    const states = replicaStates(g.replicaList, g.view())
+    return { primary: g.primary === 0 ? null : g.primary, generation: g.generation, replicaStates: states.map(r => `${r.node}:${r.state}`).join(',') }
+  }
+
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
 
@@ -103,13 +149,30 @@ export class ReplicationShell {
     if (this.timer !== null) this.sync()
   }
 
-  /** Starts a group for every shard that needs one and has none (catalog changes add them). */
+  /**
+   * Starts a group for every shard that needs one and has none, gives running groups the replicas
+   * the catalog now calls for (N raised or lowered), and stops the group of a shard this node is
+   * no longer a replica of (its primary removes it from the voters; until a later raise, this
+   * node's copy of the shard stays as it was and serves nothing of it).
+   */
   private sync (): void {
     for (let s = 0; s < this.d.shards; s++) {
       const shard = asShardId(s)
-      if (this.groups.has(shard)) continue
       const replicas = this.d.replicasOf(shard)
-      if (replicas.length < 2 || !replicas.includes(this.d.self)) continue
+      const wanted = replicas.length >= 2 && replicas.includes(this.d.self)
+      const running = this.groups.get(shard)
+      if (running !== undefined) {
+        if (wanted) {
+          running.setReplicas(replicas)
+        } else if (replicas.length >= 2) {
+          running.stop()
+          this.groups.delete(shard)
+          this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
+        }
+        // Fewer than two replicas: the group keeps running (N lowered to 1 keeps the copies it has).
+        continue
+      }
+      if (!wanted) continue
       const g = new ShardGroup({
         shard,
         self: this.d.self,
@@ -117,8 +180,10 @@ export class ReplicationShell {
         syncReplicas: this.d.syncReplicas,
         electionTimeoutMs: this.d.electionTimeoutMs,
         heartbeatMs: this.d.heartbeatMs,
-        maxRetainedBytes: 64 * 1024 * 1024,
+        maxRetainedBytes: this.d.maxRetainedBytes,
+        lagWarningMs: this.d.lagWarningMs,
         workers: this.d.workers,
+        streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
         send: (to, msg) => { this.send(shard, to, msg) },
         clock: this.d.clock,
         rng: this.d.rng,
@@ -152,6 +217,16 @@ export class ReplicationShell {
         (e: unknown) => { this.d.log.debug({ peer: to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'replication batch not delivered') }
       ).finally(() => { o.inflight--; if (o.frames.length > 0) this.flush(to, o) })
     }
+  }
+
+  /** A bootstrap chunk from a shard's primary: installed by this node's group of the shard. */
+  private async onSnapshotChunk (c: SnapshotChunkRequest, from: NodeId): Promise<{ installedKeys: number, lastKey: Uint8Array | null, complete: boolean }> {
+    if (c.from !== from) throw new ScratchBirdError('SB_RPC_MALFORMED', `a snapshot chunk claims to come from node ${c.from}`)
+    const g = this.groups.get(c.shard)
+    if (g === undefined) {
+      throw new ScratchBirdError('SB_REPL_SNAPSHOT_REFUSED', `shard ${c.shard}: node ${this.d.self} holds no replication group of it`, { shard: c.shard, generation: 0, sender_generation: c.generation })
+    }
+    return await g.installSnapshotChunk(c)
   }
 
   private onBatch (p: ReplBatch, from: NodeId): void {

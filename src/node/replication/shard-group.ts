@@ -10,6 +10,10 @@ import type {
 import type { ShardRequester } from '../shard-router'
 import type { ReplRole } from '../../storage/repl-state'
 import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
+import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
+import type { StreamedSnapshot } from './snapshot-stream'
+import { lagWarnings } from '../../cluster/replication/lag-warning'
+import type { GroupView } from '../../cluster/replication/replica-state'
 
 // The I/O shell of one shard's Mode 1 replication group on this node (issue 14, DESIGN §6): a
 // ReplicationMachine in engineLog mode (its log IS the shard's commit log) and the shard ops that
@@ -29,9 +33,15 @@ import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
 // commits with SB_COMMIT_OUTCOME_UNKNOWN and rebuilds the machine from the engine's durable state,
 // exactly as after a restart — the machine's safety rests only on what was made durable.
 //
-// Not done here (issue 14 items 4, 5): snapshot streaming — a replica behind the retained log is
-// not bootstrapped (logged once; the primary offers again); the log's front truncation does not
-// follow replicasNeedFrom yet (the sweeper's commit_log_retention_hours window applies).
+// Bootstrap (issue 14 item 4): the machine's Ready.snapshots are streamed by the manager's
+// SnapshotStreams (snapshot-stream.ts); once the replica installed the last chunk, the header
+// (InstallSnapshot) follows through the ordinary message path. On the replica, chunks arrive
+// through installSnapshotChunk: the first one takes the machine down (the engine serves nothing
+// while it installs), the last one rebuilds it from the installed state — it then replies to the
+// header and to appends as a replica whose log starts at the snapshot's LSN. Until then it neither
+// votes nor acknowledges: a learner in effect. While its machine is down it answers appends with a
+// refusal at LSN 0, which makes a primary that did not start the bootstrap (a new one after a
+// failover) start its own.
 
 /** Readys waiting for their I/O before peer messages are dropped. */
 export const MAX_QUEUED_READYS = 1_024
@@ -54,6 +64,10 @@ export interface ShardGroupOptions {
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
   readonly maxRetainedBytes: number
+  /** replication.lag_warning_ms. */
+  readonly lagWarningMs: number
+  /** Streams a snapshot of this shard to `to` (snapshot-stream.ts); null when it did not complete. */
+  readonly streamSnapshot: (to: NodeId, generation: number) => Promise<StreamedSnapshot | null>
   /** This node's shard workers (local ops). */
   readonly workers: ShardRequester
   /** Hands a message to the transport (batched per peer). */
@@ -82,7 +96,12 @@ export class ShardGroup {
   private readonly waiters = new Map<Lsn, Waiter>()
   /** Acknowledgements come in LSN order: every LSN up to here was acknowledged in this life. */
   private ackedThrough: Lsn = 0n
-  private snapshotWarned = false
+  /** Replicas a snapshot is streaming to from here. */
+  private readonly streaming = new Set<NodeId>()
+  /** Replicas whose lag was over replication.lag_warning_ms at the last check (lag-warning.ts). */
+  private lagOver: ReadonlySet<NodeId> = new Set()
+  /** This replica is installing a snapshot (its machine is down meanwhile). */
+  private bootstrapping = false
   /** The last load failed (a worker restarting, …): retried at the next tick. */
   private loadFailed = false
   private loading = false
@@ -91,7 +110,24 @@ export class ShardGroup {
   /** When each entry not yet held by every replica landed in this node's log (replication lag). */
   private readonly landing = new LandingTimes()
 
-  constructor (private readonly o: ShardGroupOptions) {}
+  /** The shard's replicas now (the preference list's first N): changes with the catalog's N. */
+  private replicas: NodeId[]
+
+  constructor (private readonly o: ShardGroupOptions) {
+    this.replicas = [...o.replicas]
+  }
+
+  /**
+   * N changed (ALTER TABLE … SET replication_factor, issue 14 item 4): the machine replicates to
+   * the new replicas as learners (bootstrapping them by snapshot), promotes each to voter by a
+   * config entry once it holds the committed log, and removes by one the voters no longer listed.
+   */
+  setReplicas (nodes: readonly NodeId[]): void {
+    if (nodes.length === this.replicas.length && nodes.every((n, i) => n === this.replicas[i])) return
+    this.replicas = [...nodes]
+    this.o.log('info', `Replication: shard ${String(this.o.shard).padStart(3, '0')} replicas now {${nodes.map(id => `Node ${id}`).join(', ')}}`, { shard: this.o.shard })
+    this.step({ type: 'preference', nodes: [...nodes] })
+  }
 
   get shard (): ShardId { return this.o.shard }
   get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
@@ -99,6 +135,12 @@ export class ShardGroup {
   get generation (): number { return this.machine?.generation ?? this.hard.generation }
   get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
   get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }
+  /** The first LSN the machine's log still holds (the sweep keeps the engine's log from there): 1 while it is down. */
+  logNeedsFrom (): Lsn { return this.machine === null ? 1n : this.machine.logBase + 1n }
+  /** The voting replicas in effect in this node's log (empty while the machine is down). */
+  get voters (): NodeId[] { return this.machine?.voters ?? [] }
+  /** The last LSN the machine no longer holds in its log (a replica behind it needs a snapshot). */
+  logBase (): Lsn { return this.machine?.logBase ?? 0n }
   progress (): ReturnType<ReplicationMachine['progress']> { return this.machine?.progress() ?? [] }
 
   /**
@@ -133,6 +175,7 @@ export class ShardGroup {
     }
     for (const to of this.snapshotRetries.splice(0)) this.step({ type: 'snapshot-failed', to })
     this.step({ type: 'tick' })
+    this.checkLag()
     // The committed LSN is persisted lazily (it only bounds truncation and where a restart loads
     // the log from): at most once per tick, with the hard state it goes with.
     const m = this.machine
@@ -149,7 +192,10 @@ export class ShardGroup {
 
   /** A message from a peer (decoded with codec.ts; payloads checked here). */
   receive (msg: ReplMessage): void {
-    if (this.machine === null) return
+    if (this.machine === null) {
+      if (this.bootstrapping) this.refuseWhileBootstrapping(msg)
+      return
+    }
     if (this.queue.length >= MAX_QUEUED_READYS) return
     try {
       checkAppend(msg)
@@ -206,6 +252,9 @@ export class ShardGroup {
   private async carryOut (r: Ready): Promise<void> {
     const shard = this.o.shard
     if (r.diverged !== null) { await this.rebuild(r.diverged); return }
+    // The storage side installed the snapshot chunk by chunk already (installSnapshotChunk); the
+    // machine reset its log to it: start again from what the engine holds, which is that state.
+    if (r.installSnapshot !== null) { await this.rebuild(null); return }
     // 1. durable state: the hard state and the role it goes with (the engine takes local commits
     // only as primary), then truncation and entries.
     const role = this.roleAfter(r.events)
@@ -243,14 +292,8 @@ export class ShardGroup {
       const w = this.waiters.get(f.lsn)
       if (w !== undefined) { this.waiters.delete(f.lsn); w.reject(f.error) }
     }
-    // 6. snapshots (not streamed yet: offered again at the next tick), events.
-    for (const s of r.snapshots) {
-      if (!this.snapshotWarned) {
-        this.snapshotWarned = true
-        this.o.log('warn', `Replication: shard ${shard} replica node ${s.to} is behind the retained log and needs a snapshot bootstrap, which this release does not stream yet`, { shard, replica: s.to })
-      }
-      this.snapshotRetries.push(s.to)
-    }
+    // 6. snapshots, events.
+    for (const s of r.snapshots) this.sendSnapshot(s.to, s.generation, s.base.voters)
     for (const e of r.events) this.logEvent(e)
   }
 
@@ -322,6 +365,12 @@ export class ShardGroup {
       durable = await this.load()
       this.loadFailed = false
     } catch (e) {
+      if (isScratchBirdError(e, 'SB_REPL_BOOTSTRAPPING')) {
+        // Restarted half-way through an install: the primary's stream resumes it (a chunk, not a tick, ends it).
+        if (!this.bootstrapping) this.o.log('info', `Replication: shard ${this.o.shard} ${e.message}`, { shard: this.o.shard })
+        this.bootstrapping = true
+        return
+      }
       this.loadFailed = true
       this.o.log('error', `Replication: shard ${this.o.shard} cannot load its replication state (retried): ${messageOf(e)}`, { shard: this.o.shard })
       return
@@ -331,7 +380,7 @@ export class ShardGroup {
     if (life !== this.life || this.stopped) return
     this.machine = new ReplicationMachine({
       self: this.o.self,
-      preference: [...this.o.replicas],
+      preference: [...this.replicas],
       syncReplicas: this.o.syncReplicas,
       electionTimeoutMs: this.o.electionTimeoutMs,
       heartbeatMs: this.o.heartbeatMs,
@@ -349,7 +398,7 @@ export class ShardGroup {
   private async load (): Promise<DurableState> {
     const shard = this.o.shard
     const st = await this.o.workers.request('REPL_STATE_GET', { shard })
-    if (st.bootstrap !== null) throw new ScratchBirdError('SB_REPL_BOOTSTRAPPING', `shard ${shard} is half-way through a snapshot bootstrap, which this release does not resume`, { shard })
+    if (st.bootstrap !== null) throw new ScratchBirdError('SB_REPL_BOOTSTRAPPING', `shard ${shard} is half-way through a snapshot bootstrap: it waits for the primary to resume it`, { shard })
     this.hard = { generation: Number(st.generation), votedFor: st.votedFor ?? 0 }
     this.engineRole = st.role
     const floor = st.firstAvailableLsn
@@ -378,9 +427,94 @@ export class ShardGroup {
     }
     return {
       hard: { ...this.hard },
-      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.o.replicas] },
+      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.replicas] },
       entries,
       appliedLsn: commit
+    }
+  }
+
+  // ---- bootstrap by snapshot -----------------------------------------------------------------------
+
+  /** Primary: stream a snapshot to `to`, then send the header; offered again by the machine if it fails. */
+  private sendSnapshot (to: NodeId, generation: number, voters: NodeId[]): void {
+    if (this.streaming.has(to)) return
+    this.streaming.add(to)
+    const life = this.life
+    this.o.streamSnapshot(to, generation).then(done => {
+      this.streaming.delete(to)
+      if (life !== this.life) return
+      if (done === null) { this.snapshotRetries.push(to); return }
+      this.o.send(to, { type: 'snapshot', generation, from: this.o.self, base: { lsn: done.lsn, generation: Number(done.generation), voters } })
+    }, (e: unknown) => {
+      this.streaming.delete(to)
+      this.o.log('warn', `Replication: shard ${this.o.shard} snapshot to node ${to} failed: ${messageOf(e)}`, { shard: this.o.shard, replica: to })
+      if (life === this.life) this.snapshotRetries.push(to)
+    })
+  }
+
+  /**
+   * Replica: install one chunk of the primary's snapshot. Only from a primary of a generation at
+   * least ours (fencing: an old primary must not replace a newer copy), and never on a node that is
+   * itself primary in that generation. The first chunk takes the machine down; the last one
+   * rebuilds it from the installed state before the reply, so the header that follows finds it.
+   */
+  async installSnapshotChunk (c: SnapshotChunkRequest): Promise<SnapshotChunkReply> {
+    const shard = this.o.shard
+    const m = this.machine
+    const generation = m?.generation ?? this.hard.generation
+    if (c.generation < generation || (m !== null && m.role === 'primary' && c.generation === generation)) {
+      throw new ScratchBirdError('SB_REPL_SNAPSHOT_REFUSED', `shard ${shard}: a snapshot from node ${c.from} of generation ${c.generation} refused: this replica is in generation ${generation}${m?.role === 'primary' ? ' as its primary' : ''}`,
+        { shard, generation, sender_generation: c.generation })
+    }
+    if (this.stopped) throw new ScratchBirdError('SB_REPL_SNAPSHOT_REFUSED', `shard ${shard}: this node is stopping`, { shard, generation, sender_generation: c.generation })
+    if (c.after === null) {
+      if (!this.bootstrapping) this.o.log('info', `Replication: shard ${shard} bootstraps from a snapshot of node ${c.from} at LSN ${c.lsn} (generation ${c.generation})`, { shard, primary: c.from, lsn: String(c.lsn) })
+      this.bootstrapping = true
+      this.life++
+      this.machine = null
+      this.queue.length = 0
+      this.tailBusy = false
+      this.failWaiters('this replica started a snapshot bootstrap')
+    }
+    const r = await this.o.workers.request('REPL_SNAPSHOT_INSTALL', {
+      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done
+    })
+    if (r.complete) {
+      this.o.log('info', `Replication: shard ${shard} bootstrap done: ${r.installedKeys} keys installed, log continues after LSN ${c.lsn}`, { shard, lsn: String(c.lsn), keys: r.installedKeys })
+      this.bootstrapping = false
+      await this.rebuild(null)
+    }
+    return r
+  }
+
+  /** Replica installing a snapshot: a primary's append is refused at LSN 0 (it cannot take entries now). */
+  private refuseWhileBootstrapping (msg: ReplMessage): void {
+    if (msg.type !== 'append') return
+    this.o.send(msg.from, { type: 'append-reply', generation: Math.max(msg.generation, this.hard.generation), from: this.o.self, ok: false, matchLsn: 0n, hintLsn: 0n, hintGeneration: 0, stamp: msg.stamp })
+  }
+
+  get bootstrappingNow (): boolean { return this.bootstrapping }
+
+  /** What SHOW SHARD MAP needs of this group (cluster/replication/replica-state.ts). */
+  view (): GroupView {
+    const m = this.machine
+    return { self: this.o.self, role: m?.role ?? 'starting', bootstrapping: this.bootstrapping, commitLsn: m?.commitLsn ?? 0n, progress: m?.role === 'primary' ? m.progress() : [] }
+  }
+
+  /** The replicas this group replicates to now (the catalog's N). */
+  get replicaList (): NodeId[] { return [...this.replicas] }
+
+  /** Primary: replication.log warnings for replicas whose lag crosses replication.lag_warning_ms (and when they recover). */
+  private checkLag (): void {
+    if (this.machine?.role !== 'primary') { this.lagOver = new Set(); return }
+    const s = String(this.o.shard).padStart(3, '0')
+    const r = lagWarnings(this.lag(), this.lagOver, this.o.lagWarningMs)
+    this.lagOver = r.over
+    for (const w of r.warn) {
+      this.o.log('warn', `Replication: shard ${s} replica node ${w.replica} lags ${w.lagMs} ms (${w.lagLsns} entries) behind the primary, over replication.lag_warning_ms (${this.o.lagWarningMs})`, { shard: this.o.shard, replica: w.replica, lag_ms: w.lagMs, lag_lsns: String(w.lagLsns) })
+    }
+    for (const w of r.recovered) {
+      this.o.log('info', `Replication: shard ${s} replica node ${w.replica} is back within replication.lag_warning_ms (${w.lagMs} ms, ${w.lagLsns} entries behind)`, { shard: this.o.shard, replica: w.replica })
     }
   }
 

@@ -77,7 +77,22 @@ const ARBS: Arbs = {
       })),
     rep: fc.record({ rows: fc.boolean() })
   },
-  REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) }
+  REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) },
+  REPL_SNAPSHOT_CHUNK: {
+    req: fc.record({
+      shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(n => asShardId(n)),
+      generation: count,
+      from,
+      snapshotId: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      lsn: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      snapshotGeneration: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      hlcHighWater: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      after: fc.option(bytes, { nil: null }),
+      done: fc.boolean(),
+      entries: fc.array(fc.record({ key: bytes, value: bytes }), { maxLength: 4 })
+    }),
+    rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
+  }
 }
 
 type Outcome = 'value' | 'SB_RPC_MALFORMED' | 'SB_CODEC_VERSION'

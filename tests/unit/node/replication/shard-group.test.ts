@@ -1,10 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId, asShardId, type NodeId } from '../../../../src/core/ids'
+
+const ids = (...n: number[]): NodeId[] => n.map(asNodeId)
 import { SeededRng } from '../../../../src/core/rng'
 import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { ReplMessage } from '../../../../src/cluster/replication/types'
 import { ShardGroup } from '../../../../src/node/replication/shard-group'
+import { SnapshotStreams } from '../../../../src/node/replication/snapshot-stream'
+import { rpcPayloads } from '../../../../src/net/rpc/payloads'
 import { ShardEngine, type RowWrite } from '../../../../src/storage/engine'
 import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
 import { HostClient } from '../../shard/host-fixtures'
@@ -28,7 +32,23 @@ class Node {
   client!: HostClient
   group: ShardGroup | null = null
   readonly logs: string[] = []
-  constructor (readonly id: NodeId, private readonly cluster: Cluster) {}
+  retainedBytes = 10_000_000
+  lagWarningMs = 60_000
+  replicas: NodeId[] = IDS
+  /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
+  chunksSent = 0
+  /** Small chunks (a few rows each) so a bootstrap takes several. */
+  readonly streams: SnapshotStreams
+  constructor (readonly id: NodeId, private readonly cluster: Cluster) {
+    this.streams = new SnapshotStreams({
+      self: id,
+      workers: { request: async (op, req) => await this.client.request(op, req) },
+      maxMessageBytes: 8192 + 400,
+      sendChunk: async (to, chunk) => { this.chunksSent++; return await this.cluster.sendChunk(this.id, to, chunk) },
+      log: (_level, message) => { this.logs.push(message) },
+      now: () => this.clock.monotonic()
+    })
+  }
 
   async start (): Promise<void> {
     this.engine = await ShardEngine.open(MemoryKv.open(this.store), { shardId: SHARD, nodeId: this.id, durability: 'none', clock: this.clock })
@@ -36,12 +56,14 @@ class Node {
     this.group = new ShardGroup({
       shard: SHARD,
       self: this.id,
-      replicas: IDS,
+      replicas: this.replicas,
       syncReplicas: 'majority',
       electionTimeoutMs: ELECTION_MS,
       heartbeatMs: 50,
-      maxRetainedBytes: 10_000_000,
+      maxRetainedBytes: this.retainedBytes,
+      lagWarningMs: this.lagWarningMs,
       workers: this.client,
+      streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
       rng: new SeededRng(this.id),
@@ -88,6 +110,16 @@ class Cluster {
       this.delivered++
       target.group.receive(replEnvelopeCodec.decode(bytes).msg)
     })
+  }
+
+  /** A snapshot chunk across the RPC payload codec (REPL_SNAPSHOT_CHUNK), on a later turn; fails when either end is cut or down. */
+  async sendChunk (from: NodeId, to: NodeId, chunk: Parameters<ShardGroup['installSnapshotChunk']>[0]): ReturnType<ShardGroup['installSnapshotChunk']> {
+    const codec = rpcPayloads('REPL_SNAPSHOT_CHUNK')
+    const bytes = codec.request.encode(chunk)
+    await new Promise(resolve => setImmediate(resolve))
+    const target = this.nodes.get(to)
+    if (target?.group == null || this.cut.has(from) || this.cut.has(to)) throw Object.assign(new Error('unreachable'), { code: 'SB_NODE_UNREACHABLE' })
+    return codec.reply.decode(codec.reply.encode(await target.group.installSnapshotChunk(codec.request.decode(bytes))))
   }
 
   primary (): Node | undefined {
@@ -189,5 +221,190 @@ describe('a shard group over three nodes', () => {
     await c.run(2)
     expect(r.engine.lastLsn()).toBe(before)
     expect(r.logs.some(l => /dropped.*malformed/.test(l))).toBe(true)
+  })
+})
+
+describe('bootstrap by snapshot', () => {
+  it('a replica cut off while the primary\'s retained log moves past it catches up by a snapshot streamed in chunks, then the log', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.retainedBytes = 2048; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const [a, b] = [...c.nodes.values()].filter(n => n !== p) as [Node, Node]
+    await c.settle(p.commit(ins('k000', 'v0')))
+    c.cut.add(b.id)
+    const acked = ['k000=v0']
+    for (let i = 1; i < 60; i++) {
+      const k = `k${String(i).padStart(3, '0')}`
+      await c.settle(p.commit(ins(k, `v${i}`.repeat(20))))
+      acked.push(`${k}=${`v${i}`.repeat(20)}`)
+    }
+    expect(await a.rows()).toEqual(acked)
+    expect(p.group!.logBase()).toBeGreaterThan(b.engine.lastLsn() + 1n)
+    c.cut.delete(b.id)
+    await c.run(400, () => b.engine.lastLsn() === p.engine.lastLsn() && b.group!.role === 'replica')
+    expect(p.chunksSent).toBeGreaterThan(2)
+    expect(await b.rows()).toEqual(acked)
+    expect(b.logs.some(l => /bootstrap done/.test(l))).toBe(true)
+    expect(p.logs.some(l => /bootstrap of shard 000 on node \d+ starts/.test(l))).toBe(true)
+    // Then the log: a new commit reaches it by append, and it counts toward acknowledgements again.
+    c.cut.add(a.id)
+    await c.settle(p.commit(ins('z', 'last')))
+    await c.run(20, () => b.engine.lastLsn() === p.engine.lastLsn())
+    expect(await b.rows()).toContain('z=last')
+  })
+
+  it('a bootstrap interrupted half-way resumes from the last chunk the replica installed', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.retainedBytes = 2048; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    c.cut.add(b.id)
+    const acked: string[] = []
+    for (let i = 0; i < 60; i++) {
+      const k = `k${String(i).padStart(3, '0')}`
+      await c.settle(p.commit(ins(k, `v${i}`.repeat(20))))
+      acked.push(`${k}=${`v${i}`.repeat(20)}`)
+    }
+    c.cut.delete(b.id)
+    // Cut again after the third chunk has been installed.
+    const install = b.group!.installSnapshotChunk.bind(b.group!)
+    let installed = 0
+    b.group!.installSnapshotChunk = async (chunk) => {
+      const r = await install(chunk)
+      if (++installed === 3) c.cut.add(b.id)
+      return r
+    }
+    await c.run(400, () => installed >= 3)
+    expect(b.group!.bootstrappingNow).toBe(true)
+    const firstAttempt = p.chunksSent
+    const resumedFrom: Array<Uint8Array | null> = []
+    b.group!.installSnapshotChunk = async (chunk) => { resumedFrom.push(chunk.after); return await install(chunk) }
+    c.cut.delete(b.id)
+    await c.run(400, () => b.engine.lastLsn() === p.engine.lastLsn() && b.group!.role === 'replica')
+    expect(await b.rows()).toEqual(acked)
+    // The second attempt did not start over: its first chunk continues after a key.
+    expect(resumedFrom[0]).not.toBeNull()
+    expect(p.chunksSent).toBeGreaterThan(firstAttempt)
+    expect(p.logs.filter(l => /bootstrap of shard 000 on node \d+ starts/.test(l))).toHaveLength(1)
+  })
+
+  it('history from before the group: the first preference node becomes primary and its rows win on every replica', async () => {
+    const c = new Cluster()
+    cluster = c
+    // Before the group: each engine commits on its own (generation 0) — node 1 the N = 1 rows it
+    // owned, node 2 a longer history of its own.
+    const direct = async (n: Node, ...writes: RowWrite[]): Promise<void> => { await n.client.request('AUTOCOMMIT', { shard: SHARD, writes, commitHlc: nextHlc() }) }
+    for (const n of c.nodes.values()) {
+      n.engine = await ShardEngine.open(MemoryKv.open(n.store), { shardId: SHARD, nodeId: n.id, durability: 'none', clock: n.clock })
+      n.client = new HostClient(new Map([[SHARD, n.engine]]), 60_000, n.clock)
+    }
+    for (let i = 0; i < 5; i++) await direct(c.n(1), ins(`own${i}`, `o${i}`))
+    for (let i = 0; i < 9; i++) await direct(c.n(2), ins(`other${i}`, `x${i}`))
+    for (const n of c.nodes.values()) await n.client.host.close()
+    for (const n of c.nodes.values()) await n.start()
+    await c.run(400, () => [...c.nodes.values()].every(n => n.engine.lastLsn() === c.n(1).engine.lastLsn() && n.group!.role !== 'starting') && c.primary() !== undefined)
+    expect(c.primary()?.id).toBe(1)
+    const own = ['own0=o0', 'own1=o1', 'own2=o2', 'own3=o3', 'own4=o4']
+    await c.run(200, () => false || c.n(2).engine.lastLsn() === c.n(1).engine.lastLsn())
+    for (const n of c.nodes.values()) expect(await n.rows(), `node ${n.id}`).toEqual(own)
+    // The group works from there: a commit reaches all three.
+    await c.settle(c.n(1).commit(ins('after', 'a')))
+    await c.run(50, () => [...c.nodes.values()].every(n => n.engine.lastLsn() === c.n(1).engine.lastLsn()))
+    for (const n of c.nodes.values()) expect(await n.rows()).toContain('after=a')
+  })
+})
+
+describe('snapshot fencing', () => {
+  it('a chunk from an older generation, or to the primary of the sender\'s generation, is refused with SB_REPL_SNAPSHOT_REFUSED and installs nothing', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    await c.settle(p.commit(ins('a', 'a1')))
+    await c.run(10, () => r.engine.lastLsn() === p.engine.lastLsn())
+    const g = p.group!.generation
+    const chunk = { shard: SHARD, from: p.id, snapshotId: 1n, lsn: 1n, snapshotGeneration: 0n, hlcHighWater: 0n, after: null, done: true, entries: [] }
+    await expect(r.group!.installSnapshotChunk({ ...chunk, generation: g - 1 })).rejects.toMatchObject({ code: 'SB_REPL_SNAPSHOT_REFUSED' })
+    await expect(p.group!.installSnapshotChunk({ ...chunk, from: r.id, generation: g })).rejects.toMatchObject({ code: 'SB_REPL_SNAPSHOT_REFUSED' })
+    expect(r.group!.bootstrappingNow).toBe(false)
+    expect(r.group!.role).toBe('replica')
+    expect(await r.rows()).toEqual(['a=a1'])
+    expect(await p.rows()).toEqual(['a=a1'])
+  })
+})
+
+describe('log retention', () => {
+  it('the primary\'s group holds its log from the slowest replica\'s next entry; once it catches up, from the end', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    await c.settle(p.commit(ins('a', 'a')))
+    await c.run(10, () => b.engine.lastLsn() === p.engine.lastLsn())
+    c.cut.add(b.id)
+    const behind = b.engine.lastLsn()
+    for (let i = 0; i < 5; i++) await c.settle(p.commit(ins(`k${i}`, 'v')))
+    expect(p.group!.logNeedsFrom()).toBe(behind + 1n)
+    c.cut.delete(b.id)
+    await c.run(100, () => b.engine.lastLsn() === p.engine.lastLsn() && p.group!.logNeedsFrom() === p.engine.lastLsn() + 1n)
+    expect(p.group!.logNeedsFrom()).toBe(p.engine.lastLsn() + 1n)
+  })
+})
+
+describe('lag warnings', () => {
+  it('the primary warns in replication.log when a replica lags past replication.lag_warning_ms, once, and says when it is back', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) { n.lagWarningMs = 200; await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const b = [...c.nodes.values()].find(n => n !== p)!
+    c.cut.add(b.id)
+    await c.settle(p.commit(ins('a', 'a')))
+    await c.run(30)
+    const warned = p.logs.filter(l => new RegExp(`replica node ${b.id} lags \\d+ ms \\(\\d+ entries\\) behind the primary, over replication.lag_warning_ms \\(200\\)`).test(l))
+    expect(warned).toHaveLength(1)
+    c.cut.delete(b.id)
+    await c.run(100, () => p.logs.some(l => l.includes(`replica node ${b.id} is back within replication.lag_warning_ms`)))
+    expect(p.logs.some(l => l.includes(`replica node ${b.id} is back within replication.lag_warning_ms`))).toBe(true)
+  })
+})
+
+describe('changing N', () => {
+  it('a replica added to a running group is bootstrapped as a learner, then promoted to voter; taken off the list, it is removed', async () => {
+    const c = new Cluster()
+    cluster = c
+    const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
+    for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const acked: string[] = []
+    for (let i = 0; i < 20; i++) {
+      await c.settle(p.commit(ins(`k${String(i).padStart(2, '0')}`, `v${i}`)))
+      acked.push(`k${String(i).padStart(2, '0')}=v${i}`)
+    }
+    expect(p.group!.voters).toEqual(ids(1, 2))
+    n3.replicas = ids(1, 2, 3)
+    await n3.start()
+    for (const n of [n1, n2]) n.group!.setReplicas(ids(1, 2, 3))
+    // Writes go on while it joins.
+    const during = p.commit(ins('during', 'd'))
+    await c.run(400, () => p.group!.voters.length === 3 && n3.engine.lastLsn() === p.engine.lastLsn())
+    await c.settle(during)
+    expect(p.group!.voters).toEqual(ids(1, 2, 3))
+    expect(p.logs.some(l => /promotes node 3 as a voter/.test(l))).toBe(true)
+    expect(await n3.rows()).toEqual([...acked, 'during=d'].sort())
+    // Now a voter: with node 2 cut off, node 3's acknowledgement makes the majority.
+    const other = p === n1 ? n2 : n1
+    c.cut.add(other.id)
+    await c.settle(p.commit(ins('with3', 'x')))
+    c.cut.delete(other.id)
+    // Lowered again: node 3 leaves the voters (one change, by a config entry).
+    for (const n of [n1, n2]) n.group!.setReplicas(ids(1, 2))
+    await c.run(200, () => p.group!.voters.length === 2)
+    expect(p.group!.voters).toEqual(ids(1, 2))
+    expect(p.logs.some(l => /removes node 3 as a voter/.test(l))).toBe(true)
   })
 })
