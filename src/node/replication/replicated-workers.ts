@@ -9,7 +9,10 @@ import type { ShardGroup } from './shard-group'
 // get SB_NOT_PRIMARY naming the primary this node knows, and the router retries once there),
 // and a commit is answered only once the group acknowledges its LSN under
 // replication.sync_replicas (ShardGroup.commitLanded: SB_COMMIT_OUTCOME_UNKNOWN if the primary
-// loses its role first).
+// loses its role first). Two-phase commit runs there too: PREPARE and the decision (COMMIT
+// PREPARED, ABORT PREPARED) are log entries on a replicated shard's primary (commit-log.ts format
+// 6), answered once acknowledged like a commit, so a prepared transaction the coordinator was told
+// about survives a failover; LIST_LIMBO is asked of the primary, which alone decides limbo.
 //
 // Visibility gap (documented, issue 14 item 3): the commit is visible to other sessions on the
 // primary as soon as the engine's batch lands, before the replicas acknowledge it; if the primary
@@ -21,9 +24,9 @@ import type { ShardGroup } from './shard-group'
 // timeout), by which time a new primary may exist.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
-const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED'])
-/** Ops whose reply carries the LSN of a commit that must be acknowledged before it is answered. */
-const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'COMMIT_PREPARED'])
+const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO'])
+/** Ops whose reply carries the LSN of a log entry that must be acknowledged before it is answered. */
+const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'])
 
 export interface ReplicationGroups {
   group (shard: ShardId): ShardGroup | undefined

@@ -61,6 +61,12 @@ export interface ShardGroupOptions {
   readonly clock: Clock
   readonly rng: Rng
   readonly log: GroupLog
+  /**
+   * Called once this node's engine holds the primary role of the shard (after the Ready that made
+   * it primary was carried out): the prepared transactions it took over from the log are decided
+   * by limbo recovery there (their coordinator's COMMIT/ABORT PREPARED may have failed over).
+   */
+  readonly onPrimary?: ((shard: ShardId) => void) | undefined
 }
 
 interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
@@ -395,7 +401,10 @@ export class ShardGroup {
     const shard = this.o.shard
     const s = String(shard).padStart(3, '0')
     switch (e.type) {
-      case 'became-primary': this.o.log('info', `Replication: Node ${this.o.self} is primary of shard ${s} (generation ${e.generation}, last LSN ${e.lastLsn})`, { shard, generation: e.generation }); break
+      case 'became-primary':
+        this.o.log('info', `Replication: Node ${this.o.self} is primary of shard ${s} (generation ${e.generation}, last LSN ${e.lastLsn})`, { shard, generation: e.generation })
+        this.o.onPrimary?.(shard)
+        break
       case 'became-replica': this.o.log('info', `Replication: Node ${this.o.self} follows ${e.primary === 0 ? 'no primary yet' : `primary node ${e.primary}`} for shard ${s} (generation ${e.generation}): ${e.reason}`, { shard, generation: e.generation, primary: e.primary }); break
       case 'voted': this.o.log('debug', `Replication: shard ${s} vote for node ${e.candidate} in generation ${e.generation}: ${e.granted ? 'granted' : 'refused'} (${e.reason})`, { shard }); break
       case 'membership': this.o.log('info', `Replication: shard ${s} ${e.change === 'promote' ? 'promotes' : 'removes'} node ${e.node} as a voter at LSN ${e.lsn}`, { shard }); break
