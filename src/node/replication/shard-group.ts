@@ -5,7 +5,7 @@ import type { Rng } from '../../core/rng'
 import { LandingTimes, type ReplicaLag } from '../../cluster/replication/lag'
 import { ReplicationMachine } from '../../cluster/replication/machine'
 import type {
-  DurableState, HardState, Lsn, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
+  DurableState, HardState, Lsn, ReadAnswer, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
 } from '../../cluster/replication/types'
 import type { ShardRequester } from '../shard-router'
 import type { ReplRole } from '../../storage/repl-state'
@@ -118,6 +118,16 @@ export class ShardGroup {
     const rows = m.progress().filter(p => p.node !== this.o.self).map(p => this.landing.lagOf(p.node, p.match, m.lastLsn, now))
     if (rows.length > 0) this.landing.forgetThrough(rows.reduce((min, r) => r.matchLsn < min ? r.matchLsn : min, rows[0]!.matchLsn))
     return rows
+  }
+
+  /**
+   * May this node serve a client's read of the shard now: only as primary, within the lease a
+   * majority granted (machine.ts readGrant); otherwise the refusal (SB_NOT_PRIMARY) to answer.
+   */
+  readGrant (): ReadAnswer {
+    const m = this.machine
+    if (m !== null) return m.readGrant()
+    return { granted: false, error: new ScratchBirdError('SB_NOT_PRIMARY', `shard ${this.o.shard}: its replication group is starting on this node; retry`, { shard: this.o.shard }) }
   }
 
   /** Loads the durable state and starts the machine. */
