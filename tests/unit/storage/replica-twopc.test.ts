@@ -1,5 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { asNodeId } from '../../../src/core/ids'
+import { asHlcTs, asNodeId, asXid } from '../../../src/core/ids'
+import { CodecReader, CodecWriter } from '../../../src/core/codec'
+import { decodeCommitValue, decodeCommitValueRaw, encodeTwoPhaseEntry, type Mutation, type RawLogEntry } from '../../../src/storage/commit-log'
+import { encodeTuple } from '../../../src/storage/keys'
+import { checkEntries } from '../../../src/storage/replica-apply'
+import { entryPayloadCodec, toRawEntry, toReplEntry } from '../../../src/node/replication/entry-payload'
+import { readEntry, writeEntry } from '../../../src/shard/protocol/repl-codecs'
 import { BACKENDS, ins, logOf, nextHlc, replicas, rows, ship, upd, type Replica, useBackend } from './replica-fixtures'
 
 // Two-phase commit on a shard replicated in Mode 1 (issue 14): on the primary, PREPARE and the
@@ -144,3 +150,39 @@ for (const backend of BACKENDS) {
     })
   })
 }
+
+describe('two-phase entries on the wire and on disk: malformed ones are refused, changing nothing', () => {
+  const m: Mutation = { tableId: 1, pkBytes: encodeTuple(['k']), versionId: new Uint8Array(16).fill(1), row: new Uint8Array([1, 2]) }
+  const raw: RawLogEntry = { lsn: 5n, generation: 2n, xid: asXid(9n), commitHlc: asHlcTs(0n), mutations: [m], phase: 'prepare' }
+
+  it('round-trips through the stored value, the machine payload and the shard-op codec with its step', () => {
+    for (const phase of ['prepare', 'commit', 'abort'] as const) {
+      const e = { ...raw, phase, commitHlc: asHlcTs(phase === 'commit' ? 77n : 0n) }
+      const stored = decodeCommitValueRaw(5n, encodeTwoPhaseEntry(2n, phase, e.xid, e.commitHlc, [m]))
+      expect(stored).toEqual([e])
+      // Transaction readers see only the commit.
+      expect(decodeCommitValue(5n, encodeTwoPhaseEntry(2n, phase, e.xid, e.commitHlc, [m])).length).toBe(phase === 'commit' ? 1 : 0)
+      expect(toRawEntry(toReplEntry(e))).toEqual(e)
+      const w = new CodecWriter(64)
+      writeEntry(w, e)
+      expect(readEntry(new CodecReader(w.take(), (why) => new Error(why)))).toEqual(e)
+    }
+  })
+
+  it('an unknown step is SB_STORAGE_CORRUPT on disk and SB_RPC_MALFORMED in a peer\'s payload', () => {
+    const b = encodeTwoPhaseEntry(2n, 'prepare', asXid(9n), asHlcTs(0n), [m])
+    b[9] = 7
+    expect(() => decodeCommitValueRaw(5n, b)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+    const payload = (toReplEntry(raw) as { payload: Uint8Array }).payload
+    const bad = payload.slice()
+    bad[bad.length - 1] = 9
+    expect(() => entryPayloadCodec.decode(bad)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
+  })
+
+  it('REPL_APPLY refuses a prepare or abort carrying a commit HLC, and a control entry with a step', () => {
+    expect(() => checkEntries([{ ...raw, commitHlc: asHlcTs(3n) }])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => checkEntries([{ ...raw, phase: 'nope' as never }])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => checkEntries([{ lsn: 5n, generation: 2n, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'noop' }, phase: 'abort' }])).toThrow(expect.objectContaining({ code: 'SB_BAD_ARGUMENT' }))
+    expect(() => checkEntries([raw])).not.toThrow()
+  })
+})
