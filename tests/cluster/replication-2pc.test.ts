@@ -91,14 +91,21 @@ const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) 
 
 /** Every node's copy of every shard: the same last LSN, the same committed log, nothing in limbo. */
 async function converged (): Promise<void> {
-  await cluster.waitFor(async () => {
-    for (let s = 0; s < SHARDS; s++) {
-      const shard = asShardId(s)
-      const stats = await Promise.all(cluster.ids.map(id => op(id, 'STATS', { shard })))
-      if (new Set(stats.map(x => String(x.lastLsn))).size !== 1 || stats.some(x => x.limbo !== 0)) return null
-    }
-    return true
-  }, { what: 'every replica of every shard at the same LSN with no transaction in limbo', timeoutMs: 40_000 })
+  let last = ''
+  try {
+    await cluster.waitFor(async () => {
+      for (let s = 0; s < SHARDS; s++) {
+        const shard = asShardId(s)
+        const stats = await Promise.all(cluster.ids.map(id => op(id, 'STATS', { shard })))
+        last = `shard ${s}: ${stats.map((x, i) => `node ${cluster.ids[i]!} LSN ${x.lastLsn} limbo ${x.limbo}`).join(', ')}`
+        if (new Set(stats.map(x => String(x.lastLsn))).size !== 1 || stats.some(x => x.limbo !== 0)) return null
+      }
+      return true
+    }, { what: 'every replica of every shard at the same LSN with no transaction in limbo', timeoutMs: 40_000 })
+  } catch (e) {
+    const lines = cluster.ids.map(id => cluster.node(id).stdout().split('\n').filter(l => /2PC|reloads|truncated|Replication: Node/.test(l)).slice(-12).join('\n'))
+    throw new Error(`${String(e)}\nlast: ${last}\n${lines.join('\n---\n')}`)
+  }
   for (let s = 0; s < SHARDS; s++) {
     const shard = asShardId(s)
     const logs = await Promise.all(cluster.ids.map(async id => (await op(id, 'READ_COMMIT_LOG', { shard, fromLsn: 0n, limit: 10_000 })).entries))
