@@ -82,10 +82,13 @@ describe('Mode 1: the primary partitioned away from the other two', () => {
     for (let i = 0; keys.length < 6; i++) if (await shardOf(`p${i}`) === asShardId(0)) keys.push(`p${i}`)
     const shard = asShardId(0)
     for (const k of keys.slice(0, 3)) await insert(1, k)
-    const old = await cluster.waitFor(() => primaryOf(shard) || null, { what: 'a primary of shard 0', timeoutMs: 20_000 })
-    const majority = cluster.ids.filter(id => id !== old)
-    expect(await keysOn(old, keys)).toEqual(keys.slice(0, 3).sort())
+    await cluster.waitFor(() => primaryOf(shard) || null, { what: 'a primary of shard 0', timeoutMs: 20_000 })
+    // (Retried: under load a lease may lapse for a moment, or an election still settle.)
+    const seen = await cluster.waitFor(async () => { const g = await keysOn(primaryOf(shard), keys); return typeof g === 'string' ? null : g }, { what: 'the primary of shard 0 to serve a read', timeoutMs: 20_000 })
+    expect(seen).toEqual(keys.slice(0, 3).sort())
+    const old = primaryOf(shard)
 
+    const majority = cluster.ids.filter(id => id !== old)
     cluster.isolate(old)
     // Reads on the old primary, back to back, while the majority side elects and writes: each read
     // begun after the majority acknowledged a row must show it — or be refused.
