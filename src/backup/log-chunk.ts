@@ -1,5 +1,5 @@
 import { ScratchBirdError, messageOf } from '../core/errors'
-import { decodeCommitValueRaw, encodeCommitGroup, type RawLogEntry } from '../storage/commit-log'
+import { decodeCommitValueRaw, encodeCommitGroup, encodeControlEntry, encodeTwoPhaseEntry, type RawLogEntry } from '../storage/commit-log'
 import { readU64, writeU64 } from '../storage/keys'
 
 // A piece of a shard's commit log as an incremental backup member `log/<shard>/<seq>.log` (seq
@@ -26,9 +26,14 @@ export function parseLogMemberName (name: string): { shard: number, seq: number 
 export function encodeLogChunk (shard: number, entries: readonly RawLogEntry[]): Uint8Array {
   const values: Array<[bigint, Uint8Array]> = []
   let i = 0
+  // Control and two-phase entries are stored one per value, as in the shard's own log (commit-log.ts).
+  const plain = (e: RawLogEntry): boolean => e.control === undefined && e.phase === undefined
   while (i < entries.length) {
+    const head = entries[i]!
+    if (head.control !== undefined) { values.push([head.lsn, encodeControlEntry(head.generation, head.control)]); i++; continue }
+    if (head.phase !== undefined) { values.push([head.lsn, encodeTwoPhaseEntry(head.generation, head.phase, head.xid, head.commitHlc, head.mutations)]); i++; continue }
     let j = i + 1
-    while (j < entries.length && entries[j]!.generation === entries[i]!.generation) j++
+    while (j < entries.length && plain(entries[j]!) && entries[j]!.generation === head.generation) j++
     const run = entries.slice(i, j)
     values.push([run[0]!.lsn, encodeCommitGroup(run.map(e => ({ xid: e.xid, commitHlc: e.commitHlc, mutations: e.mutations })), undefined, run[0]!.generation)])
     i = j

@@ -78,6 +78,8 @@ const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 're
 
 /** Limbo transactions whose decision record was unreachable are retried this often. */
 const LIMBO_RETRY_MS = 10_000
+/** Retry of a new primary's limbo recovery (recoverPrimaryLimbo). */
+const PRIMARY_LIMBO_RETRY_MS = 2_000
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -160,6 +162,7 @@ export class ScratchBirdNode {
   private env: ExecEnv | null = null
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
+  private readonly primaryLimboTimers = new Map<ShardId, NodeJS.Timeout>()
   private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
   /** DDL write fences on this node's shards (issue 13). */
@@ -305,7 +308,7 @@ export class ScratchBirdNode {
         ? [{
             name: 'cluster',
             start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); void this.bootstrap?.start() },
-            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer) }
+            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear() }
           }]
         : [])
     ]
@@ -762,7 +765,8 @@ export class ScratchBirdNode {
       rpc,
       clock: this.io.clock,
       rng: this.io.rng,
-      log: this.loggers.replication
+      log: this.loggers.replication,
+      onPrimary: (shard) => { this.recoverPrimaryLimbo(shard) }
     })
   }
 
@@ -844,6 +848,27 @@ export class ScratchBirdNode {
       })
     }
     attempt()
+  }
+
+  // A node that becomes a replicated shard's primary takes over the prepared transactions of its
+  // log (PREPARE is a log entry): their coordinator's decision may have gone to the old primary
+  // and failed, so recovery decides them here, retried while some stay undecided and this node is
+  // still the primary. Shorter than LIMBO_RETRY_MS: their rows stay locked until decided.
+  private recoverPrimaryLimbo (shard: ShardId): void {
+    const hlc = this.hlc
+    if (hlc === null || this.primaryLimboTimers.has(shard)) return
+    const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const attempt = (): void => {
+      this.primaryLimboTimers.delete(shard)
+      if (this.state === 'stopping' || this.state === 'stopped') return
+      if (this.replication?.primaryOf(shard) !== this.config.node.id) return
+      const again = (): void => { this.primaryLimboTimers.set(shard, setTimeout(attempt, PRIMARY_LIMBO_RETRY_MS).unref()) }
+      this.recoverLimbo(io, [shard], false).then(left => { if (left > 0) again() }, (e: unknown) => {
+        this.log.error({ err: describe(e), shard }, `2PC recovery of shard ${shard} failed: ${messageOf(e)}; retrying`)
+        again()
+      })
+    }
+    this.primaryLimboTimers.set(shard, setTimeout(attempt, 0).unref())
   }
 
   health (): Record<string, unknown> {

@@ -277,15 +277,15 @@ export class ShardHost {
       return {}
     },
     PREPARE: async (r) => {
-      await this.txnOf(r.shard, r.xid).prepare()
+      const lsn = await this.txnOf(r.shard, r.xid).prepare()
       this.forget(r.shard, r.xid)
-      return {}
+      return { lsn }
     },
     COMMIT_PREPARED: async (r) => {
       const res = await this.engineOf(r.shard).commitPrepared(r.xid, r.commitHlc)
       return { lsn: res.lsn, commitHlc: res.commitHlc }
     },
-    ABORT_PREPARED: async (r) => { await this.engineOf(r.shard).abortPrepared(r.xid); return {} },
+    ABORT_PREPARED: async (r) => ({ lsn: await this.engineOf(r.shard).abortPrepared(r.xid) }),
     LIST_LIMBO: (r) => ({ limbo: this.engineOf(r.shard).listLimbo().map(l => ({ xid: l.xid, rows: l.rows })) }),
     READ_COMMIT_LOG: async (r) => ({ entries: await this.engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
     SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),

@@ -39,6 +39,18 @@
 // (readCommitLog: READ_COMMIT_LOG, backup, PITR) skip them; the replication readers
 // (readCommitLogRaw: REPL_LOG_READ, REPL_APPLY's checks, truncation) see them as RawLogEntry with
 // `control` set and xid/commitHlc 0, no mutations.
+//
+// Two-phase entries (issue 14: on a shard replicated in Mode 1, PREPARE and the decision are log
+// entries, so a prepared transaction survives a failover). Written only by a primary of a
+// replicated group (a single copy keeps formats 1-4: its limbo lives in its TIP alone), one per
+// value, never in a group:
+//   twopc6     := format=6 u8 · generation u64 · phase u8 (1 prepare, 2 commit, 3 abort) · xid u64 ·
+//                 commitHlc u64 (0 unless commit) · mutations (the transaction's rows, for every
+//                 step: truncating a decision returns the transaction to limbo with them)
+// A 'commit' entry is the commit of a prepared transaction: transaction readers see it as any
+// commit; it is kept apart from format 3 so that truncating it returns the transaction to limbo
+// (replica-truncate.ts) instead of undoing it. 'prepare' and 'abort' entries change no committed
+// row: transaction readers skip them; replication readers see them with `phase` set.
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
@@ -53,6 +65,8 @@ export const COMMIT_LOG_GEN_FORMAT = 3
 export const COMMIT_GROUP_GEN_FORMAT = 4
 /** A replication control entry (noop or config), one per value (see the top). */
 export const COMMIT_CONTROL_FORMAT = 5
+/** A two-phase entry (prepare, commit of a prepared transaction, abort), one per value. */
+export const COMMIT_TWOPC_FORMAT = 6
 /** Voters a config control entry lists at most (the replication machine's MAX_VOTERS). */
 export const MAX_CONTROL_VOTERS = 16
 /** Entries one readCommitLog call returns at most. */
@@ -172,6 +186,10 @@ function entryAt (lsn: bigint, generation: bigint, b: Uint8Array, pos: number, e
 /** What a control entry says: a new primary's noop, or the voters from its LSN on. */
 export type ControlEntry = { readonly kind: 'noop' } | { readonly kind: 'config', readonly voters: readonly NodeId[] }
 
+/** Which step of two-phase commit a twopc6 entry records (see the top). */
+export type TwoPhaseStep = 'prepare' | 'commit' | 'abort'
+const TWOPC_STEPS: readonly TwoPhaseStep[] = ['prepare', 'commit', 'abort']
+
 /** The raw parts of one entry: its mutations still encoded (replica apply re-logs them as they are). */
 export interface RawLogEntry {
   readonly lsn: bigint
@@ -181,6 +199,21 @@ export interface RawLogEntry {
   readonly mutations: Mutation[]
   /** Set for a control entry (xid and commitHlc 0, no mutations); absent for a transaction. */
   readonly control?: ControlEntry | undefined
+  /** Set for a two-phase entry (format 6); absent for a plain commit and a control entry. */
+  readonly phase?: TwoPhaseStep | undefined
+}
+
+/** The value of a two-phase entry appended at `generation` (format 6, see the top). */
+export function encodeTwoPhaseEntry (generation: bigint, phase: TwoPhaseStep, xid: Xid, commitHlc: HlcTs, ms: readonly Mutation[], arena?: Arena): Uint8Array {
+  const size = 26 + mutationsSize(ms)
+  const out = arena !== undefined ? arena.alloc(size) : new Uint8Array(size)
+  out[0] = COMMIT_TWOPC_FORMAT
+  writeU64(out, 1, generation)
+  out[9] = TWOPC_STEPS.indexOf(phase) + 1
+  writeU64(out, 10, xid)
+  writeU64(out, 18, phase === 'commit' ? commitHlc : 0n)
+  writeMutations(out, 26, ms)
+  return out
 }
 
 /** The value of a control entry appended at `generation` (format 5, see the top). */
@@ -230,6 +263,31 @@ export interface PendingCommit {
   readonly xid: Xid
   readonly commitHlc: HlcTs
   readonly mutations: readonly Mutation[]
+  /** A two-phase entry (stored in a value of its own); absent for a plain commit. */
+  readonly phase?: TwoPhaseStep | undefined
+}
+
+/**
+ * The stored values for consecutive entries starting at `firstLsn`: runs of plain commits share a
+ * value (a group), each two-phase entry has its own (format 6). [first LSN, value] each.
+ */
+export function encodeLogValues (firstLsn: bigint, commits: readonly PendingCommit[], arena?: Arena, generation = 0n): Array<[bigint, Uint8Array]> {
+  const out: Array<[bigint, Uint8Array]> = []
+  let i = 0
+  while (i < commits.length) {
+    const c = commits[i]!
+    if (c.phase !== undefined) {
+      if (generation === 0n) throw new Error('ScratchBird assertion: a two-phase log entry needs a replication generation')
+      out.push([firstLsn + BigInt(i), encodeTwoPhaseEntry(generation, c.phase, c.xid, c.commitHlc, c.mutations, arena)])
+      i++
+      continue
+    }
+    let j = i + 1
+    while (j < commits.length && commits[j]!.phase === undefined) j++
+    out.push([firstLsn + BigInt(i), encodeCommitGroup(commits.slice(i, j), arena, generation)])
+    i = j
+  }
+  return out
 }
 
 /** The value holding `commits` (consecutive LSNs) appended at `generation`: format 1 for one,
@@ -268,13 +326,18 @@ export function encodeCommitGroup (commits: readonly PendingCommit[], arena?: Ar
 
 /** What the header of a stored value says: its entries' generation, their count, where the
  *  first entry starts (its xid; for a group, its entryLen) and whether it is a group. */
-interface ValueHeader { readonly generation: bigint, readonly count: number, readonly pos: number, readonly grouped: boolean, readonly control: ControlEntry | null }
+interface ValueHeader { readonly generation: bigint, readonly count: number, readonly pos: number, readonly grouped: boolean, readonly control: ControlEntry | null, readonly phase?: TwoPhaseStep }
 
 function valueHeader (firstLsn: bigint, b: Uint8Array): ValueHeader {
   const f = b[0]
   if (f === COMMIT_LOG_FORMAT && b.length >= 21) return { generation: 0n, count: 1, pos: 1, grouped: false, control: null }
   if (f === COMMIT_LOG_GEN_FORMAT && b.length >= 29) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false, control: null }
   if (f === COMMIT_CONTROL_FORMAT && b.length >= 11) return { generation: readU64(b, 1), count: 1, pos: 9, grouped: false, control: decodeControl(firstLsn, b) }
+  if (f === COMMIT_TWOPC_FORMAT && b.length >= 30) {
+    const phase = TWOPC_STEPS[b[9]! - 1]
+    if (phase === undefined) throw corrupt('commit log two-phase entry: unknown phase', { lsn: String(firstLsn), phase: b[9] })
+    return { generation: readU64(b, 1), count: 1, pos: 10, grouped: false, control: null, phase }
+  }
   const g = f === COMMIT_GROUP_FORMAT ? 0 : f === COMMIT_GROUP_GEN_FORMAT ? 8 : -1
   if (g < 0 || b.length < 5 + g) throw corrupt('commit log entry: bad header', { lsn: String(firstLsn) })
   const count = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + g)
@@ -316,7 +379,8 @@ function entrySpans (firstLsn: bigint, b: Uint8Array, h: ValueHeader): Array<[bi
 export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = firstLsn, max = Infinity): GenLogEntry[] {
   const h = valueHeader(firstLsn, b)
   const out: GenLogEntry[] = []
-  if (h.control !== null) return out
+  // A control entry holds no transaction; a prepare or an abort commits nothing.
+  if (h.control !== null || (h.phase !== undefined && h.phase !== 'commit')) return out
   for (const [lsn, start, end] of entrySpans(firstLsn, b, h)) {
     if (lsn >= fromLsn && out.length < max) out.push(entryAt(lsn, h.generation, b, start, end))
   }
@@ -327,9 +391,10 @@ export function decodeCommitValue (firstLsn: bigint, b: Uint8Array, fromLsn = fi
 export function decodeCommitValueRaw (firstLsn: bigint, b: Uint8Array): RawLogEntry[] {
   const h = valueHeader(firstLsn, b)
   if (h.control !== null) return [{ lsn: firstLsn, generation: h.generation, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: h.control }]
-  return entrySpans(firstLsn, b, h).map(([lsn, start, end]) => ({
-    lsn, generation: h.generation, xid: asXid(readU64(b, start)), commitHlc: asHlcTs(readU64(b, start + 8)), mutations: readMutations(b, start + 16, end)
-  }))
+  return entrySpans(firstLsn, b, h).map(([lsn, start, end]) => {
+    const e: RawLogEntry = { lsn, generation: h.generation, xid: asXid(readU64(b, start)), commitHlc: asHlcTs(readU64(b, start + 8)), mutations: readMutations(b, start + 16, end) }
+    return h.phase === undefined ? e : { ...e, phase: h.phase }
+  })
 }
 
 /** End (exclusive) of the c/ key space. */

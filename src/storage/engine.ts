@@ -584,15 +584,17 @@ export class ShardEngine {
     await new Promise<void>((resolve, reject) => this.writer.enqueue({ t: 'rollback', txn, d: { resolve, reject } }))
   }
 
-  /** 2PC phase one: TIP → limbo, durably, with the mutation list (to log the commit later). */
-  async prepare (txn: Txn): Promise<void> {
+  /** 2PC phase one: TIP → limbo, durably, with the mutation list (to log the commit later).
+   *  Returns the LSN of its log entry on a replicated shard's primary (writer.ts), else null. */
+  async prepare (txn: Txn): Promise<bigint | null> {
     this.checkOpen()
     this.checkOwn(txn)
     if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
     this.fences.check(txn.mutations.values(), 'the prepare')
     txn.state = 'preparing'
-    await new Promise<void>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
+    const lsn = await new Promise<bigint | null>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
     this.prepared.set(txn.xid, txn)
+    return lsn
   }
 
   /** 2PC phase two, commit: works after a restart too (the xid is in listLimbo()). */
@@ -607,14 +609,16 @@ export class ShardEngine {
     return r
   }
 
-  /** 2PC phase two, abort (presumed abort after a coordinator crash). */
-  async abortPrepared (xid: Xid): Promise<void> {
+  /** 2PC phase two, abort (presumed abort after a coordinator crash). Returns the LSN of its
+   *  log entry on a replicated shard's primary (writer.ts), else null. */
+  async abortPrepared (xid: Xid): Promise<bigint | null> {
     this.checkOpen()
     checkXid(xid)
     const txn = this.prepared.get(xid)
-    await new Promise<CommitResult>((resolve, reject) =>
+    const r = await new Promise<CommitResult>((resolve, reject) =>
       this.writer.enqueue({ t: 'resolve', xid, commitHlc: undefined, txn, d: { resolve, reject } }))
     this.prepared.delete(xid)
+    return r.lsn
   }
 
   /** Prepared transactions awaiting a decision (includes those recovered at open). */
@@ -1136,5 +1140,5 @@ export class Txn implements TxnCore, Viewer {
 
   commit (commitHlc: HlcTs): Promise<CommitResult> { return this.engine.commit(this, commitHlc) }
   rollback (): Promise<void> { return this.engine.rollback(this) }
-  prepare (): Promise<void> { return this.engine.prepare(this) }
+  prepare (): Promise<bigint | null> { return this.engine.prepare(this) }
 }

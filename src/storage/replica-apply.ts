@@ -12,6 +12,13 @@
 //     value per run of equal generations, commit-log.ts), and the LSN and HLC marks.
 // Control entries (a new primary's noop, a config entry; commit-log.ts) change no row and no TIP
 // entry: they are only logged at their LSN, in a value of their own.
+// Two-phase entries (commit-log.ts format 6, also in a value of their own) replicate a prepared
+// transaction as the primary holds it: 'prepare' writes its versions uncommitted under its xid and
+// puts it in limbo (TIP limbo entry with its mutations, open-transaction mark) — its rows are
+// locked here as there, and a replica promoted later holds it prepared for the coordinator's
+// decision or recovery; 'commit' stamps its versions and commits it in the TIP (a transaction
+// not in limbo here — prepared before the shard was replicated — is applied as a plain commit);
+// 'abort' marks it dead (its versions stay, dead, for backout and the sweep, as on the primary).
 // Entries at LSN ≤ lastLsn are skipped (re-delivery is idempotent) after checking that they are
 // the ones held here (same generation and xid, where the log still holds them): a different one
 // is SB_REPL_LOG_CONFLICT — the caller must truncate first. The rest must start at lastLsn + 1
@@ -25,14 +32,14 @@
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { asHlcTs } from '../core/ids'
 import {
-  checkControlEntry, commitValueGeneration, encodeCommitGroup, encodeControlEntry, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit,
+  checkControlEntry, commitValueGeneration, encodeCommitGroup, encodeControlEntry, encodeTwoPhaseEntry, readCommitLogRaw, COMMIT_END, type Mutation, type PendingCommit,
   type RawLogEntry
 } from './commit-log'
 import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readLogBase } from './repl-state'
-import { applyRowWrite, type KeyLookup, type RowOp } from './row-write'
-import { encodeTipEntry } from './tip'
+import { applyRowWrite, type KeyLookup, type RowOp, type TipView } from './row-write'
+import { encodeTipEntry, TIP_DEAD, TIP_LIMBO, type TipEntry } from './tip'
 import type { HlcTs, Xid } from './types'
 import { HLC_META, LSN_META } from './writer'
 import { LIMITS } from '../core/limits'
@@ -59,15 +66,19 @@ function badEntry (why: string, details: Record<string, unknown> = {}): ScratchB
  *  canonical keys, 16-byte version ids, bounded sizes. */
 export function checkEntries (entries: readonly RawLogEntry[]): void {
   if (!Array.isArray(entries)) throw badEntry('entries must be an array')
+  const phases: readonly unknown[] = [undefined, 'prepare', 'commit', 'abort']
   if (entries.length > MAX_APPLY_ENTRIES) throw badEntry(`at most ${MAX_APPLY_ENTRIES} entries per call`, { entries: entries.length })
   let mutations = 0
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!
     if (typeof e.lsn !== 'bigint' || e.lsn < 1n || e.lsn >= 1n << 64n) throw badEntry('LSN must be a positive u64', { index: i })
     if (typeof e.generation !== 'bigint' || e.generation < 0n || e.generation >= 1n << 64n) throw badEntry('generation must be a u64', { index: i })
+    if (!phases.includes(e.phase)) throw badEntry('unknown two-phase step', { index: i })
     if (e.control !== undefined) {
+      if (e.phase !== undefined) throw badEntry('a control entry is not a two-phase entry', { index: i })
       checkControl(e, i)
     } else {
+      if (e.phase !== undefined && e.phase !== 'commit' && e.commitHlc !== 0n) throw badEntry('a prepare or abort entry carries commit HLC 0', { index: i })
       if (typeof e.xid !== 'bigint' || e.xid < 1n || e.xid >= 1n << 64n) throw badEntry('xid must be a positive u64', { index: i })
       if (typeof e.commitHlc !== 'bigint' || e.commitHlc < 0n || e.commitHlc >= 1n << 64n) throw badEntry('commit HLC must be a u64', { index: i })
     }
@@ -142,23 +153,50 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     const lookup: KeyLookup = { lookup: async (key) => await view.get(key), arena: undefined }
     let hlc = h.st.hlcHigh
     const seen = new Set<Xid>()
+    // Prepared in this batch or before: a commit or abort entry of theirs is their decision.
+    const limbo = new Set<Xid>()
+    // Aborted by an entry of this batch: dead for the row writes of the entries after it (the
+    // TIP in memory changes only once the batch landed), so they back its versions out.
+    const aborted = new Set<Xid>()
+    // Prepared by one: in limbo for them (its rows are locked).
+    const local = (xid: Xid): TipEntry | undefined => aborted.has(xid) ? TIP_DEAD : limbo.has(xid) ? TIP_LIMBO : undefined
+    const tip: TipView = {
+      peek: (xid) => local(xid) ?? h.tip.peek(xid),
+      get: async (xid) => local(xid) ?? await h.tip.get(xid)
+    }
     for (const e of fresh) {
       if (e.control !== undefined) continue
-      // A prepared transaction here is the primary's, and this entry is its commit decision: it
-      // leaves limbo (settle() below). One running here locally is a conflict.
-      if (h.tip.active.has(e.xid) || seen.has(e.xid)) {
+      const inLimbo = h.tip.limbo.has(e.xid) || limbo.has(e.xid)
+      // One running here locally is a conflict; so is an xid twice in a batch (but its prepare
+      // and decision) or a prepare of an xid already known here.
+      const prepare = e.phase === 'prepare'
+      if (h.tip.active.has(e.xid) || (seen.has(e.xid) && !(inLimbo && !prepare)) || (prepare && (inLimbo || await h.tip.recorded(e.xid)))) {
         throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${e.xid} of replicated entry ${e.lsn} is in use on this replica`, { xid: String(e.xid), lsn: String(e.lsn), state: 'in use' })
       }
       seen.add(e.xid)
-      const who = { xid: e.xid, snapshot: false, startHlc: asHlcTs(0n), stamp: e.commitHlc }
+      if (e.phase === 'abort') {
+        view.put(tipKey(e.xid), encodeTipEntry('dead'))
+        view.del(openTxnKey(e.xid))
+        limbo.delete(e.xid)
+        aborted.add(e.xid)
+        continue
+      }
+      const who = { xid: e.xid, snapshot: false, startHlc: asHlcTs(0n), stamp: prepare ? undefined : e.commitHlc }
       for (const m of e.mutations) {
         const op = putOp(m)
-        const out = await applyRowWrite(h.tip, op, who, await view.get(op.rowKey), lookup)
+        const out = await applyRowWrite(tip, op, who, await view.get(op.rowKey), lookup)
         if (out.backKey !== undefined) view.put(out.backKey, out.backValue!)
         if (out.value !== undefined) view.put(op.rowKey, out.value)
       }
+      if (prepare) {
+        view.put(tipKey(e.xid), encodeTipEntry('limbo', asHlcTs(0n), e.mutations))
+        view.put(openTxnKey(e.xid), new Uint8Array(0))
+        limbo.add(e.xid)
+        continue
+      }
       view.put(tipKey(e.xid), encodeTipEntry('committed', e.commitHlc))
-      if (h.tip.limbo.has(e.xid)) view.del(openTxnKey(e.xid))
+      if (inLimbo) view.del(openTxnKey(e.xid))
+      limbo.delete(e.xid)
       if (e.commitHlc > hlc) hlc = e.commitHlc
     }
     // The same entries at the same LSNs: one value per run of one generation, a control entry
@@ -166,9 +204,12 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     let runStart = 0
     for (let i = 1; i <= fresh.length; i++) {
       const head = fresh[runStart]!
-      if (head.control === undefined && i < fresh.length && fresh[i]!.control === undefined && fresh[i]!.generation === head.generation) continue
+      const plain = (e: RawLogEntry): boolean => e.control === undefined && e.phase === undefined
+      if (plain(head) && i < fresh.length && plain(fresh[i]!) && fresh[i]!.generation === head.generation) continue
       if (head.control !== undefined) {
         view.put(commitKey(head.lsn), encodeControlEntry(head.generation, head.control))
+      } else if (head.phase !== undefined) {
+        view.put(commitKey(head.lsn), encodeTwoPhaseEntry(head.generation, head.phase, head.xid, head.commitHlc, head.mutations))
       } else {
         const commits: PendingCommit[] = fresh.slice(runStart, i).map(e => ({ xid: e.xid, commitHlc: e.commitHlc, mutations: e.mutations }))
         view.put(commitKey(head.lsn), encodeCommitGroup(commits, undefined, head.generation))
@@ -186,7 +227,12 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     h.st.lsn = newLast
     if (hlc > h.st.hlcHigh) h.st.hlcHigh = hlc as HlcTs
     if (hlc > h.st.hlcPersisted) h.st.hlcPersisted = hlc as HlcTs
-    for (const e of fresh) if (e.control === undefined) h.tip.settle(e.xid, { state: 'committed', commitHlc: e.commitHlc })
+    for (const e of fresh) {
+      if (e.control !== undefined) continue
+      if (e.phase === 'prepare') h.tip.limbo.set(e.xid, { xid: e.xid, mutations: e.mutations })
+      else if (e.phase === 'abort') h.tip.settle(e.xid, TIP_DEAD)
+      else h.tip.settle(e.xid, { state: 'committed', commitHlc: e.commitHlc })
+    }
     return { applied: fresh.length, skipped: skip, lastLsn: newLast }
   })
 }
@@ -199,7 +245,7 @@ async function checkHeld (h: ReplicaHost, entries: readonly RawLogEntry[]): Prom
   for (const e of entries) {
     const mine = byLsn.get(e.lsn)
     if (mine === undefined) continue
-    if (mine.generation !== e.generation || mine.xid !== e.xid || mine.control?.kind !== e.control?.kind) {
+    if (mine.generation !== e.generation || mine.xid !== e.xid || mine.control?.kind !== e.control?.kind || mine.phase !== e.phase) {
       throw new ScratchBirdError('SB_REPL_LOG_CONFLICT',
         `replicated entry ${e.lsn} for shard ${h.shardId} (generation ${e.generation}, xid ${e.xid}) differs from the one held (generation ${mine.generation}, xid ${mine.xid})`,
         { shard: h.shardId, lsn: String(e.lsn), generation: String(mine.generation), received_generation: String(e.generation) })

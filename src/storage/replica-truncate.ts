@@ -18,15 +18,24 @@
 // log is a prefix of what it was after every step; the whole truncation runs as one job, and a
 // crash between steps leaves a shorter suffix still to drop — the caller simply asks again.
 //
+// Two-phase entries (commit-log.ts format 6): a truncated 'prepare' is undone like a commit (its
+// versions unlinked, its transaction dead, its open-transaction mark removed); a truncated
+// decision ('commit', 'abort') returns its transaction to limbo, as the new primary holds it —
+// the versions of a 'commit' lose their inline commit HLC, the TIP entry is limbo again with its
+// mutations (which every two-phase entry carries). The decision is the coordinator's to repeat.
+// An aborted transaction's dead versions overwritten by a later truncated entry are not restored
+// (the abort is final: only its repetition can follow).
+//
 // A row whose earlier version is gone (removed by a sweep whose horizon passed the truncated
 // commit) cannot be restored; it is removed and counted (rowsWithoutEarlierVersion).
 
 import { ScratchBirdError } from '../core/errors'
 import { COMMIT_END, decodeCommitValueRaw, encodeCommitGroup, type RawLogEntry } from './commit-log'
-import { backKey, bytesEqual, COMMIT_PREFIX, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
+import { backKey, bytesEqual, COMMIT_PREFIX, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readHardState } from './repl-state'
-import { encodeTipEntry, TIP_DEAD } from './tip'
+import { encodeTipEntry, TIP_DEAD, type LimboTxn } from './tip'
+import { asHlcTs } from '../core/ids'
 import type { Xid } from './types'
 import { decodeVersion, encodeVersion } from './versions'
 import { LSN_META } from './writer'
@@ -67,7 +76,9 @@ export function truncateSuffix (h: ReplicaHost, afterLsn: bigint, committedLsn: 
 /** Undo the highest stored values above `afterLsn` (at most TRUNCATE_STEP_VALUES) in one batch. */
 async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved: number, versionsRemoved: number, rowsWithoutEarlierVersion: number }): Promise<void> {
   const view = new BatchView(h.kv)
-  const dead: Xid[] = []
+  // Final TIP state per xid undone here, newest entry first (a prepare undone after its
+  // decision leaves the transaction dead).
+  const undone = new Map<Xid, LimboTxn | 'dead'>()
   // Nothing stored above the cut (the marks ran ahead of the log): the log ends at the cut.
   let newLast = afterLsn
   let values = 0
@@ -78,9 +89,13 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
     const dropped = entries.filter(e => e.lsn > afterLsn).reverse()
     for (const e of dropped) {
       // A control entry (commit-log.ts) changed no row and no TIP entry: only its value goes.
-      if (e.control === undefined) {
+      if (e.phase === 'commit' || e.phase === 'abort') {
+        await relimbo(view, e)
+        undone.set(e.xid, { xid: e.xid, mutations: e.mutations })
+      } else if (e.control === undefined) {
         await undoEntry(view, e, report)
-        dead.push(e.xid)
+        if (e.phase === 'prepare') view.del(openTxnKey(e.xid))
+        undone.set(e.xid, 'dead')
       }
       report.entriesRemoved++
     }
@@ -96,7 +111,41 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
   view.put(LSN_META, u64(newLast))
   await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
   h.st.lsn = newLast
-  for (const x of dead) h.tip.settle(x, TIP_DEAD)
+  for (const [x, st] of undone) {
+    if (st === 'dead') h.tip.settle(x, TIP_DEAD)
+    else h.tip.limbo.set(x, st)
+  }
+}
+
+/** A truncated decision: its transaction back in limbo, its versions uncommitted (see the top). */
+async function relimbo (view: BatchView, e: RawLogEntry): Promise<void> {
+  if (e.phase === 'commit') {
+    for (const m of e.mutations) {
+      const prefix = rowPrefix(m.tableId)
+      const rowKey = new Uint8Array(prefix.length + m.pkBytes.length)
+      rowKey.set(prefix, 0)
+      rowKey.set(m.pkBytes, prefix.length)
+      await unstamp(view, rowKey, m.versionId, e.xid)
+    }
+  }
+  view.put(tipKey(e.xid), encodeTipEntry('limbo', asHlcTs(0n), e.mutations))
+  view.put(openTxnKey(e.xid), new Uint8Array(0))
+}
+
+/** The version `versionId` of `xid` in the row's chain without its inline commit HLC. */
+async function unstamp (view: BatchView, rowKey: Uint8Array, versionId: Uint8Array, xid: Xid): Promise<void> {
+  let key = rowKey
+  for (;;) {
+    const bytes = await view.get(key)
+    if (bytes === undefined) return
+    const v = decodeVersion(bytes)
+    if (bytesEqual(v.versionId, versionId)) {
+      if (v.xid === xid && v.commitHlc !== undefined) view.put(key, encodeVersion({ ...v, commitHlc: undefined }))
+      return
+    }
+    if (v.prev === undefined) return
+    key = backKey(rowKey, v.prev)
+  }
 }
 
 /** Take one entry's versions out of their rows and mark its transaction dead. */

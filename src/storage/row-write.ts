@@ -49,6 +49,9 @@ export type RowOpKind = 'insert' | 'update' | 'delete' | 'put' | 'lww'
  *  one and keeps it (no-op). All three acknowledge the write. */
 export type LwwOutcome = 'newer' | 'same' | 'older'
 
+/** What a row write asks of the TIP (a replica apply overlays its batch's decisions on it). */
+export type TipView = Pick<Tip, 'peek' | 'get'>
+
 /** One row change, validated and with its keys encoded (done when the request is queued). */
 export interface RowOp {
   readonly kind: RowOpKind
@@ -107,7 +110,7 @@ function updateConflict (op: RowOp, w: WriterIdentity, holder: Xid, holderState:
  * is read) or its writer's TIP state is not cached — the common paths (new key, committed or own
  * primary) allocate no promise.
  */
-export function applyRowWrite (tip: Tip, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
+export function applyRowWrite (tip: TipView, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
   ctx: KeyLookup): RowWriteOutcome | Promise<RowWriteOutcome> {
   if (op.kind === 'lww') return applyLww(tip, op, w, current, ctx)
   if (current === undefined) return finish(op, w, undefined, undefined, undefined, ctx)
@@ -129,7 +132,7 @@ function overCommitted (op: RowOp, w: WriterIdentity, p: RecordVersion, commitHl
   return finish(op, w, p, p.versionId, current, ctx)
 }
 
-async function slow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
+async function slow (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
   current: Uint8Array, ctx: KeyLookup): Promise<RowWriteOutcome> {
   const st = known ?? await tip.get(p.xid)
   if (st.state !== 'dead') return overOther(op, w, p, st, current, ctx)
@@ -141,7 +144,7 @@ async function slow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion, k
 }
 
 /** The committed back version behind a dead primary (a chain must have one there). */
-async function committedBehind (tip: Tip, op: RowOp, prev: VersionId, ctx: KeyLookup): Promise<{ b: RecordVersion, commitHlc: HlcTs }> {
+async function committedBehind (tip: TipView, op: RowOp, prev: VersionId, ctx: KeyLookup): Promise<{ b: RecordVersion, commitHlc: HlcTs }> {
   const bk = backKey(op.rowKey, prev)
   const bytes = await ctx.lookup(bk, keyString(bk))
   if (bytes === undefined) throw corrupt('record version chain: back version missing', { key: hex(bk) })
@@ -194,7 +197,7 @@ function written (op: RowOp, w: WriterIdentity, prev: VersionId | undefined, mov
 
 // ---- last-writer-wins (see the top) -------------------------------------------------------------
 
-function applyLww (tip: Tip, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
+function applyLww (tip: TipView, op: RowOp, w: WriterIdentity, current: Uint8Array | undefined,
   ctx: KeyLookup): RowWriteOutcome | Promise<RowWriteOutcome> {
   if (current === undefined) return written(op, w, undefined, undefined, undefined, ctx, 'newer')
   const p = decodeVersion(current)
@@ -220,7 +223,7 @@ function lwwOver (op: RowOp, w: WriterIdentity, have: VersionId, current: Uint8A
   return written(op, w, have, have, current, ctx, 'newer')
 }
 
-async function lwwSlow (tip: Tip, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
+async function lwwSlow (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
   current: Uint8Array, ctx: KeyLookup): Promise<RowWriteOutcome> {
   const st = known ?? await tip.get(p.xid)
   if (st.state !== 'dead') return lwwOverOther(op, w, p, st, current, ctx)

@@ -25,7 +25,7 @@
 // that had writes in it is marked failed (it can only roll back).
 
 import { ScratchBirdError } from '../core/errors'
-import { encodeCommitGroup, type Mutation, type PendingCommit } from './commit-log'
+import { encodeLogValues, type Mutation, type PendingCommit, type TwoPhaseStep } from './commit-log'
 import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, writeU64 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import { applyRowWrite, type KeyLookup, type LwwOutcome, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
@@ -147,7 +147,7 @@ export type Job =
   | { t: 'stmt', txn: TxnCore, ops: RowOp[], d: Deferred<boolean[]> }
   | { t: 'auto', xid: Xid, explicitXid: boolean, lww: boolean, commitHlc: HlcTs, ops: RowOp[], d: Deferred<AutocommitResult> }
   | { t: 'commit', txn: TxnCore, commitHlc: HlcTs, d: Deferred<CommitResult> }
-  | { t: 'prepare', txn: TxnCore, d: Deferred<void> }
+  | { t: 'prepare', txn: TxnCore, d: Deferred<bigint | null> }
   | { t: 'rollback', txn: TxnCore, d: Deferred<void> }
   | { t: 'resolve', xid: Xid, commitHlc: HlcTs | undefined, txn: TxnCore | undefined, d: Deferred<CommitResult> }
   | { t: 'flush', d: Deferred<void> }
@@ -443,7 +443,9 @@ export class Writer {
       }
     }
     this.writeTipGroup(p)
-    if (p.log.length > 0) p.ops.push({ type: 'put', key: commitKey(p.startLsn + 1n), value: encodeCommitGroup(p.log, this.arena, this.host.generation) })
+    if (p.log.length > 0) {
+      for (const [lsn, value] of encodeLogValues(p.startLsn + 1n, p.log, this.arena, this.host.generation)) p.ops.push({ type: 'put', key: commitKey(lsn), value })
+    }
     if (p.forest !== undefined && !p.forest.empty) {
       // The leaves go into the same batch as the rows: a crash keeps both or neither. The forest
       // in memory changes once the batch landed (before any job of the pass is answered).
@@ -502,8 +504,8 @@ export class Writer {
     return hlc
   }
 
-  private logCommit (p: Pass, xid: Xid, hlc: HlcTs, ms: readonly Mutation[]): bigint {
-    p.log.push({ xid, commitHlc: hlc, mutations: ms })
+  private logCommit (p: Pass, xid: Xid, hlc: HlcTs, ms: readonly Mutation[], phase?: TwoPhaseStep): bigint {
+    p.log.push(phase === undefined ? { xid, commitHlc: hlc, mutations: ms } : { xid, commitHlc: hlc, mutations: ms, phase })
     p.sync = true
     return ++p.lsn
   }
@@ -559,19 +561,22 @@ export class Writer {
    * replica's log holds its primary's entries at their LSNs and generations, and a local commit
    * there would put an entry of the current generation that no primary appended into it (checked
    * here, in the pass, so a role change by REPL_STATE_SET — an exclusive job, between passes —
-   * takes effect for every job after it). Two-phase commit is refused on a replicated shard: its
-   * PREPARE and decision are not log entries yet (issue 14), and a prepared transaction the
-   * replicas do not know of would be lost with a failover. Leaderless ('lww') statements and
-   * rollbacks pass: they are not the primary's commits (see autoDone).
+   * takes effect for every job after it). Two-phase commit on a replicated shard runs at its
+   * primary, whose PREPARE and decision are log entries (format 6, commit-log.ts): a replica holds
+   * the prepared transactions of its log and only its log decides them, so a decision taken
+   * locally on a replica — commit or abort, recovery's included — is refused like a commit.
+   * Leaderless ('lww') statements and plain rollbacks pass: they are not the primary's commits
+   * (see autoDone).
    */
   private replRefusal (j: Job): ScratchBirdError | null {
     const role = this.host.replRole
-    if (role === 'none' || j.t === 'rollback' || j.t === 'flush' || (j.t === 'auto' && j.lww) || (j.t === 'resolve' && j.commitHlc === undefined)) return null
-    if (j.t === 'prepare') {
-      return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'two-phase commit is not available on a shard replicated in primary_replica mode with more than one copy yet (its PREPARE would not survive a failover); nothing was prepared', { role })
-    }
-    if (role === 'primary') return null
+    if (role === 'none' || role === 'primary' || j.t === 'rollback' || j.t === 'flush' || (j.t === 'auto' && j.lww)) return null
     return new ScratchBirdError('SB_NOT_PRIMARY', `this node holds a ${role} copy of the shard, not its primary: it takes no local writes or commits; nothing was done — retry at the primary`, { role })
+  }
+
+  /** On a replicated shard's primary two-phase steps are log entries (replRefusal). */
+  private get logsTwoPhase (): boolean {
+    return this.host.replRole === 'primary'
   }
 
   /** A statement of an open transaction: its row writes join the pass. */
@@ -629,13 +634,14 @@ export class Writer {
     txn.persisted = true
     p.sync = true
     p.touched.add(txn)
+    const lsn = this.logsTwoPhase ? this.logCommit(p, txn.xid, HLC_ZERO, mutations, 'prepare') : null
     p.after.push(() => {
       h.tip.limbo.set(txn.xid, { xid: txn.xid, mutations })
       h.tip.active.delete(txn.xid)
       txn.state = 'prepared'
       // A prepared transaction reads no more: its snapshot no longer holds anything back.
       h.txnEnded(txn.xid)
-      j.d.resolve()
+      j.d.resolve(lsn)
     })
   }
 
@@ -666,16 +672,21 @@ export class Writer {
     p.sync = true
     if (j.commitHlc === undefined) {
       p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('dead') })
+      const lsn = this.logsTwoPhase ? this.logCommit(p, j.xid, HLC_ZERO, limbo.mutations, 'abort') : null
       p.after.push(() => {
         h.tip.settle(j.xid, TIP_DEAD)
         if (j.txn !== undefined) j.txn.state = 'rolled_back'
-        j.d.resolve({ xid: j.xid, lsn: null, commitHlc: HLC_ZERO })
+        j.d.resolve({ xid: j.xid, lsn, commitHlc: HLC_ZERO })
       })
       return
     }
     const hlc = this.pushed(p, j.commitHlc)
     p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
-    const lsn = limbo.mutations.length > 0 ? this.logCommit(p, j.xid, hlc, limbo.mutations) : null
+    // On a replicated primary the decision is logged even for a transaction that changed nothing
+    // here: its replicas hold it prepared (their prepare entry) and must see it leave limbo.
+    const lsn = this.logsTwoPhase
+      ? this.logCommit(p, j.xid, hlc, limbo.mutations, 'commit')
+      : limbo.mutations.length > 0 ? this.logCommit(p, j.xid, hlc, limbo.mutations) : null
     p.after.push(() => {
       h.tip.settle(j.xid, { state: 'committed', commitHlc: hlc })
       if (j.txn !== undefined) j.txn.state = 'committed'

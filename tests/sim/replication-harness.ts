@@ -258,7 +258,15 @@ export class ReplicationSim {
 
   read (id: NodeId): void {
     const n = this.nodes.get(id)!
-    if (n.machine !== null) this.step(n, { type: 'read' })
+    if (n.machine === null) return
+    // Half the reads ask as the node shell does before every read (readGrant: no step), half
+    // through the 'read' input; both are checked against every primary elected since (checkRead).
+    if (this.o.rng.next() < 0.5) { this.step(n, { type: 'read' }); return }
+    const g = n.machine.readGrant()
+    if (g.granted) {
+      this.stats.reads++
+      this.checkRead(n, g.readLsn)
+    } else this.stats.readsRefused++
   }
 
   private deliver (n: SimNode, w: Wire): void {

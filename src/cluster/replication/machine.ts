@@ -8,7 +8,7 @@ import {
   MAX_APPEND_BYTES, MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, MAX_VOTERS, SNAPSHOT_RETRY_ELECTIONS,
   type AppendEntries, type AppendReply, type DurableState, type Generation, type HardState, type InstallSnapshot,
   type Lsn, type Ready, type ReplEntry, type ReplInput, type ReplMessage, type ReplicationConfig, type Role,
-  type VoteReply, type VoteRequest
+  type ReadAnswer, type VoteReply, type VoteRequest
 } from './types'
 
 // One shard's Mode 1 replication group as a sans-I/O state machine (DESIGN §6 "Mode 1", §10;
@@ -264,19 +264,32 @@ export class ReplicationMachine {
   }
 
   private read (now: number): void {
-    if (this.roleNow !== 'primary') {
-      this.ready.read = { granted: false, error: this.notPrimary() }
-      return
-    }
+    this.ready.read = this.grantRead(now)
+  }
+
+  // ---- lease-checked reads (issue 14 item 3; the lease rule is at the top) ----
+
+  /**
+   * May this node serve a read of the shard now, as the 'read' input answers but without a step
+   * (the shell asks before every read, synchronously): granted only to a primary that committed
+   * an entry of its generation (its commit LSN covers every earlier primary's acknowledged
+   * commits) and whose lease from a majority holds — which ends before any other node can be
+   * elected, so a primary cut off from the majority refuses reads before a new primary exists.
+   */
+  readGrant (): ReadAnswer {
+    return this.grantRead(this.clock.monotonic())
+  }
+
+  private grantRead (now: number): ReadAnswer {
+    if (this.roleNow !== 'primary') return { granted: false, error: this.notPrimary() }
     const lease = this.currentLease(now)
     if (this.commit < this.generationStart || now >= lease) {
-      this.ready.read = {
+      return {
         granted: false,
-        error: new ScratchBirdError('SB_NOT_PRIMARY', 'the primary does not hold a read lease from a majority of its replicas right now; retry', { primary: this.self, generation: this.hard.generation })
+        error: new ScratchBirdError('SB_NOT_PRIMARY', 'the primary does not hold a read lease from a majority of its replicas right now; retry', { primary: this.self, generation: this.hard.generation, lease: 'expired' })
       }
-      return
     }
-    this.ready.read = { granted: true, readLsn: this.commit, leaseUntil: lease }
+    return { granted: true, readLsn: this.commit, leaseUntil: lease }
   }
 
   // ---- elections ----

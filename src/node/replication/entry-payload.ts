@@ -2,7 +2,7 @@ import { type Codec, type CodecReader, type CodecWriter, versioned } from '../..
 import { ScratchBirdError } from '../../core/errors'
 import { asHlcTs, asXid } from '../../core/ids'
 import type { ReplEntry, ReplMessage } from '../../cluster/replication/types'
-import type { Mutation, RawLogEntry } from '../../storage/commit-log'
+import type { Mutation, RawLogEntry, TwoPhaseStep } from '../../storage/commit-log'
 import { readRow, readVersionId, writeRow, writeVersionId } from '../../shard/protocol/parts'
 import { checkTuple } from '../../storage/keys'
 
@@ -14,20 +14,35 @@ import { checkTuple } from '../../storage/keys'
 //
 // v1: xid u64 · commitHlc u64 · mutations (count · (tableId u32 · pk blob (canonical tuple) ·
 //     versionId[16] · row opt blob))
+// v2: v1 · step u8 (0 a plain commit; 1 prepare, 2 commit of a prepared transaction, 3 abort:
+//     the two-phase entries of commit-log.ts format 6). v1 still decodes, as a plain commit.
 // Anything malformed is SB_RPC_MALFORMED: an append carrying one is dropped whole (checkAppend)
 // before the machine sees it.
 
 const fail = (codec: string) => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
-interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[] }
+interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[], phase?: TwoPhaseStep | undefined }
+
+const STEPS: readonly TwoPhaseStep[] = ['prepare', 'commit', 'abort']
 
 function writeTxn (w: CodecWriter, e: Txn): void {
   w.u64(e.xid)
   w.u64(e.commitHlc)
   w.array(e.mutations, m => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) })
+  w.u8(e.phase === undefined ? 0 : STEPS.indexOf(e.phase) + 1)
 }
 
-function readTxn (r: CodecReader): Txn {
+function readTxn (r: CodecReader, version: number): Txn {
+  const t = readTxnV1(r)
+  if (version < 2) return t
+  const step = r.u8()
+  if (step === 0) return t
+  const phase = STEPS[step - 1]
+  if (phase === undefined) throw r.malformed(`unknown two-phase step ${step}`)
+  return { ...t, phase }
+}
+
+function readTxnV1 (r: CodecReader): Txn {
   const xid = r.u64()
   const commitHlc = r.u64()
   if (xid === 0n) throw r.malformed('xid 0')
@@ -40,7 +55,7 @@ function readTxn (r: CodecReader): Txn {
   return { xid, commitHlc, mutations }
 }
 
-export const entryPayloadCodec: Codec<Txn> = versioned('replicated entry', 1, fail, writeTxn, r => readTxn(r))
+export const entryPayloadCodec: Codec<Txn> = versioned('replicated entry', 2, fail, writeTxn, readTxn)
 
 /** The machine's entry for a commit-log entry read from the engine. */
 export function toReplEntry (e: RawLogEntry): ReplEntry {
@@ -56,7 +71,8 @@ export function toRawEntry (e: ReplEntry): RawLogEntry {
   if (e.kind === 'noop') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'noop' } }
   if (e.kind === 'config') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'config', voters: e.voters } }
   const t = entryPayloadCodec.decode(e.payload)
-  return { ...base, xid: asXid(t.xid), commitHlc: asHlcTs(t.commitHlc), mutations: t.mutations }
+  const raw: RawLogEntry = { ...base, xid: asXid(t.xid), commitHlc: asHlcTs(t.commitHlc), mutations: t.mutations }
+  return t.phase === undefined ? raw : { ...raw, phase: t.phase }
 }
 
 /** Throws SB_RPC_MALFORMED when a peer's message carries a data payload that does not decode. */

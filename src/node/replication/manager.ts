@@ -56,6 +56,8 @@ export interface ReplicationShellDeps {
   readonly rng: Rng
   /** The replication.log stream. */
   readonly log: Logger
+  /** This node became a shard's primary (its engine takes commits now): limbo recovery. */
+  readonly onPrimary?: (shard: ShardId) => void
 }
 
 interface Outbox { frames: Uint8Array[], inflight: number, scheduled: boolean }
@@ -187,7 +189,8 @@ export class ReplicationShell {
         send: (to, msg) => { this.send(shard, to, msg) },
         clock: this.d.clock,
         rng: this.d.rng,
-        log: (level, message, details) => { this.d.log[level](details ?? {}, message) }
+        log: (level, message, details) => { this.d.log[level](details ?? {}, message) },
+        onPrimary: this.d.onPrimary
       })
       this.groups.set(shard, g)
       this.d.log.info({ shard, replicas }, `Replication: shard ${String(shard).padStart(3, '0')} replicated on {${replicas.map(id => `Node ${id}`).join(', ')}}`)

@@ -9,21 +9,27 @@ import type { ShardGroup } from './shard-group'
 // get SB_NOT_PRIMARY naming the primary this node knows, and the router retries once there),
 // and a commit is answered only once the group acknowledges its LSN under
 // replication.sync_replicas (ShardGroup.commitLanded: SB_COMMIT_OUTCOME_UNKNOWN if the primary
-// loses its role first).
+// loses its role first). Two-phase commit runs there too: PREPARE and the decision (COMMIT
+// PREPARED, ABORT PREPARED) are log entries on a replicated shard's primary (commit-log.ts format
+// 6), answered once acknowledged like a commit, so a prepared transaction the coordinator was told
+// about survives a failover; LIST_LIMBO is asked of the primary, which alone decides limbo.
 //
 // Visibility gap (documented, issue 14 item 3): the commit is visible to other sessions on the
 // primary as soon as the engine's batch lands, before the replicas acknowledge it; if the primary
 // then fails and the entry was not on a majority, a reader may have seen a commit the new primary
 // does not have. CockroachDB holds such writes until they commit; doing so here needs the
 // engine to keep the TIP state pending until the acknowledgement.
-// Reads are served by the node that holds the role, without a lease check yet: a primary cut off
-// from its replicas keeps serving reads until check-quorum makes it step down (an election
-// timeout), by which time a new primary may exist.
+// Reads (READ_OPS) are served only within the primary's lease (ShardGroup.readGrant): a primary
+// cut off from the majority refuses them (SB_NOT_PRIMARY, details.lease 'expired') once its
+// lease lapses, which is before another replica can be elected (machine.ts), so no read is served
+// by an old primary once a new one may have accepted writes.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
-const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED'])
-/** Ops whose reply carries the LSN of a commit that must be acknowledged before it is answered. */
-const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'COMMIT_PREPARED'])
+const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO'])
+/** Ops that read the shard's rows for a client: only within the primary's read lease. */
+const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY'])
+/** Ops whose reply carries the LSN of a log entry that must be acknowledged before it is answered. */
+const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'])
 
 export interface ReplicationGroups {
   group (shard: ShardId): ShardGroup | undefined
@@ -45,6 +51,10 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       throw new ScratchBirdError('SB_NOT_PRIMARY', primary === 0
         ? `shard ${shard}: this node is not its primary and knows of none right now (an election may be running); retry`
         : `shard ${shard}: this node is not its primary; node ${primary} is`, { shard, primary, generation: g.generation })
+    }
+    if (READ_OPS.has(op)) {
+      const grant = g.readGrant()
+      if (!grant.granted) throw grant.error
     }
     const reply = await this.workers.requestRaw(op, shard, payload)
     if (COMMIT_OPS.has(op)) {

@@ -5,7 +5,7 @@ import type { Rng } from '../../core/rng'
 import { LandingTimes, type ReplicaLag } from '../../cluster/replication/lag'
 import { ReplicationMachine } from '../../cluster/replication/machine'
 import type {
-  DurableState, HardState, Lsn, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
+  DurableState, HardState, Lsn, ReadAnswer, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
 } from '../../cluster/replication/types'
 import type { ShardRequester } from '../shard-router'
 import type { ReplRole } from '../../storage/repl-state'
@@ -75,6 +75,12 @@ export interface ShardGroupOptions {
   readonly clock: Clock
   readonly rng: Rng
   readonly log: GroupLog
+  /**
+   * Called once this node's engine holds the primary role of the shard (after the Ready that made
+   * it primary was carried out): the prepared transactions it took over from the log are decided
+   * by limbo recovery there (their coordinator's COMMIT/ABORT PREPARED may have failed over).
+   */
+  readonly onPrimary?: ((shard: ShardId) => void) | undefined
 }
 
 interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
@@ -154,6 +160,16 @@ export class ShardGroup {
     const rows = m.progress().filter(p => p.node !== this.o.self).map(p => this.landing.lagOf(p.node, p.match, m.lastLsn, now))
     if (rows.length > 0) this.landing.forgetThrough(rows.reduce((min, r) => r.matchLsn < min ? r.matchLsn : min, rows[0]!.matchLsn))
     return rows
+  }
+
+  /**
+   * May this node serve a client's read of the shard now: only as primary, within the lease a
+   * majority granted (machine.ts readGrant); otherwise the refusal (SB_NOT_PRIMARY) to answer.
+   */
+  readGrant (): ReadAnswer {
+    const m = this.machine
+    if (m !== null) return m.readGrant()
+    return { granted: false, error: new ScratchBirdError('SB_NOT_PRIMARY', `shard ${this.o.shard}: its replication group is starting on this node; retry`, { shard: this.o.shard }) }
   }
 
   /** Loads the durable state and starts the machine. */
@@ -529,7 +545,10 @@ export class ShardGroup {
     const shard = this.o.shard
     const s = String(shard).padStart(3, '0')
     switch (e.type) {
-      case 'became-primary': this.o.log('info', `Replication: Node ${this.o.self} is primary of shard ${s} (generation ${e.generation}, last LSN ${e.lastLsn})`, { shard, generation: e.generation }); break
+      case 'became-primary':
+        this.o.log('info', `Replication: Node ${this.o.self} is primary of shard ${s} (generation ${e.generation}, last LSN ${e.lastLsn})`, { shard, generation: e.generation })
+        this.o.onPrimary?.(shard)
+        break
       case 'became-replica': this.o.log('info', `Replication: Node ${this.o.self} follows ${e.primary === 0 ? 'no primary yet' : `primary node ${e.primary}`} for shard ${s} (generation ${e.generation}): ${e.reason}`, { shard, generation: e.generation, primary: e.primary }); break
       case 'voted': this.o.log('debug', `Replication: shard ${s} vote for node ${e.candidate} in generation ${e.generation}: ${e.granted ? 'granted' : 'refused'} (${e.reason})`, { shard }); break
       case 'membership': this.o.log('info', `Replication: shard ${s} ${e.change === 'promote' ? 'promotes' : 'removes'} node ${e.node} as a voter at LSN ${e.lsn}`, { shard }); break

@@ -107,9 +107,10 @@ export interface ShardReplies extends ReplReplies {
   WRITE: { affected: boolean[] }
   COMMIT: { lsn: bigint | null, commitHlc: HlcTs }
   ROLLBACK: Record<string, never>
-  PREPARE: Record<string, never>
+  /** lsn: its log entry on a replicated shard's primary (acknowledged before the reply), else null. */
+  PREPARE: { lsn: bigint | null }
   COMMIT_PREPARED: { lsn: bigint | null, commitHlc: HlcTs }
-  ABORT_PREPARED: Record<string, never>
+  ABORT_PREPARED: { lsn: bigint | null }
   LIST_LIMBO: { limbo: { xid: Xid, rows: number }[] }
   READ_COMMIT_LOG: { entries: CommitLogEntry[] }
   SWEEP: EngineSweepReport

@@ -65,6 +65,9 @@ const nothing: [Writer<Record<string, never>>, Reader<Record<string, never>>] = 
 const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: HlcTs }>, Reader<{ lsn: bigint | null, commitHlc: HlcTs }>] = [
   (w, v) => { w.opt(v.lsn, l => w.u64(l)); w.u64(v.commitHlc) },
   r => ({ lsn: r.opt(() => r.u64()) ?? null, commitHlc: r.hlc() })]
+/** The LSN of a two-phase log entry (a replicated shard's primary), else null. */
+const loggedLsn: [Writer<{ lsn: bigint | null }>, Reader<{ lsn: bigint | null }>] = [
+  (w, v) => { w.opt(v.lsn, l => w.u64(l)) }, r => ({ lsn: r.opt(() => r.u64()) ?? null })]
 const queryRows: [Writer<{ rows: Uint8Array, scanned: number }>, Reader<{ rows: Uint8Array, scanned: number }>] = [
   (w, v) => { w.blob(v.rows); w.uint(v.scanned) }, r => ({ rows: r.blob(), scanned: r.uint() })]
 
@@ -127,9 +130,9 @@ const BODIES: Bodies = {
   },
   COMMIT: { req: shardXidHlc, rep: commitOutcome },
   ROLLBACK: { req: shardXid, rep: nothing },
-  PREPARE: { req: shardXid, rep: nothing },
+  PREPARE: { req: shardXid, rep: loggedLsn },
   COMMIT_PREPARED: { req: shardXidHlc, rep: commitOutcome },
-  ABORT_PREPARED: { req: shardXid, rep: nothing },
+  ABORT_PREPARED: { req: shardXid, rep: loggedLsn },
   LIST_LIMBO: {
     req: shardOnly,
     rep: [(w, v) => w.array(v.limbo, l => { w.u64(l.xid); w.uint(l.rows) }), r => ({ limbo: r.array(() => ({ xid: r.xid(), rows: r.uint() }), 9) })]

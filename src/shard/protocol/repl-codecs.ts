@@ -55,15 +55,19 @@ const readControl = (r: CodecReader): ControlEntry => {
   return c
 }
 
+const TWOPC_STEPS = ['prepare', 'commit', 'abort'] as const
 export const writeEntry = (w: CodecWriter, e: RawLogEntry): void => {
   w.u64(e.lsn); w.u64(e.generation); w.u64(e.xid); w.u64(e.commitHlc)
   w.array(e.mutations, m => writeMutation(w, m))
   w.opt(e.control, c => writeControl(w, c))
+  w.opt(e.phase, p => w.u8(TWOPC_STEPS.indexOf(p)))
 }
 export const readEntry = (r: CodecReader): RawLogEntry => {
   const e = { lsn: r.u64(), generation: r.u64(), xid: r.xid(), commitHlc: r.hlc(), mutations: r.array(() => readMutation(r), 22) }
   const control = r.opt(() => readControl(r))
-  return control === undefined ? e : { ...e, control }
+  const phase = r.opt(() => r.pick(TWOPC_STEPS, 'two-phase step'))
+  if (control !== undefined && phase !== undefined) throw r.malformed('an entry is a control entry or a two-phase entry, not both')
+  return control !== undefined ? { ...e, control } : phase !== undefined ? { ...e, phase } : e
 }
 
 const writeHard = (w: CodecWriter, s: ReplHardState): void => {

@@ -97,15 +97,15 @@ export class LocalShards {
       return {}
     },
     PREPARE: async r => {
-      await this.txn(r.shard, r.xid).prepare()
+      const lsn = await this.txn(r.shard, r.xid).prepare()
       this.txns.delete(`${r.shard}/${r.xid}`)
-      return {}
+      return { lsn }
     },
     COMMIT_PREPARED: async r => {
       const res = await this.engine(r.shard).commitPrepared(r.xid, r.commitHlc)
       return { lsn: res.lsn, commitHlc: res.commitHlc }
     },
-    ABORT_PREPARED: async r => { await this.engine(r.shard).abortPrepared(r.xid); return {} },
+    ABORT_PREPARED: async r => ({ lsn: await this.engine(r.shard).abortPrepared(r.xid) }),
     QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)

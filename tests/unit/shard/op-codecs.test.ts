@@ -66,6 +66,7 @@ const queryOptions = fc.record({
 }).map(defined)
 
 const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb })
+const loggedLsn = fc.record({ lsn: fc.option(u64, { nil: null }) })
 const queryRows = fc.record({ rows: bytes, scanned: count })
 const nothing = fc.constant({})
 const nodeIdArb = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n))
@@ -107,9 +108,9 @@ const ARBS: Arbs = {
   WRITE: { req: fc.record({ shard: shardArb, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
   COMMIT: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
   ROLLBACK: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
-  PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
+  PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: loggedLsn },
   COMMIT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
-  ABORT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
+  ABORT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: loggedLsn },
   LIST_LIMBO: { req: fc.record({ shard: shardArb }), rep: fc.record({ limbo: fc.array(fc.record({ xid: xidArb, rows: count }), { maxLength: 4 }) }) },
   READ_COMMIT_LOG: {
     req: fc.record({ shard: shardArb, fromLsn: u64, limit: limitArb }),

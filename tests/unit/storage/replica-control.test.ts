@@ -142,7 +142,7 @@ for (const backend of BACKENDS) {
       expect(await rows(e)).toEqual([])
     })
 
-    it('the primary commits at its generation; PREPARE is refused on a replicated shard (2PC is not in the log yet)', async () => {
+    it('the primary commits at its generation; its PREPARE is a log entry at that generation (replica-twopc.test.ts)', async () => {
       const [p] = await start(1)
       const e = p!.engine
       await e.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary' })
@@ -150,8 +150,9 @@ for (const backend of BACKENDS) {
       expect((await e.replLogRead(1n, 1, Infinity))[0]!.generation).toBe(4n)
       const t = await e.begin({ startHlc: nextHlc() })
       await t.write([ins('b', 'b1')])
-      await expect(t.prepare()).rejects.toMatchObject({ code: 'SB_FEATURE_NOT_SUPPORTED' })
-      expect(e.listLimbo()).toEqual([])
+      expect(await t.prepare()).toBe(2n)
+      expect((await e.replLogRead(2n, 1, Infinity))[0]).toMatchObject({ generation: 4n, xid: t.xid, phase: 'prepare' })
+      expect(e.listLimbo()).toEqual([{ xid: t.xid, rows: 1 }])
     })
 
     it('leaderless versions are applied on any replica of a replicated shard but not logged in its replicated log', async () => {

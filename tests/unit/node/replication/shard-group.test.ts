@@ -9,6 +9,8 @@ import type { ReplMessage } from '../../../../src/cluster/replication/types'
 import { ShardGroup } from '../../../../src/node/replication/shard-group'
 import { SnapshotStreams } from '../../../../src/node/replication/snapshot-stream'
 import { rpcPayloads } from '../../../../src/net/rpc/payloads'
+import { ReplicatedWorkers } from '../../../../src/node/replication/replicated-workers'
+import { SHARD_OPS } from '../../../../src/shard/protocol/ops'
 import { ShardEngine, type RowWrite } from '../../../../src/storage/engine'
 import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
 import { HostClient } from '../../shard/host-fixtures'
@@ -192,6 +194,38 @@ describe('a shard group over three nodes', () => {
     const outcome = await c.settle(pending.then(() => 'acknowledged', (e: { code: string }) => e.code))
     expect(outcome).toBe('SB_COMMIT_OUTCOME_UNKNOWN')
     expect(p.group!.role).not.toBe('primary')
+  })
+
+  it('reads are served only within the primary\'s lease: cut off, it refuses them before it steps down and before another primary exists', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const front = new ReplicatedWorkers({ requestRaw: async (op, _shard, payload) => await p.client.requestRaw(SHARD_OPS[op].code, payload) }, () => ({ group: () => p.group ?? undefined }))
+    const read = async (): Promise<string> => await front.request('GET', { shard: SHARD, tableId: 1, pk: ['a'] }).then(r => dec(r.row) ?? 'none', (e: { code: string }) => e.code)
+    await c.settle(p.commit(ins('a', 'a1')))
+    await c.run(3)
+    expect(await read()).toBe('a1')
+    c.cut.add(p.id)
+    const others = [...c.nodes.values()].filter(n => n !== p)
+    let refusedAsPrimary = false
+    for (let i = 0; i < 100 && !refusedAsPrimary; i++) {
+      await c.run(1)
+      const got = await read()
+      // Served: no other node may be primary yet (a write there would be missed by this read).
+      if (got === 'a1') expect(others.filter(n => n.group!.role === 'primary')).toEqual([])
+      else {
+        expect(got).toBe('SB_NOT_PRIMARY')
+        refusedAsPrimary = p.group!.role === 'primary'
+        if (!refusedAsPrimary) break
+      }
+    }
+    // The lease lapsed while it still thought itself primary (check-quorum comes later).
+    expect(refusedAsPrimary).toBe(true)
+    expect(others.filter(n => n.group!.role === 'primary')).toEqual([])
+    // The majority side elects, and the new primary serves reads once its own lease holds.
+    await c.run(200, () => others.some(n => n.group!.role === 'primary' && n.group!.readGrant().granted))
+    const q = others.find(n => n.group!.role === 'primary')!
+    expect(q.group!.readGrant().granted).toBe(true)
+    expect(p.group!.readGrant().granted).toBe(false)
   })
 
   it('the primary killed: the others elect a new one holding every acknowledged row; the old one restarts and catches up', async () => {
