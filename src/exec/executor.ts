@@ -29,6 +29,7 @@ import { SYSTEM_TABLES } from '../plan/system-tables'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
+import { writeWithIndexes } from './index-writes'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -123,7 +124,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         const rows: SqlValue[][] = []
         const writes = insertWrites(env, plan, params, rows)
         const returned = returningRows(env, plan.returning, rows, params)
-        const n = await tableAccess(env, plan.shape.info).write(writes, txn)
+        const n = await writeWithIndexes(plan.shape.info, plan.indexes, tableAccess(env, plan.shape.info), writes, txn)
         return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }
     }
@@ -137,7 +138,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         return returningResult(s.kind.toUpperCase(), plan.returning, returned, n)
       } finally { unpin() }
     }
-    case 'create_table': case 'alter_table': case 'drop_table': {
+    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': {
       const run = async (): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
@@ -162,14 +163,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
 
 /** Validates a DDL statement against this node's catalog and installs the next version. */
 export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
-  const name = s.kind === 'alter_table' ? s.table : s.name
+  const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults)
   const cat: Catalog = env.catalog()
-  const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
+  const res = cat.apply(s, ctx)
   if (res.catalog !== cat) env.setCatalog(res.catalog)
   for (const w of res.warnings) env.warn(w, { table: name, statement: s.kind })
-  const command = s.kind === 'create_table' ? 'CREATE TABLE' : s.kind === 'alter_table' ? 'ALTER TABLE' : 'DROP TABLE'
+  const command = s.kind.replace('_', ' ').toUpperCase()
   return commandResult(command, 0, res.warnings)
 }
 

@@ -13,6 +13,7 @@ import { encodeTuple, keyString } from '../storage/keys'
 import { rowFilterProgram } from '../plan/row-filter'
 import { pkTuple } from '../plan/table-types'
 import type { Generators, ShardPort } from './env'
+import { addIndexWrites, writeWithIndexes } from './index-writes'
 import type { InsertPlan } from './insert'
 import { insertRows } from './insert'
 import { localVm } from './local-vm'
@@ -47,6 +48,7 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       const [existing] = await access.read({ shape: t, shards: [shard], options: { gte: pk, lte: pk, exact: true }, program: whole, params, now, pushdown: true }, txn)
       if (existing === undefined) {
         addWrite(writes, shard, write)
+        addIndexWrites(env, p.indexes, writes, null, row)
         written.push(row)
         continue
       }
@@ -58,10 +60,11 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       oc.targets.forEach((col, k) => { next[col] = out[k]! })
       const updated = assignRow(t, next)
       addWrite(writes, shard, { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
+      addIndexWrites(env, p.indexes, writes, existing, updated)
       written.push(updated)
     }
     returned.push(...returningRows(env, p.returning, written, params))
-    await access.write(writes, txn)
+    await writeWithIndexes(t.info, p.indexes, access, writes, txn)
     return written.length
   })
 }

@@ -236,7 +236,7 @@ class Sim {
           const cat = p.sync.catalog
           const s = o.statement
           const ctx = ddlContext(liveMemberCount(this.ids, knownAlive(new Map(p.gossip.members(this.now).map(m => [m.nodeId, m.state])), p.id)))
-          const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'drop_table' ? cat.dropTable(s) : cat.alterTable(s, ctx)
+          const res = cat.apply(s, ctx)
           if (res.catalog !== cat) checkProvidable(res.catalog, this.ids.length)
           outcome = { ok: true, result: s.kind, catalog: res.catalog === cat ? null : res.catalog }
         } catch (e) {
