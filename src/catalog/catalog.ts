@@ -367,6 +367,9 @@ export class Catalog {
     if (ref !== table && !uniqueKeys.some(k => same(k, fk.refColumns))) {
       throw err('SB_INVALID_TABLE_DEFINITION', `there is no unique constraint matching given keys for referenced table "${fk.table}" (${fk.refColumns.join(', ')})`, { table: table.name, references: fk.table })
     }
+    if (table.replication.replication_mode === 'leaderless_quorum' || ref.replication.replication_mode === 'leaderless_quorum') {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `foreign key of "${table.name}" to "${fk.table}": leaderless_quorum tables take no part in foreign keys (their writes are not transactional)`, { table: table.name, references: fk.table })
+    }
     if (fk.onUpdate === 'cascade') throw err('SB_FEATURE_NOT_SUPPORTED', 'ON UPDATE CASCADE is not supported; referenced keys are updated only while no row references them (NO ACTION / RESTRICT)', { table: table.name })
   }
 
@@ -399,6 +402,9 @@ export class Catalog {
     const partitionChanged = Catalog.partitionKey(t).join(',') !== Catalog.partitionKey(table).join(',')
     if (partitionChanged && created.some(i => !i.index!.global)) {
       throw err('SB_FEATURE_NOT_SUPPORTED', `cannot change the partition key of "${t.name}" while it has local index "${created.find(i => !i.index!.global)!.name}"; drop the index first`, { table: t.name })
+    }
+    if (replication.replication_mode === 'leaderless_quorum' && (t.foreignKeys.length > 0 || this.referencing(t.name).some(o => o !== t))) {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `table "${t.name}" takes part in a foreign key; leaderless_quorum tables take no part in foreign keys (their writes are not transactional)`, { table: t.name })
     }
     if (created.length > 0 && replication.replication_mode === 'leaderless_quorum') {
       throw err('SB_FEATURE_NOT_SUPPORTED', `table "${t.name}" has index "${created[0]!.name}"; leaderless_quorum tables keep no indexes: drop it first`, { table: t.name })

@@ -30,6 +30,8 @@ import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
 import { writeWithIndexes } from './index-writes'
+import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
+import { timestampFromMillis } from '../types/datetime'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -124,7 +126,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         const rows: SqlValue[][] = []
         const writes = insertWrites(env, plan, params, rows)
         const returned = returningRows(env, plan.returning, rows, params)
-        const n = await writeWithIndexes(plan.shape.info, plan.indexes, tableAccess(env, plan.shape.info), writes, txn)
+        const access = tableAccess(env, plan.shape.info)
+        // Foreign keys read the referenced rows first: the statement then needs a transaction.
+        const n = !hasForeignKeys(env.catalog(), plan.shape.info)
+          ? await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, txn)
+          : await access.statement(txn, async t => {
+            await enforceForeignKeys(env, plan.shape, rows.map(r => ({ old: null, next: r })), writes, t, timestampFromMillis(env.clock.now()))
+            return await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, t)
+          })
         return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }
     }

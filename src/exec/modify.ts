@@ -28,7 +28,7 @@ import type { ShardId } from '../core/ids'
 import { indexShapes, type IndexShape } from '../plan/index-shapes'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import { resolveRouting } from './index-lookup'
-import type { AccessPorts } from './access/choose'
+import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 
 export interface ModifyPlan {
   kind: 'update' | 'delete'
@@ -75,13 +75,15 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
  * transaction the access needs): rows updated, or deleted. `returned` gets the RETURNING values
  * of the new rows (UPDATE) or the removed ones (DELETE), computed before anything is written.
  */
-export async function executeModify (env: AccessPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
+export async function executeModify (env: ForeignKeyPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
   return await access.statement(txn, async txn => {
     const rows: SqlValue[][] = []
     // Through a global index: its entries name the shards (and keys) to read, in this transaction.
     const route = await resolveRouting(env, p.shape, p.routing, txn, timestampFromMillis(env.clock.now()))
+    const changes: RowChange[] = []
     const writes = await modifyWrites(env, p, route.shards, params, (shard, now) =>
-      access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn), rows)
+      access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn), rows, changes)
+    if (hasForeignKeys(env.catalog(), p.shape.info)) await enforceForeignKeys(env, p.shape, changes, writes, txn, timestampFromMillis(env.clock.now()))
     returned?.push(...returningRows(env, p.returning, rows, params))
     const n = await writeWithIndexes(p.shape.info, p.indexes, access, writes, txn)
     // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
@@ -90,7 +92,7 @@ export async function executeModify (env: AccessPorts, access: TableAccess, p: M
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
-async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: ModifyPlan, shards: readonly ShardId[], params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>, rowsOut?: SqlValue[][]): Promise<ShardWrites> {
+async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: ModifyPlan, shards: readonly ShardId[], params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>, rowsOut?: SqlValue[][], changes?: RowChange[]): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()
@@ -102,6 +104,7 @@ async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: Mod
       if (vm === null) {
         addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
         addIndexWrites(env, p.indexes, writes, old, null)
+        changes?.push({ old, next: null })
         rowsOut?.push(old)
         continue
       }
@@ -120,6 +123,7 @@ async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: Mod
         addWrite(writes, shard, { op: 'insert', tableId: t.info.id, pk: newPk, row: image, versionId: versionId(env, t) })
       }
       addIndexWrites(env, p.indexes, writes, old, row)
+      changes?.push({ old, next: row })
     }
   }))
   return writes

@@ -12,7 +12,7 @@ import type { SqlValue } from '../types/values'
 import { encodeTuple, keyString } from '../storage/keys'
 import { rowFilterProgram } from '../plan/row-filter'
 import { pkTuple } from '../plan/table-types'
-import type { Generators, ShardPort } from './env'
+import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import type { InsertPlan } from './insert'
 import { insertRows } from './insert'
@@ -24,7 +24,7 @@ import type { SqlTxn } from './txn'
 import { assignRow, insertWrite, versionId } from './write-rows'
 
 /** Rows inserted or updated; `returned` gets their RETURNING values, computed before the write. */
-export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generators, access: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
+export async function insertOnConflict (env: ForeignKeyPorts, access: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
   const oc = p.onConflict!
   const t = p.shape
   const proposed = insertRows(env, p, params)
@@ -36,6 +36,7 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
     const seen = new Set<string>()
     const writes: ShardWrites = new Map()
     const written: SqlValue[][] = []
+    const changes: RowChange[] = []
     for (const row of proposed) {
       const pk = pkTuple(t, row)
       const key = keyString(encodeTuple(pk))
@@ -49,6 +50,7 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       if (existing === undefined) {
         addWrite(writes, shard, write)
         addIndexWrites(env, p.indexes, writes, null, row)
+        changes.push({ old: null, next: row })
         written.push(row)
         continue
       }
@@ -61,9 +63,11 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       const updated = assignRow(t, next)
       addWrite(writes, shard, { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
       addIndexWrites(env, p.indexes, writes, existing, updated)
+      changes.push({ old: existing, next: updated })
       written.push(updated)
     }
     returned.push(...returningRows(env, p.returning, written, params))
+    if (hasForeignKeys(env.catalog(), t.info)) await enforceForeignKeys(env, t, changes, writes, txn, now)
     await writeWithIndexes(t.info, p.indexes, access, writes, txn)
     return written.length
   })
