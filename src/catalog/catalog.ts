@@ -184,6 +184,12 @@ export class Catalog {
       case 'drop_table': return this.dropTable(s)
       case 'create_index': return this.createIndex(s)
       case 'drop_index': return this.dropIndex(s)
+      case 'alter_index': {
+        const i = this.byName.get(s.name)
+        if (i?.index === undefined) throw err('SB_UNDEFINED_TABLE', `index "${s.name}" does not exist`, { index: s.name })
+        const next = this.markIndexReady(s.name)
+        return { catalog: next, table: next.table(s.name) ?? null, warnings: [] }
+      }
     }
   }
 

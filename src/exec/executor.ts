@@ -32,6 +32,7 @@ import { tableAccess } from './access/choose'
 import { writeWithIndexes } from './index-writes'
 import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
 import { timestampFromMillis } from '../types/datetime'
+import { createIndex } from './index-build'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -147,8 +148,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         return returningResult(s.kind.toUpperCase(), plan.returning, returned, n)
       } finally { unpin() }
     }
-    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': {
-      const run = async (): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
+      const run = async (): Promise<StatementResult> => await runDdl(env, s)
+      if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
     case 'explain': return explain(env, s.statement, params)
@@ -168,6 +170,11 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'drain_node':
       throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DRAIN NODE is not available yet: it needs shard streaming to a new owner', posDetails(s.pos))
   }
+}
+
+/** A DDL statement through the cluster (every node) or on this node alone. */
+export async function runDdl (env: ExecEnv, s: DdlStatement): Promise<StatementResult> {
+  return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
 }
 
 /** Validates a DDL statement against this node's catalog and installs the next version. */

@@ -269,7 +269,12 @@ export interface CreateIndexStatement {
   readonly scope: 'global' | 'local' | null
 }
 export interface DropIndexStatement { readonly kind: 'drop_index', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
-export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement
+/**
+ * ALTER INDEX name SET READY: the last step of CREATE INDEX once the entries of the rows already
+ * there are written (the node runs it itself; it travels to the other nodes as this text).
+ */
+export interface AlterIndexStatement { readonly kind: 'alter_index', readonly pos: Pos, readonly name: string }
+export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 
 // ---- transactions, EXPLAIN, operator statements -------------------------------------------
 
@@ -280,7 +285,7 @@ export interface RollbackStatement { readonly kind: 'rollback', readonly pos: Po
 
 export type ExplainableStatement =
   | SelectStatement | InsertStatement | UpdateStatement | DeleteStatement
-  | CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement
+  | CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos, readonly statement: ExplainableStatement }
 
 export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status' | 'transactions_horizon'

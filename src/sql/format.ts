@@ -56,6 +56,7 @@ export function formatStatement (s: Statement): string {
       return `CREATE ${s.unique ? 'UNIQUE ' : ''}INDEX ${s.ifNotExists ? 'IF NOT EXISTS ' : ''}${ident(s.name)} ON ${ident(s.table)} (${s.columns.map(ident).join(', ')})${include}${scope}`
     }
     case 'drop_index': return `DROP INDEX ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'alter_index': return `ALTER INDEX ${ident(s.name)} SET READY`
     case 'begin': {
       const iso = s.isolation === null ? '' : ` ISOLATION LEVEL ${s.isolation === 'snapshot' ? 'SNAPSHOT' : 'READ COMMITTED'}`
       return `BEGIN TRANSACTION${iso}`

@@ -1,5 +1,5 @@
 // CREATE [UNIQUE] INDEX … ON t (cols) [INCLUDE (cols)] [GLOBAL | LOCAL], DROP INDEX (issue 19 item 2).
-import type { CreateIndexStatement, DropIndexStatement } from './ast'
+import type { AlterIndexStatement, CreateIndexStatement, DropIndexStatement } from './ast'
 import type { Cursor } from './cursor'
 
 /** Is the statement at the cursor CREATE [UNIQUE] INDEX (not CREATE TABLE)? */
@@ -33,4 +33,18 @@ export function parseDropIndex (c: Cursor): DropIndexStatement {
   let ifExists = false
   if (c.acceptWord('if')) { c.wantWord('exists'); ifExists = true }
   return { kind: 'drop_index', pos, name: c.identifier('index name'), ifExists }
+}
+
+/** Is the statement at the cursor ALTER INDEX? */
+export function atAlterIndex (c: Cursor): boolean {
+  return c.isWord('alter') && c.isWord('index', 1)
+}
+
+export function parseAlterIndex (c: Cursor): AlterIndexStatement {
+  const pos = c.wantWord('alter').pos
+  c.wantWord('index')
+  const name = c.identifier('index name')
+  c.wantWord('set')
+  c.wantWord('ready')
+  return { kind: 'alter_index', pos, name }
 }

@@ -9,7 +9,7 @@ import type {
 import { Cursor } from './cursor'
 import { tokenize } from './lexer'
 import { parseAlterTable, parseCreateTable, parseDropTable } from './parse-ddl'
-import { atCreateIndex, atDropIndex, parseCreateIndex, parseDropIndex } from './parse-index'
+import { atAlterIndex, atCreateIndex, atDropIndex, parseAlterIndex, parseCreateIndex, parseDropIndex } from './parse-index'
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
 import { syntaxError } from './syntax-error'
@@ -113,7 +113,7 @@ function parseExplainable (c: Cursor): ExplainableStatement | null {
     case 'update': return parseUpdate(c)
     case 'delete': return parseDelete(c)
     case 'create': return atCreateIndex(c) ? parseCreateIndex(c) : parseCreateTable(c)
-    case 'alter': return parseAlterTable(c)
+    case 'alter': return atAlterIndex(c) ? parseAlterIndex(c) : parseAlterTable(c)
     case 'drop': return atDropIndex(c) ? parseDropIndex(c) : parseDropTable(c)
     default: return null
   }
