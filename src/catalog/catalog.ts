@@ -419,7 +419,8 @@ export class Catalog {
     const constraints = this.constraintRelations(table, specs, old, this.state.nextTableId, version, warnings)
     const kept = created.map(i => indexTable(table, Catalog.partitionKey(table), i.name, i.index!, i.id, version))
     const nextTableId = Math.max(this.state.nextTableId, ...constraints.map(i => i.id + 1))
-    const tables = [...this.state.tables.filter(x => x !== t && !old.includes(x)), table, ...constraints, ...kept]
+    // The table keeps its place (sys_tables lists tables in creation order); its indexes follow the others.
+    const tables = [...this.state.tables.filter(x => !old.includes(x)).map(x => x === t ? table : x), ...constraints, ...kept]
     const next = new Catalog({ ...this.state, version, nextTableId, tables })
     return { catalog: relayout ? new Catalog({ ...next.state, layoutFloor: version }) : next, table, warnings }
   }

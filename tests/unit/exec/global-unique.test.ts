@@ -154,3 +154,12 @@ describe('UNIQUE constraints and catalog changes', () => {
     expect((await failure(node.sql("ALTER TABLE l3 SET replication_mode = 'leaderless_quorum'"))).code).toBe('SB_FEATURE_NOT_SUPPORTED')
   })
 })
+
+describe('sys_tables order', () => {
+  it('an ALTER that adds the hidden index leaves the table in its place', async () => {
+    const node = await testNode(SHARDS, false)
+    await node.sql('CREATE TABLE a1 (k INTEGER PRIMARY KEY, p TEXT); CREATE TABLE a2 (k INTEGER PRIMARY KEY)')
+    await node.sql("ALTER TABLE a1 SET partition_key_columns = 'p'")
+    expect(await rows(node, 'SELECT table_name FROM sys_tables')).toEqual([['a1'], ['a2']])
+  })
+})
