@@ -456,10 +456,20 @@ export class Catalog {
         }
         return { ...c, default: d ?? null }
       })
+      if (t.index !== undefined && !validIndex(t.index)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: index "${t.name}" is malformed`)
       return { ...t, columns }
     })
     return new Catalog({ ...s, tables })
   }
+}
+
+/** The shape of a stored IndexInfo (the catalog document comes from disk and from peers). */
+function validIndex (x: unknown): boolean {
+  const i = x as Partial<IndexInfo> | null
+  const names = (v: unknown): boolean => Array.isArray(v) && v.every(n => typeof n === 'string')
+  return typeof i === 'object' && i !== null && Number.isInteger(i.of) && names(i.columns) && (i.columns?.length ?? 0) > 0 && names(i.include) &&
+    typeof i.unique === 'boolean' && typeof i.global === 'boolean' && (i.constraint === null || i.constraint === 'primary_key' || i.constraint === 'unique') &&
+    (i.building === undefined || i.building === true)
 }
 
 /**

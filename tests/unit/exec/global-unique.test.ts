@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../src/core/hash'
 import { SessionState } from '../../../src/exec/txn'
 import { shardOf } from '../../../src/core/partition'
+import { Catalog } from '../../../src/catalog/catalog'
 import { testNode, type TestNode } from './local-shards'
 
 // Keys unique across shards (issue 19 item 1): a primary key or UNIQUE key that does not hold the
@@ -161,5 +162,16 @@ describe('sys_tables order', () => {
     await node.sql('CREATE TABLE a1 (k INTEGER PRIMARY KEY, p TEXT); CREATE TABLE a2 (k INTEGER PRIMARY KEY)')
     await node.sql("ALTER TABLE a1 SET partition_key_columns = 'p'")
     expect(await rows(node, 'SELECT table_name FROM sys_tables')).toEqual([['a1'], ['a2']])
+  })
+})
+
+describe('the stored catalog', () => {
+  it('keeps index relations through JSON and refuses a malformed one', async () => {
+    const node = await testNode(SHARDS, false)
+    await node.sql(ORDERS)
+    const json = JSON.parse(JSON.stringify(node.env.catalog().toJSON())) as { tables: Array<{ index?: { columns: unknown } }> }
+    expect(Catalog.fromJSON(json).indexesOf(Catalog.fromJSON(json).mustTable('orders').id).map(i => i.name)).toEqual(['orders_pkey'])
+    json.tables.find(t => t.index !== undefined)!.index!.columns = 7
+    expect(() => Catalog.fromJSON(json)).toThrow(/index "orders_pkey" is malformed/)
   })
 })
