@@ -12,19 +12,16 @@
 // NULL in any foreign-key column: no check (MATCH SIMPLE, as PostgreSQL's default).
 import type { Catalog, ForeignKeyInfo, TableInfo } from '../catalog/catalog'
 import { ScratchBirdError } from '../core/errors'
-import type { Expr, Pos } from '../sql/ast'
 import { encodeTuple, keyString } from '../storage/keys'
 import type { SqlTimestamp } from '../types/datetime'
 import { encodeRow } from '../types/row-codec'
 import { sortCompare, type SqlValue } from '../types/values'
 import { indexShapes } from '../plan/index-shapes'
-import { pinKeys } from '../plan/pins'
 import type { PlanEnv } from '../plan/plan-env'
 import { pkTuple, shardOfRow, tableShape, type TableShape } from '../plan/table-types'
-import { tableAccess, type AccessPorts } from './access/choose'
-import { resolveRouting } from './index-lookup'
+import { type AccessPorts } from './access/choose'
+import { rowsWithKey } from './index-lookup'
 import { addIndexWrites } from './index-writes'
-import { passthrough } from './local-vm'
 import { addWrite, type ShardWrites } from './shard-writes'
 import type { SqlTxn } from './txn'
 import { versionId } from './write-rows'
@@ -122,28 +119,10 @@ async function referencedRows (env: ForeignKeyPorts, t: TableShape, child: Table
   }
 }
 
-const POS: Pos = { line: 1, column: 1, offset: 0 }
-
-/**
- * The rows of `t` whose columns `cols` equal `key`, read in `txn`: routed as `WHERE c1 = $1 AND …`
- * would be (one shard, a point read, or through a global index), compared here.
- */
-async function rowsWithKey (env: ForeignKeyPorts, t: TableShape, cols: readonly number[], key: readonly SqlValue[], txn: SqlTxn | null, now: SqlTimestamp): Promise<SqlValue[][]> {
-  let where: Expr | null = null
-  cols.forEach((col, k) => {
-    const eq: Expr = { kind: 'binary', pos: POS, op: '=', left: { kind: 'column', pos: POS, table: null, name: t.info.columns[col]!.name }, right: { kind: 'param', pos: POS, index: k + 1 } }
-    where = where === null ? eq : { kind: 'binary', pos: POS, op: 'and', left: where, right: eq }
-  })
-  const route = await resolveRouting(env, t, pinKeys(env, t, where, key), txn, now)
-  if (route.shards.length === 0) return []
-  const rows = await tableAccess(env, t.info).read({ shape: t, shards: route.shards, options: route.options, program: passthrough(t.programColumns), params: [], now, pushdown: true }, txn)
-  return rows.filter(r => sameKey(cols.map(i => r[i] ?? null), key))
-}
-
 function columnIndexes (t: TableShape, names: readonly string[]): number[] {
   return names.map(n => t.info.columns.findIndex(c => c.name === n))
 }
 
-function sameKey (a: readonly unknown[], b: readonly unknown[]): boolean {
+export function sameKey (a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((v, i) => sortCompare(v as SqlValue, b[i] as SqlValue) === 0)
 }

@@ -6,7 +6,10 @@
 import type { ScanOptions } from '../storage/engine'
 import type { SqlTimestamp } from '../types/datetime'
 import type { SqlValue } from '../types/values'
-import type { Routing } from '../plan/pins'
+import { pinKeys, type Routing } from '../plan/pins'
+import type { PlanEnv } from '../plan/plan-env'
+import type { Expr, Pos } from '../sql/ast'
+import { sortCompare } from '../types/values'
 import { pkTuple, shardOfRow, type TableShape } from '../plan/table-types'
 import { tableAccess, type AccessPorts } from './access/choose'
 import { passthrough } from './local-vm'
@@ -34,4 +37,22 @@ export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routin
     options = { gte: pk, lte: pk, exact: true }
   }
   return { shards: [...shards].sort((a, b) => a - b), options }
+}
+
+const POS: Pos = { line: 1, column: 1, offset: 0 }
+
+/**
+ * The rows of `t` whose columns `cols` equal `key`, read in `txn`: routed as `WHERE c1 = $1 AND …`
+ * would be (one shard, a point read, or through a global index), compared here.
+ */
+export async function rowsWithKey (env: AccessPorts & Pick<PlanEnv, 'catalog'>, t: TableShape, cols: readonly number[], key: readonly SqlValue[], txn: SqlTxn | null, now: SqlTimestamp): Promise<SqlValue[][]> {
+  let where: Expr | null = null
+  cols.forEach((col, k) => {
+    const eq: Expr = { kind: 'binary', pos: POS, op: '=', left: { kind: 'column', pos: POS, table: null, name: t.info.columns[col]!.name }, right: { kind: 'param', pos: POS, index: k + 1 } }
+    where = where === null ? eq : { kind: 'binary', pos: POS, op: 'and', left: where, right: eq }
+  })
+  const route = await resolveRouting(env, t, pinKeys(env, t, where, key), txn, now)
+  if (route.shards.length === 0) return []
+  const rows = await tableAccess(env, t.info).read({ shape: t, shards: route.shards, options: route.options, program: passthrough(t.programColumns), params: [], now, pushdown: true }, txn)
+  return rows.filter(r => cols.every((c, k) => sortCompare(r[c] ?? null, key[k] ?? null) === 0))
 }

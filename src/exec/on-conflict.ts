@@ -11,7 +11,8 @@ import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { encodeTuple, keyString } from '../storage/keys'
 import { rowFilterProgram } from '../plan/row-filter'
-import { pkTuple } from '../plan/table-types'
+import { pkTuple, shardOfRow } from '../plan/table-types'
+import { rowsWithKey } from './index-lookup'
 import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import type { InsertPlan } from './insert'
@@ -37,6 +38,7 @@ export async function insertOnConflict (env: ForeignKeyPorts, access: TableAcces
     const writes: ShardWrites = new Map()
     const written: SqlValue[][] = []
     const changes: RowChange[] = []
+    const globalKey = p.indexes.some(i => i.index.constraint === 'primary_key')
     for (const row of proposed) {
       const pk = pkTuple(t, row)
       const key = keyString(encodeTuple(pk))
@@ -46,7 +48,11 @@ export async function insertOnConflict (env: ForeignKeyPorts, access: TableAcces
       }
       seen.add(key)
       const { shard, write } = insertWrite(env, t, row)
-      const [existing] = await access.read({ shape: t, shards: [shard], options: { gte: pk, lte: pk, exact: true }, program: whole, params, now, pushdown: true }, txn)
+      // A key kept by a global index may be held by a row on another shard (another partition):
+      // it is looked up through the index; otherwise the key's row can only be on this shard.
+      const [existing] = globalKey
+        ? await rowsWithKey(env, t, t.pk, t.pk.map(i => row[i] ?? null), txn, now)
+        : await access.read({ shape: t, shards: [shard], options: { gte: pk, lte: pk, exact: true }, program: whole, params, now, pushdown: true }, txn)
       if (existing === undefined) {
         addWrite(writes, shard, write)
         addIndexWrites(env, p.indexes, writes, null, row)
@@ -61,7 +67,7 @@ export async function insertOnConflict (env: ForeignKeyPorts, access: TableAcces
       const next = existing.slice()
       oc.targets.forEach((col, k) => { next[col] = out[k]! })
       const updated = assignRow(t, next)
-      addWrite(writes, shard, { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
+      addWrite(writes, shardOfRow(t, existing, env.shards), { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
       addIndexWrites(env, p.indexes, writes, existing, updated)
       changes.push({ old: existing, next: updated })
       written.push(updated)

@@ -175,3 +175,15 @@ describe('the stored catalog', () => {
     expect(() => Catalog.fromJSON(json)).toThrow(/index "orders_pkey" is malformed/)
   })
 })
+
+describe('ON CONFLICT on a key kept by a global index', () => {
+  it('finds the row holding the key on another shard: DO NOTHING skips, DO UPDATE updates it there', async () => {
+    const node = await testNode(SHARDS, false)
+    await node.sql(ORDERS)
+    const [a, b] = usersOnTwoShards()
+    await node.sql(`INSERT INTO orders VALUES (1, '${a}', 10)`)
+    expect((await node.sql(`INSERT INTO orders VALUES (1, '${b}', 20), (2, '${b}', 30) ON CONFLICT (order_id) DO NOTHING`))[0]!.rowCount).toBe(1)
+    expect((await node.sql(`INSERT INTO orders VALUES (1, '${b}', 40) ON CONFLICT (order_id) DO UPDATE SET amount = excluded.amount`))[0]!.rowCount).toBe(1)
+    expect(await rows(node, 'SELECT order_id, user_id, amount FROM orders ORDER BY order_id')).toEqual([['1', a, '40'], ['2', b, '30']])
+  })
+})
