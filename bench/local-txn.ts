@@ -1,6 +1,8 @@
 // The seed's colocated transaction over POST /v1/sql against a real node: users and orders both
 // partitioned by user_id, so BEGIN; INSERT users; INSERT orders; COMMIT — sent as one
-// multi-statement request, a new user each time — writes one shard and commits locally (issue 4
+// multi-statement request, a new user each time — writes the user's shard (since issue 19 item 1
+// also the entry of orders' primary key order_id in the hidden global index orders_pkey, on the
+// order_id's shard: the commit is then two-phase; PRIMARY KEY (user_id, order_id) keeps it local) (issue 4
 // item 11: p99 latency, seed goal < 5 ms; the baseline is the trivial node:http JSON endpoint's p99
 // under the same autocannon settings in the same run). Reported twice: under load (--connections)
 // and with one connection, where the latency is the transaction's own and not queueing.

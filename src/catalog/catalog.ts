@@ -1,10 +1,14 @@
 import { ScratchBirdError } from '../core/errors'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
-import type { AlterTableStatement, CreateTableStatement, DataType, DropTableStatement, Expr, TableOption } from '../sql/ast'
+import type {
+  AlterTableStatement, CreateIndexStatement, CreateTableStatement, DataType, DropIndexStatement, DropTableStatement, Expr, TableDdlStatement,
+  ReferentialAction, TableOption
+} from '../sql/ast'
 import {
   createBase, fitDefaultQuorums, parseReplicationOption, validateReplicationOptions, type ReplicationOptions, type TableDefaults
 } from './replication-options'
 import { changeChecks } from './change-checks'
+import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
 
@@ -34,7 +38,15 @@ export interface ColumnInfo {
   hidden?: true
 }
 
-export interface ForeignKeyInfo { columns: string[], table: string, refColumns: string[] }
+export interface ForeignKeyInfo {
+  columns: string[]
+  table: string
+  refColumns: string[]
+  /** ON DELETE; absent: NO ACTION (refused while referenced, as RESTRICT). */
+  onDelete?: ReferentialAction
+  /** ON UPDATE of the referenced key; absent: NO ACTION. CASCADE is refused at CREATE TABLE. */
+  onUpdate?: ReferentialAction
+}
 
 export interface TableInfo {
   /** Stable id, used in storage keys; never reused. */
@@ -46,6 +58,8 @@ export interface TableInfo {
   replication: ReplicationOptions
   /** Catalog version that last changed this table. */
   version: number
+  /** Set on the hidden relation of an index (indexes.ts): which table it indexes and how. */
+  index?: IndexInfo
 }
 
 export interface CatalogState {
@@ -93,7 +107,7 @@ export const FIRST_USER_TABLE_ID = 1024
 /** Columns a table may have (bounded like every input). */
 export const MAX_COLUMNS = LIMITS.columns
 
-function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN' | 'SB_WRONG_OBJECT_TYPE' | 'SB_FEATURE_NOT_SUPPORTED', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError(code, message, details)
 }
 
@@ -129,10 +143,24 @@ function literalValue (v: TableOption['value']): unknown {
 
 export class Catalog {
   private readonly byName: Map<string, TableInfo>
+  private readonly indexesByTable = new Map<number, TableInfo[]>()
 
   constructor (readonly state: CatalogState = { version: 0, nextTableId: FIRST_USER_TABLE_ID, tables: [] }) {
     this.byName = new Map(state.tables.map(t => [t.name, t]))
+    for (const t of state.tables) {
+      if (t.index === undefined) continue
+      const list = this.indexesByTable.get(t.index.of)
+      if (list === undefined) this.indexesByTable.set(t.index.of, [t])
+      else list.push(t)
+    }
   }
+
+  /** The tables users name (every relation but the hidden ones of indexes). */
+  get userTables (): readonly TableInfo[] { return this.state.tables.filter(t => t.index === undefined) }
+  /** The index relations of table `tableId` (indexes.ts). */
+  indexesOf (tableId: number): readonly TableInfo[] { return this.indexesByTable.get(tableId) ?? [] }
+  /** The tables with a foreign key to table `name`. */
+  referencing (name: string): readonly TableInfo[] { return this.state.tables.filter(t => t.foreignKeys.some(fk => fk.table === name)) }
 
   get version (): number { return this.state.version }
   get layoutFloor (): number { return this.state.layoutFloor ?? 0 }
@@ -146,16 +174,87 @@ export class Catalog {
   user (name: string): UserInfo | undefined { return this.users.find(u => u.name === name) }
   userById (id: number): UserInfo | undefined { return this.users.find(u => u.id === id) }
 
-  /** The table or SB_UNDEFINED_TABLE (42P01). */
+  /** The table or SB_UNDEFINED_TABLE (42P01); an index's name is SB_WRONG_OBJECT_TYPE (42809). */
   mustTable (name: string): TableInfo {
     const t = this.byName.get(name)
     if (!t) throw err('SB_UNDEFINED_TABLE', `relation "${name}" does not exist`, { table: name })
+    if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${name}" is an index`, { index: name })
     return t
   }
 
   /** Partition key columns in effect: the explicit ones, else the primary key. */
   static partitionKey (t: TableInfo): string[] {
     return t.replication.partition_key_columns ?? t.primaryKey
+  }
+
+  /** Any DDL statement against this version. */
+  apply (s: TableDdlStatement, ctx: DdlContext): DdlResult {
+    switch (s.kind) {
+      case 'create_table': return this.createTable(s, ctx)
+      case 'alter_table': return this.alterTable(s, ctx)
+      case 'drop_table': return this.dropTable(s)
+      case 'create_index': return this.createIndex(s)
+      case 'drop_index': return this.dropIndex(s)
+      case 'alter_index': {
+        const i = this.byName.get(s.name)
+        if (i?.index === undefined) throw err('SB_UNDEFINED_TABLE', `index "${s.name}" does not exist`, { index: s.name })
+        const next = this.markIndexReady(s.name)
+        return { catalog: next, table: next.table(s.name) ?? null, warnings: [] }
+      }
+    }
+  }
+
+  /**
+   * CREATE [UNIQUE] INDEX: a new index relation, `building` until its entries for the rows already
+   * there are written (exec/index-build.ts), then made usable by markIndexReady. Writers maintain it
+   * from this version on; the layout floor makes every node's writers do so before they write again.
+   */
+  createIndex (s: CreateIndexStatement): DdlResult {
+    if (this.byName.has(s.name)) {
+      if (s.ifNotExists) return { catalog: this, table: null, warnings: [`relation "${s.name}" already exists, skipping`] }
+      throw err('SB_DUPLICATE_TABLE', `relation "${s.name}" already exists`, { table: s.name })
+    }
+    const t = this.mustTable(s.table)
+    if (t.replication.replication_mode === 'leaderless_quorum') {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `leaderless_quorum table "${t.name}" cannot be indexed: leaderless tables keep no indexes (their rows converge by last write wins, with no transaction to write a row and its entry together)`, { table: t.name })
+    }
+    for (const c of [...s.columns, ...s.include]) {
+      if (!t.columns.some(x => x.name === c)) throw err('SB_UNDEFINED_COLUMN', `column "${c}" does not exist`, { table: t.name, column: c })
+    }
+    if (new Set(s.columns).size !== s.columns.length) throw err('SB_DUPLICATE_COLUMN', 'a column is named more than once in the index key', { table: t.name })
+    const partition = Catalog.partitionKey(t)
+    const global = s.scope === null ? needsGlobal(partition, s.columns) : s.scope === 'global'
+    if (s.unique && !global && needsGlobal(partition, s.columns)) {
+      throw err('SB_INVALID_TABLE_DEFINITION', `a LOCAL UNIQUE index must hold the partition key (${partition.join(', ')}) of "${t.name}": equal keys elsewhere would sit on other shards`, { table: t.name })
+    }
+    const version = this.state.version + 1
+    const spec: IndexSpec = { columns: [...s.columns], include: s.include.filter(c => !s.columns.includes(c)), unique: s.unique, global, constraint: null, building: true }
+    const index = indexTable(t, partition, s.name, spec, this.state.nextTableId, version)
+    return { catalog: new Catalog({ ...this.state, version, nextTableId: index.id + 1, tables: [...this.state.tables, index], layoutFloor: version }), table: index, warnings: [] }
+  }
+
+  /** The catalog with index `name` usable by the planner (its build finished). */
+  markIndexReady (name: string): Catalog {
+    const i = this.byName.get(name)
+    if (i?.index?.building !== true) return this
+    const version = this.state.version + 1
+    const { building: _, ...ready } = i.index
+    const next: TableInfo = { ...i, index: ready, version }
+    return new Catalog({ ...this.state, version, tables: this.state.tables.map(x => x === i ? next : x) })
+  }
+
+  dropIndex (s: DropIndexStatement): DdlResult {
+    const i = this.byName.get(s.name)
+    if (i === undefined) {
+      if (s.ifExists) return { catalog: this, table: null, warnings: [`index "${s.name}" does not exist, skipping`] }
+      throw err('SB_UNDEFINED_TABLE', `index "${s.name}" does not exist`, { index: s.name })
+    }
+    if (i.index === undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${s.name}" is not an index`, { table: s.name })
+    if (i.index.constraint !== null) {
+      throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop index "${s.name}": the ${i.index.constraint === 'primary_key' ? 'primary key' : 'UNIQUE constraint'} of its table needs it`, { index: s.name })
+    }
+    const version = this.state.version + 1
+    return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.filter(x => x !== i) }), table: i, warnings: [] }
   }
 
   createTable (s: CreateTableStatement, ctx: DdlContext): DdlResult {
@@ -191,13 +290,21 @@ export class Catalog {
       col.default = ctx.checkDefault({ table: s.name, column: col.name, type: col.type, notNull: col.notNull }, c.default)
     }
     const foreignKeys: ForeignKeyInfo[] = []
+    const actions = (r: { onDelete?: ReferentialAction, onUpdate?: ReferentialAction }): Pick<ForeignKeyInfo, 'onDelete' | 'onUpdate'> =>
+      ({ ...(r.onDelete !== undefined ? { onDelete: r.onDelete } : {}), ...(r.onUpdate !== undefined ? { onUpdate: r.onUpdate } : {}) })
     for (const c of s.columns) {
-      if (c.references) foreignKeys.push({ columns: [c.name], table: c.references.table, refColumns: [...(c.references.columns ?? [])] })
+      if (c.references) foreignKeys.push({ columns: [c.name], table: c.references.table, refColumns: [...(c.references.columns ?? [])], ...actions(c.references) })
     }
     for (const fk of s.constraints) {
       if (fk.kind !== 'foreign_key') continue
       for (const col of fk.columns) if (!has(col)) throw err('SB_UNDEFINED_COLUMN', `foreign key column "${col}" does not exist`, { column: col })
-      foreignKeys.push({ columns: [...fk.columns], table: fk.references.table, refColumns: [...(fk.references.columns ?? [])] })
+      foreignKeys.push({ columns: [...fk.columns], table: fk.references.table, refColumns: [...(fk.references.columns ?? [])], ...actions(fk.references) })
+    }
+    const uniques: string[][] = s.columns.filter(c => c.unique === true).map(c => [c.name])
+    for (const u of s.constraints) {
+      if (u.kind !== 'unique') continue
+      for (const col of u.columns) if (!has(col)) throw err('SB_UNDEFINED_COLUMN', `column "${col}" named in key does not exist`, { column: col })
+      uniques.push([...u.columns])
     }
     for (const fk of foreignKeys) {
       const ref = fk.table === s.name ? null : this.mustTable(fk.table)
@@ -225,10 +332,62 @@ export class Catalog {
     }
     const version = this.state.version + 1
     const table: TableInfo = { id: this.state.nextTableId, name: s.name, columns, primaryKey, foreignKeys, replication, version }
+    for (const fk of foreignKeys) this.checkForeignKey(table, fk)
     warnings.push(...colocationWarnings(table))
-    // Users and grants carry over (the layout floor does not: as before users existed).
-    const { users, grants, nextUserId } = this.state
-    return { catalog: new Catalog({ version, nextTableId: table.id + 1, tables: [...this.state.tables, table], users, grants, nextUserId }), table, warnings }
+    const indexes = this.constraintRelations(table, constraintIndexes(primaryKey, Catalog.partitionKey(table), uniques), [], table.id + 1, version, warnings)
+    const nextTableId = Math.max(table.id + 1, ...indexes.map(i => i.id + 1))
+    return { catalog: new Catalog({ ...this.state, version, nextTableId, tables: [...this.state.tables, table, ...indexes] }), table, warnings }
+  }
+
+  /**
+   * The index relations `specs` need for `table`: an existing one of `old` with the same key, kind
+   * and placement is kept (re-versioned, replication following the table's), others get new ids
+   * from `nextId`. Leaderless tables keep no index: last write wins has no owner to refuse a
+   * duplicate, and no transaction to write a row and its entry atomically.
+   */
+  private constraintRelations (table: TableInfo, specs: readonly IndexSpec[], old: readonly TableInfo[], nextId: number, version: number, warnings: string[]): TableInfo[] {
+    if (specs.length > 0 && table.replication.replication_mode === 'leaderless_quorum') {
+      const spec = specs[0]!
+      throw err('SB_FEATURE_NOT_SUPPORTED', spec.constraint === 'primary_key'
+        ? `leaderless_quorum table "${table.name}" must be partitioned by a subset of its primary key (${table.primaryKey.join(', ')}): keeping it unique across shards needs a global index, which leaderless tables do not keep`
+        : `leaderless_quorum table "${table.name}" cannot have a UNIQUE constraint: leaderless tables keep no indexes (last write wins; INSERT is an upsert)`,
+      { table: table.name, columns: spec.columns })
+    }
+    const partition = Catalog.partitionKey(table)
+    const taken = new Set(this.state.tables.filter(t => !old.includes(t)).map(t => t.name))
+    taken.add(table.name)
+    const out: TableInfo[] = []
+    for (const spec of specs) {
+      const same = old.find(o => o.index !== undefined && o.index.constraint === spec.constraint && o.index.global === spec.global &&
+        o.index.columns.join(',') === spec.columns.join(','))
+      let name = same?.name ?? constraintIndexName(table.name, spec)
+      if (same === undefined) for (let n = 1; taken.has(name); n++) name = `${constraintIndexName(table.name, spec)}${n}`
+      taken.add(name)
+      const id = same?.id ?? nextId++
+      out.push(indexTable(table, partition, name, spec, id, version))
+      if (same === undefined && spec.global) {
+        warnings.push(`${spec.constraint === 'primary_key' ? 'primary key' : 'UNIQUE'} (${spec.columns.join(', ')}) of "${table.name}" does not hold its partition key (${partition.join(', ')}): ` +
+          `global unique index "${name}" keeps it unique across shards, so a write of the key may be a two-shard transaction; partitioning by ${spec.columns.length === 1 ? spec.columns[0]! : `(${spec.columns.join(', ')})`} avoids it`)
+      }
+    }
+    return out
+  }
+
+  /** A foreign key must reference a key of the referenced table that is unique: its primary key or a UNIQUE constraint. */
+  private checkForeignKey (table: TableInfo, fk: ForeignKeyInfo): void {
+    const ref = fk.table === table.name ? table : this.mustTable(fk.table)
+    if (fk.refColumns.length !== fk.columns.length) {
+      throw err('SB_INVALID_TABLE_DEFINITION', `number of referencing and referenced columns for foreign key of "${table.name}" disagree`, { table: table.name, references: fk.table })
+    }
+    const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every(x => b.includes(x))
+    const uniqueKeys = [ref.primaryKey, ...this.indexesOf(ref.id).filter(i => i.index!.unique).map(i => i.index!.columns)]
+    if (ref !== table && !uniqueKeys.some(k => same(k, fk.refColumns))) {
+      throw err('SB_INVALID_TABLE_DEFINITION', `there is no unique constraint matching given keys for referenced table "${fk.table}" (${fk.refColumns.join(', ')})`, { table: table.name, references: fk.table })
+    }
+    if (table.replication.replication_mode === 'leaderless_quorum' || ref.replication.replication_mode === 'leaderless_quorum') {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `foreign key of "${table.name}" to "${fk.table}": leaderless_quorum tables take no part in foreign keys (their writes are not transactional)`, { table: table.name, references: fk.table })
+    }
+    if (fk.onUpdate === 'cascade') throw err('SB_FEATURE_NOT_SUPPORTED', 'ON UPDATE CASCADE is not supported; referenced keys are updated only while no row references them (NO ACTION / RESTRICT)', { table: table.name })
   }
 
   /** The columns SELECT * and an INSERT without a column list see (all but the hidden row id). */
@@ -252,7 +411,28 @@ export class Catalog {
     const table: TableInfo = { ...t, replication, version }
     warnings.push(...colocationWarnings(table))
     const relayout = changeChecks(t.replication, replication, t.primaryKey).needsEmptyTable.length > 0
-    const next = this.replace(t, table, version)
+    // The table's indexes follow it: constraint indexes are what the new partition key needs
+    // (a relayout needs an empty table, so a new index starts empty and right); CREATE INDEX
+    // ones keep their key and placement, which a new partition key would change for a local one.
+    const old = this.indexesOf(t.id)
+    const created = old.filter(i => i.index!.constraint === null)
+    const partitionChanged = Catalog.partitionKey(t).join(',') !== Catalog.partitionKey(table).join(',')
+    if (partitionChanged && created.some(i => !i.index!.global)) {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `cannot change the partition key of "${t.name}" while it has local index "${created.find(i => !i.index!.global)!.name}"; drop the index first`, { table: t.name })
+    }
+    if (replication.replication_mode === 'leaderless_quorum' && (t.foreignKeys.length > 0 || this.referencing(t.name).some(o => o !== t))) {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `table "${t.name}" takes part in a foreign key; leaderless_quorum tables take no part in foreign keys (their writes are not transactional)`, { table: t.name })
+    }
+    if (created.length > 0 && replication.replication_mode === 'leaderless_quorum') {
+      throw err('SB_FEATURE_NOT_SUPPORTED', `table "${t.name}" has index "${created[0]!.name}"; leaderless_quorum tables keep no indexes: drop it first`, { table: t.name })
+    }
+    const specs = constraintIndexes(table.primaryKey, Catalog.partitionKey(table), old.filter(i => i.index!.constraint === 'unique').map(i => i.index!.columns))
+    const constraints = this.constraintRelations(table, specs, old, this.state.nextTableId, version, warnings)
+    const kept = created.map(i => indexTable(table, Catalog.partitionKey(table), i.name, i.index!, i.id, version))
+    const nextTableId = Math.max(this.state.nextTableId, ...constraints.map(i => i.id + 1))
+    // The table keeps its place (sys_tables lists tables in creation order); its indexes follow the others.
+    const tables = [...this.state.tables.filter(x => !old.includes(x)).map(x => x === t ? table : x), ...constraints, ...kept]
+    const next = new Catalog({ ...this.state, version, nextTableId, tables })
     return { catalog: relayout ? new Catalog({ ...next.state, layoutFloor: version }) : next, table, warnings }
   }
 
@@ -262,14 +442,12 @@ export class Catalog {
       if (s.ifExists) return { catalog: this, table: null, warnings: [`table "${s.name}" does not exist, skipping`] }
       throw err('SB_UNDEFINED_TABLE', `table "${s.name}" does not exist`, { table: s.name })
     }
+    if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${t.name}" is an index`, { index: t.name })
     const dependent = this.state.tables.find(o => o !== t && o.foreignKeys.some(fk => fk.table === t.name))
     if (dependent) throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop table "${t.name}": table "${dependent.name}" references it`, { table: t.name, dependent: dependent.name })
     const version = this.state.version + 1
-    return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.filter(x => x !== t) }), table: t, warnings: [] }
-  }
-
-  private replace (old: TableInfo, next: TableInfo, version: number): Catalog {
-    return new Catalog({ ...this.state, version, tables: this.state.tables.map(x => x === old ? next : x) })
+    const gone = new Set([t, ...this.indexesOf(t.id)])
+    return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.filter(x => !gone.has(x)) }), table: t, warnings: [] }
   }
 
   toJSON (): CatalogState { return this.state }
@@ -289,6 +467,7 @@ export class Catalog {
         }
         return { ...c, default: d ?? null }
       })
+      if (t.index !== undefined && !validIndex(t.index)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: index "${t.name}" is malformed`)
       return { ...t, columns }
     })
     const users = readUsers(s.users)
@@ -296,6 +475,15 @@ export class Catalog {
     if (s.nextUserId !== undefined && !Number.isInteger(s.nextUserId)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
     return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }) })
   }
+}
+
+/** The shape of a stored IndexInfo (the catalog document comes from disk and from peers). */
+function validIndex (x: unknown): boolean {
+  const i = x as Partial<IndexInfo> | null
+  const names = (v: unknown): boolean => Array.isArray(v) && v.every(n => typeof n === 'string')
+  return typeof i === 'object' && i !== null && Number.isInteger(i.of) && names(i.columns) && (i.columns?.length ?? 0) > 0 && names(i.include) &&
+    typeof i.unique === 'boolean' && typeof i.global === 'boolean' && (i.constraint === null || i.constraint === 'primary_key' || i.constraint === 'unique') &&
+    (i.building === undefined || i.building === true)
 }
 
 /**
@@ -320,4 +508,35 @@ function addRowId (columns: ColumnInfo[]): ColumnInfo {
   const col: ColumnInfo = { name, type: { name: 'uuid', length: null, precision: null, scale: null }, notNull: true, position: columns.length + 1, default: null, hidden: true }
   columns.push(col)
   return col
+}
+
+/** The partition key an index relation has: its key (global) or the table's (local). */
+function indexPartition (base: TableInfo, spec: IndexSpec, basePartition: readonly string[]): string[] {
+  return spec.global ? [...spec.columns] : [...basePartition]
+}
+
+/** The hidden relation holding an index's entries. */
+function indexTable (base: TableInfo, basePartition: readonly string[], name: string, spec: IndexSpec, id: number, version: number): TableInfo {
+  const col = (n: string): ColumnInfo => {
+    const c = base.columns.find(x => x.name === n)
+    if (c === undefined) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${n}" of relation "${base.name}" does not exist`, { table: base.name, column: n })
+    return c
+  }
+  const names: string[] = []
+  for (const n of [...spec.columns, ...basePartition, ...base.primaryKey, ...spec.include]) if (!names.includes(n)) names.push(n)
+  const pk = spec.unique ? [...spec.columns] : [...spec.columns, ...base.primaryKey.filter(n => !spec.columns.includes(n))]
+  const columns: ColumnInfo[] = names.map((n, i) => {
+    const c = col(n)
+    return { name: n, type: { ...c.type }, notNull: c.notNull || pk.includes(n), position: i + 1, default: null }
+  })
+  return {
+    id,
+    name,
+    columns,
+    primaryKey: pk,
+    foreignKeys: [],
+    replication: { ...base.replication, partition_key_columns: indexPartition(base, spec, basePartition) },
+    version,
+    index: { of: base.id, ...spec, columns: [...spec.columns], include: [...spec.include] }
+  }
 }

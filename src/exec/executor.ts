@@ -33,6 +33,10 @@ import { checkStatement } from '../security/privileges'
 import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
 import { applyUserStatement, withoutTableGrants } from '../catalog/users'
 import type { UsersPort } from './env'
+import { writeWithIndexes } from './index-writes'
+import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
+import { timestampFromMillis } from '../types/datetime'
+import { createIndex } from './index-build'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -129,7 +133,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         const rows: SqlValue[][] = []
         const writes = insertWrites(env, plan, params, rows)
         const returned = returningRows(env, plan.returning, rows, params)
-        const n = await tableAccess(env, plan.shape.info).write(writes, txn)
+        const access = tableAccess(env, plan.shape.info)
+        // Foreign keys read the referenced rows first: the statement then needs a transaction.
+        const n = !hasForeignKeys(env.catalog(), plan.shape.info)
+          ? await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, txn)
+          : await access.statement(txn, async t => {
+            await enforceForeignKeys(env, plan.shape, rows.map(r => ({ old: null, next: r })), writes, t, timestampFromMillis(env.clock.now()))
+            return await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, t)
+          })
         return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }
     }
@@ -143,8 +154,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
         return returningResult(s.kind.toUpperCase(), plan.returning, returned, n)
       } finally { unpin() }
     }
-    case 'create_table': case 'alter_table': case 'drop_table': {
-      const run = async (): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
+      const run = async (): Promise<StatementResult> => await runDdl(env, s)
+      if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
@@ -170,19 +182,28 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
   }
 }
 
+/** A DDL statement through the cluster (every node) or on this node alone. */
+export async function runDdl (env: ExecEnv, s: DdlStatement): Promise<StatementResult> {
+  return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+}
+
+const USER_STATEMENTS: ReadonlySet<string> = new Set(['create_user', 'alter_user', 'drop_user', 'grant', 'revoke'] satisfies Array<UserStatement['kind']>)
+/** Users and grants (issue 18) travel the DDL path but change the catalog's users, not its tables. */
+export function isUserStatement (s: DdlStatement): s is UserStatement { return USER_STATEMENTS.has(s.kind) }
+
 /** Validates a DDL statement against this node's catalog and installs the next version. */
 export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
-  if (s.kind !== 'create_table' && s.kind !== 'alter_table' && s.kind !== 'drop_table') return applyUserDdl(env, s)
-  const name = s.kind === 'alter_table' ? s.table : s.name
+  if (isUserStatement(s)) return applyUserDdl(env, s)
+  const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults)
   const cat: Catalog = env.catalog()
-  const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'alter_table' ? cat.alterTable(s, ctx) : cat.dropTable(s)
+  const res = cat.apply(s, ctx)
   // A dropped table's grants go with it (the same catalog version).
   const next = s.kind === 'drop_table' && res.table !== null ? withoutTableGrants(res.catalog, res.table.id) : res.catalog
   if (next !== cat) env.setCatalog(next)
   for (const w of res.warnings) env.warn(w, { table: name, statement: s.kind })
-  const command = s.kind === 'create_table' ? 'CREATE TABLE' : s.kind === 'alter_table' ? 'ALTER TABLE' : 'DROP TABLE'
+  const command = s.kind.replace('_', ' ').toUpperCase()
   return commandResult(command, 0, res.warnings)
 }
 

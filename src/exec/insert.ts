@@ -21,8 +21,18 @@ import { tableShape, type TableShape } from '../plan/table-types'
 import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
+import { indexShapes, type IndexShape } from '../plan/index-shapes'
+import { addIndexWrites } from './index-writes'
 
-export interface InsertPlan { shape: TableShape, programs: Program[], targets: number[], onConflict: OnConflictPlan | null, returning: Program | null }
+export interface InsertPlan {
+  shape: TableShape
+  programs: Program[]
+  targets: number[]
+  onConflict: OnConflictPlan | null
+  returning: Program | null
+  /** The table's indexes, whose entries are written with the rows. */
+  indexes: readonly IndexShape[]
+}
 
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
@@ -70,7 +80,14 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
     b.emit('EMIT', first, regs.length)
     return b.build(regs.map((r, i) => ({ name: columns[i]!.name, type: r.type.kind === 'null' ? T.text : r.type })))
   })
-  return { shape, programs, targets: columns.map((_, i) => i), onConflict: planOnConflict(shape, s.table, s.onConflict, params), returning: planReturning(shape, s.table, s.returning, params) }
+  return {
+    shape,
+    programs,
+    targets: columns.map((_, i) => i),
+    onConflict: planOnConflict(shape, s.table, s.onConflict, params),
+    returning: planReturning(shape, s.table, s.returning, params),
+    indexes: indexShapes(env.catalog(), shape.info)
+  }
 }
 
 /** Evaluates the VALUES rows: each row as it will be written (column types, NOT NULL checked). */
@@ -90,6 +107,7 @@ export function insertWrites (env: Pick<ShardPort, 'shards'> & Generators, p: In
   for (const row of insertRows(env, p, params)) {
     const { shard, write } = insertWrite(env, p.shape, row)
     addWrite(writes, shard, write)
+    addIndexWrites(env, p.indexes, writes, null, row)
     rowsOut?.push(row)
   }
   return writes

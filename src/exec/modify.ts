@@ -9,7 +9,7 @@ import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
 import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { compileExpr, posDetails } from '../plan/compile-expr'
-import type { ExecEnv, Generators } from './env'
+import type { ExecEnv, Generators, ShardPort } from './env'
 import { pinKeys, type Routing } from '../plan/pins'
 import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
@@ -25,6 +25,10 @@ import { assignRow, versionId } from './write-rows'
 import type { Program } from '../sblr/program'
 import { encodeTuple } from '../storage/keys'
 import type { ShardId } from '../core/ids'
+import { indexShapes, type IndexShape } from '../plan/index-shapes'
+import { addIndexWrites, writeWithIndexes } from './index-writes'
+import { resolveRouting } from './index-lookup'
+import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 
 export interface ModifyPlan {
   kind: 'update' | 'delete'
@@ -37,6 +41,8 @@ export interface ModifyPlan {
   targets: number[]
   /** RETURNING over the new rows (UPDATE) or the removed ones (DELETE); null without one. */
   returning: Program | null
+  /** The table's indexes, whose entries follow the rows. */
+  indexes: readonly IndexShape[]
 }
 
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
@@ -45,7 +51,8 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
   const returning = planReturning(shape, s.table, s.returning, params)
-  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [], returning }
+  const indexes = indexShapes(env.catalog(), shape.info)
+  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [], returning, indexes }
   const targets = s.assignments.map(a => {
     const i = shape.info.columns.findIndex(c => c.name === a.column)
     if (i < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${a.column}" of relation "${s.table}" does not exist`, posDetails(a.pos))
@@ -60,7 +67,7 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   regs.forEach((r, i) => b.emit('MOVE', first + i, r.reg))
   b.emit('EMIT', first, regs.length)
   const assign = b.build(regs.map((r, i) => ({ name: s.assignments[i]!.column, type: r.type.kind === 'null' ? shape.types[targets[i]!]! : r.type })))
-  return { kind: 'update', shape, routing, filter, assign, targets, returning }
+  return { kind: 'update', shape, routing, filter, assign, targets, returning, indexes }
 }
 
 /**
@@ -68,30 +75,36 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
  * transaction the access needs): rows updated, or deleted. `returned` gets the RETURNING values
  * of the new rows (UPDATE) or the removed ones (DELETE), computed before anything is written.
  */
-export async function executeModify (env: Generators, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
+export async function executeModify (env: ForeignKeyPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
   return await access.statement(txn, async txn => {
     const rows: SqlValue[][] = []
-    const writes = await modifyWrites(env, p, params, (shard, now) =>
-      access.read({ shape: p.shape, shards: [shard], options: p.routing.options, program: p.filter, params, now, pushdown: true }, txn), rows)
+    // Through a global index: its entries name the shards (and keys) to read, in this transaction.
+    const route = await resolveRouting(env, p.shape, p.routing, txn, timestampFromMillis(env.clock.now()))
+    const changes: RowChange[] = []
+    const writes = await modifyWrites(env, p, route.shards, params, (shard, now) =>
+      access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn), rows, changes)
+    if (hasForeignKeys(env.catalog(), p.shape.info)) await enforceForeignKeys(env, p.shape, changes, writes, txn, timestampFromMillis(env.clock.now()))
     returned?.push(...returningRows(env, p.returning, rows, params))
-    const n = await access.write(writes, txn)
+    const n = await writeWithIndexes(p.shape.info, p.indexes, access, writes, txn)
     // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
-    return p.kind === 'update' ? countRows(writes) : n
+    return p.kind === 'update' ? countRows(writes, p.shape.info.id) : n
   })
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */
-async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>, rowsOut?: SqlValue[][]): Promise<ShardWrites> {
+async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: ModifyPlan, shards: readonly ShardId[], params: readonly SqlValue[], read: (shard: ShardId, now: SqlTimestamp) => Promise<SqlValue[][]>, rowsOut?: SqlValue[][], changes?: RowChange[]): Promise<ShardWrites> {
   const now = timestampFromMillis(env.clock.now())
   const t = p.shape
   const writes: ShardWrites = new Map()
-  await Promise.all(p.routing.shards.map(async shard => {
+  await Promise.all(shards.map(async shard => {
     const rows = await read(shard, now)
     const vm = p.assign === null ? null : localVm(env, p.assign, params, now)
     for (const old of rows) {
       const pk = pkTuple(t, old)
       if (vm === null) {
         addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
+        addIndexWrites(env, p.indexes, writes, old, null)
+        changes?.push({ old, next: null })
         rowsOut?.push(old)
         continue
       }
@@ -109,14 +122,16 @@ async function modifyWrites (env: Generators, p: ModifyPlan, params: readonly Sq
         addWrite(writes, shard, { op: 'delete', tableId: t.info.id, pk, versionId: versionId(env, t) })
         addWrite(writes, shard, { op: 'insert', tableId: t.info.id, pk: newPk, row: image, versionId: versionId(env, t) })
       }
+      addIndexWrites(env, p.indexes, writes, old, row)
+      changes?.push({ old, next: row })
     }
   }))
   return writes
 }
 
-function countRows (writes: ShardWrites): number {
+function countRows (writes: ShardWrites, tableId: number): number {
   let n = 0
-  for (const list of writes.values()) for (const w of list) if (w.op !== 'delete') n++
+  for (const list of writes.values()) for (const w of list) if (w.op !== 'delete' && w.tableId === tableId) n++
   return n
 }
 

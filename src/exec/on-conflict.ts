@@ -11,8 +11,10 @@ import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { encodeTuple, keyString } from '../storage/keys'
 import { rowFilterProgram } from '../plan/row-filter'
-import { pkTuple } from '../plan/table-types'
-import type { Generators, ShardPort } from './env'
+import { pkTuple, shardOfRow } from '../plan/table-types'
+import { rowsWithKey } from './index-lookup'
+import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
+import { addIndexWrites, writeWithIndexes } from './index-writes'
 import type { InsertPlan } from './insert'
 import { insertRows } from './insert'
 import { localVm } from './local-vm'
@@ -23,7 +25,7 @@ import type { SqlTxn } from './txn'
 import { assignRow, insertWrite, versionId } from './write-rows'
 
 /** Rows inserted or updated; `returned` gets their RETURNING values, computed before the write. */
-export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generators, access: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
+export async function insertOnConflict (env: ForeignKeyPorts, access: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
   const oc = p.onConflict!
   const t = p.shape
   const proposed = insertRows(env, p, params)
@@ -35,6 +37,8 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
     const seen = new Set<string>()
     const writes: ShardWrites = new Map()
     const written: SqlValue[][] = []
+    const changes: RowChange[] = []
+    const globalKey = p.indexes.some(i => i.index.constraint === 'primary_key')
     for (const row of proposed) {
       const pk = pkTuple(t, row)
       const key = keyString(encodeTuple(pk))
@@ -44,9 +48,15 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       }
       seen.add(key)
       const { shard, write } = insertWrite(env, t, row)
-      const [existing] = await access.read({ shape: t, shards: [shard], options: { gte: pk, lte: pk, exact: true }, program: whole, params, now, pushdown: true }, txn)
+      // A key kept by a global index may be held by a row on another shard (another partition):
+      // it is looked up through the index; otherwise the key's row can only be on this shard.
+      const [existing] = globalKey
+        ? await rowsWithKey(env, t, t.pk, t.pk.map(i => row[i] ?? null), txn, now)
+        : await access.read({ shape: t, shards: [shard], options: { gte: pk, lte: pk, exact: true }, program: whole, params, now, pushdown: true }, txn)
       if (existing === undefined) {
         addWrite(writes, shard, write)
+        addIndexWrites(env, p.indexes, writes, null, row)
+        changes.push({ old: null, next: row })
         written.push(row)
         continue
       }
@@ -57,11 +67,14 @@ export async function insertOnConflict (env: Pick<ShardPort, 'shards'> & Generat
       const next = existing.slice()
       oc.targets.forEach((col, k) => { next[col] = out[k]! })
       const updated = assignRow(t, next)
-      addWrite(writes, shard, { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
+      addWrite(writes, shardOfRow(t, existing, env.shards), { op: 'update', tableId: t.info.id, pk, row: encodeRow(t.types, updated), versionId: versionId(env, t) })
+      addIndexWrites(env, p.indexes, writes, existing, updated)
+      changes.push({ old: existing, next: updated })
       written.push(updated)
     }
     returned.push(...returningRows(env, p.returning, written, params))
-    await access.write(writes, txn)
+    if (hasForeignKeys(env.catalog(), t.info)) await enforceForeignKeys(env, t, changes, writes, txn, now)
+    await writeWithIndexes(t.info, p.indexes, access, writes, txn)
     return written.length
   })
 }

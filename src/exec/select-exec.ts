@@ -14,6 +14,7 @@ import type { SelectPlan } from '../plan/select-plan'
 import type { SqlTxn } from './txn'
 import { localVm, passthrough } from './local-vm'
 import { tableAccess } from './access/choose'
+import { resolveRouting } from './index-lookup'
 
 /**
  * One statement's subquery state: the enclosing row a correlated subquery reads (null at the top),
@@ -50,7 +51,8 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
     }
   } else {
     const access = tableAccess(env, src.shape.info)
-    rows = await access.read({ shape: src.shape, shards: src.shards, options: src.options, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg }, txn)
+    const { shards, options } = await resolveRouting(env, src.shape, src, txn, now)
+    rows = shards.length === 0 ? [] : await access.read({ shape: src.shape, shards, options, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg }, txn)
   }
 
   if (plan.aggregate !== null) {

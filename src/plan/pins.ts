@@ -13,6 +13,8 @@ import type { PlanEnv } from './plan-env'
 import { ProgramBuilder } from './program-builder'
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
 import { type ShardId, shardIds } from '../core/ids'
+import { indexShapes, type IndexShape } from './index-shapes'
+import { valueToKey } from '../types/key-codec'
 
 export function isConst (e: Expr): boolean {
   switch (e.kind) {
@@ -46,7 +48,25 @@ export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
   return out
 }
 
-export interface Routing { shards: ShardId[], options: ScanOptions, routing: string }
+/**
+ * A read through a global index (issue 19): the index entries of the pinned key, on the one shard
+ * of that key, name the shards (and keys) of the rows; those are read next — two hops instead of
+ * every shard. The executor resolves it (exec/index-lookup.ts).
+ */
+export interface IndexRoute {
+  readonly ix: IndexShape
+  readonly shard: ShardId
+  /** The entries' range on that shard: the whole key (a UNIQUE index: one entry), else a key prefix. */
+  readonly options: ScanOptions
+}
+
+export interface Routing {
+  shards: ShardId[]
+  options: ScanOptions
+  routing: string
+  /** Set when the rows' shards come from an index lookup (`shards` then is every shard, the fallback). */
+  index?: IndexRoute
+}
 
 export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
   const pins = new Map<number, SqlValue>()
@@ -79,5 +99,25 @@ export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params
     options = { gte: pk, lte: pk, exact: true }
     routing += ', point lookup on the primary key'
   }
+  if (shards.length > 1) {
+    const index = indexRoute(env, t, pins)
+    if (index !== null) {
+      const name = index.ix.info.name
+      routing = `global index ${name} on shard ${index.shard} (${index.ix.index.columns.join(', ')} pinned${index.ix.index.unique ? ', unique: at most one row' : ''}), then only the shard(s) its entries name` +
+        (options.exact === true ? ', point lookup on the primary key' : '')
+      return { shards, options, routing, index }
+    }
+  }
   return { shards, options, routing }
+}
+
+/** The global index (ready, UNIQUE first) whose whole key the WHERE pins, as a route; null: none. */
+function indexRoute (env: PlanEnv, t: TableShape, pins: ReadonlyMap<number, SqlValue>): IndexRoute | null {
+  const usable = indexShapes(env.catalog(), t.info).filter(ix => ix.index.global && ix.index.building !== true &&
+    ix.key.every(k => pins.has(ix.from[k]!)))
+  const ix = usable.find(i => i.index.unique) ?? usable[0]
+  if (ix === undefined) return null
+  const values: SqlValue[] = ix.from.map(i => pins.get(i) ?? null)
+  const key = ix.key.map(k => valueToKey(values[k]!, ix.shape.types[k]!))
+  return { ix, shard: shardOfValues(ix.shape, ix.shape.partition.map(i => values[i]!), env.shards), options: ix.index.unique ? { gte: key, lte: key, exact: true } : { gte: key, lte: key } }
 }

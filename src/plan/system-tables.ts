@@ -30,7 +30,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'primary_key_columns', type: T.text },
       { name: 'catalog_version', type: T.integer }
     ],
-    rows: (c) => c.tables.map(t => [
+    rows: (c) => c.userTables.map(t => [
       BigInt(t.id), t.name, t.replication.replication_mode, BigInt(t.replication.replication_factor),
       BigInt(t.replication.write_quorum), BigInt(t.replication.read_quorum), t.replication.uuid_type,
       list(t.replication.partition_key_columns), list(t.primaryKey), BigInt(t.version)
@@ -48,10 +48,34 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'is_partition_key', type: T.boolean },
       { name: 'column_default', type: T.text }
     ],
-    rows: (c) => c.tables.flatMap(t => t.columns.map(col => [
+    rows: (c) => c.userTables.flatMap(t => t.columns.map(col => [
       BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
       t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
     ]))
+  },
+  // Indexes (issue 19 items 1–2): the constraint ones (a primary key or UNIQUE key that does not
+  // hold the partition key, every UNIQUE key) and CREATE INDEX ones; `global`: partitioned by its
+  // key, else colocated with the rows; `state`: 'building' while CREATE INDEX writes the entries
+  // of the rows already there (not used by queries yet), then 'ready'.
+  sys_indexes: {
+    columns: [
+      { name: 'index_id', type: T.integer },
+      { name: 'index_name', type: T.text },
+      { name: 'table_name', type: T.text },
+      { name: 'key_columns', type: T.text },
+      { name: 'include_columns', type: T.text },
+      { name: 'is_unique', type: T.boolean },
+      { name: 'is_global', type: T.boolean },
+      { name: 'constraint_type', type: T.text },
+      { name: 'state', type: T.text }
+    ],
+    rows: (c) => c.tables.flatMap(i => {
+      if (i.index === undefined) return []
+      const x = i.index
+      const kind = x.constraint === null ? null : x.constraint === 'primary_key' ? 'PRIMARY KEY' : 'UNIQUE'
+      return [[BigInt(i.id), i.name, c.tableById(x.of)?.name ?? null, list(x.columns), list(x.include.length === 0 ? null : x.include),
+        x.unique, x.global, kind, x.building === true ? 'building' : 'ready']]
+    })
   },
   // Hinted handoff on this node (DESIGN §6 Mode 3 "Hints"): what it keeps for each target node.
   sys_hints: {

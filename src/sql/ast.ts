@@ -189,8 +189,20 @@ export interface DeleteStatement {
 
 // ---- DDL ------------------------------------------------------------------------------------
 
-/** REFERENCES t [(cols)]; `columns` null means the referenced table's primary key (as in SQL). */
-export interface ForeignRef { readonly pos: Pos, readonly table: string, readonly columns: readonly string[] | null }
+/** What a foreign key does to the referencing rows when a referenced row is deleted or its key changes. */
+export type ReferentialAction = 'no_action' | 'restrict' | 'cascade'
+
+/**
+ * REFERENCES t [(cols)] [ON DELETE action] [ON UPDATE action]; `columns` null means the referenced
+ * table's primary key (as in SQL). The actions are absent when not written (NO ACTION).
+ */
+export interface ForeignRef {
+  readonly pos: Pos
+  readonly table: string
+  readonly columns: readonly string[] | null
+  readonly onDelete?: ReferentialAction
+  readonly onUpdate?: ReferentialAction
+}
 
 export interface ColumnDef {
   readonly kind: 'column_def'
@@ -201,6 +213,8 @@ export interface ColumnDef {
   readonly primaryKey: boolean
   readonly default: Expr | null
   readonly references: ForeignRef | null
+  /** UNIQUE written on the column; absent when not. */
+  readonly unique?: true
 }
 
 export interface PrimaryKeyConstraint { readonly kind: 'primary_key', readonly pos: Pos, readonly name: string | null, readonly columns: readonly string[] }
@@ -211,7 +225,8 @@ export interface ForeignKeyConstraint {
   readonly columns: readonly string[]
   readonly references: ForeignRef
 }
-export type TableConstraint = PrimaryKeyConstraint | ForeignKeyConstraint
+export interface UniqueConstraint { readonly kind: 'unique', readonly pos: Pos, readonly name: string | null, readonly columns: readonly string[] }
+export type TableConstraint = PrimaryKeyConstraint | ForeignKeyConstraint | UniqueConstraint
 
 /**
  * `name = literal` in WITH (…) and ALTER TABLE … SET. Unknown names are kept: the catalog
@@ -238,8 +253,32 @@ export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+/**
+ * CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON t (cols) [INCLUDE (cols)] [GLOBAL | LOCAL]; `scope`
+ * null when neither is written (global unless the key holds the table's partition key).
+ */
+export interface CreateIndexStatement {
+  readonly kind: 'create_index'
+  readonly pos: Pos
+  readonly name: string
+  readonly table: string
+  readonly unique: boolean
+  readonly ifNotExists: boolean
+  readonly columns: readonly string[]
+  readonly include: readonly string[]
+  readonly scope: 'global' | 'local' | null
+}
+export interface DropIndexStatement { readonly kind: 'drop_index', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+/**
+ * ALTER INDEX name SET READY: the last step of CREATE INDEX once the entries of the rows already
+ * there are written (the node runs it itself; it travels to the other nodes as this text).
+ */
+export interface AlterIndexStatement { readonly kind: 'alter_index', readonly pos: Pos, readonly name: string }
+/** Catalog changes of tables and indexes (Catalog.apply). */
+export type TableDdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
+
 /** Catalog changes: table DDL, and users and grants (issue 18), which travel the same versioned path. */
-export type DdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | UserStatement
+export type DdlStatement = TableDdlStatement | UserStatement
 
 // ---- users and grants (issue 18 item 2) ---------------------------------------------------
 
@@ -275,7 +314,7 @@ export interface RollbackStatement { readonly kind: 'rollback', readonly pos: Po
 
 export type ExplainableStatement =
   | SelectStatement | InsertStatement | UpdateStatement | DeleteStatement
-  | CreateTableStatement | AlterTableStatement | DropTableStatement
+  | CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos, readonly statement: ExplainableStatement }
 
 export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status' | 'transactions_horizon'

@@ -60,6 +60,13 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
       break
     }
     case 'drop_table': return `DROP TABLE ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'create_index': {
+      const include = s.include.length === 0 ? '' : ` INCLUDE (${s.include.map(ident).join(', ')})`
+      const scope = s.scope === null ? '' : ` ${s.scope.toUpperCase()}`
+      return `CREATE ${s.unique ? 'UNIQUE ' : ''}INDEX ${s.ifNotExists ? 'IF NOT EXISTS ' : ''}${ident(s.name)} ON ${ident(s.table)} (${s.columns.map(ident).join(', ')})${include}${scope}`
+    }
+    case 'drop_index': return `DROP INDEX ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'alter_index': return `ALTER INDEX ${ident(s.name)} SET READY`
     case 'begin': {
       const iso = s.isolation === null ? '' : ` ISOLATION LEVEL ${s.isolation === 'snapshot' ? 'SNAPSHOT' : 'READ COMMITTED'}`
       return `BEGIN TRANSACTION${iso}`
@@ -141,16 +148,20 @@ function columnDef (c: ColumnDef): string {
   if (c.primaryKey) out += ' PRIMARY KEY'
   if (c.default !== null) out += ` DEFAULT ${formatExpr(c.default)}`
   if (c.references !== null) out += ` ${references(c.references)}`
+  if (c.unique === true) out += ' UNIQUE'
   return out
 }
 
 function references (r: ForeignRef): string {
-  return `REFERENCES ${ident(r.table)}${r.columns === null ? '' : ` (${r.columns.map(ident).join(', ')})`}`
+  const action = (a: string): string => a.replace('_', ' ').toUpperCase()
+  return `REFERENCES ${ident(r.table)}${r.columns === null ? '' : ` (${r.columns.map(ident).join(', ')})`}` +
+    (r.onDelete === undefined ? '' : ` ON DELETE ${action(r.onDelete)}`) + (r.onUpdate === undefined ? '' : ` ON UPDATE ${action(r.onUpdate)}`)
 }
 
 function constraint (k: TableConstraint): string {
   const name = k.name === null ? '' : `CONSTRAINT ${ident(k.name)} `
   const cols = `(${k.columns.map(ident).join(', ')})`
+  if (k.kind === 'unique') return `${name}UNIQUE ${cols}`
   return k.kind === 'primary_key' ? `${name}PRIMARY KEY ${cols}` : `${name}FOREIGN KEY ${cols} ${references(k.references)}`
 }
 

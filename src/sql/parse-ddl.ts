@@ -2,7 +2,7 @@
 
 import type {
   AlterAction, AlterTableStatement, ColumnDef, CreateTableStatement, DropTableStatement, Expr,
-  ForeignRef, TableConstraint, TableOption
+  ForeignRef, ReferentialAction, TableConstraint, TableOption
 } from './ast'
 import type { Cursor } from './cursor'
 import { parseExpr, parseLiteral, parseType } from './parse-expr'
@@ -16,7 +16,7 @@ export function parseCreateTable (c: Cursor): CreateTableStatement {
   const columns: ColumnDef[] = []
   const constraints: TableConstraint[] = []
   do {
-    if (c.isWord('constraint') || c.isWord('primary') || c.isWord('foreign')) {
+    if (c.isWord('constraint') || c.isWord('primary') || c.isWord('foreign') || c.isWord('unique')) {
       constraints.push(parseTableConstraint(c))
     } else {
       columns.push(parseColumnDef(c, 'column name or table constraint'))
@@ -62,6 +62,7 @@ function parseColumnDef (c: Cursor, label = 'column name'): ColumnDef {
   let primaryKey = false
   let dflt: Expr | null = null
   let references: ForeignRef | null = null
+  let unique = false
   // Constraints in any order; each kind once (PostgreSQL rejects repeats and NULL + NOT NULL).
   for (;;) {
     const t = c.peek()
@@ -85,23 +86,45 @@ function parseColumnDef (c: Cursor, label = 'column name'): ColumnDef {
     } else if (c.isWord('references')) {
       once(references !== null, 'REFERENCES')
       references = parseReferences(c)
+    } else if (c.acceptWord('unique')) {
+      once(unique, 'UNIQUE')
+      unique = true
     } else {
       break
     }
   }
-  return { kind: 'column_def', pos, name, type, notNull: nullability === 'not null', primaryKey, default: dflt, references }
+  return { kind: 'column_def', pos, name, type, notNull: nullability === 'not null', primaryKey, default: dflt, references, ...(unique ? { unique: true as const } : {}) }
 }
 
 function parseReferences (c: Cursor): ForeignRef {
   const pos = c.wantWord('references').pos
   const table = c.identifier('table name')
   const columns = c.isOp('(') ? c.identifierList() : null
-  return { pos, table, columns }
+  let onDelete: ReferentialAction | undefined
+  let onUpdate: ReferentialAction | undefined
+  // ON DELETE / ON UPDATE in either order, each once.
+  while (c.isWord('on') && (c.isWord('delete', 1) || c.isWord('update', 1))) {
+    c.next()
+    const t = c.next()
+    if (t.value === 'delete' ? onDelete !== undefined : onUpdate !== undefined) throw c.errorAt(`ON ${t.value.toUpperCase()} given more than once`, t.pos, t.text)
+    const action = parseReferentialAction(c)
+    if (t.value === 'delete') onDelete = action
+    else onUpdate = action
+  }
+  return { pos, table, columns, ...(onDelete !== undefined ? { onDelete } : {}), ...(onUpdate !== undefined ? { onUpdate } : {}) }
+}
+
+function parseReferentialAction (c: Cursor): ReferentialAction {
+  if (c.acceptWord('cascade')) return 'cascade'
+  if (c.acceptWord('restrict')) return 'restrict'
+  if (c.acceptWord('no')) { c.wantWord('action'); return 'no_action' }
+  throw c.error()
 }
 
 function parseTableConstraint (c: Cursor): TableConstraint {
   const pos = c.pos
   const name = c.acceptWord('constraint') ? c.identifier('constraint name') : null
+  if (c.acceptWord('unique')) return { kind: 'unique', pos, name, columns: c.identifierList() }
   if (c.acceptWord('primary')) {
     c.wantWord('key')
     return { kind: 'primary_key', pos, name, columns: c.identifierList() }

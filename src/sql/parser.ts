@@ -9,6 +9,7 @@ import type {
 import { Cursor } from './cursor'
 import { tokenize } from './lexer'
 import { parseAlterTable, parseCreateTable, parseDropTable } from './parse-ddl'
+import { atAlterIndex, atCreateIndex, atDropIndex, parseAlterIndex, parseCreateIndex, parseDropIndex } from './parse-index'
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
 import { parseUserStatement } from './parse-users'
@@ -114,9 +115,9 @@ function parseExplainable (c: Cursor): ExplainableStatement | null {
     case 'insert': return parseInsert(c)
     case 'update': return parseUpdate(c)
     case 'delete': return parseDelete(c)
-    case 'create': return parseCreateTable(c)
-    case 'alter': return parseAlterTable(c)
-    case 'drop': return parseDropTable(c)
+    case 'create': return atCreateIndex(c) ? parseCreateIndex(c) : parseCreateTable(c)
+    case 'alter': return atAlterIndex(c) ? parseAlterIndex(c) : parseAlterTable(c)
+    case 'drop': return atDropIndex(c) ? parseDropIndex(c) : parseDropTable(c)
     default: return null
   }
 }

@@ -108,7 +108,9 @@ CREATE TABLE orders_2 (order_id UUID PRIMARY KEY, user_id VARCHAR(50) REFERENCES
     expect(out.stderr).toBe('')
     expect(out.code).toBe(0)
     expect(out.stdout.split('\n').map(l => l.trimEnd())).toEqual([
-      'CREATE TABLE', 'CREATE TABLE', 'BEGIN', 'INSERT 1', 'INSERT 1', 'COMMIT',
+      'CREATE TABLE', 'CREATE TABLE',
+      'WARNING: primary key (order_id) of "orders" does not hold its partition key (user_id): global unique index "orders_pkey" keeps it unique across shards, so a write of the key may be a two-shard transaction; partitioning by order_id avoids it',
+      'BEGIN', 'INSERT 1', 'INSERT 1', 'COMMIT',
       'name  | amount', '------+-------', 'Alice | 100.00', '(1 row)',
       'CREATE TABLE', 'WARNING: Consider PARTITION BY user_id for colocation', ''
     ])

@@ -1,3 +1,4 @@
+import { isUserStatement } from '../../src/exec/executor'
 import { ddlContext } from '../../src/plan/column-default'
 import { afterAll, describe, expect, it } from 'vitest'
 import { Catalog } from '../../src/catalog/catalog'
@@ -236,8 +237,8 @@ class Sim {
           const cat = p.sync.catalog
           const s = o.statement
           const ctx = ddlContext(liveMemberCount(this.ids, knownAlive(new Map(p.gossip.members(this.now).map(m => [m.nodeId, m.state])), p.id)))
-          if (s.kind !== 'create_table' && s.kind !== 'drop_table' && s.kind !== 'alter_table') throw new Error(`the simulation submits table DDL only, not ${s.kind}`)
-          const res = s.kind === 'create_table' ? cat.createTable(s, ctx) : s.kind === 'drop_table' ? cat.dropTable(s) : cat.alterTable(s, ctx)
+          if (isUserStatement(s)) throw new Error(`the simulation submits table DDL only, not ${s.kind}`)
+          const res = cat.apply(s, ctx)
           if (res.catalog !== cat) checkProvidable(res.catalog, this.ids.length)
           outcome = { ok: true, result: s.kind, catalog: res.catalog === cat ? null : res.catalog }
         } catch (e) {

@@ -5,7 +5,7 @@
 // implicit transaction committed locally or by two-phase commit — the statement is atomic either way.
 import type { TableInfo } from '../../catalog/catalog'
 import { nextHlcTs } from '../../storage/hlc-ts'
-import type { ScanOptions } from '../../storage/engine'
+import type { RowWrite, ScanOptions } from '../../storage/engine'
 import type { SqlValue } from '../../types/values'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from '../env'
 import type { ShardWrites } from '../shard-writes'
@@ -23,8 +23,9 @@ export class MgaAccess implements TableAccess {
     return await scanShards(this.env, q, txn)
   }
 
+  /** Counts the rows of this table affected (the writes may hold its index entries too). */
   async write (writes: ShardWrites, txn: SqlTxn | null): Promise<number> {
-    return await sendWrites(this.env, writes, txn)
+    return await sendWrites(this.env, writes, txn, this.table.id)
   }
 
   async statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T> {
@@ -60,17 +61,18 @@ async function inImplicitTxn<T> (env: MgaPorts, run: (txn: SqlTxn) => Promise<T>
   }
 }
 
-/** Sends the writes, one request per shard touched; returns how many rows were affected. */
-async function sendWrites (env: MgaPorts, writes: ShardWrites, txn: SqlTxn | null): Promise<number> {
-  const count = (a: boolean[]): number => a.filter(Boolean).length
+/** Sends the writes, one request per shard touched; returns how many rows of table `tableId` were affected. */
+async function sendWrites (env: MgaPorts, writes: ShardWrites, txn: SqlTxn | null, tableId: number): Promise<number> {
+  const count = (w: readonly RowWrite[], a: boolean[]): number => a.filter((x, i) => x && w[i]!.tableId === tableId).length
   if (txn !== null) {
-    const res = await Promise.all([...writes].map(([shard, w]) => txn.write(shard, w)))
-    return res.reduce((n, a) => n + count(a), 0)
+    const list = [...writes]
+    const res = await Promise.all(list.map(([shard, w]) => txn.write(shard, w)))
+    return res.reduce((n, a, i) => n + count(list[i]![1], a), 0)
   }
   if (writes.size === 0) return 0
   if (writes.size === 1) {
     const [shard, w] = [...writes][0]!
-    return count((await env.request('AUTOCOMMIT', { shard, writes: w, commitHlc: nextHlcTs(env.hlc) })).affected)
+    return count(w, (await env.request('AUTOCOMMIT', { shard, writes: w, commitHlc: nextHlcTs(env.hlc) })).affected)
   }
-  return await inImplicitTxn(env, t => sendWrites(env, writes, t))
+  return await inImplicitTxn(env, t => sendWrites(env, writes, t, tableId))
 }

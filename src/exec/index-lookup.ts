@@ -1,0 +1,58 @@
+// The first hop of a read through a global index (plan/pins.ts IndexRoute): the entries of the
+// pinned key, read on their one shard (inside the statement's transaction, so with its
+// visibility), name the shards of the rows — and their primary keys, so a single row is then one
+// point read. The statement's own filter still runs over the rows, so an entry pointing at a row
+// that no longer matches changes nothing.
+import type { ScanOptions } from '../storage/engine'
+import type { SqlTimestamp } from '../types/datetime'
+import type { SqlValue } from '../types/values'
+import { pinKeys, type Routing } from '../plan/pins'
+import type { PlanEnv } from '../plan/plan-env'
+import type { Expr, Pos } from '../sql/ast'
+import { sortCompare } from '../types/values'
+import { pkTuple, shardOfRow, type TableShape } from '../plan/table-types'
+import { tableAccess, type AccessPorts } from './access/choose'
+import { passthrough } from './local-vm'
+import type { SqlTxn } from './txn'
+import type { ShardId } from '../core/ids'
+
+export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<{ shards: ShardId[], options: ScanOptions }> {
+  const route = r.index
+  if (route === undefined) return r
+  const ix = route.ix
+  const entries = await tableAccess(env, ix.info).read({
+    shape: ix.shape, shards: [route.shard], options: route.options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true
+  }, txn)
+  const shards = new Set<ShardId>()
+  const rows: SqlValue[][] = []
+  for (const e of entries) {
+    const row: SqlValue[] = t.info.columns.map(() => null)
+    ix.from.forEach((col, j) => { row[col] = e[j] ?? null })
+    shards.add(shardOfRow(t, row, env.shards))
+    rows.push(row)
+  }
+  let options = r.options
+  if (options.exact !== true && rows.length === 1) {
+    const pk = pkTuple(t, rows[0]!)
+    options = { gte: pk, lte: pk, exact: true }
+  }
+  return { shards: [...shards].sort((a, b) => a - b), options }
+}
+
+const POS: Pos = { line: 1, column: 1, offset: 0 }
+
+/**
+ * The rows of `t` whose columns `cols` equal `key`, read in `txn`: routed as `WHERE c1 = $1 AND …`
+ * would be (one shard, a point read, or through a global index), compared here.
+ */
+export async function rowsWithKey (env: AccessPorts & Pick<PlanEnv, 'catalog'>, t: TableShape, cols: readonly number[], key: readonly SqlValue[], txn: SqlTxn | null, now: SqlTimestamp): Promise<SqlValue[][]> {
+  let where: Expr | null = null
+  cols.forEach((col, k) => {
+    const eq: Expr = { kind: 'binary', pos: POS, op: '=', left: { kind: 'column', pos: POS, table: null, name: t.info.columns[col]!.name }, right: { kind: 'param', pos: POS, index: k + 1 } }
+    where = where === null ? eq : { kind: 'binary', pos: POS, op: 'and', left: where, right: eq }
+  })
+  const route = await resolveRouting(env, t, pinKeys(env, t, where, key), txn, now)
+  if (route.shards.length === 0) return []
+  const rows = await tableAccess(env, t.info).read({ shape: t, shards: route.shards, options: route.options, program: passthrough(t.programColumns), params: [], now, pushdown: true }, txn)
+  return rows.filter(r => cols.every((c, k) => sortCompare(r[c] ?? null, key[k] ?? null) === 0))
+}
