@@ -56,4 +56,22 @@ describe('keys unique across the cluster', () => {
     expect((await cluster.sql(3, `INSERT INTO orders VALUES (1, '${b}', 300)`)).status).toBe(200)
     expect(await cluster.rows(1, 'SELECT order_id, user_id FROM orders ORDER BY order_id')).toEqual([[1, b], [2, b]])
   })
+  it('CREATE INDEX and DROP INDEX from a node that is not the catalog coordinator (forwarded), built on rows already there', async () => {
+    expect((await cluster.sql(2, 'CREATE TABLE items (id INTEGER PRIMARY KEY, sku TEXT, qty INTEGER)')).status).toBe(200)
+    for (let i = 1; i <= 20; i++) expect((await cluster.sql(1 + (i % 3), `INSERT INTO items VALUES (${i}, 'sku-${i % 7}', ${i})`)).status).toBe(200)
+    for (const id of [3, 2]) {
+      const made = await cluster.sql(id, `CREATE INDEX items_sku_${id} ON items (sku)`)
+      expect(made.status, JSON.stringify(made.body)).toBe(200)
+    }
+    await cluster.waitFor(async () => {
+      const all = await Promise.all(cluster.ids.map(id => cluster.rows(id, "SELECT count(*) FROM sys_indexes WHERE index_name LIKE 'items_sku_%' AND state = 'ready'")))
+      return all.every(r => Number(r[0]![0]) === 2)
+    }, { what: 'both indexes ready on every node' })
+    for (const id of cluster.ids) expect(await cluster.rows(id, "SELECT id FROM items WHERE sku = 'sku-3' ORDER BY id")).toEqual([[3], [10], [17]])
+    expect((await cluster.sql(3, 'DROP INDEX items_sku_3')).status).toBe(200)
+    await cluster.waitFor(async () => {
+      const all = await Promise.all(cluster.ids.map(id => cluster.rows(id, "SELECT count(*) FROM sys_indexes WHERE index_name LIKE 'items_sku_%'")))
+      return all.every(r => Number(r[0]![0]) === 1)
+    }, { what: 'the dropped index gone on every node' })
+  })
 })
