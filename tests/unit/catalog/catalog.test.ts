@@ -145,3 +145,15 @@ describe('catalog store', () => {
     expect(() => loadCatalog(dir)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
   })
 })
+
+describe('layout floor (issue 13 write fence)', () => {
+  it('survives later CREATE TABLEs: a node with a catalog older than a re-layout stays refused', () => {
+    let { c } = create(new Catalog(), 'CREATE TABLE orders (order_id INT, user_id TEXT, PRIMARY KEY (user_id, order_id))')
+    c = c.alterTable(one<AlterTableStatement>("ALTER TABLE orders SET partition_key_columns = 'user_id'"), ctx).catalog
+    const floor = c.layoutFloor
+    expect(floor).toBe(c.version)
+    c = create(c, 'CREATE TABLE other (id INT PRIMARY KEY)').c
+    expect(c.layoutFloor).toBe(floor)
+    expect(Catalog.fromJSON(JSON.parse(JSON.stringify(c.toJSON()))).layoutFloor).toBe(floor)
+  })
+})
