@@ -66,6 +66,7 @@ export type Metered = <T>(fn: () => T) => T
 const unmetered: Metered = fn => fn()
 import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
+import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -850,6 +851,12 @@ export class ShardEngine {
   // ---- reads ----------------------------------------------------------------------------------
 
   /** Row image visible to `txn` (read committed, latest committed state, without one). */
+  /** Mode 1 verification: the stored rows of some tables at a snapshot, as Merkle buckets or leaves (merkle/mode1-scan.ts). */
+  mode1Verify (req: Mode1ScanRequest): Promise<Mode1ScanResult> {
+    this.checkOpen()
+    return mode1Scan(this.kv, this.tip, req)
+  }
+
   async get (tableId: number, pk: Tuple, txn?: Txn): Promise<Uint8Array | undefined> {
     this.checkOpen()
     const viewer = this.viewerOf(txn)

@@ -53,7 +53,8 @@ export const SHARD_OPS = {
   MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' },
   AE_READ: { code: 36, synopsis: 'anti-entropy: REPLICA_READ for a repair round; a replica that does not serve the shard (stale, back from a long outage) answers it where it refuses REPLICA_READ' },
   AE_APPLY: { code: 37, synopsis: 'anti-entropy: REPLICA_APPLY for a repair round; a stale replica applies it where it refuses REPLICA_APPLY (quorum writes, hints, read repair)' },
-  AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true }
+  AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true },
+  MODE1_VERIFY: { code: 39, synopsis: 'Mode 1 anti-entropy: Merkle bucket hashes, or the leaves of some buckets, built from the stored rows of the shard\'s primary_replica tables at a snapshot HLC (storage/merkle/mode1-scan.ts)' }
 } as const
 
 /**
