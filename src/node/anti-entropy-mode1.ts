@@ -7,6 +7,9 @@ import { messageOf } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
 import type { AntiEntropyStatusRow } from '../exec/env'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
+import { decodeLeafKey } from '../storage/merkle/leaf-key'
+import type { LeafDiff } from '../storage/merkle/tree'
+import type { Tuple } from '../storage/keys'
 import { hlcMs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 
@@ -18,8 +21,10 @@ import type { ShardRequester } from './shard-router'
 // hold the primary's committed version are logged to anti_entropy.log (WARNING) and shown in SHOW
 // ANTI_ENTROPY STATUS. Only the primary runs rounds: its committed data is the truth.
 //
-// Repair (MODE1_REPAIR, writing the primary's version onto the replica) is not built yet: a
-// divergence is detected and reported, rows repaired stays 0.
+// Repair: a key where both hold the same version id with different images (silent corruption of
+// the replica's copy) gets the primary's image of that version (MODE1_REPAIR, refused by a replica
+// not following this primary's generation). Other differences — a version missing or extra on the
+// replica — are reported and left (rows_unrepaired): the replicated log is what moves versions.
 
 /** How often the shell looks for a round to start. */
 const TICK_MS = 1_000
@@ -31,6 +36,7 @@ const PEER_CALL_TIMEOUT_MS = 30_000
 export interface Mode1Group {
   readonly role: string
   readonly voters: readonly NodeId[]
+  readonly generation: number
   lag: () => ReplicaLag[]
 }
 
@@ -152,7 +158,7 @@ export class Mode1Verifier {
     const st: PeerStatus = { startedAtMs: Math.floor(this.d.clock.now()), report: null }
     peers.set(peer, st)
     const lag = this.d.group(shard)?.lag().find(l => l.replica === peer)
-    const base = { shard, replica: peer, bucketsDiverged: 0, rowsDiverged: 0, rowsDeferred: 0, rowsRepaired: 0, snapshotMs: 0 }
+    const base = { shard, replica: peer, bucketsDiverged: 0, rowsDiverged: 0, rowsDeferred: 0, rowsRepaired: 0, rowsUnrepaired: 0, snapshotMs: 0 }
     let report: Mode1RoundReport
     if (lag === undefined) {
       report = { ...base, outcome: 'aborted', reason: 'replica-lag-unknown' }
@@ -172,20 +178,45 @@ export class Mode1Verifier {
     this.d.onRound?.(report)
   }
 
-  private async compare (shard: ShardId, peer: NodeId, tableIds: number[], snapshotHlc: HlcTs): Promise<{ bucketsDiverged: number, rowsDiverged: number, rowsDeferred: number }> {
+  private async compare (shard: ShardId, peer: NodeId, tableIds: number[], snapshotHlc: HlcTs): Promise<Pick<Mode1RoundReport, 'bucketsDiverged' | 'rowsDiverged' | 'rowsDeferred' | 'rowsRepaired' | 'rowsUnrepaired'>> {
     const req = { shard, tableIds, snapshotHlc, buckets: null }
     const [mine, theirs] = await Promise.all([this.verify(null, req), this.verify(peer, req)])
     const buckets = mode1DivergedBuckets(mine.hashes, theirs.hashes)
     let rowsDiverged = 0
     let rowsDeferred = 0
+    let rowsRepaired = 0
     for (let i = 0; i < buckets.length; i += BUCKETS_PER_LEAVES_REQUEST) {
       const part = { ...req, buckets: buckets.slice(i, i + BUCKETS_PER_LEAVES_REQUEST) }
       const [p, r] = await Promise.all([this.verify(null, part), this.verify(peer, part)])
       const v = judgeMode1Leaves({ leaves: p.leaves.map(asLeaf), recent: p.recent }, { leaves: r.leaves.map(asLeaf), recent: r.recent })
       rowsDiverged += v.diverged.length
       rowsDeferred += v.deferred.length
+      rowsRepaired += await this.repair(shard, peer, v.diverged)
     }
-    return { bucketsDiverged: buckets.length, rowsDiverged, rowsDeferred }
+    return { bucketsDiverged: buckets.length, rowsDiverged, rowsDeferred, rowsRepaired, rowsUnrepaired: rowsDiverged - rowsRepaired }
+  }
+
+  /** Gives the replica the primary's images of the same versions it holds damaged (see the top); answers the rows repaired. */
+  private async repair (shard: ShardId, peer: NodeId, diverged: readonly LeafDiff[]): Promise<number> {
+    const damaged = diverged.filter(d => d.newer === 'neither' && d.mine !== null)
+    if (damaged.length === 0) return 0
+    const g = this.d.group(shard)
+    if (g === undefined || g.role !== 'primary') return 0
+    const generation = BigInt(g.generation)
+    const rows: ShardRequests['MODE1_REPAIR']['rows'] = []
+    for (const [tableId, group] of groupByTable(damaged)) {
+      const r = await this.d.local.request('AE_READ', { shard, tableId, pks: group.map(x => x.pk) })
+      group.forEach((x, i) => {
+        const v = r.versions[i]
+        // Still the version compared (not superseded since): its image is the primary's truth.
+        if (v != null && v.row !== null && Buffer.compare(v.versionId, x.diff.mine!.version) === 0) rows.push({ key: x.diff.key, versionId: v.versionId, row: v.row })
+      })
+    }
+    if (rows.length === 0) return 0
+    const codec = codecOf('MODE1_REPAIR')
+    const req = { shard, generation, rows }
+    const reply = codec.decodeReply(await this.d.forward(peer, 'MODE1_REPAIR', shard, codec.encodeRequest(req), PEER_CALL_TIMEOUT_MS))
+    return reply.repaired
   }
 
   private async verify (to: NodeId | null, req: ShardRequests['MODE1_VERIFY']): Promise<ShardReplies['MODE1_VERIFY']> {
@@ -193,6 +224,17 @@ export class Mode1Verifier {
     const codec = codecOf('MODE1_VERIFY')
     return codec.decodeReply(await this.d.forward(to, 'MODE1_VERIFY', req.shard, codec.encodeRequest(req), PEER_CALL_TIMEOUT_MS))
   }
+}
+
+function groupByTable (diffs: readonly LeafDiff[]): Map<number, Array<{ diff: LeafDiff, pk: Tuple }>> {
+  const out = new Map<number, Array<{ diff: LeafDiff, pk: Tuple }>>()
+  for (const diff of diffs) {
+    const { tableId, pk } = decodeLeafKey(diff.key)
+    let list = out.get(tableId)
+    if (list === undefined) out.set(tableId, list = [])
+    list.push({ diff, pk })
+  }
+  return out
 }
 
 function asLeaf (l: { key: Uint8Array, versionId: Uint8Array, rowHash: bigint }): { key: Uint8Array, version: Uint8Array, rowHash: bigint } {

@@ -56,8 +56,9 @@ export interface Mode1RoundReport {
   readonly bucketsDiverged: number
   readonly rowsDiverged: number
   readonly rowsDeferred: number
-  /** Rows written onto the replica from the primary. */
+  /** Rows written onto the replica from the primary, and diverged rows left as they are (not the same version on both: the log moves versions). */
   readonly rowsRepaired: number
+  readonly rowsUnrepaired: number
   /** The snapshot compared (wall ms of its HLC). */
   readonly snapshotMs: number
 }
@@ -67,7 +68,7 @@ export interface Mode1RoundReport {
  * silent corruption or a bug, never expected), so it is a WARNING; a clean round is INFO.
  */
 export function mode1LogLine (r: Mode1RoundReport): AeLogLine {
-  const fields = { shard: r.shard, replica: r.replica, outcome: r.outcome, reason: r.reason, bucketsDiverged: r.bucketsDiverged, rowsDiverged: r.rowsDiverged, rowsDeferred: r.rowsDeferred, rowsRepaired: r.rowsRepaired, snapshotMs: r.snapshotMs }
+  const fields = { shard: r.shard, replica: r.replica, outcome: r.outcome, reason: r.reason, bucketsDiverged: r.bucketsDiverged, rowsDiverged: r.rowsDiverged, rowsDeferred: r.rowsDeferred, rowsRepaired: r.rowsRepaired, rowsUnrepaired: r.rowsUnrepaired, snapshotMs: r.snapshotMs }
   const who = `Node ${r.replica}`
   if (r.outcome === 'aborted') {
     return { level: 'WARNING', msg: `Anti-entropy: Round with Node ${r.replica} aborted (${r.reason ?? 'unknown'}) (${shardName(r.shard)}, primary/replica)`, fields }
@@ -75,7 +76,8 @@ export function mode1LogLine (r: Mode1RoundReport): AeLogLine {
   if (r.rowsDiverged > 0) {
     return {
       level: 'WARNING',
-      msg: `Anti-entropy: ${who} diverged from the primary (${shardName(r.shard)}): ${r.rowsDiverged} rows differ, repaired ${r.rowsRepaired} rows from the primary`,
+      msg: `Anti-entropy: ${who} diverged from the primary (${shardName(r.shard)}): ${r.rowsDiverged} rows differ, repaired ${r.rowsRepaired} rows from the primary` +
+        (r.rowsUnrepaired > 0 ? `; ${r.rowsUnrepaired} rows not repaired (the replica holds another version or none: left to the replicated log and later rounds)` : ''),
       fields
     }
   }

@@ -71,6 +71,8 @@ export interface ShardRequests extends ReplRequests {
    * keys committed at or after the snapshot.
    */
   MODE1_VERIFY: { shard: ShardId, tableIds: number[], snapshotHlc: HlcTs, buckets: number[] | null }
+  /** Mode 1 repair (storage/merkle/mode1-repair.ts): the primary's images of versions the replica holds damaged; refused unless the replica follows at `generation`. */
+  MODE1_REPAIR: { shard: ShardId, generation: bigint, rows: Array<{ key: Uint8Array, versionId: Uint8Array, row: Uint8Array }> }
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -159,4 +161,6 @@ export interface ShardReplies extends ReplReplies {
   AE_CPU: { cpuNs: number, measured: boolean }
   /** hashes: 1024 (buckets asked null) or none; leaves and recent (leaf keys): those of the buckets asked. */
   MODE1_VERIFY: { hashes: bigint[], leaves: MerkleLeafMessage[], recent: Uint8Array[] }
+  /** skipped: rows whose latest stored version is not the one named (left to the log or a later round). */
+  MODE1_REPAIR: { repaired: number, skipped: number }
 }

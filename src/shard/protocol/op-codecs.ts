@@ -315,6 +315,11 @@ const BODIES: Bodies = {
       if (hashes.length !== 0 && hashes.length !== MERKLE_BUCKET_COUNT) throw r.malformed(`${hashes.length} bucket hashes, expected ${MERKLE_BUCKET_COUNT} or none`)
       return { hashes, leaves: r.array(() => readLeaf(r), LEAF_MIN_BYTES), recent: r.array(() => r.blob()) }
     }]
+  },
+  MODE1_REPAIR: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.generation); w.array(v.rows, x => { w.blob(x.key); writeVersionId(w, x.versionId); w.blob(x.row) }) },
+      r => ({ shard: r.shard(), generation: r.u64(), rows: r.array(() => ({ key: r.blob(), versionId: readVersionId(r), row: r.blob() }), 18) })],
+    rep: [(w, v) => { w.uint(v.repaired); w.uint(v.skipped) }, r => ({ repaired: r.uint(), skipped: r.uint() })]
   }
 }
 

@@ -35,6 +35,7 @@ export const SHARD_OPS = {
   HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
   HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true },
   TABLE_FENCE: { code: 60, synopsis: 'fence a table against writes (answering whether the shard holds a row of it) or release a fence: a DDL that needs an empty table (storage/table-fence.ts); peers ask through the node\'s TABLE_FENCE RPC', local: true },
+  MODE1_REPAIR: { code: 62, synopsis: 'Mode 1 anti-entropy: give rows\' latest versions the primary\'s images of the same versions (silent corruption); refused unless the replica follows a primary at the generation named (storage/merkle/mode1-repair.ts)' },
   TABLE_FENCE_LIST: { code: 61, synopsis: 'the write fences the shard holds (kept across a restart): the node reloads them into its registry at start', local: true },
   // Mode 1 replication (DESIGN §6), codes 40-59: the shard-worker side of the replicated log.
   REPL_APPLY: { code: 40, synopsis: 'Mode 1 replica: apply the primary\'s commit-log entries at their LSNs (same xids, versions, generations) in one batch; re-delivered ones skipped, a gap refused', local: true },

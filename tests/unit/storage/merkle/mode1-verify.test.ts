@@ -115,6 +115,30 @@ describe('MODE1_VERIFY: leaves from the stored rows at a snapshot', () => {
     expect(later.diverged.map(d => decodeLeafKey(d.key).pk[0])).toEqual([4n])
   })
 
+  it('MODE1_REPAIR gives the damaged version the primary\'s image, only on a replica following at the generation named', async () => {
+    await corrupt(replicaKv, [7n], 'row 7 damaged')
+    const r = await compare(H(100))
+    expect(r.diverged).toHaveLength(1)
+    const [primaryVersion] = await primary.getVersionedMany(T, [[7n]])
+    const rows = [{ key: r.diverged[0]!.key, versionId: primaryVersion!.versionId, row: primaryVersion!.row! }]
+    // Not following any primary (role none), then following at generation 3: asked at 2, and as primary: refused, nothing changed.
+    await expect(replica.mode1Repair(3n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
+    await replica.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'replica' })
+    await expect(replica.mode1Repair(2n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
+    await primary.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' })
+    await expect(primary.mode1Repair(3n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
+    expect((await compare(H(100))).diverged).toHaveLength(1)
+    // A row whose latest version is another one is skipped, the damaged one repaired.
+    const other = { key: leafKeyOfRowKey(rowKey(T, [8n])), versionId: vid(), row: enc('not this version') }
+    expect(await replica.mode1Repair(3n, [...rows, other])).toEqual({ repaired: 1, skipped: 1 })
+    expect(await compare(H(100))).toEqual({ buckets: [], diverged: [], deferred: [] })
+    const [repaired] = await replica.getVersionedMany(T, [[7n]])
+    expect(repaired).toEqual(primaryVersion)
+    expect(new TextDecoder().decode((await replica.getVersionedMany(T, [[8n]]))[0]!.row!)).toBe('row 8')
+    // Repeated: nothing left to write.
+    expect(await replica.mode1Repair(3n, rows)).toEqual({ repaired: 0, skipped: 0 })
+  })
+
   it('bad requests are coded errors; the op\'s bytes round-trip', async () => {
     await expect(primary.mode1Verify({ tableIds: [T], snapshotHlc: H(1), buckets: [1024] })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
     await expect(primary.mode1Verify({ tableIds: [], snapshotHlc: H(1), buckets: null })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
