@@ -135,7 +135,9 @@ export class Mode1Verifier {
       turn.forced = false
       turn.lastStart = now
       turn.running = String(peer)
-      void this.round(shard, peer, tables).finally(() => { turn.running = null })
+      void this.round(shard, peer, tables)
+        .catch((e: unknown) => { this.d.log.warn({ shard, replica: peer }, `Anti-entropy: Round with Node ${peer} failed (${messageOf(e)}) (Shard ${String(shard).padStart(3, '0')}, primary/replica)`) })
+        .finally(() => { turn.running = null })
     }
   }
 
