@@ -2,7 +2,6 @@
 // view of this node's repair rounds (src/node/anti-entropy.ts) and a round on demand.
 import { ScratchBirdError } from '../core/errors'
 import { asShardId, shardIds, type ShardId } from '../core/ids'
-import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import { posDetails } from '../plan/compile-expr'
 import type { RepairStatement } from '../sql/ast'
 import { T } from '../types/sql-types'
@@ -12,7 +11,7 @@ import { rowsResult, type StatementResult } from './result'
 type Pos = Parameters<typeof posDetails>[0]
 
 function unavailable (what: string, pos: Pos): ScratchBirdError {
-  return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${what} needs anti-entropy, which runs between the replicas of leaderless_quorum tables in a cluster with anti_entropy.enabled true`, posDetails(pos))
+  return new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${what} needs anti-entropy, which runs between the replicas of a shard in a cluster with anti_entropy.enabled true`, posDetails(pos))
 }
 
 export function showAntiEntropyStatus (env: ExecEnv, pos: Pos): StatementResult {
@@ -36,9 +35,8 @@ export function repair (env: ExecEnv, s: RepairStatement): StatementResult {
   if (s.table !== null) {
     const info = env.catalog().table(s.table)
     if (info === undefined) throw new ScratchBirdError('SB_UNDEFINED_TABLE', `table "${s.table}" does not exist`, { ...posDetails(s.pos), table: s.table })
-    if (!REPLICATION_MODE_RULES[info.replication.replication_mode].scanAnyReplica) {
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} is ${info.replication.replication_mode}: anti-entropy repairs leaderless_quorum tables (primary/replica tables arrive with issue 14)`, posDetails(s.pos))
-    }
+    // Both modes: leaderless replicas repair each other, a primary/replica shard's primary
+    // verifies its replicas (node/anti-entropy-mode1.ts); each node answers the shards it starts.
     shards = shardIds(env.shards)
   } else {
     if (s.shard === null || s.shard >= env.shards) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no shard ${s.shard}: this cluster has shards 0..${env.shards - 1}`, posDetails(s.pos))

@@ -16,6 +16,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import { decodeLeafKey } from '../storage/merkle/leaf-key'
 import type { Tuple } from '../storage/keys'
 import type { ShardRequester } from './shard-router'
+import type { Mode1Verifier } from './anti-entropy-mode1'
 
 // The I/O shell of anti-entropy (DESIGN §6 "Anti-entropy", issue 15): the scheduler and its repair
 // rounds (cluster/anti-entropy/) decide; this carries their requests out — a 'local' request as a
@@ -25,7 +26,8 @@ import type { ShardRequester } from './shard-router'
 //
 // Which shards: those this node holds a replica of for some leaderless_quorum table (the first N
 // of the shard's preference list, N the largest of those tables'), each with its other replicas
-// as peers. Primary/replica shards wait for Mode 1 (issue 14; the forest verifies them then).
+// as peers. Primary/replica shards are verified by their primary (anti-entropy-mode1.ts): this
+// shell starts and stops it and merges its REPAIR and status with its own.
 //
 // Serving (DESIGN §6 "Tombstones (leaderless)"): every tick re-evaluates, per held shard, whether
 // this replica serves it (purge-rules.ts serveVerdict). A shard with no round completed with any
@@ -82,6 +84,8 @@ export interface AntiEntropyDeps {
    * those CPU seconds.
    */
   onCpu?: (shard: ShardId, percent: number, cpuSeconds: number) => void
+  /** Mode 1 verification of the shards this node is the primary of (absent: not run). */
+  mode1?: Mode1Verifier | undefined
 }
 
 export class AntiEntropyShell {
@@ -112,6 +116,7 @@ export class AntiEntropyShell {
     this.tick()
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
+    this.d.mode1?.start()
   }
 
   /** Does this replica of `shard` not serve it (stale: see the top)? Re-evaluated every tick. */
@@ -122,14 +127,16 @@ export class AntiEntropyShell {
   stop (): void {
     this.stopped = true
     clearInterval(this.timer)
+    this.d.mode1?.stop()
   }
 
-  /** REPAIR SHARD / TABLE: a round now for each of `shards` this node holds a leaderless replica of; answers those. */
+  /** REPAIR SHARD / TABLE: a round now for each of `shards` this node holds a leaderless replica of or is the Mode 1 primary of; answers those. */
   repairNow (shards: readonly ShardId[]): ShardId[] {
     this.tick() // the scheduler learns the shards held now
     const started = shards.filter(s => this.scheduler.force(s))
     if (started.length > 0) this.tick()
-    return started
+    const primaryOf = this.d.mode1?.repairNow(shards) ?? []
+    return [...new Set([...started, ...primaryOf])].sort((a, b) => a - b)
   }
 
   /**
@@ -165,6 +172,7 @@ export class AntiEntropyShell {
         })
       }
     }
+    if (this.d.mode1 !== undefined) rows.push(...this.d.mode1.statusRows())
     return rows
   }
 

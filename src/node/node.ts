@@ -60,6 +60,7 @@ import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
+import { Mode1Verifier } from './anti-entropy-mode1'
 import { AuditShell } from './audit'
 import { ShardTraffic } from './shard-traffic'
 import { MEMBER_STATES } from '../cluster/gossip/types'
@@ -688,7 +689,24 @@ export class ScratchBirdNode {
       onCpu: (shard, percent, seconds) => {
         m.antiEntropyCpuPercent.set({ shard_id: shardLabel(shard) }, percent)
         m.antiEntropyCpuSeconds.inc({ shard_id: shardLabel(shard) }, seconds)
-      }
+      },
+      mode1: new Mode1Verifier({
+        self: cluster.selfId,
+        shards: this.config.storage.shards,
+        intervalMs: this.config.anti_entropy.interval_ms,
+        group: (shard) => this.replication?.group(shard),
+        tables: () => this.catalog.tables.filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.id),
+        isAlive: (id) => cluster.isAlive(id),
+        local: this.workers!,
+        forward: (to, op, shard, payload, timeoutMs) => cluster.forward(to, op, shard, payload, timeoutMs),
+        clock: this.io.clock,
+        log: this.loggers.anti_entropy,
+        onRound: (r) => {
+          m.antiEntropyRounds.inc({ shard_id: shardLabel(r.shard), outcome: r.outcome })
+          if (r.rowsDiverged > 0) m.antiEntropyDivergences.inc({ shard_id: shardLabel(r.shard) })
+          m.antiEntropyRowsRepaired.inc({ shard_id: shardLabel(r.shard) }, r.rowsRepaired)
+        }
+      })
     })
   }
 

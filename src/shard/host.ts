@@ -59,7 +59,7 @@ interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number }
 type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
 
 /** Ops whose CPU is anti-entropy's (AE_CPU, scratchbird_anti_entropy_cpu_percent). MERKLE_SEAL is the sealer's, on time. */
-const AE_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['MERKLE_ROOTS', 'MERKLE_BUCKETS', 'MERKLE_LEAVES', 'MERKLE_ADOPT', 'AE_READ', 'AE_APPLY'])
+const AE_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['MERKLE_ROOTS', 'MERKLE_BUCKETS', 'MERKLE_LEAVES', 'MERKLE_ADOPT', 'AE_READ', 'AE_APPLY', 'MODE1_VERIFY', 'MODE1_REPAIR'])
 /** Where the CPU of a request that names no valid shard goes (it fails at once). */
 const UNKNOWN_SHARD = -1 as ShardId
 const AUTOCOMMIT = SHARD_OPS.AUTOCOMMIT.code
@@ -353,6 +353,11 @@ export class ShardHost {
       if (e.merkleForest === undefined) return { enabled: false, windows: 0, sealed: 0, activeLeaves: 0, bytesInMemory: 0, bytesOnDisk: 0, reseals: 0, rebuilds: 0 }
       return { enabled: true, ...e.merkleStats() }
     },
+    MODE1_VERIFY: async (r) => {
+      const res = await this.engineOf(r.shard).mode1Verify({ tableIds: r.tableIds, snapshotHlc: r.snapshotHlc, buckets: r.buckets })
+      return { hashes: res.hashes, leaves: res.leaves.map(leafMessage), recent: res.recent }
+    },
+    MODE1_REPAIR: (r) => this.engineOf(r.shard).mode1Repair(r.generation, r.rows),
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

@@ -66,6 +66,8 @@ export type Metered = <T>(fn: () => T) => T
 const unmetered: Metered = fn => fn()
 import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
+import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
+import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -850,6 +852,31 @@ export class ShardEngine {
   // ---- reads ----------------------------------------------------------------------------------
 
   /** Row image visible to `txn` (read committed, latest committed state, without one). */
+  /** Mode 1 verification: the stored rows of some tables at a snapshot, as Merkle buckets or leaves (merkle/mode1-scan.ts). */
+  mode1Verify (req: Mode1ScanRequest): Promise<Mode1ScanResult> {
+    this.checkOpen()
+    return mode1Scan(this.kv, this.tip, req)
+  }
+
+  /**
+   * Mode 1 repair (merkle/mode1-repair.ts): give rows' latest versions the primary's images. Only
+   * a replica following the primary at `generation` takes it (SB_MODE1_REPAIR_REFUSED otherwise,
+   * nothing changed): a stale old primary, or a node that became primary since, cannot be written.
+   */
+  async mode1Repair (generation: bigint, rows: readonly Mode1RepairRow[]): Promise<{ repaired: number, skipped: number }> {
+    this.checkOpen()
+    if (typeof generation !== 'bigint' || generation < 0n || generation >= 1n << 64n) throw badArg('generation must be a u64', { generation: String(generation) })
+    return await this.exclusive(async () => {
+      if (this.st.replRole !== 'replica' || this.st.generation !== generation) {
+        throw new ScratchBirdError('SB_MODE1_REPAIR_REFUSED', `shard ${this.shardId}: a Mode 1 repair at generation ${generation} refused (this replica is ${this.st.replRole} at generation ${this.st.generation})`,
+          { shard: this.shardId, generation: String(generation), role: this.st.replRole, replica_generation: String(this.st.generation) })
+      }
+      const plan = await planMode1Repair(this.kv, rows)
+      if (plan.ops.length > 0) await this.kv.batch(plan.ops, { sync: true })
+      return { repaired: plan.repaired, skipped: plan.skipped }
+    })
+  }
+
   async get (tableId: number, pk: Tuple, txn?: Txn): Promise<Uint8Array | undefined> {
     this.checkOpen()
     const viewer = this.viewerOf(txn)

@@ -1,3 +1,4 @@
+import type { NodeId, ShardId } from '../../core/ids'
 import type { AeEvent } from './types'
 
 // The anti-entropy log lines (anti_entropy.log), worded as the seeds print them:
@@ -42,5 +43,48 @@ export function antiEntropyLogLine (e: AeEvent): AeLogLine {
         fields: { shard: r.shard, peer: r.peer, outcome: r.outcome, reason: r.reason, bytes: r.bytesExchanged, leaves: r.leavesExchanged }
       }
     }
+  }
+}
+
+/** What a Mode 1 (primary/replica) verification round with one replica found (node/anti-entropy-mode1.ts). */
+export interface Mode1RoundReport {
+  readonly shard: ShardId
+  readonly replica: NodeId
+  readonly outcome: 'completed' | 'aborted'
+  readonly reason: string | null
+  /** Buckets whose hashes differed, keys found diverged, keys left to a later round (written since the snapshot). */
+  readonly bucketsDiverged: number
+  readonly rowsDiverged: number
+  readonly rowsDeferred: number
+  /** Rows written onto the replica from the primary, and diverged rows left as they are (not the same version on both: the log moves versions). */
+  readonly rowsRepaired: number
+  readonly rowsUnrepaired: number
+  /** The snapshot compared (wall ms of its HLC). */
+  readonly snapshotMs: number
+}
+
+/**
+ * The Mode 1 lines, in the same words as the leaderless ones: a divergence is always said (it is
+ * silent corruption or a bug, never expected), so it is a WARNING; a clean round is INFO.
+ */
+export function mode1LogLine (r: Mode1RoundReport): AeLogLine {
+  const fields = { shard: r.shard, replica: r.replica, outcome: r.outcome, reason: r.reason, bucketsDiverged: r.bucketsDiverged, rowsDiverged: r.rowsDiverged, rowsDeferred: r.rowsDeferred, rowsRepaired: r.rowsRepaired, rowsUnrepaired: r.rowsUnrepaired, snapshotMs: r.snapshotMs }
+  const who = `Node ${r.replica}`
+  if (r.outcome === 'aborted') {
+    return { level: 'WARNING', msg: `Anti-entropy: Round with Node ${r.replica} aborted (${r.reason ?? 'unknown'}) (${shardName(r.shard)}, primary/replica)`, fields }
+  }
+  if (r.rowsDiverged > 0) {
+    return {
+      level: 'WARNING',
+      msg: `Anti-entropy: ${who} diverged from the primary (${shardName(r.shard)}): ${r.rowsDiverged} rows differ, repaired ${r.rowsRepaired} rows from the primary` +
+        (r.rowsUnrepaired > 0 ? `; ${r.rowsUnrepaired} rows not repaired (the replica holds another version or none: left to the replicated log and later rounds)` : ''),
+      fields
+    }
+  }
+  return {
+    level: 'INFO',
+    msg: `Anti-entropy: Round with Node ${r.replica} completed (${shardName(r.shard)}, primary/replica): ${r.bucketsDiverged} buckets differed, 0 rows diverged` +
+      (r.rowsDeferred > 0 ? `, ${r.rowsDeferred} rows written since the snapshot left to a later round` : ''),
+    fields
   }
 }

@@ -65,6 +65,14 @@ export interface ShardRequests extends ReplRequests {
   AE_READ: ShardRequests['REPLICA_READ']
   AE_APPLY: ShardRequests['REPLICA_APPLY']
   AE_CPU: { shard: ShardId }
+  /**
+   * Mode 1 verification (storage/merkle/mode1-scan.ts): the stored rows of `tableIds` at
+   * `snapshotHlc` — buckets null: the 1024 bucket hashes; else the leaves of those buckets and their
+   * keys committed at or after the snapshot.
+   */
+  MODE1_VERIFY: { shard: ShardId, tableIds: number[], snapshotHlc: HlcTs, buckets: number[] | null }
+  /** Mode 1 repair (storage/merkle/mode1-repair.ts): the primary's images of versions the replica holds damaged; refused unless the replica follows at `generation`. */
+  MODE1_REPAIR: { shard: ShardId, generation: bigint, rows: Array<{ key: Uint8Array, versionId: Uint8Array, row: Uint8Array }> }
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -151,4 +159,8 @@ export interface ShardReplies extends ReplReplies {
   AE_APPLY: ShardReplies['REPLICA_APPLY']
   /** measured false: the worker has no thread CPU clock (cpuNs stays 0). */
   AE_CPU: { cpuNs: number, measured: boolean }
+  /** hashes: 1024 (buckets asked null) or none; leaves and recent (leaf keys): those of the buckets asked. */
+  MODE1_VERIFY: { hashes: bigint[], leaves: MerkleLeafMessage[], recent: Uint8Array[] }
+  /** skipped: rows whose latest stored version is not the one named (left to the log or a later round). */
+  MODE1_REPAIR: { repaired: number, skipped: number }
 }

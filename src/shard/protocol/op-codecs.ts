@@ -306,6 +306,20 @@ const BODIES: Bodies = {
   AE_CPU: {
     req: shardOnly,
     rep: [(w, v) => { w.uint(v.cpuNs); w.bool(v.measured) }, r => ({ cpuNs: r.uint(), measured: r.bool() })]
+  },
+  MODE1_VERIFY: {
+    req: [(w, v) => { w.u32(v.shard); w.array(v.tableIds, t => w.u32(t)); w.u64(v.snapshotHlc); w.opt(v.buckets, bs => w.array(bs, b => w.uint(b))) },
+      r => ({ shard: r.shard(), tableIds: r.array(() => r.u32(), 4), snapshotHlc: r.hlc(), buckets: r.opt(() => r.array(() => r.uint())) ?? null })],
+    rep: [(w, v) => { w.array(v.hashes, h => w.u64(h)); w.array(v.leaves, l => writeLeaf(w, l)); w.array(v.recent, k => w.blob(k)) }, r => {
+      const hashes = r.array(() => r.u64(), 8)
+      if (hashes.length !== 0 && hashes.length !== MERKLE_BUCKET_COUNT) throw r.malformed(`${hashes.length} bucket hashes, expected ${MERKLE_BUCKET_COUNT} or none`)
+      return { hashes, leaves: r.array(() => readLeaf(r), LEAF_MIN_BYTES), recent: r.array(() => r.blob()) }
+    }]
+  },
+  MODE1_REPAIR: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.generation); w.array(v.rows, x => { w.blob(x.key); writeVersionId(w, x.versionId); w.blob(x.row) }) },
+      r => ({ shard: r.shard(), generation: r.u64(), rows: r.array(() => ({ key: r.blob(), versionId: readVersionId(r), row: r.blob() }), 18) })],
+    rep: [(w, v) => { w.uint(v.repaired); w.uint(v.skipped) }, r => ({ repaired: r.uint(), skipped: r.uint() })]
   }
 }
 

@@ -35,6 +35,7 @@ export const SHARD_OPS = {
   HINT_IMPORT: { code: 26, synopsis: 'copy stored hints in with their ids (upgrade from <data_dir>/hints; a repeated copy overwrites)', local: true },
   HINT_LEGACY_READ: { code: 27, synopsis: 'read the previous release\'s <data_dir>/hints LevelDB in key order (upgrade)', local: true },
   TABLE_FENCE: { code: 60, synopsis: 'fence a table against writes (answering whether the shard holds a row of it) or release a fence: a DDL that needs an empty table (storage/table-fence.ts); peers ask through the node\'s TABLE_FENCE RPC', local: true },
+  MODE1_REPAIR: { code: 62, synopsis: 'Mode 1 anti-entropy: give rows\' latest versions the primary\'s images of the same versions (silent corruption); refused unless the replica follows a primary at the generation named (storage/merkle/mode1-repair.ts)' },
   TABLE_FENCE_LIST: { code: 61, synopsis: 'the write fences the shard holds (kept across a restart): the node reloads them into its registry at start', local: true },
   // Mode 1 replication (DESIGN §6), codes 40-59: the shard-worker side of the replicated log.
   REPL_APPLY: { code: 40, synopsis: 'Mode 1 replica: apply the primary\'s commit-log entries at their LSNs (same xids, versions, generations) in one batch; re-delivered ones skipped, a gap refused', local: true },
@@ -53,7 +54,8 @@ export const SHARD_OPS = {
   MERKLE_STATS: { code: 35, synopsis: 'anti-entropy: forest figures (windows, sealed, active leaves, bytes in memory and on disk, reseals, rebuilds)' },
   AE_READ: { code: 36, synopsis: 'anti-entropy: REPLICA_READ for a repair round; a replica that does not serve the shard (stale, back from a long outage) answers it where it refuses REPLICA_READ' },
   AE_APPLY: { code: 37, synopsis: 'anti-entropy: REPLICA_APPLY for a repair round; a stale replica applies it where it refuses REPLICA_APPLY (quorum writes, hints, read repair)' },
-  AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true }
+  AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true },
+  MODE1_VERIFY: { code: 39, synopsis: 'Mode 1 anti-entropy: Merkle bucket hashes, or the leaves of some buckets, built from the stored rows of the shard\'s primary_replica tables at a snapshot HLC (storage/merkle/mode1-scan.ts)' }
 } as const
 
 /**

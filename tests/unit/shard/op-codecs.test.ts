@@ -279,7 +279,15 @@ const ARBS: Arbs = {
       rebuilds: count
     })
   },
-  AE_CPU: { req: fc.record({ shard: shardArb }), rep: fc.record({ cpuNs: fc.maxSafeNat(), measured: fc.boolean() }) }
+  AE_CPU: { req: fc.record({ shard: shardArb }), rep: fc.record({ cpuNs: fc.maxSafeNat(), measured: fc.boolean() }) },
+  MODE1_VERIFY: {
+    req: fc.record({ shard: shardArb, tableIds: fc.array(u32, { minLength: 1, maxLength: 3 }), snapshotHlc: hlcArb, buckets: fc.option(fc.array(fc.nat({ max: 1023 }), { maxLength: 4 }), { nil: null }) }),
+    rep: fc.record({ hashes: fc.constantFrom([], new Array<bigint>(1024).fill(7n)), leaves: fc.array(merkleLeaf, { maxLength: 3 }), recent: fc.array(bytes, { maxLength: 3 }) })
+  },
+  MODE1_REPAIR: {
+    req: fc.record({ shard: shardArb, generation: u64, rows: fc.array(fc.record({ key: bytes, versionId, row: bytes }), { maxLength: 3 }) }),
+    rep: fc.record({ repaired: count, skipped: count })
+  }
 }
 
 /**

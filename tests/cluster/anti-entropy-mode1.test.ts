@@ -1,0 +1,161 @@
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { asNodeId, asShardId } from '../../src/core/ids'
+import { RpcClient } from '../../src/net/rpc/client'
+import { createMetrics } from '../../src/ops/metrics'
+import { codecOf } from '../../src/shard/protocol/ops'
+import { ROW_SPACE } from '../../src/storage/keys'
+import { decodeLeafKey, leafKeyOfRowKey } from '../../src/storage/merkle/leaf-key'
+import { decodeVersion, encodeVersionOf } from '../../src/storage/versions'
+
+// Issue 15 item 6 on real processes: a primary_replica table (N = 3) on three nodes. A replica's
+// stored copy of one row is damaged behind its back (its LevelDB edited while the node is
+// stopped: silent corruption, which the replicated log cannot see — it applied the right entry).
+// After its restart, a verification round from the shard's primary (REPAIR TABLE forces one)
+// compares the rows both store at a snapshot, reports the damaged row and gives the replica the
+// primary's image of that version back (MODE1_REPAIR); the primary's value never changes.
+
+let cluster: Cluster
+const SHARDS = 2
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+
+beforeAll(async () => {
+  cluster = await startCluster({
+    nodes: 3,
+    shards: SHARDS,
+    // Rounds only when REPAIR TABLE asks (and once when a node becomes primary).
+    extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 }, anti_entropy: { interval_ms: 3_600_000 } })
+  })
+  await cluster.waitAllNormal()
+}, 120_000)
+afterAll(async () => {
+  await rpc.close()
+  await cluster?.close()
+})
+
+type Row = unknown[]
+
+/** Per shard, the node that reports itself its primary with every other replica caught up (SHOW REPLICATION LAG). */
+async function caughtUpPrimaries (): Promise<Map<number, number>> {
+  return await cluster.waitFor(async () => {
+    const out = new Map<number, number>()
+    let replicas = 0
+    for (const id of cluster.ids) {
+      const r = await cluster.sql(id, 'SHOW REPLICATION LAG')
+      if (r.status !== 200) return null
+      for (const row of r.body.rows as Row[]) {
+        if (Number(row[4]) !== 0) return null
+        out.set(Number(row[0]), id)
+        replicas++
+      }
+    }
+    return out.size === SHARDS && replicas === SHARDS * 2 ? out : null
+  }, { what: 'every shard to have a primary with both replicas caught up', timeoutMs: 30_000, intervalMs: 250 })
+}
+
+function antiEntropyLines (id: number): string[] {
+  return cluster.node(id).stdout().split('\n').filter(l => l.includes('Anti-entropy:') && l.includes('primary'))
+}
+
+async function valueOf (k: string): Promise<string> {
+  return await cluster.waitFor(async () => {
+    const r = await cluster.sql(1, 'SELECT v FROM r WHERE k = $1', [k])
+    return r.status === 200 ? String((r.body.rows as Row[])[0]?.[0]) : null
+  }, { what: `a read of ${k}`, timeoutMs: 20_000 })
+}
+
+/** The latest committed version of a row as node `id`'s own copy stores it (AE_READ, served by its worker whatever its role), as hex. */
+async function storedVersion (id: number, shard: number, tableId: number, k: string): Promise<string> {
+  const codec = codecOf('AE_READ')
+  const reply = await rpc.call(cluster.node(id).listen, 'SHARD_QUERY', { op: 'AE_READ', shard: asShardId(shard), catalogVersion: 0, payload: codec.encodeRequest({ shard: asShardId(shard), tableId, pks: [[k]] }) })
+  const v = codec.decodeReply(reply.payload).versions[0]!
+  return `${Buffer.from(v.versionId).toString('hex')}/${v.row === null ? 'deleted' : Buffer.from(v.row).toString('hex')}`
+}
+
+/** Rewrites the stored image of the latest version of one row of `shard` in node `id`'s LevelDB (the node is stopped). Returns its table and key. */
+async function damageOneRow (id: number, shard: number): Promise<{ tableId: number, k: string }> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(cluster.node(id).dataDir, 'shards', String(shard)), { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open()
+  try {
+    for await (const [key, value] of db.iterator({ gte: ROW_SPACE.gte, lt: ROW_SPACE.lt })) {
+      const { tableId, pk } = decodeLeafKey(leafKeyOfRowKey(key))
+      if (typeof pk[0] !== 'string' || !pk[0].startsWith('k')) continue
+      const v = decodeVersion(value)
+      if (v.tombstone || v.row.length === 0) continue
+      const row = v.row.slice()
+      row[row.length - 1] = row[row.length - 1]! ^ 0x01
+      await db.put(key, encodeVersionOf(v.xid, v.versionId, v.tombstone, v.commitHlc, v.prev, row), { sync: true })
+      return { tableId, k: pk[0] }
+    }
+    throw new Error(`no row of table r in shard ${shard} on node ${id}`)
+  } finally {
+    await db.close()
+  }
+}
+
+/** Forces rounds from `primary` (REPAIR TABLE: each goes to its next voter in turn) until one more with `replica` completes clean. */
+async function cleanRoundWith (primary: number, replica: number): Promise<void> {
+  const line = `Round with Node ${replica} completed (Shard 000, primary/replica): `
+  const before = antiEntropyLines(primary).filter(l => l.includes(line)).length
+  await cluster.waitFor(async () => {
+    if (antiEntropyLines(primary).filter(l => l.includes(line)).length > before) return true
+    await cluster.sql(primary, 'REPAIR TABLE r')
+    return null
+  }, { what: `a clean round of shard 0 from node ${primary} with node ${replica}`, timeoutMs: 30_000, intervalMs: 1_000 })
+}
+
+describe('Mode 1 verification: the primary finds a replica\'s damaged row and repairs it', () => {
+  it('a clean round finds nothing; after a row is damaged on a replica, a forced round reports and repairs it from the primary; the primary\'s value stays', async () => {
+    const c = await cluster.sql(1, 'CREATE TABLE r (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)')
+    expect(c.status, JSON.stringify(c.body)).toBe(200)
+    for (let i = 0; i < 20; i++) {
+      await cluster.waitFor(async () => {
+        const r = await cluster.sql(1 + (i % 3), 'INSERT INTO r (k, v) VALUES ($1, $2)', [`k${String(i).padStart(2, '0')}`, `v${i}`])
+        if (r.status === 200) return true
+        if (String(r.body?.code ?? r.body?.error?.code) === 'SB_UNIQUE_VIOLATION') return true
+        return null
+      }, { what: `insert k${i}`, timeoutMs: 20_000 })
+    }
+    const primaries = await caughtUpPrimaries()
+    const shard = 0
+    const primary = primaries.get(shard)!
+    const victim = cluster.ids.find(id => id !== primary)!
+
+    // A clean round first: the replicas hold the primary's rows, nothing diverges.
+    await cleanRoundWith(primary, victim)
+    expect(antiEntropyLines(primary).filter(l => l.includes('diverged from the primary'))).toEqual([])
+
+    await cluster.stop(victim)
+    const { tableId, k: damaged } = await damageOneRow(victim, shard)
+    const before = await valueOf(damaged)
+    const truth = await storedVersion(primary, shard, tableId, damaged)
+    await cluster.start(victim)
+    await cluster.waitAllNormal()
+    const after = await caughtUpPrimaries()
+    expect(after.get(shard), 'the shard kept its primary').toBe(primary)
+
+    expect(await storedVersion(victim, shard, tableId, damaged)).not.toBe(truth)
+    const wanted = `Anti-entropy: Node ${victim} diverged from the primary (Shard 000): 1 rows differ, repaired 1 rows from the primary`
+    await cluster.waitFor(async () => {
+      if (antiEntropyLines(primary).some(l => l.includes(wanted))) return true
+      await cluster.sql(primary, 'REPAIR TABLE r')
+      return null
+    }, { what: `node ${primary} to report node ${victim}'s damaged row ${damaged}`, timeoutMs: 60_000, intervalMs: 1_000 })
+
+    const status = await cluster.rows(primary, 'SHOW ANTI_ENTROPY STATUS')
+    const row = status.find(r => Number(r[0]) === shard && Number(r[1]) === victim)
+    expect(row, JSON.stringify(status)).toBeDefined()
+    expect(row![3]).toBe('completed')
+    expect(Number(row![6])).toBe(1)
+    expect(String(row![4])).toContain('1 rows diverged')
+    expect(Number(row![7])).toBe(1)
+    // The replica's copy holds the primary's image of the version again; the primary's was never touched.
+    expect(await storedVersion(victim, shard, tableId, damaged)).toBe(truth)
+    expect(await storedVersion(primary, shard, tableId, damaged)).toBe(truth)
+    expect(await valueOf(damaged)).toBe(before)
+    // The next round with it finds nothing.
+    await cleanRoundWith(primary, victim)
+  }, 240_000)
+})
