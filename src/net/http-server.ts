@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { TlsOptions } from 'node:tls'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { keepConnectionsThroughStalls, type StallWatch } from './stall-guard'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { LIMITS } from '../core/limits'
@@ -50,6 +50,12 @@ function drainRefusedBody (req: IncomingMessage): void {
  */
 export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch, tls?: TlsOptions): Server {
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // Node's own check (requireHostHeader, off below) answers a bare 400 without our JSON body.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      res.shouldKeepAlive = false
+      sendError(res, new ScratchBirdError('SB_MALFORMED_REQUEST', 'an HTTP/1.1 request must carry a Host header'))
+      return
+    }
     const path = (req.url ?? '/').split('?')[0]!
     // `/a/b/*` routes serve `/a/b/<anything>` (resource ids in the path); exact routes win.
     const route = routes[path] ?? routes[path.slice(0, path.lastIndexOf('/') + 1) + '*']
@@ -68,13 +74,35 @@ export function createHttpServer (routes: Routes, onInternalError: (e: unknown) 
       sendError(res, new ScratchBirdError('SB_INTERNAL', 'internal error; the request changed nothing'))
     })
   }
-  const server = tls === undefined ? createServer(handle) : createHttpsServer(tls, handle)
+  const server = tls === undefined ? createServer({ requireHostHeader: false }, handle) : createHttpsServer({ ...tls, requireHostHeader: false }, handle)
+  server.on('clientError', answerClientError)
   // Bounded: slow or idle clients cannot hold sockets forever.
   server.headersTimeout = 10_000
   server.requestTimeout = 60_000
   server.keepAliveTimeout = 5_000
   if (stalls !== undefined) keepConnectionsThroughStalls(server, stalls)
   return server
+}
+
+/**
+ * What a request the HTTP parser refused is answered (the 'clientError' of node:http): our coded
+ * JSON body instead of Node's bare "400 Bad Request", so a client sees one error format whatever
+ * it sent. Null: the connection is gone or broke mid-answer — nothing can be sent.
+ */
+export function clientErrorAnswer (e: Error & { code?: string }): ScratchBirdError | null {
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return null
+  if (e.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ScratchBirdError('SB_REQUEST_TIMEOUT', 'the request did not arrive in time; connection closed')
+  if (e.code === 'HPE_HEADER_OVERFLOW') return new ScratchBirdError('SB_MALFORMED_REQUEST', 'request headers are too large', { parser: e.code })
+  return new ScratchBirdError('SB_MALFORMED_REQUEST', 'not a well-formed HTTP/1.1 request', { parser: e.code ?? 'unknown' })
+}
+
+function answerClientError (e: Error & { code?: string }, socket: Socket): void {
+  const err = clientErrorAnswer(e)
+  // Mid-answer (a response already started on this connection) a second status line would corrupt it.
+  const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (err === null || !socket.writable || busy) { socket.destroy(); return }
+  const text = JSON.stringify({ error: err.toJSON() })
+  socket.end(`HTTP/1.1 ${err.httpStatus} ${STATUS_CODES[err.httpStatus] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`)
 }
 
 export function listen (server: Server, hostPort: string): Promise<AddressInfo> {
