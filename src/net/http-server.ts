@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { keepConnectionsThroughStalls, type StallWatch } from './stall-guard'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { LIMITS } from '../core/limits'
+import type { PerClientLimit } from './client-limit'
 
 // The node's HTTP listener (client SQL API now, cluster RPC later). Routes are a table; every
 // error answer has the same JSON shape {"error": {code, sqlstate, message}} so clients and the
@@ -48,8 +49,16 @@ function drainRefusedBody (req: IncomingMessage): void {
  * node listener passes the node's watch. `tls`: serve HTTPS only (security.tls_enabled; the
  * options come from net/tls-shell.ts, which also reloads them).
  */
-export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch, tls?: TlsOptions): Server {
+export function createHttpServer (routes: Routes, onInternalError: (e: unknown) => void, stalls?: StallWatch, tls?: TlsOptions, perClient?: PerClientLimit): Server {
+  // Connections over node.max_connections_per_client: their first request is answered 503 and
+  // the connection closed (answering before a request arrives would be read as a reply to none).
+  const refused = new WeakSet<Socket>()
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (refused.has(req.socket)) {
+      res.shouldKeepAlive = false
+      sendError(res, perClient!.refusal(req.socket.remoteAddress ?? ''))
+      return
+    }
     // Node's own check (requireHostHeader, off below) answers a bare 400 without our JSON body.
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       res.shouldKeepAlive = false
@@ -76,6 +85,14 @@ export function createHttpServer (routes: Routes, onInternalError: (e: unknown) 
   }
   const server = tls === undefined ? createServer({ requireHostHeader: false }, handle) : createHttpsServer({ ...tls, requireHostHeader: false }, handle)
   server.on('clientError', answerClientError)
+  if (perClient !== undefined && perClient.max > 0) {
+    // Under TLS the socket a request arrives on is the TLSSocket of 'secureConnection'.
+    server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+      const address = socket.remoteAddress ?? ''
+      if (!perClient.admit(address)) { refused.add(socket); return }
+      socket.once('close', () => perClient.release(address))
+    })
+  }
   // Bounded: slow or idle clients cannot hold sockets forever.
   server.headersTimeout = 10_000
   server.requestTimeout = 60_000
