@@ -4,7 +4,8 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startPgNode } from '../pg/helpers'
 import { fe } from '../pg/wire'
-import { CODE, FUZZ_RUNS, FUZZ_SEED, mutated } from './mutate'
+import { FUZZ_RUNS, FUZZ_SEED, mutated } from './mutate'
+import { checkAnswer as checkFor, exchange as exchangeWith } from './pg-exchange'
 
 // Fuzzes the PostgreSQL protocol of ONE real node (issue 18 item 5): random bytes, and real
 // frontend messages (startup, SSLRequest, CancelRequest, password/SASL, simple and extended
@@ -25,6 +26,9 @@ beforeAll(async () => {
   await c.end()
 }, 120_000)
 afterAll(() => { node?.proc.kill('SIGKILL') })
+
+const exchange = async (bytes: Buffer): Promise<Awaited<ReturnType<typeof exchangeWith>>> => await exchangeWith(node.port, bytes)
+const checkAnswer = (x: Awaited<ReturnType<typeof exchangeWith>>, sent: Buffer): void => checkFor(node, x, sent)
 
 const cstr = (s: string): Buffer => Buffer.from(s + '\0', 'utf8')
 const i32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(v); return b }
@@ -80,70 +84,6 @@ const session: fc.Arbitrary<Buffer> = fc.tuple(
   fc.array(fc.constantFrom(...FIRST), { minLength: 1, maxLength: 2 }),
   fc.array(fc.constantFrom(...AFTER_STARTUP), { maxLength: 8 })
 ).map(([first, rest]) => Buffer.concat([...first, ...rest]))
-
-interface Msg { type: string, body: Buffer }
-interface Exchange { msgs: Msg[], trailing: number }
-
-/**
- * Sends `bytes` on a fresh connection, half-closes, and reads until the node closes. The answer
- * is split into messages: leading single-byte 'N'/'S' answers to encryption requests, then typed
- * frames (nothing else may come before the first typed frame; NoticeResponse needs a session).
- */
-async function exchange (bytes: Buffer): Promise<Exchange> {
-  const socket = connect(node.port, '127.0.0.1')
-  const chunks: Buffer[] = []
-  socket.on('data', (d: Buffer) => chunks.push(d))
-  socket.on('error', () => {})
-  const closed = new Promise<void>(resolve => socket.on('close', () => resolve()))
-  // A node that never closes is a hang: the case fails (vitest's own timeout is the backstop).
-  const hang = setTimeout(() => socket.destroy(new Error('hang')), 15_000)
-  await new Promise<void>(resolve => socket.once('connect', resolve))
-  socket.end(bytes)
-  await closed
-  clearTimeout(hang)
-  const buf = Buffer.concat(chunks)
-  const msgs: Msg[] = []
-  let o = 0
-  while (o < buf.length && (buf[o] === 0x4e || buf[o] === 0x53) && (buf.length - o < 5 || buf.readInt32BE(o + 1) > buf.length)) {
-    msgs.push({ type: `byte:${String.fromCharCode(buf[o]!)}`, body: Buffer.alloc(0) })
-    o++
-  }
-  while (buf.length - o >= 5) {
-    const len = buf.readInt32BE(o + 1)
-    if (len < 4 || o + 1 + len > buf.length) break
-    msgs.push({ type: String.fromCharCode(buf[o]!), body: buf.subarray(o + 5, o + 1 + len) })
-    o += 1 + len
-  }
-  return { msgs, trailing: buf.length - o }
-}
-
-function fields (m: Msg): Record<string, string> {
-  const out: Record<string, string> = {}
-  let i = 0
-  while (i < m.body.length && m.body[i] !== 0) {
-    const end = m.body.indexOf(0, i + 1)
-    if (end < 0) break
-    out[String.fromCharCode(m.body[i]!)] = m.body.subarray(i + 1, end).toString('utf8')
-    i = end + 1
-  }
-  return out
-}
-
-/** What every answer must satisfy, whatever was sent. */
-function checkAnswer (x: Exchange, sent: Buffer): void {
-  const where = `sent ${sent.toString('hex').slice(0, 400)}`
-  expect(x.trailing, `${where}: bytes after the last whole message`).toBe(0)
-  for (const [i, m] of x.msgs.entries()) {
-    if (m.type !== 'E') continue
-    const f = fields(m)
-    expect(f.C, `${where}: ErrorResponse without SQLSTATE`).toMatch(/^[0-9A-Z]{5}$/)
-    const code = (f.D ?? '').split(' ')[0]!
-    expect(code, `${where}: ErrorResponse without our code (${JSON.stringify(f)})`).toMatch(CODE)
-    expect(code, `${where}: ${f.M ?? ''}`).not.toBe('SB_INTERNAL')
-    if (f.S === 'FATAL') expect(i, `${where}: messages after a FATAL error`).toBe(x.msgs.length - 1)
-  }
-  expect(node.proc.exitCode, 'the node exited').toBeNull()
-}
 
 async function stillServes (): Promise<void> {
   expect((await fetch(node.url('/v1/health'))).status).toBe(200)
