@@ -80,7 +80,7 @@ export class SqlApi {
   }
 
   private async closeSession (req: IncomingMessage): Promise<unknown> {
-    const id = decodeURIComponent((req.url ?? '').split('?')[0]!.split('/').pop() ?? '')
+    const id = sessionIdOfPath(req.url ?? '')
     const s = this.sessions.close(id, ownerOf(requestPrincipal(req)))
     if (!s) throw new ScratchBirdError('SB_SESSION_NOT_FOUND', `no session ${id} (it may have timed out and rolled back)`, { session: id })
     await this.endSession(s)
@@ -127,5 +127,15 @@ export class SqlApi {
     } finally {
       if (session !== null) this.sessions.release(session, this.clock.monotonic())
     }
+  }
+}
+
+/** The session id of `/v1/sessions/<id>` (percent-decoded); a broken escape such as `%ZZ` is a 400. */
+export function sessionIdOfPath (url: string): string {
+  const raw = url.split('?')[0]!.split('/').pop() ?? ''
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new ScratchBirdError('SB_MALFORMED_REQUEST', `session id "${raw}" is not a well-formed percent-encoded path segment`)
   }
 }

@@ -47,6 +47,7 @@ import { Catalog } from '../catalog/catalog'
 import type { TwoPhaseIo } from '../cluster/twopc'
 import { RpcClient } from '../net/rpc/client'
 import { RpcMethods, rpcRoutes } from '../net/rpc/server'
+import { PerClientLimit } from '../net/client-limit'
 import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ReplicationShell } from './replication/manager'
@@ -563,7 +564,8 @@ export class ScratchBirdNode {
     // (clients have none; the RPC route checks it); the RPC's own listener refuses a peer
     // without one in the handshake; a client-only listener asks for none.
     this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
-      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(clustered && !separate ? 'request' : 'none'))
+      (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(clustered && !separate ? 'request' : 'none'),
+      new PerClientLimit(config.node.max_connections_per_client))
     if (tls !== null) tls.attach(this.http, 'client')
     this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
@@ -612,6 +614,7 @@ export class ScratchBirdNode {
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       auth: (user) => this.auth!.pg(user),
       onLogin: (l) => this.audit?.login(l, 'pg'),
+      perClient: new PerClientLimit(config.node.max_connections_per_client),
       ...(this.tls === null ? {} : { tls: this.pgTls(this.tls) })
     })
     const addr = await this.pg.listen(config.node.pg_listen)

@@ -99,6 +99,7 @@ const node = z.strictObject({
   pg_listen: z.union([z.literal('off'), listenAddress]).default('127.0.0.1:5432').meta({
     description: 'Address of the PostgreSQL wire protocol (v3) listener: psql, pgbench and PostgreSQL drivers connect here, with the same sessions, transactions and SQL as the HTTP API. 5432 is PostgreSQL\'s own port, so a PostgreSQL server on the same host needs another port here (or off). off: no PostgreSQL listener. Authentication: see security.pg_password.'
   }),
+  max_connections_per_client: z.int().min(0).max(1_000_000).default(1000).meta({ description: 'Connections one client address (IP, whatever its ports) may hold open at once on each client listener: the HTTP API (node.listen) and the PostgreSQL protocol (node.pg_listen), counted apart. One more is refused: the HTTP API answers its request 503 SB_TOO_MANY_CONNECTIONS and closes; the PostgreSQL protocol sends a FATAL ErrorResponse (SQLSTATE 53300) and closes. Peers reaching the cluster RPC on node.listen count too (on node.rpc_listen they do not). 0: no limit.' }),
   pg_auth_timeout_ms: ms(60000, 'A PostgreSQL-protocol connection that has not completed its startup and authentication this long after connecting is closed (PostgreSQL\'s authentication_timeout), so clients that connect and say nothing cannot hold connections.'),
   // No schema default: it follows this node's cluster.nodes entry (filled in by configSchema), so
   // the shared cluster section alone says where every node is.

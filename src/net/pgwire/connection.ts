@@ -121,6 +121,14 @@ export class PgConnection implements QueryHost {
   onClose (): void {
     const wasOpen = this.phase !== 'closed'
     this.phase = 'closed'
+    // A statement in flight still uses the session (and may yet open a transaction in it): the
+    // pump releases it when that statement is done, so nothing it leaves open outlives us.
+    if (!this.busy) this.releaseSession()
+    if (wasOpen || this.closedWaiters.length > 0) for (const w of this.closedWaiters.splice(0)) w()
+  }
+
+  /** Forgets the session and rolls back its open transaction (the connection is gone). */
+  private releaseSession (): void {
     if (this.session !== null) {
       const s = this.ports.sessions.close(this.session.id)
       const txn = s?.state.txn ?? null
@@ -130,7 +138,6 @@ export class PgConnection implements QueryHost {
         txn.rollback().catch((e: unknown) => this.ports.log.warn({ err: describe(e) }, 'rolling back the transaction of a closed PostgreSQL connection failed'))
       }
     }
-    if (wasOpen || this.closedWaiters.length > 0) for (const w of this.closedWaiters.splice(0)) w()
   }
 
   /** Node shutdown: finish the message in hand, then end the connection with a FATAL notice. */
@@ -158,6 +165,7 @@ export class PgConnection implements QueryHost {
     } finally {
       this.busy = false
       if (this.phase !== 'closed') this.socket.resume()
+      else this.releaseSession()
     }
   }
 
@@ -365,6 +373,8 @@ export class PgConnection implements QueryHost {
     const pieces = splitStatements(sql)
     if (pieces.length === 0) this.out.emptyQueryResponse()
     for (const piece of pieces) {
+      // The client went away while an earlier statement ran: run no more of its script.
+      if (this.phase === 'closed') return
       try {
         const local = localStatement(piece.text, this.facts)
         if (local !== null) {

@@ -8,6 +8,7 @@ import { TLSSocket, type SecureContext } from 'node:tls'
 import { ScratchBirdError } from '../../core/errors'
 import { PgConnection, type PgServerPorts } from './connection'
 import { hostPort } from '../peer-address'
+import type { PerClientLimit } from '../client-limit'
 import { readTlsPreamble } from './ssl-request'
 import { classifyTlsError, type TlsFailureReason } from '../tls-failures'
 
@@ -16,6 +17,8 @@ export interface PgServerOptions extends Omit<PgServerPorts, 'cancel'> {
   readonly authTimeoutMs: number
   /** security.tls_enabled: only TLS connections (SSLRequest) are served. Absent: plaintext, SSLRequest answered 'N'. */
   readonly tls?: PgTls
+  /** node.max_connections_per_client: connections one client address may hold on this listener. */
+  readonly perClient?: PerClientLimit
 }
 
 export interface PgTls {
@@ -147,6 +150,16 @@ export class PgServer {
       this.opts.log.warn({ max: MAX_PG_CONNECTIONS }, 'PostgreSQL connection refused: too many connections')
       conn.refuse(new ScratchBirdError('SB_TOO_MANY_SESSIONS', `too many PostgreSQL connections (at most ${MAX_PG_CONNECTIONS})`, { max: MAX_PG_CONNECTIONS }))
       return
+    }
+    const address = socket.remoteAddress ?? ''
+    const perClient = this.opts.perClient
+    if (perClient !== undefined) {
+      if (!perClient.admit(address)) {
+        this.opts.log.warn({ client: address, max: perClient.max }, 'PostgreSQL connection refused: too many connections from this client (node.max_connections_per_client)')
+        conn.refuse(perClient.refusal(address))
+        return
+      }
+      socket.once('close', () => perClient.release(address))
     }
     this.connections.set(pid, conn)
     if (initial !== undefined) conn.onData(initial)
