@@ -82,6 +82,12 @@ const MEMBER_GAUGE_STATES: readonly string[] = [...MEMBER_STATES, 'unknown', 're
 const LIMBO_RETRY_MS = 10_000
 /** Retry of a new primary's limbo recovery (recoverPrimaryLimbo). */
 const PRIMARY_LIMBO_RETRY_MS = 2_000
+/**
+ * How often a primary looks again for prepared transactions nobody decides: a coordinator whose
+ * decision did not reach the shard (the primary changed or its lease lapsed in between; the client
+ * got an unknown outcome) leaves its rows locked in limbo until a recovery decides them.
+ */
+const PRIMARY_LIMBO_SWEEP_MS = 10_000
 
 // One ScratchBird node = one process (DESIGN §2). This is the I/O shell that owns everything the
 // process runs — data-dir lock, loggers, HLC, CPU pool, shard workers, HTTP listeners — and starts
@@ -165,6 +171,7 @@ export class ScratchBirdNode {
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
   private readonly primaryLimboTimers = new Map<ShardId, NodeJS.Timeout>()
+  private primaryLimboSweep: NodeJS.Timeout | null = null
   private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
   /** DDL write fences on this node's shards (issue 13). */
@@ -309,8 +316,8 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); void this.bootstrap?.start() },
-            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear() }
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
+            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
           }]
         : [])
     ]
@@ -875,6 +882,15 @@ export class ScratchBirdNode {
   // log (PREPARE is a log entry): their coordinator's decision may have gone to the old primary
   // and failed, so recovery decides them here, retried while some stay undecided and this node is
   // still the primary. Shorter than LIMBO_RETRY_MS: their rows stay locked until decided.
+  private sweepPrimaryLimbo (): void {
+    if (this.replication === null) return
+    this.primaryLimboSweep = setInterval(() => {
+      for (const shard of shardIds(this.config.storage.shards)) {
+        if (this.replication?.primaryOf(shard) === this.config.node.id) this.recoverPrimaryLimbo(shard)
+      }
+    }, PRIMARY_LIMBO_SWEEP_MS).unref()
+  }
+
   private recoverPrimaryLimbo (shard: ShardId): void {
     const hlc = this.hlc
     if (hlc === null || this.primaryLimboTimers.has(shard)) return

@@ -95,6 +95,9 @@ describe('a stale replica serves no scan', () => {
     await cluster.waitFor(() => lines(3, new RegExp(`Anti-entropy: Shard ${label} is stale`)).length > 0 ? true : undefined, { what: 'node 3 to report the shard stale', timeoutMs: 30_000, intervalMs: 200 })
     // Its own copy still holds the deleted row: a scan served from it would return it.
     expect((await replica(3, 'gone'))?.row).not.toBeNull()
+    // Node 3 must know node 2 is down before it can pick node 1 (until then a scan sent to the
+    // paused node 2 waits for its RPC timeout, which under load outlasts the client's).
+    await sawDown(3, [2])
 
     expect(await rows(3, 'SELECT k, v FROM sc ORDER BY k').catch(async (e: unknown) => {
       for (const n of [1, 3]) console.log(`node ${n}:\n` + lines(n, /nti-entropy|stale/).slice(-30).join('\n'))
