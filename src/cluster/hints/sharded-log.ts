@@ -189,7 +189,7 @@ export class ShardedHintLog implements HintLog {
     if (full.length === 0) return
     full.sort((a, b) => a - b)
     const cur = totals.get(full[0]!) ?? { count: 0, bytes: 0 }
-    throw new ScratchBirdError('SB_HINT_LOG_FULL', `hint log for node ${full.join(', ')} is full (${cur.count} hints, ${cur.bytes} bytes; at most ${this.maxHintsPerTarget} hints and ${this.maxBytesPerTarget} bytes per node); the write stays missing on that replica until a quorum read of the key repairs it (no anti-entropy in this release)`, {
+    throw new ScratchBirdError('SB_HINT_LOG_FULL', `hint log for node ${full.join(', ')} is full (${cur.count} hints, ${cur.bytes} bytes; at most ${this.maxHintsPerTarget} hints and ${this.maxBytesPerTarget} bytes per node); the write stays missing on that replica until a quorum read of the key or an anti-entropy round repairs it`, {
       target_nodes: full, hints: cur.count, bytes: cur.bytes, max_hints: this.maxHintsPerTarget, max_bytes: this.maxBytesPerTarget
     })
   }
