@@ -50,6 +50,14 @@ async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
   const r = await cluster.sql(id, sql, params)
   expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)
 }
+/**
+ * A catalog version at or above every layout change so far (the newest table version): a write this
+ * test places by hand must carry one, as a node's would — the replicas refuse writes placed by a
+ * catalog older than the last layout change (Catalog.layoutFloor, issue 13).
+ */
+async function catalogVersion (): Promise<number> {
+  return Number((await rows(1, 'SELECT max(catalog_version) FROM sys_tables'))[0]![0])
+}
 async function metric (id: number, name: string): Promise<number> {
   const text = await (await fetch(cluster.node(id).metricsUrl())).text()
   return text.split('\n').filter(l => l.startsWith(name)).reduce((n, l) => n + Number(l.split(' ').pop()), 0)
@@ -209,7 +217,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 2, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['rr'], versionId, row: encodeRow([T.text, T.integer], ['rr', 99n]) }] })
-    await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })
+    await rpc.call(cluster.node(2).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: await catalogVersion(), payload })
     expect(hex(await replicaVersion(1, 'q2', 'rr'))).not.toBe(Buffer.from(versionId).toString('hex'))
     const before = await metric(1, 'scratchbird_read_repairs_total')
     // R=2 read: whichever two answer first, node 2's later answer still raises the winner and the
@@ -226,7 +234,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('q2'), pk: ['future'], versionId, row: encodeRow([T.text, T.integer], ['future', 1n]) }] })
     const before = await metric(3, 'scratchbird_hlc_remote_rejections_total')
-    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
+    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: await catalogVersion(), payload })).rejects.toMatchObject({ code: 'SB_CLOCK_OFFSET_EXCEEDED' })
     expect(await metric(3, 'scratchbird_hlc_remote_rejections_total')).toBe(before + 1)
     expect(await replicaVersion(3, 'q2', 'future')).toBeNull()
   })
@@ -252,7 +260,7 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: second!, random: randomBytes(4).readUInt32BE(0) })
     const codec = codecOf('REPLICA_APPLY')
     const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('qn'), pk: ['lonely'], versionId, row: encodeRow([T.text, T.integer], ['lonely', 1n]) }] })
-    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: 0, payload })
+    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: await catalogVersion(), payload })
     expect(await replicaVersion(first!, 'qn', 'lonely')).toBeNull()
     const r = await cluster.sql(first!, 'ALTER TABLE qn SET replication_factor = 3')
     expect(r.status, JSON.stringify(r.body)).not.toBe(200)
