@@ -22,6 +22,9 @@ export interface ProgramInfo {
   readonly args?: string
 }
 
+/** The CA bundle of the programs that talk to a node over https (cli/tls-client.ts). */
+const CACERT_FLAG: FlagInfo = { name: 'cacert', value: 'FILE', help: 'CA certificate(s) to verify a TLS node with (https://; default: security.tls_ca of --config when it enables TLS, else the system\'s CAs)' }
+
 const COMMON: FlagInfo[] = [
   { name: 'help', help: 'print this help and exit' },
   { name: 'version', help: 'print the version and exit' }
@@ -54,7 +57,7 @@ export const PROGRAMS = {
       { name: 'url', value: 'URL', help: 'node to talk to, e.g. http://127.0.0.1:8080' },
       { name: 'host', value: 'HOST:PORT', help: 'node to talk to (same as --url http://HOST:PORT)' },
       { name: 'config', value: 'FILE', help: 'talk to node.listen of this configuration' },
-      { name: 'cacert', value: 'FILE', help: 'CA certificate(s) to verify a TLS node with (https://; default: security.tls_ca of --config when it enables TLS, else the system\'s CAs)' },
+      CACERT_FLAG,
       { name: 'format', value: 'table|json|csv', help: 'output format (default table)' },
       { name: 'health', help: 'print the node\'s /v1/health answer' },
       ...CREDENTIAL_FLAGS,
@@ -97,7 +100,7 @@ export const PROGRAMS = {
       { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
       { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
       ...CREDENTIAL_FLAGS,
-      { name: 'cacert', value: 'FILE', help: 'CA certificate(s) to verify a TLS node with (https://; default: security.tls_ca of --config when it enables TLS, else the system\'s CAs)' },
+      CACERT_FLAG,
       ...COMMON
     ]
   },
