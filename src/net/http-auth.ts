@@ -9,6 +9,7 @@ import type { Catalog } from '../catalog/catalog'
 import { Authenticator } from '../security/authenticator'
 import { mayBackup, type Principal } from '../security/privileges'
 import type { Handler, Routes } from './http-server'
+import type { LoginThrottle } from './login-throttle'
 import { hostPort } from './peer-address'
 
 export const WWW_AUTHENTICATE = 'Basic realm="ScratchBird", charset="UTF-8"'
@@ -18,6 +19,8 @@ export interface HttpLoginFailure { readonly user: string, readonly address: str
 
 export interface HttpAuthPorts {
   readonly auth: Authenticator
+  /** Failed-login throttling (login-throttle.ts): counts refused credentials, refuses a locked-out address before any check. */
+  readonly throttle?: LoginThrottle | undefined
   readonly onFailure?: ((f: HttpLoginFailure) => void) | undefined
 }
 
@@ -37,12 +40,19 @@ function header (req: IncomingMessage): string | undefined {
 export function authenticatedRoutes (routes: Routes, ports: HttpAuthPorts, open: readonly string[]): Routes {
   const wrap = (h: Handler): Handler => (req, res) => {
     let p: Principal
+    const sent = header(req)
+    const ip = req.socket.remoteAddress ?? ''
     try {
-      p = ports.auth.http(header(req))
+      // Only requests that present credentials count: one without any costs no password check.
+      if (sent !== undefined) ports.throttle?.check(ip)
+      p = ports.auth.http(sent)
+      if (sent !== undefined) ports.throttle?.success(ip)
     } catch (e) {
-      if (isScratchBirdError(e, 'SB_AUTH_FAILED')) {
+      if (isScratchBirdError(e, 'SB_AUTH_FAILED') || isScratchBirdError(e, 'SB_LOGIN_THROTTLED')) {
         res.setHeader('www-authenticate', WWW_AUTHENTICATE)
-        ports.onFailure?.({ user: Authenticator.claimedUser(header(req)), address: hostPort(req.socket.remoteAddress, req.socket.remotePort), outcome: e.code })
+        if (e.code === 'SB_AUTH_FAILED' && sent !== undefined) ports.throttle?.failure(ip)
+        if (e.code === 'SB_LOGIN_THROTTLED') res.setHeader('retry-after', String(Math.ceil(Number(e.details?.retry_after_ms ?? 0) / 1000)))
+        ports.onFailure?.({ user: Authenticator.claimedUser(sent), address: hostPort(req.socket.remoteAddress, req.socket.remotePort), outcome: e.code })
       }
       throw e
     }

@@ -48,6 +48,7 @@ import type { TwoPhaseIo } from '../cluster/twopc'
 import { RpcClient } from '../net/rpc/client'
 import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { PerClientLimit } from '../net/client-limit'
+import { LoginThrottle } from '../net/login-throttle'
 import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ReplicationShell } from './replication/manager'
@@ -155,6 +156,8 @@ export class ScratchBirdNode {
   private pg: PgServer | null = null
   /** Who clients are (security.auth, users; issue 18 item 2). */
   private auth: Authenticator | null = null
+  /** Failed-login throttling of both client listeners (security.login_failures_max). */
+  private loginThrottle: LoginThrottle | null = null
   /** Creates security.bootstrap_admin while the catalog has no user. */
   private bootstrap: BootstrapAdminShell | null = null
   private metricsHttp: Server | null = null
@@ -341,6 +344,11 @@ export class ScratchBirdNode {
       openAllowed: plan.openAllowed,
       clock: this.io.clock,
       rng: this.io.rng
+    })
+    // One count per node for both listeners: a guesser switching protocol keeps its failures.
+    this.loginThrottle = new LoginThrottle({
+      settings: () => ({ maxFailures: this.config.security.login_failures_max, lockoutMs: this.config.security.login_lockout_ms }),
+      now: () => this.io.clock.monotonic()
     })
     if (admin !== null && this.catalog.users.length === 0) {
       this.bootstrap = new BootstrapAdminShell({ admin, catalog: () => this.catalog, run: (s) => this.env!.runDdl !== undefined ? this.env!.runDdl(s) : applyDdl(this.env!, s), rng: this.io.rng, log })
@@ -550,6 +558,7 @@ export class ScratchBirdNode {
     // Every client route but /v1/health needs credentials (http-auth.ts); backups need admin rights.
     const client: Routes = authenticatedRoutes({ '/v1/health': { GET: () => this.health() }, ...adminRoutes(this.backupRoutes(), () => this.catalog), ...this.sqlApi!.routes() }, {
       auth: this.auth!,
+      throttle: this.loginThrottle!,
       onFailure: (f) => {
         if (f.user !== '') log.warn({ user: f.user, client: f.address }, `HTTP authentication failed for user "${f.user}"`)
         this.audit?.login({ user: f.user, database: '', address: f.address, outcome: f.outcome }, 'http')
@@ -620,6 +629,7 @@ export class ScratchBirdNode {
       authTimeoutMs: config.node.pg_auth_timeout_ms,
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       auth: (user) => this.auth!.pg(user),
+      throttle: this.loginThrottle!,
       onLogin: (l) => this.audit?.login(l, 'pg'),
       perClient: new PerClientLimit(config.node.max_connections_per_client),
       ...(this.tls === null ? {} : { tls: this.pgTls(this.tls) })

@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
-import { RpcClient } from '../../src/net/rpc/client'
-import { createMetrics } from '../../src/ops/metrics'
+import { afterAll, describe, expect, it } from 'vitest'
+import { type ShardId } from '../../src/core/ids'
 import { codecOf } from '../../src/shard/protocol/ops'
 import { encodeRows } from '../../src/shard/protocol/value-rows'
 import type { VersionedRow } from '../../src/storage/engine'
-import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { useReplicatedCluster } from '../helpers/mode1'
 
 // Issue 15: a replica back from an outage longer than the tombstone grace is stale — it missed
 // deletes that only anti-entropy carries — and no read of the shard may come from it until a
@@ -21,49 +19,23 @@ import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/clus
 const GRACE_DAYS = 0.0003
 const GRACE_MS = GRACE_DAYS * 86_400_000
 
-let cluster: Cluster
-const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
-
-beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 3,
-    shards: 2,
-    gossip: { interval_ms: 200, heartbeat_timeout_ms: 2000 },
-    extraConfig: () => ({
-      node: { durability: 'none' },
-      anti_entropy: { enabled: true, interval_ms: 1000 },
-      replication: { write_timeout_ms: 5000, read_timeout_ms: 5000, hint_expiration_days: 0.00001, tombstone_gc_grace_days: GRACE_DAYS }
-    })
-  })
-  await cluster.waitAllNormal()
-}, 120_000)
-afterAll(async () => {
-  for (const id of cluster?.ids ?? []) cluster.node(id).proc?.kill('SIGCONT')
-  await rpc.close()
-  await cluster?.close()
+const t = useReplicatedCluster({
+  nodes: 3,
+  shards: 2,
+  gossip: { interval_ms: 200, heartbeat_timeout_ms: 2000 },
+  replication: { write_timeout_ms: 5000, read_timeout_ms: 5000, hint_expiration_days: 0.00001, tombstone_gc_grace_days: GRACE_DAYS },
+  extra: () => ({ anti_entropy: { enabled: true, interval_ms: 1000 } })
 })
-
-type Row = unknown[]
-async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> { return await cluster.rows(id, sql, params) }
-async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
-  const r = await cluster.sql(id, sql, params)
-  expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)
-}
-async function shardOf (key: string): Promise<ShardId> {
-  const plan = (await rows(1, 'EXPLAIN SELECT * FROM sc WHERE k = $1', [key])).map(r => String(r[0])).join('\n')
-  return asShardId(Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1]))
-}
+// Paused nodes resumed before the cluster closes (after-hooks run in reverse order of registration).
+afterAll(() => { try { for (const id of t.cluster.ids) t.cluster.node(id).proc?.kill('SIGCONT') } catch {} })
+const { ok, lines } = t
+const rows = async (id: number, sql: string, params?: unknown[]): Promise<unknown[][]> => await t.cluster.rows(id, sql, params)
+const shardOf = async (key: string): Promise<ShardId> => await t.shardOf('sc', 'k', key)
 let tableId = 0
 /** Node `node`'s own copy of `key` (AE_READ: a repair round's read, which a stale replica answers). */
-async function replica (node: number, key: string): Promise<VersionedRow | undefined> {
-  const shard = await shardOf(key)
-  const codec = codecOf('AE_READ')
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'AE_READ', shard, catalogVersion: 0, payload: codec.encodeRequest({ shard, tableId, pks: [[key]] }) })
-  return codec.decodeReply(reply.payload).versions[0] ?? undefined
-}
-const lines = (node: number, re: RegExp): string[] => cluster.node(node).stdout().split('\n').filter(l => re.test(l))
+const replica = async (node: number, key: string): Promise<VersionedRow | undefined> => await t.ownCopy(node, await shardOf(key), tableId, key)
 async function sawDown (from: number, ids: number[]): Promise<void> {
-  await cluster.waitFor(async () => {
+  await t.cluster.waitFor(async () => {
     const members = await rows(from, 'SHOW CLUSTER MEMBERS')
     return ids.every(id => members.find(m => m[0] === id)?.[3] === 'down') ? true : undefined
   }, { what: `node ${from} to mark nodes ${ids.join(', ')} down`, timeoutMs: 20_000, intervalMs: 100 })
@@ -74,12 +46,12 @@ describe('a stale replica serves no scan', () => {
     await ok(1, "CREATE TABLE sc (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 1)")
     tableId = Number((await rows(1, "SELECT table_id FROM sys_tables WHERE table_name = 'sc'"))[0]![0])
     await ok(1, "INSERT INTO sc VALUES ('gone', 1), ('kept', 2)")
-    await cluster.waitFor(async () => (await Promise.all(cluster.ids.map(n => replica(n, 'gone')))).every(v => v?.row != null) ? true : undefined,
+    await t.cluster.waitFor(async () => (await Promise.all(t.cluster.ids.map(n => replica(n, 'gone')))).every(v => v?.row != null) ? true : undefined,
       { what: 'every replica to hold the row', timeoutMs: 15_000, intervalMs: 100 })
     const shard = await shardOf('gone')
     const label = String(shard).padStart(3, '0')
 
-    await cluster.kill(3)
+    await t.cluster.kill(3)
     const downAt = Date.now()
     await sawDown(1, [3])
     await sawDown(2, [3])
@@ -87,12 +59,12 @@ describe('a stale replica serves no scan', () => {
       for (const n of [1, 2]) console.log(`node ${n}:\n` + lines(n, /WARN|ERROR|stale|refused|"level":(40|50)/).slice(-30).join('\n'))
       throw e
     })
-    await cluster.waitFor(() => Date.now() - downAt > GRACE_MS + 2_000 ? true : undefined, { what: 'the grace to pass', timeoutMs: GRACE_MS + 20_000, intervalMs: 500 })
+    await t.cluster.waitFor(() => Date.now() - downAt > GRACE_MS + 2_000 ? true : undefined, { what: 'the grace to pass', timeoutMs: GRACE_MS + 20_000, intervalMs: 500 })
 
     // Node 2 paused: node 3 cannot complete a round with every replica, so it stays stale.
-    cluster.node(2).proc!.kill('SIGSTOP')
-    await cluster.restart(3)
-    await cluster.waitFor(() => lines(3, new RegExp(`Anti-entropy: Shard ${label} is stale`)).length > 0 ? true : undefined, { what: 'node 3 to report the shard stale', timeoutMs: 30_000, intervalMs: 200 })
+    t.cluster.node(2).proc!.kill('SIGSTOP')
+    await t.cluster.restart(3)
+    await t.cluster.waitFor(() => lines(3, new RegExp(`Anti-entropy: Shard ${label} is stale`)).length > 0 ? true : undefined, { what: 'node 3 to report the shard stale', timeoutMs: 30_000, intervalMs: 200 })
     // Its own copy still holds the deleted row: a scan served from it would return it.
     expect((await replica(3, 'gone'))?.row).not.toBeNull()
     // Node 3 must know node 2 is down before it can pick node 1 (until then a scan sent to the
@@ -106,15 +78,15 @@ describe('a stale replica serves no scan', () => {
     })).toEqual([['kept', 2]])
     expect(lines(3, new RegExp(`Shard ${label} repaired with every replica`))).toEqual([])
 
-    // A peer's scan request to node 3 is refused (cluster.ts onShardQuery), not answered with its rows.
+    // A peer's scan request to node 3 is refused (t.cluster.ts onShardQuery), not answered with its rows.
     const query = codecOf('QUERY')
     const payload = query.encodeRequest({ shard, tableId, options: {}, program: new Uint8Array(0), params: encodeRows([]) })
-    await expect(rpc.call(cluster.node(3).listen, 'SHARD_QUERY', { op: 'QUERY', shard, catalogVersion: 0, payload })).rejects.toMatchObject({ code: 'SB_REPLICA_STALE' })
+    await expect(t.rpc.call(t.cluster.node(3).listen, 'SHARD_QUERY', { op: 'QUERY', shard, catalogVersion: 0, payload })).rejects.toMatchObject({ code: 'SB_REPLICA_STALE' })
 
     // No serving replica left for node 3: the scan fails with SB_REPLICA_STALE.
-    cluster.node(1).proc!.kill('SIGSTOP')
+    t.cluster.node(1).proc!.kill('SIGSTOP')
     await sawDown(3, [1, 2])
-    const refused = await cluster.sql(3, 'SELECT k FROM sc')
+    const refused = await t.cluster.sql(3, 'SELECT k FROM sc')
     expect(refused.status, JSON.stringify(refused.body)).not.toBe(200)
     expect(JSON.stringify(refused.body)).toContain('SB_REPLICA_STALE')
   }, 300_000)

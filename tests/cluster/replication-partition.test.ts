@@ -1,9 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
-import { RpcClient } from '../../src/net/rpc/client'
-import { createMetrics } from '../../src/ops/metrics'
-import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../src/shard/protocol/ops'
-import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
+import { describe, expect, it } from 'vitest'
+import { codeOf, useReplicatedCluster, type Row } from '../helpers/mode1'
+import { asShardId } from '../../src/core/ids'
 
 // Issue 14 item 3 on real processes: a Mode 1 shard's primary cut off from the other two (every
 // link through the harness's TCP proxies cut). Its reads of the shard fail once its lease lapses,
@@ -13,83 +10,34 @@ import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 // it took alone is truncated, on every replica absent).
 
 const SHARDS = 2
-let cluster: Cluster
-const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+const t = useReplicatedCluster({ nodes: 3, shards: SHARDS })
 
-beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 3,
-    shards: SHARDS,
-    extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 } })
-  })
-  await cluster.waitAllNormal()
-}, 120_000)
-afterAll(async () => {
-  await rpc.close()
-  await cluster?.close()
-})
-
-type Row = unknown[]
-const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT']
-const codeOf = (body: any): string => String(body?.error?.code ?? body?.code ?? '')
-
-async function op<K extends ShardOpName> (node: number, name: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-  const codec = codecOf(name)
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: name, shard: req.shard, catalogVersion: 0, payload: codec.encodeRequest(req) })
-  return codec.decodeReply(reply.payload)
-}
-
-function primaryOf (shard: ShardId): number {
-  let best = 0
-  let gen = -1
-  const re = new RegExp(`Replication: Node (\\d+) is primary of shard 0*${shard} \\(generation (\\d+)`)
-  for (const id of cluster.ids) {
-    for (const line of cluster.node(id).stdout().split('\n')) {
-      const m = re.exec(line)
-      if (m !== null && Number(m[2]) > gen) { gen = Number(m[2]); best = Number(m[1]) }
-    }
-  }
-  return best
-}
-
-async function shardOf (k: string): Promise<ShardId> {
-  const plan = (await cluster.rows(1, 'EXPLAIN SELECT * FROM pt WHERE k = $1', [k])).map(r => String(r[0])).join('\n')
-  return asShardId(Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1]))
-}
-
-async function insert (id: number, k: string): Promise<void> {
-  await cluster.waitFor(async () => {
-    const r = await cluster.sql(id, 'INSERT INTO pt (k, v) VALUES ($1, $2)', [k, k])
-    if (r.status === 200 || codeOf(r.body) === 'SB_UNIQUE_VIOLATION') return true
-    if (RETRY.includes(codeOf(r.body))) return null
-    throw new Error(`insert ${k} through node ${id}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  }, { what: `insert ${k} through node ${id}`, timeoutMs: 30_000 })
-}
+const insert = async (id: number, k: string): Promise<void> => { await t.write(id, 'INSERT INTO pt (k, v) VALUES ($1, $2)', [k, k], { okCodes: ['SB_UNIQUE_VIOLATION'] }) }
 
 /** The keys of shard `s` as node `id` serves them; the error code when it refuses. */
 async function keysOn (id: number, keys: readonly string[]): Promise<string[] | string> {
-  const r = await cluster.sql(id, `SELECT k FROM pt WHERE k IN (${keys.map(k => `'${k}'`).join(', ')}) ORDER BY k`)
+  const r = await t.cluster.sql(id, `SELECT k FROM pt WHERE k IN (${keys.map(k => `'${k}'`).join(', ')}) ORDER BY k`)
   if (r.status === 200) return (r.body.rows as Row[]).map(x => String(x[0]))
   return codeOf(r.body)
 }
 
 describe('Mode 1: the primary partitioned away from the other two', () => {
   it('its reads fail within the lease and never miss a majority write; its writes fail; the majority elects and writes; after healing it holds exactly the majority\'s history', async () => {
-    const c = await cluster.sql(1, 'CREATE TABLE pt (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)')
+    const c = await t.cluster.sql(1, 'CREATE TABLE pt (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)')
     expect(c.status, JSON.stringify(c.body)).toBe(200)
     // Keys of shard 0 only (a read of them touches that shard alone).
     const keys: string[] = []
-    for (let i = 0; keys.length < 6; i++) if (await shardOf(`p${i}`) === asShardId(0)) keys.push(`p${i}`)
+    for (let i = 0; keys.length < 6; i++) if (await t.shardOf('pt', 'k', `p${i}`) === asShardId(0)) keys.push(`p${i}`)
     const shard = asShardId(0)
     for (const k of keys.slice(0, 3)) await insert(1, k)
-    await cluster.waitFor(() => primaryOf(shard) || null, { what: 'a primary of shard 0', timeoutMs: 20_000 })
+    await t.cluster.waitFor(() => t.primaryOf(shard) || null, { what: 'a primary of shard 0', timeoutMs: 20_000 })
     // (Retried: under load a lease may lapse for a moment, or an election still settle.)
-    const seen = await cluster.waitFor(async () => { const g = await keysOn(primaryOf(shard), keys); return typeof g === 'string' ? null : g }, { what: 'the primary of shard 0 to serve a read', timeoutMs: 20_000 })
+    const seen = await t.cluster.waitFor(async () => { const g = await keysOn(t.primaryOf(shard), keys); return typeof g === 'string' ? null : g }, { what: 'the primary of shard 0 to serve a read', timeoutMs: 20_000 })
     expect(seen).toEqual(keys.slice(0, 3).sort())
-    const old = primaryOf(shard)
+    const old = t.primaryOf(shard)
 
-    const majority = cluster.ids.filter(id => id !== old)
-    cluster.isolate(old)
+    const majority = t.cluster.ids.filter(id => id !== old)
+    t.cluster.isolate(old)
     // Reads on the old primary, back to back, while the majority side elects and writes: each read
     // begun after the majority acknowledged a row must show it — or be refused.
     const state = { stop: false, ackedAt: Infinity, refused: 0, stale: [] as string[] }
@@ -103,9 +51,9 @@ describe('Mode 1: the primary partitioned away from the other two', () => {
         if (began > state.ackedAt && !got.includes(keys[3]!)) state.stale.push(JSON.stringify(got))
       }
     })()
-    await cluster.waitFor(() => state.refused > 0 || null, { what: `node ${old} to refuse reads of shard 0 once cut off`, timeoutMs: 20_000 })
+    await t.cluster.waitFor(() => state.refused > 0 || null, { what: `node ${old} to refuse reads of shard 0 once cut off`, timeoutMs: 20_000 })
     // Its writes are not acknowledged.
-    const lone = await cluster.sql(old, 'INSERT INTO pt (k, v) VALUES ($1, $2)', [keys[5], 'alone'])
+    const lone = await t.cluster.sql(old, 'INSERT INTO pt (k, v) VALUES ($1, $2)', [keys[5], 'alone'])
     expect(lone.status).not.toBe(200)
     expect(['SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE']).toContain(codeOf(lone.body))
     // The majority side elects a primary and takes writes.
@@ -114,10 +62,10 @@ describe('Mode 1: the primary partitioned away from the other two', () => {
     await insert(majority[1]!, keys[4]!)
     const fresh = keys.slice(0, 5).sort()
     for (const id of majority) expect(await keysOn(id, keys)).toEqual(fresh)
-    expect(primaryOf(shard)).not.toBe(old)
+    expect(t.primaryOf(shard)).not.toBe(old)
     // A while longer of reads on the isolated node, then heal.
     const refusedBefore = state.refused
-    await cluster.waitFor(() => state.refused > refusedBefore + 5 || null, { what: 'more refused reads on the isolated node', timeoutMs: 20_000 })
+    await t.cluster.waitFor(() => state.refused > refusedBefore + 5 || null, { what: 'more refused reads on the isolated node', timeoutMs: 20_000 })
     state.stop = true
     await reader
     expect(state.stale).toEqual([])
@@ -126,16 +74,16 @@ describe('Mode 1: the primary partitioned away from the other two', () => {
     expect([...codes]).toContain('SB_NOT_PRIMARY')
     for (const code of codes) expect(['SB_NOT_PRIMARY', 'SB_NODE_UNREACHABLE', 'SB_SHARD_UNAVAILABLE', 'SB_RPC_TIMEOUT']).toContain(code)
 
-    cluster.heal()
+    t.cluster.heal()
     // The old primary truncates its lone write and catches up: the same log on every replica.
-    await cluster.waitFor(async () => {
-      const stats = await Promise.all(cluster.ids.map(id => op(id, 'STATS', { shard })))
+    await t.cluster.waitFor(async () => {
+      const stats = await Promise.all(t.cluster.ids.map(id => t.op(id, 'STATS', { shard })))
       return new Set(stats.map(s => String(s.lastLsn))).size === 1 || null
     }, { what: 'every replica of shard 0 at the same LSN after healing', timeoutMs: 40_000 })
-    const logs = await Promise.all(cluster.ids.map(async id => (await op(id, 'READ_COMMIT_LOG', { shard, fromLsn: 0n, limit: 10_000 })).entries))
+    const logs = await Promise.all(t.cluster.ids.map(async id => (await t.op(id, 'READ_COMMIT_LOG', { shard, fromLsn: 0n, limit: 10_000 })).entries))
     expect(new Set(logs.map(l => JSON.stringify(l.map(e => [String(e.lsn), String(e.xid)])))).size).toBe(1)
-    for (const id of cluster.ids) {
-      const got = await cluster.waitFor(async () => { const g = await keysOn(id, keys); return typeof g === 'string' ? null : g }, { what: `node ${id} to read shard 0 after healing`, timeoutMs: 30_000 })
+    for (const id of t.cluster.ids) {
+      const got = await t.cluster.waitFor(async () => { const g = await keysOn(id, keys); return typeof g === 'string' ? null : g }, { what: `node ${id} to read shard 0 after healing`, timeoutMs: 30_000 })
       expect(got).toEqual(fresh)
     }
   }, 240_000)

@@ -22,7 +22,9 @@ const PASSWORD = 'fuzz-pencil'
 beforeAll(async () => {
   const dir = tempDir('sb-fuzz-sasl-')
   const config = join(dir, 'scratchbird.yaml')
-  writeFileSync(config, `security:\n  pg_password: '${PASSWORD}'\n`)
+  // Throttling off: this fuzzes the exchange itself, hundreds of failed logins from one address
+  // (tests/node/login-throttle.test.ts covers the lockout).
+  writeFileSync(config, `security:\n  pg_password: '${PASSWORD}'\n  login_failures_max: 0\n`)
   const [cmd, args] = sourceCommand(['--config', config, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0'])
   node = await startNode(cmd, args)
   port = Number(node.pg.split(':').pop())

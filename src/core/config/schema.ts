@@ -259,6 +259,8 @@ const security = z.strictObject({
     description: 'File holding the password of bootstrap_admin (its first line; surrounding white space removed). Relative paths resolve against the working directory. Keep it private.',
     example: '/etc/scratchbird/admin-password'
   }),
+  login_failures_max: z.int().min(0).max(1_000_000).default(10).meta({ description: 'Failed logins (wrong password, unknown user; HTTP Basic and PostgreSQL SCRAM alike) one client address may make within login_lockout_ms before its logins are refused for login_lockout_ms without any password check: HTTP 429 SB_LOGIN_THROTTLED with Retry-After, on the PostgreSQL protocol a FATAL (SQLSTATE 28000) before the SCRAM exchange — correct credentials included. A successful login clears the count. Counted per node and per client IP. 0: never throttle.', ...LIVE }),
+  login_lockout_ms: z.int().min(1).max(86_400_000).default(60_000).meta({ description: 'How long a client address is refused after login_failures_max failed logins, and the window in which its failures are counted (milliseconds).', ...LIVE }),
   pg_password: z.string().min(1).optional().meta({
     description: 'Deprecated (use users: CREATE USER … PASSWORD, or bootstrap_admin). Applies only while the catalog holds no user and no bootstrap_admin is set: PostgreSQL-protocol clients (node.pg_listen) must then prove this password with SCRAM-SHA-256, whatever user name they give; once a user exists, logins are checked against the users and this key is ignored (a WARNING at start says so). Read at each new connection: a reload changes it for the next ones. Keep this file private when set.',
     example: 'change-me',

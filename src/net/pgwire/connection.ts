@@ -27,6 +27,8 @@ import { SCRAM_MECHANISM, ScramServer } from './scram'
 import type { PgAuthPlan } from '../../security/authenticator'
 import type { Principal } from '../../security/privileges'
 import { readStartup } from './startup'
+import type { LoginThrottle } from '../login-throttle'
+import { hostOf } from '../peer-address'
 import { splitStatements } from './statements'
 import { MessageWriter } from './writer'
 
@@ -44,6 +46,8 @@ export interface PgServerPorts {
   readonly serverVersion: string
   /** How to authenticate a startup's user (security/authenticator.ts): trust, or SCRAM against a verifier. */
   readonly auth: (user: string) => PgAuthPlan
+  /** Failed-login throttling (../login-throttle.ts): a locked-out address is refused before the SCRAM exchange. */
+  readonly throttle?: LoginThrottle | undefined
   /** A CancelRequest arrived for (pid, secret). */
   readonly cancel: (pid: number, secret: number) => void
   /**
@@ -177,7 +181,9 @@ export class PgConnection implements QueryHost {
   private fatal (e: unknown): void {
     const err = this.coded(e)
     // Operators look for refused logins (PostgreSQL logs them too); the password is never in it.
-    if (err.code === 'SB_AUTH_FAILED') {
+    if (err.code === 'SB_AUTH_FAILED' || err.code === 'SB_LOGIN_THROTTLED') {
+      // A failed password exchange counts toward the address's lockout (not a refusal before it).
+      if (err.code === 'SB_AUTH_FAILED' && this.scram !== null) this.ports.throttle?.failure(hostOf(this.socket.remoteAddress ?? ''))
       this.ports.log.warn({ user: this.user, pid: this.pid }, `PostgreSQL authentication failed for user "${this.user}": ${err.message}`)
       this.ports.onLogin?.({ user: this.user, database: this.database, address: this.socket.remoteAddress ?? '', outcome: err.code })
     }
@@ -247,6 +253,7 @@ export class PgConnection implements QueryHost {
       this.ready()
       return
     }
+    this.ports.throttle?.check(hostOf(this.socket.remoteAddress ?? ''))
     this.scram = new ScramServer(plan.verifier, req.user, this.ports.rng)
     this.out.authentication(10, Buffer.from(`${SCRAM_MECHANISM}\0\0`))
     this.phase = 'sasl-initial'
@@ -268,6 +275,7 @@ export class PgConnection implements QueryHost {
     }
     const serverFinal = this.scram!.final(f.body.toString('utf8'))
     this.scram = null
+    this.ports.throttle?.success(hostOf(this.socket.remoteAddress ?? ''))
     // Unreachable in practice (an unknown user's keys match no proof); never admit one without a principal.
     if (this.principal === null) throw new ScratchBirdError('SB_AUTH_FAILED', `password authentication failed for user "${this.user}"`, { user: this.user })
     this.out.authentication(12, Buffer.from(serverFinal))
