@@ -4,13 +4,14 @@
 //
 // Format 1: "SBLR" | u8 format | varint registers | varint params | types | constants (value
 // codec) | input columns | output columns | aggregate kinds | code words (varints).
-// A list is a varint count then its items; a column is varint name length, UTF-8 name, type.
+// A list is a varint count then its items; a column is varint name length, UTF-8 name, type,
+// then (format 2) u8 0, or u8 1 and the value a stored row lacking the column reads (value codec).
 // A type is u8 kind code, u8 modifier flags (1 precision, 2 scale, 4 length), then the modifiers.
 import { ScratchBirdError } from '../core/errors'
 import { ByteSink, ByteSource } from '../core/bytes'
 import { TYPE_KINDS, type SqlType } from '../types/sql-types'
 import { readValue, writeValue } from '../types/value-codec'
-import type { SqlValue } from '../types/values'
+import { valueFitsType, type SqlValue } from '../types/values'
 import { AGG_KINDS, type AggKind } from './opcodes'
 import type { Program, ProgramColumn } from './program-shape'
 import {
@@ -23,7 +24,7 @@ export * from './limits'
 export type { Program, ProgramColumn } from './program-shape'
 
 export const SBLR_MAGIC = Uint8Array.of(0x53, 0x42, 0x4c, 0x52) // "SBLR"
-export const SBLR_FORMAT = 1
+export const SBLR_FORMAT = 2
 
 export function sblrInvalid (why: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_SBLR_INVALID', `invalid SBLR program: ${why}`, details)
@@ -60,6 +61,11 @@ function writeColumns (w: ByteSink, cols: readonly ProgramColumn[]): void {
     w.varint(name.length)
     w.bytes(name)
     writeType(w, c.type)
+    if (c.missing === undefined || c.missing === null) w.u8(0)
+    else {
+      w.u8(1)
+      writeValue(w, c.missing)
+    }
   }
 }
 
@@ -82,7 +88,13 @@ function readColumns (r: ByteSource, what: string): ProgramColumn[] {
       if (e instanceof ScratchBirdError) throw e
       throw sblrInvalid('column name is not UTF-8')
     }
-    out.push({ name, type: readType(r) })
+    const type = readType(r)
+    const flag = r.u8()
+    if (flag > 1) throw sblrInvalid(`unknown column flag ${flag}`)
+    if (flag === 0) { out.push({ name, type }); continue }
+    const missing = readValue(r, (why) => sblrInvalid(`missing value: ${why}`))
+    if (missing === null || !valueFitsType(missing, type)) throw sblrInvalid(`column "${name}": its missing value does not fit its type`)
+    out.push({ name, type, missing })
   }
   return out
 }
