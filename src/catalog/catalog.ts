@@ -24,7 +24,7 @@ export interface ColumnInfo {
   name: string
   type: ColumnType
   notNull: boolean
-  /** Ordinal position, from 1 (sys_columns). */
+  /** Ordinal position, from 1 (sys_columns): the column's slot in row images, so dropped columns leave gaps. */
   position: number
   /**
    * DEFAULT expression as canonical SQL text (format.ts), checked at CREATE TABLE; null: none.
