@@ -110,7 +110,10 @@ describe('SBLR programs', () => {
 
   it('input columns carry the value a stored row lacking them reads (ADD COLUMN); one that does not fit its type is refused', () => {
     const p: Program = { ...FILTER_FIXED, columns: [FILTER_FIXED.columns[0]!, { ...FILTER_FIXED.columns[1]!, missing: 5n }] }
+    expect(serialize(p)[4]).toBe(2)
     expect(deserialize(serialize(p)).columns[1]).toEqual({ ...FILTER_FIXED.columns[1]!, missing: 5n })
+    // Without one, format 1 (what earlier releases read).
+    expect(serialize(FILTER_FIXED)[4]).toBe(1)
     expect(deserialize(serialize(FILTER_FIXED)).columns[1]).not.toHaveProperty('missing')
     const bad = serialize({ ...FILTER_FIXED, columns: [FILTER_FIXED.columns[0]!, { ...FILTER_FIXED.columns[1]!, missing: 'text' }] })
     expect(() => deserialize(bad)).toThrow(expect.objectContaining({ code: 'SB_SBLR_INVALID' }))
