@@ -8,6 +8,7 @@ import {
   createBase, fitDefaultQuorums, parseReplicationOption, validateReplicationOptions, type ReplicationOptions, type TableDefaults
 } from './replication-options'
 import { changeChecks } from './change-checks'
+import { addColumnChange, dropColumnChange, type ColumnChange, type ColumnChangeTarget } from './alter-columns'
 import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
@@ -23,7 +24,7 @@ export interface ColumnInfo {
   name: string
   type: ColumnType
   notNull: boolean
-  /** Ordinal position, from 1 (sys_columns). */
+  /** Ordinal position, from 1 (sys_columns): the column's slot in row images, so dropped columns leave gaps. */
   position: number
   /**
    * DEFAULT expression as canonical SQL text (format.ts), checked at CREATE TABLE; null: none.
@@ -36,6 +37,17 @@ export interface ColumnInfo {
    * list; named explicitly it reads and writes like any column. Absent: a declared column.
    */
   hidden?: true
+  /**
+   * A column ALTER TABLE … DROP COLUMN removed (alter-columns.ts): it keeps its slot in the row
+   * images so rows stored before still decode, and its type so their payloads still check; its
+   * name is empty, which no identifier spells, so nothing can name it again. Absent: a live column.
+   */
+  dropped?: true
+  /**
+   * What rows stored before ALTER TABLE … ADD COLUMN read for the column: its DEFAULT evaluated
+   * once by that statement, as a one-column row image (types/row-codec.ts) in base64. Absent: NULL.
+   */
+  missing?: string
 }
 
 export interface ForeignKeyInfo {
@@ -98,6 +110,12 @@ export interface DdlContext {
    * needs the planner and VM — layers above the catalog.
    */
   checkDefault: (t: DefaultTarget, e: Expr) => string
+  /**
+   * The value rows already stored read for a column ALTER TABLE … ADD COLUMN adds with DEFAULT `e`:
+   * the default evaluated once, now (ColumnInfo.missing's form); null when it is NULL. Refuses a
+   * default that would differ per row (gen_uuidv7() …), which only a rewrite of the rows could give.
+   */
+  missingValue: (t: DefaultTarget, e: Expr) => string | null
 }
 
 export interface DdlResult { catalog: Catalog, table: TableInfo | null, warnings: string[] }
@@ -392,14 +410,39 @@ export class Catalog {
 
   /** The columns SELECT * and an INSERT without a column list see (all but the hidden row id). */
   static visibleColumns (t: TableInfo): ColumnInfo[] {
-    return t.columns.filter(c => c.hidden !== true)
+    return t.columns.filter(c => c.hidden !== true && c.dropped !== true)
+  }
+
+  /** Table `t` as ADD/DROP COLUMN (alter-columns.ts) sees it. */
+  private columnTarget (t: TableInfo): ColumnChangeTarget<ColumnInfo> {
+    return {
+      name: t.name,
+      columns: t.columns,
+      primaryKey: t.primaryKey,
+      partitionKey: Catalog.partitionKey(t),
+      foreignKeys: t.foreignKeys,
+      indexes: this.indexesOf(t.id).map(i => ({ name: i.name, columns: i.index!.columns, include: i.index!.include, constraint: i.index!.constraint })),
+      referencedBy: this.referencing(t.name).filter(o => o !== t).flatMap(o => o.foreignKeys.filter(fk => fk.table === t.name).map(fk => ({ table: o.name, refColumns: fk.refColumns })))
+    }
+  }
+
+  /**
+   * Table `t` with the columns of an ADD/DROP COLUMN, at the next version. Its rows are written
+   * differently from now on, so the layout floor rises with it: a node still writing by the old
+   * columns is refused until it catches up (an UPDATE by them would drop an added column's value).
+   */
+  private withColumns (t: TableInfo, change: ColumnChange<ColumnInfo>): DdlResult {
+    if (change.columns === null) return { catalog: this, table: null, warnings: change.warnings }
+    const version = this.state.version + 1
+    const table: TableInfo = { ...t, columns: change.columns, version }
+    const tables = this.state.tables.map(x => x === t ? table : x)
+    return { catalog: new Catalog({ ...this.state, version, tables, layoutFloor: version }), table, warnings: change.warnings }
   }
 
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
     const t = this.mustTable(s.table)
-    if (s.action.kind !== 'set_options') {
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `ALTER TABLE … ${s.action.kind === 'add_column' ? 'ADD' : 'DROP'} COLUMN is not supported yet`)
-    }
+    if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, ctx))
+    if (s.action.kind === 'drop_column') return this.withColumns(t, dropColumnChange(this.columnTarget(t), s.action))
     const warnings: string[] = []
     const replication = optionsFrom(t.replication, s.action.options, warnings)
     // Live nodes bound only a change placing replicas (a raised N), never a change of W or R.
@@ -464,6 +507,10 @@ export class Catalog {
         const d = (c as Partial<ColumnInfo>).default
         if (d !== undefined && d !== null && typeof d !== 'string') {
           throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: the DEFAULT of column "${c.name}" of table "${t.name}" is not text`)
+        }
+        const { dropped, missing } = c as Partial<ColumnInfo>
+        if ((dropped !== undefined && dropped !== true) || (missing !== undefined && typeof missing !== 'string')) {
+          throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: column "${c.name}" of table "${t.name}" is malformed`)
         }
         return { ...c, default: d ?? null }
       })

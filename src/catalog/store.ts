@@ -14,8 +14,10 @@ export const CATALOG_FILE = 'catalog.json'
 // Format 1 grows by optional fields only, read by Catalog.fromJSON: columns[].default (a column's
 // DEFAULT as canonical SQL text) is absent in files written before defaults were stored — none;
 // columns[].hidden (true on the row id of a table declared without a primary key) is absent on
-// every other column; users, grants and nextUserId (user-records.ts) are absent in files written
-// before users existed — none.
+// every other column; columns[].dropped and columns[].missing (alter-columns.ts) are absent on a
+// column not dropped, and on one not added by ALTER TABLE … ADD COLUMN with a non-NULL DEFAULT;
+// users, grants and nextUserId (user-records.ts) are absent in files written before users
+// existed — none.
 const FORMAT = 1
 
 export function loadCatalog (dataDir: string): Catalog {

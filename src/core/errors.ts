@@ -80,7 +80,7 @@ export const ERROR_CODES = {
   SB_REPLICATION_UNAVAILABLE: { sqlstate: '0A000', http: 400, summary: 'the cluster cannot provide the requested replication for a table yet (the error names the option)' },
   SB_REPLICA_STALE: { sqlstate: '57P03', http: 503, summary: 'this replica of a leaderless_quorum shard has not completed a repair round within replication.tombstone_gc_grace_days (back from a long outage): until a round with every other replica completes it serves no reads or writes of the shard and the coordinator counts it as failed; nothing was changed' },
   SB_CATALOG_STALE: { sqlstate: '40001', http: 409, summary: 'a write was placed by a node whose catalog is older than the last change of a table\'s layout (partition key, mode, replication factor); it changed nothing — retry once that node has caught up (a gossip round)' },
-  SB_TABLE_ALTERING: { sqlstate: '55P03', http: 409, summary: 'the table is being altered (its layout changes only while no replica holds a row of it): its writes, and the commit of a transaction that wrote it, are refused until the ALTER TABLE ends; retry' },
+  SB_TABLE_ALTERING: { sqlstate: '55P03', http: 409, summary: 'the table is being altered (its layout or its columns change): its writes, and the commit of a transaction that wrote it, are refused until the ALTER TABLE ends; retry' },
   SB_DDL_QUEUE_FULL: { sqlstate: '53000', http: 503, summary: 'the catalog coordinator already has its maximum of DDL statements waiting; the statement was not run' },
   SB_CATALOG_CONFLICT: { sqlstate: '40001', http: 409, summary: 'a DDL statement lost to one a concurrent catalog coordinator ran at the same time; it was not installed on this node, but peers may have taken it (outcome unknown: check before retrying)' },
   SB_QUORUM_NOT_ACHIEVED: { sqlstate: '57P03', http: 503, summary: 'fewer than W (write) or R (read) replicas of a leaderless_quorum table were alive or answered within the timeout (details: available_replicas, required_replicas); a write that was sent has an unknown outcome and may surface later' },
@@ -127,6 +127,8 @@ export const ERROR_CODES = {
   SB_UNDEFINED_USER: { sqlstate: '42704', http: 400, summary: 'no user of that name' },
   SB_INVALID_PASSWORD: { sqlstate: '28P01', http: 400, summary: 'a password or SCRAM-SHA-256 verifier given to CREATE/ALTER USER is not acceptable (empty, too long, or a malformed verifier)' },
   SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
+  // Table rewrites (issue 17 item 7).
+  SB_COLUMN_IN_USE: { sqlstate: '2BP01', http: 409, summary: 'ALTER TABLE … DROP COLUMN of a column a key or an index needs (the primary key, the partition key, an index, a foreign key); nothing changed' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -18,6 +18,10 @@
 //      refused by the replicas meanwhile (Catalog.layoutFloor, SB_CATALOG_STALE).
 // A transaction that wrote the table before the fence cannot commit while it holds
 // (SB_TABLE_ALTERING at COMMIT): the DDL wins, as a lock would make it wait in PostgreSQL.
+// ADD COLUMN and DROP COLUMN (catalog/alter-columns.ts) keep the rows as they are but change how
+// new ones are written: they run under the same fence (steps 1 and 3, rows or not), so no write
+// planned by the old columns lands after them — an UPDATE by the old columns would store a row
+// without an added column's value, which would then read as its default.
 import { ScratchBirdError } from '../core/errors'
 import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
@@ -43,8 +47,25 @@ function emptyTableReasons (env: ExecEnv, s: AlterTableStatement): { info: Table
   return reasons.length === 0 ? null : { info, reasons }
 }
 
-/** Runs `run` (the ALTER TABLE itself) under a write fence when the change needs an empty table. */
+/** The table an ADD/DROP COLUMN changes; null when it changes nothing (IF [NOT] EXISTS) or the DDL will refuse it anyway. */
+function columnChangeTable (env: ExecEnv, s: AlterTableStatement): TableInfo | null {
+  if (s.action.kind !== 'add_column' && s.action.kind !== 'drop_column') return null
+  const catalog = env.catalog()
+  const info = catalog.table(s.table)
+  if (info === undefined) return null
+  try {
+    return catalog.alterTable(s, ddlContext(env.liveNodes(), env.tableDefaults)).table === null ? null : info
+  } catch { return null }
+}
+
+/** Runs `run` (the ALTER TABLE itself) under a write fence when the change needs an empty table or changes the columns. */
 export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run: () => Promise<StatementResult>): Promise<StatementResult> {
+  const columns = columnChangeTable(env, s)
+  if (columns !== null) {
+    const token = formatUuid(env.uuidV7.generate())
+    await env.fences.fence(columns, token)
+    return await runFenced(env, columns, token, run)
+  }
   const need = emptyTableReasons(env, s)
   if (need === null) return await run()
   const { info, reasons } = need
@@ -54,6 +75,11 @@ export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run
     throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
       { ...posDetails(s.pos), table: s.table })
   }
+  return await runFenced(env, info, token, run)
+}
+
+/** Step 3: the DDL, then every replica's node told how it ended. */
+async function runFenced (env: ExecEnv, info: TableInfo, token: string, run: () => Promise<StatementResult>): Promise<StatementResult> {
   let result: StatementResult
   try {
     result = await run()

@@ -1,6 +1,7 @@
 // Runs a script of SQL statements for one request: parse, then each statement in order —
 // stopping at the first error — with autocommit outside a transaction and the session's open
 // transaction inside one. Also EXPLAIN (bytecode + routing) and the single-node SHOW statements.
+import type { Clock } from '../core/clock'
 import type { Catalog } from '../catalog/catalog'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { disassemble } from '../sblr/disassemble'
@@ -191,12 +192,12 @@ const USER_STATEMENTS: ReadonlySet<string> = new Set(['create_user', 'alter_user
 /** Users and grants (issue 18) travel the DDL path but change the catalog's users, not its tables. */
 export function isUserStatement (s: DdlStatement): s is UserStatement { return USER_STATEMENTS.has(s.kind) }
 
-/** Validates a DDL statement against this node's catalog and installs the next version. */
-export function applyDdl (env: CatalogPort & DdlPort, s: DdlStatement): StatementResult {
+/** Validates a DDL statement against this node's catalog and installs the next version; `clock`: now() of an added column's DEFAULT. */
+export function applyDdl (env: CatalogPort & DdlPort & { readonly clock?: Clock }, s: DdlStatement): StatementResult {
   if (isUserStatement(s)) return applyUserDdl(env, s)
   const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : s.name
   if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
-  const ctx = ddlContext(env.liveNodes(), env.tableDefaults)
+  const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
   const cat: Catalog = env.catalog()
   const res = cat.apply(s, ctx)
   // A dropped table's grants go with it (the same catalog version).

@@ -14,6 +14,8 @@ import type { ShardId } from '../core/ids'
 export function assignRow (t: TableShape, values: readonly SqlValue[]): SqlValue[] {
   return t.types.map((type, i) => {
     const col = t.info.columns[i]!
+    // A dropped column's slot (catalog/alter-columns.ts): whatever the old row held there goes.
+    if (col.dropped === true) return null
     let v: SqlValue
     try {
       v = assignValue(values[i] ?? null, type)

@@ -89,7 +89,7 @@ export class TableFenceShell implements TableFenceIo {
     const down = [...byNode.keys()].filter(id => id !== this.d.selfId && this.d.cluster?.isAlive(id) === false)
     if (down.length > 0) {
       throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED',
-        `cannot tell whether table ${table.name} holds rows: node ${down.join(', ')} (holding replicas of it) is down, and this change needs every replica fenced and asked`,
+        `cannot fence table ${table.name} for this ALTER TABLE: node ${down.join(', ')} (holding replicas of it) is down, and the change needs every replica fenced (and, for one needing an empty table, asked whether it holds rows)`,
         { table: table.name, down, available_replicas: byNode.size - down.length, required_replicas: byNode.size })
     }
     const answers = await Promise.allSettled([...byNode].map(async ([node, shards]) => {
@@ -101,7 +101,7 @@ export class TableFenceShell implements TableFenceIo {
       // Whatever was fenced is released now: the DDL is not going to run.
       await this.release(table, token, { kind: 'now' })
       const why = messageOf(failed.reason)
-      throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', `cannot tell whether table ${table.name} holds rows: a replica could not be fenced and asked (${why})`, { table: table.name })
+      throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', `cannot fence table ${table.name} for this ALTER TABLE: a replica could not be fenced (and asked whether it holds rows) (${why})`, { table: table.name })
     }
     return answers.some(a => a.status === 'fulfilled' && a.value.rows)
   }

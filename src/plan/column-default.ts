@@ -4,7 +4,7 @@
 // program where the column is omitted or given as DEFAULT, exactly like a VALUES expression: a
 // volatile default (gen_uuidv8_hlc(), gen_uuidv7(), now()) is evaluated per row on the
 // coordinator, before the row's shard is computed from its partition key.
-import { ManualClock } from '../core/clock'
+import { ManualClock, type Clock } from '../core/clock'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { Hlc } from '../core/hlc'
 import { SeededRng } from '../core/rng'
@@ -14,6 +14,7 @@ import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../catalog/replication-
 import { Vm, type VmContext } from '../vm/vm'
 import type { Expr } from '../sql/ast'
 import { assignValue } from '../types/cast'
+import { encodeRow } from '../types/row-codec'
 import { formatExpr } from '../sql/format'
 import { parseExpression } from '../sql/parser'
 import { T } from '../types/sql-types'
@@ -106,9 +107,42 @@ export function compileColumnDefault (e: Expr, b: ProgramBuilder): TypedReg {
 }
 
 /**
- * The context catalog DDL runs with: `liveNodes` bounds replication_factor, `defaults` are the
- * replication options of new tables (the node's config); column defaults are checked here.
+ * The value the rows already stored read for a column ALTER TABLE … ADD COLUMN adds with DEFAULT
+ * `e` (catalog ColumnInfo.missing): evaluated once, with now() = `clock`'s time, on the node that
+ * runs the DDL; the catalog document carries the value, so every node reads the same. A default
+ * different per row (gen_uuidv7(), gen_uuidv8_hlc()) would need every stored row rewritten:
+ * refused (SB_FEATURE_NOT_SUPPORTED). Call after checkColumnDefault accepted `e`.
  */
-export function ddlContext (liveNodes: number, defaults: TableDefaults = SEED_TABLE_DEFAULTS): DdlContext {
-  return { liveNodes, defaults, checkDefault: checkColumnDefault }
+export function missingColumnValue (t: DefaultTarget, e: Expr, clock: Clock): string | null {
+  const b = new ProgramBuilder([], [])
+  const r = compile(e, b)
+  if (b.volatile) {
+    throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED',
+      `ALTER TABLE ${t.table} ADD COLUMN ${t.column}: its DEFAULT ${formatExpr(e)} gives each row a different value, so the rows already stored would need rewriting; ` +
+      'add the column with a constant DEFAULT (or none), then UPDATE the rows', { table: t.table, column: t.column })
+  }
+  b.emit('EMIT', r.reg, 1)
+  const type = sqlTypeOf(t.type)
+  let value
+  try {
+    const out = new Vm(b.build([{ name: t.column, type: r.type.kind === 'null' ? T.text : r.type }]), { ...trialContext(), clock }).run()
+    value = assignValue(out?.[0] ?? null, type)
+  } catch (x) {
+    if (!isScratchBirdError(x)) throw x
+    throw invalid(t, x.message, { cause: x.code })
+  }
+  if (value === null) {
+    if (t.notNull) throw invalid(t, 'the column is NOT NULL, but its default evaluates to NULL')
+    return null
+  }
+  return Buffer.from(encodeRow([type], [value])).toString('base64')
+}
+
+/**
+ * The context catalog DDL runs with: `liveNodes` bounds replication_factor, `defaults` are the
+ * replication options of new tables (the node's config); column defaults are checked here, and
+ * an added column's value for the stored rows is taken at `clock`'s time (now() in its DEFAULT).
+ */
+export function ddlContext (liveNodes: number, defaults: TableDefaults = SEED_TABLE_DEFAULTS, clock: Clock = trialContext().clock): DdlContext {
+  return { liveNodes, defaults, checkDefault: checkColumnDefault, missingValue: (t, e) => missingColumnValue(t, e, clock) }
 }

@@ -48,7 +48,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'is_partition_key', type: T.boolean },
       { name: 'column_default', type: T.text }
     ],
-    rows: (c) => c.userTables.flatMap(t => t.columns.map(col => [
+    rows: (c) => c.userTables.flatMap(t => t.columns.filter(col => col.dropped !== true).map(col => [
       BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
       t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
     ]))

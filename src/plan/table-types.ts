@@ -1,7 +1,9 @@
 // A catalog table as the executors see it: SQL types per column (row image layout = table
 // column order), primary-key and partition-key column indexes, and how key values become the
 // storage pk tuple and the shard (DESIGN §5 "Partition keys").
-import { Catalog, type ColumnType, type TableInfo } from '../catalog/catalog'
+import { Catalog, type ColumnInfo, type ColumnType, type TableInfo } from '../catalog/catalog'
+import { messageOf, ScratchBirdError } from '../core/errors'
+import { decodeRow } from '../types/row-codec'
 import { shardOf, type PartitionValue } from '../core/partition'
 import { encodeTuple, type TupleValue } from '../storage/keys'
 import type { ProgramColumn } from '../sblr/program'
@@ -27,6 +29,8 @@ export function sqlTypeOf (c: ColumnType): SqlType {
 export interface TableShape {
   readonly info: TableInfo
   readonly types: readonly SqlType[]
+  /** What each column reads in a stored row that lacks it (catalog ColumnInfo.missing); NULL for most. */
+  readonly missing: readonly SqlValue[]
   readonly programColumns: readonly ProgramColumn[]
   /** Column indexes of the primary key, in key order. */
   readonly pk: readonly number[]
@@ -36,18 +40,34 @@ export interface TableShape {
 
 export function tableShape (info: TableInfo): TableShape {
   const types = info.columns.map(c => sqlTypeOf(c.type))
+  const missing = info.columns.map((c, i) => missingValue(info, c, types[i]!))
   const index = (name: string): number => info.columns.findIndex(c => c.name === name)
   return {
     info,
     types,
-    programColumns: info.columns.map((c, i) => ({ name: c.name, type: types[i]! })),
+    missing,
+    programColumns: info.columns.map((c, i) => missing[i] === null ? { name: c.name, type: types[i]! } : { name: c.name, type: types[i]!, missing: missing[i]! }),
     pk: info.primaryKey.map(index),
     partition: Catalog.partitionKey(info).map(index)
   }
 }
 
+/** The value rows stored before column `c` was added read for it (a one-column row image in the catalog). */
+function missingValue (info: TableInfo, c: ColumnInfo, type: SqlType): SqlValue {
+  if (c.missing === undefined) return null
+  try {
+    return decodeRow([type], Buffer.from(c.missing, 'base64'))[0] ?? null
+  } catch (e) {
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the catalog's value of column "${c.name}" of table "${info.name}" for rows stored before it was added is unreadable: ${messageOf(e)}`,
+      { table: info.name, column: c.name })
+  }
+}
+
+/** A dropped column (catalog/alter-columns.ts) keeps its slot but is hidden, and its empty name matches no identifier. */
 export function scopeOf (t: TableShape, alias: string): ScopeColumn[] {
-  return t.programColumns.map((c, i) => t.info.columns[i]!.hidden === true ? { name: c.name, type: c.type, table: alias, hidden: true } : { name: c.name, type: c.type, table: alias })
+  return t.programColumns.map((c, i) => t.info.columns[i]!.hidden === true || t.info.columns[i]!.dropped === true
+    ? { name: c.name, type: c.type, table: alias, hidden: true }
+    : { name: c.name, type: c.type, table: alias })
 }
 
 /** Storage pk tuple of a row (values already of the column types). */

@@ -7,6 +7,12 @@ import type { AggKind } from './opcodes'
 export interface ProgramColumn {
   readonly name: string
   readonly type: SqlType
+  /**
+   * An input column's value in a stored row that lacks it (written before ALTER TABLE ADD COLUMN:
+   * the DEFAULT as evaluated then); absent: NULL. Travels with the program so a shard worker
+   * decodes rows exactly as the coordinator's catalog says.
+   */
+  readonly missing?: SqlValue
 }
 
 export interface Program {

@@ -4,13 +4,16 @@
 //
 // Format 1: "SBLR" | u8 format | varint registers | varint params | types | constants (value
 // codec) | input columns | output columns | aggregate kinds | code words (varints).
-// A list is a varint count then its items; a column is varint name length, UTF-8 name, type.
+// A list is a varint count then its items; a column is varint name length, UTF-8 name, type,
+// then in format 2 only: u8 0, or u8 1 and the value a stored row lacking the column reads (value
+// codec; ALTER TABLE … ADD COLUMN). A program with no such value is written in format 1, which
+// nodes of earlier releases read too.
 // A type is u8 kind code, u8 modifier flags (1 precision, 2 scale, 4 length), then the modifiers.
 import { ScratchBirdError } from '../core/errors'
 import { ByteSink, ByteSource } from '../core/bytes'
 import { TYPE_KINDS, type SqlType } from '../types/sql-types'
 import { readValue, writeValue } from '../types/value-codec'
-import type { SqlValue } from '../types/values'
+import { valueFitsType, type SqlValue } from '../types/values'
 import { AGG_KINDS, type AggKind } from './opcodes'
 import type { Program, ProgramColumn } from './program-shape'
 import {
@@ -24,6 +27,8 @@ export type { Program, ProgramColumn } from './program-shape'
 
 export const SBLR_MAGIC = Uint8Array.of(0x53, 0x42, 0x4c, 0x52) // "SBLR"
 export const SBLR_FORMAT = 1
+/** The format of programs whose input columns carry a missing value. */
+export const SBLR_FORMAT_MISSING = 2
 
 export function sblrInvalid (why: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError('SB_SBLR_INVALID', `invalid SBLR program: ${why}`, details)
@@ -53,13 +58,19 @@ function readType (r: ByteSource): SqlType {
   return t
 }
 
-function writeColumns (w: ByteSink, cols: readonly ProgramColumn[]): void {
+function writeColumns (w: ByteSink, cols: readonly ProgramColumn[], format: number): void {
   w.varint(cols.length)
   for (const c of cols) {
     const name = utf8Encoder.encode(c.name)
     w.varint(name.length)
     w.bytes(name)
     writeType(w, c.type)
+    if (format === SBLR_FORMAT) continue
+    if (c.missing === undefined || c.missing === null) w.u8(0)
+    else {
+      w.u8(1)
+      writeValue(w, c.missing)
+    }
   }
 }
 
@@ -71,7 +82,7 @@ function count (r: ByteSource, max: number, what: string): number {
   return n
 }
 
-function readColumns (r: ByteSource, what: string): ProgramColumn[] {
+function readColumns (r: ByteSource, what: string, format: number): ProgramColumn[] {
   const n = count(r, MAX_PROGRAM_COLUMNS, what)
   const out: ProgramColumn[] = []
   for (let i = 0; i < n; i++) {
@@ -82,7 +93,14 @@ function readColumns (r: ByteSource, what: string): ProgramColumn[] {
       if (e instanceof ScratchBirdError) throw e
       throw sblrInvalid('column name is not UTF-8')
     }
-    out.push({ name, type: readType(r) })
+    const type = readType(r)
+    if (format === SBLR_FORMAT) { out.push({ name, type }); continue }
+    const flag = r.u8()
+    if (flag > 1) throw sblrInvalid(`unknown column flag ${flag}`)
+    if (flag === 0) { out.push({ name, type }); continue }
+    const missing = readValue(r, (why) => sblrInvalid(`missing value: ${why}`))
+    if (missing === null || !valueFitsType(missing, type)) throw sblrInvalid(`column "${name}": its missing value does not fit its type`)
+    out.push({ name, type, missing })
   }
   return out
 }
@@ -103,16 +121,17 @@ export function serialize (p: Program): Uint8Array {
 function write (p: Program): Uint8Array {
   verifyOnce(p)
   const w = new ByteSink(256)
+  const format = [...p.columns, ...p.outputs].some(c => c.missing !== undefined && c.missing !== null) ? SBLR_FORMAT_MISSING : SBLR_FORMAT
   w.bytes(SBLR_MAGIC)
-  w.u8(SBLR_FORMAT)
+  w.u8(format)
   w.varint(p.registers)
   w.varint(p.params)
   w.varint(p.types.length)
   for (const t of p.types) writeType(w, t)
   w.varint(p.constants.length)
   for (const c of p.constants) writeValue(w, c)
-  writeColumns(w, p.columns)
-  writeColumns(w, p.outputs)
+  writeColumns(w, p.columns, format)
+  writeColumns(w, p.outputs, format)
   w.varint(p.aggregates.length)
   for (const a of p.aggregates) w.u8(AGG_KINDS.indexOf(a))
   w.varint(p.code.length)
@@ -126,7 +145,7 @@ function parse (bytes: Uint8Array): Program {
   const r = new ByteSource(bytes, (why) => sblrInvalid(why))
   for (let i = 0; i < SBLR_MAGIC.length; i++) if (r.u8() !== SBLR_MAGIC[i]) throw sblrInvalid('bad magic')
   const format = r.u8()
-  if (format !== SBLR_FORMAT) throw sblrInvalid(`unknown format ${format}`)
+  if (format !== SBLR_FORMAT && format !== SBLR_FORMAT_MISSING) throw sblrInvalid(`unknown format ${format}`)
   const registers = r.varint()
   const params = r.varint()
   const types: SqlType[] = []
@@ -134,8 +153,8 @@ function parse (bytes: Uint8Array): Program {
   const constants: SqlValue[] = []
   const fail = (why: string): ScratchBirdError => sblrInvalid(`constant: ${why}`)
   for (let n = count(r, MAX_CONSTANTS, 'constants'); n > 0; n--) constants.push(readValue(r, fail))
-  const columns = readColumns(r, 'input columns')
-  const outputs = readColumns(r, 'output columns')
+  const columns = readColumns(r, 'input columns', format)
+  const outputs = readColumns(r, 'output columns', format)
   const aggregates: AggKind[] = []
   for (let n = count(r, MAX_AGGREGATES, 'aggregates'); n > 0; n--) {
     const k = AGG_KINDS[r.u8()]

@@ -5,8 +5,13 @@
 //   n end offsets (column i's payload is data[end(i-1), end(i)); NULL columns are empty) |
 //   data: per-type payloads, fixed-size big-endian or raw bytes (see writePayload)
 //
-// The offset table lets a scan decode just the columns a program reads. A row written before an
-// ALTER TABLE ADD COLUMN has fewer columns than the table: the missing ones read as NULL.
+// The offset table lets a scan decode just the columns a program reads. Column i is the table's
+// column at position i, dropped ones included (catalog/alter-columns.ts keeps their slots), so
+// rows never need rewriting when columns come and go: a row written before an ALTER TABLE ADD
+// COLUMN has fewer columns than the table, and the missing ones read as the value the column had
+// for existing rows when it was added (`missing`, NULL when none); a row written under a newer
+// catalog than the reader's has more columns than it knows, and the extra ones are ignored (the
+// reader's node has not caught up with the ADD COLUMN yet).
 // Anything malformed → SB_STORAGE_CORRUPT; structural checks run once per image, payload checks
 // per column read.
 import { ScratchBirdError } from '../core/errors'
@@ -96,22 +101,23 @@ export class RowImage {
   private readonly starts: Uint32Array
   private readonly ends: Uint32Array
 
-  constructor (readonly types: readonly SqlType[], readonly bytes: Uint8Array) {
+  /** `missing[i]`: what column i reads in a row stored without it (absent: NULL). */
+  constructor (readonly types: readonly SqlType[], readonly bytes: Uint8Array, private readonly missing?: readonly SqlValue[]) {
     const b = bytes
     if (!(b instanceof Uint8Array) || b.length < 4) throw corrupt('shorter than its header')
     if (b[0] !== ROW_FORMAT_V1) throw corrupt(`unknown format ${b[0]}`)
     if ((b[1]! & ~FLAG_WIDE) !== 0) throw corrupt(`unknown flags ${b[1]}`)
     const wide = b[1] === FLAG_WIDE
     const n = (b[2]! << 8) | b[3]!
-    if (n > types.length) throw corrupt(`${n} columns, the table has ${types.length}`)
     const bitmapLen = (n + 7) >> 3
     const dataAt = 4 + bitmapLen + n * (wide ? 4 : 2)
     if (dataAt > b.length) throw corrupt('header runs past the end')
     if (n % 8 !== 0 && (b[4 + bitmapLen - 1]! >> (n % 8)) !== 0) throw corrupt('null bitmap has bits past the last column')
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
-    this.storedColumns = n
-    this.starts = new Uint32Array(n)
-    this.ends = new Uint32Array(n)
+    // Columns beyond the reader's types are checked for order and bounds only.
+    this.storedColumns = Math.min(n, types.length)
+    this.starts = new Uint32Array(this.storedColumns)
+    this.ends = new Uint32Array(this.storedColumns)
     let prev = 0
     for (let i = 0; i < n; i++) {
       const o = 4 + bitmapLen + i * (wide ? 4 : 2)
@@ -119,22 +125,25 @@ export class RowImage {
       if (end < prev || dataAt + end > b.length) throw corrupt(`column ${i} offset ${end} out of order or past the end`)
       const len = end - prev
       const isNull = (b[4 + (i >> 3)]! & (1 << (i & 7))) !== 0
-      const fixed = FIXED_SIZE[types[i]!.kind]
+      const fixed = i < types.length ? FIXED_SIZE[types[i]!.kind] : undefined
       if (isNull ? len !== 0 : (fixed !== undefined && len !== fixed)) throw corrupt(`column ${i} has ${len} payload bytes`)
-      this.starts[i] = dataAt + prev
-      this.ends[i] = dataAt + end
+      if (i < this.storedColumns) {
+        this.starts[i] = dataAt + prev
+        this.ends[i] = dataAt + end
+      }
       prev = end
     }
     if (dataAt + prev !== b.length) throw corrupt(`${b.length - dataAt - prev} trailing bytes`)
   }
 
   isNull (i: number): boolean {
-    if (i >= this.storedColumns) return true
+    if (i >= this.storedColumns) return (this.missing?.[i] ?? null) === null
     return (this.bytes[this.bitmapAt + (i >> 3)]! & (1 << (i & 7))) !== 0
   }
 
   /** Column i (0-based) as a SQL value. */
   get (i: number): SqlValue {
+    if (i >= this.storedColumns) return this.missing?.[i] ?? null
     if (this.isNull(i)) return null
     return readPayload(this.types[i]!, this.bytes, this.starts[i]!, this.ends[i]!)
   }
@@ -185,8 +194,8 @@ function readPayload (t: SqlType, b: Uint8Array, start: number, end: number): Sq
   throw corrupt(`column type ${typeName(t)} cannot be stored`)
 }
 
-export function decodeRow (types: readonly SqlType[], bytes: Uint8Array): SqlValue[] {
-  return new RowImage(types, bytes).values()
+export function decodeRow (types: readonly SqlType[], bytes: Uint8Array, missing?: readonly SqlValue[]): SqlValue[] {
+  return new RowImage(types, bytes, missing).values()
 }
 
 export function decodeColumn (types: readonly SqlType[], bytes: Uint8Array, column: number): SqlValue {

@@ -127,9 +127,9 @@ export class LwwAccess implements TableAccess {
   private async pointRows (shape: TableShape, shards: readonly ShardId[], options: ScanOptions, txn: SqlTxn | null): Promise<SqlValue[][]> {
     const pk = options.gte as Tuple
     const own = txn === null ? undefined : buffers.get(txn)?.get(shape.info.id, pk)
-    if (own !== undefined) return own === null ? [] : [decodeRow(shape.types, own)]
+    if (own !== undefined) return own === null ? [] : [decodeRow(shape.types, own, shape.missing)]
     const parts = await Promise.all(shards.map(shard => this.quorum.read(shape.info, shard, [pk])))
-    return parts.flat().filter((r): r is Uint8Array => r !== null).map(r => decodeRow(shape.types, r))
+    return parts.flat().filter((r): r is Uint8Array => r !== null).map(r => decodeRow(shape.types, r, shape.missing))
   }
 
   /**
@@ -143,7 +143,7 @@ export class LwwAccess implements TableAccess {
     const scanned = await queryShards(this.env, { shape, shards, options: q.options, program: passthrough(shape.programColumns), params: [], now: q.now }, null)
     const mine = own.tableRows(shape.info.id, shards)
     const out = scanned.filter(row => !mine.has(keyString(encodeTuple(pkTuple(shape, row)))))
-    for (const row of mine.values()) if (row !== null) out.push(decodeRow(shape.types, row))
+    for (const row of mine.values()) if (row !== null) out.push(decodeRow(shape.types, row, shape.missing))
     return out
   }
 

@@ -102,8 +102,9 @@ export async function * joinRows (first: AsyncIterable<SqlValue[]> | Iterable<Sq
 /** Runs a side's filter program over a table's stored rows. */
 async function * filtered (rows: AsyncIterable<Row>, vm: Vm): AsyncIterable<SqlValue[]> {
   const types = vm.program.columns.map(c => c.type)
+  const missing = vm.program.columns.map(c => c.missing ?? null)
   for await (const r of rows) {
-    const o = vm.run(new RowImage(types, r.row))
+    const o = vm.run(new RowImage(types, r.row, missing))
     if (o !== null) yield o
   }
 }

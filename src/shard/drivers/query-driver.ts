@@ -61,9 +61,10 @@ export async function runQuery (rows: AsyncIterable<Row>, q: QueryOptions, clock
   const program = decode(q.program)
   const vm = shardVm(program, decodeRows(q.params)[0] ?? [], q.statementMicros, clock)
   const types = program.columns.map(c => c.type)
+  const missing = program.columns.map(c => c.missing ?? null)
   let scanned = 0
   async function * images (): AsyncIterable<RowInput> {
-    for await (const r of rows) { scanned++; yield new RowImage(types, r.row) }
+    for await (const r of rows) { scanned++; yield new RowImage(types, r.row, missing) }
   }
   const out = await collectRows(vm, images(), q)
   return { rows: encodeRows(out), scanned }

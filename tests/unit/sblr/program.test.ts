@@ -108,6 +108,17 @@ describe('SBLR programs', () => {
     }
   })
 
+  it('input columns carry the value a stored row lacking them reads (ADD COLUMN); one that does not fit its type is refused', () => {
+    const p: Program = { ...FILTER_FIXED, columns: [FILTER_FIXED.columns[0]!, { ...FILTER_FIXED.columns[1]!, missing: 5n }] }
+    expect(serialize(p)[4]).toBe(2)
+    expect(deserialize(serialize(p)).columns[1]).toEqual({ ...FILTER_FIXED.columns[1]!, missing: 5n })
+    // Without one, format 1 (what earlier releases read).
+    expect(serialize(FILTER_FIXED)[4]).toBe(1)
+    expect(deserialize(serialize(FILTER_FIXED)).columns[1]).not.toHaveProperty('missing')
+    const bad = serialize({ ...FILTER_FIXED, columns: [FILTER_FIXED.columns[0]!, { ...FILTER_FIXED.columns[1]!, missing: 'text' }] })
+    expect(() => deserialize(bad)).toThrow(expect.objectContaining({ code: 'SB_SBLR_INVALID' }))
+  })
+
   it('constants keep their exact values', () => {
     const p: Program = { ...FILTER_FIXED, constants: [new Decimal(-12345678901234567890123n, 7)] }
     expect(deserialize(serialize(p)).constants[0]).toEqual(new Decimal(-12345678901234567890123n, 7))
