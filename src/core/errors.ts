@@ -126,6 +126,10 @@ export const ERROR_CODES = {
   SB_UNDEFINED_USER: { sqlstate: '42704', http: 400, summary: 'no user of that name' },
   SB_INVALID_PASSWORD: { sqlstate: '28P01', http: 400, summary: 'a password or SCRAM-SHA-256 verifier given to CREATE/ALTER USER is not acceptable (empty, too long, or a malformed verifier)' },
   SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
+  SB_CHECK_VIOLATION: { sqlstate: '23514', http: 400, summary: 'a value fails a CHECK constraint (of the column\'s domain); nothing was written' },
+  SB_DUPLICATE_OBJECT: { sqlstate: '42710', http: 409, summary: 'a domain, domain constraint or ENUM/SET label of that name already exists' },
+  SB_UNDEFINED_OBJECT: { sqlstate: '42704', http: 400, summary: 'no domain (type) or domain constraint of that name' },
+  SB_DEPENDENT_OBJECTS_STILL_EXIST: { sqlstate: '2BP01', http: 409, summary: 'the domain cannot be dropped while a column uses it (the message names the column)' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

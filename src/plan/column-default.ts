@@ -4,14 +4,11 @@
 // program where the column is omitted or given as DEFAULT, exactly like a VALUES expression: a
 // volatile default (gen_uuidv8_hlc(), gen_uuidv7(), now()) is evaluated per row on the
 // coordinator, before the row's shard is computed from its partition key.
-import { ManualClock } from '../core/clock'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
-import { Hlc } from '../core/hlc'
-import { SeededRng } from '../core/rng'
-import { UuidV7Generator } from '../core/uuid'
 import type { DdlContext, DefaultTarget } from '../catalog/catalog'
 import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../catalog/replication-options'
-import { Vm, type VmContext } from '../vm/vm'
+import { Vm } from '../vm/vm'
+import { trialContext } from './trial-context'
 import type { Expr } from '../sql/ast'
 import { assignValue } from '../types/cast'
 import { formatExpr } from '../sql/format'
@@ -20,6 +17,7 @@ import { T } from '../types/sql-types'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, type TypedReg } from './compile-expr'
 import { ProgramBuilder } from './program-builder'
 import { sqlTypeOf } from './table-types'
+import { domainChecker } from './domain-rules'
 
 export type { DefaultTarget } from '../catalog/catalog'
 
@@ -39,20 +37,6 @@ function checkShape (t: DefaultTarget, e: Expr): void {
       break
   }
   for (const c of exprChildren(e)) checkShape(t, c)
-}
-
-let checkContext: VmContext | undefined
-
-/**
- * A fixed clock and generators of its own for the trial evaluation: checking a default neither
- * reads the wall clock nor advances the node's HLC, and is the same on every node.
- */
-function trialContext (): VmContext {
-  if (checkContext === undefined) {
-    const clock = new ManualClock()
-    checkContext = { params: [], clock, hlc: new Hlc({ nodeId: 1, clock, rng: new SeededRng(1) }), uuidV7: new UuidV7Generator(clock, new SeededRng(2)) }
-  }
-  return checkContext
 }
 
 function compile (e: Expr, b: ProgramBuilder): TypedReg {
@@ -110,5 +94,5 @@ export function compileColumnDefault (e: Expr, b: ProgramBuilder): TypedReg {
  * replication options of new tables (the node's config); column defaults are checked here.
  */
 export function ddlContext (liveNodes: number, defaults: TableDefaults = SEED_TABLE_DEFAULTS): DdlContext {
-  return { liveNodes, defaults, checkDefault: checkColumnDefault }
+  return { liveNodes, defaults, checkDefault: checkColumnDefault, domains: domainChecker }
 }
