@@ -92,14 +92,13 @@ export interface DomainChange {
 
 /**
  * One domain statement against `domains` (the catalog's list) at catalog version `version` (the
- * version the change gets); `tables` for the in-use checks, `typeNames` the names that are
- * already relations (a domain shares their namespace in neither PostgreSQL nor here: types and
- * relations are distinct — only domains among themselves must differ).
+ * version the change gets); `tables` for DROP DOMAIN's in-use check. Domain names are a namespace
+ * of their own (types and relations are distinct, as in PostgreSQL).
  */
 export function applyDomainStatement (domains: readonly DomainInfo[], tables: readonly TableColumns[], s: DomainStatement, version: number, checker: DomainChecker): DomainChange {
   switch (s.kind) {
     case 'create_domain': return createDomain(domains, s, version, checker)
-    case 'alter_domain': return alterDomain(domains, tables, s, version, checker)
+    case 'alter_domain': return alterDomain(domains, s, version, checker)
     case 'drop_domain': return dropDomain(domains, tables, s)
   }
 }
@@ -156,11 +155,10 @@ function createDomain (domains: readonly DomainInfo[], s: CreateDomainStatement,
   return { domains: [...domains, d], domain: d, warnings: [] }
 }
 
-function alterDomain (domains: readonly DomainInfo[], tables: readonly TableColumns[], s: AlterDomainStatement, version: number, checker: DomainChecker): DomainChange {
+function alterDomain (domains: readonly DomainInfo[], s: AlterDomainStatement, version: number, checker: DomainChecker): DomainChange {
   const d = mustDomain(domains, s.name)
   const a = s.action
   let next: DomainInfo
-  const warnings: string[] = []
   switch (a.kind) {
     case 'set_default': next = { ...d, default: checker.default(d, a.expr) }; break
     case 'drop_default': next = { ...d, default: null }; break
@@ -198,11 +196,7 @@ function alterDomain (domains: readonly DomainInfo[], tables: readonly TableColu
     }
   }
   next = { ...next, version }
-  if (a.kind === 'set_not_null' || a.kind === 'add_check') {
-    const users = domainUsers(tables, d.name)
-    if (users.length > 0) warnings.push(`domain "${d.name}" is used by ${users.map(u => `${u.table}.${u.column}`).join(', ')}: their stored values were checked`)
-  }
-  return { domains: domains.map(x => x === d ? next : x), domain: next, warnings }
+  return { domains: domains.map(x => x === d ? next : x), domain: next, warnings: [] }
 }
 
 function dropDomain (domains: readonly DomainInfo[], tables: readonly TableColumns[], s: DropDomainStatement): DomainChange {
