@@ -63,6 +63,8 @@ export function addColumnChange<C extends CatalogColumn> (t: ColumnChangeTarget<
   if (c.primaryKey) throw refuse('a table\'s primary key is fixed when it is created', 'create a new table with the key and copy the rows into it')
   if (c.unique === true) throw refuse('UNIQUE needs an index built over the rows already stored', 'add the column, then CREATE UNIQUE INDEX on it')
   if (c.references !== null) throw refuse('REFERENCES on an added column is not supported', 'create a new table with the foreign key and copy the rows into it')
+  // A domain's DEFAULT, NOT NULL and CHECKs would have to hold for the rows already stored (their missing value).
+  if (c.type.domain !== undefined) throw refuse(`a column of domain type ${c.type.domain} cannot be added to a table yet`, 'add it with the domain\'s base type, or create a new table with the column and copy the rows into it')
   // Dropped columns keep their slots, so they count (as in PostgreSQL).
   if (t.columns.length + 1 > LIMITS.columns) {
     throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `table "${t.name}" would have ${t.columns.length + 1} columns (dropped ones included), at most ${LIMITS.columns}`, { table: t.name })

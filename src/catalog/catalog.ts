@@ -1,7 +1,7 @@
 import { ScratchBirdError } from '../core/errors'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type {
-  AlterTableStatement, CreateIndexStatement, CreateTableStatement, DataType, DropIndexStatement, DropTableStatement, Expr, TableDdlStatement,
+  AlterTableStatement, CreateIndexStatement, CreateTableStatement, DropIndexStatement, DropTableStatement, Expr, TableDdlStatement,
   ReferentialAction, TableOption
 } from '../sql/ast'
 import {
@@ -12,13 +12,15 @@ import { addColumnChange, dropColumnChange, type ColumnChange, type ColumnChange
 import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
+import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker, type DomainInfo } from './domains'
+import type { DomainStatement } from '../sql/ast'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
 // version plus the warnings the client should see. Persistence and cluster-wide propagation are
 // shells around it (the catalog is small; it travels and is stored as one JSON document).
 
-export interface ColumnType { name: DataType['name'], length: number | null, precision: number | null, scale: number | null }
+export type { ColumnType } from './domains'
 
 export interface ColumnInfo {
   name: string
@@ -48,6 +50,8 @@ export interface ColumnInfo {
    * once by that statement, as a one-column row image (types/row-codec.ts) in base64. Absent: NULL.
    */
   missing?: string
+  /** The domain (catalog/domains.ts) the column was declared with; `type` is then the domain's storage type. Absent: a base type. */
+  domain?: string
 }
 
 export interface ForeignKeyInfo {
@@ -89,6 +93,8 @@ export interface CatalogState {
   users?: UserInfo[]
   grants?: GrantInfo[]
   nextUserId?: number
+  /** Domains (domains.ts); absent in documents written before domains existed: none. */
+  domains?: DomainInfo[]
 }
 
 /** A column whose DEFAULT expression is being checked. */
@@ -116,6 +122,8 @@ export interface DdlContext {
    * default that would differ per row (gen_uuidv7() …), which only a rewrite of the rows could give.
    */
   missingValue: (t: DefaultTarget, e: Expr) => string | null
+  /** Validates a domain's DEFAULT and CHECK expressions (plan/domain-rules.ts), for the same reason. */
+  domains: DomainChecker
 }
 
 export interface DdlResult { catalog: Catalog, table: TableInfo | null, warnings: string[] }
@@ -186,6 +194,9 @@ export class Catalog {
   table (name: string): TableInfo | undefined { return this.byName.get(name) }
   tableById (id: number): TableInfo | undefined { return this.state.tables.find(t => t.id === id) }
 
+  get domains (): readonly DomainInfo[] { return this.state.domains ?? [] }
+  domain (name: string): DomainInfo | undefined { return this.domains.find(d => d.name === name) }
+
   get users (): readonly UserInfo[] { return this.state.users ?? [] }
   get grants (): readonly GrantInfo[] { return this.state.grants ?? [] }
   get nextUserId (): number { return this.state.nextUserId ?? FIRST_USER_ID }
@@ -206,8 +217,9 @@ export class Catalog {
   }
 
   /** Any DDL statement against this version. */
-  apply (s: TableDdlStatement, ctx: DdlContext): DdlResult {
+  apply (s: TableDdlStatement | DomainStatement, ctx: DdlContext): DdlResult {
     switch (s.kind) {
+      case 'create_domain': case 'alter_domain': case 'drop_domain': return this.applyDomain(s, ctx)
       case 'create_table': return this.createTable(s, ctx)
       case 'alter_table': return this.alterTable(s, ctx)
       case 'drop_table': return this.dropTable(s)
@@ -220,6 +232,14 @@ export class Catalog {
         return { catalog: next, table: next.table(s.name) ?? null, warnings: [] }
       }
     }
+  }
+
+  /** CREATE / ALTER / DROP DOMAIN (domains.ts): the next version, unless the statement changed nothing (IF [NOT] EXISTS). */
+  private applyDomain (s: DomainStatement, ctx: DdlContext): DdlResult {
+    const version = this.state.version + 1
+    const r = applyDomainStatement(this.domains, this.state.tables, s, version, ctx.domains)
+    const changed = r.domain !== null || (s.kind === 'drop_domain' && r.domains.length < this.domains.length)
+    return { catalog: changed ? new Catalog({ ...this.state, version, domains: r.domains }) : this, table: null, warnings: r.warnings }
   }
 
   /**
@@ -285,7 +305,10 @@ export class Catalog {
     const columns: ColumnInfo[] = []
     for (const c of s.columns) {
       if (columns.some(x => x.name === c.name)) throw err('SB_DUPLICATE_COLUMN', `column "${c.name}" specified more than once`, { column: c.name })
-      columns.push({ name: c.name, type: { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }, notNull: c.notNull || c.primaryKey, position: columns.length + 1, default: null })
+      const domain = c.type.domain === undefined ? undefined : this.domain(c.type.domain)
+      if (c.type.domain !== undefined && domain === undefined) throw new ScratchBirdError('SB_UNDEFINED_OBJECT', `type "${c.type.domain}" does not exist`, { column: c.name, domain: c.type.domain })
+      const type = domain !== undefined ? { ...domain.type } : { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }
+      columns.push({ name: c.name, type, notNull: c.notNull || c.primaryKey, position: columns.length + 1, default: null, ...(domain !== undefined ? { domain: domain.name } : {}) })
     }
     const has = (col: string): boolean => columns.some(c => c.name === col)
     const inlinePk = s.columns.filter(c => c.primaryKey).map(c => c.name)
@@ -520,6 +543,7 @@ export class Catalog {
     const users = readUsers(s.users)
     const grants = readGrants(s.grants)
     if (s.nextUserId !== undefined && !Number.isInteger(s.nextUserId)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
+    if (s.domains !== undefined && !(Array.isArray(s.domains) && s.domains.every(validDomain))) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable: a domain is malformed')
     return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }) })
   }
 }

@@ -129,6 +129,10 @@ export const ERROR_CODES = {
   SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
   // Table rewrites (issue 17 item 7).
   SB_COLUMN_IN_USE: { sqlstate: '2BP01', http: 409, summary: 'ALTER TABLE … DROP COLUMN of a column a key or an index needs (the primary key, the partition key, an index, a foreign key); nothing changed' },
+  SB_CHECK_VIOLATION: { sqlstate: '23514', http: 400, summary: 'a value fails a CHECK constraint (of the column\'s domain); nothing was written' },
+  SB_DUPLICATE_OBJECT: { sqlstate: '42710', http: 409, summary: 'a domain, domain constraint or ENUM/SET label of that name already exists' },
+  SB_UNDEFINED_OBJECT: { sqlstate: '42704', http: 400, summary: 'no domain (type) or domain constraint of that name' },
+  SB_DEPENDENT_OBJECTS_STILL_EXIST: { sqlstate: '2BP01', http: 409, summary: 'the domain cannot be dropped while a column uses it (the message names the column)' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

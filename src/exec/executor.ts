@@ -8,6 +8,8 @@ import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import type { DdlStatement, ExplainableStatement, Statement, UserStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
+import { DOMAIN_STATEMENT_KINDS } from '../sql/ast'
+import { verifyStoredValues } from './domain-ddl'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
@@ -160,6 +162,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
       return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
     }
+    case 'create_domain': case 'alter_domain': case 'drop_domain':
+      if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
+      return await runDdl(env, s)
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)
       return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
@@ -196,7 +201,7 @@ export function isUserStatement (s: DdlStatement): s is UserStatement { return U
 export function applyDdl (env: CatalogPort & DdlPort & { readonly clock?: Clock }, s: DdlStatement): StatementResult {
   if (isUserStatement(s)) return applyUserDdl(env, s)
   const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : s.name
-  if (SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
+  if (!DOMAIN_STATEMENT_KINDS.has(s.kind) && SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
   const cat: Catalog = env.catalog()
   const res = cat.apply(s, ctx)

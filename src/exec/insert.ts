@@ -17,7 +17,8 @@ import type { ExecEnv, Generators, ShardPort } from './env'
 import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
-import { tableShape, type TableShape } from '../plan/table-types'
+import { tableShape } from '../plan/table-types'
+import { withDomains, type DomainShape } from '../plan/domain-rules'
 import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
@@ -25,7 +26,7 @@ import { indexShapes, type IndexShape } from '../plan/index-shapes'
 import { addIndexWrites } from './index-writes'
 
 export interface InsertPlan {
-  shape: TableShape
+  shape: DomainShape
   programs: Program[]
   targets: number[]
   onConflict: OnConflictPlan | null
@@ -36,7 +37,7 @@ export interface InsertPlan {
 
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
-  const shape = tableShape(env.catalog().mustTable(s.table))
+  const shape = withDomains(tableShape(env.catalog().mustTable(s.table)), env.catalog())
   const columns = shape.info.columns
   // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default;
   // a hidden row id is not among them.
@@ -57,7 +58,8 @@ export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly S
   const defaultOf = (i: number): Expr | null => {
     if (!defaults.has(i)) {
       const text = columns[i]!.default
-      defaults.set(i, text === null ? null : parseColumnDefault(s.table, columns[i]!.name, text))
+      // A column's own DEFAULT, else its domain's.
+      defaults.set(i, text === null ? shape.domains?.[i]?.default ?? null : parseColumnDefault(s.table, columns[i]!.name, text))
     }
     return defaults.get(i)!
   }

@@ -17,7 +17,8 @@ import { SYSTEM_TABLES } from '../plan/system-tables'
 import { rowFilterProgram } from '../plan/row-filter'
 import { planReturning } from '../plan/returning'
 import { returningRows } from './returning'
-import { pkTuple, scopeOf, tableShape, type TableShape } from '../plan/table-types'
+import { pkTuple, scopeOf, tableShape } from '../plan/table-types'
+import { withDomains, type DomainShape } from '../plan/domain-rules'
 import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
 import { addWrite, type ShardWrites } from './shard-writes'
@@ -32,7 +33,7 @@ import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChang
 
 export interface ModifyPlan {
   kind: 'update' | 'delete'
-  shape: TableShape
+  shape: DomainShape
   routing: Routing
   /** WHERE filter emitting whole rows; runs on the shards. */
   filter: Program
@@ -47,7 +48,7 @@ export interface ModifyPlan {
 
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
-  const shape = tableShape(env.catalog().mustTable(s.table))
+  const shape = withDomains(tableShape(env.catalog().mustTable(s.table)), env.catalog())
   const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
   const returning = planReturning(shape, s.table, s.returning, params)

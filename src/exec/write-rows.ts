@@ -8,22 +8,26 @@ import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import type { Generators, ShardPort } from './env'
 import { pkTuple, shardOfRow, type TableShape } from '../plan/table-types'
+import type { DomainShape } from '../plan/domain-rules'
 import type { ShardId } from '../core/ids'
 
-/** Casts each value to its column type and checks NOT NULL; errors name the column. */
-export function assignRow (t: TableShape, values: readonly SqlValue[]): SqlValue[] {
+/** Casts each value to its column type and checks NOT NULL (and a domain's rules); errors name the column. */
+export function assignRow (t: DomainShape, values: readonly SqlValue[]): SqlValue[] {
   return t.types.map((type, i) => {
     const col = t.info.columns[i]!
     // A dropped column's slot (catalog/alter-columns.ts): whatever the old row held there goes.
     if (col.dropped === true) return null
+    // A column of a domain: the domain's assignment (ENUM/SET labels, VARIANT tag), NOT NULL and CHECKs.
+    const domain = t.domains?.[i] ?? null
     let v: SqlValue
     try {
-      v = assignValue(values[i] ?? null, type)
+      v = domain !== null ? domain.assign(values[i] ?? null) : assignValue(values[i] ?? null, type)
     } catch (e) {
       if (isScratchBirdError(e)) throw new ScratchBirdError(e.code, `column "${col.name}": ${e.message}`, { ...e.details, column: col.name })
       throw e
     }
-    if (v === null && col.notNull) {
+    if (domain !== null) domain.check(v, t.info.name, col.name)
+    if (v === null && (col.notNull || domain?.notNull === true)) {
       throw new ScratchBirdError('SB_NOT_NULL_VIOLATION', `null value in column "${col.name}" of relation "${t.info.name}" violates not-null constraint`, { table: t.info.name, column: col.name })
     }
     return v

@@ -4,14 +4,12 @@
 // program where the column is omitted or given as DEFAULT, exactly like a VALUES expression: a
 // volatile default (gen_uuidv8_hlc(), gen_uuidv7(), now()) is evaluated per row on the
 // coordinator, before the row's shard is computed from its partition key.
-import { ManualClock, type Clock } from '../core/clock'
+import type { Clock } from '../core/clock'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
-import { Hlc } from '../core/hlc'
-import { SeededRng } from '../core/rng'
-import { UuidV7Generator } from '../core/uuid'
 import type { DdlContext, DefaultTarget } from '../catalog/catalog'
 import { SEED_TABLE_DEFAULTS, type TableDefaults } from '../catalog/replication-options'
-import { Vm, type VmContext } from '../vm/vm'
+import { Vm } from '../vm/vm'
+import { trialContext } from './trial-context'
 import type { Expr } from '../sql/ast'
 import { assignValue } from '../types/cast'
 import { encodeRow } from '../types/row-codec'
@@ -21,6 +19,7 @@ import { T } from '../types/sql-types'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, type TypedReg } from './compile-expr'
 import { ProgramBuilder } from './program-builder'
 import { sqlTypeOf } from './table-types'
+import { domainChecker } from './domain-rules'
 
 export type { DefaultTarget } from '../catalog/catalog'
 
@@ -40,20 +39,6 @@ function checkShape (t: DefaultTarget, e: Expr): void {
       break
   }
   for (const c of exprChildren(e)) checkShape(t, c)
-}
-
-let checkContext: VmContext | undefined
-
-/**
- * A fixed clock and generators of its own for the trial evaluation: checking a default neither
- * reads the wall clock nor advances the node's HLC, and is the same on every node.
- */
-function trialContext (): VmContext {
-  if (checkContext === undefined) {
-    const clock = new ManualClock()
-    checkContext = { params: [], clock, hlc: new Hlc({ nodeId: 1, clock, rng: new SeededRng(1) }), uuidV7: new UuidV7Generator(clock, new SeededRng(2)) }
-  }
-  return checkContext
 }
 
 function compile (e: Expr, b: ProgramBuilder): TypedReg {
@@ -144,5 +129,5 @@ export function missingColumnValue (t: DefaultTarget, e: Expr, clock: Clock): st
  * an added column's value for the stored rows is taken at `clock`'s time (now() in its DEFAULT).
  */
 export function ddlContext (liveNodes: number, defaults: TableDefaults = SEED_TABLE_DEFAULTS, clock: Clock = trialContext().clock): DdlContext {
-  return { liveNodes, defaults, checkDefault: checkColumnDefault, missingValue: (t, e) => missingColumnValue(t, e, clock) }
+  return { liveNodes, defaults, checkDefault: checkColumnDefault, missingValue: (t, e) => missingColumnValue(t, e, clock), domains: domainChecker }
 }

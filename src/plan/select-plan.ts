@@ -15,6 +15,7 @@ import type { PlanEnv } from './plan-env'
 import { planJoin, type JoinPlan } from './join-plan'
 import { evalConst, pinKeys } from './pins'
 import { ProgramBuilder } from './program-builder'
+import { withEnumOrder } from './enum-order'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 import type { ShardId } from '../core/ids'
@@ -150,6 +151,7 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
  * become parameter slots).
  */
 export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null): SelectPlan {
+  s = withEnumOrder(env.catalog(), s)
   let source: SelectSource = { kind: 'none' }
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []

@@ -8,6 +8,7 @@ import type { SqlValue } from '../types/values'
 import type { PlanEnv } from './plan-env'
 import { sqlTypeOf } from './table-types'
 import { USER_SYSTEM_TABLES } from './system-tables-users'
+import { DOMAIN_SYSTEM_TABLES } from './system-tables-domains'
 
 export interface SystemTable {
   readonly columns: readonly ProgramColumn[]
@@ -87,5 +88,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
     rows: (_c, env) => (env?.hints?.stats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
   },
   // Users and their table grants (issue 18 item 2; no verifiers shown).
-  ...USER_SYSTEM_TABLES
+  ...USER_SYSTEM_TABLES,
+  // Domains (issue 19 item 4).
+  ...DOMAIN_SYSTEM_TABLES
 }

@@ -59,7 +59,8 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
       return out
     }
     case 'explain': return statementNeeds(s.statement, c, self)
-    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': return [{ kind: 'admin', what: 'DDL' }]
+    case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index':
+    case 'create_domain': case 'alter_domain': case 'drop_domain': return [{ kind: 'admin', what: 'DDL' }]
     case 'deliver_hints': case 'drain_node': case 'repair': return [{ kind: 'admin', what: 'cluster commands' }]
     case 'create_user': return [{ kind: s.role === 'superuser' ? 'superuser' : 'admin', what: s.role === 'superuser' ? 'creating a superuser' : 'CREATE USER' }]
     case 'alter_user': case 'drop_user': {

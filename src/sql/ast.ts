@@ -26,6 +26,11 @@ export interface DataType {
   /** DECIMAL(p[, s]); null when not given. */
   readonly precision: number | null
   readonly scale: number | null
+  /**
+   * A column typed by a domain (CREATE DOMAIN): its name; `name` is then only a placeholder
+   * (text) until the catalog resolves the domain's storage type. Absent: a base type.
+   */
+  readonly domain?: string
 }
 
 // ---- expressions ----------------------------------------------------------------------------
@@ -278,7 +283,7 @@ export interface AlterIndexStatement { readonly kind: 'alter_index', readonly po
 export type TableDdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 
 /** Catalog changes: table DDL, and users and grants (issue 18), which travel the same versioned path. */
-export type DdlStatement = TableDdlStatement | UserStatement
+export type DdlStatement = TableDdlStatement | UserStatement | DomainStatement
 
 // ---- users and grants (issue 18 item 2) ---------------------------------------------------
 
@@ -330,3 +335,49 @@ export type Statement =
   | ExplainStatement
   | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement
   | UserStatement
+  | DomainStatement
+
+// ---- domains (issue 19 item 4, P-002…P-006; parsed by parse-domain.ts) ------------------
+
+/**
+ * What a domain's values are: one base type (`base`), one of a list of labels in declaration
+ * order (`enum`), a subset of a list of labels (`set`), or a value of one of a list of types that
+ * keeps which one (`variant`).
+ */
+export type DomainKind = 'base' | 'enum' | 'set' | 'variant'
+
+/** `[CONSTRAINT name] CHECK (expr)`; the expression names the value as VALUE. */
+export interface DomainCheck { readonly pos: Pos, readonly name: string | null, readonly expr: Expr }
+
+export interface CreateDomainStatement {
+  readonly kind: 'create_domain'
+  readonly pos: Pos
+  readonly name: string
+  readonly domainKind: DomainKind
+  /** The base type (`base` domains); null for the others. */
+  readonly base: DataType | null
+  /** ENUM / SET labels, in declaration order; empty for the others. */
+  readonly members: readonly string[]
+  /** VARIANT member types, in declaration order; empty for the others. */
+  readonly variants: readonly DataType[]
+  readonly default: Expr | null
+  readonly notNull: boolean
+  readonly checks: readonly DomainCheck[]
+}
+
+export type AlterDomainAction =
+  | { readonly kind: 'set_default', readonly expr: Expr }
+  | { readonly kind: 'drop_default' }
+  | { readonly kind: 'set_not_null' }
+  | { readonly kind: 'drop_not_null' }
+  | { readonly kind: 'add_check', readonly check: DomainCheck }
+  | { readonly kind: 'drop_constraint', readonly name: string, readonly ifExists: boolean }
+  /** ENUM / SET only: a new label, last or BEFORE / AFTER an existing one. */
+  | { readonly kind: 'add_value', readonly value: string, readonly ifNotExists: boolean, readonly before: string | null, readonly after: string | null }
+
+export interface AlterDomainStatement { readonly kind: 'alter_domain', readonly pos: Pos, readonly name: string, readonly action: AlterDomainAction }
+export interface DropDomainStatement { readonly kind: 'drop_domain', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+
+export type DomainStatement = CreateDomainStatement | AlterDomainStatement | DropDomainStatement
+
+export const DOMAIN_STATEMENT_KINDS: ReadonlySet<string> = new Set<DomainStatement['kind']>(['create_domain', 'alter_domain', 'drop_domain'])

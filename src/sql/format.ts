@@ -10,6 +10,7 @@ import type {
   TableConstraint, TableOption
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
+import { formatDomainStatement } from './format-domain'
 
 export interface FormatOptions {
   /** Print PASSWORD texts as they are (default: '********'). */
@@ -78,6 +79,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
     case 'deliver_hints': return `DELIVER HINTS TO NODE ${s.node}`
     case 'drain_node': return `DRAIN NODE ${s.node}`
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
+    case 'create_domain': case 'alter_domain': case 'drop_domain': return formatDomainStatement(s, { expr: formatExpr, type: formatType, ident, string: quoteString })
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': return formatUserStatement(s, opts)
   }
   return unreachable(s)
@@ -170,6 +172,7 @@ function options (opts: readonly TableOption[]): string {
 }
 
 export function formatType (t: DataType): string {
+  if (t.domain !== undefined) return ident(t.domain)
   const name = t.name === 'double' ? 'DOUBLE PRECISION' : t.name.toUpperCase()
   if (t.length !== null) return `${name}(${t.length})`
   if (t.precision !== null) return t.scale === null ? `${name}(${t.precision})` : `${name}(${t.precision}, ${t.scale})`

@@ -5,7 +5,8 @@ import type {
   ForeignRef, ReferentialAction, TableConstraint, TableOption
 } from './ast'
 import type { Cursor } from './cursor'
-import { parseExpr, parseLiteral, parseType } from './parse-expr'
+import { parseExpr, parseLiteral } from './parse-expr'
+import { parseColumnType } from './parse-domain'
 
 export function parseCreateTable (c: Cursor): CreateTableStatement {
   const pos = c.wantWord('create').pos
@@ -57,7 +58,7 @@ function parseIfExists (c: Cursor): boolean {
 function parseColumnDef (c: Cursor, label = 'column name'): ColumnDef {
   const pos = c.pos
   const name = c.identifier(label)
-  const type = parseType(c)
+  const type = parseColumnType(c)
   let nullability: 'null' | 'not null' | null = null
   let primaryKey = false
   let dflt: Expr | null = null
