@@ -126,6 +126,11 @@ export const ERROR_CODES = {
   SB_UNDEFINED_USER: { sqlstate: '42704', http: 400, summary: 'no user of that name' },
   SB_INVALID_PASSWORD: { sqlstate: '28P01', http: 400, summary: 'a password or SCRAM-SHA-256 verifier given to CREATE/ALTER USER is not acceptable (empty, too long, or a malformed verifier)' },
   SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
+  // Session settings: SET / RESET / SHOW (issue 19 item 4) and statement_timeout.
+  SB_UNDEFINED_SETTING: { sqlstate: '42704', http: 400, summary: 'SET, RESET or SHOW names no session setting (SHOW ALL lists them; a custom setting is spelled prefix.name)' },
+  SB_INVALID_SETTING_VALUE: { sqlstate: '22023', http: 400, summary: 'a value SET gave a session setting is outside what it takes (the message lists the allowed values); nothing changed' },
+  SB_SETTING_READ_ONLY: { sqlstate: '55P02', http: 400, summary: 'the session setting cannot be changed (server_version …), or not now (transaction_isolation once the transaction has read or written)' },
+  SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

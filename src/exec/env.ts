@@ -233,6 +233,12 @@ export interface UsersPort {
   verifierOf?: ((password: string) => string) | undefined
 }
 
+/** Timers for statement_timeout (exec/statement-timeout.ts); absent: statements are never timed out (tools, tests). */
+export interface TimerPort {
+  /** Calls `fire` after `ms` milliseconds unless the returned function is called first. */
+  statementTimer?: ((ms: number, fire: () => void) => () => void) | undefined
+}
+
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort
+  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort

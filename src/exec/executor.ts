@@ -37,6 +37,8 @@ import { writeWithIndexes } from './index-writes'
 import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
 import { timestampFromMillis } from '../types/datetime'
 import { createIndex } from './index-build'
+import { runSettingStatement } from './settings/statements'
+import { withStatementTimeout } from './statement-timeout'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -57,7 +59,8 @@ export async function executeScript (env: ExecEnv, session: SessionState, sql: s
     try {
       // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
       if (session.principal !== undefined) checkStatement(env.catalog(), session.principal, s)
-      const result = await executeStatement(env, session, s, params, script.slots[i]!)
+      const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
+        () => executeStatement(env, session, s, params, script.slots[i]!))
       results.push(result)
       report(env, s, started, result.rowCount, undefined, session, sessionId)
     } catch (e) {
@@ -99,21 +102,25 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
   switch (s.kind) {
     case 'begin':
       if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
-      session.txn = new SqlTxn(env, s.isolation ?? 'snapshot', true)
+      session.txn = new SqlTxn(env, s.isolation ?? session.settings.defaultIsolation, true)
+      session.settings.beginTxn()
       return commandResult('BEGIN')
     case 'commit': {
       if (txn === null) return commandResult('COMMIT', 0, ['there is no transaction in progress'])
       session.txn = null
       if (txn.failed) {
+        session.settings.endTxn(false)
         await txn.rollback()
         return commandResult('ROLLBACK', 0, ['the transaction had a failed statement and was rolled back'])
       }
-      try { await txn.commit() } catch (e) { await txn.rollback(); throw e }
+      try { await txn.commit() } catch (e) { session.settings.endTxn(false); await txn.rollback(); throw e }
+      session.settings.endTxn(true)
       return commandResult('COMMIT')
     }
     case 'rollback':
       if (txn === null) return commandResult('ROLLBACK', 0, ['there is no transaction in progress'])
       session.txn = null
+      session.settings.endTxn(false)
       await txn.rollback()
       return commandResult('ROLLBACK')
     case 'select': {
@@ -170,6 +177,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       if (s.target === 'transactions_horizon') return showTransactionsHorizon(env)
       if (s.target === 'replication_lag') return showReplicationLag(env, s.pos)
       return show(env, s.target, s.pos)
+    case 'set': case 'reset': case 'show_setting': return runSettingStatement(env, session, s)
     case 'repair': return repair(env, s)
     case 'deliver_hints': {
       if (env.hints === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))

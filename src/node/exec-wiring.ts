@@ -74,6 +74,8 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...(p.replicationLag === undefined ? {} : { replicationLag: p.replicationLag }),
     statementDone: p.statementDone,
     planCache: new PlanCache(),
+    // statement_timeout (the session setting): the node's own timers, which keep no process alive.
+    statementTimer: (ms, fire) => { const t = setTimeout(fire, ms); t.unref(); return () => clearTimeout(t) },
     // CREATE/ALTER USER: the password's verifier with a fresh salt (it goes no further than this node).
     verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng))
   }
