@@ -39,6 +39,7 @@ import { timestampFromMillis } from '../types/datetime'
 import { createIndex } from './index-build'
 import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
+import { explainReplicaRead, replicaReadEnv } from './replica-reads'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -125,7 +126,9 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return commandResult('ROLLBACK')
     case 'select': {
       const plan = selectPlanFor(env, s, params, slot)
-      const rows = await executeSelect(env, plan, params, txn)
+      // read_from = replica: outside a transaction, replicated primary_replica tables are read at a replica.
+      const readEnv = txn === null && session.settings.readFrom === 'replica' ? replicaReadEnv(env) : env
+      const rows = await executeSelect(readEnv, plan, params, txn)
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
@@ -170,7 +173,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const stored = withVerifier(env, s)
       return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
     }
-    case 'explain': return explain(env, s.statement, params)
+    case 'explain': return explain(env, s.statement, params, txn === null && session.settings.readFrom === 'replica')
     case 'show':
       if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
       if (s.target === 'anti_entropy_status') return showAntiEntropyStatus(env, s.pos)
@@ -248,7 +251,8 @@ function programLines (title: string, p: Program): string[] {
   return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
 }
 
-function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[]): StatementResult {
+/** `replicaReads`: the session reads at replicas (read_from = replica, outside a transaction). */
+function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[], replicaReads: boolean): StatementResult {
   const lines: string[] = []
   switch (s.kind) {
     case 'select': {
@@ -257,6 +261,7 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       if (src.kind === 'table') {
         lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
         lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
+        if (replicaReads) lines.push(...explainReplicaRead(env, src.shape.info, src.shards))
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
       } else if (src.kind === 'rows') {
