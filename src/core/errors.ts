@@ -133,6 +133,11 @@ export const ERROR_CODES = {
   SB_DUPLICATE_OBJECT: { sqlstate: '42710', http: 409, summary: 'a domain, domain constraint or ENUM/SET label of that name already exists' },
   SB_UNDEFINED_OBJECT: { sqlstate: '42704', http: 400, summary: 'no domain (type) or domain constraint of that name' },
   SB_DEPENDENT_OBJECTS_STILL_EXIST: { sqlstate: '2BP01', http: 409, summary: 'the domain cannot be dropped while a column uses it (the message names the column)' },
+  // Session settings: SET / RESET / SHOW (issue 19 item 4) and statement_timeout.
+  SB_UNDEFINED_SETTING: { sqlstate: '42704', http: 400, summary: 'SET, RESET or SHOW names no session setting (SHOW ALL lists them; a custom setting is spelled prefix.name)' },
+  SB_INVALID_SETTING_VALUE: { sqlstate: '22023', http: 400, summary: 'a value SET gave a session setting is outside what it takes (the message lists the allowed values); nothing changed' },
+  SB_SETTING_READ_ONLY: { sqlstate: '55P02', http: 400, summary: 'the session setting cannot be changed (server_version …), or not now (transaction_isolation once the transaction has read or written)' },
+  SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -216,8 +216,23 @@ export interface ReplicationLagRow {
   readonly atLeast: boolean
 }
 
+/** Where a read_from = replica read of a shard goes from this node, for EXPLAIN (exec/replica-reads.ts). */
+export interface ReplicaReadView {
+  /** The node that answers: this node's caught-up replica, else the shard's primary (null: none known). */
+  readonly node: NodeId | null
+  readonly self: boolean
+  /** That replica's applied LSN, when this node holds it. */
+  readonly appliedLsn: bigint | null
+  /** The group's committed LSN as this node knows it. */
+  readonly commitLsn: bigint | null
+  /** How far behind the primary it is, when this node is the primary and measures it (null: not measured here). */
+  readonly lag: { readonly lsns: bigint, readonly ms: number } | null
+}
+
 /** Mode 1 replication as this node sees it (SHOW REPLICATION LAG); absent: a single node. */
 export interface ReplicationPort {
+  /** EXPLAIN of a read_from = replica read: where a shard's read goes; absent or undefined: no group here. */
+  replicaReadView?: ((shard: ShardId) => ReplicaReadView | undefined) | undefined
   /** Lag of each replica of the shards this node is primary of; null: this node runs no replication group. */
   replicationLag?: (() => ReplicationLagRow[] | null) | undefined
 }
@@ -233,6 +248,12 @@ export interface UsersPort {
   verifierOf?: ((password: string) => string) | undefined
 }
 
+/** Timers for statement_timeout (exec/statement-timeout.ts); absent: statements are never timed out (tools, tests). */
+export interface TimerPort {
+  /** Calls `fire` after `ms` milliseconds unless the returned function is called first. */
+  statementTimer?: ((ms: number, fire: () => void) => () => void) | undefined
+}
+
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort
+  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort

@@ -40,6 +40,9 @@ import { writeWithIndexes } from './index-writes'
 import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
 import { timestampFromMillis } from '../types/datetime'
 import { createIndex } from './index-build'
+import { runSettingStatement } from './settings/statements'
+import { withStatementTimeout } from './statement-timeout'
+import { explainReplicaRead, replicaReadEnv } from './replica-reads'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -60,7 +63,8 @@ export async function executeScript (env: ExecEnv, session: SessionState, sql: s
     try {
       // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
       if (session.principal !== undefined) checkStatement(env.catalog(), session.principal, s)
-      const result = await executeStatement(env, session, s, params, script.slots[i]!)
+      const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
+        () => executeStatement(env, session, s, params, script.slots[i]!))
       results.push(result)
       report(env, s, started, result.rowCount, undefined, session, sessionId)
     } catch (e) {
@@ -102,26 +106,32 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
   switch (s.kind) {
     case 'begin':
       if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
-      session.txn = new SqlTxn(env, s.isolation ?? 'snapshot', true)
+      session.txn = new SqlTxn(env, s.isolation ?? session.settings.defaultIsolation, true)
+      session.settings.beginTxn()
       return commandResult('BEGIN')
     case 'commit': {
       if (txn === null) return commandResult('COMMIT', 0, ['there is no transaction in progress'])
       session.txn = null
       if (txn.failed) {
+        session.settings.endTxn(false)
         await txn.rollback()
         return commandResult('ROLLBACK', 0, ['the transaction had a failed statement and was rolled back'])
       }
-      try { await txn.commit() } catch (e) { await txn.rollback(); throw e }
+      try { await txn.commit() } catch (e) { session.settings.endTxn(false); await txn.rollback(); throw e }
+      session.settings.endTxn(true)
       return commandResult('COMMIT')
     }
     case 'rollback':
       if (txn === null) return commandResult('ROLLBACK', 0, ['there is no transaction in progress'])
       session.txn = null
+      session.settings.endTxn(false)
       await txn.rollback()
       return commandResult('ROLLBACK')
     case 'select': {
       const plan = selectPlanFor(env, s, params, slot)
-      const rows = await executeSelect(env, plan, params, txn)
+      // read_from = replica: outside a transaction, replicated primary_replica tables are read at a replica.
+      const readEnv = txn === null && session.settings.readFrom === 'replica' ? replicaReadEnv(env) : env
+      const rows = await executeSelect(readEnv, plan, params, txn)
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
@@ -169,13 +179,14 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       const stored = withVerifier(env, s)
       return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
     }
-    case 'explain': return explain(env, s.statement, params)
+    case 'explain': return explain(env, s.statement, params, txn === null && session.settings.readFrom === 'replica')
     case 'show':
       if (s.target === 'merkle_forest_size') return await showMerkleForestSize(env, s.pos)
       if (s.target === 'anti_entropy_status') return showAntiEntropyStatus(env, s.pos)
       if (s.target === 'transactions_horizon') return showTransactionsHorizon(env)
       if (s.target === 'replication_lag') return showReplicationLag(env, s.pos)
       return show(env, s.target, s.pos)
+    case 'set': case 'reset': case 'show_setting': return runSettingStatement(env, session, s)
     case 'repair': return repair(env, s)
     case 'deliver_hints': {
       if (env.hints === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DELIVER HINTS needs a cluster: a single node keeps no hints', posDetails(s.pos))
@@ -246,7 +257,8 @@ function programLines (title: string, p: Program): string[] {
   return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
 }
 
-function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[]): StatementResult {
+/** `replicaReads`: the session reads at replicas (read_from = replica, outside a transaction). */
+function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[], replicaReads: boolean): StatementResult {
   const lines: string[] = []
   switch (s.kind) {
     case 'select': {
@@ -255,6 +267,7 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
       if (src.kind === 'table') {
         lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
         lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
+        if (replicaReads) lines.push(...explainReplicaRead(env, src.shape.info, src.shards))
       } else if (src.kind === 'join') {
         lines.push(...explainJoin(src.join, p.pushdown))
       } else if (src.kind === 'rows') {

@@ -18,6 +18,7 @@ import type { SnapshotToken } from './snapshots'
 import type { ShardId } from '../core/ids'
 import type { ClientInfo } from '../core/statement-report'
 import type { Principal } from '../security/privileges'
+import { SessionSettings } from './settings/session-settings'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -141,4 +142,6 @@ export class SessionState {
   client: ClientInfo | undefined = undefined
   /** The authenticated user whose privileges every statement is checked against (security/privileges.ts); undefined: no checks (internal callers, tools). */
   principal: Principal | undefined = undefined
+  /** SET / RESET / SHOW (exec/settings/): this session's settings. */
+  readonly settings = new SessionSettings()
 }

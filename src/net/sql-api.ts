@@ -97,6 +97,7 @@ export class SqlApi {
     const state = session?.state ?? new SessionState()
     // The authenticated user (http-auth.ts): every statement is checked against its privileges.
     state.principal = principal
+    state.settings.fix('session_authorization', principal?.name ?? '')
     state.client = { protocol: 'http', user: principal?.name ?? 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
     try {
       const out = await executeScript(this.env, state, text, paramValues(request.params), session?.id)

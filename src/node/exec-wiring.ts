@@ -9,7 +9,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { AntiEntropyPort, ReplicationLagRow, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ReplicationLagRow, ReplicationPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -45,6 +45,8 @@ export interface ExecParts {
   replicationLag?: () => ReplicationLagRow[] | null
   /** SHOW SHARD MAP's Mode 1 columns of a shard (node/replication/manager.ts shardState); absent or undefined: no group. */
   replicationShard?: (shard: ShardId) => ShardMapRow['mode1']
+  /** EXPLAIN under read_from = replica (node/replication/manager.ts replicaReadView). */
+  replicaReadView?: ReplicationPort['replicaReadView']
   /** DDL write fences (node/table-fences.ts). */
   fences: TableFenceIo
   catalogPins: CatalogPins
@@ -72,8 +74,11 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...quorumPort(p),
     ...antiEntropyPort(p),
     ...(p.replicationLag === undefined ? {} : { replicationLag: p.replicationLag }),
+    ...(p.replicaReadView === undefined ? {} : { replicaReadView: p.replicaReadView }),
     statementDone: p.statementDone,
     planCache: new PlanCache(),
+    // statement_timeout (the session setting): the node's own timers, which keep no process alive.
+    statementTimer: (ms, fire) => { const t = setTimeout(fire, ms); t.unref(); return () => clearTimeout(t) },
     // CREATE/ALTER USER: the password's verifier with a fresh salt (it goes no further than this node).
     verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng))
   }

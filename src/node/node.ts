@@ -749,6 +749,7 @@ export class ScratchBirdNode {
       antiEntropy: this.antiEntropy,
       replicationLag: () => this.replication?.lagRows() ?? null,
       replicationShard: (shard) => this.replication?.shardState(shard),
+      replicaReadView: (shard) => this.replication?.replicaReadView(shard),
       log,
       clock: this.io.clock,
       rng: this.io.rng,

@@ -46,10 +46,22 @@ function notPrimaryRedirect (e: unknown, asked: NodeId): NodeId | null {
   return isNodeId(p) && p !== asked ? p : null
 }
 
+/** This node's workers, and whether its own replica of a shard may answer a read_from = replica read (Mode 1). */
+export type LocalShards = ShardRequester & RawShardRequester & { servesReplicaRead?: (shard: ShardId) => boolean }
+
 export class ShardRouter implements ShardRequester {
-  constructor (private readonly local: ShardRequester & RawShardRequester, private readonly routing: ShardRouting) {}
+  constructor (private readonly local: LocalShards, private readonly routing: ShardRouting) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    // read_from = replica: this node's own replica when it holds one that serves (no hop, no
+    // lease); otherwise the shard's owner as for any read, which answers at what it holds.
+    if (op === 'REPLICA_QUERY' && this.local.servesReplicaRead?.(req.shard) === true) {
+      try {
+        return await this.local.request(op, req)
+      } catch (e) {
+        if (!isScratchBirdError(e, 'SB_NOT_PRIMARY')) throw e
+      }
+    }
     if (op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined) {
       const scanned = await this.scan(req as ShardRequests['QUERY'])
       if (scanned !== undefined) return scanned as ShardReplies[K]

@@ -25,12 +25,12 @@ export interface ShardRequestDone {
   readonly ok: boolean
 }
 
-const READS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'REPLICA_READ'])
+const READS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'REPLICA_READ', 'REPLICA_QUERY'])
 const WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'COMMIT', 'COMMIT_PREPARED', 'REPLICA_APPLY'])
 
 /** Ops whose classification needs the decoded request (the caller decodes forwarded bytes for these only). */
 export function needsRequest (op: ShardOpName): boolean {
-  return op === 'AUTOCOMMIT' || op === 'GET' || op === 'SCAN' || op === 'QUERY'
+  return op === 'AUTOCOMMIT' || op === 'GET' || op === 'SCAN' || op === 'QUERY' || op === 'REPLICA_QUERY'
 }
 
 /** Ops whose classification needs the decoded reply (did the commit write anything?). */
@@ -42,7 +42,8 @@ export function needsReply (op: ShardOpName): boolean {
  * A read, a write that committed something, or nothing to count. A commit counts only when it
  * wrote a commit-log entry (its reply's lsn is set): a read-only transaction's COMMIT is not a
  * write. Mode: the mode of the table an autocommit writes or a read reads (a single node writes
- * its leaderless tables with autocommits); REPLICA_* ops are leaderless_quorum; a transaction's
+ * its leaderless tables with autocommits); REPLICA_READ and REPLICA_APPLY are leaderless_quorum (REPLICA_QUERY, a
+ * read_from = replica read, names its table); a transaction's
  * COMMIT (no table named) is primary_replica.
  */
 export function classify (d: ShardRequestDone, modeOfTable: (tableId: number) => ReplicationMode | undefined): { kind: TrafficKind, mode: ReplicationMode } | null {

@@ -75,7 +75,7 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
       if (c.user(s.user)?.role === 'superuser') return [{ kind: 'superuser', what: `${s.kind.toUpperCase()} on superuser "${s.user}"` }]
       return [{ kind: 'admin', what: s.kind.toUpperCase() }]
     }
-    case 'begin': case 'commit': case 'rollback': case 'show': return []
+    case 'begin': case 'commit': case 'rollback': case 'show': case 'set': case 'reset': case 'show_setting': return []
   }
 }
 

@@ -293,6 +293,8 @@ export class ShardHost {
       const txn = this.txnOrNone(r.shard, r.xid)
       return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decodeProgram)
     },
+    // read_from = replica (Mode 1): the node decided this replica may serve it; the read is a QUERY at what it holds.
+    REPLICA_QUERY: (r) => runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, this.txnOrNone(r.shard, r.xid)), r, this.clock, this.decodeProgram),
     JOIN_QUERY: (r) => {
       // One visibility for every table of the join: the statement's transaction when it has one.
       const txn = this.txnOrNone(r.shard, r.xid)

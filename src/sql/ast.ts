@@ -329,8 +329,18 @@ export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos:
 /** REPAIR SHARD n / REPAIR TABLE t: an anti-entropy round now for one shard, or every shard of a table. */
 export interface RepairStatement { readonly kind: 'repair', readonly pos: Pos, readonly shard: number | null, readonly table: string | null }
 
+// ---- session settings (issue 19 item 4, P-007): SET / RESET / SHOW name -------------------------
+/** SET [SESSION | LOCAL] name { = | TO } value[, …] | DEFAULT (value null); LOCAL lasts until the transaction ends. */
+export interface SetStatement { readonly kind: 'set', readonly pos: Pos, readonly local: boolean, readonly name: string, readonly value: readonly string[] | null }
+/** RESET name; RESET ALL (name null). */
+export interface ResetStatement { readonly kind: 'reset', readonly pos: Pos, readonly name: string | null }
+/** SHOW name; SHOW ALL (name null). */
+export interface ShowSettingStatement { readonly kind: 'show_setting', readonly pos: Pos, readonly name: string | null }
+export type SettingStatement = SetStatement | ResetStatement | ShowSettingStatement
+
 export type Statement =
   | ExplainableStatement
+  | SettingStatement
   | BeginStatement | CommitStatement | RollbackStatement
   | ExplainStatement
   | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement

@@ -76,6 +76,9 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
     case 'rollback': return 'ROLLBACK'
     case 'explain': return `EXPLAIN ${formatStatement(s.statement, opts)}`
     case 'show': return s.target === 'anti_entropy_status' ? 'SHOW ANTI_ENTROPY STATUS' : `SHOW ${s.target.replaceAll('_', ' ').toUpperCase()}`
+    case 'set': return `SET ${s.local ? 'LOCAL ' : ''}${ident(s.name)} TO ${s.value === null ? 'DEFAULT' : s.value.map(quoteString).join(', ')}`
+    case 'reset': return s.name === null ? 'RESET ALL' : `RESET ${ident(s.name)}`
+    case 'show_setting': return s.name === null ? 'SHOW ALL' : `SHOW ${ident(s.name)}`
     case 'deliver_hints': return `DELIVER HINTS TO NODE ${s.node}`
     case 'drain_node': return `DRAIN NODE ${s.node}`
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`

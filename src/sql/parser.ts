@@ -4,7 +4,7 @@
 
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type {
-  BeginStatement, ExplainStatement, ExplainableStatement, Expr, IsolationLevel, ShowStatement, ShowTarget, Statement
+  BeginStatement, ExplainStatement, ExplainableStatement, Expr, IsolationLevel, ShowSettingStatement, ShowStatement, ShowTarget, Statement
 } from './ast'
 import { Cursor } from './cursor'
 import { tokenize } from './lexer'
@@ -14,6 +14,7 @@ import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
 import { parseUserStatement } from './parse-users'
 import { parseDomainStatement } from './parse-domain'
+import { parseReset, parseSet, parseShowSetting } from './parse-settings'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -83,6 +84,8 @@ function parseStatement (c: Cursor): Statement {
       }
       case 'explain': return parseExplain(c)
       case 'show': return parseShow(c)
+      case 'set': return parseSet(c)
+      case 'reset': return parseReset(c)
       case 'deliver': {
         c.next()
         c.wantWord('hints')
@@ -159,15 +162,16 @@ const SHOW_TARGETS: ReadonlyArray<readonly [ShowTarget, readonly string[]]> = [
   ['transactions_horizon', ['transactions', 'horizon']]
 ]
 
-function parseShow (c: Cursor): ShowStatement {
+/** SHOW of a cluster target (all its words must follow), else of a session setting (parse-settings.ts). */
+function parseShow (c: Cursor): ShowStatement | ShowSettingStatement {
   const pos = c.next().pos
   for (const [target, words] of SHOW_TARGETS) {
-    if (c.isWord(words[0]!)) {
+    if (c.isWord(words[0]!) && c.isWord(words[1]!, 1)) {
       for (const w of words) c.wantWord(w)
       return { kind: 'show', pos, target }
     }
   }
-  throw c.error('CLUSTER MEMBERS, SHARD MAP, REPLICATION LAG, MERKLE FOREST SIZE, ANTI_ENTROPY STATUS or TRANSACTIONS HORIZON')
+  return parseShowSetting(c, pos)
 }
 
 /** Node ids are small positive integers (core/ids.ts: NODE_ID_MIN‥NODE_ID_MAX); the range is checked by the cluster. */

@@ -45,7 +45,9 @@ export async function runSlt (file: string, url: string): Promise<string[]> {
   const failures: string[] = []
   for (const r of parseSlt(readFileSync(file, 'utf8'))) {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: r.sql }) })
-    const body = await res.json() as { error?: { code: string, message: string }, rows?: unknown[][] }
+    const body = await res.json() as { error?: { code: string, message: string }, rows?: unknown[][], results?: Array<{ rows?: unknown[][] }> }
+    // A script of several statements (SET …; SHOW …, in one request: one session's worth) answers with its last result's rows.
+    body.rows ??= body.results?.at(-1)?.rows
     const where = `${file}:${r.line}`
     if (r.kind === 'error') {
       if (body.error?.code !== r.code) failures.push(`${where}: expected ${r.code ?? '?'}, got ${JSON.stringify(body).slice(0, 300)}`)

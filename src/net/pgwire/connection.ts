@@ -21,7 +21,6 @@ import { errorFields, noticeFields, warningFields } from './error-fields'
 import { ExtendedQuery, protocolError, type QueryHost } from './extended'
 import { BodyReader, FrameReader, type Frame } from './frames'
 import { localStatement, type ConnectionFacts, type LocalStatement } from './local'
-import { ServerParams } from './params'
 import { columnsAndRows, commandTag, writeDataRow, writeRowDescription } from './rows'
 import { SCRAM_MECHANISM, ScramServer } from './scram'
 import type { PgAuthPlan } from '../../security/authenticator'
@@ -82,7 +81,8 @@ export class PgConnection implements QueryHost {
   private readonly reader: FrameReader
   readonly out = new MessageWriter()
   private phase: Phase = 'startup'
-  private params: ServerParams | null = null
+  /** The startup packet's parameters, applied to the session's settings once it exists. */
+  private startupParams: ReadonlyArray<readonly [string, string]> = []
   private scram: ScramServer | null = null
   private user = ''
   private database = ''
@@ -238,9 +238,7 @@ export class PgConnection implements QueryHost {
     this.reader.startup = false
     this.user = req.user
     this.database = req.database
-    const params = new ServerParams(this.ports.serverVersion, req.user)
-    for (const [name, value] of req.params) params.applyStartup(name, value)
-    this.params = params
+    this.startupParams = [...req.params]
     // A newer 3.x client, or protocol options we do not know: tell it we speak 3.0 without them.
     if (req.minor > 0 || req.unknownOptions.length > 0) {
       this.out.begin('v').int32(0).int32(req.unknownOptions.length)
@@ -291,9 +289,10 @@ export class PgConnection implements QueryHost {
     this.session = this.ports.sessions.acquire(created.id, now)
     this.session.state.client = { protocol: 'pg', user: this.user, address: this.socket.remoteAddress ?? '' }
     this.session.state.principal = this.principal ?? undefined
+    applyStartup(this.session.state, this.user, this.startupParams)
     this.ports.onLogin?.({ user: this.user, database: this.database, address: this.socket.remoteAddress ?? '', outcome: 'ok' })
     this.out.authentication(0)
-    for (const [name, value] of this.params!.reported()) this.out.parameterStatus(name, value)
+    for (const [name, value] of this.state.settings.reported()) this.out.parameterStatus(name, value)
     this.out.backendKeyData(this.pid, this.secret)
     this.phase = 'ready'
     this.out.readyForQuery(this.txnStatus())
@@ -349,6 +348,7 @@ export class PgConnection implements QueryHost {
 
   /** Runs one statement through the executor (the HTTP API's path), stopping at its error. */
   async runSql (text: string, params: readonly SqlValue[]): Promise<StatementResult> {
+    const before = this.state.settings.reported()
     try {
       const outcome = await executeScript(this.ports.env, this.state, text, params, this.session!.id)
       if (outcome.error !== null) throw outcome.error
@@ -357,6 +357,9 @@ export class PgConnection implements QueryHost {
       // A bug (not a coded error): the executor did not get to mark the transaction.
       if (!isScratchBirdError(e) && this.state.txn !== null) this.state.txn.failed = true
       throw e
+    } finally {
+      // SET, RESET, and a ROLLBACK undoing a SET, change what clients track: ParameterStatus.
+      this.state.settings.reported().forEach(([name, value], i) => { if (before[i]![1] !== value) this.out.parameterStatus(name, value) })
     }
   }
 
@@ -367,7 +370,7 @@ export class PgConnection implements QueryHost {
   flushIfLarge (): void { if (this.out.length > FLUSH_BYTES) this.flush() }
 
   runLocal (local: LocalStatement): { rows: SqlValue[][], tag: string } {
-    const answer = local.run(this.params!)
+    const answer = local.run(this.state.settings)
     for (const p of answer.report) this.out.parameterStatus(p.name, p.value)
     this.warnings(answer.notices, true)
     return answer
@@ -410,5 +413,21 @@ export class PgConnection implements QueryHost {
       }
     }
     this.out.readyForQuery(this.txnStatus())
+  }
+}
+
+/** Neither user nor database: the startup packet's other parameters (client_encoding, application_name …). */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication'])
+
+/**
+ * The startup packet's parameters, applied like SET, except that a value we cannot honour does
+ * not refuse the connection (libpq sends client_encoding=SQL_ASCII under the C locale; we speak
+ * UTF8 and say so in ParameterStatus, which the client then follows), nor does a name we do not know.
+ */
+function applyStartup (state: SessionState, user: string, params: ReadonlyArray<readonly [string, string]>): void {
+  state.settings.fix('session_authorization', user)
+  for (const [name, value] of params) {
+    if (NOT_SETTINGS.has(name.toLowerCase())) continue
+    try { state.settings.set(name, value, false, false) } catch { /* keep ours; ParameterStatus tells the client */ }
   }
 }

@@ -192,6 +192,9 @@ export class ExtendedQuery {
       case 'select': return selectPlanFor(this.host.env, s, p.paramOids.map(placeholder), p.script!.slots[0]!).columns
       case 'explain': return [{ name: 'QUERY PLAN', type: T.text }]
       case 'insert': case 'update': case 'delete': return s.returning === null ? null : returningColumns(this.host.env, s, p.paramOids.map(placeholder))
+      case 'show_setting': return s.name === null
+        ? [{ name: 'name', type: T.text }, { name: 'setting', type: T.text }, { name: 'description', type: T.text }]
+        : [{ name: s.name.toLowerCase(), type: T.text }]
       case 'show': {
         const out = await executeScript(this.host.env, new SessionState(), p.text, [])
         if (out.error !== null) throw out.error

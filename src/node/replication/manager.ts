@@ -1,4 +1,6 @@
 import type { Logger } from 'pino'
+import type { ReplicaReadView } from '../../exec/env'
+import { replicaReadFacts, replicaReadRefusal } from './replica-read'
 import type { Clock } from '../../core/clock'
 import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/errors'
 import { asShardId, type NodeId, type ShardId } from '../../core/ids'
@@ -136,6 +138,20 @@ export class ReplicationShell {
     if (g === undefined) return undefined
     const states = replicaStates(g.replicaList, g.view())
     return { primary: g.primary === 0 ? null : g.primary, generation: g.generation, replicaStates: states.map(r => `${r.node}:${r.state}`).join(',') }
+  }
+
+  /**
+   * EXPLAIN under read_from = replica: who answers a replica read of `shard` from this node —
+   * its own replica when it serves (at its applied LSN: the last entry its engine holds), else
+   * the primary this node knows; undefined: no group here.
+   */
+  replicaReadView (shard: ShardId): ReplicaReadView | undefined {
+    const g = this.groups.get(shard)
+    if (g === undefined) return undefined
+    if (replicaReadRefusal(replicaReadFacts(g)) === null) {
+      return { node: this.d.self, self: true, appliedLsn: g.lastLsn, commitLsn: g.commitLsn, lag: g.role === 'primary' ? { lsns: 0n, ms: 0 } : null }
+    }
+    return { node: g.primary === 0 ? null : g.primary, self: false, appliedLsn: null, commitLsn: g.commitLsn, lag: null }
   }
 
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */

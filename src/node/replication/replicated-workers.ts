@@ -3,6 +3,7 @@ import type { ShardId } from '../../core/ids'
 import { codecOf, isLocalOnly, type ShardOpName, type ShardReplies, type ShardRequests } from '../../shard/protocol/ops'
 import type { RawShardRequester, ShardRequester } from '../shard-router'
 import type { ShardGroup } from './shard-group'
+import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
 
 // This node's shard workers as the SQL path and peers reach them, with Mode 1 in front (issue 14):
 // on a shard replicated by a group here, the client-facing ops run only on its primary (others
@@ -23,6 +24,9 @@ import type { ShardGroup } from './shard-group'
 // cut off from the majority refuses them (SB_NOT_PRIMARY, details.lease 'expired') once its
 // lease lapses, which is before another replica can be elected (machine.ts), so no read is served
 // by an old primary once a new one may have accepted writes.
+// REPLICA_QUERY (read_from = 'replica', replica-read.ts) is the exception on purpose: any member of
+// the group that holds the log answers it at its applied LSN, without a lease — a bounded-staleness
+// read the session asked for.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
 const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO'])
@@ -43,7 +47,20 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
     return codec.decodeReply(await this.requestRaw(op, req.shard, codec.encodeRequest(req)))
   }
 
+  /** Does this node hold a replica of `shard` that serves reads at its applied LSN now (read_from = replica)? */
+  servesReplicaRead (shard: ShardId): boolean {
+    const g = this.groups()?.group(shard)
+    return g !== undefined && replicaReadRefusal(factsOf(g)) === null
+  }
+
   async requestRaw (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array> {
+    if (op === 'REPLICA_QUERY') {
+      const g = this.groups()?.group(shard)
+      // No group here: an unreplicated shard, routed to its owner like any read.
+      const refused = g === undefined ? null : replicaReadRefusal(factsOf(g))
+      if (refused !== null) throw refused
+      return await this.workers.requestRaw(op, shard, payload)
+    }
     const g = isLocalOnly(op) || !PRIMARY_OPS.has(op) ? undefined : this.groups()?.group(shard)
     if (g === undefined) return await this.workers.requestRaw(op, shard, payload)
     if (g.role !== 'primary') {

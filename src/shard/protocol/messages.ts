@@ -32,6 +32,8 @@ export interface ShardRequests extends ReplRequests {
   STATS: { shard: ShardId }
   QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
   JOIN_QUERY: { shard: ShardId, xid?: Xid } & JoinQueryOptions
+  /** QUERY read at a replica (read_from = replica): never inside a transaction. */
+  REPLICA_QUERY: ShardRequests['QUERY']
   /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
   REPLICA_APPLY: { shard: ShardId, writes: ReplicaWrite[], commitHlc: HlcTs, xid?: Xid }
   REPLICA_READ: { shard: ShardId, tableId: number, pks: Tuple[] }
@@ -127,6 +129,7 @@ export interface ShardReplies extends ReplReplies {
   QUERY: { rows: Uint8Array, scanned: number }
   /** As QUERY; scanned counts the visible rows read of every table. */
   JOIN_QUERY: { rows: Uint8Array, scanned: number }
+  REPLICA_QUERY: ShardReplies['QUERY']
   /** applied: per write, 'newer' (written), 'same' (already held), 'older' (a newer version is
    *  held and kept) — every one is an acknowledgement. lsn null: nothing was newer here. */
   REPLICA_APPLY: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, applied: LwwOutcome[] }

@@ -94,6 +94,15 @@ const LEAF_MIN_BYTES = 1 + 16 + 8
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
 /** REPLICA_READ's body; AE_READ (a repair round's read) has the same. */
+const queryBody: Body<ShardRequests['QUERY'], ShardReplies['QUERY']> = {
+  req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },
+    r => {
+      const head = { shard: r.shard(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
+      return { ...head, ...readQueryOptions(r) }
+    }],
+  rep: queryRows
+}
+
 const replicaReadBody: Body<ShardRequests['REPLICA_READ'], ShardReplies['REPLICA_READ']> = {
   req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
     r => ({ shard: r.shard(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],
@@ -197,14 +206,9 @@ const BODIES: Bodies = {
     rep: [(w, v) => { w.u32(v.shard); w.u64(v.lastLsn); w.u64(v.hlcHighWater); w.uint(v.openTxns); w.uint(v.limbo) },
       r => ({ shard: r.shard(), lastLsn: r.u64(), hlcHighWater: r.hlc(), openTxns: r.uint(), limbo: r.uint() })]
   },
-  QUERY: {
-    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },
-      r => {
-        const head = { shard: r.shard(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
-        return { ...head, ...readQueryOptions(r) }
-      }],
-    rep: queryRows
-  },
+  QUERY: queryBody,
+  // The same bytes as QUERY: the node hands them on to its worker as a QUERY.
+  REPLICA_QUERY: queryBody,
   JOIN_QUERY: {
     req: [(w, v) => {
       w.u32(v.shard); optXid(w, v.xid); writeQueryOptions(w, v)

@@ -150,6 +150,10 @@ const ARBS: Arbs = {
     req: fc.tuple(fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
     rep: queryRows
   },
+  REPLICA_QUERY: {
+    req: fc.tuple(fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
+    rep: queryRows
+  },
   JOIN_QUERY: {
     req: fc.tuple(fc.record({ shard: shardArb, xid: xidOpt }).map(defined), queryOptions, fc.record({
       sides: fc.array(fc.record({ tableId: u32, options: scanOptions, filter: bytes }), { maxLength: 3 }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { splitStatements } from '../../../../src/net/pgwire/statements'
 import { localStatement } from '../../../../src/net/pgwire/local'
-import { ServerParams } from '../../../../src/net/pgwire/params'
+import { SessionSettings } from '../../../../src/exec/settings/session-settings'
 
 describe('splitStatements', () => {
   it('splits at ; outside strings and comments, with offsets and the highest $n', () => {
@@ -16,26 +16,17 @@ describe('splitStatements', () => {
 
 describe('statements a connection answers itself', () => {
   const facts = { database: 'db', version: '15.0 (ScratchBird test)' }
-  it('SET, SHOW and the connect-time functions; other statements go to the executor', () => {
-    const p = new ServerParams(facts.version, 'alice')
-    const set = localStatement("SET application_name TO 'psql'", facts)!.run(p)
-    expect(set).toMatchObject({ tag: 'SET', report: [{ name: 'application_name', value: 'psql' }], notices: [] })
-    expect(localStatement('SET search_path = a, b', facts)!.run(p).notices).toEqual(['parameter "search_path" is accepted but has no effect in ScratchBird'])
-    expect(localStatement('show APPLICATION_NAME', facts)!.run(p).rows).toEqual([['psql']])
-    expect(localStatement("SET TIME ZONE 'UTC'", facts)!.run(p).tag).toBe('SET')
+  it('the connect-time functions; SET, SHOW, RESET and other statements go to the executor', () => {
+    const p = new SessionSettings()
+    p.fix('session_authorization', 'alice')
+    p.set('application_name', 'psql', false, false)
     expect(localStatement('SELECT version()', facts)!.run(p).rows[0]![0]).toMatch(/^PostgreSQL 15\.0 \(ScratchBird test\)/)
     expect(localStatement("select pg_catalog.current_setting('server_version_num')", facts)!.run(p).rows).toEqual([['150000']])
+    expect(localStatement("SELECT current_setting('application_name')", facts)!.run(p).rows).toEqual([['psql']])
+    expect(localStatement('SELECT current_user', facts)).toBe(null)
+    expect(localStatement('SELECT current_user()', facts)!.run(p).rows).toEqual([['alice']])
     expect(localStatement('SELECT current_database()', facts)!.run(p).rows).toEqual([['db']])
-    for (const other of ['SHOW CLUSTER MEMBERS', 'SELECT 1', 'SET replication_mode', 'SELECT version() + 1']) expect(localStatement(other, facts), other).toBe(null)
-    expect(() => localStatement("SET client_encoding = 'LATIN1'", facts)!.run(p)).toThrow(/UTF8 only/)
-    expect(() => localStatement('SET DateStyle = German', facts)!.run(p)).toThrow(/ISO style only/)
-    expect(() => localStatement('SET server_version = 1', facts)!.run(p)).toThrow(/cannot be changed/)
-  })
-
-  it('startup parameters apply without refusing the connection', () => {
-    const p = new ServerParams('15.0', 'bob')
-    p.applyStartup('client_encoding', 'SQL_ASCII')
-    p.applyStartup('application_name', 'pgbench')
-    expect(Object.fromEntries(p.reported())).toMatchObject({ client_encoding: 'UTF8', application_name: 'pgbench', session_authorization: 'bob', server_encoding: 'UTF8', integer_datetimes: 'on' })
+    expect(() => localStatement("SELECT current_setting('no_such')", facts)!.run(p)).toThrow(expect.objectContaining({ code: 'SB_UNDEFINED_SETTING' }))
+    for (const other of ['SHOW CLUSTER MEMBERS', 'SELECT 1', "SET application_name TO 'x'", 'SHOW application_name', 'RESET ALL', 'SELECT version() + 1']) expect(localStatement(other, facts), other).toBe(null)
   })
 })
