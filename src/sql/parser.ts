@@ -13,6 +13,7 @@ import { atAlterIndex, atCreateIndex, atDropIndex, parseAlterIndex, parseCreateI
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
 import { parseUserStatement } from './parse-users'
+import { parseViewStatement } from './parse-view'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -104,6 +105,8 @@ function parseStatement (c: Cursor): Statement {
   }
   const users = parseUserStatement(c)
   if (users !== null) return users
+  const view = parseViewStatement(c)
+  if (view !== null) return view
   const explainable = parseExplainable(c)
   if (explainable !== null) return explainable
   throw c.error('a statement')
