@@ -99,6 +99,16 @@ describe('views', () => {
   })
 })
 
+describe('view expansion depth', () => {
+  it('a damaged catalog whose views read each other is refused with a coded error, not a stack overflow', async () => {
+    const node = await shop()
+    const loop = (name: string, other: string) => ({ name, definition: `SELECT x FROM ${other}`, columns: [{ name: 'x', type: 'INTEGER' }], reads: [other], version: 1 })
+    const c = node.env.catalog()
+    node.env.setCatalog(new Catalog({ ...c.state, version: c.version + 1, views: [loop('v1', 'v2'), loop('v2', 'v1')] }))
+    expect(await failure(node, 'SELECT * FROM v1')).toMatchObject({ code: 'SB_INVALID_TABLE_DEFINITION', message: expect.stringContaining('views nest more than 32 deep') })
+  })
+})
+
 describe('derived tables', () => {
   it('aliases, column lists, GROUP BY inside, joined with tables and with each other', async () => {
     const node = await shop()
@@ -111,6 +121,18 @@ describe('derived tables', () => {
       JOIN (SELECT count(*) AS n FROM orders) b ON b.n > a.n ORDER BY a.c`)).toEqual(['oslo 4', 'rome 4'])
     expect(await rows(node, 'SELECT max(s) FROM (SELECT user_id, sum(amount) AS s FROM orders GROUP BY user_id) t')).toEqual(['12'])
     expect(await rows(node, 'SELECT * FROM (SELECT * FROM (SELECT id FROM users WHERE id > 1) i) o ORDER BY id')).toEqual(['2', '3'])
+    // in a correlated subquery: the derived rows are computed once, filtered per enclosing row
+    expect(await rows(node, 'SELECT name, (SELECT count(*) FROM (SELECT user_id FROM orders) o WHERE o.user_id = users.id) FROM users ORDER BY id'))
+      .toEqual(['ann 2', 'bob 1', 'cid 1'])
+  })
+
+  it('EXPLAIN shows a derived table joined on the coordinator, its own query beneath, and the predicate moved into it', async () => {
+    const node = await shop()
+    const plan = (await rows(node, 'EXPLAIN SELECT u.name, d.amount FROM users u JOIN (SELECT user_id, amount FROM orders) d ON d.user_id = u.id WHERE d.user_id = 3')).join('\n')
+    expect(plan).toMatch(/Join users u, \(subquery\) d: a derived table or view is computed on the coordinator/)
+    expect(plan).toMatch(/Derived table d: its query runs first.*\(1 predicate\(s\) moved into its query\)/)
+    expect(plan).toMatch(/ {2}Scan orders \(table \d+\): all 8 shards/)
+    expect(await rows(node, 'SELECT u.name, d.amount FROM users u JOIN (SELECT user_id, amount FROM orders) d ON d.user_id = u.id WHERE d.user_id = 3')).toEqual(['cid 1'])
   })
 
   it('errors: a missing alias, too many column names, repeated names, an undefined column', async () => {
