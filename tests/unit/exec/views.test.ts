@@ -79,6 +79,10 @@ describe('views', () => {
     expect((await failure(node, 'DROP TABLE v')).code).toBe('SB_WRONG_OBJECT_TYPE')
     expect((await failure(node, 'DROP VIEW users')).code).toBe('SB_WRONG_OBJECT_TYPE')
     expect((await failure(node, 'DROP INDEX v')).code).toBe('SB_WRONG_OBJECT_TYPE')
+    expect((await failure(node, 'ALTER TABLE v SET replication_factor = 1')).code).toBe('SB_WRONG_OBJECT_TYPE')
+    expect((await failure(node, 'CREATE INDEX vi ON v (id)')).code).toBe('SB_WRONG_OBJECT_TYPE')
+    expect((await failure(node, 'CREATE INDEX v ON users (name)')).code).toBe('SB_DUPLICATE_TABLE')
+    expect((await failure(node, 'CREATE TABLE c (id INTEGER PRIMARY KEY, r INTEGER REFERENCES v (id))')).code).toBe('SB_WRONG_OBJECT_TYPE')
     for (const w of ['INSERT INTO v VALUES (4)', 'UPDATE v SET id = 5', 'DELETE FROM v']) {
       expect(await failure(node, w)).toMatchObject({ code: 'SB_WRONG_OBJECT_TYPE', message: expect.stringContaining('is a view') })
     }
