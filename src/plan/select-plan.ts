@@ -1,7 +1,8 @@
-// SELECT planning: where the rows come from (no table, a system table, or a user table on some or
-// all shards), the per-row SBLR program (filter + projection, or filter + group key + aggregate
-// arguments) shipped to the shards, and for aggregate queries the coordinator's final program
-// (HAVING + projection over merged groups). ORDER BY keys ride along as hidden trailing outputs.
+// SELECT planning: where the rows come from (no table, a system table, a user table on some or
+// all shards, a join, or a derived table or expanded view — derived-plan.ts, view-expand.ts), the
+// per-row SBLR program (filter + projection, or filter + group key + aggregate arguments) shipped
+// to the shards, and for aggregate queries the coordinator's final program (HAVING + projection
+// over merged groups). ORDER BY keys ride along as hidden trailing outputs.
 import { ScratchBirdError } from '../core/errors'
 import type { ScanOptions } from '../storage/engine'
 import type { Program, ProgramColumn } from '../sblr/program'
@@ -157,11 +158,9 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
 
 /**
  * `outer`: the columns of the enclosing query when `s` is a subquery (its references to them
- * become parameter slots).
- */
-/**
- * `depth`: how many views this query sits inside (view-expand.ts bounds it). A derived table is
- * planned without `outer`: it cannot read the enclosing query's columns (no LATERAL).
+ * become parameter slots). `depth`: how many views this query sits inside (view-expand.ts bounds
+ * it). A derived table or view in FROM is planned without `outer`: it cannot read the enclosing
+ * query's columns (no LATERAL).
  */
 export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null, depth = 0): SelectPlan {
   let source: SelectSource = { kind: 'none' }
