@@ -160,16 +160,26 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
  * `outer`: the columns of the enclosing query when `s` is a subquery (its references to them
  * become parameter slots). `depth`: how many views this query sits inside (view-expand.ts bounds
  * it). A derived table or view in FROM is planned without `outer`: it cannot read the enclosing
- * query's columns (no LATERAL).
+ * query's columns (no LATERAL). `derived`: the plans of the derived tables' queries made so far
+ * for this statement — moving a predicate into one plans it again, and without them each level
+ * of views of views would plan the levels below twice (2^depth plans).
  */
-export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null, depth = 0): SelectPlan {
+export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null, depth = 0,
+  derived = new Map<SelectStatement, SelectPlan>()): SelectPlan {
   let source: SelectSource = { kind: 'none' }
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []
   const found = findSubqueries([...s.columns.flatMap(c => c.kind === 'select_expr' ? [c.expr] : []), s.where, s.having, ...s.groupBy, ...s.orderBy.map(o => o.expr)])
   if (s.from !== null) {
     const from = expandViews(env.catalog(), s.from, depth)
-    const derive = (d: DerivedTable): DerivedSource<SelectPlan> => deriveTable(d, sel => planSelect(env, sel, params, null, d.view !== undefined ? depth + 1 : depth))
+    const derive = (d: DerivedTable): DerivedSource<SelectPlan> => deriveTable(d, sel => {
+      let p = derived.get(sel)
+      if (p === undefined) {
+        p = planSelect(env, sel, params, null, d.view !== undefined ? depth + 1 : depth, derived)
+        derived.set(sel, p)
+      }
+      return p
+    })
     if (from.kind === 'join') {
       // A WHERE with subqueries or outer references cannot be pushed into the join's sides.
       const join = planJoin(env, from, found.length > 0 || outer !== null ? null : s.where, params, derive)
@@ -197,7 +207,7 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
       }
     }
   }
-  const level = new SubqueryLevel<SelectPlan>(params.length, outer, found, (sel, o) => planSelect(env, sel, params, o, depth), scopeCols)
+  const level = new SubqueryLevel<SelectPlan>(params.length, outer, found, (sel, o) => planSelect(env, sel, params, o, depth, derived), scopeCols)
   const fetchFrom = source
   const fetchColumns = inputs
   if (level.hasPerRow) {
