@@ -51,6 +51,9 @@ describe('views', () => {
     expect(await rows(node, 'SELECT uid, total FROM big ORDER BY uid')).toEqual(['1 12', '2 9'])
     expect(await rows(node, 'SELECT count(*) FROM big b WHERE EXISTS (SELECT 1 FROM users WHERE users.id = b.uid AND city = \'rome\')')).toEqual(['1'])
     expect(await rows(node, 'SELECT name FROM users WHERE id IN (SELECT uid FROM big) ORDER BY name')).toEqual(['ann', 'bob'])
+    // one view twice in a statement: each side reads it as a table of its own
+    expect(await rows(node, 'SELECT a.uid, b.uid FROM big a JOIN big b ON b.total < a.total ORDER BY a.uid')).toEqual(['1 2'])
+    expect(await rows(node, 'SELECT a.uid, b.uid FROM big a CROSS JOIN big b ORDER BY a.uid DESC, b.uid')).toEqual(['2 1', '2 2', '1 1', '1 2'])
   })
 
   it('OR REPLACE keeps the old columns and may add some; DROP VIEW is refused while a view reads it', async () => {
