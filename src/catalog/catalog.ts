@@ -14,6 +14,7 @@ import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
 import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker, type DomainInfo } from './domains'
 import type { DomainStatement } from '../sql/ast'
+import { readViews, type ViewInfo } from './view-records'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
@@ -95,6 +96,8 @@ export interface CatalogState {
   nextUserId?: number
   /** Domains (domains.ts); absent in documents written before domains existed: none. */
   domains?: DomainInfo[]
+  /** Views (view-records.ts, changed by views.ts); absent in documents written before views existed: none. */
+  views?: ViewInfo[]
 }
 
 /** A column whose DEFAULT expression is being checked. */
@@ -133,7 +136,7 @@ export const FIRST_USER_TABLE_ID = 1024
 /** Columns a table may have (bounded like every input). */
 export const MAX_COLUMNS = LIMITS.columns
 
-function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN' | 'SB_WRONG_OBJECT_TYPE' | 'SB_FEATURE_NOT_SUPPORTED', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+function err (code: 'SB_DUPLICATE_TABLE' | 'SB_UNDEFINED_TABLE' | 'SB_DUPLICATE_COLUMN' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_UNDEFINED_COLUMN' | 'SB_WRONG_OBJECT_TYPE' | 'SB_FEATURE_NOT_SUPPORTED' | 'SB_DEPENDENT_OBJECTS_EXIST', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError(code, message, details)
 }
 
@@ -203,9 +206,23 @@ export class Catalog {
   user (name: string): UserInfo | undefined { return this.users.find(u => u.name === name) }
   userById (id: number): UserInfo | undefined { return this.users.find(u => u.id === id) }
 
+  get views (): readonly ViewInfo[] { return this.state.views ?? [] }
+  view (name: string): ViewInfo | undefined { return this.views.find(v => v.name === name) }
+  /** Is `name` taken in the name space tables, indexes and views share? */
+  hasRelation (name: string): boolean { return this.byName.has(name) || this.view(name) !== undefined }
+  /**
+   * Refuses dropping table or view `name` while a view names it (PostgreSQL refuses without
+   * CASCADE, which ScratchBird does not offer: drop the views first).
+   */
+  checkNoDependentView (name: string, what: 'table' | 'view'): void {
+    const v = this.views.find(x => x.name !== name && x.reads.includes(name))
+    if (v !== undefined) throw err('SB_DEPENDENT_OBJECTS_EXIST', `cannot drop ${what} "${name}": view "${v.name}" depends on it; drop the view first`, { [what]: name, dependent: v.name })
+  }
+
   /** The table or SB_UNDEFINED_TABLE (42P01); an index's name is SB_WRONG_OBJECT_TYPE (42809). */
   mustTable (name: string): TableInfo {
     const t = this.byName.get(name)
+    if (!t && this.view(name) !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${name}" is a view (views are read-only)`, { view: name })
     if (!t) throw err('SB_UNDEFINED_TABLE', `relation "${name}" does not exist`, { table: name })
     if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${name}" is an index`, { index: name })
     return t
@@ -248,7 +265,7 @@ export class Catalog {
    * from this version on; the layout floor makes every node's writers do so before they write again.
    */
   createIndex (s: CreateIndexStatement): DdlResult {
-    if (this.byName.has(s.name)) {
+    if (this.hasRelation(s.name)) {
       if (s.ifNotExists) return { catalog: this, table: null, warnings: [`relation "${s.name}" already exists, skipping`] }
       throw err('SB_DUPLICATE_TABLE', `relation "${s.name}" already exists`, { table: s.name })
     }
@@ -283,6 +300,7 @@ export class Catalog {
 
   dropIndex (s: DropIndexStatement): DdlResult {
     const i = this.byName.get(s.name)
+    if (i === undefined && this.view(s.name) !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${s.name}" is not an index (it is a view: use DROP VIEW)`, { view: s.name })
     if (i === undefined) {
       if (s.ifExists) return { catalog: this, table: null, warnings: [`index "${s.name}" does not exist, skipping`] }
       throw err('SB_UNDEFINED_TABLE', `index "${s.name}" does not exist`, { index: s.name })
@@ -296,7 +314,7 @@ export class Catalog {
   }
 
   createTable (s: CreateTableStatement, ctx: DdlContext): DdlResult {
-    if (this.byName.has(s.name)) {
+    if (this.hasRelation(s.name)) {
       if (s.ifNotExists) return { catalog: this, table: null, warnings: [`relation "${s.name}" already exists, skipping`] }
       throw err('SB_DUPLICATE_TABLE', `relation "${s.name}" already exists`, { table: s.name })
     }
@@ -504,6 +522,7 @@ export class Catalog {
 
   dropTable (s: DropTableStatement): DdlResult {
     const t = this.byName.get(s.name)
+    if (!t && this.view(s.name) !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${s.name}" is not a table (it is a view: use DROP VIEW)`, { view: s.name })
     if (!t) {
       if (s.ifExists) return { catalog: this, table: null, warnings: [`table "${s.name}" does not exist, skipping`] }
       throw err('SB_UNDEFINED_TABLE', `table "${s.name}" does not exist`, { table: s.name })
@@ -511,6 +530,7 @@ export class Catalog {
     if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${t.name}" is an index`, { index: t.name })
     const dependent = this.state.tables.find(o => o !== t && o.foreignKeys.some(fk => fk.table === t.name))
     if (dependent) throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop table "${t.name}": table "${dependent.name}" references it`, { table: t.name, dependent: dependent.name })
+    this.checkNoDependentView(t.name, 'table')
     const version = this.state.version + 1
     const gone = new Set([t, ...this.indexesOf(t.id)])
     return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.filter(x => !gone.has(x)) }), table: t, warnings: [] }
@@ -544,7 +564,8 @@ export class Catalog {
     const grants = readGrants(s.grants)
     if (s.nextUserId !== undefined && !Number.isInteger(s.nextUserId)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
     if (s.domains !== undefined && !(Array.isArray(s.domains) && s.domains.every(validDomain))) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable: a domain is malformed')
-    return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }) })
+    const views = readViews(s.views)
+    return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }), ...(s.views === undefined ? {} : { views }) })
   }
 }
 

@@ -57,7 +57,7 @@ export const MAX_LABEL_LENGTH = 255
 
 const TEXT: ColumnType = { name: 'text', length: null, precision: null, scale: null }
 
-function fail (code: 'SB_DUPLICATE_OBJECT' | 'SB_UNDEFINED_OBJECT' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_DEPENDENT_OBJECTS_STILL_EXIST' | 'SB_FEATURE_NOT_SUPPORTED', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+function fail (code: 'SB_DUPLICATE_OBJECT' | 'SB_UNDEFINED_OBJECT' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_DEPENDENT_OBJECTS_EXIST' | 'SB_FEATURE_NOT_SUPPORTED', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError(code, message, details)
 }
 
@@ -208,7 +208,7 @@ function dropDomain (domains: readonly DomainInfo[], tables: readonly TableColum
   const users = domainUsers(tables, d.name)
   if (users.length > 0) {
     const u = users[0]!
-    throw fail('SB_DEPENDENT_OBJECTS_STILL_EXIST', `cannot drop type "${d.name}": column "${u.column}" of table "${u.table}" depends on it${users.length > 1 ? ` (and ${users.length - 1} more)` : ''}`,
+    throw fail('SB_DEPENDENT_OBJECTS_EXIST', `cannot drop type "${d.name}": column "${u.column}" of table "${u.table}" depends on it${users.length > 1 ? ` (and ${users.length - 1} more)` : ''}`,
       { domain: d.name, table: u.table, column: u.column })
   }
   return { domains: domains.filter(x => x !== d), domain: null, warnings: [] }

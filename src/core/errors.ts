@@ -29,7 +29,7 @@ export const ERROR_CODES = {
   SB_UPDATE_CONFLICT: { sqlstate: '40001', http: 409, summary: 'update conflicts with concurrent update (the row was changed by a transaction this one cannot see); retry the transaction' },
   SB_UNIQUE_VIOLATION: { sqlstate: '23505', http: 409, summary: 'a row with this primary key (or UNIQUE key) already exists' },
   SB_FOREIGN_KEY_VIOLATION: { sqlstate: '23503', http: 409, summary: 'a foreign key is violated: the referenced row does not exist, or a referenced row still has referencing rows' },
-  SB_WRONG_OBJECT_TYPE: { sqlstate: '42809', http: 400, summary: 'the name is an index where a table is needed, or a table where an index is' },
+  SB_WRONG_OBJECT_TYPE: { sqlstate: '42809', http: 400, summary: 'the name is an index or a view where a table is needed (views are read-only), or a table where an index or a view is' },
   SB_TXN_NOT_ACTIVE: { sqlstate: '25P01', http: 409, summary: 'the transaction is not active (already committed, rolled back, prepared or unknown)' },
   SB_TXN_TOO_LARGE: { sqlstate: '54000', http: 400, summary: 'the transaction changed more rows or bytes than one transaction is bounded to' },
   SB_XID_EXHAUSTED: { sqlstate: '54000', http: 503, summary: 'the 48-bit transaction id counter of this node is used up' },
@@ -49,7 +49,7 @@ export const ERROR_CODES = {
   SB_TOO_MANY_SESSIONS: { sqlstate: '53300', http: 503, summary: 'the node holds the maximum number of client sessions' },
   SB_SESSION_NOT_FOUND: { sqlstate: '08003', http: 404, summary: 'no such client session (closed, or timed out and rolled back)' },
   SB_SESSION_BUSY: { sqlstate: '55000', http: 409, summary: 'the client session is already running a request' },
-  SB_DUPLICATE_TABLE: { sqlstate: '42P07', http: 409, summary: 'a table of that name already exists' },
+  SB_DUPLICATE_TABLE: { sqlstate: '42P07', http: 409, summary: 'a table, index or view of that name already exists (they share one name space)' },
   SB_UNDEFINED_TABLE: { sqlstate: '42P01', http: 400, summary: 'no table of that name' },
   SB_DUPLICATE_COLUMN: { sqlstate: '42701', http: 400, summary: 'a column name appears twice in a table definition' },
   SB_UNDEFINED_COLUMN: { sqlstate: '42703', http: 400, summary: 'no column of that name' },
@@ -132,12 +132,12 @@ export const ERROR_CODES = {
   SB_CHECK_VIOLATION: { sqlstate: '23514', http: 400, summary: 'a value fails a CHECK constraint (of the column\'s domain); nothing was written' },
   SB_DUPLICATE_OBJECT: { sqlstate: '42710', http: 409, summary: 'a domain, domain constraint or ENUM/SET label of that name already exists' },
   SB_UNDEFINED_OBJECT: { sqlstate: '42704', http: 400, summary: 'no domain (type) or domain constraint of that name' },
-  SB_DEPENDENT_OBJECTS_STILL_EXIST: { sqlstate: '2BP01', http: 409, summary: 'the domain cannot be dropped while a column uses it (the message names the column)' },
   // Session settings: SET / RESET / SHOW (issue 19 item 4) and statement_timeout.
   SB_UNDEFINED_SETTING: { sqlstate: '42704', http: 400, summary: 'SET, RESET or SHOW names no session setting (SHOW ALL lists them; a custom setting is spelled prefix.name)' },
   SB_INVALID_SETTING_VALUE: { sqlstate: '22023', http: 400, summary: 'a value SET gave a session setting is outside what it takes (the message lists the allowed values); nothing changed' },
   SB_SETTING_READ_ONLY: { sqlstate: '55P02', http: 400, summary: 'the session setting cannot be changed (server_version …), or not now (transaction_isolation once the transaction has read or written)' },
   SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
+  SB_DEPENDENT_OBJECTS_EXIST: { sqlstate: '2BP01', http: 409, summary: 'an object cannot be dropped while another depends on it: a table or view a view reads (details: dependent), a domain a column uses (the message names the column); drop the dependents first; nothing changed' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -25,7 +25,6 @@ import { showTransactionsHorizon } from './horizon-statements'
 import { showReplicationLag } from './replication-statements'
 import { returningResult, returningRows } from './returning'
 import { insertOnConflict } from './on-conflict'
-import { explainJoin } from '../plan/join-explain'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
 import { SYSTEM_TABLES } from '../plan/system-tables'
@@ -43,6 +42,9 @@ import { createIndex } from './index-build'
 import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
+import { applyViewDdl, isViewStatement } from './view-ddl'
+import { explainSelect } from './explain-select'
+import type { PlanEnv } from '../plan/plan-env'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -175,6 +177,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'create_domain': case 'alter_domain': case 'drop_domain':
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
       return await runDdl(env, s)
+    case 'create_view': case 'drop_view': return await runDdl(env, s)
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)
       return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
@@ -209,8 +212,12 @@ const USER_STATEMENTS: ReadonlySet<string> = new Set(['create_user', 'alter_user
 export function isUserStatement (s: DdlStatement): s is UserStatement { return USER_STATEMENTS.has(s.kind) }
 
 /** Validates a DDL statement against this node's catalog and installs the next version; `clock`: now() of an added column's DEFAULT. */
-export function applyDdl (env: CatalogPort & DdlPort & { readonly clock?: Clock }, s: DdlStatement): StatementResult {
+export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly clock?: Clock }, s: DdlStatement): StatementResult {
   if (isUserStatement(s)) return applyUserDdl(env, s)
+  if (isViewStatement(s)) {
+    if (SYSTEM_TABLES[s.name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
+    return applyViewDdl(env, s)
+  }
   const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : s.name
   if (!DOMAIN_STATEMENT_KINDS.has(s.kind) && SYSTEM_TABLES[name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${name} is a system table; it cannot be created, altered or dropped`, posDetails(s.pos))
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
@@ -261,22 +268,9 @@ function programLines (title: string, p: Program): string[] {
 function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlValue[], replicaReads: boolean): StatementResult {
   const lines: string[] = []
   switch (s.kind) {
-    case 'select': {
-      const p = planSelect(env, s, params)
-      const src = p.source
-      if (src.kind === 'table') {
-        lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
-        lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
-        if (replicaReads) lines.push(...explainReplicaRead(env, src.shape.info, src.shards))
-      } else if (src.kind === 'join') {
-        lines.push(...explainJoin(src.join, p.pushdown))
-      } else if (src.kind === 'rows') {
-        lines.push(`Subqueries per row on the coordinator, over ${src.fetch === null ? 'one row (no table)' : 'the rows fetched once per statement'}`)
-      } else lines.push(src.kind === 'system' ? `Scan system table ${src.name} on the coordinator` : 'No table: runs once on the coordinator')
-      lines.push(...programLines('Row program', p.scan))
-      if (p.aggregate !== null) lines.push(...programLines('Coordinator program (after merging partial aggregates)', p.aggregate.final))
+    case 'select':
+      lines.push(...explainSelect(env, planSelect(env, s, params), replicaReads ? (info, shards) => explainReplicaRead(env, info, shards) : null))
       break
-    }
     case 'insert': {
       const p = planInsert(env, s, params)
       const shards = [...insertWrites(env, p, params).keys()].sort((a, b) => a - b)

@@ -1,18 +1,21 @@
 // Running a JoinPlan from the coordinator. Colocated: one JOIN_QUERY per shard that runs the join
 // (the statement's transaction, when there is one, joined on each shard so every table is read
 // with its visibility); the replies merge like a single table's. Otherwise each table's filtered
-// rows are fetched with QUERY — at most MAX_JOIN_ROWS per table — and joined here.
+// rows are fetched with QUERY — at most MAX_JOIN_ROWS per table — and joined here; a derived
+// table's (or view's) rows come from running its query, filtered here by what was pushed to it.
 import { serialize, type Program } from '../sblr/program'
 import type { Vm } from '../vm/vm'
 import type { SqlTimestamp } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import type { ShardPort } from './env'
 import { joinRows, MAX_JOIN_ROWS, tooManyRows, type JoinTablesRequest } from '../shard/drivers/join-driver'
-import type { JoinPlan, JoinSidePlan } from '../plan/join-plan'
+import type { JoinPlan, TableSidePlan } from '../plan/join-plan'
 import type { QueryAggregation } from '../shard/drivers/query-driver'
 import type { SqlTxn } from './txn'
 import { decodeRows, encodeRows } from '../shard/protocol/value-rows'
 import { fanOut } from './fan-out'
+import { collectRows } from '../shard/drivers/query-driver'
+import { assert } from '../core/errors'
 
 export interface ColocatedJoin {
   join: JoinPlan
@@ -26,7 +29,10 @@ export interface ColocatedJoin {
 
 function sideRequests (join: JoinPlan): JoinTablesRequest {
   return {
-    sides: join.sides.map(s => ({ tableId: s.shape.info.id, options: s.routing.options, filter: serialize(s.filter) })),
+    sides: join.sides.map(s => {
+      assert(s.kind === 'table', 'a colocated join joins tables only')
+      return { tableId: s.shape.info.id, options: s.routing.options, filter: serialize(s.filter) }
+    }),
     steps: join.steps.map(s => ({ kind: s.kind, leftKeys: s.leftKeys, rightKeys: s.rightKeys, on: s.on === null ? null : serialize(s.on), width: s.width }))
   }
 }
@@ -41,7 +47,7 @@ export async function joinInShards (env: ShardPort, q: ColocatedJoin, txn: SqlTx
 }
 
 /** One table's rows passing its pushed-down filter, from the shards its routing names. */
-async function fetchSide (env: ShardPort, side: JoinSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
+async function fetchSide (env: ShardPort, side: TableSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
   const program = serialize(side.filter)
   const encoded = encodeRows([params])
   let total = 0
@@ -66,9 +72,16 @@ async function fetchSide (env: ShardPort, side: JoinSidePlan, params: readonly S
   return parts.flat()
 }
 
-/** The joined rows of a non-colocated join, computed on the coordinator. */
-export async function joinOnCoordinator (env: ShardPort, join: JoinPlan, vm: (p: Program) => Vm, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<AsyncIterable<SqlValue[]>> {
-  const tables = await Promise.all(join.sides.map(s => fetchSide(env, s, params, now, txn)))
+/** The joined rows of a non-colocated join, computed on the coordinator; `derived` runs a derived table's query. */
+export async function joinOnCoordinator<D> (env: ShardPort, join: JoinPlan<D>, vm: (p: Program) => Vm, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null,
+  derived: (plan: D) => Promise<SqlValue[][]>): Promise<AsyncIterable<SqlValue[]>> {
+  const tables = await Promise.all(join.sides.map(async s => {
+    if (s.kind === 'table') return await fetchSide(env, s, params, now, txn)
+    const rows = await collectRows(vm(s.filter), await derived(s.plan), {})
+    // The same bound as a table's fetched rows: the hash join holds every side in memory.
+    if (rows.length > MAX_JOIN_ROWS) throw tooManyRows(`${s.view === null ? 'derived table' : `view ${s.view}`} (${s.alias})`)
+    return rows
+  }))
   const steps = join.steps.map(s => ({ ...s, on: s.on === null ? null : vm(s.on) }))
   return joinRows(tables[0]!, tables.slice(1), steps)
 }

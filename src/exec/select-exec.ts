@@ -39,15 +39,16 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
   if (src.kind === 'none') rows = await local([[]])
   else if (src.kind === 'rows') rows = await local(await perRowSubqueries(env, plan, src.fetch, { userParams, params, now }, txn, run))
   else if (src.kind === 'system') rows = await local(src.rows)
+  else if (src.kind === 'derived') rows = await local(await once(env, src.plan, userParams, txn, run))
   else if (src.kind === 'join') {
     // Each table's access may refuse the join's read (a transaction's buffered leaderless writes).
-    for (const side of src.join.sides) tableAccess(env, side.shape.info).checkJoinRead(txn)
+    for (const side of src.join.sides) if (side.kind === 'table') tableAccess(env, side.shape.info).checkJoinRead(txn)
     if (src.join.colocated) {
       const program = plan.pushdown ? plan.scan : passthrough(src.join.columns)
       rows = await joinInShards(env, { join: src.join, program, params, now, ...(plan.pushdown ? { limit: pushLimit, aggregate: agg } : {}) }, txn)
       if (!plan.pushdown) rows = await local(rows)
     } else {
-      rows = await local(await joinOnCoordinator(env, src.join, p => localVm(env, p, params, now), params, now, txn))
+      rows = await local(await joinOnCoordinator(env, src.join, p => localVm(env, p, params, now), params, now, txn, d => once(env, d, userParams, txn, run)))
     }
   } else {
     const access = tableAccess(env, src.shape.info)

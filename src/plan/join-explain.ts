@@ -9,8 +9,12 @@ function program (title: string, p: Program): string[] {
   return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
 }
 
-export function explainJoin (j: JoinPlan, pushdown: boolean): string[] {
-  const names = j.sides.map(s => s.shape.info.name === s.alias ? s.alias : `${s.shape.info.name} ${s.alias}`)
+/** `derived`: the EXPLAIN lines of a derived table's (or view's) own query. */
+export function explainJoin<D> (j: JoinPlan<D>, pushdown: boolean, derived: (plan: D) => string[]): string[] {
+  const names = j.sides.map(s => {
+    const name = s.kind === 'table' ? s.shape.info.name : s.view ?? '(subquery)'
+    return name === s.alias ? s.alias : `${name} ${s.alias}`
+  })
   const lines = [`Join ${names.join(', ')}: ${j.routing}`]
   if (j.colocated) {
     lines.push(pushdown ? 'Join and row program run in the shard workers; the coordinator merges' : 'Join runs in the shard workers; the row program runs on the coordinator (it generates UUIDs)')
@@ -18,6 +22,13 @@ export function explainJoin (j: JoinPlan, pushdown: boolean): string[] {
     lines.push(`Coordinator join: each table's filtered rows are fetched (at most ${MAX_JOIN_ROWS} per table) and joined here`)
   }
   j.sides.forEach((s, i) => {
+    if (s.kind === 'derived') {
+      lines.push(`${s.view === null ? 'Derived table' : `View ${s.view} expanded as`} ${s.alias}: its query runs first, its rows are filtered and joined on the coordinator` +
+        (s.moved > 0 ? ` (${s.moved} predicate(s) moved into its query)` : ''))
+      lines.push(...derived(s.plan).map(l => `  ${l}`))
+      lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
+      return
+    }
     lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? `scanned in the joining shard${s.routing.options.gte !== undefined ? ', point lookup on the primary key' : ''}` : s.routing.routing}`)
     lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
   })

@@ -3,10 +3,13 @@
 // single table before the join (and so route it, as pins.ts does for one table), the equality keys
 // of each ON, and whether the join is colocated — every ON equates the partition key of the new
 // table with that of an earlier one, so joining rows share a shard and the join runs inside it.
+// A derived table or view (derived-plan.ts) is a side too: its rows are computed first, on the
+// coordinator, so a join with one always runs there; its pushed-down predicates move into its
+// query where they can (which may pin its table to one shard) and filter its rows again here.
 import { ScratchBirdError } from '../core/errors'
 import { MAX_PROGRAM_COLUMNS } from '../sblr/limits'
 import type { Program, ProgramColumn } from '../sblr/program'
-import type { Expr, FromItem, Join, Pos, TableRef } from '../sql/ast'
+import type { DerivedTable, Expr, FromItem, Join, Pos, TableRef } from '../sql/ast'
 import { formatExpr } from '../sql/format'
 import { isIntegerKind, T, typesEqual, type SqlType } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
@@ -15,12 +18,14 @@ import type { PlanEnv } from './plan-env'
 import type { JoinKind } from '../shard/drivers/join-driver'
 import { conjuncts, isConst, pinKeys, type Routing } from './pins'
 import { ProgramBuilder } from './program-builder'
-import { rowFilterProgram } from './row-filter'
+import { filterProgram, rowFilterProgram } from './row-filter'
+import type { DerivedSource } from './derived-plan'
 import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 import { type ShardId, shardIds } from '../core/ids'
 
-export interface JoinSidePlan {
+export interface TableSidePlan {
+  readonly kind: 'table'
   readonly shape: TableShape
   readonly alias: string
   /** Emits the table's columns for the rows passing the predicates pushed down to it. */
@@ -30,6 +35,23 @@ export interface JoinSidePlan {
   /** The right side of a LEFT JOIN: its columns may be NULL-extended. */
   readonly nullable: boolean
 }
+
+/** A derived table or view joined: `plan` (a SelectPlan, planned by select-plan.ts) gives its rows. */
+export interface DerivedSidePlan<D> {
+  readonly kind: 'derived'
+  readonly plan: D
+  /** The view it expands, or null. */
+  readonly view: string | null
+  readonly alias: string
+  readonly columns: readonly ProgramColumn[]
+  /** Runs over its rows on the coordinator: the predicates pushed down to it. */
+  readonly filter: Program
+  readonly nullable: boolean
+  /** How many pushed-down predicates moved into its query (EXPLAIN). */
+  readonly moved: number
+}
+
+export type JoinSidePlan<D = unknown> = TableSidePlan | DerivedSidePlan<D>
 
 export interface JoinStepPlan {
   readonly kind: JoinKind
@@ -42,8 +64,8 @@ export interface JoinStepPlan {
   readonly colocated: boolean
 }
 
-export interface JoinPlan {
-  readonly sides: readonly JoinSidePlan[]
+export interface JoinPlan<D = unknown> {
+  readonly sides: readonly JoinSidePlan<D>[]
   readonly steps: readonly JoinStepPlan[]
   readonly colocated: boolean
   /** Colocated: the shards that run the join. */
@@ -59,8 +81,10 @@ interface KeyPair { table: number, left: number, right: number, hash: boolean }
 
 const VOLATILE = new Set(['gen_uuidv7', 'gen_uuidv8_hlc'])
 
-function flatten (f: FromItem, tables: TableRef[], joins: Join[]): void {
-  if (f.kind === 'table_ref') { tables.push(f); return }
+type JoinInput = TableRef | DerivedTable
+
+function flatten (f: FromItem, tables: JoinInput[], joins: Join[]): void {
+  if (f.kind !== 'join') { tables.push(f); return }
   flatten(f.left, tables, joins)
   tables.push(f.right)
   joins.push(f)
@@ -115,10 +139,16 @@ function onProgram (on: Expr, columns: readonly ProgramColumn[], scope: readonly
 }
 
 /** The joined tables laid out in one scope: what every planning phase below reads. */
-interface JoinTables {
-  readonly refs: readonly TableRef[]
+interface JoinTables<D> {
+  readonly refs: readonly JoinInput[]
   readonly joins: readonly Join[]
-  readonly shapes: readonly TableShape[]
+  /** Per side: the table's shape, or null for a derived table (then `derived` is set). */
+  readonly shapes: readonly (TableShape | null)[]
+  readonly derived: readonly (DerivedSource<D> | null)[]
+  /** Per side: column types and names, and the partition key's column indexes (none for a derived table). */
+  readonly types: readonly (readonly SqlType[])[]
+  readonly names: readonly (readonly string[])[]
+  readonly partition: readonly (readonly number[])[]
   readonly aliases: readonly string[]
   /** Every table's columns in FROM order, as names resolve them. */
   readonly scope: readonly ScopeColumn[]
@@ -133,41 +163,56 @@ interface JoinTables {
 /** An ON's column equalities between the new table of a step and earlier ones. */
 interface StepEqualities { step: number, pairs: KeyPair[] }
 
-export function planJoin (env: PlanEnv, from: Join, where: Expr | null, params: readonly SqlValue[]): JoinPlan {
-  const t = joinTables(env, from)
+/** `derive`: plans a derived table of the FROM (select-plan.ts passes it: no import cycle). */
+export function planJoin<D> (env: PlanEnv, from: Join, where: Expr | null, params: readonly SqlValue[], derive: (d: DerivedTable) => DerivedSource<D>): JoinPlan<D> {
+  const t = joinTables(env, from, derive)
   // Predicates pushed down to each table: they filter (and route) it before the join.
   const pushed: Expr[][] = t.refs.map(() => [])
   pushWhere(t, where, pushed)
   const equalities: StepEqualities[] = []
   const steps = t.joins.map((j, k) => planStep(t, j, k + 1, pushed, equalities, params))
   propagatePins(t, equalities, pushed)
-  const sides = t.shapes.map((shape, i): JoinSidePlan => {
+  const sides = t.shapes.map((shape, i): JoinSidePlan<D> => {
     const pred = and(pushed[i]!, t.refs[i]!.pos)
-    return { shape, alias: t.aliases[i]!, filter: rowFilterProgram(shape, t.aliases[i]!, pred, params), routing: pinKeys(env, shape, pred, params), nullable: t.nullable[i]! }
+    const alias = t.aliases[i]!
+    const nullable = t.nullable[i]!
+    if (shape === null) {
+      const d = t.derived[i]!
+      const own = t.scope.slice(t.offset[i]!, t.offset[i]! + d.columns.length)
+      return { kind: 'derived', plan: d.plan(pushed[i]!), view: d.view, alias, columns: d.columns, filter: filterProgram(d.columns, own, pred, params), nullable, moved: d.moved(pushed[i]!) }
+    }
+    return { kind: 'table', shape, alias, filter: rowFilterProgram(shape, alias, pred, params), routing: pinKeys(env, shape, pred, params), nullable }
   })
   return { sides, steps, ...routeJoin(env.shards, sides, steps), columns: t.columns, scope: t.scope }
 }
 
-function joinTables (env: PlanEnv, from: Join): JoinTables {
-  const refs: TableRef[] = []
+function joinTables<D> (env: PlanEnv, from: Join, derive: (d: DerivedTable) => DerivedSource<D>): JoinTables<D> {
+  const refs: JoinInput[] = []
   const joins: Join[] = []
   flatten(from, refs, joins)
   const seen = new Set<string>()
-  const shapes = refs.map(r => {
-    if (SYSTEM_TABLES[r.name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `system table ${r.name} cannot be joined yet; query it alone`, posDetails(r.pos))
-    const alias = r.alias ?? r.name
+  const aliases = refs.map(r => r.kind === 'derived' ? r.alias : r.alias ?? r.name)
+  const shapes = refs.map((r, i) => {
+    const alias = aliases[i]!
     if (seen.has(alias)) throw new ScratchBirdError('SB_DUPLICATE_ALIAS', `table name "${alias}" specified more than once`, posDetails(r.pos))
     seen.add(alias)
+    if (r.kind === 'derived') return null
+    if (SYSTEM_TABLES[r.name] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `system table ${r.name} cannot be joined yet; query it alone`, posDetails(r.pos))
     return tableShape(env.catalog().mustTable(r.name))
   })
-  const aliases = refs.map(r => r.alias ?? r.name)
-  const scope = shapes.flatMap((s, i) => scopeOf(s, aliases[i]!))
+  const derived = refs.map(r => r.kind === 'derived' ? derive(r) : null)
+  const scope = shapes.flatMap((s, i) => s === null ? [...derived[i]!.scope] : scopeOf(s, aliases[i]!))
   if (scope.length > MAX_PROGRAM_COLUMNS) throw new ScratchBirdError('SB_PROGRAM_LIMIT_EXCEEDED', `the join has ${scope.length} columns, at most ${MAX_PROGRAM_COLUMNS}`, posDetails(from.pos))
-  const owner = shapes.flatMap((s, i) => s.types.map(() => i))
+  const types = shapes.map((s, i) => s === null ? derived[i]!.columns.map(c => c.type) : s.types)
+  const owner = types.flatMap((ts, i) => ts.map(() => i))
   return {
     refs,
     joins,
     shapes,
+    derived,
+    types,
+    names: shapes.map((s, i) => s === null ? derived[i]!.columns.map(c => c.name) : s.info.columns.map(c => c.name)),
+    partition: shapes.map(s => s === null ? [] : s.partition),
     aliases,
     scope,
     owner,
@@ -178,7 +223,7 @@ function joinTables (env: PlanEnv, from: Join): JoinTables {
 }
 
 /** WHERE conjuncts on one table go down to it — unless it may be NULL-extended: WHERE must see the NULLs. */
-function pushWhere (t: JoinTables, where: Expr | null, pushed: Expr[][]): void {
+function pushWhere<D> (t: JoinTables<D>, where: Expr | null, pushed: Expr[][]): void {
   for (const c of conjuncts(where)) {
     const tables = tablesOf(c, t.scope, t.owner)
     if (tables?.size === 1) { const i = [...tables][0]!; if (!t.nullable[i]) pushed[i]!.push(c) }
@@ -190,9 +235,9 @@ function pushWhere (t: JoinTables, where: Expr | null, pushed: Expr[][]): void {
  * down (a LEFT JOIN's own ON still filters its table), its column equalities become hash keys,
  * and it is colocated when some earlier table's partition key equals table i's, column for column.
  */
-function planStep (t: JoinTables, j: Join, i: number, pushed: Expr[][], equalities: StepEqualities[], params: readonly SqlValue[]): JoinStepPlan {
-  const { scope, owner, offset, shapes, nullable } = t
-  const width = shapes[i]!.types.length
+function planStep<D> (t: JoinTables<D>, j: Join, i: number, pushed: Expr[][], equalities: StepEqualities[], params: readonly SqlValue[]): JoinStepPlan {
+  const { scope, owner, offset, types, nullable } = t
+  const width = types[i]!.length
   if (j.on === null) return { kind: j.type, leftKeys: [], rightKeys: [], on: null, width, keyText: [], colocated: false }
   const visible = scope.slice(0, offset[i]! + width)
   const leftKeys: number[] = []
@@ -214,18 +259,19 @@ function planStep (t: JoinTables, j: Join, i: number, pushed: Expr[][], equaliti
     const [l, r] = ta === i ? [c.right, c.left] : [c.left, c.right]
     const li = visible.findIndex(x => x.name === l.name && (l.table === null || x.table === l.table))
     const ri = visible.findIndex(x => x.name === r.name && (r.table === null || x.table === r.table)) - offset[i]!
-    const hash = hashable(scope[li]!.type, shapes[i]!.types[ri]!)
+    const hash = hashable(scope[li]!.type, types[i]![ri]!)
     pairs.push({ table: owner[li]!, left: li - offset[owner[li]!]!, right: ri, hash })
     if (!hash) continue
     leftKeys.push(li)
     rightKeys.push(ri)
-    keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${t.aliases[i]!}.${shapes[i]!.info.columns[ri]!.name}`)
+    keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${t.aliases[i]!}.${t.names[i]![ri]!}`)
   }
-  const part = shapes[i]!.partition
-  const colocated = [...new Set(pairs.map(p => p.table))].some(e => {
-    const tp = shapes[e]!.partition
-    return tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === e && p.right === rc && p.left === tp[n] &&
-      sameRouting(shapes[e]!.types[p.left]!, shapes[i]!.types[rc]!)))
+  const part = t.partition[i]!
+  // A derived table's rows are on the coordinator: it joins nothing inside a shard.
+  const colocated = t.shapes[i] !== null && [...new Set(pairs.map(p => p.table))].some(e => {
+    const tp = t.partition[e]!
+    return t.shapes[e] !== null && tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === e && p.right === rc && p.left === tp[n] &&
+      sameRouting(types[e]![p.left]!, types[i]![rc]!)))
   })
   equalities.push({ step: i, pairs })
   const on = onProgram(j.on, t.columns.slice(0, visible.length), visible, params)
@@ -237,11 +283,11 @@ function planStep (t: JoinTables, j: Join, i: number, pushed: Expr[][], equaliti
  * means p.product_id = 10 too, which may route p to one shard. Never from a NULL-extended side,
  * and into an earlier table only over an inner join.
  */
-function propagatePins (t: JoinTables, equalities: readonly StepEqualities[], pushed: Expr[][]): void {
-  const column = (side: number, col: number): { table: string, name: string } => ({ table: t.aliases[side]!, name: t.shapes[side]!.info.columns[col]!.name })
+function propagatePins<D> (t: JoinTables<D>, equalities: readonly StepEqualities[], pushed: Expr[][]): void {
+  const column = (side: number, col: number): { table: string, name: string } => ({ table: t.aliases[side]!, name: t.names[side]![col]! })
   /** `col = constant` conjuncts pushed to a table, for the column `col` of it. */
   const pinsOf = (side: number, col: number): Expr[] => {
-    const name = t.shapes[side]!.info.columns[col]!.name
+    const name = t.names[side]![col]!
     return pushed[side]!.flatMap(c => {
       if (c.kind !== 'binary' || c.op !== '=') return []
       const [ref, value] = c.left.kind === 'column' ? [c.left, c.right] : [c.right, c.left]
@@ -266,12 +312,15 @@ function propagatePins (t: JoinTables, equalities: readonly StepEqualities[], pu
 }
 
 /** Where the join runs: inside the shards when every step is colocated (one shard when pinned), else on the coordinator. */
-function routeJoin (shardCount: number, sides: readonly JoinSidePlan[], steps: readonly JoinStepPlan[]): Pick<JoinPlan, 'colocated' | 'shards' | 'routing'> {
-  const colocated = steps.every(s => s.colocated)
-  if (!colocated) return { colocated, shards: shardIds(shardCount), routing: 'not colocated: each table is read from its shards and joined on the coordinator' }
+function routeJoin<D> (shardCount: number, sides: readonly JoinSidePlan<D>[], steps: readonly JoinStepPlan[]): Pick<JoinPlan, 'colocated' | 'shards' | 'routing'> {
+  const colocated = steps.every(s => s.colocated) && sides.every(s => s.kind === 'table')
+  if (!colocated) {
+    const how = sides.some(s => s.kind === 'derived') ? 'a derived table or view is computed on the coordinator, so the join runs there' : 'not colocated'
+    return { colocated, shards: shardIds(shardCount), routing: `${how}: each table is read from its shards and joined on the coordinator` }
+  }
   // Every joined row holds a row of each non-nullable table, and its colocated partners live
   // on that row's shard: one pinned non-nullable table pins the whole join.
-  const pinned = sides.find(s => !s.nullable && s.routing.shards.length === 1)
+  const pinned = sides.find((s): s is TableSidePlan => s.kind === 'table' && !s.nullable && s.routing.shards.length === 1)
   if (pinned === undefined) return { colocated, shards: shardIds(shardCount), routing: `colocated on the partition key: runs inside each of the ${shardCount} shards; the coordinator merges` }
   return { colocated, shards: pinned.routing.shards, routing: `colocated on the partition key: runs inside 1 shard, shard ${pinned.routing.shards[0]!} (partition key of ${pinned.alias} pinned)` }
 }

@@ -1,12 +1,13 @@
-// SELECT planning: where the rows come from (no table, a system table, or a user table on some or
-// all shards), the per-row SBLR program (filter + projection, or filter + group key + aggregate
-// arguments) shipped to the shards, and for aggregate queries the coordinator's final program
-// (HAVING + projection over merged groups). ORDER BY keys ride along as hidden trailing outputs.
+// SELECT planning: where the rows come from (no table, a system table, a user table on some or
+// all shards, a join, or a derived table or expanded view — derived-plan.ts, view-expand.ts), the
+// per-row SBLR program (filter + projection, or filter + group key + aggregate arguments) shipped
+// to the shards, and for aggregate queries the coordinator's final program (HAVING + projection
+// over merged groups). ORDER BY keys ride along as hidden trailing outputs.
 import { ScratchBirdError } from '../core/errors'
 import type { ScanOptions } from '../storage/engine'
 import type { Program, ProgramColumn } from '../sblr/program'
 import type { AggKind } from '../sblr/opcodes'
-import type { Expr, FuncCall, SelectItem, SelectStatement } from '../sql/ast'
+import type { DerivedTable, Expr, FuncCall, SelectItem, SelectStatement } from '../sql/ast'
 import { formatExpr } from '../sql/format'
 import { T, type SqlType } from '../types/sql-types'
 import type { SortSpec, SqlValue } from '../types/values'
@@ -20,12 +21,20 @@ import { SYSTEM_TABLES } from './system-tables'
 import { scopeOf, tableShape, type TableShape } from './table-types'
 import type { ShardId } from '../core/ids'
 import { findSubqueries, SubqueryLevel, type ParamSlot, type SubqueryPlan } from './subquery-plan'
+import { deriveTable, type DerivedSource } from './derived-plan'
+import { expandViews } from './view-expand'
+import { conjuncts } from './pins'
 
 export type SelectSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'system', readonly name: string, readonly rows: SqlValue[][] }
   | { readonly kind: 'table', readonly shape: TableShape, readonly shards: ShardId[], readonly options: ScanOptions, readonly routing: string }
-  | { readonly kind: 'join', readonly join: JoinPlan }
+  | { readonly kind: 'join', readonly join: JoinPlan<SelectPlan> }
+  /**
+   * A derived table or an expanded view (derived-plan.ts): `plan`'s rows, computed first on the
+   * coordinator; `moved`: how many WHERE conjuncts went into its query.
+   */
+  | { readonly kind: 'derived', readonly alias: string, readonly view: string | null, readonly plan: SelectPlan, readonly moved: number }
   /**
    * Rows computed on the coordinator: `fetch`'s rows (null: one empty row) each extended by the
    * values of the per-row subqueries (subquery-plan.ts); the programs below run over them.
@@ -42,6 +51,8 @@ export interface SelectPlan {
   readonly aggregate: { readonly keys: number, readonly kinds: AggKind[], readonly distinct: boolean[], readonly final: Program } | null
   /** Visible output columns; the last program's outputs have `hidden` sort keys after them. */
   readonly columns: readonly ProgramColumn[]
+  /** The select list after `*` expansion (a derived table moves predicates through it, a view stores it). */
+  readonly outputs: readonly Output[]
   readonly order: readonly { index: number, spec: SortSpec }[]
   readonly distinct: boolean
   readonly limit: number | null
@@ -148,37 +159,57 @@ function emitRow (b: ProgramBuilder, scope: Scope, filter: Expr | null, exprs: r
 
 /**
  * `outer`: the columns of the enclosing query when `s` is a subquery (its references to them
- * become parameter slots).
+ * become parameter slots). `depth`: how many views this query sits inside (view-expand.ts bounds
+ * it). A derived table or view in FROM is planned without `outer`: it cannot read the enclosing
+ * query's columns (no LATERAL). `derived`: the plans of the derived tables' queries made so far
+ * for this statement — moving a predicate into one plans it again, and without them each level
+ * of views of views would plan the levels below twice (2^depth plans).
  */
-export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null): SelectPlan {
+export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly SqlValue[], outer: readonly ScopeColumn[] | null = null, depth = 0,
+  derived = new Map<SelectStatement, SelectPlan>()): SelectPlan {
   s = withEnumOrder(env.catalog(), s)
   let source: SelectSource = { kind: 'none' }
   let scopeCols: ScopeColumn[] = []
   let inputs: readonly ProgramColumn[] = []
   const found = findSubqueries([...s.columns.flatMap(c => c.kind === 'select_expr' ? [c.expr] : []), s.where, s.having, ...s.groupBy, ...s.orderBy.map(o => o.expr)])
   if (s.from !== null) {
-    if (s.from.kind === 'join') {
+    const from = expandViews(env.catalog(), s.from, depth)
+    const derive = (d: DerivedTable): DerivedSource<SelectPlan> => deriveTable(d, sel => {
+      let p = derived.get(sel)
+      if (p === undefined) {
+        p = planSelect(env, sel, params, null, d.view !== undefined ? depth + 1 : depth, derived)
+        derived.set(sel, p)
+      }
+      return p
+    })
+    if (from.kind === 'join') {
       // A WHERE with subqueries or outer references cannot be pushed into the join's sides.
-      const join = planJoin(env, s.from, found.length > 0 || outer !== null ? null : s.where, params)
+      const join = planJoin(env, from, found.length > 0 || outer !== null ? null : s.where, params, derive)
       source = { kind: 'join', join }
       inputs = join.columns
       scopeCols = [...join.scope]
+    } else if (from.kind === 'derived') {
+      const d = derive(from)
+      const pushed = conjuncts(s.where)
+      source = { kind: 'derived', alias: d.alias, view: d.view, plan: d.plan(pushed), moved: d.moved(pushed) }
+      inputs = d.columns
+      scopeCols = [...d.scope]
     } else {
-      const alias = s.from.alias ?? s.from.name
-      const sys = SYSTEM_TABLES[s.from.name]
+      const alias = from.alias ?? from.name
+      const sys = SYSTEM_TABLES[from.name]
       if (sys !== undefined) {
-        source = { kind: 'system', name: s.from.name, rows: sys.rows(env.catalog(), env) }
+        source = { kind: 'system', name: from.name, rows: sys.rows(env.catalog(), env) }
         inputs = sys.columns
         scopeCols = sys.columns.map(c => ({ name: c.name, type: c.type, table: alias }))
       } else {
-        const shape = tableShape(env.catalog().mustTable(s.from.name))
+        const shape = tableShape(env.catalog().mustTable(from.name))
         inputs = shape.programColumns
         scopeCols = scopeOf(shape, alias)
         source = { kind: 'table', shape, ...pinKeys(env, shape, s.where, params) }
       }
     }
   }
-  const level = new SubqueryLevel<SelectPlan>(params.length, outer, found, (sel, o) => planSelect(env, sel, params, o), scopeCols)
+  const level = new SubqueryLevel<SelectPlan>(params.length, outer, found, (sel, o) => planSelect(env, sel, params, o, depth, derived), scopeCols)
   const fetchFrom = source
   const fetchColumns = inputs
   if (level.hasPerRow) {
@@ -209,6 +240,7 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
       pushdown: !b.volatile,
       aggregate: null,
       columns: scan.outputs.slice(0, outputs.length),
+      outputs,
       order,
       distinct: s.distinct,
       limit,
@@ -263,6 +295,7 @@ export function planSelect (env: PlanEnv, s: SelectStatement, params: readonly S
     pushdown,
     aggregate: { keys: s.groupBy.length, kinds: aggs.map(a => a.kind), distinct: aggs.map(a => a.distinct), final },
     columns: final.outputs.slice(0, outputs.length),
+    outputs,
     order,
     distinct: s.distinct,
     limit,
@@ -287,7 +320,7 @@ function rowsSource (level: SubqueryLevel<SelectPlan>, from: SelectSource, colum
   b.emit('EMIT', first, columns.length)
   b.emit('SKIP')
   const scan = b.build(columns)
-  const fetch: SelectPlan = { source: from, scan, pushdown: true, aggregate: null, columns, order: [], distinct: false, limit: null, offset: 0, slots: [], subqueries: [] }
+  const fetch: SelectPlan = { source: from, scan, pushdown: true, aggregate: null, columns, outputs: [], order: [], distinct: false, limit: null, offset: 0, slots: [], subqueries: [] }
   return { kind: 'rows', fetch }
 }
 

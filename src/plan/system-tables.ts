@@ -87,6 +87,18 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
     ],
     rows: (_c, env) => (env?.hints?.stats() ?? []).map(h => [BigInt(h.target), BigInt(h.count), BigInt(h.bytes)])
   },
+  // Views (issue 19 item 4): the stored SELECT (canonical text, `*` expanded), its column names,
+  // the tables and views it reads, and the catalog version that created or last replaced it.
+  sys_views: {
+    columns: [
+      { name: 'view_name', type: T.text },
+      { name: 'definition', type: T.text },
+      { name: 'columns', type: T.text },
+      { name: 'reads', type: T.text },
+      { name: 'catalog_version', type: T.integer }
+    ],
+    rows: (c) => c.views.map(v => [v.name, v.definition, v.columns.map(x => x.name).join(','), v.reads.join(','), BigInt(v.version)])
+  },
   // Users and their table grants (issue 18 item 2; no verifiers shown).
   ...USER_SYSTEM_TABLES,
   // Domains (issue 19 item 4).

@@ -8,7 +8,8 @@
 //  - admin: DDL, cluster commands (DELIVER HINTS, DRAIN NODE, REPAIR), backups, users and grants
 //    (except creating, changing or dropping a superuser, and GRANT/REVOKE SUPERUSER), and every
 //    privilege on every table (a table has no owner, so whoever creates it must be able to use it).
-//  - any other user: SELECT on every table a statement reads, INSERT/UPDATE/DELETE on the table it
+//  - any other user: SELECT on every table a statement reads — through a view too: reading a view
+//    needs SELECT on every table behind it (a view grants nothing of its own) —, INSERT/UPDATE/DELETE on the table it
 //    writes (UPDATE also for INSERT … ON CONFLICT DO UPDATE, SELECT also for RETURNING), as
 //    granted; system tables, SHOW and transaction control need nothing; ALTER USER of oneself
 //    may change one's own password.
@@ -40,11 +41,22 @@ export function tablesRead (node: unknown, out = new Set<string>()): Set<string>
   return out
 }
 
-const reads = (names: Iterable<string>, except?: string): Need[] =>
-  [...names].filter(t => t !== except).map(table => ({ kind: 'table', privilege: 'select', table }))
+/** `names` with each view replaced by the tables it reads, through views of views. */
+export function throughViews (c: Catalog, names: Iterable<string>, out = new Set<string>(), seen = new Set<string>()): Set<string> {
+  for (const n of names) {
+    const v = c.view(n)
+    if (v === undefined) { out.add(n); continue }
+    if (seen.has(n)) continue
+    seen.add(n)
+    throughViews(c, v.reads, out, seen)
+  }
+  return out
+}
 
 /** What `s` requires of the session's user, for `self` (ALTER USER of oneself). */
 export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null): Need[] {
+  const reads = (names: Iterable<string>, except?: string): Need[] =>
+    [...throughViews(c, names)].filter(t => t !== except).map(table => ({ kind: 'table', privilege: 'select', table }))
   switch (s.kind) {
     case 'select': return reads(tablesRead(s))
     case 'insert': {
@@ -75,6 +87,7 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
       if (c.user(s.user)?.role === 'superuser') return [{ kind: 'superuser', what: `${s.kind.toUpperCase()} on superuser "${s.user}"` }]
       return [{ kind: 'admin', what: s.kind.toUpperCase() }]
     }
+    case 'create_view': case 'drop_view': return [{ kind: 'admin', what: 'DDL' }]
     case 'begin': case 'commit': case 'rollback': case 'show': case 'set': case 'reset': case 'show_setting': return []
   }
 }

@@ -114,6 +114,19 @@ export interface SelectStar { readonly kind: 'star', readonly pos: Pos, readonly
 export type SelectItem = SelectExpr | SelectStar
 
 export interface TableRef { readonly kind: 'table_ref', readonly pos: Pos, readonly name: string, readonly alias: string | null }
+/**
+ * `(SELECT …) [AS] alias [(col, …)]` in FROM (a derived table); `columns` renames its first
+ * columns. `view` is set by the planner's view expansion (a view named in FROM becomes the
+ * derived table of its SELECT), never by the parser.
+ */
+export interface DerivedTable {
+  readonly kind: 'derived'
+  readonly pos: Pos
+  readonly select: SelectStatement
+  readonly alias: string
+  readonly columns: readonly string[] | null
+  readonly view?: string
+}
 export type JoinType = 'inner' | 'left' | 'cross'
 /** Joins nest to the left: `a JOIN b JOIN c` is join(join(a, b), c). `on` is null only for cross. */
 export interface Join {
@@ -121,10 +134,10 @@ export interface Join {
   readonly pos: Pos
   readonly type: JoinType
   readonly left: FromItem
-  readonly right: TableRef
+  readonly right: TableRef | DerivedTable
   readonly on: Expr | null
 }
-export type FromItem = TableRef | Join
+export type FromItem = TableRef | DerivedTable | Join
 
 export interface OrderItem {
   readonly pos: Pos
@@ -282,8 +295,22 @@ export interface AlterIndexStatement { readonly kind: 'alter_index', readonly po
 /** Catalog changes of tables and indexes (Catalog.apply). */
 export type TableDdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 
-/** Catalog changes: table DDL, and users and grants (issue 18), which travel the same versioned path. */
-export type DdlStatement = TableDdlStatement | UserStatement | DomainStatement
+/** Catalog changes: table DDL, users and grants (issue 18), domains and views, which travel the same versioned path. */
+export type DdlStatement = TableDdlStatement | UserStatement | DomainStatement | ViewStatement
+
+// ---- views (issue 19 item 4) ----------------------------------------------------------------
+
+/** CREATE [OR REPLACE] VIEW name [(col, …)] AS SELECT …; `columns` null when not written. */
+export interface CreateViewStatement {
+  readonly kind: 'create_view'
+  readonly pos: Pos
+  readonly name: string
+  readonly orReplace: boolean
+  readonly columns: readonly string[] | null
+  readonly select: SelectStatement
+}
+export interface DropViewStatement { readonly kind: 'drop_view', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
+export type ViewStatement = CreateViewStatement | DropViewStatement
 
 // ---- users and grants (issue 18 item 2) ---------------------------------------------------
 
@@ -346,6 +373,7 @@ export type Statement =
   | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement
   | UserStatement
   | DomainStatement
+  | ViewStatement
 
 // ---- domains (issue 19 item 4, P-002…P-006; parsed by parse-domain.ts) ------------------
 

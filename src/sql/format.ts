@@ -84,6 +84,11 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
     case 'create_domain': case 'alter_domain': case 'drop_domain': return formatDomainStatement(s, { expr: formatExpr, type: formatType, ident, string: quoteString })
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': return formatUserStatement(s, opts)
+    case 'create_view': {
+      const cols = s.columns === null ? '' : ` (${s.columns.map(ident).join(', ')})`
+      return `CREATE ${s.orReplace ? 'OR REPLACE ' : ''}VIEW ${ident(s.name)}${cols} AS ${formatStatement(s.select)}`
+    }
+    case 'drop_view': return `DROP VIEW ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
   }
   return unreachable(s)
 }
@@ -137,6 +142,7 @@ function selectList (items: readonly SelectItem[]): string {
 
 function fromItem (f: FromItem): string {
   if (f.kind === 'table_ref') return f.alias === null ? ident(f.name) : `${ident(f.name)} AS ${ident(f.alias)}`
+  if (f.kind === 'derived') return `(${formatStatement(f.select)}) AS ${ident(f.alias)}${f.columns === null ? '' : ` (${f.columns.map(ident).join(', ')})`}`
   const right = fromItem(f.right)
   if (f.type === 'cross') return `${fromItem(f.left)} CROSS JOIN ${right}`
   return `${fromItem(f.left)} ${f.type === 'left' ? 'LEFT' : 'INNER'} JOIN ${right} ON ${formatExpr(f.on!)}`

@@ -1,7 +1,7 @@
 // SELECT, INSERT, UPDATE, DELETE.
 
 import type {
-  Assignment, DeleteStatement, Expr, FromItem, InsertStatement, JoinType, OnConflict, OrderItem, SelectItem,
+  Assignment, DeleteStatement, DerivedTable, Expr, FromItem, InsertStatement, JoinType, OnConflict, OrderItem, SelectItem,
   SelectStatement, TableRef, UpdateStatement
 } from './ast'
 import type { Cursor } from './cursor'
@@ -74,8 +74,23 @@ function parseTableRef (c: Cursor): TableRef {
   return { kind: 'table_ref', pos, name, alias: parseAlias(c) }
 }
 
+/** A table name or a derived table `(SELECT …) [AS] alias [(cols)]`. */
+function parseFromEntry (c: Cursor): TableRef | DerivedTable {
+  if (!c.isOp('(')) return parseTableRef(c)
+  const pos = c.next().pos
+  c.enter()
+  const select = parseSelect(c)
+  c.leave()
+  c.wantOp(')')
+  // PostgreSQL (before 16) requires the alias too: the columns need a table name to be qualified by.
+  const alias = parseAlias(c)
+  if (alias === null) throw c.errorAt('subquery in FROM must have an alias', c.pos, c.peek().text)
+  const columns = c.isOp('(') ? c.identifierList() : null
+  return { kind: 'derived', pos, select, alias, columns }
+}
+
 function parseFrom (c: Cursor): FromItem {
-  let from: FromItem = parseTableRef(c)
+  let from: FromItem = parseFromEntry(c)
   for (;;) {
     const pos = c.pos
     let type: JoinType
@@ -96,7 +111,7 @@ function parseFrom (c: Cursor): FromItem {
     } else {
       return from
     }
-    const right = parseTableRef(c)
+    const right = parseFromEntry(c)
     let on: Expr | null = null
     if (type !== 'cross') {
       c.wantWord('on')

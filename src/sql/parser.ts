@@ -15,6 +15,7 @@ import { parseExpr } from './parse-expr'
 import { parseUserStatement } from './parse-users'
 import { parseDomainStatement } from './parse-domain'
 import { parseReset, parseSet, parseShowSetting } from './parse-settings'
+import { parseViewStatement } from './parse-view'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -110,6 +111,8 @@ function parseStatement (c: Cursor): Statement {
   if (users !== null) return users
   const domain = parseDomainStatement(c)
   if (domain !== null) return domain
+  const view = parseViewStatement(c)
+  if (view !== null) return view
   const explainable = parseExplainable(c)
   if (explainable !== null) return explainable
   throw c.error('a statement')

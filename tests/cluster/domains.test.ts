@@ -44,7 +44,7 @@ describe('domains across the cluster', () => {
     expect((await cluster.sql(3, 'INSERT INTO gauges VALUES (2, 60, \'extreme\')')).status).toBe(200)
 
     const drop = await cluster.sql(3, 'DROP DOMAIN pct')
-    expect(drop.body.error).toMatchObject({ code: 'SB_DEPENDENT_OBJECTS_STILL_EXIST', sqlstate: '2BP01' })
+    expect(drop.body.error).toMatchObject({ code: 'SB_DEPENDENT_OBJECTS_EXIST', sqlstate: '2BP01' })
     expect(drop.body.error.message).toContain('column "p" of table "gauges"')
   })
 })

@@ -237,7 +237,7 @@ class Sim {
           const cat = p.sync.catalog
           const s = o.statement
           const ctx = ddlContext(liveMemberCount(this.ids, knownAlive(new Map(p.gossip.members(this.now).map(m => [m.nodeId, m.state])), p.id)))
-          if (isUserStatement(s)) throw new Error(`the simulation submits table DDL only, not ${s.kind}`)
+          if (isUserStatement(s) || s.kind === 'create_view' || s.kind === 'drop_view') throw new Error(`the simulation submits table DDL only, not ${s.kind}`)
           const res = cat.apply(s, ctx)
           if (res.catalog !== cat) checkProvidable(res.catalog, this.ids.length)
           outcome = { ok: true, result: s.kind, catalog: res.catalog === cat ? null : res.catalog }

@@ -33,7 +33,7 @@ describe('domains in the catalog', () => {
     // IF [NOT] EXISTS that changes nothing keeps the version.
     expect(run(c, "ALTER DOMAIN mood ADD VALUE IF NOT EXISTS 'ok'").version).toBe(3)
     expect(run(c, 'DROP DOMAIN IF EXISTS nope').version).toBe(3)
-    expect(codeOf(() => run(c, 'DROP DOMAIN mood'))).toBe('SB_DEPENDENT_OBJECTS_STILL_EXIST')
+    expect(codeOf(() => run(c, 'DROP DOMAIN mood'))).toBe('SB_DEPENDENT_OBJECTS_EXIST')
     c = run(run(c, 'DROP TABLE p'), 'DROP DOMAIN mood')
     expect(c.domains).toEqual([])
   })

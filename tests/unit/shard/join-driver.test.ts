@@ -74,10 +74,10 @@ describe('joinOnCoordinator', () => {
     const half = encodeRows(Array.from({ length: MAX_JOIN_ROWS / 2 + 1 }, (_, i) => [BigInt(i)]))
     const env = { request: async () => ({ rows: half, scanned: 0 }) } as unknown as ExecEnv
     const plan = {
-      sides: [{ shape: { info: { id: 1, name: 't' } }, alias: 't', filter: passthrough(cols), routing: { shards: [0, 1], options: {}, routing: '' }, nullable: false }],
+      sides: [{ kind: 'table', shape: { info: { id: 1, name: 't' } }, alias: 't', filter: passthrough(cols), routing: { shards: [0, 1], options: {}, routing: '' }, nullable: false }],
       steps: []
     } as unknown as JoinPlan
-    const err = await joinOnCoordinator(env, plan, p => new Vm(p, ctx), [], timestampFromMillis(0), null).then(() => null, (e: unknown) => e)
+    const err = await joinOnCoordinator(env, plan, p => new Vm(p, ctx), [], timestampFromMillis(0), null, async () => []).then(() => null, (e: unknown) => e)
     expect(isScratchBirdError(err) && err.code).toBe('SB_JOIN_ROW_LIMIT')
   })
 })

@@ -62,7 +62,12 @@ const selectItem = fc.oneof(
 )
 const tableRef = fc.tuple(tableName, fc.option(fc.constantFrom('u', 'AS o', 'x')))
   .map(([t, a]) => (a === null ? t : `${t} ${a}`))
-const fromClause = fc.tuple(tableRef, fc.array(fc.tuple(fc.constantFrom('JOIN', 'INNER JOIN', 'LEFT JOIN', 'LEFT OUTER JOIN', 'CROSS JOIN', ','), tableRef, exprText), { maxLength: 2 }))
+// A derived table (issue 19 item 4): a small query of its own, an alias, maybe a column list.
+const derivedRef = fc.tuple(fc.constantFrom('SELECT a FROM t', 'SELECT DISTINCT b, count(*) FROM u AS x WHERE b > 2 GROUP BY b', 'SELECT * FROM (SELECT 1) AS i'),
+  fc.constantFrom('d', 'AS "Sub Q"', 'AS e'), fc.option(fc.constantFrom('(p)', '(p, q)')))
+  .map(([q, a, cols]) => `(${q}) ${a}${cols === null ? '' : ` ${cols}`}`)
+const fromEntry = fc.oneof({ weight: 4, arbitrary: tableRef }, { weight: 1, arbitrary: derivedRef })
+const fromClause = fc.tuple(fromEntry, fc.array(fc.tuple(fc.constantFrom('JOIN', 'INNER JOIN', 'LEFT JOIN', 'LEFT OUTER JOIN', 'CROSS JOIN', ','), fromEntry, exprText), { maxLength: 2 }))
   .map(([first, joins]) => first + joins.map(([j, t, on]) => (j === ',' || j === 'CROSS JOIN' ? `${j === ',' ? ',' : ' CROSS JOIN'} ${t}` : ` ${j} ${t} ON ${on}`)).join(''))
 const orderItem = fc.tuple(exprText, fc.constantFrom('', ' ASC', ' DESC'), fc.constantFrom('', ' NULLS FIRST', ' NULLS LAST'))
   .map(([e, d, n]) => `${e}${d}${n}`)
