@@ -81,7 +81,9 @@ describe('loading valid files', () => {
       tls_cert: '/etc/scratchbird/certs/node.crt',
       tls_key: '/etc/scratchbird/certs/node.key',
       tls_ca: '/etc/scratchbird/certs/ca.crt',
-      auth: 'scram'
+      auth: 'scram',
+      login_failures_max: 10,
+      login_lockout_ms: 60000
     })
     expect(c.audit).toEqual({
       enabled: true,

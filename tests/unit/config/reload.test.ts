@@ -13,6 +13,8 @@ describe('SIGHUP reload plan', () => {
       'replication.hint_expiration_days',
       'replication.hint_delivery_interval_ms',
       'replication.hint_delivery_rate',
+      'security.login_failures_max',
+      'security.login_lockout_ms',
       'security.pg_password',
       'logging.level',
       'logging.slow_query_ms'
