@@ -96,6 +96,8 @@ export interface QuorumBatch {
   readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
+  /** How many of the first replicas count toward W (catalog/replica-bootstrap.ts countedReplicas). */
+  readonly countedReplicas: number
   readonly writes: ReplicaWrite[]
 }
 
