@@ -44,6 +44,8 @@ export interface ShardMapRow {
   replicas: NodeId[]
   live: NodeId[]
   mode1?: { primary: NodeId | null, generation: number, replicaStates: string } | undefined
+  /** Leaderless replicas of the shard still being filled, per table (node/leaderless-bootstrap.ts shardState). */
+  leaderlessBootstrap?: string | undefined
 }
 
 /**

@@ -305,12 +305,12 @@ function show (env: ClusterView, target: string, pos: Parameters<typeof posDetai
     return rowsResult('SHOW', [
       { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer },
       { name: 'replicas', type: T.text }, { name: 'live_replicas', type: T.text },
-      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }
+      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }, { name: 'leaderless_bootstrap', type: T.text }
     ], env.shardMap().map(r => {
       // A Mode 1 group's primary is whoever won its election; without one, the shard's first preference node.
       const primary = r.mode1 === undefined ? BigInt(r.preference[0]!) : r.mode1.primary === null ? null : BigInt(r.mode1.primary)
       return [BigInt(r.shard), r.preference.join(','), primary, r.replicas.join(','), r.live.join(','),
-        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null]
+        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null, r.leaderlessBootstrap ?? null]
     }))
   }
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))
