@@ -22,7 +22,8 @@ beforeAll(async () => {
     nodes: 3,
     shards: SHARDS,
     gossip: { interval_ms: 200, heartbeat_timeout_ms: 2000 },
-    extraConfig: () => ({ node: { durability: 'none' }, replication: { write_timeout_ms: 5000, read_timeout_ms: 5000 } })
+    // No anti-entropy round within the test: only the bootstrap may fill the new replicas.
+    extraConfig: () => ({ node: { durability: 'none' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 5000, read_timeout_ms: 5000 } })
   })
   await cluster.waitAllNormal()
 }, 120_000)
@@ -48,6 +49,12 @@ async function replica (node: number, tableId: number, key: string): Promise<Ver
   const catalogVersion = Number((await rows(1, 'SELECT max(catalog_version) FROM sys_tables'))[0]![0])
   const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, catalogVersion, payload: codec.encodeRequest({ shard, tableId, pks: [[key]] }) })
   return codec.decodeReply(reply.payload).versions[0] ?? null
+}
+/** Node `node`'s Merkle forest of `shard`: each window's root and leaf count. */
+async function forest (node: number, shard: ShardId): Promise<string> {
+  const codec = codecOf('MERKLE_ROOTS')
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'MERKLE_ROOTS', shard, catalogVersion: 0, payload: codec.encodeRequest({ shard }) })
+  return JSON.stringify(codec.decodeReply(reply.payload).windows, (_, x: unknown) => typeof x === 'bigint' ? String(x) : x)
 }
 const doneLines = (): string[] => cluster.ids.flatMap(id => cluster.node(id).stdout().split('\n').filter(l => /Leaderless bootstrap of shard \d+ of table lr .* done/.test(l)))
 
@@ -104,6 +111,14 @@ describe('raising replication_factor of a populated leaderless table', () => {
     }
     for (const k of keys.filter(k => !deleted.includes(k)).slice(0, 6)) {
       expect((await replica(newReplica(await shardOf(k)), tableId, k))?.row ?? null, `${k} on the new replica`).not.toBeNull()
+    }
+
+    // The new replicas' Merkle forests match the old ones' (leaves kept on the write path): once
+    // the writer's last writes reached the third replica too, every replica of a shard has the same roots.
+    for (let s = 0; s < SHARDS; s++) {
+      const shard = asShardId(s)
+      await cluster.waitFor(async () => new Set(await Promise.all(cluster.ids.map(async id => await forest(id, shard)))).size === 1 ? true : null,
+        { what: `the three replicas of shard ${s} to have the same Merkle roots`, timeoutMs: 20_000, intervalMs: 200 })
     }
 
     // Stop a node that was an old replica of some shards: there the R=2 read needs the new replica.
