@@ -11,6 +11,7 @@ import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
 import { alterUnderFence } from './ddl-needs-empty'
+import { alterLeaderlessFactor } from './leaderless-raise'
 import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
@@ -157,7 +158,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
       const run = async (): Promise<StatementResult> => await runDdl(env, s)
       if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
-      return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
+      return s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d))) : await run()
     }
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)

@@ -72,10 +72,10 @@ describe('raising replication_factor of a populated leaderless table', () => {
 
     // A writer on every node, recording what was acknowledged.
     const acked = new Map<string, number>()
-    let writing = true
+    const run = { writing: true }
     let seq = 0
     const writer = (async () => {
-      while (writing) {
+      while (run.writing) {
         const k = `w${seq}`
         const v = seq++
         const r = await cluster.sql(1 + v % 3, 'INSERT INTO lr VALUES ($1, $2)', [k, v])
@@ -98,7 +98,7 @@ describe('raising replication_factor of a populated leaderless table', () => {
     // Writes acknowledged after the bootstrap ended, too.
     const after = acked.size
     await cluster.waitFor(() => acked.size >= after + 20 ? true : null, { what: 'more writes after the bootstrap', timeoutMs: 20_000 })
-    writing = false
+    run.writing = false
     await writer
     expect(acked.size).toBeGreaterThan(40)
 
