@@ -143,7 +143,12 @@ export class LeaderlessBootstrap {
   /** One round: fill the first shard this node is the source of; end bootstraps whose shards are all ready. */
   private async tick (): Promise<void> {
     const catalog = this.d.catalog()
-    for (const table of finishedTables(catalog, this.d.shards)) await this.markReady(table, null)
+    for (const table of finishedTables(catalog, this.d.shards)) {
+      // Every node may see it and end it; the statement is idempotent. A failure waits for the next tick.
+      try { await this.markReady(table, null) } catch (e) {
+        this.d.log.warn({ table, err: describe(e) }, `Leaderless bootstrap of table ${table}: ending it failed (retried): ${messageOf(e)}`)
+      }
+    }
     const jobs = bootstrapJobs({ catalog, shards: this.d.shards, selfId: this.d.selfId, replicas: this.d.replicas, alive: this.d.alive })
     const job = jobs[0]
     if (job === undefined || this.stopped) return
@@ -160,6 +165,7 @@ export class LeaderlessBootstrap {
     try {
       const done = await this.fillShard({ shard: job.shard, tableIds: [job.tableId], targets: job.targets, onProgress: row })
       await this.markReady(job.table, job.shard)
+      this.progressRows.delete(key)
       this.d.log.info({ ...details, keys: done.keys, bytes: done.bytes }, `Leaderless bootstrap of ${who} done: ${done.keys} keys, ${done.bytes} bytes; the new replica${job.targets.length > 1 ? 's count' : ' counts'} toward W and R`)
     } catch (e) {
       this.d.log.warn({ ...details, err: describe(e) }, `Leaderless bootstrap of ${who} interrupted (resumed at the next try): ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)

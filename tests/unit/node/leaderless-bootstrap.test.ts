@@ -1,6 +1,9 @@
 import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../../src/catalog/catalog'
+import { ddlContext } from '../../../src/plan/column-default'
+import type { AlterTableStatement, CreateTableStatement } from '../../../src/sql/ast'
+import { parseOne } from '../../../src/sql/parser'
 import { ManualClock } from '../../../src/core/clock'
 import { ScratchBirdError } from '../../../src/core/errors'
 import { Hlc } from '../../../src/core/hlc'
@@ -28,7 +31,7 @@ async function filled (rows: number): Promise<{ source: HostClient, target: Host
   return { source, target }
 }
 
-function bootstrap (source: HostClient, apply: (req: ShardRequests['REPLICA_APPLY']) => Promise<void>, reads: Array<Uint8Array | null>): LeaderlessBootstrap {
+function bootstrap (source: HostClient, apply: (req: ShardRequests['REPLICA_APPLY']) => Promise<void>, reads: Array<Uint8Array | null>, catalog = new Catalog()): LeaderlessBootstrap {
   const clock = new ManualClock()
   return new LeaderlessBootstrap({
     selfId: asNodeId(1),
@@ -39,8 +42,8 @@ function bootstrap (source: HostClient, apply: (req: ShardRequests['REPLICA_APPL
         return await source.request(op, req)
       }
     },
-    catalog: () => new Catalog(),
-    replicas: () => [asNodeId(1), asNodeId(2)],
+    catalog: () => catalog,
+    replicas: (_shard, n) => [asNodeId(1), asNodeId(2), asNodeId(3)].slice(0, n),
     alive: () => true,
     apply: async (_to, req) => { await apply(req) },
     ddl: async () => {},
@@ -92,5 +95,18 @@ describe('LeaderlessBootstrap.fillShard', () => {
     expect(done.keys).toBeGreaterThanOrEqual(200)
     const got = await target.request('REPLICA_READ', { shard: SHARD, tableId: TABLE, pks: pks(200) })
     expect(got.versions.every(v => v !== null)).toBe(true)
+  })
+})
+
+describe('LeaderlessBootstrap.shardState (SHOW SHARD MAP leaderless_bootstrap)', () => {
+  it('names the table and its replicas still being filled, none once the shard is ready', async () => {
+    const ctx = ddlContext(3)
+    let c = new Catalog().createTable(parseOne("CREATE TABLE kv (k TEXT PRIMARY KEY) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 1, read_quorum = 1)") as CreateTableStatement, ctx).catalog
+    c = c.alterTable(parseOne('ALTER TABLE kv SET replication_factor = 3') as AlterTableStatement, ctx).catalog
+    const { source } = await filled(0)
+    const b = bootstrap(source, async () => {}, [], c)
+    expect(b.shardState(SHARD)).toBe('kv: 3:bootstrapping')
+    c = c.alterTable(parseOne('ALTER TABLE kv SET REPLICAS READY ON SHARD 0') as AlterTableStatement, ctx).catalog
+    expect(bootstrap(source, async () => {}, [], c).shardState(SHARD)).toBeUndefined()
   })
 })
