@@ -5,8 +5,12 @@
 // the change (the seed's migration raises N, then sets W, then writes). So the change runs under
 // the write fence of exec/ddl-needs-empty.ts: when no replica of any shard holds a row of the
 // table, the bootstrap is ended (SET REPLICAS READY) before the fence lifts — no write can land
-// between the probe and the end, so the new replicas hold every row (none). With rows, the
-// fence lifts at once and the bootstrap fills the new replicas while writes continue.
+// between the probe and the end, so the new replicas hold every row (none). With rows too the
+// fence holds until every node runs the new catalog (and no statement planned with the old one
+// still writes: catalog-pins.ts), so every write a replica accepts from then on is also sent to
+// the new replicas, and every write sent to the old replicas only landed before — in the snapshot
+// the bootstrap streams (node/leaderless-bootstrap.ts). The fence lasts the DDL: writes of the
+// table get SB_TABLE_ALTERING (retry) meanwhile, reads continue.
 import { formatUuid } from '../core/uuid'
 import { ddlContext } from '../plan/column-default'
 import type { AlterTableStatement, DdlStatement } from '../sql/ast'
@@ -34,15 +38,12 @@ export async function alterLeaderlessFactor (env: ExecEnv, s: AlterTableStatemen
   if (!startsBootstrap(env, s)) return await run()
   const info = env.catalog().table(s.table)!
   const token = formatUuid(env.uuidV7.generate())
-  if (await env.fences.fence(info, token)) {
-    await env.fences.release(info, token, { kind: 'now' })
-    return await run()
-  }
+  const hasRows = await env.fences.fence(info, token)
   let result: StatementResult
   try {
     result = await run()
     // No row anywhere: the new replicas are complete as they are.
-    if (env.catalog().table(s.table)?.bootstrap !== undefined) {
+    if (!hasRows && env.catalog().table(s.table)?.bootstrap !== undefined) {
       await ddl({ kind: 'alter_table', pos: s.pos, table: s.table, action: { kind: 'replicas_ready', pos: s.pos, shard: null } })
     }
   } catch (e) {
