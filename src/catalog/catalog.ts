@@ -15,6 +15,7 @@ import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } f
 import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker, type DomainInfo } from './domains'
 import type { DomainStatement } from '../sql/ast'
 import { readViews, type ViewInfo } from './view-records'
+import { bootstrapAfterChange, markReady, readBootstrap, type ReplicaBootstrap } from './replica-bootstrap'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
@@ -77,6 +78,8 @@ export interface TableInfo {
   version: number
   /** Set on the hidden relation of an index (indexes.ts): which table it indexes and how. */
   index?: IndexInfo
+  /** Leaderless replicas placed by a raised N and not yet filled (replica-bootstrap.ts); absent: none. */
+  bootstrap?: ReplicaBootstrap
 }
 
 export interface CatalogState {
@@ -482,6 +485,7 @@ export class Catalog {
 
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
     const t = this.mustTable(s.table)
+    if (s.action.kind === 'replicas_ready') return this.replicasReady(t, s.action.shard)
     if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, ctx))
     if (s.action.kind === 'drop_column') return this.withColumns(t, dropColumnChange(this.columnTarget(t), s.action))
     const warnings: string[] = []
@@ -492,9 +496,14 @@ export class Catalog {
     const live = changeChecks(t.replication, replication, t.primaryKey).liveNodes ? ctx.liveNodes : null
     warnings.push(...validateReplicationOptions(replication, { liveNodes: live, columns: t.columns.map(c => c.name) }))
     const version = this.state.version + 1
-    const table: TableInfo = { ...t, replication, version }
+    const { bootstrap: before, ...rest } = t
+    const bootstrap = bootstrapAfterChange(t.replication, replication, before)
+    const table: TableInfo = { ...rest, replication, version, ...(bootstrap === undefined ? {} : { bootstrap }) }
     warnings.push(...colocationWarnings(table))
-    const relayout = changeChecks(t.replication, replication, t.primaryKey).needsEmptyTable.length > 0
+    // A raised leaderless N is a new layout too: a writer still on the old catalog would send to
+    // the old replicas only, and the new ones would miss its write after their bootstrap read.
+    const relayout = changeChecks(t.replication, replication, t.primaryKey).needsEmptyTable.length > 0 ||
+      (bootstrap !== undefined && bootstrap !== before)
     // The table's indexes follow it: constraint indexes are what the new partition key needs
     // (a relayout needs an empty table, so a new index starts empty and right); CREATE INDEX
     // ones keep their key and placement, which a new partition key would change for a local one.
@@ -518,6 +527,16 @@ export class Catalog {
     const tables = [...this.state.tables.filter(x => !old.includes(x)).map(x => x === t ? table : x), ...constraints, ...kept]
     const next = new Catalog({ ...this.state, version, nextTableId, tables })
     return { catalog: relayout ? new Catalog({ ...next.state, layoutFloor: version }) : next, table, warnings }
+  }
+
+  /** SET REPLICAS READY [ON SHARD n]: the table's new replicas of that shard (or all) count toward W and R. */
+  private replicasReady (t: TableInfo, shard: number | null): DdlResult {
+    const next = markReady(t.bootstrap, shard)
+    if (next === t.bootstrap) return { catalog: this, table: t, warnings: [] }
+    const version = this.state.version + 1
+    const { bootstrap: _, ...rest } = t
+    const table: TableInfo = { ...rest, version, ...(next === undefined ? {} : { bootstrap: next }) }
+    return { catalog: new Catalog({ ...this.state, version, tables: this.state.tables.map(x => x === t ? table : x) }), table, warnings: [] }
   }
 
   dropTable (s: DropTableStatement): DdlResult {
@@ -558,7 +577,8 @@ export class Catalog {
         return { ...c, default: d ?? null }
       })
       if (t.index !== undefined && !validIndex(t.index)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: index "${t.name}" is malformed`)
-      return { ...t, columns }
+      const bootstrap = readBootstrap(t.bootstrap, t.name)
+      return { ...t, columns, ...(bootstrap === undefined ? {} : { bootstrap }) }
     })
     const users = readUsers(s.users)
     const grants = readGrants(s.grants)

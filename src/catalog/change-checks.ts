@@ -1,4 +1,3 @@
-import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { ReplicationOptions } from './replication-options'
 
 // Which checks a change of a table's replication options must pass beyond the static rules of
@@ -23,10 +22,6 @@ export interface ChangeRule {
 }
 
 const columns = (c: readonly string[]): string => `(${c.join(', ')})`
-const exceedsMode = (o: ReplicationOptions): boolean => {
-  const max = REPLICATION_MODE_RULES[o.replication_mode].maxReplicas
-  return max !== null && o.replication_factor > max
-}
 
 export const CHANGE_RULES: readonly ChangeRule[] = [
   {
@@ -38,12 +33,10 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     // (SB_REPLICATION_UNAVAILABLE: primary/replica copies do not exist yet), rows or not. A
     // primary_replica table's new replica is bootstrapped from a snapshot of its shard's primary and
     // serves no read (reads go to the primary) nor counts toward acknowledgements or votes until it
-    // caught up (issue 14 item 4): rows do not matter.
-    needsEmptyTable: (from, to) => exceedsMode(to) || to.replication_mode === 'primary_replica'
-      ? null
-      : `raising replication_factor from ${from.replication_factor} to ${to.replication_factor} needs an empty table: ` +
-      'a new replica would count toward read quorums before it holds the rows (a read could answer "no row" for an acknowledged write); ' +
-      'filling a new replica before it serves is not available yet (replica bootstrap, issue 14)'
+    // caught up (issue 14 item 4); a leaderless_quorum table's new replica receives every write from
+    // the change on but counts toward neither W nor R until it has been filled from an old replica
+    // (catalog/replica-bootstrap.ts, node/leaderless-bootstrap.ts): rows do not matter in either mode.
+    needsEmptyTable: null
   },
   {
     option: 'partition_key_columns',

@@ -67,9 +67,10 @@ export function primaryReplicaCount (tables: ReadonlyArray<{ replication: Replic
  * included, so a scan never reads rows from it.
  */
 export function scanNode (replication: ReplicationOptions, preference: readonly NodeId[], selfId: NodeId, alive: Liveness,
-  skip: (id: NodeId) => boolean = () => false): NodeId | null | undefined {
+  skip: (id: NodeId) => boolean = () => false, counted: number = replication.replication_factor): NodeId | null | undefined {
   if (!REPLICATION_MODE_RULES[replication.replication_mode].scanAnyReplica) return undefined
-  const replicas = preference.slice(0, replication.replication_factor).filter(id => !skip(id))
+  // `counted`: only the replicas that count toward R (a replica still being bootstrapped lacks rows).
+  const replicas = preference.slice(0, Math.min(counted, replication.replication_factor)).filter(id => !skip(id))
   if (replicas.includes(selfId)) return selfId
   return firstLive(replicas, alive) ?? null
 }

@@ -1,8 +1,8 @@
 // ALTER TABLE … SET changes that need a table without rows (issue 13 items 3 and 4; which ones is
 // the decision table in catalog/change-checks.ts): a new replication_mode (the rows would keep
-// versions the new mode cannot read), new partition key columns (the rows would stay on the
-// shards the old key chose) and a raised replication_factor (a new, empty replica would count
-// toward read quorums). Until a step moving, re-versioning or filling rows exists, such a change
+// versions the new mode cannot read) and new partition key columns (the rows would stay on the
+// shards the old key chose); a raised replication_factor no longer is (its new replicas are filled
+// before they count: node/leaderless-bootstrap.ts). Until a step moving or re-versioning rows exists, such a change
 // is refused on a table that holds rows, and "holds no row" must stay true until the catalog has
 // changed. So the change runs under a write fence (storage/table-fence.ts, node/table-fences.ts):
 //   1. fence the table on every replica of every shard — from then on each refuses the table's

@@ -44,6 +44,8 @@ export interface ShardMapRow {
   replicas: NodeId[]
   live: NodeId[]
   mode1?: { primary: NodeId | null, generation: number, replicaStates: string } | undefined
+  /** Leaderless replicas of the shard still being filled, per table (node/leaderless-bootstrap.ts shardState). */
+  leaderlessBootstrap?: string | undefined
 }
 
 /**
@@ -96,6 +98,8 @@ export interface QuorumBatch {
   readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
+  /** How many of the first replicas count toward W (catalog/replica-bootstrap.ts countedReplicas). */
+  readonly countedReplicas: number
   readonly writes: ReplicaWrite[]
 }
 

@@ -14,6 +14,7 @@ import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
 import { posDetails } from '../plan/compile-expr'
 import { alterUnderFence } from './ddl-needs-empty'
+import { alterLeaderlessFactor } from './leaderless-raise'
 import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
@@ -172,7 +173,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
       const run = async (): Promise<StatementResult> => await runDdl(env, s)
       if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
-      return s.kind === 'alter_table' ? await alterUnderFence(env, s, run) : await run()
+      return s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d))) : await run()
     }
     case 'create_domain': case 'alter_domain': case 'drop_domain':
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
@@ -318,12 +319,12 @@ function show (env: ClusterView, target: string, pos: Parameters<typeof posDetai
     return rowsResult('SHOW', [
       { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer },
       { name: 'replicas', type: T.text }, { name: 'live_replicas', type: T.text },
-      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }
+      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }, { name: 'leaderless_bootstrap', type: T.text }
     ], env.shardMap().map(r => {
       // A Mode 1 group's primary is whoever won its election; without one, the shard's first preference node.
       const primary = r.mode1 === undefined ? BigInt(r.preference[0]!) : r.mode1.primary === null ? null : BigInt(r.mode1.primary)
       return [BigInt(r.shard), r.preference.join(','), primary, r.replicas.join(','), r.live.join(','),
-        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null]
+        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null, r.leaderlessBootstrap ?? null]
     }))
   }
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { Catalog } from '../catalog/catalog'
+import { countedReplicas } from '../catalog/replica-bootstrap'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
@@ -322,7 +323,7 @@ export class ClusterShell implements ShardRouting {
     if (t === undefined) return undefined
     const selfStale = this.d.replicaStale?.(shard) === true
     const node = scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId),
-      id => avoid.has(id) || (selfStale && id === this.selfId))
+      id => avoid.has(id) || (selfStale && id === this.selfId), countedReplicas(t.replication.replication_factor, t.bootstrap, shard))
     // Only this node's own (stale) replica is left: refused as a peer's would be.
     if (node === null && selfStale && avoid.size === 0 && this.prefs[shard]!.slice(0, t.replication.replication_factor).includes(this.selfId)) throw staleReplica('QUERY', shard)
     return node

@@ -47,6 +47,8 @@ export interface ExecParts {
   replicationShard?: (shard: ShardId) => ShardMapRow['mode1']
   /** EXPLAIN under read_from = replica (node/replication/manager.ts replicaReadView). */
   replicaReadView?: ReplicationPort['replicaReadView']
+  /** SHOW SHARD MAP's leaderless_bootstrap column of a shard (node/leaderless-bootstrap.ts shardState). */
+  leaderlessBootstrap?: (shard: ShardId) => string | undefined
   /** DDL write fences (node/table-fences.ts). */
   fences: TableFenceIo
   catalogPins: CatalogPins
@@ -117,7 +119,7 @@ function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort 
   }
 }
 
-function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard }: ExecParts): ClusterView {
+function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard, leaderlessBootstrap }: ExecParts): ClusterView {
   const { id, datacenter } = config.node
   const shards = config.storage.shards
   const alone: AnnouncingMember[] = [{ nodeId: id, isSelf: true, state: 'normal', oldestActiveHlc: '' }]
@@ -126,6 +128,7 @@ function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicat
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
     shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })
+      .map(r => { const boot = leaderlessBootstrap?.(r.shard); return boot === undefined ? r : { ...r, leaderlessBootstrap: boot } })
   }
 }
 

@@ -60,6 +60,8 @@ import { legacyHintsDir, upgradeLegacyHints } from './hint-upgrade'
 import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
+import { LeaderlessBootstrap } from './leaderless-bootstrap'
+import { codecOf } from '../shard/protocol/ops'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
 import { Mode1Verifier } from './anti-entropy-mode1'
@@ -177,6 +179,8 @@ export class ScratchBirdNode {
   private primaryLimboSweep: NodeJS.Timeout | null = null
   private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
+  /** Fills new leaderless replicas (a raised replication_factor) before they count toward W and R. */
+  private leaderlessBootstrap: LeaderlessBootstrap | null = null
   /** DDL write fences on this node's shards (issue 13). */
   private fences: TableFenceShell | null = null
   /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled). */
@@ -319,8 +323,8 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
-            stop: async () => { this.antiEntropy?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
+            stop: async () => { this.antiEntropy?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
           }]
         : [])
     ]
@@ -528,6 +532,7 @@ export class ScratchBirdNode {
       this.replication = this.createReplication(this.cluster, this.rpc!)
       this.replication.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
+      this.leaderlessBootstrap = this.createLeaderlessBootstrap(hlc, this.cluster, this.quorum)
       if (this.config.anti_entropy.enabled) this.antiEntropy = this.createAntiEntropy(hlc, this.cluster)
     }
     this.fences = this.createFences()
@@ -750,6 +755,7 @@ export class ScratchBirdNode {
       replicationLag: () => this.replication?.lagRows() ?? null,
       replicationShard: (shard) => this.replication?.shardState(shard),
       replicaReadView: (shard) => this.replication?.replicaReadView(shard),
+      leaderlessBootstrap: (shard) => this.leaderlessBootstrap?.shardState(shard),
       log,
       clock: this.io.clock,
       rng: this.io.rng,
@@ -837,6 +843,29 @@ export class ScratchBirdNode {
       replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,
       onTopology: (c) => this.audit?.topology(c)
     }, self?.address ?? config.node.listen)
+  }
+
+  private createLeaderlessBootstrap (hlc: Hlc, cluster: ClusterShell, quorum: QuorumShell): LeaderlessBootstrap {
+    const { config } = this
+    const codec = codecOf('REPLICA_APPLY')
+    return new LeaderlessBootstrap({
+      selfId: config.node.id,
+      shards: config.storage.shards,
+      workers: this.workers!,
+      catalog: () => this.catalog,
+      replicas: (shard, n) => cluster.replicasOf(shard, n),
+      alive: (id) => cluster.isAlive(id),
+      apply: async (to, req) => {
+        if (to === config.node.id) await this.workers!.request('REPLICA_APPLY', req)
+        else codec.decodeReply(await cluster.forward(to, 'REPLICA_APPLY', req.shard, codec.encodeRequest(req), config.replication.write_timeout_ms))
+      },
+      ddl: async (s) => await cluster.ddl(s),
+      hlc,
+      maxMessageBytes: config.storage.max_message_bytes,
+      maxBatchBytes: quorum.maxBatchBytes,
+      log: this.loggers.replication,
+      clock: this.io.clock
+    })
   }
 
   private createQuorum (hlc: Hlc, cluster: ClusterShell, hints: ShardedHintLog): QuorumShell {

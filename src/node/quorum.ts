@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { TableInfo } from '../catalog/catalog'
+import { countedReplicas } from '../catalog/replica-bootstrap'
 import { HintDelivery, DELIVERY_TICK_MS } from '../cluster/hints/delivery'
 import { hintsOf } from '../cluster/hints/batches'
 import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
@@ -133,7 +134,7 @@ export class QuorumShell {
    */
   async write (table: TableInfo, writes: ReadonlyMap<ShardId, ReplicaWrite[]>): Promise<void> {
     const { replication_factor: n, write_quorum: w } = table.replication
-    await this.writeBatches([...writes].map(([shard, batch]) => ({ shard, replicationFactor: n, writeQuorum: w, writes: batch })))
+    await this.writeBatches([...writes].map(([shard, batch]) => ({ shard, replicationFactor: n, writeQuorum: w, countedReplicas: countedReplicas(n, table.bootstrap, shard), writes: batch })))
   }
 
   /**
@@ -219,7 +220,8 @@ export class QuorumShell {
     const now = (): number => this.d.clock.monotonic()
     let pr: PointRead
     try {
-      pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, n), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })
+      // Replicas still being bootstrapped are not asked (catalog/replica-bootstrap.ts).
+      pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, countedReplicas(n, table.bootstrap, shard)), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })
     } catch (e) {
       return Promise.reject(e)
     }

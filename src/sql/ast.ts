@@ -267,7 +267,13 @@ export interface CreateTableStatement {
 export interface SetOptionsAction { readonly kind: 'set_options', readonly pos: Pos, readonly options: readonly TableOption[] }
 export interface AddColumnAction { readonly kind: 'add_column', readonly pos: Pos, readonly column: ColumnDef, readonly ifNotExists: boolean }
 export interface DropColumnAction { readonly kind: 'drop_column', readonly pos: Pos, readonly column: string, readonly ifExists: boolean }
-export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction
+/**
+ * `SET REPLICAS READY [ON SHARD n]`: the new leaderless replicas of shard n (no shard: of every
+ * shard — the bootstrap ends) hold the rows and count toward W and R (catalog/replica-bootstrap.ts).
+ * Issued by the bootstrap itself (node/leaderless-bootstrap.ts); an operator may too.
+ */
+export interface ReplicasReadyAction { readonly kind: 'replicas_ready', readonly pos: Pos, readonly shard: number | null }
+export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction | ReplicasReadyAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }

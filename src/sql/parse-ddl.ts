@@ -7,6 +7,7 @@ import type {
 import type { Cursor } from './cursor'
 import { parseExpr, parseLiteral } from './parse-expr'
 import { parseColumnType } from './parse-domain'
+import { parseReplicasReady } from './parse-replicas-ready'
 
 export function parseCreateTable (c: Cursor): CreateTableStatement {
   const pos = c.wantWord('create').pos
@@ -155,7 +156,7 @@ export function parseAlterTable (c: Cursor): AlterTableStatement {
   const apos = c.pos
   let action: AlterAction
   if (c.acceptWord('set')) {
-    action = { kind: 'set_options', pos: apos, options: parseOptionList(c) }
+    action = parseReplicasReady(c, apos) ?? { kind: 'set_options', pos: apos, options: parseOptionList(c) }
   } else if (c.acceptWord('add')) {
     c.acceptWord('column')
     const ifNotExists = parseIfNotExists(c)

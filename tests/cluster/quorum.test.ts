@@ -252,21 +252,17 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
     expect(await rows(3, "SELECT v FROM q2 WHERE k = 'both'")).toEqual([[node]])
   })
 
-  it('refuses raising N of a leaderless table whose only row sits on one of its replicas: every replica is asked, not one (issue 13 item 4)', async () => {
+  it('accepts raising N of a populated leaderless table: its new replicas count once filled (issue 14 item 4; tests/cluster/leaderless-raise.test.ts)', async () => {
     await ok(1, "CREATE TABLE qn (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 1, read_quorum = 1)")
+    await ok(2, "INSERT INTO qn VALUES ('lonely', 1)")
+    const r = await cluster.sql(1, 'ALTER TABLE qn SET replication_factor = 3')
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(await rows(3, "SELECT replication_factor FROM sys_tables WHERE table_name = 'qn'")).toEqual([[3]])
+    // Every shard's third replica filled and counted: the bootstrap column of SHOW SHARD MAP empties.
+    await cluster.waitFor(async () => (await rows(1, 'SHOW SHARD MAP')).every(m => m[7] === null) ? true : null, { what: 'the bootstrap of qn to end', timeoutMs: 30_000, intervalMs: 200 })
     const shard = await shardOf('qn', 'lonely')
-    const [first, second] = String((await rows(1, 'SHOW SHARD MAP')).find(r => Number(r[0]) === shard)![1]).split(',').map(Number)
-    // The row only the second replica holds (as if the first had missed a W=1 write).
-    const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: second!, random: randomBytes(4).readUInt32BE(0) })
-    const codec = codecOf('REPLICA_APPLY')
-    const payload = codec.encodeRequest({ shard, commitHlc: HLC_ZERO, writes: [{ tableId: await tableId('qn'), pk: ['lonely'], versionId, row: encodeRow([T.text, T.integer], ['lonely', 1n]) }] })
-    await rpc.call(cluster.node(second!).listen, 'SHARD_QUERY', { op: 'REPLICA_APPLY', shard, catalogVersion: await catalogVersion(), payload })
-    expect(await replicaVersion(first!, 'qn', 'lonely')).toBeNull()
-    const r = await cluster.sql(first!, 'ALTER TABLE qn SET replication_factor = 3')
-    expect(r.status, JSON.stringify(r.body)).not.toBe(200)
-    expect((r.body.error as { code: string, message: string }).code).toBe('SB_FEATURE_NOT_SUPPORTED')
-    expect((r.body.error as { message: string }).message).toMatch(/^table qn has rows: raising replication_factor from 2 to 3 needs an empty table/)
-    expect(await rows(3, "SELECT replication_factor FROM sys_tables WHERE table_name = 'qn'")).toEqual([[2]])
+    const third = Number(String((await rows(1, 'SHOW SHARD MAP')).find(m => Number(m[0]) === shard)![1]).split(',')[2])
+    expect((await replicaVersion(third, 'qn', 'lonely'))?.row).not.toBeNull()
   })
 
   it('a layout change fences every replica on every node, then refuses writes placed by a catalog older than it (issue 13 items 3/4)', async () => {
@@ -279,7 +275,8 @@ describe('leaderless_quorum tables on three nodes (N=3)', () => {
       await cluster.waitFor(async () => (await cluster.sql(id, `INSERT INTO qf VALUES ('from-${id}', ${id})`)).status === 200,
         { what: `an INSERT on node ${id} after the fences lifted`, timeoutMs: 10_000, intervalMs: 100 })
     }
-    expect(await rows(3, 'SELECT count(*) FROM qf')).toEqual([['3']])
+    // W=1: a replica may apply a write just after its acknowledgement; the scan reads one replica per shard.
+    await cluster.waitFor(async () => (await rows(3, 'SELECT count(*) FROM qf'))[0]![0] === '3' ? true : null, { what: 'the three rows on every scanned replica', timeoutMs: 10_000, intervalMs: 100 })
     // A peer still placing rows by the catalog before the change is refused, and nothing is written.
     const shard = await shardOf('qf', 'stale')
     const versionId = encodeUuidV8({ ts: Date.now(), counter: 0, nodeId: 1, random: randomBytes(4).readUInt32BE(0) })

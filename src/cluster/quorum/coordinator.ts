@@ -3,7 +3,7 @@ import type { ReplicaWrite, VersionedRow } from '../../storage/engine'
 import type { Tuple } from '../../storage/keys'
 import type { HlcTs, Xid } from '../../storage/types'
 import { QuorumRead } from './read'
-import type { AliveView, Versioned } from './types'
+import { quorumNotAchieved, type AliveView, type Versioned } from './types'
 import { QuorumWrite, type WriteOutput } from './write'
 import type { NodeId, ShardId } from '../../core/ids'
 
@@ -33,6 +33,11 @@ export interface ShardBatchSpec {
   readonly shard: ShardId
   readonly replicationFactor: number
   readonly writeQuorum: number
+  /**
+   * How many of the first replicas count toward W (default all N): fewer while the shard's newer
+   * replicas are being bootstrapped (catalog/replica-bootstrap.ts). The others still get the write.
+   */
+  readonly countedReplicas?: number
   /** Shipped as they are (not copied): the caller hands them over. */
   readonly writes: ReplicaWrite[]
 }
@@ -110,11 +115,13 @@ export class StatementWrite {
     this.alive = o.alive
     const view: AliveView = id => o.alive(id)
     this.batches = o.batches.map(b => {
+      const replicas = o.replicas(b.shard, b.replicationFactor)
       const m = new QuorumWrite<ShardWrite>({
         reqId: o.nextReqId(),
         batch: { shard: b.shard, writes: b.writes, commitHlc: o.commitHlc, xid: o.xid },
-        replicas: o.replicas(b.shard, b.replicationFactor),
+        replicas,
         w: b.writeQuorum,
+        voters: replicas.slice(0, b.countedReplicas ?? replicas.length),
         alive: view,
         deadlineMs: this.deadlineMs
       })
@@ -221,7 +228,11 @@ export type PointReadEffect =
 export interface PointReadOptions {
   readonly tableId: number
   readonly pks: readonly Tuple[]
-  /** The first N nodes of the shard's preference list. */
+  /**
+   * The replicas that count toward R: the first N nodes of the shard's preference list, less the
+   * ones still being bootstrapped (catalog/replica-bootstrap.ts countedReplicas) — those are never
+   * asked, so a read never answers "no row" from a replica not yet filled.
+   */
   readonly replicas: readonly NodeId[]
   readonly r: number
   readonly alive: (nodeId: NodeId) => boolean
@@ -240,9 +251,11 @@ export class PointRead {
   private open: number
   private decided: (PointReadEffect & { type: 'answered' | 'failed' }) | null = null
 
-  /** SB_BAD_ARGUMENT beyond MAX_READ_KEYS keys. */
+  /** SB_BAD_ARGUMENT beyond MAX_READ_KEYS keys; SB_QUORUM_NOT_ACHIEVED when R exceeds the replicas. */
   constructor (o: PointReadOptions) {
     if (o.pks.length > MAX_READ_KEYS) throw new ScratchBirdError('SB_BAD_ARGUMENT', `a quorum read reads at most ${MAX_READ_KEYS} keys of one shard`, { keys: o.pks.length })
+    // R above the replicas that count (newer ones still bootstrapping): as with R replicas down.
+    if (o.r > o.replicas.length) throw quorumNotAchieved('read', o.r, o.replicas.filter(id => o.alive(id)).length, 'not_enough_alive')
     this.deadlineMs = o.nowMs + o.timeoutMs
     this.tableId = o.tableId
     this.pks = o.pks

@@ -24,6 +24,10 @@ import type { NodeId } from '../../core/ids'
 //    until a DDL re-laying the table out has ended — SB_TABLE_ALTERING, SB_CATALOG_STALE) is a
 //    no-ack that is hinted only if the write succeeds: a hint of a write every replica refused
 //    would land after the DDL, placed by the layout the DDL replaced.
+//  - voters (a replica being bootstrapped, node/leaderless-bootstrap.ts): only the replicas in
+//    `voters` count toward W — the others are sent the write and hinted like any replica, but
+//    their acks do not count and their failures cannot fail the write. "W alive" at start is W
+//    alive voters.
 // At most one of {ack, hint} per replica (exactly one, but for refusals of a failed write);
 // hints never count toward W. A failed write that was sent has an unknown outcome (unless every
 // replica refused it): some replicas may hold it, and its hints carry it everywhere.
@@ -41,6 +45,8 @@ export interface QuorumWriteOptions<B> {
   replicas: readonly NodeId[]
   /** Acks needed, 1..N. */
   w: number
+  /** The replicas whose acks count toward W (default: all); a subset of `replicas`. */
+  voters?: readonly NodeId[]
   /** Which replicas the coordinator believes alive (gossip), read once at start. */
   alive: AliveView
   /** Coordinator monotonic ms: start time + write_timeout_ms. */
@@ -64,6 +70,7 @@ export class QuorumWrite<B> {
   readonly replicas: readonly NodeId[]
   readonly w: number
   readonly deadlineMs: number
+  readonly voters: ReadonlySet<NodeId>
   private readonly alive: AliveView
   private readonly state = new Map<NodeId, ReplicaState>()
   private readonly ackOrder: number[] = []
@@ -74,12 +81,14 @@ export class QuorumWrite<B> {
   constructor (options: QuorumWriteOptions<B>) {
     const { reqId, batch, replicas, w, alive, deadlineMs } = options
     assert(replicas.length > 0 && new Set(replicas).size === replicas.length, 'quorum write: replicas must be a non-empty list of distinct node ids')
+    assert(options.voters === undefined || options.voters.every(v => replicas.includes(v)), 'quorum write: voters must be replicas')
     assert(Number.isInteger(w) && w >= 1 && w <= replicas.length, `quorum write: W=${w} must be 1..N=${replicas.length}`)
     assert(Number.isFinite(deadlineMs), 'quorum write: deadline must be finite')
     this.reqId = reqId
     this.batch = batch
     this.replicas = [...replicas]
     this.w = w
+    this.voters = new Set(options.voters ?? replicas)
     this.alive = alive
     this.deadlineMs = deadlineMs
   }
@@ -90,16 +99,17 @@ export class QuorumWrite<B> {
   /** Nothing more will come out: outcome decided and every replica acked or hinted. The shell may drop the machine. */
   get finished (): boolean { return this.over }
 
-  /** Replicas that acknowledged (before the deadline, not after failing), in ack order. */
+  /** Voters that acknowledged (before the deadline, not after failing), in ack order. */
   get acked (): readonly number[] { return this.ackOrder }
 
   start (now: number): Array<WriteOutput<B>> {
     assert(!this.started, 'quorum write: start called twice')
     this.started = true
     const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
-    if (alive.length < this.w) {
+    const aliveVoters = alive.filter(id => this.voters.has(id)).length
+    if (aliveVoters < this.w) {
       this.over = true
-      return [this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, alive.length, 'not_enough_alive') })]
+      return [this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, aliveVoters, 'not_enough_alive') })]
     }
     const out: Array<WriteOutput<B>> = []
     for (const to of alive) {
@@ -121,6 +131,10 @@ export class QuorumWrite<B> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'acked')
+    if (!this.voters.has(from)) {
+      this.checkAllAnswered()
+      return out
+    }
     this.ackOrder.push(from)
     if (this.decided === null && this.ackOrder.length >= this.w) {
       out.push(this.decide({ type: 'succeeded', acked: [...this.ackOrder] }))
@@ -155,7 +169,7 @@ export class QuorumWrite<B> {
   /** A replica answered without an ack: the write fails now when the acks plus the replicas still pending cannot reach W. */
   private failIfUnreachable (out: Array<WriteOutput<B>>): void {
     if (this.decided !== null) return
-    const possible = this.ackOrder.length + this.count('pending')
+    const possible = this.ackOrder.length + this.count('pending', true)
     if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
   }
 
@@ -179,9 +193,9 @@ export class QuorumWrite<B> {
     return { type: 'hint', to, batch: this.batch }
   }
 
-  private count (s: ReplicaState): number {
+  private count (s: ReplicaState, votersOnly = false): number {
     let n = 0
-    for (const v of this.state.values()) if (v === s) n++
+    for (const [id, v] of this.state) if (v === s && (!votersOnly || this.voters.has(id))) n++
     return n
   }
 

@@ -20,6 +20,7 @@
 // transaction, and refuses shard writes while it holds rows (and the buffer refuses rows once the
 // transaction wrote through the shards).
 import type { TableInfo } from '../../catalog/catalog'
+import { countedReplicas } from '../../catalog/replica-bootstrap'
 import { ScratchBirdError } from '../../core/errors'
 import { encodeTuple, keyString, type Tuple } from '../../storage/keys'
 import type { Generators, QuorumBatch, QuorumIo } from '../env'
@@ -117,9 +118,10 @@ export class LwwTxnBuffer implements DeferredWrites {
     const groups = new Map<string, QuorumBatch>()
     for (const e of this.entries.values()) {
       const { replication_factor: n, write_quorum: w, uuid_type: uuidType } = e.table.replication
-      const k = `${e.shard}/${n}/${w}`
+      const counted = countedReplicas(n, e.table.bootstrap, e.shard)
+      const k = `${e.shard}/${n}/${w}/${counted}`
       let g = groups.get(k)
-      if (g === undefined) groups.set(k, g = { shard: e.shard, replicationFactor: n, writeQuorum: w, writes: [] })
+      if (g === undefined) groups.set(k, g = { shard: e.shard, replicationFactor: n, writeQuorum: w, countedReplicas: counted, writes: [] })
       const versionId = uuidType === 'v8_hlc' ? this.gen.hlc.generate() : this.gen.uuidV7.generate()
       g.writes.push({ tableId: e.table.id, pk: e.pk, pkBytes: e.pkBytes, versionId, row: e.row })
     }

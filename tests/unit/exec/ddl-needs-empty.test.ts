@@ -37,20 +37,22 @@ describe('ALTER TABLE on a populated table', () => {
     expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, 'user_id'])
   })
 
-  it('refuses raising replication_factor of a populated leaderless table; lowering it, W and R stay allowed', async () => {
+  it('accepts raising replication_factor of a populated leaderless table: the new replicas are recorded as bootstrapping (issue 14 item 4)', async () => {
     const node = await testNode(4, true, undefined, { liveNodes: 3 })
     await node.sql("CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 2, read_quorum = 1)")
     await node.sql("INSERT INTO kv VALUES (1, 'a')")
-    const e = await failure(node.sql('ALTER TABLE kv SET replication_factor = 3'))
-    expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
-    expect(e.message).toMatch(/^table kv has rows: raising replication_factor from 2 to 3 needs an empty table: a new replica would count toward read quorums before it holds the rows/)
-    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 2, 2, 1, null])
-    await node.sql('ALTER TABLE kv SET write_quorum = 1, read_quorum = 2')
-    await node.sql('ALTER TABLE kv SET replication_factor = 1, write_quorum = 1, read_quorum = 1')
-    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 1, 1, 1, null])
-    await node.sql('DELETE FROM kv WHERE k = 1')
     await node.sql('ALTER TABLE kv SET replication_factor = 3')
-    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 3, 1, 1, null])
+    expect(await options(node, 'kv')).toEqual(['leaderless_quorum', 3, 2, 1, null])
+    expect(node.env.catalog().table('kv')!.bootstrap).toEqual({ readyFactor: 2, readyShards: [] })
+    // Lowered back to the ready replicas: nothing waits any more.
+    await node.sql('ALTER TABLE kv SET replication_factor = 2')
+    expect(node.env.catalog().table('kv')!.bootstrap).toBeUndefined()
+    expect((await node.sql('SELECT v FROM kv WHERE k = 1'))[0]!.rows).toEqual([['a']])
+    // A table without rows has nothing to fill: its new replicas count at once (exec/leaderless-raise.ts).
+    await node.sql("CREATE TABLE e (k BIGINT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum', replication_factor = 2, write_quorum = 2, read_quorum = 1)")
+    await node.sql('ALTER TABLE e SET replication_factor = 3')
+    expect(await options(node, 'e')).toEqual(['leaderless_quorum', 3, 2, 1, null])
+    expect(node.env.catalog().table('e')!.bootstrap).toBeUndefined()
   })
 
   it('a write racing the change is refused, not misplaced: before the probe, between probe and change, or planned before and arriving after it', async () => {
