@@ -356,7 +356,12 @@ export class ClusterShell implements ShardRouting {
   shardMap (): ShardMapRow[] {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
-    return shardIds(this.prefs.length).map(shard => shardMapRow(shard, this.prefs[shard]!, n, alive))
+    return shardIds(this.prefs.length).map(shard => {
+      const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
+      // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
+      const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
+      return moving.length === 0 ? row : { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)] }
+    })
   }
 
   /** Shards this node holds a replica of (announced in gossip, for display). */
