@@ -193,8 +193,9 @@ export class ClusterShell implements ShardRouting {
 
   /**
    * The preference lists over the layout's members. A member's datacenter comes from
-   * cluster.nodes, else from its gossip record (a node admitted at run time), else this node's
-   * own: every node places alike once it knows the member's record (always, with one datacenter).
+   * cluster.nodes, else from its gossip record (a node admitted at run time: placed again when its
+   * record first arrives), else this node's own: every node places alike once it knows the
+   * member's record (always, with one datacenter). The layout does not carry datacenters yet.
    */
   private place (): void {
     const { config } = this.d
@@ -579,6 +580,8 @@ export class ClusterShell implements ShardRouting {
   // Lines as in the seed's "Example Log Entries": joins at INFO, node failures at ERROR (the seed's
   // level for them), suspicion at WARNING.
   private onMemberState (nodeId: NodeId, address: string, from: MemberState | null, to: MemberState): void {
+    // A member cluster.nodes does not list (admitted at run time): its datacenter is known now.
+    if (from === null && this.ids.includes(nodeId) && !this.addresses.has(nodeId)) this.place()
     if (nodeId === this.selfId) {
       this.d.log.info({ state: to }, `this node is ${to} in cluster ${this.d.config.cluster.name}`)
       return
