@@ -163,6 +163,8 @@ export class ClusterShell implements ShardRouting {
   private ids: NodeId[] = []
   private prefs: NodeId[][] = []
   private layout: ClusterLayout
+  /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
+  private awaitingAdmission = false
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -223,6 +225,7 @@ export class ClusterShell implements ShardRouting {
     }
     this.machine.setLayout(next)
     this.layout = next
+    this.awaitingAdmission = false
     this.stateCache = null
     this.place()
     this.sync.setMembers(this.ids)
@@ -554,6 +557,7 @@ export class ClusterShell implements ShardRouting {
         case 'layout-newer': this.adoptLayout(o.layout, `from node ${o.nodeId}`); break
         case 'join-request': this.admit(o.nodeId, o.address); break
         case 'awaiting-admission':
+          this.awaitingAdmission = true
           this.d.log.info({ peer: o.nodeId, address: o.address, epoch: o.epoch },
             `Waiting to be admitted to cluster ${this.layout.cluster}: node ${o.nodeId} (${o.address}) runs membership epoch ${o.epoch} without this node; the lowest live member admits it`)
           break
@@ -674,6 +678,10 @@ export class ClusterShell implements ShardRouting {
 
   /** A DDL statement from a client of this node: run here when coordinator, else forwarded. */
   async ddl (s: DdlStatement): Promise<StatementResult> {
+    // A joiner not admitted yet sees no member but itself: it would coordinate a catalog of its own.
+    if (this.awaitingAdmission) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} waits to be admitted to cluster ${this.layout.cluster} (its log says why); it runs no DDL until then: retry, or send the statement to a member`, { node: this.selfId, epoch: this.layout.epoch })
+    }
     return await this.runOp(op => this.step(m => m.submit(op, s)))
   }
 

@@ -69,6 +69,8 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
     return { kind: 'join' }
   }
   if (!selfThere) {
+    // A member that has not heard of our admission yet: it adopts ours from our answer.
+    if (peerMember && remote.epoch < local.epoch && local.members.includes(self)) return { kind: 'older' }
     if (local.epoch === FIRST_LAYOUT_EPOCH && peerMember && remote.members.includes(peer)) {
       // We are the joiner: our configured layout lists ourselves, theirs does not yet.
       const unknown = unknownMembers(local, remote, self)

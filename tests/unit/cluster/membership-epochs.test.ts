@@ -43,6 +43,8 @@ describe('compareLayouts', () => {
     expect(compareLayouts(JOINER, ADMITTED, n(4), n(1))).toEqual({ kind: 'newer' })
     expect(compareLayouts(ADMITTED, OLD, n(1), n(2))).toEqual({ kind: 'older' })
     expect(compareLayouts(ADMITTED, JOINER, n(1), n(4))).toEqual({ kind: 'older' })
+    // The admitted node hearing a member that has not adopted the admission yet.
+    expect(compareLayouts(ADMITTED, OLD, n(4), n(3))).toEqual({ kind: 'older' })
   })
 
   it('a joiner listing a node the cluster does not know is refused on both sides, saying how to admit it', () => {
