@@ -34,6 +34,7 @@ beforeAll(async () => {
   await cluster.waitAllNormal([1, 2, 3])
 }, 180_000)
 afterAll(async () => {
+  // SB_DEBUG_DUMP=1: keep each node's log in /tmp/mj-<id>.log (the cluster's directory is removed).
   if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/mj-${id}.log`, cluster.node(id).stdout())
   await cluster?.close()
 })
