@@ -443,6 +443,7 @@ export class ClusterShell implements ShardRouting {
   private async onShardQuery (q: ShardQuery): Promise<{ payload: Uint8Array }> {
     const { op, shard } = q
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
+    this.refuseBehindCatalog(q)
     if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)
     if (QUORUM_REPLICA_OPS.has(op) && this.d.replicaStale?.(shard) === true) throw staleReplica(op, shard)
     if ((op === 'QUERY' || op === 'JOIN_QUERY') && this.d.replicaStale?.(shard) === true) {
@@ -455,6 +456,21 @@ export class ClusterShell implements ShardRouting {
     let payload = q.payload
     if (op === 'REPLICA_APPLY' || op === 'AE_APPLY') payload = this.observeReplicaApply(payload, op)
     return { payload: await this.d.workers.requestRaw(op, shard, payload) }
+  }
+
+  /**
+   * A request placed by a peer holding a newer catalog than this node: this node cannot know how
+   * the shard's tables are replicated yet (a node just admitted by a membership change has no
+   * catalog until it fetches one, and no replication group until then), so serving it would
+   * commit a single copy its shard's group never sees, or read a shard it holds none of. Refused,
+   * changing nothing; catalog sync fetches the newer version on the next gossip round.
+   */
+  private refuseBehindCatalog (q: ShardQuery): void {
+    const mine = this.d.catalog().version
+    if (q.catalogVersion <= mine) return
+    throw new ScratchBirdError('SB_CATALOG_STALE',
+      `a ${q.op} for shard ${q.shard} was placed by catalog version ${q.catalogVersion}, and node ${this.selfId} holds version ${mine}; retry once it caught up`,
+      { shard: q.shard, sender_catalog_version: q.catalogVersion, catalog_version: mine })
   }
 
   /**
@@ -737,19 +753,21 @@ export class ClusterShell implements ShardRouting {
   private carryOut (o: SyncOutput): void {
     switch (o.type) {
       case 'fetch':
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+        // Through a promise: a member whose address is not known yet (admitted at run time, its
+        // gossip record not heard since this start) fails like an unreachable one, not the caller.
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
           this.step(m => m.onFetched(o.call, c, reply.coordinating))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'push':
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }))
           .then(r => this.step(m => m.onPushed(o.call, r.version)), (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'forward':
         // secrets: a user statement's PASSWORD is a verifier by now (exec/executor.ts), never a password.
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement, { secrets: true }) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(reply => {
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement, { secrets: true }) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
           const result = commandResult(reply.command, 0, reply.warnings)

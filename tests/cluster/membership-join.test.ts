@@ -13,6 +13,7 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // promotion, then the old voter removed). Every acknowledged row is then read through every node,
 // node 4 included, and node 4 holds replicas of shards. Before that, while a single-copy table
 // exists, node 4 is refused (SB_MEMBERSHIP_REFUSED in node 1's log) and waits, serving nothing.
+// After it, node 2 restarts with its unchanged configuration and runs at epoch 2.
 
 const SHARDS = 4
 let cluster: Cluster
@@ -135,5 +136,12 @@ describe('adding a node', () => {
     const four = members.find(m => Number(m[0]) === 4)!
     expect(four[3]).toBe('normal')
     expect(Number(four[6])).toBeGreaterThan(0)
+    // Node 2 restarts with its unchanged cluster.nodes (no node 4): the recorded epoch 2 rules.
+    await cluster.stop(2)
+    await cluster.start(2)
+    expect(out(2)).not.toMatch(/SB_LAYOUT_MISMATCH/)
+    await cluster.waitAllNormal([2], 60_000)
+    expect((await cluster.rows(2, 'SHOW CLUSTER MEMBERS')).map(m => Number(m[0])).sort()).toEqual([1, 2, 3, 4])
+    expect(await readAll(2)).toEqual(acked.slice().sort())
   }, 400_000)
 })
