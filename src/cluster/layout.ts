@@ -10,10 +10,11 @@ import { isNodeId, type NodeId } from '../core/ids'
 //
 // The epoch counts membership changes. Every node of a fresh cluster starts at FIRST_LAYOUT_EPOCH
 // with the members of its cluster.nodes, so a cluster whose nodes share one configuration agrees
-// without any coordination. Changing the membership takes an explicit operation that raises the
-// epoch everywhere (ADD NODE / DRAIN NODE / REMOVE NODE, the join/drain issue); until it exists,
-// editing cluster.nodes and restarting is refused, never silently applied. That operation is the
-// place to teach `startLayoutCheck` and `layoutConflict` about a newer epoch.
+// without any coordination. A membership change raises the epoch at run time (a new node admitted
+// through gossip; cluster/membership/epochs.ts holds those rules), and every node records the newer
+// layout here before acting on it. From then on the recorded layout rules: cluster.nodes only
+// seeds gossip, so it may list fewer members than the recorded layout, but never a node the
+// cluster does not know (that start is refused, saying how to admit it).
 
 export interface ClusterLayout {
   /** cluster.name */
@@ -29,8 +30,8 @@ export interface ClusterLayout {
 export const FIRST_LAYOUT_EPOCH = 1
 /** Members a layout may list: bounds the gossip field (a cluster is a few dozen nodes). */
 export const LAYOUT_MAX_MEMBERS = 1024
-/** The operation a membership change needs (the join/drain issue builds it). */
-export const MEMBERSHIP_OPERATION = 'ADD NODE / DRAIN NODE (node join and drain, not in this release)'
+/** How the membership changes (cluster/membership/epochs.ts). */
+export const MEMBERSHIP_OPERATION = 'a new node started with a cluster.nodes listing itself and the members (admitted through gossip)'
 
 const MAX_NAME = 256
 const MAX_SHARDS = 0xffff_ffff
@@ -68,6 +69,12 @@ function list (ids: readonly NodeId[]): string {
   return `{${ids.join(', ')}}`
 }
 
+/** How to admit a node a configuration lists but the cluster does not know (the message of SB_LAYOUT_MISMATCH). */
+export function admitHint (ids: readonly NodeId[]): string {
+  const which = ids.map(id => `node ${id}`).join(', ')
+  return `to add ${which}, start ${ids.length === 1 ? 'it' : 'each'} with a cluster.nodes that lists itself and the running members: the cluster admits it through gossip (membership epoch + 1) with no restart or config edit elsewhere; otherwise remove ${which} from cluster.nodes`
+}
+
 /**
  * The layout a start runs with: the recorded one when the configuration agrees with it, the
  * configured one when nothing is recorded yet (the caller records it). A configuration that
@@ -85,40 +92,36 @@ export function startLayoutCheck (recorded: ClusterLayout | null, configured: Cl
       `${where} holds ${recorded.shards} shards, but storage.shards is ${configured.shards}: rows are placed by hash modulo the shard count, so changing it would route keys to shards that do not hold them; set storage.shards back to ${recorded.shards} (re-sharding a cluster is not in this release)`,
       { field: 'storage.shards', recorded: recorded.shards, configured: configured.shards })
   }
-  if (!sameMembers(recorded.members, configured.members)) {
+  const unknown = configured.members.filter(id => !recorded.members.includes(id))
+  if (unknown.length > 0) {
     throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
-      `${where} records the cluster members ${list(recorded.members)} (membership epoch ${recorded.epoch}), but cluster.nodes lists ${list(configured.members)}: a membership change moves shard replicas and takes effect only through ${MEMBERSHIP_OPERATION}, never by editing cluster.nodes; restore cluster.nodes to ${list(recorded.members)}`,
+      `${where} records the cluster members ${list(recorded.members)} (membership epoch ${recorded.epoch}), but cluster.nodes lists ${list(configured.members)}: ${list(unknown)} ${unknown.length === 1 ? 'is not a member' : 'are not members'}; ${admitHint(unknown)}`,
+      { field: 'cluster.nodes', recorded: recorded.members, configured: configured.members, epoch: recorded.epoch, unknown })
+  }
+  // Fewer members listed than recorded: at the first epoch that is an edit of cluster.nodes (a
+  // node is not removed that way); after a membership change the recorded layout rules and
+  // cluster.nodes only seeds gossip.
+  if (recorded.epoch === FIRST_LAYOUT_EPOCH && !sameMembers(recorded.members, configured.members)) {
+    throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
+      `${where} records the cluster members ${list(recorded.members)} (membership epoch ${recorded.epoch}), but cluster.nodes lists ${list(configured.members)}: a member is not removed by editing cluster.nodes; restore cluster.nodes to ${list(recorded.members)}`,
       { field: 'cluster.nodes', recorded: recorded.members, configured: configured.members, epoch: recorded.epoch })
   }
   return { layout: recorded, record: false }
 }
 
 /**
- * Why a peer announcing `remote` cannot be a member of this node's cluster (`local`), naming both
- * values — or null when they agree. Gossip refuses such a peer: its records are not merged and
- * nothing is routed to it.
- */
-export function layoutConflict (local: ClusterLayout, remote: ClusterLayout): string | null {
-  if (local.cluster !== remote.cluster) return `cluster name "${local.cluster}" here, "${remote.cluster}" there`
-  if (local.shards !== remote.shards) return `storage.shards ${local.shards} here, ${remote.shards} there`
-  if (local.epoch !== remote.epoch || !sameMembers(local.members, remote.members)) {
-    return `membership epoch ${local.epoch} with members ${list(local.members)} here, epoch ${remote.epoch} with members ${list(remote.members)} there`
-  }
-  return null
-}
-
-/**
  * A reloaded configuration (SIGHUP) that asks for another layout: what cannot be applied, one
- * line per field, empty when it asks for none. A running node never changes its layout, and a
- * restart with such a configuration is refused (startLayoutCheck).
+ * line per field, empty when it asks for none. A reload never changes the layout, and a restart
+ * with such a configuration is refused (startLayoutCheck).
  */
 export function layoutChangesRefused (running: ClusterLayout, next: ClusterLayout): string[] {
   const out: string[] = []
   if (next.shards !== running.shards) {
     out.push(`storage.shards ${running.shards} → ${next.shards} is not applied: the data directory holds ${running.shards} shards, and a restart with storage.shards ${next.shards} would be refused (SB_LAYOUT_MISMATCH)`)
   }
-  if (!sameMembers(next.members, running.members)) {
-    out.push(`cluster.nodes ${list(running.members)} → ${list(next.members)} is not applied: membership changes only through ${MEMBERSHIP_OPERATION}, and a restart with it would be refused (SB_LAYOUT_MISMATCH)`)
+  const unknown = next.members.filter(id => !running.members.includes(id))
+  if (unknown.length > 0 || (running.epoch === FIRST_LAYOUT_EPOCH && !sameMembers(next.members, running.members))) {
+    out.push(`cluster.nodes ${list(running.members)} → ${list(next.members)} is not applied: the membership changes only when ${MEMBERSHIP_OPERATION}, and a restart with it would be refused (SB_LAYOUT_MISMATCH)`)
   }
   return out
 }

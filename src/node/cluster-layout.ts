@@ -7,7 +7,8 @@ import { ScratchBirdError, messageOf } from '../core/errors'
 
 // <data_dir>/cluster.json: the cluster layout this data directory was written under (cluster
 // name, shard count, membership epoch and members; cluster/layout.ts holds the rules). Read and
-// checked at every start before any shard is opened; written once, at the first start.
+// checked at every start before any shard is opened; written at the first start, and again (atomic
+// replace) each time the node adopts a later membership epoch, before it acts on it.
 
 export const LAYOUT_FILE = 'cluster.json'
 
@@ -37,4 +38,9 @@ export function checkClusterLayout (dataDir: string, configured: ClusterLayout):
   const { layout, record } = startLayoutCheck(recorded, configured, `data directory ${dataDir}`)
   if (record) writeFileAtomic(path, JSON.stringify(layout) + '\n')
   return layout
+}
+
+/** Records `layout` (a later membership epoch) in the data directory: atomic, durable before it returns. */
+export function recordClusterLayout (dataDir: string, layout: ClusterLayout): void {
+  writeFileAtomic(join(dataDir, LAYOUT_FILE), JSON.stringify(layout) + '\n')
 }

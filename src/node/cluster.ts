@@ -5,6 +5,8 @@ import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import type { ClusterLayout } from '../cluster/layout'
+import { admitLayout } from '../cluster/membership/epochs'
+import { membershipBlocker, movingReplicas, shardMoving } from '../cluster/membership/moves'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
 import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
@@ -40,14 +42,18 @@ import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 // every peer's HLC through cluster/hlc-observe. The decisions live in those modules; this file
 // holds the timers, the RPC calls and registrations, persisting and logging.
 //
-// Placement uses the members of cluster.nodes, not whoever gossip has seen: a shard's data lives
-// where the placement put it, and until shards can be streamed to a new owner (DRAIN NODE, issue
-// of its own) a member appearing or disappearing must not move ownership.
+// Placement uses the members of the cluster layout (cluster/layout.ts), not whoever gossip has
+// seen: a shard's data lives where the placement put it, so ownership moves only with a new
+// membership epoch (cluster/membership/epochs.ts) — adopted from a peer, or decided here when a
+// node asks to join — which this shell persists (deps.persistLayout) before it places anything by
+// it. Mode 1 groups then move add-before-remove (cluster/membership/moves.ts).
 
 /** Gossip RPCs wait at most this long: a slower answer says nothing a later round won't. */
 const GOSSIP_CALL_TIMEOUT_MS = 2_000
 /** A forwarded shard request may scan a whole shard; the HTTP server bounds requests at 60 s. */
 const SHARD_CALL_TIMEOUT_MS = 50_000
+/** A join this node refuses (SB_MEMBERSHIP_REFUSED) is logged again at most this often per node. */
+const JOIN_REFUSAL_LOG_EVERY_MS = 60_000
 /** Catalog pushes, fetches and forwarded DDL. */
 const CATALOG_CALL_TIMEOUT_MS = 10_000
 const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table', 'create_index', 'drop_index', 'alter_index', 'create_user', 'alter_user', 'drop_user', 'grant', 'revoke', 'create_domain', 'alter_domain', 'drop_domain', 'create_view', 'drop_view'])
@@ -81,8 +87,14 @@ export interface ClusterDeps {
   readonly oldestSnapshot: () => HlcTs | undefined
   /** The catalog version this node places rows by (exec/catalog-pins.ts): sent with its shard writes. */
   readonly placingVersion: () => number
-  /** The cluster layout recorded in the data directory: gossip refuses peers announcing another. */
+  /** The cluster layout recorded in the data directory at start: gossip judges peers by it. */
   readonly layout: ClusterLayout
+  /** Records a newer layout in the data directory (atomically); throws when it cannot. */
+  readonly persistLayout: (layout: ClusterLayout) => void
+  /** The layout changed (after it was persisted): the node's own copy. */
+  readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
+  /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
+  readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
@@ -148,8 +160,14 @@ export class ClusterShell implements ShardRouting {
   private readonly machine: GossipMachine
   /** Configured members: id → address (the addresses this node dials, e.g. through a proxy). */
   private readonly addresses = new Map<NodeId, string>()
-  private readonly ids: NodeId[]
-  private readonly prefs: NodeId[][]
+  /** The layout's members and each shard's preference list over them (recomputed by place()). */
+  private ids: NodeId[] = []
+  private prefs: NodeId[][] = []
+  private layout: ClusterLayout
+  /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
+  private awaitingAdmission = false
+  /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
+  private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
   private stateCache: Map<NodeId, MemberState> | null = null
   private readonly sync: CatalogSync<Catalog, DdlStatement, StatementResult>
@@ -165,16 +183,74 @@ export class ClusterShell implements ShardRouting {
     this.selfId = config.node.id
     for (const n of config.cluster.nodes) this.addresses.set(n.id, n.address)
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
-    this.ids = [...this.addresses.keys()].sort((a, b) => a - b)
-    const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? config.node.datacenter
-    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    this.layout = d.layout
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng), layout: d.layout },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
       { intervalMs: config.gossip.interval_ms, fanout: config.gossip.fanout, heartbeatTimeoutMs: config.gossip.heartbeat_timeout_ms },
       d.rng)
+    this.place()
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.ids, catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
+  }
+
+  /**
+   * The preference lists over the layout's members. A member's datacenter comes from
+   * cluster.nodes, else from its gossip record (a node admitted at run time: placed again when its
+   * record first arrives), else this node's own: every node places alike once it knows the
+   * member's record (always, with one datacenter). The layout does not carry datacenters yet.
+   */
+  private place (): void {
+    const { config } = this.d
+    this.ids = [...this.layout.members]
+    const view = this.ids.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
+    const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
+    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+  }
+
+  /** The cluster layout this node runs with now. */
+  currentLayout (): ClusterLayout { return this.layout }
+
+  /**
+   * Runs with `next`, a later epoch (adopted from a peer, or decided here): recorded in the data
+   * directory first, then announced, then placed by. False when it was not newer or could not be
+   * recorded (the next gossip message offers it again).
+   */
+  private adoptLayout (next: ClusterLayout, why: string): boolean {
+    if (next.epoch <= this.layout.epoch || !next.members.includes(this.selfId)) return false
+    try {
+      this.d.persistLayout(next)
+    } catch (e) {
+      this.d.log.error({ epoch: next.epoch, err: describe(e) }, `cluster layout of membership epoch ${next.epoch} not recorded, so not adopted (retried at the next gossip message): ${messageOf(e)}`)
+      return false
+    }
+    this.machine.setLayout(next)
+    this.layout = next
+    this.awaitingAdmission = false
+    this.stateCache = null
+    this.place()
+    this.sync.setMembers(this.ids)
+    this.d.log.info({ epoch: next.epoch, members: next.members }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}} (${why})`)
+    this.machine.setLocal({ shardReplicas: this.ownReplicas() })
+    this.logPlacement()
+    this.d.onLayout?.(next)
+    return true
+  }
+
+  /** This node decides membership and `nodeId` asks to join: admitted at epoch + 1, or refused (logged). */
+  private admit (nodeId: NodeId, address: string): void {
+    const blocker = membershipBlocker(this.d.catalog().userTables)
+    if (blocker !== null) {
+      const now = this.d.clock.monotonic()
+      const last = this.joinRefusedAt.get(nodeId)
+      if (last !== undefined && now - last < JOIN_REFUSAL_LOG_EVERY_MS) return
+      this.joinRefusedAt.set(nodeId, now)
+      const err = new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${nodeId} (${address}) asks to join cluster ${this.layout.cluster} and is not admitted: ${blocker}`, { node: nodeId, epoch: this.layout.epoch })
+      this.d.log.error({ peer: nodeId, address, err: err.toJSON() }, `${err.message} (${err.code})`)
+      return
+    }
+    this.joinRefusedAt.delete(nodeId)
+    this.adoptLayout(admitLayout(this.layout, nodeId), `node ${nodeId} at ${address} admitted by this node`)
   }
 
   /** More than one configured member: placement, forwarding and cluster DDL apply. */
@@ -266,7 +342,7 @@ export class ClusterShell implements ShardRouting {
       const m = view.get(id)
       return {
         nodeId: id,
-        address: m?.address ?? this.addresses.get(id)!,
+        address: m?.address ?? this.addresses.get(id) ?? '',
         datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? this.d.config.node.datacenter,
         state: refused.has(id) ? 'refused' : m?.state ?? 'unknown',
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
@@ -274,9 +350,9 @@ export class ClusterShell implements ShardRouting {
         shardReplicas: replicas(id)
       }
     })
-    // Members gossip knows but the config does not (they hold no shards here).
+    // Nodes gossip knows that are not members (a joiner; they hold no shards here).
     for (const m of view.values()) {
-      if (this.addresses.has(m.nodeId)) continue
+      if (this.ids.includes(m.nodeId)) continue
       rows.push({ nodeId: m.nodeId, address: m.address, datacenter: m.datacenter, state: m.state, heartbeatAgeMs: Math.round(m.heartbeatAgeMs), clockOffsetMs: m.clockOffsetMs === null ? null : Math.round(m.clockOffsetMs), shardReplicas: 0 })
     }
     return rows
@@ -285,7 +361,12 @@ export class ClusterShell implements ShardRouting {
   shardMap (): ShardMapRow[] {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
-    return shardIds(this.prefs.length).map(shard => shardMapRow(shard, this.prefs[shard]!, n, alive))
+    return shardIds(this.prefs.length).map(shard => {
+      const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
+      // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
+      const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
+      return moving.length === 0 ? row : { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)] }
+    })
   }
 
   /** Shards this node holds a replica of (announced in gossip, for display). */
@@ -312,10 +393,19 @@ export class ClusterShell implements ShardRouting {
     return primaryReplicaCount(this.d.catalog().tables, this.ids.length)
   }
 
-  /** Mode 1: the replicas of `shard` (its group's voters) when the tables need more than one copy, else none. */
+  /**
+   * Mode 1: the replicas of `shard` when the tables need more than one copy, else none: the first
+   * N of its preference list, plus the old voters while it moves (membership/moves.ts).
+   */
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
-    return n > 1 ? this.prefs[shard]!.slice(0, n) : []
+    return n > 1 ? movingReplicas(this.prefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? []) : []
+  }
+
+  /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
+  mode1Moving (shard: ShardId): boolean {
+    const n = this.mode1Replicas()
+    return n > 1 && shardMoving(this.prefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [])
   }
 
   scanNodeOf (shard: ShardId, tableId: number, avoid: ReadonlySet<NodeId> = new Set()): NodeId | null | undefined {
@@ -354,6 +444,7 @@ export class ClusterShell implements ShardRouting {
   private async onShardQuery (q: ShardQuery): Promise<{ payload: Uint8Array }> {
     const { op, shard } = q
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
+    this.refuseBehindCatalog(q)
     if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)
     if (QUORUM_REPLICA_OPS.has(op) && this.d.replicaStale?.(shard) === true) throw staleReplica(op, shard)
     if ((op === 'QUERY' || op === 'JOIN_QUERY') && this.d.replicaStale?.(shard) === true) {
@@ -366,6 +457,21 @@ export class ClusterShell implements ShardRouting {
     let payload = q.payload
     if (op === 'REPLICA_APPLY' || op === 'AE_APPLY') payload = this.observeReplicaApply(payload, op)
     return { payload: await this.d.workers.requestRaw(op, shard, payload) }
+  }
+
+  /**
+   * A request placed by a peer holding a newer catalog than this node: this node cannot know how
+   * the shard's tables are replicated yet (a node just admitted by a membership change has no
+   * catalog until it fetches one, and no replication group until then), so serving it would
+   * commit a single copy its shard's group never sees, or read a shard it holds none of. Refused,
+   * changing nothing; catalog sync fetches the newer version on the next gossip round.
+   */
+  private refuseBehindCatalog (q: ShardQuery): void {
+    const mine = this.d.catalog().version
+    if (q.catalogVersion <= mine) return
+    throw new ScratchBirdError('SB_CATALOG_STALE',
+      `a ${q.op} for shard ${q.shard} was placed by catalog version ${q.catalogVersion}, and node ${this.selfId} holds version ${mine}; retry once it caught up`,
+      { shard: q.shard, sender_catalog_version: q.catalogVersion, catalog_version: mine })
   }
 
   /**
@@ -465,6 +571,13 @@ export class ClusterShell implements ShardRouting {
           this.d.log.error({ peer: o.nodeId, address: o.address, reason: o.reason },
             `Node ${o.nodeId} (${o.address}) refused: its cluster layout differs (${o.reason}); not a member, nothing is routed to it (SB_LAYOUT_MISMATCH)`)
           break
+        case 'layout-newer': this.adoptLayout(o.layout, `from node ${o.nodeId}`); break
+        case 'join-request': this.admit(o.nodeId, o.address); break
+        case 'awaiting-admission':
+          this.awaitingAdmission = true
+          this.d.log.info({ peer: o.nodeId, address: o.address, epoch: o.epoch },
+            `Waiting to be admitted to cluster ${this.layout.cluster}: node ${o.nodeId} (${o.address}) runs membership epoch ${o.epoch} without this node; the lowest live member admits it`)
+          break
         case 'left': break
         case 'paused':
           this.d.log.warn({ stalledMs: Math.round(o.stalledMs) }, `This node stalled for ${Math.round(o.stalledMs)} ms (paused process, GC or VM); peers' silence during the stall is not held against them`)
@@ -488,6 +601,8 @@ export class ClusterShell implements ShardRouting {
   // Lines as in the seed's "Example Log Entries": joins at INFO, node failures at ERROR (the seed's
   // level for them), suspicion at WARNING.
   private onMemberState (nodeId: NodeId, address: string, from: MemberState | null, to: MemberState): void {
+    // A member cluster.nodes does not list (admitted at run time): its datacenter is known now.
+    if (from === null && this.ids.includes(nodeId) && !this.addresses.has(nodeId)) this.place()
     if (nodeId === this.selfId) {
       this.d.log.info({ state: to }, `this node is ${to} in cluster ${this.d.config.cluster.name}`)
       return
@@ -580,6 +695,10 @@ export class ClusterShell implements ShardRouting {
 
   /** A DDL statement from a client of this node: run here when coordinator, else forwarded. */
   async ddl (s: DdlStatement): Promise<StatementResult> {
+    // A joiner not admitted yet sees no member but itself: it would coordinate a catalog of its own.
+    if (this.awaitingAdmission) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} waits to be admitted to cluster ${this.layout.cluster} (its log says why); it runs no DDL until then: retry, or send the statement to a member`, { node: this.selfId, epoch: this.layout.epoch })
+    }
     return await this.runOp(op => this.step(m => m.submit(op, s)))
   }
 
@@ -635,19 +754,21 @@ export class ClusterShell implements ShardRouting {
   private carryOut (o: SyncOutput): void {
     switch (o.type) {
       case 'fetch':
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+        // Through a promise: a member whose address is not known yet (admitted at run time, its
+        // gossip record not heard since this start) fails like an unreachable one, not the caller.
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
           this.step(m => m.onFetched(o.call, c, reply.coordinating))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'push':
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_APPLY', { catalog: o.catalog.toJSON() }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true }))
           .then(r => this.step(m => m.onPushed(o.call, r.version)), (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
       case 'forward':
         // secrets: a user statement's PASSWORD is a verifier by now (exec/executor.ts), never a password.
-        this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement, { secrets: true }) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS }).then(reply => {
+        Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_DDL', { sql: formatStatement(o.statement, { secrets: true }) }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
           const result = commandResult(reply.command, 0, reply.warnings)

@@ -26,8 +26,8 @@ import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { checkDataFormat } from './data-format'
-import { checkClusterLayout, layoutOfConfig } from './cluster-layout'
-import { layoutChangesRefused, sameMembers as sameMemberIds, type ClusterLayout } from '../cluster/layout'
+import { checkClusterLayout, layoutOfConfig, recordClusterLayout } from './cluster-layout'
+import { layoutChangesRefused, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
@@ -838,6 +838,10 @@ export class ScratchBirdNode {
       clock: this.io.clock,
       rng: this.io.rng,
       layout: this.layout!,
+      persistLayout: (l) => { recordClusterLayout(this.dataDir, l) },
+      // Placement changed: the replication groups follow now, not at their next timer tick.
+      onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
+      mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
       oldestSnapshot: () => this.snapshots.oldest(),
       placingVersion: () => this.catalogPins.placing(this.catalog.version),
       replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,
@@ -1003,7 +1007,7 @@ export class ScratchBirdNode {
     // restart (refused): reported as an ERROR on its own, not as a change "after a restart".
     const nextLayout = layoutOfConfig(next)
     const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, nextLayout)
-    const sameMembers = this.layout === null || sameMemberIds(this.layout.members, nextLayout.members)
+    const sameMembers = !refused.some(line => line.startsWith('cluster.nodes'))
     const isRefused = (path: string): boolean => (refused.length > 0 && path === 'storage.shards' && next.storage.shards !== this.config.storage.shards) ||
       (!sameMembers && (path === 'cluster.nodes' || path.startsWith('cluster.nodes.')))
     const restart = plan.restart.filter(c => !isRefused(c.path))

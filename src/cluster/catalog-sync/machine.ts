@@ -128,7 +128,7 @@ type Call =
 
 export class CatalogSync<C extends Versioned, S, R> {
   private current: C
-  private readonly ids: NodeId[]
+  private ids: NodeId[]
   private readonly maxQueued: number
   private view = new Map<number, MemberCatalog>()
   private readonly calls = new Map<number, Call>()
@@ -160,6 +160,12 @@ export class CatalogSync<C extends Versioned, S, R> {
   get idle (): boolean { return this.active === null && this.queue.length === 0 }
   /** A statement is running here (told to peers that fetch: a lower id waits for it to end). */
   get coordinating (): boolean { return this.active !== null }
+
+  /** The members changed (a membership epoch, cluster/membership/epochs.ts): counted from now on. */
+  setMembers (members: readonly NodeId[]): void {
+    assert(members.includes(this.config.selfId), 'catalog sync: this node must be a member')
+    this.ids = [...new Set(members)].sort((a, b) => a - b)
+  }
 
   /** The node that serialises DDL in this view: the lowest configured id alive (self always). */
   coordinator (): NodeId {

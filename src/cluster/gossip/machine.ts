@@ -1,7 +1,8 @@
 import { assert } from '../../core/errors'
 import { HLC_SKEW_WARN_MS } from '../../core/hlc'
 import type { Rng } from '../../core/rng'
-import { layoutConflict, type ClusterLayout } from '../layout'
+import { type ClusterLayout } from '../layout'
+import { compareLayouts, decider } from '../membership/epochs'
 import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
@@ -46,11 +47,18 @@ import type { NodeId } from '../../core/ids'
 //    when the other process claimed over it.
 //
 // Cluster layout (cluster/layout.ts): every message carries the sender's layout — cluster name,
-// shard count, membership epoch and members. A message whose layout differs from ours is refused
-// whole: none of its records is merged, it does not count as the exchange that ends joining, the
-// sender's process (node id + bootId) is remembered as refused so its records arriving through
-// others are dropped too, and a ping is answered with our own record and layout only, so the
-// sender learns of the conflict and refuses us in turn. 'layout-refused' names both values.
+// shard count, membership epoch and members — judged by cluster/membership/epochs.ts
+// compareLayouts. The same layout, or an older epoch of ours (the sender adopts ours from our
+// answer), is accepted. A newer epoch that keeps us a member is accepted and reported
+// ('layout-newer'): the shell persists it, then hands it back (setLayout) — until then this
+// machine announces the old one. A node asking to be admitted is accepted (its record is merged,
+// so the decider knows its address) and, on the decider only, reported ('join-request'). Any
+// other difference — or, on a joiner, the cluster that has not admitted it yet ('awaiting') — is
+// refused whole: none of its records is merged, it does not count as the exchange that ends
+// joining, the sender's process (node id + bootId) is remembered as refused so its records
+// arriving through others are dropped too, and a ping is answered with our own record and layout
+// only, so the sender learns of the conflict (or of the joiner) in turn. 'layout-refused' names
+// both values; a joiner's wait is reported as 'awaiting-admission'.
 
 /** Same threshold as the HLC's skew warning (DESIGN §3: "Clock skew detected: …"). */
 export const CLOCK_SKEW_WARN_MS = HLC_SKEW_WARN_MS
@@ -163,7 +171,7 @@ export class GossipMachine {
   private leftReported = false
   private catalogReported = 0
   private lastContestedBy = ''
-  private readonly layout: ClusterLayout | undefined
+  private layout: ClusterLayout | undefined
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
   private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
   private readonly intervalMs: number
@@ -263,6 +271,24 @@ export class GossipMachine {
     this.me.heartbeat++
   }
 
+  /** The layout this node announces and judges peers by (undefined: none, in simulations). */
+  get currentLayout (): ClusterLayout | undefined {
+    return this.layout === undefined ? undefined : { ...this.layout, members: [...this.layout.members] }
+  }
+
+  /**
+   * Runs with `next` from now on (a newer epoch the shell has persisted, or one it decided).
+   * Refusals made under the old layout are forgotten: the peers are judged again at their next
+   * message.
+   */
+  setLayout (next: ClusterLayout): void {
+    const cur = this.layout
+    assert(cur !== undefined && next.cluster === cur.cluster && next.shards === cur.shards && next.epoch > cur.epoch, 'gossip: a layout is replaced only by a later epoch of the same cluster')
+    this.layout = { ...next, members: [...next.members] }
+    this.refused.clear()
+    this.me.heartbeat++
+  }
+
   /** Peer processes refused for announcing another cluster layout (not members: never routed to). */
   refusedPeers (): RefusedPeer[] {
     return [...this.refused.values()].map(({ nodeId, bootId, address, reason }) => ({ nodeId, bootId, address, reason }))
@@ -287,25 +313,47 @@ export class GossipMachine {
   // ---- Merging ---------------------------------------------------------------------------------
 
   /**
-   * Refuses `msg` when its sender announces another layout (see the header); true when refused.
-   * A sender announcing ours again (restarted with the right configuration) is no longer refused.
+   * Judges the sender's layout (see the header); true when `msg` is refused. A sender announcing
+   * an acceptable layout again (restarted with the right configuration) is no longer refused.
    */
   private refuseLayout (fromAddress: string, msg: GossipMessage, now: number, wall: number, out: GossipOutput[]): boolean {
     if (this.layout === undefined || msg.layout === undefined || msg.from === this.me.nodeId) return false
-    const reason = layoutConflict(this.layout, msg.layout)
-    if (reason === null) {
-      this.refused.delete(msg.from)
-      return false
-    }
+    const verdict = compareLayouts(this.layout, msg.layout, this.me.nodeId, msg.from)
     const sender = msg.members.find(r => r.nodeId === msg.from && isMemberRecord(r))
     const address = sender?.address ?? fromAddress
+    switch (verdict.kind) {
+      case 'same':
+      case 'older':
+        this.refused.delete(msg.from)
+        return false
+      case 'newer':
+        this.refused.delete(msg.from)
+        out.push({ type: 'layout-newer', nodeId: msg.from, layout: { ...msg.layout, members: [...msg.layout.members] } })
+        return false
+      case 'join': {
+        this.refused.delete(msg.from)
+        const layout = this.layout
+        if (decider(layout, id => id === this.me.nodeId || isAlive(this.peers.get(id)?.rec.state ?? 'down')) === this.me.nodeId) {
+          out.push({ type: 'join-request', nodeId: msg.from, address, datacenter: sender?.datacenter ?? '' })
+        }
+        return false
+      }
+      case 'awaiting':
+      case 'conflict':
+        break
+    }
+    const reason = verdict.kind === 'conflict' ? verdict.reason : `not admitted yet by the cluster of node ${msg.from} (membership epoch ${msg.layout.epoch}, members {${msg.layout.members.join(', ')}})`
     const bootId = sender?.bootId ?? ''
     const prev = this.refused.get(msg.from)
     const report = prev === undefined || prev.reason !== reason || prev.bootId !== bootId || now - prev.reportedAt >= LAYOUT_REFUSAL_REPORT_EVERY_MS
     this.refused.set(msg.from, { nodeId: msg.from, bootId, address, reason, reportedAt: report ? now : prev.reportedAt })
     // Known as a member before (through a peer that did not check): that process is not one.
     if (this.peers.get(msg.from)?.rec.bootId === bootId) this.peers.delete(msg.from)
-    if (report) out.push({ type: 'layout-refused', nodeId: msg.from, address, reason })
+    if (report) {
+      out.push(verdict.kind === 'conflict'
+        ? { type: 'layout-refused', nodeId: msg.from, address, reason }
+        : { type: 'awaiting-admission', nodeId: msg.from, address, epoch: msg.layout.epoch })
+    }
     if (msg.type === 'ping') {
       out.push({
         type: 'send',

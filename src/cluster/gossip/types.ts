@@ -110,6 +110,15 @@ export type GossipEvent =
    * every LAYOUT_REFUSAL_REPORT_EVERY_MS while it keeps trying.
    */
   | { type: 'layout-refused', nodeId: NodeId, address: string, reason: string }
+  /**
+   * A peer announces a later membership epoch of our cluster that keeps this node a member
+   * (cluster/membership/epochs.ts): the shell persists `layout`, then calls setLayout.
+   */
+  | { type: 'layout-newer', nodeId: NodeId, layout: ClusterLayout }
+  /** This node decides membership changes and a node that is not a member asks to be admitted. */
+  | { type: 'join-request', nodeId: NodeId, address: string, datacenter: string }
+  /** This node is a joiner the cluster of `nodeId` has not admitted yet (reported like layout-refused). */
+  | { type: 'awaiting-admission', nodeId: NodeId, address: string, epoch: number }
   /** leave() finished announcing 'left': the shell may stop the process. */
   | { type: 'left' }
   /** This node stalled (SIGSTOP, GC, VM) for about stalledMs: its peers' silence meanwhile was not counted against them. */

@@ -70,6 +70,8 @@ export class ReplicationShell {
   private timer: NodeJS.Timeout | null = null
   private dropped = 0
   private readonly streams: SnapshotStreams
+  /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
+  private readonly retiredShards = new Set<ShardId>()
 
   constructor (private readonly d: ReplicationShellDeps) {
     this.streams = new SnapshotStreams({
@@ -105,6 +107,9 @@ export class ReplicationShell {
 
   /** The group of `shard` on this node, if it is replicated and this node holds a copy. */
   group (shard: ShardId): ShardGroup | undefined { return this.groups.get(shard) }
+
+  /** Did this node stop its group of `shard` because it is no longer one of its replicas (since this process started)? */
+  retired (shard: ShardId): boolean { return this.retiredShards.has(shard) }
 
   /** Is `shard` replicated by a group here (its requests go to the primary)? */
   replicated (shard: ShardId): boolean { return this.groups.has(shard) }
@@ -185,12 +190,14 @@ export class ReplicationShell {
         } else if (replicas.length >= 2) {
           running.stop()
           this.groups.delete(shard)
+          this.retiredShards.add(shard)
           this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
         }
         // Fewer than two replicas: the group keeps running (N lowered to 1 keeps the copies it has).
         continue
       }
       if (!wanted) continue
+      this.retiredShards.delete(shard)
       const g = new ShardGroup({
         shard,
         self: this.d.self,

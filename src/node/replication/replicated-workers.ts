@@ -37,6 +37,8 @@ const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AU
 
 export interface ReplicationGroups {
   group (shard: ShardId): ShardGroup | undefined
+  /** Did this node stop its group of `shard` because it left the shard's replicas (manager.ts)? */
+  retired? (shard: ShardId): boolean
 }
 
 export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
@@ -55,14 +57,28 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
 
   async requestRaw (op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array> {
     if (op === 'REPLICA_QUERY') {
-      const g = this.groups()?.group(shard)
+      const groups = this.groups()
+      const g = groups?.group(shard)
+      // A copy this node let go serves no reads either: it no longer receives the shard's log.
+      if (g === undefined && groups?.retired?.(shard) === true) {
+        throw new ScratchBirdError('SB_NOT_PRIMARY', `shard ${shard}: this node no longer holds a replica of it; retry`, { shard, primary: 0, generation: 0 })
+      }
       // No group here: an unreplicated shard, routed to its owner like any read.
       const refused = g === undefined ? null : replicaReadRefusal(factsOf(g))
       if (refused !== null) throw refused
       return await this.workers.requestRaw(op, shard, payload)
     }
-    const g = isLocalOnly(op) || !PRIMARY_OPS.has(op) ? undefined : this.groups()?.group(shard)
-    if (g === undefined) return await this.workers.requestRaw(op, shard, payload)
+    const groups = isLocalOnly(op) || !PRIMARY_OPS.has(op) ? null : this.groups()
+    const g = groups?.group(shard)
+    if (g === undefined) {
+      // A copy this node let go (a membership change moved it, or N was lowered): its engine may
+      // still hold the primary role it had, but the shard's commits now need its group elsewhere.
+      // Served here, a write would be acknowledged as a single copy no replica holds.
+      if (groups?.retired?.(shard) === true) {
+        throw new ScratchBirdError('SB_NOT_PRIMARY', `shard ${shard}: this node no longer holds a replica of it; retry`, { shard, primary: 0, generation: 0 })
+      }
+      return await this.workers.requestRaw(op, shard, payload)
+    }
     if (g.role !== 'primary') {
       const primary = g.primary
       throw new ScratchBirdError('SB_NOT_PRIMARY', primary === 0

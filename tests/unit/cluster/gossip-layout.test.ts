@@ -61,12 +61,13 @@ describe('gossip and the cluster layout', () => {
     expect(m.refusedPeers()).toEqual([{ nodeId: 3, bootId: 'boot3', address: addr(3), reason: 'storage.shards 16 here, 8 there' }])
   })
 
-  it('refuses another cluster name or membership epoch', () => {
+  it('refuses another cluster name, or other members at the same epoch', () => {
     const m = machine(asNodeId(1))
     const byName = events(m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, cluster: 'other' }), 10))
     expect(byName).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 2, reason: 'cluster name "prod" here, "other" there' })])
-    const byEpoch = events(m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, epoch: 2 }), 10))
-    expect(byEpoch).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 3, reason: expect.stringContaining('membership epoch 1 with members {1, 2, 3} here, epoch 2') })])
+    // Same epoch, other members (two deciders in a partition, membership/epochs.ts): never merged.
+    const byEpoch = events(m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(5)] }), 10))
+    expect(byEpoch).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 3, reason: 'membership epoch 1 with members {1, 2, 3} here, membership epoch 1 with members {1, 2, 3, 5} there' })])
     expect(ids(m)).toEqual([1])
   })
 

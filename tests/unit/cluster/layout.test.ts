@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import {
-  configuredLayout, FIRST_LAYOUT_EPOCH, LAYOUT_MAX_MEMBERS, layoutChangesRefused, layoutConflict, parseLayout, startLayoutCheck,
+  configuredLayout, FIRST_LAYOUT_EPOCH, LAYOUT_MAX_MEMBERS, layoutChangesRefused, parseLayout, startLayoutCheck,
   type ClusterLayout
 } from '../../../src/cluster/layout'
 import { asNodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: the cluster layout (name, shard count, membership epoch, members) is recorded
-// at the first start and every later start and every peer must agree with it.
+// at the first start and every later start must agree with it; issue 20: after a membership change
+// the recorded layout rules and cluster.nodes only seeds gossip (peers: membership-epochs.test.ts).
 
 const L = (over: Partial<ClusterLayout> = {}): ClusterLayout => ({ cluster: 'prod', shards: 16, epoch: 1, members: [asNodeId(1), asNodeId(2), asNodeId(3)], ...over })
 const WHERE = 'data directory /d'
@@ -55,29 +56,26 @@ describe('startLayoutCheck', () => {
     expect(e.details).toMatchObject({ field: 'storage.shards', recorded: 16, configured: 8 })
   })
 
-  it('refuses another membership, naming both and the operation a membership change needs', () => {
+  it('refuses a cluster.nodes listing a node the cluster does not know, saying how to admit it', () => {
     const e = refusal(() => startLayoutCheck(L(), L({ members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] }), WHERE))
     expect(e.code).toBe('SB_LAYOUT_MISMATCH')
-    expect(e.message).toMatch(/records the cluster members \{1, 2, 3\} \(membership epoch 1\), but cluster.nodes lists \{1, 2, 3, 4\}/)
-    expect(e.message).toMatch(/ADD NODE \/ DRAIN NODE/)
-    expect(e.details).toMatchObject({ field: 'cluster.nodes', recorded: [1, 2, 3], configured: [1, 2, 3, 4] })
+    expect(e.message).toMatch(/records the cluster members \{1, 2, 3\} \(membership epoch 1\), but cluster.nodes lists \{1, 2, 3, 4\}: \{4\} is not a member/)
+    expect(e.message).toMatch(/to add node 4, start it with a cluster.nodes that lists itself and the running members: the cluster admits it through gossip/)
+    expect(e.details).toMatchObject({ field: 'cluster.nodes', recorded: [1, 2, 3], configured: [1, 2, 3, 4], unknown: [4] })
+    // Also after a membership change.
+    expect(refusal(() => startLayoutCheck(L({ epoch: 3 }), L({ members: [asNodeId(1), asNodeId(5)] }), WHERE)).details).toMatchObject({ unknown: [5] })
+  })
+
+  it('refuses fewer members at the first epoch, and accepts them (seeds) once the membership changed', () => {
+    const two = L({ members: [asNodeId(1), asNodeId(2)] })
+    expect(refusal(() => startLayoutCheck(L(), two, WHERE)).message).toMatch(/a member is not removed by editing cluster.nodes; restore cluster.nodes to \{1, 2, 3\}/)
+    const grown = L({ epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] })
+    expect(startLayoutCheck(grown, L(), WHERE)).toEqual({ layout: grown, record: false })
+    expect(startLayoutCheck(grown, two, WHERE)).toEqual({ layout: grown, record: false })
   })
 
   it('refuses another cluster name', () => {
     expect(refusal(() => startLayoutCheck(L(), L({ cluster: 'test' }), WHERE))).toMatchObject({ code: 'SB_LAYOUT_MISMATCH', details: { field: 'cluster.name' } })
-  })
-})
-
-describe('layoutConflict (gossip)', () => {
-  it('agrees with an equal layout', () => {
-    expect(layoutConflict(L(), L())).toBeNull()
-  })
-
-  it('names both values of the first field that differs', () => {
-    expect(layoutConflict(L(), L({ shards: 8 }))).toBe('storage.shards 16 here, 8 there')
-    expect(layoutConflict(L(), L({ cluster: 'other', shards: 8 }))).toBe('cluster name "prod" here, "other" there')
-    expect(layoutConflict(L(), L({ epoch: 2 }))).toBe('membership epoch 1 with members {1, 2, 3} here, epoch 2 with members {1, 2, 3} there')
-    expect(layoutConflict(L(), L({ members: [asNodeId(1), asNodeId(2)] }))).toMatch(/members \{1, 2, 3\} here, epoch 1 with members \{1, 2\} there/)
   })
 })
 
@@ -87,5 +85,8 @@ describe('layoutChangesRefused (SIGHUP)', () => {
     const [shards] = layoutChangesRefused(L(), L({ shards: 8 }))
     expect(shards).toMatch(/storage.shards 16 → 8 is not applied: .*a restart with storage.shards 8 would be refused \(SB_LAYOUT_MISMATCH\)/)
     expect(layoutChangesRefused(L(), L({ members: [asNodeId(1), asNodeId(2)] }))[0]).toMatch(/cluster.nodes \{1, 2, 3\} → \{1, 2\} is not applied/)
+    expect(layoutChangesRefused(L({ epoch: 2 }), L({ members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] }))[0]).toMatch(/cluster.nodes \{1, 2, 3\} → \{1, 2, 3, 4\} is not applied/)
+    // After a membership change cluster.nodes seeds gossip: fewer members is no change of the layout.
+    expect(layoutChangesRefused(L({ epoch: 2 }), L({ members: [asNodeId(1), asNodeId(2)] }))).toEqual([])
   })
 })

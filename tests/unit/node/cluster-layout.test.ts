@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { configuredLayout } from '../../../src/cluster/layout'
-import { checkClusterLayout, LAYOUT_FILE } from '../../../src/node/cluster-layout'
+import { checkClusterLayout, LAYOUT_FILE, recordClusterLayout } from '../../../src/node/cluster-layout'
 import { asNodeId } from '../../../src/core/ids'
 
-// Issue 13 item 2: <data_dir>/cluster.json pins the layout a data directory was written under.
+// Issue 13 item 2: <data_dir>/cluster.json pins the layout a data directory was written under;
+// issue 20: a later membership epoch adopted at run time replaces it, and rules the next start.
 
 describe('checkClusterLayout', () => {
   const dirs: string[] = []
@@ -35,5 +36,14 @@ describe('checkClusterLayout', () => {
     expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1)]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
     writeFileSync(join(d, LAYOUT_FILE), '{not json')
     expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1)]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+  })
+
+  it('a later epoch recorded at run time rules the next start: the unchanged cluster.nodes (fewer members) seeds it', () => {
+    const d = tempDir()
+    const config = configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3)])
+    checkClusterLayout(d, config)
+    recordClusterLayout(d, { cluster: 'prod', shards: 16, epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] })
+    expect(checkClusterLayout(d, config)).toEqual({ cluster: 'prod', shards: 16, epoch: 2, members: [1, 2, 3, 4] })
+    expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(5)]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH', message: expect.stringContaining('to add node 5, start it with a cluster.nodes') }))
   })
 })

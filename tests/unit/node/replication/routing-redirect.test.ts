@@ -51,6 +51,17 @@ describe('replicated shards in front of the workers', () => {
   })
 })
 
+describe('a copy this node let go (issue 20: a membership change moved it)', () => {
+  it('refuses the client\'s ops with SB_NOT_PRIMARY instead of committing a single copy no replica holds', async () => {
+    const h = await host()
+    const w = new ReplicatedWorkers(h, () => ({ group: () => undefined, retired: () => true }))
+    await expect(w.request('AUTOCOMMIT', { shard: SHARD, writes: [ins('a', '1')], commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY', details: { shard: SHARD, primary: 0 } })
+    await expect(w.request('GET', { shard: SHARD, tableId: 1, pk: ['a'] })).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+    // Nothing landed; replication and local ops still pass.
+    expect((await w.request('STATS', { shard: SHARD })).lastLsn).toBe(0n)
+  })
+})
+
 describe('the router retries once at the primary a refusal names', () => {
   function router (owner: NodeId, answers: Map<number, () => Uint8Array>, asked: number[], self = asNodeId(1), local?: ShardRequester & RawShardRequester): ShardRouter {
     const refuse: ShardRequester & RawShardRequester = {

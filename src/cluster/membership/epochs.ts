@@ -1,0 +1,100 @@
+import { admitHint, FIRST_LAYOUT_EPOCH, sameMembers, type ClusterLayout } from '../layout'
+import type { NodeId } from '../../core/ids'
+
+// Membership changes at run time (issue 20 items 1–3; DESIGN §7): how a node's layout compares
+// with the one a peer announces in gossip, and the next layout of an admission. Pure.
+//
+// A membership operation raises the epoch by one with a new member list. It is decided once, by
+// the DECIDER: the lowest member of the current layout that this node's gossip shows alive (the
+// same rule as the catalog coordinator, cluster/catalog-sync: no election of its own, and every
+// member computes it alike). Two deciders can only exist while gossip views disagree (a
+// partition); each may then raise the epoch to e + 1 with different members, which the nodes
+// detect as a conflict (same epoch, other members) and refuse, never merge — an operator sees it
+// in the log rather than two placements silently sharing rows.
+//
+// Joining: a new node starts with a cluster.nodes that lists itself and some existing members
+// (its seeds), so its own data directory records {seeds ∪ itself} at epoch 1. Until a decider
+// admits it, the cluster refuses to merge it and it refuses the cluster back ('awaiting'), so it
+// fetches no catalog and starts no replica: it serves nothing. The decider admits a peer that is
+// not a member, whose layout lists it and otherwise only members the cluster knows, at epoch
+// e + 1 = members ∪ {peer}; every node adopts a layout of a higher epoch that keeps it a member
+// ('newer'), the joiner included, persisting it before acting on it.
+
+export type LayoutVerdict =
+  /** Same epoch and members. */
+  | { kind: 'same' }
+  /** The peer's layout is a later epoch of our cluster that keeps us a member: persist it, then run with it. */
+  | { kind: 'newer' }
+  /** The peer is behind: it is one of us; it adopts ours from our answer. */
+  | { kind: 'older' }
+  /** A node that is not a member asks to be admitted (its layout lists itself and only members we know). */
+  | { kind: 'join' }
+  /** We are a joiner the peer's cluster has not admitted yet: nothing merged, we keep asking. */
+  | { kind: 'awaiting' }
+  /** Cannot be one cluster: `reason` names both values and, where there is one, the way out. */
+  | { kind: 'conflict', reason: string }
+
+function list (ids: readonly NodeId[]): string {
+  return `{${ids.join(', ')}}`
+}
+
+function describeLayout (l: ClusterLayout): string {
+  return `membership epoch ${l.epoch} with members ${list(l.members)}`
+}
+
+/** The members `l` lists that `known` does not, but `except`. */
+function unknownMembers (l: ClusterLayout, known: ClusterLayout, except: NodeId): NodeId[] {
+  return l.members.filter(id => id !== except && !known.members.includes(id))
+}
+
+/**
+ * How this node (`self`, running with `local`) takes a gossip message from `peer` announcing
+ * `remote` (see the header).
+ */
+export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, self: NodeId, peer: NodeId): LayoutVerdict {
+  if (local.cluster !== remote.cluster) return { kind: 'conflict', reason: `cluster name "${local.cluster}" here, "${remote.cluster}" there` }
+  if (local.shards !== remote.shards) return { kind: 'conflict', reason: `storage.shards ${local.shards} here, ${remote.shards} there` }
+  if (local.epoch === remote.epoch && sameMembers(local.members, remote.members)) return { kind: 'same' }
+  const here = `${describeLayout(local)} here, ${describeLayout(remote)} there`
+  const peerMember = local.members.includes(peer)
+  const selfThere = remote.members.includes(self)
+  if (!peerMember && remote.members.includes(peer)) {
+    // The peer was admitted at an epoch we have not seen yet.
+    if (remote.epoch > local.epoch && selfThere) return { kind: 'newer' }
+    if (remote.epoch !== FIRST_LAYOUT_EPOCH) {
+      return { kind: 'conflict', reason: `${here}: node ${peer} is not a member of this cluster and its data directory records a later membership (it was removed); to join it again, start it with an empty data directory` }
+    }
+    const unknown = unknownMembers(remote, local, peer)
+    if (unknown.length > 0) return { kind: 'conflict', reason: `${here}: node ${peer} asks to join but its cluster.nodes lists ${list(unknown)}, unknown to this cluster; ${admitHint(unknown)}` }
+    return { kind: 'join' }
+  }
+  if (!selfThere) {
+    // A member that has not heard of our admission yet: it adopts ours from our answer.
+    if (peerMember && remote.epoch < local.epoch && local.members.includes(self)) return { kind: 'older' }
+    if (local.epoch === FIRST_LAYOUT_EPOCH && peerMember && remote.members.includes(peer)) {
+      // We are the joiner: our configured layout lists ourselves, theirs does not yet.
+      const unknown = unknownMembers(local, remote, self)
+      if (unknown.length === 0) return { kind: 'awaiting' }
+      return { kind: 'conflict', reason: `${here}: this node's cluster.nodes lists ${list(unknown)}, unknown to the cluster, so it is not admitted; ${admitHint(unknown)}` }
+    }
+    if (remote.epoch > local.epoch) return { kind: 'conflict', reason: `${here}: this node is no longer a member (removed at a later epoch); to join again, start it with an empty data directory` }
+    return { kind: 'conflict', reason: here }
+  }
+  if (!peerMember) return { kind: 'conflict', reason: here }
+  if (remote.epoch > local.epoch) return { kind: 'newer' }
+  if (remote.epoch < local.epoch) return { kind: 'older' }
+  // Same epoch, other members: two deciders in a partition (header). Never merged.
+  return { kind: 'conflict', reason: here }
+}
+
+/** The layout admitting `node` to `current`: epoch + 1, members ∪ {node}. */
+export function admitLayout (current: ClusterLayout, node: NodeId): ClusterLayout {
+  const members = [...new Set([...current.members, node])].sort((a, b) => a - b)
+  return { cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }
+}
+
+/** The decider among `layout`'s members: the lowest one `alive` accepts (null: none alive). */
+export function decider (layout: ClusterLayout, alive: (id: NodeId) => boolean): NodeId | null {
+  for (const id of layout.members) if (alive(id)) return id
+  return null
+}

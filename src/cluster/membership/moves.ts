@@ -1,0 +1,51 @@
+import type { ReplicationOptions } from '../../catalog/replication-options'
+import type { NodeId } from '../../core/ids'
+
+// Moving shard replicas after a membership change (issue 20 items 2–3; DESIGN §6, §7). Pure.
+//
+// Add before remove: when the placement of a Mode 1 shard changes, its replication group is given
+// the new replicas AND keeps the old voters until every new replica is a voter (the group's
+// primary bootstraps a new one by snapshot and promotes it once it holds the committed log,
+// node/replication/shard-group.ts); only then does the list shrink to the new placement, and the
+// primary removes the old voters one config entry at a time. So a shard's voters never drop below
+// the N it had — the replication machine alone would remove a voter that left its list before the
+// learner replacing it caught up.
+//
+// What cannot move yet: a table whose only copy is its shard's first preference node (N = 1, any
+// mode: no group to bootstrap a new owner from), and leaderless_quorum tables (their replica
+// bootstrap is another issue's work). A membership change while such a table exists would route
+// its rows to nodes that do not hold them, so it is refused (SB_MEMBERSHIP_REFUSED) instead.
+
+/**
+ * The replica list a shard's Mode 1 group runs with: `target` (the first N of its preference list
+ * in the current layout), plus the group's old voters not in it while some node of `target` is not
+ * a voter yet. `voters`: the voters this node's group holds in its log (empty: no group here, or
+ * it is down — the target alone; the primary, which holds them, is what keeps old voters).
+ */
+export function movingReplicas (target: readonly NodeId[], voters: readonly NodeId[]): NodeId[] {
+  if (voters.length === 0 || target.every(id => voters.includes(id))) return [...target]
+  return [...target, ...voters.filter(id => !target.includes(id))]
+}
+
+/** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */
+export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[]): boolean {
+  if (voters.length === 0) return false
+  return target.some(id => !voters.includes(id)) || voters.some(id => !target.includes(id))
+}
+
+/**
+ * Why the membership cannot change while the catalog holds `tables` (null: it can), naming them
+ * and the way out.
+ */
+export function membershipBlocker (tables: ReadonlyArray<{ name: string, replication: ReplicationOptions }>): string | null {
+  const single: string[] = []
+  const leaderless: string[] = []
+  for (const t of tables) {
+    if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
+    else if (t.replication.replication_factor < 2) single.push(t.name)
+  }
+  const why: string[] = []
+  if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)
+  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot bootstrap a replica on another node in this release`)
+  return why.length === 0 ? null : why.join('; ')
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { membershipBlocker, movingReplicas, shardMoving } from '../../../src/cluster/membership/moves'
+import type { ReplicationOptions } from '../../../src/catalog/replication-options'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
+
+// Issue 20 item 2: add before remove. A Mode 1 shard whose placement changes keeps its old voters
+// in its replica list until every new replica is a voter, so its voters never drop below N.
+
+const ids = (...xs: number[]): NodeId[] => xs.map(asNodeId)
+
+describe('movingReplicas', () => {
+  it('no group here, or nothing moving: the target', () => {
+    expect(movingReplicas(ids(1, 2, 4), [])).toEqual([1, 2, 4])
+    expect(movingReplicas(ids(1, 2, 3), ids(1, 2, 3))).toEqual([1, 2, 3])
+  })
+
+  it('while a new replica is not a voter yet, the old voters stay listed (old ∪ new)', () => {
+    expect(movingReplicas(ids(1, 2, 4), ids(1, 2, 3))).toEqual([1, 2, 4, 3])
+    expect(movingReplicas(ids(4, 5), ids(1, 2))).toEqual([4, 5, 1, 2])
+    // One of two new replicas promoted: still both old ones.
+    expect(movingReplicas(ids(4, 5), ids(1, 2, 4))).toEqual([4, 5, 1, 2])
+  })
+
+  it('once every new replica is a voter, the target alone: the primary removes the old voters', () => {
+    expect(movingReplicas(ids(1, 2, 4), ids(1, 2, 3, 4))).toEqual([1, 2, 4])
+  })
+
+  it('a walk through a move never lists fewer than N voters', () => {
+    // The voters the group would hold at each step, given the list: promotions need the list to
+    // name the node, removals happen only for voters the list no longer names.
+    const target = ids(1, 4, 5)
+    let voters = ids(1, 2, 3)
+    for (const promoted of [4, 5]) {
+      const list = movingReplicas(target, voters)
+      expect(voters.filter(v => !list.includes(v))).toEqual([]) // nothing removable while the target is not all voters
+      expect(list).toContain(promoted)
+      voters = [...voters, asNodeId(promoted)]
+    }
+    const list = movingReplicas(target, voters)
+    expect(list).toEqual([1, 4, 5])
+    for (const old of voters.filter(v => !list.includes(v))) {
+      voters = voters.filter(v => v !== old)
+      expect(voters.length).toBeGreaterThanOrEqual(target.length)
+    }
+    expect(shardMoving(target, voters)).toBe(false)
+  })
+})
+
+describe('shardMoving', () => {
+  it('moving while a target node is not a voter or an old voter is not removed', () => {
+    expect(shardMoving(ids(1, 2, 4), ids(1, 2, 3))).toBe(true)
+    expect(shardMoving(ids(1, 2, 4), ids(1, 2, 3, 4))).toBe(true)
+    expect(shardMoving(ids(1, 2, 4), ids(1, 2, 4))).toBe(false)
+    expect(shardMoving(ids(1, 2, 4), [])).toBe(false)
+  })
+})
+
+describe('membershipBlocker', () => {
+  const r = (mode: ReplicationOptions['replication_mode'], n: number): ReplicationOptions => ({ replication_mode: mode, replication_factor: n, write_quorum: 1, read_quorum: 1 } as ReplicationOptions)
+  it('primary_replica tables with N ≥ 2 (or none) move', () => {
+    expect(membershipBlocker([])).toBeNull()
+    expect(membershipBlocker([{ name: 't', replication: r('primary_replica', 2) }])).toBeNull()
+  })
+  it('single-copy and leaderless tables block it, named with the way out', () => {
+    const why = membershipBlocker([{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'b', replication: r('primary_replica', 3) }])
+    expect(why).toMatch(/table\(s\) a keep a single copy .*\(ALTER TABLE … SET replication_factor = 2\)/)
+    expect(why).toMatch(/leaderless_quorum table\(s\) q cannot bootstrap a replica/)
+    expect(why).not.toMatch(/\bb\b/)
+  })
+})
