@@ -31,6 +31,19 @@ async function sampleLag (nodes: ClusterNode[], stop: { on: boolean }): Promise<
   return samples
 }
 
+/** count(*) of events, retried for up to 30 s while a shard has no primary (a saturated machine can delay heartbeats past the election timeout). */
+async function countRows (node: ClusterNode): Promise<number> {
+  const deadline = performance.now() + 30_000
+  for (;;) {
+    try {
+      return Number((await sql(node, 'SELECT count(*) FROM events')).rows[0]![0])
+    } catch (e) {
+      if (performance.now() > deadline || !/SB_NOT_PRIMARY|SB_SHARD_UNAVAILABLE/.test((e as Error).message)) throw e
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  }
+}
+
 const percentile = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN
   const s = [...xs].sort((a, b) => a - b)
@@ -53,7 +66,7 @@ async function run (options: string): Promise<Run> {
       stop.on = false
     }
     const acked = res.ok + (res.warmup?.ok ?? 0)
-    const count = Number((await sql(cluster.nodes[0]!, 'SELECT count(*) FROM events')).rows[0]![0])
+    const count = await countRows(cluster.nodes[0]!)
     return { res, count, acked, lag: await lag, durability: cluster.durability }
   } finally {
     await cluster?.stop()
