@@ -248,6 +248,8 @@ export class Cluster {
 
   get size (): number { return this.handles.size }
   get ids (): number[] { return [...this.handles.keys()] }
+  /** storage.shards of every node. */
+  get shards (): number { return this.opts.shards }
   get nodes (): ClusterNode[] { return [...this.handles.values()] }
 
   node (id: number): ClusterNode { return this.handle(id) }

@@ -4,10 +4,12 @@ import { RpcClient } from '../../src/net/rpc/client'
 import { createMetrics } from '../../src/ops/metrics'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../../src/shard/protocol/ops'
 import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
+import { initHashing } from '../../src/core/hash'
 import type { VersionedRow } from '../../src/storage/engine'
 import type { TupleValue } from '../../src/storage/keys'
 
-// What the real-process tests of replicated shards (Mode 1 groups, anti-entropy) share: a cluster
+// What the real-process cluster tests share (replicated shards — Mode 1 groups, anti-entropy — and
+// any three-process test that starts one cluster per file): a cluster
 // started once per file with short election timings, a cluster-RPC client to reach a node's shard
 // workers directly, the shard of a key from EXPLAIN, the primary of a shard from the
 // replication.log lines, and statements retried while a shard has no primary (an election runs;
@@ -26,7 +28,8 @@ export const MODE1_TIMINGS = { election_timeout_ms: 1000, heartbeat_ms: 100 }
 
 export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip'> {
   nodes: number
-  shards: number
+  /** storage.shards (the harness's default when absent). */
+  shards?: number
   /** Merged over MODE1_TIMINGS into the `replication` section. */
   replication?: Record<string, unknown>
   /** Further config sections, per node (node.durability is 'none' unless given). */
@@ -75,9 +78,10 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
   let cluster: Cluster | undefined
   const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
   beforeAll(async () => {
+    await initHashing() // shard and placement computations in the test process
     cluster = await startCluster({
       nodes: o.nodes,
-      shards: o.shards,
+      ...(o.shards === undefined ? {} : { shards: o.shards }),
       ...(o.gossip === undefined ? {} : { gossip: o.gossip }),
       extraConfig: (id) => {
         const extra = o.extra?.(id) ?? {}
@@ -108,7 +112,7 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
     lastLsn: async (node, shard) => (await op(node, 'STATS', { shard })).lastLsn,
     sameLsn: async (what, timeoutMs = 60_000) => {
       await c().waitFor(async () => {
-        for (let s = 0; s < o.shards; s++) {
+        for (let s = 0; s < c().shards; s++) {
           const lsns = await Promise.all(c().ids.map(async id => await op(id, 'STATS', { shard: asShardId(s) }).then(r => r.lastLsn, () => -1n)))
           if (lsns.includes(-1n) || new Set(lsns.map(String)).size !== 1) return null
         }
