@@ -18,6 +18,7 @@ import type { Xid } from '../storage/types'
 import type { QuorumBatch } from '../exec/env'
 import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
 import { nextHlcTs } from '../storage/hlc-ts'
+import type { HlcTs } from '../storage/types'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardRequester } from './shard-router'
 import { staleReplica } from './cluster'
@@ -87,7 +88,8 @@ export class QuorumShell {
     this.runner = new HintDeliveryRunner({
       store: d.hints,
       scheduler: this.delivery,
-      send: (target, g) => this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms).then(() => {}),
+      // async: a timestamp that cannot be taken (SB_DISK_FULL) is a failed delivery, not a throw.
+      send: async (target, g) => { await this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms) },
       alive: id => d.alive(id),
       clock: d.clock,
       onEvent: e => this.onHintEvent(e)
@@ -233,7 +235,13 @@ export class QuorumShell {
             case 'read': {
               const { to, indexes } = e
               this.call(to, 'REPLICA_READ', { shard, tableId: table.id, pks: indexes.map(i => pks[i]!) }, timeoutMs).then(reply => {
-                handle(this.observeVersions(reply.versions, to) ? pr.onFail(to, indexes, now()) : pr.onReply(to, indexes, reply.versions, now()))
+                // A throw here would be an unhandled rejection (the process's end): it fails the read instead.
+                try {
+                  handle(this.observeVersions(reply.versions, to) ? pr.onFail(to, indexes, now()) : pr.onReply(to, indexes, reply.versions, now()))
+                } catch (e) {
+                  if (timer !== undefined) clearTimeout(timer)
+                  reject(e)
+                }
               }, (err: unknown) => {
                 this.d.log.debug({ shard, replica: to, err: isScratchBirdError(err) ? err.toJSON() : String(err) }, `replica read from node ${to} failed (shard ${shard})`)
                 handle(pr.onFail(to, indexes, now()))
@@ -269,7 +277,17 @@ export class QuorumShell {
   private repair (shard: ShardId, to: NodeId, write: ReplicaWrite): void {
     this.d.metrics.readRepairs.inc({ shard_id: shardLabel(shard) })
     this.d.log.debug({ shard, replica: to }, `read repair: writing the newest version to node ${to} (shard ${shard})`)
-    const req = { shard, writes: [write], commitHlc: nextHlcTs(this.d.hlc) }
+    let commitHlc: HlcTs
+    try {
+      commitHlc = nextHlcTs(this.d.hlc)
+    } catch (e) {
+      // Best effort: a read repair that cannot take a timestamp (the HLC's persisted lease cannot be
+      // renewed on a full disk: SB_DISK_FULL) is skipped, never thrown into the read's callbacks —
+      // where it ended the process (chaos seed 5048, disk-full nemesis).
+      this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) skipped: ${e instanceof Error ? e.message : String(e)}; a later quorum read or an anti-entropy round repairs it`)
+      return
+    }
+    const req = { shard, writes: [write], commitHlc }
     void this.track(this.call(to, 'REPLICA_APPLY', req, this.d.config.replication.write_timeout_ms)).catch((e: unknown) => {
       this.d.log.warn({ shard, replica: to, err: describe(e) }, `read repair of node ${to} (shard ${shard}) failed; that replica stays behind until a later quorum read of the key or an anti-entropy round repairs it`)
     })
