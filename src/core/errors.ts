@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   SB_FOREIGN_KEY_VIOLATION: { sqlstate: '23503', http: 409, summary: 'a foreign key is violated: the referenced row does not exist, or a referenced row still has referencing rows' },
   SB_WRONG_OBJECT_TYPE: { sqlstate: '42809', http: 400, summary: 'the name is an index or a view where a table is needed (views are read-only), or a table where an index or a view is' },
   SB_TXN_NOT_ACTIVE: { sqlstate: '25P01', http: 409, summary: 'the transaction is not active (already committed, rolled back, prepared or unknown)' },
+  SB_TXN_IN_LIMBO: { sqlstate: '40001', http: 409, summary: 'a row the statement reads is held by a prepared two-phase transaction whose outcome is not known yet; the coordinator retried for a while — retry the statement' },
   SB_TXN_TOO_LARGE: { sqlstate: '54000', http: 400, summary: 'the transaction changed more rows or bytes than one transaction is bounded to' },
   SB_XID_EXHAUSTED: { sqlstate: '54000', http: 503, summary: 'the 48-bit transaction id counter of this node is used up' },
   SB_STORAGE_CORRUPT: { sqlstate: 'XX001', http: 500, summary: 'stored data of a shard replica is unreadable (corrupt key, record version, TIP entry or commit log entry)' },

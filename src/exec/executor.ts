@@ -43,6 +43,9 @@ import { createIndex } from './index-build'
 import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
+import { readsOneShard, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
+import { nextHlcTs } from '../storage/hlc-ts'
+import type { SelectPlan } from '../plan/select-plan'
 import { applyViewDdl, isViewStatement } from './view-ddl'
 import { explainSelect } from './explain-select'
 import type { PlanEnv } from '../plan/plan-env'
@@ -101,6 +104,23 @@ function asCoded (e: unknown): ScratchBirdError {
   throw e
 }
 
+/**
+ * A SELECT's rows. Outside a transaction: at a replica under read_from = replica; else, when it
+ * reads several shards, at one snapshot HLC (statement-snapshot.ts), registered as an open
+ * snapshot meanwhile so the sweep keeps what it reads. A read that met a prepared version runs
+ * again once that is decided (withLimboRetry) — in a snapshot transaction too.
+ */
+async function runSelect (env: ExecEnv, session: SessionState, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
+  // read_from = replica: outside a transaction, replicated primary_replica tables are read at a replica.
+  if (txn === null && session.settings.readFrom === 'replica') return await executeSelect(replicaReadEnv(env), plan, params, txn)
+  if (txn !== null || readsOneShard(plan)) return await withLimboRetry(env, () => executeSelect(env, plan, params, txn))
+  const readHlc = nextHlcTs(env.hlc)
+  const token = env.snapshots.register(readHlc)
+  try {
+    return await withLimboRetry(env, () => executeSelect(statementSnapshotEnv(env, readHlc), plan, params, txn))
+  } finally { env.snapshots.release(token) }
+}
+
 async function executeStatement (env: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[], slot: PlanSlot): Promise<StatementResult> {
   const txn = session.txn
   if (txn?.failed === true && s.kind !== 'rollback' && s.kind !== 'commit') {
@@ -132,9 +152,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return commandResult('ROLLBACK')
     case 'select': {
       const plan = selectPlanFor(env, s, params, slot)
-      // read_from = replica: outside a transaction, replicated primary_replica tables are read at a replica.
-      const readEnv = txn === null && session.settings.readFrom === 'replica' ? replicaReadEnv(env) : env
-      const rows = await executeSelect(readEnv, plan, params, txn)
+      const rows = await runSelect(env, session, plan, params, txn)
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {

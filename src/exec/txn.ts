@@ -12,7 +12,9 @@ import { commitTwoPhase } from '../cluster/twopc'
 import { ScratchBirdError, isScratchBirdError } from '../core/errors'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { RowWrite } from '../storage/engine'
-import type { HlcTs, Isolation, Xid } from '../storage/types'
+import { hlcCounter, hlcMs, type HlcTs, type Isolation, type Xid } from '../storage/types'
+import { asHlcTs } from '../core/ids'
+import type { Hlc } from '../core/hlc'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
 import type { ShardId } from '../core/ids'
@@ -114,7 +116,7 @@ export class SqlTxn {
     if (written.length === 1) {
       await this.env.request('COMMIT', { shard: written[0]!, xid, commitHlc: nextHlcTs(this.env.hlc) })
     } else if (written.length > 1) {
-      const out = await commitTwoPhase(this.env.twoPhase, xid, written, () => nextHlcTs(this.env.hlc))
+      const out = await commitTwoPhase(this.env.twoPhase, xid, written, above => hlcAbove(this.env.hlc, above))
       if (!out.committed) {
         if (isScratchBirdError(out.error)) throw out.error
         throw new ScratchBirdError('SB_INTERNAL', `two-phase commit failed: ${String(out.error)}`)
@@ -133,6 +135,19 @@ export class SqlTxn {
       return r.status === 'fulfilled' ? this.env.request('ROLLBACK', { shard: s, xid: r.value }) : Promise.resolve()
     }))
   }
+}
+
+/**
+ * A fresh HLC reading above `above` (a two-phase commit's participants' floor): the node's clock is
+ * moved up to it first (Hlc.update), so what this node stamps later stays above it too. A floor
+ * the clock refuses (further ahead than max_clock_offset_ms) still yields floor + 1.
+ */
+export function hlcAbove (hlc: Hlc, above: HlcTs): HlcTs {
+  const c = nextHlcTs(hlc)
+  if (c > above) return c
+  try { hlc.update({ ts: hlcMs(above), counter: hlcCounter(above) }) } catch { /* refused: the floor + 1 below */ }
+  const d = nextHlcTs(hlc)
+  return d > above ? d : asHlcTs(above + 1n)
 }
 
 /** Per-session SQL state (the HTTP session registry holds one per session). */

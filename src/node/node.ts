@@ -98,6 +98,9 @@ const PRIMARY_LIMBO_SWEEP_MS = 10_000
 
 export type NodeState = 'starting' | 'ready' | 'stopping' | 'stopped'
 
+/** A stop step taking this long is logged (WARNING) with its duration. */
+const SLOW_STOP_STEP_MS = 500
+
 export function loggingSettings (config: Config): Parameters<typeof createLoggers>[0] {
   const l = config.logging
   return {
@@ -1039,9 +1042,13 @@ export class ScratchBirdNode {
     this.state = 'stopping'
     if (wasReady) this.log.info('stopping')
     for (const step of this.undo.splice(0).reverse()) {
+      const t0 = this.io.clock.monotonic()
       try { await step.stop() } catch (e) {
         this.log.error({ step: step.name, err: describe(e) }, `stopping ${step.name} failed: ${messageOf(e)}`)
       }
+      // A slow step is what makes a stop overrun node.shutdown_timeout_ms: say which one it was.
+      const ms = Math.round(this.io.clock.monotonic() - t0)
+      if (ms >= SLOW_STOP_STEP_MS) this.log.warn({ step: step.name, ms }, `stopping ${step.name} took ${ms} ms`)
     }
     this.state = 'stopped'
     if (wasReady) this.log.info('stopped')

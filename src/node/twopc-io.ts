@@ -9,7 +9,7 @@ import type { ShardRequester } from './shard-router'
 
 export function shardTwoPhaseIo (workers: ShardRequester, shards: number, versionId: () => Uint8Array, hlcNow: () => HlcTs): TwoPhaseIo {
   return {
-    prepare: async (shard, xid) => { await workers.request('PREPARE', { shard, xid }) },
+    prepare: async (shard, xid) => (await workers.request('PREPARE', { shard, xid })).floor,
     commitPrepared: async (shard, xid, commitHlc) => { await workers.request('COMMIT_PREPARED', { shard, xid, commitHlc }) },
     abortPrepared: async (shard, xid) => { await workers.request('ABORT_PREPARED', { shard, xid }) },
     rollback: async (shard, xid) => { await workers.request('ROLLBACK', { shard, xid }) },

@@ -279,7 +279,7 @@ export class ShardHost {
     PREPARE: async (r) => {
       const lsn = await this.txnOf(r.shard, r.xid).prepare()
       this.forget(r.shard, r.xid)
-      return { lsn }
+      return { lsn, floor: this.engineOf(r.shard).commitFloor() }
     },
     COMMIT_PREPARED: async (r) => {
       const res = await this.engineOf(r.shard).commitPrepared(r.xid, r.commitHlc)
@@ -291,7 +291,7 @@ export class ShardHost {
     SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     QUERY: (r) => {
       const txn = this.txnOrNone(r.shard, r.xid)
-      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decodeProgram)
+      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
     },
     // read_from = replica (Mode 1): the node decided this replica may serve it; the read is a QUERY at what it holds.
     REPLICA_QUERY: (r) => runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, this.txnOrNone(r.shard, r.xid)), r, this.clock, this.decodeProgram),
@@ -299,7 +299,7 @@ export class ShardHost {
       // One visibility for every table of the join: the statement's transaction when it has one.
       const txn = this.txnOrNone(r.shard, r.xid)
       const engine = this.engineOf(r.shard)
-      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock, this.decodeProgram)
+      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

@@ -38,7 +38,7 @@ import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
 import { asHlcTs, asXid, type NodeId, type ShardId } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Isolation, type VersionId, type Xid } from './types'
-import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
+import { NO_XID, READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
 import type { RecordVersion } from './versions'
 import {
   HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
@@ -364,6 +364,23 @@ class ShardState implements WriterHost, ReplShardState {
 
   constructor (readonly kv: KvStore, readonly tip: Tip, readonly xids: XidSource, readonly durability: Durability) {}
 
+  /** Highest HLC a statement's snapshot read (scan readHlc) was served at: commits go above it. */
+  readHigh = HLC_ZERO
+
+  noteRead (at: HlcTs): void {
+    if (at > this.readHigh) this.readHigh = at
+  }
+
+  /**
+   * The HLC every commit made here from now on must exceed: the open snapshot transactions'
+   * starts and the statement snapshots already served (a reader that did not see a transaction
+   * must never find it committed below its HLC later).
+   */
+  commitFloor (): HlcTs {
+    const s = this.snapshotFloor()
+    return s > this.readHigh ? s : this.readHigh
+  }
+
   addSnapshot (xid: Xid, start: HlcTs): void {
     this.snapshots.set(xid, start)
     if (start > this.maxStart) this.maxStart = start
@@ -597,6 +614,15 @@ export class ShardEngine {
     const lsn = await new Promise<bigint | null>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
     this.prepared.set(txn.xid, txn)
     return lsn
+  }
+
+  /**
+   * What a two-phase commit's HLC must exceed on this shard (asked right after PREPARE): every
+   * statement snapshot served and snapshot transaction open here so far did not see the
+   * prepared transaction, so it must commit above them all (cluster/twopc/coordinator.ts).
+   */
+  commitFloor (): HlcTs {
+    return this.st.commitFloor()
   }
 
   /** 2PC phase two, commit: works after a restart too (the xid is in listLimbo()). */
@@ -916,10 +942,19 @@ export class ShardEngine {
     return out
   }
 
-  /** Visible rows of a table in primary-key order (descending with `reverse`). */
-  async * scan (tableId: number, opts: ScanOptions = {}, txn?: Txn): AsyncIterable<Row> {
+  /**
+   * Visible rows of a table in primary-key order (descending with `reverse`). `readHlc` (no
+   * transaction): a statement's snapshot read at that HLC (it reads several shards and must see
+   * one cut of them, exec/statement-snapshot.ts); it is noted as read here first, so every commit
+   * this shard makes from now on lands above it (writer.ts pushed, prepareJob).
+   */
+  async * scan (tableId: number, opts: ScanOptions = {}, txn?: Txn, readHlc?: HlcTs): AsyncIterable<Row> {
     this.checkOpen()
-    const viewer = this.viewerOf(txn)
+    let viewer: Viewer
+    if (txn === undefined && readHlc !== undefined) {
+      this.st.noteRead(readHlc)
+      viewer = { xid: NO_XID, snapshot: true, startHlc: readHlc, waitLimbo: true }
+    } else viewer = this.viewerOf(txn)
     const range = rowScanRange(tableId, opts)
     const pkOffset = rowPrefix(tableId).length
     const limit = opts.limit ?? Infinity
@@ -1135,10 +1170,13 @@ export class Txn implements TxnCore, Viewer {
   readonly mutations = new Map<string, Mutation>()
   failure: unknown = undefined
   readonly snapshot: boolean
+  /** A snapshot transaction does not guess a prepared version's outcome (visibility.ts). */
+  readonly waitLimbo: boolean
   readonly stamp = undefined
 
   constructor (readonly engine: ShardEngine, readonly xid: Xid, readonly isolation: Isolation, readonly startHlc: HlcTs) {
     this.snapshot = isolation === 'snapshot'
+    this.waitLimbo = this.snapshot
   }
 
   get (tableId: number, pk: Tuple): Promise<Uint8Array | undefined> { return this.engine.get(tableId, pk, this) }

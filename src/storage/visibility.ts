@@ -9,6 +9,7 @@
 // versions the reader is entitled to, but may move them, so a missing back version makes the
 // reader start again from the primary (bounded by MAX_CHAIN_RESTARTS).
 
+import { ScratchBirdError } from '../core/errors'
 import { backKey, corrupt } from './keys'
 import type { KvStore } from './kv'
 import type { Tip } from './tip'
@@ -27,6 +28,26 @@ export interface Viewer {
   /** true: snapshot isolation (commit HLC < startHlc); false: read committed (latest commit). */
   readonly snapshot: boolean
   readonly startHlc: HlcTs
+  /**
+   * A SQL snapshot read (a snapshot transaction, or a statement reading several shards at one
+   * HLC): a prepared (limbo) version of another transaction cannot be judged — its commit HLC,
+   * chosen by its coordinator after every participant prepared, may fall below startHlc while
+   * another shard already shows it committed — so the read fails with SB_TXN_IN_LIMBO and the
+   * coordinator retries it once the decision is known. Internal snapshot readers (anti-entropy,
+   * snapshots for replicas) leave it unset: for them a limbo version is simply not committed.
+   */
+  readonly waitLimbo?: boolean
+}
+
+/** A prepared version met by a reader that must not guess its outcome (Viewer.waitLimbo). */
+export function inLimbo (xid: Xid): ScratchBirdError {
+  return new ScratchBirdError('SB_TXN_IN_LIMBO', `a row read is held by prepared transaction ${xid}, whose two-phase commit is being decided; the read was not answered — retry`, { xid: String(xid) })
+}
+
+/** Not committed: false, or — a limbo version met by a waitLimbo reader — SB_TXN_IN_LIMBO. */
+function uncommitted (state: string, xid: Xid, viewer: Viewer): false {
+  if (state === 'limbo' && viewer.waitLimbo === true) throw inLimbo(xid)
+  return false
 }
 
 export const READ_COMMITTED_VIEWER: Viewer = Object.freeze({ xid: NO_XID, snapshot: false, startHlc: HLC_ZERO })
@@ -38,7 +59,7 @@ export function visibleNow (tip: Tip, v: RecordVersion, viewer: Viewer): boolean
   if (hlc === undefined) {
     const e = tip.peek(v.xid)
     if (e === undefined) return undefined
-    if (e.state !== 'committed') return false
+    if (e.state !== 'committed') return uncommitted(e.state, v.xid, viewer)
     hlc = e.commitHlc!
   }
   return !viewer.snapshot || hlc < viewer.startHlc
@@ -48,7 +69,7 @@ export async function isVisible (tip: Tip, v: RecordVersion, viewer: Viewer): Pr
   const now = visibleNow(tip, v, viewer)
   if (now !== undefined) return now
   const e = await tip.get(v.xid)
-  if (e.state !== 'committed') return false
+  if (e.state !== 'committed') return uncommitted(e.state, v.xid, viewer)
   return !viewer.snapshot || e.commitHlc! < viewer.startHlc
 }
 

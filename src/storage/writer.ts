@@ -172,8 +172,10 @@ export interface WriterHost {
   /** Highest HLC noted or committed (persisted as s/hlc with the next batch). */
   hlcHigh: HlcTs
   hlcPersisted: HlcTs
-  /** Highest start HLC of an open snapshot transaction; -1n when none. Commits go above it. */
+  /** Highest start HLC of an open snapshot transaction; -1n when none. */
   snapshotFloor (): HlcTs
+  /** What local commits go above: snapshotFloor() and the statement snapshots served (engine.ts). */
+  commitFloor (): HlcTs
   /** A transaction reached a final state (committed, rolled back) after its batch landed. */
   txnEnded (xid: Xid): void
   /** The shard's Merkle forest (merkle/forest.ts): 'lww' statements add their leaves to it in
@@ -498,7 +500,7 @@ export class Writer {
 
   /** Commit HLC actually recorded: above every open snapshot's start (see engine.ts, begin). */
   private pushed (p: Pass, requested: HlcTs): HlcTs {
-    const floor = this.host.snapshotFloor()
+    const floor = this.host.commitFloor()
     const hlc = requested > floor ? requested : asHlcTs(floor + 1n)
     if (hlc > p.hlcHigh) p.hlcHigh = hlc
     return hlc
@@ -680,7 +682,12 @@ export class Writer {
       })
       return
     }
-    const hlc = this.pushed(p, j.commitHlc)
+    // Not pushed: a two-phase transaction commits at ONE HLC on every participant, or a snapshot
+    // read between two different ones would see it on one shard and not on the other. The
+    // coordinator chose it above every participant's commit floor at PREPARE (cluster/twopc);
+    // readers that came later met the prepared versions and waited (visibility.ts waitLimbo).
+    const hlc = j.commitHlc
+    if (hlc > p.hlcHigh) p.hlcHigh = hlc
     p.ops.push({ type: 'put', key: tipKey(j.xid), value: encodeTipEntry('committed', hlc) })
     // On a replicated primary the decision is logged even for a transaction that changed nothing
     // here: its replicas hold it prepared (their prepare entry) and must see it leave limbo.

@@ -20,7 +20,7 @@ describe('chaos: leaderless tables under a seeded nemesis (3 real nodes)', () =>
       const report = await runChaos({ seed, durationMs, mode1 })
       expect(report.steps.length).toBeGreaterThan(0)
       expect(report.ok).toBeGreaterThan(0)
-      const none = { crashed: 0, lost: 0, resurrected: 0, phantom: 0, divergent: 0, 'stale-read': 0, 'future-read': 0, ...(mode1 ? { 'non-linearizable': 0, 'bank-total': 0 } : {}) }
+      const none = { crashed: 0, 'slow-stop': 0, lost: 0, resurrected: 0, phantom: 0, divergent: 0, 'stale-read': 0, 'future-read': 0, ...(mode1 ? { 'non-linearizable': 0, 'bank-total': 0 } : {}) }
       expect(report.anomalies.counts, `${report.summary}\n${report.anomalies.examples.join('\n')}\nkept in ${report.keptIn}`).toEqual(none)
       expect(report.recoveryMs, report.summary).not.toBeNull()
     }, durationMs + 300_000)

@@ -238,6 +238,7 @@ class World {
       await e.prepare(t)
       this.open[s]!.delete(xid)
       this.applied(s)
+      return e.commitFloor()
     },
     rollback: async (s, xid) => {
       const e = this.reach(s)

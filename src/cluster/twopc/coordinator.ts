@@ -1,5 +1,6 @@
 import { assert, ScratchBirdError } from '../../core/errors'
 import type { HlcTs, Xid } from '../../storage/types'
+import { asHlcTs } from '../../core/ids'
 import { ABORT_DECISION, decisionSlotTaken, type Decision } from './decision'
 import type { ShardId } from '../../core/ids'
 
@@ -40,7 +41,8 @@ export type CoordinatorEffect =
   | { readonly type: 'outcome', readonly outcome: TwoPhaseOutcome }
 
 export type CoordinatorEvent =
-  | { readonly type: 'prepared', readonly shard: ShardId }
+  /** floor: the commit HLC must exceed it on that shard (the snapshots it served before). */
+  | { readonly type: 'prepared', readonly shard: ShardId, readonly floor: HlcTs }
   | { readonly type: 'prepare-failed', readonly shard: ShardId, readonly error: unknown }
   | { readonly type: 'decision-written' }
   | { readonly type: 'decision-failed', readonly error: unknown }
@@ -76,11 +78,13 @@ export class TwoPhaseCoordinator {
   private readonly answered = new Set<number>()
   private firstError: unknown = undefined
   private commitHlc: HlcTs | undefined
+  /** Highest commit floor a participant answered PREPARE with. */
+  private floor: HlcTs | undefined
   private commitsFailed = 0
   private readonly abortRetried = new Set<number>()
   private result: TwoPhaseOutcome | null = null
 
-  constructor (xid: Xid, shards: readonly ShardId[], private readonly nextCommitHlc: () => HlcTs) {
+  constructor (xid: Xid, shards: readonly ShardId[], private readonly nextCommitHlc: (above: HlcTs) => HlcTs) {
     assert(shards.length > 0 && new Set(shards).size === shards.length, '2PC: participants must be a non-empty list of distinct shards')
     this.xid = xid
     this.shards = [...shards]
@@ -101,6 +105,7 @@ export class TwoPhaseCoordinator {
     switch (ev.type) {
       case 'prepared':
       case 'prepare-failed':
+        if (ev.type === 'prepared' && this.phase === 'preparing' && (this.floor === undefined || ev.floor > this.floor)) this.floor = ev.floor
         return this.onPrepareAnswer(ev.shard, ev.type === 'prepared', ev.type === 'prepare-failed' ? ev.error : undefined)
       case 'decision-written':
         if (this.phase === 'deciding') return this.commitAll()
@@ -134,7 +139,12 @@ export class TwoPhaseCoordinator {
     if (this.answered.size < this.shards.length) return []
     if (this.firstError !== undefined) return this.abortAll(this.firstError, false)
     this.phase = 'deciding'
-    this.commitHlc = this.nextCommitHlc()
+    // One HLC for every participant, above each one's floor: a snapshot read one of them served
+    // before it prepared did not see the transaction, so none may show it committed below that
+    // read. The source (the shell's HLC) is asked for a reading above the floor; checked here too.
+    const floor = this.floor ?? asHlcTs(0n)
+    const c = this.nextCommitHlc(floor)
+    this.commitHlc = c > floor ? c : asHlcTs(floor + 1n)
     return [{ type: 'write-decision', decision: { outcome: 'commit', commitHlc: this.commitHlc } }]
   }
 

@@ -14,7 +14,8 @@ export type { TwoPhaseOutcome } from './coordinator'
 export type { CoordinatorStatus, RecoveryReport } from './recovery'
 
 export interface TwoPhaseIo {
-  prepare (shard: ShardId, xid: Xid): Promise<void>
+  /** Resolves the participant's commit floor: the commit HLC must exceed it (engine commitFloor). */
+  prepare (shard: ShardId, xid: Xid): Promise<HlcTs>
   commitPrepared (shard: ShardId, xid: Xid, commitHlc: HlcTs): Promise<void>
   abortPrepared (shard: ShardId, xid: Xid): Promise<void>
   /** Roll back a participant that was never prepared. */
@@ -39,7 +40,7 @@ const coordinating = new Set<Xid>()
  * after the decision, a failing COMMIT PREPARED is finished by recovery, so the outcome is still
  * `committed: true`.
  */
-export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly ShardId[], commitHlc: () => HlcTs): Promise<TwoPhaseOutcome> {
+export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly ShardId[], commitHlc: (above: HlcTs) => HlcTs): Promise<TwoPhaseOutcome> {
   const m = new TwoPhaseCoordinator(xid, shards, commitHlc)
   coordinating.add(xid)
   try {
@@ -54,7 +55,7 @@ export async function commitTwoPhase (io: TwoPhaseIo, xid: Xid, shards: readonly
 export async function answerCoordinatorEffect (io: TwoPhaseIo, xid: Xid, e: CoordinatorEffect): Promise<CoordinatorEvent | null> {
   switch (e.type) {
     case 'prepare':
-      return io.prepare(e.shard, xid).then(() => ({ type: 'prepared', shard: e.shard }), (error: unknown) => ({ type: 'prepare-failed', shard: e.shard, error }))
+      return io.prepare(e.shard, xid).then(floor => ({ type: 'prepared', shard: e.shard, floor }), (error: unknown) => ({ type: 'prepare-failed', shard: e.shard, error }))
     case 'abort-prepared':
       return io.abortPrepared(e.shard, xid).then(() => ({ type: 'aborted', shard: e.shard, ok: true }), () => ({ type: 'aborted', shard: e.shard, ok: false }))
     case 'rollback':

@@ -5,6 +5,7 @@
 import type { Clock } from '../../core/clock'
 import { ScratchBirdError } from '../../core/errors'
 import type { Hlc } from '../../core/hlc'
+import type { HlcTs } from '../../storage/types'
 import type { UuidV7Generator } from '../../core/uuid'
 import type { Row } from '../../storage/engine'
 import { deserialize, type Program } from '../../sblr/program'
@@ -35,6 +36,11 @@ export interface QueryOptions {
   /** Output rows wanted at most (no ORDER BY / aggregation at the coordinator). */
   readonly limit?: number | undefined
   readonly aggregate?: QueryAggregation | undefined
+  /**
+   * Outside a transaction only: read the shard's snapshot at this HLC instead of its latest
+   * commits — a statement reading several shards sends the same one to each (exec/statement-snapshot.ts).
+   */
+  readonly readHlc?: HlcTs | undefined
 }
 
 // Programs calling gen_uuidv8_hlc()/gen_uuidv7() run on the coordinator, which owns the node's HLC;

@@ -118,7 +118,8 @@ export interface ShardReplies extends ReplReplies {
   COMMIT: { lsn: bigint | null, commitHlc: HlcTs }
   ROLLBACK: Record<string, never>
   /** lsn: its log entry on a replicated shard's primary (acknowledged before the reply), else null. */
-  PREPARE: { lsn: bigint | null }
+  /** floor: the HLC the transaction's commit must exceed on this shard (engine commitFloor). */
+  PREPARE: { lsn: bigint | null, floor: HlcTs }
   COMMIT_PREPARED: { lsn: bigint | null, commitHlc: HlcTs }
   ABORT_PREPARED: { lsn: bigint | null }
   LIST_LIMBO: { limbo: { xid: Xid, rows: number }[] }

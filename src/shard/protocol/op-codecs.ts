@@ -25,7 +25,7 @@ import {
  * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
  * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
  */
-export const SHARD_CODEC_VERSION = 2
+export const SHARD_CODEC_VERSION = 3
 
 export interface OpCodec<Req, Rep> {
   encodeRequest (r: Req): Uint8Array
@@ -139,7 +139,10 @@ const BODIES: Bodies = {
   },
   COMMIT: { req: shardXidHlc, rep: commitOutcome },
   ROLLBACK: { req: shardXid, rep: nothing },
-  PREPARE: { req: shardXid, rep: loggedLsn },
+  PREPARE: {
+    req: shardXid,
+    rep: [(w, v) => { w.opt(v.lsn, l => w.u64(l)); w.u64(v.floor) }, r => ({ lsn: r.opt(() => r.u64()) ?? null, floor: r.hlc() })]
+  },
   COMMIT_PREPARED: { req: shardXidHlc, rep: commitOutcome },
   ABORT_PREPARED: { req: shardXid, rep: loggedLsn },
   LIST_LIMBO: {

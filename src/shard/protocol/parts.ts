@@ -123,6 +123,7 @@ export function writeQueryOptions (w: CodecWriter, q: QueryOptions): void {
     w.uint(a.keys)
     w.array(a.kinds, k => w.u8(AGG_KINDS.indexOf(k)))
   })
+  w.opt(q.readHlc, v => w.u64(v))
 }
 
 export function readQueryOptions (r: CodecReader): QueryOptions {
@@ -131,12 +132,14 @@ export function readQueryOptions (r: CodecReader): QueryOptions {
   const statementMicros = r.opt(() => r.i64())
   const limit = r.opt(() => readLimit(r))
   const aggregate = r.opt((): QueryAggregation => ({ keys: r.uint(), kinds: r.array(() => r.pick(AGG_KINDS, 'aggregate')) }))
+  const readHlc = r.opt(() => r.hlc())
   return {
     program,
     params,
     ...(statementMicros !== undefined ? { statementMicros } : {}),
     ...(limit !== undefined ? { limit } : {}),
-    ...(aggregate !== undefined ? { aggregate } : {})
+    ...(aggregate !== undefined ? { aggregate } : {}),
+    ...(readHlc !== undefined ? { readHlc } : {})
   }
 }
 

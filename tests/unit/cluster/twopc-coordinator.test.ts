@@ -10,6 +10,7 @@ import { asNodeId, asShardId } from '../../../src/core/ids'
 
 const XID = makeXid(asNodeId(3), 9n)
 const HLC = hlcTs(16_000_000)
+const FLOOR = hlcTs(0)
 const lost = (): ScratchBirdError => new ScratchBirdError('SB_NODE_UNREACHABLE', 'connection reset')
 const taken = (): ScratchBirdError => new ScratchBirdError('SB_UNIQUE_VIOLATION', 'duplicate primary key')
 
@@ -23,19 +24,32 @@ const types = (out: CoordinatorEffect[]): string[] => out.map(e => 'shard' in e 
 
 function prepareAll (m: TwoPhaseCoordinator): CoordinatorEffect[] {
   const out: CoordinatorEffect[] = []
-  for (const s of m.shards) out.push(...m.step({ type: 'prepared', shard: s }))
+  for (const s of m.shards) out.push(...m.step({ type: 'prepared', shard: s, floor: FLOOR }))
   return out
 }
 
 describe('2PC coordinator machine', () => {
+  it('commits at one HLC above the highest commit floor a participant answered PREPARE with', () => {
+    const asked: bigint[] = []
+    const m = new TwoPhaseCoordinator(XID, [1, 2].map(s => asShardId(s)), above => { asked.push(above); return HLC })
+    m.start()
+    const high = hlcTs(16_000_005, 3)
+    m.step({ type: 'prepared', shard: asShardId(1), floor: high })
+    const out = m.step({ type: 'prepared', shard: asShardId(2), floor: hlcTs(16_000_001) })
+    expect(asked).toEqual([high])
+    // The clock's reading (HLC) is below the floor: the machine still commits above it.
+    expect(out).toEqual([{ type: 'write-decision', decision: { outcome: 'commit', commitHlc: high + 1n } }])
+    expect(m.step({ type: 'decision-written' })).toEqual([1, 2].map(shard => ({ type: 'commit-prepared', shard, commitHlc: high + 1n })))
+  })
+
   it('prepares all, writes the commit record once all prepared, commits all, then drops the record', () => {
     const { m, hlcReads } = make()
     expect(types(m.start())).toEqual(['prepare:1', 'prepare:2', 'prepare:3'])
-    expect(m.step({ type: 'prepared', shard: asShardId(1) })).toEqual([])
-    expect(m.step({ type: 'prepared', shard: asShardId(1) })).toEqual([]) // duplicate answer
-    expect(m.step({ type: 'prepared', shard: asShardId(2) })).toEqual([])
+    expect(m.step({ type: 'prepared', shard: asShardId(1), floor: FLOOR })).toEqual([])
+    expect(m.step({ type: 'prepared', shard: asShardId(1), floor: FLOOR })).toEqual([]) // duplicate answer
+    expect(m.step({ type: 'prepared', shard: asShardId(2), floor: FLOOR })).toEqual([])
     expect(hlcReads()).toBe(0) // the commit HLC is read after every prepare
-    expect(m.step({ type: 'prepared', shard: asShardId(3) })).toEqual([{ type: 'write-decision', decision: { outcome: 'commit', commitHlc: HLC } }])
+    expect(m.step({ type: 'prepared', shard: asShardId(3), floor: FLOOR })).toEqual([{ type: 'write-decision', decision: { outcome: 'commit', commitHlc: HLC } }])
     expect(hlcReads()).toBe(1)
     expect(m.step({ type: 'decision-written' })).toEqual([1, 2, 3].map(shard => ({ type: 'commit-prepared', shard, commitHlc: HLC })))
     m.step({ type: 'committed', shard: asShardId(3) })
@@ -50,9 +64,9 @@ describe('2PC coordinator machine', () => {
   it('a failed prepare waits for every answer, then aborts the prepared and rolls back the rest, writing no record', () => {
     const { m, hlcReads } = make()
     m.start()
-    m.step({ type: 'prepared', shard: asShardId(1) })
+    m.step({ type: 'prepared', shard: asShardId(1), floor: FLOOR })
     m.step({ type: 'prepare-failed', shard: asShardId(2), error: lost() })
-    const out = m.step({ type: 'prepared', shard: asShardId(3) })
+    const out = m.step({ type: 'prepared', shard: asShardId(3), floor: FLOOR })
     expect(types(out)).toEqual(['abort-prepared:1', 'rollback:2', 'abort-prepared:3'])
     expect(hlcReads()).toBe(0)
     m.step({ type: 'aborted', shard: asShardId(1), ok: true })
@@ -116,7 +130,7 @@ describe('2PC coordinator machine', () => {
     m.start()
     expect(m.step({ type: 'committed', shard: asShardId(1) })).toEqual([])
     expect(m.step({ type: 'decision-written' })).toEqual([])
-    expect(m.step({ type: 'prepared', shard: asShardId(9) })).toEqual([])
+    expect(m.step({ type: 'prepared', shard: asShardId(9), floor: FLOOR })).toEqual([])
     expect(m.step({ type: 'decision-read', decision: ABORT_DECISION })).toEqual([])
     expect(m.outcome).toBeNull()
   })

@@ -97,9 +97,10 @@ export class LocalShards {
       return {}
     },
     PREPARE: async r => {
-      const lsn = await this.txn(r.shard, r.xid).prepare()
+      const txn = this.txn(r.shard, r.xid)
+      const lsn = await txn.prepare()
       this.txns.delete(`${r.shard}/${r.xid}`)
-      return { lsn }
+      return { lsn, floor: txn.engine.commitFloor() }
     },
     COMMIT_PREPARED: async r => {
       const res = await this.engine(r.shard).commitPrepared(r.xid, r.commitHlc)

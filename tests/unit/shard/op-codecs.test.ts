@@ -108,7 +108,7 @@ const ARBS: Arbs = {
   WRITE: { req: fc.record({ shard: shardArb, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
   COMMIT: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
   ROLLBACK: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
-  PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: loggedLsn },
+  PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: fc.record({ lsn: fc.option(u64, { nil: null }), floor: hlcArb }) },
   COMMIT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
   ABORT_PREPARED: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: loggedLsn },
   LIST_LIMBO: { req: fc.record({ shard: shardArb }), rep: fc.record({ limbo: fc.array(fc.record({ xid: xidArb, rows: count }), { maxLength: 4 }) }) },

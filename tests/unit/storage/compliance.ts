@@ -103,9 +103,9 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
       for await (const entry of kv.iterate(backRangeOfRow(rowKey(table, pk)))) n += entry.length > 0 ? 1 : 0
       return n
     }
-    async function rows (table: number, o: Parameters<ShardEngine['scan']>[1] = {}, txn?: Txn): Promise<string[]> {
+    async function rows (table: number, o: Parameters<ShardEngine['scan']>[1] = {}, txn?: Txn, readHlc?: HlcTs): Promise<string[]> {
       const out: string[] = []
-      for await (const r of engine.scan(table, o, txn)) out.push(`${r.pk.map(String).join(',')}=${dec(r.row)}`)
+      for await (const r of engine.scan(table, o, txn, readHlc)) out.push(`${r.pk.map(String).join(',')}=${dec(r.row)}`)
       return out
     }
     const ins = (pk: Tuple, row: string, hlc: HlcTs, table = T) =>
@@ -227,8 +227,10 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(engine.listLimbo()).toEqual([{ xid: t.xid, rows: 1 }])
         expect((await engine.tipState(t.xid)).state).toBe('limbo')
         expect(await get([1n])).toBe('v1')
+        // A snapshot reader cannot judge it: its commit HLC (not chosen yet) may fall below H(50).
         const s = await engine.begin({ startHlc: H(50) })
-        expect(await get([1n], s)).toBe('v1')
+        await expect(get([1n], s)).rejects.toMatchObject({ code: 'SB_TXN_IN_LIMBO', sqlstate: '40001' })
+        await expect(rows(T, {}, undefined, H(50))).rejects.toMatchObject({ code: 'SB_TXN_IN_LIMBO' })
       })
     })
 
@@ -621,6 +623,38 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect((await engine.tipState(x2)).state).toBe('committed')
         await expect(engine.autocommit({ writes: [{ op: 'put', tableId: T, pk: [3n], row: enc('p'), versionId: vid() }], commitHlc: H(5), xid: x2 }))
           .rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+      })
+    })
+
+    describe('statement snapshots (scan readHlc) and commit HLCs', () => {
+      it('a scan at readHlc sees exactly the commits below it', async () => {
+        await ins([1n], 'a', H(1))
+        await ins([2n], 'b', H(5))
+        expect(await rows(T, {}, undefined, H(3))).toEqual(['1=a'])
+        expect(await rows(T, {}, undefined, H(6))).toEqual(['1=a', '2=b'])
+      })
+
+      it('a local commit after a statement snapshot lands above it, whatever HLC it asked for', async () => {
+        await ins([1n], 'a', H(1))
+        expect(await rows(T, {}, undefined, H(20))).toEqual(['1=a'])
+        const r = await ins([2n], 'b', H(10))
+        expect(r.commitHlc > H(20)).toBe(true)
+        // So the statement at H(20), were it to read again, still would not see it.
+        expect(await rows(T, {}, undefined, H(20))).toEqual(['1=a'])
+      })
+
+      it('PREPARE reports a floor above the snapshots served; COMMIT PREPARED keeps the coordinator\'s HLC', async () => {
+        await ins([1n], 'a', H(1))
+        const t = await engine.begin({ startHlc: H(2) })
+        await t.update(T, [1n], enc('b'), vid())
+        expect(await rows(T, {}, undefined, H(30))).toEqual(['1=a'])
+        await t.prepare()
+        expect(engine.commitFloor() >= H(30)).toBe(true)
+        // Not pushed above the snapshot served meanwhile: one HLC on every participant.
+        const r = await engine.commitPrepared(t.xid, H(31))
+        expect(r.commitHlc).toBe(H(31))
+        expect(await rows(T, {}, undefined, H(31))).toEqual(['1=a'])
+        expect(await rows(T, {}, undefined, H(32))).toEqual(['1=b'])
       })
     })
 
