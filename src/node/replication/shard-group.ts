@@ -52,6 +52,14 @@ const TAIL_READ_ENTRIES = 1_000
 const TAIL_READ_BYTES = 4 * 1024 * 1024
 /** Entries loaded into the machine at start beyond the ones after the committed LSN. */
 const START_ENTRIES = 2_000
+/**
+ * How often, at most, the committed LSN is persisted (REPL_STATE_SET, an fsynced write that also
+ * holds the group's Readys back while it runs). It only bounds truncation and where a restart
+ * loads the log from — Raft does not persist it at all — so a stale value costs nothing but a
+ * longer load. Persisting it every tick cost one fsync per tick per busy shard on every replica:
+ * about as many fsyncs as the commits themselves under load (issue 14's profile).
+ */
+export const COMMIT_PERSIST_INTERVAL_MS = 1_000
 
 export type GroupLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void
 
@@ -97,6 +105,8 @@ export class ShardGroup {
   /** The role the engine holds (after the Readys carried out so far). */
   private engineRole: ReplRole = 'none'
   private persistedCommit: Lsn = 0n
+  /** When (monotonic) the committed LSN was last persisted (COMMIT_PERSIST_INTERVAL_MS). */
+  private persistedCommitAt = -Infinity
   private tailBusy = false
   private tailAgain = false
   private readonly waiters = new Map<Lsn, Waiter>()
@@ -192,18 +202,7 @@ export class ShardGroup {
     for (const to of this.snapshotRetries.splice(0)) this.step({ type: 'snapshot-failed', to })
     this.step({ type: 'tick' })
     this.checkLag()
-    // The committed LSN is persisted lazily (it only bounds truncation and where a restart loads
-    // the log from): at most once per tick, with the hard state it goes with.
-    const m = this.machine
-    if (m !== null && m.commitLsn > this.persistedCommit && !this.pumping && this.queue.length === 0) {
-      const life = this.life
-      const commitLsn = m.commitLsn
-      this.pumping = true
-      this.setState(this.engineRole, commitLsn).then(
-        () => { if (life === this.life) this.persistedCommit = commitLsn },
-        (e: unknown) => { this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`) }
-      ).finally(() => { this.pumping = false; void this.pump() })
-    }
+    // A Ready is queued now, so the pump runs and persists the committed LSN when it is due.
   }
 
   /** A message from a peer (decoded with codec.ts; payloads checked here). */
@@ -250,19 +249,43 @@ export class ShardGroup {
     if (this.pumping) return
     this.pumping = true
     try {
-      while (this.queue.length > 0 && !this.stopped) {
-        const r = this.queue.shift()!
-        const life = this.life
-        try {
-          await this.carryOut(r)
-        } catch (e) {
-          if (life !== this.life) continue
-          await this.rebuild(`a replication operation failed: ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)
+      do {
+        while (this.queue.length > 0 && !this.stopped) {
+          const r = this.queue.shift()!
+          const life = this.life
+          try {
+            await this.carryOut(r)
+          } catch (e) {
+            if (life !== this.life) continue
+            await this.rebuild(`a replication operation failed: ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)
+          }
         }
-      }
+      } while (!this.stopped && await this.persistCommit())
     } finally {
       this.pumping = false
     }
+  }
+
+  /**
+   * The committed LSN is persisted lazily — it only bounds truncation and where a restart loads
+   * the log from — with the hard state it goes with, between Readys (the pump runs it: never
+   * alongside a Ready's own REPL_STATE_SET), at most once per COMMIT_PERSIST_INTERVAL_MS. True
+   * if it wrote (Readys may have queued meanwhile).
+   */
+  private async persistCommit (): Promise<boolean> {
+    const m = this.machine
+    const now = this.o.clock.monotonic()
+    if (m === null || m.commitLsn <= this.persistedCommit || now - this.persistedCommitAt < COMMIT_PERSIST_INTERVAL_MS) return false
+    const life = this.life
+    const commitLsn = m.commitLsn
+    this.persistedCommitAt = now
+    try {
+      await this.setState(this.engineRole, commitLsn)
+      if (life === this.life) this.persistedCommit = commitLsn
+    } catch (e) {
+      this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`)
+    }
+    return true
   }
 
   private async carryOut (r: Ready): Promise<void> {

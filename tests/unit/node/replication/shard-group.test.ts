@@ -6,7 +6,7 @@ const ids = (...n: number[]): NodeId[] => n.map(asNodeId)
 import { SeededRng } from '../../../../src/core/rng'
 import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { ReplMessage } from '../../../../src/cluster/replication/types'
-import { ShardGroup } from '../../../../src/node/replication/shard-group'
+import { COMMIT_PERSIST_INTERVAL_MS, ShardGroup } from '../../../../src/node/replication/shard-group'
 import { SnapshotStreams } from '../../../../src/node/replication/snapshot-stream'
 import { rpcPayloads } from '../../../../src/net/rpc/payloads'
 import { ReplicatedWorkers } from '../../../../src/node/replication/replicated-workers'
@@ -39,6 +39,8 @@ class Node {
   replicas: NodeId[] = IDS
   /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
   chunksSent = 0
+  /** Shard ops the group asked of this node's engine, by op (the I/O a Ready costs). */
+  readonly ops = new Map<string, number>()
   /** Small chunks (a few rows each) so a bootstrap takes several. */
   readonly streams: SnapshotStreams
   constructor (readonly id: NodeId, private readonly cluster: Cluster) {
@@ -64,7 +66,7 @@ class Node {
       heartbeatMs: 50,
       maxRetainedBytes: this.retainedBytes,
       lagWarningMs: this.lagWarningMs,
-      workers: this.client,
+      workers: { request: async (op, req) => { this.ops.set(op, (this.ops.get(op) ?? 0) + 1); return await this.client.request(op, req) } },
       streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
@@ -244,6 +246,23 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.role).toBe('replica')
     expect(await p.rows()).toEqual(await q.rows())
     expect(await p.rows()).toContain('k5=v5')
+  })
+
+  it('the committed LSN is persisted at most once per COMMIT_PERSIST_INTERVAL_MS on each node (an fsync each), and still reaches the engine', async () => {
+    const c = await started()
+    const p = c.primary()!
+    for (const n of c.nodes.values()) n.ops.clear()
+    const t0 = p.clock.monotonic()
+    let last = 0n
+    for (let i = 0; i < 40; i++) last = await c.settle(p.commit(ins(`k${i}`, `v${i}`)))
+    await c.run(Math.ceil(COMMIT_PERSIST_INTERVAL_MS / TICK_MS) + 5)
+    const elapsed = p.clock.monotonic() - t0
+    // Every tick advanced the committed LSN: persisted per tick, that was one fsync per commit.
+    expect(elapsed / TICK_MS).toBeGreaterThan(40)
+    for (const n of c.nodes.values()) {
+      expect(n.ops.get('REPL_STATE_SET') ?? 0).toBeLessThanOrEqual(Math.floor(elapsed / COMMIT_PERSIST_INTERVAL_MS) + 1)
+      expect((await n.engine.replState()).commitLsn).toBe(last)
+    }
   })
 
   it('an append whose entry payload does not decode is dropped whole, changing nothing', async () => {
