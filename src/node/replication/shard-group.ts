@@ -60,6 +60,12 @@ const START_ENTRIES = 2_000
  * about as many fsyncs as the commits themselves under load (issue 14's profile).
  */
 export const COMMIT_PERSIST_INTERVAL_MS = 1_000
+/** Group commit on a replica: entries one REPL_APPLY takes at most from Readys queued together, and their bytes. */
+export const APPLY_BATCH_ENTRIES = 1_024
+const APPLY_BATCH_BYTES = 1024 * 1024
+
+/** An entry's size as the batch bound counts it. */
+const entryBytes = (e: ReplEntry): number => e.kind === 'data' ? e.payload.length + 32 : 32
 
 export type GroupLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void
 
@@ -306,7 +312,13 @@ export class ShardGroup {
       const t = await this.o.workers.request('REPL_TRUNCATE', { shard, afterLsn: r.truncateAfter, committedLsn: this.persistedCommit })
       this.o.log('warn', `Replication: shard ${shard} truncated its log after LSN ${r.truncateAfter} (${t.entriesRemoved} entries the new primary lacks)`, { shard, after_lsn: String(r.truncateAfter), removed: t.entriesRemoved })
     }
-    if (r.entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: r.entries.map(toRawEntry) })
+    // Group commit: the Readys queued behind this one that only append (the appends that arrived
+    // while the previous REPL_APPLY ran) go into the same durable batch — one fsync for them all
+    // instead of one each, in LSN order since the machine stepped them in order — and their
+    // messages and acknowledgements follow, each Ready's in turn, once the batch is durable.
+    const batch = r.entries.length > 0 && r.control === null ? [r, ...this.takeAppendOnly(r.entries)] : [r]
+    const entries = batch.length === 1 ? r.entries : batch.flatMap(b => b.entries)
+    if (entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: entries.map(toRawEntry) })
     if (r.control !== null) {
       const c = r.control
       const life = this.life
@@ -318,6 +330,33 @@ export class ShardGroup {
       }
       if (life === this.life) this.readTail()
     }
+    for (const b of batch) this.afterDurable(b)
+  }
+
+  /**
+   * The Readys at the head of the queue that can share `first`'s REPL_APPLY: nothing but entries,
+   * messages, acknowledgements and events that keep the engine's role (no hard state, truncation,
+   * control entry, snapshot or divergence — those keep their own turn), within the batch bounds.
+   */
+  private takeAppendOnly (first: readonly ReplEntry[]): Ready[] {
+    let n = first.length
+    let bytes = first.reduce((sum, e) => sum + entryBytes(e), 0)
+    const out: Ready[] = []
+    for (;;) {
+      const q = this.queue[0]
+      if (q === undefined || q.diverged !== null || q.installSnapshot !== null || q.hardState !== null || q.truncateAfter !== null ||
+        q.control !== null || q.snapshots.length > 0 || this.roleAfter(q.events) !== this.engineRole) break
+      const more = q.entries.reduce((sum, e) => sum + entryBytes(e), 0)
+      if (n + q.entries.length > APPLY_BATCH_ENTRIES || bytes + more > APPLY_BATCH_BYTES) break
+      n += q.entries.length
+      bytes += more
+      out.push(this.queue.shift()!)
+    }
+    return out
+  }
+
+  /** What a Ready does once its entries are durable. */
+  private afterDurable (r: Ready): void {
     // 2. messages, after what they promise is durable.
     for (const o of r.messages) this.o.send(o.to, o.msg)
     // 5. the clients.

@@ -41,6 +41,8 @@ class Node {
   chunksSent = 0
   /** Shard ops the group asked of this node's engine, by op (the I/O a Ready costs). */
   readonly ops = new Map<string, number>()
+  /** While set, this node's REPL_APPLYs wait for it (a slow disk). */
+  applyGate: Promise<void> | null = null
   /** Small chunks (a few rows each) so a bootstrap takes several. */
   readonly streams: SnapshotStreams
   constructor (readonly id: NodeId, private readonly cluster: Cluster) {
@@ -66,7 +68,13 @@ class Node {
       heartbeatMs: 50,
       maxRetainedBytes: this.retainedBytes,
       lagWarningMs: this.lagWarningMs,
-      workers: { request: async (op, req) => { this.ops.set(op, (this.ops.get(op) ?? 0) + 1); return await this.client.request(op, req) } },
+      workers: {
+        request: async (op, req) => {
+          this.ops.set(op, (this.ops.get(op) ?? 0) + 1)
+          if (op === 'REPL_APPLY' && this.applyGate !== null) await this.applyGate
+          return await this.client.request(op, req)
+        }
+      },
       streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
@@ -102,6 +110,8 @@ class Cluster {
   readonly nodes = new Map<NodeId, Node>()
   cut = new Set<NodeId>()
   delivered = 0
+  /** Appends carrying entries delivered, per receiving node. */
+  readonly appendsTo = new Map<NodeId, number>()
   constructor () { for (const id of IDS) this.nodes.set(id, new Node(id, this)) }
   n (id: number): Node { return this.nodes.get(asNodeId(id))! }
 
@@ -112,6 +122,7 @@ class Cluster {
       const target = this.nodes.get(to)
       if (target?.group == null || this.cut.has(from) || this.cut.has(to)) return
       this.delivered++
+      if (msg.type === 'append' && msg.entries.length > 0) this.appendsTo.set(to, (this.appendsTo.get(to) ?? 0) + 1)
       target.group.receive(replEnvelopeCodec.decode(bytes).msg)
     })
   }
@@ -263,6 +274,34 @@ describe('a shard group over three nodes', () => {
       expect(n.ops.get('REPL_STATE_SET') ?? 0).toBeLessThanOrEqual(Math.floor(elapsed / COMMIT_PERSIST_INTERVAL_MS) + 1)
       expect((await n.engine.replState()).commitLsn).toBe(last)
     }
+  })
+
+  it('group commit on a replica: the appends that arrive while its REPL_APPLY runs are applied together in the next one, in order', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    let open!: () => void
+    r.applyGate = new Promise<void>(resolve => { open = resolve })
+    r.ops.clear()
+    c.appendsTo.clear()
+    // Five commits, each its own append (the other replica acknowledges them meanwhile).
+    const expected: string[] = []
+    for (let i = 0; i < 5; i++) {
+      await c.settle(p.commit(ins(`k${i}`, `v${i}`)))
+      expected.push(`k${i}=v${i}`)
+    }
+    expect(c.appendsTo.get(r.id)).toBeGreaterThanOrEqual(5)
+    expect(r.ops.get('REPL_APPLY')).toBe(1) // the first waits for the disk
+    r.applyGate = null
+    open()
+    await c.run(20, () => r.engine.lastLsn() === p.engine.lastLsn())
+    expect(r.engine.lastLsn()).toBe(p.engine.lastLsn())
+    expect(r.ops.get('REPL_APPLY')).toBe(2)
+    expect(await r.rows()).toEqual(expected)
+    // Its acknowledgements came back: with the other replica cut, a new commit still commits.
+    c.cut.add([...c.nodes.values()].find(n => n !== p && n !== r)!.id)
+    await c.settle(p.commit(ins('z', 'z1')))
+    expect(await r.rows()).toContain('z=z1')
   })
 
   it('an append whose entry payload does not decode is dropped whole, changing nothing', async () => {
