@@ -795,15 +795,26 @@ export class ReplicationMachine {
     this.compact()
   }
 
+  /**
+   * Primary: the LSN through which commits are acknowledged under replication.sync_replicas (the
+   * commit LSN under majority); 0 on any other role. What a read served by the primary may have
+   * seen must be acknowledged before its answer leaves (ShardGroup.readSettled).
+   */
+  get acknowledgedLsn (): Lsn {
+    if (this.roleNow !== 'primary') return 0n
+    const voters = this.log.voters
+    return this.ackLsn(voters, (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n)
+  }
+
+  private ackLsn (voters: readonly NodeId[], matchOf: (v: NodeId) => Lsn): Lsn {
+    if (this.cfg.syncReplicas === 'majority') return this.commit
+    const others = voters.filter(v => v !== this.self).map(matchOf)
+    return ackableLsn(this.log.lastLsn, others, requiredReplicas(this.cfg.syncReplicas, voters.length))
+  }
+
   private releaseAcks (voters: readonly NodeId[], matchOf: (v: NodeId) => Lsn): void {
     if (this.pending.length === 0) return
-    let upTo: Lsn
-    if (this.cfg.syncReplicas === 'majority') {
-      upTo = this.commit
-    } else {
-      const others = voters.filter(v => v !== this.self).map(matchOf)
-      upTo = ackableLsn(this.log.lastLsn, others, requiredReplicas(this.cfg.syncReplicas, voters.length))
-    }
+    const upTo = this.ackLsn(voters, matchOf)
     let n = 0
     while (n < this.pending.length && this.pending[n]! <= upTo) this.ready.acks.push(this.pending[n++]!)
     if (n > 0) this.pending = this.pending.slice(n)

@@ -98,6 +98,8 @@ export interface ShardGroupOptions {
 }
 
 interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
+/** A read answered by the engine: `after` is the first log-tail read begun after it; `target` the log end that read found. */
+interface ReadWaiter extends Waiter { after: number, target: Lsn | null }
 
 const STORAGE_ROLE: Record<Role, ReplRole> = { primary: 'primary', replica: 'replica', candidate: 'candidate', learner: 'replica' }
 
@@ -115,6 +117,11 @@ export class ShardGroup {
   private persistedCommitAt = -Infinity
   private tailBusy = false
   private tailAgain = false
+  /** Log-tail reads begun, and the last of them that reached the end of the engine's log then. */
+  private tailStarted = 0
+  private tailReached = 0
+  /** Primary reads whose answer waits until what they may have seen is acknowledged (readSettled). */
+  private readonly readWaiters: ReadWaiter[] = []
   private readonly waiters = new Map<Lsn, Waiter>()
   /** Acknowledgements come in LSN order: every LSN up to here was acknowledged in this life. */
   private ackedThrough: Lsn = 0n
@@ -242,12 +249,57 @@ export class ShardGroup {
     return p
   }
 
+  /**
+   * A client's read of the shard was just answered by this node's engine as primary (issue 14 item
+   * 3): resolves once every commit that had landed in the engine by then — all the read can have
+   * seen — is acknowledged under replication.sync_replicas, so no answer shows a commit a failover
+   * can still lose; SB_NOT_PRIMARY (retry at the new primary) if this node stops being primary
+   * first. The commits themselves are visible to the engine's readers as soon as they land: it is
+   * the answer that waits, as a commit's own answer does. The engine's log end is learnt from a
+   * log-tail read begun after the call (one serves every read and commit waiting meanwhile).
+   */
+  readSettled (): Promise<void> {
+    if (this.readWaiters.length >= MAX_COMMIT_WAITERS) {
+      return Promise.reject(new ScratchBirdError('SB_REPLICATION_BACKLOG_FULL', `shard ${this.o.shard}: ${this.readWaiters.length} reads already wait for the commits they saw to be acknowledged`, { pending: this.readWaiters.length }))
+    }
+    const p = new Promise<void>((resolve, reject) => { this.readWaiters.push({ resolve, reject, after: this.tailStarted + 1, target: null }) })
+    this.readTail()
+    this.releaseReads()
+    return p
+  }
+
+  /** Answers the reads whose commits are acknowledged; refuses them all once this node is not primary. */
+  private releaseReads (): void {
+    if (this.readWaiters.length === 0) return
+    const m = this.machine
+    if (m === null || m.role !== 'primary') {
+      this.failReads(m === null ? 'its replication group is reloading on this node' : 'this node stopped being its primary')
+      return
+    }
+    const acked = m.acknowledgedLsn
+    for (let i = 0; i < this.readWaiters.length;) {
+      const w = this.readWaiters[i]!
+      if (w.target === null && this.tailReached >= w.after) w.target = m.lastLsn
+      if (w.target !== null && w.target <= acked) {
+        this.readWaiters.splice(i, 1)
+        w.resolve()
+      } else i++
+    }
+  }
+
+  private failReads (why: string): void {
+    for (const w of this.readWaiters.splice(0)) {
+      w.reject(new ScratchBirdError('SB_NOT_PRIMARY', `shard ${this.o.shard}: ${why} before the commits a read saw were acknowledged by its replicas; retry`, { shard: this.o.shard, primary: this.machine?.primary ?? 0, generation: this.generation }))
+    }
+  }
+
   // ---- the machine and its Readys ----------------------------------------------------------------
 
   private step (input: ReplInput): void {
     const m = this.machine
     if (m === null) return
     this.queue.push(m.step(input))
+    this.releaseReads()
     void this.pump()
   }
 
@@ -403,6 +455,7 @@ export class ShardGroup {
     this.tailAgain = false
     const life = this.life
     const epoch = m.logEpoch
+    const seq = ++this.tailStarted
     this.o.workers.request('REPL_LOG_READ', { shard: this.o.shard, fromLsn: m.lastLsn + 1n, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES }).then(
       ({ entries }) => {
         this.tailBusy = false
@@ -411,6 +464,14 @@ export class ShardGroup {
           const at = this.o.clock.monotonic()
           for (const e of entries) this.landing.landed(e.lsn, at)
           this.step({ type: 'logged', entries: entries.map(toReplEntry), epoch })
+        }
+        // The machine's log now reaches what the engine had logged when this read began (unless
+        // the read stopped at its size bound — the next one continues — or the machine did not
+        // take the entries: it diverged and is rebuilt, failing the reads).
+        const took = entries.length === 0 || (this.machine !== null && this.machine.lastLsn >= entries[entries.length - 1]!.lsn)
+        if (entries.length < TAIL_READ_ENTRIES && took) {
+          this.tailReached = seq
+          this.releaseReads()
         }
         if (this.tailAgain || entries.length === TAIL_READ_ENTRIES) this.readTail()
       },
@@ -597,6 +658,7 @@ export class ShardGroup {
   }
 
   private failWaiters (why: string): void {
+    this.failReads(why)
     for (const [lsn, w] of this.waiters) {
       w.reject(new ScratchBirdError('SB_COMMIT_OUTCOME_UNKNOWN', `shard ${this.o.shard}: the commit at LSN ${lsn} was not acknowledged by its replicas before ${why}; it may or may not survive`, { lsn: String(lsn), shard: this.o.shard }))
     }

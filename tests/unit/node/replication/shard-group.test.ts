@@ -241,6 +241,46 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.readGrant().granted).toBe(false)
   })
 
+  it('a read on the primary is answered only once the commits it can have seen are acknowledged; if the primary loses its role first, SB_NOT_PRIMARY', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const [a, b] = [...c.nodes.values()].filter(n => n !== p) as [Node, Node]
+    const front = new ReplicatedWorkers({ requestRaw: async (op, _shard, payload) => await p.client.requestRaw(SHARD_OPS[op].code, payload) }, () => ({ group: () => p.group ?? undefined }))
+    const read = (k: string): { done: () => boolean, answer: Promise<string> } => {
+      let done = false
+      const answer = front.request('GET', { shard: SHARD, tableId: 1, pk: [k] }).then(r => dec(r.row) ?? 'none', (e: { code: string }) => e.code).finally(() => { done = true })
+      return { done: () => done, answer }
+    }
+    await c.settle(p.commit(ins('a', 'a1')))
+    await c.run(3)
+    expect(await read('a').answer).toBe('a1') // nothing unacknowledged: answered at once
+    // No replica can acknowledge now: b is cut off, a's disk hangs.
+    c.cut.add(b.id)
+    let open!: () => void
+    a.applyGate = new Promise<void>(resolve => { open = resolve })
+    const pending = p.commit(ins('x', 'x1'))
+    await c.run(2)
+    expect(await p.rows()).toContain('x=x1') // landed in the primary's engine, unacknowledged
+    const r1 = read('x')
+    await c.run(3)
+    expect(r1.done()).toBe(false)
+    a.applyGate = null
+    open()
+    await c.settle(pending)
+    expect(await r1.answer).toBe('x1')
+    // Again, but the primary hears from no majority until it steps down: the read fails, unanswered.
+    a.applyGate = new Promise<void>(resolve => { open = resolve })
+    const lost = p.commit(ins('y', 'y1')).catch((e: { code: string }) => e.code)
+    await c.run(2)
+    const r2 = read('y')
+    await c.run(100, () => r2.done())
+    expect(await r2.answer).toBe('SB_NOT_PRIMARY')
+    expect(p.group!.role).not.toBe('primary')
+    expect(await lost).toBe('SB_COMMIT_OUTCOME_UNKNOWN')
+    a.applyGate = null
+    open()
+  })
+
   it('the primary killed: the others elect a new one holding every acknowledged row; the old one restarts and catches up', async () => {
     const c = await started()
     const p = c.primary()!
