@@ -56,8 +56,9 @@ const START_ENTRIES = 2_000
  * How often, at most, the committed LSN is persisted (REPL_STATE_SET, an fsynced write that also
  * holds the group's Readys back while it runs). It only bounds truncation and where a restart
  * loads the log from — Raft does not persist it at all — so a stale value costs nothing but a
- * longer load. Persisting it every tick cost one fsync per tick per busy shard on every replica:
- * about as many fsyncs as the commits themselves under load (issue 14's profile).
+ * longer load; once per tick would be an fsync per tick per busy shard on every replica, about as
+ * many as the commits themselves. (The tick used to try and never could: its own Ready kept the
+ * pump busy, so the LSN stayed 0 and a restart loaded the whole retained log.)
  */
 export const COMMIT_PERSIST_INTERVAL_MS = 1_000
 /** Group commit on a replica: entries one REPL_APPLY takes at most from Readys queued together, and their bytes. */
