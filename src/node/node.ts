@@ -45,7 +45,7 @@ import { SqlApi } from '../net/sql-api'
 import { PgServer, type PgTls } from '../net/pgwire/server'
 import { Catalog } from '../catalog/catalog'
 import type { TwoPhaseIo } from '../cluster/twopc'
-import { RpcClient } from '../net/rpc/client'
+import { RpcClient, type RpcClientOptions } from '../net/rpc/client'
 import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { PerClientLimit } from '../net/client-limit'
 import { LoginThrottle } from '../net/login-throttle'
@@ -175,6 +175,8 @@ export class ScratchBirdNode {
   private replication: ReplicationShell | null = null
   private replicatedWorkers: ReplicatedWorkers | null = null
   private rpc: RpcClient | null = null
+  /** Mode 1's replication messages only (node/replication/manager.ts: never behind other calls). */
+  private replicationRpc: RpcClient | null = null
   private env: ExecEnv | null = null
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
@@ -314,7 +316,7 @@ export class ScratchBirdNode {
       { name: 'Merkle sealer', start: () => this.startSealer(), stop: async () => { await this.sealer?.stop() } },
       ...(clustered
         ? [
-            { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close() } },
+            { name: 'cluster RPC', start: () => this.startRpc(), stop: async () => { await this.rpc?.close(); await this.replicationRpc?.close() } },
             { name: 'hint log', start: () => this.loadHints() }
           ]
         : []),
@@ -484,9 +486,15 @@ export class ScratchBirdNode {
     if (config.security.cluster_secret === undefined && this.tls === null) {
       this.log.warn('security.cluster_secret is not set: cluster RPC accepts any peer that names this cluster; set a shared secret on every node')
     }
+    this.rpc = new RpcClient(this.rpcClientOptions())
+    this.replicationRpc = new RpcClient(this.rpcClientOptions())
+  }
+
+  private rpcClientOptions (): RpcClientOptions {
+    const { config } = this
     const tls = this.tls
     const nodeAt = new Map(config.cluster.nodes.map(n => [n.address, n.id]))
-    this.rpc = new RpcClient({
+    return {
       cluster: config.cluster.name,
       nodeId: config.node.id,
       secret: config.security.cluster_secret,
@@ -501,7 +509,7 @@ export class ScratchBirdNode {
               onRefused: (address, why) => tls.failures.report('rpc_client', 'wrong_node', address, `its certificate: ${why}`)
             }
           })
-    })
+    }
   }
 
   /** A data directory of a release that kept hints in `<data_dir>/hints`: copy them into the shard stores. */
@@ -532,7 +540,7 @@ export class ScratchBirdNode {
       this.replicatedWorkers = new ReplicatedWorkers(this.workers!, () => this.replication)
       this.cluster = this.createCluster(hlc, this.rpc!)
       this.cluster.register(this.rpcMethods)
-      this.replication = this.createReplication(this.cluster, this.rpc!)
+      this.replication = this.createReplication(this.cluster, this.rpc!, this.replicationRpc!)
       this.replication.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
       this.leaderlessBootstrap = this.createLeaderlessBootstrap(hlc, this.cluster, this.quorum)
@@ -796,7 +804,7 @@ export class ScratchBirdNode {
     return this.cluster === null ? workers : new ShardRouter(this.replicatedWorkers ?? workers, this.cluster)
   }
 
-  private createReplication (cluster: ClusterShell, rpc: RpcClient): ReplicationShell {
+  private createReplication (cluster: ClusterShell, rpc: RpcClient, messageRpc: RpcClient): ReplicationShell {
     const { config } = this
     return new ReplicationShell({
       self: config.node.id,
@@ -811,6 +819,7 @@ export class ScratchBirdNode {
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,
       rpc,
+      messageRpc,
       clock: this.io.clock,
       rng: this.io.rng,
       log: this.loggers.replication,

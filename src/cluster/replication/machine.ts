@@ -47,6 +47,8 @@ interface Peer {
   stamp: number
   snapshotLsn: Lsn
   snapshotAt: number
+  /** When this peer's match last advanced (or we last rewound to it): the heartbeat resends only after a stall. */
+  progressAt: number
 }
 
 function emptyReady (): Ready {
@@ -582,7 +584,7 @@ export class ReplicationMachine {
         this.ready.events.push({ type: 'refused', from: m.from, reason: `acknowledged LSN ${m.matchLsn} beyond our log` })
         return
       }
-      if (m.matchLsn > p.match) p.match = m.matchLsn
+      if (m.matchLsn > p.match) { p.match = m.matchLsn; p.progressAt = now }
       if (p.next <= p.match) p.next = p.match + 1n
       if (p.state === 'probe' || (p.state === 'snapshot' && p.match >= p.snapshotLsn)) p.state = 'replicate'
       if (p.inflight > 0) p.inflight--
@@ -600,6 +602,7 @@ export class ReplicationMachine {
     p.next = agree + 1n > p.match + 1n ? agree + 1n : p.match + 1n
     p.state = 'probe'
     p.inflight = 0
+    p.progressAt = now
     this.sendAppend(m.from, p, now)
   }
 
@@ -645,10 +648,19 @@ export class ReplicationMachine {
     p.next = p.match + 1n
   }
 
-  /** Every heartbeatMs: an append to each replica (entries from its match if it lags; else empty). */
+  /**
+   * Every heartbeatMs: an append to each replica — empty, or the entries it lacks. Entries already
+   * in flight to a replica that keeps acknowledging are not sent again: under load a round trip
+   * outlasts a heartbeat, and resending every unacknowledged entry at each one multiplied the
+   * appends (and the replicas' decoding and replies) for nothing. The heartbeat then carries only
+   * the lease stamp and the commit LSN, after the replica's match (which it holds). Only once the
+   * replica's match has not moved for resendAfterMs (a lost message: the transport drops on
+   * overload and on failure) does it go back to the match and resend from there.
+   */
   private heartbeat (now: number): void {
     this.lastHeartbeatAt = now
     const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
+    const resendAfter = this.resendAfterMs()
     for (const [to, p] of this.peers) {
       if (p.state === 'snapshot') {
         if (now - p.snapshotAt < retry) {
@@ -661,12 +673,22 @@ export class ReplicationMachine {
         p.next = p.match + 1n
       }
       if (p.state === 'replicate') {
-        // Go back to what the replica confirmed: resends whatever was lost in the window.
+        if (p.next > p.match + 1n && p.match >= this.log.base.lsn && now - p.progressAt < resendAfter) {
+          this.send(to, { type: 'append', generation: this.hard.generation, from: this.self, prevLsn: p.match, prevGeneration: this.log.generationAt(p.match)!, entries: [], leaderCommit: this.commit, stamp: now })
+          continue
+        }
+        // Stalled: go back to what the replica confirmed and resend whatever was lost.
         p.next = p.match + 1n
         p.inflight = 0
+        p.progressAt = now
       }
       this.sendAppend(to, p, now)
     }
+  }
+
+  /** How long a replica's match may stay put with entries in flight before the heartbeat resends them. */
+  private resendAfterMs (): number {
+    return Math.max(2 * this.cfg.heartbeatMs, this.cfg.electionTimeoutMs / 4)
   }
 
   private sendToReplicating (now: number): void {
@@ -683,7 +705,7 @@ export class ReplicationMachine {
     for (const id of [...this.peers.keys()]) if (!want.has(id)) this.peers.delete(id)
     for (const id of want) {
       if (!this.peers.has(id)) {
-        this.peers.set(id, { match: 0n, next: this.log.lastLsn + 1n, state: 'probe', inflight: 0, stamp: -Infinity, snapshotLsn: 0n, snapshotAt: now })
+        this.peers.set(id, { match: 0n, next: this.log.lastLsn + 1n, state: 'probe', inflight: 0, stamp: -Infinity, snapshotLsn: 0n, snapshotAt: now, progressAt: now })
       }
     }
   }
@@ -773,15 +795,26 @@ export class ReplicationMachine {
     this.compact()
   }
 
+  /**
+   * Primary: the LSN through which commits are acknowledged under replication.sync_replicas (the
+   * commit LSN under majority); 0 on any other role. What a read served by the primary may have
+   * seen must be acknowledged before its answer leaves (ShardGroup.readSettled).
+   */
+  get acknowledgedLsn (): Lsn {
+    if (this.roleNow !== 'primary') return 0n
+    const voters = this.log.voters
+    return this.ackLsn(voters, (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n)
+  }
+
+  private ackLsn (voters: readonly NodeId[], matchOf: (v: NodeId) => Lsn): Lsn {
+    if (this.cfg.syncReplicas === 'majority') return this.commit
+    const others = voters.filter(v => v !== this.self).map(matchOf)
+    return ackableLsn(this.log.lastLsn, others, requiredReplicas(this.cfg.syncReplicas, voters.length))
+  }
+
   private releaseAcks (voters: readonly NodeId[], matchOf: (v: NodeId) => Lsn): void {
     if (this.pending.length === 0) return
-    let upTo: Lsn
-    if (this.cfg.syncReplicas === 'majority') {
-      upTo = this.commit
-    } else {
-      const others = voters.filter(v => v !== this.self).map(matchOf)
-      upTo = ackableLsn(this.log.lastLsn, others, requiredReplicas(this.cfg.syncReplicas, voters.length))
-    }
+    const upTo = this.ackLsn(voters, matchOf)
     let n = 0
     while (n < this.pending.length && this.pending[n]! <= upTo) this.ready.acks.push(this.pending[n++]!)
     if (n > 0) this.pending = this.pending.slice(n)

@@ -28,6 +28,12 @@ import { replicaStates } from '../../cluster/replication/replica-state'
 // decoded one by one (a bad frame is logged and dropped alone) and must come from the peer that
 // sent the call. Bootstrap snapshots travel apart, one chunk per REPL_SNAPSHOT_CHUNK call (opcode
 // 0x41; snapshot-stream.ts), so a large chunk never waits behind, or delays, the heartbeats.
+// REPL_MESSAGE calls go through a client of their own (messageRpc: its own connections), sent
+// idempotent (pipelined; a resend is harmless — the machine takes duplicates, as Raft does): on
+// the node's shared client one shared a POST, and its reply, with whatever else left for that
+// peer in the same turn — a client's statement forwarded to a primary, answered only once its
+// commit is replicated, or a snapshot chunk — and waited for a connection behind them, so the
+// appends and acknowledgements that commit waited for queued behind it (issue 14's profile).
 
 /** Frames waiting for one peer before new ones are dropped. */
 const MAX_OUTBOX = 4 * MAX_REPL_BATCH
@@ -53,7 +59,10 @@ export interface ReplicationShellDeps {
   readonly replicasOf: (shard: ShardId) => NodeId[]
   readonly addressOf: (node: NodeId) => string
   readonly workers: ShardRequester
+  /** Snapshot chunks (REPL_SNAPSHOT_CHUNK). */
   readonly rpc: RpcClient
+  /** REPL_MESSAGE calls: a client used for nothing else (see the transport note above); default rpc. */
+  readonly messageRpc?: RpcClient
   readonly clock: Clock
   readonly rng: Rng
   /** The replication.log stream. */
@@ -238,7 +247,7 @@ export class ReplicationShell {
       let address: string
       try { address = this.d.addressOf(to) } catch { return }
       o.inflight++
-      this.d.rpc.call(address, 'REPL_MESSAGE', batch, { timeoutMs: CALL_TIMEOUT_MS }).then(
+      ;(this.d.messageRpc ?? this.d.rpc).call(address, 'REPL_MESSAGE', batch, { timeoutMs: CALL_TIMEOUT_MS, idempotent: true }).then(
         () => {},
         (e: unknown) => { this.d.log.debug({ peer: to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'replication batch not delivered') }
       ).finally(() => { o.inflight--; if (o.frames.length > 0) this.flush(to, o) })

@@ -15,11 +15,14 @@ import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
 // 6), answered once acknowledged like a commit, so a prepared transaction the coordinator was told
 // about survives a failover; LIST_LIMBO is asked of the primary, which alone decides limbo.
 //
-// Visibility gap (documented, issue 14 item 3): the commit is visible to other sessions on the
-// primary as soon as the engine's batch lands, before the replicas acknowledge it; if the primary
-// then fails and the entry was not on a majority, a reader may have seen a commit the new primary
-// does not have. CockroachDB holds such writes until they commit; doing so here needs the
-// engine to keep the TIP state pending until the acknowledgement.
+// Visibility (issue 14 item 3): a commit is visible to the engine's readers on the primary as
+// soon as its batch lands, before the replicas acknowledge it; so the ANSWER of a read served here
+// waits (ShardGroup.readSettled) until every commit landed by the time the engine answered is
+// acknowledged under replication.sync_replicas — no client is shown a commit a failover can still
+// lose (if this node stops being primary first, the read fails with SB_NOT_PRIMARY and is retried
+// at the new one). Under load a read's answer can thus take up to a replication round trip longer.
+// Not covered: what a write inside an open transaction returns (its own COMMIT comes later in the
+// log, so it cannot be acknowledged without the commits it saw), and read_from = 'replica'.
 // Reads (READ_OPS) are served only within the primary's lease (ShardGroup.readGrant): a primary
 // cut off from the majority refuses them (SB_NOT_PRIMARY, details.lease 'expired') once its
 // lease lapses, which is before another replica can be elected (machine.ts), so no read is served
@@ -93,6 +96,8 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
     if (COMMIT_OPS.has(op)) {
       const lsn = (codecOf(op).decodeReply(reply) as { lsn: bigint | null }).lsn
       if (lsn !== null) await g.commitLanded(lsn)
+    } else if (READ_OPS.has(op)) {
+      await g.readSettled()
     }
     return reply
   }

@@ -52,6 +52,21 @@ const TAIL_READ_ENTRIES = 1_000
 const TAIL_READ_BYTES = 4 * 1024 * 1024
 /** Entries loaded into the machine at start beyond the ones after the committed LSN. */
 const START_ENTRIES = 2_000
+/**
+ * How often, at most, the committed LSN is persisted (REPL_STATE_SET, an fsynced write that also
+ * holds the group's Readys back while it runs). It only bounds truncation and where a restart
+ * loads the log from — Raft does not persist it at all — so a stale value costs nothing but a
+ * longer load; once per tick would be an fsync per tick per busy shard on every replica, about as
+ * many as the commits themselves. (The tick used to try and never could: its own Ready kept the
+ * pump busy, so the LSN stayed 0 and a restart loaded the whole retained log.)
+ */
+export const COMMIT_PERSIST_INTERVAL_MS = 1_000
+/** Group commit on a replica: entries one REPL_APPLY takes at most from Readys queued together, and their bytes. */
+export const APPLY_BATCH_ENTRIES = 1_024
+const APPLY_BATCH_BYTES = 1024 * 1024
+
+/** An entry's size as the batch bound counts it. */
+const entryBytes = (e: ReplEntry): number => e.kind === 'data' ? e.payload.length + 32 : 32
 
 export type GroupLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void
 
@@ -84,6 +99,8 @@ export interface ShardGroupOptions {
 }
 
 interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
+/** A read answered by the engine: `after` is the first log-tail read begun after it; `target` the log end that read found. */
+interface ReadWaiter extends Waiter { after: number, target: Lsn | null }
 
 const STORAGE_ROLE: Record<Role, ReplRole> = { primary: 'primary', replica: 'replica', candidate: 'candidate', learner: 'replica' }
 
@@ -97,8 +114,15 @@ export class ShardGroup {
   /** The role the engine holds (after the Readys carried out so far). */
   private engineRole: ReplRole = 'none'
   private persistedCommit: Lsn = 0n
+  /** When (monotonic) the committed LSN was last persisted (COMMIT_PERSIST_INTERVAL_MS). */
+  private persistedCommitAt = -Infinity
   private tailBusy = false
   private tailAgain = false
+  /** Log-tail reads begun, and the last of them that reached the end of the engine's log then. */
+  private tailStarted = 0
+  private tailReached = 0
+  /** Primary reads whose answer waits until what they may have seen is acknowledged (readSettled). */
+  private readonly readWaiters: ReadWaiter[] = []
   private readonly waiters = new Map<Lsn, Waiter>()
   /** Acknowledgements come in LSN order: every LSN up to here was acknowledged in this life. */
   private ackedThrough: Lsn = 0n
@@ -192,18 +216,7 @@ export class ShardGroup {
     for (const to of this.snapshotRetries.splice(0)) this.step({ type: 'snapshot-failed', to })
     this.step({ type: 'tick' })
     this.checkLag()
-    // The committed LSN is persisted lazily (it only bounds truncation and where a restart loads
-    // the log from): at most once per tick, with the hard state it goes with.
-    const m = this.machine
-    if (m !== null && m.commitLsn > this.persistedCommit && !this.pumping && this.queue.length === 0) {
-      const life = this.life
-      const commitLsn = m.commitLsn
-      this.pumping = true
-      this.setState(this.engineRole, commitLsn).then(
-        () => { if (life === this.life) this.persistedCommit = commitLsn },
-        (e: unknown) => { this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`) }
-      ).finally(() => { this.pumping = false; void this.pump() })
-    }
+    // A Ready is queued now, so the pump runs and persists the committed LSN when it is due.
   }
 
   /** A message from a peer (decoded with codec.ts; payloads checked here). */
@@ -237,12 +250,57 @@ export class ShardGroup {
     return p
   }
 
+  /**
+   * A client's read of the shard was just answered by this node's engine as primary (issue 14 item
+   * 3): resolves once every commit that had landed in the engine by then — all the read can have
+   * seen — is acknowledged under replication.sync_replicas, so no answer shows a commit a failover
+   * can still lose; SB_NOT_PRIMARY (retry at the new primary) if this node stops being primary
+   * first. The commits themselves are visible to the engine's readers as soon as they land: it is
+   * the answer that waits, as a commit's own answer does. The engine's log end is learnt from a
+   * log-tail read begun after the call (one serves every read and commit waiting meanwhile).
+   */
+  readSettled (): Promise<void> {
+    if (this.readWaiters.length >= MAX_COMMIT_WAITERS) {
+      return Promise.reject(new ScratchBirdError('SB_REPLICATION_BACKLOG_FULL', `shard ${this.o.shard}: ${this.readWaiters.length} reads already wait for the commits they saw to be acknowledged`, { pending: this.readWaiters.length }))
+    }
+    const p = new Promise<void>((resolve, reject) => { this.readWaiters.push({ resolve, reject, after: this.tailStarted + 1, target: null }) })
+    this.readTail()
+    this.releaseReads()
+    return p
+  }
+
+  /** Answers the reads whose commits are acknowledged; refuses them all once this node is not primary. */
+  private releaseReads (): void {
+    if (this.readWaiters.length === 0) return
+    const m = this.machine
+    if (m === null || m.role !== 'primary') {
+      this.failReads(m === null ? 'its replication group is reloading on this node' : 'this node stopped being its primary')
+      return
+    }
+    const acked = m.acknowledgedLsn
+    for (let i = 0; i < this.readWaiters.length;) {
+      const w = this.readWaiters[i]!
+      if (w.target === null && this.tailReached >= w.after) w.target = m.lastLsn
+      if (w.target !== null && w.target <= acked) {
+        this.readWaiters.splice(i, 1)
+        w.resolve()
+      } else i++
+    }
+  }
+
+  private failReads (why: string): void {
+    for (const w of this.readWaiters.splice(0)) {
+      w.reject(new ScratchBirdError('SB_NOT_PRIMARY', `shard ${this.o.shard}: ${why} before the commits a read saw were acknowledged by its replicas; retry`, { shard: this.o.shard, primary: this.machine?.primary ?? 0, generation: this.generation }))
+    }
+  }
+
   // ---- the machine and its Readys ----------------------------------------------------------------
 
   private step (input: ReplInput): void {
     const m = this.machine
     if (m === null) return
     this.queue.push(m.step(input))
+    this.releaseReads()
     void this.pump()
   }
 
@@ -250,19 +308,43 @@ export class ShardGroup {
     if (this.pumping) return
     this.pumping = true
     try {
-      while (this.queue.length > 0 && !this.stopped) {
-        const r = this.queue.shift()!
-        const life = this.life
-        try {
-          await this.carryOut(r)
-        } catch (e) {
-          if (life !== this.life) continue
-          await this.rebuild(`a replication operation failed: ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)
+      do {
+        while (this.queue.length > 0 && !this.stopped) {
+          const r = this.queue.shift()!
+          const life = this.life
+          try {
+            await this.carryOut(r)
+          } catch (e) {
+            if (life !== this.life) continue
+            await this.rebuild(`a replication operation failed: ${isScratchBirdError(e) ? `${e.code}: ${e.message}` : messageOf(e)}`)
+          }
         }
-      }
+      } while (!this.stopped && await this.persistCommit())
     } finally {
       this.pumping = false
     }
+  }
+
+  /**
+   * The committed LSN is persisted lazily — it only bounds truncation and where a restart loads
+   * the log from — with the hard state it goes with, between Readys (the pump runs it: never
+   * alongside a Ready's own REPL_STATE_SET), at most once per COMMIT_PERSIST_INTERVAL_MS. True
+   * if it wrote (Readys may have queued meanwhile).
+   */
+  private async persistCommit (): Promise<boolean> {
+    const m = this.machine
+    const now = this.o.clock.monotonic()
+    if (m === null || m.commitLsn <= this.persistedCommit || now - this.persistedCommitAt < COMMIT_PERSIST_INTERVAL_MS) return false
+    const life = this.life
+    const commitLsn = m.commitLsn
+    this.persistedCommitAt = now
+    try {
+      await this.setState(this.engineRole, commitLsn)
+      if (life === this.life) this.persistedCommit = commitLsn
+    } catch (e) {
+      this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`)
+    }
+    return true
   }
 
   private async carryOut (r: Ready): Promise<void> {
@@ -283,7 +365,13 @@ export class ShardGroup {
       const t = await this.o.workers.request('REPL_TRUNCATE', { shard, afterLsn: r.truncateAfter, committedLsn: this.persistedCommit })
       this.o.log('warn', `Replication: shard ${shard} truncated its log after LSN ${r.truncateAfter} (${t.entriesRemoved} entries the new primary lacks)`, { shard, after_lsn: String(r.truncateAfter), removed: t.entriesRemoved })
     }
-    if (r.entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: r.entries.map(toRawEntry) })
+    // Group commit: the Readys queued behind this one that only append (the appends that arrived
+    // while the previous REPL_APPLY ran) go into the same durable batch — one fsync for them all
+    // instead of one each, in LSN order since the machine stepped them in order — and their
+    // messages and acknowledgements follow, each Ready's in turn, once the batch is durable.
+    const batch = r.entries.length > 0 && r.control === null ? [r, ...this.takeAppendOnly(r.entries)] : [r]
+    const entries = batch.length === 1 ? r.entries : batch.flatMap(b => b.entries)
+    if (entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: entries.map(toRawEntry) })
     if (r.control !== null) {
       const c = r.control
       const life = this.life
@@ -295,6 +383,33 @@ export class ShardGroup {
       }
       if (life === this.life) this.readTail()
     }
+    for (const b of batch) this.afterDurable(b)
+  }
+
+  /**
+   * The Readys at the head of the queue that can share `first`'s REPL_APPLY: nothing but entries,
+   * messages, acknowledgements and events that keep the engine's role (no hard state, truncation,
+   * control entry, snapshot or divergence — those keep their own turn), within the batch bounds.
+   */
+  private takeAppendOnly (first: readonly ReplEntry[]): Ready[] {
+    let n = first.length
+    let bytes = first.reduce((sum, e) => sum + entryBytes(e), 0)
+    const out: Ready[] = []
+    for (;;) {
+      const q = this.queue[0]
+      if (q === undefined || q.diverged !== null || q.installSnapshot !== null || q.hardState !== null || q.truncateAfter !== null ||
+        q.control !== null || q.snapshots.length > 0 || this.roleAfter(q.events) !== this.engineRole) break
+      const more = q.entries.reduce((sum, e) => sum + entryBytes(e), 0)
+      if (n + q.entries.length > APPLY_BATCH_ENTRIES || bytes + more > APPLY_BATCH_BYTES) break
+      n += q.entries.length
+      bytes += more
+      out.push(this.queue.shift()!)
+    }
+    return out
+  }
+
+  /** What a Ready does once its entries are durable. */
+  private afterDurable (r: Ready): void {
     // 2. messages, after what they promise is durable.
     for (const o of r.messages) this.o.send(o.to, o.msg)
     // 5. the clients.
@@ -341,6 +456,7 @@ export class ShardGroup {
     this.tailAgain = false
     const life = this.life
     const epoch = m.logEpoch
+    const seq = ++this.tailStarted
     this.o.workers.request('REPL_LOG_READ', { shard: this.o.shard, fromLsn: m.lastLsn + 1n, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES }).then(
       ({ entries }) => {
         this.tailBusy = false
@@ -349,6 +465,14 @@ export class ShardGroup {
           const at = this.o.clock.monotonic()
           for (const e of entries) this.landing.landed(e.lsn, at)
           this.step({ type: 'logged', entries: entries.map(toReplEntry), epoch })
+        }
+        // The machine's log now reaches what the engine had logged when this read began (unless
+        // the read stopped at its size bound — the next one continues — or the machine did not
+        // take the entries: it diverged and is rebuilt, failing the reads).
+        const took = entries.length === 0 || (this.machine !== null && this.machine.lastLsn >= entries[entries.length - 1]!.lsn)
+        if (entries.length < TAIL_READ_ENTRIES && took) {
+          this.tailReached = seq
+          this.releaseReads()
         }
         if (this.tailAgain || entries.length === TAIL_READ_ENTRIES) this.readTail()
       },
@@ -535,6 +659,7 @@ export class ShardGroup {
   }
 
   private failWaiters (why: string): void {
+    this.failReads(why)
     for (const [lsn, w] of this.waiters) {
       w.reject(new ScratchBirdError('SB_COMMIT_OUTCOME_UNKNOWN', `shard ${this.o.shard}: the commit at LSN ${lsn} was not acknowledged by its replicas before ${why}; it may or may not survive`, { lsn: String(lsn), shard: this.o.shard }))
     }

@@ -174,6 +174,37 @@ describe('commit rule', () => {
   })
 })
 
+describe('heartbeats under load', () => {
+  const appendsTo = (r: Ready, to: number): AppendEntries[] => r.messages.filter(o => o.to === to && o.msg.type === 'append').map(o => o.msg as AppendEntries)
+
+  it('entries in flight to a replica are not resent by each heartbeat; only after its match stalls for resendAfter', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    const match = g.m(2).lastLsn
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.step(1, { type: 'propose', payload: new Uint8Array([2]) })
+    g.queue = [] // in flight: the replies have not come back yet
+    g.clocks.get(asNodeId(1))!.advance(HEARTBEAT_MS)
+    const beat = appendsTo(g.step(1, { type: 'tick' }), 2)
+    // The heartbeat carries the stamp and the commit LSN after the replica's match, no entries.
+    expect(beat).toHaveLength(1)
+    expect(beat[0]!.entries).toEqual([])
+    expect(beat[0]!.prevLsn).toBe(match)
+    // The match stays put past max(2 × heartbeat, election / 4): the heartbeat resends from it.
+    g.clocks.get(asNodeId(1))!.advance(Math.max(HEARTBEAT_MS, ELECTION_MS / 4))
+    const resent = appendsTo(g.step(1, { type: 'tick' }), 2)
+    expect(resent.flatMap(a => a.entries.map(e => e.lsn))).toEqual([match + 1n, match + 2n])
+    expect(resent[0]!.prevLsn).toBe(match)
+    // Delivered, the replica holds both and the primary acknowledges them.
+    const before = g.readys.length
+    g.flush()
+    expect(g.m(2).lastLsn).toBe(match + 2n)
+    expect(g.all(1, 'acks', before).flat()).toEqual([match + 1n, match + 2n])
+  })
+})
+
 describe('replication.sync_replicas', () => {
   function acksAfterReplies (voters: number, sync: SyncReplicas, replies: number): bigint[] {
     const g = group(voters, { syncReplicas: sync })

@@ -6,7 +6,7 @@ const ids = (...n: number[]): NodeId[] => n.map(asNodeId)
 import { SeededRng } from '../../../../src/core/rng'
 import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { ReplMessage } from '../../../../src/cluster/replication/types'
-import { ShardGroup } from '../../../../src/node/replication/shard-group'
+import { COMMIT_PERSIST_INTERVAL_MS, ShardGroup } from '../../../../src/node/replication/shard-group'
 import { SnapshotStreams } from '../../../../src/node/replication/snapshot-stream'
 import { rpcPayloads } from '../../../../src/net/rpc/payloads'
 import { ReplicatedWorkers } from '../../../../src/node/replication/replicated-workers'
@@ -39,6 +39,10 @@ class Node {
   replicas: NodeId[] = IDS
   /** Snapshot chunks this node sent (the bootstrap's RPC 0x41 calls). */
   chunksSent = 0
+  /** Shard ops the group asked of this node's engine, by op (the I/O a Ready costs). */
+  readonly ops = new Map<string, number>()
+  /** While set, this node's REPL_APPLYs wait for it (a slow disk). */
+  applyGate: Promise<void> | null = null
   /** Small chunks (a few rows each) so a bootstrap takes several. */
   readonly streams: SnapshotStreams
   constructor (readonly id: NodeId, private readonly cluster: Cluster) {
@@ -64,7 +68,13 @@ class Node {
       heartbeatMs: 50,
       maxRetainedBytes: this.retainedBytes,
       lagWarningMs: this.lagWarningMs,
-      workers: this.client,
+      workers: {
+        request: async (op, req) => {
+          this.ops.set(op, (this.ops.get(op) ?? 0) + 1)
+          if (op === 'REPL_APPLY' && this.applyGate !== null) await this.applyGate
+          return await this.client.request(op, req)
+        }
+      },
       streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
@@ -100,6 +110,8 @@ class Cluster {
   readonly nodes = new Map<NodeId, Node>()
   cut = new Set<NodeId>()
   delivered = 0
+  /** Appends carrying entries delivered, per receiving node. */
+  readonly appendsTo = new Map<NodeId, number>()
   constructor () { for (const id of IDS) this.nodes.set(id, new Node(id, this)) }
   n (id: number): Node { return this.nodes.get(asNodeId(id))! }
 
@@ -110,6 +122,7 @@ class Cluster {
       const target = this.nodes.get(to)
       if (target?.group == null || this.cut.has(from) || this.cut.has(to)) return
       this.delivered++
+      if (msg.type === 'append' && msg.entries.length > 0) this.appendsTo.set(to, (this.appendsTo.get(to) ?? 0) + 1)
       target.group.receive(replEnvelopeCodec.decode(bytes).msg)
     })
   }
@@ -228,6 +241,46 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.readGrant().granted).toBe(false)
   })
 
+  it('a read on the primary is answered only once the commits it can have seen are acknowledged; if the primary loses its role first, SB_NOT_PRIMARY', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const [a, b] = [...c.nodes.values()].filter(n => n !== p) as [Node, Node]
+    const front = new ReplicatedWorkers({ requestRaw: async (op, _shard, payload) => await p.client.requestRaw(SHARD_OPS[op].code, payload) }, () => ({ group: () => p.group ?? undefined }))
+    const read = (k: string): { done: () => boolean, answer: Promise<string> } => {
+      let done = false
+      const answer = front.request('GET', { shard: SHARD, tableId: 1, pk: [k] }).then(r => dec(r.row) ?? 'none', (e: { code: string }) => e.code).finally(() => { done = true })
+      return { done: () => done, answer }
+    }
+    await c.settle(p.commit(ins('a', 'a1')))
+    await c.run(3)
+    expect(await read('a').answer).toBe('a1') // nothing unacknowledged: answered at once
+    // No replica can acknowledge now: b is cut off, a's disk hangs.
+    c.cut.add(b.id)
+    let open!: () => void
+    a.applyGate = new Promise<void>(resolve => { open = resolve })
+    const pending = p.commit(ins('x', 'x1'))
+    await c.run(2)
+    expect(await p.rows()).toContain('x=x1') // landed in the primary's engine, unacknowledged
+    const r1 = read('x')
+    await c.run(3)
+    expect(r1.done()).toBe(false)
+    a.applyGate = null
+    open()
+    await c.settle(pending)
+    expect(await r1.answer).toBe('x1')
+    // Again, but the primary hears from no majority until it steps down: the read fails, unanswered.
+    a.applyGate = new Promise<void>(resolve => { open = resolve })
+    const lost = p.commit(ins('y', 'y1')).catch((e: { code: string }) => e.code)
+    await c.run(2)
+    const r2 = read('y')
+    await c.run(100, () => r2.done())
+    expect(await r2.answer).toBe('SB_NOT_PRIMARY')
+    expect(p.group!.role).not.toBe('primary')
+    expect(await lost).toBe('SB_COMMIT_OUTCOME_UNKNOWN')
+    a.applyGate = null
+    open()
+  })
+
   it('the primary killed: the others elect a new one holding every acknowledged row; the old one restarts and catches up', async () => {
     const c = await started()
     const p = c.primary()!
@@ -244,6 +297,51 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.role).toBe('replica')
     expect(await p.rows()).toEqual(await q.rows())
     expect(await p.rows()).toContain('k5=v5')
+  })
+
+  it('the committed LSN is persisted at most once per COMMIT_PERSIST_INTERVAL_MS on each node (an fsync each), and still reaches the engine', async () => {
+    const c = await started()
+    const p = c.primary()!
+    for (const n of c.nodes.values()) n.ops.clear()
+    const t0 = p.clock.monotonic()
+    let last = 0n
+    for (let i = 0; i < 40; i++) last = await c.settle(p.commit(ins(`k${i}`, `v${i}`)))
+    await c.run(Math.ceil(COMMIT_PERSIST_INTERVAL_MS / TICK_MS) + 5)
+    const elapsed = p.clock.monotonic() - t0
+    // Every tick advanced the committed LSN: persisted per tick, that was one fsync per commit.
+    expect(elapsed / TICK_MS).toBeGreaterThan(40)
+    for (const n of c.nodes.values()) {
+      expect(n.ops.get('REPL_STATE_SET') ?? 0).toBeLessThanOrEqual(Math.floor(elapsed / COMMIT_PERSIST_INTERVAL_MS) + 1)
+      expect((await n.engine.replState()).commitLsn).toBe(last)
+    }
+  })
+
+  it('group commit on a replica: the appends that arrive while its REPL_APPLY runs are applied together in the next one, in order', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    let open!: () => void
+    r.applyGate = new Promise<void>(resolve => { open = resolve })
+    r.ops.clear()
+    c.appendsTo.clear()
+    // Five commits, each its own append (the other replica acknowledges them meanwhile).
+    const expected: string[] = []
+    for (let i = 0; i < 5; i++) {
+      await c.settle(p.commit(ins(`k${i}`, `v${i}`)))
+      expected.push(`k${i}=v${i}`)
+    }
+    expect(c.appendsTo.get(r.id)).toBeGreaterThanOrEqual(5)
+    expect(r.ops.get('REPL_APPLY')).toBe(1) // the first waits for the disk
+    r.applyGate = null
+    open()
+    await c.run(20, () => r.engine.lastLsn() === p.engine.lastLsn())
+    expect(r.engine.lastLsn()).toBe(p.engine.lastLsn())
+    expect(r.ops.get('REPL_APPLY')).toBe(2)
+    expect(await r.rows()).toEqual(expected)
+    // Its acknowledgements came back: with the other replica cut, a new commit still commits.
+    c.cut.add([...c.nodes.values()].find(n => n !== p && n !== r)!.id)
+    await c.settle(p.commit(ins('z', 'z1')))
+    expect(await r.rows()).toContain('z=z1')
   })
 
   it('an append whose entry payload does not decode is dropped whole, changing nothing', async () => {

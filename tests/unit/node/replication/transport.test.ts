@@ -1,0 +1,93 @@
+import type { Server } from 'node:http'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
+import type { GossipPing } from '../../../../src/cluster/gossip/types'
+import { ManualClock } from '../../../../src/core/clock'
+import { asNodeId, asShardId } from '../../../../src/core/ids'
+import { SeededRng } from '../../../../src/core/rng'
+import { closeServer, createHttpServer, listen } from '../../../../src/net/http-server'
+import { RpcClient } from '../../../../src/net/rpc/client'
+import { RPC_PATH } from '../../../../src/net/rpc/headers'
+import { RpcMethods, rpcRoutes } from '../../../../src/net/rpc/server'
+import { ReplicationShell } from '../../../../src/node/replication/manager'
+import { createMetrics } from '../../../../src/ops/metrics'
+import { ShardEngine } from '../../../../src/storage/engine'
+import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
+import { HostClient } from '../../shard/host-fixtures'
+
+// The Mode 1 transport over real cluster RPC (loopback HTTP, src/node/replication/manager.ts): a
+// node's replication messages to a peer must not wait behind another call to that peer that takes
+// long to answer — on a primary, a client's statement forwarded there is answered only once its
+// commit is replicated, which needs exactly these messages.
+
+const CLUSTER = 'transport-test'
+const SECRET = 'a-cluster-secret-of-some-length'
+const SHARD = asShardId(0)
+const ping: GossipPing = { type: 'ping', from: asNodeId(1), hlc: '', members: [], sentAt: 1 }
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+/** Node 2: records the replication messages it receives; its GOSSIP_SYNC answers only when released. */
+async function peer (): Promise<{ address: string, messages: string[], release: () => void }> {
+  const parked: Array<() => void> = []
+  const messages: string[] = []
+  const methods = new RpcMethods()
+    .register('REPL_MESSAGE', (p) => { for (const f of p.messages) messages.push(replEnvelopeCodec.decode(f).msg.type); return null })
+    .register('GOSSIP_SYNC', async () => { await new Promise<void>(resolve => { parked.push(resolve) }); return null })
+  const routes = rpcRoutes({ cluster: CLUSTER, secret: SECRET, methods, metrics: createMetrics(), onInternalError: e => { throw e } })
+  const server: Server = createHttpServer({ [RPC_PATH]: routes[RPC_PATH]! }, e => { throw e })
+  const addr = await listen(server, '127.0.0.1:0')
+  const release = (): void => { for (const r of parked.splice(0)) r() }
+  cleanups.push(async () => { release(); server.closeAllConnections(); await closeServer(server) })
+  return { address: `127.0.0.1:${addr.port}`, messages, release }
+}
+
+function client (): RpcClient {
+  // One connection: a call the peer holds occupies it (as four do on the node's four).
+  const c = new RpcClient({ cluster: CLUSTER, nodeId: asNodeId(1), secret: SECRET, metrics: createMetrics(), connections: 1 })
+  cleanups.push(async () => { await c.close() })
+  return c
+}
+
+describe('Mode 1 replication transport', () => {
+  it('a replication message reaches the peer while another call to that peer waits for its answer', async () => {
+    const p2 = await peer()
+    const shared = client()
+    const clock = new ManualClock()
+    const engine = await ShardEngine.open(MemoryKv.open(new MemoryStore()), { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock })
+    const host = new HostClient(new Map([[SHARD, engine]]), 60_000, clock)
+    cleanups.push(async () => { await host.host.close() })
+    const shell = new ReplicationShell({
+      self: asNodeId(1),
+      shards: 1,
+      syncReplicas: 'majority',
+      electionTimeoutMs: 100,
+      heartbeatMs: 10,
+      maxRetainedBytes: 1_000_000,
+      lagWarningMs: 60_000,
+      maxMessageBytes: 1 << 20,
+      replicasOf: () => [asNodeId(1), asNodeId(2)],
+      addressOf: () => p2.address,
+      workers: host,
+      rpc: shared,
+      messageRpc: client(),
+      clock,
+      rng: new SeededRng(1),
+      log: pino({ level: 'silent' })
+    })
+    cleanups.push(async () => { shell.stop() })
+    // A call on the node's shared client that node 2 answers only later (a forwarded commit).
+    const slow = shared.call(p2.address, 'GOSSIP_SYNC', ping).catch(() => null)
+    shell.start()
+    // Node 1 is the first of the shard's preference list: past its election timeout it campaigns.
+    for (let i = 0; i < 400 && !p2.messages.includes('vote'); i++) {
+      clock.advance(50)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    expect(p2.messages).toContain('vote')
+    p2.release()
+    await slow
+  })
+})
