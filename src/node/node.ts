@@ -842,6 +842,7 @@ export class ScratchBirdNode {
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
+      mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
       oldestSnapshot: () => this.snapshots.oldest(),
       placingVersion: () => this.catalogPins.placing(this.catalog.version),
       replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,

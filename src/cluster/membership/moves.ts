@@ -27,6 +27,21 @@ export function movingReplicas (target: readonly NodeId[], voters: readonly Node
   return [...target, ...voters.filter(id => !target.includes(id))]
 }
 
+/**
+ * The voters to move a shard from, as this node knows them: its group's (`groupVoters`, from its
+ * log) when it has loaded them; none when this node let its copy go (`retired`: the target alone);
+ * otherwise — no group here yet, or one still loading its log — `held`, the shard's replicas over
+ * the members that may still hold copies (placed and leaving: layout.ts holdingMembers). That last
+ * case is a leaving node after a restart: without it, a node whose copy is still a voter would
+ * start no group (the target no longer lists it) and the shard's other voters could lose their
+ * majority until the drain is cancelled. `held` equals the target but for leaving nodes, so it
+ * changes nothing for the other nodes or when no drain runs.
+ */
+export function knownVoters (groupVoters: readonly NodeId[], retired: boolean, held: readonly NodeId[]): NodeId[] {
+  if (groupVoters.length > 0) return [...groupVoters]
+  return retired ? [] : [...held]
+}
+
 /** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */
 export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[]): boolean {
   if (voters.length === 0) return false
@@ -35,14 +50,15 @@ export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[
 
 /**
  * Why the membership cannot change while the catalog holds `tables` (null: it can), naming them
- * and the way out.
+ * and the way out. `singleCopy: false` (REMOVE NODE of a node gone for good): single-copy tables
+ * do not block — their copies on that node are gone whatever is done (drain.ts lostShards).
  */
-export function membershipBlocker (tables: ReadonlyArray<{ name: string, replication: ReplicationOptions }>): string | null {
+export function membershipBlocker (tables: ReadonlyArray<{ name: string, replication: ReplicationOptions }>, opts: { singleCopy: boolean } = { singleCopy: true }): string | null {
   const single: string[] = []
   const leaderless: string[] = []
   for (const t of tables) {
     if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
-    else if (t.replication.replication_factor < 2) single.push(t.name)
+    else if (t.replication.replication_factor < 2 && opts.singleCopy) single.push(t.name)
   }
   const why: string[] = []
   if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)
