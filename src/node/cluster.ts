@@ -6,8 +6,8 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
-import { knownVoters, membershipBlocker, movingReplicas, shardMoving } from '../cluster/membership/moves'
-import { finishedDrains, leftLayout, lostShards, membershipOpLayout, type MembershipOp } from '../cluster/membership/drain'
+import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
+import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
 import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
@@ -53,6 +53,8 @@ import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 const GOSSIP_CALL_TIMEOUT_MS = 2_000
 /** A forwarded shard request may scan a whole shard; the HTTP server bounds requests at 60 s. */
 const SHARD_CALL_TIMEOUT_MS = 50_000
+/** The decider asks the members how a drain's shards move at most this often. */
+const DRAIN_STATUS_EVERY_MS = 1_000
 /** A join this node refuses (SB_MEMBERSHIP_REFUSED) is logged again at most this often per node. */
 const JOIN_REFUSAL_LOG_EVERY_MS = 60_000
 /** Catalog pushes, fetches and forwarded DDL. */
@@ -96,6 +98,8 @@ export interface ClusterDeps {
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
   readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
+  /** Mode 1: the shards this node's groups lead, each with the voters its log holds (MEMBERSHIP_STATUS). */
+  readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
   /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
   readonly mode1Retired?: ((shard: ShardId) => boolean) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
@@ -176,6 +180,10 @@ export class ClusterShell implements ShardRouting {
   private layout: ClusterLayout
   /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
   private awaitingAdmission = false
+  /** The decider's drain status round: one in flight, when the last began, the shards it found still moving. */
+  private drainPoll = false
+  private drainPolledAt = -Infinity
+  private drainMoving: number[] = []
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -322,21 +330,45 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
-   * At the decider, each gossip round while a drain runs: a leaving node alive that announces,
-   * under the drain's epoch, that it holds no shard replica any more is marked left (epoch + 1).
+   * At the decider, while a drain runs (at most one status round in flight, one per
+   * DRAIN_STATUS_EVERY_MS): asks every live member that may hold copies which Mode 1 shards it
+   * leads and with which voters (MEMBERSHIP_STATUS; this node answers itself), and marks the
+   * leaving node left (epoch + 1) once every shard runs on its target without it
+   * (cluster/membership/drain.ts shardsStillMoving). The shards still moving are kept for SHOW
+   * SHARD MAP.
    */
   private finishDrains (): void {
-    if ((this.layout.leaving ?? []).length === 0) return
+    const node = (this.layout.leaving ?? [])[0]
+    if (node === undefined) this.drainMoving = []
+    if (node === undefined || this.drainPoll) return
     const alive = knownAlive(this.states(), this.selfId)
     if (decider(this.layout, alive) !== this.selfId) return
-    const view = this.view()
-    const held = (id: NodeId): number | null => {
-      if (id === this.selfId) return this.ownReplicas()
-      if ((this.machine.layoutEpochOf(id) ?? 0) < this.layout.epoch) return null
-      return view.get(id)?.shardReplicas ?? null
-    }
-    const done = finishedDrains(this.layout, alive, held)[0]
-    if (done !== undefined) this.adoptLayout(leftLayout(this.layout, done), `drain of node ${done} finished: node ${done} left, it holds no shard replica and may be stopped`)
+    const now = this.d.clock.monotonic()
+    if (now - this.drainPolledAt < DRAIN_STATUS_EVERY_MS) return
+    this.drainPolledAt = now
+    this.drainPoll = true
+    const epoch = this.layout.epoch
+    const asked = holdingMembers(this.layout).filter(alive)
+    void Promise.all(asked.map(async id => {
+      if (id === this.selfId) return this.d.mode1Primaries?.() ?? []
+      try {
+        return (await this.d.rpc.call(this.addressOf(id), 'MEMBERSHIP_STATUS', {}, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true })).primaries
+      } catch { return [] }
+    })).then(answers => {
+      if (this.layout.epoch !== epoch) return
+      const reports = new Map<number, NodeId[][]>()
+      for (const a of answers) for (const p of a) reports.set(p.shard, [...(reports.get(p.shard) ?? []), p.voters])
+      const n = this.mode1Replicas()
+      const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
+      const moving = shardsStillMoving(node, targets, reports)
+      this.drainMoving = moving
+      if (moving.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
+    }).finally(() => { this.drainPoll = false })
+  }
+
+  /** MEMBERSHIP_STATUS: the Mode 1 shards this node leads, with their voters. */
+  private onMembershipStatus (): { primaries: Array<{ shard: number, voters: NodeId[] }> } {
+    return { primaries: this.d.mode1Primaries?.() ?? [] }
   }
 
   /** More than one configured member: placement, forwarding and cluster DDL apply. */
@@ -352,6 +384,7 @@ export class ClusterShell implements ShardRouting {
       .register('CATALOG_FETCH', (_p, ctx) => this.onCatalogFetch(ctx.from))
       .register('CATALOG_APPLY', (p, ctx) => this.onCatalogApply(p, ctx.from))
       .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
+      .register('MEMBERSHIP_STATUS', () => this.onMembershipStatus())
   }
 
   start (): void {
@@ -466,7 +499,11 @@ export class ClusterShell implements ShardRouting {
       const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
       // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
       const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
-      if (moving.length === 0) return row
+      if (moving.length === 0) {
+        // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
+        const leaving = (this.layout.leaving ?? [])[0]
+        return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
+      }
       const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
       return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
     })
@@ -510,14 +547,9 @@ export class ClusterShell implements ShardRouting {
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
     if (n <= 1) return []
-    const replicas = movingReplicas(this.prefs[shard]!.slice(0, n), this.mode1VotersOf(shard, n))
+    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [], this.d.mode1Retired?.(shard) === true)
     // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
     return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
-  }
-
-  /** The voters `shard` moves from as this node knows them (membership/moves.ts knownVoters). */
-  private mode1VotersOf (shard: ShardId, n: number): NodeId[] {
-    return knownVoters(this.d.mode1Voters?.(shard) ?? [], this.d.mode1Retired?.(shard) === true, this.heldPrefs[shard]!.slice(0, n))
   }
 
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */

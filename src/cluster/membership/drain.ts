@@ -9,9 +9,11 @@ import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from
 // A drain takes two epochs. `DRAIN NODE n` writes e + 1 with n `leaving`: placement gives n no
 // replica any more (layout.ts placedMembers), so each shard replica n holds gets a replacement —
 // added before n's copy is released (moves.ts movingReplicas keeps n a voter of a Mode 1 group
-// until every new replica is one). n announces in gossip how many shard replicas it still holds;
-// once it announces none while alive, the decider writes e + 2 with n `left`: n holds nothing and
-// decides nothing, and stopping it changes nothing for clients. Until then `DRAIN NODE n CANCEL`
+// until every new replica is one). The decider asks the members which shards they lead and with
+// which voters (MEMBERSHIP_STATUS); once every shard's primary runs without n and with its whole
+// target (shardsStillMoving), it writes e + 2 with n `left`: n holds nothing and decides nothing,
+// and stopping it changes nothing for clients. n itself is not asked: a node removed from a group
+// is not told so (Raft), and one that was down during the move would wait forever. Until then `DRAIN NODE n CANCEL`
 // writes an epoch with n normal again (placement gives it its replicas back, by the same
 // bootstrap). The states live in the layout, persisted in every data directory before it is acted
 // on, so a drain goes on across restarts of any node.
@@ -122,11 +124,23 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
 }
 
 /**
- * The leaving members whose drain is finished: alive, and announcing (gossip) that they hold no
- * shard replica any more. `held` answers null when the member's announcement is unknown.
+ * The shards `node` is still being moved off, as the shards' primaries report them: a shard is
+ * moved once some node reports leading it with voters that hold every node of its target (its
+ * first N over the placed members) and not `node`. The primary adds one voter at a time, and only
+ * once the previous change is committed, so a primary that removed `node` had its replacements
+ * committed as voters: even if that removal is lost in a failover, the target alone is a majority.
+ * `targets`: per shard, empty when the shard has no Mode 1 group (nothing to move); `reports`: per
+ * shard, the voter lists of the nodes that claim to lead it (a stale leader's is older, never
+ * further along).
  */
-export function finishedDrains (l: ClusterLayout, alive: (id: NodeId) => boolean, held: (id: NodeId) => number | null): NodeId[] {
-  return (l.leaving ?? []).filter(id => alive(id) && held(id) === 0)
+export function shardsStillMoving (node: NodeId, targets: ReadonlyArray<readonly NodeId[]>, reports: ReadonlyMap<number, ReadonlyArray<readonly NodeId[]>>): number[] {
+  const out: number[] = []
+  targets.forEach((target, shard) => {
+    if (target.length === 0) return
+    const moved = (reports.get(shard) ?? []).some(voters => !voters.includes(node) && target.every(id => voters.includes(id)))
+    if (!moved) out.push(shard)
+  })
+  return out
 }
 
 /** The layout marking `node` (leaving) left: epoch + 1. */

@@ -28,18 +28,25 @@ export function movingReplicas (target: readonly NodeId[], voters: readonly Node
 }
 
 /**
- * The voters to move a shard from, as this node knows them: its group's (`groupVoters`, from its
- * log) when it has loaded them; none when this node let its copy go (`retired`: the target alone);
- * otherwise — no group here yet, or one still loading its log — `held`, the shard's replicas over
- * the members that may still hold copies (placed and leaving: layout.ts holdingMembers). That last
- * case is a leaving node after a restart: without it, a node whose copy is still a voter would
- * start no group (the target no longer lists it) and the shard's other voters could lose their
- * majority until the drain is cancelled. `held` equals the target but for leaving nodes, so it
- * changes nothing for the other nodes or when no drain runs.
+ * The replica list this node's Mode 1 group of a shard runs with while a drain may be moving it
+ * (`target`: the first N over the placed members; `held`: the first N over the members that may
+ * still hold copies — placed and leaving, layout.ts holdingMembers — which equals `target` when no
+ * drain runs, so nothing changes then):
+ *   - the group knows its voters (`groupVoters`, from its log): movingReplicas over them;
+ *   - this node let its copy go (`retired`): the target alone;
+ *   - voters not known yet (no group here — a restart — or its log still loading): a node holding
+ *     a copy before the drain starts its group as the shard's replicas were then (`held`). A group
+ *     whose log has no config entry takes the list it starts with as its voters, so starting it
+ *     with the target too would make a restarted leaving node believe its replacements are voters
+ *     already and let its copy go while the shard still needs its vote (seen: the shard left
+ *     without a majority). Another node (a new replica) starts with target + held, to receive its
+ *     bootstrap.
  */
-export function knownVoters (groupVoters: readonly NodeId[], retired: boolean, held: readonly NodeId[]): NodeId[] {
-  if (groupVoters.length > 0) return [...groupVoters]
-  return retired ? [] : [...held]
+export function groupReplicas (self: NodeId, target: readonly NodeId[], held: readonly NodeId[], groupVoters: readonly NodeId[], retired: boolean): NodeId[] {
+  if (groupVoters.length > 0) return movingReplicas(target, groupVoters)
+  if (retired) return [...target]
+  if (held.includes(self)) return [...held]
+  return movingReplicas(target, held)
 }
 
 /** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */

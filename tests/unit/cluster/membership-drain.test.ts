@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { holdingMembers, layoutMemberState, parseLayout, placedMembers, type ClusterLayout } from '../../../src/cluster/layout'
-import { finishedDrains, leftLayout, lostShards, membershipOpLayout, type MembershipFacts, type MembershipOp } from '../../../src/cluster/membership/drain'
+import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipFacts, type MembershipOp } from '../../../src/cluster/membership/drain'
 import { admitLayout, compareLayouts, decider } from '../../../src/cluster/membership/epochs'
-import { knownVoters, membershipBlocker, movingReplicas } from '../../../src/cluster/membership/moves'
+import { groupReplicas, membershipBlocker } from '../../../src/cluster/membership/moves'
 import { preferenceList } from '../../../src/cluster/placement'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
@@ -75,13 +75,14 @@ describe('DRAIN NODE: leaving, then left', () => {
     expect(refusal(() => membershipOpLayout(op('drain', 4), facts({ blocker: 'leaderless_quorum table(s) lr cannot …' })))).toMatchObject({ code: 'SB_MEMBERSHIP_REFUSED', message: expect.stringMatching(/DRAIN NODE 4 refused: leaderless_quorum table\(s\) lr/) })
   })
 
-  it('ends when the leaving node, alive, announces it holds nothing (unknown or down: not yet)', () => {
-    const leaving = membershipOpLayout(op('drain', 4), facts())
-    expect(finishedDrains(leaving, () => true, () => 3)).toEqual([])
-    expect(finishedDrains(leaving, () => true, () => null)).toEqual([])
-    expect(finishedDrains(leaving, id => id !== 4, () => 0)).toEqual([])
-    expect(finishedDrains(leaving, () => true, id => id === 4 ? 0 : 5)).toEqual([4])
-    expect(finishedDrains(FOUR, () => true, () => 0)).toEqual([])
+  it('ends when every shard\'s primary runs with its whole target and without the leaving node', () => {
+    const targets = [ids(1, 2), ids(2, 3), [], ids(3, 1)]
+    // Shard 0 done; shard 1 still has node 4; shard 3: its replacement not a voter yet; shard 2 has no group.
+    const reports = new Map([[0, [ids(1, 2)]], [1, [ids(2, 3, 4)]], [3, [ids(3, 4)]]])
+    expect(shardsStillMoving(n(4), targets, reports)).toEqual([1, 3])
+    // A stale leader's older view does not hide the newer one's; a shard nobody leads is not done.
+    expect(shardsStillMoving(n(4), targets, new Map([[0, [ids(1, 4), ids(1, 2)]], [1, [ids(2, 3)]], [3, [ids(1, 3)]]]))).toEqual([])
+    expect(shardsStillMoving(n(4), targets, new Map([[0, [ids(1, 2)]], [1, [ids(2, 3)]]]))).toEqual([3])
   })
 })
 
@@ -130,15 +131,22 @@ describe('layouts with drain states', () => {
     expect(admitLayout(leaving, n(5))).toEqual({ ...FOUR, epoch: 5, members: ids(1, 2, 3, 4, 5), leaving: [4] })
   })
 
-  it('Mode 1 voters: a leaving node that restarts holds its old copies until its log says otherwise', () => {
+  it('Mode 1 groups: a leaving node that restarts runs its group as before the drain until its log says otherwise', () => {
     const target = ids(1, 2)
     const held = ids(1, 4)
-    // No group yet (restart) or one still loading: the copies before the drain, so node 4 runs its group.
-    expect(movingReplicas(target, knownVoters([], false, held))).toEqual([1, 2, 4])
-    // Its log's voters rule once loaded; a copy it let go is gone.
-    expect(movingReplicas(target, knownVoters(ids(1, 2, 4), false, held))).toEqual([1, 2])
-    expect(movingReplicas(target, knownVoters([], true, held))).toEqual([1, 2])
+    // No group yet (restart) or one still loading: node 4 starts it with the voters of before the
+    // drain (a group without a config entry takes its start list as its voters), node 1 too.
+    expect(groupReplicas(n(4), target, held, [], false)).toEqual([1, 4])
+    expect(groupReplicas(n(1), target, held, [], false)).toEqual([1, 4])
+    // The new replica starts one with both, to receive its bootstrap.
+    expect(groupReplicas(n(2), target, held, [], false)).toEqual([1, 2, 4])
+    // Its log's voters rule once loaded: old voters stay until every new replica is one.
+    expect(groupReplicas(n(4), target, held, ids(1, 4), false)).toEqual([1, 2, 4])
+    expect(groupReplicas(n(4), target, held, ids(1, 2, 4), false)).toEqual([1, 2])
+    // A copy it let go is gone.
+    expect(groupReplicas(n(4), target, held, [], true)).toEqual([1, 2])
     // No drain: held is the target, nothing changes.
-    expect(movingReplicas(target, knownVoters([], false, target))).toEqual([1, 2])
+    expect(groupReplicas(n(1), target, target, [], false)).toEqual([1, 2])
+    expect(groupReplicas(n(3), target, target, [], false)).toEqual([1, 2])
   })
 })
