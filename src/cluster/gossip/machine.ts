@@ -172,12 +172,6 @@ export class GossipMachine {
   private catalogReported = 0
   private lastContestedBy = ''
   private layout: ClusterLayout | undefined
-  /**
-   * The membership epoch each peer last announced in its own message (bounded by the node id
-   * range): the decider ends a drain only on a count the leaving node announced under the drain's
-   * epoch (cluster/membership/drain.ts), never on one from before it.
-   */
-  private readonly peerEpochs = new Map<NodeId, number>()
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
   private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
   private readonly intervalMs: number
@@ -295,9 +289,6 @@ export class GossipMachine {
     this.me.heartbeat++
   }
 
-  /** The membership epoch `id` announced in its last message to this node (undefined: none heard). */
-  layoutEpochOf (id: NodeId): number | undefined { return this.peerEpochs.get(id) }
-
   /** Peer processes refused for announcing another cluster layout (not members: never routed to). */
   refusedPeers (): RefusedPeer[] {
     return [...this.refused.values()].map(({ nodeId, bootId, address, reason }) => ({ nodeId, bootId, address, reason }))
@@ -330,7 +321,6 @@ export class GossipMachine {
     const verdict = compareLayouts(this.layout, msg.layout, this.me.nodeId, msg.from)
     const sender = msg.members.find(r => r.nodeId === msg.from && isMemberRecord(r))
     const address = sender?.address ?? fromAddress
-    if (verdict.kind === 'same' || verdict.kind === 'older' || verdict.kind === 'newer') this.peerEpochs.set(msg.from, msg.layout.epoch)
     switch (verdict.kind) {
       case 'same':
       case 'older':
