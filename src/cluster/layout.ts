@@ -25,13 +25,54 @@ export interface ClusterLayout {
   epoch: number
   /** Node ids of the members, ascending, distinct. */
   members: NodeId[]
+  /**
+   * Members being drained (DRAIN NODE, cluster/membership/drain.ts): placement gives them no
+   * replica, but the replicas they hold stay until their replacements are caught up. Ascending,
+   * a subset of `members`; absent = none (a layout written before drains existed).
+   */
+  leaving?: NodeId[]
+  /** Members whose drain finished: they hold nothing and decide nothing. Ascending, a subset of `members`, disjoint from `leaving`. */
+  left?: NodeId[]
+}
+
+/** A member's state in a layout: 'normal' unless it is draining ('leaving') or drained ('left'). */
+export type LayoutMemberState = 'normal' | 'leaving' | 'left'
+
+export function layoutMemberState (l: ClusterLayout, id: NodeId): LayoutMemberState {
+  if (l.left?.includes(id) === true) return 'left'
+  if (l.leaving?.includes(id) === true) return 'leaving'
+  return 'normal'
+}
+
+/** The members placement gives replicas to: neither leaving nor left. */
+export function placedMembers (l: ClusterLayout): NodeId[] {
+  return l.members.filter(id => layoutMemberState(l, id) === 'normal')
+}
+
+/** The members that may still hold replicas: placed ones and leaving ones (not left). */
+export function holdingMembers (l: ClusterLayout): NodeId[] {
+  return l.members.filter(id => layoutMemberState(l, id) !== 'left')
+}
+
+/** Same members in the same states (two layouts of one epoch must agree on this). */
+export function sameMembership (a: ClusterLayout, b: ClusterLayout): boolean {
+  return sameMembers(a.members, b.members) && sameMembers(a.leaving ?? [], b.leaving ?? []) && sameMembers(a.left ?? [], b.left ?? [])
+}
+
+/** `l` with `leaving` / `left` set, each omitted when empty (the file and gossip forms of a layout without drains stay as before). */
+export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: readonly NodeId[]): ClusterLayout {
+  const out: ClusterLayout = { cluster: l.cluster, shards: l.shards, epoch: l.epoch, members: [...l.members] }
+  const sorted = (xs: readonly NodeId[]): NodeId[] => [...new Set(xs)].sort((a, b) => a - b)
+  if (leaving.length > 0) out.leaving = sorted(leaving)
+  if (left.length > 0) out.left = sorted(left)
+  return out
 }
 
 export const FIRST_LAYOUT_EPOCH = 1
 /** Members a layout may list: bounds the gossip field (a cluster is a few dozen nodes). */
 export const LAYOUT_MAX_MEMBERS = 1024
 /** How the membership changes (cluster/membership/epochs.ts). */
-export const MEMBERSHIP_OPERATION = 'a new node started with a cluster.nodes listing itself and the members (admitted through gossip)'
+export const MEMBERSHIP_OPERATION = 'a new node started with a cluster.nodes listing itself and the members (admitted through gossip), DRAIN NODE or REMOVE NODE'
 
 const MAX_NAME = 256
 const MAX_SHARDS = 0xffff_ffff
@@ -57,8 +98,24 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   if (typeof r.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || r.epoch < FIRST_LAYOUT_EPOCH) return null
   if (!Array.isArray(r.members) || r.members.length === 0 || r.members.length > LAYOUT_MAX_MEMBERS || !r.members.every(isNodeId)) return null
   const members = r.members.filter(isNodeId)
-  for (let i = 1; i < members.length; i++) if (members[i]! <= members[i - 1]!) return null
-  return { cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members] }
+  if (!ascending(members)) return null
+  const leaving = memberSubset(r.leaving, members)
+  const left = memberSubset(r.left, members)
+  if (leaving === null || left === null || leaving.some(id => left.includes(id))) return null
+  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members] }, leaving, left)
+}
+
+function ascending (ids: readonly NodeId[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (ids[i]! <= ids[i - 1]!) return false
+  return true
+}
+
+/** `v` as ascending node ids all in `members` (absent: none), or null when it is not that. */
+function memberSubset (v: unknown, members: readonly NodeId[]): NodeId[] | null {
+  if (v === undefined) return []
+  if (!Array.isArray(v) || v.length > members.length || !v.every(isNodeId)) return null
+  const ids = v.filter(isNodeId)
+  return ascending(ids) && ids.every(id => members.includes(id)) ? ids : null
 }
 
 export function sameMembers (a: readonly number[], b: readonly number[]): boolean {

@@ -14,7 +14,7 @@ import type { ShardOpName, ShardReplies, ShardRequests } from '../shard/protocol
 import type { MerkleStatsMessage } from '../shard/protocol/messages'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
-import type { DdlStatement, Statement } from '../sql/ast'
+import type { DdlStatement, DrainNodeStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
 import type { CatalogPins } from './catalog-pins'
@@ -44,6 +44,8 @@ export interface ShardMapRow {
   replicas: NodeId[]
   live: NodeId[]
   mode1?: { primary: NodeId | null, generation: number, replicaStates: string } | undefined
+  /** The shard's replicas move (a membership change): "to {…} from {…}"; absent: not moving as far as this node knows. */
+  moving?: string | undefined
   /** Leaderless replicas of the shard still being filled, per table (node/leaderless-bootstrap.ts shardState). */
   leaderlessBootstrap?: string | undefined
 }
@@ -163,6 +165,8 @@ export interface ClusterView {
   shardMap: () => ShardMapRow[]
   /** The garbage-collection horizon the sweep would use now and each member's part in it (cluster/snapshot-horizon.ts). */
   transactionsHorizon: () => TransactionsHorizon
+  /** DRAIN NODE [CANCEL] / REMOVE NODE (node/cluster.ts membershipOp); absent on a single node. */
+  membershipOp?: ((s: DrainNodeStatement) => Promise<StatementResult>) | undefined
 }
 
 /** Leaderless replication and its hints; both undefined on a single node. */

@@ -216,8 +216,11 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       return rowsResult('DELIVER HINTS', [{ name: 'target_node', type: T.integer }, { name: 'delivered', type: T.bigint }, { name: 'remaining', type: T.bigint }],
         [[BigInt(r.target), BigInt(r.delivered), BigInt(r.remaining)]])
     }
-    case 'drain_node':
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', 'DRAIN NODE is not available yet: it needs shard streaming to a new owner', posDetails(s.pos))
+    case 'drain_node': {
+      // DRAIN NODE [CANCEL] / REMOVE NODE: the cluster's decider writes the next layout (node/cluster.ts).
+      if (env.membershipOp === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.op === 'remove' ? 'REMOVE' : 'DRAIN'} NODE needs a cluster: a single node has no other node to move its shards to`, posDetails(s.pos))
+      return await env.membershipOp(s)
+    }
   }
 }
 
@@ -337,12 +340,13 @@ function show (env: ClusterView, target: string, pos: Parameters<typeof posDetai
     return rowsResult('SHOW', [
       { name: 'shard_id', type: T.integer }, { name: 'preference_list', type: T.text }, { name: 'primary_node', type: T.integer },
       { name: 'replicas', type: T.text }, { name: 'live_replicas', type: T.text },
-      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }, { name: 'leaderless_bootstrap', type: T.text }
+      { name: 'generation', type: T.bigint }, { name: 'replica_states', type: T.text }, { name: 'leaderless_bootstrap', type: T.text },
+      { name: 'moving', type: T.text }
     ], env.shardMap().map(r => {
       // A Mode 1 group's primary is whoever won its election; without one, the shard's first preference node.
       const primary = r.mode1 === undefined ? BigInt(r.preference[0]!) : r.mode1.primary === null ? null : BigInt(r.mode1.primary)
       return [BigInt(r.shard), r.preference.join(','), primary, r.replicas.join(','), r.live.join(','),
-        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null, r.leaderlessBootstrap ?? null]
+        r.mode1 === undefined ? null : BigInt(r.mode1.generation), r.mode1?.replicaStates ?? null, r.leaderlessBootstrap ?? null, r.moving ?? null]
     }))
   }
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))

@@ -4,9 +4,10 @@ import { countedReplicas } from '../catalog/replica-bootstrap'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
-import type { ClusterLayout } from '../cluster/layout'
-import { admitLayout } from '../cluster/membership/epochs'
-import { membershipBlocker, movingReplicas, shardMoving } from '../cluster/membership/moves'
+import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
+import { admitLayout, decider } from '../cluster/membership/epochs'
+import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
+import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
 import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
@@ -30,7 +31,7 @@ import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardRequests } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
-import { asShardId, type NodeId, type ShardId, shardIds } from '../core/ids'
+import { asNodeId, asShardId, type NodeId, type ShardId, shardIds } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 
@@ -52,6 +53,8 @@ import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 const GOSSIP_CALL_TIMEOUT_MS = 2_000
 /** A forwarded shard request may scan a whole shard; the HTTP server bounds requests at 60 s. */
 const SHARD_CALL_TIMEOUT_MS = 50_000
+/** The decider asks the members how a drain's shards move at most this often. */
+const DRAIN_STATUS_EVERY_MS = 1_000
 /** A join this node refuses (SB_MEMBERSHIP_REFUSED) is logged again at most this often per node. */
 const JOIN_REFUSAL_LOG_EVERY_MS = 60_000
 /** Catalog pushes, fetches and forwarded DDL. */
@@ -95,6 +98,10 @@ export interface ClusterDeps {
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
   readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
+  /** Mode 1: the shards this node's groups lead, each with the voters its log holds (MEMBERSHIP_STATUS). */
+  readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
+  /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
+  readonly mode1Retired?: ((shard: ShardId) => boolean) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
@@ -142,7 +149,8 @@ export interface MemberRow {
   shardReplicas: number
 }
 
-export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[] }
+/** `moving`: the shard's replicas are moving (a membership change): to which nodes, from which (null: not moving as far as this node knows). */
+export interface ShardMapRow { shard: ShardId, preference: NodeId[], replicas: NodeId[], live: NodeId[], moving?: string | undefined }
 
 const encodeHlc = (h: Hlc): string => encodeHlcText(h.state())
 
@@ -160,12 +168,22 @@ export class ClusterShell implements ShardRouting {
   private readonly machine: GossipMachine
   /** Configured members: id → address (the addresses this node dials, e.g. through a proxy). */
   private readonly addresses = new Map<NodeId, string>()
-  /** The layout's members and each shard's preference list over them (recomputed by place()). */
+  /**
+   * The members placement gives replicas to (neither leaving nor left: layout.ts placedMembers)
+   * and each shard's preference list over them; `heldPrefs`: the lists over the members that may
+   * still hold copies (leaving ones too), which differ from `prefs` only while a drain runs.
+   * Recomputed by place().
+   */
   private ids: NodeId[] = []
   private prefs: NodeId[][] = []
+  private heldPrefs: NodeId[][] = []
   private layout: ClusterLayout
   /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
   private awaitingAdmission = false
+  /** The decider's drain status round: one in flight, when the last began, the shards it found still moving. */
+  private drainPoll = false
+  private drainPolledAt = -Infinity
+  private drainMoving: number[] = []
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -191,7 +209,7 @@ export class ClusterShell implements ShardRouting {
       d.rng)
     this.place()
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
-    this.sync = new CatalogSync({ selfId: this.selfId, members: this.ids, catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
+    this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
   }
 
   /**
@@ -202,10 +220,21 @@ export class ClusterShell implements ShardRouting {
    */
   private place (): void {
     const { config } = this.d
-    this.ids = [...this.layout.members]
-    const view = this.ids.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
+    this.ids = placedMembers(this.layout)
+    const holding = holdingMembers(this.layout)
+    const view = holding.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
     const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
     this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(config.storage.shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
+  }
+
+  /**
+   * The members catalog sync counts (a DDL statement is answered once a majority of them holds
+   * it): all but the left ones — a drained node may be stopped, and must not count against the
+   * majority — and this node itself.
+   */
+  private catalogMembers (): NodeId[] {
+    return [...new Set([...holdingMembers(this.layout), this.selfId])]
   }
 
   /** The cluster layout this node runs with now. */
@@ -229,8 +258,9 @@ export class ClusterShell implements ShardRouting {
     this.awaitingAdmission = false
     this.stateCache = null
     this.place()
-    this.sync.setMembers(this.ids)
-    this.d.log.info({ epoch: next.epoch, members: next.members }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}} (${why})`)
+    this.sync.setMembers(this.catalogMembers())
+    const states = `${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
+    this.d.log.info({ epoch: next.epoch, members: next.members, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
     this.machine.setLocal({ shardReplicas: this.ownReplicas() })
     this.logPlacement()
     this.d.onLayout?.(next)
@@ -253,6 +283,94 @@ export class ClusterShell implements ShardRouting {
     this.adoptLayout(admitLayout(this.layout, nodeId), `node ${nodeId} at ${address} admitted by this node`)
   }
 
+  /**
+   * DRAIN NODE n [CANCEL] / REMOVE NODE n from a client of this node: decided here when this node
+   * is the decider (cluster/membership/epochs.ts), else sent to it (CATALOG_DDL carries the
+   * statement; onDdl runs it there). Answers once the next layout is recorded and adopted by the
+   * decider; the moves follow (SHOW SHARD MAP, SHOW CLUSTER MEMBERS).
+   */
+  async membershipOp (op: MembershipOp, sql: string): Promise<StatementResult> {
+    if (this.awaitingAdmission) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} waits to be admitted to cluster ${this.layout.cluster}; send the statement to a member`, { node: this.selfId, epoch: this.layout.epoch })
+    }
+    const at = decider(this.layout, knownAlive(this.states(), this.selfId))
+    if (at === this.selfId || at === null) return this.runMembershipOp(op)
+    const reply = await this.d.rpc.call(this.addressOf(at), 'CATALOG_DDL', { sql }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
+    return commandResult(reply.command, 0, reply.warnings)
+  }
+
+  /** Runs a membership operation at the decider (this node): the next layout recorded and adopted, or a coded error. */
+  private runMembershipOp (op: MembershipOp): StatementResult {
+    const alive = knownAlive(this.states(), this.selfId)
+    const at = decider(this.layout, alive)
+    if (at !== this.selfId) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} does not decide membership changes: node ${String(at)} does (the lowest live member); retry`, { node: this.selfId, decider: at })
+    }
+    const tables = this.d.catalog().userTables
+    const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
+    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove' })
+    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive })
+    const warnings: string[] = []
+    const command = op.kind === 'remove' ? 'REMOVE NODE' : 'DRAIN NODE'
+    if (op.kind === 'remove') {
+      // Rows of single-copy tables whose shard lived on the removed node are gone with it: said loudly.
+      const single = tables.filter(t => t.replication.replication_mode === 'primary_replica' && t.replication.replication_factor < 2)
+      const lost = lostShards(this.heldPrefs, op.node, single.length)
+      if (lost.length > 0) {
+        const text = `REMOVE NODE ${op.node}: shard(s) ${lost.join(', ')} of table(s) ${single.map(t => t.name).join(', ')} had their only copy on node ${op.node}; their rows are LOST (restore them from a backup)`
+        this.d.log.error({ node: op.node, shards: lost, tables: single.map(t => t.name) }, text)
+        warnings.push(text)
+      }
+    }
+    const why = op.kind === 'drain' ? `DRAIN NODE ${op.node}: node ${op.node} leaving` : op.kind === 'cancel' ? `DRAIN NODE ${op.node} CANCEL: node ${op.node} normal again` : `REMOVE NODE ${op.node}: node ${op.node} removed`
+    if (!this.adoptLayout(next, why)) {
+      throw new ScratchBirdError('SB_DRAIN_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} could not be recorded in this node's data directory (its log says why); nothing was changed`, { node: op.node, epoch: next.epoch })
+    }
+    return commandResult(command, 0, warnings)
+  }
+
+  /**
+   * At the decider, while a drain runs (at most one status round in flight, one per
+   * DRAIN_STATUS_EVERY_MS): asks every live member that may hold copies which Mode 1 shards it
+   * leads and with which voters (MEMBERSHIP_STATUS; this node answers itself), and marks the
+   * leaving node left (epoch + 1) once every shard runs on its target without it
+   * (cluster/membership/drain.ts shardsStillMoving). The shards still moving are kept for SHOW
+   * SHARD MAP.
+   */
+  private finishDrains (): void {
+    const node = (this.layout.leaving ?? [])[0]
+    if (node === undefined) this.drainMoving = []
+    if (node === undefined || this.drainPoll) return
+    const alive = knownAlive(this.states(), this.selfId)
+    if (decider(this.layout, alive) !== this.selfId) return
+    const now = this.d.clock.monotonic()
+    if (now - this.drainPolledAt < DRAIN_STATUS_EVERY_MS) return
+    this.drainPolledAt = now
+    this.drainPoll = true
+    const epoch = this.layout.epoch
+    const asked = holdingMembers(this.layout).filter(alive)
+    void Promise.all(asked.map(async id => {
+      if (id === this.selfId) return this.d.mode1Primaries?.() ?? []
+      try {
+        return (await this.d.rpc.call(this.addressOf(id), 'MEMBERSHIP_STATUS', {}, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true })).primaries
+      } catch { return [] }
+    })).then(answers => {
+      if (this.layout.epoch !== epoch) return
+      const reports = new Map<number, NodeId[][]>()
+      for (const a of answers) for (const p of a) reports.set(p.shard, [...(reports.get(p.shard) ?? []), p.voters])
+      const n = this.mode1Replicas()
+      const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
+      const moving = shardsStillMoving(node, targets, reports)
+      this.drainMoving = moving
+      if (moving.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
+    }).finally(() => { this.drainPoll = false })
+  }
+
+  /** MEMBERSHIP_STATUS: the Mode 1 shards this node leads, with their voters. */
+  private onMembershipStatus (): { primaries: Array<{ shard: number, voters: NodeId[] }> } {
+    return { primaries: this.d.mode1Primaries?.() ?? [] }
+  }
+
   /** More than one configured member: placement, forwarding and cluster DDL apply. */
   static enabled (config: Config): boolean {
     return config.cluster.nodes.some(n => n.id !== config.node.id)
@@ -266,13 +384,16 @@ export class ClusterShell implements ShardRouting {
       .register('CATALOG_FETCH', (_p, ctx) => this.onCatalogFetch(ctx.from))
       .register('CATALOG_APPLY', (p, ctx) => this.onCatalogApply(p, ctx.from))
       .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
+      .register('MEMBERSHIP_STATUS', () => this.onMembershipStatus())
   }
 
   start (): void {
     const round = (): void => {
       this.stateCache = null
       this.announceOldestSnapshot()
+      this.announceHeldReplicas()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
+      this.finishDrains()
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -295,6 +416,13 @@ export class ClusterShell implements ShardRouting {
     if (text === this.announcedSnapshot) return
     this.announcedSnapshot = text
     this.machine.setLocal({ oldestActiveHlc: text })
+  }
+
+  /** While this node is leaving: what it still holds, in its gossip record when it changed (the decider ends the drain on 0). */
+  private announceHeldReplicas (): void {
+    if (layoutMemberState(this.layout, this.selfId) !== 'leaving') return
+    const held = this.ownReplicas()
+    if (this.machine.members(this.d.clock.monotonic()).find(m => m.isSelf)?.shardReplicas !== held) this.machine.setLocal({ shardReplicas: held })
   }
 
   /** Every member's oldest-snapshot announcement with its gossip state (the sweep horizon's cluster part). */
@@ -338,21 +466,27 @@ export class ClusterShell implements ShardRouting {
     const n = this.replicaCount()
     const replicas = (id: NodeId): number => this.prefs.filter(p => p.slice(0, n).includes(id)).length
     const refused = new Set(this.machine.refusedPeers().map(r => r.nodeId))
-    const rows: MemberRow[] = this.ids.map(id => {
+    const rows: MemberRow[] = this.layout.members.map(id => {
       const m = view.get(id)
+      const gossiped = refused.has(id) ? 'refused' : m?.state ?? 'unknown'
+      // The layout's drain states rule over gossip's, but for a leaving node that is not running
+      // (its drain waits for it): gossip's verdict says so.
+      const inLayout = layoutMemberState(this.layout, id)
+      const state = inLayout === 'left' || (inLayout === 'leaving' && (gossiped === 'normal' || gossiped === 'joining')) ? inLayout : gossiped
       return {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id) ?? '',
         datacenter: m?.datacenter ?? this.d.config.cluster.nodes.find(n => n.id === id)?.datacenter ?? this.d.config.node.datacenter,
-        state: refused.has(id) ? 'refused' : m?.state ?? 'unknown',
+        state,
         heartbeatAgeMs: m === undefined ? null : Math.max(0, Math.round(m.heartbeatAgeMs)),
         clockOffsetMs: m?.clockOffsetMs === null || m === undefined ? null : Math.round(m.clockOffsetMs),
-        shardReplicas: replicas(id)
+        // A leaving node: what it announces it still holds (placement gives it none).
+        shardReplicas: inLayout === 'leaving' ? (id === this.selfId ? this.ownReplicas() : m?.shardReplicas ?? 0) : replicas(id)
       }
     })
     // Nodes gossip knows that are not members (a joiner; they hold no shards here).
     for (const m of view.values()) {
-      if (this.ids.includes(m.nodeId)) continue
+      if (this.layout.members.includes(m.nodeId)) continue
       rows.push({ nodeId: m.nodeId, address: m.address, datacenter: m.datacenter, state: m.state, heartbeatAgeMs: Math.round(m.heartbeatAgeMs), clockOffsetMs: m.clockOffsetMs === null ? null : Math.round(m.clockOffsetMs), shardReplicas: 0 })
     }
     return rows
@@ -365,12 +499,25 @@ export class ClusterShell implements ShardRouting {
       const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
       // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
       const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
-      return moving.length === 0 ? row : { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)] }
+      if (moving.length === 0) {
+        // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
+        const leaving = (this.layout.leaving ?? [])[0]
+        return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
+      }
+      const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
+      return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
     })
   }
 
-  /** Shards this node holds a replica of (announced in gossip, for display). */
+  /**
+   * Shards this node holds a replica of (announced in gossip). While it is leaving: the Mode 1
+   * copies it still has to hand over (its groups that still count it), which the decider reads to
+   * end the drain (cluster/membership/drain.ts).
+   */
   private ownReplicas (): number {
+    if (layoutMemberState(this.layout, this.selfId) === 'leaving') {
+      return shardIds(this.prefs.length).filter(s => this.mode1ReplicasOf(s).includes(this.selfId)).length
+    }
     const n = this.replicaCount()
     return this.prefs.filter(p => p.slice(0, n).includes(this.selfId)).length
   }
@@ -399,7 +546,10 @@ export class ClusterShell implements ShardRouting {
    */
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
-    return n > 1 ? movingReplicas(this.prefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? []) : []
+    if (n <= 1) return []
+    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [], this.d.mode1Retired?.(shard) === true)
+    // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
+    return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
   }
 
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
@@ -602,7 +752,7 @@ export class ClusterShell implements ShardRouting {
   // level for them), suspicion at WARNING.
   private onMemberState (nodeId: NodeId, address: string, from: MemberState | null, to: MemberState): void {
     // A member cluster.nodes does not list (admitted at run time): its datacenter is known now.
-    if (from === null && this.ids.includes(nodeId) && !this.addresses.has(nodeId)) this.place()
+    if (from === null && this.layout.members.includes(nodeId) && !this.addresses.has(nodeId)) this.place()
     if (nodeId === this.selfId) {
       this.d.log.info({ state: to }, `this node is ${to} in cluster ${this.d.config.cluster.name}`)
       return
@@ -712,6 +862,11 @@ export class ClusterShell implements ShardRouting {
     this.sync.contact(from)
     const statements = parse(p.sql)
     const s = statements[0]
+    if (statements.length === 1 && s?.kind === 'drain_node') {
+      // A membership operation sent to the decider (membershipOp).
+      const result = this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node) })
+      return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
+    }
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE or INDEX, user or grant statement expected)')
     const result = await this.runOp(op => this.step(m => m.coordinate(op, s as DdlStatement)))
     return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }

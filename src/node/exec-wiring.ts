@@ -23,6 +23,7 @@ import { asNodeId, shardIds, type ShardId } from '../core/ids'
 import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import { announceLagMs } from './sweeper'
 import { encodeVerifier, newScramVerifier } from '../security/scram-verifier'
+import { formatStatement } from '../sql/format'
 
 export interface ExecParts {
   config: Config
@@ -126,6 +127,7 @@ function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicat
   return {
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
+    membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node) }, formatStatement(s)),
     shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })
       .map(r => { const boot = leaderlessBootstrap?.(r.shard); return boot === undefined ? r : { ...r, leaderlessBootstrap: boot } })

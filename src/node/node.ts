@@ -71,7 +71,7 @@ import { MEMBER_STATES } from '../cluster/gossip/types'
 import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
-import { type ShardId, shardIds } from '../core/ids'
+import { type NodeId, type ShardId, shardIds } from '../core/ids'
 import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
 import { Authenticator } from '../security/authenticator'
 import { adminRoutes, authenticatedRoutes } from '../net/http-auth'
@@ -854,6 +854,15 @@ export class ScratchBirdNode {
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
+      mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
+      mode1Primaries: () => {
+        const out: Array<{ shard: number, voters: NodeId[] }> = []
+        for (const shard of shardIds(this.config.storage.shards)) {
+          const g = this.replication?.group(shard)
+          if (g?.role === 'primary') out.push({ shard, voters: g.voters })
+        }
+        return out
+      },
       oldestSnapshot: () => this.snapshots.oldest(),
       placingVersion: () => this.catalogPins.placing(this.catalog.version),
       replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,

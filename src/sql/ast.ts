@@ -358,7 +358,12 @@ export interface ExplainStatement { readonly kind: 'explain', readonly pos: Pos,
 export type ShowTarget = 'cluster_members' | 'shard_map' | 'replication_lag' | 'merkle_forest_size' | 'anti_entropy_status' | 'transactions_horizon'
 export interface ShowStatement { readonly kind: 'show', readonly pos: Pos, readonly target: ShowTarget }
 export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonly pos: Pos, readonly node: number }
-export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number }
+/**
+ * DRAIN NODE n (op absent), DRAIN NODE n CANCEL (op 'cancel'), REMOVE NODE n (op 'remove'): the
+ * membership operations of cluster/membership/drain.ts, one statement kind so that privileges and
+ * forwarding treat them alike.
+ */
+export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number, readonly op?: 'cancel' | 'remove' }
 /** REPAIR SHARD n / REPAIR TABLE t: an anti-entropy round now for one shard, or every shard of a table. */
 export interface RepairStatement { readonly kind: 'repair', readonly pos: Pos, readonly shard: number | null, readonly table: string | null }
 

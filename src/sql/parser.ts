@@ -97,7 +97,13 @@ function parseStatement (c: Cursor): Statement {
       case 'drain': {
         c.next()
         c.wantWord('node')
-        return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c) }
+        const node = parseNodeId(c)
+        return c.acceptWord('cancel') ? { kind: 'drain_node', pos: t.pos, node, op: 'cancel' } : { kind: 'drain_node', pos: t.pos, node }
+      }
+      case 'remove': {
+        c.next()
+        c.wantWord('node')
+        return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c), op: 'remove' }
       }
       case 'repair': {
         c.next()

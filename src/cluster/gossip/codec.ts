@@ -19,10 +19,14 @@ import type { NodeId } from '../../core/ids'
 // v2: v1 message | layout opt (the sender's cluster layout, cluster/layout.ts)
 //     layout = cluster str | shards varint | epoch varint | members: count varint, nodeId u16 each (ascending)
 //     A v1 message decodes without a layout.
+// v3: layout = v2 layout | leaving: count varint, nodeId u16 each | left: the same (members being
+//     drained and drained, cluster/membership/drain.ts). A v2 layout decodes with neither.
 
-export const GOSSIP_CODEC_VERSION = 2
+export const GOSSIP_CODEC_VERSION = 3
 /** The first version carrying the sender's cluster layout. */
 const LAYOUT_SINCE = 2
+/** The first version carrying the layout's leaving and left members. */
+const MEMBER_STATES_SINCE = 3
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -63,18 +67,26 @@ function writeLayout (w: CodecWriter, l: ClusterLayout): void {
   w.uint(l.shards)
   w.uint(l.epoch)
   w.array(l.members, id => w.u16(id))
+  w.array(l.leaving ?? [], id => w.u16(id))
+  w.array(l.left ?? [], id => w.u16(id))
 }
 
-function readLayout (r: CodecReader): ClusterLayout {
+function readIds (r: CodecReader, what: string): NodeId[] {
+  const n = r.count(2)
+  if (n > LAYOUT_MAX_MEMBERS) throw r.malformed(`layout of ${n} ${what} (at most ${LAYOUT_MAX_MEMBERS})`)
+  const ids: NodeId[] = []
+  for (let i = 0; i < n; i++) ids.push(r.nodeId())
+  return ids
+}
+
+function readLayout (r: CodecReader, version: number): ClusterLayout {
   const cluster = r.str()
   const shards = r.uint()
   const epoch = r.uint()
-  const n = r.count(2)
-  if (n > LAYOUT_MAX_MEMBERS) throw r.malformed(`layout of ${n} members (at most ${LAYOUT_MAX_MEMBERS})`)
-  const members: NodeId[] = []
-  for (let i = 0; i < n; i++) members.push(r.nodeId())
-  const layout = parseLayout({ cluster, shards, epoch, members })
-  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, or members not ascending node ids)')
+  const members = readIds(r, 'members')
+  const states = version >= MEMBER_STATES_SINCE ? { leaving: readIds(r, 'leaving members'), left: readIds(r, 'left members') } : {}
+  const layout = parseLayout({ cluster, shards, epoch, members, ...states })
+  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, or leaving/left not ascending members)')
   return layout
 }
 
@@ -105,7 +117,7 @@ function readMessage (r: CodecReader, version: number): GossipMessage {
   const m: GossipMessage = type === 'ping'
     ? { type, from, hlc, members, sentAt: r.finite() }
     : { type, from, hlc, members, echoSentAt: r.finite(), answeredAt: r.finite() }
-  const layout = version >= LAYOUT_SINCE ? r.opt(() => readLayout(r)) : undefined
+  const layout = version >= LAYOUT_SINCE ? r.opt(() => readLayout(r, version)) : undefined
   if (layout !== undefined) m.layout = layout
   return m
 }

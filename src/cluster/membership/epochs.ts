@@ -1,4 +1,4 @@
-import { admitHint, FIRST_LAYOUT_EPOCH, sameMembers, type ClusterLayout } from '../layout'
+import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, sameMembership, withStates, type ClusterLayout } from '../layout'
 import type { NodeId } from '../../core/ids'
 
 // Membership changes at run time (issue 20 items 1–3; DESIGN §7): how a node's layout compares
@@ -54,7 +54,7 @@ function unknownMembers (l: ClusterLayout, known: ClusterLayout, except: NodeId)
 export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, self: NodeId, peer: NodeId): LayoutVerdict {
   if (local.cluster !== remote.cluster) return { kind: 'conflict', reason: `cluster name "${local.cluster}" here, "${remote.cluster}" there` }
   if (local.shards !== remote.shards) return { kind: 'conflict', reason: `storage.shards ${local.shards} here, ${remote.shards} there` }
-  if (local.epoch === remote.epoch && sameMembers(local.members, remote.members)) return { kind: 'same' }
+  if (local.epoch === remote.epoch && sameMembership(local, remote)) return { kind: 'same' }
   const here = `${describeLayout(local)} here, ${describeLayout(remote)} there`
   const peerMember = local.members.includes(peer)
   const selfThere = remote.members.includes(self)
@@ -83,18 +83,21 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
   if (!peerMember) return { kind: 'conflict', reason: here }
   if (remote.epoch > local.epoch) return { kind: 'newer' }
   if (remote.epoch < local.epoch) return { kind: 'older' }
-  // Same epoch, other members: two deciders in a partition (header). Never merged.
+  // Same epoch, other members or member states: two deciders in a partition (header). Never merged.
   return { kind: 'conflict', reason: here }
 }
 
-/** The layout admitting `node` to `current`: epoch + 1, members ∪ {node}. */
+/** The layout admitting `node` to `current`: epoch + 1, members ∪ {node} (a drain under way stays). */
 export function admitLayout (current: ClusterLayout, node: NodeId): ClusterLayout {
   const members = [...new Set([...current.members, node])].sort((a, b) => a - b)
-  return { cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }
+  return withStates({ cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }, current.leaving ?? [], current.left ?? [])
 }
 
-/** The decider among `layout`'s members: the lowest one `alive` accepts (null: none alive). */
+/**
+ * The decider among `layout`'s members: the lowest one `alive` accepts that has not left (a
+ * drained node holds nothing and may be stopped at any time), null when none is alive.
+ */
 export function decider (layout: ClusterLayout, alive: (id: NodeId) => boolean): NodeId | null {
-  for (const id of layout.members) if (alive(id)) return id
+  for (const id of layout.members) if (layoutMemberState(layout, id) !== 'left' && alive(id)) return id
   return null
 }

@@ -27,6 +27,28 @@ export function movingReplicas (target: readonly NodeId[], voters: readonly Node
   return [...target, ...voters.filter(id => !target.includes(id))]
 }
 
+/**
+ * The replica list this node's Mode 1 group of a shard runs with while a drain may be moving it
+ * (`target`: the first N over the placed members; `held`: the first N over the members that may
+ * still hold copies — placed and leaving, layout.ts holdingMembers — which equals `target` when no
+ * drain runs, so nothing changes then):
+ *   - the group knows its voters (`groupVoters`, from its log): movingReplicas over them;
+ *   - this node let its copy go (`retired`): the target alone;
+ *   - voters not known yet (no group here — a restart — or its log still loading): a node holding
+ *     a copy before the drain starts its group as the shard's replicas were then (`held`). A group
+ *     whose log has no config entry takes the list it starts with as its voters, so starting it
+ *     with the target too would make a restarted leaving node believe its replacements are voters
+ *     already and let its copy go while the shard still needs its vote (seen: the shard left
+ *     without a majority). Another node (a new replica) starts with target + held, to receive its
+ *     bootstrap.
+ */
+export function groupReplicas (self: NodeId, target: readonly NodeId[], held: readonly NodeId[], groupVoters: readonly NodeId[], retired: boolean): NodeId[] {
+  if (groupVoters.length > 0) return movingReplicas(target, groupVoters)
+  if (retired) return [...target]
+  if (held.includes(self)) return [...held]
+  return movingReplicas(target, held)
+}
+
 /** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */
 export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[]): boolean {
   if (voters.length === 0) return false
@@ -35,14 +57,15 @@ export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[
 
 /**
  * Why the membership cannot change while the catalog holds `tables` (null: it can), naming them
- * and the way out.
+ * and the way out. `singleCopy: false` (REMOVE NODE of a node gone for good): single-copy tables
+ * do not block — their copies on that node are gone whatever is done (drain.ts lostShards).
  */
-export function membershipBlocker (tables: ReadonlyArray<{ name: string, replication: ReplicationOptions }>): string | null {
+export function membershipBlocker (tables: ReadonlyArray<{ name: string, replication: ReplicationOptions }>, opts: { singleCopy: boolean } = { singleCopy: true }): string | null {
   const single: string[] = []
   const leaderless: string[] = []
   for (const t of tables) {
     if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
-    else if (t.replication.replication_factor < 2) single.push(t.name)
+    else if (t.replication.replication_factor < 2 && opts.singleCopy) single.push(t.name)
   }
   const why: string[] = []
   if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)

@@ -66,6 +66,9 @@ export const MAX_SNAPSHOT_CHUNK_ENTRIES = 10_000
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
 
+/** MEMBERSHIP_STATUS reply: the Mode 1 shards the answering node is primary of, each with the voters its log holds. */
+export interface MembershipStatus { primaries: Array<{ shard: number, voters: NodeId[] }> }
+
 export interface RpcRequests {
   PING: Uint8Array
   GOSSIP_SYNC: GossipPing
@@ -77,6 +80,7 @@ export interface RpcRequests {
   TABLE_FENCE: TableFenceRequest
   REPL_MESSAGE: ReplBatch
   REPL_SNAPSHOT_CHUNK: SnapshotChunkRequest
+  MEMBERSHIP_STATUS: Record<string, never>
 }
 
 export interface RpcReplies {
@@ -90,6 +94,7 @@ export interface RpcReplies {
   TABLE_FENCE: { rows: boolean }
   REPL_MESSAGE: null
   REPL_SNAPSHOT_CHUNK: SnapshotChunkReply
+  MEMBERSHIP_STATUS: MembershipStatus
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -234,8 +239,27 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
     }),
     reply: nothing('REPL_MESSAGE reply', null)
   },
-  REPL_SNAPSHOT_CHUNK: { request: snapshotChunkRequest, reply: snapshotChunkReply }
+  REPL_SNAPSHOT_CHUNK: { request: snapshotChunkRequest, reply: snapshotChunkReply },
+  MEMBERSHIP_STATUS: {
+    request: nothing('MEMBERSHIP_STATUS', {}),
+    reply: v1('MEMBERSHIP_STATUS reply', (w, v) => w.array(v.primaries, p => { w.uint(p.shard); w.array(p.voters, id => w.u16(id)) }), r => {
+      const n = r.count(2)
+      const primaries: MembershipStatus['primaries'] = []
+      for (let i = 0; i < n; i++) {
+        const shard = r.uint()
+        const k = r.count(2)
+        if (k > MAX_STATUS_VOTERS) throw r.malformed(`${k} voters of shard ${shard} (at most ${MAX_STATUS_VOTERS})`)
+        const voters: NodeId[] = []
+        for (let j = 0; j < k; j++) voters.push(r.nodeId())
+        primaries.push({ shard, voters })
+      }
+      return { primaries }
+    })
+  }
 }
+
+/** Voters one shard's MEMBERSHIP_STATUS entry may list (a replication group is a handful of nodes). */
+const MAX_STATUS_VOTERS = 64
 
 /** The payload codecs of opcode `name`. */
 export function rpcPayloads<K extends RpcOpcodeName> (name: K): RpcPayloadCodec<K> {

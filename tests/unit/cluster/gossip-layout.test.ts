@@ -118,17 +118,33 @@ describe('gossip and the cluster layout', () => {
 })
 
 describe('the layout on the wire', () => {
-  it('round-trips in codec v2 and is absent when not set', () => {
+  it('round-trips in codec v3 and is absent when not set', () => {
     const withLayout = ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT)
     expect(gossipPingCodec.decode(gossipPingCodec.encode(withLayout))).toEqual(withLayout)
     expect(gossipMessageCodec.decode(gossipMessageCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))])))).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
-    expect(gossipPingCodec.encode(withLayout)[0]).toBe(2)
+    expect(gossipPingCodec.encode(withLayout)[0]).toBe(3)
+  })
+
+  it('carries the leaving and left members (v3), and decodes a v2 layout without them', () => {
+    const members = [1, 2, 3, 4, 5].map(asNodeId)
+    const draining = { ...LAYOUT, epoch: 4, members, leaving: [asNodeId(4)], left: [asNodeId(2), asNodeId(5)] }
+    const m = ping(asNodeId(2), [rec(asNodeId(2))], draining)
+    expect(gossipPingCodec.decode(gossipPingCodec.encode(m))).toEqual(m)
+    // v2 = the same bytes without the two trailing id lists (empty lists: one count byte each)
+    const plain = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
+    const v2 = Uint8Array.of(2, ...plain.subarray(1, plain.length - 2))
+    expect(gossipPingCodec.decode(v2)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
+    // leaving/left must be ascending members, and disjoint
+    const code = (l: object): string => { try { gossipPingCodec.decode(gossipPingCodec.encode(ping(asNodeId(2), [], { ...draining, ...l }))); return 'ok' } catch (e) { return (e as { code: string }).code } }
+    expect(code({ leaving: [asNodeId(9)] })).toBe('SB_RPC_MALFORMED')
+    expect(code({ left: [asNodeId(5), asNodeId(2)] })).toBe('SB_RPC_MALFORMED')
+    expect(code({ leaving: [asNodeId(2)], left: [asNodeId(2)] })).toBe('SB_RPC_MALFORMED')
   })
 
   it('decodes a v1 payload (a release before layouts) without a layout', () => {
-    const v2 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
+    const v3 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
     // v1 = the same bytes without the trailing layout presence byte
-    const v1 = Uint8Array.of(1, ...v2.subarray(1, v2.length - 1))
+    const v1 = Uint8Array.of(1, ...v3.subarray(1, v3.length - 1))
     expect(gossipPingCodec.decode(v1)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
   })
 

@@ -78,6 +78,10 @@ const ARBS: Arbs = {
     rep: fc.record({ rows: fc.boolean() })
   },
   REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) },
+  MEMBERSHIP_STATUS: {
+    req: fc.constant({}),
+    rep: fc.record({ primaries: fc.array(fc.record({ shard: fc.nat({ max: 0xffffffff }), voters: fc.array(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { maxLength: 5 }) }), { maxLength: 5 }) })
+  },
   REPL_SNAPSHOT_CHUNK: {
     req: fc.record({
       shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(n => asShardId(n)),

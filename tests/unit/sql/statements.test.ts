@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parse, parseOne } from '../../../src/sql/parser'
+import { formatStatement } from '../../../src/sql/format'
 import {
   ast, asts, bin, bool, call, col, columnDef, dec, int, item, not, nul, param, select, str, table, type
 } from './helpers'
@@ -297,6 +298,14 @@ describe('transactions, EXPLAIN, operator statements', () => {
       { kind: 'deliver_hints', node: 3 },
       { kind: 'drain_node', node: 12 }
     ])
+  })
+
+  it('DRAIN NODE n CANCEL and REMOVE NODE n (one statement kind, op says which)', () => {
+    expect(asts('DRAIN NODE 4 CANCEL; remove node 3')).toEqual([
+      { kind: 'drain_node', node: 4, op: 'cancel' },
+      { kind: 'drain_node', node: 3, op: 'remove' }
+    ])
+    for (const sql of ['DRAIN NODE 4', 'DRAIN NODE 4 CANCEL', 'REMOVE NODE 3']) expect(formatStatement(parse(sql)[0]!)).toBe(sql)
   })
 })
 

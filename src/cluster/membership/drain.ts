@@ -1,0 +1,161 @@
+import { ScratchBirdError } from '../../core/errors'
+import type { NodeId } from '../../core/ids'
+import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from '../layout'
+
+// DRAIN NODE, its CANCEL and REMOVE NODE (issue 20 item 2; DESIGN §7): the next layout each one
+// asks for, the refusals, and when a drain is finished. Pure; the decider (epochs.ts `decider`)
+// runs them and the cluster shell persists and gossips the result like an admission.
+//
+// A drain takes two epochs. `DRAIN NODE n` writes e + 1 with n `leaving`: placement gives n no
+// replica any more (layout.ts placedMembers), so each shard replica n holds gets a replacement —
+// added before n's copy is released (moves.ts movingReplicas keeps n a voter of a Mode 1 group
+// until every new replica is one). The decider asks the members which shards they lead and with
+// which voters (MEMBERSHIP_STATUS); once every shard's primary runs without n and with its whole
+// target (shardsStillMoving), it writes e + 2 with n `left`: n holds nothing and decides nothing,
+// and stopping it changes nothing for clients. n itself is not asked: a node removed from a group
+// is not told so (Raft), and one that was down during the move would wait forever. Until then `DRAIN NODE n CANCEL`
+// writes an epoch with n normal again (placement gives it its replicas back, by the same
+// bootstrap). The states live in the layout, persisted in every data directory before it is acted
+// on, so a drain goes on across restarts of any node.
+//
+// One drain at a time: moves of two drains would overlap, and the N-nodes-left check below holds
+// for one node only. `REMOVE NODE n` is for a node gone for good (gossip shows it down), or one
+// already drained: e + 1 without n; the replicas it held are replaced from the survivors. Rows of
+// a table whose only copy of a shard was on n are lost: the decider logs those shards (lostShards).
+
+export type MembershipOpKind = 'drain' | 'cancel' | 'remove'
+
+export interface MembershipOp { readonly kind: MembershipOpKind, readonly node: NodeId }
+
+export interface MembershipFacts {
+  readonly layout: ClusterLayout
+  /** The largest replication_factor of the catalog's tables (0: no table). */
+  readonly maxFactor: number
+  /**
+   * Why shard replicas cannot move now (moves.ts membershipBlocker, null: they can); for REMOVE
+   * only the reasons other than single-copy tables (their copies on the removed node are lost
+   * whatever is done, and reported).
+   */
+  readonly blocker: string | null
+  /** Is `id` alive in the decider's gossip view? */
+  readonly alive: (id: NodeId) => boolean
+}
+
+function refused (message: string, details: Record<string, unknown>): ScratchBirdError {
+  return new ScratchBirdError('SB_DRAIN_REFUSED', message, details)
+}
+
+function list (ids: readonly NodeId[]): string {
+  return `{${ids.join(', ')}}`
+}
+
+/** The nodes placement would give replicas to once `node` no longer counts, checked against the tables' N. */
+function checkEnoughLeft (op: string, node: NodeId, f: MembershipFacts): void {
+  const remaining = placedMembers(f.layout).filter(id => id !== node)
+  if (remaining.length === 0) {
+    throw refused(`${op} ${node} refused: it is the last node holding replicas of cluster ${f.layout.cluster}`, { node, members: f.layout.members })
+  }
+  if (remaining.length < f.maxFactor) {
+    throw refused(`${op} ${node} refused: ${remaining.length} node(s) ${list(remaining)} would stay, fewer than the largest replication_factor (${f.maxFactor}) of the tables; add a node first, or lower replication_factor`,
+      { node, remaining: remaining.length, replication_factor: f.maxFactor })
+  }
+}
+
+function checkMember (op: string, node: NodeId, l: ClusterLayout): void {
+  if (!l.members.includes(node)) {
+    throw refused(`${op} ${node} refused: node ${node} is not a member of cluster ${l.cluster} (members ${list(l.members)}, membership epoch ${l.epoch})`, { node, members: l.members, epoch: l.epoch })
+  }
+}
+
+function checkMovable (op: string, node: NodeId, f: MembershipFacts): void {
+  if (f.blocker !== null) {
+    throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${op} ${node} refused: ${f.blocker}`, { node, epoch: f.layout.epoch })
+  }
+}
+
+/**
+ * The layout `op` asks for at the decider (epoch + 1), or a coded error saying why not
+ * (SB_DRAIN_REFUSED, SB_NODE_ALIVE, SB_MEMBERSHIP_REFUSED), nothing changed.
+ */
+export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): ClusterLayout {
+  const l = f.layout
+  const leaving = l.leaving ?? []
+  const left = l.left ?? []
+  const next = (members: NodeId[], nextLeaving: NodeId[], nextLeft: NodeId[]): ClusterLayout =>
+    withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members }, nextLeaving, nextLeft)
+  const state = (): string => layoutMemberState(l, op.node)
+  switch (op.kind) {
+    case 'drain': {
+      const what = 'DRAIN NODE'
+      checkMember(what, op.node, l)
+      if (state() === 'left') throw refused(`${what} ${op.node} refused: node ${op.node} is already drained (left); it holds nothing and may be stopped`, { node: op.node, state: 'left' })
+      if (state() === 'leaving') throw refused(`${what} ${op.node} refused: node ${op.node} is already being drained (SHOW SHARD MAP shows the shards still moving)`, { node: op.node, state: 'leaving' })
+      const other = leaving[0]
+      if (other !== undefined) {
+        throw refused(`${what} ${op.node} refused: node ${other} is being drained; one drain at a time — wait until it is left (SHOW CLUSTER MEMBERS), or cancel it (DRAIN NODE ${other} CANCEL)`, { node: op.node, draining: other })
+      }
+      if (!f.alive(op.node)) {
+        throw refused(`${what} ${op.node} refused: node ${op.node} is down, and a drain moves the replicas it holds while it runs; for a node gone for good use REMOVE NODE ${op.node}`, { node: op.node, state: 'down' })
+      }
+      checkEnoughLeft(what, op.node, f)
+      checkMovable(what, op.node, f)
+      return next([...l.members], [...leaving, op.node], left)
+    }
+    case 'cancel': {
+      const what = 'DRAIN NODE … CANCEL of node'
+      checkMember(what, op.node, l)
+      if (state() === 'left') throw refused(`DRAIN NODE ${op.node} CANCEL refused: the drain of node ${op.node} has finished (left); to use it again, REMOVE NODE ${op.node}, then start it with an empty data directory (it joins as a new node)`, { node: op.node, state: 'left' })
+      if (state() !== 'leaving') throw refused(`DRAIN NODE ${op.node} CANCEL refused: node ${op.node} is not being drained`, { node: op.node, state: state() })
+      return next([...l.members], leaving.filter(id => id !== op.node), left)
+    }
+    case 'remove': {
+      const what = 'REMOVE NODE'
+      checkMember(what, op.node, l)
+      if (state() !== 'left') {
+        if (f.alive(op.node)) {
+          throw new ScratchBirdError('SB_NODE_ALIVE', `${what} ${op.node} refused: node ${op.node} is alive; REMOVE NODE is for a node gone for good — drain it instead (DRAIN NODE ${op.node}), then remove it once it is left`, { node: op.node })
+        }
+        checkEnoughLeft(what, op.node, f)
+        checkMovable(what, op.node, f)
+      }
+      return next(l.members.filter(id => id !== op.node), leaving.filter(id => id !== op.node), left.filter(id => id !== op.node))
+    }
+  }
+}
+
+/**
+ * The shards `node` is still being moved off, as the shards' primaries report them: a shard is
+ * moved once some node reports leading it with voters that hold every node of its target (its
+ * first N over the placed members) and not `node`. The primary adds one voter at a time, and only
+ * once the previous change is committed, so a primary that removed `node` had its replacements
+ * committed as voters: even if that removal is lost in a failover, the target alone is a majority.
+ * `targets`: per shard, empty when the shard has no Mode 1 group (nothing to move); `reports`: per
+ * shard, the voter lists of the nodes that claim to lead it (a stale leader's is older, never
+ * further along).
+ */
+export function shardsStillMoving (node: NodeId, targets: ReadonlyArray<readonly NodeId[]>, reports: ReadonlyMap<number, ReadonlyArray<readonly NodeId[]>>): number[] {
+  const out: number[] = []
+  targets.forEach((target, shard) => {
+    if (target.length === 0) return
+    const moved = (reports.get(shard) ?? []).some(voters => !voters.includes(node) && target.every(id => voters.includes(id)))
+    if (!moved) out.push(shard)
+  })
+  return out
+}
+
+/** The layout marking `node` (leaving) left: epoch + 1. */
+export function leftLayout (l: ClusterLayout, node: NodeId): ClusterLayout {
+  return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] },
+    (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node])
+}
+
+/**
+ * The shards whose only copy was on `node` (for the tables keeping one copy: the first node of
+ * the shard's preference list before `node` went), ascending: lost with it.
+ */
+export function lostShards (preferences: ReadonlyArray<readonly NodeId[]>, node: NodeId, singleCopyTables: number): number[] {
+  if (singleCopyTables === 0) return []
+  const out: number[] = []
+  preferences.forEach((p, shard) => { if (p[0] === node) out.push(shard) })
+  return out
+}
