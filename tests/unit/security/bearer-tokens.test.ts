@@ -39,7 +39,7 @@ function auth (c: () => Catalog, clock: ManualClock): Authenticator {
 
 describe('bearer token statements', () => {
   it('parse and print back; the hash is printed only with secrets', () => {
-    const s = parseOne("CREATE TOKEN ci FOR USER alice VALID UNTIL '2027-01-02 03:04:05Z'") as TokenStatement
+    const s = parseOne("CREATE TOKEN ci FOR USER alice VALID UNTIL '2027-01-02 03:04:05Z'") as TokenStatement & { kind: 'create_token' }
     expect(s).toMatchObject({ kind: 'create_token', name: 'ci', user: 'alice', validUntil: Date.parse('2027-01-02T03:04:05Z'), hash: null })
     expect(parseOne('CREATE TOKEN mine')).toMatchObject({ kind: 'create_token', name: 'mine', user: null, validUntil: null })
     expect(parseOne('DROP TOKEN IF EXISTS ci FOR USER alice')).toMatchObject({ kind: 'drop_token', name: 'ci', user: 'alice', ifExists: true })
