@@ -13,7 +13,7 @@ afterEach(() => { for (const n of running.splice(0)) n.proc.kill('SIGKILL') })
 
 const ADMIN = `Basic ${Buffer.from('admin:adm pw').toString('base64')}`
 const ALICE = `Basic ${Buffer.from('alice:alice pw').toString('base64')}`
-const CONFIG = 'security:\n  bootstrap_admin: admin\naudit:\n  enabled: true\n  events: [LOGIN]\n'
+const CONFIG = 'security:\n  bootstrap_admin: admin\naudit:\n  enabled: true\n  events: [LOGIN, CREATE TOKEN, DROP TOKEN]\n'
 
 async function start (dir: string, env: Record<string, string> = {}): Promise<RunningNode> {
   const cfg = join(dir, 'node.yaml')
@@ -89,5 +89,15 @@ describe('bearer tokens', () => {
     const lines = readFileSync(join(dir, 'data', 'logs', 'audit.log'), 'utf8').trim().split('\n').map(l => JSON.parse(l) as Record<string, unknown>)
     const failures = lines.filter(l => l.event === 'LOGIN' && l.protocol === 'http' && l.outcome === 'SB_AUTH_FAILED').map(l => l.user)
     expect(failures).toEqual(['', 'alice'])
+    const ddl = lines.filter(l => l.event === 'CREATE TOKEN' || l.event === 'DROP TOKEN').map(l => [l.event, l.user, l.statement, l.outcome])
+    expect(ddl).toEqual([
+      ['CREATE TOKEN', 'admin', 'CREATE TOKEN ci FOR USER alice', 'ok'],
+      ['CREATE TOKEN', 'alice', `CREATE TOKEN laptop VALID UNTIL '${until}'`, 'ok'],
+      ['CREATE TOKEN', 'alice', 'CREATE TOKEN more', 'SB_INSUFFICIENT_PRIVILEGE'],
+      ['DROP TOKEN', 'admin', 'DROP TOKEN ci FOR USER alice', 'ok']
+    ])
+    const log = readFileSync(join(dir, 'data', 'logs', 'audit.log'), 'utf8')
+    expect(log).not.toContain(ci.slice(4))
+    expect(log).not.toContain(laptop.slice(4))
   }, 240_000)
 })

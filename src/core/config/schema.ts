@@ -283,7 +283,7 @@ export const AUDIT_EVENTS = [
   'CREATE TABLE', 'ALTER TABLE', 'DROP TABLE',
   'SET replication_mode', 'SET replication_factor', 'SET write_quorum', 'SET read_quorum',
   'SET uuid_type', 'SET partition_key_columns',
-  'GRANT', 'REVOKE', 'CREATE USER', 'ALTER USER', 'DROP USER', 'TOPOLOGY', 'LOGIN'
+  'GRANT', 'REVOKE', 'CREATE USER', 'ALTER USER', 'DROP USER', 'CREATE TOKEN', 'DROP TOKEN', 'TOPOLOGY', 'LOGIN'
 ] as const
 
 const audit = z.strictObject({
@@ -291,7 +291,7 @@ const audit = z.strictObject({
   // No schema default: the default follows logging.dir and logging.files.audit (filled in by
   // configSchema's transform) so the two settings can never name different files by accident.
   log_file: filePath.optional().meta({ description: 'Audit log file. Default: logging.files.audit under logging.dir (./data/logs/audit.log). Relative paths resolve against the working directory. Its head file is the same path with .head appended.', example: '/var/log/scratchbird/audit.log' }),
-  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Events to record. Allowed: ${AUDIT_EVENTS.join(', ')}. CREATE TABLE, ALTER TABLE, DROP TABLE: those statements, succeeded or failed, through any protocol on this node (the node the client sent them to). SET <option>: a CREATE TABLE … WITH or ALTER TABLE … SET naming that table option (one line per statement, listing every matching event). GRANT, REVOKE: those statements (table privileges and ADMIN / SUPERUSER), succeeded or failed; details name the table. CREATE USER, ALTER USER, DROP USER: those statements (passwords are never written: PASSWORD '********'). LOGIN: logins, admitted (outcome ok) and refused (SB_AUTH_FAILED): PostgreSQL-protocol connections, and HTTP requests whose credentials fail (a good HTTP request is not a login line: every request carries its credentials). TOPOLOGY: membership changes this node's gossip sees (a node joined, up, suspect, down, left).` })
+  events: z.array(z.enum(AUDIT_EVENTS)).default(['CREATE TABLE', 'ALTER TABLE', 'DROP TABLE']).meta({ noun: 'a list of audit event names', description: `Events to record. Allowed: ${AUDIT_EVENTS.join(', ')}. CREATE TABLE, ALTER TABLE, DROP TABLE: those statements, succeeded or failed, through any protocol on this node (the node the client sent them to). SET <option>: a CREATE TABLE … WITH or ALTER TABLE … SET naming that table option (one line per statement, listing every matching event). GRANT, REVOKE: those statements (table privileges and ADMIN / SUPERUSER), succeeded or failed; details name the table. CREATE USER, ALTER USER, DROP USER: those statements (passwords are never written: PASSWORD '********'). CREATE TOKEN, DROP TOKEN: those statements (bearer tokens; neither the token nor its hash is written). LOGIN: logins, admitted (outcome ok) and refused (SB_AUTH_FAILED): PostgreSQL-protocol connections, and HTTP requests whose credentials fail (a good HTTP request is not a login line: every request carries its credentials). TOPOLOGY: membership changes this node's gossip sees (a node joined, up, suspect, down, left).` })
 }).meta({ description: 'Audit trail (the seed\'s "Audit Logging").' })
 
 const lsm = z.strictObject({
