@@ -305,6 +305,7 @@ export class PgConnection implements QueryHost {
   }
 
   private get state (): SessionState { return this.session!.state }
+  get sessionPrincipal (): Principal | undefined { return this.session?.state.principal }
 
   private txnStatus (): 'I' | 'T' | 'E' {
     const txn = this.state.txn
