@@ -12,6 +12,7 @@ import { addColumnChange, dropColumnChange, type ColumnChange, type ColumnChange
 import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
+import { readTokens, type TokenInfo } from './token-records'
 import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker, type DomainInfo } from './domains'
 import type { DomainStatement } from '../sql/ast'
 import { readViews, type ViewInfo } from './view-records'
@@ -97,6 +98,8 @@ export interface CatalogState {
   users?: UserInfo[]
   grants?: GrantInfo[]
   nextUserId?: number
+  /** Bearer tokens of users (token-records.ts, changed by tokens.ts); absent: none. */
+  tokens?: TokenInfo[]
   /** Domains (domains.ts); absent in documents written before domains existed: none. */
   domains?: DomainInfo[]
   /** Views (view-records.ts, changed by views.ts); absent in documents written before views existed: none. */
@@ -585,7 +588,8 @@ export class Catalog {
     if (s.nextUserId !== undefined && !Number.isInteger(s.nextUserId)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable')
     if (s.domains !== undefined && !(Array.isArray(s.domains) && s.domains.every(validDomain))) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'catalog document is unreadable: a domain is malformed')
     const views = readViews(s.views)
-    return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }), ...(s.views === undefined ? {} : { views }) })
+    const tokens = readTokens(s.tokens)
+    return new Catalog({ ...s, tables, ...(s.users === undefined ? {} : { users }), ...(s.grants === undefined ? {} : { grants }), ...(s.views === undefined ? {} : { views }), ...(s.tokens === undefined ? {} : { tokens }) })
   }
 }
 

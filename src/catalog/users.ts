@@ -7,6 +7,7 @@ import { ScratchBirdError } from '../core/errors'
 import { TABLE_PRIVILEGES, type GrantStatement, type TablePrivilege, type UserStatement } from '../sql/ast'
 import { Catalog, type CatalogState } from './catalog'
 import { MAX_USERS, type GrantInfo, type UserInfo } from './user-records'
+import { withoutUserTokens } from './tokens'
 
 export interface UserDdlResult { catalog: Catalog, warnings: string[] }
 
@@ -70,7 +71,8 @@ export function applyUserStatement (c: Catalog, s: UserStatement, checkVerifier:
       }
       const users = c.users.filter(x => x !== u)
       keepASuperuser(c.users, users, s.name)
-      return { catalog: next(c, { users, grants: c.grants.filter(g => g.userId !== u.id) }), warnings: [] }
+      // Its grants and bearer tokens go with it, in the same version.
+      return { catalog: next(new Catalog(withoutUserTokens(c.state, u.id)), { users, grants: c.grants.filter(g => g.userId !== u.id) }), warnings: [] }
     }
     case 'grant': case 'revoke': return s.target.kind === 'role' ? roleChange(c, s) : tableGrant(c, s)
   }

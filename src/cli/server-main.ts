@@ -3,6 +3,7 @@ import { askedNotInEffect, notInEffectLine } from '../core/config/not-in-effect'
 import { ScratchBirdError, isScratchBirdError, describe, messageOf } from '../core/errors'
 import { parseLogLevel } from '../ops/log'
 import { ScratchBirdNode } from '../node/node'
+import { checkTlsFiles } from '../node/check-tls'
 import type { ParsedFlags } from './args'
 
 // `scratchbird [--config FILE] [flags]`: load and validate the configuration (flags override the
@@ -60,6 +61,11 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
     for (const k of off) process.stdout.write(`${k.refuse === true ? 'refused' : 'warning'}: ${notInEffectLine(k)}\n`)
     if (refused.length > 0) {
       process.stdout.write(`configuration NOT usable: ${refused.map(k => k.path).join(', ')} would make the node start without what the key promises\n`)
+      return 1
+    }
+    try { checkTlsFiles(config) } catch (e) {
+      if (!isScratchBirdError(e)) throw e
+      process.stdout.write(`configuration NOT usable: ${e.message} [${e.code}]\n`)
       return 1
     }
     process.stdout.write(`configuration OK${typeof flags.config === 'string' ? `: ${flags.config}` : ' (defaults)'}${off.length > 0 ? ` (${off.length} key${off.length === 1 ? '' : 's'} not in effect, listed above)` : ''}\n`)

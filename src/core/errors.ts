@@ -131,6 +131,11 @@ export const ERROR_CODES = {
   SB_UNDEFINED_USER: { sqlstate: '42704', http: 400, summary: 'no user of that name' },
   SB_INVALID_PASSWORD: { sqlstate: '28P01', http: 400, summary: 'a password or SCRAM-SHA-256 verifier given to CREATE/ALTER USER is not acceptable (empty, too long, or a malformed verifier)' },
   SB_LAST_SUPERUSER: { sqlstate: '55000', http: 409, summary: 'the statement would leave the cluster without a superuser (dropping or demoting the last one); nothing changed' },
+  // Bearer tokens and per-client request limits (issue 18 items 1 and 5).
+  SB_DUPLICATE_TOKEN: { sqlstate: '42710', http: 409, summary: 'the user already has a token of that name (CREATE TOKEN); nothing changed' },
+  SB_UNDEFINED_TOKEN: { sqlstate: '42704', http: 400, summary: 'the user has no token of that name (DROP TOKEN)' },
+  SB_TOKEN_REFUSED: { sqlstate: '22023', http: 400, summary: 'CREATE TOKEN was refused: VALID UNTIL is not in the future, the user already holds its maximum of tokens, or the session has no catalog user to own it (name one with FOR USER); nothing changed' },
+  SB_TOO_MANY_REQUESTS: { sqlstate: '53400', http: 429, summary: 'the client\'s address has more requests in flight than node.max_requests_in_flight_per_client, or sends faster than node.max_requests_per_second_per_client; the request was refused before it ran (HTTP: Retry-After) — retry later' },
   // Table rewrites (issue 17 item 7).
   SB_COLUMN_IN_USE: { sqlstate: '2BP01', http: 409, summary: 'ALTER TABLE … DROP COLUMN of a column a key or an index needs (the primary key, the partition key, an index, a foreign key); nothing changed' },
   SB_CHECK_VIOLATION: { sqlstate: '23514', http: 400, summary: 'a value fails a CHECK constraint (of the column\'s domain); nothing was written' },

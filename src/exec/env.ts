@@ -254,6 +254,8 @@ export interface StatementLogPort {
 export interface UsersPort {
   /** A password's SCRAM-SHA-256 verifier in its text form, with a fresh salt (the node's Rng). */
   verifierOf?: ((password: string) => string) | undefined
+  /** A new bearer token and its SHA-256 (CREATE TOKEN; security/bearer-token.ts, the node's Rng). */
+  newToken?: (() => { readonly token: string, readonly hash: string }) | undefined
 }
 
 /** Timers for statement_timeout (exec/statement-timeout.ts); absent: statements are never timed out (tools, tests). */

@@ -6,7 +6,7 @@ import type { Catalog } from '../catalog/catalog'
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
-import type { DdlStatement, ExplainableStatement, Statement, UserStatement } from '../sql/ast'
+import type { DdlStatement, ExplainableStatement, Statement, TokenStatement, UserStatement } from '../sql/ast'
 import { formatStatement } from '../sql/format'
 import { DOMAIN_STATEMENT_KINDS } from '../sql/ast'
 import { verifyStoredValues } from './domain-ddl'
@@ -35,6 +35,8 @@ import { tableAccess } from './access/choose'
 import { checkStatement } from '../security/privileges'
 import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
 import { applyUserStatement, withoutTableGrants } from '../catalog/users'
+import { applyTokenStatement } from '../catalog/tokens'
+import { executeTokenStatement } from './token-ddl'
 import type { UsersPort } from './env'
 import { writeWithIndexes } from './index-writes'
 import { enforceForeignKeys, hasForeignKeys } from './foreign-keys'
@@ -197,6 +199,7 @@ async function executeStatement (env: ExecEnv, session: SessionState, s: Stateme
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
       return await runDdl(env, s)
     case 'create_view': case 'drop_view': return await runDdl(env, s)
+    case 'create_token': case 'drop_token': return await executeTokenStatement(env, session, s, d => runDdl(env, d))
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)
       return env.runDdl !== undefined ? await env.runDdl(stored) : applyDdl(env, stored)
@@ -229,9 +232,9 @@ export async function runDdl (env: ExecEnv, s: DdlStatement): Promise<StatementR
   return env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
 }
 
-const USER_STATEMENTS: ReadonlySet<string> = new Set(['create_user', 'alter_user', 'drop_user', 'grant', 'revoke'] satisfies Array<UserStatement['kind']>)
-/** Users and grants (issue 18) travel the DDL path but change the catalog's users, not its tables. */
-export function isUserStatement (s: DdlStatement): s is UserStatement { return USER_STATEMENTS.has(s.kind) }
+const USER_STATEMENTS: ReadonlySet<string> = new Set(['create_user', 'alter_user', 'drop_user', 'grant', 'revoke', 'create_token', 'drop_token'] satisfies Array<(UserStatement | TokenStatement)['kind']>)
+/** Users, grants and their bearer tokens (issue 18) travel the DDL path but change the catalog's users, not its tables. */
+export function isUserStatement (s: DdlStatement): s is UserStatement | TokenStatement { return USER_STATEMENTS.has(s.kind) }
 
 /** Validates a DDL statement against this node's catalog and installs the next version; `clock`: now() of an added column's DEFAULT. */
 export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly clock?: Clock }, s: DdlStatement): StatementResult {
@@ -256,8 +259,13 @@ export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly cloc
 const USER_COMMANDS: Record<UserStatement['kind'], string> = { create_user: 'CREATE ROLE', alter_user: 'ALTER ROLE', drop_user: 'DROP ROLE', grant: 'GRANT', revoke: 'REVOKE' }
 
 /** CREATE/ALTER/DROP USER, GRANT, REVOKE: the next catalog version (catalog/users.ts); the statement carries a verifier by now. */
-function applyUserDdl (env: CatalogPort & DdlPort, s: UserStatement): StatementResult {
+function applyUserDdl (env: CatalogPort & DdlPort, s: UserStatement | TokenStatement): StatementResult {
   const cat = env.catalog()
+  if (s.kind === 'create_token' || s.kind === 'drop_token') {
+    const res = applyTokenStatement(cat, s)
+    if (res.catalog !== cat) env.setCatalog(res.catalog)
+    return commandResult(s.kind === 'create_token' ? 'CREATE TOKEN' : 'DROP TOKEN', 0, res.warnings)
+  }
   const res = applyUserStatement(cat, s, (v) => { decodeVerifier(v) })
   if (res.catalog !== cat) env.setCatalog(res.catalog)
   return commandResult(USER_COMMANDS[s.kind], 0, res.warnings)

@@ -8,14 +8,14 @@ import { ScratchBirdError } from '../core/errors'
 export class PerClientLimit {
   private readonly open = new Map<string, number>()
 
-  /** `max`: connections per client address; 0: no limit. */
-  constructor (readonly max: number) {}
+  /** `max`: connections per client address; 0: no limit. `onRefuse`: told of each refusal (the node's metric). */
+  constructor (readonly max: number, private readonly onRefuse?: () => void) {}
 
   /** Counts a new connection of `address`; false (nothing counted) when it already holds `max`. */
   admit (address: string): boolean {
     const key = clientKey(address)
     const n = this.open.get(key) ?? 0
-    if (this.max > 0 && n >= this.max) return false
+    if (this.max > 0 && n >= this.max) { this.onRefuse?.(); return false }
     this.open.set(key, n + 1)
     return true
   }

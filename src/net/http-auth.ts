@@ -12,7 +12,8 @@ import type { Handler, Routes } from './http-server'
 import type { LoginThrottle } from './login-throttle'
 import { hostPort } from './peer-address'
 
-export const WWW_AUTHENTICATE = 'Basic realm="ScratchBird", charset="UTF-8"'
+// Both schemes are offered (RFC 9110 §11.6.1 allows several challenges in one header).
+export const WWW_AUTHENTICATE = 'Basic realm="ScratchBird", charset="UTF-8", Bearer realm="ScratchBird"'
 
 /** A refused HTTP login, for the audit log. */
 export interface HttpLoginFailure { readonly user: string, readonly address: string, readonly outcome: string }
@@ -52,7 +53,9 @@ export function authenticatedRoutes (routes: Routes, ports: HttpAuthPorts, open:
         res.setHeader('www-authenticate', WWW_AUTHENTICATE)
         if (e.code === 'SB_AUTH_FAILED' && sent !== undefined) ports.throttle?.failure(ip)
         if (e.code === 'SB_LOGIN_THROTTLED') res.setHeader('retry-after', String(Math.ceil(Number(e.details?.retry_after_ms ?? 0) / 1000)))
-        ports.onFailure?.({ user: Authenticator.claimedUser(sent), address: hostPort(req.socket.remoteAddress, req.socket.remotePort), outcome: e.code })
+        // A bearer token names no user; an expired one's error does (the audit line then says whose).
+        const user = Authenticator.claimedUser(sent) || (typeof e.details?.user === 'string' ? e.details.user : '')
+        ports.onFailure?.({ user, address: hostPort(req.socket.remoteAddress, req.socket.remotePort), outcome: e.code })
       }
       throw e
     }

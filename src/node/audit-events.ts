@@ -35,6 +35,8 @@ export function statementEvents (s: Statement): AuditEventName[] {
     case 'create_user': return ['CREATE USER']
     case 'alter_user': return ['ALTER USER']
     case 'drop_user': return ['DROP USER']
+    case 'create_token': return ['CREATE TOKEN']
+    case 'drop_token': return ['DROP TOKEN']
     default: return []
   }
 }

@@ -2,6 +2,7 @@
 // (local workers, or the placement router in a cluster), the generators, two-phase commit I/O,
 // the catalog and DDL, the cluster view, and — in a cluster — quorum replication and its hints.
 // A single node answers the cluster questions about itself.
+import { newBearerToken } from '../security/bearer-token'
 import type { Logger } from 'pino'
 import type { Catalog } from '../catalog/catalog'
 import type { Clock } from '../core/clock'
@@ -83,7 +84,9 @@ export function execEnv (p: ExecParts): ExecEnv {
     // statement_timeout (the session setting): the node's own timers, which keep no process alive.
     statementTimer: (ms, fire) => { const t = setTimeout(fire, ms); t.unref(); return () => clearTimeout(t) },
     // CREATE/ALTER USER: the password's verifier with a fresh salt (it goes no further than this node).
-    verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng))
+    verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng)),
+    // CREATE TOKEN: a fresh secret (shown once) and its hash (what travels and is stored).
+    newToken: () => newBearerToken(p.rng)
   }
 }
 

@@ -49,6 +49,8 @@ import { RpcClient, type RpcClientOptions } from '../net/rpc/client'
 import { RpcMethods, rpcRoutes } from '../net/rpc/server'
 import { PerClientLimit } from '../net/client-limit'
 import { LoginThrottle } from '../net/login-throttle'
+import { RequestLimiter } from '../net/request-limit'
+import { limitedRoutes } from '../net/http-limits'
 import { applyDdl } from '../exec/executor'
 import { ClusterShell } from './cluster'
 import { ReplicationShell } from './replication/manager'
@@ -163,6 +165,7 @@ export class ScratchBirdNode {
   private auth: Authenticator | null = null
   /** Failed-login throttling of both client listeners (security.login_failures_max). */
   private loginThrottle: LoginThrottle | null = null
+  private requestLimiter: RequestLimiter | null = null
   /** Creates security.bootstrap_admin while the catalog has no user. */
   private bootstrap: BootstrapAdminShell | null = null
   private metricsHttp: Server | null = null
@@ -357,6 +360,11 @@ export class ScratchBirdNode {
     // One count per node for both listeners: a guesser switching protocol keeps its failures.
     this.loginThrottle = new LoginThrottle({
       settings: () => ({ maxFailures: this.config.security.login_failures_max, lockoutMs: this.config.security.login_lockout_ms }),
+      now: () => this.io.clock.monotonic()
+    })
+    // Per-client request limits, one table for both listeners (the keys are live: read per request).
+    this.requestLimiter = new RequestLimiter({
+      settings: () => ({ maxInFlight: this.config.node.max_requests_in_flight_per_client, perSecond: this.config.node.max_requests_per_second_per_client, burst: this.config.node.request_burst_per_client }),
       now: () => this.io.clock.monotonic()
     })
     if (admin !== null && this.catalog.users.length === 0) {
@@ -572,14 +580,17 @@ export class ScratchBirdNode {
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
     // Every client route but /v1/health needs credentials (http-auth.ts); backups need admin rights.
-    const client: Routes = authenticatedRoutes({ '/v1/health': { GET: () => this.health() }, ...adminRoutes(this.backupRoutes(), () => this.catalog), ...this.sqlApi!.routes() }, {
+    const refusals = this.metrics.clientRefusals
+    // Request limits before authentication: a flood of bad credentials is bounded too.
+    const client: Routes = limitedRoutes(authenticatedRoutes({ '/v1/health': { GET: () => this.health() }, ...adminRoutes(this.backupRoutes(), () => this.catalog), ...this.sqlApi!.routes() }, {
       auth: this.auth!,
       throttle: this.loginThrottle!,
       onFailure: (f) => {
         if (f.user !== '') log.warn({ user: f.user, client: f.address }, `HTTP authentication failed for user "${f.user}"`)
+        if (f.outcome === 'SB_LOGIN_THROTTLED') refusals.inc({ listener: 'client', reason: 'login_throttled' })
         this.audit?.login({ user: f.user, database: '', address: f.address, outcome: f.outcome }, 'http')
       }
-    }, ['/v1/health'])
+    }, ['/v1/health']), this.requestLimiter!, ['/v1/health'], (reason) => refusals.inc({ listener: 'client', reason }))
     const separate = clustered && config.node.rpc_listen !== undefined
     const tls = this.tls
     const rpc: Routes = clustered
@@ -597,7 +608,7 @@ export class ScratchBirdNode {
     // without one in the handshake; a client-only listener asks for none.
     this.http = createHttpServer(separate ? clientListenerRoutes(client, Object.keys(rpc)) : { ...client, ...rpc },
       (e) => log.error({ err: e }, 'internal error in HTTP handler'), this.stallWatch(), tls?.serverOptions(clustered && !separate ? 'request' : 'none'),
-      new PerClientLimit(config.node.max_connections_per_client))
+      new PerClientLimit(config.node.max_connections_per_client, () => refusals.inc({ listener: 'client', reason: 'max_connections' })))
     if (tls !== null) tls.attach(this.http, 'client')
     this.countConnections(this.http, 'client')
     const addr = await listen(this.http, config.node.listen)
@@ -646,8 +657,13 @@ export class ScratchBirdNode {
       serverVersion: `15.0 (ScratchBird ${VERSION})`,
       auth: (user) => this.auth!.pg(user),
       throttle: this.loginThrottle!,
-      onLogin: (l) => this.audit?.login(l, 'pg'),
-      perClient: new PerClientLimit(config.node.max_connections_per_client),
+      onLogin: (l) => {
+        if (l.outcome === 'SB_LOGIN_THROTTLED') this.metrics.clientRefusals.inc({ listener: 'pg', reason: 'login_throttled' })
+        this.audit?.login(l, 'pg')
+      },
+      perClient: new PerClientLimit(config.node.max_connections_per_client, () => this.metrics.clientRefusals.inc({ listener: 'pg', reason: 'max_connections' })),
+      requests: this.requestLimiter!,
+      onRequestRefused: (reason) => this.metrics.clientRefusals.inc({ listener: 'pg', reason }),
       ...(this.tls === null ? {} : { tls: this.pgTls(this.tls) })
     })
     const addr = await this.pg.listen(config.node.pg_listen)

@@ -72,6 +72,7 @@ export interface NodeMetrics {
   readonly tlsHandshakeFailures: Counter<'listener' | 'reason'>
   readonly tlsCertExpirySeconds: Gauge<'file'>
   readonly tlsReloads: Counter<'outcome'>
+  readonly clientRefusals: Counter<'listener' | 'reason'>
   readonly rpcBatchSeconds: Histogram<'peer'>
   readonly clusterMembers: Gauge<'state'>
 }
@@ -128,6 +129,7 @@ export function createMetrics (): NodeMetrics {
     tlsHandshakeFailures: new Counter({ name: 'scratchbird_tls_handshake_failures_total', help: 'TLS peers and clients refused (security.tls_enabled), by listener (client, rpc, pg; rpc_client: a peer this node called whose certificate names another node) and reason (no_certificate, untrusted_certificate, wrong_node, plaintext; aborted: the client hung up mid-handshake, not logged; handshake: other)', labelNames: ['listener', 'reason'], registers: [registry] }),
     tlsCertExpirySeconds: new Gauge({ name: 'scratchbird_tls_cert_expiry_seconds', help: 'Seconds until the earliest notAfter of the certificates in a TLS file (security.tls_cert, tls_ca); negative: expired. A WARNING is logged within 14 days, at start and daily', labelNames: ['file'], registers: [registry] }),
     tlsReloads: new Counter({ name: 'scratchbird_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP or a changed file) by outcome: ok, or failed (the running certificates stay)', labelNames: ['outcome'], registers: [registry] }),
+    clientRefusals: new Counter({ name: 'scratchbird_client_refusals_total', help: 'Client connections, requests and logins refused by the per-client limits, by listener (client = node.listen, pg = node.pg_listen) and reason: max_connections (node.max_connections_per_client), requests_in_flight (node.max_requests_in_flight_per_client), request_rate (node.max_requests_per_second_per_client), login_throttled (security.login_failures_max)', labelNames: ['listener', 'reason'], registers: [registry] }),
     connections: new Gauge({ name: 'scratchbird_connections', help: 'Open TCP connections per listener (client = node.listen, rpc = node.rpc_listen, pg = node.pg_listen)', labelNames: ['listener'], registers: [registry] }),
     rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
     clusterMembers: new Gauge({ name: 'scratchbird_cluster_members', help: 'Members of cluster.nodes (this node included) by the state this node\'s gossip sees them in (normal, suspect, down, joining, leaving, left, unknown, refused); a single node counts itself normal', labelNames: ['state'], registers: [registry] })

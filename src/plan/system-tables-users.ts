@@ -2,6 +2,8 @@
 // tables. No verifier is shown — not even its salt or iteration count: sys_users is readable by
 // every user, and a verifier is what an offline password guess is checked against.
 import type { Catalog } from '../catalog/catalog'
+import { tokensOf } from '../catalog/tokens'
+import { timestampFromMillis } from '../types/datetime'
 import type { ProgramColumn } from '../sblr/program'
 import { T } from '../types/sql-types'
 import type { SqlValue } from '../types/values'
@@ -34,6 +36,21 @@ export const USER_SYSTEM_TABLES: Readonly<Record<string, CatalogSystemTable>> = 
       const table = c.tableById(g.tableId)
       if (user === undefined || table === undefined) return []
       return g.privileges.map(p => [user.name, table.name, p.toUpperCase()])
+    })
+  },
+  // Bearer tokens (issue 18 item 1): names and expiry only — the catalog holds no secret to show,
+  // and not even the hash is listed (it is what a presented token is matched against).
+  sys_tokens: {
+    columns: [
+      { name: 'token_name', type: T.text },
+      { name: 'user_name', type: T.text },
+      { name: 'valid_until', type: T.timestamp },
+      { name: 'catalog_version', type: T.integer }
+    ],
+    rows: (c: Catalog) => tokensOf(c).flatMap(t => {
+      const user = c.userById(t.userId)
+      if (user === undefined) return []
+      return [[t.name, user.name, t.validUntil === null ? null : timestampFromMillis(t.validUntil), BigInt(t.version)]]
     })
   }
 }

@@ -13,6 +13,9 @@
 //    test suite work without credentials; the first CREATE USER closes it. The deprecated
 //    security.pg_password still guards the PostgreSQL listener in this state.
 //
+// HTTP Bearer (issue 18 item 1) checks a token CREATE TOKEN made: the SHA-256 of the text sent
+// must be a token of the catalog, not expired (by this node's clock); the request runs as its user.
+//
 // HTTP Basic checks a password by deriving the verifier's StoredKey (one PBKDF2); a success is
 // remembered for BASIC_CACHE_MS under an HMAC of (user, password, verifier) with a per-process
 // key, so a client sending the same credentials on every request pays the PBKDF2 once a minute,
@@ -23,6 +26,8 @@ import type { Clock } from '../core/clock'
 import { ScratchBirdError } from '../core/errors'
 import type { Rng } from '../core/rng'
 import type { Principal } from './privileges'
+import { tokenByHash } from '../catalog/tokens'
+import { bearerToken, tokenHash } from './bearer-token'
 import { decodeVerifier, hmacSha256, passwordMatches, scramVerifier, type ScramVerifier } from './scram-verifier'
 
 export type AuthMode = 'scram' | 'trust'
@@ -106,7 +111,9 @@ export class Authenticator {
   http (authorization: string | undefined): Principal {
     const state = this.state()
     if (state === 'trust' || (state === 'open' && authorization === undefined)) return { kind: 'trusted', name: HTTP_TRUSTED_USER }
-    if (authorization === undefined) throw new ScratchBirdError('SB_AUTH_FAILED', 'authentication required: send HTTP Basic credentials of a user (Authorization: Basic …)')
+    if (authorization === undefined) throw new ScratchBirdError('SB_AUTH_FAILED', 'authentication required: send HTTP Basic credentials of a user (Authorization: Basic …) or a bearer token (Authorization: Bearer …)')
+    const token = bearerToken(authorization)
+    if (token !== null) return this.bearer(token, state)
     const { user, password } = basicCredentials(authorization)
     if (state === 'open') return { kind: 'trusted', name: user }
     if (state === 'closed') throw failed(user)
@@ -128,10 +135,27 @@ export class Authenticator {
     return principalOf(u)
   }
 
+  /**
+   * A bearer token (CREATE TOKEN): the user whose token hashes the same, unless it has expired.
+   * One SHA-256, no cache needed. Tokens belong to catalog users, so before the first user exists
+   * none can match: the open state admits the request as it admits one without credentials.
+   */
+  private bearer (token: string, state: AuthState): Principal {
+    if (state === 'open') return { kind: 'trusted', name: HTTP_TRUSTED_USER }
+    const t = state === 'users' ? tokenByHash(this.d.catalog(), tokenHash(token)) : undefined
+    if (t === undefined) throw new ScratchBirdError('SB_AUTH_FAILED', 'bearer token not accepted: unknown or dropped token', { reason: 'unknown_token' })
+    const u = this.d.catalog().userById(t.userId)
+    if (u === undefined) throw new ScratchBirdError('SB_AUTH_FAILED', 'bearer token not accepted: its user no longer exists', { reason: 'unknown_token' })
+    if (t.validUntil !== null && this.d.clock.now() >= t.validUntil) {
+      throw new ScratchBirdError('SB_AUTH_FAILED', `bearer token "${t.name}" of user "${u.name}" expired at ${new Date(t.validUntil).toISOString()}`, { reason: 'token_expired', user: u.name, token: t.name })
+    }
+    return { kind: 'user', id: u.id, name: u.name, token: t.name }
+  }
+
   /** The user name a request's Authorization header claims ('' when none can be read), for the audit line of a refused one. */
   static claimedUser (authorization: string | undefined): string {
     if (authorization === undefined) return ''
-    try { return basicCredentials(authorization).user } catch { return '' }
+    try { return bearerToken(authorization) === null ? basicCredentials(authorization).user : '' } catch { return '' }
   }
 
   private bootstrapScram (): ScramVerifier {

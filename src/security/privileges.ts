@@ -12,7 +12,9 @@
 //    needs SELECT on every table behind it (a view grants nothing of its own) —, INSERT/UPDATE/DELETE on the table it
 //    writes (UPDATE also for INSERT … ON CONFLICT DO UPDATE, SELECT also for RETURNING), as
 //    granted; system tables, SHOW and transaction control need nothing; ALTER USER of oneself
-//    may change one's own password.
+//    may change one's own password; CREATE/DROP TOKEN of one's own tokens needs nothing (of another
+//    user's: admin, superuser for a superuser's), but a session signed in with a token cannot
+//    create tokens.
 //  - a session whose user has been dropped is refused outright (SB_AUTH_FAILED).
 import type { Catalog } from '../catalog/catalog'
 import type { UserInfo } from '../catalog/user-records'
@@ -22,7 +24,8 @@ import type { Statement, TablePrivilege } from '../sql/ast'
 /** The session's user: a catalog user by id, or everyone-is-superuser (security.auth trust, or no users yet on loopback). */
 export type Principal =
   | { readonly kind: 'trusted', readonly name: string }
-  | { readonly kind: 'user', readonly id: number, readonly name: string }
+  /** `token`: signed in with that bearer token (CREATE TOKEN), not a password. */
+  | { readonly kind: 'user', readonly id: number, readonly name: string, readonly token?: string }
 
 export type Need =
   | { readonly kind: 'table', readonly privilege: TablePrivilege, readonly table: string }
@@ -88,6 +91,12 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
       return [{ kind: 'admin', what: s.kind.toUpperCase() }]
     }
     case 'create_view': case 'drop_view': return [{ kind: 'admin', what: 'DDL' }]
+    case 'create_token': case 'drop_token': {
+      // One's own tokens need nothing; another user's are managed like that user (ALTER USER).
+      if (s.user === null || (self !== null && self.name === s.user)) return []
+      const what = `${s.kind === 'create_token' ? 'CREATE' : 'DROP'} TOKEN for another user`
+      return c.user(s.user)?.role === 'superuser' ? [{ kind: 'superuser', what: `${what} (superuser "${s.user}")` }] : [{ kind: 'admin', what }]
+    }
     case 'begin': case 'commit': case 'rollback': case 'show': case 'set': case 'reset': case 'show_setting': return []
   }
 }
@@ -116,6 +125,10 @@ export function currentUser (c: Catalog, p: Principal): UserInfo | null {
 export function checkStatement (c: Catalog, p: Principal, s: Statement): void {
   const user = currentUser(c, p)
   if (user === null) return
+  // A token cannot mint tokens: one that leaks (or expires soon) must not be able to outlive itself.
+  if (s.kind === 'create_token' && p.kind === 'user' && p.token !== undefined) {
+    throw new ScratchBirdError('SB_INSUFFICIENT_PRIVILEGE', `permission denied: CREATE TOKEN needs a password sign-in; this session signed in with token "${p.token}"`, { privilege: 'PASSWORD_LOGIN', user: user.name })
+  }
   for (const need of statementNeeds(s, c, user)) {
     if (allowed(c, user, need)) continue
     throw need.kind === 'table'

@@ -302,7 +302,7 @@ export interface AlterIndexStatement { readonly kind: 'alter_index', readonly po
 export type TableDdlStatement = CreateTableStatement | AlterTableStatement | DropTableStatement | CreateIndexStatement | DropIndexStatement | AlterIndexStatement
 
 /** Catalog changes: table DDL, users and grants (issue 18), domains and views, which travel the same versioned path. */
-export type DdlStatement = TableDdlStatement | UserStatement | DomainStatement | ViewStatement
+export type DdlStatement = TableDdlStatement | UserStatement | DomainStatement | ViewStatement | TokenStatement
 
 // ---- views (issue 19 item 4) ----------------------------------------------------------------
 
@@ -342,6 +342,26 @@ export type GrantTarget =
   | { readonly kind: 'role', readonly role: UserRole }
 export interface GrantStatement { readonly kind: 'grant' | 'revoke', readonly pos: Pos, readonly target: GrantTarget, readonly user: string }
 export type UserStatement = CreateUserStatement | AlterUserStatement | DropUserStatement | GrantStatement
+
+// ---- bearer tokens (issue 18 item 1; parsed by parse-tokens.ts) ----------------------------
+
+/**
+ * CREATE TOKEN name [FOR USER u] [VALID UNTIL 'timestamp'] [HASH 'hex']. `user` null: the
+ * session's own user; `validUntil` the instant in epoch milliseconds (null: never expires).
+ * `hash` is filled in by the node that received the statement (the SHA-256 of the secret it
+ * drew) before the statement travels to the catalog coordinator; a client never needs to write it.
+ */
+export interface CreateTokenStatement {
+  readonly kind: 'create_token'
+  readonly pos: Pos
+  readonly name: string
+  readonly user: string | null
+  readonly validUntil: number | null
+  readonly hash: string | null
+}
+/** DROP TOKEN [IF EXISTS] name [FOR USER u]; `user` null: the session's own user. */
+export interface DropTokenStatement { readonly kind: 'drop_token', readonly pos: Pos, readonly name: string, readonly user: string | null, readonly ifExists: boolean }
+export type TokenStatement = CreateTokenStatement | DropTokenStatement
 
 // ---- transactions, EXPLAIN, operator statements -------------------------------------------
 
@@ -385,6 +405,7 @@ export type Statement =
   | UserStatement
   | DomainStatement
   | ViewStatement
+  | TokenStatement
 
 // ---- domains (issue 19 item 4, P-002…P-006; parsed by parse-domain.ts) ------------------
 

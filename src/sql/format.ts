@@ -11,6 +11,7 @@ import type {
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
 import { formatDomainStatement } from './format-domain'
+import { formatTokenStatement } from './format-token'
 
 export interface FormatOptions {
   /** Print PASSWORD texts as they are (default: '********'). */
@@ -85,6 +86,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
     case 'create_domain': case 'alter_domain': case 'drop_domain': return formatDomainStatement(s, { expr: formatExpr, type: formatType, ident, string: quoteString })
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': return formatUserStatement(s, opts)
+    case 'create_token': case 'drop_token': return formatTokenStatement(s, opts, ident)
     case 'create_view': {
       const cols = s.columns === null ? '' : ` (${s.columns.map(ident).join(', ')})`
       return `CREATE ${s.orReplace ? 'OR REPLACE ' : ''}VIEW ${ident(s.name)}${cols} AS ${formatStatement(s.select)}`

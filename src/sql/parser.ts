@@ -13,6 +13,7 @@ import { atAlterIndex, atCreateIndex, atDropIndex, parseAlterIndex, parseCreateI
 import { parseDelete, parseInsert, parseSelect, parseUpdate } from './parse-dml'
 import { parseExpr } from './parse-expr'
 import { parseUserStatement } from './parse-users'
+import { parseTokenStatement } from './parse-tokens'
 import { parseDomainStatement } from './parse-domain'
 import { parseReset, parseSet, parseShowSetting } from './parse-settings'
 import { parseViewStatement } from './parse-view'
@@ -115,6 +116,8 @@ function parseStatement (c: Cursor): Statement {
   }
   const users = parseUserStatement(c)
   if (users !== null) return users
+  const token = parseTokenStatement(c)
+  if (token !== null) return token
   const domain = parseDomainStatement(c)
   if (domain !== null) return domain
   const view = parseViewStatement(c)

@@ -5,6 +5,7 @@ import { NODE_EXAMPLE, SEED_CLUSTER_EXAMPLE } from '../../src/core/config/docs'
 import { HintStore } from '../../src/storage/hint-store'
 import { LevelKv } from '../../src/storage/kv-level'
 import { ROOT, runToExit, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { TestCa } from '../helpers/tls-certs'
 import { asNodeId, asShardId, asXid } from '../../src/core/ids'
 
 // The server skeleton as a real process: start, health, metrics, log files, SIGHUP, clean stop,
@@ -207,13 +208,37 @@ describe('scratchbird command line', () => {
   it('--check-config of the seeds\' node file (TLS, audit, datacenters, replication defaults) finds every key in effect', async () => {
     const dir = tempDir()
     const cfg = join(dir, 'seed-node.yaml')
-    writeFileSync(cfg, `${SEED_CLUSTER_EXAMPLE}\n${NODE_EXAMPLE}`)
+    // --check-config loads the TLS files: the example's paths point at certificates made here.
+    const ca = new TestCa(join(dir, 'certs'))
+    const node2 = ca.node(2)
+    writeFileSync(cfg, `${SEED_CLUSTER_EXAMPLE}\n${NODE_EXAMPLE}`.replace('/etc/scratchbird/certs/node.crt', node2.cert)
+      .replace('/etc/scratchbird/certs/node.key', node2.key).replace('/etc/scratchbird/certs/ca.crt', ca.cert))
     const [cmd, args] = sourceCommand(['--config', cfg, '--check-config'])
     const r = await runToExit(cmd, args)
-    expect(r.code).toBe(0)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
     // TLS is in effect now (issue 18 item 1; a node with unusable TLS files: tests/node/tls.test.ts),
     // and so are the audit log, node.datacenter and the replication.default_* keys.
     expect(r.stdout.trim().split('\n')).toEqual([`configuration OK: ${cfg}`])
+  })
+
+  it('--check-config loads the TLS files: a missing certificate or a key of another certificate fails the check', async () => {
+    const dir = tempDir()
+    const ca = new TestCa(join(dir, 'certs'))
+    const [one, two] = [ca.node(1), ca.node(2)]
+    const check = async (security: string): Promise<{ code: number | null, stdout: string }> => {
+      const cfg = join(dir, 'tls.yaml')
+      writeFileSync(cfg, `security:\n  tls_enabled: true\n${security}`)
+      const r = await runToExit(...sourceCommand(['--config', cfg, '--check-config']))
+      return { code: r.code, stdout: r.stdout }
+    }
+    const good = await check(`  tls_cert: ${one.cert}\n  tls_key: ${one.key}\n  tls_ca: ${ca.cert}\n`)
+    expect(good.code, good.stdout).toBe(0)
+    const missing = await check(`  tls_cert: ${join(dir, 'nope.crt')}\n  tls_key: ${one.key}\n  tls_ca: ${ca.cert}\n`)
+    expect(missing.code).toBe(1)
+    expect(missing.stdout).toMatch(/configuration NOT usable: TLS file .*nope\.crt: cannot be read.*\[SB_TLS_MATERIAL\]/)
+    const mismatched = await check(`  tls_cert: ${one.cert}\n  tls_key: ${two.key}\n  tls_ca: ${ca.cert}\n`)
+    expect(mismatched.code).toBe(1)
+    expect(mismatched.stdout).toMatch(/does not make a usable pair.*\[SB_TLS_MATERIAL\]/)
   })
 
   it('--check-config of the default file finds nothing to warn about (every default is in effect)', async () => {

@@ -27,6 +27,7 @@ import type { PgAuthPlan } from '../../security/authenticator'
 import type { Principal } from '../../security/privileges'
 import { readStartup } from './startup'
 import type { LoginThrottle } from '../login-throttle'
+import type { RefusalReason, RequestLimiter } from '../request-limit'
 import { hostOf } from '../peer-address'
 import { splitStatements } from './statements'
 import { MessageWriter } from './writer'
@@ -47,6 +48,10 @@ export interface PgServerPorts {
   readonly auth: (user: string) => PgAuthPlan
   /** Failed-login throttling (../login-throttle.ts): a locked-out address is refused before the SCRAM exchange. */
   readonly throttle?: LoginThrottle | undefined
+  /** Per-client request limits (../request-limit.ts): each Query and Execute message is admitted first. */
+  readonly requests?: RequestLimiter | undefined
+  /** A message refused by `requests` (the node's metric). */
+  readonly onRequestRefused?: ((reason: RefusalReason) => void) | undefined
   /** A CancelRequest arrived for (pid, secret). */
   readonly cancel: (pid: number, secret: number) => void
   /**
@@ -300,6 +305,7 @@ export class PgConnection implements QueryHost {
   }
 
   private get state (): SessionState { return this.session!.state }
+  get sessionPrincipal (): Principal | undefined { return this.session?.state.principal }
 
   private txnStatus (): 'I' | 'T' | 'E' {
     const txn = this.state.txn
@@ -316,12 +322,11 @@ export class PgConnection implements QueryHost {
       return
     }
     try {
+      if (type === 'Q' || type === 'E') { await this.limited(() => type === 'Q' ? this.simpleQuery(new BodyReader(f.body)) : this.extended.execute(new BodyReader(f.body))); return }
       switch (type) {
-        case 'Q': await this.simpleQuery(new BodyReader(f.body)); return
         case 'P': this.extended.parse(new BodyReader(f.body)); return
         case 'B': this.extended.bind(new BodyReader(f.body)); return
         case 'D': await this.extended.describe(new BodyReader(f.body)); return
-        case 'E': await this.extended.execute(new BodyReader(f.body)); return
         case 'C': this.extended.close(new BodyReader(f.body)); return
         case 'S': this.sync(); return
         case 'H': this.flush(); return
@@ -338,6 +343,16 @@ export class PgConnection implements QueryHost {
       if (type === 'Q') this.out.readyForQuery(this.txnStatus())
       else this.skipping = true
     }
+  }
+
+  /** Runs a message that runs SQL once the client's request limits admit it (refused: SB_TOO_MANY_REQUESTS, the connection stays). */
+  private async limited (run: () => Promise<void>): Promise<void> {
+    const a = this.ports.requests?.admit(hostOf(this.socket.remoteAddress ?? ''))
+    if (a !== undefined && !a.ok) {
+      this.ports.onRequestRefused?.(a.reason)
+      throw a.error
+    }
+    try { await run() } finally { a?.release() }
   }
 
   private sync (): void {

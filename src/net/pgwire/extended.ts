@@ -12,6 +12,7 @@ import { selectPlanFor } from '../../exec/cached-plans'
 import { uncachedScript, type CachedScript } from '../../exec/plan-cache'
 import { returningColumns } from '../../exec/returning-columns'
 import type { Statement } from '../../sql/ast'
+import { checkStatement, type Principal } from '../../security/privileges'
 import { T } from '../../types/sql-types'
 import type { SqlValue } from '../../types/values'
 import type { BodyReader } from './frames'
@@ -37,6 +38,8 @@ export interface QueryHost {
   warnings (list: readonly string[]): void
   /** Writes what is gathered when it has grown (long results stream). */
   flushIfLarge (): void
+  /** The session's user, whose privileges a Describe is checked against (undefined: no checks). */
+  readonly sessionPrincipal: Principal | undefined
 }
 
 interface Prepared {
@@ -182,12 +185,17 @@ export class ExtendedQuery {
   /**
    * The columns a prepared statement returns, without running it: a SELECT is planned (with
    * placeholder parameters of the declared types), EXPLAIN has one text column, a SHOW is run
-   * (it only reads); a statement that returns no rows has none.
+   * (it only reads); a statement that returns no rows has none. Checked against the session's
+   * privileges first, as Execute would be.
    */
   private async statementColumns (p: Prepared): Promise<readonly Column[] | null> {
     if (p.local !== null) return p.local.columns
     const s = p.statement
     if (s === null) return null
+    // Describing shows what a statement would return: the same privileges as running it, checked
+    // before it is planned (a user without SELECT learns nothing of the table through it).
+    const principal = this.host.sessionPrincipal
+    if (principal !== undefined) checkStatement(this.host.env.catalog(), principal, s)
     switch (s.kind) {
       case 'select': return selectPlanFor(this.host.env, s, p.paramOids.map(placeholder), p.script!.slots[0]!).columns
       case 'explain': return [{ name: 'QUERY PLAN', type: T.text }]

@@ -194,7 +194,7 @@ describe('reporting problems', () => {
     expect(problems('anti_entropy: {enabled: "yes"}')).toEqual(['anti_entropy.enabled: expected true or false, got "yes"'])
     expect(problems('logging: {console: loud}')).toEqual(['logging.console: expected one of "auto", "pretty", "json", "off", got "loud"'])
     expect(problems('audit: {events: [GRANT, DELETE]}')).toEqual([
-      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "CREATE USER", "ALTER USER", "DROP USER", "TOPOLOGY", "LOGIN", got "DELETE"'
+      'audit.events[1]: expected one of "CREATE TABLE", "ALTER TABLE", "DROP TABLE", "SET replication_mode", "SET replication_factor", "SET write_quorum", "SET read_quorum", "SET uuid_type", "SET partition_key_columns", "GRANT", "REVOKE", "CREATE USER", "ALTER USER", "DROP USER", "CREATE TOKEN", "DROP TOKEN", "TOPOLOGY", "LOGIN", got "DELETE"'
     ])
   })
 

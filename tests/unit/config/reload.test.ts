@@ -7,6 +7,9 @@ import { applyLive, planReload } from '../../../src/core/config/reload'
 describe('SIGHUP reload plan', () => {
   it('the live keys are exactly those read at every use (the table in the schema)', () => {
     expect(describeConfigKeys().filter(k => k.reload === 'live').map(k => k.path)).toEqual([
+      'node.max_requests_in_flight_per_client',
+      'node.max_requests_per_second_per_client',
+      'node.request_burst_per_client',
       'node.shutdown_timeout_ms',
       'replication.write_timeout_ms',
       'replication.read_timeout_ms',

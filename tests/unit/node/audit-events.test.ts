@@ -14,6 +14,11 @@ describe('audit events of a statement', () => {
     expect(statementTable(parse('ALTER TABLE t9 SET read_quorum = 1')[0]!)).toBe('t9')
   })
 
+  it('names the bearer token statements', () => {
+    expect(events("CREATE TOKEN ci FOR USER alice VALID UNTIL '2030-01-01'")).toEqual(['CREATE TOKEN'])
+    expect(events('DROP TOKEN IF EXISTS ci')).toEqual(['DROP TOKEN'])
+  })
+
   it('is silent on everything else', () => {
     for (const sql of ['SELECT 1', 'INSERT INTO t VALUES (1)', 'BEGIN', 'SHOW CLUSTER MEMBERS', 'EXPLAIN CREATE TABLE t (k INTEGER PRIMARY KEY)']) {
       expect(events(sql), sql).toEqual([])
