@@ -80,6 +80,8 @@ export interface TableInfo {
   index?: IndexInfo
   /** Leaderless replicas placed by a raised N and not yet filled (replica-bootstrap.ts); absent: none. */
   bootstrap?: ReplicaBootstrap
+  /** A session's temporary table (exec/temp-tables.ts): in no catalog version, only in that session's view of one. Absent: a permanent table. */
+  temporary?: true
 }
 
 export interface CatalogState {

@@ -137,6 +137,8 @@ export class PgConnection implements QueryHost {
       const s = this.ports.sessions.close(this.session.id)
       const txn = s?.state.txn ?? null
       this.session = null
+      // Its temporary tables go with it (exec/temp-tables.ts).
+      s?.state.temp.dropAll()
       if (txn !== null) {
         s!.state.txn = null
         txn.rollback().catch((e: unknown) => this.ports.log.warn({ err: describe(e) }, 'rolling back the transaction of a closed PostgreSQL connection failed'))

@@ -8,6 +8,7 @@ describe('SIGHUP reload plan', () => {
   it('the live keys are exactly those read at every use (the table in the schema)', () => {
     expect(describeConfigKeys().filter(k => k.reload === 'live').map(k => k.path)).toEqual([
       'node.shutdown_timeout_ms',
+      'node.temp_table_bytes_per_session',
       'replication.write_timeout_ms',
       'replication.read_timeout_ms',
       'replication.hint_expiration_days',
