@@ -68,6 +68,18 @@ export function refuseTempDdl (temp: SessionTempTables, s: Statement): void {
   if (s.kind === 'create_view' && [...tablesRead(s.select)].some(n => temp.has(n))) throw unsupported('a view cannot read a temporary table (views are shared by every session)', s)
 }
 
+/**
+ * The node's catalog with the session's temporary tables, whose foreign keys still mean the
+ * permanent tables: a permanent table's foreign key to a name a temporary table hides checks the
+ * permanent parent, and rows of the temporary table are no one's parent (it takes no part in
+ * foreign keys) — so a DELETE on it can neither be refused by, nor cascade into, permanent rows.
+ */
+class SessionCatalog extends Catalog {
+  constructor (state: Catalog['state'], private readonly base: Catalog) { super(state) }
+  override foreignKeyTable (name: string): TableInfo | undefined { return this.base.table(name) }
+  override referencing (name: string): readonly TableInfo[] { return this.table(name)?.temporary === true ? [] : super.referencing(name) }
+}
+
 interface Overlay { readonly base: Catalog, readonly generation: number, readonly env: ExecEnv }
 const overlays = new WeakMap<SessionTempTables, Overlay>()
 
@@ -84,11 +96,11 @@ export function sessionEnv (env: ExecEnv, temp: SessionTempTables): ExecEnv {
   const mine = temp.tables.map(t => t.info)
   const names = new Set(mine.map(t => t.name))
   const state = base.state
-  const catalog = new Catalog({
+  const catalog = new SessionCatalog({
     ...state,
     tables: [...state.tables.filter(t => !names.has(t.name)), ...mine],
     views: (state.views ?? []).filter(v => !names.has(v.name))
-  })
+  }, base)
   const overlay: ExecEnv = Object.create(env) as ExecEnv
   Object.defineProperty(overlay, 'catalog', { value: () => catalog })
   overlays.set(temp, { base, generation: temp.generation, env: overlay })

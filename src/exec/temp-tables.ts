@@ -234,8 +234,13 @@ export class SessionTempTables {
     }
   }
 
-  /** The session ended (closed, timed out, connection gone): every table and row goes. */
+  /**
+   * The session ended (closed, timed out, connection gone): every table and row goes. The rows
+   * are let go of here, not left to the session object's collection: a plan cached under the
+   * session's catalog view may still name a table (and through its access, reach its rows).
+   */
   dropAll (): void {
+    for (const t of this.byName.values()) t.rows.clear()
     this.byName.clear()
     this.bytesHeld = 0
     this.txnLog = null

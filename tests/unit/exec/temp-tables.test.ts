@@ -140,6 +140,19 @@ describe('temporary tables through the executor', () => {
     expect(await code(node, 'CREATE TEMP TABLE sys_tables (id INTEGER PRIMARY KEY)', s)).toBe('SB_FEATURE_NOT_SUPPORTED')
   })
 
+  it('foreign keys keep meaning the permanent tables when a temporary table hides the parent\'s name', async () => {
+    const node = await testNode(4, false)
+    await node.sql('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent (id) ON DELETE CASCADE); INSERT INTO parent VALUES (1); INSERT INTO child VALUES (10, 1)')
+    const s = new SessionState()
+    await node.sql('CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY); INSERT INTO parent VALUES (1), (2)', s)
+    // the child's parent is the permanent table: 2 is not there
+    expect(await code(node, 'INSERT INTO child VALUES (11, 2)', s)).toBe('SB_FOREIGN_KEY_VIOLATION')
+    await node.sql('INSERT INTO child VALUES (12, 1)', s)
+    // deleting the temporary rows neither is refused by nor cascades into the permanent children
+    await node.sql('DELETE FROM parent WHERE id = 1', s)
+    expect(await rows(node, 'SELECT id FROM child ORDER BY id', new SessionState())).toEqual([['10'], ['12']])
+  })
+
   it('SB_TEMP_TABLE_FULL past node.temp_table_bytes_per_session, the statement undone', async () => {
     const node = await testNode(2, false)
     let limit = 1024
@@ -185,5 +198,7 @@ describe('SessionTempTables (the store)', () => {
     store.dropAll()
     expect(store.bytes).toBe(0)
     expect(store.size).toBe(0)
+    // the rows are let go of even where the table is still referenced (a cached plan)
+    expect(t.rows.size).toBe(0)
   })
 })
