@@ -4,6 +4,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 import { ROOT } from '../helpers/node-process'
+import { fe, rowDescription, WireClient } from '../pg/wire'
 
 // Temporary tables (issue 19, P-001) on a real node process: an HTTP session and a PostgreSQL
 // connection each see their own temporary table of one name and not the other's; closing the
@@ -83,6 +84,19 @@ describe('temporary tables per session', () => {
     expect(await gauge('scratchbird_temp_tables')).toBe(0)
     expect(await gauge('scratchbird_temp_table_bytes')).toBe(0)
     expect((await sql('SELECT id, v FROM shared_t')).rows).toEqual([[1, 'shared']])
+    // Describe of a prepared statement plans against the session's tables: the temporary table's columns, not the permanent one's
+    const w = await WireClient.ready(Number(n.pg.slice(n.pg.lastIndexOf(':') + 1)))
+    try {
+      w.send(fe.query('CREATE TEMP TABLE shared_t (k TEXT PRIMARY KEY, n BIGINT, flag BOOLEAN)'))
+      await w.until('Z')
+      w.send(fe.parse('q', 'SELECT * FROM shared_t WHERE k = $1'))
+      w.send(fe.describe('S', 'q'))
+      w.send(fe.sync())
+      const d = await w.until('Z')
+      expect(rowDescription(d.find(m => m.type === 'T')!).map(f => f[0])).toEqual(['k', 'n', 'flag'])
+    } finally {
+      w.end()
+    }
     // never in the catalog, the shards or any other file of the data directory
     expect(filesHolding(dataDir, MARKER)).toEqual([])
     expect(filesHolding(dataDir, 'http_only')).toEqual([])

@@ -81,6 +81,9 @@ describe('temporary tables through the executor', () => {
     expect((await node.sql('DELETE FROM t WHERE id = 4', s))[0]!.rowCount).toBe(1)
     expect(await rows(node, 'SELECT sum(n), count(*) FROM t', s)).toEqual([['62', '3']])
     expect(await rows(node, 'SELECT p.v, t.n FROM p JOIN t ON p.id = t.id ORDER BY p.id', s)).toEqual([['a', '11'], ['b', '21'], ['c', '30']])
+    // subqueries and derived tables over it
+    expect(await rows(node, 'SELECT v FROM p WHERE id IN (SELECT id FROM t WHERE n > 20) ORDER BY v', s)).toEqual([['b'], ['c']])
+    expect(await rows(node, 'SELECT d.m FROM (SELECT max(n) AS m FROM t) d', s)).toEqual([['30']])
     const explain = (await rows(node, 'EXPLAIN SELECT p.v FROM p JOIN t ON p.id = t.id', s)).map(r => r[0])
     expect(explain[0]).toMatch(/a temporary table is read on the coordinator, so the join runs there/)
     const scan = (await rows(node, 'EXPLAIN SELECT * FROM t', s)).map(r => r[0])
