@@ -81,6 +81,8 @@ export interface TableInfo {
   index?: IndexInfo
   /** Leaderless replicas placed by a raised N and not yet filled (replica-bootstrap.ts); absent: none. */
   bootstrap?: ReplicaBootstrap
+  /** A session's temporary table (exec/temp-tables.ts): in no catalog version, only in that session's view of one. Absent: a permanent table. */
+  temporary?: true
 }
 
 export interface CatalogState {
@@ -201,6 +203,8 @@ export class Catalog {
   get layoutFloor (): number { return this.state.layoutFloor ?? 0 }
   get tables (): readonly TableInfo[] { return this.state.tables }
   table (name: string): TableInfo | undefined { return this.byName.get(name) }
+  /** The table a foreign key naming `name` refers to (a session's view of the catalog, exec/temp-statements.ts, keeps it when a temporary table hides the name). */
+  foreignKeyTable (name: string): TableInfo | undefined { return this.byName.get(name) }
   tableById (id: number): TableInfo | undefined { return this.state.tables.find(t => t.id === id) }
 
   get domains (): readonly DomainInfo[] { return this.state.domains ?? [] }

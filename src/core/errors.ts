@@ -147,6 +147,7 @@ export const ERROR_CODES = {
   SB_SETTING_READ_ONLY: { sqlstate: '55P02', http: 400, summary: 'the session setting cannot be changed (server_version …), or not now (transaction_isolation once the transaction has read or written)' },
   SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
   SB_DEPENDENT_OBJECTS_EXIST: { sqlstate: '2BP01', http: 409, summary: 'an object cannot be dropped while another depends on it: a table or view a view reads (details: dependent), a domain a column uses (the message names the column); drop the dependents first; nothing changed' },
+  SB_TEMP_TABLE_FULL: { sqlstate: '53400', http: 400, summary: 'the session\'s temporary tables would hold more rows\' bytes than node.temp_table_bytes_per_session, or more tables than a session may; the statement changed nothing' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

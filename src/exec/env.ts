@@ -264,6 +264,12 @@ export interface TimerPort {
   statementTimer?: ((ms: number, fire: () => void) => () => void) | undefined
 }
 
+/** The bound on a session's temporary tables (exec/temp-tables.ts); absent: its default. */
+export interface TempTablePort {
+  /** node.temp_table_bytes_per_session, read at each statement (a reload changes it live). */
+  tempTableBytesPerSession?: (() => number) | undefined
+}
+
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort
+  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort & TempTablePort

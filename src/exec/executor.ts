@@ -51,6 +51,8 @@ import type { SelectPlan } from '../plan/select-plan'
 import { applyViewDdl, isViewStatement } from './view-ddl'
 import { explainSelect } from './explain-select'
 import type { PlanEnv } from '../plan/plan-env'
+import { ownTempStatement, runTempStatement, sessionEnv, usesSessionCatalog } from './temp-statements'
+import { TEMP_TABLE_BYTES_PER_SESSION_DEFAULT } from './temp-tables'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -70,10 +72,13 @@ export async function executeScript (env: ExecEnv, session: SessionState, sql: s
     const started = env.clock.monotonic()
     try {
       // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
-      if (session.principal !== undefined) checkStatement(env.catalog(), session.principal, s)
+      if (session.principal !== undefined && !ownTempStatement(session.temp, s)) checkStatement(env.catalog(), session.principal, s)
+      session.temp.limit = env.tempTableBytesPerSession?.() ?? TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
       const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
         () => executeStatement(env, session, s, params, script.slots[i]!))
       results.push(result)
+      // A statement outside a transaction committed: ON COMMIT DELETE ROWS / DROP of temporary tables apply.
+      if (session.txn === null && s.kind !== 'commit' && s.kind !== 'rollback') session.temp.endTxn(true)
       report(env, s, started, result.rowCount, undefined, session, sessionId)
     } catch (e) {
       const err = asCoded(e)
@@ -123,33 +128,41 @@ async function runSelect (env: ExecEnv, session: SessionState, plan: SelectPlan,
   } finally { env.snapshots.release(token) }
 }
 
-async function executeStatement (env: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[], slot: PlanSlot): Promise<StatementResult> {
+async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Statement, params: readonly SqlValue[], slot: PlanSlot): Promise<StatementResult> {
   const txn = session.txn
   if (txn?.failed === true && s.kind !== 'rollback' && s.kind !== 'commit') {
     throw new ScratchBirdError('SB_TXN_ABORTED', 'current transaction is aborted, commands ignored until end of transaction block')
   }
+  // The session's temporary tables (temp-statements.ts): their own DDL, and the catalog DML plans against.
+  const own = runTempStatement(nodeEnv, session.temp, s)
+  if (own !== null) return own
+  const env = usesSessionCatalog(s) ? sessionEnv(nodeEnv, session.temp) : nodeEnv
   switch (s.kind) {
     case 'begin':
       if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
       session.txn = new SqlTxn(env, s.isolation ?? session.settings.defaultIsolation, true)
       session.settings.beginTxn()
+      session.temp.beginTxn()
       return commandResult('BEGIN')
     case 'commit': {
       if (txn === null) return commandResult('COMMIT', 0, ['there is no transaction in progress'])
       session.txn = null
       if (txn.failed) {
         session.settings.endTxn(false)
+        session.temp.endTxn(false)
         await txn.rollback()
         return commandResult('ROLLBACK', 0, ['the transaction had a failed statement and was rolled back'])
       }
-      try { await txn.commit() } catch (e) { session.settings.endTxn(false); await txn.rollback(); throw e }
+      try { await txn.commit() } catch (e) { session.settings.endTxn(false); session.temp.endTxn(false); await txn.rollback(); throw e }
       session.settings.endTxn(true)
+      session.temp.endTxn(true)
       return commandResult('COMMIT')
     }
     case 'rollback':
       if (txn === null) return commandResult('ROLLBACK', 0, ['there is no transaction in progress'])
       session.txn = null
       session.settings.endTxn(false)
+      session.temp.endTxn(false)
       await txn.rollback()
       return commandResult('ROLLBACK')
     case 'select': {

@@ -50,7 +50,7 @@ export async function enforceForeignKeys (env: ForeignKeyPorts, t: TableShape, c
   const catalog = env.catalog()
   const locked = new Set<string>()
   for (const fk of t.info.foreignKeys) {
-    const parentInfo = fk.table === t.info.name ? t.info : catalog.table(fk.table)
+    const parentInfo = fk.table === t.info.name ? t.info : catalog.foreignKeyTable(fk.table)
     if (parentInfo === undefined) continue
     const parent = parentInfo === t.info ? t : tableShape(parentInfo)
     const cols = columnIndexes(t, fk.columns)

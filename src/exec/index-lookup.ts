@@ -16,7 +16,15 @@ import { passthrough } from './local-vm'
 import type { SqlTxn } from './txn'
 import type { ShardId } from '../core/ids'
 
-export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<{ shards: ShardId[], options: ScanOptions }> {
+/** Where a statement reads: `shards` within `options`, or — through a local index — the point reads `reads` (on those shards). */
+export interface ResolvedRouting {
+  shards: ShardId[]
+  options: ScanOptions
+  reads?: ReadonlyArray<{ readonly shard: ShardId, readonly options: ScanOptions }>
+}
+
+export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<ResolvedRouting> {
+  if (r.local !== undefined) return await resolveLocal(env, t, r, txn, now)
   const route = r.index
   if (route === undefined) return r
   const ix = route.ix
@@ -37,6 +45,33 @@ export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routin
     options = { gte: pk, lte: pk, exact: true }
   }
   return { shards: [...shards].sort((a, b) => a - b), options }
+}
+
+/**
+ * A local index's entries of the pinned key, read on each shard of the routing in parallel (in
+ * the statement's transaction): the primary keys of the rows to read there, one point read each.
+ * `shards` keeps only the shards holding entries, so a caller reading `shards` within `options`
+ * (UPDATE / DELETE, foreign-key checks) still reads every matching row and skips the others.
+ */
+async function resolveLocal (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<ResolvedRouting> {
+  const ix = r.local!.ix
+  const access = tableAccess(env, ix.info)
+  const per = await Promise.all(r.shards.map(async shard => ({
+    shard,
+    entries: await access.read({ shape: ix.shape, shards: [shard], options: r.local!.options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true }, txn)
+  })))
+  const reads: Array<{ shard: ShardId, options: ScanOptions }> = []
+  const shards: ShardId[] = []
+  for (const { shard, entries } of per) {
+    if (entries.length > 0) shards.push(shard)
+    for (const e of entries) {
+      const row: SqlValue[] = t.info.columns.map(() => null)
+      ix.from.forEach((col, j) => { row[col] = e[j] ?? null })
+      const pk = pkTuple(t, row)
+      reads.push({ shard, options: { gte: pk, lte: pk, exact: true } })
+    }
+  }
+  return { shards, options: r.options, reads }
 }
 
 const POS: Pos = { line: 1, column: 1, offset: 0 }

@@ -15,6 +15,7 @@ import type { SqlTxn } from './txn'
 import { decodeRows, encodeRows } from '../shard/protocol/value-rows'
 import { fanOut } from './fan-out'
 import { collectRows } from '../shard/drivers/query-driver'
+import { tempAccessOf } from './temp-access'
 import { assert } from '../core/errors'
 
 export interface ColocatedJoin {
@@ -48,6 +49,13 @@ export async function joinInShards (env: ShardPort, q: ColocatedJoin, txn: SqlTx
 
 /** One table's rows passing its pushed-down filter, from the shards its routing names. */
 async function fetchSide (env: ShardPort, side: TableSidePlan, params: readonly SqlValue[], now: SqlTimestamp, txn: SqlTxn | null): Promise<SqlValue[][]> {
+  // A session's temporary table: its rows are in the session, not in the shards.
+  const temp = tempAccessOf(side.shape.info)
+  if (temp !== undefined) {
+    const rows = await temp.readShards({ shape: side.shape, program: side.filter, params, now, limit: MAX_JOIN_ROWS + 1 }, side.routing.shards, side.routing.options)
+    if (rows.length > MAX_JOIN_ROWS) throw tooManyRows(`${side.shape.info.name} (${side.alias})`)
+    return rows
+  }
   const program = serialize(side.filter)
   const encoded = encodeRows([params])
   let total = 0

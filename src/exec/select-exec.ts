@@ -15,6 +15,8 @@ import type { SqlTxn } from './txn'
 import { localVm, passthrough } from './local-vm'
 import { tableAccess } from './access/choose'
 import { resolveRouting } from './index-lookup'
+import type { ShardId } from '../core/ids'
+import type { ScanOptions } from '../storage/engine'
 
 /**
  * One statement's subquery state: the enclosing row a correlated subquery reads (null at the top),
@@ -52,8 +54,12 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
     }
   } else {
     const access = tableAccess(env, src.shape.info)
-    const { shards, options } = await resolveRouting(env, src.shape, src, txn, now)
-    rows = shards.length === 0 ? [] : await access.read({ shape: src.shape, shards, options, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg }, txn)
+    const { shards, options, reads } = await resolveRouting(env, src.shape, src, txn, now)
+    const read = async (on: readonly ShardId[], o: ScanOptions): Promise<SqlValue[][]> =>
+      await access.read({ shape: src.shape, shards: on, options: o, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg }, txn)
+    // Through a local index: one point read per entry (partial aggregates merge below as across shards).
+    if (reads !== undefined) rows = (await Promise.all(reads.map(x => read([x.shard], x.options)))).flat()
+    else rows = shards.length === 0 ? [] : await read(shards, options)
   }
 
   if (plan.aggregate !== null) {

@@ -21,6 +21,7 @@ import type { ShardId } from '../core/ids'
 import type { ClientInfo } from '../core/statement-report'
 import type { Principal } from '../security/privileges'
 import { SessionSettings } from './settings/session-settings'
+import { SessionTempTables } from './temp-tables'
 
 /** Writes an access method keeps until COMMIT instead of sending them. */
 export interface DeferredWrites {
@@ -159,4 +160,6 @@ export class SessionState {
   principal: Principal | undefined = undefined
   /** SET / RESET / SHOW (exec/settings/): this session's settings. */
   readonly settings = new SessionSettings()
+  /** CREATE TEMPORARY TABLE (temp-tables.ts): this session's temporary tables and their rows. */
+  readonly temp = new SessionTempTables()
 }

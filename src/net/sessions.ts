@@ -25,6 +25,8 @@ export class SessionRegistry<S> {
   constructor (private readonly idleTimeoutMs: number, private readonly newState: () => S, private readonly rng: Rng, private readonly max = MAX_SESSIONS) {}
 
   get size (): number { return this.sessions.size }
+  /** Every open session's state (gauges read them at scrape time). */
+  * states (): Iterable<S> { for (const s of this.sessions.values()) yield s.state }
 
   create (now: number, owner = ''): Session<S> {
     if (this.sessions.size >= this.max) {

@@ -76,6 +76,8 @@ export class SqlApi {
   private async endSession (s: Session<SessionState>): Promise<void> {
     const txn = s.state.txn
     s.state.txn = null
+    // Its temporary tables go with it (exec/temp-tables.ts).
+    s.state.temp.dropAll()
     if (txn) await txn.rollback()
   }
 

@@ -83,6 +83,8 @@ export function execEnv (p: ExecParts): ExecEnv {
     planCache: new PlanCache(),
     // statement_timeout (the session setting): the node's own timers, which keep no process alive.
     statementTimer: (ms, fire) => { const t = setTimeout(fire, ms); t.unref(); return () => clearTimeout(t) },
+    // The bound on a session's temporary tables, read at each statement (a SIGHUP reload changes it).
+    tempTableBytesPerSession: () => p.config.node.temp_table_bytes_per_session,
     // CREATE/ALTER USER: the password's verifier with a fresh salt (it goes no further than this node).
     verifierOf: (password) => encodeVerifier(newScramVerifier(password, p.rng)),
     // CREATE TOKEN: a fresh secret (shown once) and its hash (what travels and is stored).

@@ -1022,6 +1022,11 @@ export class ScratchBirdNode {
       m.replicationLagLsns.set({ shard_id: shardLabel(r.shard), replica: nodeLabel(r.replica) }, Number(r.lagLsns))
     }
     m.sessions.set(this.sqlApi?.sessions.size ?? 0)
+    let tempTables = 0
+    let tempBytes = 0
+    for (const s of this.sqlApi?.sessions.states() ?? []) { tempTables += s.temp.size; tempBytes += s.temp.bytes }
+    m.tempTables.set(tempTables)
+    m.tempTableBytes.set(tempBytes)
     this.tls?.refreshGauges()
     m.connections.set({ listener: 'client' }, this.openConnections.client)
     if (this.rpcHttp !== null) m.connections.set({ listener: 'rpc' }, this.openConnections.rpc)

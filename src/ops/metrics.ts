@@ -68,6 +68,8 @@ export interface NodeMetrics {
   readonly ringInFlight: Gauge<'worker'>
   readonly workerBusySeconds: Gauge<'worker'>
   readonly sessions: Gauge
+  readonly tempTables: Gauge
+  readonly tempTableBytes: Gauge
   readonly connections: Gauge<'listener'>
   readonly tlsHandshakeFailures: Counter<'listener' | 'reason'>
   readonly tlsCertExpirySeconds: Gauge<'file'>
@@ -126,6 +128,8 @@ export function createMetrics (): NodeMetrics {
     ringInFlight: new Gauge({ name: 'scratchbird_ring_requests_in_flight', help: 'Requests sent to a shard worker and not yet answered, at scrape time', labelNames: ['worker'], registers: [registry] }),
     workerBusySeconds: new Gauge({ name: 'scratchbird_shard_worker_busy_seconds_total', help: 'Seconds a shard worker had at least one request in flight (a counter: rate() is its busy share; a restarted worker continues the count)', labelNames: ['worker'], registers: [registry] }),
     sessions: new Gauge({ name: 'scratchbird_sessions', help: 'Client sessions open: HTTP sessions (POST /v1/sessions) and PostgreSQL connections past login', registers: [registry] }),
+    tempTables: new Gauge({ name: 'scratchbird_temp_tables', help: 'Temporary tables (CREATE TEMPORARY TABLE) the open client sessions hold, at scrape time', registers: [registry] }),
+    tempTableBytes: new Gauge({ name: 'scratchbird_temp_table_bytes', help: 'Bytes the rows of the open client sessions\' temporary tables hold in this node\'s memory, as counted against node.temp_table_bytes_per_session, at scrape time', registers: [registry] }),
     tlsHandshakeFailures: new Counter({ name: 'scratchbird_tls_handshake_failures_total', help: 'TLS peers and clients refused (security.tls_enabled), by listener (client, rpc, pg; rpc_client: a peer this node called whose certificate names another node) and reason (no_certificate, untrusted_certificate, wrong_node, plaintext; aborted: the client hung up mid-handshake, not logged; handshake: other)', labelNames: ['listener', 'reason'], registers: [registry] }),
     tlsCertExpirySeconds: new Gauge({ name: 'scratchbird_tls_cert_expiry_seconds', help: 'Seconds until the earliest notAfter of the certificates in a TLS file (security.tls_cert, tls_ca); negative: expired. A WARNING is logged within 14 days, at start and daily', labelNames: ['file'], registers: [registry] }),
     tlsReloads: new Counter({ name: 'scratchbird_tls_reloads_total', help: 'TLS certificate reloads (SIGHUP or a changed file) by outcome: ok, or failed (the running certificates stay)', labelNames: ['outcome'], registers: [registry] }),

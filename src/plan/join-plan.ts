@@ -313,9 +313,13 @@ function propagatePins<D> (t: JoinTables<D>, equalities: readonly StepEqualities
 
 /** Where the join runs: inside the shards when every step is colocated (one shard when pinned), else on the coordinator. */
 function routeJoin<D> (shardCount: number, sides: readonly JoinSidePlan<D>[], steps: readonly JoinStepPlan[]): Pick<JoinPlan, 'colocated' | 'shards' | 'routing'> {
-  const colocated = steps.every(s => s.colocated) && sides.every(s => s.kind === 'table')
+  // A temporary table's rows are in the session's memory, on no shard: such a join runs on the coordinator.
+  const temporary = sides.some(s => s.kind === 'table' && s.shape.info.temporary === true)
+  const colocated = steps.every(s => s.colocated) && sides.every(s => s.kind === 'table') && !temporary
   if (!colocated) {
-    const how = sides.some(s => s.kind === 'derived') ? 'a derived table or view is computed on the coordinator, so the join runs there' : 'not colocated'
+    const how = sides.some(s => s.kind === 'derived')
+      ? 'a derived table or view is computed on the coordinator, so the join runs there'
+      : temporary ? 'a temporary table is read on the coordinator, so the join runs there' : 'not colocated'
     return { colocated, shards: shardIds(shardCount), routing: `${how}: each table is read from its shards and joined on the coordinator` }
   }
   // Every joined row holds a row of each non-nullable table, and its colocated partners live

@@ -60,12 +60,26 @@ export interface IndexRoute {
   readonly options: ScanOptions
 }
 
+/**
+ * A read through a local index (issue 19 item 2): its entries sit on their row's shard, so each
+ * shard of the routing (one when the partition key is pinned, else all, in parallel) reads the
+ * entries of the pinned key and then the rows they name by their primary keys. The executor
+ * resolves it (exec/index-lookup.ts).
+ */
+export interface LocalIndexRoute {
+  readonly ix: IndexShape
+  /** The entries' range on each shard: the whole key (a UNIQUE index), else a key prefix. */
+  readonly options: ScanOptions
+}
+
 export interface Routing {
   shards: ShardId[]
   options: ScanOptions
   routing: string
   /** Set when the rows' shards come from an index lookup (`shards` then is every shard, the fallback). */
   index?: IndexRoute
+  /** Set when a local index names the rows on each of `shards`. */
+  local?: LocalIndexRoute
 }
 
 export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
@@ -108,7 +122,27 @@ export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params
       return { shards, options, routing, index }
     }
   }
+  // No point read yet: a local index whose whole key the WHERE pins reads its entries on each
+  // shard instead of every row there.
+  if (options.exact !== true) {
+    const local = localIndexRoute(env, t, pins)
+    if (local !== null) {
+      const name = local.ix.info.name
+      routing += `, through local index ${name} (${local.ix.index.columns.join(', ')} pinned) on ${shards.length === 1 ? 'that shard' : 'each shard in parallel'}: its entries, then the rows they name`
+      return { shards, options, routing, local }
+    }
+  }
   return { shards, options, routing }
+}
+
+/** The local index (ready, UNIQUE first, then the longest key) whose whole key the WHERE pins, as a route; null: none. */
+function localIndexRoute (env: PlanEnv, t: TableShape, pins: ReadonlyMap<number, SqlValue>): LocalIndexRoute | null {
+  const usable = indexShapes(env.catalog(), t.info).filter(ix => !ix.index.global && ix.index.building !== true &&
+    ix.key.every(k => pins.has(ix.from[k]!)))
+  const ix = usable.find(i => i.index.unique) ?? [...usable].sort((a, b) => b.key.length - a.key.length)[0]
+  if (ix === undefined) return null
+  const key = ix.key.map(k => valueToKey(pins.get(ix.from[k]!)!, ix.shape.types[k]!))
+  return { ix, options: ix.index.unique ? { gte: key, lte: key, exact: true } : { gte: key, lte: key } }
 }
 
 /** The global index (ready, UNIQUE first) whose whole key the WHERE pins, as a route; null: none. */

@@ -262,7 +262,12 @@ export interface CreateTableStatement {
   /** PARTITION BY col / PARTITION BY (a, b); null when absent (the primary key then). */
   readonly partitionBy: readonly string[] | null
   readonly options: readonly TableOption[]
+  /** CREATE [GLOBAL|LOCAL] TEMPORARY TABLE (exec/temp-tables.ts); absent: a permanent table. */
+  readonly temporary?: TempTableSpec
 }
+
+/** What makes a CREATE TABLE temporary: ON COMMIT PRESERVE ROWS (the default) | DELETE ROWS | DROP. */
+export interface TempTableSpec { readonly onCommit: 'preserve_rows' | 'delete_rows' | 'drop' }
 
 export interface SetOptionsAction { readonly kind: 'set_options', readonly pos: Pos, readonly options: readonly TableOption[] }
 export interface AddColumnAction { readonly kind: 'add_column', readonly pos: Pos, readonly column: ColumnDef, readonly ifNotExists: boolean }

@@ -46,9 +46,10 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
       return `DELETE FROM ${ident(s.table)}${where(s.where)}${returning(s.returning)}`
     case 'create_table': {
       const elements = [...s.columns.map(columnDef), ...s.constraints.map(constraint)].join(', ')
-      let out = `CREATE TABLE ${s.ifNotExists ? 'IF NOT EXISTS ' : ''}${ident(s.name)} (${elements})`
+      let out = `CREATE ${s.temporary !== undefined ? 'TEMPORARY ' : ''}TABLE ${s.ifNotExists ? 'IF NOT EXISTS ' : ''}${ident(s.name)} (${elements})`
       if (s.partitionBy !== null) out += ` PARTITION BY (${s.partitionBy.map(ident).join(', ')})`
       if (s.options.length > 0) out += ` WITH (${options(s.options)})`
+      if (s.temporary !== undefined) out += ` ON COMMIT ${s.temporary.onCommit.replace('_', ' ').toUpperCase()}`
       return out
     }
     case 'alter_table': {

@@ -2,15 +2,17 @@
 
 import type {
   AlterAction, AlterTableStatement, ColumnDef, CreateTableStatement, DropTableStatement, Expr,
-  ForeignRef, ReferentialAction, TableConstraint, TableOption
+  ForeignRef, ReferentialAction, TableConstraint, TableOption, TempTableSpec
 } from './ast'
 import type { Cursor } from './cursor'
 import { parseExpr, parseLiteral } from './parse-expr'
 import { parseColumnType } from './parse-domain'
 import { parseReplicasReady } from './parse-replicas-ready'
+import { acceptTemporary, parseOnCommit } from './parse-temp'
 
 export function parseCreateTable (c: Cursor): CreateTableStatement {
   const pos = c.wantWord('create').pos
+  const temporary = acceptTemporary(c)
   c.wantWord('table')
   const ifNotExists = parseIfNotExists(c)
   const name = c.identifier('table name')
@@ -27,8 +29,10 @@ export function parseCreateTable (c: Cursor): CreateTableStatement {
   c.wantOp(')')
   let partitionBy: string[] | null = null
   let options: TableOption[] | null = null
-  // Both clauses are optional and may come in either order, each at most once.
+  let onCommit: TempTableSpec['onCommit'] | null = null
+  // The clauses are optional and may come in any order, each at most once (ON COMMIT: temporary tables only).
   for (;;) {
+    if (temporary && onCommit === null && (onCommit = parseOnCommit(c)) !== null) continue
     if (partitionBy === null && c.acceptWord('partition')) {
       c.wantWord('by')
       partitionBy = c.isOp('(') ? c.identifierList() : [c.identifier('column name')]
@@ -40,7 +44,8 @@ export function parseCreateTable (c: Cursor): CreateTableStatement {
       break
     }
   }
-  return { kind: 'create_table', pos, name, ifNotExists, columns, constraints, partitionBy, options: options ?? [] }
+  const out: CreateTableStatement = { kind: 'create_table', pos, name, ifNotExists, columns, constraints, partitionBy, options: options ?? [] }
+  return temporary ? { ...out, temporary: { onCommit: onCommit ?? 'preserve_rows' } } : out
 }
 
 function parseIfNotExists (c: Cursor): boolean {

@@ -14,6 +14,7 @@ import type { Rng } from '../../core/rng'
 import type { ExecEnv } from '../../exec/env'
 import { executeScript } from '../../exec/executor'
 import type { StatementResult } from '../../exec/result'
+import { sessionEnv } from '../../exec/temp-statements'
 import type { SessionState } from '../../exec/txn'
 import type { SqlValue } from '../../types/values'
 import type { Session, SessionRegistry } from '../sessions'
@@ -105,7 +106,8 @@ export class PgConnection implements QueryHost {
     this.reader = new FrameReader(ports.maxMessageBytes)
   }
 
-  get env (): ExecEnv { return this.ports.env }
+  /** What Describe plans against: the node's catalog as this session sees it (its temporary tables too). */
+  get env (): ExecEnv { return this.session === null ? this.ports.env : sessionEnv(this.ports.env, this.session.state.temp) }
   get facts (): ConnectionFacts { return { database: this.database, version: this.ports.serverVersion } }
 
   get closed (): boolean { return this.phase === 'closed' }
@@ -142,6 +144,8 @@ export class PgConnection implements QueryHost {
       const s = this.ports.sessions.close(this.session.id)
       const txn = s?.state.txn ?? null
       this.session = null
+      // Its temporary tables go with it (exec/temp-tables.ts).
+      s?.state.temp.dropAll()
       if (txn !== null) {
         s!.state.txn = null
         txn.rollback().catch((e: unknown) => this.ports.log.warn({ err: describe(e) }, 'rolling back the transaction of a closed PostgreSQL connection failed'))

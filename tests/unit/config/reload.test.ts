@@ -11,6 +11,7 @@ describe('SIGHUP reload plan', () => {
       'node.max_requests_per_second_per_client',
       'node.request_burst_per_client',
       'node.shutdown_timeout_ms',
+      'node.temp_table_bytes_per_session',
       'replication.write_timeout_ms',
       'replication.read_timeout_ms',
       'replication.hint_expiration_days',
