@@ -31,7 +31,8 @@ export function statementSnapshotEnv<E extends ShardPort> (env: E, readHlc: HlcT
     }
     return await env.request(op, req)
   }
-  return { ...env, request }
+  // A child of env, not a copy: a session's env (temporary tables) keeps the node's ports on its prototype.
+  return Object.assign(Object.create(env) as E, { request })
 }
 
 /** Does the statement read at most one shard (one table pinned to one shard, no subqueries)? */
