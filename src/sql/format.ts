@@ -11,6 +11,7 @@ import type {
 } from './ast'
 import { RESERVED_WORDS } from './cursor'
 import { formatDomainStatement } from './format-domain'
+import { formatMoveStep } from './parse-table-move'
 
 export interface FormatOptions {
   /** Print PASSWORD texts as they are (default: '********'). */
@@ -58,6 +59,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
         case 'add_column': return `${head} ADD COLUMN ${a.ifNotExists ? 'IF NOT EXISTS ' : ''}${columnDef(a.column)}`
         case 'drop_column': return `${head} DROP COLUMN ${a.ifExists ? 'IF EXISTS ' : ''}${ident(a.column)}`
         case 'replicas_ready': return `${head} SET REPLICAS READY${a.shard === null ? '' : ` ON SHARD ${a.shard}`}`
+        case 'move': return `${head} ${formatMoveStep(a.step, options)}`
       }
       break
     }

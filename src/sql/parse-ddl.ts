@@ -8,6 +8,7 @@ import type { Cursor } from './cursor'
 import { parseExpr, parseLiteral } from './parse-expr'
 import { parseColumnType } from './parse-domain'
 import { parseReplicasReady } from './parse-replicas-ready'
+import { parseMoveStep } from './parse-table-move'
 
 export function parseCreateTable (c: Cursor): CreateTableStatement {
   const pos = c.wantWord('create').pos
@@ -161,6 +162,8 @@ export function parseAlterTable (c: Cursor): AlterTableStatement {
     c.acceptWord('column')
     const ifNotExists = parseIfNotExists(c)
     action = { kind: 'add_column', pos: apos, column: parseColumnDef(c), ifNotExists }
+  } else if (c.acceptWord('move')) {
+    action = parseMoveStep(c, apos, parseOptionList)
   } else if (c.acceptWord('drop')) {
     c.acceptWord('column')
     const ifExists = parseIfExists(c)
