@@ -162,7 +162,9 @@ export function parseAlterTable (c: Cursor): AlterTableStatement {
     c.acceptWord('column')
     const ifNotExists = parseIfNotExists(c)
     action = { kind: 'add_column', pos: apos, column: parseColumnDef(c), ifNotExists }
-  } else if (c.acceptWord('move')) {
+  } else if (c.isWord('move')) {
+    // Not offered in syntax errors: the move's own steps (exec/table-move.ts) issue it.
+    c.next()
     action = parseMoveStep(c, apos, parseOptionList)
   } else if (c.acceptWord('drop')) {
     c.acceptWord('column')
