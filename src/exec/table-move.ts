@@ -52,12 +52,32 @@ export async function startMove (env: ExecEnv, s: AlterTableStatement, ddl: Ddl)
   return await ddl(step(s.pos, s.table, { kind: 'start', node: env.selfNode ?? 0, shards: env.shards, options: s.action.options }))
 }
 
+/** Per env (a node), the runs going on, by table: a second caller waits for the first instead of racing it. */
+const runs = new WeakMap<ExecEnv, Map<string, Promise<void>>>()
+
 /**
  * Runs the move of `table` from wherever its record says to its end (nothing to do: no record).
- * Every step either changes the catalog or throws, so the loop ends; a step that left the record
- * as it was (another runner's DDL lost a race) ends this run with SB_TABLE_MOVE_STATE.
+ * A run of the same table already going on this node (the client's ALTER, or node/table-moves.ts
+ * resuming it) is waited for first, then the record is looked at again.
  */
 export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl): Promise<void> {
+  let going = runs.get(env)
+  if (going === undefined) runs.set(env, going = new Map())
+  for (let other = going.get(table); other !== undefined; other = going.get(table)) await other.catch(() => {})
+  const run = steps(env, table, pos, ddl)
+  going.set(table, run)
+  try {
+    await run
+  } finally {
+    if (going.get(table) === run) going.delete(table)
+  }
+}
+
+/**
+ * The steps from the record's state to the end. Every step either changes the catalog or throws,
+ * so the loop ends; a step that left the record as it was ends the run with SB_TABLE_MOVE_STATE.
+ */
+async function steps (env: ExecEnv, table: string, pos: Pos, ddl: Ddl): Promise<void> {
   for (;;) {
     const t = env.catalog().table(table)
     if (t?.move === undefined) return
