@@ -60,11 +60,11 @@ const runs = new WeakMap<ExecEnv, Map<string, Promise<void>>>()
  * A run of the same table already going on this node (the client's ALTER, or node/table-moves.ts
  * resuming it) is waited for first, then the record is looked at again.
  */
-export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl): Promise<void> {
+export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl, progress?: (step: string) => void): Promise<void> {
   let going = runs.get(env)
   if (going === undefined) runs.set(env, going = new Map())
   for (let other = going.get(table); other !== undefined; other = going.get(table)) await other.catch(() => {})
-  const run = steps(env, table, pos, ddl)
+  const run = steps(env, table, pos, ddl, progress)
   going.set(table, run)
   try {
     await run
@@ -77,12 +77,13 @@ export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl):
  * The steps from the record's state to the end. Every step either changes the catalog or throws,
  * so the loop ends; a step that left the record as it was ends the run with SB_TABLE_MOVE_STATE.
  */
-async function steps (env: ExecEnv, table: string, pos: Pos, ddl: Ddl): Promise<void> {
+async function steps (env: ExecEnv, table: string, pos: Pos, ddl: Ddl, progress: ((step: string) => void) | undefined): Promise<void> {
   for (;;) {
     const t = env.catalog().table(table)
     if (t?.move === undefined) return
     const before = env.catalog().version
     const next = nextMoveStep(t.move)
+    progress?.(next.kind === 'copy' ? `copy shard ${next.shard}` : next.kind)
     switch (next.kind) {
       case 'copy':
         await copyShard(env, t, asShardId(next.shard))

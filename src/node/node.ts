@@ -870,7 +870,7 @@ export class ScratchBirdNode {
       catalog: () => this.catalog,
       live: () => cluster === null ? [self] : env.members().filter(m => m.state !== 'down' && m.state !== 'left').map(m => m.nodeId),
       catalogCurrent: () => cluster === null || this.catalog.version >= cluster.newestCatalogSeen(),
-      run: async (table) => { await runMove(env, table, pos, ddl) },
+      run: async (table, progress) => { await runMove(env, table, pos, ddl, progress) },
       takeOver: async (table, node) => { await ddl({ kind: 'alter_table', pos, table, action: { kind: 'move', pos, step: { kind: 'take_over', node } } }) },
       log: this.log
     })

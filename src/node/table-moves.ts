@@ -22,8 +22,8 @@ export interface TableMoveDeps {
   live: () => NodeId[]
   /** Is this node's catalog as new as the newest a live member announces? */
   catalogCurrent: () => boolean
-  /** Runs the move of `table` to its end (exec/table-move.ts runMove; it joins a run already going here). */
-  run: (table: string) => Promise<void>
+  /** Runs the move of `table` to its end (exec/table-move.ts runMove; it joins a run already going here), telling each step it starts. */
+  run: (table: string, progress: (step: string) => void) => Promise<void>
   /** Records `node` as the move's coordinator (ALTER TABLE t MOVE BY NODE n). */
   takeOver: (table: string, node: NodeId) => Promise<void>
   log: Logger
@@ -47,11 +47,19 @@ export class TableMoveShell {
 
   /** Starts a run for every moving table this node should run and does not run yet (tests call it). */
   check (): void {
-    if (!this.d.catalogCurrent()) return
+    const moving = this.d.catalog().userTables.filter(t => t.move !== undefined && !this.running.has(t.name))
+    if (moving.length === 0) return
+    if (!this.d.catalogCurrent()) {
+      this.d.log.info({ tables: moving.map(t => t.name) }, 'moves of tables wait for this node\'s catalog to catch up before they are resumed')
+      return
+    }
     const live = this.d.live()
-    for (const t of this.d.catalog().userTables) {
-      if (t.move === undefined || this.running.has(t.name)) continue
-      if (moveRunner(t.move, live) !== this.d.selfId) continue
+    for (const t of moving) {
+      if (t.move === undefined) continue
+      if (moveRunner(t.move, live) !== this.d.selfId) {
+        this.d.log.debug({ table: t.name, live }, `the move of table ${t.name} is run by node ${String(moveRunner(t.move, live))}`)
+        continue
+      }
       const coordinator = t.move.coordinator
       this.running.add(t.name)
       void (async () => {
@@ -60,7 +68,7 @@ export class TableMoveShell {
           await this.d.takeOver(t.name, this.d.selfId)
         }
         this.d.log.info({ table: t.name, phase: t.move!.phase }, `resuming the move of table ${t.name} (phase ${t.move!.phase})`)
-        await this.d.run(t.name)
+        await this.d.run(t.name, step => this.d.log.info({ table: t.name, step }, `the move of table ${t.name}: ${step}`))
         this.d.log.info({ table: t.name }, `the move of table ${t.name} has ended`)
       })().catch((e: unknown) => {
         this.d.log.warn({ table: t.name, err: describe(e) }, `the move of table ${t.name} stopped (${messageOf(e)}); tried again in ${MOVE_TICK_MS} ms`)
