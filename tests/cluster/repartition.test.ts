@@ -4,19 +4,16 @@ import { codeOf, ELECTION_CODES, useReplicatedCluster } from '../helpers/mode1'
 // Re-partitioning a populated table across three processes (issue 17 item 7's test): `orders`
 // moves to user_id while a reader counts it through another node (the count never changes: reads
 // see the old layout whole, then the new one whole); the node running the move is SIGKILLed half
-// way and restarted: it resumes the move (node/table-moves.ts), which ends with every row once,
-// and a join with `users` on user_id is colocated — pinned to one shard.
+// way and restarted: the move is resumed (node/table-moves.ts: by the lowest live node, which takes
+// it over, or by the restarted node if it is back first) and ends with every row once, and a join
+// with `users` on user_id is colocated — pinned to one shard.
 
 const t = useReplicatedCluster({ nodes: 3 })
 const ROWS = 3000
 const RETRY = [...ELECTION_CODES, 'SB_CATALOG_STALE', 'SB_TABLE_ALTERING', 'SB_QUORUM_NOT_ACHIEVED']
 
 describe('ALTER TABLE … SET partition_key_columns with rows', () => {
-  // SKIPPED — it fails on the repart branch (00:00 UTC, 3 runs): the move starts, copies shards,
-  // node 1 is killed, writes are refused and reads stay whole meanwhile, but after node 1's
-  // restart (which installs the catalog it had missed from node 2) no "resuming the move" line
-  // follows within 90 s: node/table-moves.ts does not resume it. Cause not found yet.
-  it.skip('moves orders to user_id while a reader runs, through a SIGKILL of its node half way', async () => {
+  it('moves orders to user_id while a reader runs, through a SIGKILL of its node half way', async () => {
     await t.ok(1, 'CREATE TABLE users (user_id BIGINT PRIMARY KEY, name TEXT)')
     await t.ok(1, 'CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, amount BIGINT)')
     await t.ok(1, `INSERT INTO users VALUES ${Array.from({ length: 50 }, (_, i) => `(${i}, 'u${i}')`).join(', ')}`)
@@ -52,9 +49,12 @@ describe('ALTER TABLE … SET partition_key_columns with rows', () => {
     expect(codeOf(refused.body)).toBe('SB_TABLE_ALTERING')
 
     await t.cluster.start(1)
-    await t.cluster.waitFor(async () => t.lines(1, /the move of table orders has ended/).length > 0 ? true : null, { what: 'node 1 to resume and end the move', timeoutMs: 90_000 })
-      .catch((e: unknown) => { throw new Error(`${String(e)}\n${t.lines(1, /move|orders|catalog/).slice(-30).join('\n')}`) })
-    expect(t.lines(1, /resuming the move of table orders \(phase copy\)/).length).toBeGreaterThan(0)
+    // Node 2 (the lowest live node) may have taken the move over while node 1 was down; node 1
+    // resumes it if it is still its own when it is back. Either way one of them ends it.
+    const ended = (): number[] => t.cluster.ids.filter(id => t.lines(id, /the move of table orders has ended/).length > 0)
+    await t.cluster.waitFor(async () => ended().length > 0 ? true : null, { what: 'the move to be resumed and ended', timeoutMs: 120_000 })
+      .catch((e: unknown) => { throw new Error(`${String(e)}\n${t.cluster.ids.flatMap(id => t.lines(id, /move of table|moves of tables/).slice(-10)).join('\n')}`) })
+    expect(t.cluster.ids.some(id => t.lines(id, /resuming the move of table orders \(phase copy\)/).length > 0 && t.lines(id, /restart #|takes it over/).length > 0)).toBe(true)
     reading.on = false
     await reader
 
