@@ -1,7 +1,7 @@
 import { ScratchBirdError } from '../core/errors'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type {
-  AlterTableStatement, CreateIndexStatement, CreateTableStatement, DropIndexStatement, DropTableStatement, Expr, TableDdlStatement,
+  AlterTableStatement, MoveStepSpec, CreateIndexStatement, CreateTableStatement, DropIndexStatement, DropTableStatement, Expr, TableDdlStatement,
   ReferentialAction, TableOption
 } from '../sql/ast'
 import {
@@ -17,6 +17,8 @@ import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker,
 import type { DomainStatement } from '../sql/ast'
 import { readViews, type ViewInfo } from './view-records'
 import { bootstrapAfterChange, markReady, readBootstrap, type ReplicaBootstrap } from './replica-bootstrap'
+import { refuseMovingDdl, readMove, readMoveRole, type MoveRole, type TableMove } from './table-move'
+import { applyMoveStep } from './table-move-steps'
 
 // The catalog (DESIGN §5): table definitions with their replication settings, versioned. Pure:
 // every DDL statement is checked against the current version and, if valid, yields the next
@@ -83,6 +85,10 @@ export interface TableInfo {
   bootstrap?: ReplicaBootstrap
   /** A session's temporary table (exec/temp-tables.ts): in no catalog version, only in that session's view of one. Absent: a permanent table. */
   temporary?: true
+  /** The table is being moved to a new layout (table-move.ts); absent: it is not. */
+  move?: TableMove
+  /** Set on a hidden relation of a move (its target, or what it retired: table-move.ts); such relations are no user's. */
+  moving?: MoveRole
 }
 
 export interface CatalogState {
@@ -193,7 +199,7 @@ export class Catalog {
   }
 
   /** The tables users name (every relation but the hidden ones of indexes). */
-  get userTables (): readonly TableInfo[] { return this.state.tables.filter(t => t.index === undefined) }
+  get userTables (): readonly TableInfo[] { return this.state.tables.filter(t => t.index === undefined && t.moving === undefined) }
   /** The index relations of table `tableId` (indexes.ts). */
   indexesOf (tableId: number): readonly TableInfo[] { return this.indexesByTable.get(tableId) ?? [] }
   /** The tables with a foreign key to table `name`. */
@@ -233,7 +239,7 @@ export class Catalog {
   mustTable (name: string): TableInfo {
     const t = this.byName.get(name)
     if (!t && this.view(name) !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${name}" is a view (views are read-only)`, { view: name })
-    if (!t) throw err('SB_UNDEFINED_TABLE', `relation "${name}" does not exist`, { table: name })
+    if (!t || t.moving !== undefined) throw err('SB_UNDEFINED_TABLE', `relation "${name}" does not exist`, { table: name })
     if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${name}" is an index`, { index: name })
     return t
   }
@@ -280,6 +286,7 @@ export class Catalog {
       throw err('SB_DUPLICATE_TABLE', `relation "${s.name}" already exists`, { table: s.name })
     }
     const t = this.mustTable(s.table)
+    refuseMovingDdl(t, 'CREATE INDEX')
     if (t.replication.replication_mode === 'leaderless_quorum') {
       throw err('SB_FEATURE_NOT_SUPPORTED', `leaderless_quorum table "${t.name}" cannot be indexed: leaderless tables keep no indexes (their rows converge by last write wins, with no transaction to write a row and its entry together)`, { table: t.name })
     }
@@ -316,6 +323,8 @@ export class Catalog {
       throw err('SB_UNDEFINED_TABLE', `index "${s.name}" does not exist`, { index: s.name })
     }
     if (i.index === undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${s.name}" is not an index`, { table: s.name })
+    const base = this.tableById(i.index.of)
+    if (base !== undefined) refuseMovingDdl(base, 'DROP INDEX')
     if (i.index.constraint !== null) {
       throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop index "${s.name}": the ${i.index.constraint === 'primary_key' ? 'primary key' : 'UNIQUE constraint'} of its table needs it`, { index: s.name })
     }
@@ -492,6 +501,8 @@ export class Catalog {
 
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
     const t = this.mustTable(s.table)
+    if (s.action.kind === 'move') return this.moveStep(t, s.action.step, ctx)
+    refuseMovingDdl(t, 'ALTER TABLE')
     if (s.action.kind === 'replicas_ready') return this.replicasReady(t, s.action.shard)
     if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, ctx))
     if (s.action.kind === 'drop_column') return this.withColumns(t, dropColumnChange(this.columnTarget(t), s.action))
@@ -509,7 +520,8 @@ export class Catalog {
     warnings.push(...colocationWarnings(table))
     // A raised leaderless N is a new layout too: a writer still on the old catalog would send to
     // the old replicas only, and the new ones would miss its write after their bootstrap read.
-    const relayout = changeChecks(t.replication, replication, t.primaryKey).needsEmptyTable.length > 0 ||
+    const checks = changeChecks(t.replication, replication, t.primaryKey)
+    const relayout = checks.needsEmptyTable.length > 0 || checks.movesRows ||
       (bootstrap !== undefined && bootstrap !== before)
     // The table's indexes follow it: constraint indexes are what the new partition key needs
     // (a relayout needs an empty table, so a new index starts empty and right); CREATE INDEX
@@ -536,6 +548,32 @@ export class Catalog {
     return { catalog: relayout ? new Catalog({ ...next.state, layoutFloor: version }) : next, table, warnings }
   }
 
+  /**
+   * ALTER TABLE t MOVE …: a step of moving a populated table to a new layout (table-move.ts). START
+   * builds the target relation like CREATE TABLE builds a table's (its constraint indexes from the
+   * new partition key), with new ids; the rest only re-files relations and the record.
+   */
+  private moveStep (t: TableInfo, step: MoveStepSpec, ctx: DdlContext): DdlResult {
+    const warnings: string[] = []
+    const build = (target: TableInfo, version: number): TableInfo[] => {
+      const old = this.indexesOf(t.id)
+      const created = old.find(i => i.index!.constraint === null)
+      if (created !== undefined) {
+        throw err('SB_FEATURE_NOT_SUPPORTED', `cannot move table "${t.name}" to a new layout while it has index "${created.name}" (made by CREATE INDEX); drop the index first and create it again after the move`, { table: t.name, index: created.name })
+      }
+      const specs = constraintIndexes(target.primaryKey, Catalog.partitionKey(target), old.filter(i => i.index!.constraint === 'unique').map(i => i.index!.columns))
+      return this.constraintRelations(target, specs, [], target.id + 1, version, warnings)
+    }
+    const options = (o: readonly TableOption[]): ReplicationOptions => {
+      const replication = optionsFrom(t.replication, o, warnings)
+      const live = changeChecks(t.replication, replication, t.primaryKey).liveNodes ? ctx.liveNodes : null
+      warnings.push(...validateReplicationOptions(replication, { liveNodes: live, columns: t.columns.map(c => c.name) }))
+      return replication
+    }
+    const r = applyMoveStep(this.state, t, step, { build, options })
+    return { catalog: new Catalog(r.state), table: r.table, warnings: [...warnings, ...colocationWarnings(r.table)] }
+  }
+
   /** SET REPLICAS READY [ON SHARD n]: the table's new replicas of that shard (or all) count toward W and R. */
   private replicasReady (t: TableInfo, shard: number | null): DdlResult {
     const next = markReady(t.bootstrap, shard)
@@ -554,6 +592,7 @@ export class Catalog {
       throw err('SB_UNDEFINED_TABLE', `table "${s.name}" does not exist`, { table: s.name })
     }
     if (t.index !== undefined) throw err('SB_WRONG_OBJECT_TYPE', `"${t.name}" is an index`, { index: t.name })
+    refuseMovingDdl(t, 'DROP TABLE')
     const dependent = this.state.tables.find(o => o !== t && o.foreignKeys.some(fk => fk.table === t.name))
     if (dependent) throw err('SB_INVALID_TABLE_DEFINITION', `cannot drop table "${t.name}": table "${dependent.name}" references it`, { table: t.name, dependent: dependent.name })
     this.checkNoDependentView(t.name, 'table')
@@ -585,6 +624,8 @@ export class Catalog {
       })
       if (t.index !== undefined && !validIndex(t.index)) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `catalog document is unreadable: index "${t.name}" is malformed`)
       const bootstrap = readBootstrap(t.bootstrap, t.name)
+      readMove(t.move, t.name)
+      readMoveRole(t.moving, t.name)
       return { ...t, columns, ...(bootstrap === undefined ? {} : { bootstrap }) }
     })
     const users = readUsers(s.users)

@@ -6,8 +6,10 @@ import type { ReplicationOptions } from './replication-options'
 //   · live nodes: N replicas are placed on live nodes, so setting N (CREATE TABLE) or raising it
 //     needs N live nodes. Nothing else does — lowering W during an outage is exactly how an
 //     operator restores writes, so a change of W, R, uuid_type or a lower N is not checked.
-//   · an empty table: a change that would leave existing rows where or as the table can no
-//     longer find them needs a table without rows until a step moving them exists.
+//   · an empty table: a change that would leave existing rows as the table can no longer read
+//     them needs a table without rows until a step converting them exists (a new mode).
+// A change that would leave rows where the table no longer looks (a new partition key) moves
+// them instead when the table has rows (exec/table-move.ts, catalog/table-move.ts).
 // A change not matched by any row is allowed on any table with any number of live nodes.
 
 export interface ChangeRule {
@@ -19,6 +21,8 @@ export interface ChangeRule {
   readonly liveNodes: boolean
   /** Why the change needs an empty table (a client sees it); null (or a null answer): rows do not matter. */
   readonly needsEmptyTable: ((from: ReplicationOptions, to: ReplicationOptions) => string | null) | null
+  /** The rows must move to new shards: a populated table is moved (a table move), an empty one just changes. */
+  readonly movesRows: boolean
 }
 
 const columns = (c: readonly string[]): string => `(${c.join(', ')})`
@@ -36,16 +40,17 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     // caught up (issue 14 item 4); a leaderless_quorum table's new replica receives every write from
     // the change on but counts toward neither W nor R until it has been filled from an old replica
     // (catalog/replica-bootstrap.ts, node/leaderless-bootstrap.ts): rows do not matter in either mode.
-    needsEmptyTable: null
+    needsEmptyTable: null,
+    movesRows: false
   },
   {
     option: 'partition_key_columns',
     applies: (from, to, pk) => from !== null && columns(from.partition_key_columns ?? pk) !== columns(to.partition_key_columns ?? pk),
     liveNodes: false,
-    needsEmptyTable: (from, to) =>
-      `changing partition_key_columns from ${from.partition_key_columns === null ? 'the primary key' : columns(from.partition_key_columns)} to ` +
-      `${to.partition_key_columns === null ? 'the primary key' : columns(to.partition_key_columns)} needs an empty table: ` +
-      'its rows would stay on the shards the old key chose, where reads by the new key do not look; re-partitioning a populated table is not available yet'
+    // Its rows would stay on the shards the old key chose, where reads by the new key do not
+    // look: a populated table's rows are copied to the new shards first (a table move).
+    needsEmptyTable: null,
+    movesRows: true
   },
   {
     option: 'replication_mode',
@@ -53,7 +58,8 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     liveNodes: false,
     needsEmptyTable: (from, to) =>
       `changing replication_mode from '${from.replication_mode}' to '${to.replication_mode}' needs an empty table ` +
-      '(its rows would keep versions the new mode cannot read); create a new table with the mode and copy the rows into it'
+      '(its rows would keep versions the new mode cannot read); create a new table with the mode and copy the rows into it',
+    movesRows: false
   }
 ]
 
@@ -62,6 +68,8 @@ export interface ChangeChecks {
   liveNodes: boolean
   /** Why the change needs an empty table, one line per reason; empty: any table may change. */
   needsEmptyTable: string[]
+  /** A populated table's rows must move to other shards (exec/table-move.ts). */
+  movesRows: boolean
 }
 
 /** The checks `from` → `to` must pass; `from` null is CREATE TABLE (there are no rows yet). */
@@ -69,6 +77,7 @@ export function changeChecks (from: ReplicationOptions | null, to: ReplicationOp
   const rows = CHANGE_RULES.filter(r => r.applies(from, to, primaryKey))
   return {
     liveNodes: rows.some(r => r.liveNodes),
-    needsEmptyTable: from === null ? [] : rows.flatMap(r => r.needsEmptyTable?.(from, to) ?? [])
+    needsEmptyTable: from === null ? [] : rows.flatMap(r => r.needsEmptyTable?.(from, to) ?? []),
+    movesRows: from !== null && rows.some(r => r.movesRows)
   }
 }

@@ -148,6 +148,8 @@ export const ERROR_CODES = {
   SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
   SB_DEPENDENT_OBJECTS_EXIST: { sqlstate: '2BP01', http: 409, summary: 'an object cannot be dropped while another depends on it: a table or view a view reads (details: dependent), a domain a column uses (the message names the column); drop the dependents first; nothing changed' },
   SB_TEMP_TABLE_FULL: { sqlstate: '53400', http: 400, summary: 'the session\'s temporary tables would hold more rows\' bytes than node.temp_table_bytes_per_session, or more tables than a session may; the statement changed nothing' },
+  // Moving a populated table to a new layout (issue 17 item 7, catalog/table-move.ts).
+  SB_TABLE_MOVE_STATE: { sqlstate: '55000', http: 409, summary: 'a step of a table move (ALTER TABLE … MOVE, issued by the move itself) does not fit the move\'s phase (details: table, phase) or names a shard that does not exist; nothing changed' },
 } as const satisfies Record<string, ErrorCodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,16 +1,18 @@
 // ALTER TABLE … SET changes that need a table without rows (issue 13 items 3 and 4; which ones is
 // the decision table in catalog/change-checks.ts): a new replication_mode (the rows would keep
-// versions the new mode cannot read) and new partition key columns (the rows would stay on the
-// shards the old key chose); a raised replication_factor no longer is (its new replicas are filled
-// before they count: node/leaderless-bootstrap.ts). Until a step moving or re-versioning rows exists, such a change
-// is refused on a table that holds rows, and "holds no row" must stay true until the catalog has
-// changed. So the change runs under a write fence (storage/table-fence.ts, node/table-fences.ts):
+// versions the new mode cannot read); a raised replication_factor no longer is (its new replicas
+// are filled before they count: node/leaderless-bootstrap.ts), and new partition key columns move
+// a populated table's rows instead (exec/table-move.ts: its START runs at step 3 below, under the
+// fence). Until a step re-versioning rows exists, a mode change is refused on a table that holds
+// rows, and "holds no row" must stay true until the catalog has changed. So the change runs under
+// a write fence (storage/table-fence.ts, node/table-fences.ts):
 //   1. fence the table on every replica of every shard — from then on each refuses the table's
 //      writes (SB_TABLE_ALTERING), and the probe that answers the fence runs behind every write
 //      queued before it; a replica that is down or does not answer fails the change
 //      (SB_QUORUM_NOT_ACHIEVED) rather than letting it pass unproven;
 //   2. any replica holding a row (committed, or of a prepared transaction) → release the fences,
-//      refuse the change (SB_FEATURE_NOT_SUPPORTED), nothing changed;
+//      refuse the change (SB_FEATURE_NOT_SUPPORTED), nothing changed — or, for a change that moves
+//      rows, start the move;
 //   3. run the DDL; tell every replica's node how it ended: installed at catalog version V (each
 //      node keeps its fence until its own catalog reaches V — until then it would place rows by
 //      the old layout), or failed with an outcome we cannot know (each node keeps it until its
@@ -25,15 +27,19 @@
 import { ScratchBirdError } from '../core/errors'
 import type { TableInfo } from '../catalog/catalog'
 import { changeChecks } from '../catalog/change-checks'
-import type { AlterTableStatement } from '../sql/ast'
+import type { AlterTableStatement, DdlStatement } from '../sql/ast'
 import { posDetails } from '../plan/compile-expr'
 import { ddlContext } from '../plan/column-default'
 import { formatUuid } from '../core/uuid'
 import type { ExecEnv } from './env'
-import type { StatementResult } from './result'
+import { commandResult, type StatementResult } from './result'
+import { runMove, startMove } from './table-move'
 
-/** Why the change `s` needs `s.table` to be empty; empty when it does not (or the DDL will refuse it anyway). */
-function emptyTableReasons (env: ExecEnv, s: AlterTableStatement): { info: TableInfo, reasons: string[] } | null {
+/**
+ * Why the change `s` needs `s.table` to be empty, and whether it moves a populated table's rows
+ * instead; null when neither (or the DDL will refuse it anyway).
+ */
+function emptyTableReasons (env: ExecEnv, s: AlterTableStatement): { info: TableInfo, reasons: string[], moves: boolean } | null {
   if (s.action.kind !== 'set_options') return null
   const catalog = env.catalog()
   const info = catalog.table(s.table)
@@ -43,8 +49,9 @@ function emptyTableReasons (env: ExecEnv, s: AlterTableStatement): { info: Table
   let next: TableInfo | null
   try { next = catalog.alterTable(s, ddlContext(env.liveNodes(), env.tableDefaults)).table } catch { return null }
   if (next === null) return null
-  const reasons = changeChecks(info.replication, next.replication, info.primaryKey).needsEmptyTable
-  return reasons.length === 0 ? null : { info, reasons }
+  const checks = changeChecks(info.replication, next.replication, info.primaryKey)
+  const reasons = checks.needsEmptyTable
+  return reasons.length === 0 && !checks.movesRows ? null : { info, reasons, moves: checks.movesRows }
 }
 
 /** The table an ADD/DROP COLUMN changes; null when it changes nothing (IF [NOT] EXISTS) or the DDL will refuse it anyway. */
@@ -58,8 +65,13 @@ function columnChangeTable (env: ExecEnv, s: AlterTableStatement): TableInfo | n
   } catch { return null }
 }
 
-/** Runs `run` (the ALTER TABLE itself) under a write fence when the change needs an empty table or changes the columns. */
-export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run: () => Promise<StatementResult>): Promise<StatementResult> {
+/**
+ * Runs `run` (the ALTER TABLE itself) under a write fence when the change needs an empty table,
+ * moves rows or changes the columns; `ddl` runs the steps of a move (a populated table whose new
+ * partition key moves its rows: exec/table-move.ts).
+ */
+export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run: () => Promise<StatementResult>,
+  ddl: (s: DdlStatement) => Promise<StatementResult>): Promise<StatementResult> {
   const columns = columnChangeTable(env, s)
   if (columns !== null) {
     const token = formatUuid(env.uuidV7.generate())
@@ -68,12 +80,19 @@ export async function alterUnderFence (env: ExecEnv, s: AlterTableStatement, run
   }
   const need = emptyTableReasons(env, s)
   if (need === null) return await run()
-  const { info, reasons } = need
+  const { info, reasons, moves } = need
   const token = formatUuid(env.uuidV7.generate())
   if (await env.fences.fence(info, token)) {
-    await env.fences.release(info, token, { kind: 'now' })
-    throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
-      { ...posDetails(s.pos), table: s.table })
+    if (reasons.length > 0 || !moves) {
+      await env.fences.release(info, token, { kind: 'now' })
+      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table ${s.table} has rows: ${reasons.join('; ')}`,
+        { ...posDetails(s.pos), table: s.table })
+    }
+    // Rows, and a change that moves them: the move's START under the fence (from its catalog
+    // version on the table's writes are refused by the catalog itself), then the move to its end.
+    const started = await runFenced(env, info, token, async () => await startMove(env, s, ddl))
+    await runMove(env, s.table, s.pos, ddl)
+    return commandResult('ALTER TABLE', 0, started.warnings)
   }
   return await runFenced(env, info, token, run)
 }

@@ -270,6 +270,12 @@ export interface TempTablePort {
   tempTableBytesPerSession?: (() => number) | undefined
 }
 
+/** Moves of populated tables (exec/table-move.ts): the node a move names as its runner. */
+export interface TableMovePort {
+  /** This node's id; absent (tools, tests): 0. */
+  readonly selfNode?: NodeId | undefined
+}
+
 /** Everything the executor needs, built by the node's wiring module. */
 export type ExecEnv = ShardPort & Generators & TwoPhasePort & SnapshotPort & CatalogPort & DdlPort & ClusterView & QuorumPort & FencePort & StatementLogPort &
-  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort & TempTablePort
+  AntiEntropyPort & ReplicationPort & PlanCachePort & UsersPort & TimerPort & TempTablePort & TableMovePort

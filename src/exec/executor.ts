@@ -206,7 +206,7 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
       const run = async (): Promise<StatementResult> => await runDdl(env, s)
       if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
-      return s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d))) : await run()
+      return s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d)), d => runDdl(env, d)) : await run()
     }
     case 'create_domain': case 'alter_domain': case 'drop_domain':
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)

@@ -24,6 +24,7 @@ import { assignRow, insertWrite } from './write-rows'
 import type { Program } from '../sblr/program'
 import { indexShapes, type IndexShape } from '../plan/index-shapes'
 import { addIndexWrites } from './index-writes'
+import { refuseMovingWrite } from '../catalog/table-move'
 
 export interface InsertPlan {
   shape: DomainShape
@@ -38,6 +39,7 @@ export interface InsertPlan {
 export function planInsert (env: ExecEnv, s: InsertStatement, params: readonly SqlValue[]): InsertPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
   const shape = withDomains(tableShape(env.catalog().mustTable(s.table)), env.catalog())
+  refuseMovingWrite(shape.info, 'the INSERT')
   const columns = shape.info.columns
   // Without a column list: the first N columns for rows of N values (PostgreSQL), the rest default;
   // a hidden row id is not among them.

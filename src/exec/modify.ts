@@ -30,6 +30,7 @@ import { indexShapes, type IndexShape } from '../plan/index-shapes'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import { resolveRouting } from './index-lookup'
 import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
+import { refuseMovingWrite } from '../catalog/table-move'
 
 export interface ModifyPlan {
   kind: 'update' | 'delete'
@@ -49,6 +50,7 @@ export interface ModifyPlan {
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
   const shape = withDomains(tableShape(env.catalog().mustTable(s.table)), env.catalog())
+  refuseMovingWrite(shape.info, `the ${s.kind.toUpperCase()}`)
   const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
   const returning = planReturning(shape, s.table, s.returning, params)

@@ -73,6 +73,7 @@ export function execEnv (p: ExecParts): ExecEnv {
     fences: p.fences,
     catalogPins: p.catalogPins,
     catalog: p.catalog,
+    selfNode: p.config.node.id,
     ...ddlPort(p),
     ...clusterView(p),
     ...quorumPort(p),

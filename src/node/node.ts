@@ -63,6 +63,10 @@ import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { LeaderlessBootstrap } from './leaderless-bootstrap'
+import { TableMoveShell } from './table-moves'
+import { runMove } from '../exec/table-move'
+import type { DdlStatement } from '../sql/ast'
+import type { StatementResult } from '../exec/result'
 import { codecOf } from '../shard/protocol/ops'
 import { TableFenceShell } from './table-fences'
 import { AntiEntropyShell } from './anti-entropy'
@@ -189,6 +193,8 @@ export class ScratchBirdNode {
   private quorum: QuorumShell | null = null
   /** Fills new leaderless replicas (a raised replication_factor) before they count toward W and R. */
   private leaderlessBootstrap: LeaderlessBootstrap | null = null
+  /** Resumes moves of populated tables (node/table-moves.ts). */
+  private moves: TableMoveShell | null = null
   /** DDL write fences on this node's shards (issue 13). */
   private fences: TableFenceShell | null = null
   /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled). */
@@ -323,7 +329,7 @@ export class ScratchBirdNode {
             { name: 'hint log', start: () => this.loadHints() }
           ]
         : []),
-      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.bootstrap?.stop(); this.sqlApi?.stop(); this.fences?.stop() } },
+      { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.bootstrap?.stop(); this.moves?.stop(); this.sqlApi?.stop(); this.fences?.stop() } },
       { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); if (this.rpcHttp) await closeServer(this.rpcHttp); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
@@ -331,7 +337,7 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.moves?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
             stop: async () => { this.antiEntropy?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
           }]
         : [])
@@ -559,6 +565,9 @@ export class ScratchBirdNode {
     await this.fences.load()
     this.fences.start()
     this.sqlApi = this.createSqlApi(hlc)
+    this.moves = this.createMoves()
+    // Alone: now (this node runs every move); in a cluster: with the cluster (the 'cluster' step).
+    if (!clustered) { this.moves.start(); this.moves.check() }
     // Alone, the bootstrap administrator is installed before the node serves; in a cluster it
     // goes to the catalog coordinator once the cluster runs (the 'cluster' step).
     if (!clustered) await this.bootstrap?.start()
@@ -884,6 +893,24 @@ export class ScratchBirdNode {
       replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,
       onTopology: (c) => this.audit?.topology(c)
     }, self?.address ?? config.node.listen)
+  }
+
+  /** The shell resuming table moves, over the node's executor env (its runs join the executor's). */
+  private createMoves (): TableMoveShell {
+    const env = this.env!
+    const cluster = this.cluster
+    const self = this.config.node.id
+    const pos = { line: 1, column: 1, offset: 0 }
+    const ddl = async (s: DdlStatement): Promise<StatementResult> => env.runDdl !== undefined ? await env.runDdl(s) : applyDdl(env, s)
+    return new TableMoveShell({
+      selfId: self,
+      catalog: () => this.catalog,
+      live: () => cluster === null ? [self] : env.members().filter(m => m.state !== 'down' && m.state !== 'left').map(m => m.nodeId),
+      catalogCurrent: () => cluster === null || this.catalog.version >= cluster.newestCatalogSeen(),
+      run: async (table, progress) => { await runMove(env, table, pos, ddl, progress) },
+      takeOver: async (table, node) => { await ddl({ kind: 'alter_table', pos, table, action: { kind: 'move', pos, step: { kind: 'take_over', node } } }) },
+      log: this.log
+    })
   }
 
   private createLeaderlessBootstrap (hlc: Hlc, cluster: ClusterShell, quorum: QuorumShell): LeaderlessBootstrap {

@@ -71,7 +71,7 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'state', type: T.text }
     ],
     rows: (c) => c.tables.flatMap(i => {
-      if (i.index === undefined) return []
+      if (i.index === undefined || i.moving !== undefined) return [] // a move's hidden relations are no user's (catalog/table-move.ts)
       const x = i.index
       const kind = x.constraint === null ? null : x.constraint === 'primary_key' ? 'PRIMARY KEY' : 'UNIQUE'
       return [[BigInt(i.id), i.name, c.tableById(x.of)?.name ?? null, list(x.columns), list(x.include.length === 0 ? null : x.include),

@@ -278,7 +278,18 @@ export interface DropColumnAction { readonly kind: 'drop_column', readonly pos: 
  * Issued by the bootstrap itself (node/leaderless-bootstrap.ts); an operator may too.
  */
 export interface ReplicasReadyAction { readonly kind: 'replicas_ready', readonly pos: Pos, readonly shard: number | null }
-export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction | ReplicasReadyAction
+/**
+ * `MOVE …`: a step of moving a populated table to a new layout (catalog/table-move.ts), issued by
+ * the move itself (exec/table-move.ts) so that it travels to the catalog coordinator like any DDL:
+ * START BY NODE n SHARDS k SET opts | COPIED SHARD n | SWITCH | CANCEL | DONE | BY NODE n (taken over).
+ */
+export type MoveStepSpec =
+  | { readonly kind: 'start', readonly node: number, readonly shards: number, readonly options: readonly TableOption[] }
+  | { readonly kind: 'copied', readonly shard: number }
+  | { readonly kind: 'switch' } | { readonly kind: 'cancel' } | { readonly kind: 'done' }
+  | { readonly kind: 'take_over', readonly node: number }
+export interface MoveAction { readonly kind: 'move', readonly pos: Pos, readonly step: MoveStepSpec }
+export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction | ReplicasReadyAction | MoveAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }

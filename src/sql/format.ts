@@ -12,6 +12,7 @@ import type {
 import { RESERVED_WORDS } from './cursor'
 import { formatDomainStatement } from './format-domain'
 import { formatTokenStatement } from './format-token'
+import { formatMoveStep } from './parse-table-move'
 
 export interface FormatOptions {
   /** Print PASSWORD texts as they are (default: '********'). */
@@ -60,6 +61,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
         case 'add_column': return `${head} ADD COLUMN ${a.ifNotExists ? 'IF NOT EXISTS ' : ''}${columnDef(a.column)}`
         case 'drop_column': return `${head} DROP COLUMN ${a.ifExists ? 'IF EXISTS ' : ''}${ident(a.column)}`
         case 'replicas_ready': return `${head} SET REPLICAS READY${a.shard === null ? '' : ` ON SHARD ${a.shard}`}`
+        case 'move': return `${head} ${formatMoveStep(a.step, options)}`
       }
       break
     }

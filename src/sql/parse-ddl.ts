@@ -9,6 +9,7 @@ import { parseExpr, parseLiteral } from './parse-expr'
 import { parseColumnType } from './parse-domain'
 import { parseReplicasReady } from './parse-replicas-ready'
 import { acceptTemporary, parseOnCommit } from './parse-temp'
+import { parseMoveStep } from './parse-table-move'
 
 export function parseCreateTable (c: Cursor): CreateTableStatement {
   const pos = c.wantWord('create').pos
@@ -166,6 +167,10 @@ export function parseAlterTable (c: Cursor): AlterTableStatement {
     c.acceptWord('column')
     const ifNotExists = parseIfNotExists(c)
     action = { kind: 'add_column', pos: apos, column: parseColumnDef(c), ifNotExists }
+  } else if (c.isWord('move')) {
+    // Not offered in syntax errors: the move's own steps (exec/table-move.ts) issue it.
+    c.next()
+    action = parseMoveStep(c, apos, parseOptionList)
   } else if (c.acceptWord('drop')) {
     c.acceptWord('column')
     const ifExists = parseIfExists(c)

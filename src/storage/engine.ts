@@ -574,6 +574,7 @@ export class ShardEngine {
       if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
       const ops = toRowOps(writes)
       this.fences.check(ops, 'the write')
+      for (const op of ops) if (!txn.fenceGenerations.has(op.tableId)) txn.fenceGenerations.set(op.tableId, this.fences.generation(op.tableId))
       return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, d: { resolve, reject } }))
     } catch (e) {
       return Promise.reject(e)
@@ -587,6 +588,7 @@ export class ShardEngine {
     if (txn.state === 'prepared') return this.commitPrepared(txn.xid, commitHlc)
     if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
     this.fences.check(txn.mutations.values(), 'the commit')
+    this.fences.checkSince(txn.fenceGenerations, 'the commit')
     txn.state = 'committing'
     return new Promise((resolve, reject) => this.writer.enqueue({ t: 'commit', txn, commitHlc, d: { resolve, reject } }))
   }
@@ -610,6 +612,7 @@ export class ShardEngine {
     this.checkOwn(txn)
     if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
     this.fences.check(txn.mutations.values(), 'the prepare')
+    this.fences.checkSince(txn.fenceGenerations, 'the prepare')
     txn.state = 'preparing'
     const lsn = await new Promise<bigint | null>((resolve, reject) => this.writer.enqueue({ t: 'prepare', txn, d: { resolve, reject } }))
     this.prepared.set(txn.xid, txn)
@@ -1168,6 +1171,8 @@ export class Txn implements TxnCore, Viewer {
   state: TxnState = 'active'
   persisted = false
   readonly mutations = new Map<string, Mutation>()
+  /** Per table written, its fence generation at the first write (storage/table-fence.ts checkSince). */
+  readonly fenceGenerations = new Map<number, number>()
   failure: unknown = undefined
   readonly snapshot: boolean
   /** A snapshot transaction does not guess a prepared version's outcome (visibility.ts). */

@@ -13,6 +13,12 @@ import { ScratchBirdError } from '../core/errors'
 //     are not committed yet, so the probe could not see them): the transaction fails and rolls back.
 // It lets through what is already decided: 2PC decisions of prepared transactions (the probe
 // counts a prepared transaction's rows as rows: the DDL is refused instead).
+// A transaction that wrote the table before a fence stays refused after the fence lifts: each
+// fence raises the table's fence generation, a transaction notes the generation of each table it
+// writes at its first write there, and COMMIT / PREPARE refuse a transaction whose noted
+// generation is behind (checkSince). Otherwise a transaction left open across a DDL (an explicit
+// one, waiting for its client) could commit rows placed by the old layout once the fence lifted —
+// into a table whose rows were already copied to their new shards (a table move), to be lost.
 //
 // Fences are tokens, not flags: two DDL statements on one table from two nodes each hold their
 // own, and the table opens again when the last is released. The engine keeps each one durably
@@ -25,6 +31,8 @@ export const MAX_FENCES = 1024
 
 export class TableFences {
   private readonly byTable = new Map<number, Set<string>>()
+  /** Per table, how many fences were ever set on it here (since this replica opened); absent: none. */
+  private readonly generations = new Map<number, number>()
   private count = 0
 
   /** Adds `token`'s fence on `tableId` (idempotent). */
@@ -35,6 +43,23 @@ export class TableFences {
     if (set === undefined) this.byTable.set(tableId, set = new Set())
     set.add(token)
     this.count++
+    this.generations.set(tableId, this.generation(tableId) + 1)
+  }
+
+  /** The table's fence generation: a transaction writing it notes this at its first write. */
+  generation (tableId: number): number {
+    return this.generations.get(tableId) ?? 0
+  }
+
+  /** Throws SB_TABLE_ALTERING when a table was fenced after a transaction noted its generation (`seen`). */
+  checkSince (seen: ReadonlyMap<number, number>, what: string): void {
+    for (const [tableId, g] of seen) {
+      if (this.generation(tableId) !== g) {
+        throw new ScratchBirdError('SB_TABLE_ALTERING',
+          `table ${tableId} was altered (its layout or its columns changed) after this transaction wrote it; ${what} was refused and the transaction changed nothing — roll back and retry`,
+          { table_id: tableId })
+      }
+    }
   }
 
   /** Removes `token`'s fence on `tableId`; false when it was not held. */

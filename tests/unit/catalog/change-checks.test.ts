@@ -7,8 +7,9 @@ import type { AlterTableStatement, CreateTableStatement } from '../../../src/sql
 import { parseOne } from '../../../src/sql/parser'
 
 // Which checks a change of a table's replication options must pass (issue 13 items 3–5): live
-// nodes bound only CREATE TABLE and a raised N; a new mode, partition key or raised N needs an
-// empty table; anything else (W, R, uuid_type, a lower N) is allowed on any table in any outage.
+// nodes bound only CREATE TABLE and a raised N; a new mode needs an empty table; a new partition
+// key moves a populated table's rows (issue 17 item 7); anything else (W, R, uuid_type, a lower N)
+// is allowed on any table in any outage.
 
 const pk = ['id']
 const quorum = (n: number, w: number, r: number): ReplicationOptions =>
@@ -16,36 +17,38 @@ const quorum = (n: number, w: number, r: number): ReplicationOptions =>
 
 describe('changeChecks: the decision table', () => {
   it('CREATE TABLE places N replicas: live nodes bound it; there are no rows to mind', () => {
-    expect(changeChecks(null, quorum(3, 2, 2), pk)).toEqual({ liveNodes: true, needsEmptyTable: [] })
-    expect(changeChecks(null, REPLICATION_DEFAULTS, pk)).toEqual({ liveNodes: true, needsEmptyTable: [] })
+    expect(changeChecks(null, quorum(3, 2, 2), pk)).toEqual({ liveNodes: true, needsEmptyTable: [], movesRows: false })
+    expect(changeChecks(null, REPLICATION_DEFAULTS, pk)).toEqual({ liveNodes: true, needsEmptyTable: [], movesRows: false })
   })
 
   it('a change of W, R, uuid_type or a lower N checks neither live nodes nor rows', () => {
     const from = quorum(3, 2, 2)
     for (const to of [quorum(3, 1, 2), quorum(3, 3, 3), quorum(2, 2, 2), quorum(1, 1, 1), { ...REPLICATION_DEFAULTS, uuid_type: 'v8_hlc' as const }]) {
       const f = to.replication_mode === 'primary_replica' ? REPLICATION_DEFAULTS : from
-      expect(changeChecks(f, to, pk), JSON.stringify(to)).toEqual({ liveNodes: false, needsEmptyTable: [] })
+      expect(changeChecks(f, to, pk), JSON.stringify(to)).toEqual({ liveNodes: false, needsEmptyTable: [], movesRows: false })
     }
-    expect(changeChecks(from, from, pk)).toEqual({ liveNodes: false, needsEmptyTable: [] })
+    expect(changeChecks(from, from, pk)).toEqual({ liveNodes: false, needsEmptyTable: [], movesRows: false })
   })
 
   it('raising N checks live nodes and needs no empty table in either mode (the new replica is bootstrapped before it counts)', () => {
     // Leaderless (issue 14 item 4): the new replica is filled before it counts toward W and R (catalog/replica-bootstrap.ts).
-    expect(changeChecks(quorum(2, 1, 1), quorum(3, 1, 1), pk)).toEqual({ liveNodes: true, needsEmptyTable: [] })
+    expect(changeChecks(quorum(2, 1, 1), quorum(3, 1, 1), pk)).toEqual({ liveNodes: true, needsEmptyTable: [], movesRows: false })
     // primary_replica (issue 14 item 4): its new replica is bootstrapped by snapshot and serves nothing until caught up.
-    expect(changeChecks(REPLICATION_DEFAULTS, { ...REPLICATION_DEFAULTS, replication_factor: 2 }, pk)).toEqual({ liveNodes: true, needsEmptyTable: [] })
+    expect(changeChecks(REPLICATION_DEFAULTS, { ...REPLICATION_DEFAULTS, replication_factor: 2 }, pk)).toEqual({ liveNodes: true, needsEmptyTable: [], movesRows: false })
   })
 
-  it('a new partition key needs an empty table; the primary key named explicitly is no change', () => {
+  it('a new partition key moves the rows (no empty table needed); the primary key named explicitly is no change', () => {
     const c = changeChecks(REPLICATION_DEFAULTS, { ...REPLICATION_DEFAULTS, partition_key_columns: ['user_id'] }, pk)
-    expect(c).toEqual({ liveNodes: false, needsEmptyTable: [expect.stringMatching(/^changing partition_key_columns from the primary key to \(user_id\) needs an empty table: its rows would stay on the shards the old key chose/)] })
-    expect(changeChecks(REPLICATION_DEFAULTS, { ...REPLICATION_DEFAULTS, partition_key_columns: ['id'] }, pk).needsEmptyTable).toEqual([])
-    expect(changeChecks({ ...REPLICATION_DEFAULTS, partition_key_columns: ['a', 'b'] }, { ...REPLICATION_DEFAULTS, partition_key_columns: ['b', 'a'] }, pk).needsEmptyTable).toHaveLength(1)
+    expect(c).toEqual({ liveNodes: false, needsEmptyTable: [], movesRows: true })
+    expect(changeChecks(REPLICATION_DEFAULTS, { ...REPLICATION_DEFAULTS, partition_key_columns: ['id'] }, pk).movesRows).toBe(false)
+    expect(changeChecks({ ...REPLICATION_DEFAULTS, partition_key_columns: ['a', 'b'] }, { ...REPLICATION_DEFAULTS, partition_key_columns: ['b', 'a'] }, pk).movesRows).toBe(true)
+    // CREATE TABLE has no rows to move.
+    expect(changeChecks(null, { ...REPLICATION_DEFAULTS, partition_key_columns: ['user_id'] }, pk).movesRows).toBe(false)
   })
 
   it('a new mode needs an empty table; several reasons are all given', () => {
     expect(changeChecks(REPLICATION_DEFAULTS, quorum(1, 1, 1), pk).needsEmptyTable).toEqual([expect.stringMatching(/^changing replication_mode from 'primary_replica' to 'leaderless_quorum' needs an empty table/)])
-    expect(changeChecks(REPLICATION_DEFAULTS, { ...quorum(1, 1, 1), partition_key_columns: ['x'] }, pk).needsEmptyTable).toHaveLength(2)
+    expect(changeChecks(REPLICATION_DEFAULTS, { ...quorum(1, 1, 1), partition_key_columns: ['x'] }, pk)).toMatchObject({ needsEmptyTable: [expect.any(String)], movesRows: true })
   })
 
   it('has one row per option that can refuse a change, and none for W, R or uuid_type', () => {

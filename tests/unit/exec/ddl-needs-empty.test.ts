@@ -20,21 +20,22 @@ async function options (node: TestNode, table: string): Promise<unknown[]> {
 }
 
 describe('ALTER TABLE on a populated table', () => {
-  it('refuses new partition_key_columns while any shard holds a row; an empty table may change them', async () => {
+  it('refuses a new replication_mode while any shard holds a row; new partition_key_columns move the rows (exec/table-move.ts)', async () => {
     const node = await testNode(8, false)
     await node.sql('CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id TEXT, amount BIGINT)')
     await node.sql("INSERT INTO orders VALUES (42, 'u1', 7)")
-    const e = await failure(node.sql("ALTER TABLE orders SET partition_key_columns = 'user_id'"))
+    const e = await failure(node.sql("ALTER TABLE orders SET replication_mode = 'leaderless_quorum'"))
     expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
-    expect(e.message).toMatch(/^table orders has rows: changing partition_key_columns from the primary key to \(user_id\) needs an empty table: its rows would stay on the shards the old key chose.*re-partitioning a populated table is not available yet$/)
+    expect(e.message).toMatch(/^table orders has rows: changing replication_mode from 'primary_replica' to 'leaderless_quorum' needs an empty table/)
     expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, null])
     // The row is still found by its key.
     expect((await node.sql('SELECT amount FROM orders WHERE order_id = 42'))[0]!.rows).toEqual([['7']])
     // The primary key named explicitly is the key in effect: no change, allowed.
     await node.sql("ALTER TABLE orders SET partition_key_columns = 'order_id'")
-    await node.sql('DELETE FROM orders')
+    // With the row: it moves to its new key's shard (exec/table-move.ts).
     await node.sql("ALTER TABLE orders SET partition_key_columns = 'user_id'")
     expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, 'user_id'])
+    expect((await node.sql("SELECT amount FROM orders WHERE user_id = 'u1'"))[0]!.rows).toEqual([['7']])
   })
 
   it('accepts raising replication_factor of a populated leaderless table: the new replicas are recorded as bootstrapping (issue 14 item 4)', async () => {

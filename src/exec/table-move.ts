@@ -1,0 +1,178 @@
+// Runs the move of a populated table to a new layout (ALTER TABLE … SET partition_key_columns with
+// rows; the record, the steps and why: catalog/table-move.ts). The node whose client asked starts
+// it (under the write fence of ddl-needs-empty.ts) and runs it to its end before answering; a
+// node resuming a move after a crash (node/table-moves.ts) runs the same `runMove`.
+//   copy    each source shard read in pages of MOVE_BATCH_ROWS rows (in key order, after the last
+//           key read), each page written to the target and its index relations in a transaction
+//           of its own through the table access's write path (Mode 1 replicas and the commit
+//           log get them like any write), as upserts: copying a shard again after a crash writes
+//           the same rows again. The shard is recorded copied (a DDL) once all its pages are in.
+//   switch  one DDL: reads plan the new layout from that catalog version on.
+//   cleanup the retired relations' rows deleted, page by page, on every shard; then DONE.
+// Writes of the table are refused from START to SWITCH (planning: SB_TABLE_ALTERING), and the
+// fence START runs under dooms every transaction that wrote the table before it
+// (storage/table-fence.ts), so the source cannot change under the copy. Reads use the old layout
+// until SWITCH.
+import type { TableInfo } from '../catalog/catalog'
+import { nextMoveStep } from '../catalog/table-move'
+import { ScratchBirdError } from '../core/errors'
+import { asShardId, shardIds, type ShardId } from '../core/ids'
+import { indexShapes } from '../plan/index-shapes'
+import { pkTuple, tableShape, type TableShape } from '../plan/table-types'
+import type { AlterTableStatement, DdlStatement, MoveStepSpec, Pos } from '../sql/ast'
+import type { RowWrite } from '../storage/engine'
+import type { TupleValue } from '../storage/keys'
+import { timestampFromMillis } from '../types/datetime'
+import type { SqlValue } from '../types/values'
+import { tableAccess } from './access/choose'
+import type { ExecEnv } from './env'
+import { addIndexWrites, writeWithIndexes } from './index-writes'
+import { passthrough } from './local-vm'
+import type { StatementResult } from './result'
+import { addWrite, type ShardWrites } from './shard-writes'
+import { SqlTxn } from './txn'
+import { insertWrite, versionId } from './write-rows'
+
+/** Rows read (and written) per page of a copy or a cleanup: a bound on what one transaction holds. */
+export const MOVE_BATCH_ROWS = 500
+
+type Ddl = (s: DdlStatement) => Promise<StatementResult>
+
+function step (pos: Pos, table: string, s: MoveStepSpec): DdlStatement {
+  return { kind: 'alter_table', pos, table, action: { kind: 'move', pos, step: s } }
+}
+
+/** START of the move `s` (an ALTER TABLE … SET that moves rows), by this node. */
+export async function startMove (env: ExecEnv, s: AlterTableStatement, ddl: Ddl): Promise<StatementResult> {
+  if (s.action.kind !== 'set_options') throw new Error('ScratchBird assertion: a move starts from ALTER TABLE … SET')
+  const t = env.catalog().mustTable(s.table)
+  if (t.replication.replication_mode === 'leaderless_quorum' && env.quorum !== undefined) {
+    throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table "${s.table}" has rows: moving a populated leaderless_quorum table to a new partition key is not available yet`, { table: s.table })
+  }
+  return await ddl(step(s.pos, s.table, { kind: 'start', node: env.selfNode ?? 0, shards: env.shards, options: s.action.options }))
+}
+
+/** Per env (a node), the runs going on, by table: a second caller waits for the first instead of racing it. */
+const runs = new WeakMap<ExecEnv, Map<string, Promise<void>>>()
+
+/**
+ * Runs the move of `table` from wherever its record says to its end (nothing to do: no record).
+ * A run of the same table already going on this node (the client's ALTER, or node/table-moves.ts
+ * resuming it) is waited for first, then the record is looked at again.
+ */
+export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl, progress?: (step: string) => void): Promise<void> {
+  let going = runs.get(env)
+  if (going === undefined) runs.set(env, going = new Map())
+  for (let other = going.get(table); other !== undefined; other = going.get(table)) await other.catch(() => {})
+  const run = steps(env, table, pos, ddl, progress)
+  going.set(table, run)
+  try {
+    await run
+  } finally {
+    if (going.get(table) === run) going.delete(table)
+  }
+}
+
+/**
+ * The steps from the record's state to the end. Every step either changes the catalog or throws,
+ * so the loop ends; a step that left the record as it was ends the run with SB_TABLE_MOVE_STATE.
+ */
+async function steps (env: ExecEnv, table: string, pos: Pos, ddl: Ddl, progress: ((step: string) => void) | undefined): Promise<void> {
+  for (;;) {
+    const t = env.catalog().table(table)
+    if (t?.move === undefined) return
+    const before = env.catalog().version
+    const next = nextMoveStep(t.move)
+    progress?.(next.kind === 'copy' ? `copy shard ${next.shard}` : next.kind)
+    switch (next.kind) {
+      case 'copy':
+        await copyShard(env, t, asShardId(next.shard))
+        await ddl(step(pos, table, { kind: 'copied', shard: next.shard }))
+        break
+      case 'switch':
+        await ddl(step(pos, table, { kind: 'switch' }))
+        break
+      case 'cleanup':
+        for (const r of relationsOf(env, table, 'retired')) await deleteRows(env, r)
+        await ddl(step(pos, table, { kind: 'done' }))
+        break
+    }
+    if (env.catalog().version === before) {
+      throw new ScratchBirdError('SB_TABLE_MOVE_STATE', `the move of table "${table}" made no progress (its step changed no catalog version here)`, { table })
+    }
+  }
+}
+
+/** The hidden relations of `table`'s move with `role`: the table-like one first. */
+function relationsOf (env: ExecEnv, table: string, role: 'target' | 'retired'): TableInfo[] {
+  const all = env.catalog().tables.filter(x => x.moving?.table === table && x.moving.role === role)
+  return [...all.filter(x => x.index === undefined), ...all.filter(x => x.index !== undefined)]
+}
+
+/** One page of `shape`'s rows on `shard` after key `after` (null: from the start), in key order. */
+async function page (env: ExecEnv, shape: TableShape, shard: ShardId, after: TupleValue[] | null): Promise<SqlValue[][]> {
+  const options = after === null ? { limit: MOVE_BATCH_ROWS } : { limit: MOVE_BATCH_ROWS, gt: after }
+  return await tableAccess(env, shape.info).read({
+    shape, shards: [shard], options, program: passthrough(shape.programColumns), params: [], now: timestampFromMillis(env.clock.now()), pushdown: true
+  }, null)
+}
+
+/** Every row of source shard `shard` upserted into the move's target (and its index relations). */
+async function copyShard (env: ExecEnv, t: TableInfo, shard: ShardId): Promise<void> {
+  const target = relationsOf(env, t.name, 'target')[0]
+  if (target === undefined) throw new ScratchBirdError('SB_TABLE_MOVE_STATE', `the move of table "${t.name}" has lost its target relation`, { table: t.name })
+  const source = tableShape(t)
+  const shape = tableShape(target)
+  const indexes = indexShapes(env.catalog(), target)
+  const access = tableAccess(env, target)
+  let after: TupleValue[] | null = null
+  for (;;) {
+    const rows = await page(env, source, shard, after)
+    if (rows.length === 0) return
+    const writes: ShardWrites = new Map()
+    for (const row of rows) {
+      const w = insertWrite(env, shape, row)
+      addWrite(writes, w.shard, w.write)
+      addIndexWrites(env, indexes, writes, null, row)
+    }
+    // Upserts: a page copied again (a resumed move) writes the same rows and entries again.
+    for (const [s, list] of writes) writes.set(s, list.map(upsert))
+    const txn = new SqlTxn(env, 'read_committed', false)
+    try {
+      await writeWithIndexes(target, indexes, access, writes, txn)
+      await txn.commit()
+    } catch (e) {
+      await txn.rollback()
+      throw e
+    }
+    if (rows.length < MOVE_BATCH_ROWS) return
+    after = pkTuple(source, rows[rows.length - 1]!)
+  }
+}
+
+function upsert (w: RowWrite): RowWrite {
+  return w.op === 'insert' || w.op === 'update' ? { op: 'put', tableId: w.tableId, pk: w.pk, pkBytes: w.pkBytes, row: w.row, versionId: w.versionId } : w
+}
+
+/** Deletes every row of relation `r` on every shard (a retired relation of a move). */
+async function deleteRows (env: ExecEnv, r: TableInfo): Promise<void> {
+  const shape = tableShape(r)
+  const access = tableAccess(env, r)
+  for (const shard of shardIds(env.shards)) {
+    for (;;) {
+      // From the start each time: the page before was deleted (and committed).
+      const rows = await page(env, shape, shard, null)
+      if (rows.length === 0) break
+      const writes: ShardWrites = new Map([[shard, rows.map(row => ({ op: 'delete', tableId: r.id, pk: pkTuple(shape, row), versionId: versionId(env, shape) }) satisfies RowWrite)]])
+      const txn = new SqlTxn(env, 'read_committed', false)
+      try {
+        await access.write(writes, txn)
+        await txn.commit()
+      } catch (e) {
+        await txn.rollback()
+        throw e
+      }
+      if (rows.length < MOVE_BATCH_ROWS) break
+    }
+  }
+}
