@@ -1,41 +1,28 @@
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { describe, expect, it } from 'vitest'
+import { ADMIN, useAdminCluster } from '../helpers/admin-cluster'
 
 // Users are catalog objects replicated like tables (issue 18 item 2): three nodes with the same
 // bootstrap administrator create it once (through the catalog coordinator); a user created on
 // node 1 logs in on node 3 over HTTP and the PostgreSQL protocol; a password changed on node 3
 // (its verifier forwarded to the coordinator, never the password) is the one node 2 accepts.
 
-const ADMIN = 'Basic ' + Buffer.from('admin:adm pw').toString('base64')
 const basic = (user: string, password: string): string => 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64')
 
-let cluster: Cluster
-beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 3,
-    extraConfig: () => ({ node: { durability: 'none' }, security: { bootstrap_admin: 'admin' } }),
-    env: () => ({ SCRATCHBIRD_ADMIN_PASSWORD: 'adm pw' })
-  })
-}, 180_000)
-afterAll(async () => { await cluster?.close() })
-
-async function sql (id: number, text: string, authorization: string): Promise<{ status: number, body: any }> {
-  const r = await cluster.http(id, 'POST', '/v1/sql', { sql: text }, { headers: { authorization } })
-  return { status: r.status, body: r.body }
-}
+const admin = useAdminCluster(3)
+const sql = admin.sql
 
 describe('users across a cluster', () => {
   it('a user created on node 1 logs in on node 3; a password changed on node 3 holds on node 2', async () => {
-    expect((await cluster.http(2, 'POST', '/v1/sql', { sql: 'SELECT 1' })).status).toBe(401)
+    expect((await admin.cluster.http(2, 'POST', '/v1/sql', { sql: 'SELECT 1' })).status).toBe(401)
     // The bootstrap administrator exists once, on every node.
-    for (const id of cluster.ids) {
-      await cluster.waitFor(async () => {
+    for (const id of admin.cluster.ids) {
+      await admin.cluster.waitFor(async () => {
         const r = await sql(id, 'SELECT user_name, superuser FROM sys_users', ADMIN)
         return r.status === 200 && JSON.stringify(r.body.rows) === JSON.stringify([['admin', true]])
       }, { what: `node ${id} to hold the bootstrap administrator`, timeoutMs: 30_000 })
     }
-    await cluster.waitFor(async () => {
+    await admin.cluster.waitFor(async () => {
       const r = await sql(1, 'SHOW CLUSTER MEMBERS', ADMIN)
       return r.status === 200 && (r.body.rows as unknown[][]).length === 3 && (r.body.rows as unknown[][]).every(m => m[3] === 'normal')
     }, { what: 'three normal members', timeoutMs: 30_000 })
@@ -45,13 +32,13 @@ describe('users across a cluster', () => {
     expect((await sql(1, 'GRANT SELECT, INSERT ON acct TO carol', ADMIN)).status).toBe(200)
 
     const carol = basic('carol', 'carol pw')
-    await cluster.waitFor(async () => (await sql(3, 'SELECT count(*) FROM acct', carol)).status === 200, { what: 'carol admitted on node 3', timeoutMs: 30_000 })
+    await admin.cluster.waitFor(async () => (await sql(3, 'SELECT count(*) FROM acct', carol)).status === 200, { what: 'carol admitted on node 3', timeoutMs: 30_000 })
     expect((await sql(3, 'INSERT INTO acct VALUES (1, 1)', carol)).status).toBe(200)
     const refused = await sql(3, 'DELETE FROM acct', carol)
     expect(refused.status).toBe(403)
     expect(refused.body.error.sqlstate).toBe('42501')
 
-    const [host, port] = cluster.node(3).pg.split(':')
+    const [host, port] = admin.cluster.node(3).pg.split(':')
     const c = new pg.Client({ host, port: Number(port), user: 'carol', password: 'carol pw', database: 'db' })
     await c.connect()
     expect((await c.query('SELECT v FROM acct WHERE k = 1')).rows).toEqual([{ v: 1 }])
@@ -59,8 +46,8 @@ describe('users across a cluster', () => {
 
     // ALTER USER on node 3 goes to the coordinator with a verifier, not the password.
     expect((await sql(3, "ALTER USER carol PASSWORD 'new pw'", carol)).status).toBe(200)
-    await cluster.waitFor(async () => (await sql(2, 'SELECT 1', basic('carol', 'new pw'))).status === 200, { what: 'the new password on node 2', timeoutMs: 30_000 })
+    await admin.cluster.waitFor(async () => (await sql(2, 'SELECT 1', basic('carol', 'new pw'))).status === 200, { what: 'the new password on node 2', timeoutMs: 30_000 })
     expect((await sql(2, 'SELECT 1', carol)).status).toBe(401)
-    for (const id of cluster.ids) expect(cluster.node(id).stdout()).not.toContain('new pw')
+    for (const id of admin.cluster.ids) expect(admin.cluster.node(id).stdout()).not.toContain('new pw')
   })
 })
