@@ -85,7 +85,7 @@ export async function runServer (flags: ParsedFlags): Promise<number> {
   const stop = (signal: string): void => {
     node.log.info(`received ${signal}`)
     const timer = setTimeout(() => {
-      node.log.error(`shutdown did not finish within ${config.node.shutdown_timeout_ms} ms; exiting`)
+      node.log.error({ step: node.stopStep }, `shutdown did not finish within ${config.node.shutdown_timeout_ms} ms (still stopping: ${node.stopStep ?? 'nothing'}); exiting`)
       process.exit(1)
     }, config.node.shutdown_timeout_ms)
     timer.unref()

@@ -135,9 +135,28 @@ export function listen (server: Server, hostPort: string): Promise<AddressInfo> 
   })
 }
 
-export function closeServer (server: Server): Promise<void> {
+/** How often a closing server closes the keep-alive connections that went idle since. */
+const CLOSE_IDLE_EVERY_MS = 25
+
+/**
+ * Stops accepting connections and resolves once every open one has ended — at the latest
+ * `graceMs` after the call, when the connections still open are destroyed (their requests'
+ * clients see the connection reset: outcome unknown, as with any node going away). Without the
+ * bound a stop waited on requests that could outlast node.shutdown_timeout_ms, and on keep-alive
+ * clients (peers' RPC, undici pools) that kept sending: issue 21's chaos runs saw the HTTP
+ * listener's close overrun the timeout and the node exit 1. Meanwhile a request arriving on an
+ * open connection is answered with `connection: close`, and connections are closed as they go idle.
+ */
+export function closeServer (server: Server, graceMs = Infinity): Promise<void> {
   return new Promise(resolve => {
-    server.close(() => resolve())
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => { res.setHeader('connection', 'close') })
+    const idle = setInterval(() => server.closeIdleConnections(), CLOSE_IDLE_EVERY_MS)
+    const force = Number.isFinite(graceMs) ? setTimeout(() => server.closeAllConnections(), graceMs) : undefined
+    server.close(() => {
+      clearInterval(idle)
+      if (force !== undefined) clearTimeout(force)
+      resolve()
+    })
     server.closeIdleConnections()
   })
 }

@@ -330,7 +330,7 @@ export class ScratchBirdNode {
           ]
         : []),
       { name: 'SQL API', start: () => this.startSqlApi(clustered), stop: () => { this.bootstrap?.stop(); this.moves?.stop(); this.sqlApi?.stop(); this.fences?.stop() } },
-      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { if (this.http) await closeServer(this.http); if (this.rpcHttp) await closeServer(this.rpcHttp); log.debug('listeners closed') } },
+      { name: 'HTTP listener', start: () => this.listenHttp(clustered), stop: async () => { await this.closeListeners(); log.debug('listeners closed') } },
       // After the SQL API (its sessions and executor), stopped before it: connections end first.
       { name: 'PostgreSQL listener', start: () => this.listenPg(), stop: async () => { if (this.pg) await this.pg.close(); log.debug('PostgreSQL listener closed') } },
       { name: 'metrics listener', start: () => this.listenMetrics(), stop: async () => { if (this.metricsHttp) await closeServer(this.metricsHttp); this.stalls?.stop() } },
@@ -586,6 +586,16 @@ export class ScratchBirdNode {
    * The client API on node.listen; the cluster RPC (in a cluster) on node.rpc_listen when set,
    * else beside the client API on node.listen (src/net/listeners.ts).
    */
+  /**
+   * The client and RPC listeners, closed together within half of node.shutdown_timeout_ms: the
+   * requests still running then lose their connections, and the rest of the stop (workers,
+   * cluster) keeps the other half.
+   */
+  private async closeListeners (): Promise<void> {
+    const grace = Math.max(100, Math.floor(this.config.node.shutdown_timeout_ms / 2))
+    await Promise.all([this.http, this.rpcHttp].map(s => s === undefined || s === null ? undefined : closeServer(s, grace)))
+  }
+
   private async listenHttp (clustered: boolean): Promise<void> {
     const { config, log } = this
     // Every client route but /v1/health needs credentials (http-auth.ts); backups need admin rights.
@@ -1098,6 +1108,9 @@ export class ScratchBirdNode {
   }
 
   /** Idempotent; closes listeners, then workers (which close their databases), then the rest. */
+  /** The stop step running now (named in the shutdown-timeout message); null when none. */
+  stopStep: string | null = null
+
   stop (): Promise<void> {
     this.stopping ??= this.doStop()
     return this.stopping
@@ -1108,6 +1121,7 @@ export class ScratchBirdNode {
     this.state = 'stopping'
     if (wasReady) this.log.info('stopping')
     for (const step of this.undo.splice(0).reverse()) {
+      this.stopStep = step.name
       const t0 = this.io.clock.monotonic()
       try { await step.stop() } catch (e) {
         this.log.error({ step: step.name, err: describe(e) }, `stopping ${step.name} failed: ${messageOf(e)}`)
@@ -1116,6 +1130,7 @@ export class ScratchBirdNode {
       const ms = Math.round(this.io.clock.monotonic() - t0)
       if (ms >= SLOW_STOP_STEP_MS) this.log.warn({ step: step.name, ms }, `stopping ${step.name} took ${ms} ms`)
     }
+    this.stopStep = null
     this.state = 'stopped'
     if (wasReady) this.log.info('stopped')
     this.loggers.close()
