@@ -21,5 +21,4 @@ describe('closeServer', () => {
     expect(await Promise.race([closing, deadline])).toBe('closed')
     expect(await hanging).toMatch(/^failed/)
   })
-
 })
