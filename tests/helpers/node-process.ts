@@ -88,8 +88,17 @@ export function runProgram (args: string[], timeoutMs = 120_000): Promise<{ code
   return runToExit(cmd, argv, { timeoutMs })
 }
 
+/** POST /v1/sql on a node (in HTTP session `session` when given): status and parsed JSON answer. */
+export async function postSqlAnswer (n: RunningNode, text: string, session?: string): Promise<{ status: number, body: Record<string, any> }> {
+  const res = await fetch(n.url('/v1/sql'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(session !== undefined ? { 'x-scratchbird-session': session } : {}) },
+    body: JSON.stringify({ sql: text })
+  })
+  return { status: res.status, body: await res.json() as Record<string, any> }
+}
+
 /** POST /v1/sql on a node; the parsed JSON answer, whatever its status. */
-export async function postSql (n: RunningNode, text: string): Promise<Record<string, any>> {
-  const res = await fetch(n.url('/v1/sql'), { method: 'POST', body: JSON.stringify({ sql: text }) })
-  return await res.json() as Record<string, any>
+export async function postSql (n: RunningNode, text: string, session?: string): Promise<Record<string, any>> {
+  return (await postSqlAnswer(n, text, session)).body
 }

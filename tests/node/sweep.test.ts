@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { postSqlAnswer, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 
 // The scheduled sweep of a real node (issue 13 items 1 and 6), run every second: a snapshot
 // transaction that has read one shard still reads every other shard as of its start after sweeps
@@ -23,13 +23,8 @@ afterAll(() => { n?.proc.kill('SIGKILL') })
 type Json = Record<string, any>
 
 async function sql (text: string, session?: string): Promise<Json> {
-  const res = await fetch(n.url('/v1/sql'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(session ? { 'x-scratchbird-session': session } : {}) },
-    body: JSON.stringify({ sql: text })
-  })
-  const body = await res.json() as Json
-  expect(res.status, JSON.stringify(body)).toBe(200)
+  const { status, body } = await postSqlAnswer(n, text, session)
+  expect(status, JSON.stringify(body)).toBe(200)
   return body
 }
 

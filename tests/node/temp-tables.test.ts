@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+import { postSql, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
 import { ROOT } from '../helpers/node-process'
 import { fe, rowDescription, WireClient } from '../pg/wire'
 
@@ -24,14 +24,7 @@ afterAll(() => { n?.proc.kill('SIGKILL') })
 
 type Json = Record<string, any>
 
-async function sql (text: string, session?: string): Promise<Json> {
-  const res = await fetch(n.url('/v1/sql'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(session !== undefined ? { 'x-scratchbird-session': session } : {}) },
-    body: JSON.stringify({ sql: text })
-  })
-  return await res.json() as Json
-}
+const sql = async (text: string, session?: string): Promise<Json> => await postSql(n, text, session)
 
 async function gauge (name: string): Promise<number> {
   const text = await (await fetch(`http://${n.metrics}/metrics`)).text()
