@@ -62,7 +62,7 @@ describe('a three-node cluster', () => {
       expect(live).toBe(String(primary))
     }
     const r = await cluster.sql(1, 'SHOW SHARD MAP')
-    expect(r.body.columns).toEqual(['shard_id', 'preference_list', 'primary_node', 'replicas', 'live_replicas', 'generation', 'replica_states', 'leaderless_bootstrap'])
+    expect(r.body.columns).toEqual(['shard_id', 'preference_list', 'primary_node', 'replicas', 'live_replicas', 'generation', 'replica_states', 'leaderless_bootstrap', 'moving'])
     expect(cluster.node(1).stdout()).toContain(`Shard 000 assigned to {Node ${maps[0]![0]![2] as number}}`)
   })
 
