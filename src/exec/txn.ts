@@ -130,11 +130,12 @@ export class SqlTxn {
     if (!this.end()) return
     this.deferredWrites?.clear()
     if (this.xid === null) return
-    const xids = await Promise.allSettled([...this.joined.values()])
-    await Promise.allSettled(this.shards.map((s, i) => {
-      const r = xids[i]!
-      return r.status === 'fulfilled' ? this.env.request('ROLLBACK', { shard: s, xid: r.value }) : Promise.resolve()
-    }))
+    // A shard whose BEGIN failed is told too when the xid is known: the failure may have been the
+    // answer's (a timeout, a lost connection) while the shard did begin it — a ROLLBACK it never
+    // began is refused harmlessly (SB_TXN_NOT_ACTIVE).
+    const [xid] = await Promise.allSettled([this.xid])
+    if (xid.status === 'rejected') return
+    await Promise.allSettled(this.shards.map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
   }
 }
 

@@ -54,7 +54,8 @@ export interface ShardHostOptions {
 }
 
 /** An open transaction and its lease: when a request last named it, how many are running now. */
-interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number }
+/** `doomed`: to be rolled back once its running request ends (the shard stopped being primary). */
+interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number, doomed?: string }
 
 type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
 
@@ -209,6 +210,31 @@ export class ShardHost {
     return Promise.all(rollbacks).then(() => {})
   }
 
+  // Mode 1 step-down: a shard that stops being primary can never commit the transactions open on
+  // it (COMMIT runs only at a primary), and its coordinator's ROLLBACK is routed to the new
+  // primary, which never saw them. Left open they would keep their uncommitted versions here — and
+  // block writers of those rows if this node is elected again — until the lease. So they are
+  // rolled back now (one WARNING each); one with a request running is rolled back when it ends.
+  private abandonOpenTxns (shard: ShardId, why: string): Promise<void> {
+    const open = this.txns.get(shard)
+    if (open === undefined) return Promise.resolve()
+    const rollbacks: Promise<void>[] = []
+    for (const [xid, t] of open) {
+      if (t.txn.state !== 'active' && t.txn.state !== 'failed') continue
+      if (t.inFlight > 0) { t.doomed = why; continue }
+      rollbacks.push(this.rollBackAbandoned(shard, xid, t, why))
+    }
+    return Promise.all(rollbacks).then(() => {})
+  }
+
+  private rollBackAbandoned (shard: ShardId, xid: bigint, t: OpenTxn, why: string): Promise<void> {
+    this.txns.get(shard)?.delete(xid)
+    const details = { shard, xid: String(xid) }
+    return t.txn.rollback().then(
+      () => this.log('warn', `transaction ${xid} on shard ${shard} rolled back: ${why}`, details),
+      (e: unknown) => this.log('error', `transaction ${xid} on shard ${shard}: rollback (${why}) failed: ${messageOf(e)}`, details))
+  }
+
   /** Closes every engine (the worker is stopping); failures are ignored, as the process ends. */
   async close (): Promise<void> {
     await this.hints.close()
@@ -241,7 +267,11 @@ export class ShardHost {
     if (!t) return undefined
     t.inFlight++
     t.lastUsed = this.clock.monotonic()
-    return () => { t.inFlight--; t.lastUsed = this.clock.monotonic() }
+    return () => {
+      t.inFlight--
+      t.lastUsed = this.clock.monotonic()
+      if (t.doomed !== undefined && t.inFlight === 0 && (t.txn.state === 'active' || t.txn.state === 'failed')) void this.rollBackAbandoned(shard, xid, t, t.doomed)
+    }
   }
 
   private readonly handlers: Handlers = {
@@ -331,7 +361,11 @@ export class ShardHost {
     REPL_LOG_READ: async (r) => ({ entries: await this.engineOf(r.shard).replLogRead(r.fromLsn, r.limit, r.maxBytes) }),
     REPL_TRUNCATE: (r) => this.engineOf(r.shard).replTruncate(r.afterLsn, r.committedLsn),
     REPL_STATE_GET: (r) => this.engineOf(r.shard).replState(),
-    REPL_STATE_SET: async (r) => { await this.engineOf(r.shard).setReplState(r.state); return {} },
+    REPL_STATE_SET: async (r) => {
+      await this.engineOf(r.shard).setReplState(r.state)
+      if (r.state.role !== 'primary') await this.abandonOpenTxns(r.shard, `the shard is no longer primary here (now ${r.state.role}, generation ${r.state.generation})`)
+      return {}
+    },
     REPL_SNAPSHOT_READ: (r) => this.engineOf(r.shard).snapshotRead(r),
     REPL_SNAPSHOT_INSTALL: (r) => this.engineOf(r.shard).snapshotInstall(r),
     REPL_CONTROL_APPEND: (r) => this.engineOf(r.shard).replAppendControl(r.generation, r.control),

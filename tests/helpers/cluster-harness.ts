@@ -132,19 +132,33 @@ function track (proc: ChildProcess): void {
   proc.once('exit', () => liveProcs.delete(proc))
 }
 
-/** `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released: a small race). */
-export async function freePorts (n: number): Promise<number[]> {
+/**
+ * `n` distinct free TCP ports on 127.0.0.1, held bound until `release()`: whoever binds port 0
+ * meanwhile (the link proxies) cannot be handed one of them. After release the OS may still give
+ * one away before its node binds it — a small race `Cluster.start` retries on EADDRINUSE.
+ */
+export async function reservePorts (n: number): Promise<{ ports: number[], release: () => Promise<void> }> {
   const servers: Server[] = []
+  const release = (): Promise<void> =>
+    Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined)
   try {
     for (let i = 0; i < n; i++) {
       const s = createServer()
       servers.push(s)
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.listen(0, '127.0.0.1', () => resolve()) })
     }
-    return servers.map((s) => (s.address() as AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+  } catch (e) {
+    await release()
+    throw e
   }
+  return { ports: servers.map((s) => (s.address() as AddressInfo).port), release }
+}
+
+/** `n` distinct free TCP ports on 127.0.0.1 (all bound at once, then released: a small race). */
+export async function freePorts (n: number): Promise<number[]> {
+  const { ports, release } = await reservePorts(n)
+  await release()
+  return ports
 }
 
 /**
@@ -222,7 +236,9 @@ export class Cluster {
     const root = tempDir('sb-cluster-')
     const ids = Array.from({ length: n }, (_, k) => k + 1)
     const per = opts.separateRpc ? 3 : 2
-    const ports = await freePorts(per * n)
+    // Held bound while the proxies bind port 0, so no proxy takes a node's port (CI saw a proxy
+    // handed node 2's listen port: its config then named one address twice).
+    const { ports, release } = await reservePorts(per * n)
     const handles = new Map<number, NodeHandle>()
     for (const id of ids) {
       const dir = join(root, `n${id}`)
@@ -234,9 +250,13 @@ export class Cluster {
     const proxies = new Map<string, TcpProxy>()
     const cluster = new Cluster(root, handles, proxies, opts)
     try {
-      await Promise.all(ids.flatMap((i) => ids.filter((j) => j !== i).map(async (j) => {
-        proxies.set(`${i}->${j}`, await TcpProxy.start(handles.get(j)!.rpcAddress, { name: `n${i}->n${j}` }))
-      })))
+      try {
+        await Promise.all(ids.flatMap((i) => ids.filter((j) => j !== i).map(async (j) => {
+          proxies.set(`${i}->${j}`, await TcpProxy.start(handles.get(j)!.rpcAddress, { name: `n${i}->n${j}` }))
+        })))
+      } finally {
+        await release()
+      }
       for (const h of handles.values()) cluster.writeConfig(h)
       if (opts.start) await cluster.startAll()
     } catch (e) {

@@ -145,3 +145,40 @@ describe('shard host transaction lease, failures', () => {
     await expect(c.request('COMMIT', { shard: asShardId(0), xid, commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
   })
 })
+
+describe('shard host on a Mode 1 step-down', () => {
+  it('rolls back the transactions open on a shard that stops being primary: its rows are writable when it is elected again', async () => {
+    const c = h = await startHost([asShardId(0)], 60_000)
+    const S = asShardId(0)
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    await c.request('AUTOCOMMIT', { shard: S, writes: [insert('k', 'v0')], commitHlc: nextHlc() })
+    const { xid } = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
+    await c.request('WRITE', { shard: S, xid, writes: [update('k', 'orphan')] })
+    // Another replica is elected: the coordinator's ROLLBACK would go there, so this shard ends it.
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica' } })
+    expect(await openTxns(c, S)).toBe(0)
+    expect(c.logs).toEqual([{
+      level: 'warn',
+      message: `transaction ${xid} on shard 0 rolled back: the shard is no longer primary here (now replica, generation 2)`,
+      details: { shard: 0, xid: String(xid) }
+    }])
+    await expect(c.request('COMMIT', { shard: S, xid, commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
+    // Elected again later: the row is not held by the transaction that was open before.
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    const next = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
+    expect(await c.request('WRITE', { shard: S, xid: next.xid, writes: [update('k', 'v1')] })).toEqual({ affected: [true] })
+    await c.request('COMMIT', { shard: S, xid: next.xid, commitHlc: nextHlc() })
+    expect(text((await c.request('GET', { shard: S, tableId: 1, pk: ['k'] })).row)).toBe('v1')
+  })
+
+  it('keeps the transactions open while the shard stays primary (a new commit LSN, the same role)', async () => {
+    const c = h = await startHost([asShardId(0)], 60_000)
+    const S = asShardId(0)
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    const { xid } = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
+    await c.request('WRITE', { shard: S, xid, writes: [insert('k', 'v')] })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 1n, role: 'primary' } })
+    expect(await openTxns(c, S)).toBe(1)
+    expect(c.logs).toEqual([])
+  })
+})
