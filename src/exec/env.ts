@@ -17,6 +17,7 @@ import type { Tuple } from '../storage/keys'
 import type { DdlStatement, DrainNodeStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
+import type { LiveTxns } from './live-txns'
 import type { CatalogPins } from './catalog-pins'
 import type { PlanCache } from './plan-cache'
 import type { StatementReport } from '../core/statement-report'
@@ -134,6 +135,8 @@ export interface TwoPhasePort {
 /** The node's open snapshot transactions (the sweep's horizon never passes the oldest one). */
 export interface SnapshotPort {
   readonly snapshots: SnapshotRegistry
+  /** The transactions this node coordinates (live-txns.ts); absent in tools and some tests. */
+  readonly liveTxns?: LiveTxns
 }
 
 /** The catalog this node uses now. */

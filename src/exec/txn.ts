@@ -73,10 +73,12 @@ export class SqlTxn {
   join (shard: ShardId): Promise<Xid> {
     let p = this.joined.get(shard)
     if (p !== undefined) return p
-    const base = { shard, isolation: this.isolation, startHlc: this.startHlc }
+    const coordinator = this.env.liveTxns?.nodeId
+    const base = { shard, isolation: this.isolation, startHlc: this.startHlc, ...(coordinator === undefined ? {} : { coordinator }) }
     if (this.xid === null) {
-      // The first shard allocates the xid (node-wide counter); every other shard reuses it.
-      p = this.env.request('BEGIN', base).then(r => r.xid)
+      // The first shard allocates the xid (node-wide counter); every other shard reuses it. From
+      // then on the node lists it as live until the transaction's end has run (a participant asks).
+      p = this.env.request('BEGIN', base).then(r => { this.env.liveTxns?.add(r.xid); return r.xid })
       this.xid = p
     } else {
       p = this.xid.then(xid => this.env.request('BEGIN', { ...base, xid }).then(r => r.xid))
@@ -104,8 +106,19 @@ export class SqlTxn {
 
   async commit (): Promise<void> {
     if (!this.end()) return
-    await this.commitShards()
+    try {
+      await this.commitShards()
+    } finally {
+      await this.unlist()
+    }
     if (this.deferredWrites !== null) await this.deferredWrites.ship()
+  }
+
+  /** The transaction's end has run: the node no longer lists it as live (participants may now roll back what is left of it). */
+  private async unlist (): Promise<void> {
+    if (this.xid === null || this.env.liveTxns === undefined) return
+    const [xid] = await Promise.allSettled([this.xid])
+    if (xid.status === 'fulfilled') this.env.liveTxns.delete(xid.value)
   }
 
   private async commitShards (): Promise<void> {
@@ -136,6 +149,7 @@ export class SqlTxn {
     const [xid] = await Promise.allSettled([this.xid])
     if (xid.status === 'rejected') return
     await Promise.allSettled(this.shards.map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
+    this.env.liveTxns?.delete(xid.value)
   }
 }
 

@@ -31,7 +31,7 @@ import { commandResult, type StatementResult } from '../exec/result'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { codecOf, type ShardOpName, type ShardRequests } from '../shard/protocol/ops'
 import type { RawShardRequester, ShardRouting } from './shard-router'
-import { asNodeId, asShardId, type NodeId, type ShardId, shardIds } from '../core/ids'
+import { asNodeId, asShardId, type NodeId, type ShardId, shardIds, type Xid } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 
@@ -364,6 +364,11 @@ export class ClusterShell implements ShardRouting {
       this.drainMoving = moving
       if (moving.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
     }).finally(() => { this.drainPoll = false })
+  }
+
+  /** TXN_STATUS to node `id`: does it still run transaction `xid` (node/orphan-txns.ts)? */
+  async txnStatus (id: NodeId, xid: Xid): Promise<boolean> {
+    return (await this.d.rpc.call(this.addressOf(id), 'TXN_STATUS', { xid }, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true })).live
   }
 
   /** MEMBERSHIP_STATUS: the Mode 1 shards this node leads, with their voters. */

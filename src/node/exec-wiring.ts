@@ -17,6 +17,7 @@ import type { QuorumShell } from './quorum'
 import type { AntiEntropyShell } from './anti-entropy'
 import type { ShardRequester } from './shard-router'
 import type { SnapshotRegistry } from '../exec/snapshots'
+import type { LiveTxns } from '../exec/live-txns'
 import type { CatalogPins } from '../exec/catalog-pins'
 import { PlanCache } from '../exec/plan-cache'
 import { shardTwoPhaseIo } from './twopc-io'
@@ -41,6 +42,7 @@ export interface ExecParts {
   installCatalog: (c: Catalog) => void
   /** The node's open snapshot transactions (the sweeper reads it too). */
   snapshots: SnapshotRegistry
+  liveTxns?: LiveTxns
   /** Anti-entropy repair rounds (a cluster with anti_entropy.enabled); null or absent otherwise. */
   antiEntropy?: AntiEntropyShell | null
   /** Mode 1 replication lag of the shards this node is primary of; null: no replication groups here (absent: a single node). */
@@ -70,6 +72,7 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...generators(p),
     twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
     snapshots: p.snapshots,
+    ...(p.liveTxns === undefined ? {} : { liveTxns: p.liveTxns }),
     fences: p.fences,
     catalogPins: p.catalogPins,
     catalog: p.catalog,

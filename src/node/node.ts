@@ -33,6 +33,8 @@ import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
+import { LiveTxns } from '../exec/live-txns'
+import { OrphanResolver } from './orphan-txns'
 import { CatalogPins } from '../exec/catalog-pins'
 import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
@@ -204,6 +206,9 @@ export class ScratchBirdNode {
   private workerCount = 0
   /** This node's open snapshot transactions: the sweep horizon, here and (gossiped) on peers. */
   private readonly snapshots = new SnapshotRegistry()
+  /** The transactions this node coordinates (TXN_STATUS answers from it; node/orphan-txns.ts). */
+  private readonly liveTxns: LiveTxns
+  private routed: ShardRequester | undefined
   /** Catalog versions this node's running writes were planned with (the DDL write fence). */
   private readonly catalogPins = new CatalogPins()
   private readonly rpcMethods = new RpcMethods()
@@ -229,6 +234,7 @@ export class ScratchBirdNode {
     this.startedAt = io.clock.monotonic()
     this.loggers = createLoggers(loggingSettings(config), { node: config.node.id })
     this.log = this.loggers.main
+    this.liveTxns = new LiveTxns(config.node.id)
     this.metrics = createMetrics()
     this.catalog = new Catalog()
     const clock = io.clock
@@ -554,6 +560,7 @@ export class ScratchBirdNode {
       this.replicatedWorkers = new ReplicatedWorkers(this.workers!, () => this.replication)
       this.cluster = this.createCluster(hlc, this.rpc!)
       this.cluster.register(this.rpcMethods)
+      this.rpcMethods.register('TXN_STATUS', p => ({ live: this.liveTxns.has(p.xid) }))
       this.replication = this.createReplication(this.cluster, this.rpc!, this.replicationRpc!)
       this.replication.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
@@ -795,6 +802,7 @@ export class ScratchBirdNode {
       catalog: () => this.catalog,
       installCatalog: (c) => this.installCatalog(c),
       snapshots: this.snapshots,
+      liveTxns: this.liveTxns,
       fences: this.fences!,
       catalogPins: this.catalogPins,
       antiEntropy: this.antiEntropy,
@@ -836,7 +844,18 @@ export class ScratchBirdNode {
   /** Shard requests go to the local workers, or in a cluster through the placement router. */
   private shardRequester (): ShardRequester {
     const workers = this.workers!
-    return this.cluster === null ? workers : new ShardRouter(this.replicatedWorkers ?? workers, this.cluster)
+    if (this.cluster === null) return workers
+    const cluster = this.cluster
+    // One resolver for the node: its memory of which holders have blocked writers for how long.
+    this.routed ??= new OrphanResolver(new ShardRouter(this.replicatedWorkers ?? workers, cluster), {
+      selfId: this.config.node.id,
+      live: this.liveTxns,
+      isAlive: id => cluster.isAlive(id),
+      askPeer: (id, xid) => cluster.txnStatus(id, xid),
+      clock: this.io.clock,
+      log: this.log
+    })
+    return this.routed
   }
 
   private createReplication (cluster: ClusterShell, rpc: RpcClient, messageRpc: RpcClient): ReplicationShell {

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock'
-import { ScratchBirdError, messageOf } from '../core/errors'
+import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
 import type { AutocommitResult, AutocommitSink, MerkleLeaf, Metered, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
@@ -9,7 +9,7 @@ import { ShardHints } from './hint-ops'
 import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type MerkleLeafMessage, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
-import { isShardId, type ShardId } from '../core/ids'
+import { isShardId, type NodeId, type ShardId } from '../core/ids'
 import { AeCpuMeter, type ThreadCpuNs } from './ae-cpu'
 
 // The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
@@ -55,7 +55,7 @@ export interface ShardHostOptions {
 
 /** An open transaction and its lease: when a request last named it, how many are running now. */
 /** `doomed`: to be rolled back once its running request ends (the shard stopped being primary). */
-interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number, doomed?: string }
+interface OpenTxn { txn: Txn, lastUsed: number, inFlight: number, doomed?: string, coordinator?: NodeId }
 
 type Handlers = { [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> | ShardReplies[K] }
 
@@ -120,7 +120,7 @@ export class ShardHost {
       // The hot path. The decoded writes are views into the ring; the engine copies them before
       // autocommitTo returns.
       const r = decodeAutocommit(payload, false)
-      this.engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new AutocommitReply(this.replies, requestId))
+      this.engineOf(r.shard).autocommitTo({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid }, new AutocommitReply(this.replies, requestId, e => this.namingHolder(e)))
       return HOST_DEFERRED
     }
     if (type === REPLICA_APPLY) {
@@ -142,10 +142,10 @@ export class ShardHost {
       out = (this.handlers[op] as (r: unknown) => unknown)(req)
     } catch (e) {
       release?.()
-      throw e
+      throw this.namingHolder(e)
     }
     if (out instanceof Promise) {
-      return out.then(v => ({ type, payload: codec.encodeReply(v) })).finally(release)
+      return out.then(v => ({ type, payload: codec.encodeReply(v) }), (e: unknown) => { throw this.namingHolder(e) }).finally(release)
     }
     release?.()
     return { type, payload: codec.encodeReply(out) }
@@ -235,6 +235,23 @@ export class ShardHost {
       (e: unknown) => this.log('error', `transaction ${xid} on shard ${shard}: rollback (${why}) failed: ${messageOf(e)}`, details))
   }
 
+  /**
+   * An update conflict with a transaction open here gets its coordinator's node id
+   * (concurrentCoordinator), so the writer's node can ask that node whether the transaction is
+   * still running or was abandoned (node/orphan-txns.ts). Other errors pass unchanged.
+   */
+  namingHolder (e: unknown): unknown {
+    if (!isScratchBirdError(e, 'SB_UPDATE_CONFLICT')) return e
+    const d = e.details as { concurrentXid?: unknown }
+    if (typeof d.concurrentXid !== 'string' || !/^\d{1,20}$/.test(d.concurrentXid)) return e
+    const xid = BigInt(d.concurrentXid)
+    for (const open of this.txns.values()) {
+      const coordinator = open.get(xid)?.coordinator
+      if (coordinator !== undefined) return new ScratchBirdError('SB_UPDATE_CONFLICT', e.message, { ...e.details, concurrentCoordinator: coordinator })
+    }
+    return e
+  }
+
   /** Closes every engine (the worker is stopping); failures are ignored, as the process ends. */
   async close (): Promise<void> {
     await this.hints.close()
@@ -282,7 +299,7 @@ export class ShardHost {
     },
     BEGIN: async (r) => {
       const t = await this.engineOf(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
-      this.txns.get(r.shard)!.set(t.xid, { txn: t, lastUsed: this.clock.monotonic(), inFlight: 0 })
+      this.txns.get(r.shard)!.set(t.xid, { txn: t, lastUsed: this.clock.monotonic(), inFlight: 0, ...(r.coordinator === undefined ? {} : { coordinator: r.coordinator }) })
       return { xid: t.xid }
     },
     GET: async (r) => {
@@ -412,9 +429,9 @@ function leafMessage (l: MerkleLeaf): MerkleLeafMessage {
 
 /** Where an AUTOCOMMIT's outcome goes: straight to the reply port, no promise chain. */
 class AutocommitReply implements AutocommitSink {
-  constructor (private readonly replies: ReplyPort, private readonly requestId: number) {}
+  constructor (private readonly replies: ReplyPort, private readonly requestId: number, private readonly naming: (e: unknown) => unknown) {}
   resolve (r: AutocommitResult): void { this.replies.reply(this.requestId, AUTOCOMMIT, encodeAutocommitReply(r)) }
-  reject (e: unknown): void { this.replies.replyError(this.requestId, e) }
+  reject (e: unknown): void { this.replies.replyError(this.requestId, this.naming(e)) }
 }
 
 /** As AutocommitReply, for REPLICA_APPLY (its writes are 'lww' autocommit writes). */

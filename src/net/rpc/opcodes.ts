@@ -10,6 +10,7 @@
 
 const ROWS = [
   [0x01, 'PING', 'liveness and round-trip probe; the reply echoes the payload'],
+  [0x02, 'TXN_STATUS', 'is the receiver still running the transaction with this xid (it coordinates it)? A participant asks before rolling back an uncommitted version the transaction left behind'],
   [0x10, 'GOSSIP_SYNC', 'push the sender\'s membership digest; the reply is the receiver\'s digest (SWIM exchange)'],
   [0x11, 'GOSSIP_ACK', 'acknowledge a gossip exchange, carrying the entries the sender was missing'],
   [0x12, 'MEMBERSHIP_STATUS', 'the Mode 1 shards the receiver leads and the voters of each (the membership decider ends a drain once every shard runs on its new replicas)'],

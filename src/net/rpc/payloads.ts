@@ -6,7 +6,7 @@ import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
 import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
-import type { NodeId, ShardId } from '../../core/ids'
+import type { NodeId, ShardId, Xid } from '../../core/ids'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
@@ -81,6 +81,7 @@ export interface RpcRequests {
   REPL_MESSAGE: ReplBatch
   REPL_SNAPSHOT_CHUNK: SnapshotChunkRequest
   MEMBERSHIP_STATUS: Record<string, never>
+  TXN_STATUS: { xid: Xid }
 }
 
 export interface RpcReplies {
@@ -95,6 +96,7 @@ export interface RpcReplies {
   REPL_MESSAGE: null
   REPL_SNAPSHOT_CHUNK: SnapshotChunkReply
   MEMBERSHIP_STATUS: MembershipStatus
+  TXN_STATUS: { live: boolean }
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -255,6 +257,10 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
       }
       return { primaries }
     })
+  },
+  TXN_STATUS: {
+    request: v1('TXN_STATUS', (w, v) => w.u64(v.xid), r => ({ xid: r.xid() })),
+    reply: v1('TXN_STATUS reply', (w, v) => w.bool(v.live), r => ({ live: r.bool() }))
   }
 }
 

@@ -15,7 +15,8 @@ import type { ReplReplies, ReplRequests } from './repl-messages'
 export interface ShardRequests extends ReplRequests {
   PING: { shard: ShardId }
   AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
-  BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid }
+  /** `coordinator`: the node running the transaction (an update conflict with it names that node: node/orphan-txns.ts). */
+  BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid, coordinator?: NodeId }
   GET: { shard: ShardId, tableId: number, pk: Tuple, xid?: Xid }
   SCAN: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid }
   WRITE: { shard: ShardId, xid: Xid, writes: RowWrite[] }

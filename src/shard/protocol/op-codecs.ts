@@ -25,7 +25,7 @@ import {
  * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
  * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
  */
-export const SHARD_CODEC_VERSION = 3
+export const SHARD_CODEC_VERSION = 4
 
 export interface OpCodec<Req, Rep> {
   encodeRequest (r: Req): Uint8Array
@@ -117,8 +117,12 @@ const BODIES: Bodies = {
     rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.shard(), 4) })]
   },
   BEGIN: {
-    req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid) },
-      r => ({ shard: r.shard(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) })],
+    req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid); w.opt(v.coordinator, c => w.u16(c)) },
+      r => {
+        const base = { shard: r.shard(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) }
+        const coordinator = r.opt(() => r.nodeId())
+        return coordinator === undefined ? base : { ...base, coordinator }
+      }],
     rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.xid() })]
   },
   GET: {

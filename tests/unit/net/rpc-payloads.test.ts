@@ -78,6 +78,7 @@ const ARBS: Arbs = {
     rep: fc.record({ rows: fc.boolean() })
   },
   REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) },
+  TXN_STATUS: { req: fc.record({ xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid) }), rep: fc.record({ live: fc.boolean() }) },
   MEMBERSHIP_STATUS: {
     req: fc.constant({}),
     rep: fc.record({ primaries: fc.array(fc.record({ shard: fc.nat({ max: 0xffffffff }), voters: fc.array(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { maxLength: 5 }) }), { maxLength: 5 }) })

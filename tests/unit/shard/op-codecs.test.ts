@@ -99,7 +99,7 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: hlcArb, xid: xidOpt }).map(defined),
     rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, affected: fc.array(fc.boolean(), { maxLength: 4 }) })
   },
-  BEGIN: { req: fc.record({ shard: shardArb, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: hlcArb, xid: xidOpt }).map(defined), rep: fc.record({ xid: xidArb }) },
+  BEGIN: { req: fc.record({ shard: shardArb, isolation: fc.constantFrom('snapshot', 'read_committed'), startHlc: hlcArb, xid: xidOpt, coordinator: fc.option(nodeIdArb, { nil: undefined }) }).map(defined), rep: fc.record({ xid: xidArb }) },
   GET: { req: fc.record({ shard: shardArb, tableId: u32, pk: tuple, xid: xidOpt }).map(defined), rep: fc.record({ row: fc.option(bytes, { nil: null }) }) },
   SCAN: {
     req: fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
