@@ -1,10 +1,17 @@
 // I/O shell for the HLC high-water mark (DESIGN §3: "persisted so a restart never goes backwards").
 // Works like a lease: we persist ts + reserveMs and the Hlc may issue ids below that mark without
 // touching the disk; it calls reserve() again halfway through. A node reserves 2 × max_clock_offset_ms
-// (hlcReserveMs, 1 s by default): one small synchronous write per ~0.5 s of clock time, never per id. Synchronous node:fs on purpose:
-// the Hlc is synchronous and this runs rarely (and once at boot).
+// (hlcReserveMs, 1 s by default): one small write per ~0.5 s of clock time, never per id.
+//
+// The renewal halfway through a lease is written in the background (reserveAhead: libuv's thread
+// pool fsyncs, the event loop goes on issuing ids below the current mark); the boot reservation,
+// and a renewal whose lease ended before the background write landed, are synchronous (the Hlc is
+// synchronous: no id may be issued until the mark is on disk). A synchronous write while a
+// background one is in flight goes to a second file, `<path>.sync`: two renames onto one path
+// landing out of order could leave the lower mark. read() takes the higher of the two files, so the
+// mark after a crash is at least every mark the Hlc was told is durable.
 import { readFileSync } from 'node:fs'
-import { writeFileAtomic } from './atomic-file'
+import { writeFileAtomic, writeFileAtomicAsync } from './atomic-file'
 import { classifyIoError, isScratchBirdError, messageOf, ScratchBirdError } from './errors'
 import { Hlc, type HlcMarkSink, type HlcOptions } from './hlc'
 
@@ -37,6 +44,9 @@ export class HlcPersistence implements HlcMarkSink {
   /** Marks written (for tests and metrics: about one per reserveMs/2 of clock time). */
   writes = 0
   private lastMark = 0
+  /** A background write (reserveAhead) is in flight. */
+  private writing = false
+  private inFlight: Promise<void> = Promise.resolve()
 
   constructor (path: string, options: HlcPersistenceOptions = {}) {
     const { reserveMs = DEFAULT_HLC_RESERVE_MS } = options
@@ -47,28 +57,17 @@ export class HlcPersistence implements HlcMarkSink {
     this.reserveMs = reserveMs
   }
 
-  /** The persisted mark, or undefined when the file does not exist yet (a new node). */
+  /** The persisted mark (the higher of the file and its `.sync` companion), or undefined when neither exists yet (a new node). */
   read (): number | undefined {
-    let bytes: Uint8Array
-    try {
-      bytes = readFileSync(this.path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw new ScratchBirdError('SB_HLC_STATE_INVALID', `cannot read HLC high-water mark ${this.path}: ${(err as Error).message}`,
-        { path: this.path }, { cause: err })
-    }
-    let mark: number
-    try {
-      mark = Hlc.decodeState(bytes)
-    } catch (err) {
-      if (!isScratchBirdError(err)) throw err
-      // Refuse to guess: starting from the wall clock could reissue ids below old ones.
-      throw new ScratchBirdError('SB_HLC_STATE_INVALID', `${err.message} (${this.path}); restore the file from backup or, if no id was issued after the wall clock's current time, delete it`,
-        { ...err.details, path: this.path }, { cause: err })
-    }
-    this.lastMark = Math.max(this.lastMark, mark)
+    const main = readMark(this.path)
+    const sync = readMark(this.syncPath)
+    const mark = main === undefined ? sync : sync === undefined ? main : Math.max(main, sync)
+    if (mark !== undefined) this.lastMark = Math.max(this.lastMark, mark)
     return mark
   }
+
+  /** Where a synchronous write goes while a background one is in flight. */
+  get syncPath (): string { return `${this.path}.sync` }
 
   /**
    * Atomically replace the file (write tmp, fsync, rename, fsync the directory). A failure is a
@@ -76,13 +75,14 @@ export class HlcPersistence implements HlcMarkSink {
    * errors as a refusal of that one message, where a raw one would end the process.
    */
   write (mark: number): void {
+    const path = this.writing ? this.syncPath : this.path
     try {
-      writeFileAtomic(this.path, Hlc.encodeState(mark))
+      writeFileAtomic(path, Hlc.encodeState(mark))
     } catch (e) {
-      throw classifyIoError(e) ?? new ScratchBirdError('SB_HLC_PERSIST_FAILED', `cannot persist the HLC high-water mark to ${this.path}: ${messageOf(e)}`, { path: this.path }, { cause: e })
+      throw this.persistError(path, e)
     }
     this.writes++
-    this.lastMark = mark
+    this.lastMark = Math.max(this.lastMark, mark)
   }
 
   /** HlcMarkSink: persist a mark reserveMs above `ts` (never lower than one already written). */
@@ -92,6 +92,28 @@ export class HlcPersistence implements HlcMarkSink {
     return mark
   }
 
+  /** Resolves once no background write is in flight (shutdown, tests). */
+  settled (): Promise<void> { return this.inFlight }
+
+  /** HlcMarkSink: as reserve(), written in the background; one at a time (the Hlc's rule). */
+  reserveAhead (ts: number, done: (mark: number) => void, failed: (error: unknown) => void): void {
+    const mark = Math.max(ts + this.reserveMs, this.lastMark)
+    this.writing = true
+    this.inFlight = writeFileAtomicAsync(this.path, Hlc.encodeState(mark)).then(() => {
+      this.writing = false
+      this.writes++
+      this.lastMark = Math.max(this.lastMark, mark)
+      done(mark)
+    }, (e: unknown) => {
+      this.writing = false
+      failed(this.persistError(this.path, e))
+    })
+  }
+
+  private persistError (path: string, e: unknown): ScratchBirdError {
+    return classifyIoError(e) ?? new ScratchBirdError('SB_HLC_PERSIST_FAILED', `cannot persist the HLC high-water mark to ${path}: ${messageOf(e)}`, { path }, { cause: e })
+  }
+
   /**
    * Boot: read the mark (if any), start an Hlc above it and wired to this file. Writes the first
    * reservation before returning, so an unwritable data dir fails here, not on the first insert.
@@ -99,5 +121,25 @@ export class HlcPersistence implements HlcMarkSink {
   startHlc (options: Omit<HlcOptions, 'restoreFrom' | 'markSink'>): Hlc {
     const restoreFrom = this.read()
     return new Hlc({ ...options, restoreFrom, markSink: this })
+  }
+}
+
+/** One mark file's mark, undefined when it does not exist. */
+function readMark (path: string): number | undefined {
+  let bytes: Uint8Array
+  try {
+    bytes = readFileSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new ScratchBirdError('SB_HLC_STATE_INVALID', `cannot read HLC high-water mark ${path}: ${(err as Error).message}`,
+      { path }, { cause: err })
+  }
+  try {
+    return Hlc.decodeState(bytes)
+  } catch (err) {
+    if (!isScratchBirdError(err)) throw err
+    // Refuse to guess: starting from the wall clock could reissue ids below old ones.
+    throw new ScratchBirdError('SB_HLC_STATE_INVALID', `${err.message} (${path}); restore the file from backup or, if no id was issued after the wall clock's current time, delete it`,
+      { ...err.details, path }, { cause: err })
   }
 }

@@ -7,6 +7,8 @@ import { encodeLogChunk, logMemberName } from '../backup/log-chunk'
 import { BACKUP_FORMAT, BACKUP_KIND, META_MEMBERS, type BackupType, type ShardSnapshotInfo } from '../backup/manifest'
 import { ArchiveWriter, type Sink } from '../backup/writer'
 import { writeFileAtomic } from '../core/atomic-file'
+import { Hlc } from '../core/hlc'
+import { HlcPersistence } from '../core/hlc-persist'
 import type { Clock } from '../core/clock'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import { shardIds } from '../core/ids'
@@ -93,7 +95,16 @@ export class BackupSource {
     const infos = base === null ? await this.snapshots(w) : await this.logs(w, base)
     for (const name of META_MEMBERS) {
       let data: Uint8Array
-      try { data = readFileSync(join(d.dataDir, name)) } catch (e) {
+      try {
+        // The HLC mark is the higher of hlc.hwm and its .sync companion (core/hlc-persist.ts).
+        if (name === 'hlc.hwm') {
+          const mark = new HlcPersistence(join(d.dataDir, name)).read()
+          if (mark === undefined) continue
+          await w.add(name, Hlc.encodeState(mark))
+          continue
+        }
+        data = readFileSync(join(d.dataDir, name))
+      } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT' && (name === 'catalog.json' || name === 'hlc.hwm')) continue
         throw new ScratchBirdError('SB_STORAGE_CORRUPT', `backup: cannot read ${join(d.dataDir, name)}: ${messageOf(e)}`, { path: join(d.dataDir, name) })
       }

@@ -348,6 +348,61 @@ describe('high-water mark', () => {
   })
 })
 
+describe('HLC background lease renewal (reserveAhead)', () => {
+  /** A mark sink whose background writes land when the test says. */
+  function laggingSink (): { sink: HlcMarkSink, syncCalls: number[], pending: Array<{ ts: number, done: (m: number) => void, failed: (e: unknown) => void }> } {
+    const out = {
+      syncCalls: [] as number[],
+      pending: [] as Array<{ ts: number, done: (m: number) => void, failed: (e: unknown) => void }>,
+      sink: {
+        reserve (ts: number) { out.syncCalls.push(ts); return ts + 1000 },
+        reserveAhead (ts: number, done: (m: number) => void, failed: (e: unknown) => void) { out.pending.push({ ts, done, failed }) }
+      } satisfies HlcMarkSink
+    }
+    return out
+  }
+
+  it('starts one background renewal halfway, keeps issuing ids, and extends the lease when it lands', () => {
+    const s = laggingSink()
+    const { hlc, clock } = makeHlc({ markSink: s.sink })
+    expect(s.syncCalls).toHaveLength(1) // boot
+    const leaseEnd = s.syncCalls[0]! + 1000
+    clock.advance(600)
+    hlc.generate()
+    clock.advance(100)
+    hlc.generate()
+    expect(s.pending).toHaveLength(1) // one at a time
+    expect(s.syncCalls).toHaveLength(1)
+    s.pending[0]!.done(s.pending[0]!.ts + 1000)
+    clock.advance(500) // past the first lease's end, inside the new one
+    expect(uuidv8Timestamp(hlc.generate())).toBeGreaterThanOrEqual(leaseEnd)
+    expect(s.syncCalls).toHaveLength(1)
+  })
+
+  it('falls back to a synchronous reservation when the lease ends first; a late landing never shortens the lease', () => {
+    const s = laggingSink()
+    const warnings: HlcWarningKind[] = []
+    const { hlc, clock } = makeHlc({ markSink: s.sink, onWarning: (k) => warnings.push(k) })
+    clock.advance(600)
+    hlc.generate()
+    expect(s.pending).toHaveLength(1)
+    clock.advance(500) // the lease ends, the background write has not landed
+    const ts = uuidv8Timestamp(hlc.generate())
+    expect(s.syncCalls).toEqual([expect.any(Number), ts])
+    s.pending[0]!.done(s.pending[0]!.ts + 1000) // lower than the synchronous mark
+    clock.advance(900) // inside the synchronous lease: no new synchronous write
+    hlc.generate()
+    expect(s.syncCalls).toHaveLength(2)
+    // A failed background write is a warning; the next one is tried later.
+    expect(s.pending).toHaveLength(2)
+    s.pending[1]!.failed(new Error('disk full'))
+    expect(warnings).toContain('persist_failed')
+    clock.advance(50)
+    hlc.generate()
+    expect(s.pending).toHaveLength(3)
+  })
+})
+
 describe('HlcPersistence', () => {
   const dirs: string[] = []
   const tempFile = (): string => {
@@ -357,7 +412,7 @@ describe('HlcPersistence', () => {
   }
   afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
 
-  it('a restart never yields an id below the last one issued, even with the clock set back', () => {
+  it('a restart never yields an id below the last one issued, even with the clock set back', async () => {
     const file = tempFile()
     const clock = new ManualClock(T0)
     const p1 = new HlcPersistence(file)
@@ -378,7 +433,42 @@ describe('HlcPersistence', () => {
     const hlc2 = p2.startHlc({ clock, rng: new SeededRng(1), nodeId: 4 })
     const first = hlc2.generate()
     expect(compareUuid(last, first)).toBe(-1)
-    expect(readdirSync(join(file, '..'))).toEqual(['hlc.mark']) // no tmp file left behind
+    // One synchronous burst: the background renewals never landed before their lease ended, so
+    // the synchronous fallback wrote the companion file; no tmp file is left behind.
+    await p1.settled()
+    expect(readdirSync(join(file, '..')).sort()).toEqual(['hlc.mark', 'hlc.mark.sync'])
+  })
+
+  it('renews in the background while ids go on; the event loop never waits for the disk when the write lands in time', async () => {
+    const file = tempFile()
+    const clock = new ManualClock(T0)
+    const p = new HlcPersistence(file, { reserveMs: 1000 })
+    const hlc = p.startHlc({ clock, rng: new SeededRng(1), nodeId: 4 })
+    expect(p.writes).toBe(1) // the boot reservation, synchronous
+    let bad = 0
+    for (let ms = 0; ms < 10_000; ms += 50) {
+      clock.advance(50)
+      const ts = uuidv8Timestamp(hlc.generate())
+      if (ts >= p.read()!) bad++
+      await p.settled() // the background write lands before the lease ends
+    }
+    expect(bad).toBe(0)
+    expect(p.writes).toBeGreaterThanOrEqual(15) // about one per 500 ms
+    expect(p.writes).toBeLessThanOrEqual(25)
+    expect(readdirSync(join(file, '..'))).toEqual(['hlc.mark']) // no synchronous fallback was needed
+  })
+
+  it('reads the higher of the mark file and its .sync companion', () => {
+    const file = tempFile()
+    writeFileSync(file, Hlc.encodeState(T0 + 5_000))
+    writeFileSync(`${file}.sync`, Hlc.encodeState(T0 + 9_000))
+    expect(new HlcPersistence(file).read()).toBe(T0 + 9_000)
+    writeFileSync(`${file}.sync`, Hlc.encodeState(T0 + 1_000))
+    expect(new HlcPersistence(file).read()).toBe(T0 + 5_000)
+    rmSync(file)
+    expect(new HlcPersistence(file).read()).toBe(T0 + 1_000)
+    writeFileSync(`${file}.sync`, 'garbage')
+    expect(thrown(() => new HlcPersistence(file).read()).code).toBe('SB_HLC_STATE_INVALID')
   })
 
   it('refuses a corrupt mark file with SB_HLC_STATE_INVALID', () => {
