@@ -8,7 +8,7 @@ import { workerSpec } from './assets'
 import { TXN_IDLE_TIMEOUT_MS_DEFAULT } from '../core/config/schema'
 import { SHARD_OPS, codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import type { ShardWorkerData, WorkerToMain } from '../shard/protocol/worker-protocol'
-import type { NodeId, ShardId } from '../core/ids'
+import { MAX_SHARDS, type NodeId, type ShardId } from '../core/ids'
 import { needsReply, needsRequest, type ShardRequestDone } from './shard-traffic'
 
 // The shard worker threads seen from the main thread (DESIGN §2): starts them, routes each request
@@ -63,7 +63,13 @@ export class ShardWorkers {
   private readonly owner = new Map<number, Slot>()
   /** Node-wide XID counter shared by every worker (Atomics; see src/storage/xid-shared.ts). */
   readonly xidCounter = new SharedArrayBuffer(8)
+  /** Each shard's last logged LSN, published by its engine (onLsn; read by the Mode 1 read hold: loggedLsn). */
+  readonly lsnBoard = new SharedArrayBuffer(8 * MAX_SHARDS)
+  private readonly lsns = new BigInt64Array(this.lsnBoard)
   restartsTotal = 0
+
+  /** The last LSN `shard`'s engine has logged (0 before it opened): every commit a read served after now can see is at or below it. */
+  loggedLsn (shard: ShardId): bigint { return Atomics.load(this.lsns, shard) }
 
   constructor (
     private readonly opts: ShardWorkersOptions,
@@ -162,6 +168,7 @@ export class ShardWorkers {
       requestRing: requests.sab,
       responseRing: responses.sab,
       xidCounter: this.xidCounter,
+      lsnBoard: this.lsnBoard,
       txnIdleTimeoutMs: opts.txnIdleTimeoutMs ?? TXN_IDLE_TIMEOUT_MS_DEFAULT,
       merkle: opts.merkle ?? null
     }

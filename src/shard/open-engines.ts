@@ -15,7 +15,7 @@ import type { ShardId } from '../core/ids'
 // Every node opens every shard (assignShards spreads 0..storage.shards-1 over its workers), so
 // the hints of a row always go to the store of the row's own shard.
 
-export type ShardStoreSpec = Pick<ShardWorkerData, 'dataDir' | 'nodeId' | 'shards' | 'durability' | 'lsm' | 'xidCounter'> & Partial<Pick<ShardWorkerData, 'merkle'>>
+export type ShardStoreSpec = Pick<ShardWorkerData, 'dataDir' | 'nodeId' | 'shards' | 'durability' | 'lsm' | 'xidCounter'> & Partial<Pick<ShardWorkerData, 'merkle' | 'lsnBoard'>>
 
 export interface ShardStores {
   readonly engines: Map<ShardId, ShardEngine>
@@ -26,6 +26,7 @@ export interface ShardStores {
 /** Opens every shard of `spec`, or none: on a failure the ones already open are closed again. */
 export async function openShardEngines (spec: ShardStoreSpec, clock: Clock): Promise<ShardStores> {
   const counter = new SharedXidCounter(spec.xidCounter)
+  const board = spec.lsnBoard === undefined ? undefined : new BigInt64Array(spec.lsnBoard)
   const engines = new Map<ShardId, ShardEngine>()
   const hints = new Map<ShardId, HintStore>()
   try {
@@ -42,7 +43,8 @@ export async function openShardEngines (spec: ShardStoreSpec, clock: Clock): Pro
           durability: spec.durability,
           clock,
           xids: new SharedXidSource(counter, spec.nodeId, mark),
-          merkle: spec.merkle ?? undefined
+          merkle: spec.merkle ?? undefined,
+          onLsn: board === undefined ? undefined : lsn => { Atomics.store(board, shard, lsn) }
         })
         engines.set(shard, engine)
         hints.set(shard, await HintStore.open(kv, { ownsKv: false, sync: spec.durability === 'sync' }))

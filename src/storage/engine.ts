@@ -133,6 +133,12 @@ export interface ShardEngineOptions {
   /** Keep the Merkle forest of the shard's leaderless writes (DESIGN §6 "Anti-entropy") with
    *  these windows; undefined: keep none (anti_entropy.enabled false). */
   merkle?: ForestConfig | undefined
+  /**
+   * Told the last logged LSN whenever it changes — right after a batch lands, before its commits
+   * become visible, so a read served after a call sees no commit above the LSN told (the Mode 1
+   * primary's read hold uses it: node/replication/shard-group.ts readSettled).
+   */
+  onLsn?: ((lsn: bigint) => void) | undefined
 }
 
 /** What merkleAdopt did: leaves recorded, and those this replica holds no version ≥ of (it needs their data). */
@@ -345,7 +351,16 @@ const NO_SNAPSHOT = asHlcTs(-1n)
 
 /** Engine state shared with the writer and the sweep. */
 class ShardState implements WriterHost, ReplShardState {
-  lsn = 0n
+  private lastLsn = 0n
+  /** ShardEngineOptions.onLsn: told every change of the last logged LSN. */
+  onLsn: ((lsn: bigint) => void) | undefined = undefined
+  /** The last LSN of the shard's commit log (its readers see every commit up to it). */
+  get lsn (): bigint { return this.lastLsn }
+  set lsn (v: bigint) {
+    this.lastLsn = v
+    this.onLsn?.(v)
+  }
+
   /** Generation local commits are logged at: the replication hard state's (repl-state.ts). */
   generation = 0n
   /** The hard state's role: on a replicated shard only the primary commits locally (writer.ts). */
@@ -463,6 +478,7 @@ export class ShardEngine {
     const xids = opts.xids ?? await XidAllocator.open(kv, opts.nodeId)
     const tip = new Tip(kv, opts.tipCacheEntries ?? TIP_CACHE_ENTRIES)
     const st = new ShardState(kv, tip, xids, durability)
+    st.onLsn = opts.onLsn
     st.hlcHigh = st.hlcPersisted = asHlcTs(await readU64Meta(kv, HLC_META, 'HLC high-water mark'))
     const loggedLsn = await lastLoggedLsn(kv)
     const markLsn = await readU64Meta(kv, LSN_META, 'LSN mark')

@@ -44,8 +44,11 @@ export interface ReplicationGroups {
   retired? (shard: ShardId): boolean
 }
 
+/** This node's workers; `loggedLsn`: a shard's last logged LSN as its engine published it (ShardWorkers). */
+export type LocalWorkers = RawShardRequester & { loggedLsn?: (shard: ShardId) => bigint }
+
 export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
-  constructor (private readonly workers: RawShardRequester, private readonly groups: () => ReplicationGroups | null) {}
+  constructor (private readonly workers: LocalWorkers, private readonly groups: () => ReplicationGroups | null) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
@@ -97,7 +100,7 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       const lsn = (codecOf(op).decodeReply(reply) as { lsn: bigint | null }).lsn
       if (lsn !== null) await g.commitLanded(lsn)
     } else if (READ_OPS.has(op)) {
-      await g.readSettled()
+      await g.readSettled(this.workers.loggedLsn?.(shard))
     }
     return reply
   }

@@ -256,15 +256,21 @@ export class ShardGroup {
    * seen — is acknowledged under replication.sync_replicas, so no answer shows a commit a failover
    * can still lose; SB_NOT_PRIMARY (retry at the new primary) if this node stops being primary
    * first. The commits themselves are visible to the engine's readers as soon as they land: it is
-   * the answer that waits, as a commit's own answer does. The engine's log end is learnt from a
-   * log-tail read begun after the call (one serves every read and commit waiting meanwhile).
+   * the answer that waits, as a commit's own answer does. `seen`: the engine's last logged LSN
+   * when the answer came back (ShardWorkers.loggedLsn, published before a batch's commits become
+   * visible) — the common case, everything acknowledged already, answers at once; without it the
+   * log end is learnt from a log-tail read begun after the call (one serves every read and commit
+   * waiting meanwhile).
    */
-  readSettled (): Promise<void> {
+  readSettled (seen?: Lsn): Promise<void> {
+    const m = this.machine
+    if (seen !== undefined && m !== null && m.role === 'primary' && seen <= m.acknowledgedLsn) return Promise.resolve()
     if (this.readWaiters.length >= MAX_COMMIT_WAITERS) {
       return Promise.reject(new ScratchBirdError('SB_REPLICATION_BACKLOG_FULL', `shard ${this.o.shard}: ${this.readWaiters.length} reads already wait for the commits they saw to be acknowledged`, { pending: this.readWaiters.length }))
     }
-    const p = new Promise<void>((resolve, reject) => { this.readWaiters.push({ resolve, reject, after: this.tailStarted + 1, target: null }) })
-    this.readTail()
+    const p = new Promise<void>((resolve, reject) => { this.readWaiters.push({ resolve, reject, after: this.tailStarted + 1, target: seen ?? null }) })
+    // The machine must learn of the entries up to the target before it can count them acknowledged.
+    if (seen === undefined || m === null || seen > m.lastLsn) this.readTail()
     this.releaseReads()
     return p
   }

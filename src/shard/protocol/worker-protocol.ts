@@ -17,6 +17,8 @@ export interface ShardWorkerData {
   responseRing: SharedArrayBuffer
   /** Node-wide XID counter (one BigInt64 word) shared by all workers. */
   xidCounter: SharedArrayBuffer
+  /** One BigInt64 per shard id (MAX_SHARDS): each engine publishes its last logged LSN there (ShardEngineOptions.onLsn). */
+  lsnBoard?: SharedArrayBuffer
   /** storage.txn_idle_timeout_ms: an active transaction no request names for this long is rolled back. */
   txnIdleTimeoutMs: number
   /** The Merkle forest's windows (anti_entropy.merkle_tree_window_hours, sealing_grace_period_minutes);

@@ -41,6 +41,12 @@ describe('ShardWorkers', () => {
       expect(r.xid >> 48n).toBe(3n) // node id in the high bits
     }
     expect(xids.size).toBe(4)
+    // Each engine publishes its last logged LSN to the main thread (the Mode 1 read hold reads it).
+    for (const shard of shardIds(4)) expect(w.loggedLsn(shard)).toBe((await w.request('STATS', { shard })).lastLsn)
+    const before = w.loggedLsn(asShardId(2))
+    const r = await w.request('AUTOCOMMIT', { shard: asShardId(2), writes: [insert('k2b', 'v')], commitHlc: nextHlc() })
+    expect(w.loggedLsn(asShardId(2))).toBe(r.lsn)
+    expect(r.lsn).toBeGreaterThan(before)
     expect(text((await w.request('GET', { shard: asShardId(2), tableId: 1, pk: ['k2'] })).row)).toBe('v2')
     expect((await w.request('GET', { shard: asShardId(2), tableId: 1, pk: ['k0'] })).row).toBeNull()
   })

@@ -241,11 +241,17 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.readGrant().granted).toBe(false)
   })
 
-  it('a read on the primary is answered only once the commits it can have seen are acknowledged; if the primary loses its role first, SB_NOT_PRIMARY', async () => {
+  it.each([
+    ['the engine\'s published LSN (ShardWorkers.loggedLsn)', true],
+    ['a log-tail read', false]
+  ])('a read on the primary is answered only once the commits it can have seen are acknowledged; if the primary loses its role first, SB_NOT_PRIMARY — learning the log end from %s', async (_how, published) => {
     const c = await started()
     const p = c.primary()!
     const [a, b] = [...c.nodes.values()].filter(n => n !== p) as [Node, Node]
-    const front = new ReplicatedWorkers({ requestRaw: async (op, _shard, payload) => await p.client.requestRaw(SHARD_OPS[op].code, payload) }, () => ({ group: () => p.group ?? undefined }))
+    const front = new ReplicatedWorkers({
+      requestRaw: async (op, _shard, payload) => await p.client.requestRaw(SHARD_OPS[op].code, payload),
+      ...(published ? { loggedLsn: () => p.engine.lastLsn() } : {})
+    }, () => ({ group: () => p.group ?? undefined }))
     const read = (k: string): { done: () => boolean, answer: Promise<string> } => {
       let done = false
       const answer = front.request('GET', { shard: SHARD, tableId: 1, pk: [k] }).then(r => dec(r.row) ?? 'none', (e: { code: string }) => e.code).finally(() => { done = true })
@@ -253,7 +259,12 @@ describe('a shard group over three nodes', () => {
     }
     await c.settle(p.commit(ins('a', 'a1')))
     await c.run(3)
+    const tailReads = p.ops.get('REPL_LOG_READ') ?? 0
     expect(await read('a').answer).toBe('a1') // nothing unacknowledged: answered at once
+    expect(await read('a').answer).toBe('a1')
+    // With the published LSN, no engine round trip to learn the log end.
+    if (published) expect(p.ops.get('REPL_LOG_READ') ?? 0).toBe(tailReads)
+    else expect(p.ops.get('REPL_LOG_READ') ?? 0).toBeGreaterThan(tailReads)
     // No replica can acknowledge now: b is cut off, a's disk hangs.
     c.cut.add(b.id)
     let open!: () => void
