@@ -45,6 +45,7 @@ import { createIndex } from './index-build'
 import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
+import { checkNoViewReadsColumn } from './view-columns'
 import { readsOneShard, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { SelectPlan } from '../plan/select-plan'
@@ -261,6 +262,8 @@ export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly cloc
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
   const cat: Catalog = env.catalog()
   const res = cat.apply(s, ctx)
+  // A column a view reads stays (view-columns.ts): judged by planning the views without it.
+  if (s.kind === 'alter_table' && s.action.kind === 'drop_column' && res.catalog !== cat) checkNoViewReadsColumn(env, cat, res.catalog, s.table, s.action.column, 'drop')
   // A dropped table's grants go with it (the same catalog version).
   const next = s.kind === 'drop_table' && res.table !== null ? withoutTableGrants(res.catalog, res.table.id) : res.catalog
   if (next !== cat) env.setCatalog(next)
