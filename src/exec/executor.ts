@@ -46,6 +46,7 @@ import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
 import { checkNoViewReadsColumn } from './view-columns'
+import { executeTruncate } from './truncate'
 import { readsOneShard, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { SelectPlan } from '../plan/select-plan'
@@ -213,6 +214,11 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
       return await runDdl(env, s)
     case 'create_view': case 'drop_view': return await runDdl(env, s)
+    case 'truncate': {
+      // The session's view of the catalog: its temporary tables are emptied like the others.
+      const unpin = env.catalogPins.pin(env.catalog().version)
+      try { return await executeTruncate(sessionEnv(nodeEnv, session.temp), s, txn) } finally { unpin() }
+    }
     case 'create_token': case 'drop_token': return await executeTokenStatement(env, session, s, d => runDdl(env, d))
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)

@@ -422,6 +422,13 @@ export type Statement =
   | DomainStatement
   | ViewStatement
   | TokenStatement
+  | TruncateStatement
+
+/**
+ * TRUNCATE [TABLE] t [, …] [RESTART | CONTINUE IDENTITY] [CASCADE | RESTRICT] (issue 19;
+ * parse-truncate.ts). `cascade` false: RESTRICT, the default.
+ */
+export interface TruncateStatement { readonly kind: 'truncate', readonly pos: Pos, readonly tables: readonly string[], readonly identity: 'restart' | 'continue', readonly cascade: boolean }
 
 // ---- domains (issue 19 item 4, P-002…P-006; parsed by parse-domain.ts) ------------------
 

@@ -95,6 +95,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
       return `CREATE ${s.orReplace ? 'OR REPLACE ' : ''}VIEW ${ident(s.name)}${cols} AS ${formatStatement(s.select)}`
     }
     case 'drop_view': return `DROP VIEW ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'truncate': return `TRUNCATE TABLE ${s.tables.map(ident).join(', ')}${s.identity === 'restart' ? ' RESTART IDENTITY' : ''}${s.cascade ? ' CASCADE' : ''}`
   }
   return unreachable(s)
 }
