@@ -268,8 +268,10 @@ export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly cloc
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
   const cat: Catalog = env.catalog()
   const res = cat.apply(s, ctx)
-  // A column a view reads stays (view-columns.ts): judged by planning the views without it.
-  if (s.kind === 'alter_table' && s.action.kind === 'drop_column' && res.catalog !== cat) checkNoViewReadsColumn(env, cat, res.catalog, s.table, s.action.column, 'drop')
+  // A column a view reads is neither dropped nor renamed (view-columns.ts): judged by planning the views without it.
+  if (s.kind === 'alter_table' && (s.action.kind === 'drop_column' || s.action.kind === 'rename_column') && res.catalog !== cat) {
+    checkNoViewReadsColumn(env, cat, res.catalog, s.table, s.action.column, s.action.kind === 'drop_column' ? 'drop' : 'rename')
+  }
   // A dropped table's grants go with it (the same catalog version).
   const next = s.kind === 'drop_table' && res.table !== null ? withoutTableGrants(res.catalog, res.table.id) : res.catalog
   if (next !== cat) env.setCatalog(next)

@@ -60,6 +60,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
         case 'set_options': return `${head} SET ${options(a.options)}`
         case 'add_column': return `${head} ADD COLUMN ${a.ifNotExists ? 'IF NOT EXISTS ' : ''}${columnDef(a.column)}`
         case 'drop_column': return `${head} DROP COLUMN ${a.ifExists ? 'IF EXISTS ' : ''}${ident(a.column)}`
+        case 'rename_column': return `${head} RENAME COLUMN ${ident(a.column)} TO ${ident(a.to)}`
         case 'replicas_ready': return `${head} SET REPLICAS READY${a.shard === null ? '' : ` ON SHARD ${a.shard}`}`
         case 'move': return `${head} ${formatMoveStep(a.step, options)}`
       }
