@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import type { AddColumnAction, DataType, DropColumnAction, Expr } from '../sql/ast'
+import type { AddColumnAction, DataType, DropColumnAction, Expr, RenameColumnAction } from '../sql/ast'
 import { LIMITS } from '../core/limits'
 
 // ALTER TABLE … ADD COLUMN / DROP COLUMN on tables that may hold rows, without rewriting them —
@@ -92,15 +92,8 @@ export function dropColumnChange<C extends CatalogColumn> (t: ColumnChangeTarget
     if (a.ifExists) return { columns: null, warnings: [`column "${name}" of relation "${t.name}" does not exist, skipping`] }
     throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${name}" of relation "${t.name}" does not exist`, { table: t.name, column: name })
   }
-  const inUse = (by: string): ScratchBirdError => new ScratchBirdError('SB_COLUMN_IN_USE',
-    `cannot drop column "${name}" of table "${t.name}": ${by} needs it`, { table: t.name, column: name })
-  if (t.primaryKey.includes(name)) throw inUse(t.columns[at]!.hidden === true ? 'the row id keying the table' : 'the primary key')
-  if (t.partitionKey.includes(name)) throw inUse('the partition key (partition_key_columns)')
-  const index = t.indexes.find(i => i.columns.includes(name) || i.include.includes(name))
-  if (index !== undefined) throw inUse(index.constraint === 'unique' ? `the UNIQUE constraint (index "${index.name}")` : `index "${index.name}" (drop it first)`)
-  if (t.foreignKeys.some(fk => fk.columns.includes(name))) throw inUse('a foreign key of the table')
-  const ref = t.referencedBy.find(r => r.refColumns.includes(name))
-  if (ref !== undefined) throw inUse(`the foreign key of table "${ref.table}" referencing it`)
+  const by = usedBy(t, t.columns[at]!)
+  if (by !== null) throw new ScratchBirdError('SB_COLUMN_IN_USE', `cannot drop column "${name}" of table "${t.name}": ${by} needs it`, { table: t.name, column: name })
   if (live(t.columns).filter(c => c.hidden !== true).length === 1) {
     throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `cannot drop column "${name}": it is the last column of table "${t.name}"`, { table: t.name, column: name })
   }
@@ -108,4 +101,36 @@ export function dropColumnChange<C extends CatalogColumn> (t: ColumnChangeTarget
   // The slot stays: its type still checks the payloads of rows stored before; new rows store NULL.
   const gone = { ...rest, name: '', notNull: false, default: null, hidden: true, dropped: true } as CatalogColumn as C
   return { columns: t.columns.map((c, i) => i === at ? gone : c), warnings: [] }
+}
+
+/** What of the table names column `c` (and would break without it), or null: nothing. */
+function usedBy<C extends CatalogColumn> (t: ColumnChangeTarget<C>, c: C): string | null {
+  const name = c.name
+  if (t.primaryKey.includes(name)) return c.hidden === true ? 'the row id keying the table' : 'the primary key'
+  if (t.partitionKey.includes(name)) return 'the partition key (partition_key_columns)'
+  const index = t.indexes.find(i => i.columns.includes(name) || i.include.includes(name))
+  if (index !== undefined) return index.constraint === 'unique' ? `the UNIQUE constraint (index "${index.name}")` : `index "${index.name}" (drop it first)`
+  if (t.foreignKeys.some(fk => fk.columns.includes(name))) return 'a foreign key of the table'
+  const ref = t.referencedBy.find(r => r.refColumns.includes(name))
+  if (ref !== undefined) return `the foreign key of table "${ref.table}" referencing it`
+  return null
+}
+
+/**
+ * RENAME COLUMN: the same slot under a new name, so rows stored before read the same (nothing is
+ * rewritten, and the row layout does not change). Refused for a column the table's keys, indexes
+ * or foreign keys name: they hold it by name (an index relation copies its columns' names), and
+ * renaming them all is not done yet. A view reading it is the caller's to refuse (it needs the
+ * planner: exec/view-columns.ts).
+ */
+export function renameColumnChange<C extends CatalogColumn> (t: ColumnChangeTarget<C>, a: RenameColumnAction): ColumnChange<C> {
+  const at = t.columns.findIndex(c => c.name === a.column && c.dropped !== true)
+  if (at < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${a.column}" of relation "${t.name}" does not exist`, { table: t.name, column: a.column })
+  if (live(t.columns).some(c => c.name === a.to)) throw new ScratchBirdError('SB_DUPLICATE_COLUMN', `column "${a.to}" of relation "${t.name}" already exists`, { table: t.name, column: a.to })
+  const by = usedBy(t, t.columns[at]!)
+  if (by !== null) {
+    throw new ScratchBirdError('SB_COLUMN_IN_USE', `cannot rename column "${a.column}" of table "${t.name}": ${by} names it (renaming a key or indexed column is not supported)`,
+      { table: t.name, column: a.column })
+  }
+  return { columns: t.columns.map((c, i) => i === at ? { ...c, name: a.to } : c), warnings: [] }
 }

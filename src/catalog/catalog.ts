@@ -8,7 +8,7 @@ import {
   createBase, fitDefaultQuorums, parseReplicationOption, validateReplicationOptions, type ReplicationOptions, type TableDefaults
 } from './replication-options'
 import { changeChecks } from './change-checks'
-import { addColumnChange, dropColumnChange, type ColumnChange, type ColumnChangeTarget } from './alter-columns'
+import { addColumnChange, dropColumnChange, renameColumnChange, type ColumnChange, type ColumnChangeTarget } from './alter-columns'
 import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
@@ -491,12 +491,12 @@ export class Catalog {
    * differently from now on, so the layout floor rises with it: a node still writing by the old
    * columns is refused until it catches up (an UPDATE by them would drop an added column's value).
    */
-  private withColumns (t: TableInfo, change: ColumnChange<ColumnInfo>): DdlResult {
+  private withColumns (t: TableInfo, change: ColumnChange<ColumnInfo>, relayout = true): DdlResult {
     if (change.columns === null) return { catalog: this, table: null, warnings: change.warnings }
     const version = this.state.version + 1
     const table: TableInfo = { ...t, columns: change.columns, version }
     const tables = this.state.tables.map(x => x === t ? table : x)
-    return { catalog: new Catalog({ ...this.state, version, tables, layoutFloor: version }), table, warnings: change.warnings }
+    return { catalog: new Catalog({ ...this.state, version, tables, ...(relayout ? { layoutFloor: version } : {}) }), table, warnings: change.warnings }
   }
 
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
@@ -506,6 +506,8 @@ export class Catalog {
     if (s.action.kind === 'replicas_ready') return this.replicasReady(t, s.action.shard)
     if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, ctx))
     if (s.action.kind === 'drop_column') return this.withColumns(t, dropColumnChange(this.columnTarget(t), s.action))
+    // The row layout stays: no layout floor (writers on the catalog before write the same slots).
+    if (s.action.kind === 'rename_column') return this.withColumns(t, renameColumnChange(this.columnTarget(t), s.action), false)
     const warnings: string[] = []
     const replication = optionsFrom(t.replication, s.action.options, warnings)
     // Live nodes bound only a change placing replicas (a raised N), never a change of W or R.

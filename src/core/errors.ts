@@ -52,7 +52,7 @@ export const ERROR_CODES = {
   SB_SESSION_BUSY: { sqlstate: '55000', http: 409, summary: 'the client session is already running a request' },
   SB_DUPLICATE_TABLE: { sqlstate: '42P07', http: 409, summary: 'a table, index or view of that name already exists (they share one name space)' },
   SB_UNDEFINED_TABLE: { sqlstate: '42P01', http: 400, summary: 'no table of that name' },
-  SB_DUPLICATE_COLUMN: { sqlstate: '42701', http: 400, summary: 'a column name appears twice in a table definition' },
+  SB_DUPLICATE_COLUMN: { sqlstate: '42701', http: 400, summary: 'a column name appears twice in a table definition (or RENAME COLUMN to a name the table has)' },
   SB_UNDEFINED_COLUMN: { sqlstate: '42703', http: 400, summary: 'no column of that name' },
   SB_INVALID_TABLE_DEFINITION: { sqlstate: '42P16', http: 400, summary: 'the table definition breaks a rule (no primary key, several primary keys, a dependent table …)' },
   SB_NOT_NULL_VIOLATION: { sqlstate: '23502', http: 400, summary: 'a NOT NULL (or primary key) column was given NULL' },
@@ -137,7 +137,7 @@ export const ERROR_CODES = {
   SB_TOKEN_REFUSED: { sqlstate: '22023', http: 400, summary: 'CREATE TOKEN was refused: VALID UNTIL is not in the future, the user already holds its maximum of tokens, or the session has no catalog user to own it (name one with FOR USER); nothing changed' },
   SB_TOO_MANY_REQUESTS: { sqlstate: '53400', http: 429, summary: 'the client\'s address has more requests in flight than node.max_requests_in_flight_per_client, or sends faster than node.max_requests_per_second_per_client; the request was refused before it ran (HTTP: Retry-After) — retry later' },
   // Table rewrites (issue 17 item 7).
-  SB_COLUMN_IN_USE: { sqlstate: '2BP01', http: 409, summary: 'ALTER TABLE … DROP COLUMN of a column a key or an index needs (the primary key, the partition key, an index, a foreign key); nothing changed' },
+  SB_COLUMN_IN_USE: { sqlstate: '2BP01', http: 409, summary: 'ALTER TABLE … DROP COLUMN or RENAME COLUMN of a column a key or an index needs (the primary key, the partition key, an index, a foreign key); nothing changed' },
   SB_CHECK_VIOLATION: { sqlstate: '23514', http: 400, summary: 'a value fails a CHECK constraint (of the column\'s domain); nothing was written' },
   SB_DUPLICATE_OBJECT: { sqlstate: '42710', http: 409, summary: 'a domain, domain constraint or ENUM/SET label of that name already exists' },
   SB_UNDEFINED_OBJECT: { sqlstate: '42704', http: 400, summary: 'no domain (type) or domain constraint of that name' },
@@ -146,7 +146,7 @@ export const ERROR_CODES = {
   SB_INVALID_SETTING_VALUE: { sqlstate: '22023', http: 400, summary: 'a value SET gave a session setting is outside what it takes (the message lists the allowed values); nothing changed' },
   SB_SETTING_READ_ONLY: { sqlstate: '55P02', http: 400, summary: 'the session setting cannot be changed (server_version …), or not now (transaction_isolation once the transaction has read or written)' },
   SB_STATEMENT_TIMEOUT: { sqlstate: '57014', http: 408, summary: 'the statement ran longer than the session\'s statement_timeout and was cancelled; inside a transaction, roll it back; outside one, a write already sent to its shards may still commit' },
-  SB_DEPENDENT_OBJECTS_EXIST: { sqlstate: '2BP01', http: 409, summary: 'an object cannot be dropped while another depends on it: a table or view a view reads (details: dependent), a domain a column uses (the message names the column); drop the dependents first; nothing changed' },
+  SB_DEPENDENT_OBJECTS_EXIST: { sqlstate: '2BP01', http: 409, summary: 'an object cannot be dropped while another depends on it: a table or view a view reads (details: dependent), a column a view reads (nor renamed), a domain a column uses (the message names the column); drop the dependents first; nothing changed' },
   SB_TEMP_TABLE_FULL: { sqlstate: '53400', http: 400, summary: 'the session\'s temporary tables would hold more rows\' bytes than node.temp_table_bytes_per_session, or more tables than a session may; the statement changed nothing' },
   // Moving a populated table to a new layout (issue 17 item 7, catalog/table-move.ts).
   SB_TABLE_MOVE_STATE: { sqlstate: '55000', http: 409, summary: 'a step of a table move (ALTER TABLE … MOVE, issued by the move itself) does not fit the move\'s phase (details: table, phase) or names a shard that does not exist; nothing changed' },

@@ -45,6 +45,8 @@ import { createIndex } from './index-build'
 import { runSettingStatement } from './settings/statements'
 import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
+import { checkNoViewReadsColumn } from './view-columns'
+import { executeTruncate } from './truncate'
 import { readsOneShard, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { SelectPlan } from '../plan/select-plan'
@@ -212,6 +214,11 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
       return await runDdl(env, s)
     case 'create_view': case 'drop_view': return await runDdl(env, s)
+    case 'truncate': {
+      // The session's view of the catalog: its temporary tables are emptied like the others.
+      const unpin = env.catalogPins.pin(env.catalog().version)
+      try { return await executeTruncate(sessionEnv(nodeEnv, session.temp), s, txn) } finally { unpin() }
+    }
     case 'create_token': case 'drop_token': return await executeTokenStatement(env, session, s, d => runDdl(env, d))
     case 'create_user': case 'alter_user': case 'drop_user': case 'grant': case 'revoke': {
       const stored = withVerifier(env, s)
@@ -261,6 +268,10 @@ export function applyDdl (env: CatalogPort & DdlPort & PlanEnv & { readonly cloc
   const ctx = ddlContext(env.liveNodes(), env.tableDefaults, env.clock)
   const cat: Catalog = env.catalog()
   const res = cat.apply(s, ctx)
+  // A column a view reads is neither dropped nor renamed (view-columns.ts): judged by planning the views without it.
+  if (s.kind === 'alter_table' && (s.action.kind === 'drop_column' || s.action.kind === 'rename_column') && res.catalog !== cat) {
+    checkNoViewReadsColumn(env, cat, res.catalog, s.table, s.action.column, s.action.kind === 'drop_column' ? 'drop' : 'rename')
+  }
   // A dropped table's grants go with it (the same catalog version).
   const next = s.kind === 'drop_table' && res.table !== null ? withoutTableGrants(res.catalog, res.table.id) : res.catalog
   if (next !== cat) env.setCatalog(next)

@@ -1,6 +1,6 @@
-// The first hop of a read through a global index (plan/pins.ts IndexRoute): the entries of the
-// pinned key, read on their one shard (inside the statement's transaction, so with its
-// visibility), name the shards of the rows — and their primary keys, so a single row is then one
+// The first hop of a read through an index (plan/pins.ts IndexRoute, LocalIndexRoute): the entries
+// of the pinned key (or of each value of an IN list, or of a range: local indexes), read on their
+// shard(s) (inside the statement's transaction, so with its visibility), name the shards of the rows — and their primary keys, so a single row is then one
 // point read. The statement's own filter still runs over the rows, so an entry pointing at a row
 // that no longer matches changes nothing.
 import type { ScanOptions } from '../storage/engine'
@@ -15,6 +15,7 @@ import { tableAccess, type AccessPorts } from './access/choose'
 import { passthrough } from './local-vm'
 import type { SqlTxn } from './txn'
 import type { ShardId } from '../core/ids'
+import { encodeTuple, keyString } from '../storage/keys'
 
 /** Where a statement reads: `shards` within `options`, or — through a local index — the point reads `reads` (on those shards). */
 export interface ResolvedRouting {
@@ -23,17 +24,25 @@ export interface ResolvedRouting {
   reads?: ReadonlyArray<{ readonly shard: ShardId, readonly options: ScanOptions }>
 }
 
+/**
+ * Rows one statement reads through a local index by point reads at most; more entries than this
+ * and it scans the shards holding them instead (one range read each, the filter deciding), so an
+ * unselective range or IN list costs a scan of fewer shards rather than unbounded point reads.
+ */
+export const MAX_INDEX_POINT_READS = 256
+
 export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<ResolvedRouting> {
   if (r.local !== undefined) return await resolveLocal(env, t, r, txn, now)
   const route = r.index
   if (route === undefined) return r
   const ix = route.ix
-  const entries = await tableAccess(env, ix.info).read({
-    shape: ix.shape, shards: [route.shard], options: route.options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true
-  }, txn)
+  const access = tableAccess(env, ix.info)
+  const per = await Promise.all(route.probes.map(async probe => await access.read({
+    shape: ix.shape, shards: [probe.shard], options: probe.options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true
+  }, txn)))
   const shards = new Set<ShardId>()
   const rows: SqlValue[][] = []
-  for (const e of entries) {
+  for (const e of per.flat()) {
     const row: SqlValue[] = t.info.columns.map(() => null)
     ix.from.forEach((col, j) => { row[col] = e[j] ?? null })
     shards.add(shardOfRow(t, row, env.shards))
@@ -48,29 +57,40 @@ export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routin
 }
 
 /**
- * A local index's entries of the pinned key, read on each shard of the routing in parallel (in
- * the statement's transaction): the primary keys of the rows to read there, one point read each.
- * `shards` keeps only the shards holding entries, so a caller reading `shards` within `options`
- * (UPDATE / DELETE, foreign-key checks) still reads every matching row and skips the others.
+ * A local index's entries of each probe (a pinned key, a value of an IN list, a range), read on
+ * each shard of the routing in parallel (in the statement's transaction; a shard's probes one after
+ * another, so the reads in flight stay bounded by the shard count): the primary keys of the rows to
+ * read there, one point read each. `shards` keeps only the shards holding entries, so a caller
+ * reading `shards` within `options` (UPDATE / DELETE, foreign-key checks) still reads every
+ * matching row and skips the others.
  */
 async function resolveLocal (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<ResolvedRouting> {
   const ix = r.local!.ix
   const access = tableAccess(env, ix.info)
-  const per = await Promise.all(r.shards.map(async shard => ({
-    shard,
-    entries: await access.read({ shape: ix.shape, shards: [shard], options: r.local!.options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true }, txn)
-  })))
+  const per = await Promise.all(r.shards.map(async shard => {
+    const entries: SqlValue[][] = []
+    for (const options of r.local!.probes) {
+      entries.push(...await access.read({ shape: ix.shape, shards: [shard], options, program: passthrough(ix.shape.programColumns), params: [], now, pushdown: true }, txn))
+    }
+    return { shard, entries }
+  }))
   const reads: Array<{ shard: ShardId, options: ScanOptions }> = []
   const shards: ShardId[] = []
   for (const { shard, entries } of per) {
     if (entries.length > 0) shards.push(shard)
+    // Distinct probes select distinct entries; the set only guards against counting a row twice.
+    const seen = new Set<string>()
     for (const e of entries) {
       const row: SqlValue[] = t.info.columns.map(() => null)
       ix.from.forEach((col, j) => { row[col] = e[j] ?? null })
       const pk = pkTuple(t, row)
+      const k = keyString(encodeTuple(pk))
+      if (seen.has(k)) continue
+      seen.add(k)
       reads.push({ shard, options: { gte: pk, lte: pk, exact: true } })
     }
   }
+  if (reads.length > MAX_INDEX_POINT_READS) return { shards, options: r.options }
   return { shards, options: r.options, reads }
 }
 

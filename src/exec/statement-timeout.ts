@@ -12,7 +12,7 @@ import type { TimerPort } from './env'
 const NEVER_TIMED_OUT: ReadonlySet<Statement['kind']> = new Set<Statement['kind']>(['commit', 'rollback', 'begin', 'set', 'reset', 'show_setting'])
 
 /** Writes whose outcome is unknown when they time out outside a transaction. */
-const WRITES: ReadonlySet<Statement['kind']> = new Set<Statement['kind']>(['insert', 'update', 'delete'])
+const WRITES: ReadonlySet<Statement['kind']> = new Set<Statement['kind']>(['insert', 'update', 'delete', 'truncate'])
 
 export async function withStatementTimeout<T> (port: TimerPort, ms: number, s: Statement, inTxn: boolean, run: () => Promise<T>): Promise<T> {
   if (ms <= 0 || port.statementTimer === undefined || NEVER_TIMED_OUT.has(s.kind)) return await run()

@@ -3,73 +3,41 @@
 // scan is bounded to that one key (a point lookup). Anything else scatters to every shard.
 import { ScratchBirdError } from '../core/errors'
 import type { ScanOptions } from '../storage/engine'
-import { Vm } from '../vm/vm'
 import type { Expr } from '../sql/ast'
-import { assignValue, castValue } from '../types/cast'
-import type { SqlType } from '../types/sql-types'
+import { assignValue } from '../types/cast'
 import type { SqlValue } from '../types/values'
-import { compileExpr } from './compile-expr'
 import type { PlanEnv } from './plan-env'
-import { ProgramBuilder } from './program-builder'
+import { conjuncts, evalConst, isConst } from './const-expr'
+import { betterProbes, columnConstraints, indexProbes, prefixValues, probeOptions, type ColumnConstraint, type IndexProbes } from './index-probes'
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
 import { type ShardId, shardIds } from '../core/ids'
 import { indexShapes, type IndexShape } from './index-shapes'
-import { valueToKey } from '../types/key-codec'
 
-export function isConst (e: Expr): boolean {
-  switch (e.kind) {
-    case 'integer': case 'decimal': case 'string': case 'boolean': case 'typed_literal': case 'param': return true
-    case 'cast': return isConst(e.operand)
-    case 'unary': return e.op !== 'not' && isConst(e.operand)
-    default: return false
-  }
-}
-
-/** Value of an expression without columns, computed on the coordinator (optionally cast to `type`). */
-export function evalConst (env: PlanEnv, e: Expr, params: readonly SqlValue[], type?: SqlType): SqlValue {
-  // A bare parameter is its value (what LOAD_PARAM; EMIT would give): routing a cached plan by
-  // `key = $1` on every execution then compiles and runs no one-off program.
-  if (e.kind === 'param' && e.index <= params.length) {
-    const v = params[e.index - 1]!
-    return type === undefined ? v : castValue(v, type)
-  }
-  const b = new ProgramBuilder(params, [])
-  const r = compileExpr(e, { columns: [], clause: 'this clause' }, b)
-  b.emit('EMIT', r.reg, 1)
-  const out = new Vm(b.build([{ name: 'v', type: r.type.kind === 'null' ? { kind: 'text' } : r.type }]), { params, hlc: env.hlc, uuidV7: env.uuidV7, clock: env.clock }).run()
-  const v = out![0]!
-  return type === undefined ? v : castValue(v, type)
-}
-
-/** The operands of the top-level ANDs of `e`. */
-export function conjuncts (e: Expr | null, out: Expr[] = []): Expr[] {
-  if (e === null) return out
-  if (e.kind === 'binary' && e.op === 'and') { conjuncts(e.left, out); conjuncts(e.right, out) } else out.push(e)
-  return out
-}
+// Constants and conjuncts live in a leaf module (index-probes.ts reads them too); re-exported for
+// the callers that have always found them here.
+export { conjuncts, evalConst, isConst } from './const-expr'
 
 /**
- * A read through a global index (issue 19): the index entries of the pinned key, on the one shard
- * of that key, name the shards (and keys) of the rows; those are read next — two hops instead of
- * every shard. The executor resolves it (exec/index-lookup.ts).
+ * A read through a global index (issue 19): the index entries of the pinned key (or of each value
+ * of an IN list), each on the one shard of its key, name the shards (and keys) of the rows; those
+ * are read next — two hops instead of every shard. The executor resolves it (exec/index-lookup.ts).
  */
 export interface IndexRoute {
   readonly ix: IndexShape
-  readonly shard: ShardId
-  /** The entries' range on that shard: the whole key (a UNIQUE index: one entry), else a key prefix. */
-  readonly options: ScanOptions
+  /** Per key probed: its shard and the entries' range there (a UNIQUE index's whole key: one entry, else a key prefix). */
+  readonly probes: ReadonlyArray<{ readonly shard: ShardId, readonly options: ScanOptions }>
 }
 
 /**
  * A read through a local index (issue 19 item 2): its entries sit on their row's shard, so each
  * shard of the routing (one when the partition key is pinned, else all, in parallel) reads the
- * entries of the pinned key and then the rows they name by their primary keys. The executor
- * resolves it (exec/index-lookup.ts).
+ * entries the WHERE selects — a pinned key, the values of an IN list, a range — and then the rows
+ * they name by their primary keys. The executor resolves it (exec/index-lookup.ts).
  */
 export interface LocalIndexRoute {
   readonly ix: IndexShape
-  /** The entries' range on each shard: the whole key (a UNIQUE index), else a key prefix. */
-  readonly options: ScanOptions
+  /** The entries' ranges on each shard, one per probe (none: an IN list of NULLs only, nothing matches). */
+  readonly probes: readonly ScanOptions[]
 }
 
 export interface Routing {
@@ -113,45 +81,65 @@ export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params
     options = { gte: pk, lte: pk, exact: true }
     routing += ', point lookup on the primary key'
   }
+  // A point read (the whole primary key pinned) needs no index; one shard needs no global one.
+  const indexes = indexShapes(env.catalog(), t.info).filter(ix => ix.index.building !== true)
+  if (options.exact === true && shards.length === 1) return { shards, options, routing }
+  const cons = indexes.length === 0 ? null : columnConstraints(env, t, where, params)
+  if (cons === null) return { shards, options, routing }
   if (shards.length > 1) {
-    const index = indexRoute(env, t, pins)
+    const index = globalRoute(env, indexes, cons)
     if (index !== null) {
-      const name = index.ix.info.name
-      routing = `global index ${name} on shard ${index.shard} (${index.ix.index.columns.join(', ')} pinned${index.ix.index.unique ? ', unique: at most one row' : ''}), then only the shard(s) its entries name` +
+      const name = index.route.ix.info.name
+      const where = index.route.probes.length === 1 ? `on shard ${index.route.probes[0]!.shard}` : `on the shard of each of its ${index.route.probes.length} keys`
+      routing = `global index ${name} ${where} (${index.describe}${index.route.ix.index.unique && index.route.probes.length === 1 ? ', unique: at most one row' : ''}), then only the shard(s) its entries name` +
         (options.exact === true ? ', point lookup on the primary key' : '')
-      return { shards, options, routing, index }
+      return { shards, options, routing, index: index.route }
     }
   }
-  // No point read yet: a local index whose whole key the WHERE pins reads its entries on each
-  // shard instead of every row there.
+  // No point read yet: a local index the WHERE narrows reads its entries on each shard instead of
+  // every row there.
   if (options.exact !== true) {
-    const local = localIndexRoute(env, t, pins)
+    const local = localRoute(indexes, cons)
     if (local !== null) {
-      const name = local.ix.info.name
-      routing += `, through local index ${name} (${local.ix.index.columns.join(', ')} pinned) on ${shards.length === 1 ? 'that shard' : 'each shard in parallel'}: its entries, then the rows they name`
-      return { shards, options, routing, local }
+      routing += `, through local index ${local.route.ix.info.name} (${local.describe}) on ${shards.length === 1 ? 'that shard' : 'each shard in parallel'}: its entries, then the rows they name`
+      return { shards, options, routing, local: local.route }
     }
   }
   return { shards, options, routing }
 }
 
-/** The local index (ready, UNIQUE first, then the longest key) whose whole key the WHERE pins, as a route; null: none. */
-function localIndexRoute (env: PlanEnv, t: TableShape, pins: ReadonlyMap<number, SqlValue>): LocalIndexRoute | null {
-  const usable = indexShapes(env.catalog(), t.info).filter(ix => !ix.index.global && ix.index.building !== true &&
-    ix.key.every(k => pins.has(ix.from[k]!)))
-  const ix = usable.find(i => i.index.unique) ?? [...usable].sort((a, b) => b.key.length - a.key.length)[0]
-  if (ix === undefined) return null
-  const key = ix.key.map(k => valueToKey(pins.get(ix.from[k]!)!, ix.shape.types[k]!))
-  return { ix, options: ix.index.unique ? { gte: key, lte: key, exact: true } : { gte: key, lte: key } }
+/** The best ready local index the WHERE narrows (index-probes.ts betterProbes), as a route; null: none. */
+function localRoute (indexes: readonly IndexShape[], cons: ReadonlyMap<number, ColumnConstraint>): { route: LocalIndexRoute, describe: string } | null {
+  let best: IndexProbes | null = null
+  for (const ix of indexes) {
+    if (ix.index.global) continue
+    const p = indexProbes(ix, cons)
+    if (p !== null) best = best === null ? p : betterProbes(best, p)
+  }
+  if (best === null) return null
+  const p = best
+  return { route: { ix: p.ix, probes: prefixValues(p).map(v => probeOptions(p, v)) }, describe: p.describe }
 }
 
-/** The global index (ready, UNIQUE first) whose whole key the WHERE pins, as a route; null: none. */
-function indexRoute (env: PlanEnv, t: TableShape, pins: ReadonlyMap<number, SqlValue>): IndexRoute | null {
-  const usable = indexShapes(env.catalog(), t.info).filter(ix => ix.index.global && ix.index.building !== true &&
-    ix.key.every(k => pins.has(ix.from[k]!)))
-  const ix = usable.find(i => i.index.unique) ?? usable[0]
-  if (ix === undefined) return null
-  const values: SqlValue[] = ix.from.map(i => pins.get(i) ?? null)
-  const key = ix.key.map(k => valueToKey(values[k]!, ix.shape.types[k]!))
-  return { ix, shard: shardOfValues(ix.shape, ix.shape.partition.map(i => values[i]!), env.shards), options: ix.index.unique ? { gte: key, lte: key, exact: true } : { gte: key, lte: key } }
+/**
+ * The ready global index (UNIQUE first) whose whole key the WHERE fixes to one value or a few (IN
+ * lists), as a route; null: none. A global index is partitioned by a hash of its key, so a range
+ * of keys spans every shard: ranges are not read through one (the table scan is one hop, not two).
+ */
+function globalRoute (env: PlanEnv, indexes: readonly IndexShape[], cons: ReadonlyMap<number, ColumnConstraint>): { route: IndexRoute, describe: string } | null {
+  let best: IndexProbes | null = null
+  for (const ix of indexes) {
+    if (!ix.index.global) continue
+    const p = indexProbes(ix, cons)
+    if (p === null || p.range !== null || p.prefix.length < ix.key.length) continue
+    best = best === null ? p : betterProbes(best, p)
+  }
+  if (best === null) return null
+  const p = best
+  const probes = prefixValues(p).map(keyValues => {
+    const values: SqlValue[] = p.ix.from.map(() => null)
+    p.ix.key.forEach((k, j) => { values[k] = keyValues[j]! })
+    return { shard: shardOfValues(p.ix.shape, p.ix.shape.partition.map(i => values[i]!), env.shards), options: probeOptions(p, keyValues) }
+  })
+  return { route: { ix: p.ix, probes }, describe: p.describe }
 }

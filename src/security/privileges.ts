@@ -17,6 +17,7 @@
 //    create tokens.
 //  - a session whose user has been dropped is refused outright (SB_AUTH_FAILED).
 import type { Catalog } from '../catalog/catalog'
+import { truncateSet } from '../catalog/truncate-set'
 import type { UserInfo } from '../catalog/user-records'
 import { ScratchBirdError } from '../core/errors'
 import type { Statement, TablePrivilege } from '../sql/ast'
@@ -74,6 +75,8 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
       return out
     }
     case 'explain': return statementNeeds(s.statement, c, self)
+    // DELETE on each table emptied, a CASCADE's referencing tables included (RESTRICT's refusal is the executor's to give).
+    case 'truncate': return truncateSet(c, s.tables, true).map(table => ({ kind: 'table', privilege: 'delete', table }))
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index':
     case 'create_domain': case 'alter_domain': case 'drop_domain': return [{ kind: 'admin', what: 'DDL' }]
     case 'deliver_hints': case 'drain_node': case 'repair': return [{ kind: 'admin', what: 'cluster commands' }]

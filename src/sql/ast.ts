@@ -272,6 +272,8 @@ export interface TempTableSpec { readonly onCommit: 'preserve_rows' | 'delete_ro
 export interface SetOptionsAction { readonly kind: 'set_options', readonly pos: Pos, readonly options: readonly TableOption[] }
 export interface AddColumnAction { readonly kind: 'add_column', readonly pos: Pos, readonly column: ColumnDef, readonly ifNotExists: boolean }
 export interface DropColumnAction { readonly kind: 'drop_column', readonly pos: Pos, readonly column: string, readonly ifExists: boolean }
+/** `RENAME [COLUMN] c TO d` (catalog/alter-columns.ts renameColumnChange). */
+export interface RenameColumnAction { readonly kind: 'rename_column', readonly pos: Pos, readonly column: string, readonly to: string }
 /**
  * `SET REPLICAS READY [ON SHARD n]`: the new leaderless replicas of shard n (no shard: of every
  * shard — the bootstrap ends) hold the rows and count toward W and R (catalog/replica-bootstrap.ts).
@@ -289,7 +291,7 @@ export type MoveStepSpec =
   | { readonly kind: 'switch' } | { readonly kind: 'cancel' } | { readonly kind: 'done' }
   | { readonly kind: 'take_over', readonly node: number }
 export interface MoveAction { readonly kind: 'move', readonly pos: Pos, readonly step: MoveStepSpec }
-export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction | ReplicasReadyAction | MoveAction
+export type AlterAction = SetOptionsAction | AddColumnAction | DropColumnAction | RenameColumnAction | ReplicasReadyAction | MoveAction
 
 export interface AlterTableStatement { readonly kind: 'alter_table', readonly pos: Pos, readonly table: string, readonly action: AlterAction }
 export interface DropTableStatement { readonly kind: 'drop_table', readonly pos: Pos, readonly name: string, readonly ifExists: boolean }
@@ -422,6 +424,13 @@ export type Statement =
   | DomainStatement
   | ViewStatement
   | TokenStatement
+  | TruncateStatement
+
+/**
+ * TRUNCATE [TABLE] t [, …] [RESTART | CONTINUE IDENTITY] [CASCADE | RESTRICT] (issue 19;
+ * parse-truncate.ts). `cascade` false: RESTRICT, the default.
+ */
+export interface TruncateStatement { readonly kind: 'truncate', readonly pos: Pos, readonly tables: readonly string[], readonly identity: 'restart' | 'continue', readonly cascade: boolean }
 
 // ---- domains (issue 19 item 4, P-002…P-006; parsed by parse-domain.ts) ------------------
 

@@ -60,6 +60,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
         case 'set_options': return `${head} SET ${options(a.options)}`
         case 'add_column': return `${head} ADD COLUMN ${a.ifNotExists ? 'IF NOT EXISTS ' : ''}${columnDef(a.column)}`
         case 'drop_column': return `${head} DROP COLUMN ${a.ifExists ? 'IF EXISTS ' : ''}${ident(a.column)}`
+        case 'rename_column': return `${head} RENAME COLUMN ${ident(a.column)} TO ${ident(a.to)}`
         case 'replicas_ready': return `${head} SET REPLICAS READY${a.shard === null ? '' : ` ON SHARD ${a.shard}`}`
         case 'move': return `${head} ${formatMoveStep(a.step, options)}`
       }
@@ -95,6 +96,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
       return `CREATE ${s.orReplace ? 'OR REPLACE ' : ''}VIEW ${ident(s.name)}${cols} AS ${formatStatement(s.select)}`
     }
     case 'drop_view': return `DROP VIEW ${s.ifExists ? 'IF EXISTS ' : ''}${ident(s.name)}`
+    case 'truncate': return `TRUNCATE TABLE ${s.tables.map(ident).join(', ')}${s.identity === 'restart' ? ' RESTART IDENTITY' : ''}${s.cascade ? ' CASCADE' : ''}`
   }
   return unreachable(s)
 }

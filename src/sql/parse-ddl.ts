@@ -175,6 +175,13 @@ export function parseAlterTable (c: Cursor): AlterTableStatement {
     c.acceptWord('column')
     const ifExists = parseIfExists(c)
     action = { kind: 'drop_column', pos: apos, column: c.identifier('column name'), ifExists }
+  } else if (c.acceptWord('rename')) {
+    // RENAME TO (of the table itself) is not offered: only a column is renamed.
+    if (c.isWord('to')) throw c.error('COLUMN or column name')
+    c.acceptWord('column')
+    const column = c.identifier('column name')
+    c.wantWord('to')
+    action = { kind: 'rename_column', pos: apos, column, to: c.identifier('column name') }
   } else {
     throw c.error()
   }

@@ -17,6 +17,7 @@ import { parseTokenStatement } from './parse-tokens'
 import { parseDomainStatement } from './parse-domain'
 import { parseReset, parseSet, parseShowSetting } from './parse-settings'
 import { parseViewStatement } from './parse-view'
+import { parseTruncate } from './parse-truncate'
 import { syntaxError } from './syntax-error'
 
 export { MAX_PARSE_DEPTH, MAX_EXPR_HEIGHT } from './cursor'
@@ -122,6 +123,8 @@ function parseStatement (c: Cursor): Statement {
   if (domain !== null) return domain
   const view = parseViewStatement(c)
   if (view !== null) return view
+  const truncate = parseTruncate(c)
+  if (truncate !== null) return truncate
   const explainable = parseExplainable(c)
   if (explainable !== null) return explainable
   throw c.error('a statement')

@@ -5,6 +5,7 @@ import { ddlContext } from '../../../src/plan/column-default'
 import { tableShape } from '../../../src/plan/table-types'
 import type { AlterTableStatement, CreateIndexStatement, CreateTableStatement } from '../../../src/sql/ast'
 import { parseOne } from '../../../src/sql/parser'
+import { formatStatement } from '../../../src/sql/format'
 import { SqlTimestamp } from '../../../src/types/datetime'
 import { decodeRow, encodeRow } from '../../../src/types/row-codec'
 
@@ -98,5 +99,29 @@ describe('ALTER TABLE ADD/DROP COLUMN', () => {
     doc.tables[0].columns[1].dropped = undefined
     doc.tables[0].columns[1].missing = 'not base64 of a row'
     expect(code(() => tableShape(Catalog.fromJSON(doc).table('t')!))).toBe('SB_STORAGE_CORRUPT')
+  })
+})
+
+describe('ALTER TABLE RENAME COLUMN', () => {
+  it('the same slot under the new name, no layout floor; refused for keys, indexes, foreign keys, a taken name', () => {
+    let c = run(new Catalog(), 'CREATE TABLE p (id INTEGER PRIMARY KEY)').c
+    c = run(c, 'CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, r TEXT, p INTEGER REFERENCES p (id)) PARTITION BY (r)').c
+    c = run(c, 'CREATE INDEX t_b ON t (b)').c
+    const floor = c.layoutFloor
+    const before = tableShape(c.table('t')!)
+    const row = encodeRow(before.types, [1n, 'x', 'y', 'z', null])
+    expect(formatStatement(parseOne('ALTER TABLE t RENAME a TO aa'))).toBe('ALTER TABLE t RENAME COLUMN a TO aa')
+    c = run(c, 'ALTER TABLE t RENAME COLUMN a TO aa').c
+    expect(c.table('t')!.columns.map(x => x.name)).toEqual(['id', 'aa', 'b', 'r', 'p'])
+    expect(c.layoutFloor).toBe(floor)
+    const after = tableShape(c.table('t')!)
+    expect(decodeRow(after.types, row, after.missing)).toEqual([1n, 'x', 'y', 'z', null])
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN id TO k'))).toBe('SB_COLUMN_IN_USE')
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN r TO region'))).toBe('SB_COLUMN_IN_USE')
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN b TO bb'))).toBe('SB_COLUMN_IN_USE')
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN p TO parent'))).toBe('SB_COLUMN_IN_USE')
+    expect(code(() => run(c, 'ALTER TABLE p RENAME COLUMN id TO pid'))).toBe('SB_COLUMN_IN_USE')
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN aa TO b'))).toBe('SB_DUPLICATE_COLUMN')
+    expect(code(() => run(c, 'ALTER TABLE t RENAME COLUMN a TO c'))).toBe('SB_UNDEFINED_COLUMN')
   })
 })

@@ -38,7 +38,8 @@ describe('syntax errors', () => {
     ['ALTER TABLE t ADD COLUMN select INT', 1, 26, 'expected IF or column name, got "select"'],
     ['ALTER TABLE t SET write_quorum = 2::int', 1, 35, 'expected "," or end of statement, got "::"'],
     ['ALTER TABLE t SET write_quorum = - - 2', 1, 34, 'expected a literal (string, number, TRUE, FALSE or NULL), got "-"'],
-    ['ALTER TABLE t RENAME TO u', 1, 15, 'expected SET, ADD or DROP, got "RENAME"'],
+    ['ALTER TABLE t RENAME TO u', 1, 22, 'expected COLUMN or column name, got "TO"'],
+    ['ALTER TABLE t OWNER TO u', 1, 15, 'expected SET, ADD, DROP or RENAME, got "OWNER"'],
     // SHOW <word> is a session setting (SHOW TABLES: SB_UNDEFINED_SETTING when run); a number is neither.
     ['SHOW 42', 1, 6, 'expected ALL or a setting name, got "42"'],
     ['DRAIN NODE x', 1, 12, 'expected a node id (integer), got "x"'],
