@@ -153,4 +153,40 @@ describe('tracing across nodes', () => {
     expect(cluster.node(1).stdout()).toMatch(/tracing: exporting spans to/)
     expect(cluster.node(3).stdout()).not.toMatch(/tracing: exporting spans to/)
   }, 240_000)
+
+  it('traces quorum round trips and the phases of a two-phase commit', async () => {
+    expect((await cluster.sql(1, "CREATE TABLE tr_q (k INTEGER PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)")).status).toBe(200)
+    const QTRACE = 'eeeeffff000011112222333344445555'
+    const w = await cluster.http(1, 'POST', '/v1/sql', { sql: "INSERT INTO tr_q VALUES (1, 'a'); SELECT v FROM tr_q WHERE k = 1" }, { headers: { traceparent: `00-${QTRACE}-${CLIENT_SPAN}-01` } })
+    expect(w.status, JSON.stringify(w.body)).toBe(200)
+    const q = await spansOf(QTRACE, s => s.some(x => x.name === 'quorum write') && s.some(x => x.name === 'quorum read') && s.filter(x => x.name === 'quorum replica').length >= 4, 'quorum spans')
+    const write = q.find(s => s.name === 'quorum write')!
+    expect(write.attributes).toMatchObject({ 'scratchbird.w': 2, 'scratchbird.n': 3, 'scratchbird.table': 'tr_q' })
+    const read = q.find(s => s.name === 'quorum read')!
+    expect(read.attributes).toMatchObject({ 'scratchbird.r': 2, 'scratchbird.n': 3 })
+    for (const parent of [write, read]) {
+      const replicas = q.filter(s => s.name === 'quorum replica' && s.parentSpanId === parent.spanId)
+      expect(replicas.length, parent.name).toBeGreaterThanOrEqual(2)
+      expect(new Set(replicas.map(s => s.attributes['scratchbird.op']))).toEqual(new Set([parent === write ? 'REPLICA_APPLY' : 'REPLICA_READ']))
+    }
+    // Two statements of one request: two root spans of the same client trace.
+    expect(q.filter(s => s.name === 'statement').map(s => s.parentSpanId)).toEqual([CLIENT_SPAN, CLIENT_SPAN])
+
+    const TTRACE = 'ffff0000111122223333444455556666'
+    const rows = Array.from({ length: 16 }, (_, i) => `(${1000 + i}, 't${i}')`).join(', ')
+    const t = await cluster.http(2, 'POST', '/v1/sql', { sql: `BEGIN; INSERT INTO tr_items VALUES ${rows}; COMMIT` }, { headers: { traceparent: `00-${TTRACE}-${CLIENT_SPAN}-01` } })
+    expect(t.status, JSON.stringify(t.body)).toBe(200)
+    const tx = await spansOf(TTRACE, s => s.some(x => x.name === 'commit') && s.some(x => x.name === '2pc prepare') && s.some(x => x.name === '2pc commit prepared'), 'two-phase commit spans')
+    const commit = tx.find(s => s.name === 'commit')!
+    const commitRoot = tx.find(s => s.spanId === commit.parentSpanId)!
+    expect(commitRoot).toMatchObject({ name: 'statement', node: '2' })
+    expect(commitRoot.attributes['scratchbird.statement.kind']).toBe('commit')
+    const byId = new Map(tx.map(s => [s.spanId, s]))
+    const under = (s: Span, ancestor: Span): boolean => { let p = byId.get(s.parentSpanId); while (p !== undefined && p !== ancestor) p = byId.get(p.parentSpanId); return p === ancestor }
+    const prepares = tx.filter(s => s.name === '2pc prepare')
+    expect(prepares.length).toBeGreaterThan(1)
+    for (const s of [...prepares, ...tx.filter(x => x.name.startsWith('2pc '))]) expect(under(s, commit), s.name).toBe(true)
+    // Each PREPARE is a shard request below its 2PC step.
+    expect(tx.filter(s => s.name === 'shard request' && s.attributes['scratchbird.op'] === 'PREPARE' && prepares.some(p => p.spanId === s.parentSpanId)).length).toBe(prepares.length)
+  }, 240_000)
 })
