@@ -238,7 +238,7 @@ export class RpcClient {
       const res = await p.pool.request({
         path: RPC_PATH,
         method: 'POST',
-        headers: traceHeaders(this.headers, calls),
+        headers: this.opts.traceparent === undefined ? this.headers : traceHeaders(this.headers, calls),
         body: encodeFrame(calls.map(c => ({ kind: 'request', opcode: c.opcode, id: c.id, body: c.body }))),
         signal: batch.abort.signal,
         idempotent,
