@@ -503,7 +503,7 @@ export class ScratchBirdNode {
 
   private startTracing (): void {
     const t = this.config.tracing
-    this.tracing = createTracing(t, { id: this.config.node.id }, this.metrics)
+    this.tracing = createTracing(t, { id: this.config.node.id }, this.metrics, undefined, (msg) => { this.log.warn({ endpoint: t.otlp_endpoint }, msg) })
     if (this.tracing.port !== null) this.log.info({ endpoint: t.otlp_endpoint, sampleRatio: t.sample_ratio, service: t.service_name }, `tracing: exporting spans to ${t.otlp_endpoint} (sample ratio ${t.sample_ratio})`)
   }
 

@@ -52,7 +52,12 @@ export class BoundedSpanExport implements SpanProcessor {
   private readonly timer: NodeJS.Timeout
   private closed = false
 
-  constructor (private readonly exporter: SpanExporter, private readonly max: number, private readonly metrics: ExportMetrics) {
+  /** Whether the last export failed: the operator hears of the first failure of a run of them, and of the recovery. */
+  private failing = false
+
+  /** `warn`: a WARNING for the node log when export starts failing and when it works again. */
+  constructor (private readonly exporter: SpanExporter, private readonly max: number, private readonly metrics: ExportMetrics,
+    private readonly warn: (msg: string) => void = () => {}) {
     this.timer = setInterval(() => { this.send() }, TRACING_EXPORT_INTERVAL_MS)
     this.timer.unref()
   }
@@ -86,10 +91,12 @@ export class BoundedSpanExport implements SpanProcessor {
           // ExportResultCode.SUCCESS is 0 (@opentelemetry/core, not a dependency of ours).
           if (sending.abandoned) { /* counted at shutdown */ } else if (result.code === 0) this.metrics.tracingSpansExported.inc(batch.length)
           else this.metrics.tracingSpansDropped.inc({ reason: 'export_failed' }, batch.length)
+          this.noteOutcome(result.code === 0, (result as { error?: unknown }).error)
           resolve()
         })
-      } catch {
+      } catch (e) {
         this.metrics.tracingSpansDropped.inc({ reason: 'export_failed' }, batch.length)
+        this.noteOutcome(false, e)
         resolve()
       }
     }).then(() => {
@@ -98,6 +105,14 @@ export class BoundedSpanExport implements SpanProcessor {
       if (this.queue.length >= TRACING_EXPORT_BATCH) void this.send()
     })
     return this.inFlight
+  }
+
+  private noteOutcome (ok: boolean, error: unknown): void {
+    if (ok === !this.failing) return
+    this.failing = !ok
+    this.warn(ok
+      ? 'tracing: the OTLP collector accepts spans again'
+      : `tracing: span export to the OTLP collector failed (${error instanceof Error ? error.message : 'refused'}); spans are dropped (scratchbird_tracing_spans_dropped_total) until it works again`)
   }
 
   async forceFlush (): Promise<void> {
@@ -187,10 +202,10 @@ export interface Tracing {
 export const TRACING_OFF: Tracing = { port: null, shutdown: async () => {} }
 
 /** Tracing as configured: off (no SDK object at all) without tracing.otlp_endpoint. */
-export function createTracing (config: TracingConfig, node: { id: number }, metrics: ExportMetrics, exporter?: SpanExporter): Tracing {
+export function createTracing (config: TracingConfig, node: { id: number }, metrics: ExportMetrics, exporter?: SpanExporter, warn?: (msg: string) => void): Tracing {
   if (config.otlp_endpoint === '' && exporter === undefined) return TRACING_OFF
   const exp = exporter ?? new OTLPTraceExporter({ url: config.otlp_endpoint, timeoutMillis: TRACING_EXPORT_TIMEOUT_MS })
-  const processor = new BoundedSpanExport(exp, config.queue_spans, metrics)
+  const processor = new BoundedSpanExport(exp, config.queue_spans, metrics, warn)
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.service_name, 'service.instance.id': String(node.id) }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sample_ratio) }),

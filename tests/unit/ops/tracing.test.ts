@@ -77,14 +77,16 @@ describe('tracing shell', () => {
   it('counts a refused export as dropped, and follows the sample ratio and a remote parent\'s flag', async () => {
     const m = createMetrics()
     const batches: ReadableSpan[][] = []
-    const refusing: SpanExporter = { export: (s, done) => { batches.push(s); done({ code: 1 }) }, shutdown: async () => {} }
-    const t = createTracing({ ...CONFIG, sample_ratio: 0 }, { id: 1 }, m, refusing)
+    const refusing: SpanExporter = { export: (s, done) => { batches.push(s); done({ code: 1, error: new Error('connect ECONNREFUSED') } as never) }, shutdown: async () => {} }
+    const warnings: string[] = []
+    const t = createTracing({ ...CONFIG, sample_ratio: 0 }, { id: 1 }, m, refusing, w => warnings.push(w))
     t.port!.root('unsampled', {}, undefined, () => null)
     t.port!.root('remote unsampled', {}, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: false }, () => null)
     t.port!.root('remote sampled', {}, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true }, () => null)
     await t.shutdown(1000)
     expect(batches.flat().map(s => s.name)).toEqual(['remote sampled'])
     expect(await counter(m, 'tracingSpansDropped', 'export_failed')).toBe(1)
+    expect(warnings).toEqual([expect.stringMatching(/export to the OTLP collector failed \(connect ECONNREFUSED\)/)])
   })
 
   it('takes a quarter of the shutdown timeout, at most 2 s', () => {
