@@ -2,7 +2,7 @@ import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, ty
 import { createGunzip, createGzip, type Gzip } from 'node:zlib'
 import { request } from 'undici'
 import { scanBackup, type ScanReport } from '../backup/scan'
-import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
+import { ERROR_CODES, ScratchBirdError, isScratchBirdError, messageOf, type ErrorCode } from '../core/errors'
 import type { ParsedFlags } from './args'
 import { authHeaders } from './credentials'
 import { baseUrl } from './client'
@@ -89,7 +89,8 @@ export async function runBackup (flags: ParsedFlags): Promise<number> {
         msg = err?.message ?? text
         code = err?.code ?? code
       } catch { /* not JSON */ }
-      throw new ScratchBirdError(code === 'SB_BACKUP_REFUSED' ? 'SB_BACKUP_REFUSED' : 'SB_BAD_ARGUMENT', `the node refused the backup (HTTP ${res.statusCode}): ${msg}`, { url })
+      // The node's own code (SB_AUTH_FAILED for a wrong token or password, …) when it is one of ours.
+      throw new ScratchBirdError(Object.hasOwn(ERROR_CODES, code) ? code as ErrorCode : 'SB_BAD_ARGUMENT', `the node refused the backup (HTTP ${res.statusCode}): ${msg}`, { url })
     }
     out = new Output(partial, /\.(t?gz)$/i.test(output))
     const o = out

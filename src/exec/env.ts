@@ -22,6 +22,7 @@ import type { CatalogPins } from './catalog-pins'
 import type { PlanCache } from './plan-cache'
 import type { StatementReport } from '../core/statement-report'
 import type { NodeId, ShardId } from '../core/ids'
+import type { TracePort } from '../core/trace-context'
 
 /** A row of SHOW CLUSTER MEMBERS. */
 export interface MemberRow {
@@ -251,6 +252,8 @@ export interface ReplicationPort {
 /** Statement reports; absent: nobody listens (tests, tools). */
 export interface StatementLogPort {
   statementDone?: ((r: ExecStatementReport) => void) | undefined
+  /** Tracing (issue 18 item 8, core/trace-context.ts); null or absent: off, and no span is made. */
+  tracer?: TracePort | null | undefined
 }
 
 /** Users (issue 18 item 2): what CREATE/ALTER USER need of the node; absent (tests, tools): those statements are refused. */

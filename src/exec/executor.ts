@@ -55,6 +55,8 @@ import { explainSelect } from './explain-select'
 import type { PlanEnv } from '../plan/plan-env'
 import { ownTempStatement, runTempStatement, sessionEnv, usesSessionCatalog } from './temp-statements'
 import { TEMP_TABLE_BYTES_PER_SESSION_DEFAULT } from './temp-tables'
+import type { TraceParent } from '../core/trace-context'
+import { tracedScript } from './traced-script'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -63,34 +65,51 @@ export function paramValues (params: readonly (string | number | boolean | null)
   return params.map(p => typeof p === 'number' && Number.isInteger(p) ? BigInt(p) : p)
 }
 
-/** `sessionId`: the client session running the script, for the statement reports (slow-query log). */
-export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[], sessionId?: string): Promise<ScriptOutcome> {
+/**
+ * `sessionId`: the client session running the script, for the statement reports (slow-query log).
+ * `parent`: a client's trace context (HTTP traceparent) the statements' spans continue.
+ */
+export async function executeScript (env: ExecEnv, session: SessionState, sql: string, params: readonly SqlValue[], sessionId?: string, parent?: TraceParent): Promise<ScriptOutcome> {
+  // Tracing on: the same steps inside spans (traced-script.ts); off, nothing of it runs.
+  if (env.tracer != null) return await tracedScript(env.tracer, { env, session, sql, params, sessionId, parent }, parseScript, runOne)
   const results: StatementResult[] = []
   let script: CachedScript
   // Parsed once per distinct text and parameter types while the plan cache keeps it.
-  try { script = env.planCache?.script(sql, params) ?? uncachedScript(sql) } catch (e) { return { results, error: asCoded(e) } }
+  try { script = parseScript(env, sql, params) } catch (e) { return { results, error: asCoded(e) } }
   for (let i = 0; i < script.statements.length; i++) {
-    const s = script.statements[i]!
-    const started = env.clock.monotonic()
-    try {
-      // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
-      if (session.principal !== undefined && !ownTempStatement(session.temp, s)) checkStatement(env.catalog(), session.principal, s)
-      session.temp.limit = env.tempTableBytesPerSession?.() ?? TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
-      const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
-        () => executeStatement(env, session, s, params, script.slots[i]!))
-      results.push(result)
-      // A statement outside a transaction committed: ON COMMIT DELETE ROWS / DROP of temporary tables apply.
-      if (session.txn === null && s.kind !== 'commit' && s.kind !== 'rollback') session.temp.endTxn(true)
-      report(env, s, started, result.rowCount, undefined, session, sessionId)
-    } catch (e) {
-      const err = asCoded(e)
-      // A failed statement poisons the open transaction (its partial writes cannot be undone alone).
-      if (session.txn !== null) session.txn.failed = true
-      report(env, s, started, 0, err.code, session, sessionId)
-      return { results, error: err }
-    }
+    const error = await runOne(env, session, script, i, params, sessionId, results)
+    if (error !== null) return { results, error }
   }
   return { results, error: null }
+}
+
+/** The script's statements and plan slots, parsed once per distinct text and parameter types while the plan cache keeps it. */
+export function parseScript (env: ExecEnv, sql: string, params: readonly SqlValue[]): CachedScript {
+  return env.planCache?.script(sql, params) ?? uncachedScript(sql)
+}
+
+/** Runs statement `i` of the script; its result joins `results`; the error that ends the script, else null. */
+async function runOne (env: ExecEnv, session: SessionState, script: CachedScript, i: number, params: readonly SqlValue[], sessionId: string | undefined, results: StatementResult[]): Promise<ScratchBirdError | null> {
+  const s = script.statements[i]!
+  const started = env.clock.monotonic()
+  try {
+    // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
+    if (session.principal !== undefined && !ownTempStatement(session.temp, s)) checkStatement(env.catalog(), session.principal, s)
+    session.temp.limit = env.tempTableBytesPerSession?.() ?? TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
+    const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
+      () => executeStatement(env, session, s, params, script.slots[i]!))
+    results.push(result)
+    // A statement outside a transaction committed: ON COMMIT DELETE ROWS / DROP of temporary tables apply.
+    if (session.txn === null && s.kind !== 'commit' && s.kind !== 'rollback') session.temp.endTxn(true)
+    report(env, s, started, result.rowCount, undefined, session, sessionId)
+    return null
+  } catch (e) {
+    const err = asCoded(e)
+    // A failed statement poisons the open transaction (its partial writes cannot be undone alone).
+    if (session.txn !== null) session.txn.failed = true
+    report(env, s, started, 0, err.code, session, sessionId)
+    return err
+  }
 }
 
 function report (env: ExecEnv, s: Statement, started: number, rowCount: number, error: string | undefined, session: SessionState, sessionId: string | undefined): void {
@@ -155,7 +174,7 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
         await txn.rollback()
         return commandResult('ROLLBACK', 0, ['the transaction had a failed statement and was rolled back'])
       }
-      try { await txn.commit() } catch (e) { session.settings.endTxn(false); session.temp.endTxn(false); await txn.rollback(); throw e }
+      try { await (env.tracer == null ? txn.commit() : env.tracer.span('commit', {}, () => txn.commit())) } catch (e) { session.settings.endTxn(false); session.temp.endTxn(false); await txn.rollback(); throw e }
       session.settings.endTxn(true)
       session.temp.endTxn(true)
       return commandResult('COMMIT')
@@ -168,14 +187,14 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
       await txn.rollback()
       return commandResult('ROLLBACK')
     case 'select': {
-      const plan = selectPlanFor(env, s, params, slot)
+      const plan = env.tracer == null ? selectPlanFor(env, s, params, slot) : env.tracer.span('plan', {}, () => selectPlanFor(env, s, params, slot))
       const rows = await runSelect(env, session, plan, params, txn)
       return rowsResult('SELECT', plan.columns, rows)
     }
     case 'insert': {
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
-        const plan = insertPlanFor(env, s, params, slot)
+        const plan = env.tracer == null ? insertPlanFor(env, s, params, slot) : env.tracer.span('plan', {}, () => insertPlanFor(env, s, params, slot))
         if (plan.onConflict !== null) {
           const returned: SqlValue[][] = []
           const n = await insertOnConflict(env, tableAccess(env, plan.shape.info), plan, params, txn, returned)
@@ -198,7 +217,7 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
     case 'update': case 'delete': {
       const unpin = env.catalogPins.pin(env.catalog().version)
       try {
-        const plan = modifyPlanFor(env, s, params, slot)
+        const plan = env.tracer == null ? modifyPlanFor(env, s, params, slot) : env.tracer.span('plan', {}, () => modifyPlanFor(env, s, params, slot))
         const access = tableAccess(env, plan.shape.info)
         const returned: SqlValue[][] = []
         const n = await executeModify(env, access, plan, params, txn, returned)

@@ -18,6 +18,7 @@ import { SessionState } from '../exec/txn'
 import { hostPort } from './peer-address'
 import { requestPrincipal } from './http-auth'
 import type { Principal } from '../security/privileges'
+import { parseTraceparent } from '../core/trace-context'
 
 /** Who owns an HTTP session: only that user's requests may use it (the session id alone is not a credential). */
 function ownerOf (p: Principal | undefined): string {
@@ -102,7 +103,9 @@ export class SqlApi {
     state.settings.fix('session_authorization', principal?.name ?? '')
     state.client = { protocol: 'http', user: principal?.name ?? 'http', address: hostPort(req.socket.remoteAddress, req.socket.remotePort) }
     try {
-      const out = await executeScript(this.env, state, text, paramValues(request.params), session?.id)
+      // A W3C traceparent from the client (tracing on): the statements' spans continue its trace; a malformed one is ignored.
+      const parent = this.env.tracer == null ? undefined : parseTraceparent(req.headers.traceparent)
+      const out = await executeScript(this.env, state, text, paramValues(request.params), session?.id, parent)
       // A text that does not parse gets no id; one that ran into an error at run time keeps it.
       const statement = request.prepare && out.error?.code !== 'SB_SYNTAX_ERROR' ? this.prepared.prepare(text) : null
       if (session === null && state.txn !== null) {

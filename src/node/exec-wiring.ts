@@ -10,7 +10,7 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { AntiEntropyPort, ReplicationLagRow, ReplicationPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ReplicationLagRow, ReplicationPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumIo, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -21,6 +21,9 @@ import type { LiveTxns } from '../exec/live-txns'
 import type { CatalogPins } from '../exec/catalog-pins'
 import { PlanCache } from '../exec/plan-cache'
 import { shardTwoPhaseIo } from './twopc-io'
+import { tracedQuorum, tracedTwoPhase } from './tracing-wiring'
+import type { TracePort } from '../core/trace-context'
+import type { TwoPhaseIo } from '../cluster/twopc'
 import { asNodeId, shardIds, type ShardId } from '../core/ids'
 import { transactionsHorizon, type AnnouncingMember } from '../cluster/snapshot-horizon'
 import { announceLagMs } from './sweeper'
@@ -63,6 +66,8 @@ export interface ExecParts {
   rng: Rng
   /** Every statement the executor ran (the slow-query log). */
   statementDone?: (r: ExecStatementReport) => void
+  /** Tracing (issue 18 item 8); null or absent: off. */
+  tracer?: TracePort | null
 }
 
 export function execEnv (p: ExecParts): ExecEnv {
@@ -70,7 +75,7 @@ export function execEnv (p: ExecParts): ExecEnv {
   return {
     ...shards,
     ...generators(p),
-    twoPhase: shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)),
+    twoPhase: traced2pc(shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)), p.tracer),
     snapshots: p.snapshots,
     ...(p.liveTxns === undefined ? {} : { liveTxns: p.liveTxns }),
     fences: p.fences,
@@ -84,6 +89,7 @@ export function execEnv (p: ExecParts): ExecEnv {
     ...(p.replicationLag === undefined ? {} : { replicationLag: p.replicationLag }),
     ...(p.replicaReadView === undefined ? {} : { replicaReadView: p.replicaReadView }),
     statementDone: p.statementDone,
+    tracer: p.tracer ?? null,
     planCache: new PlanCache(),
     // statement_timeout (the session setting): the node's own timers, which keep no process alive.
     statementTimer: (ms, fire) => { const t = setTimeout(fire, ms); t.unref(); return () => clearTimeout(t) },
@@ -143,16 +149,21 @@ function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicat
   }
 }
 
-function quorumPort ({ quorum, cluster }: ExecParts): QuorumPort {
+function traced2pc (io: TwoPhaseIo, tracer: TracePort | null | undefined): TwoPhaseIo {
+  return tracer == null ? io : tracedTwoPhase(io, tracer)
+}
+
+function quorumPort ({ quorum, cluster, tracer }: ExecParts): QuorumPort {
   if (quorum === null || cluster === null) return {}
+  const io: QuorumIo = {
+    write: (t, w) => quorum.write(t, w),
+    writeBatches: (b) => quorum.writeBatches(b),
+    maxBatchBytes: quorum.maxBatchBytes,
+    read: (t, shard, pks) => quorum.read(t, shard, pks),
+    replicas: (shard, n) => cluster.replicasOf(shard, n)
+  }
   return {
-    quorum: {
-      write: (t, w) => quorum.write(t, w),
-      writeBatches: (b) => quorum.writeBatches(b),
-      maxBatchBytes: quorum.maxBatchBytes,
-      read: (t, shard, pks) => quorum.read(t, shard, pks),
-      replicas: (shard, n) => cluster.replicasOf(shard, n)
-    },
+    quorum: tracer == null ? io : tracedQuorum(io, tracer),
     hints: {
       deliver: (n) => quorum.deliverNow(asNodeId(n)),
       stats: () => quorum.hintStats()

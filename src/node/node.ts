@@ -42,6 +42,8 @@ import { shardTwoPhaseIo } from './twopc-io'
 import { recoverLimbo } from '../cluster/twopc'
 import { loadCatalog, saveCatalog } from '../catalog/store'
 import type { ExecEnv, StatementReport } from '../exec/env'
+import { TRACING_OFF, createTracing, tracingShutdownBudgetMs, type Tracing } from '../ops/tracing'
+import { tracedLocalShards } from './tracing-wiring'
 import { execEnv } from './exec-wiring'
 import { SqlApi } from '../net/sql-api'
 import { PgServer, type PgTls } from '../net/pgwire/server'
@@ -178,6 +180,8 @@ export class ScratchBirdNode {
   private stalls: StallWatch | null = null
   /** security.tls_enabled: the certificates of every listener and of the RPC client. */
   private tls: TlsShell | null = null
+  /** OpenTelemetry tracing (ops/tracing.ts); its port is null when tracing.otlp_endpoint is empty. */
+  private tracing: Tracing = TRACING_OFF
   private stopping: Promise<void> | null = null
   private cluster: ClusterShell | null = null
   /** Mode 1 replication groups (a cluster with a primary_replica table of more than one copy). */
@@ -309,6 +313,8 @@ export class ScratchBirdNode {
         },
         stop: () => this.lock?.release()
       },
+      // Stopped late (steps stop newest first): the spans of the last requests are ended by then.
+      { name: 'tracing', start: () => this.startTracing(), stop: async () => { await this.tracing.shutdown(tracingShutdownBudgetMs(config.node.shutdown_timeout_ms)) } },
       { name: 'clock', start: () => this.startHlc() },
       { name: 'catalog', start: async () => { await initHashing(); this.catalog = loadCatalog(this.dataDir) } },
       { name: 'client authentication', start: () => this.setupAuth() },
@@ -501,6 +507,12 @@ export class ScratchBirdNode {
     this.log.info({ cert: leaf.file, subject: leaf.subject, notAfter: new Date(leaf.notAfterMs).toISOString() }, `TLS on every listener; certificate ${leaf.file} (${leaf.subject})`)
   }
 
+  private startTracing (): void {
+    const t = this.config.tracing
+    this.tracing = createTracing(t, { id: this.config.node.id }, this.metrics, undefined, (msg) => { this.log.warn({ endpoint: t.otlp_endpoint }, msg) })
+    if (this.tracing.port !== null) this.log.info({ endpoint: t.otlp_endpoint, sampleRatio: t.sample_ratio, service: t.service_name }, `tracing: exporting spans to ${t.otlp_endpoint} (sample ratio ${t.sample_ratio})`)
+  }
+
   private startRpc (): void {
     const { config } = this
     if (config.security.cluster_secret === undefined && this.tls === null) {
@@ -514,12 +526,14 @@ export class ScratchBirdNode {
     const { config } = this
     const tls = this.tls
     const nodeAt = new Map(config.cluster.nodes.map(n => [n.address, n.id]))
+    const tracer = this.tracing.port
     return {
       cluster: config.cluster.name,
       nodeId: config.node.id,
       secret: config.security.cluster_secret,
       metrics: this.metrics,
       clock: this.io.clock,
+      ...(tracer === null ? {} : { traceparent: () => tracer.current() }),
       ...(tls === null
         ? {}
         : {
@@ -626,6 +640,7 @@ export class ScratchBirdNode {
         methods: this.rpcMethods,
         metrics: this.metrics,
         onInternalError: (e) => log.error({ err: e }, 'internal error in a cluster RPC method'),
+        tracer: this.tracing.port,
         ...(tls === null ? {} : { authenticatePeer: rpcPeerCheck(tls.failures, separate ? 'rpc' : 'client') })
       })
       : {}
@@ -813,7 +828,8 @@ export class ScratchBirdNode {
       log,
       clock: this.io.clock,
       rng: this.io.rng,
-      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r); this.countStatement(r) }
+      statementDone: (r) => { this.logSlowQuery(r); this.audit?.statement(r); this.countStatement(r) },
+      tracer: this.tracing.port
     })
     this.env = env
     const api = new SqlApi(env, { maxBodyBytes: config.http.max_body_bytes, sessionIdleTimeoutMs: config.http.session_idle_timeout_ms }, log, this.io.clock, this.io.rng)
@@ -844,10 +860,11 @@ export class ScratchBirdNode {
   /** Shard requests go to the local workers, or in a cluster through the placement router. */
   private shardRequester (): ShardRequester {
     const workers = this.workers!
-    if (this.cluster === null) return workers
+    const tracer = this.tracing.port
+    if (this.cluster === null) return tracer === null ? workers : tracedLocalShards(workers, tracer, this.config.node.id)
     const cluster = this.cluster
     // One resolver for the node: its memory of which holders have blocked writers for how long.
-    this.routed ??= new OrphanResolver(new ShardRouter(this.replicatedWorkers ?? workers, cluster), {
+    this.routed ??= new OrphanResolver(new ShardRouter(this.replicatedWorkers ?? workers, cluster, tracer), {
       selfId: this.config.node.id,
       live: this.liveTxns,
       isAlive: id => cluster.isAlive(id),
@@ -983,7 +1000,8 @@ export class ScratchBirdNode {
       xid: () => makeXid(config.node.id, xids.take()),
       hints,
       clock: this.io.clock,
-      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false
+      replicaStale: (shard) => this.antiEntropy?.isStale(shard) ?? false,
+      tracer: this.tracing.port
     })
   }
 

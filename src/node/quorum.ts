@@ -24,6 +24,7 @@ import type { ShardRequester } from './shard-router'
 import { staleReplica } from './cluster'
 import { LIMITS } from '../core/limits'
 import type { NodeId, ShardId } from '../core/ids'
+import type { TracePort } from '../core/trace-context'
 
 /** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
 const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
@@ -69,6 +70,8 @@ export interface QuorumDeps {
   readonly clock: Clock
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
+  /** Tracing (issue 18 item 8): each replica round trip of a traced statement is a span; null or absent: off. */
+  readonly tracer?: TracePort | null
 }
 
 export interface HintTargetRow { target: NodeId, count: number, bytes: number }
@@ -118,7 +121,14 @@ export class QuorumShell {
 
   // ---- replica requests -------------------------------------------------------------------------
 
-  private async call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
+  private call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
+    const tracer = this.d.tracer
+    if (tracer == null) return this.callReplica(to, op, req, timeoutMs)
+    return tracer.span('quorum replica', { 'scratchbird.shard': req.shard, 'scratchbird.op': op, 'scratchbird.to_node': to, 'scratchbird.via': to === this.d.selfId ? 'local' : 'rpc' },
+      () => this.callReplica(to, op, req, timeoutMs))
+  }
+
+  private async callReplica<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     if (to === this.d.selfId) {
       // This node's own replica, stale: failed like a peer's would (the coordinator moves on, a write keeps a hint).
       if (this.d.replicaStale?.(req.shard) === true) throw staleReplica(op, req.shard)

@@ -1,6 +1,7 @@
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
 import { isNodeId, type NodeId, type ShardId } from '../core/ids'
+import type { TracePort } from '../core/trace-context'
 
 // Where a shard request goes (issue 5 "Placement and routing"): to this node's own workers when
 // the placement names this node as the shard's owner, else over cluster RPC to the owner, whose
@@ -50,7 +51,8 @@ function notPrimaryRedirect (e: unknown, asked: NodeId): NodeId | null {
 export type LocalShards = ShardRequester & RawShardRequester & { servesReplicaRead?: (shard: ShardId) => boolean }
 
 export class ShardRouter implements ShardRequester {
-  constructor (private readonly local: LocalShards, private readonly routing: ShardRouting) {}
+  /** `tracer`: tracing on (issue 18 item 8) — every request of a traced statement is a span naming where it went. */
+  constructor (private readonly local: LocalShards, private readonly routing: ShardRouting, private readonly tracer: TracePort | null = null) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     // read_from = replica: this node's own replica when it holds one that serves (no hop, no
@@ -79,7 +81,13 @@ export class ShardRouter implements ShardRequester {
   }
 
   /** `op` on node `node` (this node's workers or a peer); a Mode 1 refusal naming the primary is retried there, once. */
-  private async at<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+  private at<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    if (this.tracer === null) return this.atNode(node, op, req)
+    return this.tracer.span('shard request', { 'scratchbird.shard': req.shard, 'scratchbird.op': op, 'scratchbird.to_node': node, 'scratchbird.via': node === this.routing.selfId ? 'local' : 'rpc' },
+      () => this.atNode(node, op, req))
+  }
+
+  private async atNode<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
     try {
       if (node === this.routing.selfId) return await this.local.request(op, req)

@@ -77,6 +77,8 @@ export interface NodeMetrics {
   readonly clientRefusals: Counter<'listener' | 'reason'>
   readonly rpcBatchSeconds: Histogram<'peer'>
   readonly clusterMembers: Gauge<'state'>
+  readonly tracingSpansExported: Counter
+  readonly tracingSpansDropped: Counter<'reason'>
 }
 
 /** Buckets (seconds) of the latency histograms: 100 µs to 10 s. */
@@ -114,6 +116,8 @@ export function createMetrics (): NodeMetrics {
     antiEntropyCpuSeconds: new Counter({ name: 'scratchbird_anti_entropy_cpu_seconds_total', help: 'Thread CPU seconds this node\'s shard worker has spent on the shard\'s anti-entropy, counted every 10 s (what scratchbird_anti_entropy_cpu_percent is the rate of), per shard', labelNames: ['shard_id'], registers: [registry] }),
     antiEntropyRowsRepaired: new Counter({ name: 'scratchbird_anti_entropy_rows_repaired_total', help: 'Row versions written by anti-entropy repairs (either side), per shard', labelNames: ['shard_id'], registers: [registry] }),
     auditEvents: new Counter({ name: 'scratchbird_audit_events_total', help: 'Lines written to the audit log, per event (the first of audit.events the line matched; CHAIN BREAK when the node continued a broken chain)', labelNames: ['event'], registers: [registry] }),
+    tracingSpansExported: new Counter({ name: 'scratchbird_tracing_spans_exported_total', help: 'Spans the OTLP collector (tracing.otlp_endpoint) accepted', registers: [registry] }),
+    tracingSpansDropped: new Counter({ name: 'scratchbird_tracing_spans_dropped_total', help: 'Finished spans not exported (reason: queue_full = tracing.queue_spans reached while the collector was slow or down, export_failed = the collector refused or could not be reached, shutdown = still queued when the shutdown budget ran out)', labelNames: ['reason'], registers: [registry] }),
     auditWriteFailures: new Counter({ name: 'scratchbird_audit_write_failures_total', help: 'Audit events that could not be written or fsynced (SB_AUDIT_WRITE_FAILED; each is logged at ERROR with the event)', registers: [registry] }),
     replicationLagMs: new Gauge({ name: 'scratchbird_replication_lag_ms', help: 'Mode 1 replication, measured on the shard\'s primary: how long ago the oldest log entry the replica does not hold yet landed in the primary\'s log (0 when it holds everything); one series per shard this node is primary of and replica (replica="node2", as the seeds print it)', labelNames: ['shard_id', 'replica'], registers: [registry] }),
     replicationLagLsns: new Gauge({ name: 'scratchbird_replication_lag_lsns', help: 'Mode 1 replication, measured on the shard\'s primary: log entries the replica does not hold yet', labelNames: ['shard_id', 'replica'], registers: [registry] }),

@@ -333,6 +333,14 @@ const http = z.strictObject({
   session_idle_timeout_ms: ms(300000, 'A client session (and its open transaction) idle this long is closed and rolled back.')
 }).meta({ description: 'Client HTTP API limits.' })
 
+// OpenTelemetry tracing (issue 18 item 8; src/ops/tracing.ts). Off unless an endpoint is given.
+const tracing = z.strictObject({
+  otlp_endpoint: z.string().max(2048).default('').refine((v) => v === '' || /^https?:\/\/[^\s]+$/.test(v)).meta({ noun: 'an http:// or https:// URL, or empty (off)', description: 'OTLP/HTTP traces endpoint spans are exported to (JSON encoding, POST), e.g. http://127.0.0.1:4318/v1/traces. Empty (the default): tracing is off and costs nothing — no span is created, and trace context arriving from peers or clients is ignored.', example: 'http://127.0.0.1:4318/v1/traces' }),
+  sample_ratio: z.number().min(0).max(1).default(1).meta({ description: 'Share of statements traced (0..1), decided when a statement starts its trace here; a statement continuing a trace (a W3C traceparent from the client, or a peer\'s forwarded work) follows that trace\'s sampled flag.' }),
+  service_name: z.string().min(1).max(200).default('scratchbird').meta({ description: 'The service.name resource attribute of every exported span (beside service.instance.id, the node id).' }),
+  queue_spans: z.int().min(16).max(1_000_000).default(2048).meta({ description: 'Finished spans held for export; when the collector is slow or down and the queue is full, further spans are dropped and counted (scratchbird_tracing_spans_dropped_total), never blocking a statement. Sent in batches of up to 512 every second, and at shutdown within a quarter of node.shutdown_timeout_ms (at most 2 s); what is left then is dropped and counted.' })
+}).meta({ description: 'OpenTelemetry tracing of statements (exported with OTLP/HTTP).' })
+
 /** The document as written: strict sections, each defaulting to `{}` so an empty file is valid. */
 export const documentSchema = z.strictObject({
   node: node.prefault({}),
@@ -345,7 +353,8 @@ export const documentSchema = z.strictObject({
   audit: audit.prefault({}),
   lsm: lsm.prefault({}),
   logging: logging.prefault({}),
-  http: http.prefault({})
+  http: http.prefault({}),
+  tracing: tracing.prefault({})
 }).superRefine((c, ctx) => {
   // A node missing from a non-empty member list would gossip under an id nobody expects.
   if (c.cluster.nodes.length > 0 && !c.cluster.nodes.some((n) => n.id === c.node.id)) {

@@ -12,6 +12,7 @@ import {
 import type { NodeId } from '../../core/ids'
 import type { Clock } from '../../core/clock'
 import { checkCertNode } from '../tls-names'
+import { RPC_HEADER_TRACE, encodeTraceHeader } from './trace-header'
 
 // The calling side of cluster RPC (DESIGN §7): one undici Pool per peer address. Calls to the same
 // peer issued in one event-loop turn go out as one POST (flushed by setImmediate); while the
@@ -52,6 +53,8 @@ export interface RpcClientOptions {
   readonly defaultTimeoutMs?: number
   /** security.tls_enabled: call peers over TLS (see RpcTls). Absent: plaintext HTTP. */
   readonly tls?: RpcTls
+  /** Tracing on: the traceparent of the caller's current span, sent with its call (trace-header.ts). Absent: none sent. */
+  readonly traceparent?: () => string | undefined
 }
 
 /**
@@ -93,6 +96,8 @@ interface Call {
   readonly reject: (err: ScratchBirdError) => void
   timer: NodeJS.Timeout | undefined
   batch: Batch | undefined
+  /** The caller's trace context, read when the call was made (its async context is gone by the send). */
+  readonly traceparent?: string | undefined
 }
 
 interface Peer {
@@ -161,7 +166,7 @@ export class RpcClient {
     return new Promise<RpcReplies[K]>((resolve, reject) => {
       this.nextId = (this.nextId + 1) >>> 0
       const decode = (b: Uint8Array): unknown => rpcPayloads(opcode).reply.decode(b)
-      const call: Call = { id: this.nextId, opcode: RPC_OPCODES[opcode], name: opcode, body, idempotent: options.idempotent ?? false, decode, resolve: resolve as (v: unknown) => void, reject, timer: undefined, batch: undefined }
+      const call: Call = { id: this.nextId, opcode: RPC_OPCODES[opcode], name: opcode, body, idempotent: options.idempotent ?? false, decode, resolve: resolve as (v: unknown) => void, reject, timer: undefined, batch: undefined, traceparent: this.opts.traceparent?.() }
       call.timer = setTimeout(() => {
         this.settle(p, call, new ScratchBirdError('SB_RPC_TIMEOUT', `${opcode} to cluster peer ${peer} got no reply within ${timeoutMs} ms; its outcome is unknown`, { peer, timeout_ms: timeoutMs }))
       }, timeoutMs)
@@ -233,7 +238,7 @@ export class RpcClient {
       const res = await p.pool.request({
         path: RPC_PATH,
         method: 'POST',
-        headers: this.headers,
+        headers: this.opts.traceparent === undefined ? this.headers : traceHeaders(this.headers, calls),
         body: encodeFrame(calls.map(c => ({ kind: 'request', opcode: c.opcode, id: c.id, body: c.body }))),
         signal: batch.abort.signal,
         idempotent,
@@ -326,6 +331,12 @@ function tlsConnector (address: string, tls: RpcTls): buildConnector.connector {
     }
     built.connect(options, callback)
   }
+}
+
+/** The batch's headers, with the trace context of its traced calls (a new object only then). */
+function traceHeaders (headers: Record<string, string>, calls: readonly Call[]): Record<string, string> {
+  const trace = encodeTraceHeader(calls)
+  return trace === undefined ? headers : { ...headers, [RPC_HEADER_TRACE]: trace }
 }
 
 async function readBounded (res: Dispatcher.ResponseData, limit: number, peer: string): Promise<Buffer> {

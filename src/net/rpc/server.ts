@@ -10,6 +10,8 @@ import { rpcPayloads, type RpcReplies, type RpcRequests } from './payloads'
 import { encodeErrorPayload } from './remote-error'
 import { RPC_MAX_BODY_BYTES, decodeFrame, encodeFrame, frameSize, type RpcFrameMessage } from './wire'
 import { isNodeId, type NodeId } from '../../core/ids'
+import type { TraceParent, TracePort } from '../../core/trace-context'
+import { RPC_HEADER_TRACE, decodeTraceHeader } from './trace-header'
 
 // The serving side of cluster RPC (DESIGN §7): `POST /v1/rpc` on the node's HTTP listener.
 // Order of checks, each a rejection that is counted (scratchbird_rpc_rejected_total{reason}) and
@@ -87,6 +89,11 @@ export interface RpcServerOptions {
    * (counted as unauthenticated). Absent: no certificate check.
    */
   readonly authenticatePeer?: (req: IncomingMessage, from: NodeId) => ScratchBirdError | undefined
+  /**
+   * Tracing on: a call that arrives with its caller's trace context (trace-header.ts) runs in a
+   * span that is a child of the caller's. Absent or null: the header is not even read.
+   */
+  readonly tracer?: TracePort | null
 }
 
 // Hashing both sides first gives equal lengths, which timingSafeEqual needs, and comparing raw
@@ -128,11 +135,16 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     }
   }
 
-  async function dispatch (d: Decoded, from: NodeId): Promise<RpcFrameMessage> {
+  const tracer = opts.tracer ?? null
+
+  async function dispatch (d: Decoded, from: NodeId, parent: TraceParent | undefined): Promise<RpcFrameMessage> {
     if (!('served' in d)) return d
     const { m, served } = d
     try {
-      const result = await served.method(d.payload, { from, opcode: served.name, id: m.id })
+      const ctx: RpcContext = { from, opcode: served.name, id: m.id }
+      const result = tracer === null || parent === undefined
+        ? await served.method(d.payload, ctx)
+        : await tracer.root(`rpc ${served.name}`, { 'rpc.system': 'scratchbird', 'rpc.method': served.name, 'scratchbird.from_node': from }, parent, () => served.method(d.payload, ctx))
       return { kind: 'ok', opcode: m.opcode, id: m.id, body: served.encode(result) }
     } catch (e) {
       if (isScratchBirdError(e)) return errorReply(m, e)
@@ -181,7 +193,8 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     for (const m of received) opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })
     // Methods start in batch order (each runs synchronously up to its first await) and then run
     // concurrently; a caller that needs one call done before the next awaits it.
-    const replies = await Promise.all(messages.map(m => dispatch(m, from)))
+    const parents = tracer === null ? undefined : decodeTraceHeader(req.headers[RPC_HEADER_TRACE])
+    const replies = await Promise.all(messages.map(m => dispatch(m, from, parents?.get(('m' in m ? m.m : m).id))))
     const frame = encodeFrame(fitReplies(replies, limit))
     res.writeHead(200, { 'content-type': RPC_CONTENT_TYPE, 'content-length': frame.length })
     res.end(frame)

@@ -163,7 +163,7 @@ describe('reporting problems', () => {
       'gossip.fanuot: unknown key (expected one of interval_ms, fanout, heartbeat_timeout_ms)',
       'security.tls_cert: expected a file path because security.tls_enabled is true, got nothing',
       'logging.level: expected one of "ERROR", "WARNING", "INFO", "DEBUG", got "chatty"',
-      'bogus_section: unknown key (expected one of node, storage, cluster, replication, anti_entropy, gossip, security, audit, lsm, logging, http)'
+      'bogus_section: unknown key (expected one of node, storage, cluster, replication, anti_entropy, gossip, security, audit, lsm, logging, http, tracing)'
     ])
     expect(e.message).toContain('10 problems')
     expect(e.message).toContain('gossip.fanout: expected an integer ≥ 1, got "lots"')
@@ -173,7 +173,7 @@ describe('reporting problems', () => {
     expect(problems('gosip: {}\nlogging:\n  files:\n    mian: x.log\ncluster:\n  nodes:\n    - {id: 1, address: "a:1", dc: x}\n')).toEqual([
       'cluster.nodes[0].dc: unknown key (expected one of id, address, datacenter)',
       'logging.files.mian: unknown key (expected one of main, replication, anti_entropy, slow_query, audit)',
-      'gosip: unknown key (expected one of node, storage, cluster, replication, anti_entropy, gossip, security, audit, lsm, logging, http)'
+      'gosip: unknown key (expected one of node, storage, cluster, replication, anti_entropy, gossip, security, audit, lsm, logging, http, tracing)'
     ])
   })
 
