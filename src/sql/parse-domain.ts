@@ -2,7 +2,7 @@
 // that may name a domain. Syntax (PostgreSQL's, plus ENUM / SET / VARIANT as MySQL and the seeds
 // name them):
 //
-//   CREATE DOMAIN d [AS] base_type [DEFAULT expr] [NOT NULL | NULL] [[CONSTRAINT c] CHECK (expr)]…
+//   CREATE DOMAIN d [AS] base_type | domain [DEFAULT expr] [NOT NULL | NULL] [[CONSTRAINT c] CHECK (expr)]…
 //   CREATE DOMAIN d [AS] ENUM ('a', 'b', …)      [DEFAULT …] [NOT NULL] [CHECK …]
 //   CREATE DOMAIN d [AS] SET ('a', 'b', …)       [DEFAULT …] [NOT NULL] [CHECK …]
 //   CREATE DOMAIN d [AS] VARIANT (type, type, …) [DEFAULT …] [NOT NULL] [CHECK …]
@@ -67,7 +67,8 @@ function parseCreateDomain (c: Cursor): CreateDomainStatement {
     } while (c.acceptOp(','))
     c.wantOp(')')
   } else {
-    base = parseType(c)
+    // A base type, or another domain's name (a domain over a domain: catalog/domains.ts).
+    base = parseColumnType(c)
   }
   let dflt: Expr | null = null
   let nullability: 'null' | 'not null' | null = null
