@@ -18,6 +18,7 @@
 // chain each time a rule is built (plan/domain-rules.ts), so ALTER DOMAIN d1 applies through d2.
 import { ScratchBirdError } from '../core/errors'
 import type { DataType, Expr } from '../sql/ast'
+import type { SqlValue } from '../types/values'
 import type { AlterDomainStatement, CreateDomainStatement, DomainKind, DomainStatement, DropDomainStatement } from '../sql/ast'
 
 /** A column's type as the catalog stores it (catalog.ts re-exports it: this module cannot import catalog.ts, which imports it). */
@@ -63,6 +64,15 @@ export interface DomainChecker {
   default: (d: DomainInfo, e: Expr, lookup: DomainLookup) => string
   /** Validates a CHECK expression (boolean over VALUE); returns its canonical text. */
   check: (d: DomainInfo, e: Expr) => string
+  /** What a value written to column `column` of `table` of domain `d` must pass (ALTER TABLE … ADD COLUMN: the stored rows' value). */
+  admission: (d: DomainInfo, lookup: DomainLookup, table: string, column: string) => DomainAdmission
+}
+
+export interface DomainAdmission {
+  /** The domain's DEFAULT (its own, else that of the domain it is over); null: none. */
+  default: Expr | null
+  /** The value as a column of the domain stores it; throws the rule's own error (22P02, 23502, 23514) naming the column. */
+  admit: (v: SqlValue) => SqlValue
 }
 
 /** Longest ENUM / SET label, in characters (PostgreSQL's enum labels take 63 bytes; we allow more). */

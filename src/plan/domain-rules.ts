@@ -206,6 +206,21 @@ function wrapDdl<R> (d: DomainInfo, what: string, body: () => R): R {
 
 /** Catalog DDL's view of domains (DdlContext.domains): DEFAULT and CHECK validated, stored as canonical text. */
 export const domainChecker: DomainChecker = {
+  admission (d, lookup, table, column) {
+    const rule = domainRule(d, lookup)
+    return {
+      default: rule.default,
+      admit (v) {
+        const x = rule.assign(v)
+        if (x === null && rule.notNull) {
+          throw new ScratchBirdError('SB_NOT_NULL_VIOLATION', `column "${column}" of relation "${table}" would be NULL in the rows already stored, but domain "${d.name}" is NOT NULL: give the column or the domain a DEFAULT`,
+            { domain: d.name, table, column })
+        }
+        rule.check(x, table, column)
+        return x
+      }
+    }
+  },
   check (d, e) {
     return wrapDdl(d, 'CHECK', () => {
       checkShape(d, e)
