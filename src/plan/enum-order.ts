@@ -13,7 +13,8 @@
 // label — output, keys, equality, partition routing are unchanged — and the shards run the
 // rewritten filter as any other. Only columns of tables named in FROM are seen (not those of a
 // derived table or view, whose own query is rewritten when it is planned); a subquery is
-// rewritten when it is planned (planSelect of it).
+// rewritten when it is planned (planSelect of it). UPDATE and DELETE filter with the same
+// comparisons (withEnumWhere).
 import type { Catalog } from '../catalog/catalog'
 import { ScratchBirdError } from '../core/errors'
 import type { BinaryOp, ColumnRef, Expr, FromItem, OrderItem, SelectItem, SelectStatement } from '../sql/ast'
@@ -176,4 +177,11 @@ export function withEnumOrder (catalog: Catalog, s: SelectStatement): SelectStat
     having: s.having === null ? null : rewriteExpr(scope, s.having),
     orderBy
   }
+}
+
+/** The WHERE of an UPDATE or DELETE of `table` with its ENUM comparisons rewritten the same way. */
+export function withEnumWhere (catalog: Catalog, table: string, where: Expr | null): Expr | null {
+  if (where === null || catalog.domains.length === 0) return where
+  const scope = enumScope(catalog, { kind: 'table_ref', pos: where.pos, name: table, alias: null })
+  return scope === null ? where : rewriteExpr(scope, where)
 }
