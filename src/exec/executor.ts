@@ -30,6 +30,7 @@ import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { explainRouting, TEMP_ROWS_WHERE } from '../plan/temp-explain'
+import { withDomainCasts } from '../plan/domain-cast'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
@@ -138,6 +139,8 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
   const own = runTempStatement(nodeEnv, session.temp, s)
   if (own !== null) return own
   const env = usesSessionCatalog(s) ? sessionEnv(nodeEnv, session.temp) : nodeEnv
+  // CAST to a domain: checked and folded before planning (plan/domain-cast.ts).
+  if (usesSessionCatalog(s)) s = withDomainCasts(env, s)
   switch (s.kind) {
     case 'begin':
       if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
