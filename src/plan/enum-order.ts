@@ -134,8 +134,8 @@ function orderKey (scope: EnumScope, s: SelectStatement, o: OrderItem): Expr | n
     const item = s.columns[Number(e.value) - 1]
     if (item?.kind !== 'select_expr') return null
     e = item.expr
-  } else if (e.kind === 'column' && e.table === null && scope.bare.get(e.name) === undefined) {
-    // Not a column of the FROM tables: a select-list alias.
+  } else if (e.kind === 'column' && e.table === null) {
+    // A select-list alias names its item first, as in PostgreSQL's ORDER BY.
     const named = s.columns.find(c => c.kind === 'select_expr' && c.alias === (e as ColumnRef).name)
     if (named?.kind === 'select_expr') e = named.expr
   }

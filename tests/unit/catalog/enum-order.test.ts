@@ -38,6 +38,13 @@ describe('ENUM comparisons by declaration order', () => {
     expect(rewrite("SELECT t.id FROM t JOIN u ON u.id = t.id WHERE a > 's'")).toBe("SELECT t.id FROM t INNER JOIN u ON u.id = t.id WHERE a > 's'")
   })
 
+  it('ORDER BY an alias sorts by the item it names (an ENUM column, or not)', () => {
+    expect(rewrite('SELECT a AS x FROM t ORDER BY x')).toBe(`SELECT a AS x FROM t ORDER BY ${pos('a')} ASC`)
+    expect(rewrite('SELECT note AS a FROM t ORDER BY a')).toBe('SELECT note AS a FROM t ORDER BY a ASC')
+    expect(rewrite('SELECT max(a) AS top FROM t GROUP BY b ORDER BY top DESC')).toBe(
+      `SELECT CASE max(${pos('a')}) WHEN 0 THEN 's' WHEN 1 THEN 'm' WHEN 2 THEN 'l' END AS top FROM t GROUP BY b ORDER BY max(${pos('a')}) DESC`)
+  })
+
   it('a literal that is no label is SB_INVALID_TEXT_REPRESENTATION', () => {
     let code = 'no error'
     try { rewrite("SELECT id FROM t WHERE a > 'xl'") } catch (e) { if (isScratchBirdError(e)) code = e.code }
