@@ -48,20 +48,26 @@ function castToDomain (env: PlanEnv, catalog: Catalog, e: Cast, name: string): E
 export function withDomainCasts<S extends Statement> (env: PlanEnv, s: S): S {
   const catalog = env.catalog()
   if (catalog.domains.length === 0) return s
-  let changed = false
+  // Copies only the path to each CAST to a domain (a statement without one comes back as it is:
+  // this runs at every execution, cached plan or not).
   const walk = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(walk)
+    if (Array.isArray(x)) {
+      const out = x.map(walk)
+      return out.some((v, i) => v !== x[i]) ? out : x
+    }
     if (typeof x !== 'object' || x === null || x instanceof Uint8Array) return x
     const o = x as Record<string, unknown>
     if (o.kind === 'cast' && (o as unknown as Cast).type.domain !== undefined) {
-      changed = true
       const c = o as unknown as Cast
       return castToDomain(env, catalog, { ...c, operand: walk(c.operand) as Expr }, c.type.domain!)
     }
-    const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(o)) out[k] = k === 'pos' || typeof v === 'bigint' ? v : walk(v)
-    return out
+    let out: Record<string, unknown> | null = null
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'pos') continue
+      const w = walk(v)
+      if (w !== v) (out ??= { ...o })[k] = w
+    }
+    return out ?? o
   }
-  const next = walk(s) as S
-  return changed ? next : s
+  return walk(s) as S
 }
