@@ -1,6 +1,7 @@
 import { ScratchBirdError } from '../core/errors'
 import type { AddColumnAction, DataType, DropColumnAction, Expr, RenameColumnAction } from '../sql/ast'
 import { LIMITS } from '../core/limits'
+import type { DomainAdmission, DomainInfo } from './domains'
 
 // ALTER TABLE … ADD COLUMN / DROP COLUMN on tables that may hold rows, without rewriting them —
 // PostgreSQL's way (attmissingval, attisdropped). A row image (types/row-codec.ts) stores column
@@ -27,6 +28,7 @@ export interface CatalogColumn {
   hidden?: true
   dropped?: true
   missing?: string
+  domain?: string
 }
 
 /** What the change needs to know of the table (catalog.ts TableInfo and its relations). */
@@ -42,9 +44,13 @@ export interface ColumnChangeTarget<C extends CatalogColumn> {
   readonly referencedBy: readonly { readonly table: string, readonly refColumns: readonly string[] }[]
 }
 
+type Target = { table: string, column: string, type: CatalogColumn['type'], notNull: boolean, admit?: DomainAdmission['admit'] }
+
 export interface ColumnContext {
-  checkDefault: (t: { table: string, column: string, type: CatalogColumn['type'], notNull: boolean }, e: Expr) => string
-  missingValue: (t: { table: string, column: string, type: CatalogColumn['type'], notNull: boolean }, e: Expr) => string | null
+  checkDefault: (t: Target, e: Expr) => string
+  missingValue: (t: Target, e: Expr) => string | null
+  /** Domain `name` (the catalog resolves it; SB_UNDEFINED_OBJECT when there is none) and what its values must pass. */
+  domain: (name: string, table: string, column: string) => DomainAdmission & { info: DomainInfo }
 }
 
 /** The table's columns after the change, or null when IF [NOT] EXISTS made it a no-op (with its warning). */
@@ -63,23 +69,28 @@ export function addColumnChange<C extends CatalogColumn> (t: ColumnChangeTarget<
   if (c.primaryKey) throw refuse('a table\'s primary key is fixed when it is created', 'create a new table with the key and copy the rows into it')
   if (c.unique === true) throw refuse('UNIQUE needs an index built over the rows already stored', 'add the column, then CREATE UNIQUE INDEX on it')
   if (c.references !== null) throw refuse('REFERENCES on an added column is not supported', 'create a new table with the foreign key and copy the rows into it')
-  // A domain's DEFAULT, NOT NULL and CHECKs would have to hold for the rows already stored (their missing value).
-  if (c.type.domain !== undefined) throw refuse(`a column of domain type ${c.type.domain} cannot be added to a table yet`, 'add it with the domain\'s base type, or create a new table with the column and copy the rows into it')
+  // A column of a domain stores the domain's storage type; the rows already stored read its
+  // DEFAULT (the column's own, else the domain's) or NULL, which must pass the domain's rules.
+  const domain = c.type.domain === undefined ? undefined : ctx.domain(c.type.domain, t.name, c.name)
   // Dropped columns keep their slots, so they count (as in PostgreSQL).
   if (t.columns.length + 1 > LIMITS.columns) {
     throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `table "${t.name}" would have ${t.columns.length + 1} columns (dropped ones included), at most ${LIMITS.columns}`, { table: t.name })
   }
-  if (c.notNull && c.default === null) {
+  if (c.notNull && c.default === null && domain?.default == null) {
     throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `column "${c.name}" of relation "${t.name}" is NOT NULL without a DEFAULT: the rows already stored would hold NULL in it; give it a DEFAULT`,
       { table: t.name, column: c.name })
   }
-  const type = { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }
-  const target = { table: t.name, column: c.name, type, notNull: c.notNull }
-  const col: CatalogColumn = { name: c.name, type, notNull: c.notNull, position: t.columns.length + 1, default: null }
-  if (c.default !== null) {
-    col.default = ctx.checkDefault(target, c.default)
-    const missing = ctx.missingValue(target, c.default)
+  const type = domain !== undefined ? { ...domain.info.type } : { name: c.type.name, length: c.type.length, precision: c.type.precision, scale: c.type.scale }
+  const target: Target = { table: t.name, column: c.name, type, notNull: c.notNull }
+  const col: CatalogColumn = { name: c.name, type, notNull: c.notNull, position: t.columns.length + 1, default: null, ...(domain !== undefined ? { domain: domain.info.name } : {}) }
+  if (c.default !== null) col.default = ctx.checkDefault(target, c.default)
+  // What the rows already stored read: the column's DEFAULT, else its domain's, evaluated once.
+  const filler = c.default ?? domain?.default ?? null
+  if (filler !== null) {
+    const missing = ctx.missingValue(domain === undefined ? target : { ...target, admit: domain.admit }, filler)
     if (missing !== null) col.missing = missing
+  } else if (domain !== undefined) {
+    domain.admit(null) // NULL passes CHECKs; a NOT NULL domain refuses it (SB_NOT_NULL_VIOLATION)
   }
   // C is the catalog's column type, of which CatalogColumn is the structure.
   return { columns: [...t.columns, col as C], warnings: [] }

@@ -8,12 +8,12 @@ import {
   createBase, fitDefaultQuorums, parseReplicationOption, validateReplicationOptions, type ReplicationOptions, type TableDefaults
 } from './replication-options'
 import { changeChecks } from './change-checks'
-import { addColumnChange, dropColumnChange, renameColumnChange, type ColumnChange, type ColumnChangeTarget } from './alter-columns'
+import { addColumnChange, dropColumnChange, renameColumnChange, type ColumnChange, type ColumnChangeTarget, type ColumnContext } from './alter-columns'
 import { constraintIndexes, constraintIndexName, needsGlobal, type IndexInfo, type IndexSpec } from './indexes'
 import { LIMITS } from '../core/limits'
 import { FIRST_USER_ID, readGrants, readUsers, type GrantInfo, type UserInfo } from './user-records'
 import { readTokens, type TokenInfo } from './token-records'
-import { applyDomainStatement, validDomain, type ColumnType, type DomainChecker, type DomainInfo } from './domains'
+import { applyDomainStatement, validDomain, type ColumnType, type DomainAdmission, type DomainChecker, type DomainInfo } from './domains'
 import type { DomainStatement } from '../sql/ast'
 import { readViews, type ViewInfo } from './view-records'
 import { bootstrapAfterChange, markReady, readBootstrap, type ReplicaBootstrap } from './replica-bootstrap'
@@ -120,6 +120,8 @@ export interface DefaultTarget {
   readonly column: string
   readonly type: ColumnType
   readonly notNull: boolean
+  /** A column of a domain: the domain's admission of a value (DomainChecker.admission), which replaces the cast to `type`. */
+  readonly admit?: DomainAdmission['admit']
 }
 
 export interface DdlContext {
@@ -499,12 +501,24 @@ export class Catalog {
     return { catalog: new Catalog({ ...this.state, version, tables, ...(relayout ? { layoutFloor: version } : {}) }), table, warnings: change.warnings }
   }
 
+  /** ADD COLUMN's context: a column of a domain is resolved here (alter-columns.ts sees no catalog). */
+  private addColumnContext (ctx: DdlContext): DdlContext & ColumnContext {
+    return {
+      ...ctx,
+      domain: (name, table, column) => {
+        const d = this.domain(name)
+        if (d === undefined) throw new ScratchBirdError('SB_UNDEFINED_OBJECT', `type "${name}" does not exist`, { column, domain: name })
+        return { info: d, ...ctx.domains.admission(d, n => this.domain(n), table, column) }
+      }
+    }
+  }
+
   alterTable (s: AlterTableStatement, ctx: DdlContext): DdlResult {
     const t = this.mustTable(s.table)
     if (s.action.kind === 'move') return this.moveStep(t, s.action.step, ctx)
     refuseMovingDdl(t, 'ALTER TABLE')
     if (s.action.kind === 'replicas_ready') return this.replicasReady(t, s.action.shard)
-    if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, ctx))
+    if (s.action.kind === 'add_column') return this.withColumns(t, addColumnChange(this.columnTarget(t), s.action, this.addColumnContext(ctx)))
     if (s.action.kind === 'drop_column') return this.withColumns(t, dropColumnChange(this.columnTarget(t), s.action))
     // The row layout stays: no layout floor (writers on the catalog before write the same slots).
     if (s.action.kind === 'rename_column') return this.withColumns(t, renameColumnChange(this.columnTarget(t), s.action), false)

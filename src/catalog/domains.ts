@@ -11,8 +11,14 @@
 // A column of a domain stores values of the domain's storage type (`type`): the base type, or TEXT
 // for ENUM (the label), SET (the labels it holds, in declaration order, joined by ',': 'a,c'; ''
 // is the empty set) and VARIANT (`TYPE:value`, e.g. 'INTEGER:42' — the text keeps the member type).
+//
+// A domain over a domain (CREATE DOMAIN d2 AS d1, `parent`) takes d1's kind, storage type, labels
+// and VARIANT types (copied: fixed at creation, except labels, which ADD VALUE on d1 adds to every
+// domain over it) and keeps its own DEFAULT, NOT NULL and CHECKs; d1's are looked up through the
+// chain each time a rule is built (plan/domain-rules.ts), so ALTER DOMAIN d1 applies through d2.
 import { ScratchBirdError } from '../core/errors'
 import type { DataType, Expr } from '../sql/ast'
+import type { SqlValue } from '../types/values'
 import type { AlterDomainStatement, CreateDomainStatement, DomainKind, DomainStatement, DropDomainStatement } from '../sql/ast'
 
 /** A column's type as the catalog stores it (catalog.ts re-exports it: this module cannot import catalog.ts, which imports it). */
@@ -42,14 +48,31 @@ export interface DomainInfo {
   checks: DomainCheckInfo[]
   /** Catalog version that last changed this domain. */
   version: number
+  /** The domain this one is declared over (CREATE DOMAIN d2 AS d1), whose rules apply too; absent: over a base type or a list. */
+  parent?: string
 }
+
+/** A domain by name in the catalog's list (domain-rules.ts follows `parent` through it). */
+export type DomainLookup = (name: string) => DomainInfo | undefined
+
+/** How many domains deep a chain of domains over domains may go (a bounded catalog entry). */
+export const MAX_DOMAIN_DEPTH = 16
 
 /** What DDL needs from the layers above to check a domain's expressions (plan/domain-rules.ts). */
 export interface DomainChecker {
-  /** Validates a DEFAULT against the domain; returns its canonical text. */
-  default: (d: DomainInfo, e: Expr) => string
+  /** Validates a DEFAULT against the domain (and the domains it is over, found by `lookup`); returns its canonical text. */
+  default: (d: DomainInfo, e: Expr, lookup: DomainLookup) => string
   /** Validates a CHECK expression (boolean over VALUE); returns its canonical text. */
   check: (d: DomainInfo, e: Expr) => string
+  /** What a value written to column `column` of `table` of domain `d` must pass (ALTER TABLE … ADD COLUMN: the stored rows' value). */
+  admission: (d: DomainInfo, lookup: DomainLookup, table: string, column: string) => DomainAdmission
+}
+
+export interface DomainAdmission {
+  /** The domain's DEFAULT (its own, else that of the domain it is over); null: none. */
+  default: Expr | null
+  /** The value as a column of the domain stores it; throws the rule's own error (22P02, 23502, 23514) naming the column. */
+  admit: (v: SqlValue) => SqlValue
 }
 
 /** Longest ENUM / SET label, in characters (PostgreSQL's enum labels take 63 bytes; we allow more). */
@@ -57,7 +80,7 @@ export const MAX_LABEL_LENGTH = 255
 
 const TEXT: ColumnType = { name: 'text', length: null, precision: null, scale: null }
 
-function fail (code: 'SB_DUPLICATE_OBJECT' | 'SB_UNDEFINED_OBJECT' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_DEPENDENT_OBJECTS_EXIST' | 'SB_FEATURE_NOT_SUPPORTED', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
+function fail (code: 'SB_DUPLICATE_OBJECT' | 'SB_UNDEFINED_OBJECT' | 'SB_INVALID_TABLE_DEFINITION' | 'SB_DEPENDENT_OBJECTS_EXIST' | 'SB_FEATURE_NOT_SUPPORTED' | 'SB_STORAGE_CORRUPT', message: string, details: Record<string, unknown> = {}): ScratchBirdError {
   return new ScratchBirdError(code, message, details)
 }
 
@@ -71,6 +94,30 @@ export function columnTypeText (t: ColumnType): string {
   if (t.length !== null) return `${name}(${t.length})`
   if (t.precision !== null) return t.scale === null ? `${name}(${t.precision})` : `${name}(${t.precision},${t.scale})`
   return name
+}
+
+/**
+ * Domain `d` and the domains it is over, nearest first. A chain longer than MAX_DOMAIN_DEPTH, or
+ * naming a missing domain, can only come from a damaged catalog document: SB_STORAGE_CORRUPT.
+ */
+export function domainChain (d: DomainInfo, lookup: DomainLookup): DomainInfo[] {
+  const out = [d]
+  for (let x = d; x.parent !== undefined;) {
+    const p = lookup(x.parent)
+    if (p === undefined || out.length > MAX_DOMAIN_DEPTH) throw fail('SB_STORAGE_CORRUPT', `the catalog's chain of domains over domains from "${d.name}" is broken at "${x.parent}"`, { domain: d.name })
+    out.push(p)
+    x = p
+  }
+  return out
+}
+
+/** Domain `name` and every domain over it, directly or through others (whose columns its rules reach). */
+export function domainFamily (domains: readonly DomainInfo[], name: string): string[] {
+  const out = [name]
+  for (let i = 0; i < out.length && out.length <= domains.length; i++) {
+    for (const d of domains) if (d.parent === out[i] && !out.includes(d.name)) out.push(d.name)
+  }
+  return out
 }
 
 /** The columns (table, column) typed by domain `name`, user tables only. */
@@ -103,6 +150,8 @@ export function applyDomainStatement (domains: readonly DomainInfo[], tables: re
   }
 }
 
+const lookupIn = (domains: readonly DomainInfo[]): DomainLookup => name => domains.find(d => d.name === name)
+
 function mustDomain (domains: readonly DomainInfo[], name: string): DomainInfo {
   const d = domains.find(x => x.name === name)
   if (d === undefined) throw fail('SB_UNDEFINED_OBJECT', `type "${name}" does not exist`, { domain: name })
@@ -133,25 +182,32 @@ function checkName (d: DomainInfo, given: string | null): string {
 function createDomain (domains: readonly DomainInfo[], s: CreateDomainStatement, version: number, checker: DomainChecker): DomainChange {
   if (domains.some(d => d.name === s.name)) throw fail('SB_DUPLICATE_OBJECT', `type "${s.name}" already exists`, { domain: s.name })
   if (s.domainKind === 'enum' || s.domainKind === 'set') checkLabels(s.name, s.members, s.domainKind)
+  // Over another domain: its kind, storage type, labels and VARIANT types; its rules stay its own.
+  const over = s.base?.domain === undefined ? undefined : mustDomain(domains, s.base.domain)
+  if (over !== undefined && domainChain(over, lookupIn(domains)).length >= MAX_DOMAIN_DEPTH) {
+    throw fail('SB_INVALID_TABLE_DEFINITION', `domain "${s.name}" would be more than ${MAX_DOMAIN_DEPTH} domains deep over "${over.name}"`, { domain: s.name })
+  }
   const variants = s.variants.map(columnTypeOf)
   if (s.domainKind === 'variant') {
     const names = variants.map(columnTypeText)
     const dup = names.find((n, i) => names.indexOf(n) !== i)
     if (dup !== undefined) throw fail('SB_INVALID_TABLE_DEFINITION', `type ${dup} is listed more than once in VARIANT domain "${s.name}"`, { domain: s.name })
   }
-  let d: DomainInfo = {
-    name: s.name,
-    kind: s.domainKind,
-    type: s.base === null ? { ...TEXT } : columnTypeOf(s.base),
-    members: [...s.members],
-    variants,
-    default: null,
-    notNull: s.notNull,
-    checks: [],
-    version
-  }
+  let d: DomainInfo = over !== undefined
+    ? { name: s.name, kind: over.kind, type: { ...over.type }, members: [...over.members], variants: over.variants.map(v => ({ ...v })), default: null, notNull: s.notNull, checks: [], version, parent: over.name }
+    : {
+        name: s.name,
+        kind: s.domainKind,
+        type: s.base === null ? { ...TEXT } : columnTypeOf(s.base),
+        members: [...s.members],
+        variants,
+        default: null,
+        notNull: s.notNull,
+        checks: [],
+        version
+      }
   for (const k of s.checks) d = { ...d, checks: [...d.checks, { name: checkName(d, k.name), expr: checker.check(d, k.expr) }] }
-  if (s.default !== null) d = { ...d, default: checker.default(d, s.default) }
+  if (s.default !== null) d = { ...d, default: checker.default(d, s.default, lookupIn(domains)) }
   return { domains: [...domains, d], domain: d, warnings: [] }
 }
 
@@ -160,7 +216,7 @@ function alterDomain (domains: readonly DomainInfo[], s: AlterDomainStatement, v
   const a = s.action
   let next: DomainInfo
   switch (a.kind) {
-    case 'set_default': next = { ...d, default: checker.default(d, a.expr) }; break
+    case 'set_default': next = { ...d, default: checker.default(d, a.expr, lookupIn(domains)) }; break
     case 'drop_default': next = { ...d, default: null }; break
     case 'set_not_null': next = { ...d, notNull: true }; break
     case 'drop_not_null': next = { ...d, notNull: false }; break
@@ -175,6 +231,8 @@ function alterDomain (domains: readonly DomainInfo[], s: AlterDomainStatement, v
     }
     case 'add_value': {
       if (d.kind !== 'enum' && d.kind !== 'set') throw fail('SB_FEATURE_NOT_SUPPORTED', `"${d.name}" is not an ENUM or SET domain; ADD VALUE adds a label to one`, { domain: d.name })
+      // The labels are the innermost domain's; the domains over it carry copies.
+      if (d.parent !== undefined) throw fail('SB_FEATURE_NOT_SUPPORTED', `domain "${d.name}" takes its labels from domain "${d.parent}": add the label there`, { domain: d.name, parent: d.parent })
       if (d.members.includes(a.value)) {
         if (a.ifNotExists) return { domains: [...domains], domain: null, warnings: [`label "${a.value}" already exists in domain "${d.name}", skipping`] }
         throw fail('SB_DUPLICATE_OBJECT', `label "${a.value}" already exists in domain "${d.name}"`, { domain: d.name })
@@ -196,7 +254,9 @@ function alterDomain (domains: readonly DomainInfo[], s: AlterDomainStatement, v
     }
   }
   next = { ...next, version }
-  return { domains: domains.map(x => x === d ? next : x), domain: next, warnings: [] }
+  // A new label reaches every domain over this one (they hold its labels, and their values are its values).
+  const family = a.kind === 'add_value' ? new Set(domainFamily(domains, d.name).slice(1)) : new Set<string>()
+  return { domains: domains.map(x => x === d ? next : family.has(x.name) ? { ...x, members: [...next.members], version } : x), domain: next, warnings: [] }
 }
 
 function dropDomain (domains: readonly DomainInfo[], tables: readonly TableColumns[], s: DropDomainStatement): DomainChange {
@@ -205,6 +265,8 @@ function dropDomain (domains: readonly DomainInfo[], tables: readonly TableColum
     if (s.ifExists) return { domains: [...domains], domain: null, warnings: [`type "${s.name}" does not exist, skipping`] }
     throw fail('SB_UNDEFINED_OBJECT', `type "${s.name}" does not exist`, { domain: s.name })
   }
+  const over = domains.find(x => x.parent === d.name)
+  if (over !== undefined) throw fail('SB_DEPENDENT_OBJECTS_EXIST', `cannot drop type "${d.name}": domain "${over.name}" is declared over it`, { domain: d.name, dependent: over.name })
   const users = domainUsers(tables, d.name)
   if (users.length > 0) {
     const u = users[0]!
@@ -222,5 +284,6 @@ export function validDomain (x: unknown): boolean {
   return typeof d === 'object' && d !== null && typeof d.name === 'string' && ['base', 'enum', 'set', 'variant'].includes(d.kind as string) &&
     type(d.type) && strings(d.members) && Array.isArray(d.variants) && d.variants.every(type) &&
     (d.default === null || typeof d.default === 'string') && typeof d.notNull === 'boolean' &&
-    Array.isArray(d.checks) && d.checks.every(k => typeof k?.name === 'string' && typeof k?.expr === 'string') && Number.isInteger(d.version)
+    Array.isArray(d.checks) && d.checks.every(k => typeof k?.name === 'string' && typeof k?.expr === 'string') && Number.isInteger(d.version) &&
+    (d.parent === undefined || typeof d.parent === 'string')
 }

@@ -1,11 +1,12 @@
-// ALTER DOMAIN … SET NOT NULL / ADD CHECK on a domain columns already use: the statement is
+// ALTER DOMAIN … SET NOT NULL / ADD CHECK on a domain columns already use (directly, or through a
+// domain declared over it): the statement is
 // refused (SB_NOT_NULL_VIOLATION / SB_CHECK_VIOLATION naming the table and column) when a stored
 // value of such a column breaks the new rule, as PostgreSQL refuses it. Each column is asked with
 // one SELECT … WHERE <the value breaks the rule> LIMIT 1, which the shards filter where the rows
 // live. Known gap: a row written under the previous catalog version between this check and the
 // new version reaching every writer is not re-checked (no fence, unlike ALTER TABLE's relayouts).
 import { ScratchBirdError } from '../core/errors'
-import { domainUsers } from '../catalog/domains'
+import { domainFamily, domainUsers } from '../catalog/domains'
 import type { Expr, Pos, SelectStatement } from '../sql/ast'
 import type { AlterDomainStatement } from '../sql/ast'
 import { planSelect } from '../plan/select-plan'
@@ -33,7 +34,8 @@ export async function verifyStoredValues (env: ExecEnv, s: AlterDomainStatement)
   if (a.kind !== 'set_not_null' && a.kind !== 'add_check') return
   const catalog = env.catalog()
   if (catalog.domain(s.name) === undefined) return // the catalog names the missing domain
-  for (const u of domainUsers(catalog.tables, s.name)) {
+  // The columns of the domain and of every domain over it (its rules are theirs too).
+  for (const u of domainFamily(catalog.domains, s.name).flatMap(name => domainUsers(catalog.tables, name))) {
     const col: Expr = { kind: 'column', pos: s.pos, table: null, name: u.column }
     // NOT (check) is NULL, not true, where the check is unknown: such values pass, as in SQL.
     const breaks: Expr = a.kind === 'set_not_null'

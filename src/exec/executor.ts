@@ -29,6 +29,8 @@ import { insertOnConflict } from './on-conflict'
 import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
 import { SYSTEM_TABLES } from '../plan/system-tables'
+import { explainRouting, TEMP_ROWS_WHERE } from '../plan/temp-explain'
+import { withDomainCasts } from '../plan/domain-cast'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
@@ -158,6 +160,8 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
   const own = runTempStatement(nodeEnv, session.temp, s)
   if (own !== null) return own
   const env = usesSessionCatalog(s) ? sessionEnv(nodeEnv, session.temp) : nodeEnv
+  // CAST to a domain: checked and folded before planning (plan/domain-cast.ts).
+  if (usesSessionCatalog(s)) s = withDomainCasts(env, s)
   switch (s.kind) {
     case 'begin':
       if (txn !== null) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'there is already a transaction in progress', posDetails(s.pos))
@@ -347,14 +351,14 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
     case 'insert': {
       const p = planInsert(env, s, params)
       const shards = [...insertWrites(env, p, params).keys()].sort((a, b) => a - b)
-      lines.push(`Insert into ${p.shape.info.name} (table ${p.shape.info.id}): ${p.programs.length} row(s) to shard(s) ${shards.join(', ')}`)
+      lines.push(`Insert into ${p.shape.info.name} (table ${p.shape.info.id}): ${p.programs.length} row(s) to ${p.shape.info.temporary === true ? TEMP_ROWS_WHERE : `shard(s) ${shards.join(', ')}`}`)
       lines.push(...tableAccess(env, p.shape.info).explainInsert(shards))
       p.programs.forEach((prog, i) => lines.push(...programLines(`VALUES row ${i + 1}`, prog)))
       break
     }
     case 'update': case 'delete': {
       const p = planModify(env, s, params)
-      lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${p.routing.routing}`)
+      lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${explainRouting(p.shape.info, p.routing.routing, p.routing.options)}`)
       lines.push(...tableAccess(env, p.shape.info).explainModify(p.routing.shards, p.routing.options))
       lines.push(...programLines('Filter program (shards)', p.filter))
       if (p.assign !== null) lines.push(...programLines('SET program (coordinator)', p.assign))

@@ -4,6 +4,7 @@
 import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import { explainJoin } from '../plan/join-explain'
+import { explainRouting } from '../plan/temp-explain'
 import type { SelectPlan } from '../plan/select-plan'
 import { tableAccess, type AccessPorts } from './access/choose'
 import type { TableInfo } from '../catalog/catalog'
@@ -22,7 +23,7 @@ export function explainSelect (env: AccessPorts, p: SelectPlan, notes: ReadNotes
   const lines: string[] = []
   const src = p.source
   if (src.kind === 'table') {
-    lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${src.routing}`)
+    lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${explainRouting(src.shape.info, src.routing, src.options)}`)
     lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
     if (notes !== null) lines.push(...notes(src.shape.info, src.shards))
   } else if (src.kind === 'join') {

@@ -19,6 +19,7 @@ import { planReturning } from '../plan/returning'
 import { returningRows } from './returning'
 import { pkTuple, scopeOf, tableShape } from '../plan/table-types'
 import { withDomains, type DomainShape } from '../plan/domain-rules'
+import { withEnumWhere } from '../plan/enum-order'
 import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
 import { addWrite, type ShardWrites } from './shard-writes'
@@ -51,7 +52,8 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
   const shape = withDomains(tableShape(env.catalog().mustTable(s.table)), env.catalog())
   refuseMovingWrite(shape.info, `the ${s.kind.toUpperCase()}`)
-  const filter = rowFilterProgram(shape, s.table, s.where, params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
+  // ENUM comparisons by declaration order (plan/enum-order.ts); routing pins on = , which that leaves as it is.
+  const filter = rowFilterProgram(shape, s.table, withEnumWhere(env.catalog(), s.table, s.where), params, 'UUID generator functions in an UPDATE/DELETE WHERE clause are not supported')
   const routing = pinKeys(env, shape, s.where, params)
   const returning = planReturning(shape, s.table, s.returning, params)
   const indexes = indexShapes(env.catalog(), shape.info)

@@ -16,7 +16,7 @@ import type { CreateTableStatement, DropTableStatement, Statement } from '../sql
 import type { ExecEnv } from './env'
 import { commandResult, type StatementResult } from './result'
 import { registerTempAccess } from './temp-access'
-import { nextTempTableId, type SessionTempTables } from './temp-tables'
+import type { SessionTempTables } from './temp-tables'
 
 /** Every temporary table: one copy, on this node, with nothing to replicate. */
 const TEMP_REPLICATION = { replication_mode: 'primary_replica', replication_factor: 1, write_quorum: 1, read_quorum: 1 } as const
@@ -45,7 +45,7 @@ export function createTempTable (env: ExecEnv, temp: SessionTempTables, s: Creat
   // The catalog's own checks (columns, types, domains, defaults, primary key or hidden row id) on
   // a catalog holding nothing but the node's domains, with the temporary id as the next one.
   const base = env.catalog()
-  const scratch = new Catalog({ version: 0, nextTableId: nextTempTableId(), tables: [], domains: [...base.domains] })
+  const scratch = new Catalog({ version: 0, nextTableId: temp.nextTableId(), tables: [], domains: [...base.domains] })
   const { temporary: _, ...permanentForm } = s
   const res = scratch.createTable(permanentForm, ddlContext(1, TEMP_REPLICATION, env.clock))
   const table = res.table!

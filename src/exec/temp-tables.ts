@@ -36,18 +36,16 @@ export const TEMP_ROW_OVERHEAD_BYTES = 64
 /** Temporary tables one session may hold at once (bounded like every input). */
 export const MAX_TEMP_TABLES_PER_SESSION = 1024
 /**
- * Temporary table ids come from the top of the id space, node-wide, so no two tables a plan may
- * see share one: catalog ids count up from 1024 by one per table or index and never get near.
+ * Temporary table ids come from the top of the id space, so none is a catalog table's (catalog ids
+ * count up from 1024 by one per table or index and never get near). Each session counts its own
+ * (SessionTempTables.nextTableId): a plan sees the node's catalog plus one session's temporary
+ * tables, never two sessions' (the overlay catalog is per session, and so are the plans cached
+ * under it), and a session's rows are keyed in its own store — so ids need only be distinct
+ * within a session.
  */
 export const FIRST_TEMP_TABLE_ID = 0xf000_0000
-let nextTempId = FIRST_TEMP_TABLE_ID
-
-/** A fresh id for a temporary table (node-wide; never a catalog table's). */
-export function nextTempTableId (): number {
-  const id = nextTempId
-  nextTempId = nextTempId >= 0xffff_fffe ? FIRST_TEMP_TABLE_ID : nextTempId + 1
-  return id
-}
+/** The last id before the counter wraps (2^32 - 2: ids stay within the catalog's 32-bit range). */
+export const LAST_TEMP_TABLE_ID = 0xffff_fffe
 
 export interface TempRow {
   readonly key: Uint8Array
@@ -82,6 +80,20 @@ export class SessionTempTables {
   generation = 0
   /** The session's limit on the rows' bytes (node.temp_table_bytes_per_session, set per statement). */
   limit = TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
+  private nextId = FIRST_TEMP_TABLE_ID
+
+  /**
+   * A fresh id for a temporary table of this session. Wrapping after 268 million CREATEs could
+   * only collide with a table still held that long, which MAX_TEMP_TABLES_PER_SESSION makes
+   * checkable: an id a held table has is skipped.
+   */
+  nextTableId (): number {
+    for (;;) {
+      const id = this.nextId
+      this.nextId = id >= LAST_TEMP_TABLE_ID ? FIRST_TEMP_TABLE_ID : id + 1
+      if (![...this.byName.values()].some(t => t.info.id === id)) return id
+    }
+  }
 
   get bytes (): number { return this.bytesHeld }
   get size (): number { return this.byName.size }

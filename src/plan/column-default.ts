@@ -16,6 +16,7 @@ import { encodeRow } from '../types/row-codec'
 import { formatExpr } from '../sql/format'
 import { parseExpression } from '../sql/parser'
 import { T } from '../types/sql-types'
+import type { SqlValue } from '../types/values'
 import { AGGREGATE_NAMES, compileExpr, exprChildren, type TypedReg } from './compile-expr'
 import { ProgramBuilder } from './program-builder'
 import { sqlTypeOf } from './table-types'
@@ -108,14 +109,17 @@ export function missingColumnValue (t: DefaultTarget, e: Expr, clock: Clock): st
   }
   b.emit('EMIT', r.reg, 1)
   const type = sqlTypeOf(t.type)
-  let value
+  let raw: SqlValue
+  let value: SqlValue = null
   try {
-    const out = new Vm(b.build([{ name: t.column, type: r.type.kind === 'null' ? T.text : r.type }]), { ...trialContext(), clock }).run()
-    value = assignValue(out?.[0] ?? null, type)
+    raw = new Vm(b.build([{ name: t.column, type: r.type.kind === 'null' ? T.text : r.type }]), { ...trialContext(), clock }).run()?.[0] ?? null
+    if (t.admit === undefined) value = assignValue(raw, type)
   } catch (x) {
     if (!isScratchBirdError(x)) throw x
     throw invalid(t, x.message, { cause: x.code })
   }
+  // A column of a domain: the domain's rules, whose errors (22P02, 23502, 23514) name the rule broken.
+  if (t.admit !== undefined) value = t.admit(raw)
   if (value === null) {
     if (t.notNull) throw invalid(t, 'the column is NOT NULL, but its default evaluates to NULL')
     return null

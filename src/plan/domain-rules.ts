@@ -13,8 +13,8 @@
 //           value. Input 'TYPE:value' picks that member; any other value takes the first member
 //           of its own kind (integer, text, …), else the first member it converts to.
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
-import type { DomainChecker, DomainInfo } from '../catalog/domains'
-import { columnTypeText } from '../catalog/domains'
+import type { DomainChecker, DomainInfo, DomainLookup } from '../catalog/domains'
+import { columnTypeText, domainChain } from '../catalog/domains'
 import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { Program } from '../sblr/program'
 import type { Expr } from '../sql/ast'
@@ -31,12 +31,13 @@ import { sqlTypeOf, type TableShape } from './table-types'
 
 export interface DomainRule {
   readonly info: DomainInfo
-  /** The domain's DEFAULT, parsed; null: none. */
+  /** The domain's DEFAULT, parsed (its own, else that of the domain it is over); null: none. */
   readonly default: Expr | null
+  /** NOT NULL of the domain or of any domain it is over. */
   readonly notNull: boolean
   /** The value as the column stores it (cast, label checked, SET canonical, VARIANT tagged). */
   assign: (v: SqlValue) => SqlValue
-  /** Throws SB_CHECK_VIOLATION when a CHECK of the domain is false for `v` (not NULL). */
+  /** Throws SB_CHECK_VIOLATION when a CHECK of the domain, or of a domain it is over, is false for `v` (not NULL). */
   check: (v: SqlValue, table: string, column: string) => void
 }
 
@@ -128,15 +129,29 @@ function parseStored (d: DomainInfo, text: string): Expr {
   }
 }
 
-const rules = new WeakMap<DomainInfo, DomainRule>()
+/** A rule, and the rule of the domain it is over that it was built on (null: none). */
+const rules = new WeakMap<DomainInfo, { rule: DomainRule, parent: DomainRule | null }>()
 
-/** The rule of domain `d` (one per catalog version of it). */
-export function domainRule (d: DomainInfo): DomainRule {
-  let r = rules.get(d)
-  if (r !== undefined) return r
+/**
+ * The rule of domain `d` (one per catalog version of it and of the domains it is over, which
+ * `lookup` finds: a domain over d1 is rebuilt when ALTER DOMAIN d1 makes a new d1).
+ */
+export function domainRule (d: DomainInfo, lookup: DomainLookup): DomainRule {
+  const over = domainChain(d, lookup)[1]
+  const parent = over === undefined ? null : domainRule(over, lookup)
+  const held = rules.get(d)
+  if (held !== undefined && held.parent === parent) return held.rule
+  const r = buildRule(d, parent)
+  rules.set(d, { rule: r, parent })
+  return r
+}
+
+function buildRule (d: DomainInfo, parent: DomainRule | null): DomainRule {
   const type = sqlTypeOf(d.type)
   const checks = d.checks.map(k => ({ name: k.name, program: checkProgram(d, parseStored(d, k.expr)) }))
   const assign = (v: SqlValue): SqlValue => {
+    // Over a domain: its assignment (labels, tags, casts) is this one's.
+    if (parent !== null) return parent.assign(v)
     switch (d.kind) {
       case 'enum': return assignEnum(d, v)
       case 'set': return assignSet(d, v)
@@ -144,13 +159,14 @@ export function domainRule (d: DomainInfo): DomainRule {
       case 'base': return assignValue(v, type)
     }
   }
-  r = {
+  return {
     info: d,
-    default: d.default === null ? null : parseStored(d, d.default),
-    notNull: d.notNull,
+    default: d.default === null ? parent?.default ?? null : parseStored(d, d.default),
+    notNull: d.notNull || parent?.notNull === true,
     assign,
     check (v, table, column) {
       if (v === null) return
+      parent?.check(v, table, column)
       for (const k of checks) {
         // A CHECK that is NULL (unknown) passes, as in SQL.
         if (new Vm(k.program, trialContext()).run([v])?.[0] === false) {
@@ -160,8 +176,6 @@ export function domainRule (d: DomainInfo): DomainRule {
       }
     }
   }
-  rules.set(d, r)
-  return r
 }
 
 /** The rules of a table's columns (null where a column has no domain); undefined when none has one. */
@@ -171,7 +185,7 @@ export function domainRules (catalog: Catalog, info: TableInfo): ReadonlyArray<D
     if (c.domain === undefined) return null
     const d = catalog.domain(c.domain)
     if (d === undefined) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `column "${c.name}" of "${info.name}" names domain "${c.domain}", which the catalog lacks`, { table: info.name, column: c.name })
-    return domainRule(d)
+    return domainRule(d, name => catalog.domain(name))
   })
 }
 
@@ -192,6 +206,21 @@ function wrapDdl<R> (d: DomainInfo, what: string, body: () => R): R {
 
 /** Catalog DDL's view of domains (DdlContext.domains): DEFAULT and CHECK validated, stored as canonical text. */
 export const domainChecker: DomainChecker = {
+  admission (d, lookup, table, column) {
+    const rule = domainRule(d, lookup)
+    return {
+      default: rule.default,
+      admit (v) {
+        const x = rule.assign(v)
+        if (x === null && rule.notNull) {
+          throw new ScratchBirdError('SB_NOT_NULL_VIOLATION', `column "${column}" of relation "${table}" would be NULL in the rows already stored, but domain "${d.name}" is NOT NULL: give the column or the domain a DEFAULT`,
+            { domain: d.name, table, column })
+        }
+        rule.check(x, table, column)
+        return x
+      }
+    }
+  },
   check (d, e) {
     return wrapDdl(d, 'CHECK', () => {
       checkShape(d, e)
@@ -199,13 +228,13 @@ export const domainChecker: DomainChecker = {
       return roundTrip(e)
     })
   },
-  default (d, e) {
+  default (d, e, lookup) {
     return wrapDdl(d, 'DEFAULT', () => {
       for (const c of exprChildren(e).concat([e])) if (c.kind === 'column' || c.kind === 'param' || c.kind === 'subquery') throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `DEFAULT of domain "${d.name}" must be computed without a row or request`, { domain: d.name })
       // The value must pass the domain as INSERT would apply it (a volatile default is tried once).
-      const rule = domainRule({ ...d, default: null })
+      const rule = domainRule({ ...d, default: null }, lookup)
       const v = rule.assign(trialValue(e))
-      if (v === null && d.notNull) throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `domain "${d.name}" is NOT NULL, so its default cannot be NULL`, { domain: d.name })
+      if (v === null && rule.notNull) throw new ScratchBirdError('SB_INVALID_TABLE_DEFINITION', `domain "${d.name}" is NOT NULL, so its default cannot be NULL`, { domain: d.name })
       rule.check(v, '', '')
       return roundTrip(e)
     })

@@ -4,6 +4,7 @@ import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import { MAX_JOIN_ROWS } from '../shard/drivers/join-driver'
 import type { JoinPlan } from './join-plan'
+import { explainRouting } from './temp-explain'
 
 function program (title: string, p: Program): string[] {
   return [`${title}:`, ...disassemble(p).map(l => `  ${l}`)]
@@ -29,7 +30,7 @@ export function explainJoin<D> (j: JoinPlan<D>, pushdown: boolean, derived: (pla
       lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
       return
     }
-    lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? `scanned in the joining shard${s.routing.options.gte !== undefined ? ', point lookup on the primary key' : ''}` : s.routing.routing}`)
+    lines.push(`Table ${names[i]!} (table ${s.shape.info.id}): ${j.colocated ? `scanned in the joining shard${s.routing.options.gte !== undefined ? ', point lookup on the primary key' : ''}` : explainRouting(s.shape.info, s.routing.routing, s.routing.options)}`)
     lines.push(...program(`Filter program for ${s.alias}`, s.filter).map(l => `  ${l}`))
   })
   j.steps.forEach((s, k) => {

@@ -267,10 +267,12 @@ function planStep<D> (t: JoinTables<D>, j: Join, i: number, pushed: Expr[][], eq
     keyText.push(`${scope[li]!.table}.${scope[li]!.name} = ${t.aliases[i]!}.${t.names[i]![ri]!}`)
   }
   const part = t.partition[i]!
-  // A derived table's rows are on the coordinator: it joins nothing inside a shard.
-  const colocated = t.shapes[i] !== null && [...new Set(pairs.map(p => p.table))].some(e => {
+  // A derived table's rows are on the coordinator, a temporary table's in the session's memory:
+  // neither joins anything inside a shard.
+  const onShards = (k: number): boolean => t.shapes[k] != null && t.shapes[k].info.temporary !== true
+  const colocated = onShards(i) && [...new Set(pairs.map(p => p.table))].some(e => {
     const tp = t.partition[e]!
-    return t.shapes[e] !== null && tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === e && p.right === rc && p.left === tp[n] &&
+    return onShards(e) && tp.length === part.length && part.every((rc, n) => pairs.some(p => p.table === e && p.right === rc && p.left === tp[n] &&
       sameRouting(types[e]![p.left]!, types[i]![rc]!)))
   })
   equalities.push({ step: i, pairs })
@@ -320,7 +322,8 @@ function routeJoin<D> (shardCount: number, sides: readonly JoinSidePlan<D>[], st
     const how = sides.some(s => s.kind === 'derived')
       ? 'a derived table or view is computed on the coordinator, so the join runs there'
       : temporary ? 'a temporary table is read on the coordinator, so the join runs there' : 'not colocated'
-    return { colocated, shards: shardIds(shardCount), routing: `${how}: each table is read from its shards and joined on the coordinator` }
+    const where = temporary ? 'each table is read where its rows are (shards, or the session\'s memory) and joined on the coordinator' : 'each table is read from its shards and joined on the coordinator'
+    return { colocated, shards: shardIds(shardCount), routing: `${how}: ${where}` }
   }
   // Every joined row holds a row of each non-nullable table, and its colocated partners live
   // on that row's shard: one pinned non-nullable table pins the whole join.

@@ -28,7 +28,9 @@ export const DOMAIN_SYSTEM_TABLES: Readonly<Record<string, CatalogSystemTable>> 
       { name: 'is_nullable', type: T.boolean },
       { name: 'check_constraints', type: T.text },
       { name: 'used_by', type: T.text },
-      { name: 'catalog_version', type: T.integer }
+      { name: 'catalog_version', type: T.integer },
+      // The domain this one is declared over (CREATE DOMAIN d2 AS d1), whose rules apply too; NULL: none.
+      { name: 'base_domain', type: T.text }
     ],
     rows: (c: Catalog): SqlValue[][] => c.domains.map(d => [
       d.name, d.kind, columnTypeText(d.type),
@@ -37,7 +39,7 @@ export const DOMAIN_SYSTEM_TABLES: Readonly<Record<string, CatalogSystemTable>> 
       d.default, !d.notNull,
       nonEmpty(d.checks.map(k => `${k.name}: ${k.expr}`).join('; ')),
       nonEmpty(domainUsers(c.tables, d.name).map(u => `${u.table}.${u.column}`).join(', ')),
-      BigInt(d.version)
+      BigInt(d.version), d.parent ?? null
     ])
   }
 }

@@ -47,11 +47,13 @@ export const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       { name: 'is_nullable', type: T.boolean },
       { name: 'is_primary_key', type: T.boolean },
       { name: 'is_partition_key', type: T.boolean },
-      { name: 'column_default', type: T.text }
+      { name: 'column_default', type: T.text },
+      // The domain the column was declared with (data_type is then its storage type); NULL: a base type.
+      { name: 'domain', type: T.text }
     ],
     rows: (c) => c.userTables.flatMap(t => t.columns.filter(col => col.dropped !== true).map(col => [
       BigInt(t.id), t.name, col.name, BigInt(col.position), typeName(sqlTypeOf(col.type)), !col.notNull,
-      t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default
+      t.primaryKey.includes(col.name), Catalog.partitionKey(t).includes(col.name), col.default, col.domain ?? null
     ]))
   },
   // Indexes (issue 19 items 1–2): the constraint ones (a primary key or UNIQUE key that does not

@@ -2,7 +2,7 @@
 // that may name a domain. Syntax (PostgreSQL's, plus ENUM / SET / VARIANT as MySQL and the seeds
 // name them):
 //
-//   CREATE DOMAIN d [AS] base_type [DEFAULT expr] [NOT NULL | NULL] [[CONSTRAINT c] CHECK (expr)]…
+//   CREATE DOMAIN d [AS] base_type | domain [DEFAULT expr] [NOT NULL | NULL] [[CONSTRAINT c] CHECK (expr)]…
 //   CREATE DOMAIN d [AS] ENUM ('a', 'b', …)      [DEFAULT …] [NOT NULL] [CHECK …]
 //   CREATE DOMAIN d [AS] SET ('a', 'b', …)       [DEFAULT …] [NOT NULL] [CHECK …]
 //   CREATE DOMAIN d [AS] VARIANT (type, type, …) [DEFAULT …] [NOT NULL] [CHECK …]
@@ -15,8 +15,7 @@
 import type { DataType, Expr } from './ast'
 import type { AlterDomainAction, AlterDomainStatement, CreateDomainStatement, DomainCheck, DomainKind, DomainStatement, DropDomainStatement } from './ast'
 import type { Cursor } from './cursor'
-import { parseExpr, parseType } from './parse-expr'
-import { kindOfTypeName } from '../types/sql-types'
+import { parseCastType, parseExpr, parseType } from './parse-expr'
 
 /** At most this many ENUM / SET labels or VARIANT types in one domain (a bounded catalog entry). */
 export const MAX_DOMAIN_MEMBERS = 1000
@@ -32,15 +31,10 @@ export function parseDomainStatement (c: Cursor): DomainStatement | null {
 
 /**
  * A column's type: a base type, or a name that is no type's spelling, taken as a domain (the
- * catalog refuses it if no such domain exists). Casts keep to base types (parseType).
+ * catalog refuses it if no such domain exists), as a CAST's type is read.
  */
 export function parseColumnType (c: Cursor): DataType {
-  const t = c.peek()
-  if (t.kind === 'quoted' || (t.kind === 'word' && t.value !== 'double' && kindOfTypeName(t.value) === undefined && c.atIdentifier())) {
-    const domain = c.identifier('a type or domain name')
-    return { kind: 'type', pos: t.pos, name: 'text', length: null, precision: null, scale: null, domain }
-  }
-  return parseType(c)
+  return parseCastType(c)
 }
 
 function parseCreateDomain (c: Cursor): CreateDomainStatement {
@@ -67,7 +61,8 @@ function parseCreateDomain (c: Cursor): CreateDomainStatement {
     } while (c.acceptOp(','))
     c.wantOp(')')
   } else {
-    base = parseType(c)
+    // A base type, or another domain's name (a domain over a domain: catalog/domains.ts).
+    base = parseColumnType(c)
   }
   let dflt: Expr | null = null
   let nullability: 'null' | 'not null' | null = null

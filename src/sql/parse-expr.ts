@@ -161,7 +161,7 @@ function parsePostfix (c: Cursor): Expr {
   let e = parsePrimary(c)
   while (c.isOp('::')) {
     c.next()
-    const type = parseType(c)
+    const type = parseCastType(c)
     e = c.node({ kind: 'cast', pos: e.pos, operand: e, type }, [e])
   }
   return e
@@ -260,7 +260,7 @@ function parseCast (c: Cursor): Expr {
   c.wantOp('(')
   const operand = parseExpr(c)
   c.wantWord('as')
-  const type = parseType(c)
+  const type = parseCastType(c)
   c.wantOp(')')
   return c.node({ kind: 'cast', pos, operand, type }, [operand])
 }
@@ -309,6 +309,19 @@ export function parseLiteral (c: Cursor): Literal {
 }
 
 // ---- types ----------------------------------------------------------------------------------
+
+/**
+ * The type of a CAST: a base type, or a name that is no type's spelling, taken as a domain (plan/domain-cast.ts
+ * resolves it; parse-domain.ts parseColumnType reads a column's type the same way).
+ */
+export function parseCastType (c: Cursor): DataType {
+  const t = c.peek()
+  if (t.kind === 'quoted' || (t.kind === 'word' && t.value !== 'double' && kindOfTypeName(t.value) === undefined && c.atIdentifier())) {
+    const domain = c.identifier('a type or domain name')
+    return { kind: 'type', pos: t.pos, name: 'text', length: null, precision: null, scale: null, domain }
+  }
+  return parseType(c)
+}
 
 export function parseType (c: Cursor): DataType {
   const t = c.peek()

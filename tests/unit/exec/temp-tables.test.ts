@@ -4,7 +4,7 @@ import { formatStatement } from '../../../src/sql/format'
 import { parseOne } from '../../../src/sql/parser'
 import { SessionState } from '../../../src/exec/txn'
 import { PlanCache } from '../../../src/exec/plan-cache'
-import { SessionTempTables, TEMP_ROW_OVERHEAD_BYTES } from '../../../src/exec/temp-tables'
+import { FIRST_TEMP_TABLE_ID, SessionTempTables, TEMP_ROW_OVERHEAD_BYTES } from '../../../src/exec/temp-tables'
 import type { TableInfo } from '../../../src/catalog/catalog'
 import { asShardId } from '../../../src/core/ids'
 import { testNode, type TestNode } from './local-shards'
@@ -88,6 +88,27 @@ describe('temporary tables through the executor', () => {
     expect(explain[0]).toMatch(/a temporary table is read on the coordinator, so the join runs there/)
     const scan = (await rows(node, 'EXPLAIN SELECT * FROM t', s)).map(r => r[0])
     expect(scan).toContain('Temporary table: this session\'s rows in this node\'s memory; the program runs on the coordinator')
+  })
+
+  it('EXPLAIN says the rows are in the session\'s memory, on no shard; a join with one has no colocated step', async () => {
+    const node = await testNode(4, false)
+    const s = new SessionState()
+    await node.sql("CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO p VALUES (1, 'a')")
+    await node.sql('CREATE TEMP TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 10)', s)
+    const explain = async (sql: string): Promise<unknown[]> => (await rows(node, `EXPLAIN ${sql}`, s)).map(r => r[0])
+    const mem = 'this session\'s memory on this node (temporary table: on no shard)'
+    expect((await explain('SELECT * FROM t'))[0]).toBe(`Scan t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, every row`)
+    expect((await explain('SELECT * FROM t WHERE id = 1'))[0]).toBe(`Scan t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, point lookup on the primary key`)
+    // no primary-key range is planned (the filter reads every row)
+    expect((await explain('SELECT * FROM t WHERE id > 1'))[0]).toBe(`Scan t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, every row`)
+    expect((await explain('UPDATE t SET n = 2'))[0]).toBe(`Update t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, every row`)
+    expect((await explain('DELETE FROM t WHERE id = 1'))[0]).toBe(`Delete t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, point lookup on the primary key`)
+    expect((await explain('INSERT INTO t VALUES (2, 3)'))[0]).toBe(`Insert into t (table ${FIRST_TEMP_TABLE_ID}): 1 row(s) to ${mem}`)
+    const join = await explain('SELECT p.v FROM p JOIN t ON p.id = t.id')
+    expect(join).toContain(`Table t (table ${FIRST_TEMP_TABLE_ID}): ${mem}, every row`)
+    expect(join).toContain('Table p (table 1024): all 4 shards (scatter)')
+    expect(join).toContain('Step 1: INNER JOIN t, hash join on p.id = t.id')
+    expect(join.join('\n')).not.toMatch(/colocated\)|Table t .*shards/)
   })
 
   it('ROLLBACK undoes rows, CREATE and DROP; COMMIT keeps them; a failed statement outside a transaction changes nothing', async () => {
@@ -187,6 +208,14 @@ describe('SessionTempTables (the store)', () => {
   const info = { id: 0xf000_0001, name: 't', columns: [], primaryKey: [], foreignKeys: [], replication: {}, version: 0, temporary: true } as unknown as TableInfo
   const put = (id: number, bytes: number): { op: 'insert', tableId: number, pk: bigint[], versionId: Uint8Array, row: Uint8Array } =>
     ({ op: 'insert', tableId: info.id, pk: [BigInt(id)], versionId: new Uint8Array(16), row: new Uint8Array(bytes) })
+
+  it('each session counts its own table ids, from the top of the id space (no module-level counter)', () => {
+    const a = new SessionTempTables()
+    const b = new SessionTempTables()
+    expect([a.nextTableId(), a.nextTableId()]).toEqual([FIRST_TEMP_TABLE_ID, FIRST_TEMP_TABLE_ID + 1])
+    // another session's tables do not move this one's counter
+    expect(b.nextTableId()).toBe(FIRST_TEMP_TABLE_ID)
+  })
 
   it('counts bytes, gives them back on undo and at the session end', () => {
     const store = new SessionTempTables()
