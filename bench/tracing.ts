@@ -8,19 +8,12 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
-import { ROOT, benchArgs, describe, load, machineNote, requireClean, spawnListening, sql, type Target } from './lib/http'
+import { ROOT, benchArgs, describe, load, machineNote, requireClean, spawnListening, type Target } from './lib/http'
+import { checkSample, pointSelects, preloadEvents } from './lib/events'
 
 const args = benchArgs()
 const ROWS = Math.max(1, Math.floor(args.rows))
-const USERS = 1000
-const PER_INSERT = 500
-const SELECT = 'SELECT user_id, seq, payload FROM events WHERE user_id = $1 AND seq = $2'
-const payloadOf = (i: number): string => `payload-${i}-${'x'.repeat(48)}`
-const keyOf = (i: number): [string, number] => [`user_${i % USERS}`, i]
-
-let next = 0
-const STRIDE = 7919
-const body = (): string => JSON.stringify({ sql: SELECT, params: keyOf((next++ * STRIDE) % ROWS) })
+const body = pointSelects(ROWS)
 
 /** The OTLP/HTTP sink: accepts every export, counts requests and bytes, parses nothing. */
 let exports = 0
@@ -41,41 +34,17 @@ function startNode (yaml: string): Promise<Target> {
     '--metrics-listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0', '--config', config], '"ready', { onStop: () => rmSync(dir, { recursive: true, force: true }) })
 }
 
-async function preload (node: Target): Promise<number> {
-  await sql(node, 'CREATE TABLE events (user_id TEXT, seq BIGINT, payload TEXT, PRIMARY KEY (user_id, seq)) PARTITION BY user_id')
-  const t0 = performance.now()
-  for (let from = 0; from < ROWS; from += PER_INSERT) {
-    const n = Math.min(PER_INSERT, ROWS - from)
-    const values: string[] = []
-    const params: unknown[] = []
-    for (let i = from; i < from + n; i++) {
-      const p = params.length
-      values.push(`($${p + 1}, $${p + 2}, $${p + 3})`)
-      params.push(...keyOf(i), payloadOf(i))
-    }
-    const r = await sql(node, `INSERT INTO events (user_id, seq, payload) VALUES ${values.join(', ')}`, params)
-    if (r.rowCount !== n) throw new Error(`preload: inserted ${r.rowCount} of ${n} rows`)
-  }
-  return (performance.now() - t0) / 1000
-}
-
 const off = await startNode('# tracing off: no tracing section (tracing.otlp_endpoint empty)\n')
 const on = await startNode(`tracing:\n  otlp_endpoint: ${sinkUrl}\n  sample_ratio: 1\n`)
 try {
-  const preloadOff = await preload(off)
-  const preloadOn = await preload(on)
+  const preloadOff = await preloadEvents(off, ROWS)
+  const preloadOn = await preloadEvents(on, ROWS)
 
   const b = await load(off, args, body)
   const n = await load(on, args, body)
 
-  // The answers were not inspected under load; check a sample of the traced node's now.
-  let checked = 0
-  for (let k = 0; k < 200; k++) {
-    const i = (k * STRIDE) % ROWS
-    const r = await sql(on, SELECT, keyOf(i))
-    if (r.rowCount !== 1 || r.rows[0]![2] !== payloadOf(i)) throw new Error(`point select of row ${i} answered ${JSON.stringify(r.rows)}`)
-    checked++
-  }
+  // A sample of the traced node's answers.
+  const checked = await checkSample(on, ROWS)
   if (exports === 0) throw new Error('the traced node exported no spans to the sink')
   const settings = `${args.connections} connections, pipelining 1, ${args.duration}s after ${args.warmup}s warm-up`
   const note = `traced: ${describe(n)}; untraced: ${describe(b)}; sink got ${exports} OTLP exports (${(exportBytes / 1e6).toFixed(1)} MB); ${ROWS} rows preloaded in ${preloadOff.toFixed(1)}s / ${preloadOn.toFixed(1)}s, ${checked} sampled answers checked; ${settings}; ${machineNote()}`
