@@ -171,6 +171,8 @@ export interface ClusterView {
   transactionsHorizon: () => TransactionsHorizon
   /** DRAIN NODE [CANCEL] / REMOVE NODE (node/cluster.ts membershipOp); absent on a single node. */
   membershipOp?: ((s: DrainNodeStatement) => Promise<StatementResult>) | undefined
+  /** Mode 1: waits (bounded) until every replication group on this node knows its primary; the shards still without one. Absent on a single node. */
+  awaitPrimaries?: (() => Promise<ShardId[]>) | undefined
 }
 
 /** Leaderless replication and its hints; both undefined on a single node. */

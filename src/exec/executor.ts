@@ -231,7 +231,8 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index': {
       const run = async (): Promise<StatementResult> => await runDdl(env, s)
       if (s.kind === 'create_index') return await createIndex(env, s, d => runDdl(env, d))
-      return s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d)), d => runDdl(env, d)) : await run()
+      const result = s.kind === 'alter_table' ? await alterUnderFence(env, s, async () => await alterLeaderlessFactor(env, s, run, d => runDdl(env, d)), d => runDdl(env, d)) : await run()
+      return s.kind === 'drop_table' ? result : await withPrimaries(env, result)
     }
     case 'create_domain': case 'alter_domain': case 'drop_domain':
       if (s.kind === 'alter_domain') await verifyStoredValues(env, s)
@@ -405,4 +406,18 @@ function show (env: ClusterView, target: string, pos: Parameters<typeof posDetai
     }))
   }
   throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `SHOW ${target.replace(/_/g, ' ').toUpperCase()} is not available yet (it arrives with replication and anti-entropy)`, posDetails(pos))
+}
+
+/**
+ * A table DDL may have started Mode 1 replication groups here (the first table with
+ * replication_factor ≥ 2, or N raised): its answer waits until they know their primaries (bounded:
+ * ClusterView.awaitPrimaries), so the client's first writes do not meet SB_NOT_PRIMARY during the
+ * elections; shards still without one by then are named in a warning.
+ */
+async function withPrimaries (env: ExecEnv, result: StatementResult): Promise<StatementResult> {
+  if (env.awaitPrimaries === undefined) return result
+  const without = await env.awaitPrimaries()
+  if (without.length === 0) return result
+  const warning = `${without.length} shard(s) have not elected a primary yet (${without.slice(0, 8).join(', ')}${without.length > 8 ? ', …' : ''}): writes to them fail with SB_NOT_PRIMARY until they do`
+  return { ...result, warnings: [...(result.warnings ?? []), warning] }
 }

@@ -52,6 +52,8 @@ export interface ExecParts {
   replicationLag?: () => ReplicationLagRow[] | null
   /** SHOW SHARD MAP's Mode 1 columns of a shard (node/replication/manager.ts shardState); absent or undefined: no group. */
   replicationShard?: (shard: ShardId) => ShardMapRow['mode1']
+  /** ClusterView.awaitPrimaries (Mode 1 groups on this node). */
+  awaitPrimaries?: () => Promise<ShardId[]>
   /** EXPLAIN under read_from = replica (node/replication/manager.ts replicaReadView). */
   replicaReadView?: ReplicationPort['replicaReadView']
   /** SHOW SHARD MAP's leaderless_bootstrap column of a shard (node/leaderless-bootstrap.ts shardState). */
@@ -135,7 +137,7 @@ function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort 
   }
 }
 
-function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard, leaderlessBootstrap }: ExecParts): ClusterView {
+function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard, leaderlessBootstrap, awaitPrimaries }: ExecParts): ClusterView {
   const { id, datacenter } = config.node
   const shards = config.storage.shards
   const alone: AnnouncingMember[] = [{ nodeId: id, isSelf: true, state: 'normal', oldestActiveHlc: '' }]
@@ -143,6 +145,7 @@ function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicat
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
     membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node) }, formatStatement(s)),
+    awaitPrimaries,
     shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })
       .map(r => { const boot = leaderlessBootstrap?.(r.shard); return boot === undefined ? r : { ...r, leaderlessBootstrap: boot } })

@@ -823,6 +823,8 @@ export class ScratchBirdNode {
       antiEntropy: this.antiEntropy,
       replicationLag: () => this.replication?.lagRows() ?? null,
       replicationShard: (shard) => this.replication?.shardState(shard),
+      // Three election timeouts: an election normally ends within two (each wait is drawn up to twice the timeout).
+      awaitPrimaries: async () => await this.replication?.awaitPrimaries(3 * config.replication.election_timeout_ms) ?? [],
       replicaReadView: (shard) => this.replication?.replicaReadView(shard),
       leaderlessBootstrap: (shard) => this.leaderlessBootstrap?.shardState(shard),
       log,

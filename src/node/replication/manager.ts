@@ -73,6 +73,9 @@ export interface ReplicationShellDeps {
 
 interface Outbox { frames: Uint8Array[], inflight: number, scheduled: boolean }
 
+/** How often awaitPrimaries looks again. */
+const AWAIT_PRIMARIES_POLL_MS = 25
+
 export class ReplicationShell {
   private readonly groups = new Map<ShardId, ShardGroup>()
   private readonly outboxes = new Map<NodeId, Outbox>()
@@ -112,6 +115,22 @@ export class ReplicationShell {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
     for (const g of this.groups.values()) g.stop()
+  }
+
+  /**
+   * Resolves once every group on this node knows its shard's primary, or after `timeoutMs` with
+   * the shards still without one. A CREATE or ALTER TABLE that starts groups (the first table with
+   * replication_factor ≥ 2, or N raised) waits here, so its client's first writes find primaries
+   * instead of SB_NOT_PRIMARY while the elections run (about election_timeout_ms).
+   */
+  async awaitPrimaries (timeoutMs: number): Promise<ShardId[]> {
+    const deadline = this.d.clock.monotonic() + timeoutMs
+    for (;;) {
+      this.sync()
+      const without = [...this.groups.values()].filter(g => g.primary === 0).map(g => g.shard)
+      if (without.length === 0 || this.d.clock.monotonic() >= deadline || this.timer === null) return without
+      await new Promise(resolve => setTimeout(resolve, AWAIT_PRIMARIES_POLL_MS))
+    }
   }
 
   /** The group of `shard` on this node, if it is replicated and this node holds a copy. */
