@@ -144,6 +144,9 @@ interface StartStep {
   readonly stop?: () => Promise<void> | void
 }
 
+/** The longest a table DDL waits for its node's replication groups to elect primaries (ClusterView.awaitPrimaries). */
+const AWAIT_PRIMARIES_MAX_MS = 5_000
+
 export class ScratchBirdNode {
   state: NodeState = 'starting'
   readonly startedAt: number
@@ -823,8 +826,9 @@ export class ScratchBirdNode {
       antiEntropy: this.antiEntropy,
       replicationLag: () => this.replication?.lagRows() ?? null,
       replicationShard: (shard) => this.replication?.shardState(shard),
-      // Three election timeouts: an election normally ends within two (each wait is drawn up to twice the timeout).
-      awaitPrimaries: async () => await this.replication?.awaitPrimaries(3 * config.replication.election_timeout_ms) ?? [],
+      // Three election timeouts (an election normally ends within two: each wait is drawn up to
+      // twice the timeout), at most AWAIT_PRIMARIES_MAX_MS — a DDL must not outwait its client.
+      awaitPrimaries: async () => await this.replication?.awaitPrimaries(Math.min(3 * config.replication.election_timeout_ms, AWAIT_PRIMARIES_MAX_MS)) ?? [],
       replicaReadView: (shard) => this.replication?.replicaReadView(shard),
       leaderlessBootstrap: (shard) => this.leaderlessBootstrap?.shardState(shard),
       log,
