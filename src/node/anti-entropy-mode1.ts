@@ -24,7 +24,11 @@ import type { ShardRequester } from './shard-router'
 // Repair: a key where both hold the same version id with different images (silent corruption of
 // the replica's copy) gets the primary's image of that version (MODE1_REPAIR, refused by a replica
 // not following this primary's generation). Other differences — a version missing or extra on the
-// replica — are reported and left (rows_unrepaired): the replicated log is what moves versions.
+// replica — cannot be written in place: versions move only through the replicated log, with their
+// transactions' state, and no entry will bring these. The replica is re-bootstrapped instead: its
+// copy wiped and installed again from a snapshot of the primary's, then the log from there
+// (ShardGroup.rebootstrap) — only when a majority of the voters without it holds every
+// acknowledged commit (rules.ts rebootstrapRefusal: never with N = 2), else left and reported.
 
 /** How often the shell looks for a round to start. */
 const TICK_MS = 1_000
@@ -38,6 +42,8 @@ export interface Mode1Group {
   readonly voters: readonly NodeId[]
   readonly generation: number
   lag: () => ReplicaLag[]
+  /** Wipe replica `to`'s copy and bootstrap it again; null when started, else why not. */
+  rebootstrap: (to: NodeId) => string | null
 }
 
 export interface Mode1VerifierDeps {
@@ -167,7 +173,13 @@ export class Mode1Verifier {
     } else {
       const snapshotHlc = mode1SnapshotHlc(this.d.clock.now(), lag.lagMs)
       try {
-        report = { ...base, ...await this.compare(shard, peer, tableIds, snapshotHlc), snapshotMs: hlcMs(snapshotHlc), outcome: 'completed', reason: null }
+        const found = await this.compare(shard, peer, tableIds, snapshotHlc)
+        report = { ...base, ...found, snapshotMs: hlcMs(snapshotHlc), outcome: 'completed', reason: null }
+        if (found.rowsUnrepaired > 0 && !this.stopped) {
+          const g = this.d.group(shard)
+          const refused = g === undefined ? 'this node no longer runs the shard' : g.rebootstrap(peer)
+          report = { ...report, rebootstrap: refused === null ? 'started' : refused }
+        }
       } catch (e) {
         report = { ...base, snapshotMs: hlcMs(snapshotHlc), outcome: 'aborted', reason: messageOf(e) }
       }

@@ -61,6 +61,13 @@ export interface Mode1RoundReport {
   readonly rowsUnrepaired: number
   /** The snapshot compared (wall ms of its HLC). */
   readonly snapshotMs: number
+  /** Rows left unrepaired: 'started' (the replica is re-bootstrapped from a snapshot) or why it was not. */
+  readonly rebootstrap?: string
+}
+
+function unrepaired (r: Mode1RoundReport): string {
+  if (r.rebootstrap === 'started') return `re-bootstrapping Node ${r.replica} from a snapshot of the primary`
+  return `left as they are (no re-bootstrap: ${r.rebootstrap ?? 'not tried'})`
 }
 
 /**
@@ -68,7 +75,7 @@ export interface Mode1RoundReport {
  * silent corruption or a bug, never expected), so it is a WARNING; a clean round is INFO.
  */
 export function mode1LogLine (r: Mode1RoundReport): AeLogLine {
-  const fields = { shard: r.shard, replica: r.replica, outcome: r.outcome, reason: r.reason, bucketsDiverged: r.bucketsDiverged, rowsDiverged: r.rowsDiverged, rowsDeferred: r.rowsDeferred, rowsRepaired: r.rowsRepaired, rowsUnrepaired: r.rowsUnrepaired, snapshotMs: r.snapshotMs }
+  const fields = { shard: r.shard, replica: r.replica, outcome: r.outcome, reason: r.reason, bucketsDiverged: r.bucketsDiverged, rowsDiverged: r.rowsDiverged, rowsDeferred: r.rowsDeferred, rowsRepaired: r.rowsRepaired, rowsUnrepaired: r.rowsUnrepaired, snapshotMs: r.snapshotMs, rebootstrap: r.rebootstrap ?? null }
   const who = `Node ${r.replica}`
   if (r.outcome === 'aborted') {
     return { level: 'WARNING', msg: `Anti-entropy: Round with Node ${r.replica} aborted (${r.reason ?? 'unknown'}) (${shardName(r.shard)}, primary/replica)`, fields }
@@ -77,7 +84,7 @@ export function mode1LogLine (r: Mode1RoundReport): AeLogLine {
     return {
       level: 'WARNING',
       msg: `Anti-entropy: ${who} diverged from the primary (${shardName(r.shard)}): ${r.rowsDiverged} rows differ, repaired ${r.rowsRepaired} rows from the primary` +
-        (r.rowsUnrepaired > 0 ? `; ${r.rowsUnrepaired} rows not repaired (the replica holds another version or none: left to the replicated log and later rounds)` : ''),
+        (r.rowsUnrepaired > 0 ? `; ${r.rowsUnrepaired} rows not repaired in place (the replica holds another version or none): ${unrepaired(r)}` : ''),
       fields
     }
   }

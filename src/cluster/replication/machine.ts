@@ -3,7 +3,7 @@ import { assert, ScratchBirdError } from '../../core/errors'
 import type { NodeId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
 import { ReplLog } from './log'
-import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, requiredReplicas } from './rules'
+import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, rebootstrapRefusal, requiredReplicas } from './rules'
 import {
   MAX_APPEND_BYTES, MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, MAX_VOTERS, SNAPSHOT_RETRY_ELECTIONS,
   type AppendEntries, type AppendReply, type DurableState, type Generation, type HardState, type InstallSnapshot,
@@ -49,6 +49,13 @@ interface Peer {
   snapshotAt: number
   /** When this peer's match last advanced (or we last rewound to it): the heartbeat resends only after a stall. */
   progressAt: number
+  /**
+   * Being re-bootstrapped (rebootstrap): its copy is about to be wiped, so its acknowledgements
+   * of the log it holds now count for nothing — until the shell says the snapshot stream ended
+   * ('snapshot-streamed': the wipe and install are done); only then does the install's
+   * acknowledgement set its match again. A failed stream is started again, never appends.
+   */
+  wipe?: boolean
 }
 
 function emptyReady (): Ready {
@@ -163,6 +170,8 @@ export class ReplicationMachine {
         this.syncPeers(now)
         break
       case 'snapshot-failed': this.snapshotFailed(input.to); break
+      case 'rebootstrap': this.rebootstrap(input.to, now); break
+      case 'snapshot-streamed': { const p = this.peers.get(input.to); if (p !== undefined) p.wipe = false; break }
     }
     this.advance()
     const r = this.ready
@@ -579,6 +588,7 @@ export class ReplicationMachine {
     const p = this.peers.get(m.from)
     if (p === undefined) return
     if (m.stamp <= now && m.stamp > p.stamp) p.stamp = m.stamp
+    if (p.wipe === true) return
     if (m.ok) {
       if (m.matchLsn > this.log.lastLsn) {
         this.ready.events.push({ type: 'refused', from: m.from, reason: `acknowledged LSN ${m.matchLsn} beyond our log` })
@@ -608,7 +618,7 @@ export class ReplicationMachine {
 
   private sendAppend (to: NodeId, p: Peer, now: number): void {
     const base = this.log.base
-    if (p.next <= base.lsn || this.needsHistory(p.next)) {
+    if (p.next <= base.lsn || this.needsHistory(p.next) || p.wipe === true) {
       this.startSnapshot(to, p, now)
       return
     }
@@ -639,6 +649,31 @@ export class ReplicationMachine {
     p.inflight = 0
     this.ready.snapshots.push({ to, base, generation: this.hard.generation })
     this.ready.events.push({ type: 'snapshot-sent', to, lsn })
+  }
+
+  /**
+   * Why the primary may not re-bootstrap `to` now (rules.ts rebootstrapRefusal, plus: this node is
+   * the primary, `to` is one of its replicas, not being bootstrapped already); null if it may.
+   */
+  rebootstrapRefusal (to: NodeId): string | null {
+    if (this.roleNow !== 'primary') return 'this node is not the primary'
+    const p = this.peers.get(to)
+    if (p === undefined) return `node ${to} is not a replica of this group`
+    if (p.state === 'snapshot') return `node ${to} is being bootstrapped already`
+    const voters = this.log.voters
+    const matchOf = (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n
+    const acked = this.cfg.syncReplicas === 0 ? 0n : this.ackLsn(voters, matchOf)
+    return rebootstrapRefusal(voters, this.self, to, matchOf, acked > this.commit ? acked : this.commit)
+  }
+
+  private rebootstrap (to: NodeId, now: number): void {
+    if (this.rebootstrapRefusal(to) !== null) return
+    const p = this.peers.get(to)!
+    // It holds nothing we can count on until the snapshot is installed: its acknowledgements
+    // count again from the snapshot's LSN (the install's reply).
+    p.match = 0n
+    p.wipe = true
+    this.startSnapshot(to, p, now)
   }
 
   private snapshotFailed (to: NodeId): void {

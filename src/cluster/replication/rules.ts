@@ -62,3 +62,23 @@ export function leaseUntil (now: number, stamps: readonly number[], voters: numb
   const s = kthLargest([now, ...stamps], majority(voters))
   return s === null ? -Infinity : s + leaseMs
 }
+
+/**
+ * May the primary wipe replica `target`'s copy and bootstrap it again from a snapshot (issue 15
+ * item 6: anti-entropy found versions missing or extra on it, which no log entry will fix)? Its
+ * log restarts at the snapshot's LSN, so for a while it holds less than it acknowledged; that is
+ * safe only if every entry the clients were told of (`mustKeep`: the commit LSN, or the
+ * acknowledged LSN when sync_replicas acknowledges beyond it) is held by a majority of the voters
+ * WITHOUT it — then any later primary (which needs that majority's votes, one of them holding the
+ * entry) still has it. With N = 2 that majority is both nodes, so a two-replica shard is never
+ * re-bootstrapped this way. Null when allowed, else why not.
+ */
+export function rebootstrapRefusal (voters: readonly NodeId[], self: NodeId, target: NodeId, match: (v: NodeId) => Lsn, mustKeep: Lsn): string | null {
+  if (target === self) return 'the primary cannot re-bootstrap itself'
+  const holding = voters.filter(v => v !== target && match(v) >= mustKeep).length
+  const need = majority(voters.length)
+  if (holding < need) {
+    return `only ${holding} of the ${voters.length} voters besides node ${target} hold LSN ${mustKeep}; a majority (${need}) must, so that wiping node ${target}'s copy cannot lose an acknowledged commit`
+  }
+  return null
+}

@@ -147,6 +147,10 @@ export type ReplInput =
   | { type: 'read' }
   /** Primary: the snapshot stream to `to` failed (RPC error or timeout): it is offered again at the next heartbeat. */
   | { type: 'snapshot-failed', to: NodeId }
+  /** Primary: wipe replica `to`'s copy and bootstrap it again by snapshot (anti-entropy found versions no log entry fixes); only if rebootstrapRefusal allows. */
+  | { type: 'rebootstrap', to: NodeId }
+  /** Primary: the snapshot stream to `to` finished (the replica installed every chunk); sent just before its header. */
+  | { type: 'snapshot-streamed', to: NodeId }
   /** The shard's preference list changed (placement from gossip): the replicas it should have. */
   | { type: 'preference', nodes: NodeId[] }
 

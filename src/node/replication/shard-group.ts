@@ -159,6 +159,22 @@ export class ShardGroup {
     this.step({ type: 'preference', nodes: [...nodes] })
   }
 
+  /**
+   * Primary: wipe replica `to`'s copy of the shard and bootstrap it again from a snapshot (issue 15
+   * item 6: anti-entropy found versions missing or extra there, which no log entry would fix).
+   * Null when started, else why not (machine.ts rebootstrapRefusal: never when it could lose an
+   * acknowledged commit).
+   */
+  rebootstrap (to: NodeId): string | null {
+    const m = this.machine
+    if (m === null) return 'its replication group is not running on this node'
+    const why = m.rebootstrapRefusal(to)
+    if (why !== null) return why
+    this.o.log('warn', `Replication: shard ${String(this.o.shard).padStart(3, '0')} re-bootstraps node ${to} from a snapshot (its copy differs from the primary's)`, { shard: this.o.shard, replica: to })
+    this.step({ type: 'rebootstrap', to })
+    return null
+  }
+
   get shard (): ShardId { return this.o.shard }
   get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
   get primary (): NodeId | 0 { return this.machine?.primary ?? 0 }
@@ -590,6 +606,7 @@ export class ShardGroup {
       this.streaming.delete(to)
       if (life !== this.life) return
       if (done === null) { this.snapshotRetries.push(to); return }
+      this.step({ type: 'snapshot-streamed', to })
       this.o.send(to, { type: 'snapshot', generation, from: this.o.self, base: { lsn: done.lsn, generation: Number(done.generation), voters } })
     }, (e: unknown) => {
       this.streaming.delete(to)

@@ -55,7 +55,9 @@ describe('Mode 1 rules', () => {
     const base: Mode1RoundReport = { shard: asShardId(1), replica: asNodeId(2), outcome: 'completed', reason: null, bucketsDiverged: 1, rowsDiverged: 3, rowsDeferred: 0, rowsRepaired: 2, rowsUnrepaired: 1, snapshotMs: 5 }
     const bad = mode1LogLine(base)
     expect(bad.level).toBe('WARNING')
-    expect(bad.msg).toBe('Anti-entropy: Node 2 diverged from the primary (Shard 001): 3 rows differ, repaired 2 rows from the primary; 1 rows not repaired (the replica holds another version or none: left to the replicated log and later rounds)')
+    expect(bad.msg).toBe('Anti-entropy: Node 2 diverged from the primary (Shard 001): 3 rows differ, repaired 2 rows from the primary; 1 rows not repaired in place (the replica holds another version or none): left as they are (no re-bootstrap: not tried)')
+    expect(mode1LogLine({ ...base, rebootstrap: 'started' }).msg).toMatch(/1 rows not repaired in place \(.*\): re-bootstrapping Node 2 from a snapshot of the primary$/)
+    expect(mode1LogLine({ ...base, rebootstrap: 'only 1 of the 2 voters' }).msg).toMatch(/left as they are \(no re-bootstrap: only 1 of the 2 voters\)$/)
     const clean = mode1LogLine({ ...base, bucketsDiverged: 0, rowsDiverged: 0, rowsRepaired: 0, rowsUnrepaired: 0 })
     expect(clean).toMatchObject({ level: 'INFO', msg: 'Anti-entropy: Round with Node 2 completed (Shard 001, primary/replica): 0 buckets differed, 0 rows diverged' })
     expect(mode1LogLine({ ...base, outcome: 'aborted', reason: 'replica-lag-unknown' })).toMatchObject({ level: 'WARNING', msg: 'Anti-entropy: Round with Node 2 aborted (replica-lag-unknown) (Shard 001, primary/replica)' })

@@ -363,4 +363,64 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(3).lastLsn).toBe(p.proposed)
     expect(g.all(1, 'replicasNeedFrom').at(-1)).toBe(p.proposed! + 1n)
   })
+
+  it('re-bootstrap (anti-entropy): only when a majority of voters without the replica holds every commit; its old log never counts again', () => {
+    const g = group(3)
+    g.elect(1)
+    g.flush()
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush()
+    expect(g.m(1).rebootstrapRefusal(asNodeId(1))).toMatch(/not a replica of this group/)
+    expect(g.m(2).rebootstrapRefusal(asNodeId(3))).toMatch(/not the primary/)
+    // Node 2 cut off: a commit made with node 3 alone must not let node 3's copy be wiped.
+    const c = g.step(1, { type: 'propose', payload: new Uint8Array([2]) })
+    g.flush([1, 3])
+    expect(g.m(1).commitLsn).toBe(c.proposed)
+    expect(g.m(1).rebootstrapRefusal(asNodeId(3))).toMatch(/only 1 of the 3 voters besides node 3 hold LSN/)
+    expect(g.m(1).rebootstrapRefusal(asNodeId(2))).toBeNull()
+    const before = g.readys.length
+    g.step(1, { type: 'rebootstrap', to: asNodeId(3) })
+    expect(g.readys.length).toBe(before + 1)
+    expect(g.all(1, 'snapshots', before).flat()).toEqual([]) // refused: nothing asked of the shell
+    // Node 2 back and caught up (its lost appends resent once its match stalled): now node 3 may be re-bootstrapped.
+    for (let i = 0; i < 3; i++) { g.advance(HEARTBEAT_MS, [1]); g.flush() }
+    expect(g.m(1).rebootstrapRefusal(asNodeId(3))).toBeNull()
+    const at = g.readys.length
+    g.step(1, { type: 'rebootstrap', to: asNodeId(3) })
+    expect(g.all(1, 'snapshots', at).flat().map(x => x.to)).toEqual([3])
+    expect(g.m(1).rebootstrapRefusal(asNodeId(3))).toMatch(/being bootstrapped already/)
+    // Its answers about the log it is about to wipe (heartbeats) count for nothing: its match
+    // stays 0 and, with node 2 cut off, nothing new commits.
+    const last = g.m(1).lastLsn
+    const p = g.step(1, { type: 'propose', payload: new Uint8Array([3]) })
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush([1, 3])
+    expect(g.m(1).commitLsn).toBe(last)
+    expect(g.m(1).progress().find(x => x.node === 3)!.match).toBe(0n)
+    expect(g.m(1).rebootstrapRefusal(asNodeId(3))).toMatch(/being bootstrapped already/)
+    // A failed stream is started again at the next heartbeat, never replaced by appends.
+    g.step(1, { type: 'snapshot-failed', to: asNodeId(3) })
+    const again = g.readys.length
+    g.advance(HEARTBEAT_MS, [1])
+    expect(g.all(1, 'snapshots', again).flat().map(x => x.to)).toEqual([3])
+    g.flush([1, 3])
+    expect(g.m(1).commitLsn).toBe(last)
+    expect(g.m(1).progress().find(x => x.node === 3)!.match).toBe(0n)
+    // The stream ends (the shell says so), then the install's acknowledgement counts; the entries after follow and commit.
+    g.step(1, { type: 'snapshot-streamed', to: asNodeId(3) })
+    const r = g.step(3, { type: 'message', msg: { type: 'snapshot', generation: 1, from: asNodeId(1), base: { lsn: last, generation: 1, voters: ids(1, 2, 3) } } })
+    g.queue = r.messages.map(o => ({ ...o, from: asNodeId(3) }))
+    g.flush([1, 3])
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush([1, 3])
+    expect(g.m(1).commitLsn).toBe(p.proposed)
+    expect(g.m(1).rebootstrapRefusal(asNodeId(3))).toMatch(/only 1 of the 3 voters besides node 3/)
+  })
+
+  it('re-bootstrap is never allowed in a group of two (the survivor alone is no majority)', () => {
+    const g = group(2)
+    g.elect(1)
+    g.flush()
+    expect(g.m(1).rebootstrapRefusal(asNodeId(2))).toMatch(/only 1 of the 2 voters besides node 2 hold LSN \d+; a majority \(2\) must/)
+  })
 })
