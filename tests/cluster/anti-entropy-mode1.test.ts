@@ -74,6 +74,24 @@ async function damageOneRow (id: number, shard: number): Promise<{ tableId: numb
   }
 }
 
+/** Removes the stored latest version of one row of `shard` (not `except`) from node `id`'s LevelDB (the node is stopped): a version missing on that replica. */
+async function dropOneRow (id: number, shard: number, except: string): Promise<{ tableId: number, k: string }> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(t.cluster.node(id).dataDir, 'shards', String(shard)), { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open()
+  try {
+    for await (const [key, value] of db.iterator({ gte: ROW_SPACE.gte, lt: ROW_SPACE.lt })) {
+      const { tableId, pk } = decodeLeafKey(leafKeyOfRowKey(key))
+      if (typeof pk[0] !== 'string' || !pk[0].startsWith('k') || pk[0] === except) continue
+      if (decodeVersion(value).tombstone) continue
+      await db.del(key, { sync: true })
+      return { tableId, k: pk[0] }
+    }
+    throw new Error(`no row of table r in shard ${shard} on node ${id}`)
+  } finally {
+    await db.close()
+  }
+}
+
 /** Forces rounds from `primary` (REPAIR TABLE: each goes to its next voter in turn) until one more with `replica` completes clean. */
 async function cleanRoundWith (primary: number, replica: number): Promise<void> {
   const line = `Round with Node ${replica} completed (Shard 000, primary/replica): `
@@ -133,6 +151,33 @@ describe('Mode 1 verification: the primary finds a replica\'s damaged row and re
     expect(await storedVersion(lead, shard, tableId, damaged)).toBe(truth)
     expect(await valueOf(damaged)).toBe(before)
     // The next round with it finds nothing.
+    await cleanRoundWith(lead, victim)
+  }, 240_000)
+
+  it('a replica missing a version (which no log entry will bring) is re-bootstrapped from a snapshot of the primary; the next round is clean', async () => {
+    const primaries = await caughtUpPrimaries()
+    const shard = 0
+    const primary = primaries.get(shard)!
+    const victim = t.cluster.ids.find(id => id !== primary)!
+    await t.cluster.stop(victim)
+    const { tableId, k: dropped } = await dropOneRow(victim, shard, '')
+    await t.cluster.start(victim)
+    await t.cluster.waitAllNormal()
+    const lead = (await caughtUpPrimaries()).get(shard)!
+    expect(lead, 'the damaged replica became the primary').not.toBe(victim)
+    const truth = await storedVersion(lead, shard, tableId, dropped)
+    expect(await t.ownCopy(victim, asShardId(shard), tableId, dropped)).toBeUndefined()
+
+    const wanted = `Anti-entropy: Node ${victim} diverged from the primary (Shard 000): 1 rows differ, repaired 0 rows from the primary; 1 rows not repaired in place (the replica holds another version or none): re-bootstrapping Node ${victim} from a snapshot of the primary`
+    await t.cluster.waitFor(async () => {
+      if (antiEntropyLines(lead).some(l => l.includes(wanted))) return true
+      await t.cluster.sql(lead, 'REPAIR TABLE r')
+      return null
+    }, { what: `node ${lead} to re-bootstrap node ${victim} for its missing row ${dropped}`, timeoutMs: 60_000, intervalMs: 1_000 })
+    await t.cluster.waitFor(async () => t.cluster.node(victim).stdout().includes(`Replication: shard ${shard} bootstrap done`) ? true : null,
+      { what: `node ${victim} to finish its bootstrap of shard ${shard}`, timeoutMs: 60_000 })
+    await t.cluster.waitFor(async () => await storedVersion(victim, shard, tableId, dropped).catch(() => null) === truth ? true : null,
+      { what: `node ${victim} to hold row ${dropped} again`, timeoutMs: 30_000 })
     await cleanRoundWith(lead, victim)
   }, 240_000)
 })
