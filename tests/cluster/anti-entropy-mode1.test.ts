@@ -40,9 +40,10 @@ function antiEntropyLines (id: number): string[] {
   return t.cluster.node(id).stdout().split('\n').filter(l => l.includes('Anti-entropy:') && l.includes('primary'))
 }
 
-async function valueOf (k: string): Promise<string> {
+/** Row k's value read through node `via` (a running one: the victim may be stopped). */
+async function valueOf (k: string, via: number): Promise<string> {
   return await t.cluster.waitFor(async () => {
-    const r = await t.cluster.sql(1, 'SELECT v FROM r WHERE k = $1', [k])
+    const r = await t.cluster.sql(via, 'SELECT v FROM r WHERE k = $1', [k])
     return r.status === 200 ? String((r.body.rows as Row[])[0]?.[0]) : null
   }, { what: `a read of ${k}`, timeoutMs: 20_000 })
 }
@@ -121,7 +122,7 @@ describe('Mode 1 verification: the primary finds a replica\'s damaged row and re
 
     await t.cluster.stop(victim)
     const { tableId, k: damaged } = await damageOneRow(victim, shard)
-    const before = await valueOf(damaged)
+    const before = await valueOf(damaged, primary)
     const truth = await storedVersion(primary, shard, tableId, damaged)
     await t.cluster.start(victim)
     await t.cluster.waitAllNormal()
@@ -149,7 +150,7 @@ describe('Mode 1 verification: the primary finds a replica\'s damaged row and re
     // The replica's copy holds the primary's image of the version again; the primary's was never touched.
     expect(await storedVersion(victim, shard, tableId, damaged)).toBe(truth)
     expect(await storedVersion(lead, shard, tableId, damaged)).toBe(truth)
-    expect(await valueOf(damaged)).toBe(before)
+    expect(await valueOf(damaged, lead)).toBe(before)
     // The next round with it finds nothing.
     await cleanRoundWith(lead, victim)
   }, 240_000)
