@@ -43,7 +43,14 @@ export interface Disk {
   applied: Applied[]
 }
 
-interface SnapshotWire { kind: 'snapshot-data', id: number, header: Uint8Array, state: Applied[] }
+/**
+ * A snapshot stream. `wipe`: one a re-bootstrap started (anti-entropy found the replica's copy
+ * wrong): the replica's storage installs it whatever its machine holds — its data and log wiped,
+ * as REPL_SNAPSHOT_INSTALL does — and the machine is rebuilt from that; the sender's shell then
+ * steps 'snapshot-streamed'. Such a stream is an RPC: delivered at most once, and never after its
+ * sender gave it up as failed.
+ */
+interface SnapshotWire { kind: 'snapshot-data', id: number, header: Uint8Array, state: Applied[], wipe?: { from: NodeId, sender: ReplicationMachine } }
 type Wire = Uint8Array | SnapshotWire
 
 class SimClock implements Clock {
@@ -63,6 +70,8 @@ export interface SimNode {
   clock: SimClock | null
   /** A snapshot's data staged until its header is stepped. */
   staged: Applied[] | null
+  /** Primary's shell: replicas it re-bootstrapped (every later snapshot to them installs as the real storage does: wiping); lost on a crash. */
+  wipeTo: Set<NodeId>
 }
 
 export interface AckRec { lsn: Lsn, generation: number, key: string, at: number, by: NodeId, durable: boolean }
@@ -107,10 +116,12 @@ export class ReplicationSim {
   readonly history = new Map<bigint, string>()
   readonly acks: AckRec[] = []
   readonly violations: string[] = []
-  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0, resyncs: 0, staleTails: 0 }
+  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0, resyncs: 0, staleTails: 0, rebootstraps: 0, rebootstrapsRefused: 0, wipes: 0 }
   private nextPayload = 1
   private nextSnapshot = 1
   private readonly snapshotsDelivered = new Set<number>()
+  /** Wipe streams their sender gave up as failed (never delivered after). */
+  private readonly snapshotsExpired = new Set<number>()
   /** The highest LSN acknowledged under a majority rule: a read must see it. */
   maxDurableAck: Lsn = 0n
 
@@ -131,7 +142,8 @@ export class ReplicationSim {
         },
         machine: null,
         clock: null,
-        staged: null
+        staged: null,
+        wipeTo: new Set()
       })
     }
   }
@@ -196,6 +208,7 @@ export class ReplicationSim {
     n.machine = this.machineFor(n, clock)
     n.clock = clock
     n.staged = null
+    n.wipeTo = new Set()
     this.net.start(n.address, 0, (_from, w) => { this.deliver(n, w) })
     this.net.every(n.address, this.net.now + rng.next() * this.o.tickMs, this.o.tickMs, () => { this.step(n, { type: 'tick' }) })
   }
@@ -208,6 +221,16 @@ export class ReplicationSim {
     n.clock = null
     n.staged = null
     this.stats.crashes++
+  }
+
+  /** Anti-entropy asks primary `id` to re-bootstrap replica `to`; true if the machine started it. */
+  rebootstrap (id: NodeId, to: NodeId): boolean {
+    const n = this.nodes.get(id)!
+    if (n.machine === null || n.machine.rebootstrapRefusal(to) !== null) { this.stats.rebootstrapsRefused++; return false }
+    n.wipeTo.add(to)
+    this.stats.rebootstraps++
+    this.step(n, { type: 'rebootstrap', to })
+    return true
   }
 
   isUp (id: NodeId): boolean { return this.nodes.get(id)!.machine !== null }
@@ -277,11 +300,34 @@ export class ReplicationSim {
       this.step(n, { type: 'message', msg: env.msg })
       return
     }
+    if (w.wipe !== undefined) { this.installWipe(n, w, w.wipe); return }
     this.snapshotsDelivered.add(w.id)
     n.staged = w.state.map(a => ({ ...a }))
     const env = replEnvelopeCodec.decode(w.header)
     this.step(n, { type: 'message', msg: env.msg })
     n.staged = null
+  }
+
+  /** A re-bootstrap's snapshot lands: storage wiped and replaced (REPL_SNAPSHOT_INSTALL), the machine rebuilt from it, then the header. */
+  private installWipe (n: SimNode, w: SnapshotWire, wipe: { from: NodeId, sender: ReplicationMachine }): void {
+    if (this.snapshotsDelivered.has(w.id) || this.snapshotsExpired.has(w.id)) return
+    const env = replEnvelopeCodec.decode(w.header)
+    const msg = env.msg
+    if (msg.type !== 'snapshot') { this.fail('a snapshot stream without its header'); return }
+    const d = n.disk
+    // installSnapshotChunk's fencing: never from an older generation, never onto its primary.
+    if (msg.generation < d.hard.generation || (n.machine!.role === 'primary' && n.machine!.generation === msg.generation)) return
+    this.snapshotsDelivered.add(w.id)
+    d.hard = msg.generation > d.hard.generation ? { generation: msg.generation, votedFor: 0 } : d.hard
+    d.base = { lsn: msg.base.lsn, generation: msg.base.generation, voters: [...msg.base.voters] }
+    d.entries = []
+    d.applied = w.state.map(a => ({ ...a }))
+    for (const a of d.applied) this.checkHistory(n, a.lsn, a.key)
+    this.stats.wipes++
+    this.resync(n)
+    const sender = this.nodes.get(wipe.from)!
+    if (sender.machine === wipe.sender) this.step(sender, { type: 'snapshot-streamed', to: n.id })
+    this.step(n, { type: 'message', msg })
   }
 
   private send (from: SimNode, to: NodeId, w: Wire): void {
@@ -388,11 +434,16 @@ export class ReplicationSim {
       if (last !== s.base.lsn) this.fail(`node ${n.id} snapshots at ${s.base.lsn} but its engine applied ${last}`)
       const header = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'snapshot', generation: s.generation, from: n.id, base: s.base } })
       const id = this.nextSnapshot++
-      this.send(n, s.to, { kind: 'snapshot-data', id, header, state })
-      // The stream is an RPC: its sender learns of a failure (here: no delivery within its deadline).
       const sender = n.machine
+      const wipe = n.wipeTo.has(s.to) ? { from: n.id, sender: m } : undefined
+      this.send(n, s.to, { kind: 'snapshot-data', id, header, state, ...(wipe !== undefined ? { wipe } : {}) })
+      // The stream is an RPC: its sender learns of a failure (here: no delivery within its deadline).
       this.net.after(2 * this.o.maxDelayMs + 1, () => {
-        if (this.snapshotsDelivered.delete(id) || n.machine !== sender || sender === null) return
+        const delivered = this.snapshotsDelivered.delete(id)
+        // An RPC stream is over once its sender knows the outcome: no copy of it lands later.
+        if (wipe !== undefined) this.snapshotsExpired.add(id)
+        if (delivered) return
+        if (n.machine !== sender || sender === null) return
         this.step(n, { type: 'snapshot-failed', to: s.to })
       })
     }

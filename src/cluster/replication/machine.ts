@@ -50,12 +50,18 @@ interface Peer {
   /** When this peer's match last advanced (or we last rewound to it): the heartbeat resends only after a stall. */
   progressAt: number
   /**
-   * Being re-bootstrapped (rebootstrap): its copy is about to be wiped, so its acknowledgements
-   * of the log it holds now count for nothing — until the shell says the snapshot stream ended
-   * ('snapshot-streamed': the wipe and install are done); only then does the install's
-   * acknowledgement set its match again. A failed stream is started again, never appends.
+   * Being re-bootstrapped (rebootstrap): its copy is about to be wiped, so what it acknowledges of
+   * the log it holds now counts for nothing. 'streaming' until the shell says the snapshot stream
+   * ended ('snapshot-streamed': wiped and installed); then 'installing' until the install's own
+   * acknowledgement (an accept with stamp 0: onSnapshot's) sets its match again. A failed stream,
+   * or an install whose acknowledgement was lost, is started again — never appends.
    */
-  wipe?: boolean
+  wipe?: 'streaming' | 'installing'
+  /**
+   * When the last re-bootstrap's stream ended (our monotonic clock): a reply to an append sent
+   * before it (its echoed stamp is older) is about the wiped log, however late it arrives.
+   */
+  wipeEndedAt?: number
 }
 
 function emptyReady (): Ready {
@@ -171,7 +177,7 @@ export class ReplicationMachine {
         break
       case 'snapshot-failed': this.snapshotFailed(input.to); break
       case 'rebootstrap': this.rebootstrap(input.to, now); break
-      case 'snapshot-streamed': { const p = this.peers.get(input.to); if (p !== undefined) p.wipe = false; break }
+      case 'snapshot-streamed': this.snapshotStreamed(input.to, now); break
     }
     this.advance()
     const r = this.ready
@@ -588,7 +594,7 @@ export class ReplicationMachine {
     const p = this.peers.get(m.from)
     if (p === undefined) return
     if (m.stamp <= now && m.stamp > p.stamp) p.stamp = m.stamp
-    if (p.wipe === true) return
+    if (this.aboutWipedLog(p, m)) return
     if (m.ok) {
       if (m.matchLsn > this.log.lastLsn) {
         this.ready.events.push({ type: 'refused', from: m.from, reason: `acknowledged LSN ${m.matchLsn} beyond our log` })
@@ -618,7 +624,8 @@ export class ReplicationMachine {
 
   private sendAppend (to: NodeId, p: Peer, now: number): void {
     const base = this.log.base
-    if (p.next <= base.lsn || this.needsHistory(p.next) || p.wipe === true) {
+    if (p.next <= base.lsn || this.needsHistory(p.next) || p.wipe !== undefined) {
+      if (p.wipe !== undefined) p.wipe = 'streaming'
       this.startSnapshot(to, p, now)
       return
     }
@@ -672,8 +679,26 @@ export class ReplicationMachine {
     // It holds nothing we can count on until the snapshot is installed: its acknowledgements
     // count again from the snapshot's LSN (the install's reply).
     p.match = 0n
-    p.wipe = true
+    p.wipe = 'streaming'
     this.startSnapshot(to, p, now)
+  }
+
+  private snapshotStreamed (to: NodeId, now: number): void {
+    const p = this.peers.get(to)
+    if (p?.wipe !== 'streaming') return
+    p.wipe = 'installing'
+    p.wipeEndedAt = now
+  }
+
+  /** True if this reply says nothing true of a peer being (or lately) re-bootstrapped (see Peer.wipe). */
+  private aboutWipedLog (p: Peer, m: AppendReply): boolean {
+    if (p.wipe === 'streaming') return true
+    if (p.wipe === 'installing') {
+      if (!m.ok || m.stamp !== 0) return true
+      p.wipe = undefined
+      return false
+    }
+    return p.wipeEndedAt !== undefined && m.stamp !== 0 && m.stamp < p.wipeEndedAt
   }
 
   private snapshotFailed (to: NodeId): void {
