@@ -257,7 +257,6 @@ describe('Mode 1 replication simulation', () => {
   for (const seed of SEED_LIST) {
     it(`seed=${seed}`, () => {
       const sim = scenario(seed)
-      if (process.env.DBG) { const p = sim.currentPrimary()!; console.log('DBG', p.id, p.machine!.progress(), (p.machine as any).peers, [...sim.nodes.values()].map(n => [n.id, n.machine?.role, n.machine?.generation, n.disk.hard, n.disk.base.lsn, n.wipeTo])) }
       expect(sim.violations.slice(0, 5)).toEqual([])
       expect(converged(sim)).toEqual([])
       expect(sim.stats.elections).toBeGreaterThan(0)
