@@ -927,7 +927,7 @@ export class ShardEngine {
     const viewer = this.viewerOf(txn)
     if (!Array.isArray(pk)) throw badArg('pk must be a tuple (array)')
     const key = rowKey(tableId, pk)
-    const v = await readVisible(this.kv, this.tip, key, await this.kv.get(key), viewer)
+    const v = await readVisible(this.kv, this.tip, key, await this.pointGet(key), viewer)
     return v === undefined || v.tombstone ? undefined : v.row
   }
 
@@ -980,7 +980,7 @@ export class ShardEngine {
     if (limit <= 0) return
     if (opts.exact === true && opts.gte !== undefined) {
       const key = rowKey(tableId, opts.gte)
-      const v = await readVisible(this.kv, this.tip, key, await this.kv.get(key), viewer)
+      const v = await readVisible(this.kv, this.tip, key, await this.pointGet(key), viewer)
       if (v !== undefined && !v.tombstone) yield { pk: decodeTuple(key, pkOffset), row: v.row }
       return
     }
@@ -991,6 +991,11 @@ export class ShardEngine {
       yield { pk: decodeTuple(k, pkOffset), row: v.row }
       if (++n >= limit) return
     }
+  }
+
+  /** The primary of one row for a point query: on this thread where the store can (KvStore.getNow). */
+  private pointGet (key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.kv.getNow !== undefined ? this.kv.getNow(key) : this.kv.get(key)
   }
 
   private viewerOf (txn: Txn | undefined): Viewer {

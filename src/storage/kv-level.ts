@@ -78,6 +78,23 @@ export class LevelKv implements KvStore {
     return this.openDbForRead().then(db => db.get(key))
   }
 
+  /**
+   * get() run synchronously on the calling thread (LevelDB's getSync), not on libuv's thread
+   * pool: profiled under a point-SELECT load (issue 16), the pool round trip — queue the work, wake
+   * a pool thread, post the result back to the worker's event loop — cost more CPU than the read
+   * itself, which the block cache and the OS page cache usually answer in a few µs. The shard
+   * worker runs its requests one at a time anyway, so the pool bought no parallelism. Still a
+   * promise (the KvStore contract), settled at once; an error rejects it.
+   */
+  getNow (key: Uint8Array): Promise<Uint8Array | undefined> {
+    if (!this.readable()) return this.openDbForRead().then(db => db.get(key))
+    try {
+      return Promise.resolve(this.db.getSync(key))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
     if (this.readable()) return this.db.getMany(keys as Uint8Array[])
     return this.openDbForRead().then(db => db.getMany(keys as Uint8Array[]))

@@ -204,6 +204,8 @@ export class MemoryKv implements KvStore {
     return this.store.get(key)?.slice()
   }
 
+  getNow (key: Uint8Array): Promise<Uint8Array | undefined> { return this.get(key) }
+
   async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
     this.check()
     return keys.map(k => this.store.get(k)?.slice())

@@ -46,6 +46,13 @@ export interface KvSnapshot {
 export interface KvStore {
   /** undefined when the key is absent. */
   get (key: Uint8Array): Promise<Uint8Array | undefined>
+  /**
+   * get() answered on the calling thread where the backend can (LevelDB: kv-level.ts), for the
+   * read path of a point query only. The group-commit writer keeps get()/getMany(): when its
+   * reads were made synchronous, a pass apparently read rows before the pass two back had landed (the
+   * overlapping-passes compliance test failed). Absent: callers use get().
+   */
+  getNow? (key: Uint8Array): Promise<Uint8Array | undefined>
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>>
   /** All ops apply atomically, in order (a later op on the same key wins). */
   batch (ops: readonly KvOp[], options: KvBatchOptions): Promise<void>

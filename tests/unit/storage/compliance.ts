@@ -49,6 +49,12 @@ class CountingKv implements KvStore {
   gets = 0
   constructor (readonly inner: KvStore) {}
   get (key: Uint8Array): Promise<Uint8Array | undefined> { this.gets++; return this.inner.get(key) }
+  getNows = 0
+  getNow (key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.getNows++
+    return this.inner.getNow !== undefined ? this.inner.getNow(key) : this.inner.get(key)
+  }
+
   /** getMany calls answered (the writer applies a pass right after its read is answered). */
   getManysDone = 0
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
@@ -135,6 +141,17 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(await get([2n])).toBeUndefined()
         const s = await engine.begin({ startHlc: H(2) })
         expect(await s.get(T, [1n]).then(dec)).toBe('a')
+      })
+
+      it('point reads (get, exact scan) read the primary through getNow, not get (issue 16)', async () => {
+        await ins([1n], 'a', H(1))
+        const gets = kv.gets
+        const nows = kv.getNows
+        expect(await get([1n])).toBe('a')
+        expect(await rows(T, { gte: [1n], exact: true })).toEqual(['1=a'])
+        expect(await rows(T, { gte: [2n], exact: true })).toEqual([])
+        expect(kv.getNows - nows).toBe(3)
+        expect(kv.gets - gets).toBe(0)
       })
 
       it('own writes are visible to the writer only', async () => {
