@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
-import { judgeMode1Leaves, mode1DivergedBuckets, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1DivergedBuckets, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../cluster/anti-entropy/log-lines'
 import type { ReplicaLag } from '../cluster/replication/lag'
 import type { Clock } from '../core/clock'
-import { messageOf } from '../core/errors'
+import { isScratchBirdError, messageOf } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
 import type { AntiEntropyStatusRow } from '../exec/env'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
@@ -199,14 +199,25 @@ export class Mode1Verifier {
     let rowsDiverged = 0
     let rowsDeferred = 0
     let rowsRepaired = 0
-    for (let i = 0; i < buckets.length; i += BUCKETS_PER_LEAVES_REQUEST) {
-      const part = { ...req, buckets: buckets.slice(i, i + BUCKETS_PER_LEAVES_REQUEST) }
-      const [p, r] = await Promise.all([this.verify(null, part), this.verify(peer, part)])
+    // Leaves in groups of buckets, halved when a group overflows one reply (a big shard); a bucket
+    // that still overflows counts as one unrepaired difference (which re-bootstraps the replica).
+    const overflowing = await drillBuckets(buckets, BUCKETS_PER_LEAVES_REQUEST, async (group) => {
+      const part = { ...req, buckets: group }
+      let p: ShardReplies['MODE1_VERIFY']
+      let r: ShardReplies['MODE1_VERIFY']
+      try {
+        [p, r] = await Promise.all([this.verify(null, part), this.verify(peer, part)])
+      } catch (e) {
+        if (isScratchBirdError(e, 'SB_BAD_ARGUMENT') && e.details?.too_many_leaves !== undefined) return 'too-many'
+        throw e
+      }
       const v = judgeMode1Leaves({ leaves: p.leaves.map(asLeaf), recent: p.recent }, { leaves: r.leaves.map(asLeaf), recent: r.recent })
       rowsDiverged += v.diverged.length
       rowsDeferred += v.deferred.length
       rowsRepaired += await this.repair(shard, peer, v.diverged)
-    }
+      return 'ok'
+    })
+    rowsDiverged += overflowing
     return { bucketsDiverged: buckets.length, rowsDiverged, rowsDeferred, rowsRepaired, rowsUnrepaired: rowsDiverged - rowsRepaired }
   }
 

@@ -67,3 +67,21 @@ export function judgeMode1Leaves (primary: Mode1Side, replica: Mode1Side): Mode1
   }
   return { diverged, deferred }
 }
+
+/**
+ * Drill-down scheduling: asks `ask` for the leaves of `buckets` in groups of `groupSize`; a group
+ * whose leaves overflow one reply ('too-many') is asked again as two halves; a single bucket that
+ * still overflows cannot be drilled into and is counted. Answers that count (the round treats it
+ * as a difference it cannot repair in place).
+ */
+export async function drillBuckets (buckets: readonly number[], groupSize: number, ask: (group: number[]) => Promise<'ok' | 'too-many'>): Promise<number> {
+  const groups: number[][] = []
+  for (let i = 0; i < buckets.length; i += groupSize) groups.push(buckets.slice(i, i + groupSize))
+  let overflowing = 0
+  for (let group = groups.shift(); group !== undefined; group = groups.shift()) {
+    if (await ask(group) === 'ok') continue
+    if (group.length > 1) groups.unshift(group.slice(0, group.length >> 1), group.slice(group.length >> 1))
+    else overflowing++
+  }
+  return overflowing
+}

@@ -77,6 +77,9 @@ export async function mode1Scan (kv: KvStore, tip: Tip, req: Mode1ScanRequest): 
   if (wanted === null) return { hashes: tree.bucketHashes(), leaves: [], recent }
   const leaves: MerkleLeaf[] = []
   for (const b of [...wanted].sort((a, b) => a - b)) leaves.push(...tree.leavesOf(b))
-  if (leaves.length > MAX_MODE1_LEAVES) throw badArg(`${leaves.length} leaves in the requested buckets (at most ${MAX_MODE1_LEAVES}: ask for fewer buckets)`)
+  if (leaves.length > MAX_MODE1_LEAVES) {
+    // `too_many_leaves` tells the caller to ask for fewer buckets (anti-entropy-mode1.ts splits).
+    throw new ScratchBirdError('SB_BAD_ARGUMENT', `MODE1_VERIFY: ${leaves.length} leaves in the requested buckets (at most ${MAX_MODE1_LEAVES}: ask for fewer buckets)`, { too_many_leaves: leaves.length })
+  }
   return { hashes: [], leaves, recent }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { judgeMode1Leaves, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../../../src/cluster/anti-entropy/log-lines'
 import { asNodeId, asShardId } from '../../../src/core/ids'
 import { hlcMs } from '../../../src/storage/types'
@@ -61,5 +61,24 @@ describe('Mode 1 rules', () => {
     const clean = mode1LogLine({ ...base, bucketsDiverged: 0, rowsDiverged: 0, rowsRepaired: 0, rowsUnrepaired: 0 })
     expect(clean).toMatchObject({ level: 'INFO', msg: 'Anti-entropy: Round with Node 2 completed (Shard 001, primary/replica): 0 buckets differed, 0 rows diverged' })
     expect(mode1LogLine({ ...base, outcome: 'aborted', reason: 'replica-lag-unknown' })).toMatchObject({ level: 'WARNING', msg: 'Anti-entropy: Round with Node 2 aborted (replica-lag-unknown) (Shard 001, primary/replica)' })
+  })
+
+  it('drill-down: a group of buckets whose leaves overflow one reply is asked again in halves; a bucket that alone overflows is counted', async () => {
+    // Leaves per bucket: bucket 5 alone overflows the reply bound (100), the rest hold 10 each.
+    const leavesOf = (b: number): number => b === 5 ? 150 : 10
+    const asked: number[][] = []
+    const covered: number[] = []
+    const overflowing = await drillBuckets(Array.from({ length: 20 }, (_, i) => i), 16, async (group) => {
+      asked.push(group)
+      if (group.reduce((n, b) => n + leavesOf(b), 0) > 100) return 'too-many'
+      covered.push(...group)
+      return 'ok'
+    })
+    expect(overflowing).toBe(1)
+    // Every bucket but the overflowing one drilled exactly once.
+    expect(covered.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i).filter(b => b !== 5))
+    expect(asked[0]).toEqual(Array.from({ length: 16 }, (_, i) => i))
+    expect(asked).toContainEqual([5])
+    expect(await drillBuckets([], 16, async () => 'ok')).toBe(0)
   })
 })

@@ -6,6 +6,7 @@ import { ShardEngine, type ShardEngineOptions } from '../../../../src/storage/en
 import { rowKey, writeU64, type Tuple } from '../../../../src/storage/keys'
 import { MemoryKv } from '../../../../src/storage/kv-memory'
 import { decodeLeafKey, leafKeyOfRowKey } from '../../../../src/storage/merkle/leaf-key'
+import { MAX_MODE1_LEAVES } from '../../../../src/storage/merkle/mode1-scan'
 import { bucketOf } from '../../../../src/storage/merkle/tree'
 import { hlcTs, type HlcTs } from '../../../../src/storage/types'
 import { decodeVersion, encodeVersionOf } from '../../../../src/storage/versions'
@@ -149,5 +150,14 @@ describe('MODE1_VERIFY: leaves from the stored rows at a snapshot', () => {
     const reply = await primary.mode1Verify({ tableIds: [T], snapshotHlc: H(100), buckets: null })
     expect(codec.decodeReply(codec.encodeReply({ hashes: reply.hashes, leaves: [], recent: [] })).hashes).toEqual(reply.hashes)
     expect(() => codec.decodeReply(codec.encodeReply({ hashes: [1n, 2n], leaves: [], recent: [] }))).toThrow(expect.objectContaining({ code: expect.stringMatching(/^SB_/) }))
+  })
+
+  it('more leaves in the requested buckets than one reply holds: SB_BAD_ARGUMENT naming how many (the caller splits the buckets)', async () => {
+    const writes = Array.from({ length: MAX_MODE1_LEAVES }, (_, i) => ({ op: 'insert' as const, tableId: T, pk: [BigInt(1000 + i)], row: enc('x'), versionId: vid() }))
+    await primary.autocommit({ writes, commitHlc: H(70) })
+    const all = Array.from({ length: 1024 }, (_, b) => b)
+    await expect(primary.mode1Verify({ tableIds: [T], snapshotHlc: H(100), buckets: all })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT', details: { too_many_leaves: MAX_MODE1_LEAVES + 49 } })
+    // Half the buckets fit.
+    expect((await primary.mode1Verify({ tableIds: [T], snapshotHlc: H(100), buckets: all.slice(0, 512) })).leaves.length).toBeLessThanOrEqual(MAX_MODE1_LEAVES)
   })
 })
