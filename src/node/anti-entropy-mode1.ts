@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { drillBuckets, judgeMode1Leaves, mode1DivergedBuckets, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1DivergedBuckets, mode1RoundDue, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../cluster/anti-entropy/log-lines'
 import type { ReplicaLag } from '../cluster/replication/lag'
 import type { Clock } from '../core/clock'
@@ -64,7 +64,7 @@ export interface Mode1VerifierDeps {
   onRound?: (r: Mode1RoundReport) => void
 }
 
-interface ShardTurn { next: number, lastStart: number | null, forced: boolean, running: string | null }
+interface ShardTurn { next: number, lastStart: number | null, lastRoundMs: number, forced: boolean, running: string | null }
 interface PeerStatus { startedAtMs: number, report: Mode1RoundReport | null }
 
 export class Mode1Verifier {
@@ -134,7 +134,7 @@ export class Mode1Verifier {
       if (peers === null || peers.length === 0) continue
       const turn = this.turnOf(shard)
       if (turn.running !== null) continue
-      if (!turn.forced && turn.lastStart !== null && now - turn.lastStart < this.d.intervalMs) continue
+      if (!mode1RoundDue(turn.lastStart === null ? null : now - turn.lastStart, turn.lastRoundMs, this.d.intervalMs, turn.forced)) continue
       const live = peers.filter(p => this.d.isAlive(p))
       if (live.length === 0) continue
       const peer = live[turn.next++ % live.length]!
@@ -143,7 +143,10 @@ export class Mode1Verifier {
       turn.running = String(peer)
       void this.round(shard, peer, tables)
         .catch((e: unknown) => { this.d.log.warn({ shard, replica: peer }, `Anti-entropy: Round with Node ${peer} failed (${messageOf(e)}) (Shard ${String(shard).padStart(3, '0')}, primary/replica)`) })
-        .finally(() => { turn.running = null })
+        .finally(() => {
+          turn.running = null
+          turn.lastRoundMs = this.d.clock.monotonic() - now
+        })
     }
   }
 
@@ -156,7 +159,7 @@ export class Mode1Verifier {
 
   private turnOf (shard: ShardId): ShardTurn {
     let t = this.turns.get(shard)
-    if (t === undefined) this.turns.set(shard, t = { next: 0, lastStart: null, forced: false, running: null })
+    if (t === undefined) this.turns.set(shard, t = { next: 0, lastStart: null, lastRoundMs: 0, forced: false, running: null })
     return t
   }
 

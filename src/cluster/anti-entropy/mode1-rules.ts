@@ -85,3 +85,17 @@ export async function drillBuckets (buckets: readonly number[], groupSize: numbe
   }
   return overflowing
 }
+
+/** Seeds (Phase 4): anti-entropy overhead < 2 % — a Mode 1 round scans every row of the shard's primary_replica tables on both sides. */
+export const MODE1_MAX_BUSY_SHARE = 0.02
+
+/**
+ * May a shard's next Mode 1 round start `sinceLastStartMs` after the last one began? Every
+ * `intervalMs`, but a round that took `lastRoundMs` (its scans are ∝ the shard's rows, not the
+ * differences) holds the next back until it was at most MODE1_MAX_BUSY_SHARE of the time since;
+ * a forced round (REPAIR TABLE / SHARD) starts at once.
+ */
+export function mode1RoundDue (sinceLastStartMs: number | null, lastRoundMs: number, intervalMs: number, forced: boolean): boolean {
+  if (forced || sinceLastStartMs === null) return true
+  return sinceLastStartMs >= Math.max(intervalMs, lastRoundMs / MODE1_MAX_BUSY_SHARE)
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { drillBuckets, judgeMode1Leaves, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1RoundDue, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../../../src/cluster/anti-entropy/log-lines'
 import { asNodeId, asShardId } from '../../../src/core/ids'
 import { hlcMs } from '../../../src/storage/types'
@@ -80,5 +80,15 @@ describe('Mode 1 rules', () => {
     expect(asked[0]).toEqual(Array.from({ length: 16 }, (_, i) => i))
     expect(asked).toContainEqual([5])
     expect(await drillBuckets([], 16, async () => 'ok')).toBe(0)
+  })
+
+  it('pacing: a round every interval, but a long one holds the next back to 2 % busy; forced rounds start at once', () => {
+    expect(mode1RoundDue(null, 0, 60_000, false)).toBe(true)
+    expect(mode1RoundDue(59_999, 100, 60_000, false)).toBe(false)
+    expect(mode1RoundDue(60_000, 100, 60_000, false)).toBe(true)
+    // A 3 s round (a big shard): the next one 150 s after it began, not 60 s.
+    expect(mode1RoundDue(149_999, 3_000, 60_000, false)).toBe(false)
+    expect(mode1RoundDue(150_000, 3_000, 60_000, false)).toBe(true)
+    expect(mode1RoundDue(1, 3_000, 60_000, true)).toBe(true)
   })
 })
