@@ -35,11 +35,11 @@ describe('scratchbird_backup --cluster, all data directories destroyed, scratchb
     for (let id = 1; id <= ACCOUNTS; id++) owners.add(firstNode.get(await r.shardOf('bank', 'id', id))!)
     expect(owners.size).toBeGreaterThan(1) // the accounts live on several nodes: transfers span them
 
-    let stop = false
+    const load = { stop: false }
     let next = 0
     const acked: number[] = []
     const transfer = async (p: number): Promise<void> => {
-      for (let i = 0; !stop; i++) {
+      for (let i = 0; !load.stop; i++) {
         const id = ++next
         const from = 1 + ((p * 5 + i) % ACCOUNTS)
         const to = 1 + ((from + p) % ACCOUNTS)
@@ -49,7 +49,7 @@ describe('scratchbird_backup --cluster, all data directories destroyed, scratchb
         if (res.status === 200) acked.push(id)
       }
     }
-    const load = Promise.all([0, 1, 2, 3].map(transfer))
+    const running = Promise.all([0, 1, 2, 3].map(transfer))
     await cluster.waitFor(() => acked.length >= 20 ? true : null, { what: 'transfers before the backup', timeoutMs: 60_000 })
     const ackedBefore = [...acked]
     const out = join(cluster.root, 'cluster-backup')
@@ -58,8 +58,8 @@ describe('scratchbird_backup --cluster, all data directories destroyed, scratchb
     expect(b.stderr).toMatch(/backup: wrote .*cluster backup \d+ of cluster "sb-test", nodes 1, 2, 3, cut at HLC \d+/)
     expect(b.code).toBe(0)
     const duringBackup = acked.length - ackedBefore.length
-    stop = true
-    await load
+    load.stop = true
+    await running
     console.log(`transfers acknowledged: ${ackedBefore.length} before the backup, ${duringBackup} while it ran, ${acked.length} in all`)
     expect(duringBackup).toBeGreaterThan(0) // the cut fell among running transfers
     expect(readdirSync(out).sort()).toEqual(['cluster-manifest.json', 'node-1.full.tar', 'node-1.log.tar', 'node-2.full.tar', 'node-2.log.tar', 'node-3.full.tar', 'node-3.log.tar'])
