@@ -26,12 +26,16 @@ import { installFullBackup } from './full-restore'
 
 export const CLUSTER_RESTORE_MARK = 'cluster-backup.json'
 
-export async function restoreClusterNode (path: string, flags: ParsedFlags, target: string, config: Config, clock: Clock): Promise<number> {
-  const dir = clusterBackupDir(path)
+/** The node whose part of the cluster backup at `path` to restore: --node, else node.id of --config (SB_BAD_ARGUMENT: exit 2). */
+export function clusterNodeFlag (path: string, flags: ParsedFlags, config: Config): number {
   const nodeText = typeof flags.node === 'string' ? flags.node : typeof flags.config === 'string' ? String(config.node.id) : undefined
-  if (nodeText === undefined || !/^\d{1,5}$/.test(nodeText)) throw new ScratchBirdError('SB_BAD_ARGUMENT', `scratchbird_restore: ${dir} is a cluster backup: name the node to restore with --node=N (or --config of that node)`)
+  if (nodeText === undefined || !/^\d{1,5}$/.test(nodeText) || Number(nodeText) < 1) throw new ScratchBirdError('SB_BAD_ARGUMENT', `scratchbird_restore: ${clusterBackupDir(path)} is a cluster backup: name the node to restore with --node=N (or --config of that node)`)
   if (flags['replay-commit-log'] === true) throw new ScratchBirdError('SB_BAD_ARGUMENT', 'scratchbird_restore: a cluster backup is restored at its cut; --replay-commit-log is for an incremental backup of one node')
-  const nodeId = Number(nodeText)
+  return Number(nodeText)
+}
+
+export async function restoreClusterNode (path: string, nodeId: number, flags: ParsedFlags, target: string, config: Config, clock: Clock): Promise<number> {
+  const dir = clusterBackupDir(path)
   stderr(`restore: checking node ${nodeId}'s part of cluster backup ${dir}`)
   const cm = readClusterManifest(dir)
   const b = await checkClusterNode(dir, cm, nodeId)

@@ -7,7 +7,7 @@ import type { ParsedFlags } from './args'
 import { backupFileBytes, backupFileFlag } from './backup-programs'
 import { stderr } from './backup-stream'
 import { isClusterBackup } from './cluster-backup'
-import { restoreClusterNode } from './cluster-restore'
+import { clusterNodeFlag, restoreClusterNode } from './cluster-restore'
 import { installFullBackup } from './full-restore'
 import { restoreIncremental } from './incremental-restore'
 
@@ -33,8 +33,9 @@ export async function runRestore (flags: ParsedFlags, clock: Clock): Promise<num
   const file = backupFileFlag(program, flags)
   const config = loadConfig({ file: typeof flags.config === 'string' ? flags.config : undefined })
   const target = resolve(typeof flags.target === 'string' && flags.target !== '' ? flags.target : config.node.data_dir)
+  const clusterNode = isClusterBackup(file) ? clusterNodeFlag(file, flags, config) : null
   try {
-    if (isClusterBackup(file)) return await restoreClusterNode(file, flags, target, config, clock)
+    if (clusterNode !== null) return await restoreClusterNode(file, clusterNode, flags, target, config, clock)
     stderr(`restore: checking ${file}`)
     const report = await scanBackup(backupFileBytes(file))
     const m = report.manifest
