@@ -1,4 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
+import { asHlcTs } from '../core/ids'
+import { hlcMs } from '../storage/types'
 import type { BackupManifest } from './manifest'
 
 // The manifest of a cluster backup (`scratchbird_backup --cluster --output=DIR`): DIR holds, per
@@ -45,6 +47,9 @@ export interface ClusterManifest {
 
 export const fullArchiveName = (nodeId: number): string => `node-${nodeId}.full.tar`
 export const logArchiveName = (nodeId: number): string => `node-${nodeId}.log.tar`
+
+/** The wall-clock time (ms since the epoch) of a cut HLC. */
+export function cutTimeMs (cut: bigint): number { return hlcMs(asHlcTs(cut)) }
 
 function bad (why: string): ScratchBirdError {
   return new ScratchBirdError('SB_BACKUP_INVALID', `cluster backup manifest: ${why}`, { member: CLUSTER_MANIFEST_NAME })

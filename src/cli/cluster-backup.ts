@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { CLUSTER_BACKUP_FORMAT, CLUSTER_BACKUP_KIND, CLUSTER_MANIFEST_NAME, checkNodeArchives, fullArchiveName, logArchiveName, parseClusterManifest, type ClusterArchive, type ClusterManifest, type ClusterNodeEntry } from '../backup/cluster-manifest'
+import { cutTimeMs, CLUSTER_BACKUP_FORMAT, CLUSTER_BACKUP_KIND, CLUSTER_MANIFEST_NAME, checkNodeArchives, fullArchiveName, logArchiveName, parseClusterManifest, type ClusterArchive, type ClusterManifest, type ClusterNodeEntry } from '../backup/cluster-manifest'
 import { scanBackup, type ScanReport } from '../backup/scan'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { VERSION } from '../version'
@@ -100,7 +100,7 @@ export async function runClusterBackup (flags: ParsedFlags): Promise<number> {
       const h = BigInt(String((await nodeCall(`${n.url}/v1/admin/backup/clock`, headers, 'GET')).hlc))
       if (h > cut) cut = h
     }
-    stderr(`backup: cut at HLC ${cut} (${new Date(Number(cut >> 12n)).toISOString()}); pushing it into every node`)
+    stderr(`backup: cut at HLC ${cut} (${new Date(cutTimeMs(cut)).toISOString()}); pushing it into every node`)
     await Promise.all(nodes.map(async n => await nodeCall(`${n.url}/v1/admin/backup/cut`, headers, 'POST', { cutHlc: String(cut) })))
     const entries: ClusterNodeEntry[] = []
     let rows = 0
@@ -121,7 +121,7 @@ export async function runClusterBackup (flags: ParsedFlags): Promise<number> {
       cutHlc: String(cut),
       cluster,
       version: VERSION,
-      createdAtMs: Number(cut >> 12n),
+      createdAtMs: cutTimeMs(cut),
       nodes: entries
     }
     writeFileSync(join(partial, CLUSTER_MANIFEST_NAME), JSON.stringify(manifest, null, 1) + '\n')
