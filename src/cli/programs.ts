@@ -97,7 +97,8 @@ export const PROGRAMS = {
     flags: [
       { name: 'type', value: 'full|incremental', help: 'full (default): a consistent snapshot of every shard, the catalog and the node identity; incremental: every shard\'s commit log since the last backup' },
       { name: 'output', value: 'FILE', help: 'the backup file to write (gzip-compressed when it ends in .gz or .tgz); refused if it exists' },
-      { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080)' },
+      { name: 'url', value: 'URL', help: 'node to back up, e.g. http://127.0.0.1:8080 (default: node.listen of --config, else http://127.0.0.1:8080); with --cluster, every node\'s URL, comma-separated' },
+      { name: 'cluster', help: 'back up every node of the cluster cut at one cluster-wide HLC into the directory --output=DIR (one archive per node and cluster-manifest.json)' },
       { name: 'config', value: 'FILE', help: 'back up the node at node.listen of this configuration' },
       ...CREDENTIAL_FLAGS,
       CACERT_FLAG,
@@ -109,7 +110,7 @@ export const PROGRAMS = {
     subcommand: 'verify-backup',
     available: true,
     flags: [
-      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to check end to end' },
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to check end to end, or a cluster backup\'s directory (every node\'s archives against its cluster-manifest.json)' },
       ...COMMON
     ]
   },
@@ -118,11 +119,12 @@ export const PROGRAMS = {
     subcommand: 'restore',
     available: true,
     flags: [
-      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to restore' },
+      { name: 'file', value: 'FILE', help: 'the backup file (plain tar or gzip) to restore, or a cluster backup\'s directory (with --node)' },
       { name: 'backup', value: 'FILE', help: 'same as --file (the spelling of the seeds\' rollback section)' },
       { name: 'target', value: 'DIR', help: 'data directory to restore into (default: node.data_dir of --config, else ./data)' },
       { name: 'config', value: 'FILE', help: 'configuration whose node.data_dir is the default target' },
       { name: 'force', help: 'replace a non-empty target that is not this node\'s data directory (its contents are moved aside, never deleted)' },
+      { name: 'node', value: 'N', help: 'a cluster backup (--file=DIR): the node whose part to restore (default: node.id of --config)' },
       { name: 'replay-commit-log', help: 'an incremental backup: stage its commit log for scratchbird_replay_commit_log --until instead of applying all of it' },
       ...COMMON
     ]

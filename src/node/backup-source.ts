@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
@@ -11,10 +12,11 @@ import { Hlc } from '../core/hlc'
 import { HlcPersistence } from '../core/hlc-persist'
 import type { Clock } from '../core/clock'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
-import { shardIds } from '../core/ids'
+import { shardIds, type ShardId } from '../core/ids'
 import { readBody } from '../net/body'
 import { sendError, sendJson } from '../net/http-server'
 import type { RawLogEntry } from '../storage/commit-log'
+import type { Xid } from '../storage/types'
 import type { SnapshotChunk } from '../storage/replica-snapshot'
 import { VERSION } from '../version'
 import type { ShardWorkers } from './shard-workers'
@@ -45,6 +47,13 @@ export const BACKUP_CHUNK_KEYS = 10_000
 export const BACKUP_PATH = '/v1/admin/backup'
 export const BACKUP_DONE_PATH = '/v1/admin/backup/done'
 export const LAST_BACKUP_FILE = 'last-backup.json'
+/** GET: the node's HLC now (scratchbird_backup --cluster chooses its cut from every node's). */
+export const BACKUP_CLOCK_PATH = '/v1/admin/backup/clock'
+/** POST {"cutHlc": "…"}: push the cut into this node and wait for the transactions in limbo then. */
+export const BACKUP_CUT_PATH = '/v1/admin/backup/cut'
+/** How long a cut waits for the transactions in limbo when it was pushed to be decided. */
+export const CUT_LIMBO_WAIT_MS = 10_000
+const CUT_POLL_MS = 20
 /** Backups streamed and not yet reported done that the node remembers. */
 const MAX_PENDING = 8
 
@@ -59,6 +68,8 @@ export interface BackupSourceDeps {
   readonly clock: Clock
   /** The node's HLC now (a timestamp as a u64). */
   readonly hlcNow: () => bigint
+  /** Move the node's HLC to at least `hlc` (a cluster backup's cut; SB_CLOCK_OFFSET_EXCEEDED when too far ahead). */
+  readonly observeHlc?: (hlc: bigint) => void
   readonly log: Logger
 }
 
@@ -127,6 +138,42 @@ export class BackupSource {
     if (this.pending.size >= MAX_PENDING) this.pending.delete(this.pending.keys().next().value!)
     this.pending.set(backupId, { backupId, type, lsns: infos.map(s => s.lsn) })
     return infos
+  }
+
+  /**
+   * A cluster backup's cut at HLC `cut` (scratchbird_backup --cluster; backup/cluster-cut.ts):
+   * after this answers, every commit of this node's shards with commit HLC ≤ cut is in their logs.
+   * The node's HLC is moved past the cut first, so every commit it stamps from then on lands
+   * above it; a request already in a shard worker's ring (stamped before) is ahead of this
+   * node's LIST_LIMBO in that ring (rings are FIFO), so it is logged before the answer. What is
+   * left is a two-phase transaction whose commit HLC was chosen before: it is in limbo on its
+   * participants now, so the cut waits until every transaction then in limbo here is decided
+   * (at most CUT_LIMBO_WAIT_MS, else SB_BACKUP_REFUSED naming it).
+   */
+  async cut (cut: bigint): Promise<{ nodeId: number, hlc: string }> {
+    const d = this.d
+    if (d.observeHlc === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', 'this backup source takes no cluster cut (not a running node)')
+    d.observeHlc(cut)
+    const pending = new Map<number, Set<Xid>>()
+    for (const shard of shardIds(d.shards)) {
+      const { limbo } = await d.workers.request('LIST_LIMBO', { shard })
+      if (limbo.length > 0) pending.set(shard, new Set(limbo.map(l => l.xid)))
+    }
+    const deadline = d.clock.now() + CUT_LIMBO_WAIT_MS
+    while (pending.size > 0) {
+      if (d.clock.now() >= deadline) {
+        const [shard, xids] = pending.entries().next().value!
+        throw refused(`cluster backup cut ${cut}: transaction ${String([...xids][0])} of shard ${shard} is still in limbo after ${CUT_LIMBO_WAIT_MS} ms (its coordinator has not decided it); resolve it and run the backup again`, { shard, xid: String([...xids][0]) })
+      }
+      await sleep(CUT_POLL_MS)
+      for (const [shard, xids] of pending) {
+        const { limbo } = await d.workers.request('LIST_LIMBO', { shard: shard as ShardId })
+        const still = new Set(limbo.map(l => l.xid))
+        for (const x of xids) if (!still.has(x)) xids.delete(x)
+        if (xids.size === 0) pending.delete(shard)
+      }
+    }
+    return { nodeId: d.nodeId, hlc: String(d.hlcNow()) }
   }
 
   /** The backup program wrote and checked backup `backupId`: the next incremental continues it. */
@@ -244,6 +291,22 @@ export function backupHandler (source: BackupSource, log: Logger): (req: Incomin
       if (!res.headersSent && e instanceof ScratchBirdError) sendError(res, e)
       else res.destroy()
     }
+  }
+}
+
+/** GET /v1/admin/backup/clock: this node's identity and HLC now. */
+export function backupClockHandler (deps: Pick<BackupSourceDeps, 'nodeId' | 'cluster' | 'hlcNow'>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (_req, res) => { sendJson(res, 200, { nodeId: deps.nodeId, cluster: deps.cluster, hlc: String(deps.hlcNow()) }) }
+}
+
+/** POST /v1/admin/backup/cut {"cutHlc": "…"}: BackupSource.cut. */
+export function backupCutHandler (source: BackupSource): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const body = await readBody(req, 4096)
+    let v: unknown
+    try { v = (JSON.parse(body.toString('utf8')) as { cutHlc?: unknown }).cutHlc } catch { v = undefined }
+    if (typeof v !== 'string' || !/^\d{1,20}$/.test(v) || BigInt(v) >= 1n << 64n) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'expected {"cutHlc": "<u64>"}')
+    sendJson(res, 200, await source.cut(BigInt(v)))
   }
 }
 

@@ -81,8 +81,9 @@ import { MEMBER_STATES } from '../cluster/gossip/types'
 import type { ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
-import { type NodeId, type ShardId, shardIds } from '../core/ids'
-import { BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
+import { asHlcTs, type NodeId, type ShardId, shardIds } from '../core/ids'
+import { hlcCounter, hlcMs } from '../storage/types'
+import { BACKUP_CLOCK_PATH, BACKUP_CUT_PATH, BACKUP_DONE_PATH, BACKUP_PATH, BackupSource, backupClockHandler, backupCutHandler, backupDoneHandler, backupHandler, readLastBackup } from './backup-source'
 import { Authenticator } from '../security/authenticator'
 import { adminRoutes, authenticatedRoutes } from '../net/http-auth'
 import { authStartPlan, bootstrapAdmin } from './auth-setup'
@@ -680,9 +681,16 @@ export class ScratchBirdNode {
       cluster: this.config.cluster.name,
       clock: this.io.clock,
       hlcNow: () => nextHlcTs(hlc),
+      // A cluster backup's cut (scratchbird_backup --cluster): the HLC as a received timestamp.
+      observeHlc: (t) => { hlc.update({ ts: hlcMs(asHlcTs(t)), counter: hlcCounter(asHlcTs(t)) }) },
       log: this.log
     })
-    return { [BACKUP_PATH]: { GET: backupHandler(source, this.log) }, [BACKUP_DONE_PATH]: { POST: backupDoneHandler(source) } }
+    return {
+      [BACKUP_PATH]: { GET: backupHandler(source, this.log) },
+      [BACKUP_DONE_PATH]: { POST: backupDoneHandler(source) },
+      [BACKUP_CLOCK_PATH]: { GET: backupClockHandler({ nodeId: this.config.node.id, cluster: this.config.cluster.name, hlcNow: () => nextHlcTs(hlc) }) },
+      [BACKUP_CUT_PATH]: { POST: backupCutHandler(source) }
+    }
   }
 
   /** node.pg_listen: the PostgreSQL wire protocol over the SQL API's executor and sessions. */
