@@ -49,7 +49,11 @@ describe('ALTER TABLE … SET replication_mode with rows', () => {
           if (r !== null) codes.push(r.status === 200 ? 'ok' : codeOf(r.body))
         }
       })()
-      const res = await t.cluster.sql(1, alter, undefined, { timeoutMs: 120_000 })
+      // SB_TABLE_ALTERING: the previous conversion's cleanup still runs (a DDL waits for its end).
+      const res = await t.cluster.waitFor(async () => {
+        const r = await t.cluster.sql(1, alter, undefined, { timeoutMs: 120_000 })
+        return r.status !== 200 && codeOf(r.body) === 'SB_TABLE_ALTERING' ? null : r
+      }, { what: `${alter} to be taken`, timeoutMs: 120_000 })
       if (res.status !== 200) {
         expect(RETRY, JSON.stringify(res.body)).toContain(codeOf(res.body))
         console.log(`${alter}: answered ${codeOf(res.body)}; its move is resumed by node 1`)
