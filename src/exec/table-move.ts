@@ -1,5 +1,5 @@
-// Runs the move of a populated table to a new layout (ALTER TABLE … SET partition_key_columns with
-// rows; the record, the steps and why: catalog/table-move.ts). The node whose client asked starts
+// Runs the move of a populated table to a new layout (ALTER TABLE … SET partition_key_columns or
+// replication_mode with rows; the record, the steps and why: catalog/table-move.ts). The node whose client asked starts
 // it (under the write fence of ddl-needs-empty.ts) and runs it to its end before answering; a
 // node resuming a move after a crash (node/table-moves.ts) runs the same `runMove`.
 //   copy    each source shard read in pages of MOVE_BATCH_ROWS rows (in key order, after the last
@@ -7,6 +7,12 @@
 //           of its own through the table access's write path (Mode 1 replicas and the commit
 //           log get them like any write), as upserts: copying a shard again after a crash writes
 //           the same rows again. The shard is recorded copied (a DDL) once all its pages are in.
+//           When the source or the target is a leaderless table in a cluster the rows keep (or
+//           get) versions instead (copyVersioned; what is read and why: table-move-source.ts):
+//           a leaderless source is read from every replica and merged last-write-wins, a Mode 1
+//           source going leaderless gives each row the version of its commit HLC, and a
+//           leaderless target is quorum-written with those explicit versions (applied by the
+//           replicas' LWW rule, so copying again writes nothing new).
 //   switch  one DDL: reads plan the new layout from that catalog version on.
 //   cleanup the retired relations' rows deleted, page by page, on every shard; then DONE.
 // Writes of the table are refused from START to SWITCH (planning: SB_TABLE_ALTERING), and the
