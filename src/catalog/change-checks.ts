@@ -6,10 +6,11 @@ import type { ReplicationOptions } from './replication-options'
 //   · live nodes: N replicas are placed on live nodes, so setting N (CREATE TABLE) or raising it
 //     needs N live nodes. Nothing else does — lowering W during an outage is exactly how an
 //     operator restores writes, so a change of W, R, uuid_type or a lower N is not checked.
-//   · an empty table: a change that would leave existing rows as the table can no longer read
-//     them needs a table without rows until a step converting them exists (a new mode).
-// A change that would leave rows where the table no longer looks (a new partition key) moves
-// them instead when the table has rows (exec/table-move.ts, catalog/table-move.ts).
+//   · an empty table: no change needs one today (the column stays for a change that cannot
+//     convert existing rows).
+// A change that would leave rows where the table no longer looks (a new partition key), or as the
+// table can no longer read them (a new mode), moves them instead when the table has rows
+// (exec/table-move.ts, catalog/table-move.ts).
 // A change not matched by any row is allowed on any table with any number of live nodes.
 
 export interface ChangeRule {
@@ -56,10 +57,11 @@ export const CHANGE_RULES: readonly ChangeRule[] = [
     option: 'replication_mode',
     applies: (from, to) => from !== null && from.replication_mode !== to.replication_mode,
     liveNodes: false,
-    needsEmptyTable: (from, to) =>
-      `changing replication_mode from '${from.replication_mode}' to '${to.replication_mode}' needs an empty table ` +
-      '(its rows would keep versions the new mode cannot read); create a new table with the mode and copy the rows into it',
-    movesRows: false
+    // Its rows keep versions the new mode cannot read (MGA record chains vs last-write-wins
+    // versions): a populated table's rows are converted into a new relation of the new mode (a
+    // table move; exec/table-move-source.ts gives each row its version in the new mode).
+    needsEmptyTable: null,
+    movesRows: true
   }
 ]
 

@@ -70,9 +70,6 @@ export function applyMoveStep<T extends MoveRelation, S extends MoveState<T>> (s
     if (t.move !== undefined) throw state(t.name, `table "${t.name}" is being moved already (phase ${t.move.phase})`)
     if (!Number.isInteger(step.shards) || step.shards < 1) throw state(t.name, `a move needs the cluster's shard count (got ${step.shards})`)
     const replication = b.options(step.options)
-    if (replication.replication_mode !== t.replication.replication_mode) {
-      throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table "${t.name}" has rows: changing replication_mode of a populated table is not available yet; create a new table with the mode and copy the rows into it`, { table: t.name })
-    }
     const name = targetName(t.name)
     if (s.tables.some(x => x.name === name)) throw new ScratchBirdError('SB_DUPLICATE_TABLE', `relation "${name}" already exists: the move of "${t.name}" needs the name for its target`, { table: name })
     const moving: MoveRole = { table: t.name, role: 'target' }

@@ -1,7 +1,8 @@
 import { ScratchBirdError } from '../core/errors'
 
 // Moving a populated table to a new layout (issue 17 item 7: ALTER TABLE … SET
-// partition_key_columns on a table with rows), as the catalog records it. Pure: the record, its
+// partition_key_columns on a table with rows; issue 14 item 8: SET replication_mode on one, whose
+// rows get versions of the new mode on the way: exec/table-move-source.ts), as the catalog records it. Pure: the record, its
 // checks when read from a document, and the decisions of whoever runs the move
 // (exec/table-move.ts runs the steps, node/table-moves.ts resumes them after a restart).
 //
@@ -129,7 +130,7 @@ export function moveRunner (m: TableMove, live: readonly number[]): number | nul
 export function refuseMovingWrite (t: { readonly name: string, readonly move?: TableMove }, what: string): void {
   if (t.move?.phase !== 'copy') return
   throw new ScratchBirdError('SB_TABLE_ALTERING',
-    `table "${t.name}" is being moved to a new layout (ALTER TABLE … SET partition_key_columns with rows): ${what} was refused and changed nothing — retry when the move has ended (reads continue meanwhile)`,
+    `table "${t.name}" is being moved to a new layout (ALTER TABLE … SET partition_key_columns or replication_mode with rows): ${what} was refused and changed nothing — retry when the move has ended (reads continue meanwhile)`,
     { table: t.name })
 }
 

@@ -1,11 +1,12 @@
-// ALTER TABLE … SET changes that need a table without rows (issue 13 items 3 and 4; which ones is
-// the decision table in catalog/change-checks.ts): a new replication_mode (the rows would keep
-// versions the new mode cannot read); a raised replication_factor no longer is (its new replicas
-// are filled before they count: node/leaderless-bootstrap.ts), and new partition key columns move
-// a populated table's rows instead (exec/table-move.ts: its START runs at step 3 below, under the
-// fence). Until a step re-versioning rows exists, a mode change is refused on a table that holds
-// rows, and "holds no row" must stay true until the catalog has changed. So the change runs under
-// a write fence (storage/table-fence.ts, node/table-fences.ts):
+// ALTER TABLE … SET changes that need a table without rows, or move a populated table's rows
+// (issue 13 items 3 and 4; which ones is the decision table in catalog/change-checks.ts): a raised
+// replication_factor no longer needs one (its new replicas are filled before they count:
+// node/leaderless-bootstrap.ts); new partition key columns and a new replication_mode move a
+// populated table's rows instead (exec/table-move.ts, re-versioning them for a new mode:
+// exec/table-move-source.ts; its START runs at step 3 below, under the fence). Whether the table
+// holds a row must stay true until the catalog has changed — an empty table just changes, a
+// populated one is moved. So the change runs under a write fence (storage/table-fence.ts,
+// node/table-fences.ts):
 //   1. fence the table on every replica of every shard — from then on each refuses the table's
 //      writes (SB_TABLE_ALTERING), and the probe that answers the fence runs behind every write
 //      queued before it; a replica that is down or does not answer fails the change

@@ -14,6 +14,7 @@ import type { ShardOpName, ShardReplies, ShardRequests } from '../shard/protocol
 import type { MerkleStatsMessage } from '../shard/protocol/messages'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
+import type { VersionScanRow } from '../storage/version-scan'
 import type { DdlStatement, DrainNodeStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
@@ -73,6 +74,14 @@ export interface QuorumIo {
   read (table: TableInfo, shard: ShardId, pks: readonly Tuple[]): Promise<(Uint8Array | null)[]>
   /** The replicas of `shard` for replication factor `n` (EXPLAIN). */
   replicas (shard: ShardId, n: number): number[]
+  /**
+   * A page of `table`'s keys on `shard` after `after` from each of its replicas (REPLICA_VERSION_SCAN,
+   * tombstones and commit HLCs included), one array per replica that answered: what a move reads
+   * of a populated leaderless table (exec/table-move-source.ts merges them by version). Every
+   * replica counted toward R and W is asked; fewer than N − W + 1 answers fail it with
+   * SB_QUORUM_NOT_ACHIEVED — that many always include one replica of every acknowledged write.
+   */
+  scanReplicas (table: TableInfo, shard: ShardId, after: Tuple | null, limit: number): Promise<VersionScanRow[][]>
 }
 
 /**

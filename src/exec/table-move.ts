@@ -1,5 +1,5 @@
-// Runs the move of a populated table to a new layout (ALTER TABLE … SET partition_key_columns with
-// rows; the record, the steps and why: catalog/table-move.ts). The node whose client asked starts
+// Runs the move of a populated table to a new layout (ALTER TABLE … SET partition_key_columns or
+// replication_mode with rows; the record, the steps and why: catalog/table-move.ts). The node whose client asked starts
 // it (under the write fence of ddl-needs-empty.ts) and runs it to its end before answering; a
 // node resuming a move after a crash (node/table-moves.ts) runs the same `runMove`.
 //   copy    each source shard read in pages of MOVE_BATCH_ROWS rows (in key order, after the last
@@ -7,6 +7,12 @@
 //           of its own through the table access's write path (Mode 1 replicas and the commit
 //           log get them like any write), as upserts: copying a shard again after a crash writes
 //           the same rows again. The shard is recorded copied (a DDL) once all its pages are in.
+//           When the source or the target is a leaderless table in a cluster the rows keep (or
+//           get) versions instead (copyVersioned; what is read and why: table-move-source.ts):
+//           a leaderless source is read from every replica and merged last-write-wins, a Mode 1
+//           source going leaderless gives each row the version of its commit HLC, and a
+//           leaderless target is quorum-written with those explicit versions (applied by the
+//           replicas' LWW rule, so copying again writes nothing new).
 //   switch  one DDL: reads plan the new layout from that catalog version on.
 //   cleanup the retired relations' rows deleted, page by page, on every shard; then DONE.
 // Writes of the table are refused from START to SWITCH (planning: SB_TABLE_ALTERING), and the
@@ -20,17 +26,19 @@ import { asShardId, shardIds, type ShardId } from '../core/ids'
 import { indexShapes } from '../plan/index-shapes'
 import { pkTuple, tableShape, type TableShape } from '../plan/table-types'
 import type { AlterTableStatement, DdlStatement, MoveStepSpec, Pos } from '../sql/ast'
-import type { RowWrite } from '../storage/engine'
-import type { TupleValue } from '../storage/keys'
+import type { ReplicaWrite, RowWrite } from '../storage/engine'
+import type { Tuple, TupleValue } from '../storage/keys'
+import { decodeRow } from '../types/row-codec'
 import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
-import { tableAccess } from './access/choose'
+import { quorumTable, tableAccess } from './access/choose'
 import type { ExecEnv } from './env'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import { passthrough } from './local-vm'
 import type { StatementResult } from './result'
 import { addWrite, type ShardWrites } from './shard-writes'
 import { SqlTxn } from './txn'
+import { leaderlessPage, leaderlessVersion, mode1Page, type SourcePage } from './table-move-source'
 import { insertWrite, versionId } from './write-rows'
 
 /** Rows read (and written) per page of a copy or a cleanup: a bound on what one transaction holds. */
@@ -45,10 +53,6 @@ function step (pos: Pos, table: string, s: MoveStepSpec): DdlStatement {
 /** START of the move `s` (an ALTER TABLE … SET that moves rows), by this node. */
 export async function startMove (env: ExecEnv, s: AlterTableStatement, ddl: Ddl): Promise<StatementResult> {
   if (s.action.kind !== 'set_options') throw new Error('ScratchBird assertion: a move starts from ALTER TABLE … SET')
-  const t = env.catalog().mustTable(s.table)
-  if (t.replication.replication_mode === 'leaderless_quorum' && env.quorum !== undefined) {
-    throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `table "${s.table}" has rows: moving a populated leaderless_quorum table to a new partition key is not available yet`, { table: s.table })
-  }
   return await ddl(step(s.pos, s.table, { kind: 'start', node: env.selfNode ?? 0, shards: env.shards, options: s.action.options }))
 }
 
@@ -121,32 +125,78 @@ async function page (env: ExecEnv, shape: TableShape, shard: ShardId, after: Tup
 async function copyShard (env: ExecEnv, t: TableInfo, shard: ShardId): Promise<void> {
   const target = relationsOf(env, t.name, 'target')[0]
   if (target === undefined) throw new ScratchBirdError('SB_TABLE_MOVE_STATE', `the move of table "${t.name}" has lost its target relation`, { table: t.name })
+  // Leaderless source in a cluster, or a leaderless target: versions matter (table-move-source.ts).
+  if (quorumTable(env, t) || quorumTable(env, target)) {
+    await copyVersioned(env, t, target, shard)
+    return
+  }
   const source = tableShape(t)
-  const shape = tableShape(target)
-  const indexes = indexShapes(env.catalog(), target)
-  const access = tableAccess(env, target)
   let after: TupleValue[] | null = null
   for (;;) {
     const rows = await page(env, source, shard, after)
     if (rows.length === 0) return
-    const writes: ShardWrites = new Map()
-    for (const row of rows) {
-      const w = insertWrite(env, shape, row)
-      addWrite(writes, w.shard, w.write)
-      addIndexWrites(env, indexes, writes, null, row)
-    }
-    // Upserts: a page copied again (a resumed move) writes the same rows and entries again.
-    for (const [s, list] of writes) writes.set(s, list.map(upsert))
-    const txn = new SqlTxn(env, 'read_committed', false)
-    try {
-      await writeWithIndexes(target, indexes, access, writes, txn)
-      await txn.commit()
-    } catch (e) {
-      await txn.rollback()
-      throw e
-    }
+    await writeTransactional(env, target, rows)
     if (rows.length < MOVE_BATCH_ROWS) return
     after = pkTuple(source, rows[rows.length - 1]!)
+  }
+}
+
+/** Rows (target column order) upserted into `target` and its index relations in one transaction. */
+async function writeTransactional (env: ExecEnv, target: TableInfo, rows: readonly SqlValue[][]): Promise<void> {
+  const shape = tableShape(target)
+  const indexes = indexShapes(env.catalog(), target)
+  const writes: ShardWrites = new Map()
+  for (const row of rows) {
+    const w = insertWrite(env, shape, row)
+    addWrite(writes, w.shard, w.write)
+    addIndexWrites(env, indexes, writes, null, row)
+  }
+  // Upserts: a page copied again (a resumed move) writes the same rows and entries again.
+  for (const [s, list] of writes) writes.set(s, list.map(upsert))
+  const txn = new SqlTxn(env, 'read_committed', false)
+  try {
+    await writeWithIndexes(target, indexes, tableAccess(env, target), writes, txn)
+    await txn.commit()
+  } catch (e) {
+    await txn.rollback()
+    throw e
+  }
+}
+
+/**
+ * A shard's rows copied with their versions: a leaderless source read from every replica and
+ * merged by version (a tombstone winner copies nothing), a Mode 1 source with its commit HLCs.
+ * A leaderless target gets each row as a quorum write of an explicit version — the winner's own
+ * from a leaderless source, the one derived from the commit HLC from a Mode 1 source — answered
+ * once W replicas applied it (the others get it from the quorum path's hints); a Mode 1 target
+ * gets the rows through its transactional write path.
+ */
+async function copyVersioned (env: ExecEnv, t: TableInfo, target: TableInfo, shard: ShardId): Promise<void> {
+  const fromLeaderless = quorumTable(env, t)
+  const source = tableShape(t)
+  const shape = tableShape(target)
+  let after: Tuple | null = null
+  for (;;) {
+    const read: SourcePage = fromLeaderless ? await leaderlessPage(env, t, shard, after) : await mode1Page(env, t, shard, after)
+    const { rows, next } = read
+    const live = rows.filter(r => r.row !== null)
+    if (live.length > 0) {
+      if (!quorumTable(env, target)) {
+        await writeTransactional(env, target, live.map(r => decodeRow(source.types, r.row!, source.missing)))
+      } else {
+        const versions = new Map<ShardId, ReplicaWrite[]>()
+        for (const r of live) {
+          const w = insertWrite(env, shape, decodeRow(source.types, r.row!, source.missing))
+          const versionId = fromLeaderless ? r.versionId : leaderlessVersion(r.commitHlc, r.versionId)
+          let list = versions.get(w.shard)
+          if (list === undefined) versions.set(w.shard, list = [])
+          list.push({ tableId: target.id, pk: w.write.pk, versionId, row: w.write.op === 'delete' ? null : w.write.row })
+        }
+        await env.quorum!.write(target, versions)
+      }
+    }
+    if (next === null) return
+    after = next
   }
 }
 
@@ -156,6 +206,10 @@ function upsert (w: RowWrite): RowWrite {
 
 /** Deletes every row of relation `r` on every shard (a retired relation of a move). */
 async function deleteRows (env: ExecEnv, r: TableInfo): Promise<void> {
+  if (quorumTable(env, r)) {
+    await deleteLeaderless(env, r)
+    return
+  }
   const shape = tableShape(r)
   const access = tableAccess(env, r)
   for (const shard of shardIds(env.shards)) {
@@ -173,6 +227,26 @@ async function deleteRows (env: ExecEnv, r: TableInfo): Promise<void> {
         throw e
       }
       if (rows.length < MOVE_BATCH_ROWS) break
+    }
+  }
+}
+
+/**
+ * A retired leaderless relation's rows: every key whose winner across the replicas is a row gets a
+ * tombstone by quorum write (read as the copy reads it: a row on one replica only is deleted too).
+ */
+async function deleteLeaderless (env: ExecEnv, r: TableInfo): Promise<void> {
+  const shape = tableShape(r)
+  for (const shard of shardIds(env.shards)) {
+    let after: Tuple | null = null
+    for (;;) {
+      const read: SourcePage = await leaderlessPage(env, r, shard, after)
+      const live = read.rows.filter(x => x.row !== null)
+      if (live.length > 0) {
+        await env.quorum!.write(r, new Map([[shard, live.map(x => ({ tableId: r.id, pk: x.pk, versionId: versionId(env, shape), row: null }) satisfies ReplicaWrite)]]))
+      }
+      if (read.next === null) break
+      after = read.next
     }
   }
 }

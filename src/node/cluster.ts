@@ -63,7 +63,7 @@ const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table', 'create_
 /** Shard ops that place rows a peer chose the shard of (checked against the layout floor). */
 const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'REPLICA_APPLY', 'AE_APPLY'])
 /** Leaderless replica traffic a stale replica refuses (a repair round's AE_READ / AE_APPLY it serves). */
-const QUORUM_REPLICA_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['REPLICA_READ', 'REPLICA_APPLY'])
+const QUORUM_REPLICA_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['REPLICA_READ', 'REPLICA_APPLY', 'REPLICA_VERSION_SCAN'])
 
 type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
 

@@ -163,7 +163,8 @@ function quorumPort ({ quorum, cluster, tracer }: ExecParts): QuorumPort {
     writeBatches: (b) => quorum.writeBatches(b),
     maxBatchBytes: quorum.maxBatchBytes,
     read: (t, shard, pks) => quorum.read(t, shard, pks),
-    replicas: (shard, n) => cluster.replicasOf(shard, n)
+    replicas: (shard, n) => cluster.replicasOf(shard, n),
+    scanReplicas: (t, shard, after, limit) => quorum.scanReplicas(t, shard, after, limit)
   }
   return {
     quorum: tracer == null ? io : tracedQuorum(io, tracer),

@@ -14,6 +14,7 @@ import type { Hlc } from '../core/hlc'
 import { nodeIdLabel, nodeLabel, shardLabel, type NodeMetrics } from '../ops/metrics'
 import type { ReplicaWrite, VersionedRow } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
+import type { VersionScanRow } from '../storage/version-scan'
 import type { Xid } from '../storage/types'
 import type { QuorumBatch } from '../exec/env'
 import { RPC_MAX_BODY_BYTES } from '../net/rpc/wire'
@@ -121,14 +122,14 @@ export class QuorumShell {
 
   // ---- replica requests -------------------------------------------------------------------------
 
-  private call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
+  private call<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN' | 'REPLICA_VERSION_SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     const tracer = this.d.tracer
     if (tracer == null) return this.callReplica(to, op, req, timeoutMs)
     return tracer.span('quorum replica', { 'scratchbird.shard': req.shard, 'scratchbird.op': op, 'scratchbird.to_node': to, 'scratchbird.via': to === this.d.selfId ? 'local' : 'rpc' },
       () => this.callReplica(to, op, req, timeoutMs))
   }
 
-  private async callReplica<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
+  private async callReplica<K extends 'REPLICA_APPLY' | 'REPLICA_READ' | 'SCAN' | 'REPLICA_VERSION_SCAN'> (to: NodeId, op: K, req: ShardRequests[K], timeoutMs: number): Promise<ShardReplies[K]> {
     if (to === this.d.selfId) {
       // This node's own replica, stale: failed like a peer's would (the coordinator moves on, a write keeps a hint).
       if (this.d.replicaStale?.(req.shard) === true) throw staleReplica(op, req.shard)
@@ -274,8 +275,37 @@ export class QuorumShell {
     }))
   }
 
+  /**
+   * A page of `table`'s keys on `shard` from each replica counted toward R and W (QuorumIo.scanReplicas):
+   * all are asked at once, each within read_timeout_ms; the pages of those that answered, or
+   * SB_QUORUM_NOT_ACHIEVED when fewer than N − W + 1 did (a page from fewer could miss the only
+   * copies of an acknowledged write or of the tombstone that deleted a key).
+   */
+  async scanReplicas (table: TableInfo, shard: ShardId, after: Tuple | null, limit: number): Promise<VersionScanRow[][]> {
+    const { replication_factor: n, write_quorum: w } = table.replication
+    const replicas = this.d.replicas(shard, countedReplicas(n, table.bootstrap, shard))
+    const need = Math.max(1, n - w + 1)
+    const timeoutMs = this.d.config.replication.read_timeout_ms
+    const asked = await Promise.allSettled(replicas.map(async to => {
+      const reply = await this.track(this.call(to, 'REPLICA_VERSION_SCAN', { shard, tableId: table.id, after, limit }, timeoutMs))
+      if (this.observeVersions(reply.rows, to)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${to}'s versions are too far ahead of this node's clock`, { node: to })
+      return reply.rows
+    }))
+    const pages: VersionScanRow[][] = []
+    const failed: string[] = []
+    asked.forEach((a, i) => {
+      if (a.status === 'fulfilled') pages.push(a.value)
+      else failed.push(`node ${replicas[i]}: ${messageOf(a.reason)}`)
+    })
+    if (pages.length < need) {
+      throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', `a scan of every replica of table "${table.name}" on shard ${shard} got ${pages.length} answers, ${need} needed (N=${n}, W=${w}): ${failed.join('; ')}`,
+        { table: table.name, shard, answered: pages.length, needed: need })
+    }
+    return pages
+  }
+
   /** Every version a peer sends updates this node's HLC; true when one is too far ahead (reply refused). */
-  private observeVersions (versions: readonly (VersionedRow | null)[], from: NodeId): boolean {
+  private observeVersions (versions: ReadonlyArray<Pick<VersionedRow, 'versionId'> | null>, from: NodeId): boolean {
     if (from === this.d.selfId) return false
     const refused = observeRemoteHlc(this.d.hlc, versions.map(v => v?.versionId))
     if (refused === null) return false

@@ -28,7 +28,8 @@ export function tracedQuorum (q: QuorumIo, tracer: TracePort): QuorumIo {
     read: (table, shard, pks) => tracer.span('quorum read', {
       'scratchbird.table': table.name, 'scratchbird.shard': shard, 'scratchbird.keys': pks.length, 'scratchbird.r': table.replication.read_quorum, 'scratchbird.n': table.replication.replication_factor
     }, () => q.read(table, shard, pks)),
-    replicas: (shard, n) => q.replicas(shard, n)
+    replicas: (shard, n) => q.replicas(shard, n),
+    scanReplicas: (table, shard, after, limit) => q.scanReplicas(table, shard, after, limit)
   }
 }
 

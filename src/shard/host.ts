@@ -411,6 +411,8 @@ export class ShardHost {
       return { hashes: res.hashes, leaves: res.leaves.map(leafMessage), recent: res.recent }
     },
     MODE1_REPAIR: (r) => this.engineOf(r.shard).mode1Repair(r.generation, r.rows),
+    VERSION_SCAN: async (r) => ({ rows: await this.engineOf(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
+    REPLICA_VERSION_SCAN: async (r) => ({ rows: await this.engineOf(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

@@ -68,6 +68,7 @@ import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
+import { scanVersions, type VersionScanRow } from './version-scan'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -920,6 +921,12 @@ export class ShardEngine {
       if (plan.ops.length > 0) await this.kv.batch(plan.ops, { sync: true })
       return { repaired: plan.repaired, skipped: plan.skipped }
     })
+  }
+
+  /** A page of a table's latest committed versions with their commit HLCs, tombstones included (storage/version-scan.ts). */
+  scanVersions (tableId: number, after: Tuple | null, limit: number): Promise<VersionScanRow[]> {
+    this.checkOpen()
+    return scanVersions(this.kv, this.tip, tableId, after, limit)
   }
 
   async get (tableId: number, pk: Tuple, txn?: Txn): Promise<Uint8Array | undefined> {

@@ -25,6 +25,11 @@ export function tableAccess (env: AccessPorts, table: TableInfo): TableAccess {
   return access
 }
 
+/** Does `table` replicate by leaderless quorum here (in a cluster), versions and all (a table move reads it so)? */
+export function quorumTable (env: Pick<QuorumPort, 'quorum'>, table: TableInfo): boolean {
+  return table.replication.replication_mode === 'leaderless_quorum' && env.quorum !== undefined
+}
+
 function choose (env: AccessPorts, table: TableInfo): TableAccess {
   switch (table.replication.replication_mode) {
     case 'leaderless_quorum':

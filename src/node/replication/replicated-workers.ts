@@ -32,9 +32,9 @@ import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
 // read the session asked for.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
-const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO'])
+const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO', 'VERSION_SCAN'])
 /** Ops that read the shard's rows for a client: only within the primary's read lease. */
-const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY'])
+const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'VERSION_SCAN'])
 /** Ops whose reply carries the LSN of a log entry that must be acknowledged before it is answered. */
 const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'])
 

@@ -4,6 +4,7 @@ import type { Tuple, TupleValue } from '../../storage/keys'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import type { NodeId, ShardId } from '../../core/ids'
 import type { Hint } from '../../storage/hint-store'
+import type { VersionScanRow } from '../../storage/version-scan'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
 import type { ReplReplies, ReplRequests } from './repl-messages'
@@ -76,6 +77,9 @@ export interface ShardRequests extends ReplRequests {
   MODE1_VERIFY: { shard: ShardId, tableIds: number[], snapshotHlc: HlcTs, buckets: number[] | null }
   /** Mode 1 repair (storage/merkle/mode1-repair.ts): the primary's images of versions the replica holds damaged; refused unless the replica follows at `generation`. */
   MODE1_REPAIR: { shard: ShardId, generation: bigint, rows: Array<{ key: Uint8Array, versionId: Uint8Array, row: Uint8Array }> }
+  /** Up to `limit` keys of `tableId` after `after` (null: from the first), tombstones included (storage/version-scan.ts). */
+  VERSION_SCAN: { shard: ShardId, tableId: number, after: Tuple | null, limit: number }
+  REPLICA_VERSION_SCAN: ShardRequests['VERSION_SCAN']
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -168,4 +172,6 @@ export interface ShardReplies extends ReplReplies {
   MODE1_VERIFY: { hashes: bigint[], leaves: MerkleLeafMessage[], recent: Uint8Array[] }
   /** skipped: rows whose latest stored version is not the one named (left to the log or a later round). */
   MODE1_REPAIR: { repaired: number, skipped: number }
+  VERSION_SCAN: { rows: VersionScanRow[] }
+  REPLICA_VERSION_SCAN: ShardReplies['VERSION_SCAN']
 }

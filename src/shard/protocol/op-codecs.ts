@@ -91,7 +91,7 @@ const writeLeaf = (w: CodecWriter, l: MerkleLeafMessage): void => { w.blob(l.key
 const readLeaf = (r: CodecReader): MerkleLeafMessage => ({ key: r.blob(), versionId: readVersionId(r), rowHash: r.u64() })
 const LEAF_MIN_BYTES = 1 + 16 + 8
 
-type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_APPLY'>]: Body<ShardRequests[K], ShardReplies[K]> }
+type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_APPLY' | 'REPLICA_VERSION_SCAN'>]: Body<ShardRequests[K], ShardReplies[K]> }
 
 /** REPLICA_READ's body; AE_READ (a repair round's read) has the same. */
 const queryBody: Body<ShardRequests['QUERY'], ShardReplies['QUERY']> = {
@@ -331,6 +331,12 @@ const BODIES: Bodies = {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.generation); w.array(v.rows, x => { w.blob(x.key); writeVersionId(w, x.versionId); w.blob(x.row) }) },
       r => ({ shard: r.shard(), generation: r.u64(), rows: r.array(() => ({ key: r.blob(), versionId: readVersionId(r), row: r.blob() }), 18) })],
     rep: [(w, v) => { w.uint(v.repaired); w.uint(v.skipped) }, r => ({ repaired: r.uint(), skipped: r.uint() })]
+  },
+  VERSION_SCAN: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.opt(v.after, t => writeTuple(w, t)); w.uint(v.limit) },
+      r => ({ shard: r.shard(), tableId: r.u32(), after: r.opt(() => readTuple(r)) ?? null, limit: r.uint() })],
+    rep: [(w, v) => w.array(v.rows, x => { writeTuple(w, x.pk); writeVersionId(w, x.versionId); writeRow(w, x.row); w.u64(x.commitHlc) }),
+      r => ({ rows: r.array(() => ({ pk: readTuple(r), versionId: readVersionId(r), row: readRow(r), commitHlc: r.hlc() }), 18) })]
   }
 }
 
@@ -340,6 +346,8 @@ CODECS.set('AUTOCOMMIT', { encodeRequest: encodeAutocommit, decodeRequest: decod
 CODECS.set('REPLICA_APPLY', { encodeRequest: encodeReplicaApply, decodeRequest: decodeReplicaApply, encodeReply: encodeReplicaApplyReply, decodeReply: decodeReplicaApplyReply } as OpCodec<unknown, unknown>)
 // A repair round's read and write: the same payloads under their own op (a stale replica tells them apart).
 CODECS.set('AE_APPLY', CODECS.get('REPLICA_APPLY')!)
+// A leaderless replica's VERSION_SCAN: the same payloads under the op the replica path sends (cluster.ts refuses it on a stale replica).
+CODECS.set('REPLICA_VERSION_SCAN', CODECS.get('VERSION_SCAN')!)
 
 /** The codec of op `op`'s payloads, on the rings and inside SHARD_QUERY alike. */
 export function opCodecOf<K extends ShardOpName> (op: K): OpCodec<ShardRequests[K], ShardReplies[K]> {

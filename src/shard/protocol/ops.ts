@@ -56,7 +56,9 @@ export const SHARD_OPS = {
   AE_READ: { code: 36, synopsis: 'anti-entropy: REPLICA_READ for a repair round; a replica that does not serve the shard (stale, back from a long outage) answers it where it refuses REPLICA_READ' },
   AE_APPLY: { code: 37, synopsis: 'anti-entropy: REPLICA_APPLY for a repair round; a stale replica applies it where it refuses REPLICA_APPLY (quorum writes, hints, read repair)' },
   AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true },
-  MODE1_VERIFY: { code: 39, synopsis: 'Mode 1 anti-entropy: Merkle bucket hashes, or the leaves of some buckets, built from the stored rows of the shard\'s primary_replica tables at a snapshot HLC (storage/merkle/mode1-scan.ts)' }
+  MODE1_VERIFY: { code: 39, synopsis: 'Mode 1 anti-entropy: Merkle bucket hashes, or the leaves of some buckets, built from the stored rows of the shard\'s primary_replica tables at a snapshot HLC (storage/merkle/mode1-scan.ts)' },
+  VERSION_SCAN: { code: 64, synopsis: 'a page of a table\'s keys in key order after a key, each with its latest committed version id, row (null: tombstone) and commit HLC: what a move changing a populated table\'s replication_mode reads (storage/version-scan.ts); on a Mode 1 shard only at its primary' },
+  REPLICA_VERSION_SCAN: { code: 65, synopsis: 'VERSION_SCAN of a leaderless_quorum table on one of its replicas (any replica that serves the shard; a stale one refuses it, as REPLICA_READ)' }
 } as const
 
 /**

@@ -46,9 +46,10 @@ describe('changeChecks: the decision table', () => {
     expect(changeChecks(null, { ...REPLICATION_DEFAULTS, partition_key_columns: ['user_id'] }, pk).movesRows).toBe(false)
   })
 
-  it('a new mode needs an empty table; several reasons are all given', () => {
-    expect(changeChecks(REPLICATION_DEFAULTS, quorum(1, 1, 1), pk).needsEmptyTable).toEqual([expect.stringMatching(/^changing replication_mode from 'primary_replica' to 'leaderless_quorum' needs an empty table/)])
-    expect(changeChecks(REPLICATION_DEFAULTS, { ...quorum(1, 1, 1), partition_key_columns: ['x'] }, pk)).toMatchObject({ needsEmptyTable: [expect.any(String)], movesRows: true })
+  it('a new mode converts the rows by a move (both directions), with or without a new key', () => {
+    expect(changeChecks(REPLICATION_DEFAULTS, quorum(1, 1, 1), pk)).toEqual({ liveNodes: false, needsEmptyTable: [], movesRows: true })
+    expect(changeChecks(quorum(1, 1, 1), REPLICATION_DEFAULTS, pk)).toEqual({ liveNodes: false, needsEmptyTable: [], movesRows: true })
+    expect(changeChecks(REPLICATION_DEFAULTS, { ...quorum(1, 1, 1), partition_key_columns: ['x'] }, pk)).toMatchObject({ needsEmptyTable: [], movesRows: true })
   })
 
   it('has one row per option that can refuse a change, and none for W, R or uuid_type', () => {

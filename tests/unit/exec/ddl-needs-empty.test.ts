@@ -20,13 +20,15 @@ async function options (node: TestNode, table: string): Promise<unknown[]> {
 }
 
 describe('ALTER TABLE on a populated table', () => {
-  it('refuses a new replication_mode while any shard holds a row; new partition_key_columns move the rows (exec/table-move.ts)', async () => {
+  it('a new replication_mode or new partition_key_columns move a populated table\'s rows (exec/table-move.ts)', async () => {
     const node = await testNode(8, false)
     await node.sql('CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id TEXT, amount BIGINT)')
     await node.sql("INSERT INTO orders VALUES (42, 'u1', 7)")
-    const e = await failure(node.sql("ALTER TABLE orders SET replication_mode = 'leaderless_quorum'"))
-    expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
-    expect(e.message).toMatch(/^table orders has rows: changing replication_mode from 'primary_replica' to 'leaderless_quorum' needs an empty table/)
+    const id = node.env.catalog().table('orders')!.id
+    await node.sql("ALTER TABLE orders SET replication_mode = 'leaderless_quorum'")
+    expect(await options(node, 'orders')).toEqual(['leaderless_quorum', 1, 1, 1, null])
+    expect(node.env.catalog().table('orders')!.id).not.toBe(id)
+    await node.sql("ALTER TABLE orders SET replication_mode = 'primary_replica'")
     expect(await options(node, 'orders')).toEqual(['primary_replica', 1, 1, 1, null])
     // The row is still found by its key.
     expect((await node.sql('SELECT amount FROM orders WHERE order_id = 42'))[0]!.rows).toEqual([['7']])

@@ -118,6 +118,7 @@ export class LocalShards {
       return { rows: false, held: await engine.releaseTableFence(r.tableId, r.token) }
     },
     TABLE_FENCE_LIST: async r => ({ fences: this.engine(r.shard).heldTableFences() }),
+    VERSION_SCAN: async r => ({ rows: await this.engine(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
     JOIN_QUERY: async r => {
       const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
       const engine = this.engine(r.shard)
@@ -140,7 +141,9 @@ export class LocalShards {
       maxBatchBytes,
       read: async (t: TableInfo, shard: ShardId, pks: readonly Tuple[]) =>
         (await this.engine(shard).getVersionedMany(t.id, pks)).map(v => v?.row ?? null),
-      replicas: () => [NODE_ID]
+      replicas: () => [NODE_ID],
+      // The one replica's page, as REPLICA_VERSION_SCAN answers it.
+      scanReplicas: async (t: TableInfo, shard: ShardId, after: Tuple | null, limit: number) => [await this.engine(shard).scanVersions(t.id, after, limit)]
     }
   }
 }

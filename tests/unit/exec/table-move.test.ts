@@ -134,13 +134,17 @@ describe('re-partitioning a populated table', () => {
     expect((await node.sql('SELECT count(*) FROM orders'))[0]!.rows).toEqual([['10']])
   })
 
-  it('an empty table just changes its key (no move); a mode change with rows is still refused', async () => {
+  it('an empty table just changes its key (no move); a mode change with rows moves them (table-move-mode.test.ts)', async () => {
     const node = await testNode(8, false)
     await node.sql('CREATE TABLE e (id BIGINT PRIMARY KEY, k TEXT)')
     const v = node.env.catalog().version
     await node.sql("ALTER TABLE e SET partition_key_columns = 'k'")
     expect(node.env.catalog().version).toBe(v + 1)
     await node.sql("INSERT INTO e VALUES (1, 'a')")
-    expect((await failure(node.sql("ALTER TABLE e SET replication_mode = 'leaderless_quorum'"))).code).toBe('SB_FEATURE_NOT_SUPPORTED')
+    const id = node.env.catalog().table('e')!.id
+    // Both at once (a leaderless table is partitioned by its primary key's columns): one move.
+    await node.sql("ALTER TABLE e SET replication_mode = 'leaderless_quorum', partition_key_columns = 'id'")
+    expect(node.env.catalog().table('e')!.id).not.toBe(id)
+    expect((await node.sql('SELECT id, k FROM e'))[0]!.rows).toEqual([['1', 'a']])
   })
 })

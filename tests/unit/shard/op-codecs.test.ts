@@ -57,6 +57,13 @@ const rowWrite: fc.Arbitrary<RowWrite> = fc.record({
   return { ...base, op: w.op, row: w.row }
 })
 
+function versionScan (): { req: fc.Arbitrary<ShardRequests['VERSION_SCAN']>, rep: fc.Arbitrary<ShardReplies['VERSION_SCAN']> } {
+  return {
+    req: fc.record({ shard: shardArb, tableId: u32, after: fc.option(tuple, { nil: null }), limit: count }),
+    rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, versionId, row: fc.option(bytes, { nil: null }), commitHlc: hlcArb }), { maxLength: 4 }) })
+  }
+}
+
 const queryOptions = fc.record({
   program: bytes,
   params: bytes,
@@ -291,7 +298,9 @@ const ARBS: Arbs = {
   MODE1_REPAIR: {
     req: fc.record({ shard: shardArb, generation: u64, rows: fc.array(fc.record({ key: bytes, versionId, row: bytes }), { maxLength: 3 }) }),
     rep: fc.record({ repaired: count, skipped: count })
-  }
+  },
+  VERSION_SCAN: versionScan(),
+  REPLICA_VERSION_SCAN: versionScan()
 }
 
 /**
