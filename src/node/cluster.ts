@@ -7,6 +7,7 @@ import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
 import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
+import { goneVoters } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
@@ -489,9 +490,10 @@ export class ClusterShell implements ShardRouting {
         shardReplicas: inLayout === 'leaving' ? (id === this.selfId ? this.ownReplicas() : m?.shardReplicas ?? 0) : replicas(id)
       }
     })
-    // Nodes gossip knows that are not members (a joiner; they hold no shards here).
+    // Nodes gossip knows that are not members (a joiner; they hold no shards here). One gossip
+    // shows down is no joiner: a node REMOVE NODE took out (its record lingers), not listed.
     for (const m of view.values()) {
-      if (this.layout.members.includes(m.nodeId)) continue
+      if (this.layout.members.includes(m.nodeId) || !isAlive(m.state)) continue
       rows.push({ nodeId: m.nodeId, address: m.address, datacenter: m.datacenter, state: m.state, heartbeatAgeMs: Math.round(m.heartbeatAgeMs), clockOffsetMs: m.clockOffsetMs === null ? null : Math.round(m.clockOffsetMs), shardReplicas: 0 })
     }
     return rows
@@ -552,7 +554,7 @@ export class ClusterShell implements ShardRouting {
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
     if (n <= 1) return []
-    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [], this.d.mode1Retired?.(shard) === true)
+    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.countedVoters(shard), this.d.mode1Retired?.(shard) === true)
     // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
     return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
   }
@@ -560,7 +562,23 @@ export class ClusterShell implements ShardRouting {
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
   mode1Moving (shard: ShardId): boolean {
     const n = this.mode1Replicas()
-    return n > 1 && shardMoving(this.prefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [])
+    return n > 1 && shardMoving(this.prefs[shard]!.slice(0, n), this.countedVoters(shard))
+  }
+
+  /**
+   * Of a Mode 1 group's voters, those removed from the cluster for good (REMOVE NODE: no member of
+   * this node's layout, not alive in its gossip): the group stops counting them
+   * (cluster/membership/forced-removal.ts).
+   */
+  goneVoters (voters: readonly NodeId[]): NodeId[] {
+    return goneVoters({ self: this.selfId, voters, members: this.layout.members, alive: knownAlive(this.states(), this.selfId) })
+  }
+
+  /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */
+  private countedVoters (shard: ShardId): NodeId[] {
+    const voters = this.d.mode1Voters?.(shard) ?? []
+    const gone = this.goneVoters(voters)
+    return gone.length === 0 ? voters : voters.filter(id => !gone.includes(id))
   }
 
   scanNodeOf (shard: ShardId, tableId: number, avoid: ReadonlySet<NodeId> = new Set()): NodeId | null | undefined {

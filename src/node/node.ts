@@ -893,6 +893,7 @@ export class ScratchBirdNode {
       lagWarningMs: config.replication.lag_warning_ms,
       maxMessageBytes: config.storage.max_message_bytes,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
+      goneVoters: (voters) => cluster.goneVoters(voters),
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,
       rpc,

@@ -57,6 +57,8 @@ export interface ReplicationShellDeps {
   readonly maxMessageBytes: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
+  /** Of a group's voters, those removed from the cluster for good (cluster/membership/forced-removal.ts goneVoters); default none. */
+  readonly goneVoters?: (voters: readonly NodeId[]) => NodeId[]
   readonly addressOf: (node: NodeId) => string
   readonly workers: ShardRequester
   /** Snapshot chunks (REPL_SNAPSHOT_CHUNK). */
@@ -215,6 +217,8 @@ export class ReplicationShell {
       if (running !== undefined) {
         if (wanted) {
           running.setReplicas(replicas)
+          // After the replicas: the primary the survivors elect then has the replacement as a peer.
+          if (this.d.goneVoters !== undefined) running.setGone(this.d.goneVoters(running.voters))
         } else if (replicas.length >= 2) {
           running.stop()
           this.groups.delete(shard)
