@@ -103,6 +103,8 @@ export interface ClusterDeps {
   readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
   /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
   readonly mode1Retired?: ((shard: ShardId) => boolean) | undefined
+  /** Mode 1: the bootstraps of the shard this node streams now, as SHOW SHARD MAP says them (null: none). */
+  readonly bootstrapProgress?: ((shard: ShardId) => string | null) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
@@ -503,17 +505,26 @@ export class ClusterShell implements ShardRouting {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
     return shardIds(this.prefs.length).map(shard => {
-      const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
-      // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
-      const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
-      if (moving.length === 0) {
-        // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
-        const leaving = (this.layout.leaving ?? [])[0]
-        return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
-      }
-      const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
-      return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
+      const row = this.shardMapMoving(shard, alive, n)
+      // A bootstrap this node streams (the shard's primary): keys and bytes sent, rate, ETA.
+      const progress = this.d.bootstrapProgress?.(shard) ?? null
+      if (progress === null) return row
+      return { ...row, moving: row.moving === undefined ? progress : `${row.moving}; ${progress}` }
     })
+  }
+
+  /** SHOW SHARD MAP's row of `shard` with the moves this node knows of. */
+  private shardMapMoving (shard: ShardId, alive: (id: NodeId) => boolean, n: number): ShardMapRow {
+    const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
+    // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
+    const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
+    if (moving.length === 0) {
+      // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
+      const leaving = (this.layout.leaving ?? [])[0]
+      return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
+    }
+    const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
+    return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
   }
 
   /**
