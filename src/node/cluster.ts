@@ -187,6 +187,8 @@ export class ClusterShell implements ShardRouting {
   private drainPoll = false
   private drainPolledAt = -Infinity
   private drainMoving: number[] = []
+  /** Nodes this process saw removed from the layout (REMOVE NODE): their Mode 1 votes stop counting (forced-removal.ts). */
+  private readonly removedMembers = new Set<NodeId>()
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -257,6 +259,9 @@ export class ClusterShell implements ShardRouting {
       return false
     }
     this.machine.setLayout(next)
+    // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts).
+    for (const id of this.layout.members) if (!next.members.includes(id)) this.removedMembers.add(id)
+    for (const id of next.members) this.removedMembers.delete(id)
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
@@ -582,7 +587,7 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/forced-removal.ts).
    */
   goneVoters (voters: readonly NodeId[]): NodeId[] {
-    return goneVoters({ self: this.selfId, voters, members: this.layout.members, alive: knownAlive(this.states(), this.selfId) })
+    return goneVoters({ self: this.selfId, voters, members: this.layout.members, removed: [...this.removedMembers], alive: knownAlive(this.states(), this.selfId) })
   }
 
   /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */

@@ -22,6 +22,12 @@ import type { NodeId } from '../../core/ids'
 // a voter grants its vote only to a log at least as complete as its own (Raft §5.4.1), so the
 // survivor elected holds every entry either survivor holds. (Below a majority — sync_replicas k
 // smaller than that — an acknowledged commit can be lost on any failover; that is documented.)
+// Only a node this node SAW removed counts (a member of a layout it ran, absent from a later one):
+// a voter that is merely unknown here — a node admitted at an epoch this node has not learned yet,
+// whose promotion reached it by the log first — is no member of its layout either, and leaving it
+// out would shrink the majority this node counts below one that must intersect every other. What
+// this node saw is kept in memory: a survivor restarted after the removal, before its group's
+// config entry removing n committed, does not force it (that group waits for an operator).
 // Why no second primary: n is left out only while this node's gossip does not see it alive, and a
 // survivor ignores n's messages from then on, so n can be neither elected nor acknowledged again;
 // a survivor campaigns only once its election timeout has run since it last heard from n, which is
@@ -33,19 +39,21 @@ export interface ForcedRemovalFacts {
   readonly voters: readonly NodeId[]
   /** The members of the layout this node runs (cluster.json): a removed node is none. */
   readonly members: readonly NodeId[]
+  /** Nodes this node saw removed: members of a layout it ran, absent from a later one (since it started). */
+  readonly removed: readonly NodeId[]
   /** Is `id` alive in this node's gossip view? */
   readonly alive: (id: NodeId) => boolean
 }
 
 /**
- * The voters to leave out of the group's majorities: those the layout no longer lists as members
- * and that this node's gossip does not show alive; never this node itself, and never all of the
+ * The voters to leave out of the group's majorities: those this node saw removed from the layout,
+ * not members again, and that its gossip does not show alive; never this node itself, and never all of the
  * voters (a group needs one to decide). Empty when nothing is forced — in particular while n is
  * alive (REMOVE NODE refuses a live node, SB_NODE_ALIVE; should one be removed anyway, its group
  * waits rather than decide without it).
  */
 export function goneVoters (f: ForcedRemovalFacts): NodeId[] {
-  const gone = f.voters.filter(id => id !== f.self && !f.members.includes(id) && !f.alive(id))
+  const gone = f.voters.filter(id => id !== f.self && f.removed.includes(id) && !f.members.includes(id) && !f.alive(id))
   return gone.length < f.voters.length ? gone : []
 }
 

@@ -9,10 +9,10 @@ import { durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './repl
 // (cluster/membership/forced-removal.ts) and what the replication machine does with it.
 
 describe('goneVoters', () => {
-  const facts = (voters: number[], members: number[], alive: number[] = [1]): Parameters<typeof goneVoters>[0] =>
-    ({ self: asNodeId(1), voters: ids(...voters), members: ids(...members), alive: (id: NodeId) => alive.includes(id) })
+  const facts = (voters: number[], members: number[], alive: number[] = [1], removed: number[] = [2, 4]): Parameters<typeof goneVoters>[0] =>
+    ({ self: asNodeId(1), voters: ids(...voters), members: ids(...members), removed: ids(...removed), alive: (id: NodeId) => alive.includes(id) })
 
-  it('a voter the layout removed and gossip shows down is left out', () => {
+  it('a voter this node saw removed from the layout, and gossip shows down, is left out', () => {
     expect(goneVoters(facts([1, 2], [1, 3]))).toEqual([2])
     expect(goneVoters(facts([1, 2, 4], [1, 2, 3], [1, 2]))).toEqual([4])
   })
@@ -22,9 +22,13 @@ describe('goneVoters', () => {
     expect(goneVoters(facts([1, 2], [1, 2, 3], [1]))).toEqual([])
   })
 
+  it('never a voter merely unknown here (admitted at an epoch this node has not learned): only one it saw removed', () => {
+    expect(goneVoters(facts([1, 2, 5], [1, 2, 3], [1, 2], [4]))).toEqual([])
+  })
+
   it('never this node, never every voter', () => {
     expect(goneVoters(facts([1, 2], [3]))).toEqual([2])
-    expect(goneVoters({ self: asNodeId(3), voters: ids(1, 2), members: ids(3), alive: () => false })).toEqual([])
+    expect(goneVoters({ self: asNodeId(3), voters: ids(1, 2), members: ids(3), removed: ids(1, 2), alive: () => false })).toEqual([])
   })
 
   it('REMOVE NODE of a live node stays refused (SB_NODE_ALIVE): the layout never removes it', () => {
