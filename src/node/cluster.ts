@@ -7,6 +7,7 @@ import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
 import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
+import { goneVoters } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
@@ -102,6 +103,8 @@ export interface ClusterDeps {
   readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
   /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
   readonly mode1Retired?: ((shard: ShardId) => boolean) | undefined
+  /** Mode 1: the bootstraps of the shard this node streams now, as SHOW SHARD MAP says them (null: none). */
+  readonly bootstrapProgress?: ((shard: ShardId) => string | null) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
@@ -184,6 +187,8 @@ export class ClusterShell implements ShardRouting {
   private drainPoll = false
   private drainPolledAt = -Infinity
   private drainMoving: number[] = []
+  /** Nodes this process saw removed from the layout (REMOVE NODE): their Mode 1 votes stop counting (forced-removal.ts). */
+  private readonly removedMembers = new Set<NodeId>()
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -254,6 +259,9 @@ export class ClusterShell implements ShardRouting {
       return false
     }
     this.machine.setLayout(next)
+    // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts).
+    for (const id of this.layout.members) if (!next.members.includes(id)) this.removedMembers.add(id)
+    for (const id of next.members) this.removedMembers.delete(id)
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
@@ -489,9 +497,10 @@ export class ClusterShell implements ShardRouting {
         shardReplicas: inLayout === 'leaving' ? (id === this.selfId ? this.ownReplicas() : m?.shardReplicas ?? 0) : replicas(id)
       }
     })
-    // Nodes gossip knows that are not members (a joiner; they hold no shards here).
+    // Nodes gossip knows that are not members (a joiner; they hold no shards here). One gossip
+    // shows down is no joiner: a node REMOVE NODE took out (its record lingers), not listed.
     for (const m of view.values()) {
-      if (this.layout.members.includes(m.nodeId)) continue
+      if (this.layout.members.includes(m.nodeId) || !isAlive(m.state)) continue
       rows.push({ nodeId: m.nodeId, address: m.address, datacenter: m.datacenter, state: m.state, heartbeatAgeMs: Math.round(m.heartbeatAgeMs), clockOffsetMs: m.clockOffsetMs === null ? null : Math.round(m.clockOffsetMs), shardReplicas: 0 })
     }
     return rows
@@ -501,17 +510,26 @@ export class ClusterShell implements ShardRouting {
     const alive = routable(this.states(), this.selfId)
     const n = this.replicaCount()
     return shardIds(this.prefs.length).map(shard => {
-      const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
-      // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
-      const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
-      if (moving.length === 0) {
-        // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
-        const leaving = (this.layout.leaving ?? [])[0]
-        return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
-      }
-      const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
-      return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
+      const row = this.shardMapMoving(shard, alive, n)
+      // A bootstrap this node streams (the shard's primary): keys and bytes sent, rate, ETA.
+      const progress = this.d.bootstrapProgress?.(shard) ?? null
+      if (progress === null) return row
+      return { ...row, moving: row.moving === undefined ? progress : `${row.moving}; ${progress}` }
     })
+  }
+
+  /** SHOW SHARD MAP's row of `shard` with the moves this node knows of. */
+  private shardMapMoving (shard: ShardId, alive: (id: NodeId) => boolean, n: number): ShardMapRow {
+    const row = shardMapRow(shard, this.prefs[shard]!, n, alive)
+    // A Mode 1 shard still moving holds copies on its old voters too (membership/moves.ts).
+    const moving = this.mode1ReplicasOf(shard).filter(id => !row.replicas.includes(id))
+    if (moving.length === 0) {
+      // The decider's last status round saw this shard still on a leaving node (this node holds no copy of it).
+      const leaving = (this.layout.leaving ?? [])[0]
+      return leaving !== undefined && this.drainMoving.includes(shard) ? { ...row, moving: `to {${row.replicas.join(', ')}} from {${leaving}}` } : row
+    }
+    const text = `to {${this.prefs[shard]!.slice(0, this.mode1Replicas()).join(', ')}} from {${moving.join(', ')}}`
+    return { ...row, replicas: [...row.replicas, ...moving], live: [...row.live, ...moving.filter(alive)], moving: text }
   }
 
   /**
@@ -552,7 +570,7 @@ export class ClusterShell implements ShardRouting {
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
     if (n <= 1) return []
-    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [], this.d.mode1Retired?.(shard) === true)
+    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.countedVoters(shard), this.d.mode1Retired?.(shard) === true)
     // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
     return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
   }
@@ -560,7 +578,23 @@ export class ClusterShell implements ShardRouting {
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
   mode1Moving (shard: ShardId): boolean {
     const n = this.mode1Replicas()
-    return n > 1 && shardMoving(this.prefs[shard]!.slice(0, n), this.d.mode1Voters?.(shard) ?? [])
+    return n > 1 && shardMoving(this.prefs[shard]!.slice(0, n), this.countedVoters(shard))
+  }
+
+  /**
+   * Of a Mode 1 group's voters, those removed from the cluster for good (REMOVE NODE: no member of
+   * this node's layout, not alive in its gossip): the group stops counting them
+   * (cluster/membership/forced-removal.ts).
+   */
+  goneVoters (voters: readonly NodeId[]): NodeId[] {
+    return goneVoters({ self: this.selfId, voters, members: this.layout.members, removed: [...this.removedMembers], alive: knownAlive(this.states(), this.selfId) })
+  }
+
+  /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */
+  private countedVoters (shard: ShardId): NodeId[] {
+    const voters = this.d.mode1Voters?.(shard) ?? []
+    const gone = this.goneVoters(voters)
+    return gone.length === 0 ? voters : voters.filter(id => !gone.includes(id))
   }
 
   scanNodeOf (shard: ShardId, tableId: number, avoid: ReadonlySet<NodeId> = new Set()): NodeId | null | undefined {

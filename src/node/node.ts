@@ -900,7 +900,10 @@ export class ScratchBirdNode {
       maxRetainedBytes: config.replication.log_retention_bytes,
       lagWarningMs: config.replication.lag_warning_ms,
       maxMessageBytes: config.storage.max_message_bytes,
+      rebalanceRateBytesPerS: config.cluster.rebalance_rate_bytes_per_s,
+      rebalanceMaxConcurrentShards: config.cluster.rebalance_max_concurrent_shards,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
+      goneVoters: (voters) => cluster.goneVoters(voters),
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,
       rpc,
@@ -940,6 +943,7 @@ export class ScratchBirdNode {
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
       mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
+      bootstrapProgress: (shard) => this.replication?.bootstrapProgress(shard) ?? null,
       mode1Primaries: () => {
         const out: Array<{ shard: number, voters: NodeId[] }> = []
         for (const shard of shardIds(this.config.storage.shards)) {

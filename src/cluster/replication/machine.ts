@@ -37,6 +37,11 @@ import {
 //   at a time and only once the primary committed an entry of its generation (the single-server
 //   change rule with Ongaro's fix). The primary promotes a learner once its log matches the commit
 //   LSN and removes a voter that left the preference list (never itself).
+// - Forced removal (REMOVE NODE of a node gone for good, issue 20): the shell names voters gone
+//   for good ('gone' input); they are left out of every majority — votes, commit, acknowledgement,
+//   lease, check-quorum — and their messages ignored, until the primary's config entry removes
+//   them. Why that loses no acknowledged entry and elects no second primary:
+//   cluster/membership/forced-removal.ts.
 
 interface Peer {
   match: Lsn
@@ -96,6 +101,8 @@ export class ReplicationMachine {
   private commit: Lsn
   private applied: Lsn
   private preference: NodeId[]
+  /** Voters gone for good (the 'gone' input): they count toward no majority and are not heard. */
+  private gone: ReadonlySet<NodeId> = new Set()
   private readonly peers = new Map<NodeId, Peer>()
   /** While campaigning: the answers received (true = granted). */
   private readonly votes = new Map<NodeId, boolean>()
@@ -178,6 +185,7 @@ export class ReplicationMachine {
       case 'snapshot-failed': this.snapshotFailed(input.to); break
       case 'rebootstrap': this.rebootstrap(input.to, now); break
       case 'snapshot-streamed': this.snapshotStreamed(input.to, now); break
+      case 'gone': this.setGone(input.nodes, now); break
     }
     this.advance()
     const r = this.ready
@@ -204,7 +212,7 @@ export class ReplicationMachine {
   }
 
   private receive (msg: ReplMessage, now: number): void {
-    if (msg.from === this.self) return
+    if (msg.from === this.self || this.gone.has(msg.from)) return
     switch (msg.type) {
       case 'append': this.onAppend(msg, now); break
       case 'append-reply': this.onAppendReply(msg, now); break
@@ -324,7 +332,7 @@ export class ReplicationMachine {
     this.ready.events.push({ type: 'campaign', generation, preVote })
     this.votes.set(this.self, true)
     if (this.tallyVotes(now)) return
-    for (const v of this.log.voters) {
+    for (const v of this.quorumVoters()) {
       if (v === this.self) continue
       this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote })
     }
@@ -332,7 +340,7 @@ export class ReplicationMachine {
 
   /** Counts the votes; acts on a majority either way. True if the campaign ended. */
   private tallyVotes (now: number): boolean {
-    const voters = this.log.voters
+    const voters = this.quorumVoters()
     let granted = 0
     let refused = 0
     for (const [v, g] of this.votes) {
@@ -667,7 +675,7 @@ export class ReplicationMachine {
     const p = this.peers.get(to)
     if (p === undefined) return `node ${to} is not a replica of this group`
     if (p.state === 'snapshot') return `node ${to} is being bootstrapped already`
-    const voters = this.log.voters
+    const voters = this.quorumVoters()
     const matchOf = (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n
     const acked = this.cfg.syncReplicas === 0 ? 0n : this.ackLsn(voters, matchOf)
     return rebootstrapRefusal(voters, this.self, to, matchOf, acked > this.commit ? acked : this.commit)
@@ -762,6 +770,7 @@ export class ReplicationMachine {
     if (this.roleNow !== 'primary') return
     const want = new Set([...this.log.voters, ...this.preference])
     want.delete(this.self)
+    for (const id of this.gone) want.delete(id)
     for (const id of [...this.peers.keys()]) if (!want.has(id)) this.peers.delete(id)
     for (const id of want) {
       if (!this.peers.has(id)) {
@@ -771,13 +780,13 @@ export class ReplicationMachine {
   }
 
   private currentLease (now: number): number {
-    const voters = this.log.voters
+    const voters = this.quorumVoters()
     const stamps = voters.filter(v => v !== this.self).map(v => this.peers.get(v)?.stamp ?? -Infinity)
     return leaseUntil(now, stamps, voters.length, this.cfg.leaseMs)
   }
 
   private lostQuorum (now: number): boolean {
-    const voters = this.log.voters
+    const voters = this.quorumVoters()
     if (!voters.includes(this.self)) return false
     const heard = voters.filter(v => v !== this.self).map(v => Math.max(this.peers.get(v)?.stamp ?? -Infinity, this.electedAt))
     const newest = [now, ...heard].sort((a, b) => b - a)[majority(voters.length) - 1]!
@@ -842,7 +851,7 @@ export class ReplicationMachine {
 
   private advance (): void {
     if (this.roleNow === 'primary') {
-      const voters = this.log.voters
+      const voters = this.quorumVoters()
       const matchOf = (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n
       const m = voters.includes(this.self) ? majorityMatch(voters, matchOf) : null
       if (m !== null && m > this.commit && this.log.generationAt(m) === this.hard.generation) this.commit = m
@@ -862,7 +871,7 @@ export class ReplicationMachine {
    */
   get acknowledgedLsn (): Lsn {
     if (this.roleNow !== 'primary') return 0n
-    const voters = this.log.voters
+    const voters = this.quorumVoters()
     return this.ackLsn(voters, (v: NodeId): Lsn => v === this.self ? this.log.lastLsn : this.peers.get(v)?.match ?? 0n)
   }
 
@@ -901,6 +910,30 @@ export class ReplicationMachine {
   // ---- helpers ----
 
   private isVoter (): boolean { return this.log.voters.includes(this.self) }
+
+  /** The voters that count toward majorities: the log's, but those gone for good. */
+  private quorumVoters (): readonly NodeId[] {
+    const voters = this.log.voters
+    return this.gone.size === 0 ? voters : voters.filter(id => !this.gone.has(id))
+  }
+
+  /**
+   * The shell's 'gone' input (forced removal, see the top): never this node, never every voter.
+   * A primary gone for good is forgotten, so this node campaigns once its election timeout runs
+   * out (its timer is not reset by the gone node any more: any lease it granted has ended by then).
+   */
+  private setGone (nodes: readonly NodeId[], now: number): void {
+    const next = new Set(nodes.filter(id => id !== this.self))
+    if (next.size === this.gone.size && [...next].every(id => this.gone.has(id))) return
+    const voters = this.log.voters
+    if (voters.length > 0 && voters.every(id => next.has(id))) return
+    this.gone = next
+    const forced = voters.filter(id => next.has(id))
+    if (forced.length > 0) this.ready.events.push({ type: 'forced-removal', nodes: forced, voters: this.quorumVoters().slice() })
+    if (this.primaryId !== 0 && next.has(this.primaryId) && this.roleNow !== 'primary') this.primaryId = 0
+    for (const id of next) { this.peers.delete(id); this.votes.delete(id) }
+    if (this.roleNow === 'candidate') this.tallyVotes(now)
+  }
 
   private resetElectionTimer (now: number): void {
     this.electionDeadline = now + this.cfg.electionTimeoutMs * (1 + this.rng.next())

@@ -153,6 +153,12 @@ export type ReplInput =
   | { type: 'snapshot-streamed', to: NodeId }
   /** The shard's preference list changed (placement from gossip): the replicas it should have. */
   | { type: 'preference', nodes: NodeId[] }
+  /**
+   * Voters gone for good (REMOVE NODE: no longer members, not alive; cluster/membership/
+   * forced-removal.ts): left out of every majority until a config entry removes them, their
+   * messages ignored. The full set each time (empty: none).
+   */
+  | { type: 'gone', nodes: NodeId[] }
 
 export interface Outbound { to: NodeId, msg: ReplMessage }
 
@@ -181,6 +187,8 @@ export type ReplEvent =
   | { type: 'snapshot-installed', lsn: Lsn, from: NodeId }
   | { type: 'membership', change: 'promote' | 'remove', node: NodeId, lsn: Lsn }
   | { type: 'refused', from: NodeId, reason: string }
+  /** The forced change of a 'gone' input: `nodes` no longer count; `voters` are the ones that do. */
+  | { type: 'forced-removal', nodes: NodeId[], voters: NodeId[] }
 
 /**
  * What one step asks of the shell, to carry out IN THIS ORDER (the machine's safety rests on it):

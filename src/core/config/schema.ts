@@ -175,7 +175,9 @@ const cluster = z.strictObject({
       { id: 1, address: 'node1.example.com:8080', datacenter: 'dc1' },
       { id: 2, address: 'node2.example.com:8080', datacenter: 'dc2' }
     ]
-  })
+  }),
+  rebalance_rate_bytes_per_s: z.int().min(0).default(0).meta({ description: 'Bytes per second this node streams, at most, to bootstrap shard replicas on other nodes by snapshot (a node joining, DRAIN NODE, REMOVE NODE, a raised replication_factor): the snapshot chunks of all its streams share it (a token bucket holding one second\'s worth), so a move leaves disk and network to the client load. A chunk (at most half storage.max_message_bytes) is sent whole and the next waits until the rate has paid for it. The log entries that follow a snapshot are not limited (they are the writes of the moment). 0: unlimited. Read at start.', example: 50_000_000 }),
+  rebalance_max_concurrent_shards: z.int().min(1).max(64).default(2).meta({ description: 'Shard replicas this node bootstraps on other nodes at once by snapshot (each holds a storage snapshot open here while it streams); further shards wait their turn, offered again by their replication group. Read at start.' })
 }).superRefine((c, ctx) => {
   const ids = new Map<number, number>()
   const addresses = new Map<string, number>()

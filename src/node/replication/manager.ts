@@ -15,6 +15,8 @@ import type { ShardRequester } from '../shard-router'
 import { ShardGroup } from './shard-group'
 import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
+import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
+import { moveProgressText } from '../../cluster/membership/move-progress'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
 // while some primary_replica table needs more than one copy (N = the largest replication_factor
@@ -55,8 +57,14 @@ export interface ReplicationShellDeps {
   readonly lagWarningMs: number
   /** storage.max_message_bytes: bounds a bootstrap chunk. */
   readonly maxMessageBytes: number
+  /** cluster.rebalance_rate_bytes_per_s (0: unlimited; default 0). */
+  readonly rebalanceRateBytesPerS?: number
+  /** cluster.rebalance_max_concurrent_shards (default snapshot-stream.ts MAX_STREAMS). */
+  readonly rebalanceMaxConcurrentShards?: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
+  /** Of a group's voters, those removed from the cluster for good (cluster/membership/forced-removal.ts goneVoters); default none. */
+  readonly goneVoters?: (voters: readonly NodeId[]) => NodeId[]
   readonly addressOf: (node: NodeId) => string
   readonly workers: ShardRequester
   /** Snapshot chunks (REPL_SNAPSHOT_CHUNK). */
@@ -92,7 +100,10 @@ export class ReplicationShell {
       maxMessageBytes: d.maxMessageBytes,
       sendChunk: async (to, chunk) => await d.rpc.call(d.addressOf(to), 'REPL_SNAPSHOT_CHUNK', chunk, { timeoutMs: CHUNK_TIMEOUT_MS }),
       log: (level, message, details) => { d.log[level](details ?? {}, message) },
-      now: () => d.clock.monotonic()
+      now: () => d.clock.monotonic(),
+      maxStreams: d.rebalanceMaxConcurrentShards,
+      throttle: new TokenBucket(d.rebalanceRateBytesPerS ?? 0, d.clock),
+      sleep: async (ms) => await new Promise(resolve => setTimeout(resolve, ms))
     })
   }
 
@@ -187,6 +198,18 @@ export class ReplicationShell {
     return { node: g.primary === 0 ? null : g.primary, self: false, appliedLsn: null, commitLsn: g.commitLsn, lag: null }
   }
 
+  /**
+   * SHOW SHARD MAP's progress of the bootstraps of `shard` this node streams now (keys and bytes
+   * sent, rate, ETA; cluster/membership/move-progress.ts); null when none runs here.
+   */
+  bootstrapProgress (shard: ShardId): string | null {
+    const running = this.streams.progress(shard)
+    if (running.length === 0) return null
+    const now = this.d.clock.monotonic()
+    const expected = this.streams.expectedBytes()
+    return running.map(p => moveProgressText({ to: p.to, keys: p.rows, bytes: p.bytes, elapsedMs: now - p.startedAt }, expected)).join('; ')
+  }
+
   /** The shard's primary as this node's group knows it (0: none known, or no group here). */
   primaryOf (shard: ShardId): NodeId | 0 { return this.groups.get(shard)?.primary ?? 0 }
 
@@ -215,6 +238,8 @@ export class ReplicationShell {
       if (running !== undefined) {
         if (wanted) {
           running.setReplicas(replicas)
+          // After the replicas: the primary the survivors elect then has the replacement as a peer.
+          if (this.d.goneVoters !== undefined) running.setGone(this.d.goneVoters(running.voters))
         } else if (replicas.length >= 2) {
           running.stop()
           this.groups.delete(shard)

@@ -142,6 +142,8 @@ export class ShardGroup {
 
   /** The shard's replicas now (the preference list's first N): changes with the catalog's N. */
   private replicas: NodeId[]
+  /** Voters gone for good (REMOVE NODE; cluster/membership/forced-removal.ts), given to every machine this group builds. */
+  private gone: NodeId[] = []
 
   constructor (private readonly o: ShardGroupOptions) {
     this.replicas = [...o.replicas]
@@ -173,6 +175,16 @@ export class ShardGroup {
     this.o.log('warn', `Replication: shard ${String(this.o.shard).padStart(3, '0')} re-bootstraps node ${to} from a snapshot (its copy differs from the primary's)`, { shard: this.o.shard, replica: to })
     this.step({ type: 'rebootstrap', to })
     return null
+  }
+
+  /**
+   * REMOVE NODE of a node gone for good: the voters of this group's log that no longer count
+   * toward its majorities (cluster/membership/forced-removal.ts goneVoters). The full set each time.
+   */
+  setGone (nodes: readonly NodeId[]): void {
+    if (nodes.length === this.gone.length && nodes.every(n => this.gone.includes(n))) return
+    this.gone = [...nodes]
+    this.step({ type: 'gone', nodes: [...nodes] })
   }
 
   get shard (): ShardId { return this.o.shard }
@@ -553,6 +565,7 @@ export class ShardGroup {
     // Entries loaded now count as landed now (their real landing time is not kept across a reload).
     const at = this.o.clock.monotonic()
     for (const e of durable.entries) this.landing.landed(e.lsn, at)
+    if (this.gone.length > 0) this.step({ type: 'gone', nodes: [...this.gone] })
     // Whatever the engine logged past what was loaded (a commit landing meanwhile).
     this.readTail()
   }
@@ -701,6 +714,9 @@ export class ShardGroup {
       case 'voted': this.o.log('debug', `Replication: shard ${s} vote for node ${e.candidate} in generation ${e.generation}: ${e.granted ? 'granted' : 'refused'} (${e.reason})`, { shard }); break
       case 'membership': this.o.log('info', `Replication: shard ${s} ${e.change === 'promote' ? 'promotes' : 'removes'} node ${e.node} as a voter at LSN ${e.lsn}`, { shard }); break
       case 'refused': this.o.log('warn', `Replication: shard ${s} refused a message from node ${e.from}: ${e.reason}`, { shard, peer: e.from }); break
+      case 'forced-removal':
+        this.o.log('warn', `Replication: shard ${s} forced configuration change: node(s) ${e.nodes.join(', ')} removed from the cluster for good no longer count as voters; majorities are now counted over {${e.voters.join(', ')}} until a config entry removes them`, { shard, gone: e.nodes, voters: e.voters })
+        break
       default: break
     }
   }

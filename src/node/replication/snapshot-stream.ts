@@ -19,9 +19,17 @@ import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SNAPSHOT_CHUNK_KEYS } from '../../storage
 // there; for another snapshot, or when the source snapshot is gone (SB_REPL_SNAPSHOT_GONE: this
 // node restarted or it expired), a new snapshot starts from its first chunk, which restarts the
 // install (chunks of two snapshots are never mixed: replica-snapshot.ts).
+//
+// Rebalance throttling (issue 20 item 3): at most cluster.rebalance_max_concurrent_shards streams
+// at once, and every chunk's bytes are taken from one token bucket for the node
+// (cluster.rebalance_rate_bytes_per_s; cluster/membership/rebalance-throttle.ts) before it is sent.
+// Progress (item 4): each running stream's rows and bytes sent so far, for SHOW SHARD MAP
+// (cluster/membership/move-progress.ts gives the rate and the ETA).
 
-/** Streams running at once on this node (each holds a LevelDB snapshot open on the source). */
+/** Streams running at once on this node by default (each holds a LevelDB snapshot open on the source). */
 export const MAX_STREAMS = 2
+/** Finished streams whose sizes the ETA of a running one is estimated from. */
+const SIZE_SAMPLES = 8
 /** Resume points kept for interrupted streams (the oldest is forgotten first). */
 const MAX_RESUME_POINTS = 256
 /** Restarts of one stream with a new snapshot before it gives up (the machine offers again). */
@@ -43,8 +51,24 @@ export interface SnapshotStreamDeps {
   /** Sends one chunk to `to` (REPL_SNAPSHOT_CHUNK) and resolves with where its install stands. */
   readonly sendChunk: (to: NodeId, chunk: SnapshotChunkRequest) => Promise<SnapshotChunkReply>
   readonly log: StreamLog
-  /** Monotonic milliseconds (the retry backoff). */
+  /** Monotonic milliseconds (the retry backoff, progress). */
   readonly now: () => number
+  /** cluster.rebalance_max_concurrent_shards (default MAX_STREAMS). */
+  readonly maxStreams?: number
+  /** cluster.rebalance_rate_bytes_per_s: how long to wait before sending a chunk of `bytes` (default: never). */
+  readonly throttle?: { take: (bytes: number) => number }
+  /** Waits `ms` (the throttle's verdict). */
+  readonly sleep?: (ms: number) => Promise<void>
+}
+
+/** A stream running now: what it sent so far (this attempt). */
+export interface StreamProgress {
+  readonly shard: ShardId
+  readonly to: NodeId
+  readonly rows: number
+  readonly bytes: number
+  /** Monotonic ms when this attempt started. */
+  readonly startedAt: number
 }
 
 /** The snapshot a finished stream installed on the replica. */
@@ -75,10 +99,27 @@ export class SnapshotStreams {
   private readonly resume = new Map<string, ResumePoint>()
   /** Per (shard, replica) whose last stream failed: not before when, and the current backoff. */
   private readonly backoff = new Map<string, { until: number, ms: number }>()
+  private readonly progressNow = new Map<string, { shard: ShardId, to: NodeId, rows: number, bytes: number, startedAt: number }>()
+  /** Bytes of the last streams that finished (newest last): the ETA's size estimate. */
+  private readonly finishedBytes: number[] = []
 
   constructor (private readonly d: SnapshotStreamDeps) {}
 
   get active (): number { return this.running.size }
+
+  /** The streams of `shard` running now, with what each sent so far. */
+  progress (shard: ShardId): StreamProgress[] {
+    return [...this.progressNow.values()].filter(p => p.shard === shard).map(p => ({ ...p }))
+  }
+
+  /**
+   * What a shard's snapshot is expected to weigh, from the last streams that finished here (hash
+   * partitioning spreads rows evenly over shards); null before one finished.
+   */
+  expectedBytes (): number | null {
+    if (this.finishedBytes.length === 0) return null
+    return Math.round(this.finishedBytes.reduce((a, b) => a + b, 0) / this.finishedBytes.length)
+  }
 
   /**
    * Streams a snapshot of `shard` to `to` as the primary of `generation`. Resolves with what was
@@ -87,13 +128,16 @@ export class SnapshotStreams {
    */
   async stream (shard: ShardId, to: NodeId, generation: number): Promise<StreamedSnapshot | null> {
     const key = `${shard}:${to}`
-    if (this.running.has(key) || this.running.size >= MAX_STREAMS) return null
+    if (this.running.has(key) || this.running.size >= (this.d.maxStreams ?? MAX_STREAMS)) return null
     const wait = this.backoff.get(key)
     if (wait !== undefined && this.d.now() < wait.until) return null
     this.running.add(key)
+    this.progressNow.set(key, { shard, to, rows: 0, bytes: 0, startedAt: this.d.now() })
     try {
       const done = await this.run(shard, to, generation, key)
       this.backoff.delete(key)
+      this.finishedBytes.push(done.bytes)
+      if (this.finishedBytes.length > SIZE_SAMPLES) this.finishedBytes.shift()
       return done
     } catch (e) {
       const ms = wait === undefined ? FIRST_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, wait.ms * 2)
@@ -104,6 +148,7 @@ export class SnapshotStreams {
       return null
     } finally {
       this.running.delete(key)
+      this.progressNow.delete(key)
     }
   }
 
@@ -131,6 +176,10 @@ export class SnapshotStreams {
       }
       point = { snapshotId: chunk.snapshotId, after: point.after }
       this.remember(key, point)
+      let chunkBytes = 0
+      for (const e of chunk.entries) chunkBytes += e.key.length + e.value.length
+      const wait = this.d.throttle?.take(chunkBytes) ?? 0
+      if (wait > 0 && this.d.sleep !== undefined) await this.d.sleep(wait)
       let reply: SnapshotChunkReply
       try {
         reply = await this.d.sendChunk(to, {
@@ -153,7 +202,9 @@ export class SnapshotStreams {
         this.remember(key, point)
         continue
       }
-      for (const e of chunk.entries) bytes += e.key.length + e.value.length
+      bytes += chunkBytes
+      const p = this.progressNow.get(key)
+      if (p !== undefined) { p.bytes = bytes; p.rows += chunk.entries.length }
       if (point.after === null) {
         this.d.log('info', `Replication: bootstrap of shard ${pad(shard)} on node ${to} starts: snapshot at LSN ${chunk.lsn}`, { shard, replica: to, lsn: String(chunk.lsn) })
       }

@@ -1,0 +1,63 @@
+import type { NodeId } from '../../core/ids'
+
+// REMOVE NODE of a node gone for good (issue 20; DESIGN §6, §7): which voters of a shard's Mode 1
+// group stop counting toward its majorities before a config entry removes them. Pure.
+//
+// The layout epoch that removes node n is authoritative: n is no member any more, never comes back
+// with its data (a removed node rejoins only with an empty data directory, as a new node), and the
+// survivors ignore whatever it still sends. But a group's voters live in its log, and removing a
+// voter takes a config entry committed by a majority of the voters — n included. With N = 2 the
+// surviving voter can neither be elected nor commit that entry without n's vote: the group stays
+// without a primary for ever. So each survivor's machine is told which voters are gone for good
+// (this function) and leaves them out of every majority it counts — votes, commits, lease,
+// check-quorum (replication/machine.ts `gone` input). That is a forced configuration change, made
+// by each survivor on its own and logged; the primary the survivors then elect writes the ordinary
+// config entry removing n, and placement gives the shard a replacement replica, bootstrapped by
+// snapshot + log and promoted once it holds the committed log, as for any move.
+//
+// Why no acknowledged entry is lost: under replication.sync_replicas = majority an entry is
+// acknowledged once a majority of the voters hold it durably. With voters {a, n} that majority is
+// both, so a holds every acknowledged entry and alone decides. With {a, b, n} it is two of three:
+// every acknowledged entry is on a or b (or both); a majority of the survivors {a, b} is both, and
+// a voter grants its vote only to a log at least as complete as its own (Raft §5.4.1), so the
+// survivor elected holds every entry either survivor holds. (Below a majority — sync_replicas k
+// smaller than that — an acknowledged commit can be lost on any failover; that is documented.)
+// Only a node this node SAW removed counts (a member of a layout it ran, absent from a later one):
+// a voter that is merely unknown here — a node admitted at an epoch this node has not learned yet,
+// whose promotion reached it by the log first — is no member of its layout either, and leaving it
+// out would shrink the majority this node counts below one that must intersect every other. What
+// this node saw is kept in memory: a survivor restarted after the removal, before its group's
+// config entry removing n committed, does not force it (that group waits for an operator).
+// Why no second primary: n is left out only while this node's gossip does not see it alive, and a
+// survivor ignores n's messages from then on, so n can be neither elected nor acknowledged again;
+// a survivor campaigns only once its election timeout has run since it last heard from n, which is
+// after any read lease it granted n has ended.
+
+export interface ForcedRemovalFacts {
+  readonly self: NodeId
+  /** The voters in effect in this node's log of the group (latest config entry). */
+  readonly voters: readonly NodeId[]
+  /** The members of the layout this node runs (cluster.json): a removed node is none. */
+  readonly members: readonly NodeId[]
+  /** Nodes this node saw removed: members of a layout it ran, absent from a later one (since it started). */
+  readonly removed: readonly NodeId[]
+  /** Is `id` alive in this node's gossip view? */
+  readonly alive: (id: NodeId) => boolean
+}
+
+/**
+ * The voters to leave out of the group's majorities: those this node saw removed from the layout,
+ * not members again, and that its gossip does not show alive; never this node itself, and never all of the
+ * voters (a group needs one to decide). Empty when nothing is forced — in particular while n is
+ * alive (REMOVE NODE refuses a live node, SB_NODE_ALIVE; should one be removed anyway, its group
+ * waits rather than decide without it).
+ */
+export function goneVoters (f: ForcedRemovalFacts): NodeId[] {
+  const gone = f.voters.filter(id => id !== f.self && f.removed.includes(id) && !f.members.includes(id) && !f.alive(id))
+  return gone.length < f.voters.length ? gone : []
+}
+
+/** The voters that count toward a majority once `gone` are left out. */
+export function quorumVoters (voters: readonly NodeId[], gone: ReadonlySet<NodeId>): NodeId[] {
+  return voters.filter(id => !gone.has(id))
+}

@@ -1,0 +1,48 @@
+import { assert } from '../../core/errors'
+import type { Clock } from '../../core/clock'
+
+// Rebalance throttling (issue 20 item 3): cluster.rebalance_rate_bytes_per_s bounds the snapshot
+// bytes a node streams to bootstrap replicas (node/replication/snapshot-stream.ts), so a move
+// leaves the disk and network to the client load. A token bucket, pure but for the injected
+// Clock (monotonic milliseconds): the shell asks before each chunk how long to wait and sleeps.
+//
+// The bucket fills at `rate` bytes per second up to one second's worth (`burst`). A chunk may be
+// larger than the burst (chunks are bounded by storage.max_message_bytes, not by the rate): it is
+// taken at once and leaves the bucket in debt, and the wait is how long the debt takes to repay —
+// so the average over any span stays at most `rate` (plus one burst), whatever the chunk size, and
+// several streams sharing the bucket share the rate.
+
+export class TokenBucket {
+  private tokens: number
+  private at: number
+  private readonly burst: number
+
+  /** `rateBytesPerS` 0: unlimited (every take waits 0). */
+  constructor (private readonly rateBytesPerS: number, private readonly clock: Clock, burstBytes = rateBytesPerS) {
+    assert(Number.isFinite(rateBytesPerS) && rateBytesPerS >= 0, 'rebalance throttle: the rate must be ≥ 0')
+    this.burst = Math.max(1, burstBytes)
+    this.tokens = this.burst
+    this.at = clock.monotonic()
+  }
+
+  get unlimited (): boolean { return this.rateBytesPerS === 0 }
+
+  /**
+   * Takes `bytes` now; returns how many milliseconds the caller waits before sending them (0: at
+   * once). A caller that does not send after all does not give them back: the next ones wait.
+   */
+  take (bytes: number): number {
+    if (this.unlimited || bytes <= 0) return 0
+    this.refill()
+    this.tokens -= bytes
+    return this.tokens >= 0 ? 0 : Math.ceil(-this.tokens * 1000 / this.rateBytesPerS)
+  }
+
+  private refill (): void {
+    const now = this.clock.monotonic()
+    if (now > this.at) {
+      this.tokens = Math.min(this.burst, this.tokens + (now - this.at) * this.rateBytesPerS / 1000)
+      this.at = now
+    }
+  }
+}

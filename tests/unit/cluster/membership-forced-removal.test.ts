@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest'
+import { goneVoters } from '../../../src/cluster/membership/forced-removal'
+import { membershipOpLayout } from '../../../src/cluster/membership/drain'
+import type { ReplicationConfig } from '../../../src/cluster/replication/types'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
+import { durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './replication/group'
+
+// REMOVE NODE of a node gone for good (issue 20): the forced voter removal — the pure rule
+// (cluster/membership/forced-removal.ts) and what the replication machine does with it.
+
+describe('goneVoters', () => {
+  const facts = (voters: number[], members: number[], alive: number[] = [1], removed: number[] = [2, 4]): Parameters<typeof goneVoters>[0] =>
+    ({ self: asNodeId(1), voters: ids(...voters), members: ids(...members), removed: ids(...removed), alive: (id: NodeId) => alive.includes(id) })
+
+  it('a voter this node saw removed from the layout, and gossip shows down, is left out', () => {
+    expect(goneVoters(facts([1, 2], [1, 3]))).toEqual([2])
+    expect(goneVoters(facts([1, 2, 4], [1, 2, 3], [1, 2]))).toEqual([4])
+  })
+
+  it('never while the node is alive, never while it is a member (down is not gone)', () => {
+    expect(goneVoters(facts([1, 2], [1, 3], [1, 2]))).toEqual([])
+    expect(goneVoters(facts([1, 2], [1, 2, 3], [1]))).toEqual([])
+  })
+
+  it('never a voter merely unknown here (admitted at an epoch this node has not learned): only one it saw removed', () => {
+    expect(goneVoters(facts([1, 2, 5], [1, 2, 3], [1, 2], [4]))).toEqual([])
+  })
+
+  it('never this node, never every voter', () => {
+    expect(goneVoters(facts([1, 2], [3]))).toEqual([2])
+    expect(goneVoters({ self: asNodeId(3), voters: ids(1, 2), members: ids(3), removed: ids(1, 2), alive: () => false })).toEqual([])
+  })
+
+  it('REMOVE NODE of a live node stays refused (SB_NODE_ALIVE): the layout never removes it', () => {
+    const layout = { cluster: 'c', shards: 4, epoch: 3, members: ids(1, 2, 3) }
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(2) }, { layout, maxFactor: 2, blocker: null, alive: () => true }))
+      .toThrow(expect.objectContaining({ code: 'SB_NODE_ALIVE' }))
+  })
+})
+
+const base: Omit<ReplicationConfig, 'self'> = {
+  preference: ids(1, 2),
+  syncReplicas: 'majority',
+  electionTimeoutMs: ELECTION_MS,
+  heartbeatMs: HEARTBEAT_MS,
+  leaseMs: LEASE_MS,
+  maxRetainedBytes: 1_000_000
+}
+
+/** A fresh group of `voters`; the first of the preference list (`first`) is the one that may start it. */
+function group (voters: number[], first = voters[0]!): Group {
+  const g = new Group({ ...base, preference: ids(first, ...voters.filter(v => v !== first)) })
+  for (const v of voters) g.add(asNodeId(v), durable(ids(...voters)))
+  return g
+}
+
+/** Proposes `n` commits on `primary` and delivers among `among`; returns the LSNs acknowledged. */
+function commit (g: Group, primary: number, n: number, among?: number[]): bigint[] {
+  const from = g.readys.length
+  for (let i = 0; i < n; i++) g.step(primary, { type: 'propose', payload: new Uint8Array([i]) })
+  g.flush(among)
+  return g.all(primary, 'acks', from).flat()
+}
+
+/** Lets `id` run alone for `ms` (its clock only), ticking each heartbeat; its messages go nowhere. */
+function runAlone (g: Group, id: number, ms: number): void {
+  for (let t = 0; t < ms; t += HEARTBEAT_MS) {
+    g.clocks.get(asNodeId(id))!.advance(HEARTBEAT_MS)
+    g.step(id, { type: 'tick' })
+    g.queue = g.queue.filter(o => o.to === id)
+  }
+}
+
+describe('forced removal in the replication machine', () => {
+  it('N = 2: the survivor of a voter gone for good elects itself, keeps every acknowledged entry, removes it by config entry, then promotes its replacement', () => {
+    const g = group([1, 2], 2)
+    g.elect(2)
+    expect(g.m(2).role).toBe('primary')
+    const acked = commit(g, 2, 5)
+    expect(acked).toHaveLength(5)
+    // Node 2 is gone for good. Without the forced change node 1 never gets a primary.
+    g.machines.delete(asNodeId(2))
+    runAlone(g, 1, 10 * ELECTION_MS)
+    expect(g.m(1).role).not.toBe('primary')
+    // The layout removed node 2 (placement now names node 3): node 1 leaves node 2 out of its
+    // majorities (logged), and is elected.
+    g.step(1, { type: 'preference', nodes: ids(1, 3) })
+    const r = g.step(1, { type: 'gone', nodes: ids(2) })
+    expect(r.events).toContainEqual({ type: 'forced-removal', nodes: [2], voters: [1] })
+    runAlone(g, 1, 3 * ELECTION_MS)
+    expect(g.m(1).role).toBe('primary')
+    expect(g.all(1, 'truncateAfter').filter(t => t !== null)).toEqual([])
+    for (const lsn of acked) expect(g.m(1).entryAt(lsn)).toMatchObject({ kind: 'data' })
+    // Its own commits are acknowledged on its own now.
+    expect(commit(g, 1, 1, [1])).toHaveLength(1)
+    // The primary removes node 2 by an ordinary config entry (committed by the survivors' majority).
+    const removal = g.readys.flatMap(x => x.node === 1 ? x.ready.events : []).find(e => e.type === 'membership')
+    expect(removal).toMatchObject({ type: 'membership', change: 'remove', node: 2 })
+    expect(g.m(1).voters).toEqual([1])
+    // Node 3, the replacement, learns the log and is promoted: two voters again.
+    g.add(asNodeId(3), durable([]))
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    expect(g.m(1).voters).toEqual([1, 3])
+    expect(g.m(3).voters).toEqual([1, 3])
+    for (const lsn of acked) expect(g.m(3).entryAt(lsn)).toMatchObject({ kind: 'data' })
+  })
+
+  it('N = 3: the survivor holding more of the log wins; the one behind cannot, so no entry a survivor holds is lost', () => {
+    const g = group([1, 2, 3], 3)
+    g.elect(3)
+    commit(g, 3, 2)
+    // Entries that reach node 1 only (acknowledged: 1 and 3 are a majority), node 2 behind.
+    const acked = commit(g, 3, 3, [1, 3])
+    expect(acked).toHaveLength(3)
+    expect(g.m(2).lastLsn).toBeLessThan(g.m(1).lastLsn)
+    g.machines.delete(asNodeId(3))
+    g.queue = []
+    for (const id of [1, 2]) {
+      g.step(id, { type: 'gone', nodes: ids(3) })
+      g.step(id, { type: 'preference', nodes: ids(1, 2, 4) })
+    }
+    // Node 2 campaigns first: refused (its log is behind node 1's), so it never leads.
+    g.elect(2, [1, 2])
+    expect(g.m(2).role).not.toBe('primary')
+    g.elect(1, [1, 2])
+    expect(g.m(1).role).toBe('primary')
+    for (const lsn of acked) {
+      expect(g.m(1).entryAt(lsn)).toMatchObject({ kind: 'data' })
+      expect(g.m(2).entryAt(lsn)).toMatchObject({ kind: 'data' })
+    }
+  })
+
+  it('a gone node is not heard: its vote requests and appends are ignored', () => {
+    const g = group([1, 2, 3])
+    g.step(1, { type: 'gone', nodes: ids(3) })
+    g.clocks.get(asNodeId(1))!.advance(2 * ELECTION_MS)
+    const r = g.step(1, { type: 'message', msg: { type: 'vote', generation: 5, from: asNodeId(3), lastLsn: 100n, lastGeneration: 4, preVote: false } })
+    expect(r.messages).toEqual([])
+    expect(g.m(1).generation).toBe(0)
+    const a = g.step(1, { type: 'message', msg: { type: 'append', generation: 5, from: asNodeId(3), prevLsn: 0n, prevGeneration: 0, entries: [], leaderCommit: 0n, stamp: 0 } })
+    expect(a.messages).toEqual([])
+    expect(g.m(1).primary).toBe(0)
+  })
+
+  it('never itself', () => {
+    const g = group([1, 2])
+    expect(g.step(1, { type: 'gone', nodes: ids(1) }).events).toEqual([])
+    runAlone(g, 1, 4 * ELECTION_MS)
+    expect(g.m(1).role).not.toBe('primary')
+  })
+})
