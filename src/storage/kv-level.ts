@@ -95,6 +95,9 @@ export class LevelKv implements KvStore {
     }
   }
 
+  /** Through the thread pool: classic-level has a synchronous get (getSync) but no synchronous
+   *  getMany. The group-commit writer would be right either way (tests/unit/storage/
+   *  engine-level-sync-reads.test.ts runs the engine over a getMany made of getSync calls). */
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
     if (this.readable()) return this.db.getMany(keys as Uint8Array[])
     return this.openDbForRead().then(db => db.getMany(keys as Uint8Array[]))

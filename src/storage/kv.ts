@@ -48,9 +48,9 @@ export interface KvStore {
   get (key: Uint8Array): Promise<Uint8Array | undefined>
   /**
    * get() answered on the calling thread where the backend can (LevelDB: kv-level.ts), for the
-   * read path of a point query only. The group-commit writer keeps get()/getMany(): when its
-   * reads were made synchronous, a pass apparently read rows before the pass two back had landed (the
-   * overlapping-passes compliance test failed). Absent: callers use get().
+   * read path of a point query. Absent: callers use get(). The group-commit writer is right
+   * whatever the timing of its reads (writer.ts loop(): it reads through every pass not landed
+   * when a read was issued; the compliance suite runs over a synchronous getMany too).
    */
   getNow? (key: Uint8Array): Promise<Uint8Array | undefined>
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>>

@@ -36,6 +36,7 @@ import type { XidSource } from './xid'
 import type { ReplRole } from './repl-state'
 import type { MerkleForest } from './merkle/forest'
 import { ForestStage } from './merkle/forest-stage'
+import { newestWrite, patchReads, survivors, unlanded, type ChainPass } from './landing-chain'
 
 /**
  * Jobs one pass takes at most. Small on purpose: a pass's replies go out when its batch landed,
@@ -111,9 +112,9 @@ class StatementWrites implements KeyLookup {
     const v = this.local?.get(ks) ?? this.p.overlay.get(ks)
     if (v !== undefined) return v
     if (this.p.reads.has(ks)) return this.p.reads.get(ks)
-    // Keys outside the read set (back versions) the previous, still landing pass wrote.
-    const prior = this.p.prior?.get(ks)
-    if (prior !== undefined) return prior
+    // Keys outside the read set (back versions) that a pass still landing below this one wrote.
+    const below = newestWrite(this.p.chain, ks)
+    if (below !== undefined) return below
     return this.kv.get(key)
   }
 
@@ -183,10 +184,13 @@ export interface WriterHost {
   readonly forest: MerkleForest | undefined
 }
 
-interface Pass {
+interface Pass extends ChainPass {
   ops: KvOp[]
-  /** The writes of the previous pass when this one was applied before that batch landed. */
-  prior: Overlay | undefined
+  /** The passes this one reads through (landing-chain.ts, survivors()), newest first; emptied
+   *  once it was applied (only its reads and lookups use them). */
+  chain: readonly Pass[]
+  /** The previous pass while it had not landed when this one was applied (landing-chain.ts). */
+  under: Pass | undefined
   /** Bytes this pass has written per key (keyString), over `reads`. */
   overlay: Map<string, Uint8Array>
   reads: Map<string, Uint8Array | undefined>
@@ -222,8 +226,7 @@ interface Pass {
   failure: unknown
 }
 
-/** Keys a pass wrote (keyString) and their new bytes. */
-type Overlay = Map<string, Uint8Array>
+const NO_PASSES: readonly Pass[] = []
 
 /** The loop catches every job's error; anything escaping it is a bug: crash loudly. */
 function crash (e: unknown): never {
@@ -279,9 +282,8 @@ export class Writer {
 
   /**
    * Passes are applied one after another and land in the same order. Two overlaps:
-   * - the next pass's read (getMany) is issued while the previous pass's batch is being written;
-   *   it takes the previous pass's own writes over what its read returned for those keys (the
-   *   read may have been served before they landed);
+   * - the next pass's read (getMany) is issued right after the previous pass was applied, while
+   *   batches are still being written;
    * - when the previous pass held only plain autocommit statements, the next pass is applied
    *   while that batch is being written, on top of its writes. Those statements' versions carry
    *   their commit HLC and their TIP entry is a group nobody consults before it landed, so no
@@ -289,6 +291,16 @@ export class Writer {
    *   transactions, 2PC or explicit xids changes TIP and transaction states on landing: the next
    *   pass waits for that). The next batch is written only after the previous one landed, and
    *   fails with it if it did not land.
+   * The second overlap chains: the previous pass may itself sit on a pass still landing, and so
+   * on, and the one at the bottom may not even be written yet when the next read is issued. So a
+   * read — the pass's getMany, and a statement's lookup of a key outside it (a back version) —
+   * reads through the writes of EVERY pass not landed when the read was issued, newest first,
+   * over what the store returned (landing-chain.ts). That is exact: the store answers with what
+   * had landed by then plus possibly some of those passes, never anything newer, and the newest
+   * of them that wrote a key holds its latest bytes. A pass that failed meanwhile, and every pass
+   * above it (which fails with it), is left out: it wrote nothing. The chain is walked through
+   * each pass's link to the one it went on top of, dropped once the pass landed — everything
+   * below it had landed before its batch was written — so only passes not landed are held.
    */
   private async loop (): Promise<void> {
     let last: { pass: Pass, landed: Promise<boolean> } | undefined
@@ -321,26 +333,26 @@ export class Writer {
         continue
       }
       const reading = this.read(jobs)
+      // Every pass not landed as the read is issued: it may answer without any of their writes.
+      const unlandedAtRead = unlanded(last?.pass)
       if (last !== undefined && !last.pass.stampedOnly) await last.landed
       const reads = await reading
       if (!(reads instanceof Map)) {
         for (const j of jobs) j.d.reject(reads.error)
         continue
       }
-      // Decided after the read, on the latest news: a previous pass that failed meanwhile left
-      // nothing to build on, and this pass must not fail with it.
-      let prior: Pass | undefined // the previous pass, landed or landing
-      let before: Promise<boolean> | undefined // its landing, when this pass goes on top of it
-      if (last !== undefined && last.pass.outcome !== 'failed') {
-        prior = last.pass
-        if (last.pass.outcome === 'pending') before = last.landed
-      }
-      if (prior !== undefined) for (const ks of reads.keys()) { const v = prior.overlay.get(ks); if (v !== undefined) reads.set(ks, v) }
-      const p = this.newPass(reads, before === undefined ? undefined : prior)
+      // Decided after the read, on the latest news: a pass that failed meanwhile left nothing to
+      // build on (nor did those above it), and this pass must not fail with it.
+      const chain = survivors(unlandedAtRead)
+      patchReads(reads, chain)
+      // Goes on top of the newest of them if it is still landing: then that is the previous pass
+      // (below a failed pass everything had landed).
+      const on = chain[0]?.outcome === 'pending' ? last : undefined
+      const p = this.newPass(reads, chain, on?.pass)
       const applying = this.applyPass(jobs, p)
       const landed = (async () => {
         await applying
-        return await this.writePass(p, before === undefined ? undefined : { pass: prior!, landed: before })
+        return await this.writePass(p, on)
       })()
       // Callers that wait for "what is queued now" (snapshot begin) wait for the landing.
       this.current = landed
@@ -401,14 +413,15 @@ export class Writer {
     }
   }
 
-  /** A new pass over `reads`; `prior` is the previous pass when this one goes on top of it
-   *  before its batch landed (its LSNs and HLC mark are not the host's yet). */
-  private newPass (reads: Map<string, Uint8Array | undefined>, prior: Pass | undefined): Pass {
+  /** A new pass over `reads` (patched with `chain`); `prior` is the previous pass when this one
+   *  goes on top of it before its batch landed (its LSNs and HLC mark are not the host's yet). */
+  private newPass (reads: Map<string, Uint8Array | undefined>, chain: readonly Pass[], prior: Pass | undefined): Pass {
     const h = this.host
     const lsn = prior === undefined ? h.lsn : prior.lsn
     return {
       ops: [],
-      prior: prior?.overlay,
+      chain,
+      under: prior,
       overlay: new Map(),
       reads,
       startLsn: lsn,
@@ -444,6 +457,7 @@ export class Writer {
         j.d.reject(e)
       }
     }
+    p.chain = NO_PASSES
     this.writeTipGroup(p)
     if (p.log.length > 0) {
       for (const [lsn, value] of encodeLogValues(p.startLsn + 1n, p.log, this.arena, this.host.generation)) p.ops.push({ type: 'put', key: commitKey(lsn), value })
@@ -485,6 +499,7 @@ export class Writer {
     }
     if (p.hlcHigh > h.hlcHigh) h.hlcHigh = p.hlcHigh
     p.outcome = 'landed'
+    p.under = undefined
     for (const f of p.after) f()
     return true
   }
@@ -492,6 +507,8 @@ export class Writer {
   /** Nothing of the pass landed: every job applied in it fails, its transactions can only roll back. */
   private failPass (p: Pass, e: unknown): false {
     p.outcome = 'failed'
+    p.under = undefined
+    p.chain = NO_PASSES
     p.failure = e
     for (const t of p.touched) { t.state = 'failed'; t.failure = e }
     for (const d of p.applied) d.reject(e)

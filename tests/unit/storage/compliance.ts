@@ -59,16 +59,32 @@ class CountingKv implements KvStore {
   getManysDone = 0
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
     this.getManys++
-    return this.inner.getMany(keys).finally(() => { this.getManysDone++ })
+    const read = this.inner.getMany(keys)
+    if (!this.holdReads) return read.finally(() => { this.getManysDone++ })
+    // Served now (from what has landed so far), answered when the test releases it.
+    const held = { served: false, release: () => {} }
+    this.heldReads.push(held)
+    return new Promise<Array<Uint8Array | undefined>>((resolve, reject) => {
+      read.then(values => {
+        held.served = true
+        held.release = () => resolve(values)
+      }, reject)
+    }).finally(() => { this.getManysDone++ })
   }
+
+  /** While set, getMany reads the store at once but answers only when the test releases it. */
+  holdReads = false
+  readonly heldReads: Array<{ served: boolean, release: () => void }> = []
 
   /** While set, the next batch is held (not written) until the test lands or fails it. */
   holdNext = false
+  /** While set, every batch is held like that (reads see exactly what the test landed). */
+  holdAll = false
   readonly held: Array<{ ops: readonly KvOp[], land: () => Promise<void>, fail: (e: Error) => void }> = []
   batch (ops: readonly KvOp[], o: KvBatchOptions): Promise<void> {
     this.batches++
     if (o.sync) this.syncedBatches++
-    if (!this.holdNext) return this.inner.batch(ops, o)
+    if (!this.holdNext && !this.holdAll) return this.inner.batch(ops, o)
     this.holdNext = false
     return new Promise((resolve, reject) => {
       this.held.push({
@@ -532,6 +548,87 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         // Applied after the commit landed: the row is t's committed version, not a concurrent write.
         expect((await b).affected).toEqual([true])
         expect(await get([1n])).toBe('b')
+      })
+
+      /** The row's versions oldest first: back versions (their keys sort by version id, which this
+       *  suite hands out increasing), then the primary. */
+      async function history (pk: Tuple): Promise<Array<string | undefined>> {
+        const out: Array<string | undefined> = []
+        for await (const [, v] of kv.iterate(backRangeOfRow(rowKey(T, pk)))) out.push(dec(decodeVersion(v).row))
+        out.push(dec(decodeVersion((await kv.get(rowKey(T, pk)))!).row))
+        return out
+      }
+      const updates = (hlc: number, rows: Array<[bigint, string]>) => engine.commitMany(rows.map(([k, row], i) => ({
+        writes: [{ op: 'update' as const, tableId: T, pk: [k], row: enc(row), versionId: vid() }], commitHlc: H(hlc + i)
+      })))
+
+      it('a pass reads the writes of EVERY pass still landing below it, not just the previous one', async () => {
+        for (const k of [1n, 2n, 3n]) await ins([k], 'v0', H(1))
+        // Nothing lands until the test says so: a read sees exactly the batches landed.
+        kv.holdAll = true
+        const a = updates(10, [[1n, 'a1'], [2n, 'a2']])
+        await heldBatch(1)
+        let reads = kv.getManysDone
+        const b = updates(20, [[1n, 'b1'], [3n, 'b3']]) // on top of a
+        await nextPassApplied(reads)
+        reads = kv.getManysDone
+        // Row 2: a (two back) wrote it, b did not; row 3: b (the previous pass) wrote it.
+        const c = updates(30, [[2n, 'c2'], [3n, 'c3']])
+        await nextPassApplied(reads)
+        reads = kv.getManysDone
+        // Three passes below it, none landed; row 1 was last written by b, two back.
+        const d = updates(40, [[1n, 'd1'], [2n, 'd2'], [3n, 'd3']])
+        await nextPassApplied(reads)
+        expect(kv.held.length).toBe(1) // b, c and d wait for a before their batches
+        const all = Promise.all([a, b, c, d])
+        let done = false
+        void all.finally(() => { done = true })
+        // Land them one by one, in the order the writer hands them over.
+        for (let landed = 0; landed < 4; landed++) {
+          await heldBatch(landed + 1)
+          await kv.held[landed]!.land()
+        }
+        kv.holdAll = false
+        const outs = (await all).flat()
+        expect(done).toBe(true)
+        expect(outs.map(o => o.ok && o.result.affected)).toEqual(outs.map(() => [true]))
+        // No update lost: every version is in its row's history, in order, and logged.
+        expect(await history([1n])).toEqual(['v0', 'a1', 'b1', 'd1'])
+        expect(await history([2n])).toEqual(['v0', 'a2', 'c2', 'd2'])
+        expect(await history([3n])).toEqual(['v0', 'b3', 'c3', 'd3'])
+        const log = await engine.readCommitLog(4n, 100)
+        expect(log.map(e => [e.lsn, e.mutations.map(m => dec(m.row ?? undefined))])).toEqual(
+          ['a1', 'a2', 'b1', 'b3', 'c2', 'c3', 'd1', 'd2', 'd3'].map((r, i) => [BigInt(4 + i), [r]]))
+        for (const k of [1n, 2n, 3n]) expect(await get([k])).toBe(`d${k}`)
+      })
+
+      it('a read answered before the pass under it landed still takes its writes when the pass above that one failed', async () => {
+        for (const k of [1n, 2n]) await ins([k], 'v0', H(1))
+        kv.holdAll = true
+        const a = updates(10, [[1n, 'a1']])
+        await heldBatch(1)
+        const reads = kv.getManysDone
+        const b = updates(20, [[2n, 'b2']]) // on top of a
+        await nextPassApplied(reads)
+        // c's read is served now, before a landed (it sees v0 for row 1), and answered later.
+        kv.holdReads = true
+        const c = updates(30, [[1n, 'c1'], [2n, 'c2']])
+        for (let i = 0; i < 1000 && !(kv.heldReads[0]?.served ?? false); i++) await turn()
+        expect(kv.heldReads[0]?.served).toBe(true)
+        kv.holdReads = false
+        await kv.held[0]!.land() // a lands
+        await heldBatch(2)
+        kv.held[1]!.fail(new Error('disk gone')) // b fails: it wrote nothing
+        expect(await b).toMatchObject([{ ok: false, error: { message: 'disk gone' } }])
+        kv.holdAll = false
+        kv.heldReads[0]!.release()
+        const outs = [...await a, ...await c]
+        expect(outs.map(o => o.ok && o.result.affected)).toEqual([[true], [true], [true]])
+        // c went on top of a's row (not the v0 its read returned) and not of b's, which never landed.
+        expect(await history([1n])).toEqual(['v0', 'a1', 'c1'])
+        expect(await history([2n])).toEqual(['v0', 'c2'])
+        expect((await engine.readCommitLog(3n, 100)).map(e => [e.lsn, e.mutations.map(m => dec(m.row ?? undefined))])).toEqual(
+          [[3n, ['a1']], [4n, ['c1']], [5n, ['c2']]])
       })
     })
 

@@ -41,7 +41,7 @@ describe('LevelKv getNow', () => {
     expect(r).toEqual({ settled: true, value: undefined })
   })
 
-  it('get() still goes through the thread pool (the group-commit writer relies on its timing) and answers the same', async () => {
+  it('get() still goes through the thread pool and answers the same', async () => {
     const p = kv.get(key)
     expect((await settlesWithinMicrotasks(p)).settled).toBe(false)
     expect([...(await p)!]).toEqual([9, 8])
