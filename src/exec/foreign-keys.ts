@@ -11,6 +11,7 @@
 //    references them in turn, in the same transaction.
 // NULL in any foreign-key column: no check (MATCH SIMPLE, as PostgreSQL's default).
 import type { Catalog, ForeignKeyInfo, TableInfo } from '../catalog/catalog'
+import { refuseMovingWrite } from '../catalog/table-move'
 import { ScratchBirdError } from '../core/errors'
 import { encodeTuple, keyString } from '../storage/keys'
 import type { SqlTimestamp } from '../types/datetime'
@@ -105,6 +106,9 @@ async function referencedRows (env: ForeignKeyPorts, t: TableShape, child: Table
     }
     if (children.length === 0) continue
     if (c.next === null && fk.onDelete === 'cascade') {
+      // A child whose rows are being copied to a new layout takes no deletes: one copied already
+      // would come back after the switch (its planning refuses direct writes the same way).
+      refuseMovingWrite(child.info, `the ON DELETE CASCADE from "${t.info.name}"`)
       const indexes = indexShapes(env.catalog(), child.info)
       for (const row of children) {
         addWrite(writes, shardOfRow(child, row, env.shards), { op: 'delete', tableId: child.info.id, pk: pkTuple(child, row), versionId: versionId(env, child) })

@@ -100,6 +100,27 @@ describe('re-partitioning a populated table', () => {
     await node.sql("INSERT INTO orders VALUES (100, 'u1', 1)")
   })
 
+  it('an ON DELETE CASCADE into a table being moved is refused (its copied rows would come back after the switch); nothing changes', async () => {
+    const node = await testNode(8, false)
+    await node.sql('CREATE TABLE customers (customer_id BIGINT PRIMARY KEY, name TEXT)')
+    await node.sql('CREATE TABLE orders (order_id BIGINT PRIMARY KEY, user_id TEXT NOT NULL, customer_id BIGINT REFERENCES customers ON DELETE CASCADE)')
+    await node.sql("INSERT INTO customers VALUES (1, 'a'), (2, 'b')")
+    const values: string[] = []
+    for (let i = 1; i <= 30; i++) values.push(`(${i}, 'u${i % 7}', ${1 + (i % 2)})`)
+    await node.sql(`INSERT INTO orders VALUES ${values.join(', ')}`)
+    const d = ddl(node)
+    await d(statement(START))
+    const e = await failure(node.sql('DELETE FROM customers WHERE customer_id = 1'))
+    expect(e.code).toBe('SB_TABLE_ALTERING')
+    expect(e.message).toMatch(/"orders" is being moved.*ON DELETE CASCADE from "customers"/)
+    expect((await node.sql('SELECT count(*) FROM customers'))[0]!.rows).toEqual([['2']])
+    await runMove(node.env, 'orders', POS, d)
+    expect((await node.sql('SELECT count(*) FROM orders WHERE customer_id = 1'))[0]!.rows).toEqual([['15']])
+    // After the move the cascade runs as before.
+    await node.sql('DELETE FROM customers WHERE customer_id = 1')
+    expect((await node.sql('SELECT count(*) FROM orders'))[0]!.rows).toEqual([['15']])
+  })
+
   it('resumes from every step a crash can leave it at: nothing lost, nothing duplicated', async () => {
     for (const stopAfter of ['start', 'copied 3', 'copied all', 'switch', 'cleanup rows']) {
       const node = await populated(60)
