@@ -62,14 +62,14 @@ export let rowHashLow = 0
 export function rowImageParts (image: Uint8Array | null): void {
   if (image !== null) {
     xxh64(image)
-    rowHashHigh = xxh64High
-    rowHashLow = xxh64Low
+    rowHashHigh = xxh64High >>> 0
+    rowHashLow = xxh64Low >>> 0
     return
   }
   if (!tombstoneReady) {
     xxh64(utf8.encode('ScratchBird merkle leaf: tombstone'))
-    tombstoneHigh = xxh64High
-    tombstoneLow = xxh64Low
+    tombstoneHigh = xxh64High >>> 0
+    tombstoneLow = xxh64Low >>> 0
     tombstoneReady = true
   }
   rowHashHigh = tombstoneHigh
