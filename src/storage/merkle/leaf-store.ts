@@ -110,6 +110,11 @@ export class LeafStore {
     const klen = key.length - from
     let lo = 0
     let hi = this.lens[b]! - 1
+    // Bytes the key shares with the records just below lo and just above hi: every record between
+    // them shares the shorter of the two, so comparing starts there (row keys of one table share
+    // their first bytes; this skips them after the first steps).
+    let lcpLo = 0
+    let lcpHi = 0
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
       const ref = refs[mid]!
@@ -118,8 +123,9 @@ export class LeafStore {
       let n = a[at - 1]!
       if (n >= 0x80) { locateIn(arenas, ref); at = recKey; n = recKeyLen }
       const m = n < klen ? n : klen
+      let j = lcpLo < lcpHi ? lcpLo : lcpHi
       let d = 0
-      for (let j = 0; j < m; j++) {
+      for (; j < m; j++) {
         d = a[at + j]! - key[from + j]!
         if (d !== 0) break
       }
@@ -128,8 +134,7 @@ export class LeafStore {
         recArr = a; recKey = at; recKeyLen = n
         return mid
       }
-      if (d < 0) lo = mid + 1
-      else hi = mid - 1
+      if (d < 0) { lo = mid + 1; lcpLo = j } else { hi = mid - 1; lcpHi = j }
     }
     return -lo - 1
   }

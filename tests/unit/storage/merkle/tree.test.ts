@@ -126,6 +126,33 @@ describe('MerkleTree', () => {
     expect(perLeaf).toBeLessThanOrEqual(48)
   })
 
+  it('lookups in crowded buckets of keys sharing long prefixes find exactly the keys held (the binary search)', () => {
+    // ~30 keys a bucket, most sharing 4 to 12 leading bytes with their neighbours, some a prefix of others
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 }), seed => {
+      let x = seed
+      const rnd = (n: number): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return (x >>> 8) % n }
+      const keyAt = (): Uint8Array => Uint8Array.from({ length: rnd(14) }, (_, j) => (j < 4 ? 7 : j < 10 ? rnd(3) : rnd(256)))
+      const t = new MerkleTree()
+      const model = new Map<string, bigint>()
+      for (let i = 0; i < 30_000; i++) {
+        const k = keyAt()
+        if (i % 7 === 0) { expect(t.delete(k)).toBe(model.delete(hex(k))); continue }
+        t.setIfNewer(k, version(i), 0, i)
+        model.set(hex(k), BigInt(i))
+      }
+      expect(t.size).toBe(model.size)
+      for (let i = 0; i < 3000; i++) {
+        const k = keyAt()
+        expect(t.get(k)?.rowHash).toBe(model.get(hex(k)))
+      }
+      for (const [id, h] of model) expect(t.get(Buffer.from(id, 'hex'))?.rowHash).toBe(h)
+      for (let b = 0; b < MERKLE_BUCKETS; b += 97) {
+        const ls = t.leavesOf(b).map(l => Buffer.from(l.key))
+        for (let i = 1; i < ls.length; i++) expect(Buffer.compare(ls[i - 1]!, ls[i]!)).toBe(-1)
+      }
+    }), { numRuns: 4 })
+  })
+
   it('keys longer than an arena chunk, and buckets that grow and shrink back, keep every leaf', () => {
     const t = new MerkleTree()
     const model = new Map<string, bigint>()
