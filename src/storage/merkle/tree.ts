@@ -2,6 +2,7 @@ import { ByteSink } from '../../core/bytes'
 import { ScratchBirdError } from '../../core/errors'
 import { compareVersionIds } from '../lww'
 import type { VersionId } from '../types'
+import { LEAF_VERSION_BYTES, LEAF_VH_BYTES, LeafStore, MAX_LEAF_KEY_BYTES, recArr, recKey, recKeyLen } from './leaf-store'
 import { xxh64, xxh64High, xxh64Low } from './xxh64'
 
 // One window's Merkle tree of a shard replica (DESIGN §6 "Anti-entropy"), pure and in memory:
@@ -33,7 +34,9 @@ export const MERKLE_BUCKETS = 1024
 const BUCKET_MASK = MERKLE_BUCKETS - 1
 
 /** Length of a version id in a leaf (a UUIDv8-HLC). */
-export const VERSION_ID_BYTES = 16
+export const VERSION_ID_BYTES = LEAF_VERSION_BYTES
+/** Bytes of a leaf's version id and row hash. */
+const VH_BYTES = LEAF_VH_BYTES
 
 export interface MerkleLeaf {
   readonly key: Uint8Array
@@ -59,14 +62,14 @@ export let rowHashLow = 0
 export function rowImageParts (image: Uint8Array | null): void {
   if (image !== null) {
     xxh64(image)
-    rowHashHigh = xxh64High
-    rowHashLow = xxh64Low
+    rowHashHigh = xxh64High >>> 0
+    rowHashLow = xxh64Low >>> 0
     return
   }
   if (!tombstoneReady) {
     xxh64(utf8.encode('ScratchBird merkle leaf: tombstone'))
-    tombstoneHigh = xxh64High
-    tombstoneLow = xxh64Low
+    tombstoneHigh = xxh64High >>> 0
+    tombstoneLow = xxh64Low >>> 0
     tombstoneReady = true
   }
   rowHashHigh = tombstoneHigh
@@ -113,107 +116,46 @@ export function checkVersion (version: VersionId): void {
 const sink = new ByteSink(256)
 const pair = new Uint8Array(16)
 const pairView = new DataView(pair.buffer)
-let order: number[] = []
-
-/** Bytes of a leaf's version id and row hash (big-endian) as the tree holds them. */
-const VH_BYTES = VERSION_ID_BYTES + 8
-const EMPTY = -1
-/** Most a key may be: its length is stored in the arena as a varint of at most 3 bytes. */
-const MAX_KEY_BYTES = (1 << 21) - 1
-/** Leaves per chunk (a power of two): growing by a chunk copies nothing. */
-const CHUNK_BITS = 12
-const CHUNK = 1 << CHUNK_BITS
-const IN_CHUNK = CHUNK - 1
-/** Bytes per key-arena chunk (offsets within one fit 16 bits); a longer key gets a chunk of its own. */
-const ARENA_CHUNK = 1 << 16
-/** Per-leaf u32 fields in a meta chunk: key ref, key hash, next leaf of the bucket + 1. */
-const META = 3
-
-// Leaves are packed into typed arrays instead of an object (or two strings and a map entry) each:
-// the active window of a busy shard holds millions of leaves, and per-leaf heap objects cost ~110
-// bytes and most of the write path's garbage-collector time (issue 15). Leaf i lives in chunk
-// i >> CHUNK_BITS of:
-//
-//   vh        version id ‖ row hash, big-endian, 24 bytes (what a bucket hash covers after the key)
-//   meta      key ref (arena chunk << 16 | offset of a varint length and the key bytes),
-//             low 32 bits of xxhash64(key) (its bucket is the low bits; the hash-table probe),
-//             the next leaf of the same bucket + 1 (0 at the end; heads[b] is the first + 1)
-//
-// and `table`, an open-addressing (linear probing) index from key to leaf (leaf + 1, 0 = empty),
-// kept at most 3/4 full. Fixed-size chunks: a growing window allocates a chunk at a time and never
-// copies (copying ever larger arrays, and the full collections large allocations set off, were
-// the cost). ~40 bytes per leaf plus its key and the table; heapBytes() counts what is allocated.
-
-// Where locate() found a leaf's key: its arena chunk, first byte and length.
-let kArr: Uint8Array = new Uint8Array(0)
-let kStart = 0
-let kLen = 0
-
-/** Set kArr / kStart / kLen to the key stored at `ref` (arena chunk << 16 | offset: a varint length, then the bytes) in `arenas`. */
-function locateKey (arenas: readonly Uint8Array[], ref: number): void {
-  const a = arenas[ref >>> 16]!
-  let at = ref & 0xffff
-  let n = 0
-  let shift = 0
-  for (;;) {
-    const byte = a[at++]!
-    n += (byte & 0x7f) * 2 ** shift
-    if (byte < 0x80) break
-    shift += 7
-  }
-  kArr = a
-  kStart = at
-  kLen = n
-}
+const rowHashScratch = new DataView(new ArrayBuffer(8))
 
 export class MerkleTree {
-  private count = 0
-  private readonly vhChunks: Uint8Array[] = []
-  private readonly metaChunks: Uint32Array[] = []
-  private readonly heads = new Uint32Array(MERKLE_BUCKETS)
-  private table = new Int32Array(0)
-  private tableBits = 0
-  private readonly arenas: Uint8Array[] = []
-  /** Bytes used in the last arena chunk. */
-  private arenaPos = ARENA_CHUNK
-  /** Arena bytes of deleted leaves' keys (reclaimed by compactArena once they dominate). */
-  private arenaGarbage = 0
-  private arenaBytes = 0
+  /** The leaves, bucket by bucket in key order (leaf-store.ts). */
+  private readonly store = new LeafStore(MERKLE_BUCKETS)
   /** Heap-ordered node hashes as (high, low) halves; node 1 is the root, MERKLE_BUCKETS + b bucket b. */
   private readonly nodeHigh = new Uint32Array(2 * MERKLE_BUCKETS)
   private readonly nodeLow = new Uint32Array(2 * MERKLE_BUCKETS)
-  /** Buckets changed since the last rehash: a flag per bucket and the list of flagged ones. */
-  private readonly isDirty = new Uint8Array(MERKLE_BUCKETS)
-  private readonly dirty: number[] = []
-  /** The slot find() stopped at: the key's slot, or the empty slot where it would go. */
-  private probe = 0
+  /** Nodes whose hash is stale: a flag per node (buckets and the paths above them), and the stale buckets. */
+  private readonly isDirty = new Uint8Array(2 * MERKLE_BUCKETS)
+  private readonly dirty = new Uint16Array(MERKLE_BUCKETS)
+  private dirtyCount = 0
 
   /** Number of leaves (keys) in the tree. */
-  get size (): number { return this.count }
+  get size (): number { return this.store.size }
 
-  /** Bytes this tree holds on the heap: its typed arrays as allocated (spare capacity included) and a fixed overhead. */
+  /** Bytes this tree holds on the heap: its packed leaves as allocated (spare capacity included), node hashes and a fixed overhead. */
   heapBytes (): number {
-    const chunks = this.vhChunks.length
-    return TREE_OBJECT_BYTES + chunks * (CHUNK * (VH_BYTES + 4 * META) + 2 * TYPED_ARRAY_BYTES) + this.arenaBytes + this.arenas.length * TYPED_ARRAY_BYTES +
-      this.heads.byteLength + this.table.byteLength + this.nodeHigh.byteLength + this.nodeLow.byteLength + this.isDirty.byteLength + this.dirty.length * 8
+    return TREE_OBJECT_BYTES + this.store.heapBytes() + this.nodeHigh.byteLength + this.nodeLow.byteLength + this.isDirty.byteLength + this.dirty.byteLength
   }
 
   /** The key's leaf, or undefined. */
   get (key: Uint8Array): MerkleLeaf | undefined {
     checkKey(key)
     xxh64(key)
-    const i = this.find(key, xxh64Low, 0)
-    return i === EMPTY ? undefined : this.leafAt(i)
+    const b = xxh64Low & BUCKET_MASK
+    return this.store.find(b, key, 0) < 0 ? undefined : located()
   }
 
   /** Put the key's leaf, replacing any previous leaf of the key (keeps no reference to the caller's bytes). */
   set (key: Uint8Array, version: VersionId, rowHash: bigint): void {
     checkLeaf(key, version, rowHash)
-    if (key.length > MAX_KEY_BYTES) throw badArgument(`key of ${key.length} bytes is longer than ${MAX_KEY_BYTES}`)
+    if (key.length > MAX_LEAF_KEY_BYTES) throw badArgument(`key of ${key.length} bytes is longer than ${MAX_LEAF_KEY_BYTES}`)
     xxh64(key)
-    const h = xxh64Low
-    const i = this.find(key, h, 0)
-    this.put(i === EMPTY ? this.insert(key, h, 0) : i, version, Number(rowHash >> 32n), Number(rowHash & 0xffff_ffffn))
+    const b = xxh64Low & BUCKET_MASK
+    const i = this.store.find(b, key, 0)
+    if (i < 0) this.store.insertAt(b, -i - 1, key, 0)
+    rowHashScratch.setBigUint64(0, rowHash) // its halves without bigint arithmetic
+    putLocated(version, rowHashScratch.getUint32(0), rowHashScratch.getUint32(4))
+    this.markDirty(b)
   }
 
   /**
@@ -226,20 +168,20 @@ export class MerkleTree {
     checkKey(bytes)
     checkVersion(version)
     if (!Number.isInteger(from) || from < 0 || from > bytes.length) throw badArgument(`key offset ${from} is outside its ${bytes.length} bytes`)
-    if (bytes.length - from > MAX_KEY_BYTES) throw badArgument(`key of ${bytes.length - from} bytes is longer than ${MAX_KEY_BYTES}`)
+    if (bytes.length - from > MAX_LEAF_KEY_BYTES) throw badArgument(`key of ${bytes.length - from} bytes is longer than ${MAX_LEAF_KEY_BYTES}`)
     xxh64(bytes, from)
-    const h = xxh64Low
-    let i = this.find(bytes, h, from)
-    if (i !== EMPTY) {
-      const vh = this.vhChunks[i >>> CHUNK_BITS]!
-      const at = (i & IN_CHUNK) * VH_BYTES
+    const b = xxh64Low & BUCKET_MASK
+    const i = this.store.find(b, bytes, from)
+    if (i >= 0) {
+      const at = recKey + recKeyLen
       let d = 0
-      for (let j = 0; j < VERSION_ID_BYTES && d === 0; j++) d = version[j]! - vh[at + j]!
+      for (let j = 0; j < VERSION_ID_BYTES && d === 0; j++) d = version[j]! - recArr[at + j]!
       if (d <= 0) return false
     } else {
-      i = this.insert(bytes, h, from)
+      this.store.insertAt(b, -i - 1, bytes, from)
     }
-    this.put(i, version, hashHigh >>> 0, hashLow >>> 0)
+    putLocated(version, hashHigh >>> 0, hashLow >>> 0)
+    this.markDirty(b)
     return true
   }
 
@@ -247,22 +189,11 @@ export class MerkleTree {
   delete (key: Uint8Array): boolean {
     checkKey(key)
     xxh64(key)
-    const i = this.find(key, xxh64Low, 0)
-    if (i === EMPTY) return false
-    this.removeSlot(this.probe)
-    const b = this.hashOf(i) & BUCKET_MASK
-    this.unlink(i, b)
-    this.locate(i)
-    this.arenaGarbage += kStart + kLen - (this.refOf(i) & 0xffff)
-    const last = this.count - 1
-    if (i !== last) this.move(last, i)
-    this.count--
-    if ((this.count & IN_CHUNK) === 0 && this.vhChunks.length > (this.count >>> CHUNK_BITS)) {
-      this.vhChunks.pop()
-      this.metaChunks.pop()
-    }
+    const b = xxh64Low & BUCKET_MASK
+    const i = this.store.find(b, key, 0)
+    if (i < 0) return false
+    this.store.removeAt(b, i)
     this.markDirty(b)
-    if (this.arenaGarbage > ARENA_CHUNK && this.arenaGarbage * 2 > this.arenaBytes) this.compactArena()
     return true
   }
 
@@ -297,7 +228,13 @@ export class MerkleTree {
   /** Bucket `b`'s leaves in unsigned key-byte order. */
   leavesOf (b: number): MerkleLeaf[] {
     if (!Number.isInteger(b) || b < 0 || b >= MERKLE_BUCKETS) throw badArgument(`bucket ${b} is not in 0..${MERKLE_BUCKETS - 1}`)
-    return this.sortedBucket(b).map(i => this.leafAt(i))
+    const n = this.store.lengthOf(b)
+    const out = new Array<MerkleLeaf>(n)
+    for (let i = 0; i < n; i++) {
+      this.store.locate(this.store.refAt(b, i))
+      out[i] = located()
+    }
+    return out
   }
 
   /** Every leaf, bucket by bucket, each bucket in key order (the serialised order). */
@@ -305,227 +242,26 @@ export class MerkleTree {
     for (let b = 0; b < MERKLE_BUCKETS; b++) yield * this.leavesOf(b)
   }
 
-  // ---- the packed store -------------------------------------------------------------------------
-
-  private refOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)]! }
-  private hashOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 1]! }
-  /** The next leaf of i's bucket, or EMPTY. */
-  private nextOf (i: number): number { return this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 2]! - 1 }
-  private setNext (i: number, next: number): void { this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK) + 2] = next + 1 }
-  private headOf (b: number): number { return this.heads[b]! - 1 }
-
-  /** Set kArr / kStart / kLen to leaf i's key. */
-  private locate (i: number): void {
-    locateKey(this.arenas, this.refOf(i))
-  }
-
-  private leafAt (i: number): MerkleLeaf {
-    const vh = this.vhChunks[i >>> CHUNK_BITS]!
-    const at = (i & IN_CHUNK) * VH_BYTES
-    const high = ((vh[at + 16]! << 24) | (vh[at + 17]! << 16) | (vh[at + 18]! << 8) | vh[at + 19]!) >>> 0
-    const low = ((vh[at + 20]! << 24) | (vh[at + 21]! << 16) | (vh[at + 22]! << 8) | vh[at + 23]!) >>> 0
-    this.locate(i)
-    return { key: kArr.slice(kStart, kStart + kLen), version: vh.slice(at, at + VERSION_ID_BYTES), rowHash: joinHalves(high, low) }
-  }
-
-  private sameKey (i: number, key: Uint8Array, from: number): boolean {
-    this.locate(i)
-    if (kLen !== key.length - from) return false
-    const a = kArr
-    const s = kStart - from
-    for (let j = from; j < key.length; j++) if (a[s + j] !== key[j]) return false
-    return true
-  }
-
-  private slotOf (h: number): number { return Math.imul(h, 0x9e3779b1) >>> (32 - this.tableBits) }
-
-  /** The key's leaf or EMPTY; `probe` is left at its slot or at the empty slot where it would go. */
-  private find (key: Uint8Array, h: number, from: number): number {
-    if (this.tableBits === 0) return EMPTY
-    const t = this.table
-    const mask = t.length - 1
-    let s = this.slotOf(h)
-    for (;;) {
-      const e = t[s]!
-      if (e === 0) { this.probe = s; return EMPTY }
-      const i = e - 1
-      if (this.hashOf(i) === h && this.sameKey(i, key, from)) { this.probe = s; return i }
-      s = (s + 1) & mask
-    }
-  }
-
-  /** A new leaf for bytes[from…] (right after find() missed it); its version and hash are put by the caller. */
-  private insert (key: Uint8Array, h: number, from: number): number {
-    if ((this.count + 1) * 4 > this.table.length * 3) {
-      this.growTable()
-      this.find(key, h, from) // the empty slot moved
-    }
-    const i = this.count
-    if ((i >>> CHUNK_BITS) === this.vhChunks.length) {
-      this.vhChunks.push(new Uint8Array(CHUNK * VH_BYTES))
-      this.metaChunks.push(new Uint32Array(CHUNK * META))
-    }
-    const ref = this.storeKey(key, from)
-    const meta = this.metaChunks[i >>> CHUNK_BITS]!
-    const m = META * (i & IN_CHUNK)
-    const b = h & BUCKET_MASK
-    meta[m] = ref
-    meta[m + 1] = h
-    meta[m + 2] = this.heads[b]!
-    this.heads[b] = i + 1
-    this.table[this.probe] = i + 1
-    this.count++
-    return i
-  }
-
-  /** Copy bytes[from…] (varint length first) into the arena; returns its ref. */
-  private storeKey (key: Uint8Array, from: number): number {
-    const len = key.length - from
-    const need = 3 + len
-    if (this.arenaPos + need > ARENA_CHUNK) {
-      // a new chunk; a key longer than a chunk gets one of its own (and the next key a fresh one)
-      this.arenas.push(new Uint8Array(Math.max(ARENA_CHUNK, need)))
-      this.arenaBytes += Math.max(ARENA_CHUNK, need)
-      this.arenaPos = 0
-    }
-    const c = this.arenas.length - 1
-    const a = this.arenas[c]!
-    const ref = ((c << 16) | this.arenaPos) >>> 0
-    let at = this.arenaPos
-    let n = len
-    while (n >= 0x80) { a[at++] = (n & 0x7f) | 0x80; n = Math.floor(n / 128) }
-    a[at++] = n
-    for (let j = from; j < key.length; j++) a[at++] = key[j]!
-    this.arenaPos = need > ARENA_CHUNK ? ARENA_CHUNK : at
-    return ref
-  }
-
-  private put (i: number, version: VersionId, high: number, low: number): void {
-    const vh = this.vhChunks[i >>> CHUNK_BITS]!
-    const at = (i & IN_CHUNK) * VH_BYTES
-    vh.set(version, at)
-    vh[at + 16] = high >>> 24; vh[at + 17] = high >>> 16; vh[at + 18] = high >>> 8; vh[at + 19] = high
-    vh[at + 20] = low >>> 24; vh[at + 21] = low >>> 16; vh[at + 22] = low >>> 8; vh[at + 23] = low
-    this.markDirty(this.hashOf(i) & BUCKET_MASK)
-  }
-
-  private growTable (): void {
-    this.tableBits = Math.max(4, this.tableBits + 1)
-    const t = new Int32Array(1 << this.tableBits)
-    this.table = t
-    const mask = t.length - 1
-    for (let i = 0; i < this.count; i++) {
-      let s = this.slotOf(this.hashOf(i))
-      while (t[s] !== 0) s = (s + 1) & mask
-      t[s] = i + 1
-    }
-  }
-
-  /** Empty slot `s` and shift later entries of its probe run back (linear-probing deletion without markers). */
-  private removeSlot (s: number): void {
-    const t = this.table
-    const mask = t.length - 1
-    t[s] = 0
-    let hole = s
-    let j = s
-    for (;;) {
-      j = (j + 1) & mask
-      const e = t[j]!
-      if (e === 0) return
-      const home = this.slotOf(this.hashOf(e - 1))
-      // the entry at j may fill the hole unless its home lies cyclically in (hole, j]
-      const stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
-      if (!stays) { t[hole] = e; t[j] = 0; hole = j }
-    }
-  }
-
-  /** Take leaf `i` out of bucket `b`'s list. */
-  private unlink (i: number, b: number): void {
-    if (this.headOf(b) === i) { this.heads[b] = this.nextOf(i) + 1; return }
-    let p = this.headOf(b)
-    while (this.nextOf(p) !== i) p = this.nextOf(p)
-    this.setNext(p, this.nextOf(i))
-  }
-
-  /** Move leaf `from` (the last) to index `to` (a hole): table entry, bucket list and arrays. */
-  private move (from: number, to: number): void {
-    const h = this.hashOf(from)
-    const t = this.table
-    const mask = t.length - 1
-    let s = this.slotOf(h)
-    while (t[s] !== from + 1) s = (s + 1) & mask
-    t[s] = to + 1
-    const b = h & BUCKET_MASK
-    if (this.headOf(b) === from) this.heads[b] = to + 1
-    else {
-      let p = this.headOf(b)
-      while (this.nextOf(p) !== from) p = this.nextOf(p)
-      this.setNext(p, to)
-    }
-    const fm = this.metaChunks[from >>> CHUNK_BITS]!
-    const tm = this.metaChunks[to >>> CHUNK_BITS]!
-    const f = META * (from & IN_CHUNK)
-    const d = META * (to & IN_CHUNK)
-    tm[d] = fm[f]!; tm[d + 1] = fm[f + 1]!; tm[d + 2] = fm[f + 2]!
-    const fv = this.vhChunks[from >>> CHUNK_BITS]!
-    const tv = this.vhChunks[to >>> CHUNK_BITS]!
-    const fa = (from & IN_CHUNK) * VH_BYTES
-    tv.set(fv.subarray(fa, fa + VH_BYTES), (to & IN_CHUNK) * VH_BYTES)
-  }
-
-  /** Copy the live keys into fresh arena chunks (deleted keys' bytes dominate). */
-  private compactArena (): void {
-    const old = this.arenas.splice(0)
-    this.arenaBytes = 0
-    this.arenaPos = ARENA_CHUNK
-    this.arenaGarbage = 0
-    for (let i = 0; i < this.count; i++) {
-      locateKey(old, this.refOf(i))
-      this.metaChunks[i >>> CHUNK_BITS]![META * (i & IN_CHUNK)] = this.storeKey(kArr.subarray(kStart, kStart + kLen), 0)
-    }
-  }
-
-  /** Bucket b's leaves in unsigned key-byte order. */
-  private sortedBucket (b: number): number[] {
-    const out: number[] = []
-    for (let i = this.headOf(b); i !== EMPTY; i = this.nextOf(i)) out.push(i)
-    if (out.length > 1) out.sort((x, y) => this.compareKeys(x, y))
-    return out
-  }
-
-  private compareKeys (x: number, y: number): number {
-    this.locate(x)
-    const xa = kArr; const xs = kStart; const xl = kLen
-    this.locate(y)
-    const n = Math.min(xl, kLen)
-    for (let j = 0; j < n; j++) {
-      const d = xa[xs + j]! - kArr[kStart + j]!
-      if (d !== 0) return d
-    }
-    return xl - kLen
-  }
-
-  /** xxhash64 over the bucket's leaves in key order, each: varint key length, key, version id, row hash. */
+  /** xxhash64 over the bucket's leaves in key order, each: varint key length, key, version id, row hash — its records, back to back. */
   private hashBucket (b: number): void {
-    order = this.sortedBucket(b)
-    const n = MERKLE_BUCKETS + b
-    if (order.length === 0) { this.nodeHigh[n] = 0; this.nodeLow[n] = 0; return }
-    sink.len = 0
-    for (const i of order) {
-      this.locate(i)
-      const from = this.refOf(i) & 0xffff
-      const to = kStart + kLen
-      sink.ensure(to - from + VH_BYTES)
-      sink.buf.set(kArr.subarray(from, to), sink.len)
-      sink.len += to - from
-      const vh = this.vhChunks[i >>> CHUNK_BITS]!
-      const at = (i & IN_CHUNK) * VH_BYTES
-      sink.buf.set(vh.subarray(at, at + VH_BYTES), sink.len)
-      sink.len += VH_BYTES
+    const store = this.store
+    const count = store.lengthOf(b)
+    const node = MERKLE_BUCKETS + b
+    if (count === 0) { this.nodeHigh[node] = 0; this.nodeLow[node] = 0; return }
+    let len = 0
+    for (let i = 0; i < count; i++) {
+      const ref = store.refAt(b, i)
+      store.locate(ref)
+      const a = recArr
+      const end = recKey + recKeyLen + VH_BYTES
+      let at = ref & 0xffff
+      if (len + end - at > sink.buf.length) { sink.len = len; sink.ensure(end - at) }
+      const out = sink.buf
+      while (at < end) out[len++] = a[at++]!
     }
-    xxh64(sink.buf, 0, sink.len)
-    this.nodeHigh[n] = xxh64High
-    this.nodeLow[n] = xxh64Low
+    xxh64(sink.buf, 0, len)
+    this.nodeHigh[node] = xxh64High
+    this.nodeLow[node] = xxh64Low
   }
 
   /** Node i from its children (0 when both are 0). */
@@ -539,36 +275,50 @@ export class MerkleTree {
     this.nodeLow[i] = xxh64Low
   }
 
+  /** Bucket b's hash and every node above it are stale. */
   private markDirty (b: number): void {
-    if (this.isDirty[b] === 1) return
-    this.isDirty[b] = 1
-    this.dirty.push(b)
+    let n = MERKLE_BUCKETS + b
+    if (this.isDirty[n] === 1) return
+    this.dirty[this.dirtyCount++] = b
+    while (n >= 1 && this.isDirty[n] === 0) { this.isDirty[n] = 1; n >>= 1 }
   }
 
   private refresh (): void {
-    if (this.dirty.length === 0) return
-    let level = new Set<number>()
-    for (const b of this.dirty) {
+    if (this.dirtyCount === 0) return
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const b = this.dirty[k]!
       this.hashBucket(b)
-      this.isDirty[b] = 0
-      level.add((MERKLE_BUCKETS + b) >> 1)
+      this.isDirty[MERKLE_BUCKETS + b] = 0
     }
-    this.dirty.length = 0
-    // One level at a time, so each parent is hashed once from its already-updated children.
-    while (level.size > 0) {
-      const up = new Set<number>()
-      for (const i of level) {
-        this.hashPair(i)
-        if (i > 1) up.add(i >> 1)
-      }
-      level = up
+    this.dirtyCount = 0
+    // A parent's index is below its children's: descending order hashes each stale node once, after its children.
+    for (let i = MERKLE_BUCKETS - 1; i >= 1; i--) {
+      if (this.isDirty[i] === 0) continue
+      this.hashPair(i)
+      this.isDirty[i] = 0
     }
   }
 }
 
-/** Heap of a typed array object and its buffer besides its bytes. */
-const TYPED_ARRAY_BYTES = 160
-/** Fixed heap of a tree object besides its typed arrays (object, array headers, dirty list). */
+/** The located record (leaf-store.ts registers) as a MerkleLeaf with its own copies of the bytes. */
+function located (): MerkleLeaf {
+  const a = recArr
+  const at = recKey + recKeyLen
+  const high = ((a[at + 16]! << 24) | (a[at + 17]! << 16) | (a[at + 18]! << 8) | a[at + 19]!) >>> 0
+  const low = ((a[at + 20]! << 24) | (a[at + 21]! << 16) | (a[at + 22]! << 8) | a[at + 23]!) >>> 0
+  return { key: a.slice(recKey, at), version: a.slice(at, at + VERSION_ID_BYTES), rowHash: joinHalves(high, low) }
+}
+
+/** Write version id and row hash (big-endian halves) into the located record. */
+function putLocated (version: VersionId, high: number, low: number): void {
+  const a = recArr
+  const at = recKey + recKeyLen
+  for (let j = 0; j < VERSION_ID_BYTES; j++) a[at + j] = version[j]!
+  a[at + 16] = high >>> 24; a[at + 17] = high >>> 16; a[at + 18] = high >>> 8; a[at + 19] = high
+  a[at + 20] = low >>> 24; a[at + 21] = low >>> 16; a[at + 22] = low >>> 8; a[at + 23] = low
+}
+
+/** Fixed heap of a tree object besides its typed arrays (object, its store, array headers). */
 const TREE_OBJECT_BYTES = 512
 
 /** A key as a latin1 string (one char per byte, so string order = unsigned byte order): a map key for diffLeaves. */

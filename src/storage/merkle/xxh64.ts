@@ -13,7 +13,11 @@ const P4H = 0x85ebca77; const P4L = 0xc2b2ae63
 const P5H = 0x27d4eb2f; const P5L = 0x165667c5
 const TWO32 = 0x1_0000_0000
 
-// The result registers of the helpers below (no allocation per operation).
+// The result registers of the helpers below (no allocation per operation). They and every 32-bit
+// half passed around hold signed 32-bit integers (`| 0`), which V8 stores untagged: an unsigned
+// half above 2^31 (`>>> 0`) is a heap number, allocated at each store to a module variable —
+// that boxing was half of a hash's time. Unsigned values appear only inside an expression, where
+// a carry or a product needs them.
 let rh = 0
 let rl = 0
 
@@ -25,21 +29,21 @@ function mul (ah: number, al: number, bh: number, bl: number): void {
   const m1 = a1 * b0
   const m2 = a0 * b1
   const t = ((a0 * b0) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff)
-  rl = Math.imul(al, bl) >>> 0
-  rh = (a1 * b1 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0
+  rl = Math.imul(al, bl) | 0
+  rh = (a1 * b1 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(ah, bl) + Math.imul(al, bh)) | 0
 }
 
 /** (ah:al) + (bh:bl) mod 2^64 into rh:rl. */
 function add (ah: number, al: number, bh: number, bl: number): void {
-  const lo = al + bl
-  rl = lo >>> 0
-  rh = (ah + bh + (lo >= TWO32 ? 1 : 0)) >>> 0
+  const lo = (al >>> 0) + (bl >>> 0)
+  rl = lo | 0
+  rh = (ah + bh + (lo >= TWO32 ? 1 : 0)) | 0
 }
 
 /** Rotate (h:l) left by n (0 < n < 32) into rh:rl. */
 function rotl (h: number, l: number, n: number): void {
-  rh = ((h << n) | (l >>> (32 - n))) >>> 0
-  rl = ((l << n) | (h >>> (32 - n))) >>> 0
+  rh = ((h << n) | (l >>> (32 - n))) | 0
+  rl = ((l << n) | (h >>> (32 - n))) | 0
 }
 
 /** round(acc, input) = rotl(acc + input × P2, 31) × P1, into rh:rl (the hot loop: written out). */
@@ -52,33 +56,33 @@ function round (acch: number, accl: number, ih: number, il: number): void {
   const tl = Math.imul(il, P2L) >>> 0
   const th = a1 * 0x27d4 + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(ih, P2L) + Math.imul(il, P2H)
   // s = acc + t
-  const sl = accl + tl
-  const sh = (acch + th + (sl >= TWO32 ? 1 : 0)) >>> 0
-  const sl32 = sl >>> 0
+  const sl = (accl >>> 0) + tl
+  const sh = (acch + th + (sl >= TWO32 ? 1 : 0)) | 0
+  const sl32 = sl | 0
   // r = rotl(s, 31)
-  const xh = ((sh << 31) | (sl32 >>> 1)) >>> 0
-  const xl = ((sl32 << 31) | (sh >>> 1)) >>> 0
+  const xh = (sh << 31) | (sl32 >>> 1)
+  const xl = (sl32 << 31) | (sh >>> 1)
   // r × P1 (P1's low half as 16-bit halves: 0xca87, 0x85eb)
   a0 = xl & 0xffff; a1 = xl >>> 16
   m1 = a1 * 0xca87
   m2 = a0 * 0x85eb
   t = ((a0 * 0xca87) >>> 16) + (m1 & 0xffff) + (m2 & 0xffff)
-  rl = Math.imul(xl, P1L) >>> 0
-  rh = (a1 * 0x85eb + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(xh, P1L) + Math.imul(xl, P1H)) >>> 0
+  rl = Math.imul(xl, P1L) | 0
+  rh = (a1 * 0x85eb + (m1 >>> 16) + (m2 >>> 16) + (t >>> 16) + Math.imul(xh, P1L) + Math.imul(xl, P1H)) | 0
 }
 
 /** mergeRound(h, v) = (h ^ round(0, v)) × P1 + P4, into rh:rl. */
 function mergeRound (hh: number, hl: number, vh: number, vl: number): void {
   round(0, 0, vh, vl)
-  mul((hh ^ rh) >>> 0, (hl ^ rl) >>> 0, P1H, P1L)
+  mul(hh ^ rh, hl ^ rl, P1H, P1L)
   add(rh, rl, P4H, P4L)
 }
 
 function u32le (b: Uint8Array, i: number): number {
-  return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)
 }
 
-/** High and low halves of the last xxhash64 computed here (read right after calling xxh64). */
+/** High and low halves of the last xxhash64 computed here, as signed 32-bit integers (`>>> 0` for the unsigned half; read right after calling xxh64). */
 export let xxh64High = 0
 export let xxh64Low = 0
 
@@ -94,7 +98,7 @@ export function xxh64 (b: Uint8Array, from = 0, to = b.length): void {
     let v1h = rh; let v1l = rl
     let v2h = P2H; let v2l = P2L
     let v3h = 0; let v3l = 0
-    let v4h = (~P1H) >>> 0; let v4l = (-P1L) >>> 0 // −P1 = ~P1 + 1; P1's low half is not 0, so no carry
+    let v4h = ~P1H; let v4l = -P1L | 0 // −P1 = ~P1 + 1; P1's low half is not 0, so no carry
     const limit = to - 32
     while (p <= limit) {
       round(v1h, v1l, u32le(b, p + 4), u32le(b, p)); v1h = rh; v1l = rl
@@ -118,7 +122,7 @@ export function xxh64 (b: Uint8Array, from = 0, to = b.length): void {
   add(hh, hl, 0, len); hh = rh; hl = rl
   while (p + 8 <= to) {
     round(0, 0, u32le(b, p + 4), u32le(b, p))
-    hh = (hh ^ rh) >>> 0; hl = (hl ^ rl) >>> 0
+    hh ^= rh; hl ^= rl
     rotl(hh, hl, 27)
     mul(rh, rl, P1H, P1L)
     add(rh, rl, P4H, P4L); hh = rh; hl = rl
@@ -126,7 +130,7 @@ export function xxh64 (b: Uint8Array, from = 0, to = b.length): void {
   }
   if (p + 4 <= to) {
     mul(0, u32le(b, p), P1H, P1L)
-    hh = (hh ^ rh) >>> 0; hl = (hl ^ rl) >>> 0
+    hh ^= rh; hl ^= rl
     rotl(hh, hl, 23)
     mul(rh, rl, P2H, P2L)
     add(rh, rl, P3H, P3L); hh = rh; hl = rl
@@ -134,24 +138,23 @@ export function xxh64 (b: Uint8Array, from = 0, to = b.length): void {
   }
   while (p < to) {
     mul(0, b[p]!, P5H, P5L)
-    hh = (hh ^ rh) >>> 0; hl = (hl ^ rl) >>> 0
+    hh ^= rh; hl ^= rl
     rotl(hh, hl, 11)
     mul(rh, rl, P1H, P1L); hh = rh; hl = rl
     p++
   }
   // avalanche: h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32
-  hl = (hl ^ (hh >>> 1)) >>> 0
+  hl ^= hh >>> 1
   mul(hh, hl, P2H, P2L); hh = rh; hl = rl
-  hl = (hl ^ (hh << 3) ^ (hl >>> 29)) >>> 0
-  hh = (hh ^ (hh >>> 29)) >>> 0
+  hl = hl ^ (hh << 3) ^ (hl >>> 29)
+  hh ^= hh >>> 29
   mul(hh, hl, P3H, P3L); hh = rh; hl = rl
-  hl = (hl ^ hh) >>> 0
   xxh64High = hh
-  xxh64Low = hl
+  xxh64Low = hl ^ hh
 }
 
 /** xxhash64 (seed 0) as a bigint, for callers off the hot path and for tests. */
 export function xxh64BigInt (b: Uint8Array): bigint {
   xxh64(b)
-  return (BigInt(xxh64High) << 32n) | BigInt(xxh64Low)
+  return (BigInt(xxh64High >>> 0) << 32n) | BigInt(xxh64Low >>> 0)
 }

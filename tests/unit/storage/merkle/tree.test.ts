@@ -111,13 +111,64 @@ describe('MerkleTree', () => {
     expect(t.get(keys[0]!)?.rowHash).toBe(1n)
   })
 
-  it('heapBytes counts the packed arrays: it grows with the leaves and stays near 48 bytes + key per leaf', () => {
+  it('heapBytes counts the packed leaves: it grows with the leaves and stays within 48 bytes per leaf of a 12-byte key', () => {
+    // the shape bench/merkle.ts measures (merkle_bytes_per_leaf: heap + external of the process)
     const t = new MerkleTree()
     const empty = t.heapBytes()
-    for (let i = 0; i < 100_000; i++) t.set(key(`k${i}`), version(i), BigInt(i))
+    const k = new Uint8Array(12)
+    const v = new DataView(k.buffer)
+    for (let i = 0; i < 100_000; i++) {
+      v.setUint32(0, 0x7400_0001); v.setBigUint64(4, BigInt(i))
+      t.set(k, version(i), BigInt(i))
+    }
     const perLeaf = (t.heapBytes() - empty) / t.size
-    expect(perLeaf).toBeGreaterThan(24 + 6) // at least the version, row hash and key bytes
-    expect(perLeaf).toBeLessThan(64)
+    expect(perLeaf).toBeGreaterThan(24 + 12) // at least the version, row hash and key bytes
+    expect(perLeaf).toBeLessThanOrEqual(48)
+  })
+
+  it('lookups in crowded buckets of keys sharing long prefixes find exactly the keys held (the binary search)', () => {
+    // ~30 keys a bucket, most sharing 4 to 12 leading bytes with their neighbours, some a prefix of others
+    fc.assert(fc.property(fc.integer({ min: 1, max: 2 ** 31 }), seed => {
+      let x = seed
+      const rnd = (n: number): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return (x >>> 8) % n }
+      const keyAt = (): Uint8Array => Uint8Array.from({ length: rnd(14) }, (_, j) => (j < 4 ? 7 : j < 10 ? rnd(3) : rnd(256)))
+      const t = new MerkleTree()
+      const model = new Map<string, bigint>()
+      for (let i = 0; i < 30_000; i++) {
+        const k = keyAt()
+        if (i % 7 === 0) { expect(t.delete(k)).toBe(model.delete(hex(k))); continue }
+        t.setIfNewer(k, version(i), 0, i)
+        model.set(hex(k), BigInt(i))
+      }
+      expect(t.size).toBe(model.size)
+      for (let i = 0; i < 3000; i++) {
+        const k = keyAt()
+        expect(t.get(k)?.rowHash).toBe(model.get(hex(k)))
+      }
+      for (const [id, h] of model) expect(t.get(Buffer.from(id, 'hex'))?.rowHash).toBe(h)
+      for (let b = 0; b < MERKLE_BUCKETS; b += 97) {
+        const ls = t.leavesOf(b).map(l => Buffer.from(l.key))
+        for (let i = 1; i < ls.length; i++) expect(Buffer.compare(ls[i - 1]!, ls[i]!)).toBe(-1)
+      }
+    }), { numRuns: 4 })
+  })
+
+  it('keys longer than an arena chunk, and buckets that grow and shrink back, keep every leaf', () => {
+    const t = new MerkleTree()
+    const model = new Map<string, bigint>()
+    const huge = (i: number): Uint8Array => new Uint8Array(70_000 + i).map((_, j) => (j * 13 + i) & 0xff)
+    const keys: Uint8Array[] = []
+    for (let i = 0; i < 3000; i++) keys.push(i % 500 === 0 ? huge(i) : key(`k-${i}`))
+    keys.forEach((k, i) => { t.set(k, version(i), BigInt(i)); model.set(hex(k), BigInt(i)) })
+    // empty most of every bucket (their ref arrays shrink), then grow them again
+    keys.forEach((k, i) => { if (i % 8 !== 0) { expect(t.delete(k)).toBe(true); model.delete(hex(k)) } })
+    keys.forEach((k, i) => { if (i % 16 === 1) { t.set(k, version(i + 5000), 7n); model.set(hex(k), 7n) } })
+    expect(t.size).toBe(model.size)
+    for (const k of keys) expect(t.get(k)?.rowHash).toBe(model.get(hex(k)))
+    const fresh = new MerkleTree()
+    for (const l of t.leaves()) fresh.set(l.key, l.version, l.rowHash)
+    expect(fresh.root()).toBe(t.root())
+    expect(hex([...t.leaves()].find(l => l.key.length > 65_536)!.key)).toBe(hex(huge(0)))
   })
 
   it('a different version, row hash or key changes the root', () => {
