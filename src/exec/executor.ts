@@ -49,7 +49,7 @@ import { withStatementTimeout } from './statement-timeout'
 import { explainReplicaRead, replicaReadEnv } from './replica-reads'
 import { checkNoViewReadsColumn } from './view-columns'
 import { executeTruncate } from './truncate'
-import { readsOneShard, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
+import { needsStatementSnapshot, statementSnapshotEnv, withLimboRetry } from './statement-snapshot'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { SelectPlan } from '../plan/select-plan'
 import { applyViewDdl, isViewStatement } from './view-ddl'
@@ -136,14 +136,15 @@ function asCoded (e: unknown): ScratchBirdError {
 
 /**
  * A SELECT's rows. Outside a transaction: at a replica under read_from = replica; else, when it
- * reads several shards, at one snapshot HLC (statement-snapshot.ts), registered as an open
- * snapshot meanwhile so the sweep keeps what it reads. A read that met a prepared version runs
+ * reads several shards outside a transaction or in a read committed one, at one snapshot HLC
+ * (statement-snapshot.ts), registered as an open snapshot meanwhile so the sweep keeps what it
+ * reads. A read that met a prepared version runs
  * again once that is decided (withLimboRetry) — in a snapshot transaction too.
  */
 async function runSelect (env: ExecEnv, session: SessionState, plan: SelectPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<SqlValue[][]> {
   // read_from = replica: outside a transaction, replicated primary_replica tables are read at a replica.
   if (txn === null && session.settings.readFrom === 'replica') return await executeSelect(replicaReadEnv(env), plan, params, txn)
-  if (txn !== null || readsOneShard(plan)) return await withLimboRetry(env, () => executeSelect(env, plan, params, txn))
+  if (!needsStatementSnapshot(plan, txn)) return await withLimboRetry(env, () => executeSelect(env, plan, params, txn))
   const readHlc = nextHlcTs(env.hlc)
   const token = env.snapshots.register(readHlc)
   try {

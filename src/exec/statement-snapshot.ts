@@ -16,6 +16,9 @@
 //    and the statement is run again here after a short wait (withLimboRetry), bounded.
 // A statement that reads one shard keeps reading its latest commits (a one-shard read is already
 // one cut, and it then sees every commit acknowledged before it, whatever clock stamped them).
+// A read committed transaction's statements read several shards the same way (each statement one
+// cut, plus the transaction's own writes — PostgreSQL's per-statement snapshot); a snapshot
+// transaction already reads every shard at its start HLC (engine begin: addSnapshot).
 // Known limit: a multi-shard statement does not see a commit acknowledged by another node less
 // than the clocks' offset ago if that node's HLC ran ahead of this one's (no uncertainty restart).
 import { isScratchBirdError } from '../core/errors'
@@ -23,16 +26,22 @@ import type { HlcTs } from '../storage/types'
 import type { SelectPlan } from '../plan/select-plan'
 import type { ShardPort, TimerPort } from './env'
 
-/** The env of one statement whose table reads outside a transaction go at `readHlc`. */
+/** The env of one statement whose table reads go at `readHlc` (ignored by a snapshot transaction's shards). */
 export function statementSnapshotEnv<E extends ShardPort> (env: E, readHlc: HlcTs): E {
   const request: ShardPort['request'] = async (op, req) => {
-    if ((op === 'QUERY' || op === 'JOIN_QUERY') && (req as { xid?: unknown }).xid === undefined) {
+    if (op === 'QUERY' || op === 'JOIN_QUERY') {
       return await env.request(op, { ...req, readHlc })
     }
     return await env.request(op, req)
   }
   // A child of env, not a copy: a session's env (temporary tables) keeps the node's ports on its prototype.
   return Object.assign(Object.create(env) as E, { request })
+}
+
+/** Does a SELECT in `txn` (null: none) need a statement snapshot: it reads several shards, outside a
+ *  transaction or in a read committed one? */
+export function needsStatementSnapshot (plan: SelectPlan, txn: { readonly isolation: string } | null): boolean {
+  return (txn === null || txn.isolation === 'read_committed') && !readsOneShard(plan)
 }
 
 /** Does the statement read at most one shard (one table pinned to one shard, no subqueries)? */

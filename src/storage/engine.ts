@@ -38,7 +38,7 @@ import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
 import { asHlcTs, asXid, type NodeId, type ShardId } from '../core/ids'
 import { HLC_ZERO, type Durability, type HlcTs, type Isolation, type VersionId, type Xid } from './types'
-import { NO_XID, READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
+import { READ_COMMITTED_VIEWER, readVisible, type Viewer } from './visibility'
 import type { RecordVersion } from './versions'
 import {
   HLC_META, LSN_META, Writer, type AutocommitResult, type CommitResult, type TxnCore, type TxnState, type WriterHost
@@ -972,15 +972,17 @@ export class ShardEngine {
    * Visible rows of a table in primary-key order (descending with `reverse`). `readHlc` (no
    * transaction): a statement's snapshot read at that HLC (it reads several shards and must see
    * one cut of them, exec/statement-snapshot.ts); it is noted as read here first, so every commit
-   * this shard makes from now on lands above it (writer.ts pushed, prepareJob).
+   * this shard makes from now on lands above it (writer.ts pushed, prepareJob). In a read
+   * committed transaction the same cut plus the transaction's own writes (PostgreSQL's statement
+   * snapshot); a snapshot transaction keeps its own start and ignores readHlc.
    */
   async * scan (tableId: number, opts: ScanOptions = {}, txn?: Txn, readHlc?: HlcTs): AsyncIterable<Row> {
     this.checkOpen()
-    let viewer: Viewer
-    if (txn === undefined && readHlc !== undefined) {
+    let viewer = this.viewerOf(txn)
+    if (readHlc !== undefined && !viewer.snapshot) {
       this.st.noteRead(readHlc)
-      viewer = { xid: NO_XID, snapshot: true, startHlc: readHlc, waitLimbo: true }
-    } else viewer = this.viewerOf(txn)
+      viewer = { xid: viewer.xid, snapshot: true, startHlc: readHlc, waitLimbo: true }
+    }
     const range = rowScanRange(tableId, opts)
     const pkOffset = rowPrefix(tableId).length
     const limit = opts.limit ?? Infinity

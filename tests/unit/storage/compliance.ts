@@ -770,6 +770,21 @@ export function registerEngineCompliance (backend: string, makeSource: KvSourceF
         expect(await rows(T, {}, undefined, H(31))).toEqual(['1=a'])
         expect(await rows(T, {}, undefined, H(32))).toEqual(['1=b'])
       })
+
+      it('a read committed transaction\'s statement at readHlc: that cut plus its own writes; a snapshot transaction keeps its start', async () => {
+        await ins([1n], 'a', H(1))
+        await ins([2n], 'b', H(5))
+        const rc = await engine.begin({ startHlc: H(2), isolation: 'read_committed' })
+        await rc.insert(T, [3n], enc('own'), vid())
+        expect(await rows(T, {}, rc)).toEqual(['1=a', '2=b', '3=own'])
+        expect(await rows(T, {}, rc, H(3))).toEqual(['1=a', '3=own'])
+        // Noted as read: a later local commit lands above the statement's HLC.
+        const r = await ins([4n], 'c', H(4))
+        expect(r.commitHlc > H(3)).toBe(true)
+        expect(await rows(T, {}, rc, H(3))).toEqual(['1=a', '3=own'])
+        const snap = await engine.begin({ startHlc: H(2) })
+        expect(await rows(T, {}, snap, H(40))).toEqual(['1=a'])
+      })
     })
 
     describe('two-phase commit participant', () => {
