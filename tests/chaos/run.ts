@@ -49,6 +49,9 @@ export interface ChaosReport {
 }
 
 const TABLE_OPTS = "WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)"
+/** Setup statements: codes worth retrying, and codes meaning an earlier try with an unknown outcome landed. */
+const SETUP_RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_QUORUM_NOT_ACHIEVED', 'SB_NODE_UNREACHABLE']
+const SETUP_LANDED = ['SB_UNIQUE_VIOLATION', 'SB_DUPLICATE_TABLE']
 const MODE1_OPTS = "WITH (replication_mode = 'primary_replica', replication_factor = 3)"
 /** Registers of the linearizability workload (keys 1..LIN_KEYS, each starting at 0). */
 const LIN_KEYS = 4
@@ -120,12 +123,18 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
       for (let id = 1; id <= ACCOUNTS; id++) setup.push(`INSERT INTO chaos_bank VALUES (${id}, ${BALANCE})`)
     }
     for (const sql of setup) {
-      // Mode 1 groups elect their primaries just after CREATE TABLE: retry while they do.
+      // Mode 1 groups elect their primaries just after CREATE TABLE, and on a loaded machine a
+      // primary can lose its majority before a commit is acknowledged: retry while they settle.
+      // After an unknown outcome the statement may have landed: its duplicate then means done.
+      let tried = false
       const r = await cluster.waitFor(async () => {
         const res = await cluster.sql(1, sql)
-        return res.status === 200 || !['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE'].includes(res.body?.error?.code) ? res : null
-      }, { timeoutMs: 30_000, what: sql })
-      if (r.status !== 200) throw new Error(`chaos setup failed: ${sql}: ${JSON.stringify(r.body)}`)
+        const code = res.body?.error?.code
+        if (res.status === 200 || (tried && SETUP_LANDED.includes(code))) return { ok: true, res }
+        tried ||= code === 'SB_COMMIT_OUTCOME_UNKNOWN' || code === 'SB_QUORUM_NOT_ACHIEVED'
+        return SETUP_RETRY.includes(code) ? null : { ok: false, res }
+      }, { timeoutMs: 60_000, what: sql })
+      if (!r.ok) throw new Error(`chaos setup failed: ${sql}: ${JSON.stringify(r.res.body)}`)
     }
     log(`CHAOS seed=${o.seed}: ${steps.length} nemesis steps over ${durationMs} ms`)
     const t0 = performance.now()
