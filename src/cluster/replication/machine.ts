@@ -42,6 +42,16 @@ import {
 //   lease, check-quorum — and their messages ignored, until the primary's config entry removes
 //   them. Why that loses no acknowledged entry and elects no second primary:
 //   cluster/membership/forced-removal.ts.
+// - Own stalls (issue 21, grey failures): a tick much later than the one before means this process
+//   could run neither its timers nor its socket reads (SIGSTOP, a long GC, an overloaded machine).
+//   libuv runs due timers BEFORE it polls the sockets, so that first tick would judge the peers by
+//   a silence that is ours — their replies sit unread, and they echo send times from before the
+//   stall — and a healthy primary would step down (check-quorum) or a replica campaign. So a stall
+//   gives one election timeout of grace from its end: check-quorum counts the majority as heard at
+//   that instant, a replica's election deadline moves past it. At most one grace per two election
+//   timeouts, so a process that stalls all the time still steps down (or campaigns) when really
+//   cut off, one election timeout after a grace at the latest. The lease is untouched: it counts real time from acknowledgements, so
+//   a primary that stalled refuses reads until a majority answers a heartbeat sent after it.
 
 interface Peer {
   match: Lsn
@@ -112,6 +122,9 @@ export class ReplicationMachine {
   private heardAt: number
   private electedAt = 0
   private lastHeartbeatAt = 0
+  /** When tick() last ran, and when the last stall of this process ended (header: own stalls). */
+  private lastTickAt: number | null = null
+  private stallGraceAt = -Infinity
   /** LSN of this primary's noop: reads and membership changes wait until it commits. */
   private generationStart: Lsn = 0n
   /** This primary's data proposals not yet acknowledged, ascending. */
@@ -199,6 +212,7 @@ export class ReplicationMachine {
   // ---- inputs ----
 
   private tick (now: number): void {
+    this.noteOwnStall(now)
     if (this.roleNow === 'primary') {
       if (this.lostQuorum(now)) {
         this.becomeReplica(this.hard.generation, 0, 'no majority heard within the election timeout (check-quorum)', now)
@@ -209,6 +223,15 @@ export class ReplicationMachine {
       return
     }
     if (now >= this.electionDeadline && this.isVoter() && this.mayCampaign()) this.campaign(true, now)
+  }
+
+  /** A tick long after the previous one ends a stall of this process: grace (header: own stalls). */
+  private noteOwnStall (now: number): void {
+    const last = this.lastTickAt
+    this.lastTickAt = now
+    if (last === null || now - last <= stallGapMs(this.cfg) || now - this.stallGraceAt < 2 * this.cfg.electionTimeoutMs) return
+    this.stallGraceAt = now
+    if (this.roleNow !== 'primary') this.electionDeadline = Math.max(this.electionDeadline, now + this.cfg.electionTimeoutMs)
   }
 
   private receive (msg: ReplMessage, now: number): void {
@@ -788,7 +811,8 @@ export class ReplicationMachine {
   private lostQuorum (now: number): boolean {
     const voters = this.quorumVoters()
     if (!voters.includes(this.self)) return false
-    const heard = voters.filter(v => v !== this.self).map(v => Math.max(this.peers.get(v)?.stamp ?? -Infinity, this.electedAt))
+    const since = Math.max(this.electedAt, this.stallGraceAt)
+    const heard = voters.filter(v => v !== this.self).map(v => Math.max(this.peers.get(v)?.stamp ?? -Infinity, since))
     const newest = [now, ...heard].sort((a, b) => b - a)[majority(voters.length) - 1]!
     return now - newest >= this.cfg.electionTimeoutMs
   }
@@ -948,4 +972,9 @@ export class ReplicationMachine {
       ? 'this node is not the shard\'s primary and knows of none right now (an election may be running); retry'
       : `this node is not the shard's primary; node ${this.primaryId} is`, { primary: this.primaryId, generation: this.hard.generation })
   }
+}
+
+/** A gap between two ticks longer than this is a stall of this process (ticks come every heartbeatMs / 2). */
+export function stallGapMs (cfg: Pick<ReplicationConfig, 'heartbeatMs' | 'electionTimeoutMs'>): number {
+  return Math.max(4 * cfg.heartbeatMs, cfg.electionTimeoutMs / 4)
 }

@@ -271,15 +271,82 @@ describe('lease and check-quorum', () => {
     const granted = g.step(1, { type: 'read' }).read
     expect(granted).toMatchObject({ granted: true, readLsn: 1n })
     // Cut off: no replies reach it any more.
+    // Ticking all along (no stall of its own), every message it sends lost.
+    const tickFor = (ms: number): void => {
+      for (let t = 0; t < ms; t += HEARTBEAT_MS / 2) {
+        g.clocks.get(asNodeId(1))!.advance(HEARTBEAT_MS / 2)
+        g.step(1, { type: 'tick' })
+        g.queue = []
+      }
+    }
     g.queue = []
-    g.clocks.get(asNodeId(1))!.advance(LEASE_MS)
+    tickFor(LEASE_MS)
     const refused = g.step(1, { type: 'read' }).read
     expect(refused).toMatchObject({ granted: false, error: expect.objectContaining({ code: 'SB_NOT_PRIMARY' }) })
     expect(g.m(1).role).toBe('primary')
-    g.clocks.get(asNodeId(1))!.advance(ELECTION_MS - LEASE_MS)
-    const r = g.step(1, { type: 'tick' })
+    // It steps down once the election timeout passed.
+    tickFor(ELECTION_MS - LEASE_MS)
     expect(g.m(1).role).toBe('replica')
-    expect(r.events).toContainEqual(expect.objectContaining({ type: 'became-replica', reason: expect.stringMatching(/check-quorum/) }))
+    expect(g.all(1, 'events').flat()).toContainEqual(expect.objectContaining({ type: 'became-replica', reason: expect.stringMatching(/check-quorum/) }))
+  })
+
+  it('a primary whose own process stalled does not step down for the silence it caused; the lease still lapses', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'tick' })
+    g.flush()
+    expect(g.step(1, { type: 'read' }).read).toMatchObject({ granted: true })
+    // Stalled three election timeouts (SIGSTOP, a long GC): no tick ran, nothing was read.
+    g.clocks.get(asNodeId(1))!.advance(3 * ELECTION_MS)
+    g.step(1, { type: 'tick' })
+    expect(g.m(1).role).toBe('primary')
+    // Reads wait for a majority to answer a heartbeat sent after the stall.
+    expect(g.step(1, { type: 'read' }).read).toMatchObject({ granted: false })
+    g.flush()
+    g.clocks.get(asNodeId(1))!.advance(HEARTBEAT_MS)
+    g.step(1, { type: 'tick' })
+    g.flush()
+    expect(g.m(1).role).toBe('primary')
+    expect(g.step(1, { type: 'read' }).read).toMatchObject({ granted: true })
+  })
+
+  it('after a stall a cut-off primary still steps down, one election timeout later', () => {
+    const g = group(3)
+    g.elect(1)
+    g.queue = []
+    g.clocks.get(asNodeId(1))!.advance(3 * ELECTION_MS)
+    g.step(1, { type: 'tick' })
+    expect(g.m(1).role).toBe('primary')
+    let waited = 0
+    while (g.m(1).role === 'primary' && waited < 3 * ELECTION_MS) {
+      g.clocks.get(asNodeId(1))!.advance(HEARTBEAT_MS / 2)
+      waited += HEARTBEAT_MS / 2
+      g.step(1, { type: 'tick' })
+      g.queue = []
+    }
+    expect(g.m(1).role).toBe('replica')
+    expect(waited).toBeGreaterThanOrEqual(ELECTION_MS)
+    expect(waited).toBeLessThanOrEqual(ELECTION_MS + HEARTBEAT_MS)
+    // Stalls one after another: a second grace only two election timeouts after the first.
+    const h = group(3)
+    h.elect(1)
+    h.queue = []
+    for (let i = 0; i < 8 && h.m(1).role === 'primary'; i++) {
+      h.clocks.get(asNodeId(1))!.advance(ELECTION_MS / 2)
+      h.step(1, { type: 'tick' })
+      h.queue = []
+    }
+    expect(h.m(1).role).toBe('replica')
+  })
+
+  it('a replica whose own process stalled does not campaign on waking; the primary\'s heartbeat, read next, keeps it', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(2, { type: 'tick' })
+    g.clocks.get(asNodeId(2))!.advance(3 * ELECTION_MS)
+    const r = g.step(2, { type: 'tick' })
+    expect(r.events.filter(e => e.type === 'campaign')).toEqual([])
+    expect(r.messages).toEqual([])
   })
 
   it('the lease must stay below the election timeout with the drift margin', () => {
