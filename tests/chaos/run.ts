@@ -110,6 +110,9 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
   if (diskUnavailable === null) for (let id = 1; id <= n; id++) disks.set(id, mountSmallDisk(NODE_DISK_BYTES))
   const cluster = await startCluster({
     nodes: n,
+    // Three tsx starts on a loaded 2-core machine can take minutes (5 of 20 seeds at load average
+    // 29 did not start within the harness's 60 s): the run is about faults, not start-up speed.
+    startTimeoutMs: 180_000,
     extraConfig: (id) => ({ node: { durability: 'none', ...(disks.has(id) ? { data_dir: join(disks.get(id)!.dir, 'data') } : {}) } }),
     env: (id) => ({ SCRATCHBIRD_TEST_CLOCK_OFFSET_MS: String(offsets.get(id) ?? 0) })
   })
