@@ -144,14 +144,20 @@ describe('scratchbird server', () => {
     expect(slow).toEqual(["SELECT 'after reload'", expect.stringMatching(/^SELECT 'x{100}/), "SELECT 'after a bad file'"])
   })
 
-  it('pins storage.shards to the data directory: SIGHUP reports a change as not applied, a restart with it is refused', async () => {
+  /** A node started from a config file of its own that sets storage.shards (rewritten by the tests). */
+  async function withShardsFile (shards: number): Promise<{ cfg: string, data: string, cmd: string, args: string[], n: RunningNode }> {
     const dir = tempDir()
     const cfg = join(dir, 'node.yaml')
     const data = join(dir, 'data')
-    writeFileSync(cfg, 'storage:\n  shards: 16\n')
+    writeFileSync(cfg, `storage:\n  shards: ${shards}\n`)
     const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', data, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
     const n = await startNode(cmd, args)
     running.push(n)
+    return { cfg, data, cmd, args, n }
+  }
+
+  it('pins storage.shards to the data directory: SIGHUP reports a change as not applied, a restart with it is refused', async () => {
+    const { cfg, data, cmd, args, n } = await withShardsFile(16)
     expect(JSON.parse(readFileSync(join(data, 'cluster.json'), 'utf8'))).toEqual({ cluster: 'scratchbird', shards: 16, epoch: 1, members: [1] })
     writeFileSync(cfg, 'storage:\n  shards: 8\n')
     n.proc.kill('SIGHUP')
@@ -167,13 +173,7 @@ describe('scratchbird server', () => {
   })
 
   it('after a split recorded in cluster.json, a file still saying the pre-split storage.shards starts with the recorded count and a WARNING', async () => {
-    const dir = tempDir()
-    const cfg = join(dir, 'node.yaml')
-    const data = join(dir, 'data')
-    writeFileSync(cfg, 'storage:\n  shards: 4\n')
-    const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', data, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
-    const first = await startNode(cmd, args)
-    running.push(first)
+    const { cfg, data, cmd, args, n: first } = await withShardsFile(4)
     first.proc.kill('SIGTERM')
     expect(await first.exited).toBe(0)
     // What a finished split 4 → 8 leaves in the data directory (cluster/shard-split.ts). No rows

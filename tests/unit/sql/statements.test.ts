@@ -314,7 +314,7 @@ describe('transactions, EXPLAIN, operator statements', () => {
       { kind: 'alter_cluster', shards: 8 }
     ])
     expect(formatStatement(parse('alter cluster set shards to 8')[0]!)).toBe('ALTER CLUSTER SET shards = 8')
-    expect(asts('ALTER TABLE cluster SET replication_factor = 2')[0]).toMatchObject({ kind: 'alter_table', table: 'cluster' })
+    expect(parseOne('ALTER TABLE cluster SET replication_factor = 2')).toMatchObject({ kind: 'alter_table', table: 'cluster' })
   })
 })
 
