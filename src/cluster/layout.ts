@@ -6,7 +6,8 @@ import { isNodeId, type NodeId } from '../core/ids'
 // are placed over the members (placement.ts), so a node that disagrees on either sends rows to
 // shards and nodes that do not hold them. The layout is therefore recorded in every data directory
 // at the first start (node/cluster-layout.ts holds the file I/O) and carried in gossip; these pure
-// rules decide what a start or a peer may differ in — today: nothing.
+// rules decide what a start or a peer may differ in — today: only a storage.shards the cluster was
+// split from (splitFrom, cluster/shard-split.ts), which the recorded count overrides.
 //
 // The epoch counts membership changes. Every node of a fresh cluster starts at FIRST_LAYOUT_EPOCH
 // with the members of its cluster.nodes, so a cluster whose nodes share one configuration agrees
@@ -33,6 +34,13 @@ export interface ClusterLayout {
   leaving?: NodeId[]
   /** Members whose drain finished: they hold nothing and decide nothing. Ascending, a subset of `members`, disjoint from `leaving`. */
   left?: NodeId[]
+  /**
+   * The shard counts this cluster was split from, oldest first, each half the next and the last
+   * half `shards` (cluster/shard-split.ts); absent = never split. A start whose storage.shards is
+   * one of them runs with `shards` (the recorded layout wins, with a WARNING: startLayoutCheck).
+   * Kept in cluster.json only: gossip does not carry it (a node adopting a later epoch keeps its own).
+   */
+  splitFrom?: number[]
 }
 
 /** A member's state in a layout: 'normal' unless it is draining ('leaving') or drained ('left'). */
@@ -65,7 +73,28 @@ export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: 
   const sorted = (xs: readonly NodeId[]): NodeId[] => [...new Set(xs)].sort((a, b) => a - b)
   if (leaving.length > 0) out.leaving = sorted(leaving)
   if (left.length > 0) out.left = sorted(left)
+  if (l.splitFrom !== undefined && l.splitFrom.length > 0) out.splitFrom = [...l.splitFrom]
   return out
+}
+
+/**
+ * `next` (a later epoch, from gossip, which does not carry splitFrom) with `local`'s split
+ * history when both have the same shard count: the history stays in cluster.json across
+ * membership changes, so a start with a pre-split storage.shards keeps working.
+ */
+export function keepSplitHistory (local: ClusterLayout, next: ClusterLayout): ClusterLayout {
+  if (next.splitFrom !== undefined || local.splitFrom === undefined || local.shards !== next.shards) return next
+  return { ...next, splitFrom: [...local.splitFrom] }
+}
+
+/** Is `shards` a count this layout was split from (a storage.shards written before the split)? */
+export function splitFromCount (l: ClusterLayout, shards: number): boolean {
+  return l.splitFrom?.includes(shards) === true
+}
+
+/** The WARNING of a start (or reload) whose storage.shards is a count the recorded layout was split from. */
+export function staleShardsWarning (l: ClusterLayout, configured: number, where: string): string {
+  return `storage.shards is ${configured}, but ${where} records that the cluster was split to ${l.shards} shards (ALTER CLUSTER SET shards): running with ${l.shards}, the recorded count wins; set storage.shards to ${l.shards} to silence this warning`
 }
 
 export const FIRST_LAYOUT_EPOCH = 1
@@ -102,7 +131,23 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   const leaving = memberSubset(r.leaving, members)
   const left = memberSubset(r.left, members)
   if (leaving === null || left === null || leaving.some(id => left.includes(id))) return null
-  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members] }, leaving, left)
+  const splitFrom = splitHistory(r.splitFrom, r.shards)
+  if (splitFrom === null) return null
+  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}) }, leaving, left)
+}
+
+/** `v` as a split history ending in `shards` (each count half the next; absent: none), or null when it is not that. */
+function splitHistory (v: unknown, shards: number): number[] | null {
+  if (v === undefined) return []
+  if (!Array.isArray(v) || v.length === 0 || v.length > 32) return null
+  const counts: number[] = []
+  for (const [i, x] of v.entries()) {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) return null
+    const next = i + 1 < v.length ? v[i + 1] : shards
+    if (x * 2 !== next) return null
+    counts.push(x)
+  }
+  return counts
 }
 
 function ascending (ids: readonly NodeId[]): boolean {
@@ -144,9 +189,11 @@ export function startLayoutCheck (recorded: ClusterLayout | null, configured: Cl
       `${where} holds the layout of cluster "${recorded.cluster}", but cluster.name is "${configured.cluster}"`,
       { field: 'cluster.name', recorded: recorded.cluster, configured: configured.cluster })
   }
-  if (recorded.shards !== configured.shards) {
+  // After a recorded split the configuration may still say a count the cluster was split from:
+  // the recorded count wins (the caller warns: staleShardsWarning). Any other count is refused.
+  if (recorded.shards !== configured.shards && !splitFromCount(recorded, configured.shards)) {
     throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
-      `${where} holds ${recorded.shards} shards, but storage.shards is ${configured.shards}: rows are placed by hash modulo the shard count, so changing it would route keys to shards that do not hold them; set storage.shards back to ${recorded.shards} (re-sharding a cluster is not in this release)`,
+      `${where} holds ${recorded.shards} shards, but storage.shards is ${configured.shards}: rows are placed by hash modulo the shard count, so changing it would route keys to shards that do not hold them; set storage.shards back to ${recorded.shards} (the shard count changes only by a split, ALTER CLUSTER SET shards = ${recorded.shards * 2}, never by editing storage.shards)`,
       { field: 'storage.shards', recorded: recorded.shards, configured: configured.shards })
   }
   const unknown = configured.members.filter(id => !recorded.members.includes(id))
@@ -173,7 +220,7 @@ export function startLayoutCheck (recorded: ClusterLayout | null, configured: Cl
  */
 export function layoutChangesRefused (running: ClusterLayout, next: ClusterLayout): string[] {
   const out: string[] = []
-  if (next.shards !== running.shards) {
+  if (next.shards !== running.shards && !splitFromCount(running, next.shards)) {
     out.push(`storage.shards ${running.shards} → ${next.shards} is not applied: the data directory holds ${running.shards} shards, and a restart with storage.shards ${next.shards} would be refused (SB_LAYOUT_MISMATCH)`)
   }
   const unknown = next.members.filter(id => !running.members.includes(id))

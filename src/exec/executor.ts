@@ -35,6 +35,7 @@ import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
 import { checkStatement } from '../security/privileges'
+import { alterClusterShards } from './shard-split-statement'
 import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
 import { applyUserStatement, withoutTableGrants } from '../catalog/users'
 import { applyTokenStatement } from '../catalog/tokens'
@@ -269,6 +270,7 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
       if (env.membershipOp === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.op === 'remove' ? 'REMOVE' : 'DRAIN'} NODE needs a cluster: a single node has no other node to move its shards to`, posDetails(s.pos))
       return await env.membershipOp(s)
     }
+    case 'alter_cluster': return alterClusterShards(env, s)
   }
 }
 

@@ -4,7 +4,7 @@ import { countedReplicas } from '../catalog/replica-bootstrap'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
-import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
+import { holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
 import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
 import { goneVoters } from '../cluster/membership/forced-removal'
@@ -250,8 +250,10 @@ export class ClusterShell implements ShardRouting {
    * directory first, then announced, then placed by. False when it was not newer or could not be
    * recorded (the next gossip message offers it again).
    */
-  private adoptLayout (next: ClusterLayout, why: string): boolean {
-    if (next.epoch <= this.layout.epoch || !next.members.includes(this.selfId)) return false
+  private adoptLayout (adopted: ClusterLayout, why: string): boolean {
+    if (adopted.epoch <= this.layout.epoch || !adopted.members.includes(this.selfId)) return false
+    // Gossip does not carry the split history: cluster.json keeps ours (cluster/layout.ts).
+    const next = keepSplitHistory(this.layout, adopted)
     try {
       this.d.persistLayout(next)
     } catch (e) {

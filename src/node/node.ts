@@ -27,7 +27,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { checkDataFormat } from './data-format'
 import { checkClusterLayout, layoutOfConfig, recordClusterLayout } from './cluster-layout'
-import { layoutChangesRefused, type ClusterLayout } from '../cluster/layout'
+import { layoutChangesRefused, splitFromCount, staleShardsWarning, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
@@ -314,6 +314,12 @@ export class ScratchBirdNode {
           checkDataFormat(this.dataDir)
           checkNodeIdentity(this.dataDir, { nodeId: config.node.id, cluster: config.cluster.name })
           this.layout = checkClusterLayout(this.dataDir, layoutOfConfig(config))
+          if (this.layout.shards !== config.storage.shards) {
+            // A split recorded in cluster.json (startLayoutCheck allows only that): the recorded
+            // count wins, before anything below reads storage.shards.
+            log.warn({ configured: config.storage.shards, recorded: this.layout.shards }, staleShardsWarning(this.layout, config.storage.shards, `data directory ${this.dataDir}`))
+            config.storage.shards = this.layout.shards
+          }
         },
         stop: () => this.lock?.release()
       },
@@ -1142,7 +1148,10 @@ export class ScratchBirdNode {
     const nextLayout = layoutOfConfig(next)
     const refused = this.layout === null ? [] : layoutChangesRefused(this.layout, nextLayout)
     const sameMembers = !refused.some(line => line.startsWith('cluster.nodes'))
-    const isRefused = (path: string): boolean => (refused.length > 0 && path === 'storage.shards' && next.storage.shards !== this.config.storage.shards) ||
+    // A file still saying a count the cluster was split from: warned about, never "needs a restart".
+    const preSplit = this.layout !== null && splitFromCount(this.layout, next.storage.shards)
+    if (preSplit) this.log.warn({ configured: next.storage.shards, recorded: this.layout!.shards }, staleShardsWarning(this.layout!, next.storage.shards, `data directory ${this.dataDir}`))
+    const isRefused = (path: string): boolean => (path === 'storage.shards' && (preSplit || (refused.length > 0 && next.storage.shards !== this.config.storage.shards))) ||
       (!sameMembers && (path === 'cluster.nodes' || path.startsWith('cluster.nodes.')))
     const restart = plan.restart.filter(c => !isRefused(c.path))
     this.loggers.reopen()

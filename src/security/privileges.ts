@@ -79,7 +79,7 @@ export function statementNeeds (s: Statement, c: Catalog, self: UserInfo | null)
     case 'truncate': return truncateSet(c, s.tables, true).map(table => ({ kind: 'table', privilege: 'delete', table }))
     case 'create_table': case 'alter_table': case 'drop_table': case 'create_index': case 'drop_index': case 'alter_index':
     case 'create_domain': case 'alter_domain': case 'drop_domain': return [{ kind: 'admin', what: 'DDL' }]
-    case 'deliver_hints': case 'drain_node': case 'repair': return [{ kind: 'admin', what: 'cluster commands' }]
+    case 'deliver_hints': case 'drain_node': case 'repair': case 'alter_cluster': return [{ kind: 'admin', what: 'cluster commands' }]
     case 'create_user': return [{ kind: s.role === 'superuser' ? 'superuser' : 'admin', what: s.role === 'superuser' ? 'creating a superuser' : 'CREATE USER' }]
     case 'alter_user': case 'drop_user': {
       if (s.kind === 'alter_user' && s.action.kind === 'password' && self !== null && self.name === s.name) return []

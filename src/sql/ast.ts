@@ -402,6 +402,8 @@ export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonl
  * forwarding treat them alike.
  */
 export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number, readonly op?: 'cancel' | 'remove' }
+/** ALTER CLUSTER SET shards = n: a shard split (cluster/shard-split.ts; only doubling is accepted). */
+export interface AlterClusterStatement { readonly kind: 'alter_cluster', readonly pos: Pos, readonly shards: number }
 /** REPAIR SHARD n / REPAIR TABLE t: an anti-entropy round now for one shard, or every shard of a table. */
 export interface RepairStatement { readonly kind: 'repair', readonly pos: Pos, readonly shard: number | null, readonly table: string | null }
 
@@ -419,7 +421,7 @@ export type Statement =
   | SettingStatement
   | BeginStatement | CommitStatement | RollbackStatement
   | ExplainStatement
-  | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement
+  | ShowStatement | DeliverHintsStatement | DrainNodeStatement | RepairStatement | AlterClusterStatement
   | UserStatement
   | DomainStatement
   | ViewStatement

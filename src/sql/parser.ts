@@ -107,6 +107,16 @@ function parseStatement (c: Cursor): Statement {
         c.wantWord('node')
         return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c), op: 'remove' }
       }
+      case 'alter': {
+        // ALTER CLUSTER SET shards = n; every other ALTER is DDL (parseExplainable).
+        if (!c.isWord('cluster', 1)) break
+        c.next()
+        c.next()
+        c.wantWord('set')
+        c.wantWord('shards')
+        if (!c.acceptOp('=')) c.wantWord('to')
+        return { kind: 'alter_cluster', pos: t.pos, shards: parseSmallInt(c, 'a shard count (integer)') }
+      }
       case 'repair': {
         c.next()
         if (c.acceptWord('table')) return { kind: 'repair', pos: t.pos, shard: null, table: c.identifier('table name') }

@@ -144,14 +144,20 @@ describe('scratchbird server', () => {
     expect(slow).toEqual(["SELECT 'after reload'", expect.stringMatching(/^SELECT 'x{100}/), "SELECT 'after a bad file'"])
   })
 
-  it('pins storage.shards to the data directory: SIGHUP reports a change as not applied, a restart with it is refused', async () => {
+  /** A node started from a config file of its own that sets storage.shards (rewritten by the tests). */
+  async function withShardsFile (shards: number): Promise<{ cfg: string, data: string, cmd: string, args: string[], n: RunningNode }> {
     const dir = tempDir()
     const cfg = join(dir, 'node.yaml')
     const data = join(dir, 'data')
-    writeFileSync(cfg, 'storage:\n  shards: 16\n')
+    writeFileSync(cfg, `storage:\n  shards: ${shards}\n`)
     const [cmd, args] = sourceCommand(['--config', cfg, '--data-dir', data, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
     const n = await startNode(cmd, args)
     running.push(n)
+    return { cfg, data, cmd, args, n }
+  }
+
+  it('pins storage.shards to the data directory: SIGHUP reports a change as not applied, a restart with it is refused', async () => {
+    const { cfg, data, cmd, args, n } = await withShardsFile(16)
     expect(JSON.parse(readFileSync(join(data, 'cluster.json'), 'utf8'))).toEqual({ cluster: 'scratchbird', shards: 16, epoch: 1, members: [1] })
     writeFileSync(cfg, 'storage:\n  shards: 8\n')
     n.proc.kill('SIGHUP')
@@ -165,6 +171,40 @@ describe('scratchbird server', () => {
     expect(again.stderr).toMatch(/holds 16 shards, but storage.shards is 8.*\[SB_LAYOUT_MISMATCH\]/)
     expect(readdirSync(join(data, 'shards'))).toHaveLength(16)
   })
+
+  it('after a split recorded in cluster.json, a file still saying the pre-split storage.shards starts with the recorded count and a WARNING', async () => {
+    const { cfg, data, cmd, args, n: first } = await withShardsFile(4)
+    first.proc.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    // What a finished split 4 → 8 leaves in the data directory (cluster/shard-split.ts). No rows
+    // were written, so none sits in a shard the new count does not route it to.
+    const recorded = { cluster: 'scratchbird', shards: 8, epoch: 1, members: [1], splitFrom: [4] }
+    writeFileSync(join(data, 'cluster.json'), JSON.stringify(recorded) + '\n')
+    const n = await startNode(cmd, args)
+    running.push(n)
+    expect(n.stdout()).toMatch(/"level":"WARNING".*storage\.shards is 4, but data directory .* records that the cluster was split to 8 shards .*running with 8/)
+    const res = await fetch(n.url('/v1/sql'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SHOW SHARD MAP' }) })
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { rows: unknown[][] }).rows).toHaveLength(8)
+    expect(readdirSync(join(data, 'shards'))).toHaveLength(8)
+    // Rows land in the 8 shards and read back.
+    const sql = async (text: string): Promise<{ rows?: unknown[][] }> => await (await fetch(n.url('/v1/sql'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: text }) })).json() as { rows?: unknown[][] }
+    await sql('CREATE TABLE after_split (id INT PRIMARY KEY)')
+    await sql(`INSERT INTO after_split (id) VALUES ${Array.from({ length: 40 }, (_, i) => `(${i})`).join(', ')}`)
+    expect((await sql('SELECT count(*) FROM after_split')).rows).toEqual([['40']])
+    // A reload with the same stale file: a warning, not "not applied" and not "needs a restart".
+    n.proc.kill('SIGHUP')
+    await expect.poll(() => n.stdout(), { timeout: 10_000 }).toContain('configuration reloaded')
+    expect(n.stdout()).not.toMatch(/storage.shards .* is not applied|storage\.shards changed in the file: needs a restart/)
+    n.proc.kill('SIGTERM')
+    expect(await n.exited).toBe(0)
+    expect(JSON.parse(readFileSync(join(data, 'cluster.json'), 'utf8'))).toEqual(recorded)
+    // A count the cluster was never split from is still refused.
+    writeFileSync(cfg, 'storage:\n  shards: 16\n')
+    const again = await runToExit(cmd, args)
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/holds 8 shards, but storage.shards is 16.*\[SB_LAYOUT_MISMATCH\]/)
+  }, 300_000)
 })
 
 describe('scratchbird command line', () => {

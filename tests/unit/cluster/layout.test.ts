@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  configuredLayout, FIRST_LAYOUT_EPOCH, LAYOUT_MAX_MEMBERS, layoutChangesRefused, parseLayout, startLayoutCheck,
-  type ClusterLayout
+  configuredLayout, FIRST_LAYOUT_EPOCH, keepSplitHistory, LAYOUT_MAX_MEMBERS, layoutChangesRefused, parseLayout, startLayoutCheck,
+  staleShardsWarning, withStates, type ClusterLayout
 } from '../../../src/cluster/layout'
 import { asNodeId } from '../../../src/core/ids'
 
@@ -88,5 +88,45 @@ describe('layoutChangesRefused (SIGHUP)', () => {
     expect(layoutChangesRefused(L({ epoch: 2 }), L({ members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] }))[0]).toMatch(/cluster.nodes \{1, 2, 3\} → \{1, 2, 3, 4\} is not applied/)
     // After a membership change cluster.nodes seeds gossip: fewer members is no change of the layout.
     expect(layoutChangesRefused(L({ epoch: 2 }), L({ members: [asNodeId(1), asNodeId(2)] }))).toEqual([])
+  })
+})
+
+// Issue 20 item 5: after a recorded split (splitFrom) cluster.json wins over a storage.shards the
+// cluster was split from (cluster/shard-split.ts).
+describe('split history (splitFrom)', () => {
+  const split = L({ shards: 16, splitFrom: [4, 8], epoch: 3 })
+
+  it('parses a history of halvings ending in shards, and refuses any other', () => {
+    expect(parseLayout(JSON.parse(JSON.stringify(split)))).toEqual(split)
+    expect(parseLayout({ ...L(), splitFrom: undefined })).toEqual(L())
+    for (const bad of [[], [3], [8, 4], [4, 4], [16], 'x', [4.5, 9], [0, 0]]) expect(parseLayout({ ...L({ shards: 16 }), splitFrom: bad })).toBeNull()
+  })
+
+  it('a start whose storage.shards is a count the cluster was split from runs with the recorded count', () => {
+    expect(startLayoutCheck(split, L({ shards: 8 }), WHERE)).toEqual({ layout: split, record: false })
+    expect(startLayoutCheck(split, L({ shards: 4 }), WHERE)).toEqual({ layout: split, record: false })
+    expect(staleShardsWarning(split, 8, WHERE)).toMatch(/storage.shards is 8, but data directory \/d records that the cluster was split to 16 shards .* running with 16/)
+  })
+
+  it('any other storage.shards is still refused, saying the count changes only by a split', () => {
+    for (const shards of [2, 12, 32]) {
+      const e = refusal(() => startLayoutCheck(split, L({ shards }), WHERE))
+      expect(e.code).toBe('SB_LAYOUT_MISMATCH')
+      expect(e.message).toMatch(/changes only by a split, ALTER CLUSTER SET shards = 32/)
+    }
+  })
+
+  it('a reload with a pre-split storage.shards is not refused; another count is', () => {
+    expect(layoutChangesRefused(split, L({ shards: 8 }))).toEqual([])
+    expect(layoutChangesRefused(split, L({ shards: 32 }))[0]).toMatch(/storage.shards 16 → 32 is not applied/)
+  })
+
+  it('survives membership changes: derived layouts keep it, and a layout adopted from gossip (no history) gets ours', () => {
+    expect(withStates(split, [asNodeId(2)], []).splitFrom).toEqual([4, 8])
+    const fromGossip = L({ shards: 16, epoch: 4 })
+    expect(keepSplitHistory(split, fromGossip)).toEqual({ ...fromGossip, splitFrom: [4, 8] })
+    // Another shard count (never adopted: compareLayouts calls it a conflict) keeps nothing of ours.
+    expect(keepSplitHistory(split, L({ shards: 32, epoch: 4 })).splitFrom).toBeUndefined()
+    expect(keepSplitHistory(L(), fromGossip)).toBe(fromGossip)
   })
 })

@@ -40,6 +40,7 @@ describe('privilege rules', () => {
     expect(needs('EXPLAIN UPDATE t SET v = 1')).toEqual([{ kind: 'table', privilege: 'update', table: 't' }])
     expect(needs('CREATE TABLE x (k INTEGER PRIMARY KEY)')).toEqual([{ kind: 'admin', what: 'DDL' }])
     expect(needs('DELIVER HINTS TO NODE 2')).toEqual([{ kind: 'admin', what: 'cluster commands' }])
+    expect(needs('ALTER CLUSTER SET shards = 32')).toEqual([{ kind: 'admin', what: 'cluster commands' }])
     expect(needs("CREATE USER x PASSWORD 'p' SUPERUSER")[0]!.kind).toBe('superuser')
     expect(needs('DROP USER root')[0]!.kind).toBe('superuser')
     expect(needs('GRANT ADMIN TO reader')[0]!.kind).toBe('admin')

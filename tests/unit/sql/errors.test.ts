@@ -43,6 +43,8 @@ describe('syntax errors', () => {
     // SHOW <word> is a session setting (SHOW TABLES: SB_UNDEFINED_SETTING when run); a number is neither.
     ['SHOW 42', 1, 6, 'expected ALL or a setting name, got "42"'],
     ['DRAIN NODE x', 1, 12, 'expected a node id (integer), got "x"'],
+    ['ALTER CLUSTER SET shards = many', 1, 28, 'expected a shard count (integer), got "many"'],
+    ['ALTER CLUSTER SET replicas = 3', 1, 19, 'expected SHARDS, got "replicas"'],
     ['EXPLAIN COMMIT', 1, 9, 'expected SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER or DROP, got "COMMIT"'],
     ['BEGIN ISOLATION LEVEL SERIALIZABLE', 1, 23, 'expected SNAPSHOT or READ, got "SERIALIZABLE"'],
     ['SELECT a FROM t ORDER BY a NULLS MIDDLE', 1, 34, 'expected FIRST or LAST, got "MIDDLE"'],

@@ -140,7 +140,7 @@ const dropText = fc.tuple(fc.boolean(), tableName).map(([ie, t]) => `DROP TABLE 
 const otherText = fc.constantFrom(
   'BEGIN', 'BEGIN TRANSACTION', 'START TRANSACTION ISOLATION LEVEL SNAPSHOT', 'BEGIN ISOLATION LEVEL READ COMMITTED',
   'COMMIT', 'ROLLBACK WORK', 'SHOW CLUSTER MEMBERS', 'SHOW SHARD MAP', 'SHOW REPLICATION LAG', 'SHOW ANTI_ENTROPY STATUS', 'REPAIR SHARD 3', 'REPAIR TABLE t',
-  'SHOW MERKLE FOREST SIZE', 'DELIVER HINTS TO NODE 3', 'DRAIN NODE 65535'
+  'SHOW MERKLE FOREST SIZE', 'DELIVER HINTS TO NODE 3', 'DRAIN NODE 65535', 'ALTER CLUSTER SET shards = 32'
 )
 
 const explainable = fc.oneof(selectText, insertText, updateText, deleteText, createText, alterText, dropText)

@@ -307,6 +307,15 @@ describe('transactions, EXPLAIN, operator statements', () => {
     ])
     for (const sql of ['DRAIN NODE 4', 'DRAIN NODE 4 CANCEL', 'REMOVE NODE 3']) expect(formatStatement(parse(sql)[0]!)).toBe(sql)
   })
+
+  it('ALTER CLUSTER SET shards = n (or TO n); ALTER TABLE cluster is still a table', () => {
+    expect(asts('ALTER CLUSTER SET shards = 32; alter cluster set SHARDS to 8')).toEqual([
+      { kind: 'alter_cluster', shards: 32 },
+      { kind: 'alter_cluster', shards: 8 }
+    ])
+    expect(formatStatement(parse('alter cluster set shards to 8')[0]!)).toBe('ALTER CLUSTER SET shards = 8')
+    expect(parseOne('ALTER TABLE cluster SET replication_factor = 2')).toMatchObject({ kind: 'alter_table', table: 'cluster' })
+  })
 })
 
 describe('scripts and lexical details', () => {

@@ -1,0 +1,171 @@
+import { ScratchBirdError } from '../core/errors'
+import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
+
+// Shard splitting: ALTER CLUSTER SET shards = 2n (issue 20 item 5; the seeds' "increase shard
+// count"). Pure rules; DESIGN-notes form of the whole design, of which this release builds the
+// statement, its checks and the start-up rule (see AS BUILT at the end).
+//
+// ROUTING RULE. shard = xxhash64(key bytes) mod shards (core/partition.ts). For any n and hash h,
+// h mod 2n is h mod n or h mod n + n. So doubling splits each parent shard s < n into exactly two
+// children, s (keeps the rows whose h mod 2n = s) and s + n (takes the rows whose h mod 2n = s + n),
+// and no row moves between unrelated shards. Any other target (n → 3n, n → n + 1, shrinking) would
+// move rows between every pair of shards, so only doubling is accepted (SB_SHARD_SPLIT_INVALID);
+// 16 → 64 is two splits. Power-of-two counts are not needed for the rule, only doubling is.
+//
+// THE SPLIT, AS DESIGNED (a sans-I/O machine driven by the membership decider, like drain.ts):
+//  1. PREPARE (epoch e, routing still mod n). The decider checks the blockers below, then records
+//     the intent `split: { to: 2n }` in its layout and gossips it; every node records it in
+//     cluster.json before acting on it. Each node opens empty engines for shards n‥2n-1 (workers
+//     need a run-time OPEN_SHARD job: today shards are opened only at boot, shard/open-engines.ts).
+//  2. COPY (writes continue). Child s + n gets the replicas rendezvous placement gives it under
+//     the current members. Mode 1: the child's replication group starts with no primary of its own;
+//     the parent's primary streams it a snapshot of the parent filtered to the child's rows
+//     (sideOf = 'child', the bootstrap stream of node/replication with a row filter), then keeps
+//     shipping the parent's log entries filtered the same way, so the child is a filtered learner
+//     of the parent at a known parent LSN. Leaderless: the parent's replicas write the child's rows
+//     by quorum writes with their original versions (as exec/table-move-source.ts does), so LWW
+//     keeps any concurrent write. Rows staying in s are not copied at all.
+//  3. SWITCH (one epoch change). Writes to a parent are refused with SB_SHARD_SPLITTING
+//     (retryable, SQLSTATE 40001) only for the final catch-up: the parent's primary stops taking
+//     commits, waits until every child learner applied its last LSN (bounded: the learner was
+//     caught up before the switch starts), and acknowledges. Refusing instead of forwarding keeps
+//     the switch a single cut: no write can commit on the parent after the child's copy ends. When
+//     every parent acknowledged, the decider records layout {shards 2n, epoch e + 1, split_from
+//     [..., n], split: absent} and gossips it; each node writes it to cluster.json BEFORE routing
+//     with it. A request routed under epoch e reaching a node at e + 1 (or the reverse) is refused
+//     with SB_CATALOG_STALE-like retry semantics, never applied to the wrong shard.
+//  4. CLEANUP (background, epoch e + 1). Each parent s deletes the rows whose h mod 2n = s + n.
+//     They are physically removed (no tombstones: no reader routes to s for them any more, and a
+//     tombstone would be replicated into the child by hints or anti-entropy). Idempotent.
+//  CRASH POINTS (resumeAfterRestart): intent recorded, switch not → the copy restarts from the
+//  children's last chunk or from empty (children are read by nobody before the switch), or the
+//  operator cancels and the children are dropped; switch recorded → cleanup continues; a node that
+//  missed the switch while down adopts the newer layout from gossip (same cluster, later epoch,
+//  split_from contains its shard count) before serving. Never half-routed: routing reads only
+//  layout.shards, which changes in one atomic cluster.json write per node, and peers at different
+//  epochs refuse each other's shard requests.
+//
+// WHAT ELSE KEYS ON SHARD IDS (splitBlockers refuses what is not handled, naming it):
+//  - global indexes: their entries are partitioned by the indexed value's hash, so they split by
+//    the same rule, but a unique check running across the switch could miss an entry: refused.
+//  - leaderless tables: copy by quorum writes is designed above, not built: refused.
+//  - Merkle forest: per shard replica; children build theirs from the copied versions, parents
+//    drop the moved keys' leaves in cleanup (otherwise every round finds them divergent).
+//  - commit logs: per shard; the child's log starts at LSN 1 at the switch. Incremental backups
+//    and point-in-time replay across a split need a full backup after it (the manifest records
+//    the shard count; restore refuses a mismatch).
+//  - hints: stored under the row's shard; after the switch a hint for a moved row must be
+//    re-routed by key (hint delivery applies by key, so it lands in the right shard of the target).
+//  - 2PC limbo and table moves: a parent holding a prepared transaction, or a table move under way,
+//    holds the switch back; a drain or join under way refuses the split (one layout change at once).
+//
+// AS BUILT (this release): the statement parses and formats; it needs admin rights; a target
+// other than 2n is refused (SB_SHARD_SPLIT_INVALID), the current count is a no-op, and a valid
+// doubling is refused with SB_SHARD_SPLIT_UNSUPPORTED naming every blocker, the row copy of steps
+// 1–4 included, so nothing is ever half-split. A data directory whose cluster.json records a split
+// (split_from) starts with the recorded shard count even when storage.shards still says an older
+// one (cluster.json wins, with a WARNING: cluster/layout.ts startLayoutCheck).
+
+/** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
+export const SPLIT_FACTOR = 2
+
+/**
+ * The shard count ALTER CLUSTER SET shards = `requested` splits `current` into, or null when it is
+ * the current count already (nothing to do). Throws SB_SHARD_SPLIT_INVALID for anything else.
+ */
+export function splitTarget (current: number, requested: number): number | null {
+  if (requested === current) return null
+  const doubled = current * SPLIT_FACTOR
+  if (requested === doubled && doubled <= MAX_SHARDS) return doubled
+  const why = requested === doubled
+    ? `${doubled} shards is above the maximum of ${MAX_SHARDS}`
+    : requested > doubled && isDoublingOf(current, requested)
+      ? `a split only doubles the shard count; go from ${current} to ${requested} by splitting to ${doubled} first, then again`
+      : `a split only doubles the shard count (rows of shard s of n go to shards s and s + n of 2n); the only other count this cluster accepts now is ${doubled}`
+  throw new ScratchBirdError('SB_SHARD_SPLIT_INVALID', `cannot change the shard count from ${current} to ${requested}: ${why}`,
+    { current, requested, accepted: doubled <= MAX_SHARDS ? doubled : null })
+}
+
+function isDoublingOf (from: number, to: number): boolean {
+  let n = from
+  while (n < to) n *= SPLIT_FACTOR
+  return n === to
+}
+
+/** The two shards parent `parent` of `n` splits into: itself and parent + n. */
+export function splitChildren (parent: ShardId, n: number): [ShardId, ShardId] {
+  if (parent >= n) throw new ScratchBirdError('SB_INTERNAL', `shard ${parent} is not a shard of ${n}`, { parent, shards: n })
+  return [parent, asShardId(parent + n)]
+}
+
+/** The shard of `n` that shard `child` of 2n was split from. */
+export function splitParent (child: ShardId, n: number): ShardId {
+  if (child >= n * SPLIT_FACTOR) throw new ScratchBirdError('SB_INTERNAL', `shard ${child} is not a shard of ${n * SPLIT_FACTOR}`, { child, shards: n * SPLIT_FACTOR })
+  return asShardId(child % n)
+}
+
+/**
+ * Which half of its parent a key with partition hash `hash` (xxhash64 of its key bytes) falls in
+ * when n shards become 2n: 'parent' = it stays, 'child' = it moves to parent + n.
+ */
+export function sideOf (hash: bigint, n: number): 'parent' | 'child' {
+  return hash % BigInt(n * SPLIT_FACTOR) >= BigInt(n) ? 'child' : 'parent'
+}
+
+/** What a split cannot handle yet, one entry per thing, each naming it. */
+export interface SplitBlocker {
+  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy'
+  readonly detail: string
+}
+
+/** The facts splitBlockers decides on (from the catalog and the layout; kept plain so it stays pure). */
+export interface SplitContext {
+  /** Relations (user tables and hidden index relations) with the facts the split depends on. */
+  readonly tables: ReadonlyArray<{ name: string, leaderless: boolean, globalIndexes: readonly string[], moving: boolean }>
+  /** Nodes joining, leaving or being removed (layout.leaving non-empty, a join under way). */
+  readonly membershipChanging: boolean
+  /** This release has no run-time copy into child shards (header: AS BUILT). */
+  readonly rowCopyBuilt: boolean
+}
+
+/** Everything that stops a split now; empty = it may start. */
+export function splitBlockers (c: SplitContext): SplitBlocker[] {
+  const out: SplitBlocker[] = []
+  for (const t of c.tables) {
+    if (t.globalIndexes.length > 0) out.push({ what: 'global_index', detail: `table "${t.name}" has the global index${t.globalIndexes.length > 1 ? 'es' : ''} ${t.globalIndexes.map(i => `"${i}"`).join(', ')} (a unique check across the switch could miss an entry)` })
+    if (t.leaderless) out.push({ what: 'leaderless_table', detail: `table "${t.name}" is leaderless_quorum (its copy by quorum writes is not built)` })
+    if (t.moving) out.push({ what: 'table_move', detail: `table "${t.name}" is being moved to a new layout (wait until its ALTER TABLE ends)` })
+  }
+  if (c.membershipChanging) out.push({ what: 'membership_change', detail: 'a node is joining, draining or being removed (one layout change at a time)' })
+  if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot copy rows into child shards while the cluster runs (workers open shards only at start)' })
+  return out
+}
+
+/** The refusal of a split with `blockers` (non-empty). */
+export function splitRefused (current: number, target: number, blockers: readonly SplitBlocker[]): ScratchBirdError {
+  return new ScratchBirdError('SB_SHARD_SPLIT_UNSUPPORTED',
+    `cannot split ${current} shards into ${target}: ${blockers.map(b => b.detail).join('; ')}; nothing was changed`,
+    { current, target, blockers: blockers.map(b => b.what) })
+}
+
+/** The phases of a split recorded in cluster.json (header: THE SPLIT). */
+export type SplitPhase = 'copying' | 'switched'
+
+/** What a node does with a recorded split when it starts (header: CRASH POINTS). */
+export type SplitResume =
+  | { kind: 'none' }
+  /** Intent recorded, switch not: route with `from`; children are not authoritative — refill them (or drop them on cancel). */
+  | { kind: 'continue_copy', routeWith: number, children: number }
+  /** Switch recorded: route with `to`; parents delete the moved rows in the background. */
+  | { kind: 'cleanup', routeWith: number, parents: number }
+
+/** The start-up decision for a data directory whose layout records `shards` and, maybe, a split. */
+export function resumeAfterRestart (shards: number, split: { from: number, to: number, phase: SplitPhase } | undefined): SplitResume {
+  if (split === undefined) return { kind: 'none' }
+  if (split.to !== split.from * SPLIT_FACTOR) throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the recorded split ${split.from} → ${split.to} is not a doubling`, { from: split.from, to: split.to })
+  // Routing follows layout.shards alone, so the shard count the file records tells which side of
+  // the switch this node is on; a phase that disagrees with it is a torn or hand-edited file.
+  if (split.phase === 'copying' && shards === split.from) return { kind: 'continue_copy', routeWith: split.from, children: split.from }
+  if (split.phase === 'switched' && shards === split.to) return { kind: 'cleanup', routeWith: split.to, parents: split.from }
+  throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the recorded layout has ${shards} shards but a split ${split.from} → ${split.to} in phase ${split.phase}`, { shards, ...split })
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { Catalog } from '../../../src/catalog/catalog'
+import { splitBlockers } from '../../../src/cluster/shard-split'
+import { asNodeId, asShardId } from '../../../src/core/ids'
+import { splitContext } from '../../../src/exec/shard-split-statement'
+import type { MemberRow, ShardMapRow } from '../../../src/exec/env'
+import { ddlContext } from '../../../src/plan/column-default'
+import type { CreateTableStatement } from '../../../src/sql/ast'
+import { parseOne } from '../../../src/sql/parser'
+
+// Issue 20 item 5: what ALTER CLUSTER SET shards = 2n finds in the way, read from a real catalog
+// built by the DDL a user runs (global indexes come from UNIQUE / PRIMARY KEY without the
+// partition key: catalog/indexes.ts).
+
+function catalogOf (...sql: string[]): Catalog {
+  let c = new Catalog()
+  for (const s of sql) c = c.createTable(parseOne(s) as CreateTableStatement, ddlContext(3)).catalog
+  return c
+}
+
+const member = (id: number, state: string): MemberRow => ({ nodeId: asNodeId(id), address: '', datacenter: 'dc1', state, heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: 0 })
+const shard = (moving?: string): ShardMapRow => ({ shard: asShardId(0), preference: [], replicas: [], live: [], moving })
+const quiet = { members: () => [member(1, 'normal'), member(2, 'normal')], shardMap: () => [shard()] }
+
+describe('splitContext', () => {
+  it('a plain primary_replica table is in nobody\'s way: only the missing row copy blocks', () => {
+    const ctx = splitContext(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY, v TEXT)'), quiet)
+    expect(ctx.tables).toEqual([{ name: 'orders', leaderless: false, globalIndexes: [], moving: false }])
+    expect(splitBlockers(ctx).map(b => b.what)).toEqual(['row_copy'])
+  })
+
+  it('names the global indexes a UNIQUE or a primary key without the partition key creates, and leaderless tables', () => {
+    const ctx = splitContext(catalogOf(
+      'CREATE TABLE users (id INT PRIMARY KEY, email TEXT UNIQUE)',
+      'CREATE TABLE accounts (id INT PRIMARY KEY, tenant TEXT) PARTITION BY tenant',
+      "CREATE TABLE events (id UUID PRIMARY KEY) WITH (replication_mode='leaderless_quorum', replication_factor=3, write_quorum=2, read_quorum=2, uuid_type='v8_hlc')"
+    ), quiet)
+    expect(ctx.tables).toEqual([
+      { name: 'users', leaderless: false, globalIndexes: ['users_email_key'], moving: false },
+      { name: 'accounts', leaderless: false, globalIndexes: ['accounts_pkey'], moving: false },
+      { name: 'events', leaderless: true, globalIndexes: [], moving: false }
+    ])
+    expect(splitBlockers(ctx).map(b => b.what)).toEqual(['global_index', 'global_index', 'leaderless_table', 'row_copy'])
+  })
+
+  it('a node leaving or joining, or a shard still moving, is a membership change under way', () => {
+    const c = catalogOf('CREATE TABLE orders (id INT PRIMARY KEY)')
+    expect(splitContext(c, quiet).membershipChanging).toBe(false)
+    expect(splitContext(c, { ...quiet, members: () => [member(1, 'normal'), member(2, 'leaving')] }).membershipChanging).toBe(true)
+    expect(splitContext(c, { ...quiet, members: () => [member(1, 'normal'), member(4, 'joining')] }).membershipChanging).toBe(true)
+    expect(splitContext(c, { ...quiet, shardMap: () => [shard(), shard('to {1, 2} from {4}')] }).membershipChanging).toBe(true)
+  })
+})
