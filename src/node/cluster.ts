@@ -6,8 +6,8 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
-import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
-import { goneVoters } from '../cluster/membership/forced-removal'
+import { groupReplicas, membershipBlocker, shardMoving, singleCopyTables } from '../cluster/membership/moves'
+import { goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
@@ -95,6 +95,10 @@ export interface ClusterDeps {
   readonly layout: ClusterLayout
   /** Records a newer layout in the data directory (atomically); throws when it cannot. */
   readonly persistLayout: (layout: ClusterLayout) => void
+  /** The removed members recorded in the data directory at start (forced-removal.ts; none when absent). */
+  readonly removed?: readonly NodeId[] | undefined
+  /** Records the removed members in the data directory (atomically); throws when it cannot. Absent: kept in memory only. */
+  readonly persistRemoved?: ((removed: readonly NodeId[]) => void) | undefined
   /** The layout changed (after it was persisted): the node's own copy. */
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
@@ -187,8 +191,12 @@ export class ClusterShell implements ShardRouting {
   private drainPoll = false
   private drainPolledAt = -Infinity
   private drainMoving: number[] = []
-  /** Nodes this process saw removed from the layout (REMOVE NODE): their Mode 1 votes stop counting (forced-removal.ts). */
-  private readonly removedMembers = new Set<NodeId>()
+  /**
+   * Nodes this node saw removed from the layout (REMOVE NODE), recorded in its data directory
+   * before the layout removing them and reloaded at start: their Mode 1 votes stop counting
+   * (forced-removal.ts).
+   */
+  private readonly removedMembers: Set<NodeId>
   /** Joins refused here (SB_MEMBERSHIP_REFUSED), by node: when last logged. */
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
@@ -207,6 +215,7 @@ export class ClusterShell implements ShardRouting {
     for (const n of config.cluster.nodes) this.addresses.set(n.id, n.address)
     if (!this.addresses.has(this.selfId)) this.addresses.set(this.selfId, listenAddress)
     this.layout = d.layout
+    this.removedMembers = new Set((d.removed ?? []).filter(id => !d.layout.members.includes(id)))
     this.machine = new GossipMachine(
       { nodeId: this.selfId, address: this.addresses.get(this.selfId)!, datacenter: config.node.datacenter, bootId: bootId(d.rng), layout: d.layout },
       config.cluster.nodes.map(n => ({ nodeId: n.id, address: n.address })),
@@ -254,16 +263,25 @@ export class ClusterShell implements ShardRouting {
     if (adopted.epoch <= this.layout.epoch || !adopted.members.includes(this.selfId)) return false
     // Gossip does not carry the split history: cluster.json keeps ours (cluster/layout.ts).
     const next = keepSplitHistory(this.layout, adopted)
+    // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts),
+    // recorded before the layout that removes them, so a restart in between still forces them.
+    const removed = removedAcross([...this.removedMembers], this.layout.members, next.members)
     try {
+      if (removed.before.length !== this.removedMembers.size) this.d.persistRemoved?.(removed.before)
       this.d.persistLayout(next)
     } catch (e) {
       this.d.log.error({ epoch: next.epoch, err: describe(e) }, `cluster layout of membership epoch ${next.epoch} not recorded, so not adopted (retried at the next gossip message): ${messageOf(e)}`)
       return false
     }
     this.machine.setLayout(next)
-    // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts).
-    for (const id of this.layout.members) if (!next.members.includes(id)) this.removedMembers.add(id)
-    for (const id of next.members) this.removedMembers.delete(id)
+    if (removed.after.length !== removed.before.length) {
+      // A removed node admitted again (a new node reusing the id): forgetting it may wait for the next change.
+      try { this.d.persistRemoved?.(removed.after) } catch (e) {
+        this.d.log.warn({ err: describe(e) }, `removed-members record not updated (node(s) admitted again stay listed until the next membership change; harmless: a member is never left out): ${messageOf(e)}`)
+      }
+    }
+    this.removedMembers.clear()
+    for (const id of removed.after) this.removedMembers.add(id)
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
@@ -319,16 +337,16 @@ export class ClusterShell implements ShardRouting {
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
     const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove' })
-    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive })
+    const single = singleCopyTables(tables).map(t => t.name)
+    const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
+    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost } })
     const warnings: string[] = []
     const command = op.kind === 'remove' ? 'REMOVE NODE' : 'DRAIN NODE'
     if (op.kind === 'remove') {
-      // Rows of single-copy tables whose shard lived on the removed node are gone with it: said loudly.
-      const single = tables.filter(t => t.replication.replication_mode === 'primary_replica' && t.replication.replication_factor < 2)
-      const lost = lostShards(this.heldPrefs, op.node, single.length)
+      // REMOVE NODE n FORCE: rows of single-copy tables whose shard lived on the removed node are gone with it: said loudly.
       if (lost.length > 0) {
-        const text = `REMOVE NODE ${op.node}: shard(s) ${lost.join(', ')} of table(s) ${single.map(t => t.name).join(', ')} had their only copy on node ${op.node}; their rows are LOST (restore them from a backup)`
-        this.d.log.error({ node: op.node, shards: lost, tables: single.map(t => t.name) }, text)
+        const text = `REMOVE NODE ${op.node} FORCE: shard(s) ${lost.join(', ')} of table(s) ${single.join(', ')} had their only copy on node ${op.node}; their rows are LOST (restore them from a backup)`
+        this.d.log.error({ node: op.node, shards: lost, tables: single }, text)
         warnings.push(text)
       }
     }
@@ -905,7 +923,7 @@ export class ClusterShell implements ShardRouting {
     const s = statements[0]
     if (statements.length === 1 && s?.kind === 'drain_node') {
       // A membership operation sent to the decider (membershipOp).
-      const result = this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node) })
+      const result = this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true })
       return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
     }
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE or INDEX, user or grant statement expected)')

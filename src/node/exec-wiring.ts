@@ -144,7 +144,7 @@ function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicat
   return {
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
-    membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node) }, formatStatement(s)),
+    membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true }, formatStatement(s)),
     awaitPrimaries,
     shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })

@@ -26,7 +26,7 @@ import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { checkDataFormat } from './data-format'
-import { checkClusterLayout, layoutOfConfig, recordClusterLayout } from './cluster-layout'
+import { checkClusterLayout, layoutOfConfig, readRemovedMembers, recordClusterLayout, recordRemovedMembers } from './cluster-layout'
 import { layoutChangesRefused, splitFromCount, staleShardsWarning, type ClusterLayout } from '../cluster/layout'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
@@ -945,6 +945,8 @@ export class ScratchBirdNode {
       rng: this.io.rng,
       layout: this.layout!,
       persistLayout: (l) => { recordClusterLayout(this.dataDir, l) },
+      removed: readRemovedMembers(this.dataDir, this.layout!),
+      persistRemoved: (ids) => { recordRemovedMembers(this.dataDir, ids) },
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],

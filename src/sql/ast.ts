@@ -401,7 +401,8 @@ export interface DeliverHintsStatement { readonly kind: 'deliver_hints', readonl
  * membership operations of cluster/membership/drain.ts, one statement kind so that privileges and
  * forwarding treat them alike.
  */
-export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number, readonly op?: 'cancel' | 'remove' }
+/** DRAIN NODE n [CANCEL] / REMOVE NODE n [FORCE] (`force`: remove even a node holding the only copy of some shards). */
+export interface DrainNodeStatement { readonly kind: 'drain_node', readonly pos: Pos, readonly node: number, readonly op?: 'cancel' | 'remove', readonly force?: true }
 /** ALTER CLUSTER SET shards = n: a shard split (cluster/shard-split.ts; only doubling is accepted). */
 export interface AlterClusterStatement { readonly kind: 'alter_cluster', readonly pos: Pos, readonly shards: number }
 /** REPAIR SHARD n / REPAIR TABLE t: an anti-entropy round now for one shard, or every shard of a table. */

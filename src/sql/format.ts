@@ -86,7 +86,7 @@ export function formatStatement (s: Statement, opts: FormatOptions = {}): string
     case 'reset': return s.name === null ? 'RESET ALL' : `RESET ${ident(s.name)}`
     case 'show_setting': return s.name === null ? 'SHOW ALL' : `SHOW ${ident(s.name)}`
     case 'deliver_hints': return `DELIVER HINTS TO NODE ${s.node}`
-    case 'drain_node': return s.op === 'remove' ? `REMOVE NODE ${s.node}` : `DRAIN NODE ${s.node}${s.op === 'cancel' ? ' CANCEL' : ''}`
+    case 'drain_node': return s.op === 'remove' ? `REMOVE NODE ${s.node}${s.force === true ? ' FORCE' : ''}` : `DRAIN NODE ${s.node}${s.op === 'cancel' ? ' CANCEL' : ''}`
     case 'alter_cluster': return `ALTER CLUSTER SET shards = ${s.shards}`
     case 'repair': return s.table !== null ? `REPAIR TABLE ${ident(s.table)}` : `REPAIR SHARD ${s.shard}`
     case 'create_domain': case 'alter_domain': case 'drop_domain': return formatDomainStatement(s, { expr: formatExpr, type: formatType, ident, string: quoteString })

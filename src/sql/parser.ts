@@ -105,7 +105,8 @@ function parseStatement (c: Cursor): Statement {
       case 'remove': {
         c.next()
         c.wantWord('node')
-        return { kind: 'drain_node', pos: t.pos, node: parseNodeId(c), op: 'remove' }
+        const node = parseNodeId(c)
+        return c.acceptWord('force') ? { kind: 'drain_node', pos: t.pos, node, op: 'remove', force: true } : { kind: 'drain_node', pos: t.pos, node, op: 'remove' }
       }
       case 'alter': {
         // ALTER CLUSTER SET shards = n; every other ALTER is DDL (parseExplainable).

@@ -21,11 +21,15 @@ import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from
 // One drain at a time: moves of two drains would overlap, and the N-nodes-left check below holds
 // for one node only. `REMOVE NODE n` is for a node gone for good (gossip shows it down), or one
 // already drained: e + 1 without n; the replicas it held are replaced from the survivors. Rows of
-// a table whose only copy of a shard was on n are lost: the decider logs those shards (lostShards).
+// a table whose only copy of a shard was on n (moves.ts singleCopyTables) would be lost: REMOVE
+// NODE n is then refused (SB_REMOVE_LOSES_DATA, naming the tables and shards) unless the operator
+// writes REMOVE NODE n FORCE — the node may come back, or its data directory be restored, and a
+// removed node never returns with its data; with FORCE the decider logs the lost shards loudly.
 
 export type MembershipOpKind = 'drain' | 'cancel' | 'remove'
 
-export interface MembershipOp { readonly kind: MembershipOpKind, readonly node: NodeId }
+/** `force`: REMOVE NODE n FORCE — remove it even though the only copy of some shards is on it. */
+export interface MembershipOp { readonly kind: MembershipOpKind, readonly node: NodeId, readonly force?: boolean }
 
 export interface MembershipFacts {
   readonly layout: ClusterLayout
@@ -39,6 +43,8 @@ export interface MembershipFacts {
   readonly blocker: string | null
   /** Is `id` alive in the decider's gossip view? */
   readonly alive: (id: NodeId) => boolean
+  /** REMOVE: the single-copy tables and the shards whose only copy is on the node (lostShards); absent: none. */
+  readonly lost?: { readonly tables: readonly string[], readonly shards: readonly number[] }
 }
 
 function refused (message: string, details: Record<string, unknown>): ScratchBirdError {
@@ -117,6 +123,11 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
         }
         checkEnoughLeft(what, op.node, f)
         checkMovable(what, op.node, f)
+        const lost = f.lost
+        if (lost !== undefined && lost.shards.length > 0 && op.force !== true) {
+          throw new ScratchBirdError('SB_REMOVE_LOSES_DATA', `${what} ${op.node} refused: shard(s) ${lost.shards.join(', ')} of table(s) ${lost.tables.join(', ')} (replication_factor 1) have their only copy on node ${op.node}, and their rows would be lost; bring node ${op.node} back and DRAIN NODE ${op.node} instead, or raise replication_factor first — or, to remove it anyway and lose those rows, REMOVE NODE ${op.node} FORCE`,
+            { node: op.node, shards: lost.shards, tables: lost.tables })
+        }
       }
       return next(l.members.filter(id => id !== op.node), leaving.filter(id => id !== op.node), left.filter(id => id !== op.node))
     }

@@ -26,8 +26,10 @@ import type { NodeId } from '../../core/ids'
 // a voter that is merely unknown here — a node admitted at an epoch this node has not learned yet,
 // whose promotion reached it by the log first — is no member of its layout either, and leaving it
 // out would shrink the majority this node counts below one that must intersect every other. What
-// this node saw is kept in memory: a survivor restarted after the removal, before its group's
-// config entry removing n committed, does not force it (that group waits for an operator).
+// this node saw is recorded in its data directory (removed-members.json, node/cluster-layout.ts)
+// BEFORE the layout removing n is, and reloaded at start: a survivor restarted after the removal,
+// before its group's config entry removing n committed, still forces it (kept in memory only, that
+// group would wait for ever with N = 2: its survivor needs n's vote and nothing tells it again).
 // Why no second primary: n is left out only while this node's gossip does not see it alive, and a
 // survivor ignores n's messages from then on, so n can be neither elected nor acknowledged again;
 // a survivor campaigns only once its election timeout has run since it last heard from n, which is
@@ -39,7 +41,7 @@ export interface ForcedRemovalFacts {
   readonly voters: readonly NodeId[]
   /** The members of the layout this node runs (cluster.json): a removed node is none. */
   readonly members: readonly NodeId[]
-  /** Nodes this node saw removed: members of a layout it ran, absent from a later one (since it started). */
+  /** Nodes this node saw removed: members of a layout it ran, absent from a later one (recorded across restarts). */
   readonly removed: readonly NodeId[]
   /** Is `id` alive in this node's gossip view? */
   readonly alive: (id: NodeId) => boolean
@@ -60,4 +62,16 @@ export function goneVoters (f: ForcedRemovalFacts): NodeId[] {
 /** The voters that count toward a majority once `gone` are left out. */
 export function quorumVoters (voters: readonly NodeId[], gone: ReadonlySet<NodeId>): NodeId[] {
   return voters.filter(id => !gone.has(id))
+}
+
+/**
+ * The removed set to record when this node goes from a layout with members `from` to one with
+ * `to`: `before` is written before the new layout is (it adds the nodes `to` drops, so a crash
+ * between the two writes cannot leave a recorded removal without its removed node), `after` once
+ * it is (a node admitted again — a new node with an empty data directory reusing the id — is
+ * forgotten). Both ascending; `after` equals `before` when no removed node came back.
+ */
+export function removedAcross (removed: readonly NodeId[], from: readonly NodeId[], to: readonly NodeId[]): { before: NodeId[], after: NodeId[] } {
+  const before = [...new Set([...removed, ...from.filter(id => !to.includes(id))])].sort((a, b) => a - b)
+  return { before, after: before.filter(id => !to.includes(id)) }
 }

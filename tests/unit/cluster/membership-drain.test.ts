@@ -108,6 +108,19 @@ describe('REMOVE NODE', () => {
     expect(lostShards(prefs, n(3), 1)).toEqual([0, 2])
     expect(lostShards(prefs, n(3), 0)).toEqual([])
   })
+
+  it('a removal that would lose the only copy of some shards is refused (SB_REMOVE_LOSES_DATA, naming them) unless FORCE', () => {
+    const down = { alive: (id: NodeId) => id !== 3, lost: { tables: ['one'], shards: [0, 2] } }
+    expect(refusal(() => membershipOpLayout(op('remove', 3), facts(down)))).toMatchObject({
+      code: 'SB_REMOVE_LOSES_DATA',
+      message: expect.stringMatching(/shard\(s\) 0, 2 of table\(s\) one .*only copy on node 3.*REMOVE NODE 3 FORCE/)
+    })
+    expect(membershipOpLayout({ ...op('remove', 3), force: true }, facts(down))).toEqual({ ...FOUR, epoch: 4, members: ids(1, 2, 4) })
+    // Nothing lost (no single-copy shard there, or a drained node): no FORCE needed.
+    expect(membershipOpLayout(op('remove', 3), facts({ ...down, lost: { tables: ['one'], shards: [] } }))).toEqual({ ...FOUR, epoch: 4, members: ids(1, 2, 4) })
+    const left = leftLayout(membershipOpLayout(op('drain', 4), facts()), n(4))
+    expect(membershipOpLayout(op('remove', 4), facts({ layout: left, lost: { tables: ['one'], shards: [1] } }))).toMatchObject({ members: ids(1, 2, 3) })
+  })
 })
 
 describe('layouts with drain states', () => {

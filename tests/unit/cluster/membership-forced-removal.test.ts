@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { goneVoters } from '../../../src/cluster/membership/forced-removal'
+import { goneVoters, removedAcross } from '../../../src/cluster/membership/forced-removal'
 import { membershipOpLayout } from '../../../src/cluster/membership/drain'
 import type { ReplicationConfig } from '../../../src/cluster/replication/types'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
@@ -7,6 +7,18 @@ import { durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './repl
 
 // REMOVE NODE of a node gone for good (issue 20): the forced voter removal — the pure rule
 // (cluster/membership/forced-removal.ts) and what the replication machine does with it.
+
+describe('removedAcross (the removed set recorded around a layout change)', () => {
+  it('a node the next layout drops is recorded before the layout, and stays', () => {
+    expect(removedAcross(ids(), ids(1, 2, 3), ids(1, 2))).toEqual({ before: [3], after: [3] })
+    expect(removedAcross(ids(3), ids(1, 2), ids(1, 2, 4))).toEqual({ before: [3], after: [3] })
+    expect(removedAcross(ids(3), ids(1, 2, 4), ids(1, 2))).toEqual({ before: [3, 4], after: [3, 4] })
+  })
+
+  it('a removed node admitted again is forgotten only after the layout admitting it is recorded', () => {
+    expect(removedAcross(ids(3, 4), ids(1, 2), ids(1, 2, 3))).toEqual({ before: [3, 4], after: [4] })
+  })
+})
 
 describe('goneVoters', () => {
   const facts = (voters: number[], members: number[], alive: number[] = [1], removed: number[] = [2, 4]): Parameters<typeof goneVoters>[0] =>

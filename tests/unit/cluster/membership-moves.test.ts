@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { membershipBlocker, movingReplicas, shardMoving } from '../../../src/cluster/membership/moves'
+import { membershipBlocker, movingReplicas, shardMoving, singleCopyTables } from '../../../src/cluster/membership/moves'
 import type { ReplicationOptions } from '../../../src/catalog/replication-options'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -62,9 +62,12 @@ describe('membershipBlocker', () => {
     expect(membershipBlocker([{ name: 't', replication: r('primary_replica', 2) }])).toBeNull()
   })
   it('single-copy and leaderless tables block it, named with the way out', () => {
-    const why = membershipBlocker([{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'b', replication: r('primary_replica', 3) }])
-    expect(why).toMatch(/table\(s\) a keep a single copy .*\(ALTER TABLE … SET replication_factor = 2\)/)
+    const why = membershipBlocker([{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'c', replication: r('primary_replica', 1) }])
+    expect(why).toMatch(/table\(s\) a, c keep a single copy .*\(ALTER TABLE … SET replication_factor = 2\)/)
     expect(why).toMatch(/leaderless_quorum table\(s\) q cannot bootstrap a replica/)
-    expect(why).not.toMatch(/\bb\b/)
+  })
+  it('the single-copy tables: N = 1, any mode (a REMOVE NODE of their owner needs FORCE)', () => {
+    const tables = [{ name: 'a', replication: r('primary_replica', 1) }, { name: 'b', replication: r('primary_replica', 2) }, { name: 'q', replication: r('leaderless_quorum', 1) }]
+    expect(singleCopyTables(tables).map(t => t.name)).toEqual(['a', 'q'])
   })
 })

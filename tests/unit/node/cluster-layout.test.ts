@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { configuredLayout } from '../../../src/cluster/layout'
-import { checkClusterLayout, LAYOUT_FILE, recordClusterLayout } from '../../../src/node/cluster-layout'
+import { checkClusterLayout, LAYOUT_FILE, readRemovedMembers, recordClusterLayout, recordRemovedMembers, REMOVED_FILE } from '../../../src/node/cluster-layout'
 import { asNodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: <data_dir>/cluster.json pins the layout a data directory was written under;
@@ -56,5 +56,34 @@ describe('checkClusterLayout', () => {
     expect(checkClusterLayout(d, configuredLayout('prod', 8, [asNodeId(1), asNodeId(2), asNodeId(3)]))).toMatchObject({ shards: 8 })
     expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3)]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH' }))
     expect(readFileSync(join(d, LAYOUT_FILE), 'utf8')).toBe(before)
+  })
+})
+
+// Issue 20: the nodes REMOVE NODE dropped, whose Mode 1 votes a survivor stops counting
+// (cluster/membership/forced-removal.ts), survive a restart of the survivor.
+describe('readRemovedMembers / recordRemovedMembers', () => {
+  const dirs: string[] = []
+  const tempDir = (): string => { const d = mkdtempSync(join(tmpdir(), 'sb-removed-')); dirs.push(d); return d }
+  afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
+  const layout = { cluster: 'prod', shards: 4, epoch: 3, members: [asNodeId(1), asNodeId(2)] }
+
+  it('none recorded: none removed', () => {
+    expect(readRemovedMembers(tempDir(), layout)).toEqual([])
+  })
+
+  it('reads back what was recorded, less the members of the layout run with (a node admitted again)', () => {
+    const d = tempDir()
+    recordRemovedMembers(d, [asNodeId(3), asNodeId(4)])
+    expect(JSON.parse(readFileSync(join(d, REMOVED_FILE), 'utf8'))).toEqual({ removed: [3, 4] })
+    expect(readRemovedMembers(d, layout)).toEqual([3, 4])
+    expect(readRemovedMembers(d, { ...layout, members: [asNodeId(1), asNodeId(2), asNodeId(4)] })).toEqual([3])
+  })
+
+  it('a damaged file is SB_STORAGE_CORRUPT, not an empty set', () => {
+    const d = tempDir()
+    for (const text of ['{', '{"removed":[0]}', '{"removed":"3"}', '[3]', '{"removed":[1.5]}']) {
+      writeFileSync(join(d, REMOVED_FILE), text)
+      expect(() => readRemovedMembers(d, layout), text).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
+    }
   })
 })

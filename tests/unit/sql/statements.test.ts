@@ -300,12 +300,14 @@ describe('transactions, EXPLAIN, operator statements', () => {
     ])
   })
 
-  it('DRAIN NODE n CANCEL and REMOVE NODE n (one statement kind, op says which)', () => {
-    expect(asts('DRAIN NODE 4 CANCEL; remove node 3')).toEqual([
+  it('DRAIN NODE n CANCEL and REMOVE NODE n [FORCE] (one statement kind, op says which)', () => {
+    expect(asts('DRAIN NODE 4 CANCEL; remove node 3; REMOVE NODE 5 force')).toEqual([
       { kind: 'drain_node', node: 4, op: 'cancel' },
-      { kind: 'drain_node', node: 3, op: 'remove' }
+      { kind: 'drain_node', node: 3, op: 'remove' },
+      { kind: 'drain_node', node: 5, op: 'remove', force: true }
     ])
-    for (const sql of ['DRAIN NODE 4', 'DRAIN NODE 4 CANCEL', 'REMOVE NODE 3']) expect(formatStatement(parse(sql)[0]!)).toBe(sql)
+    for (const sql of ['DRAIN NODE 4', 'DRAIN NODE 4 CANCEL', 'REMOVE NODE 3', 'REMOVE NODE 3 FORCE']) expect(formatStatement(parse(sql)[0]!)).toBe(sql)
+    expect(() => parse('DRAIN NODE 4 FORCE')).toThrow(expect.objectContaining({ code: 'SB_SYNTAX_ERROR' }))
   })
 
   it('ALTER CLUSTER SET shards = n (or TO n); ALTER TABLE cluster is still a table', () => {
