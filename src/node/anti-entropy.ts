@@ -86,6 +86,13 @@ export interface AntiEntropyDeps {
   onCpu?: (shard: ShardId, percent: number, cpuSeconds: number) => void
   /** Mode 1 verification of the shards this node is the primary of (absent: not run). */
   mode1?: Mode1Verifier | undefined
+  /**
+   * Whether the catalog has dropped relation `tableId` (catalog/dropped-relations.ts); absent:
+   * none. Rounds ignore such leaves on both sides: one replica may have purged the relation
+   * (storage/purge-relations.ts) while the other has not yet, and repairing the difference would
+   * copy the dropped rows back onto the replica that purged them.
+   */
+  isDropped?: ((tableId: number) => boolean) | undefined
 }
 
 export class AntiEntropyShell {
@@ -300,7 +307,9 @@ export class AntiEntropyShell {
         return { op: 'buckets', hashes: (await this.call(to, 'MERKLE_BUCKETS', { shard, window: q.window })).hashes }
       case 'leaves': {
         const r = await this.call(to, 'MERKLE_LEAVES', { shard, window: q.window, buckets: [...q.buckets], maxLeaves: LEAVES_PER_REPLY, maxBytes: LEAF_BYTES_PER_REPLY })
-        return { op: 'leaves', leaves: r.leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })), more: r.more }
+        const dropped = this.d.isDropped
+        const leaves = dropped === undefined ? r.leaves : r.leaves.filter(l => !dropped(leafTableId(l.key)))
+        return { op: 'leaves', leaves: leaves.map(l => ({ key: l.key, version: l.versionId, rowHash: l.rowHash })), more: r.more }
       }
       case 'adopt': {
         const leaves: MerkleLeafMessage[] = q.leaves.map(l => ({ key: l.key, versionId: l.version, rowHash: l.rowHash }))
@@ -336,6 +345,15 @@ export class AntiEntropyShell {
     const codec = codecOf(op)
     const shard = (req as { shard: ShardId }).shard
     return codec.decodeReply(await this.d.cluster.forward(to, op, shard, codec.encodeRequest(req), PEER_CALL_TIMEOUT_MS))
+  }
+}
+
+/** The relation of a leaf key; -1 (no relation: kept) when it does not decode — the round reports that as it does today. */
+function leafTableId (key: Uint8Array): number {
+  try {
+    return decodeLeafKey(key).tableId
+  } catch {
+    return -1
   }
 }
 

@@ -31,6 +31,7 @@ import { layoutChangesRefused, splitFromCount, staleShardsWarning, type ClusterL
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
+import { droppedRelationIds } from '../catalog/dropped-relations'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
 import { LiveTxns } from '../exec/live-txns'
@@ -165,6 +166,7 @@ export class ScratchBirdNode {
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
+  private dropped: { of: Catalog, ids: ReadonlySet<number> } | undefined
   private sealer: MerkleSealer | null = null
   /** The hash-chained audit log (audit.enabled). */
   private audit: AuditShell | null = null
@@ -458,6 +460,13 @@ export class ScratchBirdNode {
     return shardTwoPhaseIo(this.workers!, this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
   }
 
+  /** The catalog's dropped relation ids (catalog/dropped-relations.ts), derived once per installed catalog. */
+  private droppedRelations (): ReadonlySet<number> {
+    const c = this.catalog
+    if (this.dropped?.of !== c) this.dropped = { of: c, ids: new Set(droppedRelationIds(c.state)) }
+    return this.dropped.ids
+  }
+
   private startSweeper (): void {
     this.sweeper = new Sweeper({
       workers: this.workers!,
@@ -481,7 +490,11 @@ export class ScratchBirdNode {
         this.metrics.sweepRemoved.inc({ kind: 'back' }, t.backVersionsRemoved)
         this.metrics.sweepRemoved.inc({ kind: 'dead' }, t.deadVersionsRemoved)
         this.metrics.sweepRemoved.inc({ kind: 'tombstone' }, t.tombstonesPurged)
-      }
+        this.metrics.droppedRelationPurged.inc({ kind: 'row' }, t.droppedRows)
+        this.metrics.droppedRelationPurged.inc({ kind: 'back' }, t.droppedBackVersions)
+        this.metrics.droppedRelationPurged.inc({ kind: 'leaf' }, t.droppedLeaves)
+      },
+      droppedRelations: () => [...this.droppedRelations()]
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
   }
@@ -800,6 +813,7 @@ export class ScratchBirdNode {
         m.antiEntropyCpuPercent.set({ shard_id: shardLabel(shard) }, percent)
         m.antiEntropyCpuSeconds.inc({ shard_id: shardLabel(shard) }, seconds)
       },
+      isDropped: (id) => this.droppedRelations().has(id),
       mode1: new Mode1Verifier({
         self: cluster.selfId,
         shards: this.config.storage.shards,

@@ -12,6 +12,7 @@ import type { CommitLogConsumer } from '../storage/commit-log'
 import { shardIds, type ShardId } from '../core/ids'
 import { hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
+import { DroppedRelationGate } from './dropped-relation-gate'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
 // storage.sweep_schedule cron expression, every shard removes the versions no transaction can
@@ -27,6 +28,13 @@ import type { ShardRequester } from './shard-router'
 // (the next incremental starts after it) and Mode 1 replication (what each shard's group still
 // holds for its replicas — on a primary from the slowest in-sync replica's next entry, bounded by
 // replication.log_retention_bytes: a replica behind that is re-bootstrapped by snapshot instead).
+//
+// It also deletes the storage of relations dropped from the catalog (issue 17), on every replica
+// this node holds, once no reader can still see them (dropped-relation-gate.ts says when). Each
+// node purges its own replicas — Mode 1 ones too, not through the log: the primary and its
+// replicas hold the same rows of a dropped relation and purge all of them, and Mode 1
+// anti-entropy compares only the catalog's tables, so replicas purged at different times are never
+// flagged as diverged; leaderless rounds ignore the leaves of dropped relations (anti-entropy.ts).
 
 export interface SweepTotals {
   shards: number
@@ -37,6 +45,10 @@ export interface SweepTotals {
   tombstonesPurged: number
   /** Commit-log entries truncated. */
   logEntriesTruncated: number
+  /** Storage of dropped relations deleted (purge-relations.ts): primary versions, back versions, forest leaves. */
+  droppedRows: number
+  droppedBackVersions: number
+  droppedLeaves: number
   horizonHlc: HlcTs
   durationMs: number
 }
@@ -79,6 +91,8 @@ export interface SweeperDeps {
    *  logNeeds); read at every run. Undefined or absent: no group, no need. */
   readonly replicationNeeds?: (() => ReadonlyMap<ShardId, bigint> | undefined) | undefined
   readonly onSwept?: ((t: SweepTotals) => void) | undefined
+  /** Relation ids the catalog has dropped (catalog/dropped-relations.ts); read at every run. Absent: none purged. */
+  readonly droppedRelations?: (() => number[]) | undefined
 }
 
 /** Tables whose committed deletes the sweep may purge: primary_replica tables (one copy, MGA) and
@@ -102,6 +116,7 @@ export function announceLagMs (config: Config, clustered: boolean): number {
 export class Sweeper {
   private task: ScheduledTask | null = null
   private running: Promise<SweepTotals> | null = null
+  private readonly dropGate = new DroppedRelationGate()
   runs = 0
 
   constructor (private readonly d: SweeperDeps) {}
@@ -129,7 +144,8 @@ export class Sweeper {
     const commitLog = commitLogConsumers(now, this.d.commitLogRetentionHours)
     const backup = this.d.backupNeeds?.()
     const replication = this.d.replicationNeeds?.()
-    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, horizonHlc, durationMs: 0 }
+    const purgeRelations = this.dropGate.due(this.d.droppedRelations?.() ?? [], now, horizonHlc)
+    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, droppedRows: 0, droppedBackVersions: 0, droppedLeaves: 0, horizonHlc, durationMs: 0 }
     for (const shard of shardIds(this.d.shards)) {
       try {
         const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
@@ -138,13 +154,20 @@ export class Sweeper {
         const consumers: CommitLogConsumer[] = [...commitLog]
         if (fromLsn !== undefined) consumers.push({ name: 'last backup', fromLsn })
         if (replicasFrom !== undefined) consumers.push({ name: 'replication', fromLsn: replicasFrom })
-        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless })
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless, purgeRelations })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved
         totals.rowsRemoved += r.rowsRemoved
         totals.tombstonesPurged += r.tombstonesPurged
         totals.logEntriesTruncated += r.logEntriesTruncated
+        for (const p of r.relationsPurged) {
+          totals.droppedRows += p.rows
+          totals.droppedBackVersions += p.backVersions
+          totals.droppedLeaves += p.leaves
+          log.info({ shard, relation: p.tableId, rows: p.rows, backVersions: p.backVersions, leaves: p.leaves },
+            `Purged dropped relation ${p.tableId} on shard ${shard}: ${p.rows} rows, ${p.backVersions} back versions, ${p.leaves} Merkle leaves`)
+        }
       } catch (e) {
         log.warn({ shard, err: describe(e) }, `Sweep of shard ${shard} failed: ${messageOf(e)}`)
       }
@@ -152,7 +175,7 @@ export class Sweeper {
     totals.durationMs = Math.round(clock.monotonic() - t0)
     this.runs++
     this.d.onSwept?.(totals)
-    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved + totals.tombstonesPurged + totals.logEntriesTruncated
+    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved + totals.tombstonesPurged + totals.logEntriesTruncated + totals.droppedRows + totals.droppedBackVersions + totals.droppedLeaves
     log[removed > 0 ? 'info' : 'debug']({ ...totals, horizonHlc: String(horizonHlc) },
       `Sweep: removed ${totals.backVersionsRemoved} back versions, ${totals.deadVersionsRemoved} dead versions and ${totals.tombstonesPurged} deleted rows, truncated ${totals.logEntriesTruncated} commit-log entries in ${totals.shards} shards (${totals.durationMs} ms)`)
     return totals

@@ -335,7 +335,7 @@ export class ShardHost {
     ABORT_PREPARED: async (r) => ({ lsn: await this.engineOf(r.shard).abortPrepared(r.xid) }),
     LIST_LIMBO: (r) => ({ limbo: this.engineOf(r.shard).listLimbo().map(l => ({ xid: l.xid, rows: l.rows })) }),
     READ_COMMIT_LOG: async (r) => ({ entries: await this.engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
-    SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
+    SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless, purgeRelations: r.purgeRelations }),
     QUERY: (r) => {
       const txn = this.txnOrNone(r.shard, r.xid)
       return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn, r.readHlc), r, this.clock, this.decodeProgram)

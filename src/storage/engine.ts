@@ -27,12 +27,13 @@ import type { Clock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { lastLoggedLsn, readCommitLog, type CommitLogEntry, type Mutation } from './commit-log'
 import {
-  Arena, checkTuple, corrupt, decodeFenceKey, decodeTuple, encodeTupleWith, FENCE_PREFIX, fenceKey, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
+  Arena, checkTableId, checkTuple, corrupt, decodeFenceKey, decodeTuple, encodeTupleWith, FENCE_PREFIX, fenceKey, keyString, metaKey, OPEN_TXN_PREFIX, openTxnKey, readU64, rowKey, rowPrefix,
   rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
 } from './keys'
 import type { KvOp, KvStore } from './kv'
 import type { LwwOutcome, RowOp, RowOpKind } from './row-write'
 import { sweep, type SweepOptions, type SweepReport } from './sweep'
+import { purgeRelations, type RelationPurge } from './purge-relations'
 import { commitLogNeed, type CommitLogConsumer } from './commit-log'
 import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
@@ -72,15 +73,21 @@ import { scanVersions, type VersionScanRow } from './version-scan'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
+export type { RelationPurge } from './purge-relations'
 export type { CommitLogConsumer, CommitLogEntry, LoggedMutation } from './commit-log'
 
 export interface EngineSweepOptions extends SweepOptions {
   /** The commit log's consumers (commit-log.ts): after the row sweep the log is truncated below
    *  what they all still need. Undefined: the log is not truncated. */
   commitLog?: readonly CommitLogConsumer[] | undefined
+  /** Relation ids dropped from the catalog whose storage goes first (purge-relations.ts); the
+   *  caller lists only ids no reader can still see. */
+  purgeRelations?: readonly number[] | undefined
 }
 
 export interface EngineSweepReport extends SweepReport {
+  /** What purgeRelations removed, per relation that had anything here. */
+  relationsPurged: RelationPurge[]
   /** Commit-log entries (LSNs) removed. */
   logEntriesTruncated: number
   /** First LSN the commit log still holds (the next one written, when empty). */
@@ -1065,11 +1072,21 @@ export class ShardEngine {
     const t0 = this.clock.monotonic()
     const exclusive = <T>(fn: () => Promise<T>): Promise<T> => new Promise<T>((resolve, reject) =>
       this.writer.enqueue({ t: 'exclusive', fn, d: { resolve: resolve as (v: unknown) => void, reject } }))
+    // Dropped relations first: the row sweep then has nothing of theirs to walk.
+    const relationsPurged = await this.purgeRelations(opts.purgeRelations ?? [])
     const report = await sweep({ kv: this.kv, tip: this.tip, exclusive, oldestSnapshot: () => this.st.oldestSnapshot() }, horizonHlc, opts)
     const log = opts.commitLog === undefined
       ? { entriesTruncated: 0, firstAvailableLsn: this.st.logFloor }
       : await truncateCommitLog({ kv: this.kv, exclusive, floor: () => this.st.logFloor, setFloor: (lsn) => { this.st.logFloor = lsn } }, commitLogNeed(opts.commitLog))
-    return { ...report, logEntriesTruncated: log.entriesTruncated, firstAvailableLsn: log.firstAvailableLsn, durationMs: this.clock.monotonic() - t0 }
+    return { ...report, relationsPurged, logEntriesTruncated: log.entriesTruncated, firstAvailableLsn: log.firstAvailableLsn, durationMs: this.clock.monotonic() - t0 }
+  }
+
+  /** Delete the rows, back versions and forest leaves of dropped relations `ids` (purge-relations.ts). */
+  async purgeRelations (ids: readonly number[]): Promise<RelationPurge[]> {
+    this.checkOpen()
+    if (!Array.isArray(ids)) throw badArg('relation ids must be an array')
+    for (const id of ids) checkTableId(id)
+    return await purgeRelations({ kv: this.kv, exclusive: (fn) => this.exclusive(fn), forest: this.st.forest, land: (w) => this.landForest(w) }, new Set(ids))
   }
 
   // ---- Mode 1 replication (DESIGN §6): the shard-worker side of the replicated log ----------------

@@ -30,7 +30,7 @@ export interface ShardRequests extends ReplRequests {
   READ_COMMIT_LOG: { shard: ShardId, fromLsn: bigint, limit: number }
   /** purgeTombstonesOf: MGA tables whose deletes below the horizon may go; commitLog: the log's
    *  consumers (truncated below what they need), absent: not truncated (storage/engine.ts). */
-  SWEEP: { shard: ShardId, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined, purgeLeaderless?: { tables: number[], cutoffMs: number } | undefined }
+  SWEEP: { shard: ShardId, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined, purgeLeaderless?: { tables: number[], cutoffMs: number } | undefined, purgeRelations?: number[] | undefined }
   STATS: { shard: ShardId }
   QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
   JOIN_QUERY: { shard: ShardId, xid?: Xid } & JoinQueryOptions

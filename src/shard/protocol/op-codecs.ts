@@ -177,13 +177,15 @@ const BODIES: Bodies = {
         w.array(v.purgeTombstonesOf, t => w.u32(t))
         w.opt(v.commitLog, cs => w.array(cs, c => { w.str(c.name); w.opt(c.fromLsn, x => w.u64(x)); w.opt(c.sinceHlc, x => w.u64(x)) }))
         w.opt(v.purgeLeaderless, p => { w.array(p.tables, t => w.u32(t)); w.uint(p.cutoffMs) })
+        w.opt(v.purgeRelations, ids => w.array(ids, t => w.u32(t)))
       },
       r => ({
         shard: r.shard(),
         horizonHlc: r.hlc(),
         purgeTombstonesOf: r.array(() => r.u32(), 4),
         commitLog: r.opt(() => r.array(() => ({ name: r.str(), fromLsn: r.opt(() => r.u64()), sinceHlc: r.opt(() => r.hlc()) }), 3)),
-        purgeLeaderless: r.opt(() => ({ tables: r.array(() => r.u32(), 4), cutoffMs: r.uint() }))
+        purgeLeaderless: r.opt(() => ({ tables: r.array(() => r.u32(), 4), cutoffMs: r.uint() })),
+        purgeRelations: r.opt(() => r.array(() => r.u32(), 4))
       })
     ],
     rep: [
@@ -192,6 +194,7 @@ const BODIES: Bodies = {
         for (const n of [v.rowsExamined, v.backVersionsRemoved, v.deadVersionsRemoved, v.rowsRemoved, v.tombstonesKept, v.tombstonesPurged, v.limboRowsSkipped, v.logEntriesTruncated]) w.uint(n)
         w.u64(v.firstAvailableLsn)
         w.f64(v.durationMs)
+        w.array(v.relationsPurged, p => { w.u32(p.tableId); w.uint(p.rows); w.uint(p.backVersions); w.uint(p.leaves) })
       },
       r => ({
         horizonHlc: r.hlc(),
@@ -204,7 +207,8 @@ const BODIES: Bodies = {
         limboRowsSkipped: r.uint(),
         logEntriesTruncated: r.uint(),
         firstAvailableLsn: r.u64(),
-        durationMs: r.f64()
+        durationMs: r.f64(),
+        relationsPurged: r.array(() => ({ tableId: r.u32(), rows: r.uint(), backVersions: r.uint(), leaves: r.uint() }), 7)
       })
     ]
   },

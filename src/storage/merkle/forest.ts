@@ -2,7 +2,7 @@ import { ScratchBirdError } from '../../core/errors'
 import { initHashing } from '../../core/hash'
 import {
   keyString, MERKLE_LEAF_PREFIX, MERKLE_MARKER_KEY, MERKLE_SUMMARY_PREFIX, MERKLE_TABLE_PREFIX, MERKLE_TREE_PREFIX, merkleLeafKey,
-  merkleSummaryKey, merkleTreeKey, prefixRange, readU64
+  merkleSummaryKey, merkleTableKey, merkleTreeKey, prefixRange, readU64
 } from '../keys'
 import type { KvOp, KvStore } from '../kv'
 import type { VersionId } from '../types'
@@ -10,6 +10,7 @@ import { decodeTree, encodeTree } from './codec'
 import {
   decodeLeafRecord, encodeLeafRecord, LEAF_VALUE_BYTES, SEALED_RECORD_OVERHEAD, sealedOps, summaryValue, type LeafRecord
 } from './forest-records'
+import { decodeLeafKey } from './leaf-key'
 import { rebuildWindows } from './rebuild'
 import { checkLeaf, MERKLE_BUCKETS, MerkleTree, type MerkleLeaf } from './tree'
 import { firstUnsealable, windowOf } from './window'
@@ -273,6 +274,92 @@ export class MerkleForest {
     }
   }
 
+  // ---- dropped relations (storage/purge-relations.ts) --------------------------------------------
+
+  /** Of `tables`, those that have leaves here (m/k/): the ones whose leaves a purge must remove. */
+  tablesWithLeaves (tables: Iterable<number>): Set<number> {
+    const out = new Set<number>()
+    for (const t of tables) if (this.tables.has(t)) out.add(t)
+    return out
+  }
+
+  /**
+   * Remove from window `w` every leaf of `tables` (relations dropped from the catalog): undefined
+   * when the window holds none. An active window's m/a/ records are replaced by one record of the
+   * leaves that stay; a sealed window's tree and summary are rewritten — or deleted when nothing
+   * stays, so a replica that purged and one that never held the window list the same windows.
+   * Run as a writer exclusive job (like sealDue). `removed` counts leaves per table.
+   */
+  async purgeWindow (w: number, tables: ReadonlySet<number>): Promise<{ removed: Map<number, number>, write: ForestWrite } | undefined> {
+    checkWindow(w)
+    const active = this.active.get(w)
+    const sealed = active === undefined && this.sealedWindows.has(w)
+    if (active === undefined && !sealed) return undefined
+    const loaded = active === undefined ? await this.loadSealed(w) : { tree: active, rebuilt: false }
+    const removed = new Map<number, number>()
+    const kept: MerkleLeaf[] = []
+    for (const l of loaded.tree.leaves()) {
+      const t = leafTable(l.key)
+      if (t !== undefined && tables.has(t)) removed.set(t, (removed.get(t) ?? 0) + 1)
+      else kept.push(l)
+    }
+    if (removed.size === 0) return undefined
+    const ops: KvOp[] = []
+    if (!sealed) {
+      for (const rec of this.records.get(w) ?? []) ops.push({ type: 'del', key: rec.key })
+      const key = kept.length > 0 ? merkleLeafKey(w, this.nextRecordSeq()) : undefined
+      const value = key === undefined ? undefined : encodeLeafRecord(kept)
+      if (key !== undefined) ops.push({ type: 'put', key, value: value! })
+      return {
+        removed,
+        write: {
+          ops,
+          commit: () => {
+            this.dropActive(w)
+            if (key !== undefined) this.noteActive(w, kept, { key, bytes: key.length + value!.length })
+          }
+        }
+      }
+    }
+    const tree = new MerkleTree()
+    for (const l of kept) tree.set(l.key, l.version, l.rowHash)
+    if (tree.size > 0) {
+      const encoded = encodeTree(tree)
+      ops.push(...sealedOps(w, tree, encoded))
+      return { removed, write: { ops, commit: () => this.noteSealed(w, tree, encoded.length, 0, loaded.rebuilt) } }
+    }
+    ops.push({ type: 'del', key: merkleTreeKey(w) }, { type: 'del', key: merkleSummaryKey(w) })
+    return {
+      removed,
+      write: {
+        ops,
+        commit: () => {
+          const prev = this.sealedWindows.get(w)
+          if (prev !== undefined) this.diskBytes -= prev.treeBytes + SEALED_RECORD_OVERHEAD
+          this.sealedWindows.delete(w)
+          this.uncache(w)
+        }
+      }
+    }
+  }
+
+  /**
+   * Forget `tables` (their m/k/ entries: a rebuild no longer reads their rows) once purgeWindow
+   * removed their leaves from every window. Tables that still have a leaf in an active window (a
+   * late write that landed after that window was purged) are kept, for the next purge.
+   */
+  forgetTables (tables: ReadonlySet<number>): ForestWrite {
+    const still = new Set<number>()
+    for (const tree of this.active.values()) {
+      for (const l of tree.leaves()) {
+        const t = leafTable(l.key)
+        if (t !== undefined && tables.has(t)) still.add(t)
+      }
+    }
+    const gone = [...tables].filter(t => !still.has(t) && this.tables.has(t))
+    return { ops: gone.map(t => ({ type: 'del', key: merkleTableKey(t) })), commit: () => { for (const t of gone) this.tables.delete(t) } }
+  }
+
   /** A page of window `w`'s leaves of `buckets` (see LeafPage). */
   static leafPage (tree: MerkleTree | undefined, buckets: readonly number[], maxLeaves: number, maxBytes: number): LeafPage {
     if (!Array.isArray(buckets) || buckets.length > MERKLE_BUCKETS) throw new ScratchBirdError('SB_BAD_ARGUMENT', `Merkle leaves: at most ${MERKLE_BUCKETS} buckets`)
@@ -462,6 +549,15 @@ export class MerkleForest {
     for (const rec of this.records.get(w) ?? []) this.diskBytes -= rec.bytes
     this.records.delete(w)
     this.active.delete(w)
+  }
+}
+
+/** The table id a leaf key starts with (leaf-key.ts), or undefined when it does not decode. */
+function leafTable (key: Uint8Array): number | undefined {
+  try {
+    return decodeLeafKey(key).tableId
+  } catch {
+    return undefined
   }
 }
 

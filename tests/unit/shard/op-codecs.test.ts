@@ -136,7 +136,8 @@ const ARBS: Arbs = {
       horizonHlc: hlcArb,
       purgeTombstonesOf: fc.array(u32, { maxLength: 4 }),
       commitLog: fc.option(fc.array(fc.record({ name: fc.string({ maxLength: 12 }), fromLsn: fc.option(u64, { nil: undefined }), sinceHlc: fc.option(hlcArb, { nil: undefined }) }), { maxLength: 3 }), { nil: undefined }),
-      purgeLeaderless: fc.option(fc.record({ tables: fc.array(u32, { maxLength: 4 }), cutoffMs: fc.maxSafeNat() }), { nil: undefined })
+      purgeLeaderless: fc.option(fc.record({ tables: fc.array(u32, { maxLength: 4 }), cutoffMs: fc.maxSafeNat() }), { nil: undefined }),
+      purgeRelations: fc.option(fc.array(u32, { maxLength: 4 }), { nil: undefined })
     }),
     rep: fc.record({
       horizonHlc: hlcArb,
@@ -149,7 +150,8 @@ const ARBS: Arbs = {
       limboRowsSkipped: count,
       logEntriesTruncated: count,
       firstAvailableLsn: u64,
-      durationMs: fc.double({ min: 0, max: 1e9, noNaN: true })
+      durationMs: fc.double({ min: 0, max: 1e9, noNaN: true }),
+      relationsPurged: fc.array(fc.record({ tableId: u32, rows: count, backVersions: count, leaves: count }), { maxLength: 3 })
     })
   },
   STATS: { req: fc.record({ shard: shardArb }), rep: fc.record({ shard: shardArb, lastLsn: u64, hlcHighWater: hlcArb, openTxns: count, limbo: count }) },
