@@ -19,15 +19,15 @@ import { decodeVersion } from '../storage/versions'
 //
 // Format 2 (written since backup format 2): keys come sorted, so each is stored as the bytes it
 // shares with the previous key's start plus the rest; lengths as LEB128 varints; the whole body
-// deflated at level 1 (measured on 1M rows of ~100 bytes: the archive ~3x smaller, about the
-// data directory's size, for a few ms of CPU per 1.5 MB chunk). Format 1 is still read: backups
-// written before stay restorable and verifiable.
+// deflated at level 1. Format 1 stored ~150 bytes per 100-byte row, 3.3x the (snappy-compressed)
+// data directory. Format 1 is still read: backups written before stay restorable and verifiable.
 
 export const CHUNK_MAGIC = Buffer.from('SBKV')
 /** The chunk format written; decodeChunk reads 1 and 2. */
 export const CHUNK_FORMAT = 2
 const HEADER = 4 + 1 + 4 + 8 + 8 + 8 + 1 + 4
-/** zlib level of format 2's body: the fastest (level 6 saved a few % more at ~3x the CPU). */
+/** zlib level of format 2's body: the fastest. Measured on 10,000 JSON-like 100-byte rows: level 1
+ *  deflates the body to 16 %, level 6 to 14 % for 1.4x the CPU; incompressible values gain nothing at either. */
 const DEFLATE_LEVEL = 1
 /** A chunk's body inflates to at most this (a chunk holds ≤ 16 MiB of keys and values plus framing). */
 const MAX_BODY_BYTES = 64 * 1024 * 1024
