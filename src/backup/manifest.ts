@@ -9,8 +9,10 @@ import { ScratchBirdError } from '../core/errors'
 
 export const MANIFEST_NAME = 'manifest.json'
 export const BACKUP_KIND = 'scratchbird-backup'
-/** Format of the archive (members, chunk and manifest layout); a reader refuses a newer one. */
-export const BACKUP_FORMAT = 1
+/** Format of the archive (members, chunk and manifest layout); a reader refuses a newer one and
+ *  reads every older one. 2: snapshot chunks in chunk format 2 (prefix-coded keys, deflated:
+ *  chunk.ts); 1: chunk format 1. */
+export const BACKUP_FORMAT = 2
 
 /** The data-directory files a backup carries besides the shards' snapshots (node-identity.ts, cluster-layout.ts, catalog/store.ts, hlc.hwm). */
 export const META_MEMBERS = ['node.json', 'cluster.json', 'catalog.json', 'hlc.hwm'] as const

@@ -66,23 +66,41 @@ export async function installFullBackup (o: FullRestore): Promise<{ rows: number
     const lastKey = new Map<number, Uint8Array | null>()
     const snapshotId = BigInt(m.createdAtMs)
     let rows = 0
-    await scanBackup(backupFileBytes(file), {
-      onChunk: async (c: BackupChunk) => {
-        if (started.fatal() !== null) throw new ScratchBirdError('SB_WORKER_DIED', `restore: shard worker failed: ${String(started.fatal())}`)
-        const shard = asShardId(c.shard)
-        const after = lastKey.has(c.shard) ? lastKey.get(c.shard)! : null
-        const entries = c.entries.map(e => ({ key: e.key, value: e.value }))
-        const r = await w.request('REPL_SNAPSHOT_INSTALL', { shard, snapshotId, lsn: c.lsn, generation: c.generation, hlcHighWater: c.hlcHighWater, after, entries, done: c.done })
-        lastKey.set(c.shard, r.lastKey)
-        if (c.done) {
-          // Installed as a bootstrap leaves the role `replica`; the backup was of the node's own copy.
-          const st = await w.request('REPL_STATE_GET', { shard })
-          await w.request('REPL_STATE_SET', { shard, state: { generation: st.generation, votedFor: st.votedFor, commitLsn: st.commitLsn, role: 'none' } })
-          stderr(`restore: shard ${c.shard}: ${r.installedKeys} key(s) at LSN ${c.lsn}`)
-        }
-      },
-      onMember: (_name, _bytes, memberRows) => { rows += memberRows }
-    })
+    const install = async (c: BackupChunk, after: Uint8Array | null): Promise<void> => {
+      const shard = asShardId(c.shard)
+      const r = await w.request('REPL_SNAPSHOT_INSTALL', { shard, snapshotId, lsn: c.lsn, generation: c.generation, hlcHighWater: c.hlcHighWater, after, entries: c.entries, done: c.done })
+      if (c.done) {
+        // Installed as a bootstrap leaves the role `replica`; the backup was of the node's own copy.
+        const st = await w.request('REPL_STATE_GET', { shard })
+        await w.request('REPL_STATE_SET', { shard, state: { generation: st.generation, votedFor: st.votedFor, commitLsn: st.commitLsn, role: 'none' } })
+        stderr(`restore: shard ${c.shard}: ${r.installedKeys} key(s) at LSN ${c.lsn}`)
+      }
+    }
+    // Pipelined: this thread reads and decodes chunk n+1 while a shard worker installs chunk n
+    // (at most one install in flight, so ≤ 2 chunks in memory besides the tar reader's buffer).
+    // Chunk n+1 follows n's last key, known here; the worker refuses it otherwise.
+    let inFlight: Promise<void> = Promise.resolve()
+    try {
+      // This pass only installs: the first pass checked every entry, and the worker checks each
+      // again as it installs; checksums are recomputed (the file must not have changed since),
+      // and a mismatch fails this scan before the staged directory is swapped in.
+      await scanBackup(backupFileBytes(file), {
+        checkEntries: false,
+        onChunk: async (c: BackupChunk) => {
+          await inFlight
+          if (started.fatal() !== null) throw new ScratchBirdError('SB_WORKER_DIED', `restore: shard worker failed: ${String(started.fatal())}`)
+          const after = lastKey.get(c.shard) ?? null
+          if (c.entries.length > 0) lastKey.set(c.shard, c.entries[c.entries.length - 1]!.key)
+          inFlight = install(c, after)
+          // Awaited before the next chunk or after the scan; never an unhandled rejection meanwhile.
+          inFlight.catch(() => {})
+        },
+        onMember: (_name, _bytes, memberRows) => { rows += memberRows }
+      })
+    } finally {
+      await inFlight.catch(() => {})
+    }
+    await inFlight
     if (o.after !== undefined) await o.after(w)
     if (started.fatal() !== null) throw new ScratchBirdError('SB_WORKER_DIED', `restore: shard worker failed: ${String(started.fatal())}`)
     await workers.stop()

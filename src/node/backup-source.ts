@@ -209,23 +209,30 @@ export class BackupSource {
     // Half the message limit leaves room for the reply's framing (lengths, identity) of up to BACKUP_CHUNK_KEYS entries.
     const maxBytes = Math.min(BACKUP_CHUNK_BYTES, Math.floor(d.maxMessageBytes / 2))
     for (const shard of shardIds(d.shards)) {
-      let snapshotId = 0n
-      let after: Uint8Array | null = null
       let seq = 0
       let keys = 0
       let rows = 0
+      const read = (snapshotId: bigint, after: Uint8Array | null): Promise<SnapshotChunk> =>
+        d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId, after, maxKeys: BACKUP_CHUNK_KEYS, maxBytes })
+      let after: Uint8Array | null = null
+      let c: SnapshotChunk = await read(0n, null)
       for (;;) {
-        const c: SnapshotChunk = await d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId, after, maxKeys: BACKUP_CHUNK_KEYS, maxBytes })
-        snapshotId = c.snapshotId
+        // Pipelined: the worker reads chunk n+1 while this thread encodes and writes chunk n (the
+        // snapshot's reads run in order, so the next starts after this one's last key). At most
+        // two chunks are in memory: ≤ 2 × BACKUP_CHUNK_BYTES of entries plus their encoding.
+        if (c.entries.length > 0) after = c.entries[c.entries.length - 1]!.key
+        const next = c.done ? null : read(c.snapshotId, after)
+        // A read failing while this chunk is written is reported by the await below, not as unhandled.
+        next?.catch(() => {})
         seq++
-        await w.add(chunkMemberName(shard, seq), encodeChunk({ shard, lsn: c.lsn, generation: c.generation, hlcHighWater: c.hlcHighWater, done: c.done, entries: c.entries }))
+        await w.add(chunkMemberName(shard, seq), await encodeChunk({ shard, lsn: c.lsn, generation: c.generation, hlcHighWater: c.hlcHighWater, done: c.done, entries: c.entries }))
         keys += c.entries.length
         for (const e of c.entries) if (isRowKey(e.key)) rows++
-        if (c.entries.length > 0) after = c.entries[c.entries.length - 1]!.key
-        if (c.done) {
+        if (next === null) {
           infos.push({ shard, lsn: String(c.lsn), generation: String(c.generation), hlcHighWater: String(c.hlcHighWater), keys, rows, chunks: seq })
           break
         }
+        c = await next
       }
     }
     return infos

@@ -242,6 +242,10 @@ export class LevelKv implements KvStore {
         const e = await it.next()
         return e === undefined ? undefined : [plain(e[0]), plain(e[1])]
       },
+      nextMany: async (max) => {
+        const es = await it.nextv(max)
+        return es.map(e => [plain(e[0]), plain(e[1])])
+      },
       close: async () => { await it.close() }
     }
   }
@@ -254,7 +258,12 @@ export class LevelKv implements KvStore {
   }
 }
 
-function plain (b: Uint8Array): Uint8Array { return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice() }
+/** A Uint8Array of b's bytes: a view when b owns its whole ArrayBuffer (classic-level allocates
+ *  one per key and value), else a copy (never keep a slice of a shared pool alive). */
+function plain (b: Uint8Array): Uint8Array {
+  const v = new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? v : v.slice()
+}
 
 /** Drop undefined fields: abstract-level encodes every present range option, even undefined. */
 function defined<T extends object> (o: T): Partial<T> {

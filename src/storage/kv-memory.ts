@@ -283,6 +283,15 @@ export class MemoryKv implements KvStore {
         view.next(pos)
         return e
       },
+      nextMany: async (max) => {
+        if (closed) throw new NotOpenError()
+        const out: Array<[Uint8Array, Uint8Array]> = []
+        while (out.length < max && view.valid(pos)) {
+          out.push([view.keyAt(pos).slice(), view.valAt(pos).slice()])
+          view.next(pos)
+        }
+        return out
+      },
       close: async () => { closed = true }
     }
   }

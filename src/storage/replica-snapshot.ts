@@ -60,6 +60,8 @@ export const MAX_SNAPSHOT_CHUNK_BYTES = 16 * 1024 * 1024
 export const MAX_OPEN_SNAPSHOTS = 4
 /** A source snapshot not read for this long is closed (LevelDB keeps its files meanwhile). */
 export const SNAPSHOT_IDLE_MS = 60_000
+/** Entries a chunk read takes from the snapshot's iterator per call. */
+const READ_BATCH = 1000
 /** Keys one batch of the wipe before an install deletes. */
 export const WIPE_BATCH_KEYS = 1024
 
@@ -237,20 +239,23 @@ export class SnapshotSource {
     if (compareBytes(start, spaces[i]!.gte) < 0) start = spaces[i]!.gte
     s.cursor.seek(start)
     let bytes = 0
+    // Read in batches (one call per READ_BATCH entries, not one per entry); what a batch holds
+    // past this chunk's end or past a space is dropped: the next chunk seeks to its own start.
     for (;;) {
       if (entries.length >= maxKeys) return { ...head, entries, done: false }
-      const e = await s.cursor.next()
-      if (e === undefined) return { ...head, entries, done: true }
-      const [key, value] = e
-      if (compareBytes(key, spaces[i]!.lt) >= 0) {
-        while (i < spaces.length && compareBytes(key, spaces[i]!.lt) >= 0) i++
-        if (i === spaces.length) return { ...head, entries, done: true }
-        if (compareBytes(key, spaces[i]!.gte) < 0) { s.cursor.seek(spaces[i]!.gte); continue }
+      const batch = await s.cursor.nextMany(Math.min(READ_BATCH, maxKeys - entries.length))
+      if (batch.length === 0) return { ...head, entries, done: true }
+      for (const [key, value] of batch) {
+        if (compareBytes(key, spaces[i]!.lt) >= 0) {
+          while (i < spaces.length && compareBytes(key, spaces[i]!.lt) >= 0) i++
+          if (i === spaces.length) return { ...head, entries, done: true }
+          if (compareBytes(key, spaces[i]!.gte) < 0) { s.cursor.seek(spaces[i]!.gte); break }
+        }
+        const size = key.length + value.length
+        if (entries.length > 0 && bytes + size > maxBytes) return { ...head, entries, done: false }
+        bytes += size
+        entries.push({ key, value })
       }
-      const size = key.length + value.length
-      if (entries.length > 0 && bytes + size > maxBytes) return { ...head, entries, done: false }
-      bytes += size
-      entries.push({ key, value })
     }
   }
 }

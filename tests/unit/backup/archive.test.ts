@@ -45,9 +45,9 @@ describe('ustar framing', () => {
 
 describe('snapshot chunk members', () => {
   const row = { key: rowKey(1, [1n]), value: encodeVersionOf(asXid(1n), new Uint8Array(16), false, undefined, undefined, Uint8Array.of(1, 2)) }
-  it('round-trip and check', () => {
+  it('round-trip and check', async () => {
     const c = { shard: 3, lsn: 42n, generation: 0n, hlcHighWater: 7n, done: true, entries: [row] }
-    const back = decodeChunk('m', encodeChunk(c))
+    const back = await decodeChunk('m', await encodeChunk(c))
     expect(back).toMatchObject({ shard: 3, lsn: 42n, done: true })
     expect(checkChunkEntries('m', back, null)).toEqual(row.key)
   })
