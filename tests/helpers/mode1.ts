@@ -26,7 +26,7 @@ export const codeOf = (body: any): string => String(body?.error?.code ?? body?.c
 /** Short elections and heartbeats, no fsync: the Mode 1 timings every such test file starts with. */
 export const MODE1_TIMINGS = { election_timeout_ms: 1000, heartbeat_ms: 100 }
 
-export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip'> {
+export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip' | 'startTimeoutMs'> {
   nodes: number
   /** storage.shards (the harness's default when absent). */
   shards?: number
@@ -83,13 +83,14 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
       nodes: o.nodes,
       ...(o.shards === undefined ? {} : { shards: o.shards }),
       ...(o.gossip === undefined ? {} : { gossip: o.gossip }),
+      ...(o.startTimeoutMs === undefined ? {} : { startTimeoutMs: o.startTimeoutMs }),
       extraConfig: (id) => {
         const extra = o.extra?.(id) ?? {}
         return { ...extra, node: { durability: 'none', ...extra.node }, replication: { ...MODE1_TIMINGS, ...o.replication, ...extra.replication } }
       }
     })
     await cluster.waitAllNormal()
-  }, 120_000)
+  }, Math.max(120_000, 2 * (o.startTimeoutMs ?? 0)))
   afterAll(async () => {
     await rpc.close()
     await cluster?.close()
