@@ -22,9 +22,11 @@ import { asShardId } from '../../src/core/ids'
 //   or a refused connection once it is down — never a hang.
 
 const SHARDS = 4
-const ELECTION_TIMEOUT_MS = 1000
+// Longer than the other cluster tests' 1 s: at a load average of 20 a 1 s timeout lets elections
+// start on their own (a starved heartbeat), and this test measures what a restart costs.
+const ELECTION_TIMEOUT_MS = 2000
 // Generous starts: three nodes start from source on a shared, loaded 2-core machine.
-const t = useReplicatedCluster({ nodes: 3, shards: SHARDS, replication: { election_timeout_ms: ELECTION_TIMEOUT_MS }, startTimeoutMs: 180_000 })
+const t = useReplicatedCluster({ nodes: 3, shards: SHARDS, replication: { election_timeout_ms: ELECTION_TIMEOUT_MS, heartbeat_ms: 200 }, startTimeoutMs: 180_000 })
 
 /** Codes a Mode 1 statement may meet while a shard's primary changes (all retryable, nothing done). */
 const HANDOVER_CODES = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT', 'SB_COMMIT_OUTCOME_UNKNOWN']
@@ -137,15 +139,19 @@ async function tableId (name: string): Promise<number> {
 
 describe('rolling restart of three nodes under load (issue 20 item 4)', () => {
   it('loses no acknowledged write, refuses nothing a quorum could serve, and hands primaries over', async () => {
-    await t.ok(1, 'CREATE TABLE m (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_factor = 3)')
-    await t.ok(1, "CREATE TABLE q (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)")
+    // DDL waits for the new groups' first elections: a long client timeout on this loaded machine.
+    for (const ddl of ['CREATE TABLE m (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_factor = 3)',
+      "CREATE TABLE q (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)"]) {
+      const r = await t.cluster.sql(1, ddl, undefined, { timeoutMs: 120_000 })
+      expect(r.status, `${ddl}: ${JSON.stringify(r.body)}`).toBe(200)
+    }
     await caughtUp('every shard to have a primary and two caught-up replicas')
 
     let restarting = 0
     const up = (): number[] => t.cluster.ids.filter(id => id !== restarting)
     const loads = [new Load('m', up), new Load('q', up)]
     const running = loads.flatMap(l => [l.writer(), l.reader()])
-    await t.cluster.waitFor(() => loads.every(l => l.acked.length >= 20), { what: 'both writers to get going', timeoutMs: 60_000 })
+    await t.cluster.waitFor(() => loads.every(l => l.acked.length >= 5), { what: 'both writers to get going', timeoutMs: 180_000 })
 
     const probes: Array<{ node: number, seen: string[] }> = []
     const t0 = Date.now()
@@ -168,7 +174,7 @@ describe('rolling restart of three nodes under load (issue 20 item 4)', () => {
       mark(`node ${id} caught up`)
       restarting = 0
       // Writes went on while it was away (both tables).
-      await t.cluster.waitFor(() => loads.every((l, i) => l.acked.length > before[i]! + 5), { what: `writes after node ${id}'s restart`, timeoutMs: 60_000 })
+      await t.cluster.waitFor(() => loads.every((l, i) => l.acked.length > before[i]! + 5), { what: `writes after node ${id}'s restart`, timeoutMs: 180_000 })
       mark(`restart of node ${id} (primary of ${primaries} shard(s) before): longest write ${loads.map(l => `${l.table} ${Math.round(l.pauses[id - 1] ?? 0)} ms`).join(', ')}`)
     }
     for (const l of loads) l.stop()

@@ -212,7 +212,7 @@ function scenario (seed: number): ReplicationSim {
         const p = sim.currentPrimary()
         if (p === undefined) return
         sim.transfer(p.id)
-        if (rng.next() < 0.8) net.after(rng.next() * 2 * ELECTION_TIMEOUT_MS, () => { if (sim.isUp(p.id)) sim.crash(p.id) })
+        if (rng.next() < 0.8) net.after(rng.next() * 2 * ELECTION_TIMEOUT_MS, () => { if (net.now < FAULT_END_MS && sim.isUp(p.id)) sim.crash(p.id) })
       } else if (up.length > 0) {
         sim.jumpWall(pick(rng, up), (rng.next() * 2 - 1) * 60_000)
       }

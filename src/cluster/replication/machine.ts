@@ -166,9 +166,9 @@ export class ReplicationMachine {
   get logBase (): Lsn { return this.log.base.lsn }
   /** engineLog: pass with a 'logged' input the value read when its log-tail read began. */
   get logEpoch (): number { return this.epoch }
-  /** Primary: until when (monotonic) reads may be served; −Infinity otherwise. */
+  /** Primary: until when (monotonic) reads may be served; −Infinity otherwise (and once a transfer started: it gave the lease up). */
   get leaseUntil (): number {
-    if (this.roleNow !== 'primary') return -Infinity
+    if (this.roleNow !== 'primary' || this.transfer !== null) return -Infinity
     return this.currentLease(this.clock.monotonic())
   }
 
