@@ -31,7 +31,8 @@ const sources = [n1, n2, n3]
 
 /**
  * One statement through `node`, retried for up to 60 s on the codes of a primary changing (a
- * multi-shard INSERT aborted by a new primary's limbo recovery, SB_TXN_NOT_ACTIVE, did nothing).
+ * multi-shard INSERT aborted by a new primary's limbo recovery, SB_TXN_NOT_ACTIVE, did nothing; an
+ * earlier attempt still holding its keys, SB_UPDATE_CONFLICT, is decided soon).
  */
 async function retrying (node: ClusterNode, text: string, params: unknown[]): Promise<void> {
   const deadline = performance.now() + 60_000
@@ -39,7 +40,7 @@ async function retrying (node: ClusterNode, text: string, params: unknown[]): Pr
     try { await sql(node, text, params); return } catch (e) {
       const m = (e as Error).message
       if (/SB_UNIQUE_VIOLATION/.test(m)) return // an earlier attempt landed
-      if (performance.now() > deadline || !/SB_NOT_PRIMARY|SB_SHARD_UNAVAILABLE|SB_COMMIT_OUTCOME_UNKNOWN|SB_RPC_TIMEOUT|SB_NODE_UNREACHABLE|SB_TXN_NOT_ACTIVE/.test(m)) throw e
+      if (performance.now() > deadline || !/SB_NOT_PRIMARY|SB_SHARD_UNAVAILABLE|SB_COMMIT_OUTCOME_UNKNOWN|SB_RPC_TIMEOUT|SB_NODE_UNREACHABLE|SB_TXN_NOT_ACTIVE|SB_UPDATE_CONFLICT/.test(m)) throw e
       await new Promise(resolve => setTimeout(resolve, 100))
     }
   }
