@@ -164,6 +164,36 @@ export function codecVersionError (codec: string, version: number, supported: nu
     { codec, version, supported })
 }
 
+/**
+ * A versioned codec that writes each value in the LOWEST version able to carry it (`lowest(v)`,
+ * at most `version`): a value that needs nothing a newer version added goes out in the old
+ * format, so a peer of the previous release reads it during a rolling upgrade; only a value that
+ * uses the newer part is written in the newer version, which such a peer refuses with
+ * SB_CODEC_VERSION (never misreads) — the protocol must do without that message from new to old
+ * nodes (README "Upgrading"). The writer gets the version it writes.
+ */
+export function versionedLowest<T> (
+  name: string,
+  version: number,
+  fail: (codec: string) => Fail,
+  lowest: (v: T) => number,
+  write: (w: CodecWriter, v: T, version: number) => void,
+  read: (r: CodecReader, version: number) => T
+): Codec<T> {
+  const c = versioned(name, version, fail, (w, v: T) => { write(w, v, version) }, read)
+  return {
+    encode (v: T): Uint8Array {
+      const at = lowest(v)
+      assert(Number.isInteger(at) && at >= 1 && at <= version, `${name}: a value needs codec version ${at}, this codec writes 1..${version}`)
+      const w = new CodecWriter(64)
+      w.u8(at)
+      write(w, v, at)
+      return w.take()
+    },
+    decode: c.decode
+  }
+}
+
 /** Reads the version byte: 0 is malformed, above `supported` is SB_CODEC_VERSION. */
 export function readVersion (r: CodecReader, codec: string, supported: number): number {
   const v = r.u8()

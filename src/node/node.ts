@@ -149,6 +149,15 @@ interface StartStep {
 /** The longest a table DDL waits for its node's replication groups to elect primaries (ClusterView.awaitPrimaries). */
 const AWAIT_PRIMARIES_MAX_MS = 5_000
 
+/**
+ * How long a stopping node waits for its shards' primary roles to be handed over: two election
+ * timeouts (a transfer that needs longer steps down anyway), within a quarter of
+ * node.shutdown_timeout_ms so the rest of the stop keeps its time.
+ */
+function handOverBudgetMs (config: Config): number {
+  return Math.min(2 * config.replication.election_timeout_ms, Math.floor(config.node.shutdown_timeout_ms / 4))
+}
+
 export class ScratchBirdNode {
   state: NodeState = 'starting'
   readonly startedAt: number
@@ -362,7 +371,9 @@ export class ScratchBirdNode {
         ? [{
             name: 'cluster',
             start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.moves?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
-            stop: async () => { this.antiEntropy?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
+            // First of all on a graceful stop: the shards this node is primary of get another
+            // primary while it still answers (leadership transfer), not an election after it went silent.
+            stop: async () => { await this.replication?.handOver(handOverBudgetMs(config)); this.antiEntropy?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
           }]
         : [])
     ]

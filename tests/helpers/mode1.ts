@@ -90,7 +90,7 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
       }
     })
     await cluster.waitAllNormal()
-  }, 120_000)
+  }, Math.max(120_000, 2 * (o.startTimeoutMs ?? 0)))
   afterAll(async () => {
     await rpc.close()
     await cluster?.close()

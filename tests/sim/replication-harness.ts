@@ -116,7 +116,7 @@ export class ReplicationSim {
   readonly history = new Map<bigint, string>()
   readonly acks: AckRec[] = []
   readonly violations: string[] = []
-  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0, resyncs: 0, staleTails: 0, rebootstraps: 0, rebootstrapsRefused: 0, wipes: 0 }
+  readonly stats = { elections: 0, acks: 0, reads: 0, readsRefused: 0, truncations: 0, snapshots: 0, promotions: 0, removals: 0, proposals: 0, refusedProposals: 0, crashes: 0, resyncs: 0, staleTails: 0, rebootstraps: 0, rebootstrapsRefused: 0, wipes: 0, transfers: 0 }
   private nextPayload = 1
   private nextSnapshot = 1
   private readonly snapshotsDelivered = new Set<number>()
@@ -277,6 +277,18 @@ export class ReplicationSim {
     if (r.proposed === null) this.stats.refusedProposals++
     else this.stats.proposals++
     return r.proposed !== null
+  }
+
+  /**
+   * A graceful stop's leadership transfer at a primary (issue 20 item 4). With engineLog the
+   * simulated engine keeps taking commits meanwhile (propose): the race the node's shell narrows
+   * by setting its storage role first, here left wide open.
+   */
+  transfer (id: NodeId): void {
+    const n = this.nodes.get(id)!
+    if (n.machine?.role !== 'primary') return
+    this.stats.transfers++
+    this.step(n, { type: 'transfer' })
   }
 
   read (id: NodeId): void {

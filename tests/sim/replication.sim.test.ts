@@ -16,6 +16,8 @@ import { simSeeds } from './seeds'
 // rates. Client commits come in bursts with idle spells while faults run. A third of the seeds start with a new node in the
 // preference list midway (a learner: bootstrapped by snapshot when the log was compacted past it,
 // promoted once caught up) and later drop an original voter from it (removed by the primary).
+// Some faults are a graceful stop's leadership transfer (issue 20 item 4), mostly followed by the
+// old primary's crash.
 // Some faults are anti-entropy's re-bootstrap of a replica (its storage wiped and installed from a
 // snapshot of the primary's, whatever its log held: issue 15 item 6), where the rule allows it.
 // replication.sync_replicas is majority in most seeds, else 0, 1 or 2; half the seeds bound the
@@ -204,6 +206,13 @@ function scenario (seed: number): ReplicationSim {
         const p = sim.currentPrimary()
         const others = p === undefined ? [] : p.machine!.voters.filter(id => id !== p.id && sim.isUp(id))
         if (p !== undefined && others.length > 0) sim.rebootstrap(p.id, pick(rng, others))
+      } else if (x < 0.95) {
+        // A graceful stop (issue 20 item 4): the primary hands its role over, then goes down
+        // within two election timeouts (the node's stop waits at most that) — or, now and then, stays.
+        const p = sim.currentPrimary()
+        if (p === undefined) return
+        sim.transfer(p.id)
+        if (rng.next() < 0.8) net.after(rng.next() * 2 * ELECTION_TIMEOUT_MS, () => { if (net.now < FAULT_END_MS && sim.isUp(p.id)) sim.crash(p.id) })
       } else if (up.length > 0) {
         sim.jumpWall(pick(rng, up), (rng.next() * 2 - 1) * 60_000)
       }

@@ -1,10 +1,10 @@
 import type { Fail } from '../../core/bytes'
-import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versioned, versionedLowest } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { isNodeId, type NodeId, type ShardId } from '../../core/ids'
 import {
   ENTRY_KINDS, MAX_ENTRIES_PER_APPEND, MAX_VOTERS, MESSAGE_TYPES,
-  type HardState, type LogBase, type ReplEntry, type ReplMessage
+  type HardState, type LogBase, type ReplEntry, type ReplMessage, type VoteRequest
 } from './types'
 
 // Mode 1 replication on the wire (cluster RPC between the replicas of a shard) and the records the
@@ -22,8 +22,19 @@ import {
 //     entry = lsn u64 | generation varint | kind u8 (ENTRY_KINDS index) | data: payload blob | config: voters
 //     voters = count varint (1..MAX_VOTERS), node id u16 each
 //     base = lsn u64 | generation varint | voters (count may be 0: a new replica knows none)
+// v2 (leadership transfer, issue 20 item 4): vote: v1 vote | transfer bool;
+//     timeout-now (type 5): no body.
+//     Messages are written in the lowest version that carries them (versionedLowest): everything
+//     but a TimeoutNow and a transfer's vote is still v1, which a node of the previous release
+//     reads; those two it refuses with SB_CODEC_VERSION (dropped, counted) and the hand-over
+//     falls back to an election after the primary's silence — slower, never wrong.
+//     The stored records (entry, hard state, log base) are unchanged and stay v1.
 
-export const REPLICATION_CODEC_VERSION = 1
+export const REPLICATION_CODEC_VERSION = 2
+/** The first version with TimeoutNow and the vote's transfer flag. */
+const TRANSFER_SINCE = 2
+/** What the storage side persists: unchanged since v1, so an older release reads a newer data directory's records. */
+const RECORD_CODEC_VERSION = 1
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -79,7 +90,12 @@ function readBase (r: CodecReader): LogBase {
   return { lsn: r.u64(), generation: r.uint(), voters: readVoters(r, 0) }
 }
 
-function writeMessage (w: CodecWriter, m: ReplMessage): void {
+/** The lowest codec version that carries `m` (see v2 above). */
+function versionOf (m: ReplMessage): number {
+  return m.type === 'timeout-now' || (m.type === 'vote' && m.transfer === true) ? TRANSFER_SINCE : 1
+}
+
+function writeMessage (w: CodecWriter, m: ReplMessage, version: number): void {
   w.u8(MESSAGE_TYPES.indexOf(m.type))
   w.uint(m.generation)
   w.u16(m.from)
@@ -102,6 +118,7 @@ function writeMessage (w: CodecWriter, m: ReplMessage): void {
       w.u64(m.lastLsn)
       w.uint(m.lastGeneration)
       w.bool(m.preVote)
+      if (version >= TRANSFER_SINCE) w.bool(m.transfer === true)
       break
     case 'vote-reply':
       w.bool(m.granted)
@@ -110,10 +127,12 @@ function writeMessage (w: CodecWriter, m: ReplMessage): void {
     case 'snapshot':
       writeBase(w, m.base)
       break
+    case 'timeout-now':
+      break
   }
 }
 
-function readMessage (r: CodecReader): ReplMessage {
+function readMessage (r: CodecReader, version: number): ReplMessage {
   const type = r.pick(MESSAGE_TYPES, 'replication message type')
   const generation = r.uint()
   const from = r.nodeId()
@@ -129,24 +148,30 @@ function readMessage (r: CodecReader): ReplMessage {
     }
     case 'append-reply':
       return { type, generation, from, ok: r.bool(), matchLsn: r.u64(), hintLsn: r.u64(), hintGeneration: r.uint(), stamp: r.finite() }
-    case 'vote':
-      return { type, generation, from, lastLsn: r.u64(), lastGeneration: r.uint(), preVote: r.bool() }
+    case 'vote': {
+      const v: VoteRequest = { type, generation, from, lastLsn: r.u64(), lastGeneration: r.uint(), preVote: r.bool() }
+      if (version >= TRANSFER_SINCE && r.bool()) v.transfer = true
+      return v
+    }
     case 'vote-reply':
       return { type, generation, from, granted: r.bool(), preVote: r.bool() }
     case 'snapshot':
       return { type, generation, from, base: readBase(r) }
+    case 'timeout-now':
+      if (version < TRANSFER_SINCE) throw r.malformed(`a TimeoutNow in codec version ${version}`)
+      return { type, generation, from }
   }
 }
 
-export const replEnvelopeCodec: Codec<ReplEnvelope> = versioned('replication message', REPLICATION_CODEC_VERSION, rpcFail,
-  (w, e) => { w.u32(e.shard); writeMessage(w, e.msg) },
-  r => ({ shard: r.shard(), msg: readMessage(r) }))
+export const replEnvelopeCodec: Codec<ReplEnvelope> = versionedLowest('replication message', REPLICATION_CODEC_VERSION, rpcFail, e => versionOf(e.msg),
+  (w, e, version) => { w.u32(e.shard); writeMessage(w, e.msg, version) },
+  (r, version) => ({ shard: r.shard(), msg: readMessage(r, version) }))
 
 /** One log entry as the storage side keeps it next to the commit log (c/<lsn> carries the data payload). */
-export const replEntryCodec: Codec<ReplEntry> = versioned('replication entry', REPLICATION_CODEC_VERSION, rpcFail, writeEntry, r => readEntry(r))
+export const replEntryCodec: Codec<ReplEntry> = versioned('replication entry', RECORD_CODEC_VERSION, rpcFail, writeEntry, r => readEntry(r))
 
 /** The durable vote (HardState): persisted before any message of the same Ready is sent. */
-export const hardStateCodec: Codec<HardState> = versioned('replication hard state', REPLICATION_CODEC_VERSION, rpcFail,
+export const hardStateCodec: Codec<HardState> = versioned('replication hard state', RECORD_CODEC_VERSION, rpcFail,
   (w, h) => { w.uint(h.generation); w.u16(h.votedFor) },
   r => {
     const generation = r.uint()
@@ -155,4 +180,4 @@ export const hardStateCodec: Codec<HardState> = versioned('replication hard stat
   })
 
 /** Where the retained log starts (snapshot / compaction point). */
-export const logBaseCodec: Codec<LogBase> = versioned('replication log base', REPLICATION_CODEC_VERSION, rpcFail, writeBase, r => readBase(r))
+export const logBaseCodec: Codec<LogBase> = versioned('replication log base', RECORD_CODEC_VERSION, rpcFail, writeBase, r => readBase(r))

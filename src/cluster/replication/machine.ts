@@ -8,7 +8,7 @@ import {
   MAX_APPEND_BYTES, MAX_CLOCK_DRIFT, MAX_ENTRIES_PER_APPEND, MAX_INFLIGHT_APPENDS, MAX_PENDING_PROPOSALS, MAX_VOTERS, SNAPSHOT_RETRY_ELECTIONS,
   type AppendEntries, type AppendReply, type DurableState, type Generation, type HardState, type InstallSnapshot,
   type Lsn, type Ready, type ReplEntry, type ReplInput, type ReplMessage, type ReplicationConfig, type Role,
-  type ReadAnswer, type VoteReply, type VoteRequest
+  type ReadAnswer, type TimeoutNow, type VoteReply, type VoteRequest
 } from './types'
 
 // One shard's Mode 1 replication group as a sans-I/O state machine (DESIGN §6 "Mode 1", §10;
@@ -50,8 +50,17 @@ import {
 //   gives one election timeout of grace from its end: check-quorum counts the majority as heard at
 //   that instant, a replica's election deadline moves past it. At most one grace per two election
 //   timeouts, so a process that stalls all the time still steps down (or campaigns) when really
-//   cut off, one election timeout after a grace at the latest. The lease is untouched: it counts real time from acknowledgements, so
-//   a primary that stalled refuses reads until a majority answers a heartbeat sent after it.
+//   cut off, one election timeout after a grace at the latest. The lease is untouched: it counts
+//   real time from acknowledgements, so a primary that stalled refuses reads until a majority
+//   answers a heartbeat sent after it.
+// - Leadership transfer (Raft thesis §3.10; the 'transfer' input, a graceful stop): the primary
+//   stops taking commits and serving reads, brings its most caught-up voter to its last LSN and
+//   sends it TimeoutNow; that voter campaigns at once (no pre-vote) with `transfer` set, and voters
+//   grant it despite stickiness — sound for the lease because the only primary whose lease they
+//   set aside is the one that asked, which stopped serving reads before it asked and never serves
+//   them again in its generation: a transfer that does not finish within the election timeout ends
+//   with the primary stepping down, not resuming (a late TimeoutNow vote could still win).
+//   Writes then pause for about one round trip instead of an election timeout.
 
 interface Peer {
   match: Lsn
@@ -133,6 +142,8 @@ export class ReplicationMachine {
   private controlPending: { kind: 'noop' } | { kind: 'config', change: 'promote' | 'remove', node: NodeId } | null = null
   /** engineLog: bumped by every truncation and snapshot install ('logged' reads begun before are stale). */
   private epoch = 0
+  /** Primary handing its role over ('transfer' input): to whom, and when it gives up and steps down. */
+  private transfer: { to: NodeId, until: number } | null = null
   private ready: Ready = emptyReady()
 
   constructor (config: ReplicationConfig, durable: DurableState, private readonly clock: Clock, private readonly rng: Rng) {
@@ -169,9 +180,9 @@ export class ReplicationMachine {
   get logBase (): Lsn { return this.log.base.lsn }
   /** engineLog: pass with a 'logged' input the value read when its log-tail read began. */
   get logEpoch (): number { return this.epoch }
-  /** Primary: until when (monotonic) reads may be served; −Infinity otherwise. */
+  /** Primary: until when (monotonic) reads may be served; −Infinity otherwise (and once a transfer started: it gave the lease up). */
   get leaseUntil (): number {
-    if (this.roleNow !== 'primary') return -Infinity
+    if (this.roleNow !== 'primary' || this.transfer !== null) return -Infinity
     return this.currentLease(this.clock.monotonic())
   }
 
@@ -199,6 +210,7 @@ export class ReplicationMachine {
       case 'rebootstrap': this.rebootstrap(input.to, now); break
       case 'snapshot-streamed': this.snapshotStreamed(input.to, now); break
       case 'gone': this.setGone(input.nodes, now); break
+      case 'transfer': this.startTransfer(now); break
     }
     this.advance()
     const r = this.ready
@@ -214,6 +226,12 @@ export class ReplicationMachine {
   private tick (now: number): void {
     this.noteOwnStall(now)
     if (this.roleNow === 'primary') {
+      if (this.transfer !== null && now >= this.transfer.until) {
+        const to = this.transfer.to
+        this.ready.events.push({ type: 'transfer', phase: 'abandoned', to, generation: this.hard.generation })
+        this.becomeReplica(this.hard.generation, 0, `no new primary within the election timeout of handing over to node ${to}`, now)
+        return
+      }
       if (this.lostQuorum(now)) {
         this.becomeReplica(this.hard.generation, 0, 'no majority heard within the election timeout (check-quorum)', now)
         return
@@ -242,12 +260,13 @@ export class ReplicationMachine {
       case 'vote': this.onVote(msg, now); break
       case 'vote-reply': this.onVoteReply(msg, now); break
       case 'snapshot': this.onSnapshot(msg, now); break
+      case 'timeout-now': this.onTimeoutNow(msg, now); break
     }
   }
 
   private propose (payload: Uint8Array, now: number): void {
     assert(this.cfg.engineLog !== true, 'replication: with engineLog the engine logs commits (a \'logged\' input), not propose')
-    if (this.roleNow !== 'primary') {
+    if (this.roleNow !== 'primary' || this.transfer !== null) {
       this.ready.failed.push({ lsn: null, error: this.notPrimary() })
       return
     }
@@ -329,7 +348,7 @@ export class ReplicationMachine {
   }
 
   private grantRead (now: number): ReadAnswer {
-    if (this.roleNow !== 'primary') return { granted: false, error: this.notPrimary() }
+    if (this.roleNow !== 'primary' || this.transfer !== null) return { granted: false, error: this.notPrimary() }
     const lease = this.currentLease(now)
     if (this.commit < this.generationStart || now >= lease) {
       return {
@@ -342,7 +361,7 @@ export class ReplicationMachine {
 
   // ---- elections ----
 
-  private campaign (preVote: boolean, now: number): void {
+  private campaign (preVote: boolean, now: number, transfer = false): void {
     this.roleNow = 'candidate'
     this.primaryId = 0
     this.preVoting = preVote
@@ -357,7 +376,7 @@ export class ReplicationMachine {
     if (this.tallyVotes(now)) return
     for (const v of this.quorumVoters()) {
       if (v === this.self) continue
-      this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote })
+      this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote, ...(transfer ? { transfer: true as const } : {}) })
     }
   }
 
@@ -396,7 +415,11 @@ export class ReplicationMachine {
       reply(false, `generation ${m.generation} is not above ours (${this.hard.generation})`)
       return
     }
-    if (this.inLease(now)) {
+    // A transfer's candidate was told to campaign by the primary of its generation, which stopped
+    // serving reads first: stickiness protects no lease then (see the top). A primary grants it
+    // only if it is the one handing over to that candidate.
+    const handedOver = m.transfer === true && !m.preVote && (this.roleNow !== 'primary' || this.transfer?.to === m.from)
+    if (this.inLease(now) && !handedOver) {
       reply(false, this.roleNow === 'primary' ? 'we are the primary' : 'heard from a primary within the election timeout')
       return
     }
@@ -467,6 +490,7 @@ export class ReplicationMachine {
       this.peers.clear()
     }
     this.controlPending = null
+    this.transfer = null
     this.roleNow = this.isVoter() ? 'replica' : 'learner'
     this.primaryId = primary
     this.preVoting = false
@@ -631,7 +655,7 @@ export class ReplicationMachine {
         this.ready.events.push({ type: 'refused', from: m.from, reason: `acknowledged LSN ${m.matchLsn} beyond our log` })
         return
       }
-      if (m.matchLsn > p.match) { p.match = m.matchLsn; p.progressAt = now }
+      if (m.matchLsn > p.match) { p.match = m.matchLsn; p.progressAt = now; this.maybeTimeoutNow(now) }
       if (p.next <= p.match) p.next = p.match + 1n
       if (p.state === 'probe' || (p.state === 'snapshot' && p.match >= p.snapshotLsn)) p.state = 'replicate'
       if (p.inflight > 0) p.inflight--
@@ -750,6 +774,8 @@ export class ReplicationMachine {
    */
   private heartbeat (now: number): void {
     this.lastHeartbeatAt = now
+    // A TimeoutNow may have been lost: sent again (a duplicate finds its target in a newer generation and is ignored).
+    this.maybeTimeoutNow(now)
     const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
     const resendAfter = this.resendAfterMs()
     for (const [to, p] of this.peers) {
@@ -818,6 +844,7 @@ export class ReplicationMachine {
   }
 
   private maybeChangeMembership (): void {
+    if (this.transfer !== null) return
     if (this.commit < this.generationStart || this.log.lastConfigAfter(this.commit) !== null || this.controlPending !== null) return
     const voters = this.log.voters
     const promote = this.preference.find(n => !voters.includes(n) && (this.peers.get(n)?.match ?? 0n) >= this.commit && this.peers.get(n)?.state === 'replicate')
@@ -843,6 +870,43 @@ export class ReplicationMachine {
     this.ready.events.push({ type: 'membership', ...change, lsn })
     this.syncPeers(this.clock.monotonic())
     this.sendToReplicating(this.clock.monotonic())
+  }
+
+  // ---- leadership transfer (see the top) ----
+
+  private startTransfer (now: number): void {
+    if (this.roleNow !== 'primary' || this.transfer !== null) return
+    const others = this.quorumVoters().filter(v => v !== this.self)
+    if (others.length === 0) return
+    // The most caught-up voter needs the fewest entries before it may campaign.
+    let to = others[0]!
+    for (const v of others) if ((this.peers.get(v)?.match ?? 0n) > (this.peers.get(to)?.match ?? 0n)) to = v
+    this.transfer = { to, until: now + this.cfg.electionTimeoutMs }
+    this.ready.events.push({ type: 'transfer', phase: 'started', to, generation: this.hard.generation })
+    // Not sent in this step even if `to` is caught up: with engineLog a commit may still land in
+    // the engine until the shell carried 'started' out (storage role replica); its entry comes in
+    // through 'logged' and must reach `to` first. The next tick or reply sends it.
+    const p = this.peers.get(to)
+    if (p !== undefined && p.state === 'replicate' && p.next <= this.log.lastLsn && p.inflight < MAX_INFLIGHT_APPENDS) this.sendAppend(to, p, now)
+  }
+
+  /** Transferring: TimeoutNow to the chosen voter once its log holds all of ours. */
+  private maybeTimeoutNow (now: number): void {
+    const t = this.transfer
+    if (t === null || this.roleNow !== 'primary') return
+    const p = this.peers.get(t.to)
+    if (p === undefined || p.match !== this.log.lastLsn || this.controlPending !== null) return
+    this.send(t.to, { type: 'timeout-now', generation: this.hard.generation, from: this.self })
+    this.ready.events.push({ type: 'transfer', phase: 'sent', to: t.to, generation: this.hard.generation })
+  }
+
+  private onTimeoutNow (m: TimeoutNow, now: number): void {
+    // Only from the primary of our generation; a stale or duplicate one changes nothing.
+    if (m.generation !== this.hard.generation || m.from !== this.primaryId || this.roleNow !== 'replica' || !this.mayCampaign()) {
+      this.ready.events.push({ type: 'refused', from: m.from, reason: `TimeoutNow of generation ${m.generation} (we are a ${this.roleNow} in generation ${this.hard.generation}, primary ${this.primaryId})` })
+      return
+    }
+    this.campaign(false, now, true)
   }
 
   // ---- history from before the group (generation 0) ----

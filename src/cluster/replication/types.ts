@@ -93,7 +93,12 @@ export interface AppendReply {
   stamp: number
 }
 
-/** Candidate → voters. preVote: "would you vote for me in `generation`?" — changes nothing on the receiver. */
+/**
+ * Candidate → voters. preVote: "would you vote for me in `generation`?" — changes nothing on the
+ * receiver. transfer: the candidate campaigns because the primary of its generation handed the
+ * role over (TimeoutNow): voters set aside leader stickiness for it (Raft thesis §3.10); absent
+ * on every other campaign (and in codec version 1).
+ */
 export interface VoteRequest {
   type: 'vote'
   generation: Generation
@@ -101,6 +106,7 @@ export interface VoteRequest {
   lastLsn: Lsn
   lastGeneration: Generation
   preVote: boolean
+  transfer?: true
 }
 
 /** generation: the one asked about when granted, the voter's own when refused. */
@@ -124,8 +130,20 @@ export interface InstallSnapshot {
   base: LogBase
 }
 
-export type ReplMessage = AppendEntries | AppendReply | VoteRequest | VoteReply | InstallSnapshot
-export const MESSAGE_TYPES = ['append', 'append-reply', 'vote', 'vote-reply', 'snapshot'] as const
+/**
+ * Primary handing its role over (leadership transfer, Raft thesis §3.10; the 'transfer' input) →
+ * the replica it chose once that replica's log matches its own: campaign now, without pre-vote,
+ * in generation + 1. Sent only by the primary of `generation`, which takes no commits and serves
+ * no reads from the moment it started the transfer.
+ */
+export interface TimeoutNow {
+  type: 'timeout-now'
+  generation: Generation
+  from: NodeId
+}
+
+export type ReplMessage = AppendEntries | AppendReply | VoteRequest | VoteReply | InstallSnapshot | TimeoutNow
+export const MESSAGE_TYPES = ['append', 'append-reply', 'vote', 'vote-reply', 'snapshot', 'timeout-now'] as const
 
 // ---- inputs and outputs of the machine ----
 
@@ -159,6 +177,13 @@ export type ReplInput =
    * messages ignored. The full set each time (empty: none).
    */
   | { type: 'gone', nodes: NodeId[] }
+  /**
+   * Primary: hand the role over before this node stops (a graceful stop, issue 20 item 4). It
+   * stops taking commits and serving reads, brings the most caught-up voter to its last LSN and
+   * sends it TimeoutNow; if no new primary shows up within the election timeout it steps down.
+   * Anything but a primary, or a group with no other voter, ignores it.
+   */
+  | { type: 'transfer' }
 
 export interface Outbound { to: NodeId, msg: ReplMessage }
 
@@ -189,6 +214,12 @@ export type ReplEvent =
   | { type: 'refused', from: NodeId, reason: string }
   /** The forced change of a 'gone' input: `nodes` no longer count; `voters` are the ones that do. */
   | { type: 'forced-removal', nodes: NodeId[], voters: NodeId[] }
+  /**
+   * Leadership transfer ('transfer' input): started (the engine stops taking commits: the shell
+   * sets its storage role to replica), TimeoutNow sent to `to`, or given up after the election
+   * timeout (the primary stepped down instead).
+   */
+  | { type: 'transfer', phase: 'started' | 'sent' | 'abandoned', to: NodeId, generation: Generation }
 
 /**
  * What one step asks of the shell, to carry out IN THIS ORDER (the machine's safety rests on it):

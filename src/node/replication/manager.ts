@@ -122,6 +122,27 @@ export class ReplicationShell {
     this.timer.unref()
   }
 
+  /**
+   * A graceful stop (SIGTERM; issue 20 item 4): every shard this node is primary of is handed
+   * over to a caught-up replica (leadership transfer), so its writes pause for about one round
+   * trip instead of an election timeout. Resolves once each of those shards has another primary,
+   * or after `timeoutMs` with how many did not (their replicas elect one once this node is silent).
+   */
+  async handOver (timeoutMs: number): Promise<{ primaries: number, notHandedOver: number }> {
+    const mine = [...this.groups.values()].filter(g => g.handOver())
+    const deadline = this.d.clock.monotonic() + timeoutMs
+    const pending = (): number => mine.filter(g => g.role === 'primary' || g.primary === 0 || g.primary === this.d.self).length
+    while (pending() > 0 && this.d.clock.monotonic() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, AWAIT_PRIMARIES_POLL_MS))
+    }
+    const notHandedOver = pending()
+    if (mine.length > 0) {
+      this.d.log[notHandedOver === 0 ? 'info' : 'warn']({ primaries: mine.length, not_handed_over: notHandedOver },
+        `Replication: handed ${mine.length - notHandedOver} of ${mine.length} primary role(s) over before stopping${notHandedOver > 0 ? ` (${notHandedOver} left to an election once this node is silent)` : ''}`)
+    }
+    return { primaries: mine.length, notHandedOver }
+  }
+
   stop (): void {
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null

@@ -187,6 +187,17 @@ export class ShardGroup {
     this.step({ type: 'gone', nodes: [...nodes] })
   }
 
+  /**
+   * Graceful stop (issue 20 item 4): as primary, hand the role over to a caught-up replica
+   * (machine.ts leadership transfer); the engine stops taking commits at once. True if this node
+   * was the primary and started it.
+   */
+  handOver (): boolean {
+    if (this.machine?.role !== 'primary') return false
+    this.step({ type: 'transfer' })
+    return true
+  }
+
   get shard (): ShardId { return this.o.shard }
   get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
   get primary (): NodeId | 0 { return this.machine?.primary ?? 0 }
@@ -469,6 +480,9 @@ export class ShardGroup {
       if (e.type === 'became-primary') role = 'primary'
       else if (e.type === 'became-replica') role = 'replica'
       else if (e.type === 'campaign' && !e.preVote) role = 'candidate'
+      // Handing over: no more local commits (the machine refuses reads itself); what landed
+      // before comes in through the log tail and reaches the new primary before it campaigns.
+      else if (e.type === 'transfer' && e.phase === 'started') role = 'replica'
     }
     return role
   }
@@ -714,6 +728,13 @@ export class ShardGroup {
       case 'voted': this.o.log('debug', `Replication: shard ${s} vote for node ${e.candidate} in generation ${e.generation}: ${e.granted ? 'granted' : 'refused'} (${e.reason})`, { shard }); break
       case 'membership': this.o.log('info', `Replication: shard ${s} ${e.change === 'promote' ? 'promotes' : 'removes'} node ${e.node} as a voter at LSN ${e.lsn}`, { shard }); break
       case 'refused': this.o.log('warn', `Replication: shard ${s} refused a message from node ${e.from}: ${e.reason}`, { shard, peer: e.from }); break
+      case 'transfer':
+        this.o.log(e.phase === 'sent' ? 'debug' : 'info', e.phase === 'started'
+          ? `Replication: Node ${this.o.self} hands shard ${s} over to node ${e.to} (generation ${e.generation}): it takes no more commits here`
+          : e.phase === 'sent'
+            ? `Replication: shard ${s} TimeoutNow sent to node ${e.to} (its log holds ours)`
+            : `Replication: shard ${s} hand-over to node ${e.to} did not finish within the election timeout; stepping down`, { shard, to: e.to, generation: e.generation })
+        break
       case 'forced-removal':
         this.o.log('warn', `Replication: shard ${s} forced configuration change: node(s) ${e.nodes.join(', ')} removed from the cluster for good no longer count as voters; majorities are now counted over {${e.voters.join(', ')}} until a config entry removes them`, { shard, gone: e.nodes, voters: e.voters })
         break

@@ -24,7 +24,9 @@ const messages: ReplMessage[] = [
   { type: 'vote', generation: 9, from: n(3), lastLsn: 0xffff_ffff_ffffn, lastGeneration: 8, preVote: true },
   { type: 'vote-reply', generation: 9, from: n(4), granted: false, preVote: false },
   { type: 'snapshot', generation: 2, from: n(1), base: { lsn: 100n, generation: 2, voters: [n(1), n(2), n(3)] } },
-  { type: 'snapshot', generation: 2, from: n(1), base: { lsn: 0n, generation: 0, voters: [] } }
+  { type: 'snapshot', generation: 2, from: n(1), base: { lsn: 0n, generation: 0, voters: [] } },
+  { type: 'vote', generation: 10, from: n(2), lastLsn: 44n, lastGeneration: 9, preVote: false, transfer: true },
+  { type: 'timeout-now', generation: 9, from: n(1) }
 ]
 
 function malformedOrVersion (f: () => unknown): void {
@@ -41,6 +43,22 @@ describe('replication codecs', () => {
       const env: ReplEnvelope = { shard: asShardId(4095), msg }
       expect(replEnvelopeCodec.decode(replEnvelopeCodec.encode(env))).toEqual(env)
     }
+  })
+
+  it('writes each message in the lowest version that carries it: a node of the previous release reads all but a transfer\'s (issue 20 item 4)', () => {
+    for (const msg of messages) {
+      const b = replEnvelopeCodec.encode({ shard: asShardId(1), msg })
+      const needsV2 = msg.type === 'timeout-now' || (msg.type === 'vote' && msg.transfer === true)
+      expect(b[0], msg.type).toBe(needsV2 ? 2 : 1)
+    }
+    // The v1 bytes of a vote (no transfer flag) are what version 1 wrote; they decode without the flag.
+    const v1 = replEnvelopeCodec.encode({ shard: asShardId(1), msg: messages[4]! })
+    expect(replEnvelopeCodec.decode(v1).msg).toEqual(messages[4])
+    expect('transfer' in replEnvelopeCodec.decode(v1).msg).toBe(false)
+    // A TimeoutNow can only be v2: one claiming v1 is malformed, never read as something else.
+    const tn = new Uint8Array(replEnvelopeCodec.encode({ shard: asShardId(1), msg: messages[9]! }))
+    tn[0] = 1
+    expect(() => replEnvelopeCodec.decode(tn)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
   })
 
   it('round-trip the records the storage side persists', () => {

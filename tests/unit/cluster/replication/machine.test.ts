@@ -491,3 +491,83 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(1).rebootstrapRefusal(asNodeId(2))).toMatch(/only 1 of the 2 voters besides node 2 hold LSN \d+; a majority \(2\) must/)
   })
 })
+
+describe('leadership transfer (a graceful stop, issue 20 item 4)', () => {
+  it('the primary stops taking commits and reads, brings the most caught-up voter level, and it wins at once despite stickiness', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush([1, 2]) // node 3 misses the entry: node 2 is the most caught up
+    const start = g.step(1, { type: 'transfer' })
+    expect(start.events).toContainEqual({ type: 'transfer', phase: 'started', to: 2, generation: 1 })
+    // From now on nothing new is accepted here, and no read is served.
+    const p = g.step(1, { type: 'propose', payload: new Uint8Array([2]) })
+    expect(p.proposed).toBeNull()
+    expect(p.failed).toEqual([{ lsn: null, error: expect.objectContaining({ code: 'SB_NOT_PRIMARY' }) }])
+    expect(g.step(1, { type: 'read' }).read).toMatchObject({ granted: false, error: expect.objectContaining({ code: 'SB_NOT_PRIMARY' }) })
+    // TimeoutNow goes out with the next heartbeat (node 2's log holds all of ours), and node 2
+    // campaigns without pre-vote; node 3 heard from the primary just now, yet grants the transfer's vote.
+    g.advance(HEARTBEAT_MS)
+    expect(g.queue).toContainEqual(expect.objectContaining({ to: 2, msg: { type: 'timeout-now', generation: 1, from: 1 } }))
+    g.flush()
+    expect(g.m(2).role).toBe('primary')
+    expect(g.m(2).generation).toBe(2)
+    expect(g.m(1).role).toBe('replica')
+    expect(g.m(1).primary).toBe(2)
+    expect(g.all(2, 'events').flat()).not.toContainEqual(expect.objectContaining({ type: 'campaign', preVote: true }))
+    // The committed entry is on the new primary's log, and it commits new writes.
+    const dataAt2 = g.all(2, 'committed').flat().find(e => e.lsn === 2n)
+    expect(dataAt2?.kind).toBe('data')
+    const r = g.step(2, { type: 'propose', payload: new Uint8Array([3]) })
+    g.flush()
+    expect(g.all(2, 'acks').flat()).toContain(r.proposed)
+  })
+
+  it('without the transfer flag a voter in its lease still refuses, and a transfer vote the primary did not ask for is refused by it', () => {
+    const g = group(3)
+    g.elect(1)
+    // Node 3 heard from primary 1 just now: an ordinary vote for generation 2 is refused, a transfer's granted.
+    expect(voteAnswer(g.step(3, { type: 'message', msg: vote(2, 2, 1, 1) }))).toBe(false)
+    expect(voteAnswer(g.step(3, { type: 'message', msg: { ...vote(2, 2, 1, 1), transfer: true } }))).toBe(true)
+    // The primary itself grants a transfer's vote only to the node it hands over to (it is not handing over).
+    expect(voteAnswer(g.step(1, { type: 'message', msg: { ...vote(2, 2, 1, 1), transfer: true } }))).toBe(false)
+    expect(g.m(1).role).toBe('primary')
+  })
+
+  it('a TimeoutNow from anyone but the primary of our generation changes nothing', () => {
+    const g = group(3)
+    g.elect(1)
+    const stale = g.step(2, { type: 'message', msg: { type: 'timeout-now', generation: 0, from: asNodeId(1) } })
+    const other = g.step(2, { type: 'message', msg: { type: 'timeout-now', generation: 1, from: asNodeId(3) } })
+    for (const r of [stale, other]) {
+      expect(r.hardState).toBeNull()
+      expect(r.events).toContainEqual(expect.objectContaining({ type: 'refused' }))
+    }
+    expect(g.m(2).role).toBe('replica')
+  })
+
+  it('a transfer that finds no successor within the election timeout steps down (never resumes serving in its generation)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'transfer' })
+    g.queue = [] // the replicas never answer
+    for (let t = 0; t < ELECTION_MS; t += HEARTBEAT_MS) {
+      g.advance(HEARTBEAT_MS, [1])
+      g.queue = []
+      expect(g.step(1, { type: 'read' }).read).toMatchObject({ granted: false })
+    }
+    g.advance(HEARTBEAT_MS, [1])
+    expect(g.m(1).role).toBe('replica')
+    expect(g.all(1, 'events').flat()).toContainEqual(expect.objectContaining({ type: 'transfer', phase: 'abandoned', to: 2 }))
+  })
+
+  it('a group of one, or a replica, ignores the input', () => {
+    const one = group(1)
+    one.advance(2 * ELECTION_MS)
+    expect(one.step(1, { type: 'transfer' }).events).toEqual([])
+    expect(one.m(1).role).toBe('primary')
+    const g = group(3)
+    g.elect(1)
+    expect(g.step(2, { type: 'transfer' }).events).toEqual([])
+  })
+})

@@ -1,0 +1,162 @@
+// Rebalance on adding a node (issue 20 "Tests and figures"): three nodes hold a primary_replica
+// table (N = 2) of SB_REBALANCE_BENCH_ROWS rows (default 20,000, ~150 bytes each) while a write
+// load of single-row INSERTs runs through nodes 1–3; node 4 then joins as the seeds' "Add/Remove
+// Nodes" does it (it lists the members, they learn it by gossip) and receives the shard replicas
+// placement now gives it by snapshot bootstrap.
+// Figures, in one run: the data moved (keys and bytes the sources' snapshot streams sent, from
+// their replication.log "bootstrap … done" lines) per second of the move, and the write load's
+// throughput during the move (first bootstrap started → every shard settled on its new
+// placement) against the same load's throughput just before node 4 was started (the baseline;
+// goal ≥ 0.7). Not a test: every acknowledged row is counted afterwards and a shortfall fails it.
+//
+//   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { printResult } from './lib/result'
+import { benchArgs, sql } from './lib/http'
+import { clusterMachineNote, startBenchCluster, type ClusterNode } from './lib/cluster'
+
+const ROWS = Number(process.env.SB_REBALANCE_BENCH_ROWS ?? 20_000)
+if (!Number.isSafeInteger(ROWS) || ROWS < 1) throw new Error(`SB_REBALANCE_BENCH_ROWS: expected a positive integer, got ${String(process.env.SB_REBALANCE_BENCH_ROWS)}`)
+const args = benchArgs({ connections: 6, duration: 10, warmup: 3 })
+const SHARDS = 8
+const PER_INSERT = 200
+const PAYLOAD = 'r'.repeat(128)
+/** The move must settle within this (a loaded machine streams slowly). */
+const MOVE_TIMEOUT_MS = 15 * 60_000
+
+const cluster = await startBenchCluster(4, { storage: { shards: SHARDS }, replication: { election_timeout_ms: 2000, heartbeat_ms: 200 } }, { join: 1 })
+const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode]
+const sources = [n1, n2, n3]
+
+/**
+ * One statement through `node`, retried for up to 5 min (elections on a loaded machine) on the codes of a primary changing (a
+ * multi-shard INSERT aborted by a new primary's limbo recovery, SB_TXN_NOT_ACTIVE, did nothing; an
+ * earlier attempt still holding its keys, SB_UPDATE_CONFLICT, is decided soon).
+ */
+async function retrying (node: ClusterNode, text: string, params: unknown[]): Promise<void> {
+  const deadline = performance.now() + 300_000
+  for (;;) {
+    try { await sql(node, text, params); return } catch (e) {
+      const m = (e as Error).message
+      if (/SB_UNIQUE_VIOLATION/.test(m)) return // an earlier attempt landed
+      if (performance.now() > deadline || !/SB_NOT_PRIMARY|SB_SHARD_UNAVAILABLE|SB_COMMIT_OUTCOME_UNKNOWN|SB_RPC_TIMEOUT|SB_NODE_UNREACHABLE|SB_TXN_NOT_ACTIVE|SB_UPDATE_CONFLICT/.test(m)) throw e
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+}
+
+interface Load { stop: () => Promise<void>, acks: number[], errors: Map<string, number>, keys: () => number }
+
+/** `args.connections` closed-loop clients, each inserting new rows one at a time through nodes 1–3 in turn; `acks` are Date.now() of each acknowledgement. */
+function writeLoad (from: number): Load {
+  let next = from
+  const state = { on: true }
+  const acks: number[] = []
+  const errors = new Map<string, number>()
+  const clients = Array.from({ length: args.connections }, async (_, c) => {
+    while (state.on) {
+      const k = next++
+      try {
+        await sql(sources[(k + c) % sources.length]!, 'INSERT INTO t (k, payload) VALUES ($1, $2)', [k, PAYLOAD])
+        acks.push(Date.now())
+      } catch (e) {
+        const code = /SB_[A-Z_]+/.exec((e as Error).message)?.[0] ?? 'other'
+        errors.set(code, (errors.get(code) ?? 0) + 1)
+      }
+    }
+  })
+  return { acks, errors, keys: () => next, stop: async () => { state.on = false; await Promise.all(clients) } }
+}
+
+/** Every shard on its new placement: two replicas in sync under a primary, nothing moving, node 4 holding some. */
+async function settled (): Promise<boolean> {
+  const all = (await Promise.all(cluster.nodes.map(async n => await sql(n, 'SHOW SHARD MAP').then(r => r.rows, () => null))))
+  if (all.some(r => r === null)) return false
+  const rows = all.flat() as unknown[][]
+  if (rows.some(r => r[8] !== null)) return false
+  const led = new Map(rows.filter(r => /:primary/.test(String(r[6] ?? ''))).map(r => [Number(r[0]), String(r[6])]))
+  if (led.size !== SHARDS) return false
+  if (![...led.values()].every(s => s.split(',').length === 2 && s.split(',').every(x => /:(primary|in sync)$/.test(x)))) return false
+  return [...led.values()].some(s => /(^|,)4:/.test(s))
+}
+
+/** The snapshot streams' totals and span, from the sources' replication.log: keys, bytes, first start and last end (ms since the epoch). */
+function streamed (): { keys: number, bytes: number, shards: number, start: number, end: number } {
+  let keys = 0; let bytes = 0; let shards = 0; let start = Infinity; let end = -Infinity
+  for (const id of [1, 2, 3, 4]) {
+    const file = join(cluster.dataDir(id), 'logs', 'replication.log')
+    if (!existsSync(file)) continue
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const time = Number(/"time":(\d+)/.exec(line)?.[1])
+      if (/bootstrap of shard \d+ on node 4 starts/.test(line)) start = Math.min(start, time)
+      const done = /bootstrap of shard \d+ on node 4 done: (\d+) keys, (\d+) bytes/.exec(line)
+      if (done !== null) { keys += Number(done[1]); bytes += Number(done[2]); shards++; end = Math.max(end, time) }
+    }
+  }
+  return { keys, bytes, shards, start, end }
+}
+
+const rate = (acks: number[], from: number, to: number): number => acks.filter(t => t >= from && t < to).length * 1000 / Math.max(1, to - from)
+
+let load: Load | undefined
+try {
+  await sql(n1, 'CREATE TABLE t (k BIGINT PRIMARY KEY, payload TEXT) WITH (replication_factor = 2)')
+  // Fill, a few statements in flight (timed: the move rate's baseline is this insert rate).
+  const fillFrom = performance.now()
+  let filled = 0
+  await Promise.all(Array.from({ length: 3 }, async (_, c) => {
+    for (;;) {
+      const from = filled
+      if (from >= ROWS) return
+      filled = Math.min(ROWS, from + PER_INSERT)
+      const n = filled - from
+      const values = Array.from({ length: n }, (_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')
+      await retrying(sources[c]!, `INSERT INTO t (k, payload) VALUES ${values}`, Array.from({ length: n }, (_, i) => [from + i, PAYLOAD]).flat())
+    }
+  }))
+
+  const fillS = (performance.now() - fillFrom) / 1000
+  load = writeLoad(ROWS)
+  await new Promise(resolve => setTimeout(resolve, args.warmup * 1000))
+  const baseFrom = Date.now()
+  await new Promise(resolve => setTimeout(resolve, args.duration * 1000))
+  const baseTo = Date.now()
+
+  await cluster.join(4)
+  const deadline = performance.now() + MOVE_TIMEOUT_MS
+  while (!(await settled())) {
+    if (performance.now() > deadline) throw new Error(`the shards did not settle on their new placement within ${MOVE_TIMEOUT_MS / 1000} s`)
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  const settledAt = Date.now()
+  await load.stop()
+  const s = streamed()
+  if (s.shards === 0) throw new Error('no bootstrap to node 4 found in the replication logs')
+  const moveFrom = s.start
+  const moveTo = Math.max(s.end, settledAt)
+  const moveS = (moveTo - moveFrom) / 1000
+  const during = rate(load.acks, moveFrom, moveTo)
+  const before = rate(load.acks, baseFrom, baseTo)
+
+  // Every acknowledged row is there.
+  const acked = ROWS + load.acks.length
+  const count = Number((await sql(n1, 'SELECT count(*) FROM t')).rows[0]![0])
+  const errors = [...load.errors].map(([c, n]) => `${c} ×${n}`).join(', ') || 'none'
+  const note = `${ROWS} rows of ~${PAYLOAD.length + 8} bytes in a primary_replica table N=2 on ${SHARDS} shards, 3 → 4 nodes; ${s.shards} shard replicas bootstrapped on node 4 (${s.keys} keys, ${(s.bytes / 1e6).toFixed(2)} MB) in ${moveS.toFixed(1)} s (first snapshot stream → every shard settled); ` +
+    `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started; failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
+    clusterMachineNote(4, 'Mode 1 N=2', cluster.durability)
+  // value = throughput during the move / before it; baseline = the goal (ratio ≥ 1 meets it).
+  printResult({ name: 'rebalance_write_ratio', value: before > 0 ? during / before : NaN, unit: 'ratio', baseline: 0.7, note })
+  // Baseline: the same rows' bytes as the fill inserted them through SQL (multi-row INSERTs, N = 2) in this run.
+  const rowBytes = s.keys > 0 ? s.bytes / s.keys : 0
+  const fillMBs = ROWS * rowBytes / 1e6 / fillS
+  printResult({ name: 'rebalance_move_rate', value: s.bytes / 1e6 / moveS, unit: 'MB/s', baseline: fillMBs, note: `${(s.keys / moveS).toFixed(0)} keys/s (rows and index entries) moved to node 4 while the write load ran; baseline = the fill's rate in the same bytes per row (${ROWS} rows by ${PER_INSERT}-row INSERTs in ${fillS.toFixed(1)} s); cluster.rebalance_rate_bytes_per_s unlimited (0)` })
+  if (count < acked) {
+    console.error(`FAILED rebalance: ${acked} rows acknowledged but count(*) is ${count}`)
+    process.exitCode = 1
+  }
+} finally {
+  await load?.stop()
+  await cluster.stop()
+}
