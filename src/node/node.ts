@@ -40,6 +40,7 @@ import { CatalogPins } from '../exec/catalog-pins'
 import { oldestOf } from '../cluster/snapshot-horizon'
 import { nextHlcTs } from '../storage/hlc-ts'
 import { shardTwoPhaseIo } from './twopc-io'
+import { LimboAges } from './limbo-ages'
 import { recoverLimbo } from '../cluster/twopc'
 import { loadCatalog, saveCatalog } from '../catalog/store'
 import type { ExecEnv, StatementReport } from '../exec/env'
@@ -209,6 +210,8 @@ export class ScratchBirdNode {
   private catalog: Catalog
   private limboTimer: NodeJS.Timeout | null = null
   private readonly primaryLimboTimers = new Map<ShardId, NodeJS.Timeout>()
+  /** When this node first saw each prepared transaction of its primaries' shards in limbo. */
+  private readonly limboAges = new LimboAges(() => this.io.clock.monotonic())
   private primaryLimboSweep: NodeJS.Timeout | null = null
   private hints: ShardedHintLog | null = null
   private quorum: QuorumShell | null = null
@@ -1100,13 +1103,15 @@ export class ScratchBirdNode {
   private recoverPrimaryLimbo (shard: ShardId): void {
     const hlc = this.hlc
     if (hlc === null || this.primaryLimboTimers.has(shard)) return
-    const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const all = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    // Only transactions in limbo for a while: a young one's coordinator is deciding it (limbo-ages.ts).
+    const io: TwoPhaseIo = { ...all, listLimbo: async (s) => this.limboAges.old(s, await all.listLimbo(s)) }
     const attempt = (): void => {
       this.primaryLimboTimers.delete(shard)
       if (this.state === 'stopping' || this.state === 'stopped') return
       if (this.replication?.primaryOf(shard) !== this.config.node.id) return
       const again = (): void => { this.primaryLimboTimers.set(shard, setTimeout(attempt, PRIMARY_LIMBO_RETRY_MS).unref()) }
-      this.recoverLimbo(io, [shard], false).then(left => { if (left > 0) again() }, (e: unknown) => {
+      this.recoverLimbo(io, [shard], false).then(left => { if (left > 0 || this.limboAges.young(shard) > 0) again() }, (e: unknown) => {
         this.log.error({ err: describe(e), shard }, `2PC recovery of shard ${shard} failed: ${messageOf(e)}; retrying`)
         again()
       })
