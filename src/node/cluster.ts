@@ -6,7 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
-import { groupReplicas, membershipBlocker, shardMoving } from '../cluster/membership/moves'
+import { membershipBlocker, shardMoving, shardReplicasHere } from '../cluster/membership/moves'
 import { goneVoters } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
@@ -569,10 +569,8 @@ export class ClusterShell implements ShardRouting {
    */
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
-    if (n <= 1) return []
-    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.countedVoters(shard), this.d.mode1Retired?.(shard) === true)
-    // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
-    return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
+    return shardReplicasHere(this.selfId, n, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), n <= 1 ? [] : this.countedVoters(shard),
+      this.d.mode1Retired?.(shard) === true, layoutMemberState(this.layout, this.selfId) === 'left')
   }
 
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
