@@ -97,7 +97,7 @@ export interface ClusterDeps {
   readonly persistLayout: (layout: ClusterLayout) => void
   /** The layout changed (after it was persisted): the node's own copy. */
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
-  /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
+  /** Mode 1: the voters in effect at the committed LSN of this node's group of the shard (empty: no group here; machine.ts committedVoters). */
   readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
   /** Mode 1: the shards this node's groups lead, each with the voters its log holds (MEMBERSHIP_STATUS). */
   readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined

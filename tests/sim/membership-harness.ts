@@ -336,7 +336,8 @@ export class MembershipSim {
       const node = sim.nodes.get(p.id)!
       const m = node.machine
       const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
-      const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
+      // node.ts mode1Voters: the voters at the committed LSN.
+      const voters = m?.committedVoters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
       const out = gone(voters)
       const counted = voters.filter(id => !out.includes(id))
       const target = this.targetOf(l, shard)
@@ -428,6 +429,17 @@ export class MembershipSim {
 
   /** The up node each shard's clients reach as primary (highest generation), if any. */
   primaryOf (s: number): SimNode | undefined { return this.sims[s]!.currentPrimary() }
+
+  /** Does every up node run the same layout? */
+  agreed (): boolean {
+    const up = [...this.procs.values()].filter(p => p.up)
+    return up.length > 0 && up.every(p => p.layout.epoch === up[0]!.layout.epoch)
+  }
+
+  /** … with no drain running? */
+  quiet (): boolean {
+    return this.agreed() && ([...this.procs.values()].find(p => p.up)!.layout.leaving ?? []).length === 0
+  }
 
   /** Has every up node the same layout, with no drain running and every shard on its target? */
   settled (): boolean {

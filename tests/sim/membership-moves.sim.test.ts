@@ -47,9 +47,9 @@ const TICK_MS = 25
 const MIN_DELAY_MS = 1
 const MAX_DELAY_MS = 30
 const MAX_LOSS = 0.03
-const FAULT_END_MS = 6_000
-const HEAL_MS = 6_000
-const QUIET_MS = 2_000
+const FAULT_END_MS = 4_500
+const HEAL_MS = 4_000
+const QUIET_MS = 1_500
 const OP_EVERY_MS = 20
 const OPS_FROM_MS = 300
 const FAULT_EVERY_MIN_MS = 300
@@ -58,11 +58,12 @@ const FAULT_EVERY_MAX_MS = 900
 const STEP_CRASH = 0.15
 const MAX_STEP_CRASHES = 5
 /**
- * Longest a shard may stay without a primary once healed: the longest election timeout drawn
- * (2 × election_timeout_ms), the votes refused for an election timeout after a node heard from
- * a primary or restarted, and a few message delays and ticks.
+ * Longest a shard may stay without a primary once healed: two elections at the longest timeout
+ * drawn (each in [election_timeout_ms, 2 × election_timeout_ms): the first, and another after a
+ * split vote — two candidates whose timers ran out together), plus a few message delays and
+ * ticks. A restarted node refuses votes for an election timeout, which the first draw covers.
  */
-const PRIMARY_GAP_MS = 3 * ELECTION_TIMEOUT_MS + 4 * MAX_DELAY_MS + 2 * TICK_MS
+const PRIMARY_GAP_MS = 4 * ELECTION_TIMEOUT_MS + 4 * MAX_DELAY_MS + 2 * TICK_MS
 
 const totals: Record<string, number> = {}
 let maxGap = 0
@@ -126,11 +127,13 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
     const up = [...sim.procs.values()].filter(p => p.up)
     return up.length === 0 ? [] : up.reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout.members
   }
-  const latest = (): ReturnType<MembershipSim['proc']>['layout'] => [...sim.procs.values()].filter(p => p.up).reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout
+  /** The newest layout any node holds (on disk: up or not). */
+  const latest = (): ReturnType<MembershipSim['proc']>['layout'] => [...sim.procs.values()].filter(p => p.started).reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout
   /** The statement at a random up member, retried until it is taken (a refusal says why, e.g. the decider is cut off). */
   const operate = (op: MembershipOp, then?: () => void): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
-    const refused = at === undefined ? 'DOWN' : sim.operate(at, op)
+    // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
+    const refused = at === undefined ? 'DOWN' : !sim.agreed() ? 'NOT_AGREED' : sim.partitioned ? 'PARTITIONED' : sim.operate(at, op)
     log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
     if (refused === null) { then?.(); return }
     if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
@@ -187,9 +190,14 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   }
   const schedule = (): void => {
     net.every('operator', net.now, 200, () => {
-      if (running !== null && !running()) return
+      // An operation is over once its layout change is and every shard moved to its placement:
+      // killing a second node before its shards were re-replicated could take every copy.
+      if (running !== null && (!running() || !sim.settled())) return
       if (running !== null) running = null
-      if (next >= kinds.length || net.now >= FAULT_END_MS || !sim.settled()) return
+      // The next one once the last is done and every node runs the same layout, with no drain left
+      // (one decision at a time: two deciders on two sides of a partition would conflict).
+      // Also only once every shard's group elected a primary once (finding 4 of the header).
+      if (next >= kinds.length || net.now >= FAULT_END_MS || !sim.quiet() || sim.partitioned || !sim.sims.every(x => x.primaries.size > 0)) return
       startOp(kinds[next++]!)
     })
   }
