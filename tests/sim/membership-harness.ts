@@ -33,8 +33,8 @@ import { ReplicationSim, type SimNode, type Wire } from './replication-harness'
  * The nodes a node saw removed (ClusterShell.removedMembers, which forced-removal.ts goneVoters
  * reads) survive its restarts here. On main they are kept in memory only: a survivor that
  * restarts after REMOVE NODE, before its group's config entry removing the dead voter committed,
- * never forces the removal, and with N = 2 the shard stays without a primary for good (seed 7
- * shows it). The llmove branch (issue 20) persists the set; this models that.
+ * never forces the removal, and with N = 2 the shard stays without a primary for good (seen with
+ * an earlier schedule of this simulation). The llmove branch (issue 20) persists the set; this models that.
  */
 export const REMOVED_SET_PERSISTED = true
 /**
@@ -45,7 +45,7 @@ export const REMOVED_SET_PERSISTED = true
  * holds no config entry, and the shell knows a group's voters only while its machine runs. So
  * after a node joins, a restarted old replica (a) believes the new placement is already its
  * group's voters — with the joiner it elects a second primary and acknowledged commits are lost
- * (seed 28) — or (b), when the join displaced it from the placement, never starts its group again
+ * (seed 28 of the schedule at commit 22c307e) — or (b), when the join displaced it from the placement, never starts its group again
  * though it is still a voter the shard's majority needs — the shard stays without a primary for
  * good (seed 12). The fix modelled: the voters in effect are durable with the log (a restart
  * starts from them, the harness's disk keeps them) and the shell reads them when no machine runs.

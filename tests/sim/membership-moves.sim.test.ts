@@ -40,7 +40,7 @@ import { simSeeds } from './seeds'
 //     The shell now goes by the voters at the committed LSN (machine.ts committedVoters).
 //  2. Not fixed — the group's voters are not durable (membership-harness.ts SIM_SHELL_VOTERS):
 //     after a join, a restarted old replica starts with the new placement as its voters and
-//     elects a second primary with the joiner (acknowledged commits lost, seed 28), or never
+//     elects a second primary with the joiner (acknowledged commits lost: seed 28 of the schedule at commit 22c307e), or never
 //     restarts its group (shard without a primary for good, seed 12). Modelled fixed by default.
 //  3. Not fixed — two deciders (one restarted on an older epoch, or one per side of a partition)
 //     each write epoch e + 1 (a DRAIN … CANCEL racing the end of the drain, seen before the guard):
@@ -55,7 +55,7 @@ import { simSeeds } from './seeds'
 //     still in flight (membership-harness.ts drops a killed node's messages).
 //  6. Known, being fixed on branch llmove: the nodes a survivor saw removed are kept in memory
 //     only (forced-removal.ts), so one restarted before the forced removal committed never
-//     forces it (seed 7); modelled persisted (membership-harness.ts REMOVED_SET_PERSISTED).
+//     forces it (seen with an earlier schedule); modelled persisted (membership-harness.ts REMOVED_SET_PERSISTED).
 //
 // Replay one seed: SEED=<n> npx vitest run tests/sim/membership-moves.sim.test.ts
 // More seeds:      SIM_SEEDS=<count> …   Counts of what the seeds exercised: SIM_STATS=1 …
