@@ -1,15 +1,14 @@
 import { isScratchBirdError } from '../../src/core/errors'
 import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/ids'
-import type { SeededRng } from '../../src/core/rng'
 import { configuredLayout, holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../../src/cluster/layout'
 import { admitLayout, compareLayouts, decider } from '../../src/cluster/membership/epochs'
 import { leftLayout, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { goneVoters } from '../../src/cluster/membership/forced-removal'
 import { groupAction, shardReplicasHere } from '../../src/cluster/membership/moves'
 import { preferenceList } from '../../src/cluster/placement'
-import type { Ready, SyncReplicas } from '../../src/cluster/replication/types'
+import type { Ready } from '../../src/cluster/replication/types'
 import { SimNetwork } from './network'
-import { ReplicationSim, type SimNode, type Wire } from './replication-harness'
+import { ReplicationSim, type HarnessOptions, type SimNode, type Wire } from './replication-harness'
 
 // The membership I/O shell over the seeded simulated network (issue 20): several nodes, each with
 // a process (up or down, its layout on disk, its memory lost on a crash), one Mode 1 group per
@@ -77,8 +76,11 @@ export interface Proc {
   gone: Map<number, NodeId[]>
 }
 
-export interface MembershipSimOptions {
-  rng: SeededRng
+/** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
+type GroupSettings = Pick<HarnessOptions, 'rng' | 'syncReplicas' | 'electionTimeoutMs' | 'heartbeatMs' | 'leaseMs' | 'tickMs' | 'maxRetainedBytes' |
+'minDelayMs' | 'maxDelayMs' | 'loss' | 'duplicateProbability' | 'lateProbability' | 'lateMaxMs'>
+
+export interface MembershipSimOptions extends GroupSettings {
   shards: number
   /** N: the replication_factor of the one primary_replica table. */
   factor: number
@@ -86,18 +88,6 @@ export interface MembershipSimOptions {
   initial: number[]
   /** Nodes that may join later. */
   spares: number[]
-  syncReplicas: SyncReplicas
-  electionTimeoutMs: number
-  heartbeatMs: number
-  leaseMs: number
-  tickMs: number
-  maxRetainedBytes: number
-  minDelayMs: number
-  maxDelayMs: number
-  loss: number
-  duplicateProbability: number
-  lateProbability: number
-  lateMaxMs: number
   /** A step of a move happened (a crash may follow): `nodes` are the ones it involves. */
   onStep?: (what: string, nodes: NodeId[]) => void
 }
@@ -133,23 +123,12 @@ export class MembershipSim {
       this.lost.push(new Set())
       this.promoting.push(new Map())
       const first = this.targetOf(initialLayout, shard)
+      const { shards: _shards, factor: _factor, initial: _initial, spares: _spares, onStep: _onStep, ...settings } = o
       const sim: ReplicationSim = new ReplicationSim({
+        ...settings,
         seed: 0,
-        rng: o.rng,
         voters: first,
         nodes: all,
-        syncReplicas: o.syncReplicas,
-        electionTimeoutMs: o.electionTimeoutMs,
-        heartbeatMs: o.heartbeatMs,
-        leaseMs: o.leaseMs,
-        tickMs: o.tickMs,
-        maxRetainedBytes: o.maxRetainedBytes,
-        minDelayMs: o.minDelayMs,
-        maxDelayMs: o.maxDelayMs,
-        loss: o.loss,
-        duplicateProbability: o.duplicateProbability,
-        lateProbability: o.lateProbability,
-        lateMaxMs: o.lateMaxMs,
         engineLog: true,
         net: this.net as unknown as SimNetwork<Wire>,
         shard,
