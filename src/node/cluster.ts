@@ -97,8 +97,10 @@ export interface ClusterDeps {
   readonly persistLayout: (layout: ClusterLayout) => void
   /** The layout changed (after it was persisted): the node's own copy. */
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
-  /** Mode 1: the voters in effect at the committed LSN of this node's group of the shard (empty: no group here; machine.ts committedVoters). */
+  /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
   readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
+  /** Mode 1: the voters in effect at its committed LSN (machine.ts committedVoters). */
+  readonly mode1CommittedVoters?: ((shard: ShardId) => NodeId[]) | undefined
   /** Mode 1: the shards this node's groups lead, each with the voters its log holds (MEMBERSHIP_STATUS). */
   readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
   /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
@@ -570,7 +572,7 @@ export class ClusterShell implements ShardRouting {
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
     return shardReplicasHere(this.selfId, n, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), n <= 1 ? [] : this.countedVoters(shard),
-      this.d.mode1Retired?.(shard) === true, layoutMemberState(this.layout, this.selfId) === 'left')
+      this.d.mode1Retired?.(shard) === true, layoutMemberState(this.layout, this.selfId) === 'left', n <= 1 ? [] : this.countedVoters(shard, true))
   }
 
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
@@ -589,8 +591,8 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */
-  private countedVoters (shard: ShardId): NodeId[] {
-    const voters = this.d.mode1Voters?.(shard) ?? []
+  private countedVoters (shard: ShardId, committed = false): NodeId[] {
+    const voters = (committed ? this.d.mode1CommittedVoters : this.d.mode1Voters)?.(shard) ?? []
     const gone = this.goneVoters(voters)
     return gone.length === 0 ? voters : voters.filter(id => !gone.includes(id))
   }

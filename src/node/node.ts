@@ -941,7 +941,8 @@ export class ScratchBirdNode {
       persistLayout: (l) => { recordClusterLayout(this.dataDir, l) },
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
-      mode1Voters: (shard) => this.replication?.group(shard)?.committedVoters ?? [],
+      mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
+      mode1CommittedVoters: (shard) => this.replication?.group(shard)?.committedVoters ?? [],
       mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
       bootstrapProgress: (shard) => this.replication?.bootstrapProgress(shard) ?? null,
       mode1Primaries: () => {

@@ -315,13 +315,13 @@ export class MembershipSim {
       const node = sim.nodes.get(p.id)!
       const m = node.machine
       const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
-      // node.ts mode1Voters: the voters at the committed LSN.
-      const voters = m?.committedVoters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
-      const out = gone(voters)
-      const counted = voters.filter(id => !out.includes(id))
+      const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
+      const counted = voters.filter(id => !gone(voters).includes(id))
+      const committed = m?.committedVoters ?? voters
+      const countedCommitted = committed.filter(id => !gone(committed).includes(id))
       const target = this.targetOf(l, shard)
       const held = preferenceList(shard, holdingMembers(l), n)
-      const replicas = shardReplicasHere(p.id, n, target, held, counted, p.retired.has(s), selfLeft)
+      const replicas = shardReplicasHere(p.id, n, target, held, counted, p.retired.has(s), selfLeft, countedCommitted)
       const action = groupAction(p.id, replicas, m !== null)
       const prefs = this.prefs[s]!
       if (action === 'start') {

@@ -55,9 +55,15 @@ export function groupReplicas (self: NodeId, target: readonly NodeId[], held: re
  * drained (`selfLeft`: a left node keeps no copy, even one its own log still counts; its group
  * then stops). `countedVoters`: the group's voters but those gone for good (forced-removal.ts).
  */
-export function shardReplicasHere (self: NodeId, n: number, target: readonly NodeId[], held: readonly NodeId[], countedVoters: readonly NodeId[], retired: boolean, selfLeft: boolean): NodeId[] {
+export function shardReplicasHere (self: NodeId, n: number, target: readonly NodeId[], held: readonly NodeId[], countedVoters: readonly NodeId[], retired: boolean, selfLeft: boolean,
+  committedVoters: readonly NodeId[] = countedVoters): NodeId[] {
   if (n <= 1) return []
   const replicas = groupReplicas(self, target, held, countedVoters, retired)
+  // This node keeps its copy while the voters at the committed LSN still need it: a leaving
+  // primary that just APPENDED the promotion of its replacement must not stop before the others
+  // hold it (they would wait for its vote for good). The list itself follows the log's latest
+  // voters (a removal appended but not committed yet must not look like a finished move).
+  if (!replicas.includes(self) && !retired && groupReplicas(self, target, held, committedVoters, retired).includes(self)) replicas.push(self)
   return selfLeft ? replicas.filter(id => id !== self) : replicas
 }
 
