@@ -37,7 +37,8 @@ import { simSeeds } from './seeds'
 // Findings (issue 20), and what the schedule avoids because of the ones not fixed in src/:
 //  1. Fixed: a leaving primary let its copy go as soon as it APPENDED the promotion of its
 //     replacement; the other voters never got it and waited for its vote for good (seed 65).
-//     The shell now goes by the voters at the committed LSN (machine.ts committedVoters).
+//     A node now keeps its own copy while the voters at the committed LSN still count it
+//     (machine.ts committedVoters, moves.ts shardReplicasHere); the list follows the latest ones.
 //  2. Not fixed — the group's voters are not durable (membership-harness.ts SIM_SHELL_VOTERS):
 //     after a join, a restarted old replica starts with the new placement as its voters and
 //     elects a second primary with the joiner (acknowledged commits lost: seed 28 of the schedule at commit 22c307e), or never
