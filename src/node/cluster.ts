@@ -6,7 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
-import { groupReplicas, membershipBlocker, shardMoving, singleCopyTables } from '../cluster/membership/moves'
+import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
@@ -103,6 +103,8 @@ export interface ClusterDeps {
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
   readonly mode1Voters?: ((shard: ShardId) => NodeId[]) | undefined
+  /** Mode 1: the voters in effect at its committed LSN (machine.ts committedVoters). */
+  readonly mode1CommittedVoters?: ((shard: ShardId) => NodeId[]) | undefined
   /** Mode 1: the shards this node's groups lead, each with the voters its log holds (MEMBERSHIP_STATUS). */
   readonly mode1Primaries?: (() => Array<{ shard: number, voters: NodeId[] }>) | undefined
   /** Mode 1: did this node stop its group of the shard because its copy moved away (since this process started)? */
@@ -589,10 +591,8 @@ export class ClusterShell implements ShardRouting {
    */
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
-    if (n <= 1) return []
-    const replicas = groupReplicas(this.selfId, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), this.countedVoters(shard), this.d.mode1Retired?.(shard) === true)
-    // A drained (left) node keeps no copy, even one its own log still counts (its group then stops).
-    return layoutMemberState(this.layout, this.selfId) === 'left' ? replicas.filter(id => id !== this.selfId) : replicas
+    return shardReplicasHere(this.selfId, n, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), n <= 1 ? [] : this.countedVoters(shard),
+      this.d.mode1Retired?.(shard) === true, layoutMemberState(this.layout, this.selfId) === 'left', n <= 1 ? [] : this.countedVoters(shard, true))
   }
 
   /** Mode 1: is `shard` still moving to its placement, as this node's group of it sees (membership/moves.ts)? */
@@ -611,8 +611,8 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */
-  private countedVoters (shard: ShardId): NodeId[] {
-    const voters = this.d.mode1Voters?.(shard) ?? []
+  private countedVoters (shard: ShardId, committed = false): NodeId[] {
+    const voters = (committed ? this.d.mode1CommittedVoters : this.d.mode1Voters)?.(shard) ?? []
     const gone = this.goneVoters(voters)
     return gone.length === 0 ? voters : voters.filter(id => !gone.includes(id))
   }

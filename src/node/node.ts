@@ -978,6 +978,7 @@ export class ScratchBirdNode {
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
+      mode1CommittedVoters: (shard) => this.replication?.group(shard)?.committedVoters ?? [],
       mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
       bootstrapProgress: (shard) => this.replication?.bootstrapProgress(shard) ?? null,
       mode1Primaries: () => {

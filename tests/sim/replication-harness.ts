@@ -1,5 +1,5 @@
 import type { Clock } from '../../src/core/clock'
-import { asNodeId, asShardId, type NodeId } from '../../src/core/ids'
+import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/ids'
 import { SeededRng } from '../../src/core/rng'
 import { replEnvelopeCodec } from '../../src/cluster/replication/codec'
 import { ReplicationMachine } from '../../src/cluster/replication/machine'
@@ -51,7 +51,7 @@ export interface Disk {
  * sender gave it up as failed.
  */
 interface SnapshotWire { kind: 'snapshot-data', id: number, header: Uint8Array, state: Applied[], wipe?: { from: NodeId, sender: ReplicationMachine } }
-type Wire = Uint8Array | SnapshotWire
+export type Wire = Uint8Array | SnapshotWire
 
 class SimClock implements Clock {
   wallJump = 0
@@ -72,6 +72,8 @@ export interface SimNode {
   staged: Applied[] | null
   /** Primary's shell: replicas it re-bootstrapped (every later snapshot to them installs as the real storage does: wiping); lost on a crash. */
   wipeTo: Set<NodeId>
+  /** The voters its machine was last told are gone for good ('gone' input): they count toward no majority. */
+  gone?: ReadonlySet<NodeId>
 }
 
 export interface AckRec { lsn: Lsn, generation: number, key: string, at: number, by: NodeId, durable: boolean }
@@ -104,6 +106,19 @@ export interface HarnessOptions {
   lateMaxMs: number
   /** The engine allocates LSNs (see the top). */
   engineLog?: boolean
+  /**
+   * Several groups in one simulation (membership-harness.ts): the network they share, this
+   * group's shard (its nodes' addresses are n<id>s<shard>), each node's preference list (the
+   * shell's replica list), the voters a group starts with — as ShardGroup.load does, the list
+   * the shell gives it, whatever the log's base recorded — and hooks after each machine is built
+   * and after each Ready is carried out.
+   */
+  net?: SimNetwork<Wire>
+  shard?: ShardId
+  preferenceOf?: (id: NodeId) => NodeId[]
+  startVoters?: (id: NodeId) => NodeId[]
+  onBuilt?: (n: SimNode) => void
+  onReady?: (n: SimNode, r: Ready) => void
 }
 
 export class ReplicationSim {
@@ -125,15 +140,18 @@ export class ReplicationSim {
   /** The highest LSN acknowledged under a majority rule: a read must see it. */
   maxDurableAck: Lsn = 0n
 
+  readonly shard: ShardId
+
   constructor (readonly o: HarnessOptions) {
-    this.net = new SimNetwork<Wire>(o.rng, { minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs, lossProbability: o.loss })
+    this.net = o.net ?? new SimNetwork<Wire>(o.rng, { minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs, lossProbability: o.loss })
+    this.shard = o.shard ?? SHARD
     this.preference = o.voters.map(asNodeId)
     for (const n of o.nodes) {
       const id = asNodeId(n)
       const initial = o.voters.includes(n)
       this.nodes.set(id, {
         id,
-        address: `n${n}`,
+        address: o.shard === undefined ? `n${n}` : `n${n}s${o.shard}`,
         disk: {
           hard: { generation: 0, votedFor: 0 },
           base: { lsn: 0n, generation: 0, voters: initial ? o.voters.map(asNodeId) : [] },
@@ -152,15 +170,16 @@ export class ReplicationSim {
 
   config (id: NodeId): ReplicationConfig {
     const o = this.o
-    return { self: id, preference: this.preference, syncReplicas: o.syncReplicas, electionTimeoutMs: o.electionTimeoutMs, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs, maxRetainedBytes: o.maxRetainedBytes, engineLog: o.engineLog === true }
+    return { self: id, preference: o.preferenceOf?.(id) ?? this.preference, syncReplicas: o.syncReplicas, electionTimeoutMs: o.electionTimeoutMs, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs, maxRetainedBytes: o.maxRetainedBytes, engineLog: o.engineLog === true }
   }
 
   private machineFor (n: SimNode, clock: SimClock): ReplicationMachine {
     const d = n.disk
     const appliedLsn = d.applied.length === 0 ? 0n : d.applied[d.applied.length - 1]!.lsn
+    const voters = this.o.startVoters?.(n.id) ?? d.base.voters
     return new ReplicationMachine(this.config(n.id), {
       hard: { ...d.hard },
-      base: { ...d.base, voters: [...d.base.voters] },
+      base: { ...d.base, voters: [...voters] },
       entries: [...d.entries],
       appliedLsn: appliedLsn > d.base.lsn ? appliedLsn : d.base.lsn
     }, clock, new SeededRng(this.o.rng.u32()))
@@ -170,6 +189,8 @@ export class ReplicationSim {
   private resync (n: SimNode): void {
     this.stats.resyncs++
     n.machine = this.machineFor(n, n.clock!)
+    n.gone = undefined
+    this.o.onBuilt?.(n)
   }
 
   private diskLast (d: Disk): Lsn {
@@ -206,21 +227,24 @@ export class ReplicationSim {
     const rng = this.o.rng
     const clock = new SimClock(this.net, 1 + (rng.next() * 2 - 1) * MAX_RATE_SKEW, this.net.now, Math.floor(rng.next() * 1e6))
     n.machine = this.machineFor(n, clock)
+    n.gone = undefined
     n.clock = clock
     n.staged = null
     n.wipeTo = new Set()
     this.net.start(n.address, 0, (_from, w) => { this.deliver(n, w) })
     this.net.every(n.address, this.net.now + rng.next() * this.o.tickMs, this.o.tickMs, () => { this.step(n, { type: 'tick' }) })
+    this.o.onBuilt?.(n)
   }
 
-  crash (id: NodeId): void {
+  /** The node's process stops (`crashed`), or only its group of the shard (a shell retiring it): memory lost, disk kept. */
+  crash (id: NodeId, crashed = true): void {
     const n = this.nodes.get(id)!
     if (n.machine === null) return
     this.net.stop(n.address)
     n.machine = null
     n.clock = null
     n.staged = null
-    this.stats.crashes++
+    if (crashed) this.stats.crashes++
   }
 
   /** Anti-entropy asks primary `id` to re-bootstrap replica `to`; true if the machine started it. */
@@ -308,7 +332,7 @@ export class ReplicationSim {
     if (n.machine === null) return
     if (w instanceof Uint8Array) {
       const env = replEnvelopeCodec.decode(w)
-      if (env.shard !== SHARD) { this.violations.push('message for another shard'); return }
+      if (env.shard !== this.shard) { this.violations.push('message for another shard'); return }
       this.step(n, { type: 'message', msg: env.msg })
       return
     }
@@ -353,6 +377,7 @@ export class ReplicationSim {
   }
 
   step (n: SimNode, input: ReplInput): Ready {
+    if (input.type === 'gone') n.gone = new Set(input.nodes)
     const r = n.machine!.step(input)
     this.carryOut(n, r)
     return r
@@ -407,7 +432,7 @@ export class ReplicationSim {
       if (r.control.generation === d.hard.generation) this.engineAppend(n, r.control.entry)
     }
     // 2. messages (after the durable state)
-    for (const out of r.messages) this.send(n, out.to, replEnvelopeCodec.encode({ shard: SHARD, msg: out.msg }))
+    for (const out of r.messages) this.send(n, out.to, replEnvelopeCodec.encode({ shard: this.shard, msg: out.msg }))
     // 3. apply (engines hold every entry from LSN 1 on: a snapshot carries them all)
     for (const e of r.committed) {
       const last = d.applied.at(-1)?.lsn ?? 0n
@@ -430,7 +455,8 @@ export class ReplicationSim {
       const e = m.entryAt(lsn)
       const key = e === undefined ? this.history.get(lsn) : entryKey(e)
       if (key === undefined) { this.fail(`node ${n.id} acknowledges LSN ${lsn} it does not hold`); continue }
-      const voters = m.voters
+      // Voters gone for good (forced removal) count toward no majority: the copies left decide.
+      const voters = m.voters.filter(v => n.gone?.has(v) !== true)
       const holders = voters.filter(v => this.holds(v, lsn, key)).length
       const need = 1 + requiredReplicas(this.o.syncReplicas, voters.length)
       if (holders < need) this.fail(`node ${n.id} acknowledges LSN ${lsn} held durably by ${holders} of ${voters.length} voters (needs ${need})`)
@@ -444,7 +470,7 @@ export class ReplicationSim {
       const state = d.applied.filter(a => a.lsn <= s.base.lsn)
       const last = state.length === 0 ? 0n : state[state.length - 1]!.lsn
       if (last !== s.base.lsn) this.fail(`node ${n.id} snapshots at ${s.base.lsn} but its engine applied ${last}`)
-      const header = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'snapshot', generation: s.generation, from: n.id, base: s.base } })
+      const header = replEnvelopeCodec.encode({ shard: this.shard, msg: { type: 'snapshot', generation: s.generation, from: n.id, base: s.base } })
       const id = this.nextSnapshot++
       const sender = n.machine
       const wipe = n.wipeTo.has(s.to) ? { from: n.id, sender: m } : undefined
@@ -469,6 +495,7 @@ export class ReplicationSim {
       if (ev.type === 'became-primary') this.onElected(n, ev.generation)
       if (ev.type === 'membership') { if (ev.change === 'promote') this.stats.promotions++; else this.stats.removals++ }
     }
+    this.o.onReady?.(n, r)
   }
 
   private compactDisk (n: SimNode, through: Lsn): void {

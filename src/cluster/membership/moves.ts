@@ -53,6 +53,39 @@ export function groupReplicas (self: NodeId, target: readonly NodeId[], held: re
   return movingReplicas(target, held)
 }
 
+/**
+ * The replica list this node gives its Mode 1 group of a shard (ClusterShell.mode1ReplicasOf): none
+ * when the tables keep one copy (`n` ≤ 1), else groupReplicas — without this node once it is
+ * drained (`selfLeft`: a left node keeps no copy, even one its own log still counts; its group
+ * then stops). `countedVoters`: the group's voters but those gone for good (forced-removal.ts).
+ */
+export function shardReplicasHere (self: NodeId, n: number, target: readonly NodeId[], held: readonly NodeId[], countedVoters: readonly NodeId[], retired: boolean, selfLeft: boolean,
+  committedVoters: readonly NodeId[] = countedVoters): NodeId[] {
+  if (n <= 1) return []
+  const replicas = groupReplicas(self, target, held, countedVoters, retired)
+  // This node keeps its copy while the voters at the committed LSN still need it: a leaving
+  // primary that just APPENDED the promotion of its replacement must not stop before the others
+  // hold it (they would wait for its vote for good). The list itself follows the log's latest
+  // voters (a removal appended but not committed yet must not look like a finished move).
+  if (!replicas.includes(self) && !retired && groupReplicas(self, target, held, committedVoters, retired).includes(self)) replicas.push(self)
+  return selfLeft ? replicas.filter(id => id !== self) : replicas
+}
+
+/**
+ * What this node does with its group of a shard given the replica list above (ReplicationShell's
+ * periodic sync): start one when it is a replica and runs none; give a running one the list
+ * ('update'); stop a running one it is no replica of any more ('retire': its primary removes it,
+ * or — when it is the primary itself — the others elect one that does); keep a running group as
+ * it is when fewer than two copies are needed (N lowered to 1 keeps the copies it has).
+ */
+export type GroupAction = 'start' | 'update' | 'retire' | 'keep' | 'none'
+
+export function groupAction (self: NodeId, replicas: readonly NodeId[], running: boolean): GroupAction {
+  const wanted = replicas.length >= 2 && replicas.includes(self)
+  if (running) return wanted ? 'update' : replicas.length >= 2 ? 'retire' : 'keep'
+  return wanted ? 'start' : 'none'
+}
+
 /** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */
 export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[]): boolean {
   if (voters.length === 0) return false

@@ -176,6 +176,15 @@ export class ReplicationMachine {
   get lastLsn (): Lsn { return this.log.lastLsn }
   get lastGeneration (): Generation { return this.log.lastGeneration }
   get voters (): NodeId[] { return [...this.log.voters] }
+  /**
+   * The voters in effect at the commit LSN. A config entry counts as soon as it is in the log
+   * (the machine's own majorities), but one not committed yet may still be lost in a failover:
+   * what this node does with its copy — let it go once the new voters are in (membership/moves.ts)
+   * — goes by these, so a leaving primary does not stop the moment it appended the promotion of
+   * its replacement, before any other voter held it (seen in the membership simulation: the other
+   * voters, still in the old configuration, needed its vote for ever).
+   */
+  get committedVoters (): NodeId[] { return this.log.votersAt(this.commit) }
   entryAt (lsn: Lsn): ReplEntry | undefined { return this.log.entry(lsn) }
   get logBase (): Lsn { return this.log.base.lsn }
   /** engineLog: pass with a 'logged' input the value read when its log-tail read began. */

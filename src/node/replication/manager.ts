@@ -16,6 +16,7 @@ import { ShardGroup } from './shard-group'
 import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
+import { groupAction } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
@@ -254,23 +255,19 @@ export class ReplicationShell {
     for (let s = 0; s < this.d.shards; s++) {
       const shard = asShardId(s)
       const replicas = this.d.replicasOf(shard)
-      const wanted = replicas.length >= 2 && replicas.includes(this.d.self)
       const running = this.groups.get(shard)
-      if (running !== undefined) {
-        if (wanted) {
-          running.setReplicas(replicas)
-          // After the replicas: the primary the survivors elect then has the replacement as a peer.
-          if (this.d.goneVoters !== undefined) running.setGone(this.d.goneVoters(running.voters))
-        } else if (replicas.length >= 2) {
-          running.stop()
-          this.groups.delete(shard)
-          this.retiredShards.add(shard)
-          this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
-        }
-        // Fewer than two replicas: the group keeps running (N lowered to 1 keeps the copies it has).
-        continue
+      const action = groupAction(this.d.self, replicas, running !== undefined)
+      if (action === 'update') {
+        running!.setReplicas(replicas)
+        // After the replicas: the primary the survivors elect then has the replacement as a peer.
+        if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters))
+      } else if (action === 'retire') {
+        running!.stop()
+        this.groups.delete(shard)
+        this.retiredShards.add(shard)
+        this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
       }
-      if (!wanted) continue
+      if (action !== 'start') continue
       this.retiredShards.delete(shard)
       const g = new ShardGroup({
         shard,

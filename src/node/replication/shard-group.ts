@@ -208,6 +208,8 @@ export class ShardGroup {
   logNeedsFrom (): Lsn { return this.machine === null ? 1n : this.machine.logBase + 1n }
   /** The voting replicas in effect in this node's log (empty while the machine is down). */
   get voters (): NodeId[] { return this.machine?.voters ?? [] }
+  /** The voters in effect at the committed LSN (machine.ts committedVoters; empty while the machine is down). */
+  get committedVoters (): NodeId[] { return this.machine?.committedVoters ?? [] }
   /** The last LSN the machine no longer holds in its log (a replica behind it needs a snapshot). */
   logBase (): Lsn { return this.machine?.logBase ?? 0n }
   progress (): ReturnType<ReplicationMachine['progress']> { return this.machine?.progress() ?? [] }

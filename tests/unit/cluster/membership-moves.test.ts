@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { membershipBlocker, movingReplicas, shardMoving, singleCopyTables } from '../../../src/cluster/membership/moves'
+import { groupAction, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyTables } from '../../../src/cluster/membership/moves'
 import type { ReplicationOptions } from '../../../src/catalog/replication-options'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -69,5 +69,23 @@ describe('membershipBlocker', () => {
   it('the single-copy tables: N = 1, any mode (a REMOVE NODE of their owner needs FORCE)', () => {
     const tables = [{ name: 'a', replication: r('primary_replica', 1) }, { name: 'b', replication: r('primary_replica', 2) }, { name: 'q', replication: r('leaderless_quorum', 1) }]
     expect(singleCopyTables(tables).map(t => t.name)).toEqual(['a', 'q'])
+  })
+})
+
+describe('the replica list a node gives its group, and what it does with it (ClusterShell, ReplicationShell)', () => {
+  const n = (...xs: number[]): NodeId[] => xs.map(asNodeId)
+  it('no list when the tables keep one copy; a left node leaves itself out even while its voters count it', () => {
+    expect(shardReplicasHere(asNodeId(1), 1, n(1), n(1), n(1, 2), false, false)).toEqual([])
+    expect(shardReplicasHere(asNodeId(1), 2, n(2, 3), n(1, 2), n(1, 2), false, false)).toEqual(n(2, 3, 1))
+    expect(shardReplicasHere(asNodeId(1), 2, n(2, 3), n(1, 2), n(1, 2), false, true)).toEqual(n(2, 3))
+  })
+  it('start, update, retire, keep or nothing', () => {
+    expect(groupAction(asNodeId(1), n(1, 2), false)).toBe('start')
+    expect(groupAction(asNodeId(1), n(1, 2), true)).toBe('update')
+    expect(groupAction(asNodeId(1), n(2, 3), true)).toBe('retire')
+    expect(groupAction(asNodeId(1), n(2), true)).toBe('keep')
+    expect(groupAction(asNodeId(1), [], true)).toBe('keep')
+    expect(groupAction(asNodeId(1), n(2, 3), false)).toBe('none')
+    expect(groupAction(asNodeId(1), n(1), false)).toBe('none')
   })
 })

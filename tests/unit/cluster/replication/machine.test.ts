@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ReplicationMachine } from '../../../../src/cluster/replication/machine'
+import { shardReplicasHere } from '../../../../src/cluster/membership/moves'
 import { MAX_PENDING_PROPOSALS, type AppendEntries, type Ready, type ReplicationConfig, type SyncReplicas, type VoteRequest } from '../../../../src/cluster/replication/types'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId } from '../../../../src/core/ids'
@@ -378,6 +379,25 @@ describe('learners, snapshots and log retention', () => {
     g.queue = p.messages.map(o => ({ ...o, from: asNodeId(1) }))
     g.flush()
     expect(g.m(1).commitLsn).toBe(p.proposed)
+  })
+
+  it('committedVoters lags the log\'s voters until the config entry commits (a leaving primary keeps its copy until then)', () => {
+    const g = group(3, { preference: ids(1, 2, 3, 4) })
+    g.add(asNodeId(4), durable([]))
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush()
+    const r = g.step(1, { type: 'tick' })
+    expect(r.events).toContainEqual({ type: 'membership', change: 'promote', node: 4, lsn: 3n })
+    expect(g.m(1).voters).toEqual([1, 2, 3, 4])
+    expect(g.m(1).committedVoters).toEqual([1, 2, 3])
+    // Node 1 leaving with target {2, 3, 4}: its log's voters hold the whole target already, but
+    // over the committed voters it still holds a copy the others need.
+    expect(shardReplicasHere(asNodeId(1), 3, ids(2, 3, 4), ids(1, 2, 3), g.m(1).voters, false, false, g.m(1).committedVoters)).toEqual(ids(2, 3, 4, 1))
+    g.flush()
+    expect(g.m(1).commitLsn).toBeGreaterThanOrEqual(3n)
+    expect(g.m(1).committedVoters).toEqual([1, 2, 3, 4])
+    expect(shardReplicasHere(asNodeId(1), 3, ids(2, 3, 4), ids(1, 2, 3), g.m(1).voters, false, false, g.m(1).committedVoters)).toEqual(ids(2, 3, 4))
   })
 
   it('a voter that leaves the preference list is removed, one change at a time; the primary never removes itself', () => {

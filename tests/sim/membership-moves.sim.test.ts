@@ -1,0 +1,362 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { initHashing } from '../../src/core/hash'
+import { asNodeId, asShardId, type NodeId } from '../../src/core/ids'
+import { SeededRng } from '../../src/core/rng'
+import { configuredLayout, layoutMemberState, placedMembers } from '../../src/cluster/layout'
+import type { MembershipOp } from '../../src/cluster/membership/drain'
+import { entryKey } from './replication-harness'
+import { MembershipSim } from './membership-harness'
+import { simSeeds } from './seeds'
+
+// Seeded simulation of join / DRAIN NODE / REMOVE NODE with crashes at every step of a move
+// (issue 20; DESIGN §6, §7, §10). membership-harness.ts runs the shipped rules — layouts and
+// their gossip (epochs.ts), drains and removals (drain.ts), each node's replica list and group
+// start/update/retire (moves.ts), forced removal (forced-removal.ts) — over the shipped Mode 1
+// replication machine of each shard (replication-harness.ts: its invariants hold on every Ready)
+// on 3–5 nodes, 3 shards, N = 2 or 3, replication.sync_replicas = majority.
+//
+// Each seed draws 2–3 operations — a node joins (started with a cluster.nodes listing itself and
+// the members, admitted by the decider through gossip), DRAIN NODE of a member (sometimes
+// cancelled mid-move, sometimes its node stopped and removed once drained), or a member killed
+// for good and REMOVE NODE — started one after the other once the cluster has settled. While
+// they run: a client commits to the shards' primaries; at every step of a move (snapshot sent,
+// installed, a voter promoted or removed, a copy released, a new layout adopted) a crash of a
+// node it involves may follow within a couple of message delays (so before, during or after the
+// step) and a restart quick or slow; random crashes, partitions and heals; 1–30 ms delays, loss,
+// duplicates, late messages.
+//
+// Checked at every step: the replication invariants (one primary per generation, every
+// acknowledged commit durable on a majority and in every later primary's log, one history); no
+// configuration entry below N voters (what is counted: voters, which a node becomes only once it
+// holds the committed log — checked at each promotion — less the copies lost with a killed node);
+// after healing (every node up but the killed, the network mended) no shard stays without a
+// primary longer than PRIMARY_GAP_MS of simulated time. At the end: every node runs the same
+// layout with no drain left, every shard's voters are its placement, all of them hold the same
+// log as the primary, and every acknowledged commit is in it.
+//
+// Findings (issue 20), and what the schedule avoids because of the ones not fixed in src/:
+//  1. Fixed: a leaving primary let its copy go as soon as it APPENDED the promotion of its
+//     replacement; the other voters never got it and waited for its vote for good (seed 65).
+//     A node now keeps its own copy while the voters at the committed LSN still count it
+//     (machine.ts committedVoters, moves.ts shardReplicasHere); the list follows the latest ones.
+//  2. Not fixed — the group's voters are not durable (membership-harness.ts SIM_SHELL_VOTERS):
+//     after a join, a restarted old replica starts with the new placement as its voters and
+//     elects a second primary with the joiner (acknowledged commits lost: seed 28 of the schedule at commit 22c307e), or never
+//     restarts its group (shard without a primary for good, seed 12). Modelled fixed by default.
+//  3. Not fixed — two deciders (one restarted on an older epoch, or one per side of a partition)
+//     each write epoch e + 1 (a DRAIN … CANCEL racing the end of the drain, seen before the guard):
+//     the cluster refuses to merge for good. Statements are sent only while every up node runs
+//     the same layout and the network is whole.
+//  4. Not fixed — a group that never elected a primary (its log holds no generation) may be
+//     campaigned for only by the first node of its preference list (machine.ts mayCampaign);
+//     after a placement change that node can be a non-voter, and no voter ever campaigns (seen
+//     before the guard). Operations start once every shard elected a primary once.
+//  5. Not fixed — a node REMOVE NODE took out whose data directory records epoch 1 is admitted
+//     again as a joiner (compareLayouts cannot tell it from a new node), e.g. by its last gossip
+//     still in flight (membership-harness.ts drops a killed node's messages).
+//  6. Known, being fixed on branch llmove: the nodes a survivor saw removed are kept in memory
+//     only (forced-removal.ts), so one restarted before the forced removal committed never
+//     forces it (seen with an earlier schedule); modelled persisted (membership-harness.ts REMOVED_SET_PERSISTED).
+//
+// Replay one seed: SEED=<n> npx vitest run tests/sim/membership-moves.sim.test.ts
+// More seeds:      SIM_SEEDS=<count> …   Counts of what the seeds exercised: SIM_STATS=1 …
+
+// 40 seeds by default: about 20 s on this loaded machine (a seed is ~0.5 s of 5 nodes × 3 shards).
+const SEED_LIST = simSeeds({ ...process.env, SIM_SEEDS: process.env.SIM_SEEDS ?? '40' })
+
+const SHARDS = 3
+const ELECTION_TIMEOUT_MS = 300
+const HEARTBEAT_MS = 50
+const LEASE_MS = 240
+const TICK_MS = 25
+const MIN_DELAY_MS = 1
+const MAX_DELAY_MS = 30
+const MAX_LOSS = 0.03
+const FAULT_END_MS = 4_500
+const HEAL_MS = 4_000
+const QUIET_MS = 1_500
+const OP_EVERY_MS = 20
+const OPS_FROM_MS = 300
+const FAULT_EVERY_MIN_MS = 300
+const FAULT_EVERY_MAX_MS = 900
+/** Chance that a step of a move is followed by a crash of a node it involves. */
+const STEP_CRASH = 0.15
+const MAX_STEP_CRASHES = 5
+/**
+ * Longest a shard may stay without a primary once healed. Not one election timeout, which Raft
+ * cannot promise: each timeout is drawn in [election_timeout_ms, 2 × election_timeout_ms), a
+ * restarted node refuses votes for one, a split vote costs another round, and a group whose only
+ * complete log is on one node waits until that node's timer runs out while the others' pre-votes
+ * (refused by it) keep resetting nothing. Three rounds at the longest draw, plus delays and ticks.
+ * The longest gap seen is printed with SIM_STATS=1 (1.4 s over 1000 seeds: see the report).
+ */
+const PRIMARY_GAP_MS = 6 * ELECTION_TIMEOUT_MS + 4 * MAX_DELAY_MS + 2 * TICK_MS
+
+const totals: Record<string, number> = {}
+let maxGap = 0
+
+function pick<T> (rng: SeededRng, items: readonly T[]): T {
+  return items[Math.floor(rng.next() * items.length)]!
+}
+
+type OpKind = 'join' | 'drain' | 'drain-cancel' | 'drain-remove' | 'remove'
+
+function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: number[] } {
+  const rng = new SeededRng(seed)
+  const factor = rng.next() < 0.5 ? 2 : 3
+  const initialCount = factor === 2 ? (rng.next() < 0.5 ? 3 : 4) : (rng.next() < 0.5 ? 3 : 4)
+  const initial = Array.from({ length: initialCount }, (_, i) => i + 1)
+  const spares = Array.from({ length: 5 - initialCount }, (_, i) => initialCount + i + 1)
+  const log: string[] = []
+  let stepCrashes = 0
+  let faults = true
+  const sim: MembershipSim = new MembershipSim({
+    rng,
+    shards: SHARDS,
+    factor,
+    initial,
+    spares,
+    syncReplicas: 'majority',
+    electionTimeoutMs: ELECTION_TIMEOUT_MS,
+    heartbeatMs: HEARTBEAT_MS,
+    leaseMs: LEASE_MS,
+    tickMs: TICK_MS,
+    maxRetainedBytes: rng.next() < 0.5 ? 1_500 : 10_000_000,
+    minDelayMs: MIN_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+    loss: rng.next() * MAX_LOSS,
+    duplicateProbability: 0.02,
+    lateProbability: 0.01,
+    lateMaxMs: 3 * ELECTION_TIMEOUT_MS,
+    onStep: (what, nodes) => {
+      if (!faults || stepCrashes >= MAX_STEP_CRASHES || rng.next() >= STEP_CRASH) return
+      const victim = pick(rng, nodes)
+      stepCrashes++
+      const restartAfter = rng.next() < 0.5 ? 10 + rng.next() * 150 : 300 + rng.next() * 1_500
+      net.after(rng.next() * 2 * MAX_DELAY_MS, () => {
+        if (!sim.proc(victim).up) return
+        log.push(`t=${net.now.toFixed(0)} crash ${victim} after: ${what}`)
+        sim.crash(victim)
+        net.after(restartAfter, () => { if (faults) sim.start(victim) })
+      })
+    }
+  })
+  const net = sim.net
+  for (const id of initial) sim.start(asNodeId(id))
+
+  // The operations, one after the other once the cluster has settled.
+  const opCount = 2 + (rng.next() < 0.5 ? 1 : 0)
+  const kinds: OpKind[] = []
+  for (let i = 0; i < opCount; i++) kinds.push(pick(rng, ['join', 'join', 'drain', 'drain-cancel', 'drain-remove', 'remove'] as const))
+  let next = 0
+  let running: (() => boolean) | null = null
+  const members = (): NodeId[] => {
+    const up = [...sim.procs.values()].filter(p => p.up)
+    return up.length === 0 ? [] : up.reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout.members
+  }
+  /** The newest layout any node holds (on disk: up or not). */
+  const latest = (): ReturnType<MembershipSim['proc']>['layout'] => [...sim.procs.values()].filter(p => p.started).reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout
+  /** The statement at a random up member, retried until it is taken (a refusal says why, e.g. the decider is cut off). */
+  const operate = (op: MembershipOp, then?: () => void): void => {
+    const at = pick(rng, members().filter(id => sim.proc(id).up))
+    // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
+    const refused = at === undefined ? 'DOWN' : !sim.agreed() ? 'NOT_AGREED' : sim.partitioned ? 'PARTITIONED' : sim.operate(at, op)
+    log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
+    if (refused === null) { then?.(); return }
+    if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
+    net.after(100 + rng.next() * 200, () => { operate(op, then) })
+  }
+  const startOp = (kind: OpKind): void => {
+    const l = latest()
+    const placed = placedMembers(l)
+    const candidates = placed.filter(id => sim.proc(id).up)
+    switch (kind) {
+      case 'join': {
+        const spare = spares.map(asNodeId).find(id => !sim.proc(id).started)
+        if (spare === undefined) return
+        log.push(`t=${net.now.toFixed(0)} node ${spare} starts to join`)
+        // Its cluster.nodes: itself and the members (the data directory is empty).
+        sim.proc(spare).seeds = [...l.members]
+        sim.proc(spare).layout = configuredLayout(l.cluster, l.shards, [...l.members, spare])
+        sim.start(spare)
+        running = () => latest().members.includes(spare)
+        return
+      }
+      case 'drain':
+      case 'drain-cancel':
+      case 'drain-remove': {
+        if (placed.length - 1 < factor || candidates.length === 0) return
+        const node = pick(rng, candidates)
+        operate({ kind: 'drain', node }, () => {
+          if (kind === 'drain-cancel') {
+            net.after(rng.next() * 1_500, () => {
+              if (layoutMemberState(latest(), node) === 'leaving') operate({ kind: 'cancel', node })
+            })
+          }
+        })
+        running = () => {
+          const state = layoutMemberState(latest(), node)
+          if (kind === 'drain-remove' && state === 'left' && latest().members.includes(node)) {
+            if (!sim.proc(node).dead) { log.push(`t=${net.now.toFixed(0)} node ${node} drained: stopped for good`); sim.kill(node) }
+            operate({ kind: 'remove', node })
+            return false
+          }
+          return state !== 'leaving'
+        }
+        return
+      }
+      case 'remove': {
+        if (placed.length - 1 < factor || candidates.length === 0) return
+        const node = pick(rng, candidates)
+        log.push(`t=${net.now.toFixed(0)} node ${node} killed for good`)
+        sim.kill(node)
+        operate({ kind: 'remove', node })
+        running = () => !latest().members.includes(node)
+      }
+    }
+  }
+  const schedule = (): void => {
+    net.every('operator', net.now, 200, () => {
+      // An operation is over once its layout change is and every shard moved to its placement:
+      // killing a second node before its shards were re-replicated could take every copy.
+      if (running !== null && (!running() || !sim.settled())) return
+      if (running !== null) running = null
+      // The next one once the last is done and every node runs the same layout, with no drain left
+      // (one decision at a time: two deciders on two sides of a partition would conflict).
+      // Also only once every shard's group elected a primary once (finding 4 of the header).
+      if (next >= kinds.length || net.now >= FAULT_END_MS || !sim.quiet() || sim.partitioned || !sim.sims.every(x => x.primaries.size > 0)) return
+      startOp(kinds[next++]!)
+    })
+  }
+  net.start('operator', 0, () => {})
+  net.at(OPS_FROM_MS, schedule)
+
+  // Client commits, mostly at the shards' primaries.
+  for (let t = OP_EVERY_MS; t < FAULT_END_MS + HEAL_MS - QUIET_MS; t += OP_EVERY_MS) {
+    net.at(t, () => {
+      const s = Math.floor(rng.next() * SHARDS)
+      const p = sim.primaryOf(s)
+      const shardSim = sim.sims[s]!
+      if (p !== undefined && rng.next() < 0.9) shardSim.propose(p.id)
+      else {
+        const up = [...shardSim.nodes.values()].filter(n => n.machine !== null)
+        if (up.length > 0) { if (rng.next() < 0.5) shardSim.propose(pick(rng, up).id); else shardSim.read(pick(rng, up).id) }
+      }
+    })
+  }
+
+  // Random faults while the operations run.
+  let t = FAULT_EVERY_MIN_MS
+  while (t < FAULT_END_MS) {
+    net.at(t, () => {
+      const live = [...sim.procs.values()].filter(p => p.started && !p.dead)
+      const up = live.filter(p => p.up).map(p => p.id)
+      const down = live.filter(p => !p.up).map(p => p.id)
+      const x = rng.next()
+      if (x < 0.25) {
+        if (up.length === 0) return
+        const victim = pick(rng, up)
+        log.push(`t=${net.now.toFixed(0)} crash ${victim}`)
+        sim.crash(victim)
+        if (rng.next() < 0.5) net.after(10 + rng.next() * 150, () => { sim.start(victim) })
+      } else if (x < 0.5) {
+        if (down.length > 0) sim.start(pick(rng, down))
+      } else if (x < 0.7) {
+        const ids = live.map(p => p.id).sort(() => rng.next() - 0.5)
+        if (ids.length < 2) return
+        const cut = 1 + Math.floor(rng.next() * (ids.length - 1))
+        log.push(`t=${net.now.toFixed(0)} partition {${ids.slice(0, cut).join(',')}} | {${ids.slice(cut).join(',')}}`)
+        sim.partition([ids.slice(0, cut), ids.slice(cut)])
+      } else {
+        sim.heal()
+      }
+    })
+    t += FAULT_EVERY_MIN_MS + rng.next() * (FAULT_EVERY_MAX_MS - FAULT_EVERY_MIN_MS)
+  }
+
+  // Heal: the network mends and every node but the killed ones runs again; from then on no shard
+  // stays without a primary longer than PRIMARY_GAP_MS.
+  const gaps: number[] = []
+  net.at(FAULT_END_MS, () => {
+    faults = false
+    log.push(`t=${net.now.toFixed(0)} heal`)
+    sim.heal()
+    for (const p of sim.procs.values()) if (p.started && !p.dead) sim.start(p.id)
+    const since: Array<number | null> = Array.from({ length: SHARDS }, () => net.now)
+    net.every('operator', net.now, 5, () => {
+      for (let s = 0; s < SHARDS; s++) {
+        const has = sim.primaryOf(s) !== undefined
+        const from = since[s]!
+        if (has && from !== null) {
+          gaps.push(net.now - from)
+          since[s] = null
+        } else if (!has && from === null) since[s] = net.now
+        else if (!has && from !== null && net.now - from > PRIMARY_GAP_MS && net.now - from <= PRIMARY_GAP_MS + 5) {
+          sim.violations.push(`t=${net.now.toFixed(1)} shard ${s} without a primary for ${(net.now - from).toFixed(0)} ms after healing (more than ${PRIMARY_GAP_MS} ms)`)
+        }
+      }
+    })
+  })
+  net.runUntil(FAULT_END_MS + HEAL_MS)
+  return { sim, ops: log, gaps }
+}
+
+/** After healing: one layout everywhere, no drain left, every shard on its placement with one log holding every acknowledged commit. */
+function converged (sim: MembershipSim): string[] {
+  const problems: string[] = []
+  const up = [...sim.procs.values()].filter(p => p.up)
+  const l = up[0]!.layout
+  for (const p of up) if (p.layout.epoch !== l.epoch) problems.push(`node ${p.id} runs epoch ${p.layout.epoch}, node ${up[0]!.id} epoch ${l.epoch}`)
+  if ((l.leaving ?? []).length > 0) problems.push(`node(s) ${l.leaving!.join(', ')} still leaving at epoch ${l.epoch}`)
+  for (const id of l.members) {
+    const p = sim.proc(id)
+    if (p.dead && layoutMemberState(l, id) !== 'left') problems.push(`node ${id}, killed, is still a member at epoch ${l.epoch}`)
+  }
+  sim.sims.forEach((shardSim, s) => {
+    const primary = shardSim.currentPrimary()
+    if (primary === undefined) { problems.push(`shard ${s}: no primary`); return }
+    const pm = primary.machine!
+    const target = sim.targetOf(l, asShardId(s))
+    const voters = [...pm.voters].sort((a, b) => a - b)
+    if (voters.join() !== [...target].sort((a, b) => a - b).join()) problems.push(`shard ${s}: voters {${voters.join(', ')}}, placement {${target.join(', ')}}`)
+    if (pm.commitLsn !== pm.lastLsn) problems.push(`shard ${s}: primary ${primary.id} commit ${pm.commitLsn} below its last LSN ${pm.lastLsn}`)
+    for (const id of target) {
+      const n = shardSim.nodes.get(id)!
+      const m = n.machine
+      if (m === null) { problems.push(`shard ${s}: replica ${id} not running`); continue }
+      if (m.lastLsn !== pm.lastLsn || m.appliedLsn !== pm.lastLsn) { problems.push(`shard ${s}: node ${id} last ${m.lastLsn} applied ${m.appliedLsn}, primary ${primary.id} last ${pm.lastLsn}`); continue }
+      for (const e of n.disk.entries) {
+        const pe = pm.entryAt(e.lsn)
+        if (pe !== undefined && entryKey(pe) !== entryKey(e)) problems.push(`shard ${s}: node ${id} differs from the primary at LSN ${e.lsn}`)
+      }
+    }
+    for (const a of shardSim.acks) {
+      if (!a.durable) continue
+      if (shardSim.history.get(a.lsn) !== a.key) problems.push(`shard ${s}: acknowledged LSN ${a.lsn} not in the history`)
+      else if (!shardSim.holds(primary.id, a.lsn, a.key)) problems.push(`shard ${s}: acknowledged LSN ${a.lsn} not on primary ${primary.id}`)
+    }
+  })
+  return problems
+}
+
+describe('membership moves simulation (join / drain / remove with crashes at every step)', () => {
+  beforeAll(async () => { await initHashing() })
+
+  for (const seed of SEED_LIST) {
+    it(`seed=${seed}`, () => {
+      const { sim, ops, gaps } = scenario(seed)
+      const context = `seed ${seed} (replay: SEED=${seed} npx vitest run tests/sim/membership-moves.sim.test.ts)\n${ops.join('\n')}`
+      expect([...sim.violations, ...sim.sims.flatMap((s, i) => s.violations.map(v => `shard ${i}: ${v}`))].slice(0, 5), context).toEqual([])
+      expect(converged(sim), context).toEqual([])
+      const acks = sim.sims.reduce((a, s) => a + s.stats.acks, 0)
+      expect(acks, context).toBeGreaterThan(0)
+      for (const s of sim.sims) for (const [k, v] of Object.entries(s.stats)) totals[k] = (totals[k] ?? 0) + v
+      for (const [k, v] of Object.entries(sim.stats)) totals[`m.${k}`] = (totals[`m.${k}`] ?? 0) + v
+      for (const g of gaps) maxGap = Math.max(maxGap, g)
+    })
+  }
+
+  afterAll(() => {
+    if (process.env.SIM_STATS !== undefined) console.log('membership sim totals', totals, 'longest primary gap after healing (ms)', maxGap.toFixed(0))
+  })
+})
