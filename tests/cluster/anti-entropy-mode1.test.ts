@@ -20,20 +20,7 @@ const t = useReplicatedCluster({ nodes: 3, shards: SHARDS, extra: () => ({ anti_
 
 /** Per shard, the node that reports itself its primary with every other replica caught up (SHOW REPLICATION LAG). */
 async function caughtUpPrimaries (): Promise<Map<number, number>> {
-  return await t.cluster.waitFor(async () => {
-    const out = new Map<number, number>()
-    let replicas = 0
-    for (const id of t.cluster.ids) {
-      const r = await t.cluster.sql(id, 'SHOW REPLICATION LAG')
-      if (r.status !== 200) return null
-      for (const row of r.body.rows as Row[]) {
-        if (Number(row[4]) !== 0) return null
-        out.set(Number(row[0]), id)
-        replicas++
-      }
-    }
-    return out.size === SHARDS && replicas === SHARDS * 2 ? out : null
-  }, { what: 'every shard to have a primary with both replicas caught up', timeoutMs: 30_000, intervalMs: 250 })
+  return await t.caughtUpPrimaries(2, 'every shard to have a primary with both replicas caught up')
 }
 
 function antiEntropyLines (id: number): string[] {

@@ -123,18 +123,7 @@ async function probeStopping (id: number, down: () => boolean): Promise<string[]
 /** Waits until every node sees every member normal and every Mode 1 shard has a primary with both replicas caught up. */
 async function caughtUp (what: string): Promise<void> {
   await t.cluster.waitAllNormal(t.cluster.ids, 60_000)
-  await t.cluster.waitFor(async () => {
-    let replicas = 0
-    for (const id of t.cluster.ids) {
-      const r = await t.cluster.sql(id, 'SHOW REPLICATION LAG')
-      if (r.status !== 200) return null
-      for (const row of r.body.rows as Row[]) {
-        if (Number(row[4]) !== 0) return null
-        replicas++
-      }
-    }
-    return replicas === SHARDS * 2 ? true : null
-  }, { what, timeoutMs: 60_000, intervalMs: 200 })
+  await t.caughtUpPrimaries(2, what, 60_000)
 }
 
 async function tableId (name: string): Promise<number> {

@@ -68,6 +68,11 @@ export interface ReplicatedCluster {
   ownCopy: (node: number, shard: ShardId, tableId: number, key: TupleValue, op?: 'AE_READ' | 'REPLICA_READ') => Promise<VersionedRow | undefined>
   /** The rows of a query through `id`, retried while its code is in `retry` (default ELECTION_CODES). */
   read: (id: number, sql: string, params?: unknown[], opts?: { retry?: readonly string[], timeoutMs?: number }) => Promise<Row[]>
+  /**
+   * Waits until every shard has a node reporting itself its primary with `replicas` other replicas
+   * caught up (SHOW REPLICATION LAG on every node, lag 0); per shard, that node.
+   */
+  caughtUpPrimaries: (replicas: number, what: string, timeoutMs?: number) => Promise<Map<number, number>>
 }
 
 /**
@@ -163,6 +168,20 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
         if (retry.includes(codeOf(r.body))) return null
         throw new Error(`node ${id}: ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
       }, { what: `node ${id}: ${sql}`, timeoutMs: opts.timeoutMs ?? 30_000 })
-    }
+    },
+    caughtUpPrimaries: async (replicas, what, timeoutMs = 30_000) => await c().waitFor(async () => {
+      const out = new Map<number, number>()
+      let seen = 0
+      for (const id of c().ids) {
+        const r = await c().sql(id, 'SHOW REPLICATION LAG')
+        if (r.status !== 200) return null
+        for (const row of r.body.rows as Row[]) {
+          if (Number(row[4]) !== 0) return null
+          out.set(Number(row[0]), id)
+          seen++
+        }
+      }
+      return out.size === c().shards && seen === c().shards * replicas ? out : null
+    }, { what, timeoutMs, intervalMs: 250 })
   }
 }
