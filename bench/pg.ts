@@ -75,17 +75,20 @@ function initSql (partitioned: boolean): string {
     `CREATE TABLE bench_inserted (id UUID PRIMARY KEY, client INTEGER, v INTEGER)${by('id')};`,
     `CREATE TABLE bench_point (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)${by('id')};`,
     `CREATE TABLE pgbench_branches (bid INTEGER PRIMARY KEY, bbalance INTEGER NOT NULL)${by('bid')};`,
-    `CREATE TABLE pgbench_tellers (tid INTEGER PRIMARY KEY, bid INTEGER NOT NULL, tbalance INTEGER NOT NULL)${by('bid')};`,
-    `CREATE TABLE pgbench_accounts (aid INTEGER PRIMARY KEY, bid INTEGER NOT NULL, abalance INTEGER NOT NULL)${by('bid')};`,
-    `CREATE TABLE pgbench_history (hid UUID PRIMARY KEY, tid INTEGER, bid INTEGER NOT NULL, aid INTEGER, delta INTEGER, mtime TIMESTAMP)${by('bid')};`
+    // The branch leads every key: a primary key without the partition key is kept unique through a
+    // global index (a second shard, so two-phase commit, on every INSERT — DESIGN §12), which is not
+    // how a ScratchBird user partitions these tables; PostgreSQL gets the same keys.
+    `CREATE TABLE pgbench_tellers (bid INTEGER NOT NULL, tid INTEGER NOT NULL, tbalance INTEGER NOT NULL, PRIMARY KEY (bid, tid))${by('bid')};`,
+    `CREATE TABLE pgbench_accounts (bid INTEGER NOT NULL, aid INTEGER NOT NULL, abalance INTEGER NOT NULL, PRIMARY KEY (bid, aid))${by('bid')};`,
+    `CREATE TABLE pgbench_history (bid INTEGER NOT NULL, hid UUID NOT NULL, tid INTEGER, aid INTEGER, delta INTEGER, mtime TIMESTAMP, PRIMARY KEY (bid, hid))${by('bid')};`
   ]
   const batches = (rows: string[], table: string): void => {
     for (let i = 0; i < rows.length; i += 500) out.push(`INSERT INTO ${table} VALUES ${rows.slice(i, i + 500).join(', ')};`)
   }
   batches(Array.from({ length: POINT_ROWS }, (_, i) => `(${i + 1}, ${i * 7})`), 'bench_point')
   batches(Array.from({ length: branches }, (_, i) => `(${i + 1}, 0)`), 'pgbench_branches')
-  batches(Array.from({ length: branches * TELLERS_PER_BRANCH }, (_, i) => `(${i + 1}, ${Math.floor(i / TELLERS_PER_BRANCH) + 1}, 0)`), 'pgbench_tellers')
-  batches(Array.from({ length: branches * ACCOUNTS_PER_BRANCH }, (_, i) => `(${i + 1}, ${Math.floor(i / ACCOUNTS_PER_BRANCH) + 1}, 0)`), 'pgbench_accounts')
+  batches(Array.from({ length: branches * TELLERS_PER_BRANCH }, (_, i) => `(${Math.floor(i / TELLERS_PER_BRANCH) + 1}, ${i + 1}, 0)`), 'pgbench_tellers')
+  batches(Array.from({ length: branches * ACCOUNTS_PER_BRANCH }, (_, i) => `(${Math.floor(i / ACCOUNTS_PER_BRANCH) + 1}, ${i + 1}, 0)`), 'pgbench_accounts')
   return out.join('\n') + '\n'
 }
 
