@@ -72,7 +72,7 @@ export async function installFullBackup (o: FullRestore): Promise<{ rows: number
       if (c.done) {
         // Installed as a bootstrap leaves the role `replica`; the backup was of the node's own copy.
         const st = await w.request('REPL_STATE_GET', { shard })
-        await w.request('REPL_STATE_SET', { shard, state: { generation: st.generation, votedFor: st.votedFor, commitLsn: st.commitLsn, role: 'none' } })
+        await w.request('REPL_STATE_SET', { shard, state: { generation: st.generation, votedFor: st.votedFor, commitLsn: st.commitLsn, role: 'none', config: null } })
         stderr(`restore: shard ${c.shard}: ${r.installedKeys} key(s) at LSN ${c.lsn}`)
       }
     }

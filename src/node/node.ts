@@ -977,8 +977,8 @@ export class ScratchBirdNode {
       persistRemoved: (ids) => { recordRemovedMembers(this.dataDir, ids) },
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
-      mode1Voters: (shard) => this.replication?.group(shard)?.voters ?? [],
-      mode1CommittedVoters: (shard) => this.replication?.group(shard)?.committedVoters ?? [],
+      mode1Voters: (shard) => this.replication?.votersOf(shard) ?? [],
+      mode1CommittedVoters: (shard) => this.replication?.committedVotersOf(shard) ?? [],
       mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
       bootstrapProgress: (shard) => this.replication?.bootstrapProgress(shard) ?? null,
       mode1Primaries: () => {

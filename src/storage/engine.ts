@@ -1136,8 +1136,11 @@ export class ShardEngine {
     this.checkNotClosed()
     checkHardState(next)
     await this.exclusive(async () => {
-      checkStateChange(this.shardId, await readHardState(this.kv), next)
-      await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(next) }], { sync: true })
+      const cur = await readHardState(this.kv)
+      checkStateChange(this.shardId, cur, next)
+      // A change that does not name the voters keeps the ones stored (repl-state.ts config).
+      const state = next.config === undefined ? { ...next, config: cur.config ?? null } : next
+      await this.kv.batch([{ type: 'put', key: REPL_STATE_KEY, value: encodeHardState(state) }], { sync: true })
       this.st.generation = next.generation
       this.st.replRole = next.role
     })

@@ -7,7 +7,16 @@
 //              to be committed (acknowledged), and its role. Written fsynced, always (whatever the
 //              shard's durability), before the reply: a vote or a generation forgotten in a crash
 //              would let one generation have two primaries.
-//                state := format=1 u8 · generation u64 · votedFor u16 (0: none) · commitLsn u64 · role u8
+//                state := format=2 u8 · generation u64 · votedFor u16 (0: none) · commitLsn u64 · role u8 ·
+//                         config: none u8=0 | u8=1 · configLsn u64 · count u8 · voter u16^count
+//              (format 1 is the same without config, written before config was kept: read as none.)
+//              config is the group's voters in effect AT commitLsn — the last config entry at or
+//              below it, or the snapshot's voters — and the LSN that set them. Written together
+//              with commitLsn, so whatever the log lost below it (front truncation, a snapshot
+//              install, the restart loading only its tail) a restart starts its machine from the
+//              voters the group really has, never from the replica list the node guesses from the
+//              cluster layout: after a join that guess holds the new node, and with it a restarted
+//              old replica could elect a primary that lacks acknowledged commits (issue 20).
 //   p/boot     a snapshot bootstrap in progress (replica-snapshot.ts): which snapshot, its LSN and
 //              generation, whether the old contents are wiped, how far the install got.
 //                boot  := format=1 u8 · snapshotId u64 · lsn u64 · generation u64 · hlcHighWater u64 ·
@@ -32,12 +41,21 @@ export const BOOT_KEY = replKey('boot')
 export const SNAPSEQ_KEY = replKey('snapseq')
 export const LOG_BASE_KEY = replKey('logbase')
 
-const STATE_FORMAT = 1
+const STATE_FORMAT = 2
+const STATE_FORMAT_NO_CONFIG = 1
+/** Voters a config record lists at most (commit-log.ts MAX_CONTROL_VOTERS). */
+const MAX_CONFIG_VOTERS = 16
 const BOOT_FORMAT = 1
 
 /** none: not part of a replicated group (a single copy); bootstrapping: set only by a snapshot install. */
 export const REPL_ROLES = ['none', 'replica', 'candidate', 'primary', 'bootstrapping'] as const
 export type ReplRole = typeof REPL_ROLES[number]
+
+/** A group's voters in effect from `lsn` on (the config entry at `lsn`, or a snapshot's base). */
+export interface ReplConfig {
+  readonly lsn: bigint
+  readonly voters: readonly NodeId[]
+}
 
 export interface ReplHardState {
   readonly generation: bigint
@@ -45,26 +63,53 @@ export interface ReplHardState {
   readonly votedFor: NodeId | null
   readonly commitLsn: bigint
   readonly role: ReplRole
+  /**
+   * The voters in effect at commitLsn (see the top); null: not known (a fresh group, or a state
+   * written before they were kept). Absent in a change asked for (REPL_STATE_SET): the stored
+   * config stays; read back it is always present.
+   */
+  readonly config?: ReplConfig | null
 }
 
-export const INITIAL_HARD_STATE: ReplHardState = Object.freeze({ generation: 0n, votedFor: null, commitLsn: 0n, role: 'none' })
+export const INITIAL_HARD_STATE: ReplHardState = Object.freeze({ generation: 0n, votedFor: null, commitLsn: 0n, role: 'none', config: null })
 
 export function encodeHardState (s: ReplHardState): Uint8Array {
-  const out = new Uint8Array(20)
+  const c = s.config ?? null
+  const out = new Uint8Array(21 + (c === null ? 0 : 9 + 2 * c.voters.length))
+  const dv = new DataView(out.buffer)
   out[0] = STATE_FORMAT
   writeU64(out, 1, s.generation)
-  new DataView(out.buffer).setUint16(9, s.votedFor ?? 0)
+  dv.setUint16(9, s.votedFor ?? 0)
   writeU64(out, 11, s.commitLsn)
   out[19] = REPL_ROLES.indexOf(s.role)
+  out[20] = c === null ? 0 : 1
+  if (c !== null) {
+    writeU64(out, 21, c.lsn)
+    out[29] = c.voters.length
+    c.voters.forEach((v, i) => dv.setUint16(30 + 2 * i, v))
+  }
   return out
 }
 
 export function decodeHardState (b: Uint8Array): ReplHardState {
-  if (b.length !== 20 || b[0] !== STATE_FORMAT) throw corrupt('replication hard state', { length: b.length })
-  const voted = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint16(9)
+  const format = b[0]
+  const fixed = format === STATE_FORMAT_NO_CONFIG ? 20 : 21
+  if ((format !== STATE_FORMAT && format !== STATE_FORMAT_NO_CONFIG) || b.length < fixed) throw corrupt('replication hard state', { length: b.length, format })
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength)
+  const voted = dv.getUint16(9)
   const role = REPL_ROLES[b[19]!]
   if (role === undefined) throw corrupt('replication hard state: unknown role', { role: b[19] })
-  return { generation: readU64(b, 1), votedFor: voted === 0 ? null : voted as NodeId, commitLsn: readU64(b, 11), role }
+  let config: ReplConfig | null = null
+  if (format === STATE_FORMAT && b[20] === 1) {
+    const count = b.length >= 30 ? b[29]! : 0
+    if (count < 1 || count > MAX_CONFIG_VOTERS || b.length !== 30 + 2 * count) throw corrupt('replication hard state: bad config', { length: b.length, count })
+    const voters: NodeId[] = []
+    for (let i = 0; i < count; i++) voters.push(dv.getUint16(30 + 2 * i) as NodeId)
+    config = { lsn: readU64(b, 21), voters }
+  } else if (b.length !== fixed || (format === STATE_FORMAT && b[20] !== 0)) {
+    throw corrupt('replication hard state', { length: b.length, format })
+  }
+  return { generation: readU64(b, 1), votedFor: voted === 0 ? null : voted as NodeId, commitLsn: readU64(b, 11), role, config }
 }
 
 export async function readHardState (kv: KvStore): Promise<ReplHardState> {
@@ -80,6 +125,14 @@ export function checkHardState (s: ReplHardState): void {
   if (typeof s.commitLsn !== 'bigint' || s.commitLsn < 0n || s.commitLsn >= 1n << 64n) bad('commitLsn must be a u64')
   if (s.votedFor !== null && !isNodeId(s.votedFor)) bad('votedFor must be a node id or null')
   if (!REPL_ROLES.includes(s.role)) bad(`unknown role ${String(s.role)}`)
+  const c = s.config
+  if (c !== null && c !== undefined) {
+    if (typeof c !== 'object') bad('config must be an object or null')
+    if (typeof c.lsn !== 'bigint' || c.lsn < 0n || c.lsn > s.commitLsn) bad('config.lsn must be a u64 at or below commitLsn')
+    const vs = c.voters as unknown
+    if (!Array.isArray(vs) || vs.length < 1 || vs.length > MAX_CONFIG_VOTERS) bad(`config lists 1..${MAX_CONFIG_VOTERS} voters`)
+    if ((vs as unknown[]).some((v, i) => !isNodeId(v) || (vs as unknown[]).indexOf(v) !== i)) bad('config voters must be distinct node ids')
+  }
 }
 
 /**

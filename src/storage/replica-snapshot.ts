@@ -34,7 +34,7 @@
 
 import type { Clock } from '../core/clock'
 import { ScratchBirdError, messageOf } from '../core/errors'
-import { asHlcTs, asXid } from '../core/ids'
+import { asHlcTs, asXid, type NodeId } from '../core/ids'
 import { COMMIT_END } from './commit-log'
 import {
   BACK_SPACE, bytesEqual, checkTuple, compareBytes, COMMIT_PREFIX, corrupt, decodeRowKey, OPEN_TXN_PREFIX, openTxnKey, readU64, ROW_SPACE,
@@ -110,6 +110,12 @@ export interface SnapshotInstallRequest extends SnapshotIdentity {
   readonly after: Uint8Array | null
   readonly entries: readonly SnapshotEntry[]
   readonly done: boolean
+  /**
+   * The group's voters at the snapshot's LSN (the source's machine knows them), read with the last
+   * chunk: the installed hard state records them as its config (repl-state.ts). Absent or null (a
+   * source of the previous release): recorded as not known.
+   */
+  readonly voters?: readonly NodeId[] | null
 }
 
 export interface InstallReport {
@@ -385,7 +391,10 @@ async function begin (h: ReplicaHost, req: SnapshotInstallRequest): Promise<Boot
 async function finish (h: ReplicaHost, req: SnapshotInstallRequest, ops: KvOp[]): Promise<void> {
   const hard = await readHardState(h.kv)
   const newer = req.generation > hard.generation
-  const state = { generation: newer ? req.generation : hard.generation, votedFor: newer ? null : hard.votedFor, commitLsn: hard.commitLsn > req.lsn ? hard.commitLsn : req.lsn, role: 'replica' as const }
+  // The voters in effect at the snapshot's LSN, which is now the log's base: the config the old
+  // contents implied is gone with them (repl-state.ts config).
+  const config = req.voters === undefined || req.voters === null || req.voters.length === 0 ? null : { lsn: req.lsn, voters: [...req.voters] }
+  const state = { generation: newer ? req.generation : hard.generation, votedFor: newer ? null : hard.votedFor, commitLsn: hard.commitLsn > req.lsn ? hard.commitLsn : req.lsn, role: 'replica' as const, config }
   ops.push({ type: 'put', key: LSN_META, value: u64(req.lsn) })
   ops.push({ type: 'put', key: LOG_FLOOR_META, value: u64(req.lsn + 1n) })
   ops.push({ type: 'put', key: LOG_BASE_KEY, value: encodeLogBase({ lsn: req.lsn, generation: req.generation }) })

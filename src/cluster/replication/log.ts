@@ -67,11 +67,19 @@ export class ReplLog {
 
   /** The voters in effect at `lsn` (the last config entry at or below it, else the base's). */
   votersAt (lsn: Lsn): NodeId[] {
+    return this.configAt(lsn).voters
+  }
+
+  /**
+   * The voters in effect at `lsn` and the LSN that set them: the last config entry at or below it,
+   * or the base (whose voters came from the snapshot, the compaction, or what the log started with).
+   */
+  configAt (lsn: Lsn): { lsn: Lsn, voters: NodeId[] } {
     for (let l = lsn < this.lastLsn ? lsn : this.lastLsn; l > this.baseLsn; l--) {
       const e = this.entries[Number(l - this.baseLsn) - 1]!
-      if (e.kind === 'config') return [...e.voters]
+      if (e.kind === 'config') return { lsn: l, voters: [...e.voters] }
     }
-    return [...this.baseVoters]
+    return { lsn: this.baseLsn, voters: [...this.baseVoters] }
   }
 
   /** The LSN of the last config entry above `after`, or null. */

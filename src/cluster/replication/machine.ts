@@ -185,6 +185,8 @@ export class ReplicationMachine {
    * voters, still in the old configuration, needed its vote for ever).
    */
   get committedVoters (): NodeId[] { return this.log.votersAt(this.commit) }
+  /** The voters in effect at `lsn` and the LSN of the entry (or base) that set them; null below the log's base (not known here). */
+  configAt (lsn: Lsn): { lsn: Lsn, voters: NodeId[] } | null { return lsn < this.log.base.lsn ? null : this.log.configAt(lsn) }
   entryAt (lsn: Lsn): ReplEntry | undefined { return this.log.entry(lsn) }
   get logBase (): Lsn { return this.log.base.lsn }
   /** engineLog: pass with a 'logged' input the value read when its log-tail read began. */

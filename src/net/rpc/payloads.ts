@@ -1,5 +1,5 @@
 import type { Fail } from '../../core/bytes'
-import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versioned, versionedLowest } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
@@ -22,7 +22,10 @@ import type { NodeId, ShardId, Xid } from '../../core/ids'
 //   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
 //   REPL_SNAPSHOT_CHUNK shard u32 | generation uint | from nodeId | snapshot id, LSN, generation,
 //                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
-//                   value blob) → installed keys uint | last key (bool, blob) | complete bool
+//                   value blob) | v2: voters at the LSN (count, nodeId…; the last chunk only)
+//                   → installed keys uint | last key (bool, blob) | complete bool
+//                   Written as v1 unless it carries voters (versionedLowest): a previous release
+//                   refuses only a last chunk that names them, and installs the rest.
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
 //                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
 
@@ -57,11 +60,15 @@ export interface SnapshotChunkRequest {
   after: Uint8Array | null
   done: boolean
   entries: Array<{ key: Uint8Array, value: Uint8Array }>
+  /** The group's voters at `lsn`, on the last chunk (codec v2; absent from a previous-release source). */
+  voters?: NodeId[] | null
 }
 /** Where the receiver's install stands after the chunk: the resume point of the stream. */
 export interface SnapshotChunkReply { installedKeys: number, lastKey: Uint8Array | null, complete: boolean }
 /** Entries one REPL_SNAPSHOT_CHUNK carries at most (REPL_SNAPSHOT_INSTALL's own bound). */
 export const MAX_SNAPSHOT_CHUNK_ENTRIES = 10_000
+/** Voters a snapshot chunk names at most (a config entry's bound, commit-log.ts MAX_CONTROL_VOTERS). */
+const MAX_SNAPSHOT_VOTERS = 16
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
@@ -172,7 +179,7 @@ const tableFenceRequest: Codec<TableFenceRequest> = v1('TABLE_FENCE', (w, v) => 
 const optionalKey = (w: CodecWriter, k: Uint8Array | null): void => { w.bool(k !== null); if (k !== null) w.blob(k) }
 const readOptionalKey = (r: CodecReader): Uint8Array | null => r.bool() ? r.blob() : null
 
-const snapshotChunkRequest: Codec<SnapshotChunkRequest> = v1('REPL_SNAPSHOT_CHUNK', (w, v) => {
+const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_SNAPSHOT_CHUNK', 2, rpcFail, v => v.voters === undefined || v.voters === null ? 1 : 2, (w, v, version) => {
   w.u32(v.shard)
   w.uint(v.generation)
   w.u16(v.from)
@@ -183,7 +190,8 @@ const snapshotChunkRequest: Codec<SnapshotChunkRequest> = v1('REPL_SNAPSHOT_CHUN
   optionalKey(w, v.after)
   w.bool(v.done)
   w.array(v.entries, e => { w.blob(e.key); w.blob(e.value) })
-}, r => {
+  if (version >= 2) w.array(v.voters ?? [], id => w.u16(id))
+}, (r, version) => {
   const shard = r.shard()
   const generation = r.uint()
   const from = r.nodeId()
@@ -197,7 +205,11 @@ const snapshotChunkRequest: Codec<SnapshotChunkRequest> = v1('REPL_SNAPSHOT_CHUN
   if (n > MAX_SNAPSHOT_CHUNK_ENTRIES) throw r.malformed(`${n} snapshot entries in one chunk (at most ${MAX_SNAPSHOT_CHUNK_ENTRIES})`)
   const entries: Array<{ key: Uint8Array, value: Uint8Array }> = []
   for (let i = 0; i < n; i++) entries.push({ key: r.blob(), value: r.blob() })
-  return { shard, generation, from, snapshotId, lsn, snapshotGeneration, hlcHighWater, after, done, entries }
+  const base = { shard, generation, from, snapshotId, lsn, snapshotGeneration, hlcHighWater, after, done, entries }
+  if (version < 2) return base
+  const voters = r.array(() => r.nodeId(), 2)
+  if (voters.length > MAX_SNAPSHOT_VOTERS) throw r.malformed(`${voters.length} voters in a snapshot chunk (at most ${MAX_SNAPSHOT_VOTERS})`)
+  return { ...base, voters }
 })
 
 const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK reply', (w, v) => {

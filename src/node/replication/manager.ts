@@ -93,6 +93,8 @@ export class ReplicationShell {
   private readonly streams: SnapshotStreams
   /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
   private readonly retiredShards = new Set<ShardId>()
+  /** Per shard without a running group: the voters its replication state recorded (votersOf). */
+  private readonly diskVoters = new Map<ShardId, NodeId[]>()
 
   constructor (private readonly d: ReplicationShellDeps) {
     this.streams = new SnapshotStreams({
@@ -104,7 +106,8 @@ export class ReplicationShell {
       now: () => d.clock.monotonic(),
       maxStreams: d.rebalanceMaxConcurrentShards,
       throttle: new TokenBucket(d.rebalanceRateBytesPerS ?? 0, d.clock),
-      sleep: async (ms) => await new Promise(resolve => setTimeout(resolve, ms))
+      sleep: async (ms) => await new Promise(resolve => setTimeout(resolve, ms)),
+      votersAt: (shard, lsn) => this.groups.get(shard)?.votersAt(lsn) ?? null
     })
   }
 
@@ -115,6 +118,11 @@ export class ReplicationShell {
 
   /** Starts groups for the shards that need one now, and the timer. */
   start (): void {
+    // The voters each shard's replication state recorded (storage/repl-state.ts config), for the
+    // shards whose group does not run here: whether this node must start one is decided on them
+    // (membership/moves.ts groupReplicas). Until they are read, the layout's guess decides, which
+    // at worst starts a group that then loads its real voters and retires.
+    void this.readDiskVoters().then(() => { if (this.timer !== null) this.sync() })
     this.sync()
     this.timer = setInterval(() => {
       this.sync()
@@ -168,6 +176,34 @@ export class ReplicationShell {
 
   /** The group of `shard` on this node, if it is replicated and this node holds a copy. */
   group (shard: ShardId): ShardGroup | undefined { return this.groups.get(shard) }
+
+  /**
+   * The voters of `shard` this node knows: its running group's (latest config entry in its log),
+   * else the ones its disk recorded — the replication state's config, or what the group had when
+   * it retired (empty: none known; cluster.ts mode1Voters).
+   */
+  votersOf (shard: ShardId): NodeId[] {
+    const g = this.groups.get(shard)
+    return g?.running === true ? g.voters : [...this.diskVoters.get(shard) ?? []]
+  }
+
+  /** The voters in effect at the committed LSN, with the same fallback (cluster.ts mode1CommittedVoters). */
+  committedVotersOf (shard: ShardId): NodeId[] {
+    const g = this.groups.get(shard)
+    return g?.running === true ? g.committedVoters : [...this.diskVoters.get(shard) ?? []]
+  }
+
+  private async readDiskVoters (): Promise<void> {
+    for (let s = 0; s < this.d.shards; s++) {
+      const shard = asShardId(s)
+      try {
+        const st = await this.d.workers.request('REPL_STATE_GET', { shard })
+        if (st.config !== null && st.config !== undefined && !this.diskVoters.has(shard)) this.diskVoters.set(shard, [...st.config.voters])
+      } catch (e) {
+        this.d.log.warn({ shard, err: messageOf(e) }, `Replication: shard ${shard}: its recorded voters could not be read (the layout decides whether a group starts here)`)
+      }
+    }
+  }
 
   /** Did this node stop its group of `shard` because it is no longer one of its replicas (since this process started)? */
   retired (shard: ShardId): boolean { return this.retiredShards.has(shard) }
@@ -262,6 +298,8 @@ export class ReplicationShell {
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
         if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters))
       } else if (action === 'retire') {
+        // What its log said last stays this node's view of the shard's voters (votersOf).
+        if (running!.running) this.diskVoters.set(shard, running!.voters)
         running!.stop()
         this.groups.delete(shard)
         this.retiredShards.add(shard)

@@ -8,7 +8,7 @@ import type {
   DurableState, HardState, Lsn, ReadAnswer, Ready, ReplEntry, ReplEvent, ReplInput, ReplMessage, Role, SyncReplicas
 } from '../../cluster/replication/types'
 import type { ShardRequester } from '../shard-router'
-import type { ReplRole } from '../../storage/repl-state'
+import type { ReplConfig, ReplRole } from '../../storage/repl-state'
 import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
 import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { StreamedSnapshot } from './snapshot-stream'
@@ -114,6 +114,15 @@ export class ShardGroup {
   /** The role the engine holds (after the Readys carried out so far). */
   private engineRole: ReplRole = 'none'
   private persistedCommit: Lsn = 0n
+  /**
+   * The machine's base voters at load are the replica list the shell passed, not a record (a log
+   * kept before voters were recorded, or a replica that has not received its first entries): they
+   * are not written down as the group's (persistCommit) until a config entry above the base sets
+   * them. A fresh group (nothing logged, never elected) starts from the list: that IS its config.
+   */
+  private votersGuessed = false
+  /** The machine's base LSN when the log was loaded. */
+  private loadedBaseLsn: Lsn = 0n
   /** When (monotonic) the committed LSN was last persisted (COMMIT_PERSIST_INTERVAL_MS). */
   private persistedCommitAt = -Infinity
   private tailBusy = false
@@ -208,6 +217,22 @@ export class ShardGroup {
   logNeedsFrom (): Lsn { return this.machine === null ? 1n : this.machine.logBase + 1n }
   /** The voting replicas in effect in this node's log (empty while the machine is down). */
   get voters (): NodeId[] { return this.machine?.voters ?? [] }
+  /** Is the machine up (its voters are the log's, not unknown)? */
+  get running (): boolean { return this.machine !== null }
+  /**
+   * The voters in effect at `lsn` as this node's log knows them (a snapshot sent from it names
+   * them); null when its log does not reach back there or they rest on the layout's guess.
+   */
+  votersAt (lsn: Lsn): NodeId[] | null {
+    const c = this.machine?.configAt(lsn) ?? null
+    return c === null || !this.configKnown(c.lsn) ? null : c.voters
+  }
+
+  /** Are the voters set at `configLsn` the group's (not the layout's guess the machine started from)? */
+  private configKnown (configLsn: Lsn): boolean {
+    return !this.votersGuessed || configLsn > this.loadedBaseLsn
+  }
+
   /** The voters in effect at the committed LSN (machine.ts committedVoters; empty while the machine is down). */
   get committedVoters (): NodeId[] { return this.machine?.committedVoters ?? [] }
   /** The last LSN the machine no longer holds in its log (a replica behind it needs a snapshot). */
@@ -385,8 +410,12 @@ export class ShardGroup {
     const life = this.life
     const commitLsn = m.commitLsn
     this.persistedCommitAt = now
+    // The voters in effect at that LSN go with it (storage/repl-state.ts config): whatever the log
+    // loses below the committed LSN later, a restart starts from them.
+    const c = m.configAt(commitLsn)
+    const config = c !== null && this.configKnown(c.lsn) ? { lsn: c.lsn, voters: c.voters } : undefined
     try {
-      await this.setState(this.engineRole, commitLsn)
+      await this.setState(this.engineRole, commitLsn, config)
       if (life === this.life) this.persistedCommit = commitLsn
     } catch (e) {
       this.o.log('warn', `replication state of shard ${this.o.shard} not persisted: ${messageOf(e)}`)
@@ -489,11 +518,12 @@ export class ShardGroup {
     return role
   }
 
-  private async setState (role: ReplRole, commitLsn: Lsn): Promise<void> {
+  /** config: the voters at commitLsn; undefined keeps the recorded ones (their LSN is at or below the stored commitLsn). */
+  private async setState (role: ReplRole, commitLsn: Lsn, config?: ReplConfig): Promise<void> {
     const h = this.hard
     await this.o.workers.request('REPL_STATE_SET', {
       shard: this.o.shard,
-      state: { generation: BigInt(h.generation), votedFor: h.votedFor === 0 ? null : h.votedFor, commitLsn, role }
+      state: { generation: BigInt(h.generation), votedFor: h.votedFor === 0 ? null : h.votedFor, commitLsn, role, ...(config !== undefined ? { config } : {}) }
     })
   }
 
@@ -616,9 +646,17 @@ export class ShardGroup {
       }
       next = got.entries[got.entries.length - 1]!.lsn + 1n
     }
+    // The base's voters: the ones recorded with the committed LSN — no config entry lies between
+    // their LSN and the base (the base is at or below the recorded committed LSN, and such an
+    // entry would have been recorded with it) — else, a group that recorded none yet, the list the
+    // shell gives (the issue-20 data-loss path: after a join that list holds the new node).
+    const fresh = st.lastLsn === 0n && st.generation === 0n
+    this.votersGuessed = (st.config === null || st.config === undefined) && !fresh
+    this.loadedBaseLsn = from - 1n
+    const voters = st.config !== null && st.config !== undefined ? [...st.config.voters] : [...this.replicas]
     return {
       hard: { ...this.hard },
-      base: { lsn: from - 1n, generation: baseGeneration, voters: [...this.replicas] },
+      base: { lsn: from - 1n, generation: baseGeneration, voters },
       entries,
       appliedLsn: commit
     }
@@ -669,7 +707,7 @@ export class ShardGroup {
       this.failWaiters('this replica started a snapshot bootstrap')
     }
     const r = await this.o.workers.request('REPL_SNAPSHOT_INSTALL', {
-      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done
+      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done, voters: c.voters ?? null
     })
     if (r.complete) {
       this.o.log('info', `Replication: shard ${shard} bootstrap done: ${r.installedKeys} keys installed, log continues after LSN ${c.lsn}`, { shard, lsn: String(c.lsn), keys: r.installedKeys })

@@ -59,6 +59,8 @@ export interface SnapshotStreamDeps {
   readonly throttle?: { take: (bytes: number) => number }
   /** Waits `ms` (the throttle's verdict). */
   readonly sleep?: (ms: number) => Promise<void>
+  /** The voters this node's group of `shard` had in effect at `lsn`; null: not known (its log does not reach back there). */
+  readonly votersAt?: (shard: ShardId, lsn: bigint) => NodeId[] | null
 }
 
 /** A stream running now: what it sent so far (this attempt). */
@@ -192,7 +194,10 @@ export class SnapshotStreams {
           hlcHighWater: chunk.hlcHighWater,
           after: point.after,
           done: chunk.done,
-          entries: chunk.entries
+          entries: chunk.entries,
+          // The last chunk names the group's voters at the snapshot's LSN: the replica records them
+          // as its config (storage/repl-state.ts), its log holding no entry that says them.
+          ...(chunk.done ? { voters: this.d.votersAt?.(shard, chunk.lsn) ?? null } : {})
         })
       } catch (e) {
         const next = afterChunkFailure(e, point.snapshotId)

@@ -72,12 +72,21 @@ export const readEntry = (r: CodecReader): RawLogEntry => {
 
 const writeHard = (w: CodecWriter, s: ReplHardState): void => {
   w.u64(s.generation); w.u16(s.votedFor ?? 0); w.u64(s.commitLsn); w.u8(REPL_ROLES.indexOf(s.role))
+  // 0: keep the stored config (absent), 1: none (null), 2: this one.
+  const c = s.config
+  w.u8(c === undefined ? 0 : c === null ? 1 : 2)
+  if (c !== undefined && c !== null) { w.u64(c.lsn); w.array(c.voters, v => w.u16(v)) }
 }
 const readHard = (r: CodecReader): ReplHardState => {
   const generation = r.u64()
   const voted = r.u16()
   const votedFor = voted === 0 ? null : asNodeId(voted) // every other u16 is a node id
-  return { generation, votedFor, commitLsn: r.u64(), role: r.pick(REPL_ROLES, 'replication role') }
+  const commitLsn = r.u64()
+  const role = r.pick(REPL_ROLES, 'replication role')
+  const has = r.u8()
+  if (has > 2) throw r.malformed(`config flag ${has}`)
+  const base = { generation, votedFor, commitLsn, role }
+  return has === 0 ? base : { ...base, config: has === 1 ? null : { lsn: r.u64(), voters: r.array(() => r.nodeId(), 2) } }
 }
 
 const writeBoot = (w: CodecWriter, b: BootstrapRecord): void => {
@@ -125,8 +134,8 @@ export const REPL_BODIES: ReplBodies = {
       r => ({ ...readIdentity(r), entries: r.array(() => readKv(r), 2), done: r.bool() })]
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
-      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool() })],
+    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))) },
+      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null })],
     rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
       r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
   },

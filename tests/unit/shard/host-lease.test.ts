@@ -150,12 +150,12 @@ describe('shard host on a Mode 1 step-down', () => {
   it('rolls back the transactions open on a shard that stops being primary: its rows are writable when it is elected again', async () => {
     const c = h = await startHost([asShardId(0)], 60_000)
     const S = asShardId(0)
-    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null } })
     await c.request('AUTOCOMMIT', { shard: S, writes: [insert('k', 'v0')], commitHlc: nextHlc() })
     const { xid } = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
     await c.request('WRITE', { shard: S, xid, writes: [update('k', 'orphan')] })
     // Another replica is elected: the coordinator's ROLLBACK would go there, so this shard ends it.
-    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica' } })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica', config: null } })
     expect(await openTxns(c, S)).toBe(0)
     expect(c.logs).toEqual([{
       level: 'warn',
@@ -164,7 +164,7 @@ describe('shard host on a Mode 1 step-down', () => {
     }])
     await expect(c.request('COMMIT', { shard: S, xid, commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_TXN_NOT_ACTIVE' })
     // Elected again later: the row is not held by the transaction that was open before.
-    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary', config: null } })
     const next = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
     expect(await c.request('WRITE', { shard: S, xid: next.xid, writes: [update('k', 'v1')] })).toEqual({ affected: [true] })
     await c.request('COMMIT', { shard: S, xid: next.xid, commitHlc: nextHlc() })
@@ -174,10 +174,10 @@ describe('shard host on a Mode 1 step-down', () => {
   it('keeps the transactions open while the shard stays primary (a new commit LSN, the same role)', async () => {
     const c = h = await startHost([asShardId(0)], 60_000)
     const S = asShardId(0)
-    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' } })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null } })
     const { xid } = await c.request('BEGIN', { shard: S, isolation: 'read_committed', startHlc: nextHlc() })
     await c.request('WRITE', { shard: S, xid, writes: [insert('k', 'v')] })
-    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 1n, role: 'primary' } })
+    await c.request('REPL_STATE_SET', { shard: S, state: { generation: 1n, votedFor: null, commitLsn: 1n, role: 'primary', config: null } })
     expect(await openTxns(c, S)).toBe(1)
     expect(c.logs).toEqual([])
   })

@@ -94,7 +94,14 @@ const replEntry = fc.oneof(
   }),
   // A control entry of the one log (commit-log.ts format 5): no transaction.
   fc.record({ lsn: u64, generation: u64, control: controlArb }).map(e => ({ ...e, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [] })))
-const hardState = fc.record({ generation: u64, votedFor: fc.option(nodeIdArb, { nil: null }), commitLsn: u64, role: fc.constantFrom(...REPL_ROLES) })
+// config: absent (keep the stored one), null (none) or one — all three travel.
+const hardState = fc.record({
+  generation: u64,
+  votedFor: fc.option(nodeIdArb, { nil: null }),
+  commitLsn: u64,
+  role: fc.constantFrom(...REPL_ROLES),
+  config: fc.option(fc.record({ lsn: u64, voters: fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }) }), { nil: null })
+}, { requiredKeys: ['generation', 'votedFor', 'commitLsn', 'role'] })
 const kvEntry = fc.record({ key: bytes, value: bytes })
 const merkleLeaf = fc.record({ key: bytes, versionId, rowHash: u64 })
 
@@ -255,7 +262,7 @@ const ARBS: Arbs = {
     rep: fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() })
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() }),
+    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), voters: fc.option(fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }), { nil: null }) }),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   },
   REPL_CONTROL_APPEND: { req: fc.record({ shard: shardArb, generation: u64, control: controlArb }), rep: fc.record({ lsn: u64 }) },

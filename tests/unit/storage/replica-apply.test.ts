@@ -33,7 +33,7 @@ for (const backend of BACKENDS) {
     describe('replica apply', () => {
       it('a replica applying the log holds the primary\'s rows, TIP and log, entry for entry, also after a restart', async () => {
         const [p, r] = await start(1, 2)
-        await p!.engine.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' })
+        await p!.engine.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
         await writeHistory(p!)
         const log = await logOf(p!.engine)
         expect(BigInt(log.length)).toBe(p!.engine.lastLsn())
@@ -105,7 +105,7 @@ for (const backend of BACKENDS) {
 
       it('an entry of a lower generation than the last one held is refused', async () => {
         const [p, r] = await start(1, 2)
-        await p!.engine.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary' })
+        await p!.engine.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
         await p!.auto(ins('a', 'a1'))
         await ship(p!.engine, r!.engine)
         const stale: RawLogEntry = { lsn: 2n, generation: 3n, xid: makeXid(asNodeId(1), 900n), commitHlc: nextHlc(), mutations: [{ tableId: T, pkBytes: encodeTuple(['z']), versionId: vid(), row: enc('z') }] }

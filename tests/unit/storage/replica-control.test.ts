@@ -25,7 +25,7 @@ for (const backend of BACKENDS) {
       it('take the next LSN between commits; READ_COMMIT_LOG skips them, REPL_LOG_READ and a replica carry them, across a restart', async () => {
         const [p, r] = await start(1, 2)
         const e = p!.engine
-        await e.setReplState({ generation: 2n, votedFor: asNodeId(1), commitLsn: 0n, role: 'primary' })
+        await e.setReplState({ generation: 2n, votedFor: asNodeId(1), commitLsn: 0n, role: 'primary', config: null })
         expect(await e.replAppendControl(2n, noop)).toEqual({ lsn: 1n })
         expect(await p!.auto(ins('a', 'a1'))).toBe(2n)
         expect(await e.replAppendControl(2n, config(1, 2, 3))).toEqual({ lsn: 3n })
@@ -60,7 +60,7 @@ for (const backend of BACKENDS) {
       it('is refused at a generation other than the shard\'s, or malformed, appending nothing', async () => {
         const [p] = await start(1)
         const e = p!.engine
-        await e.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' })
+        await e.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
         await p!.auto(ins('a', 'a1'))
         for (const g of [2n, 4n]) {
           await expect(e.replAppendControl(g, noop)).rejects.toMatchObject({ code: 'SB_REPL_CONTROL_REFUSED', details: { generation: '3', asked_generation: String(g) } })
@@ -74,7 +74,7 @@ for (const backend of BACKENDS) {
 
       it('re-delivery of a held control entry is skipped; a different entry at its LSN is a conflict; malformed ones are refused', async () => {
         const [p, r] = await start(1, 2)
-        await p!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
+        await p!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
         await p!.engine.replAppendControl(1n, noop)
         await p!.auto(ins('a', 'a1'))
         const raw = await p!.engine.replLogRead(1n, 10, Infinity)
@@ -92,7 +92,7 @@ for (const backend of BACKENDS) {
       it('suffix truncation drops control entries with the commits around them; the rows are as at the cut', async () => {
         const [p] = await start(1)
         const e = p!.engine
-        await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
+        await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
         await p!.auto(ins('a', 'a1')) // 1
         await e.replAppendControl(1n, noop) // 2
         const x3 = (await e.autocommit({ writes: [upd('a', 'a2')], commitHlc: nextHlc() })).xid // 3
@@ -116,8 +116,8 @@ for (const backend of BACKENDS) {
 
     it('a replica refuses local writes and commits with SB_NOT_PRIMARY, changing nothing, and still applies its primary\'s entries', async () => {
       const [p, r] = await start(1, 2)
-      await p!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
-      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      await p!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
+      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica', config: null })
       await p!.auto(ins('a', 'a1'))
       await expect(r!.auto(ins('b', 'b1'))).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
       const t = await r!.engine.begin({ startHlc: nextHlc() })
@@ -133,10 +133,10 @@ for (const backend of BACKENDS) {
     it('a transaction begun on the primary cannot commit once the shard steps down to replica', async () => {
       const [p] = await start(1)
       const e = p!.engine
-      await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary' })
+      await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
       const t = await e.begin({ startHlc: nextHlc() })
       await t.write([ins('a', 'a1')])
-      await e.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      await e.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'replica', config: null })
       await expect(t.commit(nextHlc())).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
       expect(e.lastLsn()).toBe(0n)
       expect(await rows(e)).toEqual([])
@@ -145,7 +145,7 @@ for (const backend of BACKENDS) {
     it('the primary commits at its generation; its PREPARE is a log entry at that generation (replica-twopc.test.ts)', async () => {
       const [p] = await start(1)
       const e = p!.engine
-      await e.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary' })
+      await e.setReplState({ generation: 4n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
       expect(await p!.auto(ins('a', 'a1'))).toBe(1n)
       expect((await e.replLogRead(1n, 1, Infinity))[0]!.generation).toBe(4n)
       const t = await e.begin({ startHlc: nextHlc() })
@@ -158,7 +158,7 @@ for (const backend of BACKENDS) {
     it('leaderless versions are applied on any replica of a replicated shard but not logged in its replicated log', async () => {
       const [p, r] = await start(1, 2)
       const v = (ms: number): Uint8Array => encodeUuidV8({ ts: 1_767_225_600_000 + ms, counter: 0, nodeId: 2, random: 1 })
-      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
+      await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica', config: null })
       const got = await r!.engine.applyVersions({ writes: [{ tableId: T, pk: ['x'], versionId: v(1), row: enc('x1') }], commitHlc: nextHlc() })
       expect(got.lsn).toBeNull()
       expect(r!.engine.lastLsn()).toBe(0n)

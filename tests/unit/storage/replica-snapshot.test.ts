@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
 import type { ShardEngine, SnapshotChunk } from '../../../src/storage/engine'
 import { commitKey, compareBytes, encodeTuple, metaKey } from '../../../src/storage/keys'
 import type { KvStore } from '../../../src/storage/kv'
@@ -94,10 +95,10 @@ async function readAll (src: ShardEngine, maxKeys: number, between: () => Promis
   }
 }
 
-async function installAll (dst: ShardEngine, chunks: readonly SnapshotChunk[]): Promise<void> {
+async function installAll (dst: ShardEngine, chunks: readonly SnapshotChunk[], voters?: NodeId[]): Promise<void> {
   let after: Uint8Array | null = null
   for (const c of chunks) {
-    await dst.snapshotInstall({ ...c, after })
+    await dst.snapshotInstall({ ...c, after, ...(c.done && voters !== undefined ? { voters } : {}) })
     if (c.entries.length > 0) after = c.entries[c.entries.length - 1]!.key
   }
 }
@@ -157,6 +158,23 @@ for (const backend of BACKENDS) {
           expect((await logOf(e))).toEqual((await logOf(p!.engine)).filter(x => (x as { lsn: bigint }).lsn > snapLsn))
           expect(e.listLimbo()).toEqual([])
         }
+      })
+
+      it('records the voters the last chunk names as the config at the snapshot LSN, replacing the config of the contents it wiped', async () => {
+        const [p, r] = await start(1, 2)
+        await history(p!)
+        await r!.engine.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica', config: { lsn: 0n, voters: [asNodeId(1), asNodeId(2)] } })
+        const chunks = await readAll(p!.engine, 4)
+        const voters = [asNodeId(1), asNodeId(2), asNodeId(3)]
+        await installAll(r!.engine, chunks, voters)
+        for (let round = 0; round < 2; round++) {
+          const e = round === 0 ? r!.engine : await r!.restart()
+          expect(await e.replState()).toMatchObject({ role: 'replica', lastLsn: chunks[0]!.lsn, config: { lsn: chunks[0]!.lsn, voters } })
+        }
+        // From a source that names none (the previous release): not known, not the wiped contents' config.
+        const again = await readAll(p!.engine, 4)
+        await installAll(r!.engine, again)
+        expect((await r!.engine.replState()).config).toBeNull()
       })
 
       it('a restart mid-bootstrap keeps the replica closed to reads and resumes from the last key installed', async () => {

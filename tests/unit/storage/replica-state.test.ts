@@ -19,7 +19,7 @@ describe('replication hard state', () => {
   it('starts empty, survives a restart, and stamps local commits with its generation', async () => {
     open = await replicas(1)
     const p = open[0]!
-    expect(await p.engine.replState()).toEqual({ generation: 0n, votedFor: null, commitLsn: 0n, role: 'none', lastLsn: 0n, lastGeneration: 0n, firstAvailableLsn: 1n, bootstrap: null })
+    expect(await p.engine.replState()).toEqual({ generation: 0n, votedFor: null, commitLsn: 0n, role: 'none', config: null, lastLsn: 0n, lastGeneration: 0n, firstAvailableLsn: 1n, bootstrap: null })
     await p.auto(ins('a', '1'))
     await p.engine.setReplState({ generation: 7n, votedFor: asNodeId(3), commitLsn: 1n, role: 'primary' })
     await p.auto(ins('b', '2'))
@@ -76,10 +76,38 @@ describe('replication hard state', () => {
     syncs.length = 0
     await e.setReplState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
     expect(syncs).toEqual([true])
-    expect(decodeHardState(store.get(REPL_STATE_KEY)!)).toEqual({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' })
+    expect(decodeHardState(store.get(REPL_STATE_KEY)!)).toEqual({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica', config: null })
     await e.close()
     store.put(REPL_STATE_KEY, encodeHardState({ generation: 1n, votedFor: null, commitLsn: 0n, role: 'replica' }).slice(0, 12))
     await expect(ShardEngine.open(MemoryKv.open(store), { shardId: SHARD, nodeId: asNodeId(1), clock: new ManualClock() })).rejects.toMatchObject({ code: 'SB_STORAGE_CORRUPT' })
+  })
+
+  it('keeps the voters in effect at the committed LSN: recorded, kept by a change that does not name them, read from the previous format as none', async () => {
+    open = await replicas(1)
+    const p = open[0]!
+    const voters = [asNodeId(1), asNodeId(4), asNodeId(2)]
+    await p.engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 9n, role: 'replica', config: { lsn: 7n, voters } })
+    await p.engine.setReplState({ generation: 3n, votedFor: asNodeId(4), commitLsn: 9n, role: 'candidate' })
+    for (let round = 0; round < 2; round++) {
+      const e = round === 0 ? p.engine : await p.restart()
+      expect(await e.replState()).toMatchObject({ generation: 3n, commitLsn: 9n, config: { lsn: 7n, voters } })
+    }
+    await p.engine.setReplState({ generation: 3n, votedFor: asNodeId(4), commitLsn: 12n, role: 'replica', config: null })
+    expect((await p.engine.replState()).config).toBeNull()
+    // Refused, and nothing changed: voters set above the committed LSN, repeated, none, or not node ids.
+    for (const config of [{ lsn: 13n, voters }, { lsn: 5n, voters: [asNodeId(1), asNodeId(1)] }, { lsn: 5n, voters: [] }, { lsn: 5n, voters: [0 as never] }]) {
+      await expect(p.engine.setReplState({ generation: 3n, votedFor: asNodeId(4), commitLsn: 12n, role: 'replica', config })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+    }
+    expect(await p.engine.replState()).toMatchObject({ commitLsn: 12n, config: null })
+    // A record written before voters were kept (format 1, 20 bytes) reads as none; a damaged config is SB_STORAGE_CORRUPT.
+    const v1 = encodeHardState({ generation: 5n, votedFor: asNodeId(2), commitLsn: 8n, role: 'replica', config: null }).slice(0, 20)
+    v1[0] = 1
+    expect(decodeHardState(v1)).toEqual({ generation: 5n, votedFor: asNodeId(2), commitLsn: 8n, role: 'replica', config: null })
+    const v2 = encodeHardState({ generation: 5n, votedFor: null, commitLsn: 8n, role: 'replica', config: { lsn: 8n, voters } })
+    expect(decodeHardState(v2).config).toEqual({ lsn: 8n, voters })
+    for (const bad of [v2.slice(0, v2.length - 1), Uint8Array.from(v2, (x, i) => i === 29 ? 0 : x), Uint8Array.from(v2, (x, i) => i === 20 ? 2 : x)]) {
+      expect(() => decodeHardState(bad)).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }) as Error)
+    }
   })
 
   it('log values: generation 0 keeps formats 1 and 2 byte for byte; others read back with their generation', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../../../src/core/clock'
-import { asNodeId, asShardId, type NodeId } from '../../../../src/core/ids'
+import { asHlcTs, asNodeId, asShardId, type NodeId } from '../../../../src/core/ids'
 
 const ids = (...n: number[]): NodeId[] => n.map(asNodeId)
 import { SeededRng } from '../../../../src/core/rng'
@@ -52,7 +52,8 @@ class Node {
       maxMessageBytes: 8192 + 400,
       sendChunk: async (to, chunk) => { this.chunksSent++; return await this.cluster.sendChunk(this.id, to, chunk) },
       log: (_level, message) => { this.logs.push(message) },
-      now: () => this.clock.monotonic()
+      now: () => this.clock.monotonic(),
+      votersAt: (_shard, lsn) => this.group?.votersAt(lsn) ?? null
     })
   }
 
@@ -391,6 +392,10 @@ describe('bootstrap by snapshot', () => {
     expect(await b.rows()).toEqual(acked)
     expect(b.logs.some(l => /bootstrap done/.test(l))).toBe(true)
     expect(p.logs.some(l => /bootstrap of shard 000 on node \d+ starts/.test(l))).toBe(true)
+    // The last chunk named the group's voters: recorded as the replica's config at the snapshot's LSN.
+    const st = await b.engine.replState()
+    expect(st.config).toMatchObject({ lsn: st.firstAvailableLsn - 1n })
+    expect([...st.config!.voters].sort()).toEqual(IDS)
     // Then the log: a new commit reaches it by append, and it counts toward acknowledgements again.
     c.cut.add(a.id)
     await c.settle(p.commit(ins('z', 'last')))
@@ -549,5 +554,40 @@ describe('changing N', () => {
     await c.run(200, () => p.group!.voters.length === 2)
     expect(p.group!.voters).toEqual(ids(1, 2))
     expect(p.logs.some(l => /removes node 3 as a voter/.test(l))).toBe(true)
+  })
+
+  it('the voters a config entry set outlive the entry: a replica restarted after retention dropped it starts from the recorded voters, not the list the layout guesses', async () => {
+    // Issue 20's data-loss path: the shell's list after a join names the new node; a restarted old
+    // replica that took it as its voters could elect a primary with it that lacks acknowledged commits.
+    const c = new Cluster()
+    cluster = c
+    const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
+    for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const other = p === n1 ? n2 : n1
+    n3.replicas = ids(1, 2, 3)
+    await n3.start()
+    for (const n of [n1, n2]) n.group!.setReplicas(ids(1, 2, 3))
+    await c.run(400, () => p.group!.committedVoters.length === 3 && n3.engine.lastLsn() === p.engine.lastLsn())
+    for (let i = 0; i < 5; i++) await c.settle(p.commit(ins(`k${i}`, `v${i}`)))
+    await c.run(Math.ceil(COMMIT_PERSIST_INTERVAL_MS / TICK_MS) + 5)
+    const st = await other.engine.replState()
+    expect(st.config).not.toBeNull()
+    expect([...st.config!.voters].sort()).toEqual(ids(1, 2, 3))
+    // Retention drops the whole log, the config entry with it.
+    await other.engine.sweep(asHlcTs(1n << 62n), { commitLog: [{ name: 'test', fromLsn: other.engine.lastLsn() + 1n }] })
+    expect((await other.engine.replState()).firstAvailableLsn).toBeGreaterThan(st.config!.lsn)
+    await other.kill()
+    // The layout's guess after a join that put the shard on {other, 3}.
+    other.replicas = ids(other.id, 3)
+    await other.start()
+    await c.run(50, () => other.group!.running)
+    expect([...other.group!.voters].sort()).toEqual(ids(1, 2, 3))
+    // The group goes on: a commit through the primary reaches the restarted replica.
+    const q = c.primary()!
+    const lsn = await c.settle(q.commit(ins('after', 'a')))
+    await c.run(100, () => other.engine.lastLsn() >= lsn)
+    expect(await other.rows()).toContain('after=a')
   })
 })

@@ -124,9 +124,9 @@ describe('MODE1_VERIFY: leaves from the stored rows at a snapshot', () => {
     const rows = [{ key: r.diverged[0]!.key, versionId: primaryVersion!.versionId, row: primaryVersion!.row! }]
     // Not following any primary (role none), then following at generation 3: asked at 2, and as primary: refused, nothing changed.
     await expect(replica.mode1Repair(3n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
-    await replica.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'replica' })
+    await replica.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'replica', config: null })
     await expect(replica.mode1Repair(2n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
-    await primary.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary' })
+    await primary.setReplState({ generation: 3n, votedFor: null, commitLsn: 0n, role: 'primary', config: null })
     await expect(primary.mode1Repair(3n, rows)).rejects.toMatchObject({ code: 'SB_MODE1_REPAIR_REFUSED' })
     expect((await compare(H(100))).diverged).toHaveLength(1)
     // A row whose latest version is another one is skipped, the damaged one repaired.
