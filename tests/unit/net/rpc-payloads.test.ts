@@ -46,7 +46,7 @@ const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' a
 /** Codec versions above 1 by opcode and side (the rest are at 1). */
 /** Codecs that write each value in the lowest version carrying it (core/codec.ts versionedLowest): the version a value goes out in. */
 const LOWEST: Record<string, (v: never) => number> = { 'REPL_SNAPSHOT_CHUNK request': (v: { voters?: unknown }) => v.voters === undefined ? 1 : 2 }
-const CODEC_VERSIONS: Record<string, number> = { 'REPL_SNAPSHOT_CHUNK request': 2,  'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION }
+const CODEC_VERSIONS: Record<string, number> = { 'REPL_SNAPSHOT_CHUNK request': 2, 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION }
 
 /** JSON documents as they come back from JSON (-0 is 0). */
 const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
