@@ -37,17 +37,17 @@ import { ReplicationSim, type HarnessOptions, type SimNode, type Wire } from './
  */
 export const REMOVED_SET_PERSISTED = true
 /**
- * SIM_SHELL_VOTERS=1 runs what main does with a group's voters; by default the simulation runs
- * the fix this simulation calls for (not in src/ yet: it changes the shard's replication state on
- * disk). On main the engine persists no voters: ShardGroup.load starts the machine with the
- * replica list the shell passes (moves.ts groupReplicas) as the voters whenever the retained log
- * holds no config entry, and the shell knows a group's voters only while its machine runs. So
- * after a node joins, a restarted old replica (a) believes the new placement is already its
- * group's voters — with the joiner it elects a second primary and acknowledged commits are lost
- * (seed 28 of the schedule at commit 22c307e) — or (b), when the join displaced it from the placement, never starts its group again
- * though it is still a voter the shard's majority needs — the shard stays without a primary for
- * good (seed 12). The fix modelled: the voters in effect are durable with the log (a restart
- * starts from them, the harness's disk keeps them) and the shell reads them when no machine runs.
+ * SIM_SHELL_VOTERS=1 replays what the node did with a group's voters before they were recorded
+ * (session 11): ShardGroup.load started the machine with the replica list the shell passes
+ * (moves.ts groupReplicas) as the voters whenever the retained log held no config entry, and the
+ * shell knew a group's voters only while its machine ran. So after a node joined, a restarted old
+ * replica (a) believed the new placement was already its group's voters — with the joiner it
+ * elected a second primary and acknowledged commits were lost (seed 28 of the schedule at commit
+ * 22c307e) — or (b), when the join displaced it from the placement, never started its group again
+ * though it was still a voter the shard's majority needed (seed 12). By default the simulation
+ * runs what the node does now: the voters in effect are durable with the log (the hard state's
+ * config, storage/repl-state.ts; a restart starts from them, the harness's disk keeps them) and
+ * the shell reads them when no machine runs (node/replication/manager.ts votersOf).
  */
 const SHELL_START_VOTERS = process.env.SIM_SHELL_VOTERS !== undefined
 export const GOSSIP_MS = 100

@@ -39,10 +39,13 @@ import { simSeeds } from './seeds'
 //     replacement; the other voters never got it and waited for its vote for good (seed 65).
 //     A node now keeps its own copy while the voters at the committed LSN still count it
 //     (machine.ts committedVoters, moves.ts shardReplicasHere); the list follows the latest ones.
-//  2. Not fixed — the group's voters are not durable (membership-harness.ts SIM_SHELL_VOTERS):
-//     after a join, a restarted old replica starts with the new placement as its voters and
-//     elects a second primary with the joiner (acknowledged commits lost: seed 28 of the schedule at commit 22c307e), or never
-//     restarts its group (shard without a primary for good, seed 12). Modelled fixed by default.
+//  2. Fixed (session 11): the group's voters were not durable: after a join, a restarted old
+//     replica started with the new placement as its voters and elected a second primary with the
+//     joiner (acknowledged commits lost: seed 28 of the schedule at commit 22c307e), or never
+//     restarted its group (shard without a primary for good, seed 12). The replication hard state
+//     now records the voters in effect at its committed LSN (storage/repl-state.ts config), a
+//     restart starts from them, and the shell decides on them while no group runs
+//     (node/replication/manager.ts votersOf). SIM_SHELL_VOTERS=1 replays the old behaviour.
 //  3. Not fixed — two deciders (one restarted on an older epoch, or one per side of a partition)
 //     each write epoch e + 1 (a DRAIN … CANCEL racing the end of the drain, seen before the guard):
 //     the cluster refuses to merge for good. Statements are sent only while every up node runs
@@ -54,9 +57,9 @@ import { simSeeds } from './seeds'
 //  5. Not fixed — a node REMOVE NODE took out whose data directory records epoch 1 is admitted
 //     again as a joiner (compareLayouts cannot tell it from a new node), e.g. by its last gossip
 //     still in flight (membership-harness.ts drops a killed node's messages).
-//  6. Known, being fixed on branch llmove: the nodes a survivor saw removed are kept in memory
-//     only (forced-removal.ts), so one restarted before the forced removal committed never
-//     forces it (seen with an earlier schedule); modelled persisted (membership-harness.ts REMOVED_SET_PERSISTED).
+//  6. Fixed (session 10, removed-members.json): the nodes a survivor saw removed were kept in
+//     memory only (forced-removal.ts), so one restarted before the forced removal committed never
+//     forced it (seen with an earlier schedule); persisted (membership-harness.ts REMOVED_SET_PERSISTED).
 //
 // Replay one seed: SEED=<n> npx vitest run tests/sim/membership-moves.sim.test.ts
 // More seeds:      SIM_SEEDS=<count> …   Counts of what the seeds exercised: SIM_STATS=1 …
