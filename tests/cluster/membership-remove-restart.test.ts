@@ -65,6 +65,8 @@ describe('REMOVE NODE, then a survivor crashes before its group committed the re
     await m.cluster.waitFor(async () => epochOf(SLOW) === start + 1 ? true : null, { what: `node ${SLOW} to record the removal` })
     // The window: node 2 recorded the removal, and has not campaigned for those shards yet.
     for (const shard of pair) expect(m.primaryOf(asShardId(shard)), `shard ${shard} before node ${SLOW} crashes`).not.toBe(SLOW)
+    const forced = (shard: number): number => m.lines(SLOW, new RegExp(`shard ${String(shard).padStart(3, '0')} forced configuration change: node\\(s\\) ${VICTIM} removed from the cluster for good`)).length
+    const forcedBefore = new Map(pair.map(shard => [shard, forced(shard)]))
     await m.cluster.kill(SLOW)
     // As the operator does after a removal: node 3 leaves node 2's cluster.nodes (a start listing a
     // non-member is refused, SB_LAYOUT_MISMATCH).
@@ -81,8 +83,10 @@ describe('REMOVE NODE, then a survivor crashes before its group committed the re
       }
       return true
     }, { what: `every shard on nodes ${SURVIVORS.join(', ')} in sync (the restarted node ${SLOW} forcing node ${VICTIM} out)`, timeoutMs: 180_000 })
-    for (const shard of pair) expect(m.primaryOf(asShardId(shard)), `shard ${shard} after the restart`).toBe(SLOW)
-    expect(m.lines(SLOW, /forced configuration change: node\(s\) 3 removed from the cluster for good/).length).toBeGreaterThan(0)
+    // Node 2 was those shards' only voter left: it forced node 3 out after its restart, for each of
+    // them. (Which survivor leads them at the end is not the point: once node 1 is a voter too it
+    // may win a later election — seen under load in CI.)
+    for (const shard of pair) expect(forced(shard), `shard ${shard}: node ${SLOW} forced node ${VICTIM} out after its restart`).toBeGreaterThan(forcedBefore.get(shard)!)
 
     for (const id of SURVIVORS) {
       const rows = await m.read(id, 'SELECT k, v FROM t ORDER BY k', [], { retry: RETRY, timeoutMs: 60_000 })
