@@ -7,7 +7,7 @@ import { sameDocument } from '../cluster/catalog-sync/same'
 import { holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider } from '../cluster/membership/epochs'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
-import { goneVoters, removedAcross } from '../cluster/membership/forced-removal'
+import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
@@ -608,6 +608,11 @@ export class ClusterShell implements ShardRouting {
    */
   goneVoters (voters: readonly NodeId[]): NodeId[] {
     return goneVoters({ self: this.selfId, voters, members: this.layout.members, removed: [...this.removedMembers], alive: knownAlive(this.states(), this.selfId) })
+  }
+
+  /** The live members a forced campaign must also hear from (forced-removal.ts forcedWitnesses). */
+  forcedWitnesses (): NodeId[] {
+    return forcedWitnesses({ self: this.selfId, members: this.layout.members, alive: knownAlive(this.states(), this.selfId) })
   }
 
   /** The voters of this node's group of `shard` that still count (gone ones left out: a replacement takes their place). */

@@ -938,6 +938,7 @@ export class ScratchBirdNode {
       rebalanceMaxConcurrentShards: config.cluster.rebalance_max_concurrent_shards,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
       goneVoters: (voters) => cluster.goneVoters(voters),
+      forcedWitnesses: () => cluster.forcedWitnesses(),
       addressOf: (node) => cluster.peerAddress(node),
       workers: this.workers!,
       rpc,

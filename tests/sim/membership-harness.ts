@@ -3,7 +3,7 @@ import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/i
 import { configuredLayout, holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../../src/cluster/layout'
 import { admitLayout, compareLayouts, decider } from '../../src/cluster/membership/epochs'
 import { leftLayout, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
-import { goneVoters } from '../../src/cluster/membership/forced-removal'
+import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
 import { groupAction, shardReplicasHere } from '../../src/cluster/membership/moves'
 import { preferenceList } from '../../src/cluster/placement'
 import type { Ready } from '../../src/cluster/replication/types'
@@ -74,6 +74,8 @@ export interface Proc {
   retired: Set<number>
   /** Per shard: the gone list its group was given last (ShardGroup.gone), in memory. */
   gone: Map<number, NodeId[]>
+  /** The live members a forced campaign must also hear from (forced-removal.ts forcedWitnesses), as last given to its groups. */
+  witnesses: NodeId[]
 }
 
 /** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
@@ -114,7 +116,7 @@ export class MembershipSim {
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map() })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [] })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -310,6 +312,9 @@ export class MembershipSim {
     const n = this.replicaCount(l)
     const alive = this.alive(p)
     const selfLeft = layoutMemberState(l, p.id) === 'left'
+    const witnesses = forcedWitnesses({ self: p.id, members: l.members, alive })
+    const witnessesChanged = !sameSet(p.witnesses, witnesses)
+    p.witnesses = witnesses
     this.sims.forEach((sim, s) => {
       const shard = asShardId(s)
       const node = sim.nodes.get(p.id)!
@@ -335,10 +340,10 @@ export class MembershipSim {
           sim.step(node, { type: 'preference', nodes: [...replicas] })
         }
         const g = gone(node.machine!.voters)
-        if (!sameSet(p.gone.get(s) ?? [], g)) {
+        if (!sameSet(p.gone.get(s) ?? [], g) || witnessesChanged) {
+          if (g.length > 0 && !sameSet(p.gone.get(s) ?? [], g)) this.stats.forced++
           p.gone.set(s, g)
-          if (g.length > 0) this.stats.forced++
-          sim.step(node, { type: 'gone', nodes: g })
+          sim.step(node, { type: 'gone', nodes: g, witnesses })
         }
       } else if (action === 'retire') {
         sim.crash(p.id, false)
@@ -347,13 +352,16 @@ export class MembershipSim {
         const primary = sim.currentPrimary()
         this.o.onStep?.(`shard ${s}: node ${p.id} released its copy`, primary === undefined ? [p.id] : [p.id, primary.id])
       }
+      // No group here: the shell still answers pre-votes from the disk (ReplicationShell.preVoteWithoutGroup).
+      if (node.machine === null) sim.listen(p.id)
     })
   }
 
   /** ShardGroup: a machine rebuilt (restart, resync) is given the gone voters again. */
   private onBuilt (s: number, n: SimNode): void {
-    const g = this.proc(n.id).gone.get(s) ?? []
-    if (g.length > 0) this.sims[s]!.step(n, { type: 'gone', nodes: g })
+    const p = this.proc(n.id)
+    const g = p.gone.get(s) ?? []
+    if (g.length > 0) this.sims[s]!.step(n, { type: 'gone', nodes: g, witnesses: p.witnesses })
   }
 
   private onReady (s: number, n: SimNode, r: Ready): void {

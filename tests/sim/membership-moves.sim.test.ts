@@ -46,6 +46,12 @@ import { simSeeds } from './seeds'
 //     now records the voters in effect at its committed LSN (storage/repl-state.ts config), a
 //     restart starts from them, and the shell decides on them while no group runs
 //     (node/replication/manager.ts votersOf). SIM_SHELL_VOTERS=1 replays the old behaviour.
+//  7. Fixed (session 11): a node removed from a group by config entries it never received (its
+//     log stopped, the group went on with a joiner) still listed the removed node and itself;
+//     REMOVE NODE of that node let it force the node out and elect itself alone: acknowledged
+//     commits lost (seed 695 at f188bc1). A forced campaign now needs every live member's pre-vote
+//     (forced-removal.ts forcedWitnesses; machine.ts setGone), members without a group answering
+//     from their disk (rules.ts preVoteFromDisk).
 //  3. Not fixed — two deciders (one restarted on an older epoch, or one per side of a partition)
 //     each write epoch e + 1 (a DRAIN … CANCEL racing the end of the drain, seen before the guard):
 //     the cluster refuses to merge for good. Statements are sent only while every up node runs
@@ -137,7 +143,7 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       stepCrashes++
       const restartAfter = rng.next() < 0.5 ? 10 + rng.next() * 150 : 300 + rng.next() * 1_500
       net.after(rng.next() * 2 * MAX_DELAY_MS, () => {
-        if (!sim.proc(victim).up) return
+        if (!faults || !sim.proc(victim).up) return // healed meanwhile: no crash it would not restart from
         log.push(`t=${net.now.toFixed(0)} crash ${victim} after: ${what}`)
         sim.crash(victim)
         net.after(restartAfter, () => { if (faults) sim.start(victim) })

@@ -3,7 +3,7 @@ import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/i
 import { SeededRng } from '../../src/core/rng'
 import { replEnvelopeCodec } from '../../src/cluster/replication/codec'
 import { ReplicationMachine } from '../../src/cluster/replication/machine'
-import { requiredReplicas } from '../../src/cluster/replication/rules'
+import { preVoteFromDisk, requiredReplicas } from '../../src/cluster/replication/rules'
 import type {
   HardState, LogBase, Lsn, Ready, ReplEntry, ReplInput, ReplicationConfig, SyncReplicas
 } from '../../src/cluster/replication/types'
@@ -221,9 +221,29 @@ export class ReplicationSim {
     })
   }
 
+  /**
+   * The node's process runs but no group of this shard (never started here, or retired): it
+   * answers pre-votes from its disk as the shell does (ReplicationShell.preVoteWithoutGroup).
+   */
+  listen (id: NodeId): void {
+    const n = this.nodes.get(id)!
+    if (n.machine !== null || this.net.isUp(n.address)) return
+    this.net.start(n.address, 0, (_from, w) => { this.deliver(n, w) })
+  }
+
+  private answerFromDisk (n: SimNode, w: Wire): void {
+    if (!(w instanceof Uint8Array)) return
+    const env = replEnvelopeCodec.decode(w)
+    const d = n.disk
+    const last = d.entries.length === 0 ? { generation: d.base.generation, lsn: d.base.lsn } : d.entries[d.entries.length - 1]!
+    const reply = preVoteFromDisk(n.id, env.msg, { generation: d.hard.generation, lastGeneration: last.generation, lastLsn: last.lsn })
+    if (reply !== null) this.send(n, env.msg.from, replEnvelopeCodec.encode({ shard: env.shard, msg: reply }))
+  }
+
   /** Starts (or restarts) a node's process from its disk. */
   start (id: NodeId): void {
     const n = this.nodes.get(id)!
+    if (this.net.isUp(n.address)) this.net.stop(n.address) // listening without a group (listen)
     const rng = this.o.rng
     const clock = new SimClock(this.net, 1 + (rng.next() * 2 - 1) * MAX_RATE_SKEW, this.net.now, Math.floor(rng.next() * 1e6))
     n.machine = this.machineFor(n, clock)
@@ -329,7 +349,7 @@ export class ReplicationSim {
   }
 
   private deliver (n: SimNode, w: Wire): void {
-    if (n.machine === null) return
+    if (n.machine === null) { this.answerFromDisk(n, w); return }
     if (w instanceof Uint8Array) {
       const env = replEnvelopeCodec.decode(w)
       if (env.shard !== this.shard) { this.violations.push('message for another shard'); return }

@@ -30,6 +30,13 @@ import type { NodeId } from '../../core/ids'
 // BEFORE the layout removing n is, and reloaded at start: a survivor restarted after the removal,
 // before its group's config entry removing n committed, still forces it (kept in memory only, that
 // group would wait for ever with N = 2: its survivor needs n's vote and nothing tells it again).
+// Why a stale survivor cannot use it: the argument above holds for the voters in effect. A node
+// removed from the group by config entries it never received still lists n and itself; leaving n
+// out would make it a majority of one with a log that lacks what the real group acknowledged
+// (seen in the membership simulation). So while a voter is forced out, a pre-vote also asks every
+// other live member (forcedWitnesses) and needs each one's grant (replication/machine.ts): the
+// node holding the newer configuration is alive — else REMOVE NODE would have lost a majority of
+// the real group — and refuses a log behind its own.
 // Why no second primary: n is left out only while this node's gossip does not see it alive, and a
 // survivor ignores n's messages from then on, so n can be neither elected nor acknowledged again;
 // a survivor campaigns only once its election timeout has run since it last heard from n, which is
@@ -74,4 +81,13 @@ export function quorumVoters (voters: readonly NodeId[], gone: ReadonlySet<NodeI
 export function removedAcross (removed: readonly NodeId[], from: readonly NodeId[], to: readonly NodeId[]): { before: NodeId[], after: NodeId[] } {
   const before = [...new Set([...removed, ...from.filter(id => !to.includes(id))])].sort((a, b) => a - b)
   return { before, after: before.filter(id => !to.includes(id)) }
+}
+
+/**
+ * The live members whose pre-votes a campaign of a group with a voter forced out must also have
+ * (replication/machine.ts setGone): every member of the layout this node runs that its gossip
+ * shows alive, but itself. Members holding no copy of the shard grant (rules.ts preVoteFromDisk).
+ */
+export function forcedWitnesses (f: Pick<ForcedRemovalFacts, 'self' | 'members' | 'alive'>): NodeId[] {
+  return f.members.filter(id => id !== f.self && f.alive(id))
 }

@@ -41,7 +41,14 @@ import {
 //   for good ('gone' input); they are left out of every majority — votes, commit, acknowledgement,
 //   lease, check-quorum — and their messages ignored, until the primary's config entry removes
 //   them. Why that loses no acknowledged entry and elects no second primary:
-//   cluster/membership/forced-removal.ts.
+//   cluster/membership/forced-removal.ts. While a voter is forced out, a pre-vote also asks every
+//   other live member (the 'gone' input's witnesses) and goes on only once each granted it: this
+//   node's voters may be stale — a node removed from the group by config entries it never
+//   received still lists the removed node and itself, and forcing the removed node out would make
+//   it a majority of one (seen in the membership simulation: acknowledged commits lost). The node
+//   that holds the newer configuration, alive, refuses (its log is more complete, or it hears a
+//   primary); a member that holds no copy grants (the shell answers from its disk, rules.ts
+//   preVoteFromDisk).
 // - Own stalls (issue 21, grey failures): a tick much later than the one before means this process
 //   could run neither its timers nor its socket reads (SIGSTOP, a long GC, an overloaded machine).
 //   libuv runs due timers BEFORE it polls the sockets, so that first tick would judge the peers by
@@ -122,6 +129,8 @@ export class ReplicationMachine {
   private preference: NodeId[]
   /** Voters gone for good (the 'gone' input): they count toward no majority and are not heard. */
   private gone: ReadonlySet<NodeId> = new Set()
+  /** Live members outside the voters whose pre-vote a campaign needs while a voter is forced out (setGone). */
+  private witnesses: ReadonlySet<NodeId> = new Set()
   private readonly peers = new Map<NodeId, Peer>()
   /** While campaigning: the answers received (true = granted). */
   private readonly votes = new Map<NodeId, boolean>()
@@ -220,7 +229,7 @@ export class ReplicationMachine {
       case 'snapshot-failed': this.snapshotFailed(input.to); break
       case 'rebootstrap': this.rebootstrap(input.to, now); break
       case 'snapshot-streamed': this.snapshotStreamed(input.to, now); break
-      case 'gone': this.setGone(input.nodes, now); break
+      case 'gone': this.setGone(input.nodes, input.witnesses ?? [], now); break
       case 'transfer': this.startTransfer(now); break
     }
     this.advance()
@@ -385,10 +394,18 @@ export class ReplicationMachine {
     this.ready.events.push({ type: 'campaign', generation, preVote })
     this.votes.set(this.self, true)
     if (this.tallyVotes(now)) return
-    for (const v of this.quorumVoters()) {
+    const asked = preVote ? [...this.quorumVoters(), ...this.campaignWitnesses()] : this.quorumVoters()
+    for (const v of asked) {
       if (v === this.self) continue
       this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote, ...(transfer ? { transfer: true as const } : {}) })
     }
+  }
+
+  /** The witnesses a pre-vote asks besides the voters: only while a voter is forced out (setGone). */
+  private campaignWitnesses (): NodeId[] {
+    if (this.witnesses.size === 0 || !this.log.voters.some(id => this.gone.has(id))) return []
+    const voters = this.quorumVoters()
+    return [...this.witnesses].filter(id => id !== this.self && !voters.includes(id) && !this.gone.has(id))
   }
 
   /** Counts the votes; acts on a majority either way. True if the campaign ended. */
@@ -401,6 +418,16 @@ export class ReplicationMachine {
       if (g) granted++; else refused++
     }
     const need = majority(voters.length)
+    if (this.preVoting) {
+      // A forced campaign (setGone) goes on only once no live witness holds a more complete log
+      // or hears a primary: one refusal ends it.
+      const witnesses = this.campaignWitnesses()
+      if (witnesses.some(w => this.votes.get(w) === false)) {
+        this.becomeReplica(this.hard.generation, 0, 'a live node outside the voters refused its pre-vote (a voter is forced out: this node\'s voters may be stale)', now)
+        return true
+      }
+      if (granted >= need && witnesses.some(w => this.votes.get(w) !== true)) return false
+    }
     if (granted >= need) {
       if (this.preVoting) this.campaign(false, now)
       else this.becomePrimary(now)
@@ -1021,7 +1048,8 @@ export class ReplicationMachine {
    * A primary gone for good is forgotten, so this node campaigns once its election timeout runs
    * out (its timer is not reset by the gone node any more: any lease it granted has ended by then).
    */
-  private setGone (nodes: readonly NodeId[], now: number): void {
+  private setGone (nodes: readonly NodeId[], witnesses: readonly NodeId[], now: number): void {
+    this.witnesses = new Set(witnesses.filter(id => id !== this.self))
     const next = new Set(nodes.filter(id => id !== this.self))
     if (next.size === this.gone.size && [...next].every(id => this.gone.has(id))) return
     const voters = this.log.voters

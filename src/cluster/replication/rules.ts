@@ -1,5 +1,5 @@
 import type { NodeId } from '../../core/ids'
-import type { Generation, Lsn, SyncReplicas } from './types'
+import type { Generation, Lsn, ReplMessage, SyncReplicas, VoteReply } from './types'
 
 // The pure decision rules of Mode 1 replication, apart from the machine so each is tested alone.
 
@@ -14,6 +14,22 @@ export function majority (voters: number): number {
  */
 export function logAtLeastAsComplete (theirGen: Generation, theirLsn: Lsn, ourGen: Generation, ourLsn: Lsn): boolean {
   return theirGen > ourGen || (theirGen === ourGen && theirLsn >= ourLsn)
+}
+
+/** What a node's disk holds of a shard's log (the replication hard state and the log's end). */
+export interface DiskLog { readonly generation: Generation, readonly lastGeneration: Generation, readonly lastLsn: Lsn }
+
+/**
+ * The answer of a node that runs no group of the shard (it holds no copy, or its group is not
+ * started) to a message of it: a pre-vote is answered from what its disk holds — granted when it
+ * holds no log or the candidate's is at least as complete — because a forced campaign asks every
+ * live member (machine.ts setGone) and must hear from each; a retired or not yet restarted copy
+ * with a more complete log refuses, as its group would. Anything else: no answer (null).
+ */
+export function preVoteFromDisk (self: NodeId, msg: ReplMessage, disk: DiskLog): VoteReply | null {
+  if (msg.type !== 'vote' || !msg.preVote || msg.from === self) return null
+  const granted = disk.lastGeneration === 0 || logAtLeastAsComplete(msg.lastGeneration, msg.lastLsn, disk.lastGeneration, disk.lastLsn)
+  return { type: 'vote-reply', generation: granted ? msg.generation : disk.generation, from: self, granted, preVote: true }
 }
 
 /** The k-th largest value (k ≥ 1) of `values`, or null if there are fewer. */

@@ -174,9 +174,11 @@ export type ReplInput =
   /**
    * Voters gone for good (REMOVE NODE: no longer members, not alive; cluster/membership/
    * forced-removal.ts): left out of every majority until a config entry removes them, their
-   * messages ignored. The full set each time (empty: none).
+   * messages ignored. The full set each time (empty: none). `witnesses`: the other live members
+   * of the cluster, whose pre-votes a campaign needs too while a voter is forced out (machine.ts
+   * setGone: this node's voters may be stale).
    */
-  | { type: 'gone', nodes: NodeId[] }
+  | { type: 'gone', nodes: NodeId[], witnesses?: NodeId[] }
   /**
    * Primary: hand the role over before this node stops (a graceful stop, issue 20 item 4). It
    * stops taking commits and serving reads, brings the most caught-up voter to its last LSN and

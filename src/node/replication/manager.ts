@@ -15,6 +15,7 @@ import type { ShardRequester } from '../shard-router'
 import { ShardGroup } from './shard-group'
 import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
+import { preVoteFromDisk } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
 import { groupAction } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
@@ -66,6 +67,8 @@ export interface ReplicationShellDeps {
   readonly replicasOf: (shard: ShardId) => NodeId[]
   /** Of a group's voters, those removed from the cluster for good (cluster/membership/forced-removal.ts goneVoters); default none. */
   readonly goneVoters?: (voters: readonly NodeId[]) => NodeId[]
+  /** The live members a campaign must also hear from while a voter is forced out (forced-removal.ts forcedWitnesses); default none. */
+  readonly forcedWitnesses?: () => NodeId[]
   readonly addressOf: (node: NodeId) => string
   readonly workers: ShardRequester
   /** Snapshot chunks (REPL_SNAPSHOT_CHUNK). */
@@ -93,6 +96,8 @@ export class ReplicationShell {
   private readonly streams: SnapshotStreams
   /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
   private readonly retiredShards = new Set<ShardId>()
+  /** Shards whose pre-vote is being answered from disk (preVoteWithoutGroup). */
+  private readonly diskAnswers = new Set<ShardId>()
   /** Per shard without a running group: the voters its replication state recorded (votersOf). */
   private readonly diskVoters = new Map<ShardId, NodeId[]>()
 
@@ -296,7 +301,7 @@ export class ReplicationShell {
       if (action === 'update') {
         running!.setReplicas(replicas)
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
-        if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters))
+        if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters), this.d.forcedWitnesses?.() ?? [])
       } else if (action === 'retire') {
         // What its log said last stays this node's view of the shard's voters (votersOf).
         if (running!.running) this.diskVoters.set(shard, running!.voters)
@@ -374,7 +379,26 @@ export class ReplicationShell {
         this.d.log.warn({ peer: from, err: isScratchBirdError(e) ? e.code : messageOf(e) }, `Replication: a message from node ${from} dropped: ${messageOf(e)}`)
         continue
       }
-      this.groups.get(env.shard)?.receive(env.msg)
+      const g = this.groups.get(env.shard)
+      if (g !== undefined) g.receive(env.msg)
+      else if (env.msg.type === 'vote' && env.msg.preVote) this.preVoteWithoutGroup(env.shard, env.msg)
     }
+  }
+
+  /**
+   * A pre-vote for a shard this node runs no group of: a forced campaign asks every live member
+   * (machine.ts setGone), so it is answered from what this node's disk holds of the shard
+   * (rules.ts preVoteFromDisk). At most one read per shard at a time; a pre-vote arriving
+   * meanwhile goes unanswered (the candidate asks again at its next election timeout).
+   */
+  private preVoteWithoutGroup (shard: ShardId, msg: ReplMessage): void {
+    if (this.diskAnswers.has(shard) || this.diskAnswers.size >= this.d.shards) return
+    this.diskAnswers.add(shard)
+    this.d.workers.request('REPL_STATE_GET', { shard }).then(st => {
+      const reply = preVoteFromDisk(this.d.self, msg, { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn })
+      if (reply !== null && !this.groups.has(shard)) this.send(shard, msg.from, reply)
+    }, (e: unknown) => {
+      this.d.log.debug({ shard, err: messageOf(e) }, 'Replication: a pre-vote for a shard without a group here went unanswered')
+    }).finally(() => { this.diskAnswers.delete(shard) })
   }
 }

@@ -153,6 +153,8 @@ export class ShardGroup {
   private replicas: NodeId[]
   /** Voters gone for good (REMOVE NODE; cluster/membership/forced-removal.ts), given to every machine this group builds. */
   private gone: NodeId[] = []
+  /** The live members a campaign must also hear from while a voter is forced out (the gone input's witnesses). */
+  private witnesses: NodeId[] = []
 
   constructor (private readonly o: ShardGroupOptions) {
     this.replicas = [...o.replicas]
@@ -190,10 +192,12 @@ export class ShardGroup {
    * REMOVE NODE of a node gone for good: the voters of this group's log that no longer count
    * toward its majorities (cluster/membership/forced-removal.ts goneVoters). The full set each time.
    */
-  setGone (nodes: readonly NodeId[]): void {
-    if (nodes.length === this.gone.length && nodes.every(n => this.gone.includes(n))) return
+  setGone (nodes: readonly NodeId[], witnesses: readonly NodeId[] = []): void {
+    const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && a.every(n => b.includes(n))
+    if (same(nodes, this.gone) && same(witnesses, this.witnesses)) return
     this.gone = [...nodes]
-    this.step({ type: 'gone', nodes: [...nodes] })
+    this.witnesses = [...witnesses]
+    this.step({ type: 'gone', nodes: [...nodes], witnesses: [...witnesses] })
   }
 
   /**
@@ -611,7 +615,7 @@ export class ShardGroup {
     // Entries loaded now count as landed now (their real landing time is not kept across a reload).
     const at = this.o.clock.monotonic()
     for (const e of durable.entries) this.landing.landed(e.lsn, at)
-    if (this.gone.length > 0) this.step({ type: 'gone', nodes: [...this.gone] })
+    if (this.gone.length > 0) this.step({ type: 'gone', nodes: [...this.gone], witnesses: [...this.witnesses] })
     // Whatever the engine logged past what was loaded (a commit landing meanwhile).
     this.readTail()
   }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { goneVoters, removedAcross } from '../../../src/cluster/membership/forced-removal'
+import { forcedWitnesses, goneVoters, removedAcross } from '../../../src/cluster/membership/forced-removal'
 import { membershipOpLayout } from '../../../src/cluster/membership/drain'
-import type { ReplicationConfig } from '../../../src/cluster/replication/types'
+import type { ReplEntry, ReplicationConfig } from '../../../src/cluster/replication/types'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
-import { durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './replication/group'
+import { data, durable, ELECTION_MS, Group, HEARTBEAT_MS, ids, LEASE_MS } from './replication/group'
 
 // REMOVE NODE of a node gone for good (issue 20): the forced voter removal — the pure rule
 // (cluster/membership/forced-removal.ts) and what the replication machine does with it.
@@ -83,6 +83,14 @@ function runAlone (g: Group, id: number, ms: number): void {
   }
 }
 
+describe('forced removal: witnesses', () => {
+  it('every live member of the layout but this node', () => {
+    const alive = (id: NodeId): boolean => id !== 4
+    expect(forcedWitnesses({ self: asNodeId(2), members: ids(1, 2, 3, 4, 5), alive })).toEqual([1, 3, 5])
+    expect(forcedWitnesses({ self: asNodeId(2), members: ids(2), alive })).toEqual([])
+  })
+})
+
 describe('forced removal in the replication machine', () => {
   it('N = 2: the survivor of a voter gone for good elects itself, keeps every acknowledged entry, removes it by config entry, then promotes its replacement', () => {
     const g = group([1, 2], 2)
@@ -143,6 +151,39 @@ describe('forced removal in the replication machine', () => {
       expect(g.m(1).entryAt(lsn)).toMatchObject({ kind: 'data' })
       expect(g.m(2).entryAt(lsn)).toMatchObject({ kind: 'data' })
     }
+  })
+
+  it('a node removed from the group by config entries it never received cannot use a forced removal: a live witness with the newer log refuses it; that witness is elected', () => {
+    // Node 2's log stopped at LSN 3 with voters {1, 2}; the group went on without it — node 4
+    // added, node 2 removed (config entries at LSN 4 and 5) — and acknowledged LSN 6–8 on {1, 4}.
+    // Then node 1 is removed from the cluster for good (seen in the membership simulation, seed 695).
+    const g = new Group({ ...base, preference: ids(1, 2, 4) })
+    const upTo3 = [data(1, 1), data(2, 1), data(3, 1)]
+    const config = (lsn: number, voters: number[]): ReplEntry => ({ lsn: BigInt(lsn), generation: 1, kind: 'config', voters: ids(...voters) })
+    g.add(asNodeId(2), durable(ids(1, 2), upTo3, 1))
+    g.add(asNodeId(4), durable(ids(1, 2), [...upTo3, config(4, [1, 2, 4]), config(5, [1, 4]), data(6, 1), data(7, 1), data(8, 1)], 1, 8n))
+    expect(g.m(2).voters).toEqual([1, 2])
+    expect(g.m(4).voters).toEqual([1, 4])
+    // Node 2 forces node 1 out: a majority of one on its own — but node 4, alive, is a witness.
+    g.step(2, { type: 'gone', nodes: ids(1), witnesses: ids(4) })
+    g.step(4, { type: 'gone', nodes: ids(1), witnesses: ids(2) })
+    g.elect(2, [2, 4])
+    expect(g.m(2).role).not.toBe('primary')
+    expect(g.readys.flatMap(r => r.node === 4 ? r.ready.events : [])).toContainEqual(expect.objectContaining({ type: 'voted', candidate: 2, granted: false }))
+    // Node 4 holds the newer configuration and log: node 2 grants its pre-vote; it leads, every entry kept.
+    g.elect(4, [2, 4])
+    expect(g.m(4).role).toBe('primary')
+    expect(g.m(4).commitLsn).toBeGreaterThanOrEqual(8n)
+    expect(g.all(4, 'truncateAfter').filter(t => t !== null)).toEqual([])
+    expect(g.m(2).primary).toBe(4)
+  })
+
+  it('without a voter forced out, witnesses change nothing: a pre-vote asks the voters only', () => {
+    const g = group([1, 2])
+    g.step(1, { type: 'gone', nodes: [], witnesses: ids(3) })
+    g.clocks.get(asNodeId(1))!.advance(2 * ELECTION_MS)
+    const r = g.step(1, { type: 'tick' })
+    expect(r.messages.map(o => o.to)).toEqual([2])
   })
 
   it('a gone node is not heard: its vote requests and appends are ignored', () => {

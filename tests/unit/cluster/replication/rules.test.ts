@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ReplLog } from '../../../../src/cluster/replication/log'
-import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, requiredReplicas } from '../../../../src/cluster/replication/rules'
+import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, preVoteFromDisk, requiredReplicas } from '../../../../src/cluster/replication/rules'
 import { asNodeId, type NodeId } from '../../../../src/core/ids'
 import { data, ids } from './group'
 
@@ -40,6 +40,23 @@ describe('replication rules', () => {
     expect(leaseUntil(1000, [900, 500], 3, 240)).toBe(900 + 240) // the primary itself (now) and the replica that echoed 900
     expect(leaseUntil(1000, [900, 500, -Infinity, 950], 5, 240)).toBe(900 + 240)
     expect(leaseUntil(1000, [-Infinity, -Infinity], 3, 240)).toBe(-Infinity)
+  })
+})
+
+describe('a pre-vote answered from disk (no group of the shard on this node)', () => {
+  const self = asNodeId(3)
+  const preVote = (lastGeneration: number, lastLsn: bigint, preVote = true): Parameters<typeof preVoteFromDisk>[1] => ({ type: 'vote', generation: 5, from: asNodeId(2), lastLsn, lastGeneration, preVote })
+  it('grants when it holds no log or the candidate\'s is at least as complete; refuses one behind, in its own generation', () => {
+    expect(preVoteFromDisk(self, preVote(1, 3n), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toEqual({ type: 'vote-reply', generation: 5, from: self, granted: true, preVote: true })
+    expect(preVoteFromDisk(self, preVote(2, 10n), { generation: 2, lastGeneration: 2, lastLsn: 10n })?.granted).toBe(true)
+    expect(preVoteFromDisk(self, preVote(3, 1n), { generation: 2, lastGeneration: 2, lastLsn: 10n })?.granted).toBe(true)
+    expect(preVoteFromDisk(self, preVote(2, 9n), { generation: 4, lastGeneration: 2, lastLsn: 10n })).toEqual({ type: 'vote-reply', generation: 4, from: self, granted: false, preVote: true })
+    expect(preVoteFromDisk(self, preVote(1, 50n), { generation: 2, lastGeneration: 2, lastLsn: 10n })?.granted).toBe(false)
+  })
+  it('answers nothing else: real votes, appends, its own messages', () => {
+    expect(preVoteFromDisk(self, preVote(9, 99n, false), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
+    expect(preVoteFromDisk(self, { ...preVote(9, 99n), from: self }, { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
+    expect(preVoteFromDisk(self, { type: 'append', generation: 5, from: asNodeId(2), prevLsn: 0n, prevGeneration: 0, entries: [], leaderCommit: 0n, stamp: 0 }, { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
   })
 })
 
