@@ -520,14 +520,19 @@ describe('lag warnings', () => {
   })
 })
 
+/** A group on nodes 1 and 2 with a primary; node 3 not started. */
+async function groupOfTwo (): Promise<{ c: Cluster, n1: Node, n2: Node, n3: Node, p: Node }> {
+  const c = new Cluster()
+  cluster = c
+  const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
+  for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
+  await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+  return { c, n1, n2, n3, p: c.primary()! }
+}
+
 describe('changing N', () => {
   it('a replica added to a running group is bootstrapped as a learner, then promoted to voter; taken off the list, it is removed', async () => {
-    const c = new Cluster()
-    cluster = c
-    const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
-    for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
-    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
-    const p = c.primary()!
+    const { c, n1, n2, n3, p } = await groupOfTwo()
     const acked: string[] = []
     for (let i = 0; i < 20; i++) {
       await c.settle(p.commit(ins(`k${String(i).padStart(2, '0')}`, `v${i}`)))
@@ -559,12 +564,7 @@ describe('changing N', () => {
   it('the voters a config entry set outlive the entry: a replica restarted after retention dropped it starts from the recorded voters, not the list the layout guesses', async () => {
     // Issue 20's data-loss path: the shell's list after a join names the new node; a restarted old
     // replica that took it as its voters could elect a primary with it that lacks acknowledged commits.
-    const c = new Cluster()
-    cluster = c
-    const [n1, n2, n3] = [c.n(1), c.n(2), c.n(3)]
-    for (const n of [n1, n2]) { n.replicas = ids(1, 2); await n.start() }
-    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
-    const p = c.primary()!
+    const { c, n1, n2, n3, p } = await groupOfTwo()
     const other = p === n1 ? n2 : n1
     n3.replicas = ids(1, 2, 3)
     await n3.start()
