@@ -10,7 +10,9 @@
 //
 // Environment: SB_PG_BENCH_SECONDS (measured seconds per run, default 10), SB_PG_BENCH_WARMUP
 // (seconds of the same load before, default 3), SB_PG_BENCH_CLIENTS (default 16),
-// SB_PG_BENCH_ONLY (comma-separated scenario names to run, default all).
+// SB_PG_BENCH_ONLY (comma-separated scenario names to run, default all); SB_BENCH_NODE_ARGS (node flags
+// for the benchmarked node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": node refuses --cpu-prof in
+// NODE_OPTIONS; on the command line it profiles every thread, one .cpuprofile each at stop).
 import { availableParallelism, loadavg } from 'node:os'
 import { startBundleNode, type Target } from './lib/http'
 import { postgresBin, pgbenchWorks, psqlFile, runPgbench, startPostgres, type PgbenchRun, type PgServer } from './lib/pg'

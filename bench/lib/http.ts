@@ -117,10 +117,15 @@ export function spawnListening (args: string[], marker: string, opts: SpawnOptio
 /** The node's config: etc/scratchbird.yaml (durability sync), or SB_BENCH_CONFIG=<path> to compare. */
 const NODE_CONFIG = process.env.SB_BENCH_CONFIG ?? join(ROOT, 'etc/scratchbird.yaml')
 
+/** Extra node flags for the benchmarked node, e.g. SB_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+ *  (node refuses --cpu-prof in NODE_OPTIONS; given on the command line it profiles the shard
+ *  workers too, one .cpuprofile per thread, written when the node stops). */
+const NODE_ARGS = process.env.SB_BENCH_NODE_ARGS?.split(' ').filter(a => a !== '') ?? []
+
 /** A ScratchBird node from dist/bundle/main.cjs (bench/run.mjs builds it) in a fresh data dir. */
 export function startBundleNode (): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-bench-http-'))
-  return spawnListening([join(ROOT, 'dist/bundle/main.cjs'), '--data-dir', dataDir, '--listen', '127.0.0.1:0',
+  return spawnListening([...NODE_ARGS, join(ROOT, 'dist/bundle/main.cjs'), '--data-dir', dataDir, '--listen', '127.0.0.1:0',
     '--metrics-listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0', '--config', NODE_CONFIG], '"ready', { onStop: () => rmSync(dataDir, { recursive: true, force: true }) })
 }
 

@@ -26,6 +26,9 @@ export type { LevelKvOptions } from './lsm-options'
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
 const RECOVERY_RETRY_MS = 1000
+/** getMany of at most this many keys reads on the calling thread (see getMany). A group-commit
+ *  pass of point statements reads a few keys per job; a bulk INSERT's read set is larger. */
+export const SYNC_GET_MANY_KEYS = 64
 
 /** A batch that reported success after a failed one: written again after the reopen. */
 interface Held { ops: readonly KvOp[], resolve: () => void, reject: (e: unknown) => void }
@@ -95,12 +98,27 @@ export class LevelKv implements KvStore {
     }
   }
 
-  /** Through the thread pool: classic-level has a synchronous get (getSync) but no synchronous
-   *  getMany. The group-commit writer would be right either way (tests/unit/storage/
-   *  engine-level-sync-reads.test.ts runs the engine over a getMany made of getSync calls). */
+  /**
+   * Up to SYNC_GET_MANY_KEYS keys: one getSync per key on the calling thread, settled at once, as
+   * getNow. Profiled under the TPC-B-like load (issue 16), every statement write's pass read — a
+   * handful of keys — went through libuv's pool: queue the work, wake a pool thread (on this
+   * 2-core machine often a context switch away from the worker), post the result back; that hop
+   * cost more than the reads, which the block cache and the OS page cache answer in a few µs.
+   * Larger read sets (bulk INSERTs) still go through the pool in one getMany (classic-level has no
+   * synchronous getMany): there a cold read blocking the worker would hold up all its shards
+   * for longer. The group-commit writer is right under either timing (tests/unit/storage/
+   * engine-level-sync-reads.test.ts runs the engine over a getMany made of getSync calls).
+   */
   getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
-    if (this.readable()) return this.db.getMany(keys as Uint8Array[])
-    return this.openDbForRead().then(db => db.getMany(keys as Uint8Array[]))
+    if (!this.readable()) return this.openDbForRead().then(db => db.getMany(keys as Uint8Array[]))
+    if (keys.length > SYNC_GET_MANY_KEYS) return this.db.getMany(keys as Uint8Array[])
+    try {
+      const out = new Array<Uint8Array | undefined>(keys.length)
+      for (let i = 0; i < keys.length; i++) out[i] = this.db.getSync(keys[i]!)
+      return Promise.resolve(out)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** Reads go straight to the handle except while it is being reopened (or failed to reopen). */

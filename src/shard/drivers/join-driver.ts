@@ -99,6 +99,12 @@ export async function * joinRows (first: AsyncIterable<SqlValue[]> | Iterable<Sq
   }
 }
 
+/** `rows`, counting each into `tally` as it is read. One generator function for every request: one
+ *  defined per request gets its own prototype and maps (see query-driver.ts runQuery). */
+async function * countedRows (rows: AsyncIterable<Row>, tally: { scanned: number }): AsyncIterable<Row> {
+  for await (const r of rows) { tally.scanned++; yield r }
+}
+
 /** Runs a side's filter program over a table's stored rows. */
 async function * filtered (rows: AsyncIterable<Row>, vm: Vm): AsyncIterable<SqlValue[]> {
   const types = vm.program.columns.map(c => c.type)
@@ -117,8 +123,8 @@ async function * filtered (rows: AsyncIterable<Row>, vm: Vm): AsyncIterable<SqlV
 export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterable<Row>, q: JoinQueryOptions, clock: Clock, decode: (bytes: Uint8Array) => Program = deserialize): Promise<{ rows: Uint8Array, scanned: number }> {
   const params = decodeRows(q.params)[0] ?? []
   const vm = (bytes: Uint8Array): Vm => shardVm(decode(bytes), params, q.statementMicros, clock)
-  let scanned = 0
-  const counted = async function * (rows: AsyncIterable<Row>): AsyncIterable<Row> { for await (const r of rows) { scanned++; yield r } }
+  const tally = { scanned: 0 }
+  const counted = (rows: AsyncIterable<Row>): AsyncIterable<Row> => countedRows(rows, tally)
   const rights: SqlValue[][][] = []
   for (const side of q.sides.slice(1)) {
     const rows: SqlValue[][] = []
@@ -132,5 +138,5 @@ export async function runJoinQuery (scan: (side: JoinSideRequest) => AsyncIterab
   const first = q.sides[0]!
   const joined = joinRows(filtered(counted(scan(first)), vm(first.filter)), rights, steps)
   const out = await collectRows(vm(q.program), joined, q)
-  return { rows: encodeRows(out), scanned }
+  return { rows: encodeRows(out), scanned: tally.scanned }
 }
