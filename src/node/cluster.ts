@@ -316,8 +316,8 @@ export class ClusterShell implements ShardRouting {
     this.stateCache = null
     this.place()
     this.sync.setMembers(this.catalogMembers())
-    const states = `${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
-    this.d.log.info({ epoch: next.epoch, members: next.members, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
+    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
+    this.d.log.info({ epoch: next.epoch, members: next.members, joining: next.joining, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
     this.machine.setLocal({ shardReplicas: this.ownReplicas() })
     this.logPlacement()
     this.d.onLayout?.(next)
