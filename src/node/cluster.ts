@@ -925,6 +925,8 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/leaderless-moves.ts quorumReplicas).
    */
   replicasOf (shard: ShardId, n: number): NodeId[] {
+    // Only while a move runs with leaderless tables (Mode 1 moves keep their own lists: moves.ts).
+    if (this.countPrefs === this.prefs || this.leaderlessMoveView() === null) return this.prefs[shard]!.slice(0, n)
     return quorumReplicas(this.countPrefs[shard]!, this.prefs[shard]!, n)
   }
 

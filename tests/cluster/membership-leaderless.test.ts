@@ -131,8 +131,9 @@ function startWriter (prefix: string, nodes: () => number[]): { acked: Map<strin
       const v = seq++
       const ns = nodes()
       tried.add(k)
-      const r = await cluster.sql(ns[v % ns.length]!, `INSERT INTO ${T} VALUES ($1, $2)`, [k, v])
-      if (r.status === 200) acked.set(k, v)
+      // A failed write (refused, timed out, or a node stopped under it) is only tried.
+      const r = await cluster.sql(ns[v % ns.length]!, `INSERT INTO ${T} VALUES ($1, $2)`, [k, v]).catch(() => null)
+      if (r?.status === 200) acked.set(k, v)
     }
   })()
   return { acked, stop: async () => { run.on = false; await done } }
@@ -168,6 +169,7 @@ describe('leaderless_quorum tables in membership moves', () => {
     await cluster.start(4)
     await cluster.waitFor(() => /node 4 at \S+ admitted by this node \(joining: its leaderless_quorum replicas count once they are filled\)/.test(out(1)) ? true : null,
       { what: 'node 1 to admit node 4 joining', timeoutMs: 60_000 })
+    expect(out(1)).toMatch(/Cluster layout: membership epoch 2, members \{1, 2, 3, 4\}, joining \{4\}/)
     await cluster.waitFor(() => /node\(s\) 4 joined: their leaderless_quorum replicas are filled/.test(out(1)) ? true : null,
       { what: 'node 1 to end the join once the fills are marked', timeoutMs: 120_000 })
     for (const id of [1, 2, 3, 4]) {
