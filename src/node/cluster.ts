@@ -262,6 +262,16 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
+   * Has every live member that may hold copies announced this node's membership epoch (or a later
+   * one) in gossip? Until then one may still coordinate writes by the layout before the move,
+   * which do not reach the new replicas (node/leaderless-moves.ts waits for it before a fill).
+   */
+  layoutSettled (): boolean {
+    const alive = knownAlive(this.states(), this.selfId)
+    return holdingMembers(this.layout).every(id => id === this.selfId || !alive(id) || (this.machine.peerEpoch(id) ?? 0) >= this.layout.epoch)
+  }
+
+  /**
    * The leaderless move under way (cluster/membership/leaderless-moves.ts), null when none: no
    * member joining or leaving, or no leaderless table.
    */

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { currentMarks, fillJobs, sameMark, type FillJob, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { writeFileAtomic } from '../core/atomic-file'
+import type { Clock } from '../core/clock'
 import { describe, isScratchBirdError, messageOf } from '../core/errors'
 import { isNodeId, type NodeId, type ShardId } from '../core/ids'
 import type { FillRequest } from './leaderless-bootstrap'
@@ -15,6 +16,13 @@ import type { FillRequest } from './leaderless-bootstrap'
 // starts again (re-applying a version is a no-op, last write wins), a finished one is not redone.
 // A mark lost (a missing or unreadable file) only costs a re-fill, so a bad file is logged and
 // ignored, never fatal. Marks of another move are dropped (currentMarks).
+//
+// A fill starts only once every live member that may hold copies has announced this node's
+// membership epoch in gossip (ClusterShell.layoutSettled), and write_timeout_ms after that: a
+// coordinator still on the layout before the move writes to the old replicas only, and a write it
+// started then is acknowledged (by W old replicas, so by some source) within its deadline — after
+// that wait, every acknowledged write the new replicas did not receive themselves is in the
+// sources' snapshots.
 
 /** How often the node looks for fills to run. */
 export const FILL_TICK_MS = 1_000
@@ -30,6 +38,12 @@ export interface LeaderlessMoveDeps {
   readonly alive: (id: NodeId) => boolean
   /** LeaderlessBootstrap.fillShard. */
   readonly fill: (req: FillRequest) => Promise<{ keys: number, bytes: number }>
+  /** This node's membership epoch, and whether every live holding member announced it (ClusterShell.layoutSettled). */
+  readonly epoch: () => number
+  readonly settled: () => boolean
+  /** replication.write_timeout_ms: how long after the layout settled a write by the previous one may still be acknowledged. */
+  readonly settleMs: () => number
+  readonly clock: Clock
   readonly log: Logger
 }
 
@@ -56,6 +70,8 @@ export class LeaderlessMoveShell {
   private marks: FillMark[]
   /** The fill running now, with its progress (SHOW SHARD MAP). */
   private current: { job: FillJob, keys: number, bytes: number } | null = null
+  /** Since when (monotonic ms) every live holding member has announced `epoch` (null: not yet). */
+  private settledAt: { epoch: number, at: number } | null = null
 
   constructor (private readonly d: LeaderlessMoveDeps) {
     this.marks = this.load()
@@ -94,7 +110,7 @@ export class LeaderlessMoveShell {
       this.marks = kept
       this.save()
     }
-    if (v === null || this.stopped) return
+    if (v === null || this.stopped || !this.mayStart()) return
     const job = fillJobs(v, this.d.selfId, this.d.alive, m => this.marks.some(x => sameMark(x, m)))[0]
     if (job === undefined) return
     const who = `shard ${job.shard} (leaderless tables of replication_factor ${job.factor}) on node(s) ${job.targets.join(', ')}`
@@ -112,6 +128,18 @@ export class LeaderlessMoveShell {
     } finally {
       this.current = null
     }
+  }
+
+  /** Has the layout been settled for settleMs (see the top)? */
+  private mayStart (): boolean {
+    const epoch = this.d.epoch()
+    if (!this.d.settled()) {
+      this.settledAt = null
+      return false
+    }
+    const now = this.d.clock.monotonic()
+    if (this.settledAt?.epoch !== epoch) this.settledAt = { epoch, at: now }
+    return now - this.settledAt.at >= this.d.settleMs()
   }
 
   private load (): FillMark[] {

@@ -1027,6 +1027,10 @@ export class ScratchBirdNode {
       view: () => cluster.leaderlessMoveView(),
       alive: (id) => cluster.isAlive(id),
       fill: async (req) => await bootstrap.fillShard(req),
+      epoch: () => cluster.currentLayout().epoch,
+      settled: () => cluster.layoutSettled(),
+      settleMs: () => this.config.replication.write_timeout_ms,
+      clock: this.io.clock,
       log: this.loggers.replication
     })
   }

@@ -12,7 +12,8 @@ import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/clus
 // leaderless-moves.ts): a leaderless table of N = 3, W = R = 2 on nodes 1–3 with a writer running.
 //  - Node 4 joins (started with a cluster.nodes listing itself and the members; nodes 1–3 never
 //    list it): node 1 admits it `joining` (epoch 2), the old replicas fill its shards (n − W + 1 of
-//    them each, marks reported to node 1), node 1 marks it normal (epoch 3). Then node 4's own copy
+//    them each, marks reported to node 1; node 2, a source, is killed and restarted meanwhile),
+//    node 1 marks it normal (epoch 3). Then node 4's own copy
 //    of every shard it now holds has every acknowledged row and every tombstone, and every
 //    acknowledged row is read through every node.
 //  - DRAIN NODE 2 of the 4: node 2 ends left once the replicas it held are filled elsewhere; it
@@ -170,6 +171,12 @@ describe('leaderless_quorum tables in membership moves', () => {
     await cluster.waitFor(() => /node 4 at \S+ admitted by this node \(joining: its leaderless_quorum replicas count once they are filled\)/.test(out(1)) ? true : null,
       { what: 'node 1 to admit node 4 joining', timeoutMs: 60_000 })
     expect(out(1)).toMatch(/Cluster layout: membership epoch 2, members \{1, 2, 3, 4\}, joining \{4\}/)
+    // A source killed once it finished a fill, and started again: the move goes on (the others
+    // take its fills over meanwhile), and the fill it recorded is not run again.
+    const firstMark = await cluster.waitFor(() => /Leaderless move: filled shard (\d+) .* from node 2:/.exec(out(2))?.[1] ?? null,
+      { what: 'node 2 to finish a fill', timeoutMs: 60_000, intervalMs: 50 })
+    await cluster.kill(2)
+    await cluster.start(2)
     await cluster.waitFor(() => /node\(s\) 4 joined: their leaderless_quorum replicas are filled/.test(out(1)) ? true : null,
       { what: 'node 1 to end the join once the fills are marked', timeoutMs: 120_000 })
     for (const id of [1, 2, 3, 4]) {
@@ -183,6 +190,7 @@ describe('leaderless_quorum tables in membership moves', () => {
     expect(fills.length).toBeGreaterThanOrEqual(2 * held.size)
     await cluster.waitAllNormal([1, 2, 3, 4], 60_000)
     joined.done = true
+    expect(out(2).split('\n').filter(l => new RegExp(`Leaderless move: filling shard ${firstMark} .* from node 2`).test(l)).length, `node 2 filled shard ${firstMark} once`).toBe(1)
 
     const after = w.acked.size
     await cluster.waitFor(() => w.acked.size >= after + 20 ? true : null, { what: 'more writes after the join, node 4 coordinating some', timeoutMs: 60_000 })
