@@ -171,6 +171,9 @@ describe('leaderless_quorum tables in membership moves', () => {
     await cluster.waitFor(() => /node 4 at \S+ admitted by this node \(joining: its leaderless_quorum replicas count once they are filled\)/.test(out(1)) ? true : null,
       { what: 'node 1 to admit node 4 joining', timeoutMs: 60_000 })
     expect(out(1)).toMatch(/Cluster layout: membership epoch 2, members \{1, 2, 3, 4\}, joining \{4\}/)
+    // SHOW SHARD MAP's `moving` names the fills of the shards node 4 receives while the join runs.
+    await cluster.waitFor(async () => (await rows(1, 'SHOW SHARD MAP')).some(r => /leaderless \(N = 3\): filling \{4\} from \{\d, \d, \d\}/.test(String(r[8]))) ? true : null,
+      { what: 'SHOW SHARD MAP on node 1 to show the fills to node 4', timeoutMs: 30_000, intervalMs: 100 })
     // A source killed once it finished a fill, and started again: the move goes on (the others
     // take its fills over meanwhile), and the fill it recorded is not run again.
     const firstMark = await cluster.waitFor(() => /Leaderless move: filled shard (\d+) .* from node 2:/.exec(out(2))?.[1] ?? null,
@@ -190,6 +193,7 @@ describe('leaderless_quorum tables in membership moves', () => {
     expect(fills.length).toBeGreaterThanOrEqual(2 * held.size)
     await cluster.waitAllNormal([1, 2, 3, 4], 60_000)
     joined.done = true
+    for (const id of [1, 2, 3, 4]) expect((await rows(id, 'SHOW SHARD MAP')).filter(r => /leaderless/.test(String(r[8]))), `node ${id}: nothing moving`).toEqual([])
     expect(out(2).split('\n').filter(l => new RegExp(`Leaderless move: filling shard ${firstMark} .* from node 2`).test(l)).length, `node 2 filled shard ${firstMark} once`).toBe(1)
 
     const after = w.acked.size
