@@ -35,6 +35,14 @@ export interface ClusterLayout {
   /** Members whose drain finished: they hold nothing and decide nothing. Ascending, a subset of `members`, disjoint from `leaving`. */
   left?: NodeId[]
   /**
+   * Members admitted while the cluster holds leaderless_quorum tables, whose replicas of those
+   * tables are still being filled (cluster/membership/leaderless-moves.ts): placement gives them
+   * replicas and writes go to them, but they count toward no leaderless W or R until the decider
+   * marks them normal (epoch + 1). Ascending, a subset of `members`, disjoint from `leaving` and
+   * `left`; absent = none.
+   */
+  joining?: NodeId[]
+  /**
    * The shard counts this cluster was split from, oldest first, each half the next and the last
    * half `shards` (cluster/shard-split.ts); absent = never split. A start whose storage.shards is
    * one of them runs with `shards` (the recorded layout wins, with a WARNING: startLayoutCheck).
@@ -43,18 +51,28 @@ export interface ClusterLayout {
   splitFrom?: number[]
 }
 
-/** A member's state in a layout: 'normal' unless it is draining ('leaving') or drained ('left'). */
-export type LayoutMemberState = 'normal' | 'leaving' | 'left'
+/** A member's state in a layout: 'normal' unless it is being filled ('joining'), draining ('leaving') or drained ('left'). */
+export type LayoutMemberState = 'normal' | 'joining' | 'leaving' | 'left'
 
 export function layoutMemberState (l: ClusterLayout, id: NodeId): LayoutMemberState {
   if (l.left?.includes(id) === true) return 'left'
   if (l.leaving?.includes(id) === true) return 'leaving'
+  if (l.joining?.includes(id) === true) return 'joining'
   return 'normal'
 }
 
-/** The members placement gives replicas to: neither leaving nor left. */
+/** The members placement gives replicas to: neither leaving nor left (joining ones are placed). */
 export function placedMembers (l: ClusterLayout): NodeId[] {
-  return l.members.filter(id => layoutMemberState(l, id) === 'normal')
+  return l.members.filter(id => { const s = layoutMemberState(l, id); return s === 'normal' || s === 'joining' })
+}
+
+/**
+ * The members whose leaderless replicas count toward W and R: the placement before the move under
+ * way — neither joining (still being filled) nor left; leaving ones still count until they are
+ * left. Equal to placedMembers when nothing moves.
+ */
+export function countedMembers (l: ClusterLayout): NodeId[] {
+  return l.members.filter(id => { const s = layoutMemberState(l, id); return s === 'normal' || s === 'leaving' })
 }
 
 /** The members that may still hold replicas: placed ones and leaving ones (not left). */
@@ -64,15 +82,22 @@ export function holdingMembers (l: ClusterLayout): NodeId[] {
 
 /** Same members in the same states (two layouts of one epoch must agree on this). */
 export function sameMembership (a: ClusterLayout, b: ClusterLayout): boolean {
-  return sameMembers(a.members, b.members) && sameMembers(a.leaving ?? [], b.leaving ?? []) && sameMembers(a.left ?? [], b.left ?? [])
+  return sameMembers(a.members, b.members) && sameMembers(a.leaving ?? [], b.leaving ?? []) && sameMembers(a.left ?? [], b.left ?? []) &&
+    sameMembers(a.joining ?? [], b.joining ?? [])
 }
 
-/** `l` with `leaving` / `left` set, each omitted when empty (the file and gossip forms of a layout without drains stay as before). */
-export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: readonly NodeId[]): ClusterLayout {
+/**
+ * `l` with `leaving` / `left` / `joining` set, each omitted when empty (the file and gossip forms
+ * of a layout without moves stay as before). `joining` defaults to `l`'s, less the members it
+ * no longer lists.
+ */
+export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: readonly NodeId[], joining: readonly NodeId[] = l.joining ?? []): ClusterLayout {
   const out: ClusterLayout = { cluster: l.cluster, shards: l.shards, epoch: l.epoch, members: [...l.members] }
   const sorted = (xs: readonly NodeId[]): NodeId[] => [...new Set(xs)].sort((a, b) => a - b)
   if (leaving.length > 0) out.leaving = sorted(leaving)
   if (left.length > 0) out.left = sorted(left)
+  const stillJoining = joining.filter(id => l.members.includes(id))
+  if (stillJoining.length > 0) out.joining = sorted(stillJoining)
   if (l.splitFrom !== undefined && l.splitFrom.length > 0) out.splitFrom = [...l.splitFrom]
   return out
 }
@@ -131,9 +156,11 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   const leaving = memberSubset(r.leaving, members)
   const left = memberSubset(r.left, members)
   if (leaving === null || left === null || leaving.some(id => left.includes(id))) return null
+  const joining = memberSubset(r.joining, members)
+  if (joining === null || joining.some(id => leaving.includes(id) || left.includes(id))) return null
   const splitFrom = splitHistory(r.splitFrom, r.shards)
   if (splitFrom === null) return null
-  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}) }, leaving, left)
+  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}) }, leaving, left, joining)
 }
 
 /** `v` as a split history ending in `shards` (each count half the next; absent: none), or null when it is not that. */

@@ -4,8 +4,9 @@ import { countedReplicas } from '../catalog/replica-bootstrap'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
-import { holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
-import { admitLayout, decider } from '../cluster/membership/epochs'
+import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
+import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
+import { leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
@@ -22,7 +23,7 @@ import { classifyIoError, isScratchBirdError, ScratchBirdError, describe, messag
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import type { RpcClient } from '../net/rpc/client'
-import type { CatalogDoc, CatalogFetchReply, DdlReply, ShardQuery, TableFenceRequest } from '../net/rpc/payloads'
+import type { CatalogDoc, CatalogFetchReply, DdlReply, MembershipStatus, ShardQuery, TableFenceRequest } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
 import { nodeIdLabel, type NodeMetrics } from '../ops/metrics'
 import type { DdlStatement } from '../sql/ast'
@@ -111,6 +112,10 @@ export interface ClusterDeps {
   readonly mode1Retired?: ((shard: ShardId) => boolean) | undefined
   /** Mode 1: the bootstraps of the shard this node streams now, as SHOW SHARD MAP says them (null: none). */
   readonly bootstrapProgress?: ((shard: ShardId) => string | null) | undefined
+  /** The leaderless fills this node finished for the move under way (node/leaderless-moves.ts; MEMBERSHIP_STATUS). */
+  readonly leaderlessFills?: (() => FillMark[]) | undefined
+  /** The leaderless fill of the shard this node runs now, as SHOW SHARD MAP says it (null: none). */
+  readonly leaderlessFillProgress?: ((shard: ShardId) => string | null) | undefined
   /** Does this node's replica of the shard not serve it (anti-entropy: stale after a long outage)? */
   readonly replicaStale?: (shard: ShardId) => boolean
   /** Gossip timing and the wall clock compared with peers'. */
@@ -186,6 +191,11 @@ export class ClusterShell implements ShardRouting {
   private ids: NodeId[] = []
   private prefs: NodeId[][] = []
   private heldPrefs: NodeId[][] = []
+  /**
+   * The lists over the members whose leaderless replicas count (layout.ts countedMembers): the
+   * placement before a join or drain under way (`prefs` itself when nothing moves).
+   */
+  private countPrefs: NodeId[][] = []
   private layout: ClusterLayout
   /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
   private awaitingAdmission = false
@@ -193,6 +203,8 @@ export class ClusterShell implements ShardRouting {
   private drainPoll = false
   private drainPolledAt = -Infinity
   private drainMoving: number[] = []
+  /** The shards the decider's last status round found with leaderless fills still missing (null: no round yet for this move). */
+  private leaderlessMoving: number[] | null = null
   /**
    * Nodes this node saw removed from the layout (REMOVE NODE), recorded in its data directory
    * before the layout removing them and reloaded at start: their Mode 1 votes stop counting
@@ -242,6 +254,31 @@ export class ClusterShell implements ShardRouting {
     const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
     this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
     this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(config.storage.shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
+    const counted = countedMembers(this.layout)
+    this.countPrefs = counted.length === this.ids.length && counted.every(id => this.ids.includes(id))
+      ? this.prefs
+      : shardIds(config.storage.shards).map(s => preferenceList(s, counted, counted.length, datacenterOf))
+    this.leaderlessMoving = null
+  }
+
+  /**
+   * Has every live member that may hold copies announced this node's membership epoch (or a later
+   * one) in gossip? Until then one may still coordinate writes by the layout before the move,
+   * which do not reach the new replicas (node/leaderless-moves.ts waits for it before a fill).
+   */
+  layoutSettled (): boolean {
+    const alive = knownAlive(this.states(), this.selfId)
+    return holdingMembers(this.layout).every(id => id === this.selfId || !alive(id) || (this.machine.peerEpoch(id) ?? 0) >= this.layout.epoch)
+  }
+
+  /**
+   * The leaderless move under way (cluster/membership/leaderless-moves.ts), null when none: no
+   * member joining or leaving, or no leaderless table.
+   */
+  leaderlessMoveView (): MoveView | null {
+    if (this.countPrefs === this.prefs) return null
+    const groups = leaderlessGroups(this.d.catalog().userTables)
+    return groups.length === 0 ? null : { groups, countedPrefs: this.countPrefs, placedPrefs: this.prefs }
   }
 
   /**
@@ -289,8 +326,8 @@ export class ClusterShell implements ShardRouting {
     this.stateCache = null
     this.place()
     this.sync.setMembers(this.catalogMembers())
-    const states = `${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
-    this.d.log.info({ epoch: next.epoch, members: next.members, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
+    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
+    this.d.log.info({ epoch: next.epoch, members: next.members, joining: next.joining, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
     this.machine.setLocal({ shardReplicas: this.ownReplicas() })
     this.logPlacement()
     this.d.onLayout?.(next)
@@ -299,7 +336,12 @@ export class ClusterShell implements ShardRouting {
 
   /** This node decides membership and `nodeId` asks to join: admitted at epoch + 1, or refused (logged). */
   private admit (nodeId: NodeId, address: string): void {
-    const blocker = membershipBlocker(this.d.catalog().userTables)
+    const tables = this.d.catalog().userTables
+    const leaderless = leaderlessGroups(tables).length > 0
+    // Leaderless replicas count by the placement before the move (layout.ts countedMembers): one move at a time.
+    const moving = [...(this.layout.joining ?? []), ...(this.layout.leaving ?? [])]
+    const blocker = membershipBlocker(tables) ??
+      (leaderless && moving.length > 0 ? `node(s) {${moving.join(', ')}} are joining or leaving while leaderless_quorum tables exist; one move at a time — it is admitted once they are normal or left` : null)
     if (blocker !== null) {
       const now = this.d.clock.monotonic()
       const last = this.joinRefusedAt.get(nodeId)
@@ -310,7 +352,8 @@ export class ClusterShell implements ShardRouting {
       return
     }
     this.joinRefusedAt.delete(nodeId)
-    this.adoptLayout(admitLayout(this.layout, nodeId), `node ${nodeId} at ${address} admitted by this node`)
+    this.adoptLayout(admitLayout(this.layout, nodeId, leaderless),
+      `node ${nodeId} at ${address} admitted by this node${leaderless ? ' (joining: its leaderless_quorum replicas count once they are filled)' : ''}`)
   }
 
   /**
@@ -338,7 +381,7 @@ export class ClusterShell implements ShardRouting {
     }
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
-    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove' })
+    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove', leaderless: op.kind === 'remove' })
     const single = singleCopyTables(tables).map(t => t.name)
     const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
     const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost } })
@@ -360,17 +403,20 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
-   * At the decider, while a drain runs (at most one status round in flight, one per
-   * DRAIN_STATUS_EVERY_MS): asks every live member that may hold copies which Mode 1 shards it
-   * leads and with which voters (MEMBERSHIP_STATUS; this node answers itself), and marks the
-   * leaving node left (epoch + 1) once every shard runs on its target without it
-   * (cluster/membership/drain.ts shardsStillMoving). The shards still moving are kept for SHOW
+   * At the decider, while a drain or a join with leaderless tables runs (at most one status round
+   * in flight, one per DRAIN_STATUS_EVERY_MS): asks every live member that may hold copies which
+   * Mode 1 shards it leads and with which voters, and which leaderless fills it finished
+   * (MEMBERSHIP_STATUS; this node answers itself). A drain ends (the leaving node left, epoch + 1)
+   * once every shard runs on its target without it (cluster/membership/drain.ts
+   * shardsStillMoving) and every leaderless fill has its marks (leaderless-moves.ts); a join ends
+   * (the joining nodes normal, epoch + 1) on the latter. The shards still moving are kept for SHOW
    * SHARD MAP.
    */
-  private finishDrains (): void {
+  private finishMoves (): void {
     const node = (this.layout.leaving ?? [])[0]
+    const joining = this.layout.joining ?? []
     if (node === undefined) this.drainMoving = []
-    if (node === undefined || this.drainPoll) return
+    if ((node === undefined && joining.length === 0) || this.drainPoll) return
     const alive = knownAlive(this.states(), this.selfId)
     if (decider(this.layout, alive) !== this.selfId) return
     const now = this.d.clock.monotonic()
@@ -380,19 +426,30 @@ export class ClusterShell implements ShardRouting {
     const epoch = this.layout.epoch
     const asked = holdingMembers(this.layout).filter(alive)
     void Promise.all(asked.map(async id => {
-      if (id === this.selfId) return this.d.mode1Primaries?.() ?? []
+      if (id === this.selfId) return { id, status: this.onMembershipStatus() }
       try {
-        return (await this.d.rpc.call(this.addressOf(id), 'MEMBERSHIP_STATUS', {}, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true })).primaries
-      } catch { return [] }
+        return { id, status: await this.d.rpc.call(this.addressOf(id), 'MEMBERSHIP_STATUS', {}, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }) }
+      } catch { return { id, status: { primaries: [] } } }
     })).then(answers => {
       if (this.layout.epoch !== epoch) return
       const reports = new Map<number, NodeId[][]>()
-      for (const a of answers) for (const p of a) reports.set(p.shard, [...(reports.get(p.shard) ?? []), p.voters])
-      const n = this.mode1Replicas()
-      const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
-      const moving = shardsStillMoving(node, targets, reports)
-      this.drainMoving = moving
-      if (moving.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
+      const fills = new Map<NodeId, FillMark[]>()
+      for (const { id, status } of answers) {
+        for (const p of status.primaries) reports.set(p.shard, [...(reports.get(p.shard) ?? []), p.voters])
+        fills.set(id, status.fills ?? [])
+      }
+      const view = this.leaderlessMoveView()
+      const leaderless = view === null ? [] : leaderlessShardsStillMoving(view, fills)
+      this.leaderlessMoving = leaderless
+      if (node !== undefined) {
+        const n = this.mode1Replicas()
+        const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
+        const moving = shardsStillMoving(node, targets, reports)
+        this.drainMoving = moving
+        if (moving.length === 0 && leaderless.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
+      } else if (leaderless.length === 0) {
+        this.adoptLayout(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R from now on`)
+      }
     }).finally(() => { this.drainPoll = false })
   }
 
@@ -401,9 +458,10 @@ export class ClusterShell implements ShardRouting {
     return (await this.d.rpc.call(this.addressOf(id), 'TXN_STATUS', { xid }, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true })).live
   }
 
-  /** MEMBERSHIP_STATUS: the Mode 1 shards this node leads, with their voters. */
-  private onMembershipStatus (): { primaries: Array<{ shard: number, voters: NodeId[] }> } {
-    return { primaries: this.d.mode1Primaries?.() ?? [] }
+  /** MEMBERSHIP_STATUS: the Mode 1 shards this node leads, with their voters; the leaderless fills it finished. */
+  private onMembershipStatus (): MembershipStatus {
+    const fills = this.d.leaderlessFills?.() ?? []
+    return { primaries: this.d.mode1Primaries?.() ?? [], ...(fills.length > 0 ? { fills: fills.map(f => ({ ...f, targets: [...f.targets] })) } : {}) }
   }
 
   /** More than one configured member: placement, forwarding and cluster DDL apply. */
@@ -428,7 +486,7 @@ export class ClusterShell implements ShardRouting {
       this.announceOldestSnapshot()
       this.announceHeldReplicas()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
-      this.finishDrains()
+      this.finishMoves()
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -507,7 +565,7 @@ export class ClusterShell implements ShardRouting {
       // The layout's drain states rule over gossip's, but for a leaving node that is not running
       // (its drain waits for it): gossip's verdict says so.
       const inLayout = layoutMemberState(this.layout, id)
-      const state = inLayout === 'left' || (inLayout === 'leaving' && (gossiped === 'normal' || gossiped === 'joining')) ? inLayout : gossiped
+      const state = inLayout === 'left' || ((inLayout === 'leaving' || inLayout === 'joining') && (gossiped === 'normal' || gossiped === 'joining')) ? inLayout : gossiped
       return {
         nodeId: id,
         address: m?.address ?? this.addresses.get(id) ?? '',
@@ -534,10 +592,17 @@ export class ClusterShell implements ShardRouting {
     return shardIds(this.prefs.length).map(shard => {
       const row = this.shardMapMoving(shard, alive, n)
       // A bootstrap this node streams (the shard's primary): keys and bytes sent, rate, ETA.
-      const progress = this.d.bootstrapProgress?.(shard) ?? null
-      if (progress === null) return row
-      return { ...row, moving: row.moving === undefined ? progress : `${row.moving}; ${progress}` }
+      const progress = [this.leaderlessMovingText(shard), this.d.bootstrapProgress?.(shard) ?? null, this.d.leaderlessFillProgress?.(shard) ?? null].filter(x => x !== null)
+      if (progress.length === 0) return row
+      return { ...row, moving: [...(row.moving === undefined ? [] : [row.moving]), ...progress].join('; ') }
     })
+  }
+
+  /** The leaderless fills of `shard` a move still needs (null: none, or the decider's last round found them done). */
+  private leaderlessMovingText (shard: ShardId): string | null {
+    const view = this.leaderlessMoveView()
+    if (view === null || (this.leaderlessMoving !== null && !this.leaderlessMoving.includes(shard))) return null
+    return leaderlessMovingText(view, shard) ?? null
   }
 
   /** SHOW SHARD MAP's row of `shard` with the moves this node knows of. */
@@ -626,10 +691,11 @@ export class ClusterShell implements ShardRouting {
     const t = this.d.catalog().tableById(tableId)
     if (t === undefined) return undefined
     const selfStale = this.d.replicaStale?.(shard) === true
-    const node = scanNode(t.replication, this.prefs[shard]!, this.selfId, routable(this.states(), this.selfId),
+    // While leaderless replicas move, the counted ones (the placement before the move) are scanned.
+    const node = scanNode(t.replication, this.countPrefs[shard]!, this.selfId, routable(this.states(), this.selfId),
       id => avoid.has(id) || (selfStale && id === this.selfId), countedReplicas(t.replication.replication_factor, t.bootstrap, shard))
     // Only this node's own (stale) replica is left: refused as a peer's would be.
-    if (node === null && selfStale && avoid.size === 0 && this.prefs[shard]!.slice(0, t.replication.replication_factor).includes(this.selfId)) throw staleReplica('QUERY', shard)
+    if (node === null && selfStale && avoid.size === 0 && this.countPrefs[shard]!.slice(0, t.replication.replication_factor).includes(this.selfId)) throw staleReplica('QUERY', shard)
     return node
   }
 
@@ -867,9 +933,16 @@ export class ClusterShell implements ShardRouting {
     checkProvidable(c, this.ids.length)
   }
 
-  /** The replicas of `shard` for a table of replication factor `n`: the first n of its preference list. */
+  /**
+   * The replicas of `shard` for a table of replication factor `n`: the first n of its preference
+   * list; while a join or drain moves leaderless replicas, the first n of the list before the move
+   * (those count toward W and R, and come first), then the new ones being filled
+   * (cluster/membership/leaderless-moves.ts quorumReplicas).
+   */
   replicasOf (shard: ShardId, n: number): NodeId[] {
-    return this.prefs[shard]!.slice(0, n)
+    // Only while a move runs with leaderless tables (Mode 1 moves keep their own lists: moves.ts).
+    if (this.countPrefs === this.prefs || this.leaderlessMoveView() === null) return this.prefs[shard]!.slice(0, n)
+    return quorumReplicas(this.countPrefs[shard]!, this.prefs[shard]!, n)
   }
 
   /**
@@ -883,8 +956,8 @@ export class ClusterShell implements ShardRouting {
     }
     const out: HeldShard[] = []
     if (n === 0) return out
-    this.prefs.forEach((pref, shard) => {
-      const replicas = pref.slice(0, n)
+    this.prefs.forEach((_pref, shard) => {
+      const replicas = this.replicasOf(asShardId(shard), n)
       if (replicas.includes(this.selfId)) out.push({ shard: asShardId(shard), peers: replicas.filter(id => id !== this.selfId) })
     })
     return out

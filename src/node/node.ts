@@ -69,6 +69,7 @@ import { SharedXidCounter } from '../storage/xid-shared'
 import { makeXid } from '../storage/xid'
 import { QuorumShell } from './quorum'
 import { LeaderlessBootstrap } from './leaderless-bootstrap'
+import { LeaderlessMoveShell } from './leaderless-moves'
 import { TableMoveShell } from './table-moves'
 import { runMove } from '../exec/table-move'
 import type { DdlStatement } from '../sql/ast'
@@ -217,6 +218,8 @@ export class ScratchBirdNode {
   private quorum: QuorumShell | null = null
   /** Fills new leaderless replicas (a raised replication_factor) before they count toward W and R. */
   private leaderlessBootstrap: LeaderlessBootstrap | null = null
+  /** Fills of leaderless replicas in joins and drains (node/leaderless-moves.ts). */
+  private leaderlessMoves: LeaderlessMoveShell | null = null
   /** Resumes moves of populated tables (node/table-moves.ts). */
   private moves: TableMoveShell | null = null
   /** DDL write fences on this node's shards (issue 13). */
@@ -373,10 +376,10 @@ export class ScratchBirdNode {
       ...(clustered
         ? [{
             name: 'cluster',
-            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.moves?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
+            start: () => { this.cluster!.start(); this.replication?.start(); this.quorum?.start(); this.leaderlessBootstrap?.start(); this.leaderlessMoves?.start(); this.moves?.start(); this.antiEntropy?.start(); this.recoverClusterLimbo(this.hlc!); this.sweepPrimaryLimbo(); void this.bootstrap?.start() },
             // First of all on a graceful stop: the shards this node is primary of get another
             // primary while it still answers (leadership transfer), not an election after it went silent.
-            stop: async () => { await this.replication?.handOver(handOverBudgetMs(config)); this.antiEntropy?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
+            stop: async () => { await this.replication?.handOver(handOverBudgetMs(config)); this.antiEntropy?.stop(); await this.leaderlessMoves?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
           }]
         : [])
     ]
@@ -616,6 +619,7 @@ export class ScratchBirdNode {
       this.replication.register(this.rpcMethods)
       this.quorum = this.createQuorum(hlc, this.cluster, this.hints!)
       this.leaderlessBootstrap = this.createLeaderlessBootstrap(hlc, this.cluster, this.quorum)
+      this.leaderlessMoves = this.createLeaderlessMoves(this.cluster, this.leaderlessBootstrap)
       if (this.config.anti_entropy.enabled) this.antiEntropy = this.createAntiEntropy(hlc, this.cluster)
     }
     this.fences = this.createFences()
@@ -982,6 +986,8 @@ export class ScratchBirdNode {
       mode1CommittedVoters: (shard) => this.replication?.committedVotersOf(shard) ?? [],
       mode1Retired: (shard) => this.replication?.retired(shard) ?? false,
       bootstrapProgress: (shard) => this.replication?.bootstrapProgress(shard) ?? null,
+      leaderlessFills: () => this.leaderlessMoves?.finished() ?? [],
+      leaderlessFillProgress: (shard) => this.leaderlessMoves?.progress(shard) ?? null,
       mode1Primaries: () => {
         const out: Array<{ shard: number, voters: NodeId[] }> = []
         for (const shard of shardIds(this.config.storage.shards)) {
@@ -1012,6 +1018,21 @@ export class ScratchBirdNode {
       run: async (table, progress) => { await runMove(env, table, pos, ddl, progress) },
       takeOver: async (table, node) => { await ddl({ kind: 'alter_table', pos, table, action: { kind: 'move', pos, step: { kind: 'take_over', node } } }) },
       log: this.log
+    })
+  }
+
+  private createLeaderlessMoves (cluster: ClusterShell, bootstrap: LeaderlessBootstrap): LeaderlessMoveShell {
+    return new LeaderlessMoveShell({
+      selfId: this.config.node.id,
+      dataDir: this.dataDir,
+      view: () => cluster.leaderlessMoveView(),
+      alive: (id) => cluster.isAlive(id),
+      fill: async (req) => await bootstrap.fillShard(req),
+      epoch: () => cluster.currentLayout().epoch,
+      settled: () => cluster.layoutSettled(),
+      settleMs: () => this.config.replication.write_timeout_ms,
+      clock: this.io.clock,
+      log: this.loggers.replication
     })
   }
 

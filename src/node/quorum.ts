@@ -233,8 +233,10 @@ export class QuorumShell {
     const now = (): number => this.d.clock.monotonic()
     let pr: PointRead
     try {
-      // Replicas still being bootstrapped are not asked (catalog/replica-bootstrap.ts).
-      pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, countedReplicas(n, table.bootstrap, shard)), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })
+      // Replicas still being bootstrapped are not asked (catalog/replica-bootstrap.ts), nor the new
+      // ones of a join or drain (listed after the counted ones: ClusterShell.replicasOf).
+      const counted = countedReplicas(n, table.bootstrap, shard)
+      pr = new PointRead({ tableId: table.id, pks, replicas: this.d.replicas(shard, counted).slice(0, counted), r, alive: id => this.d.alive(id), nowMs: now(), timeoutMs, nextReqId: () => ++this.seq })
     } catch (e) {
       return Promise.reject(e)
     }
@@ -283,7 +285,8 @@ export class QuorumShell {
    */
   async scanReplicas (table: TableInfo, shard: ShardId, after: Tuple | null, limit: number): Promise<VersionScanRow[][]> {
     const { replication_factor: n, write_quorum: w } = table.replication
-    const replicas = this.d.replicas(shard, countedReplicas(n, table.bootstrap, shard))
+    const counted = countedReplicas(n, table.bootstrap, shard)
+    const replicas = this.d.replicas(shard, counted).slice(0, counted)
     const need = Math.max(1, n - w + 1)
     const timeoutMs = this.d.config.replication.read_timeout_ms
     const asked = await Promise.allSettled(replicas.map(async to => {

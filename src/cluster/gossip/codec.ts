@@ -1,5 +1,5 @@
 import type { Fail } from '../../core/bytes'
-import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
 import { ScratchBirdError } from '../../core/errors'
 import { LAYOUT_MAX_MEMBERS, parseLayout, type ClusterLayout } from '../layout'
 import {
@@ -21,12 +21,22 @@ import type { NodeId } from '../../core/ids'
 //     A v1 message decodes without a layout.
 // v3: layout = v2 layout | leaving: count varint, nodeId u16 each | left: the same (members being
 //     drained and drained, cluster/membership/drain.ts). A v2 layout decodes with neither.
+// v4: layout = v3 layout | joining: count varint, nodeId u16 each (members whose leaderless
+//     replicas are being filled, cluster/membership/leaderless-moves.ts). Written only when a
+//     message's layout has joining members (else v3, so a v3 peer reads every other message).
 
-export const GOSSIP_CODEC_VERSION = 3
+export const GOSSIP_CODEC_VERSION = 4
 /** The first version carrying the sender's cluster layout. */
 const LAYOUT_SINCE = 2
 /** The first version carrying the layout's leaving and left members. */
 const MEMBER_STATES_SINCE = 3
+/** The first version carrying the layout's joining members. */
+const JOINING_SINCE = 4
+
+/** The version a message needs: JOINING_SINCE only when its layout has joining members. */
+function lowestVersion (m: GossipMessage | null): number {
+  return (m?.layout?.joining ?? []).length > 0 ? JOINING_SINCE : MEMBER_STATES_SINCE
+}
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -62,13 +72,14 @@ function readMember (r: CodecReader): MemberRecord {
   return m
 }
 
-function writeLayout (w: CodecWriter, l: ClusterLayout): void {
+function writeLayout (w: CodecWriter, l: ClusterLayout, version: number): void {
   w.str(l.cluster)
   w.uint(l.shards)
   w.uint(l.epoch)
   w.array(l.members, id => w.u16(id))
   w.array(l.leaving ?? [], id => w.u16(id))
   w.array(l.left ?? [], id => w.u16(id))
+  if (version >= JOINING_SINCE) w.array(l.joining ?? [], id => w.u16(id))
 }
 
 function readIds (r: CodecReader, what: string): NodeId[] {
@@ -85,12 +96,13 @@ function readLayout (r: CodecReader, version: number): ClusterLayout {
   const epoch = r.uint()
   const members = readIds(r, 'members')
   const states = version >= MEMBER_STATES_SINCE ? { leaving: readIds(r, 'leaving members'), left: readIds(r, 'left members') } : {}
-  const layout = parseLayout({ cluster, shards, epoch, members, ...states })
-  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, or leaving/left not ascending members)')
+  const joining = version >= JOINING_SINCE ? { joining: readIds(r, 'joining members') } : {}
+  const layout = parseLayout({ cluster, shards, epoch, members, ...states, ...joining })
+  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, or leaving/left/joining not ascending disjoint members)')
   return layout
 }
 
-function writeMessage (w: CodecWriter, m: GossipMessage): void {
+function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void {
   w.u8(m.type === 'ping' ? 0 : 1)
   w.u16(m.from)
   w.str(m.hlc)
@@ -101,7 +113,7 @@ function writeMessage (w: CodecWriter, m: GossipMessage): void {
     w.f64(m.echoSentAt)
     w.f64(m.answeredAt)
   }
-  w.opt(m.layout, l => writeLayout(w, l))
+  w.opt(m.layout, l => writeLayout(w, l, version))
 }
 
 function readMessage (r: CodecReader, version: number): GossipMessage {
@@ -123,7 +135,7 @@ function readMessage (r: CodecReader, version: number): GossipMessage {
 }
 
 /** Either message (the simulator's network carries both kinds alike). */
-export const gossipMessageCodec: Codec<GossipMessage> = versioned('gossip message', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readMessage(r, v))
+export const gossipMessageCodec: Codec<GossipMessage> = versionedLowest('gossip message', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readMessage(r, v))
 
 function readOnly<T extends GossipMessage> (r: CodecReader, version: number, type: T['type']): T {
   const m = readMessage(r, version)
@@ -132,9 +144,9 @@ function readOnly<T extends GossipMessage> (r: CodecReader, version: number, typ
 }
 
 /** GOSSIP_SYNC's request and GOSSIP_ACK's. */
-export const gossipPingCodec: Codec<GossipPing> = versioned('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipPing>(r, v, 'ping'))
-export const gossipAckCodec: Codec<GossipAck> = versioned('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipAck>(r, v, 'ack'))
+export const gossipPingCodec: Codec<GossipPing> = versionedLowest('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readOnly<GossipPing>(r, v, 'ping'))
+export const gossipAckCodec: Codec<GossipAck> = versionedLowest('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readOnly<GossipAck>(r, v, 'ack'))
 
 /** GOSSIP_SYNC's reply: the receiver's ack, or none (presence byte after the version). */
-export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versioned('gossip reply', GOSSIP_CODEC_VERSION, rpcFail,
-  (w, m) => w.opt(m, x => writeMessage(w, x)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)
+export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versionedLowest<GossipAck | null>('gossip reply', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion,
+  (w, m, version) => w.opt(m, x => writeMessage(w, x, version)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)

@@ -174,6 +174,8 @@ export class GossipMachine {
   private layout: ClusterLayout | undefined
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
   private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
+  /** The membership epoch each peer last announced as its own (bounded by the members: one entry per sender accepted). */
+  private readonly epochs = new Map<NodeId, number>()
   private readonly intervalMs: number
   /** When tick() last ran (null before the first): a tick far later than intervalMs after it is our own stall. */
   private lastTickAt: number | null = null
@@ -290,6 +292,11 @@ export class GossipMachine {
   }
 
   /** Peer processes refused for announcing another cluster layout (not members: never routed to). */
+  /** The membership epoch `id` last announced in a message it sent (undefined: none seen since this process started). */
+  peerEpoch (id: NodeId): number | undefined {
+    return this.epochs.get(id)
+  }
+
   refusedPeers (): RefusedPeer[] {
     return [...this.refused.values()].map(({ nodeId, bootId, address, reason }) => ({ nodeId, bootId, address, reason }))
   }
@@ -325,9 +332,11 @@ export class GossipMachine {
       case 'same':
       case 'older':
         this.refused.delete(msg.from)
+        this.epochs.set(msg.from, msg.layout.epoch)
         return false
       case 'newer':
         this.refused.delete(msg.from)
+        this.epochs.set(msg.from, msg.layout.epoch)
         out.push({ type: 'layout-newer', nodeId: msg.from, layout: { ...msg.layout, members: [...msg.layout.members] } })
         return false
       case 'join': {

@@ -88,7 +88,7 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
   const leaving = l.leaving ?? []
   const left = l.left ?? []
   const next = (members: NodeId[], nextLeaving: NodeId[], nextLeft: NodeId[]): ClusterLayout =>
-    withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members }, nextLeaving, nextLeft)
+    withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members }, nextLeaving, nextLeft, (l.joining ?? []).filter(id => members.includes(id)))
   const state = (): string => layoutMemberState(l, op.node)
   switch (op.kind) {
     case 'drain': {
@@ -99,6 +99,10 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
       const other = leaving[0]
       if (other !== undefined) {
         throw refused(`${what} ${op.node} refused: node ${other} is being drained; one drain at a time — wait until it is left (SHOW CLUSTER MEMBERS), or cancel it (DRAIN NODE ${other} CANCEL)`, { node: op.node, draining: other })
+      }
+      const joining = l.joining ?? []
+      if (joining.length > 0) {
+        throw refused(`${what} ${op.node} refused: node(s) ${list(joining)} are joining (their leaderless_quorum replicas are being filled); one move at a time — wait until they are normal (SHOW CLUSTER MEMBERS)`, { node: op.node, joining })
       }
       if (!f.alive(op.node)) {
         throw refused(`${what} ${op.node} refused: node ${op.node} is down, and a drain moves the replicas it holds while it runs; for a node gone for good use REMOVE NODE ${op.node}`, { node: op.node, state: 'down' })
@@ -122,7 +126,8 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
           throw new ScratchBirdError('SB_NODE_ALIVE', `${what} ${op.node} refused: node ${op.node} is alive; REMOVE NODE is for a node gone for good — drain it instead (DRAIN NODE ${op.node}), then remove it once it is left`, { node: op.node })
         }
         checkEnoughLeft(what, op.node, f)
-        checkMovable(what, op.node, f)
+        // A joining node's leaderless replicas never counted: removing it takes no copy away.
+        if (state() !== 'joining') checkMovable(what, op.node, f)
         const lost = f.lost
         if (lost !== undefined && lost.shards.length > 0 && op.force !== true) {
           throw new ScratchBirdError('SB_REMOVE_LOSES_DATA', `${what} ${op.node} refused: shard(s) ${lost.shards.join(', ')} of table(s) ${lost.tables.join(', ')} (replication_factor 1) have their only copy on node ${op.node}, and their rows would be lost; bring node ${op.node} back and DRAIN NODE ${op.node} instead, or raise replication_factor first — or, to remove it anyway and lose those rows, REMOVE NODE ${op.node} FORCE`,
@@ -157,7 +162,7 @@ export function shardsStillMoving (node: NodeId, targets: ReadonlyArray<readonly
 /** The layout marking `node` (leaving) left: epoch + 1. */
 export function leftLayout (l: ClusterLayout, node: NodeId): ClusterLayout {
   return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] },
-    (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node])
+    (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node], l.joining ?? [])
 }
 
 /**

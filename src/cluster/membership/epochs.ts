@@ -87,10 +87,20 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
   return { kind: 'conflict', reason: here }
 }
 
-/** The layout admitting `node` to `current`: epoch + 1, members ∪ {node} (a drain under way stays). */
-export function admitLayout (current: ClusterLayout, node: NodeId): ClusterLayout {
+/**
+ * The layout admitting `node` to `current`: epoch + 1, members ∪ {node} (a drain under way stays).
+ * `joining`: the cluster holds leaderless_quorum tables, whose replicas on `node` must be filled
+ * before they count (cluster/membership/leaderless-moves.ts): `node` enters `joining`.
+ */
+export function admitLayout (current: ClusterLayout, node: NodeId, joining = false): ClusterLayout {
   const members = [...new Set([...current.members, node])].sort((a, b) => a - b)
-  return withStates({ cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }, current.leaving ?? [], current.left ?? [])
+  return withStates({ cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }, current.leaving ?? [], current.left ?? [],
+    [...(current.joining ?? []), ...(joining ? [node] : [])])
+}
+
+/** The layout marking the joining members normal (their leaderless replicas are filled): epoch + 1. */
+export function joinedLayout (l: ClusterLayout): ClusterLayout {
+  return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] }, l.leaving ?? [], l.left ?? [], [])
 }
 
 /**

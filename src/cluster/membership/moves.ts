@@ -12,13 +12,14 @@ import type { NodeId } from '../../core/ids'
 // learner replacing it caught up.
 //
 // What cannot move yet: a table whose only copy is its shard's first preference node (N = 1, any
-// mode: no group to bootstrap a new owner from), and leaderless_quorum tables (their replica
-// bootstrap in a move is not wired yet). A membership change while such a table exists would route
-// its rows to nodes that do not hold them, so it is refused (SB_MEMBERSHIP_REFUSED) instead.
+// mode: no group to bootstrap a new owner from). A membership change while such a table exists would
+// route its rows to nodes that do not hold them, so it is refused (SB_MEMBERSHIP_REFUSED) instead.
 // (A primary_replica N = 1 table next to one with N ≥ 2 has the shard group's copies — one log per
 // shard, node/replication/manager.ts — once that group elected its first primary, which must be
 // the N = 1 owner (replication/machine.ts mayCampaign). A move changing the group's preference
 // list before then could let a node with none of those rows lead it, so such tables still block.)
+// leaderless_quorum tables move in joins and drains by their own fill (leaderless-moves.ts); only
+// REMOVE NODE of a node gone for good still refuses them (their survivors are not re-counted yet).
 
 /**
  * The replica list a shard's Mode 1 group runs with: `target` (the first N of its preference list
@@ -107,14 +108,15 @@ export function singleCopyTables<T extends NamedTable> (tables: readonly T[]): T
  * Why the membership cannot change while the catalog holds `tables` (null: it can), naming them
  * and the way out. `singleCopy: false` (REMOVE NODE of a node gone for good): single-copy tables
  * do not block here — their copies on that node are gone whatever is done (drain.ts lostShards;
- * the removal asks for FORCE then).
+ * the removal asks for FORCE then). `leaderless: true` (REMOVE NODE): leaderless_quorum tables
+ * block (joins and drains fill their new replicas: leaderless-moves.ts).
  */
-export function membershipBlocker (tables: readonly NamedTable[], opts: { singleCopy: boolean } = { singleCopy: true }): string | null {
+export function membershipBlocker (tables: readonly NamedTable[], opts: { singleCopy: boolean, leaderless?: boolean } = { singleCopy: true }): string | null {
   const single = opts.singleCopy ? singleCopyTables(tables).filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.name) : []
   const leaderless: string[] = []
-  for (const t of tables) if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
+  if (opts.leaderless === true) for (const t of tables) if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
   const why: string[] = []
   if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)
-  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot bootstrap a replica on another node in this release`)
+  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot re-replicate the shards of a node gone for good in this release: bring it back and DRAIN NODE it instead`)
   return why.length === 0 ? null : why.join('; ')
 }

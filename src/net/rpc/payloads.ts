@@ -73,8 +73,12 @@ const MAX_SNAPSHOT_VOTERS = 16
 export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
 
-/** MEMBERSHIP_STATUS reply: the Mode 1 shards the answering node is primary of, each with the voters its log holds. */
-export interface MembershipStatus { primaries: Array<{ shard: number, voters: NodeId[] }> }
+/**
+ * MEMBERSHIP_STATUS reply: the Mode 1 shards the answering node is primary of, each with the voters
+ * its log holds; `fills` (v2, absent from v1 replies): the leaderless fills it finished for the
+ * move under way (cluster/membership/leaderless-moves.ts FillMark).
+ */
+export interface MembershipStatus { primaries: Array<{ shard: number, voters: NodeId[] }>, fills?: Array<{ shard: number, factor: number, targets: NodeId[] }> }
 
 export interface RpcRequests {
   PING: Uint8Array
@@ -256,18 +260,34 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   REPL_SNAPSHOT_CHUNK: { request: snapshotChunkRequest, reply: snapshotChunkReply },
   MEMBERSHIP_STATUS: {
     request: nothing('MEMBERSHIP_STATUS', {}),
-    reply: v1('MEMBERSHIP_STATUS reply', (w, v) => w.array(v.primaries, p => { w.uint(p.shard); w.array(p.voters, id => w.u16(id)) }), r => {
+    // v2 only when there are fills to report: a v1 peer (the previous release) still reads the rest.
+    reply: versionedLowest<MembershipStatus>('MEMBERSHIP_STATUS reply', 2, rpcFail, v => (v.fills ?? []).length > 0 ? 2 : 1, (w, v, version) => {
+      w.array(v.primaries, p => { w.uint(p.shard); w.array(p.voters, id => w.u16(id)) })
+      if (version >= 2) w.array(v.fills ?? [], f => { w.uint(f.shard); w.uint(f.factor); w.array(f.targets, id => w.u16(id)) })
+    }, (r, version) => {
+      const readIds = (what: string): NodeId[] => {
+        const k = r.count(2)
+        if (k > MAX_STATUS_VOTERS) throw r.malformed(`${k} ${what} (at most ${MAX_STATUS_VOTERS})`)
+        const ids: NodeId[] = []
+        for (let j = 0; j < k; j++) ids.push(r.nodeId())
+        return ids
+      }
       const n = r.count(2)
       const primaries: MembershipStatus['primaries'] = []
       for (let i = 0; i < n; i++) {
         const shard = r.uint()
-        const k = r.count(2)
-        if (k > MAX_STATUS_VOTERS) throw r.malformed(`${k} voters of shard ${shard} (at most ${MAX_STATUS_VOTERS})`)
-        const voters: NodeId[] = []
-        for (let j = 0; j < k; j++) voters.push(r.nodeId())
-        primaries.push({ shard, voters })
+        primaries.push({ shard, voters: readIds(`voters of shard ${shard}`) })
       }
-      return { primaries }
+      if (version < 2) return { primaries }
+      const m = r.count(3)
+      const fills: NonNullable<MembershipStatus['fills']> = []
+      for (let i = 0; i < m; i++) {
+        const shard = r.uint()
+        const factor = r.uint()
+        if (factor < 1) throw r.malformed(`leaderless fill of shard ${shard} with replication factor 0`)
+        fills.push({ shard, factor, targets: readIds(`fill targets of shard ${shard}`) })
+      }
+      return { primaries, fills }
     })
   },
   TXN_STATUS: {

@@ -161,3 +161,17 @@ describe('the layout on the wire', () => {
     expect(parseGossipMessage(JSON.parse(JSON.stringify(ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, members: [] }))))).toBeNull()
   })
 })
+
+describe('the membership epoch each peer announces (leaderless fills wait for it: node/leaderless-moves.ts)', () => {
+  it('is the epoch of the last accepted message the peer sent itself; relayed records and refused senders do not set it', () => {
+    const m = machine(asNodeId(1), { ...LAYOUT, epoch: 2 })
+    expect(m.peerEpoch(asNodeId(2))).toBeUndefined()
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2)), rec(asNodeId(3))], LAYOUT), 10)
+    expect(m.peerEpoch(asNodeId(2))).toBe(1)
+    expect(m.peerEpoch(asNodeId(3))).toBeUndefined()
+    m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2), { heartbeat: 2 })], { ...LAYOUT, epoch: 2 }), 20)
+    expect(m.peerEpoch(asNodeId(2))).toBe(2)
+    m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3))], { ...LAYOUT, epoch: 2, shards: 8 }), 30)
+    expect(m.peerEpoch(asNodeId(3))).toBeUndefined()
+  })
+})

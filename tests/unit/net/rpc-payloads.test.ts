@@ -40,13 +40,21 @@ const layout: fc.Arbitrary<ClusterLayout> = fc.record({
   shards: fc.integer({ min: 1, max: 0xffff_ffff }),
   epoch: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   members: fc.uniqueArray(fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n)), { minLength: 1, maxLength: 5 }).map(ids => ids.sort((a, b) => a - b))
-})
+}).chain(l => fc.subarray(l.members).map(joining => joining.length === 0 ? l : { ...l, joining }))
 const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'sentAt'] })
 const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'echoSentAt', 'answeredAt'] })
 /** Codec versions above 1 by opcode and side (the rest are at 1). */
 /** Codecs that write each value in the lowest version carrying it (core/codec.ts versionedLowest): the version a value goes out in. */
-const LOWEST: Record<string, (v: never) => number> = { 'REPL_SNAPSHOT_CHUNK request': (v: { voters?: unknown }) => v.voters === undefined ? 1 : 2 }
-const CODEC_VERSIONS: Record<string, number> = { 'REPL_SNAPSHOT_CHUNK request': 2, 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION }
+const gossipLowest = (v: { layout?: { joining?: unknown[] } } | null): number => (v?.layout?.joining ?? []).length > 0 ? 4 : 3
+const LOWEST: Record<string, (v: never) => number> = {
+  'REPL_SNAPSHOT_CHUNK request': (v: { voters?: unknown }) => v.voters === undefined ? 1 : 2,
+  // Gossip at 3 unless its layout has joining members; a MEMBERSHIP_STATUS reply at 1 unless it reports fills.
+  'GOSSIP_SYNC request': gossipLowest,
+  'GOSSIP_SYNC reply': gossipLowest,
+  'GOSSIP_ACK request': gossipLowest,
+  'MEMBERSHIP_STATUS reply': (v: { fills?: unknown[] }) => (v.fills ?? []).length > 0 ? 2 : 1
+}
+const CODEC_VERSIONS: Record<string, number> = { 'REPL_SNAPSHOT_CHUNK request': 2, 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION, 'MEMBERSHIP_STATUS reply': 2 }
 
 /** JSON documents as they come back from JSON (-0 is 0). */
 const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
@@ -83,7 +91,10 @@ const ARBS: Arbs = {
   TXN_STATUS: { req: fc.record({ xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid) }), rep: fc.record({ live: fc.boolean() }) },
   MEMBERSHIP_STATUS: {
     req: fc.constant({}),
-    rep: fc.record({ primaries: fc.array(fc.record({ shard: fc.nat({ max: 0xffffffff }), voters: fc.array(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { maxLength: 5 }) }), { maxLength: 5 }) })
+    rep: fc.record({
+      primaries: fc.array(fc.record({ shard: fc.nat({ max: 0xffffffff }), voters: fc.array(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { maxLength: 5 }) }), { maxLength: 5 }),
+      fills: fc.array(fc.record({ shard: fc.nat({ max: 0xffffffff }), factor: fc.integer({ min: 1, max: 9 }), targets: fc.array(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { maxLength: 5 }) }), { minLength: 1, maxLength: 5 })
+    }, { requiredKeys: ['primaries'] })
   },
   REPL_SNAPSHOT_CHUNK: {
     req: fc.record({

@@ -1,0 +1,234 @@
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
+import { RpcClient } from '../../src/net/rpc/client'
+import { createMetrics } from '../../src/ops/metrics'
+import { codecOf } from '../../src/shard/protocol/ops'
+import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+
+// Issue 20 items 1–2 for leaderless_quorum tables on real processes (cluster/membership/
+// leaderless-moves.ts): a leaderless table of N = 3, W = R = 2 on nodes 1–3 with a writer running.
+//  - Node 4 joins (started with a cluster.nodes listing itself and the members; nodes 1–3 never
+//    list it): node 1 admits it `joining` (epoch 2), the old replicas fill its shards (n − W + 1 of
+//    them each, marks reported to node 1; node 2, a source, is killed and restarted meanwhile),
+//    node 1 marks it normal (epoch 3). Then node 4's own copy
+//    of every shard it now holds has every acknowledged row and every tombstone, and every
+//    acknowledged row is read through every node.
+//  - DRAIN NODE 2 of the 4: node 2 ends left once the replicas it held are filled elsewhere; it
+//    is stopped, and nodes 1, 3 and 4 (each a replica of every shard now: N = 3 of 3) each hold
+//    every acknowledged row in their own copy, and serve them.
+// Anti-entropy rounds are off, so only the fills (and the writes themselves) can fill a new replica.
+
+const SHARDS = 4
+const T = 'lt'
+let cluster: Cluster
+const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+
+beforeAll(async () => {
+  cluster = await startCluster({
+    nodes: 4,
+    shards: SHARDS,
+    start: false,
+    gossip: { interval_ms: 200, heartbeat_timeout_ms: 3000 },
+    extraConfig: () => ({ node: { durability: 'none' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 5000, read_timeout_ms: 5000 } })
+  })
+  for (const id of [1, 2, 3]) {
+    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
+    writeFileSync(cluster.node(id).configPath, stringify({ ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== 4) } }))
+  }
+  await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
+  await cluster.waitAllNormal([1, 2, 3])
+}, 180_000)
+afterAll(async () => {
+  // SB_DEBUG_DUMP=1: keep each node's log in /tmp/ml-<id>.log.
+  if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/ml-${id}.log`, cluster.node(id).stdout())
+  await rpc.close()
+  await cluster?.close()
+})
+
+type Row = unknown[]
+const out = (id: number): string => cluster.node(id).stdout()
+async function rows (id: number, sql: string, params?: unknown[]): Promise<Row[]> { return await cluster.rows(id, sql, params) }
+async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
+  const r = await cluster.sql(id, sql, params)
+  expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)
+}
+const layoutOf = (id: number): { epoch: number, members: number[], joining?: number[], leaving?: number[], left?: number[] } =>
+  JSON.parse(readFileSync(join(cluster.node(id).dataDir, 'cluster.json'), 'utf8'))
+
+const shards = new Map<string, ShardId>()
+async function shardOf (key: string): Promise<ShardId> {
+  let s = shards.get(key)
+  if (s === undefined) {
+    const plan = (await rows(1, `EXPLAIN SELECT * FROM ${T} WHERE k = $1`, [key])).map(r => String(r[0])).join('\n')
+    s = asShardId(Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1]))
+    shards.set(key, s)
+  }
+  return s
+}
+
+/** Node `node`'s own copies of `keys` of one shard (REPLICA_READ, as a quorum coordinator asks one replica): key → 'row' | 'tombstone' | 'none'. */
+async function copies (node: number, tableId: number, shard: ShardId, keys: readonly string[]): Promise<Map<string, string>> {
+  const codec = codecOf('REPLICA_READ')
+  const catalogVersion = Number((await rows(1, 'SELECT max(catalog_version) FROM sys_tables'))[0]![0])
+  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, catalogVersion, payload: codec.encodeRequest({ shard, tableId, pks: keys.map(k => [k]) }) })
+  const versions = codec.decodeReply(reply.payload).versions
+  return new Map(keys.map((k, i) => [k, versions[i] == null ? 'none' : versions[i]!.row === null ? 'tombstone' : 'row']))
+}
+
+/**
+ * Waits until node `node`'s own copy of each shard in `held` has every key of `live` as a row and
+ * every key of `deleted` as a tombstone (a write's third copy may come by hint: waited for).
+ */
+async function holdsAll (node: number, tableId: number, held: ReadonlySet<number>, live: readonly string[], deleted: readonly string[]): Promise<number> {
+  const byShard = new Map<ShardId, string[]>()
+  for (const k of [...live, ...deleted]) {
+    const s = await shardOf(k)
+    if (held.has(s)) byShard.set(s, [...(byShard.get(s) ?? []), k])
+  }
+  let checked = 0
+  for (const [shard, keys] of byShard) {
+    await cluster.waitFor(async () => {
+      const got = await copies(node, tableId, shard, keys)
+      const wrong = keys.filter(k => got.get(k) !== (deleted.includes(k) ? 'tombstone' : 'row'))
+      return wrong.length === 0 ? true : null
+    }, { what: `node ${node}'s copy of shard ${shard} to hold its ${keys.length} acknowledged keys and tombstones`, timeoutMs: 60_000, intervalMs: 500 })
+    checked += keys.length
+  }
+  return checked
+}
+
+/** The shards whose first three preference nodes (the replicas of N = 3) include `node`, as node `via` places them. */
+async function heldBy (via: number, node: number): Promise<Set<number>> {
+  const map = await rows(via, 'SHOW SHARD MAP')
+  return new Set(map.filter(r => String(r[1]).split(',').map(Number).slice(0, 3).includes(node)).map(r => Number(r[0])))
+}
+
+/** Every row of the table through node `id` (a scan), as `k=v`. */
+async function readAll (id: number): Promise<string[]> {
+  const got = await cluster.waitFor(async () => {
+    const r = await cluster.sql(id, `SELECT k, v FROM ${T} ORDER BY k`)
+    return r.status === 200 ? r.body.rows as Row[] : null
+  }, { what: `node ${id} to scan table ${T}`, timeoutMs: 30_000 })
+  return got.map(r => `${String(r[0])}=${String(r[1])}`)
+}
+
+/** A writer on `nodes`: what was acknowledged, and what was tried (a failed write's outcome is unknown: it may land). */
+/** The rows acknowledged before the current step (key → v), and the keys deleted. */
+const kept = new Map<string, number>()
+const deleted: string[] = []
+/** Every key any writer tried. */
+const tried = new Set<string>()
+
+function startWriter (prefix: string, nodes: () => number[]): { acked: Map<string, number>, stop: () => Promise<void> } {
+  const acked = new Map<string, number>()
+  const run = { on: true }
+  let seq = 0
+  const done = (async () => {
+    while (run.on) {
+      const k = `${prefix}${String(seq).padStart(5, '0')}`
+      const v = seq++
+      const ns = nodes()
+      tried.add(k)
+      // A failed write (refused, timed out, or a node stopped under it) is only tried.
+      const r = await cluster.sql(ns[v % ns.length]!, `INSERT INTO ${T} VALUES ($1, $2)`, [k, v]).catch(() => null)
+      if (r?.status === 200) acked.set(k, v)
+    }
+  })()
+  return { acked, stop: async () => { run.on = false; await done } }
+}
+
+/** A scan holds every acknowledged row (`acked` and `kept`) and nothing no writer tried. */
+function checkScan (scan: readonly string[], acked: ReadonlyMap<string, number>, what: string): void {
+  const got = new Map(scan.map(s => { const [k, v] = s.split('='); return [k!, v!] }))
+  for (const [k, v] of [...acked, ...kept]) expect(got.get(k), `${what}: acknowledged ${k}`).toBe(String(v))
+  for (const k of got.keys()) expect(acked.has(k) || tried.has(k) || kept.has(k), `${what}: ${k} was never written`).toBe(true)
+}
+
+let tableId = 0
+
+describe('leaderless_quorum tables in membership moves', () => {
+  it('3 → 4 while a writer runs: node 4 joins, its shards are filled before they count, every acknowledged row kept', async () => {
+    await ok(1, `CREATE TABLE ${T} (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)`)
+    tableId = Number((await rows(1, `SELECT table_id FROM sys_tables WHERE table_name = '${T}'`))[0]![0])
+    const keys = Array.from({ length: 120 }, (_, i) => `a${String(i).padStart(3, '0')}`)
+    for (let i = 0; i < keys.length; i += 20) {
+      await ok(1 + (i / 20) % 3, `INSERT INTO ${T} VALUES ${keys.slice(i, i + 20).map((k, j) => `('${k}', ${i + j})`).join(', ')}`)
+    }
+    deleted.push(...keys.filter((_, i) => i % 5 === 0))
+    await ok(2, `DELETE FROM ${T} WHERE k IN (${deleted.map(k => `'${k}'`).join(', ')})`)
+    keys.forEach((k, i) => { if (!deleted.includes(k)) kept.set(k, i) })
+    const before = await heldBy(1, 4)
+    expect(before.size).toBe(0)
+
+    const joined = { done: false }
+    const w = startWriter('j', () => joined.done ? [1, 2, 3, 4] : [1, 2, 3])
+    await cluster.waitFor(() => w.acked.size >= 20 ? true : null, { what: 'the writer to get going', timeoutMs: 30_000 })
+
+    await cluster.start(4)
+    await cluster.waitFor(() => /node 4 at \S+ admitted by this node \(joining: its leaderless_quorum replicas count once they are filled\)/.test(out(1)) ? true : null,
+      { what: 'node 1 to admit node 4 joining', timeoutMs: 60_000 })
+    expect(out(1)).toMatch(/Cluster layout: membership epoch 2, members \{1, 2, 3, 4\}, joining \{4\}/)
+    // SHOW SHARD MAP's `moving` names the fills of the shards node 4 receives while the join runs.
+    await cluster.waitFor(async () => (await rows(1, 'SHOW SHARD MAP')).some(r => /leaderless \(N = 3\): filling \{4\} from \{\d, \d, \d\}/.test(String(r[8]))) ? true : null,
+      { what: 'SHOW SHARD MAP on node 1 to show the fills to node 4', timeoutMs: 30_000, intervalMs: 100 })
+    // A source killed once it finished a fill, and started again: the move goes on (the others
+    // take its fills over meanwhile), and the fill it recorded is not run again.
+    const firstMark = await cluster.waitFor(() => /Leaderless move: filled shard (\d+) .* from node 2:/.exec(out(2))?.[1] ?? null,
+      { what: 'node 2 to finish a fill', timeoutMs: 60_000, intervalMs: 50 })
+    await cluster.kill(2)
+    await cluster.start(2)
+    await cluster.waitFor(() => /node\(s\) 4 joined: their leaderless_quorum replicas are filled/.test(out(1)) ? true : null,
+      { what: 'node 1 to end the join once the fills are marked', timeoutMs: 120_000 })
+    for (const id of [1, 2, 3, 4]) {
+      await cluster.waitFor(() => layoutOf(id).epoch === 3 ? true : null, { what: `node ${id} to record epoch 3`, timeoutMs: 60_000 })
+      expect(layoutOf(id)).toEqual({ cluster: 'sb-test', shards: SHARDS, epoch: 3, members: [1, 2, 3, 4] })
+    }
+    // The fills ran from the old replicas (two sources per shard node 4 now holds: n − W + 1).
+    const fills = [1, 2, 3].flatMap(id => out(id).split('\n').filter(l => /Leaderless move: filled shard \d+ .* on node\(s\) 4 from node \d/.test(l)))
+    const held = await heldBy(1, 4)
+    expect(held.size).toBeGreaterThan(0)
+    expect(fills.length).toBeGreaterThanOrEqual(2 * held.size)
+    await cluster.waitAllNormal([1, 2, 3, 4], 60_000)
+    joined.done = true
+    for (const id of [1, 2, 3, 4]) expect((await rows(id, 'SHOW SHARD MAP')).filter(r => /leaderless/.test(String(r[8]))), `node ${id}: nothing moving`).toEqual([])
+    expect(out(2).split('\n').filter(l => new RegExp(`Leaderless move: filling shard ${firstMark} .* from node 2`).test(l)).length, `node 2 filled shard ${firstMark} once`).toBe(1)
+
+    const after = w.acked.size
+    await cluster.waitFor(() => w.acked.size >= after + 20 ? true : null, { what: 'more writes after the join, node 4 coordinating some', timeoutMs: 60_000 })
+    await w.stop()
+    // Node 4's own copies: every row acknowledged before, during and after the join, and the tombstones.
+    const live = [...kept.keys(), ...w.acked.keys()]
+    expect(await holdsAll(4, tableId, held, live, deleted)).toBeGreaterThan(0)
+    for (const [k, v] of w.acked) kept.set(k, v)
+    for (const id of [1, 2, 3, 4]) checkScan(await readAll(id), w.acked, `through node ${id}`)
+    for (const k of deleted.slice(0, 5)) expect(await rows(4, `SELECT v FROM ${T} WHERE k = $1`, [k]), `deleted ${k}`).toEqual([])
+  }, 400_000)
+
+  it('DRAIN NODE 2 of 4 while a writer runs: node 2 ends left, stopped; nodes 1, 3, 4 hold every acknowledged row', async () => {
+    expect(tableId).toBeGreaterThan(0)
+    const w = startWriter('d', () => [1, 3, 4])
+    await cluster.waitFor(() => w.acked.size >= 20 ? true : null, { what: 'the writer to get going', timeoutMs: 30_000 })
+    const start = layoutOf(1).epoch
+    await ok(3, 'DRAIN NODE 2')
+    expect(layoutOf(1)).toMatchObject({ epoch: start + 1, leaving: [2] })
+    await cluster.waitFor(async () => String((await rows(3, 'SHOW CLUSTER MEMBERS')).find(r => Number(r[0]) === 2)?.[3]) === 'left' ? true : null,
+      { what: 'node 2 to end left', timeoutMs: 120_000 })
+    expect(out(1)).toMatch(/drain of node 2 finished/)
+    for (const id of [1, 3, 4]) {
+      await cluster.waitFor(() => layoutOf(id).epoch === start + 2 ? true : null, { what: `node ${id} to record the left epoch`, timeoutMs: 60_000 })
+      expect(layoutOf(id)).toMatchObject({ epoch: start + 2, members: [1, 2, 3, 4], left: [2] })
+    }
+    await cluster.stop(2)
+    const after = w.acked.size
+    await cluster.waitFor(() => w.acked.size >= after + 20 ? true : null, { what: 'more writes with node 2 stopped', timeoutMs: 60_000 })
+    await w.stop()
+    const all = new Set(Array.from({ length: SHARDS }, (_, s) => s))
+    const live = [...kept.keys(), ...w.acked.keys()]
+    for (const id of [1, 3, 4]) expect(await holdsAll(id, tableId, all, live, deleted)).toBe(live.length + deleted.length)
+    for (const [k, v] of w.acked) kept.set(k, v)
+    for (const id of [1, 3, 4]) checkScan(await readAll(id), w.acked, `through node ${id}`)
+  }, 400_000)
+})
