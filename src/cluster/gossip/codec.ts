@@ -1,5 +1,6 @@
 import type { Fail } from '../../core/bytes'
-import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { LAYOUT_MAX_MEMBERS, parseLayout, type ClusterLayout } from '../layout'
 import {
@@ -21,8 +22,11 @@ import type { NodeId } from '../../core/ids'
 //     A v1 message decodes without a layout.
 // v3: layout = v2 layout | leaving: count varint, nodeId u16 each | left: the same (members being
 //     drained and drained, cluster/membership/drain.ts). A v2 layout decodes with neither.
+// Each message is written in the lowest version that carries it (core/codec-versions.ts): v1
+// without a layout, v2 with one that has no leaving or left members, v3 otherwise — so a node of
+// the previous release reads everything but what it could not represent.
 
-export const GOSSIP_CODEC_VERSION = 3
+export const GOSSIP_CODEC_VERSION = CODEC_VERSIONS.gossip
 /** The first version carrying the sender's cluster layout. */
 const LAYOUT_SINCE = 2
 /** The first version carrying the layout's leaving and left members. */
@@ -62,11 +66,12 @@ function readMember (r: CodecReader): MemberRecord {
   return m
 }
 
-function writeLayout (w: CodecWriter, l: ClusterLayout): void {
+function writeLayout (w: CodecWriter, l: ClusterLayout, version: number): void {
   w.str(l.cluster)
   w.uint(l.shards)
   w.uint(l.epoch)
   w.array(l.members, id => w.u16(id))
+  if (version < MEMBER_STATES_SINCE) return
   w.array(l.leaving ?? [], id => w.u16(id))
   w.array(l.left ?? [], id => w.u16(id))
 }
@@ -90,7 +95,14 @@ function readLayout (r: CodecReader, version: number): ClusterLayout {
   return layout
 }
 
-function writeMessage (w: CodecWriter, m: GossipMessage): void {
+/** The lowest codec version that carries `m` (see above). */
+function versionOf (m: GossipMessage | null): number {
+  const l = m?.layout
+  if (l === undefined || l === null) return 1
+  return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? MEMBER_STATES_SINCE : LAYOUT_SINCE
+}
+
+function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void {
   w.u8(m.type === 'ping' ? 0 : 1)
   w.u16(m.from)
   w.str(m.hlc)
@@ -101,7 +113,7 @@ function writeMessage (w: CodecWriter, m: GossipMessage): void {
     w.f64(m.echoSentAt)
     w.f64(m.answeredAt)
   }
-  w.opt(m.layout, l => writeLayout(w, l))
+  if (version >= LAYOUT_SINCE) w.opt(m.layout, l => writeLayout(w, l, version))
 }
 
 function readMessage (r: CodecReader, version: number): GossipMessage {
@@ -122,8 +134,13 @@ function readMessage (r: CodecReader, version: number): GossipMessage {
   return m
 }
 
+/** A gossip codec whose messages go out in the lowest version that carries them. */
+function gossipCodec<T extends GossipMessage> (name: string, read: (r: CodecReader, version: number) => T): Codec<T> {
+  return versionedLowest(name, GOSSIP_CODEC_VERSION, rpcFail, versionOf, writeMessage, read)
+}
+
 /** Either message (the simulator's network carries both kinds alike). */
-export const gossipMessageCodec: Codec<GossipMessage> = versioned('gossip message', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readMessage(r, v))
+export const gossipMessageCodec: Codec<GossipMessage> = gossipCodec('gossip message', (r, v) => readMessage(r, v))
 
 function readOnly<T extends GossipMessage> (r: CodecReader, version: number, type: T['type']): T {
   const m = readMessage(r, version)
@@ -132,9 +149,9 @@ function readOnly<T extends GossipMessage> (r: CodecReader, version: number, typ
 }
 
 /** GOSSIP_SYNC's request and GOSSIP_ACK's. */
-export const gossipPingCodec: Codec<GossipPing> = versioned('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipPing>(r, v, 'ping'))
-export const gossipAckCodec: Codec<GossipAck> = versioned('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, writeMessage, (r, v) => readOnly<GossipAck>(r, v, 'ack'))
+export const gossipPingCodec: Codec<GossipPing> = gossipCodec('gossip ping', (r, v) => readOnly<GossipPing>(r, v, 'ping'))
+export const gossipAckCodec: Codec<GossipAck> = gossipCodec('gossip ack', (r, v) => readOnly<GossipAck>(r, v, 'ack'))
 
 /** GOSSIP_SYNC's reply: the receiver's ack, or none (presence byte after the version). */
-export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versioned('gossip reply', GOSSIP_CODEC_VERSION, rpcFail,
-  (w, m) => w.opt(m, x => writeMessage(w, x)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)
+export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versionedLowest<GossipAck | null>('gossip reply', GOSSIP_CODEC_VERSION, rpcFail, versionOf,
+  (w, m, version) => w.opt(m, x => writeMessage(w, x, version)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)

@@ -193,6 +193,8 @@ describe('cluster RPC over HTTP', () => {
     const future = await rawPost(node, Buffer.from('SBR1 but not really'))
     expect(future.status).toBe(400)
     expect(JSON.parse(future.bytes.toString())).toMatchObject({ error: { code: 'SB_CODEC_VERSION', version: 32, supported: 2 } })
+    // Only that one is a refusal for a newer version (the junk above is malformed, not newer).
+    expect(await counterValue(node.metrics.codecVersionRefused, { codec: 'cluster RPC frame' })).toBe(1)
     const valid = pingFrame('1')
     for (const id of ['0', '65536', 'seven', '']) {
       expect((await rawPost(node, valid, { [RPC_HEADER_NODE_ID]: id })).status).toBe(400)
@@ -306,6 +308,7 @@ describe('cluster RPC over HTTP', () => {
     expect(second!.kind).toBe('ok')
     expect(text(rpcPayloads('PING').reply.decode(second!.body))).toBe('today')
     expect(node.calls.map(c => text(c.payload as Uint8Array))).toEqual(['today'])
+    expect(await counterValue(node.metrics.codecVersionRefused, { codec: 'PING' })).toBe(1)
   })
 
   it('fails only the call whose reply is in a newer codec version or malformed', async () => {
@@ -330,9 +333,12 @@ describe('cluster RPC over HTTP', () => {
     }, e => { throw e })
     const addr = await listen(server, '127.0.0.1:0')
     cleanups.push(async () => { server.closeAllConnections(); await closeServer(server) })
-    const c = client()
+    const metrics = createMetrics()
+    const c = client({ metrics })
     const peer = `127.0.0.1:${addr.port}`
     const settled = await Promise.allSettled(['a', 'b', 'c'].map(t => c.call(peer, 'PING', b(t))))
+    // Counted on this node, which refused the reply (the junk one is malformed, not newer).
+    expect(await counterValue(metrics.codecVersionRefused, { codec: 'PING reply' })).toBe(1)
     expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
     expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_RPC_MALFORMED' })
     expect(settled[2]).toEqual({ status: 'fulfilled', value: b('c') })
