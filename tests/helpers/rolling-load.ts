@@ -10,7 +10,7 @@ import { codeOf, type ReplicatedCluster, type Row } from './mode1'
 // that every acknowledged key is on every node's own copy afterwards.
 
 /** Codes a Mode 1 statement may meet while a shard's primary changes (all retryable, nothing done). */
-export const HANDOVER_CODES = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT', 'SB_COMMIT_OUTCOME_UNKNOWN']
+const HANDOVER_CODES = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT', 'SB_COMMIT_OUTCOME_UNKNOWN']
 
 export interface Refusal { table: string, op: 'write' | 'read', via: number, code: string, at: number, reason?: string }
 
@@ -82,6 +82,46 @@ export class Load {
   }
 
   stop (): void { this.stopped = true }
+}
+
+/** Waits until every node sees every member normal and every Mode 1 shard has a primary with both replicas caught up. */
+export async function caughtUp (t: ReplicatedCluster, what: string): Promise<void> {
+  await t.cluster.waitAllNormal(t.cluster.ids, 60_000)
+  await t.caughtUpPrimaries(2, what, 60_000)
+}
+
+/**
+ * Creates the two tables of these tests — `m` primary_replica with N = 3, `q` leaderless_quorum
+ * with N = 3, W = R = 2 — waits until every shard has a caught-up primary, and starts a writer and
+ * a reader per table through the nodes but `away()` (0: every node); resolves once both write.
+ */
+export async function startLoads (t: ReplicatedCluster, away: () => number): Promise<{ loads: Load[], running: Array<Promise<void>> }> {
+  // DDL waits for the new groups' first elections: a long client timeout on this loaded machine.
+  for (const ddl of ['CREATE TABLE m (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_factor = 3)',
+    "CREATE TABLE q (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)"]) {
+    const r = await t.cluster.sql(1, ddl, undefined, { timeoutMs: 120_000 })
+    expect(r.status, `${ddl}: ${JSON.stringify(r.body)}`).toBe(200)
+  }
+  await caughtUp(t, 'every shard to have a primary and two caught-up replicas')
+  const up = (): number[] => t.cluster.ids.filter(id => id !== away())
+  const loads = [new Load(() => t.cluster, 'm', up), new Load(() => t.cluster, 'q', up)]
+  const running = loads.flatMap(l => [l.writer(), l.reader()])
+  await t.cluster.waitFor(() => loads.every(l => l.acked.length >= 5), { what: 'both writers to get going', timeoutMs: 180_000 })
+  return { loads, running }
+}
+
+/**
+ * Prints what the loads got (refusals with their time since `t0`) and asserts that nothing a
+ * quorum could serve was refused: the leaderless table (W = R = 2 of 3, one node away at a time)
+ * never for want of live replicas — replicas that were up but answered after
+ * read/write_timeout_ms (reason timeout: seen at a load average of 25 on this 2-core machine) are
+ * printed, not failed; the Mode 1 table only with the retryable codes of a primary hand-over.
+ */
+export function expectServed (loads: readonly Load[], t0: number): void {
+  const refusals = loads.flatMap(l => l.refusals)
+  process.stdout.write(`acknowledged: ${loads.map(l => `${l.table} ${l.acked.length} writes, ${l.reads} reads`).join('; ')}; refusals: ${JSON.stringify(refusals.map(r => ({ ...r, at: `+${((r.at - t0) / 1000).toFixed(1)} s` })))}\n`)
+  expect(refusals.filter(r => r.table === 'q' && r.reason !== 'timeout')).toEqual([])
+  expect(refusals.filter(r => r.table === 'm' && !HANDOVER_CODES.includes(r.code))).toEqual([])
 }
 
 async function tableId (t: ReplicatedCluster, name: string): Promise<number> {
