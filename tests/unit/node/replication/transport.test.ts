@@ -1,7 +1,7 @@
 import type { Server } from 'node:http'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
+import { REPLICATION_CODEC_VERSION, replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { GossipPing } from '../../../../src/cluster/gossip/types'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId, asShardId } from '../../../../src/core/ids'
@@ -9,6 +9,7 @@ import { SeededRng } from '../../../../src/core/rng'
 import { closeServer, createHttpServer, listen } from '../../../../src/net/http-server'
 import { RpcClient } from '../../../../src/net/rpc/client'
 import { RPC_PATH } from '../../../../src/net/rpc/headers'
+import { RPC_OPCODES } from '../../../../src/net/rpc/opcodes'
 import { RpcMethods, rpcRoutes } from '../../../../src/net/rpc/server'
 import { ReplicationShell } from '../../../../src/node/replication/manager'
 import { createMetrics } from '../../../../src/ops/metrics'
@@ -89,5 +90,39 @@ describe('Mode 1 replication transport', () => {
     expect(p2.messages).toContain('vote')
     p2.release()
     await slow
+  })
+
+  it('drops a replication message in a newer codec version and counts it', async () => {
+    const clock = new ManualClock()
+    const engine = await ShardEngine.open(MemoryKv.open(new MemoryStore()), { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock })
+    const host = new HostClient(new Map([[SHARD, engine]]), 60_000, clock)
+    cleanups.push(async () => { await host.host.close() })
+    const metrics = createMetrics()
+    const shell = new ReplicationShell({
+      self: asNodeId(1),
+      shards: 1,
+      syncReplicas: 'majority',
+      electionTimeoutMs: 100,
+      heartbeatMs: 10,
+      maxRetainedBytes: 1_000_000,
+      lagWarningMs: 60_000,
+      maxMessageBytes: 1 << 20,
+      replicasOf: () => [],
+      addressOf: () => '127.0.0.1:1',
+      workers: host,
+      rpc: client(),
+      clock,
+      rng: new SeededRng(1),
+      log: pino({ level: 'silent' }),
+      metrics
+    })
+    const methods = new RpcMethods()
+    shell.register(methods)
+    const vote = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'vote', generation: 1, from: asNodeId(2), lastLsn: 0n, lastGeneration: 0, preVote: false } })
+    const newer = Uint8Array.of(REPLICATION_CODEC_VERSION + 1, ...vote.subarray(1))
+    await methods.get(RPC_OPCODES.REPL_MESSAGE)!.method({ messages: [newer, vote] }, { from: asNodeId(2), opcode: 'REPL_MESSAGE', id: 1 })
+    // The vote of v1 is taken (node 1 holds no group of the shard here, so it goes nowhere), not counted.
+    const counted = (await metrics.codecVersionRefused.get()).values
+    expect(counted).toEqual([expect.objectContaining({ labels: { codec: 'replication message' }, value: 1 })])
   })
 })
