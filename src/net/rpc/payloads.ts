@@ -131,12 +131,21 @@ function readDoc (r: CodecReader): unknown {
   }
 }
 
+/**
+ * The op bodies of a version before SHARD_CODEC_BASE had other shapes that this node no longer
+ * reads: refused, never misread (such a peer is more than one release behind).
+ */
+function olderShardBodies (r: CodecReader, version: number): void {
+  if (version < SHARD_CODEC_BASE) throw r.malformed(`shard op bodies of codec version ${version}, older than this node reads (${SHARD_CODEC_BASE}..${SHARD_CODEC_VERSION}): upgrade the sending node`)
+}
+
 const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, q => shardOpVersion(q.op), (w, q) => {
   w.u8(SHARD_OPS[q.op].code)
   w.u32(q.shard)
   w.uint(q.catalogVersion)
   w.bytes(q.payload)
-}, r => {
+}, (r, version) => {
+  olderShardBodies(r, version)
   const code = r.u8()
   const op = SHARD_OP_BY_CODE.get(code)
   if (op === undefined) throw r.malformed(`unknown shard op ${code}`)
@@ -148,7 +157,7 @@ const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHAR
 })
 
 const shardQueryReply: Codec<{ payload: Uint8Array }> = versionedLowest('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail, () => SHARD_CODEC_BASE,
-  (w, v) => w.bytes(v.payload), r => ({ payload: r.bytes(r.left) }))
+  (w, v) => w.bytes(v.payload), (r, version) => { olderShardBodies(r, version); return { payload: r.bytes(r.left) } })
 
 // TABLE_FENCE: action u8 (0 fence, 1 release now, 2 release after catalog version, 3 release,
 // outcome unknown) | tableId u32 | token str | shards (count, u32 each) | [2: version varint]

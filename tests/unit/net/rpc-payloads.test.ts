@@ -207,6 +207,17 @@ describe('cluster RPC payload codecs', () => {
     expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
   })
 
+  it('refuses SHARD_QUERY payloads older than SHARD_CODEC_BASE (op bodies of another shape) instead of misreading them', () => {
+    const { request, reply } = rpcPayloads('SHARD_QUERY')
+    const req = request.encode({ op: 'PING', shard: asShardId(0), catalogVersion: 0, payload: Uint8Array.of(0, 0, 0, 0) })
+    const rep = reply.encode({ payload: Uint8Array.of(1, 2) })
+    const older = (b: Uint8Array): Uint8Array => Uint8Array.of(SHARD_CODEC_BASE - 1, ...b.subarray(1))
+    const refused = expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('older than this node reads') })
+    expect([req[0], rep[0]]).toEqual([SHARD_CODEC_BASE, SHARD_CODEC_BASE])
+    expect(() => request.decode(older(req))).toThrow(refused)
+    expect(() => reply.decode(older(rep))).toThrow(refused)
+  })
+
   it('refuses a SHARD_QUERY naming a shard id at or above MAX_SHARDS', () => {
     const q = rpcPayloads('SHARD_QUERY').request
     const payload = Uint8Array.of(0xaa, 0xbb)
