@@ -5,6 +5,9 @@
 //   2. unless --bundle-only, wraps them into one Node single-executable application
 //      dist/scratchbird with the worker bundles and classic-level's native addon as SEA assets,
 //      plus dist/<program> symlinks for every program name (busybox-style dispatch).
+// Options: --outdir DIR bundles into DIR instead of dist/bundle (implies --bundle-only);
+// --next-codec NAME[,NAME] builds a rehearsal of the next release that reads those wire codecs up
+// to their version + 1 (src/core/codec-versions.ts; a compile-time define, for the rolling-upgrade test).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
@@ -15,9 +18,19 @@ import { fileURLToPath } from 'node:url'
 const root = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-const bundleOnly = process.argv.includes('--bundle-only')
+/** The value after `--name`, or undefined. */
+function option (name) {
+  const i = process.argv.indexOf(name)
+  if (i < 0) return undefined
+  const v = process.argv[i + 1]
+  if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`)
+  return v
+}
+const outdir = option('--outdir')
+const nextCodec = option('--next-codec')
+const bundleOnly = process.argv.includes('--bundle-only') || outdir !== undefined
 const dist = join(root, 'dist')
-const out = join(dist, 'bundle')
+const out = outdir === undefined ? join(dist, 'bundle') : resolve(outdir)
 
 // The program names of the seeds; every one is the same binary (src/cli/programs.ts dispatches).
 export const PROGRAMS = ['scratchbird_cli', 'scratchbird_migrate', 'scratchbird_backup',
@@ -96,13 +109,14 @@ await build({
     'import.meta.url': '__sb_import_meta_url',
     __SB_VERSION__: JSON.stringify(pkg.version),
     __SB_BUILD_DATE__: JSON.stringify(buildDate),
-    __SB_BUNDLED__: 'true'
+    __SB_BUNDLED__: 'true',
+    ...(nextCodec === undefined ? {} : { __SB_NEXT_CODEC__: JSON.stringify(nextCodec) })
   },
   // piscina's optional thread-priority addon: loaded in a try/catch, we never set niceIncrement.
   external: ['@napi-rs/nice'],
   plugins: [nativeBindingPlugin, piscinaWorkerPlugin]
 })
-console.log(`bundled ${Object.keys(entries).join(', ')} → ${out}`)
+console.log(`bundled ${Object.keys(entries).join(', ')} → ${out}${nextCodec === undefined ? '' : ` (next release rehearsal: codec ${nextCodec} + 1)`}`)
 if (bundleOnly) process.exit(0)
 
 // --- single executable application -------------------------------------------------------------

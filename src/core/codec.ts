@@ -11,7 +11,9 @@ import { asHlcTs, asXid, isNodeId, isShardId, type HlcTs, type NodeId, type Shar
 //
 // Versions: each payload's first byte is its codec version (1..255). A reader decodes every
 // version up to its own; a newer one is refused with SB_CODEC_VERSION naming both (a peer running
-// a newer release during a rolling upgrade), never guessed at.
+// a newer release during a rolling upgrade), never guessed at. What crosses nodes is written in
+// the lowest version that carries it (versionedLowest); the rule and the table of every wire
+// codec's version are in codec-versions.ts.
 
 const utf8 = new TextEncoder()
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })

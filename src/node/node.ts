@@ -950,6 +950,7 @@ export class ScratchBirdNode {
       clock: this.io.clock,
       rng: this.io.rng,
       log: this.loggers.replication,
+      metrics: this.metrics,
       onPrimary: (shard) => { this.recoverPrimaryLimbo(shard) }
     })
   }

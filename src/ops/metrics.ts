@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { CODEC_VERSIONS, WIRE_CODECS } from '../core/codec-versions'
+import { isScratchBirdError } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
 
 // The one table of ScratchBird's Prometheus metrics (DESIGN §9). Later issues add the seed's
@@ -77,6 +79,8 @@ export interface NodeMetrics {
   readonly tlsReloads: Counter<'outcome'>
   readonly clientRefusals: Counter<'listener' | 'reason'>
   readonly rpcBatchSeconds: Histogram<'peer'>
+  readonly codecVersion: Gauge<'codec'>
+  readonly codecVersionRefused: Counter<'codec'>
   readonly clusterMembers: Gauge<'state'>
   readonly tracingSpansExported: Counter
   readonly tracingSpansDropped: Counter<'reason'>
@@ -142,6 +146,25 @@ export function createMetrics (): NodeMetrics {
     clientRefusals: new Counter({ name: 'scratchbird_client_refusals_total', help: 'Client connections, requests and logins refused by the per-client limits, by listener (client = node.listen, pg = node.pg_listen) and reason: max_connections (node.max_connections_per_client), requests_in_flight (node.max_requests_in_flight_per_client), request_rate (node.max_requests_per_second_per_client), login_throttled (security.login_failures_max)', labelNames: ['listener', 'reason'], registers: [registry] }),
     connections: new Gauge({ name: 'scratchbird_connections', help: 'Open TCP connections per listener (client = node.listen, rpc = node.rpc_listen, pg = node.pg_listen)', labelNames: ['listener'], registers: [registry] }),
     rpcBatchSeconds: new Histogram({ name: 'scratchbird_rpc_duration_seconds', help: 'Round trip of cluster RPC batches this node sent, per peer address (answered batches only)', labelNames: ['peer'], buckets: LATENCY_BUCKETS_S, registers: [registry] }),
+    codecVersion: codecVersionGauge(registry),
+    codecVersionRefused: new Counter({ name: 'scratchbird_codec_version_refused_total', help: 'Payloads from peers refused because they are in a newer codec version than this node reads (SB_CODEC_VERSION: nothing in them was applied; a peer of a newer release wrote a message this release cannot represent), by codec as the error names it (e.g. gossip ping, SHARD_QUERY, replication message, replicated entry, cluster RPC frame)', labelNames: ['codec'], registers: [registry] }),
     clusterMembers: new Gauge({ name: 'scratchbird_cluster_members', help: 'Members of cluster.nodes (this node included) by the state this node\'s gossip sees them in (normal, suspect, down, joining, leaving, left, unknown, refused); a single node counts itself normal', labelNames: ['state'], registers: [registry] })
   }
+}
+
+/** The highest version of each wire codec this build reads (core/codec-versions.ts), set once. */
+function codecVersionGauge (registry: Registry): Gauge<'codec'> {
+  const g = new Gauge({ name: 'scratchbird_codec_version', help: 'Highest version of each wire codec this node reads (core/codec-versions.ts; it writes each message in the lowest version that carries it): tells the releases of a cluster in a rolling upgrade apart', labelNames: ['codec'], registers: [registry] })
+  for (const c of WIRE_CODECS) g.set({ codec: c }, CODEC_VERSIONS[c])
+  return g
+}
+
+/**
+ * Counts `e` when it is SB_CODEC_VERSION raised by decoding a peer's bytes on this node (callers
+ * pass only errors of their own decoding, never a peer's error reply); anything else is ignored.
+ */
+export function countCodecRefusal (metrics: Pick<NodeMetrics, 'codecVersionRefused'>, e: unknown): void {
+  if (!isScratchBirdError(e, 'SB_CODEC_VERSION')) return
+  const codec = e.details.codec
+  metrics.codecVersionRefused.inc({ codec: typeof codec === 'string' ? codec : 'unknown' })
 }

@@ -45,6 +45,11 @@ export interface ClusterOptions {
   extraConfig?: (nodeId: number) => ConfigInput
   /** Extra environment of each node's process (e.g. SCRATCHBIRD_TEST_CLOCK_OFFSET_MS). */
   env?: (nodeId: number) => Record<string, string>
+  /**
+   * The bundle a node's next start runs (a main.cjs of `node build.mjs --outdir`), asked at each
+   * start, so a test can switch a node to another build between restarts; undefined: from source.
+   */
+  program?: (nodeId: number) => string | undefined
   /** Start the nodes (in parallel) before returning. Default true; false: call cluster.start(i). */
   start?: boolean
   /** How long one node may take to log `ready`. Default 60 s (N tsx starts share 2 cores). */
@@ -212,7 +217,7 @@ export class Cluster {
     readonly root: string,
     private readonly handles: Map<number, NodeHandle>,
     private readonly proxies: Map<string, TcpProxy>,
-    private readonly opts: Required<Omit<ClusterOptions, 'extraConfig' | 'gossip' | 'env'>> & Pick<ClusterOptions, 'extraConfig' | 'env'> & { gossip: GossipSettings }
+    private readonly opts: Required<Omit<ClusterOptions, 'extraConfig' | 'gossip' | 'env' | 'program'>> & Pick<ClusterOptions, 'extraConfig' | 'env' | 'program'> & { gossip: GossipSettings }
   ) {}
 
   /** Writes the configs and starts the proxies (and, unless `start: false`, all nodes in parallel). */
@@ -229,6 +234,7 @@ export class Cluster {
       datacenter: options.datacenter ?? (() => 'dc1'),
       extraConfig: options.extraConfig,
       env: options.env,
+      program: options.program,
       start: options.start ?? true,
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
       separateRpc: options.separateRpc ?? false
@@ -301,7 +307,8 @@ export class Cluster {
     if (h.running) throw new Error(`node ${id} is already running`)
     if (this.closed) throw new Error('cluster is closed')
     for (let attempt = 1; ; attempt++) {
-      const [cmd, args] = sourceCommand(['--config', h.configPath])
+      const program = this.opts.program?.(id)
+      const [cmd, args] = program === undefined ? sourceCommand(['--config', h.configPath]) : [process.execPath, [program, '--config', h.configPath]]
       try {
         const run = await startNode(cmd, args, { timeoutMs: this.opts.startTimeoutMs, env: this.opts.env?.(id) })
         track(run.proc)

@@ -26,7 +26,7 @@ export const codeOf = (body: any): string => String(body?.error?.code ?? body?.c
 /** Short elections and heartbeats, no fsync: the Mode 1 timings every such test file starts with. */
 export const MODE1_TIMINGS = { election_timeout_ms: 1000, heartbeat_ms: 100 }
 
-export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip' | 'startTimeoutMs'> {
+export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip' | 'startTimeoutMs' | 'program'> {
   nodes: number
   /** storage.shards (the harness's default when absent). */
   shards?: number
@@ -34,6 +34,8 @@ export interface ReplicatedClusterOptions extends Pick<ClusterOptions, 'gossip' 
   replication?: Record<string, unknown>
   /** Further config sections, per node (node.durability is 'none' unless given). */
   extra?: (nodeId: number) => Record<string, any>
+  /** Run in the beforeAll before the nodes start (e.g. building the bundles `program` names). */
+  prepare?: () => Promise<void>
 }
 
 export interface ReplicatedCluster {
@@ -84,11 +86,13 @@ export function useReplicatedCluster (o: ReplicatedClusterOptions): ReplicatedCl
   const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
   beforeAll(async () => {
     await initHashing() // shard and placement computations in the test process
+    await o.prepare?.()
     cluster = await startCluster({
       nodes: o.nodes,
       ...(o.shards === undefined ? {} : { shards: o.shards }),
       ...(o.gossip === undefined ? {} : { gossip: o.gossip }),
       ...(o.startTimeoutMs === undefined ? {} : { startTimeoutMs: o.startTimeoutMs }),
+      ...(o.program === undefined ? {} : { program: o.program }),
       extraConfig: (id) => {
         const extra = o.extra?.(id) ?? {}
         return { ...extra, node: { durability: 'none', ...extra.node }, replication: { ...MODE1_TIMINGS, ...o.replication, ...extra.replication } }

@@ -1,5 +1,6 @@
 import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { LAYOUT_MAX_MEMBERS, parseLayout, type ClusterLayout } from '../layout'
 import {
@@ -22,10 +23,13 @@ import type { NodeId } from '../../core/ids'
 // v3: layout = v2 layout | leaving: count varint, nodeId u16 each | left: the same (members being
 //     drained and drained, cluster/membership/drain.ts). A v2 layout decodes with neither.
 // v4: layout = v3 layout | joining: count varint, nodeId u16 each (members whose leaderless
-//     replicas are being filled, cluster/membership/leaderless-moves.ts). Written only when a
-//     message's layout has joining members (else v3, so a v3 peer reads every other message).
+//     replicas are being filled, cluster/membership/leaderless-moves.ts).
+// Each message is written in the lowest version that carries it (core/codec-versions.ts): v1
+// without a layout, v2 with one that has no leaving, left or joining members, v3 with leaving or
+// left ones, v4 with joining ones — so a node of the previous release reads everything but what
+// it could not represent.
 
-export const GOSSIP_CODEC_VERSION = 4
+export const GOSSIP_CODEC_VERSION = CODEC_VERSIONS.gossip
 /** The first version carrying the sender's cluster layout. */
 const LAYOUT_SINCE = 2
 /** The first version carrying the layout's leaving and left members. */
@@ -33,10 +37,6 @@ const MEMBER_STATES_SINCE = 3
 /** The first version carrying the layout's joining members. */
 const JOINING_SINCE = 4
 
-/** The version a message needs: JOINING_SINCE only when its layout has joining members. */
-function lowestVersion (m: GossipMessage | null): number {
-  return (m?.layout?.joining ?? []).length > 0 ? JOINING_SINCE : MEMBER_STATES_SINCE
-}
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -77,6 +77,7 @@ function writeLayout (w: CodecWriter, l: ClusterLayout, version: number): void {
   w.uint(l.shards)
   w.uint(l.epoch)
   w.array(l.members, id => w.u16(id))
+  if (version < MEMBER_STATES_SINCE) return
   w.array(l.leaving ?? [], id => w.u16(id))
   w.array(l.left ?? [], id => w.u16(id))
   if (version >= JOINING_SINCE) w.array(l.joining ?? [], id => w.u16(id))
@@ -102,6 +103,14 @@ function readLayout (r: CodecReader, version: number): ClusterLayout {
   return layout
 }
 
+/** The lowest codec version that carries `m` (see above). */
+function versionOf (m: GossipMessage | null): number {
+  const l = m?.layout
+  if (l === undefined || l === null) return 1
+  if ((l.joining ?? []).length > 0) return JOINING_SINCE
+  return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? MEMBER_STATES_SINCE : LAYOUT_SINCE
+}
+
 function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void {
   w.u8(m.type === 'ping' ? 0 : 1)
   w.u16(m.from)
@@ -113,7 +122,7 @@ function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void 
     w.f64(m.echoSentAt)
     w.f64(m.answeredAt)
   }
-  w.opt(m.layout, l => writeLayout(w, l, version))
+  if (version >= LAYOUT_SINCE) w.opt(m.layout, l => writeLayout(w, l, version))
 }
 
 function readMessage (r: CodecReader, version: number): GossipMessage {
@@ -134,8 +143,13 @@ function readMessage (r: CodecReader, version: number): GossipMessage {
   return m
 }
 
+/** A gossip codec whose messages go out in the lowest version that carries them. */
+function gossipCodec<T extends GossipMessage> (name: string, read: (r: CodecReader, version: number) => T): Codec<T> {
+  return versionedLowest(name, GOSSIP_CODEC_VERSION, rpcFail, versionOf, writeMessage, read)
+}
+
 /** Either message (the simulator's network carries both kinds alike). */
-export const gossipMessageCodec: Codec<GossipMessage> = versionedLowest('gossip message', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readMessage(r, v))
+export const gossipMessageCodec: Codec<GossipMessage> = gossipCodec('gossip message', (r, v) => readMessage(r, v))
 
 function readOnly<T extends GossipMessage> (r: CodecReader, version: number, type: T['type']): T {
   const m = readMessage(r, version)
@@ -144,9 +158,9 @@ function readOnly<T extends GossipMessage> (r: CodecReader, version: number, typ
 }
 
 /** GOSSIP_SYNC's request and GOSSIP_ACK's. */
-export const gossipPingCodec: Codec<GossipPing> = versionedLowest('gossip ping', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readOnly<GossipPing>(r, v, 'ping'))
-export const gossipAckCodec: Codec<GossipAck> = versionedLowest('gossip ack', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion, writeMessage, (r, v) => readOnly<GossipAck>(r, v, 'ack'))
+export const gossipPingCodec: Codec<GossipPing> = gossipCodec('gossip ping', (r, v) => readOnly<GossipPing>(r, v, 'ping'))
+export const gossipAckCodec: Codec<GossipAck> = gossipCodec('gossip ack', (r, v) => readOnly<GossipAck>(r, v, 'ack'))
 
 /** GOSSIP_SYNC's reply: the receiver's ack, or none (presence byte after the version). */
-export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versionedLowest<GossipAck | null>('gossip reply', GOSSIP_CODEC_VERSION, rpcFail, lowestVersion,
+export const gossipAckOrNoneCodec: Codec<GossipAck | null> = versionedLowest<GossipAck | null>('gossip reply', GOSSIP_CODEC_VERSION, rpcFail, versionOf,
   (w, m, version) => w.opt(m, x => writeMessage(w, x, version)), (r, v) => r.opt(() => readOnly<GossipAck>(r, v, 'ack')) ?? null)

@@ -1,5 +1,6 @@
 import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versioned, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { isNodeId, type NodeId, type ShardId } from '../../core/ids'
 import {
@@ -24,13 +25,13 @@ import {
 //     base = lsn u64 | generation varint | voters (count may be 0: a new replica knows none)
 // v2 (leadership transfer, issue 20 item 4): vote: v1 vote | transfer bool;
 //     timeout-now (type 5): no body.
-//     Messages are written in the lowest version that carries them (versionedLowest): everything
+//     Messages are written in the lowest version that carries them (core/codec-versions.ts): everything
 //     but a TimeoutNow and a transfer's vote is still v1, which a node of the previous release
 //     reads; those two it refuses with SB_CODEC_VERSION (dropped, counted) and the hand-over
 //     falls back to an election after the primary's silence — slower, never wrong.
 //     The stored records (entry, hard state, log base) are unchanged and stay v1.
 
-export const REPLICATION_CODEC_VERSION = 2
+export const REPLICATION_CODEC_VERSION = CODEC_VERSIONS.replication
 /** The first version with TimeoutNow and the vote's transfer flag. */
 const TRANSFER_SINCE = 2
 /** What the storage side persists: unchanged since v1, so an older release reads a newer data directory's records. */

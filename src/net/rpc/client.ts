@@ -1,7 +1,7 @@
 import type { PeerCertificate, SecureContext } from 'node:tls'
 import { Pool, buildConnector, type Dispatcher } from 'undici'
 import { ScratchBirdError, isScratchBirdError, messageOf } from '../../core/errors'
-import type { NodeMetrics } from '../../ops/metrics'
+import { countCodecRefusal, type NodeMetrics } from '../../ops/metrics'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
 import { RPC_OPCODES, type RpcOpcodeName } from './opcodes'
 import { rpcPayloads, type RpcReplies, type RpcRequests } from './payloads'
@@ -42,7 +42,7 @@ export interface RpcClientOptions {
   readonly nodeId: NodeId
   /** security.cluster_secret; undefined sends no secret header. */
   readonly secret: string | undefined
-  readonly metrics: Pick<NodeMetrics, 'rpcBatchesSent' | 'rpcCallsSent' | 'rpcCallsFailed'> & Partial<Pick<NodeMetrics, 'rpcBatchSeconds'>>
+  readonly metrics: Pick<NodeMetrics, 'rpcBatchesSent' | 'rpcCallsSent' | 'rpcCallsFailed' | 'codecVersionRefused'> & Partial<Pick<NodeMetrics, 'rpcBatchSeconds'>>
   /** Times each batch's round trip (scratchbird_rpc_duration_seconds{peer}); absent: not timed. */
   readonly clock?: Clock
   readonly connections?: number
@@ -271,6 +271,7 @@ export class RpcClient {
     try {
       replies = decodeFrame(bytes, 'reply')
     } catch (e) {
+      countCodecRefusal(this.opts.metrics, e)
       const err = new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent a malformed reply: ${messageOf(e)}`, { peer: p.address })
       for (const c of calls) this.settle(p, c, err)
       return
@@ -280,7 +281,7 @@ export class RpcClient {
       const c = byId.get(r.id)
       if (c === undefined || c.opcode !== r.opcode) continue
       byId.delete(r.id)
-      this.settle(p, c, r.kind === 'ok' ? this.decodeReply(c, r.body, p.address) : decodeErrorPayload(r.body, p.address))
+      this.settle(p, c, r.kind === 'ok' ? this.decodeReply(c, r.body, p.address) : decodeErrorPayload(r.body, p.address, e => countCodecRefusal(this.opts.metrics, e)))
     }
     for (const c of byId.values()) {
       this.settle(p, c, new ScratchBirdError('SB_RPC_MALFORMED', `cluster peer ${p.address} sent no reply for a ${c.name} call`, { peer: p.address }))
@@ -293,6 +294,7 @@ export class RpcClient {
       return { payload: c.decode(body) }
     } catch (e) {
       if (!isScratchBirdError(e)) throw e
+      countCodecRefusal(this.opts.metrics, e)
       return new ScratchBirdError(e.code, `cluster peer ${peer} answered ${c.name}: ${e.message}`, { ...e.details, peer })
     }
   }

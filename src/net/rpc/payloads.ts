@@ -1,17 +1,20 @@
 import type { Fail } from '../../core/bytes'
-import { type Codec, type CodecReader, type CodecWriter, versioned, versionedLowest } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
-import { SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, type ShardOpName } from '../../shard/protocol/ops'
+import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import type { NodeId, ShardId, Xid } from '../../core/ids'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
 // than this node speaks is refused with SB_CODEC_VERSION naming both, for that message alone;
-// anything else malformed is SB_RPC_MALFORMED. Nothing here is v8.serialize.
+// anything else malformed is SB_RPC_MALFORMED. Nothing here is v8.serialize. Every payload is
+// written in the lowest version that carries it (core/codec-versions.ts: the rule and the table).
+// The payloads without a codec of their own are all still v1.
 //
 //   PING            bytes, echoed
 //   GOSSIP_SYNC     a gossip ping → the receiver's ack, or none (cluster/gossip/codec.ts)
@@ -27,7 +30,8 @@ import type { NodeId, ShardId, Xid } from '../../core/ids'
 //                   Written as v1 unless it carries voters (versionedLowest): a previous release
 //                   refuses only a last chunk that names them, and installs the rest.
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
-//                   version (SHARD_CODEC_VERSION) is this envelope's version → reply payload
+//                   version is this envelope's version (the lowest that carries the op,
+//                   shardOpVersion) → reply payload (SHARD_CODEC_BASE: no reply body changed since)
 
 /** catalogVersion: the sender's catalog version, so a replica can refuse a write placed by a
  *  catalog older than its tables' layout (Catalog.layoutFloor, issue 13). */
@@ -117,8 +121,9 @@ export interface RpcPayloadCodec<K extends RpcOpcodeName> {
 
 export const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
+/** A payload written in v1; read up to this build's rpcPayload version (a next release may add to it). */
 function v1<T> (name: string, write: (w: CodecWriter, v: T) => void, read: (r: CodecReader) => T): Codec<T> {
-  return versioned(name, 1, rpcFail, write, r => read(r))
+  return versionedLowest(name, CODEC_VERSIONS.rpcPayload, rpcFail, () => 1, write, r => read(r))
 }
 
 const nothing = <T extends Record<string, never> | null>(name: string, value: T): Codec<T> => v1(name, () => {}, () => value)
@@ -137,12 +142,21 @@ function readDoc (r: CodecReader): unknown {
   }
 }
 
-const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, (w, q) => {
+/**
+ * The op bodies of a version before SHARD_CODEC_BASE had other shapes that this node no longer
+ * reads: refused, never misread (such a peer is more than one release behind).
+ */
+function olderShardBodies (r: CodecReader, version: number): void {
+  if (version < SHARD_CODEC_BASE) throw r.malformed(`shard op bodies of codec version ${version}, older than this node reads (${SHARD_CODEC_BASE}..${SHARD_CODEC_VERSION}): upgrade the sending node`)
+}
+
+const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, q => shardOpVersion(q.op), (w, q) => {
   w.u8(SHARD_OPS[q.op].code)
   w.u32(q.shard)
   w.uint(q.catalogVersion)
   w.bytes(q.payload)
-}, r => {
+}, (r, version) => {
+  olderShardBodies(r, version)
   const code = r.u8()
   const op = SHARD_OP_BY_CODE.get(code)
   if (op === undefined) throw r.malformed(`unknown shard op ${code}`)
@@ -153,8 +167,8 @@ const shardQueryRequest: Codec<ShardQuery> = versioned('SHARD_QUERY', SHARD_CODE
   return { op, shard, catalogVersion, payload: r.bytes(r.left) }
 })
 
-const shardQueryReply: Codec<{ payload: Uint8Array }> = versioned('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail,
-  (w, v) => w.bytes(v.payload), r => ({ payload: r.bytes(r.left) }))
+const shardQueryReply: Codec<{ payload: Uint8Array }> = versionedLowest('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail, () => SHARD_CODEC_BASE,
+  (w, v) => w.bytes(v.payload), (r, version) => { olderShardBodies(r, version); return { payload: r.bytes(r.left) } })
 
 // TABLE_FENCE: action u8 (0 fence, 1 release now, 2 release after catalog version, 3 release,
 // outcome unknown) | tableId u32 | token str | shards (count, u32 each) | [2: version varint]
@@ -183,7 +197,7 @@ const tableFenceRequest: Codec<TableFenceRequest> = v1('TABLE_FENCE', (w, v) => 
 const optionalKey = (w: CodecWriter, k: Uint8Array | null): void => { w.bool(k !== null); if (k !== null) w.blob(k) }
 const readOptionalKey = (r: CodecReader): Uint8Array | null => r.bool() ? r.blob() : null
 
-const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_SNAPSHOT_CHUNK', 2, rpcFail, v => v.voters === undefined || v.voters === null ? 1 : 2, (w, v, version) => {
+const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_SNAPSHOT_CHUNK', CODEC_VERSIONS.rpcPayload, rpcFail, v => v.voters === undefined || v.voters === null ? 1 : 2, (w, v, version) => {
   w.u32(v.shard)
   w.uint(v.generation)
   w.u16(v.from)
@@ -261,7 +275,7 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   MEMBERSHIP_STATUS: {
     request: nothing('MEMBERSHIP_STATUS', {}),
     // v2 only when there are fills to report: a v1 peer (the previous release) still reads the rest.
-    reply: versionedLowest<MembershipStatus>('MEMBERSHIP_STATUS reply', 2, rpcFail, v => (v.fills ?? []).length > 0 ? 2 : 1, (w, v, version) => {
+    reply: versionedLowest<MembershipStatus>('MEMBERSHIP_STATUS reply', CODEC_VERSIONS.rpcPayload, rpcFail, v => (v.fills ?? []).length > 0 ? 2 : 1, (w, v, version) => {
       w.array(v.primaries, p => { w.uint(p.shard); w.array(p.voters, id => w.u16(id)) })
       if (version >= 2) w.array(v.fills ?? [], f => { w.uint(f.shard); w.uint(f.factor); w.array(f.targets, id => w.u16(id)) })
     }, (r, version) => {

@@ -1,4 +1,5 @@
-import { type Codec, versioned } from '../../core/codec'
+import { type Codec, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ERROR_CODES, ScratchBirdError, type ErrorCode } from '../../core/errors'
 import { rpcFail } from './payloads'
 
@@ -15,7 +16,8 @@ export const RPC_MAX_ERROR_PAYLOAD_BYTES = 4096
 
 export interface ErrorPayload { code: string, message: string, details: string }
 
-const errorCodec: Codec<ErrorPayload> = versioned('error reply', 1, rpcFail,
+// Written in v1, read up to this build's rpcError version (core/codec-versions.ts).
+const errorCodec: Codec<ErrorPayload> = versionedLowest('error reply', CODEC_VERSIONS.rpcError, rpcFail, () => 1,
   (w, e) => { w.str(e.code); w.str(e.message); w.str(e.details) },
   r => ({ code: r.str(), message: r.str(), details: r.str() }))
 
@@ -40,12 +42,15 @@ export function encodeErrorPayload (err: ScratchBirdError): Uint8Array {
 /**
  * The caller-side error of an error reply's bytes: the remote error, or the coded error saying
  * why the bytes are not one (SB_RPC_MALFORMED, SB_CODEC_VERSION) — returned, never thrown.
+ * `unreadable` sees the latter kind (this node refused the bytes; a peer's own SB_CODEC_VERSION
+ * reply is the remote error and is not passed to it).
  */
-export function decodeErrorPayload (bytes: Uint8Array, peer: string): ScratchBirdError {
+export function decodeErrorPayload (bytes: Uint8Array, peer: string, unreadable: (e: ScratchBirdError) => void = () => {}): ScratchBirdError {
   let e: ErrorPayload
   try {
     e = errorCodec.decode(bytes)
   } catch (err) {
+    if (err instanceof ScratchBirdError) unreadable(err)
     if (err instanceof ScratchBirdError) return new ScratchBirdError(err.code, `cluster peer ${peer} sent an unreadable error reply: ${err.message}`, { ...err.details, peer })
     throw err
   }

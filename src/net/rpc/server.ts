@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ScratchBirdError, assert, isScratchBirdError, messageOf } from '../../core/errors'
-import type { NodeMetrics } from '../../ops/metrics'
+import { countCodecRefusal, type NodeMetrics } from '../../ops/metrics'
 import { readBody } from '../body'
 import type { Handler, Routes } from '../http-server'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from './headers'
@@ -78,7 +78,7 @@ export interface RpcServerOptions {
   /** security.cluster_secret. Undefined: no secret check (the node's config decides whether that is allowed). */
   readonly secret: string | undefined
   readonly methods: RpcMethods
-  readonly metrics: Pick<NodeMetrics, 'rpcRejected' | 'rpcMessagesReceived'>
+  readonly metrics: Pick<NodeMetrics, 'rpcRejected' | 'rpcMessagesReceived' | 'codecVersionRefused'>
   /** Request and reply body limit; every node of a cluster must use the same. */
   readonly maxBodyBytes?: number
   /** A method threw something other than a ScratchBirdError (a bug): log it. */
@@ -130,7 +130,10 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
     try {
       return { m, served, payload: served.decode(m.body) }
     } catch (e) {
-      if (isScratchBirdError(e, 'SB_CODEC_VERSION')) return errorReply(m, e)
+      if (isScratchBirdError(e, 'SB_CODEC_VERSION')) {
+        countCodecRefusal(opts.metrics, e)
+        return errorReply(m, e)
+      }
       throw e // SB_RPC_MALFORMED: the whole batch is refused below
     }
   }
@@ -188,6 +191,7 @@ export function createRpcHandler (opts: RpcServerOptions): Handler {
       received = decodeFrame(body, 'request')
       messages = received.map(decodeRequest)
     } catch (e) {
+      countCodecRefusal(opts.metrics, e) // a frame of a newer wire version (decodeRequest answers newer payloads itself)
       throw isScratchBirdError(e) ? rejected(res, 'malformed', e) : e
     }
     for (const m of received) opts.metrics.rpcMessagesReceived.inc({ opcode: rpcOpcodeLabel(m.opcode) })

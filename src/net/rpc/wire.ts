@@ -1,5 +1,6 @@
 import { codecVersionError } from '../../core/codec'
 import { ScratchBirdError, assert } from '../../core/errors'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { LIMITS } from '../../core/limits'
 
 // Wire format of cluster RPC (DESIGN §7): one HTTP/1.1 POST body carries a batch of requests, its
@@ -23,7 +24,8 @@ import { LIMITS } from '../../core/limits'
 // SB_CODEC_VERSION for a newer frame), whatever the bytes (fuzzed in tests/unit/net/rpc-wire.test.ts).
 
 export const RPC_MAGIC = Uint8Array.of(0x53, 0x42, 0x52, 0x31) // "SBR1"
-export const RPC_WIRE_VERSION = 2
+/** Not under the lowest-version rule (core/codec-versions.ts): the framing changes only in a major release. */
+export const RPC_WIRE_VERSION = CODEC_VERSIONS.rpcFrame
 /** Largest request or reply body. A forwarded shard query's result must fit in one reply. */
 export const RPC_MAX_BODY_BYTES = LIMITS.rpcBodyBytes
 /** Most messages in one batch; the client splits larger bursts into several POSTs. */

@@ -1,4 +1,5 @@
-import { type Codec, type CodecReader, type CodecWriter, versioned } from '../../core/codec'
+import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { asHlcTs, asXid } from '../../core/ids'
 import type { ReplEntry, ReplMessage } from '../../cluster/replication/types'
@@ -16,6 +17,8 @@ import { checkTuple } from '../../storage/keys'
 //     versionId[16] · row opt blob))
 // v2: v1 · step u8 (0 a plain commit; 1 prepare, 2 commit of a prepared transaction, 3 abort:
 //     the two-phase entries of commit-log.ts format 6). v1 still decodes, as a plain commit.
+// Written in the lowest version that carries the entry (core/codec-versions.ts): a plain commit
+// is v1, a two-phase step v2.
 // Anything malformed is SB_RPC_MALFORMED: an append carrying one is dropped whole (checkAppend)
 // before the machine sees it.
 
@@ -25,16 +28,19 @@ interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[], phase?: T
 
 const STEPS: readonly TwoPhaseStep[] = ['prepare', 'commit', 'abort']
 
-function writeTxn (w: CodecWriter, e: Txn): void {
+/** The first version with the two-phase step. */
+const STEP_SINCE = 2
+
+function writeTxn (w: CodecWriter, e: Txn, version: number): void {
   w.u64(e.xid)
   w.u64(e.commitHlc)
   w.array(e.mutations, m => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) })
-  w.u8(e.phase === undefined ? 0 : STEPS.indexOf(e.phase) + 1)
+  if (version >= STEP_SINCE) w.u8(e.phase === undefined ? 0 : STEPS.indexOf(e.phase) + 1)
 }
 
 function readTxn (r: CodecReader, version: number): Txn {
   const t = readTxnV1(r)
-  if (version < 2) return t
+  if (version < STEP_SINCE) return t
   const step = r.u8()
   if (step === 0) return t
   const phase = STEPS[step - 1]
@@ -55,7 +61,8 @@ function readTxnV1 (r: CodecReader): Txn {
   return { xid, commitHlc, mutations }
 }
 
-export const entryPayloadCodec: Codec<Txn> = versioned('replicated entry', 2, fail, writeTxn, readTxn)
+export const entryPayloadCodec: Codec<Txn> = versionedLowest('replicated entry', CODEC_VERSIONS.replicatedEntry, fail,
+  t => t.phase === undefined ? 1 : STEP_SINCE, writeTxn, readTxn)
 
 /** The machine's entry for a commit-log entry read from the engine. */
 export function toReplEntry (e: RawLogEntry): ReplEntry {

@@ -6,6 +6,7 @@ import { isScratchBirdError, messageOf, ScratchBirdError } from '../../core/erro
 import { asShardId, type NodeId, type ShardId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
 import { replEnvelopeCodec } from '../../cluster/replication/codec'
+import { countCodecRefusal, type NodeMetrics } from '../../ops/metrics'
 import type { ReplicaLag } from '../../cluster/replication/lag'
 import type { ReplMessage, SyncReplicas } from '../../cluster/replication/types'
 import { MAX_REPL_BATCH, type ReplBatch, type SnapshotChunkRequest } from '../../net/rpc/payloads'
@@ -81,6 +82,8 @@ export interface ReplicationShellDeps {
   readonly log: Logger
   /** This node became a shard's primary (its engine takes commits now): limbo recovery. */
   readonly onPrimary?: (shard: ShardId) => void
+  /** Where peers' messages refused for a newer codec version are counted (absent: not counted). */
+  readonly metrics?: Pick<NodeMetrics, 'codecVersionRefused'>
 }
 
 interface Outbox { frames: Uint8Array[], inflight: number, scheduled: boolean }
@@ -327,6 +330,7 @@ export class ReplicationShell {
         clock: this.d.clock,
         rng: this.d.rng,
         log: (level, message, details) => { this.d.log[level](details ?? {}, message) },
+        onRefused: (e) => { this.countRefusal(e) },
         onPrimary: this.d.onPrimary
       })
       this.groups.set(shard, g)
@@ -369,6 +373,10 @@ export class ReplicationShell {
     return await g.installSnapshotChunk(c)
   }
 
+  private countRefusal (e: unknown): void {
+    if (this.d.metrics !== undefined) countCodecRefusal(this.d.metrics, e)
+  }
+
   private onBatch (p: ReplBatch, from: NodeId): void {
     for (const frame of p.messages) {
       let env
@@ -376,6 +384,7 @@ export class ReplicationShell {
         env = replEnvelopeCodec.decode(frame)
         if (env.msg.from !== from) throw new ScratchBirdError('SB_RPC_MALFORMED', `a replication message claims to come from node ${env.msg.from}`)
       } catch (e) {
+        this.countRefusal(e)
         this.d.log.warn({ peer: from, err: isScratchBirdError(e) ? e.code : messageOf(e) }, `Replication: a message from node ${from} dropped: ${messageOf(e)}`)
         continue
       }

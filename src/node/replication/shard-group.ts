@@ -90,6 +90,8 @@ export interface ShardGroupOptions {
   readonly clock: Clock
   readonly rng: Rng
   readonly log: GroupLog
+  /** A peer's message was dropped for `e` on receipt (the manager counts SB_CODEC_VERSION). */
+  readonly onRefused?: ((e: unknown) => void) | undefined
   /**
    * Called once this node's engine holds the primary role of the shard (after the Ready that made
    * it primary was carried out): the prepared transactions it took over from the log are decided
@@ -299,6 +301,7 @@ export class ShardGroup {
     try {
       checkAppend(msg)
     } catch (e) {
+      this.o.onRefused?.(e)
       this.o.log('warn', `replication message from node ${msg.from} for shard ${this.o.shard} dropped: ${messageOf(e)}`, { shard: this.o.shard, peer: msg.from })
       return
     }

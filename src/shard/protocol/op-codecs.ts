@@ -1,4 +1,5 @@
 import { CodecReader, CodecWriter } from '../../core/codec'
+import { CODEC_VERSIONS } from '../../core/codec-versions'
 import type { ShardId } from '../../core/ids'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import {
@@ -23,9 +24,20 @@ import {
 
 /**
  * Version of these bodies as they cross nodes: SHARD_QUERY carries it next to op and shard
- * (net/rpc/payloads.ts). Bump it when any body here or in codec.ts changes shape.
+ * (net/rpc/payloads.ts). Bump it (core/codec-versions.ts) when any body here or in codec.ts
+ * changes shape, and list the op in SHARD_OP_SINCE: a SHARD_QUERY goes out in the lowest version
+ * that carries its op (shardOpVersion), so a node of the previous release still reads the others.
  */
-export const SHARD_CODEC_VERSION = 4
+export const SHARD_CODEC_VERSION = CODEC_VERSIONS.shard
+/** The version every body has had since the last change of any: what an op not listed below is written in. */
+export const SHARD_CODEC_BASE = 4
+/** Ops whose body changed after SHARD_CODEC_BASE, with the version that changed it (none yet). */
+const SHARD_OP_SINCE: Partial<Record<ShardOpName, number>> = {}
+
+/** The lowest SHARD_QUERY version that carries `op`'s body. */
+export function shardOpVersion (op: ShardOpName): number {
+  return SHARD_OP_SINCE[op] ?? SHARD_CODEC_BASE
+}
 
 export interface OpCodec<Req, Rep> {
   encodeRequest (r: Req): Uint8Array

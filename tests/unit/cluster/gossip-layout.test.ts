@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { gossipMessageCodec, gossipPingCodec } from '../../../src/cluster/gossip/codec'
+import { gossipAckOrNoneCodec, gossipMessageCodec, gossipPingCodec } from '../../../src/cluster/gossip/codec'
 import { GossipMachine, LAYOUT_REFUSAL_REPORT_EVERY_MS, type GossipConfig } from '../../../src/cluster/gossip/machine'
 import { parseGossipMessage, type GossipMessage, type GossipOutput, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import type { ClusterLayout } from '../../../src/cluster/layout'
@@ -118,21 +118,27 @@ describe('gossip and the cluster layout', () => {
 })
 
 describe('the layout on the wire', () => {
-  it('round-trips in codec v3 and is absent when not set', () => {
+  it('round-trips, in the lowest codec version that carries the message, and is absent when not set', () => {
     const withLayout = ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT)
     expect(gossipPingCodec.decode(gossipPingCodec.encode(withLayout))).toEqual(withLayout)
     expect(gossipMessageCodec.decode(gossipMessageCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))])))).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
-    expect(gossipPingCodec.encode(withLayout)[0]).toBe(3)
+    // A layout without leaving or left members needs v2 (a node of the release before drains reads it), none v1.
+    expect(gossipPingCodec.encode(withLayout)[0]).toBe(2)
+    expect(gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))[0]).toBe(1)
+    expect(gossipAckOrNoneCodec.encode(null)[0]).toBe(1)
   })
 
   it('carries the leaving and left members (v3), and decodes a v2 layout without them', () => {
     const members = [1, 2, 3, 4, 5].map(asNodeId)
     const draining = { ...LAYOUT, epoch: 4, members, leaving: [asNodeId(4)], left: [asNodeId(2), asNodeId(5)] }
     const m = ping(asNodeId(2), [rec(asNodeId(2))], draining)
+    expect(gossipPingCodec.encode(m)[0]).toBe(3)
     expect(gossipPingCodec.decode(gossipPingCodec.encode(m))).toEqual(m)
-    // v2 = the same bytes without the two trailing id lists (empty lists: one count byte each)
-    const plain = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
-    const v2 = Uint8Array.of(2, ...plain.subarray(1, plain.length - 2))
+    // The same layout without them is written in v2; its v3 form (two empty id lists, one count byte each) reads the same.
+    const v2 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
+    expect(v2[0]).toBe(2)
+    const v3 = Uint8Array.of(3, ...v2.subarray(1), 0, 0)
+    expect(gossipPingCodec.decode(v3)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
     expect(gossipPingCodec.decode(v2)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))], LAYOUT))
     // leaving/left must be ascending members, and disjoint
     const code = (l: object): string => { try { gossipPingCodec.decode(gossipPingCodec.encode(ping(asNodeId(2), [], { ...draining, ...l }))); return 'ok' } catch (e) { return (e as { code: string }).code } }
@@ -141,11 +147,13 @@ describe('the layout on the wire', () => {
     expect(code({ leaving: [asNodeId(2)], left: [asNodeId(2)] })).toBe('SB_RPC_MALFORMED')
   })
 
-  it('decodes a v1 payload (a release before layouts) without a layout', () => {
-    const v3 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
-    // v1 = the same bytes without the trailing layout presence byte
-    const v1 = Uint8Array.of(1, ...v3.subarray(1, v3.length - 1))
+  it('writes a message without a layout in v1 (a release before layouts reads it); its v3 form reads the same', () => {
+    const v1 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
+    expect(v1[0]).toBe(1)
     expect(gossipPingCodec.decode(v1)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
+    // v3 = the same bytes and an absent layout's presence byte
+    const v3 = Uint8Array.of(3, ...v1.subarray(1), 0)
+    expect(gossipPingCodec.decode(v3)).toEqual(ping(asNodeId(2), [rec(asNodeId(2))]))
   })
 
   it('refuses an out-of-bounds layout as SB_RPC_MALFORMED', () => {

@@ -1,12 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isScratchBirdError } from '../../../src/core/errors'
+import { CODEC_VERSIONS as WIRE_VERSIONS } from '../../../src/core/codec-versions'
 import { GOSSIP_CODEC_VERSION } from '../../../src/cluster/gossip/codec'
 import type { ClusterLayout } from '../../../src/cluster/layout'
 import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
-import { SHARD_CODEC_VERSION, SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
+import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
 import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type ShardId } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
@@ -43,18 +44,26 @@ const layout: fc.Arbitrary<ClusterLayout> = fc.record({
 }).chain(l => fc.subarray(l.members).map(joining => joining.length === 0 ? l : { ...l, joining }))
 const gossipPing: fc.Arbitrary<GossipPing> = fc.record({ type: fc.constant('ping' as const), from, hlc: text(24), members, sentAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'sentAt'] })
 const gossipAck: fc.Arbitrary<GossipAck> = fc.record({ type: fc.constant('ack' as const), from, hlc: text(24), members, echoSentAt: time, answeredAt: time, layout }, { requiredKeys: ['type', 'from', 'hlc', 'members', 'echoSentAt', 'answeredAt'] })
-/** Codec versions above 1 by opcode and side (the rest are at 1). */
-/** Codecs that write each value in the lowest version carrying it (core/codec.ts versionedLowest): the version a value goes out in. */
-const gossipLowest = (v: { layout?: { joining?: unknown[] } } | null): number => (v?.layout?.joining ?? []).length > 0 ? 4 : 3
-const LOWEST: Record<string, (v: never) => number> = {
-  'REPL_SNAPSHOT_CHUNK request': (v: { voters?: unknown }) => v.voters === undefined ? 1 : 2,
-  // Gossip at 3 unless its layout has joining members; a MEMBERSHIP_STATUS reply at 1 unless it reports fills.
-  'GOSSIP_SYNC request': gossipLowest,
-  'GOSSIP_SYNC reply': gossipLowest,
-  'GOSSIP_ACK request': gossipLowest,
-  'MEMBERSHIP_STATUS reply': (v: { fills?: unknown[] }) => (v.fills ?? []).length > 0 ? 2 : 1
+/** Codec versions (what a node reads) by opcode and side: gossip and SHARD_QUERY have their own, every other payload reads up to rpcPayload. */
+const readVersion = (name: string): number => name.startsWith('GOSSIP') ? GOSSIP_CODEC_VERSION : name === 'SHARD_QUERY' ? SHARD_CODEC_VERSION : WIRE_VERSIONS.rpcPayload
+/**
+ * The version a payload is written in: the lowest that carries it (core/codec-versions.ts). Gossip:
+ * v1 without a layout, v4 with joining members, v3 with leaving or left ones, else v2; every shard
+ * op body is unchanged since SHARD_CODEC_BASE; a snapshot chunk naming voters and a
+ * MEMBERSHIP_STATUS reply reporting fills are v2.
+ */
+function lowestOf (name: string, side: string, v: unknown): number {
+  if (name.startsWith('GOSSIP')) {
+    const l = (v as { layout?: { joining?: unknown[], leaving?: unknown[], left?: unknown[] } } | null)?.layout
+    if (l === undefined) return 1
+    if ((l.joining ?? []).length > 0) return 4
+    return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? 3 : 2
+  }
+  if (name === 'SHARD_QUERY') return SHARD_CODEC_BASE
+  if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { voters?: unknown }).voters === undefined ? 1 : 2
+  if (name === 'MEMBERSHIP_STATUS' && side === 'reply') return ((v as { fills?: unknown[] }).fills ?? []).length > 0 ? 2 : 1
+  return 1
 }
-const CODEC_VERSIONS: Record<string, number> = { 'REPL_SNAPSHOT_CHUNK request': 2, 'GOSSIP_SYNC request': GOSSIP_CODEC_VERSION, 'GOSSIP_SYNC reply': GOSSIP_CODEC_VERSION, 'GOSSIP_ACK request': GOSSIP_CODEC_VERSION, 'SHARD_QUERY request': SHARD_CODEC_VERSION, 'SHARD_QUERY reply': SHARD_CODEC_VERSION, 'MEMBERSHIP_STATUS reply': 2 }
 
 /** JSON documents as they come back from JSON (-0 is 0). */
 const doc = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
@@ -156,10 +165,10 @@ describe('cluster RPC payload codecs', () => {
 
       it('starts every payload with its codec version and refuses a newer one naming both', () => {
         for (const [side, c, arb] of sides) {
-          const version = CODEC_VERSIONS[`${name} ${side}`] ?? 1
+          const version = readVersion(name)
           fc.assert(fc.property(arb, fc.integer({ min: version + 1, max: 255 }), (v, newer) => {
             const b = c.encode(v as never)
-            expect(b[0]).toBe(LOWEST[`${name} ${side}`]?.(v as never) ?? version)
+            expect(b[0]).toBe(lowestOf(name, side, v))
             const future = Uint8Array.of(newer, ...b.subarray(1))
             let err: unknown
             try { c.decode(future) } catch (e) { err = e }
@@ -199,7 +208,7 @@ describe('cluster RPC payload codecs', () => {
     expect(outcome(() => g.decode(g.encode({ ...ping, sentAt: Infinity })))).toBe('SB_RPC_MALFORMED')
     const q = rpcPayloads('SHARD_QUERY').request
     const sq = q.encode({ op: 'GET', shard: asShardId(3), catalogVersion: 7, payload: Uint8Array.of(1) })
-    expect([...sq.subarray(0, 7)]).toEqual([SHARD_CODEC_VERSION, SHARD_OPS.GET.code, 0, 0, 0, 3, 7])
+    expect([...sq.subarray(0, 7)]).toEqual([SHARD_CODEC_BASE, SHARD_OPS.GET.code, 0, 0, 0, 3, 7])
     sq[1] = 200
     expect(outcome(() => q.decode(sq))).toBe('SB_RPC_MALFORMED')
     expect(outcome(() => rpcPayloads('CATALOG_APPLY').request.decode(Uint8Array.of(1, 1, 0x7b)))).toBe('SB_RPC_MALFORMED')
@@ -212,6 +221,17 @@ describe('cluster RPC payload codecs', () => {
     const back = q.decode(q.encode({ op: 'GET', shard: asShardId(5), catalogVersion: 1, payload }))
     expect(back.op).toBe('GET')
     expect(get.decodeRequest(back.payload)).toMatchObject({ shard: 5, tableId: 9, pk: ['k', 1n], xid: 77n })
+  })
+
+  it('refuses SHARD_QUERY payloads older than SHARD_CODEC_BASE (op bodies of another shape) instead of misreading them', () => {
+    const { request, reply } = rpcPayloads('SHARD_QUERY')
+    const req = request.encode({ op: 'PING', shard: asShardId(0), catalogVersion: 0, payload: Uint8Array.of(0, 0, 0, 0) })
+    const rep = reply.encode({ payload: Uint8Array.of(1, 2) })
+    const older = (b: Uint8Array): Uint8Array => Uint8Array.of(SHARD_CODEC_BASE - 1, ...b.subarray(1))
+    const refused = expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('older than this node reads') })
+    expect([req[0], rep[0]]).toEqual([SHARD_CODEC_BASE, SHARD_CODEC_BASE])
+    expect(() => request.decode(older(req))).toThrow(refused)
+    expect(() => reply.decode(older(rep))).toThrow(refused)
   })
 
   it('refuses a SHARD_QUERY naming a shard id at or above MAX_SHARDS', () => {

@@ -9,7 +9,7 @@ import { RpcClient, type RpcClientOptions } from '../../../src/net/rpc/client'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from '../../../src/net/rpc/headers'
 import { RPC_OPCODES } from '../../../src/net/rpc/opcodes'
 import { rpcPayloads } from '../../../src/net/rpc/payloads'
-import { decodeErrorPayload } from '../../../src/net/rpc/remote-error'
+import { decodeErrorPayload, encodeErrorPayload } from '../../../src/net/rpc/remote-error'
 import { RpcMethods, rpcRoutes, type RpcContext } from '../../../src/net/rpc/server'
 import { decodeFrame, encodeFrame } from '../../../src/net/rpc/wire'
 import type { GossipPing } from '../../../src/cluster/gossip/types'
@@ -193,6 +193,8 @@ describe('cluster RPC over HTTP', () => {
     const future = await rawPost(node, Buffer.from('SBR1 but not really'))
     expect(future.status).toBe(400)
     expect(JSON.parse(future.bytes.toString())).toMatchObject({ error: { code: 'SB_CODEC_VERSION', version: 32, supported: 2 } })
+    // Only that one is a refusal for a newer version (the junk above is malformed, not newer).
+    expect(await counterValue(node.metrics.codecVersionRefused, { codec: 'cluster RPC frame' })).toBe(1)
     const valid = pingFrame('1')
     for (const id of ['0', '65536', 'seven', '']) {
       expect((await rawPost(node, valid, { [RPC_HEADER_NODE_ID]: id })).status).toBe(400)
@@ -306,10 +308,12 @@ describe('cluster RPC over HTTP', () => {
     expect(second!.kind).toBe('ok')
     expect(text(rpcPayloads('PING').reply.decode(second!.body))).toBe('today')
     expect(node.calls.map(c => text(c.payload as Uint8Array))).toEqual(['today'])
+    expect(await counterValue(node.metrics.codecVersionRefused, { codec: 'PING' })).toBe(1)
   })
 
   it('fails only the call whose reply is in a newer codec version or malformed', async () => {
-    // A peer that answers PING "a" in codec version 9, "b" with junk and "c" properly.
+    // A peer that answers PING "a" in codec version 9, "b" with junk, "c" properly and "d" with an
+    // error reply in codec version 9.
     const server = createHttpServer({
       [RPC_PATH]: {
         POST: async (req, res) => {
@@ -319,6 +323,11 @@ describe('cluster RPC over HTTP', () => {
             const t = text(rpcPayloads('PING').request.decode(m.body))
             const body = rpcPayloads('PING').reply.encode(b(t))
             if (t === 'a') body[0] = 9
+            if (t === 'd') {
+              const err = encodeErrorPayload(new ScratchBirdError('SB_INTERNAL', 'from the future'))
+              err[0] = 9
+              return { kind: 'error' as const, opcode: m.opcode, id: m.id, body: err }
+            }
             return { kind: 'ok' as const, opcode: m.opcode, id: m.id, body: t === 'b' ? new Uint8Array(0) : body }
           })
           const frame = encodeFrame(replies)
@@ -330,9 +339,14 @@ describe('cluster RPC over HTTP', () => {
     }, e => { throw e })
     const addr = await listen(server, '127.0.0.1:0')
     cleanups.push(async () => { server.closeAllConnections(); await closeServer(server) })
-    const c = client()
+    const metrics = createMetrics()
+    const c = client({ metrics })
     const peer = `127.0.0.1:${addr.port}`
-    const settled = await Promise.allSettled(['a', 'b', 'c'].map(t => c.call(peer, 'PING', b(t))))
+    const settled = await Promise.allSettled(['a', 'b', 'c', 'd'].map(t => c.call(peer, 'PING', b(t))))
+    // Counted on this node, which refused the replies (the junk one is malformed, not newer).
+    expect(await counterValue(metrics.codecVersionRefused, { codec: 'PING reply' })).toBe(1)
+    expect(await counterValue(metrics.codecVersionRefused, { codec: 'error reply' })).toBe(1)
+    expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
     expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
     expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_RPC_MALFORMED' })
     expect(settled[2]).toEqual({ status: 'fulfilled', value: b('c') })

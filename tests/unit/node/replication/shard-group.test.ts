@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { CODEC_VERSIONS } from '../../../../src/core/codec-versions'
 import { ManualClock } from '../../../../src/core/clock'
 import { asHlcTs, asNodeId, asShardId, type NodeId } from '../../../../src/core/ids'
 
@@ -34,6 +35,8 @@ class Node {
   client!: HostClient
   group: ShardGroup | null = null
   readonly logs: string[] = []
+  /** Errors of the peers' messages the group dropped on receipt (onRefused). */
+  readonly refused: unknown[] = []
   retainedBytes = 10_000_000
   lagWarningMs = 60_000
   replicas: NodeId[] = IDS
@@ -80,7 +83,8 @@ class Node {
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
       rng: new SeededRng(this.id),
-      log: (_level, message) => { this.logs.push(message) }
+      log: (_level, message) => { this.logs.push(message) },
+      onRefused: (e) => { this.refused.push(e) }
     })
     await this.group.start()
   }
@@ -365,6 +369,19 @@ describe('a shard group over three nodes', () => {
     await c.run(2)
     expect(r.engine.lastLsn()).toBe(before)
     expect(r.logs.some(l => /dropped.*malformed/.test(l))).toBe(true)
+    expect(r.refused).toEqual([expect.objectContaining({ code: 'SB_RPC_MALFORMED' })])
+  })
+
+  it('an append whose entry payload is in a newer codec version is dropped and reported as SB_CODEC_VERSION (the node counts it)', async () => {
+    const c = await started()
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    const before = r.engine.lastLsn()
+    const newer = Uint8Array.of(CODEC_VERSIONS.replicatedEntry + 1, 0)
+    r.group!.receive({ type: 'append', generation: p.group!.generation, from: p.id, prevLsn: before, prevGeneration: p.group!.generation, entries: [{ lsn: before + 1n, generation: p.group!.generation, kind: 'data', payload: newer }], leaderCommit: 0n, stamp: 0 })
+    await c.run(2)
+    expect(r.engine.lastLsn()).toBe(before)
+    expect(r.refused).toEqual([expect.objectContaining({ code: 'SB_CODEC_VERSION', details: expect.objectContaining({ codec: 'replicated entry' }) })])
   })
 })
 

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
+import { REPLICATION_CODEC_VERSION, replEnvelopeCodec } from '../../../../src/cluster/replication/codec'
 import type { GossipPing } from '../../../../src/cluster/gossip/types'
 import { ManualClock } from '../../../../src/core/clock'
 import { asNodeId, asShardId } from '../../../../src/core/ids'
@@ -9,8 +9,9 @@ import { SeededRng } from '../../../../src/core/rng'
 import { closeServer, createHttpServer, listen } from '../../../../src/net/http-server'
 import { RpcClient } from '../../../../src/net/rpc/client'
 import { RPC_PATH } from '../../../../src/net/rpc/headers'
+import { RPC_OPCODES } from '../../../../src/net/rpc/opcodes'
 import { RpcMethods, rpcRoutes } from '../../../../src/net/rpc/server'
-import { ReplicationShell } from '../../../../src/node/replication/manager'
+import { ReplicationShell, type ReplicationShellDeps } from '../../../../src/node/replication/manager'
 import { createMetrics } from '../../../../src/ops/metrics'
 import { ShardEngine } from '../../../../src/storage/engine'
 import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
@@ -51,33 +52,36 @@ function client (): RpcClient {
   return c
 }
 
+/** Node 1's replication shell over one in-memory shard, with `deps` over its defaults. */
+async function shellOf (deps: Pick<ReplicationShellDeps, 'replicasOf' | 'addressOf' | 'rpc'> & Partial<ReplicationShellDeps>): Promise<{ shell: ReplicationShell, clock: ManualClock }> {
+  const clock = new ManualClock()
+  const engine = await ShardEngine.open(MemoryKv.open(new MemoryStore()), { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock })
+  const host = new HostClient(new Map([[SHARD, engine]]), 60_000, clock)
+  cleanups.push(async () => { await host.host.close() })
+  const shell = new ReplicationShell({
+    self: asNodeId(1),
+    shards: 1,
+    syncReplicas: 'majority',
+    electionTimeoutMs: 100,
+    heartbeatMs: 10,
+    maxRetainedBytes: 1_000_000,
+    lagWarningMs: 60_000,
+    maxMessageBytes: 1 << 20,
+    workers: host,
+    clock,
+    rng: new SeededRng(1),
+    log: pino({ level: 'silent' }),
+    ...deps
+  })
+  cleanups.push(async () => { shell.stop() })
+  return { shell, clock }
+}
+
 describe('Mode 1 replication transport', () => {
   it('a replication message reaches the peer while another call to that peer waits for its answer', async () => {
     const p2 = await peer()
     const shared = client()
-    const clock = new ManualClock()
-    const engine = await ShardEngine.open(MemoryKv.open(new MemoryStore()), { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock })
-    const host = new HostClient(new Map([[SHARD, engine]]), 60_000, clock)
-    cleanups.push(async () => { await host.host.close() })
-    const shell = new ReplicationShell({
-      self: asNodeId(1),
-      shards: 1,
-      syncReplicas: 'majority',
-      electionTimeoutMs: 100,
-      heartbeatMs: 10,
-      maxRetainedBytes: 1_000_000,
-      lagWarningMs: 60_000,
-      maxMessageBytes: 1 << 20,
-      replicasOf: () => [asNodeId(1), asNodeId(2)],
-      addressOf: () => p2.address,
-      workers: host,
-      rpc: shared,
-      messageRpc: client(),
-      clock,
-      rng: new SeededRng(1),
-      log: pino({ level: 'silent' })
-    })
-    cleanups.push(async () => { shell.stop() })
+    const { shell, clock } = await shellOf({ replicasOf: () => [asNodeId(1), asNodeId(2)], addressOf: () => p2.address, rpc: shared, messageRpc: client() })
     // A call on the node's shared client that node 2 answers only later (a forwarded commit).
     const slow = shared.call(p2.address, 'GOSSIP_SYNC', ping).catch(() => null)
     shell.start()
@@ -89,5 +93,18 @@ describe('Mode 1 replication transport', () => {
     expect(p2.messages).toContain('vote')
     p2.release()
     await slow
+  })
+
+  it('drops a replication message in a newer codec version and counts it', async () => {
+    const metrics = createMetrics()
+    const { shell } = await shellOf({ replicasOf: () => [], addressOf: () => '127.0.0.1:1', rpc: client(), metrics })
+    const methods = new RpcMethods()
+    shell.register(methods)
+    const vote = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'vote', generation: 1, from: asNodeId(2), lastLsn: 0n, lastGeneration: 0, preVote: false } })
+    const newer = Uint8Array.of(REPLICATION_CODEC_VERSION + 1, ...vote.subarray(1))
+    await methods.get(RPC_OPCODES.REPL_MESSAGE)!.method({ messages: [newer, vote] }, { from: asNodeId(2), opcode: 'REPL_MESSAGE', id: 1 })
+    // The vote of v1 is taken (node 1 holds no group of the shard here, so it goes nowhere), not counted.
+    const counted = (await metrics.codecVersionRefused.get()).values
+    expect(counted).toEqual([expect.objectContaining({ labels: { codec: 'replication message' }, value: 1 })])
   })
 })
