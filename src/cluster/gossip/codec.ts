@@ -37,7 +37,6 @@ const MEMBER_STATES_SINCE = 3
 /** The first version carrying the layout's joining members. */
 const JOINING_SINCE = 4
 
-
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
 function writeMember (w: CodecWriter, m: MemberRecord): void {

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http'
+import { CODEC_VERSIONS } from '../../../src/core/codec-versions'
 import { createServer } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { request } from 'undici'
@@ -303,8 +304,8 @@ describe('cluster RPC over HTTP', () => {
     expect(r.status).toBe(200)
     const [first, second] = decodeFrame(r.bytes, 'reply')
     const err = decodeErrorPayload(first!.body, 'p')
-    expect(err).toMatchObject({ code: 'SB_CODEC_VERSION', details: { codec: 'PING', version: 7, supported: 1 } })
-    expect(err.message).toMatch(/version 7.*up to version 1/)
+    expect(err).toMatchObject({ code: 'SB_CODEC_VERSION', details: { codec: 'PING', version: 7, supported: CODEC_VERSIONS.rpcPayload } })
+    expect(err.message).toMatch(new RegExp(`version 7.*up to version ${CODEC_VERSIONS.rpcPayload}`))
     expect(second!.kind).toBe('ok')
     expect(text(rpcPayloads('PING').reply.decode(second!.body))).toBe('today')
     expect(node.calls.map(c => text(c.payload as Uint8Array))).toEqual(['today'])
@@ -347,7 +348,7 @@ describe('cluster RPC over HTTP', () => {
     expect(await counterValue(metrics.codecVersionRefused, { codec: 'PING reply' })).toBe(1)
     expect(await counterValue(metrics.codecVersionRefused, { codec: 'error reply' })).toBe(1)
     expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
-    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: 1, peer } })
+    expect((settled[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_CODEC_VERSION', details: { version: 9, supported: CODEC_VERSIONS.rpcPayload, peer } })
     expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'SB_RPC_MALFORMED' })
     expect(settled[2]).toEqual({ status: 'fulfilled', value: b('c') })
   })
