@@ -35,6 +35,7 @@ import type { RawShardRequester, ShardRouting } from './shard-router'
 import { asNodeId, asShardId, type NodeId, type ShardId, shardIds, type Xid } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
+import type { LiveShardCount } from '../cluster/shard-count'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -70,6 +71,12 @@ type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
 
 export interface ClusterDeps {
   readonly config: Config
+  /**
+   * The node's live shard count (cluster/shard-count.ts): placement covers its shards, and a
+   * layout adopted at a later epoch with a split's doubled count raises it (before placing by it).
+   * Absent: storage.shards, fixed.
+   */
+  readonly shardCount?: LiveShardCount | undefined
   readonly hlc: Hlc
   readonly log: Logger
   readonly metrics: NodeMetrics
@@ -240,8 +247,9 @@ export class ClusterShell implements ShardRouting {
     const holding = holdingMembers(this.layout)
     const view = holding.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
     const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
-    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
-    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(config.storage.shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
+    const shards = this.d.shardCount?.shards ?? config.storage.shards
+    this.prefs = shardIds(shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
   }
 
   /**
@@ -269,6 +277,8 @@ export class ClusterShell implements ShardRouting {
     // recorded before the layout that removes them, so a restart in between still forces them.
     const removed = removedAcross([...this.removedMembers], this.layout.members, next.members)
     try {
+      // A shard count the live count cannot follow (anything but a split's doubling) is never recorded.
+      this.d.shardCount?.check(next.shards, next.epoch)
       if (removed.before.length !== this.removedMembers.size) this.d.persistRemoved?.(removed.before)
       this.d.persistLayout(next)
     } catch (e) {
@@ -287,6 +297,8 @@ export class ClusterShell implements ShardRouting {
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
+    // Recorded: routing and placement follow its shard count from now on (one step, before placing).
+    this.d.shardCount?.follow(next.shards, next.epoch)
     this.place()
     this.sync.setMembers(this.catalogMembers())
     const states = `${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`

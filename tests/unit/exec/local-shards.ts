@@ -175,7 +175,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     hlc,
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
-    twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
+    twoPhase: shardTwoPhaseIo(shards, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
     snapshots,
     fences,
     catalogPins,
