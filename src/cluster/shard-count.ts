@@ -1,6 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import { MAX_SHARDS } from '../core/ids'
-import { SPLIT_FACTOR } from './shard-split'
+import { splitsBetween } from './shard-split'
 
 // The shard count as a live value (issue 20 item 5, step 1 of shard-split.ts's design). Until a
 // split existed, storage.shards was fixed for a cluster's life and every component captured it at
@@ -10,10 +10,11 @@ import { SPLIT_FACTOR } from './shard-split'
 // from it each time it needs it — never a copy taken at start. Components are given the narrow
 // ShardCountSource (a fixed `{ shards: n }` in tests and on paths that cannot split).
 //
-// Only what a split does is accepted: the same count at a later epoch (a membership change), or
-// the count doubled at a later epoch (the switch). An older epoch is ignored (gossip delivers out
-// of order); any other change is refused with SB_LAYOUT_MISMATCH, naming both, and changes
-// nothing: routing two ways at once would put rows in shards nobody reads.
+// Only what splits do is accepted: the same count at a later epoch (a membership change), or the
+// count doubled k times at least k epochs later (a switch; k > 1 for a node that was down across
+// several). An older epoch is ignored (gossip delivers out of order); any other change is refused
+// with SB_LAYOUT_MISMATCH, naming both, and changes nothing: routing two ways at once would put
+// rows in shards nobody reads.
 
 /** Where a component reads the shard count, each time it needs it. */
 export interface ShardCountSource { readonly shards: number }
@@ -59,9 +60,9 @@ export class LiveShardCount implements ShardCountSource {
    */
   check (shards: number, epoch: number): boolean {
     if (epoch < this.at || shards === this.count) return false
-    if (shards !== this.count * SPLIT_FACTOR || epoch === this.at || shards > MAX_SHARDS) {
+    if (shards > MAX_SHARDS || splitsBetween(this.count, this.at, shards, epoch) === null) {
       throw new ScratchBirdError('SB_LAYOUT_MISMATCH',
-        `the layout of epoch ${epoch} has ${shards} shards; this node runs ${this.count} shards at epoch ${this.at}, and the count changes only by a split (doubling) at a later epoch`,
+        `the layout of epoch ${epoch} has ${shards} shards; this node runs ${this.count} shards at epoch ${this.at}, and the count changes only by splits (each a doubling at a later epoch)`,
         { running: this.count, runningEpoch: this.at, offered: shards, offeredEpoch: epoch })
     }
     return true

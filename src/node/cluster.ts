@@ -77,6 +77,11 @@ export interface ClusterDeps {
    * Absent: storage.shards, fixed.
    */
   readonly shardCount?: LiveShardCount | undefined
+  /**
+   * Whether this node's workers serve shards 0..shards-1; when not, starts opening the missing ones
+   * (SHARD_OPEN) and answers false. A layout with more shards (a split) is adopted only once true.
+   */
+  readonly shardsOpen?: ((shards: number) => boolean) | undefined
   readonly hlc: Hlc
   readonly log: Logger
   readonly metrics: NodeMetrics
@@ -276,6 +281,12 @@ export class ClusterShell implements ShardRouting {
     // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts),
     // recorded before the layout that removes them, so a restart in between still forces them.
     const removed = removedAcross([...this.removedMembers], this.layout.members, next.members)
+    // A split's shards are opened here before the layout routing to them is recorded: the next
+    // gossip message offers the layout again, and it is adopted once they are open.
+    if (next.shards > (this.d.shardCount?.shards ?? next.shards) && this.d.shardsOpen?.(next.shards) === false) {
+      this.d.log.info({ epoch: next.epoch, shards: next.shards }, `cluster layout of membership epoch ${next.epoch} has ${next.shards} shards (a split): opening the new shards here before adopting it`)
+      return false
+    }
     try {
       // A shard count the live count cannot follow (anything but a split's doubling) is never recorded.
       this.d.shardCount?.check(next.shards, next.epoch)

@@ -791,7 +791,7 @@ export class ScratchBirdNode {
     const cluster = this.cluster
     return new TableFenceShell({
       selfId: this.config.node.id,
-      shards: this.config.storage.shards,
+      shardCount: this.shardCount!,
       local: this.workers!,
       cluster: cluster === null
         ? null
@@ -940,7 +940,7 @@ export class ScratchBirdNode {
     const { config } = this
     return new ReplicationShell({
       self: config.node.id,
-      shards: config.storage.shards,
+      shardCount: this.shardCount!,
       syncReplicas: config.replication.sync_replicas,
       electionTimeoutMs: config.replication.election_timeout_ms,
       heartbeatMs: config.replication.heartbeat_ms,
@@ -962,11 +962,23 @@ export class ScratchBirdNode {
     })
   }
 
+  /** Whether the workers serve shards 0..shards-1; else starts opening the missing ones (ClusterDeps.shardsOpen). */
+  private shardsOpen (shards: number): boolean {
+    const workers = this.workers!
+    const missing = shardIds(shards).filter(s => !workers.serves(s))
+    if (missing.length === 0) return true
+    Promise.all(missing.map(s => workers.openShard(s))).catch((e: unknown) => {
+      this.log.error({ err: describe(e), shards: missing }, `opening shards ${missing.join(',')} failed (retried at the next layout offer): ${messageOf(e)}`)
+    })
+    return false
+  }
+
   private createCluster (hlc: Hlc, rpc: RpcClient): ClusterShell {
     const { config } = this
     const self = config.cluster.nodes.find(n => n.id === config.node.id)
     return new ClusterShell({
       shardCount: this.shardCount!,
+      shardsOpen: (shards) => this.shardsOpen(shards),
       config,
       hlc,
       log: this.log,

@@ -18,6 +18,7 @@ import { replicaStates } from '../../cluster/replication/replica-state'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
 import { groupAction } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
+import type { ShardCountSource } from '../../cluster/shard-count'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
 // while some primary_replica table needs more than one copy (N = the largest replication_factor
@@ -48,7 +49,8 @@ const CHUNK_TIMEOUT_MS = 30_000
 
 export interface ReplicationShellDeps {
   readonly self: NodeId
-  readonly shards: number
+  /** Read at each sync: a split's new shards get groups from its switch on (cluster/shard-count.ts). */
+  readonly shardCount: ShardCountSource
   readonly syncReplicas: SyncReplicas
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
@@ -252,7 +254,7 @@ export class ReplicationShell {
    * node's copy of the shard stays as it was and serves nothing of it).
    */
   private sync (): void {
-    for (let s = 0; s < this.d.shards; s++) {
+    for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = asShardId(s)
       const replicas = this.d.replicasOf(shard)
       const running = this.groups.get(shard)

@@ -21,6 +21,12 @@ describe('LiveShardCount', () => {
     expect(seen).toEqual(['a 4->8@5', 'b 8', 'a 8->16@6'])
   })
 
+  it('follows several splits at once for a node that was down across them (k doublings, k epochs later)', () => {
+    const c = new LiveShardCount(4, 2)
+    expect(c.follow(16, 4)).toBe(true)
+    expect([c.shards, c.epoch]).toEqual([16, 4])
+  })
+
   it('ignores older epochs (gossip out of order), whatever their count', () => {
     const c = new LiveShardCount(8, 5)
     expect(c.follow(4, 4)).toBe(false)

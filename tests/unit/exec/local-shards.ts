@@ -167,7 +167,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   let catalog = new Catalog()
   // The node's own fence shell over these shards, as a single node has it (no cluster).
   const catalogPins = new CatalogPins()
-  const fences = new TableFenceShell({ selfId: NODE_ID, shards: n, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
+  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
   const snapshots = new SnapshotRegistry()
   const env: ExecEnv = {
     shards: n,

@@ -61,7 +61,7 @@ describe('Mode 1 replication transport', () => {
     cleanups.push(async () => { await host.host.close() })
     const shell = new ReplicationShell({
       self: asNodeId(1),
-      shards: 1,
+      shardCount: { shards: 1 },
       syncReplicas: 'majority',
       electionTimeoutMs: 100,
       heartbeatMs: 10,
