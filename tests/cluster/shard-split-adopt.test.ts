@@ -18,10 +18,11 @@ beforeAll(async () => {
   cluster = await startCluster({
     nodes: 3,
     shards: 4,
+    startTimeoutMs: 150_000,
     extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 } })
   })
   await cluster.waitAllNormal()
-}, 180_000)
+}, 400_000)
 afterAll(async () => {
   if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3]) writeFileSync(`/tmp/split-adopt-${id}.log`, cluster.node(id).stdout())
   await cluster?.close()
@@ -61,7 +62,7 @@ describe('a node that missed a split', () => {
 
     const map = await sqlOk(3, 'SHOW SHARD MAP')
     expect(map.rows.length).toBe(8)
-    await sqlOk(3, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)', [], code => code === 'SB_DUPLICATE_TABLE')
+    await sqlOk(3, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)', [], code => code === 'SB_DUPLICATE_TABLE')
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
     for (const [i, k] of keys.entries()) {
       await sqlOk(i % 2 === 0 ? 3 : 1, 'INSERT INTO t (k, v) VALUES ($1, $2)', [k, `v${i}`], code => code === 'SB_UNIQUE_VIOLATION')
@@ -73,5 +74,14 @@ describe('a node that missed a split', () => {
         expect(r.rows, `key ${k} through node ${id}`).toEqual([[`v${i}`]])
       }
     }
-  })
+    // Without node 1, every shard's majority needs node 3's replica: of shards 4..7 too, which
+    // node 3 serves only because it opened them (and its groups joined them) after the split.
+    await cluster.stop(1)
+    const more = Array.from({ length: 16 }, (_, i) => `m${i}`)
+    for (const k of more) await sqlOk(3, 'INSERT INTO t (k, v) VALUES ($1, $2)', [k, k], code => code === 'SB_UNIQUE_VIOLATION')
+    for (const id of [2, 3]) {
+      for (const [i, k] of keys.entries()) expect((await sqlOk(id, 'SELECT v FROM t WHERE k = $1', [k])).rows, `key ${k} through node ${id}`).toEqual([[`v${i}`]])
+      for (const k of more) expect((await sqlOk(id, 'SELECT v FROM t WHERE k = $1', [k])).rows, `key ${k} through node ${id}`).toEqual([[k]])
+    }
+  }, 400_000)
 })
