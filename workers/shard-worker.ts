@@ -4,7 +4,7 @@ import { ScratchBirdError } from '../src/core/errors'
 import { RING_DEFERRED, RingServer, type RingReply } from '../src/rings/channel'
 import { SpscRing } from '../src/rings/spsc-ring'
 import { HOST_DEFERRED, ShardHost, type HostResult } from '../src/shard/host'
-import { openShardEngines } from '../src/shard/open-engines'
+import { openShardEngines, shardOpener } from '../src/shard/open-engines'
 import type { ShardWorkerData, WorkerToMain } from '../src/shard/protocol/worker-protocol'
 import { threadCpuClock } from './thread-cpu'
 
@@ -22,8 +22,9 @@ function send (msg: WorkerToMain): void { port.postMessage(msg) }
 
 async function main (): Promise<void> {
   let stores
+  const opener = shardOpener(data, systemClock)
   try {
-    stores = await openShardEngines(data, systemClock)
+    stores = await openShardEngines(data, systemClock, opener)
   } catch (e) {
     const err = e instanceof ScratchBirdError ? e : new ScratchBirdError('SB_INTERNAL', (e as Error).message)
     send({ type: 'failed', worker: data.workerIndex, code: err.code, message: err.message })
@@ -42,7 +43,8 @@ async function main (): Promise<void> {
     clock: systemClock,
     replies: server,
     log: (level, message, details) => send({ type: 'log', worker: data.workerIndex, level, message, details }),
-    threadCpuNs: threadCpuClock()
+    threadCpuNs: threadCpuClock(),
+    openShard: opener
   })
   const expiry = setInterval(() => { void host.expireIdleTxns() }, host.expiryIntervalMs)
   expiry.unref()

@@ -104,12 +104,15 @@ export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: 
 
 /**
  * `next` (a later epoch, from gossip, which does not carry splitFrom) with `local`'s split
- * history when both have the same shard count: the history stays in cluster.json across
- * membership changes, so a start with a pre-split storage.shards keeps working.
+ * history: the history stays in cluster.json across membership changes, so a start with a
+ * pre-split storage.shards keeps working. When `next` has more shards (splits adopted from gossip:
+ * compareLayouts accepts only a doubling run), the counts in between are added, ours first.
  */
 export function keepSplitHistory (local: ClusterLayout, next: ClusterLayout): ClusterLayout {
-  if (next.splitFrom !== undefined || local.splitFrom === undefined || local.shards !== next.shards) return next
-  return { ...next, splitFrom: [...local.splitFrom] }
+  if (next.splitFrom !== undefined || next.shards < local.shards) return next
+  const history = [...(local.splitFrom ?? [])]
+  for (let n = local.shards; n * 2 <= next.shards; n *= 2) history.push(n)
+  return history.length === 0 ? next : { ...next, splitFrom: history }
 }
 
 /** Is `shards` a count this layout was split from (a storage.shards written before the split)? */

@@ -65,6 +65,13 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // 1–4 included, so nothing is ever half-split. A data directory whose cluster.json records a split
 // (split_from) starts with the recorded shard count even when storage.shards still says an older
 // one (cluster.json wins, with a WARNING: cluster/layout.ts startLayoutCheck).
+// Step 1 and the receiving end of step 3 are built too: workers open a shard at run time
+// (SHARD_OPEN, shard/open-engines.ts); the shard count is one live value (shard-count.ts) that the
+// components iterating shards read at each use; gossip takes a later layout whose count is a run
+// of doublings (splitsBetween) as newer, and a node adopting it opens the new shards first, records
+// it (splitFrom extended: layout.ts keepSplitHistory) and follows it. Not built: the COPY (child as
+// a filtered learner of its parent; note 2PC decision records sit in shard xid mod n, so the filter
+// must take them by xid, not by key hash), the SWITCH's write refusal and decision, CLEANUP.
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2
@@ -90,6 +97,20 @@ function isDoublingOf (from: number, to: number): boolean {
   let n = from
   while (n < to) n *= SPLIT_FACTOR
   return n === to
+}
+
+/**
+ * How many splits lead from a layout of `from` shards at epoch `fromEpoch` to one of `to` shards at
+ * epoch `toEpoch`: each split doubles the count at a layout change of its own (epoch + 1 at least),
+ * so k splits need k doublings and k epochs. 0 for the same count; null when no run of splits does
+ * (another count, fewer shards, or too few epochs in between: two decisions of one epoch).
+ */
+export function splitsBetween (from: number, fromEpoch: number, to: number, toEpoch: number): number | null {
+  if (to === from) return 0
+  let n = from
+  let k = 0
+  while (n < to) { n *= SPLIT_FACTOR; k++ }
+  return n === to && toEpoch - fromEpoch >= k ? k : null
 }
 
 /** The two shards parent `parent` of `n` splits into: itself and parent + n. */
@@ -137,7 +158,7 @@ export function splitBlockers (c: SplitContext): SplitBlocker[] {
     if (t.moving) out.push({ what: 'table_move', detail: `table "${t.name}" is being moved to a new layout (wait until its ALTER TABLE ends)` })
   }
   if (c.membershipChanging) out.push({ what: 'membership_change', detail: 'a node is joining, draining or being removed (one layout change at a time)' })
-  if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot copy rows into child shards while the cluster runs (workers open shards only at start)' })
+  if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot copy rows into child shards while the cluster runs (the copy into the new shards and the switch are not built)' })
   return out
 }
 

@@ -12,6 +12,7 @@ import type { LeafDiff } from '../storage/merkle/tree'
 import type { Tuple } from '../storage/keys'
 import { hlcMs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
+import type { ShardCountSource } from '../cluster/shard-count'
 
 // The I/O shell of Mode 1 verification (DESIGN §6 "Anti-entropy", issue 15 item 6). On each shard
 // this node is the primary of, every anti_entropy.interval_ms, a round with its next voter in
@@ -48,7 +49,8 @@ export interface Mode1Group {
 
 export interface Mode1VerifierDeps {
   self: NodeId
-  shards: number
+  /** Read at each tick: a split's new shards get rounds from its switch on (cluster/shard-count.ts). */
+  shardCount: ShardCountSource
   intervalMs: number
   /** This node's group of `shard`, if it is replicated here. */
   group: (shard: ShardId) => Mode1Group | undefined
@@ -128,7 +130,7 @@ export class Mode1Verifier {
     const tables = this.d.tables()
     if (tables.length === 0) return
     const now = this.d.clock.monotonic()
-    for (let s = 0; s < this.d.shards; s++) {
+    for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = s as ShardId
       const peers = this.voterPeers(shard)
       if (peers === null || peers.length === 0) continue

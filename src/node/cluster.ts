@@ -36,6 +36,7 @@ import type { RawShardRequester, ShardRouting } from './shard-router'
 import { asNodeId, asShardId, type NodeId, type ShardId, shardIds, type Xid } from '../core/ids'
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
+import type { LiveShardCount } from '../cluster/shard-count'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -71,6 +72,17 @@ type SyncOutput = CatalogSyncOutput<Catalog, DdlStatement, StatementResult>
 
 export interface ClusterDeps {
   readonly config: Config
+  /**
+   * The node's live shard count (cluster/shard-count.ts): placement covers its shards, and a
+   * layout adopted at a later epoch with a split's doubled count raises it (before placing by it).
+   * Absent: storage.shards, fixed.
+   */
+  readonly shardCount?: LiveShardCount | undefined
+  /**
+   * Whether this node's workers serve shards 0..shards-1; when not, starts opening the missing ones
+   * (SHARD_OPEN) and answers false. A layout with more shards (a split) is adopted only once true.
+   */
+  readonly shardsOpen?: ((shards: number) => boolean) | undefined
   readonly hlc: Hlc
   readonly log: Logger
   readonly metrics: NodeMetrics
@@ -252,12 +264,13 @@ export class ClusterShell implements ShardRouting {
     const holding = holdingMembers(this.layout)
     const view = holding.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
     const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
-    this.prefs = shardIds(config.storage.shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
-    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(config.storage.shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
+    const shards = this.d.shardCount?.shards ?? config.storage.shards
+    this.prefs = shardIds(shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
+    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
     const counted = countedMembers(this.layout)
     this.countPrefs = counted.length === this.ids.length && counted.every(id => this.ids.includes(id))
       ? this.prefs
-      : shardIds(config.storage.shards).map(s => preferenceList(s, counted, counted.length, datacenterOf))
+      : shardIds(shards).map(s => preferenceList(s, counted, counted.length, datacenterOf))
     this.leaderlessMoving = null
   }
 
@@ -305,7 +318,15 @@ export class ClusterShell implements ShardRouting {
     // REMOVE NODE: what a Mode 1 group may stop counting (cluster/membership/forced-removal.ts),
     // recorded before the layout that removes them, so a restart in between still forces them.
     const removed = removedAcross([...this.removedMembers], this.layout.members, next.members)
+    // A split's shards are opened here before the layout routing to them is recorded: the next
+    // gossip message offers the layout again, and it is adopted once they are open.
+    if (next.shards > (this.d.shardCount?.shards ?? next.shards) && this.d.shardsOpen?.(next.shards) === false) {
+      this.d.log.info({ epoch: next.epoch, shards: next.shards }, `cluster layout of membership epoch ${next.epoch} has ${next.shards} shards (a split): opening the new shards here before adopting it`)
+      return false
+    }
     try {
+      // A shard count the live count cannot follow (anything but a split's doubling) is never recorded.
+      this.d.shardCount?.check(next.shards, next.epoch)
       if (removed.before.length !== this.removedMembers.size) this.d.persistRemoved?.(removed.before)
       this.d.persistLayout(next)
     } catch (e) {
@@ -324,6 +345,8 @@ export class ClusterShell implements ShardRouting {
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
+    // Recorded: routing and placement follow its shard count from now on (one step, before placing).
+    this.d.shardCount?.follow(next.shards, next.epoch)
     this.place()
     this.sync.setMembers(this.catalogMembers())
     const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`

@@ -10,7 +10,8 @@ import type { Config } from '../core/config/load'
 import type { Hlc } from '../core/hlc'
 import type { Rng } from '../core/rng'
 import { UuidV7Generator } from '../core/uuid'
-import type { AntiEntropyPort, ReplicationLagRow, ReplicationPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumIo, QuorumPort, ShardMapRow, ShardPort, TableFenceIo } from '../exec/env'
+import type { AntiEntropyPort, ReplicationLagRow, ReplicationPort, ClusterView, DdlPort, ExecEnv, ExecStatementReport, Generators, QuorumIo, QuorumPort, ShardMapRow, TableFenceIo } from '../exec/env'
+import type { ShardCountSource } from '../cluster/shard-count'
 import type { ClusterShell } from './cluster'
 import { nextHlcTs } from '../storage/hlc-ts'
 import type { QuorumShell } from './quorum'
@@ -34,6 +35,8 @@ export interface ExecParts {
   config: Config
   hlc: Hlc
   shards: ShardRequester
+  /** The shard count, read at each use (a split raises it: cluster/shard-count.ts); absent: storage.shards, fixed. */
+  shardCount?: ShardCountSource | undefined
   /** This node's own shard workers (what SHOW MERKLE FOREST SIZE reports on); absent: nothing to show. */
   localShards?: ShardRequester | undefined
   /** null on a single node. */
@@ -73,11 +76,11 @@ export interface ExecParts {
 }
 
 export function execEnv (p: ExecParts): ExecEnv {
-  const shards = shardPort(p)
-  return {
-    ...shards,
+  const count = countOf(p)
+  const env: Omit<ExecEnv, 'shards'> = {
+    request: (op, req) => p.shards.request(op, req),
     ...generators(p),
-    twoPhase: traced2pc(shardTwoPhaseIo(p.shards, shards.shards, () => p.hlc.generate(), () => nextHlcTs(p.hlc)), p.tracer),
+    twoPhase: traced2pc(shardTwoPhaseIo(p.shards, count, () => p.hlc.generate(), () => nextHlcTs(p.hlc)), p.tracer),
     snapshots: p.snapshots,
     ...(p.liveTxns === undefined ? {} : { liveTxns: p.liveTxns }),
     fences: p.fences,
@@ -102,21 +105,25 @@ export function execEnv (p: ExecParts): ExecEnv {
     // CREATE TOKEN: a fresh secret (shown once) and its hash (what travels and is stored).
     newToken: () => newBearerToken(p.rng)
   }
+  // A getter, not a copy: each statement routes with the count of the layout in force when it
+  // reads it (a spread of the env, as a DDL statement makes, keeps that statement's count).
+  return Object.defineProperty(env, 'shards', { get: () => count.shards, enumerable: true }) as ExecEnv
 }
 
-function antiEntropyPort ({ localShards, config, antiEntropy }: ExecParts): AntiEntropyPort {
+function countOf (p: ExecParts): ShardCountSource {
+  return p.shardCount ?? { shards: p.config.storage.shards }
+}
+
+function antiEntropyPort (p: ExecParts): AntiEntropyPort {
+  const { localShards, antiEntropy } = p
   if (localShards === undefined) return {}
   return {
     ...(antiEntropy == null ? {} : { antiEntropyStatus: () => antiEntropy.statusRows(), repairNow: (shards) => antiEntropy.repairNow(shards) }),
-    merkleForestSize: () => Promise.all(shardIds(config.storage.shards).map(async shard => {
+    merkleForestSize: () => Promise.all(shardIds(countOf(p).shards).map(async shard => {
       const r = await localShards.request('MERKLE_STATS', { shard })
       return { shard, windows: r.windows, sealed: r.sealed, activeLeaves: r.activeLeaves, bytesInMemory: r.bytesInMemory, bytesOnDisk: r.bytesOnDisk, reseals: r.reseals, rebuilds: r.rebuilds }
     }))
   }
-}
-
-function shardPort (p: ExecParts): ShardPort {
-  return { shards: p.config.storage.shards, request: (op, req) => p.shards.request(op, req) }
 }
 
 function generators ({ hlc, clock, rng }: ExecParts): Generators {
@@ -137,16 +144,17 @@ function ddlPort ({ cluster, config, installCatalog, log }: ExecParts): DdlPort 
   }
 }
 
-function clusterView ({ cluster, config, listenAddress, snapshots, hlc, replicationShard, leaderlessBootstrap, awaitPrimaries }: ExecParts): ClusterView {
+function clusterView (p: ExecParts): ClusterView {
+  const { cluster, config, listenAddress, snapshots, hlc, replicationShard, leaderlessBootstrap, awaitPrimaries } = p
   const { id, datacenter } = config.node
-  const shards = config.storage.shards
+  const count = countOf(p)
   const alone: AnnouncingMember[] = [{ nodeId: id, isSelf: true, state: 'normal', oldestActiveHlc: '' }]
   return {
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
-    members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: shards }],
+    members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: count.shards }],
     membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true }, formatStatement(s)),
     awaitPrimaries,
-    shardMap: () => (cluster?.shardMap() ?? shardIds(shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
+    shardMap: () => (cluster?.shardMap() ?? shardIds(count.shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })
       .map(r => { const boot = leaderlessBootstrap?.(r.shard); return boot === undefined ? r : { ...r, leaderlessBootstrap: boot } })
   }

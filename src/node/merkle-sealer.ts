@@ -6,6 +6,7 @@ import { shardIds } from '../core/ids'
 import type { ForestConfig } from '../storage/merkle/forest'
 import { sealingGraceMs, windowLengthMs } from '../storage/merkle/window'
 import type { ShardRequester } from './shard-router'
+import type { ShardCountSource } from '../cluster/shard-count'
 
 // Sealing the Merkle windows of this node's shard replicas (DESIGN §6 "Anti-entropy"): a window is
 // sealed anti_entropy.sealing_grace_period_minutes after it ends. The shard workers read no clock
@@ -26,7 +27,8 @@ export function merkleForestConfig (ae: Config['anti_entropy']): ForestConfig | 
 export interface MerkleSealerDeps {
   /** This node's own shard workers (sealing is of local replicas, never routed). */
   readonly workers: ShardRequester
-  readonly shards: number
+  /** Read at each check: a split's new shards are sealed from its switch on (cluster/shard-count.ts). */
+  readonly shardCount: ShardCountSource
   readonly forest: ForestConfig
   /** Wall time sent with MERKLE_SEAL. */
   readonly clock: Clock
@@ -56,7 +58,7 @@ export class MerkleSealer {
   /** Seal what is due on every local shard now; a shard that fails is logged and tried again at the next check. */
   async sealNow (): Promise<void> {
     const nowMs = Math.floor(this.deps.clock.now())
-    for (const shard of shardIds(this.deps.shards)) {
+    for (const shard of shardIds(this.deps.shardCount.shards)) {
       try {
         const r = await this.deps.workers.request('MERKLE_SEAL', { shard, nowMs })
         if (r.sealed.length > 0) this.deps.log.debug({ shard, windows: r.sealed, reseals: r.reseals }, `Merkle windows ${r.sealed.join(',')} of shard ${shard} sealed`)

@@ -28,6 +28,7 @@ import { checkNodeIdentity } from './node-identity'
 import { checkDataFormat } from './data-format'
 import { checkClusterLayout, layoutOfConfig, readRemovedMembers, recordClusterLayout, recordRemovedMembers } from './cluster-layout'
 import { layoutChangesRefused, splitFromCount, staleShardsWarning, type ClusterLayout } from '../cluster/layout'
+import { LiveShardCount } from '../cluster/shard-count'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
@@ -228,6 +229,12 @@ export class ScratchBirdNode {
   private antiEntropy: AntiEntropyShell | null = null
   /** The cluster layout recorded in the data directory (checked against the configuration at start). */
   private layout: ClusterLayout | null = null
+  /**
+   * The shard count the node routes with now (cluster/shard-count.ts): the recorded layout's at
+   * start, raised by a split's switch. Components read it at each use; storage.shards is kept equal
+   * to it for the readers that still take it from the configuration.
+   */
+  private shardCount: LiveShardCount | null = null
   private workerCount = 0
   /** This node's open snapshot transactions: the sweep horizon, here and (gossiped) on peers. */
   private readonly snapshots = new SnapshotRegistry()
@@ -337,6 +344,11 @@ export class ScratchBirdNode {
             log.warn({ configured: config.storage.shards, recorded: this.layout.shards }, staleShardsWarning(this.layout, config.storage.shards, `data directory ${this.dataDir}`))
             config.storage.shards = this.layout.shards
           }
+          this.shardCount = new LiveShardCount(this.layout.shards, this.layout.epoch)
+          this.shardCount.onChange((shards, previous, epoch) => {
+            config.storage.shards = shards
+            log.info({ shards, previous, epoch }, `shard count: ${previous} -> ${shards} at layout epoch ${epoch} (split); rows are routed by hash mod ${shards} from now on`)
+          })
         },
         stop: () => this.lock?.release()
       },
@@ -474,7 +486,7 @@ export class ScratchBirdNode {
 
   private localTwoPhaseIo (): TwoPhaseIo {
     const hlc = this.hlc!
-    return shardTwoPhaseIo(this.workers!, this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    return shardTwoPhaseIo(this.workers!, this.shardCount!, () => hlc.generate(), () => nextHlcTs(hlc))
   }
 
   /** The catalog's dropped relation ids (catalog/dropped-relations.ts), derived once per installed catalog. */
@@ -487,7 +499,7 @@ export class ScratchBirdNode {
   private startSweeper (): void {
     this.sweeper = new Sweeper({
       workers: this.workers!,
-      shards: this.config.storage.shards,
+      shardCount: this.shardCount!,
       hlc: this.hlc!,
       clock: systemClock,
       log: this.log,
@@ -534,7 +546,7 @@ export class ScratchBirdNode {
   private startSealer (): void {
     const forest = merkleForestConfig(this.config.anti_entropy)
     if (forest === null) return
-    this.sealer = new MerkleSealer({ workers: this.workers!, shards: this.config.storage.shards, forest, clock: this.io.clock, log: this.log })
+    this.sealer = new MerkleSealer({ workers: this.workers!, shardCount: this.shardCount!, forest, clock: this.io.clock, log: this.log })
     this.sealer.start()
   }
 
@@ -601,7 +613,7 @@ export class ScratchBirdNode {
   private async loadHints (): Promise<void> {
     const workers = this.workers!
     const { storage } = this.config
-    this.hints = new ShardedHintLog({ shards: storage.shards, maxMessageBytes: storage.max_message_bytes, request: (op, req) => workers.request(op, req) })
+    this.hints = new ShardedHintLog({ shardCount: this.shardCount!, maxMessageBytes: storage.max_message_bytes, request: (op, req) => workers.request(op, req) })
     await this.hints.load()
   }
 
@@ -783,7 +795,7 @@ export class ScratchBirdNode {
     const cluster = this.cluster
     return new TableFenceShell({
       selfId: this.config.node.id,
-      shards: this.config.storage.shards,
+      shardCount: this.shardCount!,
       local: this.workers!,
       cluster: cluster === null
         ? null
@@ -834,7 +846,7 @@ export class ScratchBirdNode {
       isDropped: (id) => this.droppedRelations().has(id),
       mode1: new Mode1Verifier({
         self: cluster.selfId,
-        shards: this.config.storage.shards,
+        shardCount: this.shardCount!,
         intervalMs: this.config.anti_entropy.interval_ms,
         group: (shard) => this.replication?.group(shard),
         tables: () => this.catalog.tables.filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.id),
@@ -859,6 +871,7 @@ export class ScratchBirdNode {
       config,
       hlc,
       shards: this.shardRequester(),
+      shardCount: this.shardCount!,
       localShards: this.workers!,
       cluster: this.cluster,
       quorum: this.quorum,
@@ -931,7 +944,7 @@ export class ScratchBirdNode {
     const { config } = this
     return new ReplicationShell({
       self: config.node.id,
-      shards: config.storage.shards,
+      shardCount: this.shardCount!,
       syncReplicas: config.replication.sync_replicas,
       electionTimeoutMs: config.replication.election_timeout_ms,
       heartbeatMs: config.replication.heartbeat_ms,
@@ -955,10 +968,23 @@ export class ScratchBirdNode {
     })
   }
 
+  /** Whether the workers serve shards 0..shards-1; else starts opening the missing ones (ClusterDeps.shardsOpen). */
+  private shardsOpen (shards: number): boolean {
+    const workers = this.workers!
+    const missing = shardIds(shards).filter(s => !workers.serves(s))
+    if (missing.length === 0) return true
+    Promise.all(missing.map(s => workers.openShard(s))).catch((e: unknown) => {
+      this.log.error({ err: describe(e), shards: missing }, `opening shards ${missing.join(',')} failed (retried at the next layout offer): ${messageOf(e)}`)
+    })
+    return false
+  }
+
   private createCluster (hlc: Hlc, rpc: RpcClient): ClusterShell {
     const { config } = this
     const self = config.cluster.nodes.find(n => n.id === config.node.id)
     return new ClusterShell({
+      shardCount: this.shardCount!,
+      shardsOpen: (shards) => this.shardsOpen(shards),
       config,
       hlc,
       log: this.log,
@@ -1097,7 +1123,7 @@ export class ScratchBirdNode {
   // version stays invisible meanwhile; it is never guessed aborted while its record is unreadable).
   private recoverClusterLimbo (hlc: Hlc): void {
     const cluster = this.cluster!
-    const io = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const io = shardTwoPhaseIo(this.shardRequester(), this.shardCount!, () => hlc.generate(), () => nextHlcTs(hlc))
     const owned = shardIds(this.config.storage.shards).filter(s => cluster.placedOwner(s) === cluster.selfId)
     const attempt = (): void => {
       if (this.state === 'stopping' || this.state === 'stopped') return
@@ -1127,7 +1153,7 @@ export class ScratchBirdNode {
   private recoverPrimaryLimbo (shard: ShardId): void {
     const hlc = this.hlc
     if (hlc === null || this.primaryLimboTimers.has(shard)) return
-    const all = shardTwoPhaseIo(this.shardRequester(), this.config.storage.shards, () => hlc.generate(), () => nextHlcTs(hlc))
+    const all = shardTwoPhaseIo(this.shardRequester(), this.shardCount!, () => hlc.generate(), () => nextHlcTs(hlc))
     // Only transactions in limbo for a while: a young one's coordinator is deciding it (limbo-ages.ts).
     const io: TwoPhaseIo = { ...all, listLimbo: async (s) => this.limboAges.old(s, await all.listLimbo(s)) }
     const attempt = (): void => {

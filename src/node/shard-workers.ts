@@ -61,6 +61,8 @@ interface Slot {
 export class ShardWorkers {
   private readonly slots: Slot[] = []
   private readonly owner = new Map<number, Slot>()
+  /** openShard jobs running, by shard. */
+  private readonly opening = new Map<ShardId, Promise<void>>()
   /** Node-wide XID counter shared by every worker (Atomics; see src/storage/xid-shared.ts). */
   readonly xidCounter = new SharedArrayBuffer(8)
   /** Each shard's last logged LSN, published by its engine (onLsn; read by the Mode 1 read hold: loggedLsn). */
@@ -89,6 +91,41 @@ export class ShardWorkers {
     }
     await Promise.all(this.slots.map(s => this.spawn(s)))
   }
+
+  /**
+   * Opens shard `shard` while the node runs (a split's new shards, cluster/shard-split.ts) on
+   * worker `worker`, by default the one serving the fewest shards (the lowest index on a tie), and
+   * routes its requests there from then on; a restart of that worker opens it again. True when it
+   * was opened now, false when it was open already. Concurrent calls for one shard share one open.
+   */
+  async openShard (shard: ShardId, worker?: number): Promise<boolean> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= MAX_SHARDS) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no shard ${shard} can exist (shard ids are 0..${MAX_SHARDS - 1})`, { shard })
+    if (this.owner.has(shard)) return false
+    const running = this.opening.get(shard)
+    if (running !== undefined) return await running.then(() => false)
+    const slot = worker === undefined ? this.leastLoaded() : this.slots[worker]
+    if (slot === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', `no shard worker ${worker} (workers: ${this.slots.length})`, { shard, worker })
+    const job = (async () => {
+      const client = slot.client
+      if (client === null) throw new ScratchBirdError('SB_WORKER_DIED', `shard ${shard} cannot be opened now: worker ${slot.index} is restarting`, { shard, worker: slot.index })
+      const codec = codecOf('SHARD_OPEN')
+      codec.decodeReply((await client.request(SHARD_OPS.SHARD_OPEN.code, codec.encodeRequest({ shard }))).payload)
+      // Recorded only once open: a restart of the worker in between starts it without the shard,
+      // and the caller (whose request failed with SB_WORKER_DIED) opens it again.
+      slot.shards.push(shard)
+      this.owner.set(shard, slot)
+    })()
+    this.opening.set(shard, job)
+    try { await job } finally { this.opening.delete(shard) }
+    return true
+  }
+
+  private leastLoaded (): Slot | undefined {
+    return this.slots.reduce<Slot | undefined>((best, s) => best === undefined || s.shards.length < best.shards.length ? s : best, undefined)
+  }
+
+  /** Whether shard `shard` is served here (opened at start or by openShard). */
+  serves (shard: ShardId): boolean { return this.owner.has(shard) }
 
   /** Sends one request to the worker owning `req.shard`. */
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {

@@ -13,6 +13,7 @@ import { shardIds, type ShardId } from '../core/ids'
 import { hlcMs, hlcTs, type HlcTs } from '../storage/types'
 import type { ShardRequester } from './shard-router'
 import { DroppedRelationGate } from './dropped-relation-gate'
+import type { ShardCountSource } from '../cluster/shard-count'
 
 // Scheduled sweep (Firebird's sweep, DESIGN §6 "Visibility and garbage collection"): on the
 // storage.sweep_schedule cron expression, every shard removes the versions no transaction can
@@ -58,7 +59,8 @@ const HOUR_MS = 3_600_000
 export interface SweeperDeps {
   /** This node's own shard workers (a sweep is of local replicas, never routed). */
   readonly workers: ShardRequester
-  readonly shards: number
+  /** Read at each run: a split's new shards are swept from its switch on (cluster/shard-count.ts). */
+  readonly shardCount: ShardCountSource
   readonly hlc: Hlc
   /** For the duration figure only. */
   readonly clock: Clock
@@ -146,7 +148,7 @@ export class Sweeper {
     const replication = this.d.replicationNeeds?.()
     const purgeRelations = this.dropGate.due(this.d.droppedRelations?.() ?? [], now, horizonHlc)
     const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, droppedRows: 0, droppedBackVersions: 0, droppedLeaves: 0, horizonHlc, durationMs: 0 }
-    for (const shard of shardIds(this.d.shards)) {
+    for (const shard of shardIds(this.d.shardCount.shards)) {
       try {
         const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
         const fromLsn = backup?.get(shard)

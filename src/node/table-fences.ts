@@ -8,6 +8,7 @@ import type { TableFenceIo } from '../exec/env'
 import type { TableFenceRequest } from '../net/rpc/payloads'
 import type { RpcMethods } from '../net/rpc/server'
 import type { ShardRequester } from './shard-router'
+import type { ShardCountSource } from '../cluster/shard-count'
 
 // The I/O shell of DDL write fences (issue 13; the rules: cluster/table-fences.ts for when a node
 // lifts one, storage/table-fence.ts for what a fenced shard refuses). The DDL's node fences the
@@ -35,7 +36,8 @@ export interface FenceCluster {
 
 export interface TableFenceDeps {
   selfId: NodeId
-  shards: number
+  /** Read at each use: a split's new shards are fenced too from its switch on (cluster/shard-count.ts). */
+  shardCount: ShardCountSource
   /** This node's shard workers. */
   local: ShardRequester
   cluster: FenceCluster | null
@@ -70,7 +72,7 @@ export class TableFenceShell implements TableFenceIo {
    */
   async load (): Promise<number> {
     let n = 0
-    for (const shard of shardIds(this.d.shards)) {
+    for (const shard of shardIds(this.d.shardCount.shards)) {
       for (const f of (await this.d.local.request('TABLE_FENCE_LIST', { shard })).fences) {
         if (this.registry.add(f.token, f.tableId, [shard], this.d.clock.monotonic())) n++
       }
@@ -124,7 +126,7 @@ export class TableFenceShell implements TableFenceIo {
   private replicaShards (table: TableInfo): Map<NodeId, ShardId[]> {
     const n = Math.max(1, table.replication.replication_factor)
     const out = new Map<NodeId, ShardId[]>()
-    for (const shard of shardIds(this.d.shards)) {
+    for (const shard of shardIds(this.d.shardCount.shards)) {
       const nodes = this.d.cluster === null ? [this.d.selfId] : this.d.cluster.replicasOf(shard, n)
       for (const node of nodes) {
         let list = out.get(node)
@@ -144,7 +146,7 @@ export class TableFenceShell implements TableFenceIo {
       return { rows: false }
     }
     for (const s of req.shards) {
-      if (!Number.isInteger(s) || s >= this.d.shards) throw new ScratchBirdError('SB_RPC_MALFORMED', `TABLE_FENCE names shard ${s}, this cluster has ${this.d.shards}`)
+      if (!Number.isInteger(s) || s >= this.d.shardCount.shards) throw new ScratchBirdError('SB_RPC_MALFORMED', `TABLE_FENCE names shard ${s}, this cluster has ${this.d.shardCount.shards}`)
     }
     if (!this.registry.add(req.token, req.tableId, req.shards, this.d.clock.monotonic())) {
       throw new ScratchBirdError('SB_TABLE_ALTERING', 'this node holds its maximum of write fences; retry the DDL later', { table_id: req.tableId })

@@ -11,6 +11,7 @@ import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeRepl
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type MerkleLeafMessage, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
 import { isShardId, type NodeId, type ShardId } from '../core/ids'
 import { AeCpuMeter, type ThreadCpuNs } from './ae-cpu'
+import type { ShardOpener } from './open-engines'
 
 // The shard host (DESIGN §2, §10): what one shard worker serves — the engines of its shard
 // replicas and the participant-side transaction lease — as requests in (op code + payload bytes),
@@ -51,6 +52,8 @@ export interface ShardHostOptions {
   log: HostLog
   /** This thread's CPU time in ns (the worker's /proc/thread-self/schedstat): anti-entropy's CPU is measured with it (ae-cpu.ts). */
   threadCpuNs?: ThreadCpuNs | undefined
+  /** Opens a shard replica at run time (SHARD_OPEN, a split's new shards); absent: SHARD_OPEN is refused. */
+  openShard?: ShardOpener | undefined
 }
 
 /** An open transaction and its lease: when a request last named it, how many are running now. */
@@ -80,6 +83,11 @@ export class ShardHost {
   private readonly replies: ReplyPort
   private readonly log: HostLog
   private readonly hints: ShardHints
+  /** The hint stores by shard (ShardHints reads this map; SHARD_OPEN adds to it). */
+  private readonly hintStores: Map<ShardId, HintStore>
+  private readonly openShard: ShardOpener | undefined
+  /** SHARD_OPEN jobs running, by shard: a second request for the same shard waits for the first. */
+  private readonly opening = new Map<ShardId, Promise<void>>()
   /** Programs decoded and verified once per worker, by their bytes. */
   readonly programs = new ProgramCache()
   private readonly decodeProgram = (bytes: Uint8Array): Program => this.programs.program(bytes)
@@ -88,7 +96,9 @@ export class ShardHost {
 
   constructor (opts: ShardHostOptions) {
     this.engines = new Map(opts.engines)
-    this.hints = new ShardHints(opts.hints ?? new Map(), opts.dataDir, opts.workerIndex)
+    this.hintStores = new Map(opts.hints ?? [])
+    this.hints = new ShardHints(this.hintStores, opts.dataDir, opts.workerIndex)
+    this.openShard = opts.openShard
     for (const shard of this.engines.keys()) this.txns.set(shard, new Map())
     this.workerIndex = opts.workerIndex
     this.idleTimeoutMs = opts.txnIdleTimeoutMs
@@ -97,10 +107,40 @@ export class ShardHost {
     this.log = opts.log
     this.aeCpu = new AeCpuMeter(opts.threadCpuNs)
     // The forests' rebuild reports (some made while the engines opened) go to the node's log.
-    for (const [shard, engine] of this.engines) {
-      engine.merkleForest?.setLog((level, message, details) => this.log(level, `shard ${shard}: ${message}`, { shard, ...details }))
-    }
+    for (const [shard, engine] of this.engines) this.logForest(shard, engine)
   }
+
+  private logForest (shard: ShardId, engine: ShardEngine): void {
+    engine.merkleForest?.setLog((level, message, details) => this.log(level, `shard ${shard}: ${message}`, { shard, ...details }))
+  }
+
+  /**
+   * SHARD_OPEN: serve shard `shard` from now on (a split's new shard, cluster/shard-split.ts).
+   * Idempotent: a shard open already answers opened = false, and two requests for one shard share
+   * one open. Requests for the shard before it is open are refused as for any shard not served here.
+   */
+  private async open (shard: ShardId): Promise<{ opened: boolean }> {
+    if (this.engines.has(shard)) return { opened: false }
+    const running = this.opening.get(shard)
+    if (running !== undefined) { await running; return { opened: false } }
+    if (this.openShard === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', `worker ${this.workerIndex} cannot open shards while it runs`, { shard })
+    const opener = this.openShard
+    const job = (async () => {
+      const store = await opener(shard)
+      if (this.closed) { await store.hints.close(); await store.engine.close(); throw new ScratchBirdError('SB_SHUTTING_DOWN', `worker ${this.workerIndex} is stopping: shard ${shard} was not opened`, { shard }) }
+      this.engines.set(shard, store.engine)
+      this.hintStores.set(shard, store.hints)
+      this.txns.set(shard, new Map())
+      this.logForest(shard, store.engine)
+      this.log('info', `shard ${shard} opened on worker ${this.workerIndex}`, { shard, worker: this.workerIndex })
+    })()
+    this.opening.set(shard, job)
+    try { await job } finally { this.opening.delete(shard) }
+    return { opened: true }
+  }
+
+  /** close() ran: a SHARD_OPEN finishing after it closes what it opened. */
+  private closed = false
 
   /** Shard ids served here. */
   get shards (): ShardId[] { return [...this.engines.keys()] }
@@ -254,6 +294,8 @@ export class ShardHost {
 
   /** Closes every engine (the worker is stopping); failures are ignored, as the process ends. */
   async close (): Promise<void> {
+    this.closed = true
+    await Promise.allSettled([...this.opening.values()])
     await this.hints.close()
     await Promise.allSettled([...this.engines.values()].map(e => e.close()))
     this.engines.clear()
@@ -293,6 +335,7 @@ export class ShardHost {
 
   private readonly handlers: Handlers = {
     PING: () => ({ worker: this.workerIndex, shards: this.shards }),
+    SHARD_OPEN: (r) => this.open(r.shard),
     AUTOCOMMIT: async (r) => {
       const res = await this.engineOf(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
       return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }

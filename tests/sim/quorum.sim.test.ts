@@ -349,7 +349,7 @@ class QuorumSim {
     }
     const shardHints = new ShardHints(stores, undefined, 0)
     const request = ((op: keyof ShardHints['handlers'], req: never) => Promise.resolve(shardHints.handlers[op](req))) as HintRequester
-    const log = new ShardedHintLog({ shards: this.shards, request, maxMessageBytes: 1 << 20, maxHintsPerTarget: this.hintCap })
+    const log = new ShardedHintLog({ shardCount: { shards: this.shards }, request, maxMessageBytes: 1 << 20, maxHintsPerTarget: this.hintCap })
     await log.load()
     return { log, shardHints }
   }

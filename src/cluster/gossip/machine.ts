@@ -3,6 +3,7 @@ import { HLC_SKEW_WARN_MS } from '../../core/hlc'
 import type { Rng } from '../../core/rng'
 import { type ClusterLayout } from '../layout'
 import { compareLayouts, decider } from '../membership/epochs'
+import { splitsBetween } from '../shard-split'
 import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
@@ -285,7 +286,8 @@ export class GossipMachine {
    */
   setLayout (next: ClusterLayout): void {
     const cur = this.layout
-    assert(cur !== undefined && next.cluster === cur.cluster && next.shards === cur.shards && next.epoch > cur.epoch, 'gossip: a layout is replaced only by a later epoch of the same cluster')
+    assert(cur !== undefined && next.cluster === cur.cluster && next.epoch > cur.epoch && splitsBetween(cur.shards, cur.epoch, next.shards, next.epoch) !== null,
+      'gossip: a layout is replaced only by a later epoch of the same cluster (its shard count the same, or doubled by splits)')
     this.layout = { ...next, members: [...next.members] }
     this.refused.clear()
     this.me.heartbeat++

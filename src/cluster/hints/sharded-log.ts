@@ -6,6 +6,7 @@ import {
 import type { HintOpReply, HintTargetRow, ShardReplies, ShardRequests } from '../../shard/protocol/messages'
 import type { HintLog } from './hint-log'
 import { type NodeId, type ShardId, shardIds } from '../../core/ids'
+import type { ShardCountSource } from '../shard-count'
 
 // The node's hint log as the main thread sees it (DESIGN §2: the main thread never touches
 // LevelDB): the hints live in the shard workers, each in the store of the shard its row belongs to
@@ -36,8 +37,8 @@ type HintOp = 'HINT_ADD' | 'HINT_LIST' | 'HINT_REMOVE' | 'HINT_EXPIRE' | 'HINT_D
 export type HintRequester = <K extends HintOp>(op: K, req: ShardRequests[K]) => Promise<ShardReplies[K]>
 
 export interface ShardedHintLogOptions {
-  /** storage.shards: the shard ids are 0..shards-1. */
-  readonly shards: number
+  /** The shard count, read at each use (a split raises it while the node runs: shard-count.ts); the shard ids are 0..shards-1. */
+  readonly shardCount: ShardCountSource
   readonly request: HintRequester
   /** storage.max_message_bytes: one request or reply on a ring (batches are split to fit). */
   readonly maxMessageBytes: number
@@ -64,7 +65,7 @@ export class ShardedHintLog implements HintLog {
   private readonly reserved = new Map<NodeId, Figures>()
 
   constructor (private readonly o: ShardedHintLogOptions) {
-    assert(Number.isInteger(o.shards) && o.shards >= 1, 'a hint log needs at least one shard')
+    assert(Number.isInteger(o.shardCount.shards) && o.shardCount.shards >= 1, 'a hint log needs at least one shard')
     this.maxHintsPerTarget = o.maxHintsPerTarget ?? MAX_HINTS_PER_TARGET
     this.maxBytesPerTarget = o.maxBytesPerTarget ?? MAX_HINT_BYTES_PER_TARGET
   }
@@ -87,8 +88,9 @@ export class ShardedHintLog implements HintLog {
     const delta = new Map<NodeId, Figures>()
     for (const h of hints) {
       const shard = h.shard
-      if (!(Number.isInteger(shard) && shard >= 0 && shard < this.o.shards)) {
-        throw new ScratchBirdError('SB_BAD_ARGUMENT', `hint for shard ${shard}: this node has shards 0..${this.o.shards - 1}`, { shard })
+      const shards = this.o.shardCount.shards
+      if (!(Number.isInteger(shard) && shard >= 0 && shard < shards)) {
+        throw new ScratchBirdError('SB_BAD_ARGUMENT', `hint for shard ${shard}: this node has shards 0..${shards - 1}`, { shard })
       }
       const bytes = HINT_KEY_LENGTH + encodeHintValue(h).length
       add(delta, h.target, 1, bytes)
@@ -163,7 +165,7 @@ export class ShardedHintLog implements HintLog {
 
   // -------------------------------------------------------------------------------------------
 
-  private allShards (): ShardId[] { return shardIds(this.o.shards) }
+  private allShards (): ShardId[] { return shardIds(this.o.shardCount.shards) }
 
   private shardsHolding (target: NodeId): ShardId[] {
     return [...this.perShard].filter(([, f]) => (f.get(target)?.count ?? 0) > 0).map(([s]) => s).sort((a, b) => a - b)

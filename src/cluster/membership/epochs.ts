@@ -1,5 +1,6 @@
 import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, sameMembership, withStates, type ClusterLayout } from '../layout'
 import type { NodeId } from '../../core/ids'
+import { splitsBetween } from '../shard-split'
 
 // Membership changes at run time (issue 20 items 1–3; DESIGN §7): how a node's layout compares
 // with the one a peer announces in gossip, and the next layout of an admission. Pure.
@@ -53,7 +54,14 @@ function unknownMembers (l: ClusterLayout, known: ClusterLayout, except: NodeId)
  */
 export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, self: NodeId, peer: NodeId): LayoutVerdict {
   if (local.cluster !== remote.cluster) return { kind: 'conflict', reason: `cluster name "${local.cluster}" here, "${remote.cluster}" there` }
-  if (local.shards !== remote.shards) return { kind: 'conflict', reason: `storage.shards ${local.shards} here, ${remote.shards} there` }
+  // A different count is one cluster only across splits: between members of both layouts (a
+  // joiner must be configured with the cluster's count), the larger count at an epoch late enough
+  // (cluster/shard-split.ts splitsBetween); the epochs below then make it 'newer' or 'older'.
+  if (local.shards !== remote.shards) {
+    const [few, many] = local.shards < remote.shards ? [local, remote] : [remote, local]
+    const members = [local, remote].every(l => l.members.includes(self) && l.members.includes(peer))
+    if (!members || splitsBetween(few.shards, few.epoch, many.shards, many.epoch) === null) return { kind: 'conflict', reason: `storage.shards ${local.shards} here, ${remote.shards} there` }
+  }
   if (local.epoch === remote.epoch && sameMembership(local, remote)) return { kind: 'same' }
   const here = `${describeLayout(local)} here, ${describeLayout(remote)} there`
   const peerMember = local.members.includes(peer)

@@ -20,6 +20,7 @@ import { preVoteFromDisk } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
 import { groupAction } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
+import type { ShardCountSource } from '../../cluster/shard-count'
 
 // Mode 1 replication in the node (issue 14): one ShardGroup per shard this node holds a copy of
 // while some primary_replica table needs more than one copy (N = the largest replication_factor
@@ -50,7 +51,8 @@ const CHUNK_TIMEOUT_MS = 30_000
 
 export interface ReplicationShellDeps {
   readonly self: NodeId
-  readonly shards: number
+  /** Read at each sync: a split's new shards get groups from its switch on (cluster/shard-count.ts). */
+  readonly shardCount: ShardCountSource
   readonly syncReplicas: SyncReplicas
   readonly electionTimeoutMs: number
   readonly heartbeatMs: number
@@ -202,7 +204,7 @@ export class ReplicationShell {
   }
 
   private async readDiskVoters (): Promise<void> {
-    for (let s = 0; s < this.d.shards; s++) {
+    for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = asShardId(s)
       try {
         const st = await this.d.workers.request('REPL_STATE_GET', { shard })
@@ -296,7 +298,7 @@ export class ReplicationShell {
    * node's copy of the shard stays as it was and serves nothing of it).
    */
   private sync (): void {
-    for (let s = 0; s < this.d.shards; s++) {
+    for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = asShardId(s)
       const replicas = this.d.replicasOf(shard)
       const running = this.groups.get(shard)
@@ -401,7 +403,7 @@ export class ReplicationShell {
    * meanwhile goes unanswered (the candidate asks again at its next election timeout).
    */
   private preVoteWithoutGroup (shard: ShardId, msg: ReplMessage): void {
-    if (this.diskAnswers.has(shard) || this.diskAnswers.size >= this.d.shards) return
+    if (this.diskAnswers.has(shard) || this.diskAnswers.size >= this.d.shardCount.shards) return
     this.diskAnswers.add(shard)
     this.d.workers.request('REPL_STATE_GET', { shard }).then(st => {
       const reply = preVoteFromDisk(this.d.self, msg, { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn })

@@ -15,6 +15,7 @@ import type { ReplReplies, ReplRequests } from './repl-messages'
 /** Request payload of each op. Every request names the shard it is for. */
 export interface ShardRequests extends ReplRequests {
   PING: { shard: ShardId }
+  SHARD_OPEN: { shard: ShardId }
   AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
   /** `coordinator`: the node running the transaction (an update conflict with it names that node: node/orphan-txns.ts). */
   BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid, coordinator?: NodeId }
@@ -114,6 +115,7 @@ export interface ShardStats { shard: ShardId, lastLsn: bigint, hlcHighWater: Hlc
 /** Reply payload of each op. */
 export interface ShardReplies extends ReplReplies {
   PING: { worker: number, shards: ShardId[] }
+  SHARD_OPEN: { opened: boolean }
   /** lsn null: nothing changed (nothing logged); commitHlc may be pushed above an open snapshot. */
   AUTOCOMMIT: { xid: Xid, lsn: bigint | null, commitHlc: HlcTs, affected: boolean[] }
   BEGIN: { xid: Xid }

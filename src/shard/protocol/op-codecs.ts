@@ -128,6 +128,7 @@ const BODIES: Bodies = {
     req: shardOnly,
     rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.shard(), 4) })]
   },
+  SHARD_OPEN: { req: shardOnly, rep: [(w, v) => w.bool(v.opened), r => ({ opened: r.bool() })] },
   BEGIN: {
     req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid); w.opt(v.coordinator, c => w.u16(c)) },
       r => {

@@ -58,7 +58,8 @@ export const SHARD_OPS = {
   AE_CPU: { code: 38, synopsis: 'anti-entropy: thread CPU ns the worker has spent on the shard\'s anti-entropy ops since it started (shard/ae-cpu.ts)', local: true },
   MODE1_VERIFY: { code: 39, synopsis: 'Mode 1 anti-entropy: Merkle bucket hashes, or the leaves of some buckets, built from the stored rows of the shard\'s primary_replica tables at a snapshot HLC (storage/merkle/mode1-scan.ts)' },
   VERSION_SCAN: { code: 64, synopsis: 'a page of a table\'s keys in key order after a key, each with its latest committed version id, row (null: tombstone) and commit HLC: what a move changing a populated table\'s replication_mode reads (storage/version-scan.ts); on a Mode 1 shard only at its primary' },
-  REPLICA_VERSION_SCAN: { code: 65, synopsis: 'VERSION_SCAN of a leaderless_quorum table on one of its replicas (any replica that serves the shard; a stale one refuses it, as REPLICA_READ)' }
+  REPLICA_VERSION_SCAN: { code: 65, synopsis: 'VERSION_SCAN of a leaderless_quorum table on one of its replicas (any replica that serves the shard; a stale one refuses it, as REPLICA_READ)' },
+  SHARD_OPEN: { code: 66, synopsis: 'open shard replica s on this worker while the node runs (a split\'s new shards, cluster/shard-split.ts): its LevelDB under <data_dir>/shards/<s>, created empty when absent; answers whether it was opened now (false: it was open already)', local: true }
 } as const
 
 /**

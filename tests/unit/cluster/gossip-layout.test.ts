@@ -49,6 +49,14 @@ describe('gossip and the cluster layout', () => {
     expect(m.state).toBe('normal')
   })
 
+  it('takes a peer announcing a split (twice the shards at a later epoch) as a newer layout of this cluster, not a conflict', () => {
+    const m = machine(asNodeId(1))
+    const split = { ...LAYOUT, shards: 32, epoch: 2 }
+    const out = m.receive(addr(2), ping(asNodeId(2), [rec(asNodeId(2))], split), 10)
+    expect(events(out).filter(e => e.type.startsWith('layout'))).toEqual([{ type: 'layout-newer', nodeId: 2, layout: split }])
+    expect(m.refusedPeers()).toEqual([])
+  })
+
   it('refuses a peer with another shard count: nothing merged, still joining, an event naming both values, an ack with our record only', () => {
     const m = machine(asNodeId(1))
     const out = m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3)), rec(asNodeId(2))], { ...LAYOUT, shards: 8 }), 10)

@@ -67,7 +67,7 @@ function hint (target: NodeId, shard: ShardId, createdAtMs = 1000, rowBytes = 10
 }
 
 function logOf (n: Node, caps: { maxHintsPerTarget?: number, maxBytesPerTarget?: number } = {}, maxMessageBytes = 1024 * 1024): ShardedHintLog {
-  return new ShardedHintLog({ shards: SHARDS, request: n.request, maxMessageBytes, ...caps })
+  return new ShardedHintLog({ shardCount: { shards: SHARDS }, request: n.request, maxMessageBytes, ...caps })
 }
 
 describe('ShardedHintLog over the shard workers\' stores', () => {
@@ -198,5 +198,21 @@ describe('ShardedHintLog over the shard workers\' stores', () => {
     const log = logOf(n)
     await expect(log.add([hint(asNodeId(7), asShardId(0)), hint(asNodeId(7), asShardId(SHARDS, SHARDS + 1))])).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
     expect(n.sent).toEqual([])
+  })
+
+  it('reads the shard count at each use: shards added by a split take hints and are expired and loaded', async () => {
+    const n = await startNode()
+    const count = { shards: 2 }
+    const log = new ShardedHintLog({ shardCount: count, request: n.request, maxMessageBytes: 1 << 20 })
+    await expect(log.add([hint(asNodeId(7), asShardId(3))])).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+    count.shards = 4 // the switch of a 2 → 4 split
+    expect(await log.add([hint(asNodeId(7), asShardId(3), 1000)])).toBe(1)
+    n.sent.length = 0
+    expect(await log.expire(10_000, 1000)).toBe(1)
+    expect(n.sent.filter(s => s.op === 'HINT_EXPIRE').map(s => s.shard)).toEqual([0, 1, 2, 3])
+    await log.add([hint(asNodeId(8), asShardId(2))])
+    const again = new ShardedHintLog({ shardCount: count, request: n.request, maxMessageBytes: 1 << 20 })
+    await again.load()
+    expect(again.stats().get(asNodeId(8))?.count).toBe(1)
   })
 })

@@ -125,8 +125,10 @@ describe('split history (splitFrom)', () => {
     expect(withStates(split, [asNodeId(2)], []).splitFrom).toEqual([4, 8])
     const fromGossip = L({ shards: 16, epoch: 4 })
     expect(keepSplitHistory(split, fromGossip)).toEqual({ ...fromGossip, splitFrom: [4, 8] })
-    // Another shard count (never adopted: compareLayouts calls it a conflict) keeps nothing of ours.
-    expect(keepSplitHistory(split, L({ shards: 32, epoch: 4 })).splitFrom).toBeUndefined()
+    // A split adopted from gossip: the counts it went through join the history.
+    expect(keepSplitHistory(split, L({ shards: 32, epoch: 4 })).splitFrom).toEqual([4, 8, 16])
+    expect(keepSplitHistory(split, L({ shards: 64, epoch: 5 })).splitFrom).toEqual([4, 8, 16, 32])
+    expect(keepSplitHistory(L({ shards: 16 }), L({ shards: 32, epoch: 4 })).splitFrom).toEqual([16])
     expect(keepSplitHistory(L(), fromGossip)).toBe(fromGossip)
   })
 })

@@ -29,6 +29,22 @@ describe('compareLayouts', () => {
     expect(compareLayouts(OLD, { ...ADMITTED, shards: 8 }, n(1), n(2)).kind).toBe('conflict')
   })
 
+  it('a split is one cluster: the doubled count at a later epoch is newer here and older there; anything else conflicts', () => {
+    const SPLIT = L(2, ids(1, 2, 3), { shards: 32 })
+    expect(compareLayouts(OLD, SPLIT, n(1), n(2))).toEqual({ kind: 'newer' })
+    expect(compareLayouts(SPLIT, OLD, n(2), n(1))).toEqual({ kind: 'older' })
+    // A node down across two splits (4 × the count, two epochs later) follows both.
+    expect(compareLayouts(OLD, L(3, ids(1, 2, 3), { shards: 64 }), n(1), n(2))).toEqual({ kind: 'newer' })
+    // Two doublings need two epochs; not a doubling; fewer shards at the later epoch.
+    // A joiner configured with another count than the cluster's is not taken for a split, either way.
+    expect(compareLayouts(L(1, ids(1, 2, 3, 4), { shards: 8 }), OLD, n(4), n(1)).kind).toBe('conflict')
+    expect(compareLayouts(SPLIT, L(1, ids(1, 2, 3, 4), { shards: 16 }), n(1), n(4)).kind).toBe('conflict')
+    for (const other of [L(2, ids(1, 2, 3), { shards: 64 }), L(2, ids(1, 2, 3), { shards: 48 }), L(2, ids(1, 2, 3), { shards: 8 }), L(1, ids(1, 2, 3), { shards: 32 })]) {
+      expect(compareLayouts(OLD, other, n(1), n(2)).kind).toBe('conflict')
+      expect(compareLayouts(other, OLD, n(2), n(1)).kind).toBe('conflict')
+    }
+  })
+
   it('a member sees a fresh node listing the members and itself as a join request; the joiner sees itself awaiting', () => {
     expect(compareLayouts(OLD, JOINER, n(1), n(4))).toEqual({ kind: 'join' })
     expect(compareLayouts(JOINER, OLD, n(4), n(1))).toEqual({ kind: 'awaiting' })
@@ -146,5 +162,7 @@ describe('gossip machine and membership epochs', () => {
     const m = machine(1, OLD)
     expect(() => m.setLayout(OLD)).toThrow(/later epoch of the same cluster/)
     expect(() => m.setLayout({ ...ADMITTED, shards: 8 })).toThrow(/later epoch of the same cluster/)
+    m.setLayout({ ...ADMITTED, shards: 32 }) // a split's switch
+    expect(m.currentLayout?.shards).toBe(32)
   })
 })

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import {
-  resumeAfterRestart, sideOf, splitBlockers, splitChildren, splitParent, splitRefused, splitTarget, type SplitContext
+  resumeAfterRestart, sideOf, splitBlockers, splitChildren, splitParent, splitRefused, splitsBetween, splitTarget, type SplitContext
 } from '../../../src/cluster/shard-split'
 import { initHashing, xxhash64 } from '../../../src/core/hash'
 import { asShardId, MAX_SHARDS } from '../../../src/core/ids'
@@ -51,6 +51,20 @@ describe('routing after a doubling', () => {
   it('splitChildren / splitParent refuse shards outside the counts (a programming error)', () => {
     expect(refusal(() => splitChildren(asShardId(4), 4)).code).toBe('SB_INTERNAL')
     expect(refusal(() => splitParent(asShardId(8), 4)).code).toBe('SB_INTERNAL')
+  })
+})
+
+describe('splitsBetween', () => {
+  it('counts the doublings from one layout to a later one, each needing an epoch of its own', () => {
+    expect(splitsBetween(16, 3, 16, 3)).toBe(0)
+    expect(splitsBetween(16, 3, 16, 9)).toBe(0)
+    expect(splitsBetween(16, 3, 32, 4)).toBe(1)
+    expect(splitsBetween(16, 3, 64, 5)).toBe(2)
+    expect(splitsBetween(16, 3, 64, 4)).toBeNull() // two splits in one epoch
+    expect(splitsBetween(16, 3, 32, 3)).toBeNull()
+    expect(splitsBetween(16, 3, 48, 9)).toBeNull()
+    expect(splitsBetween(16, 3, 8, 9)).toBeNull()
+    expect(splitsBetween(3, 1, 6, 2)).toBe(1) // doubling, not powers of two
   })
 })
 

@@ -167,7 +167,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   let catalog = new Catalog()
   // The node's own fence shell over these shards, as a single node has it (no cluster).
   const catalogPins = new CatalogPins()
-  const fences = new TableFenceShell({ selfId: NODE_ID, shards: n, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
+  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
   const snapshots = new SnapshotRegistry()
   const env: ExecEnv = {
     shards: n,
@@ -175,7 +175,7 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
     hlc,
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
-    twoPhase: shardTwoPhaseIo(shards, n, () => hlc.generate(), () => nextHlcTs(hlc)),
+    twoPhase: shardTwoPhaseIo(shards, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
     snapshots,
     fences,
     catalogPins,

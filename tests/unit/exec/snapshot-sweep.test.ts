@@ -30,7 +30,7 @@ describe('the sweep and open snapshots', () => {
 
     const sweeper = new Sweeper({
       workers: node.shards,
-      shards: 4,
+      shardCount: { shards: 4 },
       hlc: node.env.hlc,
       clock: node.clock,
       log: pino({ level: 'silent' }),

@@ -59,7 +59,7 @@ async function stop (c: HostClient): Promise<void> {
 }
 
 async function figures (c: HostClient): Promise<Map<number, { count: number, bytes: number }>> {
-  const log = new ShardedHintLog({ shards: SHARDS, maxMessageBytes: 1 << 20, request: (op, req) => c.request(op, req) })
+  const log = new ShardedHintLog({ shardCount: { shards: SHARDS }, maxMessageBytes: 1 << 20, request: (op, req) => c.request(op, req) })
   await log.load()
   return log.stats()
 }
@@ -74,7 +74,7 @@ describe('upgrade of a previous release\'s <data_dir>/hints', () => {
     expect(existsSync(join(dir, LEGACY_HINT_DIR))).toBe(false)
     expect(await figures(w)).toEqual(before)
     // Each hint is in its own shard's store, intact.
-    const log = new ShardedHintLog({ shards: SHARDS, maxMessageBytes: 1 << 20, request: (op, req) => w.request(op, req) })
+    const log = new ShardedHintLog({ shardCount: { shards: SHARDS }, maxMessageBytes: 1 << 20, request: (op, req) => w.request(op, req) })
     await log.load()
     const listed = await log.list(asNodeId(2), 100)
     expect(listed).toHaveLength(15)

@@ -45,7 +45,7 @@ describe('Sweeper: dropped relations', () => {
     const totals: SweepTotals[] = []
     const sweeper = new Sweeper({
       workers: w,
-      shards: 2,
+      shardCount: { shards: 2 },
       hlc: new Hlc({ clock: new ManualClock(), rng: new SeededRng(5), nodeId: 3 }),
       clock: new ManualClock(),
       log,

@@ -24,7 +24,7 @@ export async function sweeperOverFourEntries (consumers: Pick<SweeperDeps, 'back
   }
   const sweeper = new Sweeper({
     workers,
-    shards: 2,
+    shardCount: { shards: 2 },
     hlc: new Hlc({ clock: new ManualClock(), rng: new SeededRng(5), nodeId: 3 }),
     clock: new ManualClock(),
     log: pino({ level: 'silent' }),

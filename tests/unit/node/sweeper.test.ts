@@ -38,7 +38,7 @@ function sweeper (w: ShardWorkers, oldestSnapshot: () => HlcTs | undefined, over
   const clock = new ManualClock()
   return new Sweeper({
     workers: w,
-    shards: 4,
+    shardCount: { shards: 4 },
     hlc: new Hlc({ clock, rng: new SeededRng(5), nodeId: 3 }),
     clock: steppingClock(),
     log: pino({ level: 'silent' }),

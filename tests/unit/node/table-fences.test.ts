@@ -18,7 +18,7 @@ describe('TableFenceShell', () => {
     const clock = new ManualClock()
     const shards = await LocalShards.open(2, clock)
     let version = 4
-    const shell = (): TableFenceShell => new TableFenceShell({ selfId: asNodeId(1), shards: 2, local: shards, cluster: null, catalogVersion: () => version, clock, log: pino({ level: 'silent' }) })
+    const shell = (): TableFenceShell => new TableFenceShell({ selfId: asNodeId(1), shardCount: { shards: 2 }, local: shards, cluster: null, catalogVersion: () => version, clock, log: pino({ level: 'silent' }) })
     const first = shell()
     expect(await first.onRequest({ action: 'fence', tableId: 1030, token: 'ddl-a', shards: [asShardId(0), asShardId(1)] })).toEqual({ rows: false })
     // "Restart": a new shell over the same shards, which still refuse the table's writes.

@@ -53,7 +53,7 @@ const visible = async (w: ShardWorkers, shard: ShardId, pk: string): Promise<boo
 describe('two-phase commit across shards', () => {
   it('commits on every participant atomically and drops its decision record', async () => {
     const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
-    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(0), asShardId(1), asShardId(3)], 'ok')
     const out = await commitTwoPhase(io, xid, [asShardId(0), asShardId(1), asShardId(3)], hlc)
     expect(out.committed).toBe(true)
@@ -64,7 +64,7 @@ describe('two-phase commit across shards', () => {
 
   it('aborts every participant when one cannot prepare', async () => {
     const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
-    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(0), asShardId(1)], 'bad')
     await w.request('ROLLBACK', { shard: asShardId(1), xid }) // participant 1 is gone: PREPARE will fail
     const out = await commitTwoPhase(io, xid, [asShardId(0), asShardId(1)], hlc)
@@ -77,7 +77,7 @@ describe('two-phase commit across shards', () => {
   it('a restart after the decision record finishes the commit on every participant', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
     let w = await startWorkers(dir)
-    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    let io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(1), asShardId(2)], 'decided')
     await io.prepare(asShardId(1), xid)
     await io.prepare(asShardId(2), xid)
@@ -86,7 +86,7 @@ describe('two-phase commit across shards', () => {
     await crash(w)
 
     w = await startWorkers(dir)
-    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     expect(await io.listLimbo(asShardId(2))).toEqual([xid]) // limbo survived the crash, invisible
     expect(await visible(w, asShardId(2), 'decided-2')).toBe(false)
     const report = await recoverLimbo(io, [asShardId(0), asShardId(1), asShardId(2), asShardId(3)], { alone: true })
@@ -99,14 +99,14 @@ describe('two-phase commit across shards', () => {
   it('a restart before the decision record aborts every participant (presumed abort)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
     let w = await startWorkers(dir)
-    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    let io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(0), asShardId(3)], 'undecided')
     await io.prepare(asShardId(0), xid)
     await io.prepare(asShardId(3), xid)
     await crash(w)
 
     w = await startWorkers(dir)
-    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     expect(await recoverLimbo(io, [asShardId(0), asShardId(1), asShardId(2), asShardId(3)], { alone: true })).toEqual({ committed: 0, aborted: 2, failed: 0, pending: 0 })
     expect(await visible(w, asShardId(0), 'undecided-0')).toBe(false)
     expect(await visible(w, asShardId(3), 'undecided-3')).toBe(false)
@@ -116,14 +116,14 @@ describe('two-phase commit across shards', () => {
   it('in a cluster, a limbo transaction without a record is aborted behind an abort fence its coordinator cannot pass', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-2pc-'))
     let w = await startWorkers(dir)
-    let io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    let io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(0), asShardId(1)], 'fenced')
     await io.prepare(asShardId(0), xid)
     await io.prepare(asShardId(1), xid)
     await crash(w)
 
     w = await startWorkers(dir)
-    io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     // Only shard 0 is ours; the coordinator may be alive on another node, about to decide.
     expect(await recoverLimbo(io, [asShardId(0)], { alone: false })).toEqual({ committed: 0, aborted: 1, failed: 0, pending: 0 })
     expect(await io.readDecision(xid)).toEqual({ outcome: 'abort' })
@@ -136,7 +136,7 @@ describe('two-phase commit across shards', () => {
 
   it('a coordinator that finds its slot fenced aborts every participant', async () => {
     const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
-    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(2), asShardId(3)], 'late')
     await io.writeDecision(xid, { outcome: 'abort' }) // recovery elsewhere fenced it first
     const out = await commitTwoPhase(io, xid, [asShardId(2), asShardId(3)], hlc)
@@ -149,7 +149,7 @@ describe('two-phase commit across shards', () => {
 
   it('recovery running beside a coordinator leaves its transaction to it (pending), in a cluster and alone', async () => {
     const w = await startWorkers(mkdtempSync(join(tmpdir(), 'sb-2pc-')))
-    const io = shardTwoPhaseIo(w, SHARDS, vid, hlc)
+    const io = shardTwoPhaseIo(w, { shards: SHARDS }, vid, hlc)
     const xid = await openTxn(w, [asShardId(0), asShardId(1)], 'busy')
     // Hold the coordinator between "all prepared" and its commit record.
     let prepared!: () => void

@@ -109,6 +109,7 @@ type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc
 
 const ARBS: Arbs = {
   PING: { req: fc.record({ shard: shardArb }), rep: fc.record({ worker: count, shards: fc.array(shardArb, { maxLength: 5 }) }) },
+  SHARD_OPEN: { req: fc.record({ shard: shardArb }), rep: fc.record({ opened: fc.boolean() }) },
   AUTOCOMMIT: {
     req: fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 3 }), commitHlc: hlcArb, xid: xidOpt }).map(defined),
     rep: fc.record({ xid: xidArb, lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb, affected: fc.array(fc.boolean(), { maxLength: 4 }) })

@@ -60,7 +60,7 @@ async function shellOf (deps: Pick<ReplicationShellDeps, 'replicasOf' | 'address
   cleanups.push(async () => { await host.host.close() })
   const shell = new ReplicationShell({
     self: asNodeId(1),
-    shards: 1,
+    shardCount: { shards: 1 },
     syncReplicas: 'majority',
     electionTimeoutMs: 100,
     heartbeatMs: 10,
