@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { CODEC_VERSIONS } from '../../src/core/codec-versions'
 import { afterAll, describe, expect, it } from 'vitest'
 import { RPC_CONTENT_TYPE, RPC_HEADER_CLUSTER, RPC_HEADER_NODE_ID, RPC_HEADER_SECRET, RPC_PATH } from '../../src/net/rpc/headers'
 import { RPC_OPCODES } from '../../src/net/rpc/opcodes'
@@ -80,8 +81,8 @@ async function buildOf (id: number): Promise<'current' | 'next'> {
   const v = await samples(id, 'scratchbird_codec_version')
   const gossip = v.get('{codec="gossip"}')
   const payload = v.get('{codec="rpcPayload"}')
-  if (gossip === 3 && payload === 1) return 'current'
-  if (gossip === 4 && payload === 2) return 'next'
+  if (gossip === CODEC_VERSIONS.gossip && payload === CODEC_VERSIONS.rpcPayload) return 'current'
+  if (gossip === CODEC_VERSIONS.gossip + 1 && payload === CODEC_VERSIONS.rpcPayload + 1) return 'next'
   throw new Error(`node ${id} reports codec versions ${JSON.stringify([...v])}`)
 }
 
@@ -96,7 +97,7 @@ async function refusals (id: number): Promise<Record<string, number>> {
  */
 async function probeNextPing (id: number): Promise<string> {
   const body = rpcPayloads('PING').request.encode(new TextEncoder().encode('next'))
-  body[0] = 2
+  body[0] = CODEC_VERSIONS.rpcPayload + 1
   const res = await fetch(`http://${t.cluster.node(id).listen}${RPC_PATH}`, {
     method: 'POST',
     headers: { 'content-type': RPC_CONTENT_TYPE, [RPC_HEADER_SECRET]: TEST_CLUSTER_SECRET, [RPC_HEADER_CLUSTER]: 'sb-test', [RPC_HEADER_NODE_ID]: String(id === 1 ? 2 : 1) },
