@@ -149,7 +149,13 @@ function checkScan (scan: readonly string[], acked: ReadonlyMap<string, number>,
 
 let tableId = 0
 
-describe('leaderless_quorum tables in membership moves', () => {
+// SKIPPED (issue 20, open): joins and drains with leaderless tables are refused again
+// (node/cluster.ts admit / membershipOp pass leaderless: true). The fresh-clone CI run of the
+// merge saw "through node 1: acknowledged j00869: expected undefined to be '869'" in the join
+// case: a write during the move is acknowledged by W OLD replicas and need not reach the new one,
+// which then counts without it. Writes during a move must need W + (replicas being filled)
+// acknowledgements first; then lift the refusal in cluster.ts and this skip together.
+describe.skip('leaderless_quorum tables in membership moves', () => {
   it('3 → 4 while a writer runs: node 4 joins, its shards are filled before they count, every acknowledged row kept', async () => {
     await ok(1, `CREATE TABLE ${T} (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)`)
     tableId = Number((await rows(1, `SELECT table_id FROM sys_tables WHERE table_name = '${T}'`))[0]![0])
