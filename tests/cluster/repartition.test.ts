@@ -53,7 +53,7 @@ describe('ALTER TABLE … SET partition_key_columns with rows', () => {
     // resumes it if it is still its own when it is back. Either way one of them ends it.
     const ended = (): number[] => t.cluster.ids.filter(id => t.lines(id, /the move of table orders has ended/).length > 0)
     await t.cluster.waitFor(async () => ended().length > 0 ? true : null, { what: 'the move to be resumed and ended', timeoutMs: 120_000 })
-      .catch((e: unknown) => { throw new Error(`${String(e)}\n${t.cluster.ids.flatMap(id => t.lines(id, /move of table|moves of tables/).slice(-10)).join('\n')}`) })
+      .catch((e: unknown) => { throw new Error(`${String(e)}\n${t.cluster.ids.flatMap(id => t.lines(id, /move of table|moves of tables|2PC recovery|limbo/).slice(-14).map(l => `node ${id}: ${l}`)).join('\n')}`) })
     expect(t.cluster.ids.some(id => t.lines(id, /resuming the move of table orders \(phase copy\)/).length > 0 && t.lines(id, /restart #|takes it over/).length > 0)).toBe(true)
     reading.on = false
     await reader
