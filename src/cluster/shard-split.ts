@@ -17,23 +17,46 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //     the intent `split: { to: 2n }` in its layout and gossips it; every node records it in
 //     cluster.json before acting on it. Each node opens empty engines for shards n‥2n-1 (workers
 //     need a run-time OPEN_SHARD job: today shards are opened only at boot, shard/open-engines.ts).
-//  2. COPY (writes continue). Child s + n gets the replicas rendezvous placement gives it under
-//     the current members. Mode 1: the child's replication group starts with no primary of its own;
-//     the parent's primary streams it a snapshot of the parent filtered to the child's rows
-//     (sideOf = 'child', the bootstrap stream of node/replication with a row filter), then keeps
-//     shipping the parent's log entries filtered the same way, so the child is a filtered learner
-//     of the parent at a known parent LSN. Leaderless: the parent's replicas write the child's rows
-//     by quorum writes with their original versions (as exec/table-move-source.ts does), so LWW
-//     keeps any concurrent write. Rows staying in s are not copied at all.
-//  3. SWITCH (one epoch change). Writes to a parent are refused with SB_SHARD_SPLITTING
-//     (retryable, SQLSTATE 40001) only for the final catch-up: the parent's primary stops taking
-//     commits, waits until every child learner applied its last LSN (bounded: the learner was
-//     caught up before the switch starts), and acknowledges. Refusing instead of forwarding keeps
-//     the switch a single cut: no write can commit on the parent after the child's copy ends. When
-//     every parent acknowledged, the decider records layout {shards 2n, epoch e + 1, split_from
-//     [..., n], split: absent} and gossips it; each node writes it to cluster.json BEFORE routing
-//     with it. A request routed under epoch e reaching a node at e + 1 (or the reverse) is refused
-//     with SB_CATALOG_STALE-like retry semantics, never applied to the wrong shard.
+//  2. COPY (writes continue), Mode 1 — derived on every replica of the parent, not streamed
+//     (revised in session 12; CockroachDB's split is the model: a split is local to each replica of
+//     the range, the new range starts with the parent's replicas, rebalancing moves it later). Each
+//     replica of parent s builds child s + n from its OWN copy of the parent, so the network carries
+//     nothing and the child needs no group before the switch:
+//       a. pin the parent's commit log at L0 = its last applied LSN (a commit-log consumer,
+//          storage/commit-log.ts commitLogNeed, so truncation keeps L0 + 1 …);
+//       b. base copy: page through the parent's committed rows (latest committed version, with
+//          its version id and commit HLC) and apply splitAction to each into the child engine;
+//       c. tail: apply the parent's log entries L0 + 1 … in LSN order through splitAction, and
+//          keep doing so as entries land. Why this converges (the gh-ost argument): for a key no
+//          entry after L0 touches, the base copy read its state as of ≥ L0, which is its state;
+//          for a key some entry touches, the tail applies every such entry after the copy, so the
+//          last one — the key's state — wins. Prepared-but-undecided entries are applied when
+//          their decision entry lands (commit: its mutations at its commit HLC; abort: nothing).
+//     splitAction (below) needs no old row image: a put whose row falls on the child side is
+//     upserted into the child; ANY other mutation (a delete, or a put now on the parent side — an
+//     update that changed the partition columns within shard s) deletes the key from the child
+//     if it is there. The child holds exactly the child-side rows, so "delete if present" is exact.
+//     A row's side comes from its partition columns (the catalog's partition key of its relation;
+//     a local index relation is partitioned by its table's key, so its entry must carry those
+//     columns, or the split is refused naming the index); a 2PC decision record (DECISION_TABLE_ID)
+//     by its xid — records sit in shard xid mod n, so xid mod 2n decides, not a key hash.
+//     Leaderless tables: the parent's replicas write the child's rows by quorum writes with their
+//     original versions (as exec/table-move-source.ts does); not designed further yet (refused).
+//  3. SWITCH (one epoch change). The parent's primary appends a SPLIT-SWITCH control entry at LSN
+//     S once every voter reported its child tail within a bound of its log end, and from S on
+//     refuses writes to child-side keys with SB_SHARD_SPLITTING (retryable, 40001) — a parent
+//     holding a prepared transaction waits for its decision first. Every voter applies its tail to
+//     S: each child is then the same rows at the same versions (same log, same deterministic
+//     filter). Child s + n starts its Mode 1 group with the parent's voters at S (term 0, empty
+//     log, its engine the snapshot); a voter that had not built it is bootstrapped by the normal
+//     snapshot stream. When every parent switched, the decider records layout {shards 2n,
+//     epoch e + 1, split_from [..., n], split: absent} and gossips it; each node writes it to
+//     cluster.json BEFORE routing with it. A request routed under epoch e reaching a node at
+//     e + 1 (or the reverse) is refused with SB_CATALOG_STALE-like retry semantics, never applied
+//     to the wrong shard. Placement then moves child replicas where rendezvous hashing over 2n
+//     puts them, by the join/drain voter moves (shardMoving: target vs voters), one at a time.
+//     Snapshot transactions begun before the switch reading a child get SB_SNAPSHOT_TOO_OLD (the
+//     child has only the latest committed versions).
 //  4. CLEANUP (background, epoch e + 1). Each parent s deletes the rows whose h mod 2n = s + n.
 //     They are physically removed (no tombstones: no reader routes to s for them any more, and a
 //     tombstone would be replicated into the child by hints or anti-entropy). Idempotent.
@@ -72,6 +95,7 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // it (splitFrom extended: layout.ts keepSplitHistory) and follows it. Not built: the COPY (child as
 // a filtered learner of its parent; note 2PC decision records sit in shard xid mod n, so the filter
 // must take them by xid, not by key hash), the SWITCH's write refusal and decision, CLEANUP.
+// Built as pure rules for step 2: splitAction (below).
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2
@@ -189,4 +213,22 @@ export function resumeAfterRestart (shards: number, split: { from: number, to: n
   if (split.phase === 'copying' && shards === split.from) return { kind: 'continue_copy', routeWith: split.from, children: split.from }
   if (split.phase === 'switched' && shards === split.to) return { kind: 'cleanup', routeWith: split.to, parents: split.from }
   throw new ScratchBirdError('SB_STORAGE_CORRUPT', `the recorded layout has ${shards} shards but a split ${split.from} → ${split.to} in phase ${split.phase}`, { shards, ...split })
+}
+
+/**
+ * What the copy into child s + n does with one mutation of parent s (header: 2. COPY): a put whose
+ * row falls on the child side is upserted into the child; any other mutation (a delete, or a put
+ * whose row is on the parent side now) removes the key from the child if it holds it. `childSide`
+ * says whether a row image belongs to the child (its partition columns' hash, or the xid of a 2PC
+ * decision record); it is never asked about a delete, so no old row image is needed.
+ */
+export type SplitAction = 'upsert' | 'delete_if_present'
+
+export function splitAction (row: Uint8Array | null, childSide: (row: Uint8Array) => boolean): SplitAction {
+  return row !== null && childSide(row) ? 'upsert' : 'delete_if_present'
+}
+
+/** The side of a 2PC decision record (key: its xid) when n shards become 2n: by xid, as it is placed. */
+export function decisionRecordSide (xid: bigint, n: number): 'parent' | 'child' {
+  return sideOf(xid, n)
 }

@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import {
-  resumeAfterRestart, sideOf, splitBlockers, splitChildren, splitParent, splitRefused, splitsBetween, splitTarget, type SplitContext
+  resumeAfterRestart, splitAction, decisionRecordSide, sideOf, splitBlockers, splitChildren, splitParent, splitRefused, splitsBetween, splitTarget, type SplitContext
 } from '../../../src/cluster/shard-split'
 import { initHashing, xxhash64 } from '../../../src/core/hash'
+import { decisionShard } from '../../../src/cluster/twopc/decision'
 import { asShardId, MAX_SHARDS } from '../../../src/core/ids'
 import { partitionKeyBytes, shardOf } from '../../../src/core/partition'
 
@@ -143,5 +144,60 @@ describe('resumeAfterRestart (crash points)', () => {
     [4, { from: 4, to: 12, phase: 'copying' as const }]
   ])('a record that contradicts the shard count (%i shards, %o) is SB_STORAGE_CORRUPT, never half-routed', (shards, split) => {
     expect(refusal(() => resumeAfterRestart(shards, split)).code).toBe('SB_STORAGE_CORRUPT')
+  })
+})
+
+describe('splitAction (the copy into a child: base copy + log tail)', () => {
+  // The header's convergence argument, checked on a model: a parent's history of puts and deletes
+  // (a put's row says which side it falls on; an update may move a key across sides), a log pinned
+  // at L0, a base copy that reads each key once at some point at or after L0 (in key order, at
+  // non-decreasing log positions, as a paging scan racing the writers does), then the tail
+  // L0 + 1 … end applied in order. The child must end as exactly the parent's child-side rows.
+  type Op = { key: number, row: { side: 'parent' | 'child', v: number } | null }
+  const apply = (m: Map<number, Op['row']>, op: Op): void => { if (op.row === null) m.delete(op.key); else m.set(op.key, op.row) }
+  const stateAt = (ops: readonly Op[], upto: number): Map<number, Op['row']> => {
+    const m = new Map<number, Op['row']>()
+    for (let i = 0; i < upto; i++) apply(m, ops[i]!)
+    return m
+  }
+  const toChild = (child: Map<number, number>, key: number, row: Op['row']): void => {
+    const action = splitAction(row === null ? null : Uint8Array.of(row.side === 'child' ? 1 : 0), r => r[0] === 1)
+    if (action === 'upsert') child.set(key, row!.v)
+    else child.delete(key)
+  }
+  const op = fc.record({ key: fc.integer({ min: 0, max: 7 }), row: fc.option(fc.record({ side: fc.constantFrom('parent' as const, 'child' as const), v: fc.integer() }), { nil: null }) })
+
+  it('ends with exactly the parent\'s child-side rows, whenever the base copy reads each key', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 40 }), fc.nat(), fc.array(fc.nat(), { minLength: 8, maxLength: 8 }), (ops, l0Seed, readSeeds) => {
+      const l0 = l0Seed % (ops.length + 1)
+      // Read positions: non-decreasing, each in [l0, ops.length].
+      let at = l0
+      const child = new Map<number, number>()
+      for (let key = 0; key < 8; key++) {
+        at = Math.min(ops.length, at + (readSeeds[key]! % 3))
+        const row = stateAt(ops, at).get(key)
+        if (row !== undefined) toChild(child, key, row)
+      }
+      for (let i = l0; i < ops.length; i++) toChild(child, ops[i]!.key, ops[i]!.row)
+      const want = new Map<number, number>()
+      for (const [k, r] of stateAt(ops, ops.length)) if (r !== null && r.side === 'child') want.set(k, r.v)
+      expect(child).toEqual(want)
+    }), { numRuns: 2000 })
+  })
+
+  it('a put that moved the key to the parent side removes it from the child; a delete removes it whether or not it is there', () => {
+    const child = (r: Uint8Array): boolean => r[0] === 1
+    expect(splitAction(Uint8Array.of(1), child)).toBe('upsert')
+    expect(splitAction(Uint8Array.of(0), child)).toBe('delete_if_present')
+    expect(splitAction(null, () => { throw new Error('a delete has no row to ask about') })).toBe('delete_if_present')
+  })
+
+  it('2PC decision records split by xid, as decisionShard places them', () => {
+    for (const n of [1, 2, 4, 16]) {
+      for (let xid = 0n; xid < 64n; xid++) {
+        const side = decisionRecordSide(xid, n)
+        expect(decisionShard(xid as never, n * 2)).toBe(side === 'child' ? decisionShard(xid as never, n) + n : decisionShard(xid as never, n))
+      }
+    }
   })
 })
