@@ -1124,9 +1124,10 @@ export class ScratchBirdNode {
   private recoverClusterLimbo (hlc: Hlc): void {
     const cluster = this.cluster!
     const io = shardTwoPhaseIo(this.shardRequester(), this.shardCount!, () => hlc.generate(), () => nextHlcTs(hlc))
-    const owned = shardIds(this.config.storage.shards).filter(s => cluster.placedOwner(s) === cluster.selfId)
     const attempt = (): void => {
       if (this.state === 'stopping' || this.state === 'stopped') return
+      // Listed at each attempt: a split raises the shard count (config.storage.shards follows it).
+      const owned = shardIds(this.config.storage.shards).filter(s => cluster.placedOwner(s) === cluster.selfId)
       this.recoverLimbo(io, owned, false).then(failed => {
         if (failed > 0) this.limboTimer = setTimeout(attempt, LIMBO_RETRY_MS).unref()
       }, (e: unknown) => {
