@@ -17,6 +17,7 @@ import { asHlcTs } from '../core/ids'
 import type { Hlc } from '../core/hlc'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
+import type { TxnBegin } from '../shard/protocol/messages'
 import type { ShardId } from '../core/ids'
 import type { ClientInfo } from '../core/statement-report'
 import type { Principal } from '../security/privileges'
@@ -34,6 +35,9 @@ export interface DeferredWrites {
   /** The error for a transaction that would write both through the shards and through these. */
   mixedWrites (): ScratchBirdError
 }
+
+/** How a request names its transaction on a shard: the xid there, or the BEGIN its first request carries. */
+export type ShardTxnRef = { xid: Xid, begin?: undefined } | { begin: TxnBegin, xid?: undefined }
 
 export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort & SnapshotPort
 
@@ -69,30 +73,52 @@ export class SqlTxn {
   get shards (): ShardId[] { return [...this.joined.keys()] }
   get writtenShards (): ShardId[] { return [...this.written] }
 
-  /** The transaction's xid on `shard`, BEGINning there first if needed. */
-  join (shard: ShardId): Promise<Xid> {
-    let p = this.joined.get(shard)
-    if (p !== undefined) return p
-    const coordinator = this.env.liveTxns?.nodeId
-    const base = { shard, isolation: this.isolation, startHlc: this.startHlc, ...(coordinator === undefined ? {} : { coordinator }) }
-    if (this.xid === null) {
-      // The first shard allocates the xid (node-wide counter); every other shard reuses it. From
-      // then on the node lists it as live until the transaction's end has run (a participant asks).
-      p = this.env.request('BEGIN', base).then(r => { this.env.liveTxns?.add(r.xid); return r.xid })
-      this.xid = p
-    } else {
-      p = this.xid.then(xid => this.env.request('BEGIN', { ...base, xid }).then(r => r.xid))
-    }
+  /**
+   * Sends a request on `shard` inside the transaction: `send` gets the transaction's xid there, or —
+   * the transaction's first request on that shard — the BEGIN the request carries (shard/protocol/
+   * messages.ts TxnBegin: no round trip of its own), and its reply names the xid. The first shard
+   * allocates the xid (node-wide counter); every other shard begins with it, so a shard's first
+   * request waits for the first shard's reply. From then on the node lists the xid as live until the
+   * transaction's end has run (a participant asks). A first request that fails leaves the shard not
+   * joined (the shard rolled back what it began for it): a later request begins there again.
+   */
+  async on<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>): Promise<R> {
+    const joined = this.joined.get(shard)
+    if (joined !== undefined) return await send({ xid: await joined })
+    let settle!: { resolve: (xid: Xid) => void, reject: (e: unknown) => void }
+    const p = new Promise<Xid>((resolve, reject) => { settle = { resolve, reject } })
+    p.catch(() => {}) // whoever waits on it sees the failure; nobody need
     this.joined.set(shard, p)
-    return p
+    const allocating = this.xid === null
+    const known = this.xid
+    if (allocating) this.xid = p
+    try {
+      const coordinator = this.env.liveTxns?.nodeId
+      const begin: TxnBegin = { isolation: this.isolation, startHlc: this.startHlc, ...(known === null ? {} : { xid: await known }), ...(coordinator === undefined ? {} : { coordinator }) }
+      const reply = await send({ begin })
+      if (reply.xid === undefined) throw new Error('ScratchBird assertion: a request carrying BEGIN is answered with the xid begun')
+      if (allocating) this.env.liveTxns?.add(reply.xid)
+      settle.resolve(reply.xid)
+      return reply
+    } catch (e) {
+      if (this.joined.get(shard) === p) this.joined.delete(shard)
+      if (this.xid === p) this.xid = null
+      settle.reject(e)
+      throw e
+    }
   }
 
   async write (shard: ShardId, writes: RowWrite[]): Promise<boolean[]> {
     const deferred = this.deferredWrites
     if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
-    const xid = await this.join(shard)
     this.written.add(shard)
-    return (await this.env.request('WRITE', { shard, xid, writes })).affected
+    try {
+      return (await this.on(shard, at => this.env.request('WRITE', { shard, writes, ...at }))).affected
+    } catch (e) {
+      // Not joined after all (its first request failed): nothing of this transaction is on it.
+      if (!this.joined.has(shard)) this.written.delete(shard)
+      throw e
+    }
   }
 
   /** Registers the holder of the writes kept until COMMIT (one access method defers writes, once per transaction). */
