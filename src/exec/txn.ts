@@ -81,29 +81,48 @@ export class SqlTxn {
    * request waits for the first shard's reply. From then on the node lists the xid as live until the
    * transaction's end has run (a participant asks). A first request that fails leaves the shard not
    * joined (the shard rolled back what it began for it): a later request begins there again.
+   *
+   * `writes`: the request writes rows. Those must never be held under an xid this node does not yet
+   * list as live — a writer meeting them would take them for an abandoned transaction's and have
+   * them rolled back (node/orphan-txns.ts) — so a transaction whose very first request writes gets
+   * its xid from a BEGIN of its own first.
    */
-  async on<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>): Promise<R> {
+  async on<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>, writes = false): Promise<R> {
+    if (writes && this.xid === null) await this.track(shard, this.env.request('BEGIN', { shard, ...this.beginArgs(undefined) }).then(r => r.xid))
     const joined = this.joined.get(shard)
     if (joined !== undefined) return await send({ xid: await joined })
-    let settle!: { resolve: (xid: Xid) => void, reject: (e: unknown) => void }
-    const p = new Promise<Xid>((resolve, reject) => { settle = { resolve, reject } })
+    let reply: R | undefined
+    const known = this.xid
+    await this.track(shard, (async () => {
+      reply = await send({ begin: this.beginArgs(known === null ? undefined : await known) })
+      if (reply.xid === undefined) throw new Error('ScratchBird assertion: a request carrying BEGIN is answered with the xid begun')
+      return reply.xid
+    })())
+    return reply!
+  }
+
+  private beginArgs (xid: Xid | undefined): TxnBegin {
+    const coordinator = this.env.liveTxns?.nodeId
+    return { isolation: this.isolation, startHlc: this.startHlc, ...(xid === undefined ? {} : { xid }), ...(coordinator === undefined ? {} : { coordinator }) }
+  }
+
+  /**
+   * `begun` begins the transaction on `shard` (and allocates its xid when it has none yet): the
+   * shard counts as joined meanwhile, so other requests there wait for it. The xid it allocates is
+   * listed as live before anyone else learns it. When it fails the shard is not joined, and an xid
+   * it was to allocate is not the transaction's.
+   */
+  private async track (shard: ShardId, begun: Promise<Xid>): Promise<Xid> {
+    const allocating = this.xid === null
+    const p = begun.then(xid => { if (allocating) this.env.liveTxns?.add(xid); return xid })
     p.catch(() => {}) // whoever waits on it sees the failure; nobody need
     this.joined.set(shard, p)
-    const allocating = this.xid === null
-    const known = this.xid
     if (allocating) this.xid = p
     try {
-      const coordinator = this.env.liveTxns?.nodeId
-      const begin: TxnBegin = { isolation: this.isolation, startHlc: this.startHlc, ...(known === null ? {} : { xid: await known }), ...(coordinator === undefined ? {} : { coordinator }) }
-      const reply = await send({ begin })
-      if (reply.xid === undefined) throw new Error('ScratchBird assertion: a request carrying BEGIN is answered with the xid begun')
-      if (allocating) this.env.liveTxns?.add(reply.xid)
-      settle.resolve(reply.xid)
-      return reply
+      return await p
     } catch (e) {
       if (this.joined.get(shard) === p) this.joined.delete(shard)
       if (this.xid === p) this.xid = null
-      settle.reject(e)
       throw e
     }
   }
@@ -113,7 +132,7 @@ export class SqlTxn {
     if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
     this.written.add(shard)
     try {
-      return (await this.on(shard, at => this.env.request('WRITE', { shard, writes, ...at }))).affected
+      return (await this.on(shard, at => this.env.request('WRITE', { shard, writes, ...at }), true)).affected
     } catch (e) {
       // Not joined after all (its first request failed): nothing of this transaction is on it.
       if (!this.joined.has(shard)) this.written.delete(shard)
