@@ -45,6 +45,8 @@ export class SqlTxn {
   private xid: Promise<Xid> | null = null
   private readonly joined = new Map<ShardId, Promise<Xid>>()
   private readonly written = new Set<ShardId>()
+  /** Shards whose first request in the transaction failed after its xid was known (track()). */
+  private readonly attempted = new Set<ShardId>()
   private deferredWrites: DeferredWrites | null = null
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
@@ -123,6 +125,9 @@ export class SqlTxn {
     } catch (e) {
       if (this.joined.get(shard) === p) this.joined.delete(shard)
       if (this.xid === p) this.xid = null
+      // The shard may have begun it all the same (the reply was lost, or too large for the ring):
+      // ROLLBACK tells it too when the xid is known (one it never began refuses it harmlessly).
+      if (!allocating) this.attempted.add(shard)
       throw e
     }
   }
@@ -193,7 +198,8 @@ export class SqlTxn {
     // began is refused harmlessly (SB_TXN_NOT_ACTIVE).
     const [xid] = await Promise.allSettled([this.xid])
     if (xid.status === 'rejected') return
-    await Promise.allSettled(this.shards.map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
+    const told = new Set([...this.shards, ...this.attempted])
+    await Promise.allSettled([...told].map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
     this.env.liveTxns?.delete(xid.value)
   }
 }
