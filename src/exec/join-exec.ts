@@ -60,8 +60,7 @@ async function fetchSide (env: ShardPort, side: TableSidePlan, params: readonly 
   const encoded = encodeRows([params])
   let total = 0
   const parts = await Promise.all(side.routing.shards.map(async shard => {
-    const xid = txn === null ? undefined : await txn.join(shard)
-    const reply = await env.request('QUERY', {
+    const req = {
       shard,
       tableId: side.shape.info.id,
       options: side.routing.options,
@@ -69,9 +68,9 @@ async function fetchSide (env: ShardPort, side: TableSidePlan, params: readonly 
       params: encoded,
       statementMicros: now.micros,
       // one row more than allowed tells "too many" from "exactly the limit"
-      limit: MAX_JOIN_ROWS + 1,
-      ...(xid !== undefined ? { xid } : {})
-    })
+      limit: MAX_JOIN_ROWS + 1
+    }
+    const reply = txn === null ? await env.request('QUERY', req) : await txn.on(shard, at => env.request('QUERY', { ...req, ...at }))
     const rows = decodeRows(reply.rows)
     total += rows.length
     if (total > MAX_JOIN_ROWS) throw tooManyRows(`${side.shape.info.name} (${side.alias})`)

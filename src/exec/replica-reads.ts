@@ -28,7 +28,7 @@ export function replicaReadEnv (env: ExecEnv): ExecEnv {
     const request: ShardPort['request'] = async (op, req) => {
       if (op === 'QUERY') {
         const q = req as ShardRequests['QUERY']
-        if (q.xid === undefined && readsAtReplica(env.catalog().tableById(q.tableId))) return await env.request('REPLICA_QUERY', q) as never
+        if (q.xid === undefined && q.begin === undefined && readsAtReplica(env.catalog().tableById(q.tableId))) return await env.request('REPLICA_QUERY', q) as never
       }
       return await env.request(op, req)
     }

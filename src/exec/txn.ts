@@ -17,6 +17,7 @@ import { asHlcTs } from '../core/ids'
 import type { Hlc } from '../core/hlc'
 import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from './env'
 import type { SnapshotToken } from './snapshots'
+import type { TxnBegin } from '../shard/protocol/messages'
 import type { ShardId } from '../core/ids'
 import type { ClientInfo } from '../core/statement-report'
 import type { Principal } from '../security/privileges'
@@ -35,12 +36,17 @@ export interface DeferredWrites {
   mixedWrites (): ScratchBirdError
 }
 
+/** How a request names its transaction on a shard: the xid there, or the BEGIN its first request carries. */
+export type ShardTxnRef = { xid: Xid, begin?: undefined } | { begin: TxnBegin, xid?: undefined }
+
 export type TxnPorts = ShardPort & Pick<Generators, 'hlc'> & TwoPhasePort & SnapshotPort
 
 export class SqlTxn {
   private xid: Promise<Xid> | null = null
   private readonly joined = new Map<ShardId, Promise<Xid>>()
   private readonly written = new Set<ShardId>()
+  /** Shards whose first request in the transaction failed after its xid was known (track()). */
+  private readonly attempted = new Set<ShardId>()
   private deferredWrites: DeferredWrites | null = null
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
@@ -69,30 +75,74 @@ export class SqlTxn {
   get shards (): ShardId[] { return [...this.joined.keys()] }
   get writtenShards (): ShardId[] { return [...this.written] }
 
-  /** The transaction's xid on `shard`, BEGINning there first if needed. */
-  join (shard: ShardId): Promise<Xid> {
-    let p = this.joined.get(shard)
-    if (p !== undefined) return p
+  /**
+   * Sends a request on `shard` inside the transaction: `send` gets the transaction's xid there, or —
+   * the transaction's first request on that shard — the BEGIN the request carries (shard/protocol/
+   * messages.ts TxnBegin: no round trip of its own), and its reply names the xid. The first shard
+   * allocates the xid (node-wide counter); every other shard begins with it, so a shard's first
+   * request waits for the first shard's reply. From then on the node lists the xid as live until the
+   * transaction's end has run (a participant asks). A first request that fails leaves the shard not
+   * joined (the shard rolled back what it began for it): a later request begins there again.
+   *
+   * `writes`: the request writes rows. Those must never be held under an xid this node does not yet
+   * list as live — a writer meeting them would take them for an abandoned transaction's and have
+   * them rolled back (node/orphan-txns.ts) — so a transaction whose very first request writes gets
+   * its xid from a BEGIN of its own first.
+   */
+  async on<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>, writes = false): Promise<R> {
+    if (writes && this.xid === null) await this.track(shard, this.env.request('BEGIN', { shard, ...this.beginArgs(undefined) }).then(r => r.xid))
+    const joined = this.joined.get(shard)
+    if (joined !== undefined) return await send({ xid: await joined })
+    let reply: R | undefined
+    const known = this.xid
+    await this.track(shard, (async () => {
+      reply = await send({ begin: this.beginArgs(known === null ? undefined : await known) })
+      if (reply.xid === undefined) throw new Error('ScratchBird assertion: a request carrying BEGIN is answered with the xid begun')
+      return reply.xid
+    })())
+    return reply!
+  }
+
+  private beginArgs (xid: Xid | undefined): TxnBegin {
     const coordinator = this.env.liveTxns?.nodeId
-    const base = { shard, isolation: this.isolation, startHlc: this.startHlc, ...(coordinator === undefined ? {} : { coordinator }) }
-    if (this.xid === null) {
-      // The first shard allocates the xid (node-wide counter); every other shard reuses it. From
-      // then on the node lists it as live until the transaction's end has run (a participant asks).
-      p = this.env.request('BEGIN', base).then(r => { this.env.liveTxns?.add(r.xid); return r.xid })
-      this.xid = p
-    } else {
-      p = this.xid.then(xid => this.env.request('BEGIN', { ...base, xid }).then(r => r.xid))
-    }
+    return { isolation: this.isolation, startHlc: this.startHlc, ...(xid === undefined ? {} : { xid }), ...(coordinator === undefined ? {} : { coordinator }) }
+  }
+
+  /**
+   * `begun` begins the transaction on `shard` (and allocates its xid when it has none yet): the
+   * shard counts as joined meanwhile, so other requests there wait for it. The xid it allocates is
+   * listed as live before anyone else learns it. When it fails the shard is not joined, and an xid
+   * it was to allocate is not the transaction's.
+   */
+  private async track (shard: ShardId, begun: Promise<Xid>): Promise<Xid> {
+    const allocating = this.xid === null
+    const p = begun.then(xid => { if (allocating) this.env.liveTxns?.add(xid); return xid })
+    p.catch(() => {}) // whoever waits on it sees the failure; nobody need
     this.joined.set(shard, p)
-    return p
+    if (allocating) this.xid = p
+    try {
+      return await p
+    } catch (e) {
+      if (this.joined.get(shard) === p) this.joined.delete(shard)
+      if (this.xid === p) this.xid = null
+      // The shard may have begun it all the same (the reply was lost, or too large for the ring):
+      // ROLLBACK tells it too when the xid is known (one it never began refuses it harmlessly).
+      if (!allocating) this.attempted.add(shard)
+      throw e
+    }
   }
 
   async write (shard: ShardId, writes: RowWrite[]): Promise<boolean[]> {
     const deferred = this.deferredWrites
     if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
-    const xid = await this.join(shard)
     this.written.add(shard)
-    return (await this.env.request('WRITE', { shard, xid, writes })).affected
+    try {
+      return (await this.on(shard, at => this.env.request('WRITE', { shard, writes, ...at }), true)).affected
+    } catch (e) {
+      // Not joined after all (its first request failed): nothing of this transaction is on it.
+      if (!this.joined.has(shard)) this.written.delete(shard)
+      throw e
+    }
   }
 
   /** Registers the holder of the writes kept until COMMIT (one access method defers writes, once per transaction). */
@@ -148,7 +198,8 @@ export class SqlTxn {
     // began is refused harmlessly (SB_TXN_NOT_ACTIVE).
     const [xid] = await Promise.allSettled([this.xid])
     if (xid.status === 'rejected') return
-    await Promise.allSettled(this.shards.map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
+    const told = new Set([...this.shards, ...this.attempted])
+    await Promise.allSettled([...told].map(shard => this.env.request('ROLLBACK', { shard, xid: xid.value })))
     this.env.liveTxns?.delete(xid.value)
   }
 }

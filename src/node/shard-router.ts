@@ -1,5 +1,6 @@
 import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from '../shard/protocol/ops'
+import type { TxnBegin } from '../shard/protocol/messages'
 import { isNodeId, type NodeId, type ShardId } from '../core/ids'
 import type { TracePort } from '../core/trace-context'
 
@@ -64,7 +65,7 @@ export class ShardRouter implements ShardRequester {
         if (!isScratchBirdError(e, 'SB_NOT_PRIMARY')) throw e
       }
     }
-    if (op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined) {
+    if (op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined && (req as ShardRequests['QUERY']).begin === undefined) {
       const scanned = await this.scan(req as ShardRequests['QUERY'])
       if (scanned !== undefined) return scanned as ShardReplies[K]
     }
@@ -88,16 +89,37 @@ export class ShardRouter implements ShardRequester {
   }
 
   private async atNode<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-    const codec = codecOf(op)
     try {
       if (node === this.routing.selfId) return await this.local.request(op, req)
-      return codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest(req)))
+      return await this.remote(node, op, req)
     } catch (e) {
       // Mode 1: the node asked is not the shard's primary but knows which is — ask it, once.
       const primary = notPrimaryRedirect(e, node)
       if (primary === null) throw e
       if (primary === this.routing.selfId) return await this.local.request(op, req)
-      return codec.decodeReply(await this.routing.forward(primary, op, req.shard, codec.encodeRequest(req)))
+      return await this.remote(primary, op, req)
+    }
+  }
+
+  /**
+   * `op` on peer `node`. A request carrying its transaction's BEGIN (shard/protocol/messages.ts
+   * TxnBegin; only this node's own workers take one) goes as BEGIN and then the request, with the
+   * same outcome: the reply names the xid, and a failed request leaves the transaction rolled back
+   * there (asked, best effort; the participant lease ends it otherwise).
+   */
+  private async remote<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+    const codec = codecOf(op)
+    const { begin, ...rest } = req as ShardRequests[K] & { begin?: TxnBegin }
+    if (begin === undefined) return codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest(req)))
+    const beginCodec = codecOf('BEGIN')
+    const { xid } = beginCodec.decodeReply(await this.routing.forward(node, 'BEGIN', req.shard, beginCodec.encodeRequest({ shard: req.shard, ...begin })))
+    try {
+      const reply = codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest({ ...rest, xid } as ShardRequests[K])))
+      return { ...reply, xid }
+    } catch (e) {
+      const rollback = codecOf('ROLLBACK')
+      await this.routing.forward(node, 'ROLLBACK', req.shard, rollback.encodeRequest({ shard: req.shard, xid })).catch(() => {})
+      throw e
     }
   }
 

@@ -9,7 +9,8 @@ import { ShardHints } from './hint-ops'
 import type { HintStore } from '../storage/hint-store'
 import { decodeAutocommit, decodeReplicaApply, encodeAutocommitReply, encodeReplicaApplyReply } from './protocol/codec'
 import { SHARD_OP_BY_CODE, SHARD_OPS, codecOf, type MerkleLeafMessage, type OpCodec, type ShardOpName, type ShardReplies, type ShardRequests } from './protocol/ops'
-import { isShardId, type NodeId, type ShardId } from '../core/ids'
+import type { TxnBegin } from './protocol/messages'
+import { isShardId, type NodeId, type ShardId, type Xid } from '../core/ids'
 import { AeCpuMeter, type ThreadCpuNs } from './ae-cpu'
 import type { ShardOpener } from './open-engines'
 
@@ -320,6 +321,33 @@ export class ShardHost {
 
   private forget (shard: ShardId, xid: bigint): void { this.txns.get(shard)?.delete(xid) }
 
+  /** Begins a transaction on `shard` and holds it under the participant lease. */
+  private async begin (shard: ShardId, b: TxnBegin): Promise<Txn> {
+    const t = await this.engineOf(shard).begin({ isolation: b.isolation, startHlc: b.startHlc, xid: b.xid })
+    this.txns.get(shard)!.set(t.xid, { txn: t, lastUsed: this.clock.monotonic(), inFlight: 0, ...(b.coordinator === undefined ? {} : { coordinator: b.coordinator }) })
+    return t
+  }
+
+  /**
+   * A request carrying its transaction's BEGIN (messages.ts TxnBegin): the transaction is begun
+   * here, `run` runs inside it and the reply names its xid. When `run` fails the transaction is
+   * rolled back and forgotten at once — the coordinator counts this shard as not joined (exec/txn.ts),
+   * so no ROLLBACK would come for it — and the error is the request's, as after a separate BEGIN.
+   */
+  private async begun<R extends object> (shard: ShardId, b: TxnBegin, run: (txn: Txn) => Promise<R> | R): Promise<R & { xid: Xid }> {
+    const t = await this.begin(shard, b)
+    const release = this.lease(shard, t.xid)
+    try {
+      return { ...(await run(t)), xid: t.xid }
+    } catch (e) {
+      this.forget(shard, t.xid)
+      await t.rollback().catch((r: unknown) => this.log('error', `transaction ${t.xid} on shard ${shard}: rollback after its first request failed: ${messageOf(r)}`, { shard, xid: String(t.xid) }))
+      throw e
+    } finally {
+      release?.()
+    }
+  }
+
   /** Marks the transaction a request names as in use until the request ends (see handle()). */
   private lease (shard: ShardId, xid: bigint): (() => void) | undefined {
     const t = this.txns.get(shard)?.get(xid)
@@ -340,11 +368,7 @@ export class ShardHost {
       const res = await this.engineOf(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
       return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }
     },
-    BEGIN: async (r) => {
-      const t = await this.engineOf(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
-      this.txns.get(r.shard)!.set(t.xid, { txn: t, lastUsed: this.clock.monotonic(), inFlight: 0, ...(r.coordinator === undefined ? {} : { coordinator: r.coordinator }) })
-      return { xid: t.xid }
-    },
+    BEGIN: async (r) => ({ xid: (await this.begin(r.shard, r)).xid }),
     GET: async (r) => {
       const row = await this.engineOf(r.shard).get(r.tableId, r.pk, this.txnOrNone(r.shard, r.xid))
       return { row: row ?? null }
@@ -355,7 +379,11 @@ export class ShardHost {
       for await (const row of this.engineOf(r.shard).scan(r.tableId, r.options, txn)) rows.push({ pk: row.pk, row: row.row })
       return { rows }
     },
-    WRITE: async (r) => ({ affected: await this.txnOf(r.shard, r.xid).write(r.writes) }),
+    WRITE: async (r) => {
+      if (r.begin !== undefined) return await this.begun(r.shard, r.begin, async txn => ({ affected: await txn.write(r.writes) }))
+      if (r.xid === undefined) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'WRITE names no transaction', { shard: r.shard })
+      return { affected: await this.txnOf(r.shard, r.xid).write(r.writes) }
+    },
     COMMIT: async (r) => {
       const res = await this.txnOf(r.shard, r.xid).commit(r.commitHlc)
       this.forget(r.shard, r.xid)
@@ -380,16 +408,16 @@ export class ShardHost {
     READ_COMMIT_LOG: async (r) => ({ entries: await this.engineOf(r.shard).readCommitLog(r.fromLsn, r.limit) }),
     SWEEP: (r) => this.engineOf(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless, purgeRelations: r.purgeRelations }),
     QUERY: (r) => {
-      const txn = this.txnOrNone(r.shard, r.xid)
-      return runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
+      const query = (txn: Txn | undefined): ReturnType<typeof runQuery> => runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
+      return r.begin === undefined ? query(this.txnOrNone(r.shard, r.xid)) : this.begun(r.shard, r.begin, query)
     },
     // read_from = replica (Mode 1): the node decided this replica may serve it; the read is a QUERY at what it holds.
     REPLICA_QUERY: (r) => runQuery(this.engineOf(r.shard).scan(r.tableId, r.options, this.txnOrNone(r.shard, r.xid)), r, this.clock, this.decodeProgram),
     JOIN_QUERY: (r) => {
       // One visibility for every table of the join: the statement's transaction when it has one.
-      const txn = this.txnOrNone(r.shard, r.xid)
       const engine = this.engineOf(r.shard)
-      return runJoinQuery(side => engine.scan(side.tableId, side.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
+      const join = (txn: Txn | undefined): ReturnType<typeof runJoinQuery> => runJoinQuery(side => engine.scan(side.tableId, side.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
+      return r.begin === undefined ? join(this.txnOrNone(r.shard, r.xid)) : this.begun(r.shard, r.begin, join)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

@@ -12,16 +12,27 @@ import type { ReplReplies, ReplRequests } from './repl-messages'
 // Request and reply payload of each shard op (the table in ops.ts), as the main thread and a shard
 // worker see them; op-codecs.ts puts them in bytes.
 
+/**
+ * The BEGIN a transaction's first request on a shard carries, so starting the transaction there
+ * costs no round trip of its own (exec/txn.ts): the worker begins it — as `xid` when given (the
+ * transaction already has one on another shard), else with a new xid the reply names — then runs
+ * the request inside it, and rolls it back again when the request fails (the transaction has then
+ * not joined the shard). Only this node's own workers get it: node/shard-router.ts sends a peer a
+ * BEGIN and then the request, so what crosses nodes keeps its shape (op-codecs.ts).
+ */
+export interface TxnBegin { isolation: Isolation, startHlc: HlcTs, xid?: Xid, coordinator?: NodeId }
+
 /** Request payload of each op. Every request names the shard it is for. */
 export interface ShardRequests extends ReplRequests {
   PING: { shard: ShardId }
   SHARD_OPEN: { shard: ShardId }
   AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
   /** `coordinator`: the node running the transaction (an update conflict with it names that node: node/orphan-txns.ts). */
-  BEGIN: { shard: ShardId, isolation: Isolation, startHlc: HlcTs, xid?: Xid, coordinator?: NodeId }
+  BEGIN: { shard: ShardId } & TxnBegin
   GET: { shard: ShardId, tableId: number, pk: Tuple, xid?: Xid }
   SCAN: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid }
-  WRITE: { shard: ShardId, xid: Xid, writes: RowWrite[] }
+  /** xid absent: only with `begin` (the transaction's first request on this shard). */
+  WRITE: { shard: ShardId, xid?: Xid, writes: RowWrite[], begin?: TxnBegin }
   COMMIT: { shard: ShardId, xid: Xid, commitHlc: HlcTs }
   ROLLBACK: { shard: ShardId, xid: Xid }
   PREPARE: { shard: ShardId, xid: Xid }
@@ -33,8 +44,8 @@ export interface ShardRequests extends ReplRequests {
    *  consumers (truncated below what they need), absent: not truncated (storage/engine.ts). */
   SWEEP: { shard: ShardId, horizonHlc: HlcTs, purgeTombstonesOf: number[], commitLog?: CommitLogConsumer[] | undefined, purgeLeaderless?: { tables: number[], cutoffMs: number } | undefined, purgeRelations?: number[] | undefined }
   STATS: { shard: ShardId }
-  QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid } & QueryOptions
-  JOIN_QUERY: { shard: ShardId, xid?: Xid } & JoinQueryOptions
+  QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid, begin?: TxnBegin } & QueryOptions
+  JOIN_QUERY: { shard: ShardId, xid?: Xid, begin?: TxnBegin } & JoinQueryOptions
   /** QUERY read at a replica (read_from = replica): never inside a transaction. */
   REPLICA_QUERY: ShardRequests['QUERY']
   /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
@@ -121,7 +132,8 @@ export interface ShardReplies extends ReplReplies {
   BEGIN: { xid: Xid }
   GET: { row: Uint8Array | null }
   SCAN: { rows: { pk: TupleValue[], row: Uint8Array }[] }
-  WRITE: { affected: boolean[] }
+  /** xid: the transaction the request's `begin` began. */
+  WRITE: { affected: boolean[], xid?: Xid }
   COMMIT: { lsn: bigint | null, commitHlc: HlcTs }
   ROLLBACK: Record<string, never>
   /** lsn: its log entry on a replicated shard's primary (acknowledged before the reply), else null. */
@@ -134,9 +146,10 @@ export interface ShardReplies extends ReplReplies {
   SWEEP: EngineSweepReport
   STATS: ShardStats
   /** rows: encoded output rows (src/shard/protocol/value-rows.ts); scanned: visible rows read. */
-  QUERY: { rows: Uint8Array, scanned: number }
+  /** xid: the transaction the request's `begin` began. */
+  QUERY: { rows: Uint8Array, scanned: number, xid?: Xid }
   /** As QUERY; scanned counts the visible rows read of every table. */
-  JOIN_QUERY: { rows: Uint8Array, scanned: number }
+  JOIN_QUERY: { rows: Uint8Array, scanned: number, xid?: Xid }
   REPLICA_QUERY: ShardReplies['QUERY']
   /** applied: per write, 'newer' (written), 'same' (already held), 'older' (a newer version is
    *  held and kept) — every one is an acknowledgement. lsn null: nothing was newer here. */

@@ -1,13 +1,13 @@
 import { CodecReader, CodecWriter } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
-import type { ShardId } from '../../core/ids'
+import { asXid, type ShardId } from '../../core/ids'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
 import {
   decodeAutocommit, decodeAutocommitReply, decodeReplicaApply, decodeReplicaApplyReply, encodeAutocommit, encodeAutocommitReply,
   encodeReplicaApply, encodeReplicaApplyReply
 } from './codec'
 import type { Hint } from '../../storage/hint-store'
-import type { HintOpReply, MerkleLeafMessage, ShardReplies, ShardRequests, StoredHintBytes } from './messages'
+import type { HintOpReply, MerkleLeafMessage, ShardReplies, ShardRequests, StoredHintBytes, TxnBegin } from './messages'
 import { REPL_BODIES } from './repl-codecs'
 import {
   readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
@@ -80,8 +80,24 @@ const commitOutcome: [Writer<{ lsn: bigint | null, commitHlc: HlcTs }>, Reader<{
 /** The LSN of a two-phase log entry (a replicated shard's primary), else null. */
 const loggedLsn: [Writer<{ lsn: bigint | null }>, Reader<{ lsn: bigint | null }>] = [
   (w, v) => { w.opt(v.lsn, l => w.u64(l)) }, r => ({ lsn: r.opt(() => r.u64()) ?? null })]
-const queryRows: [Writer<{ rows: Uint8Array, scanned: number }>, Reader<{ rows: Uint8Array, scanned: number }>] = [
-  (w, v) => { w.blob(v.rows); w.uint(v.scanned) }, r => ({ rows: r.blob(), scanned: r.uint() })]
+
+// A transaction's first request on a shard carries its BEGIN (messages.ts TxnBegin) and its reply
+// the xid begun, each as a tail after the body: written only when present, so a request or reply
+// without one has the bytes SHARD_CODEC_BASE gave it. Only this node's workers get such a request
+// (node/shard-router.ts sends a peer BEGIN then the request), so no peer ever needs to read one.
+const writeBegin = (w: CodecWriter, b: TxnBegin): void => { w.u8(ISOLATIONS.indexOf(b.isolation)); w.u64(b.startHlc); optXid(w, b.xid); w.opt(b.coordinator, c => w.u16(c)) }
+const readBegin = (r: CodecReader): TxnBegin => {
+  const base = { isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) }
+  const coordinator = r.opt(() => r.nodeId())
+  return coordinator === undefined ? base : { ...base, coordinator }
+}
+const beginTail = (w: CodecWriter, b: TxnBegin | undefined): void => { if (b !== undefined) writeBegin(w, b) }
+const readBeginTail = (r: CodecReader): { begin?: TxnBegin } => r.left === 0 ? {} : { begin: readBegin(r) }
+const xidTail = (w: CodecWriter, xid: Xid | undefined): void => { if (xid !== undefined) w.u64(xid) }
+const readXidTail = (r: CodecReader): { xid?: Xid } => r.left === 0 ? {} : { xid: r.xid() }
+
+const queryRows: [Writer<{ rows: Uint8Array, scanned: number, xid?: Xid }>, Reader<{ rows: Uint8Array, scanned: number, xid?: Xid }>] = [
+  (w, v) => { w.blob(v.rows); w.uint(v.scanned); xidTail(w, v.xid) }, r => ({ rows: r.blob(), scanned: r.uint(), ...readXidTail(r) })]
 
 // Hint ops: a hint's fields one by one; a stored hint as its raw key and value (the store's own
 // layouts, checked by the store, src/storage/hint-store.ts).
@@ -107,10 +123,10 @@ type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_
 
 /** REPLICA_READ's body; AE_READ (a repair round's read) has the same. */
 const queryBody: Body<ShardRequests['QUERY'], ShardReplies['QUERY']> = {
-  req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v) },
+  req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); writeScanOptions(w, v.options); optXid(w, v.xid); writeQueryOptions(w, v); beginTail(w, v.begin) },
     r => {
       const head = { shard: r.shard(), tableId: r.u32(), options: readScanOptions(r), ...readOptXid(r) }
-      return { ...head, ...readQueryOptions(r) }
+      return { ...head, ...readQueryOptions(r), ...readBeginTail(r) }
     }],
   rep: queryRows
 }
@@ -130,12 +146,7 @@ const BODIES: Bodies = {
   },
   SHARD_OPEN: { req: shardOnly, rep: [(w, v) => w.bool(v.opened), r => ({ opened: r.bool() })] },
   BEGIN: {
-    req: [(w, v) => { w.u32(v.shard); w.u8(ISOLATIONS.indexOf(v.isolation)); w.u64(v.startHlc); optXid(w, v.xid); w.opt(v.coordinator, c => w.u16(c)) },
-      r => {
-        const base = { shard: r.shard(), isolation: r.pick(ISOLATIONS, 'isolation'), startHlc: r.hlc(), ...readOptXid(r) }
-        const coordinator = r.opt(() => r.nodeId())
-        return coordinator === undefined ? base : { ...base, coordinator }
-      }],
+    req: [(w, v) => { w.u32(v.shard); writeBegin(w, v) }, r => ({ shard: r.shard(), ...readBegin(r) })],
     rep: [(w, v) => w.u64(v.xid), r => ({ xid: r.xid() })]
   },
   GET: {
@@ -150,9 +161,18 @@ const BODIES: Bodies = {
       r => ({ rows: r.array(() => ({ pk: readTuple(r), row: r.blob() }), 2) })]
   },
   WRITE: {
-    req: [(w, v) => { w.u32(v.shard); w.u64(v.xid); w.array(v.writes, x => writeRowWrite(w, x)) },
-      r => ({ shard: r.shard(), xid: r.xid(), writes: r.array(() => readRowWrite(r), 22) })],
-    rep: [(w, v) => w.array(v.affected, a => w.bool(a)), r => ({ affected: r.array(() => r.bool()) })]
+    // xid 0 (never issued: a node id is ≥ 1) stands for none: the request begins the transaction (its tail).
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.xid ?? 0n); w.array(v.writes, x => writeRowWrite(w, x)); beginTail(w, v.begin) },
+      r => {
+        const shard = r.shard()
+        const xid = r.u64()
+        const writes = r.array(() => readRowWrite(r), 22)
+        const tail = readBeginTail(r)
+        if (xid !== 0n) return { shard, xid: asXid(xid), writes, ...tail }
+        if (tail.begin === undefined) throw r.malformed('WRITE names no transaction')
+        return { shard, writes, ...tail }
+      }],
+    rep: [(w, v) => { w.array(v.affected, a => w.bool(a)); xidTail(w, v.xid) }, r => ({ affected: r.array(() => r.bool()), ...readXidTail(r) })]
   },
   COMMIT: { req: shardXidHlc, rep: commitOutcome },
   ROLLBACK: { req: shardXid, rep: nothing },
@@ -238,10 +258,11 @@ const BODIES: Bodies = {
       w.u32(v.shard); optXid(w, v.xid); writeQueryOptions(w, v)
       w.array(v.sides, s => writeJoinSide(w, s))
       w.array(v.steps, s => writeJoinStep(w, s))
+      beginTail(w, v.begin)
     }, r => {
       const head = { shard: r.shard(), ...readOptXid(r) }
       const q = readQueryOptions(r)
-      return { ...head, ...q, sides: r.array(() => readJoinSide(r), 6), steps: r.array(() => readJoinStep(r), 5) }
+      return { ...head, ...q, sides: r.array(() => readJoinSide(r), 6), steps: r.array(() => readJoinStep(r), 5), ...readBeginTail(r) }
     }],
     rep: queryRows
   },

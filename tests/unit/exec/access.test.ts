@@ -57,7 +57,8 @@ describe('MGA access', () => {
     await node.sql(`${MGA_TABLE}; INSERT INTO m VALUES (1, 'a'), (2, 'b')`)
     node.shards.sent.length = 0
     expect((await node.sql("UPDATE m SET v = 'z' WHERE k >= 1"))[0]!.rowCount).toBe(2)
-    expect(node.shards.sent).toEqual(['BEGIN', 'QUERY', 'WRITE', 'COMMIT'])
+    // The QUERY carries the implicit transaction's BEGIN: no round trip of its own.
+    expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'COMMIT'])
     expect(await rows(node, 'SELECT v FROM m ORDER BY k')).toEqual([['z'], ['z']])
   })
 
@@ -67,7 +68,7 @@ describe('MGA access', () => {
     node.shards.sent.length = 0
     // the rows were read inside the implicit transaction; the new versions fail NOT NULL
     expect((await failure(node.sql('UPDATE m SET v = NULL WHERE k >= 1'))).code).toBe('SB_NOT_NULL_VIOLATION')
-    expect(node.shards.sent).toEqual(['BEGIN', 'QUERY', 'ROLLBACK'])
+    expect(node.shards.sent).toEqual(['QUERY', 'ROLLBACK'])
     expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'a'], ['2', 'b']])
   })
 
@@ -80,6 +81,42 @@ describe('MGA access', () => {
     expect(await rows(node, 'SELECT k FROM m ORDER BY k')).toEqual([['1']])
     await node.sql('ROLLBACK', s)
     expect(await rows(node, 'SELECT k FROM m ORDER BY k')).toEqual([['1']])
+  })
+
+  it('a transaction\'s first request on a shard carries its BEGIN; when that request fails the shard is not joined', async () => {
+    const node = await testNode(1, false)
+    await node.sql(`${MGA_TABLE}; INSERT INTO m VALUES (1, 'a'), (2, 'b')`)
+    const s = new SessionState()
+    node.shards.sent.length = 0
+    await node.sql('BEGIN', s)
+    expect(node.shards.sent).toEqual([])
+    // the first statement's QUERY begins the transaction on the shard and fails there (its WHERE runs in the shard)
+    expect((await failure(node.sql('SELECT k FROM m WHERE 1 / (k - 1) = 1', s))).code).toBe('SB_DIVISION_BY_ZERO')
+    expect(node.shards.sent).toEqual(['QUERY'])
+    // the transaction is aborted as after any failed statement; the shard rolled back what it began, so nothing is left to end there
+    expect((await failure(node.sql('SELECT k FROM m', s))).code).toBe('SB_TXN_ABORTED')
+    await node.sql('ROLLBACK', s)
+    expect(node.shards.sent).toEqual(['QUERY'])
+    // the TPC-B shape: UPDATE's QUERY carries the BEGIN, nothing else changes
+    node.shards.sent.length = 0
+    await node.sql("BEGIN; UPDATE m SET v = 'z' WHERE k = 1; SELECT v FROM m WHERE k = 1; INSERT INTO m VALUES (3, 'c'); COMMIT", s)
+    expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'QUERY', 'WRITE', 'COMMIT'])
+    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'z'], ['2', 'b'], ['3', 'c']])
+  })
+
+  it('a transaction whose first request writes gets its xid from a BEGIN of its own (rows are never held under an xid not yet listed as live)', async () => {
+    const node = await testNode(1, false)
+    await node.sql(`${MGA_TABLE}; INSERT INTO m VALUES (1, 'a')`)
+    const s = new SessionState()
+    node.shards.sent.length = 0
+    await node.sql("BEGIN; INSERT INTO m VALUES (2, 'b'); COMMIT", s)
+    expect(node.shards.sent).toEqual(['BEGIN', 'WRITE', 'COMMIT'])
+    node.shards.sent.length = 0
+    // a failing first WRITE leaves the shard joined, as always: ROLLBACK ends the transaction there
+    expect((await failure(node.sql("BEGIN; INSERT INTO m VALUES (1, 'dup')", s))).code).toBe('SB_UNIQUE_VIOLATION')
+    await node.sql('ROLLBACK', s)
+    expect(node.shards.sent).toEqual(['BEGIN', 'WRITE', 'ROLLBACK'])
+    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'a'], ['2', 'b']])
   })
 
   it('an INSERT over several shards commits by two-phase commit, and EXPLAIN says which commit it takes', async () => {

@@ -32,7 +32,8 @@ import { ShardEngine, type ReplicaWrite, type Txn } from '../../../src/storage/e
 import type { Tuple } from '../../../src/storage/keys'
 import { MemoryKv } from '../../../src/storage/kv-memory'
 import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
-import { asNodeId, type ShardId, shardIds } from '../../../src/core/ids'
+import { asNodeId, type ShardId, type Xid, shardIds } from '../../../src/core/ids'
+import type { TxnBegin } from '../../../src/shard/protocol/messages'
 
 const NODE_ID = asNodeId(1)
 
@@ -71,21 +72,36 @@ export class LocalShards {
     return t
   }
 
+  private async begin (shard: ShardId, b: TxnBegin): Promise<Txn> {
+    const t = await this.engine(shard).begin({ isolation: b.isolation, startHlc: b.startHlc, xid: b.xid })
+    this.txns.set(`${shard}/${t.xid}`, t)
+    return t
+  }
+
+  /** `run` in the transaction the request names, or — carrying a BEGIN — one begun first (rolled back when `run` fails), as the worker does (src/shard/host.ts begun()). */
+  private async inTxn<R extends object> (r: { shard: ShardId, xid?: Xid | undefined, begin?: TxnBegin | undefined }, run: (txn: Txn | undefined) => Promise<R>): Promise<R & { xid?: Xid }> {
+    if (r.begin === undefined) return await run(r.xid === undefined ? undefined : this.txn(r.shard, r.xid))
+    const t = await this.begin(r.shard, r.begin)
+    try {
+      return { ...(await run(t)), xid: t.xid }
+    } catch (e) {
+      this.txns.delete(`${r.shard}/${t.xid}`)
+      await t.rollback()
+      throw e
+    }
+  }
+
   private readonly handlers: Partial<{ [K in ShardOpName]: (req: ShardRequests[K]) => Promise<ShardReplies[K]> }> = {
     AUTOCOMMIT: async r => {
       const res = await this.engine(r.shard).autocommit({ writes: r.writes, commitHlc: r.commitHlc, xid: r.xid })
       return { xid: res.xid, lsn: res.lsn, commitHlc: res.commitHlc, affected: res.affected }
     },
-    BEGIN: async r => {
-      const t = await this.engine(r.shard).begin({ isolation: r.isolation, startHlc: r.startHlc, xid: r.xid })
-      this.txns.set(`${r.shard}/${t.xid}`, t)
-      return { xid: t.xid }
-    },
+    BEGIN: async r => ({ xid: (await this.begin(r.shard, r)).xid }),
     GET: async r => {
       const row = await this.engine(r.shard).get(r.tableId, r.pk, r.xid === undefined ? undefined : this.txn(r.shard, r.xid))
       return { row: row ?? null }
     },
-    WRITE: async r => ({ affected: await this.txn(r.shard, r.xid).write(r.writes) }),
+    WRITE: async r => await this.inTxn(r, async txn => ({ affected: await txn!.write(r.writes) })),
     COMMIT: async r => {
       const res = await this.txn(r.shard, r.xid).commit(r.commitHlc)
       this.txns.delete(`${r.shard}/${r.xid}`)
@@ -107,10 +123,7 @@ export class LocalShards {
       return { lsn: res.lsn, commitHlc: res.commitHlc }
     },
     ABORT_PREPARED: async r => ({ lsn: await this.engine(r.shard).abortPrepared(r.xid) }),
-    QUERY: async r => {
-      const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
-      return await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)
-    },
+    QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)),
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
       const engine = this.engine(r.shard)
@@ -119,11 +132,10 @@ export class LocalShards {
     },
     TABLE_FENCE_LIST: async r => ({ fences: this.engine(r.shard).heldTableFences() }),
     VERSION_SCAN: async r => ({ rows: await this.engine(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
-    JOIN_QUERY: async r => {
-      const txn = r.xid === undefined ? undefined : this.txn(r.shard, r.xid)
+    JOIN_QUERY: async r => await this.inTxn(r, async txn => {
       const engine = this.engine(r.shard)
       return await runJoinQuery(side => engine.scan(side.tableId, side.options, txn), r, this.clock, this.decode)
-    }
+    })
   }
 
   /** Leaderless replication with one replica per shard (this node's engine). */

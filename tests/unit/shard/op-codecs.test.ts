@@ -74,10 +74,15 @@ const queryOptions = fc.record({
 
 const commitOutcome = fc.record({ lsn: fc.option(u64, { nil: null }), commitHlc: hlcArb })
 const loggedLsn = fc.record({ lsn: fc.option(u64, { nil: null }) })
-const queryRows = fc.record({ rows: bytes, scanned: count })
+const queryRows = fc.record({ rows: bytes, scanned: count, xid: xidOpt }).map(defined)
 const nothing = fc.constant({})
 const nodeIdArb = fc.integer({ min: NODE_ID_MIN, max: NODE_ID_MAX }).map(n => asNodeId(n))
 const shardArb = fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s))
+/** The BEGIN a transaction's first request on a shard carries (messages.ts TxnBegin). */
+const beginArb = fc.record({ isolation: fc.constantFrom('snapshot' as const, 'read_committed' as const), startHlc: hlcArb, xid: xidOpt, coordinator: fc.option(nodeIdArb, { nil: undefined }) }).map(defined)
+const beginOpt = fc.option(beginArb, { nil: undefined })
+/** An xid a WRITE names (0 stands for none: the request then carries its BEGIN). */
+const issuedXid = fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }).map(asXid)
 const storedHint = fc.record({ id: bytes, value: bytes })
 const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
@@ -120,7 +125,12 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined),
     rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, row: bytes }), { maxLength: 4 }) })
   },
-  WRITE: { req: fc.record({ shard: shardArb, xid: xidArb, writes: fc.array(rowWrite, { maxLength: 4 }) }), rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }) }) },
+  WRITE: {
+    req: fc.oneof(
+      fc.record({ shard: shardArb, xid: issuedXid, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginOpt }).map(defined),
+      fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginArb })),
+    rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }), xid: xidOpt }).map(defined)
+  },
   COMMIT: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
   ROLLBACK: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
   PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: fc.record({ lsn: fc.option(u64, { nil: null }), floor: hlcArb }) },
@@ -164,7 +174,7 @@ const ARBS: Arbs = {
   },
   STATS: { req: fc.record({ shard: shardArb }), rep: fc.record({ shard: shardArb, lastLsn: u64, hlcHighWater: hlcArb, openTxns: count, limbo: count }) },
   QUERY: {
-    req: fc.tuple(fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
+    req: fc.tuple(fc.record({ shard: shardArb, tableId: u32, options: scanOptions, xid: xidOpt, begin: beginOpt }).map(defined), queryOptions).map(([a, b]) => ({ ...a, ...b })),
     rep: queryRows
   },
   REPLICA_QUERY: {
@@ -172,7 +182,7 @@ const ARBS: Arbs = {
     rep: queryRows
   },
   JOIN_QUERY: {
-    req: fc.tuple(fc.record({ shard: shardArb, xid: xidOpt }).map(defined), queryOptions, fc.record({
+    req: fc.tuple(fc.record({ shard: shardArb, xid: xidOpt, begin: beginOpt }).map(defined), queryOptions, fc.record({
       sides: fc.array(fc.record({ tableId: u32, options: scanOptions, filter: bytes }), { maxLength: 3 }),
       steps: fc.array(fc.record({
         kind: fc.constantFrom('inner', 'left', 'cross'),
@@ -394,6 +404,32 @@ describe('shard op codecs', () => {
     expect(codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 2, 0))).toEqual({ shard: 1, target: 2, corruptOnly: false })
     expect(() => codecOf('HINT_DROP').decodeRequest(Uint8Array.of(0, 0, 0, 1, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('node id 0') }))
     expect(() => codecOf('STATS').decodeReply(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST' }))
+  })
+
+  it('a BEGIN carried by a request (and the xid in its reply) is a tail: without one the bytes are the base version\'s', () => {
+    const begin = { isolation: 'read_committed' as const, startHlc: asHlcTs(7n), coordinator: asNodeId(2) }
+    const write = codecOf('WRITE')
+    const writes: RowWrite[] = [{ op: 'insert', tableId: 1, pk: [1n], versionId: new Uint8Array(16), row: Uint8Array.of(1) }]
+    const plain = write.encodeRequest({ shard: asShardId(0), xid: asXid(5n), writes })
+    // shard u32 | xid u64 | writes: the layout SHARD_CODEC_BASE peers read
+    expect(Buffer.from(plain.subarray(4, 12)).readBigUInt64BE()).toBe(5n)
+    const first = write.encodeRequest({ shard: asShardId(0), writes, begin })
+    expect(first.subarray(12, plain.length)).toEqual(plain.subarray(12))
+    expect(first.length).toBeGreaterThan(plain.length)
+    expect(write.decodeRequest(first)).toMatchObject({ shard: 0, begin, writes: [{ op: 'insert', pk: [1n] }] })
+    expect(write.decodeRequest(first)).not.toHaveProperty('xid')
+    // a WRITE naming no transaction and carrying no BEGIN is malformed
+    expect(() => write.decodeRequest(first.subarray(0, plain.length))).toThrow(expect.objectContaining({ code: 'SB_MALFORMED_REQUEST', message: expect.stringContaining('names no transaction') }))
+    const query = codecOf('QUERY')
+    const q = { shard: asShardId(1), tableId: 3, options: {}, program: Uint8Array.of(1), params: Uint8Array.of(2) }
+    const qPlain = query.encodeRequest(q)
+    const qFirst = query.encodeRequest({ ...q, begin: { ...begin, xid: asXid(9n) } })
+    expect(qFirst.subarray(0, qPlain.length)).toEqual(qPlain)
+    expect(query.decodeRequest(qFirst)).toEqual({ ...q, begin: { ...begin, xid: 9n } })
+    const rPlain = query.encodeReply({ rows: Uint8Array.of(0), scanned: 1 })
+    const rFirst = query.encodeReply({ rows: Uint8Array.of(0), scanned: 1, xid: asXid(9n) })
+    expect(rFirst.subarray(0, rPlain.length)).toEqual(rPlain)
+    expect(query.decodeReply(rPlain)).toEqual({ rows: Uint8Array.of(0), scanned: 1 })
   })
 
   it('refuses a key that is not canonical tuple encoding and an insert without a row', () => {
