@@ -6,7 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
-import { leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
+import { fillTargets, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
@@ -971,6 +971,16 @@ export class ClusterShell implements ShardRouting {
     // Only while a move runs with leaderless tables (Mode 1 moves keep their own lists: moves.ts).
     if (this.countPrefs === this.prefs || this.leaderlessMoveView() === null) return this.prefs[shard]!.slice(0, n)
     return quorumReplicas(this.countPrefs[shard]!, this.prefs[shard]!, n)
+  }
+
+  /**
+   * The replicas of `shard` for a table of replication factor `n` being filled by the join or
+   * drain under way (leaderless-moves.ts fillTargets; none when nothing moves): a quorum write
+   * needs each one's ack besides W of the old ones (cluster/quorum/ack-rule.ts).
+   */
+  pendingOf (shard: ShardId, n: number): NodeId[] {
+    if (this.countPrefs === this.prefs || this.leaderlessMoveView() === null) return []
+    return fillTargets(this.countPrefs[shard]!, this.prefs[shard]!, n)
   }
 
   /**

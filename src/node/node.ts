@@ -1099,6 +1099,7 @@ export class ScratchBirdNode {
       local: this.workers!,
       forward: (id, op, shard, payload, timeoutMs) => cluster.forward(id, op, shard, payload, timeoutMs),
       replicas: (shard, n) => cluster.replicasOf(shard, n),
+      pending: (shard, n) => cluster.pendingOf(shard, n),
       alive: (id) => cluster.isAlive(id),
       isMember: (id) => members.has(id),
       xid: () => makeXid(config.node.id, xids.take()),
