@@ -22,7 +22,7 @@ function subsets<T> (xs: readonly T[]): T[][] {
 }
 
 /** Every move of factor ≤ 4: old = 1..k, P of them replaced by the targets 101.. (new = old − gone + targets). */
-function* moves (): Generator<{ k: number, w: number, old: NodeId[], targets: NodeId[], newer: NodeId[] }> {
+function * moves (): Generator<{ k: number, w: number, old: NodeId[], targets: NodeId[], newer: NodeId[] }> {
   for (let k = 1; k <= 4; k++) {
     const old = Array.from({ length: k }, (_, i) => n(i + 1))
     for (let w = 1; w <= k; w++) {
