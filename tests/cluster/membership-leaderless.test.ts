@@ -83,18 +83,23 @@ async function copies (node: number, tableId: number, shard: ShardId, keys: read
   return new Map(keys.map((k, i) => [k, versions[i] == null ? 'none' : versions[i]!.row === null ? 'tombstone' : 'row']))
 }
 
+/** `keys` of the shards in `held`, by shard. */
+async function keysByShard (held: ReadonlySet<number>, keys: readonly string[]): Promise<Map<ShardId, string[]>> {
+  const byShard = new Map<ShardId, string[]>()
+  for (const k of keys) {
+    const s = await shardOf(k)
+    if (held.has(s)) byShard.set(s, [...(byShard.get(s) ?? []), k])
+  }
+  return byShard
+}
+
 /**
  * Waits until node `node`'s own copy of each shard in `held` has every key of `live` as a row and
  * every key of `deleted` as a tombstone (a write's third copy may come by hint: waited for).
  */
 async function holdsAll (node: number, tableId: number, held: ReadonlySet<number>, live: readonly string[], deleted: readonly string[]): Promise<number> {
-  const byShard = new Map<ShardId, string[]>()
-  for (const k of [...live, ...deleted]) {
-    const s = await shardOf(k)
-    if (held.has(s)) byShard.set(s, [...(byShard.get(s) ?? []), k])
-  }
   let checked = 0
-  for (const [shard, keys] of byShard) {
+  for (const [shard, keys] of await keysByShard(held, [...live, ...deleted])) {
     await cluster.waitFor(async () => {
       const got = await copies(node, tableId, shard, keys)
       const wrong = keys.filter(k => got.get(k) !== (deleted.includes(k) ? 'tombstone' : 'row'))
@@ -156,13 +161,8 @@ function startWriter (prefix: string, nodes: () => number[]): Writer {
 
 /** Node `node`'s own copy holds, now (no waiting for hints), every key of `live` of the shards in `held` as a row and of `deleted` as a tombstone. */
 async function holdsNow (node: number, held: ReadonlySet<number>, live: readonly string[], dead: readonly string[]): Promise<number> {
-  const byShard = new Map<ShardId, string[]>()
-  for (const k of [...live, ...dead]) {
-    const s = await shardOf(k)
-    if (held.has(s)) byShard.set(s, [...(byShard.get(s) ?? []), k])
-  }
   let checked = 0
-  for (const [shard, keys] of byShard) {
+  for (const [shard, keys] of await keysByShard(held, [...live, ...dead])) {
     const got = await copies(node, tableId, shard, keys)
     const wrong = keys.filter(k => got.get(k) !== (dead.includes(k) ? 'tombstone' : 'row')).map(k => `${k}: ${got.get(k)}`)
     expect(wrong, `node ${node}'s own copy of shard ${shard}`).toEqual([])
@@ -217,20 +217,38 @@ describe('leaderless_quorum tables in membership moves', () => {
     // SHOW SHARD MAP's `moving` names the fills of the shards node 4 receives while the join runs.
     await cluster.waitFor(async () => (await rows(1, 'SHOW SHARD MAP')).some(r => /leaderless \(N = 3\): filling \{4\} from \{\d, \d, \d\}/.test(String(r[8]))) ? true : null,
       { what: 'SHOW SHARD MAP on node 1 to show the fills to node 4', timeoutMs: 30_000, intervalMs: 100 })
-    // Once some shard is filled on node 4 by two sources (n − W + 1), node 4 stops (SIGSTOP): a
-    // write to such a shard can no longer reach it by fill, so without node 4's own ack it must
-    // not be acknowledged — it fails (SB_QUORUM_NOT_ACHIEVED naming node 4 as being filled).
+    // Once some shard is filled on node 4 by two sources (n − W + 1) and node 2 (a source) has
+    // finished a fill, node 4 stops (SIGSTOP): a write to such a shard can no longer reach it by
+    // fill, so without node 4's own ack it must not be acknowledged — it fails
+    // (SB_QUORUM_NOT_ACHIEVED naming node 4 as being filled).
     const filledShard = await cluster.waitFor(() => {
       const sources = new Map<string, Set<string>>()
       for (const id of [1, 2, 3]) for (const m of out(id).matchAll(/Leaderless move: filled shard (\d+) .* on node\(s\) 4 from node (\d+):/g)) sources.set(m[1]!, (sources.get(m[1]!) ?? new Set()).add(m[2]!))
       return [...sources].find(([, from]) => from.size >= 2)?.[0] ?? null
     }, { what: 'some shard to be filled on node 4 by two old replicas', timeoutMs: 90_000, intervalMs: 50 })
+    const firstMark = await cluster.waitFor(() => /Leaderless move: filled shard (\d+) .* from node 2:/.exec(out(2))?.[1] ?? null,
+      { what: 'node 2 to finish a fill', timeoutMs: 60_000, intervalMs: 50 })
     const node4 = cluster.node(4).proc!
     node4.kill('SIGSTOP')
     const failedBefore = w.failures.length
     const ackedBefore = w.acked.size
     const refusedForNode4 = (): number => w.failures.slice(failedBefore).filter(f => /^SB_QUORUM_NOT_ACHIEVED: .*being filled \(node 4\)/.test(f)).length
     try {
+      // Meanwhile a source is killed once it finished a fill, and started again: the move goes on,
+      // and the fill it recorded is not run again. It is back (seen alive) before node 4 is, so no
+      // other old replica takes its fills over once node 4 is back (such a late fill would copy the
+      // writes of the pause to node 4 and hide what this checks).
+      // Node 2 is killed once nodes 1 and 3 see node 4 down: no fill is taken over towards it meanwhile.
+      for (const id of [1, 3]) {
+        await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).some(m => Number(m[0]) === 4 && m[3] !== 'normal' && m[3] !== 'joining') ? true : null,
+          { what: `node ${id} to see node 4 down`, timeoutMs: 60_000 })
+      }
+      await cluster.kill(2)
+      await cluster.start(2)
+      for (const id of [1, 3]) {
+        await cluster.waitFor(async () => (await rows(id, 'SHOW CLUSTER MEMBERS')).some(m => Number(m[0]) === 2 && m[3] === 'normal') ? true : null,
+          { what: `node ${id} to see node 2 back`, timeoutMs: 60_000 })
+      }
       // (With writes acknowledged without node 4, none fails: the check of node 4's copy below fails instead.)
       await cluster.waitFor(() => refusedForNode4() >= 3 || w.acked.size >= ackedBefore + 60 ? true : null,
         { what: `writes to shard ${filledShard} and others being filled on node 4 to be refused while it is stopped`, timeoutMs: 120_000, intervalMs: 100 })
@@ -238,12 +256,6 @@ describe('leaderless_quorum tables in membership moves', () => {
       node4.kill('SIGCONT')
     }
     const refused = refusedForNode4()
-    // A source killed once it finished a fill, and started again: the move goes on (the others
-    // take its fills over meanwhile), and the fill it recorded is not run again.
-    const firstMark = await cluster.waitFor(() => /Leaderless move: filled shard (\d+) .* from node 2:/.exec(out(2))?.[1] ?? null,
-      { what: 'node 2 to finish a fill', timeoutMs: 60_000, intervalMs: 50 })
-    await cluster.kill(2)
-    await cluster.start(2)
     await cluster.waitFor(() => /node\(s\) 4 joined: their leaderless_quorum replicas are filled/.test(out(1)) ? true : null,
       { what: 'node 1 to end the join once the fills are marked', timeoutMs: 120_000 })
     for (const id of [1, 2, 3, 4]) {
