@@ -6,7 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
-import { leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
+import { fillTargets, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
@@ -362,13 +362,11 @@ export class ClusterShell implements ShardRouting {
     const tables = this.d.catalog().userTables
     const leaderless = leaderlessGroups(tables).length > 0
     // Leaderless replicas count by the placement before the move (layout.ts countedMembers): one move at a time.
+    // Joins and drains with leaderless tables are on again (issue 20): a write during the move is
+    // acknowledged only with W old acks and every replica being filled (pendingOf,
+    // cluster/quorum/ack-rule.ts), so the new replica never counts without an acknowledged write.
     const moving = [...(this.layout.joining ?? []), ...(this.layout.leaving ?? [])]
-    // Leaderless tables block joins and drains again (issue 20): a write acknowledged during a
-    // leaderless move by W old replicas need not reach the new one, which then counts without it
-    // (seen in CI: an acknowledged row missing from a scan after a 3 → 4 join). The move machinery
-    // (leaderless-moves.ts) stays; writes during a move must first need acknowledgements the new
-    // placement's quorums intersect (W + the replicas being filled, Cassandra's pending rule).
-    const blocker = membershipBlocker(tables, { singleCopy: true, leaderless: true }) ??
+    const blocker = membershipBlocker(tables) ??
       (leaderless && moving.length > 0 ? `node(s) {${moving.join(', ')}} are joining or leaving while leaderless_quorum tables exist; one move at a time — it is admitted once they are normal or left` : null)
     if (blocker !== null) {
       const now = this.d.clock.monotonic()
@@ -409,7 +407,7 @@ export class ClusterShell implements ShardRouting {
     }
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
-    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove', leaderless: true })
+    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove', leaderless: op.kind === 'remove' })
     const single = singleCopyTables(tables).map(t => t.name)
     const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
     const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost } })
@@ -974,6 +972,16 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
+   * The replicas of `shard` for a table of replication factor `n` being filled by the join or
+   * drain under way (leaderless-moves.ts fillTargets; none when nothing moves): a quorum write
+   * needs each one's ack besides W of the old ones (cluster/quorum/ack-rule.ts).
+   */
+  pendingOf (shard: ShardId, n: number): NodeId[] {
+    if (this.countPrefs === this.prefs || this.leaderlessMoveView() === null) return []
+    return fillTargets(this.countPrefs[shard]!, this.prefs[shard]!, n)
+  }
+
+  /**
    * The shards this node holds a leaderless replica of (the first N of the preference list, N the
    * largest of the leaderless tables'), each with its other replicas: what anti-entropy repairs.
    */
@@ -1004,6 +1012,11 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** Is `id` alive in this node's gossip view (self always; a member never heard of counts as alive)? */
+  /** Is `id` in the recorded layout (a node admitted at run time too, which cluster.nodes need not list)? */
+  isLayoutMember (id: NodeId): boolean {
+    return this.layout.members.includes(id)
+  }
+
   isAlive (id: NodeId): boolean {
     return routable(this.states(), this.selfId)(id)
   }

@@ -12,6 +12,7 @@ import type { Tuple } from '../storage/keys'
 import type { ShardRequests } from '../shard/protocol/ops'
 import { afterChunkFailure } from './replication/snapshot-stream'
 import type { ShardRequester } from './shard-router'
+import { TickLoop } from './tick-loop'
 import { bootstrapJobs, chunkKeys, finishedTables, type BootstrapJob } from './leaderless-bootstrap-plan'
 
 // Bootstrap of new leaderless replicas (issue 14 item 4, DESIGN §6): fills a shard's new replicas
@@ -98,25 +99,16 @@ interface ResumePoint { snapshotId: bigint, after: Uint8Array | null, keys: numb
 const POS = { line: 1, column: 1, offset: 0 }
 
 export class LeaderlessBootstrap {
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> | null = null
-  private stopped = false
+  private readonly loop = new TickLoop(BOOTSTRAP_TICK_MS, async () => await this.tick())
   private readonly resume = new Map<string, ResumePoint>()
   private readonly progressRows = new Map<string, FillProgress>()
 
   constructor (private readonly d: LeaderlessBootstrapDeps) {}
 
-  start (): void {
-    this.timer = setInterval(() => { if (this.running === null) this.running = this.tick().finally(() => { this.running = null }) }, BOOTSTRAP_TICK_MS)
-    this.timer.unref()
-  }
+  start (): void { this.loop.start() }
 
-  async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
-    await this.running
-  }
+  /** Stops the rounds and waits for the one in flight. */
+  async stop (): Promise<void> { await this.loop.stop() }
 
   /** The fills this node runs or last ran as a source, with their progress. */
   progress (): FillProgress[] { return [...this.progressRows.values()] }
@@ -151,7 +143,7 @@ export class LeaderlessBootstrap {
     }
     const jobs = bootstrapJobs({ catalog, shards: this.d.shards, selfId: this.d.selfId, replicas: this.d.replicas, alive: this.d.alive })
     const job = jobs[0]
-    if (job === undefined || this.stopped) return
+    if (job === undefined || this.loop.stopped) return
     await this.runJob(job)
   }
 
@@ -188,7 +180,7 @@ export class LeaderlessBootstrap {
     let point: ResumePoint = this.resume.get(key) ?? { snapshotId: 0n, after: null, keys: 0, bytes: 0 }
     let restarts = 0
     for (;;) {
-      if (this.stopped) throw new ScratchBirdError('SB_SHUTTING_DOWN', 'the node is shutting down')
+      if (this.loop.stopped) throw new ScratchBirdError('SB_SHUTTING_DOWN', 'the node is shutting down')
       let chunk
       try {
         chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: MAX_SNAPSHOT_CHUNK_KEYS, maxBytes })

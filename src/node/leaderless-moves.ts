@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../core/atomic-file'
 import type { Clock } from '../core/clock'
 import { describe, isScratchBirdError, messageOf } from '../core/errors'
 import { isNodeId, type NodeId, type ShardId } from '../core/ids'
+import { TickLoop } from './tick-loop'
 import type { FillRequest } from './leaderless-bootstrap'
 
 // The I/O shell of leaderless replicas in a join or drain (cluster/membership/leaderless-moves.ts
@@ -64,9 +65,7 @@ export function parseMarks (text: string): FillMark[] | null {
 }
 
 export class LeaderlessMoveShell {
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> | null = null
-  private stopped = false
+  private readonly loop = new TickLoop(FILL_TICK_MS, async () => await this.tick())
   private marks: FillMark[]
   /** The fill running now, with its progress (SHOW SHARD MAP). */
   private current: { job: FillJob, keys: number, bytes: number } | null = null
@@ -77,17 +76,10 @@ export class LeaderlessMoveShell {
     this.marks = this.load()
   }
 
-  start (): void {
-    this.timer = setInterval(() => { if (this.running === null) this.running = this.tick().finally(() => { this.running = null }) }, FILL_TICK_MS)
-    this.timer.unref()
-  }
+  start (): void { this.loop.start() }
 
-  async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
-    await this.running
-  }
+  /** Stops the rounds and waits for the one in flight. */
+  async stop (): Promise<void> { await this.loop.stop() }
 
   /** The fills this node finished for the move under way (MEMBERSHIP_STATUS). */
   finished (): FillMark[] {
@@ -110,7 +102,7 @@ export class LeaderlessMoveShell {
       this.marks = kept
       this.save()
     }
-    if (v === null || this.stopped || !this.mayStart()) return
+    if (v === null || this.loop.stopped || !this.mayStart()) return
     const job = fillJobs(v, this.d.selfId, this.d.alive, m => this.marks.some(x => sameMark(x, m)))[0]
     if (job === undefined) return
     const who = `shard ${job.shard} (leaderless tables of replication_factor ${job.factor}) on node(s) ${job.targets.join(', ')}`

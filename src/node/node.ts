@@ -1099,8 +1099,10 @@ export class ScratchBirdNode {
       local: this.workers!,
       forward: (id, op, shard, payload, timeoutMs) => cluster.forward(id, op, shard, payload, timeoutMs),
       replicas: (shard, n) => cluster.replicasOf(shard, n),
+      pending: (shard, n) => cluster.pendingOf(shard, n),
       alive: (id) => cluster.isAlive(id),
-      isMember: (id) => members.has(id),
+      // A node admitted at run time is in the layout, not necessarily in this node's cluster.nodes.
+      isMember: (id) => members.has(id) || cluster.isLayoutMember(id),
       xid: () => makeXid(config.node.id, xids.take()),
       hints,
       clock: this.io.clock,

@@ -57,8 +57,10 @@ export interface QuorumDeps {
   readonly local: ShardRequester
   /** Sends an encoded shard request to node `nodeId` (cluster RPC); resolves with the encoded reply. */
   readonly forward: (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs: number) => Promise<Uint8Array>
-  /** The first n nodes of the shard's preference list. */
+  /** The first n nodes of the shard's preference list (during a join or drain: the old ones, then the new ones: ClusterShell.replicasOf). */
   readonly replicas: (shard: ShardId, n: number) => NodeId[]
+  /** The replicas being filled by a join or drain, each of which must acknowledge a write (ClusterShell.pendingOf); absent: none. */
+  readonly pending?: (shard: ShardId, n: number) => readonly NodeId[]
   /** Gossip liveness. */
   readonly alive: (nodeId: NodeId) => boolean
   /** Is `nodeId` a configured member? */
@@ -165,6 +167,7 @@ export class QuorumShell {
       xid: this.d.xid(),
       commitHlc: nextHlcTs(this.d.hlc),
       replicas: (shard, n) => this.d.replicas(shard, n),
+      pending: (shard, n) => this.d.pending?.(shard, n) ?? [],
       alive: id => this.d.alive(id),
       nowMs: now(),
       timeoutMs,

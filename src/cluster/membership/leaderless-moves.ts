@@ -10,7 +10,10 @@ import type { NodeId } from '../../core/ids'
 // a joining node not yet, a leaving one still), the PLACED one the list over the members after it
 // (placedMembers). Per shard and leaderless factor n:
 //   - old = counted[0..n), new = placed[0..n); the TARGETS are new − old (nothing moves: none);
-//   - writes go to old ∪ new (quorumReplicas: old first), W and R are counted on old only;
+//   - writes go to old ∪ new (quorumReplicas: old first) and are acknowledged with W acks of old
+//     AND an ack of every target (cluster/quorum/ack-rule.ts; ClusterShell.pendingOf): so every
+//     write acknowledged during the move is on every target without the fill; R is counted on
+//     old only;
 //   - the targets are filled by the bootstrap's fillShard (node/leaderless-bootstrap.ts) from old
 //     replicas: each fill sends what its source holds (latest versions, tombstones included, LWW at
 //     the target, so a re-fill after a crash is harmless). One source may lack an acknowledged
@@ -24,6 +27,22 @@ import type { NodeId } from '../../core/ids'
 //     document every coordinator runs by.
 // A mark names its targets, so a mark of another move (a cancelled drain, a later join) never
 // counts for this one.
+//
+// The end is one epoch switch, and safe for writes with the rule above (issue 20): once every
+// target is filled, every acknowledged write is on every target — written before the targets
+// were written to: on ≥ W old replicas, so in the snapshot of one of the n − W + 1 sources
+// (ClusterShell.layoutSettled + write_timeout_ms before a fill starts); written during the move:
+// acked by the targets themselves. A coordinator that has not adopted the switch yet still writes
+// by the move's layout — W old acks and every target's, so ≥ W − P of old ∩ new plus the P targets:
+// ≥ W of the new replicas, as a write by the new layout — and so needs no second step. What such
+// a coordinator still does for up to a gossip round is READ the old replicas: a write acknowledged
+// by the new layout meanwhile may be missed (a stale read, nothing lost; read repair and the
+// next read fix it). Not closed: a node that was down while the move began and restarts with
+// the layout from BEFORE it coordinates writes to the old replicas only, counted on them, until
+// gossip brings it the newer layout (its first round); such a write landing after a target's
+// fill misses that target (fill-settle counts only live members). Closing it needs the layout
+// epoch in SHARD_QUERY (a replica refusing a write placed by an older one, as layoutFloor does
+// for catalogs) or a coordinator refusing leaderless writes until its first gossip exchange.
 
 /** The leaderless tables of one replication factor: filled together. */
 export interface LeaderlessGroup {

@@ -117,6 +117,6 @@ export function membershipBlocker (tables: readonly NamedTable[], opts: { single
   if (opts.leaderless === true) for (const t of tables) if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
   const why: string[] = []
   if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)
-  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot move their replicas to or from another node in this release`)
+  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot re-replicate the shards of a node gone for good in this release: bring it back and DRAIN NODE it instead`)
   return why.length === 0 ? null : why.join('; ')
 }

@@ -16,7 +16,7 @@ import type { NodeId, ShardId } from '../../core/ids'
 //    one QuorumWrite per shard batch whose opaque unit is that shard's REPLICA_APPLY (one per
 //    replica carrying the whole batch: W acks of that request = W acks of every row in it). Every
 //    batch carries the one XID and commit HLC of the statement. The statement succeeds when every
-//    batch reached its W; otherwise it fails with the first failed batch's error (in batch order),
+//    batch reached its W (during a join or drain: W and every replica being filled, ack-rule.ts); otherwise it fails with the first failed batch's error (in batch order),
 //    once every batch is decided — it is not atomic across shards: a failed batch has an unknown
 //    outcome, as in Cassandra, and the others stand. A replica that did not ack a batch gets a
 //    hint of the whole batch (hints.ts turns it into hint records).
@@ -84,8 +84,16 @@ export interface StatementWriteOptions {
   readonly batches: readonly ShardBatchSpec[]
   readonly xid: Xid
   readonly commitHlc: HlcTs
-  /** The first n nodes of the shard's preference list. */
+  /**
+   * The first n nodes of the shard's preference list — while a join or drain moves the shard's
+   * leaderless replicas, the n old ones, then the new ones being filled (ClusterShell.replicasOf).
+   */
   readonly replicas: (shard: ShardId, n: number) => readonly NodeId[]
+  /**
+   * Of those, the replicas being filled by a join or drain (leaderless-moves.ts fillTargets; none
+   * when nothing moves): each must acknowledge, besides W of the others (ack-rule.ts).
+   */
+  readonly pending?: (shard: ShardId, n: number) => readonly NodeId[]
   /** Gossip liveness (read at start, and when describing a failure). */
   readonly alive: (nodeId: NodeId) => boolean
   /** Coordinator monotonic ms at start. */
@@ -115,13 +123,18 @@ export class StatementWrite {
     this.alive = o.alive
     const view: AliveView = id => o.alive(id)
     this.batches = o.batches.map(b => {
-      const replicas = o.replicas(b.shard, b.replicationFactor)
+      const listed = o.replicas(b.shard, b.replicationFactor)
+      const pending = o.pending?.(b.shard, b.replicationFactor) ?? []
+      // The shell lists them already; added if not, so a replica that must ack is always sent the write.
+      const replicas = [...listed, ...pending.filter(id => !listed.includes(id))]
+      const current = listed.filter(id => !pending.includes(id))
       const m = new QuorumWrite<ShardWrite>({
         reqId: o.nextReqId(),
         batch: { shard: b.shard, writes: b.writes, commitHlc: o.commitHlc, xid: o.xid },
         replicas,
         w: b.writeQuorum,
-        voters: replicas.slice(0, b.countedReplicas ?? replicas.length),
+        voters: current.slice(0, b.countedReplicas ?? current.length),
+        pending,
         alive: view,
         deadlineMs: this.deadlineMs
       })
@@ -197,7 +210,7 @@ export class StatementWrite {
 
   private report (b: BatchState, error: ScratchBirdError): WriteFailureReport {
     const { m, sent, failed } = b
-    const acked = [...m.acked]
+    const acked = [...m.acked, ...m.pendingAcked]
     // Replicas that did not acknowledge: down by gossip (nothing sent), failed, or silent.
     const missing = m.replicas.filter(id => !acked.includes(id) && (sent.has(id) || !this.alive(id))).map(id => {
       if (!sent.has(id)) return `Node ${id} offline`

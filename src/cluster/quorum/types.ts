@@ -70,17 +70,22 @@ export type QuorumFailReason =
 
 /**
  * SB_QUORUM_NOT_ACHIEVED. `available` is how many replicas could still answer (alive, or not yet
- * failed) — or, on a timeout, how many answered.
+ * failed) — or, on a timeout, how many answered. `pending`: a write's replicas being filled by a
+ * join or drain, each of which must acknowledge (counted in `required`).
  */
-export function quorumNotAchieved (op: 'read' | 'write', required: number, available: number, reason: QuorumFailReason): ScratchBirdError {
+export function quorumNotAchieved (op: 'read' | 'write', required: number, available: number, reason: QuorumFailReason, pending: readonly NodeId[] = []): ScratchBirdError {
   const [Op, letter, verb, timeout] = op === 'write'
     ? ['Write', 'W', 'acknowledged', 'write_timeout_ms']
     : ['Read', 'R', 'answered', 'read_timeout_ms']
+  // A write during a join or drain also needs every replica being filled (ack-rule.ts): said, with them.
+  const needs = pending.length === 0
+    ? `${letter}=${required}`
+    : `${letter}=${required - pending.length} + ${pending.length} being filled (node${pending.length > 1 ? 's' : ''} ${pending.join(', ')}) = ${required}`
   const message = reason === 'timeout'
-    ? `${Op} requires ${letter}=${required} nodes, only ${available} ${verb} within ${timeout}`
-    : `${Op} requires ${letter}=${required} nodes, only ${available} available`
+    ? `${Op} requires ${needs} nodes, only ${available} ${verb} within ${timeout}`
+    : `${Op} requires ${needs} nodes, only ${available} available`
   return new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED', message,
-    { available_replicas: available, required_replicas: required, reason })
+    { available_replicas: available, required_replicas: required, reason, ...(pending.length > 0 ? { pending_replicas: [...pending] } : {}) })
 }
 
 /** Well-formed version from a peer: 16-byte UUIDv8 id and a row or null. */

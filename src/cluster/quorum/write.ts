@@ -1,7 +1,8 @@
-import { assert } from '../../core/errors'
+import { assert, type ScratchBirdError } from '../../core/errors'
+import { acksToward, ackRuleMet, neededAcks, type AckRule } from './ack-rule'
 import {
   isAliveIn, quorumNotAchieved,
-  type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed
+  type AliveView, type ApplyAck, type ApplyRequest, type QuorumFailed, type QuorumFailReason
 } from './types'
 import type { NodeId } from '../../core/ids'
 
@@ -28,6 +29,10 @@ import type { NodeId } from '../../core/ids'
 //    `voters` count toward W — the others are sent the write and hinted like any replica, but
 //    their acks do not count and their failures cannot fail the write. "W alive" at start is W
 //    alive voters.
+//  - pending (a replica being filled by a join or drain, cluster/membership/leaderless-moves.ts):
+//    each must ack as well — W voters AND every pending replica (ack-rule.ts says why). Not alive
+//    at start → failed at once, nothing sent; failing or silent → the write fails (its hint is
+//    kept: the write may be on other replicas).
 // At most one of {ack, hint} per replica (exactly one, but for refusals of a failed write);
 // hints never count toward W. A failed write that was sent has an unknown outcome (unless every
 // replica refused it): some replicas may hold it, and its hints carry it everywhere.
@@ -45,8 +50,10 @@ export interface QuorumWriteOptions<B> {
   replicas: readonly NodeId[]
   /** Acks needed, 1..N. */
   w: number
-  /** The replicas whose acks count toward W (default: all); a subset of `replicas`. */
+  /** The replicas whose acks count toward W (default: all but `pending`); a subset of `replicas`. */
   voters?: readonly NodeId[]
+  /** Replicas of which each must ack besides the W voters (ack-rule.ts); a subset of `replicas`, none a voter. */
+  pending?: readonly NodeId[]
   /** Which replicas the coordinator believes alive (gossip), read once at start. */
   alive: AliveView
   /** Coordinator monotonic ms: start time + write_timeout_ms. */
@@ -71,6 +78,8 @@ export class QuorumWrite<B> {
   readonly w: number
   readonly deadlineMs: number
   readonly voters: ReadonlySet<NodeId>
+  readonly pending: readonly NodeId[]
+  private readonly rule: AckRule
   private readonly alive: AliveView
   private readonly state = new Map<NodeId, ReplicaState>()
   private readonly ackOrder: number[] = []
@@ -84,11 +93,15 @@ export class QuorumWrite<B> {
     assert(options.voters === undefined || options.voters.every(v => replicas.includes(v)), 'quorum write: voters must be replicas')
     assert(Number.isInteger(w) && w >= 1 && w <= replicas.length, `quorum write: W=${w} must be 1..N=${replicas.length}`)
     assert(Number.isFinite(deadlineMs), 'quorum write: deadline must be finite')
+    const pending = options.pending ?? []
+    assert(pending.every(p => replicas.includes(p) && !(options.voters ?? []).includes(p)), 'quorum write: pending replicas must be replicas, not voters')
     this.reqId = reqId
     this.batch = batch
     this.replicas = [...replicas]
     this.w = w
-    this.voters = new Set(options.voters ?? replicas)
+    this.voters = new Set(options.voters ?? replicas.filter(id => !pending.includes(id)))
+    this.pending = [...pending]
+    this.rule = { w, voters: this.voters, pending: new Set(pending) }
     this.alive = alive
     this.deadlineMs = deadlineMs
   }
@@ -102,14 +115,17 @@ export class QuorumWrite<B> {
   /** Voters that acknowledged (before the deadline, not after failing), in ack order. */
   get acked (): readonly number[] { return this.ackOrder }
 
+  /** Pending replicas that acknowledged (before the deadline). */
+  get pendingAcked (): readonly NodeId[] { return this.pending.filter(id => this.state.get(id) === 'acked') }
+
   start (now: number): Array<WriteOutput<B>> {
     assert(!this.started, 'quorum write: start called twice')
     this.started = true
     const alive = this.replicas.filter(id => isAliveIn(this.alive, id))
-    const aliveVoters = alive.filter(id => this.voters.has(id)).length
-    if (aliveVoters < this.w) {
+    const available = acksToward(this.rule, alive)
+    if (available < neededAcks(this.rule)) {
       this.over = true
-      return [this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, aliveVoters, 'not_enough_alive') })]
+      return [this.decide({ type: 'failed', error: this.notAchieved(available, 'not_enough_alive') })]
     }
     const out: Array<WriteOutput<B>> = []
     for (const to of alive) {
@@ -131,12 +147,12 @@ export class QuorumWrite<B> {
     const out = this.tick(now)
     if (this.over || this.state.get(from) !== 'pending') return out
     this.state.set(from, 'acked')
-    if (!this.voters.has(from)) {
+    if (this.voters.has(from)) this.ackOrder.push(from)
+    else if (!this.rule.pending.has(from)) {
       this.checkAllAnswered()
       return out
     }
-    this.ackOrder.push(from)
-    if (this.decided === null && this.ackOrder.length >= this.w) {
+    if (this.decided === null && ackRuleMet(this.rule, this.ackedIds())) {
       out.push(this.decide({ type: 'succeeded', acked: [...this.ackOrder] }))
       for (const to of this.replicas) if (this.state.get(to) === 'refused') out.push(this.hint(to))
     }
@@ -166,18 +182,27 @@ export class QuorumWrite<B> {
     return out
   }
 
-  /** A replica answered without an ack: the write fails now when the acks plus the replicas still pending cannot reach W. */
+  /** A replica answered without an ack: the write fails now when the acks plus the replicas still outstanding cannot meet the rule. */
   private failIfUnreachable (out: Array<WriteOutput<B>>): void {
     if (this.decided !== null) return
-    const possible = this.ackOrder.length + this.count('pending', true)
-    if (possible < this.w) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, possible, 'replicas_failed') }))
+    const possible = acksToward(this.rule, [...this.state].filter(([, s]) => s === 'acked' || s === 'pending').map(([id]) => id))
+    if (possible < neededAcks(this.rule)) out.push(this.decide({ type: 'failed', error: this.notAchieved(possible, 'replicas_failed') }))
+  }
+
+  /** The replicas that acknowledged (voters, pending and others). */
+  private ackedIds (): NodeId[] {
+    return [...this.state].filter(([, s]) => s === 'acked').map(([id]) => id)
+  }
+
+  private notAchieved (available: number, reason: QuorumFailReason): ScratchBirdError {
+    return quorumNotAchieved('write', neededAcks(this.rule), available, reason, this.pending)
   }
 
   /** Deadline check; the shell calls it at deadlineMs (extra calls are harmless). */
   tick (now: number): Array<WriteOutput<B>> {
     if (!this.started || this.over || now < this.deadlineMs) return []
     const out: Array<WriteOutput<B>> = []
-    if (this.decided === null) out.push(this.decide({ type: 'failed', error: quorumNotAchieved('write', this.w, this.ackOrder.length, 'timeout') }))
+    if (this.decided === null) out.push(this.decide({ type: 'failed', error: this.notAchieved(acksToward(this.rule, this.ackedIds()), 'timeout') }))
     for (const to of this.replicas) if (this.state.get(to) === 'pending') out.push(this.hint(to))
     this.over = true
     return out
@@ -193,9 +218,9 @@ export class QuorumWrite<B> {
     return { type: 'hint', to, batch: this.batch }
   }
 
-  private count (s: ReplicaState, votersOnly = false): number {
+  private count (s: ReplicaState): number {
     let n = 0
-    for (const [id, v] of this.state) if (v === s && (!votersOnly || this.voters.has(id))) n++
+    for (const v of this.state.values()) if (v === s) n++
     return n
   }
 

@@ -67,7 +67,7 @@ describe('membershipBlocker', () => {
     expect(why).toMatch(/table\(s\) a, c keep a single copy .*\(ALTER TABLE … SET replication_factor = 2\)/)
     expect(why).not.toMatch(/leaderless/)
     expect(membershipBlocker([{ name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'l1', replication: r('leaderless_quorum', 1) }])).toBeNull()
-    expect(membershipBlocker(tables, { singleCopy: false, leaderless: true })).toMatch(/^leaderless_quorum table\(s\) q cannot move their replicas/)
+    expect(membershipBlocker(tables, { singleCopy: false, leaderless: true })).toMatch(/^leaderless_quorum table\(s\) q cannot re-replicate the shards of a node gone for good/)
   })
   it('the single-copy tables: N = 1, any mode (a REMOVE NODE of their owner needs FORCE)', () => {
     const tables = [{ name: 'a', replication: r('primary_replica', 1) }, { name: 'b', replication: r('primary_replica', 2) }, { name: 'q', replication: r('leaderless_quorum', 1) }]
