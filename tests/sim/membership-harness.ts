@@ -88,6 +88,8 @@ export interface Proc {
   gone: Map<number, NodeId[]>
   /** The live members a forced campaign must also hear from (forced-removal.ts forcedWitnesses), as last given to its groups. */
   witnesses: NodeId[]
+  /** Per shard whose group this process retired: its voters then (ReplicationShell.diskVoters after a retire), in memory. */
+  retiredVoters: Map<number, NodeId[]>
   /** Per shard whose group started on contact: when a peer last sent it a vote request or an append (ReplicationShell.contacted), in memory. */
   contacted: Map<number, number>
 }
@@ -130,7 +132,7 @@ export class MembershipSim {
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map() })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map() })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -198,6 +200,7 @@ export class MembershipSim {
     p.retired.clear()
     p.gone.clear()
     p.contacted.clear()
+    p.retiredVoters.clear()
     this.stats.crashes++
   }
 
@@ -353,6 +356,7 @@ export class MembershipSim {
           sim.step(node, { type: 'gone', nodes: g, witnesses })
         }
       } else if (action === 'retire') {
+        p.retiredVoters.set(s, [...node.machine!.voters])
         sim.crash(p.id, false)
         p.retired.add(s)
         p.contacted.delete(s)
@@ -374,7 +378,7 @@ export class MembershipSim {
     const node = this.sims[s]!.nodes.get(p.id)!
     const m = node.machine
     const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
-    const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
+    const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : p.retiredVoters.get(s) ?? diskVoters(node))
     const counted = voters.filter(id => !gone(voters).includes(id))
     const committed = m?.committedVoters ?? voters
     const countedCommitted = committed.filter(id => !gone(committed).includes(id))
@@ -508,13 +512,21 @@ export class MembershipSim {
   }
 }
 
-/** The voters in effect in a node's durable log of the shard: its last config entry's, else its base's. */
+/**
+ * The voters a node's replication state records for the shard (storage/repl-state.ts config: the
+ * ones in effect at its recorded committed LSN — the last config entry at or below it, else the
+ * base's), which the shell reads while no group runs (ReplicationShell.votersOf). Not the log's
+ * last config entry: before session 12 the harness read that one, which the node does not decide
+ * on — a leaving primary that crashed right after appending the promotion of its replacement saw
+ * itself no longer needed and never restarted its group, the only complete log (seed 390).
+ */
 function diskVoters (n: SimNode): NodeId[] {
-  for (let i = n.disk.entries.length - 1; i >= 0; i--) {
-    const e = n.disk.entries[i]!
-    if (e.kind === 'config') return [...e.voters]
+  const d = n.disk
+  for (let i = d.entries.length - 1; i >= 0; i--) {
+    const e = d.entries[i]!
+    if (e.kind === 'config' && e.lsn <= d.commitLsn) return [...e.voters]
   }
-  return [...n.disk.base.voters]
+  return [...d.base.voters]
 }
 
 function same (a: readonly number[], b: readonly number[]): boolean {

@@ -41,6 +41,13 @@ export interface Disk {
   base: LogBase
   entries: ReplEntry[]
   applied: Applied[]
+  /**
+   * The committed LSN the replication state records (storage/repl-state.ts commitLsn, with the
+   * voters in effect at it: what the shell reads while no group runs). Recorded here after every
+   * step's durable state; the node records it at most every COMMIT_PERSIST_INTERVAL_MS, so its
+   * recorded voters may be older still — never newer.
+   */
+  commitLsn: Lsn
 }
 
 /**
@@ -161,7 +168,8 @@ export class ReplicationSim {
           hard: { generation: 0, votedFor: 0 },
           base: { lsn: 0n, generation: 0, voters: initial ? o.voters.map(asNodeId) : [] },
           entries: [],
-          applied: []
+          applied: [],
+          commitLsn: 0n
         },
         machine: null,
         clock: null,
@@ -497,6 +505,7 @@ export class ReplicationSim {
       if (durable && lsn > this.maxDurableAck) this.maxDurableAck = lsn
       this.stats.acks++
     }
+    if (m.commitLsn > d.commitLsn) d.commitLsn = m.commitLsn
     // 6. snapshots to stream, reads, events
     for (const s of r.snapshots) {
       const state = d.applied.filter(a => a.lsn <= s.base.lsn)
