@@ -364,7 +364,7 @@ export class MembershipSim {
         const primary = sim.currentPrimary()
         this.o.onStep?.(`shard ${s}: node ${p.id} released its copy`, primary === undefined ? [p.id] : [p.id, primary.id])
       }
-      // No group here: the shell still answers pre-votes from the disk (ReplicationShell.preVoteWithoutGroup).
+      // No group here: the shell still answers pre-votes from the disk (ReplicationShell.answerWithoutGroup).
       if (node.machine === null) sim.listen(p.id)
     })
   }

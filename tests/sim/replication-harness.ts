@@ -236,7 +236,7 @@ export class ReplicationSim {
 
   /**
    * The node's process runs but no group of this shard (never started here, or retired): it
-   * answers pre-votes from its disk as the shell does (ReplicationShell.preVoteWithoutGroup).
+   * answers pre-votes from its disk as the shell does (ReplicationShell.answerWithoutGroup).
    */
   listen (id: NodeId): void {
     const n = this.nodes.get(id)!

@@ -107,7 +107,7 @@ export class ReplicationShell {
   private readonly streams: SnapshotStreams
   /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
   private readonly retiredShards = new Set<ShardId>()
-  /** Shards whose pre-vote is being answered from disk (preVoteWithoutGroup). */
+  /** Shards whose pre-vote is being answered from disk (answerWithoutGroup). */
   private readonly diskAnswers = new Set<ShardId>()
   /** Per shard without a running group: the voters its replication state recorded (votersOf). */
   private readonly diskVoters = new Map<ShardId, NodeId[]>()
