@@ -339,6 +339,7 @@ export class MembershipSim {
       const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
       const action = groupAction(p.id, replicas, m !== null)
       const prefs = this.prefs[s]!
+      if (TRACE && (action === 'start' || action === 'retire')) console.log(`t=${this.now.toFixed(1)} s${s} n${p.id} shell ${action} replicas=${replicas.join(',')} epoch=${l.epoch}`)
       if (action === 'start') {
         p.retired.delete(s)
         p.gone.set(s, [])
