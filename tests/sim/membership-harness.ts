@@ -413,7 +413,7 @@ export class MembershipSim {
       return
     }
     const sim = this.sims[s]!
-    if (!startsOnContact(n.id, msg, sim.diskLog(n.id))) return
+    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n))) return
     // The disk read (REPL_STATE_GET) takes a moment; the process may stop or start the group meanwhile.
     this.net.after(this.o.rng.next() * this.o.maxDelayMs, () => {
       if (!p.up || n.machine !== null) return

@@ -127,7 +127,7 @@ export interface HarnessOptions {
   onBuilt?: (n: SimNode) => void
   onReady?: (n: SimNode, r: Ready) => void
   /**
-   * A replication message reached node `n` (`running`: its machine runs; else the pre-vote was
+   * A replication message reached node `n` (`running`: its machine runs; else a pre-vote was
    * answered from the disk already): the shell's look at it (ReplicationShell.onBatch).
    */
   onMessage?: (n: SimNode, msg: ReplMessage, running: boolean) => void
@@ -249,7 +249,7 @@ export class ReplicationSim {
     const env = replEnvelopeCodec.decode(w)
     const reply = preVoteFromDisk(n.id, env.msg, this.diskLog(n.id))
     if (reply !== null) this.send(n, env.msg.from, replEnvelopeCodec.encode({ shard: env.shard, msg: reply }))
-    else this.o.onMessage?.(n, env.msg, false)
+    this.o.onMessage?.(n, env.msg, false)
   }
 
   /** What a node's disk holds of the log (rules.ts DiskLog). */

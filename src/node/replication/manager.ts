@@ -428,8 +428,8 @@ export class ReplicationShell {
    * A message for a shard this node runs no group of, judged on what its disk holds of the shard.
    * A pre-vote: a forced campaign asks every live member (machine.ts setGone), so it is answered
    * (rules.ts preVoteFromDisk). A vote request or an append that says this node is one of the
-   * group (rules.ts startsOnContact): its group starts, kept while contacted (the message itself
-   * is dropped: the sender repeats it). At most one read per shard at a time; a message arriving
+   * group, or a pre-vote while the recorded voters list it (rules.ts startsOnContact): its group
+   * starts, kept while contacted (a real vote or an append is dropped: the sender repeats it). At most one read per shard at a time; a message arriving
    * meanwhile goes unanswered (the candidate asks again at its next election timeout).
    */
   private answerWithoutGroup (shard: ShardId, msg: ReplMessage): void {
@@ -440,7 +440,7 @@ export class ReplicationShell {
       const disk = { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn }
       const reply = preVoteFromDisk(this.d.self, msg, disk)
       if (reply !== null) this.send(shard, msg.from, reply)
-      else if (startsOnContact(this.d.self, msg, disk)) {
+      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [])) {
         this.contacted.set(shard, this.d.clock.monotonic())
         const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
         this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)

@@ -81,6 +81,12 @@ describe('a group started on contact (no group of the shard on this node; issue 
     expect(startsOnContact(self, append(2), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBe(false)
     expect(startsOnContact(self, { type: 'vote-reply', generation: 3, from: asNodeId(2), granted: true, preVote: false }, disk)).toBe(false)
   })
+  it('a pre-vote starts it only while the recorded voters list this node (a copy let go before a primary removed it: seed 488)', () => {
+    expect(startsOnContact(self, vote(3, true), disk, ids(1, 2, 3, 4))).toBe(true)
+    expect(startsOnContact(self, vote(3, true), disk, ids(1, 2, 4))).toBe(false)
+    expect(startsOnContact(self, vote(1, true), disk, ids(1, 2, 3, 4))).toBe(false)
+    expect(startsOnContact(self, vote(3, true), { generation: 0, lastGeneration: 0, lastLsn: 0n }, ids(1, 2, 3, 4))).toBe(false)
+  })
   it('contact: real vote requests and appends only', () => {
     expect(isContact(vote(3, false))).toBe(true)
     expect(isContact(append(3))).toBe(true)

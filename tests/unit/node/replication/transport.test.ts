@@ -143,4 +143,35 @@ describe('Mode 1 replication transport', () => {
     for (let i = 0; i < 400 && shell.group(SHARD) !== undefined; i++) await turn()
     expect(shell.group(SHARD)).toBeUndefined()
   })
+
+  it('a pre-vote starts the group only while the voters its replication state records list this node (issue 20, membership sim seed 488)', async () => {
+    const p2 = await peer()
+    const recorded = async (voters: number[]): Promise<ReplicationShell> => {
+      const { shell } = await shellOf({ replicasOf: () => [asNodeId(2), asNodeId(3)], addressOf: () => p2.address, rpc: client() }, async (engine) => {
+        await engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'none' })
+        await engine.replAppendControl(2n, { kind: 'config', voters: voters.map(asNodeId) })
+        await engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 1n, role: 'none', config: { lsn: 1n, voters: voters.map(asNodeId) } })
+      })
+      const methods = new RpcMethods()
+      shell.register(methods)
+      shell.start()
+      const preVote = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'vote', generation: 3, from: asNodeId(2), lastLsn: 1n, lastGeneration: 2, preVote: true } })
+      await methods.get(RPC_OPCODES.REPL_MESSAGE)!.method({ messages: [preVote] }, { from: asNodeId(2), opcode: 'REPL_MESSAGE', id: 1 })
+      return shell
+    }
+    const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+    const voter = await recorded([1, 2, 3, 4])
+    for (let i = 0; i < 400 && voter.group(SHARD)?.running !== true; i++) await turn()
+    expect(voter.group(SHARD)?.running).toBe(true)
+    // Answered from the disk meanwhile, as before.
+    for (let i = 0; i < 400 && !p2.messages.includes('vote-reply'); i++) await turn()
+    expect(p2.messages).toContain('vote-reply')
+    // A node its recorded voters do not list only answers.
+    const before = p2.messages.length
+    const other = await recorded([2, 3, 4])
+    for (let i = 0; i < 400 && p2.messages.length === before; i++) await turn()
+    for (let i = 0; i < 20; i++) await turn()
+    expect(p2.messages.length).toBeGreaterThan(before)
+    expect(other.group(SHARD)).toBeUndefined()
+  })
 })
