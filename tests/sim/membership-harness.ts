@@ -4,7 +4,9 @@ import { configuredLayout, holdingMembers, layoutMemberState, placedMembers, typ
 import { admitLayout, compareLayouts, decider } from '../../src/cluster/membership/epochs'
 import { leftLayout, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
-import { groupAction, shardReplicasHere } from '../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, shardReplicasHere } from '../../src/cluster/membership/moves'
+import { isContact, startsOnContact } from '../../src/cluster/replication/rules'
+import type { ReplMessage } from '../../src/cluster/replication/types'
 import { preferenceList } from '../../src/cluster/placement'
 import type { Ready } from '../../src/cluster/replication/types'
 import { SimNetwork } from './network'
@@ -50,6 +52,16 @@ export const REMOVED_SET_PERSISTED = true
  * the shell reads them when no machine runs (node/replication/manager.ts votersOf).
  */
 const SHELL_START_VOTERS = process.env.SIM_SHELL_VOTERS !== undefined
+/**
+ * SIM_NO_CONTACT_START=1 replays the shell before session 12: a node running no group of a shard
+ * answered only pre-votes from its disk, so a node promoted by a config entry it never received
+ * (crashed right after installing its bootstrap snapshot) or whose log still names voters the
+ * layout moved away from never started its group, and a group whose majority needed its vote
+ * waited for good (seed 302: shard without a primary after healing). Now a vote request or an
+ * append that says it is one of the group starts it (rules.ts startsOnContact), kept while
+ * contacted (moves.ts keptOnContact).
+ */
+const START_ON_CONTACT = process.env.SIM_NO_CONTACT_START === undefined
 export const GOSSIP_MS = 100
 export const SYNC_MS = 25
 export const DRAIN_POLL_MS = 200
@@ -76,6 +88,10 @@ export interface Proc {
   gone: Map<number, NodeId[]>
   /** The live members a forced campaign must also hear from (forced-removal.ts forcedWitnesses), as last given to its groups. */
   witnesses: NodeId[]
+  /** Per shard whose group this process retired: its voters then (ReplicationShell.diskVoters after a retire), in memory. */
+  retiredVoters: Map<number, NodeId[]>
+  /** Per shard whose group started on contact: when a peer last sent it a vote request or an append (ReplicationShell.contacted), in memory. */
+  contacted: Map<number, number>
 }
 
 /** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
@@ -99,7 +115,7 @@ export class MembershipSim {
   readonly sims: ReplicationSim[] = []
   readonly procs = new Map<NodeId, Proc>()
   readonly violations: string[] = []
-  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, retires: 0, drainsFinished: 0, forced: 0, crashes: 0 }
+  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, retires: 0, contactStarts: 0, drainsFinished: 0, forced: 0, crashes: 0 }
   /** Per shard and node: the replica list its group runs with (its preference input). */
   private readonly prefs: Array<Map<NodeId, NodeId[]>> = []
   /** Node → partition group (null: healed). */
@@ -116,7 +132,7 @@ export class MembershipSim {
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [] })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map() })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -137,6 +153,7 @@ export class MembershipSim {
         preferenceOf: id => prefs.get(id) ?? [],
         ...(SHELL_START_VOTERS ? { startVoters: (id: NodeId) => prefs.get(id) ?? [] } : {}),
         onBuilt: n => { this.onBuilt(s, n) },
+        onMessage: (n, msg, running) => { this.onMessage(s, n, msg, running) },
         onReady: (n, r) => { this.onReady(s, n, r) }
       })
       this.sims.push(sim)
@@ -182,6 +199,8 @@ export class MembershipSim {
     // p.removed is kept: see REMOVED_SET_PERSISTED.
     p.retired.clear()
     p.gone.clear()
+    p.contacted.clear()
+    p.retiredVoters.clear()
     this.stats.crashes++
   }
 
@@ -309,26 +328,18 @@ export class MembershipSim {
   /** ReplicationShell.sync with ClusterShell.mode1ReplicasOf / goneVoters for every shard of `p`. */
   private sync (p: Proc): void {
     const l = p.layout
-    const n = this.replicaCount(l)
     const alive = this.alive(p)
-    const selfLeft = layoutMemberState(l, p.id) === 'left'
     const witnesses = forcedWitnesses({ self: p.id, members: l.members, alive })
     const witnessesChanged = !sameSet(p.witnesses, witnesses)
     p.witnesses = witnesses
     this.sims.forEach((sim, s) => {
-      const shard = asShardId(s)
       const node = sim.nodes.get(p.id)!
       const m = node.machine
       const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
-      const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : diskVoters(node))
-      const counted = voters.filter(id => !gone(voters).includes(id))
-      const committed = m?.committedVoters ?? voters
-      const countedCommitted = committed.filter(id => !gone(committed).includes(id))
-      const target = this.targetOf(l, shard)
-      const held = preferenceList(shard, holdingMembers(l), n)
-      const replicas = shardReplicasHere(p.id, n, target, held, counted, p.retired.has(s), selfLeft, countedCommitted)
+      const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
       const action = groupAction(p.id, replicas, m !== null)
       const prefs = this.prefs[s]!
+      if (TRACE && (action === 'start' || action === 'retire')) console.log(`t=${this.now.toFixed(1)} s${s} n${p.id} shell ${action} replicas=${replicas.join(',')} epoch=${l.epoch}`)
       if (action === 'start') {
         p.retired.delete(s)
         p.gone.set(s, [])
@@ -346,14 +357,74 @@ export class MembershipSim {
           sim.step(node, { type: 'gone', nodes: g, witnesses })
         }
       } else if (action === 'retire') {
+        p.retiredVoters.set(s, [...node.machine!.voters])
         sim.crash(p.id, false)
         p.retired.add(s)
+        p.contacted.delete(s)
         this.stats.retires++
         const primary = sim.currentPrimary()
         this.o.onStep?.(`shard ${s}: node ${p.id} released its copy`, primary === undefined ? [p.id] : [p.id, primary.id])
       }
-      // No group here: the shell still answers pre-votes from the disk (ReplicationShell.preVoteWithoutGroup).
+      // No group here: the shell still answers pre-votes from the disk (ReplicationShell.answerWithoutGroup).
       if (node.machine === null) sim.listen(p.id)
+    })
+  }
+
+  /** ClusterShell.mode1ReplicasOf: the replica list `p` gives its group of shard `s` (moves.ts shardReplicasHere). */
+  private replicasOf (p: Proc, s: number): NodeId[] {
+    const l = p.layout
+    const n = this.replicaCount(l)
+    const alive = this.alive(p)
+    const shard = asShardId(s)
+    const node = this.sims[s]!.nodes.get(p.id)!
+    const m = node.machine
+    const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
+    const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : p.retiredVoters.get(s) ?? diskVoters(node))
+    const counted = voters.filter(id => !gone(voters).includes(id))
+    const committed = m?.committedVoters ?? voters
+    const countedCommitted = committed.filter(id => !gone(committed).includes(id))
+    const target = this.targetOf(l, shard)
+    const held = preferenceList(shard, holdingMembers(l), n)
+    return shardReplicasHere(p.id, n, target, held, counted, p.retired.has(s), layoutMemberState(l, p.id) === 'left', countedCommitted)
+  }
+
+  /** ReplicationShell CONTACT_KEEP_TIMEOUTS. */
+  private get contactKeepMs (): number { return 2 * this.o.electionTimeoutMs }
+
+  /** ReplicationShell.contactedAgo. */
+  private contactedAgo (p: Proc, s: number): number | null {
+    const at = p.contacted.get(s)
+    if (at === undefined) return null
+    if (this.now - at <= this.contactKeepMs) return this.now - at
+    p.contacted.delete(s)
+    return null
+  }
+
+  /**
+   * ReplicationShell.onBatch / answerWithoutGroup: a vote request or an append refreshes the
+   * contact of a group started on contact; without a group, one that says this node is of the
+   * group (rules.ts startsOnContact) starts it once its disk is read (the message is dropped).
+   */
+  private onMessage (s: number, n: SimNode, msg: ReplMessage, running: boolean): void {
+    if (!START_ON_CONTACT) return
+    const p = this.proc(n.id)
+    if (running) {
+      if (p.contacted.has(s) && isContact(msg)) p.contacted.set(s, this.now)
+      return
+    }
+    const sim = this.sims[s]!
+    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n))) return
+    // The disk read (REPL_STATE_GET) takes a moment; the process may stop or start the group meanwhile.
+    this.net.after(this.o.rng.next() * this.o.maxDelayMs, () => {
+      if (!p.up || n.machine !== null) return
+      p.contacted.set(s, this.now)
+      const replicas = keptOnContact(p.id, this.replicasOf(p, s), 0, 1)
+      if (groupAction(p.id, replicas, false) !== 'start') return
+      this.stats.contactStarts++
+      p.retired.delete(s)
+      p.gone.set(s, [])
+      this.prefs[s]!.set(p.id, replicas)
+      sim.start(p.id)
     })
   }
 
@@ -442,13 +513,21 @@ export class MembershipSim {
   }
 }
 
-/** The voters in effect in a node's durable log of the shard: its last config entry's, else its base's. */
+/**
+ * The voters a node's replication state records for the shard (storage/repl-state.ts config: the
+ * ones in effect at its recorded committed LSN — the last config entry at or below it, else the
+ * base's), which the shell reads while no group runs (ReplicationShell.votersOf). Not the log's
+ * last config entry: before session 12 the harness read that one, which the node does not decide
+ * on — a leaving primary that crashed right after appending the promotion of its replacement saw
+ * itself no longer needed and never restarted its group, the only complete log (seed 390).
+ */
 function diskVoters (n: SimNode): NodeId[] {
-  for (let i = n.disk.entries.length - 1; i >= 0; i--) {
-    const e = n.disk.entries[i]!
-    if (e.kind === 'config') return [...e.voters]
+  const d = n.disk
+  for (let i = d.entries.length - 1; i >= 0; i--) {
+    const e = d.entries[i]!
+    if (e.kind === 'config' && e.lsn <= d.commitLsn) return [...e.voters]
   }
-  return [...n.disk.base.voters]
+  return [...d.base.voters]
 }
 
 function same (a: readonly number[], b: readonly number[]): boolean {

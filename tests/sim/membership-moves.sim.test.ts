@@ -63,6 +63,16 @@ import { simSeeds } from './seeds'
 //  5. Not fixed — a node REMOVE NODE took out whose data directory records epoch 1 is admitted
 //     again as a joiner (compareLayouts cannot tell it from a new node), e.g. by its last gossip
 //     still in flight (membership-harness.ts drops a killed node's messages).
+//  8. Fixed (session 12): a node that ran no group of a shard answered only pre-votes from its
+//     disk, so a voter the layout no longer lists — promoted by a config entry it never received
+//     (crashed right after installing its snapshot), or a copy let go before a primary removed it
+//     — never voted again and the group waited for it for good (seeds 302, 488). A vote request or
+//     an append that says it is one of the group, or a pre-vote while its recorded voters list it,
+//     now starts its group, kept while contacted (rules.ts startsOnContact, moves.ts keptOnContact,
+//     node/replication/manager.ts answerWithoutGroup). SIM_NO_CONTACT_START=1 replays the old shell.
+//  9. Harness fixed (session 12): a node without a running group decided on its log's last config
+//     entry; the shell decides on the voters its replication state records at its committed LSN
+//     (and, after a retire, on the ones its group had) — seed 390.
 //  6. Fixed (session 10, removed-members.json): the nodes a survivor saw removed were kept in
 //     memory only (forced-removal.ts), so one restarted before the forced removal committed never
 //     forced it (seen with an earlier schedule); persisted (membership-harness.ts REMOVED_SET_PERSISTED).

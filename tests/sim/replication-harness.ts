@@ -3,9 +3,9 @@ import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/i
 import { SeededRng } from '../../src/core/rng'
 import { replEnvelopeCodec } from '../../src/cluster/replication/codec'
 import { ReplicationMachine } from '../../src/cluster/replication/machine'
-import { preVoteFromDisk, requiredReplicas } from '../../src/cluster/replication/rules'
+import { preVoteFromDisk, requiredReplicas, type DiskLog } from '../../src/cluster/replication/rules'
 import type {
-  HardState, LogBase, Lsn, Ready, ReplEntry, ReplInput, ReplicationConfig, SyncReplicas
+  HardState, LogBase, Lsn, Ready, ReplEntry, ReplInput, ReplicationConfig, ReplMessage, SyncReplicas
 } from '../../src/cluster/replication/types'
 import { SimNetwork } from './network'
 
@@ -41,6 +41,13 @@ export interface Disk {
   base: LogBase
   entries: ReplEntry[]
   applied: Applied[]
+  /**
+   * The committed LSN the replication state records (storage/repl-state.ts commitLsn, with the
+   * voters in effect at it: what the shell reads while no group runs). Recorded here after every
+   * step's durable state; the node records it at most every COMMIT_PERSIST_INTERVAL_MS, so its
+   * recorded voters may be older still — never newer.
+   */
+  commitLsn: Lsn
 }
 
 /**
@@ -119,6 +126,11 @@ export interface HarnessOptions {
   startVoters?: (id: NodeId) => NodeId[]
   onBuilt?: (n: SimNode) => void
   onReady?: (n: SimNode, r: Ready) => void
+  /**
+   * A replication message reached node `n` (`running`: its machine runs; else a pre-vote was
+   * answered from the disk already): the shell's look at it (ReplicationShell.onBatch).
+   */
+  onMessage?: (n: SimNode, msg: ReplMessage, running: boolean) => void
 }
 
 export class ReplicationSim {
@@ -156,7 +168,8 @@ export class ReplicationSim {
           hard: { generation: 0, votedFor: 0 },
           base: { lsn: 0n, generation: 0, voters: initial ? o.voters.map(asNodeId) : [] },
           entries: [],
-          applied: []
+          applied: [],
+          commitLsn: 0n
         },
         machine: null,
         clock: null,
@@ -223,7 +236,7 @@ export class ReplicationSim {
 
   /**
    * The node's process runs but no group of this shard (never started here, or retired): it
-   * answers pre-votes from its disk as the shell does (ReplicationShell.preVoteWithoutGroup).
+   * answers pre-votes from its disk as the shell does (ReplicationShell.answerWithoutGroup).
    */
   listen (id: NodeId): void {
     const n = this.nodes.get(id)!
@@ -234,10 +247,16 @@ export class ReplicationSim {
   private answerFromDisk (n: SimNode, w: Wire): void {
     if (!(w instanceof Uint8Array)) return
     const env = replEnvelopeCodec.decode(w)
-    const d = n.disk
-    const last = d.entries.length === 0 ? { generation: d.base.generation, lsn: d.base.lsn } : d.entries[d.entries.length - 1]!
-    const reply = preVoteFromDisk(n.id, env.msg, { generation: d.hard.generation, lastGeneration: last.generation, lastLsn: last.lsn })
+    const reply = preVoteFromDisk(n.id, env.msg, this.diskLog(n.id))
     if (reply !== null) this.send(n, env.msg.from, replEnvelopeCodec.encode({ shard: env.shard, msg: reply }))
+    this.o.onMessage?.(n, env.msg, false)
+  }
+
+  /** What a node's disk holds of the log (rules.ts DiskLog). */
+  diskLog (id: NodeId): DiskLog {
+    const d = this.nodes.get(id)!.disk
+    const last = d.entries.length === 0 ? { generation: d.base.generation, lsn: d.base.lsn } : d.entries[d.entries.length - 1]!
+    return { generation: d.hard.generation, lastGeneration: last.generation, lastLsn: last.lsn }
   }
 
   /** Starts (or restarts) a node's process from its disk. */
@@ -353,6 +372,7 @@ export class ReplicationSim {
     if (w instanceof Uint8Array) {
       const env = replEnvelopeCodec.decode(w)
       if (env.shard !== this.shard) { this.violations.push('message for another shard'); return }
+      this.o.onMessage?.(n, env.msg, true)
       this.step(n, { type: 'message', msg: env.msg })
       return
     }
@@ -485,6 +505,7 @@ export class ReplicationSim {
       if (durable && lsn > this.maxDurableAck) this.maxDurableAck = lsn
       this.stats.acks++
     }
+    if (m.commitLsn > d.commitLsn) d.commitLsn = m.commitLsn
     // 6. snapshots to stream, reads, events
     for (const s of r.snapshots) {
       const state = d.applied.filter(a => a.lsn <= s.base.lsn)

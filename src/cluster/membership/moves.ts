@@ -73,6 +73,20 @@ export function shardReplicasHere (self: NodeId, n: number, target: readonly Nod
 }
 
 /**
+ * The replica list above, with this node added while its group was started because a peer
+ * contacted it (replication/rules.ts startsOnContact) and one did within `windowMs`
+ * (`contactedAgoMs`; null: not started so, or the contact expired). Its own log may not list it
+ * yet (the config entry promoting it is still on its way) or may list voters the layout no longer
+ * wants, so the list above would retire it at once, and the candidate or primary that needs it
+ * would wait for good. Once it is no longer contacted (the primary removed it, or its log caught
+ * up and the rule above keeps it) the list above decides again. None when no group is wanted.
+ */
+export function keptOnContact (self: NodeId, replicas: readonly NodeId[], contactedAgoMs: number | null, windowMs: number): NodeId[] {
+  if (replicas.length === 0 || replicas.includes(self) || contactedAgoMs === null || contactedAgoMs > windowMs) return [...replicas]
+  return [...replicas, self]
+}
+
+/**
  * What this node does with its group of a shard given the replica list above (ReplicationShell's
  * periodic sync): start one when it is a replica and runs none; give a running one the list
  * ('update'); stop a running one it is no replica of any more ('retire': its primary removes it,

@@ -464,6 +464,14 @@ export class ReplicationMachine {
     const complete = this.log.lastGeneration === 0 || logAtLeastAsComplete(m.lastGeneration, m.lastLsn, this.log.lastGeneration, this.log.lastLsn)
     if (m.preVote) {
       reply(complete, complete ? 'log complete' : 'candidate log is behind ours')
+      // Two voters whose timers ran out together each pre-vote the other, both pass, and both ask
+      // for real votes in the same generation: a split vote, again and again while their ticks
+      // stay in step (a group of two needs both votes; issue 20, membership simulation seeds 175,
+      // 278). Of two such pre-candidates the higher id yields to a lower one whose log is as
+      // complete: it waits a new election timeout, and the lower one goes on with its grant.
+      if (complete && this.roleNow === 'candidate' && this.preVoting && m.generation === this.hard.generation + 1 && m.from < this.self && this.quorumVoters().includes(m.from)) {
+        this.becomeReplica(this.hard.generation, 0, `yields to node ${m.from}, pre-voting at the same time`, now)
+      }
       return
     }
     if (m.generation > this.hard.generation) this.becomeReplica(m.generation, 0, `vote request for generation ${m.generation}`, now)

@@ -32,6 +32,34 @@ export function preVoteFromDisk (self: NodeId, msg: ReplMessage, disk: DiskLog):
   return { type: 'vote-reply', generation: granted ? msg.generation : disk.generation, from: self, granted, preVote: true }
 }
 
+/**
+ * Does a node that runs no group of the shard start one because of `msg`? A real vote request (a
+ * candidate asks only its voters) or an append (a primary sends them to its voters and learners)
+ * of a generation not behind this node's disk, while the disk holds the shard's log — or a
+ * pre-vote while the voters its replication state records (`recordedVoters`) list it: the sender's
+ * log says this node is one of the group even when this node's own does not — e.g. it crashed
+ * right after installing its bootstrap snapshot, before the config entry promoting it reached it,
+ * so its shell (membership/moves.ts over the disk's voters) never starts its group, and a group
+ * whose majority needs its vote waits for good (issue 20, membership simulation seed 302). A
+ * pre-vote is answered from the disk too (preVoteFromDisk); as a forced campaign asks every live
+ * member, it starts a group only where the disk says this node is a voter: a node that let its
+ * copy go once the new replicas were voters, before a primary removed it, still counts in every
+ * majority, and without its vote a group of four needs all three others' at once (seed 488).
+ * The group it starts loads the
+ * disk's log and learns the rest by normal catch-up; the shell keeps it while contacted
+ * (membership/moves.ts keptOnContact).
+ */
+export function startsOnContact (self: NodeId, msg: ReplMessage, disk: DiskLog, recordedVoters: readonly NodeId[] = []): boolean {
+  if (msg.from === self || (msg.type !== 'vote' && msg.type !== 'append')) return false
+  if (msg.generation < disk.generation || (disk.lastGeneration === 0 && disk.lastLsn === 0n)) return false
+  return isContact(msg) || recordedVoters.includes(self)
+}
+
+/** A message only a member of the group is sent: a real vote request or an append (see startsOnContact). */
+export function isContact (msg: ReplMessage): boolean {
+  return (msg.type === 'vote' && !msg.preVote) || msg.type === 'append'
+}
+
 /** The k-th largest value (k ≥ 1) of `values`, or null if there are fewer. */
 function kthLargest<T extends bigint | number> (values: T[], k: number): T | null {
   if (k < 1 || k > values.length) return null

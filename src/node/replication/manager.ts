@@ -16,9 +16,9 @@ import type { ShardRequester } from '../shard-router'
 import { ShardGroup } from './shard-group'
 import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
-import { preVoteFromDisk } from '../../cluster/replication/rules'
+import { isContact, preVoteFromDisk, startsOnContact } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
-import { groupAction } from '../../cluster/membership/moves'
+import { groupAction, keptOnContact } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 import type { ShardCountSource } from '../../cluster/shard-count'
 
@@ -90,6 +90,12 @@ export interface ReplicationShellDeps {
 
 interface Outbox { frames: Uint8Array[], inflight: number, scheduled: boolean }
 
+/**
+ * Election timeouts a group started on contact is kept after the last contact: a candidate asks
+ * again within two (each timeout is drawn in [t, 2t)), a primary sends heartbeats far more often.
+ */
+const CONTACT_KEEP_TIMEOUTS = 2
+
 /** How often awaitPrimaries looks again. */
 const AWAIT_PRIMARIES_POLL_MS = 25
 
@@ -101,10 +107,16 @@ export class ReplicationShell {
   private readonly streams: SnapshotStreams
   /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
   private readonly retiredShards = new Set<ShardId>()
-  /** Shards whose pre-vote is being answered from disk (preVoteWithoutGroup). */
+  /** Shards whose pre-vote is being answered from disk (answerWithoutGroup). */
   private readonly diskAnswers = new Set<ShardId>()
   /** Per shard without a running group: the voters its replication state recorded (votersOf). */
   private readonly diskVoters = new Map<ShardId, NodeId[]>()
+  /**
+   * Shards whose group started because a peer contacted this node (rules.ts startsOnContact):
+   * when one last sent a vote request or an append (monotonic ms). The group is kept while that
+   * is within CONTACT_KEEP_TIMEOUTS election timeouts (moves.ts keptOnContact).
+   */
+  private readonly contacted = new Map<ShardId, number>()
 
   constructor (private readonly d: ReplicationShellDeps) {
     this.streams = new SnapshotStreams({
@@ -300,7 +312,7 @@ export class ReplicationShell {
   private sync (): void {
     for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = asShardId(s)
-      const replicas = this.d.replicasOf(shard)
+      const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), this.contactedAgo(shard), CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs)
       const running = this.groups.get(shard)
       const action = groupAction(this.d.self, replicas, running !== undefined)
       if (action === 'update') {
@@ -312,33 +324,47 @@ export class ReplicationShell {
         if (running!.running) this.diskVoters.set(shard, running!.voters)
         running!.stop()
         this.groups.delete(shard)
+        this.contacted.delete(shard)
         this.retiredShards.add(shard)
         this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
       }
-      if (action !== 'start') continue
-      this.retiredShards.delete(shard)
-      const g = new ShardGroup({
-        shard,
-        self: this.d.self,
-        replicas,
-        syncReplicas: this.d.syncReplicas,
-        electionTimeoutMs: this.d.electionTimeoutMs,
-        heartbeatMs: this.d.heartbeatMs,
-        maxRetainedBytes: this.d.maxRetainedBytes,
-        lagWarningMs: this.d.lagWarningMs,
-        workers: this.d.workers,
-        streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
-        send: (to, msg) => { this.send(shard, to, msg) },
-        clock: this.d.clock,
-        rng: this.d.rng,
-        log: (level, message, details) => { this.d.log[level](details ?? {}, message) },
-        onRefused: (e) => { this.countRefusal(e) },
-        onPrimary: this.d.onPrimary
-      })
-      this.groups.set(shard, g)
-      this.d.log.info({ shard, replicas }, `Replication: shard ${String(shard).padStart(3, '0')} replicated on {${replicas.map(id => `Node ${id}`).join(', ')}}`)
-      g.start().catch((e: unknown) => this.d.log.error({ shard, err: messageOf(e) }, `Replication: shard ${shard} group did not start`))
+      if (action === 'start') this.startGroup(shard, replicas)
     }
+  }
+
+  /** Ms since a peer last contacted the group of `shard` started on contact (null: none, or expired — then forgotten). */
+  private contactedAgo (shard: ShardId): number | null {
+    const at = this.contacted.get(shard)
+    if (at === undefined) return null
+    const ago = this.d.clock.monotonic() - at
+    if (ago <= CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs) return ago
+    this.contacted.delete(shard)
+    return null
+  }
+
+  private startGroup (shard: ShardId, replicas: NodeId[]): void {
+    this.retiredShards.delete(shard)
+    const g = new ShardGroup({
+      shard,
+      self: this.d.self,
+      replicas,
+      syncReplicas: this.d.syncReplicas,
+      electionTimeoutMs: this.d.electionTimeoutMs,
+      heartbeatMs: this.d.heartbeatMs,
+      maxRetainedBytes: this.d.maxRetainedBytes,
+      lagWarningMs: this.d.lagWarningMs,
+      workers: this.d.workers,
+      streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
+      send: (to, msg) => { this.send(shard, to, msg) },
+      clock: this.d.clock,
+      rng: this.d.rng,
+      log: (level, message, details) => { this.d.log[level](details ?? {}, message) },
+      onRefused: (e) => { this.countRefusal(e) },
+      onPrimary: this.d.onPrimary
+    })
+    this.groups.set(shard, g)
+    this.d.log.info({ shard, replicas }, `Replication: shard ${String(shard).padStart(3, '0')} replicated on {${replicas.map(id => `Node ${id}`).join(', ')}}`)
+    g.start().catch((e: unknown) => this.d.log.error({ shard, err: messageOf(e) }, `Replication: shard ${shard} group did not start`))
   }
 
   private send (shard: ShardId, to: NodeId, msg: ReplMessage): void {
@@ -391,23 +417,35 @@ export class ReplicationShell {
         continue
       }
       const g = this.groups.get(env.shard)
-      if (g !== undefined) g.receive(env.msg)
-      else if (env.msg.type === 'vote' && env.msg.preVote) this.preVoteWithoutGroup(env.shard, env.msg)
+      if (g !== undefined) {
+        if (this.contacted.has(env.shard) && isContact(env.msg)) this.contacted.set(env.shard, this.d.clock.monotonic())
+        g.receive(env.msg)
+      } else if ((env.msg.type === 'vote' && env.msg.preVote) || isContact(env.msg)) this.answerWithoutGroup(env.shard, env.msg)
     }
   }
 
   /**
-   * A pre-vote for a shard this node runs no group of: a forced campaign asks every live member
-   * (machine.ts setGone), so it is answered from what this node's disk holds of the shard
-   * (rules.ts preVoteFromDisk). At most one read per shard at a time; a pre-vote arriving
+   * A message for a shard this node runs no group of, judged on what its disk holds of the shard.
+   * A pre-vote: a forced campaign asks every live member (machine.ts setGone), so it is answered
+   * (rules.ts preVoteFromDisk). A vote request or an append that says this node is one of the
+   * group, or a pre-vote while the recorded voters list it (rules.ts startsOnContact): its group
+   * starts, kept while contacted (a real vote or an append is dropped: the sender repeats it). At most one read per shard at a time; a message arriving
    * meanwhile goes unanswered (the candidate asks again at its next election timeout).
    */
-  private preVoteWithoutGroup (shard: ShardId, msg: ReplMessage): void {
+  private answerWithoutGroup (shard: ShardId, msg: ReplMessage): void {
     if (this.diskAnswers.has(shard) || this.diskAnswers.size >= this.d.shardCount.shards) return
     this.diskAnswers.add(shard)
     this.d.workers.request('REPL_STATE_GET', { shard }).then(st => {
-      const reply = preVoteFromDisk(this.d.self, msg, { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn })
-      if (reply !== null && !this.groups.has(shard)) this.send(shard, msg.from, reply)
+      if (this.groups.has(shard) || this.timer === null) return
+      const disk = { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn }
+      const reply = preVoteFromDisk(this.d.self, msg, disk)
+      if (reply !== null) this.send(shard, msg.from, reply)
+      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [])) {
+        this.contacted.set(shard, this.d.clock.monotonic())
+        const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
+        this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)
+        if (groupAction(this.d.self, replicas, false) === 'start') this.startGroup(shard, replicas)
+      }
     }, (e: unknown) => {
       this.d.log.debug({ shard, err: messageOf(e) }, 'Replication: a pre-vote for a shard without a group here went unanswered')
     }).finally(() => { this.diskAnswers.delete(shard) })

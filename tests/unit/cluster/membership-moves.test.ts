@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupAction, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyTables } from '../../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyTables } from '../../../src/cluster/membership/moves'
 import type { ReplicationOptions } from '../../../src/catalog/replication-options'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -90,5 +90,25 @@ describe('the replica list a node gives its group, and what it does with it (Clu
     expect(groupAction(asNodeId(1), [], true)).toBe('keep')
     expect(groupAction(asNodeId(1), n(2, 3), false)).toBe('none')
     expect(groupAction(asNodeId(1), n(1), false)).toBe('none')
+  })
+})
+
+describe('keptOnContact: a group started because a peer contacted this node (issue 20, membership sim seed 302)', () => {
+  const self = asNodeId(1)
+  it('the node stays in its list while contacted within the window, so the next sync does not retire it', () => {
+    // Its log still lists {1, 2, 3} with the target {2, 3} all voters: the list alone retires it,
+    // while the candidate whose log holds {1, 3} needs its vote.
+    const replicas = shardReplicasHere(self, 2, ids(2, 3), ids(2, 3), ids(1, 2, 3), false, false)
+    expect(groupAction(self, replicas, true)).toBe('retire')
+    const kept = keptOnContact(self, replicas, 100, 600)
+    expect(kept).toEqual([2, 3, 1])
+    expect(groupAction(self, kept, true)).toBe('update')
+    expect(groupAction(self, keptOnContact(self, replicas, 0, 1), false)).toBe('start')
+  })
+  it('once the contact is older than the window, or none, or no group is wanted, the list decides alone', () => {
+    expect(keptOnContact(self, ids(2, 3), 601, 600)).toEqual([2, 3])
+    expect(keptOnContact(self, ids(2, 3), null, 600)).toEqual([2, 3])
+    expect(keptOnContact(self, [], 0, 600)).toEqual([])
+    expect(keptOnContact(self, ids(1, 2), 0, 600)).toEqual([1, 2])
   })
 })

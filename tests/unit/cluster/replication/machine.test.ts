@@ -83,6 +83,33 @@ describe('elections', () => {
     expect(voteAnswer(g.step(2, { type: 'message', msg: vote(3, 3, 2, 2) }))).toBe(true) // the same candidate again: idempotent
   })
 
+  it('two voters pre-voting at once: the higher id yields to the lower, so they do not split the real vote (issue 20, membership sim seeds 175, 278)', () => {
+    // A group that elected before (its log holds generation 1): either voter may campaign.
+    const g = group(2, {}, durable(ids(1, 2), [data(1, 1)], 1))
+    // Both timers run out in the same tick: each sends its pre-vote before hearing the other's.
+    g.advance(2 * ELECTION_MS)
+    expect(g.m(1).role).toBe('candidate')
+    expect(g.m(2).role).toBe('candidate')
+    g.flush()
+    expect(g.m(1).role).toBe('primary')
+    expect(g.m(2).role).toBe('replica')
+    expect(g.m(1).generation).toBe(2) // won at the first real vote: no split round
+    expect(g.all(2, 'events').flat()).toContainEqual(expect.objectContaining({ type: 'became-replica', reason: 'yields to node 1, pre-voting at the same time' }))
+    expect(g.all(2, 'events').flat()).not.toContainEqual(expect.objectContaining({ type: 'campaign', preVote: false }))
+  })
+
+  it('the lower id does not yield, nor does the higher one to a candidate whose log is behind', () => {
+    const g = group(2, {}, durable(ids(1, 2), [data(1, 1)], 1))
+    g.advance(2 * ELECTION_MS)
+    const r = g.step(1, { type: 'message', msg: vote(2, 2, 1, 1, true) })
+    expect(voteAnswer(r)).toBe(true)
+    expect(g.m(1).role).toBe('candidate')
+    const h = group(2, {}, durable(ids(1, 2), [data(1, 1)], 1))
+    h.advance(2 * ELECTION_MS)
+    expect(voteAnswer(h.step(2, { type: 'message', msg: vote(1, 2, 0, 0, true) }))).toBe(false)
+    expect(h.m(2).role).toBe('candidate')
+  })
+
   it('pre-vote: a node rejoining from a partition does not depose a healthy primary', () => {
     const g = group(3)
     g.elect(1)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ReplLog } from '../../../../src/cluster/replication/log'
-import { ackableLsn, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, preVoteFromDisk, requiredReplicas } from '../../../../src/cluster/replication/rules'
+import { ackableLsn, isContact, leaseUntil, logAtLeastAsComplete, majority, majorityMatch, preVoteFromDisk, requiredReplicas, startsOnContact } from '../../../../src/cluster/replication/rules'
 import { asNodeId, type NodeId } from '../../../../src/core/ids'
 import { data, ids } from './group'
 
@@ -57,6 +57,40 @@ describe('a pre-vote answered from disk (no group of the shard on this node)', (
     expect(preVoteFromDisk(self, preVote(9, 99n, false), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
     expect(preVoteFromDisk(self, { ...preVote(9, 99n), from: self }, { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
     expect(preVoteFromDisk(self, { type: 'append', generation: 5, from: asNodeId(2), prevLsn: 0n, prevGeneration: 0, entries: [], leaderCommit: 0n, stamp: 0 }, { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBeNull()
+  })
+})
+
+describe('a group started on contact (no group of the shard on this node; issue 20, membership sim seed 302)', () => {
+  const self = asNodeId(3)
+  const vote = (generation: number, preVote: boolean): Parameters<typeof startsOnContact>[1] => ({ type: 'vote', generation, from: asNodeId(2), lastLsn: 9n, lastGeneration: 2, preVote })
+  const append = (generation: number): Parameters<typeof startsOnContact>[1] => ({ type: 'append', generation, from: asNodeId(2), prevLsn: 9n, prevGeneration: 2, entries: [], leaderCommit: 9n, stamp: 0 })
+  const disk = { generation: 2, lastGeneration: 2, lastLsn: 9n }
+  it('a real vote request or an append of a generation not behind the disk starts it while the disk holds the log', () => {
+    // The node promoted by a config entry it never received: its disk lists the old voters only,
+    // the candidate's log lists it, and the group's majority needs it.
+    expect(startsOnContact(self, vote(3, false), disk)).toBe(true)
+    expect(startsOnContact(self, append(2), disk)).toBe(true)
+    // A snapshot installed, nothing logged after it: its base is the log.
+    expect(startsOnContact(self, append(2), { generation: 1, lastGeneration: 0, lastLsn: 14n })).toBe(true)
+  })
+  it('not a pre-vote (answered from the disk), a stale generation, its own message, or a node that never held the log', () => {
+    expect(startsOnContact(self, vote(3, true), disk)).toBe(false)
+    expect(startsOnContact(self, vote(1, false), disk)).toBe(false)
+    expect(startsOnContact(self, append(1), disk)).toBe(false)
+    expect(startsOnContact(self, { ...append(2), from: self }, disk)).toBe(false)
+    expect(startsOnContact(self, append(2), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBe(false)
+    expect(startsOnContact(self, { type: 'vote-reply', generation: 3, from: asNodeId(2), granted: true, preVote: false }, disk)).toBe(false)
+  })
+  it('a pre-vote starts it only while the recorded voters list this node (a copy let go before a primary removed it: seed 488)', () => {
+    expect(startsOnContact(self, vote(3, true), disk, ids(1, 2, 3, 4))).toBe(true)
+    expect(startsOnContact(self, vote(3, true), disk, ids(1, 2, 4))).toBe(false)
+    expect(startsOnContact(self, vote(1, true), disk, ids(1, 2, 3, 4))).toBe(false)
+    expect(startsOnContact(self, vote(3, true), { generation: 0, lastGeneration: 0, lastLsn: 0n }, ids(1, 2, 3, 4))).toBe(false)
+  })
+  it('contact: real vote requests and appends only', () => {
+    expect(isContact(vote(3, false))).toBe(true)
+    expect(isContact(append(3))).toBe(true)
+    expect(isContact(vote(3, true))).toBe(false)
   })
 })
 

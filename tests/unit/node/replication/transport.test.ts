@@ -53,9 +53,11 @@ function client (): RpcClient {
 }
 
 /** Node 1's replication shell over one in-memory shard, with `deps` over its defaults. */
-async function shellOf (deps: Pick<ReplicationShellDeps, 'replicasOf' | 'addressOf' | 'rpc'> & Partial<ReplicationShellDeps>): Promise<{ shell: ReplicationShell, clock: ManualClock }> {
+async function shellOf (deps: Pick<ReplicationShellDeps, 'replicasOf' | 'addressOf' | 'rpc'> & Partial<ReplicationShellDeps>,
+  disk?: (engine: ShardEngine) => Promise<void>): Promise<{ shell: ReplicationShell, clock: ManualClock }> {
   const clock = new ManualClock()
   const engine = await ShardEngine.open(MemoryKv.open(new MemoryStore()), { shardId: SHARD, nodeId: asNodeId(1), durability: 'none', clock })
+  await disk?.(engine)
   const host = new HostClient(new Map([[SHARD, engine]]), 60_000, clock)
   cleanups.push(async () => { await host.host.close() })
   const shell = new ReplicationShell({
@@ -106,5 +108,70 @@ describe('Mode 1 replication transport', () => {
     // The vote of v1 is taken (node 1 holds no group of the shard here, so it goes nowhere), not counted.
     const counted = (await metrics.codecVersionRefused.get()).values
     expect(counted).toEqual([expect.objectContaining({ labels: { codec: 'replication message' }, value: 1 })])
+  })
+
+  it('a vote request for a shard it runs no group of starts the group when its disk holds the log, kept while contacted (issue 20, membership sim seed 302)', async () => {
+    const p2 = await peer()
+    // Node 1's disk holds the shard's log up to a config entry listing {1, 2, 3} at generation 2;
+    // its layout no longer lists it among the shard's replicas ({2, 3}: already voters), so its
+    // own rule never starts a group — but node 2's log (removal of node 3 appended) needs its vote.
+    const { shell, clock } = await shellOf({ replicasOf: () => [asNodeId(2), asNodeId(3)], addressOf: () => p2.address, rpc: client() }, async (engine) => {
+      await engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'none' })
+      await engine.replAppendControl(2n, { kind: 'config', voters: [asNodeId(1), asNodeId(2), asNodeId(3)] })
+    })
+    const methods = new RpcMethods()
+    shell.register(methods)
+    shell.start()
+    const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+    for (let i = 0; i < 10; i++) await turn()
+    expect(shell.group(SHARD)).toBeUndefined()
+    const vote = (generation: number): Uint8Array => replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'vote', generation, from: asNodeId(2), lastLsn: 2n, lastGeneration: 2, preVote: false } })
+    const deliver = async (frame: Uint8Array): Promise<void> => { await methods.get(RPC_OPCODES.REPL_MESSAGE)!.method({ messages: [frame] }, { from: asNodeId(2), opcode: 'REPL_MESSAGE', id: 1 }) }
+    await deliver(vote(3))
+    for (let i = 0; i < 400 && shell.group(SHARD)?.running !== true; i++) await turn()
+    expect(shell.group(SHARD)?.running).toBe(true)
+    // The candidate asks again: the group answers now (its log is not ahead of the candidate's).
+    await deliver(vote(3))
+    for (let i = 0; i < 400 && !p2.messages.includes('vote-reply'); i++) await turn()
+    expect(p2.messages).toContain('vote-reply')
+    // Kept through the syncs while contacted within two election timeouts (2 × 100 ms)…
+    clock.advance(150)
+    for (let i = 0; i < 10; i++) await turn()
+    expect(shell.group(SHARD)).toBeDefined()
+    // …then, no peer contacting it any more, its own rule decides again: retired.
+    clock.advance(100)
+    for (let i = 0; i < 400 && shell.group(SHARD) !== undefined; i++) await turn()
+    expect(shell.group(SHARD)).toBeUndefined()
+  })
+
+  it('a pre-vote starts the group only while the voters its replication state records list this node (issue 20, membership sim seed 488)', async () => {
+    const p2 = await peer()
+    const recorded = async (voters: number[]): Promise<ReplicationShell> => {
+      const { shell } = await shellOf({ replicasOf: () => [asNodeId(2), asNodeId(3)], addressOf: () => p2.address, rpc: client() }, async (engine) => {
+        await engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 0n, role: 'none' })
+        await engine.replAppendControl(2n, { kind: 'config', voters: voters.map(asNodeId) })
+        await engine.setReplState({ generation: 2n, votedFor: null, commitLsn: 1n, role: 'none', config: { lsn: 1n, voters: voters.map(asNodeId) } })
+      })
+      const methods = new RpcMethods()
+      shell.register(methods)
+      shell.start()
+      const preVote = replEnvelopeCodec.encode({ shard: SHARD, msg: { type: 'vote', generation: 3, from: asNodeId(2), lastLsn: 1n, lastGeneration: 2, preVote: true } })
+      await methods.get(RPC_OPCODES.REPL_MESSAGE)!.method({ messages: [preVote] }, { from: asNodeId(2), opcode: 'REPL_MESSAGE', id: 1 })
+      return shell
+    }
+    const turn = async (): Promise<void> => { await new Promise(resolve => setTimeout(resolve, 5)) }
+    const voter = await recorded([1, 2, 3, 4])
+    for (let i = 0; i < 400 && voter.group(SHARD)?.running !== true; i++) await turn()
+    expect(voter.group(SHARD)?.running).toBe(true)
+    // Answered from the disk meanwhile, as before.
+    for (let i = 0; i < 400 && !p2.messages.includes('vote-reply'); i++) await turn()
+    expect(p2.messages).toContain('vote-reply')
+    // A node its recorded voters do not list only answers.
+    const before = p2.messages.length
+    const other = await recorded([2, 3, 4])
+    for (let i = 0; i < 400 && p2.messages.length === before; i++) await turn()
+    for (let i = 0; i < 20; i++) await turn()
+    expect(p2.messages.length).toBeGreaterThan(before)
+    expect(other.group(SHARD)).toBeUndefined()
   })
 })
