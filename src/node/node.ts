@@ -82,7 +82,7 @@ import { Mode1Verifier } from './anti-entropy-mode1'
 import { AuditShell } from './audit'
 import { ShardTraffic } from './shard-traffic'
 import { MEMBER_STATES } from '../cluster/gossip/types'
-import type { ReplicationMode } from '../core/replication-modes'
+import { REPLICATION_MODE_RULES, type ReplicationMode } from '../core/replication-modes'
 import { tombstoneGraceMs } from '../cluster/anti-entropy/purge-rules'
 import { loadRepairRecords, saveRepairRecords } from './repair-records'
 import { asHlcTs, type NodeId, type ShardId, shardIds } from '../core/ids'
@@ -623,7 +623,10 @@ export class ScratchBirdNode {
     if (clustered) {
       // Mode 1 (issue 14): commits on a replicated shard wait for their replicas, its requests
       // go to its primary (node/replication/).
-      this.replicatedWorkers = new ReplicatedWorkers(this.workers!, () => this.replication)
+      this.replicatedWorkers = new ReplicatedWorkers(this.workers!, () => this.replication, (tableId) => {
+        const t = this.catalog.tableById(tableId)
+        return t !== undefined && REPLICATION_MODE_RULES[t.replication.replication_mode].scanAnyReplica
+      })
       this.cluster = this.createCluster(hlc, this.rpc!)
       this.cluster.register(this.rpcMethods)
       this.rpcMethods.register('TXN_STATUS', p => ({ live: this.liveTxns.has(p.xid) }))

@@ -5,6 +5,8 @@ import { HintDelivery, DELIVERY_TICK_MS } from '../cluster/hints/delivery'
 import { hintsOf } from '../cluster/hints/batches'
 import { HintDeliveryRunner, type HintRunnerEvent } from '../cluster/hints/runner'
 import type { HintLog } from '../cluster/hints/hint-log'
+import { UnstoredHints } from '../cluster/hints/unstored'
+import type { Hint } from '../storage/hint-store'
 import { PointRead, StatementWrite, writeFailureLine, type PointReadEffect, type ShardWrite, type StatementWriteEffect } from '../cluster/quorum/coordinator'
 import { observeRemoteHlc } from '../cluster/hlc-observe'
 import type { Clock } from '../core/clock'
@@ -87,6 +89,8 @@ export class QuorumShell {
   private timer: NodeJS.Timeout | null = null
   private readonly inFlight = new Set<Promise<unknown>>()
   private readonly runner: HintDeliveryRunner
+  /** Hints the log refused (its disk full): held in memory, stored again on a short back-off (cluster/hints/unstored.ts). */
+  private readonly unstored = new UnstoredHints()
 
   constructor (private readonly d: QuorumDeps) {
     const r = d.config.replication
@@ -104,7 +108,10 @@ export class QuorumShell {
 
   start (): void {
     // A tick still running (a batch waits up to write_timeout_ms) makes the next ones skip.
-    this.timer = setInterval(() => { if (!this.runner.busy) void this.deliveryTick() }, DELIVERY_TICK_MS)
+    this.timer = setInterval(() => {
+      void this.retryUnstored()
+      if (!this.runner.busy) void this.deliveryTick()
+    }, DELIVERY_TICK_MS)
     this.timer.unref()
   }
 
@@ -218,8 +225,47 @@ export class QuorumShell {
       this.d.log.debug({ target, shard: batch.shard, hints: hints.length }, `stored ${hints.length} hint(s) for node ${target} (shard ${batch.shard})`)
     } catch (e) {
       // Hints never count toward W: a lost hint leaves the replica to read repair / anti-entropy.
-      this.d.log.warn({ target, shard: batch.shard, err: describe(e) }, `hint for node ${target} not stored: ${messageOf(e)}`)
+      // Over the log's cap that is the rule (hint-store.ts); any other refusal — the shard store's
+      // disk full, most often on a coordinator whose own replica refused the write for the same
+      // reason — is held in memory and stored again once the store takes writes (unstored.ts).
+      if (isScratchBirdError(e, 'SB_HINT_LOG_FULL')) {
+        this.d.log.warn({ target, shard: batch.shard, err: describe(e) }, `hint for node ${target} not stored: ${messageOf(e)}`)
+        return
+      }
+      this.d.log.warn({ target, shard: batch.shard, err: describe(e) }, `hint for node ${target} not stored yet (held in memory, stored again when the hint log takes it): ${messageOf(e)}`)
+      this.noteUnstored(this.unstored.keep(hints, this.d.clock.monotonic()))
     }
+  }
+
+  /** The delivery timer's turn for held hints: every held batch offered to the log again once the back-off has passed. */
+  private async retryUnstored (): Promise<void> {
+    const batches = this.unstored.take(this.d.clock.monotonic())
+    if (batches === null) return
+    const failed: Array<readonly Hint[]> = []
+    let stored = 0
+    for (const [i, hints] of batches.entries()) {
+      try {
+        await this.track(this.d.hints.add(hints))
+        stored += hints.length
+      } catch (e) {
+        if (isScratchBirdError(e, 'SB_HINT_LOG_FULL')) {
+          this.d.log.warn({ target: hints[0]?.target, err: describe(e) }, `held hint(s) for node ${hints[0]?.target} not stored: ${messageOf(e)}`)
+          continue
+        }
+        // Still refused (the disk is still full): the rest wait for the next try, in order.
+        failed.push(...batches.slice(i))
+        break
+      }
+    }
+    this.noteUnstored(this.unstored.settled(failed, this.d.clock.monotonic()))
+    if (stored > 0) this.d.log.info({ hints: stored, held: this.unstored.count }, `stored ${stored} held hint(s) in the hint log`)
+  }
+
+  private noteUnstored (dropped: number): void {
+    this.d.metrics.hintsUnstored.set(this.unstored.count)
+    if (dropped === 0) return
+    this.d.metrics.hintsUnstoredDropped.inc(dropped)
+    this.d.log.warn({ dropped, held: this.unstored.count }, `${dropped} refused hint(s) dropped: the in-memory hold is full; their replicas are left to read repair and anti-entropy`)
   }
 
   // ---- reads ------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ export interface NodeMetrics {
   readonly hintLogSizeBytes: Gauge<'target_node'>
   readonly hintCount: Gauge<'target_node'>
   readonly hintsDelivered: Counter<'target_node'>
+  readonly hintsUnstored: Gauge
+  readonly hintsUnstoredDropped: Counter
   readonly quorumWriteFailures: Counter<'shard_id'>
   readonly quorumReadFailures: Counter<'shard_id'>
   readonly readRepairs: Counter<'shard_id'>
@@ -112,6 +114,8 @@ export function createMetrics (): NodeMetrics {
     hintLogSizeBytes: new Gauge({ name: 'scratchbird_hint_log_size_bytes', help: 'Bytes of hints (stored keys + values) this node keeps for a target node', labelNames: ['target_node'], registers: [registry] }),
     hintCount: new Gauge({ name: 'scratchbird_hints', help: 'Hints this node keeps for a target node', labelNames: ['target_node'], registers: [registry] }),
     hintsDelivered: new Counter({ name: 'scratchbird_hints_delivered_total', help: 'Hints delivered to and acknowledged by a target node', labelNames: ['target_node'], registers: [registry] }),
+    hintsUnstored: new Gauge({ name: 'scratchbird_hints_unstored', help: 'Hints the hint log refused (e.g. SB_DISK_FULL), held in memory and stored again when it takes them', registers: [registry] }),
+    hintsUnstoredDropped: new Counter({ name: 'scratchbird_hints_unstored_dropped_total', help: 'Refused hints dropped because the in-memory hold was full (their replicas are left to read repair and anti-entropy)', registers: [registry] }),
     quorumWriteFailures: new Counter({ name: 'scratchbird_quorum_write_failures_total', help: 'leaderless_quorum shard writes that did not reach W acknowledgements (SB_QUORUM_NOT_ACHIEVED)', labelNames: ['shard_id'], registers: [registry] }),
     quorumReadFailures: new Counter({ name: 'scratchbird_quorum_read_failures_total', help: 'leaderless_quorum point reads that did not reach R answers (SB_QUORUM_NOT_ACHIEVED)', labelNames: ['shard_id'], registers: [registry] }),
     readRepairs: new Counter({ name: 'scratchbird_read_repairs_total', help: 'Read repairs sent: the winning version written to a replica that answered a quorum read with an older version or none', labelNames: ['shard_id'], registers: [registry] }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { runChaos } from './run'
+import { RECOVERY_BOUND_MS, runChaos } from './run'
 
 // Issue 21: chaos runs on real processes. In `npm test` one bounded run (a fixed seed, 20 s of
 // faults); `npm run chaos` runs CHAOS_RUNS seeds (20 by default there) of CHAOS_DURATION_MS
@@ -23,6 +23,7 @@ describe('chaos: leaderless tables under a seeded nemesis (3 real nodes)', () =>
       const none = { crashed: 0, 'slow-stop': 0, lost: 0, resurrected: 0, phantom: 0, divergent: 0, 'stale-read': 0, 'future-read': 0, ...(mode1 ? { 'non-linearizable': 0, 'bank-total': 0 } : {}) }
       expect(report.anomalies.counts, `${report.summary}\n${report.anomalies.examples.join('\n')}\nkept in ${report.keptIn}`).toEqual(none)
       expect(report.recoveryMs, report.summary).not.toBeNull()
+      expect(report.recoveryMs!, `${report.summary}: recovery over the one-minute bound; kept in ${report.keptIn}`).toBeLessThanOrEqual(RECOVERY_BOUND_MS)
     }, durationMs + 300_000)
   }
 })

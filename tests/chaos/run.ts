@@ -59,6 +59,8 @@ const LIN_KEYS = 4
 const ACCOUNTS = 6
 const BALANCE = 100
 const REQUEST_TIMEOUT_MS = 8000
+/** Issue 21's acceptance: recovery after healing (hints + anti-entropy) within one minute. */
+export const RECOVERY_BOUND_MS = 60_000
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 /** Each node's data directory is a tmpfs of this size when tmpfs mounts work (the disk-full fault). */
 const NODE_DISK_BYTES = 512 * 1024 * 1024
@@ -290,19 +292,31 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     let recoveryMs: number | null = null
     let finalSets = new Map<number, Set<number>>()
     const deadline = healedAt + (o.recoveryTimeoutMs ?? 120_000)
+    // What each round did — statements that failed or were slow, what the set checker still
+    // found — printed for a slow recovery and kept with a failed run's logs.
+    const recoveryTrace: string[] = []
+    const at = (): number => Math.round(performance.now() - healedAt)
+    const traced = async (id: number, sql: string): Promise<{ status: number, body: any } | null> => {
+      const t = performance.now()
+      const r = await cluster.sql(id, sql).catch((e: unknown) => { recoveryTrace.push(`${at()} ms: node ${id} ${sql}: ${String((e as Error)?.name ?? e)} after ${Math.round(performance.now() - t)} ms`); return null })
+      const took = Math.round(performance.now() - t)
+      if (r !== null && (r.status !== 200 || took > 2000)) recoveryTrace.push(`${at()} ms: node ${id} ${sql}: ${r.status} ${r.body?.error?.code ?? ''} in ${took} ms`)
+      return r
+    }
     while (performance.now() < deadline) {
       for (const i of cluster.ids) {
-        for (const j of cluster.ids) if (j !== i) await cluster.sql(i, `DELIVER HINTS TO NODE ${j}`).catch(() => {})
-        await cluster.sql(i, 'REPAIR TABLE chaos_set').catch(() => {})
-        await cluster.sql(i, 'REPAIR TABLE chaos_reg').catch(() => {})
+        for (const j of cluster.ids) if (j !== i) await traced(i, `DELIVER HINTS TO NODE ${j}`)
+        await traced(i, 'REPAIR TABLE chaos_set')
+        await traced(i, 'REPAIR TABLE chaos_reg')
       }
       finalSets = new Map()
       for (const i of cluster.ids) {
-        const r = await cluster.sql(i, 'SELECT k FROM chaos_set').catch(() => null)
+        const r = await traced(i, 'SELECT k FROM chaos_set')
         if (r?.status === 200) finalSets.set(i, new Set(((r.body?.results?.[0] ?? r.body).rows as unknown[][]).map(row => Number(row[0]))))
       }
       const check = checkSet(history, finalSets)
       if (finalSets.size === n && total(check) === 0) { recoveryMs = Math.round(performance.now() - healedAt); break }
+      recoveryTrace.push(`${at()} ms: round not converged: ${finalSets.size}/${n} nodes read, ${JSON.stringify(check.counts)} ${check.examples.slice(0, 2).join('; ')}`)
       await sleep(2000)
     }
 
@@ -352,10 +366,14 @@ export async function runChaos (o: ChaosOptions): Promise<ChaosReport> {
     const summary = `CHAOS seed=${o.seed} nodes=${n}${o.mode1 === true ? ' mode1' : ''} duration_ms=${durationMs} steps=${steps.length} ops=${all.length} ok=${ok} unknown=${unknown} failed=${failed} ` +
       Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ') + ` recovery_ms=${recoveryMs ?? 'timeout'}` + ` errors=${topErrors(all)}`
     log(summary)
-    if (total(anomalies) > 0 || recoveryMs === null) {
+    // A slow recovery says what its rounds found (which statements failed or were slow, what the
+    // set checker still saw): the first thing to look at when it nears the bound.
+    if (recoveryMs === null || recoveryMs > RECOVERY_BOUND_MS / 6) for (const line of recoveryTrace) log(`  recovery: ${line}`)
+    const overBound = recoveryMs === null || recoveryMs > RECOVERY_BOUND_MS
+    if (total(anomalies) > 0 || overBound) {
       keptIn = join(tmpdir(), `scratchbird-chaos-${o.seed}-${Date.now()}`)
       mkdirSync(keptIn, { recursive: true })
-      writeFileSync(join(keptIn, 'history.json'), JSON.stringify({ seed: o.seed, steps, history, linHistory, bankHistory, finalSets: Object.fromEntries([...finalSets].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])), anomalies }, null, 1))
+      writeFileSync(join(keptIn, 'history.json'), JSON.stringify({ seed: o.seed, steps, recoveryMs, recoveryTrace, history, linHistory, bankHistory, finalSets: Object.fromEntries([...finalSets].map(([k, v]) => [k, [...v].sort((a, b) => a - b)])), anomalies }, null, 1))
       for (const id of cluster.ids) {
         writeFileSync(join(keptIn, `node${id}.stdout.log`), cluster.node(id).stdout())
         writeFileSync(join(keptIn, `node${id}.stderr.log`), cluster.node(id).stderr())

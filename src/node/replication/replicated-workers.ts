@@ -1,6 +1,7 @@
 import { ScratchBirdError } from '../../core/errors'
 import type { ShardId } from '../../core/ids'
 import { codecOf, isLocalOnly, type ShardOpName, type ShardReplies, type ShardRequests } from '../../shard/protocol/ops'
+import { queryTableId } from '../../shard/protocol/op-codecs'
 import type { RawShardRequester, ShardRequester } from '../shard-router'
 import type { ShardGroup } from './shard-group'
 import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
@@ -48,7 +49,13 @@ export interface ReplicationGroups {
 export type LocalWorkers = RawShardRequester & { loggedLsn?: (shard: ShardId) => bigint }
 
 export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
-  constructor (private readonly workers: LocalWorkers, private readonly groups: () => ReplicationGroups | null) {}
+  /**
+   * `scansAnyReplica(tableId)`: is it a table whose scans read any one replica (leaderless_quorum,
+   * REPLICATION_MODE_RULES.scanAnyReplica)? Its rows share the shard with Mode 1 tables' but not
+   * their replication group: see requestRaw.
+   */
+  constructor (private readonly workers: LocalWorkers, private readonly groups: () => ReplicationGroups | null,
+    private readonly scansAnyReplica: (tableId: number) => boolean = () => false) {}
 
   async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
@@ -85,6 +92,12 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       }
       return await this.workers.requestRaw(op, shard, payload)
     }
+    // A scan of a leaderless table outside a transaction reads this node's replica (the router chose
+    // it: ShardRouter.scan). The shard's Mode 1 group — there when a primary_replica table shares
+    // the shard — has no say over those rows: gating them on its primary and lease made leaderless
+    // reads fail with SB_NOT_PRIMARY for as long as that group re-elected (issue 21: 40 s and more
+    // under load, past the one-minute recovery bound) and sent the rest to the primary's replica.
+    if (op === 'QUERY' && this.leaderlessScan(payload)) return await this.workers.requestRaw(op, shard, payload)
     if (g.role !== 'primary') {
       const primary = g.primary
       throw new ScratchBirdError('SB_NOT_PRIMARY', primary === 0
@@ -103,5 +116,12 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       await g.readSettled(this.workers.loggedLsn?.(shard))
     }
     return reply
+  }
+
+  /** A QUERY of a scan-any-replica table, outside a transaction (the table peeked first, so Mode 1 reads decode nothing more). */
+  private leaderlessScan (payload: Uint8Array): boolean {
+    const tableId = queryTableId(payload)
+    if (tableId === undefined || !this.scansAnyReplica(tableId)) return false
+    return codecOf('QUERY').decodeRequest(payload).xid === undefined
   }
 }

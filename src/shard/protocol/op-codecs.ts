@@ -131,6 +131,12 @@ const queryBody: Body<ShardRequests['QUERY'], ShardReplies['QUERY']> = {
   rep: queryRows
 }
 
+/** The table of an encoded QUERY / REPLICA_QUERY request, read without decoding the rest (queryBody: shard u32, then table u32); undefined when too short. */
+export function queryTableId (payload: Uint8Array): number | undefined {
+  if (payload.length < 8) return undefined
+  return new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(4)
+}
+
 const replicaReadBody: Body<ShardRequests['REPLICA_READ'], ShardReplies['REPLICA_READ']> = {
   req: [(w, v) => { w.u32(v.shard); w.u32(v.tableId); w.array(v.pks, pk => writeTuple(w, pk)) },
     r => ({ shard: r.shard(), tableId: r.u32(), pks: r.array(() => readTuple(r)) })],

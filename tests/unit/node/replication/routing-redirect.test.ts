@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ScratchBirdError } from '../../../../src/core/errors'
-import { asNodeId, asShardId, type NodeId, type ShardId } from '../../../../src/core/ids'
+import { asNodeId, asShardId, asXid, type NodeId, type ShardId } from '../../../../src/core/ids'
 import { ShardRouter, type RawShardRequester, type ShardRequester } from '../../../../src/node/shard-router'
 import { ReplicatedWorkers } from '../../../../src/node/replication/replicated-workers'
 import type { ShardGroup } from '../../../../src/node/replication/shard-group'
@@ -8,6 +8,7 @@ import { codecOf, SHARD_OPS, type ShardOpName } from '../../../../src/shard/prot
 import { HostClient, memoryEngines } from '../../shard/host-fixtures'
 import { ManualClock } from '../../../../src/core/clock'
 import { ins, nextHlc } from '../../storage/replica-fixtures'
+import { encodeRows } from '../../../../src/shard/protocol/value-rows'
 
 // Mode 1 in front of this node's shard workers (src/node/replication/replicated-workers.ts) and
 // the router's single retry at the primary a refusal names (src/node/shard-router.ts), over a real
@@ -59,6 +60,32 @@ describe('a copy this node let go (issue 20: a membership change moved it)', () 
     await expect(w.request('GET', { shard: SHARD, tableId: 1, pk: ['a'] })).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
     // Nothing landed; replication and local ops still pass.
     expect((await w.request('STATS', { shard: SHARD })).lastLsn).toBe(0n)
+  })
+})
+
+describe('a leaderless table sharing a shard with a Mode 1 table (issue 21)', () => {
+  const LEADERLESS = 7
+  const MODE1 = 8
+  const query = (tableId: number, xid?: bigint): Parameters<ReplicatedWorkers['request']>[1] =>
+    ({ shard: SHARD, tableId, options: {}, program: new Uint8Array(0), params: encodeRows([]), ...(xid !== undefined ? { xid: asXid(xid) } : {}) }) as never
+  /** Workers that answer every QUERY with an empty page and note what reached them. */
+  function workers (reached: string[]): RawShardRequester {
+    return { requestRaw: async (op) => { reached.push(op); return codecOf('QUERY').encodeReply({ rows: encodeRows([]), scanned: 0 }) } }
+  }
+  /** A group in the middle of an election: no primary known, no read lease. */
+  const electing = { role: 'candidate', primary: 0, generation: 9, readGrant: () => ({ granted: false, error: new ScratchBirdError('SB_NOT_PRIMARY', 'lease expired', {}) }) } as unknown as ShardGroup
+  const leaseless = { ...electing, role: 'primary', primary: 1, readSettled: async () => { throw new Error('a leaderless scan waits for no Mode 1 commit') } } as unknown as ShardGroup
+
+  it('its scan reads this node\'s replica whatever the Mode 1 group\'s election or lease; the Mode 1 table\'s scan and a scan inside a transaction are still refused', async () => {
+    for (const g of [electing, leaseless]) {
+      const reached: string[] = []
+      const w = new ReplicatedWorkers(workers(reached), () => ({ group: () => g }), id => id === LEADERLESS)
+      expect((await w.request('QUERY', query(LEADERLESS) as never)).scanned).toBe(0)
+      expect(reached).toEqual(['QUERY'])
+      await expect(w.request('QUERY', query(MODE1) as never)).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+      await expect(w.request('QUERY', query(LEADERLESS, 5n) as never)).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+      expect(reached).toEqual(['QUERY'])
+    }
   })
 })
 
