@@ -88,7 +88,7 @@ describe('Mode 1: the primary partitioned away from the other two', () => {
         try {
           return (await t.op(id, 'READ_COMMIT_LOG', { shard, fromLsn: from, limit: 10_000 })).entries
         } catch (e) {
-          const f = (e as { code?: string, details?: Record<string, unknown> })
+          const f = e as { code?: string, details?: Record<string, unknown> }
           if (f.code !== 'SB_COMMIT_LOG_TRUNCATED') throw e
           from = BigInt(String(f.details?.first_available_lsn))
           return null
