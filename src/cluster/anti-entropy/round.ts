@@ -34,6 +34,15 @@ import type { AbortReason, AeEvent, AeReply, AeRequest, RoundResult } from './ty
 
 /** Keys whose newer leaf is younger than this are in flight (quorum fan-out, hints): left alone. */
 export const IN_FLIGHT_TOLERANCE_MS = 60_000
+/**
+ * The in-flight tolerance of a FORCED round (REPAIR TABLE / SHARD, a stale shard's rounds back to
+ * back): someone asked for the replicas to agree now, and repairing a key still in flight is
+ * harmless (decide.ts: LWW applies are idempotent; the fan-out or hint lands on the same winner).
+ * With the full minute, a write acknowledged while its hint to a replica was lost (a coordinator
+ * killed before storing it) waited 60 s for any round to touch it (chaos seed 7009). The round's
+ * verifiedThroughMs keeps the full tolerance: the tombstone purge bound is not loosened.
+ */
+export const FORCED_IN_FLIGHT_TOLERANCE_MS = 5_000
 /** Seeds (Phase 4): anti-entropy overhead < 2 % CPU. */
 export const MAX_BUSY_PERCENT = 2
 export const REQUEST_TIMEOUT_MS = 30_000
@@ -53,6 +62,8 @@ export interface RoundOptions {
   /** Wall-clock ms at the start (Clock.now): in-flight tolerance and verifiedThroughMs are from it. */
   readonly startWallMs: number
   readonly inFlightToleranceMs?: number
+  /** Keys younger than this are left alone in this round (default: inFlightToleranceMs, at most it); verifiedThroughMs still counts inFlightToleranceMs. */
+  readonly repairToleranceMs?: number
   readonly maxBusyPercent?: number
   readonly requestTimeoutMs?: number
   readonly retries?: number
@@ -111,14 +122,14 @@ export class RepairRound {
     this.maxBytes = opts.maxBytes ?? MAX_ROUND_BYTES
     this.maxKeys = opts.maxKeysPerRequest ?? MAX_KEYS_PER_REQUEST
     this.maxBuckets = opts.maxBucketsPerLeaves ?? MAX_BUCKETS_PER_LEAVES
-    assert(Number.isFinite(this.startWallMs) && this.tolerance >= 0 && this.busyPercent > 0 && this.busyPercent <= 100 &&
+    assert(Number.isFinite(this.startWallMs) && this.tolerance >= 0 && (opts.repairToleranceMs ?? 0) >= 0 && this.busyPercent > 0 && this.busyPercent <= 100 &&
       this.requestTimeoutMs > 0 && Number.isInteger(this.retries) && this.retries >= 0 && this.maxRoundMs > 0 && (opts.maxLeaves ?? MAX_ROUND_LEAVES) > 0 && this.maxBytes > 0 &&
       Number.isInteger(this.maxKeys) && this.maxKeys >= 1 && Number.isInteger(this.maxBuckets) && this.maxBuckets >= 1,
     'anti-entropy round options out of range')
     this.walk = new RoundWalk({
       shard: this.shard,
       peer: this.peer,
-      youngerThanMs: this.startWallMs - this.tolerance,
+      youngerThanMs: this.startWallMs - Math.min(this.tolerance, opts.repairToleranceMs ?? this.tolerance),
       maxLeaves: opts.maxLeaves ?? MAX_ROUND_LEAVES,
       maxKeys: this.maxKeys,
       maxBuckets: this.maxBuckets,

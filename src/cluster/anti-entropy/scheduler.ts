@@ -2,7 +2,7 @@ import { assert } from '../../core/errors'
 import type { NodeId, ShardId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
 import type { ShardRepairState } from './purge-rules'
-import { RepairRound, type RoundOptions } from './round'
+import { FORCED_IN_FLIGHT_TOLERANCE_MS, RepairRound, type RoundOptions } from './round'
 import type { AbortReason, AeEvent, AeReply, AeRequest, RoundResult } from './types'
 
 // Which repair round runs when (DESIGN §6 "Anti-entropy": rounds every anti_entropy.interval_ms,
@@ -140,13 +140,15 @@ export class AntiEntropyScheduler {
       .sort((x, y) => (x.st.forced === y.st.forced ? x.st.nextDueAt - y.st.nextDueAt : x.st.forced ? -1 : 1) || x.h.shard - y.h.shard)
     for (const { h, st } of due) {
       if (running >= this.maxConcurrent) break
+      const forced = st.forced
       st.forced = false
       st.nextDueAt = nowMs + this.intervalMs
       const peer = nextPeer(h.peers, st.lastPeer, isAlive)
       if (peer === undefined) continue
       st.lastPeer = peer
       const ps = this.peerOf(st, peer)
-      const round = new RepairRound({ ...this.roundOpts, shard: h.shard, peer, startWallMs: wallMs, resumeAfterWindow: ps.resumeAfterWindow })
+      // A forced round repairs keys still in flight too (round.ts FORCED_IN_FLIGHT_TOLERANCE_MS).
+      const round = new RepairRound({ ...this.roundOpts, ...(forced ? { repairToleranceMs: FORCED_IN_FLIGHT_TOLERANCE_MS } : {}), shard: h.shard, peer, startWallMs: wallMs, resumeAfterWindow: ps.resumeAfterWindow })
       const a = { round, no: ++this.roundSeq }
       st.active = a
       ps.lastAttempt = { startedAtMs: wallMs, outcome: 'running', reason: undefined }

@@ -147,3 +147,31 @@ describe('AntiEntropyScheduler with replicas', () => {
     expect(peer.rows.size).toBe(3)
   })
 })
+
+describe('AntiEntropyScheduler: forced rounds (REPAIR TABLE / SHARD)', () => {
+  it('repair a key younger than the minute a scheduled round leaves in flight, and still claim verification only up to a minute back', () => {
+    const WINDOW = 60_000
+    const NOW = WALL + 10 * WINDOW
+    const local = new SimReplica(WINDOW, 0, 100)
+    const peer = new SimReplica(WINDOW, 0, 100)
+    // Written 20 s ago, on this replica only (its hint to the peer was lost).
+    local.apply({ key: rowKey(1, [7n]), versionId: encodeUuidV8({ ts: NOW - 20_000, counter: 0, nodeId: 1, random: 1 }), row: Buffer.from('r') }, NOW)
+    const one: HeldShard[] = [{ shard: s(1), peers: [n(2)] }]
+    const sch = new AntiEntropyScheduler({ intervalMs: INTERVAL, round: { maxBusyPercent: 100 } }, zeroRng)
+    const run = (t: number): void => {
+      let reqs = sch.tick(t, NOW + t, one, () => true)
+      while (reqs.length > 0) {
+        const next: ScheduledRequest[] = []
+        for (const r of reqs) next.push(...sch.onReply(r.shard, r.round, r.request.id, (r.request.side === 'local' ? local : peer).handle(r.request, NOW + t), t))
+        reqs = next
+      }
+    }
+    run(0) // the scheduled round: the key is in flight
+    expect(sch.status()[0]!.peers.get(n(2))!.lastAttempt!.outcome).toBe('completed')
+    expect(peer.rows.size).toBe(0)
+    expect(sch.force(s(1))).toBe(true)
+    run(1000) // forced: repaired now
+    expect(peer.rows.size).toBe(1)
+    expect(sch.repairState(s(1), NOW).peers.get(n(2))!.verifiedThroughMs).toBe(NOW + 1000 - 60_000)
+  })
+})
