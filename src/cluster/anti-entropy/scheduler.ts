@@ -2,7 +2,7 @@ import { assert } from '../../core/errors'
 import type { NodeId, ShardId } from '../../core/ids'
 import type { Rng } from '../../core/rng'
 import type { ShardRepairState } from './purge-rules'
-import { FORCED_IN_FLIGHT_TOLERANCE_MS, RepairRound, type RoundOptions } from './round'
+import { FORCED_IN_FLIGHT_TOLERANCE_MS, FORCED_MAX_BUSY_PERCENT, MAX_BUSY_PERCENT, RepairRound, type RoundOptions } from './round'
 import type { AbortReason, AeEvent, AeReply, AeRequest, RoundResult } from './types'
 
 // Which repair round runs when (DESIGN §6 "Anti-entropy": rounds every anti_entropy.interval_ms,
@@ -77,6 +77,19 @@ interface ShardState {
   readonly peers: Map<NodeId, PeerState>
 }
 
+/**
+ * The options of a forced round (REPAIR TABLE / SHARD, a stale shard's rounds back to back): keys
+ * still in flight are repaired too and the duty cycle is the forced one (round.ts FORCED_*); never
+ * slower or more careful than the configured options.
+ */
+export function forcedRoundOptions (o: SchedulerOptions['round']): NonNullable<SchedulerOptions['round']> {
+  return {
+    ...o,
+    repairToleranceMs: Math.min(o?.repairToleranceMs ?? FORCED_IN_FLIGHT_TOLERANCE_MS, FORCED_IN_FLIGHT_TOLERANCE_MS),
+    maxBusyPercent: Math.max(o?.maxBusyPercent ?? MAX_BUSY_PERCENT, FORCED_MAX_BUSY_PERCENT)
+  }
+}
+
 export class AntiEntropyScheduler {
   private readonly intervalMs: number
   private readonly maxConcurrent: number
@@ -147,8 +160,7 @@ export class AntiEntropyScheduler {
       if (peer === undefined) continue
       st.lastPeer = peer
       const ps = this.peerOf(st, peer)
-      // A forced round repairs keys still in flight too (round.ts FORCED_IN_FLIGHT_TOLERANCE_MS).
-      const round = new RepairRound({ ...this.roundOpts, ...(forced ? { repairToleranceMs: FORCED_IN_FLIGHT_TOLERANCE_MS } : {}), shard: h.shard, peer, startWallMs: wallMs, resumeAfterWindow: ps.resumeAfterWindow })
+      const round = new RepairRound({ ...(forced ? forcedRoundOptions(this.roundOpts) : this.roundOpts), shard: h.shard, peer, startWallMs: wallMs, resumeAfterWindow: ps.resumeAfterWindow })
       const a = { round, no: ++this.roundSeq }
       st.active = a
       ps.lastAttempt = { startedAtMs: wallMs, outcome: 'running', reason: undefined }

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { AntiEntropyScheduler, nextPeer, type HeldShard, type ScheduledRequest } from '../../../src/cluster/anti-entropy/scheduler'
+import { AntiEntropyScheduler, forcedRoundOptions, nextPeer, type HeldShard, type ScheduledRequest } from '../../../src/cluster/anti-entropy/scheduler'
 import type { AeReply } from '../../../src/cluster/anti-entropy/types'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
@@ -173,5 +173,13 @@ describe('AntiEntropyScheduler: forced rounds (REPAIR TABLE / SHARD)', () => {
     run(1000) // forced: repaired now
     expect(peer.rows.size).toBe(1)
     expect(sch.repairState(s(1), NOW).peers.get(n(2))!.verifiedThroughMs).toBe(NOW + 1000 - 60_000)
+  })
+})
+
+describe('forcedRoundOptions', () => {
+  it('repairs keys older than 5 s at up to half the time busy, never slower or more careful than configured', () => {
+    expect(forcedRoundOptions(undefined)).toMatchObject({ repairToleranceMs: 5_000, maxBusyPercent: 50 })
+    expect(forcedRoundOptions({ maxBusyPercent: 100, inFlightToleranceMs: 1_000, maxKeysPerRequest: 16 })).toEqual({ maxBusyPercent: 100, inFlightToleranceMs: 1_000, maxKeysPerRequest: 16, repairToleranceMs: 5_000 })
+    expect(forcedRoundOptions({ repairToleranceMs: 0 }).repairToleranceMs).toBe(0)
   })
 })
