@@ -6,7 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
-import { fillTargets, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
+import { fillTargets, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
@@ -282,6 +282,12 @@ export class ClusterShell implements ShardRouting {
   layoutSettled (): boolean {
     const alive = knownAlive(this.states(), this.selfId)
     return holdingMembers(this.layout).every(id => id === this.selfId || !alive(id) || (this.machine.peerEpoch(id) ?? 0) >= this.layout.epoch)
+  }
+
+  /** Has this node heard the layout from a peer since it started (cluster/membership/leaderless-moves.ts layoutConfirmed)? */
+  layoutConfirmed (): boolean {
+    const others = holdingMembers(this.layout).filter(id => id !== this.selfId)
+    return layoutConfirmed(this.layout.epoch, others.map(id => this.machine.peerEpoch(id)), others.length === 0)
   }
 
   /**

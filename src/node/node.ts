@@ -1103,6 +1103,7 @@ export class ScratchBirdNode {
       forward: (id, op, shard, payload, timeoutMs) => cluster.forward(id, op, shard, payload, timeoutMs),
       replicas: (shard, n) => cluster.replicasOf(shard, n),
       pending: (shard, n) => cluster.pendingOf(shard, n),
+      layoutConfirmed: () => cluster.layoutConfirmed(),
       alive: (id) => cluster.isAlive(id),
       // A node admitted at run time is in the layout, not necessarily in this node's cluster.nodes.
       isMember: (id) => members.has(id) || cluster.isLayoutMember(id),

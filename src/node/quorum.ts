@@ -31,6 +31,8 @@ import type { TracePort } from '../core/trace-context'
 
 /** Room a REPLICA_APPLY needs beyond its rows: op, shard, XID, HLC, counts, RPC message header. */
 const REPLICA_APPLY_ENVELOPE_BYTES = LIMITS.rpcEnvelopeBytes
+/** How often a write waiting for the layout to be heard after a start looks again (layoutHeard). */
+const LAYOUT_POLL_MS = 25
 
 // The leaderless quorum I/O shell (DESIGN §6 "Mode 3"; issue 6): carries out the effects of the
 // sans-I/O coordinator (src/cluster/quorum/coordinator.ts: StatementWrite for a statement's or a
@@ -63,6 +65,8 @@ export interface QuorumDeps {
   readonly replicas: (shard: ShardId, n: number) => NodeId[]
   /** The replicas being filled by a join or drain, each of which must acknowledge a write (ClusterShell.pendingOf); absent: none. */
   readonly pending?: (shard: ShardId, n: number) => readonly NodeId[]
+  /** Has this node heard the cluster's layout from a peer since it started (ClusterShell.layoutConfirmed)? Absent: always. */
+  readonly layoutConfirmed?: () => boolean
   /** Gossip liveness. */
   readonly alive: (nodeId: NodeId) => boolean
   /** Is `nodeId` a configured member? */
@@ -164,11 +168,32 @@ export class QuorumShell {
    * a transaction's buffered writes at COMMIT (src/exec/quorum-txn.ts). The policy is
    * StatementWrite's (src/cluster/quorum/coordinator.ts); this carries out its effects.
    */
+  /**
+   * Right after a start, waits (until `deadline`, monotonic) for the layout to be heard from a peer:
+   * a join or drain may have begun while this node was down, and a write placed by the layout from
+   * before it could be acknowledged without a replica being filled (cluster/membership/
+   * leaderless-moves.ts layoutConfirmed). Normally one gossip round; refused, writing nothing,
+   * when no peer is heard by then.
+   */
+  private async layoutHeard (deadline: number): Promise<void> {
+    const confirmed = this.d.layoutConfirmed
+    if (confirmed === undefined) return
+    while (!confirmed()) {
+      if (this.d.clock.monotonic() >= deadline) {
+        throw new ScratchBirdError('SB_QUORUM_NOT_ACHIEVED',
+          `node ${this.d.selfId} has not heard the cluster layout from any peer since it started, so it cannot tell whether a join or drain is moving the replicas of the shard; the write was refused and changed nothing — retry once peers are reachable`,
+          { node: this.d.selfId, reason: 'layout_unconfirmed' })
+      }
+      await new Promise(resolve => setTimeout(resolve, LAYOUT_POLL_MS))
+    }
+  }
+
   async writeBatches (batches: readonly QuorumBatch[]): Promise<void> {
     const nonEmpty = batches.filter(b => b.writes.length > 0)
     if (nonEmpty.length === 0) return
     const now = (): number => this.d.clock.monotonic()
     const timeoutMs = this.d.config.replication.write_timeout_ms
+    await this.layoutHeard(now() + timeoutMs)
     const sw = new StatementWrite({
       batches: nonEmpty,
       xid: this.d.xid(),

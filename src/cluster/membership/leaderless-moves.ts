@@ -171,3 +171,23 @@ export function leaderlessMovingText (v: MoveView, shard: number): string | unde
   })
   return parts.length === 0 ? undefined : parts.join('; ')
 }
+
+/**
+ * May this node coordinate leaderless writes by the layout it holds? A node that was down when a
+ * join or drain began restarts with the layout from before it: it would send writes to the old
+ * replicas only, acknowledged on W of them, and a write landing after a target's fill would miss
+ * that target (the fill's settle wait counts live members only). So after a start a node first
+ * hears the layout from a peer: it holds one at least as new as every epoch a peer announced to it,
+ * and at least one peer announced one (`heard`: the epochs of the peers heard since this process
+ * started, undefined for the others). A node alone in its layout has nobody to hear.
+ */
+export function layoutConfirmed (selfEpoch: number, heard: ReadonlyArray<number | undefined>, alone: boolean): boolean {
+  if (alone) return true
+  let any = false
+  for (const e of heard) {
+    if (e === undefined) continue
+    if (e > selfEpoch) return false
+    any = true
+  }
+  return any
+}

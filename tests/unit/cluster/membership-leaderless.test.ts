@@ -8,7 +8,7 @@ import { countedMembers, parseLayout, placedMembers, type ClusterLayout } from '
 import { membershipOpLayout, type MembershipFacts } from '../../../src/cluster/membership/drain'
 import { admitLayout, compareLayouts, joinedLayout } from '../../../src/cluster/membership/epochs'
 import {
-  currentMarks, fillJobs, fillTargets, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, movingFills, quorumReplicas,
+  currentMarks, fillJobs, fillTargets, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, movingFills, quorumReplicas,
   type FillMark, type MoveView
 } from '../../../src/cluster/membership/leaderless-moves'
 import { preferenceList } from '../../../src/cluster/placement'
@@ -153,5 +153,20 @@ describe('fills and the end of the move', () => {
     expect(movingFills(viewOf(l, []))).toEqual([])
     expect(movingFills(viewOf(joinedLayout(l)))).toEqual([])
     expect(leaderlessShardsStillMoving(viewOf(joinedLayout(l)), new Map())).toEqual([])
+  })
+})
+
+describe('layoutConfirmed (a node coordinates leaderless writes once it heard the layout from a peer)', () => {
+  it('is false right after a start until some peer announced an epoch, and while a peer announced a newer one than this node holds', () => {
+    expect(layoutConfirmed(3, [undefined, undefined], false)).toBe(false)
+    expect(layoutConfirmed(3, [undefined, 3], false)).toBe(true)
+    expect(layoutConfirmed(3, [2, undefined], false)).toBe(true)
+    // Down when a join began: a peer announces epoch 4 before this node adopted it.
+    expect(layoutConfirmed(3, [4, 3], false)).toBe(false)
+    expect(layoutConfirmed(4, [4, 3], false)).toBe(true)
+  })
+
+  it('a node alone in its layout has nobody to hear', () => {
+    expect(layoutConfirmed(1, [], true)).toBe(true)
   })
 })
