@@ -1,9 +1,9 @@
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SeededRng } from '../../src/core/rng'
 import { startCluster, type Cluster } from '../helpers/cluster-harness'
-import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../helpers/small-disk'
+import { fillDisk, mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../helpers/small-disk'
 import { checkBank, checkRegister, checkSet } from './checkers'
 import { checkLinearizableRegisters } from './linearizable'
 import { total, type Anomalies, type Op, type Outcome } from './history'
@@ -70,19 +70,6 @@ function topErrors (ops: readonly Op[]): string {
   const n = new Map<string, number>()
   for (const op of ops) if (op.outcome !== 'ok') n.set(op.error ?? '?', (n.get(op.error ?? '?') ?? 0) + 1)
   return [...n].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, v]) => `${k}:${v}`).join(',') || 'none'
-}
-
-/** Write `path` until the filesystem is full (ENOSPC): the disk-full fault. */
-function fillDisk (path: string): void {
-  const fd = openSync(path, 'w')
-  const chunk = Buffer.alloc(1024 * 1024)
-  try {
-    for (;;) writeSync(fd, chunk)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
-  } finally {
-    closeSync(fd)
-  }
 }
 
 /** What a client can know from one HTTP answer (or its absence). */

@@ -1,8 +1,8 @@
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startCluster, type Cluster } from '../helpers/cluster-harness'
-import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../helpers/small-disk'
+import { fillDisk, mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../helpers/small-disk'
 
 // Issue 21 (chaos seed 7002's 63 s recovery): a leaderless coordinator whose data directory is
 // full acknowledges a write its two peers took (W = 2 of 3) while its own replica refused it with
@@ -23,19 +23,6 @@ afterAll(async () => {
   await cluster?.close()
   disk?.unmount()
 })
-
-/** Write `path` until the filesystem is full (ENOSPC). */
-function fillDisk (path: string): void {
-  const fd = openSync(path, 'w')
-  const chunk = Buffer.alloc(1024 * 1024)
-  try {
-    for (;;) writeSync(fd, chunk)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
-  } finally {
-    closeSync(fd)
-  }
-}
 
 describe.skipIf(unavailable !== null)('a leaderless coordinator whose disk is full' + (unavailable !== null ? ` (skipped: ${unavailable})` : ''), () => {
   it('gets the rows it acknowledged from its peers into its own replica once space is back (hints held in memory, not dropped)', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -40,5 +40,18 @@ export function mountSmallDisk (bytes: number): SmallDisk {
       try { execFileSync('umount', ['-l', dir], { stdio: 'pipe' }) } catch {}
       rmSync(dir, { recursive: true, force: true })
     }
+  }
+}
+
+/** Write `path` until the filesystem is full (ENOSPC): the disk-full fault. */
+export function fillDisk (path: string): void {
+  const fd = openSync(path, 'w')
+  const chunk = Buffer.alloc(1024 * 1024)
+  try {
+    for (;;) writeSync(fd, chunk)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e
+  } finally {
+    closeSync(fd)
   }
 }
