@@ -69,7 +69,9 @@ import { decodeLeafKey, rowKeyOfLeafKey } from './merkle/leaf-key'
 import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
-import { scanVersions, type VersionScanRow } from './version-scan'
+import { scanVersions, type SplitScanRow } from './version-scan'
+import { applyDerived, clearDeriveProgress, readDeriveProgress, type DeriveApplyReport, type DeriveProgress, type DerivedEntry } from './split-derive'
+import { pinSplitLog, unpinSplitLog, withSplitPin } from './split-pin'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -931,7 +933,7 @@ export class ShardEngine {
   }
 
   /** A page of a table's latest committed versions with their commit HLCs, tombstones included (storage/version-scan.ts). */
-  scanVersions (tableId: number, after: Tuple | null, limit: number): Promise<VersionScanRow[]> {
+  scanVersions (tableId: number, after: Tuple | null, limit: number): Promise<SplitScanRow[]> {
     this.checkOpen()
     return scanVersions(this.kv, this.tip, tableId, after, limit)
   }
@@ -1077,7 +1079,7 @@ export class ShardEngine {
     const report = await sweep({ kv: this.kv, tip: this.tip, exclusive, oldestSnapshot: () => this.st.oldestSnapshot() }, horizonHlc, opts)
     const log = opts.commitLog === undefined
       ? { entriesTruncated: 0, firstAvailableLsn: this.st.logFloor }
-      : await truncateCommitLog({ kv: this.kv, exclusive, floor: () => this.st.logFloor, setFloor: (lsn) => { this.st.logFloor = lsn } }, commitLogNeed(opts.commitLog))
+      : await truncateCommitLog({ kv: this.kv, exclusive, floor: () => this.st.logFloor, setFloor: (lsn) => { this.st.logFloor = lsn } }, commitLogNeed(await withSplitPin(this.kv, opts.commitLog)))
     return { ...report, relationsPurged, logEntriesTruncated: log.entriesTruncated, firstAvailableLsn: log.firstAvailableLsn, durationMs: this.clock.monotonic() - t0 }
   }
 
@@ -1087,6 +1089,30 @@ export class ShardEngine {
     if (!Array.isArray(ids)) throw badArg('relation ids must be an array')
     for (const id of ids) checkTableId(id)
     return await purgeRelations({ kv: this.kv, exclusive: (fn) => this.exclusive(fn), forest: this.st.forest, land: (w) => this.landForest(w) }, new Set(ids))
+  }
+
+  // ---- shard split, COPY (cluster/shard-split.ts): parent pin, child derive -----------------------
+
+  /** Pin this (parent) shard's log after its last applied LSN and answer it, or release the pin (split-pin.ts). */
+  async splitPin (pin: boolean): Promise<bigint | null> {
+    this.checkOpen()
+    if (!pin) { await unpinSplitLog(this.repl); return null }
+    return await pinSplitLog(this.repl)
+  }
+
+  /** Apply derived entries to this (child) shard with its progress (split-derive.ts). */
+  async deriveApply (from: DeriveProgress | null, to: DeriveProgress, entries: readonly DerivedEntry[]): Promise<DeriveApplyReport> {
+    this.checkOpen()
+    if (!Array.isArray(entries)) throw badArg('derived entries must be an array')
+    return await applyDerived(this.repl, from, to, entries)
+  }
+
+  /** This (child) shard's derive progress; `clear`: remove it after reading. */
+  async deriveState (clear: boolean): Promise<DeriveProgress | null> {
+    this.checkOpen()
+    const p = await readDeriveProgress(this.repl)
+    if (clear && p !== null) await clearDeriveProgress(this.repl)
+    return p
   }
 
   // ---- Mode 1 replication (DESIGN §6): the shard-worker side of the replicated log ----------------

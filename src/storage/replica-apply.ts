@@ -253,7 +253,8 @@ async function checkHeld (h: ReplicaHost, entries: readonly RawLogEntry[]): Prom
   }
 }
 
-function putOp (m: Mutation): RowOp {
+/** A replicated mutation as a 'put' row write (its keys encoded). */
+export function putOp (m: Mutation): RowOp {
   const prefix = rowPrefix(m.tableId)
   const rowKey = new Uint8Array(prefix.length + m.pkBytes.length)
   rowKey.set(prefix, 0)
@@ -261,7 +262,8 @@ function putOp (m: Mutation): RowOp {
   return { kind: 'put', tableId: m.tableId, pkBytes: rowKey.subarray(prefix.length), rowKey, ks: keyString(rowKey), row: m.row, versionId: m.versionId }
 }
 
-function u64 (v: bigint): Uint8Array {
+/** `v` as 8 bytes big-endian (the LSN and HLC marks). */
+export function u64 (v: bigint): Uint8Array {
   const b = new Uint8Array(8)
   writeU64(b, 0, v)
   return b

@@ -2,7 +2,7 @@ import { ScratchBirdError } from '../core/errors'
 import type { KvStore } from './kv'
 import { decodeTuple, rowPrefix, rowScanRange, type Tuple } from './keys'
 import type { Tip } from './tip'
-import type { HlcTs, VersionId } from './types'
+import type { HlcTs, VersionId, Xid } from './types'
 import { READ_COMMITTED_VIEWER, readVisible } from './visibility'
 
 // A page of a table's rows with their versions, tombstones included (shard op VERSION_SCAN): what a
@@ -23,15 +23,20 @@ export interface VersionScanRow {
   readonly commitHlc: HlcTs
 }
 
+/** A VERSION_SCAN row with the xid that wrote its version (SPLIT_SCAN: the child records the version under it). */
+export interface SplitScanRow extends VersionScanRow {
+  readonly xid: Xid
+}
+
 /** Up to `limit` keys of `tableId` after `after` (null: from the first), in key order. */
-export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, after: Tuple | null, limit: number): Promise<VersionScanRow[]> {
+export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, after: Tuple | null, limit: number): Promise<SplitScanRow[]> {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VERSION_SCAN_ROWS) {
     throw new ScratchBirdError('SB_BAD_ARGUMENT', `VERSION_SCAN: limit ${limit} is outside 1…${MAX_VERSION_SCAN_ROWS}`)
   }
   if (after !== null && !Array.isArray(after)) throw new ScratchBirdError('SB_BAD_ARGUMENT', 'VERSION_SCAN: after must be a tuple (array) or null')
   const range = rowScanRange(tableId, after === null ? {} : { gt: after })
   const pkOffset = rowPrefix(tableId).length
-  const out: VersionScanRow[] = []
+  const out: SplitScanRow[] = []
   for await (const [k, val] of kv.iterate({ ...range, reverse: false })) {
     const v = await readVisible(kv, tip, k, val, READ_COMMITTED_VIEWER)
     if (v === undefined) continue
@@ -42,7 +47,7 @@ export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, afte
       if (e.state !== 'committed' || e.commitHlc === undefined) continue
       commitHlc = e.commitHlc
     }
-    out.push({ pk: decodeTuple(k, pkOffset), versionId: v.versionId.slice(), row: v.tombstone ? null : v.row.slice(), commitHlc })
+    out.push({ pk: decodeTuple(k, pkOffset), versionId: v.versionId.slice(), row: v.tombstone ? null : v.row.slice(), commitHlc, xid: v.xid })
     if (out.length >= limit) break
   }
   return out

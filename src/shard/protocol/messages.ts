@@ -8,6 +8,7 @@ import type { VersionScanRow } from '../../storage/version-scan'
 import type { JoinQueryOptions } from '../drivers/join-driver'
 import type { QueryOptions } from '../drivers/query-driver'
 import type { ReplReplies, ReplRequests } from './repl-messages'
+import type { SplitReplies, SplitRequests } from './split-messages'
 
 // Request and reply payload of each shard op (the table in ops.ts), as the main thread and a shard
 // worker see them; op-codecs.ts puts them in bytes.
@@ -23,7 +24,7 @@ import type { ReplReplies, ReplRequests } from './repl-messages'
 export interface TxnBegin { isolation: Isolation, startHlc: HlcTs, xid?: Xid, coordinator?: NodeId }
 
 /** Request payload of each op. Every request names the shard it is for. */
-export interface ShardRequests extends ReplRequests {
+export interface ShardRequests extends ReplRequests, SplitRequests {
   PING: { shard: ShardId }
   SHARD_OPEN: { shard: ShardId }
   AUTOCOMMIT: { shard: ShardId, writes: RowWrite[], commitHlc: HlcTs, xid?: Xid }
@@ -124,7 +125,7 @@ export interface HintOpReply { n: number, stats: HintTargetRow[] }
 export interface ShardStats { shard: ShardId, lastLsn: bigint, hlcHighWater: HlcTs, openTxns: number, limbo: number }
 
 /** Reply payload of each op. */
-export interface ShardReplies extends ReplReplies {
+export interface ShardReplies extends ReplReplies, SplitReplies {
   PING: { worker: number, shards: ShardId[] }
   SHARD_OPEN: { opened: boolean }
   /** lsn null: nothing changed (nothing logged); commitHlc may be pushed above an open snapshot. */

@@ -9,6 +9,7 @@ import {
 import type { Hint } from '../../storage/hint-store'
 import type { HintOpReply, MerkleLeafMessage, ShardReplies, ShardRequests, StoredHintBytes, TxnBegin } from './messages'
 import { REPL_BODIES } from './repl-codecs'
+import { SPLIT_BODIES } from './split-codecs'
 import {
   readJoinSide, readJoinStep, readLimit, readQueryOptions, readRow, readRowWrite, readScanOptions, readTuple, readVersionId, shardFail,
   writeJoinSide, writeJoinStep, writeQueryOptions, writeRow, writeRowWrite, writeScanOptions, writeTuple, writeVersionId
@@ -146,6 +147,7 @@ const replicaReadBody: Body<ShardRequests['REPLICA_READ'], ShardReplies['REPLICA
 
 const BODIES: Bodies = {
   ...REPL_BODIES,
+  ...SPLIT_BODIES,
   PING: {
     req: shardOnly,
     rep: [(w, v) => { w.uint(v.worker); w.array(v.shards, s => w.u32(s)) }, r => ({ worker: r.uint(), shards: r.array(() => r.shard(), 4) })]

@@ -26,8 +26,8 @@ interface Body<Req, Rep> {
 }
 type ReplBodies = { [K in keyof ReplRequests]: Body<ReplRequests[K], ReplReplies[K]> }
 
-const writeMutation = (w: CodecWriter, m: Mutation): void => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) }
-const readMutation = (r: CodecReader): Mutation => {
+export const writeMutation = (w: CodecWriter, m: Mutation): void => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) }
+export const readMutation = (r: CodecReader): Mutation => {
   const tableId = r.u32()
   const pkBytes = r.blob()
   try {

@@ -99,6 +99,14 @@ const replEntry = fc.oneof(
   }),
   // A control entry of the one log (commit-log.ts format 5): no transaction.
   fc.record({ lsn: u64, generation: u64, control: controlArb }).map(e => ({ ...e, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [] })))
+const mutationArb = fc.record({ tableId: u32, pkBytes: tuple.map(encodeTuple), versionId, row: fc.option(bytes, { nil: null }) })
+const deriveProgress = fc.record({
+  parent: shardArb,
+  shards: u32,
+  l0: u64,
+  through: u64,
+  base: fc.oneof(fc.constant('done' as const), fc.record({ tableId: u32, after: fc.option(tuple.map(encodeTuple), { nil: null }) }))
+})
 // config: absent (keep the stored one), null (none) or one — all three travel.
 const hardState = fc.record({
   generation: u64,
@@ -319,6 +327,21 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, generation: u64, rows: fc.array(fc.record({ key: bytes, versionId, row: bytes }), { maxLength: 3 }) }),
     rep: fc.record({ repaired: count, skipped: count })
   },
+  SPLIT_SCAN: {
+    req: fc.record({ shard: shardArb, tableId: u32, after: fc.option(tuple, { nil: null }), limit: count }),
+    rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, versionId, row: fc.option(bytes, { nil: null }), commitHlc: hlcArb, xid: xidArb }), { maxLength: 4 }) })
+  },
+  SPLIT_PIN: { req: fc.record({ shard: shardArb, pin: fc.boolean() }), rep: fc.record({ l0: fc.option(u64, { nil: null }) }) },
+  SPLIT_DERIVE_APPLY: {
+    req: fc.record({
+      shard: shardArb,
+      from: fc.option(deriveProgress, { nil: null }),
+      to: deriveProgress,
+      entries: fc.array(fc.record({ xid: xidArb, commitHlc: hlcArb, mutations: fc.array(mutationArb, { maxLength: 3 }) }), { maxLength: 3 })
+    }),
+    rep: fc.record({ applied: fc.boolean(), written: count })
+  },
+  SPLIT_DERIVE_STATE: { req: fc.record({ shard: shardArb, clear: fc.boolean() }), rep: fc.record({ progress: fc.option(deriveProgress, { nil: null }) }) },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }

@@ -1,0 +1,27 @@
+import type { ShardId } from '../../core/ids'
+import type { DeriveApplyReport, DeriveProgress, DerivedEntry } from '../../storage/split-derive'
+import type { Tuple } from '../../storage/keys'
+import type { SplitScanRow } from '../../storage/version-scan'
+
+// Request and reply payloads of the shard-split ops (ops.ts SPLIT_*; cluster/shard-split.ts "2. COPY"):
+// what this node's split driver (node/split-derive.ts) asks of its own workers. Local ops only: a
+// peer never reaches them (a derive reads and writes this node's own copies).
+
+export interface SplitRequests {
+  /** VERSION_SCAN of this node's own copy, whatever its role (storage/version-scan.ts), each row with its xid. */
+  SPLIT_SCAN: { shard: ShardId, tableId: number, after: Tuple | null, limit: number }
+  /** Pin the parent's commit log after its last applied LSN (true), or release the pin (false). */
+  SPLIT_PIN: { shard: ShardId, pin: boolean }
+  /** Apply derived entries to child `shard`, moving its progress from `from` to `to` (storage/split-derive.ts). */
+  SPLIT_DERIVE_APPLY: { shard: ShardId, from: DeriveProgress | null, to: DeriveProgress, entries: DerivedEntry[] }
+  /** Child `shard`'s derive progress; `clear`: remove it after reading (the derive is done or cancelled). */
+  SPLIT_DERIVE_STATE: { shard: ShardId, clear: boolean }
+}
+
+export interface SplitReplies {
+  SPLIT_SCAN: { rows: SplitScanRow[] }
+  /** l0: the LSN pinned after (pin true), null when released. */
+  SPLIT_PIN: { l0: bigint | null }
+  SPLIT_DERIVE_APPLY: DeriveApplyReport
+  SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }
+}
