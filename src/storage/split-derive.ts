@@ -141,6 +141,7 @@ export function applyDerived (h: ReplicaHost, from: DeriveProgress | null, to: D
         throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', `transaction ${e.xid} of a derived entry is in use on shard ${h.shardId}`, { xid: String(e.xid), state: 'in use' })
       }
       const who = { xid: e.xid, snapshot: false, startHlc: asHlcTs(0n), stamp: e.commitHlc }
+      let wrote = false
       for (const m of e.mutations) {
         const op = putOp(m)
         const current = await view.get(op.rowKey)
@@ -148,8 +149,10 @@ export function applyDerived (h: ReplicaHost, from: DeriveProgress | null, to: D
         if (m.row === null && current === undefined) continue
         const out = await applyRowWrite(tip, op, who, current, lookup)
         if (out.backKey !== undefined) view.put(out.backKey, out.backValue!)
-        if (out.value !== undefined) { view.put(op.rowKey, out.value); written++ }
+        if (out.value !== undefined) { view.put(op.rowKey, out.value); written++; wrote = true }
       }
+      // A transaction that left nothing here (all its rows on the parent's side) needs no TIP entry.
+      if (!wrote) continue
       view.put(tipKey(e.xid), encodeTipEntry('committed', e.commitHlc))
       committed.set(e.xid, e.commitHlc)
       if (e.commitHlc > hlc) hlc = e.commitHlc
