@@ -92,10 +92,22 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // (SHARD_OPEN, shard/open-engines.ts); the shard count is one live value (shard-count.ts) that the
 // components iterating shards read at each use; gossip takes a later layout whose count is a run
 // of doublings (splitsBetween) as newer, and a node adopting it opens the new shards first, records
-// it (splitFrom extended: layout.ts keepSplitHistory) and follows it. Not built: the COPY (child as
-// a filtered learner of its parent; note 2PC decision records sit in shard xid mod n, so the filter
-// must take them by xid, not by key hash), the SWITCH's write refusal and decision, CLEANUP.
-// Built as pure rules for step 2: splitAction (below).
+// it (splitFrom extended: layout.ts keepSplitHistory) and follows it.
+// Step 2 (COPY) is built on ONE node, not started by anything yet: node/split-derive.ts derives
+// child s + n from this node's own copy of parent s (a primary's or a Mode 1 replica's) — pin
+// (SPLIT_PIN, storage/split-pin.ts: a commit-log consumer "split" kept in the parent's store,
+// honoured by every truncation, released by endDerive), base copy by pages of SPLIT_SCAN (a
+// local VERSION_SCAN of the node's own applied state, with each version's xid), then the tail by
+// REPL_LOG_READ from L0 + 1; every page or batch goes through splitAction (sides from the catalog:
+// node/split-row-side.ts; decision records by xid; local and global index relations by their own
+// partition key, whose columns their entries carry) and is applied by SPLIT_DERIVE_APPLY
+// (storage/split-derive.ts: the source xid, version id and commit HLC, not logged, with the child's
+// progress in the same batch). The next step is decided from that progress alone
+// (cluster/split-derive.ts), so a restart of the worker or the node resumes it. Leaderless tables
+// and relations under a table move stop it with SB_SHARD_SPLIT_UNSUPPORTED.
+// Not built: the decider's intent that starts the copy on every replica of every parent (and
+// drops children on cancel), the SWITCH's write refusal and decision, CLEANUP; a derive assumes an
+// empty child (one left by a cancelled derive must be dropped first: nothing does that yet).
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2
@@ -169,7 +181,7 @@ export interface SplitContext {
   readonly tables: ReadonlyArray<{ name: string, leaderless: boolean, globalIndexes: readonly string[], moving: boolean }>
   /** Nodes joining, leaving or being removed (layout.leaving non-empty, a join under way). */
   readonly membershipChanging: boolean
-  /** This release has no run-time copy into child shards (header: AS BUILT). */
+  /** This release cannot run a whole split (header: AS BUILT: the copy is not started on every replica, no switch). */
   readonly rowCopyBuilt: boolean
 }
 
@@ -182,7 +194,7 @@ export function splitBlockers (c: SplitContext): SplitBlocker[] {
     if (t.moving) out.push({ what: 'table_move', detail: `table "${t.name}" is being moved to a new layout (wait until its ALTER TABLE ends)` })
   }
   if (c.membershipChanging) out.push({ what: 'membership_change', detail: 'a node is joining, draining or being removed (one layout change at a time)' })
-  if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot copy rows into child shards while the cluster runs (the copy into the new shards and the switch are not built)' })
+  if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot split shards while the cluster runs (a replica can derive a new shard from its own copy, but nothing starts that copy on every replica, and the switch to the new shards is not built)' })
   return out
 }
 
