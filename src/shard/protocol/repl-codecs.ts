@@ -18,9 +18,10 @@ import { readRow, readVersionId, writeRow, writeVersionId } from './parts'
 //   hard      := generation u64 · votedFor u16 (0: none) · commitLsn u64 · role u8
 //   kv entry  := key blob · value blob
 
-type Writer<T> = (w: CodecWriter, v: T) => void
-type Reader<T> = (r: CodecReader) => T
-interface Body<Req, Rep> {
+/** How one op's request and reply are written and read (also split-codecs.ts). */
+export type Writer<T> = (w: CodecWriter, v: T) => void
+export type Reader<T> = (r: CodecReader) => T
+export interface Body<Req, Rep> {
   readonly req: [Writer<Req>, Reader<Req>]
   readonly rep: [Writer<Rep>, Reader<Rep>]
 }

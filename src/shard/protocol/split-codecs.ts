@@ -1,19 +1,13 @@
 import type { CodecReader, CodecWriter } from '../../core/codec'
 import { readProgress, writeProgress, type DerivedEntry } from '../../storage/split-derive'
 import { readRow, readTuple, readVersionId, writeRow, writeTuple, writeVersionId } from './parts'
-import { readMutation, writeMutation } from './repl-codecs'
+import { readMutation, writeMutation, type Body } from './repl-codecs'
 import type { SplitReplies, SplitRequests } from './split-messages'
 
 // Binary bodies of the shard-split ops (split-messages.ts), in the conventions of op-codecs.ts.
 //   progress := storage/split-derive.ts writeProgress (format u8 · parent u32 · n u32 · l0 u64 · through u64 · base opt)
 //   entry    := xid u64 · commitHlc u64 · mutations (repl-codecs.ts: tableId · pk blob · versionId · row opt)
 
-type Writer<T> = (w: CodecWriter, v: T) => void
-type Reader<T> = (r: CodecReader) => T
-interface Body<Req, Rep> {
-  readonly req: [Writer<Req>, Reader<Req>]
-  readonly rep: [Writer<Rep>, Reader<Rep>]
-}
 type SplitBodies = { [K in keyof SplitRequests]: Body<SplitRequests[K], SplitReplies[K]> }
 
 const writeDerived = (w: CodecWriter, e: DerivedEntry): void => { w.u64(e.xid); w.u64(e.commitHlc); w.array(e.mutations, m => writeMutation(w, m)) }
