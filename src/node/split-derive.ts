@@ -51,10 +51,22 @@ export async function deriveStep (d: DeriveDeps, parent: ShardId, shards: number
   }
   const side = childSideOf(d.catalog, parent, shards)
   const step = nextDeriveStep(progress)
+  // Taken at the start, asked again at every step (it answers the pin held): a log cut back, or
+  // a pin released and taken again, since the start means the child may hold rows it must not.
+  const relations = step.kind === 'pin' ? deriveRelations(d.catalog(), parent, shards) : []
+  let { pin } = await d.workers.request('SPLIT_PIN', { shard: parent, pin: true })
+  if (step.kind === 'pin' && pin?.cut === true) {
+    // A pin left by an earlier derive whose log was cut since: this one starts from a fresh L0.
+    await d.workers.request('SPLIT_PIN', { shard: parent, pin: false })
+    pin = (await d.workers.request('SPLIT_PIN', { shard: parent, pin: true })).pin
+  }
+  if (pin === null || (progress !== null && (pin.cut || pin.l0 !== progress.l0))) {
+    throw new ScratchBirdError('SB_SPLIT_COPY_STALE',
+      `cannot go on deriving shard ${child} from shard ${parent}: ${pin?.cut === true ? 'the parent\'s log was cut back since the copy began' : 'the parent\'s log pin was released since the copy began'}; the child must be derived again from empty`,
+      { shard: parent, child })
+  }
   if (step.kind === 'pin') {
-    const relations = deriveRelations(d.catalog(), parent, shards)
-    const { l0 } = await d.workers.request('SPLIT_PIN', { shard: parent, pin: true })
-    const to = deriveStart(parent, shards, l0!, relations)
+    const to = deriveStart(parent, shards, pin.l0, relations)
     await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from: null, to, entries: [] })
     return { progress: to, caughtUp: false }
   }

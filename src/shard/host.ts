@@ -485,7 +485,7 @@ export class ShardHost {
     VERSION_SCAN: async (r) => ({ rows: await this.engineOf(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
     REPLICA_VERSION_SCAN: async (r) => ({ rows: await this.engineOf(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
     SPLIT_SCAN: async (r) => ({ rows: await this.engineOf(r.shard).scanVersions(r.tableId, r.after, r.limit) }),
-    SPLIT_PIN: async (r) => ({ l0: await this.engineOf(r.shard).splitPin(r.pin) }),
+    SPLIT_PIN: async (r) => ({ pin: await this.engineOf(r.shard).splitPin(r.pin) }),
     SPLIT_DERIVE_APPLY: (r) => this.engineOf(r.shard).deriveApply(r.from, r.to, r.entries),
     SPLIT_DERIVE_STATE: async (r) => ({ progress: await this.engineOf(r.shard).deriveState(r.clear) }),
     AE_CPU: (r) => {

@@ -71,7 +71,7 @@ import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 import { scanVersions, type SplitScanRow } from './version-scan'
 import { applyDerived, clearDeriveProgress, readDeriveProgress, type DeriveApplyReport, type DeriveProgress, type DerivedEntry } from './split-derive'
-import { pinSplitLog, unpinSplitLog, withSplitPin } from './split-pin'
+import { pinSplitLog, unpinSplitLog, withSplitPin, type SplitPin } from './split-pin'
 
 export type { AutocommitResult, CommitResult, TxnState } from './writer'
 export type { SweepOptions, SweepReport } from './sweep'
@@ -1093,8 +1093,9 @@ export class ShardEngine {
 
   // ---- shard split, COPY (cluster/shard-split.ts): parent pin, child derive -----------------------
 
-  /** Pin this (parent) shard's log after its last applied LSN and answer it, or release the pin (split-pin.ts). */
-  async splitPin (pin: boolean): Promise<bigint | null> {
+  /** Pin this (parent) shard's log after its last applied LSN and answer it with whether the log
+   *  was cut back since, or release the pin (null) (split-pin.ts). */
+  async splitPin (pin: boolean): Promise<SplitPin | null> {
     this.checkOpen()
     if (!pin) { await unpinSplitLog(this.repl); return null }
     return await pinSplitLog(this.repl)

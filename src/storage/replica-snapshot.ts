@@ -42,6 +42,7 @@ import {
 } from './keys'
 import type { KvOp, KvSnapshot } from './kv'
 import { LOG_FLOOR_META } from './log-truncate'
+import { splitCutOp } from './split-pin'
 import type { ReplicaHost } from './replica-host'
 import { lastLogGeneration } from './replica-apply'
 import {
@@ -379,7 +380,9 @@ async function begin (h: ReplicaHost, req: SnapshotInstallRequest): Promise<Boot
     }
   }
   const wiped = { ...rec, wiped: true }
-  await h.kv.batch([...WIPE_KEYS.map((key): KvOp => ({ type: 'del', key })), { type: 'put', key: BOOT_KEY, value: encodeBootstrap(wiped) }], { sync: h.durability === 'sync' })
+  // A split derive reading this shard's log copied rows the new snapshot may not hold (split-pin.ts CUT).
+  const cut = await splitCutOp(h.kv)
+  await h.kv.batch([...WIPE_KEYS.map((key): KvOp => ({ type: 'del', key })), { type: 'put', key: BOOT_KEY, value: encodeBootstrap(wiped) }, ...cut === undefined ? [] : [cut]], { sync: h.durability === 'sync' })
   h.tip.cache.clear()
   h.tip.limbo.clear()
   h.st.lsn = 0n

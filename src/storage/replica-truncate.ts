@@ -34,6 +34,7 @@ import { COMMIT_END, decodeCommitValueRaw, encodeCommitGroup, type RawLogEntry }
 import { backKey, bytesEqual, COMMIT_PREFIX, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readHardState } from './repl-state'
+import { splitCutOp } from './split-pin'
 import { encodeTipEntry, TIP_DEAD, type LimboTxn } from './tip'
 import { asHlcTs } from '../core/ids'
 import type { Xid } from './types'
@@ -109,6 +110,9 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
     if (++values >= TRUNCATE_STEP_VALUES) break
   }
   view.put(LSN_META, u64(newLast))
+  // A split derive reading this log may have copied rows of what was just undone (split-pin.ts CUT).
+  const cut = await splitCutOp(h.kv)
+  if (cut !== undefined) view.ops.push(cut)
   await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
   h.st.lsn = newLast
   for (const [x, st] of undone) {

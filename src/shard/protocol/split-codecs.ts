@@ -22,7 +22,7 @@ export const SPLIT_BODIES: SplitBodies = {
   },
   SPLIT_PIN: {
     req: [(w, v) => { w.u32(v.shard); w.bool(v.pin) }, r => ({ shard: r.shard(), pin: r.bool() })],
-    rep: [(w, v) => w.opt(v.l0, l => w.u64(l)), r => ({ l0: r.opt(() => r.u64()) ?? null })]
+    rep: [(w, v) => w.opt(v.pin, p => { w.u64(p.l0); w.bool(p.cut) }), r => ({ pin: r.opt(() => ({ l0: r.u64(), cut: r.bool() })) ?? null })]
   },
   SPLIT_DERIVE_APPLY: {
     req: [(w, v) => { w.u32(v.shard); w.opt(v.from, p => writeProgress(w, p)); writeProgress(w, v.to); w.array(v.entries, e => writeDerived(w, e)) },

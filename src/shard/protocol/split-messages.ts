@@ -1,6 +1,7 @@
 import type { ShardId } from '../../core/ids'
 import type { DeriveApplyReport, DeriveProgress, DerivedEntry } from '../../storage/split-derive'
 import type { Tuple } from '../../storage/keys'
+import type { SplitPin } from '../../storage/split-pin'
 import type { SplitScanRow } from '../../storage/version-scan'
 
 // Request and reply payloads of the shard-split ops (ops.ts SPLIT_*; cluster/shard-split.ts "2. COPY"):
@@ -20,8 +21,8 @@ export interface SplitRequests {
 
 export interface SplitReplies {
   SPLIT_SCAN: { rows: SplitScanRow[] }
-  /** l0: the LSN pinned after (pin true), null when released. */
-  SPLIT_PIN: { l0: bigint | null }
+  /** The pin held (L0, and whether the log was cut back since: storage/split-pin.ts), null when released. */
+  SPLIT_PIN: { pin: SplitPin | null }
   SPLIT_DERIVE_APPLY: DeriveApplyReport
   SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }
 }

@@ -192,6 +192,25 @@ describe('deriving child shard s + n from parent s on one replica', () => {
     expect((await r.request('SPLIT_DERIVE_STATE', { shard: CHILD, clear: false })).progress).toBeNull()
   })
 
+  it('stops with SB_SPLIT_COPY_STALE once the replica\'s log is cut back under it (a failover\'s suffix truncation)', async () => {
+    const p = await node(3)
+    const r = await node(4)
+    await p.request('REPL_STATE_SET', { shard: PARENT, state: { generation: 2n, votedFor: asNodeId(3), commitLsn: 0n, role: 'primary' } })
+    const childUsers = ownersOf(USERS, v => [v, null], 2, 10, 'c')
+    for (const u of childUsers) await p.request('AUTOCOMMIT', { shard: PARENT, writes: [putUser(u, 'v')], commitHlc: nextHlc() })
+    await ship(p, r)
+    const d: DeriveDeps = { workers: r, catalog: () => CAT, pageRows: 3 }
+    for (let i = 0; i < 3; i++) await deriveStep(d, PARENT, SHARDS)
+    // A new primary did not have the last two entries: the replica undoes them; the child copied them.
+    const { lastLsn } = await r.request('REPL_STATE_GET', { shard: PARENT })
+    expect(await r.request('REPL_TRUNCATE', { shard: PARENT, afterLsn: lastLsn - 2n, committedLsn: 0n })).toMatchObject({ entriesRemoved: 2 })
+    await expect(deriveStep(d, PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_SPLIT_COPY_STALE', details: { shard: PARENT, child: CHILD } })
+    await expect(deriveStep(d, PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_SPLIT_COPY_STALE' })
+    // Released, the pin is taken again at a fresh L0 by the next derive; this child's progress still names the old one.
+    await r.request('SPLIT_PIN', { shard: PARENT, pin: false })
+    await expect(deriveStep(d, PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_SPLIT_COPY_STALE' })
+  })
+
   it('a derive interrupted by worker restarts resumes from the child\'s progress to the same result; re-delivery is a no-op, a stale step is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-derive-'))
     let r = await node(4, dir)

@@ -331,7 +331,7 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, tableId: u32, after: fc.option(tuple, { nil: null }), limit: count }),
     rep: fc.record({ rows: fc.array(fc.record({ pk: tuple, versionId, row: fc.option(bytes, { nil: null }), commitHlc: hlcArb, xid: xidArb }), { maxLength: 4 }) })
   },
-  SPLIT_PIN: { req: fc.record({ shard: shardArb, pin: fc.boolean() }), rep: fc.record({ l0: fc.option(u64, { nil: null }) }) },
+  SPLIT_PIN: { req: fc.record({ shard: shardArb, pin: fc.boolean() }), rep: fc.record({ pin: fc.option(fc.record({ l0: u64, cut: fc.boolean() }), { nil: null }) }) },
   SPLIT_DERIVE_APPLY: {
     req: fc.record({
       shard: shardArb,
