@@ -104,7 +104,10 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // (storage/split-derive.ts: the source xid, version id and commit HLC, not logged, with the child's
 // progress in the same batch). The next step is decided from that progress alone
 // (cluster/split-derive.ts), so a restart of the worker or the node resumes it. Leaderless tables
-// and relations under a table move stop it with SB_SHARD_SPLIT_UNSUPPORTED.
+// and relations under a table move stop it with SB_SHARD_SPLIT_UNSUPPORTED. A Mode 1 replica
+// applies entries before its group commits them, so a failover may cut its log back under a
+// derive (or a snapshot install replace it): that is recorded with the pin and the derive stops
+// with SB_SPLIT_COPY_STALE (the child has to be derived again from empty).
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
 // drops children on cancel), the SWITCH's write refusal and decision, CLEANUP; a derive assumes an
 // empty child (one left by a cancelled derive must be dropped first: nothing does that yet).
