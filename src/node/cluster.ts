@@ -6,6 +6,7 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
+import { ReleaseClock, releasedRelations } from '../cluster/membership/leaderless-release'
 import { fillTargets, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
@@ -234,6 +235,8 @@ export class ClusterShell implements ShardRouting {
   /** Replicas per shard the last placement log lines listed. */
   private loggedReplicas = 0
   private announcedSnapshot = ''
+  /** Since when the layout and catalog have been settled for a release of old leaderless copies (leaderless-release.ts). */
+  private readonly releaseClock = new ReleaseClock()
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -288,6 +291,21 @@ export class ClusterShell implements ShardRouting {
   layoutConfirmed (): boolean {
     const others = holdingMembers(this.layout).filter(id => id !== this.selfId)
     return layoutConfirmed(this.layout.epoch, others.map(id => this.machine.peerEpoch(id)), others.length === 0)
+  }
+
+  /**
+   * The leaderless relations this node may delete on `shard` now: it replicates the shard under no
+   * factor of any table by the layout in force, no move is under way, and every live member has
+   * run by this layout and catalog for the longest quorum timeout plus a gossip round
+   * (cluster/membership/leaderless-release.ts says why). The sweeper deletes them.
+   */
+  releasableRelations (shard: ShardId): number[] {
+    const { replication, gossip } = this.d.config
+    const catalog = this.d.catalog()
+    const delayMs = Math.max(replication.write_timeout_ms, replication.read_timeout_ms) + gossip.interval_ms
+    const ready = this.layoutSettled() && this.layoutConfirmed()
+    if (!this.releaseClock.open(`${this.layout.epoch}/${catalog.version}`, ready, this.d.clock.monotonic(), delayMs)) return []
+    return releasedRelations({ moving: this.countPrefs !== this.prefs, prefs: this.prefs, tables: catalog.tables }, this.selfId, shard)
   }
 
   /**
