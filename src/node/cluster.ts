@@ -6,7 +6,8 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
-import { fillTargets, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
+import { ReleaseClock, releasedRelations } from '../cluster/membership/leaderless-release'
+import { fillTargets, isLeaderless, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
 import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
@@ -234,6 +235,8 @@ export class ClusterShell implements ShardRouting {
   /** Replicas per shard the last placement log lines listed. */
   private loggedReplicas = 0
   private announcedSnapshot = ''
+  /** Since when the layout and catalog have been settled for a release of old leaderless copies (leaderless-release.ts). */
+  private readonly releaseClock = new ReleaseClock()
 
   constructor (private readonly d: ClusterDeps, listenAddress: string) {
     const { config } = d
@@ -288,6 +291,21 @@ export class ClusterShell implements ShardRouting {
   layoutConfirmed (): boolean {
     const others = holdingMembers(this.layout).filter(id => id !== this.selfId)
     return layoutConfirmed(this.layout.epoch, others.map(id => this.machine.peerEpoch(id)), others.length === 0)
+  }
+
+  /**
+   * The leaderless relations this node may delete on `shard` now: it replicates the shard under no
+   * factor of any table by the layout in force, no move is under way, and every live member has
+   * run by this layout and catalog for the longest quorum timeout plus a gossip round
+   * (cluster/membership/leaderless-release.ts says why). The sweeper deletes them.
+   */
+  releasableRelations (shard: ShardId): number[] {
+    const { replication, gossip } = this.d.config
+    const catalog = this.d.catalog()
+    const delayMs = Math.max(replication.write_timeout_ms, replication.read_timeout_ms) + gossip.interval_ms
+    const ready = this.layoutSettled() && this.layoutConfirmed()
+    if (!this.releaseClock.open(`${this.layout.epoch}/${catalog.version}`, ready, this.d.clock.monotonic(), delayMs)) return []
+    return releasedRelations({ moving: this.countPrefs !== this.prefs, prefs: this.prefs, tables: catalog.tables }, this.selfId, shard)
   }
 
   /**
@@ -413,10 +431,14 @@ export class ClusterShell implements ShardRouting {
     }
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
-    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove', leaderless: op.kind === 'remove' })
+    const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove' })
     const single = singleCopyTables(tables).map(t => t.name)
     const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
-    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost } })
+    const leaderlessTables = tables.filter(t => isLeaderless(t.replication))
+    const leaderless = { tables: leaderlessTables.map(t => t.name), lossy: leaderlessTables.filter(t => t.replication.write_quorum < 2).map(t => t.name) }
+    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost }, leaderless })
+    // REMOVE NODE with leaderless tables: n leaving while the survivors fill its replicas (drain.ts).
+    const refilling = op.kind === 'remove' && next.members.includes(op.node)
     const warnings: string[] = []
     const command = op.kind === 'remove' ? 'REMOVE NODE' : 'DRAIN NODE'
     if (op.kind === 'remove') {
@@ -426,8 +448,13 @@ export class ClusterShell implements ShardRouting {
         this.d.log.error({ node: op.node, shards: lost, tables: single }, text)
         warnings.push(text)
       }
+      if (!refilling && leaderless.lossy.length > 0 && layoutMemberState(this.layout, op.node) !== 'joining' && layoutMemberState(this.layout, op.node) !== 'left') {
+        const text = `REMOVE NODE ${op.node} FORCE: writes to leaderless_quorum table(s) ${leaderless.lossy.join(', ')} acknowledged by node ${op.node} alone are LOST; their new replicas start empty and count at once (read repair and anti-entropy fill them: REPAIR TABLE)`
+        this.d.log.error({ node: op.node, tables: leaderless.lossy }, text)
+        warnings.push(text)
+      }
     }
-    const why = op.kind === 'drain' ? `DRAIN NODE ${op.node}: node ${op.node} leaving` : op.kind === 'cancel' ? `DRAIN NODE ${op.node} CANCEL: node ${op.node} normal again` : `REMOVE NODE ${op.node}: node ${op.node} removed`
+    const why = refilling ? `REMOVE NODE ${op.node}: node ${op.node} leaving, its leaderless_quorum replicas re-replicated from the survivors (then left)` : op.kind === 'drain' ? `DRAIN NODE ${op.node}: node ${op.node} leaving` : op.kind === 'cancel' ? `DRAIN NODE ${op.node} CANCEL: node ${op.node} normal again` : `REMOVE NODE ${op.node}: node ${op.node} removed`
     if (!this.adoptLayout(next, why)) {
       throw new ScratchBirdError('SB_DRAIN_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} could not be recorded in this node's data directory (its log says why); nothing was changed`, { node: op.node, epoch: next.epoch })
     }
@@ -478,7 +505,11 @@ export class ClusterShell implements ShardRouting {
         const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
         const moving = shardsStillMoving(node, targets, reports)
         this.drainMoving = moving
-        if (moving.length === 0 && leaderless.length === 0) this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped`)
+        if (moving.length === 0 && leaderless.length === 0) {
+          // A node REMOVE NODE made leaving (down, its replicas filled from the survivors) ends the same way.
+          const gone = alive(node) ? '' : ` (down: re-replicated from the survivors; REMOVE NODE ${node} takes it out of the layout)`
+          this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped${gone}`)
+        }
       } else if (leaderless.length === 0) {
         this.adoptLayout(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R from now on`)
       }

@@ -522,8 +522,13 @@ export class ScratchBirdNode {
         this.metrics.droppedRelationPurged.inc({ kind: 'row' }, t.droppedRows)
         this.metrics.droppedRelationPurged.inc({ kind: 'back' }, t.droppedBackVersions)
         this.metrics.droppedRelationPurged.inc({ kind: 'leaf' }, t.droppedLeaves)
+        this.metrics.leaderlessReleased.inc({ kind: 'row' }, t.releasedRows)
+        this.metrics.leaderlessReleased.inc({ kind: 'back' }, t.releasedBackVersions)
+        this.metrics.leaderlessReleased.inc({ kind: 'leaf' }, t.releasedLeaves)
       },
-      droppedRelations: () => [...this.droppedRelations()]
+      droppedRelations: () => [...this.droppedRelations()],
+      // The cluster starts after the sweeper: read at each run.
+      releasedRelations: (shard) => this.cluster?.releasableRelations(shard) ?? []
     })
     this.sweeper.start(this.config.storage.sweep_schedule)
   }

@@ -36,6 +36,8 @@ import type { ShardCountSource } from '../cluster/shard-count'
 // replicas hold the same rows of a dropped relation and purge all of them, and Mode 1
 // anti-entropy compares only the catalog's tables, so replicas purged at different times are never
 // flagged as diverged; leaderless rounds ignore the leaves of dropped relations (anti-entropy.ts).
+// The same purge releases the leaderless copies of the shards placement took away from this node
+// in a join or drain (issue 20; cluster/membership/leaderless-release.ts says when and why).
 
 export interface SweepTotals {
   shards: number
@@ -50,6 +52,10 @@ export interface SweepTotals {
   droppedRows: number
   droppedBackVersions: number
   droppedLeaves: number
+  /** Leaderless copies this node no longer replicates, deleted (releasedRelations): primary versions, back versions, forest leaves. */
+  releasedRows: number
+  releasedBackVersions: number
+  releasedLeaves: number
   horizonHlc: HlcTs
   durationMs: number
 }
@@ -95,6 +101,12 @@ export interface SweeperDeps {
   readonly onSwept?: ((t: SweepTotals) => void) | undefined
   /** Relation ids the catalog has dropped (catalog/dropped-relations.ts); read at every run. Absent: none purged. */
   readonly droppedRelations?: (() => number[]) | undefined
+  /**
+   * Per shard, the leaderless relations whose copies this node no longer replicates after a join
+   * or drain ended (ClusterShell.releasableRelations; cluster/membership/leaderless-release.ts
+   * says when): deleted like a dropped relation's. Read per shard at every run. Absent: none.
+   */
+  readonly releasedRelations?: ((shard: ShardId) => number[]) | undefined
 }
 
 /** Tables whose committed deletes the sweep may purge: primary_replica tables (one copy, MGA) and
@@ -147,7 +159,7 @@ export class Sweeper {
     const backup = this.d.backupNeeds?.()
     const replication = this.d.replicationNeeds?.()
     const purgeRelations = this.dropGate.due(this.d.droppedRelations?.() ?? [], now, horizonHlc)
-    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, droppedRows: 0, droppedBackVersions: 0, droppedLeaves: 0, horizonHlc, durationMs: 0 }
+    const totals: SweepTotals = { shards: 0, backVersionsRemoved: 0, deadVersionsRemoved: 0, rowsRemoved: 0, tombstonesPurged: 0, logEntriesTruncated: 0, droppedRows: 0, droppedBackVersions: 0, droppedLeaves: 0, releasedRows: 0, releasedBackVersions: 0, releasedLeaves: 0, horizonHlc, durationMs: 0 }
     for (const shard of shardIds(this.d.shardCount.shards)) {
       try {
         const purgeLeaderless = this.d.leaderlessTombstonePurge?.(shard, clock.now())
@@ -156,7 +168,9 @@ export class Sweeper {
         const consumers: CommitLogConsumer[] = [...commitLog]
         if (fromLsn !== undefined) consumers.push({ name: 'last backup', fromLsn })
         if (replicasFrom !== undefined) consumers.push({ name: 'replication', fromLsn: replicasFrom })
-        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless, purgeRelations })
+        const released = new Set(this.d.releasedRelations?.(shard) ?? [])
+        const purge = released.size === 0 ? purgeRelations : [...new Set([...purgeRelations, ...released])]
+        const r = await this.d.workers.request('SWEEP', { shard, horizonHlc, purgeTombstonesOf, commitLog: consumers, purgeLeaderless, purgeRelations: purge })
         totals.shards++
         totals.backVersionsRemoved += r.backVersionsRemoved
         totals.deadVersionsRemoved += r.deadVersionsRemoved
@@ -164,6 +178,14 @@ export class Sweeper {
         totals.tombstonesPurged += r.tombstonesPurged
         totals.logEntriesTruncated += r.logEntriesTruncated
         for (const p of r.relationsPurged) {
+          if (released.has(p.tableId) && !purgeRelations.includes(p.tableId)) {
+            totals.releasedRows += p.rows
+            totals.releasedBackVersions += p.backVersions
+            totals.releasedLeaves += p.leaves
+            log.info({ shard, relation: p.tableId, rows: p.rows, backVersions: p.backVersions, leaves: p.leaves },
+              `Released leaderless relation ${p.tableId} on shard ${shard} (this node no longer replicates the shard): ${p.rows} rows, ${p.backVersions} back versions, ${p.leaves} Merkle leaves`)
+            continue
+          }
           totals.droppedRows += p.rows
           totals.droppedBackVersions += p.backVersions
           totals.droppedLeaves += p.leaves
@@ -177,7 +199,8 @@ export class Sweeper {
     totals.durationMs = Math.round(clock.monotonic() - t0)
     this.runs++
     this.d.onSwept?.(totals)
-    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved + totals.tombstonesPurged + totals.logEntriesTruncated + totals.droppedRows + totals.droppedBackVersions + totals.droppedLeaves
+    const removed = totals.backVersionsRemoved + totals.deadVersionsRemoved + totals.tombstonesPurged + totals.logEntriesTruncated + totals.droppedRows + totals.droppedBackVersions + totals.droppedLeaves +
+      totals.releasedRows + totals.releasedBackVersions + totals.releasedLeaves
     log[removed > 0 ? 'info' : 'debug']({ ...totals, horizonHlc: String(horizonHlc) },
       `Sweep: removed ${totals.backVersionsRemoved} back versions, ${totals.deadVersionsRemoved} dead versions and ${totals.tombstonesPurged} deleted rows, truncated ${totals.logEntriesTruncated} commit-log entries in ${totals.shards} shards (${totals.durationMs} ms)`)
     return totals

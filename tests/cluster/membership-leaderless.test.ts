@@ -1,12 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { stringify } from 'yaml'
+import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
+import { asNodeId, type ShardId } from '../../src/core/ids'
 import { RpcClient } from '../../src/net/rpc/client'
 import { createMetrics } from '../../src/ops/metrics'
-import { codecOf } from '../../src/shard/protocol/ops'
 import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { heldByNode, keyShard, leaveOutOfConfigs, recordedLayout, replicaCopies } from '../helpers/leaderless-copies'
 
 // Issue 20 items 1–2 for leaderless_quorum tables on real processes (cluster/membership/
 // leaderless-moves.ts): a leaderless table of N = 3, W = R = 2 on nodes 1–3 with a writer running.
@@ -39,10 +37,7 @@ beforeAll(async () => {
     gossip: { interval_ms: 200, heartbeat_timeout_ms: 3000 },
     extraConfig: () => ({ node: { durability: 'none' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 5000, read_timeout_ms: 5000, hint_delivery_interval_ms: 3_600_000 } })
   })
-  for (const id of [1, 2, 3]) {
-    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
-    writeFileSync(cluster.node(id).configPath, stringify({ ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== 4) } }))
-  }
+  leaveOutOfConfigs(cluster, [1, 2, 3], 4)
   await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
   await cluster.waitAllNormal([1, 2, 3])
 }, 180_000)
@@ -60,28 +55,13 @@ async function ok (id: number, sql: string, params?: unknown[]): Promise<void> {
   const r = await cluster.sql(id, sql, params)
   expect(r.status, `node ${id}: ${sql}: ${JSON.stringify(r.body)}`).toBe(200)
 }
-const layoutOf = (id: number): { epoch: number, members: number[], joining?: number[], leaving?: number[], left?: number[] } =>
-  JSON.parse(readFileSync(join(cluster.node(id).dataDir, 'cluster.json'), 'utf8'))
+const layoutOf = (id: number): ReturnType<typeof recordedLayout> => recordedLayout(cluster, id)
 
 const shards = new Map<string, ShardId>()
-async function shardOf (key: string): Promise<ShardId> {
-  let s = shards.get(key)
-  if (s === undefined) {
-    const plan = (await rows(1, `EXPLAIN SELECT * FROM ${T} WHERE k = $1`, [key])).map(r => String(r[0])).join('\n')
-    s = asShardId(Number(/shard (\d+) \(partition key pinned\)/.exec(plan)![1]))
-    shards.set(key, s)
-  }
-  return s
-}
+async function shardOf (key: string): Promise<ShardId> { return await keyShard(cluster, T, key, shards) }
 
 /** Node `node`'s own copies of `keys` of one shard (REPLICA_READ, as a quorum coordinator asks one replica): key → 'row' | 'tombstone' | 'none'. */
-async function copies (node: number, tableId: number, shard: ShardId, keys: readonly string[]): Promise<Map<string, string>> {
-  const codec = codecOf('REPLICA_READ')
-  const catalogVersion = Number((await rows(1, 'SELECT max(catalog_version) FROM sys_tables'))[0]![0])
-  const reply = await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op: 'REPLICA_READ', shard, catalogVersion, payload: codec.encodeRequest({ shard, tableId, pks: keys.map(k => [k]) }) })
-  const versions = codec.decodeReply(reply.payload).versions
-  return new Map(keys.map((k, i) => [k, versions[i] == null ? 'none' : versions[i]!.row === null ? 'tombstone' : 'row']))
-}
+async function copies (node: number, tableId: number, shard: ShardId, keys: readonly string[]): Promise<Map<string, string>> { return await replicaCopies(cluster, rpc, node, tableId, shard, keys) }
 
 /** `keys` of the shards in `held`, by shard. */
 async function keysByShard (held: ReadonlySet<number>, keys: readonly string[]): Promise<Map<ShardId, string[]>> {
@@ -111,10 +91,7 @@ async function holdsAll (node: number, tableId: number, held: ReadonlySet<number
 }
 
 /** The shards whose first three preference nodes (the replicas of N = 3) include `node`, as node `via` places them. */
-async function heldBy (via: number, node: number): Promise<Set<number>> {
-  const map = await rows(via, 'SHOW SHARD MAP')
-  return new Set(map.filter(r => String(r[1]).split(',').map(Number).slice(0, 3).includes(node)).map(r => Number(r[0])))
-}
+async function heldBy (via: number, node: number): Promise<Set<number>> { return await heldByNode(cluster, via, node) }
 
 /** Every row of the table through node `id` (a scan), as `k=v`. */
 async function readAll (id: number): Promise<string[]> {

@@ -25,6 +25,10 @@ import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from
 // NODE n is then refused (SB_REMOVE_LOSES_DATA, naming the tables and shards) unless the operator
 // writes REMOVE NODE n FORCE — the node may come back, or its data directory be restored, and a
 // removed node never returns with its data; with FORCE the decider logs the lost shards loudly.
+// With leaderless_quorum tables REMOVE NODE n is a drain that does not need n (removingLayout):
+// n `leaving`, its leaderless replicas filled from the survivors, then `left`; refused
+// (SB_REMOVE_LOSES_DATA) when a leaderless table acknowledges with write_quorum 1 — an acknowledged
+// write may be on n alone — unless FORCE, which takes n out at once and says those writes are lost.
 
 export type MembershipOpKind = 'drain' | 'cancel' | 'remove'
 
@@ -45,6 +49,11 @@ export interface MembershipFacts {
   readonly alive: (id: NodeId) => boolean
   /** REMOVE: the single-copy tables and the shards whose only copy is on the node (lostShards); absent: none. */
   readonly lost?: { readonly tables: readonly string[], readonly shards: readonly number[] }
+  /**
+   * REMOVE: the leaderless_quorum tables, and those of them whose acknowledged writes may be on the
+   * removed node alone (write_quorum 1: the survivors cannot fill them); absent: none.
+   */
+  readonly leaderless?: { readonly tables: readonly string[], readonly lossy: readonly string[] }
 }
 
 function refused (message: string, details: Record<string, unknown>): ScratchBirdError {
@@ -133,10 +142,45 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
           throw new ScratchBirdError('SB_REMOVE_LOSES_DATA', `${what} ${op.node} refused: shard(s) ${lost.shards.join(', ')} of table(s) ${lost.tables.join(', ')} (replication_factor 1) have their only copy on node ${op.node}, and their rows would be lost; bring node ${op.node} back and DRAIN NODE ${op.node} instead, or raise replication_factor first — or, to remove it anyway and lose those rows, REMOVE NODE ${op.node} FORCE`,
             { node: op.node, shards: lost.shards, tables: lost.tables })
         }
+        const ll = f.leaderless
+        if (state() !== 'joining' && ll !== undefined && ll.tables.length > 0) {
+          if (ll.lossy.length > 0 && op.force !== true) {
+            throw new ScratchBirdError('SB_REMOVE_LOSES_DATA', `${what} ${op.node} refused: leaderless_quorum table(s) ${ll.lossy.join(', ')} acknowledge a write with write_quorum 1, so some may be on node ${op.node} alone and the survivors cannot re-replicate them; bring node ${op.node} back and DRAIN NODE ${op.node} instead — or, to remove it anyway and lose those writes, REMOVE NODE ${op.node} FORCE (the new replicas then start empty and count at once: read repair and anti-entropy fill them)`,
+              { node: op.node, tables: ll.lossy })
+          }
+          // Re-replicated from the survivors (leaderless-moves.ts): a drain that does not need n —
+          // n leaving (counted, not placed, never a source while down), left once every fill is marked.
+          if (ll.lossy.length === 0) return removingLayout(op.node, f, next)
+        }
       }
       return next(l.members.filter(id => id !== op.node), leaving.filter(id => id !== op.node), left.filter(id => id !== op.node))
     }
   }
+}
+
+/**
+ * REMOVE NODE n with leaderless_quorum tables (none of write_quorum 1): n `leaving` at epoch + 1,
+ * as a drain — its replicas are filled on the nodes placement now picks by the survivors of each
+ * shard, which hold every acknowledged write (each reached W ≥ 2 of N replicas, so W − 1 ≥ 1 of the
+ * N − 1 survivors, and the fill takes n − W + 1 of them, each live one) — and the decider marks it
+ * left once they are all filled. One move at a time, as a drain.
+ */
+function removingLayout (node: NodeId, f: MembershipFacts, next: (members: NodeId[], leaving: NodeId[], left: NodeId[]) => ClusterLayout): ClusterLayout {
+  const l = f.layout
+  const what = 'REMOVE NODE'
+  const leaving = l.leaving ?? []
+  if (leaving.includes(node)) {
+    throw refused(`${what} ${node} refused: node ${node} is already leaving (a drain or a removal under way); its leaderless_quorum replicas are filled from the survivors without it, then it is left (SHOW SHARD MAP shows the shards still moving)`, { node, state: 'leaving' })
+  }
+  const other = leaving[0]
+  if (other !== undefined) {
+    throw refused(`${what} ${node} refused: node ${other} is leaving; with leaderless_quorum tables one move at a time — wait until it is left (SHOW CLUSTER MEMBERS)`, { node, draining: other })
+  }
+  const joining = l.joining ?? []
+  if (joining.length > 0) {
+    throw refused(`${what} ${node} refused: node(s) ${list(joining)} are joining (their leaderless_quorum replicas are being filled); one move at a time — wait until they are normal (SHOW CLUSTER MEMBERS)`, { node, joining })
+  }
+  return next([...l.members], [node], l.left ?? [])
 }
 
 /**

@@ -122,15 +122,11 @@ export function singleCopyTables<T extends NamedTable> (tables: readonly T[]): T
  * Why the membership cannot change while the catalog holds `tables` (null: it can), naming them
  * and the way out. `singleCopy: false` (REMOVE NODE of a node gone for good): single-copy tables
  * do not block here — their copies on that node are gone whatever is done (drain.ts lostShards;
- * the removal asks for FORCE then). `leaderless: true` (REMOVE NODE): leaderless_quorum tables
- * block (joins and drains fill their new replicas: leaderless-moves.ts).
+ * the removal asks for FORCE then). leaderless_quorum tables never block: joins, drains and
+ * REMOVE NODE fill their new replicas (leaderless-moves.ts; drain.ts for REMOVE's refusals).
  */
-export function membershipBlocker (tables: readonly NamedTable[], opts: { singleCopy: boolean, leaderless?: boolean } = { singleCopy: true }): string | null {
+export function membershipBlocker (tables: readonly NamedTable[], opts: { singleCopy: boolean } = { singleCopy: true }): string | null {
   const single = opts.singleCopy ? singleCopyTables(tables).filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.name) : []
-  const leaderless: string[] = []
-  if (opts.leaderless === true) for (const t of tables) if (t.replication.replication_mode !== 'primary_replica') leaderless.push(t.name)
-  const why: string[] = []
-  if (single.length > 0) why.push(`table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`)
-  if (leaderless.length > 0) why.push(`leaderless_quorum table(s) ${leaderless.join(', ')} cannot re-replicate the shards of a node gone for good in this release: bring it back and DRAIN NODE it instead`)
-  return why.length === 0 ? null : why.join('; ')
+  if (single.length === 0) return null
+  return `table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`
 }

@@ -128,13 +128,19 @@ export class StatementWrite {
       // The shell lists them already; added if not, so a replica that must ack is always sent the write.
       const replicas = [...listed, ...pending.filter(id => !listed.includes(id))]
       const current = listed.filter(id => !pending.includes(id))
+      // A replica a raised replication_factor still bootstraps (catalog/replica-bootstrap.ts) is
+      // pending too, as a join's target is (ack-rule.ts): its fill copies what the old replicas
+      // held when it read them, so a write acknowledged after that without it would reach it only
+      // by hint, read repair or anti-entropy — and the replica counts once marked ready.
+      const voters = current.slice(0, b.countedReplicas ?? current.length)
+      const bootstrapping = current.slice(voters.length)
       const m = new QuorumWrite<ShardWrite>({
         reqId: o.nextReqId(),
         batch: { shard: b.shard, writes: b.writes, commitHlc: o.commitHlc, xid: o.xid },
         replicas,
         w: b.writeQuorum,
-        voters: current.slice(0, b.countedReplicas ?? current.length),
-        pending,
+        voters,
+        pending: [...pending, ...bootstrapping],
         alive: view,
         deadlineMs: this.deadlineMs
       })

@@ -47,13 +47,45 @@ describe('which members count, which are placed', () => {
   it('the join ends at epoch + 1 with the joining members normal; a drain or removal keeps (or drops) them', () => {
     const l = admitLayout(base, asNodeId(4), true)
     expect(joinedLayout(l)).toEqual({ cluster: 'c', shards: 8, epoch: 3, members: [1, 2, 3, 4] })
-    const facts = (layout: ClusterLayout, alive = true): MembershipFacts => ({ layout, maxFactor: 3, blocker: 'leaderless_quorum table(s) q cannot re-replicate', alive: () => alive })
-    // A drain waits for the join (one move at a time); a joining node gone for good may be removed
-    // (its copies never counted), though leaderless tables block other removals.
-    expect(() => membershipOpLayout({ kind: 'drain', node: asNodeId(1) }, { ...facts(l), blocker: null })).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/\{4\} are joining .* one move at a time/) }))
+    const facts = (layout: ClusterLayout, alive = true): MembershipFacts => ({ layout, maxFactor: 3, blocker: null, alive: () => alive, leaderless: { tables: ['q'], lossy: [] } })
+    // A drain waits for the join (one move at a time); a joining node gone for good is removed at
+    // once (its copies never counted); another removal waits for the join too.
+    expect(() => membershipOpLayout({ kind: 'drain', node: asNodeId(1) }, facts(l))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/\{4\} are joining .* one move at a time/) }))
     expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(l, false))).toEqual({ cluster: 'c', shards: 8, epoch: 3, members: [1, 2, 3] })
+    const five: ClusterLayout = { ...l, members: ids(1, 2, 3, 4, 5) }
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(3) }, facts(five, false))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/\{4\} are joining .* one move at a time/) }))
+  })
+
+  it('REMOVE NODE n with leaderless tables: n leaving while the survivors fill its replicas; refusals', () => {
     const four: ClusterLayout = { ...base, members: ids(1, 2, 3, 4) }
-    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(3) }, facts(four, false))).toThrow(expect.objectContaining({ code: 'SB_MEMBERSHIP_REFUSED' }))
+    const facts = (layout: ClusterLayout, lossy: string[] = [], alive = (id: NodeId) => id !== 4): MembershipFacts =>
+      ({ layout, maxFactor: 3, blocker: null, alive, leaderless: { tables: ['q', ...lossy], lossy } })
+    const removing = membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four))
+    expect(removing).toEqual({ cluster: 'c', shards: 8, epoch: 2, members: [1, 2, 3, 4], leaving: [4] })
+    // FORCE changes nothing when the survivors hold every acknowledged write.
+    expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4), force: true }, facts(four))).toEqual(removing)
+    // The fill: node 4 down is never a source; the survivors' n − W + 1 = 2 marks per shard end it.
+    const v = viewOf(removing)
+    const alive = (id: NodeId): boolean => id !== 4
+    const fills = movingFills(v)
+    expect(fills.length).toBeGreaterThan(0)
+    for (const j of fills) expect(j.targets).toEqual(ids(1, 2, 3).filter(id => !v.countedPrefs[j.shard]!.slice(0, 3).includes(id)))
+    const marks = new Map<NodeId, FillMark[]>()
+    for (const self of ids(1, 2, 3)) marks.set(self, fillJobs(v, self, alive, () => false).map(j => ({ shard: j.shard, factor: j.factor, targets: j.targets })))
+    expect(fillJobs(v, asNodeId(4), () => true, () => false).filter(j => !v.countedPrefs[j.shard]!.slice(0, 3).includes(asNodeId(4)))).toEqual([])
+    expect(leaderlessShardsStillMoving(v, marks)).toEqual([])
+    // A survivor's marks missing: still moving.
+    expect(leaderlessShardsStillMoving(v, new Map([...marks].filter(([id]) => id !== 1))).length).toBeGreaterThan(0)
+    // write_quorum 1: an acknowledged write may be on node 4 alone.
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four, ['w1']))).toThrow(expect.objectContaining({ code: 'SB_REMOVE_LOSES_DATA', message: expect.stringMatching(/table\(s\) w1 acknowledge a write with write_quorum 1.*REMOVE NODE 4 FORCE/) }))
+    expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4), force: true }, facts(four, ['w1']))).toEqual({ cluster: 'c', shards: 8, epoch: 2, members: [1, 2, 3] })
+    // One move at a time; a node already leaving goes on leaving (its drain no longer needs it).
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(removing))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/already leaving/) }))
+    const five: ClusterLayout = { ...base, members: ids(1, 2, 3, 4, 5), leaving: ids(2) }
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(five))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/node 2 is leaving/) }))
+    // Alive: drain it instead; a left node is taken out of the layout.
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four, [], () => true))).toThrow(expect.objectContaining({ code: 'SB_NODE_ALIVE' }))
+    expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts({ ...four, epoch: 3, left: ids(4) }))).toEqual({ cluster: 'c', shards: 8, epoch: 4, members: [1, 2, 3] })
   })
 
   it('the layout file and gossip carry joining: parsed (ascending members, disjoint from leaving/left), written at gossip v4 only when present', () => {

@@ -82,6 +82,18 @@ describe('StatementWrite / PointRead count only the ready replicas', () => {
     expect(outcome(sw.onAck(req, n(2), 3))).toBe('succeeded')
   })
 
+  it('countedReplicas 2 of N=3: the bootstrapping replica is pending — W voters and its ack too; down, the write fails, not acknowledged without it', () => {
+    const sw = stmt(spec(2, 2))
+    const req = (sw.start(0).find(e => e.type === 'apply') as { reqId: number }).reqId
+    expect(outcome(sw.onAck(req, n(1), 1))).toBeUndefined()
+    expect(outcome(sw.onAck(req, n(2), 2))).toBeUndefined()
+    expect(outcome(sw.onAck(req, n(3), 3))).toBe('succeeded')
+    let seq = 0
+    const down = new StatementWrite({ batches: [spec(2, 2)], xid: asXid(7n), commitHlc: asHlcTs(9n), replicas: placement, alive: id => id !== 3, nowMs: 0, timeoutMs: 1000, nextReqId: () => ++seq })
+    const failed = down.start(0).find(e => e.type === 'failed') as { error: { code: string, details: Record<string, unknown> } } | undefined
+    expect(failed?.error).toMatchObject({ code: 'SB_QUORUM_NOT_ACHIEVED', details: { pending_replicas: [3] } })
+  })
+
   it('without countedReplicas the third replica counts', () => {
     const sw = stmt(spec(undefined, 2))
     const req = (sw.start(0).find(e => e.type === 'apply') as { reqId: number }).reqId
