@@ -12,7 +12,8 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // includes node 4, and the shards it receives move add-before-remove (snapshot bootstrap, then
 // promotion, then the old voter removed). Every acknowledged row is then read through every node,
 // node 4 included, and node 4 holds replicas of shards. Before that, while a single-copy table
-// exists, node 4 is refused (SB_MEMBERSHIP_REFUSED in node 1's log) and waits, serving nothing.
+// exists next to the N = 2 one, node 4 is refused (SB_MEMBERSHIP_REFUSED in node 1's log) and waits,
+// serving nothing.
 // After it, node 2 restarts with its unchanged configuration and runs at epoch 2.
 
 const SHARDS = 4
@@ -70,7 +71,10 @@ const out = (id: number): string => cluster.node(id).stdout()
 
 describe('adding a node', () => {
   it('3 → 4 while a writer runs: node 4 admitted at epoch 2, receives Mode 1 replicas by bootstrap, every acknowledged row kept', async () => {
-    // A single-copy table cannot move: node 4 is not admitted while it exists.
+    // A single-copy table next to one of N = 2 cannot move (its rows are in the shard group's log,
+    // whose first primary must be their owner): node 4 is not admitted while both exist.
+    const c = await cluster.sql(1, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 2)')
+    expect(c.status, JSON.stringify(c.body)).toBe(200)
     const one = await cluster.sql(1, 'CREATE TABLE single (k TEXT PRIMARY KEY) WITH (replication_factor = 1)')
     expect(one.status, JSON.stringify(one.body)).toBe(200)
     await cluster.start(4)
@@ -82,8 +86,6 @@ describe('adding a node', () => {
     const ddl = await cluster.sql(4, 'CREATE TABLE mine (k TEXT PRIMARY KEY)')
     expect(codeOf(ddl.body), JSON.stringify(ddl.body)).toBe('SB_MEMBERSHIP_REFUSED')
 
-    const c = await cluster.sql(1, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 2)')
-    expect(c.status, JSON.stringify(c.body)).toBe(200)
     const acked: string[] = []
     let i = 0
     const pad = 'p'.repeat(100)

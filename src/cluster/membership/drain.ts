@@ -159,6 +159,23 @@ export function shardsStillMoving (node: NodeId, targets: ReadonlyArray<readonly
   return out
 }
 
+/**
+ * The shards whose single copy (every primary_replica table with N = 1: moves.ts
+ * singleCopyReplicas) is still moving: `before` and `target` per shard (its first node over the
+ * members whose copies count, and over the placed members); a shard whose two differ has moved
+ * once some node reports leading it with voters that hold the target and not `before` — the
+ * target removed the old voter, which it does only as primary, so it held every committed entry.
+ */
+export function singleCopyShardsStillMoving (before: readonly NodeId[], target: readonly NodeId[], reports: ReadonlyMap<number, ReadonlyArray<readonly NodeId[]>>): number[] {
+  const out: number[] = []
+  target.forEach((t, shard) => {
+    const b = before[shard]
+    if (b === undefined || b === t) return
+    if (!(reports.get(shard) ?? []).some(voters => voters.includes(t) && !voters.includes(b))) out.push(shard)
+  })
+  return out
+}
+
 /** The layout marking `node` (leaving) left: epoch + 1. */
 export function leftLayout (l: ClusterLayout, node: NodeId): ClusterLayout {
   return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] },
