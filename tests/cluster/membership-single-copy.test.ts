@@ -11,8 +11,8 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // move (old owner primary, node 4 bootstrapped by snapshot + log and promoted, the primary role
 // handed over, the old voter removed: cluster/membership/moves.ts singleCopyReplicas) — after
 // which node 4 is normal and SHOW SHARD MAP shows it owning shards. Then DRAIN NODE 2 moves node
-// 2's shards the same way and node 2 ends `left` holding nothing; it is stopped. Every
-// acknowledged row is read through every running node after each step.
+// 2's shards the same way and node 2 ends `left` holding nothing; it is stopped, and node 4 is
+// restarted. Every acknowledged row is read through every running node after each step.
 
 const SHARDS = 8
 let cluster: Cluster
@@ -112,6 +112,12 @@ describe('single-copy tables (replication_factor 1) move in joins and drains', (
     // Moved by the bootstrap of a group run for the move, not by a placement switch.
     expect(out(1) + out(2) + out(3)).toMatch(/bootstrap of shard \d+ on node 4 done/)
     expect((await member(3, 4))[0]).toBe('normal')
+    // Each old owner let its copy go: no group of a moved shard runs there any more (SHOW SHARD
+    // MAP's replica_states is a group's; a group its new owner's messages restarted retires too).
+    for (const s of moved) {
+      await cluster.waitFor(async () => (await cluster.rows(before[s]![0]!, 'SHOW SHARD MAP'))[s]![6] === null ? true : null,
+        { what: `node ${before[s]![0]!} to let its copy of shard ${s} go`, timeoutMs: 60_000 })
+    }
 
     through.push(4)
     let more = i + 20
@@ -135,6 +141,8 @@ describe('single-copy tables (replication_factor 1) move in joins and drains', (
     expect(await member(1, 2)).toEqual(['left', 0])
     const drained = await owners(1)
     expect(drained.every(o => o.length === 1 && o[0] !== 2), JSON.stringify(drained)).toBe(true)
+    await cluster.waitFor(async () => (await cluster.rows(2, 'SHOW SHARD MAP')).every(r => r[6] === null) ? true : null,
+      { what: 'node 2 to run no replication group any more', timeoutMs: 60_000 })
     more = i + 20
     await cluster.waitFor(async () => i >= more ? true : null, { what: 'the writer to go on after the drain', timeoutMs: 120_000 })
     // The writer runs on: every row acknowledged before a read is in it (through node 2, left, too).
@@ -151,5 +159,13 @@ describe('single-copy tables (replication_factor 1) move in joins and drains', (
     writing.on = false
     await writer2
     for (const id of [1, 3, 4]) expect(await readAll(id), `through node ${id} with node 2 stopped`).toEqual(acked.slice().sort())
+
+    // Node 4 restarts: the shards it received (their log and state came by snapshot, then from its
+    // own group) are served by the single-copy path, reads and writes.
+    await cluster.stop(4)
+    await cluster.start(4)
+    await cluster.waitAllNormal([1, 3, 4], 60_000)
+    for (let j = 0; j < 10; j++, i++) { await insert(4, key(i), `y${i}`); acked.push(`${key(i)}=y${i}`) }
+    for (const id of [1, 3, 4]) expect(await readAll(id), `through node ${id} after node 4 restarted`).toEqual(acked.slice().sort())
   }, 900_000)
 })

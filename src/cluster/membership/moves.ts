@@ -20,8 +20,10 @@ import type { NodeId } from '../../core/ids'
 // log (voters {old, new}: from then on no commit is acknowledged without it), then hands the
 // primary role over to it once it is in sync (leadership transfer: singleCopyHandsOver). The new
 // owner, primary, removes the old voter by a config entry and runs the group alone; the old owner
-// retires its group as soon as it knows the new owner leads. So its copy is let go only after the
-// new owner is a voter holding every committed entry, and leads (add before remove). A shard whose
+// retires its group as soon as it knows the new owner leads (while the new owner still needs its
+// acknowledgement — its first entry must commit before it may remove a voter — its appends start
+// the old owner's group again, kept while they come: keptOnContact). So its copy is let go only
+// after the new owner is a voter holding every committed entry, and leads (add before remove). A shard whose
 // old owner is down when the move starts waits for it: nobody else holds the rows, and the new
 // owner never campaigns with a log that holds nothing of a group.
 //
@@ -107,11 +109,15 @@ export function keptOnContact (self: NodeId, replicas: readonly NodeId[], contac
  */
 export type GroupAction = 'start' | 'update' | 'retire' | 'keep' | 'none'
 
-export function groupAction (self: NodeId, replicas: readonly NodeId[], running: boolean): GroupAction {
+export function groupAction (self: NodeId, replicas: readonly NodeId[], running: boolean, onContact = false): GroupAction {
   // A one-node list comes only from a single-copy move (singleCopyReplicas): [new owner] — which
   // runs, or restarts, the group alone to remove the old voter — wanted by it, retiring others.
   const wanted = replicas.includes(self)
-  if (running) return wanted ? 'update' : replicas.length >= 1 ? 'retire' : 'keep'
+  // A group started only because a peer contacted this node (`onContact`: keptOnContact) holds no
+  // copy the tables asked for, so an empty list retires it rather than keeping it: seen after a
+  // single-copy move, whose old owner is contacted by the new one until it is removed, and would
+  // otherwise run on as a lone candidate once the move ended.
+  if (running) return wanted ? 'update' : replicas.length >= 1 || onContact ? 'retire' : 'keep'
   return wanted ? 'start' : 'none'
 }
 

@@ -121,6 +121,8 @@ export class ReplicationShell {
    * is within CONTACT_KEEP_TIMEOUTS election timeouts (moves.ts keptOnContact).
    */
   private readonly contacted = new Map<ShardId, number>()
+  /** Shards whose running group started that way (kept after the contact expired: moves.ts groupAction `onContact`). */
+  private readonly startedOnContact = new Set<ShardId>()
 
   constructor (private readonly d: ReplicationShellDeps) {
     this.streams = new SnapshotStreams({
@@ -321,7 +323,7 @@ export class ReplicationShell {
       const shard = asShardId(s)
       const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), this.contactedAgo(shard), CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs)
       const running = this.groups.get(shard)
-      const action = groupAction(this.d.self, replicas, running !== undefined)
+      const action = groupAction(this.d.self, replicas, running !== undefined, this.startedOnContact.has(shard))
       if (action === 'update') {
         running!.setReplicas(replicas)
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
@@ -335,6 +337,7 @@ export class ReplicationShell {
         running!.stop()
         this.groups.delete(shard)
         this.contacted.delete(shard)
+        this.startedOnContact.delete(shard)
         this.retiredShards.add(shard)
         this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
       }
@@ -366,6 +369,7 @@ export class ReplicationShell {
   }
 
   private startGroup (shard: ShardId, replicas: NodeId[]): void {
+    this.startedOnContact.delete(shard)
     this.retiredShards.delete(shard)
     this.retiredPrimaries.delete(shard)
     const g = new ShardGroup({
@@ -468,7 +472,10 @@ export class ReplicationShell {
         this.contacted.set(shard, this.d.clock.monotonic())
         const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
         this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)
-        if (groupAction(this.d.self, replicas, false) === 'start') this.startGroup(shard, replicas)
+        if (groupAction(this.d.self, replicas, false) === 'start') {
+          this.startGroup(shard, replicas)
+          this.startedOnContact.add(shard)
+        }
       }
     }, (e: unknown) => {
       this.d.log.debug({ shard, err: messageOf(e) }, 'Replication: a pre-vote for a shard without a group here went unanswered')

@@ -97,6 +97,11 @@ describe('the replica list a node gives its group, and what it does with it (Clu
     expect(groupAction(asNodeId(1), n(2), true)).toBe('retire')
     expect(groupAction(asNodeId(1), n(2), false)).toBe('none')
   })
+  it('an empty list keeps a running group (N lowered to 1), but not one started only because a peer contacted this node', () => {
+    expect(groupAction(asNodeId(1), [], true, false)).toBe('keep')
+    expect(groupAction(asNodeId(1), [], true, true)).toBe('retire')
+    expect(groupAction(asNodeId(1), n(1, 2), true, true)).toBe('update')
+  })
 })
 
 describe('singleCopyReplicas: the group of a shard whose one copy moves from `before` (1) to `target` (4)', () => {
