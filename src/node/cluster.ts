@@ -421,7 +421,7 @@ export class ClusterShell implements ShardRouting {
     const blocker = membershipBlocker(tables, { singleCopy: op.kind !== 'remove', leaderless: op.kind === 'remove' })
     const single = singleCopyTables(tables).map(t => t.name)
     const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
-    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost } })
+    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, singleCopy: this.singleCopyMoves(), lost: { tables: single, shards: lost } })
     const warnings: string[] = []
     const command = op.kind === 'remove' ? 'REMOVE NODE' : 'DRAIN NODE'
     if (op.kind === 'remove') {

@@ -57,6 +57,8 @@ describe('DRAIN NODE: leaving, then left', () => {
     expect(refusal(() => membershipOpLayout(op('cancel', 3), facts({ layout: leaving })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/node 3 is not being drained/) })
     const left = leftLayout(leaving, n(4))
     expect(refusal(() => membershipOpLayout(op('cancel', 4), facts({ layout: left })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/has finished \(left\); to use it again, REMOVE NODE 4/) })
+    // Single-copy shards: those already moved cannot be placed back by a cancel.
+    expect(refusal(() => membershipOpLayout(op('cancel', 4), facts({ layout: leaving, singleCopy: true })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/single copy .* let the drain finish/) })
   })
 
   it('refuses a second drain, one below N nodes, the last node, a down node, a non-member, twice the same node', () => {
