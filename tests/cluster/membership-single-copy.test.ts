@@ -35,7 +35,7 @@ beforeAll(async () => {
 }, 180_000)
 afterAll(async () => {
   // SB_DEBUG_DUMP=1: keep each node's log in /tmp/msc-<id>.log (the cluster's directory is removed).
-  if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/msc-${id}.log`, cluster.node(id).stdout())
+  if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/msc-${id}.log`, cluster.node(id).stdout() + cluster.node(id).stderr())
   await cluster?.close()
 })
 
