@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import type { Cluster } from '../helpers/cluster-harness'
+import { kvTable, startThreeOfFour } from '../helpers/kv-table'
 
 // Issue 20 items 1–3 on real processes: a 3-node cluster with a primary_replica table of N = 2
 // grows to 4 nodes while a writer runs, as the seeds' "Add/Remove Nodes" does it — node 4 is
@@ -19,52 +19,17 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 const SHARDS = 4
 let cluster: Cluster
 
-beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 4,
-    shards: SHARDS,
-    start: false,
-    extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100, log_retention_bytes: 4096 } })
-  })
-  // Nodes 1–3 form the cluster without node 4.
-  for (const id of [1, 2, 3]) {
-    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
-    const config = { ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== 4) } }
-    writeFileSync(cluster.node(id).configPath, stringify(config))
-  }
-  await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
-  await cluster.waitAllNormal([1, 2, 3])
-}, 180_000)
+beforeAll(async () => { cluster = await startThreeOfFour(SHARDS) }, 180_000)
 afterAll(async () => {
   // SB_DEBUG_DUMP=1: keep each node's log in /tmp/mj-<id>.log (the cluster's directory is removed).
   if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/mj-${id}.log`, cluster.node(id).stdout())
   await cluster?.close()
 })
 
-type Row = unknown[]
 const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT', 'SB_REPL_BOOTSTRAPPING', 'SB_CATALOG_STALE', 'SB_UNDEFINED_TABLE']
 const codeOf = (body: any): string => String(body?.code ?? body?.error?.code ?? '')
 
-async function insert (id: number, k: string, v: string): Promise<void> {
-  await cluster.waitFor(async () => {
-    const r = await cluster.sql(id, 'INSERT INTO t (k, v) VALUES ($1, $2)', [k, v])
-    if (r.status === 200) return true
-    const code = codeOf(r.body)
-    if (code === 'SB_UNIQUE_VIOLATION') return true // an earlier attempt landed after all
-    if (RETRY.includes(code)) return null
-    throw new Error(`insert ${k}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  }, { what: `insert ${k} through node ${id}`, timeoutMs: 30_000 })
-}
-
-async function readAll (id: number): Promise<string[]> {
-  const got = await cluster.waitFor(async () => {
-    const r = await cluster.sql(id, 'SELECT k, v FROM t ORDER BY k')
-    if (r.status === 200) return r.body.rows as Row[]
-    if (RETRY.includes(codeOf(r.body))) return null
-    throw new Error(`node ${id}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  }, { what: `node ${id} to read table t`, timeoutMs: 30_000 })
-  return got.map(r => `${String(r[0])}=${String(r[1])}`)
-}
+const { insert, readAll } = kvTable(() => cluster, RETRY, 30_000)
 
 const key = (i: number): string => `k${String(i).padStart(4, '0')}`
 const out = (id: number): string => cluster.node(id).stdout()
