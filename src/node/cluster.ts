@@ -8,9 +8,9 @@ import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, pl
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
 import { ReleaseClock, releasedRelations } from '../cluster/membership/leaderless-release'
 import { fillTargets, isLeaderless, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
-import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyTables } from '../cluster/membership/moves'
+import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyReplicas, singleCopyTables } from '../cluster/membership/moves'
 import { forcedWitnesses, goneVoters, removedAcross } from '../cluster/membership/forced-removal'
-import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
+import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipOp } from '../cluster/membership/drain'
 import { preferenceList } from '../cluster/placement'
 import { GossipMachine, isAlive, type MemberView } from '../cluster/gossip/machine'
 import { formatOldestSnapshot, peerSnapshotFloor, type AnnouncingMember } from '../cluster/snapshot-horizon'
@@ -389,9 +389,14 @@ export class ClusterShell implements ShardRouting {
     // Joins and drains with leaderless tables are on again (issue 20): a write during the move is
     // acknowledged only with W old acks and every replica being filled (pendingOf,
     // cluster/quorum/ack-rule.ts), so the new replica never counts without an acknowledged write.
+    // Single-copy shards move too (moves.ts singleCopyReplicas): from their owner in the placement
+    // before the join — which the joiner's 'joining' state keeps (layout.ts countedMembers) — until
+    // the decider sees every one moved (finishMoves).
+    const singleCopy = this.singleCopyMoves()
     const moving = [...(this.layout.joining ?? []), ...(this.layout.leaving ?? [])]
+    const what = leaderless ? 'leaderless_quorum tables' : 'single-copy primary_replica tables'
     const blocker = membershipBlocker(tables) ??
-      (leaderless && moving.length > 0 ? `node(s) {${moving.join(', ')}} are joining or leaving while leaderless_quorum tables exist; one move at a time — it is admitted once they are normal or left` : null)
+      ((leaderless || singleCopy) && moving.length > 0 ? `node(s) {${moving.join(', ')}} are joining or leaving while ${what} exist; one move at a time — it is admitted once they are normal or left` : null)
     if (blocker !== null) {
       const now = this.d.clock.monotonic()
       const last = this.joinRefusedAt.get(nodeId)
@@ -402,8 +407,8 @@ export class ClusterShell implements ShardRouting {
       return
     }
     this.joinRefusedAt.delete(nodeId)
-    this.adoptLayout(admitLayout(this.layout, nodeId, leaderless),
-      `node ${nodeId} at ${address} admitted by this node${leaderless ? ' (joining: its leaderless_quorum replicas count once they are filled)' : ''}`)
+    const why = leaderless ? ' (joining: its leaderless_quorum replicas count once they are filled)' : singleCopy ? ' (joining: the single copies placement now gives it move to it, then it is normal)' : ''
+    this.adoptLayout(admitLayout(this.layout, nodeId, leaderless || singleCopy), `node ${nodeId} at ${address} admitted by this node${why}`)
   }
 
   /**
@@ -436,7 +441,7 @@ export class ClusterShell implements ShardRouting {
     const lost = op.kind === 'remove' ? lostShards(this.heldPrefs, op.node, single.length) : []
     const leaderlessTables = tables.filter(t => isLeaderless(t.replication))
     const leaderless = { tables: leaderlessTables.map(t => t.name), lossy: leaderlessTables.filter(t => t.replication.write_quorum < 2).map(t => t.name) }
-    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, lost: { tables: single, shards: lost }, leaderless })
+    const next = membershipOpLayout(op, { layout: this.layout, maxFactor, blocker, alive, singleCopy: this.singleCopyMoves(), lost: { tables: single, shards: lost }, leaderless })
     // REMOVE NODE with leaderless tables: n leaving while the survivors fill its replicas (drain.ts).
     const refilling = op.kind === 'remove' && next.members.includes(op.node)
     const warnings: string[] = []
@@ -500,18 +505,20 @@ export class ClusterShell implements ShardRouting {
       const view = this.leaderlessMoveView()
       const leaderless = view === null ? [] : leaderlessShardsStillMoving(view, fills)
       this.leaderlessMoving = leaderless
+      // Single-copy shards: moved once their new owner leads their group without the old one.
+      const single = this.singleCopyMoves() ? singleCopyShardsStillMoving(this.countPrefs.map(p => p[0]!), this.prefs.map(p => p[0]!), reports) : []
       if (node !== undefined) {
         const n = this.mode1Replicas()
         const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
-        const moving = shardsStillMoving(node, targets, reports)
+        const moving = [...new Set([...shardsStillMoving(node, targets, reports), ...single])].sort((a, b) => a - b)
         this.drainMoving = moving
         if (moving.length === 0 && leaderless.length === 0) {
           // A node REMOVE NODE made leaving (down, its replicas filled from the survivors) ends the same way.
           const gone = alive(node) ? '' : ` (down: re-replicated from the survivors; REMOVE NODE ${node} takes it out of the layout)`
           this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped${gone}`)
         }
-      } else if (leaderless.length === 0) {
-        this.adoptLayout(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R from now on`)
+      } else if (leaderless.length === 0 && single.length === 0) {
+        this.adoptLayout(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R, and the single copies placed on them moved, from now on`)
       }
     }).finally(() => { this.drainPoll = false })
   }
@@ -705,7 +712,32 @@ export class ClusterShell implements ShardRouting {
   placedOwner (shard: ShardId): NodeId { return this.prefs[shard]![0]! }
 
   ownerOf (shard: ShardId): NodeId | null {
-    return shardOwner(this.prefs[shard]!, routable(this.states(), this.selfId), this.mode1Replicas(), this.d.primaryOf?.(shard) ?? 0)
+    const alive = routable(this.states(), this.selfId)
+    // A single copy moving: its group's primary when this node knows it, else the old owner — the
+    // only node holding the rows until it hands over; after that it refuses naming the new one
+    // (SB_NOT_PRIMARY, retried there). Never the new owner before it leads: it may lack rows.
+    const move = this.singleCopyMove(shard)
+    if (move !== null) return shardOwner([move.before], alive, 2, this.d.primaryOf?.(shard) ?? 0)
+    return shardOwner(this.prefs[shard]!, alive, this.mode1Replicas(), this.d.primaryOf?.(shard) ?? 0)
+  }
+
+  /**
+   * The single-copy move of `shard` under way (moves.ts singleCopyReplicas): the node holding its
+   * copy before the join or drain (first over the members whose copies count) and the one the
+   * placement gives it now; null when they are the same, no join or drain runs, or not every
+   * primary_replica table keeps one copy (groups of N ≥ 2 move by their own lists).
+   */
+  singleCopyMove (shard: ShardId): { before: NodeId, target: NodeId } | null {
+    if (this.countPrefs === this.prefs) return null
+    const before = this.countPrefs[shard]?.[0]
+    const target = this.prefs[shard]?.[0]
+    if (before === undefined || target === undefined || before === target || !this.singleCopyMoves()) return null
+    return { before, target }
+  }
+
+  /** Do the shards' copies move as single copies (some primary_replica table, each with N = 1)? */
+  private singleCopyMoves (): boolean {
+    return this.mode1Replicas() <= 1 && this.d.catalog().userTables.some(t => t.replication.replication_mode === 'primary_replica')
   }
 
   /** Copies of each shard Mode 1 keeps now (routing.ts primaryReplicaCount). */
@@ -714,11 +746,16 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
-   * Mode 1: the replicas of `shard` when the tables need more than one copy, else none: the first
-   * N of its preference list, plus the old voters while it moves (membership/moves.ts).
+   * Mode 1: the replicas of `shard` when the tables need more than one copy: the first N of its
+   * preference list, plus the old voters while it moves (membership/moves.ts). With one copy, none
+   * but while a join or drain moves it (moves.ts singleCopyReplicas: old and new owner).
    */
   mode1ReplicasOf (shard: ShardId): NodeId[] {
     const n = this.mode1Replicas()
+    if (n <= 1) {
+      const move = this.singleCopyMove(shard)
+      return move === null ? [] : singleCopyReplicas(this.selfId, move.before, move.target, this.d.primaryOf?.(shard) ?? 0, this.countedVoters(shard), this.d.mode1Retired?.(shard) === true)
+    }
     return shardReplicasHere(this.selfId, n, this.prefs[shard]!.slice(0, n), this.heldPrefs[shard]!.slice(0, n), n <= 1 ? [] : this.countedVoters(shard),
       this.d.mode1Retired?.(shard) === true, layoutMemberState(this.layout, this.selfId) === 'left', n <= 1 ? [] : this.countedVoters(shard, true))
   }

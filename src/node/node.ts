@@ -962,6 +962,7 @@ export class ScratchBirdNode {
       rebalanceRateBytesPerS: config.cluster.rebalance_rate_bytes_per_s,
       rebalanceMaxConcurrentShards: config.cluster.rebalance_max_concurrent_shards,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
+      singleCopyMove: (shard) => cluster.singleCopyMove(shard),
       goneVoters: (voters) => cluster.goneVoters(voters),
       forcedWitnesses: () => cluster.forcedWitnesses(),
       addressOf: (node) => cluster.peerAddress(node),

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import type { Cluster } from '../helpers/cluster-harness'
+import { kvTable, startThreeOfFour } from '../helpers/kv-table'
 
 // Issue 20 items 1–3 on real processes: a 3-node cluster with a primary_replica table of N = 2
 // grows to 4 nodes while a writer runs, as the seeds' "Add/Remove Nodes" does it — node 4 is
@@ -12,65 +12,34 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // includes node 4, and the shards it receives move add-before-remove (snapshot bootstrap, then
 // promotion, then the old voter removed). Every acknowledged row is then read through every node,
 // node 4 included, and node 4 holds replicas of shards. Before that, while a single-copy table
-// exists, node 4 is refused (SB_MEMBERSHIP_REFUSED in node 1's log) and waits, serving nothing.
+// exists next to the N = 2 one, node 4 is refused (SB_MEMBERSHIP_REFUSED in node 1's log) and waits,
+// serving nothing.
 // After it, node 2 restarts with its unchanged configuration and runs at epoch 2.
 
 const SHARDS = 4
 let cluster: Cluster
 
-beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 4,
-    shards: SHARDS,
-    start: false,
-    extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100, log_retention_bytes: 4096 } })
-  })
-  // Nodes 1–3 form the cluster without node 4.
-  for (const id of [1, 2, 3]) {
-    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
-    const config = { ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== 4) } }
-    writeFileSync(cluster.node(id).configPath, stringify(config))
-  }
-  await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
-  await cluster.waitAllNormal([1, 2, 3])
-}, 180_000)
+beforeAll(async () => { cluster = await startThreeOfFour(SHARDS) }, 180_000)
 afterAll(async () => {
   // SB_DEBUG_DUMP=1: keep each node's log in /tmp/mj-<id>.log (the cluster's directory is removed).
   if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/mj-${id}.log`, cluster.node(id).stdout())
   await cluster?.close()
 })
 
-type Row = unknown[]
 const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT', 'SB_REPL_BOOTSTRAPPING', 'SB_CATALOG_STALE', 'SB_UNDEFINED_TABLE']
 const codeOf = (body: any): string => String(body?.code ?? body?.error?.code ?? '')
 
-async function insert (id: number, k: string, v: string): Promise<void> {
-  await cluster.waitFor(async () => {
-    const r = await cluster.sql(id, 'INSERT INTO t (k, v) VALUES ($1, $2)', [k, v])
-    if (r.status === 200) return true
-    const code = codeOf(r.body)
-    if (code === 'SB_UNIQUE_VIOLATION') return true // an earlier attempt landed after all
-    if (RETRY.includes(code)) return null
-    throw new Error(`insert ${k}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  }, { what: `insert ${k} through node ${id}`, timeoutMs: 30_000 })
-}
-
-async function readAll (id: number): Promise<string[]> {
-  const got = await cluster.waitFor(async () => {
-    const r = await cluster.sql(id, 'SELECT k, v FROM t ORDER BY k')
-    if (r.status === 200) return r.body.rows as Row[]
-    if (RETRY.includes(codeOf(r.body))) return null
-    throw new Error(`node ${id}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-  }, { what: `node ${id} to read table t`, timeoutMs: 30_000 })
-  return got.map(r => `${String(r[0])}=${String(r[1])}`)
-}
+const { insert, readAll } = kvTable(() => cluster, RETRY, 30_000)
 
 const key = (i: number): string => `k${String(i).padStart(4, '0')}`
 const out = (id: number): string => cluster.node(id).stdout()
 
 describe('adding a node', () => {
   it('3 → 4 while a writer runs: node 4 admitted at epoch 2, receives Mode 1 replicas by bootstrap, every acknowledged row kept', async () => {
-    // A single-copy table cannot move: node 4 is not admitted while it exists.
+    // A single-copy table next to one of N = 2 cannot move (its rows are in the shard group's log,
+    // whose first primary must be their owner): node 4 is not admitted while both exist.
+    const c = await cluster.sql(1, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 2)')
+    expect(c.status, JSON.stringify(c.body)).toBe(200)
     const one = await cluster.sql(1, 'CREATE TABLE single (k TEXT PRIMARY KEY) WITH (replication_factor = 1)')
     expect(one.status, JSON.stringify(one.body)).toBe(200)
     await cluster.start(4)
@@ -82,8 +51,6 @@ describe('adding a node', () => {
     const ddl = await cluster.sql(4, 'CREATE TABLE mine (k TEXT PRIMARY KEY)')
     expect(codeOf(ddl.body), JSON.stringify(ddl.body)).toBe('SB_MEMBERSHIP_REFUSED')
 
-    const c = await cluster.sql(1, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 2)')
-    expect(c.status, JSON.stringify(c.body)).toBe(200)
     const acked: string[] = []
     let i = 0
     const pad = 'p'.repeat(100)

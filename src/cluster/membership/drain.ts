@@ -47,6 +47,13 @@ export interface MembershipFacts {
   readonly blocker: string | null
   /** Is `id` alive in the decider's gossip view? */
   readonly alive: (id: NodeId) => boolean
+  /**
+   * Do the shards' copies move as single copies (every primary_replica table with N = 1:
+   * moves.ts singleCopyReplicas)? A CANCEL is then refused: a shard whose copy already moved to
+   * its new owner would be placed on the leaving node again, which no longer holds it (and no
+   * layout records where it went). Absent: no.
+   */
+  readonly singleCopy?: boolean
   /** REMOVE: the single-copy tables and the shards whose only copy is on the node (lostShards); absent: none. */
   readonly lost?: { readonly tables: readonly string[], readonly shards: readonly number[] }
   /**
@@ -125,6 +132,10 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
       checkMember(what, op.node, l)
       if (state() === 'left') throw refused(`DRAIN NODE ${op.node} CANCEL refused: the drain of node ${op.node} has finished (left); to use it again, REMOVE NODE ${op.node}, then start it with an empty data directory (it joins as a new node)`, { node: op.node, state: 'left' })
       if (state() !== 'leaving') throw refused(`DRAIN NODE ${op.node} CANCEL refused: node ${op.node} is not being drained`, { node: op.node, state: state() })
+      if (f.singleCopy === true) {
+        throw refused(`DRAIN NODE ${op.node} CANCEL refused: the tables keep a single copy of each shard (replication_factor 1), and the copies already moved off node ${op.node} cannot be placed back by a cancel; let the drain finish, then start node ${op.node} with an empty data directory after REMOVE NODE ${op.node} to use it again`,
+          { node: op.node, state: 'leaving' })
+      }
       return next([...l.members], leaving.filter(id => id !== op.node), left)
     }
     case 'remove': {
@@ -199,6 +210,23 @@ export function shardsStillMoving (node: NodeId, targets: ReadonlyArray<readonly
     if (target.length === 0) return
     const moved = (reports.get(shard) ?? []).some(voters => !voters.includes(node) && target.every(id => voters.includes(id)))
     if (!moved) out.push(shard)
+  })
+  return out
+}
+
+/**
+ * The shards whose single copy (every primary_replica table with N = 1: moves.ts
+ * singleCopyReplicas) is still moving: `before` and `target` per shard (its first node over the
+ * members whose copies count, and over the placed members); a shard whose two differ has moved
+ * once some node reports leading it with voters that hold the target and not `before` — the
+ * target removed the old voter, which it does only as primary, so it held every committed entry.
+ */
+export function singleCopyShardsStillMoving (before: readonly NodeId[], target: readonly NodeId[], reports: ReadonlyMap<number, ReadonlyArray<readonly NodeId[]>>): number[] {
+  const out: number[] = []
+  target.forEach((t, shard) => {
+    const b = before[shard]
+    if (b === undefined || b === t) return
+    if (!(reports.get(shard) ?? []).some(voters => voters.includes(t) && !voters.includes(b))) out.push(shard)
   })
   return out
 }

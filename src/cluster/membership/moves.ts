@@ -11,13 +11,27 @@ import type { NodeId } from '../../core/ids'
 // the N it had — the replication machine alone would remove a voter that left its list before the
 // learner replacing it caught up.
 //
-// What cannot move yet: a table whose only copy is its shard's first preference node (N = 1, any
-// mode: no group to bootstrap a new owner from). A membership change while such a table exists would
-// route its rows to nodes that do not hold them, so it is refused (SB_MEMBERSHIP_REFUSED) instead.
-// (A primary_replica N = 1 table next to one with N ≥ 2 has the shard group's copies — one log per
-// shard, node/replication/manager.ts — once that group elected its first primary, which must be
-// the N = 1 owner (replication/machine.ts mayCampaign). A move changing the group's preference
-// list before then could let a node with none of those rows lead it, so such tables still block.)
+// Single-copy shards (every primary_replica table with N = 1, the default): the shard has no
+// group to move, so for the duration of the move it runs one whose replicas are {old owner, new
+// owner} (singleCopyReplicas below). The old owner — the only node holding the rows, in
+// generation-0 log entries — starts it as the only voter, and is first in every list, so it alone
+// may campaign (replication/machine.ts mayCampaign) and is the group's first primary. It
+// bootstraps the new owner, a learner, by snapshot + log, promotes it once it holds the committed
+// log (voters {old, new}: from then on no commit is acknowledged without it), then hands the
+// primary role over to it once it is in sync (leadership transfer: singleCopyHandsOver). The new
+// owner, primary, removes the old voter by a config entry and runs the group alone; the old owner
+// retires its group as soon as it knows the new owner leads (while the new owner still needs its
+// acknowledgement — its first entry must commit before it may remove a voter — its appends start
+// the old owner's group again, kept while they come: keptOnContact). So its copy is let go only
+// after the new owner is a voter holding every committed entry, and leads (add before remove). A shard whose
+// old owner is down when the move starts waits for it: nobody else holds the rows, and the new
+// owner never campaigns with a log that holds nothing of a group.
+//
+// What cannot move yet: a primary_replica N = 1 table next to one with N ≥ 2 has the shard group's
+// copies — one log per shard, node/replication/manager.ts — once that group elected its first
+// primary, which must be the N = 1 owner (replication/machine.ts mayCampaign). A move changing the
+// group's preference list before then could let a node with none of those rows lead it, so such
+// tables still block (SB_MEMBERSHIP_REFUSED).
 // leaderless_quorum tables move in joins and drains by their own fill (leaderless-moves.ts); only
 // REMOVE NODE of a node gone for good still refuses them (their survivors are not re-counted yet).
 
@@ -95,10 +109,51 @@ export function keptOnContact (self: NodeId, replicas: readonly NodeId[], contac
  */
 export type GroupAction = 'start' | 'update' | 'retire' | 'keep' | 'none'
 
-export function groupAction (self: NodeId, replicas: readonly NodeId[], running: boolean): GroupAction {
-  const wanted = replicas.length >= 2 && replicas.includes(self)
-  if (running) return wanted ? 'update' : replicas.length >= 2 ? 'retire' : 'keep'
+export function groupAction (self: NodeId, replicas: readonly NodeId[], running: boolean, onContact = false): GroupAction {
+  // A one-node list comes only from a single-copy move (singleCopyReplicas): [new owner] — which
+  // runs, or restarts, the group alone to remove the old voter — wanted by it, retiring others.
+  const wanted = replicas.includes(self)
+  // A group started only because a peer contacted this node (`onContact`: keptOnContact) holds no
+  // copy the tables asked for, so an empty list retires it rather than keeping it: seen after a
+  // single-copy move, whose old owner is contacted by the new one until it is removed, and would
+  // otherwise run on as a lone candidate once the move ended.
+  if (running) return wanted ? 'update' : replicas.length >= 1 || onContact ? 'retire' : 'keep'
   return wanted ? 'start' : 'none'
+}
+
+/**
+ * The replica list of a shard's group while its tables keep one copy (N = 1; the top says how the
+ * copy moves). `before`: the copy's node before the move (the first of the shard's preference
+ * list over the members whose copies count — a leaving one in, a joining one out: layout.ts
+ * countedMembers); `target`: the first over the placed members. Equal: nothing moves, no list (the
+ * single-copy path; a group a finished move left running keeps running, groupAction 'keep').
+ * While it moves:
+ *   - this node let its copy go (`retired`), or its group knows the target leads (`primary`), or
+ *     the voters it knows no longer hold `before` (the target removed it): [target] — the target
+ *     runs the group alone and removes `before` (a voter left out of the list); `before` retires;
+ *   - `before` itself, no voters known (no group yet, or its log still loading): [before] — its
+ *     group starts with it the only voter, so it commits alone while the target is bootstrapped (a
+ *     list naming the target would make it a voter with an empty log, and every commit wait for
+ *     the whole bootstrap);
+ *   - else [before, target]: `before` first, so only it campaigns (its generation-0 entries hold
+ *     the rows; the target, whose log holds nothing of any group, only votes); to `before`'s
+ *     group, the target is a learner it bootstraps by snapshot + log and promotes.
+ */
+export function singleCopyReplicas (self: NodeId, before: NodeId, target: NodeId, primary: NodeId | 0, voters: readonly NodeId[], retired: boolean): NodeId[] {
+  if (before === target) return []
+  if (retired || primary === target || (voters.length > 0 && !voters.includes(before))) return [target]
+  if (self === before && voters.length === 0) return [before]
+  return [before, target]
+}
+
+/**
+ * Does this node, primary of a single-copy shard's group, hand the primary role to `target` now?
+ * Only the old owner (`self` is `before`) does, and only once the target is a voter holding every
+ * committed entry (`targetInSync`): a transfer refuses commits while it runs, so one started
+ * during the bootstrap would stall the writes for nothing.
+ */
+export function singleCopyHandsOver (self: NodeId, before: NodeId, target: NodeId, primary: boolean, targetInSync: boolean): boolean {
+  return self === before && before !== target && primary && targetInSync
 }
 
 /** Is the shard still moving (a node of `target` not a voter yet, or an old voter not removed yet)? */
@@ -110,9 +165,10 @@ export function shardMoving (target: readonly NodeId[], voters: readonly NodeId[
 type NamedTable = { name: string, replication: ReplicationOptions }
 
 /**
- * The tables that keep one copy of each shard on its first preference node (N = 1): their rows
- * cannot move, and a node gone for good takes the shards it was first for with it (for a
- * primary_replica one next to a table with N ≥ 2, possibly not: see the top — counted anyway).
+ * The tables that keep one copy of each shard on its first preference node (N = 1): a join or
+ * drain moves that copy (singleCopyReplicas), but a node gone for good takes the shards it was
+ * first for with it (for a primary_replica one next to a table with N ≥ 2, possibly not: see the
+ * top — counted anyway).
  */
 export function singleCopyTables<T extends NamedTable> (tables: readonly T[]): T[] {
   return tables.filter(t => t.replication.replication_factor < 2)
@@ -126,7 +182,10 @@ export function singleCopyTables<T extends NamedTable> (tables: readonly T[]): T
  * REMOVE NODE fill their new replicas (leaderless-moves.ts; drain.ts for REMOVE's refusals).
  */
 export function membershipBlocker (tables: readonly NamedTable[], opts: { singleCopy: boolean } = { singleCopy: true }): string | null {
-  const single = opts.singleCopy ? singleCopyTables(tables).filter(t => t.replication.replication_mode === 'primary_replica').map(t => t.name) : []
+  const primaryReplica = tables.filter(t => t.replication.replication_mode === 'primary_replica')
+  // Single-copy tables alone move (singleCopyReplicas); next to one with N ≥ 2 they block (the top).
+  const mixed = primaryReplica.some(t => t.replication.replication_factor >= 2)
+  const single = opts.singleCopy && mixed ? singleCopyTables(primaryReplica).map(t => t.name) : []
   if (single.length === 0) return null
-  return `table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1), which cannot move to another node: raise it first (ALTER TABLE … SET replication_factor = 2)`
+  return `table(s) ${single.join(', ')} keep a single copy of each shard (replication_factor 1) in the replication group of tables with replication_factor ≥ 2, which cannot move it yet: raise it first (ALTER TABLE … SET replication_factor = 2)`
 }

@@ -18,7 +18,7 @@ import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
 import { isContact, preVoteFromDisk, startsOnContact } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
-import { groupAction, keptOnContact } from '../../cluster/membership/moves'
+import { groupAction, keptOnContact, singleCopyHandsOver } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 import type { ShardCountSource } from '../../cluster/shard-count'
 
@@ -68,6 +68,8 @@ export interface ReplicationShellDeps {
   readonly rebalanceMaxConcurrentShards?: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
+  /** A single copy moving (cluster.ts singleCopyMove): its old and new owner; null or absent: none. */
+  readonly singleCopyMove?: (shard: ShardId) => { before: NodeId, target: NodeId } | null
   /** Of a group's voters, those removed from the cluster for good (cluster/membership/forced-removal.ts goneVoters); default none. */
   readonly goneVoters?: (voters: readonly NodeId[]) => NodeId[]
   /** The live members a campaign must also hear from while a voter is forced out (forced-removal.ts forcedWitnesses); default none. */
@@ -107,6 +109,8 @@ export class ReplicationShell {
   private readonly streams: SnapshotStreams
   /** Shards whose group this node stopped because it left their replicas (ReplicatedWorkers refuses their client ops). */
   private readonly retiredShards = new Set<ShardId>()
+  /** Of those, the primary the group knew when it stopped (another node): named in their refusals, so a client's request goes there. */
+  private readonly retiredPrimaries = new Map<ShardId, NodeId>()
   /** Shards whose pre-vote is being answered from disk (answerWithoutGroup). */
   private readonly diskAnswers = new Set<ShardId>()
   /** Per shard without a running group: the voters its replication state recorded (votersOf). */
@@ -117,6 +121,8 @@ export class ReplicationShell {
    * is within CONTACT_KEEP_TIMEOUTS election timeouts (moves.ts keptOnContact).
    */
   private readonly contacted = new Map<ShardId, number>()
+  /** Shards whose running group started that way (kept after the contact expired: moves.ts groupAction `onContact`). */
+  private readonly startedOnContact = new Set<ShardId>()
 
   constructor (private readonly d: ReplicationShellDeps) {
     this.streams = new SnapshotStreams({
@@ -230,6 +236,9 @@ export class ReplicationShell {
   /** Did this node stop its group of `shard` because it is no longer one of its replicas (since this process started)? */
   retired (shard: ShardId): boolean { return this.retiredShards.has(shard) }
 
+  /** The primary the group of a retired shard knew when it stopped (0: none known, or not retired). */
+  retiredPrimary (shard: ShardId): NodeId | 0 { return this.retiredPrimaries.get(shard) ?? 0 }
+
   /** Is `shard` replicated by a group here (its requests go to the primary)? */
   replicated (shard: ShardId): boolean { return this.groups.has(shard) }
 
@@ -314,22 +323,39 @@ export class ReplicationShell {
       const shard = asShardId(s)
       const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), this.contactedAgo(shard), CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs)
       const running = this.groups.get(shard)
-      const action = groupAction(this.d.self, replicas, running !== undefined)
+      const action = groupAction(this.d.self, replicas, running !== undefined, this.startedOnContact.has(shard))
       if (action === 'update') {
         running!.setReplicas(replicas)
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
         if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters), this.d.forcedWitnesses?.() ?? [])
+        this.maybeHandOver(running!)
       } else if (action === 'retire') {
         // What its log said last stays this node's view of the shard's voters (votersOf).
         if (running!.running) this.diskVoters.set(shard, running!.voters)
+        const primary = running!.primary
+        if (primary !== 0 && primary !== this.d.self) this.retiredPrimaries.set(shard, primary)
         running!.stop()
         this.groups.delete(shard)
         this.contacted.delete(shard)
+        this.startedOnContact.delete(shard)
         this.retiredShards.add(shard)
         this.d.log.info({ shard }, `Replication: shard ${String(shard).padStart(3, '0')} no longer has a replica on this node`)
       }
       if (action === 'start') this.startGroup(shard, replicas)
     }
+  }
+
+  /**
+   * A single copy moving off this node (its old owner): once this node leads the group and the
+   * new owner is a voter in sync, the primary role goes to it (moves.ts singleCopyHandsOver), which
+   * then removes this node; a transfer already running is left alone (machine.ts startTransfer).
+   */
+  private maybeHandOver (g: ShardGroup): void {
+    const move = this.d.singleCopyMove?.(g.shard) ?? null
+    if (move === null) return
+    const primary = g.role === 'primary'
+    const inSync = primary && replicaStates([move.target], g.view())[0]?.state === 'in sync'
+    if (singleCopyHandsOver(this.d.self, move.before, move.target, primary, inSync)) g.handOver()
   }
 
   /** Ms since a peer last contacted the group of `shard` started on contact (null: none, or expired — then forgotten). */
@@ -343,7 +369,9 @@ export class ReplicationShell {
   }
 
   private startGroup (shard: ShardId, replicas: NodeId[]): void {
+    this.startedOnContact.delete(shard)
     this.retiredShards.delete(shard)
+    this.retiredPrimaries.delete(shard)
     const g = new ShardGroup({
       shard,
       self: this.d.self,
@@ -444,7 +472,10 @@ export class ReplicationShell {
         this.contacted.set(shard, this.d.clock.monotonic())
         const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
         this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)
-        if (groupAction(this.d.self, replicas, false) === 'start') this.startGroup(shard, replicas)
+        if (groupAction(this.d.self, replicas, false) === 'start') {
+          this.startGroup(shard, replicas)
+          this.startedOnContact.add(shard)
+        }
       }
     }, (e: unknown) => {
       this.d.log.debug({ shard, err: messageOf(e) }, 'Replication: a pre-vote for a shard without a group here went unanswered')

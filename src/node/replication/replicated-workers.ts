@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../../core/errors'
-import type { ShardId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 import { codecOf, isLocalOnly, type ShardOpName, type ShardReplies, type ShardRequests } from '../../shard/protocol/ops'
 import { queryTableId } from '../../shard/protocol/op-codecs'
 import type { RawShardRequester, ShardRequester } from '../shard-router'
@@ -43,6 +43,8 @@ export interface ReplicationGroups {
   group (shard: ShardId): ShardGroup | undefined
   /** Did this node stop its group of `shard` because it left the shard's replicas (manager.ts)? */
   retired? (shard: ShardId): boolean
+  /** The primary a retired shard's group knew when it stopped (0: none): its refusals name it. */
+  retiredPrimary? (shard: ShardId): NodeId | 0
 }
 
 /** This node's workers; `loggedLsn`: a shard's last logged LSN as its engine published it (ShardWorkers). */
@@ -88,7 +90,9 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       // still hold the primary role it had, but the shard's commits now need its group elsewhere.
       // Served here, a write would be acknowledged as a single copy no replica holds.
       if (groups?.retired?.(shard) === true) {
-        throw new ScratchBirdError('SB_NOT_PRIMARY', `shard ${shard}: this node no longer holds a replica of it; retry`, { shard, primary: 0, generation: 0 })
+        // Naming the primary it knew (a single copy that moved: its new owner) sends the request there.
+        const primary = groups.retiredPrimary?.(shard) ?? 0
+        throw new ScratchBirdError('SB_NOT_PRIMARY', `shard ${shard}: this node no longer holds a replica of it; ${primary === 0 ? 'retry' : `node ${primary} is its primary`}`, { shard, primary, generation: 0 })
       }
       return await this.workers.requestRaw(op, shard, payload)
     }

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { holdingMembers, layoutMemberState, parseLayout, placedMembers, type ClusterLayout } from '../../../src/cluster/layout'
-import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, type MembershipFacts, type MembershipOp } from '../../../src/cluster/membership/drain'
+import { leftLayout, lostShards, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipFacts, type MembershipOp } from '../../../src/cluster/membership/drain'
 import { admitLayout, compareLayouts, decider } from '../../../src/cluster/membership/epochs'
 import { groupReplicas, membershipBlocker } from '../../../src/cluster/membership/moves'
 import { preferenceList } from '../../../src/cluster/placement'
@@ -57,6 +57,8 @@ describe('DRAIN NODE: leaving, then left', () => {
     expect(refusal(() => membershipOpLayout(op('cancel', 3), facts({ layout: leaving })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/node 3 is not being drained/) })
     const left = leftLayout(leaving, n(4))
     expect(refusal(() => membershipOpLayout(op('cancel', 4), facts({ layout: left })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/has finished \(left\); to use it again, REMOVE NODE 4/) })
+    // Single-copy shards: those already moved cannot be placed back by a cancel.
+    expect(refusal(() => membershipOpLayout(op('cancel', 4), facts({ layout: leaving, singleCopy: true })))).toMatchObject({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/single copy .* let the drain finish/) })
   })
 
   it('refuses a second drain, one below N nodes, the last node, a down node, a non-member, twice the same node', () => {
@@ -86,6 +88,19 @@ describe('DRAIN NODE: leaving, then left', () => {
   })
 })
 
+describe('single-copy moves (N = 1): when each shard moved (the decider ends the join or drain on none)', () => {
+  it('a shard whose old and new owner differ moved once a node reports leading it with the new owner and without the old', () => {
+    const before = ids(1, 2, 3, 2)
+    const target = ids(1, 4, 3, 4)
+    // Nothing reported: shards 1 and 3 still move (0 and 2 stay where they are).
+    expect(singleCopyShardsStillMoving(before, target, new Map())).toEqual([1, 3])
+    // The old owner leading with both (promoted, not handed over yet), or the new one before it removed the old: still moving.
+    expect(singleCopyShardsStillMoving(before, target, new Map([[1, [ids(2, 4)]], [3, [ids(2)]]]))).toEqual([1, 3])
+    // The new owner leads alone: moved; a stale report of the old owner beside it does not hide it.
+    expect(singleCopyShardsStillMoving(before, target, new Map([[1, [ids(4)]], [3, [ids(2, 4), ids(4)]]]))).toEqual([])
+  })
+})
+
 describe('REMOVE NODE', () => {
   it('a node down for good: epoch + 1 without it; a live one is refused (drain it instead)', () => {
     expect(membershipOpLayout(op('remove', 3), facts({ alive: id => id !== 3 }))).toEqual({ ...FOUR, epoch: 4, members: ids(1, 2, 4) })
@@ -101,7 +116,8 @@ describe('REMOVE NODE', () => {
   })
 
   it('single-copy tables do not block a removal: the shards whose only copy was there are named lost', () => {
-    const tables = [{ name: 'one', replication: { replication_mode: 'primary_replica', replication_factor: 1, write_quorum: 1, read_quorum: 1 } }] as unknown as Parameters<typeof membershipBlocker>[0]
+    const tables = [{ name: 'one', replication: { replication_mode: 'primary_replica', replication_factor: 1, write_quorum: 1, read_quorum: 1 } },
+      { name: 'two', replication: { replication_mode: 'primary_replica', replication_factor: 2, write_quorum: 1, read_quorum: 1 } }] as unknown as Parameters<typeof membershipBlocker>[0]
     expect(membershipBlocker(tables)).toMatch(/keep a single copy/)
     expect(membershipBlocker(tables, { singleCopy: false })).toBeNull()
     const prefs = [ids(3, 1), ids(1, 3), ids(3, 2), ids(2, 4)]

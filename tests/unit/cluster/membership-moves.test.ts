@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupAction, keptOnContact, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyTables } from '../../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas, singleCopyTables } from '../../../src/cluster/membership/moves'
 import type { ReplicationOptions } from '../../../src/catalog/replication-options'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -57,12 +57,13 @@ describe('shardMoving', () => {
 
 describe('membershipBlocker', () => {
   const r = (mode: ReplicationOptions['replication_mode'], n: number): ReplicationOptions => ({ replication_mode: mode, replication_factor: n, write_quorum: 1, read_quorum: 1 } as ReplicationOptions)
-  it('primary_replica tables with N ≥ 2 (or none) move', () => {
+  it('primary_replica tables with N ≥ 2 (or none) move, and so do single-copy ones alone (the default factor 1)', () => {
     expect(membershipBlocker([])).toBeNull()
     expect(membershipBlocker([{ name: 't', replication: r('primary_replica', 2) }])).toBeNull()
+    expect(membershipBlocker([{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }])).toBeNull()
   })
-  it('single-copy primary_replica tables block it, named with the way out; leaderless ones move (their fill), REMOVE NODE too', () => {
-    const tables = [{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'c', replication: r('primary_replica', 1) }]
+  it('single-copy primary_replica tables next to one with N ≥ 2 block it, named with the way out; leaderless ones move (their fill), REMOVE NODE too', () => {
+    const tables = [{ name: 'a', replication: r('primary_replica', 1) }, { name: 'q', replication: r('leaderless_quorum', 3) }, { name: 'c', replication: r('primary_replica', 1) }, { name: 'b', replication: r('primary_replica', 2) }]
     const why = membershipBlocker(tables)
     expect(why).toMatch(/table\(s\) a, c keep a single copy .*\(ALTER TABLE … SET replication_factor = 2\)/)
     expect(why).not.toMatch(/leaderless/)
@@ -86,10 +87,61 @@ describe('the replica list a node gives its group, and what it does with it (Clu
     expect(groupAction(asNodeId(1), n(1, 2), false)).toBe('start')
     expect(groupAction(asNodeId(1), n(1, 2), true)).toBe('update')
     expect(groupAction(asNodeId(1), n(2, 3), true)).toBe('retire')
-    expect(groupAction(asNodeId(1), n(2), true)).toBe('keep')
     expect(groupAction(asNodeId(1), [], true)).toBe('keep')
     expect(groupAction(asNodeId(1), n(2, 3), false)).toBe('none')
-    expect(groupAction(asNodeId(1), n(1), false)).toBe('none')
+    expect(groupAction(asNodeId(1), [], false)).toBe('none')
+  })
+  it('a one-node list (a single-copy move) is wanted by that node — started or updated — and retires the others', () => {
+    expect(groupAction(asNodeId(1), n(1), false)).toBe('start')
+    expect(groupAction(asNodeId(1), n(1), true)).toBe('update')
+    expect(groupAction(asNodeId(1), n(2), true)).toBe('retire')
+    expect(groupAction(asNodeId(1), n(2), false)).toBe('none')
+  })
+  it('an empty list keeps a running group (N lowered to 1), but not one started only because a peer contacted this node', () => {
+    expect(groupAction(asNodeId(1), [], true, false)).toBe('keep')
+    expect(groupAction(asNodeId(1), [], true, true)).toBe('retire')
+    expect(groupAction(asNodeId(1), n(1, 2), true, true)).toBe('update')
+  })
+})
+
+describe('singleCopyReplicas: the group of a shard whose one copy moves from `before` (1) to `target` (4)', () => {
+  const n = (...xs: number[]): NodeId[] => xs.map(asNodeId)
+  const [o, t, x] = [asNodeId(1), asNodeId(4), asNodeId(2)]
+  it('not moving (same owner): no group — the single-copy path', () => {
+    expect(singleCopyReplicas(o, o, o, 0, [], false)).toEqual([])
+    expect(singleCopyReplicas(t, o, o, o, n(1), false)).toEqual([])
+  })
+  it('the old owner starts alone (it commits while the target is bootstrapped), then lists the target after itself', () => {
+    expect(singleCopyReplicas(o, o, t, 0, [], false)).toEqual(n(1))
+    expect(groupAction(o, singleCopyReplicas(o, o, t, 0, [], false), false)).toBe('start')
+    expect(singleCopyReplicas(o, o, t, o, n(1), false)).toEqual(n(1, 4))
+    expect(singleCopyReplicas(o, o, t, o, n(1, 4), false)).toEqual(n(1, 4))
+  })
+  it('the target and any other node: old owner first (only it campaigns), so the target starts a group to receive its bootstrap', () => {
+    expect(singleCopyReplicas(t, o, t, 0, [], false)).toEqual(n(1, 4))
+    expect(groupAction(t, singleCopyReplicas(t, o, t, 0, [], false), false)).toBe('start')
+    expect(singleCopyReplicas(t, o, t, o, n(1, 4), false)).toEqual(n(1, 4))
+    expect(groupAction(x, singleCopyReplicas(x, o, t, 0, [], false), false)).toBe('none')
+  })
+  it('once the target leads, or removed the old owner: the target alone — it updates its group (removing the old voter), the old owner retires', () => {
+    expect(singleCopyReplicas(t, o, t, t, n(1, 4), false)).toEqual(n(4))
+    expect(groupAction(t, singleCopyReplicas(t, o, t, t, n(1, 4), false), true)).toBe('update')
+    expect(groupAction(o, singleCopyReplicas(o, o, t, t, n(1, 4), false), true)).toBe('retire')
+    // A restart of the target after it removed the old voter: its recorded voters start it again, alone.
+    expect(groupAction(t, singleCopyReplicas(t, o, t, 0, n(4), false), false)).toBe('start')
+    // The old owner after it let its copy go: no group again.
+    expect(groupAction(o, singleCopyReplicas(o, o, t, 0, n(1, 4), true), false)).toBe('none')
+  })
+  it('the old owner down when the move starts: the lists wait for it — the target never leads a group it could not fill', () => {
+    // Nobody knows a primary, no voters recorded: the target's list still puts the old owner first.
+    expect(singleCopyReplicas(t, o, t, 0, [], false)[0]).toBe(o)
+  })
+  it('the old owner hands over only as primary, and only once the target is a voter in sync', () => {
+    expect(singleCopyHandsOver(o, o, t, true, true)).toBe(true)
+    expect(singleCopyHandsOver(o, o, t, true, false)).toBe(false)
+    expect(singleCopyHandsOver(o, o, t, false, true)).toBe(false)
+    expect(singleCopyHandsOver(t, o, t, true, true)).toBe(false)
+    expect(singleCopyHandsOver(o, o, o, true, true)).toBe(false)
   })
 })
 
