@@ -25,6 +25,7 @@ import { nextHlcTs } from '../../../src/storage/hlc-ts'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
 import { runQuery } from '../../../src/shard/drivers/query-driver'
+import { runModifyRow, runModifyRowAutocommit } from '../../../src/shard/drivers/modify-driver'
 import { ProgramCache } from '../../../src/shard/program-cache'
 import type { Program } from '../../../src/sblr/program'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../../src/shard/protocol/ops'
@@ -123,6 +124,12 @@ export class LocalShards {
       return { lsn: res.lsn, commitHlc: res.commitHlc }
     },
     ABORT_PREPARED: async r => ({ lsn: await this.engine(r.shard).abortPrepared(r.xid) }),
+    // As the worker (src/shard/host.ts): inside the transaction named or begun, else an autocommit statement.
+    MODIFY_ROW: async r => {
+      const engine = this.engine(r.shard)
+      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode, () => {})
+      return await this.inTxn(r, async txn => ({ affected: await runModifyRow(engine, txn!, r, this.clock, this.decode), lsn: null }))
+    },
     QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)),
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
