@@ -35,6 +35,7 @@ import { MemoryKv } from '../../../src/storage/kv-memory'
 import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
 import { asNodeId, type ShardId, type Xid, shardIds } from '../../../src/core/ids'
 import type { TxnBegin } from '../../../src/shard/protocol/messages'
+import type { ShardRequester } from '../../../src/node/shard-router'
 
 const NODE_ID = asNodeId(1)
 
@@ -176,7 +177,13 @@ export interface TestNode {
 }
 
 /** What the node's cluster and config would say: live nodes (bounds N) and the defaults of new tables. */
-export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults, planCache?: PlanCache }
+export interface TestNodeOptions {
+  liveNodes?: number
+  tableDefaults?: TableDefaults
+  planCache?: PlanCache
+  /** Where the shard ops go instead of the LocalShards (real worker threads: tests/unit/node/point-modify.test.ts). */
+  requester?: ShardRequester
+}
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
 export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number, opts: TestNodeOptions = {}): Promise<TestNode> {
@@ -186,15 +193,16 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   let catalog = new Catalog()
   // The node's own fence shell over these shards, as a single node has it (no cluster).
   const catalogPins = new CatalogPins()
-  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
+  const port: ShardRequester = opts.requester ?? shards
+  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: port, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
   const snapshots = new SnapshotRegistry()
   const env: ExecEnv = {
     shards: n,
-    request: (op, req) => shards.request(op, req),
+    request: (op, req) => port.request(op, req),
     hlc,
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
-    twoPhase: shardTwoPhaseIo(shards, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
+    twoPhase: shardTwoPhaseIo(port, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
     snapshots,
     fences,
     catalogPins,
