@@ -38,6 +38,19 @@ export function pointModifyRefusal (p: ModifyPlan, catalog: Catalog): string | n
   return null
 }
 
+/** Does `p` run as one MODIFY_ROW through `access`? */
+export function oneRequest (access: TableAccess, p: ModifyPlan, catalog: Catalog): boolean {
+  return access.modifyRow !== undefined && pointModifyRefusal(p, catalog) === null
+}
+
+/** EXPLAIN's line on a statement pinned to one row by its primary key (null for any other). */
+export function explainPointModify (access: TableAccess, p: ModifyPlan, catalog: Catalog): string | null {
+  if (p.routing.options.exact !== true) return null
+  if (oneRequest(access, p, catalog)) return 'One shard request: the shard reads the row, filters it, computes the SET and writes the new version'
+  const why = access.modifyRow === undefined ? 'the table\'s access method writes through the coordinator' : pointModifyRefusal(p, catalog)
+  return `Two steps: the row is read into the coordinator, then written (${why})`
+}
+
 /**
  * Runs `p` as one MODIFY_ROW when pointModifyRefusal allows it: the rows affected. null: it must
  * run in two steps — refused, or the shard's node is of a release without MODIFY_ROW
@@ -45,12 +58,13 @@ export function pointModifyRefusal (p: ModifyPlan, catalog: Catalog): string | n
  * leaves the shard not joined, txn.ts on()).
  */
 export async function pointModify (env: ForeignKeyPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null): Promise<number | null> {
-  if (access.modifyRow === undefined || pointModifyRefusal(p, env.catalog()) !== null) return null
+  const modifyRow = access.modifyRow?.bind(access)
+  if (modifyRow === undefined || !oneRequest(access, p, env.catalog())) return null
   const t = p.shape
   const info = t.info
   const flagged = (f: (i: number) => boolean): number[] => info.columns.flatMap((_, i) => f(i) ? [i] : [])
   try {
-    return await access.modifyRow(p.routing.shards[0]!, {
+    return await modifyRow(p.routing.shards[0]!, {
       shard: p.routing.shards[0]!,
       tableId: info.id,
       table: info.name,
