@@ -8,7 +8,7 @@
 // steps, is listed once, in pointModifyRefusal.
 import { isScratchBirdError } from '../core/errors'
 import type { Catalog } from '../catalog/catalog'
-import { serialize } from '../sblr/program'
+import { serialize, type Program } from '../sblr/program'
 import { timestampFromMillis } from '../types/datetime'
 import type { SqlValue } from '../types/values'
 import { encodeRows } from '../shard/protocol/value-rows'
@@ -36,6 +36,14 @@ export function pointModifyRefusal (p: ModifyPlan, catalog: Catalog): string | n
   if (p.assignVolatile) return 'the SET calls a UUID generator (it runs where the node\'s HLC is)'
   if (p.targets.some(i => t.pk.includes(i))) return 'the SET changes the primary key (a new row)'
   return null
+}
+
+/** Programs serialised once: a cached plan (plan-cache.ts) keeps its Program objects across executions. */
+const serialised = new WeakMap<Program, Uint8Array>()
+function bytesOf (p: Program): Uint8Array {
+  let b = serialised.get(p)
+  if (b === undefined) serialised.set(p, b = serialize(p))
+  return b
 }
 
 /** Does `p` run as one MODIFY_ROW through `access`? */
@@ -69,8 +77,8 @@ export async function pointModify (env: ForeignKeyPorts, access: TableAccess, p:
       tableId: info.id,
       table: info.name,
       pk: p.routing.options.gte as TupleValue[],
-      filter: serialize(p.filter),
-      assign: p.assign === null ? null : serialize(p.assign),
+      filter: bytesOf(p.filter),
+      assign: p.assign === null ? null : bytesOf(p.assign),
       targets: p.targets,
       notNull: flagged(i => info.columns[i]!.notNull),
       dropped: flagged(i => info.columns[i]!.dropped === true),
