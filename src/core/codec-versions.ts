@@ -40,7 +40,8 @@ const CURRENT = {
   gossip: 4,
   replication: 2,
   replicatedEntry: 2,
-  shard: 4
+  // 5: MODIFY_ROW (a pk-pinned UPDATE / DELETE in one request).
+  shard: 5
 } as const
 
 export type WireCodec = keyof typeof CURRENT

@@ -55,6 +55,7 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import type { SelectPlan } from '../plan/select-plan'
 import { applyViewDdl, isViewStatement } from './view-ddl'
 import { explainSelect } from './explain-select'
+import { explainPointModify, oneRequest } from './point-modify'
 import type { PlanEnv } from '../plan/plan-env'
 import { ownTempStatement, runTempStatement, sessionEnv, usesSessionCatalog } from './temp-statements'
 import { TEMP_TABLE_BYTES_PER_SESSION_DEFAULT } from './temp-tables'
@@ -363,9 +364,12 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
     case 'update': case 'delete': {
       const p = planModify(env, s, params)
       lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${explainRouting(p.shape.info, p.routing.routing, p.routing.options)}`)
-      lines.push(...tableAccess(env, p.shape.info).explainModify(p.routing.shards, p.routing.options))
+      const access = tableAccess(env, p.shape.info)
+      lines.push(...access.explainModify(p.routing.shards, p.routing.options))
+      const point = explainPointModify(access, p, env.catalog())
+      if (point !== null) lines.push(point)
       lines.push(...programLines('Filter program (shards)', p.filter))
-      if (p.assign !== null) lines.push(...programLines('SET program (coordinator)', p.assign))
+      if (p.assign !== null) lines.push(...programLines(`SET program (${oneRequest(access, p, env.catalog()) ? 'shard' : 'coordinator'})`, p.assign))
       break
     }
     default:

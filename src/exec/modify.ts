@@ -10,7 +10,7 @@ import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { compileExpr, posDetails } from '../plan/compile-expr'
 import type { ExecEnv, Generators, ShardPort } from './env'
-import { pinKeys, type Routing } from '../plan/pins'
+import { pinKeys } from '../plan/pins'
 import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
 import { SYSTEM_TABLES } from '../plan/system-tables'
@@ -18,35 +18,23 @@ import { rowFilterProgram } from '../plan/row-filter'
 import { planReturning } from '../plan/returning'
 import { returningRows } from './returning'
 import { pkTuple, scopeOf, tableShape } from '../plan/table-types'
-import { withDomains, type DomainShape } from '../plan/domain-rules'
+import { withDomains } from '../plan/domain-rules'
 import { withEnumWhere } from '../plan/enum-order'
 import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
 import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, versionId } from './write-rows'
-import type { Program } from '../sblr/program'
 import { encodeTuple } from '../storage/keys'
 import type { ShardId } from '../core/ids'
-import { indexShapes, type IndexShape } from '../plan/index-shapes'
+import { indexShapes } from '../plan/index-shapes'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import { resolveRouting } from './index-lookup'
 import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 import { refuseMovingWrite } from '../catalog/table-move'
+import type { ModifyPlan } from './modify-plan'
+import { pointModify } from './point-modify'
 
-export interface ModifyPlan {
-  kind: 'update' | 'delete'
-  shape: DomainShape
-  routing: Routing
-  /** WHERE filter emitting whole rows; runs on the shards. */
-  filter: Program
-  /** UPDATE: new values of `targets`, computed from the old row on the coordinator. */
-  assign: Program | null
-  targets: number[]
-  /** RETURNING over the new rows (UPDATE) or the removed ones (DELETE); null without one. */
-  returning: Program | null
-  /** The table's indexes, whose entries follow the rows. */
-  indexes: readonly IndexShape[]
-}
+export type { ModifyPlan } from './modify-plan'
 
 export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, params: readonly SqlValue[]): ModifyPlan {
   if (SYSTEM_TABLES[s.table] !== undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.table} is a system table; it changes through DDL only`, posDetails(s.pos))
@@ -57,7 +45,7 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   const routing = pinKeys(env, shape, s.where, params)
   const returning = planReturning(shape, s.table, s.returning, params)
   const indexes = indexShapes(env.catalog(), shape.info)
-  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [], returning, indexes }
+  if (s.kind === 'delete') return { kind: 'delete', shape, routing, filter, assign: null, targets: [], assignVolatile: false, returning, indexes }
   const targets = s.assignments.map(a => {
     const i = shape.info.columns.findIndex(c => c.name === a.column)
     if (i < 0) throw new ScratchBirdError('SB_UNDEFINED_COLUMN', `column "${a.column}" of relation "${s.table}" does not exist`, posDetails(a.pos))
@@ -72,7 +60,7 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
   regs.forEach((r, i) => b.emit('MOVE', first + i, r.reg))
   b.emit('EMIT', first, regs.length)
   const assign = b.build(regs.map((r, i) => ({ name: s.assignments[i]!.column, type: r.type.kind === 'null' ? shape.types[targets[i]!]! : r.type })))
-  return { kind: 'update', shape, routing, filter, assign, targets, returning, indexes }
+  return { kind: 'update', shape, routing, filter, assign, targets, assignVolatile: b.volatile, returning, indexes }
 }
 
 /**
@@ -81,6 +69,9 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
  * of the new rows (UPDATE) or the removed ones (DELETE), computed before anything is written.
  */
 export async function executeModify (env: ForeignKeyPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
+  // One row of one shard, and nothing the coordinator must do around it: one request (point-modify.ts).
+  const point = await pointModify(env, access, p, params, txn)
+  if (point !== null) return point
   return await access.statement(txn, async txn => {
     const rows: SqlValue[][] = []
     // Through a global index: its entries name the shards (and keys) to read, in this transaction.

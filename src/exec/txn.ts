@@ -133,11 +133,16 @@ export class SqlTxn {
   }
 
   async write (shard: ShardId, writes: RowWrite[]): Promise<boolean[]> {
+    return (await this.writeOn(shard, at => this.env.request('WRITE', { shard, writes, ...at }))).affected
+  }
+
+  /** A request that writes rows on `shard` in the transaction (WRITE, MODIFY_ROW): the shard counts as written (see on()). */
+  async writeOn<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>): Promise<R> {
     const deferred = this.deferredWrites
     if (deferred !== null && deferred.size > 0) throw deferred.mixedWrites()
     this.written.add(shard)
     try {
-      return (await this.on(shard, at => this.env.request('WRITE', { shard, writes, ...at }), true)).affected
+      return await this.on(shard, send, true)
     } catch (e) {
       // Not joined after all (its first request failed): nothing of this transaction is on it.
       if (!this.joined.has(shard)) this.written.delete(shard)

@@ -1,9 +1,9 @@
 // Turning SQL values into row writes: assignment casts per column type, NOT NULL, the pk tuple,
 // the shard, the row image and a fresh version id (uuid_type v8_hlc → the node's HLC, v7 →
 // UUIDv7). Sending them is the table's access method's job (access/).
-import { isScratchBirdError, ScratchBirdError } from '../core/errors'
 import type { RowWrite } from '../storage/engine'
 import { assignValue } from '../types/cast'
+import { assignToColumn, notNullViolation } from '../types/assign-columns'
 import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import type { Generators, ShardPort } from './env'
@@ -19,17 +19,9 @@ export function assignRow (t: DomainShape, values: readonly SqlValue[]): SqlValu
     if (col.dropped === true) return null
     // A column of a domain: the domain's assignment (ENUM/SET labels, VARIANT tag), NOT NULL and CHECKs.
     const domain = t.domains?.[i] ?? null
-    let v: SqlValue
-    try {
-      v = domain !== null ? domain.assign(values[i] ?? null) : assignValue(values[i] ?? null, type)
-    } catch (e) {
-      if (isScratchBirdError(e)) throw new ScratchBirdError(e.code, `column "${col.name}": ${e.message}`, { ...e.details, column: col.name })
-      throw e
-    }
+    const v = assignToColumn(col.name, values[i] ?? null, domain !== null ? x => domain.assign(x) : x => assignValue(x, type))
     if (domain !== null) domain.check(v, t.info.name, col.name)
-    if (v === null && (col.notNull || domain?.notNull === true)) {
-      throw new ScratchBirdError('SB_NOT_NULL_VIOLATION', `null value in column "${col.name}" of relation "${t.info.name}" violates not-null constraint`, { table: t.info.name, column: col.name })
-    }
+    if (v === null && (col.notNull || domain?.notNull === true)) throw notNullViolation(t.info.name, col.name)
     return v
   })
 }

@@ -3,6 +3,7 @@ import { ScratchBirdError, isScratchBirdError, messageOf } from '../core/errors'
 import type { AutocommitResult, AutocommitSink, MerkleLeaf, Metered, ShardEngine, Txn } from '../storage/engine'
 import { runJoinQuery } from './drivers/join-driver'
 import { runQuery } from './drivers/query-driver'
+import { runModifyRow, runModifyRowAutocommit } from './drivers/modify-driver'
 import { ProgramCache } from './program-cache'
 import type { Program } from '../sblr/program'
 import { ShardHints } from './hint-ops'
@@ -418,6 +419,14 @@ export class ShardHost {
       const engine = this.engineOf(r.shard)
       const join = (txn: Txn | undefined): ReturnType<typeof runJoinQuery> => runJoinQuery(side => engine.scan(side.tableId, side.options, txn, r.readHlc), r, this.clock, this.decodeProgram)
       return r.begin === undefined ? join(this.txnOrNone(r.shard, r.xid)) : this.begun(r.shard, r.begin, join)
+    },
+    MODIFY_ROW: (r) => {
+      const engine = this.engineOf(r.shard)
+      const run = async (txn: Txn): Promise<ShardReplies['MODIFY_ROW']> => ({ affected: await runModifyRow(engine, txn, r, this.clock, this.decodeProgram), lsn: null })
+      if (r.begin !== undefined) return this.begun(r.shard, r.begin, run)
+      if (r.xid !== undefined) return run(this.txnOf(r.shard, r.xid))
+      return runModifyRowAutocommit(engine, r, this.clock, this.decodeProgram, (txn, e) =>
+        this.log('error', `transaction ${txn.xid} on shard ${r.shard}: rollback of a failed autocommit UPDATE/DELETE failed: ${messageOf(e)}`, { shard: r.shard, xid: String(txn.xid) }))
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

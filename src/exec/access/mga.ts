@@ -11,7 +11,7 @@ import type { Generators, ShardPort, SnapshotPort, TwoPhasePort } from '../env'
 import type { ShardWrites } from '../shard-writes'
 import { SqlTxn } from '../txn'
 import { scanShards } from './scan'
-import { pushdownLine, type TableAccess, type TableRead } from './table-access'
+import { pushdownLine, type ModifyRowBody, type TableAccess, type TableRead } from './table-access'
 import type { ShardId } from '../../core/ids'
 
 export type MgaPorts = ShardPort & Generators & TwoPhasePort & SnapshotPort
@@ -31,6 +31,11 @@ export class MgaAccess implements TableAccess {
   async statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T> {
     if (txn !== null) return await run(txn)
     return await inImplicitTxn(this.env, run)
+  }
+
+  async modifyRow (shard: ShardId, req: ModifyRowBody, txn: SqlTxn | null): Promise<number> {
+    if (txn === null) return (await this.env.request('MODIFY_ROW', { ...req, commitHlc: nextHlcTs(this.env.hlc) })).affected
+    return (await txn.writeOn(shard, at => this.env.request('MODIFY_ROW', { ...req, ...at }))).affected
   }
 
   checkJoinRead (): void {}

@@ -11,6 +11,10 @@ import type { ShardScan } from '../shard-query'
 import type { ShardWrites } from '../shard-writes'
 import type { SqlTxn } from '../txn'
 import type { ShardId } from '../../core/ids'
+import type { ModifyRowRequest } from '../../shard/protocol/messages'
+
+/** A MODIFY_ROW request without its transaction (which the access names). */
+export type ModifyRowBody = Omit<ModifyRowRequest, 'xid' | 'begin' | 'commitHlc'>
 
 /** A read of one table: `program` over its rows on `shards` within `options`. */
 export interface TableRead extends ShardScan {
@@ -35,6 +39,12 @@ export interface TableAccess {
    * statement transaction the mode needs (committed when `run` succeeds, rolled back otherwise).
    */
   statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T>
+  /**
+   * A pk-pinned UPDATE / DELETE as one request on `shard` (exec/point-modify.ts): inside `txn`, or
+   * begun and committed there as an autocommit statement. Returns the rows affected (0 or 1).
+   * Absent: the access runs every UPDATE / DELETE in two steps (read, then write).
+   */
+  modifyRow? (shard: ShardId, req: ModifyRowBody, txn: SqlTxn | null): Promise<number>
   /** Throws when a join may not read this table inside `txn` (it would miss the transaction's own writes). */
   checkJoinRead (txn: SqlTxn | null): void
   /** EXPLAIN lines of a read (after the routing line). */

@@ -33,11 +33,13 @@ import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
 // read the session asked for.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
-const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO', 'VERSION_SCAN'])
+const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'MODIFY_ROW', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO', 'VERSION_SCAN'])
 /** Ops that read the shard's rows for a client: only within the primary's read lease. */
-const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'VERSION_SCAN'])
-/** Ops whose reply carries the LSN of a log entry that must be acknowledged before it is answered. */
-const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'])
+/** MODIFY_ROW reads the row it changes (and its answer says whether it was there). */
+const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'MODIFY_ROW', 'VERSION_SCAN'])
+/** Ops whose reply carries the LSN of a log entry that must be acknowledged before it is answered
+ *  (MODIFY_ROW's when it committed an autocommit statement; null otherwise). */
+const COMMIT_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['COMMIT', 'AUTOCOMMIT', 'MODIFY_ROW', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED'])
 
 export interface ReplicationGroups {
   group (shard: ShardId): ShardGroup | undefined
@@ -113,12 +115,9 @@ export class ReplicatedWorkers implements ShardRequester, RawShardRequester {
       if (!grant.granted) throw grant.error
     }
     const reply = await this.workers.requestRaw(op, shard, payload)
-    if (COMMIT_OPS.has(op)) {
-      const lsn = (codecOf(op).decodeReply(reply) as { lsn: bigint | null }).lsn
-      if (lsn !== null) await g.commitLanded(lsn)
-    } else if (READ_OPS.has(op)) {
-      await g.readSettled(this.workers.loggedLsn?.(shard))
-    }
+    const lsn = COMMIT_OPS.has(op) ? (codecOf(op).decodeReply(reply) as { lsn: bigint | null }).lsn : null
+    if (lsn !== null) await g.commitLanded(lsn)
+    else if (READ_OPS.has(op)) await g.readSettled(this.workers.loggedLsn?.(shard))
     return reply
   }
 

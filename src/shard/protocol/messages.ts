@@ -47,6 +47,7 @@ export interface ShardRequests extends ReplRequests, SplitRequests {
   STATS: { shard: ShardId }
   QUERY: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid, begin?: TxnBegin } & QueryOptions
   JOIN_QUERY: { shard: ShardId, xid?: Xid, begin?: TxnBegin } & JoinQueryOptions
+  MODIFY_ROW: ModifyRowRequest
   /** QUERY read at a replica (read_from = replica): never inside a transaction. */
   REPLICA_QUERY: ShardRequests['QUERY']
   /** xid: the coordinator's (kept here; may already be committed here — retries, hints). */
@@ -93,6 +94,39 @@ export interface ShardRequests extends ReplRequests, SplitRequests {
   /** Up to `limit` keys of `tableId` after `after` (null: from the first), tombstones included (storage/version-scan.ts). */
   VERSION_SCAN: { shard: ShardId, tableId: number, after: Tuple | null, limit: number }
   REPLICA_VERSION_SCAN: ShardRequests['VERSION_SCAN']
+}
+
+/**
+ * An UPDATE or DELETE whose WHERE pins the whole primary key, run whole on the row's shard in one
+ * request (exec/point-modify.ts decides when; shard/drivers/modify-driver.ts runs it): read the row
+ * visible to the transaction, run `filter` (the WHERE, emitting the whole row, as QUERY's
+ * programs), then either delete it or run `assign` (the SET values, in `targets` order), assign the
+ * new row to the columns (types/assign-columns.ts) and write it with `versionId`, made by the
+ * coordinator. Exactly one of: `xid` (a transaction open here), `begin` (its first request here),
+ * `commitHlc` (an autocommit statement: begun read committed and committed here at that HLC).
+ */
+export interface ModifyRowRequest {
+  shard: ShardId
+  tableId: number
+  /** The table's name, for the errors (NOT NULL) that name it. */
+  table: string
+  pk: Tuple
+  xid?: Xid
+  begin?: TxnBegin
+  commitHlc?: HlcTs
+  /** Serialised SBLR programs; assign null: DELETE. */
+  filter: Uint8Array
+  assign: Uint8Array | null
+  /** Column index of each value `assign` emits. */
+  targets: number[]
+  /** Column indexes that are NOT NULL, and dropped columns' slots (always NULL). */
+  notNull: number[]
+  dropped: number[]
+  /** Parameter values as one encoded row (value-rows.ts). */
+  params: Uint8Array
+  /** now() of the statement (µs since the epoch). */
+  statementMicros: bigint
+  versionId: Uint8Array
 }
 
 /** A Merkle leaf: the row key without `r/` (table id + pk tuple: storage/merkle/leaf-key.ts), its version id, and the row-image hash. */
@@ -151,6 +185,10 @@ export interface ShardReplies extends ReplReplies, SplitReplies {
   QUERY: { rows: Uint8Array, scanned: number, xid?: Xid }
   /** As QUERY; scanned counts the visible rows read of every table. */
   JOIN_QUERY: { rows: Uint8Array, scanned: number, xid?: Xid }
+  /** affected: 1 when the row was updated or deleted, else 0. xid: the transaction `begin` began.
+   *  lsn / commitHlc: the commit of an autocommit request (`commitHlc` asked; lsn null: nothing
+   *  changed or no log entry), absent otherwise. */
+  MODIFY_ROW: { affected: number, lsn: bigint | null, commitHlc?: HlcTs, xid?: Xid }
   REPLICA_QUERY: ShardReplies['QUERY']
   /** applied: per write, 'newer' (written), 'same' (already held), 'older' (a newer version is
    *  held and kept) — every one is an acknowledgement. lsn null: nothing was newer here. */

@@ -33,7 +33,10 @@ export const SHARD_CODEC_VERSION = CODEC_VERSIONS.shard
 /** The version every body has had since the last change of any: what an op not listed below is written in. */
 export const SHARD_CODEC_BASE = 4
 /** Ops whose body changed after SHARD_CODEC_BASE, with the version that changed it (none yet). */
-const SHARD_OP_SINCE: Partial<Record<ShardOpName, number>> = {}
+const SHARD_OP_SINCE: Partial<Record<ShardOpName, number>> = {
+  // 5: a new op (a previous release refuses it: SB_CODEC_VERSION, nothing applied; exec/point-modify.ts then runs the statement in two steps).
+  MODIFY_ROW: 5
+}
 
 /** The lowest SHARD_QUERY version that carries `op`'s body. */
 export function shardOpVersion (op: ShardOpName): number {
@@ -121,6 +124,38 @@ const readLeaf = (r: CodecReader): MerkleLeafMessage => ({ key: r.blob(), versio
 const LEAF_MIN_BYTES = 1 + 16 + 8
 
 type Bodies = { [K in Exclude<ShardOpName, 'AUTOCOMMIT' | 'REPLICA_APPLY' | 'AE_APPLY' | 'REPLICA_VERSION_SCAN'>]: Body<ShardRequests[K], ShardReplies[K]> }
+
+// MODIFY_ROW: its transaction is an xid, a BEGIN (tail, as QUERY's) or an autocommit HLC — one of them.
+const modifyRowBody: Body<ShardRequests['MODIFY_ROW'], ShardReplies['MODIFY_ROW']> = {
+  req: [(w, v) => {
+    w.u32(v.shard); w.u32(v.tableId); w.str(v.table); writeTuple(w, v.pk); optXid(w, v.xid); w.opt(v.commitHlc, h => w.u64(h))
+    w.blob(v.filter); w.opt(v.assign, a => w.blob(a)); w.array(v.targets, i => w.uint(i)); w.array(v.notNull, i => w.uint(i)); w.array(v.dropped, i => w.uint(i))
+    w.blob(v.params); w.u64(v.statementMicros); writeVersionId(w, v.versionId); beginTail(w, v.begin)
+  }, r => {
+    const head = { shard: r.shard(), tableId: r.u32(), table: r.str(), pk: readTuple(r), ...readOptXid(r) }
+    const commitHlc = r.opt(() => r.hlc())
+    const body = {
+      filter: r.blob(),
+      assign: r.opt(() => r.blob()) ?? null,
+      targets: r.array(() => r.uint()),
+      notNull: r.array(() => r.uint()),
+      dropped: r.array(() => r.uint()),
+      params: r.blob(),
+      statementMicros: r.u64(),
+      versionId: readVersionId(r)
+    }
+    const tail = readBeginTail(r)
+    const named = (head.xid === undefined ? 0 : 1) + (commitHlc === undefined ? 0 : 1) + (tail.begin === undefined ? 0 : 1)
+    if (named !== 1) throw r.malformed('MODIFY_ROW names no transaction, or more than one (xid, begin, autocommit)')
+    return { ...head, ...(commitHlc === undefined ? {} : { commitHlc }), ...body, ...tail }
+  }],
+  rep: [(w, v) => { w.uint(v.affected); w.opt(v.lsn, l => w.u64(l)); w.opt(v.commitHlc, h => w.u64(h)); xidTail(w, v.xid) },
+    r => {
+      const out = { affected: r.uint(), lsn: r.opt(() => r.u64()) ?? null }
+      const commitHlc = r.opt(() => r.hlc())
+      return { ...out, ...(commitHlc === undefined ? {} : { commitHlc }), ...readXidTail(r) }
+    }]
+}
 
 /** REPLICA_READ's body; AE_READ (a repair round's read) has the same. */
 const queryBody: Body<ShardRequests['QUERY'], ShardReplies['QUERY']> = {
@@ -259,6 +294,7 @@ const BODIES: Bodies = {
       r => ({ shard: r.shard(), lastLsn: r.u64(), hlcHighWater: r.hlc(), openTxns: r.uint(), limbo: r.uint() })]
   },
   QUERY: queryBody,
+  MODIFY_ROW: modifyRowBody,
   // The same bytes as QUERY: the node hands them on to its worker as a QUERY.
   REPLICA_QUERY: queryBody,
   JOIN_QUERY: {

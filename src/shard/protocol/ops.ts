@@ -24,6 +24,7 @@ export const SHARD_OPS = {
   STATS: { code: 15, synopsis: 'shard counters: last LSN, HLC high-water mark, open transactions' },
   QUERY: { code: 16, synopsis: 'scan a table running an SBLR program on each visible row (filter, project, partial aggregates)' },
   JOIN_QUERY: { code: 17, synopsis: 'join tables colocated on the join key inside the shard, then run an SBLR program on each joined row as QUERY does' },
+  MODIFY_ROW: { code: 67, synopsis: 'an UPDATE or DELETE pinned to one row by its whole primary key, run whole in the shard: read the visible row, filter, compute the SET, write the version the coordinator made; answers the rows affected (inside an open transaction, its first request there, or begun and committed as an autocommit statement)' },
   REPLICA_QUERY: { code: 63, synopsis: 'QUERY outside a transaction with read_from = replica (Mode 1): served by a replica that is caught up (or the primary) at its applied LSN, without the primary\'s read lease; the node turns it into QUERY for its worker (node/replication/replicated-workers.ts)' },
   REPLICA_APPLY: { code: 18, synopsis: 'leaderless_quorum replica write: apply versions last-writer-wins (newer written, same/older acknowledged) as one group-committed statement' },
   REPLICA_READ: { code: 19, synopsis: 'leaderless_quorum replica read: latest committed version (id + row, tombstones included) of each key' },

@@ -60,6 +60,13 @@ describe('MGA access', () => {
     // The QUERY carries the implicit transaction's BEGIN: no round trip of its own.
     expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'COMMIT'])
     expect(await rows(node, 'SELECT v FROM m ORDER BY k')).toEqual([['z'], ['z']])
+    // pinned by its primary key: one MODIFY_ROW, begun and committed on the shard
+    node.shards.sent.length = 0
+    expect((await node.sql("UPDATE m SET v = 'y' WHERE k = 2"))[0]!.rowCount).toBe(1)
+    expect((await node.sql("DELETE FROM m WHERE k = 1 AND v = 'nope'"))[0]!.rowCount).toBe(0)
+    expect((await node.sql('DELETE FROM m WHERE k = 1'))[0]!.rowCount).toBe(1)
+    expect(node.shards.sent).toEqual(['MODIFY_ROW', 'MODIFY_ROW', 'MODIFY_ROW'])
+    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['2', 'y']])
   })
 
   it('a statement failing inside the implicit transaction rolls it back: nothing changes', async () => {
@@ -97,11 +104,17 @@ describe('MGA access', () => {
     expect((await failure(node.sql('SELECT k FROM m', s))).code).toBe('SB_TXN_ABORTED')
     await node.sql('ROLLBACK', s)
     expect(node.shards.sent).toEqual(['QUERY'])
-    // the TPC-B shape: UPDATE's QUERY carries the BEGIN, nothing else changes
+    // the TPC-B shape: a pk-pinned UPDATE is one MODIFY_ROW (exec/point-modify.ts); as the
+    // transaction's first request it writes, so its xid comes from a BEGIN of its own (see below)
     node.shards.sent.length = 0
-    await node.sql("BEGIN; UPDATE m SET v = 'z' WHERE k = 1; SELECT v FROM m WHERE k = 1; INSERT INTO m VALUES (3, 'c'); COMMIT", s)
-    expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'QUERY', 'WRITE', 'COMMIT'])
-    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'z'], ['2', 'b'], ['3', 'c']])
+    await node.sql("BEGIN; UPDATE m SET v = 'z' WHERE k = 1; UPDATE m SET v = v || '!' WHERE k = 2; SELECT v FROM m WHERE k = 1; INSERT INTO m VALUES (3, 'c'); COMMIT", s)
+    expect(node.shards.sent).toEqual(['BEGIN', 'MODIFY_ROW', 'MODIFY_ROW', 'QUERY', 'WRITE', 'COMMIT'])
+    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'z'], ['2', 'b!'], ['3', 'c']])
+    // a transaction that read first: its first UPDATE runs on the shard it has joined
+    node.shards.sent.length = 0
+    await node.sql("BEGIN; SELECT v FROM m WHERE k = 1; UPDATE m SET v = 'y' WHERE k = 1; DELETE FROM m WHERE k = 3; COMMIT", s)
+    expect(node.shards.sent).toEqual(['QUERY', 'MODIFY_ROW', 'MODIFY_ROW', 'COMMIT'])
+    expect(await rows(node, 'SELECT k, v FROM m ORDER BY k')).toEqual([['1', 'y'], ['2', 'b!']])
   })
 
   it('a transaction whose first request writes gets its xid from a BEGIN of its own (rows are never held under an xid not yet listed as live)', async () => {
@@ -132,6 +145,12 @@ describe('MGA access', () => {
     expect(await rows(node, 'SELECT count(*) FROM m')).toEqual([['8']])
     const update = await explain(node, "UPDATE m SET v = 'x' WHERE k = 3")
     expect(update[1]).toBe('Commit: local (one shard)')
+    expect(update[2]).toBe('One shard request: the shard reads the row, filters it, computes the SET and writes the new version')
+    expect(update).toContain('SET program (shard):')
+    const returning = await explain(node, "UPDATE m SET v = 'x' WHERE k = 3 RETURNING k")
+    expect(returning[2]).toBe('Two steps: the row is read into the coordinator, then written (RETURNING (computed on the coordinator))')
+    expect(returning).toContain('SET program (coordinator):')
+    expect((await explain(node, "UPDATE m SET v = 'x' WHERE k > 3"))[2]).toMatch(/^Filter program/)
     expect((await explain(node, 'SELECT v FROM m'))[1]).toBe('Program runs in the shard workers; the coordinator merges')
   })
 })

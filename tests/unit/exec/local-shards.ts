@@ -25,6 +25,7 @@ import { nextHlcTs } from '../../../src/storage/hlc-ts'
 import { shardTwoPhaseIo } from '../../../src/node/twopc-io'
 import { runJoinQuery } from '../../../src/shard/drivers/join-driver'
 import { runQuery } from '../../../src/shard/drivers/query-driver'
+import { runModifyRow, runModifyRowAutocommit } from '../../../src/shard/drivers/modify-driver'
 import { ProgramCache } from '../../../src/shard/program-cache'
 import type { Program } from '../../../src/sblr/program'
 import type { ShardOpName, ShardReplies, ShardRequests } from '../../../src/shard/protocol/ops'
@@ -34,6 +35,7 @@ import { MemoryKv } from '../../../src/storage/kv-memory'
 import { SharedXidCounter, SharedXidSource } from '../../../src/storage/xid-shared'
 import { asNodeId, type ShardId, type Xid, shardIds } from '../../../src/core/ids'
 import type { TxnBegin } from '../../../src/shard/protocol/messages'
+import type { ShardRequester } from '../../../src/node/shard-router'
 
 const NODE_ID = asNodeId(1)
 
@@ -123,6 +125,12 @@ export class LocalShards {
       return { lsn: res.lsn, commitHlc: res.commitHlc }
     },
     ABORT_PREPARED: async r => ({ lsn: await this.engine(r.shard).abortPrepared(r.xid) }),
+    // As the worker (src/shard/host.ts): inside the transaction named or begun, else an autocommit statement.
+    MODIFY_ROW: async r => {
+      const engine = this.engine(r.shard)
+      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode, () => {})
+      return await this.inTxn(r, async txn => ({ affected: await runModifyRow(engine, txn!, r, this.clock, this.decode), lsn: null }))
+    },
     QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)),
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
@@ -169,7 +177,13 @@ export interface TestNode {
 }
 
 /** What the node's cluster and config would say: live nodes (bounds N) and the defaults of new tables. */
-export interface TestNodeOptions { liveNodes?: number, tableDefaults?: TableDefaults, planCache?: PlanCache }
+export interface TestNodeOptions {
+  liveNodes?: number
+  tableDefaults?: TableDefaults
+  planCache?: PlanCache
+  /** Where the shard ops go instead of the LocalShards (real worker threads: tests/unit/node/point-modify.test.ts). */
+  requester?: ShardRequester
+}
 
 /** An executor over `n` local shards; `leaderless` gives it quorum replication (a node in a cluster). */
 export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: number, opts: TestNodeOptions = {}): Promise<TestNode> {
@@ -179,15 +193,16 @@ export async function testNode (n: number, leaderless: boolean, maxBatchBytes?: 
   let catalog = new Catalog()
   // The node's own fence shell over these shards, as a single node has it (no cluster).
   const catalogPins = new CatalogPins()
-  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: shards, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
+  const port: ShardRequester = opts.requester ?? shards
+  const fences = new TableFenceShell({ selfId: NODE_ID, shardCount: { shards: n }, local: port, cluster: null, catalogVersion: () => catalogPins.placing(catalog.version), clock, log: pino({ level: 'silent' }) })
   const snapshots = new SnapshotRegistry()
   const env: ExecEnv = {
     shards: n,
-    request: (op, req) => shards.request(op, req),
+    request: (op, req) => port.request(op, req),
     hlc,
     uuidV7: new UuidV7Generator(clock, new SeededRng(2)),
     clock,
-    twoPhase: shardTwoPhaseIo(shards, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
+    twoPhase: shardTwoPhaseIo(port, { shards: n }, () => hlc.generate(), () => nextHlcTs(hlc)),
     snapshots,
     fences,
     catalogPins,

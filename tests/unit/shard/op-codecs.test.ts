@@ -139,6 +139,25 @@ const ARBS: Arbs = {
       fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginArb })),
     rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }), xid: xidOpt }).map(defined)
   },
+  MODIFY_ROW: {
+    // Exactly one of xid, begin, commitHlc names the transaction.
+    req: fc.tuple(fc.record({
+      shard: shardArb,
+      tableId: u32,
+      table: fc.string({ maxLength: 8 }),
+      pk: tuple,
+      filter: bytes,
+      assign: fc.option(bytes, { nil: null }),
+      targets: fc.array(fc.nat({ max: 4000 }), { maxLength: 3 }),
+      notNull: fc.array(fc.nat({ max: 4000 }), { maxLength: 3 }),
+      dropped: fc.array(fc.nat({ max: 4000 }), { maxLength: 2 }),
+      params: bytes,
+      statementMicros: u64,
+      versionId
+    }), fc.oneof(fc.record({ xid: issuedXid }), fc.record({ begin: beginArb }), fc.record({ commitHlc: hlcArb })))
+      .map(([body, txn]) => ({ ...body, ...txn })),
+    rep: fc.record({ affected: fc.nat({ max: 1 }), lsn: fc.option(u64, { nil: null }), commitHlc: fc.option(hlcArb, { nil: undefined }), xid: xidOpt }).map(defined)
+  },
   COMMIT: { req: fc.record({ shard: shardArb, xid: xidArb, commitHlc: hlcArb }), rep: commitOutcome },
   ROLLBACK: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: nothing },
   PREPARE: { req: fc.record({ shard: shardArb, xid: xidArb }), rep: fc.record({ lsn: fc.option(u64, { nil: null }), floor: hlcArb }) },
