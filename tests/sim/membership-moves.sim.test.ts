@@ -179,11 +179,16 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   const operate = (op: MembershipOp, then?: () => void): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
     // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
-    const refused = at === undefined ? 'DOWN' : !sim.agreed() ? 'NOT_AGREED' : sim.partitioned ? 'PARTITIONED' : sim.operate(at, op)
-    log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
-    if (refused === null) { then?.(); return }
-    if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
-    net.after(100 + rng.next() * 200, () => { operate(op, then) })
+    const answered = (refused: string | null): void => {
+      log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
+      if (refused === null) { then?.(); return }
+      if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
+      net.after(100 + rng.next() * 200, () => { operate(op, then) })
+    }
+    if (at === undefined) answered('DOWN')
+    else if (!sim.agreed()) answered('NOT_AGREED')
+    else if (sim.partitioned) answered('PARTITIONED')
+    else sim.operate(at, op, answered)
   }
   const startOp = (kind: OpKind): void => {
     const l = latest()
