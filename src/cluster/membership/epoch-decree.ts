@@ -135,6 +135,9 @@ export class DecreeProposer {
 
   get done (): boolean { return this.phase === 'done' }
 
+  /** Has it asked voters to accept a value (which a majority may then hold, so it may yet be chosen)? */
+  get accepting (): boolean { return this.phase === 'accept' }
+
   /** Voters whose answer to the current phase is still missing. */
   pending (): NodeId[] {
     if (this.phase === 'done') return []
