@@ -72,7 +72,8 @@ export const DRAIN_POLL_MS = 200
 const CLUSTER = 'sim'
 const TRACE = process.env.SIM_TRACE !== undefined
 
-interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean }
+/** `heard`: the non-members the sender heard of (SWIM's digest carries every process it knows). */
+interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean, heard: NodeId[] }
 /** MEMBERSHIP_DECREE: a proposer's request to a voter, or the voter's answer. */
 interface DecreeMsg { kind: 'decree', from: NodeId, req?: DecreeRequest, reply?: DecreeReply }
 /** A proposal gives up (the statement fails; the operator retries) after this long without a decision. */
@@ -107,6 +108,13 @@ export interface Proc {
   decree: DecreeRecord | null
   /** The decree this process proposes, in memory. */
   proposal: Proposal | null
+  /**
+   * Non-members this process heard of (in memory), from them or in another's gossip: it gossips
+   * with them too, as the node's SWIM machine pings every process its digest lists. Without it a
+   * decider never pulled from a joiner and waited for the joiner's random choice of peer to fall
+   * on it (seed 541: 2.6 s, so the move started too late to end before the run did).
+   */
+  heard: Set<NodeId>
 }
 
 /** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
@@ -147,7 +155,7 @@ export class MembershipSim {
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map(), decree: null, proposal: null })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map(), decree: null, proposal: null, heard: new Set() })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -220,6 +228,7 @@ export class MembershipSim {
     p.gone.clear()
     p.contacted.clear()
     p.retiredVoters.clear()
+    p.heard.clear()
     const proposal = p.proposal
     p.proposal = null
     proposal?.done?.('DOWN')
@@ -269,10 +278,10 @@ export class MembershipSim {
   // ---- layouts ------------------------------------------------------------------------------------
 
   private gossip (p: Proc): void {
-    const peers = [...new Set([...p.layout.members, ...p.seeds])].filter(id => id !== p.id && this.procs.has(id))
+    const peers = [...new Set([...p.layout.members, ...p.seeds, ...p.heard])].filter(id => id !== p.id && this.procs.has(id))
     if (peers.length === 0) return
     const to = peers[Math.floor(this.o.rng.next() * peers.length)]!
-    this.net.send(`c${p.id}`, `c${to}`, { kind: 'layout', from: p.id, layout: p.layout, reply: false })
+    this.net.send(`c${p.id}`, `c${to}`, { kind: 'layout', from: p.id, layout: p.layout, reply: false, heard: [...p.heard] })
   }
 
   private onLayoutMsg (p: Proc, m: LayoutMsg): void {
@@ -281,6 +290,7 @@ export class MembershipSim {
     // tell from a new node's (a finding of this simulation, reported; not fixed here) — and the
     // shards it was a voter of wait for it for good.
     if (this.proc(m.from).dead) return
+    for (const id of [m.from, ...m.heard]) if (id !== p.id && !p.layout.members.includes(id) && !this.proc(id).dead) p.heard.add(id)
     const v = compareLayouts(p.layout, m.layout, p.id, m.from)
     if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
     else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id && p.proposal === null) {
@@ -289,7 +299,7 @@ export class MembershipSim {
       this.stats.conflicts++
       this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} refuses node ${m.from}'s layout: ${v.reason}`)
     }
-    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, { kind: 'layout', from: p.id, layout: p.layout, reply: true })
+    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, { kind: 'layout', from: p.id, layout: p.layout, reply: true, heard: [...p.heard] })
   }
 
   /** ClusterShell.adoptLayout: persisted first (the disk is the proc's), then acted on. */
