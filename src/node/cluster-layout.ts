@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../core/atomic-file'
 import type { Config } from '../core/config/load'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { isNodeId, type NodeId } from '../core/ids'
+import type { Ballot, DecreeRecord } from '../cluster/membership/epoch-decree'
 
 // <data_dir>/cluster.json: the cluster layout this data directory was written under (cluster
 // name, shard count, membership epoch and members; cluster/layout.ts holds the rules). Read and
@@ -78,4 +79,48 @@ export function readRemovedMembers (dataDir: string, layout: ClusterLayout): Nod
 /** Records the removed members (forced-removal.ts) in the data directory: atomic, durable before it returns. */
 export function recordRemovedMembers (dataDir: string, removed: readonly NodeId[]): void {
   writeFileAtomic(join(dataDir, REMOVED_FILE), JSON.stringify({ removed }) + '\n')
+}
+
+/**
+ * <data_dir>/membership-decree.json: this node's acceptor record of the next membership epoch's
+ * decree (cluster/membership/epoch-decree.ts): `{"epoch":3,"promised":{"round":1,"node":1},
+ * "accepted":null|{"ballot":…,"layout":…}}`. Absent: none. Written (atomic replace, fsync) before
+ * this node answers a prepare or accept, reloaded at start: a promise forgotten by a restart could
+ * let two layouts be chosen for one epoch. Beside cluster.json rather than in it: cluster.json is
+ * the layout this directory runs, checked at every start; this is a vote about the next one.
+ */
+export const DECREE_FILE = 'membership-decree.json'
+
+function parseBallot (v: unknown): Ballot | null {
+  const b = v as { round?: unknown, node?: unknown } | null
+  return typeof b === 'object' && b !== null && typeof b.round === 'number' && Number.isSafeInteger(b.round) && b.round >= 0 && typeof b.node === 'number' && isNodeId(b.node)
+    ? { round: b.round, node: b.node as NodeId }
+    : null
+}
+
+/** The acceptor record in the data directory (null: none); SB_STORAGE_CORRUPT when it is not what recordDecree writes. */
+export function readDecree (dataDir: string): DecreeRecord | null {
+  const path = join(dataDir, DECREE_FILE)
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `cannot read ${path}: ${messageOf(e)}`, { path })
+  }
+  let json: unknown
+  try { json = JSON.parse(text) } catch { json = undefined }
+  const r = json as { epoch?: unknown, promised?: unknown, accepted?: { ballot?: unknown, layout?: unknown } | null } | undefined
+  const promised = parseBallot(r?.promised)
+  const acceptedBallot = r?.accepted === null ? null : parseBallot(r?.accepted?.ballot)
+  const acceptedLayout = r?.accepted === null ? null : parseLayout(r?.accepted?.layout)
+  if (typeof r?.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || promised === null || (r.accepted !== null && (acceptedBallot === null || acceptedLayout === null || acceptedLayout.epoch !== r.epoch))) {
+    throw new ScratchBirdError('SB_STORAGE_CORRUPT', `${path} is not a valid membership decree record (epoch, promised ballot, accepted ballot and layout); it records this node's votes on the next membership epoch, which must not be forgotten`, { path })
+  }
+  return { epoch: r.epoch, promised, accepted: acceptedBallot === null || acceptedLayout === null ? null : { ballot: acceptedBallot, layout: acceptedLayout } }
+}
+
+/** Records the acceptor record in the data directory: atomic, durable before it returns. */
+export function recordDecree (dataDir: string, record: DecreeRecord): void {
+  writeFileAtomic(join(dataDir, DECREE_FILE), JSON.stringify(record) + '\n')
 }

@@ -6,6 +6,8 @@ import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
 import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
+import { decreeVoters, type DecreeRecord } from '../cluster/membership/epoch-decree'
+import { DecreeShell, DECREE_TIMEOUT_MS, type DecreeResult } from './membership-decree'
 import { ReleaseClock, releasedRelations } from '../cluster/membership/leaderless-release'
 import { fillTargets, isLeaderless, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, quorumReplicas, type FillMark, type MoveView } from '../cluster/membership/leaderless-moves'
 import { membershipBlocker, shardMoving, shardReplicasHere, singleCopyReplicas, singleCopyTables } from '../cluster/membership/moves'
@@ -113,6 +115,10 @@ export interface ClusterDeps {
   readonly removed?: readonly NodeId[] | undefined
   /** Records the removed members in the data directory (atomically); throws when it cannot. Absent: kept in memory only. */
   readonly persistRemoved?: ((removed: readonly NodeId[]) => void) | undefined
+  /** The acceptor record of the next epoch's membership decree found in the data directory at start (node/cluster-layout.ts readDecree; none when absent). */
+  readonly decree?: DecreeRecord | null | undefined
+  /** Records the acceptor record in the data directory (atomically, fsync) before an answer leaves; throws when it cannot. Absent: kept in memory only. */
+  readonly persistDecree?: ((r: DecreeRecord) => void) | undefined
   /** The layout changed (after it was persisted): the node's own copy. */
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
@@ -156,6 +162,11 @@ export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError
   return new ScratchBirdError('SB_REPLICA_STALE',
     `${op} refused: this node's replica of shard ${shard} has not completed a repair round within replication.tombstone_gc_grace_days; it serves the shard again once a round with every other replica completes`,
     { shard, op })
+}
+
+/** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
+function decreeVotersText (l: ClusterLayout): string {
+  return decreeVoters(l).join(', ')
 }
 
 /** A fresh id per process start, so peers tell a restart from a slow heartbeat. */
@@ -210,6 +221,8 @@ export class ClusterShell implements ShardRouting {
    */
   private countPrefs: NodeId[][] = []
   private layout: ClusterLayout
+  /** The membership decrees: this node's acceptor record and its proposals as the decider (node/membership-decree.ts). */
+  private readonly decrees: DecreeShell
   /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
   private awaitingAdmission = false
   /** The decider's drain status round: one in flight, when the last began, the shards it found still moving. */
@@ -253,6 +266,7 @@ export class ClusterShell implements ShardRouting {
     this.place()
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
+    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: r => { d.persistDecree?.(r) } })
   }
 
   /**
@@ -407,8 +421,36 @@ export class ClusterShell implements ShardRouting {
       return
     }
     this.joinRefusedAt.delete(nodeId)
+    if (this.decrees.proposing) return // asked again at its next gossip message
     const why = leaderless ? ' (joining: its leaderless_quorum replicas count once they are filled)' : singleCopy ? ' (joining: the single copies placement now gives it move to it, then it is normal)' : ''
-    this.adoptLayout(admitLayout(this.layout, nodeId, leaderless || singleCopy), `node ${nodeId} at ${address} admitted by this node${why}`)
+    void this.decide(admitLayout(this.layout, nodeId, leaderless || singleCopy), `node ${nodeId} at ${address} admitted by this node${why}`)
+  }
+
+  /**
+   * Decides `next` (epoch + 1) as the decree of its epoch among the voters of this layout
+   * (cluster/membership/epoch-decree.ts) and adopts what was chosen — `next`, or another
+   * proposer's layout found accepted, which must win. Never adopts anything not chosen.
+   */
+  private async decide (next: ClusterLayout, why: string): Promise<{ result: DecreeResult, adopted: boolean }> {
+    const current = this.layout
+    const result = await this.decrees.propose(current, next)
+    let adopted = false
+    if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
+      adopted = this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
+    } else if (result.kind === 'undecided') {
+      this.d.log.warn({ epoch: next.epoch, missing: result.missing }, `membership epoch ${next.epoch} not decided (${why}): no majority of members {${decreeVotersText(current)}} answered within ${DECREE_TIMEOUT_MS} ms; no answer from {${result.missing.join(', ')}}`)
+    } else if (result.kind === 'unrecorded') {
+      this.d.log.error({ epoch: next.epoch }, `membership epoch ${next.epoch} not proposed (${why}): this node's decree record could not be written: ${result.message}`)
+    }
+    return { result, adopted }
+  }
+
+  /** The decider completes a decree this node accepted that nobody adopted (its proposer stopped). */
+  private completeDecree (): void {
+    const accepted = this.decrees.acceptedNext()
+    if (accepted === null || this.decrees.proposing || this.awaitingAdmission) return
+    if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
+    void this.decide(accepted, `completes membership epoch ${accepted.epoch}, which this node accepted from a proposer that did not finish`)
   }
 
   /**
@@ -422,17 +464,20 @@ export class ClusterShell implements ShardRouting {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} waits to be admitted to cluster ${this.layout.cluster}; send the statement to a member`, { node: this.selfId, epoch: this.layout.epoch })
     }
     const at = decider(this.layout, knownAlive(this.states(), this.selfId))
-    if (at === this.selfId || at === null) return this.runMembershipOp(op)
+    if (at === this.selfId || at === null) return await this.runMembershipOp(op)
     const reply = await this.d.rpc.call(this.addressOf(at), 'CATALOG_DDL', { sql }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
     return commandResult(reply.command, 0, reply.warnings)
   }
 
   /** Runs a membership operation at the decider (this node): the next layout recorded and adopted, or a coded error. */
-  private runMembershipOp (op: MembershipOp): StatementResult {
+  private async runMembershipOp (op: MembershipOp): Promise<StatementResult> {
     const alive = knownAlive(this.states(), this.selfId)
     const at = decider(this.layout, alive)
     if (at !== this.selfId) {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} does not decide membership changes: node ${String(at)} does (the lowest live member); retry`, { node: this.selfId, decider: at })
+    }
+    if (this.decrees.proposing) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} is deciding membership epoch ${this.layout.epoch + 1} already (an admission or the end of a move); nothing was changed: retry`, { node: this.selfId, epoch: this.layout.epoch })
     }
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
@@ -460,8 +505,20 @@ export class ClusterShell implements ShardRouting {
       }
     }
     const why = refilling ? `REMOVE NODE ${op.node}: node ${op.node} leaving, its leaderless_quorum replicas re-replicated from the survivors (then left)` : op.kind === 'drain' ? `DRAIN NODE ${op.node}: node ${op.node} leaving` : op.kind === 'cancel' ? `DRAIN NODE ${op.node} CANCEL: node ${op.node} normal again` : `REMOVE NODE ${op.node}: node ${op.node} removed`
-    if (!this.adoptLayout(next, why)) {
-      throw new ScratchBirdError('SB_DRAIN_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} could not be recorded in this node's data directory (its log says why); nothing was changed`, { node: op.node, epoch: next.epoch })
+    const { result, adopted } = await this.decide(next, why)
+    if (result.kind === 'undecided') {
+      throw new ScratchBirdError('SB_MEMBERSHIP_NO_MAJORITY', `${command} ${op.node} not done: membership epoch ${next.epoch} needs answers from a majority of members {${decreeVotersText(this.layout)}} within ${DECREE_TIMEOUT_MS} ms; no answer from node(s) {${result.missing.join(', ')}}; ${result.maybe ? 'voters that answered may hold it, so the decider may still complete it (SHOW CLUSTER MEMBERS tells)' : 'nothing was changed'}: retry once they are reachable`,
+        { node: op.node, epoch: next.epoch, missing: result.missing })
+    }
+    if (result.kind === 'chosen' && !result.own) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} was already decided by an earlier proposal (members {${result.layout.members.join(', ')}}), which this node completed; retry against the new layout`, { node: op.node, epoch: next.epoch })
+    }
+    if (result.kind !== 'chosen') {
+      const why = result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? `another node decided membership epoch ${next.epoch} first` : 'another node is deciding it at the same time'
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} not decided here: ${why}; nothing was changed: retry`, { node: op.node, epoch: next.epoch })
+    }
+    if (!adopted) {
+      throw new ScratchBirdError('SB_DRAIN_REFUSED', `${command} ${op.node}: membership epoch ${next.epoch} is decided but could not be recorded in this node's data directory yet (its log says why); it is recorded and takes effect at the next try of the decider`, { node: op.node, epoch: next.epoch })
     }
     return commandResult(command, 0, warnings)
   }
@@ -512,13 +569,13 @@ export class ClusterShell implements ShardRouting {
         const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
         const moving = [...new Set([...shardsStillMoving(node, targets, reports), ...single])].sort((a, b) => a - b)
         this.drainMoving = moving
-        if (moving.length === 0 && leaderless.length === 0) {
+        if (moving.length === 0 && leaderless.length === 0 && !this.decrees.proposing) {
           // A node REMOVE NODE made leaving (down, its replicas filled from the survivors) ends the same way.
           const gone = alive(node) ? '' : ` (down: re-replicated from the survivors; REMOVE NODE ${node} takes it out of the layout)`
-          this.adoptLayout(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped${gone}`)
+          void this.decide(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped${gone}`)
         }
-      } else if (leaderless.length === 0 && single.length === 0) {
-        this.adoptLayout(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R, and the single copies placed on them moved, from now on`)
+      } else if (leaderless.length === 0 && single.length === 0 && !this.decrees.proposing) {
+        void this.decide(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R, and the single copies placed on them moved, from now on`)
       }
     }).finally(() => { this.drainPoll = false })
   }
@@ -548,6 +605,7 @@ export class ClusterShell implements ShardRouting {
       .register('CATALOG_APPLY', (p, ctx) => this.onCatalogApply(p, ctx.from))
       .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
       .register('MEMBERSHIP_STATUS', () => this.onMembershipStatus())
+      .register('MEMBERSHIP_DECREE', p => this.decrees.answer(p))
   }
 
   start (): void {
@@ -557,6 +615,7 @@ export class ClusterShell implements ShardRouting {
       this.announceHeldReplicas()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
       this.finishMoves()
+      this.completeDecree()
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -1116,7 +1175,7 @@ export class ClusterShell implements ShardRouting {
     const s = statements[0]
     if (statements.length === 1 && s?.kind === 'drain_node') {
       // A membership operation sent to the decider (membershipOp).
-      const result = this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true })
+      const result = await this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true })
       return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
     }
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE or INDEX, user or grant statement expected)')

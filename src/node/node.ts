@@ -26,7 +26,7 @@ import { CpuPool } from './cpu-pool'
 import { lockDataDir, type DataDirLock } from './data-dir-lock'
 import { checkNodeIdentity } from './node-identity'
 import { checkDataFormat } from './data-format'
-import { checkClusterLayout, layoutOfConfig, readRemovedMembers, recordClusterLayout, recordRemovedMembers } from './cluster-layout'
+import { checkClusterLayout, layoutOfConfig, readDecree, readRemovedMembers, recordClusterLayout, recordDecree, recordRemovedMembers } from './cluster-layout'
 import { layoutChangesRefused, splitFromCount, staleShardsWarning, type ClusterLayout } from '../cluster/layout'
 import { LiveShardCount } from '../cluster/shard-count'
 import { assignShards } from './shard-assignment'
@@ -1016,6 +1016,8 @@ export class ScratchBirdNode {
       persistLayout: (l) => { recordClusterLayout(this.dataDir, l) },
       removed: readRemovedMembers(this.dataDir, this.layout!),
       persistRemoved: (ids) => { recordRemovedMembers(this.dataDir, ids) },
+      decree: readDecree(this.dataDir),
+      persistDecree: (r) => { recordDecree(this.dataDir, r) },
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.votersOf(shard) ?? [],

@@ -2,6 +2,7 @@ import { isScratchBirdError } from '../../src/core/errors'
 import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/ids'
 import { configuredLayout, holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../../src/cluster/layout'
 import { admitLayout, compareLayouts, decider } from '../../src/cluster/membership/epochs'
+import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../../src/cluster/membership/epoch-decree'
 import { leftLayout, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
 import { groupAction, keptOnContact, shardReplicasHere } from '../../src/cluster/membership/moves'
@@ -21,7 +22,10 @@ import { ReplicationSim, type HarnessOptions, type SimNode, type Wire } from './
 //     every GOSSIP_MS over the network) judged by epochs.ts compareLayouts; admission of a
 //     joiner by the decider (epochs.ts decider, admitLayout); DRAIN / CANCEL / REMOVE at the
 //     decider (drain.ts membershipOpLayout); the end of a drain (drain.ts shardsStillMoving over
-//     the primaries' voter lists, leftLayout);
+//     the primaries' voter lists, leftLayout); each of these decisions is a decree of the next
+//     epoch among the voters of the current one (epoch-decree.ts: prepare and accept messages
+//     over the network, the acceptor record on the process's disk, requests resent every
+//     GOSSIP_MS until DECREE_TIMEOUT_MS), adopted only once chosen, as node/cluster.ts does;
 //   - which replica list each node gives its group of a shard and whether it runs one
 //     (moves.ts shardReplicasHere, groupAction: ClusterShell.mode1ReplicasOf and
 //     ReplicationShell.sync call the same), and which voters it stops counting
@@ -68,7 +72,15 @@ export const DRAIN_POLL_MS = 200
 const CLUSTER = 'sim'
 const TRACE = process.env.SIM_TRACE !== undefined
 
-interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean }
+/** `heard`: the non-members the sender heard of (SWIM's digest carries every process it knows). */
+interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean, heard: NodeId[] }
+/** MEMBERSHIP_DECREE: a proposer's request to a voter, or the voter's answer. */
+interface DecreeMsg { kind: 'decree', from: NodeId, req?: DecreeRequest, reply?: DecreeReply }
+/** A proposal gives up (the statement fails; the operator retries) after this long without a decision. */
+export const DECREE_TIMEOUT_MS = 1_000
+
+/** A decree this process proposes (in memory: lost with a crash). `done`: null once its own layout was chosen, else why not. */
+interface Proposal { proposer: DecreeProposer, why: string, since: number, done: ((refused: string | null) => void) | undefined }
 
 export interface Proc {
   readonly id: NodeId
@@ -92,6 +104,17 @@ export interface Proc {
   retiredVoters: Map<number, NodeId[]>
   /** Per shard whose group started on contact: when a peer last sent it a vote request or an append (ReplicationShell.contacted), in memory. */
   contacted: Map<number, number>
+  /** The acceptor record of the next epoch's decree (on disk: survives crashes). */
+  decree: DecreeRecord | null
+  /** The decree this process proposes, in memory. */
+  proposal: Proposal | null
+  /**
+   * Non-members this process heard of (in memory), from them or in another's gossip: it gossips
+   * with them too, as the node's SWIM machine pings every process its digest lists. Without it a
+   * decider never pulled from a joiner and waited for the joiner's random choice of peer to fall
+   * on it (seed 541: 2.6 s, so the move started too late to end before the run did).
+   */
+  heard: Set<NodeId>
 }
 
 /** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
@@ -111,7 +134,7 @@ export interface MembershipSimOptions extends GroupSettings {
 }
 
 export class MembershipSim {
-  readonly net: SimNetwork<Wire | LayoutMsg>
+  readonly net: SimNetwork<Wire | LayoutMsg | DecreeMsg>
   readonly sims: ReplicationSim[] = []
   readonly procs = new Map<NodeId, Proc>()
   readonly violations: string[] = []
@@ -126,13 +149,13 @@ export class MembershipSim {
   private readonly lost: Array<Set<NodeId>> = []
 
   constructor (readonly o: MembershipSimOptions) {
-    this.net = new SimNetwork<Wire | LayoutMsg>(o.rng, { minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs, lossProbability: o.loss })
+    this.net = new SimNetwork<Wire | LayoutMsg | DecreeMsg>(o.rng, { minDelayMs: o.minDelayMs, maxDelayMs: o.maxDelayMs, lossProbability: o.loss })
     const all = [...o.initial, ...o.spares]
     const initialLayout = configuredLayout(CLUSTER, o.shards, o.initial.map(asNodeId))
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map() })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map(), decree: null, proposal: null, heard: new Set() })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -181,10 +204,14 @@ export class MembershipSim {
     p.up = true
     p.started = true
     const address = `c${id}`
-    this.net.start(address, 0, (_from, m) => { if (!(m instanceof Uint8Array) && 'kind' in m && m.kind === 'layout') this.onLayoutMsg(p, m) })
+    this.net.start(address, 0, (_from, m) => {
+      if (m instanceof Uint8Array || !('kind' in m)) return
+      if (m.kind === 'layout') this.onLayoutMsg(p, m)
+      else if (m.kind === 'decree') this.onDecreeMsg(p, m)
+    })
     const rng = this.o.rng
     this.net.every(address, this.now + rng.next() * SYNC_MS, SYNC_MS, () => { this.sync(p) })
-    this.net.every(address, this.now + rng.next() * GOSSIP_MS, GOSSIP_MS, () => { this.gossip(p) })
+    this.net.every(address, this.now + rng.next() * GOSSIP_MS, GOSSIP_MS, () => { this.gossip(p); this.resendDecree(p) })
     this.net.every(address, this.now + rng.next() * DRAIN_POLL_MS, DRAIN_POLL_MS, () => { this.finishDrain(p) })
     this.sync(p)
   }
@@ -201,6 +228,10 @@ export class MembershipSim {
     p.gone.clear()
     p.contacted.clear()
     p.retiredVoters.clear()
+    p.heard.clear()
+    const proposal = p.proposal
+    p.proposal = null
+    proposal?.done?.('DOWN')
     this.stats.crashes++
   }
 
@@ -247,10 +278,10 @@ export class MembershipSim {
   // ---- layouts ------------------------------------------------------------------------------------
 
   private gossip (p: Proc): void {
-    const peers = [...new Set([...p.layout.members, ...p.seeds])].filter(id => id !== p.id && this.procs.has(id))
+    const peers = [...new Set([...p.layout.members, ...p.seeds, ...p.heard])].filter(id => id !== p.id && this.procs.has(id))
     if (peers.length === 0) return
     const to = peers[Math.floor(this.o.rng.next() * peers.length)]!
-    this.net.send(`c${p.id}`, `c${to}`, { kind: 'layout', from: p.id, layout: p.layout, reply: false })
+    this.net.send(`c${p.id}`, `c${to}`, { kind: 'layout', from: p.id, layout: p.layout, reply: false, heard: [...p.heard] })
   }
 
   private onLayoutMsg (p: Proc, m: LayoutMsg): void {
@@ -259,16 +290,16 @@ export class MembershipSim {
     // tell from a new node's (a finding of this simulation, reported; not fixed here) — and the
     // shards it was a voter of wait for it for good.
     if (this.proc(m.from).dead) return
+    for (const id of [m.from, ...m.heard]) if (id !== p.id && !p.layout.members.includes(id) && !this.proc(id).dead) p.heard.add(id)
     const v = compareLayouts(p.layout, m.layout, p.id, m.from)
     if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
-    else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id) {
-      this.stats.admissions++
-      this.adopt(p, admitLayout(p.layout, m.from), `admits ${m.from}`)
+    else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id && p.proposal === null) {
+      this.propose(p, admitLayout(p.layout, m.from), `admits ${m.from}`, refused => { if (refused === null) this.stats.admissions++ })
     } else if (v.kind === 'conflict') {
       this.stats.conflicts++
       this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} refuses node ${m.from}'s layout: ${v.reason}`)
     }
-    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, { kind: 'layout', from: p.id, layout: p.layout, reply: true })
+    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, { kind: 'layout', from: p.id, layout: p.layout, reply: true, heard: [...p.heard] })
   }
 
   /** ClusterShell.adoptLayout: persisted first (the disk is the proc's), then acted on. */
@@ -284,31 +315,39 @@ export class MembershipSim {
 
   /**
    * An operator's statement sent to up node `at`: run at the decider of its view (forwarded when
-   * another node is, as CATALOG_DDL does: refused when that one is not reachable). Returns the
-   * error code when refused, null when the layout changed.
+   * another node is, as CATALOG_DDL does: refused when that one is not reachable). `done` gets the
+   * error code when refused, null once the layout it decided was chosen and adopted there.
    */
-  operate (at: NodeId, op: MembershipOp): string | null {
+  operate (at: NodeId, op: MembershipOp, done: (refused: string | null) => void): void {
     const p = this.proc(at)
-    if (!p.up) return 'DOWN'
+    if (!p.up) { done('DOWN'); return }
     const d = decider(p.layout, this.alive(p))
-    if (d === null || !this.reaches(at, d)) return 'NO_DECIDER'
+    if (d === null || !this.reaches(at, d)) { done('NO_DECIDER'); return }
     const dp = this.proc(d)
+    if (dp.proposal !== null) { done('BUSY'); return }
+    let next: ClusterLayout
     try {
-      const next = membershipOpLayout(op, { layout: dp.layout, maxFactor: this.o.factor, blocker: null, alive: this.alive(dp) })
-      if (!this.adopt(dp, next, `${op.kind} ${op.node}`)) return 'NOT_ADOPTED'
-      this.stats.opsDone++
-      return null
+      next = membershipOpLayout(op, { layout: dp.layout, maxFactor: this.o.factor, blocker: null, alive: this.alive(dp) })
     } catch (e) {
       if (!isScratchBirdError(e)) throw e
       this.stats.opsRefused++
-      return e.code
+      done(e.code)
+      return
     }
+    this.propose(dp, next, `${op.kind} ${op.node}`, refused => {
+      if (refused === null) this.stats.opsDone++
+      done(refused)
+    })
   }
 
   /** ClusterShell.finishDrains at the decider (the status round read at once: see the top). */
   private finishDrain (p: Proc): void {
+    if (p.proposal !== null || decider(p.layout, this.alive(p)) !== p.id) return
+    // A decree this node accepted and nobody adopted (its proposer crashed): completed here.
+    const accepted = p.decree?.epoch === p.layout.epoch + 1 ? p.decree.accepted : null
+    if (accepted !== null && accepted !== undefined) { this.propose(p, accepted.layout, 'completes an accepted decree'); return }
     const node = (p.layout.leaving ?? [])[0]
-    if (node === undefined || decider(p.layout, this.alive(p)) !== p.id) return
+    if (node === undefined) return
     const reports = new Map<number, NodeId[][]>()
     for (const id of holdingMembers(p.layout)) {
       if (!this.reaches(p.id, id)) continue
@@ -320,7 +359,66 @@ export class MembershipSim {
     const n = this.replicaCount(p.layout)
     const targets = this.sims.map((_s, shard) => n > 1 ? this.targetOf(p.layout, asShardId(shard)) : [])
     if (shardsStillMoving(node, targets, reports).length > 0) return
-    if (this.adopt(p, leftLayout(p.layout, node), `drain of ${node} finished`)) this.stats.drainsFinished++
+    this.propose(p, leftLayout(p.layout, node), `drain of ${node} finished`, refused => { if (refused === null) this.stats.drainsFinished++ })
+  }
+
+  // ---- decrees (ClusterShell's MEMBERSHIP_DECREE) ---------------------------------------------------
+
+  /** Proposes `next` (epoch + 1) as `p`'s decree: adopted once chosen (epoch-decree.ts). */
+  private propose (p: Proc, next: ClusterLayout, why: string, done?: (refused: string | null) => void): void {
+    if (p.proposal !== null) { done?.('BUSY'); return }
+    // A round above any this node promised for the epoch: its own earlier ballots included, since
+    // it answers its own prepare first (persisted), so a ballot is never reused after a crash.
+    const round = (p.decree?.epoch === next.epoch ? p.decree.promised.round : 0) + 1
+    const proposer = new DecreeProposer(p.layout, next, { round, node: p.id })
+    p.proposal = { proposer, why, since: this.now, done }
+    if (TRACE) console.log(`t=${this.now.toFixed(1)} n${p.id} proposes epoch ${next.epoch} round ${round} (${why})`)
+    this.sendDecree(p, proposer.start())
+  }
+
+  private sendDecree (p: Proc, ready: ProposalReady): void {
+    // Its own answer first: the promise of its ballot is on its disk before any other voter sees it.
+    for (const { to, req } of [...ready.send].sort((a, b) => (a.to === p.id ? 0 : 1) - (b.to === p.id ? 0 : 1))) {
+      if (to === p.id) this.onDecreeMsg(p, { kind: 'decree', from: p.id, req })
+      else this.net.send(`c${p.id}`, `c${to}`, { kind: 'decree', from: p.id, req })
+    }
+    if (ready.outcome !== null) this.onOutcome(p, ready.outcome)
+  }
+
+  private onDecreeMsg (p: Proc, m: DecreeMsg): void {
+    if (m.reply !== undefined) {
+      if (p.proposal !== null) this.sendDecree(p, p.proposal.proposer.onReply(m.from, m.reply))
+      return
+    }
+    if (m.req === undefined) return
+    const { next, reply } = answerDecree(p.decree, p.layout.epoch, m.req)
+    if (next !== null) p.decree = next // persisted before the answer leaves
+    const answer: DecreeMsg = { kind: 'decree', from: p.id, reply }
+    if (m.from === p.id) this.onDecreeMsg(p, answer)
+    else this.net.send(`c${p.id}`, `c${m.from}`, answer)
+    if (next !== null && m.req.kind === 'accept') this.o.onStep?.(`epoch ${m.req.epoch} accepted by ${p.id}`, [p.id, m.from])
+  }
+
+  private onOutcome (p: Proc, outcome: ProposalOutcome): void {
+    const proposal = p.proposal!
+    p.proposal = null
+    if (TRACE) console.log(`t=${this.now.toFixed(1)} n${p.id} decree epoch ${proposal.proposer.epoch}: ${outcome.kind}${outcome.kind === 'chosen' && !outcome.own ? ' (another proposer\'s layout)' : ''}`)
+    if (outcome.kind !== 'chosen') { proposal.done?.(outcome.kind === 'outbid' ? 'OUTBID' : 'BEHIND'); return }
+    this.adopt(p, outcome.layout, outcome.own ? proposal.why : 'a decree another node proposed, completed here')
+    proposal.done?.(outcome.own ? null : 'SUPERSEDED')
+  }
+
+  /** Every GOSSIP_MS: the requests of the proposal's phase again to the voters that have not answered; given up after DECREE_TIMEOUT_MS. */
+  private resendDecree (p: Proc): void {
+    const proposal = p.proposal
+    if (proposal === null) return
+    if (this.now - proposal.since > DECREE_TIMEOUT_MS || p.layout.epoch >= proposal.proposer.epoch) {
+      p.proposal = null
+      proposal.done?.(p.layout.epoch >= proposal.proposer.epoch ? 'BEHIND' : 'TIMEOUT')
+      return
+    }
+    const send = proposal.proposer.requests(proposal.proposer.pending().filter(id => id !== p.id))
+    for (const { to, req } of send) this.net.send(`c${p.id}`, `c${to}`, { kind: 'decree', from: p.id, req })
   }
 
   // ---- replication groups -------------------------------------------------------------------------

@@ -52,10 +52,15 @@ import { simSeeds } from './seeds'
 //     commits lost (seed 695 at f188bc1). A forced campaign now needs every live member's pre-vote
 //     (forced-removal.ts forcedWitnesses; machine.ts setGone), members without a group answering
 //     from their disk (rules.ts preVoteFromDisk).
-//  3. Not fixed — two deciders (one restarted on an older epoch, or one per side of a partition)
-//     each write epoch e + 1 (a DRAIN … CANCEL racing the end of the drain, seen before the guard):
-//     the cluster refuses to merge for good. Statements are sent only while every up node runs
-//     the same layout and the network is whole.
+//  3. Fixed (session 13): two deciders (a decider that crashed right after deciding, its gossip
+//     reaching one node only, while another saw it dead; a drain's end racing a CANCEL decided
+//     while the first decider was down) each wrote epoch e + 1 with other members, and the
+//     cluster refused to merge for good (seeds 160, 841, 964). Each decision is now a decree of
+//     its epoch among the voters of the current layout (cluster/membership/epoch-decree.ts, a
+//     single-decree Paxos; membership-harness.ts carries it over the network, the acceptor record
+//     on the process's disk), adopted only once chosen; a later decider completes an accepted
+//     one. Statements are still sent only while every up node runs the same layout and the
+//     network is whole (the schedule predates the fix; lifting that is the next step).
 //  4. Not fixed — a group that never elected a primary (its log holds no generation) may be
 //     campaigned for only by the first node of its preference list (machine.ts mayCampaign);
 //     after a placement change that node can be a non-voter, and no voter ever campaigns (seen
@@ -73,6 +78,15 @@ import { simSeeds } from './seeds'
 //  9. Harness fixed (session 12): a node without a running group decided on its log's last config
 //     entry; the shell decides on the voters its replication state records at its committed LSN
 //     (and, after a retire, on the ones its group had) — seed 390.
+// 10. Harness fixed (session 13): a process gossiped with members and seeds only, so a decider
+//     never pulled from a joiner and admitted it only when the joiner's random peer fell on it
+//     (seed 541: 2.6 s late; the move then outlived the run). It now gossips with the non-members
+//     it heard of, as the node's SWIM digest does.
+// 11. Fixed (session 13): a forced pre-vote (REMOVE NODE) needed the grants of the live members
+//     outside the voters only; two voters that never received the config entries the group went
+//     on with were a majority of their stale voters without the voter holding the newer log, and
+//     elected a primary lacking acknowledged entries (seed 953). Every live member must grant now,
+//     voters included (replication/machine.ts campaignWitnesses).
 //  6. Fixed (session 10, removed-members.json): the nodes a survivor saw removed were kept in
 //     memory only (forced-removal.ts), so one restarted before the forced removal committed never
 //     forced it (seen with an earlier schedule); persisted (membership-harness.ts REMOVED_SET_PERSISTED).
@@ -179,11 +193,16 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   const operate = (op: MembershipOp, then?: () => void): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
     // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
-    const refused = at === undefined ? 'DOWN' : !sim.agreed() ? 'NOT_AGREED' : sim.partitioned ? 'PARTITIONED' : sim.operate(at, op)
-    log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
-    if (refused === null) { then?.(); return }
-    if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
-    net.after(100 + rng.next() * 200, () => { operate(op, then) })
+    const answered = (refused: string | null): void => {
+      log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
+      if (refused === null) { then?.(); return }
+      if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
+      net.after(100 + rng.next() * 200, () => { operate(op, then) })
+    }
+    if (at === undefined) answered('DOWN')
+    else if (!sim.agreed()) answered('NOT_AGREED')
+    else if (sim.partitioned) answered('PARTITIONED')
+    else sim.operate(at, op, answered)
   }
   const startOp = (kind: OpKind): void => {
     const l = latest()

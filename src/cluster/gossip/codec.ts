@@ -36,6 +36,8 @@ const LAYOUT_SINCE = 2
 const MEMBER_STATES_SINCE = 3
 /** The first version carrying the layout's joining members. */
 const JOINING_SINCE = 4
+/** The layout format of gossip v4 (every member state): MEMBERSHIP_DECREE carries layouts in it. */
+export const LAYOUT_FORMAT = JOINING_SINCE
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -71,7 +73,8 @@ function readMember (r: CodecReader): MemberRecord {
   return m
 }
 
-function writeLayout (w: CodecWriter, l: ClusterLayout, version: number): void {
+/** A layout as gossip of codec `version` carries it (MEMBERSHIP_DECREE reuses it). */
+export function writeLayout (w: CodecWriter, l: ClusterLayout, version: number): void {
   w.str(l.cluster)
   w.uint(l.shards)
   w.uint(l.epoch)
@@ -90,7 +93,8 @@ function readIds (r: CodecReader, what: string): NodeId[] {
   return ids
 }
 
-function readLayout (r: CodecReader, version: number): ClusterLayout {
+/** A layout as gossip of codec `version` carries it (MEMBERSHIP_DECREE reuses it). */
+export function readLayout (r: CodecReader, version: number): ClusterLayout {
   const cluster = r.str()
   const shards = r.uint()
   const epoch = r.uint()

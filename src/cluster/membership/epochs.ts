@@ -5,13 +5,18 @@ import { splitsBetween } from '../shard-split'
 // Membership changes at run time (issue 20 items 1–3; DESIGN §7): how a node's layout compares
 // with the one a peer announces in gossip, and the next layout of an admission. Pure.
 //
-// A membership operation raises the epoch by one with a new member list. It is decided once, by
-// the DECIDER: the lowest member of the current layout that this node's gossip shows alive (the
-// same rule as the catalog coordinator, cluster/catalog-sync: no election of its own, and every
-// member computes it alike). Two deciders can only exist while gossip views disagree (a
-// partition); each may then raise the epoch to e + 1 with different members, which the nodes
-// detect as a conflict (same epoch, other members) and refuse, never merge — an operator sees it
-// in the log rather than two placements silently sharing rows.
+// A membership operation raises the epoch by one with a new member list. It is proposed by the
+// DECIDER: the lowest member of the current layout that this node's gossip shows alive (the same
+// rule as the catalog coordinator, cluster/catalog-sync: no election of its own, and every member
+// computes it alike). Gossip views differ often enough — a decider that crashed right after
+// deciding, its gossip reaching one node only, while another sees it dead — that two nodes can
+// each believe they decide. So the choice of epoch e + 1's layout is not the decider's alone: it
+// is a single-decree Paxos among the members of layout e that are not left (epoch-decree.ts says
+// why that makes the layout of each epoch unique by construction), and no node adopts e + 1 before
+// a majority of them accepted it; the decider only says who proposes, for liveness. Two layouts of
+// one epoch ('conflict' below: same epoch, other members) can then no longer come from two
+// deciders; the check stays, refusing and never merging, for what else could produce them (a
+// data directory copied between clusters, a node started with a hand-edited cluster.json).
 //
 // Joining: a new node starts with a cluster.nodes that lists itself and some existing members
 // (its seeds), so its own data directory records {seeds ∪ itself} at epoch 1. Until a decider
@@ -91,7 +96,7 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
   if (!peerMember) return { kind: 'conflict', reason: here }
   if (remote.epoch > local.epoch) return { kind: 'newer' }
   if (remote.epoch < local.epoch) return { kind: 'older' }
-  // Same epoch, other members or member states: two deciders in a partition (header). Never merged.
+  // Same epoch, other members or member states: not one cluster's history (header). Never merged.
   return { kind: 'conflict', reason: here }
 }
 

@@ -394,7 +394,7 @@ export class ReplicationMachine {
     this.ready.events.push({ type: 'campaign', generation, preVote })
     this.votes.set(this.self, true)
     if (this.tallyVotes(now)) return
-    const asked = preVote ? [...this.quorumVoters(), ...this.campaignWitnesses()] : this.quorumVoters()
+    const asked = preVote ? [...new Set([...this.quorumVoters(), ...this.campaignWitnesses()])] : this.quorumVoters()
     for (const v of asked) {
       if (v === this.self) continue
       this.send(v, { type: 'vote', generation, from: this.self, lastLsn: this.log.lastLsn, lastGeneration: this.log.lastGeneration, preVote, ...(transfer ? { transfer: true as const } : {}) })
@@ -404,8 +404,9 @@ export class ReplicationMachine {
   /** The witnesses a pre-vote asks besides the voters: only while a voter is forced out (setGone). */
   private campaignWitnesses (): NodeId[] {
     if (this.witnesses.size === 0 || !this.log.voters.some(id => this.gone.has(id))) return []
-    const voters = this.quorumVoters()
-    return [...this.witnesses].filter(id => id !== this.self && !voters.includes(id) && !this.gone.has(id))
+    // The voters among them too: each live one must grant, not just a majority of the voters
+    // left (see tallyVotes).
+    return [...this.witnesses].filter(id => id !== this.self && !this.gone.has(id))
   }
 
   /** Counts the votes; acts on a majority either way. True if the campaign ended. */
@@ -419,11 +420,15 @@ export class ReplicationMachine {
     }
     const need = majority(voters.length)
     if (this.preVoting) {
-      // A forced campaign (setGone) goes on only once no live witness holds a more complete log
-      // or hears a primary: one refusal ends it.
+      // A forced campaign (setGone) goes on only once every live witness granted (no live member
+      // holds a more complete log or hears a primary): one refusal ends it — a voter's too, since
+      // voters that never received the config entries the group went on with may be a majority
+      // of this node's voters once the gone node is left out, without the voter holding the newer
+      // log (membership simulation seed 953: {1, 5} of {1, 3, 5} with node 3 refusing elected a
+      // primary lacking acknowledged entries).
       const witnesses = this.campaignWitnesses()
       if (witnesses.some(w => this.votes.get(w) === false)) {
-        this.becomeReplica(this.hard.generation, 0, 'a live node outside the voters refused its pre-vote (a voter is forced out: this node\'s voters may be stale)', now)
+        this.becomeReplica(this.hard.generation, 0, 'a live member refused its pre-vote (a voter is forced out: this node\'s voters may be stale)', now)
         return true
       }
       if (granted >= need && witnesses.some(w => this.votes.get(w) !== true)) return false

@@ -14,6 +14,7 @@ const ROWS = [
   [0x10, 'GOSSIP_SYNC', 'push the sender\'s membership digest; the reply is the receiver\'s digest (SWIM exchange)'],
   [0x11, 'GOSSIP_ACK', 'acknowledge a gossip exchange, carrying the entries the sender was missing'],
   [0x12, 'MEMBERSHIP_STATUS', 'the Mode 1 shards the receiver leads and the voters of each (the membership decider ends a drain once every shard runs on its new replicas)'],
+  [0x13, 'MEMBERSHIP_DECREE', 'a membership decree of the next epoch: a proposer\'s prepare or accept to a voter of the current layout, answered once the voter recorded its promise or acceptance (cluster/membership/epoch-decree.ts)'],
   [0x20, 'CATALOG_FETCH', 'ask for the catalog (or the changes since a catalog version)'],
   [0x21, 'CATALOG_APPLY', 'apply a catalog change at a given catalog version (idempotent by version)'],
   [0x22, 'CATALOG_DDL', 'run a DDL statement on the catalog coordinator (the lowest live node id), which then pushes the new catalog to every live node'],

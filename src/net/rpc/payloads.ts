@@ -2,7 +2,8 @@ import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
-import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec } from '../../cluster/gossip/codec'
+import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, readLayout, writeLayout } from '../../cluster/gossip/codec'
+import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membership/epoch-decree'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
@@ -23,6 +24,10 @@ import type { NodeId, ShardId, Xid } from '../../core/ids'
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
 //   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
+//   MEMBERSHIP_DECREE kind u8 (0 prepare, 1 accept) | epoch uint | ballot (round uint, nodeId) |
+//                   accept: layout (gossip v4 format) → kind u8 (0 promise, 1 accepted, 2 rejected,
+//                   3 behind) | epoch uint | ballot | promise: accepted opt (ballot, layout) |
+//                   rejected: promised ballot | behind: runs uint
 //   REPL_SNAPSHOT_CHUNK shard u32 | generation uint | from nodeId | snapshot id, LSN, generation,
 //                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
 //                   value blob) | v2: voters at the LSN (count, nodeId…; the last chunk only)
@@ -96,6 +101,7 @@ export interface RpcRequests {
   REPL_MESSAGE: ReplBatch
   REPL_SNAPSHOT_CHUNK: SnapshotChunkRequest
   MEMBERSHIP_STATUS: Record<string, never>
+  MEMBERSHIP_DECREE: DecreeRequest
   TXN_STATUS: { xid: Xid }
 }
 
@@ -111,6 +117,7 @@ export interface RpcReplies {
   REPL_MESSAGE: null
   REPL_SNAPSHOT_CHUNK: SnapshotChunkReply
   MEMBERSHIP_STATUS: MembershipStatus
+  MEMBERSHIP_DECREE: DecreeReply
   TXN_STATUS: { live: boolean }
 }
 
@@ -236,6 +243,43 @@ const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK re
   w.bool(v.complete)
 }, r => ({ installedKeys: r.uint(), lastKey: readOptionalKey(r), complete: r.bool() }))
 
+function writeBallot (w: CodecWriter, b: Ballot): void { w.uint(b.round); w.u16(b.node) }
+function readBallot (r: CodecReader): Ballot { return { round: r.uint(), node: r.nodeId() } }
+
+const decreeRequest: Codec<DecreeRequest> = v1('MEMBERSHIP_DECREE', (w, v) => {
+  w.u8(v.kind === 'prepare' ? 0 : 1)
+  w.uint(v.epoch)
+  writeBallot(w, v.ballot)
+  if (v.kind === 'accept') writeLayout(w, v.layout, LAYOUT_FORMAT)
+}, r => {
+  const kind = r.pick(['prepare', 'accept'] as const, 'decree request kind')
+  const epoch = r.uint()
+  const ballot = readBallot(r)
+  if (kind === 'prepare') return { kind, epoch, ballot }
+  const layout = readLayout(r, LAYOUT_FORMAT)
+  if (layout.epoch !== epoch) throw r.malformed(`decree of epoch ${epoch} proposes a layout of epoch ${layout.epoch}`)
+  return { kind, epoch, ballot, layout }
+})
+
+const decreeReply: Codec<DecreeReply> = v1('MEMBERSHIP_DECREE reply', (w, v) => {
+  w.u8(['promise', 'accepted', 'rejected', 'behind'].indexOf(v.kind))
+  w.uint(v.epoch)
+  writeBallot(w, v.ballot)
+  if (v.kind === 'promise') w.opt(v.accepted, a => { writeBallot(w, a.ballot); writeLayout(w, a.layout, LAYOUT_FORMAT) })
+  else if (v.kind === 'rejected') writeBallot(w, v.promised)
+  else if (v.kind === 'behind') w.uint(v.runs)
+}, r => {
+  const kind = r.pick(['promise', 'accepted', 'rejected', 'behind'] as const, 'decree reply kind')
+  const epoch = r.uint()
+  const ballot = readBallot(r)
+  switch (kind) {
+    case 'promise': return { kind, epoch, ballot, accepted: r.opt(() => ({ ballot: readBallot(r), layout: readLayout(r, LAYOUT_FORMAT) })) ?? null }
+    case 'accepted': return { kind, epoch, ballot }
+    case 'rejected': return { kind, epoch, ballot, promised: readBallot(r) }
+    case 'behind': return { kind, epoch, ballot, runs: r.uint() }
+  }
+})
+
 export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> } = {
   PING: {
     request: v1('PING', (w, b) => w.bytes(b), r => r.bytes(r.left)),
@@ -304,6 +348,7 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
       return { primaries, fills }
     })
   },
+  MEMBERSHIP_DECREE: { request: decreeRequest, reply: decreeReply },
   TXN_STATUS: {
     request: v1('TXN_STATUS', (w, v) => w.u64(v.xid), r => ({ xid: r.xid() })),
     reply: v1('TXN_STATUS reply', (w, v) => w.bool(v.live), r => ({ live: r.bool() }))

@@ -178,6 +178,31 @@ describe('forced removal in the replication machine', () => {
     expect(g.m(2).primary).toBe(4)
   })
 
+  it('a forced campaign ends on any live voter\'s refusal too: two voters with a stale configuration cannot outvote the one holding the newer log', () => {
+    // Membership simulation seed 953: nodes 1 and 5 list voters {1, 2, 3, 5}; the group went on
+    // with {2, 3, 5} (config entry at LSN 4 they never received) and acknowledged LSN 5–6 on {2, 3}.
+    // Node 2 is removed for good. Left out, nodes 1 and 5 are two of {1, 3, 5}: a majority without
+    // node 3, whose log holds what was acknowledged.
+    const g = new Group({ ...base, preference: ids(5, 3, 1) })
+    const config = (lsn: number, voters: number[]): ReplEntry => ({ lsn: BigInt(lsn), generation: 1, kind: 'config', voters: ids(...voters) })
+    const upTo3 = [data(1, 1), data(2, 1), config(3, [1, 2, 3, 5])]
+    g.add(asNodeId(1), durable(ids(1, 2, 3, 5), upTo3, 1))
+    g.add(asNodeId(5), durable(ids(1, 2, 3, 5), upTo3, 1))
+    g.add(asNodeId(3), durable(ids(1, 2, 3, 5), [...upTo3, config(4, [2, 3, 5]), data(5, 1), data(6, 1)], 1, 6n))
+    expect(g.m(3).voters).toEqual([2, 3, 5])
+    g.step(5, { type: 'gone', nodes: ids(2), witnesses: ids(1, 3) })
+    g.step(1, { type: 'gone', nodes: ids(2), witnesses: ids(3, 5) })
+    g.step(3, { type: 'gone', nodes: ids(2), witnesses: ids(1, 5) })
+    g.elect(5, [1, 3, 5])
+    expect(g.m(5).role).not.toBe('primary')
+    expect(g.readys.flatMap(r => r.node === 3 ? r.ready.events : [])).toContainEqual(expect.objectContaining({ type: 'voted', candidate: 5, granted: false }))
+    // Node 3 holds the newer configuration: it is elected with node 5's vote, every entry kept.
+    g.elect(3, [1, 3, 5])
+    expect(g.m(3).role).toBe('primary')
+    expect(g.m(3).commitLsn).toBeGreaterThanOrEqual(6n)
+    expect(g.all(3, 'truncateAfter').filter(t => t !== null)).toEqual([])
+  })
+
   it('without a voter forced out, witnesses change nothing: a pre-vote asks the voters only', () => {
     const g = group([1, 2])
     g.step(1, { type: 'gone', nodes: [], witnesses: ids(3) })

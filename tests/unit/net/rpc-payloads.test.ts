@@ -72,6 +72,16 @@ const bytes = fc.uint8Array({ maxLength: 40 })
 // Ops a peer may send (the hint ops are this node's own: refused, tested below).
 const shardOp = fc.constantFrom(...(Object.keys(SHARD_OPS) as ShardOpName[]).filter(op => !isLocalOnly(op)))
 
+const ballot = fc.record({ round: count, node: from })
+const decreeRequest: fc.Arbitrary<RpcRequests['MEMBERSHIP_DECREE']> = fc.oneof(
+  fc.record({ kind: fc.constant('prepare' as const), epoch: count, ballot }),
+  fc.record({ kind: fc.constant('accept' as const), ballot, layout }).map(v => ({ ...v, epoch: v.layout.epoch })))
+const decreeReply: fc.Arbitrary<RpcReplies['MEMBERSHIP_DECREE']> = fc.oneof(
+  fc.record({ kind: fc.constant('promise' as const), epoch: count, ballot, accepted: fc.option(fc.record({ ballot, layout }), { nil: null }) }),
+  fc.record({ kind: fc.constant('accepted' as const), epoch: count, ballot }),
+  fc.record({ kind: fc.constant('rejected' as const), epoch: count, ballot, promised: ballot }),
+  fc.record({ kind: fc.constant('behind' as const), epoch: count, ballot, runs: count }))
+
 type Arbs = { [K in RpcOpcodeName]: { req: fc.Arbitrary<RpcRequests[K]>, rep: fc.Arbitrary<RpcReplies[K]> } }
 
 const ARBS: Arbs = {
@@ -123,7 +133,8 @@ const ARBS: Arbs = {
       fc.option(fc.uniqueArray(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { minLength: 1, maxLength: 16 }), { nil: undefined })
         .map(voters => voters === undefined ? v : { ...v, voters })),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
-  }
+  },
+  MEMBERSHIP_DECREE: { req: decreeRequest, rep: decreeReply }
 }
 
 type Outcome = 'value' | 'SB_RPC_MALFORMED' | 'SB_CODEC_VERSION'

@@ -1,0 +1,119 @@
+import type { ClusterLayout } from '../cluster/layout'
+import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../cluster/membership/epoch-decree'
+import type { NodeId } from '../core/ids'
+import type { RpcClient } from '../net/rpc/client'
+
+// The I/O shell of the membership decrees (cluster/membership/epoch-decree.ts holds the rules and
+// why): this node's acceptor record — persisted (atomic file, fsync) BEFORE an answer leaves —
+// and the proposals this node makes as the decider, carried by MEMBERSHIP_DECREE. One proposal
+// at a time; the requests a voter has not answered are sent again until the proposal is decided
+// or DECREE_TIMEOUT_MS passes, so a majority unreachable makes the operation fail naming the
+// voters it did not hear from, and never lets this node decide alone.
+
+/** A proposal not decided within this long fails (the statement says which voters did not answer). */
+export const DECREE_TIMEOUT_MS = 5_000
+/** One MEMBERSHIP_DECREE call. */
+const DECREE_CALL_TIMEOUT_MS = 1_000
+/** A voter whose call failed is asked again after this long, while the phase still waits for it. */
+const DECREE_RETRY_MS = 250
+
+export type DecreeResult =
+  | ProposalOutcome
+  /**
+   * No majority answered in time: `missing` are the voters the phase still waited for; `maybe`:
+   * some voters may have accepted it, so the decider may still complete it later (completeDecree).
+   */
+  | { kind: 'undecided', missing: NodeId[], maybe: boolean }
+  /** This node's own promise or acceptance could not be recorded: nothing was proposed further. */
+  | { kind: 'unrecorded', message: string }
+
+export interface DecreeShellDeps {
+  readonly selfId: NodeId
+  readonly rpc: RpcClient
+  readonly addressOf: (id: NodeId) => string
+  /** The membership epoch of the layout this node runs. */
+  readonly runs: () => number
+  /** The acceptor record found in the data directory at start (null: none). */
+  readonly record: DecreeRecord | null
+  /** Records the acceptor record, durably, before returning; throws when it cannot. */
+  readonly persist: (r: DecreeRecord) => void
+}
+
+export class DecreeShell {
+  private record: DecreeRecord | null
+  private busy = false
+
+  constructor (private readonly d: DecreeShellDeps) {
+    this.record = d.record
+  }
+
+  /** Is a proposal of this node under way? */
+  get proposing (): boolean { return this.busy }
+
+  /** MEMBERSHIP_DECREE: the acceptor's answer, its record persisted first (throws when it cannot be: no answer). */
+  answer (req: DecreeRequest): DecreeReply {
+    const { next, reply } = answerDecree(this.record, this.d.runs(), req)
+    if (next !== null) {
+      this.d.persist(next)
+      this.record = next
+    }
+    return reply
+  }
+
+  /**
+   * A layout this node accepted for the epoch after the one it runs: maybe chosen without anyone
+   * adopting it (its proposer crashed). The decider proposes again to complete it.
+   */
+  acceptedNext (): ClusterLayout | null {
+    const r = this.record
+    return r !== null && r.epoch === this.d.runs() + 1 && r.accepted !== null ? r.accepted.layout : null
+  }
+
+  /** Proposes `wanted` (epoch current.epoch + 1); resolves with the outcome (chosen: the caller adopts it). */
+  async propose (current: ClusterLayout, wanted: ClusterLayout): Promise<DecreeResult> {
+    // Above any round this node promised for the epoch, its own earlier ballots included: it
+    // answers its own prepare first (persisted), so a ballot is never reused after a restart.
+    const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
+    const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId })
+    this.busy = true
+    try {
+      return await new Promise<DecreeResult>(resolve => {
+        let over = false
+        const finish = (r: DecreeResult): void => {
+          if (over) return
+          over = true
+          clearTimeout(deadline)
+          resolve(r)
+        }
+        const deadline = setTimeout(() => { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }) }, DECREE_TIMEOUT_MS)
+        const ask = (to: NodeId, req: DecreeRequest): void => {
+          this.d.rpc.call(this.d.addressOf(to), 'MEMBERSHIP_DECREE', req, { timeoutMs: DECREE_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+            feed(proposer.onReply(to, reply))
+          }, () => {
+            // Lost, refused or unreachable: asked again (the current phase's request) while it is missing.
+            setTimeout(() => { if (!over && proposer.pending().includes(to)) feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
+          })
+        }
+        const feed = (ready: ProposalReady): void => {
+          if (over) return
+          if (ready.outcome !== null) { finish(ready.outcome); return }
+          // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
+          const own = ready.send.filter(s => s.to === this.d.selfId)
+          for (const { req } of own) {
+            let reply: DecreeReply
+            try { reply = this.answer(req) } catch (e) {
+              finish({ kind: 'unrecorded', message: e instanceof Error ? e.message : String(e) })
+              return
+            }
+            feed(proposer.onReply(this.d.selfId, reply))
+            if (over) return
+          }
+          for (const { to, req } of ready.send) if (to !== this.d.selfId) ask(to, req)
+        }
+        feed(proposer.start())
+      })
+    } finally {
+      this.busy = false
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import type { Server } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { asNodeId, type NodeId } from '../../../src/core/ids'
+import { configuredLayout, type ClusterLayout } from '../../../src/cluster/layout'
+import { admitLayout } from '../../../src/cluster/membership/epochs'
+import { closeServer, createHttpServer, listen } from '../../../src/net/http-server'
+import { RpcClient } from '../../../src/net/rpc/client'
+import { RpcMethods, rpcRoutes } from '../../../src/net/rpc/server'
+import { createMetrics } from '../../../src/ops/metrics'
+import { DECREE_FILE, readDecree, recordDecree } from '../../../src/node/cluster-layout'
+import { DecreeShell, DECREE_TIMEOUT_MS } from '../../../src/node/membership-decree'
+
+// The membership decree shell (node/membership-decree.ts) over real cluster RPC (HTTP on
+// 127.0.0.1, MEMBERSHIP_DECREE) with each node's acceptor record in a real data directory
+// (membership-decree.json, read back as a restart does): two deciders at one epoch, a later
+// decider completing an earlier decision, a majority unreachable.
+
+const CLUSTER = 'decree-test'
+const SECRET = 'a-cluster-secret-of-some-length'
+const current = configuredLayout(CLUSTER, 4, [1, 2, 3].map(asNodeId))
+
+interface Voter { id: NodeId, dir: string, address: string, shell: DecreeShell, rpc: RpcClient, stop: () => Promise<void>, stopped: boolean }
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c() })
+
+/** Nodes 1..3 at epoch 1, each with an RPC server answering MEMBERSHIP_DECREE from its shell. */
+async function cluster (): Promise<Map<NodeId, Voter>> {
+  const voters = new Map<NodeId, Voter>()
+  const addresses = new Map<NodeId, string>()
+  for (const n of [1, 2, 3]) {
+    const id = asNodeId(n)
+    const dir = mkdtempSync(join(tmpdir(), `sb-decree-${n}-`))
+    const rpc = new RpcClient({ cluster: CLUSTER, nodeId: id, secret: SECRET, metrics: createMetrics() })
+    const v: Voter = { id, dir, address: '', rpc, shell: null as unknown as DecreeShell, stop: async () => {}, stopped: false }
+    v.shell = shellOf(v, addresses)
+    const methods = new RpcMethods().register('MEMBERSHIP_DECREE', p => v.shell.answer(p))
+    const routes = rpcRoutes({ cluster: CLUSTER, secret: SECRET, methods, metrics: createMetrics(), onInternalError: e => { throw e } })
+    const server: Server = createHttpServer(routes, e => { throw e })
+    const addr = await listen(server, '127.0.0.1:0')
+    v.address = `127.0.0.1:${addr.port}`
+    addresses.set(id, v.address)
+    v.stop = async () => {
+      if (v.stopped) return
+      v.stopped = true
+      server.closeAllConnections()
+      await closeServer(server)
+    }
+    cleanups.push(async () => { await v.stop(); await rpc.close(); rmSync(dir, { recursive: true, force: true }) })
+    voters.set(id, v)
+  }
+  return voters
+}
+
+/** A shell over `v`'s data directory, as a (re)started node builds it. */
+function shellOf (v: Pick<Voter, 'id' | 'dir' | 'rpc'>, addresses: Map<NodeId, string>): DecreeShell {
+  return new DecreeShell({ selfId: v.id, rpc: v.rpc, addressOf: id => addresses.get(id)!, runs: () => current.epoch, record: readDecree(v.dir), persist: r => { recordDecree(v.dir, r) } })
+}
+
+const removing = (id: number): ClusterLayout => ({ ...current, epoch: current.epoch + 1, members: current.members.filter(m => m !== id) })
+
+describe('membership decrees over RPC', () => {
+  it('two deciders at one epoch: never two layouts chosen, and every voter that accepted holds the chosen one', async () => {
+    for (let trial = 0; trial < 5; trial++) {
+      const voters = await cluster()
+      const [a, b] = await Promise.all([
+        voters.get(asNodeId(1))!.shell.propose(current, admitLayout(current, asNodeId(4))),
+        voters.get(asNodeId(2))!.shell.propose(current, removing(1))
+      ])
+      const chosen = [a, b].flatMap(r => r.kind === 'chosen' ? [r.layout] : [])
+      expect(new Set(chosen.map(l => l.members.join())).size).toBeLessThanOrEqual(1)
+      for (const l of chosen) {
+        // On disk: a majority recorded exactly this layout for epoch 2.
+        const holding = [...voters.values()].filter(v => readDecree(v.dir)?.accepted?.layout.members.join() === l.members.join())
+        expect(holding.length).toBeGreaterThanOrEqual(2)
+      }
+      for (const c of cleanups.splice(0).reverse()) await c()
+    }
+  })
+
+  it('a later decider (restarted from its data directory) completes the layout a majority accepted, not its own', async () => {
+    const voters = await cluster()
+    const [v1, v2, v3] = [1, 2, 3].map(n => voters.get(asNodeId(n))!)
+    await v3!.stop()
+    const admitted = admitLayout(current, asNodeId(4))
+    const first = await v1!.shell.propose(current, admitted)
+    expect(first).toEqual({ kind: 'chosen', layout: admitted, own: true })
+    expect(readDecree(v2!.dir)?.accepted?.layout).toEqual(admitted)
+    // Node 1 goes away before anyone adopted epoch 2; node 2 restarts and, seeing node 1 dead, wants it removed.
+    await v1!.stop()
+    const addresses = new Map([...voters.values()].map(v => [v.id, v.address]))
+    const restarted = shellOf(v2!, addresses)
+    // Node 3 is back (its server answers again with the record it had: none).
+    const methods = new RpcMethods().register('MEMBERSHIP_DECREE', p => v3!.shell.answer(p))
+    const server = createHttpServer(rpcRoutes({ cluster: CLUSTER, secret: SECRET, methods, metrics: createMetrics(), onInternalError: e => { throw e } }), e => { throw e })
+    const addr = await listen(server, '127.0.0.1:0')
+    addresses.set(v3!.id, `127.0.0.1:${addr.port}`)
+    cleanups.push(async () => { server.closeAllConnections(); await closeServer(server) })
+    const second = await restarted.propose(current, removing(1))
+    expect(second).toEqual({ kind: 'chosen', layout: admitted, own: false })
+    expect(readDecree(v3!.dir)?.accepted?.layout).toEqual(admitted)
+  })
+
+  it('a promise survives a restart: a lower ballot is refused by the shell read back from membership-decree.json', async () => {
+    const voters = await cluster()
+    const v1 = voters.get(asNodeId(1))!
+    const req = { kind: 'prepare' as const, epoch: 2, ballot: { round: 5, node: asNodeId(2) } }
+    expect(v1.shell.answer(req).kind).toBe('promise')
+    const again = shellOf(v1, new Map())
+    expect(again.answer({ kind: 'prepare', epoch: 2, ballot: { round: 4, node: asNodeId(3) } })).toMatchObject({ kind: 'rejected', promised: { round: 5, node: 2 } })
+    expect(DECREE_FILE).toBe('membership-decree.json')
+  })
+
+  it('a majority unreachable: undecided, naming the voters that did not answer; nothing chosen', async () => {
+    const voters = await cluster()
+    await voters.get(asNodeId(2))!.stop()
+    await voters.get(asNodeId(3))!.stop()
+    const started = Date.now()
+    const r = await voters.get(asNodeId(1))!.shell.propose(current, removing(3))
+    expect(r).toEqual({ kind: 'undecided', missing: [2, 3].map(asNodeId), maybe: false })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(DECREE_TIMEOUT_MS - 50)
+    expect(readDecree(voters.get(asNodeId(1))!.dir)?.accepted).toBeNull()
+  }, 30_000)
+})
