@@ -1,10 +1,9 @@
-import { writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { asNodeId, asShardId, type ShardId } from '../../src/core/ids'
 import { RpcClient } from '../../src/net/rpc/client'
 import { createMetrics } from '../../src/ops/metrics'
-import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
-import { heldByNode, keyShard, leaveOutOfConfigs, recordedLayout, replicaCopies } from '../helpers/leaderless-copies'
+import { TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { dumpLogs, heldByNode, keyShard, recordedLayout, replicaCopies, startWithJoiner } from '../helpers/leaderless-copies'
 
 // Issue 20 items 1–2 for leaderless_quorum tables on real processes: a table of N = 3, W = R = 2.
 //  - Release (cluster/membership/leaderless-release.ts): node 4 joins nodes 1–3; once the join
@@ -26,20 +25,10 @@ let cluster: Cluster
 const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
 
 beforeAll(async () => {
-  cluster = await startCluster({
-    nodes: 4,
-    shards: SHARDS,
-    start: false,
-    gossip: { interval_ms: 200, heartbeat_timeout_ms: 3000 },
-    extraConfig: () => ({ node: { durability: 'none' }, storage: { sweep_schedule: '*/2 * * * * *' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 3000, read_timeout_ms: 3000 } })
-  })
-  leaveOutOfConfigs(cluster, [1, 2, 3], 4)
-  await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
-  await cluster.waitAllNormal([1, 2, 3])
+  cluster = await startWithJoiner(SHARDS, () => ({ node: { durability: 'none' }, storage: { sweep_schedule: '*/2 * * * * *' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 3000, read_timeout_ms: 3000 } }))
 }, 180_000)
 afterAll(async () => {
-  // SB_DEBUG_DUMP=1: keep each node's log in /tmp/mlr-<id>.log.
-  if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/mlr-${id}.log`, cluster.node(id).stdout())
+  dumpLogs(cluster, 'mlr') // SB_DEBUG_DUMP=1
   await rpc.close()
   await cluster?.close()
 })

@@ -4,7 +4,7 @@ import { stringify } from 'yaml'
 import { asShardId, type ShardId } from '../../src/core/ids'
 import type { RpcClient } from '../../src/net/rpc/client'
 import { codecOf } from '../../src/shard/protocol/ops'
-import type { Cluster } from './cluster-harness'
+import { startCluster, type Cluster, type ClusterOptions } from './cluster-harness'
 
 // What the leaderless membership tests (tests/cluster/membership-leaderless*.test.ts) look at on
 // real processes: one node's own copy of some keys (REPLICA_READ, as a quorum coordinator asks one
@@ -47,4 +47,21 @@ export async function replicaCopies (cluster: Cluster, rpc: RpcClient, node: num
 export async function heldByNode (cluster: Cluster, via: number, node: number): Promise<Set<number>> {
   const map = await cluster.rows(via, 'SHOW SHARD MAP')
   return new Set(map.filter(r => String(r[1]).split(',').map(Number).slice(0, 3).includes(node)).map(r => Number(r[0])))
+}
+
+/**
+ * A 4-node cluster of which nodes 1–3 run (fast gossip); node 4 is left out of their configs, so it
+ * joins when the test starts it. `extraConfig` as startCluster takes it.
+ */
+export async function startWithJoiner (shards: number, extraConfig: NonNullable<ClusterOptions['extraConfig']>): Promise<Cluster> {
+  const cluster = await startCluster({ nodes: 4, shards, start: false, gossip: { interval_ms: 200, heartbeat_timeout_ms: 3000 }, extraConfig })
+  leaveOutOfConfigs(cluster, [1, 2, 3], 4)
+  await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
+  await cluster.waitAllNormal([1, 2, 3])
+  return cluster
+}
+
+/** SB_DEBUG_DUMP=1: keeps each node's log in /tmp/<prefix>-<id>.log (read when a run failed). */
+export function dumpLogs (cluster: Cluster, prefix: string): void {
+  if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/${prefix}-${id}.log`, cluster.node(id).stdout())
 }

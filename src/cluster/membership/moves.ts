@@ -32,8 +32,8 @@ import type { NodeId } from '../../core/ids'
 // primary, which must be the N = 1 owner (replication/machine.ts mayCampaign). A move changing the
 // group's preference list before then could let a node with none of those rows lead it, so such
 // tables still block (SB_MEMBERSHIP_REFUSED).
-// leaderless_quorum tables move in joins and drains by their own fill (leaderless-moves.ts); only
-// REMOVE NODE of a node gone for good still refuses them (their survivors are not re-counted yet).
+// leaderless_quorum tables move in joins, drains and REMOVE NODE by their own fill
+// (leaderless-moves.ts; what REMOVE NODE refuses for them: drain.ts).
 
 /**
  * The replica list a shard's Mode 1 group runs with: `target` (the first N of its preference list
