@@ -125,7 +125,15 @@ const MAX_STEP_CRASHES = 5
  */
 const PRIMARY_GAP_MS = 6 * ELECTION_TIMEOUT_MS + 4 * MAX_DELAY_MS + 2 * TICK_MS
 
+/** SIM_GUARDED=1: statements only while every up node runs the same layout and the network is whole (the schedule before session 14). */
+const GUARDED = process.env.SIM_GUARDED !== undefined
+
 const totals: Record<string, number> = {}
+/** Statements sent while the network was partitioned / while up nodes ran different layouts (SIM_STATS=1). */
+const opStats = { partitioned: 0, disagreed: 0, twice: 0 }
+/** Unguarded: chance that the network is cut as a statement arrives, and that a second operator sends it too. */
+const STATEMENT_CUT = 0.25
+const STATEMENT_TWICE = 0.2
 let maxGap = 0
 
 function pick<T> (rng: SeededRng, items: readonly T[]): T {
@@ -192,7 +200,8 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   /** The statement at a random up member, retried until it is taken (a refusal says why, e.g. the decider is cut off). */
   const operate = (op: MembershipOp, then?: () => void): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
-    // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
+    // Statements also while partitioned and while the nodes run different layouts (SIM_GUARDED=1:
+    // only while the cluster agrees, unpartitioned, as before finding 3 of the header was fixed).
     const answered = (refused: string | null): void => {
       log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
       if (refused === null) { then?.(); return }
@@ -200,9 +209,29 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       net.after(100 + rng.next() * 200, () => { operate(op, then) })
     }
     if (at === undefined) answered('DOWN')
-    else if (!sim.agreed()) answered('NOT_AGREED')
-    else if (sim.partitioned) answered('PARTITIONED')
-    else sim.operate(at, op, answered)
+    else if (GUARDED && !sim.agreed()) answered('NOT_AGREED')
+    else if (GUARDED && sim.partitioned) answered('PARTITIONED')
+    else {
+      if (!GUARDED && faults && rng.next() < STATEMENT_CUT) {
+        // Cut the network as the statement arrives: its decider decides under a split view (its
+        // decree needs a majority of the voters on its side; the other side goes on with the old epoch).
+        const ids = [...sim.procs.values()].filter(p => p.started && !p.dead).map(p => p.id).sort(() => rng.next() - 0.5)
+        if (ids.length >= 2) {
+          const cut = 1 + Math.floor(rng.next() * (ids.length - 1))
+          log.push(`t=${net.now.toFixed(0)} partition {${ids.slice(0, cut).join(',')}} | {${ids.slice(cut).join(',')}} as ${op.kind} ${op.node} arrives`)
+          sim.partition([ids.slice(0, cut), ids.slice(cut)])
+        }
+      }
+      if (sim.partitioned) opStats.partitioned++
+      if (!sim.agreed()) opStats.disagreed++
+      const twin = GUARDED ? undefined : pick(rng, members().filter(id => id !== at && sim.proc(id).up))
+      sim.operate(at, op, answered)
+      if (twin !== undefined && rng.next() < STATEMENT_TWICE) {
+        // A second operator sends the same statement to another node at once (not retried).
+        opStats.twice++
+        sim.operate(twin, op, refused => { log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} (twice) at ${twin}: ${refused ?? 'done'}`) })
+      }
+    }
   }
   const startOp = (kind: OpKind): void => {
     const l = latest()
@@ -262,7 +291,9 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       // The next one once the last is done and every node runs the same layout, with no drain left
       // (one decision at a time: two deciders on two sides of a partition would conflict).
       // Also only once every shard's group elected a primary once (finding 4 of the header).
-      if (next >= kinds.length || net.now >= FAULT_END_MS || !sim.quiet() || sim.partitioned || !sim.sims.every(x => x.primaries.size > 0)) return
+      // Unguarded, the next may start while partitioned or while some nodes still run an older layout.
+      const ready = GUARDED ? sim.quiet() && !sim.partitioned : (latest().leaving ?? []).length === 0
+      if (next >= kinds.length || net.now >= FAULT_END_MS || !ready || !sim.sims.every(x => x.primaries.size > 0)) return
       startOp(kinds[next++]!)
     })
   }
@@ -395,6 +426,6 @@ describe('membership moves simulation (join / drain / remove with crashes at eve
   }
 
   afterAll(() => {
-    if (process.env.SIM_STATS !== undefined) console.log('membership sim totals', totals, 'longest primary gap after healing (ms)', maxGap.toFixed(0))
+    if (process.env.SIM_STATS !== undefined) console.log('membership sim totals', totals, 'statements sent', opStats, 'longest primary gap after healing (ms)', maxGap.toFixed(0))
   })
 })
