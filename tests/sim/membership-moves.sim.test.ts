@@ -203,22 +203,28 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   }
   /** The newest layout any node holds (on disk: up or not). */
   const latest = (): ReturnType<MembershipSim['proc']>['layout'] => [...sim.procs.values()].filter(p => p.started).reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout
-  /** The statement at a random up member, retried until it is taken (a refusal says why, e.g. the decider is cut off). */
-  const operate = (op: MembershipOp, then?: () => void): void => {
+  /**
+   * The statement at a random up member, retried until it is taken (a refusal says why, e.g. the
+   * decider is cut off); `then` once taken, `ended` once taken or given up. Refusals that stand
+   * end it, but a REMOVE NODE refused for the moment (one move at a time: a drain or join still
+   * runs — the operator waits and retries) is retried while the node is a member.
+   */
+  const operate = (op: MembershipOp, then?: () => void, ended?: () => void, first = true): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
     // Statements also while partitioned and while the nodes run different layouts (SIM_GUARDED=1:
     // only while the cluster agrees, unpartitioned, as before finding 3 of the header was fixed).
     const answered = (refused: string | null): void => {
       log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
-      if (refused === null) { then?.(); return }
-      if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
-      net.after(100 + rng.next() * 200, () => { operate(op, then) })
+      if (refused === null) { then?.(); ended?.(); return }
+      const stands = refused === 'SB_NODE_ALIVE' || (refused === 'SB_DRAIN_REFUSED' && (op.kind !== 'remove' || !latest().members.includes(op.node)))
+      if (stands) { ended?.(); return }
+      net.after(100 + rng.next() * 200, () => { operate(op, then, ended, false) })
     }
     if (at === undefined) answered('DOWN')
     else if (GUARDED && !sim.agreed()) answered('NOT_AGREED')
     else if (GUARDED && sim.partitioned) answered('PARTITIONED')
     else {
-      if (!GUARDED && faults && rng.next() < STATEMENT_CUT) {
+      if (!GUARDED && first && faults && rng.next() < STATEMENT_CUT) {
         // Cut the network as the statement arrives: its decider decides under a split view (its
         // decree needs a majority of the voters on its side; the other side goes on with the old epoch).
         const ids = [...sim.procs.values()].filter(p => p.started && !p.dead).map(p => p.id).sort(() => rng.next() - 0.5)
@@ -230,7 +236,7 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       }
       if (sim.partitioned) opStats.partitioned++
       if (!sim.agreed()) opStats.disagreed++
-      const twin = GUARDED ? undefined : pick(rng, members().filter(id => id !== at && sim.proc(id).up))
+      const twin = GUARDED || !first ? undefined : pick(rng, members().filter(id => id !== at && sim.proc(id).up))
       sim.operate(at, op, answered)
       if (twin !== undefined && rng.next() < STATEMENT_TWICE) {
         // A second operator sends the same statement to another node at once (not retried).
@@ -260,21 +266,25 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       case 'drain-remove': {
         if (placed.length - 1 < factor || candidates.length === 0) return
         const node = pick(rng, candidates)
+        // Not over before the statement is answered (decided, or refused for good): until then
+        // the node is not leaving yet, which does not mean its drain ended.
+        const statement = { answered: false, removing: false }
         operate({ kind: 'drain', node }, () => {
           if (kind === 'drain-cancel') {
             net.after(rng.next() * 1_500, () => {
               if (layoutMemberState(latest(), node) === 'leaving') operate({ kind: 'cancel', node })
             })
           }
-        })
+        }, () => { statement.answered = true })
         running = () => {
           const state = layoutMemberState(latest(), node)
           if (kind === 'drain-remove' && state === 'left' && latest().members.includes(node)) {
             if (!sim.proc(node).dead) { log.push(`t=${net.now.toFixed(0)} node ${node} drained: stopped for good`); sim.kill(node) }
-            operate({ kind: 'remove', node })
+            if (!statement.removing) operate({ kind: 'remove', node }) // once: retried by operate
+            statement.removing = true
             return false
           }
-          return state !== 'leaving'
+          return statement.answered && state !== 'leaving'
         }
         return
       }
