@@ -218,6 +218,10 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       if (refused === null) { then?.(); ended?.(); return }
       const stands = refused === 'SB_NODE_ALIVE' || (refused === 'SB_DRAIN_REFUSED' && (op.kind !== 'remove' || !latest().members.includes(op.node)))
       if (stands) { ended?.(); return }
+      // REMOVE NODE refused while a drain whose outcome the operator did not see (its statement's
+      // node crashed, a twin's decree completed later) leaves too few nodes: cancelled first.
+      const other = (latest().leaving ?? []).find(id => id !== op.node)
+      if (op.kind === 'remove' && refused === 'SB_DRAIN_REFUSED' && other !== undefined && factor > 1) operate({ kind: 'cancel', node: other })
       net.after(100 + rng.next() * 200, () => { operate(op, then, ended, false) })
     }
     if (at === undefined) answered('DOWN')
