@@ -30,7 +30,12 @@ import { ReplicationSim, type HarnessOptions, type SimNode, type Wire } from './
 //   - which replica list each node gives its group of a shard and whether it runs one
 //     (moves.ts shardReplicasHere, groupAction: ClusterShell.mode1ReplicasOf and
 //     ReplicationShell.sync call the same), and which voters it stops counting
-//     (forced-removal.ts goneVoters), every SYNC_MS as the node's replication timer does.
+//     (forced-removal.ts goneVoters), every SYNC_MS as the node's replication timer does;
+//   - with N = 1, single-copy moves as ClusterShell and ReplicationShell run them (moves.ts
+//     singleCopyReplicas, singleCopyHandsOver; joins marked normal once drain.ts
+//     singleCopyShardsStillMoving is empty). A shard not moving runs, in the simulation, a group
+//     whose only voter is its owner — the node commits at generation 0 without one — which is
+//     what the old owner's group starts as when a move begins.
 // What is simplified, and why it does not weaken the checks: a node's view of who is alive is the
 // truth (up and not cut off by the partition), not gossip's suspicion with its delay; the
 // decider's MEMBERSHIP_STATUS round reads the primaries it can reach at once rather than by RPC.

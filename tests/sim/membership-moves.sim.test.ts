@@ -13,14 +13,22 @@ import { simSeeds } from './seeds'
 // their gossip (epochs.ts), drains and removals (drain.ts), each node's replica list and group
 // start/update/retire (moves.ts), forced removal (forced-removal.ts) — over the shipped Mode 1
 // replication machine of each shard (replication-harness.ts: its invariants hold on every Ready)
-// on 3–5 nodes, 3 shards, N = 2 or 3, replication.sync_replicas = majority.
+// on 2–5 nodes, 3 shards, N = 1, 2 or 3, replication.sync_replicas = majority. With N = 1 (the
+// default primary_replica table) a join or drain moves each shard's single copy through a group
+// {old owner, new owner} (moves.ts singleCopyReplicas: the old owner bootstraps the new one,
+// promotes it, hands the primary role over — singleCopyHandsOver — and is removed); joins then
+// take two epochs (joining, then normal once every single copy moved: drain.ts
+// singleCopyShardsStillMoving), CANCEL is refused and REMOVE NODE of a holder is not drawn.
 //
 // Each seed draws 2–3 operations — a node joins (started with a cluster.nodes listing itself and
 // the members, admitted by the decider through gossip), DRAIN NODE of a member (sometimes
 // cancelled mid-move, sometimes its node stopped and removed once drained), or a member killed
 // for good and REMOVE NODE — started one after the other once the cluster has settled. While
-// they run: a client commits to the shards' primaries; at every step of a move (snapshot sent,
-// installed, a voter promoted or removed, a copy released, a new layout adopted) a crash of a
+// they run: a client commits to the shards' primaries; statements are sent whatever the network
+// and the layouts (partitioned, nodes on different epochs), the network is cut as a statement
+// arrives in a quarter of them, and a fifth are sent twice at once to two nodes (two operators);
+// at every step of a move (snapshot sent, installed, a voter promoted or removed, a single copy
+// handed over, a copy released, a new layout adopted, a decree accepted) a crash of a
 // node it involves may follow within a couple of message delays (so before, during or after the
 // step) and a restart quick or slow; random crashes, partitions and heals; 1–30 ms delays, loss,
 // duplicates, late messages.
@@ -59,8 +67,8 @@ import { simSeeds } from './seeds'
 //     its epoch among the voters of the current layout (cluster/membership/epoch-decree.ts, a
 //     single-decree Paxos; membership-harness.ts carries it over the network, the acceptor record
 //     on the process's disk), adopted only once chosen; a later decider completes an accepted
-//     one. Statements are still sent only while every up node runs the same layout and the
-//     network is whole (the schedule predates the fix; lifting that is the next step).
+//     one. Since session 14 statements are sent during partitions and split views too
+//     (SIM_GUARDED=1 replays the schedule that sent them only while the cluster agreed, whole).
 //  4. Not fixed — a group that never elected a primary (its log holds no generation) may be
 //     campaigned for only by the first node of its preference list (machine.ts mayCampaign);
 //     after a placement change that node can be a non-voter, and no voter ever campaigns (seen
@@ -87,6 +95,20 @@ import { simSeeds } from './seeds'
 //     on with were a majority of their stale voters without the voter holding the newer log, and
 //     elected a primary lacking acknowledged entries (seed 953). Every live member must grant now,
 //     voters included (replication/machine.ts campaignWitnesses).
+// 12. Fixed (session 14): a forced campaign needed the pre-votes of the live members only; a voter
+//     cut off by a partition looks down, so two voters with a stale configuration ({1, 5} of
+//     {1, 3, 5}, node 3 — holding the config entry the group went on with and what it
+//     acknowledged — partitioned away) elected a primary lacking a committed entry (seed 953 of
+//     this schedule). Every voter left must grant now, reachable or not (machine.ts campaignWitnesses).
+// 13. Fixed (session 14): a leaving node could decide its own end (the lowest live member); chosen
+//     with one acceptance but adopted by it alone, and stopped for good once left, it took epochs
+//     2 and 3 with it — the others stayed at epoch 1 for good, every later decree refused (their
+//     acceptor records name epoch 3): SIM_FACTOR=1 SEED=49. A leaving node decides nothing while
+//     another member is alive (epochs.ts decider).
+// 14. Harness fixed (session 14): a drain was taken as over while its statement was still being
+//     decided (not leaving yet), so the next operation (a kill for good) started during it (seed
+//     391); a REMOVE NODE refused for the moment (another move runs) was dropped, where an operator
+//     retries — and cancels a drain it did not see through when too few nodes would stay (seed 591).
 //  6. Fixed (session 10, removed-members.json): the nodes a survivor saw removed were kept in
 //     memory only (forced-removal.ts), so one restarted before the forced removal committed never
 //     forced it (seen with an earlier schedule); persisted (membership-harness.ts REMOVED_SET_PERSISTED).
@@ -434,7 +456,8 @@ describe('membership moves simulation (join / drain / remove with crashes at eve
   for (const seed of SEED_LIST) {
     it(`seed=${seed}`, () => {
       const { sim, ops, gaps } = scenario(seed)
-      const context = `seed ${seed} (replay: SEED=${seed} npx vitest run tests/sim/membership-moves.sim.test.ts)\n${ops.join('\n')}`
+      const env = `${process.env.SIM_FACTOR !== undefined ? `SIM_FACTOR=${process.env.SIM_FACTOR} ` : ''}${GUARDED ? 'SIM_GUARDED=1 ' : ''}`
+      const context = `seed ${seed} (replay: ${env}SEED=${seed} npx vitest run tests/sim/membership-moves.sim.test.ts)\n${ops.join('\n')}`
       expect([...sim.violations, ...sim.sims.flatMap((s, i) => s.violations.map(v => `shard ${i}: ${v}`))].slice(0, 5), context).toEqual([])
       expect(converged(sim), context).toEqual([])
       const acks = sim.sims.reduce((a, s) => a + s.stats.acks, 0)
