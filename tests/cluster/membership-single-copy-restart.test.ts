@@ -8,8 +8,8 @@ import { kvTable, startThreeOfFour } from '../helpers/kv-table'
 // the new owner of a moving shard are SIGKILLed mid-move and restarted. Nodes 1–3 hold a table
 // with rows and a writer runs; node 4 joins, and each shard placement now gives it moves through a
 // group {old owner, node 4} (cluster/membership/moves.ts singleCopyReplicas). As soon as one old
-// owner starts bootstrapping node 4 it is killed and started again; then, once a bootstrap to
-// node 4 is under way again, node 4 is killed and started again. The join must still end (node 4
+// owner starts bootstrapping node 4 it is killed and started again; then, as soon as it handed
+// that shard over to node 4, node 4 is killed and started again. The join must still end (node 4
 // normal, every node at epoch 3), SHOW SHARD MAP must show one owner per shard, node 4 among them,
 // and every acknowledged row must be read through every node.
 
@@ -56,9 +56,10 @@ describe('single-copy moves survive a restart of the old and of the new owner mi
       const [oldOwner, shard] = await cluster.waitFor(() => bootstrapsTo4()[0] ?? null, { what: 'a bootstrap of a shard on node 4 to start', timeoutMs: 180_000, intervalMs: 100 })
       await cluster.kill(oldOwner)
       await cluster.start(oldOwner)
-      // Node 4, the new owner, killed while a bootstrap to it runs (another shard's, or the same one again).
-      const seen = bootstrapsTo4().length
-      await cluster.waitFor(() => bootstrapsTo4().length > seen ? true : null, { what: 'another bootstrap to node 4 to start', timeoutMs: 180_000, intervalMs: 100 })
+      // Node 4, the new owner, killed as soon as that shard was handed over to it: it leads the
+      // group, and the move is not over before it removed the old owner as a voter.
+      const leads = new RegExp(`Node 4 is primary of shard 0*${shard} `)
+      await cluster.waitFor(() => leads.test(out(4)) ? true : null, { what: `node 4 to lead shard ${shard} (handed over by node ${oldOwner})`, timeoutMs: 180_000, intervalMs: 100 })
       await cluster.kill(4)
       await cluster.start(4)
 
