@@ -1,11 +1,12 @@
 import { isScratchBirdError } from '../../src/core/errors'
 import { asNodeId, asShardId, type NodeId, type ShardId } from '../../src/core/ids'
-import { configuredLayout, holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../../src/cluster/layout'
-import { admitLayout, compareLayouts, decider } from '../../src/cluster/membership/epochs'
+import { configuredLayout, countedMembers, holdingMembers, layoutMemberState, placedMembers, type ClusterLayout } from '../../src/cluster/layout'
+import { admitLayout, compareLayouts, decider, joinedLayout } from '../../src/cluster/membership/epochs'
 import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../../src/cluster/membership/epoch-decree'
-import { leftLayout, membershipOpLayout, shardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
+import { leftLayout, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
-import { groupAction, keptOnContact, shardReplicasHere } from '../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
+import { replicaStates } from '../../src/cluster/replication/replica-state'
 import { isContact, startsOnContact } from '../../src/cluster/replication/rules'
 import type { ReplMessage } from '../../src/cluster/replication/types'
 import { preferenceList } from '../../src/cluster/placement'
@@ -29,7 +30,12 @@ import { ReplicationSim, type HarnessOptions, type SimNode, type Wire } from './
 //   - which replica list each node gives its group of a shard and whether it runs one
 //     (moves.ts shardReplicasHere, groupAction: ClusterShell.mode1ReplicasOf and
 //     ReplicationShell.sync call the same), and which voters it stops counting
-//     (forced-removal.ts goneVoters), every SYNC_MS as the node's replication timer does.
+//     (forced-removal.ts goneVoters), every SYNC_MS as the node's replication timer does;
+//   - with N = 1, single-copy moves as ClusterShell and ReplicationShell run them (moves.ts
+//     singleCopyReplicas, singleCopyHandsOver; joins marked normal once drain.ts
+//     singleCopyShardsStillMoving is empty). A shard not moving runs, in the simulation, a group
+//     whose only voter is its owner — the node commits at generation 0 without one — which is
+//     what the old owner's group starts as when a move begins.
 // What is simplified, and why it does not weaken the checks: a node's view of who is alive is the
 // truth (up and not cut off by the partition), not gossip's suspicion with its delay; the
 // decider's MEMBERSHIP_STATUS round reads the primaries it can reach at once rather than by RPC.
@@ -138,7 +144,7 @@ export class MembershipSim {
   readonly sims: ReplicationSim[] = []
   readonly procs = new Map<NodeId, Proc>()
   readonly violations: string[] = []
-  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, retires: 0, contactStarts: 0, drainsFinished: 0, forced: 0, crashes: 0 }
+  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, retires: 0, contactStarts: 0, drainsFinished: 0, joinsFinished: 0, handOvers: 0, forced: 0, crashes: 0 }
   /** Per shard and node: the replica list its group runs with (its preference input). */
   private readonly prefs: Array<Map<NodeId, NodeId[]>> = []
   /** Node → partition group (null: healed). */
@@ -294,7 +300,7 @@ export class MembershipSim {
     const v = compareLayouts(p.layout, m.layout, p.id, m.from)
     if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
     else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id && p.proposal === null) {
-      this.propose(p, admitLayout(p.layout, m.from), `admits ${m.from}`, refused => { if (refused === null) this.stats.admissions++ })
+      this.propose(p, admitLayout(p.layout, m.from, this.singleCopy), `admits ${m.from}`, refused => { if (refused === null) this.stats.admissions++ })
     } else if (v.kind === 'conflict') {
       this.stats.conflicts++
       this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} refuses node ${m.from}'s layout: ${v.reason}`)
@@ -327,7 +333,7 @@ export class MembershipSim {
     if (dp.proposal !== null) { done('BUSY'); return }
     let next: ClusterLayout
     try {
-      next = membershipOpLayout(op, { layout: dp.layout, maxFactor: this.o.factor, blocker: null, alive: this.alive(dp) })
+      next = membershipOpLayout(op, { layout: dp.layout, maxFactor: this.o.factor, blocker: null, alive: this.alive(dp), singleCopy: this.singleCopy })
     } catch (e) {
       if (!isScratchBirdError(e)) throw e
       this.stats.opsRefused++
@@ -347,7 +353,8 @@ export class MembershipSim {
     const accepted = p.decree?.epoch === p.layout.epoch + 1 ? p.decree.accepted : null
     if (accepted !== null && accepted !== undefined) { this.propose(p, accepted.layout, 'completes an accepted decree'); return }
     const node = (p.layout.leaving ?? [])[0]
-    if (node === undefined) return
+    const joining = p.layout.joining ?? []
+    if (node === undefined && joining.length === 0) return
     const reports = new Map<number, NodeId[][]>()
     for (const id of holdingMembers(p.layout)) {
       if (!this.reaches(p.id, id)) continue
@@ -357,8 +364,14 @@ export class MembershipSim {
       })
     }
     const n = this.replicaCount(p.layout)
+    // Single copies: moved once their new owner leads their group without the old one (ClusterShell.finishMoves).
+    const single = this.singleCopy ? singleCopyShardsStillMoving(this.sims.map((_s, shard) => this.singleCopyOwners(p.layout, shard).before), this.sims.map((_s, shard) => this.singleCopyOwners(p.layout, shard).target), reports) : []
+    if (node === undefined) {
+      if (single.length === 0) this.propose(p, joinedLayout(p.layout), `node(s) ${joining.join(', ')} joined`, refused => { if (refused === null) this.stats.joinsFinished++ })
+      return
+    }
     const targets = this.sims.map((_s, shard) => n > 1 ? this.targetOf(p.layout, asShardId(shard)) : [])
-    if (shardsStillMoving(node, targets, reports).length > 0) return
+    if (shardsStillMoving(node, targets, reports).length > 0 || single.length > 0) return
     this.propose(p, leftLayout(p.layout, node), `drain of ${node} finished`, refused => { if (refused === null) this.stats.drainsFinished++ })
   }
 
@@ -435,7 +448,7 @@ export class MembershipSim {
       const m = node.machine
       const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
       const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
-      const action = groupAction(p.id, replicas, m !== null)
+      const action = groupAction(p.id, replicas, m !== null, p.contacted.has(s))
       const prefs = this.prefs[s]!
       if (TRACE && (action === 'start' || action === 'retire')) console.log(`t=${this.now.toFixed(1)} s${s} n${p.id} shell ${action} replicas=${replicas.join(',')} epoch=${l.epoch}`)
       if (action === 'start') {
@@ -454,6 +467,7 @@ export class MembershipSim {
           p.gone.set(s, g)
           sim.step(node, { type: 'gone', nodes: g, witnesses })
         }
+        this.maybeHandOver(p, s)
       } else if (action === 'retire') {
         p.retiredVoters.set(s, [...node.machine!.voters])
         sim.crash(p.id, false)
@@ -470,6 +484,7 @@ export class MembershipSim {
 
   /** ClusterShell.mode1ReplicasOf: the replica list `p` gives its group of shard `s` (moves.ts shardReplicasHere). */
   private replicasOf (p: Proc, s: number): NodeId[] {
+    if (this.singleCopy) return this.singleCopyReplicasOf(p, s)
     const l = p.layout
     const n = this.replicaCount(l)
     const alive = this.alive(p)
@@ -484,6 +499,46 @@ export class MembershipSim {
     const target = this.targetOf(l, shard)
     const held = preferenceList(shard, holdingMembers(l), n)
     return shardReplicasHere(p.id, n, target, held, counted, p.retired.has(s), layoutMemberState(l, p.id) === 'left', countedCommitted)
+  }
+
+  /** N = 1 (every primary_replica table keeps one copy): its copies move as single copies (moves.ts singleCopyReplicas). */
+  get singleCopy (): boolean { return this.o.factor <= 1 }
+
+  /**
+   * A single-copy shard's owner before the join or drain (first over the members whose copies
+   * count: layout.ts countedMembers) and the one placement gives it now (ClusterShell.singleCopyMove).
+   */
+  singleCopyOwners (l: ClusterLayout, shard: number): { before: NodeId, target: NodeId } {
+    return { before: preferenceList(asShardId(shard), countedMembers(l), 1)[0]!, target: this.targetOf(l, asShardId(shard))[0]! }
+  }
+
+  /**
+   * ClusterShell.mode1ReplicasOf with N = 1: while the copy moves, moves.ts singleCopyReplicas.
+   * Not moving, the node runs no group and commits at generation 0; modelled here as a group whose
+   * only voter is the owner (what the old owner's group starts as when a move begins — its log
+   * holding the rows — so the move itself runs as on the node).
+   */
+  private singleCopyReplicasOf (p: Proc, s: number): NodeId[] {
+    const { before, target } = this.singleCopyOwners(p.layout, s)
+    if (before === target) return target === p.id ? [p.id] : []
+    const node = this.sims[s]!.nodes.get(p.id)!
+    const m = node.machine
+    const voters = m?.voters ?? p.retiredVoters.get(s) ?? diskVoters(node)
+    return singleCopyReplicas(p.id, before, target, m?.primary ?? 0, voters, p.retired.has(s))
+  }
+
+  /** ReplicationShell.maybeHandOver: the old owner, primary, hands the role to the new owner once it is a voter in sync. */
+  private maybeHandOver (p: Proc, s: number): void {
+    if (!this.singleCopy) return
+    const { before, target } = this.singleCopyOwners(p.layout, s)
+    const m = this.sims[s]!.nodes.get(p.id)!.machine
+    if (m === null || before === target) return
+    const primary = m.role === 'primary'
+    const inSync = primary && replicaStates([target], { self: p.id, role: m.role, bootstrapping: false, commitLsn: m.commitLsn, progress: m.progress() })[0]?.state === 'in sync'
+    if (!singleCopyHandsOver(p.id, before, target, primary, inSync)) return
+    this.stats.handOvers++
+    this.o.onStep?.(`shard ${s}: ${p.id} hands the primary role over to ${target}`, [p.id, target])
+    this.sims[s]!.transfer(p.id)
   }
 
   /** ReplicationShell CONTACT_KEEP_TIMEOUTS. */

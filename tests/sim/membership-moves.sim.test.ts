@@ -13,14 +13,22 @@ import { simSeeds } from './seeds'
 // their gossip (epochs.ts), drains and removals (drain.ts), each node's replica list and group
 // start/update/retire (moves.ts), forced removal (forced-removal.ts) — over the shipped Mode 1
 // replication machine of each shard (replication-harness.ts: its invariants hold on every Ready)
-// on 3–5 nodes, 3 shards, N = 2 or 3, replication.sync_replicas = majority.
+// on 2–5 nodes, 3 shards, N = 1, 2 or 3, replication.sync_replicas = majority. With N = 1 (the
+// default primary_replica table) a join or drain moves each shard's single copy through a group
+// {old owner, new owner} (moves.ts singleCopyReplicas: the old owner bootstraps the new one,
+// promotes it, hands the primary role over — singleCopyHandsOver — and is removed); joins then
+// take two epochs (joining, then normal once every single copy moved: drain.ts
+// singleCopyShardsStillMoving), CANCEL is refused and REMOVE NODE of a holder is not drawn.
 //
 // Each seed draws 2–3 operations — a node joins (started with a cluster.nodes listing itself and
 // the members, admitted by the decider through gossip), DRAIN NODE of a member (sometimes
 // cancelled mid-move, sometimes its node stopped and removed once drained), or a member killed
 // for good and REMOVE NODE — started one after the other once the cluster has settled. While
-// they run: a client commits to the shards' primaries; at every step of a move (snapshot sent,
-// installed, a voter promoted or removed, a copy released, a new layout adopted) a crash of a
+// they run: a client commits to the shards' primaries; statements are sent whatever the network
+// and the layouts (partitioned, nodes on different epochs), the network is cut as a statement
+// arrives in a quarter of them, and a fifth are sent twice at once to two nodes (two operators);
+// at every step of a move (snapshot sent, installed, a voter promoted or removed, a single copy
+// handed over, a copy released, a new layout adopted, a decree accepted) a crash of a
 // node it involves may follow within a couple of message delays (so before, during or after the
 // step) and a restart quick or slow; random crashes, partitions and heals; 1–30 ms delays, loss,
 // duplicates, late messages.
@@ -59,8 +67,8 @@ import { simSeeds } from './seeds'
 //     its epoch among the voters of the current layout (cluster/membership/epoch-decree.ts, a
 //     single-decree Paxos; membership-harness.ts carries it over the network, the acceptor record
 //     on the process's disk), adopted only once chosen; a later decider completes an accepted
-//     one. Statements are still sent only while every up node runs the same layout and the
-//     network is whole (the schedule predates the fix; lifting that is the next step).
+//     one. Since session 14 statements are sent during partitions and split views too
+//     (SIM_GUARDED=1 replays the schedule that sent them only while the cluster agreed, whole).
 //  4. Not fixed — a group that never elected a primary (its log holds no generation) may be
 //     campaigned for only by the first node of its preference list (machine.ts mayCampaign);
 //     after a placement change that node can be a non-voter, and no voter ever campaigns (seen
@@ -87,6 +95,20 @@ import { simSeeds } from './seeds'
 //     on with were a majority of their stale voters without the voter holding the newer log, and
 //     elected a primary lacking acknowledged entries (seed 953). Every live member must grant now,
 //     voters included (replication/machine.ts campaignWitnesses).
+// 12. Fixed (session 14): a forced campaign needed the pre-votes of the live members only; a voter
+//     cut off by a partition looks down, so two voters with a stale configuration ({1, 5} of
+//     {1, 3, 5}, node 3 — holding the config entry the group went on with and what it
+//     acknowledged — partitioned away) elected a primary lacking a committed entry (seed 953 of
+//     this schedule). Every voter left must grant now, reachable or not (machine.ts campaignWitnesses).
+// 13. Fixed (session 14): a leaving node could decide its own end (the lowest live member); chosen
+//     with one acceptance but adopted by it alone, and stopped for good once left, it took epochs
+//     2 and 3 with it — the others stayed at epoch 1 for good, every later decree refused (their
+//     acceptor records name epoch 3): SIM_FACTOR=1 SEED=49. A leaving node decides nothing while
+//     another member is alive (epochs.ts decider).
+// 14. Harness fixed (session 14): a drain was taken as over while its statement was still being
+//     decided (not leaving yet), so the next operation (a kill for good) started during it (seed
+//     391); a REMOVE NODE refused for the moment (another move runs) was dropped, where an operator
+//     retries — and cancels a drain it did not see through when too few nodes would stay (seed 591).
 //  6. Fixed (session 10, removed-members.json): the nodes a survivor saw removed were kept in
 //     memory only (forced-removal.ts), so one restarted before the forced removal committed never
 //     forced it (seen with an earlier schedule); persisted (membership-harness.ts REMOVED_SET_PERSISTED).
@@ -125,7 +147,15 @@ const MAX_STEP_CRASHES = 5
  */
 const PRIMARY_GAP_MS = 6 * ELECTION_TIMEOUT_MS + 4 * MAX_DELAY_MS + 2 * TICK_MS
 
+/** SIM_GUARDED=1: statements only while every up node runs the same layout and the network is whole (the schedule before session 14). */
+const GUARDED = process.env.SIM_GUARDED !== undefined
+
 const totals: Record<string, number> = {}
+/** Statements sent while the network was partitioned / while up nodes ran different layouts (SIM_STATS=1). */
+const opStats = { partitioned: 0, disagreed: 0, twice: 0 }
+/** Unguarded: chance that the network is cut as a statement arrives, and that a second operator sends it too. */
+const STATEMENT_CUT = 0.25
+const STATEMENT_TWICE = 0.2
 let maxGap = 0
 
 function pick<T> (rng: SeededRng, items: readonly T[]): T {
@@ -136,8 +166,11 @@ type OpKind = 'join' | 'drain' | 'drain-cancel' | 'drain-remove' | 'remove'
 
 function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: number[] } {
   const rng = new SeededRng(seed)
-  const factor = rng.next() < 0.5 ? 2 : 3
-  const initialCount = factor === 2 ? (rng.next() < 0.5 ? 3 : 4) : (rng.next() < 0.5 ? 3 : 4)
+  // N = 1 (the default primary_replica table: single copies moved through a temporary group
+  // {old owner, new owner}, moves.ts singleCopyReplicas) in a third of the seeds; SIM_FACTOR=n forces one.
+  const draw = rng.next()
+  const factor = process.env.SIM_FACTOR !== undefined ? Number(process.env.SIM_FACTOR) : draw < 1 / 3 ? 1 : draw < 2 / 3 ? 2 : 3
+  const initialCount = factor === 1 ? (rng.next() < 0.5 ? 2 : 3) : (rng.next() < 0.5 ? 3 : 4)
   const initial = Array.from({ length: initialCount }, (_, i) => i + 1)
   const spares = Array.from({ length: 5 - initialCount }, (_, i) => initialCount + i + 1)
   const log: string[] = []
@@ -180,7 +213,10 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   // The operations, one after the other once the cluster has settled.
   const opCount = 2 + (rng.next() < 0.5 ? 1 : 0)
   const kinds: OpKind[] = []
-  for (let i = 0; i < opCount; i++) kinds.push(pick(rng, ['join', 'join', 'drain', 'drain-cancel', 'drain-remove', 'remove'] as const))
+  // N = 1: no REMOVE NODE of a node holding copies (its single copies would be lost: refused,
+  // SB_REMOVE_LOSES_DATA); a drain's CANCEL is refused (SB_DRAIN_REFUSED), which the drain survives.
+  const kindsOf: readonly OpKind[] = factor === 1 ? ['join', 'join', 'drain', 'drain-cancel', 'drain-remove'] : ['join', 'join', 'drain', 'drain-cancel', 'drain-remove', 'remove']
+  for (let i = 0; i < opCount; i++) kinds.push(pick(rng, kindsOf))
   let next = 0
   let running: (() => boolean) | null = null
   const members = (): NodeId[] => {
@@ -189,20 +225,51 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
   }
   /** The newest layout any node holds (on disk: up or not). */
   const latest = (): ReturnType<MembershipSim['proc']>['layout'] => [...sim.procs.values()].filter(p => p.started).reduce((a, b) => b.layout.epoch > a.layout.epoch ? b : a).layout
-  /** The statement at a random up member, retried until it is taken (a refusal says why, e.g. the decider is cut off). */
-  const operate = (op: MembershipOp, then?: () => void): void => {
+  /**
+   * The statement at a random up member, retried until it is taken (a refusal says why, e.g. the
+   * decider is cut off); `then` once taken, `ended` once taken or given up. Refusals that stand
+   * end it, but a REMOVE NODE refused for the moment (one move at a time: a drain or join still
+   * runs — the operator waits and retries) is retried while the node is a member.
+   */
+  const operate = (op: MembershipOp, then?: () => void, ended?: () => void, first = true): void => {
     const at = pick(rng, members().filter(id => sim.proc(id).up))
-    // Statements only while the cluster agrees on its layout, unpartitioned (finding 3 of the header).
+    // Statements also while partitioned and while the nodes run different layouts (SIM_GUARDED=1:
+    // only while the cluster agrees, unpartitioned, as before finding 3 of the header was fixed).
     const answered = (refused: string | null): void => {
       log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} at ${at}: ${refused ?? 'done'}`)
-      if (refused === null) { then?.(); return }
-      if (refused === 'SB_DRAIN_REFUSED' || refused === 'SB_NODE_ALIVE') return
-      net.after(100 + rng.next() * 200, () => { operate(op, then) })
+      if (refused === null) { then?.(); ended?.(); return }
+      const stands = refused === 'SB_NODE_ALIVE' || (refused === 'SB_DRAIN_REFUSED' && (op.kind !== 'remove' || !latest().members.includes(op.node)))
+      if (stands) { ended?.(); return }
+      // REMOVE NODE refused while a drain whose outcome the operator did not see (its statement's
+      // node crashed, a twin's decree completed later) leaves too few nodes: cancelled first.
+      const other = (latest().leaving ?? []).find(id => id !== op.node)
+      if (op.kind === 'remove' && refused === 'SB_DRAIN_REFUSED' && other !== undefined && factor > 1) operate({ kind: 'cancel', node: other })
+      net.after(100 + rng.next() * 200, () => { operate(op, then, ended, false) })
     }
     if (at === undefined) answered('DOWN')
-    else if (!sim.agreed()) answered('NOT_AGREED')
-    else if (sim.partitioned) answered('PARTITIONED')
-    else sim.operate(at, op, answered)
+    else if (GUARDED && !sim.agreed()) answered('NOT_AGREED')
+    else if (GUARDED && sim.partitioned) answered('PARTITIONED')
+    else {
+      if (!GUARDED && first && faults && rng.next() < STATEMENT_CUT) {
+        // Cut the network as the statement arrives: its decider decides under a split view (its
+        // decree needs a majority of the voters on its side; the other side goes on with the old epoch).
+        const ids = [...sim.procs.values()].filter(p => p.started && !p.dead).map(p => p.id).sort(() => rng.next() - 0.5)
+        if (ids.length >= 2) {
+          const cut = 1 + Math.floor(rng.next() * (ids.length - 1))
+          log.push(`t=${net.now.toFixed(0)} partition {${ids.slice(0, cut).join(',')}} | {${ids.slice(cut).join(',')}} as ${op.kind} ${op.node} arrives`)
+          sim.partition([ids.slice(0, cut), ids.slice(cut)])
+        }
+      }
+      if (sim.partitioned) opStats.partitioned++
+      if (!sim.agreed()) opStats.disagreed++
+      const twin = GUARDED || !first ? undefined : pick(rng, members().filter(id => id !== at && sim.proc(id).up))
+      sim.operate(at, op, answered)
+      if (twin !== undefined && rng.next() < STATEMENT_TWICE) {
+        // A second operator sends the same statement to another node at once (not retried).
+        opStats.twice++
+        sim.operate(twin, op, refused => { log.push(`t=${net.now.toFixed(0)} ${op.kind} ${op.node} (twice) at ${twin}: ${refused ?? 'done'}`) })
+      }
+    }
   }
   const startOp = (kind: OpKind): void => {
     const l = latest()
@@ -225,21 +292,25 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       case 'drain-remove': {
         if (placed.length - 1 < factor || candidates.length === 0) return
         const node = pick(rng, candidates)
+        // Not over before the statement is answered (decided, or refused for good): until then
+        // the node is not leaving yet, which does not mean its drain ended.
+        const statement = { answered: false, removing: false }
         operate({ kind: 'drain', node }, () => {
           if (kind === 'drain-cancel') {
             net.after(rng.next() * 1_500, () => {
               if (layoutMemberState(latest(), node) === 'leaving') operate({ kind: 'cancel', node })
             })
           }
-        })
+        }, () => { statement.answered = true })
         running = () => {
           const state = layoutMemberState(latest(), node)
           if (kind === 'drain-remove' && state === 'left' && latest().members.includes(node)) {
             if (!sim.proc(node).dead) { log.push(`t=${net.now.toFixed(0)} node ${node} drained: stopped for good`); sim.kill(node) }
-            operate({ kind: 'remove', node })
+            if (!statement.removing) operate({ kind: 'remove', node }) // once: retried by operate
+            statement.removing = true
             return false
           }
-          return state !== 'leaving'
+          return statement.answered && state !== 'leaving'
         }
         return
       }
@@ -262,7 +333,9 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
       // The next one once the last is done and every node runs the same layout, with no drain left
       // (one decision at a time: two deciders on two sides of a partition would conflict).
       // Also only once every shard's group elected a primary once (finding 4 of the header).
-      if (next >= kinds.length || net.now >= FAULT_END_MS || !sim.quiet() || sim.partitioned || !sim.sims.every(x => x.primaries.size > 0)) return
+      // Unguarded, the next may start while partitioned or while some nodes still run an older layout.
+      const ready = GUARDED ? sim.quiet() && !sim.partitioned : (latest().leaving ?? []).length === 0
+      if (next >= kinds.length || net.now >= FAULT_END_MS || !ready || !sim.sims.every(x => x.primaries.size > 0)) return
       startOp(kinds[next++]!)
     })
   }
@@ -383,7 +456,8 @@ describe('membership moves simulation (join / drain / remove with crashes at eve
   for (const seed of SEED_LIST) {
     it(`seed=${seed}`, () => {
       const { sim, ops, gaps } = scenario(seed)
-      const context = `seed ${seed} (replay: SEED=${seed} npx vitest run tests/sim/membership-moves.sim.test.ts)\n${ops.join('\n')}`
+      const env = `${process.env.SIM_FACTOR !== undefined ? `SIM_FACTOR=${process.env.SIM_FACTOR} ` : ''}${GUARDED ? 'SIM_GUARDED=1 ' : ''}`
+      const context = `seed ${seed} (replay: ${env}SEED=${seed} npx vitest run tests/sim/membership-moves.sim.test.ts)\n${ops.join('\n')}`
       expect([...sim.violations, ...sim.sims.flatMap((s, i) => s.violations.map(v => `shard ${i}: ${v}`))].slice(0, 5), context).toEqual([])
       expect(converged(sim), context).toEqual([])
       const acks = sim.sims.reduce((a, s) => a + s.stats.acks, 0)
@@ -395,6 +469,6 @@ describe('membership moves simulation (join / drain / remove with crashes at eve
   }
 
   afterAll(() => {
-    if (process.env.SIM_STATS !== undefined) console.log('membership sim totals', totals, 'longest primary gap after healing (ms)', maxGap.toFixed(0))
+    if (process.env.SIM_STATS !== undefined) console.log('membership sim totals', totals, 'statements sent', opStats, 'longest primary gap after healing (ms)', maxGap.toFixed(0))
   })
 })

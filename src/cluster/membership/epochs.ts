@@ -118,9 +118,19 @@ export function joinedLayout (l: ClusterLayout): ClusterLayout {
 
 /**
  * The decider among `layout`'s members: the lowest one `alive` accepts that has not left (a
- * drained node holds nothing and may be stopped at any time), null when none is alive.
+ * drained node holds nothing and may be stopped at any time), null when none is alive. Nor a
+ * leaving one while another is alive: a chosen layout is adopted by its decider first and spread
+ * by gossip, so a leaving node deciding its own end could be stopped — as it may be once left —
+ * before any other node learned that layout (or the one before it), and the others would stay
+ * behind for good, every later decree refused (membership simulation, N = 1, session 14).
  */
 export function decider (layout: ClusterLayout, alive: (id: NodeId) => boolean): NodeId | null {
-  for (const id of layout.members) if (layoutMemberState(layout, id) !== 'left' && alive(id)) return id
-  return null
+  let leaving: NodeId | null = null
+  for (const id of layout.members) {
+    const state = layoutMemberState(layout, id)
+    if (state === 'left' || !alive(id)) continue
+    if (state !== 'leaving') return id
+    leaving ??= id
+  }
+  return leaving
 }

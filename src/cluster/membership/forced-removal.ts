@@ -34,9 +34,11 @@ import type { NodeId } from '../../core/ids'
 // removed from the group by config entries it never received still lists n and itself; leaving n
 // out would make it a majority of one with a log that lacks what the real group acknowledged
 // (seen in the membership simulation). So while a voter is forced out, a pre-vote also asks every
-// other live member (forcedWitnesses) and needs each one's grant (replication/machine.ts): the
-// node holding the newer configuration is alive — else REMOVE NODE would have lost a majority of
-// the real group — and refuses a log behind its own.
+// other live member (forcedWitnesses) and every voter left, and needs each one's grant
+// (replication/machine.ts campaignWitnesses): the node holding the newer configuration is alive —
+// else REMOVE NODE would have lost a majority of the real group — and refuses a log behind its
+// own; cut off by a partition it looks down to the gossip of the stale side, so the voters are
+// asked whether or not they look alive (membership simulation, statements during partitions).
 // Why no second primary: n is left out only while this node's gossip does not see it alive, and a
 // survivor ignores n's messages from then on, so n can be neither elected nor acknowledged again;
 // a survivor campaigns only once its election timeout has run since it last heard from n, which is

@@ -42,7 +42,8 @@ import {
 //   lease, check-quorum — and their messages ignored, until the primary's config entry removes
 //   them. Why that loses no acknowledged entry and elects no second primary:
 //   cluster/membership/forced-removal.ts. While a voter is forced out, a pre-vote also asks every
-//   other live member (the 'gone' input's witnesses) and goes on only once each granted it: this
+//   other live member (the 'gone' input's witnesses) and every voter left, reachable or not (one
+//   cut off looks down), and goes on only once each granted it: this
 //   node's voters may be stale — a node removed from the group by config entries it never
 //   received still lists the removed node and itself, and forcing the removed node out would make
 //   it a majority of one (seen in the membership simulation: acknowledged commits lost). The node
@@ -401,12 +402,18 @@ export class ReplicationMachine {
     }
   }
 
-  /** The witnesses a pre-vote asks besides the voters: only while a voter is forced out (setGone). */
+  /**
+   * The nodes each of which must grant a pre-vote while a voter is forced out (setGone): the live
+   * members (witnesses) and every voter left, reachable or not. Not just a majority of the voters
+   * left (see tallyVotes), and not only the live ones: a voter cut off by a partition looks down to
+   * this node's gossip, yet may be the one holding the newer configuration and the entries it
+   * acknowledged (membership simulation seed 953 of session 14's schedule: {1, 5} of {1, 3, 5},
+   * node 3 partitioned away, elected a primary lacking acknowledged entries). Waiting for it costs
+   * nothing a forced removal could safely do without it.
+   */
   private campaignWitnesses (): NodeId[] {
-    if (this.witnesses.size === 0 || !this.log.voters.some(id => this.gone.has(id))) return []
-    // The voters among them too: each live one must grant, not just a majority of the voters
-    // left (see tallyVotes).
-    return [...this.witnesses].filter(id => id !== this.self && !this.gone.has(id))
+    if (!this.log.voters.some(id => this.gone.has(id))) return []
+    return [...new Set([...this.witnesses, ...this.quorumVoters()])].filter(id => id !== this.self && !this.gone.has(id))
   }
 
   /** Counts the votes; acts on a majority either way. True if the campaign ended. */

@@ -40,6 +40,18 @@ describe('DRAIN NODE: leaving, then left', () => {
     expect(decider({ ...left, left: ids(1) }, () => true)).toBe(2)
   })
 
+  it('a leaving node decides nothing while another member is alive: it may be stopped once left, and a layout only it adopted would be lost with it', () => {
+    // Membership simulation (N = 1, session 14): node 2 drained, the decider of its own end (epoch
+    // 3, chosen with node 3's acceptance but adopted by node 2 alone); stopped for good once left,
+    // it took epochs 2 and 3 with it: nodes 1 and 3 stayed at epoch 1 for good, refusing every
+    // later decree (their acceptor records name epoch 3).
+    const leaving = { ...FOUR, epoch: 4, leaving: ids(1) }
+    expect(decider(leaving, () => true)).toBe(2)
+    expect(decider(leaving, id => id !== 2)).toBe(3)
+    // Alone alive, it still decides (nothing else could, and no other node could learn it anyway).
+    expect(decider(leaving, id => id === 1)).toBe(1)
+  })
+
   it('the drained node\'s shards go to the node next in each preference list, nothing else moves', () => {
     const leaving = membershipOpLayout(op('drain', 4), facts())
     for (let s = 0; s < 8; s++) {

@@ -83,6 +83,20 @@ function runAlone (g: Group, id: number, ms: number): void {
   }
 }
 
+/**
+ * Membership simulation seed 953: nodes 1 and 5 list voters {1, 2, 3, 5}; the group went on with
+ * {2, 3, 5} (config entry at LSN 4 they never received) and acknowledged LSN 5–6 on {2, 3}.
+ */
+function staleVotersGroup (): Group {
+  const g = new Group({ ...base, preference: ids(5, 3, 1) })
+  const config = (lsn: number, voters: number[]): ReplEntry => ({ lsn: BigInt(lsn), generation: 1, kind: 'config', voters: ids(...voters) })
+  const upTo3 = [data(1, 1), data(2, 1), config(3, [1, 2, 3, 5])]
+  g.add(asNodeId(1), durable(ids(1, 2, 3, 5), upTo3, 1))
+  g.add(asNodeId(5), durable(ids(1, 2, 3, 5), upTo3, 1))
+  g.add(asNodeId(3), durable(ids(1, 2, 3, 5), [...upTo3, config(4, [2, 3, 5]), data(5, 1), data(6, 1)], 1, 6n))
+  return g
+}
+
 describe('forced removal: witnesses', () => {
   it('every live member of the layout but this node', () => {
     const alive = (id: NodeId): boolean => id !== 4
@@ -183,12 +197,7 @@ describe('forced removal in the replication machine', () => {
     // with {2, 3, 5} (config entry at LSN 4 they never received) and acknowledged LSN 5–6 on {2, 3}.
     // Node 2 is removed for good. Left out, nodes 1 and 5 are two of {1, 3, 5}: a majority without
     // node 3, whose log holds what was acknowledged.
-    const g = new Group({ ...base, preference: ids(5, 3, 1) })
-    const config = (lsn: number, voters: number[]): ReplEntry => ({ lsn: BigInt(lsn), generation: 1, kind: 'config', voters: ids(...voters) })
-    const upTo3 = [data(1, 1), data(2, 1), config(3, [1, 2, 3, 5])]
-    g.add(asNodeId(1), durable(ids(1, 2, 3, 5), upTo3, 1))
-    g.add(asNodeId(5), durable(ids(1, 2, 3, 5), upTo3, 1))
-    g.add(asNodeId(3), durable(ids(1, 2, 3, 5), [...upTo3, config(4, [2, 3, 5]), data(5, 1), data(6, 1)], 1, 6n))
+    const g = staleVotersGroup()
     expect(g.m(3).voters).toEqual([2, 3, 5])
     g.step(5, { type: 'gone', nodes: ids(2), witnesses: ids(1, 3) })
     g.step(1, { type: 'gone', nodes: ids(2), witnesses: ids(3, 5) })
@@ -197,6 +206,32 @@ describe('forced removal in the replication machine', () => {
     expect(g.m(5).role).not.toBe('primary')
     expect(g.readys.flatMap(r => r.node === 3 ? r.ready.events : [])).toContainEqual(expect.objectContaining({ type: 'voted', candidate: 5, granted: false }))
     // Node 3 holds the newer configuration: it is elected with node 5's vote, every entry kept.
+    g.elect(3, [1, 3, 5])
+    expect(g.m(3).role).toBe('primary')
+    expect(g.m(3).commitLsn).toBeGreaterThanOrEqual(6n)
+    expect(g.all(3, 'truncateAfter').filter(t => t !== null)).toEqual([])
+  })
+
+  it('a forced campaign needs every voter left, reachable or not: two voters with a stale configuration cannot elect while the one holding the newer log is cut off', () => {
+    // Membership simulation seed 953 of the schedule with statements during partitions (session
+    // 14): as above, but node 3 is cut off from nodes 1 and 5 when node 2 is removed, so their
+    // gossip shows it down and it is no live witness. Nodes 1 and 5 are two of {1, 3, 5}: without
+    // node 3's grant they would elect a primary lacking LSN 4–6 (acknowledged on {2, 3}).
+    const g = staleVotersGroup()
+    g.step(5, { type: 'gone', nodes: ids(2), witnesses: ids(1) })
+    g.step(1, { type: 'gone', nodes: ids(2), witnesses: ids(5) })
+    g.step(3, { type: 'gone', nodes: ids(2), witnesses: [] })
+    g.elect(5, [1, 5])
+    g.elect(1, [1, 5])
+    expect(g.m(5).role).not.toBe('primary')
+    expect(g.m(1).role).not.toBe('primary')
+    // The pre-vote asked node 3 too (a voter left), though no live witness.
+    expect(g.readys.flatMap(r => r.node === 5 ? r.ready.messages : []).some(o => o.to === 3 && o.msg.type === 'vote')).toBe(true)
+    // Healed: node 3 refuses them and is elected itself, every entry kept.
+    g.step(5, { type: 'gone', nodes: ids(2), witnesses: ids(1, 3) })
+    g.step(1, { type: 'gone', nodes: ids(2), witnesses: ids(3, 5) })
+    g.step(3, { type: 'gone', nodes: ids(2), witnesses: ids(1, 5) })
+    g.queue = []
     g.elect(3, [1, 3, 5])
     expect(g.m(3).role).toBe('primary')
     expect(g.m(3).commitLsn).toBeGreaterThanOrEqual(6n)
