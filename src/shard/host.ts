@@ -425,8 +425,7 @@ export class ShardHost {
       const run = async (txn: Txn): Promise<ShardReplies['MODIFY_ROW']> => ({ affected: await runModifyRow(engine, txn, r, this.clock, this.decodeProgram), lsn: null })
       if (r.begin !== undefined) return this.begun(r.shard, r.begin, run)
       if (r.xid !== undefined) return run(this.txnOf(r.shard, r.xid))
-      return runModifyRowAutocommit(engine, r, this.clock, this.decodeProgram, (txn, e) =>
-        this.log('error', `transaction ${txn.xid} on shard ${r.shard}: rollback of a failed autocommit UPDATE/DELETE failed: ${messageOf(e)}`, { shard: r.shard, xid: String(txn.xid) }))
+      return runModifyRowAutocommit(engine, r, this.clock, this.decodeProgram)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

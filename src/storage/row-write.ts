@@ -52,6 +52,14 @@ export type LwwOutcome = 'newer' | 'same' | 'older'
 /** What a row write asks of the TIP (a replica apply overlays its batch's decisions on it). */
 export type TipView = Pick<Tip, 'peek' | 'get'>
 
+/**
+ * The new image of a row computed from the version it replaces (a pk-pinned UPDATE / DELETE run
+ * whole in the writer, shard/drivers/modify-driver.ts): given the live row the writer regards as
+ * current, false — the statement's WHERE does not hold, nothing is written; null — a tombstone
+ * (DELETE); bytes — the new row image. Synchronous and pure: it runs inside the writer's pass.
+ */
+export type RowDerive = (row: Uint8Array) => Uint8Array | null | false
+
 /** One row change, validated and with its keys encoded (done when the request is queued). */
 export interface RowOp {
   readonly kind: RowOpKind
@@ -60,9 +68,11 @@ export interface RowOp {
   readonly rowKey: Uint8Array
   /** keyString(rowKey), the overlay map key. */
   readonly ks: string
-  /** New row image; null writes a tombstone. */
+  /** New row image; null writes a tombstone. Ignored when `derive` is set. */
   readonly row: Uint8Array | null
   readonly versionId: VersionId
+  /** 'update' only: the new image is computed from the version replaced (see the top). */
+  readonly derive?: RowDerive | undefined
 }
 
 export interface WriterIdentity {
@@ -171,6 +181,11 @@ function finish (op: RowOp, w: WriterIdentity, visible: RecordVersion | undefine
     case 'update':
     case 'delete':
       if (!live) return NOT_AFFECTED
+      if (op.derive !== undefined) {
+        const row = op.derive(visible.row)
+        if (row === false) return NOT_AFFECTED
+        return written(op, w, prev, moveBack === undefined ? undefined : visible.versionId, moveBack, ctx, undefined, row)
+      }
       break
     case 'put':
       if (visible !== undefined && visible.xid !== w.xid && bytesEqual(visible.versionId, op.versionId)) return IDEMPOTENT
@@ -184,13 +199,13 @@ function finish (op: RowOp, w: WriterIdentity, visible: RecordVersion | undefine
 /** The writes of a new primary linking to `prev`, with the old primary's bytes (`moveBack`, a
  *  committed version) stored as the back version `movedId`. */
 function written (op: RowOp, w: WriterIdentity, prev: VersionId | undefined, movedId: VersionId | undefined,
-  moveBack: Uint8Array | undefined, ctx: KeyLookup, lww: LwwOutcome | undefined): RowWriteOutcome {
+  moveBack: Uint8Array | undefined, ctx: KeyLookup, lww: LwwOutcome | undefined, row: Uint8Array | null = op.row): RowWriteOutcome {
   return {
     affected: true,
-    value: encodeVersionOf(w.xid, op.versionId, op.row === null, w.stamp, prev, op.row ?? EMPTY, ctx.arena),
+    value: encodeVersionOf(w.xid, op.versionId, row === null, w.stamp, prev, row ?? EMPTY, ctx.arena),
     backKey: moveBack === undefined ? undefined : backKey(op.rowKey, movedId!),
     backValue: moveBack,
-    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row: op.row },
+    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row },
     lww
   }
 }

@@ -128,7 +128,7 @@ export class LocalShards {
     // As the worker (src/shard/host.ts): inside the transaction named or begun, else an autocommit statement.
     MODIFY_ROW: async r => {
       const engine = this.engine(r.shard)
-      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode, () => {})
+      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode)
       return await this.inTxn(r, async txn => ({ affected: await runModifyRow(engine, txn!, r, this.clock, this.decode), lsn: null }))
     },
     QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)),
