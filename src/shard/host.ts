@@ -385,6 +385,12 @@ export class ShardHost {
       if (r.xid === undefined) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'WRITE names no transaction', { shard: r.shard })
       return { affected: await this.txnOf(r.shard, r.xid).write(r.writes) }
     },
+    WRITE_READ: async (r) => {
+      const write = async (txn: Txn): Promise<ShardReplies['WRITE_READ']> => ({ affected: await txn.engine.write(txn, r.writes, r.readHlc) })
+      if (r.begin !== undefined) return await this.begun(r.shard, r.begin, write)
+      if (r.xid === undefined) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'WRITE_READ names no transaction', { shard: r.shard })
+      return await write(this.txnOf(r.shard, r.xid))
+    },
     COMMIT: async (r) => {
       const res = await this.txnOf(r.shard, r.xid).commit(r.commitHlc)
       this.forget(r.shard, r.xid)

@@ -617,13 +617,18 @@ export class ShardEngine {
   }
 
   /** Write rows as one statement of `txn` (all or nothing). Resolves per row: false when an
-   *  update/delete found no live row. */
-  write (txn: Txn, writes: readonly RowWrite[]): Promise<boolean[]> {
-    return this.statement(txn, () => toRowOps(writes))
+   *  update/delete found no live row. `readHlc`: a read committed statement read the rows it
+   *  updates or deletes at that HLC (scan readHlc); one committed since is SB_UPDATE_CONFLICT
+   *  (row-write.ts). Ignored in a snapshot transaction. */
+  write (txn: Txn, writes: readonly RowWrite[], readHlc?: HlcTs): Promise<boolean[]> {
+    return this.statement(txn, () => {
+      if (readHlc !== undefined) checkHlc('readHlc', readHlc)
+      return toRowOps(writes)
+    }, readHlc)
   }
 
   /** A statement of `txn` made of the row ops `opsOf` returns (checked after the transaction). */
-  private statement (txn: Txn, opsOf: () => RowOp[]): Promise<boolean[]> {
+  private statement (txn: Txn, opsOf: () => RowOp[], readHlc?: HlcTs): Promise<boolean[]> {
     try {
       this.checkOpen()
       this.checkOwn(txn)
@@ -631,7 +636,7 @@ export class ShardEngine {
       const ops = opsOf()
       this.fences.check(ops, 'the write')
       for (const op of ops) if (!txn.fenceGenerations.has(op.tableId)) txn.fenceGenerations.set(op.tableId, this.fences.generation(op.tableId))
-      return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, d: { resolve, reject } }))
+      return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, readHlc, d: { resolve, reject } }))
     } catch (e) {
       return Promise.reject(e)
     }
@@ -1047,6 +1052,11 @@ export class ShardEngine {
     if (readHlc !== undefined && !viewer.snapshot) {
       this.st.noteRead(readHlc)
       viewer = { xid: viewer.xid, snapshot: true, startHlc: readHlc, waitLimbo: true }
+      // Inside a read committed transaction the read may be an UPDATE's or DELETE's, whose WRITE
+      // then refuses what committed at or above readHlc (row-write.ts): everything below it must
+      // be visible now, so the pass in flight — whose commits were stamped before the note — lands first.
+      const inFlight = txn === undefined ? undefined : this.writer.current
+      if (inFlight !== undefined) await inFlight
     }
     const range = rowScanRange(tableId, opts)
     const pkOffset = rowPrefix(tableId).length
