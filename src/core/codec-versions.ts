@@ -41,7 +41,8 @@ const CURRENT = {
   replication: 2,
   replicatedEntry: 2,
   // 5: MODIFY_ROW (a pk-pinned UPDATE / DELETE in one request).
-  shard: 5
+  // 6: WRITE_READ (a read committed statement's WRITE naming the HLC its rows were read at).
+  shard: 6
 } as const
 
 export type WireCodec = keyof typeof CURRENT

@@ -9,7 +9,7 @@ import { timestampFromMillis, type SqlTimestamp } from '../types/datetime'
 import { encodeRow } from '../types/row-codec'
 import type { SqlValue } from '../types/values'
 import { compileExpr, posDetails } from '../plan/compile-expr'
-import type { ExecEnv, Generators, ShardPort } from './env'
+import type { ExecEnv, Generators, ShardPort, TimerPort } from './env'
 import { pinKeys } from '../plan/pins'
 import { ProgramBuilder } from '../plan/program-builder'
 import { localVm } from './local-vm'
@@ -33,6 +33,8 @@ import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChang
 import { refuseMovingWrite } from '../catalog/table-move'
 import type { ModifyPlan } from './modify-plan'
 import { pointModify } from './point-modify'
+import { withReadPoint } from './read-point'
+import { withLimboRetry } from './statement-snapshot'
 
 export type { ModifyPlan } from './modify-plan'
 
@@ -68,23 +70,33 @@ export function planModify (env: ExecEnv, s: UpdateStatement | DeleteStatement, 
  * transaction the access needs): rows updated, or deleted. `returned` gets the RETURNING values
  * of the new rows (UPDATE) or the removed ones (DELETE), computed before anything is written.
  */
-export async function executeModify (env: ForeignKeyPorts, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
+export async function executeModify (env: ForeignKeyPorts & TimerPort, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
   // One row of one shard, and nothing the coordinator must do around it: one request (point-modify.ts).
   const point = await pointModify(env, access, p, params, txn)
   if (point !== null) return point
   return await access.statement(txn, async txn => {
-    const rows: SqlValue[][] = []
-    // Through a global index: its entries name the shards (and keys) to read, in this transaction.
-    const route = await resolveRouting(env, p.shape, p.routing, txn, timestampFromMillis(env.clock.now()))
-    const changes: RowChange[] = []
-    const writes = await modifyWrites(env, p, route.shards, params, (shard, now) =>
-      access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn), rows, changes)
-    if (hasForeignKeys(env.catalog(), p.shape.info)) await enforceForeignKeys(env, p.shape, changes, writes, txn, timestampFromMillis(env.clock.now()))
-    returned?.push(...returningRows(env, p.returning, rows, params))
-    const n = await writeWithIndexes(p.shape.info, p.indexes, access, writes, txn)
-    // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
-    return p.kind === 'update' ? countRows(writes, p.shape.info.id) : n
+    // Read committed: the rows are read at one HLC and a row committed since is refused, never
+    // overwritten (read-point.ts); a snapshot transaction's writes already refuse what it did not see.
+    const atReadPoint = access.atReadPoint
+    if (txn === null || txn.isolation !== 'read_committed' || atReadPoint === undefined) return await twoSteps(env, access, p, params, txn, returned)
+    return await withReadPoint(env, readHlc => twoSteps(env, atReadPoint.call(access, readHlc), p, params, txn, returned))
   })
+}
+
+/** The rows read into the coordinator, then their new versions (or tombstones) written. */
+async function twoSteps (env: ForeignKeyPorts & TimerPort, access: TableAccess, p: ModifyPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned?: SqlValue[][]): Promise<number> {
+  const rows: SqlValue[][] = []
+  // Through a global index: its entries name the shards (and keys) to read, in this transaction.
+  const route = await resolveRouting(env, p.shape, p.routing, txn, timestampFromMillis(env.clock.now()))
+  const changes: RowChange[] = []
+  // A read at a read point that met a prepared version runs again once it is decided.
+  const writes = await modifyWrites(env, p, route.shards, params, (shard, now) => withLimboRetry(env, () =>
+    access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn)), rows, changes)
+  if (hasForeignKeys(env.catalog(), p.shape.info)) await enforceForeignKeys(env, p.shape, changes, writes, txn, timestampFromMillis(env.clock.now()))
+  returned?.push(...returningRows(env, p.returning, rows, params))
+  const n = await writeWithIndexes(p.shape.info, p.indexes, access, writes, txn)
+  // An UPDATE that changes a primary key writes a tombstone and a new row: count the new rows.
+  return p.kind === 'update' ? countRows(writes, p.shape.info.id) : n
 }
 
 /** The new versions (UPDATE) or tombstones (DELETE) of the rows `read` finds on each shard. */

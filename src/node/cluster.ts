@@ -67,7 +67,7 @@ const JOIN_REFUSAL_LOG_EVERY_MS = 60_000
 const CATALOG_CALL_TIMEOUT_MS = 10_000
 const DDL_KINDS = new Set(['create_table', 'alter_table', 'drop_table', 'create_index', 'drop_index', 'alter_index', 'create_user', 'alter_user', 'drop_user', 'grant', 'revoke', 'create_domain', 'alter_domain', 'drop_domain', 'create_view', 'drop_view', 'create_token', 'drop_token'])
 /** Shard ops that place rows a peer chose the shard of (checked against the layout floor). */
-const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'MODIFY_ROW', 'REPLICA_APPLY', 'AE_APPLY'])
+const PLACED_WRITES: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['AUTOCOMMIT', 'WRITE', 'WRITE_READ', 'MODIFY_ROW', 'REPLICA_APPLY', 'AE_APPLY'])
 /** Leaderless replica traffic a stale replica refuses (a repair round's AE_READ / AE_APPLY it serves). */
 const QUORUM_REPLICA_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['REPLICA_READ', 'REPLICA_APPLY', 'REPLICA_VERSION_SCAN'])
 

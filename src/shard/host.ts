@@ -385,6 +385,12 @@ export class ShardHost {
       if (r.xid === undefined) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'WRITE names no transaction', { shard: r.shard })
       return { affected: await this.txnOf(r.shard, r.xid).write(r.writes) }
     },
+    WRITE_READ: async (r) => {
+      const write = async (txn: Txn): Promise<ShardReplies['WRITE_READ']> => ({ affected: await txn.engine.write(txn, r.writes, r.readHlc) })
+      if (r.begin !== undefined) return await this.begun(r.shard, r.begin, write)
+      if (r.xid === undefined) throw new ScratchBirdError('SB_MALFORMED_REQUEST', 'WRITE_READ names no transaction', { shard: r.shard })
+      return await write(this.txnOf(r.shard, r.xid))
+    },
     COMMIT: async (r) => {
       const res = await this.txnOf(r.shard, r.xid).commit(r.commitHlc)
       this.forget(r.shard, r.xid)
@@ -425,8 +431,7 @@ export class ShardHost {
       const run = async (txn: Txn): Promise<ShardReplies['MODIFY_ROW']> => ({ affected: await runModifyRow(engine, txn, r, this.clock, this.decodeProgram), lsn: null })
       if (r.begin !== undefined) return this.begun(r.shard, r.begin, run)
       if (r.xid !== undefined) return run(this.txnOf(r.shard, r.xid))
-      return runModifyRowAutocommit(engine, r, this.clock, this.decodeProgram, (txn, e) =>
-        this.log('error', `transaction ${txn.xid} on shard ${r.shard}: rollback of a failed autocommit UPDATE/DELETE failed: ${messageOf(e)}`, { shard: r.shard, xid: String(txn.xid) }))
+      return runModifyRowAutocommit(engine, r, this.clock, this.decodeProgram)
     },
     REPLICA_APPLY: (r) => this.engineOf(r.shard).applyVersions(r),
     REPLICA_READ: async (r) => ({ versions: (await this.engineOf(r.shard).getVersionedMany(r.tableId, r.pks)).map(v => v ?? null) }),

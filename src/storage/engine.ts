@@ -31,7 +31,7 @@ import {
   rowScanRange, tipKey, u64OfKey, type PkBounds, type Tuple, type TupleValue
 } from './keys'
 import type { KvOp, KvStore } from './kv'
-import type { LwwOutcome, RowOp, RowOpKind } from './row-write'
+import type { LwwOutcome, RowDerive, RowOp, RowOpKind } from './row-write'
 import { sweep, type SweepOptions, type SweepReport } from './sweep'
 import { purgeRelations, type RelationPurge } from './purge-relations'
 import { commitLogNeed, type CommitLogConsumer } from './commit-log'
@@ -194,6 +194,18 @@ export type RowWrite =
    *  statements only, and a statement holding one holds nothing but 'lww' writes. */
   | RowWriteBase & { readonly op: 'lww', readonly row: Uint8Array | null }
 
+/**
+ * An UPDATE or DELETE of one row whose new image is computed IN the writer's job from the version
+ * it replaces (row-write.ts RowDerive): the read, the statement's WHERE and SET and the write are
+ * one decision, so no commit can come between them (a read committed increment is never lost).
+ */
+export interface DerivedWrite {
+  readonly tableId: number
+  readonly pk: Tuple
+  readonly versionId: VersionId
+  readonly derive: RowDerive
+}
+
 /** One version shipped to a replica of a leaderless_quorum table (an 'lww' RowWrite without op). */
 export interface ReplicaWrite {
   readonly tableId: number
@@ -331,6 +343,19 @@ function toRowOp (w: RowWrite, arena: Arena | undefined): RowOp {
   const pkBytes = rowKey.subarray(prefix.length)
   return { kind: w.op, tableId: w.tableId, pkBytes, rowKey, ks: keyString(rowKey), row, versionId: w.versionId.slice() }
 }
+
+/** The one op of a DerivedWrite: an 'update' whose image the writer derives (its size is checked then). */
+function derivedOps (w: DerivedWrite): RowOp[] {
+  if (typeof w.derive !== 'function') throw badArg('a derived write needs its derive function')
+  const op = toRowOp({ op: 'update', tableId: w.tableId, pk: w.pk, versionId: w.versionId, row: EMPTY_ROW }, undefined)
+  const derive: RowDerive = row => {
+    const out = w.derive(row)
+    if (out instanceof Uint8Array && out.length > MAX_ROW_BYTES) throw badArg(`row image exceeds ${MAX_ROW_BYTES} bytes`, { bytes: out.length, limit: MAX_ROW_BYTES })
+    return out
+  }
+  return [{ ...op, derive }]
+}
+const EMPTY_ROW = new Uint8Array(0)
 
 /** Validate and encode a statement's writes. `arena` (autocommit) holds the row copies; a
  *  transaction's copies are separate arrays since it keeps them until commit. Without an arena
@@ -592,19 +617,55 @@ export class ShardEngine {
   }
 
   /** Write rows as one statement of `txn` (all or nothing). Resolves per row: false when an
-   *  update/delete found no live row. */
-  write (txn: Txn, writes: readonly RowWrite[]): Promise<boolean[]> {
+   *  update/delete found no live row. `readHlc`: a read committed statement read the rows it
+   *  updates or deletes at that HLC (scan readHlc); one committed since is SB_UPDATE_CONFLICT
+   *  (row-write.ts). Ignored in a snapshot transaction. */
+  write (txn: Txn, writes: readonly RowWrite[], readHlc?: HlcTs): Promise<boolean[]> {
+    return this.statement(txn, () => {
+      if (readHlc !== undefined) checkHlc('readHlc', readHlc)
+      return toRowOps(writes)
+    }, readHlc)
+  }
+
+  /** A statement of `txn` made of the row ops `opsOf` returns (checked after the transaction). */
+  private statement (txn: Txn, opsOf: () => RowOp[], readHlc?: HlcTs): Promise<boolean[]> {
     try {
       this.checkOpen()
       this.checkOwn(txn)
       if (txn.state !== 'active') throw notActive(txn.xid, txn.state)
-      const ops = toRowOps(writes)
+      const ops = opsOf()
       this.fences.check(ops, 'the write')
       for (const op of ops) if (!txn.fenceGenerations.has(op.tableId)) txn.fenceGenerations.set(op.tableId, this.fences.generation(op.tableId))
-      return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, d: { resolve, reject } }))
+      return new Promise((resolve, reject) => this.writer.enqueue({ t: 'stmt', txn, ops, readHlc, d: { resolve, reject } }))
     } catch (e) {
       return Promise.reject(e)
     }
+  }
+
+  /** One derived write (DerivedWrite) as a statement of `txn`: true when it changed the row. A
+   *  snapshot transaction must not use it — its conflict is decided on the version its snapshot
+   *  sees, before the WHERE (shard/drivers/modify-driver.ts keeps two steps for it). */
+  async writeDerived (txn: Txn, w: DerivedWrite): Promise<boolean> {
+    return (await this.statement(txn, () => {
+      if (txn.snapshot) throw badArg('a derived write runs in a read committed transaction')
+      return derivedOps(w)
+    }))[0] === true
+  }
+
+  /** One derived write as an autocommit statement (read committed): read, WHERE, SET, write and
+   *  commit in ONE writer job. */
+  autocommitDerived (w: DerivedWrite, commitHlc: HlcTs): Promise<AutocommitResult> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.checkOpen()
+        checkHlc('commitHlc', commitHlc)
+        const ops = derivedOps(w)
+        this.fences.check(ops, 'the write')
+        this.writer.enqueue({ t: 'auto', xid: this.st.xids.next(), explicitXid: false, lww: false, commitHlc, ops, d: { resolve, reject } })
+      } catch (e) {
+        reject(e)
+      }
+    })
   }
 
   async commit (txn: Txn, commitHlc: HlcTs): Promise<CommitResult> {
@@ -991,6 +1052,11 @@ export class ShardEngine {
     if (readHlc !== undefined && !viewer.snapshot) {
       this.st.noteRead(readHlc)
       viewer = { xid: viewer.xid, snapshot: true, startHlc: readHlc, waitLimbo: true }
+      // Inside a read committed transaction the read may be an UPDATE's or DELETE's, whose WRITE
+      // then refuses what committed at or above readHlc (row-write.ts): everything below it must
+      // be visible now, so the pass in flight — whose commits were stamped before the note — lands first.
+      const inFlight = txn === undefined ? undefined : this.writer.current
+      if (inFlight !== undefined) await inFlight
     }
     const range = rowScanRange(tableId, opts)
     const pkOffset = rowPrefix(tableId).length

@@ -11,6 +11,26 @@
 //                                         that cannot see it (committed at or after its start
 //                                         HLC): SB_UPDATE_CONFLICT (first committer wins)
 //
+//   … and the writer is a read committed  SB_UPDATE_CONFLICT when it is a live row and the write
+//   statement that read its rows at an    is an update or delete (the statement computed it from an
+//   HLC (readHlc) not above its commit    older version, or decided to delete on one; overwriting
+//   HLC                                   would lose that commit) — see below
+//
+// Read committed UPDATE / DELETE (issue 16). PostgreSQL re-evaluates such a row on its newest
+// version; Firebird 4's READ CONSISTENCY restarts the statement; classic Firebird refuses. Here:
+//  - a pk-pinned statement (MODIFY_ROW) gives its WHERE and SET as a RowDerive: the writer applies
+//    them to the version it regards as current, in the same job — PostgreSQL's outcome, no error;
+//  - the two-step path (rows read into the coordinator, new versions written back) reads its rows
+//    at one HLC (readHlc, a statement snapshot: every commit the shard makes after the read lands
+//    above it) and its WRITE carries it: a live committed version at or above readHlc is one the
+//    statement did not see, so the write is refused with SB_UPDATE_CONFLICT (40001, retry) —
+//    the classic Firebird answer. Re-evaluating there would need the coordinator's programs on
+//    the shard (SET may call UUID generators, RETURNING, indexes and foreign keys are computed on
+//    the coordinator) and a restart of a statement that may already have written other shards.
+//    A tombstone committed since is not refused: the row is gone, the statement does not affect
+//    it (0 rows, as in PostgreSQL) and nothing comes back.
+// SNAPSHOT transactions keep first-committer-wins above (their readHlc is their start).
+//
 // Then, against the version the writer regards as current (live row, tombstone or nothing):
 // insert of a live row → SB_UNIQUE_VIOLATION; update/delete of no live row → "not affected",
 // nothing written; put writes unconditionally (replication, upsert), and a put of the version
@@ -52,6 +72,14 @@ export type LwwOutcome = 'newer' | 'same' | 'older'
 /** What a row write asks of the TIP (a replica apply overlays its batch's decisions on it). */
 export type TipView = Pick<Tip, 'peek' | 'get'>
 
+/**
+ * The new image of a row computed from the version it replaces (a pk-pinned UPDATE / DELETE run
+ * whole in the writer, shard/drivers/modify-driver.ts): given the live row the writer regards as
+ * current, false — the statement's WHERE does not hold, nothing is written; null — a tombstone
+ * (DELETE); bytes — the new row image. Synchronous and pure: it runs inside the writer's pass.
+ */
+export type RowDerive = (row: Uint8Array) => Uint8Array | null | false
+
 /** One row change, validated and with its keys encoded (done when the request is queued). */
 export interface RowOp {
   readonly kind: RowOpKind
@@ -60,15 +88,20 @@ export interface RowOp {
   readonly rowKey: Uint8Array
   /** keyString(rowKey), the overlay map key. */
   readonly ks: string
-  /** New row image; null writes a tombstone. */
+  /** New row image; null writes a tombstone. Ignored when `derive` is set. */
   readonly row: Uint8Array | null
   readonly versionId: VersionId
+  /** 'update' only: the new image is computed from the version replaced (see the top). */
+  readonly derive?: RowDerive | undefined
 }
 
 export interface WriterIdentity {
   readonly xid: Xid
   readonly snapshot: boolean
   readonly startHlc: HlcTs
+  /** A read committed statement that read the rows it updates or deletes at this HLC (a statement
+   *  snapshot, engine scan readHlc): see the top. Undefined: the rows were not read that way. */
+  readonly readHlc?: HlcTs | undefined
   /** Commit HLC stamped into the version (autocommit/replicated writes), else undefined. */
   readonly stamp: HlcTs | undefined
 }
@@ -128,8 +161,17 @@ function overOther (op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEntry
 }
 
 function overCommitted (op: RowOp, w: WriterIdentity, p: RecordVersion, commitHlc: HlcTs, current: Uint8Array, ctx: KeyLookup): RowWriteOutcome {
-  if (w.snapshot && commitHlc >= w.startHlc) throw updateConflict(op, w, p.xid, 'committed after snapshot start')
+  checkUnseen(op, w, p, commitHlc)
   return finish(op, w, p, p.versionId, current, ctx)
+}
+
+/** The committed version `v` (at `commitHlc`) is the one the writer replaces: refused when the
+ *  writer could not have seen it (see the top). */
+function checkUnseen (op: RowOp, w: WriterIdentity, v: RecordVersion, commitHlc: HlcTs): void {
+  if (w.snapshot && commitHlc >= w.startHlc) throw updateConflict(op, w, v.xid, 'committed after snapshot start')
+  if (w.readHlc !== undefined && commitHlc >= w.readHlc && !v.tombstone && (op.kind === 'update' || op.kind === 'delete')) {
+    throw updateConflict(op, w, v.xid, 'committed after the statement read the row')
+  }
 }
 
 async function slow (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
@@ -139,7 +181,7 @@ async function slow (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersio
   // Dead primary: overwrite it; the committed version behind it (if any) stays where it is.
   if (p.prev === undefined) return finish(op, w, undefined, undefined, undefined, ctx)
   const { b, commitHlc } = await committedBehind(tip, op, p.prev, ctx)
-  if (w.snapshot && commitHlc >= w.startHlc) throw updateConflict(op, w, b.xid, 'committed after snapshot start')
+  checkUnseen(op, w, b, commitHlc)
   return finish(op, w, b, b.versionId, undefined, ctx)
 }
 
@@ -171,6 +213,11 @@ function finish (op: RowOp, w: WriterIdentity, visible: RecordVersion | undefine
     case 'update':
     case 'delete':
       if (!live) return NOT_AFFECTED
+      if (op.derive !== undefined) {
+        const row = op.derive(visible.row)
+        if (row === false) return NOT_AFFECTED
+        return written(op, w, prev, moveBack === undefined ? undefined : visible.versionId, moveBack, ctx, undefined, row)
+      }
       break
     case 'put':
       if (visible !== undefined && visible.xid !== w.xid && bytesEqual(visible.versionId, op.versionId)) return IDEMPOTENT
@@ -184,13 +231,13 @@ function finish (op: RowOp, w: WriterIdentity, visible: RecordVersion | undefine
 /** The writes of a new primary linking to `prev`, with the old primary's bytes (`moveBack`, a
  *  committed version) stored as the back version `movedId`. */
 function written (op: RowOp, w: WriterIdentity, prev: VersionId | undefined, movedId: VersionId | undefined,
-  moveBack: Uint8Array | undefined, ctx: KeyLookup, lww: LwwOutcome | undefined): RowWriteOutcome {
+  moveBack: Uint8Array | undefined, ctx: KeyLookup, lww: LwwOutcome | undefined, row: Uint8Array | null = op.row): RowWriteOutcome {
   return {
     affected: true,
-    value: encodeVersionOf(w.xid, op.versionId, op.row === null, w.stamp, prev, op.row ?? EMPTY, ctx.arena),
+    value: encodeVersionOf(w.xid, op.versionId, row === null, w.stamp, prev, row ?? EMPTY, ctx.arena),
     backKey: moveBack === undefined ? undefined : backKey(op.rowKey, movedId!),
     backValue: moveBack,
-    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row: op.row },
+    mutation: { tableId: op.tableId, pkBytes: op.pkBytes, versionId: op.versionId, row },
     lww
   }
 }

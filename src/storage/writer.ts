@@ -145,7 +145,8 @@ class StatementWrites implements KeyLookup {
 interface Deferred<T> { resolve: (v: T) => void, reject: (e: unknown) => void }
 
 export type Job =
-  | { t: 'stmt', txn: TxnCore, ops: RowOp[], d: Deferred<boolean[]> }
+  /** readHlc: a read committed statement's read point (row-write.ts WriterIdentity.readHlc). */
+  | { t: 'stmt', txn: TxnCore, ops: RowOp[], readHlc?: HlcTs | undefined, d: Deferred<boolean[]> }
   | { t: 'auto', xid: Xid, explicitXid: boolean, lww: boolean, commitHlc: HlcTs, ops: RowOp[], d: Deferred<AutocommitResult> }
   | { t: 'commit', txn: TxnCore, commitHlc: HlcTs, d: Deferred<CommitResult> }
   | { t: 'prepare', txn: TxnCore, d: Deferred<bigint | null> }
@@ -604,7 +605,8 @@ export class Writer {
     // after it in the queue too, so it still belongs to the transaction.
     const st = j.txn.state
     if (st !== 'active' && st !== 'committing' && st !== 'preparing') throw notActive(j.txn.xid, st)
-    const r = this.applyRows(p, j.txn, j.ops)
+    const w: WriterIdentity = j.readHlc === undefined || j.txn.snapshot ? j.txn : { xid: j.txn.xid, snapshot: false, startHlc: j.txn.startHlc, stamp: j.txn.stamp, readHlc: j.readHlc }
+    const r = this.applyRows(p, w, j.ops)
     if (r instanceof Promise) return r.then(r => this.stmtDone(j, p, r))
     this.stmtDone(j, p, r)
   }

@@ -13,6 +13,8 @@ import { SqlTxn } from '../txn'
 import { scanShards } from './scan'
 import { pushdownLine, type ModifyRowBody, type TableAccess, type TableRead } from './table-access'
 import type { ShardId } from '../../core/ids'
+import type { HlcTs } from '../../storage/types'
+import { readPointEnv } from '../read-point'
 
 export type MgaPorts = ShardPort & Generators & TwoPhasePort & SnapshotPort
 
@@ -26,6 +28,10 @@ export class MgaAccess implements TableAccess {
   /** Counts the rows of this table affected (the writes may hold its index entries too). */
   async write (writes: ShardWrites, txn: SqlTxn | null): Promise<number> {
     return await sendWrites(this.env, writes, txn, this.table.id)
+  }
+
+  atReadPoint (readHlc: HlcTs): TableAccess {
+    return new MgaAccess(readPointEnv(this.env, readHlc), this.table)
   }
 
   async statement<T> (txn: SqlTxn | null, run: (txn: SqlTxn | null) => Promise<T>): Promise<T> {
@@ -71,7 +77,8 @@ async function sendWrites (env: MgaPorts, writes: ShardWrites, txn: SqlTxn | nul
   const count = (w: readonly RowWrite[], a: boolean[]): number => a.filter((x, i) => x && w[i]!.tableId === tableId).length
   if (txn !== null) {
     const list = [...writes]
-    const res = await Promise.all(list.map(([shard, w]) => txn.write(shard, w)))
+    // Through env (not txn.write): a read point's env (atReadPoint) sends them as WRITE_READ.
+    const res = await Promise.all(list.map(async ([shard, w]) => (await txn.writeOn(shard, at => env.request('WRITE', { shard, writes: w, ...at }))).affected))
     return res.reduce((n, a, i) => n + count(list[i]![1], a), 0)
   }
   if (writes.size === 0) return 0

@@ -5,6 +5,7 @@
 //    node): reads and writes inside the statement's transaction, commit by TIP or two-phase commit;
 //  - lww.ts: leaderless quorum replication in a cluster (last write wins over N replicas).
 // A new replication mode is a new file here, not a branch in each executor.
+import type { HlcTs } from '../../storage/types'
 import type { ScanOptions } from '../../storage/engine'
 import type { SqlValue } from '../../types/values'
 import type { ShardScan } from '../shard-query'
@@ -34,6 +35,12 @@ export interface TableAccess {
    * autocommit statement. Returns the rows affected.
    */
   write (writes: ShardWrites, txn: SqlTxn | null): Promise<number>
+  /**
+   * This access for ONE read committed UPDATE / DELETE in two steps: its reads at `readHlc`, its
+   * writes refusing rows committed since (exec/read-point.ts). Undefined: the access has no such
+   * reads (leaderless tables: last write wins; temporary tables: one session).
+   */
+  atReadPoint?: ((readHlc: HlcTs) => TableAccess) | undefined
   /**
    * Runs a read-then-write statement (UPDATE / DELETE): in `txn` when one is open, else in the
    * statement transaction the mode needs (committed when `run` succeeds, rolled back otherwise).

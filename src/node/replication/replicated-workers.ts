@@ -33,7 +33,7 @@ import { replicaReadFacts as factsOf, replicaReadRefusal } from './replica-read'
 // read the session asked for.
 
 /** Ops a client's statement runs on a shard: on a replicated shard, only at its primary. */
-const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'MODIFY_ROW', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO', 'VERSION_SCAN'])
+const PRIMARY_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'WRITE', 'WRITE_READ', 'MODIFY_ROW', 'COMMIT', 'AUTOCOMMIT', 'PREPARE', 'COMMIT_PREPARED', 'ABORT_PREPARED', 'LIST_LIMBO', 'VERSION_SCAN'])
 /** Ops that read the shard's rows for a client: only within the primary's read lease. */
 /** MODIFY_ROW reads the row it changes (and its answer says whether it was there). */
 const READ_OPS: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['GET', 'SCAN', 'QUERY', 'JOIN_QUERY', 'MODIFY_ROW', 'VERSION_SCAN'])

@@ -34,6 +34,8 @@ export interface ShardRequests extends ReplRequests, SplitRequests {
   SCAN: { shard: ShardId, tableId: number, options: ScanOptions, xid?: Xid }
   /** xid absent: only with `begin` (the transaction's first request on this shard). */
   WRITE: { shard: ShardId, xid?: Xid, writes: RowWrite[], begin?: TxnBegin }
+  /** WRITE whose update/delete rows the statement read at `readHlc` (storage/row-write.ts). */
+  WRITE_READ: ShardRequests['WRITE'] & { readHlc: HlcTs }
   COMMIT: { shard: ShardId, xid: Xid, commitHlc: HlcTs }
   ROLLBACK: { shard: ShardId, xid: Xid }
   PREPARE: { shard: ShardId, xid: Xid }
@@ -169,6 +171,7 @@ export interface ShardReplies extends ReplReplies, SplitReplies {
   SCAN: { rows: { pk: TupleValue[], row: Uint8Array }[] }
   /** xid: the transaction the request's `begin` began. */
   WRITE: { affected: boolean[], xid?: Xid }
+  WRITE_READ: ShardReplies['WRITE']
   COMMIT: { lsn: bigint | null, commitHlc: HlcTs }
   ROLLBACK: Record<string, never>
   /** lsn: its log entry on a replicated shard's primary (acknowledged before the reply), else null. */

@@ -35,7 +35,9 @@ export const SHARD_CODEC_BASE = 4
 /** Ops whose body changed after SHARD_CODEC_BASE, with the version that changed it (none yet). */
 const SHARD_OP_SINCE: Partial<Record<ShardOpName, number>> = {
   // 5: a new op (a previous release refuses it: SB_CODEC_VERSION, nothing applied; exec/point-modify.ts then runs the statement in two steps).
-  MODIFY_ROW: 5
+  MODIFY_ROW: 5,
+  // 6: a new op (a previous release refuses it: SB_CODEC_VERSION, nothing applied; exec/txn.ts then sends a plain WRITE).
+  WRITE_READ: 6
 }
 
 /** The lowest SHARD_QUERY version that carries `op`'s body. */
@@ -214,6 +216,21 @@ const BODIES: Bodies = {
         if (xid !== 0n) return { shard, xid: asXid(xid), writes, ...tail }
         if (tail.begin === undefined) throw r.malformed('WRITE names no transaction')
         return { shard, writes, ...tail }
+      }],
+    rep: [(w, v) => { w.array(v.affected, a => w.bool(a)); xidTail(w, v.xid) }, r => ({ affected: r.array(() => r.bool()), ...readXidTail(r) })]
+  },
+  // WRITE's body with the read HLC after the xid.
+  WRITE_READ: {
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.xid ?? 0n); w.u64(v.readHlc); w.array(v.writes, x => writeRowWrite(w, x)); beginTail(w, v.begin) },
+      r => {
+        const shard = r.shard()
+        const xid = r.u64()
+        const readHlc = r.hlc()
+        const writes = r.array(() => readRowWrite(r), 22)
+        const tail = readBeginTail(r)
+        if (xid !== 0n) return { shard, xid: asXid(xid), readHlc, writes, ...tail }
+        if (tail.begin === undefined) throw r.malformed('WRITE_READ names no transaction')
+        return { shard, readHlc, writes, ...tail }
       }],
     rep: [(w, v) => { w.array(v.affected, a => w.bool(a)); xidTail(w, v.xid) }, r => ({ affected: r.array(() => r.bool()), ...readXidTail(r) })]
   },

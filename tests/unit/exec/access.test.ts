@@ -57,8 +57,9 @@ describe('MGA access', () => {
     await node.sql(`${MGA_TABLE}; INSERT INTO m VALUES (1, 'a'), (2, 'b')`)
     node.shards.sent.length = 0
     expect((await node.sql("UPDATE m SET v = 'z' WHERE k >= 1"))[0]!.rowCount).toBe(2)
-    // The QUERY carries the implicit transaction's BEGIN: no round trip of its own.
-    expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'COMMIT'])
+    // The QUERY carries the implicit transaction's BEGIN: no round trip of its own. The write names
+    // the HLC the rows were read at (read committed: exec/read-point.ts).
+    expect(node.shards.sent).toEqual(['QUERY', 'WRITE_READ', 'COMMIT'])
     expect(await rows(node, 'SELECT v FROM m ORDER BY k')).toEqual([['z'], ['z']])
     // pinned by its primary key: one MODIFY_ROW, begun and committed on the shard
     node.shards.sent.length = 0

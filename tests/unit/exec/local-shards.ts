@@ -104,6 +104,7 @@ export class LocalShards {
       return { row: row ?? null }
     },
     WRITE: async r => await this.inTxn(r, async txn => ({ affected: await txn!.write(r.writes) })),
+    WRITE_READ: async r => await this.inTxn(r, async txn => ({ affected: await txn!.engine.write(txn!, r.writes, r.readHlc) })),
     COMMIT: async r => {
       const res = await this.txn(r.shard, r.xid).commit(r.commitHlc)
       this.txns.delete(`${r.shard}/${r.xid}`)
@@ -128,10 +129,10 @@ export class LocalShards {
     // As the worker (src/shard/host.ts): inside the transaction named or begun, else an autocommit statement.
     MODIFY_ROW: async r => {
       const engine = this.engine(r.shard)
-      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode, () => {})
+      if (r.commitHlc !== undefined) return await runModifyRowAutocommit(engine, r, this.clock, this.decode)
       return await this.inTxn(r, async txn => ({ affected: await runModifyRow(engine, txn!, r, this.clock, this.decode), lsn: null }))
     },
-    QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn), r, this.clock, this.decode)),
+    QUERY: async r => await this.inTxn(r, async txn => await runQuery(this.engine(r.shard).scan(r.tableId, r.options, txn, r.readHlc), r, this.clock, this.decode)),
     SWEEP: async r => await this.engine(r.shard).sweep(r.horizonHlc, { purgeTombstonesOf: r.purgeTombstonesOf, commitLog: r.commitLog, purgeLeaderless: r.purgeLeaderless }),
     TABLE_FENCE: async r => {
       const engine = this.engine(r.shard)

@@ -64,7 +64,7 @@ describe('pointModifyRefusal', () => {
     expect(node.shards.sent).toEqual(['QUERY', 'ROLLBACK'])
     node.shards.sent.length = 0
     await node.sql('UPDATE t SET u = gen_uuidv7() WHERE a = 1 AND b = 2')
-    expect(node.shards.sent).toEqual(['QUERY', 'WRITE', 'COMMIT'])
+    expect(node.shards.sent).toEqual(['QUERY', 'WRITE_READ', 'COMMIT'])
     const s = new SessionState()
     await node.sql('CREATE TEMPORARY TABLE tmp (k BIGINT PRIMARY KEY, v BIGINT); INSERT INTO tmp VALUES (1, 1)', s)
     node.shards.sent.length = 0
@@ -72,13 +72,13 @@ describe('pointModifyRefusal', () => {
     expect(node.shards.sent).toEqual([])
   })
 
-  it('a shard on a node of the previous release (SB_CODEC_VERSION: MODIFY_ROW refused, nothing applied) gets the two steps', async () => {
+  it('a shard on a node of the previous release (SB_CODEC_VERSION: MODIFY_ROW and WRITE_READ refused, nothing applied) gets the two steps and a plain WRITE', async () => {
     const at: { node?: TestNode } = {}
     const requester = {
       request: async <K extends ShardOpName>(op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> => {
-        if (op === 'MODIFY_ROW') {
+        if (op === 'MODIFY_ROW' || op === 'WRITE_READ') {
           at.node!.shards.sent.push(op)
-          throw codecVersionError('SHARD_QUERY', 5, 4)
+          throw codecVersionError('SHARD_QUERY', op === 'MODIFY_ROW' ? 5 : 6, 4)
         }
         return await at.node!.shards.request(op, req)
       }
@@ -87,7 +87,7 @@ describe('pointModifyRefusal', () => {
     await node.sql("CREATE TABLE m (k BIGINT PRIMARY KEY, v TEXT); INSERT INTO m VALUES (1, 'a'), (2, 'b')")
     node.shards.sent.length = 0
     expect((await node.sql("UPDATE m SET v = 'z' WHERE k = 1"))[0]!.rowCount).toBe(1)
-    expect(node.shards.sent).toEqual(['MODIFY_ROW', 'QUERY', 'WRITE', 'COMMIT'])
+    expect(node.shards.sent).toEqual(['MODIFY_ROW', 'QUERY', 'WRITE_READ', 'WRITE', 'COMMIT'])
     const s = new SessionState()
     node.shards.sent.length = 0
     await node.sql('BEGIN; SELECT v FROM m WHERE k = 2; DELETE FROM m WHERE k = 2; COMMIT', s)

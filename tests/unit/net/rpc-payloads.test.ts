@@ -49,7 +49,7 @@ const readVersion = (name: string, side: string): number => name === 'GOSSIP_ACK
 /**
  * The version a payload is written in: the lowest that carries it (core/codec-versions.ts). Gossip:
  * v1 without a layout, v4 with joining members, v3 with leaving or left ones, else v2; every shard
- * op body but MODIFY_ROW's (v5) is unchanged since SHARD_CODEC_BASE; a snapshot chunk naming voters and a
+ * op body but MODIFY_ROW's (v5) and WRITE_READ's (v6) is unchanged since SHARD_CODEC_BASE; a snapshot chunk naming voters and a
  * MEMBERSHIP_STATUS reply reporting fills are v2.
  */
 function lowestOf (name: string, side: string, v: unknown): number {
@@ -59,8 +59,8 @@ function lowestOf (name: string, side: string, v: unknown): number {
     if ((l.joining ?? []).length > 0) return 4
     return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? 3 : 2
   }
-  // MODIFY_ROW's body is v5 (a new op); every other op body is unchanged since SHARD_CODEC_BASE.
-  if (name === 'SHARD_QUERY') return side === 'request' && (v as { op: ShardOpName }).op === 'MODIFY_ROW' ? 5 : SHARD_CODEC_BASE
+  // MODIFY_ROW's body is v5, WRITE_READ's v6 (new ops); every other op body is unchanged since SHARD_CODEC_BASE.
+  if (name === 'SHARD_QUERY') return side === 'request' ? ({ MODIFY_ROW: 5, WRITE_READ: 6 } as Partial<Record<ShardOpName, number>>)[(v as { op: ShardOpName }).op] ?? SHARD_CODEC_BASE : SHARD_CODEC_BASE
   if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { voters?: unknown }).voters === undefined ? 1 : 2
   if (name === 'MEMBERSHIP_STATUS' && side === 'reply') return ((v as { fills?: unknown[] }).fills ?? []).length > 0 ? 2 : 1
   return 1

@@ -139,6 +139,12 @@ const ARBS: Arbs = {
       fc.record({ shard: shardArb, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginArb })),
     rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }), xid: xidOpt }).map(defined)
   },
+  WRITE_READ: {
+    req: fc.oneof(
+      fc.record({ shard: shardArb, xid: issuedXid, readHlc: hlcArb, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginOpt }).map(defined),
+      fc.record({ shard: shardArb, readHlc: hlcArb, writes: fc.array(rowWrite, { maxLength: 4 }), begin: beginArb })),
+    rep: fc.record({ affected: fc.array(fc.boolean(), { maxLength: 6 }), xid: xidOpt }).map(defined)
+  },
   MODIFY_ROW: {
     // Exactly one of xid, begin, commitHlc names the transaction.
     req: fc.tuple(fc.record({

@@ -1,0 +1,58 @@
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postSqlAnswer, sourceCommand, startNode, tempDir, type RunningNode } from '../helpers/node-process'
+
+// Concurrent read committed increments of one row over HTTP against one real node (issue 16):
+// K clients each run M autocommit `UPDATE … SET x = x + 1`; the final value must be K·M. On c
+// the statement pins the primary key and runs as one shard request (read, SET and write in one
+// writer job): none may fail. On i (an index keeps it in two steps) a statement may be refused
+// with SB_UPDATE_CONFLICT (409, 40001) when another committed after its read — the client retries,
+// as it is told to — but an acknowledged increment is never lost.
+
+let n: RunningNode
+
+beforeAll(async () => {
+  const dir = tempDir('sb-increments-')
+  const [cmd, args] = sourceCommand(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0'])
+  n = await startNode(cmd, args)
+}, 120_000)
+afterAll(() => { n?.proc.kill('SIGKILL') })
+
+type Json = Record<string, any>
+
+async function sql (text: string): Promise<Json> {
+  const { status, body } = await postSqlAnswer(n, text)
+  expect(status, JSON.stringify(body)).toBe(200)
+  return body
+}
+
+const K = 8
+const M = 12
+
+describe('concurrent read committed increments over HTTP', () => {
+  it('count every acknowledged increment: K clients x M increments = K·M', async () => {
+    await sql('CREATE TABLE c (id BIGINT PRIMARY KEY, x BIGINT NOT NULL, tag TEXT)')
+    await sql('CREATE TABLE i (id BIGINT PRIMARY KEY, x BIGINT NOT NULL, tag TEXT)')
+    await sql('CREATE INDEX i_tag ON i (tag)')
+    await sql("INSERT INTO c VALUES (1, 0, 'a'); INSERT INTO i VALUES (1, 0, 'a')")
+    for (const t of ['c', 'i']) {
+      const refusals: Json[] = []
+      await Promise.all(Array.from({ length: K }, async () => {
+        for (let m = 0; m < M; m++) {
+          for (;;) {
+            const { status, body } = await postSqlAnswer(n, `UPDATE ${t} SET x = x + 1 WHERE id = 1`)
+            if (status === 200) {
+              expect(body, JSON.stringify(body)).toMatchObject({ command: 'UPDATE', rowCount: 1 })
+              break
+            }
+            refusals.push(body.error)
+            // only the documented, retryable refusal
+            expect(body.error, JSON.stringify(body)).toMatchObject({ code: 'SB_UPDATE_CONFLICT', sqlstate: '40001' })
+          }
+        }
+      }))
+      if (t === 'c') expect(refusals, t).toEqual([])
+      expect((await sql(`SELECT x FROM ${t} WHERE id = 1`)).rows, t).toEqual([[String(K * M)]])
+    }
+  }, 300_000)
+})
