@@ -44,7 +44,7 @@ describe('split derive core', () => {
   })
 
   it('tail: commits split by side, prepares, aborts and control entries skipped, a gap refused', () => {
-    const at: DeriveProgress = { parent: P, shards: 4, l0: 7n, through: 7n, base: 'done' }
+    const at: DeriveProgress = { parent: P, shards: 4, l0: 7n, through: 7n, base: 'done', switchAt: null }
     const out = tailBatch(at, [
       entry(8n, 1, [[1], [0], null]),
       entry(9n, 2, [[1]], { phase: 'prepare', commitHlc: asHlcTs(0n) }),
