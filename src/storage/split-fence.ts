@@ -13,4 +13,3 @@ export function splitFenceRefusal (shard: number, f: SplitFence, what: string): 
     `shard ${shard} is switching to its split into ${f.shards * 2} shards (since LSN ${f.lsn}); ${what} was refused and changed nothing — retry: it is routed to the new shard once the new layout is in place`,
     { shard, shards: f.shards, switch_lsn: String(f.lsn) })
 }
-
