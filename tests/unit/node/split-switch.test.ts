@@ -141,5 +141,13 @@ describe('the switch of a split on the parent\'s primary', () => {
     await expect(auto(r, [putUser(parent[7]!, 'on the new primary')])).rejects.toMatchObject(splitting)
     expect(await get(r, PARENT, parent[7]!)).toEqual(userRow(parent[7]!, 'p7'))
     expect(await r.request('SPLIT_FENCE', { shard: PARENT, lift: null })).toEqual({ fence: { shards: SHARDS, lsn: s } })
+
+    // A replica whose copy of the entry is cut back (a failover to a primary that never had it) drops the fence with it.
+    const q = await node(5)
+    await q.request('REPL_STATE_SET', { shard: PARENT, state: { generation: 2n, votedFor: asNodeId(3), commitLsn: 0n, role: 'replica' } })
+    await ship(p, q)
+    expect((await q.request('SPLIT_FENCE', { shard: PARENT, lift: null })).fence).toEqual({ shards: SHARDS, lsn: s })
+    await q.request('REPL_TRUNCATE', { shard: PARENT, afterLsn: s! - 1n, committedLsn: 0n })
+    expect((await q.request('SPLIT_FENCE', { shard: PARENT, lift: null })).fence).toBeNull()
   })
 })
