@@ -108,9 +108,35 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // applies entries before its group commits them, so a failover may cut its log back under a
 // derive (or a snapshot install replace it): that is recorded with the pin and the derive stops
 // with SB_SPLIT_COPY_STALE (the child has to be derived again from empty).
+// Step 3 (SWITCH) is built on the shard level (node/split-switch.ts implements SplitSwitchHooks of
+// cluster/split-progress.ts; nothing calls it yet but tests — the run, node/split-runner.ts, is
+// another half): SPLIT_SWITCH on the parent's primary (a single copy: its owner; refused on a
+// Mode 1 replica with SB_NOT_PRIMARY) appends the SPLIT-SWITCH control entry (commit-log.ts kind 3,
+// carrying n) at S as one exclusive writer job, answering null while a prepared transaction waits
+// for its decision, the same S when called again. With it, in the same batch, the fence record
+// s/splitswitch (storage/split-switch.ts): from S the parent refuses with SB_SHARD_SPLITTING
+// (40001) every row write and every COMMIT / PREPARE of a transaction holding writes, checked in
+// the writer pass (so every path — autocommit, ring, WRITE, MODIFY_ROW, INSERT … SELECT, 2PC —
+// is covered and a refused job changes nothing; a transaction that wrote before S cannot commit:
+// refused, not waited for, so an idle session cannot hold the switch back). AS BUILT it fences ALL
+// of the parent's writes, not only child-side ones: a worker holds no catalog, so it cannot tell a
+// row's side; parent-side writes wait too, for the window from S to the adoption of 2n. The
+// fence is read at open and written by every Mode 1 replica applying the entry (a promoted
+// replica keeps refusing); a suffix cut undoing the entry drops it. Mode 1 ships the entry as a
+// data payload (node/replication/entry-payload.ts v3), so the machine commits it like a commit;
+// beginSwitch waits for the group's commit through SplitSwitchDeps.committed (NOT wired to the
+// replication manager yet). Every holder's derive stops exactly at S (cluster/split-derive.ts
+// tailBatch: the entries before it applied, switchAt = S recorded in the child's progress in the
+// same batch, nothing after it ever applied): the children of a primary and a replica are the same
+// rows at the same versions (tests/unit/node/split-switch.test.ts). startChild releases the
+// parent's log pin and, once this node's shard count is 2n, lifts the fence (SPLIT_FENCE).
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
-// drops children on cancel), the SWITCH's write refusal and decision, CLEANUP; a derive assumes an
-// empty child (one left by a cancelled derive must be dropped first: nothing does that yet).
+// drops children on cancel) — helper splitrun; in SWITCH: a child-side-only fence; the Mode 1
+// child group's start with the parent's voters at S, the moves of children to their 2n placement,
+// and the epoch check on shard requests (a request routed by n reaching a node at 2n is not
+// refused yet); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
+// dropped first: nothing does that yet). A snapshot install on a replica does not carry the fence
+// record (the installed state's log may start after S).
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2

@@ -21,7 +21,11 @@ import { splitAction } from './shard-split'
 // xid later met in the tail is the same transaction at the same HLC (a put of a version already
 // there is a no-op: row-write.ts).
 //
-// TAIL entries by kind (commit-log.ts): a control entry changes no row; a 'prepare' holds the
+// TAIL entries by kind (commit-log.ts): a control entry changes no row, except that the SWITCH
+// entry of this split (kind split_switch, the same n) ENDS the derive: the entries before it are
+// applied, the progress records switchAt = S (through = S) in the same batch, and nothing after it
+// is ever applied (nextDeriveStep answers 'switched'). Every holder's child is then the parent's
+// child-side rows exactly as of S, at the same versions: the same log, the same filter; a 'prepare' holds the
 // transaction's rows uncommitted and an 'abort' drops them, so neither reaches the child (the child
 // holds committed rows only); a 'commit' of a prepared transaction carries the transaction's
 // mutations (format 6) and is applied as any commit, at its commit HLC — so a prepared entry is
@@ -45,9 +49,12 @@ export type DeriveStep =
   | { readonly kind: 'base', readonly tableId: number, readonly after: Uint8Array | null }
   /** Read the parent's log from `fromLsn` (REPL_LOG_READ). */
   | { readonly kind: 'tail', readonly fromLsn: bigint }
+  /** The tail reached the parent's switch entry at `at`: the child is final, nothing more to do. */
+  | { readonly kind: 'switched', readonly at: bigint }
 
 export function nextDeriveStep (progress: DeriveProgress | null): DeriveStep {
   if (progress === null) return { kind: 'pin' }
+  if (progress.switchAt !== null) return { kind: 'switched', at: progress.switchAt }
   if (progress.base !== 'done') return { kind: 'base', tableId: progress.base.tableId, after: progress.base.after }
   return { kind: 'tail', fromLsn: progress.through + 1n }
 }
@@ -56,7 +63,7 @@ export function nextDeriveStep (progress: DeriveProgress | null): DeriveStep {
  *  the base copy from the first of `relations` (ascending ids), or done when there are none. */
 export function deriveStart (parent: ShardId, shards: number, l0: bigint, relations: readonly number[]): DeriveProgress {
   const first = firstAfter(relations, -1)
-  return { parent, shards, l0, through: l0, base: first === undefined ? 'done' : { tableId: first, after: null } }
+  return { parent, shards, l0, through: l0, base: first === undefined ? 'done' : { tableId: first, after: null }, switchAt: null }
 }
 
 /** One base-copy page: its child-side rows as derived entries (one per source xid) and the
@@ -88,9 +95,10 @@ export function basePage (progress: DeriveProgress, rows: readonly SplitScanRow[
 }
 
 /** Tail entries `entries` (consecutive LSNs from progress.through + 1) as derived entries, and
- *  the progress after them. */
+ *  the progress after them: up to and including this split's switch entry, where it stops. */
 export function tailBatch (progress: DeriveProgress, entries: readonly RawLogEntry[], childSide: ChildSide): { to: DeriveProgress, entries: DerivedEntry[] } {
   if (progress.base !== 'done') throw new ScratchBirdError('SB_INTERNAL', 'a tail batch before the base copy ended')
+  if (progress.switchAt !== null) throw new ScratchBirdError('SB_INTERNAL', 'a tail batch after the derive reached the switch entry')
   let expected = progress.through + 1n
   const out: DerivedEntry[] = []
   for (const e of entries) {
@@ -99,6 +107,9 @@ export function tailBatch (progress: DeriveProgress, entries: readonly RawLogEnt
         { shard: progress.parent, expected_lsn: String(expected), first_lsn: String(e.lsn) })
     }
     expected++
+    if (e.control?.kind === 'split_switch' && e.control.shards === progress.shards) {
+      return { to: { ...progress, through: e.lsn, switchAt: e.lsn }, entries: out }
+    }
     if (e.control !== undefined || e.phase === 'prepare' || e.phase === 'abort') continue
     const mutations = e.mutations.map(m => splitAction(m.row, row => childSide(m.tableId, m.pkBytes, row)) === 'upsert' ? m : { ...m, row: null })
     out.push({ xid: e.xid, commitHlc: e.commitHlc, mutations })

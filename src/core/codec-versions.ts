@@ -39,7 +39,8 @@ const CURRENT = {
   // 4: a layout with joining members (leaderless tables in a join).
   gossip: 4,
   replication: 2,
-  replicatedEntry: 2,
+  // 3: a shard split's switch entry (commit-log.ts control kind 3) rides as a data payload.
+  replicatedEntry: 3,
   // 5: MODIFY_ROW (a pk-pinned UPDATE / DELETE in one request).
   // 6: WRITE_READ (a read committed statement's WRITE naming the HLC its rows were read at).
   shard: 6

@@ -49,8 +49,10 @@ export async function deriveStep (d: DeriveDeps, parent: ShardId, shards: number
     throw new ScratchBirdError('SB_SPLIT_PROGRESS_MISMATCH', `shard ${child} records a derive from shard ${progress.parent} of ${progress.shards}, not from shard ${parent} of ${shards}`,
       { shard: child, recorded: `${progress.parent}/${progress.shards}`, expected: `${parent}/${shards}` })
   }
-  const side = childSideOf(d.catalog, parent, shards)
   const step = nextDeriveStep(progress)
+  // Reached the parent's switch entry: the child is final (its pin may be released already).
+  if (step.kind === 'switched') return { progress: progress!, caughtUp: true }
+  const side = childSideOf(d.catalog, parent, shards)
   // Taken at the start, asked again at every step (it answers the pin held): a log cut back, or
   // a pin released and taken again, since the start means the child may hold rows it must not.
   const relations = step.kind === 'pin' ? deriveRelations(d.catalog(), parent, shards) : []

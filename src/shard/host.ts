@@ -502,6 +502,12 @@ export class ShardHost {
     SPLIT_PIN: async (r) => ({ pin: await this.engineOf(r.shard).splitPin(r.pin) }),
     SPLIT_DERIVE_APPLY: (r) => this.engineOf(r.shard).deriveApply(r.from, r.to, r.entries),
     SPLIT_DERIVE_STATE: async (r) => ({ progress: await this.engineOf(r.shard).deriveState(r.clear) }),
+    SPLIT_SWITCH: async (r) => ({ lsn: await this.engineOf(r.shard).splitSwitch(r.shards) }),
+    SPLIT_FENCE: async (r) => {
+      const e = this.engineOf(r.shard)
+      if (r.lift !== null) await e.splitLift(r.lift)
+      return { fence: e.splitFence }
+    },
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

@@ -34,8 +34,18 @@
 // Control entries (issue 14: the replication machine's log IS this log, machine LSN = commit-log
 // LSN). A new primary appends a noop and membership changes append a config entry; they take an
 // LSN like a commit but carry no transaction, so they are stored one per value, never in a group:
-//   control5   := format=5 u8 · generation u64 · kind u8 (1 noop, 2 config) · count u8 · voter u16^count
-// (count is 0 for a noop, 1..MAX_CONTROL_VOTERS for a config.) Readers of transactions
+//   control5   := format=5 u8 · generation u64 · kind u8 (1 noop, 2 config, 3 split switch) · count u8 ·
+//                 voter u16^count · [shards u32, split switch only]
+// (count is 0 for a noop and a split switch, 1..MAX_CONTROL_VOTERS for a config.)
+// A SPLIT SWITCH (kind 3, cluster/shard-split.ts "3. SWITCH") is appended by a parent shard's
+// primary (a single copy: its owner) at LSN S when its split of `shards` = n shards into 2n
+// switches: from S on the parent refuses the writes the fence refuses (storage/split-switch.ts),
+// and every holder's derive of child s + n stops exactly at it (cluster/split-derive.ts). It is
+// written in the same batch as the shard's fence record (s/splitswitch), on the primary and on
+// each replica applying it, so the fence is derived from the log's own content across restarts
+// and failovers. Mode 1 ships it inside a data entry's payload (node/replication/entry-payload.ts
+// v3): the replication machine never opens one, so it is committed by the group like a commit.
+// Readers of transactions
 // (readCommitLog: READ_COMMIT_LOG, backup, PITR) skip them; the replication readers
 // (readCommitLogRaw: REPL_LOG_READ, REPL_APPLY's checks, truncation) see them as RawLogEntry with
 // `control` set and xid/commitHlc 0, no mutations.
@@ -54,7 +64,7 @@
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
-import { asHlcTs, asXid, isNodeId, type NodeId } from '../core/ids'
+import { asHlcTs, asXid, isNodeId, MAX_SHARDS, type NodeId } from '../core/ids'
 import { ScratchBirdError } from '../core/errors'
 import type { HlcTs, VersionId, Xid } from './types'
 
@@ -185,6 +195,8 @@ function entryAt (lsn: bigint, generation: bigint, b: Uint8Array, pos: number, e
 
 /** What a control entry says: a new primary's noop, or the voters from its LSN on. */
 export type ControlEntry = { readonly kind: 'noop' } | { readonly kind: 'config', readonly voters: readonly NodeId[] }
+  /** A split of `shards` = n shards into 2n switches at this entry's LSN (see the top). */
+  | { readonly kind: 'split_switch', readonly shards: number }
 
 /** Which step of two-phase commit a twopc6 entry records (see the top). */
 export type TwoPhaseStep = 'prepare' | 'commit' | 'abort'
@@ -220,21 +232,29 @@ export function encodeTwoPhaseEntry (generation: bigint, phase: TwoPhaseStep, xi
 export function encodeControlEntry (generation: bigint, c: ControlEntry): Uint8Array {
   const voters = c.kind === 'config' ? c.voters : []
   if (c.kind === 'config' && (voters.length < 1 || voters.length > MAX_CONTROL_VOTERS)) throw new Error(`ScratchBird assertion: a config entry lists 1..${MAX_CONTROL_VOTERS} voters`)
-  const out = new Uint8Array(11 + 2 * voters.length)
+  const out = new Uint8Array(11 + 2 * voters.length + (c.kind === 'split_switch' ? 4 : 0))
   out[0] = COMMIT_CONTROL_FORMAT
   writeU64(out, 1, generation)
-  out[9] = c.kind === 'noop' ? 1 : 2
+  out[9] = CONTROL_KIND_CODES[c.kind]
   out[10] = voters.length
   const dv = new DataView(out.buffer)
   voters.forEach((v, i) => dv.setUint16(11 + 2 * i, v))
+  if (c.kind === 'split_switch') dv.setUint32(11, c.shards)
   return out
 }
 
-/** SB_BAD_ARGUMENT unless `c` is a noop or a config of 1..MAX_CONTROL_VOTERS distinct node ids. */
+const CONTROL_KIND_CODES: Record<ControlEntry['kind'], number> = { noop: 1, config: 2, split_switch: 3 }
+
+/** SB_BAD_ARGUMENT unless `c` is a noop, a config of 1..MAX_CONTROL_VOTERS distinct node ids, or
+ *  a split switch of a shard count a split can double (1..MAX_SHARDS / 2). */
 export function checkControlEntry (c: ControlEntry): void {
   const bad = (why: string): never => { throw new ScratchBirdError('SB_BAD_ARGUMENT', `replication control entry: ${why}`) }
   if (c === null || typeof c !== 'object') bad('not an object')
   if (c.kind === 'noop') return
+  if (c.kind === 'split_switch') {
+    if (!Number.isInteger(c.shards) || c.shards < 1 || c.shards * 2 > MAX_SHARDS) bad(`a split switch names a shard count of 1..${MAX_SHARDS / 2}`)
+    return
+  }
   if (c.kind !== 'config') bad(`unknown kind ${String((c as { kind: unknown }).kind)}`)
   const voters = (c as { voters: unknown }).voters
   if (!Array.isArray(voters) || voters.length < 1 || voters.length > MAX_CONTROL_VOTERS) bad(`a config lists 1..${MAX_CONTROL_VOTERS} voters`)
@@ -245,6 +265,11 @@ export function checkControlEntry (c: ControlEntry): void {
 function decodeControl (lsn: bigint, b: Uint8Array): ControlEntry {
   const kind = b[9]
   const count = b[10]!
+  if (kind === 3 && count === 0 && b.length === 15) {
+    const shards = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(11)
+    if (shards < 1 || shards * 2 > MAX_SHARDS) throw corrupt('commit log split switch entry: bad shard count', { lsn: String(lsn), shards })
+    return { kind: 'split_switch', shards }
+  }
   if (b.length !== 11 + 2 * count) throw corrupt('commit log control entry: bad length', { lsn: String(lsn) })
   if (kind === 1 && count === 0) return { kind: 'noop' }
   if (kind !== 2 || count < 1 || count > MAX_CONTROL_VOTERS) throw corrupt('commit log control entry: bad kind or voter count', { lsn: String(lsn), kind, count })

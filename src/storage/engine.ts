@@ -48,6 +48,7 @@ import { XidAllocator, type XidSource } from './xid'
 import { TableFences } from './table-fence'
 import { checkControlEntry, readCommitLogRaw, type ControlEntry, type RawLogEntry } from './commit-log'
 import { appendControl, type ControlAppendReport } from './replica-control'
+import { appendSplitSwitch, liftSplitFence, readSplitFence, type SplitFence } from './split-switch'
 import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from './replica-apply'
 import type { ReplicaHost, ReplShardState } from './replica-host'
 import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
@@ -402,6 +403,8 @@ class ShardState implements WriterHost, ReplShardState {
   replRole: ReplRole = 'none'
   /** A snapshot install is in progress (replica-snapshot.ts): nothing else is served. */
   bootstrapping = false
+  /** This parent shard's switched split: its writes are refused (split-switch.ts); null: none. */
+  splitFence: SplitFence | null = null
   /** First LSN the commit log still holds (log-truncate.ts). */
   logFloor = 1n
   hlcHigh = HLC_ZERO
@@ -412,7 +415,7 @@ class ShardState implements WriterHost, ReplShardState {
   private maxStart = NO_SNAPSHOT
   private maxStale = false
 
-  constructor (readonly kv: KvStore, readonly tip: Tip, readonly xids: XidSource, readonly durability: Durability) {}
+  constructor (readonly shardId: number, readonly kv: KvStore, readonly tip: Tip, readonly xids: XidSource, readonly durability: Durability) {}
 
   /** Highest HLC a statement's snapshot read (scan readHlc) was served at: commits go above it. */
   readHigh = HLC_ZERO
@@ -512,7 +515,7 @@ export class ShardEngine {
 
     const xids = opts.xids ?? await XidAllocator.open(kv, opts.nodeId)
     const tip = new Tip(kv, opts.tipCacheEntries ?? TIP_CACHE_ENTRIES)
-    const st = new ShardState(kv, tip, xids, durability)
+    const st = new ShardState(opts.shardId, kv, tip, xids, durability)
     st.onLsn = opts.onLsn
     st.hlcHigh = st.hlcPersisted = asHlcTs(await readU64Meta(kv, HLC_META, 'HLC high-water mark'))
     const loggedLsn = await lastLoggedLsn(kv)
@@ -526,6 +529,8 @@ export class ShardEngine {
     st.generation = hard.generation
     st.replRole = hard.role
     st.bootstrapping = hard.role === 'bootstrapping'
+    // A split switched before the restart keeps its parent fenced until the node lifts it.
+    st.splitFence = await readSplitFence(kv)
 
     // Crash recovery: only transactions indexed under s/o/ can be non-final. Not while a snapshot
     // is being installed: its s/o/ entries may be in before their TIP entries (the install
@@ -1165,6 +1170,25 @@ export class ShardEngine {
     this.checkOpen()
     if (!pin) { await unpinSplitLog(this.repl); return null }
     return await pinSplitLog(this.repl)
+  }
+
+  /** Append this (parent) shard's split switch entry and fence it: S, or null while a prepared
+   *  transaction waits (split-switch.ts). */
+  async splitSwitch (shards: number): Promise<bigint | null> {
+    this.checkOpen()
+    checkControlEntry({ kind: 'split_switch', shards })
+    return await appendSplitSwitch(this.repl, shards)
+  }
+
+  /** Lift the fence of the split of `shards` (the node adopted 2n); false: none was held for it. */
+  async splitLift (shards: number): Promise<boolean> {
+    this.checkOpen()
+    return await liftSplitFence(this.repl, shards)
+  }
+
+  /** The fence held (split-switch.ts), or null. */
+  get splitFence (): SplitFence | null {
+    return this.st.splitFence
   }
 
   /** Apply derived entries to this (child) shard with its progress (split-derive.ts). */

@@ -29,6 +29,8 @@
 // node hands out (xid.ts) — except this node's own from an earlier life, which xids.observe()
 // puts behind the counter, its mark in this same batch.
 
+import { encodeSplitFence, SPLIT_SWITCH_META } from './split-switch'
+import type { SplitFence } from './split-fence'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { asHlcTs } from '../core/ids'
 import {
@@ -202,12 +204,18 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     // The same entries at the same LSNs: one value per run of one generation, a control entry
     // in a value of its own (commit-log.ts).
     let runStart = 0
+    let fence: SplitFence | null = null
     for (let i = 1; i <= fresh.length; i++) {
       const head = fresh[runStart]!
       const plain = (e: RawLogEntry): boolean => e.control === undefined && e.phase === undefined
       if (plain(head) && i < fresh.length && plain(fresh[i]!) && fresh[i]!.generation === head.generation) continue
       if (head.control !== undefined) {
         view.put(commitKey(head.lsn), encodeControlEntry(head.generation, head.control))
+        // A split's switch fences this copy too, in the same batch: promoted, it keeps refusing.
+        if (head.control.kind === 'split_switch') {
+          fence = { shards: head.control.shards, lsn: head.lsn }
+          view.put(SPLIT_SWITCH_META, encodeSplitFence(fence))
+        }
       } else if (head.phase !== undefined) {
         view.put(commitKey(head.lsn), encodeTwoPhaseEntry(head.generation, head.phase, head.xid, head.commitHlc, head.mutations))
       } else {
@@ -225,6 +233,7 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
     await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
     if (reservation !== undefined) h.xids.reserved(reservation)
     h.st.lsn = newLast
+    if (fence !== null) h.st.splitFence = fence
     if (hlc > h.st.hlcHigh) h.st.hlcHigh = hlc as HlcTs
     if (hlc > h.st.hlcPersisted) h.st.hlcPersisted = hlc as HlcTs
     for (const e of fresh) {

@@ -4,6 +4,7 @@
 // every pass queued before them has landed). Plus BatchView: reads through the writes a job has
 // queued but not yet written, so one atomic batch can change a row several times.
 
+import type { SplitFence } from './split-fence'
 import type { NodeId, ShardId } from '../core/ids'
 import { keyString } from './keys'
 import type { KvOp, KvStore } from './kv'
@@ -26,6 +27,8 @@ export interface ReplShardState {
   replRole: ReplRole
   /** A snapshot install is in progress: the engine serves nothing else. */
   bootstrapping: boolean
+  /** The fence of this parent shard's switched split (split-switch.ts); null: none. */
+  splitFence: SplitFence | null
 }
 
 export interface ReplicaHost {

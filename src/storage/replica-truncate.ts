@@ -35,6 +35,7 @@ import { backKey, bytesEqual, COMMIT_PREFIX, openTxnKey, rowPrefix, tipKey, u64O
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readHardState } from './repl-state'
 import { splitCutOp } from './split-pin'
+import { SPLIT_SWITCH_META } from './split-switch'
 import { encodeTipEntry, TIP_DEAD, type LimboTxn } from './tip'
 import { asHlcTs } from '../core/ids'
 import type { Xid } from './types'
@@ -113,8 +114,12 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
   // A split derive reading this log may have copied rows of what was just undone (split-pin.ts CUT).
   const cut = await splitCutOp(h.kv)
   if (cut !== undefined) view.ops.push(cut)
+  // A split switch entry undone (never committed by the group) takes its fence with it (split-switch.ts).
+  const unfence = h.st.splitFence !== null && h.st.splitFence.lsn > newLast
+  if (unfence) view.ops.push({ type: 'del', key: SPLIT_SWITCH_META })
   await h.kv.batch(view.ops, { sync: h.durability === 'sync' })
   h.st.lsn = newLast
+  if (unfence) h.st.splitFence = null
   for (const [x, st] of undone) {
     if (st === 'dead') h.tip.settle(x, TIP_DEAD)
     else h.tip.limbo.set(x, st)

@@ -13,7 +13,8 @@
 //   - each xid committed in the child's TIP at its commit HLC (as replica-apply: own t/<xid>);
 //   - NOT the child's commit log: the child's log starts at the switch (its LSN stays 0);
 //   - the child's derive progress (s/derive: parent, n, L0, parent LSN applied through, base-copy
-//     resume point) in the SAME batch, so a restart resumes exactly where the last batch ended.
+//     resume point, and the parent's switch LSN S once the tail reached the switch entry: from
+//     then on the child is final, cluster/split-derive.ts) in the SAME batch, so a restart resumes exactly where the last batch ended.
 // Idempotence: a call names the progress it continues from and the progress it leads to; the
 // stored progress must be the first (applied) or already the second (a re-delivery: nothing
 // written, applied false); anything else is SB_SPLIT_PROGRESS_MISMATCH and changes nothing.
@@ -32,7 +33,8 @@ import { HLC_META } from './writer'
 
 /** s/derive: the child's derive progress (absent: no derive has written to this shard). */
 export const DERIVE_PROGRESS_META = metaKey('derive')
-const PROGRESS_FORMAT = 1
+/** 1: without switchAt (reads as not switched); 2: with it. */
+const PROGRESS_FORMAT = 2
 
 /** Where a derive of child `parent + shards` from `parent` stands (see the top). */
 export interface DeriveProgress {
@@ -46,6 +48,9 @@ export interface DeriveProgress {
   /** Base copy: the relation being copied and the encoded pk after which it resumes (null: from
    *  its first key); 'done' once every relation was copied. */
   readonly base: { readonly tableId: number, readonly after: Uint8Array | null } | 'done'
+  /** The parent's switch LSN S once the tail applied everything before the switch entry and
+   *  stopped at it (through = S); null before. */
+  readonly switchAt: bigint | null
 }
 
 /** One source transaction's child-side effect (row null: delete if present). */
@@ -73,16 +78,19 @@ export function encodeDeriveProgress (p: DeriveProgress): Uint8Array {
 export function writeProgress (w: CodecWriter, p: DeriveProgress): void {
   w.u8(PROGRESS_FORMAT); w.u32(p.parent); w.u32(p.shards); w.u64(p.l0); w.u64(p.through)
   w.opt(p.base === 'done' ? null : p.base, b => { w.u32(b.tableId); w.opt(b.after, a => w.blob(a)) })
+  w.opt(p.switchAt, s => w.u64(s))
 }
 
 export function readProgress (r: CodecReader): DeriveProgress {
-  if (r.u8() !== PROGRESS_FORMAT) throw r.malformed('unknown derive progress format')
+  const format = r.u8()
+  if (format !== 1 && format !== PROGRESS_FORMAT) throw r.malformed('unknown derive progress format')
   const parent = r.shard()
   const shards = r.u32()
   const l0 = r.u64()
   const through = r.u64()
   const base = r.opt(() => ({ tableId: r.u32(), after: r.opt(() => r.blob()) ?? null })) ?? 'done'
-  return { parent, shards, l0, through, base }
+  const switchAt = format === 1 ? null : r.opt(() => r.u64()) ?? null
+  return { parent, shards, l0, through, base, switchAt }
 }
 
 export function decodeDeriveProgress (b: Uint8Array): DeriveProgress {
@@ -100,6 +108,7 @@ export function checkDeriveProgress (p: DeriveProgress, child: ShardId): void {
   if (p.through < p.l0) bad(`applied through LSN ${p.through}, below the pin at ${p.l0}`)
   if (p.base !== 'done' && p.through !== p.l0) bad('the tail starts only after the base copy')
   if (p.base !== 'done' && p.base.after !== null) checkTuple(p.base.after)
+  if (p.switchAt !== null && (p.base !== 'done' || p.through !== p.switchAt)) bad('a switched derive has applied the tail exactly to the switch entry')
 }
 
 /** The stored progress of `h`'s shard, or null. */
@@ -179,5 +188,5 @@ export function clearDeriveProgress (h: ReplicaHost): Promise<void> {
 function describe (p: DeriveProgress | null): string {
   if (p === null) return 'no progress'
   const base = p.base === 'done' ? 'base copy done' : `base copy of relation ${p.base.tableId}${p.base.after === null ? ' from its start' : ' after a key'}`
-  return `parent ${p.parent} of ${p.shards} pinned at LSN ${p.l0}, ${base}, through LSN ${p.through}`
+  return `parent ${p.parent} of ${p.shards} pinned at LSN ${p.l0}, ${base}, through LSN ${p.through}${p.switchAt === null ? '' : ', switched'}`
 }

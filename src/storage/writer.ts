@@ -27,6 +27,7 @@
 import { ScratchBirdError } from '../core/errors'
 import { encodeLogValues, type Mutation, type PendingCommit, type TwoPhaseStep } from './commit-log'
 import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, writeU64 } from './keys'
+import { splitFenceRefusal, type SplitFence } from './split-fence'
 import type { KvOp, KvStore } from './kv'
 import { applyRowWrite, type KeyLookup, type LwwOutcome, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
 import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
@@ -155,8 +156,22 @@ export type Job =
   | { t: 'flush', d: Deferred<void> }
   | { t: 'exclusive', fn: () => Promise<unknown>, d: Deferred<unknown> }
 
+/** What a split's fence refuses of a job (storage/split-switch.ts), or null when it passes. */
+export function splitJobRefused (j: Job): string | null {
+  switch (j.t) {
+    case 'stmt': return 'the write'
+    case 'auto': return j.lww ? null : 'the write'
+    case 'commit': return j.txn.mutations.size > 0 ? 'the commit' : null
+    case 'prepare': return j.txn.mutations.size > 0 ? 'the prepare' : null
+    default: return null
+  }
+}
+
 /** Engine state the writer reads and advances. */
 export interface WriterHost {
+  readonly shardId: number
+  /** The fence of this parent shard's switched split (storage/split-switch.ts); null: none. */
+  readonly splitFence: SplitFence | null
   readonly kv: KvStore
   readonly tip: Tip
   readonly xids: XidSource
@@ -562,7 +577,7 @@ export class Writer {
 
   /** Apply one job to the pass: synchronous in the common case, a promise when it needs I/O. */
   private apply (j: Job, p: Pass): void | Promise<void> {
-    const refusal = this.replRefusal(j)
+    const refusal = this.replRefusal(j) ?? this.splitRefusal(j)
     if (refusal !== null) throw refusal
     switch (j.t) {
       case 'stmt': return this.stmtJob(j, p)
@@ -592,6 +607,22 @@ export class Writer {
     const role = this.host.replRole
     if (role === 'none' || role === 'primary' || j.t === 'rollback' || j.t === 'flush' || (j.t === 'auto' && j.lww)) return null
     return new ScratchBirdError('SB_NOT_PRIMARY', `this node holds a ${role} copy of the shard, not its primary: it takes no local writes or commits; nothing was done — retry at the primary`, { role })
+  }
+
+  /**
+   * A parent shard fenced by its split's switch entry (storage/split-switch.ts) commits no row
+   * after it: row writes, and the COMMIT or PREPARE of a transaction holding writes, are refused
+   * here, in the pass — so a job queued before the switch's exclusive job but applied after it is
+   * refused too (the check in engine.ts only spares the queue). A refused COMMIT leaves its
+   * transaction failed (rollback only), nothing written.
+   */
+  private splitRefusal (j: Job): ScratchBirdError | null {
+    const fence = this.host.splitFence
+    if (fence === null) return null
+    const what = splitJobRefused(j)
+    if (what === null) return null
+    if ((j.t === 'commit' || j.t === 'prepare') && (j.txn.state === 'committing' || j.txn.state === 'preparing')) j.txn.state = 'failed'
+    return splitFenceRefusal(this.host.shardId, fence, what)
   }
 
   /** On a replicated shard's primary two-phase steps are log entries (replRefusal). */

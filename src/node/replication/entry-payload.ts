@@ -1,9 +1,9 @@
 import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
-import { ScratchBirdError } from '../../core/errors'
+import { messageOf, ScratchBirdError } from '../../core/errors'
 import { asHlcTs, asXid } from '../../core/ids'
 import type { ReplEntry, ReplMessage } from '../../cluster/replication/types'
-import type { Mutation, RawLogEntry, TwoPhaseStep } from '../../storage/commit-log'
+import { checkControlEntry, type Mutation, type RawLogEntry, type TwoPhaseStep } from '../../storage/commit-log'
 import { readRow, readVersionId, writeRow, writeVersionId } from '../../shard/protocol/parts'
 import { checkTuple } from '../../storage/keys'
 
@@ -17,41 +17,59 @@ import { checkTuple } from '../../storage/keys'
 //     versionId[16] · row opt blob))
 // v2: v1 · step u8 (0 a plain commit; 1 prepare, 2 commit of a prepared transaction, 3 abort:
 //     the two-phase entries of commit-log.ts format 6). v1 still decodes, as a plain commit.
+// v3: v2 · step 4 = a shard split's SWITCH entry (commit-log.ts control kind 3), then its shard
+//     count n u32; xid and commitHlc are 0 and there are no mutations. It rides as data so the
+//     replication machine (which never opens a payload) commits it like a commit, and REPL_APPLY
+//     writes it back as the control entry it was on the primary.
 // Written in the lowest version that carries the entry (core/codec-versions.ts): a plain commit
-// is v1, a two-phase step v2.
+// is v1, a two-phase step v2, a split switch v3.
 // Anything malformed is SB_RPC_MALFORMED: an append carrying one is dropped whole (checkAppend)
 // before the machine sees it.
 
 const fail = (codec: string) => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
-interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[], phase?: TwoPhaseStep | undefined }
+interface Txn { xid: bigint, commitHlc: bigint, mutations: Mutation[], phase?: TwoPhaseStep | undefined, splitSwitch?: number | undefined }
 
 const STEPS: readonly TwoPhaseStep[] = ['prepare', 'commit', 'abort']
 
 /** The first version with the two-phase step. */
 const STEP_SINCE = 2
+/** The first version with the split switch (step SPLIT_SWITCH_STEP). */
+const SWITCH_SINCE = 3
+const SPLIT_SWITCH_STEP = 4
 
 function writeTxn (w: CodecWriter, e: Txn, version: number): void {
   w.u64(e.xid)
   w.u64(e.commitHlc)
   w.array(e.mutations, m => { w.u32(m.tableId); w.blob(m.pkBytes); writeVersionId(w, m.versionId); writeRow(w, m.row) })
+  if (e.splitSwitch !== undefined) { w.u8(SPLIT_SWITCH_STEP); w.u32(e.splitSwitch); return }
   if (version >= STEP_SINCE) w.u8(e.phase === undefined ? 0 : STEPS.indexOf(e.phase) + 1)
 }
 
 function readTxn (r: CodecReader, version: number): Txn {
   const t = readTxnV1(r)
-  if (version < STEP_SINCE) return t
+  if (version < STEP_SINCE) { checkXid(r, t); return t }
   const step = r.u8()
+  if (step === SPLIT_SWITCH_STEP && version >= SWITCH_SINCE) {
+    if (t.xid !== 0n || t.commitHlc !== 0n || t.mutations.length > 0) throw r.malformed('a split switch carries no transaction')
+    const splitSwitch = r.u32()
+    try { checkControlEntry({ kind: 'split_switch', shards: splitSwitch }) } catch (e) { throw r.malformed(messageOf(e)) }
+    return { ...t, splitSwitch }
+  }
+  checkXid(r, t)
   if (step === 0) return t
   const phase = STEPS[step - 1]
   if (phase === undefined) throw r.malformed(`unknown two-phase step ${step}`)
   return { ...t, phase }
 }
 
+function checkXid (r: CodecReader, t: Txn): void {
+  if (t.xid === 0n) throw r.malformed('xid 0')
+}
+
 function readTxnV1 (r: CodecReader): Txn {
   const xid = r.u64()
   const commitHlc = r.u64()
-  if (xid === 0n) throw r.malformed('xid 0')
   const mutations = r.array(() => {
     const tableId = r.u32()
     const pkBytes = r.blob()
@@ -62,13 +80,14 @@ function readTxnV1 (r: CodecReader): Txn {
 }
 
 export const entryPayloadCodec: Codec<Txn> = versionedLowest('replicated entry', CODEC_VERSIONS.replicatedEntry, fail,
-  t => t.phase === undefined ? 1 : STEP_SINCE, writeTxn, readTxn)
+  t => t.splitSwitch !== undefined ? SWITCH_SINCE : t.phase === undefined ? 1 : STEP_SINCE, writeTxn, readTxn)
 
 /** The machine's entry for a commit-log entry read from the engine. */
 export function toReplEntry (e: RawLogEntry): ReplEntry {
   const generation = Number(e.generation)
   if (e.control?.kind === 'noop') return { lsn: e.lsn, generation, kind: 'noop' }
   if (e.control?.kind === 'config') return { lsn: e.lsn, generation, kind: 'config', voters: [...e.control.voters] }
+  if (e.control?.kind === 'split_switch') return { lsn: e.lsn, generation, kind: 'data', payload: entryPayloadCodec.encode({ xid: 0n, commitHlc: 0n, mutations: [], splitSwitch: e.control.shards }) }
   return { lsn: e.lsn, generation, kind: 'data', payload: entryPayloadCodec.encode(e) }
 }
 
@@ -78,6 +97,7 @@ export function toRawEntry (e: ReplEntry): RawLogEntry {
   if (e.kind === 'noop') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'noop' } }
   if (e.kind === 'config') return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'config', voters: e.voters } }
   const t = entryPayloadCodec.decode(e.payload)
+  if (t.splitSwitch !== undefined) return { ...base, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'split_switch', shards: t.splitSwitch } }
   const raw: RawLogEntry = { ...base, xid: asXid(t.xid), commitHlc: asHlcTs(t.commitHlc), mutations: t.mutations }
   return t.phase === undefined ? raw : { ...raw, phase: t.phase }
 }

@@ -65,9 +65,11 @@ export const SHARD_OPS = {
   SPLIT_SCAN: { code: 71, synopsis: 'VERSION_SCAN of this node\'s own copy of a shard whatever its role (a Mode 1 replica reads its applied state: the derive\'s log tail fixes what a page missed), each row with its xid', local: true },
   SPLIT_PIN: { code: 72, synopsis: 'pin a parent shard\'s commit log after its last applied LSN L0 (truncation keeps L0 + 1 on, across restarts: storage/split-pin.ts), answering L0; or release the pin', local: true },
   SPLIT_DERIVE_APPLY: { code: 73, synopsis: 'apply derived entries (source xid, commit HLC, child-side upserts and deletes-if-present) to a child shard with its derive progress in one batch, not logged; re-delivery is a no-op (storage/split-derive.ts)', local: true },
-  // 80: leaves 75-79 to the split's ops.
-  WRITE_READ: { code: 80, synopsis: 'WRITE of a read committed statement that read its rows at readHlc (a statement snapshot, QUERY readHlc): an update or delete of a row whose live version committed at or after readHlc is SB_UPDATE_CONFLICT instead of overwriting a change the statement never saw (storage/row-write.ts)' },
-  SPLIT_DERIVE_STATE: { code: 74, synopsis: 'a child shard\'s derive progress (parent, L0, LSN applied through, base-copy resume point), optionally cleared', local: true }
+  SPLIT_DERIVE_STATE: { code: 74, synopsis: 'a child shard\'s derive progress (parent, L0, LSN applied through, base-copy resume point), optionally cleared', local: true },
+  // Shard split, SWITCH (cluster/shard-split.ts "3. SWITCH"; storage/split-switch.ts).
+  SPLIT_SWITCH: { code: 75, synopsis: 'on a parent shard\'s primary: append the split\'s switch entry at LSN S and fence the shard\'s writes (SB_SHARD_SPLITTING), answering S (the held S when switched already); null while a prepared transaction waits', local: true },
+  SPLIT_FENCE: { code: 76, synopsis: 'a parent shard\'s split fence (shard count n and switch LSN S, held across restarts and on replicas that applied the entry), lifted first when `lift` names its n (the node adopted 2n)', local: true },
+  WRITE_READ: { code: 80, synopsis: 'WRITE of a read committed statement that read its rows at readHlc (a statement snapshot, QUERY readHlc): an update or delete of a row whose live version committed at or after readHlc is SB_UPDATE_CONFLICT instead of overwriting a change the statement never saw (storage/row-write.ts)' }
 } as const
 
 /**

@@ -39,15 +39,16 @@ export const readMutation = (r: CodecReader): Mutation => {
   return { tableId, pkBytes, versionId: readVersionId(r), row: readRow(r) }
 }
 
-const CONTROL_KINDS = ['noop', 'config'] as const
+const CONTROL_KINDS = ['noop', 'config', 'split_switch'] as const
 const writeControl = (w: CodecWriter, c: ControlEntry): void => {
   w.u8(CONTROL_KINDS.indexOf(c.kind))
   if (c.kind === 'config') w.array(c.voters, v => w.u16(v))
+  if (c.kind === 'split_switch') w.u32(c.shards)
 }
 const readControl = (r: CodecReader): ControlEntry => {
   const kind = r.pick(CONTROL_KINDS, 'control entry kind')
   if (kind === 'noop') return { kind }
-  const c: ControlEntry = { kind, voters: r.array(() => r.nodeId(), 2) }
+  const c: ControlEntry = kind === 'split_switch' ? { kind, shards: r.u32() } : { kind, voters: r.array(() => r.nodeId(), 2) }
   try {
     checkControlEntry(c)
   } catch (e) {

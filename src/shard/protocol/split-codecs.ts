@@ -32,5 +32,13 @@ export const SPLIT_BODIES: SplitBodies = {
   SPLIT_DERIVE_STATE: {
     req: [(w, v) => { w.u32(v.shard); w.bool(v.clear) }, r => ({ shard: r.shard(), clear: r.bool() })],
     rep: [(w, v) => w.opt(v.progress, p => writeProgress(w, p)), r => ({ progress: r.opt(() => readProgress(r)) ?? null })]
+  },
+  SPLIT_SWITCH: {
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.shards) }, r => ({ shard: r.shard(), shards: r.u32() })],
+    rep: [(w, v) => w.opt(v.lsn, l => w.u64(l)), r => ({ lsn: r.opt(() => r.u64()) ?? null })]
+  },
+  SPLIT_FENCE: {
+    req: [(w, v) => { w.u32(v.shard); w.opt(v.lift, n => w.u32(n)) }, r => ({ shard: r.shard(), lift: r.opt(() => r.u32()) ?? null })],
+    rep: [(w, v) => w.opt(v.fence, f => { w.u32(f.shards); w.u64(f.lsn) }), r => ({ fence: r.opt(() => ({ shards: r.u32(), lsn: r.u64() })) ?? null })]
   }
 }

@@ -1,6 +1,7 @@
 import type { ShardId } from '../../core/ids'
 import type { DeriveApplyReport, DeriveProgress, DerivedEntry } from '../../storage/split-derive'
 import type { Tuple } from '../../storage/keys'
+import type { SplitFence } from '../../storage/split-fence'
 import type { SplitPin } from '../../storage/split-pin'
 import type { SplitScanRow } from '../../storage/version-scan'
 
@@ -17,6 +18,10 @@ export interface SplitRequests {
   SPLIT_DERIVE_APPLY: { shard: ShardId, from: DeriveProgress | null, to: DeriveProgress, entries: DerivedEntry[] }
   /** Child `shard`'s derive progress; `clear`: remove it after reading (the derive is done or cancelled). */
   SPLIT_DERIVE_STATE: { shard: ShardId, clear: boolean }
+  /** Append parent `shard`'s switch entry of the split of `shards` into 2n and fence it (storage/split-switch.ts). */
+  SPLIT_SWITCH: { shard: ShardId, shards: number }
+  /** Parent `shard`'s fence; `lift`: lift it first when it is the split of that many shards. */
+  SPLIT_FENCE: { shard: ShardId, lift: number | null }
 }
 
 export interface SplitReplies {
@@ -25,4 +30,8 @@ export interface SplitReplies {
   SPLIT_PIN: { pin: SplitPin | null }
   SPLIT_DERIVE_APPLY: DeriveApplyReport
   SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }
+  /** S, or null while a prepared transaction waits for its decision. */
+  SPLIT_SWITCH: { lsn: bigint | null }
+  /** The fence held after the call (null: none, or lifted now). */
+  SPLIT_FENCE: { fence: SplitFence | null }
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { basePage, deriveStart, nextDeriveStep, tailBatch } from '../../../src/cluster/split-derive'
 import { asHlcTs, asShardId, asXid } from '../../../src/core/ids'
@@ -28,7 +29,7 @@ describe('split derive core', () => {
   it('steps: pin, each relation in id order page by page, then the tail after the last LSN applied', () => {
     expect(nextDeriveStep(null)).toEqual({ kind: 'pin' })
     const start = deriveStart(P, 4, 7n, [2000, 1024, 0xfffffff0])
-    expect(start).toEqual({ parent: P, shards: 4, l0: 7n, through: 7n, base: { tableId: 1024, after: null } })
+    expect(start).toEqual({ parent: P, shards: 4, l0: 7n, through: 7n, base: { tableId: 1024, after: null }, switchAt: null })
     expect(nextDeriveStep(start)).toEqual({ kind: 'base', tableId: 1024, after: null })
     expect(deriveStart(P, 4, 7n, []).base).toBe('done')
     // A full page resumes after its last key, whatever side that row was on; a short one moves on.
@@ -44,7 +45,7 @@ describe('split derive core', () => {
   })
 
   it('tail: commits split by side, prepares, aborts and control entries skipped, a gap refused', () => {
-    const at: DeriveProgress = { parent: P, shards: 4, l0: 7n, through: 7n, base: 'done' }
+    const at: DeriveProgress = { parent: P, shards: 4, l0: 7n, through: 7n, base: 'done', switchAt: null }
     const out = tailBatch(at, [
       entry(8n, 1, [[1], [0], null]),
       entry(9n, 2, [[1]], { phase: 'prepare', commitHlc: asHlcTs(0n) }),
@@ -59,5 +60,37 @@ describe('split derive core', () => {
     ])
     expect(() => tailBatch(at, [entry(9n, 1, [[1]])], side)).toThrow(expect.objectContaining({ code: 'SB_REPL_LOG_GAP' }))
     expect(() => tailBatch({ ...at, base: { tableId: 1, after: null } }, [], side)).toThrow(expect.objectContaining({ code: 'SB_INTERNAL' }))
+  })
+
+  it('tail: stops exactly at this split\'s switch entry — everything before applied, nothing after, switchAt recorded', () => {
+    fc.assert(fc.property(
+      fc.array(fc.array(fc.constantFrom<number[] | null>([1], [0], null), { minLength: 1, maxLength: 3 }), { minLength: 0, maxLength: 12 }),
+      fc.array(fc.array(fc.constantFrom<number[] | null>([1], [0], null), { minLength: 1, maxLength: 3 }), { minLength: 0, maxLength: 12 }),
+      fc.integer({ min: 1, max: 6 }),
+      (before, after, batch) => {
+        const at: DeriveProgress = { parent: P, shards: 4, l0: 7n, through: 7n, base: 'done', switchAt: null }
+        let lsn = 8n
+        const log: RawLogEntry[] = []
+        before.forEach((rows, i) => log.push(entry(lsn++, i + 1, rows)))
+        // A switch of another split (another n) is only a control entry here.
+        log.push(entry(lsn++, 0, [], { control: { kind: 'split_switch', shards: 8 }, commitHlc: asHlcTs(0n) }))
+        const s = lsn++
+        log.push(entry(s, 0, [], { control: { kind: 'split_switch', shards: 4 }, commitHlc: asHlcTs(0n) }))
+        after.forEach((rows, i) => log.push(entry(lsn++, 100 + i, rows)))
+        // Fed in batches of `batch` entries, as the shell reads them, until the derive is switched.
+        let progress = at
+        const applied: bigint[] = []
+        // Bounded: a derive that does not stop would read the empty end of the log for ever.
+        for (let i = 0; i <= log.length && nextDeriveStep(progress).kind === 'tail'; i++) {
+          const from = progress.through + 1n
+          const r = tailBatch(progress, log.filter(e => e.lsn >= from).slice(0, batch), side)
+          applied.push(...r.entries.map(e => e.xid))
+          progress = r.to
+        }
+        expect(nextDeriveStep(progress)).toEqual({ kind: 'switched', at: s })
+        expect(progress).toMatchObject({ through: s, switchAt: s })
+        expect(applied).toEqual(before.map((_r, i) => BigInt(i + 1)))
+        expect(() => tailBatch(progress, [], side)).toThrow(expect.objectContaining({ code: 'SB_INTERNAL' }))
+      }))
   })
 })

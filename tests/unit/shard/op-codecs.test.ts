@@ -105,7 +105,8 @@ const deriveProgress = fc.record({
   shards: u32,
   l0: u64,
   through: u64,
-  base: fc.oneof(fc.constant('done' as const), fc.record({ tableId: u32, after: fc.option(tuple.map(encodeTuple), { nil: null }) }))
+  base: fc.oneof(fc.constant('done' as const), fc.record({ tableId: u32, after: fc.option(tuple.map(encodeTuple), { nil: null }) })),
+  switchAt: fc.option(u64, { nil: null })
 })
 // config: absent (keep the stored one), null (none) or one — all three travel.
 const hardState = fc.record({
@@ -367,6 +368,11 @@ const ARBS: Arbs = {
     rep: fc.record({ applied: fc.boolean(), written: count })
   },
   SPLIT_DERIVE_STATE: { req: fc.record({ shard: shardArb, clear: fc.boolean() }), rep: fc.record({ progress: fc.option(deriveProgress, { nil: null }) }) },
+  SPLIT_SWITCH: { req: fc.record({ shard: shardArb, shards: fc.integer({ min: 1, max: 2048 }) }), rep: fc.record({ lsn: fc.option(u64, { nil: null }) }) },
+  SPLIT_FENCE: {
+    req: fc.record({ shard: shardArb, lift: fc.option(fc.integer({ min: 1, max: 2048 }), { nil: null }) }),
+    rep: fc.record({ fence: fc.option(fc.record({ shards: fc.integer({ min: 1, max: 2048 }), lsn: u64 }), { nil: null }) })
+  },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }

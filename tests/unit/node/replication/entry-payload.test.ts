@@ -41,4 +41,22 @@ describe('the replicated entry payload on the wire', () => {
     const v2 = Uint8Array.of(2, ...v1.subarray(1), 0)
     expect(toRawEntry({ lsn: 7n, generation: 3, kind: 'data', payload: v2 })).toEqual(base)
   })
+
+  it('carries a split switch entry as a v3 data payload that reads back as the control entry; a malformed one is refused', () => {
+    const sw: RawLogEntry = { lsn: 9n, generation: 3n, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'split_switch', shards: 8 } }
+    const e = toReplEntry(sw)
+    expect(e.kind).toBe('data')
+    expect(payloadOf(e)[0]).toBe(3)
+    expect(toRawEntry(e)).toEqual(sw)
+    // Shard count 0, and a split switch that claims a transaction, do not decode.
+    const bad = payloadOf(e).slice()
+    bad.fill(0, bad.length - 4)
+    expect(() => toRawEntry({ ...e, payload: bad } as ReplEntry)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
+    const withXid = payloadOf(e).slice()
+    withXid[8] = 1
+    expect(() => toRawEntry({ ...e, payload: withXid } as ReplEntry)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
+    // An xid-0 plain commit stays malformed.
+    const zero = payloadOf(toReplEntry({ ...base, xid: asXid(0n) }))
+    expect(() => toRawEntry({ lsn: 7n, generation: 3, kind: 'data', payload: zero })).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
+  })
 })
