@@ -32,5 +32,9 @@ export const SPLIT_BODIES: SplitBodies = {
   SPLIT_DERIVE_STATE: {
     req: [(w, v) => { w.u32(v.shard); w.bool(v.clear) }, r => ({ shard: r.shard(), clear: r.bool() })],
     rep: [(w, v) => w.opt(v.progress, p => writeProgress(w, p)), r => ({ progress: r.opt(() => readProgress(r)) ?? null })]
+  },
+  SPLIT_CHILD_CLEAR: {
+    req: [(w, v) => { w.u32(v.shard) }, r => ({ shard: r.shard() })],
+    rep: [(w, v) => { w.uint(v.relations); w.uint(v.rows) }, r => ({ relations: r.uint(), rows: r.uint() })]
   }
 }

@@ -17,6 +17,8 @@ export interface SplitRequests {
   SPLIT_DERIVE_APPLY: { shard: ShardId, from: DeriveProgress | null, to: DeriveProgress, entries: DerivedEntry[] }
   /** Child `shard`'s derive progress; `clear`: remove it after reading (the derive is done or cancelled). */
   SPLIT_DERIVE_STATE: { shard: ShardId, clear: boolean }
+  /** Empty child `shard` (progress, then rows) before a derive from scratch (storage/engine.ts clearDerivedChild). */
+  SPLIT_CHILD_CLEAR: { shard: ShardId }
 }
 
 export interface SplitReplies {
@@ -25,4 +27,6 @@ export interface SplitReplies {
   SPLIT_PIN: { pin: SplitPin | null }
   SPLIT_DERIVE_APPLY: DeriveApplyReport
   SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }
+  /** Relations that had rows, and the row versions deleted. */
+  SPLIT_CHILD_CLEAR: { relations: number, rows: number }
 }

@@ -361,6 +361,7 @@ const ARBS: Arbs = {
     rep: fc.record({ applied: fc.boolean(), written: count })
   },
   SPLIT_DERIVE_STATE: { req: fc.record({ shard: shardArb, clear: fc.boolean() }), rep: fc.record({ progress: fc.option(deriveProgress, { nil: null }) }) },
+  SPLIT_CHILD_CLEAR: { req: fc.record({ shard: shardArb }), rep: fc.record({ relations: fc.nat(), rows: fc.nat() }) },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }
