@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import { isNodeId, type NodeId } from '../core/ids'
+import { isNodeId, MAX_SHARDS as SHARD_IDS, type NodeId } from '../core/ids'
 
 // The cluster's layout (DESIGN §7, the seeds' "Cluster Config Epoch"): cluster name, shard count,
 // membership (node ids) and the membership epoch. Keys are routed by `hash mod shards` and shards
@@ -189,7 +189,7 @@ function splitIntent (v: unknown, shards: number): { to: number } | undefined | 
   if (v === undefined) return undefined
   if (typeof v !== 'object' || v === null) return null
   const to = (v as Record<string, unknown>).to
-  return typeof to === 'number' && to === shards * 2 && to <= MAX_SHARDS ? { to } : null
+  return typeof to === 'number' && to === shards * 2 && to <= SHARD_IDS ? { to } : null
 }
 
 /** `v` as a split history ending in `shards` (each count half the next; absent: none), or null when it is not that. */
