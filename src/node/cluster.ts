@@ -434,7 +434,7 @@ export class ClusterShell implements ShardRouting {
     this.d.shardCount?.follow(next.shards, next.epoch)
     this.place()
     this.sync.setMembers(this.catalogMembers())
-    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
+    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}${next.split === undefined ? '' : `, ${next.shards} shards splitting into ${next.split.to}`}`
     this.d.log.info({ epoch: next.epoch, members: next.members, joining: next.joining, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
     this.machine.setLocal({ shardReplicas: this.ownReplicas() })
     this.logPlacement()

@@ -29,6 +29,8 @@ describe('the layouts of a split', () => {
 
   it('parseLayout takes a split to twice the shards only', () => {
     expect(parseLayout({ ...BASE, split: { to: 4 } })?.split).toEqual({ to: 4 })
+    // cluster.json's form (JSON) reads back the same.
+    expect(parseLayout(JSON.parse(JSON.stringify(splitIntentLayout(BASE))))).toEqual(splitIntentLayout(BASE))
     expect(parseLayout({ ...BASE, split: { to: 3 } })).toBeNull()
     expect(parseLayout({ ...BASE, split: { to: '4' } })).toBeNull()
     expect(parseLayout({ ...BASE, split: null })).toBeNull()
