@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import { isNodeId, type NodeId } from '../core/ids'
+import { isNodeId, MAX_SHARDS as SHARD_IDS, type NodeId } from '../core/ids'
 
 // The cluster's layout (DESIGN §7, the seeds' "Cluster Config Epoch"): cluster name, shard count,
 // membership (node ids) and the membership epoch. Keys are routed by `hash mod shards` and shards
@@ -49,6 +49,13 @@ export interface ClusterLayout {
    * Kept in cluster.json only: gossip does not carry it (a node adopting a later epoch keeps its own).
    */
   splitFrom?: number[]
+  /**
+   * A split under way (cluster/split-run.ts): decided at its own epoch with the shard count
+   * unchanged, `to` = 2 × shards. Every holder of a parent derives its child while it is present;
+   * the layout that doubles `shards` (or a cancel) is decided without it. Carried in gossip (v5)
+   * and MEMBERSHIP_DECREE (rpcPayload v3) and recorded in cluster.json before a node acts on it.
+   */
+  split?: { to: number }
 }
 
 /** A member's state in a layout: 'normal' unless it is being filled ('joining'), draining ('leaving') or drained ('left'). */
@@ -87,6 +94,14 @@ export function sameMembership (a: ClusterLayout, b: ClusterLayout): boolean {
 }
 
 /**
+ * The same decided value: membership, shard count and split intent (two layouts of one epoch are
+ * one decree's value only when all of these agree; a split changes no member).
+ */
+export function sameLayout (a: ClusterLayout, b: ClusterLayout): boolean {
+  return a.shards === b.shards && a.split?.to === b.split?.to && sameMembership(a, b)
+}
+
+/**
  * `l` with `leaving` / `left` / `joining` set, each omitted when empty (the file and gossip forms
  * of a layout without moves stay as before). `joining` defaults to `l`'s, less the members it
  * no longer lists.
@@ -99,6 +114,7 @@ export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: 
   const stillJoining = joining.filter(id => l.members.includes(id))
   if (stillJoining.length > 0) out.joining = sorted(stillJoining)
   if (l.splitFrom !== undefined && l.splitFrom.length > 0) out.splitFrom = [...l.splitFrom]
+  if (l.split !== undefined) out.split = { to: l.split.to }
   return out
 }
 
@@ -163,7 +179,17 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   if (joining === null || joining.some(id => leaving.includes(id) || left.includes(id))) return null
   const splitFrom = splitHistory(r.splitFrom, r.shards)
   if (splitFrom === null) return null
-  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}) }, leaving, left, joining)
+  const split = splitIntent(r.split, r.shards)
+  if (split === null) return null
+  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}), ...(split !== undefined ? { split } : {}) }, leaving, left, joining)
+}
+
+/** `v` as a split under way from `shards` (to twice as many; absent: undefined), or null when it is not that. */
+function splitIntent (v: unknown, shards: number): { to: number } | undefined | null {
+  if (v === undefined) return undefined
+  if (typeof v !== 'object' || v === null) return null
+  const to = (v as Record<string, unknown>).to
+  return typeof to === 'number' && to === shards * 2 && to <= SHARD_IDS ? { to } : null
 }
 
 /** `v` as a split history ending in `shards` (each count half the next; absent: none), or null when it is not that. */

@@ -137,6 +137,29 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // refused yet); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
 // dropped first: nothing does that yet). A snapshot install on a replica does not carry the fence
 // record (the installed state's log may start after S).
+// The RUN is built (cluster/split-run.ts rules; node/split-runner.ts, node/cluster-split.ts
+// shells), behind SPLIT_RUN_READY (exec/shard-split-statement.ts: false until the switch half is
+// merged; it is the one place that lifts the row_copy blocker): ALTER CLUSTER SET shards = 2n is
+// decided at the decider through the membership decree as layout e + 1 = {shards n, split: {to
+// 2n}} (gossip v5 and MEMBERSHIP_DECREE v3 carry it; recorded in cluster.json before it is acted
+// on; a decree's value compares the shard count and the split too: layout.ts sameLayout). On
+// every node, the runner derives child s + n of every parent s it holds (the placement's first N:
+// ClusterShell.splitHoldersOf), a bounded number of steps per tick, tailing on after it caught up;
+// a child with no recorded progress is emptied first (SPLIT_CHILD_CLEAR), and SB_SPLIT_COPY_STALE
+// ends the derive, empties the child and starts again. Each node reports per parent (phase, rows
+// written by this process, lag in log entries) in its gossip record; a parent's primary calls
+// SplitSwitchHooks.beginSwitch once every holder reports caught_up (again while it answers null),
+// a holder whose switchedAt answers is 'switched' and calls startChild once; the decider decides
+// e + 2 = {shards 2n} once every holder of every parent reports switched. ALTER CLUSTER SET shards
+// = n cancels (e + 2 without split: each node ends its derives and empties the children) while no
+// parent has every holder caught up, else SB_SHARD_SPLIT_CANCEL_REFUSED. Membership changes are
+// refused while a split runs. SHOW SHARD MAP shows each parent's holders' phases, rows and lag.
+// Not built: the SWITCH (node/split-switch.ts, another branch: the runner calls its hooks, and a
+// node starts the runner through node/split-wiring.ts once they exist), CLEANUP, metrics for the
+// run. Known gaps: a node down during a cancel keeps its parents' log pins after it restarts (the
+// runner learns of the cancel only by seeing the split go; the next split's derive replaces the
+// pin); the "may have switched" reading that refuses a cancel is each holder's in-memory phase,
+// so a node restarted after reporting caught_up reports copying until it catches up again.
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2

@@ -34,10 +34,12 @@ import { assert } from './errors'
 const CURRENT = {
   rpcFrame: 2,
   // 2: REPL_SNAPSHOT_CHUNK's last chunk names the group's voters; MEMBERSHIP_STATUS reports leaderless fills.
-  rpcPayload: 2,
+  // 3: MEMBERSHIP_DECREE carries a layout with a split under way (gossip layout format v5).
+  rpcPayload: 3,
   rpcError: 1,
   // 4: a layout with joining members (leaderless tables in a join).
-  gossip: 4,
+  // 5: a split under way: the layout's intent, the members' per-parent reports (cluster/split-run.ts).
+  gossip: 5,
   replication: 2,
   // 3: a shard split's switch entry (commit-log.ts control kind 3) rides as a data payload.
   replicatedEntry: 3,

@@ -15,7 +15,7 @@ import type { MerkleStatsMessage } from '../shard/protocol/messages'
 import type { ReplicaWrite } from '../storage/engine'
 import type { Tuple } from '../storage/keys'
 import type { VersionScanRow } from '../storage/version-scan'
-import type { DdlStatement, DrainNodeStatement, Statement } from '../sql/ast'
+import type { DdlStatement, AlterClusterStatement, DrainNodeStatement, Statement } from '../sql/ast'
 import type { StatementResult } from './result'
 import type { SnapshotRegistry } from './snapshots'
 import type { LiveTxns } from './live-txns'
@@ -180,6 +180,8 @@ export interface ClusterView {
   transactionsHorizon: () => TransactionsHorizon
   /** DRAIN NODE [CANCEL] / REMOVE NODE (node/cluster.ts membershipOp); absent on a single node. */
   membershipOp?: ((s: DrainNodeStatement) => Promise<StatementResult>) | undefined
+  /** ALTER CLUSTER SET shards = n decided at the decider (node/cluster.ts splitOp); absent on a single node. */
+  splitOp?: ((s: AlterClusterStatement) => Promise<StatementResult>) | undefined
   /** Mode 1: waits (bounded) until every replication group on this node knows its primary; the shards still without one. Absent on a single node. */
   awaitPrimaries?: (() => Promise<ShardId[]>) | undefined
 }

@@ -271,7 +271,7 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
       if (env.membershipOp === undefined) throw new ScratchBirdError('SB_FEATURE_NOT_SUPPORTED', `${s.op === 'remove' ? 'REMOVE' : 'DRAIN'} NODE needs a cluster: a single node has no other node to move its shards to`, posDetails(s.pos))
       return await env.membershipOp(s)
     }
-    case 'alter_cluster': return alterClusterShards(env, s)
+    case 'alter_cluster': return await alterClusterShards(env, s)
   }
 }
 

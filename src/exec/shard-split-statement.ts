@@ -7,9 +7,19 @@ import { commandResult, type StatementResult } from './result'
 // ALTER CLUSTER SET shards = n (cluster/shard-split.ts holds the rules and the design). Checked
 // here on the node the client talks to, against its catalog and its view of the membership:
 // admin rights (security/privileges.ts), then the target (only 2 × the current count; the current
-// count itself changes nothing), then everything in the way. This release has no run-time row
-// copy into child shards, so a valid split is always refused with the list of blockers — never
-// started half-way.
+// count itself changes nothing), then everything in the way. Until SPLIT_RUN_READY, a valid split
+// is always refused with the list of blockers (row_copy among them) — never started half-way.
+// Once it is true, a split with no blockers, and anything asked while one runs (the same target:
+// nothing; the current count: a cancel), is decided by the cluster's decider as a layout
+// (node/cluster.ts splitOp, cluster/split-run.ts splitStatement); the statement returns once the
+// intent is decided, and SHOW SHARD MAP shows the progress.
+
+/**
+ * Whether the whole split runs in this build: the run (intent, derives, reports, final layout:
+ * cluster/split-run.ts) AND the switch (node/split-switch.ts, another branch). The one place that
+ * lifts the row_copy blocker.
+ */
+export const SPLIT_RUN_READY = false
 
 /** The facts of `catalog` and the membership the split depends on. */
 export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | 'shardMap'>): SplitContext {
@@ -21,10 +31,19 @@ export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | '
   }))
   const membershipChanging = env.members().some(m => m.state === 'leaving' || m.state === 'joining') ||
     env.shardMap().some(r => r.moving !== undefined)
-  return { tables, membershipChanging, rowCopyBuilt: false }
+  return { tables, membershipChanging, rowCopyBuilt: SPLIT_RUN_READY }
 }
 
-export function alterClusterShards (env: ExecEnv, s: AlterClusterStatement): StatementResult {
+export async function alterClusterShards (env: ExecEnv, s: AlterClusterStatement, ready = SPLIT_RUN_READY): Promise<StatementResult> {
+  if (ready && env.splitOp !== undefined) {
+    // A start is checked here (the catalog and the membership this node sees); the rest — nothing
+    // to do, a cancel, a count that is no split — is the decider's, against its layout.
+    if (s.shards === env.shards * 2) {
+      const blockers = splitBlockers({ ...splitContext(env.catalog(), env), rowCopyBuilt: true })
+      if (blockers.length > 0) throw splitRefused(env.shards, s.shards, blockers)
+    }
+    return await env.splitOp(s)
+  }
   const target = splitTarget(env.shards, s.shards)
   if (target === null) return commandResult('ALTER CLUSTER', 0, [`the cluster already has ${s.shards} shards; nothing was changed`])
   throw splitRefused(env.shards, target, splitBlockers(splitContext(env.catalog(), env)))

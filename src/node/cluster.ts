@@ -40,6 +40,9 @@ import { asNodeId, asShardId, type NodeId, type ShardId, shardIds, type Xid } fr
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 import type { LiveShardCount } from '../cluster/shard-count'
+import type { SplitParentReport } from '../cluster/split-progress'
+import type { SplitReports } from '../cluster/split-run'
+import { ClusterSplit } from './cluster-split'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -267,6 +270,50 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
     this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: r => { d.persistDecree?.(r) } })
+    this.split = new ClusterSplit({
+      layout: () => this.layout,
+      isDecider: () => decider(this.layout, knownAlive(this.states(), this.selfId)) === this.selfId,
+      proposing: () => this.decrees.proposing,
+      decide: async (next, why) => await this.decide(next, why),
+      votersText: () => decreeVotersText(this.layout),
+      holdersOf: p => this.splitHoldersOf(p),
+      reports: () => this.splitReports(),
+      log: d.log
+    })
+  }
+
+  /** A split's run at the cluster level (node/cluster-split.ts): the statement, the final layout, SHOW SHARD MAP's text. */
+  private readonly split: ClusterSplit
+
+  /** The nodes holding a copy of split parent `parent`: the first N of its preference list (N = 1 for a single copy). */
+  splitHoldersOf (parent: ShardId): NodeId[] {
+    return (this.prefs[parent] ?? []).slice(0, Math.max(1, this.mode1Replicas()))
+  }
+
+  /** Every member's split reports as gossip carries them (this node's own included). */
+  splitReports (): SplitReports {
+    const out = new Map<NodeId, SplitParentReport[]>()
+    for (const m of this.machine.members(this.d.clock.monotonic())) if (m.split !== undefined) out.set(m.nodeId, m.split)
+    return out
+  }
+
+  /** Puts this node's split reports in its gossip record when they changed (node/split-runner.ts). */
+  publishSplit (reports: SplitParentReport[]): void {
+    const self = this.machine.members(this.d.clock.monotonic()).find(m => m.isSelf)
+    if (JSON.stringify(self?.split ?? []) === JSON.stringify(reports)) return
+    this.machine.setLocal({ split: reports })
+  }
+
+  /**
+   * ALTER CLUSTER SET shards = n from a client of this node, once its checks passed
+   * (exec/shard-split-statement.ts): decided at the decider like DRAIN NODE (sent there when it
+   * is another node); answers once the intent (or its cancel) is recorded and adopted there.
+   */
+  async splitOp (requested: number, sql: string): Promise<StatementResult> {
+    const at = decider(this.layout, knownAlive(this.states(), this.selfId))
+    if (at === this.selfId || at === null) return await this.split.op(requested)
+    const reply = await this.d.rpc.call(this.addressOf(at), 'CATALOG_DDL', { sql }, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
+    return commandResult(reply.command, 0, reply.warnings)
   }
 
   /**
@@ -387,7 +434,7 @@ export class ClusterShell implements ShardRouting {
     this.d.shardCount?.follow(next.shards, next.epoch)
     this.place()
     this.sync.setMembers(this.catalogMembers())
-    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}`
+    const states = `${next.joining === undefined ? '' : `, joining {${next.joining.join(', ')}}`}${next.leaving === undefined ? '' : `, leaving {${next.leaving.join(', ')}}`}${next.left === undefined ? '' : `, left {${next.left.join(', ')}}`}${next.split === undefined ? '' : `, ${next.shards} shards splitting into ${next.split.to}`}`
     this.d.log.info({ epoch: next.epoch, members: next.members, joining: next.joining, leaving: next.leaving, left: next.left }, `Cluster layout: membership epoch ${next.epoch}, members {${next.members.join(', ')}}${states} (${why})`)
     this.machine.setLocal({ shardReplicas: this.ownReplicas() })
     this.logPlacement()
@@ -410,6 +457,7 @@ export class ClusterShell implements ShardRouting {
     const moving = [...(this.layout.joining ?? []), ...(this.layout.leaving ?? [])]
     const what = leaderless ? 'leaderless_quorum tables' : 'single-copy primary_replica tables'
     const blocker = membershipBlocker(tables) ??
+      (this.layout.split !== undefined ? `a split of ${this.layout.shards} shards into ${this.layout.split.to} is under way; it is admitted once the split is done or cancelled` : null) ??
       ((leaderless || singleCopy) && moving.length > 0 ? `node(s) {${moving.join(', ')}} are joining or leaving while ${what} exist; one move at a time — it is admitted once they are normal or left` : null)
     if (blocker !== null) {
       const now = this.d.clock.monotonic()
@@ -478,6 +526,10 @@ export class ClusterShell implements ShardRouting {
     }
     if (this.decrees.proposing) {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} is deciding membership epoch ${this.layout.epoch + 1} already (an admission or the end of a move); nothing was changed: retry`, { node: this.selfId, epoch: this.layout.epoch })
+    }
+    if (this.layout.split !== undefined) {
+      // One layout change at a time: the split's holders are the placement's, which a move would change.
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${op.node} not moved: a split of ${this.layout.shards} shards into ${this.layout.split.to} is under way (SHOW SHARD MAP); retry once it is done, or cancel it (ALTER CLUSTER SET shards = ${this.layout.shards}); nothing was changed`, { node: op.node, epoch: this.layout.epoch })
     }
     const tables = this.d.catalog().userTables
     const maxFactor = tables.reduce((m, t) => Math.max(m, t.replication.replication_factor), 0)
@@ -615,6 +667,7 @@ export class ClusterShell implements ShardRouting {
       this.announceHeldReplicas()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
       this.finishMoves()
+      this.split.finish()
       this.completeDecree()
       this.step(m => m.tick())
     }
@@ -721,7 +774,7 @@ export class ClusterShell implements ShardRouting {
     return shardIds(this.prefs.length).map(shard => {
       const row = this.shardMapMoving(shard, alive, n)
       // A bootstrap this node streams (the shard's primary): keys and bytes sent, rate, ETA.
-      const progress = [this.leaderlessMovingText(shard), this.d.bootstrapProgress?.(shard) ?? null, this.d.leaderlessFillProgress?.(shard) ?? null].filter(x => x !== null)
+      const progress = [this.leaderlessMovingText(shard), this.d.bootstrapProgress?.(shard) ?? null, this.d.leaderlessFillProgress?.(shard) ?? null, this.split.progressText(shard)].filter(x => x !== null)
       if (progress.length === 0) return row
       return { ...row, moving: [...(row.moving === undefined ? [] : [row.moving]), ...progress].join('; ') }
     })
@@ -1176,6 +1229,11 @@ export class ClusterShell implements ShardRouting {
     if (statements.length === 1 && s?.kind === 'drain_node') {
       // A membership operation sent to the decider (membershipOp).
       const result = await this.runMembershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true })
+      return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
+    }
+    if (statements.length === 1 && s?.kind === 'alter_cluster') {
+      // A split's intent or cancel sent to the decider (splitOp); the sender checked the blockers.
+      const result = await this.split.op(s.shards)
       return { command: result.command, warnings: result.warnings, catalog: this.d.catalog().toJSON() }
     }
     if (statements.length !== 1 || s === undefined || !DDL_KINDS.has(s.kind)) throw malformed('CATALOG_DDL (one CREATE, ALTER or DROP TABLE or INDEX, user or grant statement expected)')

@@ -153,6 +153,7 @@ function clusterView (p: ExecParts): ClusterView {
     transactionsHorizon: () => transactionsHorizon(cluster?.announcingMembers() ?? alone, snapshots.oldest(), nextHlcTs(hlc), announceLagMs(config, cluster !== null)),
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: count.shards }],
     membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true }, formatStatement(s)),
+    splitOp: cluster === null ? undefined : async (s) => await cluster.splitOp(s.shards, formatStatement(s)),
     awaitPrimaries,
     shardMap: () => (cluster?.shardMap() ?? shardIds(count.shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })

@@ -32,6 +32,8 @@ export interface DeriveStepReport {
   readonly progress: DeriveProgress
   /** The step read the parent's log to its end: nothing was left to apply. */
   readonly caughtUp: boolean
+  /** Child row versions the step wrote (upserts, and deletes of keys the child held). */
+  readonly written: number
 }
 
 /** The child of `parent` when `shards` shards become twice as many. */
@@ -51,7 +53,7 @@ export async function deriveStep (d: DeriveDeps, parent: ShardId, shards: number
   }
   const step = nextDeriveStep(progress)
   // Reached the parent's switch entry: the child is final (its pin may be released already).
-  if (step.kind === 'switched') return { progress: progress!, caughtUp: true }
+  if (step.kind === 'switched') return { progress: progress!, caughtUp: true, written: 0 }
   const side = childSideOf(d.catalog, parent, shards)
   // Taken at the start, asked again at every step (it answers the pin held): a log cut back, or
   // a pin released and taken again, since the start means the child may hold rows it must not.
@@ -70,7 +72,7 @@ export async function deriveStep (d: DeriveDeps, parent: ShardId, shards: number
   if (step.kind === 'pin') {
     const to = deriveStart(parent, shards, pin.l0, relations)
     await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from: null, to, entries: [] })
-    return { progress: to, caughtUp: false }
+    return { progress: to, caughtUp: false, written: 0 }
   }
   const from = progress!
   if (step.kind === 'base') {
@@ -78,14 +80,14 @@ export async function deriveStep (d: DeriveDeps, parent: ShardId, shards: number
     const limit = d.pageRows ?? DERIVE_PAGE_ROWS
     const { rows } = await d.workers.request('SPLIT_SCAN', { shard: parent, tableId: step.tableId, after, limit })
     const page = basePage(from, rows, limit, deriveRelations(d.catalog(), parent, shards), side)
-    await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from, to: page.to, entries: page.entries })
-    return { progress: page.to, caughtUp: false }
+    const { written } = await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from, to: page.to, entries: page.entries })
+    return { progress: page.to, caughtUp: false, written }
   }
   const { entries } = await d.workers.request('REPL_LOG_READ', { shard: parent, fromLsn: step.fromLsn, limit: DERIVE_TAIL_ENTRIES, maxBytes: DERIVE_TAIL_BYTES })
-  if (entries.length === 0) return { progress: from, caughtUp: true }
+  if (entries.length === 0) return { progress: from, caughtUp: true, written: 0 }
   const batch = tailBatch(from, entries, side)
-  await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from, to: batch.to, entries: batch.entries })
-  return { progress: batch.to, caughtUp: false }
+  const { written } = await d.workers.request('SPLIT_DERIVE_APPLY', { shard: child, from, to: batch.to, entries: batch.entries })
+  return { progress: batch.to, caughtUp: false, written }
 }
 
 /** Steps until the child has applied the parent's whole log as it stands (the base copy first). */

@@ -508,6 +508,7 @@ export class ShardHost {
       if (r.lift !== null) await e.splitLift(r.lift)
       return { fence: e.splitFence }
     },
+    SPLIT_CHILD_CLEAR: (r) => this.engineOf(r.shard).clearDerivedChild(),
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

@@ -33,7 +33,7 @@ import {
 import type { KvOp, KvStore } from './kv'
 import type { LwwOutcome, RowDerive, RowOp, RowOpKind } from './row-write'
 import { sweep, type SweepOptions, type SweepReport } from './sweep'
-import { purgeRelations, type RelationPurge } from './purge-relations'
+import { purgeRelations, relationsPresent, type RelationPurge } from './purge-relations'
 import { commitLogNeed, type CommitLogConsumer } from './commit-log'
 import { LOG_FLOOR_META, truncateCommitLog } from './log-truncate'
 import { decodeTipEntry, encodeTipEntry, Tip, TIP_CACHE_ENTRIES, type TipEntry } from './tip'
@@ -1196,6 +1196,24 @@ export class ShardEngine {
     this.checkOpen()
     if (!Array.isArray(entries)) throw badArg('derived entries must be an array')
     return await applyDerived(this.repl, from, to, entries)
+  }
+
+  /**
+   * Empty this (child) shard before a derive from scratch (a cancelled or stale one left rows):
+   * its derive progress first, then every relation's rows and back versions. In that order, so a
+   * crash in between leaves no progress over a partial child, and the next derive (which starts
+   * with this when the child records no progress) empties it again. TIP entries stay: an xid
+   * committed at its HLC with no rows left is harmless, and a new derive commits it the same.
+   * Refused on a shard with a commit log of its own: it is served (switched), not being derived.
+   */
+  async clearDerivedChild (): Promise<{ relations: number, rows: number }> {
+    this.checkOpen()
+    if (this.st.lsn > 0n) {
+      throw new ScratchBirdError('SB_BAD_ARGUMENT', `shard ${this.shardId} has a commit log of its own (LSN ${this.st.lsn}): it is served, not a split child being derived; not cleared`, { shard: this.shardId })
+    }
+    if (await readDeriveProgress(this.repl) !== null) await clearDeriveProgress(this.repl)
+    const purged = await this.purgeRelations([...await relationsPresent(this.kv)])
+    return { relations: purged.length, rows: purged.reduce((n, p) => n + p.rows, 0) }
   }
 
   /** This (child) shard's derive progress; `clear`: remove it after reading. */

@@ -82,6 +82,23 @@ async function deleteRange (host: PurgeHost, prefix: Uint8Array): Promise<number
   }
 }
 
+/** The relation ids with a key in r/ or b/ of this store (one seek per relation). */
+export async function relationsPresent (kv: KvStore): Promise<Set<number>> {
+  const ids = new Set<number>()
+  for (const space of [ROW_SPACE, BACK_SPACE]) {
+    let from = space.gte
+    for (;;) {
+      const k = await firstKey(kv, from, space.lt)
+      if (k === undefined) break
+      const id = relationOf(k)
+      ids.add(id)
+      if (id >= MAX_TABLE_ID) break
+      from = spacePrefix(space, id + 1)
+    }
+  }
+  return ids
+}
+
 /**
  * Delete the rows, back versions and forest leaves of the relations in `dropped` held by this
  * shard replica. Returns one entry per relation that had anything here (none: nothing to do).

@@ -4,9 +4,10 @@ import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { LAYOUT_MAX_MEMBERS, parseLayout, type ClusterLayout } from '../layout'
 import {
-  GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, isMemberRecord, isNodeId, GOSSIP_MAX_STRING,
+  GOSSIP_MAX_MEMBERS_PER_MESSAGE, GOSSIP_MAX_SPLIT_REPORTS, MEMBER_STATES, isMemberRecord, isNodeId, GOSSIP_MAX_STRING, SPLIT_PARENT_PHASES,
   type GossipAck, type GossipMessage, type GossipPing, type MemberRecord
 } from './types'
+import type { SplitParentReport } from '../split-progress'
 import type { NodeId } from '../../core/ids'
 
 // Gossip messages on the wire (GOSSIP_SYNC and its reply, DESIGN §7): a versioned binary codec.
@@ -24,10 +25,14 @@ import type { NodeId } from '../../core/ids'
 //     drained and drained, cluster/membership/drain.ts). A v2 layout decodes with neither.
 // v4: layout = v3 layout | joining: count varint, nodeId u16 each (members whose leaderless
 //     replicas are being filled, cluster/membership/leaderless-moves.ts).
+// v5: member = v4 member | split reports: count varint, each parent varint | phase u8 (0 copying,
+//     1 caught_up, 2 switched) | lagEntries varint | rowsCopied varint (cluster/split-run.ts);
+//     layout = v4 layout | split opt (to varint: a split to 2 × shards under way).
 // Each message is written in the lowest version that carries it (core/codec-versions.ts): v1
 // without a layout, v2 with one that has no leaving, left or joining members, v3 with leaving or
-// left ones, v4 with joining ones — so a node of the previous release reads everything but what
-// it could not represent.
+// left ones, v4 with joining ones, v5 while a split runs (a layout with `split`, or a member
+// with split reports) — so a node of the previous release reads everything but what it could
+// not represent, and refuses (SB_CODEC_VERSION) rather than misreads a split.
 
 export const GOSSIP_CODEC_VERSION = CODEC_VERSIONS.gossip
 /** The first version carrying the sender's cluster layout. */
@@ -36,12 +41,16 @@ const LAYOUT_SINCE = 2
 const MEMBER_STATES_SINCE = 3
 /** The first version carrying the layout's joining members. */
 const JOINING_SINCE = 4
+/** The first version carrying a split under way (the layout's intent, the members' reports). */
+const SPLIT_SINCE = 5
 /** The layout format of gossip v4 (every member state): MEMBERSHIP_DECREE carries layouts in it. */
 export const LAYOUT_FORMAT = JOINING_SINCE
+/** The layout format of gossip v5 (a split under way): MEMBERSHIP_DECREE v3 carries layouts in it. */
+export const SPLIT_LAYOUT_FORMAT = SPLIT_SINCE
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
-function writeMember (w: CodecWriter, m: MemberRecord): void {
+function writeMember (w: CodecWriter, m: MemberRecord, version: number): void {
   w.u16(m.nodeId)
   w.str(m.address)
   w.str(m.datacenter)
@@ -53,9 +62,20 @@ function writeMember (w: CodecWriter, m: MemberRecord): void {
   w.uint(m.catalogVersion)
   w.str(m.oldestActiveHlc)
   w.uint(m.shardReplicas)
+  if (version >= SPLIT_SINCE) {
+    w.array(m.split ?? [], x => { w.uint(x.parent); w.u8(SPLIT_PARENT_PHASES.indexOf(x.phase)); w.uint(x.lagEntries); w.uint(x.rowsCopied) })
+  }
 }
 
-function readMember (r: CodecReader): MemberRecord {
+function readSplitReports (r: CodecReader): SplitParentReport[] {
+  const n = r.count(4)
+  if (n > GOSSIP_MAX_SPLIT_REPORTS) throw r.malformed(`${n} split reports in one member record (at most ${GOSSIP_MAX_SPLIT_REPORTS})`)
+  const out: SplitParentReport[] = []
+  for (let i = 0; i < n; i++) out.push({ parent: r.uint() as SplitParentReport['parent'], phase: r.pick(SPLIT_PARENT_PHASES, 'split phase'), lagEntries: r.uint(), rowsCopied: r.uint() })
+  return out
+}
+
+function readMember (r: CodecReader, version: number): MemberRecord {
   const m: MemberRecord = {
     nodeId: r.nodeId(),
     address: r.str(),
@@ -68,6 +88,10 @@ function readMember (r: CodecReader): MemberRecord {
     catalogVersion: r.uint(),
     oldestActiveHlc: r.str(),
     shardReplicas: r.uint()
+  }
+  if (version >= SPLIT_SINCE) {
+    const split = readSplitReports(r)
+    if (split.length > 0) m.split = split
   }
   if (!isMemberRecord(m)) throw r.malformed(`member record of node ${(m as MemberRecord).nodeId} out of bounds`)
   return m
@@ -83,6 +107,7 @@ export function writeLayout (w: CodecWriter, l: ClusterLayout, version: number):
   w.array(l.leaving ?? [], id => w.u16(id))
   w.array(l.left ?? [], id => w.u16(id))
   if (version >= JOINING_SINCE) w.array(l.joining ?? [], id => w.u16(id))
+  if (version >= SPLIT_SINCE) w.opt(l.split, x => w.uint(x.to))
 }
 
 function readIds (r: CodecReader, what: string): NodeId[] {
@@ -101,14 +126,16 @@ export function readLayout (r: CodecReader, version: number): ClusterLayout {
   const members = readIds(r, 'members')
   const states = version >= MEMBER_STATES_SINCE ? { leaving: readIds(r, 'leaving members'), left: readIds(r, 'left members') } : {}
   const joining = version >= JOINING_SINCE ? { joining: readIds(r, 'joining members') } : {}
-  const layout = parseLayout({ cluster, shards, epoch, members, ...states, ...joining })
-  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, or leaving/left/joining not ascending disjoint members)')
+  const split = version >= SPLIT_SINCE ? r.opt(() => ({ to: r.uint() })) : undefined
+  const layout = parseLayout({ cluster, shards, epoch, members, ...states, ...joining, ...(split !== undefined ? { split } : {}) })
+  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, leaving/left/joining not ascending disjoint members, or a split to other than twice the shards)')
   return layout
 }
 
 /** The lowest codec version that carries `m` (see above). */
 function versionOf (m: GossipMessage | null): number {
   const l = m?.layout
+  if (l?.split !== undefined || (m?.members.some(x => x.split !== undefined) ?? false)) return SPLIT_SINCE
   if (l === undefined || l === null) return 1
   if ((l.joining ?? []).length > 0) return JOINING_SINCE
   return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? MEMBER_STATES_SINCE : LAYOUT_SINCE
@@ -118,7 +145,7 @@ function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void 
   w.u8(m.type === 'ping' ? 0 : 1)
   w.u16(m.from)
   w.str(m.hlc)
-  w.array(m.members, x => writeMember(w, x))
+  w.array(m.members, x => writeMember(w, x, version))
   if (m.type === 'ping') {
     w.f64(m.sentAt)
   } else {
@@ -137,7 +164,7 @@ function readMessage (r: CodecReader, version: number): GossipMessage {
   const n = r.count(1)
   if (n > GOSSIP_MAX_MEMBERS_PER_MESSAGE) throw r.malformed(`${n} members (at most ${GOSSIP_MAX_MEMBERS_PER_MESSAGE})`)
   const members: MemberRecord[] = []
-  for (let i = 0; i < n; i++) members.push(readMember(r))
+  for (let i = 0; i < n; i++) members.push(readMember(r, version))
   const m: GossipMessage = type === 'ping'
     ? { type, from, hlc, members, sentAt: r.finite() }
     : { type, from, hlc, members, echoSentAt: r.finite(), answeredAt: r.finite() }

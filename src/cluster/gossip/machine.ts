@@ -9,6 +9,7 @@ import {
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
 } from './types'
 import type { NodeId } from '../../core/ids'
+import type { SplitParentReport } from '../split-progress'
 
 // SWIM-style gossip membership (DESIGN §7) as a sans-I/O state machine: tick(now) and
 // receive(from, msg, now) return messages to send and events to log; the shell does the sending,
@@ -109,6 +110,8 @@ export interface GossipLocal {
   catalogVersion?: number
   oldestActiveHlc?: string
   shardReplicas?: number
+  /** The split reports of this node (empty: none, the field is dropped). */
+  split?: SplitParentReport[]
 }
 
 export interface MemberView extends MemberRecord {
@@ -270,6 +273,10 @@ export class GossipMachine {
     if (local.catalogVersion !== undefined) this.me.catalogVersion = local.catalogVersion
     if (local.oldestActiveHlc !== undefined) this.me.oldestActiveHlc = local.oldestActiveHlc
     if (local.shardReplicas !== undefined) this.me.shardReplicas = local.shardReplicas
+    if (local.split !== undefined) {
+      if (local.split.length === 0) delete this.me.split
+      else this.me.split = local.split.map(x => ({ ...x }))
+    }
     // A new heartbeat, so the changed record replaces the old one everywhere.
     this.me.heartbeat++
   }

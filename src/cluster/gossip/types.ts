@@ -5,7 +5,8 @@
 // parsed JSON value (the same rules), and copies only the known fields.
 
 import { parseLayout, type ClusterLayout } from '../layout'
-import { isNodeId, type NodeId } from '../../core/ids'
+import { isNodeId, isShardId, MAX_SHARDS, type NodeId } from '../../core/ids'
+import type { SplitParentPhase, SplitParentReport } from '../split-progress'
 
 /**
  * joining/normal/leaving/left are set by the member itself; suspect and down are an observer's
@@ -22,6 +23,9 @@ export type MemberState = typeof MEMBER_STATES[number]
 export const GOSSIP_MAX_MEMBERS_PER_MESSAGE = 64
 /** Longest address, datacenter, boot id or HLC string a record may carry. */
 export const GOSSIP_MAX_STRING = 256
+/** Split reports one record may carry: one per parent its owner holds, and a split has at most MAX_SHARDS / 2 parents. */
+export const GOSSIP_MAX_SPLIT_REPORTS = MAX_SHARDS / 2
+export const SPLIT_PARENT_PHASES: readonly SplitParentPhase[] = ['copying', 'caught_up', 'switched']
 
 /** One member as its owner announced it (plus an observer's suspect/down verdict). */
 export interface MemberRecord {
@@ -48,6 +52,11 @@ export interface MemberRecord {
   oldestActiveHlc: string
   /** Number of shard replicas the member holds (for display). */
   shardReplicas: number
+  /**
+   * While a split runs (layout.split, cluster/split-run.ts): where the member's derive of each
+   * parent it holds stands, ascending by parent, one entry per parent; absent when none.
+   */
+  split?: SplitParentReport[]
 }
 
 /**
@@ -150,7 +159,20 @@ export function isMemberRecord (v: unknown): v is MemberRecord {
     isCount(r.incarnation) && isCount(r.heartbeat) &&
     (MEMBER_STATES as readonly unknown[]).includes(r.state) &&
     isText(r.bootId, false) && isText(r.claimedOver, true) && isCount(r.catalogVersion) &&
-    isText(r.oldestActiveHlc, true) && isCount(r.shardReplicas)
+    isText(r.oldestActiveHlc, true) && isCount(r.shardReplicas) && (r.split === undefined || isSplitReports(r.split))
+}
+
+/** One report per parent, ascending, each within bounds. */
+export function isSplitReports (v: unknown): v is SplitParentReport[] {
+  if (!Array.isArray(v) || v.length > GOSSIP_MAX_SPLIT_REPORTS) return false
+  let last = -1
+  for (const x of v as unknown[]) {
+    if (typeof x !== 'object' || x === null) return false
+    const r = x as Record<string, unknown>
+    if (!isShardId(r.parent) || r.parent <= last || !(SPLIT_PARENT_PHASES as readonly unknown[]).includes(r.phase) || !isCount(r.lagEntries) || !isCount(r.rowsCopied)) return false
+    last = r.parent
+  }
+  return true
 }
 
 /**
@@ -185,6 +207,7 @@ export function copyRecord (r: MemberRecord): MemberRecord {
     claimedOver: r.claimedOver,
     catalogVersion: r.catalogVersion,
     oldestActiveHlc: r.oldestActiveHlc,
-    shardReplicas: r.shardReplicas
+    shardReplicas: r.shardReplicas,
+    ...(r.split === undefined ? {} : { split: r.split.map(x => ({ parent: x.parent, phase: x.phase, lagEntries: x.lagEntries, rowsCopied: x.rowsCopied })) })
   }
 }

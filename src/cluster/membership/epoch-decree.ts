@@ -1,4 +1,4 @@
-import { holdingMembers, sameMembership, type ClusterLayout } from '../layout'
+import { holdingMembers, sameLayout, type ClusterLayout } from '../layout'
 import type { NodeId } from '../../core/ids'
 
 // One decision per membership epoch (issue 20, finding 3; DESIGN §7). Pure: the acceptor's rules
@@ -174,7 +174,7 @@ export class DecreeProposer {
     if (reply.kind === 'accepted' && this.phase === 'accept') {
       this.accepts.add(from)
       if (this.accepts.size < majority) return none
-      return this.finish({ kind: 'chosen', layout: this.value, own: this.value === this.wanted || (this.value.epoch === this.wanted.epoch && sameMembership(this.value, this.wanted)) })
+      return this.finish({ kind: 'chosen', layout: this.value, own: this.value === this.wanted || (this.value.epoch === this.wanted.epoch && sameLayout(this.value, this.wanted)) })
     }
     return none
   }

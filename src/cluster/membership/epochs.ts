@@ -1,4 +1,4 @@
-import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, sameMembership, withStates, type ClusterLayout } from '../layout'
+import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, sameLayout, withStates, type ClusterLayout } from '../layout'
 import type { NodeId } from '../../core/ids'
 import { splitsBetween } from '../shard-split'
 
@@ -67,7 +67,7 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
     const members = [local, remote].every(l => l.members.includes(self) && l.members.includes(peer))
     if (!members || splitsBetween(few.shards, few.epoch, many.shards, many.epoch) === null) return { kind: 'conflict', reason: `storage.shards ${local.shards} here, ${remote.shards} there` }
   }
-  if (local.epoch === remote.epoch && sameMembership(local, remote)) return { kind: 'same' }
+  if (local.epoch === remote.epoch && sameLayout(local, remote)) return { kind: 'same' }
   const here = `${describeLayout(local)} here, ${describeLayout(remote)} there`
   const peerMember = local.members.includes(peer)
   const selfThere = remote.members.includes(self)

@@ -2,8 +2,9 @@ import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
-import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, readLayout, writeLayout } from '../../cluster/gossip/codec'
+import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, readLayout, SPLIT_LAYOUT_FORMAT, writeLayout } from '../../cluster/gossip/codec'
 import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membership/epoch-decree'
+import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
@@ -28,6 +29,8 @@ import type { NodeId, ShardId, Xid } from '../../core/ids'
 //                   accept: layout (gossip v4 format) → kind u8 (0 promise, 1 accepted, 2 rejected,
 //                   3 behind) | epoch uint | ballot | promise: accepted opt (ballot, layout) |
 //                   rejected: promised ballot | behind: runs uint
+//                   v3: the layouts in gossip v5 format (a split under way); written as v1
+//                   unless a layout carries `split`, so a previous release refuses only those.
 //   REPL_SNAPSHOT_CHUNK shard u32 | generation uint | from nodeId | snapshot id, LSN, generation,
 //                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
 //                   value blob) | v2: voters at the LSN (count, nodeId…; the last chunk only)
@@ -246,34 +249,39 @@ const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK re
 function writeBallot (w: CodecWriter, b: Ballot): void { w.uint(b.round); w.u16(b.node) }
 function readBallot (r: CodecReader): Ballot { return { round: r.uint(), node: r.nodeId() } }
 
-const decreeRequest: Codec<DecreeRequest> = v1('MEMBERSHIP_DECREE', (w, v) => {
+/** MEMBERSHIP_DECREE v3 first: a layout with a split under way (gossip layout format v5); v1 for any other. */
+const DECREE_SPLIT_SINCE = 3
+const decreeLayoutFormat = (version: number): number => version >= DECREE_SPLIT_SINCE ? SPLIT_LAYOUT_FORMAT : LAYOUT_FORMAT
+const decreeVersion = (l: ClusterLayout | undefined): number => l?.split !== undefined ? DECREE_SPLIT_SINCE : 1
+
+const decreeRequest: Codec<DecreeRequest> = versionedLowest('MEMBERSHIP_DECREE', CODEC_VERSIONS.rpcPayload, rpcFail, v => decreeVersion(v.kind === 'accept' ? v.layout : undefined), (w, v, version) => {
   w.u8(v.kind === 'prepare' ? 0 : 1)
   w.uint(v.epoch)
   writeBallot(w, v.ballot)
-  if (v.kind === 'accept') writeLayout(w, v.layout, LAYOUT_FORMAT)
-}, r => {
+  if (v.kind === 'accept') writeLayout(w, v.layout, decreeLayoutFormat(version))
+}, (r, version) => {
   const kind = r.pick(['prepare', 'accept'] as const, 'decree request kind')
   const epoch = r.uint()
   const ballot = readBallot(r)
   if (kind === 'prepare') return { kind, epoch, ballot }
-  const layout = readLayout(r, LAYOUT_FORMAT)
+  const layout = readLayout(r, decreeLayoutFormat(version))
   if (layout.epoch !== epoch) throw r.malformed(`decree of epoch ${epoch} proposes a layout of epoch ${layout.epoch}`)
   return { kind, epoch, ballot, layout }
 })
 
-const decreeReply: Codec<DecreeReply> = v1('MEMBERSHIP_DECREE reply', (w, v) => {
+const decreeReply: Codec<DecreeReply> = versionedLowest('MEMBERSHIP_DECREE reply', CODEC_VERSIONS.rpcPayload, rpcFail, v => decreeVersion(v.kind === 'promise' ? v.accepted?.layout : undefined), (w, v, version) => {
   w.u8(['promise', 'accepted', 'rejected', 'behind'].indexOf(v.kind))
   w.uint(v.epoch)
   writeBallot(w, v.ballot)
-  if (v.kind === 'promise') w.opt(v.accepted, a => { writeBallot(w, a.ballot); writeLayout(w, a.layout, LAYOUT_FORMAT) })
+  if (v.kind === 'promise') w.opt(v.accepted, a => { writeBallot(w, a.ballot); writeLayout(w, a.layout, decreeLayoutFormat(version)) })
   else if (v.kind === 'rejected') writeBallot(w, v.promised)
   else if (v.kind === 'behind') w.uint(v.runs)
-}, r => {
+}, (r, version) => {
   const kind = r.pick(['promise', 'accepted', 'rejected', 'behind'] as const, 'decree reply kind')
   const epoch = r.uint()
   const ballot = readBallot(r)
   switch (kind) {
-    case 'promise': return { kind, epoch, ballot, accepted: r.opt(() => ({ ballot: readBallot(r), layout: readLayout(r, LAYOUT_FORMAT) })) ?? null }
+    case 'promise': return { kind, epoch, ballot, accepted: r.opt(() => ({ ballot: readBallot(r), layout: readLayout(r, decreeLayoutFormat(version)) })) ?? null }
     case 'accepted': return { kind, epoch, ballot }
     case 'rejected': return { kind, epoch, ballot, promised: readBallot(r) }
     case 'behind': return { kind, epoch, ballot, runs: r.uint() }

@@ -40,5 +40,9 @@ export const SPLIT_BODIES: SplitBodies = {
   SPLIT_FENCE: {
     req: [(w, v) => { w.u32(v.shard); w.opt(v.lift, n => w.u32(n)) }, r => ({ shard: r.shard(), lift: r.opt(() => r.u32()) ?? null })],
     rep: [(w, v) => w.opt(v.fence, f => { w.u32(f.shards); w.u64(f.lsn) }), r => ({ fence: r.opt(() => ({ shards: r.u32(), lsn: r.u64() })) ?? null })]
+  },
+  SPLIT_CHILD_CLEAR: {
+    req: [(w, v) => { w.u32(v.shard) }, r => ({ shard: r.shard() })],
+    rep: [(w, v) => { w.uint(v.relations); w.uint(v.rows) }, r => ({ relations: r.uint(), rows: r.uint() })]
   }
 }

@@ -22,6 +22,8 @@ export interface SplitRequests {
   SPLIT_SWITCH: { shard: ShardId, shards: number }
   /** Parent `shard`'s fence; `lift`: lift it first when it is the split of that many shards. */
   SPLIT_FENCE: { shard: ShardId, lift: number | null }
+  /** Empty child `shard` (progress, then rows) before a derive from scratch (storage/engine.ts clearDerivedChild). */
+  SPLIT_CHILD_CLEAR: { shard: ShardId }
 }
 
 export interface SplitReplies {
@@ -34,4 +36,6 @@ export interface SplitReplies {
   SPLIT_SWITCH: { lsn: bigint | null }
   /** The fence held after the call (null: none, or lifted now). */
   SPLIT_FENCE: { fence: SplitFence | null }
+  /** Relations that had rows, and the row versions deleted. */
+  SPLIT_CHILD_CLEAR: { relations: number, rows: number }
 }

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { Catalog } from '../../../src/catalog/catalog'
 import { splitBlockers } from '../../../src/cluster/shard-split'
 import { asNodeId, asShardId } from '../../../src/core/ids'
-import { splitContext } from '../../../src/exec/shard-split-statement'
-import type { MemberRow, ShardMapRow } from '../../../src/exec/env'
+import { alterClusterShards, splitContext } from '../../../src/exec/shard-split-statement'
+import type { ExecEnv, MemberRow, ShardMapRow } from '../../../src/exec/env'
+import { commandResult } from '../../../src/exec/result'
+import type { AlterClusterStatement } from '../../../src/sql/ast'
 import { ddlContext } from '../../../src/plan/column-default'
 import type { CreateTableStatement } from '../../../src/sql/ast'
 import { parseOne } from '../../../src/sql/parser'
@@ -49,5 +51,33 @@ describe('splitContext', () => {
     expect(splitContext(c, { ...quiet, members: () => [member(1, 'normal'), member(2, 'leaving')] }).membershipChanging).toBe(true)
     expect(splitContext(c, { ...quiet, members: () => [member(1, 'normal'), member(4, 'joining')] }).membershipChanging).toBe(true)
     expect(splitContext(c, { ...quiet, shardMap: () => [shard(), shard('to {1, 2} from {4}')] }).membershipChanging).toBe(true)
+  })
+})
+
+describe('alterClusterShards', () => {
+  const stmt = (shards: number): AlterClusterStatement => ({ kind: 'alter_cluster', pos: { line: 1, col: 1 } as never, shards })
+  /** An env whose decider path (node/cluster.ts splitOp) records what it was asked. */
+  function env (catalog: Catalog): { env: ExecEnv, asked: number[] } {
+    const asked: number[] = []
+    const e = { ...quiet, shards: 4, catalog: () => catalog, splitOp: async (s: AlterClusterStatement) => { asked.push(s.shards); return commandResult('ALTER CLUSTER', 0, []) } }
+    return { env: e as unknown as ExecEnv, asked }
+  }
+
+  it('until the run is ready (SPLIT_RUN_READY), a valid split is refused naming row_copy and nothing reaches the decider', async () => {
+    const { env: e, asked } = env(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY)'))
+    await expect(alterClusterShards(e, stmt(8))).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_UNSUPPORTED', details: { blockers: ['row_copy'] } })
+    expect(asked).toEqual([])
+  })
+
+  it('once ready: a split with blockers is refused here; one without, and anything else, goes to the decider', async () => {
+    const blocked = env(catalogOf('CREATE TABLE users (id INT PRIMARY KEY, email TEXT UNIQUE)'))
+    await expect(alterClusterShards(blocked.env, stmt(8), true)).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_UNSUPPORTED', details: { blockers: ['global_index'] } })
+    expect(blocked.asked).toEqual([])
+    const plain = env(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY)'))
+    await alterClusterShards(plain.env, stmt(8), true)
+    // The current count (a cancel while a split runs) and other counts are the decider's to judge against its layout.
+    await alterClusterShards(plain.env, stmt(4), true)
+    await alterClusterShards(plain.env, stmt(16), true)
+    expect(plain.asked).toEqual([8, 4, 16])
   })
 })

@@ -373,6 +373,7 @@ const ARBS: Arbs = {
     req: fc.record({ shard: shardArb, lift: fc.option(fc.integer({ min: 1, max: 2048 }), { nil: null }) }),
     rep: fc.record({ fence: fc.option(fc.record({ shards: fc.integer({ min: 1, max: 2048 }), lsn: u64 }), { nil: null }) })
   },
+  SPLIT_CHILD_CLEAR: { req: fc.record({ shard: shardArb }), rep: fc.record({ relations: fc.nat(), rows: fc.nat() }) },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }

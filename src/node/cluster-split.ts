@@ -1,0 +1,76 @@
+import type { Logger } from 'pino'
+import type { ClusterLayout } from '../cluster/layout'
+import { parentsMaySwitch, splitDoneLayout, splitProgressText, splitStatement, splitSwitched, type SplitReports } from '../cluster/split-run'
+import { ScratchBirdError } from '../core/errors'
+import type { NodeId, ShardId } from '../core/ids'
+import { commandResult, type StatementResult } from '../exec/result'
+import { DECREE_TIMEOUT_MS, type DecreeResult } from './membership-decree'
+
+// The decider's side of a split's RUN (cluster/split-run.ts holds the rules), kept out of
+// node/cluster.ts, which hands it its decree, layout and gossip: ALTER CLUSTER SET shards decided
+// as a layout (the intent, or a cancel), the final layout of 2n shards decided once every holder
+// of every parent reports 'switched', and SHOW SHARD MAP's text of each parent's progress.
+
+export interface ClusterSplitDeps {
+  readonly layout: () => ClusterLayout
+  /** Is this node the decider now (the lowest live member)? */
+  readonly isDecider: () => boolean
+  /** Is a decree of this node under way? */
+  readonly proposing: () => boolean
+  /** Decides `next` (epoch + 1) through the membership decree and adopts what was chosen. */
+  readonly decide: (next: ClusterLayout, why: string) => Promise<{ result: DecreeResult, adopted: boolean }>
+  /** The voters of the next decree, as a message lists them. */
+  readonly votersText: () => string
+  /** The nodes holding a copy of `parent` (placement: the first N of its preference list). */
+  readonly holdersOf: (parent: ShardId) => readonly NodeId[]
+  /** Every member's split reports as gossip carries them. */
+  readonly reports: () => SplitReports
+  readonly log: Logger
+}
+
+export class ClusterSplit {
+  constructor (private readonly d: ClusterSplitDeps) {}
+
+  /** ALTER CLUSTER SET shards = `requested` at the decider: the intent or a cancel decided, or a coded error. */
+  async op (requested: number): Promise<StatementResult> {
+    const l = this.d.layout()
+    const what = splitStatement(l, requested, parentsMaySwitch(l, this.d.holdersOf, this.d.reports()))
+    if (what.kind === 'nothing') return commandResult('ALTER CLUSTER', 0, [what.message])
+    if (this.d.proposing()) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `ALTER CLUSTER SET shards = ${requested} not done: this node is deciding membership epoch ${l.epoch + 1} already; nothing was changed: retry`, { epoch: l.epoch })
+    }
+    const why = what.kind === 'start'
+      ? `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${requested} under way (every holder of each parent derives its child; routing stays with ${l.shards} shards until every parent switched)`
+      : `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${l.split?.to ?? '?'} cancelled (the children are dropped)`
+    const { result, adopted } = await this.d.decide(what.layout, why)
+    const epoch = what.layout.epoch
+    const command = `ALTER CLUSTER SET shards = ${requested}`
+    if (result.kind === 'undecided') {
+      throw new ScratchBirdError('SB_MEMBERSHIP_NO_MAJORITY', `${command} not done: membership epoch ${epoch} needs answers from a majority of members {${this.d.votersText()}} within ${DECREE_TIMEOUT_MS} ms; no answer from node(s) {${result.missing.join(', ')}}; ${result.maybe ? 'voters that answered may hold it, so the decider may still complete it (SHOW SHARD MAP tells)' : 'nothing was changed'}: retry once they are reachable`,
+        { epoch, missing: result.missing })
+    }
+    if (result.kind !== 'chosen' || !result.own) {
+      const why = result.kind === 'chosen' ? 'an earlier proposal was decided for it, which this node completed' : result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? 'another node decided it first' : 'another node is deciding it at the same time'
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} not done: membership epoch ${epoch} not decided here: ${why}; retry against the new layout`, { epoch })
+    }
+    if (!adopted) {
+      throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command}: membership epoch ${epoch} is decided but could not be recorded in this node's data directory yet (its log says why); it takes effect at the next try`, { epoch })
+    }
+    return commandResult('ALTER CLUSTER', 0, [])
+  }
+
+  /** Each gossip round at the decider: the layout of 2n shards once every holder of every parent switched. */
+  finish (): void {
+    const l = this.d.layout()
+    if (l.split === undefined || !this.d.isDecider() || this.d.proposing()) return
+    if (!splitSwitched(l, this.d.holdersOf, this.d.reports())) return
+    void this.d.decide(splitDoneLayout(l), `split of ${l.shards} shards into ${l.split.to} done: every holder of every parent switched; routing with ${l.split.to} shards from this epoch on`)
+  }
+
+  /** SHOW SHARD MAP's text of `shard`'s split (null: no split, or not a parent). */
+  progressText (shard: ShardId): string | null {
+    const l = this.d.layout()
+    if (l.split === undefined || shard >= l.shards) return null
+    return splitProgressText(l.split.to, shard, l.shards, this.d.holdersOf(shard), this.d.reports())
+  }
+}

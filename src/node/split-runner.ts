@@ -1,0 +1,211 @@
+import type { Logger } from 'pino'
+import type { ClusterLayout } from '../cluster/layout'
+import { holdersAtLeast, nextPhase, type SplitReports } from '../cluster/split-run'
+import type { SplitParentPhase, SplitParentReport, SplitSwitchHooks } from '../cluster/split-progress'
+import { describe, isScratchBirdError, messageOf } from '../core/errors'
+import type { NodeId, ShardId } from '../core/ids'
+import { childOf, deriveStep, endDerive, type DeriveDeps } from './split-derive'
+
+// The thin I/O shell of a split's RUN on this node (cluster/split-run.ts holds the rules): while
+// the layout it runs carries `split`, for every parent it holds a copy of, it keeps the derive of
+// the child going (node/split-derive.ts: a bounded number of steps per parent per tick, the event
+// loop yielded between steps, tailing on after it caught up), reports where each stands (its
+// gossip record), and on a parent's primary asks the switch half (SplitSwitchHooks, implemented
+// by node/split-switch.ts) to begin the switch once every holder reports caught up. Once
+// switchedAt answers an LSN the parent is 'switched' and the child is started (once per process:
+// startChild is idempotent, so a restart calls it again).
+//
+// What it keeps in memory is only what it reports (phase, rows written, lag); the derive itself
+// resumes from the child's recorded progress, so a restart of the node picks up where the last
+// applied batch ended. A child with NO recorded progress is emptied first (SPLIT_CHILD_CLEAR): a
+// derive assumes an empty child, and a cancelled or stale derive may have left rows. A derive
+// whose parent log was cut back under it (SB_SPLIT_COPY_STALE) is ended (pin released, progress
+// cleared), its child emptied, and started again from a fresh pin. When the layout drops the
+// split with the same shard count (a cancel), every derive here is ended and its child emptied;
+// when it drops it with the doubled count (the switch is done), the runner forgets its state —
+// the switch half owns the pins from the switch on.
+
+/** Derive steps per parent per tick: bounded work, so a tick of many parents stays short. */
+export const SPLIT_STEPS_PER_TICK = 8
+
+export interface SplitRunnerDeps {
+  readonly selfId: NodeId
+  readonly derive: DeriveDeps
+  readonly hooks: SplitSwitchHooks
+  /** The layout this node runs (recorded in cluster.json before it is returned here). */
+  readonly layout: () => ClusterLayout
+  /** The nodes holding a copy of `parent` (placement: the first N of its preference list). */
+  readonly holdersOf: (parent: ShardId) => readonly NodeId[]
+  /** Is this node `parent`'s primary (a single copy: its owner; Mode 1: its group's primary here)? */
+  readonly isPrimary: (parent: ShardId) => boolean
+  /** Every node's reports as gossip carries them (this node's own are overlaid by the runner). */
+  readonly reports: () => SplitReports
+  /** Puts this node's reports in its gossip record (empty: none). */
+  readonly publish: (reports: SplitParentReport[]) => void
+  readonly log: Logger
+  readonly stepsPerTick?: number
+}
+
+interface ParentRun {
+  phase: SplitParentPhase
+  rowsCopied: number
+  lagEntries: number
+  /** The child was checked (and emptied when it recorded no progress) in this process. */
+  ready: boolean
+  /** beginSwitch answered this LSN. */
+  switchLsn: bigint | null
+  childStarted: boolean
+  /** The last error logged for this parent (the same one is not logged every tick). */
+  lastError: string | null
+}
+
+export class SplitRunner {
+  /** The split the state below belongs to (shards n → to), null: none seen. */
+  private split: { shards: number, to: number } | null = null
+  private readonly parents = new Map<ShardId, ParentRun>()
+  private running = false
+  private timer: NodeJS.Timeout | null = null
+
+  constructor (private readonly d: SplitRunnerDeps) {}
+
+  start (intervalMs: number): void {
+    this.timer = setInterval(() => { void this.tick() }, intervalMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  /** This node's reports, ascending by parent (what publish last got). */
+  reports (): SplitParentReport[] {
+    return [...this.parents].sort(([a], [b]) => a - b).map(([parent, r]) => ({ parent, phase: r.phase, lagEntries: r.lagEntries, rowsCopied: r.rowsCopied }))
+  }
+
+  /** One round over the parents this node holds (never two at once). */
+  async tick (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      await this.round()
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async round (): Promise<void> {
+    const l = this.d.layout()
+    const was = this.split
+    if (l.split === undefined) {
+      if (was === null) return
+      if (l.shards === was.shards) await this.cancel(was.shards)
+      else this.d.log.info({ shards: l.shards }, `split of ${was.shards} shards into ${was.to} done here: routing with ${l.shards} shards`)
+      this.parents.clear()
+      this.split = null
+      this.d.publish([])
+      return
+    }
+    if (was === null || was.shards !== l.shards || was.to !== l.split.to) {
+      this.parents.clear()
+      this.split = { shards: l.shards, to: l.split.to }
+      this.d.log.info({ shards: l.shards, to: l.split.to }, `split of ${l.shards} shards into ${l.split.to} (membership epoch ${l.epoch}): deriving the children of the parents held here`)
+    }
+    const n = l.shards
+    for (let p = 0; p < n; p++) {
+      const parent = p as ShardId
+      if (!this.d.holdersOf(parent).includes(this.d.selfId)) continue
+      const st = this.stateOf(parent)
+      try {
+        await this.stepParent(parent, n, st)
+        st.lastError = null
+      } catch (e) {
+        const text = messageOf(e)
+        if (st.lastError !== text) this.d.log.warn({ shard: parent, err: describe(e) }, `split: the derive of shard ${parent + n} from shard ${parent} did not advance (retried at the next round): ${text}`)
+        st.lastError = text
+      }
+      this.d.publish(this.reports())
+      await yieldLoop()
+    }
+  }
+
+  private stateOf (parent: ShardId): ParentRun {
+    let st = this.parents.get(parent)
+    if (st === undefined) this.parents.set(parent, st = { phase: 'copying', rowsCopied: 0, lagEntries: 0, ready: false, switchLsn: null, childStarted: false, lastError: null })
+    return st
+  }
+
+  private async stepParent (parent: ShardId, n: number, st: ParentRun): Promise<void> {
+    if (st.phase !== 'switched' && await this.d.hooks.switchedAt(parent, n) !== null) {
+      st.phase = 'switched'
+      st.lagEntries = 0
+      this.d.log.info({ shard: parent }, `split: shard ${parent + n} was derived from shard ${parent} exactly to its switch entry; starting it`)
+    }
+    if (st.phase === 'switched') {
+      if (!st.childStarted) { await this.d.hooks.startChild(parent, n); st.childStarted = true }
+      return
+    }
+    const w = this.d.derive.workers
+    const child = childOf(parent, n)
+    if (!st.ready) {
+      // A derive from nothing assumes an empty child: a cancelled or stale one may have left rows.
+      await w.openShard(child)
+      const { progress } = await w.request('SPLIT_DERIVE_STATE', { shard: child, clear: false })
+      if (progress === null) await w.request('SPLIT_CHILD_CLEAR', { shard: child })
+      st.ready = true
+    }
+    for (let i = 0; i < (this.d.stepsPerTick ?? SPLIT_STEPS_PER_TICK); i++) {
+      let r
+      try {
+        r = await deriveStep(this.d.derive, parent, n)
+      } catch (e) {
+        if (!isScratchBirdError(e, 'SB_SPLIT_COPY_STALE')) throw e
+        await this.restartDerive(parent, n, st, messageOf(e))
+        return
+      }
+      st.rowsCopied += r.written
+      st.phase = nextPhase(st.phase, r.caughtUp)
+      if (r.caughtUp) { st.lagEntries = 0; break }
+      const { lastLsn } = await w.request('REPL_STATE_GET', { shard: parent })
+      st.lagEntries = lastLsn > r.progress.through ? Number(lastLsn - r.progress.through) : 0
+      await yieldLoop()
+    }
+    if (st.switchLsn === null && this.d.isPrimary(parent) && holdersAtLeast(this.d.holdersOf(parent), this.withOwn(), parent, 'caught_up')) {
+      // Asked again at every round while it answers null (a prepared transaction holds it back).
+      st.switchLsn = await this.d.hooks.beginSwitch(parent, n)
+      if (st.switchLsn !== null) this.d.log.info({ shard: parent, lsn: String(st.switchLsn) }, `split: every holder of shard ${parent} caught up; its switch entry is at LSN ${st.switchLsn}`)
+    }
+  }
+
+  /** Gossip's reports with this node's own current ones (gossip may carry an older record of ours). */
+  private withOwn (): SplitReports {
+    const all = new Map(this.d.reports())
+    all.set(this.d.selfId, this.reports())
+    return all
+  }
+
+  /** SB_SPLIT_COPY_STALE: end the derive (pin, progress), empty the child, start again from a fresh pin. */
+  private async restartDerive (parent: ShardId, n: number, st: ParentRun, why: string): Promise<void> {
+    this.d.log.warn({ shard: parent }, `split: the derive of shard ${parent + n} starts again from empty: ${why}`)
+    await endDerive(this.d.derive, parent, n)
+    await this.d.derive.workers.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
+    Object.assign(st, { phase: 'copying', rowsCopied: 0, lagEntries: 0, ready: true })
+  }
+
+  /** A cancel: every derive of this node ended (pin released) and its child emptied. */
+  private async cancel (n: number): Promise<void> {
+    for (const parent of this.parents.keys()) {
+      try {
+        await endDerive(this.d.derive, parent, n)
+        await this.d.derive.workers.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
+      } catch (e) {
+        this.d.log.error({ shard: parent, err: describe(e) }, `split cancelled: the derive of shard ${parent + n} could not be ended here (its parent's log pin may stay until the next split): ${messageOf(e)}`)
+      }
+    }
+    this.d.log.info({ shards: n }, `split cancelled: the derives held here ended and their children were emptied; routing stays with ${n} shards`)
+  }
+}
+
+function yieldLoop (): Promise<void> {
+  return new Promise(resolve => setImmediate(resolve))
+}
