@@ -497,6 +497,7 @@ export class ShardHost {
     SPLIT_PIN: async (r) => ({ pin: await this.engineOf(r.shard).splitPin(r.pin) }),
     SPLIT_DERIVE_APPLY: (r) => this.engineOf(r.shard).deriveApply(r.from, r.to, r.entries),
     SPLIT_DERIVE_STATE: async (r) => ({ progress: await this.engineOf(r.shard).deriveState(r.clear) }),
+    SPLIT_CLEANUP: async (r) => await this.engineOf(r.shard).splitCleanup(r.rule, r.maxChunks),
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

@@ -65,7 +65,9 @@ export const SHARD_OPS = {
   SPLIT_SCAN: { code: 71, synopsis: 'VERSION_SCAN of this node\'s own copy of a shard whatever its role (a Mode 1 replica reads its applied state: the derive\'s log tail fixes what a page missed), each row with its xid', local: true },
   SPLIT_PIN: { code: 72, synopsis: 'pin a parent shard\'s commit log after its last applied LSN L0 (truncation keeps L0 + 1 on, across restarts: storage/split-pin.ts), answering L0; or release the pin', local: true },
   SPLIT_DERIVE_APPLY: { code: 73, synopsis: 'apply derived entries (source xid, commit HLC, child-side upserts and deletes-if-present) to a child shard with its derive progress in one batch, not logged; re-delivery is a no-op (storage/split-derive.ts)', local: true },
-  SPLIT_DERIVE_STATE: { code: 74, synopsis: 'a child shard\'s derive progress (parent, L0, LSN applied through, base-copy resume point), optionally cleared', local: true }
+  SPLIT_DERIVE_STATE: { code: 74, synopsis: 'a child shard\'s derive progress (parent, L0, LSN applied through, base-copy resume point), optionally cleared', local: true },
+  // Shard split, CLEANUP (cluster/shard-split.ts "4. CLEANUP"); 79 leaves 75-78 to the split's run and switch.
+  SPLIT_CLEANUP: { code: 79, synopsis: 'delete, in bounded chunks, every version of the keys a split moved out of this shard (the rule: each relation\'s partition columns in its key; decision records by xid), not logged, resumable (storage/split-cleanup.ts); scans skip those keys until it ends', local: true }
 } as const
 
 /**

@@ -2,6 +2,7 @@ import type { ShardId } from '../../core/ids'
 import type { DeriveApplyReport, DeriveProgress, DerivedEntry } from '../../storage/split-derive'
 import type { Tuple } from '../../storage/keys'
 import type { SplitPin } from '../../storage/split-pin'
+import type { CleanupReport, CleanupRule } from '../../storage/split-cleanup'
 import type { SplitScanRow } from '../../storage/version-scan'
 
 // Request and reply payloads of the shard-split ops (ops.ts SPLIT_*; cluster/shard-split.ts "2. COPY"):
@@ -17,6 +18,8 @@ export interface SplitRequests {
   SPLIT_DERIVE_APPLY: { shard: ShardId, from: DeriveProgress | null, to: DeriveProgress, entries: DerivedEntry[] }
   /** Child `shard`'s derive progress; `clear`: remove it after reading (the derive is done or cancelled). */
   SPLIT_DERIVE_STATE: { shard: ShardId, clear: boolean }
+  /** Delete up to `maxChunks` chunks of the keys that do not belong in `shard` by `rule` (storage/split-cleanup.ts). */
+  SPLIT_CLEANUP: { shard: ShardId, rule: CleanupRule, maxChunks: number }
 }
 
 export interface SplitReplies {
@@ -25,4 +28,5 @@ export interface SplitReplies {
   SPLIT_PIN: { pin: SplitPin | null }
   SPLIT_DERIVE_APPLY: DeriveApplyReport
   SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }
+  SPLIT_CLEANUP: CleanupReport
 }

@@ -361,6 +361,14 @@ const ARBS: Arbs = {
     rep: fc.record({ applied: fc.boolean(), written: count })
   },
   SPLIT_DERIVE_STATE: { req: fc.record({ shard: shardArb, clear: fc.boolean() }), rep: fc.record({ progress: fc.option(deriveProgress, { nil: null }) }) },
+  SPLIT_CLEANUP: {
+    req: fc.record({
+      shard: shardArb,
+      rule: fc.record({ shards: u32, relations: fc.array(fc.record({ tableId: u32, parts: fc.array(fc.record({ pos: fc.nat({ max: 30 }), kind: fc.constantFrom('text' as const, 'int' as const, 'uuid' as const, 'bytes' as const, 'xid' as const) }), { maxLength: 3 }) }), { maxLength: 3 }) }),
+      maxChunks: count
+    }),
+    rep: fc.record({ rows: count, backVersions: count, done: fc.boolean() })
+  },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }
