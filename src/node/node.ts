@@ -32,7 +32,7 @@ import { LiveShardCount } from '../cluster/shard-count'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
-import { SplitCleanup } from './split-cleanup'
+import { homeShardOf, SplitCleanup } from './split-cleanup'
 import { droppedRelationIds } from '../catalog/dropped-relations'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
@@ -182,6 +182,7 @@ export class ScratchBirdNode {
   /** A split's CLEANUP on this node (split-cleanup.ts); armed once the node follows a split layout. */
   private splitCleanup: SplitCleanup | null = null
   private splitCleanupArmed = false
+  private homeShards: { of: Catalog, shards: number, home: (tableId: number, key: Uint8Array) => ShardId | undefined } | undefined
   private dropped: { of: Catalog, ids: ReadonlySet<number> } | undefined
   private sealer: MerkleSealer | null = null
   /** The hash-chained audit log (audit.enabled). */
@@ -518,6 +519,14 @@ export class ScratchBirdNode {
     this.splitCleanupArmed = (this.layout?.splitFrom?.length ?? 0) > 0
     this.shardCount!.onChange(() => { this.splitCleanupArmed = true; kick() })
     kick()
+  }
+
+  /** After a split, the shard a row's key belongs in now (hints stored under a parent); undefined before any split. */
+  private splitHomeShard (tableId: number, key: Uint8Array): ShardId | undefined {
+    if (!this.splitCleanupArmed) return undefined
+    const shards = this.shardCount!.shards
+    if (this.homeShards?.of !== this.catalog || this.homeShards.shards !== shards) this.homeShards = { of: this.catalog, shards, home: homeShardOf(this.catalog, shards) }
+    return this.homeShards.home(tableId, key)
   }
 
   private startSweeper (): void {
@@ -1138,6 +1147,7 @@ export class ScratchBirdNode {
       pending: (shard, n) => cluster.pendingOf(shard, n),
       layoutConfirmed: () => cluster.layoutConfirmed(),
       alive: (id) => cluster.isAlive(id),
+      homeShard: (tableId, key) => this.splitHomeShard(tableId, key),
       // A node admitted at run time is in the layout, not necessarily in this node's cluster.nodes.
       isMember: (id) => members.has(id) || cluster.isLayoutMember(id),
       xid: () => makeXid(config.node.id, xids.take()),

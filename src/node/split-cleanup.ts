@@ -1,11 +1,12 @@
 import type { Logger } from 'pino'
-import type { Catalog } from '../catalog/catalog'
+import type { Catalog, TableInfo } from '../catalog/catalog'
 import type { ShardCountSource } from '../cluster/shard-count'
 import { DECISION_TABLE_ID } from '../cluster/twopc'
 import { describe, messageOf } from '../core/errors'
 import { asShardId, type ShardId } from '../core/ids'
 import { tableShape } from '../plan/table-types'
-import type { CleanupPartKind, CleanupRelation, CleanupRule } from '../storage/split-cleanup'
+import { decodeTuple } from '../storage/keys'
+import { shardOfKey, type CleanupPartKind, type CleanupRelation, type CleanupRule } from '../storage/split-cleanup'
 import { isIntegerKind, isTextKind, type SqlType } from '../types/sql-types'
 import type { ShardRequester } from './shard-router'
 
@@ -39,13 +40,37 @@ export function cleanupRule (catalog: Catalog, shards: number): CleanupRule {
   const relations: CleanupRelation[] = [{ tableId: DECISION_TABLE_ID, parts: [{ pos: 0, kind: 'xid' }] }]
   for (const t of catalog.tables) {
     if (t.temporary !== undefined || t.replication.replication_mode === 'leaderless_quorum') continue
-    const shape = tableShape(t)
-    const parts = shape.partition.map(col => ({ pos: shape.pk.indexOf(col), kind: kindOf(shape.types[col]!) }))
+    const placed = keyPlacement(t)
     // A partition column outside the key means a global primary-key index, which refuses a split.
-    if (parts.some(p => p.pos < 0)) continue
-    relations.push({ tableId: t.id, parts })
+    if (placed !== null) relations.push(placed)
   }
   return { shards, relations: relations.sort((a, b) => a.tableId - b.tableId) }
+}
+
+/** Where `t`'s partition columns sit in its key and how each is hashed; null when one is not in the key. */
+function keyPlacement (t: TableInfo): CleanupRelation | null {
+  const shape = tableShape(t)
+  const parts = shape.partition.map(col => ({ pos: shape.pk.indexOf(col), kind: kindOf(shape.types[col]!) }))
+  return parts.some(p => p.pos < 0) ? null : { tableId: t.id, parts }
+}
+
+/**
+ * The shard among `shards` that the row of relation `tableId` with encoded primary key `key`
+ * belongs in — as the router places it (plan/table-types.ts shardOfRow), from the key alone; undefined
+ * when the catalog does not know the relation or its partition columns are not all in its key.
+ * What re-routes a hint stored before a split (cluster/hints/batches.ts deliveryBatches).
+ */
+export function homeShardOf (catalog: Catalog, shards: number): (tableId: number, key: Uint8Array) => ShardId | undefined {
+  const placements = new Map<number, CleanupRelation | null>()
+  return (tableId, key) => {
+    let placed = placements.get(tableId)
+    if (placed === undefined) {
+      const t = catalog.tableById(tableId)
+      placed = t === undefined ? null : keyPlacement(t)
+      placements.set(tableId, placed)
+    }
+    return placed === null ? undefined : asShardId(shardOfKey(placed, decodeTuple(key), shards))
+  }
 }
 
 export interface SplitCleanupDeps {

@@ -124,8 +124,8 @@ export function checkCleanupRule (rule: CleanupRule, shard: ShardId): void {
   }
 }
 
-/** The shard among `shards` a key element list belongs in, by `rel`'s partition columns. */
-function shardOfKey (rel: CleanupRelation, pk: readonly TupleValue[], shards: number): number {
+/** The shard among `shards` a key (its decoded primary key) belongs in, by `rel`'s partition columns. */
+export function shardOfKey (rel: CleanupRelation, pk: readonly TupleValue[], shards: number): number {
   const first = rel.parts[0]!
   if (first.kind === 'xid') {
     const xid = pk[first.pos]
