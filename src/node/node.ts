@@ -765,7 +765,7 @@ export class ScratchBirdNode {
     const hlc = this.hlc!
     const source = new BackupSource({
       workers: this.workers!,
-      shards: this.config.storage.shards,
+      shards: this.shardCount!,
       dataDir: this.dataDir,
       maxMessageBytes: this.config.storage.max_message_bytes,
       nodeId: this.config.node.id,

@@ -1210,7 +1210,8 @@ export class ShardEngine {
    *  (replica-snapshot.ts); snapshotId 0n opens a new snapshot. */
   async snapshotRead (req: SnapshotReadRequest): Promise<SnapshotChunk> {
     this.checkOpen()
-    return await this.snapSource.read(this.repl, req)
+    const m = this.moved
+    return await this.snapSource.read(this.repl, req, m === null ? undefined : (key) => m.movedAny(key))
   }
 
   /** Install a chunk of another replica's snapshot (replica-snapshot.ts): the first one starts

@@ -36,7 +36,7 @@ import { CodecReader, CodecWriter } from '../core/codec'
 import { ScratchBirdError } from '../core/errors'
 import { MAX_SHARDS, type ShardId } from '../core/ids'
 import { shardOf, type PartitionValue } from '../core/partition'
-import { backRangeOfRow, checkTableId, decodeRowKey, decodeTuple, encodeTuple, metaKey, rowPrefix, KEY_END, type TupleValue } from './keys'
+import { BACK_SPACE, backRangeOfRow, checkTableId, ROW_SPACE, decodeRowKey, decodeTuple, encodeTuple, metaKey, rowPrefix, KEY_END, type TupleValue } from './keys'
 import type { KvOp, KvStore } from './kv'
 
 /** Keys one cleanup chunk looks at before letting queued writes run (the purge's rhythm). */
@@ -167,6 +167,16 @@ export class MovedKeys {
   moved (key: Uint8Array): boolean {
     const { tableId, pkOffset } = decodeRowKey(key)
     return this.ofTable(tableId)?.(key, pkOffset) ?? false
+  }
+
+  /** `moved` for any key a snapshot streams: a row (r/) or back version (b/ = the row key · version) of a moved key; false for the rest. */
+  movedAny (key: Uint8Array): boolean {
+    if (key[1] !== ROW_SPACE.gte[1]) return false
+    if (key[0] === ROW_SPACE.gte[0]) return this.moved(key)
+    if (key[0] !== BACK_SPACE.gte[0] || key.length < 20) return false
+    const row = key.slice(0, key.length - 17)
+    row[0] = ROW_SPACE.gte[0]!
+    return this.moved(row)
   }
 }
 
