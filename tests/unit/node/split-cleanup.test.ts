@@ -183,6 +183,10 @@ describe('split cleanup of a former parent shard', () => {
     expect(snap.length).toBeGreaterThan(0)
     expect(snap.filter(k => moved.movedAny(k))).toEqual([])
     expect(snap.filter(k => k[0] === BACK_SPACE.gte[0]).length).toBeGreaterThan(0)
+    // Mode 1 verification compares the parent's replicas without the leftovers (replicas clean at their own pace).
+    const verifyAt = nextHlc()
+    const verify = async (): Promise<bigint[]> => (await w.request('MODE1_VERIFY', { shard: asShardId(0), tableIds: [USERS, INDEX, ORDERS, DAYS].map(t => t.info.id), snapshotHlc: verifyAt, buckets: null })).hashes
+    const midHashes = await verify()
 
     // A restart in the middle: the record keeps the filter and the resume point.
     await w.stop(); started = []
@@ -196,6 +200,7 @@ describe('split cleanup of a former parent shard', () => {
     await runner.kick()
     expect(deleted.length).toBeGreaterThan(0)
     expect(await scanAll(w, all)).toEqual(expected)
+    expect(await verify()).toEqual(midHashes)
     // Idempotent: a second pass finds shard 0 cleaned for 4 shards.
     deleted.length = 0
     await runner.kick()
