@@ -108,8 +108,29 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // applies entries before its group commits them, so a failover may cut its log back under a
 // derive (or a snapshot install replace it): that is recorded with the pin and the derive stops
 // with SB_SPLIT_COPY_STALE (the child has to be derived again from empty).
+// Step 4 (CLEANUP) and the shard-keyed state around it are built for a node that follows a count
+// reached by splits (cluster.json's splitFrom at start, or a change of the live count): node/
+// split-cleanup.ts runs SPLIT_CLEANUP (storage/split-cleanup.ts) on every former parent s < N/2 it
+// holds, a few chunks per request, at start, at each count change and after each sweep. The rule is
+// the final count N: a key of shard s whose partition hash mod N is not s goes — primary record and
+// every back version, index entries (rows of their relation, placed by its own partition key) and
+// decision records (by xid) alike; it covers several splits at once. Sides come from the key alone
+// (a splittable relation has its partition columns in its key), as the router places rows (checked
+// for every column type). Physical deletes, not logged: each node cleans its own copies, safely
+// because no reader routes a moved key to its parent after the switch and every holder applied the
+// parent's log to the switch before the N-shard layout was decided, so no older entry can bring one
+// back; a tombstone could reach the child through hints or anti-entropy and delete the live row.
+// Progress (rule and resume point) is kept in the shard's s/split-clean with each chunk; the end
+// is recorded as s/split-clean-at = N (a later request is done at once). While the record exists
+// the engine's scans (QUERY, SCAN, JOIN_QUERY, VERSION_SCAN, SPLIT_SCAN), Mode 1 verification and
+// snapshot streams (replica bootstrap, full backups) skip moved keys: a SELECT without a key counts
+// each row once, and replicas cleaning at their own pace never differ in verification. The forest
+// holds leaves of leaderless tables only, which refuse a split, so there are no leaves to drop.
+// Hints are re-routed by key at delivery (cluster/hints/batches.ts). Backups read the live count;
+// an incremental after a split, and an incremental or replay staged into a directory of another
+// shard count, are refused (SB_BACKUP_REFUSED).
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
-// drops children on cancel), the SWITCH's write refusal and decision, CLEANUP; a derive assumes an
+// drops children on cancel), the SWITCH's write refusal and decision; a derive assumes an
 // empty child (one left by a cancelled derive must be dropped first: nothing does that yet).
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
