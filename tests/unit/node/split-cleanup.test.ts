@@ -111,7 +111,7 @@ async function storedKeys (dir: string, s: number): Promise<{ rows: Map<number, 
       const { tableId } = decodeRowKey(k)
       rows.set(tableId, (rows.get(tableId) ?? 0) + 1)
     }
-    for await (const _ of kv.iterate({ gte: BACK_SPACE.gte, lt: BACK_SPACE.lt })) back++
+    for await (const [k] of kv.iterate({ gte: BACK_SPACE.gte, lt: BACK_SPACE.lt })) if (k.length > 0) back++
     const m = new MovedKeys(rule, asShardId(s))
     for await (const [k] of kv.iterate({ gte: ROW_SPACE.gte, lt: ROW_SPACE.lt })) if (m.moved(k)) moved++
   } finally { await kv.close() }
