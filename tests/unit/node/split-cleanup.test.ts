@@ -2,18 +2,15 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
+import { catalogOf } from '../../helpers/catalog-of'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Catalog } from '../../../src/catalog/catalog'
 import { DECISION_TABLE_ID, encodeDecision } from '../../../src/cluster/twopc'
 import { ManualClock } from '../../../src/core/clock'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, asShardId, type ShardId } from '../../../src/core/ids'
-import { ddlContext } from '../../../src/plan/column-default'
 import { pkTuple, shardOfRow, tableShape, type TableShape } from '../../../src/plan/table-types'
 import { ShardWorkers } from '../../../src/node/shard-workers'
 import { cleanupRule, SplitCleanup } from '../../../src/node/split-cleanup'
-import type { TableDdlStatement } from '../../../src/sql/ast'
-import { parseOne } from '../../../src/sql/parser'
 import type { RowWrite } from '../../../src/storage/engine'
 import { BACK_SPACE, decodeRowKey, ROW_SPACE, type Tuple } from '../../../src/storage/keys'
 import { LevelKv } from '../../../src/storage/kv-level'
@@ -44,20 +41,14 @@ async function node (dir: string): Promise<ShardWorkers> {
   return w
 }
 
-function catalog (): Catalog {
-  let c = new Catalog()
-  for (const sql of [
-    'CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT)',
-    'CREATE INDEX users_name ON users (name) LOCAL',
-    // Partition column second in a composite key, and a type hashed by its key encoding.
-    'CREATE TABLE orders (region TEXT, n BIGINT, amount BIGINT, PRIMARY KEY (region, n))',
-    "ALTER TABLE orders SET partition_key_columns = 'n'",
-    'CREATE TABLE days (d DATE PRIMARY KEY, note TEXT)'
-  ]) c = c.apply(parseOne(sql) as TableDdlStatement, ddlContext(3)).catalog
-  return c
-}
-
-const CAT = catalog()
+const CAT = catalogOf([
+  'CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT)',
+  'CREATE INDEX users_name ON users (name) LOCAL',
+  // Partition column second in a composite key, and a type hashed by its key encoding.
+  'CREATE TABLE orders (region TEXT, n BIGINT, amount BIGINT, PRIMARY KEY (region, n))',
+  "ALTER TABLE orders SET partition_key_columns = 'n'",
+  'CREATE TABLE days (d DATE PRIMARY KEY, note TEXT)'
+])
 const shape = (name: string): TableShape => tableShape(CAT.table(name)!)
 const USERS = shape('users')
 const INDEX = shape('users_name')

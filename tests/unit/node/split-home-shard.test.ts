@@ -1,14 +1,11 @@
 import fc from 'fast-check'
+import { catalogOf } from '../../helpers/catalog-of'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { Catalog } from '../../../src/catalog/catalog'
 import { deliveryBatches } from '../../../src/cluster/hints/batches'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, asShardId } from '../../../src/core/ids'
-import { ddlContext } from '../../../src/plan/column-default'
 import { pkTuple, shardOfRow, tableShape } from '../../../src/plan/table-types'
 import { cleanupRule, homeShardOf } from '../../../src/node/split-cleanup'
-import type { TableDdlStatement } from '../../../src/sql/ast'
-import { parseOne } from '../../../src/sql/parser'
 import { encodeTuple } from '../../../src/storage/keys'
 import type { StoredHint } from '../../../src/storage/hint-store'
 import { asXid } from '../../../src/core/ids'
@@ -24,19 +21,13 @@ import { SqlUuid, type SqlValue } from '../../../src/types/values'
 
 beforeAll(async () => { await initHashing() })
 
-function catalog (): Catalog {
-  let c = new Catalog()
-  for (const sql of [
-    'CREATE TABLE t (a TEXT, b BIGINT, c UUID, d DATE, e TIMESTAMP, f DECIMAL(12,2), g BOOLEAN, h DOUBLE PRECISION, i BYTEA, j SMALLINT, v TEXT, PRIMARY KEY (a, b, c, d, e, f, g, h, i, j))',
-    "ALTER TABLE t SET partition_key_columns = 'j,i,h,g,f,e,d,c,b,a'",
-    'CREATE TABLE one (k INTEGER, x VARCHAR(20), PRIMARY KEY (x, k))',
-    "ALTER TABLE one SET partition_key_columns = 'k'",
-    "CREATE TABLE leaderless (id TEXT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum')"
-  ]) c = c.apply(parseOne(sql) as TableDdlStatement, ddlContext(3)).catalog
-  return c
-}
-
-const CAT = catalog()
+const CAT = catalogOf([
+  'CREATE TABLE t (a TEXT, b BIGINT, c UUID, d DATE, e TIMESTAMP, f DECIMAL(12,2), g BOOLEAN, h DOUBLE PRECISION, i BYTEA, j SMALLINT, v TEXT, PRIMARY KEY (a, b, c, d, e, f, g, h, i, j))',
+  "ALTER TABLE t SET partition_key_columns = 'j,i,h,g,f,e,d,c,b,a'",
+  'CREATE TABLE one (k INTEGER, x VARCHAR(20), PRIMARY KEY (x, k))',
+  "ALTER TABLE one SET partition_key_columns = 'k'",
+  "CREATE TABLE leaderless (id TEXT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum')"
+])
 const T = tableShape(CAT.table('t')!)
 const ONE = tableShape(CAT.table('one')!)
 
