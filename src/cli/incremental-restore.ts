@@ -67,6 +67,14 @@ function checkOwnDirectory (target: string, m: BackupManifest): void {
   if (id === null) throw refused(`${target} is not a data directory: restore the full backup of this chain first`, { target })
   if (id.cluster !== m.cluster) throw refused(`${target} is a data directory of cluster "${String(id.cluster)}"; this backup is of cluster "${m.cluster}": a backup is never restored into another cluster`, { target })
   if (id.nodeId !== m.nodeId) throw refused(`${target} is the data directory of node ${String(id.nodeId)}; this incremental backup is of node ${m.nodeId}`, { target })
+  // A shard split restarts each shard's log (the children's at LSN 1): entries of one count never continue a data directory of another.
+  const layout = ((): { shards?: unknown } | null => {
+    try { return JSON.parse(readFileSync(join(target, 'cluster.json'), 'utf8')) as { shards?: unknown } } catch { return null }
+  })()
+  if (layout !== null && typeof layout.shards === 'number' && layout.shards !== m.shardCount) {
+    throw refused(`${target} has ${layout.shards} shards; incremental backup ${m.backupId} was taken at ${m.shardCount}: an incremental backup or point-in-time replay does not cross a shard split — restore a full backup taken at ${layout.shards} shards`,
+      { target, shards: layout.shards, backupShards: m.shardCount })
+  }
 }
 
 /** Each shard's last LSN in the target. */

@@ -160,6 +160,37 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // runner learns of the cancel only by seeing the split go; the next split's derive replaces the
 // pin); the "may have switched" reading that refuses a cancel is each holder's in-memory phase,
 // so a node restarted after reporting caught_up reports copying until it catches up again.
+// Step 4 (CLEANUP) and the shard-keyed state around it are built for a node that follows a count
+// reached by splits (cluster.json's splitFrom at start, or a change of the live count): node/
+// split-cleanup.ts runs SPLIT_CLEANUP (storage/split-cleanup.ts) on every former parent s < N/2 it
+// holds, a few chunks per request, at start, at each count change and after each sweep. The rule is
+// the final count N: a key of shard s whose partition hash mod N is not s goes — primary record and
+// every back version, index entries (rows of their relation, placed by its own partition key) and
+// decision records (by xid) alike; it covers several splits at once. Sides come from the key alone
+// (a splittable relation has its partition columns in its key), as the router places rows (checked
+// for every column type). Physical deletes, not logged: each node cleans its own copies, safely
+// because no reader routes a moved key to its parent after the switch and every holder applied the
+// parent's log to the switch before the N-shard layout was decided, so no older entry can bring one
+// back; a tombstone could reach the child through hints or anti-entropy and delete the live row.
+// Progress (rule and resume point) is kept in the shard's s/split-clean with each chunk; the end
+// is recorded as s/split-clean-at = N (a later request is done at once). While the record exists
+// the engine's scans (QUERY, SCAN, JOIN_QUERY, VERSION_SCAN, SPLIT_SCAN), Mode 1 verification and
+// snapshot streams (replica bootstrap, full backups) skip moved keys: a SELECT without a key counts
+// each row once, and replicas cleaning at their own pace never differ in verification. The forest
+// holds leaves of leaderless tables only, which refuse a split, so there are no leaves to drop.
+// Hints are re-routed by key at delivery (cluster/hints/batches.ts). Backups read the live count;
+// an incremental after a split, and an incremental or replay staged into a directory of another
+// shard count, are refused (SB_BACKUP_REFUSED).
+// REMAINING for a whole split (lead's merge note, session 14): the node does not start the runner
+// yet (node/split-wiring.ts; SPLIT_RUN_READY false keeps the row_copy blocker); Mode 1's
+// beginSwitch commit wait (SplitSwitchDeps.committed) is not wired; startChild does not start a
+// Mode 1 child group with the parent's voters; children are not moved to (or kept at) a placement
+// (under 2n, rendezvous may place child s + n on a node that never derived it: either place a
+// child with its parent — a placement key of s mod the count before the first split, carried in
+// gossip — or move it); shard requests routed by n are not refused by a node at 2n (a write for a
+// child-side key could land in the parent after its fence lifts, then be cleaned away); the fence
+// refuses all of the parent's writes, not only child-side ones; the cleanup's scan filter is armed
+// after adoption, not with it.
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2

@@ -7,6 +7,7 @@ import { encodeChunk, chunkMemberName, isRowKey } from '../backup/chunk'
 import { encodeLogChunk, logMemberName } from '../backup/log-chunk'
 import { BACKUP_FORMAT, BACKUP_KIND, META_MEMBERS, type BackupType, type ShardSnapshotInfo } from '../backup/manifest'
 import { ArchiveWriter, type Sink } from '../backup/writer'
+import type { ShardCountSource } from '../cluster/shard-count'
 import { writeFileAtomic } from '../core/atomic-file'
 import { Hlc } from '../core/hlc'
 import { HlcPersistence } from '../core/hlc-persist'
@@ -59,7 +60,8 @@ const MAX_PENDING = 8
 
 export interface BackupSourceDeps {
   readonly workers: Pick<ShardWorkers, 'request'>
-  readonly shards: number
+  /** The node's shard count: a number, or the live count (cluster/shard-count.ts) read at each backup — a split adds shards while the node runs. */
+  readonly shards: number | ShardCountSource
   readonly dataDir: string
   /** storage.max_message_bytes: a chunk is a worker's reply, bounded by the rings' message limit. */
   readonly maxMessageBytes: number
@@ -90,10 +92,20 @@ export function readLastBackup (dataDir: string, shards: number): LastBackup | n
   } catch { return null }
 }
 
+/** The shard count the recorded last backup was taken at (its LSN list), or null when none is readable. */
+export function readLastBackupShards (dataDir: string): number | null {
+  try {
+    const v = JSON.parse(readFileSync(join(dataDir, LAST_BACKUP_FILE), 'utf8')) as { lsns?: unknown }
+    return Array.isArray(v.lsns) ? v.lsns.length : null
+  } catch { return null }
+}
+
 export class BackupSource {
   private readonly pending = new Map<string, LastBackup>()
 
   constructor (private readonly d: BackupSourceDeps) {}
+
+  private get shards (): number { return typeof this.d.shards === 'number' ? this.d.shards : this.d.shards.shards }
 
   /** Write a backup of the node to `sink`, after every check that can refuse it. */
   async write (type: BackupType, sink: Sink, checked: (base: LastBackup | null) => void): Promise<ShardSnapshotInfo[]> {
@@ -130,7 +142,7 @@ export class BackupSource {
       version: VERSION,
       cluster: d.cluster,
       nodeId: d.nodeId,
-      shardCount: d.shards,
+      shardCount: this.shards,
       createdAtMs,
       hlc: backupId,
       shards: infos
@@ -155,7 +167,7 @@ export class BackupSource {
     if (d.observeHlc === undefined) throw new ScratchBirdError('SB_BAD_ARGUMENT', 'this backup source takes no cluster cut (not a running node)')
     d.observeHlc(cut)
     const pending = new Map<number, Set<Xid>>()
-    for (const shard of shardIds(d.shards)) {
+    for (const shard of shardIds(this.shards)) {
       const { limbo } = await d.workers.request('LIST_LIMBO', { shard })
       if (limbo.length > 0) pending.set(shard, new Set(limbo.map(l => l.xid)))
     }
@@ -187,9 +199,15 @@ export class BackupSource {
 
   private async incrementalBase (): Promise<LastBackup> {
     const d = this.d
-    const base = readLastBackup(d.dataDir, d.shards)
+    const base = readLastBackup(d.dataDir, this.shards)
+    const taken = base === null ? readLastBackupShards(d.dataDir) : null
+    if (taken !== null && taken !== this.shards) {
+      // Each shard's log starts again at a split (the children's at LSN 1): no incremental continues across one.
+      throw refused(`the last backup of node ${d.nodeId} was taken at ${taken} shards; the node has ${this.shards} since a shard split: take a full backup (--type=full) first, incremental backups continue from it`,
+        { backupShards: taken, shards: this.shards })
+    }
     if (base === null) throw refused(`no completed backup of node ${d.nodeId} is recorded in ${join(d.dataDir, LAST_BACKUP_FILE)}: take a full backup first (--type=full)`)
-    for (const shard of shardIds(d.shards)) {
+    for (const shard of shardIds(this.shards)) {
       const st = await d.workers.request('REPL_STATE_GET', { shard })
       const from = BigInt(base.lsns[shard]!) + 1n
       if (from > st.lastLsn + 1n) {
@@ -208,7 +226,7 @@ export class BackupSource {
     const infos: ShardSnapshotInfo[] = []
     // Half the message limit leaves room for the reply's framing (lengths, identity) of up to BACKUP_CHUNK_KEYS entries.
     const maxBytes = Math.min(BACKUP_CHUNK_BYTES, Math.floor(d.maxMessageBytes / 2))
-    for (const shard of shardIds(d.shards)) {
+    for (const shard of shardIds(this.shards)) {
       let seq = 0
       let keys = 0
       let rows = 0
@@ -242,7 +260,7 @@ export class BackupSource {
     const d = this.d
     const infos: ShardSnapshotInfo[] = []
     const maxBytes = Math.min(BACKUP_CHUNK_BYTES, Math.floor(d.maxMessageBytes / 2))
-    for (const shard of shardIds(d.shards)) {
+    for (const shard of shardIds(this.shards)) {
       const fromLsn = BigInt(base.lsns[shard]!) + 1n
       // The log as far as it reaches now; later commits go to the next incremental.
       const st = await d.workers.request('REPL_STATE_GET', { shard })

@@ -32,6 +32,7 @@ import { LiveShardCount } from '../cluster/shard-count'
 import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
+import { homeShardOf, SplitCleanup } from './split-cleanup'
 import { droppedRelationIds } from '../catalog/dropped-relations'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
@@ -178,6 +179,10 @@ export class ScratchBirdNode {
   private cpu: CpuPool | null = null
   private workers: ShardWorkers | null = null
   private sweeper: Sweeper | null = null
+  /** A split's CLEANUP on this node (split-cleanup.ts); armed once the node follows a split layout. */
+  private splitCleanup: SplitCleanup | null = null
+  private splitCleanupArmed = false
+  private homeShards: { of: Catalog, shards: number, home: (tableId: number, key: Uint8Array) => ShardId | undefined } | undefined
   private dropped: { of: Catalog, ids: ReadonlySet<number> } | undefined
   private sealer: MerkleSealer | null = null
   /** The hash-chained audit log (audit.enabled). */
@@ -373,6 +378,7 @@ export class ScratchBirdNode {
       { name: 'hint log upgrade', start: () => this.upgradeHints() },
       ...(clustered ? [] : [{ name: '2PC recovery', start: async () => { await this.recoverLimbo(this.localTwoPhaseIo(), shardIds(config.storage.shards), true) } }]),
       { name: 'sweeper', start: () => this.startSweeper(), stop: async () => { await this.sweeper?.stop() } },
+      { name: 'split cleanup', start: () => this.startSplitCleanup(), stop: async () => { await this.splitCleanup?.stop() } },
       { name: 'Merkle sealer', start: () => this.startSealer(), stop: async () => { await this.sealer?.stop() } },
       ...(clustered
         ? [
@@ -496,6 +502,33 @@ export class ScratchBirdNode {
     return this.dropped.ids
   }
 
+  /**
+   * The background CLEANUP of a split (cluster/shard-split.ts step 4): at start when cluster.json
+   * records a split, at every change of the shard count, and again after each sweep (a pass that
+   * failed is retried; a shard already cleaned answers at once).
+   */
+  private startSplitCleanup (): void {
+    const cleanup = this.splitCleanup = new SplitCleanup({
+      workers: this.workers!,
+      shardCount: this.shardCount!,
+      catalog: () => this.catalog,
+      log: this.log,
+      onDeleted: (rows, back) => { this.metrics.splitCleanup.inc({ kind: 'row' }, rows); this.metrics.splitCleanup.inc({ kind: 'back' }, back) }
+    })
+    const kick = (): void => { if (this.splitCleanupArmed) void cleanup.kick() }
+    this.splitCleanupArmed = (this.layout?.splitFrom?.length ?? 0) > 0
+    this.shardCount!.onChange(() => { this.splitCleanupArmed = true; kick() })
+    kick()
+  }
+
+  /** After a split, the shard a row's key belongs in now (hints stored under a parent); undefined before any split. */
+  private splitHomeShard (tableId: number, key: Uint8Array): ShardId | undefined {
+    if (!this.splitCleanupArmed) return undefined
+    const shards = this.shardCount!.shards
+    if (this.homeShards?.of !== this.catalog || this.homeShards.shards !== shards) this.homeShards = { of: this.catalog, shards, home: homeShardOf(this.catalog, shards) }
+    return this.homeShards.home(tableId, key)
+  }
+
   private startSweeper (): void {
     this.sweeper = new Sweeper({
       workers: this.workers!,
@@ -525,6 +558,7 @@ export class ScratchBirdNode {
         this.metrics.leaderlessReleased.inc({ kind: 'row' }, t.releasedRows)
         this.metrics.leaderlessReleased.inc({ kind: 'back' }, t.releasedBackVersions)
         this.metrics.leaderlessReleased.inc({ kind: 'leaf' }, t.releasedLeaves)
+        if (this.splitCleanupArmed) void this.splitCleanup?.kick()
       },
       droppedRelations: () => [...this.droppedRelations()],
       // The cluster starts after the sweeper: read at each run.
@@ -731,7 +765,7 @@ export class ScratchBirdNode {
     const hlc = this.hlc!
     const source = new BackupSource({
       workers: this.workers!,
-      shards: this.config.storage.shards,
+      shards: this.shardCount!,
       dataDir: this.dataDir,
       maxMessageBytes: this.config.storage.max_message_bytes,
       nodeId: this.config.node.id,
@@ -1113,6 +1147,7 @@ export class ScratchBirdNode {
       pending: (shard, n) => cluster.pendingOf(shard, n),
       layoutConfirmed: () => cluster.layoutConfirmed(),
       alive: (id) => cluster.isAlive(id),
+      homeShard: (tableId, key) => this.splitHomeShard(tableId, key),
       // A node admitted at run time is in the layout, not necessarily in this node's cluster.nodes.
       isMember: (id) => members.has(id) || cluster.isLayoutMember(id),
       xid: () => makeXid(config.node.id, xids.take()),

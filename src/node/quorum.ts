@@ -69,6 +69,8 @@ export interface QuorumDeps {
   readonly layoutConfirmed?: () => boolean
   /** Gossip liveness. */
   readonly alive: (nodeId: NodeId) => boolean
+  /** The shard a row's encoded key belongs in now: hints stored before a split are delivered there (split-cleanup.ts homeShardOf); absent: the stored shard. */
+  readonly homeShard?: ((tableId: number, key: Uint8Array) => ShardId | undefined) | undefined
   /** Is `nodeId` a configured member? */
   readonly isMember: (nodeId: NodeId) => boolean
   /** A fresh node-wide XID (one per autocommit statement or transaction COMMIT). */
@@ -105,6 +107,7 @@ export class QuorumShell {
       // async: a timestamp that cannot be taken (SB_DISK_FULL) is a failed delivery, not a throw.
       send: async (target, g) => { await this.call(target, 'REPLICA_APPLY', { shard: g.shard, xid: g.xid, commitHlc: nextHlcTs(d.hlc), writes: [...g.writes] }, r.write_timeout_ms) },
       alive: id => d.alive(id),
+      homeShard: d.homeShard,
       clock: d.clock,
       onEvent: e => this.onHintEvent(e)
     })

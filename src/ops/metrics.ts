@@ -40,6 +40,7 @@ export interface NodeMetrics {
   readonly sweepRemoved: Counter<'kind'>
   readonly droppedRelationPurged: Counter<'kind'>
   readonly leaderlessReleased: Counter<'kind'>
+  readonly splitCleanup: Counter<'kind'>
   readonly rpcRejected: Counter<'reason'>
   readonly rpcMessagesReceived: Counter<'opcode'>
   readonly rpcBatchesSent: Counter<'peer'>
@@ -108,6 +109,7 @@ export function createMetrics (): NodeMetrics {
     sweepRemoved: new Counter({ name: 'scratchbird_sweep_versions_removed_total', help: 'Record versions removed by the sweep (kind: back = superseded, dead = of dead transactions, tombstone = deleted rows of primary_replica tables purged)', labelNames: ['kind'], registers: [registry] }),
     droppedRelationPurged: new Counter({ name: 'scratchbird_dropped_relation_rows_purged_total', help: 'Storage of dropped relations (DROP TABLE, DROP INDEX, relations a table move retired) deleted by the sweep on this node\'s shard replicas (kind: row = primary record versions and index entries, back = back versions, leaf = Merkle forest leaves)', labelNames: ['kind'], registers: [registry] }),
     leaderlessReleased: new Counter({ name: 'scratchbird_leaderless_rows_released_total', help: 'Leaderless copies deleted by the sweep on shards this node no longer replicates after a join, drain or REMOVE NODE ended (kind: row = primary record versions and index entries, back = back versions, leaf = Merkle forest leaves)', labelNames: ['kind'], registers: [registry] }),
+    splitCleanup: new Counter({ name: 'scratchbird_split_cleanup_rows_total', help: 'Versions deleted from this node\'s copies of former parent shards after a shard split, of the keys that moved to the new shards (kind: row = primary record versions, index entries and 2PC decision records, back = back versions)', labelNames: ['kind'], registers: [registry] }),
     rpcRejected: new Counter({ name: 'scratchbird_rpc_rejected_total', help: 'Cluster RPC requests rejected before dispatch (reason: unauthenticated, wrong_cluster, malformed, too_large); nothing of them was applied', labelNames: ['reason'], registers: [registry] }),
     rpcMessagesReceived: new Counter({ name: 'scratchbird_rpc_messages_received_total', help: 'Cluster RPC messages dispatched to a method by this node', labelNames: ['opcode'], registers: [registry] }),
     rpcBatchesSent: new Counter({ name: 'scratchbird_rpc_batches_sent_total', help: 'Cluster RPC batches (HTTP POSTs) sent, by peer address', labelNames: ['peer'], registers: [registry] }),

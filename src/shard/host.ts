@@ -509,6 +509,7 @@ export class ShardHost {
       return { fence: e.splitFence }
     },
     SPLIT_CHILD_CLEAR: (r) => this.engineOf(r.shard).clearDerivedChild(),
+    SPLIT_CLEANUP: async (r) => await this.engineOf(r.shard).splitCleanup(r.rule, r.maxChunks),
     AE_CPU: (r) => {
       this.engineOf(r.shard)
       return { cpuNs: Math.round(this.aeCpu.total(r.shard)), measured: this.aeCpu.measuring }

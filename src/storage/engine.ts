@@ -71,6 +71,8 @@ import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 import { scanVersions, type SplitScanRow } from './version-scan'
+import { MovedKeys, readCleanupRecord, runCleanup, type CleanupReport, type CleanupRule } from './split-cleanup'
+import { initHashing } from '../core/hash'
 import { applyDerived, clearDeriveProgress, readDeriveProgress, type DeriveApplyReport, type DeriveProgress, type DerivedEntry } from './split-derive'
 import { pinSplitLog, unpinSplitLog, withSplitPin, type SplitPin } from './split-pin'
 
@@ -478,6 +480,8 @@ export class ShardEngine {
   private readonly fences = new TableFences()
   /** Snapshots kept open for replicas being bootstrapped from this one (replica-snapshot.ts). */
   private readonly snapSource: SnapshotSource
+  /** A split's cleanup under way (split-cleanup.ts): the keys scans skip until it ends. */
+  private moved: MovedKeys | null = null
   private closed = false
 
   private constructor (kv: KvStore, opts: ShardEngineOptions, st: ShardState, recovery: RecoveryReport) {
@@ -568,6 +572,9 @@ export class ShardEngine {
       const f = decodeFenceKey(k)
       engine.fences.fence(f.tableId, f.token)
     }
+    // A split's cleanup that was under way goes on filtering reads from the first one (split-cleanup.ts).
+    const cleanup = await readCleanupRecord(kv)
+    if (cleanup !== null) { await initHashing(); engine.moved = new MovedKeys(cleanup, opts.shardId) }
     return engine
   }
 
@@ -976,7 +983,7 @@ export class ShardEngine {
   /** Mode 1 verification: the stored rows of some tables at a snapshot, as Merkle buckets or leaves (merkle/mode1-scan.ts). */
   mode1Verify (req: Mode1ScanRequest): Promise<Mode1ScanResult> {
     this.checkOpen()
-    return mode1Scan(this.kv, this.tip, req)
+    return mode1Scan(this.kv, this.tip, req, this.movedKey())
   }
 
   /**
@@ -1001,7 +1008,7 @@ export class ShardEngine {
   /** A page of a table's latest committed versions with their commit HLCs, tombstones included (storage/version-scan.ts). */
   scanVersions (tableId: number, after: Tuple | null, limit: number): Promise<SplitScanRow[]> {
     this.checkOpen()
-    return scanVersions(this.kv, this.tip, tableId, after, limit)
+    return scanVersions(this.kv, this.tip, tableId, after, limit, this.movedKey())
   }
 
   async get (tableId: number, pk: Tuple, txn?: Txn): Promise<Uint8Array | undefined> {
@@ -1074,7 +1081,10 @@ export class ShardEngine {
       return
     }
     let n = 0
+    const moved = this.moved?.ofTable(tableId) ?? null
     for await (const [k, val] of this.kv.iterate({ ...range, reverse: opts.reverse === true })) {
+      // A split's leftover (split-cleanup.ts): the row is the child's now, read there.
+      if (moved !== null && moved(k, pkOffset)) continue
       const v = await readVisible(this.kv, this.tip, k, val, viewer)
       if (v === undefined || v.tombstone) continue
       yield { pk: decodeTuple(k, pkOffset), row: v.row }
@@ -1163,6 +1173,20 @@ export class ShardEngine {
   }
 
   // ---- shard split, COPY (cluster/shard-split.ts): parent pin, child derive -----------------------
+
+  /** The key filter of a split's cleanup under way, or undefined. */
+  private movedKey (): ((key: Uint8Array) => boolean) | undefined {
+    const m = this.moved
+    return m === null ? undefined : (key) => m.moved(key)
+  }
+
+  /** Delete, up to `maxChunks` chunks, the keys that moved away in a split to `rule.shards` shards (split-cleanup.ts). */
+  async splitCleanup (rule: CleanupRule, maxChunks: number): Promise<CleanupReport> {
+    this.checkOpen()
+    if (!Number.isInteger(maxChunks) || maxChunks < 1) throw badArg('maxChunks must be a positive integer', { maxChunks })
+    await initHashing()
+    return await runCleanup({ shardId: this.shardId, kv: this.kv, sync: this.durability === 'sync', exclusive: (fn) => this.exclusive(fn), setMoved: (m) => { this.moved = m } }, rule, maxChunks)
+  }
 
   /** Pin this (parent) shard's log after its last applied LSN and answer it with whether the log
    *  was cut back since, or release the pin (null) (split-pin.ts). */
@@ -1294,7 +1318,8 @@ export class ShardEngine {
    *  (replica-snapshot.ts); snapshotId 0n opens a new snapshot. */
   async snapshotRead (req: SnapshotReadRequest): Promise<SnapshotChunk> {
     this.checkOpen()
-    return await this.snapSource.read(this.repl, req)
+    const m = this.moved
+    return await this.snapSource.read(this.repl, req, m === null ? undefined : (key) => m.movedAny(key))
   }
 
   /** Install a chunk of another replica's snapshot (replica-snapshot.ts): the first one starts

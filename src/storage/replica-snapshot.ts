@@ -132,6 +132,8 @@ interface Session extends SnapshotIdentity {
   lastUsed: number
   /** Reads of one snapshot run one at a time (a LevelDB iterator takes one call at a time). */
   busy: Promise<unknown>
+  /** Keys a split moved out of the shard whose cleanup was under way when the snapshot was taken (split-cleanup.ts): not streamed. */
+  readonly moved: ((key: Uint8Array) => boolean) | undefined
 }
 
 function badArg (message: string, details: Record<string, unknown> = {}): ScratchBirdError {
@@ -169,12 +171,13 @@ export class SnapshotSource {
 
   constructor (private readonly clock: Clock) {}
 
-  async read (h: ReplicaHost, req: SnapshotReadRequest): Promise<SnapshotChunk> {
+  /** `moved`: the engine's split-cleanup filter now (taken with a new snapshot; split-cleanup.ts MovedKeys.movedAny). */
+  async read (h: ReplicaHost, req: SnapshotReadRequest, moved?: (key: Uint8Array) => boolean): Promise<SnapshotChunk> {
     checkLimit('maxKeys', req.maxKeys)
     checkLimit('maxBytes', req.maxBytes)
     if (req.after !== null && !(req.after instanceof Uint8Array)) throw badArg('after must be a key or null')
     await this.expire()
-    const s = req.snapshotId === 0n ? await this.open(h) : this.sessions.get(req.snapshotId)
+    const s = req.snapshotId === 0n ? await this.open(h, moved) : this.sessions.get(req.snapshotId)
     if (s === undefined) {
       throw new ScratchBirdError('SB_REPL_SNAPSHOT_GONE', `snapshot ${req.snapshotId} of shard ${h.shardId} is not open (expired or the source restarted)`,
         { shard: h.shardId, snapshot_id: String(req.snapshotId) })
@@ -207,7 +210,7 @@ export class SnapshotSource {
     await s.cursor.close()
   }
 
-  private async open (h: ReplicaHost): Promise<Session> {
+  private async open (h: ReplicaHost, moved: ((key: Uint8Array) => boolean) | undefined): Promise<Session> {
     if (this.sessions.size >= MAX_OPEN_SNAPSHOTS) {
       let lru: [bigint, Session] | undefined
       for (const e of this.sessions) if (lru === undefined || e[1].lastUsed < lru[1].lastUsed) lru = e
@@ -228,7 +231,8 @@ export class SnapshotSource {
         hlcHighWater: h.st.hlcHigh,
         cursor,
         lastUsed: this.clock.monotonic(),
-        busy: Promise.resolve()
+        busy: Promise.resolve(),
+        moved
       }
     })
     this.sessions.set(s.snapshotId, s)
@@ -258,6 +262,8 @@ export class SnapshotSource {
           if (i === spaces.length) return { ...head, entries, done: true }
           if (compareBytes(key, spaces[i]!.gte) < 0) { s.cursor.seek(spaces[i]!.gte); break }
         }
+        // A split's leftover is not this shard's: a replica bootstrapped from here never holds it.
+        if (s.moved?.(key) === true) continue
         const size = key.length + value.length
         if (entries.length > 0 && bytes + size > maxBytes) return { ...head, entries, done: false }
         bytes += size

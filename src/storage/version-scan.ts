@@ -28,8 +28,9 @@ export interface SplitScanRow extends VersionScanRow {
   readonly xid: Xid
 }
 
-/** Up to `limit` keys of `tableId` after `after` (null: from the first), in key order. */
-export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, after: Tuple | null, limit: number): Promise<SplitScanRow[]> {
+/** Up to `limit` keys of `tableId` after `after` (null: from the first), in key order; `moved`:
+ *  keys a split moved away, not this shard's any more (split-cleanup.ts). */
+export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, after: Tuple | null, limit: number, moved?: (key: Uint8Array) => boolean): Promise<SplitScanRow[]> {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_VERSION_SCAN_ROWS) {
     throw new ScratchBirdError('SB_BAD_ARGUMENT', `VERSION_SCAN: limit ${limit} is outside 1…${MAX_VERSION_SCAN_ROWS}`)
   }
@@ -38,6 +39,7 @@ export async function scanVersions (kv: KvStore, tip: Tip, tableId: number, afte
   const pkOffset = rowPrefix(tableId).length
   const out: SplitScanRow[] = []
   for await (const [k, val] of kv.iterate({ ...range, reverse: false })) {
+    if (moved?.(k) === true) continue
     const v = await readVisible(kv, tip, k, val, READ_COMMITTED_VIEWER)
     if (v === undefined) continue
     let commitHlc = v.commitHlc

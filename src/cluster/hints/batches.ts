@@ -32,14 +32,20 @@ export function hintsOf (target: NodeId, batch: HintedBatch, createdAtMs: number
   }))
 }
 
-/** The REPLICA_APPLY batches delivering `hints` (one target's): one per (shard, xid), in order of first appearance. */
-export function deliveryBatches (hints: readonly StoredHint[]): HintedBatch[] {
+/**
+ * The REPLICA_APPLY batches delivering `hints` (one target's): one per (shard, xid), in order of
+ * first appearance. `homeShard`: the shard a row's key belongs in now — a hint stored under a
+ * parent shard before a split is delivered to the shard its key moved to (cluster/shard-split.ts
+ * "hints"); undefined from it (or no function): the shard the hint was stored under.
+ */
+export function deliveryBatches (hints: readonly StoredHint[], homeShard?: (tableId: number, key: Uint8Array) => ShardId | undefined): HintedBatch[] {
   const groups = new Map<string, { shard: ShardId, xid: Xid, writes: ReplicaWrite[] }>()
   for (const h of hints) {
-    const k = `${h.shard}/${h.xid}`
+    const shard = homeShard?.(h.tableId, h.key) ?? h.shard
+    const k = `${shard}/${h.xid}`
     const w: ReplicaWrite = { tableId: h.tableId, pk: decodeTuple(h.key), pkBytes: h.key, versionId: h.versionId, row: h.row }
     const g = groups.get(k)
-    if (g === undefined) groups.set(k, { shard: h.shard, xid: h.xid, writes: [w] })
+    if (g === undefined) groups.set(k, { shard, xid: h.xid, writes: [w] })
     else g.writes.push(w)
   }
   return [...groups.values()]

@@ -4,7 +4,7 @@ import { deliveryBatches, type HintedBatch } from './batches'
 import type { HintDelivery, HintDeliveryAction } from './delivery'
 import type { StoredHint } from '../../storage/hint-store'
 import type { HintLog } from './hint-log'
-import type { NodeId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 
 // Carries out HintDelivery's actions against a hint log (hint-log.ts: the node's ShardedHintLog, a HintStore in the simulator) (DESIGN §6 Mode 3 "Hints"): read a
 // target's oldest hints, send them as one REPLICA_APPLY per (shard, xid) (batches.ts), delete them
@@ -34,6 +34,8 @@ export interface HintRunnerPorts {
   readonly send: (target: NodeId, batch: HintedBatch) => Promise<void>
   /** Gossip liveness. */
   readonly alive: (nodeId: NodeId) => boolean
+  /** The shard a hinted row's key belongs in now (after a split: batches.ts deliveryBatches); absent: the stored shard. */
+  readonly homeShard?: ((tableId: number, key: Uint8Array) => ShardId | undefined) | undefined
   /** monotonic() for the scheduler, now() (wall clock) for expiry. */
   readonly clock: Clock
   readonly onEvent?: ((e: HintRunnerEvent) => void) | undefined
@@ -91,7 +93,7 @@ export class HintDeliveryRunner {
       return 0
     }
     try {
-      await Promise.all(deliveryBatches(hints).map(g => this.p.send(target, g)))
+      await Promise.all(deliveryBatches(hints, this.p.homeShard).map(g => this.p.send(target, g)))
       await store.remove(hints)
       scheduler.onDelivered(target, batch, hints.length)
       this.emit({ type: 'delivered', target, count: hints.length })

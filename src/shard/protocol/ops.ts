@@ -70,7 +70,9 @@ export const SHARD_OPS = {
   SPLIT_SWITCH: { code: 75, synopsis: 'on a parent shard\'s primary: append the split\'s switch entry at LSN S and fence the shard\'s writes (SB_SHARD_SPLITTING), answering S (the held S when switched already); null while a prepared transaction waits', local: true },
   SPLIT_FENCE: { code: 76, synopsis: 'a parent shard\'s split fence (shard count n and switch LSN S, held across restarts and on replicas that applied the entry), lifted first when `lift` names its n (the node adopted 2n)', local: true },
   WRITE_READ: { code: 80, synopsis: 'WRITE of a read committed statement that read its rows at readHlc (a statement snapshot, QUERY readHlc): an update or delete of a row whose live version committed at or after readHlc is SB_UPDATE_CONFLICT instead of overwriting a change the statement never saw (storage/row-write.ts)' },
-  SPLIT_CHILD_CLEAR: { code: 77, synopsis: 'empty a split child shard before its derive starts again (a cancelled or stale derive left rows): its progress, then every relation\'s rows and back versions; refused on a shard with a commit log of its own', local: true }
+  SPLIT_CHILD_CLEAR: { code: 77, synopsis: 'empty a split child shard before its derive starts again (a cancelled or stale derive left rows): its progress, then every relation\'s rows and back versions; refused on a shard with a commit log of its own', local: true },
+  // Shard split, CLEANUP (cluster/shard-split.ts "4. CLEANUP"); 79 leaves 75-78 to the split's run and switch.
+  SPLIT_CLEANUP: { code: 79, synopsis: 'delete, in bounded chunks, every version of the keys a split moved out of this shard (the rule: each relation\'s partition columns in its key; decision records by xid), not logged, resumable (storage/split-cleanup.ts); scans skip those keys until it ends', local: true }
 } as const
 
 /**

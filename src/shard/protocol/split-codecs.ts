@@ -1,5 +1,6 @@
 import type { CodecReader, CodecWriter } from '../../core/codec'
 import { readProgress, writeProgress, type DerivedEntry } from '../../storage/split-derive'
+import { readRule, writeRule } from '../../storage/split-cleanup'
 import { readRow, readTuple, readVersionId, writeRow, writeTuple, writeVersionId } from './parts'
 import { readMutation, writeMutation, type Body } from './repl-codecs'
 import type { SplitReplies, SplitRequests } from './split-messages'
@@ -7,6 +8,7 @@ import type { SplitReplies, SplitRequests } from './split-messages'
 // Binary bodies of the shard-split ops (split-messages.ts), in the conventions of op-codecs.ts.
 //   progress := storage/split-derive.ts writeProgress (format u8 · parent u32 · n u32 · l0 u64 · through u64 · base opt)
 //   entry    := xid u64 · commitHlc u64 · mutations (repl-codecs.ts: tableId · pk blob · versionId · row opt)
+//   rule     := storage/split-cleanup.ts writeRule (shards u32 · relations [tableId u32 · parts [pos uint · kind u8]])
 
 type SplitBodies = { [K in keyof SplitRequests]: Body<SplitRequests[K], SplitReplies[K]> }
 
@@ -44,5 +46,9 @@ export const SPLIT_BODIES: SplitBodies = {
   SPLIT_CHILD_CLEAR: {
     req: [(w, v) => { w.u32(v.shard) }, r => ({ shard: r.shard() })],
     rep: [(w, v) => { w.uint(v.relations); w.uint(v.rows) }, r => ({ relations: r.uint(), rows: r.uint() })]
+  },
+  SPLIT_CLEANUP: {
+    req: [(w, v) => { w.u32(v.shard); writeRule(w, v.rule); w.uint(v.maxChunks) }, r => ({ shard: r.shard(), rule: readRule(r), maxChunks: r.uint() })],
+    rep: [(w, v) => { w.uint(v.rows); w.uint(v.backVersions); w.bool(v.done) }, r => ({ rows: r.uint(), backVersions: r.uint(), done: r.bool() })]
   }
 }

@@ -3,6 +3,7 @@ import type { DeriveApplyReport, DeriveProgress, DerivedEntry } from '../../stor
 import type { Tuple } from '../../storage/keys'
 import type { SplitFence } from '../../storage/split-fence'
 import type { SplitPin } from '../../storage/split-pin'
+import type { CleanupReport, CleanupRule } from '../../storage/split-cleanup'
 import type { SplitScanRow } from '../../storage/version-scan'
 
 // Request and reply payloads of the shard-split ops (ops.ts SPLIT_*; cluster/shard-split.ts "2. COPY"):
@@ -24,6 +25,8 @@ export interface SplitRequests {
   SPLIT_FENCE: { shard: ShardId, lift: number | null }
   /** Empty child `shard` (progress, then rows) before a derive from scratch (storage/engine.ts clearDerivedChild). */
   SPLIT_CHILD_CLEAR: { shard: ShardId }
+  /** Delete up to `maxChunks` chunks of the keys that do not belong in `shard` by `rule` (storage/split-cleanup.ts). */
+  SPLIT_CLEANUP: { shard: ShardId, rule: CleanupRule, maxChunks: number }
 }
 
 export interface SplitReplies {
@@ -38,4 +41,5 @@ export interface SplitReplies {
   SPLIT_FENCE: { fence: SplitFence | null }
   /** Relations that had rows, and the row versions deleted. */
   SPLIT_CHILD_CLEAR: { relations: number, rows: number }
+  SPLIT_CLEANUP: CleanupReport
 }

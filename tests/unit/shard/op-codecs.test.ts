@@ -374,6 +374,14 @@ const ARBS: Arbs = {
     rep: fc.record({ fence: fc.option(fc.record({ shards: fc.integer({ min: 1, max: 2048 }), lsn: u64 }), { nil: null }) })
   },
   SPLIT_CHILD_CLEAR: { req: fc.record({ shard: shardArb }), rep: fc.record({ relations: fc.nat(), rows: fc.nat() }) },
+  SPLIT_CLEANUP: {
+    req: fc.record({
+      shard: shardArb,
+      rule: fc.record({ shards: u32, relations: fc.array(fc.record({ tableId: u32, parts: fc.array(fc.record({ pos: fc.nat({ max: 30 }), kind: fc.constantFrom('text' as const, 'int' as const, 'uuid' as const, 'bytes' as const, 'xid' as const) }), { maxLength: 3 }) }), { maxLength: 3 }) }),
+      maxChunks: count
+    }),
+    rep: fc.record({ rows: count, backVersions: count, done: fc.boolean() })
+  },
   VERSION_SCAN: versionScan(),
   REPLICA_VERSION_SCAN: versionScan()
 }
