@@ -20,6 +20,8 @@
 // version; Firebird 4's READ CONSISTENCY restarts the statement; classic Firebird refuses. Here:
 //  - a pk-pinned statement (MODIFY_ROW) gives its WHERE and SET as a RowDerive: the writer applies
 //    them to the version it regards as current, in the same job — PostgreSQL's outcome, no error;
+//    a version another transaction has not committed yet is looked behind: when the committed row
+//    there is absent, deleted or fails the WHERE, 0 rows; else SB_UPDATE_CONFLICT (derivedUnderOther);
 //  - the two-step path (rows read into the coordinator, new versions written back) reads its rows
 //    at one HLC (readHlc, a statement snapshot: every commit the shard makes after the read lands
 //    above it) and its WRITE carries it: a live committed version at or above readHlc is one the
@@ -151,12 +153,27 @@ export function applyRowWrite (tip: TipView, op: RowOp, w: WriterIdentity, curre
   if (p.xid === w.xid) return finish(op, w, p, p.prev, undefined, ctx)
   if (p.commitHlc !== undefined) return overCommitted(op, w, p, p.commitHlc, current, ctx)
   const st = tip.peek(p.xid)
-  if (st !== undefined && st.state !== 'dead') return overOther(op, w, p, st, current, ctx)
+  if (st !== undefined && st.state !== 'dead') return overOther(tip, op, w, p, st, current, ctx)
   return slow(tip, op, w, p, st, current, ctx)
 }
 
-function overOther (op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEntry, current: Uint8Array, ctx: KeyLookup): RowWriteOutcome {
+function overOther (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEntry, current: Uint8Array, ctx: KeyLookup): RowWriteOutcome | Promise<RowWriteOutcome> {
   if (st.state === 'committed') return overCommitted(op, w, p, st.commitHlc!, current, ctx)
+  if (op.derive !== undefined) return derivedUnderOther(tip, op, w, p, st, ctx)
+  throw updateConflict(op, w, p.xid, st.state)
+}
+
+/**
+ * A pk-pinned statement (derive) meeting another transaction's uncommitted version: it reads
+ * committed rows only, so the row it would change is the committed version behind that one. No
+ * such version, or one its WHERE does not hold on: the row is not affected (0 rows, as the
+ * two-step path and PostgreSQL answer). Otherwise it would have to wait for that writer, which
+ * MGA does not do: SB_UPDATE_CONFLICT.
+ */
+async function derivedUnderOther (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, st: TipEntry, ctx: KeyLookup): Promise<RowWriteOutcome> {
+  if (p.prev === undefined) return NOT_AFFECTED
+  const { b } = await committedBehind(tip, op, p.prev, ctx)
+  if (b.tombstone || op.derive!(b.row) === false) return NOT_AFFECTED
   throw updateConflict(op, w, p.xid, st.state)
 }
 
@@ -177,7 +194,7 @@ function checkUnseen (op: RowOp, w: WriterIdentity, v: RecordVersion, commitHlc:
 async function slow (tip: TipView, op: RowOp, w: WriterIdentity, p: RecordVersion, known: TipEntry | undefined,
   current: Uint8Array, ctx: KeyLookup): Promise<RowWriteOutcome> {
   const st = known ?? await tip.get(p.xid)
-  if (st.state !== 'dead') return overOther(op, w, p, st, current, ctx)
+  if (st.state !== 'dead') return await overOther(tip, op, w, p, st, current, ctx)
   // Dead primary: overwrite it; the committed version behind it (if any) stays where it is.
   if (p.prev === undefined) return finish(op, w, undefined, undefined, undefined, ctx)
   const { b, commitHlc } = await committedBehind(tip, op, p.prev, ctx)
