@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import { isNodeId, MAX_SHARDS as SHARD_IDS, type NodeId } from '../core/ids'
+import { asShardId, isNodeId, MAX_SHARDS as SHARD_IDS, type NodeId, type ShardId } from '../core/ids'
 
 // The cluster's layout (DESIGN §7, the seeds' "Cluster Config Epoch"): cluster name, shard count,
 // membership (node ids) and the membership epoch. Keys are routed by `hash mod shards` and shards
@@ -56,6 +56,21 @@ export interface ClusterLayout {
    * and MEMBERSHIP_DECREE (rpcPayload v3) and recorded in cluster.json before a node acts on it.
    */
   split?: { to: number }
+  /**
+   * Members being removed (REMOVE NODE of a node gone for good while leaderless tables exist:
+   * cluster/membership/drain.ts removingLayout): a subset of `leaving` whose holder is not expected
+   * back, so a Mode 1 group may count it gone when it is not alive (no election waits for it).
+   * Ascending; absent = none. Carried in gossip v6 and MEMBERSHIP_DECREE v4.
+   */
+  removing?: NodeId[]
+  /**
+   * The shard count placement keys on (cluster/shard-split.ts PLACEMENT RULE): shard s is placed as
+   * shard `s mod placementShards` is, so a split's child stays on its parent's nodes. Set by the
+   * layout that completes the first split (the count before it) and kept for good; absent = the
+   * shard count (never split). Divides `shards` by a power of two. Carried in gossip v6 and
+   * MEMBERSHIP_DECREE v4.
+   */
+  placementShards?: number
 }
 
 /** A member's state in a layout: 'normal' unless it is being filled ('joining'), draining ('leaving') or drained ('left'). */
@@ -98,7 +113,13 @@ export function sameMembership (a: ClusterLayout, b: ClusterLayout): boolean {
  * one decree's value only when all of these agree; a split changes no member).
  */
 export function sameLayout (a: ClusterLayout, b: ClusterLayout): boolean {
-  return a.shards === b.shards && a.split?.to === b.split?.to && sameMembership(a, b)
+  return a.shards === b.shards && a.split?.to === b.split?.to && a.placementShards === b.placementShards &&
+    sameMembers(a.removing ?? [], b.removing ?? []) && sameMembership(a, b)
+}
+
+/** The shard whose placement shard `shard` of `l` takes (the placement key: PLACEMENT RULE, cluster/shard-split.ts). */
+export function placementKey (l: Pick<ClusterLayout, 'placementShards'>, shard: ShardId): ShardId {
+  return l.placementShards === undefined ? shard : asShardId(shard % l.placementShards)
 }
 
 /**
@@ -115,6 +136,9 @@ export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: 
   if (stillJoining.length > 0) out.joining = sorted(stillJoining)
   if (l.splitFrom !== undefined && l.splitFrom.length > 0) out.splitFrom = [...l.splitFrom]
   if (l.split !== undefined) out.split = { to: l.split.to }
+  const removing = (l.removing ?? []).filter(id => out.leaving?.includes(id) === true)
+  if (removing.length > 0) out.removing = sorted(removing)
+  if (l.placementShards !== undefined) out.placementShards = l.placementShards
   return out
 }
 
@@ -181,7 +205,29 @@ export function parseLayout (v: unknown): ClusterLayout | null {
   if (splitFrom === null) return null
   const split = splitIntent(r.split, r.shards)
   if (split === null) return null
-  return withStates({ cluster: r.cluster, shards: r.shards, epoch: r.epoch, members: [...members], ...(splitFrom.length > 0 ? { splitFrom } : {}), ...(split !== undefined ? { split } : {}) }, leaving, left, joining)
+  const removing = memberSubset(r.removing, members)
+  if (removing === null || !removing.every(id => leaving.includes(id))) return null
+  const placementShards = placementCount(r.placementShards, r.shards)
+  if (placementShards === null) return null
+  return withStates({
+    cluster: r.cluster,
+    shards: r.shards,
+    epoch: r.epoch,
+    members: [...members],
+    ...(splitFrom.length > 0 ? { splitFrom } : {}),
+    ...(split !== undefined ? { split } : {}),
+    ...(removing.length > 0 ? { removing } : {}),
+    ...(placementShards !== undefined ? { placementShards } : {})
+  }, leaving, left, joining)
+}
+
+/** `v` as a placement count of a layout of `shards` (`shards` divided by a power of two; absent: undefined), or null when it is not that. */
+function placementCount (v: unknown, shards: number): number | undefined | null {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > shards) return null
+  let n = v
+  while (n < shards) n *= 2
+  return n === shards ? v : null
 }
 
 /** `v` as a split under way from `shards` (to twice as many; absent: undefined), or null when it is not that. */

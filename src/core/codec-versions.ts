@@ -35,11 +35,13 @@ const CURRENT = {
   rpcFrame: 2,
   // 2: REPL_SNAPSHOT_CHUNK's last chunk names the group's voters; MEMBERSHIP_STATUS reports leaderless fills.
   // 3: MEMBERSHIP_DECREE carries a layout with a split under way (gossip layout format v5).
-  rpcPayload: 3,
+  // 4: MEMBERSHIP_DECREE carries a layout with removing members or a placement count (format v6).
+  rpcPayload: 4,
   rpcError: 1,
   // 4: a layout with joining members (leaderless tables in a join).
   // 5: a split under way: the layout's intent, the members' per-parent reports (cluster/split-run.ts).
-  gossip: 5,
+  // 6: the layout's removing members (REMOVE NODE) and placement count (after a split).
+  gossip: 6,
   replication: 2,
   // 3: a shard split's switch entry (commit-log.ts control kind 3) rides as a data payload.
   replicatedEntry: 3,

@@ -4,7 +4,7 @@ import { countedReplicas } from '../catalog/replica-bootstrap'
 import { CatalogSync, type CatalogSyncOutput, type DdlOutcome } from '../cluster/catalog-sync/machine'
 import { checkProvidable } from '../cluster/catalog-sync/providable'
 import { sameDocument } from '../cluster/catalog-sync/same'
-import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, type ClusterLayout } from '../cluster/layout'
+import { countedMembers, holdingMembers, keepSplitHistory, layoutMemberState, placedMembers, placementKey, type ClusterLayout } from '../cluster/layout'
 import { admitLayout, decider, joinedLayout } from '../cluster/membership/epochs'
 import { decreeVoters, type DecreeRecord } from '../cluster/membership/epoch-decree'
 import { DecreeShell, DECREE_TIMEOUT_MS, type DecreeResult } from './membership-decree'
@@ -329,12 +329,12 @@ export class ClusterShell implements ShardRouting {
     const view = holding.some(id => !this.addresses.has(id)) ? this.view() : new Map<NodeId, MemberView>()
     const datacenterOf = (id: NodeId): string => config.cluster.nodes.find(n => n.id === id)?.datacenter ?? view.get(id)?.datacenter ?? config.node.datacenter
     const shards = this.d.shardCount?.shards ?? config.storage.shards
-    this.prefs = shardIds(shards).map(s => preferenceList(s, this.ids, this.ids.length, datacenterOf))
-    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(shards).map(s => preferenceList(s, holding, holding.length, datacenterOf))
+    this.prefs = shardIds(shards).map(s => preferenceList(placementKey(this.layout, s), this.ids, this.ids.length, datacenterOf))
+    this.heldPrefs = holding.length === this.ids.length ? this.prefs : shardIds(shards).map(s => preferenceList(placementKey(this.layout, s), holding, holding.length, datacenterOf))
     const counted = countedMembers(this.layout)
     this.countPrefs = counted.length === this.ids.length && counted.every(id => this.ids.includes(id))
       ? this.prefs
-      : shardIds(shards).map(s => preferenceList(s, counted, counted.length, datacenterOf))
+      : shardIds(shards).map(s => preferenceList(placementKey(this.layout, s), counted, counted.length, datacenterOf))
     this.leaderlessMoving = null
   }
 

@@ -28,10 +28,12 @@ import type { NodeId } from '../../core/ids'
 // v5: member = v4 member | split reports: count varint, each parent varint | phase u8 (0 copying,
 //     1 caught_up, 2 switched) | lagEntries varint | rowsCopied varint (cluster/split-run.ts);
 //     layout = v4 layout | split opt (to varint: a split to 2 × shards under way).
+// v6: layout = v5 layout | removing: count varint, nodeId u16 each (leaving members removed for
+//     good, REMOVE NODE) | placementShards opt varint (the count placement keys on after a split).
 // Each message is written in the lowest version that carries it (core/codec-versions.ts): v1
 // without a layout, v2 with one that has no leaving, left or joining members, v3 with leaving or
 // left ones, v4 with joining ones, v5 while a split runs (a layout with `split`, or a member
-// with split reports) — so a node of the previous release reads everything but what it could
+// with split reports), v6 with removing members or a placement count — so a node of the previous release reads everything but what it could
 // not represent, and refuses (SB_CODEC_VERSION) rather than misreads a split.
 
 export const GOSSIP_CODEC_VERSION = CODEC_VERSIONS.gossip
@@ -43,10 +45,22 @@ const MEMBER_STATES_SINCE = 3
 const JOINING_SINCE = 4
 /** The first version carrying a split under way (the layout's intent, the members' reports). */
 const SPLIT_SINCE = 5
+/** The first version carrying the layout's removing members and placement count. */
+const REMOVING_SINCE = 6
 /** The layout format of gossip v4 (every member state): MEMBERSHIP_DECREE carries layouts in it. */
 export const LAYOUT_FORMAT = JOINING_SINCE
 /** The layout format of gossip v5 (a split under way): MEMBERSHIP_DECREE v3 carries layouts in it. */
 export const SPLIT_LAYOUT_FORMAT = SPLIT_SINCE
+/** The layout format of gossip v6 (removing members, placement count): MEMBERSHIP_DECREE v4 carries layouts in it. */
+export const REMOVING_LAYOUT_FORMAT = REMOVING_SINCE
+
+/** The lowest layout format that carries `l` (MEMBERSHIP_DECREE picks its version by it too). */
+export function layoutFormatOf (l: ClusterLayout): number {
+  if ((l.removing ?? []).length > 0 || l.placementShards !== undefined) return REMOVING_SINCE
+  if (l.split !== undefined) return SPLIT_SINCE
+  if ((l.joining ?? []).length > 0) return JOINING_SINCE
+  return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? MEMBER_STATES_SINCE : LAYOUT_SINCE
+}
 
 const rpcFail = (codec: string): Fail => (why: string) => new ScratchBirdError('SB_RPC_MALFORMED', `malformed ${codec} payload: ${why}`)
 
@@ -108,6 +122,9 @@ export function writeLayout (w: CodecWriter, l: ClusterLayout, version: number):
   w.array(l.left ?? [], id => w.u16(id))
   if (version >= JOINING_SINCE) w.array(l.joining ?? [], id => w.u16(id))
   if (version >= SPLIT_SINCE) w.opt(l.split, x => w.uint(x.to))
+  if (version < REMOVING_SINCE) return
+  w.array(l.removing ?? [], id => w.u16(id))
+  w.opt(l.placementShards, x => w.uint(x))
 }
 
 function readIds (r: CodecReader, what: string): NodeId[] {
@@ -127,18 +144,29 @@ export function readLayout (r: CodecReader, version: number): ClusterLayout {
   const states = version >= MEMBER_STATES_SINCE ? { leaving: readIds(r, 'leaving members'), left: readIds(r, 'left members') } : {}
   const joining = version >= JOINING_SINCE ? { joining: readIds(r, 'joining members') } : {}
   const split = version >= SPLIT_SINCE ? r.opt(() => ({ to: r.uint() })) : undefined
-  const layout = parseLayout({ cluster, shards, epoch, members, ...states, ...joining, ...(split !== undefined ? { split } : {}) })
-  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, leaving/left/joining not ascending disjoint members, or a split to other than twice the shards)')
+  const removing = version >= REMOVING_SINCE ? readIds(r, 'removing members') : []
+  const placementShards = version >= REMOVING_SINCE ? r.opt(() => r.uint()) : undefined
+  const layout = parseLayout({
+    cluster,
+    shards,
+    epoch,
+    members,
+    ...states,
+    ...joining,
+    ...(split !== undefined ? { split } : {}),
+    ...(removing.length > 0 ? { removing } : {}),
+    ...(placementShards !== undefined ? { placementShards } : {})
+  })
+  if (layout === null) throw r.malformed('cluster layout out of bounds (name, shard count, epoch, members not ascending node ids, leaving/left/joining not ascending disjoint members, removing not leaving ones, a split to other than twice the shards, or a placement count not the shards divided by a power of two)')
   return layout
 }
 
 /** The lowest codec version that carries `m` (see above). */
 function versionOf (m: GossipMessage | null): number {
   const l = m?.layout
-  if (l?.split !== undefined || (m?.members.some(x => x.split !== undefined) ?? false)) return SPLIT_SINCE
-  if (l === undefined || l === null) return 1
-  if ((l.joining ?? []).length > 0) return JOINING_SINCE
-  return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? MEMBER_STATES_SINCE : LAYOUT_SINCE
+  const layoutVersion = l === undefined || l === null ? 1 : layoutFormatOf(l)
+  const reports = m?.members.some(x => x.split !== undefined) ?? false
+  return reports ? Math.max(layoutVersion, SPLIT_SINCE) : layoutVersion
 }
 
 function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void {

@@ -2,7 +2,7 @@ import type { Fail } from '../../core/bytes'
 import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
-import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, readLayout, SPLIT_LAYOUT_FORMAT, writeLayout } from '../../cluster/gossip/codec'
+import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, layoutFormatOf, readLayout, REMOVING_LAYOUT_FORMAT, SPLIT_LAYOUT_FORMAT, writeLayout } from '../../cluster/gossip/codec'
 import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membership/epoch-decree'
 import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
@@ -249,10 +249,18 @@ const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK re
 function writeBallot (w: CodecWriter, b: Ballot): void { w.uint(b.round); w.u16(b.node) }
 function readBallot (r: CodecReader): Ballot { return { round: r.uint(), node: r.nodeId() } }
 
-/** MEMBERSHIP_DECREE v3 first: a layout with a split under way (gossip layout format v5); v1 for any other. */
+/**
+ * MEMBERSHIP_DECREE v3 first: a layout with a split under way (gossip layout format v5); v4 first:
+ * removing members or a placement count (format v6); v1 for any other.
+ */
 const DECREE_SPLIT_SINCE = 3
-const decreeLayoutFormat = (version: number): number => version >= DECREE_SPLIT_SINCE ? SPLIT_LAYOUT_FORMAT : LAYOUT_FORMAT
-const decreeVersion = (l: ClusterLayout | undefined): number => l?.split !== undefined ? DECREE_SPLIT_SINCE : 1
+const DECREE_REMOVING_SINCE = 4
+const decreeLayoutFormat = (version: number): number =>
+  version >= DECREE_REMOVING_SINCE ? REMOVING_LAYOUT_FORMAT : version >= DECREE_SPLIT_SINCE ? SPLIT_LAYOUT_FORMAT : LAYOUT_FORMAT
+const decreeVersion = (l: ClusterLayout | undefined): number => {
+  const format = l === undefined ? LAYOUT_FORMAT : layoutFormatOf(l)
+  return format >= REMOVING_LAYOUT_FORMAT ? DECREE_REMOVING_SINCE : format >= SPLIT_LAYOUT_FORMAT ? DECREE_SPLIT_SINCE : 1
+}
 
 const decreeRequest: Codec<DecreeRequest> = versionedLowest('MEMBERSHIP_DECREE', CODEC_VERSIONS.rpcPayload, rpcFail, v => decreeVersion(v.kind === 'accept' ? v.layout : undefined), (w, v, version) => {
   w.u8(v.kind === 'prepare' ? 0 : 1)

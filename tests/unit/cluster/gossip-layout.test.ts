@@ -155,6 +155,23 @@ describe('the layout on the wire', () => {
     expect(code({ leaving: [asNodeId(2)], left: [asNodeId(2)] })).toBe('SB_RPC_MALFORMED')
   })
 
+  it('carries removing members and a placement count (v6), and refuses them out of bounds', () => {
+    const members = [1, 2, 3, 4].map(asNodeId)
+    const removing = { ...LAYOUT, epoch: 5, members, leaving: [asNodeId(4)], removing: [asNodeId(4)] }
+    const m = ping(asNodeId(2), [rec(asNodeId(2))], removing)
+    expect(gossipPingCodec.encode(m)[0]).toBe(6)
+    expect(gossipPingCodec.decode(gossipPingCodec.encode(m))).toEqual(m)
+    const split = ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, shards: 32, epoch: 3, placementShards: 8 })
+    expect(gossipPingCodec.encode(split)[0]).toBe(6)
+    expect(gossipPingCodec.decode(gossipPingCodec.encode(split))).toEqual(split)
+    const code = (l: object): string => { try { gossipPingCodec.decode(gossipPingCodec.encode(ping(asNodeId(2), [], { ...removing, ...l }))); return 'ok' } catch (e) { return (e as { code: string }).code } }
+    // removing ⊂ leaving; a placement count divides the shards by a power of two
+    expect(code({ removing: [asNodeId(3)] })).toBe('SB_RPC_MALFORMED')
+    expect(code({ shards: 32, placementShards: 12 })).toBe('SB_RPC_MALFORMED')
+    expect(code({ shards: 32, placementShards: 64 })).toBe('SB_RPC_MALFORMED')
+    expect(code({ shards: 32, placementShards: 32 })).toBe('ok')
+  })
+
   it('writes a message without a layout in v1 (a release before layouts reads it); its v3 form reads the same', () => {
     const v1 = gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2))]))
     expect(v1[0]).toBe(1)
