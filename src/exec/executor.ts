@@ -19,6 +19,7 @@ import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
+import { readPointEnv, withReadPoint } from './read-point'
 import { uncachedScript, type CachedScript, type PlanSlot } from './plan-cache'
 import { insertPlanFor, modifyPlanFor, selectPlanFor } from './cached-plans'
 import { commandResult, rowsResult, type StatementResult } from './result'
@@ -34,6 +35,7 @@ import { withDomainCasts } from '../plan/domain-cast'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
+import type { TableAccess } from './access/table-access'
 import { checkStatement } from '../security/privileges'
 import { alterClusterShards } from './shard-split-statement'
 import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
@@ -215,8 +217,17 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
         const n = !hasForeignKeys(env.catalog(), plan.shape.info)
           ? await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, txn)
           : await access.statement(txn, async t => {
-            await enforceForeignKeys(env, plan.shape, rows.map(r => ({ old: null, next: r })), writes, t, timestampFromMillis(env.clock.now()))
-            return await writeWithIndexes(plan.shape.info, plan.indexes, access, writes, t)
+            // The referenced rows are written back as lock writes: in read committed the check
+            // reads them and the writes go at one read point (read-point.ts, as an UPDATE's do), so
+            // a parent row another transaction committed after the check is refused
+            // (SB_UPDATE_CONFLICT), never overwritten with the version the check read.
+            const checkAndWrite = async (a: TableAccess, at: typeof env): Promise<number> => {
+              await enforceForeignKeys(at, plan.shape, rows.map(r => ({ old: null, next: r })), writes, t, timestampFromMillis(env.clock.now()))
+              return await writeWithIndexes(plan.shape.info, plan.indexes, a, writes, t)
+            }
+            const atReadPoint = access.atReadPoint
+            if (t === null || t.isolation !== 'read_committed' || atReadPoint === undefined) return await checkAndWrite(access, env)
+            return await withReadPoint(env, readHlc => checkAndWrite(atReadPoint.call(access, readHlc), readPointEnv(env, readHlc)))
           })
         return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }

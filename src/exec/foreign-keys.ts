@@ -22,12 +22,14 @@ import type { PlanEnv } from '../plan/plan-env'
 import { pkTuple, shardOfRow, tableShape, type TableShape } from '../plan/table-types'
 import { type AccessPorts } from './access/choose'
 import { rowsWithKey } from './index-lookup'
+import type { TimerPort } from './env'
+import { withLimboRetry } from './statement-snapshot'
 import { addIndexWrites } from './index-writes'
 import { addWrite, type ShardWrites } from './shard-writes'
 import type { SqlTxn } from './txn'
 import { versionId } from './write-rows'
 
-export type ForeignKeyPorts = AccessPorts & Pick<PlanEnv, 'catalog'>
+export type ForeignKeyPorts = AccessPorts & Pick<PlanEnv, 'catalog'> & TimerPort
 
 /** One row changed by a statement: inserted (old null), deleted (next null) or updated. */
 export interface RowChange { readonly old: readonly SqlValue[] | null, readonly next: readonly SqlValue[] | null }
@@ -63,7 +65,8 @@ export async function enforceForeignKeys (env: ForeignKeyPorts, t: TableShape, c
       if (c.old !== null && sameKey(cols.map(i => c.old![i] ?? null), key)) continue
       // A row of this very statement may be the referenced one (a self-reference).
       if (parent === t && changes.some(o => o.next !== null && sameKey(refCols.map(i => o.next![i] ?? null), key))) continue
-      const found = await rowsWithKey(env, parent, refCols, key, txn, now)
+      // At a read point (read committed) a prepared transaction's row is waited for, as an UPDATE's read does.
+      const found = await withLimboRetry(env, async () => await rowsWithKey(env, parent, refCols, key, txn, now))
       if (found.length === 0) {
         throw new ScratchBirdError('SB_FOREIGN_KEY_VIOLATION',
           `insert or update on table "${t.info.name}" violates foreign key constraint: key (${fk.columns.join(', ')})=(${key.map(String).join(', ')}) is not present in table "${parentInfo.name}"`,
@@ -98,7 +101,7 @@ async function referencedRows (env: ForeignKeyPorts, t: TableShape, child: Table
     const key = refCols.map(i => c.old![i] ?? null)
     if (key.some(v => v === null)) continue
     if (c.next !== null && sameKey(refCols.map(i => c.next![i] ?? null), key)) continue
-    let children = await rowsWithKey(env, child, cols, key, txn, now)
+    let children = await withLimboRetry(env, async () => await rowsWithKey(env, child, cols, key, txn, now))
     // A row referencing itself, deleted by this statement, does not hold itself back.
     if (child === t) {
       const gone = new Set(changes.flatMap(o => o.next === null && o.old !== null ? [keyString(encodeTuple(pkTuple(t, o.old)))] : []))

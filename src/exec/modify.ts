@@ -33,7 +33,7 @@ import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChang
 import { refuseMovingWrite } from '../catalog/table-move'
 import type { ModifyPlan } from './modify-plan'
 import { pointModify } from './point-modify'
-import { withReadPoint } from './read-point'
+import { readPointEnv, withReadPoint } from './read-point'
 import { withLimboRetry } from './statement-snapshot'
 
 export type { ModifyPlan } from './modify-plan'
@@ -79,7 +79,7 @@ export async function executeModify (env: ForeignKeyPorts & TimerPort, access: T
     // overwritten (read-point.ts); a snapshot transaction's writes already refuse what it did not see.
     const atReadPoint = access.atReadPoint
     if (txn === null || txn.isolation !== 'read_committed' || atReadPoint === undefined) return await twoSteps(env, access, p, params, txn, returned)
-    return await withReadPoint(env, readHlc => twoSteps(env, atReadPoint.call(access, readHlc), p, params, txn, returned))
+    return await withReadPoint(env, readHlc => twoSteps(readPointEnv(env, readHlc), atReadPoint.call(access, readHlc), p, params, txn, returned))
   })
 }
 

@@ -48,6 +48,13 @@ export class SqlTxn {
   /** Shards whose first request in the transaction failed after its xid was known (track()). */
   private readonly attempted = new Set<ShardId>()
   private deferredWrites: DeferredWrites | null = null
+  /**
+   * Requests sent in the transaction and not answered yet. ROLLBACK waits for them: a statement
+   * whose write failed on one shard while its write to another was still on the way would
+   * otherwise tell that shard ROLLBACK first — refused there as not begun — and the write landing
+   * after it would stay, an open transaction's version no later writer gets past.
+   */
+  private readonly inFlight = new Set<Promise<unknown>>()
   /** A statement failed: only ROLLBACK is accepted (PostgreSQL's aborted-transaction state). */
   failed = false
   private ended = false
@@ -90,6 +97,15 @@ export class SqlTxn {
    * its xid from a BEGIN of its own first.
    */
   async on<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>, writes = false): Promise<R> {
+    if (this.ended) throw new ScratchBirdError('SB_TXN_NOT_ACTIVE', 'the transaction has ended: no further request is sent in it')
+    const request = this.send(shard, send, writes)
+    this.inFlight.add(request)
+    try {
+      return await request
+    } finally { this.inFlight.delete(request) }
+  }
+
+  private async send<R extends { xid?: Xid }> (shard: ShardId, send: (at: ShardTxnRef) => Promise<R>, writes: boolean): Promise<R> {
     if (writes && this.xid === null) await this.track(shard, this.env.request('BEGIN', { shard, ...this.beginArgs(undefined) }).then(r => r.xid))
     const joined = this.joined.get(shard)
     if (joined !== undefined) return await send({ xid: await joined })
@@ -197,6 +213,7 @@ export class SqlTxn {
   async rollback (): Promise<void> {
     if (!this.end()) return
     this.deferredWrites?.clear()
+    await Promise.allSettled([...this.inFlight])
     if (this.xid === null) return
     // A shard whose BEGIN failed is told too when the xid is known: the failure may have been the
     // answer's (a timeout, a lost connection) while the shard did begin it — a ROLLBACK it never

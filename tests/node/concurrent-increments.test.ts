@@ -55,4 +55,46 @@ describe('concurrent read committed increments over HTTP', () => {
       expect((await sql(`SELECT x FROM ${t} WHERE id = 1`)).rows, t).toEqual([[String(K * M)]])
     }
   }, 300_000)
+
+  it('an INSERT whose foreign key locks the referenced row never writes over an increment committed after its check', async () => {
+    // Every INSERT into ch writes its p row back as a lock write; before, that write carried the
+    // version the check read, so an increment committed in between was lost.
+    await sql('CREATE TABLE p (id BIGINT PRIMARY KEY, x BIGINT NOT NULL)')
+    await sql('CREATE TABLE ch (id BIGINT PRIMARY KEY, pid BIGINT NOT NULL REFERENCES p (id))')
+    await sql('INSERT INTO p VALUES (1, 0)')
+    let next = 0
+    const retry = async (text: string, command: string): Promise<void> => {
+      for (;;) {
+        const { status, body } = await postSqlAnswer(n, text)
+        if (status === 200) { expect(body, JSON.stringify(body)).toMatchObject({ command, rowCount: 1 }); return }
+        expect(body.error, JSON.stringify(body)).toMatchObject({ code: 'SB_UPDATE_CONFLICT', sqlstate: '40001' })
+      }
+    }
+    const half = K / 2
+    await Promise.all([
+      ...Array.from({ length: half }, async () => { for (let m = 0; m < M; m++) await retry('UPDATE p SET x = x + 1 WHERE id = 1', 'UPDATE') }),
+      ...Array.from({ length: half }, async () => { for (let m = 0; m < M; m++) await retry(`INSERT INTO ch VALUES (${next++}, 1)`, 'INSERT') })
+    ])
+    expect((await sql('SELECT x FROM p WHERE id = 1')).rows).toEqual([[String(half * M)]])
+    expect((await sql('SELECT count(*) FROM ch')).rows).toEqual([[String(half * M)]])
+  }, 300_000)
+
+  it('a refused INSERT leaves none of its writes behind: the same INSERT, retried, succeeds at once', async () => {
+    // The INSERT writes on two shards (its row, and the lock write of the row it references); the
+    // lock write is refused while a session holds that row. Before, the ROLLBACK overtook the other
+    // shard's write still on its way, which then stayed as an open transaction's version: every
+    // retry of the same key was refused for good.
+    await sql('CREATE TABLE rp (id BIGINT PRIMARY KEY, x BIGINT NOT NULL)')
+    await sql('CREATE TABLE rc (id BIGINT PRIMARY KEY, pid BIGINT NOT NULL REFERENCES rp (id))')
+    await sql('INSERT INTO rp VALUES (1, 0)')
+    const { id } = await (await fetch(n.url('/v1/sessions'), { method: 'POST' })).json() as { id: string }
+    expect((await postSqlAnswer(n, 'BEGIN', id)).status).toBe(200)
+    expect((await postSqlAnswer(n, 'UPDATE rp SET x = x + 1 WHERE id = 1', id)).status).toBe(200)
+    const refused = await postSqlAnswer(n, 'INSERT INTO rc VALUES (5, 1)')
+    expect(refused.body.error, JSON.stringify(refused.body)).toMatchObject({ code: 'SB_UPDATE_CONFLICT', sqlstate: '40001' })
+    expect((await postSqlAnswer(n, 'COMMIT', id)).status).toBe(200)
+    expect((await postSqlAnswer(n, 'INSERT INTO rc VALUES (5, 1)')).body).toMatchObject({ command: 'INSERT', rowCount: 1 })
+    expect((await sql('SELECT id, pid FROM rc')).rows).toEqual([['5', '1']])
+    expect((await sql('SELECT x FROM rp WHERE id = 1')).rows).toEqual([['1']])
+  }, 120_000)
 })
