@@ -65,3 +65,18 @@ export async function startWithJoiner (shards: number, extraConfig: NonNullable<
 export function dumpLogs (cluster: Cluster, prefix: string): void {
   if (process.env.SB_DEBUG_DUMP !== undefined) for (const id of [1, 2, 3, 4]) writeFileSync(`/tmp/${prefix}-${id}.log`, cluster.node(id).stdout())
 }
+
+/**
+ * Deletes `keys` of `table` through node `via`, one point DELETE each (the whole primary key
+ * pinned: a quorum read at R, which meets a replica that acknowledged the row's INSERT), and
+ * fails unless each deleted its row. Not one DELETE … WHERE k IN (…): that reads by scanning ONE
+ * live replica per shard (README), the coordinator's own, which right after an INSERT acknowledged
+ * by W other replicas may not hold the row yet — the row is then never deleted anywhere
+ * (tests/cluster/leaderless-delete-reads.test.ts).
+ */
+export async function deleteEach (cluster: Cluster, via: number, table: string, keys: readonly string[]): Promise<void> {
+  for (const k of keys) {
+    const r = await cluster.sql(via, `DELETE FROM ${table} WHERE k = $1`, [k])
+    if (r.status !== 200 || r.body.rowCount !== 1) throw new Error(`node ${via}: DELETE of ${table} key ${k}: HTTP ${r.status} ${JSON.stringify(r.body)} (one row deleted expected)`)
+  }
+}
