@@ -61,6 +61,7 @@ import { ownTempStatement, runTempStatement, sessionEnv, usesSessionCatalog } fr
 import { TEMP_TABLE_BYTES_PER_SESSION_DEFAULT } from './temp-tables'
 import type { TraceParent } from '../core/trace-context'
 import { tracedScript } from './traced-script'
+import { withShardCount } from './shard-count-retry'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -100,8 +101,10 @@ async function runOne (env: ExecEnv, session: SessionState, script: CachedScript
     // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
     if (session.principal !== undefined && !ownTempStatement(session.temp, s)) checkStatement(env.catalog(), session.principal, s)
     session.temp.limit = env.tempTableBytesPerSession?.() ?? TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
+    // Routed by one shard count, retried when that was refused while no transaction is open (shard-count-retry.ts).
+    const autocommit = session.txn === null
     const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
-      () => executeStatement(env, session, s, params, script.slots[i]!))
+      () => withShardCount(env, () => autocommit && session.txn === null, e => executeStatement(e, session, s, params, script.slots[i]!)))
     results.push(result)
     // A statement outside a transaction committed: ON COMMIT DELETE ROWS / DROP of temporary tables apply.
     if (session.txn === null && s.kind !== 'commit' && s.kind !== 'rollback') session.temp.endTxn(true)
