@@ -163,14 +163,16 @@ function olderShardBodies (r: CodecReader, version: number): void {
   if (version < SHARD_CODEC_BASE) throw r.malformed(`shard op bodies of codec version ${version}, older than this node reads (${SHARD_CODEC_BASE}..${SHARD_CODEC_VERSION}): upgrade the sending node`)
 }
 
-const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail,
-  q => q.shards === undefined ? shardOpVersion(q.op) : Math.max(shardOpVersion(q.op), SHARD_COUNT_SINCE), (w, q, version) => {
-    w.u8(SHARD_OPS[q.op].code)
-    w.u32(q.shard)
-    w.uint(q.catalogVersion)
-    if (version >= SHARD_COUNT_SINCE) w.uint(q.shards ?? 0)
-    w.bytes(q.payload)
-  }, (r, version) => {
+/** The lowest SHARD_QUERY version that carries `q`: its op's, or SHARD_COUNT_SINCE when it is stamped with a shard count. */
+const shardQueryVersion = (q: ShardQuery): number => q.shards === undefined ? shardOpVersion(q.op) : Math.max(shardOpVersion(q.op), SHARD_COUNT_SINCE)
+
+const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, shardQueryVersion, (w, q, version) => {
+  w.u8(SHARD_OPS[q.op].code)
+  w.u32(q.shard)
+  w.uint(q.catalogVersion)
+  if (version >= SHARD_COUNT_SINCE) w.uint(q.shards ?? 0)
+  w.bytes(q.payload)
+}, (r, version) => {
   olderShardBodies(r, version)
   const code = r.u8()
   const op = SHARD_OP_BY_CODE.get(code)

@@ -31,8 +31,8 @@ async function setup (adoptOnRefusal: boolean): Promise<Setup> {
   const refusals: string[] = []
   const adopt = (): void => { if (coord.follow(8, 2)) coordLayout = { splitFrom: [4] } }
   // The router's local side is unused (every shard is the peer's); its requester is the engines.
-  let node: TestNode | undefined
-  const engines = { request: async (op: ShardOpName, req: any) => await node!.shards.request(op, req), requestRaw: async () => { throw new Error('unused') } }
+  const box: { node?: TestNode } = {}
+  const engines = { request: async (op: ShardOpName, req: any) => await box.node!.shards.request(op, req), requestRaw: async () => { throw new Error('unused') } }
   const router = new ShardRouter(engines as any, {
     selfId: SELF,
     ownerOf: () => PEER,
@@ -49,15 +49,15 @@ async function setup (adoptOnRefusal: boolean): Promise<Setup> {
         throw e
       }
       const c = codecOf(q.op)
-      return c.encodeReply(await node!.shards.request(q.op, c.decodeRequest(q.payload) as any) as any)
+      return c.encodeReply(await box.node!.shards.request(q.op, c.decodeRequest(q.payload) as any) as any)
     }
   })
-  node = await testNode(8, false, undefined, { requester: router })
+  const node = box.node = await testNode(8, false, undefined, { requester: router })
   // The env as node/exec-wiring.ts builds it: the live count, requests passing their routed count on.
   Object.defineProperty(node.env, 'shards', { get: () => coord.shards, enumerable: true })
   ;(node.env as { request: ExecEnv['request'] }).request = (op, req, routedBy) => router.request(op, req, routedBy)
   const sql = async (text: string, session = new SessionState()): Promise<any[]> => {
-    const out = await executeScript(node!.env, session, text, [])
+    const out = await executeScript(node.env, session, text, [])
     if (out.error !== null) throw out.error
     return out.results
   }
@@ -100,7 +100,7 @@ describe('a coordinator still routing by 4 shards, its peer at 8', () => {
     await s.sql('CREATE TABLE t (k TEXT PRIMARY KEY, v INT)')
     const session = new SessionState()
     await s.sql('BEGIN', session)
-    await expect(s.sql(`INSERT INTO t (k, v) VALUES ('a', 1)`, session)).rejects.toMatchObject({ code: 'SB_SHARD_COUNT_STALE', details: { routed_shards: 4, shards: 8 } })
+    await expect(s.sql('INSERT INTO t (k, v) VALUES (\'a\', 1)', session)).rejects.toMatchObject({ code: 'SB_SHARD_COUNT_STALE', details: { routed_shards: 4, shards: 8 } })
     expect(s.refusals).toHaveLength(1)
     await s.sql('ROLLBACK', session)
     s.adopt()
