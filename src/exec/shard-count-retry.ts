@@ -12,8 +12,9 @@ import { pause } from './statement-snapshot'
 // count is known. A transaction's requests go through the env it began with (exec/txn.ts), so
 // they carry the count of its BEGIN: a transaction across a split is refused, never half-routed.
 //
-// The retry: an autocommit statement refused this way changed nothing anywhere (one shard: its
-// AUTOCOMMIT was refused whole; several: its implicit transaction is rolled back), so it is run
+// The retry: an autocommit SELECT / INSERT / UPDATE / DELETE refused this way changed nothing
+// anywhere (one shard: its AUTOCOMMIT was refused whole; several: its implicit transaction is
+// rolled back; DDL is not retried: exec/executor.ts ROW_STATEMENTS), so it is run
 // again, routed by the count in force then — at once when this node's count changed (it was
 // behind, or adopted the split while the statement ran), else after a short wait for the other
 // node (or this one, through gossip) to catch up; bounded, then the error goes to the client.
