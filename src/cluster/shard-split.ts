@@ -53,7 +53,7 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //     epoch e + 1, split_from [..., n], split: absent} and gossips it; each node writes it to
 //     cluster.json BEFORE routing with it. A request routed under epoch e reaching a node at
 //     e + 1 (or the reverse) is refused with SB_CATALOG_STALE-like retry semantics, never applied
-//     to the wrong shard. Placement then moves child replicas where rendezvous hashing over 2n
+//     to the wrong shard (built, by shard count: cluster/shard-count-guard.ts, SB_SHARD_COUNT_STALE). Placement then moves child replicas where rendezvous hashing over 2n
 //     puts them, by the join/drain voter moves (shardMoving: target vs voters), one at a time.
 //     Snapshot transactions begun before the switch reading a child get SB_SNAPSHOT_TOO_OLD (the
 //     child has only the latest committed versions).
@@ -133,8 +133,7 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
 // drops children on cancel) — helper splitrun; in SWITCH: a child-side-only fence; the Mode 1
 // child group's start with the parent's voters at S, the moves of children to their 2n placement,
-// and the epoch check on shard requests (a request routed by n reaching a node at 2n is not
-// refused yet); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
+// and the check on shard requests (built since: the routing guard at the end); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
 // dropped first: nothing does that yet). A snapshot install on a replica does not carry the fence
 // record (the installed state's log may start after S).
 // The RUN is built (cluster/split-run.ts rules; node/split-runner.ts, node/cluster-split.ts
@@ -187,10 +186,16 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // Mode 1 child group with the parent's voters; children are not moved to (or kept at) a placement
 // (under 2n, rendezvous may place child s + n on a node that never derived it: either place a
 // child with its parent — a placement key of s mod the count before the first split, carried in
-// gossip — or move it); shard requests routed by n are not refused by a node at 2n (a write for a
-// child-side key could land in the parent after its fence lifts, then be cleaned away); the fence
+// gossip — or move it); the fence
 // refuses all of the parent's writes, not only child-side ones; the cleanup's scan filter is armed
 // after adoption, not with it.
+// The routing guard is built (session 15, cluster/shard-count-guard.ts): every shard request routed
+// by key or shard id carries the count its statement routed by (exec/shard-count-retry.ts pins one
+// per statement; SHARD_QUERY v7 stamps it once the layout split or is splitting), the router and
+// the receiving node refuse another count with SB_SHARD_COUNT_STALE before applying anything, and
+// an autocommit statement is re-routed and retried. It relies on every node of a split cluster
+// knowing the count before the first split (layout.placementShards, or its splitFrom history): a
+// node that joined after a split with neither would be refused by the others until it has one.
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2

@@ -47,7 +47,8 @@ const CURRENT = {
   replicatedEntry: 3,
   // 5: MODIFY_ROW (a pk-pinned UPDATE / DELETE in one request).
   // 6: WRITE_READ (a read committed statement's WRITE naming the HLC its rows were read at).
-  shard: 6
+  // 7: SHARD_QUERY carries the shard count the request was routed by (a split: cluster/shard-count-guard.ts).
+  shard: 7
 } as const
 
 export type WireCodec = keyof typeof CURRENT

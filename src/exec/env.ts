@@ -127,7 +127,8 @@ export interface HintsIo {
 /** The shards: how many there are, and requests to their workers (local, or routed in a cluster). */
 export interface ShardPort {
   readonly shards: number
-  request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]>
+  /** `routedBy`: the shard count the request was routed by (a statement's: exec/shard-count-retry.ts); refused when not the count in force. */
+  request<K extends ShardOpName> (op: K, req: ShardRequests[K], routedBy?: number): Promise<ShardReplies[K]>
 }
 
 /** What SBLR programs and version ids draw on: the node's HLC, its UUIDv7 generator, its clock. */

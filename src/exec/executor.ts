@@ -63,6 +63,7 @@ import { ownTempStatement, runTempStatement, sessionEnv, usesSessionCatalog } fr
 import { TEMP_TABLE_BYTES_PER_SESSION_DEFAULT } from './temp-tables'
 import type { TraceParent } from '../core/trace-context'
 import { tracedScript } from './traced-script'
+import { withShardCount } from './shard-count-retry'
 
 export interface ScriptOutcome { results: StatementResult[], error: ScratchBirdError | null }
 
@@ -94,6 +95,13 @@ export function parseScript (env: ExecEnv, sql: string, params: readonly SqlValu
   return env.planCache?.script(sql, params) ?? uncachedScript(sql)
 }
 
+/**
+ * Statements re-run after SB_SHARD_COUNT_STALE outside a transaction: a refused one changed nothing
+ * (one AUTOCOMMIT request, or an implicit transaction rolled back). Not DDL: a catalog change may
+ * be installed before a shard refuses its row work (CREATE INDEX's build), so it is the client's.
+ */
+const ROW_STATEMENTS: ReadonlySet<Statement['kind']> = new Set<Statement['kind']>(['select', 'insert', 'update', 'delete'])
+
 /** Runs statement `i` of the script; its result joins `results`; the error that ends the script, else null. */
 async function runOne (env: ExecEnv, session: SessionState, script: CachedScript, i: number, params: readonly SqlValue[], sessionId: string | undefined, results: StatementResult[]): Promise<ScratchBirdError | null> {
   const s = script.statements[i]!
@@ -102,8 +110,10 @@ async function runOne (env: ExecEnv, session: SessionState, script: CachedScript
     // Privileges before any work (issue 18 item 2): a refused statement has touched nothing.
     if (session.principal !== undefined && !ownTempStatement(session.temp, s)) checkStatement(env.catalog(), session.principal, s)
     session.temp.limit = env.tempTableBytesPerSession?.() ?? TEMP_TABLE_BYTES_PER_SESSION_DEFAULT
+    // Routed by one shard count; an autocommit row statement refused for it runs again (shard-count-retry.ts).
+    const retryable = session.txn === null && ROW_STATEMENTS.has(s.kind)
     const result = await withStatementTimeout(env, session.settings.statementTimeoutMs, s, session.txn !== null,
-      () => executeStatement(env, session, s, params, script.slots[i]!))
+      () => withShardCount(env, () => retryable && session.txn === null, e => executeStatement(e, session, s, params, script.slots[i]!)))
     results.push(result)
     // A statement outside a transaction committed: ON COMMIT DELETE ROWS / DROP of temporary tables apply.
     if (session.txn === null && s.kind !== 'commit' && s.kind !== 'rollback') session.temp.endTxn(true)

@@ -72,7 +72,8 @@ export async function withLimboRetry<T> (timer: TimerPort, attempt: () => Promis
   }
 }
 
-async function pause (timer: TimerPort, ms: number): Promise<void> {
+/** Waits `ms` on the statement timer (no timer: one turn of the event loop). */
+export async function pause (timer: TimerPort, ms: number): Promise<void> {
   await new Promise<void>(resolve => {
     if (timer.statementTimer !== undefined) timer.statementTimer(ms, resolve)
     else setImmediate(resolve)

@@ -40,6 +40,7 @@ import { asNodeId, asShardId, type NodeId, type ShardId, shardIds, type Xid } fr
 import { REPLICATION_MODE_RULES } from '../core/replication-modes'
 import type { HeldShard } from '../cluster/anti-entropy/scheduler'
 import type { LiveShardCount } from '../cluster/shard-count'
+import { checkShardCount, routedShardCount, wireShardCount } from '../cluster/shard-count-guard'
 import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
@@ -928,13 +929,27 @@ export class ClusterShell implements ShardRouting {
     return leaderless ? staleReplica(op, req.shard) : null
   }
 
-  async forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS): Promise<Uint8Array> {
-    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, catalogVersion: this.d.placingVersion(), payload }, { timeoutMs })
+  /**
+   * `routedBy`: the shard count the request was routed by (a statement's, node/shard-router.ts);
+   * absent: routed just now, by the live count (quorum writes, hints, anti-entropy).
+   */
+  async forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs = SHARD_CALL_TIMEOUT_MS, routedBy?: number): Promise<Uint8Array> {
+    const shards = wireShardCount(this.layout, routedBy ?? this.liveShards)
+    const reply = await this.d.rpc.call(this.addressOf(nodeId), 'SHARD_QUERY', { op, shard, catalogVersion: this.d.placingVersion(), shards, payload }, { timeoutMs })
     return reply.payload
+  }
+
+  /** The shard count this node runs with now (a split raises it: cluster/shard-count.ts). */
+  get liveShards (): number {
+    return this.d.shardCount?.shards ?? this.d.config.storage.shards
   }
 
   private async onShardQuery (q: ShardQuery): Promise<{ payload: Uint8Array }> {
     const { op, shard } = q
+    // Before anything else: a request routed by another shard count (a split adopted here and not
+    // yet there, or the reverse) is refused, retryable, whatever its shard id (cluster/shard-count-guard.ts).
+    const live = this.liveShards
+    checkShardCount(op, shard, routedShardCount(q.shards, this.layout, live), live, this.selfId)
     if (shard >= this.prefs.length) throw malformed(`SHARD_QUERY (no shard ${shard})`)
     this.refuseBehindCatalog(q)
     if (PLACED_WRITES.has(op)) this.refuseStalePlacement(q)

@@ -78,7 +78,7 @@ export interface ExecParts {
 export function execEnv (p: ExecParts): ExecEnv {
   const count = countOf(p)
   const env: Omit<ExecEnv, 'shards'> = {
-    request: (op, req) => p.shards.request(op, req),
+    request: (op, req, routedBy) => p.shards.request(op, req, routedBy),
     ...generators(p),
     twoPhase: traced2pc(shardTwoPhaseIo(p.shards, count, () => p.hlc.generate(), () => nextHlcTs(p.hlc)), p.tracer),
     snapshots: p.snapshots,

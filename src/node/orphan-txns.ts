@@ -72,9 +72,9 @@ export class OrphanResolver implements ShardRequester {
 
   constructor (private readonly inner: ShardRequester, private readonly d: OrphanDeps) {}
 
-  async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+  async request<K extends ShardOpName> (op: K, req: ShardRequests[K], routedBy?: number): Promise<ShardReplies[K]> {
     try {
-      return await this.inner.request(op, req)
+      return await this.inner.request(op, req, routedBy)
     } catch (e) {
       const holder = conflictHolder(e)
       if (holder !== null) await this.resolve(req.shard, holder.xid, holder.coordinator)

@@ -3,6 +3,7 @@ import { codecOf, type ShardOpName, type ShardReplies, type ShardRequests } from
 import type { TxnBegin } from '../shard/protocol/messages'
 import { isNodeId, type NodeId, type ShardId } from '../core/ids'
 import type { TracePort } from '../core/trace-context'
+import { checkShardCount } from '../cluster/shard-count-guard'
 
 // Where a shard request goes (issue 5 "Placement and routing"): to this node's own workers when
 // the placement names this node as the shard's owner, else over cluster RPC to the owner, whose
@@ -12,7 +13,11 @@ import type { TracePort } from '../core/trace-context'
 // node/replication/replicated-workers.ts): the request is sent there, once.
 
 export interface ShardRequester {
-  request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]>
+  /**
+   * `routedBy`: the shard count the caller routed the request by (a statement's, exec/shard-count-retry.ts);
+   * a router refuses it when that is not the count in force (SB_SHARD_COUNT_STALE, cluster/shard-count-guard.ts).
+   */
+  request<K extends ShardOpName> (op: K, req: ShardRequests[K], routedBy?: number): Promise<ShardReplies[K]>
 }
 
 export interface RawShardRequester {
@@ -23,8 +28,10 @@ export interface ShardRouting {
   readonly selfId: NodeId
   /** The node serving `shard` now, or null when none can (its owner is down). */
   ownerOf (shard: ShardId): NodeId | null
-  /** Sends an encoded shard request to node `nodeId`; resolves with the encoded reply. */
-  forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array): Promise<Uint8Array>
+  /** Sends an encoded shard request, routed by `routedBy` shards (absent: the live count), to node `nodeId`; resolves with the encoded reply. */
+  forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs?: number, routedBy?: number): Promise<Uint8Array>
+  /** The shard count this node runs with now (cluster/shard-count.ts); absent: fixed (no split), nothing compared. */
+  readonly liveShards?: number
   /** The owner the placement names, for error messages when it is down. */
   placedOwner (shard: ShardId): NodeId
   /**
@@ -55,7 +62,12 @@ export class ShardRouter implements ShardRequester {
   /** `tracer`: tracing on (issue 18 item 8) — every request of a traced statement is a span naming where it went. */
   constructor (private readonly local: LocalShards, private readonly routing: ShardRouting, private readonly tracer: TracePort | null = null) {}
 
-  async request<K extends ShardOpName> (op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+  async request<K extends ShardOpName> (op: K, req: ShardRequests[K], routedBy?: number): Promise<ShardReplies[K]> {
+    // Routed by a shard count that is no longer this node's (a split was adopted since the
+    // statement routed): refused before it goes anywhere, this node's own workers included; a
+    // peer compares the count with its own (node/cluster.ts onShardQuery).
+    const live = this.routing.liveShards
+    if (routedBy !== undefined && live !== undefined) checkShardCount(op, req.shard, routedBy, live, this.routing.selfId)
     // read_from = replica: this node's own replica when it holds one that serves (no hop, no
     // lease); otherwise the shard's owner as for any read, which answers at what it holds.
     if (op === 'REPLICA_QUERY' && this.local.servesReplicaRead?.(req.shard) === true) {
@@ -66,7 +78,7 @@ export class ShardRouter implements ShardRequester {
       }
     }
     if (op === 'QUERY' && (req as ShardRequests['QUERY']).xid === undefined && (req as ShardRequests['QUERY']).begin === undefined) {
-      const scanned = await this.scan(req as ShardRequests['QUERY'])
+      const scanned = await this.scan(req as ShardRequests['QUERY'], routedBy)
       if (scanned !== undefined) return scanned as ShardReplies[K]
     }
     const owner = this.routing.ownerOf(req.shard)
@@ -78,26 +90,26 @@ export class ShardRouter implements ShardRequester {
       const stale = this.routing.staleLocalRead?.(op, req) ?? null
       if (stale !== null) throw stale
     }
-    return await this.at(owner, op, req)
+    return await this.at(owner, op, req, routedBy)
   }
 
   /** `op` on node `node` (this node's workers or a peer); a Mode 1 refusal naming the primary is retried there, once. */
-  private at<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
-    if (this.tracer === null) return this.atNode(node, op, req)
+  private at<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K], routedBy: number | undefined): Promise<ShardReplies[K]> {
+    if (this.tracer === null) return this.atNode(node, op, req, routedBy)
     return this.tracer.span('shard request', { 'scratchbird.shard': req.shard, 'scratchbird.op': op, 'scratchbird.to_node': node, 'scratchbird.via': node === this.routing.selfId ? 'local' : 'rpc' },
-      () => this.atNode(node, op, req))
+      () => this.atNode(node, op, req, routedBy))
   }
 
-  private async atNode<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+  private async atNode<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K], routedBy: number | undefined): Promise<ShardReplies[K]> {
     try {
       if (node === this.routing.selfId) return await this.local.request(op, req)
-      return await this.remote(node, op, req)
+      return await this.remote(node, op, req, routedBy)
     } catch (e) {
       // Mode 1: the node asked is not the shard's primary but knows which is — ask it, once.
       const primary = notPrimaryRedirect(e, node)
       if (primary === null) throw e
       if (primary === this.routing.selfId) return await this.local.request(op, req)
-      return await this.remote(primary, op, req)
+      return await this.remote(primary, op, req, routedBy)
     }
   }
 
@@ -107,14 +119,14 @@ export class ShardRouter implements ShardRequester {
    * same outcome: the reply names the xid, and a failed request leaves the transaction rolled back
    * there (asked, best effort; the participant lease ends it otherwise).
    */
-  private async remote<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K]): Promise<ShardReplies[K]> {
+  private async remote<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K], routedBy: number | undefined): Promise<ShardReplies[K]> {
     const codec = codecOf(op)
     const { begin, ...rest } = req as ShardRequests[K] & { begin?: TxnBegin }
-    if (begin === undefined) return codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest(req)))
+    if (begin === undefined) return codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest(req), undefined, routedBy))
     const beginCodec = codecOf('BEGIN')
-    const { xid } = beginCodec.decodeReply(await this.routing.forward(node, 'BEGIN', req.shard, beginCodec.encodeRequest({ shard: req.shard, ...begin })))
+    const { xid } = beginCodec.decodeReply(await this.routing.forward(node, 'BEGIN', req.shard, beginCodec.encodeRequest({ shard: req.shard, ...begin }), undefined, routedBy))
     try {
-      const reply = codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest({ ...rest, xid } as ShardRequests[K])))
+      const reply = codec.decodeReply(await this.routing.forward(node, op, req.shard, codec.encodeRequest({ ...rest, xid } as ShardRequests[K]), undefined, routedBy))
       return { ...reply, xid }
     } catch (e) {
       const rollback = codecOf('ROLLBACK')
@@ -130,7 +142,7 @@ export class ShardRouter implements ShardRequester {
    * scan fails with that error rather than read stale rows. undefined: not such a table (the
    * owner serves it).
    */
-  private async scan (req: ShardRequests['QUERY']): Promise<ShardReplies['QUERY'] | undefined> {
+  private async scan (req: ShardRequests['QUERY'], routedBy: number | undefined): Promise<ShardReplies['QUERY'] | undefined> {
     const avoid = new Set<NodeId>()
     let refused: unknown
     for (;;) {
@@ -142,7 +154,7 @@ export class ShardRouter implements ShardRequester {
         throw new ScratchBirdError('SB_SHARD_UNAVAILABLE', `shard ${req.shard} is unavailable: no replica of it is live`, { shard: req.shard, node: placed })
       }
       try {
-        return await this.at(node, 'QUERY', req)
+        return await this.at(node, 'QUERY', req, routedBy)
       } catch (e) {
         if (!isScratchBirdError(e, 'SB_REPLICA_STALE') || avoid.has(node)) throw e
         avoid.add(node)

@@ -1,7 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { startCluster, TEST_CLUSTER_SECRET, type Cluster } from '../helpers/cluster-harness'
+import { asNodeId, asShardId } from '../../src/core/ids'
+import { RpcClient } from '../../src/net/rpc/client'
+import { createMetrics } from '../../src/ops/metrics'
+import { codecOf, type ShardOpName, type ShardRequests } from '../../src/shard/protocol/ops'
 
 // Issue 20 item 5, the part built so far (cluster/shard-count.ts, shard-split.ts): a node that was
 // down while the cluster switched from 4 to 8 shards learns the split from gossip when it comes
@@ -84,4 +88,37 @@ describe('a node that missed a split', () => {
       for (const k of more) expect((await sqlOk(id, 'SELECT v FROM t WHERE k = $1', [k])).rows, `key ${k} through node ${id}`).toEqual([[k]])
     }
   }, 400_000)
+
+  // The routing guard (cluster/shard-count-guard.ts): a node at 8 shards, split from 4, refuses a
+  // request routed by 4 — unstamped, as a node that has not adopted the split sends it, or stamped
+  // 4 — whatever its shard id, before applying anything; routed by 8 it is served. Raw SHARD_QUERY
+  // from this process, as a peer sends it, to the real node processes.
+  it('a node at 8 refuses shard requests routed by the 4 shards before the split, and serves those routed by 8', async () => {
+    const rpc = new RpcClient({ cluster: 'sb-test', nodeId: asNodeId(1), secret: TEST_CLUSTER_SECRET, metrics: createMetrics() })
+    const ask = async <K extends ShardOpName>(node: number, op: K, req: ShardRequests[K], shards?: number): Promise<string> => {
+      try {
+        await rpc.call(cluster.node(node).listen, 'SHARD_QUERY', { op, shard: req.shard, catalogVersion: 0, shards, payload: codecOf(op).encodeRequest(req) })
+        return 'served'
+      } catch (e) {
+        return String((e as { code?: unknown }).code)
+      }
+    }
+    try {
+      const scan = (shard: number): ShardRequests['VERSION_SCAN'] => ({ shard: asShardId(shard), tableId: 1, after: null, limit: 10 })
+      for (const node of [2, 3]) {
+        expect(layoutOf(node)).toMatchObject({ shards: 8, splitFrom: [4] })
+        for (const shard of [1, 3]) {
+          expect(await ask(node, 'VERSION_SCAN', scan(shard)), `node ${node} shard ${shard} unstamped`).toBe('SB_SHARD_COUNT_STALE')
+          expect(await ask(node, 'VERSION_SCAN', scan(shard), 4), `node ${node} shard ${shard} by 4`).toBe('SB_SHARD_COUNT_STALE')
+          expect(await ask(node, 'VERSION_SCAN', scan(shard), 8), `node ${node} shard ${shard} by 8`).not.toBe('SB_SHARD_COUNT_STALE')
+        }
+        // A shard id only 16 shards have: refused for its count (retryable), not served.
+        expect(await ask(node, 'VERSION_SCAN', scan(12), 16)).toBe('SB_SHARD_COUNT_STALE')
+        // Per-shard ops (stats, anti-entropy, the commit log) are not routed by key: served whatever the count.
+        expect(await ask(node, 'STATS', { shard: asShardId(5) })).toBe('served')
+      }
+    } finally {
+      await rpc.close()
+    }
+  }, 120_000)
 })

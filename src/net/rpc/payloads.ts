@@ -7,9 +7,9 @@ import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membershi
 import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
-import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
+import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
-import type { NodeId, ShardId, Xid } from '../../core/ids'
+import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
@@ -37,13 +37,16 @@ import type { NodeId, ShardId, Xid } from '../../core/ids'
 //                   → installed keys uint | last key (bool, blob) | complete bool
 //                   Written as v1 unless it carries voters (versionedLowest): a previous release
 //                   refuses only a last chunk that names them, and installs the rest.
-//   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | the shard op's own binary payload (shard/protocol), whose
-//                   version is this envelope's version (the lowest that carries the op,
-//                   shardOpVersion) → reply payload (SHARD_CODEC_BASE: no reply body changed since)
+//   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | v7: routed-by shard count
+//                   varint (0: none) | the shard op's own binary payload (shard/protocol), whose
+//                   version is this envelope's version (the lowest that carries the op, and the
+//                   count when one is stamped: SHARD_COUNT_SINCE) → reply payload (SHARD_CODEC_BASE:
+//                   no reply body changed since). A previous release refuses only a stamped request.
 
 /** catalogVersion: the sender's catalog version, so a replica can refuse a write placed by a
- *  catalog older than its tables' layout (Catalog.layoutFloor, issue 13). */
-export interface ShardQuery { op: ShardOpName, shard: ShardId, catalogVersion: number, payload: Uint8Array }
+ *  catalog older than its tables' layout (Catalog.layoutFloor, issue 13). shards: the shard count
+ *  the request was routed by, when the sender's layout split (cluster/shard-count-guard.ts). */
+export interface ShardQuery { op: ShardOpName, shard: ShardId, catalogVersion: number, shards?: number | undefined, payload: Uint8Array }
 export interface CatalogDoc { catalog: unknown }
 /** A DDL's write fence (node/table-fences.ts): set on `shards` of the receiver, or released by how the DDL ended. */
 export interface TableFenceRequest {
@@ -160,10 +163,14 @@ function olderShardBodies (r: CodecReader, version: number): void {
   if (version < SHARD_CODEC_BASE) throw r.malformed(`shard op bodies of codec version ${version}, older than this node reads (${SHARD_CODEC_BASE}..${SHARD_CODEC_VERSION}): upgrade the sending node`)
 }
 
-const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, q => shardOpVersion(q.op), (w, q) => {
+/** The lowest SHARD_QUERY version that carries `q`: its op's, or SHARD_COUNT_SINCE when it is stamped with a shard count. */
+const shardQueryVersion = (q: ShardQuery): number => q.shards === undefined ? shardOpVersion(q.op) : Math.max(shardOpVersion(q.op), SHARD_COUNT_SINCE)
+
+const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHARD_CODEC_VERSION, rpcFail, shardQueryVersion, (w, q, version) => {
   w.u8(SHARD_OPS[q.op].code)
   w.u32(q.shard)
   w.uint(q.catalogVersion)
+  if (version >= SHARD_COUNT_SINCE) w.uint(q.shards ?? 0)
   w.bytes(q.payload)
 }, (r, version) => {
   olderShardBodies(r, version)
@@ -174,7 +181,10 @@ const shardQueryRequest: Codec<ShardQuery> = versionedLowest('SHARD_QUERY', SHAR
   if (isLocalOnly(op)) throw r.malformed(`shard op ${op} is not served to peers`)
   const shard = r.shard()
   const catalogVersion = r.uint()
-  return { op, shard, catalogVersion, payload: r.bytes(r.left) }
+  if (version < SHARD_COUNT_SINCE) return { op, shard, catalogVersion, payload: r.bytes(r.left) }
+  const shards = r.uint()
+  if (shards > MAX_SHARDS) throw r.malformed(`routed by ${shards} shards, above the maximum of ${MAX_SHARDS}`)
+  return { op, shard, catalogVersion, shards: shards === 0 ? undefined : shards, payload: r.bytes(r.left) }
 })
 
 const shardQueryReply: Codec<{ payload: Uint8Array }> = versionedLowest('SHARD_QUERY reply', SHARD_CODEC_VERSION, rpcFail, () => SHARD_CODEC_BASE,

@@ -40,6 +40,13 @@ const SHARD_OP_SINCE: Partial<Record<ShardOpName, number>> = {
   WRITE_READ: 6
 }
 
+/**
+ * The first SHARD_QUERY version whose envelope carries the shard count the request was routed by
+ * (net/rpc/payloads.ts): written only when the sender stamps one (cluster/shard-count-guard.ts
+ * wireShardCount), so a cluster that never split still writes what the previous release reads.
+ */
+export const SHARD_COUNT_SINCE = 7
+
 /** The lowest SHARD_QUERY version that carries `op`'s body. */
 export function shardOpVersion (op: ShardOpName): number {
   return SHARD_OP_SINCE[op] ?? SHARD_CODEC_BASE

@@ -90,7 +90,7 @@ export const SHARD_OP_BY_CODE: ReadonlyMap<number, ShardOpName> = new Map(
 export type { MerkleLeafMessage, MerkleRootMessage, MerkleStatsMessage, ShardReplies, ShardRequests, ShardStats } from './messages'
 
 export type { OpCodec } from './op-codecs'
-export { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, shardOpVersion } from './op-codecs'
+export { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, shardOpVersion } from './op-codecs'
 
 /** How each op's payloads travel (op-codecs.ts): binary, the same bytes on the rings and between nodes. */
 export function codecOf<K extends ShardOpName> (op: K): OpCodec<ShardRequests[K], ShardReplies[K]> {

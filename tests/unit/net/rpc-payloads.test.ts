@@ -60,7 +60,12 @@ function lowestOf (name: string, side: string, v: unknown): number {
     return (l.leaving ?? []).length > 0 || (l.left ?? []).length > 0 ? 3 : 2
   }
   // MODIFY_ROW's body is v5, WRITE_READ's v6 (new ops); every other op body is unchanged since SHARD_CODEC_BASE.
-  if (name === 'SHARD_QUERY') return side === 'request' ? ({ MODIFY_ROW: 5, WRITE_READ: 6 } as Partial<Record<ShardOpName, number>>)[(v as { op: ShardOpName }).op] ?? SHARD_CODEC_BASE : SHARD_CODEC_BASE
+  // A request stamped with the shard count it was routed by (a split cluster) is v7 at least.
+  if (name === 'SHARD_QUERY') {
+    if (side !== 'request') return SHARD_CODEC_BASE
+    const op = ({ MODIFY_ROW: 5, WRITE_READ: 6 } as Partial<Record<ShardOpName, number>>)[(v as { op: ShardOpName }).op] ?? SHARD_CODEC_BASE
+    return (v as { shards?: number }).shards === undefined ? op : Math.max(op, 7)
+  }
   if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { voters?: unknown }).voters === undefined ? 1 : 2
   if (name === 'MEMBERSHIP_STATUS' && side === 'reply') return ((v as { fills?: unknown[] }).fills ?? []).length > 0 ? 2 : 1
   return 1
@@ -92,7 +97,7 @@ const ARBS: Arbs = {
   CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
   CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
   SHARD_QUERY: {
-    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), catalogVersion: fc.nat(), payload: bytes }),
+    req: fc.record({ op: shardOp, shard: fc.integer({ min: 0, max: MAX_SHARDS - 1 }).map(s => asShardId(s)), catalogVersion: fc.nat(), shards: fc.integer({ min: 1, max: MAX_SHARDS }), payload: bytes }, { requiredKeys: ['op', 'shard', 'catalogVersion', 'payload'] }),
     rep: fc.record({ payload: bytes })
   },
   TABLE_FENCE: {
@@ -244,6 +249,22 @@ describe('cluster RPC payload codecs', () => {
     expect([req[0], rep[0]]).toEqual([SHARD_CODEC_BASE, SHARD_CODEC_BASE])
     expect(() => request.decode(older(req))).toThrow(refused)
     expect(() => reply.decode(older(rep))).toThrow(refused)
+  })
+
+  it('stamps a SHARD_QUERY with the shard count it was routed by only when given one (v7), and refuses a count above MAX_SHARDS', () => {
+    const q = rpcPayloads('SHARD_QUERY').request
+    const payload = Uint8Array.of(0xaa)
+    const plain = q.encode({ op: 'GET', shard: asShardId(3), catalogVersion: 7, payload })
+    expect(plain[0]).toBe(SHARD_CODEC_BASE)
+    expect(q.decode(plain).shards).toBeUndefined()
+    const stamped = q.encode({ op: 'GET', shard: asShardId(3), catalogVersion: 7, shards: 32, payload })
+    expect([...stamped]).toEqual([7, SHARD_OPS.GET.code, 0, 0, 0, 3, 7, 32, 0xaa])
+    expect(q.decode(stamped)).toMatchObject({ op: 'GET', shard: 3, catalogVersion: 7, shards: 32, payload })
+    // MODIFY_ROW (v5) stamped goes as v7 too; 0 in the count's place is "none".
+    expect(q.encode({ op: 'MODIFY_ROW', shard: asShardId(0), catalogVersion: 0, shards: 2, payload })[0]).toBe(7)
+    expect(q.decode(Uint8Array.of(7, SHARD_OPS.GET.code, 0, 0, 0, 3, 7, 0, 0xaa)).shards).toBeUndefined()
+    const tooMany = q.encode({ op: 'GET', shard: asShardId(3), catalogVersion: 7, shards: MAX_SHARDS + 1, payload })
+    expect(() => q.decode(tooMany)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED', message: expect.stringContaining('above the maximum') }))
   })
 
   it('refuses a SHARD_QUERY naming a shard id at or above MAX_SHARDS', () => {
