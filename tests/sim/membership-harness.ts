@@ -446,7 +446,7 @@ export class MembershipSim {
     this.sims.forEach((sim, s) => {
       const node = sim.nodes.get(p.id)!
       const m = node.machine
-      const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
+      const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], removing: l.removing, alive })
       const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
       const action = groupAction(p.id, replicas, m !== null, p.contacted.has(s))
       const prefs = this.prefs[s]!
@@ -491,7 +491,7 @@ export class MembershipSim {
     const shard = asShardId(s)
     const node = this.sims[s]!.nodes.get(p.id)!
     const m = node.machine
-    const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
+    const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], removing: l.removing, alive })
     const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : p.retiredVoters.get(s) ?? diskVoters(node))
     const counted = voters.filter(id => !gone(voters).includes(id))
     const committed = m?.committedVoters ?? voters
