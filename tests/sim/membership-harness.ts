@@ -272,6 +272,16 @@ export class MembershipSim {
     this.proc(id).dead = true
   }
 
+  /**
+   * The last gossip message of node `id` (killed for good), as if still in flight: delivered now
+   * to every up node (finding 5: a removal is decided within a few round trips, while a late
+   * message may arrive up to lateMaxMs after it was sent).
+   */
+  lateGossip (id: NodeId): void {
+    const msg = this.layoutMsg(this.proc(id), false)
+    for (const q of this.procs.values()) if (q.up && q.id !== id) this.onLayoutMsg(q, msg)
+  }
+
   // ---- network ------------------------------------------------------------------------------------
 
   private addresses (id: NodeId): string[] {
@@ -328,6 +338,9 @@ export class MembershipSim {
       // A node killed for good is never one to admit: only its late messages can ask (finding 5).
       if (this.proc(m.from).dead) this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} admits node ${m.from} again, removed for good (its gossip from epoch ${m.layout.epoch} still in flight)`)
       this.propose(p, admitLayout(p.layout, m.from, this.singleCopy), `admits ${m.from}`, refused => { if (refused === null) this.stats.admissions++ })
+    } else if (v.kind === 'conflict' && this.proc(m.from).dead) {
+      // A removed node's late message, refused: what the cluster must do (compareLayouts says why).
+      this.stats.rejoinsRefused++
     } else if (v.kind === 'conflict') {
       this.stats.conflicts++
       this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} refuses node ${m.from}'s layout: ${v.reason}`)
