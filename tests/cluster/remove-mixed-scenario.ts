@@ -122,5 +122,26 @@ export function removeMixedScenario (o: RemoveMixedOptions): void {
         }
       }
     }, 900_000)
+
+    it('node 4 restarted with its old data directory (it records membership epoch 1) is refused, not admitted again', async () => {
+      // REMOVE NODE 4 again takes the left node out of the layout.
+      await m.cluster.waitFor(async () => {
+        const r = await m.cluster.sql(1, `REMOVE NODE ${VICTIM}`)
+        if (r.status === 200) return true
+        if (['SB_MEMBERSHIP_REFUSED', 'SB_MEMBERSHIP_NO_MAJORITY'].includes(codeOf(r.body))) return null
+        throw new Error(`REMOVE NODE ${VICTIM}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+      }, { what: `REMOVE NODE ${VICTIM} of the left node`, timeoutMs: 90_000, intervalMs: 500 })
+      for (const id of SURVIVORS) await m.cluster.waitFor(() => layoutOf(id).members.includes(VICTIM) ? null : true, { what: `node ${id} to run without node 4`, timeoutMs: 60_000 })
+      const epoch = layoutOf(1).epoch
+      expect(layoutOf(VICTIM).epoch).toBe(1)
+      await m.cluster.start(VICTIM)
+      // Each side says why (membership/readmission.ts): a survivor refuses the join, node 4 knows it was removed.
+      await m.cluster.waitFor(() => SURVIVORS.some(id => /refused: its cluster layout differs \(node 4 asks to join with a data directory that holds catalog version \d+ of this cluster: it was a member/.test(m.cluster.node(id).stdout())) ? true : null,
+        { what: 'a survivor to refuse node 4\'s join', timeoutMs: 60_000 })
+      await m.cluster.waitFor(() => /this node \(4\) holds catalog version \d+ of the cluster, whose membership epoch \d+ no longer lists it: it was removed/.test(m.cluster.node(VICTIM).stdout()) ? true : null,
+        { what: 'node 4 to log that it was removed', timeoutMs: 60_000 })
+      for (const id of SURVIVORS) expect(layoutOf(id), `node ${id}: node 4 not admitted`).toMatchObject({ epoch, members: SURVIVORS })
+      await m.cluster.kill(VICTIM)
+    }, 300_000)
   })
 }

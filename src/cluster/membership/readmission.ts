@@ -1,4 +1,5 @@
 import type { NodeId } from '../../core/ids'
+import { FIRST_LAYOUT_EPOCH } from '../layout'
 
 // Who may join again (issue 20; membership simulation finding 5). Pure.
 //
@@ -50,6 +51,7 @@ export function rejoinRefusal (node: NodeId, joiner: JoinerProcess, removedBoots
  * at `epoch` no longer lists it).
  */
 export function removedSelfReason (self: NodeId, catalogVersion: number, epoch: number): string | null {
-  if (catalogVersion === 0) return null
+  // At the first epoch nobody was removed: two clusters configured apart (compareLayouts says so).
+  if (catalogVersion === 0 || epoch <= FIRST_LAYOUT_EPOCH) return null
   return `this node (${self}) holds catalog version ${catalogVersion} of the cluster, whose membership epoch ${epoch} no longer lists it: it was removed (REMOVE NODE); ${WAY_BACK}`
 }
