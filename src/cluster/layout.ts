@@ -123,6 +123,23 @@ export function placementKey (l: Pick<ClusterLayout, 'placementShards'>, shard: 
 }
 
 /**
+ * The next epoch of `l` with `members`, before its member states are set (withStates): it keeps
+ * what a membership change leaves alone — the removing members (withStates drops those no longer
+ * leaving) and the placement count. Every decider path builds from it, so a later epoch decided
+ * while a removal runs (an admission, a drain's end) does not forget that n is gone for good.
+ */
+export function nextEpochOf (l: ClusterLayout, members: readonly NodeId[]): ClusterLayout {
+  return {
+    cluster: l.cluster,
+    shards: l.shards,
+    epoch: l.epoch + 1,
+    members: [...members],
+    ...((l.removing ?? []).length > 0 ? { removing: [...l.removing!] } : {}),
+    ...(l.placementShards !== undefined ? { placementShards: l.placementShards } : {})
+  }
+}
+
+/**
  * `l` with `leaving` / `left` / `joining` set, each omitted when empty (the file and gossip forms
  * of a layout without moves stay as before). `joining` defaults to `l`'s, less the members it
  * no longer lists.

@@ -881,11 +881,11 @@ export class ClusterShell implements ShardRouting {
 
   /**
    * Of a Mode 1 group's voters, those removed from the cluster for good (REMOVE NODE: no member of
-   * this node's layout, not alive in its gossip): the group stops counting them
+   * this node's layout, or one it marks removing; not alive in its gossip): the group stops counting them
    * (cluster/membership/forced-removal.ts).
    */
   goneVoters (voters: readonly NodeId[]): NodeId[] {
-    return goneVoters({ self: this.selfId, voters, members: this.layout.members, removed: [...this.removedMembers], alive: knownAlive(this.states(), this.selfId) })
+    return goneVoters({ self: this.selfId, voters, members: this.layout.members, removed: [...this.removedMembers], removing: this.layout.removing, alive: knownAlive(this.states(), this.selfId) })
   }
 
   /** The live members a forced campaign must also hear from (forced-removal.ts forcedWitnesses). */

@@ -5,6 +5,7 @@ import { admitLayout, compareLayouts, decider, joinedLayout } from '../../src/cl
 import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../../src/cluster/membership/epoch-decree'
 import { leftLayout, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
+import { rejoinRefusal } from '../../src/cluster/membership/readmission'
 import { groupAction, keptOnContact, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
 import { replicaStates } from '../../src/cluster/replication/replica-state'
 import { isContact, startsOnContact } from '../../src/cluster/replication/rules'
@@ -78,8 +79,22 @@ export const DRAIN_POLL_MS = 200
 const CLUSTER = 'sim'
 const TRACE = process.env.SIM_TRACE !== undefined
 
-/** `heard`: the non-members the sender heard of (SWIM's digest carries every process it knows). */
-interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean, heard: NodeId[] }
+/**
+ * SIM_READMIT=1 replays finding 5: a join is judged by the layouts alone (compareLayouts), so the
+ * last gossip of a node REMOVE NODE took out, still in flight, admitted it again when its data
+ * directory recorded epoch 1 (the decider cannot tell it from a new node's), and the shards it
+ * was a voter of waited for it for good. Now the joining process is judged too
+ * (membership/readmission.ts rejoinRefusal: its catalog, its boot id).
+ */
+const READMIT = process.env.SIM_READMIT !== undefined
+
+/**
+ * `heard`: the non-members the sender heard of (SWIM's digest carries every process it knows).
+ * `boot` and `catalog`: the sender's gossip record — its process (ids differ per start) and the
+ * catalog version its data directory holds (1 once it ran as a member: the simulated cluster holds
+ * a table from the start; 0 for a spare not admitted yet, as a new node's empty data directory).
+ */
+interface LayoutMsg { kind: 'layout', from: NodeId, layout: ClusterLayout, reply: boolean, heard: NodeId[], boot: string, catalog: number }
 /** MEMBERSHIP_DECREE: a proposer's request to a voter, or the voter's answer. */
 interface DecreeMsg { kind: 'decree', from: NodeId, req?: DecreeRequest, reply?: DecreeReply }
 /** A proposal gives up (the statement fails; the operator retries) after this long without a decision. */
@@ -121,6 +136,11 @@ export interface Proc {
    * on it (seed 541: 2.6 s, so the move started too late to end before the run did).
    */
   heard: Set<NodeId>
+  /** Process starts (the boot id is `${id}.${boots}`); on disk: the catalog version its data directory holds (see LayoutMsg). */
+  boots: number
+  catalog: number
+  /** Boot ids of members it saw removed (GossipMachine.removedBoots), in memory. */
+  removedBoots: Map<NodeId, Set<string>>
 }
 
 /** The replication groups' settings and the network's faults, as replication-harness.ts takes them. */
@@ -144,7 +164,7 @@ export class MembershipSim {
   readonly sims: ReplicationSim[] = []
   readonly procs = new Map<NodeId, Proc>()
   readonly violations: string[] = []
-  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, retires: 0, contactStarts: 0, drainsFinished: 0, joinsFinished: 0, handOvers: 0, forced: 0, crashes: 0 }
+  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, rejoinsRefused: 0, retires: 0, contactStarts: 0, drainsFinished: 0, joinsFinished: 0, handOvers: 0, forced: 0, crashes: 0 }
   /** Per shard and node: the replica list its group runs with (its preference input). */
   private readonly prefs: Array<Map<NodeId, NodeId[]>> = []
   /** Node → partition group (null: healed). */
@@ -161,7 +181,7 @@ export class MembershipSim {
     for (const n of all) {
       const id = asNodeId(n)
       const member = o.initial.includes(n)
-      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map(), decree: null, proposal: null, heard: new Set() })
+      this.procs.set(id, { id, up: false, dead: false, started: false, layout: member ? initialLayout : configuredLayout(CLUSTER, o.shards, [...o.initial, n].map(asNodeId)), seeds: o.initial.map(asNodeId), removed: new Set(), retired: new Set(), gone: new Map(), witnesses: [], contacted: new Map(), retiredVoters: new Map(), decree: null, proposal: null, heard: new Set(), boots: 0, catalog: member ? 1 : 0, removedBoots: new Map() })
     }
     for (let s = 0; s < o.shards; s++) {
       const shard = asShardId(s)
@@ -209,6 +229,7 @@ export class MembershipSim {
     if (p.up || p.dead) return
     p.up = true
     p.started = true
+    p.boots++
     const address = `c${id}`
     this.net.start(address, 0, (_from, m) => {
       if (m instanceof Uint8Array || !('kind' in m)) return
@@ -235,6 +256,7 @@ export class MembershipSim {
     p.contacted.clear()
     p.retiredVoters.clear()
     p.heard.clear()
+    p.removedBoots.clear()
     const proposal = p.proposal
     p.proposal = null
     proposal?.done?.('DOWN')
@@ -248,6 +270,16 @@ export class MembershipSim {
     })
     this.crash(id)
     this.proc(id).dead = true
+  }
+
+  /**
+   * The last gossip message of node `id` (killed for good), as if still in flight: delivered now
+   * to every up node (finding 5: a removal is decided within a few round trips, while a late
+   * message may arrive up to lateMaxMs after it was sent).
+   */
+  lateGossip (id: NodeId): void {
+    const msg = this.layoutMsg(this.proc(id), false)
+    for (const q of this.procs.values()) if (q.up && q.id !== id) this.onLayoutMsg(q, msg)
   }
 
   // ---- network ------------------------------------------------------------------------------------
@@ -287,32 +319,47 @@ export class MembershipSim {
     const peers = [...new Set([...p.layout.members, ...p.seeds, ...p.heard])].filter(id => id !== p.id && this.procs.has(id))
     if (peers.length === 0) return
     const to = peers[Math.floor(this.o.rng.next() * peers.length)]!
-    this.net.send(`c${p.id}`, `c${to}`, { kind: 'layout', from: p.id, layout: p.layout, reply: false, heard: [...p.heard] })
+    this.net.send(`c${p.id}`, `c${to}`, this.layoutMsg(p, false))
+  }
+
+  private layoutMsg (p: Proc, reply: boolean): LayoutMsg {
+    return { kind: 'layout', from: p.id, layout: p.layout, reply, heard: [...p.heard], boot: `${p.id}.${p.boots}`, catalog: p.catalog }
   }
 
   private onLayoutMsg (p: Proc, m: LayoutMsg): void {
-    // A killed node's last gossip still in flight: dropped. Taken, it re-admits the node REMOVE
-    // NODE just took out — its data directory still records epoch 1, which compareLayouts cannot
-    // tell from a new node's (a finding of this simulation, reported; not fixed here) — and the
-    // shards it was a voter of wait for it for good.
-    if (this.proc(m.from).dead) return
+    // A killed node's last gossip still in flight is delivered (finding 5): its join is refused by
+    // the process rule (GossipMachine.readmission), so it is never admitted again.
     for (const id of [m.from, ...m.heard]) if (id !== p.id && !p.layout.members.includes(id) && !this.proc(id).dead) p.heard.add(id)
     const v = compareLayouts(p.layout, m.layout, p.id, m.from)
-    if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
+    const refusal = v.kind === 'join' && !READMIT ? rejoinRefusal(m.from, { bootId: m.boot, catalogVersion: m.catalog }, p.removedBoots.get(m.from)) : null
+    if (refusal !== null) this.stats.rejoinsRefused++
+    else if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
     else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id && p.proposal === null) {
+      // A node killed for good is never one to admit: only its late messages can ask (finding 5).
+      if (this.proc(m.from).dead) this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} admits node ${m.from} again, removed for good (its gossip from epoch ${m.layout.epoch} still in flight)`)
       this.propose(p, admitLayout(p.layout, m.from, this.singleCopy), `admits ${m.from}`, refused => { if (refused === null) this.stats.admissions++ })
+    } else if (v.kind === 'conflict' && this.proc(m.from).dead) {
+      // A removed node's late message, refused: what the cluster must do (compareLayouts says why).
+      this.stats.rejoinsRefused++
     } else if (v.kind === 'conflict') {
       this.stats.conflicts++
       this.violations.push(`t=${this.now.toFixed(1)} node ${p.id} refuses node ${m.from}'s layout: ${v.reason}`)
     }
-    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, { kind: 'layout', from: p.id, layout: p.layout, reply: true, heard: [...p.heard] })
+    if (!m.reply) this.net.send(`c${p.id}`, `c${m.from}`, this.layoutMsg(p, true))
   }
 
   /** ClusterShell.adoptLayout: persisted first (the disk is the proc's), then acted on. */
   adopt (p: Proc, next: ClusterLayout, why: string): boolean {
     if (next.epoch <= p.layout.epoch || !next.members.includes(p.id)) return false
-    for (const id of p.layout.members) if (!next.members.includes(id)) p.removed.add(id)
-    for (const id of next.members) p.removed.delete(id)
+    for (const id of p.layout.members) {
+      if (next.members.includes(id)) continue
+      p.removed.add(id)
+      // Its gossip record's boot id (the truth here, as `alive` is: see the top).
+      p.removedBoots.set(id, new Set([...p.removedBoots.get(id) ?? [], `${id}.${this.proc(id).boots}`]))
+    }
+    for (const id of next.members) { p.removed.delete(id); p.removedBoots.delete(id) }
+    // Admitted: it fetches the catalog (the node does once it runs the layout listing it).
+    p.catalog = 1
     p.layout = next
     this.stats.adoptions++
     this.o.onStep?.(`epoch ${next.epoch} adopted (${why})`, [p.id])
@@ -446,7 +493,7 @@ export class MembershipSim {
     this.sims.forEach((sim, s) => {
       const node = sim.nodes.get(p.id)!
       const m = node.machine
-      const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
+      const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], removing: l.removing, alive })
       const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
       const action = groupAction(p.id, replicas, m !== null, p.contacted.has(s))
       const prefs = this.prefs[s]!
@@ -491,7 +538,7 @@ export class MembershipSim {
     const shard = asShardId(s)
     const node = this.sims[s]!.nodes.get(p.id)!
     const m = node.machine
-    const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], alive })
+    const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], removing: l.removing, alive })
     const voters = m?.voters ?? (SHELL_START_VOTERS ? [] : p.retiredVoters.get(s) ?? diskVoters(node))
     const counted = voters.filter(id => !gone(voters).includes(id))
     const committed = m?.committedVoters ?? voters

@@ -73,9 +73,14 @@ import { simSeeds } from './seeds'
 //     campaigned for only by the first node of its preference list (machine.ts mayCampaign);
 //     after a placement change that node can be a non-voter, and no voter ever campaigns (seen
 //     before the guard). Operations start once every shard elected a primary once.
-//  5. Not fixed — a node REMOVE NODE took out whose data directory records epoch 1 is admitted
-//     again as a joiner (compareLayouts cannot tell it from a new node), e.g. by its last gossip
-//     still in flight (membership-harness.ts drops a killed node's messages).
+//  5. Fixed (session 15): a node REMOVE NODE took out whose data directory records epoch 1 was
+//     admitted again as a joiner (compareLayouts cannot tell it from a new node) by its last
+//     gossip still in flight (the harness dropped a killed node's messages to avoid it). A join
+//     is now judged by its process too (membership/readmission.ts: a data directory holding the
+//     catalog, or a boot id this node knew for the removed member, is refused). A killed node's
+//     messages are delivered, and once REMOVE NODE of it is decided its last one arrives late at
+//     every node (membership-harness.ts lateGossip); SIM_READMIT=1 replays the old rule
+//     (14 of the first 300 seeds admit the removed node again, seed 6 among the 40 run by default).
 //  8. Fixed (session 12): a node that ran no group of a shard answered only pre-votes from its
 //     disk, so a voter the layout no longer lists — promoted by a config entry it never received
 //     (crashed right after installing its snapshot), or a copy let go before a primary removed it
@@ -320,7 +325,14 @@ function scenario (seed: number): { sim: MembershipSim, ops: string[], gaps: num
         log.push(`t=${net.now.toFixed(0)} node ${node} killed for good`)
         sim.kill(node)
         operate({ kind: 'remove', node })
-        running = () => !latest().members.includes(node)
+        // Once removed, its last gossip arrives late (finding 5): never admitted again.
+        let late = false
+        running = () => {
+          if (latest().members.includes(node)) return true
+          if (!late) sim.lateGossip(node)
+          late = true
+          return false
+        }
       }
     }
   }

@@ -3,6 +3,7 @@ import { HLC_SKEW_WARN_MS } from '../../core/hlc'
 import type { Rng } from '../../core/rng'
 import { type ClusterLayout } from '../layout'
 import { compareLayouts, decider } from '../membership/epochs'
+import { rejoinRefusal, removedSelfReason } from '../membership/readmission'
 import { splitsBetween } from '../shard-split'
 import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
@@ -178,6 +179,13 @@ export class GossipMachine {
   private layout: ClusterLayout | undefined
   /** Refused peer processes by node id (bounded by the node id range), with when we last reported them. */
   private readonly refused = new Map<NodeId, RefusedPeer & { reportedAt: number }>()
+  /**
+   * Boot ids of members this process saw removed (a layout it ran listed them, a later one does
+   * not), by node (bounded by the node id range): their processes are never admitted again
+   * (membership/readmission.ts). In memory: the catalog version a joiner announces covers a
+   * restart of this node whenever the cluster holds a table.
+   */
+  private readonly removedBoots = new Map<NodeId, Set<string>>()
   /** The membership epoch each peer last announced as its own (bounded by the members: one entry per sender accepted). */
   private readonly epochs = new Map<NodeId, number>()
   private readonly intervalMs: number
@@ -295,6 +303,11 @@ export class GossipMachine {
     const cur = this.layout
     assert(cur !== undefined && next.cluster === cur.cluster && next.epoch > cur.epoch && splitsBetween(cur.shards, cur.epoch, next.shards, next.epoch) !== null,
       'gossip: a layout is replaced only by a later epoch of the same cluster (its shard count the same, or doubled by splits)')
+    for (const id of cur.members) {
+      const boot = this.peers.get(id)?.rec.bootId
+      if (!next.members.includes(id) && boot !== undefined) this.removedBoots.set(id, new Set([...this.removedBoots.get(id) ?? [], boot]))
+    }
+    for (const id of next.members) this.removedBoots.delete(id)
     this.layout = { ...next, members: [...next.members] }
     this.refused.clear()
     this.me.heartbeat++
@@ -334,8 +347,8 @@ export class GossipMachine {
    */
   private refuseLayout (fromAddress: string, msg: GossipMessage, now: number, wall: number, out: GossipOutput[]): boolean {
     if (this.layout === undefined || msg.layout === undefined || msg.from === this.me.nodeId) return false
-    const verdict = compareLayouts(this.layout, msg.layout, this.me.nodeId, msg.from)
     const sender = msg.members.find(r => r.nodeId === msg.from && isMemberRecord(r))
+    const verdict = this.readmission(compareLayouts(this.layout, msg.layout, this.me.nodeId, msg.from), msg.from, msg.layout.epoch, sender)
     const address = sender?.address ?? fromAddress
     switch (verdict.kind) {
       case 'same':
@@ -380,6 +393,22 @@ export class GossipMachine {
       })
     }
     return true
+  }
+
+  /**
+   * A join of a removed node's process, or the wait of one that holds the catalog, is a conflict
+   * (membership/readmission.ts): refused whole, with the way back in the reason.
+   */
+  private readmission (verdict: ReturnType<typeof compareLayouts>, from: NodeId, epoch: number, sender: MemberRecord | undefined): ReturnType<typeof compareLayouts> {
+    if (verdict.kind === 'join') {
+      const reason = rejoinRefusal(from, { bootId: sender?.bootId ?? '', catalogVersion: sender?.catalogVersion ?? 0 }, this.removedBoots.get(from))
+      return reason === null ? verdict : { kind: 'conflict', reason }
+    }
+    if (verdict.kind === 'awaiting') {
+      const reason = removedSelfReason(this.me.nodeId, this.me.catalogVersion, epoch)
+      return reason === null ? verdict : { kind: 'conflict', reason }
+    }
+    return verdict
   }
 
   private withLayout<M extends GossipMessage> (m: M): M {

@@ -1,6 +1,6 @@
 import { ScratchBirdError } from '../../core/errors'
 import type { NodeId } from '../../core/ids'
-import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from '../layout'
+import { layoutMemberState, nextEpochOf, placedMembers, withStates, type ClusterLayout } from '../layout'
 
 // DRAIN NODE, its CANCEL and REMOVE NODE (issue 20 item 2; DESIGN §7): the next layout each one
 // asks for, the refusals, and when a drain is finished. Pure; the decider (epochs.ts `decider`)
@@ -29,6 +29,10 @@ import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from
 // n `leaving`, its leaderless replicas filled from the survivors, then `left`; refused
 // (SB_REMOVE_LOSES_DATA) when a leaderless table acknowledges with write_quorum 1 — an acknowledged
 // write may be on n alone — unless FORCE, which takes n out at once and says those writes are lost.
+// The layout marks such an n `removing` too (gone for good, unlike a drain's live node): its Mode 1
+// groups stop waiting for it while it is down (forced-removal.ts goneVoters), so a group {a, n}
+// (N = 2) re-forms on a and re-replicates; without it the removal never ended (issue 20, session 14).
+// REMOVE NODE of a drain's node that died makes it `removing` the same way.
 
 export type MembershipOpKind = 'drain' | 'cancel' | 'remove'
 
@@ -104,7 +108,7 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
   const leaving = l.leaving ?? []
   const left = l.left ?? []
   const next = (members: NodeId[], nextLeaving: NodeId[], nextLeft: NodeId[]): ClusterLayout =>
-    withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members }, nextLeaving, nextLeft, (l.joining ?? []).filter(id => members.includes(id)))
+    withStates(nextEpochOf(l, members), nextLeaving, nextLeft, (l.joining ?? []).filter(id => members.includes(id)))
   const state = (): string => layoutMemberState(l, op.node)
   switch (op.kind) {
     case 'drain': {
@@ -180,9 +184,13 @@ function removingLayout (node: NodeId, f: MembershipFacts, next: (members: NodeI
   const l = f.layout
   const what = 'REMOVE NODE'
   const leaving = l.leaving ?? []
-  if (leaving.includes(node)) {
-    throw refused(`${what} ${node} refused: node ${node} is already leaving (a drain or a removal under way); its leaderless_quorum replicas are filled from the survivors without it, then it is left (SHOW SHARD MAP shows the shards still moving)`, { node, state: 'leaving' })
+  const removing = l.removing ?? []
+  if (removing.includes(node)) {
+    throw refused(`${what} ${node} refused: node ${node} is already being removed; its replicas are re-replicated from the survivors without it, then it is left (SHOW SHARD MAP shows the shards still moving)`, { node, state: 'leaving' })
   }
+  // A drain whose node died (REMOVE refuses a live one): it goes on as a removal — n now counts
+  // as gone for good in the Mode 1 groups it is a voter of, which could otherwise wait for it.
+  if (leaving.includes(node)) return { ...next([...l.members], leaving, l.left ?? []), removing: [...removing, node].sort((a, b) => a - b) }
   const other = leaving[0]
   if (other !== undefined) {
     throw refused(`${what} ${node} refused: node ${other} is leaving; with leaderless_quorum tables one move at a time — wait until it is left (SHOW CLUSTER MEMBERS)`, { node, draining: other })
@@ -191,7 +199,10 @@ function removingLayout (node: NodeId, f: MembershipFacts, next: (members: NodeI
   if (joining.length > 0) {
     throw refused(`${what} ${node} refused: node(s) ${list(joining)} are joining (their leaderless_quorum replicas are being filled); one move at a time — wait until they are normal (SHOW CLUSTER MEMBERS)`, { node, joining })
   }
-  return next([...l.members], [node], l.left ?? [])
+  // `removing`: n is not expected back, so a Mode 1 group of which it is a voter counts it gone
+  // while it is down (forced-removal.ts goneVoters) — with N = 2 its survivor elects alone and
+  // re-replicates; a drain's leaving node, alive, is still waited for.
+  return { ...next([...l.members], [node], l.left ?? []), removing: [node] }
 }
 
 /**
@@ -233,8 +244,8 @@ export function singleCopyShardsStillMoving (before: readonly NodeId[], target: 
 
 /** The layout marking `node` (leaving) left: epoch + 1. */
 export function leftLayout (l: ClusterLayout, node: NodeId): ClusterLayout {
-  return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] },
-    (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node], l.joining ?? [])
+  // withStates drops `node` from `removing`: left, it is in no group any more (the drain's end waited for that).
+  return withStates(nextEpochOf(l, l.members), (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node], l.joining ?? [])
 }
 
 /**

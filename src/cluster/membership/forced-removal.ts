@@ -54,17 +54,25 @@ export interface ForcedRemovalFacts {
   readonly removed: readonly NodeId[]
   /** Is `id` alive in this node's gossip view? */
   readonly alive: (id: NodeId) => boolean
+  /**
+   * The layout's removing members (REMOVE NODE with leaderless tables: drain.ts removingLayout):
+   * still members (leaving) while their leaderless replicas are filled, but gone for good. Absent: none.
+   */
+  readonly removing?: readonly NodeId[]
 }
 
 /**
  * The voters to leave out of the group's majorities: those this node saw removed from the layout,
- * not members again, and that its gossip does not show alive; never this node itself, and never all of the
+ * not members again, or that its layout marks removing, and that its gossip does not show alive; never this node itself, and never all of the
  * voters (a group needs one to decide). Empty when nothing is forced — in particular while n is
  * alive (REMOVE NODE refuses a live node, SB_NODE_ALIVE; should one be removed anyway, its group
  * waits rather than decide without it).
  */
 export function goneVoters (f: ForcedRemovalFacts): NodeId[] {
-  const gone = f.voters.filter(id => id !== f.self && f.removed.includes(id) && !f.members.includes(id) && !f.alive(id))
+  // A removing member is one this node saw removed too: the layout it runs says so (and is on its
+  // disk), so the same reasoning holds — only the layout's end (left) waits for the moves.
+  const removed = (id: NodeId): boolean => (f.removed.includes(id) && !f.members.includes(id)) || (f.removing ?? []).includes(id)
+  const gone = f.voters.filter(id => id !== f.self && removed(id) && !f.alive(id))
   return gone.length < f.voters.length ? gone : []
 }
 

@@ -133,6 +133,28 @@ describe('gossip machine and membership epochs', () => {
     expect(events(m2b.receive(addr(4), ping(4, JOINER), 10))).toContainEqual(expect.objectContaining({ type: 'join-request', nodeId: 4 }))
   })
 
+  it('a removed node is never admitted again with its data: its old process (late gossip) or a data directory holding the catalog is refused; an empty one joins as a new node', () => {
+    const REMOVED = L(3, ids(1, 2, 3))
+    const m1 = machine(1, ADMITTED)
+    m1.receive(addr(4), ping(4, ADMITTED), 0)
+    m1.setLayout(REMOVED)
+    // Its last gossip (its data directory still records epoch 1): the process REMOVE NODE took out.
+    const late = events(m1.receive(addr(4), ping(4, JOINER, [rec(4, { heartbeat: 9 })]), 10))
+    expect(late).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 4, reason: expect.stringMatching(/from the process that ran it before it was removed .*empty its data directory/) })])
+    expect(known(m1)).not.toContain(4)
+    // Restarted with its old data directory: a new boot id, but it holds the cluster's catalog.
+    const restarted = events(m1.receive(addr(4), ping(4, JOINER, [rec(4, { bootId: 'boot4b', catalogVersion: 3 })]), 20))
+    expect(restarted).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 4, reason: expect.stringMatching(/holds catalog version 3 of this cluster: it was a member/) })])
+    // Restarted with an empty data directory: a new node.
+    expect(events(m1.receive(addr(4), ping(4, JOINER, [rec(4, { bootId: 'boot4c' })]), 30))).toContainEqual(expect.objectContaining({ type: 'join-request', nodeId: 4 }))
+    // The removed node itself, told the cluster runs without it, says why it is not admitted.
+    const m4 = machine(4, JOINER)
+    m4.setLocal({ catalogVersion: 3 })
+    expect(events(m4.receive(addr(1), ping(1, REMOVED), 10))).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 1, reason: expect.stringMatching(/this node \(4\) holds catalog version 3 .* epoch 3 no longer lists it: it was removed/) })])
+    const fresh = machine(4, JOINER)
+    expect(events(fresh.receive(addr(1), ping(1, REMOVED), 10))).toEqual([{ type: 'awaiting-admission', nodeId: 1, address: addr(1), epoch: 3 }])
+  })
+
   it('the joiner refuses the cluster until admitted (nothing merged, still joining), reports that it waits, and adopts the admitting epoch', () => {
     const m4 = machine(4, JOINER)
     const out = m4.receive(addr(1), ping(1, OLD, [rec(1), rec(2)]), 10)

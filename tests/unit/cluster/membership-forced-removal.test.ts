@@ -38,6 +38,18 @@ describe('goneVoters', () => {
     expect(goneVoters(facts([1, 2, 5], [1, 2, 3], [1, 2], [4]))).toEqual([])
   })
 
+  it('a member the layout marks removing (REMOVE NODE with leaderless tables) counts as gone while down: a group {1, 2} elects without it', () => {
+    const removing = (alive: number[]): Parameters<typeof goneVoters>[0] => ({ ...facts([1, 2], [1, 2, 3], alive, []), removing: ids(2) })
+    expect(goneVoters(removing([1]))).toEqual([2])
+    expect(goneVoters({ ...removing([1]), voters: ids(1, 2, 3) })).toEqual([2])
+    // Alive again: waited for, as any voter; a member merely leaving (a drain) is never gone.
+    expect(goneVoters(removing([1, 2]))).toEqual([])
+    expect(goneVoters({ ...removing([1]), removing: [] })).toEqual([])
+    // The removing node itself, or every voter removing: nothing forced.
+    expect(goneVoters({ ...removing([1]), self: asNodeId(2) })).toEqual([])
+    expect(goneVoters({ ...removing([3]), self: asNodeId(3), removing: ids(1, 2) })).toEqual([])
+  })
+
   it('never this node, never every voter', () => {
     expect(goneVoters(facts([1, 2], [3]))).toEqual([2])
     expect(goneVoters({ self: asNodeId(3), voters: ids(1, 2), members: ids(3), removed: ids(1, 2), alive: () => false })).toEqual([])

@@ -5,7 +5,7 @@ import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
 import { gossipMessageCodec } from '../../../src/cluster/gossip/codec'
 import type { GossipPing } from '../../../src/cluster/gossip/types'
 import { countedMembers, parseLayout, placedMembers, type ClusterLayout } from '../../../src/cluster/layout'
-import { membershipOpLayout, type MembershipFacts } from '../../../src/cluster/membership/drain'
+import { leftLayout, membershipOpLayout, type MembershipFacts } from '../../../src/cluster/membership/drain'
 import { admitLayout, compareLayouts, joinedLayout } from '../../../src/cluster/membership/epochs'
 import {
   currentMarks, fillJobs, fillTargets, layoutConfirmed, leaderlessGroups, leaderlessMovingText, leaderlessShardsStillMoving, movingFills, quorumReplicas,
@@ -61,7 +61,8 @@ describe('which members count, which are placed', () => {
     const facts = (layout: ClusterLayout, lossy: string[] = [], alive = (id: NodeId) => id !== 4): MembershipFacts =>
       ({ layout, maxFactor: 3, blocker: null, alive, leaderless: { tables: ['q', ...lossy], lossy } })
     const removing = membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four))
-    expect(removing).toEqual({ cluster: 'c', shards: 8, epoch: 2, members: [1, 2, 3, 4], leaving: [4] })
+    // `removing`: gone for good, so its Mode 1 groups stop waiting for it (forced-removal.ts goneVoters).
+    expect(removing).toEqual({ cluster: 'c', shards: 8, epoch: 2, members: [1, 2, 3, 4], leaving: [4], removing: [4] })
     // FORCE changes nothing when the survivors hold every acknowledged write.
     expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4), force: true }, facts(four))).toEqual(removing)
     // The fill: node 4 down is never a source; the survivors' n − W + 1 = 2 marks per shard end it.
@@ -79,13 +80,30 @@ describe('which members count, which are placed', () => {
     // write_quorum 1: an acknowledged write may be on node 4 alone.
     expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four, ['w1']))).toThrow(expect.objectContaining({ code: 'SB_REMOVE_LOSES_DATA', message: expect.stringMatching(/table\(s\) w1 acknowledge a write with write_quorum 1.*REMOVE NODE 4 FORCE/) }))
     expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4), force: true }, facts(four, ['w1']))).toEqual({ cluster: 'c', shards: 8, epoch: 2, members: [1, 2, 3] })
-    // One move at a time; a node already leaving goes on leaving (its drain no longer needs it).
-    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(removing))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/already leaving/) }))
+    // One move at a time; a node already being removed goes on (its moves no longer need it).
+    expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(removing))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/already being removed/) }))
+    // A drain whose node died goes on as a removal: marked removing, nothing else changes.
+    const draining: ClusterLayout = { ...four, epoch: 2, leaving: ids(4) }
+    expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(draining))).toEqual({ cluster: 'c', shards: 8, epoch: 3, members: [1, 2, 3, 4], leaving: [4], removing: [4] })
     const five: ClusterLayout = { ...base, members: ids(1, 2, 3, 4, 5), leaving: ids(2) }
     expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(five))).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED', message: expect.stringMatching(/node 2 is leaving/) }))
     // Alive: drain it instead; a left node is taken out of the layout.
     expect(() => membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts(four, [], () => true))).toThrow(expect.objectContaining({ code: 'SB_NODE_ALIVE' }))
     expect(membershipOpLayout({ kind: 'remove', node: asNodeId(4) }, facts({ ...four, epoch: 3, left: ids(4) }))).toEqual({ cluster: 'c', shards: 8, epoch: 4, members: [1, 2, 3] })
+  })
+
+  it('a removal under way stays in every later layout the decider writes, and ends with its node left', () => {
+    const removing: ClusterLayout = { ...base, epoch: 2, members: ids(1, 2, 3, 4), leaving: ids(4), removing: ids(4), placementShards: 4 }
+    // An admission during the removal (a join waits for a leaderless move, but not one of Mode 1 only).
+    expect(admitLayout(removing, asNodeId(5))).toEqual({ ...removing, epoch: 3, members: [1, 2, 3, 4, 5] })
+    expect(joinedLayout({ ...removing, members: ids(1, 2, 3, 4, 5), joining: ids(5) })).toEqual({ ...removing, epoch: 3, members: [1, 2, 3, 4, 5] })
+    // Its end: left, no longer removing (it is in no group any more); the placement count stays.
+    expect(leftLayout(removing, asNodeId(4))).toEqual({ cluster: 'c', shards: 8, epoch: 3, members: [1, 2, 3, 4], left: [4], placementShards: 4 })
+    // A drain of another node is refused meanwhile (one move at a time); the decree value tells removing apart.
+    const facts: MembershipFacts = { layout: removing, maxFactor: 3, blocker: null, alive: () => true, leaderless: { tables: ['q'], lossy: [] } }
+    expect(() => membershipOpLayout({ kind: 'drain', node: asNodeId(1) }, facts)).toThrow(expect.objectContaining({ code: 'SB_DRAIN_REFUSED' }))
+    expect(membershipOpLayout({ kind: 'cancel', node: asNodeId(4) }, facts)).toEqual({ cluster: 'c', shards: 8, epoch: 3, members: [1, 2, 3, 4], placementShards: 4 })
+    expect(compareLayouts({ ...removing, removing: undefined }, removing, asNodeId(2), asNodeId(1)).kind).toBe('conflict')
   })
 
   it('the layout file and gossip carry joining: parsed (ascending members, disjoint from leaving/left), written at gossip v4 only when present', () => {
