@@ -68,7 +68,9 @@ import {
 //   set aside is the one that asked, which stopped serving reads before it asked and never serves
 //   them again in its generation: a transfer that does not finish within the election timeout ends
 //   with the primary stepping down, not resuming (a late TimeoutNow vote could still win).
-//   Writes then pause for about one round trip instead of an election timeout.
+//   Writes then pause for about one round trip instead of an election timeout. Also used by a
+//   primary a move takes off the shard (membership/moves.ts leavingPrimaryHandsOver): it hands over
+//   to a voter of its preference list when there is one.
 
 interface Peer {
   match: Lsn
@@ -934,8 +936,12 @@ export class ReplicationMachine {
 
   private startTransfer (now: number): void {
     if (this.roleNow !== 'primary' || this.transfer !== null) return
-    const others = this.quorumVoters().filter(v => v !== this.self)
-    if (others.length === 0) return
+    const voters = this.quorumVoters().filter(v => v !== this.self)
+    if (voters.length === 0) return
+    // A voter of the preference list when there is one: a primary leaving the list (a move) hands
+    // over to a node that keeps the shard, not to another voter on its way out.
+    const placed = voters.filter(v => this.preference.includes(v))
+    const others = placed.length > 0 ? placed : voters
     // The most caught-up voter needs the fewest entries before it may campaign.
     let to = others[0]!
     for (const v of others) if ((this.peers.get(v)?.match ?? 0n) > (this.peers.get(to)?.match ?? 0n)) to = v

@@ -18,7 +18,7 @@ import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
 import { isContact, preVoteFromDisk, startsOnContact } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
-import { groupAction, keptOnContact, singleCopyHandsOver } from '../../cluster/membership/moves'
+import { groupAction, keptOnContact, leavingPrimaryHandsOver, singleCopyHandsOver } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 import type { ShardCountSource } from '../../cluster/shard-count'
 
@@ -329,6 +329,11 @@ export class ReplicationShell {
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
         if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters), this.d.forcedWitnesses?.() ?? [])
         this.maybeHandOver(running!)
+      } else if (action === 'retire' && leavingPrimaryHandsOver(this.d.self, running!.role === 'primary', running!.voters, replicas)) {
+        // Kept until another voter leads (moves.ts leavingPrimaryHandsOver); the new list makes
+        // the transfer go to one of its voters (a transfer already running is left alone).
+        running!.setReplicas(replicas)
+        running!.handOver()
       } else if (action === 'retire') {
         // What its log said last stays this node's view of the shard's voters (votersOf).
         if (running!.running) this.diskVoters.set(shard, running!.voters)

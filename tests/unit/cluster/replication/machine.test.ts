@@ -608,6 +608,23 @@ describe('leadership transfer (a graceful stop, issue 20 item 4)', () => {
     expect(g.all(1, 'events').flat()).toContainEqual(expect.objectContaining({ type: 'transfer', phase: 'abandoned', to: 2 }))
   })
 
+  it('a primary leaving the preference list (a move) hands over to a voter that stays, even one less caught up (bench rebalance)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush([1, 2]) // node 2 is the most caught up, but leaves with node 1
+    g.step(1, { type: 'preference', nodes: ids(3) })
+    const start = g.step(1, { type: 'transfer' })
+    expect(start.events).toContainEqual({ type: 'transfer', phase: 'started', to: 3, generation: 1 })
+    // The same input with no voter of the list besides itself: the most caught-up voter as before.
+    const h = group(3)
+    h.elect(1)
+    h.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    h.flush([1, 2])
+    h.step(1, { type: 'preference', nodes: ids(1) })
+    expect(h.step(1, { type: 'transfer' }).events).toContainEqual({ type: 'transfer', phase: 'started', to: 2, generation: 1 })
+  })
+
   it('a group of one, or a replica, ignores the input', () => {
     const one = group(1)
     one.advance(2 * ELECTION_MS)
