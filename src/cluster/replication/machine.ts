@@ -151,6 +151,16 @@ export class ReplicationMachine {
   /** This primary's data proposals not yet acknowledged, ascending. */
   private pending: Lsn[] = []
   /** engineLog: a control entry asked of the shell and not yet logged (one at a time). */
+  /**
+   * Primary: voters it removed by a config entry (the entry's LSN), still sent appends and
+   * heartbeats until they hold that entry and were told it committed (`told`: heartbeats sent
+   * since, two so one lost does not strand it). Dropped from the peers at once, as Raft does, a
+   * removed replica that had not received the entry — or not learned it committed — went on
+   * counting itself a voter: its shell kept its group (membership/moves.ts keeps a copy the
+   * committed voters still name), which campaigned for good and showed the shard as moving
+   * forever (bench rebalance never settled).
+   */
+  private readonly departing = new Map<NodeId, { lsn: Lsn, told: number }>()
   private controlPending: { kind: 'noop' } | { kind: 'config', change: 'promote' | 'remove', node: NodeId } | null = null
   /** engineLog: bumped by every truncation and snapshot install ('logged' reads begun before are stale). */
   private epoch = 0
@@ -343,7 +353,7 @@ export class ReplicationMachine {
       } else if (own && this.controlPending !== null && this.controlPending.kind === (e.kind === 'noop' ? 'noop' : 'config')) {
         const c = this.controlPending
         this.controlPending = null
-        if (c.kind === 'config') this.ready.events.push({ type: 'membership', change: c.change, node: c.node, lsn: e.lsn })
+        if (c.kind === 'config') this.noteMembership(c.change, c.node, e.lsn)
       }
       if (e.kind === 'config') this.roleNow = this.roleNow === 'primary' || this.roleNow === 'candidate' ? this.roleNow : this.isVoter() ? 'replica' : 'learner'
     }
@@ -548,6 +558,7 @@ export class ReplicationMachine {
       }
       this.pending = []
       this.peers.clear()
+      this.departing.clear()
     }
     this.controlPending = null
     this.transfer = null
@@ -834,6 +845,7 @@ export class ReplicationMachine {
    */
   private heartbeat (now: number): void {
     this.lastHeartbeatAt = now
+    this.releaseDeparted()
     // A TimeoutNow may have been lost: sent again (a duplicate finds its target in a newer generation and is ignored).
     this.maybeTimeoutNow(now)
     const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
@@ -877,7 +889,7 @@ export class ReplicationMachine {
   /** The peers a primary replicates to: voters and preference-list nodes, but itself. */
   private syncPeers (now: number): void {
     if (this.roleNow !== 'primary') return
-    const want = new Set([...this.log.voters, ...this.preference])
+    const want = new Set([...this.log.voters, ...this.preference, ...this.departing.keys()])
     want.delete(this.self)
     for (const id of this.gone) want.delete(id)
     for (const id of [...this.peers.keys()]) if (!want.has(id)) this.peers.delete(id)
@@ -927,9 +939,24 @@ export class ReplicationMachine {
       return
     }
     const lsn = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'config', voters: next })
-    this.ready.events.push({ type: 'membership', ...change, lsn })
+    this.noteMembership(change.change, change.node, lsn)
     this.syncPeers(this.clock.monotonic())
     this.sendToReplicating(this.clock.monotonic())
+  }
+
+  private noteMembership (change: 'promote' | 'remove', node: NodeId, lsn: Lsn): void {
+    this.ready.events.push({ type: 'membership', change, node, lsn })
+    if (change === 'remove') this.departing.set(node, { lsn, told: 0 })
+  }
+
+  /** Heartbeat: a departing voter that holds its removal and was told twice it committed is let go. */
+  private releaseDeparted (): void {
+    for (const [id, d] of this.departing) {
+      const p = this.peers.get(id)
+      if (p === undefined || this.log.voters.includes(id)) { this.departing.delete(id); continue }
+      if (p.match < d.lsn || this.commit < d.lsn) continue
+      if (d.told >= 2) { this.departing.delete(id); this.peers.delete(id) } else d.told++
+    }
   }
 
   // ---- leadership transfer (see the top) ----

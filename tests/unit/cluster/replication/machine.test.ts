@@ -444,6 +444,26 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(1).voters).toEqual([1, 2])
   })
 
+  it('a removed voter still gets its removal and learns it committed, then the primary lets it go (bench rebalance: one stayed a candidate for good)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(1, 2) })
+    expect(g.step(1, { type: 'tick' }).events).toContainEqual({ type: 'membership', change: 'remove', node: 3, lsn: 2n })
+    // Node 3's copy of the removal is delayed: the removal commits with node 2 alone.
+    g.flush([1, 2])
+    expect(g.m(1).commitLsn).toBe(2n)
+    expect(g.m(3).voters).toEqual([1, 2, 3])
+    // The heartbeats still reach node 3: it holds the removal, knows it committed, no longer counts itself.
+    for (let i = 0; i < 6; i++) { g.advance(HEARTBEAT_MS, [1]); g.flush() }
+    expect(g.m(3).voters).toEqual([1, 2])
+    expect(g.m(3).committedVoters).toEqual([1, 2])
+    expect(shardReplicasHere(asNodeId(3), 2, ids(1, 2), ids(1, 2), g.m(3).voters, false, false, g.m(3).committedVoters)).toEqual(ids(1, 2))
+    // Then the primary stops sending to it.
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2])
+  })
+
   it('a replica behind the retained log start gets a snapshot, then the log; retention follows the slowest replica', () => {
     const g = group(3, { maxRetainedBytes: 200 })
     g.elect(1)
