@@ -574,7 +574,9 @@ export class MembershipSim {
       return
     }
     const sim = this.sims[s]!
-    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n))) return
+    // ReplicationShell: a node that retired its group knowing voters without itself (it held its removal) is `removed`.
+    const removed = p.retired.has(s) && p.retiredVoters.has(s) && !p.retiredVoters.get(s)!.includes(n.id)
+    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n), removed)) return
     // The disk read (REPL_STATE_GET) takes a moment; the process may stop or start the group meanwhile.
     this.net.after(this.o.rng.next() * this.o.maxDelayMs, () => {
       if (!p.up || n.machine !== null) return

@@ -72,6 +72,9 @@ import {
 //   primary a move takes off the shard (membership/moves.ts leavingPrimaryHandsOver): it hands over
 //   to a voter of its preference list when there is one.
 
+/** Election timeouts a primary keeps sending to a voter it removed that never acknowledges its removal (machine `departing`). */
+const DEPARTING_ELECTIONS = 10
+
 interface Peer {
   match: Lsn
   next: Lsn
@@ -153,14 +156,16 @@ export class ReplicationMachine {
   /** engineLog: a control entry asked of the shell and not yet logged (one at a time). */
   /**
    * Primary: voters it removed by a config entry (the entry's LSN), still sent appends and
-   * heartbeats until they hold that entry and were told it committed (`told`: heartbeats sent
-   * since, two so one lost does not strand it). Dropped from the peers at once, as Raft does, a
+   * heartbeats until they hold that entry and acknowledged a heartbeat that told them it committed
+   * (`toldAt`: that heartbeat's send time, which the reply echoes; a removed node that restarted
+   * its group meanwhile answers a later one), or `until` passed (a node that is down is not waited
+   * for). Dropped from the peers at once, as Raft does, a
    * removed replica that had not received the entry — or not learned it committed — went on
    * counting itself a voter: its shell kept its group (membership/moves.ts keeps a copy the
    * committed voters still name), which campaigned for good and showed the shard as moving
    * forever (bench rebalance never settled).
    */
-  private readonly departing = new Map<NodeId, { lsn: Lsn, told: number }>()
+  private readonly departing = new Map<NodeId, { lsn: Lsn, toldAt: number | null, until: number }>()
   private controlPending: { kind: 'noop' } | { kind: 'config', change: 'promote' | 'remove', node: NodeId } | null = null
   /** engineLog: bumped by every truncation and snapshot install ('logged' reads begun before are stale). */
   private epoch = 0
@@ -727,6 +732,7 @@ export class ReplicationMachine {
         return
       }
       if (m.matchLsn > p.match) { p.match = m.matchLsn; p.progressAt = now; this.maybeTimeoutNow(now) }
+      if (this.departed(m.from, m)) return
       if (p.next <= p.match) p.next = p.match + 1n
       if (p.state === 'probe' || (p.state === 'snapshot' && p.match >= p.snapshotLsn)) p.state = 'replicate'
       if (p.inflight > 0) p.inflight--
@@ -845,7 +851,7 @@ export class ReplicationMachine {
    */
   private heartbeat (now: number): void {
     this.lastHeartbeatAt = now
-    this.releaseDeparted()
+    this.releaseDeparted(now)
     // A TimeoutNow may have been lost: sent again (a duplicate finds its target in a newer generation and is ignored).
     this.maybeTimeoutNow(now)
     const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
@@ -946,17 +952,26 @@ export class ReplicationMachine {
 
   private noteMembership (change: 'promote' | 'remove', node: NodeId, lsn: Lsn): void {
     this.ready.events.push({ type: 'membership', change, node, lsn })
-    if (change === 'remove') this.departing.set(node, { lsn, told: 0 })
+    if (change === 'remove') this.departing.set(node, { lsn, toldAt: null, until: this.clock.monotonic() + DEPARTING_ELECTIONS * this.cfg.electionTimeoutMs })
   }
 
-  /** Heartbeat: a departing voter that holds its removal and was told twice it committed is let go. */
-  private releaseDeparted (): void {
+  /** Heartbeat at `now`: marks the departing voters this heartbeat tells their removal committed; lets go of those past `until`. */
+  private releaseDeparted (now: number): void {
     for (const [id, d] of this.departing) {
       const p = this.peers.get(id)
       if (p === undefined || this.log.voters.includes(id)) { this.departing.delete(id); continue }
-      if (p.match < d.lsn || this.commit < d.lsn) continue
-      if (d.told >= 2) { this.departing.delete(id); this.peers.delete(id) } else d.told++
+      if (now >= d.until) { this.departing.delete(id); this.peers.delete(id); continue }
+      if (d.toldAt === null && p.match >= d.lsn && this.commit >= d.lsn) d.toldAt = now
     }
+  }
+
+  /** A departing voter acknowledged a heartbeat that told it its removal committed: let go. */
+  private departed (from: NodeId, m: AppendReply): boolean {
+    const d = this.departing.get(from)
+    if (d === undefined || !m.ok || d.toldAt === null || m.stamp < d.toldAt || m.matchLsn < d.lsn) return false
+    this.departing.delete(from)
+    this.peers.delete(from)
+    return true
   }
 
   // ---- leadership transfer (see the top) ----

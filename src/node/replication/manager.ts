@@ -473,7 +473,8 @@ export class ReplicationShell {
       const disk = { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn }
       const reply = preVoteFromDisk(this.d.self, msg, disk)
       if (reply !== null) this.send(shard, msg.from, reply)
-      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [])) {
+      const removed = this.retiredShards.has(shard) && this.diskVoters.has(shard) && !this.diskVoters.get(shard)!.includes(this.d.self)
+      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [], removed)) {
         this.contacted.set(shard, this.d.clock.monotonic())
         const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
         this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)

@@ -464,6 +464,19 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(1).progress().map(p => p.node)).toEqual([2])
   })
 
+  it('a removed voter that never answers is let go after a bounded time', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(1, 2) })
+    g.step(1, { type: 'tick' })
+    g.flush([1, 2])
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2, 3])
+    for (let t = 0; t <= 10 * ELECTION_MS; t += HEARTBEAT_MS) { g.advance(HEARTBEAT_MS, [1, 2]); g.flush([1, 2]) }
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2])
+  })
+
   it('a replica behind the retained log start gets a snapshot, then the log; retention follows the slowest replica', () => {
     const g = group(3, { maxRetainedBytes: 200 })
     g.elect(1)
