@@ -9,8 +9,14 @@
 // placement) against the same load's throughput just before node 4 was started (the baseline;
 // goal ≥ 0.7). Not a test: every acknowledged row is counted afterwards and a shortfall fails it.
 //
+// Also printed (the ack timeline, so a low ratio says where the writes went): per window, the
+// longest gap between two acknowledgements, the number of gaps ≥ STALL_MS (stalls: an election, a
+// hand-over, a writer held), the INSERT latency p50/p99 and the failed INSERTs by code.
+// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log is copied there before the
+// cluster stops (the timeline of elections and hand-overs behind a stall).
+//
 //   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
-import { readFileSync, existsSync } from 'node:fs'
+import { copyFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
 import { benchArgs, sql } from './lib/http'
@@ -24,6 +30,8 @@ const PER_INSERT = 200
 const PAYLOAD = 'r'.repeat(128)
 /** The move must settle within this (a loaded machine streams slowly). */
 const MOVE_TIMEOUT_MS = 15 * 60_000
+/** A gap between two acknowledgements at least this long counts as a stall (the load keeps 6 INSERTs in flight: at ~40/s a gap is ~25 ms). */
+const STALL_MS = 500
 
 const cluster = await startBenchCluster(4, { storage: { shards: SHARDS }, replication: { election_timeout_ms: 2000, heartbeat_ms: 200 } }, { join: 1 })
 const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode]
@@ -46,27 +54,54 @@ async function retrying (node: ClusterNode, text: string, params: unknown[]): Pr
   }
 }
 
-interface Load { stop: () => Promise<void>, acks: number[], errors: Map<string, number>, keys: () => number }
+interface Load {
+  stop: () => Promise<void>
+  /** Date.now() of each acknowledgement, in order, and the INSERT's latency (ms) at the same index. */
+  acks: number[]
+  latencies: number[]
+  /** Each failed INSERT: Date.now() when it failed and its code. */
+  failures: Array<{ at: number, code: string }>
+  errors: Map<string, number>
+  keys: () => number
+}
 
 /** `args.connections` closed-loop clients, each inserting new rows one at a time through nodes 1–3 in turn; `acks` are Date.now() of each acknowledgement. */
 function writeLoad (from: number): Load {
   let next = from
   const state = { on: true }
   const acks: number[] = []
+  const latencies: number[] = []
+  const failures: Array<{ at: number, code: string }> = []
   const errors = new Map<string, number>()
   const clients = Array.from({ length: args.connections }, async (_, c) => {
     while (state.on) {
       const k = next++
+      const t0 = performance.now()
       try {
         await sql(sources[(k + c) % sources.length]!, 'INSERT INTO t (k, payload) VALUES ($1, $2)', [k, PAYLOAD])
         acks.push(Date.now())
+        latencies.push(performance.now() - t0)
       } catch (e) {
         const code = /SB_[A-Z_]+/.exec((e as Error).message)?.[0] ?? 'other'
         errors.set(code, (errors.get(code) ?? 0) + 1)
+        failures.push({ at: Date.now(), code })
       }
     }
   })
-  return { acks, errors, keys: () => next, stop: async () => { state.on = false; await Promise.all(clients) } }
+  return { acks, latencies, failures, errors, keys: () => next, stop: async () => { state.on = false; await Promise.all(clients) } }
+}
+
+/** The ack timeline of [from, to): longest gap between acknowledgements (window edges count), stalls (gaps ≥ STALL_MS), latency p50/p99, failures by code. */
+function timeline (l: Load, from: number, to: number): string {
+  const idx = l.acks.flatMap((t, i) => t >= from && t < to ? [i] : [])
+  const times = [from, ...idx.map(i => l.acks[i]!), to]
+  const gaps = times.slice(1).map((t, i) => t - times[i]!)
+  const lat = idx.map(i => l.latencies[i]!).sort((a, b) => a - b)
+  const pct = (q: number): string => lat.length === 0 ? 'n/a' : lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]!.toFixed(0)
+  const failed = new Map<string, number>()
+  for (const f of l.failures) if (f.at >= from && f.at < to) failed.set(f.code, (failed.get(f.code) ?? 0) + 1)
+  return `${((to - from) / 1000).toFixed(1)} s, ${idx.length} acks, longest gap ${Math.max(...gaps)} ms, ${gaps.filter(g => g >= STALL_MS).length} gaps ≥ ${STALL_MS} ms, ` +
+    `latency p50 ${pct(0.5)} ms p99 ${pct(0.99)} ms, failed ${[...failed].map(([c, n]) => `${c} ×${n}`).join(' ') || 'none'}`
 }
 
 /** Every shard on its new placement: two replicas in sync under a primary, nothing moving, node 4 holding some. */
@@ -131,6 +166,14 @@ try {
   }
   const settledAt = Date.now()
   await load.stop()
+  const keep = process.env.SB_REBALANCE_BENCH_LOGS
+  if (keep !== undefined && keep !== '') {
+    for (const id of [1, 2, 3, 4]) {
+      const file = join(cluster.dataDir(id), 'logs', 'replication.log')
+      mkdirSync(keep, { recursive: true })
+      if (existsSync(file)) copyFileSync(file, join(keep, `n${id}-replication.log`))
+    }
+  }
   const s = streamed()
   if (s.shards === 0) throw new Error('no bootstrap to node 4 found in the replication logs')
   const moveFrom = s.start
@@ -145,6 +188,7 @@ try {
   const errors = [...load.errors].map(([c, n]) => `${c} ×${n}`).join(', ') || 'none'
   const note = `${ROWS} rows of ~${PAYLOAD.length + 8} bytes in a primary_replica table N=2 on ${SHARDS} shards, 3 → 4 nodes; ${s.shards} shard replicas bootstrapped on node 4 (${s.keys} keys, ${(s.bytes / 1e6).toFixed(2)} MB) in ${moveS.toFixed(1)} s (first snapshot stream → every shard settled); ` +
     `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started; failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
+    `ack timeline before: ${timeline(load, baseFrom, baseTo)}; during (${new Date(moveFrom).toISOString()} on): ${timeline(load, moveFrom, moveTo)}; ` +
     clusterMachineNote(4, 'Mode 1 N=2', cluster.durability)
   // value = throughput during the move / before it; baseline = the goal (ratio ≥ 1 meets it).
   printResult({ name: 'rebalance_write_ratio', value: before > 0 ? during / before : NaN, unit: 'ratio', baseline: 0.7, note })

@@ -89,6 +89,13 @@ describe('adding a node', () => {
     }, { what: 'every shard to settle on the new placement (two replicas, in sync)', timeoutMs: 120_000 })
     const holders = maps.flatMap(r => String(r[6]).split(',').map(s => Number(s.split(':')[0])))
     expect(holders).toContain(4)
+    // And the move ends on every node: a removed voter learns its removal (the primary keeps
+    // sending to it until it holds it, committed) and lets its copy go, instead of campaigning for
+    // good with the shard shown moving there (SHOW SHARD MAP's `moving`; bench rebalance).
+    await cluster.waitFor(async () => {
+      const all = (await Promise.all([1, 2, 3, 4].map(async id => await cluster.rows(id, 'SHOW SHARD MAP')))).flat()
+      return all.every(r => r[8] === null) ? true : null
+    }, { what: 'no shard shown moving on any node', timeoutMs: 60_000 })
     // Node 4 got them by the snapshot bootstrap (the add-before-remove order itself is the pure
     // rule's, tests/unit/cluster/membership-moves.test.ts: under load a failover may swallow the
     // promotion's log line, so the test does not count on log lines' order).

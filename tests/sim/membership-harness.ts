@@ -6,7 +6,7 @@ import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type
 import { leftLayout, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
 import { rejoinRefusal } from '../../src/cluster/membership/readmission'
-import { groupAction, keptOnContact, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, leavingPrimaryHandsOver, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
 import { replicaStates } from '../../src/cluster/replication/replica-state'
 import { isContact, startsOnContact } from '../../src/cluster/replication/rules'
 import type { ReplMessage } from '../../src/cluster/replication/types'
@@ -164,7 +164,7 @@ export class MembershipSim {
   readonly sims: ReplicationSim[] = []
   readonly procs = new Map<NodeId, Proc>()
   readonly violations: string[] = []
-  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, rejoinsRefused: 0, retires: 0, contactStarts: 0, drainsFinished: 0, joinsFinished: 0, handOvers: 0, forced: 0, crashes: 0 }
+  readonly stats = { adoptions: 0, admissions: 0, opsDone: 0, opsRefused: 0, conflicts: 0, rejoinsRefused: 0, retires: 0, contactStarts: 0, drainsFinished: 0, joinsFinished: 0, handOvers: 0, leavingHandOvers: 0, forced: 0, crashes: 0 }
   /** Per shard and node: the replica list its group runs with (its preference input). */
   private readonly prefs: Array<Map<NodeId, NodeId[]>> = []
   /** Node → partition group (null: healed). */
@@ -515,6 +515,14 @@ export class MembershipSim {
           sim.step(node, { type: 'gone', nodes: g, witnesses })
         }
         this.maybeHandOver(p, s)
+      } else if (action === 'retire' && leavingPrimaryHandsOver(p.id, node.machine!.role === 'primary', node.machine!.voters, replicas)) {
+        // ReplicationShell.sync: a leaving primary hands over first, its group kept meanwhile.
+        if (!same(prefs.get(p.id) ?? [], replicas)) {
+          prefs.set(p.id, replicas)
+          sim.step(node, { type: 'preference', nodes: [...replicas] })
+          this.stats.leavingHandOvers++
+        }
+        sim.transfer(p.id)
       } else if (action === 'retire') {
         p.retiredVoters.set(s, [...node.machine!.voters])
         sim.crash(p.id, false)
@@ -613,7 +621,9 @@ export class MembershipSim {
       return
     }
     const sim = this.sims[s]!
-    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n))) return
+    // ReplicationShell: a node that retired its group knowing voters without itself (it held its removal) is `removed`.
+    const removed = p.retired.has(s) && p.retiredVoters.has(s) && !p.retiredVoters.get(s)!.includes(n.id)
+    if (!startsOnContact(n.id, msg, sim.diskLog(n.id), diskVoters(n), removed)) return
     // The disk read (REPL_STATE_GET) takes a moment; the process may stop or start the group meanwhile.
     this.net.after(this.o.rng.next() * this.o.maxDelayMs, () => {
       if (!p.up || n.machine !== null) return

@@ -122,6 +122,22 @@ export function groupAction (self: NodeId, replicas: readonly NodeId[], running:
 }
 
 /**
+ * Does this node, about to retire its group of a shard (groupAction 'retire': it is no longer one
+ * of the shard's replicas), first hand the primary role over? Yes while it is the group's primary
+ * and a voter of the new list (`replicas`) can take it (leadership transfer, machine.ts): retired
+ * at once, the primary would leave the others to notice its silence and elect one after an
+ * election timeout (or more: they heard a primary, so they refuse votes that long), and every
+ * write to the shard would stall that long (a join moving a replica off its primary did, bench
+ * rebalance). The group is kept while the transfer runs; it ends with this node a replica (the
+ * new primary's generation reached it, or the transfer timed out and it stepped down), and the
+ * next sync retires it. With no such voter (this node is the only one of the new list's voters)
+ * it retires as before.
+ */
+export function leavingPrimaryHandsOver (self: NodeId, primary: boolean, voters: readonly NodeId[], replicas: readonly NodeId[]): boolean {
+  return primary && voters.some(v => v !== self && replicas.includes(v))
+}
+
+/**
  * The replica list of a shard's group while its tables keep one copy (N = 1; the top says how the
  * copy moves). `before`: the copy's node before the move (the first of the shard's preference
  * list over the members whose copies count — a leaving one in, a joining one out: layout.ts

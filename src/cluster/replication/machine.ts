@@ -68,7 +68,12 @@ import {
 //   set aside is the one that asked, which stopped serving reads before it asked and never serves
 //   them again in its generation: a transfer that does not finish within the election timeout ends
 //   with the primary stepping down, not resuming (a late TimeoutNow vote could still win).
-//   Writes then pause for about one round trip instead of an election timeout.
+//   Writes then pause for about one round trip instead of an election timeout. Also used by a
+//   primary a move takes off the shard (membership/moves.ts leavingPrimaryHandsOver): it hands over
+//   to a voter of its preference list when there is one.
+
+/** Election timeouts a primary keeps sending to a voter it removed that never acknowledges its removal (machine `departing`). */
+const DEPARTING_ELECTIONS = 10
 
 interface Peer {
   match: Lsn
@@ -149,6 +154,18 @@ export class ReplicationMachine {
   /** This primary's data proposals not yet acknowledged, ascending. */
   private pending: Lsn[] = []
   /** engineLog: a control entry asked of the shell and not yet logged (one at a time). */
+  /**
+   * Primary: voters it removed by a config entry (the entry's LSN), still sent appends and
+   * heartbeats until they hold that entry and acknowledged a heartbeat that told them it committed
+   * (`toldAt`: that heartbeat's send time, which the reply echoes; a removed node that restarted
+   * its group meanwhile answers a later one), or `until` passed (a node that is down is not waited
+   * for). Dropped from the peers at once, as Raft does, a
+   * removed replica that had not received the entry — or not learned it committed — went on
+   * counting itself a voter: its shell kept its group (membership/moves.ts keeps a copy the
+   * committed voters still name), which campaigned for good and showed the shard as moving
+   * forever (bench rebalance never settled).
+   */
+  private readonly departing = new Map<NodeId, { lsn: Lsn, toldAt: number | null, until: number }>()
   private controlPending: { kind: 'noop' } | { kind: 'config', change: 'promote' | 'remove', node: NodeId } | null = null
   /** engineLog: bumped by every truncation and snapshot install ('logged' reads begun before are stale). */
   private epoch = 0
@@ -341,7 +358,7 @@ export class ReplicationMachine {
       } else if (own && this.controlPending !== null && this.controlPending.kind === (e.kind === 'noop' ? 'noop' : 'config')) {
         const c = this.controlPending
         this.controlPending = null
-        if (c.kind === 'config') this.ready.events.push({ type: 'membership', change: c.change, node: c.node, lsn: e.lsn })
+        if (c.kind === 'config') this.noteMembership(c.change, c.node, e.lsn)
       }
       if (e.kind === 'config') this.roleNow = this.roleNow === 'primary' || this.roleNow === 'candidate' ? this.roleNow : this.isVoter() ? 'replica' : 'learner'
     }
@@ -546,6 +563,7 @@ export class ReplicationMachine {
       }
       this.pending = []
       this.peers.clear()
+      this.departing.clear()
     }
     this.controlPending = null
     this.transfer = null
@@ -714,6 +732,7 @@ export class ReplicationMachine {
         return
       }
       if (m.matchLsn > p.match) { p.match = m.matchLsn; p.progressAt = now; this.maybeTimeoutNow(now) }
+      if (this.departed(m.from, m)) return
       if (p.next <= p.match) p.next = p.match + 1n
       if (p.state === 'probe' || (p.state === 'snapshot' && p.match >= p.snapshotLsn)) p.state = 'replicate'
       if (p.inflight > 0) p.inflight--
@@ -832,6 +851,7 @@ export class ReplicationMachine {
    */
   private heartbeat (now: number): void {
     this.lastHeartbeatAt = now
+    this.releaseDeparted(now)
     // A TimeoutNow may have been lost: sent again (a duplicate finds its target in a newer generation and is ignored).
     this.maybeTimeoutNow(now)
     const retry = this.cfg.electionTimeoutMs * SNAPSHOT_RETRY_ELECTIONS
@@ -875,7 +895,7 @@ export class ReplicationMachine {
   /** The peers a primary replicates to: voters and preference-list nodes, but itself. */
   private syncPeers (now: number): void {
     if (this.roleNow !== 'primary') return
-    const want = new Set([...this.log.voters, ...this.preference])
+    const want = new Set([...this.log.voters, ...this.preference, ...this.departing.keys()])
     want.delete(this.self)
     for (const id of this.gone) want.delete(id)
     for (const id of [...this.peers.keys()]) if (!want.has(id)) this.peers.delete(id)
@@ -925,17 +945,45 @@ export class ReplicationMachine {
       return
     }
     const lsn = this.appendOwn({ lsn: this.log.lastLsn + 1n, generation: this.hard.generation, kind: 'config', voters: next })
-    this.ready.events.push({ type: 'membership', ...change, lsn })
+    this.noteMembership(change.change, change.node, lsn)
     this.syncPeers(this.clock.monotonic())
     this.sendToReplicating(this.clock.monotonic())
+  }
+
+  private noteMembership (change: 'promote' | 'remove', node: NodeId, lsn: Lsn): void {
+    this.ready.events.push({ type: 'membership', change, node, lsn })
+    if (change === 'remove') this.departing.set(node, { lsn, toldAt: null, until: this.clock.monotonic() + DEPARTING_ELECTIONS * this.cfg.electionTimeoutMs })
+  }
+
+  /** Heartbeat at `now`: marks the departing voters this heartbeat tells their removal committed; lets go of those past `until`. */
+  private releaseDeparted (now: number): void {
+    for (const [id, d] of this.departing) {
+      const p = this.peers.get(id)
+      if (p === undefined || this.log.voters.includes(id)) { this.departing.delete(id); continue }
+      if (now >= d.until) { this.departing.delete(id); this.peers.delete(id); continue }
+      if (d.toldAt === null && p.match >= d.lsn && this.commit >= d.lsn) d.toldAt = now
+    }
+  }
+
+  /** A departing voter acknowledged a heartbeat that told it its removal committed: let go. */
+  private departed (from: NodeId, m: AppendReply): boolean {
+    const d = this.departing.get(from)
+    if (d === undefined || !m.ok || d.toldAt === null || m.stamp < d.toldAt || m.matchLsn < d.lsn) return false
+    this.departing.delete(from)
+    this.peers.delete(from)
+    return true
   }
 
   // ---- leadership transfer (see the top) ----
 
   private startTransfer (now: number): void {
     if (this.roleNow !== 'primary' || this.transfer !== null) return
-    const others = this.quorumVoters().filter(v => v !== this.self)
-    if (others.length === 0) return
+    const voters = this.quorumVoters().filter(v => v !== this.self)
+    if (voters.length === 0) return
+    // A voter of the preference list when there is one: a primary leaving the list (a move) hands
+    // over to a node that keeps the shard, not to another voter on its way out.
+    const placed = voters.filter(v => this.preference.includes(v))
+    const others = placed.length > 0 ? placed : voters
     // The most caught-up voter needs the fewest entries before it may campaign.
     let to = others[0]!
     for (const v of others) if ((this.peers.get(v)?.match ?? 0n) > (this.peers.get(to)?.match ?? 0n)) to = v

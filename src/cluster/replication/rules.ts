@@ -49,8 +49,13 @@ export function preVoteFromDisk (self: NodeId, msg: ReplMessage, disk: DiskLog):
  * disk's log and learns the rest by normal catch-up; the shell keeps it while contacted
  * (membership/moves.ts keptOnContact).
  */
-export function startsOnContact (self: NodeId, msg: ReplMessage, disk: DiskLog, recordedVoters: readonly NodeId[] = []): boolean {
+export function startsOnContact (self: NodeId, msg: ReplMessage, disk: DiskLog, recordedVoters: readonly NodeId[] = [], removed = false): boolean {
   if (msg.from === self || (msg.type !== 'vote' && msg.type !== 'append')) return false
+  // `removed`: this node stopped its group itself, its voters then no longer listing it (it held
+  // its removal, committed). The primary still sends it a few heartbeats after that (machine.ts
+  // `departing`); starting the group again on them would bring back, from a log tail that may not
+  // hold the removal, a voter that campaigns for good (bench rebalance).
+  if (removed && msg.type === 'append') return false
   if (msg.generation < disk.generation || (disk.lastGeneration === 0 && disk.lastLsn === 0n)) return false
   return isContact(msg) || recordedVoters.includes(self)
 }

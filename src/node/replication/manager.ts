@@ -18,7 +18,7 @@ import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
 import { isContact, preVoteFromDisk, startsOnContact } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
-import { groupAction, keptOnContact, singleCopyHandsOver } from '../../cluster/membership/moves'
+import { groupAction, keptOnContact, leavingPrimaryHandsOver, singleCopyHandsOver } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 import type { ShardCountSource } from '../../cluster/shard-count'
 
@@ -329,6 +329,11 @@ export class ReplicationShell {
         // After the replicas: the primary the survivors elect then has the replacement as a peer.
         if (this.d.goneVoters !== undefined) running!.setGone(this.d.goneVoters(running!.voters), this.d.forcedWitnesses?.() ?? [])
         this.maybeHandOver(running!)
+      } else if (action === 'retire' && leavingPrimaryHandsOver(this.d.self, running!.role === 'primary', running!.voters, replicas)) {
+        // Kept until another voter leads (moves.ts leavingPrimaryHandsOver); the new list makes
+        // the transfer go to one of its voters (a transfer already running is left alone).
+        running!.setReplicas(replicas)
+        running!.handOver()
       } else if (action === 'retire') {
         // What its log said last stays this node's view of the shard's voters (votersOf).
         if (running!.running) this.diskVoters.set(shard, running!.voters)
@@ -468,7 +473,8 @@ export class ReplicationShell {
       const disk = { generation: Number(st.generation), lastGeneration: Number(st.lastGeneration), lastLsn: st.lastLsn }
       const reply = preVoteFromDisk(this.d.self, msg, disk)
       if (reply !== null) this.send(shard, msg.from, reply)
-      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [])) {
+      const removed = this.retiredShards.has(shard) && this.diskVoters.has(shard) && !this.diskVoters.get(shard)!.includes(this.d.self)
+      if (startsOnContact(this.d.self, msg, disk, st.config?.voters ?? [], removed)) {
         this.contacted.set(shard, this.d.clock.monotonic())
         const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), 0, 1)
         this.d.log.info({ shard, peer: msg.from }, `Replication: shard ${String(shard).padStart(3, '0')}: node ${msg.from} asks this node as one of its group (${msg.type}): its group starts here`)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupAction, keptOnContact, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas, singleCopyTables } from '../../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, leavingPrimaryHandsOver, membershipBlocker, movingReplicas, shardMoving, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas, singleCopyTables } from '../../../src/cluster/membership/moves'
 import type { ReplicationOptions } from '../../../src/catalog/replication-options'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 
@@ -142,6 +142,21 @@ describe('singleCopyReplicas: the group of a shard whose one copy moves from `be
     expect(singleCopyHandsOver(o, o, t, false, true)).toBe(false)
     expect(singleCopyHandsOver(t, o, t, true, true)).toBe(false)
     expect(singleCopyHandsOver(o, o, o, true, true)).toBe(false)
+  })
+})
+
+describe('leavingPrimaryHandsOver: a primary no longer of the replicas hands over before it retires (bench rebalance)', () => {
+  const self = asNodeId(2)
+  it('after a join made node 4 a voter, the old primary 2 (target {4, 3}) hands over instead of leaving the shard to an election', () => {
+    // Its list no longer holds it once the promotion committed: groupAction retires it.
+    const replicas = shardReplicasHere(self, 2, ids(4, 3), ids(3, 2), ids(2, 3, 4), false, false)
+    expect(groupAction(self, replicas, true)).toBe('retire')
+    expect(leavingPrimaryHandsOver(self, true, ids(2, 3, 4), replicas)).toBe(true)
+  })
+  it('a replica retires at once; a primary with no voter of the new list to take over retires as before', () => {
+    expect(leavingPrimaryHandsOver(self, false, ids(2, 3, 4), ids(4, 3))).toBe(false)
+    expect(leavingPrimaryHandsOver(self, true, ids(2, 3), ids(4, 5))).toBe(false)
+    expect(leavingPrimaryHandsOver(self, true, ids(2), [])).toBe(false)
   })
 })
 

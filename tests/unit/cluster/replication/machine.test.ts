@@ -444,6 +444,39 @@ describe('learners, snapshots and log retention', () => {
     expect(g.m(1).voters).toEqual([1, 2])
   })
 
+  it('a removed voter still gets its removal and learns it committed, then the primary lets it go (bench rebalance: one stayed a candidate for good)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(1, 2) })
+    expect(g.step(1, { type: 'tick' }).events).toContainEqual({ type: 'membership', change: 'remove', node: 3, lsn: 2n })
+    // Node 3's copy of the removal is delayed: the removal commits with node 2 alone.
+    g.flush([1, 2])
+    expect(g.m(1).commitLsn).toBe(2n)
+    expect(g.m(3).voters).toEqual([1, 2, 3])
+    // The heartbeats still reach node 3: it holds the removal, knows it committed, no longer counts itself.
+    for (let i = 0; i < 6; i++) { g.advance(HEARTBEAT_MS, [1]); g.flush() }
+    expect(g.m(3).voters).toEqual([1, 2])
+    expect(g.m(3).committedVoters).toEqual([1, 2])
+    expect(shardReplicasHere(asNodeId(3), 2, ids(1, 2), ids(1, 2), g.m(3).voters, false, false, g.m(3).committedVoters)).toEqual(ids(1, 2))
+    // Then the primary stops sending to it.
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2])
+  })
+
+  it('a removed voter that never answers is let go after a bounded time', () => {
+    const g = group(3)
+    g.elect(1)
+    g.advance(HEARTBEAT_MS, [1])
+    g.flush()
+    g.step(1, { type: 'preference', nodes: ids(1, 2) })
+    g.step(1, { type: 'tick' })
+    g.flush([1, 2])
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2, 3])
+    for (let t = 0; t <= 10 * ELECTION_MS; t += HEARTBEAT_MS) { g.advance(HEARTBEAT_MS, [1, 2]); g.flush([1, 2]) }
+    expect(g.m(1).progress().map(p => p.node)).toEqual([2])
+  })
+
   it('a replica behind the retained log start gets a snapshot, then the log; retention follows the slowest replica', () => {
     const g = group(3, { maxRetainedBytes: 200 })
     g.elect(1)
@@ -606,6 +639,23 @@ describe('leadership transfer (a graceful stop, issue 20 item 4)', () => {
     g.advance(HEARTBEAT_MS, [1])
     expect(g.m(1).role).toBe('replica')
     expect(g.all(1, 'events').flat()).toContainEqual(expect.objectContaining({ type: 'transfer', phase: 'abandoned', to: 2 }))
+  })
+
+  it('a primary leaving the preference list (a move) hands over to a voter that stays, even one less caught up (bench rebalance)', () => {
+    const g = group(3)
+    g.elect(1)
+    g.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    g.flush([1, 2]) // node 2 is the most caught up, but leaves with node 1
+    g.step(1, { type: 'preference', nodes: ids(3) })
+    const start = g.step(1, { type: 'transfer' })
+    expect(start.events).toContainEqual({ type: 'transfer', phase: 'started', to: 3, generation: 1 })
+    // The same input with no voter of the list besides itself: the most caught-up voter as before.
+    const h = group(3)
+    h.elect(1)
+    h.step(1, { type: 'propose', payload: new Uint8Array([1]) })
+    h.flush([1, 2])
+    h.step(1, { type: 'preference', nodes: ids(1) })
+    expect(h.step(1, { type: 'transfer' }).events).toContainEqual({ type: 'transfer', phase: 'started', to: 2, generation: 1 })
   })
 
   it('a group of one, or a replica, ignores the input', () => {

@@ -78,6 +78,11 @@ describe('a group started on contact (no group of the shard on this node; issue 
     expect(startsOnContact(self, vote(1, false), disk)).toBe(false)
     expect(startsOnContact(self, append(1), disk)).toBe(false)
     expect(startsOnContact(self, { ...append(2), from: self }, disk)).toBe(false)
+    // A node that retired its group knowing its removal: the primary's last heartbeats to it do
+    // not start it again (bench rebalance: it came back with voters naming it and campaigned for
+    // good); a real vote request still does.
+    expect(startsOnContact(self, append(2), disk, [], true)).toBe(false)
+    expect(startsOnContact(self, vote(3, false), disk, [], true)).toBe(true)
     expect(startsOnContact(self, append(2), { generation: 0, lastGeneration: 0, lastLsn: 0n })).toBe(false)
     expect(startsOnContact(self, { type: 'vote-reply', generation: 3, from: asNodeId(2), granted: true, preVote: false }, disk)).toBe(false)
   })
