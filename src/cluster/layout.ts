@@ -123,6 +123,16 @@ export function placementKey (l: Pick<ClusterLayout, 'placementShards'>, shard: 
 }
 
 /**
+ * The base of the layout after `l` (epoch + 1) with `members`: what a membership change keeps —
+ * the cluster, the shard count and the placement count (PLACEMENT RULE, cluster/shard-split.ts:
+ * dropped, every child of a split would be placed anew by rendezvous over the doubled count, on
+ * nodes that never derived it). The states are set by withStates.
+ */
+export function nextLayoutBase (l: ClusterLayout, members: readonly NodeId[]): ClusterLayout {
+  return { cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...members], ...(l.placementShards !== undefined ? { placementShards: l.placementShards } : {}) }
+}
+
+/**
  * `l` with `leaving` / `left` / `joining` set, each omitted when empty (the file and gossip forms
  * of a layout without moves stay as before). `joining` defaults to `l`'s, less the members it
  * no longer lists.

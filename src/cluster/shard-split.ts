@@ -53,9 +53,8 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //     epoch e + 1, split_from [..., n], split: absent} and gossips it; each node writes it to
 //     cluster.json BEFORE routing with it. A request routed under epoch e reaching a node at
 //     e + 1 (or the reverse) is refused with SB_CATALOG_STALE-like retry semantics, never applied
-//     to the wrong shard. Placement then moves child replicas where rendezvous hashing over 2n
-//     puts them, by the join/drain voter moves (shardMoving: target vs voters), one at a time.
-//     Snapshot transactions begun before the switch reading a child get SB_SNAPSHOT_TOO_OLD (the
+//     to the wrong shard. Children are placed by the PLACEMENT RULE below, with their parents, so
+//     no replica moves. Snapshot transactions begun before the switch reading a child get SB_SNAPSHOT_TOO_OLD (the
 //     child has only the latest committed versions).
 //  4. CLEANUP (background, epoch e + 1). Each parent s deletes the rows whose h mod 2n = s + n.
 //     They are physically removed (no tombstones: no reader routes to s for them any more, and a
@@ -67,6 +66,17 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //  split_from contains its shard count) before serving. Never half-routed: routing reads only
 //  layout.shards, which changes in one atomic cluster.json write per node, and peers at different
 //  epochs refuse each other's shard requests.
+//
+// PLACEMENT RULE. Placement keys on a shard's placement key, not its id: shard s is placed as
+// shard s mod placementShards (layout.ts placementKey; node/cluster.ts place()). The layout that
+// completes a split ({shards 2n}, split-run.ts splitDoneLayout) sets placementShards = the current
+// placementShards ?? n — the count before the FIRST split, kept for good — so child s + n has
+// exactly parent s's preference list: its replicas are the parent's, the nodes that derived it,
+// and nothing moves. Every layout built from another keeps it (layout.ts nextLayoutBase for
+// joins, drains, removals; split-run.ts copy for the intent and a cancel; cluster.json, gossip v6
+// and MEMBERSHIP_DECREE v4 carry it), so a node joining later places alike. Later membership
+// changes then move parent and children together (they share a rendezvous key); spreading the
+// children over other nodes is a rebalance of its own, not part of a split.
 //
 // WHAT ELSE KEYS ON SHARD IDS (splitBlockers refuses what is not handled, naming it):
 //  - global indexes: their entries are partitioned by the indexed value's hash, so they split by

@@ -1,6 +1,6 @@
 import { ScratchBirdError } from '../../core/errors'
 import type { NodeId } from '../../core/ids'
-import { layoutMemberState, placedMembers, withStates, type ClusterLayout } from '../layout'
+import { layoutMemberState, nextLayoutBase, placedMembers, withStates, type ClusterLayout } from '../layout'
 
 // DRAIN NODE, its CANCEL and REMOVE NODE (issue 20 item 2; DESIGN §7): the next layout each one
 // asks for, the refusals, and when a drain is finished. Pure; the decider (epochs.ts `decider`)
@@ -104,7 +104,7 @@ export function membershipOpLayout (op: MembershipOp, f: MembershipFacts): Clust
   const leaving = l.leaving ?? []
   const left = l.left ?? []
   const next = (members: NodeId[], nextLeaving: NodeId[], nextLeft: NodeId[]): ClusterLayout =>
-    withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members }, nextLeaving, nextLeft, (l.joining ?? []).filter(id => members.includes(id)))
+    withStates(nextLayoutBase(l, members), nextLeaving, nextLeft, (l.joining ?? []).filter(id => members.includes(id)))
   const state = (): string => layoutMemberState(l, op.node)
   switch (op.kind) {
     case 'drain': {
@@ -233,7 +233,7 @@ export function singleCopyShardsStillMoving (before: readonly NodeId[], target: 
 
 /** The layout marking `node` (leaving) left: epoch + 1. */
 export function leftLayout (l: ClusterLayout, node: NodeId): ClusterLayout {
-  return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] },
+  return withStates(nextLayoutBase(l, l.members),
     (l.leaving ?? []).filter(id => id !== node), [...(l.left ?? []), node], l.joining ?? [])
 }
 

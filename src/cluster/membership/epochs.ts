@@ -1,4 +1,4 @@
-import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, sameLayout, withStates, type ClusterLayout } from '../layout'
+import { admitHint, FIRST_LAYOUT_EPOCH, layoutMemberState, nextLayoutBase, sameLayout, withStates, type ClusterLayout } from '../layout'
 import type { NodeId } from '../../core/ids'
 import { splitsBetween } from '../shard-split'
 
@@ -107,13 +107,13 @@ export function compareLayouts (local: ClusterLayout, remote: ClusterLayout, sel
  */
 export function admitLayout (current: ClusterLayout, node: NodeId, joining = false): ClusterLayout {
   const members = [...new Set([...current.members, node])].sort((a, b) => a - b)
-  return withStates({ cluster: current.cluster, shards: current.shards, epoch: current.epoch + 1, members }, current.leaving ?? [], current.left ?? [],
+  return withStates(nextLayoutBase(current, members), current.leaving ?? [], current.left ?? [],
     [...(current.joining ?? []), ...(joining ? [node] : [])])
 }
 
 /** The layout marking the joining members normal (their leaderless replicas are filled): epoch + 1. */
 export function joinedLayout (l: ClusterLayout): ClusterLayout {
-  return withStates({ cluster: l.cluster, shards: l.shards, epoch: l.epoch + 1, members: [...l.members] }, l.leaving ?? [], l.left ?? [], [])
+  return withStates(nextLayoutBase(l, l.members), l.leaving ?? [], l.left ?? [], [])
 }
 
 /**
