@@ -524,13 +524,23 @@ export class ScratchBirdNode {
       onDeleted: (rows, back) => { this.metrics.splitCleanup.inc({ kind: 'row' }, rows); this.metrics.splitCleanup.inc({ kind: 'back' }, back) }
     })
     // The scan filters armed and the fences lifted first (split-adopt.ts), then the deletes.
-    const adopt = (): Promise<void> => adoptSplitCount({ workers: this.workers!, shardCount: this.shardCount!, cleanup, log: this.log })
+    const adopt = (): Promise<void> => adoptSplitCount({
+      workers: this.workers!,
+      shardCount: this.shardCount!,
+      cleanup,
+      // The cluster starts after this step: read at each use.
+      settled: () => this.cluster?.layoutSettled() ?? !ClusterShell.enabled(this.config),
+      settleCheckMs: this.config.gossip.interval_ms,
+      stopped: () => this.stopping !== null,
+      log: this.log
+    })
     const kick = (): void => { if (this.splitCleanupArmed) void adopt().then(() => cleanup.kick()) }
     this.splitCleanupArmed = (this.layout?.splitFrom?.length ?? 0) > 0
     // In the listener itself: the filters' requests reach the workers before any routed by the new count.
     this.shardCount!.onChange(() => { this.splitCleanupArmed = true; kick() })
-    // At start, before anything serves: a crash between recording the layout and arming is covered.
-    if (this.splitCleanupArmed) await adopt()
+    // At start, before anything serves: a crash between recording the layout and arming is covered
+    // (the fences are lifted by the kick, once the peers are heard).
+    if (this.splitCleanupArmed) await cleanup.arm()
     kick()
   }
 

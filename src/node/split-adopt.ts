@@ -11,10 +11,13 @@ import type { SplitCleanup } from './split-cleanup'
 //     handed to the workers in the same turn as the count changed — before any request routed by
 //     the new count can reach them — so a SELECT without a key never counts a moved row twice
 //     (once in the child, once in the parent's leftover); nothing is deleted yet;
-//  2. only then the parents' split fences are lifted (SPLIT_FENCE): from the switch until here
-//     every write to a parent was refused with SB_SHARD_SPLITTING; now its parent-side rows take
-//     writes again and its child-side rows route to the children. A fence of any split to a count
-//     below this one is obsolete (a node that was down across several splits lifts them all);
+//  2. only then, and once every live member announced the new layout in gossip (`settled`), the
+//     parents' split fences are lifted (SPLIT_FENCE): from the switch until here every write to a
+//     parent was refused with SB_SHARD_SPLITTING. Lifted while a peer still routes by the old
+//     count, its write of a child-side key would land in the parent — acknowledged, then deleted
+//     by the cleanup (shard requests do not carry the count they were routed by yet). A fence of
+//     any split to a count below this one is obsolete (a node that was down across several splits
+//     lifts them all);
 //  3. the background cleanup passes start (the caller's kick).
 
 export interface SplitAdoptDeps {
@@ -22,6 +25,12 @@ export interface SplitAdoptDeps {
   readonly workers: ShardRequester
   readonly shardCount: ShardCountSource
   readonly cleanup: SplitCleanup
+  /** Has every live member announced this node's layout epoch or a later one (ClusterShell.layoutSettled; alone: true)? */
+  readonly settled: () => boolean
+  /** How long to wait before asking `settled` again (the gossip interval). */
+  readonly settleCheckMs: number
+  /** The node is stopping: give up waiting. */
+  readonly stopped: () => boolean
   readonly log: Logger
 }
 
@@ -33,6 +42,10 @@ export function adoptSplitCount (d: SplitAdoptDeps): Promise<void> {
 }
 
 async function liftObsoleteFences (d: SplitAdoptDeps): Promise<void> {
+  while (!d.settled()) {
+    if (d.stopped()) return
+    await new Promise(resolve => setTimeout(resolve, d.settleCheckMs).unref())
+  }
   const shards = d.shardCount.shards
   await Promise.all(Array.from({ length: Math.floor(shards / 2) }, async (_, s) => {
     const shard = asShardId(s)

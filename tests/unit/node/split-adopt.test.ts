@@ -59,10 +59,16 @@ describe('a node adopting a split\'s doubled count', () => {
 
     const count = { shards: SHARDS * 2 }
     const cleanup = new SplitCleanup({ workers: w, shardCount: count, catalog: () => CAT, log: LOG })
-    const adopted = adoptSplitCount({ workers: w, shardCount: count, cleanup, log: LOG })
+    let settled = false
+    const adopted = adoptSplitCount({ workers: w, shardCount: count, cleanup, settled: () => settled, settleCheckMs: 10, stopped: () => false, log: LOG })
     // Sent in the same turn, not awaited first: the workers take the filter before this scan.
     const scanned = scanAll(w, ALL)
     expect(await scanned).toEqual(want)
+    // While a peer may still route by 2 shards, the parent stays fenced (its write of a child-side
+    // key would land in the parent and be cleaned away).
+    await cleanup.arm()
+    await expect(auto(w, PARENT, parent[0]!, 'too early')).rejects.toMatchObject({ code: 'SB_SHARD_SPLITTING' })
+    settled = true
     await adopted
     // The fence is lifted: the parent takes writes again.
     expect((await w.request('SPLIT_FENCE', { shard: PARENT, lift: null })).fence).toBeNull()
@@ -89,7 +95,7 @@ describe('a node adopting a split\'s doubled count', () => {
     const count = { shards: SHARDS * 2 }
     const cleanup = new SplitCleanup({ workers: w, shardCount: count, catalog: () => CAT, log: LOG })
     await cleanup.kick()
-    await adoptSplitCount({ workers: w, shardCount: count, cleanup, log: LOG })
+    await adoptSplitCount({ workers: w, shardCount: count, cleanup, settled: () => true, settleCheckMs: 10, stopped: () => false, log: LOG })
     expect(await scanAll(w, [PARENT])).toEqual(parent.slice().sort())
     expect(await w.request('SPLIT_CLEANUP', { shard: PARENT, rule: { shards: 4, relations: [] }, maxChunks: 1 })).toMatchObject({ done: true })
   })
