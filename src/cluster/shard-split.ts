@@ -191,16 +191,25 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // Hints are re-routed by key at delivery (cluster/hints/batches.ts). Backups read the live count;
 // an incremental after a split, and an incremental or replay staged into a directory of another
 // shard count, are refused (SB_BACKUP_REFUSED).
-// REMAINING for a whole split (lead's merge note, session 14): the node does not start the runner
-// yet (node/split-wiring.ts; SPLIT_RUN_READY false keeps the row_copy blocker); Mode 1's
-// beginSwitch commit wait (SplitSwitchDeps.committed) is not wired; startChild does not start a
-// Mode 1 child group with the parent's voters; children are not moved to (or kept at) a placement
-// (under 2n, rendezvous may place child s + n on a node that never derived it: either place a
-// child with its parent — a placement key of s mod the count before the first split, carried in
-// gossip — or move it); shard requests routed by n are not refused by a node at 2n (a write for a
-// child-side key could land in the parent after its fence lifts, then be cleaned away); the fence
-// refuses all of the parent's writes, not only child-side ones; the cleanup's scan filter is armed
-// after adoption, not with it.
+// WIRED (session 15): the node starts the runner with the cluster (node.ts 'split run' step,
+// node/split-wiring.ts) over the switch half (SplitSwitch); SPLIT_RUN_READY is true, so in a
+// cluster a doubling with no blockers runs end to end (a node running alone refuses it:
+// 'standalone'). Mode 1's switch entry counts only once the parent's group committed it by a
+// majority (ShardGroup.majorityCommitted — not the sync_replicas acknowledgement), and a holder's
+// switchedAt only once its group's commit LSN, as it knows it, reached S (a replica's S could
+// otherwise be cut back after it reported 'switched'). The final layout keeps placement on the
+// count before the first split (PLACEMENT RULE), so the children's Mode 1 groups start, at the
+// adoption (onLayout → the replication shell's sync), as fresh groups (term 0, empty log, engine =
+// the derived child) on exactly the parent's placement — the holders that derived them. The step
+// that adopts 2n (node/split-adopt.ts) arms the cleanup's scan filter in the same turn
+// (SPLIT_CLEANUP with 0 chunks sets it before its first await), and lifts the parents' fences only
+// after that AND once every live member announced the new layout (ClusterShell.layoutSettled).
+// REMAINING: shard requests routed by n are not refused by a node at 2n (helper splitroute): in
+// the gossip round of the adoption a scan routed by n may miss the moved rows at a node already at
+// 2n (writes cannot land wrongly: the fences are still up then); the fence refuses all of the
+// parent's writes, not only child-side ones; a child group's initial voters are the placement's,
+// which equal the parent's voters only while the parent's group has no pending config change
+// (membership changes are refused during a split, but an ALTER TABLE raising N is not).
 
 /** The only factor a split multiplies the shard count by (header: ROUTING RULE). */
 export const SPLIT_FACTOR = 2
@@ -264,7 +273,7 @@ export function sideOf (hash: bigint, n: number): 'parent' | 'child' {
 
 /** What a split cannot handle yet, one entry per thing, each naming it. */
 export interface SplitBlocker {
-  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy'
+  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy' | 'standalone'
   readonly detail: string
 }
 
@@ -274,8 +283,10 @@ export interface SplitContext {
   readonly tables: ReadonlyArray<{ name: string, leaderless: boolean, globalIndexes: readonly string[], moving: boolean }>
   /** Nodes joining, leaving or being removed (layout.leaving non-empty, a join under way). */
   readonly membershipChanging: boolean
-  /** This release cannot run a whole split (header: AS BUILT: the copy is not started on every replica, no switch). */
+  /** The whole split runs in this build (exec/shard-split-statement.ts SPLIT_RUN_READY). */
   readonly rowCopyBuilt: boolean
+  /** The node runs alone (no cluster): the run needs the membership decider and gossip. */
+  readonly standalone?: boolean
 }
 
 /** Everything that stops a split now; empty = it may start. */
@@ -287,6 +298,7 @@ export function splitBlockers (c: SplitContext): SplitBlocker[] {
     if (t.moving) out.push({ what: 'table_move', detail: `table "${t.name}" is being moved to a new layout (wait until its ALTER TABLE ends)` })
   }
   if (c.membershipChanging) out.push({ what: 'membership_change', detail: 'a node is joining, draining or being removed (one layout change at a time)' })
+  if (c.standalone === true) out.push({ what: 'standalone', detail: 'this node runs alone, and a split runs only in a cluster (its copy, switch and new layout go through the membership decider and gossip); this release cannot split the shards of a single node while it runs' })
   if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot split shards while the cluster runs (a replica can derive a new shard from its own copy, but nothing starts that copy on every replica, and the switch to the new shards is not built)' })
   return out
 }
