@@ -53,8 +53,8 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //     epoch e + 1, split_from [..., n], split: absent} and gossips it; each node writes it to
 //     cluster.json BEFORE routing with it. A request routed under epoch e reaching a node at
 //     e + 1 (or the reverse) is refused with SB_CATALOG_STALE-like retry semantics, never applied
-//     to the wrong shard (built, by shard count: cluster/shard-count-guard.ts, SB_SHARD_COUNT_STALE). Placement then moves child replicas where rendezvous hashing over 2n
-//     puts them, by the join/drain voter moves (shardMoving: target vs voters), one at a time.
+//     to the wrong shard (built, by shard count: cluster/shard-count-guard.ts, SB_SHARD_COUNT_STALE).
+//     Children are placed by the PLACEMENT RULE below, with their parents, so no replica moves.
 //     Snapshot transactions begun before the switch reading a child get SB_SNAPSHOT_TOO_OLD (the
 //     child has only the latest committed versions).
 //  4. CLEANUP (background, epoch e + 1). Each parent s deletes the rows whose h mod 2n = s + n.
@@ -67,6 +67,17 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 //  split_from contains its shard count) before serving. Never half-routed: routing reads only
 //  layout.shards, which changes in one atomic cluster.json write per node, and peers at different
 //  epochs refuse each other's shard requests.
+//
+// PLACEMENT RULE. Placement keys on a shard's placement key, not its id: shard s is placed as
+// shard s mod placementShards (layout.ts placementKey; node/cluster.ts place()). The layout that
+// completes a split ({shards 2n}, split-run.ts splitDoneLayout) sets placementShards = the current
+// placementShards ?? n — the count before the FIRST split, kept for good — so child s + n has
+// exactly parent s's preference list: its replicas are the parent's, the nodes that derived it,
+// and nothing moves. Every layout built from another keeps it (layout.ts nextEpochOf for
+// joins, drains, removals; split-run.ts copy for the intent and a cancel; cluster.json, gossip v6
+// and MEMBERSHIP_DECREE v4 carry it), so a node joining later places alike. Later membership
+// changes then move parent and children together (they share a rendezvous key); spreading the
+// children over other nodes is a rebalance of its own, not part of a split.
 //
 // WHAT ELSE KEYS ON SHARD IDS (splitBlockers refuses what is not handled, naming it):
 //  - global indexes: their entries are partitioned by the indexed value's hash, so they split by
@@ -180,15 +191,23 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // Hints are re-routed by key at delivery (cluster/hints/batches.ts). Backups read the live count;
 // an incremental after a split, and an incremental or replay staged into a directory of another
 // shard count, are refused (SB_BACKUP_REFUSED).
-// REMAINING for a whole split (lead's merge note, session 14): the node does not start the runner
-// yet (node/split-wiring.ts; SPLIT_RUN_READY false keeps the row_copy blocker); Mode 1's
-// beginSwitch commit wait (SplitSwitchDeps.committed) is not wired; startChild does not start a
-// Mode 1 child group with the parent's voters; children are not moved to (or kept at) a placement
-// (under 2n, rendezvous may place child s + n on a node that never derived it: either place a
-// child with its parent — a placement key of s mod the count before the first split, carried in
-// gossip — or move it); the fence
-// refuses all of the parent's writes, not only child-side ones; the cleanup's scan filter is armed
-// after adoption, not with it.
+// WIRED (session 15): the node starts the runner with the cluster (node.ts 'split run' step,
+// node/split-wiring.ts) over the switch half (SplitSwitch); SPLIT_RUN_READY is true, so in a
+// cluster a doubling with no blockers runs end to end (a node running alone refuses it:
+// 'standalone'). Mode 1's switch entry counts only once the parent's group committed it by a
+// majority (ShardGroup.majorityCommitted — not the sync_replicas acknowledgement), and a holder's
+// switchedAt only once its group's commit LSN, as it knows it, reached S (a replica's S could
+// otherwise be cut back after it reported 'switched'). The final layout keeps placement on the
+// count before the first split (PLACEMENT RULE), so the children's Mode 1 groups start, at the
+// adoption (onLayout → the replication shell's sync), as fresh groups (term 0, empty log, engine =
+// the derived child) on exactly the parent's placement — the holders that derived them. The step
+// that adopts 2n (node/split-adopt.ts) arms the cleanup's scan filter in the same turn
+// (SPLIT_CLEANUP with 0 chunks sets it before its first await), and lifts the parents' fences only
+// after that AND once every live member announced the new layout (ClusterShell.layoutSettled).
+// REMAINING: the fence refuses all of the
+// parent's writes, not only child-side ones; a child group's initial voters are the placement's,
+// which equal the parent's voters only while the parent's group has no pending config change
+// (membership changes are refused during a split, but an ALTER TABLE raising N is not).
 // The routing guard is built (session 15, cluster/shard-count-guard.ts): every shard request routed
 // by key or shard id carries the count its statement routed by (exec/shard-count-retry.ts pins one
 // per statement; SHARD_QUERY v7 stamps it once the layout split or is splitting), the router and
@@ -259,7 +278,7 @@ export function sideOf (hash: bigint, n: number): 'parent' | 'child' {
 
 /** What a split cannot handle yet, one entry per thing, each naming it. */
 export interface SplitBlocker {
-  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy'
+  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy' | 'standalone'
   readonly detail: string
 }
 
@@ -269,8 +288,10 @@ export interface SplitContext {
   readonly tables: ReadonlyArray<{ name: string, leaderless: boolean, globalIndexes: readonly string[], moving: boolean }>
   /** Nodes joining, leaving or being removed (layout.leaving non-empty, a join under way). */
   readonly membershipChanging: boolean
-  /** This release cannot run a whole split (header: AS BUILT: the copy is not started on every replica, no switch). */
+  /** The whole split runs in this build (exec/shard-split-statement.ts SPLIT_RUN_READY). */
   readonly rowCopyBuilt: boolean
+  /** The node runs alone (no cluster): the run needs the membership decider and gossip. */
+  readonly standalone?: boolean
 }
 
 /** Everything that stops a split now; empty = it may start. */
@@ -282,6 +303,7 @@ export function splitBlockers (c: SplitContext): SplitBlocker[] {
     if (t.moving) out.push({ what: 'table_move', detail: `table "${t.name}" is being moved to a new layout (wait until its ALTER TABLE ends)` })
   }
   if (c.membershipChanging) out.push({ what: 'membership_change', detail: 'a node is joining, draining or being removed (one layout change at a time)' })
+  if (c.standalone === true) out.push({ what: 'standalone', detail: 'this node runs alone, and a split runs only in a cluster (its copy, switch and new layout go through the membership decider and gossip); this release cannot split the shards of a single node while it runs' })
   if (!c.rowCopyBuilt) out.push({ what: 'row_copy', detail: 'this release cannot split shards while the cluster runs (a replica can derive a new shard from its own copy, but nothing starts that copy on every replica, and the switch to the new shards is not built)' })
   return out
 }

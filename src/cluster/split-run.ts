@@ -40,11 +40,15 @@ export function splitIntentLayout (l: ClusterLayout): ClusterLayout {
   return { ...copy(l), epoch: l.epoch + 1, split: { to: l.shards * SPLIT_FACTOR } }
 }
 
-/** The layout that ends the split of `l` with every parent switched: the doubled count, no intent (epoch + 1). */
+/**
+ * The layout that ends the split of `l` with every parent switched: the doubled count, no intent
+ * (epoch + 1), and the placement count kept at the count before the first split (PLACEMENT RULE,
+ * cluster/shard-split.ts): child s + n is placed exactly as parent s, on the nodes that derived it.
+ */
 export function splitDoneLayout (l: ClusterLayout): ClusterLayout {
   if (l.split === undefined) throw new ScratchBirdError('SB_INTERNAL', `layout of epoch ${l.epoch} records no split`)
   const { split: _split, ...rest } = copy(l)
-  return { ...rest, epoch: l.epoch + 1, shards: l.split.to }
+  return { ...rest, epoch: l.epoch + 1, shards: l.split.to, placementShards: l.placementShards ?? l.shards }
 }
 
 /** The layout that cancels the split of `l` (same count, no intent; epoch + 1). */

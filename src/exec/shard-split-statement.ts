@@ -7,9 +7,9 @@ import { commandResult, type StatementResult } from './result'
 // ALTER CLUSTER SET shards = n (cluster/shard-split.ts holds the rules and the design). Checked
 // here on the node the client talks to, against its catalog and its view of the membership:
 // admin rights (security/privileges.ts), then the target (only 2 × the current count; the current
-// count itself changes nothing), then everything in the way. Until SPLIT_RUN_READY, a valid split
-// is always refused with the list of blockers (row_copy among them) — never started half-way.
-// Once it is true, a split with no blockers, and anything asked while one runs (the same target:
+// count itself changes nothing), then everything in the way. A node running alone (no cluster:
+// the run needs the membership decider and gossip) refuses a valid split naming 'standalone'.
+// In a cluster, a split with no blockers, and anything asked while one runs (the same target:
 // nothing; the current count: a cancel), is decided by the cluster's decider as a layout
 // (node/cluster.ts splitOp, cluster/split-run.ts splitStatement); the statement returns once the
 // intent is decided, and SHOW SHARD MAP shows the progress.
@@ -19,10 +19,10 @@ import { commandResult, type StatementResult } from './result'
  * cluster/split-run.ts) AND the switch (node/split-switch.ts, another branch). The one place that
  * lifts the row_copy blocker.
  */
-export const SPLIT_RUN_READY = false
+export const SPLIT_RUN_READY = true
 
-/** The facts of `catalog` and the membership the split depends on. */
-export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | 'shardMap'>): SplitContext {
+/** The facts of `catalog` and the membership the split depends on (`ready`: SPLIT_RUN_READY; tests pass false). */
+export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | 'shardMap' | 'splitOp'>, ready = SPLIT_RUN_READY): SplitContext {
   const tables = catalog.userTables.filter(t => t.temporary === undefined).map(t => ({
     name: t.name,
     leaderless: t.replication.replication_mode === 'leaderless_quorum',
@@ -31,7 +31,7 @@ export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | '
   }))
   const membershipChanging = env.members().some(m => m.state === 'leaving' || m.state === 'joining') ||
     env.shardMap().some(r => r.moving !== undefined)
-  return { tables, membershipChanging, rowCopyBuilt: SPLIT_RUN_READY }
+  return { tables, membershipChanging, rowCopyBuilt: ready, standalone: env.splitOp === undefined }
 }
 
 export async function alterClusterShards (env: ExecEnv, s: AlterClusterStatement, ready = SPLIT_RUN_READY): Promise<StatementResult> {
@@ -39,12 +39,12 @@ export async function alterClusterShards (env: ExecEnv, s: AlterClusterStatement
     // A start is checked here (the catalog and the membership this node sees); the rest — nothing
     // to do, a cancel, a count that is no split — is the decider's, against its layout.
     if (s.shards === env.shards * 2) {
-      const blockers = splitBlockers({ ...splitContext(env.catalog(), env), rowCopyBuilt: true })
+      const blockers = splitBlockers(splitContext(env.catalog(), env, true))
       if (blockers.length > 0) throw splitRefused(env.shards, s.shards, blockers)
     }
     return await env.splitOp(s)
   }
   const target = splitTarget(env.shards, s.shards)
   if (target === null) return commandResult('ALTER CLUSTER', 0, [`the cluster already has ${s.shards} shards; nothing was changed`])
-  throw splitRefused(env.shards, target, splitBlockers(splitContext(env.catalog(), env)))
+  throw splitRefused(env.shards, target, splitBlockers(splitContext(env.catalog(), env, ready)))
 }

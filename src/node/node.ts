@@ -33,6 +33,10 @@ import { assignShards } from './shard-assignment'
 import { ShardWorkers } from './shard-workers'
 import { announceLagMs, Sweeper, tombstonePurgeTables } from './sweeper'
 import { homeShardOf, SplitCleanup } from './split-cleanup'
+import { adoptSplitCount } from './split-adopt'
+import type { SplitRunner } from './split-runner'
+import type { ShardGroup } from './replication/shard-group'
+import { splitRunnerFor, splitSwitchFor } from './split-wiring'
 import { droppedRelationIds } from '../catalog/dropped-relations'
 import { MerkleSealer, merkleForestConfig } from './merkle-sealer'
 import { SnapshotRegistry } from '../exec/snapshots'
@@ -182,6 +186,8 @@ export class ScratchBirdNode {
   /** A split's CLEANUP on this node (split-cleanup.ts); armed once the node follows a split layout. */
   private splitCleanup: SplitCleanup | null = null
   private splitCleanupArmed = false
+  /** A split's run on this node (split-runner.ts), started with the cluster. */
+  private splitRunner: SplitRunner | null = null
   private homeShards: { of: Catalog, shards: number, home: (tableId: number, key: Uint8Array) => ShardId | undefined } | undefined
   private dropped: { of: Catalog, ids: ReadonlySet<number> } | undefined
   private sealer: MerkleSealer | null = null
@@ -398,7 +404,9 @@ export class ScratchBirdNode {
             // First of all on a graceful stop: the shards this node is primary of get another
             // primary while it still answers (leadership transfer), not an election after it went silent.
             stop: async () => { await this.replication?.handOver(handOverBudgetMs(config)); this.antiEntropy?.stop(); await this.leaderlessMoves?.stop(); await this.leaderlessBootstrap?.stop(); this.replication?.stop(); this.cluster?.stop(); await this.quorum?.stop(); if (this.limboTimer) clearTimeout(this.limboTimer); for (const t of this.primaryLimboTimers.values()) clearTimeout(t); this.primaryLimboTimers.clear(); if (this.primaryLimboSweep) clearInterval(this.primaryLimboSweep) }
-          }]
+          },
+          // A split's run on this node (split-wiring.ts): after the cluster, stopped before it.
+          { name: 'split run', start: () => this.startSplitRun(), stop: () => { this.splitRunner?.stop() } }]
         : [])
     ]
   }
@@ -507,7 +515,7 @@ export class ScratchBirdNode {
    * records a split, at every change of the shard count, and again after each sweep (a pass that
    * failed is retried; a shard already cleaned answers at once).
    */
-  private startSplitCleanup (): void {
+  private async startSplitCleanup (): Promise<void> {
     const cleanup = this.splitCleanup = new SplitCleanup({
       workers: this.workers!,
       shardCount: this.shardCount!,
@@ -515,10 +523,40 @@ export class ScratchBirdNode {
       log: this.log,
       onDeleted: (rows, back) => { this.metrics.splitCleanup.inc({ kind: 'row' }, rows); this.metrics.splitCleanup.inc({ kind: 'back' }, back) }
     })
-    const kick = (): void => { if (this.splitCleanupArmed) void cleanup.kick() }
+    // The scan filters armed and the fences lifted first (split-adopt.ts), then the deletes.
+    const adopt = (): Promise<void> => adoptSplitCount({
+      workers: this.workers!,
+      shardCount: this.shardCount!,
+      cleanup,
+      // The cluster starts after this step: read at each use.
+      settled: () => this.cluster?.layoutSettled() ?? !ClusterShell.enabled(this.config),
+      settleCheckMs: this.config.gossip.interval_ms,
+      stopped: () => this.stopping !== null,
+      log: this.log
+    })
+    const kick = (): void => { if (this.splitCleanupArmed) void adopt().then(() => cleanup.kick()) }
     this.splitCleanupArmed = (this.layout?.splitFrom?.length ?? 0) > 0
+    // In the listener itself: the filters' requests reach the workers before any routed by the new count.
     this.shardCount!.onChange(() => { this.splitCleanupArmed = true; kick() })
+    // At start, before anything serves: a crash between recording the layout and arming is covered
+    // (the fences are lifted by the kick, once the peers are heard).
+    if (this.splitCleanupArmed) await cleanup.arm()
     kick()
+  }
+
+  /** A split's RUN and SWITCH on this node (split-wiring.ts): derives, reports, the switch on a parent's primary. */
+  private startSplitRun (): void {
+    const replication = this.replication
+    const group = (shard: ShardId): ShardGroup | undefined => replication?.group(shard)
+    this.splitRunner = splitRunnerFor({
+      cluster: this.cluster!,
+      workers: this.workers!,
+      catalog: () => this.catalog,
+      hooks: splitSwitchFor(this.workers!, this.shardCount!, group),
+      primaryOf: (shard) => replication?.primaryOf(shard) ?? 0,
+      log: this.log
+    })
+    this.splitRunner.start(this.config.gossip.interval_ms)
   }
 
   /** After a split, the shard a row's key belongs in now (hints stored under a parent); undefined before any split. */

@@ -89,6 +89,24 @@ export class SplitCleanup {
 
   constructor (private readonly d: SplitCleanupDeps) {}
 
+  /**
+   * Arms the scan filter of every former parent s < N/2 for the count N now (SPLIT_CLEANUP with 0
+   * chunks, storage/split-cleanup.ts armCleanup), deleting nothing. Every request is handed to its
+   * worker before this returns its promise (the requests' synchronous part), so called in the
+   * listener of the count change, the filters are set before any request routed by N reaches a
+   * worker; resolves once each shard recorded the rule (a restart then filters from its open).
+   * Failures are logged: the next pass writes the record with its first chunk.
+   */
+  async arm (): Promise<void> {
+    const shards = this.d.shardCount.shards
+    if (shards < 2 || shards % 2 !== 0) return
+    const rule = cleanupRule(this.d.catalog(), shards)
+    const armed = Array.from({ length: shards / 2 }, (_, s) => this.d.workers.request('SPLIT_CLEANUP', { shard: asShardId(s), rule, maxChunks: 0 }).then(
+      () => true,
+      (e: unknown) => { this.d.log.warn({ shard: s, shards, err: describe(e) }, `Split cleanup: the scan filter of shard ${s} was not recorded (set again by its next pass): ${messageOf(e)}`); return false }))
+    await Promise.all(armed)
+  }
+
   /** Run a pass now, or once more after the one running. */
   kick (): Promise<void> {
     if (this.running !== null) { this.again = true; return this.running }

@@ -21,7 +21,8 @@ import { childOf, deriveStep, endDerive, type DeriveDeps } from './split-derive'
 // derive assumes an empty child, and a cancelled or stale derive may have left rows. A derive
 // whose parent log was cut back under it (SB_SPLIT_COPY_STALE) is ended (pin released, progress
 // cleared), its child emptied, and started again from a fresh pin. When the layout drops the
-// split with the same shard count (a cancel), every derive here is ended and its child emptied;
+// split with the same shard count (a cancel), every derive here is ended, its child emptied and
+// its parent's fence lifted if its switch had begun;
 // when it drops it with the doubled count (the switch is done), the runner forgets its state —
 // the switch half owns the pins from the switch on.
 
@@ -198,6 +199,9 @@ export class SplitRunner {
       try {
         await endDerive(this.d.derive, parent, n)
         await this.d.derive.workers.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
+        // A parent whose switch had begun (a cancel decided on a stale reading of the phases: a
+        // holder restarted after reporting caught_up) would otherwise refuse writes for good.
+        await this.d.derive.workers.request('SPLIT_FENCE', { shard: parent, lift: n })
       } catch (e) {
         this.d.log.error({ shard: parent, err: describe(e) }, `split cancelled: the derive of shard ${parent + n} could not be ended here (its parent's log pin may stay until the next split): ${messageOf(e)}`)
       }

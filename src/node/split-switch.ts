@@ -9,9 +9,11 @@ import { childOf } from './split-derive'
 // the rules: storage/split-switch.ts for the fence and the switch entry, cluster/split-derive.ts
 // for the derive stopping at it). Stateless: everything it answers is read from the workers, so a
 // call after a restart answers the same.
-//   beginSwitch: SPLIT_SWITCH on the parent's primary (the worker refuses it on a Mode 1 replica),
-//     then, on a Mode 1 primary, waits until its group committed S (`committed`).
-//   switchedAt: the child's recorded derive progress (switchAt: the tail reached the entry).
+//   beginSwitch: SPLIT_SWITCH on the parent's primary (the worker refuses it on a Mode 1 replica);
+//     on a Mode 1 primary it answers S only once its group committed S by a majority (`committed`),
+//     null before (the run asks again at its next round).
+//   switchedAt: the child's recorded derive progress (switchAt: the tail reached the entry), once
+//     this node knows S committed by its group (a replica's S may still be cut back before).
 //   startChild: the derive is final, so the parent's log pin is released; once this node follows
 //     the 2n layout the parent's fence is lifted (rows of the child side route to s + n now).
 //     Single copy: the parent's owner holds the child it derived, so it owns it.
@@ -21,11 +23,14 @@ export interface SplitSwitchDeps {
   /** The node's live shard count (cluster/shard-count.ts): the fence lifts once it is 2n. */
   readonly shardCount: ShardCountSource
   /**
-   * Mode 1: resolves once the group of `shard` committed `lsn` (the primary's commit index), or
-   * throws when this node stopped being its primary. Absent (a single copy): the entry is
-   * committed when it is written.
+   * Mode 1: has the group of `shard` committed `lsn` by a majority of its voters, as this node
+   * knows it (on its primary: the machine's commit LSN, never the sync_replicas acknowledgement —
+   * ShardGroup.majorityCommitted, which also reads the log tail; on a replica: the commit LSN its
+   * primary told it)? Never waits: beginSwitch and switchedAt answer null until it is, and the run
+   * asks again at its next round. Undefined for a shard without a group here (a single copy: the
+   * entry is committed when it is written); absent: no replication at all.
    */
-  readonly committed?: ((shard: ShardId, lsn: bigint) => Promise<void>) | undefined
+  readonly committed?: ((shard: ShardId, lsn: bigint) => boolean | undefined) | undefined
 }
 
 export class SplitSwitch implements SplitSwitchHooks {
@@ -34,7 +39,9 @@ export class SplitSwitch implements SplitSwitchHooks {
   async beginSwitch (parent: ShardId, shards: number): Promise<bigint | null> {
     childOf(parent, shards)
     const { lsn } = await this.d.workers.request('SPLIT_SWITCH', { shard: parent, shards })
-    if (lsn !== null && this.d.committed !== undefined) await this.d.committed(parent, lsn)
+    // Answered only once a majority holds S: a switch entry a failover could still cut back must
+    // not start the holders' "switched" (the next round calls again; SPLIT_SWITCH answers the same S).
+    if (lsn !== null && this.d.committed?.(parent, lsn) === false) return null
     return lsn
   }
 
@@ -43,6 +50,10 @@ export class SplitSwitch implements SplitSwitchHooks {
     await this.d.workers.openShard(child)
     const { progress } = await this.d.workers.request('SPLIT_DERIVE_STATE', { shard: child, clear: false })
     if (progress === null || progress.parent !== parent || progress.shards !== shards) return null
+    // A replica applies entries before its group commits them: a switch entry a failover may still
+    // cut back (with the entries before it) must not make this holder 'switched' (it would release
+    // the parent's log pin and report a child that the new primary's log no longer leads to).
+    if (progress.switchAt !== null && this.d.committed?.(parent, progress.switchAt) === false) return null
     return progress.switchAt
   }
 

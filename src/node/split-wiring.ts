@@ -4,15 +4,19 @@ import type { SplitSwitchHooks } from '../cluster/split-progress'
 import type { NodeId, ShardId } from '../core/ids'
 import type { ClusterShell } from './cluster'
 import type { DeriveDeps } from './split-derive'
+import type { ShardCountSource } from '../cluster/shard-count'
+import type { ShardGroup } from './replication/shard-group'
 import { SplitRunner } from './split-runner'
+import { SplitSwitch } from './split-switch'
 
 // How a node builds its split runner (node/split-runner.ts) from its cluster shell, its own shard
-// workers and the switch half's hooks (node/split-switch.ts, another branch): the node starts it
-// with the gossip interval once the hooks exist —
-//   splitRunnerFor({ cluster, workers: this.workers!, catalog: () => this.catalog, hooks,
-//     primaryOf: s => this.replication?.primaryOf(s) ?? 0, log: this.log }).start(config.gossip.interval_ms)
+// workers and the switch half (node/split-switch.ts, splitSwitchFor): node.ts starts it with the
+// cluster, ticking at the gossip interval, and stops it first when the cluster stops.
 // Holders are the placement's (ClusterShell.splitHoldersOf), reports go through the cluster's
-// gossip record, and the layout is the one the cluster shell recorded in cluster.json.
+// gossip record, and the layout is the one the cluster shell recorded in cluster.json. The switch
+// entry counts as committed by the parent's Mode 1 group only once a majority holds it
+// (groupCommitted: the machine's commit LSN, not the sync_replicas acknowledgement, which under
+// sync_replicas 0 is the primary alone — a failover could then cut S back after holders switched).
 
 export interface SplitWiring {
   readonly cluster: ClusterShell
@@ -39,4 +43,22 @@ export function splitRunnerFor (w: SplitWiring): SplitRunner {
     publish: r => { c.publishSplit(r) },
     log: w.log
   })
+}
+
+/**
+ * SplitSwitchDeps.committed over this node's Mode 1 groups: undefined without a group of the shard
+ * here (a single copy); on its primary, a majority commit (reading the log tail); on a replica, the
+ * commit LSN its primary told it.
+ */
+export function groupCommitted (group: (shard: ShardId) => ShardGroup | undefined): (shard: ShardId, lsn: bigint) => boolean | undefined {
+  return (shard, lsn) => {
+    const g = group(shard)
+    if (g === undefined) return undefined
+    return g.role === 'primary' ? g.majorityCommitted(lsn) : g.commitLsn >= lsn
+  }
+}
+
+/** The switch half on this node, over its own workers and its Mode 1 groups. */
+export function splitSwitchFor (workers: DeriveDeps['workers'], shardCount: ShardCountSource, group: (shard: ShardId) => ShardGroup | undefined): SplitSwitch {
+  return new SplitSwitch({ workers, shardCount, committed: groupCommitted(group) })
 }

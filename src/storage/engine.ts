@@ -71,7 +71,7 @@ import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 import { scanVersions, type SplitScanRow } from './version-scan'
-import { MovedKeys, readCleanupRecord, runCleanup, type CleanupReport, type CleanupRule } from './split-cleanup'
+import { armCleanup, MovedKeys, readCleanupRecord, runCleanup, type CleanupReport, type CleanupRule } from './split-cleanup'
 import { initHashing } from '../core/hash'
 import { applyDerived, clearDeriveProgress, readDeriveProgress, type DeriveApplyReport, type DeriveProgress, type DerivedEntry } from './split-derive'
 import { pinSplitLog, unpinSplitLog, withSplitPin, type SplitPin } from './split-pin'
@@ -573,8 +573,11 @@ export class ShardEngine {
       engine.fences.fence(f.tableId, f.token)
     }
     // A split's cleanup that was under way goes on filtering reads from the first one (split-cleanup.ts).
+    // Hashing is ready in every engine's thread, so a cleanup armed later (armCleanup) filters
+    // from the very request that arms it, with no await before the filter is set.
+    await initHashing()
     const cleanup = await readCleanupRecord(kv)
-    if (cleanup !== null) { await initHashing(); engine.moved = new MovedKeys(cleanup, opts.shardId) }
+    if (cleanup !== null) engine.moved = new MovedKeys(cleanup, opts.shardId)
     return engine
   }
 
@@ -1183,9 +1186,12 @@ export class ShardEngine {
   /** Delete, up to `maxChunks` chunks, the keys that moved away in a split to `rule.shards` shards (split-cleanup.ts). */
   async splitCleanup (rule: CleanupRule, maxChunks: number): Promise<CleanupReport> {
     this.checkOpen()
-    if (!Number.isInteger(maxChunks) || maxChunks < 1) throw badArg('maxChunks must be a positive integer', { maxChunks })
+    if (!Number.isInteger(maxChunks) || maxChunks < 0) throw badArg('maxChunks must be a non-negative integer', { maxChunks })
+    const host = { shardId: this.shardId, kv: this.kv, sync: this.durability === 'sync', exclusive: <T>(fn: () => Promise<T>) => this.exclusive(fn), setMoved: (m: MovedKeys | null) => { this.moved = m } }
+    // 0 chunks: arm the scan filter only, before any await (split-cleanup.ts armCleanup).
+    if (maxChunks === 0) return await armCleanup(host, rule)
     await initHashing()
-    return await runCleanup({ shardId: this.shardId, kv: this.kv, sync: this.durability === 'sync', exclusive: (fn) => this.exclusive(fn), setMoved: (m) => { this.moved = m } }, rule, maxChunks)
+    return await runCleanup(host, rule, maxChunks)
   }
 
   /** Pin this (parent) shard's log after its last applied LSN and answer it with whether the log

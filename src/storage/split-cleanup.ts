@@ -209,6 +209,31 @@ function u32 (v: number): Uint8Array {
 }
 
 /**
+ * Arms the scan filter of a cleanup to `rule.shards` shards NOW — synchronously, before the first
+ * await, so every request the worker takes after this one skips the moved keys — and records the
+ * rule with its cursor at the start, deleting nothing. It is the step a node takes in the same
+ * turn as it adopts the doubled count (node/split-cleanup.ts arm): a scan routed by 2n must never
+ * count a moved row twice (child and parent's leftover), and the deletes wait for the background
+ * passes. A shard already cleaned for the count drops the filter again (nothing moved is left there).
+ */
+export async function armCleanup (h: CleanupHost, rule: CleanupRule): Promise<CleanupReport> {
+  checkCleanupRule(rule, h.shardId)
+  h.setMoved(new MovedKeys(rule, h.shardId))
+  return await h.exclusive(async () => {
+    if (await cleanedAt(h.kv) >= rule.shards) {
+      h.setMoved(null)
+      return { rows: 0, backVersions: 0, done: true }
+    }
+    const stored = await h.kv.get(CLEANUP_META)
+    const rec = stored === undefined ? undefined : decodeRecord(stored)
+    if (rec === undefined || rec.rule.shards !== rule.shards) {
+      await h.kv.batch([{ type: 'put', key: CLEANUP_META, value: encodeRecord({ rule, cursor: { index: 0, after: null } }) }], { sync: h.sync })
+    }
+    return { rows: 0, backVersions: 0, done: false }
+  })
+}
+
+/**
  * Run the cleanup by `rule` for up to `maxChunks` chunks (each an exclusive job of at most
  * CLEANUP_CHUNK_KEYS keys looked at). A rule for a shard count this shard already cleaned for (or
  * a smaller one) is done at once; a record under way for another count is replaced (the newer

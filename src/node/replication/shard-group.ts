@@ -324,6 +324,23 @@ export class ShardGroup {
   }
 
   /**
+   * Has the group committed `lsn` — held by a majority of its voters at this primary's generation
+   * (the machine's commit LSN), whatever replication.sync_replicas acknowledges commits under? A
+   * split's switch entry needs this (node/split-switch.ts): under sync_replicas 0 an acknowledged
+   * entry may sit on the primary alone, and a failover could cut it back after the holders were
+   * told the parent switched. Never waits: asks the log tail when the machine has not seen `lsn`
+   * yet, so the caller asks again later. SB_NOT_PRIMARY when this node is not the primary.
+   */
+  majorityCommitted (lsn: Lsn): boolean {
+    const m = this.machine
+    if (m === null || m.role !== 'primary') {
+      throw new ScratchBirdError('SB_NOT_PRIMARY', `shard ${this.o.shard}: this node is not its primary (its commit of LSN ${lsn} is not this node's to tell)`, { shard: this.o.shard, primary: m?.primary ?? 0, generation: this.generation })
+    }
+    if (m.lastLsn < lsn) this.readTail()
+    return m.commitLsn >= lsn
+  }
+
+  /**
    * A client's read of the shard was just answered by this node's engine as primary (issue 14 item
    * 3): resolves once every commit that had landed in the engine by then — all the read can have
    * seen — is acknowledged under replication.sync_replicas, so no answer shows a commit a failover

@@ -72,7 +72,7 @@ export const SHARD_OPS = {
   WRITE_READ: { code: 80, synopsis: 'WRITE of a read committed statement that read its rows at readHlc (a statement snapshot, QUERY readHlc): an update or delete of a row whose live version committed at or after readHlc is SB_UPDATE_CONFLICT instead of overwriting a change the statement never saw (storage/row-write.ts)' },
   SPLIT_CHILD_CLEAR: { code: 77, synopsis: 'empty a split child shard before its derive starts again (a cancelled or stale derive left rows): its progress, then every relation\'s rows and back versions; refused on a shard with a commit log of its own', local: true },
   // Shard split, CLEANUP (cluster/shard-split.ts "4. CLEANUP"); 79 leaves 75-78 to the split's run and switch.
-  SPLIT_CLEANUP: { code: 79, synopsis: 'delete, in bounded chunks, every version of the keys a split moved out of this shard (the rule: each relation\'s partition columns in its key; decision records by xid), not logged, resumable (storage/split-cleanup.ts); scans skip those keys until it ends', local: true }
+  SPLIT_CLEANUP: { code: 79, synopsis: 'delete, in bounded chunks, every version of the keys a split moved out of this shard (the rule: each relation\'s partition columns in its key; decision records by xid), not logged, resumable (storage/split-cleanup.ts); scans skip those keys until it ends; maxChunks 0 arms that filter at once and deletes nothing (the node adopting 2n)', local: true }
 } as const
 
 /**

@@ -25,7 +25,7 @@ export interface SplitRequests {
   SPLIT_FENCE: { shard: ShardId, lift: number | null }
   /** Empty child `shard` (progress, then rows) before a derive from scratch (storage/engine.ts clearDerivedChild). */
   SPLIT_CHILD_CLEAR: { shard: ShardId }
-  /** Delete up to `maxChunks` chunks of the keys that do not belong in `shard` by `rule` (storage/split-cleanup.ts). */
+  /** Delete up to `maxChunks` chunks of the keys that do not belong in `shard` by `rule` (storage/split-cleanup.ts); 0: only arm the scan filter and record the rule (armCleanup). */
   SPLIT_CLEANUP: { shard: ShardId, rule: CleanupRule, maxChunks: number }
 }
 

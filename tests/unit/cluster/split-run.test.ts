@@ -21,7 +21,7 @@ describe('the layouts of a split', () => {
   it('intent at epoch + 1 with the same count, then the doubled count or a cancel at epoch + 1 without it', () => {
     const intent = splitIntentLayout(BASE)
     expect(intent).toEqual({ ...BASE, epoch: 5, split: { to: 4 } })
-    expect(splitDoneLayout(intent)).toEqual({ ...BASE, epoch: 6, shards: 4 })
+    expect(splitDoneLayout(intent)).toEqual({ ...BASE, epoch: 6, shards: 4, placementShards: 2 })
     expect(splitCancelLayout(intent)).toEqual({ ...BASE, epoch: 6 })
     expect(() => splitIntentLayout(intent)).toThrow()
     expect(() => splitDoneLayout(BASE)).toThrow()

@@ -22,13 +22,16 @@ function catalogOf (...sql: string[]): Catalog {
 
 const member = (id: number, state: string): MemberRow => ({ nodeId: asNodeId(id), address: '', datacenter: 'dc1', state, heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: 0 })
 const shard = (moving?: string): ShardMapRow => ({ shard: asShardId(0), preference: [], replicas: [], live: [], moving })
-const quiet = { members: () => [member(1, 'normal'), member(2, 'normal')], shardMap: () => [shard()] }
+const quiet = { members: () => [member(1, 'normal'), member(2, 'normal')], shardMap: () => [shard()], splitOp: async () => commandResult('ALTER CLUSTER', 0, []) }
 
 describe('splitContext', () => {
-  it('a plain primary_replica table is in nobody\'s way: only the missing row copy blocks', () => {
-    const ctx = splitContext(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY, v TEXT)'), quiet)
+  it('a plain primary_replica table is in nobody\'s way: in a cluster nothing blocks; alone, the node is; without the run, the row copy', () => {
+    const c = catalogOf('CREATE TABLE orders (id INT PRIMARY KEY, v TEXT)')
+    const ctx = splitContext(c, quiet)
     expect(ctx.tables).toEqual([{ name: 'orders', leaderless: false, globalIndexes: [], moving: false }])
-    expect(splitBlockers(ctx).map(b => b.what)).toEqual(['row_copy'])
+    expect(splitBlockers(ctx)).toEqual([])
+    expect(splitBlockers(splitContext(c, { ...quiet, splitOp: undefined })).map(b => b.what)).toEqual(['standalone'])
+    expect(splitBlockers(splitContext(c, quiet, false)).map(b => b.what)).toEqual(['row_copy'])
   })
 
   it('names the global indexes a UNIQUE or a primary key without the partition key creates, and leaderless tables', () => {
@@ -42,7 +45,7 @@ describe('splitContext', () => {
       { name: 'accounts', leaderless: false, globalIndexes: ['accounts_pkey'], moving: false },
       { name: 'events', leaderless: true, globalIndexes: [], moving: false }
     ])
-    expect(splitBlockers(ctx).map(b => b.what)).toEqual(['global_index', 'global_index', 'leaderless_table', 'row_copy'])
+    expect(splitBlockers(ctx).map(b => b.what)).toEqual(['global_index', 'global_index', 'leaderless_table'])
   })
 
   it('a node leaving or joining, or a shard still moving, is a membership change under way', () => {
@@ -65,8 +68,17 @@ describe('alterClusterShards', () => {
 
   it('until the run is ready (SPLIT_RUN_READY), a valid split is refused naming row_copy and nothing reaches the decider', async () => {
     const { env: e, asked } = env(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY)'))
-    await expect(alterClusterShards(e, stmt(8))).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_UNSUPPORTED', details: { blockers: ['row_copy'] } })
+    await expect(alterClusterShards(e, stmt(8), false)).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_UNSUPPORTED', details: { blockers: ['row_copy'] } })
     expect(asked).toEqual([])
+  })
+
+  it('switched on (SPLIT_RUN_READY): a valid split goes to the decider in a cluster; a node alone refuses it naming standalone', async () => {
+    const { env: e, asked } = env(catalogOf('CREATE TABLE orders (id INT PRIMARY KEY)'))
+    await alterClusterShards(e, stmt(8))
+    expect(asked).toEqual([8])
+    const alone = { ...e, splitOp: undefined } as unknown as ExecEnv
+    await expect(alterClusterShards(alone, stmt(8))).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_UNSUPPORTED', details: { blockers: ['standalone'] } })
+    await expect(alterClusterShards(alone, stmt(12))).rejects.toMatchObject({ code: 'SB_SHARD_SPLIT_INVALID' })
   })
 
   it('once ready: a split with blockers is refused here; one without, and anything else, goes to the decider', async () => {

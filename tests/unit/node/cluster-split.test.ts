@@ -50,7 +50,7 @@ describe('the decider of a split', () => {
     state.proposing = false
     split.finish()
     await Promise.resolve()
-    expect(state.asked.at(-1)).toEqual({ ...BASE, epoch: 6, shards: 4 })
+    expect(state.asked.at(-1)).toEqual({ ...BASE, epoch: 6, shards: 4, placementShards: 2 })
     expect(split.progressText(asShardId(0))).toBeNull()
   })
 

@@ -189,15 +189,20 @@ describe('the split runner on one node', () => {
     expect(h.published.at(-1)).toEqual([])
   })
 
-  it('a cancel ends the derives (the parent log pin released) and empties the children', async () => {
+  it('a cancel ends the derives (the parent log pin released), empties the children and lifts a begun switch\'s fence', async () => {
     const w = await node()
     const q = [keysIn(0, 15, 'c0-'), keysIn(2, 15, 'c2-')]
     for (let i = 0; i < 15; i++) await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![i]!, 'a'), putUser(q[1]![i]!, 'b')], commitHlc: nextHlc() })
     const h = harness(w, p => p === 0 ? [SELF] : [])
     await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
     expect((await versions(w, asShardId(2))).length).toBe(15)
+    // The parent's switch had begun (its fence refuses writes) when the cancel was decided.
+    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2 })).lsn).not.toBeNull()
+    await expect(w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![0]!, 'fenced')], commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_SHARD_SPLITTING' })
     h.setLayout({ cluster: 't', shards: 2, epoch: 3, members: [SELF, OTHER] })
     await h.runner.tick()
+    expect((await w.request('SPLIT_FENCE', { shard: asShardId(0), lift: null })).fence).toBeNull()
+    await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![0]!, 'after the cancel')], commitHlc: nextHlc() })
     expect(await versions(w, asShardId(2))).toEqual([])
     expect((await w.request('SPLIT_DERIVE_STATE', { shard: asShardId(2), clear: false })).progress).toBeNull()
     expect(h.published.at(-1)).toEqual([])

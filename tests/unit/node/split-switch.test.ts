@@ -150,4 +150,37 @@ describe('the switch of a split on the parent\'s primary', () => {
     await q.request('REPL_TRUNCATE', { shard: PARENT, afterLsn: s! - 1n, committedLsn: 0n })
     expect((await q.request('SPLIT_FENCE', { shard: PARENT, lift: null })).fence).toBeNull()
   })
+
+  it('Mode 1: S answers only once the group committed it by a majority — beginSwitch on the primary, switchedAt on a replica — and the same S after', async () => {
+    const p = await node(3)
+    const r = await node(4)
+    await p.request('REPL_STATE_SET', { shard: PARENT, state: { generation: 2n, votedFor: asNodeId(3), commitLsn: 0n, role: 'primary' } })
+    await r.request('REPL_STATE_SET', { shard: PARENT, state: { generation: 2n, votedFor: asNodeId(3), commitLsn: 0n, role: 'replica' } })
+    const child = ownersOf(USERS, v => [v, null], 2, 6, 'k')
+    for (let i = 0; i < 6; i++) await auto(p, [putUser(child[i]!, `c${i}`)])
+    await ship(p, r)
+    const dp: DeriveDeps = { workers: p, catalog: () => CAT }
+    const dr: DeriveDeps = { workers: r, catalog: () => CAT }
+    await deriveUntilCaughtUp(dp, PARENT, SHARDS, 100)
+    await deriveUntilCaughtUp(dr, PARENT, SHARDS, 100)
+    // The group's commit LSN as each node knows it (node/split-wiring.ts groupCommitted reads it from the ShardGroup).
+    let commit = 0n
+    const committed = (_shard: unknown, lsn: bigint): boolean => commit >= lsn
+    const sp = new SplitSwitch({ workers: p, shardCount: { shards: SHARDS }, committed })
+    const sr = new SplitSwitch({ workers: r, shardCount: { shards: SHARDS }, committed })
+    expect(await sp.beginSwitch(PARENT, SHARDS)).toBeNull()
+    // Appended and fenced all the same: asked again, the same entry, not a second one.
+    const { lastLsn: s } = await p.request('REPL_STATE_GET', { shard: PARENT })
+    await expect(auto(p, [putUser(child[0]!, 'after')])).rejects.toMatchObject(splitting)
+    expect(await sp.beginSwitch(PARENT, SHARDS)).toBeNull()
+    expect((await p.request('REPL_STATE_GET', { shard: PARENT })).lastLsn).toBe(s)
+    await ship(p, r)
+    await deriveUntilCaughtUp(dr, PARENT, SHARDS, 100)
+    // The replica derived exactly to S, but S may still be cut back: not switched yet.
+    expect(await sr.switchedAt(PARENT, SHARDS)).toBeNull()
+    await expect(sr.startChild(PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_SPLIT_PROGRESS_MISMATCH' })
+    commit = s
+    expect(await sp.beginSwitch(PARENT, SHARDS)).toBe(s)
+    expect(await sr.switchedAt(PARENT, SHARDS)).toBe(s)
+  })
 })
