@@ -269,6 +269,7 @@ export class ClusterShell implements ShardRouting {
       d.rng)
     this.place()
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
+    this.machine.setRemoved(this.removedMembers)
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
     this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: r => { d.persistDecree?.(r) } })
     this.split = new ClusterSplit({
@@ -428,6 +429,7 @@ export class ClusterShell implements ShardRouting {
     }
     this.removedMembers.clear()
     for (const id of removed.after) this.removedMembers.add(id)
+    this.machine.setRemoved(this.removedMembers)
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { stringify } from 'yaml'
 import { startCluster, type Cluster } from './cluster-harness'
 
 // The membership join tests' cluster (startThreeOfFour) and table t (k TEXT PRIMARY KEY, v TEXT) as a client sees it while nodes join
@@ -51,11 +49,7 @@ export async function startThreeOfFour (shards: number): Promise<Cluster> {
     start: false,
     extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100, log_retention_bytes: 4096 } })
   })
-  for (const id of [1, 2, 3]) {
-    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
-    const config = { ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== 4) } }
-    writeFileSync(cluster.node(id).configPath, stringify(config))
-  }
+  for (const id of [1, 2, 3]) cluster.leaveOut(id, 4)
   await Promise.all([1, 2, 3].map(async id => await cluster.start(id)))
   await cluster.waitAllNormal([1, 2, 3])
   return cluster

@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
 import { asShardId, type ShardId } from '../../src/core/ids'
 import type { RpcClient } from '../../src/net/rpc/client'
 import { codecOf } from '../../src/shard/protocol/ops'
@@ -17,10 +16,7 @@ export function recordedLayout (cluster: Cluster, id: number): { epoch: number, 
 
 /** Rewrites the configs of `ids` without `later` in cluster.nodes (it joins when started: the others never list it). */
 export function leaveOutOfConfigs (cluster: Cluster, ids: readonly number[], later: number): void {
-  for (const id of ids) {
-    const c = cluster.node(id).config as { cluster: { nodes: Array<{ id: number }> } }
-    writeFileSync(cluster.node(id).configPath, stringify({ ...c, cluster: { ...c.cluster, nodes: c.cluster.nodes.filter(n => n.id !== later) } }))
-  }
+  for (const id of ids) cluster.leaveOut(id, later)
 }
 
 /** The shard of `key` of `table` (EXPLAIN on node 1), cached in `cache`. */

@@ -331,7 +331,7 @@ export class MembershipSim {
     // the process rule (GossipMachine.readmission), so it is never admitted again.
     for (const id of [m.from, ...m.heard]) if (id !== p.id && !p.layout.members.includes(id) && !this.proc(id).dead) p.heard.add(id)
     const v = compareLayouts(p.layout, m.layout, p.id, m.from)
-    const refusal = v.kind === 'join' && !READMIT ? rejoinRefusal(m.from, { bootId: m.boot, catalogVersion: m.catalog }, p.removedBoots.get(m.from)) : null
+    const refusal = v.kind === 'join' && !READMIT ? rejoinRefusal(m.from, { bootId: m.boot, catalogVersion: m.catalog }, p.removedBoots.get(m.from), p.removed.has(m.from)) : null
     if (refusal !== null) this.stats.rejoinsRefused++
     else if (v.kind === 'newer') this.adopt(p, m.layout, `gossip from ${m.from}`)
     else if (v.kind === 'join' && decider(p.layout, this.alive(p)) === p.id && p.proposal === null) {

@@ -186,6 +186,8 @@ export class GossipMachine {
    * restart of this node whenever the cluster holds a table.
    */
   private readonly removedBoots = new Map<NodeId, Set<string>>()
+  /** Node ids the shell's durable record lists as removed (setRemoved; membership/readmission.ts). */
+  private removedIds: ReadonlySet<NodeId> = new Set()
   /** The membership epoch each peer last announced as its own (bounded by the members: one entry per sender accepted). */
   private readonly epochs = new Map<NodeId, number>()
   private readonly intervalMs: number
@@ -295,6 +297,14 @@ export class GossipMachine {
   }
 
   /**
+   * The node ids the shell's durable record lists as removed: a join under one of them holding the
+   * catalog is refused (membership/readmission.ts).
+   */
+  setRemoved (ids: Iterable<NodeId>): void {
+    this.removedIds = new Set(ids)
+  }
+
+  /**
    * Runs with `next` from now on (a newer epoch the shell has persisted, or one it decided).
    * Refusals made under the old layout are forgotten: the peers are judged again at their next
    * message.
@@ -401,7 +411,7 @@ export class GossipMachine {
    */
   private readmission (verdict: ReturnType<typeof compareLayouts>, from: NodeId, epoch: number, sender: MemberRecord | undefined): ReturnType<typeof compareLayouts> {
     if (verdict.kind === 'join') {
-      const reason = rejoinRefusal(from, { bootId: sender?.bootId ?? '', catalogVersion: sender?.catalogVersion ?? 0 }, this.removedBoots.get(from))
+      const reason = rejoinRefusal(from, { bootId: sender?.bootId ?? '', catalogVersion: sender?.catalogVersion ?? 0 }, this.removedBoots.get(from), this.removedIds.has(from))
       return reason === null ? verdict : { kind: 'conflict', reason }
     }
     if (verdict.kind === 'awaiting') {

@@ -14,9 +14,10 @@ import { FIRST_LAYOUT_EPOCH } from '../layout'
 // it), and the Mode 1 shards it was a voter of waited for it for good.
 //
 // What tells them apart is the process, not the layout:
-//  - its data directory holds the cluster's catalog (the catalog version its gossip record
-//    carries is above 0): a new node has an empty one and fetches the catalog only once admitted,
-//    so a node asking to join with one was a member (or runs on a copy of a member's directory);
+//  - its id is one this node recorded as removed (node/cluster.ts keeps that record on disk) and its
+//    data directory holds the cluster's catalog (the catalog version its gossip record carries is
+//    above 0): a new node under a new id may hold the catalog too (it can fetch it while its
+//    admission is on the way), so the catalog alone decides nothing;
 //  - its boot id is one this node knew for that member before it was removed: the removed process
 //    itself (its late messages, its records relayed by peers) — for a cluster without tables yet.
 // Either refuses the join with a reason naming the way back; a process restarted with an emptied
@@ -35,8 +36,12 @@ const WAY_BACK = 'a removed node never returns with its data: to bring it back, 
  * Why node `node`'s join is refused (see the header), null to admit it. `removedBoots`: the boot
  * ids this node knew for `node` while it was a member it has since seen removed (none: never one).
  */
-export function rejoinRefusal (node: NodeId, joiner: JoinerProcess, removedBoots: ReadonlySet<string> | undefined): string | null {
-  if (joiner.catalogVersion > 0) {
+export function rejoinRefusal (node: NodeId, joiner: JoinerProcess, removedBoots: ReadonlySet<string> | undefined, removed: boolean): string | null {
+  // The catalog tells only of a node this one knows was removed (`removed`: the durable record of
+  // removed members, node/cluster.ts, which survives a restart unlike removedBoots): a NEW node may
+  // fetch the catalog while its admission is on the way (catalog catch-up follows gossip), and
+  // refusing it for that would keep it out for good.
+  if (removed && joiner.catalogVersion > 0) {
     return `node ${node} asks to join with a data directory that holds catalog version ${joiner.catalogVersion} of this cluster: it was a member (removed since), not a new node; ${WAY_BACK}`
   }
   if (removedBoots?.has(joiner.bootId) === true) {

@@ -138,7 +138,7 @@ describe('gossip machine and membership epochs', () => {
     const m1 = machine(1, ADMITTED)
     m1.receive(addr(4), ping(4, ADMITTED), 0)
     m1.setLayout(REMOVED)
-    // Its last gossip (its data directory still records epoch 1): the process REMOVE NODE took out.
+    m1.setRemoved([asNodeId(4)]) // the shell's durable record of removed members (node/cluster.ts)
     const late = events(m1.receive(addr(4), ping(4, JOINER, [rec(4, { heartbeat: 9 })]), 10))
     expect(late).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 4, reason: expect.stringMatching(/from the process that ran it before it was removed .*empty its data directory/) })])
     expect(known(m1)).not.toContain(4)
@@ -147,6 +147,10 @@ describe('gossip machine and membership epochs', () => {
     expect(restarted).toEqual([expect.objectContaining({ type: 'layout-refused', nodeId: 4, reason: expect.stringMatching(/holds catalog version 3 of this cluster: it was a member/) })])
     // Restarted with an empty data directory: a new node.
     expect(events(m1.receive(addr(4), ping(4, JOINER, [rec(4, { bootId: 'boot4c' })]), 30))).toContainEqual(expect.objectContaining({ type: 'join-request', nodeId: 4 }))
+    // A node never recorded as removed is judged by nothing of this: a new node may hold the catalog
+    // already (fetched while its admission was on the way) and must still be admitted.
+    const m1b = machine(1, REMOVED)
+    expect(events(m1b.receive(addr(4), ping(4, JOINER, [rec(4, { bootId: 'boot4d', catalogVersion: 3 })]), 10))).toContainEqual(expect.objectContaining({ type: 'join-request', nodeId: 4 }))
     // The removed node itself, told the cluster runs without it, says why it is not admitted.
     const m4 = machine(4, JOINER)
     m4.setLocal({ catalogVersion: 3 })
