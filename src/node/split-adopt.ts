@@ -15,7 +15,9 @@ import type { SplitCleanup } from './split-cleanup'
 //     parents' split fences are lifted (SPLIT_FENCE): from the switch until here every write to a
 //     parent was refused with SB_SHARD_SPLITTING. Lifted while a peer still routes by the old
 //     count, its write of a child-side key would land in the parent — acknowledged, then deleted
-//     by the cleanup (shard requests do not carry the count they were routed by yet). A fence of
+//     by the cleanup. Statements' requests now carry the count they were routed by and are
+//     refused on a mismatch (cluster/shard-count-guard.ts, SB_SHARD_COUNT_STALE); the wait stays
+//     for what that check does not cover (requests sent outside a statement). A fence of
 //     any split to a count below this one is obsolete (a node that was down across several splits
 //     lifts them all);
 //  3. the background cleanup passes start (the caller's kick).
