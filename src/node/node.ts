@@ -260,6 +260,8 @@ export class ScratchBirdNode {
   /** Table id -> replication mode of the catalog version `modesVersion` (the traffic metrics' lookup). */
   private modes = new Map<number, ReplicationMode>()
   private modesVersion = -1
+  /** leaderlessTableIds() of a catalog version (asked with every replicated append). */
+  private leaderlessIds: { version: number, ids: readonly number[] } = { version: -1, ids: [] }
   /** Open TCP connections per listener (scratchbird_connections). */
   private readonly openConnections = { client: 0, rpc: 0 }
   /** What stop() undoes, in start order: the steps that ran. */
@@ -290,6 +292,14 @@ export class ScratchBirdNode {
       this.modesVersion = this.catalog.version
     }
     return this.modes.get(id)
+  }
+
+  /** The catalog's leaderless_quorum tables: a Mode 1 group's snapshot and truncation leave their rows alone (storage/kept-tables.ts). */
+  private leaderlessTableIds (): readonly number[] {
+    if (this.leaderlessIds.version !== this.catalog.version) {
+      this.leaderlessIds = { version: this.catalog.version, ids: this.catalog.tables.filter(t => t.replication.replication_mode === 'leaderless_quorum').map(t => t.id) }
+    }
+    return this.leaderlessIds.ids
   }
 
   /** Counts a listener's open connections into openConnections[name]. */
@@ -1034,6 +1044,7 @@ export class ScratchBirdNode {
       rebalanceRateBytesPerS: config.cluster.rebalance_rate_bytes_per_s,
       rebalanceMaxConcurrentShards: config.cluster.rebalance_max_concurrent_shards,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
+      leaderlessTables: () => this.leaderlessTableIds(),
       singleCopyMove: (shard) => cluster.singleCopyMove(shard),
       goneVoters: (voters) => cluster.goneVoters(voters),
       forcedWitnesses: () => cluster.forcedWitnesses(),

@@ -459,9 +459,9 @@ export class ShardHost {
     },
     TABLE_FENCE_LIST: (r) => ({ fences: this.engineOf(r.shard).heldTableFences() }),
     // Mode 1 replication (storage/replica-*.ts, repl-state.ts).
-    REPL_APPLY: (r) => this.engineOf(r.shard).replApply(r.entries),
+    REPL_APPLY: (r) => this.engineOf(r.shard).replApply(r.entries, r.keepTables),
     REPL_LOG_READ: async (r) => ({ entries: await this.engineOf(r.shard).replLogRead(r.fromLsn, r.limit, r.maxBytes) }),
-    REPL_TRUNCATE: (r) => this.engineOf(r.shard).replTruncate(r.afterLsn, r.committedLsn),
+    REPL_TRUNCATE: (r) => this.engineOf(r.shard).replTruncate(r.afterLsn, r.committedLsn, r.keepTables),
     REPL_STATE_GET: (r) => this.engineOf(r.shard).replState(),
     REPL_STATE_SET: async (r) => {
       await this.engineOf(r.shard).setReplState(r.state)

@@ -51,6 +51,7 @@ import { appendControl, type ControlAppendReport } from './replica-control'
 import { appendSplitSwitch, liftSplitFence, readSplitFence, type SplitFence } from './split-switch'
 import { applyEntries, checkEntries, lastLogGeneration, type ApplyReport } from './replica-apply'
 import type { ReplicaHost, ReplShardState } from './replica-host'
+import { keptTablesOf } from './kept-tables'
 import { truncateSuffix, type SuffixTruncateReport } from './replica-truncate'
 import {
   installChunk, SnapshotSource, type InstallReport, type SnapshotChunk, type SnapshotInstallRequest, type SnapshotReadRequest
@@ -1258,10 +1259,10 @@ export class ShardEngine {
 
   /** Apply the primary's entries in LSN order (replica-apply.ts): skipped when held, refused on a
    *  gap, one atomic batch. */
-  async replApply (entries: readonly RawLogEntry[]): Promise<ApplyReport> {
+  async replApply (entries: readonly RawLogEntry[], keepTables?: readonly number[] | null): Promise<ApplyReport> {
     this.checkOpen()
     checkEntries(entries)
-    return await applyEntries(this.repl, entries)
+    return await applyEntries(this.repl, entries, keptTablesOf(keepTables))
   }
 
   /** Entries with LSN ≥ fromLsn with their generations and encoded mutations, what a primary
@@ -1275,12 +1276,12 @@ export class ShardEngine {
   }
 
   /** Drop the log's entries above `afterLsn` and their effects (replica-truncate.ts). */
-  async replTruncate (afterLsn: bigint, committedLsn: bigint): Promise<SuffixTruncateReport> {
+  async replTruncate (afterLsn: bigint, committedLsn: bigint, keepTables?: readonly number[] | null): Promise<SuffixTruncateReport> {
     this.checkOpen()
     for (const [name, v] of [['afterLsn', afterLsn], ['committedLsn', committedLsn]] as const) {
       if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw badArg(`${name} must be a u64`, { [name]: String(v) })
     }
-    return await truncateSuffix(this.repl, afterLsn, committedLsn)
+    return await truncateSuffix(this.repl, afterLsn, committedLsn, keptTablesOf(keepTables))
   }
 
   /** The replication hard state with the log position a vote or an append compares. */

@@ -25,6 +25,11 @@
 // (else SB_REPL_LOG_GAP naming both LSNs) and be consecutive, with generations that never go
 // down. Anything refused changes nothing.
 //
+// Kept tables (kept-tables.ts: the shard's leaderless tables, named by the caller): their
+// mutations are logged with their entry but not applied, and an entry holding nothing else
+// changes no TIP entry — a primary's log can hold the leaderless applies it logged before the
+// shard was replicated there; this node gets those rows by the leaderless paths.
+//
 // Xids: an applied xid carries its origin node in its upper 16 bits, so it cannot be one this
 // node hands out (xid.ts) — except this node's own from an earlier life, which xids.observe()
 // puts behind the counter, its mark in this same batch.
@@ -38,6 +43,7 @@ import {
   type RawLogEntry
 } from './commit-log'
 import { checkTableId, checkTuple, COMMIT_PREFIX, commitKey, keyString, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
+import { NO_KEPT_TABLES, type KeptTables } from './kept-tables'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readLogBase } from './repl-state'
 import { applyRowWrite, type KeyLookup, type RowOp, type TipView } from './row-write'
@@ -131,7 +137,7 @@ export async function lastLogGeneration (h: ReplicaHost): Promise<bigint | undef
 }
 
 /** Apply `entries` (checked with checkEntries) as one exclusive job; see the top. */
-export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): Promise<ApplyReport> {
+export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[], keep: KeptTables = NO_KEPT_TABLES): Promise<ApplyReport> {
   return h.exclusive(async () => {
     const last = h.st.lsn
     let skip = 0
@@ -183,8 +189,13 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[]): 
         aborted.add(e.xid)
         continue
       }
+      // Only kept tables' mutations (leaderless applies the primary logged while the shard was not
+      // replicated there): logged below, not applied — those rows reach this node by the
+      // leaderless paths, last writer wins, and a put here could bury a newer version of theirs.
+      if (keep.size > 0 && e.phase === undefined && e.mutations.length > 0 && e.mutations.every(m => keep.has(m.tableId))) continue
       const who = { xid: e.xid, snapshot: false, startHlc: asHlcTs(0n), stamp: prepare ? undefined : e.commitHlc }
       for (const m of e.mutations) {
+        if (keep.has(m.tableId)) continue
         const op = putOp(m)
         const out = await applyRowWrite(tip, op, who, await view.get(op.rowKey), lookup)
         if (out.backKey !== undefined) view.put(out.backKey, out.backValue!)

@@ -8,7 +8,9 @@
 // versions (r/, b/), the TIP (t/, g/) and the index of its open entries (s/o/, so a prepared
 // transaction stays prepared). Not the log (the replica's starts after the snapshot), not the
 // hints (h: this node's business as a coordinator), not the Merkle forest (m/: derived from the
-// rows), not metadata or replication state (s/, p/: this replica's own). Chunks are bounded by
+// rows), not metadata or replication state (s/, p/: this replica's own), not the rows of the tables
+// the request skips (a Mode 1 bootstrap skips the shard's leaderless tables: kept-tables.ts says
+// why). Chunks are bounded by
 // keys and bytes (the first entry always goes) and name their resume point: the last key. A
 // snapshot is kept open between chunks, at most MAX_OPEN_SNAPSHOTS per shard (the least recently
 // used goes first), closed after SNAPSHOT_IDLE_MS without a read. Ids are node id << 48 | a
@@ -17,7 +19,8 @@
 // Target (installChunk). The first chunk (after = null) starts — or restarts — a bootstrap: the
 // hard state's role becomes `bootstrapping` and p/boot records the snapshot (id, LSN, generation),
 // both fsynced BEFORE anything is removed; then the replica's old data and log are deleted in
-// bounded batches. While bootstrapping the engine serves nothing but the replication ops, also
+// bounded batches — all but the rows of the tables the request keeps (kept-tables.ts), which no
+// chunk then overwrites. While bootstrapping the engine serves nothing but the replication ops, also
 // after a restart (the role is read at open), so a half-installed shard is never read. Each chunk
 // must continue the bootstrap recorded — same snapshot, starting right after the last key
 // installed — else SB_REPL_SNAPSHOT_MISMATCH and nothing is installed; its entries and the new
@@ -41,6 +44,7 @@ import {
   TIP_GROUP_PREFIX, TIP_PREFIX, tipKey, u64OfKey, writeU64
 } from './keys'
 import type { KvOp, KvSnapshot } from './kv'
+import { keptTablesOf, type KeptTables } from './kept-tables'
 import { LOG_FLOOR_META } from './log-truncate'
 import { splitCutOp } from './split-pin'
 import type { ReplicaHost } from './replica-host'
@@ -104,6 +108,12 @@ export interface SnapshotReadRequest {
   readonly after: Uint8Array | null
   readonly maxKeys: number
   readonly maxBytes: number
+  /**
+   * Tables whose rows (r/, b/) the snapshot leaves out, taken when it is opened (snapshotId 0n):
+   * a Mode 1 bootstrap names the shard's leaderless tables (kept-tables.ts); a backup or the
+   * leaderless fill names none.
+   */
+  readonly skipTables?: readonly number[] | null
 }
 
 export interface SnapshotInstallRequest extends SnapshotIdentity {
@@ -117,6 +127,12 @@ export interface SnapshotInstallRequest extends SnapshotIdentity {
    * source of the previous release): recorded as not known.
    */
   readonly voters?: readonly NodeId[] | null
+  /**
+   * Tables this replica keeps through the bootstrap (kept-tables.ts: the shard's leaderless
+   * tables): the wipe leaves their rows and back versions, and entries of theirs a source sends
+   * anyway (one of the previous release) are not installed. Absent: none (a full restore).
+   */
+  readonly keepTables?: readonly number[] | null
 }
 
 export interface InstallReport {
@@ -134,6 +150,8 @@ interface Session extends SnapshotIdentity {
   busy: Promise<unknown>
   /** Keys a split moved out of the shard whose cleanup was under way when the snapshot was taken (split-cleanup.ts): not streamed. */
   readonly moved: ((key: Uint8Array) => boolean) | undefined
+  /** The request's skipTables: not streamed. */
+  readonly skip: KeptTables
 }
 
 function badArg (message: string, details: Record<string, unknown> = {}): ScratchBirdError {
@@ -177,7 +195,7 @@ export class SnapshotSource {
     checkLimit('maxBytes', req.maxBytes)
     if (req.after !== null && !(req.after instanceof Uint8Array)) throw badArg('after must be a key or null')
     await this.expire()
-    const s = req.snapshotId === 0n ? await this.open(h, moved) : this.sessions.get(req.snapshotId)
+    const s = req.snapshotId === 0n ? await this.open(h, moved, keptTablesOf(req.skipTables)) : this.sessions.get(req.snapshotId)
     if (s === undefined) {
       throw new ScratchBirdError('SB_REPL_SNAPSHOT_GONE', `snapshot ${req.snapshotId} of shard ${h.shardId} is not open (expired or the source restarted)`,
         { shard: h.shardId, snapshot_id: String(req.snapshotId) })
@@ -210,7 +228,7 @@ export class SnapshotSource {
     await s.cursor.close()
   }
 
-  private async open (h: ReplicaHost, moved: ((key: Uint8Array) => boolean) | undefined): Promise<Session> {
+  private async open (h: ReplicaHost, moved: ((key: Uint8Array) => boolean) | undefined, skip: KeptTables): Promise<Session> {
     if (this.sessions.size >= MAX_OPEN_SNAPSHOTS) {
       let lru: [bigint, Session] | undefined
       for (const e of this.sessions) if (lru === undefined || e[1].lastUsed < lru[1].lastUsed) lru = e
@@ -232,7 +250,8 @@ export class SnapshotSource {
         cursor,
         lastUsed: this.clock.monotonic(),
         busy: Promise.resolve(),
-        moved
+        moved,
+        skip
       }
     })
     this.sessions.set(s.snapshotId, s)
@@ -264,6 +283,8 @@ export class SnapshotSource {
         }
         // A split's leftover is not this shard's: a replica bootstrapped from here never holds it.
         if (s.moved?.(key) === true) continue
+        // Not the group's rows (kept-tables.ts): the target keeps its own copy of them.
+        if (s.skip.size > 0 && s.skip.holds(key)) continue
         const size = key.length + value.length
         if (entries.length > 0 && bytes + size > maxBytes) return { ...head, entries, done: false }
         bytes += size
@@ -337,10 +358,11 @@ export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest): Prom
     if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw badArg(`${name} must be a u64`, { [name]: String(v) })
   }
   if (!Array.isArray(req.entries) || req.entries.length > MAX_SNAPSHOT_CHUNK_KEYS) throw badArg(`a chunk holds at most ${MAX_SNAPSHOT_CHUNK_KEYS} entries`)
+  const kept = keptTablesOf(req.keepTables)
   return h.exclusive(async () => {
     let rec = await readBootstrap(h.kv)
     if (req.after === null) {
-      rec = await begin(h, req)
+      rec = await begin(h, req, kept)
     } else {
       const same = rec !== undefined && rec.snapshotId === req.snapshotId && rec.lsn === req.lsn && rec.generation === req.generation
       if (!h.st.bootstrapping || !same) throw mismatch(h, 'it is not the snapshot being installed', rec, req)
@@ -352,7 +374,8 @@ export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest): Prom
       if (prev !== null && compareBytes(e.key, prev) <= 0) throw mismatch(h, 'keys out of order', rec, req)
       prev = e.key
     }
-    const ops: KvOp[] = req.entries.map(e => ({ type: 'put', key: e.key, value: e.value }))
+    const ops: KvOp[] = []
+    for (const e of req.entries) if (kept.size === 0 || !kept.holds(e.key)) ops.push({ type: 'put', key: e.key, value: e.value })
     const next: BootstrapRecord = { ...rec!, installedKeys: rec!.installedKeys + req.entries.length, lastKey: prev }
     if (!req.done) {
       ops.push({ type: 'put', key: BOOT_KEY, value: encodeBootstrap(next) })
@@ -365,7 +388,7 @@ export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest): Prom
 }
 
 /** Start (or restart) a bootstrap: mark it durably, then remove the old contents. */
-async function begin (h: ReplicaHost, req: SnapshotInstallRequest): Promise<BootstrapRecord> {
+async function begin (h: ReplicaHost, req: SnapshotInstallRequest, kept: KeptTables): Promise<BootstrapRecord> {
   if (h.tip.active.size > 0) {
     throw new ScratchBirdError('SB_REPL_BOOTSTRAPPING', `shard ${h.shardId} has ${h.tip.active.size} open transactions: a bootstrap cannot start under them`, { shard: h.shardId })
   }
@@ -377,7 +400,7 @@ async function begin (h: ReplicaHost, req: SnapshotInstallRequest): Promise<Boot
   ], { sync: true })
   h.st.bootstrapping = true
   h.st.replRole = 'bootstrapping'
-  for (const space of WIPE_SPACES) {
+  for (const space of WIPE_SPACES.flatMap(sp => kept.without(sp))) {
     for (;;) {
       const dels: KvOp[] = []
       for await (const [k] of h.kv.iterate({ ...space, limit: WIPE_BATCH_KEYS })) dels.push({ type: 'del', key: k })

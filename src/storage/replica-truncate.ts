@@ -28,9 +28,16 @@
 //
 // A row whose earlier version is gone (removed by a sweep whose horizon passed the truncated
 // commit) cannot be restored; it is removed and counted (rowsWithoutEarlierVersion).
+//
+// Kept tables (kept-tables.ts: the shard's leaderless tables, named by the caller): their
+// mutations are not undone — they are this node's leaderless applies, logged while the shard was
+// not replicated here, which no primary ever had and every quorum read may still need. An entry
+// holding nothing else only leaves the log; its transaction keeps its TIP entry (committed: a hint
+// re-delivering it must still be acknowledged, writer.ts checkLwwXid).
 
 import { ScratchBirdError } from '../core/errors'
 import { COMMIT_END, decodeCommitValueRaw, encodeCommitGroup, type RawLogEntry } from './commit-log'
+import { NO_KEPT_TABLES, type KeptTables } from './kept-tables'
 import { backKey, bytesEqual, COMMIT_PREFIX, openTxnKey, rowPrefix, tipKey, u64OfKey, writeU64 } from './keys'
 import { BatchView, type ReplicaHost } from './replica-host'
 import { readHardState } from './repl-state'
@@ -56,7 +63,7 @@ export interface SuffixTruncateReport {
   readonly lastLsn: bigint
 }
 
-export function truncateSuffix (h: ReplicaHost, afterLsn: bigint, committedLsn: bigint): Promise<SuffixTruncateReport> {
+export function truncateSuffix (h: ReplicaHost, afterLsn: bigint, committedLsn: bigint, keep: KeptTables = NO_KEPT_TABLES): Promise<SuffixTruncateReport> {
   return h.exclusive(async () => {
     const hard = await readHardState(h.kv)
     const commit = committedLsn > hard.commitLsn ? committedLsn : hard.commitLsn
@@ -69,14 +76,14 @@ export function truncateSuffix (h: ReplicaHost, afterLsn: bigint, committedLsn: 
     const report = { entriesRemoved: 0, versionsRemoved: 0, rowsWithoutEarlierVersion: 0, lastLsn: h.st.lsn }
     if (afterLsn >= h.st.lsn) return report
     if (afterLsn + 1n < h.st.logFloor) refuse(`the log holds entries from LSN ${h.st.logFloor} only`)
-    while (h.st.lsn > afterLsn) await step(h, afterLsn, report)
+    while (h.st.lsn > afterLsn) await step(h, afterLsn, report, keep)
     report.lastLsn = h.st.lsn
     return report
   })
 }
 
 /** Undo the highest stored values above `afterLsn` (at most TRUNCATE_STEP_VALUES) in one batch. */
-async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved: number, versionsRemoved: number, rowsWithoutEarlierVersion: number }): Promise<void> {
+async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved: number, versionsRemoved: number, rowsWithoutEarlierVersion: number }, keep: KeptTables): Promise<void> {
   const view = new BatchView(h.kv)
   // Final TIP state per xid undone here, newest entry first (a prepare undone after its
   // decision leaves the transaction dead).
@@ -94,8 +101,8 @@ async function step (h: ReplicaHost, afterLsn: bigint, report: { entriesRemoved:
       if (e.phase === 'commit' || e.phase === 'abort') {
         await relimbo(view, e)
         undone.set(e.xid, { xid: e.xid, mutations: e.mutations })
-      } else if (e.control === undefined) {
-        await undoEntry(view, e, report)
+      } else if (e.control === undefined && (keep.size === 0 || e.phase !== undefined || e.mutations.some(m => !keep.has(m.tableId)))) {
+        await undoEntry(view, e, report, keep)
         if (e.phase === 'prepare') view.del(openTxnKey(e.xid))
         undone.set(e.xid, 'dead')
       }
@@ -158,8 +165,9 @@ async function unstamp (view: BatchView, rowKey: Uint8Array, versionId: Uint8Arr
 }
 
 /** Take one entry's versions out of their rows and mark its transaction dead. */
-async function undoEntry (view: BatchView, e: RawLogEntry, report: { versionsRemoved: number, rowsWithoutEarlierVersion: number }): Promise<void> {
+async function undoEntry (view: BatchView, e: RawLogEntry, report: { versionsRemoved: number, rowsWithoutEarlierVersion: number }, keep: KeptTables): Promise<void> {
   for (const m of e.mutations) {
+    if (keep.has(m.tableId)) continue
     const prefix = rowPrefix(m.tableId)
     const rowKey = new Uint8Array(prefix.length + m.pkBytes.length)
     rowKey.set(prefix, 0)

@@ -7,12 +7,8 @@ import { removeMixedScenario } from './remove-mixed-scenario'
 // commit without n — its shard took no write and never moved, so the decider never marked n left.
 //
 // The leaderless table keeps N = 2 here (W = 2, R = 1), so each shard's new Mode 1 replica is its
-// new leaderless one too. KNOWN BUG (session 15, not fixed; SB_MIXED_REMOVE_LQ3=1 runs it with
-// the leaderless table at N = 3, W = R = 2): a Mode 1 replica added on a node that already holds
-// leaderless rows of the shard (leaderless N above Mode 1 N) takes its own commit log — which holds
-// those leaderless writes — as the group's, and truncates it as entries the new primary lacks
-// ("truncated its log after LSN 0 (7 entries the new primary lacks)"): acknowledged leaderless
-// rows are lost on it (seen: a row missing through node 2). A drain of a live node moves the same way.
+// new leaderless one too; membership-remove-mixed-lq3.test.ts runs it with the leaderless table at
+// N = 3 (SB_MIXED_REMOVE_LQ3=1 here does the same).
 
 const LQ3 = process.env.SB_MIXED_REMOVE_LQ3 !== undefined
 removeMixedScenario({ mode1N: 2, lq: LQ3 ? { n: 3, w: 2, r: 2 } : { n: 2, w: 2, r: 1 }, dump: '/tmp/mrm2' })

@@ -68,6 +68,8 @@ export interface ReplicationShellDeps {
   readonly rebalanceMaxConcurrentShards?: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
+  /** The catalog's leaderless_quorum table ids: a snapshot leaves their rows out, an install and a truncation keep them (storage/kept-tables.ts). */
+  readonly leaderlessTables?: () => readonly number[]
   /** A single copy moving (cluster.ts singleCopyMove): its old and new owner; null or absent: none. */
   readonly singleCopyMove?: (shard: ShardId) => { before: NodeId, target: NodeId } | null
   /** Of a group's voters, those removed from the cluster for good (cluster/membership/forced-removal.ts goneVoters); default none. */
@@ -135,7 +137,8 @@ export class ReplicationShell {
       maxStreams: d.rebalanceMaxConcurrentShards,
       throttle: new TokenBucket(d.rebalanceRateBytesPerS ?? 0, d.clock),
       sleep: async (ms) => await new Promise(resolve => setTimeout(resolve, ms)),
-      votersAt: (shard, lsn) => this.groups.get(shard)?.votersAt(lsn) ?? null
+      votersAt: (shard, lsn) => this.groups.get(shard)?.votersAt(lsn) ?? null,
+      skipTables: d.leaderlessTables
     })
   }
 
@@ -393,7 +396,8 @@ export class ReplicationShell {
       rng: this.d.rng,
       log: (level, message, details) => { this.d.log[level](details ?? {}, message) },
       onRefused: (e) => { this.countRefusal(e) },
-      onPrimary: this.d.onPrimary
+      onPrimary: this.d.onPrimary,
+      keepTables: this.d.leaderlessTables
     })
     this.groups.set(shard, g)
     this.d.log.info({ shard, replicas }, `Replication: shard ${String(shard).padStart(3, '0')} replicated on {${replicas.map(id => `Node ${id}`).join(', ')}}`)

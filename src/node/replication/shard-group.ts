@@ -98,6 +98,8 @@ export interface ShardGroupOptions {
    * by limbo recovery there (their coordinator's COMMIT/ABORT PREPARED may have failed over).
    */
   readonly onPrimary?: ((shard: ShardId) => void) | undefined
+  /** Tables a truncation and a snapshot install leave alone (the catalog's leaderless ones: storage/kept-tables.ts). */
+  readonly keepTables?: (() => readonly number[]) | undefined
 }
 
 interface Waiter { resolve: () => void, reject: (e: ScratchBirdError) => void }
@@ -462,7 +464,7 @@ export class ShardGroup {
       this.engineRole = role
     }
     if (r.truncateAfter !== null) {
-      const t = await this.o.workers.request('REPL_TRUNCATE', { shard, afterLsn: r.truncateAfter, committedLsn: this.persistedCommit })
+      const t = await this.o.workers.request('REPL_TRUNCATE', { shard, afterLsn: r.truncateAfter, committedLsn: this.persistedCommit, keepTables: this.o.keepTables?.() ?? null })
       this.o.log('warn', `Replication: shard ${shard} truncated its log after LSN ${r.truncateAfter} (${t.entriesRemoved} entries the new primary lacks)`, { shard, after_lsn: String(r.truncateAfter), removed: t.entriesRemoved })
     }
     // Group commit: the Readys queued behind this one that only append (the appends that arrived
@@ -471,7 +473,7 @@ export class ShardGroup {
     // messages and acknowledgements follow, each Ready's in turn, once the batch is durable.
     const batch = r.entries.length > 0 && r.control === null ? [r, ...this.takeAppendOnly(r.entries)] : [r]
     const entries = batch.length === 1 ? r.entries : batch.flatMap(b => b.entries)
-    if (entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: entries.map(toRawEntry) })
+    if (entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: entries.map(toRawEntry), keepTables: this.o.keepTables?.() ?? null })
     if (r.control !== null) {
       const c = r.control
       const life = this.life
@@ -731,7 +733,7 @@ export class ShardGroup {
       this.failWaiters('this replica started a snapshot bootstrap')
     }
     const r = await this.o.workers.request('REPL_SNAPSHOT_INSTALL', {
-      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done, voters: c.voters ?? null
+      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done, voters: c.voters ?? null, keepTables: this.o.keepTables?.() ?? null
     })
     if (r.complete) {
       this.o.log('info', `Replication: shard ${shard} bootstrap done: ${r.installedKeys} keys installed, log continues after LSN ${c.lsn}`, { shard, lsn: String(c.lsn), keys: r.installedKeys })

@@ -61,6 +61,8 @@ export interface SnapshotStreamDeps {
   readonly sleep?: (ms: number) => Promise<void>
   /** The voters this node's group of `shard` had in effect at `lsn`; null: not known (its log does not reach back there). */
   readonly votersAt?: (shard: ShardId, lsn: bigint) => NodeId[] | null
+  /** Tables whose rows a snapshot leaves out (the catalog's leaderless ones: storage/kept-tables.ts). */
+  readonly skipTables?: () => readonly number[]
 }
 
 /** A stream running now: what it sent so far (this attempt). */
@@ -170,7 +172,7 @@ export class SnapshotStreams {
     for (;;) {
       let chunk
       try {
-        chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: MAX_SNAPSHOT_CHUNK_KEYS, maxBytes })
+        chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: MAX_SNAPSHOT_CHUNK_KEYS, maxBytes, skipTables: this.d.skipTables?.() ?? null })
       } catch (e) {
         if (afterChunkFailure(e, point.snapshotId).action !== 'restart') throw e
         restart()

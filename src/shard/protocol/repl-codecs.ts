@@ -98,6 +98,9 @@ const readBoot = (r: CodecReader): BootstrapRecord => ({
   snapshotId: r.u64(), lsn: r.u64(), generation: r.u64(), hlcHighWater: r.u64(), wiped: r.bool(), installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null
 })
 
+// Kept / skipped tables (storage/kept-tables.ts): absent or null → none.
+const writeTables = (w: CodecWriter, ids: readonly number[] | null | undefined): void => { w.opt(ids, ts => w.array(ts, t => w.u32(t))) }
+const readTables = (r: CodecReader): number[] | null => r.opt(() => r.array(() => r.u32(), 4)) ?? null
 const writeKv = (w: CodecWriter, e: SnapshotEntry): void => { w.blob(e.key); w.blob(e.value) }
 const readKv = (r: CodecReader): SnapshotEntry => ({ key: r.blob(), value: r.blob() })
 
@@ -107,7 +110,7 @@ const readIdentity = (r: CodecReader): Identity => ({ snapshotId: r.u64(), lsn: 
 
 export const REPL_BODIES: ReplBodies = {
   REPL_APPLY: {
-    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, e => writeEntry(w, e)) }, r => ({ shard: r.shard(), entries: r.array(() => readEntry(r), 33) })],
+    req: [(w, v) => { w.u32(v.shard); w.array(v.entries, e => writeEntry(w, e)); writeTables(w, v.keepTables) }, r => ({ shard: r.shard(), entries: r.array(() => readEntry(r), 33), keepTables: readTables(r) })],
     rep: [(w, v) => { w.uint(v.applied); w.uint(v.skipped); w.u64(v.lastLsn) }, r => ({ applied: r.uint(), skipped: r.uint(), lastLsn: r.u64() })]
   },
   REPL_LOG_READ: {
@@ -116,7 +119,7 @@ export const REPL_BODIES: ReplBodies = {
     rep: [(w, v) => w.array(v.entries, e => writeEntry(w, e)), r => ({ entries: r.array(() => readEntry(r), 33) })]
   },
   REPL_TRUNCATE: {
-    req: [(w, v) => { w.u32(v.shard); w.u64(v.afterLsn); w.u64(v.committedLsn) }, r => ({ shard: r.shard(), afterLsn: r.u64(), committedLsn: r.u64() })],
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.afterLsn); w.u64(v.committedLsn); writeTables(w, v.keepTables) }, r => ({ shard: r.shard(), afterLsn: r.u64(), committedLsn: r.u64(), keepTables: readTables(r) })],
     rep: [(w, v) => { w.uint(v.entriesRemoved); w.uint(v.versionsRemoved); w.uint(v.rowsWithoutEarlierVersion); w.u64(v.lastLsn) },
       r => ({ entriesRemoved: r.uint(), versionsRemoved: r.uint(), rowsWithoutEarlierVersion: r.uint(), lastLsn: r.u64() })]
   },
@@ -130,14 +133,14 @@ export const REPL_BODIES: ReplBodies = {
     rep: [() => {}, () => ({})]
   },
   REPL_SNAPSHOT_READ: {
-    req: [(w, v) => { w.u32(v.shard); w.u64(v.snapshotId); w.opt(v.after, k => w.blob(k)); w.uint(v.maxKeys); w.uint(v.maxBytes) },
-      r => ({ shard: r.shard(), snapshotId: r.u64(), after: r.opt(() => r.blob()) ?? null, maxKeys: r.uint(), maxBytes: r.uint() })],
+    req: [(w, v) => { w.u32(v.shard); w.u64(v.snapshotId); w.opt(v.after, k => w.blob(k)); w.uint(v.maxKeys); w.uint(v.maxBytes); writeTables(w, v.skipTables) },
+      r => ({ shard: r.shard(), snapshotId: r.u64(), after: r.opt(() => r.blob()) ?? null, maxKeys: r.uint(), maxBytes: r.uint(), skipTables: readTables(r) })],
     rep: [(w, v) => { writeIdentity(w, v); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
       r => ({ ...readIdentity(r), entries: r.array(() => readKv(r), 2), done: r.bool() })]
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))) },
-      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null })],
+    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))); writeTables(w, v.keepTables) },
+      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null, keepTables: readTables(r) })],
     rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
       r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
   },

@@ -12,11 +12,12 @@ import type { ControlEntry } from '../../storage/commit-log'
 
 export interface ReplRequests {
   /** The primary's entries, in LSN order, to apply (replica-apply.ts). */
-  REPL_APPLY: { shard: ShardId, entries: RawLogEntry[] }
+  /** The primary's entries; mutations of `keepTables` are logged, not applied (replica-apply.ts, kept-tables.ts). */
+  REPL_APPLY: { shard: ShardId, entries: RawLogEntry[], keepTables?: readonly number[] | null }
   /** Entries from `fromLsn` with their generations, at most `limit`, about `maxBytes` (the first always). */
   REPL_LOG_READ: { shard: ShardId, fromLsn: bigint, limit: number, maxBytes: number }
-  /** Drop the entries above `afterLsn`; refused below `committedLsn` (replica-truncate.ts). */
-  REPL_TRUNCATE: { shard: ShardId, afterLsn: bigint, committedLsn: bigint }
+  /** Drop the entries above `afterLsn`; refused below `committedLsn`; the rows of `keepTables` stay (replica-truncate.ts, kept-tables.ts). */
+  REPL_TRUNCATE: { shard: ShardId, afterLsn: bigint, committedLsn: bigint, keepTables?: readonly number[] | null }
   REPL_STATE_GET: { shard: ShardId }
   /** Replace the hard state (fsynced before the reply; repl-state.ts). */
   REPL_STATE_SET: { shard: ShardId, state: ReplHardState }

@@ -283,13 +283,13 @@ const ARBS: Arbs = {
     rep: fc.record({ fences: fc.array(fc.record({ tableId: fc.nat({ max: 0xffffffff }), token: fc.string() }), { maxLength: 3 }) })
   },
   // Mode 1 replication (codes 40-59).
-  REPL_APPLY: { req: fc.record({ shard: shardArb, entries: fc.array(replEntry, { maxLength: 3 }) }), rep: fc.record({ applied: count, skipped: count, lastLsn: u64 }) },
+  REPL_APPLY: { req: fc.record({ shard: shardArb, entries: fc.array(replEntry, { maxLength: 3 }), keepTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }), rep: fc.record({ applied: count, skipped: count, lastLsn: u64 }) },
   REPL_LOG_READ: {
     req: fc.record({ shard: shardArb, fromLsn: u64, limit: fc.maxSafeNat(), maxBytes: fc.maxSafeNat() }),
     rep: fc.record({ entries: fc.array(replEntry, { maxLength: 3 }) })
   },
   REPL_TRUNCATE: {
-    req: fc.record({ shard: shardArb, afterLsn: u64, committedLsn: u64 }),
+    req: fc.record({ shard: shardArb, afterLsn: u64, committedLsn: u64, keepTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }),
     rep: fc.record({ entriesRemoved: count, versionsRemoved: count, rowsWithoutEarlierVersion: count, lastLsn: u64 })
   },
   REPL_STATE_GET: {
@@ -303,11 +303,11 @@ const ARBS: Arbs = {
   },
   REPL_STATE_SET: { req: fc.record({ shard: shardArb, state: hardState }), rep: nothing },
   REPL_SNAPSHOT_READ: {
-    req: fc.record({ shard: shardArb, snapshotId: u64, after: fc.option(bytes, { nil: null }), maxKeys: fc.maxSafeNat(), maxBytes: fc.maxSafeNat() }),
+    req: fc.record({ shard: shardArb, snapshotId: u64, after: fc.option(bytes, { nil: null }), maxKeys: fc.maxSafeNat(), maxBytes: fc.maxSafeNat(), skipTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }),
     rep: fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() })
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), voters: fc.option(fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }), { nil: null }) }),
+    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), voters: fc.option(fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }), { nil: null }), keepTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   },
   REPL_CONTROL_APPEND: { req: fc.record({ shard: shardArb, generation: u64, control: controlArb }), rep: fc.record({ lsn: u64 }) },
