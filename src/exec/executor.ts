@@ -19,7 +19,7 @@ import { repair, showAntiEntropyStatus } from './anti-entropy-statements'
 import type { CatalogPort, ClusterView, DdlPort, ExecEnv } from './env'
 import { insertWrites, planInsert } from './insert'
 import { executeModify, planModify } from './modify'
-import { readPointEnv, withReadPoint } from './read-point'
+import { atStatementReadPoint } from './read-point'
 import { uncachedScript, type CachedScript, type PlanSlot } from './plan-cache'
 import { insertPlanFor, modifyPlanFor, selectPlanFor } from './cached-plans'
 import { commandResult, rowsResult, type StatementResult } from './result'
@@ -35,7 +35,6 @@ import { withDomainCasts } from '../plan/domain-cast'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
 import { tableAccess } from './access/choose'
-import type { TableAccess } from './access/table-access'
 import { checkStatement } from '../security/privileges'
 import { alterClusterShards } from './shard-split-statement'
 import { decodeVerifier, looksLikeVerifier } from '../security/scram-verifier'
@@ -231,13 +230,10 @@ async function executeStatement (nodeEnv: ExecEnv, session: SessionState, s: Sta
             // reads them and the writes go at one read point (read-point.ts, as an UPDATE's do), so
             // a parent row another transaction committed after the check is refused
             // (SB_UPDATE_CONFLICT), never overwritten with the version the check read.
-            const checkAndWrite = async (a: TableAccess, at: typeof env): Promise<number> => {
+            return await atStatementReadPoint(env, access, t, async (at, a) => {
               await enforceForeignKeys(at, plan.shape, rows.map(r => ({ old: null, next: r })), writes, t, timestampFromMillis(env.clock.now()))
               return await writeWithIndexes(plan.shape.info, plan.indexes, a, writes, t)
-            }
-            const atReadPoint = access.atReadPoint
-            if (t === null || t.isolation !== 'read_committed' || atReadPoint === undefined) return await checkAndWrite(access, env)
-            return await withReadPoint(env, readHlc => checkAndWrite(atReadPoint.call(access, readHlc), readPointEnv(env, readHlc)))
+            })
           })
         return returningResult('INSERT', plan.returning, returned, n)
       } finally { unpin() }

@@ -33,7 +33,7 @@ import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChang
 import { refuseMovingWrite } from '../catalog/table-move'
 import type { ModifyPlan } from './modify-plan'
 import { pointModify } from './point-modify'
-import { readPointEnv, withReadPoint } from './read-point'
+import { atStatementReadPoint } from './read-point'
 import { withLimboRetry } from './statement-snapshot'
 
 export type { ModifyPlan } from './modify-plan'
@@ -74,13 +74,9 @@ export async function executeModify (env: ForeignKeyPorts & TimerPort, access: T
   // One row of one shard, and nothing the coordinator must do around it: one request (point-modify.ts).
   const point = await pointModify(env, access, p, params, txn)
   if (point !== null) return point
-  return await access.statement(txn, async txn => {
-    // Read committed: the rows are read at one HLC and a row committed since is refused, never
-    // overwritten (read-point.ts); a snapshot transaction's writes already refuse what it did not see.
-    const atReadPoint = access.atReadPoint
-    if (txn === null || txn.isolation !== 'read_committed' || atReadPoint === undefined) return await twoSteps(env, access, p, params, txn, returned)
-    return await withReadPoint(env, readHlc => twoSteps(readPointEnv(env, readHlc), atReadPoint.call(access, readHlc), p, params, txn, returned))
-  })
+  // Read committed: the rows are read at one HLC and a row committed since is refused, never
+  // overwritten (read-point.ts); a snapshot transaction's writes already refuse what it did not see.
+  return await access.statement(txn, async txn => await atStatementReadPoint(env, access, txn, async (e, a) => await twoSteps(e, a, p, params, txn, returned)))
 }
 
 /** The rows read into the coordinator, then their new versions (or tombstones) written. */

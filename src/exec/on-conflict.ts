@@ -13,6 +13,7 @@ import { encodeTuple, keyString } from '../storage/keys'
 import { rowFilterProgram } from '../plan/row-filter'
 import { pkTuple, shardOfRow } from '../plan/table-types'
 import { rowsWithKey } from './index-lookup'
+import { atStatementReadPoint } from './read-point'
 import { enforceForeignKeys, hasForeignKeys, type ForeignKeyPorts, type RowChange } from './foreign-keys'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
 import type { InsertPlan } from './insert'
@@ -25,11 +26,14 @@ import type { SqlTxn } from './txn'
 import { assignRow, insertWrite, versionId } from './write-rows'
 
 /** Rows inserted or updated; `returned` gets their RETURNING values, computed before the write. */
-export async function insertOnConflict (env: ForeignKeyPorts, access: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
+export async function insertOnConflict (env0: ForeignKeyPorts, access0: TableAccess, p: InsertPlan, params: readonly SqlValue[], txn: SqlTxn | null, returned: SqlValue[][]): Promise<number> {
   const oc = p.onConflict!
   const t = p.shape
-  const proposed = insertRows(env, p, params)
-  return await access.statement(txn, async txn => {
+  const proposed = insertRows(env0, p, params)
+  // The existing rows are read and the updates written at one read point in read committed
+  // (read-point.ts): an update committed in between is refused (SB_UPDATE_CONFLICT), never
+  // overwritten with the row read before it — the upsert counter `SET n = t.n + 1` loses nothing.
+  return await access0.statement(txn, async txn => await atStatementReadPoint(env0, access0, txn, async (env, access) => {
     const now = timestampFromMillis(env.clock.now())
     const whole = rowFilterProgram(t, t.info.name, null, params)
     const assign = oc.assign === null ? null : localVm(env, oc.assign, params, now)
@@ -76,5 +80,5 @@ export async function insertOnConflict (env: ForeignKeyPorts, access: TableAcces
     if (hasForeignKeys(env.catalog(), t.info)) await enforceForeignKeys(env, t, changes, writes, txn, now)
     await writeWithIndexes(t.info, p.indexes, access, writes, txn)
     return written.length
-  })
+  }))
 }

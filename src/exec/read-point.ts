@@ -15,6 +15,8 @@ import { nextHlcTs } from '../storage/hlc-ts'
 import type { HlcTs } from '../storage/types'
 import type { Generators, ShardPort, SnapshotPort } from './env'
 import type { ShardReplies, ShardRequests } from '../shard/protocol/ops'
+import type { TableAccess } from './access/table-access'
+import type { SqlTxn } from './txn'
 
 /** `env` whose QUERY requests read at `readHlc` and whose WRITE requests are WRITE_READ naming it. */
 export function readPointEnv<E extends ShardPort> (env: E, readHlc: HlcTs): E {
@@ -31,6 +33,18 @@ export function readPointEnv<E extends ShardPort> (env: E, readHlc: HlcTs): E {
   }
   // A child of env, not a copy: a session's env keeps the node's ports on its prototype.
   return Object.assign(Object.create(env) as E, { request })
+}
+
+/**
+ * A statement that reads rows and then writes what it computed from them (a two-step UPDATE or
+ * DELETE, a foreign key's lock write, INSERT … ON CONFLICT DO UPDATE): in a read committed
+ * transaction `run` gets the env and access of one fresh read point; otherwise (a snapshot
+ * transaction refuses what it did not see already; an access without read points) as they are.
+ */
+export async function atStatementReadPoint<E extends ShardPort & Generators & SnapshotPort, T> (env: E, access: TableAccess, txn: SqlTxn | null, run: (env: E, access: TableAccess) => Promise<T>): Promise<T> {
+  const atReadPoint = access.atReadPoint
+  if (txn === null || txn.isolation !== 'read_committed' || atReadPoint === undefined) return await run(env, access)
+  return await withReadPoint(env, readHlc => run(readPointEnv(env, readHlc), atReadPoint.call(access, readHlc)))
 }
 
 /** Runs `run` with a fresh read point, registered as an open snapshot until it ends. */

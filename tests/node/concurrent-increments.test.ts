@@ -79,6 +79,29 @@ describe('concurrent read committed increments over HTTP', () => {
     expect((await sql('SELECT count(*) FROM ch')).rows).toEqual([[String(half * M)]])
   }, 300_000)
 
+  it('an upsert counter (INSERT … ON CONFLICT DO UPDATE SET n = n + 1) counts every acknowledged increment', async () => {
+    // The statement reads the existing row, then writes its update: in read committed both go at
+    // one read point, so an increment committed in between is refused (SB_UPDATE_CONFLICT, the
+    // client retries), never overwritten with the value read before it (a lost update).
+    await sql('CREATE TABLE u (id BIGINT PRIMARY KEY, x BIGINT NOT NULL)')
+    const refusals: Json[] = []
+    await Promise.all(Array.from({ length: K }, async () => {
+      for (let m = 0; m < M; m++) {
+        for (;;) {
+          const { status, body } = await postSqlAnswer(n, 'INSERT INTO u (id, x) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET x = u.x + 1')
+          if (status === 200) {
+            expect(body, JSON.stringify(body)).toMatchObject({ command: 'INSERT', rowCount: 1 })
+            break
+          }
+          refusals.push(body.error)
+          // the documented retryable refusals: a newer commit (update), or a concurrent first insert of the key
+          expect(['SB_UPDATE_CONFLICT', 'SB_UNIQUE_VIOLATION'], JSON.stringify(body)).toContain(body.error?.code)
+        }
+      }
+    }))
+    expect((await sql('SELECT x FROM u WHERE id = 1')).rows).toEqual([[String(K * M)]])
+  }, 300_000)
+
   it('a refused INSERT leaves none of its writes behind: the same INSERT, retried, succeeds at once', async () => {
     // The INSERT writes on two shards (its row, and the lock write of the row it references); the
     // lock write is refused while a session holds that row. Before, the ROLLBACK overtook the other
