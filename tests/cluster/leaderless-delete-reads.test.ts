@@ -24,6 +24,8 @@ import { keyShard, replicaCopies } from '../helpers/leaderless-copies'
 // The late INSERT versions arriving at node 2 afterwards are older than the tombstones and the
 // UPDATE's version and are ignored (last write wins), so no read returns them.
 // A scan (a WHERE that does not fix the whole key) still reads one replica: README says so.
+// And like a point read, a key list fails with SB_QUORUM_NOT_ACHIEVED when R replicas cannot
+// answer (a scan would have answered from one replica), changing nothing.
 
 const T = 'ld'
 /** How long node 3's traffic to node 2 is held: far longer than the DELETEs take. */
@@ -53,8 +55,8 @@ async function copyOn (node: number, key: string): Promise<string> {
   return (await replicaCopies(cluster, rpc, node, tableId, await keyShard(cluster, T, key, shards), [key])).get(key)!
 }
 
-describe('statements on a leaderless table while the third replica of an acknowledged INSERT is behind', () => {
-  it('IN-list and OR DELETEs, an IN-list UPDATE and SELECT, and a point DELETE all read at R and find the row the coordinator lacks', async () => {
+describe('what UPDATE, DELETE and SELECT read on a leaderless table: key lists are quorum reads', () => {
+  it('with the third replica of an acknowledged INSERT behind, IN-list and OR DELETEs, an IN-list UPDATE and SELECT, and a point DELETE all read at R and find the row the coordinator lacks', async () => {
     await cluster.sql(1, `CREATE TABLE ${T} (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 2)`)
     tableId = Number((await rows(1, `SELECT table_id FROM sys_tables WHERE table_name = '${T}'`))[0]![0])
     // A row every replica holds, deleted through the IN list too.
@@ -113,5 +115,24 @@ describe('statements on a leaderless table while the third replica of an acknowl
     expect(await copyOn(2, 'sel'), "node 2's copy of 'sel'").toBe('row')
     for (const k of ['inlist', 'ored', 'point']) expect(await copyOn(2, k), `node 2's copy of '${k}'`).toBe('tombstone')
     expect(await rows(2, `SELECT v FROM ${T} WHERE k = 'upd'`)).toEqual([[13]])
+  }, 300_000)
+
+  it('a key list fails as a point read does when R replicas cannot answer (SB_QUORUM_NOT_ACHIEVED), and changes nothing', async () => {
+    await cluster.sql(1, `CREATE TABLE ${T}3 (k TEXT PRIMARY KEY, v INTEGER) WITH (replication_mode = 'leaderless_quorum', replication_factor = 3, write_quorum = 2, read_quorum = 3)`)
+    expect((await cluster.sql(1, `INSERT INTO ${T}3 VALUES ('a', 1), ('b', 2)`)).status).toBe(200)
+    // Node 1 cannot reach node 3: two of its three replicas answer, R = 3 is out of reach.
+    cluster.link(1, 3).cut()
+    try {
+      const point = await cluster.sql(1, `SELECT v FROM ${T}3 WHERE k = 'a'`)
+      expect(point.body.error?.code, JSON.stringify(point.body)).toBe('SB_QUORUM_NOT_ACHIEVED')
+      for (const sql of [`SELECT v FROM ${T}3 WHERE k IN ('a', 'b')`, `DELETE FROM ${T}3 WHERE k IN ('a', 'b')`, `UPDATE ${T}3 SET v = 0 WHERE k = 'a' OR k = 'b'`]) {
+        const r = await cluster.sql(1, sql)
+        expect(r.body.error?.code, `${sql}: ${JSON.stringify(r.body)}`).toBe('SB_QUORUM_NOT_ACHIEVED')
+      }
+    } finally {
+      cluster.link(1, 3).restore()
+    }
+    await cluster.waitFor(async () => (await cluster.sql(1, `SELECT k, v FROM ${T}3 WHERE k IN ('a', 'b') ORDER BY k`)).status === 200 ? true : null, { what: 'R = 3 reads through node 1 again', timeoutMs: 60_000 })
+    for (const n of [1, 2, 3]) expect(await rows(n, `SELECT k, v FROM ${T}3 WHERE k IN ('a', 'b') ORDER BY k`), `node ${n}`).toEqual([['a', 1], ['b', 2]])
   }, 300_000)
 })
