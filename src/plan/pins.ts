@@ -62,7 +62,9 @@ export interface Routing {
 
 export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
   const r = pinColumns(env, t, where, params)
-  if (r.options.exact === true) return r
+  // Only leaderless tables read key lists (exec/access TableAccess.pointLists decides, e.g. not on
+  // a single node); for the others finding one would only cost planning time on every execution.
+  if (r.options.exact === true || t.info.replication.replication_mode !== 'leaderless_quorum') return r
   const keys = keyList(env, t, where, params, env.shards)
   return keys === null ? r : { ...r, keys }
 }
