@@ -28,7 +28,9 @@ export function selectPlanFor (env: PlanEnv, s: SelectStatement, params: readonl
   const hit = kept(slot, catalog)
   if (hit?.kind === 'select') {
     const p = hit.plan
-    return p.source.kind === 'table' ? { ...p, source: { ...p.source, ...pinKeys(env, p.source.shape, s.where, params) } } : p
+    // The source anew from the shape: the first execution's index route or key list must not
+    // outlive a routing of this execution's values that has none.
+    return p.source.kind === 'table' ? { ...p, source: { kind: 'table', shape: p.source.shape, ...pinKeys(env, p.source.shape, s.where, params) } } : p
   }
   const plan = planSelect(env, s, params)
   // A system table's rows are read while planning, a join's routing is inside its plan.

@@ -31,6 +31,8 @@ import { executeSelect } from './select-exec'
 import { planSelect } from '../plan/select-plan'
 import { SYSTEM_TABLES } from '../plan/system-tables'
 import { explainRouting, TEMP_ROWS_WHERE } from '../plan/temp-explain'
+import { keyListRouting } from '../plan/key-lists'
+import { pointList } from './index-lookup'
 import { withDomainCasts } from '../plan/domain-cast'
 import { ddlContext } from '../plan/column-default'
 import { SessionState, SqlTxn } from './txn'
@@ -380,9 +382,10 @@ function explain (env: ExecEnv, s: ExplainableStatement, params: readonly SqlVal
     }
     case 'update': case 'delete': {
       const p = planModify(env, s, params)
-      lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${explainRouting(p.shape.info, p.routing.routing, p.routing.options)}`)
+      const keys = pointList(env, p.shape, p.routing)
+      lines.push(`${s.kind === 'update' ? 'Update' : 'Delete'} ${p.shape.info.name} (table ${p.shape.info.id}): ${keys !== undefined ? keyListRouting(keys) : explainRouting(p.shape.info, p.routing.routing, p.routing.options)}`)
       const access = tableAccess(env, p.shape.info)
-      lines.push(...access.explainModify(p.routing.shards, p.routing.options))
+      lines.push(...access.explainModify(p.routing.shards, p.routing.options, keys))
       const point = explainPointModify(access, p, env.catalog())
       if (point !== null) lines.push(point)
       lines.push(...programLines('Filter program (shards)', p.filter))

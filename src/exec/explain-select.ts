@@ -5,6 +5,8 @@ import { disassemble } from '../sblr/disassemble'
 import type { Program } from '../sblr/program'
 import { explainJoin } from '../plan/join-explain'
 import { explainRouting } from '../plan/temp-explain'
+import { keyListRouting } from '../plan/key-lists'
+import { pointList } from './index-lookup'
 import type { SelectPlan } from '../plan/select-plan'
 import { tableAccess, type AccessPorts } from './access/choose'
 import type { TableInfo } from '../catalog/catalog'
@@ -23,8 +25,10 @@ export function explainSelect (env: AccessPorts, p: SelectPlan, notes: ReadNotes
   const lines: string[] = []
   const src = p.source
   if (src.kind === 'table') {
-    lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${explainRouting(src.shape.info, src.routing, src.options)}`)
-    lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown))
+    // A key list the table reads by point reads (exec/index-lookup.ts pointList), else the routing as planned.
+    const keys = pointList(env, src.shape, src)
+    lines.push(`Scan ${src.shape.info.name} (table ${src.shape.info.id}): ${keys !== undefined ? keyListRouting(keys) : explainRouting(src.shape.info, src.routing, src.options)}`)
+    lines.push(...tableAccess(env, src.shape.info).explainRead(src.shards, src.options, p.pushdown, keys))
     if (notes !== null) lines.push(...notes(src.shape.info, src.shards))
   } else if (src.kind === 'join') {
     lines.push(...explainJoin(src.join, p.pushdown, d => explainSelect(env, d, notes)))

@@ -15,13 +15,19 @@ import { tableAccess, type AccessPorts } from './access/choose'
 import { passthrough } from './local-vm'
 import type { SqlTxn } from './txn'
 import type { ShardId } from '../core/ids'
-import { encodeTuple, keyString } from '../storage/keys'
+import { encodeTuple, keyString, type Tuple } from '../storage/keys'
+import type { KeyList } from '../plan/key-lists'
 
-/** Where a statement reads: `shards` within `options`, or — through a local index — the point reads `reads` (on those shards). */
+/**
+ * Where a statement reads: `shards` within `options`, or — through a local index — the point reads
+ * `reads` (on those shards), or — a key list its table's access reads by point reads — each of
+ * `shards`' keys in `keys`.
+ */
 export interface ResolvedRouting {
   shards: ShardId[]
   options: ScanOptions
   reads?: ReadonlyArray<{ readonly shard: ShardId, readonly options: ScanOptions }>
+  keys?: ReadonlyMap<ShardId, readonly Tuple[]>
 }
 
 /**
@@ -32,9 +38,13 @@ export interface ResolvedRouting {
 export const MAX_INDEX_POINT_READS = 256
 
 export async function resolveRouting (env: AccessPorts, t: TableShape, r: Routing, txn: SqlTxn | null, now: SqlTimestamp): Promise<ResolvedRouting> {
+  // The WHERE fixes the whole primary key to a list of keys, which this table reads by point
+  // reads (leaderless: quorum reads, where a scan or an index would read one replica).
+  const keys = pointList(env, t, r)
+  if (keys !== undefined) return { shards: keys.shards.map(s => s.shard), options: r.options, keys: new Map(keys.shards.map(s => [s.shard, s.keys])) }
   if (r.local !== undefined) return await resolveLocal(env, t, r, txn, now)
   const route = r.index
-  if (route === undefined) return r
+  if (route === undefined) return { shards: r.shards, options: r.options }
   const ix = route.ix
   const access = tableAccess(env, ix.info)
   const per = await Promise.all(route.probes.map(async probe => await access.read({
@@ -92,6 +102,11 @@ async function resolveLocal (env: AccessPorts, t: TableShape, r: Routing, txn: S
   }
   if (reads.length > MAX_INDEX_POINT_READS) return { shards, options: r.options }
   return { shards, options: r.options, reads }
+}
+
+/** `r`'s key list when the table's access reads key lists by point reads (TableAccess.pointLists); else undefined. */
+export function pointList (env: AccessPorts, t: TableShape, r: Pick<Routing, 'keys'>): KeyList | undefined {
+  return r.keys !== undefined && tableAccess(env, t.info).pointLists === true ? r.keys : undefined
 }
 
 const POS: Pos = { line: 1, column: 1, offset: 0 }

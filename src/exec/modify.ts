@@ -24,7 +24,7 @@ import type { SqlTxn } from './txn'
 import type { TableAccess } from './access/table-access'
 import { addWrite, type ShardWrites } from './shard-writes'
 import { assignRow, versionId } from './write-rows'
-import { encodeTuple } from '../storage/keys'
+import { encodeTuple, type Tuple } from '../storage/keys'
 import type { ShardId } from '../core/ids'
 import { indexShapes } from '../plan/index-shapes'
 import { addIndexWrites, writeWithIndexes } from './index-writes'
@@ -87,7 +87,7 @@ async function twoSteps (env: ForeignKeyPorts & TimerPort, access: TableAccess, 
   const changes: RowChange[] = []
   // A read at a read point that met a prepared version runs again once it is decided.
   const writes = await modifyWrites(env, p, route.shards, params, (shard, now) => withLimboRetry(env, () =>
-    access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true }, txn)), rows, changes)
+    access.read({ shape: p.shape, shards: [shard], options: route.options, program: p.filter, params, now, pushdown: true, ...keysOn(route.keys, shard) }, txn)), rows, changes)
   if (hasForeignKeys(env.catalog(), p.shape.info)) await enforceForeignKeys(env, p.shape, changes, writes, txn, timestampFromMillis(env.clock.now()))
   returned?.push(...returningRows(env, p.returning, rows, params))
   const n = await writeWithIndexes(p.shape.info, p.indexes, access, writes, txn)
@@ -131,6 +131,11 @@ async function modifyWrites (env: Generators & Pick<ShardPort, 'shards'>, p: Mod
     }
   }))
   return writes
+}
+
+/** A key list's keys on `shard`, as a TableRead field (none: the read is `options`'). */
+function keysOn (keys: ReadonlyMap<ShardId, readonly Tuple[]> | undefined, shard: ShardId): { keys?: readonly Tuple[] } {
+  return keys === undefined ? {} : { keys: keys.get(shard) ?? [] }
 }
 
 function countRows (writes: ShardWrites, tableId: number): number {

@@ -17,6 +17,7 @@ import { tableAccess } from './access/choose'
 import { resolveRouting } from './index-lookup'
 import type { ShardId } from '../core/ids'
 import type { ScanOptions } from '../storage/engine'
+import type { Tuple } from '../storage/keys'
 
 /**
  * One statement's subquery state: the enclosing row a correlated subquery reads (null at the top),
@@ -54,11 +55,13 @@ export async function executeSelect (env: AccessPorts, plan: SelectPlan, userPar
     }
   } else {
     const access = tableAccess(env, src.shape.info)
-    const { shards, options, reads } = await resolveRouting(env, src.shape, src, txn, now)
-    const read = async (on: readonly ShardId[], o: ScanOptions): Promise<SqlValue[][]> =>
-      await access.read({ shape: src.shape, shards: on, options: o, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg }, txn)
+    const { shards, options, reads, keys } = await resolveRouting(env, src.shape, src, txn, now)
+    const read = async (on: readonly ShardId[], o: ScanOptions, k?: readonly Tuple[]): Promise<SqlValue[][]> =>
+      await access.read({ shape: src.shape, shards: on, options: o, program: plan.scan, params, now, pushdown: plan.pushdown, limit: pushLimit, aggregate: agg, ...(k !== undefined ? { keys: k } : {}) }, txn)
     // Through a local index: one point read per entry (partial aggregates merge below as across shards).
     if (reads !== undefined) rows = (await Promise.all(reads.map(x => read([x.shard], x.options)))).flat()
+    // A key list: each shard's keys by point reads, the shards in parallel (as a scan reads them).
+    else if (keys !== undefined) rows = (await Promise.all(shards.map(s => read([s], options, keys.get(s) ?? [])))).flat()
     else rows = shards.length === 0 ? [] : await read(shards, options)
   }
 

@@ -1,6 +1,8 @@
 // Routing from the WHERE clause (DESIGN §5): equalities `column = constant` ANDed at the top pin
 // key columns. All partition-key columns pinned → one shard; all primary-key columns pinned → the
-// scan is bounded to that one key (a point lookup). Anything else scatters to every shard.
+// scan is bounded to that one key (a point lookup). Anything else scatters to every shard — unless
+// an index narrows it, or the WHERE fixes the whole primary key to a list of keys (key-lists.ts),
+// which a leaderless table reads as point reads.
 import { ScratchBirdError } from '../core/errors'
 import type { ScanOptions } from '../storage/engine'
 import type { Expr } from '../sql/ast'
@@ -12,6 +14,7 @@ import { betterProbes, columnConstraints, indexProbes, prefixValues, probeOption
 import { pkTuple, shardOfValues, type TableShape } from './table-types'
 import { type ShardId, shardIds } from '../core/ids'
 import { indexShapes, type IndexShape } from './index-shapes'
+import { keyList, type KeyList } from './key-lists'
 
 // Constants and conjuncts live in a leaf module (index-probes.ts reads them too); re-exported for
 // the callers that have always found them here.
@@ -48,9 +51,25 @@ export interface Routing {
   index?: IndexRoute
   /** Set when a local index names the rows on each of `shards`. */
   local?: LocalIndexRoute
+  /**
+   * Set when the WHERE fixes the whole primary key to a list of keys (key-lists.ts: IN lists, ORs
+   * of equalities). Only a table whose access reads such lists by point reads uses it
+   * (exec/access TableAccess.pointLists); the others read `shards` within `options` (or the index
+   * route) as they always have.
+   */
+  keys?: KeyList
 }
 
 export function pinKeys (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
+  const r = pinColumns(env, t, where, params)
+  // Only leaderless tables read key lists (exec/access TableAccess.pointLists decides, e.g. not on
+  // a single node); for the others finding one would only cost planning time on every execution.
+  if (r.options.exact === true || t.info.replication.replication_mode !== 'leaderless_quorum') return r
+  const keys = keyList(env, t, where, params, env.shards)
+  return keys === null ? r : { ...r, keys }
+}
+
+function pinColumns (env: PlanEnv, t: TableShape, where: Expr | null, params: readonly SqlValue[]): Routing {
   const pins = new Map<number, SqlValue>()
   for (const c of conjuncts(where)) {
     if (c.kind !== 'binary' || c.op !== '=') continue

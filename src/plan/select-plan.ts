@@ -24,11 +24,12 @@ import { findSubqueries, SubqueryLevel, type ParamSlot, type SubqueryPlan } from
 import { deriveTable, type DerivedSource } from './derived-plan'
 import { expandViews } from './view-expand'
 import { conjuncts } from './pins'
+import type { KeyList } from './key-lists'
 
 export type SelectSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'system', readonly name: string, readonly rows: SqlValue[][] }
-  | { readonly kind: 'table', readonly shape: TableShape, readonly shards: ShardId[], readonly options: ScanOptions, readonly routing: string }
+  | { readonly kind: 'table', readonly shape: TableShape, readonly shards: ShardId[], readonly options: ScanOptions, readonly routing: string, readonly keys?: KeyList }
   | { readonly kind: 'join', readonly join: JoinPlan<SelectPlan> }
   /**
    * A derived table or an expanded view (derived-plan.ts): `plan`'s rows, computed first on the

@@ -76,7 +76,7 @@ describe('leaderless_quorum tables: old copies released after a join; REMOVE NOD
     const keys = Array.from({ length: 80 }, (_, i) => `a${String(i).padStart(3, '0')}`)
     for (let i = 0; i < keys.length; i += 20) await ok(1 + (i / 20) % 3, `INSERT INTO ${T} VALUES ${keys.slice(i, i + 20).map((k, j) => `('${k}', ${i + j})`).join(', ')}`)
     const deleted = keys.filter((_, i) => i % 5 === 0)
-    await deleteEach(cluster, 2, T, deleted) // point DELETEs: quorum reads (an IN list scans one replica)
+    await deleteEach(cluster, 2, T, deleted) // point DELETEs: quorum reads (an IN list is too now; it once scanned one replica)
     const kept = new Map<string, number>()
     keys.forEach((k, i) => { if (!deleted.includes(k)) kept.set(k, i) })
     const byShard = await keysByShard(keys)

@@ -167,8 +167,9 @@ describe('leaderless_quorum tables in membership moves', () => {
       await ok(1 + (i / 20) % 3, `INSERT INTO ${T} VALUES ${keys.slice(i, i + 20).map((k, j) => `('${k}', ${i + j})`).join(', ')}`)
     }
     deleted.push(...keys.filter((_, i) => i % 5 === 0))
-    // Point DELETEs (quorum reads): an IN list would scan node 2's own copy, which may not hold the
-    // last batch node 3 just had acknowledged by W = 2 (issue 20: `a115` was never deleted at all).
+    // Point DELETEs (quorum reads; an IN list is read so too now): an IN list once scanned node 2's own
+    // copy, which may not hold the last batch node 3 just had acknowledged by W = 2 (issue 20: `a115`
+    // was never deleted at all; tests/cluster/leaderless-delete-reads.test.ts).
     await deleteEach(cluster, 2, T, deleted)
     keys.forEach((k, i) => { if (!deleted.includes(k)) kept.set(k, i) })
     const before = await heldBy(1, 4)

@@ -5,11 +5,13 @@
 //    INSERT of an existing key replaces the row instead of failing with a duplicate-key error —
 //    there is no single owner that could check uniqueness.
 //  - UPDATE / DELETE read the matching rows first — a quorum read (R replicas) when the WHERE pins
-//    the whole primary key, else a scan of one live replica per shard (which may miss writes that
-//    replica has not received yet) — then quorum-write the new versions / tombstones.
-//  - SELECT pinning the whole primary key is a quorum read (R replicas, newest version wins,
-//    stale replicas repaired in the background); other SELECTs (and joins) scan one live replica
-//    per shard (src/node/shard-router.ts), like Cassandra's consistency ONE for range scans.
+//    the whole primary key or fixes it to a list of keys (`k IN (…)`, `k = 1 OR k = 2`: one
+//    quorum read per key, plan/key-lists.ts), else a scan of one live replica per shard (which may
+//    miss writes that replica has not received yet) — then quorum-write the new versions / tombstones.
+//  - SELECT pinning the whole primary key (or fixing it to a list of keys) is a quorum read per
+//    key (R replicas, newest version wins, stale replicas repaired in the background; a shard's
+//    keys go out together, one REPLICA_READ per replica); other SELECTs (and joins) scan one live
+//    replica per shard (src/node/shard-router.ts), like Cassandra's consistency ONE for range scans.
 //  - Inside BEGIN … COMMIT (a session, or several statements of one request) INSERT / UPDATE /
 //    DELETE write nothing yet: the rows are buffered in the transaction (lww-buffer.ts) and COMMIT
 //    ships them — one QuorumWrite per shard, one XID for the transaction, versions stamped at
@@ -41,6 +43,7 @@ import { LwwTxnBuffer, mixedWrites } from './lww-buffer'
 import { runOnCoordinator, scanShards } from './scan'
 import { pushdownLine, type TableAccess, type TableRead } from './table-access'
 import type { ShardId } from '../../core/ids'
+import type { KeyList } from '../../plan/key-lists'
 
 export type LwwPorts = ShardPort & Generators
 
@@ -48,11 +51,15 @@ export type LwwPorts = ShardPort & Generators
 const buffers = new WeakMap<SqlTxn, LwwTxnBuffer>()
 
 export class LwwAccess implements TableAccess {
+  /** A key list is read as quorum point reads: a scan would read one replica and miss writes it lacks. */
+  readonly pointLists = true
+
   constructor (private readonly env: LwwPorts, private readonly quorum: QuorumIo, readonly table: TableInfo) {}
 
   async read (q: TableRead, txn: SqlTxn | null): Promise<SqlValue[][]> {
     // Whole primary key pinned: quorum read (or the transaction's own image), the program runs here.
-    if (isPoint(q.options)) return await runOnCoordinator(this.env, q, await this.pointRows(q.shape, q.shards, q.options, txn))
+    if (q.keys !== undefined) return await runOnCoordinator(this.env, q, await this.pointRows(q.shape, q.shards, q.keys, txn))
+    if (isPoint(q.options)) return await runOnCoordinator(this.env, q, await this.pointRows(q.shape, q.shards, [q.options.gte as Tuple], txn))
     // A table the transaction has buffered writes in: whole rows overlaid, the program runs here.
     const own = this.buffered(txn)
     if (own !== null) return await runOnCoordinator(this.env, q, await this.scanOverlay(q, own))
@@ -86,7 +93,8 @@ export class LwwAccess implements TableAccess {
       { table })
   }
 
-  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean): string[] {
+  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean, keys?: KeyList): string[] {
+    if (keys !== undefined) return [...this.explainKeys(keys), 'The program runs on the coordinator over the quorum\'s answers']
     if (isPoint(options)) return [...this.explain(shards, 'point'), 'The program runs on the coordinator over the quorum\'s answer']
     return [...this.explain(shards, 'scan'), pushdownLine(pushdown)]
   }
@@ -95,9 +103,9 @@ export class LwwAccess implements TableAccess {
     return this.explain(shards, 'write')
   }
 
-  explainModify (shards: readonly ShardId[], options: ScanOptions): string[] {
+  explainModify (shards: readonly ShardId[], options: ScanOptions, keys?: KeyList): string[] {
     return [
-      ...this.explain(shards, isPoint(options) ? 'point' : 'scan').map(l => `Read rows: ${l.trimStart()}`),
+      ...(keys !== undefined ? this.explainKeys(keys) : this.explain(shards, isPoint(options) ? 'point' : 'scan')).map(l => `Read rows: ${l.trimStart()}`),
       ...this.explain([], 'write').map(l => `Write: ${l}`)
     ]
   }
@@ -121,15 +129,22 @@ export class LwwAccess implements TableAccess {
   }
 
   /**
-   * Quorum point read: the full rows (table column order) of the pinned key, 0 or 1 per shard.
-   * Inside a transaction that buffered a write of the key, its own image answers (no replica read).
+   * Quorum point reads: the full rows (table column order) of the keys `pks`, 0 or 1 per key and
+   * shard — one quorum read per key (R replicas each, read repair), a shard's keys sent together
+   * (QuorumIo.read: one REPLICA_READ per replica). Inside a transaction that buffered a write of a
+   * key, its own image answers for that key (no replica read).
    */
-  private async pointRows (shape: TableShape, shards: readonly ShardId[], options: ScanOptions, txn: SqlTxn | null): Promise<SqlValue[][]> {
-    const pk = options.gte as Tuple
-    const own = txn === null ? undefined : buffers.get(txn)?.get(shape.info.id, pk)
-    if (own !== undefined) return own === null ? [] : [decodeRow(shape.types, own, shape.missing)]
-    const parts = await Promise.all(shards.map(shard => this.quorum.read(shape.info, shard, [pk])))
-    return parts.flat().filter((r): r is Uint8Array => r !== null).map(r => decodeRow(shape.types, r, shape.missing))
+  private async pointRows (shape: TableShape, shards: readonly ShardId[], pks: readonly Tuple[], txn: SqlTxn | null): Promise<SqlValue[][]> {
+    const buffer = txn === null ? undefined : buffers.get(txn)
+    const images: Uint8Array[] = []
+    const ask: Tuple[] = []
+    for (const pk of pks) {
+      const own = buffer?.get(shape.info.id, pk)
+      if (own === undefined) ask.push(pk)
+      else if (own !== null) images.push(own)
+    }
+    const parts = ask.length === 0 ? [] : await Promise.all(shards.map(shard => this.quorum.read(shape.info, shard, ask)))
+    return [...images, ...parts.flat().filter((r): r is Uint8Array => r !== null)].map(r => decodeRow(shape.types, r, shape.missing))
   }
 
   /**
@@ -145,6 +160,14 @@ export class LwwAccess implements TableAccess {
     const out = scanned.filter(row => !mine.has(keyString(encodeTuple(pkTuple(shape, row)))))
     for (const row of mine.values()) if (row !== null) out.push(decodeRow(shape.types, row, shape.missing))
     return out
+  }
+
+  /** EXPLAIN lines of a key list's point reads: the table's quorum settings and the shards' replicas. */
+  private explainKeys (keys: KeyList): string[] {
+    const n = this.table.replication.replication_factor
+    const lines = [`${this.explain([], 'point')[0]!}; a quorum read of each of the ${keys.count} primary keys (${keys.describe}), each shard's keys asked together`]
+    if (keys.shards.length <= 4) for (const { shard } of keys.shards) lines.push(`  shard ${shard} replicas: nodes ${this.quorum.replicas(shard, n).join(', ')}`)
+    return lines
   }
 
   /** EXPLAIN lines: the table's quorum settings and the shards' replicas. */

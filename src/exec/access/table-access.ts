@@ -13,6 +13,8 @@ import type { ShardWrites } from '../shard-writes'
 import type { SqlTxn } from '../txn'
 import type { ShardId } from '../../core/ids'
 import type { ModifyRowRequest } from '../../shard/protocol/messages'
+import type { Tuple } from '../../storage/keys'
+import type { KeyList } from '../../plan/key-lists'
 
 /** A MODIFY_ROW request without its transaction (which the access names). */
 export type ModifyRowBody = Omit<ModifyRowRequest, 'xid' | 'begin' | 'commitHlc'>
@@ -21,6 +23,11 @@ export type ModifyRowBody = Omit<ModifyRowRequest, 'xid' | 'begin' | 'commitHlc'
 export interface TableRead extends ShardScan {
   /** May the program run in the shards (no UUID generators)? Else whole rows come to the coordinator. */
   pushdown: boolean
+  /**
+   * Whole primary keys on the read's one shard, read by point reads instead of `options` (the
+   * WHERE's key list, plan/key-lists.ts). Given only to an access with `pointLists`.
+   */
+  keys?: readonly Tuple[]
 }
 
 export interface TableAccess {
@@ -30,6 +37,13 @@ export interface TableAccess {
    * Inside `txn` the transaction's own writes are visible.
    */
   read (q: TableRead, txn: SqlTxn | null): Promise<SqlValue[][]>
+  /**
+   * Does this access read a WHERE that fixes the whole primary key to a list of keys (IN lists,
+   * ORs of equalities: Routing.keys) by point reads of those keys (TableRead.keys)? Leaderless
+   * tables do — their point reads are quorum reads, their scans read one replica. Absent: such a
+   * WHERE is read like any other (scan, index), which for MGA tables is as consistent.
+   */
+  readonly pointLists?: boolean
   /**
    * Writes one statement's rows: inside `txn` (sent, or buffered until COMMIT), else as an
    * autocommit statement. Returns the rows affected.
@@ -54,12 +68,12 @@ export interface TableAccess {
   modifyRow? (shard: ShardId, req: ModifyRowBody, txn: SqlTxn | null): Promise<number>
   /** Throws when a join may not read this table inside `txn` (it would miss the transaction's own writes). */
   checkJoinRead (txn: SqlTxn | null): void
-  /** EXPLAIN lines of a read (after the routing line). */
-  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean): string[]
+  /** EXPLAIN lines of a read (after the routing line); `keys` when it reads a key list (pointLists). */
+  explainRead (shards: readonly ShardId[], options: ScanOptions, pushdown: boolean, keys?: KeyList): string[]
   /** EXPLAIN lines of an INSERT's write to `shards`. */
   explainInsert (shards: readonly ShardId[]): string[]
-  /** EXPLAIN lines of an UPDATE / DELETE reading `shards` within `options`. */
-  explainModify (shards: readonly ShardId[], options: ScanOptions): string[]
+  /** EXPLAIN lines of an UPDATE / DELETE reading `shards` within `options` (or the key list `keys`: pointLists). */
+  explainModify (shards: readonly ShardId[], options: ScanOptions, keys?: KeyList): string[]
 }
 
 /** The EXPLAIN line of a read whose program runs in the shards, or on the coordinator. */

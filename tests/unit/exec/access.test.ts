@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { initHashing } from '../../../src/core/hash'
 import { tableAccess } from '../../../src/exec/access/choose'
 import { LwwAccess } from '../../../src/exec/access/lww'
+import { MAX_KEY_LIST } from '../../../src/plan/key-lists'
 import { MgaAccess } from '../../../src/exec/access/mga'
 import { SessionState } from '../../../src/exec/txn'
 import { testNode, type TestNode } from './local-shards'
@@ -228,6 +229,84 @@ describe('LWW access (leaderless_quorum in a cluster)', () => {
     const e = await failure(node.sql('SELECT q.v, m.v FROM q JOIN m ON q.k = m.k', s))
     expect(e.code).toBe('SB_FEATURE_NOT_SUPPORTED')
     expect(e.message).toMatch(/leaderless_quorum table q/)
+  })
+
+  // plan/key-lists.ts: a WHERE fixing the whole primary key to a list of keys is read by point
+  // reads (quorum reads in a cluster), never by a scan of one replica. Here the quorum is the
+  // fixture's (one replica, local-shards.ts), whose reads go to the engine directly: a scan would
+  // show as a QUERY among the shard requests, a point read shows as none.
+  it('IN lists and ORs of the whole primary key are point reads for SELECT, UPDATE and DELETE (no scan)', async () => {
+    const node = await testNode(4, true)
+    await node.sql(`${LWW_TABLE}; INSERT INTO q VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')`)
+    node.shards.sent.length = 0
+    expect(await rows(node, 'SELECT k, v FROM q WHERE k IN (1, 3, 5, 9) ORDER BY k')).toEqual([['1', 'a'], ['3', 'c'], ['5', 'e']])
+    expect(await rows(node, 'SELECT v FROM q WHERE k = 2 OR k = 4 OR (k = 9 AND v IS NULL) ORDER BY k')).toEqual([['b'], ['d']])
+    // NULLs and duplicates in the list, the rest of the WHERE still filters, aggregates merge
+    expect(await rows(node, "SELECT k FROM q WHERE k IN (1, NULL, 1, 2) AND v <> 'b'")).toEqual([['1']])
+    expect(await rows(node, 'SELECT count(*), max(v) FROM q WHERE k IN (1, 2, 3)')).toEqual([['3', 'c']])
+    expect(await rows(node, 'SELECT count(*) FROM q WHERE k IN (NULL)')).toEqual([['0']])
+    expect((await node.sql("UPDATE q SET v = v || '!' WHERE k IN (1, 2, 7)"))[0]!.rowCount).toBe(2)
+    expect((await node.sql('DELETE FROM q WHERE k = 3 OR k = 4'))[0]!.rowCount).toBe(2)
+    expect(node.shards.sent.filter(op => op === 'QUERY')).toEqual([])
+    expect(await rows(node, 'SELECT k, v FROM q ORDER BY k')).toEqual([['1', 'a!'], ['2', 'b!'], ['5', 'e']])
+    // what does not fix the whole key to a list is still a scan
+    node.shards.sent.length = 0
+    expect(await rows(node, "SELECT k FROM q WHERE k IN (1, 2) OR v = 'e' ORDER BY k")).toEqual([['1'], ['2'], ['5']])
+    expect(node.shards.sent).toContain('QUERY')
+  })
+
+  it('a composite primary key: products of IN lists and ORs of whole keys; a list longer than MAX_KEY_LIST scans', async () => {
+    const node = await testNode(4, true)
+    await node.sql("CREATE TABLE c (a BIGINT, b TEXT, v BIGINT, PRIMARY KEY (a, b)) WITH (replication_mode = 'leaderless_quorum', uuid_type = 'v8_hlc')")
+    await node.sql("INSERT INTO c VALUES (1, 'x', 10), (1, 'y', 11), (2, 'x', 20), (2, 'y', 21)")
+    node.shards.sent.length = 0
+    expect(await rows(node, "SELECT v FROM c WHERE a IN (1, 2) AND b = 'y' ORDER BY v")).toEqual([['11'], ['21']])
+    expect(await rows(node, "SELECT v FROM c WHERE (a = 1 AND b = 'x') OR (b = 'x' AND a = 2) ORDER BY v")).toEqual([['10'], ['20']])
+    expect((await node.sql("DELETE FROM c WHERE a = 2 AND b IN ('x', 'y', 'z')"))[0]!.rowCount).toBe(2)
+    expect(node.shards.sent.filter(op => op === 'QUERY')).toEqual([])
+    // only a prefix of the key: a scan
+    expect(await rows(node, 'SELECT v FROM c WHERE a IN (1, 2) ORDER BY v')).toEqual([['10'], ['11']])
+    expect(node.shards.sent).toContain('QUERY')
+    node.shards.sent.length = 0
+    const many = [...Array(MAX_KEY_LIST + 1).keys()].join(', ')
+    await node.sql(LWW_TABLE)
+    expect(await rows(node, `SELECT count(*) FROM q WHERE k IN (${many})`)).toEqual([['0']])
+    expect(node.shards.sent).toContain('QUERY')
+    expect((await explain(node, `SELECT v FROM q WHERE k IN (${many})`))[1]).toMatch(/scan of one live replica per shard/)
+  })
+
+  it('inside a transaction a key list reads its own buffered writes', async () => {
+    const node = await testNode(2, true)
+    await node.sql(`${LWW_TABLE}; INSERT INTO q VALUES (1, 'a'), (2, 'b')`)
+    const s = new SessionState()
+    await node.sql("BEGIN; INSERT INTO q VALUES (3, 'c'); DELETE FROM q WHERE k = 1", s)
+    expect(await rows(node, 'SELECT k, v FROM q WHERE k IN (1, 2, 3) ORDER BY k', s)).toEqual([['2', 'b'], ['3', 'c']])
+    expect((await node.sql("UPDATE q SET v = 'z' WHERE k = 1 OR k = 3", s))[0]!.rowCount).toBe(1)
+    await node.sql('COMMIT', s)
+    expect(await rows(node, 'SELECT k, v FROM q WHERE k IN (1, 2, 3) ORDER BY k')).toEqual([['2', 'b'], ['3', 'z']])
+  })
+
+  it('EXPLAIN of a key list: the shards of its keys and a quorum read per key; a Mode 1 table\'s plan is unchanged', async () => {
+    const node = await testNode(4, true)
+    await node.sql(`${LWW_TABLE}; ${MGA_TABLE}`)
+    const sel = await explain(node, 'SELECT v FROM q WHERE k IN (1, 2, 3)')
+    expect(sel[0]).toMatch(/^Scan q \(table \d+\): shards? [\d, ]+ \(the 3 primary keys k IN \(3 values\) allows\), a point read of each key$/)
+    expect(sel[1]).toBe('Leaderless quorum (N=1, W=1, R=1): quorum read: R=1 of 1 replicas, newest version wins, stale replicas repaired in the background; a quorum read of each of the 3 primary keys (k IN (3 values)), each shard\'s keys asked together')
+    expect(sel).toContain('The program runs on the coordinator over the quorum\'s answers')
+    const del = await explain(node, 'DELETE FROM q WHERE k = 1 OR k = 2')
+    expect(del[0]).toMatch(/^Delete q \(table \d+\): .*\(the 2 primary keys 2 ORed conditions on the primary key allows\), a point read of each key$/)
+    expect(del[1]).toMatch(/^Read rows: Leaderless quorum .*: quorum read: .*a quorum read of each of the 2 primary keys/)
+    const upd = await explain(node, "UPDATE q SET v = 'x' WHERE k IN (1, 2)")
+    expect(upd[1]).toMatch(/^Read rows: Leaderless quorum .*a quorum read of each of the 2 primary keys/)
+    // Mode 1: scanned as before
+    const mode1 = await explain(node, 'SELECT v FROM m WHERE k IN (1, 2, 3)')
+    expect(mode1[0]).toMatch(/^Scan m \(table \d+\): all 4 shards \(scatter\)$/)
+    expect(mode1[1]).toBe('Program runs in the shard workers; the coordinator merges')
+    expect((await explain(node, 'DELETE FROM m WHERE k = 1 OR k = 2'))[0]).toMatch(/^Delete m \(table \d+\): all 4 shards \(scatter\)$/)
+    // a leaderless table on a single node is an MGA table: scanned as before too
+    const single = await testNode(4, false)
+    await single.sql(LWW_TABLE)
+    expect((await explain(single, 'SELECT v FROM q WHERE k IN (1, 2, 3)'))[0]).toMatch(/^Scan q \(table \d+\): all 4 shards \(scatter\)$/)
   })
 
   it('EXPLAIN names the quorum read, the replica scan and the quorum write', async () => {

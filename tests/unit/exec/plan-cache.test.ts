@@ -79,6 +79,26 @@ describe('the executor with a plan cache', () => {
     expect(await run(node, 'SELECT count(*) FROM m')).toEqual([['4']])
   })
 
+  it('a cached leaderless key list is routed by each execution\'s keys, never the first one\'s', async () => {
+    const cache = new PlanCache()
+    const node = await testNode(4, true, undefined, { planCache: cache })
+    await run(node, "CREATE TABLE q (k BIGINT PRIMARY KEY, v TEXT) WITH (replication_mode = 'leaderless_quorum'); INSERT INTO q VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')")
+    const select = 'SELECT v FROM q WHERE k IN ($1, $2) ORDER BY v'
+    expect(await run(node, select, [1n, 2n])).toEqual([['a'], ['b']])
+    expect(await run(node, select, [1n, 2n])).toEqual([['a'], ['b']]) // kept from its second use on
+    const hits = cache.hits
+    // one key (a point lookup, no list), then another list: each reads its own keys
+    expect(await run(node, select, [3n, 3n])).toEqual([['c']])
+    expect(await run(node, select, [3n, 4n])).toEqual([['c'], ['d']])
+    expect(await run(node, select, [4n, 4n])).toEqual([['d']])
+    expect(cache.hits - hits).toBe(3)
+    const del = 'DELETE FROM q WHERE k IN ($1, $2)'
+    await run(node, del, [1n, 2n])
+    await run(node, del, [1n, 2n])
+    await run(node, del, [3n, 3n])
+    expect(await run(node, 'SELECT k FROM q ORDER BY k')).toEqual([['4']])
+  })
+
   it('plans again after ALTER TABLE: rows go to and are found on the shards of the new partition key', async () => {
     const cache = new PlanCache()
     const node = await testNode(8, false, undefined, { planCache: cache })
