@@ -56,8 +56,15 @@ export async function startMove (env: ExecEnv, s: AlterTableStatement, ddl: Ddl)
   return await ddl(step(s.pos, s.table, { kind: 'start', node: env.selfNode ?? 0, shards: env.shards, options: s.action.options }))
 }
 
-/** Per env (a node), the runs going on, by table: a second caller waits for the first instead of racing it. */
-const runs = new WeakMap<ExecEnv, Map<string, Promise<void>>>()
+/**
+ * Per node, the runs going on, by table: a second caller waits for the first instead of racing it.
+ * Keyed by the node's CatalogPins — one object per node, the same in every env derived from the
+ * node's (a session's, a statement's pinned shard count: shard-count-retry.ts spreads it) — not by
+ * the env itself: keyed by env, a client's ALTER and node/table-moves.ts resuming the same move ran
+ * side by side, and the second SWITCH of one move failed the ALTER with SB_TABLE_MOVE_STATE ("is in
+ * phase cleanup, not copy", seen in tests/cluster/mode-change.test.ts under load).
+ */
+const runs = new WeakMap<object, Map<string, Promise<void>>>()
 
 /**
  * Runs the move of `table` from wherever its record says to its end (nothing to do: no record).
@@ -65,8 +72,9 @@ const runs = new WeakMap<ExecEnv, Map<string, Promise<void>>>()
  * resuming it) is waited for first, then the record is looked at again.
  */
 export async function runMove (env: ExecEnv, table: string, pos: Pos, ddl: Ddl, progress?: (step: string) => void): Promise<void> {
-  let going = runs.get(env)
-  if (going === undefined) runs.set(env, going = new Map())
+  const node: object = (env.catalogPins as object | undefined) ?? env
+  let going = runs.get(node)
+  if (going === undefined) runs.set(node, going = new Map())
   for (let other = going.get(table); other !== undefined; other = going.get(table)) await other.catch(() => {})
   const run = steps(env, table, pos, ddl, progress)
   going.set(table, run)

@@ -121,6 +121,23 @@ describe('re-partitioning a populated table', () => {
     expect((await node.sql('SELECT count(*) FROM orders'))[0]!.rows).toEqual([['15']])
   })
 
+  it('a client\'s run and a resumed run of one move on one node join, from any env derived from the node\'s', async () => {
+    const node = await populated(40)
+    const d = ddl(node)
+    await d(statement(START))
+    // A statement's env is a copy of the node's (shard-count-retry.ts pinShardCount spreads it).
+    const statementEnv = { ...node.env }
+    const steps: string[] = []
+    const both = await Promise.allSettled([
+      runMove(statementEnv, 'orders', POS, d, s => steps.push(`a ${s}`)),
+      runMove(node.env, 'orders', POS, d, s => steps.push(`b ${s}`))
+    ])
+    // Before: each ran the steps, and the second SWITCH failed (SB_TABLE_MOVE_STATE, "is in phase cleanup, not copy").
+    expect(both.map(r => r.status)).toEqual(['fulfilled', 'fulfilled'])
+    expect(steps.filter(s => s.endsWith('switch'))).toHaveLength(1)
+    expect((await node.sql('SELECT count(*), sum(amount) FROM orders'))[0]!.rows).toEqual([['40', String(10 * 40 * 41 / 2)]])
+  })
+
   it('resumes from every step a crash can leave it at: nothing lost, nothing duplicated', async () => {
     for (const stopAfter of ['start', 'copied 3', 'copied all', 'switch', 'cleanup rows']) {
       const node = await populated(60)
