@@ -301,7 +301,7 @@ export class ClusterShell implements ShardRouting {
    * (exec/shard-split-statement.ts): a DDL statement it is coordinating now (its catalog, not yet
    * installed, may change the copies Mode 1 keeps: cluster/split-ddl-guard.ts), and its Mode 1
    * groups whose voters, committed or not, are not the placement's first N yet (a raised or
-   * lowered replication_factor still being carried out). Only the groups this node runs are seen.
+   * lowered replication_factor still being carried out). Only the shards this node holds are seen.
    */
   private splitStartBlockers (): SplitBlocker[] {
     const n = this.mode1Replicas()
@@ -309,6 +309,9 @@ export class ClusterShell implements ShardRouting {
       ? []
       : shardIds(this.prefs.length).filter(p => {
         const target = this.prefs[p]!.slice(0, n)
+        // Only a shard this node holds a copy of: for another, votersOf answers what its log said
+        // last when it held one (before a move), which is no pending change.
+        if (!target.includes(this.selfId)) return false
         return shardMoving(target, this.countedVoters(p)) || shardMoving(target, this.countedVoters(p, true))
       })
     return splitStartBlockers({ ddlRunning: this.sync.coordinating, votersChanging: changing })

@@ -10,7 +10,9 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // would change every group's voters) and CREATE TABLE of a leaderless table (which a derive cannot
 // copy) are refused with SB_SHARD_SPLIT_IN_PROGRESS through either live node — the coordinator's
 // check, so a forwarded statement too — and the catalog is unchanged. After the cancel the same
-// ALTER TABLE runs, node 3 comes back, and every row is read through every node.
+// ALTER TABLE runs; while node 3 is still down the groups holding it cannot commit their new
+// voters, so a new split is refused naming them (the decider's voter_change blocker); once node 3
+// is back the split is accepted and runs to 16 shards, and every row is read through every node.
 
 const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT',
   'SB_REPL_BOOTSTRAPPING', 'SB_CATALOG_STALE', 'SB_SHARD_SPLITTING', 'SB_WORKER_DIED', 'SB_MEMBERSHIP_REFUSED', 'SB_MEMBERSHIP_NO_MAJORITY']
@@ -23,7 +25,7 @@ afterAll(async () => {
 })
 
 describe('DDL while a split runs', () => {
-  it('a changed replication_factor and a new leaderless table are refused naming the split, nothing changed; after the cancel the ALTER runs', async () => {
+  it('a changed replication_factor and a new leaderless table are refused naming the split, nothing changed; after the cancel the ALTER runs, and a split waits for the voters to settle', async () => {
     cluster = await startCluster({
       nodes: 3,
       shards: 8,
@@ -71,13 +73,24 @@ describe('DDL while a split runs', () => {
     await c.waitFor(async () => layoutOf(1).split === undefined && layoutOf(2).split === undefined ? true : null, { what: 'the cancel recorded', timeoutMs: 60_000 })
     await sqlOk(1, 'ALTER TABLE m SET replication_factor = 2')
     expect(await factorOf(2)).toBe(2)
+    // The groups that hold node 3 cannot commit their new voters while it is down: the decider
+    // (node 1) sees its own groups' voters differ from the placement and refuses to start a split.
+    const early = await sqlOk(1, 'ALTER CLUSTER SET shards = 16', [], code => code === 'SB_SHARD_SPLIT_UNSUPPORTED')
+    expect(early.refused, 'a split while the voters change').toBe('SB_SHARD_SPLIT_UNSUPPORTED')
+    expect(early.message).toMatch(/still changing their voters/)
+    expect(layoutOf(1).split).toBeUndefined()
 
+    // Node 3 back: the changes complete, the split is accepted and runs to 16 shards.
     await c.start(3)
     await c.waitAllNormal([1, 2, 3], 120_000)
     await c.waitFor(async () => layoutOf(3).split === undefined && layoutOf(3).shards === 8 ? true : null, { what: 'node 3 to learn the cancel', timeoutMs: 60_000 })
+    await c.waitFor(async () => (await sqlOk(1, 'ALTER CLUSTER SET shards = 16', [], code => code === 'SB_SHARD_SPLIT_UNSUPPORTED')).refused === undefined ? true : null,
+      { what: 'the split to start once the voters settled', timeoutMs: 120_000 })
+    for (const id of [1, 2, 3]) await c.waitFor(async () => layoutOf(id).shards === 16 ? true : null, { what: `node ${id} to record 16 shards`, timeoutMs: 300_000 })
     for (const id of [1, 2, 3]) {
       const rows = (await sqlOk(id, 'SELECT k FROM m ORDER BY k')).rows.map((r: unknown[]) => String(r[0]))
       expect(rows, `m through node ${id}`).toEqual(keys.slice().sort())
+      expect(Number((await sqlOk(id, 'SELECT count(*) FROM m')).rows[0][0]), `count(*) of m through node ${id}`).toBe(keys.length)
     }
   }, 600_000)
 })
