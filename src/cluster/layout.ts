@@ -164,12 +164,17 @@ export function withStates (l: ClusterLayout, leaving: readonly NodeId[], left: 
  * history: the history stays in cluster.json across membership changes, so a start with a
  * pre-split storage.shards keeps working. When `next` has more shards (splits adopted from gossip:
  * compareLayouts accepts only a doubling run), the counts in between are added, ours first.
+ * A `next` that carries a history of its own (a layout this node decided, or one a decree carried:
+ * both are copies of an earlier layout's) is merged with ours, not taken as it is: the layout that
+ * ends a SECOND split is the intent's copy, whose history stops before the count it split from
+ * (16 → 32 → 64 recorded splitFrom [16], not [16, 32]).
  */
 export function keepSplitHistory (local: ClusterLayout, next: ClusterLayout): ClusterLayout {
-  if (next.splitFrom !== undefined || next.shards < local.shards) return next
-  const history = [...(local.splitFrom ?? [])]
-  for (let n = local.shards; n * 2 <= next.shards; n *= 2) history.push(n)
-  return history.length === 0 ? next : { ...next, splitFrom: history }
+  if (next.shards < local.shards) return next
+  const history = new Set([...(local.splitFrom ?? []), ...(next.splitFrom ?? [])])
+  for (let n = local.shards; n * 2 <= next.shards; n *= 2) history.add(n)
+  if (history.size === 0) return next
+  return { ...next, splitFrom: [...history].sort((a, b) => a - b) }
 }
 
 /** Is `shards` a count this layout was split from (a storage.shards written before the split)? */

@@ -166,9 +166,9 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // refused while a split runs. SHOW SHARD MAP shows each parent's holders' phases, rows and lag.
 // Not built: the SWITCH (node/split-switch.ts, another branch: the runner calls its hooks, and a
 // node starts the runner through node/split-wiring.ts once they exist), CLEANUP, metrics for the
-// run. Known gaps: a node down during a cancel keeps its parents' log pins after it restarts (the
-// runner learns of the cancel only by seeing the split go; the next split's derive replaces the
-// pin); the "may have switched" reading that refuses a cancel is each holder's in-memory phase,
+// run. A node down during a cancel (its runner never sees the split go) releases its parents' log
+// pins, ends those derives and lifts a fence of that count at its first round of a layout without
+// a split (split-runner.ts LEFTOVERS, session 16). Known gap: the "may have switched" reading that refuses a cancel is each holder's in-memory phase,
 // so a node restarted after reporting caught_up reports copying until it catches up again.
 // Step 4 (CLEANUP) and the shard-keyed state around it are built for a node that follows a count
 // reached by splits (cluster.json's splitFrom at start, or a change of the live count): node/
@@ -204,15 +204,29 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // that adopts 2n (node/split-adopt.ts) arms the cleanup's scan filter in the same turn
 // (SPLIT_CLEANUP with 0 chunks sets it before its first await), and lifts the parents' fences only
 // after that AND once every live member announced the new layout (ClusterShell.layoutSettled).
-// REMAINING: the fence refuses all of the
-// parent's writes, not only child-side ones; a child group's initial voters are the placement's,
-// which equal the parent's voters only while the parent's group has no pending config change
-// (membership changes are refused during a split, but an ALTER TABLE raising N is not).
+// DDL during a split (session 16, cluster/split-ddl-guard.ts): a catalog change that changes the
+// copies Mode 1 keeps (N, so every group's voters and the split's holders: CREATE / ALTER … SET
+// replication_factor or replication_mode / DROP of a primary_replica table) or adds what a split
+// refuses (a leaderless table, a global index, a table move) is refused with
+// SB_SHARD_SPLIT_IN_PROGRESS by the catalog coordinator while its layout records a split or it is
+// deciding one; the decider refuses a start (SB_SHARD_SPLIT_UNSUPPORTED: catalog_change,
+// voter_change) while it coordinates a DDL statement or one of its own groups' voters, committed or
+// not, differ from the placement's first N. Two splits in a row (16 → 32 → 64) run end to end
+// (tests/cluster/shard-split-twice.test.ts); the layout ending the second records splitFrom
+// [16, 32] (keepSplitHistory merges the decided layout's history with ours).
+// REMAINING: the fence refuses all of the parent's writes, not only child-side ones; a pending
+// voter change in a group the decider does not run is not seen at the start (the child group then
+// starts with the placement's voters, which the parent's reach once its change commits); the DDL
+// check runs on the catalog coordinator with its own view of the layout, so when the coordinator
+// and the decider are different nodes (the decider skips a draining node; views differ for a
+// gossip round) a DDL can pass in the round in which the intent is decided.
 // The routing guard is built (session 15, cluster/shard-count-guard.ts): every shard request routed
 // by key or shard id carries the count its statement routed by (exec/shard-count-retry.ts pins one
 // per statement; SHARD_QUERY v7 stamps it once the layout split or is splitting), the router and
 // the receiving node refuse another count with SB_SHARD_COUNT_STALE before applying anything, and
-// an autocommit statement is re-routed and retried. It relies on every node of a split cluster
+// an autocommit statement is re-routed and retried — after exchanging layouts with the refusing
+// peer at once (a gossip ping outside the rounds: node/cluster.ts syncLayoutWith), so a
+// coordinator behind learns the newer count from that peer rather than from a later round. It relies on every node of a split cluster
 // knowing the count before the first split (layout.placementShards, or its splitFrom history): a
 // node that joined after a split with neither would be refused by the others until it has one.
 
@@ -278,7 +292,7 @@ export function sideOf (hash: bigint, n: number): 'parent' | 'child' {
 
 /** What a split cannot handle yet, one entry per thing, each naming it. */
 export interface SplitBlocker {
-  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy' | 'standalone'
+  readonly what: 'global_index' | 'leaderless_table' | 'membership_change' | 'table_move' | 'row_copy' | 'standalone' | 'catalog_change' | 'voter_change'
   readonly detail: string
 }
 

@@ -183,6 +183,8 @@ export interface ClusterView {
   membershipOp?: ((s: DrainNodeStatement) => Promise<StatementResult>) | undefined
   /** ALTER CLUSTER SET shards = n decided at the decider (node/cluster.ts splitOp); absent on a single node. */
   splitOp?: ((s: AlterClusterStatement) => Promise<StatementResult>) | undefined
+  /** Exchanges layouts with a peer now (node/cluster.ts syncLayoutWith; exec/shard-count-retry.ts); absent on a single node. */
+  syncLayoutWith?: ((node: NodeId) => Promise<void>) | undefined
   /** Mode 1: waits (bounded) until every replication group on this node knows its primary; the shards still without one. Absent on a single node. */
   awaitPrimaries?: (() => Promise<ShardId[]>) | undefined
 }

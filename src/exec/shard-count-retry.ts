@@ -1,4 +1,5 @@
 import { isScratchBirdError } from '../core/errors'
+import { isNodeId, type NodeId } from '../core/ids'
 import type { ExecEnv } from './env'
 import { pause } from './statement-snapshot'
 
@@ -16,8 +17,13 @@ import { pause } from './statement-snapshot'
 // anywhere (one shard: its AUTOCOMMIT was refused whole; several: its implicit transaction is
 // rolled back; DDL is not retried: exec/executor.ts ROW_STATEMENTS), so it is run
 // again, routed by the count in force then — at once when this node's count changed (it was
-// behind, or adopted the split while the statement ran), else after a short wait for the other
-// node (or this one, through gossip) to catch up; bounded, then the error goes to the client.
+// behind, or adopted the split while the statement ran). A refusal by a PEER names it (details
+// node) and its count: before waiting, the coordinator exchanges layouts with that peer at once
+// (a gossip ping outside the rounds, node/cluster.ts syncLayoutWith): when the peer is ahead this
+// node learns the newer layout from its ack and routes by it at the next attempt; when it is
+// behind the ping hands it ours. Gossip would carry the same layout, but only once a round picks
+// that peer. Otherwise (the layout's new shards still opening here, or the other node not caught
+// up yet) a short wait; bounded, then the error goes to the client.
 // Inside a transaction the statement fails with the error (the client rolls back and retries).
 
 /** Attempts of an autocommit statement refused for its shard count: about 5 s of waits in all. */
@@ -49,9 +55,20 @@ export async function withShardCount<T> (env: ExecEnv, retryable: () => boolean,
       return await run(pin)
     } catch (e) {
       if (i >= SHARD_COUNT_ATTEMPTS || !isScratchBirdError(e, 'SB_SHARD_COUNT_STALE') || !retryable()) throw e
+      // This node's count changed since the statement routed: route again now.
+      if (env.shards !== pin.shards) continue
+      const peer = refusingPeer(e.details)
+      if (peer !== null && env.syncLayoutWith !== undefined) {
+        await env.syncLayoutWith(peer)
+        if (env.shards !== pin.shards) continue
+      }
     }
-    // This node's count changed since the statement routed: route again now.
-    if (env.shards !== pin.shards) continue
     await pause(env, Math.min(SHARD_COUNT_WAIT_MAX_MS, 2 ** i))
   }
+}
+
+/** The node that refused a request for its shard count (checkShardCount's details), when it named one. */
+function refusingPeer (details: Record<string, unknown> | undefined): NodeId | null {
+  const node = details?.node
+  return typeof node === 'number' && isNodeId(node) ? node : null
 }

@@ -1,4 +1,6 @@
 import { splitBlockers, splitRefused, splitTarget, type SplitContext } from '../cluster/shard-split'
+import type { SplitCatalogFacts } from '../cluster/split-ddl-guard'
+import { primaryReplicaCount } from '../cluster/routing'
 import type { Catalog } from '../catalog/catalog'
 import type { AlterClusterStatement } from '../sql/ast'
 import type { ExecEnv } from './env'
@@ -21,14 +23,24 @@ import { commandResult, type StatementResult } from './result'
  */
 export const SPLIT_RUN_READY = true
 
-/** The facts of `catalog` and the membership the split depends on (`ready`: SPLIT_RUN_READY; tests pass false). */
-export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | 'shardMap' | 'splitOp'>, ready = SPLIT_RUN_READY): SplitContext {
-  const tables = catalog.userTables.filter(t => t.temporary === undefined).map(t => ({
+/** The relations of `catalog` with the facts a split depends on (splitBlockers; cluster/split-ddl-guard.ts). */
+export function splitTables (catalog: Catalog): SplitContext['tables'] {
+  return catalog.userTables.filter(t => t.temporary === undefined).map(t => ({
     name: t.name,
     leaderless: t.replication.replication_mode === 'leaderless_quorum',
     globalIndexes: catalog.indexesOf(t.id).filter(i => i.index?.global === true).map(i => i.name),
     moving: t.move !== undefined
   }))
+}
+
+/** What of `catalog` a split under way depends on, with `members` placed members (cluster/split-ddl-guard.ts). */
+export function splitCatalogFacts (catalog: Catalog, members: number): SplitCatalogFacts {
+  return { tables: splitTables(catalog), mode1Copies: primaryReplicaCount(catalog.tables, members) }
+}
+
+/** The facts of `catalog` and the membership the split depends on (`ready`: SPLIT_RUN_READY; tests pass false). */
+export function splitContext (catalog: Catalog, env: Pick<ExecEnv, 'members' | 'shardMap' | 'splitOp'>, ready = SPLIT_RUN_READY): SplitContext {
+  const tables = splitTables(catalog)
   const membershipChanging = env.members().some(m => m.state === 'leaving' || m.state === 'joining') ||
     env.shardMap().some(r => r.moving !== undefined)
   return { tables, membershipChanging, rowCopyBuilt: ready, standalone: env.splitOp === undefined }

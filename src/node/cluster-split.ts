@@ -1,5 +1,7 @@
 import type { Logger } from 'pino'
 import type { ClusterLayout } from '../cluster/layout'
+import { splitRefused, type SplitBlocker } from '../cluster/shard-split'
+import type { SplitUnderWay } from '../cluster/split-ddl-guard'
 import { parentsMaySwitch, splitDoneLayout, splitProgressText, splitStatement, splitSwitched, type SplitReports } from '../cluster/split-run'
 import { ScratchBirdError } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
@@ -25,11 +27,25 @@ export interface ClusterSplitDeps {
   readonly holdersOf: (parent: ShardId) => readonly NodeId[]
   /** Every member's split reports as gossip carries them. */
   readonly reports: () => SplitReports
+  /** What this node sees in the way of a start besides the statement's checks (cluster/split-ddl-guard.ts splitStartBlockers). */
+  readonly startBlockers?: () => SplitBlocker[]
   readonly log: Logger
 }
 
 export class ClusterSplit {
+  /** The split whose start this node is deciding now (its decree is under way), else null. */
+  private deciding: SplitUnderWay | null = null
+
   constructor (private readonly d: ClusterSplitDeps) {}
+
+  /**
+   * The split this node is deciding the start of (not recorded yet), else null: a DDL statement
+   * it coordinates meanwhile is judged as if the split were recorded (split-ddl-guard.ts), since
+   * the decree may be chosen before that statement's catalog is installed.
+   */
+  starting (): SplitUnderWay | null {
+    return this.deciding
+  }
 
   /** ALTER CLUSTER SET shards = `requested` at the decider: the intent or a cancel decided, or a coded error. */
   async op (requested: number): Promise<StatementResult> {
@@ -42,7 +58,14 @@ export class ClusterSplit {
     const why = what.kind === 'start'
       ? `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${requested} under way (every holder of each parent derives its child; routing stays with ${l.shards} shards until every parent switched)`
       : `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${l.split?.to ?? '?'} cancelled (the children are dropped)`
-    const { result, adopted } = await this.d.decide(what.layout, why)
+    if (what.kind === 'start') {
+      const blockers = this.d.startBlockers?.() ?? []
+      if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
+    }
+    this.deciding = what.kind === 'start' ? { shards: l.shards, to: requested } : null
+    let decided
+    try { decided = await this.d.decide(what.layout, why) } finally { this.deciding = null }
+    const { result, adopted } = decided
     const epoch = what.layout.epoch
     const command = `ALTER CLUSTER SET shards = ${requested}`
     if (result.kind === 'undecided') {

@@ -44,6 +44,9 @@ import { checkShardCount, routedShardCount, wireShardCount } from '../cluster/sh
 import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
+import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
+import type { SplitBlocker } from '../cluster/shard-split'
+import { splitCatalogFacts } from '../exec/shard-split-statement'
 
 // The cluster I/O shell (DESIGN §6 "Placement", §7; issue 5): drives the sans-I/O gossip machine
 // (cluster/gossip) and catalog-sync machine (cluster/catalog-sync) with a timer and cluster RPC
@@ -280,6 +283,7 @@ export class ClusterShell implements ShardRouting {
       votersText: () => decreeVotersText(this.layout),
       holdersOf: p => this.splitHoldersOf(p),
       reports: () => this.splitReports(),
+      startBlockers: () => this.splitStartBlockers(),
       log: d.log
     })
   }
@@ -290,6 +294,27 @@ export class ClusterShell implements ShardRouting {
   /** The nodes holding a copy of split parent `parent`: the first N of its preference list (N = 1 for a single copy). */
   splitHoldersOf (parent: ShardId): NodeId[] {
     return (this.prefs[parent] ?? []).slice(0, Math.max(1, this.mode1Replicas()))
+  }
+
+  /**
+   * What this node, deciding a split's start, sees in the way besides the statement's checks
+   * (exec/shard-split-statement.ts): a DDL statement it is coordinating now (its catalog, not yet
+   * installed, may change the copies Mode 1 keeps: cluster/split-ddl-guard.ts), and its Mode 1
+   * groups whose voters, committed or not, are not the placement's first N yet (a raised or
+   * lowered replication_factor still being carried out). Only the shards this node holds are seen.
+   */
+  private splitStartBlockers (): SplitBlocker[] {
+    const n = this.mode1Replicas()
+    const changing = n <= 1
+      ? []
+      : shardIds(this.prefs.length).filter(p => {
+        const target = this.prefs[p]!.slice(0, n)
+        // Only a shard this node holds a copy of: for another, votersOf answers what its log said
+        // last when it held one (before a move), which is no pending change.
+        if (!target.includes(this.selfId)) return false
+        return shardMoving(target, this.countedVoters(p)) || shardMoving(target, this.countedVoters(p, true))
+      })
+    return splitStartBlockers({ ddlRunning: this.sync.coordinating, votersChanging: changing })
   }
 
   /** Every member's split reports as gossip carries them (this node's own included). */
@@ -1096,7 +1121,12 @@ export class ClusterShell implements ShardRouting {
   }
 
   private sendPing (to: GossipTarget, msg: GossipPing): void {
-    this.d.rpc.call(this.resolve(to), 'GOSSIP_SYNC', msg, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }).then(ack => {
+    void this.exchange(to, msg)
+  }
+
+  /** One gossip exchange: the ping sent, its ack taken in; settles when it is (never rejects). */
+  private async exchange (to: GossipTarget, msg: GossipPing): Promise<void> {
+    await this.d.rpc.call(this.resolve(to), 'GOSSIP_SYNC', msg, { timeoutMs: GOSSIP_CALL_TIMEOUT_MS, idempotent: true }).then(ack => {
       if (ack === null) return
       if (!this.observeGossipHlc(ack.hlc, ack.from)) return
       this.stateCache = null
@@ -1106,6 +1136,26 @@ export class ClusterShell implements ShardRouting {
       this.d.log.debug({ to, err: isScratchBirdError(e) ? e.code : messageOf(e) }, 'gossip exchange failed')
     })
   }
+
+  /**
+   * Exchanges layouts with `peer` now (a gossip ping outside the rounds, awaited): a statement a
+   * peer refused for its shard count (SB_SHARD_COUNT_STALE) learns the newer layout — or hands
+   * ours to the peer — without waiting for gossip to pick that peer (exec/shard-count-retry.ts).
+   * A layout whose new shards are not open here yet is adopted at the next offer (adoptLayout).
+   */
+  async syncLayoutWith (peer: NodeId): Promise<void> {
+    // Statements refused together by one peer share one exchange.
+    const running = this.layoutSyncs.get(peer)
+    if (running !== undefined) return await running
+    const out = this.machine.pingTo(peer, this.d.clock.monotonic())
+    const done = Promise.all(out.map(async o => { if (o.type === 'send' && o.msg.type === 'ping') await this.exchange(o.to, { ...o.msg, hlc: encodeHlc(this.d.hlc) }) }))
+      .then(() => {}).finally(() => this.layoutSyncs.delete(peer))
+    this.layoutSyncs.set(peer, done)
+    await done
+  }
+
+  /** syncLayoutWith's exchanges in flight, per peer. */
+  private readonly layoutSyncs = new Map<NodeId, Promise<void>>()
 
   // Lines as in the seed's "Example Log Entries": joins at INFO, node failures at ERROR (the seed's
   // level for them), suspicion at WARNING.
@@ -1157,9 +1207,17 @@ export class ClusterShell implements ShardRouting {
     }
   }
 
-  /** Refuses tables whose replication the cluster cannot provide (cluster/catalog-sync/providable.ts). */
-  checkProvidable (c: Catalog): void {
+  /**
+   * Refuses tables whose replication the cluster cannot provide (cluster/catalog-sync/providable.ts),
+   * and, while a split runs or is being decided here, a catalog change it depends on
+   * (cluster/split-ddl-guard.ts): checked on the coordinator as it builds the next version from `s`.
+   */
+  checkProvidable (c: Catalog, s?: DdlStatement): void {
     checkProvidable(c, this.ids.length)
+    const split = this.layout.split !== undefined ? { shards: this.layout.shards, to: this.layout.split.to } : this.split.starting()
+    const before = this.d.catalog()
+    const refused = splitDdlRefusal(split, splitCatalogFacts(before, this.ids.length), splitCatalogFacts(c, this.ids.length), s === undefined ? 'this DDL statement' : ddlLabel(s))
+    if (refused !== null) throw refused
   }
 
   /**
@@ -1358,4 +1416,11 @@ export class ClusterShell implements ShardRouting {
     this.ddlOps.delete(op)
     settle(p)
   }
+}
+
+/** A DDL statement as a refusal names it: its kind and the relation it names ("ALTER TABLE m"). */
+function ddlLabel (s: DdlStatement): string {
+  const kind = s.kind.split('_').join(' ').toUpperCase()
+  const name = s.kind === 'alter_table' || s.kind === 'create_index' ? s.table : 'name' in s && typeof s.name === 'string' ? s.name : null
+  return name === null ? kind : `${kind} ${name}`
 }

@@ -154,6 +154,7 @@ function clusterView (p: ExecParts): ClusterView {
     members: () => cluster?.members() ?? [{ nodeId: id, address: listenAddress(), datacenter, state: 'normal', heartbeatAgeMs: 0, clockOffsetMs: 0, shardReplicas: count.shards }],
     membershipOp: cluster === null ? undefined : async (s) => await cluster.membershipOp({ kind: s.op ?? 'drain', node: asNodeId(s.node), force: s.force === true }, formatStatement(s)),
     splitOp: cluster === null ? undefined : async (s) => await cluster.splitOp(s.shards, formatStatement(s)),
+    syncLayoutWith: cluster === null ? undefined : async (node) => await cluster.syncLayoutWith(node),
     awaitPrimaries,
     shardMap: () => (cluster?.shardMap() ?? shardIds(count.shards).map(s => ({ shard: s, preference: [id], replicas: [id], live: [id] })))
       .map(r => { const mode1 = replicationShard?.(r.shard); return mode1 === undefined ? r : { ...r, mode1 } })

@@ -1089,7 +1089,7 @@ export class ScratchBirdNode {
       // The cluster pushes a new catalog version to its peers before installing it here.
       runDdl: (s) => {
         let next: Catalog | null = null
-        const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c); next = c } }, s)
+        const result = applyDdl({ ...this.env!, setCatalog: (c) => { this.cluster!.checkProvidable(c, s); next = c } }, s)
         return { result, catalog: next }
       },
       onFatal: (reason) => this.onFatal(reason),

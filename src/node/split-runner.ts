@@ -25,6 +25,17 @@ import { childOf, deriveStep, endDerive, type DeriveDeps } from './split-derive'
 // its parent's fence lifted if its switch had begun;
 // when it drops it with the doubled count (the switch is done), the runner forgets its state —
 // the switch half owns the pins from the switch on.
+// LEFTOVERS: a node that was down (or whose runner had not seen the split yet) when the cancel was
+// decided never sees the split go in this process, and its derives' pins, progress and any fence
+// are on disk. So at each layout epoch without a split (once per epoch: at the first round of a
+// process, after a cancel, after each later change) the runner releases the log pin of every
+// parent of the current count it holds (SPLIT_PIN answers whether one was held: a read, nothing
+// written, when none is), ends the derive of one it released (child progress cleared, child
+// emptied), and lifts a fence of a split of the current count. A fence of that count with no
+// split in the layout is a cancelled split's: a voter of a parent applies its switch entry only
+// after every holder — each a voter — reported caught up, which it did only from a layout
+// recording the intent, and cluster.json keeps it across restarts; a split that went through has
+// a larger count (split-adopt.ts lifts those fences).
 
 /** Derive steps per parent per tick: bounded work, so a tick of many parents stays short. */
 export const SPLIT_STEPS_PER_TICK = 8
@@ -66,6 +77,8 @@ export class SplitRunner {
   private readonly parents = new Map<ShardId, ParentRun>()
   private running = false
   private timer: NodeJS.Timeout | null = null
+  /** The layout epoch whose leftovers were cleared (see LEFTOVERS); null: none yet in this process. */
+  private sweptEpoch: number | null = null
 
   constructor (private readonly d: SplitRunnerDeps) {}
 
@@ -99,12 +112,14 @@ export class SplitRunner {
     const l = this.d.layout()
     const was = this.split
     if (l.split === undefined) {
-      if (was === null) return
-      if (l.shards === was.shards) await this.cancel(was.shards)
-      else this.d.log.info({ shards: l.shards }, `split of ${was.shards} shards into ${was.to} done here: routing with ${l.shards} shards`)
-      this.parents.clear()
-      this.split = null
-      this.d.publish([])
+      if (was !== null) {
+        if (l.shards === was.shards) await this.cancel(was.shards)
+        else this.d.log.info({ shards: l.shards }, `split of ${was.shards} shards into ${was.to} done here: routing with ${l.shards} shards`)
+        this.parents.clear()
+        this.split = null
+        this.d.publish([])
+      }
+      if (this.sweptEpoch !== l.epoch) await this.clearLeftovers(l.shards, l.epoch)
       return
     }
     if (was === null || was.shards !== l.shards || was.to !== l.split.to) {
@@ -191,6 +206,37 @@ export class SplitRunner {
     await endDerive(this.d.derive, parent, n)
     await this.d.derive.workers.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
     Object.assign(st, { phase: 'copying', rowsCopied: 0, lagEntries: 0, ready: true })
+  }
+
+  /**
+   * LEFTOVERS (see the top) of a split of `n` shards cancelled while this runner did not follow it:
+   * for every parent held here, its log pin released and, when one was held, the derive ended and
+   * the child emptied; a fence of a split of `n` lifted. Recorded as done for `epoch` only when
+   * every parent was handled (a failure is retried at the next round).
+   */
+  private async clearLeftovers (n: number, epoch: number): Promise<void> {
+    let failed = false
+    for (let p = 0; p < n; p++) {
+      const parent = p as ShardId
+      if (!this.d.holdersOf(parent).includes(this.d.selfId)) continue
+      try {
+        const w = this.d.derive.workers
+        const { pin } = await w.request('SPLIT_PIN', { shard: parent, pin: false })
+        const { fence } = await w.request('SPLIT_FENCE', { shard: parent, lift: null })
+        if (pin === null && fence?.shards !== n) continue
+        if (pin !== null) {
+          await endDerive(this.d.derive, parent, n)
+          await w.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
+        }
+        if (fence?.shards === n) await w.request('SPLIT_FENCE', { shard: parent, lift: n })
+        this.d.log.info({ shard: parent }, `split: shard ${parent} kept ${pin !== null ? `the log pin of a derive of shard ${parent + n}` : ''}${pin !== null && fence?.shards === n ? ' and ' : ''}${fence?.shards === n ? `the fence of a switch into ${2 * n} shards` : ''} from a split cancelled while this node did not follow it; released (the layout of epoch ${epoch} splits nothing)`)
+      } catch (e) {
+        failed = true
+        this.d.log.warn({ shard: parent, err: describe(e) }, `split: what a cancelled split left on shard ${parent} could not be cleared yet (retried at the next round): ${messageOf(e)}`)
+      }
+      await yieldLoop()
+    }
+    if (!failed) this.sweptEpoch = epoch
   }
 
   /** A cancel: every derive of this node ended (pin released) and its child emptied. */

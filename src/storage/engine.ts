@@ -1196,10 +1196,10 @@ export class ShardEngine {
   }
 
   /** Pin this (parent) shard's log after its last applied LSN and answer it with whether the log
-   *  was cut back since, or release the pin (null) (split-pin.ts). */
+   *  was cut back since, or release the pin, answering the one released (null: none) (split-pin.ts). */
   async splitPin (pin: boolean): Promise<SplitPin | null> {
     this.checkOpen()
-    if (!pin) { await unpinSplitLog(this.repl); return null }
+    if (!pin) return await unpinSplitLog(this.repl)
     return await pinSplitLog(this.repl)
   }
 

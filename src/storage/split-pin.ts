@@ -40,9 +40,19 @@ export function pinSplitLog (h: Pick<ReplicaHost, 'kv' | 'st' | 'exclusive' | 'd
   })
 }
 
-/** Release the pin (no-op when none is held). */
-export function unpinSplitLog (h: Pick<ReplicaHost, 'kv' | 'exclusive' | 'durability'>): Promise<void> {
-  return h.exclusive(async () => { await h.kv.batch([{ type: 'del', key: SPLIT_PIN_META }, { type: 'del', key: SPLIT_CUT_META }], { sync: h.durability === 'sync' }) })
+/**
+ * Release the pin; answers the pin released (null: none was held, and nothing is written). The
+ * answer lets a node that missed a split's cancel tell a left-over derive from none
+ * (node/split-runner.ts leftovers) without taking a pin to find out.
+ */
+export function unpinSplitLog (h: Pick<ReplicaHost, 'kv' | 'exclusive' | 'durability'>): Promise<SplitPin | null> {
+  return h.exclusive(async () => {
+    const held = await splitPinFrom(h.kv)
+    if (held === undefined) return null
+    const cut = await h.kv.get(SPLIT_CUT_META) !== undefined
+    await h.kv.batch([{ type: 'del', key: SPLIT_PIN_META }, { type: 'del', key: SPLIT_CUT_META }], { sync: h.durability === 'sync' })
+    return { l0: held - 1n, cut }
+  })
 }
 
 /** The op a batch cutting the log back adds (CUT), when a pin is held. */

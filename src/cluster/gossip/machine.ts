@@ -324,6 +324,18 @@ export class GossipMachine {
   }
 
   /** Peer processes refused for announcing another cluster layout (not members: never routed to). */
+  /**
+   * A ping to peer `id` now, outside the rounds (empty: halted, or `id` unknown): a coordinator
+   * whose request a peer refused for its shard count exchanges layouts with that peer at once
+   * (exec/shard-count-retry.ts) — the ping carries this node's layout, the ack the peer's, and
+   * whichever is newer is adopted by the other as from any round.
+   */
+  pingTo (id: NodeId, nowMs: number): GossipOutput[] {
+    const peer = this.peers.get(id)
+    if (this.halted || peer === undefined || id === this.me.nodeId) return []
+    return [{ type: 'send', to: { nodeId: id, address: peer.rec.address }, msg: this.ping(nowMs) }]
+  }
+
   /** The membership epoch `id` last announced in a message it sent (undefined: none seen since this process started). */
   peerEpoch (id: NodeId): number | undefined {
     return this.epochs.get(id)

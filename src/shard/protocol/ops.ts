@@ -63,7 +63,7 @@ export const SHARD_OPS = {
   SHARD_OPEN: { code: 66, synopsis: 'open shard replica s on this worker while the node runs (a split\'s new shards, cluster/shard-split.ts): its LevelDB under <data_dir>/shards/<s>, created empty when absent; answers whether it was opened now (false: it was open already)', local: true },
   // Shard split, COPY (cluster/shard-split.ts "2. COPY"), codes 67-70: a replica of parent s derives child s + n from its own copy.
   SPLIT_SCAN: { code: 71, synopsis: 'VERSION_SCAN of this node\'s own copy of a shard whatever its role (a Mode 1 replica reads its applied state: the derive\'s log tail fixes what a page missed), each row with its xid', local: true },
-  SPLIT_PIN: { code: 72, synopsis: 'pin a parent shard\'s commit log after its last applied LSN L0 (truncation keeps L0 + 1 on, across restarts: storage/split-pin.ts), answering L0; or release the pin', local: true },
+  SPLIT_PIN: { code: 72, synopsis: 'pin a parent shard\'s commit log after its last applied LSN L0 (truncation keeps L0 + 1 on, across restarts: storage/split-pin.ts), answering L0; or release the pin, answering the one released', local: true },
   SPLIT_DERIVE_APPLY: { code: 73, synopsis: 'apply derived entries (source xid, commit HLC, child-side upserts and deletes-if-present) to a child shard with its derive progress in one batch, not logged; re-delivery is a no-op (storage/split-derive.ts)', local: true },
   SPLIT_DERIVE_STATE: { code: 74, synopsis: 'a child shard\'s derive progress (parent, L0, LSN applied through, base-copy resume point), optionally cleared', local: true },
   // Shard split, SWITCH (cluster/shard-split.ts "3. SWITCH"; storage/split-switch.ts).

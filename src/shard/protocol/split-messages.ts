@@ -31,7 +31,7 @@ export interface SplitRequests {
 
 export interface SplitReplies {
   SPLIT_SCAN: { rows: SplitScanRow[] }
-  /** The pin held (L0, and whether the log was cut back since: storage/split-pin.ts), null when released. */
+  /** The pin held (L0, and whether the log was cut back since: storage/split-pin.ts); on a release the pin released (null: none was held). */
   SPLIT_PIN: { pin: SplitPin | null }
   SPLIT_DERIVE_APPLY: DeriveApplyReport
   SPLIT_DERIVE_STATE: { progress: DeriveProgress | null }

@@ -57,6 +57,23 @@ describe('gossip and the cluster layout', () => {
     expect(m.refusedPeers()).toEqual([])
   })
 
+  it('pingTo: one exchange with a named peer outside the rounds hands each side the other\'s layout (a coordinator refused for its shard count)', () => {
+    const behind = machine(asNodeId(1))
+    const ahead = machine(asNodeId(2), { ...LAYOUT, shards: 32, epoch: 3, splitFrom: [16], placementShards: 16 })
+    // Not known yet: nothing to send.
+    expect(behind.pingTo(asNodeId(2), 0)).toEqual([])
+    behind.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3)), rec(asNodeId(2))], LAYOUT), 0)
+    expect(behind.pingTo(asNodeId(1), 0)).toEqual([])
+    const out = behind.pingTo(asNodeId(2), 5)
+    expect(out).toHaveLength(1)
+    expect(out[0]).toMatchObject({ type: 'send', to: { nodeId: 2, address: addr(2) }, msg: { type: 'ping', layout: LAYOUT } })
+    // The peer ahead sees an older layout (no event) and answers with its own; the one behind takes it as newer.
+    const atPeer = ahead.receive(addr(1), (out[0] as { msg: GossipMessage }).msg, 6)
+    expect(events(atPeer).filter(e => e.type.startsWith('layout'))).toEqual([])
+    const ack = sends(atPeer).find(m => m.type === 'ack')!
+    expect(events(behind.receive(addr(2), ack, 7)).filter(e => e.type.startsWith('layout'))).toMatchObject([{ type: 'layout-newer', nodeId: 2, layout: { shards: 32, epoch: 3 } }])
+  })
+
   it('refuses a peer with another shard count: nothing merged, still joining, an event naming both values, an ack with our record only', () => {
     const m = machine(asNodeId(1))
     const out = m.receive(addr(3), ping(asNodeId(3), [rec(asNodeId(3)), rec(asNodeId(2))], { ...LAYOUT, shards: 8 }), 10)

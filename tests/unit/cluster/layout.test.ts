@@ -131,4 +131,12 @@ describe('split history (splitFrom)', () => {
     expect(keepSplitHistory(L({ shards: 16 }), L({ shards: 32, epoch: 4 })).splitFrom).toEqual([16])
     expect(keepSplitHistory(L(), fromGossip)).toBe(fromGossip)
   })
+
+  it('a layout that carries a history of its own is merged with ours: the end of a second split records both counts', () => {
+    // The decider's layout ending 32 → 64 is a copy of the intent's, whose history is [16].
+    const after32 = L({ shards: 32, epoch: 3, splitFrom: [16], placementShards: 16 })
+    expect(keepSplitHistory(after32, L({ shards: 64, epoch: 5, splitFrom: [16], placementShards: 16 })).splitFrom).toEqual([16, 32])
+    // Nothing is lost from either side, and a layout of the same count keeps the union.
+    expect(keepSplitHistory(L({ shards: 64, splitFrom: [16, 32] }), L({ shards: 64, epoch: 6, splitFrom: [16] })).splitFrom).toEqual([16, 32])
+  })
 })

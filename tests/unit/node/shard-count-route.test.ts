@@ -95,6 +95,24 @@ describe('a coordinator still routing by 4 shards, its peer at 8', () => {
     expect(rows.map(r => r[0]).sort()).toEqual([...KEYS].sort())
   })
 
+  it('gossip never brings the newer layout: at the first refusal the coordinator exchanges layouts with the refusing peer, learns 8 and re-routes at once', async () => {
+    const s = await setup(false)
+    await s.sql('CREATE TABLE t (k TEXT PRIMARY KEY, v INT)')
+    // node/cluster.ts syncLayoutWith: a gossip ping to that peer, whose ack carries its layout (adopted here).
+    const synced: number[] = []
+    const env = s.node.env as { syncLayoutWith?: (node: any) => Promise<void> }
+    env.syncLayoutWith = async (node) => { synced.push(node); s.adopt() }
+    let paused = 0
+    const timed = s.node.env as { statementTimer?: (ms: number, fire: () => void) => () => void }
+    timed.statementTimer = (_ms, fire) => { paused++; setImmediate(fire); return () => {} }
+    await s.sql("INSERT INTO t (k, v) VALUES ('a', 1)")
+    expect(s.refusals).toEqual(['AUTOCOMMIT@4'])
+    expect(synced).toEqual([PEER])
+    expect(paused).toBe(0)
+    expect(s.coord.shards).toBe(8)
+    expect((await s.sql("SELECT v FROM t WHERE k = 'a'"))[0]!.rows).toEqual([[1]])
+  })
+
   it('inside a transaction the refused statement fails with the coded error and nothing is written; the coordinator does not retry it', async () => {
     const s = await setup(false)
     await s.sql('CREATE TABLE t (k TEXT PRIMARY KEY, v INT)')

@@ -212,6 +212,38 @@ describe('the split runner on one node', () => {
     expect((await w.request('REPL_STATE_GET', { shard: asShardId(0) })).firstAvailableLsn).toBe(lastLsn + 1n)
   })
 
+  it('a node down during a cancel: back with the cancelled layout, its runner releases the parent\'s log pin, empties the child and lifts the fence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-splitrun-'))
+    let w = await node(SELF, dir)
+    const q = [keysIn(0, 12, 'd0-'), keysIn(2, 12, 'd2-')]
+    for (let i = 0; i < 12; i++) await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![i]!, 'a'), putUser(q[1]![i]!, 'b')], commitHlc: nextHlc() })
+    const h = harness(w, p => p === 0 ? [SELF] : [])
+    await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
+    expect((await versions(w, asShardId(2))).length).toBe(12)
+    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2 })).lsn).not.toBeNull()
+    // The node goes down; the cluster cancels the split meanwhile; it starts again with the
+    // cancelled layout (learnt from gossip before its runner's first round).
+    h.runner.stop()
+    await w.stop()
+    started = started.filter(x => x !== w)
+    w = await node(SELF, dir)
+    const back = harness(w, p => p === 0 ? [SELF] : [])
+    back.setLayout({ cluster: 't', shards: 2, epoch: 3, members: [SELF, OTHER] })
+    await back.runner.tick()
+    expect((await w.request('SPLIT_FENCE', { shard: asShardId(0), lift: null })).fence).toBeNull()
+    await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![0]!, 'after the cancel')], commitHlc: nextHlc() })
+    await w.openShard(asShardId(2))
+    expect(await versions(w, asShardId(2))).toEqual([])
+    expect((await w.request('SPLIT_DERIVE_STATE', { shard: asShardId(2), clear: false })).progress).toBeNull()
+    // The pin is gone (nothing left to release), so a truncation of the whole log goes through.
+    const { lastLsn } = await w.request('REPL_STATE_GET', { shard: asShardId(0) })
+    await w.request('SWEEP', { shard: asShardId(0), horizonHlc: nextHlc(), purgeTombstonesOf: [], commitLog: [{ name: 'test', fromLsn: lastLsn + 1n }] })
+    expect((await w.request('REPL_STATE_GET', { shard: asShardId(0) })).firstAvailableLsn).toBe(lastLsn + 1n)
+    expect((await w.request('SPLIT_PIN', { shard: asShardId(0), pin: false })).pin).toBeNull()
+    // A parent that never derived is left alone: no child engine is opened for it.
+    expect(w.serves(asShardId(3))).toBe(false)
+  })
+
   it('a derive whose log was cut back under it starts again from empty; a restarted runner resumes from the child\'s progress', async () => {
     const p = await node(asNodeId(5))
     const dir = mkdtempSync(join(tmpdir(), 'sb-splitrun-'))
