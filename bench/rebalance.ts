@@ -19,8 +19,12 @@
 // Also printed (the ack timeline, so a low ratio says where the writes went): per window, the
 // longest gap between two acknowledgements, the number of gaps ≥ STALL_MS (stalls: an election, a
 // hand-over, a writer held), the INSERT latency p50/p99 and the failed INSERTs by code.
-// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log is copied there before the
-// cluster stops (the timeline of elections and hand-overs behind a stall).
+// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log and scratchbird.log are copied
+// there before the cluster stops (the timeline of elections and hand-overs behind a stall), with
+// each node's metrics (n<id>-metrics.txt) and acks.json (every ack's time and latency, and the
+// phase marks: baseline, join, ready, admitted, settled). SB_BENCH_NODE_ARGS (bench/lib/cluster.ts)
+// passes node flags, e.g. --cpu-prof; /work/shared/perf/rebalance-move-profile.md says how the move
+// was profiled.
 //
 //   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
 import { copyFileSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
