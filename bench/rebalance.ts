@@ -5,18 +5,29 @@
 // placement now gives it by snapshot bootstrap.
 // Figures, in one run: the data moved (keys and bytes the sources' snapshot streams sent, from
 // their replication.log "bootstrap … done" lines) per second of the move, and the write load's
-// throughput during the move (first bootstrap started → every shard settled on its new
-// placement) against the same load's throughput just before node 4 was started (the baseline;
-// goal ≥ 0.7). Not a test: every acknowledged row is counted afterwards and a shortfall fails it.
+// throughput during the move against the same load's throughput just before node 4 was started
+// (the baseline; goal ≥ 0.7). Not a test: every acknowledged row is counted afterwards and a
+// shortfall fails it.
+// The move's window runs from node 4's admission (the admitting node's "Cluster layout:
+// membership epoch …" line: every group gains its new replica then) to every shard settled (the
+// old replicas released) — not from the first "bootstrap … starts" line, which a source writes
+// only once its first chunk is installed (the snapshot read, the transfer and the install of that
+// chunk fell outside the window). The settle check (SHOW SHARD MAP on every node every
+// SETTLE_POLL_MS) also runs through the baseline, so both windows carry the same observer cost.
+// Node 4's start (join → ready, before its admission) is reported apart: it is not the move.
 //
 // Also printed (the ack timeline, so a low ratio says where the writes went): per window, the
 // longest gap between two acknowledgements, the number of gaps ≥ STALL_MS (stalls: an election, a
 // hand-over, a writer held), the INSERT latency p50/p99 and the failed INSERTs by code.
-// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log is copied there before the
-// cluster stops (the timeline of elections and hand-overs behind a stall).
+// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log and scratchbird.log are copied
+// there before the cluster stops (the timeline of elections and hand-overs behind a stall), with
+// each node's metrics (n<id>-metrics.txt) and acks.json (every ack's time and latency, and the
+// phase marks: baseline, join, ready, admitted, settled). SB_BENCH_NODE_ARGS (bench/lib/cluster.ts)
+// passes node flags, e.g. --cpu-prof; /work/shared/perf/rebalance-move-profile.md says how the move
+// was profiled.
 //
 //   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
-import { copyFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs'
+import { copyFileSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
 import { benchArgs, sql } from './lib/http'
@@ -32,6 +43,8 @@ const PAYLOAD = 'r'.repeat(128)
 const MOVE_TIMEOUT_MS = 15 * 60_000
 /** A gap between two acknowledgements at least this long counts as a stall (the load keeps 6 INSERTs in flight: at ~40/s a gap is ~25 ms). */
 const STALL_MS = 500
+/** How often the settle check polls SHOW SHARD MAP on every node (also during the baseline). */
+const SETTLE_POLL_MS = 250
 
 const cluster = await startBenchCluster(4, { storage: { shards: SHARDS }, replication: { election_timeout_ms: 2000, heartbeat_ms: 200 } }, { join: 1 })
 const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode]
@@ -116,6 +129,19 @@ async function settled (): Promise<boolean> {
   return [...led.values()].some(s => /(^|,)4:/.test(s))
 }
 
+/** Date.now() of node 4's admission: the earliest "membership epoch … admitted" line in the nodes' main logs (NaN: none found). */
+function admittedAt (): number {
+  let at = Infinity
+  for (const id of [1, 2, 3]) {
+    const file = join(cluster.dataDir(id), 'logs', 'scratchbird.log')
+    if (!existsSync(file)) continue
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (/Cluster layout: membership epoch \d+[^"]*node 4 at [^"]* admitted/.test(line)) at = Math.min(at, Number(/"time":(\d+)/.exec(line)?.[1]))
+    }
+  }
+  return Number.isFinite(at) ? at : NaN
+}
+
 /** The snapshot streams' totals and span, from the sources' replication.log: keys, bytes, first start and last end (ms since the epoch). */
 function streamed (): { keys: number, bytes: number, shards: number, start: number, end: number } {
   let keys = 0; let bytes = 0; let shards = 0; let start = Infinity; let end = -Infinity
@@ -155,14 +181,20 @@ try {
   load = writeLoad(ROWS)
   await new Promise(resolve => setTimeout(resolve, args.warmup * 1000))
   const baseFrom = Date.now()
-  await new Promise(resolve => setTimeout(resolve, args.duration * 1000))
+  // The same observer as during the move: settled() every SETTLE_POLL_MS (it answers false here).
+  while (Date.now() - baseFrom < args.duration * 1000) {
+    await settled()
+    await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
+  }
   const baseTo = Date.now()
 
+  const joinAt = Date.now()
   await cluster.join(4)
+  const readyAt = Date.now()
   const deadline = performance.now() + MOVE_TIMEOUT_MS
   while (!(await settled())) {
     if (performance.now() > deadline) throw new Error(`the shards did not settle on their new placement within ${MOVE_TIMEOUT_MS / 1000} s`)
-    await new Promise(resolve => setTimeout(resolve, 250))
+    await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
   }
   const settledAt = Date.now()
   await load.stop()
@@ -172,11 +204,20 @@ try {
       const file = join(cluster.dataDir(id), 'logs', 'replication.log')
       mkdirSync(keep, { recursive: true })
       if (existsSync(file)) copyFileSync(file, join(keep, `n${id}-replication.log`))
+      const main = join(cluster.dataDir(id), 'logs', 'scratchbird.log')
+      if (existsSync(main)) copyFileSync(main, join(keep, `n${id}-scratchbird.log`))
     }
+  }
+  const admitted = admittedAt()
+  if (keep !== undefined && keep !== '') {
+    // The ack times and phase marks (for a finer timeline than the note's), and each node's metrics.
+    writeFileSync(join(keep, 'acks.json'), JSON.stringify({ acks: load.acks, latencies: load.latencies, baseFrom, baseTo, joinAt, readyAt, admitted, settledAt }))
+    for (const n of cluster.nodes) writeFileSync(join(keep, `n${n.id}-metrics.txt`), await (await fetch(`http://${n.metricsListen}/metrics`)).text())
   }
   const s = streamed()
   if (s.shards === 0) throw new Error('no bootstrap to node 4 found in the replication logs')
-  const moveFrom = s.start
+  if (Number.isNaN(admitted)) throw new Error('no admission of node 4 found in the main logs of nodes 1–3')
+  const moveFrom = admitted
   const moveTo = Math.max(s.end, settledAt)
   const moveS = (moveTo - moveFrom) / 1000
   const during = rate(load.acks, moveFrom, moveTo)
@@ -186,8 +227,8 @@ try {
   const acked = ROWS + load.acks.length
   const count = Number((await sql(n1, 'SELECT count(*) FROM t')).rows[0]![0])
   const errors = [...load.errors].map(([c, n]) => `${c} ×${n}`).join(', ') || 'none'
-  const note = `${ROWS} rows of ~${PAYLOAD.length + 8} bytes in a primary_replica table N=2 on ${SHARDS} shards, 3 → 4 nodes; ${s.shards} shard replicas bootstrapped on node 4 (${s.keys} keys, ${(s.bytes / 1e6).toFixed(2)} MB) in ${moveS.toFixed(1)} s (first snapshot stream → every shard settled); ` +
-    `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started; failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
+  const note = `${ROWS} rows of ~${PAYLOAD.length + 8} bytes in a primary_replica table N=2 on ${SHARDS} shards, 3 → 4 nodes; ${s.shards} shard replicas bootstrapped on node 4 (${s.keys} keys, ${(s.bytes / 1e6).toFixed(2)} MB) in ${moveS.toFixed(1)} s (admission → every shard settled; the first source logged its first chunk installed ${((s.start - moveFrom) / 1000).toFixed(1)} s after admission); ` +
+    `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started (${rate(load.acks, joinAt, readyAt).toFixed(1)}/s while node 4 started, ${((readyAt - joinAt) / 1000).toFixed(1)} s, not counted); failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
     `ack timeline before: ${timeline(load, baseFrom, baseTo)}; during (${new Date(moveFrom).toISOString()} on): ${timeline(load, moveFrom, moveTo)}; ` +
     clusterMachineNote(4, 'Mode 1 N=2', cluster.durability)
   // value = throughput during the move / before it; baseline = the goal (ratio ≥ 1 meets it).

@@ -111,6 +111,30 @@ export class CodecReader extends ByteSource {
     return this.bytes(n)
   }
 
+  /**
+   * `n` (key, value) pairs of length-prefixed bytes, every one a view into ONE copy of the bytes
+   * they span (still never a view of the caller's body). A snapshot chunk holds hundreds of
+   * entries: a copy each (blob) was two ArrayBuffers per entry to allocate and collect, on the
+   * decoding thread and the GC's — for a node joining, on every chunk it installs while client
+   * writes share its cores (issue 20 item 3). The views keep that copy alive together: a caller
+   * retaining one key for long copies it.
+   */
+  blobPairs (n: number): Array<{ key: Uint8Array, value: Uint8Array }> {
+    const start = this.pos
+    const at: number[] = []
+    for (let i = 0; i < 2 * n; i++) {
+      const len = this.varint()
+      if (len > this.left) throw this.malformed(`length ${len} runs past the end`)
+      at.push(this.need(len), len)
+    }
+    // Uint8Array's slice, a copy (a Buffer's slice is a view of the body).
+    const copy = new Uint8Array(this.buf.buffer, this.buf.byteOffset + start, this.pos - start).slice()
+    const view = (i: number): Uint8Array => copy.subarray(at[i]! - start, at[i]! - start + at[i + 1]!)
+    const out: Array<{ key: Uint8Array, value: Uint8Array }> = []
+    for (let i = 0; i < n; i++) out.push({ key: view(4 * i), value: view(4 * i + 2) })
+    return out
+  }
+
   str (): string {
     const b = this.blob()
     try {

@@ -851,14 +851,17 @@ export class ClusterShell implements ShardRouting {
 
   placedOwner (shard: ShardId): NodeId { return this.prefs[shard]![0]! }
 
-  ownerOf (shard: ShardId): NodeId | null {
+  ownerOf (shard: ShardId, servedBy: NodeId | 0 = 0): NodeId | null {
     const alive = routable(this.states(), this.selfId)
+    // The primary this node's own group knows, else the node that answered last (ShardRouter).
+    const known = this.d.primaryOf?.(shard) ?? 0
+    const primary = known !== 0 ? known : servedBy
     // A single copy moving: its group's primary when this node knows it, else the old owner — the
     // only node holding the rows until it hands over; after that it refuses naming the new one
     // (SB_NOT_PRIMARY, retried there). Never the new owner before it leads: it may lack rows.
     const move = this.singleCopyMove(shard)
-    if (move !== null) return shardOwner([move.before], alive, 2, this.d.primaryOf?.(shard) ?? 0)
-    return shardOwner(this.prefs[shard]!, alive, this.mode1Replicas(), this.d.primaryOf?.(shard) ?? 0)
+    if (move !== null) return shardOwner([move.before], alive, 2, primary)
+    return shardOwner(this.prefs[shard]!, alive, this.mode1Replicas(), primary)
   }
 
   /**

@@ -26,8 +26,12 @@ export interface RawShardRequester {
 
 export interface ShardRouting {
   readonly selfId: NodeId
-  /** The node serving `shard` now, or null when none can (its owner is down). */
-  ownerOf (shard: ShardId): NodeId | null
+  /**
+   * The node serving `shard` now, or null when none can (its owner is down). `servedBy`: the node
+   * that last answered this shard's requests here (ShardRouter's memory), taken as its Mode 1
+   * primary when this node knows none itself (0: none).
+   */
+  ownerOf (shard: ShardId, servedBy?: NodeId | 0): NodeId | null
   /** Sends an encoded shard request, routed by `routedBy` shards (absent: the live count), to node `nodeId`; resolves with the encoded reply. */
   forward (nodeId: NodeId, op: ShardOpName, shard: ShardId, payload: Uint8Array, timeoutMs?: number, routedBy?: number): Promise<Uint8Array>
   /** The shard count this node runs with now (cluster/shard-count.ts); absent: fixed (no split), nothing compared. */
@@ -55,10 +59,27 @@ function notPrimaryRedirect (e: unknown, asked: NodeId): NodeId | null {
   return isNodeId(p) && p !== asked ? p : null
 }
 
+/**
+ * Ops whose answer shows the node a Mode 1 shard's primary (a replica refuses them with
+ * SB_NOT_PRIMARY: node/replication/replicated-workers.ts): only their answers are remembered as
+ * where the shard is served (ShardRouter.servedBy). Ops any replica answers (STATS …) are not.
+ */
+const PRIMARY_ANSWERED: ReadonlySet<ShardOpName> = new Set<ShardOpName>(['BEGIN', 'WRITE', 'WRITE_READ', 'MODIFY_ROW', 'COMMIT', 'AUTOCOMMIT'])
+
 /** This node's workers, and whether its own replica of a shard may answer a read_from = replica read (Mode 1). */
 export type LocalShards = ShardRequester & RawShardRequester & { servesReplicaRead?: (shard: ShardId) => boolean }
 
 export class ShardRouter implements ShardRequester {
+  /**
+   * Per shard, the node that last answered a request sent to the shard's owner — its Mode 1
+   * primary then. A node outside a shard's group knows no primary of its own and would route by
+   * the placement's first node, which after a membership change may be a new replica still
+   * bootstrapping (it knows no primary either: the client got SB_NOT_PRIMARY, issue 20 item 3)
+   * or a voter that is not the primary (one more hop for every request). Forgotten when that node
+   * fails a request; a refusal naming the primary replaces it.
+   */
+  private readonly servedBy = new Map<ShardId, NodeId>()
+
   /** `tracer`: tracing on (issue 18 item 8) — every request of a traced statement is a span naming where it went. */
   constructor (private readonly local: LocalShards, private readonly routing: ShardRouting, private readonly tracer: TracePort | null = null) {}
 
@@ -81,7 +102,8 @@ export class ShardRouter implements ShardRequester {
       const scanned = await this.scan(req as ShardRequests['QUERY'], routedBy)
       if (scanned !== undefined) return scanned as ShardReplies[K]
     }
-    const owner = this.routing.ownerOf(req.shard)
+    const servedBy = this.servedBy.get(req.shard) ?? 0
+    const owner = this.routing.ownerOf(req.shard, servedBy)
     if (owner === null) {
       const placed = this.routing.placedOwner(req.shard)
       throw new ScratchBirdError('SB_SHARD_UNAVAILABLE', `shard ${req.shard} is unavailable: its owner, node ${placed}, is down`, { shard: req.shard, node: placed })
@@ -90,7 +112,18 @@ export class ShardRouter implements ShardRequester {
       const stale = this.routing.staleLocalRead?.(op, req) ?? null
       if (stale !== null) throw stale
     }
-    return await this.at(owner, op, req, routedBy)
+    try {
+      return await this.at(owner, op, req, routedBy)
+    } catch (e) {
+      // The node that served last no longer does (refused naming no primary, or unreachable):
+      // forget it; a refusal (nothing was applied) is asked once where the placement alone sends it.
+      const refused = isScratchBirdError(e, 'SB_NOT_PRIMARY')
+      if (owner !== servedBy || this.servedBy.get(req.shard) !== owner || !(refused || isScratchBirdError(e, 'SB_NODE_UNREACHABLE'))) throw e
+      this.servedBy.delete(req.shard)
+      const placed = refused ? this.routing.ownerOf(req.shard) : null
+      if (placed === null || placed === owner) throw e
+      return await this.at(placed, op, req, routedBy)
+    }
   }
 
   /** `op` on node `node` (this node's workers or a peer); a Mode 1 refusal naming the primary is retried there, once. */
@@ -101,16 +134,19 @@ export class ShardRouter implements ShardRequester {
   }
 
   private async atNode<K extends ShardOpName> (node: NodeId, op: K, req: ShardRequests[K], routedBy: number | undefined): Promise<ShardReplies[K]> {
+    let reply: ShardReplies[K]
     try {
-      if (node === this.routing.selfId) return await this.local.request(op, req)
-      return await this.remote(node, op, req, routedBy)
+      reply = node === this.routing.selfId ? await this.local.request(op, req) : await this.remote(node, op, req, routedBy)
     } catch (e) {
       // Mode 1: the node asked is not the shard's primary but knows which is — ask it, once.
       const primary = notPrimaryRedirect(e, node)
       if (primary === null) throw e
-      if (primary === this.routing.selfId) return await this.local.request(op, req)
-      return await this.remote(primary, op, req, routedBy)
+      reply = primary === this.routing.selfId ? await this.local.request(op, req) : await this.remote(primary, op, req, routedBy)
+      if (PRIMARY_ANSWERED.has(op)) this.servedBy.set(req.shard, primary)
+      return reply
     }
+    if (PRIMARY_ANSWERED.has(op)) this.servedBy.set(req.shard, node)
+    return reply
   }
 
   /**

@@ -241,8 +241,7 @@ const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_
   const done = r.bool()
   const n = r.count(2)
   if (n > MAX_SNAPSHOT_CHUNK_ENTRIES) throw r.malformed(`${n} snapshot entries in one chunk (at most ${MAX_SNAPSHOT_CHUNK_ENTRIES})`)
-  const entries: Array<{ key: Uint8Array, value: Uint8Array }> = []
-  for (let i = 0; i < n; i++) entries.push({ key: r.blob(), value: r.blob() })
+  const entries = r.blobPairs(n)
   const base = { shard, generation, from, snapshotId, lsn, snapshotGeneration, hlcHighWater, after, done, entries }
   if (version < 2) return base
   const voters = r.array(() => r.nodeId(), 2)

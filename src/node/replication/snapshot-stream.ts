@@ -40,6 +40,19 @@ const FIRST_BACKOFF_MS = 500
 const MAX_BACKOFF_MS = 8_000
 /** What one chunk leaves of an RPC body / ring message for its envelope. */
 const CHUNK_ENVELOPE_BYTES = 4096
+/**
+ * Keys and bytes one chunk holds at most (besides half storage.max_message_bytes). Each chunk is
+ * one request on a shard worker at both ends — the read on this node, the install (one batch,
+ * fsynced under node.durability sync) on the replica — and a worker serves nothing else
+ * meanwhile: here the client writes of every shard it holds, there the appends of the shards the
+ * new replica already acknowledges. A whole shard in one chunk (up to 10,000 keys, half a MiB by
+ * default) held both for tens of milliseconds on a loaded machine, and every write in flight
+ * behind it (issue 20 item 3: bench rebalance). Smaller chunks interleave with that work at the
+ * price of a round trip and an install batch each; they also let cluster.rebalance_rate_bytes_per_s
+ * pace within a shard, not only between shards.
+ */
+export const STREAM_CHUNK_KEYS = 512
+export const STREAM_CHUNK_BYTES = 64 * 1024
 
 export type StreamLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, details?: Record<string, unknown>) => void
 
@@ -157,7 +170,7 @@ export class SnapshotStreams {
   }
 
   private async run (shard: ShardId, to: NodeId, generation: number, key: string): Promise<StreamedSnapshot> {
-    const maxBytes = Math.max(1, Math.min(MAX_SNAPSHOT_CHUNK_BYTES, Math.floor(this.d.maxMessageBytes / 2) - CHUNK_ENVELOPE_BYTES))
+    const maxBytes = Math.max(1, Math.min(STREAM_CHUNK_BYTES, MAX_SNAPSHOT_CHUNK_BYTES, Math.floor(this.d.maxMessageBytes / 2) - CHUNK_ENVELOPE_BYTES))
     // Resumed only once the replica confirmed a chunk of it: a snapshot it never started would only
     // be older than a new one.
     const kept = this.resume.get(key)
@@ -172,7 +185,7 @@ export class SnapshotStreams {
     for (;;) {
       let chunk
       try {
-        chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: MAX_SNAPSHOT_CHUNK_KEYS, maxBytes, skipTables: this.d.skipTables?.() ?? null })
+        chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: Math.min(STREAM_CHUNK_KEYS, MAX_SNAPSHOT_CHUNK_KEYS), maxBytes, skipTables: this.d.skipTables?.() ?? null })
       } catch (e) {
         if (afterChunkFailure(e, point.snapshotId).action !== 'restart') throw e
         restart()

@@ -102,7 +102,8 @@ const readBoot = (r: CodecReader): BootstrapRecord => ({
 const writeTables = (w: CodecWriter, ids: readonly number[] | null | undefined): void => { w.opt(ids, ts => w.array(ts, t => w.u32(t))) }
 const readTables = (r: CodecReader): number[] | null => r.opt(() => r.array(() => r.u32(), 4)) ?? null
 const writeKv = (w: CodecWriter, e: SnapshotEntry): void => { w.blob(e.key); w.blob(e.value) }
-const readKv = (r: CodecReader): SnapshotEntry => ({ key: r.blob(), value: r.blob() })
+/** A snapshot chunk's entries: views into one copy of their bytes (CodecReader.blobPairs), not a copy each. */
+const readKvs = (r: CodecReader): SnapshotEntry[] => r.blobPairs(r.count(2))
 
 interface Identity { snapshotId: bigint, lsn: bigint, generation: bigint, hlcHighWater: bigint }
 const writeIdentity = (w: CodecWriter, v: Identity): void => { w.u64(v.snapshotId); w.u64(v.lsn); w.u64(v.generation); w.u64(v.hlcHighWater) }
@@ -136,11 +137,11 @@ export const REPL_BODIES: ReplBodies = {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.snapshotId); w.opt(v.after, k => w.blob(k)); w.uint(v.maxKeys); w.uint(v.maxBytes); writeTables(w, v.skipTables) },
       r => ({ shard: r.shard(), snapshotId: r.u64(), after: r.opt(() => r.blob()) ?? null, maxKeys: r.uint(), maxBytes: r.uint(), skipTables: readTables(r) })],
     rep: [(w, v) => { writeIdentity(w, v); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
-      r => ({ ...readIdentity(r), entries: r.array(() => readKv(r), 2), done: r.bool() })]
+      r => ({ ...readIdentity(r), entries: readKvs(r), done: r.bool() })]
   },
   REPL_SNAPSHOT_INSTALL: {
     req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))); writeTables(w, v.keepTables) },
-      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: r.array(() => readKv(r), 2), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null, keepTables: readTables(r) })],
+      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: readKvs(r), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null, keepTables: readTables(r) })],
     rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
       r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
   },

@@ -27,6 +27,24 @@ describe('codec toolkit', () => {
       }))
   })
 
+  it('blobPairs: (key, value) pairs as views into one copy of their bytes, not of the body; a length past the end is refused', () => {
+    const pairs = [{ key: Uint8Array.of(1, 2), value: Uint8Array.of(3) }, { key: Uint8Array.of(), value: Uint8Array.of(4, 5, 6) }]
+    const body = Buffer.from(write(w => { w.u8(9); for (const p of pairs) { w.blob(p.key); w.blob(p.value) } w.u8(7) }))
+    const r = reader(body)
+    expect(r.u8()).toBe(9)
+    const got = r.blobPairs(2)
+    expect(got.map(p => [[...p.key], [...p.value]])).toEqual(pairs.map(p => [[...p.key], [...p.value]]))
+    expect(r.u8()).toBe(7)
+    r.finish()
+    expect(new Set(got.flatMap(p => [p.key.buffer, p.value.buffer])).size).toBe(1)
+    expect(got[0]!.key.buffer).not.toBe(body.buffer)
+    expect(Buffer.isBuffer(got[0]!.key)).toBe(false)
+    body[2] = 0xee // the caller's body changes: the decoded bytes do not
+    expect([...got[0]!.key]).toEqual([1, 2])
+    expect(code(() => reader([2, 1, 2, 5, 1]).blobPairs(1))).toBe('SB_RPC_MALFORMED')
+    expect(code(() => reader([1, 1]).blobPairs(1))).toBe('SB_RPC_MALFORMED')
+  })
+
   it('refuses what a peer could send wrong: bounds, counts, presence and boolean bytes, UTF-8, big integers, trailing bytes', () => {
     expect(code(() => reader([5, 1, 2]).blob())).toBe('SB_RPC_MALFORMED') // length past the end
     expect(code(() => reader([0x80, 0x80, 0x80, 0x80, 0x10]).count())).toBe('SB_RPC_MALFORMED') // 2^32 items in 0 bytes
