@@ -1,7 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { describe, expect, it } from 'vitest'
+import { splitCluster } from '../helpers/split-cluster'
 
 // DDL while a shard split runs, on real processes (cluster/split-ddl-guard.ts): a 3-node cluster of
 // 8 shards with a Mode 1 table of three copies; node 3 is down, so the split to 16 started by the
@@ -14,36 +12,11 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // voters, so a new split is refused naming them (the decider's voter_change blocker); once node 3
 // is back the split is accepted and runs to 16 shards, and every row is read through every node.
 
-const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT',
-  'SB_REPL_BOOTSTRAPPING', 'SB_CATALOG_STALE', 'SB_SHARD_SPLITTING', 'SB_WORKER_DIED', 'SB_MEMBERSHIP_REFUSED', 'SB_MEMBERSHIP_NO_MAJORITY']
-const codeOf = (body: any): string => String(body?.code ?? body?.error?.code ?? '')
-
-let cluster: Cluster | undefined
-afterAll(async () => {
-  if (process.env.SB_DEBUG_DUMP !== undefined && cluster !== undefined) for (const id of [1, 2, 3]) writeFileSync(`/tmp/shard-split-ddl-${id}.log`, cluster.node(id).stdout())
-  await cluster?.close()
-})
+const split = splitCluster('shard-split-ddl')
 
 describe('DDL while a split runs', () => {
   it('a changed replication_factor and a new leaderless table are refused naming the split, nothing changed; after the cancel the ALTER runs, and a split waits for the voters to settle', async () => {
-    cluster = await startCluster({
-      nodes: 3,
-      shards: 8,
-      startTimeoutMs: 150_000,
-      extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 } })
-    })
-    const c = cluster
-    await c.waitAllNormal([1, 2, 3], 120_000)
-    const sqlOk = async (id: number, sql: string, params: unknown[] = [], ok: (code: string) => boolean = () => false): Promise<any> =>
-      await c.waitFor(async () => {
-        const r = await c.sql(id, sql, params)
-        if (r.status === 200) return r.body
-        const code = codeOf(r.body)
-        if (ok(code)) return { refused: code, message: String(r.body?.message ?? r.body?.error?.message ?? '') }
-        if (RETRY.includes(code)) return null
-        throw new Error(`node ${id} ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-      }, { what: `node ${id}: ${sql}`, timeoutMs: 180_000 })
-    const layoutOf = (id: number): any => JSON.parse(readFileSync(join(c.node(id).dataDir, 'cluster.json'), 'utf8'))
+    const { c, sqlOk, layoutOf } = await split.start(8)
     const factorOf = async (id: number): Promise<number> => Number((await sqlOk(id, "SELECT replication_factor FROM sys_tables WHERE table_name = 'm'")).rows[0][0])
 
     await sqlOk(1, 'CREATE TABLE m (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)')

@@ -1,7 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
-import { startCluster, type Cluster } from '../helpers/cluster-harness'
+import { describe, expect, it } from 'vitest'
+import { splitCluster } from '../helpers/split-cluster'
 
 // Issue 20 item 5 on real processes: ALTER CLUSTER SET shards = 32 on a running 3-node cluster of
 // 16 shards while a writer runs, into a single-copy table (the default replication_factor 1) and
@@ -13,42 +11,14 @@ import { startCluster, type Cluster } from '../helpers/cluster-harness'
 // through every node afterwards, SELECT count(*) counting each once; writes go on; a restart of a
 // node keeps 32 shards and every row.
 
-const RETRY = ['SB_NOT_PRIMARY', 'SB_SHARD_UNAVAILABLE', 'SB_COMMIT_OUTCOME_UNKNOWN', 'SB_NODE_UNREACHABLE', 'SB_RPC_TIMEOUT',
-  'SB_REPL_BOOTSTRAPPING', 'SB_CATALOG_STALE', 'SB_SHARD_SPLITTING', 'SB_WORKER_DIED', 'SB_MEMBERSHIP_REFUSED', 'SB_MEMBERSHIP_NO_MAJORITY']
 const TABLES = ['t', 'm'] as const
-const codeOf = (body: any): string => String(body?.code ?? body?.error?.code ?? '')
 const key = (i: number): string => `k${String(i).padStart(5, '0')}`
 
-let cluster: Cluster | undefined
-afterAll(async () => {
-  if (process.env.SB_DEBUG_DUMP !== undefined && cluster !== undefined) for (const id of [1, 2, 3]) writeFileSync(`/tmp/shard-split-${id}.log`, cluster.node(id).stdout())
-  await cluster?.close()
-})
+const split = splitCluster('shard-split')
 
 describe('ALTER CLUSTER SET shards = 32 on a running cluster', () => {
   it('16 → 32 with a writer running into a single-copy and a Mode 1 (N = 3) table: every acknowledged row once, through every node, also after a restart', async () => {
-    cluster = await startCluster({
-      nodes: 3,
-      shards: 16,
-      startTimeoutMs: 150_000,
-      extraConfig: () => ({ node: { durability: 'none' }, replication: { election_timeout_ms: 1000, heartbeat_ms: 100 } })
-    })
-    const c = cluster
-    await c.waitAllNormal([1, 2, 3], 120_000)
-    const sqlOk = async (id: number, sql: string, params: unknown[] = [], ok: (code: string) => boolean = () => false): Promise<any> =>
-      await c.waitFor(async () => {
-        const r = await c.sql(id, sql, params)
-        if (r.status === 200) return r.body
-        const code = codeOf(r.body)
-        if (ok(code)) return { refused: code }
-        if (RETRY.includes(code)) return null
-        throw new Error(`node ${id} ${sql}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
-      }, { what: `node ${id}: ${sql}`, timeoutMs: 180_000 })
-    const insert = async (id: number, table: string, k: string, v: string): Promise<void> => {
-      await sqlOk(id, `INSERT INTO ${table} (k, v) VALUES ($1, $2)`, [k, v], code => code === 'SB_UNIQUE_VIOLATION')
-    }
-    const readAll = async (id: number, table: string): Promise<string[]> =>
-      ((await sqlOk(id, `SELECT k, v FROM ${table} ORDER BY k`)).rows as unknown[][]).map(r => `${String(r[0])}=${String(r[1])}`)
+    const { c, sqlOk, insert, readAll, layoutOf } = await split.start(16)
 
     await sqlOk(1, 'CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)')
     await sqlOk(1, 'CREATE TABLE m (k TEXT PRIMARY KEY, v TEXT) WITH (replication_factor = 3)')
@@ -67,7 +37,6 @@ describe('ALTER CLUSTER SET shards = 32 on a running cluster', () => {
       const r = await sqlOk(id, 'ALTER CLUSTER SET shards = 64', [], code => code === 'SB_SHARD_SPLIT_INVALID')
       expect(r.refused, `ALTER 64 through node ${id} while the split runs`).toBe('SB_SHARD_SPLIT_INVALID')
     }
-    const layoutOf = (id: number): any => JSON.parse(readFileSync(join(c.node(id).dataDir, 'cluster.json'), 'utf8'))
     // SHOW SHARD MAP shows each parent's progress while it runs (or the split is already done).
     let sawProgress = false
     await c.waitFor(async () => {
