@@ -197,10 +197,6 @@ export class SnapshotStreams {
       for (const e of chunk.entries) chunkBytes += e.key.length + e.value.length
       const wait = this.d.throttle?.take(chunkBytes) ?? 0
       if (wait > 0 && this.d.sleep !== undefined) await this.d.sleep(wait)
-      // Said when the first chunk (the snapshot opened) goes out, not once it is installed.
-      if (point.after === null) {
-        this.d.log('info', `Replication: bootstrap of shard ${pad(shard)} on node ${to} starts: snapshot at LSN ${chunk.lsn}`, { shard, replica: to, lsn: String(chunk.lsn) })
-      }
       let reply: SnapshotChunkReply
       try {
         reply = await this.d.sendChunk(to, {
@@ -229,6 +225,9 @@ export class SnapshotStreams {
       bytes += chunkBytes
       const p = this.progressNow.get(key)
       if (p !== undefined) { p.bytes = bytes; p.rows += chunk.entries.length }
+      if (point.after === null) {
+        this.d.log('info', `Replication: bootstrap of shard ${pad(shard)} on node ${to} starts: snapshot at LSN ${chunk.lsn}`, { shard, replica: to, lsn: String(chunk.lsn) })
+      }
       keys = reply.installedKeys
       point = { snapshotId: chunk.snapshotId, after: reply.lastKey }
       this.remember(key, point)
