@@ -4,6 +4,7 @@
 // tests/unit/lint/layering.test.ts shows both rules failing on deliberate violations.
 //
 //   core ← storage, rings ← types ← sql, sblr, vm ← catalog, shard ← plan, cluster, security ← exec ← net ← node ← cli, main
+//   boot (the bundle's code-cache loader) stands alone.
 const path = require('node:path')
 
 /** layer → [folder or file under src/ (or workers/), layers it may import] */
@@ -29,7 +30,9 @@ const LAYERS = {
   node: [['src/node'], ['core', 'types', 'sql', 'sblr', 'vm', 'storage', 'rings', 'catalog', 'shard', 'plan', 'cluster', 'exec', 'ops', 'net', 'backup', 'security']],
   workers: [['workers'], ['core', 'types', 'sblr', 'vm', 'storage', 'rings', 'shard', 'ops']],
   cli: [['src/cli'], ['core', 'sql', 'ops', 'node', 'backup']],
-  main: [['src/main.ts'], ['core', 'cli']]
+  main: [['src/main.ts'], ['core', 'cli']],
+  // The bundle's loaders (compile-cache.ts): they run before the program, so they import nothing of it.
+  boot: [['src/boot'], []]
 }
 
 const esc = s => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

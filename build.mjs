@@ -84,9 +84,12 @@ const buildDate = process.env.SOURCE_DATE_EPOCH
   ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString().slice(0, 10)
   : new Date().toISOString().slice(0, 10)
 
+// main.cjs and shard-worker.cjs are the code-cache loader (src/boot/compile-cache.ts), which runs
+// the program bundled as <name>.app.cjs; the single executable runs the .app.cjs programs itself.
+const CACHED = ['main', 'shard-worker']
 const entries = {
-  main: join(root, 'src/main.ts'),
-  'shard-worker': join(root, 'workers/shard-worker.ts'),
+  'main.app': join(root, 'src/main.ts'),
+  'shard-worker.app': join(root, 'workers/shard-worker.ts'),
   'cpu-tasks': join(root, 'workers/cpu-tasks.ts'),
   worker: join(piscinaDir, 'dist/worker.js') // piscina's own worker, bundled so it needs no node_modules
 }
@@ -101,7 +104,12 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  sourcemap: 'inline',
+  // Linked, not inline: an inline map tripled the files every process and shard worker reads at
+  // start (19 MB for main); `node --enable-source-maps` finds the .map next to the bundle.
+  sourcemap: 'linked',
+  // import() becomes require(): everything is bundled but Node built-ins (a bundled exporter
+  // imports 'http' lazily), and a single executable's code cache cannot run import() (Node 20).
+  supported: { 'dynamic-import': false },
   logLevel: 'warning',
   // import.meta.url does not exist in CommonJS; give modules the file URL of their bundle.
   banner: { js: "const __sb_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
@@ -116,19 +124,29 @@ await build({
   external: ['@napi-rs/nice'],
   plugins: [nativeBindingPlugin, piscinaWorkerPlugin]
 })
+await build({
+  entryPoints: Object.fromEntries(CACHED.map(name => [name, join(root, 'src/boot/cached-entry.ts')])),
+  outdir: out,
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  logLevel: 'warning'
+})
 console.log(`bundled ${Object.keys(entries).join(', ')} → ${out}${nextCodec === undefined ? '' : ` (next release rehearsal: codec ${nextCodec} + 1)`}`)
 if (bundleOnly) process.exit(0)
 
 // --- single executable application -------------------------------------------------------------
 const blob = join(dist, 'sea-prep.blob')
 const seaConfig = {
-  main: join(out, 'main.cjs'),
+  main: join(out, 'main.app.cjs'),
   output: blob,
   disableExperimentalSEAWarning: true,
   useSnapshot: false,
-  useCodeCache: false,
+  useCodeCache: true,
   assets: {
-    'shard-worker.cjs': join(out, 'shard-worker.cjs'),
+    'shard-worker.cjs': join(out, 'shard-worker.app.cjs'),
     'cpu-tasks.cjs': join(out, 'cpu-tasks.cjs'),
     'piscina-worker.cjs': join(out, 'worker.cjs'),
     'classic-level.node': addonPath

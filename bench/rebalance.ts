@@ -30,7 +30,7 @@
 import { copyFileSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { printResult } from './lib/result'
-import { benchArgs, sql } from './lib/http'
+import { benchArgs, cpuSeconds, sql } from './lib/http'
 import { clusterMachineNote, startBenchCluster, type ClusterNode } from './lib/cluster'
 
 const ROWS = Number(process.env.SB_REBALANCE_BENCH_ROWS ?? 20_000)
@@ -158,6 +158,27 @@ function streamed (): { keys: number, bytes: number, shards: number, start: numb
   return { keys, bytes, shards, start, end }
 }
 
+/** Each node's (and this process's) cumulative CPU seconds, sampled every SETTLE_POLL_MS: where the cores went in each window. */
+const cpuSamples: Array<{ at: number, cpu: Map<string, number> }> = []
+function sampleCpu (): void {
+  const cpu = new Map(cluster.nodes.map(n => [`n${n.id}`, cpuSeconds(n.pid)]))
+  const own = process.cpuUsage()
+  cpu.set('bench', (own.user + own.system) / 1e6)
+  cpuSamples.push({ at: Date.now(), cpu })
+}
+const cpuSampler = setInterval(sampleCpu, SETTLE_POLL_MS)
+/** Cores used per node (n1…n4, then this process) between `from` and `to`, from the nearest samples. */
+function coresIn (from: number, to: number): string {
+  const first = cpuSamples.find(x => x.at >= from)
+  const last = [...cpuSamples].reverse().find(x => x.at <= to)
+  if (first === undefined || last === undefined || last.at <= first.at) return 'n/a'
+  const secs = (last.at - first.at) / 1000
+  return [...last.cpu].map(([name, b]) => {
+    const a = first.cpu.get(name)
+    return `${name} ${a === undefined || Number.isNaN(a) ? 'started' : ((b - a) / secs).toFixed(2)}`
+  }).join(', ')
+}
+
 const rate = (acks: number[], from: number, to: number): number => acks.filter(t => t >= from && t < to).length * 1000 / Math.max(1, to - from)
 
 let load: Load | undefined
@@ -197,6 +218,8 @@ try {
     await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
   }
   const settledAt = Date.now()
+  sampleCpu()
+  clearInterval(cpuSampler)
   await load.stop()
   const keep = process.env.SB_REBALANCE_BENCH_LOGS
   if (keep !== undefined && keep !== '') {
@@ -230,6 +253,7 @@ try {
   const note = `${ROWS} rows of ~${PAYLOAD.length + 8} bytes in a primary_replica table N=2 on ${SHARDS} shards, 3 → 4 nodes; ${s.shards} shard replicas bootstrapped on node 4 (${s.keys} keys, ${(s.bytes / 1e6).toFixed(2)} MB) in ${moveS.toFixed(1)} s (admission → every shard settled; the first source logged its first chunk installed ${((s.start - moveFrom) / 1000).toFixed(1)} s after admission); ` +
     `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started (${rate(load.acks, joinAt, readyAt).toFixed(1)}/s while node 4 started, ${((readyAt - joinAt) / 1000).toFixed(1)} s, not counted); failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
     `ack timeline before: ${timeline(load, baseFrom, baseTo)}; during (${new Date(moveFrom).toISOString()} on): ${timeline(load, moveFrom, moveTo)}; ` +
+    `cores used before: ${coresIn(baseFrom, baseTo)}; during: ${coresIn(moveFrom, moveTo)}; ` +
     clusterMachineNote(4, 'Mode 1 N=2', cluster.durability)
   // value = throughput during the move / before it; baseline = the goal (ratio ≥ 1 meets it).
   printResult({ name: 'rebalance_write_ratio', value: before > 0 ? during / before : NaN, unit: 'ratio', baseline: 0.7, note })
