@@ -46,7 +46,7 @@ describe('the switch of a split on the parent\'s primary', () => {
     await p.request('WRITE', { shard: PARENT, xid, writes: [putUser(child[0]!, 'before the fence')] })
 
     const count = { shards: SHARDS }
-    const sw = (): SplitSwitch => new SplitSwitch({ workers: p, shardCount: count })
+    const sw = (): SplitSwitch => new SplitSwitch({ workers: p, catalog: () => CAT, shardCount: count })
     const { lastLsn } = await p.request('REPL_STATE_GET', { shard: PARENT })
     const s = await sw().beginSwitch(PARENT, SHARDS)
     expect(s).toBe(lastLsn + 1n)
@@ -114,12 +114,12 @@ describe('the switch of a split on the parent\'s primary', () => {
     const { xid } = await p.request('BEGIN', { shard: PARENT, isolation: 'read_committed', startHlc: nextHlc() })
     await p.request('WRITE', { shard: PARENT, xid, writes: [putUser(child[4]!, 'prepared')] })
     await p.request('PREPARE', { shard: PARENT, xid })
-    const sw = new SplitSwitch({ workers: p, shardCount: { shards: SHARDS } })
+    const sw = new SplitSwitch({ workers: p, catalog: () => CAT, shardCount: { shards: SHARDS } })
     expect(await sw.beginSwitch(PARENT, SHARDS)).toBeNull()
     await auto(p, [putUser(child[5]!, 'while prepared')])
     await p.request('COMMIT_PREPARED', { shard: PARENT, xid, commitHlc: nextHlc() })
     // Only the primary appends it.
-    await expect(new SplitSwitch({ workers: r, shardCount: { shards: SHARDS } }).beginSwitch(PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
+    await expect(new SplitSwitch({ workers: r, catalog: () => CAT, shardCount: { shards: SHARDS } }).beginSwitch(PARENT, SHARDS)).rejects.toMatchObject({ code: 'SB_NOT_PRIMARY' })
     const s = await sw.beginSwitch(PARENT, SHARDS)
     expect(s).not.toBeNull()
     await expect(auto(p, [putUser(child[6]!, 'after')])).rejects.toMatchObject(splitting)
@@ -127,7 +127,7 @@ describe('the switch of a split on the parent\'s primary', () => {
 
     await deriveUntilCaughtUp(dp, PARENT, SHARDS, 100)
     await deriveUntilCaughtUp(dr, PARENT, SHARDS, 100)
-    expect(await new SplitSwitch({ workers: r, shardCount: { shards: SHARDS } }).switchedAt(PARENT, SHARDS)).toBe(s)
+    expect(await new SplitSwitch({ workers: r, catalog: () => CAT, shardCount: { shards: SHARDS } }).switchedAt(PARENT, SHARDS)).toBe(s)
     expect(await sw.switchedAt(PARENT, SHARDS)).toBe(s)
     const side = childSideOf(() => CAT, PARENT, SHARDS)
     const expected = await versions(p, PARENT, USERS.info.id, (pk, row) => side(USERS.info.id, pk, row))
@@ -166,8 +166,8 @@ describe('the switch of a split on the parent\'s primary', () => {
     // The group's commit LSN as each node knows it (node/split-wiring.ts groupCommitted reads it from the ShardGroup).
     let commit = 0n
     const committed = (_shard: unknown, lsn: bigint): boolean => commit >= lsn
-    const sp = new SplitSwitch({ workers: p, shardCount: { shards: SHARDS }, committed })
-    const sr = new SplitSwitch({ workers: r, shardCount: { shards: SHARDS }, committed })
+    const sp = new SplitSwitch({ workers: p, catalog: () => CAT, shardCount: { shards: SHARDS }, committed })
+    const sr = new SplitSwitch({ workers: r, catalog: () => CAT, shardCount: { shards: SHARDS }, committed })
     expect(await sp.beginSwitch(PARENT, SHARDS)).toBeNull()
     // Appended and fenced all the same: asked again, the same entry, not a second one.
     const { lastLsn: s } = await p.request('REPL_STATE_GET', { shard: PARENT })
