@@ -5,6 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DECISION_TABLE_ID, encodeDecision } from '../../../src/cluster/twopc'
 import { initHashing } from '../../../src/core/hash'
 import { asNodeId, type ShardId } from '../../../src/core/ids'
+import type { Xid } from '../../../src/storage/types'
 import { pkTuple, shardOfRow, tableShape, type TableShape } from '../../../src/plan/table-types'
 import type { ShardWorkers } from '../../../src/node/shard-workers'
 import { cleanupRule } from '../../../src/node/split-cleanup'
@@ -74,7 +75,7 @@ const nameOf = async (w: ShardWorkers, id: string): Promise<string | null> => {
   }
   return 'other'
 }
-const begin = async (w: ShardWorkers): Promise<bigint> => (await w.request('BEGIN', { shard: PARENT, isolation: 'read_committed', startHlc: nextHlc() })).xid
+const begin = async (w: ShardWorkers): Promise<Xid> => (await w.request('BEGIN', { shard: PARENT, isolation: 'read_committed', startHlc: nextHlc() })).xid
 const lastLsn = async (w: ShardWorkers): Promise<bigint> => (await w.request('REPL_STATE_GET', { shard: PARENT })).lastLsn
 
 describe('the split fence refuses only child-side writes', () => {
