@@ -94,6 +94,12 @@ describe('the split fence refuses only child-side writes', () => {
     const parentTxn = await begin(p)
     await p.request('WRITE', { shard: PARENT, xid: parentTxn, writes: [upd(USERS, user(P[0]!, 'before0'))] })
 
+    // A rule that does not place keys among 2n is bad input: refused, nothing appended or fenced.
+    const unswitched = await lastLsn(p)
+    await expect(p.request('SPLIT_SWITCH', { shard: PARENT, shards: SHARDS, rule: { ...RULE, shards: SHARDS * 4 } })).rejects.toMatchObject({ code: 'SB_BAD_ARGUMENT' })
+    expect(await lastLsn(p)).toBe(unswitched)
+    expect((await p.request('SPLIT_FENCE', { shard: PARENT, lift: null })).fence).toBeNull()
+
     const s = await new SplitSwitch({ workers: p, catalog: () => CAT, shardCount: { shards: SHARDS } }).beginSwitch(PARENT, SHARDS)
     expect(s).not.toBeNull()
     const { entries } = await p.request('REPL_LOG_READ', { shard: PARENT, fromLsn: s!, limit: 10, maxBytes: 1 << 20 })
