@@ -35,7 +35,7 @@ import type { ClusterLayout } from './layout'
  *              scan routed by n at a node of 2n would miss the children.
  *  txn       — names a transaction already open (or prepared) on that shard by xid: its shard was
  *              routed, and checked, by the request that opened it there; after a split the parent's
- *              switch fence refuses the COMMIT / PREPARE of a transaction that wrote across it
+ *              switch fence refuses the COMMIT / PREPARE of a transaction holding a child-side write
  *              (SB_SHARD_SPLITTING). Never refused here: a decision or a rollback must always land.
  *  per_shard — about one shard replica's own state, by the id of a shard the node holds, not
  *              routed by a key: liveness and stats, the sweep, the commit log, replica-to-replica

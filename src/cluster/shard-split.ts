@@ -126,14 +126,18 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // carrying n) at S as one exclusive writer job, answering null while a prepared transaction waits
 // for its decision, the same S when called again. With it, in the same batch, the fence record
 // s/splitswitch (storage/split-switch.ts): from S the parent refuses with SB_SHARD_SPLITTING
-// (40001) every row write and every COMMIT / PREPARE of a transaction holding writes, checked in
-// the writer pass (so every path — autocommit, ring, WRITE, MODIFY_ROW, INSERT … SELECT, 2PC —
-// is covered and a refused job changes nothing; a transaction that wrote before S cannot commit:
-// refused, not waited for, so an idle session cannot hold the switch back). AS BUILT it fences ALL
-// of the parent's writes, not only child-side ones: a worker holds no catalog, so it cannot tell a
-// row's side; parent-side writes wait too, for the window from S to the adoption of 2n. The
-// fence is read at open and written by every Mode 1 replica applying the entry (a promoted
-// replica keeps refusing); a suffix cut undoing the entry drops it. Mode 1 ships the entry as a
+// (40001) every CHILD-side row write (key's partition hash mod 2n = s + n) and every COMMIT /
+// PREPARE of a transaction holding one, checked in the writer pass (so every path — autocommit,
+// ring, WRITE, MODIFY_ROW, INSERT … SELECT, 2PC — is covered and a refused job changes nothing; a
+// transaction that wrote a child-side row before S cannot commit: refused, not waited for, so an
+// idle session cannot hold the switch back; a key moved across the halves writes both keys, so it
+// is refused either way). Parent-side writes go on. The side comes from the key alone by the
+// cleanup's rule (storage/split-cleanup.ts, built at 2n from the catalog by node/split-cleanup.ts
+// cleanupRule) sent with SPLIT_SWITCH, carried in the switch entry (replicatedEntry v4) and kept
+// in the fence record (format 2); a relation the rule does not name is refused whole, and a record
+// of the earlier format (no rule) fences every write (storage/split-fence.ts). The fence is read
+// at open and written by every Mode 1 replica applying the entry (a promoted replica keeps
+// refusing the same writes); a suffix cut undoing the entry drops it. Mode 1 ships the entry as a
 // data payload (node/replication/entry-payload.ts v3), so the machine commits it like a commit;
 // beginSwitch waits for the group's commit through SplitSwitchDeps.committed (NOT wired to the
 // replication manager yet). Every holder's derive stops exactly at S (cluster/split-derive.ts
@@ -142,8 +146,7 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // rows at the same versions (tests/unit/node/split-switch.test.ts). startChild releases the
 // parent's log pin and, once this node's shard count is 2n, lifts the fence (SPLIT_FENCE).
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
-// drops children on cancel) — helper splitrun; in SWITCH: a child-side-only fence; the Mode 1
-// child group's start with the parent's voters at S, the moves of children to their 2n placement,
+// drops children on cancel) — helper splitrun; in SWITCH: the Mode 1 child group's start with the parent's voters at S, the moves of children to their 2n placement,
 // and the check on shard requests (built since: the routing guard at the end); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
 // dropped first: nothing does that yet). A snapshot install on a replica does not carry the fence
 // record (the installed state's log may start after S).
@@ -214,8 +217,7 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // not, differ from the placement's first N. Two splits in a row (16 → 32 → 64) run end to end
 // (tests/cluster/shard-split-twice.test.ts); the layout ending the second records splitFrom
 // [16, 32] (keepSplitHistory merges the decided layout's history with ours).
-// REMAINING: the fence refuses all of the parent's writes, not only child-side ones; a pending
-// voter change in a group the decider does not run is not seen at the start (the child group then
+// REMAINING: a pending voter change in a group the decider does not run is not seen at the start (the child group then
 // starts with the placement's voters, which the parent's reach once its change commits); the DDL
 // check runs on the catalog coordinator with its own view of the layout, so when the coordinator
 // and the decider are different nodes (the decider skips a draining node; views differ for a

@@ -44,7 +44,8 @@ const CURRENT = {
   gossip: 6,
   replication: 2,
   // 3: a shard split's switch entry (commit-log.ts control kind 3) rides as a data payload.
-  replicatedEntry: 3,
+  // 4: the switch entry carries its fence's rule (a child-side-only fence, storage/split-fence.ts).
+  replicatedEntry: 4,
   // 5: MODIFY_ROW (a pk-pinned UPDATE / DELETE in one request).
   // 6: WRITE_READ (a read committed statement's WRITE naming the HLC its rows were read at).
   // 7: SHARD_QUERY carries the shard count the request was routed by (a split: cluster/shard-count-guard.ts).

@@ -562,7 +562,7 @@ export class ScratchBirdNode {
       cluster: this.cluster!,
       workers: this.workers!,
       catalog: () => this.catalog,
-      hooks: splitSwitchFor(this.workers!, this.shardCount!, group),
+      hooks: splitSwitchFor(this.workers!, () => this.catalog, this.shardCount!, group),
       primaryOf: (shard) => replication?.primaryOf(shard) ?? 0,
       log: this.log
     })

@@ -12,8 +12,8 @@ import type { SplitCleanup } from './split-cleanup'
 //     the new count can reach them — so a SELECT without a key never counts a moved row twice
 //     (once in the child, once in the parent's leftover); nothing is deleted yet;
 //  2. only then, and once every live member announced the new layout in gossip (`settled`), the
-//     parents' split fences are lifted (SPLIT_FENCE): from the switch until here every write to a
-//     parent was refused with SB_SHARD_SPLITTING. Lifted while a peer still routes by the old
+//     parents' split fences are lifted (SPLIT_FENCE): from the switch until here every child-side
+//     write to a parent was refused with SB_SHARD_SPLITTING. Lifted while a peer still routes by the old
 //     count, its write of a child-side key would land in the parent — acknowledged, then deleted
 //     by the cleanup. Statements' requests now carry the count they were routed by and are
 //     refused on a mismatch (cluster/shard-count-guard.ts, SB_SHARD_COUNT_STALE); the wait stays
@@ -57,7 +57,7 @@ async function liftObsoleteFences (d: SplitAdoptDeps): Promise<void> {
       await d.workers.request('SPLIT_FENCE', { shard, lift: fence.shards })
       d.log.info({ shard, shards, fenced: fence.shards }, `split: shard ${shard} takes writes again (its fence of the split of ${fence.shards} shards is lifted: this node routes with ${shards})`)
     } catch (e) {
-      d.log.error({ shard, shards, err: describe(e) }, `split: the fence of shard ${shard} could not be lifted (it refuses writes with SB_SHARD_SPLITTING until the next start or split): ${messageOf(e)}`)
+      d.log.error({ shard, shards, err: describe(e) }, `split: the fence of shard ${shard} could not be lifted (it refuses child-side writes with SB_SHARD_SPLITTING until the next start or split): ${messageOf(e)}`)
     }
   }))
 }

@@ -1,17 +1,21 @@
+import type { Catalog } from '../catalog/catalog'
 import type { ShardCountSource } from '../cluster/shard-count'
 import type { SplitSwitchHooks } from '../cluster/split-progress'
 import { ScratchBirdError } from '../core/errors'
 import type { ShardId } from '../core/ids'
 import type { DeriveDeps } from './split-derive'
 import { childOf } from './split-derive'
+import { cleanupRule } from './split-cleanup'
 
 // The thin I/O shell of a split's SWITCH on this node (cluster/split-progress.ts SplitSwitchHooks;
 // the rules: storage/split-switch.ts for the fence and the switch entry, cluster/split-derive.ts
 // for the derive stopping at it). Stateless: everything it answers is read from the workers, so a
 // call after a restart answers the same.
-//   beginSwitch: SPLIT_SWITCH on the parent's primary (the worker refuses it on a Mode 1 replica);
-//     on a Mode 1 primary it answers S only once its group committed S by a majority (`committed`),
-//     null before (the run asks again at its next round).
+//   beginSwitch: SPLIT_SWITCH on the parent's primary (the worker refuses it on a Mode 1 replica)
+//     with the rule that places keys at 2n (split-cleanup.ts cleanupRule, from the catalog: a
+//     worker holds none), so the fence refuses only child-side writes; on a Mode 1 primary it
+//     answers S only once its group committed S by a majority (`committed`), null before (the run
+//     asks again at its next round).
 //   switchedAt: the child's recorded derive progress (switchAt: the tail reached the entry), once
 //     this node knows S committed by its group (a replica's S may still be cut back before).
 //   startChild: the derive is final, so the parent's log pin is released; once this node follows
@@ -20,6 +24,8 @@ import { childOf } from './split-derive'
 
 export interface SplitSwitchDeps {
   readonly workers: DeriveDeps['workers']
+  /** The catalog the fence's rule is built from (where each relation's keys go at 2n). */
+  readonly catalog: () => Catalog
   /** The node's live shard count (cluster/shard-count.ts): the fence lifts once it is 2n. */
   readonly shardCount: ShardCountSource
   /**
@@ -38,7 +44,8 @@ export class SplitSwitch implements SplitSwitchHooks {
 
   async beginSwitch (parent: ShardId, shards: number): Promise<bigint | null> {
     childOf(parent, shards)
-    const { lsn } = await this.d.workers.request('SPLIT_SWITCH', { shard: parent, shards })
+    const rule = cleanupRule(this.d.catalog(), shards * 2)
+    const { lsn } = await this.d.workers.request('SPLIT_SWITCH', { shard: parent, shards, rule })
     // Answered only once a majority holds S: a switch entry a failover could still cut back must
     // not start the holders' "switched" (the next round calls again; SPLIT_SWITCH answers the same S).
     if (lsn !== null && this.d.committed?.(parent, lsn) === false) return null

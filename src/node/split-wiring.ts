@@ -59,6 +59,6 @@ export function groupCommitted (group: (shard: ShardId) => ShardGroup | undefine
 }
 
 /** The switch half on this node, over its own workers and its Mode 1 groups. */
-export function splitSwitchFor (workers: DeriveDeps['workers'], shardCount: ShardCountSource, group: (shard: ShardId) => ShardGroup | undefined): SplitSwitch {
-  return new SplitSwitch({ workers, shardCount, committed: groupCommitted(group) })
+export function splitSwitchFor (workers: DeriveDeps['workers'], catalog: () => Catalog, shardCount: ShardCountSource, group: (shard: ShardId) => ShardGroup | undefined): SplitSwitch {
+  return new SplitSwitch({ workers, catalog, shardCount, committed: groupCommitted(group) })
 }

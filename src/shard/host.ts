@@ -502,7 +502,7 @@ export class ShardHost {
     SPLIT_PIN: async (r) => ({ pin: await this.engineOf(r.shard).splitPin(r.pin) }),
     SPLIT_DERIVE_APPLY: (r) => this.engineOf(r.shard).deriveApply(r.from, r.to, r.entries),
     SPLIT_DERIVE_STATE: async (r) => ({ progress: await this.engineOf(r.shard).deriveState(r.clear) }),
-    SPLIT_SWITCH: async (r) => ({ lsn: await this.engineOf(r.shard).splitSwitch(r.shards) }),
+    SPLIT_SWITCH: async (r) => ({ lsn: await this.engineOf(r.shard).splitSwitch(r.shards, r.rule) }),
     SPLIT_FENCE: async (r) => {
       const e = this.engineOf(r.shard)
       if (r.lift !== null) await e.splitLift(r.lift)

@@ -35,7 +35,10 @@
 // LSN). A new primary appends a noop and membership changes append a config entry; they take an
 // LSN like a commit but carry no transaction, so they are stored one per value, never in a group:
 //   control5   := format=5 u8 · generation u64 · kind u8 (1 noop, 2 config, 3 split switch) · count u8 ·
-//                 voter u16^count · [shards u32, split switch only]
+//                 voter u16^count · [shards u32 · [rule], split switch only]
+// (rule: split-cleanup.ts writeRule, where the keys of each relation go at 2n, so that a replica
+// applying the entry fences the same child-side writes as the primary; an entry written before it
+// travelled ends after shards and fences every write.)
 // (count is 0 for a noop and a split switch, 1..MAX_CONTROL_VOTERS for a config.)
 // A SPLIT SWITCH (kind 3, cluster/shard-split.ts "3. SWITCH") is appended by a parent shard's
 // primary (a single copy: its owner) at LSN S when its split of `shards` = n shards into 2n
@@ -64,8 +67,11 @@
 
 import { COMMIT_PREFIX, commitKey, corrupt, decodeTuple, readU64, u64OfKey, writeU64, type Arena, type Tuple } from './keys'
 import type { KvStore } from './kv'
-import { asHlcTs, asXid, isNodeId, MAX_SHARDS, type NodeId } from '../core/ids'
-import { ScratchBirdError } from '../core/errors'
+import { asHlcTs, asShardId, asXid, isNodeId, MAX_SHARDS, type NodeId } from '../core/ids'
+import { CodecReader, CodecWriter } from '../core/codec'
+import { messageOf, ScratchBirdError } from '../core/errors'
+import { checkCleanupRule, readRule, writeRule, type CleanupRule } from './split-cleanup'
+import { checkFenceRule } from './split-fence'
 import type { HlcTs, VersionId, Xid } from './types'
 
 export const COMMIT_LOG_FORMAT = 1
@@ -196,7 +202,7 @@ function entryAt (lsn: bigint, generation: bigint, b: Uint8Array, pos: number, e
 /** What a control entry says: a new primary's noop, or the voters from its LSN on. */
 export type ControlEntry = { readonly kind: 'noop' } | { readonly kind: 'config', readonly voters: readonly NodeId[] }
   /** A split of `shards` = n shards into 2n switches at this entry's LSN (see the top). */
-  | { readonly kind: 'split_switch', readonly shards: number }
+  | { readonly kind: 'split_switch', readonly shards: number, readonly rule?: CleanupRule | undefined }
 
 /** Which step of two-phase commit a twopc6 entry records (see the top). */
 export type TwoPhaseStep = 'prepare' | 'commit' | 'abort'
@@ -232,7 +238,8 @@ export function encodeTwoPhaseEntry (generation: bigint, phase: TwoPhaseStep, xi
 export function encodeControlEntry (generation: bigint, c: ControlEntry): Uint8Array {
   const voters = c.kind === 'config' ? c.voters : []
   if (c.kind === 'config' && (voters.length < 1 || voters.length > MAX_CONTROL_VOTERS)) throw new Error(`ScratchBird assertion: a config entry lists 1..${MAX_CONTROL_VOTERS} voters`)
-  const out = new Uint8Array(11 + 2 * voters.length + (c.kind === 'split_switch' ? 4 : 0))
+  const rule = c.kind === 'split_switch' && c.rule !== undefined ? ruleBytes(c.rule) : undefined
+  const out = new Uint8Array(11 + 2 * voters.length + (c.kind === 'split_switch' ? 4 + (rule?.length ?? 0) : 0))
   out[0] = COMMIT_CONTROL_FORMAT
   writeU64(out, 1, generation)
   out[9] = CONTROL_KIND_CODES[c.kind]
@@ -240,7 +247,14 @@ export function encodeControlEntry (generation: bigint, c: ControlEntry): Uint8A
   const dv = new DataView(out.buffer)
   voters.forEach((v, i) => dv.setUint16(11 + 2 * i, v))
   if (c.kind === 'split_switch') dv.setUint32(11, c.shards)
+  if (rule !== undefined) out.set(rule, 15)
   return out
+}
+
+function ruleBytes (rule: CleanupRule): Uint8Array {
+  const w = new CodecWriter(64)
+  writeRule(w, rule)
+  return w.take()
 }
 
 const CONTROL_KIND_CODES: Record<ControlEntry['kind'], number> = { noop: 1, config: 2, split_switch: 3 }
@@ -253,6 +267,11 @@ export function checkControlEntry (c: ControlEntry): void {
   if (c.kind === 'noop') return
   if (c.kind === 'split_switch') {
     if (!Number.isInteger(c.shards) || c.shards < 1 || c.shards * 2 > MAX_SHARDS) bad(`a split switch names a shard count of 1..${MAX_SHARDS / 2}`)
+    if (c.rule !== undefined) {
+      // The entry does not name its shard: shard 0 is one of every count a rule may have.
+      checkCleanupRule(c.rule, asShardId(0))
+      checkFenceRule(c.rule, c.shards)
+    }
     return
   }
   if (c.kind !== 'config') bad(`unknown kind ${String((c as { kind: unknown }).kind)}`)
@@ -265,10 +284,16 @@ export function checkControlEntry (c: ControlEntry): void {
 function decodeControl (lsn: bigint, b: Uint8Array): ControlEntry {
   const kind = b[9]
   const count = b[10]!
-  if (kind === 3 && count === 0 && b.length === 15) {
+  if (kind === 3 && count === 0 && b.length >= 15) {
     const shards = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(11)
     if (shards < 1 || shards * 2 > MAX_SHARDS) throw corrupt('commit log split switch entry: bad shard count', { lsn: String(lsn), shards })
-    return { kind: 'split_switch', shards }
+    if (b.length === 15) return { kind: 'split_switch', shards }
+    const bad = (why: string): ScratchBirdError => corrupt(`commit log split switch entry: ${why}`, { lsn: String(lsn) })
+    const r = new CodecReader(b.subarray(15), bad)
+    const c: ControlEntry = { kind: 'split_switch', shards, rule: readRule(r) }
+    r.finish()
+    try { checkControlEntry(c) } catch (e) { throw bad(messageOf(e)) }
+    return c
   }
   if (b.length !== 11 + 2 * count) throw corrupt('commit log control entry: bad length', { lsn: String(lsn) })
   if (kind === 1 && count === 0) return { kind: 'noop' }
@@ -457,7 +482,8 @@ export async function readCommitLogRaw (kv: KvStore, fromLsn: bigint, limit: num
   for await (const [k, v] of kv.iterate({ gte: start, lt: COMMIT_END })) {
     for (const e of decodeCommitValueRaw(u64OfKey(k, COMMIT_PREFIX), v)) {
       if (e.lsn < from) continue
-      const size = 40 + mutationsSize(e.mutations) + (e.control?.kind === 'config' ? 2 * e.control.voters.length : 0)
+      const size = 40 + mutationsSize(e.mutations) + (e.control?.kind === 'config' ? 2 * e.control.voters.length : 0) +
+        (e.control?.kind === 'split_switch' ? 8 * (e.control.rule?.relations.length ?? 0) : 0)
       if (out.length > 0 && bytes + size > maxBytes) return out
       bytes += size
       out.push(e)

@@ -72,7 +72,7 @@ import { checkLeaf, MERKLE_BUCKETS, type MerkleLeaf } from './merkle/tree'
 import { planMode1Repair, type Mode1RepairRow } from './merkle/mode1-repair'
 import { mode1Scan, type Mode1ScanRequest, type Mode1ScanResult } from './merkle/mode1-scan'
 import { scanVersions, type SplitScanRow } from './version-scan'
-import { armCleanup, MovedKeys, readCleanupRecord, runCleanup, type CleanupReport, type CleanupRule } from './split-cleanup'
+import { armCleanup, checkCleanupRule, MovedKeys, readCleanupRecord, runCleanup, type CleanupReport, type CleanupRule } from './split-cleanup'
 import { initHashing } from '../core/hash'
 import { applyDerived, clearDeriveProgress, readDeriveProgress, type DeriveApplyReport, type DeriveProgress, type DerivedEntry } from './split-derive'
 import { pinSplitLog, unpinSplitLog, withSplitPin, type SplitPin } from './split-pin'
@@ -1203,12 +1203,13 @@ export class ShardEngine {
     return await pinSplitLog(this.repl)
   }
 
-  /** Append this (parent) shard's split switch entry and fence it: S, or null while a prepared
-   *  transaction waits (split-switch.ts). */
-  async splitSwitch (shards: number): Promise<bigint | null> {
+  /** Append this (parent) shard's split switch entry and fence its child-side writes by `rule`
+   *  (null: all of its writes): S, or null while a prepared transaction waits (split-switch.ts). */
+  async splitSwitch (shards: number, rule: CleanupRule | null): Promise<bigint | null> {
     this.checkOpen()
-    checkControlEntry({ kind: 'split_switch', shards })
-    return await appendSplitSwitch(this.repl, shards)
+    checkControlEntry(rule === null ? { kind: 'split_switch', shards } : { kind: 'split_switch', shards, rule })
+    if (rule !== null) checkCleanupRule(rule, this.shardId)
+    return await appendSplitSwitch(this.repl, shards, rule)
   }
 
   /** Lift the fence of the split of `shards` (the node adopted 2n); false: none was held for it. */

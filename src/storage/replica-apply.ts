@@ -222,9 +222,10 @@ export function applyEntries (h: ReplicaHost, entries: readonly RawLogEntry[], k
       if (plain(head) && i < fresh.length && plain(fresh[i]!) && fresh[i]!.generation === head.generation) continue
       if (head.control !== undefined) {
         view.put(commitKey(head.lsn), encodeControlEntry(head.generation, head.control))
-        // A split's switch fences this copy too, in the same batch: promoted, it keeps refusing.
+        // A split's switch fences this copy too, in the same batch: promoted, it keeps refusing
+        // the child-side writes the entry's rule names (all writes when it carries none).
         if (head.control.kind === 'split_switch') {
-          fence = { shards: head.control.shards, lsn: head.lsn }
+          fence = { shards: head.control.shards, lsn: head.lsn, rule: head.control.rule ?? null }
           view.put(SPLIT_SWITCH_META, encodeSplitFence(fence))
         }
       } else if (head.phase !== undefined) {

@@ -1,50 +1,71 @@
 // Shard split, SWITCH step (cluster/shard-split.ts "3. SWITCH"): the parent's side. The parent's
 // primary (a single copy: its owner) appends the SPLIT-SWITCH control entry (commit-log.ts kind 3)
-// at LSN S, and from S on the parent is FENCED: it refuses writes with SB_SHARD_SPLITTING until
-// this node adopts the layout of 2n shards (the node lifts it then: liftSplitFence).
+// at LSN S, and from S on the parent is FENCED: it refuses child-side writes with SB_SHARD_SPLITTING
+// until this node adopts the layout of 2n shards (the node lifts it then: liftSplitFence).
 //
-// WHAT THE FENCE REFUSES, and why all of the parent's writes: the rule is "no child-side row may
-// commit on the parent after S" (every holder's child is derived exactly to S, so a child-side row
-// committed after it would be in no child: lost). A row's side comes from its partition columns
-// decoded with the catalog's shape of its relation (node/split-row-side.ts), which a shard worker
-// does not hold, so the worker cannot tell a parent-side write from a child-side one. It refuses
-// every row write, autocommit or in a transaction, every COMMIT and PREPARE of a transaction that
-// wrote here (whether it wrote before the fence or not: REFUSED rather than waited for, so an idle
-// open transaction cannot hold the switch back; the client retries, 40001), and lets through what
-// is already decided (2PC decisions, rollbacks) and leaderless 'lww' statements (a split refuses
-// leaderless tables anyway). The cost is that parent-side writes also wait, for the window from S
-// to the adoption of 2n (every holder derives to S, then the decider records the layout): seconds.
-// A refused write changes nothing: it is refused in the writer pass (writer.ts), before any row.
+// WHAT THE FENCE REFUSES: the rule is "no child-side row may commit on the parent after S" (every
+// holder's child is derived exactly to S, so a child-side row committed after it would be in no
+// child: lost). It refuses a row write whose key is on the child side (partition hash mod 2n =
+// s + n), autocommit or in a transaction, and the COMMIT and PREPARE of a transaction holding such
+// a write (whether it wrote before the fence or not: REFUSED rather than waited for, so an idle
+// open transaction cannot hold the switch back; the client retries, 40001). Parent-side writes and
+// commits of transactions holding only parent-side writes go on as usual; decisions of prepared
+// transactions, rollbacks and leaderless 'lww' statements always pass (a split refuses leaderless
+// tables anyway). A row's side comes from its key alone by the split cleanup's rule
+// (split-cleanup.ts THE RULE), built by the main thread from the catalog (node/split-cleanup.ts
+// cleanupRule at 2n) and sent with SPLIT_SWITCH, since a worker holds no catalog; what the rule
+// cannot place (a relation it does not name) is refused (split-fence.ts fencedKey). A refused
+// write changes nothing: it is refused in the writer pass (writer.ts), before any row.
 //
 // 2PC: a prepared transaction holds the switch back (appendSplitSwitch answers null): its decision
-// entry must come before S so the derive applies it; after S a PREPARE is refused, so none appears.
+// entry must come before S so the derive applies it. After S a PREPARE holding a child-side write
+// is refused; one holding only parent-side writes goes through, and its decision after S concerns
+// no row of the child.
 //
-// DURABILITY: the fence record s/splitswitch (n, S) is written in the same batch as the entry, on
-// the primary here and on every Mode 1 replica applying the entry (replica-apply.ts), and read at
-// open (engine.ts): a restarted primary, or a replica promoted by a failover, keeps refusing.
-// Idempotent: a second switch of the same n answers the same S.
+// DURABILITY: the fence record s/splitswitch (n, S, the rule) is written in the same batch as the
+// entry, on the primary here and on every Mode 1 replica applying the entry (replica-apply.ts: the
+// entry carries the rule, commit-log.ts control kind 3), and read at open (engine.ts): a restarted
+// primary, or a replica promoted by a failover, keeps refusing the same writes. A record of the
+// earlier format (12 bytes: n and S, no rule) reads as a fence without a rule, which refuses every
+// write, as that release did. Idempotent: a second switch of the same n answers the same S.
 
 import { ScratchBirdError } from '../core/errors'
 import { encodeControlEntry } from './commit-log'
+import { CodecReader, CodecWriter } from '../core/codec'
 import { commitKey, metaKey, readU64, writeU64 } from './keys'
 import type { KvStore } from './kv'
 import type { ReplicaHost } from './replica-host'
+import { readRule, writeRule, type CleanupRule } from './split-cleanup'
 import type { SplitFence } from './split-fence'
 import { LSN_META } from './writer'
 
 /** s/splitswitch: the fence of a switched split (absent: none). */
 export const SPLIT_SWITCH_META = metaKey('splitswitch')
 
+/** The record's format since the rule travels with it; the earlier record is 12 bytes, no format byte. */
+const FENCE_FORMAT = 2
+const LEGACY_LENGTH = 12
+
 export function encodeSplitFence (f: SplitFence): Uint8Array {
-  const b = new Uint8Array(12)
-  new DataView(b.buffer).setUint32(0, f.shards)
-  writeU64(b, 4, f.lsn)
-  return b
+  const w = new CodecWriter(32)
+  w.u8(FENCE_FORMAT)
+  w.u32(f.shards)
+  w.u64(f.lsn)
+  w.opt(f.rule, r => writeRule(w, r))
+  return w.take()
 }
 
+const corrupt = (why: string): ScratchBirdError => new ScratchBirdError('SB_STORAGE_CORRUPT', `split switch record: ${why}`)
+
 export function decodeSplitFence (b: Uint8Array): SplitFence {
-  if (b.length !== 12) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'split switch record: bad length', { length: b.length })
-  return { shards: new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0), lsn: readU64(b, 4) }
+  if (b.length === LEGACY_LENGTH) return { shards: new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0), lsn: readU64(b, 4), rule: null }
+  const r = new CodecReader(b, corrupt)
+  if (r.u8() !== FENCE_FORMAT) throw new ScratchBirdError('SB_STORAGE_CORRUPT', 'split switch record: unknown format', { length: b.length })
+  const shards = r.u32()
+  const lsn = r.u64()
+  const rule = r.opt(() => readRule(r)) ?? null
+  r.finish()
+  return { shards, lsn, rule }
 }
 
 export type { SplitFence } from './split-fence'
@@ -60,12 +81,13 @@ export interface SplitSwitchHost extends Pick<ReplicaHost, 'kv' | 'tip' | 'durab
 }
 
 /**
- * Append the switch entry of the split of `shards` into 2n and fence the shard, as one exclusive
- * writer job (every pass queued before landed, so S is after every write accepted before it).
- * Answers S; the held S when switched already for the same n; null while a prepared transaction
- * waits for its decision. SB_NOT_PRIMARY on a Mode 1 replica (only the primary appends).
+ * Append the switch entry of the split of `shards` into 2n and fence the shard's child-side writes
+ * by `rule` (null: all of its writes), as one exclusive writer job (every pass queued before
+ * landed, so S is after every write accepted before it). Answers S; the held S when switched
+ * already for the same n; null while a prepared transaction waits for its decision.
+ * SB_NOT_PRIMARY on a Mode 1 replica (only the primary appends).
  */
-export function appendSplitSwitch (h: SplitSwitchHost, shards: number): Promise<bigint | null> {
+export function appendSplitSwitch (h: SplitSwitchHost, shards: number, rule: CleanupRule | null): Promise<bigint | null> {
   return h.exclusive(async () => {
     const held = h.st.splitFence
     if (held !== null) {
@@ -79,11 +101,11 @@ export function appendSplitSwitch (h: SplitSwitchHost, shards: number): Promise<
     }
     if (h.tip.limbo.size > 0) return null
     const lsn = h.st.lsn + 1n
-    const fence: SplitFence = { shards, lsn }
+    const fence: SplitFence = { shards, lsn, rule }
     const mark = new Uint8Array(8)
     writeU64(mark, 0, lsn)
     await h.kv.batch([
-      { type: 'put', key: commitKey(lsn), value: encodeControlEntry(h.st.generation, { kind: 'split_switch', shards }) },
+      { type: 'put', key: commitKey(lsn), value: encodeControlEntry(h.st.generation, rule === null ? { kind: 'split_switch', shards } : { kind: 'split_switch', shards, rule }) },
       { type: 'put', key: LSN_META, value: mark },
       { type: 'put', key: SPLIT_SWITCH_META, value: encodeSplitFence(fence) }
     ], { sync: h.durability === 'sync' })

@@ -27,7 +27,7 @@
 import { ScratchBirdError } from '../core/errors'
 import { encodeLogValues, type Mutation, type PendingCommit, type TwoPhaseStep } from './commit-log'
 import { Arena, commitKey, keyString, metaKey, openTxnKey, tipGroupKey, tipKey, writeU64 } from './keys'
-import { splitFenceRefusal, type SplitFence } from './split-fence'
+import { fencedKey, splitFenceRefusal, type SplitFence } from './split-fence'
 import type { KvOp, KvStore } from './kv'
 import { applyRowWrite, type KeyLookup, type LwwOutcome, type RowOp, type RowWriteOutcome, type WriterIdentity } from './row-write'
 import { encodeTipEntry, encodeTipGroup, TIP_DEAD, type Tip } from './tip'
@@ -156,13 +156,20 @@ export type Job =
   | { t: 'flush', d: Deferred<void> }
   | { t: 'exclusive', fn: () => Promise<unknown>, d: Deferred<unknown> }
 
-/** What a split's fence refuses of a job (storage/split-switch.ts), or null when it passes. */
-export function splitJobRefused (j: Job): string | null {
+/**
+ * What a split's fence refuses of a job (storage/split-fence.ts), or null when it passes: a
+ * statement writing a key `fenced` names (a child-side key, or one the rule cannot place) — an
+ * UPDATE moving a row between the halves writes both keys, so either side refuses it — and the
+ * COMMIT or PREPARE of a transaction holding such a write. Decisions and rollbacks always pass.
+ */
+export function splitJobRefused (j: Job, fenced: (tableId: number, pkBytes: Uint8Array) => boolean): string | null {
+  const writes = (ops: readonly RowOp[]): boolean => ops.some(o => fenced(o.tableId, o.pkBytes))
+  const holds = (txn: TxnCore): boolean => { for (const m of txn.mutations.values()) if (fenced(m.tableId, m.pkBytes)) return true; return false }
   switch (j.t) {
-    case 'stmt': return 'the write'
-    case 'auto': return j.lww ? null : 'the write'
-    case 'commit': return j.txn.mutations.size > 0 ? 'the commit' : null
-    case 'prepare': return j.txn.mutations.size > 0 ? 'the prepare' : null
+    case 'stmt': return writes(j.ops) ? 'the write of a row that moves to the new shard' : null
+    case 'auto': return !j.lww && writes(j.ops) ? 'the write of a row that moves to the new shard' : null
+    case 'commit': return holds(j.txn) ? 'the commit of a transaction that wrote a row that moves to the new shard' : null
+    case 'prepare': return holds(j.txn) ? 'the prepare of a transaction that wrote a row that moves to the new shard' : null
     default: return null
   }
 }
@@ -610,16 +617,17 @@ export class Writer {
   }
 
   /**
-   * A parent shard fenced by its split's switch entry (storage/split-switch.ts) commits no row
-   * after it: row writes, and the COMMIT or PREPARE of a transaction holding writes, are refused
-   * here, in the pass — so a job queued before the switch's exclusive job but applied after it is
-   * refused too (the check in engine.ts only spares the queue). A refused COMMIT leaves its
-   * transaction failed (rollback only), nothing written.
+   * A parent shard fenced by its split's switch entry (storage/split-switch.ts) commits no
+   * child-side row after it: such row writes, and the COMMIT or PREPARE of a transaction holding
+   * one, are refused here, in the pass — so a job queued before the switch's exclusive job but
+   * applied after it is refused too. A refused COMMIT leaves its transaction failed (rollback
+   * only), nothing written. Parent-side writes and their commits go on as usual.
    */
   private splitRefusal (j: Job): ScratchBirdError | null {
     const fence = this.host.splitFence
     if (fence === null) return null
-    const what = splitJobRefused(j)
+    const shard = this.host.shardId
+    const what = splitJobRefused(j, (tableId, pkBytes) => fencedKey(fence, shard, tableId, pkBytes))
     if (what === null) return null
     if ((j.t === 'commit' || j.t === 'prepare') && (j.txn.state === 'committing' || j.txn.state === 'preparing')) j.txn.state = 'failed'
     return splitFenceRefusal(this.host.shardId, fence, what)

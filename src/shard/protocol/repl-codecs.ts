@@ -4,6 +4,7 @@ import { asNodeId } from '../../core/ids'
 import type { RawLogEntry, SnapshotEntry } from '../../storage/engine'
 import { checkControlEntry, type ControlEntry, type Mutation } from '../../storage/commit-log'
 import { checkTuple } from '../../storage/keys'
+import { readRule, writeRule } from '../../storage/split-cleanup'
 import { REPL_ROLES, type BootstrapRecord, type ReplHardState } from '../../storage/repl-state'
 import type { ReplReplies, ReplRequests } from './repl-messages'
 import { readRow, readVersionId, writeRow, writeVersionId } from './parts'
@@ -43,12 +44,17 @@ const CONTROL_KINDS = ['noop', 'config', 'split_switch'] as const
 const writeControl = (w: CodecWriter, c: ControlEntry): void => {
   w.u8(CONTROL_KINDS.indexOf(c.kind))
   if (c.kind === 'config') w.array(c.voters, v => w.u16(v))
-  if (c.kind === 'split_switch') w.u32(c.shards)
+  if (c.kind === 'split_switch') { w.u32(c.shards); w.opt(c.rule, r => writeRule(w, r)) }
+}
+const splitSwitchOf = (r: CodecReader): ControlEntry => {
+  const shards = r.u32()
+  const rule = r.opt(() => readRule(r))
+  return rule === undefined ? { kind: 'split_switch', shards } : { kind: 'split_switch', shards, rule }
 }
 const readControl = (r: CodecReader): ControlEntry => {
   const kind = r.pick(CONTROL_KINDS, 'control entry kind')
   if (kind === 'noop') return { kind }
-  const c: ControlEntry = kind === 'split_switch' ? { kind, shards: r.u32() } : { kind, voters: r.array(() => r.nodeId(), 2) }
+  const c: ControlEntry = kind === 'split_switch' ? splitSwitchOf(r) : { kind, voters: r.array(() => r.nodeId(), 2) }
   try {
     checkControlEntry(c)
   } catch (e) {

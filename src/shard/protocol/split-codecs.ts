@@ -36,12 +36,13 @@ export const SPLIT_BODIES: SplitBodies = {
     rep: [(w, v) => w.opt(v.progress, p => writeProgress(w, p)), r => ({ progress: r.opt(() => readProgress(r)) ?? null })]
   },
   SPLIT_SWITCH: {
-    req: [(w, v) => { w.u32(v.shard); w.u32(v.shards) }, r => ({ shard: r.shard(), shards: r.u32() })],
+    req: [(w, v) => { w.u32(v.shard); w.u32(v.shards); w.opt(v.rule, x => writeRule(w, x)) }, r => ({ shard: r.shard(), shards: r.u32(), rule: r.opt(() => readRule(r)) ?? null })],
     rep: [(w, v) => w.opt(v.lsn, l => w.u64(l)), r => ({ lsn: r.opt(() => r.u64()) ?? null })]
   },
   SPLIT_FENCE: {
     req: [(w, v) => { w.u32(v.shard); w.opt(v.lift, n => w.u32(n)) }, r => ({ shard: r.shard(), lift: r.opt(() => r.u32()) ?? null })],
-    rep: [(w, v) => w.opt(v.fence, f => { w.u32(f.shards); w.u64(f.lsn) }), r => ({ fence: r.opt(() => ({ shards: r.u32(), lsn: r.u64() })) ?? null })]
+    rep: [(w, v) => w.opt(v.fence, f => { w.u32(f.shards); w.u64(f.lsn); w.opt(f.rule, x => writeRule(w, x)) }),
+      r => ({ fence: r.opt(() => ({ shards: r.u32(), lsn: r.u64(), rule: r.opt(() => readRule(r)) ?? null })) ?? null })]
   },
   SPLIT_CHILD_CLEAR: {
     req: [(w, v) => { w.u32(v.shard) }, r => ({ shard: r.shard() })],

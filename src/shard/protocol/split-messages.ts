@@ -19,8 +19,9 @@ export interface SplitRequests {
   SPLIT_DERIVE_APPLY: { shard: ShardId, from: DeriveProgress | null, to: DeriveProgress, entries: DerivedEntry[] }
   /** Child `shard`'s derive progress; `clear`: remove it after reading (the derive is done or cancelled). */
   SPLIT_DERIVE_STATE: { shard: ShardId, clear: boolean }
-  /** Append parent `shard`'s switch entry of the split of `shards` into 2n and fence it (storage/split-switch.ts). */
-  SPLIT_SWITCH: { shard: ShardId, shards: number }
+  /** Append parent `shard`'s switch entry of the split of `shards` into 2n and fence its child-side writes by `rule`
+   *  (where keys go at 2n: node/split-cleanup.ts cleanupRule; null: fence every write) (storage/split-switch.ts). */
+  SPLIT_SWITCH: { shard: ShardId, shards: number, rule: CleanupRule | null }
   /** Parent `shard`'s fence; `lift`: lift it first when it is the split of that many shards. */
   SPLIT_FENCE: { shard: ShardId, lift: number | null }
   /** Empty child `shard` (progress, then rows) before a derive from scratch (storage/engine.ts clearDerivedChild). */

@@ -52,7 +52,7 @@ describe('a node adopting a split\'s doubled count', () => {
     const parent = ownersOf(USERS, v => [v, null], 0, 8, 'p')
     for (const id of [...child, ...parent]) await auto(w, PARENT, id, 'x')
     for (const id of child) await auto(w, CHILD, id, 'x')
-    expect(await w.request('SPLIT_SWITCH', { shard: PARENT, shards: SHARDS })).toMatchObject({ lsn: expect.any(BigInt) })
+    expect(await w.request('SPLIT_SWITCH', { shard: PARENT, shards: SHARDS, rule: null })).toMatchObject({ lsn: expect.any(BigInt) })
     const want = [...child, ...parent].sort()
     // Before the adoption a scan by 4 would count every child-side row twice (what the filter prevents).
     expect((await scanAll(w, ALL)).length).toBe(want.length + child.length)

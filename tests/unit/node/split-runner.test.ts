@@ -197,7 +197,7 @@ describe('the split runner on one node', () => {
     await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
     expect((await versions(w, asShardId(2))).length).toBe(15)
     // The parent's switch had begun (its fence refuses writes) when the cancel was decided.
-    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2 })).lsn).not.toBeNull()
+    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2, rule: null })).lsn).not.toBeNull()
     await expect(w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(q[0]![0]!, 'fenced')], commitHlc: nextHlc() })).rejects.toMatchObject({ code: 'SB_SHARD_SPLITTING' })
     h.setLayout({ cluster: 't', shards: 2, epoch: 3, members: [SELF, OTHER] })
     await h.runner.tick()
@@ -220,7 +220,7 @@ describe('the split runner on one node', () => {
     const h = harness(w, p => p === 0 ? [SELF] : [])
     await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
     expect((await versions(w, asShardId(2))).length).toBe(12)
-    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2 })).lsn).not.toBeNull()
+    expect((await w.request('SPLIT_SWITCH', { shard: asShardId(0), shards: 2, rule: null })).lsn).not.toBeNull()
     // The node goes down; the cluster cancels the split meanwhile; it starts again with the
     // cancelled layout (learnt from gossip before its runner's first round).
     h.runner.stop()

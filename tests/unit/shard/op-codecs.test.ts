@@ -86,9 +86,14 @@ const issuedXid = fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }).map(asXid)
 const storedHint = fc.record({ id: bytes, value: bytes })
 const hintOpReply = fc.record({ n: fc.maxSafeNat(), stats: fc.array(fc.record({ target: nodeIdArb, count: fc.maxSafeNat(), bytes: fc.maxSafeNat() }), { maxLength: 3 }) })
 
+const cleanupRuleArb = fc.record({ shards: u32, relations: fc.array(fc.record({ tableId: u32, parts: fc.array(fc.record({ pos: fc.nat({ max: 30 }), kind: fc.constantFrom('text' as const, 'int' as const, 'uuid' as const, 'bytes' as const, 'xid' as const) }), { maxLength: 3 }) }), { maxLength: 3 }) })
+// A split switch's rule must place keys among 2n shards (checked on decode): a valid one.
+const fenceRule = { shards: 4, relations: [{ tableId: 0xfffffff0, parts: [{ pos: 0, kind: 'xid' as const }] }, { tableId: 1000, parts: [{ pos: 1, kind: 'text' as const }, { pos: 0, kind: 'int' as const }] }] }
 const controlArb = fc.oneof(
   fc.constant({ kind: 'noop' as const }),
-  fc.uniqueArray(nodeIdArb, { minLength: 1, maxLength: 16 }).map(voters => ({ kind: 'config' as const, voters })))
+  fc.uniqueArray(nodeIdArb, { minLength: 1, maxLength: 16 }).map(voters => ({ kind: 'config' as const, voters })),
+  fc.constant({ kind: 'split_switch' as const, shards: 2 }),
+  fc.constant({ kind: 'split_switch' as const, shards: 2, rule: fenceRule }))
 const replEntry = fc.oneof(
   fc.record({
     lsn: u64,
@@ -368,16 +373,16 @@ const ARBS: Arbs = {
     rep: fc.record({ applied: fc.boolean(), written: count })
   },
   SPLIT_DERIVE_STATE: { req: fc.record({ shard: shardArb, clear: fc.boolean() }), rep: fc.record({ progress: fc.option(deriveProgress, { nil: null }) }) },
-  SPLIT_SWITCH: { req: fc.record({ shard: shardArb, shards: fc.integer({ min: 1, max: 2048 }) }), rep: fc.record({ lsn: fc.option(u64, { nil: null }) }) },
+  SPLIT_SWITCH: { req: fc.record({ shard: shardArb, shards: fc.integer({ min: 1, max: 2048 }), rule: fc.option(cleanupRuleArb, { nil: null }) }), rep: fc.record({ lsn: fc.option(u64, { nil: null }) }) },
   SPLIT_FENCE: {
     req: fc.record({ shard: shardArb, lift: fc.option(fc.integer({ min: 1, max: 2048 }), { nil: null }) }),
-    rep: fc.record({ fence: fc.option(fc.record({ shards: fc.integer({ min: 1, max: 2048 }), lsn: u64 }), { nil: null }) })
+    rep: fc.record({ fence: fc.option(fc.record({ shards: fc.integer({ min: 1, max: 2048 }), lsn: u64, rule: fc.option(cleanupRuleArb, { nil: null }) }), { nil: null }) })
   },
   SPLIT_CHILD_CLEAR: { req: fc.record({ shard: shardArb }), rep: fc.record({ relations: fc.nat(), rows: fc.nat() }) },
   SPLIT_CLEANUP: {
     req: fc.record({
       shard: shardArb,
-      rule: fc.record({ shards: u32, relations: fc.array(fc.record({ tableId: u32, parts: fc.array(fc.record({ pos: fc.nat({ max: 30 }), kind: fc.constantFrom('text' as const, 'int' as const, 'uuid' as const, 'bytes' as const, 'xid' as const) }), { maxLength: 3 }) }), { maxLength: 3 }) }),
+      rule: cleanupRuleArb,
       maxChunks: count
     }),
     rep: fc.record({ rows: count, backVersions: count, done: fc.boolean() })

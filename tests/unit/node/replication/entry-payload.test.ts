@@ -8,7 +8,7 @@ import type { ReplEntry } from '../../../../src/cluster/replication/types'
 // A Mode 1 log entry's data payload travels from the primary to every replica, so it follows the
 // wire rule (core/codec-versions.ts): written in the lowest version that carries it — a plain
 // commit in v1, which a replica of the release before two-phase entries reads; a two-phase step
-// in v2.
+// in v2, a split switch in v3, one carrying its fence's rule in v4.
 
 const pk = encodeTuple(['k1'])
 const base: RawLogEntry = {
@@ -58,5 +58,15 @@ describe('the replicated entry payload on the wire', () => {
     // An xid-0 plain commit stays malformed.
     const zero = payloadOf(toReplEntry({ ...base, xid: asXid(0n) }))
     expect(() => toRawEntry({ lsn: 7n, generation: 3, kind: 'data', payload: zero })).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
+  })
+
+  it('carries a split switch with its fence\'s rule in v4 (so the replica fences the same child-side writes); a rule not of 2n is refused', () => {
+    const rule = { shards: 16, relations: [{ tableId: 0xfffffff0, parts: [{ pos: 0, kind: 'xid' as const }] }, { tableId: 1000, parts: [{ pos: 1, kind: 'text' as const }] }] }
+    const sw: RawLogEntry = { lsn: 9n, generation: 3n, xid: asXid(0n), commitHlc: asHlcTs(0n), mutations: [], control: { kind: 'split_switch', shards: 8, rule } }
+    const e = toReplEntry(sw)
+    expect(payloadOf(e)[0]).toBe(4)
+    expect(toRawEntry(e)).toEqual(sw)
+    const wrong = toReplEntry({ ...sw, control: { kind: 'split_switch', shards: 4, rule } })
+    expect(() => toRawEntry(wrong)).toThrow(expect.objectContaining({ code: 'SB_RPC_MALFORMED' }))
   })
 })
