@@ -16,7 +16,7 @@ import type { SplitUnderWay } from './split-ddl-guard'
 //  2. The decider refuses the start (SB_SHARD_SPLIT_UNSUPPORTED, catalog_change) when the lock is
 //     refused, when its own catalog is older than v, or when a live member announces (gossip)
 //     a catalog older than v: the split's holders and every member's voter_change report
-//     (split-start-blockers) are computed from each node's catalog, which must be v's.
+//     (split-ddl-guard.ts splitStartBlockers) are computed from each node's catalog, which must be v's.
 //  3. While it holds the lock the coordinator judges every DDL it builds as if the split were
 //     recorded (checkProvidable → splitDdlRefusal: SB_SHARD_SPLIT_IN_PROGRESS for one that
 //     changes the copies Mode 1 keeps or adds what a split refuses). It drops the lock when its
