@@ -80,7 +80,9 @@ export class ClusterSplit {
         const outcome = await this.d.lockSplit?.(req)
         if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
         const lockBlocker = outcome === undefined ? null : splitLockBlocker(outcome)
-        const blockers = [...(lockBlocker === null ? [] : [lockBlocker]), ...(this.d.startBlockers?.() ?? [])]
+        // A DDL running here is named once (the lock's refusal, when this node is the coordinator, says it too).
+        const seen = this.d.startBlockers?.() ?? []
+        const blockers = lockBlocker === null ? seen : [lockBlocker, ...seen.filter(b => b.what !== lockBlocker.what)]
         if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
       }
       proposed = true
