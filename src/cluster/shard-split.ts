@@ -171,8 +171,10 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // node starts the runner through node/split-wiring.ts once they exist), CLEANUP, metrics for the
 // run. A node down during a cancel (its runner never sees the split go) releases its parents' log
 // pins, ends those derives and lifts a fence of that count at its first round of a layout without
-// a split (split-runner.ts LEFTOVERS, session 16). Known gap: the "may have switched" reading that refuses a cancel is each holder's in-memory phase,
-// so a node restarted after reporting caught_up reports copying until it catches up again.
+// a split (split-runner.ts LEFTOVERS, session 16). The "may have switched" reading that refuses a
+// cancel survives restarts (session 17): a holder records the parents it reported caught up in
+// <data_dir>/split-caught-up.json before the report goes out, and a restarted runner reports them
+// caught up at once (split-run.ts caughtUpFloor; only a derive restarted from empty drops one).
 // Step 4 (CLEANUP) and the shard-keyed state around it are built for a node that follows a count
 // reached by splits (cluster.json's splitFrom at start, or a change of the live count): node/
 // split-cleanup.ts runs SPLIT_CLEANUP (storage/split-cleanup.ts) on every former parent s < N/2 it
@@ -211,17 +213,22 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // copies Mode 1 keeps (N, so every group's voters and the split's holders: CREATE / ALTER … SET
 // replication_factor or replication_mode / DROP of a primary_replica table) or adds what a split
 // refuses (a leaderless table, a global index, a table move) is refused with
-// SB_SHARD_SPLIT_IN_PROGRESS by the catalog coordinator while its layout records a split or it is
-// deciding one; the decider refuses a start (SB_SHARD_SPLIT_UNSUPPORTED: catalog_change,
-// voter_change) while it coordinates a DDL statement or one of its own groups' voters, committed or
-// not, differ from the placement's first N. Two splits in a row (16 → 32 → 64) run end to end
+// SB_SHARD_SPLIT_IN_PROGRESS by the catalog coordinator while its layout records a split, it is
+// deciding one, or a decider holds its split lock; the decider refuses a start
+// (SB_SHARD_SPLIT_UNSUPPORTED: catalog_change, voter_change) while it coordinates a DDL statement or
+// any live member's groups' voters, committed or not, differ from the placement's first N.
+// Session 17: before proposing the intent the decider takes the catalog coordinator's split lock
+// (SPLIT_LOCK; cluster/split-ddl-lock.ts holds the race-freedom argument): refused while a DDL runs
+// there; held until the coordinator's layout passes the decider's epoch, a release, or a 60 s TTL;
+// the start is refused too while the decider or a live member announces a catalog older than the
+// coordinator's. Every member reports its groups changing voters in its gossip record (gossip v7,
+// votersChanging), and a parent's primary begins its switch only while its group's voters are the
+// holders (split-run.ts switchMayBegin). Two splits in a row (16 → 32 → 64) run end to end
 // (tests/cluster/shard-split-twice.test.ts); the layout ending the second records splitFrom
 // [16, 32] (keepSplitHistory merges the decided layout's history with ours).
-// REMAINING: a pending voter change in a group the decider does not run is not seen at the start (the child group then
-// starts with the placement's voters, which the parent's reach once its change commits); the DDL
-// check runs on the catalog coordinator with its own view of the layout, so when the coordinator
-// and the decider are different nodes (the decider skips a draining node; views differ for a
-// gossip round) a DDL can pass in the round in which the intent is decided.
+// REMAINING: the split lock does not follow a catalog coordinator hand-over inside the decree's
+// window (a lower id coming back builds DDL without it until it adopts the intent), nor a decree
+// undecided past its TTL.
 // The routing guard is built (session 15, cluster/shard-count-guard.ts): every shard request routed
 // by key or shard id carries the count its statement routed by (exec/shard-count-retry.ts pins one
 // per statement; SHARD_QUERY v7 stamps it once the layout split or is splitting), the router and

@@ -1,5 +1,5 @@
 import { ScratchBirdError } from '../core/errors'
-import type { ShardId } from '../core/ids'
+import type { NodeId, ShardId } from '../core/ids'
 import { splitBlockers, type SplitBlocker, type SplitContext } from './shard-split'
 
 // DDL while a shard split runs (issue 20 item 5; cluster/shard-split.ts THE SPLIT). A split fixes
@@ -15,13 +15,18 @@ import { splitBlockers, type SplitBlocker, type SplitContext } from './shard-spl
 //  - what splitBlockers refused at the start (a leaderless table, a global index, a table move):
 //    a derive that meets one of them stops (SB_SHARD_SPLIT_UNSUPPORTED) and the split can neither
 //    switch nor, once a parent caught up, be cancelled.
-// The other way round, the decider refuses to START a split while such a change is pending where
-// it can see one (splitStartBlockers): a DDL statement it is coordinating itself (its catalog is
-// built but maybe not installed: the holders the split would compute may not be the ones the
-// next catalog gives), or a Mode 1 group it runs whose voters — the latest config entry or the
-// committed one — are not the placement's first N yet (a raised N whose new voter is still being
-// bootstrapped, a lowered one whose old voter is not removed yet). Groups of shards this node
-// does not hold are not seen; the holders' derives meet them as they are.
+// The other way round, the decider refuses to START a split while such a change is pending
+// (splitStartBlockers): a DDL statement it is coordinating itself (its catalog is built but maybe
+// not installed: the holders the split would compute may not be the ones the next catalog gives),
+// or a Mode 1 group whose voters — the latest config entry or the committed one — are not the
+// placement's first N yet (a raised N whose new voter is still being bootstrapped, a lowered one
+// whose old voter is not removed yet) on ANY live member: each node reports its own such groups in
+// its gossip record (votersChanging, gossip v7), updated in the same turn as the catalog version it
+// announces, so a record announcing catalog v reports its groups as v places them. The decider
+// reads them once the split lock (split-ddl-lock.ts) told it the coordinator's catalog version and
+// every live member announced at least that one. A DDL coordinated by another node is held back by
+// that lock; a parent primary also holds its switch back while its group's voters are not the
+// holders (split-run.ts switchMayBegin).
 // So the catalog coordinator refuses such a DDL while a split is recorded (or being decided)
 // with SB_SHARD_SPLIT_IN_PROGRESS naming the split; the catalog is unchanged. Checked where the
 // next catalog version is built (node.ts runDdl → ClusterShell.checkProvidable), so every path —
@@ -61,17 +66,21 @@ export function splitDdlRefusal (split: SplitUnderWay | null, before: SplitCatal
 export interface SplitStartView {
   /** A DDL statement is being coordinated by this node now (catalog-sync: built, maybe not installed). */
   readonly ddlRunning: boolean
-  /** This node's Mode 1 groups whose voters are not the placement's first N yet. */
-  readonly votersChanging: readonly ShardId[]
+  /**
+   * The Mode 1 groups whose voters are not the placement's first N yet, per node: this node's own
+   * (read now) and every live member's as its gossip record reports them (GossipLocal.votersChanging).
+   */
+  readonly votersChanging: ReadonlyArray<{ readonly node: NodeId, readonly shards: readonly ShardId[] }>
 }
 
-/** The blockers of a split's start from the decider's own view (empty: none seen). */
+/** The blockers of a split's start from the decider's view (empty: none seen). */
 export function splitStartBlockers (v: SplitStartView): SplitBlocker[] {
   const out: SplitBlocker[] = []
   if (v.ddlRunning) out.push({ what: 'catalog_change', detail: 'a DDL statement is being applied (it may change the copies Mode 1 keeps, which fix the split\'s holders): retry once it ended' })
-  if (v.votersChanging.length > 0) {
-    const shards = v.votersChanging.length > 8 ? `${v.votersChanging.slice(0, 8).join(', ')} and ${v.votersChanging.length - 8} more` : v.votersChanging.join(', ')
-    out.push({ what: 'voter_change', detail: `the replication group(s) of shard(s) ${shards} are still changing their voters to the placement's (a changed replication_factor being carried out; SHOW SHARD MAP): retry once they are done` })
+  const changing = v.votersChanging.filter(c => c.shards.length > 0)
+  if (changing.length > 0) {
+    const list = (s: readonly ShardId[]): string => s.length > 8 ? `${s.slice(0, 8).join(', ')} and ${s.length - 8} more` : s.join(', ')
+    out.push({ what: 'voter_change', detail: `the replication group(s) of ${changing.map(c => `shard(s) ${list(c.shards)} on node ${c.node}`).join(', ')} are still changing their voters to the placement's (a changed replication_factor being carried out; SHOW SHARD MAP): retry once they are done` })
   }
   return out
 }

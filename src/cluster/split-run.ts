@@ -25,7 +25,14 @@ import type { SplitParentPhase, SplitParentReport } from './split-progress'
 // Reports travel in gossip (each node's record: one per parent it holds). A phase only grows
 // within one split on one node (the runner keeps 'caught_up' once reached: a parent's primary may
 // have begun its switch on it), so "every holder caught up" once seen by a primary or the decider
-// stays a safe reading of "the switch may have begun" — which is what refuses a cancel.
+// stays a safe reading of "the switch may have begun" — which is what refuses a cancel. Across a
+// restart too: the runner records the parents it reported caught up (SplitCaughtUpRecord, in the
+// data directory) BEFORE it reports them, and a restarted runner starts those at 'caught_up'
+// (caughtUpFloor). Only a derive that starts again from empty (SB_SPLIT_COPY_STALE) drops its
+// parent from the record and reports 'copying' again: its child is being rebuilt, and a primary
+// must not begin a switch on it (the cancel reading then is the in-memory one it always was).
+// A primary begins its parent's switch only while its group's voters are the holders
+// (switchMayBegin): the child's group starts with the holders as voters, which must be the parent's.
 
 const PHASE_ORDER: Readonly<Record<SplitParentPhase, number>> = { copying: 0, caught_up: 1, switched: 2 }
 
@@ -81,6 +88,51 @@ export function reportOf (reports: SplitReports, holder: NodeId, parent: ShardId
 /** Has every holder of `parent` reported at least `phase`? (No holders: no.) */
 export function holdersAtLeast (holders: readonly NodeId[], reports: SplitReports, parent: ShardId, phase: SplitParentPhase): boolean {
   return holders.length > 0 && holders.every(h => { const r = reportOf(reports, h, parent); return r !== undefined && phaseAtLeast(r.phase, phase) })
+}
+
+/**
+ * May `parent`'s primary begin its switch? Every holder reported caught up, and its group's voters
+ * (latest and committed, as the primary knows them) are the holders: a voter change under way —
+ * which the split's start and the DDL guard keep out, so a leftover — would start the child's group
+ * with voters the parent does not have.
+ */
+export function switchMayBegin (holders: readonly NodeId[], reports: SplitReports, parent: ShardId, votersSettled: boolean): boolean {
+  return votersSettled && holdersAtLeast(holders, reports, parent, 'caught_up')
+}
+
+/** What a holder records (in its data directory) of the parents it reported caught up in one split. */
+export interface SplitCaughtUpRecord {
+  /** The layout epoch recording the split's intent (a split's layouts keep it until it ends). */
+  readonly epoch: number
+  readonly shards: number
+  readonly to: number
+  readonly parents: readonly ShardId[]
+}
+
+/** The parents `rec` records as caught up in the split `l` records (none: another split's, or none). */
+export function caughtUpFloor (rec: SplitCaughtUpRecord | null, l: ClusterLayout): ReadonlySet<ShardId> {
+  if (rec === null || l.split === undefined || rec.epoch !== l.epoch || rec.shards !== l.shards || rec.to !== l.split.to) return new Set()
+  return new Set(rec.parents.filter(p => p < l.shards))
+}
+
+/** The record of split `l` with `parent` added (caught up) or dropped (its derive starts again). */
+export function withCaughtUp (rec: SplitCaughtUpRecord | null, l: ClusterLayout, parent: ShardId, caughtUp: boolean): SplitCaughtUpRecord {
+  if (l.split === undefined) throw new ScratchBirdError('SB_INTERNAL', `layout of epoch ${l.epoch} records no split`)
+  const set = new Set(caughtUpFloor(rec, l))
+  if (caughtUp) set.add(parent)
+  else set.delete(parent)
+  return { epoch: l.epoch, shards: l.shards, to: l.split.to, parents: [...set].sort((a, b) => a - b) }
+}
+
+/** A record as read back from its file (null: not one; the caller treats it as none, with a warning). */
+export function parseCaughtUpRecord (v: unknown): SplitCaughtUpRecord | null {
+  if (typeof v !== 'object' || v === null) return null
+  const r = v as Record<string, unknown>
+  const count = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+  if (!count(r.epoch) || !count(r.shards) || r.shards < 1 || r.to !== r.shards * SPLIT_FACTOR || !Array.isArray(r.parents)) return null
+  const shards = r.shards
+  if (!r.parents.every((p: unknown) => count(p) && p < shards)) return null
+  return { epoch: r.epoch, shards, to: r.to, parents: (r.parents as number[]).map(p => p as ShardId) }
 }
 
 /** The parents of a split of `shards` shards: 0 ‥ shards - 1. */

@@ -41,7 +41,8 @@ const CURRENT = {
   // 4: a layout with joining members (leaderless tables in a join).
   // 5: a split under way: the layout's intent, the members' per-parent reports (cluster/split-run.ts).
   // 6: the layout's removing members (REMOVE NODE) and placement count (after a split).
-  gossip: 6,
+  // 7: a member's Mode 1 groups still changing their voters (a split's start waits for none).
+  gossip: 7,
   replication: 2,
   // 3: a shard split's switch entry (commit-log.ts control kind 3) rides as a data payload.
   // 4: the switch entry carries its fence's rule (a child-side-only fence, storage/split-fence.ts).

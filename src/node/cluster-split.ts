@@ -3,14 +3,16 @@ import type { ClusterLayout } from '../cluster/layout'
 import { splitRefused, type SplitBlocker } from '../cluster/shard-split'
 import type { SplitUnderWay } from '../cluster/split-ddl-guard'
 import { parentsMaySwitch, splitDoneLayout, splitProgressText, splitStatement, splitSwitched, type SplitReports } from '../cluster/split-run'
-import { ScratchBirdError } from '../core/errors'
+import { splitLockBlocker, type SplitLockOutcome, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
 import { commandResult, type StatementResult } from '../exec/result'
 import { DECREE_TIMEOUT_MS, type DecreeResult } from './membership-decree'
 
 // The decider's side of a split's RUN (cluster/split-run.ts holds the rules), kept out of
 // node/cluster.ts, which hands it its decree, layout and gossip: ALTER CLUSTER SET shards decided
-// as a layout (the intent, or a cancel), the final layout of 2n shards decided once every holder
+// as a layout (the intent, or a cancel; a start only under the catalog coordinator's split lock,
+// cluster/split-ddl-lock.ts, released again when its decree is not chosen), the final layout of 2n shards decided once every holder
 // of every parent reports 'switched', and SHOW SHARD MAP's text of each parent's progress.
 
 export interface ClusterSplitDeps {
@@ -29,6 +31,13 @@ export interface ClusterSplitDeps {
   readonly reports: () => SplitReports
   /** What this node sees in the way of a start besides the statement's checks (cluster/split-ddl-guard.ts splitStartBlockers). */
   readonly startBlockers?: () => SplitBlocker[]
+  /**
+   * Asks the catalog coordinator for the split lock (cluster/split-ddl-lock.ts; a local call when
+   * it is this node), with what the decider checks besides; absent: no lock (tests of the rest).
+   */
+  readonly lockSplit?: (req: SplitLockRequest) => Promise<SplitLockOutcome>
+  /** Releases a lock taken by lockSplit (best effort: the coordinator's TTL ends it otherwise). */
+  readonly releaseSplit?: (req: SplitLockRequest, coordinator: NodeId) => Promise<void>
   readonly log: Logger
 }
 
@@ -58,14 +67,35 @@ export class ClusterSplit {
     const why = what.kind === 'start'
       ? `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${requested} under way (every holder of each parent derives its child; routing stays with ${l.shards} shards until every parent switched)`
       : `ALTER CLUSTER SET shards = ${requested}: split of ${l.shards} shards into ${l.split?.to ?? '?'} cancelled (the children are dropped)`
-    if (what.kind === 'start') {
-      const blockers = this.d.startBlockers?.() ?? []
-      if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
-    }
     this.deciding = what.kind === 'start' ? { shards: l.shards, to: requested } : null
     let decided
-    try { decided = await this.d.decide(what.layout, why) } finally { this.deciding = null }
+    let lock: { req: SplitLockRequest, coordinator: NodeId } | null = null
+    let proposed = false
+    try {
+      if (what.kind === 'start') {
+        // The lock first (split-ddl-lock.ts): once granted, no DDL the split depends on is built on
+        // the coordinator, and every live member announced its catalog — so the voter changes the
+        // members report (startBlockers) are those of the catalog the split starts with.
+        const req: SplitLockRequest = { take: true, epoch: l.epoch, shards: l.shards, to: requested }
+        const outcome = await this.d.lockSplit?.(req)
+        if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
+        const lockBlocker = outcome === undefined ? null : splitLockBlocker(outcome)
+        // A DDL running here is named once (the lock's refusal, when this node is the coordinator, says it too).
+        const seen = this.d.startBlockers?.() ?? []
+        const blockers = lockBlocker === null ? seen : [lockBlocker, ...seen.filter(b => b.what !== lockBlocker.what)]
+        if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
+      }
+      proposed = true
+      decided = await this.d.decide(what.layout, why)
+    } catch (e) {
+      // Refused before proposing: nothing was decided. A decree that threw may have been chosen.
+      if (!proposed) await this.release(lock)
+      throw e
+    } finally { this.deciding = null }
     const { result, adopted } = decided
+    // A decree not chosen for this intent frees the coordinator's DDL now; an undecided one that
+    // voters may hold, or a chosen one, keeps the lock until the coordinator's layout passes it.
+    if (!(result.kind === 'chosen' && result.own) && !(result.kind === 'undecided' && result.maybe)) await this.release(lock)
     const epoch = what.layout.epoch
     const command = `ALTER CLUSTER SET shards = ${requested}`
     if (result.kind === 'undecided') {
@@ -80,6 +110,15 @@ export class ClusterSplit {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command}: membership epoch ${epoch} is decided but could not be recorded in this node's data directory yet (its log says why); it takes effect at the next try`, { epoch })
     }
     return commandResult('ALTER CLUSTER', 0, [])
+  }
+
+  private async release (lock: { req: SplitLockRequest, coordinator: NodeId } | null): Promise<void> {
+    if (lock === null || this.d.releaseSplit === undefined) return
+    try {
+      await this.d.releaseSplit(lock.req, lock.coordinator)
+    } catch (e) {
+      this.d.log.warn({ node: lock.coordinator, err: describe(e) }, `split lock on node ${lock.coordinator} not released (it lapses by itself): ${messageOf(e)}`)
+    }
   }
 
   /** Each gossip round at the decider: the layout of 2n shards once every holder of every parent switched. */

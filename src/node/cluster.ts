@@ -45,6 +45,7 @@ import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
 import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
+import { SplitDdlLock, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import type { SplitBlocker } from '../cluster/shard-split'
 import { splitCatalogFacts } from '../exec/shard-split-statement'
 
@@ -284,8 +285,50 @@ export class ClusterShell implements ShardRouting {
       holdersOf: p => this.splitHoldersOf(p),
       reports: () => this.splitReports(),
       startBlockers: () => this.splitStartBlockers(),
+      lockSplit: async req => await this.lockSplit(req),
+      releaseSplit: async (req, at) => { await this.callSplitLock(at, req) },
       log: d.log
     })
+  }
+
+  /** The split lock this node holds as catalog coordinator (cluster/split-ddl-lock.ts). */
+  private readonly splitLock = new SplitDdlLock()
+  /** What this node last announced as its groups changing voters (JSON; null: nothing yet). */
+  private announcedVotersChanging: string | null = null
+
+  /** SPLIT_LOCK at `at` (this node: answered here, no RPC). */
+  private async callSplitLock (at: NodeId, req: SplitLockRequest): Promise<SplitLockReply> {
+    if (at === this.selfId) return this.onSplitLock(req, this.selfId)
+    return await this.d.rpc.call(this.addressOf(at), 'SPLIT_LOCK', req, { timeoutMs: CATALOG_CALL_TIMEOUT_MS })
+  }
+
+  /** A decider's SPLIT_LOCK: taken or refused by this node's own view as catalog coordinator. */
+  private onSplitLock (req: SplitLockRequest, from: NodeId): SplitLockReply {
+    const reply = this.splitLock.request(from, req, {
+      now: this.d.clock.monotonic(),
+      isCoordinator: this.sync.coordinator() === this.selfId,
+      ddlRunning: this.sync.coordinating,
+      layoutEpoch: this.layout.epoch,
+      catalogVersion: this.d.catalog().version
+    })
+    if (req.take && reply.granted) this.d.log.info({ node: from, epoch: req.epoch }, `split lock taken by node ${from} (a split of ${req.shards} shards into ${req.to} being decided): DDL the split depends on is refused here until that layout is adopted or the lock released`)
+    return reply
+  }
+
+  /** The decider's side of the lock: asked of the catalog coordinator in this node's view, with the catalog versions the live members announce. */
+  private async lockSplit (req: SplitLockRequest): Promise<SplitLockOutcome> {
+    const coordinator = this.sync.coordinator()
+    let reply: SplitLockOutcome['reply']
+    try {
+      reply = await this.callSplitLock(coordinator, req)
+    } catch (e) {
+      reply = { error: messageOf(e) }
+    }
+    const behind: Array<{ node: NodeId, version: number }> = []
+    for (const m of this.machine.members(this.d.clock.monotonic())) {
+      if (!m.isSelf && isAlive(m.state) && this.layout.members.includes(m.nodeId)) behind.push({ node: m.nodeId, version: m.catalogVersion })
+    }
+    return { reply, coordinator, ownCatalogVersion: this.d.catalog().version, behind }
   }
 
   /** A split's run at the cluster level (node/cluster-split.ts): the statement, the final layout, SHOW SHARD MAP's text. */
@@ -297,23 +340,54 @@ export class ClusterShell implements ShardRouting {
   }
 
   /**
+   * This node's Mode 1 groups whose voters, committed or not, are not the placement's first N by
+   * its catalog (a raised or lowered replication_factor still being carried out). Only shards this
+   * node holds a copy of by placement: for another, votersOf answers what its log said last when it
+   * held one (before a move), which is no pending change.
+   */
+  private ownVotersChanging (): ShardId[] {
+    const n = this.mode1Replicas()
+    if (n <= 1) return []
+    return shardIds(this.prefs.length).filter(p => {
+      const target = this.prefs[p]!.slice(0, n)
+      if (!target.includes(this.selfId)) return false
+      return shardMoving(target, this.countedVoters(p)) || shardMoving(target, this.countedVoters(p, true))
+    })
+  }
+
+  /** Does this node's group of `parent` have the split's holders as its voters, committed and latest (a switch waits until it does)? */
+  splitVotersSettled (parent: ShardId): boolean {
+    const n = this.mode1Replicas()
+    if (n <= 1) return true
+    const holders = this.splitHoldersOf(parent)
+    return !shardMoving(holders, this.countedVoters(parent)) && !shardMoving(holders, this.countedVoters(parent, true))
+  }
+
+  /**
+   * Puts this node's groups changing voters in its gossip record when they changed. Also called
+   * as the catalog changes, in the same turn as the catalog version is announced, so a record
+   * announcing a catalog version reports the groups as that catalog places them.
+   */
+  private announceVotersChanging (): void {
+    const changing = this.ownVotersChanging()
+    const text = JSON.stringify(changing)
+    if (text === this.announcedVotersChanging) return
+    this.announcedVotersChanging = text
+    this.machine.setLocal({ votersChanging: changing })
+  }
+
+  /**
    * What this node, deciding a split's start, sees in the way besides the statement's checks
-   * (exec/shard-split-statement.ts): a DDL statement it is coordinating now (its catalog, not yet
-   * installed, may change the copies Mode 1 keeps: cluster/split-ddl-guard.ts), and its Mode 1
-   * groups whose voters, committed or not, are not the placement's first N yet (a raised or
-   * lowered replication_factor still being carried out). Only the shards this node holds are seen.
+   * (exec/shard-split-statement.ts) and the split lock: a DDL statement it is coordinating now (its
+   * catalog, not yet installed, may change the copies Mode 1 keeps: cluster/split-ddl-guard.ts),
+   * and Mode 1 groups whose voters are not the placement's first N yet — its own, read now, and
+   * every live member's as its gossip record reports them.
    */
   private splitStartBlockers (): SplitBlocker[] {
-    const n = this.mode1Replicas()
-    const changing = n <= 1
-      ? []
-      : shardIds(this.prefs.length).filter(p => {
-        const target = this.prefs[p]!.slice(0, n)
-        // Only a shard this node holds a copy of: for another, votersOf answers what its log said
-        // last when it held one (before a move), which is no pending change.
-        if (!target.includes(this.selfId)) return false
-        return shardMoving(target, this.countedVoters(p)) || shardMoving(target, this.countedVoters(p, true))
-      })
+    const changing: Array<{ node: NodeId, shards: ShardId[] }> = [{ node: this.selfId, shards: this.ownVotersChanging() }]
+    for (const m of this.machine.members(this.d.clock.monotonic())) {
+      if (!m.isSelf && isAlive(m.state) && m.votersChanging !== undefined) changing.push({ node: m.nodeId, shards: m.votersChanging })
+    }
     return splitStartBlockers({ ddlRunning: this.sync.coordinating, votersChanging: changing })
   }
 
@@ -686,6 +760,7 @@ export class ClusterShell implements ShardRouting {
       .register('CATALOG_DDL', (p, ctx) => this.onDdl(p, ctx.from))
       .register('MEMBERSHIP_STATUS', () => this.onMembershipStatus())
       .register('MEMBERSHIP_DECREE', p => this.decrees.answer(p))
+      .register('SPLIT_LOCK', (p, ctx) => this.onSplitLock(p, ctx.from))
   }
 
   start (): void {
@@ -693,6 +768,7 @@ export class ClusterShell implements ShardRouting {
       this.stateCache = null
       this.announceOldestSnapshot()
       this.announceHeldReplicas()
+      this.announceVotersChanging()
       this.handle(this.machine.tick(this.d.clock.monotonic()))
       this.finishMoves()
       this.split.finish()
@@ -1204,6 +1280,7 @@ export class ClusterShell implements ShardRouting {
   noteCatalog (c: Catalog): void {
     this.sync.installed(c)
     this.machine.setLocal({ catalogVersion: c.version })
+    this.announceVotersChanging()
     if (this.replicaCount() !== this.loggedReplicas) {
       this.machine.setLocal({ shardReplicas: this.ownReplicas() })
       this.logPlacement()
@@ -1217,7 +1294,8 @@ export class ClusterShell implements ShardRouting {
    */
   checkProvidable (c: Catalog, s?: DdlStatement): void {
     checkProvidable(c, this.ids.length)
-    const split = this.layout.split !== undefined ? { shards: this.layout.shards, to: this.layout.split.to } : this.split.starting()
+    // A split recorded, being decided here, or being decided by a decider holding our split lock.
+    const split = this.layout.split !== undefined ? { shards: this.layout.shards, to: this.layout.split.to } : this.split.starting() ?? this.splitLock.current(this.d.clock.monotonic(), this.layout.epoch)
     const before = this.d.catalog()
     const refused = splitDdlRefusal(split, splitCatalogFacts(before, this.ids.length), splitCatalogFacts(c, this.ids.length), s === undefined ? 'this DDL statement' : ddlLabel(s))
     if (refused !== null) throw refused

@@ -564,6 +564,7 @@ export class ScratchBirdNode {
       catalog: () => this.catalog,
       hooks: splitSwitchFor(this.workers!, () => this.catalog, this.shardCount!, group),
       primaryOf: (shard) => replication?.primaryOf(shard) ?? 0,
+      dataDir: this.dataDir,
       log: this.log
     })
     this.splitRunner.start(this.config.gossip.interval_ms)

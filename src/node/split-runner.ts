@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { ClusterLayout } from '../cluster/layout'
-import { holdersAtLeast, nextPhase, type SplitReports } from '../cluster/split-run'
+import { caughtUpFloor, nextPhase, switchMayBegin, withCaughtUp, type SplitCaughtUpRecord, type SplitReports } from '../cluster/split-run'
 import type { SplitParentPhase, SplitParentReport, SplitSwitchHooks } from '../cluster/split-progress'
 import { describe, isScratchBirdError, messageOf } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
@@ -17,7 +17,11 @@ import { childOf, deriveStep, endDerive, type DeriveDeps } from './split-derive'
 //
 // What it keeps in memory is only what it reports (phase, rows written, lag); the derive itself
 // resumes from the child's recorded progress, so a restart of the node picks up where the last
-// applied batch ended. A child with NO recorded progress is emptied first (SPLIT_CHILD_CLEAR): a
+// applied batch ended. The one phase fact kept on disk is which parents it reported caught up
+// (SplitCaughtUpRecord, written before the report goes out; cluster/split-run.ts): a restarted
+// runner starts them at 'caught_up', so a cancel is not accepted on a restart's forgetting while a
+// primary may have begun its switch. A primary begins a switch only while its group's voters are
+// the holders (switchMayBegin). A child with NO recorded progress is emptied first (SPLIT_CHILD_CLEAR): a
 // derive assumes an empty child, and a cancelled or stale derive may have left rows. A derive
 // whose parent log was cut back under it (SB_SPLIT_COPY_STALE) is ended (pin released, progress
 // cleared), its child emptied, and started again from a fresh pin. When the layout drops the
@@ -54,6 +58,10 @@ export interface SplitRunnerDeps {
   readonly reports: () => SplitReports
   /** Puts this node's reports in its gossip record (empty: none). */
   readonly publish: (reports: SplitParentReport[]) => void
+  /** Are this node's group of `parent`'s voters the holders (a single copy: yes)? A switch waits until they are. */
+  readonly votersSettled?: (parent: ShardId) => boolean
+  /** The parents reported caught up, kept across restarts (absent: in memory only, tests). */
+  readonly caughtUp?: { read: () => SplitCaughtUpRecord | null, write: (rec: SplitCaughtUpRecord | null) => void }
   readonly log: Logger
   readonly stepsPerTick?: number
 }
@@ -79,6 +87,8 @@ export class SplitRunner {
   private timer: NodeJS.Timeout | null = null
   /** The layout epoch whose leftovers were cleared (see LEFTOVERS); null: none yet in this process. */
   private sweptEpoch: number | null = null
+  /** The parents recorded as reported caught up (this process's copy of the record). */
+  private caughtUpRec: SplitCaughtUpRecord | null = null
 
   constructor (private readonly d: SplitRunnerDeps) {}
 
@@ -119,12 +129,22 @@ export class SplitRunner {
         this.split = null
         this.d.publish([])
       }
-      if (this.sweptEpoch !== l.epoch) await this.clearLeftovers(l.shards, l.epoch)
+      if (this.sweptEpoch !== l.epoch) {
+        try {
+          this.recordCaughtUp(null)
+        } catch (e) {
+          this.d.log.warn({ err: describe(e) }, `split: the record of the parents reported caught up could not be removed (retried at the next layout change; a later split ignores it): ${messageOf(e)}`)
+        }
+        await this.clearLeftovers(l.shards, l.epoch)
+      }
       return
     }
     if (was === null || was.shards !== l.shards || was.to !== l.split.to) {
       this.parents.clear()
       this.split = { shards: l.shards, to: l.split.to }
+      // Parents this node reported caught up before a restart start there (see the top).
+      this.caughtUpRec = this.d.caughtUp?.read() ?? null
+      for (const parent of caughtUpFloor(this.caughtUpRec, l)) this.stateOf(parent).phase = 'caught_up'
       this.d.log.info({ shards: l.shards, to: l.split.to }, `split of ${l.shards} shards into ${l.split.to} (membership epoch ${l.epoch}): deriving the children of the parents held here`)
     }
     const n = l.shards
@@ -180,13 +200,17 @@ export class SplitRunner {
         return
       }
       st.rowsCopied += r.written
-      st.phase = nextPhase(st.phase, r.caughtUp)
+      const phase = nextPhase(st.phase, r.caughtUp)
+      // On disk before the report leaves (round → publish): a restart must not forget it. A failed
+      // write throws here, so the phase stays 'copying' and the next round tries again.
+      if (st.phase === 'copying' && phase === 'caught_up') this.recordCaughtUp(withCaughtUp(this.caughtUpRec, this.d.layout(), parent, true))
+      st.phase = phase
       if (r.caughtUp) { st.lagEntries = 0; break }
       const { lastLsn } = await w.request('REPL_STATE_GET', { shard: parent })
       st.lagEntries = lastLsn > r.progress.through ? Number(lastLsn - r.progress.through) : 0
       await yieldLoop()
     }
-    if (st.switchLsn === null && this.d.isPrimary(parent) && holdersAtLeast(this.d.holdersOf(parent), this.withOwn(), parent, 'caught_up')) {
+    if (st.switchLsn === null && this.d.isPrimary(parent) && switchMayBegin(this.d.holdersOf(parent), this.withOwn(), parent, this.d.votersSettled?.(parent) ?? true)) {
       // Asked again at every round while it answers null (a prepared transaction holds it back).
       st.switchLsn = await this.d.hooks.beginSwitch(parent, n)
       if (st.switchLsn !== null) this.d.log.info({ shard: parent, lsn: String(st.switchLsn) }, `split: every holder of shard ${parent} caught up; its switch entry is at LSN ${st.switchLsn}`)
@@ -205,7 +229,17 @@ export class SplitRunner {
     this.d.log.warn({ shard: parent }, `split: the derive of shard ${parent + n} starts again from empty: ${why}`)
     await endDerive(this.d.derive, parent, n)
     await this.d.derive.workers.request('SPLIT_CHILD_CLEAR', { shard: childOf(parent, n) })
+    // Its child is rebuilt from empty: no primary may begin a switch on it (cluster/split-run.ts).
+    const l = this.d.layout()
+    if (l.split !== undefined && caughtUpFloor(this.caughtUpRec, l).has(parent)) this.recordCaughtUp(withCaughtUp(this.caughtUpRec, l, parent, false))
     Object.assign(st, { phase: 'copying', rowsCopied: 0, lagEntries: 0, ready: true })
+  }
+
+  /** Writes the caught-up record (null: none; nothing written when there was none). */
+  private recordCaughtUp (rec: SplitCaughtUpRecord | null): void {
+    if (rec === null && this.caughtUpRec === null && this.d.caughtUp?.read() === null) return
+    this.d.caughtUp?.write(rec)
+    this.caughtUpRec = rec
   }
 
   /**

@@ -8,6 +8,7 @@ import type { ShardCountSource } from '../cluster/shard-count'
 import type { ShardGroup } from './replication/shard-group'
 import { SplitRunner } from './split-runner'
 import { SplitSwitch } from './split-switch'
+import { splitCaughtUpStore } from './split-caught-up'
 
 // How a node builds its split runner (node/split-runner.ts) from its cluster shell, its own shard
 // workers and the switch half (node/split-switch.ts, splitSwitchFor): node.ts starts it with the
@@ -26,6 +27,8 @@ export interface SplitWiring {
   readonly hooks: SplitSwitchHooks
   /** Mode 1: the primary this node's group of the shard knows (0: none). */
   readonly primaryOf: (shard: ShardId) => NodeId | 0
+  /** The data directory: the parents reported caught up are kept there (node/split-caught-up.ts). */
+  readonly dataDir?: string
   readonly log: Logger
 }
 
@@ -41,6 +44,8 @@ export function splitRunnerFor (w: SplitWiring): SplitRunner {
     isPrimary: p => w.primaryOf(p) === c.selfId || (w.primaryOf(p) === 0 && c.mode1Replicas() <= 1 && c.placedOwner(p) === c.selfId),
     reports: () => c.splitReports(),
     publish: r => { c.publishSplit(r) },
+    votersSettled: p => c.splitVotersSettled(p),
+    ...(w.dataDir !== undefined ? { caughtUp: splitCaughtUpStore(w.dataDir, w.log) } : {}),
     log: w.log
   })
 }

@@ -8,7 +8,7 @@ import {
   type GossipAck, type GossipMessage, type GossipPing, type MemberRecord
 } from './types'
 import type { SplitParentReport } from '../split-progress'
-import type { NodeId } from '../../core/ids'
+import { MAX_SHARDS, type NodeId, type ShardId } from '../../core/ids'
 
 // Gossip messages on the wire (GOSSIP_SYNC and its reply, DESIGN §7): a versioned binary codec.
 // The decoder applies the same rules as parseGossipMessage (types.ts) — node ids 1..65535, strings
@@ -30,10 +30,14 @@ import type { NodeId } from '../../core/ids'
 //     layout = v4 layout | split opt (to varint: a split to 2 × shards under way).
 // v6: layout = v5 layout | removing: count varint, nodeId u16 each (leaving members removed for
 //     good, REMOVE NODE) | placementShards opt varint (the count placement keys on after a split).
+// v7: member = v5 member | votersChanging: count varint, shard varint each (ascending: the member's
+//     Mode 1 groups whose voters are not the placement's yet; a split's start waits for none:
+//     cluster/split-ddl-guard.ts splitStartBlockers).
 // Each message is written in the lowest version that carries it (core/codec-versions.ts): v1
 // without a layout, v2 with one that has no leaving, left or joining members, v3 with leaving or
 // left ones, v4 with joining ones, v5 while a split runs (a layout with `split`, or a member
-// with split reports), v6 with removing members or a placement count — so a node of the previous release reads everything but what it could
+// with split reports), v6 with removing members or a placement count, v7 with a member reporting
+// groups changing their voters — so a node of the previous release reads everything but what it could
 // not represent, and refuses (SB_CODEC_VERSION) rather than misreads a split.
 
 export const GOSSIP_CODEC_VERSION = CODEC_VERSIONS.gossip
@@ -47,6 +51,8 @@ const JOINING_SINCE = 4
 const SPLIT_SINCE = 5
 /** The first version carrying the layout's removing members and placement count. */
 const REMOVING_SINCE = 6
+/** The first version carrying a member's groups still changing their voters. */
+const VOTERS_CHANGING_SINCE = 7
 /** The layout format of gossip v4 (every member state): MEMBERSHIP_DECREE carries layouts in it. */
 export const LAYOUT_FORMAT = JOINING_SINCE
 /** The layout format of gossip v5 (a split under way): MEMBERSHIP_DECREE v3 carries layouts in it. */
@@ -79,6 +85,7 @@ function writeMember (w: CodecWriter, m: MemberRecord, version: number): void {
   if (version >= SPLIT_SINCE) {
     w.array(m.split ?? [], x => { w.uint(x.parent); w.u8(SPLIT_PARENT_PHASES.indexOf(x.phase)); w.uint(x.lagEntries); w.uint(x.rowsCopied) })
   }
+  if (version >= VOTERS_CHANGING_SINCE) w.array(m.votersChanging ?? [], s => w.uint(s))
 }
 
 function readSplitReports (r: CodecReader): SplitParentReport[] {
@@ -106,6 +113,13 @@ function readMember (r: CodecReader, version: number): MemberRecord {
   if (version >= SPLIT_SINCE) {
     const split = readSplitReports(r)
     if (split.length > 0) m.split = split
+  }
+  if (version >= VOTERS_CHANGING_SINCE) {
+    const n = r.count(1)
+    if (n > MAX_SHARDS) throw r.malformed(`${n} shards changing voters in one member record (at most ${MAX_SHARDS})`)
+    const shards: ShardId[] = []
+    for (let i = 0; i < n; i++) shards.push(r.uint() as ShardId)
+    if (shards.length > 0) m.votersChanging = shards
   }
   if (!isMemberRecord(m)) throw r.malformed(`member record of node ${(m as MemberRecord).nodeId} out of bounds`)
   return m
@@ -166,7 +180,8 @@ function versionOf (m: GossipMessage | null): number {
   const l = m?.layout
   const layoutVersion = l === undefined || l === null ? 1 : layoutFormatOf(l)
   const reports = m?.members.some(x => x.split !== undefined) ?? false
-  return reports ? Math.max(layoutVersion, SPLIT_SINCE) : layoutVersion
+  const changing = m?.members.some(x => (x.votersChanging ?? []).length > 0) ?? false
+  return Math.max(layoutVersion, reports ? SPLIT_SINCE : 1, changing ? VOTERS_CHANGING_SINCE : 1)
 }
 
 function writeMessage (w: CodecWriter, m: GossipMessage, version: number): void {

@@ -9,7 +9,7 @@ import {
   copyRecord, GOSSIP_MAX_MEMBERS_PER_MESSAGE, isMemberRecord, isNodeId,
   type GossipMessage, type GossipOutput, type GossipTarget, type MemberRecord, type MemberState
 } from './types'
-import type { NodeId } from '../../core/ids'
+import type { NodeId, ShardId } from '../../core/ids'
 import type { SplitParentReport } from '../split-progress'
 
 // SWIM-style gossip membership (DESIGN §7) as a sans-I/O state machine: tick(now) and
@@ -113,6 +113,8 @@ export interface GossipLocal {
   shardReplicas?: number
   /** The split reports of this node (empty: none, the field is dropped). */
   split?: SplitParentReport[]
+  /** This node's Mode 1 groups whose voters are not the placement's yet (empty: none, the field is dropped). */
+  votersChanging?: ShardId[]
 }
 
 export interface MemberView extends MemberRecord {
@@ -286,6 +288,10 @@ export class GossipMachine {
     if (local.split !== undefined) {
       if (local.split.length === 0) delete this.me.split
       else this.me.split = local.split.map(x => ({ ...x }))
+    }
+    if (local.votersChanging !== undefined) {
+      if (local.votersChanging.length === 0) delete this.me.votersChanging
+      else this.me.votersChanging = [...local.votersChanging]
     }
     // A new heartbeat, so the changed record replaces the old one everywhere.
     this.me.heartbeat++

@@ -5,7 +5,7 @@
 // parsed JSON value (the same rules), and copies only the known fields.
 
 import { parseLayout, type ClusterLayout } from '../layout'
-import { isNodeId, isShardId, MAX_SHARDS, type NodeId } from '../../core/ids'
+import { isNodeId, isShardId, MAX_SHARDS, type NodeId, type ShardId } from '../../core/ids'
 import type { SplitParentPhase, SplitParentReport } from '../split-progress'
 
 /**
@@ -57,6 +57,12 @@ export interface MemberRecord {
    * parent it holds stands, ascending by parent, one entry per parent; absent when none.
    */
   split?: SplitParentReport[]
+  /**
+   * The member's Mode 1 groups whose voters (latest or committed) are not the placement's first N
+   * by its catalog, ascending; absent when none (gossip v7; a split's start waits for none:
+   * cluster/split-ddl-guard.ts).
+   */
+  votersChanging?: ShardId[]
 }
 
 /**
@@ -159,7 +165,19 @@ export function isMemberRecord (v: unknown): v is MemberRecord {
     isCount(r.incarnation) && isCount(r.heartbeat) &&
     (MEMBER_STATES as readonly unknown[]).includes(r.state) &&
     isText(r.bootId, false) && isText(r.claimedOver, true) && isCount(r.catalogVersion) &&
-    isText(r.oldestActiveHlc, true) && isCount(r.shardReplicas) && (r.split === undefined || isSplitReports(r.split))
+    isText(r.oldestActiveHlc, true) && isCount(r.shardReplicas) && (r.split === undefined || isSplitReports(r.split)) &&
+    (r.votersChanging === undefined || isAscendingShards(r.votersChanging))
+}
+
+/** Shard ids, strictly ascending, at most MAX_SHARDS. */
+export function isAscendingShards (v: unknown): v is ShardId[] {
+  if (!Array.isArray(v) || v.length > MAX_SHARDS) return false
+  let last = -1
+  for (const x of v as unknown[]) {
+    if (!isShardId(x) || x <= last) return false
+    last = x
+  }
+  return true
 }
 
 /** One report per parent, ascending, each within bounds. */
@@ -208,6 +226,7 @@ export function copyRecord (r: MemberRecord): MemberRecord {
     catalogVersion: r.catalogVersion,
     oldestActiveHlc: r.oldestActiveHlc,
     shardReplicas: r.shardReplicas,
-    ...(r.split === undefined ? {} : { split: r.split.map(x => ({ parent: x.parent, phase: x.phase, lagEntries: x.lagEntries, rowsCopied: x.rowsCopied })) })
+    ...(r.split === undefined ? {} : { split: r.split.map(x => ({ parent: x.parent, phase: x.phase, lagEntries: x.lagEntries, rowsCopied: x.rowsCopied })) }),
+    ...(r.votersChanging === undefined ? {} : { votersChanging: [...r.votersChanging] })
   }
 }

@@ -19,6 +19,7 @@ const ROWS = [
   [0x21, 'CATALOG_APPLY', 'apply a catalog change at a given catalog version (idempotent by version)'],
   [0x22, 'CATALOG_DDL', 'run a DDL statement on the catalog coordinator (the lowest live node id), which then pushes the new catalog to every live node'],
   [0x23, 'TABLE_FENCE', 'fence a table against writes on the receiver\'s replicas of some shards and say whether they hold a row of it, or release such a fence (a DDL that needs an empty table)'],
+  [0x24, 'SPLIT_LOCK', 'take or release the split lock on the catalog coordinator: while the membership decider decides a shard split\'s start, DDL the split depends on is refused there (cluster/split-ddl-lock.ts); refused while a DDL statement runs'],
   [0x30, 'SHARD_QUERY', 'per-shard work forwarded to a node holding a replica of that shard'],
   [0x40, 'REPL_MESSAGE', 'Mode 1 replication: a batch of replication messages (appends, replies, votes) of the shards\' groups the two nodes share'],
   [0x41, 'REPL_SNAPSHOT_CHUNK', 'Mode 1 replica bootstrap: one chunk of a consistent snapshot of a shard, from its primary, installed on the receiver (resumable: the reply names the last key installed)']

@@ -7,6 +7,7 @@ import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membershi
 import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
+import type { SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-lock'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
@@ -37,6 +38,8 @@ import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
 //                   → installed keys uint | last key (bool, blob) | complete bool
 //                   Written as v1 unless it carries voters (versionedLowest): a previous release
 //                   refuses only a last chunk that names them, and installs the rest.
+//   SPLIT_LOCK      take bool | epoch uint | shards uint | to uint (2 × shards) → granted bool |
+//                   catalog version uint | refusal str (cluster/split-ddl-lock.ts)
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | v7: routed-by shard count
 //                   varint (0: none) | the shard op's own binary payload (shard/protocol), whose
 //                   version is this envelope's version (the lowest that carries the op, and the
@@ -109,6 +112,7 @@ export interface RpcRequests {
   MEMBERSHIP_STATUS: Record<string, never>
   MEMBERSHIP_DECREE: DecreeRequest
   TXN_STATUS: { xid: Xid }
+  SPLIT_LOCK: SplitLockRequest
 }
 
 export interface RpcReplies {
@@ -125,6 +129,7 @@ export interface RpcReplies {
   MEMBERSHIP_STATUS: MembershipStatus
   MEMBERSHIP_DECREE: DecreeReply
   TXN_STATUS: { live: boolean }
+  SPLIT_LOCK: SplitLockReply
 }
 
 export interface RpcPayloadCodec<K extends RpcOpcodeName> {
@@ -377,6 +382,17 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   TXN_STATUS: {
     request: v1('TXN_STATUS', (w, v) => w.u64(v.xid), r => ({ xid: r.xid() })),
     reply: v1('TXN_STATUS reply', (w, v) => w.bool(v.live), r => ({ live: r.bool() }))
+  },
+  SPLIT_LOCK: {
+    request: v1('SPLIT_LOCK', (w, v) => { w.bool(v.take); w.uint(v.epoch); w.uint(v.shards); w.uint(v.to) }, r => {
+      const take = r.bool()
+      const epoch = r.uint()
+      const shards = r.uint()
+      const to = r.uint()
+      if (shards < 1 || shards > MAX_SHARDS || to !== shards * 2) throw r.malformed(`a split of ${shards} shards into ${to}`)
+      return { take, epoch, shards, to }
+    }),
+    reply: v1('SPLIT_LOCK reply', (w, v) => { w.bool(v.granted); w.uint(v.catalogVersion); w.str(v.refusal) }, r => ({ granted: r.bool(), catalogVersion: r.uint(), refusal: r.str() }))
   }
 }
 

@@ -4,7 +4,7 @@ import { GossipMachine, LAYOUT_REFUSAL_REPORT_EVERY_MS, type GossipConfig } from
 import { parseGossipMessage, type GossipMessage, type GossipOutput, type GossipPing, type MemberRecord } from '../../../src/cluster/gossip/types'
 import type { ClusterLayout } from '../../../src/cluster/layout'
 import { SeededRng } from '../../../src/core/rng'
-import { asNodeId, type NodeId } from '../../../src/core/ids'
+import { asNodeId, asShardId, type NodeId } from '../../../src/core/ids'
 
 // Issue 13 item 2: gossip carries the cluster layout; a peer announcing another shard count,
 // cluster name or membership epoch is refused — its records are not merged, it is not routed to,
@@ -187,6 +187,30 @@ describe('the layout on the wire', () => {
     expect(code({ shards: 32, placementShards: 12 })).toBe('SB_RPC_MALFORMED')
     expect(code({ shards: 32, placementShards: 64 })).toBe('SB_RPC_MALFORMED')
     expect(code({ shards: 32, placementShards: 32 })).toBe('ok')
+  })
+
+  it('carries a member\'s groups changing voters (v7, only when one reports some); a v6 message still decodes, and the machine announces them', () => {
+    const changing = ping(asNodeId(2), [rec(asNodeId(2), { votersChanging: [asShardId(1), asShardId(5)] })], LAYOUT)
+    expect(gossipPingCodec.encode(changing)[0]).toBe(7)
+    expect(gossipPingCodec.decode(gossipPingCodec.encode(changing))).toEqual(changing)
+    // Nothing changing: the previous version, which a node of the previous release reads.
+    const none = ping(asNodeId(2), [rec(asNodeId(2))], { ...LAYOUT, placementShards: 8 })
+    const v6 = gossipPingCodec.encode(none)
+    expect(v6[0]).toBe(6)
+    expect(gossipPingCodec.decode(v6)).toEqual(none)
+    // Out of bounds: not ascending.
+    const bad = gossipPingCodec.encode(changing)
+    const code = (): string => { try { gossipPingCodec.decode(gossipPingCodec.encode(ping(asNodeId(2), [rec(asNodeId(2), { votersChanging: [asShardId(5), asShardId(1)] })]))); return 'ok' } catch (e) { return (e as { code: string }).code } }
+    expect(code()).toBe('SB_RPC_MALFORMED')
+    expect(bad[0]).toBe(7)
+    const m = machine(asNodeId(1))
+    m.setLocal({ votersChanging: [asShardId(3)] })
+    expect(m.members(0).find(v => v.isSelf)!.votersChanging).toEqual([3])
+    const b = machine(asNodeId(2))
+    b.receive(addr(1), sends(m.tick(10))[0]!, 10)
+    expect(b.members(10).find(v => v.nodeId === 1)?.votersChanging).toEqual([3])
+    m.setLocal({ votersChanging: [] })
+    expect(m.members(0).find(v => v.isSelf)!.votersChanging).toBeUndefined()
   })
 
   it('writes a message without a layout in v1 (a release before layouts reads it); its v3 form reads the same', () => {

@@ -60,12 +60,17 @@ describe('the decider starting a split', () => {
 
   it('names a DDL it coordinates and the groups still changing voters', () => {
     expect(splitStartBlockers({ ddlRunning: false, votersChanging: [] })).toEqual([])
-    expect(splitStartBlockers({ ddlRunning: true, votersChanging: [asShardId(3), asShardId(5)] }).map(b => b.what)).toEqual(['catalog_change', 'voter_change'])
-    expect(splitStartBlockers({ ddlRunning: false, votersChanging: [asShardId(3), asShardId(5)] })[0]!.detail).toMatch(/shard\(s\) 3, 5 are still changing their voters/)
+    expect(splitStartBlockers({ ddlRunning: false, votersChanging: [{ node: N1, shards: [] }, { node: N2, shards: [] }] })).toEqual([])
+    expect(splitStartBlockers({ ddlRunning: true, votersChanging: [{ node: N1, shards: [asShardId(3), asShardId(5)] }] }).map(b => b.what)).toEqual(['catalog_change', 'voter_change'])
+    expect(splitStartBlockers({ ddlRunning: false, votersChanging: [{ node: N1, shards: [asShardId(3), asShardId(5)] }] })[0]!.detail).toMatch(/shard\(s\) 3, 5 on node 1 are still changing their voters/)
+    // Another node's groups (reported in its gossip record) block the start as the decider's own do.
+    const other = splitStartBlockers({ ddlRunning: false, votersChanging: [{ node: N1, shards: [] }, { node: N2, shards: [asShardId(0)] }] })
+    expect(other.map(b => b.what)).toEqual(['voter_change'])
+    expect(other[0]!.detail).toMatch(/shard\(s\) 0 on node 2 are still changing/)
   })
 
   it('refuses a start with blockers (nothing decided), and reports the split it is deciding while its decree runs', async () => {
-    const state = { blockers: splitStartBlockers({ ddlRunning: false, votersChanging: [asShardId(1)] }), asked: [] as ClusterLayout[], seen: null as unknown }
+    const state = { blockers: splitStartBlockers({ ddlRunning: false, votersChanging: [{ node: N2, shards: [asShardId(1)] }] }), asked: [] as ClusterLayout[], seen: null as unknown }
     const holder: { split?: ClusterSplit } = {}
     const split = holder.split = new ClusterSplit({
       layout: () => BASE,

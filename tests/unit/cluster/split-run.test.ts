@@ -5,7 +5,7 @@ import { parseGossipMessage, type GossipPing, type MemberRecord } from '../../..
 import { parseLayout, type ClusterLayout } from '../../../src/cluster/layout'
 import { compareLayouts } from '../../../src/cluster/membership/epochs'
 import { DecreeProposer } from '../../../src/cluster/membership/epoch-decree'
-import { parentsMaySwitch, splitCancelLayout, splitDoneLayout, splitIntentLayout, splitStatement, splitSwitched, type SplitReports } from '../../../src/cluster/split-run'
+import { caughtUpFloor, parentsMaySwitch, parseCaughtUpRecord, switchMayBegin, withCaughtUp, splitCancelLayout, splitDoneLayout, splitIntentLayout, splitStatement, splitSwitched, type SplitReports } from '../../../src/cluster/split-run'
 import type { SplitParentPhase, SplitParentReport } from '../../../src/cluster/split-progress'
 import { asNodeId, asShardId, type NodeId, type ShardId } from '../../../src/core/ids'
 import { rpcPayloads } from '../../../src/net/rpc/payloads'
@@ -122,5 +122,28 @@ describe('the split on the wire', () => {
     const reply = { kind: 'promise' as const, epoch: 5, ballot: { round: 2, node: N2 }, accepted: { ballot: { round: 1, node: N1 }, layout: intent } }
     expect(codec.reply.encode(reply)[0]).toBe(3)
     expect(codec.reply.decode(codec.reply.encode(reply))).toEqual(reply)
+  })
+})
+
+describe('a switch\'s start and the caught-up record', () => {
+  const intent: ClusterLayout = { ...BASE, epoch: 5, split: { to: 4 } }
+  it('a primary begins its switch only with every holder caught up and its group\'s voters the holders', () => {
+    const reports: SplitReports = new Map([[N1, [report(0, 'caught_up')]], [N2, [report(0, 'caught_up')]]])
+    expect(switchMayBegin([N1, N2], reports, asShardId(0), true)).toBe(true)
+    expect(switchMayBegin([N1, N2], reports, asShardId(0), false)).toBe(false)
+    expect(switchMayBegin([N1, N2, N3], reports, asShardId(0), true)).toBe(false)
+  })
+
+  it('keeps the parents of this split only, adds and drops one, and reads back only a well-formed record', () => {
+    const rec = withCaughtUp(null, intent, asShardId(1), true)
+    expect(rec).toEqual({ epoch: 5, shards: 2, to: 4, parents: [1] })
+    expect([...caughtUpFloor(withCaughtUp(rec, intent, asShardId(0), true), intent)].sort()).toEqual([0, 1])
+    expect([...caughtUpFloor(withCaughtUp(rec, intent, asShardId(1), false), intent)]).toEqual([])
+    // Another split (a cancelled one's epoch), or no split at all: nothing.
+    expect([...caughtUpFloor(rec, { ...intent, epoch: 7 })]).toEqual([])
+    expect([...caughtUpFloor(rec, BASE)]).toEqual([])
+    expect([...caughtUpFloor(withCaughtUp({ ...rec, epoch: 3 }, intent, asShardId(0), true), intent)]).toEqual([0])
+    expect(parseCaughtUpRecord(JSON.parse(JSON.stringify(rec)))).toEqual(rec)
+    for (const bad of [null, 3, { ...rec, to: 3 }, { ...rec, parents: [2] }, { ...rec, parents: ['0'] }, { ...rec, epoch: -1 }]) expect(parseCaughtUpRecord(bad)).toBeNull()
   })
 })

@@ -114,6 +114,10 @@ const ARBS: Arbs = {
   },
   REPL_MESSAGE: { req: fc.record({ messages: fc.array(bytes, { maxLength: 4 }) }), rep: fc.constant(null) },
   TXN_STATUS: { req: fc.record({ xid: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(asXid) }), rep: fc.record({ live: fc.boolean() }) },
+  SPLIT_LOCK: {
+    req: fc.record({ take: fc.boolean(), epoch: count, shards: fc.integer({ min: 1, max: MAX_SHARDS }) }).map(r => ({ ...r, to: r.shards * 2 })),
+    rep: fc.record({ granted: fc.boolean(), catalogVersion: count, refusal: text(80) })
+  },
   MEMBERSHIP_STATUS: {
     req: fc.constant({}),
     rep: fc.record({

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
@@ -12,7 +12,8 @@ import { asNodeId, asShardId, asXid, type NodeId, type ShardId } from '../../../
 import { ddlContext } from '../../../src/plan/column-default'
 import { shardOfRow, tableShape } from '../../../src/plan/table-types'
 import { ShardWorkers } from '../../../src/node/shard-workers'
-import { SplitRunner } from '../../../src/node/split-runner'
+import { SplitRunner, type SplitRunnerDeps } from '../../../src/node/split-runner'
+import { SPLIT_CAUGHT_UP_FILE, splitCaughtUpStore } from '../../../src/node/split-caught-up'
 import { childSideOf } from '../../../src/node/split-row-side'
 import type { TableDdlStatement } from '../../../src/sql/ast'
 import { parseOne } from '../../../src/sql/parser'
@@ -83,7 +84,7 @@ interface Harness {
   setLayout: (l: ClusterLayout) => void
 }
 
-function harness (w: ShardWorkers, holders: (p: ShardId) => NodeId[], opts: { pageRows?: number, stepsPerTick?: number, hooks?: RecordingHooks } = {}): Harness {
+function harness (w: ShardWorkers, holders: (p: ShardId) => NodeId[], opts: { pageRows?: number, stepsPerTick?: number, hooks?: RecordingHooks, caughtUp?: SplitRunnerDeps['caughtUp'], votersSettled?: () => boolean } = {}): Harness {
   let layout = SPLITTING
   const hooks = opts.hooks ?? new RecordingHooks()
   const published: SplitParentReport[][] = []
@@ -97,6 +98,8 @@ function harness (w: ShardWorkers, holders: (p: ShardId) => NodeId[], opts: { pa
     isPrimary: () => true,
     reports: () => gossip,
     publish: r => { published.push(r); gossip.set(SELF, r) },
+    ...(opts.caughtUp !== undefined ? { caughtUp: opts.caughtUp } : {}),
+    ...(opts.votersSettled !== undefined ? { votersSettled: opts.votersSettled } : {}),
     log: pino({ level: 'silent' }),
     stepsPerTick: opts.stepsPerTick ?? 2
   })
@@ -290,5 +293,55 @@ describe('the split runner on one node', () => {
     expect(after!.through).toBeGreaterThan(before!.through)
     await tickUntil(h2, () => own(h2, 0)?.phase === 'caught_up')
     await expectChildExact(r, P0)
+  })
+
+  it('a restarted node reports the parents it had reported caught up as caught up at once (kept in its data directory), until the split ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-splitrun-'))
+    let w = await node(SELF, dir)
+    const P0 = asShardId(0)
+    const keys = keysIn(2, 20, 'r-')
+    for (const k of keys) await w.request('AUTOCOMMIT', { shard: P0, writes: [putUser(k, 'a')], commitHlc: nextHlc() })
+    const store = splitCaughtUpStore(dir, pino({ level: 'silent' }))
+    const holders = (s: ShardId): NodeId[] => s === 0 ? [SELF, OTHER] : []
+    const h = harness(w, holders, { caughtUp: store })
+    await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
+    expect(JSON.parse(readFileSync(join(dir, SPLIT_CAUGHT_UP_FILE), 'utf8'))).toEqual({ epoch: 2, shards: 2, to: 4, parents: [0] })
+    // The node stops; the parent's log grows beyond one tail step (DERIVE_TAIL_ENTRIES) meanwhile,
+    // so the restarted derive is behind at its first round.
+    await w.stop()
+    started = started.filter(x => x !== w)
+    w = await node(SELF, dir)
+    for (let i = 0; i < 600; i++) await w.request('AUTOCOMMIT', { shard: P0, writes: [putUser(keys[i % keys.length]!, `b${i}`)], commitHlc: nextHlc() })
+    const h2 = harness(w, holders, { caughtUp: store, stepsPerTick: 1, pageRows: 2 })
+    await h2.runner.tick()
+    const { lastLsn } = await w.request('REPL_STATE_GET', { shard: P0 })
+    const progress = (await w.request('SPLIT_DERIVE_STATE', { shard: asShardId(2), clear: false })).progress
+    expect(progress!.through).toBeLessThan(lastLsn)
+    // Behind, yet reported caught up: a cancel decided now must see that a switch may have begun.
+    expect(own(h2, 0)!.phase).toBe('caught_up')
+    expect(h2.published.at(-1)).toEqual([expect.objectContaining({ parent: P0, phase: 'caught_up' })])
+    // A layout without the split (here: its cancel) removes the record.
+    h2.setLayout({ ...SPLITTING, epoch: 3, split: undefined } as unknown as ClusterLayout)
+    await h2.runner.tick()
+    expect(existsSync(join(dir, SPLIT_CAUGHT_UP_FILE))).toBe(false)
+    // A record of another split (another epoch) is not this one's.
+    store.write({ epoch: 1, shards: 2, to: 4, parents: [P0] })
+    const h3 = harness(w, holders, { caughtUp: store, stepsPerTick: 1, pageRows: 2 })
+    h3.setLayout({ ...SPLITTING, epoch: 4 })
+    await h3.runner.tick()
+    expect(own(h3, 0)!.phase).toBe('copying')
+  })
+
+  it('a parent\'s primary does not begin its switch while its group\'s voters are not the holders', async () => {
+    const w = await node()
+    for (const k of keysIn(2, 5, 'v-')) await w.request('AUTOCOMMIT', { shard: asShardId(0), writes: [putUser(k, 'a')], commitHlc: nextHlc() })
+    let settled = false
+    const h = harness(w, s => s === 0 ? [SELF] : [], { votersSettled: () => settled })
+    await tickUntil(h, () => own(h, 0)?.phase === 'caught_up')
+    for (let i = 0; i < 3; i++) await h.runner.tick()
+    expect(h.hooks.begun).toEqual([])
+    settled = true
+    await h.runner.tick()
+    expect(h.hooks.begun).toEqual([{ parent: asShardId(0), shards: 2 }])
   })
 })
