@@ -18,13 +18,17 @@
 //
 // Also printed (the ack timeline, so a low ratio says where the writes went): per window, the
 // longest gap between two acknowledgements, the number of gaps ≥ STALL_MS (stalls: an election, a
-// hand-over, a writer held), the INSERT latency p50/p99 and the failed INSERTs by code.
+// hand-over, a writer held), the INSERT latency p50/p99 and the failed INSERTs by code; the cores
+// each node process (all its threads) and this process used per window (/proc, sampled with the
+// settle check); and the same load for as long as the baseline once the 4 nodes settled — on
+// shared cores a fourth node takes throughput of its own, so "after" says how much of the dip is
+// the move and how much the node.
 // SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log and scratchbird.log are copied
 // there before the cluster stops (the timeline of elections and hand-overs behind a stall), with
 // each node's metrics (n<id>-metrics.txt) and acks.json (every ack's time and latency, and the
 // phase marks: baseline, join, ready, admitted, settled). SB_BENCH_NODE_ARGS (bench/lib/cluster.ts)
-// passes node flags, e.g. --cpu-prof; /work/shared/perf/rebalance-move-profile.md says how the move
-// was profiled.
+// passes node flags, e.g. --cpu-prof --cpu-prof-dir=DIR (a profile per thread; a thread blocked in
+// Atomics.wait — waitSync, piscina's atomicsWaitLoop — shows as busy there, not as idle).
 //
 //   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
 import { copyFileSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -218,6 +222,13 @@ try {
     await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
   }
   const settledAt = Date.now()
+  // The same load on the 4 nodes once settled, for the same observer time as the baseline: on
+  // shared cores a fourth node costs throughput of its own, move or not (printed, not the ratio).
+  while (Date.now() - settledAt < args.duration * 1000) {
+    await settled()
+    await new Promise(resolve => setTimeout(resolve, SETTLE_POLL_MS))
+  }
+  const afterTo = Date.now()
   sampleCpu()
   clearInterval(cpuSampler)
   await load.stop()
@@ -254,6 +265,7 @@ try {
     `write load: ${args.connections} closed-loop clients of single-row INSERTs through nodes 1–3, ${during.toFixed(1)}/s during the move vs ${before.toFixed(1)}/s in the ${args.duration} s before node 4 started (${rate(load.acks, joinAt, readyAt).toFixed(1)}/s while node 4 started, ${((readyAt - joinAt) / 1000).toFixed(1)} s, not counted); failed INSERTs: ${errors}; count(*) ${count} (acknowledged ${acked}); ` +
     `ack timeline before: ${timeline(load, baseFrom, baseTo)}; during (${new Date(moveFrom).toISOString()} on): ${timeline(load, moveFrom, moveTo)}; ` +
     `cores used before: ${coresIn(baseFrom, baseTo)}; during: ${coresIn(moveFrom, moveTo)}; ` +
+    `after the move (4 nodes settled, ${args.duration} s): ${rate(load.acks, settledAt, afterTo).toFixed(1)}/s, ${timeline(load, settledAt, afterTo)}, cores ${coresIn(settledAt, afterTo)}; ` +
     clusterMachineNote(4, 'Mode 1 N=2', cluster.durability)
   // value = throughput during the move / before it; baseline = the goal (ratio ≥ 1 meets it).
   printResult({ name: 'rebalance_write_ratio', value: before > 0 ? during / before : NaN, unit: 'ratio', baseline: 0.7, note })
