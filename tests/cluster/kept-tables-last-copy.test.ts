@@ -13,8 +13,9 @@ import { asShardId } from '../../src/core/ids'
 // (O's hints stay on Z, anti-entropy is off): O lacks them. Raising the Mode 1 table to N = 2
 // starts a group of O and Y whose primary O bootstraps Y from a snapshot of its state: before kept
 // tables, the install wiped Y's whole row space and put back only O's leaderless rows (it failed
-// so: Y kept the 8 rows O had, lost the 16 it alone still held with Z). Then Z is SIGKILLed (its copies and hints gone): every acknowledged
-// row must still be on Y and read through Y (R = 2: Y and O answer).
+// so: Y kept the 8 rows O had, lost the 16 it alone still held with Z). Then Z is SIGKILLed (its
+// copies and hints gone): every acknowledged row must still be on Y and read through Y (R = 2: Y
+// and O answer).
 
 const SHARDS = 4
 const S = asShardId(0)
