@@ -39,7 +39,8 @@ beforeAll(async () => {
   cluster = await startCluster({
     nodes: 3,
     startTimeoutMs: 120_000,
-    // The held INSERT to node 2 must not time out (it would only add a hint; hints wait an hour here).
+    // The held INSERT to node 2 does not time out at node 3 (60 s); hints wait an hour here (the test
+    // delivers them).
     extraConfig: () => ({ node: { durability: 'none' }, anti_entropy: { interval_ms: 3_600_000 }, replication: { write_timeout_ms: 60_000, read_timeout_ms: 10_000, hint_delivery_interval_ms: 3_600_000 } })
   })
   await cluster.waitAllNormal([1, 2, 3], 60_000)
@@ -105,7 +106,10 @@ describe('what UPDATE, DELETE and SELECT read on a leaderless table: key lists a
       expect(await rows(n, `SELECT v FROM ${T} WHERE k = 'inlist'`), `node ${n}: the IN-list-deleted row`).toEqual([])
     }
     // Node 2 gets the held INSERT now: older than the tombstones and the UPDATE, it changes nothing.
-    // (The held request may have been given up for a hint: delivering node 3's hints sends it too.)
+    // restore() released the held request at once; but when the statements took longer than node 2's
+    // RPC server keeps a connection it sees idle (5 s), it closed that connection first: the request
+    // was lost with it and node 3 keeps a hint of it (tests/helpers/tcp-proxy.ts) — delivering node
+    // 3's hints sends it.
     await cluster.waitFor(async () => {
       if (await copyOn(2, 'late') === 'row') return true
       const d = await cluster.sql(3, 'DELIVER HINTS TO NODE 2')

@@ -8,10 +8,17 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 //   blackhole()  connections are accepted but nothing passes in either direction, and no FIN
 //                either (a hung peer or a partition as a client with timeouts sees it);
 //   setDelay(ms) every chunk is held ms before it is passed on, both directions, order kept;
-//   restore()    back to a healthy link (clears cut, blackhole and delay).
+//   restore()    back to a healthy link (clears cut, blackhole and delay; chunks a delay still
+//                holds go out at once — before, they kept their due time, up to a whole delay
+//                after the restore).
 // Dropping random TCP chunks would only corrupt the byte streams (HTTP would fail to parse, not
 // time out), so "drop" is the blackhole. Connections that lost data to the blackhole are reset on
 // restore(): their streams are corrupt, as a real connection would be that timed out.
+// A delay holds bytes, not the connection: the target's idle timers keep running. A request held
+// longer than the target sees its connection idle — a node's HTTP/RPC server closes a kept-alive
+// connection after 5 s (net/http-server.ts keepAliveTimeout) — is lost with that connection: the
+// target closes it never having read the request, and the client sees the connection closed (for
+// a node's RPC, SB_NODE_UNREACHABLE: outcome unknown; a leaderless coordinator keeps a hint).
 // Socket errors (ECONNRESET, ECONNREFUSED, EPIPE…) are expected here and never thrown.
 
 export type ProxyMode = 'pass' | 'cut' | 'blackhole'
@@ -62,6 +69,15 @@ class Pipe {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     this.queue.length = 0
+  }
+
+  /** Passes every held chunk on now, in order (restore(): a healthy link holds nothing back). */
+  release (): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    this.lastDue = 0
+    // deliver() may tear the pair down (the destination is gone), which clears the queue.
+    while (this.queue.length > 0) this.deliver(this.queue.shift()!.chunk)
   }
 
   private schedule (): void {
@@ -115,6 +131,12 @@ class Conn {
   fromTarget (chunk: Buffer | null): void {
     if (this.proxy.mode === 'blackhole') { this.drop(chunk); return }
     this.down.push(chunk, this.proxy.delayMs)
+  }
+
+  /** Held chunks go out now, both ways. */
+  release (): void {
+    this.up.release()
+    this.down.release()
   }
 
   private drop (chunk: Buffer | null): void {
@@ -210,7 +232,10 @@ export class TcpProxy {
   restore (): void {
     this.mode = 'pass'
     this.delayMs = 0
-    for (const c of [...this.conns]) if (c.tainted) c.destroy(true)
+    for (const c of [...this.conns]) {
+      if (c.tainted) c.destroy(true)
+      else c.release()
+    }
   }
 
   /** Closes every connection and the listening socket. Idempotent. */

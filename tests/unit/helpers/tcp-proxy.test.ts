@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer as createHttpServer, request, type Server as HttpServer } from 'node:http'
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { Pool } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TcpProxy } from '../../helpers/tcp-proxy'
 
@@ -156,6 +157,50 @@ describe('TcpProxy', () => {
     }
     await until(() => c.received().length === 5 + sent.length, 'all numbered chunks')
     expect(c.received().subarray(5).toString()).toBe(sent)
+  })
+
+  it('restore passes the chunks a delay still holds on at once, in order', async () => {
+    const echo = await echoServer()
+    const proxy = await proxyTo(echo.port)
+    const c = await client(proxy.port)
+    c.sock.write('warm')
+    await until(() => c.received().length === 4, 'the first echo')
+
+    // Held 3 s each way; restored after 50 ms, the echo is back long before a single delay passed
+    // (before, held chunks kept their due time: leaderless-delete-reads.test.ts's held INSERT
+    // reached node 2 a whole HOLD_MS after the restore, too late for its idle connection).
+    proxy.setDelay(3000)
+    c.sock.write('a')
+    c.sock.write('b')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const t0 = performance.now()
+    proxy.restore()
+    await until(() => c.received().length === 6, 'the released echo', 1500)
+    expect(c.received().toString()).toBe('warmab')
+    expect(performance.now() - t0).toBeLessThan(1500)
+  })
+
+  it('a request held longer than the target\'s keep-alive timeout is lost with its connection', async () => {
+    // What a delay does to a node's RPC (undici; its server closes a connection idle for 5 s): the
+    // target never reads the held request and closes the connection; the client sees it closed.
+    let requests = 0
+    const server = createHttpServer((_req, res) => { requests++; res.end('ok') })
+    // 3 s: undici keeps a connection idle for the server's hint less 2 s — reused at once here.
+    server.keepAliveTimeout = 3000
+    const http = await listening(server)
+    const proxy = await proxyTo(http.port)
+    const pool = new Pool(`http://127.0.0.1:${proxy.port}`, { connections: 1 })
+    cleanups.push(() => pool.destroy())
+    const post = async (): Promise<number> => { const r = await pool.request({ path: '/x', method: 'POST', body: 'x' }); await r.body.text(); return r.statusCode }
+    expect(await post()).toBe(200)
+    proxy.setDelay(6000)
+    const held = post()
+    // Restored once the server closed the connection it saw idle (keepAliveTimeout, and the 1 s
+    // Node adds): the released request goes out to a closed socket.
+    await new Promise((resolve) => setTimeout(resolve, 4500))
+    proxy.restore()
+    await expect(held).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' })
+    expect(requests).toBe(1)
   })
 
   it('blackhole makes a client with a timeout time out; restore resets the corrupted connections', async () => {
