@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { configuredLayout, parseLayout, startLayoutCheck, type ClusterLayout } from '../cluster/layout'
-import { writeFileAtomic } from '../core/atomic-file'
+import { writeFileAtomic, writeFileAtomicAsync } from '../core/atomic-file'
 import type { Config } from '../core/config/load'
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { isNodeId, type NodeId } from '../core/ids'
@@ -48,9 +48,13 @@ export function checkClusterLayout (dataDir: string, configured: ClusterLayout):
   return layout
 }
 
-/** Records `layout` (a later membership epoch) in the data directory: atomic, durable before it returns. */
-export function recordClusterLayout (dataDir: string, layout: ClusterLayout): void {
-  writeFileAtomic(join(dataDir, LAYOUT_FILE), JSON.stringify(layout) + '\n')
+/**
+ * Records `layout` (a later membership epoch) in the data directory: atomic, durable before it
+ * resolves, written off the event loop (the node serves on meanwhile). The caller runs one at a
+ * time (ClusterShell.adoptLayout); the start's synchronous record uses another temporary file.
+ */
+export async function recordClusterLayout (dataDir: string, layout: ClusterLayout): Promise<void> {
+  await writeFileAtomicAsync(join(dataDir, LAYOUT_FILE), Buffer.from(JSON.stringify(layout) + '\n'))
 }
 
 /**
@@ -120,7 +124,7 @@ export function readDecree (dataDir: string): DecreeRecord | null {
   return { epoch: r.epoch, promised, accepted: acceptedBallot === null || acceptedLayout === null ? null : { ballot: acceptedBallot, layout: acceptedLayout } }
 }
 
-/** Records the acceptor record in the data directory: atomic, durable before it returns. */
-export function recordDecree (dataDir: string, record: DecreeRecord): void {
-  writeFileAtomic(join(dataDir, DECREE_FILE), JSON.stringify(record) + '\n')
+/** Records the acceptor record in the data directory: atomic, durable before it resolves, off the event loop (DecreeShell runs one at a time). */
+export async function recordDecree (dataDir: string, record: DecreeRecord): Promise<void> {
+  await writeFileAtomicAsync(join(dataDir, DECREE_FILE), Buffer.from(JSON.stringify(record) + '\n'))
 }

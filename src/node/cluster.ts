@@ -118,7 +118,7 @@ export interface ClusterDeps {
   /** The cluster layout recorded in the data directory at start: gossip judges peers by it. */
   readonly layout: ClusterLayout
   /** Records a newer layout in the data directory (atomically); throws when it cannot. */
-  readonly persistLayout: (layout: ClusterLayout) => void
+  readonly persistLayout: (layout: ClusterLayout) => Promise<void> | void
   /** The removed members recorded in the data directory at start (forced-removal.ts; none when absent). */
   readonly removed?: readonly NodeId[] | undefined
   /** Records the removed members in the data directory (atomically); throws when it cannot. Absent: kept in memory only. */
@@ -126,7 +126,7 @@ export interface ClusterDeps {
   /** The acceptor record of the next epoch's membership decree found in the data directory at start (node/cluster-layout.ts readDecree; none when absent). */
   readonly decree?: DecreeRecord | null | undefined
   /** Records the acceptor record in the data directory (atomically, fsync) before an answer leaves; throws when it cannot. Absent: kept in memory only. */
-  readonly persistDecree?: ((r: DecreeRecord) => void) | undefined
+  readonly persistDecree?: ((r: DecreeRecord) => Promise<void> | void) | undefined
   /** The layout changed (after it was persisted): the node's own copy. */
   readonly onLayout?: ((layout: ClusterLayout) => void) | undefined
   /** Mode 1: the voters this node's group of the shard holds in its log (empty: no group here). */
@@ -233,6 +233,10 @@ export class ClusterShell implements ShardRouting {
   private readonly decrees: DecreeShell
   /** A peer told this node (a joiner) that its cluster has not admitted it yet. */
   private awaitingAdmission = false
+  /** An adoption is recording its layout (adoptLayout: one at a time). */
+  private adopting = false
+  /** A decree of this node under way, or a layout being recorded: the next change waits (one at a time). */
+  private get changingLayout (): boolean { return this.decrees.proposing || this.adopting }
   /** The decider's drain status round: one in flight, when the last began, the shards it found still moving. */
   private drainPoll = false
   private drainPolledAt = -Infinity
@@ -275,11 +279,11 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.machine.setRemoved(this.removedMembers)
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
-    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: r => { d.persistDecree?.(r) } })
+    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) } })
     this.split = new ClusterSplit({
       layout: () => this.layout,
       isDecider: () => decider(this.layout, knownAlive(this.states(), this.selfId)) === this.selfId,
-      proposing: () => this.decrees.proposing,
+      proposing: () => this.changingLayout,
       decide: async (next, why) => await this.decide(next, why),
       votersText: () => decreeVotersText(this.layout),
       holdersOf: p => this.splitHoldersOf(p),
@@ -497,7 +501,21 @@ export class ClusterShell implements ShardRouting {
    * directory first, then announced, then placed by. False when it was not newer or could not be
    * recorded (the next gossip message offers it again).
    */
-  private adoptLayout (adopted: ClusterLayout, why: string): boolean {
+  private async adoptLayout (adopted: ClusterLayout, why: string): Promise<boolean> {
+    // One adoption at a time (its record is written off the event loop: an fsync under a busy disk
+    // blocked every statement of the node for 100 ms and more at each membership change); one
+    // offered meanwhile is offered again by the next gossip message, and a decided one is the
+    // same layout of the same epoch (one decree per epoch).
+    if (this.adopting) return false
+    this.adopting = true
+    try {
+      return await this.adoptLayoutNow(adopted, why)
+    } finally {
+      this.adopting = false
+    }
+  }
+
+  private async adoptLayoutNow (adopted: ClusterLayout, why: string): Promise<boolean> {
     if (adopted.epoch <= this.layout.epoch || !adopted.members.includes(this.selfId)) return false
     // Gossip does not carry the split history: cluster.json keeps ours (cluster/layout.ts).
     const next = keepSplitHistory(this.layout, adopted)
@@ -514,7 +532,7 @@ export class ClusterShell implements ShardRouting {
       // A shard count the live count cannot follow (anything but a split's doubling) is never recorded.
       this.d.shardCount?.check(next.shards, next.epoch)
       if (removed.before.length !== this.removedMembers.size) this.d.persistRemoved?.(removed.before)
-      this.d.persistLayout(next)
+      await this.d.persistLayout(next)
     } catch (e) {
       this.d.log.error({ epoch: next.epoch, err: describe(e) }, `cluster layout of membership epoch ${next.epoch} not recorded, so not adopted (retried at the next gossip message): ${messageOf(e)}`)
       return false
@@ -571,7 +589,7 @@ export class ClusterShell implements ShardRouting {
       return
     }
     this.joinRefusedAt.delete(nodeId)
-    if (this.decrees.proposing) return // asked again at its next gossip message
+    if (this.changingLayout) return // asked again at its next gossip message
     const why = leaderless ? ' (joining: its leaderless_quorum replicas count once they are filled)' : singleCopy ? ' (joining: the single copies placement now gives it move to it, then it is normal)' : ''
     void this.decide(admitLayout(this.layout, nodeId, leaderless || singleCopy), `node ${nodeId} at ${address} admitted by this node${why}`)
   }
@@ -586,7 +604,7 @@ export class ClusterShell implements ShardRouting {
     const result = await this.decrees.propose(current, next)
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
-      adopted = this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
+      adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
     } else if (result.kind === 'undecided') {
       this.d.log.warn({ epoch: next.epoch, missing: result.missing }, `membership epoch ${next.epoch} not decided (${why}): no majority of members {${decreeVotersText(current)}} answered within ${DECREE_TIMEOUT_MS} ms; no answer from {${result.missing.join(', ')}}`)
     } else if (result.kind === 'unrecorded') {
@@ -598,7 +616,7 @@ export class ClusterShell implements ShardRouting {
   /** The decider completes a decree this node accepted that nobody adopted (its proposer stopped). */
   private completeDecree (): void {
     const accepted = this.decrees.acceptedNext()
-    if (accepted === null || this.decrees.proposing || this.awaitingAdmission) return
+    if (accepted === null || this.changingLayout || this.awaitingAdmission) return
     if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
     void this.decide(accepted, `completes membership epoch ${accepted.epoch}, which this node accepted from a proposer that did not finish`)
   }
@@ -626,7 +644,7 @@ export class ClusterShell implements ShardRouting {
     if (at !== this.selfId) {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} does not decide membership changes: node ${String(at)} does (the lowest live member); retry`, { node: this.selfId, decider: at })
     }
-    if (this.decrees.proposing) {
+    if (this.changingLayout) {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `node ${this.selfId} is deciding membership epoch ${this.layout.epoch + 1} already (an admission or the end of a move); nothing was changed: retry`, { node: this.selfId, epoch: this.layout.epoch })
     }
     if (this.layout.split !== undefined) {
@@ -723,12 +741,12 @@ export class ClusterShell implements ShardRouting {
         const targets = this.prefs.map(p => n > 1 ? p.slice(0, n) : [])
         const moving = [...new Set([...shardsStillMoving(node, targets, reports), ...single])].sort((a, b) => a - b)
         this.drainMoving = moving
-        if (moving.length === 0 && leaderless.length === 0 && !this.decrees.proposing) {
+        if (moving.length === 0 && leaderless.length === 0 && !this.changingLayout) {
           // A node REMOVE NODE made leaving (down, its replicas filled from the survivors) ends the same way.
           const gone = alive(node) ? '' : ` (down: re-replicated from the survivors; REMOVE NODE ${node} takes it out of the layout)`
           void this.decide(leftLayout(this.layout, node), `drain of node ${node} finished: every shard runs on its new replicas, node ${node} left; it holds nothing and may be stopped${gone}`)
         }
-      } else if (leaderless.length === 0 && single.length === 0 && !this.decrees.proposing) {
+      } else if (leaderless.length === 0 && single.length === 0 && !this.changingLayout) {
         void this.decide(joinedLayout(this.layout), `node(s) ${joining.join(', ')} joined: their leaderless_quorum replicas are filled and count toward W and R, and the single copies placed on them moved, from now on`)
       }
     }).finally(() => { this.drainPoll = false })
@@ -1184,7 +1202,7 @@ export class ClusterShell implements ShardRouting {
           this.d.log.error({ peer: o.nodeId, address: o.address, reason: o.reason },
             `Node ${o.nodeId} (${o.address}) refused: its cluster layout differs (${o.reason}); not a member, nothing is routed to it (SB_LAYOUT_MISMATCH)`)
           break
-        case 'layout-newer': this.adoptLayout(o.layout, `from node ${o.nodeId}`); break
+        case 'layout-newer': void this.adoptLayout(o.layout, `from node ${o.nodeId}`); break
         case 'join-request': this.admit(o.nodeId, o.address); break
         case 'awaiting-admission':
           this.awaitingAdmission = true

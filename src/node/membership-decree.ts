@@ -35,13 +35,19 @@ export interface DecreeShellDeps {
   readonly runs: () => number
   /** The acceptor record found in the data directory at start (null: none). */
   readonly record: DecreeRecord | null
-  /** Records the acceptor record, durably, before returning; throws when it cannot. */
-  readonly persist: (r: DecreeRecord) => void
+  /**
+   * Records the acceptor record, durably, before it resolves; rejects when it cannot. Off the
+   * event loop (an fsync under a busy disk blocked a node's statements for 100 ms and more at
+   * every membership change): DecreeShell runs one at a time.
+   */
+  readonly persist: (r: DecreeRecord) => Promise<void> | void
 }
 
 export class DecreeShell {
   private record: DecreeRecord | null
   private busy = false
+  /** Answers run one after another: each reads the record the previous one persisted. */
+  private answering: Promise<unknown> = Promise.resolve()
 
   constructor (private readonly d: DecreeShellDeps) {
     this.record = d.record
@@ -50,14 +56,22 @@ export class DecreeShell {
   /** Is a proposal of this node under way? */
   get proposing (): boolean { return this.busy }
 
-  /** MEMBERSHIP_DECREE: the acceptor's answer, its record persisted first (throws when it cannot be: no answer). */
-  answer (req: DecreeRequest): DecreeReply {
-    const { next, reply } = answerDecree(this.record, this.d.runs(), req)
-    if (next !== null) {
-      this.d.persist(next)
-      this.record = next
-    }
-    return reply
+  /**
+   * MEMBERSHIP_DECREE: the acceptor's answer, its record persisted first (rejects when it cannot
+   * be: no answer). Answers are serialized, so a second request is decided against the record the
+   * first one persisted, never against one being written.
+   */
+  answer (req: DecreeRequest): Promise<DecreeReply> {
+    const run = this.answering.then(async () => {
+      const { next, reply } = answerDecree(this.record, this.d.runs(), req)
+      if (next !== null) {
+        await this.d.persist(next)
+        this.record = next
+      }
+      return reply
+    })
+    this.answering = run.catch(() => undefined)
+    return run
   }
 
   /**
@@ -88,29 +102,30 @@ export class DecreeShell {
         const deadline = setTimeout(() => { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }) }, DECREE_TIMEOUT_MS)
         const ask = (to: NodeId, req: DecreeRequest): void => {
           this.d.rpc.call(this.d.addressOf(to), 'MEMBERSHIP_DECREE', req, { timeoutMs: DECREE_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
-            feed(proposer.onReply(to, reply))
+            void feed(proposer.onReply(to, reply))
           }, () => {
             // Lost, refused or unreachable: asked again (the current phase's request) while it is missing.
-            setTimeout(() => { if (!over && proposer.pending().includes(to)) feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
+            setTimeout(() => { if (!over && proposer.pending().includes(to)) void feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
           })
         }
-        const feed = (ready: ProposalReady): void => {
+        const feed = async (ready: ProposalReady): Promise<void> => {
           if (over) return
           if (ready.outcome !== null) { finish(ready.outcome); return }
           // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
           const own = ready.send.filter(s => s.to === this.d.selfId)
           for (const { req } of own) {
             let reply: DecreeReply
-            try { reply = this.answer(req) } catch (e) {
+            try { reply = await this.answer(req) } catch (e) {
               finish({ kind: 'unrecorded', message: e instanceof Error ? e.message : String(e) })
               return
             }
-            feed(proposer.onReply(this.d.selfId, reply))
+            if (over) return
+            await feed(proposer.onReply(this.d.selfId, reply))
             if (over) return
           }
           for (const { to, req } of ready.send) if (to !== this.d.selfId) ask(to, req)
         }
-        feed(proposer.start())
+        void feed(proposer.start())
       })
     } finally {
       this.busy = false

@@ -1097,11 +1097,11 @@ export class ScratchBirdNode {
       clock: this.io.clock,
       rng: this.io.rng,
       layout: this.layout!,
-      persistLayout: (l) => { recordClusterLayout(this.dataDir, l) },
+      persistLayout: async (l) => { await recordClusterLayout(this.dataDir, l) },
       removed: readRemovedMembers(this.dataDir, this.layout!),
       persistRemoved: (ids) => { recordRemovedMembers(this.dataDir, ids) },
       decree: readDecree(this.dataDir),
-      persistDecree: (r) => { recordDecree(this.dataDir, r) },
+      persistDecree: async (r) => { await recordDecree(this.dataDir, r) },
       // Placement changed: the replication groups follow now, not at their next timer tick.
       onLayout: (l) => { this.layout = l; this.replication?.catalogChanged() },
       mode1Voters: (shard) => this.replication?.votersOf(shard) ?? [],

@@ -38,19 +38,19 @@ describe('checkClusterLayout', () => {
     expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1)]))).toThrow(expect.objectContaining({ code: 'SB_STORAGE_CORRUPT' }))
   })
 
-  it('a later epoch recorded at run time rules the next start: the unchanged cluster.nodes (fewer members) seeds it', () => {
+  it('a later epoch recorded at run time rules the next start: the unchanged cluster.nodes (fewer members) seeds it', async () => {
     const d = tempDir()
     const config = configuredLayout('prod', 16, [asNodeId(1), asNodeId(2), asNodeId(3)])
     checkClusterLayout(d, config)
-    recordClusterLayout(d, { cluster: 'prod', shards: 16, epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] })
+    await recordClusterLayout(d, { cluster: 'prod', shards: 16, epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3), asNodeId(4)] })
     expect(checkClusterLayout(d, config)).toEqual({ cluster: 'prod', shards: 16, epoch: 2, members: [1, 2, 3, 4] })
     expect(() => checkClusterLayout(d, configuredLayout('prod', 16, [asNodeId(1), asNodeId(5)]))).toThrow(expect.objectContaining({ code: 'SB_LAYOUT_MISMATCH', message: expect.stringContaining('to add node 5, start it with a cluster.nodes') }))
   })
-  it('a split recorded in cluster.json rules a start whose storage.shards is the pre-split count, and the file stays as it was', () => {
+  it('a split recorded in cluster.json rules a start whose storage.shards is the pre-split count, and the file stays as it was', async () => {
     const d = tempDir()
     const config = configuredLayout('prod', 4, [asNodeId(1), asNodeId(2), asNodeId(3)])
     checkClusterLayout(d, config)
-    recordClusterLayout(d, { cluster: 'prod', shards: 8, epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3)], splitFrom: [4] })
+    await recordClusterLayout(d, { cluster: 'prod', shards: 8, epoch: 2, members: [asNodeId(1), asNodeId(2), asNodeId(3)], splitFrom: [4] })
     const before = readFileSync(join(d, LAYOUT_FILE), 'utf8')
     expect(checkClusterLayout(d, config)).toEqual({ cluster: 'prod', shards: 8, epoch: 2, members: [1, 2, 3], splitFrom: [4] })
     expect(checkClusterLayout(d, configuredLayout('prod', 8, [asNodeId(1), asNodeId(2), asNodeId(3)]))).toMatchObject({ shards: 8 })

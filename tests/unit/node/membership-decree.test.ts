@@ -57,7 +57,7 @@ async function cluster (): Promise<Map<NodeId, Voter>> {
 
 /** A shell over `v`'s data directory, as a (re)started node builds it. */
 function shellOf (v: Pick<Voter, 'id' | 'dir' | 'rpc'>, addresses: Map<NodeId, string>): DecreeShell {
-  return new DecreeShell({ selfId: v.id, rpc: v.rpc, addressOf: id => addresses.get(id)!, runs: () => current.epoch, record: readDecree(v.dir), persist: r => { recordDecree(v.dir, r) } })
+  return new DecreeShell({ selfId: v.id, rpc: v.rpc, addressOf: id => addresses.get(id)!, runs: () => current.epoch, record: readDecree(v.dir), persist: r => recordDecree(v.dir, r) })
 }
 
 const removing = (id: number): ClusterLayout => ({ ...current, epoch: current.epoch + 1, members: current.members.filter(m => m !== id) })
@@ -104,13 +104,39 @@ describe('membership decrees over RPC', () => {
     expect(readDecree(v3!.dir)?.accepted?.layout).toEqual(admitted)
   })
 
+  it('answers run one at a time: a request arriving while a record is being written is decided against that record', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-decree-serial-'))
+    cleanups.push(async () => { rmSync(dir, { recursive: true, force: true }) })
+    const writes: Array<() => void> = []
+    const written: number[] = []
+    const shell = new DecreeShell({
+      selfId: asNodeId(1),
+      rpc: new RpcClient({ cluster: CLUSTER, nodeId: asNodeId(1), secret: SECRET, metrics: createMetrics() }),
+      addressOf: () => '127.0.0.1:1',
+      runs: () => current.epoch,
+      record: null,
+      // The disk answers when the test says so (an fsync under a busy disk).
+      persist: r => new Promise<void>(resolve => { writes.push(() => { written.push(r.promised.round); resolve() }) })
+    })
+    const first = shell.answer({ kind: 'prepare', epoch: 2, ballot: { round: 5, node: asNodeId(2) } })
+    const second = shell.answer({ kind: 'prepare', epoch: 2, ballot: { round: 4, node: asNodeId(3) } })
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(writes).toHaveLength(1) // the second waits for the first's record
+    writes.shift()!()
+    expect(await first).toMatchObject({ kind: 'promise' })
+    // Against the record of round 5, round 4 is refused — and nothing more is written.
+    expect(await second).toMatchObject({ kind: 'rejected', promised: { round: 5, node: 2 } })
+    expect(writes).toHaveLength(0)
+    expect(written).toEqual([5])
+  })
+
   it('a promise survives a restart: a lower ballot is refused by the shell read back from membership-decree.json', async () => {
     const voters = await cluster()
     const v1 = voters.get(asNodeId(1))!
     const req = { kind: 'prepare' as const, epoch: 2, ballot: { round: 5, node: asNodeId(2) } }
-    expect(v1.shell.answer(req).kind).toBe('promise')
+    expect((await v1.shell.answer(req)).kind).toBe('promise')
     const again = shellOf(v1, new Map())
-    expect(again.answer({ kind: 'prepare', epoch: 2, ballot: { round: 4, node: asNodeId(3) } })).toMatchObject({ kind: 'rejected', promised: { round: 5, node: 2 } })
+    expect(await again.answer({ kind: 'prepare', epoch: 2, ballot: { round: 4, node: asNodeId(3) } })).toMatchObject({ kind: 'rejected', promised: { round: 5, node: 2 } })
     expect(DECREE_FILE).toBe('membership-decree.json')
   })
 
