@@ -18,7 +18,9 @@
 //    count (a target's "finished for N" of its own would be false of rows from a source that has
 //    not cleaned: they would stay, counted twice by every scan). A record of the target's own for
 //    a larger count is kept, restarted from the first key (its cursor described the wiped rows),
-//    with its scan filter armed at once; one for a count the rows are clean for is dropped.
+//    with its scan filter armed at once; one for a count the rows are clean for is dropped. A
+//    target that had FINISHED a cleanup for a count the rows are not clean for (bootstrapped from
+//    a source whose node still follows the old count) starts it again (finishedBeyond).
 //  - THE SPLIT PIN and a derive's progress: not carried. The log the pin kept is wiped, so the
 //    install marks the pin cut (split-pin.ts splitCutOp, in replica-snapshot.ts begin) and a
 //    derive reading this shard stops with SB_SPLIT_COPY_STALE: the child is derived again.
@@ -32,7 +34,7 @@
 import { ScratchBirdError, messageOf } from '../core/errors'
 import { MAX_SHARDS, type ShardId } from '../core/ids'
 import type { KvOp, KvStore } from './kv'
-import { CLEANED_AT_META, cleanedAt, cleanedAtValue, CLEANUP_META, cleanupRecordFromStart, MovedKeys, readCleanupRecord } from './split-cleanup'
+import { CLEANED_AT_META, cleanedAt, cleanedAtValue, CLEANUP_META, cleanupRecordFromStart, MovedKeys, readCleanupRecord, type CleanupRule } from './split-cleanup'
 import { checkFenceRule, type SplitFence } from './split-fence'
 import { decodeSplitFence, SPLIT_SWITCH_META } from './split-switch'
 
@@ -101,7 +103,22 @@ export async function installSplitState (kv: KvStore, shard: ShardId, state: Sna
   }
   ops.push(state.fence === null ? { type: 'del', key: SPLIT_SWITCH_META } : { type: 'put', key: SPLIT_SWITCH_META, value: state.fence })
   ops.push(state.cleanedFor === 0 ? { type: 'del', key: CLEANED_AT_META } : { type: 'put', key: CLEANED_AT_META, value: cleanedAtValue(state.cleanedFor) })
-  const keepOwn = own !== null && own.shards > state.cleanedFor
-  ops.push(keepOwn ? { type: 'put', key: CLEANUP_META, value: cleanupRecordFromStart(own) } : { type: 'del', key: CLEANUP_META })
-  return { ops, fence, moved: keepOwn ? new MovedKeys(own, shard) : null }
+  const rule = own !== null && own.shards > state.cleanedFor ? own : await finishedBeyond(kv, state.cleanedFor, fence)
+  ops.push(rule !== null ? { type: 'put', key: CLEANUP_META, value: cleanupRecordFromStart(rule) } : { type: 'del', key: CLEANUP_META })
+  return { ops, fence, moved: rule !== null ? new MovedKeys(rule, shard) : null }
+}
+
+/**
+ * The rule to clean the installed rows by when this shard had FINISHED a cleanup for a count the
+ * rows are not clean for (the source's node has not cleaned: it follows the old count, still
+ * fenced): the source's fence rule, when it is the rule of that count (the fence's rule at 2n is
+ * the cleanup's: node/split-cleanup.ts cleanupRule; a relation it does not name could write no
+ * child-side row after the switch). Otherwise null: the finished mark is lowered to the rows', and
+ * the node's next pass (each sweep kicks one) records the rule and cleans them; until then a scan
+ * may see those rows twice.
+ */
+async function finishedBeyond (kv: KvStore, cleanFor: number, fence: SplitFence | null): Promise<CleanupRule | null> {
+  const done = await cleanedAt(kv)
+  if (done <= cleanFor) return null
+  return fence?.rule !== null && fence?.rule !== undefined && fence.rule.shards === done ? fence.rule : null
 }
