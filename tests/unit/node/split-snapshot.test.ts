@@ -160,6 +160,37 @@ describe('a replica of a split parent bootstrapped by a snapshot', () => {
     expect(await fresh.request('SPLIT_CLEANUP', { shard: PARENT, rule: RULE, maxChunks: 10 })).toEqual({ rows: 0, backVersions: 0, done: true })
   })
 
+  it('from a source with no split state (or of the previous release): a fence of its own after the snapshot\'s LSN is dropped, its own cleanup restarts from the first key', async () => {
+    const p = await splitNode(started, 3)
+    const r = await splitNode(started, 4)
+    // The replica's own history: rows, a switch at S = 17 (an entry the new source's log does not
+    // hold), a cleanup stopped after its first chunk (its cursor past the first keys).
+    const mine = [...idsOf(2, 400, 'rc'), ...idsOf(0, 400, 'rp')]
+    for (let i = 0; i < 800; i += 50) await auto(r, mine.slice(i, i + 50).map(id => putUser(id, 'p')))
+    const s = await new SplitSwitch({ workers: r, catalog: () => CAT, shardCount: { shards: SHARDS } }).beginSwitch(PARENT, SHARDS)
+    expect(s).toBe(17n)
+    expect((await r.request('SPLIT_CLEANUP', { shard: PARENT, rule: RULE, maxChunks: 1 })).done).toBe(false)
+
+    await primary(p, 2n, 3)
+    const C = idsOf(2, 400, 'c')
+    const P = idsOf(0, 400, 'p')
+    for (let i = 0; i < 400; i += 100) await auto(p, [...C.slice(i, i + 100).map(id => putUser(id, 'c')), ...P.slice(i, i + 100).map(id => putUser(id, 'p'))])
+    expect(await lastLsn(p)).toBeLessThan(s!)
+    await bootstrap(p, r)
+    expect(await fenceOf(r)).toBeNull()
+    // The cleanup's filter stays armed over the new rows, and its next passes delete every moved
+    // one (resumed at the old cursor, those before it would be left and show again once it ends).
+    expect(await scanIds(r)).toEqual([...P].sort())
+    let deleted = 0
+    for (let i = 0; i < 10; i++) {
+      const step = await r.request('SPLIT_CLEANUP', { shard: PARENT, rule: RULE, maxChunks: 4 })
+      deleted += step.rows
+      if (step.done) break
+    }
+    expect(deleted).toBe(C.length)
+    expect(await scanIds(r)).toEqual([...P].sort())
+  })
+
   it('a split state that does not decode is refused (SB_BAD_ARGUMENT) and changes nothing', async () => {
     const r = await splitNode(started, 4)
     await auto(r, [putUser('k', 'p')])
