@@ -148,8 +148,11 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // Not built: the decider's intent that starts the copy on every replica of every parent (and
 // drops children on cancel) — helper splitrun; in SWITCH: the Mode 1 child group's start with the parent's voters at S, the moves of children to their 2n placement,
 // and the check on shard requests (built since: the routing guard at the end); CLEANUP; a derive assumes an empty child (one left by a cancelled derive must be
-// dropped first: nothing does that yet). A snapshot install on a replica does not carry the fence
-// record (the installed state's log may start after S).
+// dropped first: nothing does that yet). A replica bootstrapped by a snapshot gets the source's
+// fence record and the count its rows are clean for beside the rows (storage/snapshot-split.ts;
+// REPL_SNAPSHOT_CHUNK v3, sent only when the source holds any): its log may start after S, so a
+// promoted one refuses child-side writes all the same; its own cleanup record restarts from the
+// first key, and one that had finished a cleanup the rows are not clean for starts it again.
 // The RUN is built (cluster/split-run.ts rules; node/split-runner.ts, node/cluster-split.ts
 // shells), behind SPLIT_RUN_READY (exec/shard-split-statement.ts: false until the switch half is
 // merged; it is the one place that lifts the row_copy blocker): ALTER CLUSTER SET shards = 2n is

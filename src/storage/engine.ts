@@ -104,6 +104,7 @@ export type { TipEntry, TipState } from './tip'
 export type { ApplyReport } from './replica-apply'
 export type { SuffixTruncateReport } from './replica-truncate'
 export type { InstallReport, SnapshotChunk, SnapshotEntry, SnapshotInstallRequest, SnapshotReadRequest } from './replica-snapshot'
+export type { SnapshotSplitState } from './snapshot-split'
 export type { BootstrapRecord, ReplHardState, ReplRole } from './repl-state'
 export type { RawLogEntry } from './commit-log'
 
@@ -1326,15 +1327,14 @@ export class ShardEngine {
    *  (replica-snapshot.ts); snapshotId 0n opens a new snapshot. */
   async snapshotRead (req: SnapshotReadRequest): Promise<SnapshotChunk> {
     this.checkOpen()
-    const m = this.moved
-    return await this.snapSource.read(this.repl, req, m === null ? undefined : (key) => m.movedAny(key))
+    return await this.snapSource.read(this.repl, req, this.moved)
   }
 
   /** Install a chunk of another replica's snapshot (replica-snapshot.ts): the first one starts
    *  (or restarts) the bootstrap, the last one makes the shard serve again. */
   async snapshotInstall (req: SnapshotInstallRequest): Promise<InstallReport> {
     this.checkNotClosed()
-    return await installChunk(this.repl, req)
+    return await installChunk(this.repl, req, (m) => { this.moved = m })
   }
 
   /** Finish queued work, persist the HLC mark, close the store. Open transactions are left as

@@ -8,7 +8,8 @@
 // versions (r/, b/), the TIP (t/, g/) and the index of its open entries (s/o/, so a prepared
 // transaction stays prepared). Not the log (the replica's starts after the snapshot), not the
 // hints (h: this node's business as a coordinator), not the Merkle forest (m/: derived from the
-// rows), not metadata or replication state (s/, p/: this replica's own), not the rows of the tables
+// rows), not metadata or replication state (s/, p/: this replica's own) — but a split's fence and cleanup
+// state, which describe the rows, travel beside the entries (snapshot-split.ts) — not the rows of the tables
 // the request skips (a Mode 1 bootstrap skips the shard's leaderless tables: kept-tables.ts says
 // why). Chunks are bounded by
 // keys and bytes (the first entry always goes) and name their resume point: the last key. A
@@ -47,7 +48,10 @@ import type { KvOp, KvSnapshot } from './kv'
 import { keptTablesOf, type KeptTables } from './kept-tables'
 import { LOG_FLOOR_META } from './log-truncate'
 import { splitCutOp } from './split-pin'
+import type { MovedKeys } from './split-cleanup'
+import { checkSplitState, installSplitState, sourceSplitState, type SnapshotSplitState } from './snapshot-split'
 import type { ReplicaHost } from './replica-host'
+import type { SplitFence } from './split-fence'
 import { lastLogGeneration } from './replica-apply'
 import {
   BOOT_KEY, encodeBootstrap, encodeHardState, encodeLogBase, LOG_BASE_KEY, readBootstrap, readHardState, REPL_STATE_KEY, SNAPSEQ_KEY,
@@ -99,6 +103,8 @@ export interface SnapshotChunk extends SnapshotIdentity {
   readonly entries: SnapshotEntry[]
   /** No key after the last one returned. */
   readonly done: boolean
+  /** The source's split state at the snapshot (snapshot-split.ts), on every chunk; null: none to carry. */
+  readonly split: SnapshotSplitState | null
 }
 
 export interface SnapshotReadRequest {
@@ -133,6 +139,11 @@ export interface SnapshotInstallRequest extends SnapshotIdentity {
    * anyway (one of the previous release) are not installed. Absent: none (a full restore).
    */
   readonly keepTables?: readonly number[] | null
+  /**
+   * The source's split state at the snapshot (snapshot-split.ts), read with the last chunk: the
+   * install records its fence and cleanup state. Absent or null: the source sent none (see there).
+   */
+  readonly split?: SnapshotSplitState | null
 }
 
 export interface InstallReport {
@@ -149,7 +160,9 @@ interface Session extends SnapshotIdentity {
   /** Reads of one snapshot run one at a time (a LevelDB iterator takes one call at a time). */
   busy: Promise<unknown>
   /** Keys a split moved out of the shard whose cleanup was under way when the snapshot was taken (split-cleanup.ts): not streamed. */
-  readonly moved: ((key: Uint8Array) => boolean) | undefined
+  readonly moved: MovedKeys | null
+  /** What the snapshot carries of a split (snapshot-split.ts). */
+  readonly split: SnapshotSplitState | null
   /** The request's skipTables: not streamed. */
   readonly skip: KeptTables
 }
@@ -189,13 +202,13 @@ export class SnapshotSource {
 
   constructor (private readonly clock: Clock) {}
 
-  /** `moved`: the engine's split-cleanup filter now (taken with a new snapshot; split-cleanup.ts MovedKeys.movedAny). */
-  async read (h: ReplicaHost, req: SnapshotReadRequest, moved?: (key: Uint8Array) => boolean): Promise<SnapshotChunk> {
+  /** `armed`: the engine's split-cleanup filter now (taken with a new snapshot when no record of it is stored yet: snapshot-split.ts). */
+  async read (h: ReplicaHost, req: SnapshotReadRequest, armed: MovedKeys | null = null): Promise<SnapshotChunk> {
     checkLimit('maxKeys', req.maxKeys)
     checkLimit('maxBytes', req.maxBytes)
     if (req.after !== null && !(req.after instanceof Uint8Array)) throw badArg('after must be a key or null')
     await this.expire()
-    const s = req.snapshotId === 0n ? await this.open(h, moved, keptTablesOf(req.skipTables)) : this.sessions.get(req.snapshotId)
+    const s = req.snapshotId === 0n ? await this.open(h, armed, keptTablesOf(req.skipTables)) : this.sessions.get(req.snapshotId)
     if (s === undefined) {
       throw new ScratchBirdError('SB_REPL_SNAPSHOT_GONE', `snapshot ${req.snapshotId} of shard ${h.shardId} is not open (expired or the source restarted)`,
         { shard: h.shardId, snapshot_id: String(req.snapshotId) })
@@ -228,7 +241,7 @@ export class SnapshotSource {
     await s.cursor.close()
   }
 
-  private async open (h: ReplicaHost, moved: ((key: Uint8Array) => boolean) | undefined, skip: KeptTables): Promise<Session> {
+  private async open (h: ReplicaHost, armed: MovedKeys | null, skip: KeptTables): Promise<Session> {
     if (this.sessions.size >= MAX_OPEN_SNAPSHOTS) {
       let lru: [bigint, Session] | undefined
       for (const e of this.sessions) if (lru === undefined || e[1].lastUsed < lru[1].lastUsed) lru = e
@@ -240,6 +253,8 @@ export class SnapshotSource {
       const seq = (raw === undefined ? 0n : readU64(raw, 0)) + 1n
       await h.kv.batch([{ type: 'put', key: SNAPSEQ_KEY, value: u64(seq) }], { sync: true })
       const generation = await lastLogGeneration(h) ?? 0n
+      // Read in the same job as the snapshot: the split state of exactly the rows streamed.
+      const { state, moved } = await sourceSplitState(h.kv, h.shardId, armed)
       // Taken synchronously here: every pass before this job landed, none runs until it ends.
       const cursor = h.kv.snapshot()
       return {
@@ -251,6 +266,7 @@ export class SnapshotSource {
         lastUsed: this.clock.monotonic(),
         busy: Promise.resolve(),
         moved,
+        split: state,
         skip
       }
     })
@@ -259,7 +275,7 @@ export class SnapshotSource {
   }
 
   private async chunk (s: Session, after: Uint8Array | null, maxKeys: number, maxBytes: number): Promise<SnapshotChunk> {
-    const head = { snapshotId: s.snapshotId, lsn: s.lsn, generation: s.generation, hlcHighWater: s.hlcHighWater }
+    const head = { snapshotId: s.snapshotId, lsn: s.lsn, generation: s.generation, hlcHighWater: s.hlcHighWater, split: s.split }
     const entries: SnapshotEntry[] = []
     const spaces = SNAPSHOT_SPACES
     let start = after === null ? spaces[0]!.gte : successor(after)
@@ -282,7 +298,7 @@ export class SnapshotSource {
           if (compareBytes(key, spaces[i]!.gte) < 0) { s.cursor.seek(spaces[i]!.gte); break }
         }
         // A split's leftover is not this shard's: a replica bootstrapped from here never holds it.
-        if (s.moved?.(key) === true) continue
+        if (s.moved?.movedAny(key) === true) continue
         // Not the group's rows (kept-tables.ts): the target keeps its own copy of them.
         if (s.skip.size > 0 && s.skip.holds(key)) continue
         const size = key.length + value.length
@@ -352,13 +368,18 @@ function mismatch (h: ReplicaHost, why: string, rec: BootstrapRecord | undefined
   })
 }
 
-/** Install one chunk (see the top) as one exclusive writer job. */
-export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest): Promise<InstallReport> {
+/**
+ * Install one chunk (see the top) as one exclusive writer job. `setMoved`: told the split
+ * cleanup's scan filter in force once the last chunk is in (snapshot-split.ts).
+ */
+export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest, setMoved?: (m: MovedKeys | null) => void): Promise<InstallReport> {
   for (const [name, v] of [['snapshotId', req.snapshotId], ['lsn', req.lsn], ['generation', req.generation], ['hlcHighWater', req.hlcHighWater]] as const) {
     if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw badArg(`${name} must be a u64`, { [name]: String(v) })
   }
   if (!Array.isArray(req.entries) || req.entries.length > MAX_SNAPSHOT_CHUNK_KEYS) throw badArg(`a chunk holds at most ${MAX_SNAPSHOT_CHUNK_KEYS} entries`)
   const kept = keptTablesOf(req.keepTables)
+  const split = req.split ?? null
+  const splitFence = split === null ? null : checkSplitState(split, h.shardId)
   return h.exclusive(async () => {
     let rec = await readBootstrap(h.kv)
     if (req.after === null) {
@@ -382,7 +403,7 @@ export function installChunk (h: ReplicaHost, req: SnapshotInstallRequest): Prom
       await h.kv.batch(ops, { sync: h.durability === 'sync' })
       return { installedKeys: next.installedKeys, lastKey: next.lastKey, complete: false }
     }
-    await finish(h, req, ops)
+    await finish(h, req, ops, splitFence, setMoved)
     return { installedKeys: next.installedKeys, lastKey: next.lastKey, complete: true }
   })
 }
@@ -420,8 +441,10 @@ async function begin (h: ReplicaHost, req: SnapshotInstallRequest, kept: KeptTab
 }
 
 /** The last chunk: the log continues after the snapshot's LSN; the replica serves again. */
-async function finish (h: ReplicaHost, req: SnapshotInstallRequest, ops: KvOp[]): Promise<void> {
+async function finish (h: ReplicaHost, req: SnapshotInstallRequest, ops: KvOp[], splitFence: SplitFence | null, setMoved?: (m: MovedKeys | null) => void): Promise<void> {
   const hard = await readHardState(h.kv)
+  const split = await installSplitState(h.kv, h.shardId, req.split, splitFence, req.lsn, h.st.splitFence)
+  ops.push(...split.ops)
   const newer = req.generation > hard.generation
   // The voters in effect at the snapshot's LSN, which is now the log's base: the config the old
   // contents implied is gone with them (repl-state.ts config).
@@ -459,5 +482,7 @@ async function finish (h: ReplicaHost, req: SnapshotInstallRequest, ops: KvOp[])
   h.st.hlcPersisted = asHlcTs(hlc > h.st.hlcPersisted ? hlc : h.st.hlcPersisted)
   h.st.generation = state.generation
   h.st.replRole = state.role
+  h.st.splitFence = split.fence
+  setMoved?.(split.moved)
   h.st.bootstrapping = false
 }

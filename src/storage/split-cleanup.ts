@@ -195,7 +195,16 @@ export async function readCleanupRecord (kv: KvStore): Promise<CleanupRule | nul
   return b === undefined ? null : decodeRecord(b).rule
 }
 
-async function cleanedAt (kv: KvStore): Promise<number> {
+/** The record of a cleanup by `rule` starting over from the first key (a snapshot install replaced the rows behind its cursor). */
+export function cleanupRecordFromStart (rule: CleanupRule): Uint8Array {
+  return encodeRecord({ rule, cursor: { index: 0, after: null } })
+}
+
+/** s/split-clean-at's value for `shards`. */
+export const cleanedAtValue = (shards: number): Uint8Array => u32(shards)
+
+/** The shard count the last cleanup finished for (0: none). */
+export async function cleanedAt (kv: KvStore): Promise<number> {
   const b = await kv.get(CLEANED_AT_META)
   if (b === undefined) return 0
   if (b.length !== 4) throw fail('bad s/split-clean-at')

@@ -11,6 +11,7 @@ import type { SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-l
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
+import type { SnapshotSplitState } from '../../storage/snapshot-split'
 
 // The payload codec of every cluster RPC opcode (the table in opcodes.ts), request and reply.
 // Every payload starts with its codec version (core/codec.ts): a peer's payload in a newer version
@@ -36,8 +37,11 @@ import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
 //                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
 //                   value blob) | v2: voters at the LSN (count, nodeId…; the last chunk only)
 //                   → installed keys uint | last key (bool, blob) | complete bool
-//                   Written as v1 unless it carries voters (versionedLowest): a previous release
-//                   refuses only a last chunk that names them, and installs the rest.
+//                   v3: split state (the last chunk only; storage/snapshot-split.ts): fence record
+//                   (bool, blob) | cleaned-for shard count u32
+//                   Written as v1 unless it carries voters (v2) or a split state (v3)
+//                   (versionedLowest): a previous release refuses only a last chunk that names
+//                   them, and installs the rest.
 //   SPLIT_LOCK      take bool | epoch uint | shards uint | to uint (2 × shards) → granted bool |
 //                   catalog version uint | refusal str (cluster/split-ddl-lock.ts)
 //   SHARD_QUERY     op u8 | shard u32 | sender's catalog version varint | v7: routed-by shard count
@@ -80,6 +84,8 @@ export interface SnapshotChunkRequest {
   entries: Array<{ key: Uint8Array, value: Uint8Array }>
   /** The group's voters at `lsn`, on the last chunk (codec v2; absent from a previous-release source). */
   voters?: NodeId[] | null
+  /** The source's split fence and cleanup state at `lsn`, on the last chunk when it holds any (codec v3). */
+  split?: SnapshotSplitState | null
 }
 /** Where the receiver's install stands after the chunk: the resume point of the stream. */
 export interface SnapshotChunkReply { installedKeys: number, lastKey: Uint8Array | null, complete: boolean }
@@ -222,7 +228,7 @@ const tableFenceRequest: Codec<TableFenceRequest> = v1('TABLE_FENCE', (w, v) => 
 const optionalKey = (w: CodecWriter, k: Uint8Array | null): void => { w.bool(k !== null); if (k !== null) w.blob(k) }
 const readOptionalKey = (r: CodecReader): Uint8Array | null => r.bool() ? r.blob() : null
 
-const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_SNAPSHOT_CHUNK', CODEC_VERSIONS.rpcPayload, rpcFail, v => v.voters === undefined || v.voters === null ? 1 : 2, (w, v, version) => {
+const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_SNAPSHOT_CHUNK', CODEC_VERSIONS.rpcPayload, rpcFail, v => v.split !== undefined && v.split !== null ? 3 : v.voters === undefined || v.voters === null ? 1 : 2, (w, v, version) => {
   w.u32(v.shard)
   w.uint(v.generation)
   w.u16(v.from)
@@ -234,6 +240,7 @@ const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_
   w.bool(v.done)
   w.array(v.entries, e => { w.blob(e.key); w.blob(e.value) })
   if (version >= 2) w.array(v.voters ?? [], id => w.u16(id))
+  if (version >= 3) { optionalKey(w, v.split?.fence ?? null); w.u32(v.split?.cleanedFor ?? 0) }
 }, (r, version) => {
   const shard = r.shard()
   const generation = r.uint()
@@ -251,7 +258,9 @@ const snapshotChunkRequest: Codec<SnapshotChunkRequest> = versionedLowest('REPL_
   if (version < 2) return base
   const voters = r.array(() => r.nodeId(), 2)
   if (voters.length > MAX_SNAPSHOT_VOTERS) throw r.malformed(`${voters.length} voters in a snapshot chunk (at most ${MAX_SNAPSHOT_VOTERS})`)
-  return { ...base, voters }
+  if (version < 3) return { ...base, voters }
+  const split = { fence: readOptionalKey(r), cleanedFor: r.u32() }
+  return { ...base, voters, split }
 })
 
 const snapshotChunkReply: Codec<SnapshotChunkReply> = v1('REPL_SNAPSHOT_CHUNK reply', (w, v) => {

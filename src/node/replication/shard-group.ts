@@ -733,7 +733,7 @@ export class ShardGroup {
       this.failWaiters('this replica started a snapshot bootstrap')
     }
     const r = await this.o.workers.request('REPL_SNAPSHOT_INSTALL', {
-      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done, voters: c.voters ?? null, keepTables: this.o.keepTables?.() ?? null
+      shard, snapshotId: c.snapshotId, lsn: c.lsn, generation: c.snapshotGeneration, hlcHighWater: c.hlcHighWater, after: c.after, entries: c.entries, done: c.done, voters: c.voters ?? null, keepTables: this.o.keepTables?.() ?? null, split: c.split ?? null
     })
     if (r.complete) {
       this.o.log('info', `Replication: shard ${shard} bootstrap done: ${r.installedKeys} keys installed, log continues after LSN ${c.lsn}`, { shard, lsn: String(c.lsn), keys: r.installedKeys })

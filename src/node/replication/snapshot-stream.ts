@@ -212,7 +212,10 @@ export class SnapshotStreams {
           entries: chunk.entries,
           // The last chunk names the group's voters at the snapshot's LSN: the replica records them
           // as its config (storage/repl-state.ts), its log holding no entry that says them.
-          ...(chunk.done ? { voters: this.d.votersAt?.(shard, chunk.lsn) ?? null } : {})
+          ...(chunk.done ? { voters: this.d.votersAt?.(shard, chunk.lsn) ?? null } : {}),
+          // And the shard's split fence and cleanup state at the snapshot, which describe its rows
+          // (storage/snapshot-split.ts); sent only when there is any, as a previous release refuses it.
+          ...(chunk.done && chunk.split !== null ? { split: chunk.split } : {})
         })
       } catch (e) {
         const next = afterChunkFailure(e, point.snapshotId)

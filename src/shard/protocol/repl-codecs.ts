@@ -1,7 +1,7 @@
 import type { CodecReader, CodecWriter } from '../../core/codec'
 import { messageOf } from '../../core/errors'
 import { asNodeId } from '../../core/ids'
-import type { RawLogEntry, SnapshotEntry } from '../../storage/engine'
+import type { RawLogEntry, SnapshotEntry, SnapshotSplitState } from '../../storage/engine'
 import { checkControlEntry, type ControlEntry, type Mutation } from '../../storage/commit-log'
 import { checkTuple } from '../../storage/keys'
 import { readRule, writeRule } from '../../storage/split-cleanup'
@@ -105,6 +105,9 @@ const readBoot = (r: CodecReader): BootstrapRecord => ({
 })
 
 // Kept / skipped tables (storage/kept-tables.ts): absent or null → none.
+/** A snapshot's split state (storage/snapshot-split.ts): the fence record as stored, the count its rows are clean for. */
+const writeSplit = (w: CodecWriter, v: SnapshotSplitState | null | undefined): void => { w.opt(v, x => { w.opt(x.fence, f => w.blob(f)); w.u32(x.cleanedFor) }) }
+const readSplit = (r: CodecReader): SnapshotSplitState | null => r.opt(() => ({ fence: r.opt(() => r.blob()) ?? null, cleanedFor: r.u32() })) ?? null
 const writeTables = (w: CodecWriter, ids: readonly number[] | null | undefined): void => { w.opt(ids, ts => w.array(ts, t => w.u32(t))) }
 const readTables = (r: CodecReader): number[] | null => r.opt(() => r.array(() => r.u32(), 4)) ?? null
 const writeKv = (w: CodecWriter, e: SnapshotEntry): void => { w.blob(e.key); w.blob(e.value) }
@@ -142,12 +145,12 @@ export const REPL_BODIES: ReplBodies = {
   REPL_SNAPSHOT_READ: {
     req: [(w, v) => { w.u32(v.shard); w.u64(v.snapshotId); w.opt(v.after, k => w.blob(k)); w.uint(v.maxKeys); w.uint(v.maxBytes); writeTables(w, v.skipTables) },
       r => ({ shard: r.shard(), snapshotId: r.u64(), after: r.opt(() => r.blob()) ?? null, maxKeys: r.uint(), maxBytes: r.uint(), skipTables: readTables(r) })],
-    rep: [(w, v) => { writeIdentity(w, v); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done) },
-      r => ({ ...readIdentity(r), entries: readKvs(r), done: r.bool() })]
+    rep: [(w, v) => { writeIdentity(w, v); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); writeSplit(w, v.split) },
+      r => ({ ...readIdentity(r), entries: readKvs(r), done: r.bool(), split: readSplit(r) })]
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))); writeTables(w, v.keepTables) },
-      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: readKvs(r), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null, keepTables: readTables(r) })],
+    req: [(w, v) => { w.u32(v.shard); writeIdentity(w, v); w.opt(v.after, k => w.blob(k)); w.array(v.entries, e => writeKv(w, e)); w.bool(v.done); w.opt(v.voters, vs => w.array(vs, x => w.u16(x))); writeTables(w, v.keepTables); writeSplit(w, v.split) },
+      r => ({ shard: r.shard(), ...readIdentity(r), after: r.opt(() => r.blob()) ?? null, entries: readKvs(r), done: r.bool(), voters: r.opt(() => r.array(() => r.nodeId(), 2)) ?? null, keepTables: readTables(r), split: readSplit(r) })],
     rep: [(w, v) => { w.uint(v.installedKeys); w.opt(v.lastKey, k => w.blob(k)); w.bool(v.complete) },
       r => ({ installedKeys: r.uint(), lastKey: r.opt(() => r.blob()) ?? null, complete: r.bool() })]
   },

@@ -8,7 +8,7 @@ import { GOSSIP_MAX_MEMBERS_PER_MESSAGE, MEMBER_STATES, type GossipAck, type Gos
 import { RPC_OPCODE_INFO, type RpcOpcodeName } from '../../../src/net/rpc/opcodes'
 import { RPC_PAYLOADS, rpcPayloads, type RpcReplies, type RpcRequests } from '../../../src/net/rpc/payloads'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_OPS, codecOf, isLocalOnly, type ShardOpName } from '../../../src/shard/protocol/ops'
-import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type ShardId } from '../../../src/core/ids'
+import { asNodeId, asShardId, asXid, MAX_SHARDS, NODE_ID_MAX, NODE_ID_MIN, type NodeId, type ShardId } from '../../../src/core/ids'
 
 // The payload codec of every cluster RPC opcode (payloads.ts): round trips; any bytes from a peer
 // decode or fail with SB_RPC_MALFORMED (SB_CODEC_VERSION when the first byte names a newer codec),
@@ -50,7 +50,7 @@ const readVersion = (name: string, side: string): number => name === 'GOSSIP_ACK
  * The version a payload is written in: the lowest that carries it (core/codec-versions.ts). Gossip:
  * v1 without a layout, v4 with joining members, v3 with leaving or left ones, else v2; every shard
  * op body but MODIFY_ROW's (v5) and WRITE_READ's (v6) is unchanged since SHARD_CODEC_BASE; a snapshot chunk naming voters and a
- * MEMBERSHIP_STATUS reply reporting fills are v2.
+ * MEMBERSHIP_STATUS reply reporting fills are v2, one carrying a split state v3.
  */
 function lowestOf (name: string, side: string, v: unknown): number {
   if (name.startsWith('GOSSIP')) {
@@ -66,7 +66,7 @@ function lowestOf (name: string, side: string, v: unknown): number {
     const op = ({ MODIFY_ROW: 5, WRITE_READ: 6 } as Partial<Record<ShardOpName, number>>)[(v as { op: ShardOpName }).op] ?? SHARD_CODEC_BASE
     return (v as { shards?: number }).shards === undefined ? op : Math.max(op, 7)
   }
-  if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { voters?: unknown }).voters === undefined ? 1 : 2
+  if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { split?: unknown }).split !== undefined ? 3 : (v as { voters?: unknown }).voters === undefined ? 1 : 2
   if (name === 'MEMBERSHIP_STATUS' && side === 'reply') return ((v as { fills?: unknown[] }).fills ?? []).length > 0 ? 2 : 1
   return 1
 }
@@ -140,7 +140,10 @@ const ARBS: Arbs = {
     }, { requiredKeys: ['shard', 'generation', 'from', 'snapshotId', 'lsn', 'snapshotGeneration', 'hlcHighWater', 'after', 'done', 'entries'] }).chain(v =>
       // v2: the last chunk names the group's voters; without them the chunk goes out as v1.
       fc.option(fc.uniqueArray(fc.integer({ min: 1, max: 0xffff }).map(asNodeId), { minLength: 1, maxLength: 16 }), { nil: undefined })
-        .map(voters => voters === undefined ? v : { ...v, voters })),
+        .map(voters => voters === undefined ? v : { ...v, voters })
+        // v3: the last chunk carries the source's split state (it writes the voters too: none reads back as []).
+        .chain(w => fc.option(fc.record({ fence: fc.option(bytes, { nil: null }), cleanedFor: fc.nat(MAX_SHARDS) }), { nil: undefined })
+          .map(split => split === undefined ? w : { ...w, voters: (w as { voters?: NodeId[] }).voters ?? [], split }))),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   },
   MEMBERSHIP_DECREE: { req: decreeRequest, rep: decreeReply }

@@ -122,6 +122,8 @@ const hardState = fc.record({
   config: fc.option(fc.record({ lsn: u64, voters: fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }) }), { nil: null })
 }, { requiredKeys: ['generation', 'votedFor', 'commitLsn', 'role'] })
 const kvEntry = fc.record({ key: bytes, value: bytes })
+/** A snapshot's split state (storage/snapshot-split.ts): the fence record as stored, the count its rows are clean for. */
+const splitStateArb = fc.option(fc.record({ fence: fc.option(bytes, { nil: null }), cleanedFor: fc.nat(0xffffffff) }), { nil: null })
 const merkleLeaf = fc.record({ key: bytes, versionId, rowHash: u64 })
 
 type Arbs = { [K in ShardOpName]: { req: fc.Arbitrary<ShardRequests[K]>, rep: fc.Arbitrary<ShardReplies[K]> } }
@@ -309,10 +311,10 @@ const ARBS: Arbs = {
   REPL_STATE_SET: { req: fc.record({ shard: shardArb, state: hardState }), rep: nothing },
   REPL_SNAPSHOT_READ: {
     req: fc.record({ shard: shardArb, snapshotId: u64, after: fc.option(bytes, { nil: null }), maxKeys: fc.maxSafeNat(), maxBytes: fc.maxSafeNat(), skipTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }),
-    rep: fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean() })
+    rep: fc.record({ snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), split: splitStateArb })
   },
   REPL_SNAPSHOT_INSTALL: {
-    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), voters: fc.option(fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }), { nil: null }), keepTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }) }),
+    req: fc.record({ shard: shardArb, snapshotId: u64, lsn: u64, generation: u64, hlcHighWater: u64, after: fc.option(bytes, { nil: null }), entries: fc.array(kvEntry, { maxLength: 3 }), done: fc.boolean(), voters: fc.option(fc.array(nodeIdArb, { minLength: 1, maxLength: 4 }), { nil: null }), keepTables: fc.option(fc.array(fc.nat(0xffffffff), { maxLength: 3 }), { nil: null }), split: splitStateArb }),
     rep: fc.record({ installedKeys: count, lastKey: fc.option(bytes, { nil: null }), complete: fc.boolean() })
   },
   REPL_CONTROL_APPEND: { req: fc.record({ shard: shardArb, generation: u64, control: controlArb }), rep: fc.record({ lsn: u64 }) },

@@ -30,7 +30,7 @@ describe('bootstrap chunk decoding', () => {
     const install = codecOf('REPL_SNAPSHOT_INSTALL')
     const viaRing = install.decodeRequest(install.encodeRequest({ shard: SHARD, ...id, generation: 1n, after: null, entries, done: true, voters: null }))
     const read = codecOf('REPL_SNAPSHOT_READ')
-    const readReply = read.decodeReply(read.encodeReply({ ...id, generation: 1n, entries, done: false }))
+    const readReply = read.decodeReply(read.encodeReply({ ...id, generation: 1n, entries, done: false, split: null }))
     for (const got of [viaRpc.entries, viaRing.entries, readReply.entries]) {
       expect(got.map(e => [[...e.key], [...e.value]])).toEqual(entries.map(e => [[...e.key], [...e.value]]))
       expect(oneCopy(got)).toBe(1)
