@@ -266,7 +266,10 @@ export class SplitRunner {
         this.d.log.info({ shard: parent }, `split: shard ${parent} kept ${pin !== null ? `the log pin of a derive of shard ${parent + n}` : ''}${pin !== null && fence?.shards === n ? ' and ' : ''}${fence?.shards === n ? `the fence of a switch into ${2 * n} shards` : ''} from a split cancelled while this node did not follow it; released (the layout of epoch ${epoch} splits nothing)`)
       } catch (e) {
         failed = true
-        this.d.log.warn({ shard: parent, err: describe(e) }, `split: what a cancelled split left on shard ${parent} could not be cleared yet (retried at the next round): ${messageOf(e)}`)
+        // A replica being bootstrapped (a node joining, a move) answers nothing until installed:
+        // expected, so not a warning — the round after the install looks again.
+        const level = isScratchBirdError(e, 'SB_REPL_BOOTSTRAPPING') ? 'debug' : 'warn'
+        this.d.log[level]({ shard: parent, err: describe(e) }, `split: what a cancelled split left on shard ${parent} could not be cleared yet (retried at the next round): ${messageOf(e)}`)
       }
       await yieldLoop()
     }
