@@ -96,21 +96,17 @@ const entries = {
 
 rmSync(out, { recursive: true, force: true })
 mkdirSync(out, { recursive: true })
+/** What every bundle of ours shares: CommonJS files for Node 20 in `out`. */
+const COMMON = { outdir: out, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning' }
 await build({
+  ...COMMON,
   entryPoints: entries,
-  outdir: out,
-  outExtension: { '.js': '.cjs' },
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
   // Linked, not inline: an inline map tripled the files every process and shard worker reads at
   // start (19 MB for main); `node --enable-source-maps` finds the .map next to the bundle.
   sourcemap: 'linked',
   // import() becomes require(): everything is bundled but Node built-ins (a bundled exporter
   // imports 'http' lazily), and a single executable's code cache cannot run import() (Node 20).
   supported: { 'dynamic-import': false },
-  logLevel: 'warning',
   // import.meta.url does not exist in CommonJS; give modules the file URL of their bundle.
   banner: { js: "const __sb_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   define: {
@@ -124,16 +120,7 @@ await build({
   external: ['@napi-rs/nice'],
   plugins: [nativeBindingPlugin, piscinaWorkerPlugin]
 })
-await build({
-  entryPoints: Object.fromEntries(CACHED.map(name => [name, join(root, 'src/boot/cached-entry.ts')])),
-  outdir: out,
-  outExtension: { '.js': '.cjs' },
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  logLevel: 'warning'
-})
+await build({ ...COMMON, entryPoints: Object.fromEntries(CACHED.map(name => [name, join(root, 'src/boot/cached-entry.ts')])) })
 console.log(`bundled ${Object.keys(entries).join(', ')} → ${out}${nextCodec === undefined ? '' : ` (next release rehearsal: codec ${nextCodec} + 1)`}`)
 if (bundleOnly) process.exit(0)
 
