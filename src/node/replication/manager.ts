@@ -389,6 +389,7 @@ export class ReplicationShell {
       heartbeatMs: this.d.heartbeatMs,
       maxRetainedBytes: this.d.maxRetainedBytes,
       lagWarningMs: this.d.lagWarningMs,
+      maxMessageBytes: this.d.maxMessageBytes,
       workers: this.d.workers,
       streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
       send: (to, msg) => { this.send(shard, to, msg) },

@@ -9,6 +9,7 @@ import type {
 } from '../../cluster/replication/types'
 import type { ShardRequester } from '../shard-router'
 import type { ReplConfig, ReplRole } from '../../storage/repl-state'
+import { mutationsSize, type RawLogEntry } from '../../storage/commit-log'
 import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
 import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { StreamedSnapshot } from './snapshot-stream'
@@ -49,6 +50,13 @@ export const MAX_QUEUED_READYS = 1_024
 export const MAX_COMMIT_WAITERS = 10_000
 /** Entries one log-tail read brings at most. */
 const TAIL_READ_ENTRIES = 1_000
+/**
+ * Bytes one log read brings at most — and never more than half storage.max_message_bytes (its
+ * reply is one ring message; the size is an estimate, hence the half, as for a snapshot chunk).
+ * Bounded by 4 MiB alone, a log of large entries (multi-row INSERTs) could not be read: the
+ * reply exceeded the ring's limit, so the group could not load its state at a start or rejoin
+ * and retried that read forever (the rebalance bench's old replicas after a move).
+ */
 const TAIL_READ_BYTES = 4 * 1024 * 1024
 /** Entries loaded into the machine at start beyond the ones after the committed LSN. */
 const START_ENTRIES = 2_000
@@ -73,6 +81,8 @@ export type GroupLog = (level: 'debug' | 'info' | 'warn' | 'error', message: str
 export interface ShardGroupOptions {
   readonly shard: ShardId
   readonly self: NodeId
+  /** storage.max_message_bytes (a log read's reply is one ring message); default: no bound but TAIL_READ_BYTES. */
+  readonly maxMessageBytes?: number
   /** The shard's replicas: the first N of its preference list (the voters of a fresh group). */
   readonly replicas: readonly NodeId[]
   readonly syncReplicas: SyncReplicas
@@ -159,6 +169,12 @@ export class ShardGroup {
   private gone: NodeId[] = []
   /** The live members a campaign must also hear from while a voter is forced out (the gone input's witnesses). */
   private witnesses: NodeId[] = []
+
+  /** Bytes one REPL_LOG_READ asks for (TAIL_READ_BYTES within half a ring message). */
+  private get readBytes (): number {
+    const max = this.o.maxMessageBytes
+    return max === undefined ? TAIL_READ_BYTES : Math.max(1, Math.min(TAIL_READ_BYTES, Math.floor(max / 2)))
+  }
 
   constructor (private readonly o: ShardGroupOptions) {
     this.replicas = [...o.replicas]
@@ -473,7 +489,12 @@ export class ShardGroup {
     // messages and acknowledgements follow, each Ready's in turn, once the batch is durable.
     const batch = r.entries.length > 0 && r.control === null ? [r, ...this.takeAppendOnly(r.entries)] : [r]
     const entries = batch.length === 1 ? r.entries : batch.flatMap(b => b.entries)
-    if (entries.length > 0) await this.o.workers.request('REPL_APPLY', { shard, entries: entries.map(toRawEntry), keepTables: this.o.keepTables?.() ?? null })
+    // In requests of at most readBytes (each is one ring message; appends of large entries, and
+    // several appends taken together, can exceed one), in order: each is durable before the next.
+    if (entries.length > 0) {
+      const keepTables = this.o.keepTables?.() ?? null
+      for (const part of bySize(entries.map(toRawEntry), this.readBytes)) await this.o.workers.request('REPL_APPLY', { shard, entries: part, keepTables })
+    }
     if (r.control !== null) {
       const c = r.control
       const life = this.life
@@ -563,7 +584,7 @@ export class ShardGroup {
     const life = this.life
     const epoch = m.logEpoch
     const seq = ++this.tailStarted
-    this.o.workers.request('REPL_LOG_READ', { shard: this.o.shard, fromLsn: m.lastLsn + 1n, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES }).then(
+    this.o.workers.request('REPL_LOG_READ', { shard: this.o.shard, fromLsn: m.lastLsn + 1n, limit: TAIL_READ_ENTRIES, maxBytes: this.readBytes }).then(
       ({ entries }) => {
         this.tailBusy = false
         if (life !== this.life) return
@@ -663,7 +684,7 @@ export class ShardGroup {
     let baseGeneration = from - 1n === st.lastLsn ? Number(st.lastGeneration) : 0
     let next = from - 1n >= floor ? from - 1n : from
     while (next <= st.lastLsn) {
-      const got = await this.o.workers.request('REPL_LOG_READ', { shard, fromLsn: next, limit: TAIL_READ_ENTRIES, maxBytes: TAIL_READ_BYTES })
+      const got = await this.o.workers.request('REPL_LOG_READ', { shard, fromLsn: next, limit: TAIL_READ_ENTRIES, maxBytes: this.readBytes })
       if (got.entries.length === 0) break
       for (const e of got.entries) {
         if (e.lsn > st.lastLsn) break
@@ -807,4 +828,22 @@ export class ShardGroup {
       default: break
     }
   }
+}
+
+/**
+ * `entries` in consecutive runs of at most `maxBytes` each, estimated as the commit log estimates
+ * a read (storage/commit-log.ts readCommitLogRaw); a run holds at least one entry.
+ */
+export function bySize (entries: readonly RawLogEntry[], maxBytes: number): RawLogEntry[][] {
+  const out: RawLogEntry[][] = []
+  let run: RawLogEntry[] = []
+  let bytes = 0
+  for (const e of entries) {
+    const size = 40 + mutationsSize(e.mutations)
+    if (run.length > 0 && bytes + size > maxBytes) { out.push(run); run = []; bytes = 0 }
+    run.push(e)
+    bytes += size
+  }
+  if (run.length > 0) out.push(run)
+  return out
 }

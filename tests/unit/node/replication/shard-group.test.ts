@@ -13,6 +13,7 @@ import { rpcPayloads } from '../../../../src/net/rpc/payloads'
 import { ReplicatedWorkers } from '../../../../src/node/replication/replicated-workers'
 import { SHARD_OPS } from '../../../../src/shard/protocol/ops'
 import { ShardEngine, type RowWrite } from '../../../../src/storage/engine'
+import { mutationsSize, type Mutation, type RawLogEntry } from '../../../../src/storage/commit-log'
 import { MemoryKv, MemoryStore } from '../../../../src/storage/kv-memory'
 import { HostClient } from '../../shard/host-fixtures'
 import { dec, ins, nextHlc, upd } from '../../storage/replica-fixtures'
@@ -46,6 +47,14 @@ class Node {
   readonly ops = new Map<string, number>()
   /** While set, this node's REPL_APPLYs wait for it (a slow disk). */
   applyGate: Promise<void> | null = null
+  /**
+   * While set, the group is told this storage.max_message_bytes and this node's ring refuses a
+   * REPL_LOG_READ reply or a REPL_APPLY request of more entry bytes, as the real ring refuses a
+   * message above its limit (estimated as the commit log estimates them).
+   */
+  ringLimit: number | null = null
+  /** Ring messages refused for their size. */
+  tooLarge = 0
   /** Small chunks (a few rows each) so a bootstrap takes several. */
   readonly streams: SnapshotStreams
   constructor (readonly id: NodeId, private readonly cluster: Cluster) {
@@ -76,9 +85,22 @@ class Node {
         request: async (op, req) => {
           this.ops.set(op, (this.ops.get(op) ?? 0) + 1)
           if (op === 'REPL_APPLY' && this.applyGate !== null) await this.applyGate
-          return await this.client.request(op, req)
+          const limit = this.ringLimit
+          const size = (es: ReadonlyArray<{ mutations: Mutation[] }>): number => es.reduce((n, e) => n + 40 + mutationsSize(e.mutations), 0)
+          const refuse = (bytes: number): never => { this.tooLarge++; throw new Error(`message of ${bytes} bytes exceeds the ring limit of ${String(limit)}`) }
+          if (limit !== null && op === 'REPL_APPLY') {
+            const bytes = size((req as { entries: RawLogEntry[] }).entries)
+            if (bytes > limit) refuse(bytes)
+          }
+          const reply = await this.client.request(op, req)
+          if (limit !== null && op === 'REPL_LOG_READ') {
+            const bytes = size((reply as { entries: RawLogEntry[] }).entries)
+            if (bytes > limit) refuse(bytes)
+          }
+          return reply
         }
       },
+      maxMessageBytes: this.ringLimit ?? undefined,
       streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
@@ -313,6 +335,28 @@ describe('a shard group over three nodes', () => {
     expect(p.group!.role).toBe('replica')
     expect(await p.rows()).toEqual(await q.rows())
     expect(await p.rows()).toContain('k5=v5')
+  })
+
+  it('a log of large entries (more than a ring message together) is read and applied in parts: a restarted replica loads its state and catches up', async () => {
+    const c = new Cluster()
+    cluster = c
+    for (const n of c.nodes.values()) n.ringLimit = 64 * 1024
+    for (const n of c.nodes.values()) await n.start()
+    await c.run(200, () => c.primary() !== undefined && c.primary()!.group!.commitLsn > 0n)
+    const p = c.primary()!
+    const r = [...c.nodes.values()].find(n => n !== p)!
+    // ~10 KB rows: 30 entries are ~300 KB of log, far above the 64 KiB a ring message holds here.
+    for (let i = 0; i < 30; i++) await c.settle(p.commit(ins(`big${String(i).padStart(2, '0')}`, 'x'.repeat(10_000))))
+    await r.kill()
+    // The replica misses more large entries while down; back, it loads its log (start reads up to
+    // 2,000 entries) and the primary's appends bring it the rest.
+    for (let i = 30; i < 45; i++) await c.settle(p.commit(ins(`big${String(i).padStart(2, '0')}`, 'y'.repeat(10_000))))
+    await r.start()
+    await c.run(400, () => r.engine.lastLsn() === p.engine.lastLsn())
+    expect(r.logs.filter(l => l.includes('cannot load its replication state'))).toEqual([])
+    expect(r.engine.lastLsn()).toBe(p.engine.lastLsn())
+    expect((await r.rows()).length).toBe(45)
+    expect(c.n(1).tooLarge + c.n(2).tooLarge + c.n(3).tooLarge).toBe(0)
   })
 
   it('the committed LSN is persisted at most once per COMMIT_PERSIST_INTERVAL_MS on each node (an fsync each), and still reaches the engine', async () => {
