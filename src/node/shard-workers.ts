@@ -169,8 +169,8 @@ export class ShardWorkers {
   ringStats (): RingStats[] {
     return this.slots.map(s => ({
       worker: s.index,
-      requestUsedBytes: s.client?.requests.usedBytes() ?? 0,
-      responseUsedBytes: s.client?.responses.usedBytes() ?? 0,
+      requestUsedBytes: s.client?.requests.queuedBytes() ?? 0,
+      responseUsedBytes: s.client?.responses.queuedBytes() ?? 0,
       capacityBytes: this.opts.ringBytes,
       inFlight: s.client?.inFlight ?? 0
     }))

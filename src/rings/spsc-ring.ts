@@ -159,6 +159,15 @@ export class SpscRing {
 
   freeBytes (): number { return this.capacity - this.usedBytes() }
 
+  /**
+   * Bytes published and not yet consumed, as either side sees them (both counters read from
+   * shared memory): what a metric may read on the consumer's object too — usedBytes counts from
+   * the producer's own head, which a consumer's object never advances (it read -9.7 MB there).
+   */
+  queuedBytes (): number {
+    return (Atomics.load(this.ctl, HEAD) - Atomics.load(this.ctl, TAIL)) | 0
+  }
+
   /** The consumer has announced that it is parked in waitSync/waitAsync (or about to park). The
    *  producer's next publish wakes it. Read by either side, e.g. to know a waiter is in place. */
   get consumerWaiting (): boolean { return Atomics.load(this.ctl, CONSUMER_WAITING) !== 0 }

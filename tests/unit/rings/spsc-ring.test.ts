@@ -88,6 +88,20 @@ describe('SpscRing frames', () => {
     expect(tx.freeBytes()).toBe(4096)
   })
 
+  test('queuedBytes reads the same on the producer\'s and the consumer\'s object (the ring metric reads the consumer\'s for responses)', () => {
+    const { tx, rx } = pair(4096, 2 ** 31 - 512) // counters about to wrap
+    for (let lap = 0; lap < 3; lap++) {
+      expect(tx.tryWrite(1, lap, pattern(lap, 984))).toBe(true)
+      expect(tx.tryWrite(1, lap, pattern(lap, 984))).toBe(true)
+      expect(tx.queuedBytes()).toBeGreaterThanOrEqual(2000) // two frames, and a pad when one wrapped
+      expect(tx.queuedBytes()).toBe(tx.usedBytes()) // the producer's own count
+      expect(rx.queuedBytes()).toBe(tx.queuedBytes())
+      expect(collect(rx)).toHaveLength(2)
+      expect(rx.queuedBytes()).toBe(0)
+      expect(tx.queuedBytes()).toBe(0)
+    }
+  })
+
   test('a frame that would straddle the end is moved to offset 0 behind a pad', () => {
     const { tx, rx } = pair()
     for (let i = 0; i < 3; i++) expect(tx.tryWrite(1, i, pattern(i, 1008))).toBe(true) // 3 × 1024
