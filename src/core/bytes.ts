@@ -41,6 +41,9 @@ export class ByteSink {
   }
 
   take (): Uint8Array { return this.buf.slice(0, this.len) }
+
+  /** Empties it for reuse (the buffer stays: codec.ts encodeWith). */
+  reset (): void { this.len = 0 }
 }
 
 export class ByteSource {

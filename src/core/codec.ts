@@ -54,6 +54,33 @@ export class CodecWriter extends ByteSink {
   }
 }
 
+/**
+ * Writers reused by every encode, one per nesting depth: an encode may run another inside it (an
+ * entry's payload encoded into its envelope), never across an await (writers are synchronous), so
+ * the depth is a stack. A fresh 64-byte writer per message grew by doubling — a 64 KiB snapshot
+ * chunk allocated (and zeroed, and left to the GC) eleven buffers before its final copy, on the
+ * main thread of every node moving shards while it serves statements (issue 20, bench rebalance).
+ * A writer that grew past POOLED_WRITER_MAX_BYTES is dropped after use rather than pinned.
+ */
+const writerPool: Array<CodecWriter | undefined> = []
+let writerDepth = 0
+const POOLED_WRITER_MAX_BYTES = 1 << 20
+
+/** The bytes `write` puts in a (pooled) writer: a copy of exactly their length. */
+export function encodeWith (write: (w: CodecWriter) => void): Uint8Array {
+  const depth = writerDepth++
+  const w = writerPool[depth] ?? new CodecWriter(4096)
+  writerPool[depth] = w
+  w.reset()
+  try {
+    write(w)
+    return w.take()
+  } finally {
+    writerDepth = depth
+    if (w.buf.length > POOLED_WRITER_MAX_BYTES) writerPool[depth] = undefined
+  }
+}
+
 export class CodecReader extends ByteSource {
   constructor (buf: Uint8Array, readonly malformed: Fail) {
     super(buf, malformed)
@@ -211,10 +238,10 @@ export function versionedLowest<T> (
     encode (v: T): Uint8Array {
       const at = lowest(v)
       assert(Number.isInteger(at) && at >= 1 && at <= version, `${name}: a value needs codec version ${at}, this codec writes 1..${version}`)
-      const w = new CodecWriter(64)
-      w.u8(at)
-      write(w, v, at)
-      return w.take()
+      return encodeWith(w => {
+        w.u8(at)
+        write(w, v, at)
+      })
     },
     decode: c.decode
   }
@@ -243,10 +270,10 @@ export function versioned<T> (
   const onFail = fail(name)
   return {
     encode (v: T): Uint8Array {
-      const w = new CodecWriter(64)
-      w.u8(version)
-      write(w, v)
-      return w.take()
+      return encodeWith(w => {
+        w.u8(version)
+        write(w, v)
+      })
     },
     decode (b: Uint8Array): T {
       const r = new CodecReader(b, onFail)

@@ -253,6 +253,8 @@ export class ClusterShell implements ShardRouting {
   private readonly joinRefusedAt = new Map<NodeId, number>()
   private timer: NodeJS.Timeout | null = null
   private stateCache: Map<NodeId, MemberState> | null = null
+  /** Member addresses by id, rebuilt like stateCache: addressOf runs for every RPC to a member the configuration does not list (a joined node: every snapshot chunk and replication batch sent to it). */
+  private addressCache: Map<NodeId, string> | null = null
   private readonly sync: CatalogSync<Catalog, DdlStatement, StatementResult>
   /** DDL statements in the catalog-sync machine, by op: their callers' promises. */
   private readonly ddlOps = new Map<number, { resolve: (r: StatementResult) => void, reject: (e: unknown) => void }>()
@@ -550,6 +552,7 @@ export class ClusterShell implements ShardRouting {
     this.layout = next
     this.awaitingAdmission = false
     this.stateCache = null
+    this.addressCache = null
     // Recorded: routing and placement follow its shard count from now on (one step, before placing).
     this.d.shardCount?.follow(next.shards, next.epoch)
     this.place()
@@ -784,6 +787,7 @@ export class ClusterShell implements ShardRouting {
   start (): void {
     const round = (): void => {
       this.stateCache = null
+      this.addressCache = null
       this.announceOldestSnapshot()
       this.announceHeldReplicas()
       this.announceVotersChanging()
@@ -1140,7 +1144,8 @@ export class ClusterShell implements ShardRouting {
   peerAddress (nodeId: NodeId): string { return this.addressOf(nodeId) }
 
   private addressOf (nodeId: NodeId): string {
-    const a = this.addresses.get(nodeId) ?? this.view().get(nodeId)?.address
+    this.addressCache ??= new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.address]))
+    const a = this.addresses.get(nodeId) ?? this.addressCache.get(nodeId)
     if (a === undefined) throw new ScratchBirdError('SB_NODE_UNREACHABLE', `node ${nodeId} is not a known cluster member`, { node: nodeId })
     return a
   }
@@ -1169,6 +1174,7 @@ export class ClusterShell implements ShardRouting {
   private onGossip (msg: GossipPing, from: NodeId): GossipAck | null {
     if (!this.observeGossipHlc(msg.hlc, from)) throw new ScratchBirdError('SB_CLOCK_OFFSET_EXCEEDED', `node ${this.selfId} refuses gossip from node ${msg.from}: its clock is too far ahead`)
     this.stateCache = null
+    this.addressCache = null
     const out = this.machine.receive(this.addresses.get(msg.from) ?? '', msg, this.d.clock.monotonic(), this.d.clock.now())
     let ack: GossipAck | null = null
     for (const o of out) {
@@ -1227,6 +1233,7 @@ export class ClusterShell implements ShardRouting {
       if (ack === null) return
       if (!this.observeGossipHlc(ack.hlc, ack.from)) return
       this.stateCache = null
+      this.addressCache = null
       this.handle(this.machine.receive(this.resolve(to), ack, this.d.clock.monotonic(), this.d.clock.now()))
     }, (e: unknown) => {
       // Silence is what the failure detector measures; the error itself adds nothing.

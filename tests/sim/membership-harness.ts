@@ -6,7 +6,7 @@ import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type
 import { leftLayout, membershipOpLayout, shardsStillMoving, singleCopyShardsStillMoving, type MembershipOp } from '../../src/cluster/membership/drain'
 import { forcedWitnesses, goneVoters } from '../../src/cluster/membership/forced-removal'
 import { rejoinRefusal } from '../../src/cluster/membership/readmission'
-import { groupAction, keptOnContact, leavingPrimaryHandsOver, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
+import { groupAction, keptOnContact, keptWhileVoter, leavingPrimaryHandsOver, shardReplicasHere, singleCopyHandsOver, singleCopyReplicas } from '../../src/cluster/membership/moves'
 import { replicaStates } from '../../src/cluster/replication/replica-state'
 import { isContact, startsOnContact } from '../../src/cluster/replication/rules'
 import type { ReplMessage } from '../../src/cluster/replication/types'
@@ -494,7 +494,8 @@ export class MembershipSim {
       const node = sim.nodes.get(p.id)!
       const m = node.machine
       const gone = (voters: readonly NodeId[]): NodeId[] => goneVoters({ self: p.id, voters, members: l.members, removed: [...p.removed], removing: l.removing, alive })
-      const replicas = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
+      const contacted = keptOnContact(p.id, this.replicasOf(p, s), this.contactedAgo(p, s), this.contactKeepMs)
+      const replicas = m === null ? contacted : keptWhileVoter(p.id, contacted, m.voters, m.followsPrimary(this.now))
       const action = groupAction(p.id, replicas, m !== null, p.contacted.has(s))
       const prefs = this.prefs[s]!
       if (TRACE && (action === 'start' || action === 'retire')) console.log(`t=${this.now.toFixed(1)} s${s} n${p.id} shell ${action} replicas=${replicas.join(',')} epoch=${l.epoch}`)

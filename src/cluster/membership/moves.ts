@@ -101,6 +101,24 @@ export function keptOnContact (self: NodeId, replicas: readonly NodeId[], contac
 }
 
 /**
+ * The replica list above, with this node added while its running group still counts it as a voter
+ * (`voters`: the log's latest, committed or not) and follows a primary that still sends to it
+ * (`following`: machine.ts followsPrimary — a replica, not the primary itself). Once every new replica is a voter the list above leaves an old one
+ * out at once, but its primary removes old voters one config entry at a time and keeps sending to
+ * each until its removal: retired early, the old replica's group was started again by the next
+ * append (startsOnContact) and reloaded its log — at every move, on every old replica, while
+ * client writes share the cores (bench rebalance: ~250 ms of main thread per node and move).
+ * Kept instead until its log holds the removal; a primary that stopped sending (it let an
+ * unanswering voter go, machine.ts) is no longer followed after an election timeout, and the
+ * list above decides again. A leaving primary is not kept (it hands over:
+ * leavingPrimaryHandsOver), nor a group no copy is wanted of (an empty list).
+ */
+export function keptWhileVoter (self: NodeId, replicas: readonly NodeId[], voters: readonly NodeId[], following: boolean): NodeId[] {
+  if (replicas.length === 0 || replicas.includes(self) || !following || !voters.includes(self)) return [...replicas]
+  return [...replicas, self]
+}
+
+/**
  * What this node does with its group of a shard given the replica list above (ReplicationShell's
  * periodic sync): start one when it is a replica and runs none; give a running one the list
  * ('update'); stop a running one it is no replica of any more ('retire': its primary removes it,

@@ -19,6 +19,12 @@ export class ReplLog {
   private byteCount = 0
   /** votersAt(lastLsn), kept current: the machine asks for it on every step. */
   private latestVoters: NodeId[] = []
+  /**
+   * The LSNs of the config entries retained, ascending: configAt and lastConfigAfter are asked on
+   * every step and every sync (committed voters), and scanning ~1,000 retained entries for the
+   * rare config entry each time was a visible share of a primary's main thread.
+   */
+  private configLsns: Lsn[] = []
 
   constructor (base: LogBase, entries: readonly ReplEntry[]) {
     this.baseLsn = base.lsn
@@ -75,21 +81,21 @@ export class ReplLog {
    * or the base (whose voters came from the snapshot, the compaction, or what the log started with).
    */
   configAt (lsn: Lsn): { lsn: Lsn, voters: NodeId[] } {
-    for (let l = lsn < this.lastLsn ? lsn : this.lastLsn; l > this.baseLsn; l--) {
+    const at = lsn < this.lastLsn ? lsn : this.lastLsn
+    for (let i = this.configLsns.length - 1; i >= 0; i--) {
+      const l = this.configLsns[i]!
+      if (l > at) continue
       const e = this.entries[Number(l - this.baseLsn) - 1]!
-      if (e.kind === 'config') return { lsn: l, voters: [...e.voters] }
+      assert(e.kind === 'config', `replication log: entry ${l} is not the config entry recorded there`)
+      return { lsn: l, voters: [...e.voters] }
     }
     return { lsn: this.baseLsn, voters: [...this.baseVoters] }
   }
 
   /** The LSN of the last config entry above `after`, or null. */
   lastConfigAfter (after: Lsn): Lsn | null {
-    for (let i = this.entries.length - 1; i >= 0; i--) {
-      const e = this.entries[i]!
-      if (e.lsn <= after) return null
-      if (e.kind === 'config') return e.lsn
-    }
-    return null
+    const last = this.configLsns[this.configLsns.length - 1]
+    return last !== undefined && last > after ? last : null
   }
 
   /**
@@ -115,6 +121,7 @@ export class ReplLog {
     const keep = Number(lsn - this.baseLsn)
     const removed = this.entries.splice(keep)
     for (const e of removed) this.byteCount -= entryBytes(e)
+    while (this.configLsns.length > 0 && this.configLsns[this.configLsns.length - 1]! > lsn) this.configLsns.pop()
     if (removed.some(e => e.kind === 'config')) this.latestVoters = this.votersAt(this.lastLsn)
     return removed.length
   }
@@ -126,6 +133,9 @@ export class ReplLog {
     const generation = this.generationAt(lsn)!
     const dropped = this.entries.splice(0, Number(lsn - this.baseLsn))
     for (const e of dropped) this.byteCount -= entryBytes(e)
+    let gone = 0
+    while (gone < this.configLsns.length && this.configLsns[gone]! <= lsn) gone++
+    if (gone > 0) this.configLsns.splice(0, gone)
     this.baseLsn = lsn
     this.baseGeneration = generation
     this.baseVoters = voters
@@ -137,6 +147,7 @@ export class ReplLog {
     this.baseGeneration = base.generation
     this.baseVoters = [...base.voters]
     this.entries = []
+    this.configLsns = []
     this.byteCount = 0
     this.latestVoters = [...base.voters]
   }
@@ -156,5 +167,6 @@ export class ReplLog {
   private push (e: ReplEntry): void {
     this.entries.push(e)
     this.byteCount += entryBytes(e)
+    if (e.kind === 'config') this.configLsns.push(e.lsn)
   }
 }

@@ -198,6 +198,8 @@ export class ReplicationMachine {
   get role (): Role { return this.roleNow }
   get generation (): Generation { return this.hard.generation }
   get primary (): NodeId | 0 { return this.primaryId }
+  /** A replica hearing from its primary: it knows one, and the primary's last message came within the election timeout (never true of a primary or candidate). */
+  followsPrimary (now: number): boolean { return this.roleNow === 'replica' && this.primaryId !== 0 && now < this.electionDeadline }
   get commitLsn (): Lsn { return this.commit }
   get appliedLsn (): Lsn { return this.applied }
   get lastLsn (): Lsn { return this.log.lastLsn }

@@ -18,7 +18,7 @@ import { SnapshotStreams } from './snapshot-stream'
 import { replicaStates } from '../../cluster/replication/replica-state'
 import { isContact, preVoteFromDisk, startsOnContact } from '../../cluster/replication/rules'
 import { TokenBucket } from '../../cluster/membership/rebalance-throttle'
-import { groupAction, keptOnContact, leavingPrimaryHandsOver, singleCopyHandsOver } from '../../cluster/membership/moves'
+import { groupAction, keptOnContact, keptWhileVoter, leavingPrimaryHandsOver, singleCopyHandsOver } from '../../cluster/membership/moves'
 import { moveProgressText } from '../../cluster/membership/move-progress'
 import type { ShardCountSource } from '../../cluster/shard-count'
 
@@ -324,8 +324,9 @@ export class ReplicationShell {
   private sync (): void {
     for (let s = 0; s < this.d.shardCount.shards; s++) {
       const shard = asShardId(s)
-      const replicas = keptOnContact(this.d.self, this.d.replicasOf(shard), this.contactedAgo(shard), CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs)
       const running = this.groups.get(shard)
+      const contacted = keptOnContact(this.d.self, this.d.replicasOf(shard), this.contactedAgo(shard), CONTACT_KEEP_TIMEOUTS * this.d.electionTimeoutMs)
+      const replicas = running === undefined ? contacted : keptWhileVoter(this.d.self, contacted, running.voters, running.followsPrimary())
       const action = groupAction(this.d.self, replicas, running !== undefined, this.startedOnContact.has(shard))
       if (action === 'update') {
         running!.setReplicas(replicas)

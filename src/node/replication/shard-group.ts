@@ -234,6 +234,8 @@ export class ShardGroup {
   get shard (): ShardId { return this.o.shard }
   get role (): Role | 'starting' { return this.machine?.role ?? 'starting' }
   get primary (): NodeId | 0 { return this.machine?.primary ?? 0 }
+  /** Does this node's group follow a primary that still sends to it (machine.ts followsPrimary)? */
+  followsPrimary (): boolean { return this.machine?.followsPrimary(this.o.clock.monotonic()) ?? false }
   get generation (): number { return this.machine?.generation ?? this.hard.generation }
   get commitLsn (): Lsn { return this.machine?.commitLsn ?? 0n }
   get lastLsn (): Lsn { return this.machine?.lastLsn ?? 0n }

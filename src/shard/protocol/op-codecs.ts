@@ -1,4 +1,4 @@
-import { CodecReader, CodecWriter } from '../../core/codec'
+import { CodecReader, CodecWriter, encodeWith } from '../../core/codec'
 import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { asXid, type ShardId } from '../../core/ids'
 import type { HlcTs, Isolation, Xid } from '../../storage/types'
@@ -70,7 +70,7 @@ interface Body<Req, Rep> {
 
 function opCodec<Req, Rep> (op: string, body: Body<Req, Rep>): OpCodec<Req, Rep> {
   const fail = shardFail(op)
-  const enc = <T>(write: Writer<T>) => (v: T): Uint8Array => { const w = new CodecWriter(64); write(w, v); return w.take() }
+  const enc = <T>(write: Writer<T>) => (v: T): Uint8Array => encodeWith(w => { write(w, v) })
   const dec = <T>(read: Reader<T>) => (b: Uint8Array): T => { const r = new CodecReader(b, fail); const v = read(r); r.finish(); return v }
   return { encodeRequest: enc(body.req[0]), decodeRequest: dec(body.req[1]), encodeReply: enc(body.rep[0]), decodeReply: dec(body.rep[1]) }
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { CodecReader, CodecWriter, versioned } from '../../../src/core/codec'
+import { CodecReader, CodecWriter, encodeWith, versioned } from '../../../src/core/codec'
 import { ScratchBirdError, isScratchBirdError } from '../../../src/core/errors'
 
 // The codec toolkit every cross-node payload is built with: each read checks its bound and fails
@@ -84,5 +84,28 @@ describe('codec toolkit', () => {
     expect(err).toMatchObject({ code: 'SB_CODEC_VERSION', details: { codec: 'thing', version: 3, supported: 2 } })
     expect(err!.message).toBe('thing payload is codec version 3, this node speaks up to version 2; it was not applied (upgrade this node)')
     fc.assert(fc.property(fc.uint8Array({ maxLength: 12 }), b => { expect(['ok', 'SB_RPC_MALFORMED', 'SB_CODEC_VERSION']).toContain(code(() => v2.decode(b))) }))
+  })
+})
+
+describe('encodeWith: pooled writers, one per nesting depth', () => {
+  it('an encode inside another, a throwing one and a large one leave every later encode intact', () => {
+    const inner = (n: number): Uint8Array => encodeWith(w => { w.uint(n); w.str('x'.repeat(n)) })
+    const outer = encodeWith(w => { w.u8(7); w.blob(inner(3)); w.blob(inner(5000)); w.u8(9) })
+    const r = reader(outer)
+    expect(r.u8()).toBe(7)
+    expect(reader(r.blob()).uint()).toBe(3)
+    const big = reader(r.blob())
+    expect(big.uint()).toBe(5000)
+    expect(big.str()).toBe('x'.repeat(5000))
+    expect(r.u8()).toBe(9)
+    r.finish()
+    expect(() => encodeWith(w => { w.u8(1); throw new Error('boom') })).toThrow('boom')
+    expect([...encodeWith(w => { w.u8(2) })]).toEqual([2])
+    const huge = encodeWith(w => { w.bytes(new Uint8Array(3 << 20).fill(1)) })
+    expect(huge.length).toBe(3 << 20)
+    // The result is a copy: a later encode reusing the writer does not change it.
+    const first = encodeWith(w => { w.u8(5) })
+    encodeWith(w => { w.u8(6) })
+    expect([...first]).toEqual([5])
   })
 })
