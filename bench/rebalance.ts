@@ -23,7 +23,7 @@
 // settle check); and the same load for as long as the baseline once the 4 nodes settled — on
 // shared cores a fourth node takes throughput of its own, so "after" says how much of the dip is
 // the move and how much the node.
-// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log and scratchbird.log are copied
+// SB_REBALANCE_BENCH_LOGS=<dir>: every node's logs/replication.log, scratchbird.log and anti_entropy.log are copied
 // there before the cluster stops (the timeline of elections and hand-overs behind a stall), with
 // each node's metrics (n<id>-metrics.txt) and acks.json (every ack's time and latency, and the
 // phase marks: baseline, join, ready, admitted, settled). SB_BENCH_NODE_ARGS (bench/lib/cluster.ts)
@@ -241,8 +241,10 @@ try {
       const file = join(cluster.dataDir(id), 'logs', 'replication.log')
       mkdirSync(keep, { recursive: true })
       if (existsSync(file)) copyFileSync(file, join(keep, `n${id}-replication.log`))
-      const main = join(cluster.dataDir(id), 'logs', 'scratchbird.log')
-      if (existsSync(main)) copyFileSync(main, join(keep, `n${id}-scratchbird.log`))
+      for (const name of ['scratchbird', 'anti_entropy']) {
+        const f = join(cluster.dataDir(id), 'logs', `${name}.log`)
+        if (existsSync(f)) copyFileSync(f, join(keep, `n${id}-${name}.log`))
+      }
     }
   }
   const admitted = admittedAt()

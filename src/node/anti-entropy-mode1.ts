@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { drillBuckets, judgeMode1Leaves, mode1DivergedBuckets, mode1RoundDue, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1DivergedBuckets, mode1FirstStart, mode1RoundDue, mode1SnapshotHlc } from '../cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../cluster/anti-entropy/log-lines'
 import type { ReplicaLag } from '../cluster/replication/lag'
 import type { Clock } from '../core/clock'
@@ -93,7 +93,7 @@ export class Mode1Verifier {
     const started: ShardId[] = []
     for (const shard of shards) {
       if (this.voterPeers(shard) === null) continue
-      this.turnOf(shard).forced = true
+      this.turnOf(shard, this.d.clock.monotonic()).forced = true
       started.push(shard)
     }
     if (started.length > 0) this.tick()
@@ -134,7 +134,7 @@ export class Mode1Verifier {
       const shard = s as ShardId
       const peers = this.voterPeers(shard)
       if (peers === null || peers.length === 0) continue
-      const turn = this.turnOf(shard)
+      const turn = this.turnOf(shard, now)
       if (turn.running !== null) continue
       if (!mode1RoundDue(turn.lastStart === null ? null : now - turn.lastStart, turn.lastRoundMs, this.d.intervalMs, turn.forced)) continue
       const live = peers.filter(p => this.d.isAlive(p))
@@ -159,9 +159,17 @@ export class Mode1Verifier {
     return g.voters.filter(v => v !== this.d.self)
   }
 
-  private turnOf (shard: ShardId): ShardTurn {
+  /**
+   * The shard's turn. A new one (this node leads the shard for the first time since it started)
+   * has its first round within one anti_entropy.interval_ms (mode1-rules.ts mode1FirstStart), then
+   * one every interval. Started at once, as they were, every shard's rounds ran in the same
+   * second — when the node first led them (a start, a failover, a join's move handing it shards:
+   * when load is highest) and then again every interval, all together (bench rebalance: the
+   * rounds of all 8 shards landed inside a join's move, on the node that had just installed them).
+   */
+  private turnOf (shard: ShardId, now: number): ShardTurn {
     let t = this.turns.get(shard)
-    if (t === undefined) this.turns.set(shard, t = { next: 0, lastStart: null, lastRoundMs: 0, forced: false, running: null })
+    if (t === undefined) this.turns.set(shard, t = { next: 0, lastStart: mode1FirstStart(now, this.d.intervalMs, shard, this.d.shardCount.shards), lastRoundMs: 0, forced: false, running: null })
     return t
   }
 

@@ -849,7 +849,7 @@ export class ClusterShell implements ShardRouting {
    */
   private states (): Map<NodeId, MemberState> {
     if (this.stateCache === null) {
-      const states = new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.state]))
+      const states = new Map(this.machine.memberStates().map(m => [m.nodeId, m.state]))
       // A refused process (another cluster layout) answers at that node id now: down, never routed
       // to, even while the record of the id's previous process still looks fresh.
       for (const r of this.machine.refusedPeers()) states.set(r.nodeId, 'down')
@@ -1144,7 +1144,7 @@ export class ClusterShell implements ShardRouting {
   peerAddress (nodeId: NodeId): string { return this.addressOf(nodeId) }
 
   private addressOf (nodeId: NodeId): string {
-    this.addressCache ??= new Map(this.machine.members(this.d.clock.monotonic()).map(m => [m.nodeId, m.address]))
+    this.addressCache ??= new Map(this.machine.memberStates().map(m => [m.nodeId, m.address]))
     const a = this.addresses.get(nodeId) ?? this.addressCache.get(nodeId)
     if (a === undefined) throw new ScratchBirdError('SB_NODE_UNREACHABLE', `node ${nodeId} is not a known cluster member`, { node: nodeId })
     return a

@@ -95,6 +95,17 @@ export const MODE1_MAX_BUSY_SHARE = 0.02
  * differences) holds the next back until it was at most MODE1_MAX_BUSY_SHARE of the time since;
  * a forced round (REPAIR TABLE / SHARD) starts at once.
  */
+/**
+ * The start a new turn of shard `shard` of `shards` counts its interval from (mode1RoundDue): its
+ * first round comes (shard + 1) / shards of the interval after `now`, so the shards a node starts
+ * leading together (a start, a failover, a join's move) are verified spread over one interval, not
+ * all at once — a round hashes every row of its shard on both sides.
+ */
+export function mode1FirstStart (now: number, intervalMs: number, shard: number, shards: number): number {
+  const share = (shard + 1) / Math.max(shard + 1, shards)
+  return now - intervalMs * (1 - share)
+}
+
 export function mode1RoundDue (sinceLastStartMs: number | null, lastRoundMs: number, intervalMs: number, forced: boolean): boolean {
   if (forced || sinceLastStartMs === null) return true
   return sinceLastStartMs >= Math.max(intervalMs, lastRoundMs / MODE1_MAX_BUSY_SHARE)

@@ -352,6 +352,13 @@ export class GossipMachine {
   }
 
   /** Snapshot of the membership, ourselves first. */
+  /** Each member's id, state and address, ourselves first: what the per-request liveness checks read (no copy of the records, no clock samples). */
+  memberStates (): Array<{ readonly nodeId: NodeId, readonly state: MemberState, readonly address: string }> {
+    const out = [{ nodeId: this.me.nodeId, state: this.me.state, address: this.me.address }]
+    for (const p of this.peers.values()) out.push({ nodeId: p.rec.nodeId, state: p.rec.state, address: p.rec.address })
+    return out
+  }
+
   members (nowMs: number): MemberView[] {
     const views: MemberView[] = [{ ...copyRecord(this.me), isSelf: true, heartbeatAgeMs: 0, clockOffsetMs: 0, rttMs: 0 }]
     for (const p of this.peers.values()) {

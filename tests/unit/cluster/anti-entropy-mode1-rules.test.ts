@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { drillBuckets, judgeMode1Leaves, mode1RoundDue, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
+import { drillBuckets, judgeMode1Leaves, mode1FirstStart, mode1RoundDue, mode1SnapshotHlc, MODE1_SNAPSHOT_MARGIN_MS } from '../../../src/cluster/anti-entropy/mode1-rules'
 import { mode1LogLine, type Mode1RoundReport } from '../../../src/cluster/anti-entropy/log-lines'
 import { asNodeId, asShardId } from '../../../src/core/ids'
 import { hlcMs } from '../../../src/storage/types'
@@ -90,5 +90,18 @@ describe('Mode 1 rules', () => {
     expect(mode1RoundDue(149_999, 3_000, 60_000, false)).toBe(false)
     expect(mode1RoundDue(150_000, 3_000, 60_000, false)).toBe(true)
     expect(mode1RoundDue(1, 3_000, 60_000, true)).toBe(true)
+  })
+})
+
+describe('mode1FirstStart: the shards a node starts leading together are verified spread over one interval', () => {
+  it('shard s of n has its first round (s + 1) / n of the interval later, never at once', () => {
+    const now = 1_000_000
+    const due = (s: number): number => {
+      const start = mode1FirstStart(now, 60_000, s, 8)
+      for (let t = now; ; t += 500) if (mode1RoundDue(t - start, 0, 60_000, false)) return t - now
+    }
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(due)).toEqual([7_500, 15_000, 22_500, 30_000, 37_500, 45_000, 52_500, 60_000])
+    // A shard id past the count it was given (a split's new shard seen early) still waits one interval at most.
+    expect(mode1FirstStart(now, 60_000, 9, 8)).toBe(now)
   })
 })
