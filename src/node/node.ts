@@ -1044,6 +1044,7 @@ export class ScratchBirdNode {
       maxMessageBytes: config.storage.max_message_bytes,
       rebalanceRateBytesPerS: config.cluster.rebalance_rate_bytes_per_s,
       rebalanceMaxConcurrentShards: config.cluster.rebalance_max_concurrent_shards,
+      rebalanceMaxBusyShare: config.cluster.rebalance_max_busy_share,
       replicasOf: (shard) => cluster.mode1ReplicasOf(shard),
       leaderlessTables: () => this.leaderlessTableIds(),
       singleCopyMove: (shard) => cluster.singleCopyMove(shard),

@@ -11,6 +11,8 @@ import type { Clock } from '../../core/clock'
 // taken at once and leaves the bucket in debt, and the wait is how long the debt takes to repay —
 // so the average over any span stays at most `rate` (plus one burst), whatever the chunk size, and
 // several streams sharing the bucket share the rate.
+// And each stream paces itself (paceAfterChunk, below): after a chunk it waits in proportion to
+// how long the chunk kept it busy (cluster.rebalance_max_busy_share).
 
 export class TokenBucket {
   private tokens: number
@@ -45,4 +47,20 @@ export class TokenBucket {
       this.at = now
     }
   }
+}
+
+/**
+ * cluster.rebalance_max_busy_share: how long a snapshot stream waits after a chunk that kept it
+ * busy `busyMs` (from its read to the replica's reply: the read on this node's shard worker, the
+ * transfer, the install on the replica's), so that the stream is busy at most `share` of the
+ * time. The wait scales with how long the chunk took, which is how busy the nodes are: on idle
+ * nodes a chunk takes little and the move runs near full speed; under client load the chunk
+ * queues behind statements on both shard workers, takes longer, and the move slows by itself —
+ * which a fixed byte rate cannot do (a rate low enough for a loaded node wastes an idle one). 1:
+ * no wait. Pure.
+ */
+export function paceAfterChunk (busyMs: number, share: number): number {
+  assert(Number.isFinite(share) && share > 0 && share <= 1, 'rebalance pacing: the busy share must be in (0, 1]')
+  if (!(busyMs > 0) || share >= 1) return 0
+  return Math.ceil(busyMs * (1 - share) / share)
 }

@@ -66,6 +66,8 @@ export interface ReplicationShellDeps {
   readonly rebalanceRateBytesPerS?: number
   /** cluster.rebalance_max_concurrent_shards (default snapshot-stream.ts MAX_STREAMS). */
   readonly rebalanceMaxConcurrentShards?: number
+  /** cluster.rebalance_max_busy_share (default 1: streams are not paced). */
+  readonly rebalanceMaxBusyShare?: number
   /** The shard's replicas needed now (first N of its preference list; empty: no group). */
   readonly replicasOf: (shard: ShardId) => NodeId[]
   /** The catalog's leaderless_quorum table ids: a snapshot leaves their rows out, an install and a truncation keep them (storage/kept-tables.ts). */
@@ -137,6 +139,7 @@ export class ReplicationShell {
       maxStreams: d.rebalanceMaxConcurrentShards,
       throttle: new TokenBucket(d.rebalanceRateBytesPerS ?? 0, d.clock),
       sleep: async (ms) => await new Promise(resolve => setTimeout(resolve, ms)),
+      busyShare: d.rebalanceMaxBusyShare,
       votersAt: (shard, lsn) => this.groups.get(shard)?.votersAt(lsn) ?? null,
       skipTables: d.leaderlessTables
     })

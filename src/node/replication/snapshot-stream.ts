@@ -3,6 +3,7 @@ import type { NodeId, ShardId } from '../../core/ids'
 import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { ShardRequester } from '../shard-router'
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SNAPSHOT_CHUNK_KEYS } from '../../storage/replica-snapshot'
+import { paceAfterChunk } from '../../cluster/membership/rebalance-throttle'
 
 // Mode 1 replica bootstrap, the primary's side (issue 14 item 4, DESIGN §6): when a shard's
 // machine asks for a snapshot to be sent (Ready.snapshots: the replica needs entries the primary
@@ -22,7 +23,10 @@ import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SNAPSHOT_CHUNK_KEYS } from '../../storage
 //
 // Rebalance throttling (issue 20 item 3): at most cluster.rebalance_max_concurrent_shards streams
 // at once, and every chunk's bytes are taken from one token bucket for the node
-// (cluster.rebalance_rate_bytes_per_s; cluster/membership/rebalance-throttle.ts) before it is sent.
+// (cluster.rebalance_rate_bytes_per_s; cluster/membership/rebalance-throttle.ts) before it is sent;
+// after each chunk a stream waits in proportion to how long the chunk kept it busy, so it is busy
+// at most cluster.rebalance_max_busy_share of the time (paceAfterChunk: a move slows by itself
+// while client statements keep the shard workers at either end busy).
 // Progress (item 4): each running stream's rows and bytes sent so far, for SHOW SHARD MAP
 // (cluster/membership/move-progress.ts gives the rate and the ETA).
 
@@ -72,6 +76,8 @@ export interface SnapshotStreamDeps {
   readonly throttle?: { take: (bytes: number) => number }
   /** Waits `ms` (the throttle's verdict). */
   readonly sleep?: (ms: number) => Promise<void>
+  /** cluster.rebalance_max_busy_share: each stream waits after a chunk so it is busy at most this share of the time (default 1: no wait). */
+  readonly busyShare?: number
   /** The voters this node's group of `shard` had in effect at `lsn`; null: not known (its log does not reach back there). */
   readonly votersAt?: (shard: ShardId, lsn: bigint) => NodeId[] | null
   /** Tables whose rows a snapshot leaves out (the catalog's leaderless ones: storage/kept-tables.ts). */
@@ -183,6 +189,7 @@ export class SnapshotStreams {
       point = { snapshotId: 0n, after: null }
     }
     for (;;) {
+      const cycleFrom = this.d.now()
       let chunk
       try {
         chunk = await this.d.workers.request('REPL_SNAPSHOT_READ', { shard, snapshotId: point.snapshotId, after: point.after, maxKeys: Math.min(STREAM_CHUNK_KEYS, MAX_SNAPSHOT_CHUNK_KEYS), maxBytes, skipTables: this.d.skipTables?.() ?? null })
@@ -196,7 +203,8 @@ export class SnapshotStreams {
       let chunkBytes = 0
       for (const e of chunk.entries) chunkBytes += e.key.length + e.value.length
       const wait = this.d.throttle?.take(chunkBytes) ?? 0
-      if (wait > 0 && this.d.sleep !== undefined) await this.d.sleep(wait)
+      const waited = wait > 0 && this.d.sleep !== undefined ? wait : 0
+      if (waited > 0) await this.d.sleep!(waited)
       let reply: SnapshotChunkReply
       try {
         reply = await this.d.sendChunk(to, {
@@ -239,7 +247,12 @@ export class SnapshotStreams {
         this.d.log('info', `Replication: bootstrap of shard ${pad(shard)} on node ${to} done: ${keys} keys, ${bytes} bytes sent this attempt, log continues after LSN ${chunk.lsn}`, { shard, replica: to, lsn: String(chunk.lsn), keys, bytes })
         return { lsn: chunk.lsn, generation: chunk.generation, bytes, keys }
       }
-      if (!chunk.done) continue
+      if (!chunk.done) {
+        // Paced (rebalance-throttle.ts paceAfterChunk): busy from the read to the reply, less the rate's wait.
+        const pace = paceAfterChunk(this.d.now() - cycleFrom - waited, this.d.busyShare ?? 1)
+        if (pace > 0 && this.d.sleep !== undefined) await this.d.sleep(pace)
+        continue
+      }
       // The source had no more keys yet the replica did not complete: a mismatch it did not report.
       throw new ScratchBirdError('SB_REPL_SNAPSHOT_MISMATCH', `shard ${shard}: node ${to} did not complete the install after the last chunk`, { shard })
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
+import { paceAfterChunk, TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
 import { ManualClock } from '../../../src/core/clock'
 
 // cluster.rebalance_rate_bytes_per_s (issue 20 item 3): the token bucket bounding the snapshot
@@ -58,5 +58,25 @@ describe('TokenBucket', () => {
   it('a rate below 0 or not finite is refused', () => {
     expect(() => new TokenBucket(-1, new ManualClock())).toThrow()
     expect(() => new TokenBucket(Number.NaN, new ManualClock())).toThrow()
+  })
+})
+
+describe('paceAfterChunk (cluster.rebalance_max_busy_share)', () => {
+  it('waits so the stream is busy at most the share: busy / (busy + wait) = share', () => {
+    expect(paceAfterChunk(10, 0.2)).toBe(40)
+    expect(paceAfterChunk(10, 0.5)).toBe(10)
+    expect(paceAfterChunk(3, 0.25)).toBe(9)
+    for (const [busy, share] of [[7, 0.3], [120, 0.1], [1, 0.9]] as const) {
+      const wait = paceAfterChunk(busy, share)
+      expect(busy / (busy + wait)).toBeLessThanOrEqual(share + 1e-9)
+    }
+  })
+  it('1, or no busy time, waits nothing; a share outside (0, 1] is refused', () => {
+    expect(paceAfterChunk(50, 1)).toBe(0)
+    expect(paceAfterChunk(0, 0.2)).toBe(0)
+    expect(paceAfterChunk(-5, 0.2)).toBe(0)
+    expect(() => paceAfterChunk(5, 0)).toThrow()
+    expect(() => paceAfterChunk(5, 1.5)).toThrow()
+    expect(() => paceAfterChunk(5, Number.NaN)).toThrow()
   })
 })

@@ -38,7 +38,7 @@ describe('SnapshotStreams throttling and progress', () => {
   const KEYS = 10
   const VALUE = 100 - 4
 
-  function setup (opts: { rate: number, maxStreams?: number, hold?: Promise<void> }): { streams: SnapshotStreams, clock: ManualClock, waits: number[], seen: StreamProgress[][] } {
+  function setup (opts: { rate: number, maxStreams?: number, hold?: Promise<void>, busyShare?: number, installMs?: number }): { streams: SnapshotStreams, clock: ManualClock, waits: number[], seen: StreamProgress[][] } {
     const clock = new ManualClock()
     const waits: number[] = []
     const seen: StreamProgress[][] = []
@@ -60,6 +60,8 @@ describe('SnapshotStreams throttling and progress', () => {
       maxMessageBytes: 1 << 20,
       sendChunk: async (_to, chunk) => {
         seen.push(streams!.progress(chunk.shard))
+        // The replica's install takes this long (a busy replica: longer).
+        clock.advance(opts.installMs ?? 0)
         const i = chunk.entries[0]!.key[2]!
         return { installedKeys: (i + 1) * KEYS, lastKey: chunk.entries[KEYS - 1]!.key, complete: i === CHUNKS - 1 }
       },
@@ -67,10 +69,33 @@ describe('SnapshotStreams throttling and progress', () => {
       now: () => clock.monotonic(),
       maxStreams: opts.maxStreams,
       throttle: new TokenBucket(opts.rate, clock),
-      sleep: async (ms) => { waits.push(ms); clock.advance(ms) }
+      sleep: async (ms) => { waits.push(ms); clock.advance(ms) },
+      busyShare: opts.busyShare
     })
     return { streams, clock, waits, seen }
   }
+
+  it('cluster.rebalance_max_busy_share paces each stream by how long its chunks take: 0.2 busy, so a chunk of 10 ms waits 40 ms, one of 50 ms waits 200 ms', async () => {
+    for (const installMs of [10, 50]) {
+      const { streams, clock, waits } = setup({ rate: 0, busyShare: 0.2, installMs })
+      expect(await streams.stream(asShardId(3), asNodeId(2), 2)).not.toBeNull()
+      // No wait after the last chunk (nothing follows).
+      expect(waits).toEqual(Array.from({ length: CHUNKS - 1 }, () => 4 * installMs))
+      expect(clock.monotonic()).toBe(CHUNKS * installMs + (CHUNKS - 1) * 4 * installMs)
+    }
+    // 1: not paced.
+    const { streams, waits } = setup({ rate: 0, busyShare: 1, installMs: 10 })
+    await streams.stream(asShardId(3), asNodeId(2), 2)
+    expect(waits).toEqual([])
+  })
+
+  it('the rate\'s own wait is not counted as busy time', async () => {
+    const { streams, waits } = setup({ rate: 2000, busyShare: 0.5, installMs: 10 })
+    await streams.stream(asShardId(3), asNodeId(2), 2)
+    // Rate waits (500 ms per 1,000-byte chunk after the first second's burst) interleave with pacing waits of 10 ms each.
+    expect(waits.filter(w => w === 10)).toHaveLength(CHUNKS - 1)
+    expect(waits.filter(w => w !== 10).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(4000)
+  })
 
   it('the chunks wait for cluster.rebalance_rate_bytes_per_s: 10,000 bytes at 2,000 B/s take 4 s after the first second\'s burst', async () => {
     const { streams, clock, waits } = setup({ rate: 2000 })
