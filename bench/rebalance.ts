@@ -30,6 +30,9 @@
 // passes node flags, e.g. --cpu-prof --cpu-prof-dir=DIR (a profile per thread; a thread blocked in
 // Atomics.wait — waitSync, piscina's atomicsWaitLoop — shows as busy there, not as idle).
 //
+// SB_REBALANCE_BENCH_RATE / SB_REBALANCE_BENCH_SHARE set cluster.rebalance_rate_bytes_per_s and
+// cluster.rebalance_max_busy_share on every node (default: the nodes' defaults, unlimited and 0.2).
+//
 //   npm run bench -- rebalance [--duration <s of baseline, default 10>] [--connections <n, default 6>]
 import { copyFileSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -39,9 +42,12 @@ import { clusterMachineNote, startBenchCluster, type ClusterNode } from './lib/c
 
 const ROWS = Number(process.env.SB_REBALANCE_BENCH_ROWS ?? 20_000)
 if (!Number.isSafeInteger(ROWS) || ROWS < 1) throw new Error(`SB_REBALANCE_BENCH_ROWS: expected a positive integer, got ${String(process.env.SB_REBALANCE_BENCH_ROWS)}`)
-/** cluster.rebalance_rate_bytes_per_s of every node (0: unlimited). */
+/** cluster.rebalance_rate_bytes_per_s of every node (0: unlimited, the default). */
 const RATE = Number(process.env.SB_REBALANCE_BENCH_RATE ?? 0)
 if (!Number.isSafeInteger(RATE) || RATE < 0) throw new Error(`SB_REBALANCE_BENCH_RATE: expected bytes per second (0: unlimited), got ${String(process.env.SB_REBALANCE_BENCH_RATE)}`)
+/** cluster.rebalance_max_busy_share of every node (unset: the node's default, 0.2). */
+const SHARE = process.env.SB_REBALANCE_BENCH_SHARE === undefined ? undefined : Number(process.env.SB_REBALANCE_BENCH_SHARE)
+if (SHARE !== undefined && !(SHARE > 0 && SHARE <= 1)) throw new Error(`SB_REBALANCE_BENCH_SHARE: expected a share in (0, 1], got ${String(process.env.SB_REBALANCE_BENCH_SHARE)}`)
 const args = benchArgs({ connections: 6, duration: 10, warmup: 3 })
 const SHARDS = 8
 const PER_INSERT = 200
@@ -53,7 +59,7 @@ const STALL_MS = 500
 /** How often the settle check polls SHOW SHARD MAP on every node (also during the baseline). */
 const SETTLE_POLL_MS = 250
 
-const cluster = await startBenchCluster(4, { storage: { shards: SHARDS }, replication: { election_timeout_ms: 2000, heartbeat_ms: 200 }, cluster: { rebalance_rate_bytes_per_s: RATE } }, { join: 1 })
+const cluster = await startBenchCluster(4, { storage: { shards: SHARDS }, replication: { election_timeout_ms: 2000, heartbeat_ms: 200 }, cluster: { rebalance_rate_bytes_per_s: RATE, ...(SHARE === undefined ? {} : { rebalance_max_busy_share: SHARE }) } }, { join: 1 })
 const [n1, n2, n3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode]
 const sources = [n1, n2, n3]
 
@@ -277,7 +283,7 @@ try {
   // Baseline: the same rows' bytes as the fill inserted them through SQL (multi-row INSERTs, N = 2) in this run.
   const rowBytes = s.keys > 0 ? s.bytes / s.keys : 0
   const fillMBs = ROWS * rowBytes / 1e6 / fillS
-  printResult({ name: 'rebalance_move_rate', value: s.bytes / 1e6 / moveS, unit: 'MB/s', baseline: fillMBs, note: `${(s.keys / moveS).toFixed(0)} keys/s (rows and index entries) moved to node 4 while the write load ran; baseline = the fill's rate in the same bytes per row (${ROWS} rows by ${PER_INSERT}-row INSERTs in ${fillS.toFixed(1)} s); cluster.rebalance_rate_bytes_per_s ${RATE === 0 ? 'unlimited (0)' : RATE}` })
+  printResult({ name: 'rebalance_move_rate', value: s.bytes / 1e6 / moveS, unit: 'MB/s', baseline: fillMBs, note: `${(s.keys / moveS).toFixed(0)} keys/s (rows and index entries) moved to node 4 while the write load ran; baseline = the fill's rate in the same bytes per row (${ROWS} rows by ${PER_INSERT}-row INSERTs in ${fillS.toFixed(1)} s); cluster.rebalance_rate_bytes_per_s ${RATE === 0 ? 'unlimited (0)' : RATE}, cluster.rebalance_max_busy_share ${SHARE ?? '0.2 (default)'}` })
   if (count < acked) {
     console.error(`FAILED rebalance: ${acked} rows acknowledged but count(*) is ${count}`)
     process.exitCode = 1

@@ -62,5 +62,11 @@ export class TokenBucket {
 export function paceAfterChunk (busyMs: number, share: number): number {
   assert(Number.isFinite(share) && share > 0 && share <= 1, 'rebalance pacing: the busy share must be in (0, 1]')
   if (!(busyMs > 0) || share >= 1) return 0
-  return Math.ceil(busyMs * (1 - share) / share)
+  return Math.min(MAX_PACE_MS, Math.ceil(busyMs * (1 - share) / share))
 }
+
+/**
+ * The longest pacing wait: the source closes a snapshot no chunk read for a minute
+ * (storage/replica-snapshot.ts SNAPSHOT_IDLE_MS), and a stream whose snapshot closed starts over.
+ */
+export const MAX_PACE_MS = 10_000

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { paceAfterChunk, TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
+import { MAX_PACE_MS, paceAfterChunk, TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
 import { ManualClock } from '../../../src/core/clock'
 
 // cluster.rebalance_rate_bytes_per_s (issue 20 item 3): the token bucket bounding the snapshot
@@ -73,6 +73,8 @@ describe('paceAfterChunk (cluster.rebalance_max_busy_share)', () => {
   })
   it('1, or no busy time, waits nothing; a share outside (0, 1] is refused', () => {
     expect(paceAfterChunk(50, 1)).toBe(0)
+    // Never near the source snapshot's idle limit (a minute).
+    expect(paceAfterChunk(30_000, 0.2)).toBe(MAX_PACE_MS)
     expect(paceAfterChunk(0, 0.2)).toBe(0)
     expect(paceAfterChunk(-5, 0.2)).toBe(0)
     expect(() => paceAfterChunk(5, 0)).toThrow()
