@@ -1,5 +1,6 @@
 import { assert } from '../../core/errors'
 import type { Clock } from '../../core/clock'
+import type { NodeId } from '../../core/ids'
 
 // Rebalance throttling (issue 20 item 3): cluster.rebalance_rate_bytes_per_s bounds the snapshot
 // bytes a node streams to bootstrap replicas (node/replication/snapshot-stream.ts), so a move
@@ -70,3 +71,14 @@ export function paceAfterChunk (busyMs: number, share: number): number {
  * (storage/replica-snapshot.ts SNAPSHOT_IDLE_MS), and a stream whose snapshot closed starts over.
  */
 export const MAX_PACE_MS = 10_000
+
+/**
+ * Is the bootstrap of `to` paced (cluster.rebalance_max_busy_share) — a copy added to a group that
+ * has its copies (a join, a drain) — or a recovery, sent as fast as the rate allows? Recovery:
+ * `to` is a voter already (it fell behind the primary's log or lost it: the shard has one
+ * up-to-date copy fewer until it is done), or some voter is gone for good (REMOVE NODE: its
+ * replacement restores the copy count). Pure.
+ */
+export function pacedBootstrap (to: NodeId, voters: readonly NodeId[], gone: readonly NodeId[]): boolean {
+  return !voters.includes(to) && !voters.some(v => gone.includes(v))
+}

@@ -395,7 +395,7 @@ export class ReplicationShell {
       lagWarningMs: this.d.lagWarningMs,
       maxMessageBytes: this.d.maxMessageBytes,
       workers: this.d.workers,
-      streamSnapshot: async (to, generation) => await this.streams.stream(shard, to, generation),
+      streamSnapshot: async (to, generation, paced) => await this.streams.stream(shard, to, generation, paced),
       send: (to, msg) => { this.send(shard, to, msg) },
       clock: this.d.clock,
       rng: this.d.rng,

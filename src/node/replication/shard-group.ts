@@ -11,6 +11,7 @@ import type { ShardRequester } from '../shard-router'
 import type { ReplConfig, ReplRole } from '../../storage/repl-state'
 import { mutationsSize, type RawLogEntry } from '../../storage/commit-log'
 import { checkAppend, toRawEntry, toReplEntry } from './entry-payload'
+import { pacedBootstrap } from '../../cluster/membership/rebalance-throttle'
 import type { SnapshotChunkReply, SnapshotChunkRequest } from '../../net/rpc/payloads'
 import type { StreamedSnapshot } from './snapshot-stream'
 import { lagWarnings } from '../../cluster/replication/lag-warning'
@@ -92,7 +93,7 @@ export interface ShardGroupOptions {
   /** replication.lag_warning_ms. */
   readonly lagWarningMs: number
   /** Streams a snapshot of this shard to `to` (snapshot-stream.ts); null when it did not complete. */
-  readonly streamSnapshot: (to: NodeId, generation: number) => Promise<StreamedSnapshot | null>
+  readonly streamSnapshot: (to: NodeId, generation: number, paced: boolean) => Promise<StreamedSnapshot | null>
   /** This node's shard workers (local ops). */
   readonly workers: ShardRequester
   /** Hands a message to the transport (batched per peer). */
@@ -718,7 +719,8 @@ export class ShardGroup {
     if (this.streaming.has(to)) return
     this.streaming.add(to)
     const life = this.life
-    this.o.streamSnapshot(to, generation).then(done => {
+    // A copy added (a join, a drain) is paced; a recovery is not (rebalance-throttle.ts pacedBootstrap).
+    this.o.streamSnapshot(to, generation, pacedBootstrap(to, this.voters, this.gone)).then(done => {
       this.streaming.delete(to)
       if (life !== this.life) return
       if (done === null) { this.snapshotRetries.push(to); return }

@@ -149,7 +149,8 @@ export class SnapshotStreams {
    * installed, or null when it did not run to the end (busy, refused, the replica unreachable):
    * the caller reports that to the machine, which offers again.
    */
-  async stream (shard: ShardId, to: NodeId, generation: number): Promise<StreamedSnapshot | null> {
+  /** `paced`: whether cluster.rebalance_max_busy_share applies (rebalance-throttle.ts pacedBootstrap: not to a recovery). */
+  async stream (shard: ShardId, to: NodeId, generation: number, paced = true): Promise<StreamedSnapshot | null> {
     const key = `${shard}:${to}`
     if (this.running.has(key) || this.running.size >= (this.d.maxStreams ?? MAX_STREAMS)) return null
     const wait = this.backoff.get(key)
@@ -157,7 +158,7 @@ export class SnapshotStreams {
     this.running.add(key)
     this.progressNow.set(key, { shard, to, rows: 0, bytes: 0, startedAt: this.d.now() })
     try {
-      const done = await this.run(shard, to, generation, key)
+      const done = await this.run(shard, to, generation, key, paced ? this.d.busyShare ?? 1 : 1)
       this.backoff.delete(key)
       this.finishedBytes.push(done.bytes)
       if (this.finishedBytes.length > SIZE_SAMPLES) this.finishedBytes.shift()
@@ -175,7 +176,7 @@ export class SnapshotStreams {
     }
   }
 
-  private async run (shard: ShardId, to: NodeId, generation: number, key: string): Promise<StreamedSnapshot> {
+  private async run (shard: ShardId, to: NodeId, generation: number, key: string, busyShare: number): Promise<StreamedSnapshot> {
     const maxBytes = Math.max(1, Math.min(STREAM_CHUNK_BYTES, MAX_SNAPSHOT_CHUNK_BYTES, Math.floor(this.d.maxMessageBytes / 2) - CHUNK_ENVELOPE_BYTES))
     // Resumed only once the replica confirmed a chunk of it: a snapshot it never started would only
     // be older than a new one.
@@ -249,7 +250,7 @@ export class SnapshotStreams {
       }
       if (!chunk.done) {
         // Paced (rebalance-throttle.ts paceAfterChunk): busy from the read to the reply, less the rate's wait.
-        const pace = paceAfterChunk(this.d.now() - cycleFrom - waited, this.d.busyShare ?? 1)
+        const pace = paceAfterChunk(this.d.now() - cycleFrom - waited, busyShare)
         if (pace > 0 && this.d.sleep !== undefined) await this.d.sleep(pace)
         continue
       }

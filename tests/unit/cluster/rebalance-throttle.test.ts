@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_PACE_MS, paceAfterChunk, TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
+import { MAX_PACE_MS, paceAfterChunk, pacedBootstrap, TokenBucket } from '../../../src/cluster/membership/rebalance-throttle'
 import { ManualClock } from '../../../src/core/clock'
+import { asNodeId } from '../../../src/core/ids'
 
 // cluster.rebalance_rate_bytes_per_s (issue 20 item 3): the token bucket bounding the snapshot
 // bytes a node streams for replica moves.
@@ -80,5 +81,18 @@ describe('paceAfterChunk (cluster.rebalance_max_busy_share)', () => {
     expect(() => paceAfterChunk(5, 0)).toThrow()
     expect(() => paceAfterChunk(5, 1.5)).toThrow()
     expect(() => paceAfterChunk(5, Number.NaN)).toThrow()
+  })
+})
+
+describe('pacedBootstrap: a copy added is paced, a recovery is not', () => {
+  const n = (...ids: number[]): ReturnType<typeof asNodeId>[] => ids.map(asNodeId)
+  it('a join or drain adds a learner to a group with its copies: paced', () => {
+    expect(pacedBootstrap(asNodeId(4), n(1, 2), [])).toBe(true)
+  })
+  it('a voter bootstrapped again (behind the log) or a replacement for a voter gone for good: not paced', () => {
+    expect(pacedBootstrap(asNodeId(2), n(1, 2), [])).toBe(false)
+    expect(pacedBootstrap(asNodeId(4), n(1, 2, 3), n(3))).toBe(false)
+    // A gone node no longer a voter does not count.
+    expect(pacedBootstrap(asNodeId(4), n(1, 2), n(3))).toBe(true)
   })
 })

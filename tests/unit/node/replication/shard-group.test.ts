@@ -101,7 +101,7 @@ class Node {
         }
       },
       maxMessageBytes: this.ringLimit ?? undefined,
-      streamSnapshot: async (to, generation) => await this.streams.stream(SHARD, to, generation),
+      streamSnapshot: async (to, generation, paced) => await this.streams.stream(SHARD, to, generation, paced),
       send: (to, msg) => { this.cluster.send(this.id, to, msg) },
       clock: this.clock,
       rng: new SeededRng(this.id),

@@ -83,10 +83,13 @@ describe('SnapshotStreams throttling and progress', () => {
       expect(waits).toEqual(Array.from({ length: CHUNKS - 1 }, () => 4 * installMs))
       expect(clock.monotonic()).toBe(CHUNKS * installMs + (CHUNKS - 1) * 4 * installMs)
     }
-    // 1: not paced.
+    // 1: not paced; nor a recovery (paced false).
     const { streams, waits } = setup({ rate: 0, busyShare: 1, installMs: 10 })
     await streams.stream(asShardId(3), asNodeId(2), 2)
     expect(waits).toEqual([])
+    const recovery = setup({ rate: 0, busyShare: 0.2, installMs: 10 })
+    await recovery.streams.stream(asShardId(3), asNodeId(2), 2, false)
+    expect(recovery.waits).toEqual([])
   })
 
   it('the rate\'s own wait is not counted as busy time', async () => {
