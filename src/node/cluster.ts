@@ -45,7 +45,7 @@ import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
 import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
-import { SplitDdlLock, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { ddlSplit, splitDdlQuorum, SplitDdlLock, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import type { SplitBlocker } from '../cluster/shard-split'
 import { splitCatalogFacts } from '../exec/shard-split-statement'
 
@@ -173,6 +173,9 @@ export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError
 }
 
 /** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
+/** A statement's catalog fetch round as split-ddl-lock.ts rules 3 and 4 read it. */
+interface FetchRound { readonly op: number, readonly since: number, readonly answered: Set<NodeId>, readonly holds: ReportedHold[] }
+
 function decreeVotersText (l: ClusterLayout): string {
   return decreeVoters(l).join(', ')
 }
@@ -279,12 +282,13 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.machine.setRemoved(this.removedMembers)
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
-    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) } })
+    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) }, now: () => d.clock.monotonic() })
     this.split = new ClusterSplit({
       layout: () => this.layout,
       isDecider: () => decider(this.layout, knownAlive(this.states(), this.selfId)) === this.selfId,
       proposing: () => this.changingLayout,
-      decide: async (next, why) => await this.decide(next, why),
+      decide: async (next, why, notAfter) => await this.decide(next, why, notAfter),
+      now: () => d.clock.monotonic(),
       votersText: () => decreeVotersText(this.layout),
       holdersOf: p => this.splitHoldersOf(p),
       reports: () => this.splitReports(),
@@ -297,6 +301,10 @@ export class ClusterShell implements ShardRouting {
 
   /** The split lock this node holds as catalog coordinator (cluster/split-ddl-lock.ts). */
   private readonly splitLock = new SplitDdlLock()
+  /** The fetch round of the statement being coordinated here: since when, who answered, the split holds they reported. */
+  private fetchRound: FetchRound | null = null
+  /** The round of the statement being built now (set around runDdl, read by checkProvidable). */
+  private building: FetchRound | null = null
   /** What this node last announced as its groups changing voters (JSON; null: nothing yet). */
   private announcedVotersChanging: string | null = null
 
@@ -599,9 +607,9 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/epoch-decree.ts) and adopts what was chosen — `next`, or another
    * proposer's layout found accepted, which must win. Never adopts anything not chosen.
    */
-  private async decide (next: ClusterLayout, why: string): Promise<{ result: DecreeResult, adopted: boolean }> {
+  private async decide (next: ClusterLayout, why: string, notAfter?: number): Promise<{ result: DecreeResult, adopted: boolean }> {
     const current = this.layout
-    const result = await this.decrees.propose(current, next)
+    const result = await this.decrees.propose(current, next, notAfter)
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
       adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
@@ -1312,11 +1320,40 @@ export class ClusterShell implements ShardRouting {
    */
   checkProvidable (c: Catalog, s?: DdlStatement): void {
     checkProvidable(c, this.ids.length)
-    // A split recorded, being decided here, or being decided by a decider holding our split lock.
-    const split = this.layout.split !== undefined ? { shards: this.layout.shards, to: this.layout.split.to } : this.split.starting() ?? this.splitLock.current(this.d.clock.monotonic(), this.layout.epoch)
-    const before = this.d.catalog()
-    const refused = splitDdlRefusal(split, splitCatalogFacts(before, this.ids.length), splitCatalogFacts(c, this.ids.length), s === undefined ? 'this DDL statement' : ddlLabel(s))
+    // A split recorded, being decided here or by a decider holding our split lock (held at any
+    // time since the statement's fetch round began), or held by a member that answered that round.
+    const now = this.d.clock.monotonic()
+    const round = this.building
+    const since = round?.since ?? now
+    const l = this.layout
+    const split = ddlSplit({
+      layoutEpoch: l.epoch,
+      recorded: l.split !== undefined ? { shards: l.shards, to: l.split.to } : null,
+      deciding: this.split.starting(),
+      lock: this.splitLock.heldSince(since, now, l.epoch),
+      accepted: this.decrees.acceptedSplit(),
+      roundSince: since,
+      reported: round?.holds ?? []
+    })
+    const before = splitCatalogFacts(this.d.catalog(), this.ids.length)
+    const after = splitCatalogFacts(c, this.ids.length)
+    const label = s === undefined ? 'this DDL statement' : ddlLabel(s)
+    const refused = splitDdlRefusal(split, before, after, label)
     if (refused !== null) throw refused
+    // One the split would refuse needs a majority of the decree's voters in its fetch round (rule 4).
+    if (round !== null && splitDdlRefusal({ shards: l.shards, to: l.shards * 2 }, before, after, label) !== null) {
+      const short = splitDdlQuorum(decreeVoters(l), this.selfId, round.answered, label)
+      if (short !== null) throw short
+    }
+  }
+
+  /** What a statement's fetch round reported (split-ddl-lock.ts rules 3, 4), by the op of the statement. */
+  private noteRoundReply (op: number, from: NodeId, holds: readonly SplitHold[]): void {
+    const round = this.fetchRound
+    if (round?.op !== op) return
+    round.answered.add(from)
+    const receivedAt = this.d.clock.monotonic()
+    for (const hold of holds) round.holds.push({ from, hold, receivedAt })
   }
 
   /**
@@ -1393,7 +1430,19 @@ export class ClusterShell implements ShardRouting {
   /** Our catalog, and whether we are running a statement (a lower id that fetches waits for it). */
   private onCatalogFetch (from: NodeId): CatalogFetchReply {
     this.sync.contact(from)
-    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating }
+    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating, holds: this.splitHolds() }
+  }
+
+  /** The splits this node holds, as its CATALOG_FETCH reply reports them (cluster/split-ddl-lock.ts rule 3). */
+  private splitHolds (): SplitHold[] {
+    const l = this.layout
+    const holds: SplitHold[] = []
+    if (l.split !== undefined) holds.push({ kind: 'recorded', epoch: l.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0 })
+    const accepted = this.decrees.acceptedSplit()
+    if (accepted !== null) holds.push(accepted)
+    const lock = this.splitLock.hold(this.d.clock.monotonic(), l.epoch)
+    if (lock !== null) holds.push(lock)
+    return holds
   }
 
   private async onDdl (p: { sql: string }, from: NodeId): Promise<DdlReply> {
@@ -1452,11 +1501,13 @@ export class ClusterShell implements ShardRouting {
   private carryOut (o: SyncOutput): void {
     switch (o.type) {
       case 'fetch':
+        if (o.op !== undefined && this.fetchRound?.op !== o.op) this.fetchRound = { op: o.op, since: this.d.clock.monotonic(), answered: new Set(), holds: [] }
         // Through a promise: a member whose address is not known yet (admitted at run time, its
         // gossip record not heard since this start) fails like an unreachable one, not the caller.
         Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
+          if (o.op !== undefined) this.noteRoundReply(o.op, o.to, reply.holds ?? [])
           this.step(m => m.onFetched(o.call, c, reply.coordinating))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
@@ -1476,7 +1527,11 @@ export class ClusterShell implements ShardRouting {
       case 'run-ddl': {
         // runDdl validates and checks what the cluster can provide, or throws; it installs nothing.
         let outcome: DdlOutcome<Catalog, StatementResult>
-        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } }
+        // checkProvidable judges the statement against what its fetch round reported (split-ddl-lock.ts rules 3, 4).
+        const round = this.fetchRound?.op === o.op ? this.fetchRound : { op: o.op, since: this.d.clock.monotonic(), answered: new Set<NodeId>(), holds: [] }
+        this.fetchRound = null
+        this.building = round
+        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } } finally { this.building = null }
         this.step(m => m.ddlRan(o.op, outcome))
         break
       }

@@ -1,5 +1,6 @@
 import type { ClusterLayout } from '../cluster/layout'
 import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../cluster/membership/epoch-decree'
+import type { SplitHold } from '../cluster/split-ddl-lock'
 import type { NodeId } from '../core/ids'
 import type { RpcClient } from '../net/rpc/client'
 
@@ -12,8 +13,8 @@ import type { RpcClient } from '../net/rpc/client'
 
 /** A proposal not decided within this long fails (the statement says which voters did not answer). */
 export const DECREE_TIMEOUT_MS = 5_000
-/** One MEMBERSHIP_DECREE call. */
-const DECREE_CALL_TIMEOUT_MS = 1_000
+/** One MEMBERSHIP_DECREE call (a split's lock outlives the decree's messages by it: cluster/split-ddl-lock.ts rule 2). */
+export const DECREE_CALL_TIMEOUT_MS = 1_000
 /** A voter whose call failed is asked again after this long, while the phase still waits for it. */
 const DECREE_RETRY_MS = 250
 
@@ -41,6 +42,8 @@ export interface DecreeShellDeps {
    * every membership change): DecreeShell runs one at a time.
    */
   readonly persist: (r: DecreeRecord) => Promise<void> | void
+  /** clock.monotonic, for a proposal's notAfter bound (absent: never late). */
+  readonly now?: () => number
 }
 
 export class DecreeShell {
@@ -83,8 +86,24 @@ export class DecreeShell {
     return r !== null && r.epoch === this.d.runs() + 1 && r.accepted !== null ? r.accepted.layout : null
   }
 
-  /** Proposes `wanted` (epoch current.epoch + 1); resolves with the outcome (chosen: the caller adopts it). */
-  async propose (current: ClusterLayout, wanted: ClusterLayout): Promise<DecreeResult> {
+  /**
+   * The split intent this node's record accepted for an epoch past the one it runs (persisted
+   * before its acceptance was sent), as cluster/split-ddl-lock.ts reports it (rule 3); else null.
+   */
+  acceptedSplit (): SplitHold | null {
+    const r = this.record
+    const l = r?.accepted?.layout
+    if (r === null || l === undefined || r.epoch <= this.d.runs() || l.split === undefined) return null
+    return { kind: 'accepted', epoch: r.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0 }
+  }
+
+  /**
+   * Proposes `wanted` (epoch current.epoch + 1); resolves with the outcome (chosen: the caller
+   * adopts it). `notAfter` (clock.monotonic ms): nothing of it — this node's own answers included —
+   * is sent after then (a split's start: its lock covers that window, cluster/split-ddl-lock.ts
+   * rule 2); the proposal ends undecided instead.
+   */
+  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number): Promise<DecreeResult> {
     // Above any round this node promised for the epoch, its own earlier ballots included: it
     // answers its own prepare first (persisted), so a ballot is never reused after a restart.
     const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
@@ -100,7 +119,9 @@ export class DecreeShell {
           resolve(r)
         }
         const deadline = setTimeout(() => { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }) }, DECREE_TIMEOUT_MS)
+        const late = (): boolean => notAfter !== undefined && this.d.now !== undefined && this.d.now() > notAfter
         const ask = (to: NodeId, req: DecreeRequest): void => {
+          if (late()) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }); return }
           this.d.rpc.call(this.d.addressOf(to), 'MEMBERSHIP_DECREE', req, { timeoutMs: DECREE_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
             void feed(proposer.onReply(to, reply))
           }, () => {
@@ -114,6 +135,7 @@ export class DecreeShell {
           // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
           const own = ready.send.filter(s => s.to === this.d.selfId)
           for (const { req } of own) {
+            if (late()) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }); return }
             let reply: DecreeReply
             try { reply = await this.answer(req) } catch (e) {
               finish({ kind: 'unrecorded', message: e instanceof Error ? e.message : String(e) })

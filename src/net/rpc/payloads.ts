@@ -7,7 +7,7 @@ import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membershi
 import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
-import type { SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-lock'
+import type { SplitHold, SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-lock'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
@@ -26,6 +26,9 @@ import type { SnapshotSplitState } from '../../storage/snapshot-split'
 //   CATALOG_*       the catalog travels as its JSON document (Catalog.toJSON, checked by
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
+//                   CATALOG_FETCH reply: document | coordinating bool | v5: the split holds
+//                   (count, each kind u8 (0 recorded, 1 accepted, 2 lock) | epoch uint | shards
+//                   uint | to uint | lapsed ms uint); written as v1 unless it carries any
 //   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
 //   MEMBERSHIP_DECREE kind u8 (0 prepare, 1 accept) | epoch uint | ballot (round uint, nodeId) |
 //                   accept: layout (gossip v4 format) → kind u8 (0 promise, 1 accepted, 2 rejected,
@@ -94,7 +97,10 @@ export const MAX_SNAPSHOT_CHUNK_ENTRIES = 10_000
 /** Voters a snapshot chunk names at most (a config entry's bound, commit-log.ts MAX_CONTROL_VOTERS). */
 const MAX_SNAPSHOT_VOTERS = 16
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
-export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
+/** holds (v5): the splits the answering node holds (cluster/split-ddl-lock.ts rule 3); absent or empty: none. */
+export interface CatalogFetchReply { catalog: unknown, coordinating: boolean, holds?: SplitHold[] | undefined }
+/** A split hold's kind on the wire (its index): never reorder. */
+const HOLD_KINDS: ReadonlyArray<SplitHold['kind']> = ['recorded', 'accepted', 'lock']
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
 
 /**
@@ -328,7 +334,31 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   GOSSIP_ACK: { request: gossipAckCodec, reply: nothing('GOSSIP_ACK reply', null) },
   CATALOG_FETCH: {
     request: nothing('CATALOG_FETCH', {}),
-    reply: v1('CATALOG_FETCH reply', (w, v) => { writeDoc(w, v.catalog); w.bool(v.coordinating) }, r => ({ catalog: readDoc(r), coordinating: r.bool() }))
+    // v5 only when the answering node holds a split (cluster/split-ddl-lock.ts rule 3): a previous
+    // release reads every other reply, and a fetch it cannot read fails like an unreachable peer.
+    reply: versionedLowest<CatalogFetchReply>('CATALOG_FETCH reply', CODEC_VERSIONS.rpcPayload, rpcFail, v => (v.holds ?? []).length > 0 ? 5 : 1, (w, v, version) => {
+      writeDoc(w, v.catalog)
+      w.bool(v.coordinating)
+      if (version >= 5) w.array(v.holds ?? [], h => { w.u8(HOLD_KINDS.indexOf(h.kind)); w.uint(h.epoch); w.uint(h.shards); w.uint(h.to); w.uint(h.lapsedMs) })
+    }, (r, version) => {
+      const catalog = readDoc(r)
+      const coordinating = r.bool()
+      if (version < 5) return { catalog, coordinating }
+      const n = r.count(5)
+      if (n > HOLD_KINDS.length) throw r.malformed(`${n} split holds (at most ${HOLD_KINDS.length})`)
+      const holds: SplitHold[] = []
+      for (let i = 0; i < n; i++) {
+        const code = r.u8()
+        const kind = HOLD_KINDS[code]
+        if (kind === undefined) throw r.malformed(`split hold kind ${code}`)
+        const epoch = r.uint()
+        const shards = r.uint()
+        const to = r.uint()
+        if (shards < 1 || shards > MAX_SHARDS || to !== shards * 2) throw r.malformed(`split hold of ${shards} shards into ${to}`)
+        holds.push({ kind, epoch, shards, to, lapsedMs: r.uint() })
+      }
+      return { catalog, coordinating, holds }
+    })
   },
   CATALOG_APPLY: {
     request: v1('CATALOG_APPLY', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) })),

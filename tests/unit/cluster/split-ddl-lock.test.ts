@@ -2,10 +2,10 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { ClusterLayout } from '../../../src/cluster/layout'
 import { splitDdlRefusal, type SplitCatalogFacts } from '../../../src/cluster/split-ddl-guard'
-import { SPLIT_LOCK_TTL_MS, SplitDdlLock, splitLockBlocker, type SplitLockOutcome, type SplitLockRequest, type SplitLockView } from '../../../src/cluster/split-ddl-lock'
+import { ddlSplit, SPLIT_DECREE_SEND_MS, SPLIT_LOCK_TTL_MS, SplitDdlLock, splitDdlQuorum, splitLockBlocker, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockRequest, type SplitLockView } from '../../../src/cluster/split-ddl-lock'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 import { ClusterSplit } from '../../../src/node/cluster-split'
-import type { DecreeResult } from '../../../src/node/membership-decree'
+import { DECREE_CALL_TIMEOUT_MS, type DecreeResult } from '../../../src/node/membership-decree'
 
 // The split lock (cluster/split-ddl-lock.ts): the handshake between the membership decider and
 // the catalog coordinator when they are different nodes, so that no DDL the split depends on is
@@ -130,5 +130,94 @@ describe('a DDL racing a split\'s start when the catalog coordinator is not the 
     await expect(c.split.op(4)).rejects.toMatchObject({ code: 'SB_MEMBERSHIP_NO_MAJORITY' })
     expect(c.state.released).toBe(0)
     expect(c.ddl(3)).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+  })
+})
+
+/**
+ * The coordinator's judgment of a DDL that raises the copies Mode 1 keeps from 2 to 3, built on
+ * a node whose layout is of epoch 4 (no split recorded), from its own view and what the
+ * statement's fetch round reported (ClusterShell.checkProvidable).
+ */
+function judge (over: Partial<DdlSplitView>): string {
+  const v: DdlSplitView = { layoutEpoch: 4, recorded: null, deciding: null, lock: null, accepted: null, roundSince: 0, reported: [], ...over }
+  const refused = splitDdlRefusal(ddlSplit(v), facts(2), facts(3), 'ALTER TABLE t SET replication_factor')
+  return refused === null ? 'applied' : refused.code
+}
+const reported = (from: NodeId, hold: SplitHold | null, receivedAt: number): ReportedHold[] => hold === null ? [] : [{ from, hold, receivedAt }]
+const ACCEPTED: SplitHold = { kind: 'accepted', epoch: 5, shards: 2, to: 4, lapsedMs: 0 }
+
+describe('the split lock across coordinator hand-overs and decrees outliving the lock', () => {
+  it('a coordinator hand-over inside the window: the new coordinator\'s fetch round hears the old one\'s lock, held or lapsed after the round began', () => {
+    // Decider 3 took the lock on node 2 (node 1 was down) at t = 1000 on node 2's clock.
+    const old = new SplitDdlLock()
+    expect(old.request(N3, TAKE, view())).toMatchObject({ granted: true })
+    // Node 1 comes back and coordinates a DDL: its round fetches node 2 (its clock runs 50 000 ms
+    // ahead of node 2's; only durations cross). The lock is held: refused.
+    expect(judge({ roundSince: 51_200, reported: reported(N2, old.hold(1200, 4), 51_210) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Node 2's lock lapses while node 1's round runs: still refused (the decree's acceptances may
+    // have landed on members node 1 fetched from before).
+    const lapsedAfter = old.hold(1000 + SPLIT_LOCK_TTL_MS + 300, 4)
+    expect(lapsedAfter).toMatchObject({ kind: 'lock', lapsedMs: 300 })
+    expect(judge({ roundSince: 51_000 + SPLIT_LOCK_TTL_MS - 100, reported: reported(N2, lapsedAfter, 51_000 + SPLIT_LOCK_TTL_MS + 310) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // A round begun after the lapse is not held back by the lock (the acceptors' records are what
+    // hold the intent from then on: next test) …
+    expect(judge({ roundSince: 51_000 + SPLIT_LOCK_TTL_MS + 200, reported: reported(N2, lapsedAfter, 51_000 + SPLIT_LOCK_TTL_MS + 310) })).toBe('applied')
+    // … and an acceptor of the intent answering it is.
+    expect(judge({ roundSince: 51_000 + SPLIT_LOCK_TTL_MS + 200, reported: reported(N3, ACCEPTED, 51_000 + SPLIT_LOCK_TTL_MS + 320) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Had node 1's round reached node 2 before the grant, node 2 (having heard of the lower id)
+    // would not have granted it: no lock, no start.
+    expect(new SplitDdlLock().request(N3, TAKE, view({ isCoordinator: false }))).toMatchObject({ granted: false })
+  })
+
+  it('a decree still undecided past the old 60 s TTL: an acceptor\'s record holds DDL back for as long as the intent may be chosen', () => {
+    const longAfter = 1000 + 10 * 60_000
+    // Another member's record, or this coordinator's own.
+    expect(judge({ roundSince: longAfter, reported: reported(N2, ACCEPTED, longAfter + 5) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    expect(judge({ roundSince: longAfter, accepted: ACCEPTED })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Once this node's layout reached the intent's epoch the decree is decided here: the layout
+    // refuses (its split) or nothing does (another value won).
+    expect(judge({ layoutEpoch: 5, roundSince: longAfter, reported: reported(N2, ACCEPTED, longAfter + 5) })).toBe('applied')
+    expect(judge({ layoutEpoch: 5, recorded: { shards: 2, to: 4 }, roundSince: longAfter })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+  })
+
+  it('the coordinator\'s own lock counts when it was held at any time since the statement\'s fetch round began', () => {
+    const lock = new SplitDdlLock()
+    lock.request(N2, TAKE, view())
+    const since = 1000 + SPLIT_LOCK_TTL_MS - 1
+    const builtAt = 1000 + SPLIT_LOCK_TTL_MS + 5
+    expect(lock.current(builtAt, 4)).toBeNull()
+    expect(judge({ roundSince: since, lock: lock.heldSince(since, builtAt, 4) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    expect(judge({ roundSince: builtAt, lock: lock.heldSince(builtAt, builtAt, 4) })).toBe('applied')
+    // A release (the intent can never be chosen) leaves nothing behind, lapsed or not.
+    lock.request(N2, { ...TAKE, take: false }, view({ now: builtAt }))
+    expect(lock.heldSince(since, builtAt, 4)).toBeNull()
+    expect(lock.hold(builtAt, 4)).toBeNull()
+  })
+
+  it('a decider dying mid-decree holds DDL back for SPLIT_LOCK_TTL_MS only, which still covers every message of its decree', () => {
+    expect(SPLIT_LOCK_TTL_MS).toBeLessThanOrEqual(15_000)
+    expect(SPLIT_LOCK_TTL_MS).toBeGreaterThanOrEqual(SPLIT_DECREE_SEND_MS + DECREE_CALL_TIMEOUT_MS)
+    const lock = new SplitDdlLock()
+    lock.request(N2, TAKE, view())
+    // Node 2 dies before any acceptor took its intent: past the TTL nothing holds the DDL back.
+    const after = 1000 + SPLIT_LOCK_TTL_MS
+    expect(judge({ roundSince: after, lock: lock.heldSince(after, after, 4) })).toBe('applied')
+    expect(judge({ roundSince: 1000 + 15_000, lock: lock.heldSince(1000 + 15_000, 1000 + 15_000, 4) })).toBe('applied')
+  })
+
+  it('a DDL the split would refuse needs a majority of the decree\'s voters in its fetch round', () => {
+    const voters = [N1, N2, N3]
+    expect(splitDdlQuorum(voters, N1, new Set(), 'ALTER TABLE t')).toMatchObject({ code: 'SB_MEMBERSHIP_NO_MAJORITY', details: { missing: [N2, N3] } })
+    expect(splitDdlQuorum(voters, N1, new Set([N3]), 'ALTER TABLE t')).toBeNull()
+    // A coordinator that is no voter (a joiner's id below the members'?) counts only answers.
+    expect(splitDdlQuorum([N2, N3], N1, new Set([N2]), 'ALTER TABLE t')).toMatchObject({ code: 'SB_MEMBERSHIP_NO_MAJORITY' })
+    expect(splitDdlQuorum([N1], N1, new Set(), 'ALTER TABLE t')).toBeNull()
+  })
+
+  it('the decider bounds its decree\'s messages by the window, and keeps the lock when outbid (a higher ballot may find its intent accepted)', async () => {
+    const { split, state, ddl } = pair(() => ({ kind: 'outbid', promised: { round: 9, node: N3 } }))
+    await expect(split.op(4)).rejects.toMatchObject({ code: 'SB_MEMBERSHIP_REFUSED' })
+    expect(state.released).toBe(0)
+    expect(ddl(3)).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
   })
 })

@@ -104,6 +104,29 @@ describe('membership decrees over RPC', () => {
     expect(readDecree(v3!.dir)?.accepted?.layout).toEqual(admitted)
   })
 
+  it('a split\'s start sends nothing after its notAfter bound (the lock\'s window), and an accepted intent is reported until the node runs its epoch', async () => {
+    const voters = await cluster()
+    const [v1, v2, v3] = [1, 2, 3].map(n => voters.get(asNodeId(n))!)
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    // Node 1's clock passes the bound while its own promise is being written (a slow fsync).
+    let now = 0
+    const addresses = new Map([...voters.values()].map(v => [v.id, v.address]))
+    const late = new DecreeShell({ selfId: v1!.id, rpc: v1!.rpc, addressOf: id => addresses.get(id)!, runs: () => current.epoch, record: null, now: () => now, persist: async r => { now = 100; await recordDecree(v1!.dir, r) } })
+    expect(await late.propose(current, intent, 50)).toEqual({ kind: 'undecided', missing: [2, 3].map(asNodeId), maybe: false })
+    // Its promise is on its disk; no voter heard anything, and nobody holds the intent.
+    expect(readDecree(v1!.dir)).toMatchObject({ epoch: 2, accepted: null })
+    expect(readDecree(v2!.dir)).toBeNull()
+    expect(readDecree(v3!.dir)).toBeNull()
+    expect(late.acceptedSplit()).toBeNull()
+    // Within the bound it is chosen; every acceptor reports the intent while it runs epoch 1.
+    const inTime = shellOf(v2!, addresses)
+    expect(await inTime.propose(current, intent)).toEqual({ kind: 'chosen', layout: intent, own: true })
+    expect(inTime.acceptedSplit()).toEqual({ kind: 'accepted', epoch: 2, shards: 4, to: 8, lapsedMs: 0 })
+    expect(shellOf(v3!, addresses).acceptedSplit() ?? shellOf(v1!, addresses).acceptedSplit()).toEqual({ kind: 'accepted', epoch: 2, shards: 4, to: 8, lapsedMs: 0 })
+    const adopted = new DecreeShell({ selfId: v2!.id, rpc: v2!.rpc, addressOf: id => addresses.get(id)!, runs: () => 2, record: readDecree(v2!.dir), persist: () => {} })
+    expect(adopted.acceptedSplit()).toBeNull()
+  })
+
   it('answers run one at a time: a request arriving while a record is being written is decided against that record', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-decree-serial-'))
     cleanups.push(async () => { rmSync(dir, { recursive: true, force: true }) })
