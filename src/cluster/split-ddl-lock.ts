@@ -105,6 +105,8 @@ export interface SplitHold {
   readonly shards: number
   readonly to: number
   readonly lapsedMs: number
+  /** 'accepted': the catalog version the intent was judged against (absent: a previous release's decider). */
+  readonly judgedAt?: number | undefined
 }
 
 /** The lock as the catalog coordinator keeps it (in memory: a restarted coordinator holds none, and its DDL waits for its startup fetch round, after which gossip shows it the layout). */

@@ -23,9 +23,11 @@ export interface ClusterSplitDeps {
   readonly proposing: () => boolean
   /**
    * Decides `next` (epoch + 1) through the membership decree and adopts what was chosen; nothing of
-   * the decree is sent after `notAfter` (clock.monotonic ms; membership-decree.ts propose).
+   * the decree is sent after `notAfter` (clock.monotonic ms; membership-decree.ts propose); a
+   * split's intent carries `judgedAt`, the catalog version its start was judged against, which
+   * every acceptor checks (cluster/membership/epoch-decree.ts).
    */
-  readonly decide: (next: ClusterLayout, why: string, notAfter?: number) => Promise<{ result: DecreeResult, adopted: boolean }>
+  readonly decide: (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number) => Promise<{ result: DecreeResult, adopted: boolean }>
   /** clock.monotonic (a start's decree is sent within SPLIT_DECREE_SEND_MS of asking for the lock); absent: no bound (tests of the rest). */
   readonly now?: () => number
   /** The voters of the next decree, as a message lists them. */
@@ -77,6 +79,7 @@ export class ClusterSplit {
     let lock: { req: SplitLockRequest, coordinator: NodeId } | null = null
     let proposed = false
     let notAfter: number | undefined
+    let judgedAt: number | undefined
     try {
       if (what.kind === 'start') {
         // The lock first (split-ddl-lock.ts): once granted, no DDL the split depends on is built on
@@ -86,7 +89,10 @@ export class ClusterSplit {
         // Asked before the coordinator can grant: the lock outlives this bound (split-ddl-lock.ts rule 2).
         if (this.d.now !== undefined) notAfter = this.d.now() + SPLIT_DECREE_SEND_MS
         const outcome = await this.d.lockSplit?.(req)
-        if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
+        if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) {
+          lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
+          judgedAt = outcome.reply.catalogVersion
+        }
         const lockBlocker = outcome === undefined ? null : splitLockBlocker(outcome)
         // A DDL running here is named once (the lock's refusal, when this node is the coordinator, says it too).
         const seen = this.d.startBlockers?.() ?? []
@@ -94,7 +100,7 @@ export class ClusterSplit {
         if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
       }
       proposed = true
-      decided = await this.d.decide(what.layout, why, notAfter)
+      decided = await this.d.decide(what.layout, why, notAfter, judgedAt)
     } catch (e) {
       // Refused before proposing: nothing was decided. A decree that threw may have been chosen.
       if (!proposed) await this.release(lock)
@@ -112,6 +118,9 @@ export class ClusterSplit {
     if (result.kind === 'undecided') {
       throw new ScratchBirdError('SB_MEMBERSHIP_NO_MAJORITY', `${command} not done: membership epoch ${epoch} needs answers from a majority of members {${this.d.votersText()}} within ${DECREE_TIMEOUT_MS} ms; no answer from node(s) {${result.missing.join(', ')}}; ${result.maybe ? 'voters that answered may hold it, so the decider may still complete it (SHOW SHARD MAP tells)' : 'nothing was changed'}: retry once they are reachable`,
         { epoch, missing: result.missing })
+    }
+    if (result.kind === 'stale') {
+      throw splitRefused(l.shards, requested, [{ what: 'catalog_change', detail: `the catalog changed while the start was being decided (a majority of members hold catalog version ${result.catalogVersion}, newer than the ${String(result.value.judgedAt)} it was checked against; nothing was decided): retry` }])
     }
     if (result.kind !== 'chosen' || !result.own) {
       const why = result.kind === 'chosen' ? 'an earlier proposal was decided for it, which this node completed' : result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? 'another node decided it first' : 'another node is deciding it at the same time'

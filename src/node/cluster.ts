@@ -282,12 +282,12 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.machine.setRemoved(this.removedMembers)
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
-    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) }, now: () => d.clock.monotonic() })
+    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) }, now: () => d.clock.monotonic(), catalogVersion: () => d.catalog().version })
     this.split = new ClusterSplit({
       layout: () => this.layout,
       isDecider: () => decider(this.layout, knownAlive(this.states(), this.selfId)) === this.selfId,
       proposing: () => this.changingLayout,
-      decide: async (next, why, notAfter) => await this.decide(next, why, notAfter),
+      decide: async (next, why, notAfter, judgedAt) => await this.decide(next, why, notAfter, judgedAt),
       now: () => d.clock.monotonic(),
       votersText: () => decreeVotersText(this.layout),
       holdersOf: p => this.splitHoldersOf(p),
@@ -607,14 +607,16 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/epoch-decree.ts) and adopts what was chosen — `next`, or another
    * proposer's layout found accepted, which must win. Never adopts anything not chosen.
    */
-  private async decide (next: ClusterLayout, why: string, notAfter?: number): Promise<{ result: DecreeResult, adopted: boolean }> {
+  private async decide (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number): Promise<{ result: DecreeResult, adopted: boolean }> {
     const current = this.layout
-    const result = await this.decrees.propose(current, next, notAfter)
+    const result = await this.decrees.propose(current, next, notAfter, judgedAt)
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
       adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
     } else if (result.kind === 'undecided') {
       this.d.log.warn({ epoch: next.epoch, missing: result.missing }, `membership epoch ${next.epoch} not decided (${why}): no majority of members {${decreeVotersText(current)}} answered within ${DECREE_TIMEOUT_MS} ms; no answer from {${result.missing.join(', ')}}`)
+    } else if (result.kind === 'stale') {
+      this.d.log.warn({ epoch: next.epoch, catalogVersion: result.catalogVersion }, `membership epoch ${next.epoch} not decided (${why}): a majority of members refused a split's start judged against catalog version ${String(result.value.judgedAt)}, older than theirs (${result.catalogVersion}); it can never be chosen`)
     } else if (result.kind === 'unrecorded') {
       this.d.log.error({ epoch: next.epoch }, `membership epoch ${next.epoch} not proposed (${why}): this node's decree record could not be written: ${result.message}`)
     }
@@ -626,7 +628,8 @@ export class ClusterShell implements ShardRouting {
     const accepted = this.decrees.acceptedNext()
     if (accepted === null || this.changingLayout || this.awaitingAdmission) return
     if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
-    void this.decide(accepted, `completes membership epoch ${accepted.epoch}, which this node accepted from a proposer that did not finish`)
+    // With the catalog version a split's intent was judged against: acceptors check it (epoch-decree.ts).
+    void this.decide(accepted.layout, `completes membership epoch ${accepted.layout.epoch}, which this node accepted from a proposer that did not finish`, undefined, accepted.judgedAt)
   }
 
   /**
@@ -694,7 +697,7 @@ export class ClusterShell implements ShardRouting {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} was already decided by an earlier proposal (members {${result.layout.members.join(', ')}}), which this node completed; retry against the new layout`, { node: op.node, epoch: next.epoch })
     }
     if (result.kind !== 'chosen') {
-      const why = result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? `another node decided membership epoch ${next.epoch} first` : 'another node is deciding it at the same time'
+      const why = result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'stale' ? 'a split\'s start other voters accepted was refused as judged against an older catalog, more often than this node retries' : result.kind === 'behind' ? `another node decided membership epoch ${next.epoch} first` : 'another node is deciding it at the same time'
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} not decided here: ${why}; nothing was changed: retry`, { node: op.node, epoch: next.epoch })
     }
     if (!adopted) {

@@ -1,5 +1,5 @@
 import type { ClusterLayout } from '../cluster/layout'
-import { answerDecree, DecreeProposer, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../cluster/membership/epoch-decree'
+import { answerDecree, DecreeProposer, sameValue, type DecreeRecord, type DecreeReply, type DecreeRequest, type ProposalOutcome, type ProposalReady } from '../cluster/membership/epoch-decree'
 import type { SplitHold } from '../cluster/split-ddl-lock'
 import type { NodeId } from '../core/ids'
 import type { RpcClient } from '../net/rpc/client'
@@ -11,6 +11,8 @@ import type { RpcClient } from '../net/rpc/client'
 // or DECREE_TIMEOUT_MS passes, so a majority unreachable makes the operation fail naming the
 // voters it did not hear from, and never lets this node decide alone.
 
+/** Proposals again after a value proven stale, at most (each drops one value). */
+const MAX_STALE_RETRIES = 3
 /** A proposal not decided within this long fails (the statement says which voters did not answer). */
 export const DECREE_TIMEOUT_MS = 5_000
 /** One MEMBERSHIP_DECREE call (a split's lock outlives the decree's messages by it: cluster/split-ddl-lock.ts rule 2). */
@@ -44,6 +46,8 @@ export interface DecreeShellDeps {
   readonly persist: (r: DecreeRecord) => Promise<void> | void
   /** clock.monotonic, for a proposal's notAfter bound (absent: never late). */
   readonly now?: () => number
+  /** This node's catalog version: a split's intent judged against an older one is refused (epoch-decree.ts); absent: not checked. */
+  readonly catalogVersion?: () => number
 }
 
 export class DecreeShell {
@@ -66,7 +70,7 @@ export class DecreeShell {
    */
   answer (req: DecreeRequest): Promise<DecreeReply> {
     const run = this.answering.then(async () => {
-      const { next, reply } = answerDecree(this.record, this.d.runs(), req)
+      const { next, reply } = answerDecree(this.record, this.d.runs(), req, this.d.catalogVersion?.())
       if (next !== null) {
         await this.d.persist(next)
         this.record = next
@@ -81,9 +85,9 @@ export class DecreeShell {
    * A layout this node accepted for the epoch after the one it runs: maybe chosen without anyone
    * adopting it (its proposer crashed). The decider proposes again to complete it.
    */
-  acceptedNext (): ClusterLayout | null {
+  acceptedNext (): { layout: ClusterLayout, judgedAt?: number | undefined } | null {
     const r = this.record
-    return r !== null && r.epoch === this.d.runs() + 1 && r.accepted !== null ? r.accepted.layout : null
+    return r !== null && r.epoch === this.d.runs() + 1 && r.accepted !== null ? { layout: r.accepted.layout, judgedAt: r.accepted.judgedAt } : null
   }
 
   /**
@@ -94,7 +98,8 @@ export class DecreeShell {
     const r = this.record
     const l = r?.accepted?.layout
     if (r === null || l === undefined || r.epoch <= this.d.runs() || l.split === undefined) return null
-    return { kind: 'accepted', epoch: r.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0 }
+    const judgedAt = r.accepted?.judgedAt
+    return judgedAt === undefined ? { kind: 'accepted', epoch: r.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0 } : { kind: 'accepted', epoch: r.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0, judgedAt }
   }
 
   /**
@@ -103,13 +108,44 @@ export class DecreeShell {
    * is sent after then (a split's start: its lock covers that window, cluster/split-ddl-lock.ts
    * rule 2); the proposal ends undecided instead.
    */
-  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number): Promise<DecreeResult> {
+  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number, judgedAt?: number): Promise<DecreeResult> {
+    this.busy = true
+    try {
+      // A value a majority refused as stale was never chosen and never will be (epoch-decree.ts):
+      // this node forgets it if it holds it, and proposes again without it (a few times at most:
+      // each try drops one value).
+      const exclude: Array<{ layout: ClusterLayout, judgedAt?: number | undefined }> = []
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.proposeOnce(current, wanted, notAfter, judgedAt, exclude)
+        if (result.kind !== 'stale') return result
+        await this.forget(result.value)
+        if (result.own || attempt >= MAX_STALE_RETRIES) return result
+        exclude.push(result.value)
+      }
+    } finally {
+      this.busy = false
+    }
+  }
+
+  /** Drops `value` from this node's record when it holds it (proven stale: it can never be chosen). */
+  private async forget (value: { layout: ClusterLayout, judgedAt?: number | undefined }): Promise<void> {
+    const run = this.answering.then(async () => {
+      const r = this.record
+      if (r === null || r.accepted === null || !sameValue(r.accepted, value)) return
+      const next: DecreeRecord = { epoch: r.epoch, promised: r.promised, accepted: null }
+      await this.d.persist(next)
+      this.record = next
+    })
+    this.answering = run.catch(() => undefined)
+    await run.catch(() => undefined)
+  }
+
+  private async proposeOnce (current: ClusterLayout, wanted: ClusterLayout, notAfter: number | undefined, judgedAt: number | undefined, exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>): Promise<DecreeResult> {
     // Above any round this node promised for the epoch, its own earlier ballots included: it
     // answers its own prepare first (persisted), so a ballot is never reused after a restart.
     const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
-    const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId })
-    this.busy = true
-    try {
+    const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId }, { judgedAt, exclude })
+    {
       return await new Promise<DecreeResult>(resolve => {
         let over = false
         const finish = (r: DecreeResult): void => {
@@ -149,8 +185,6 @@ export class DecreeShell {
         }
         void feed(proposer.start())
       })
-    } finally {
-      this.busy = false
     }
   }
 }
