@@ -1,5 +1,6 @@
 import { ScratchBirdError } from '../core/errors'
 import type { NodeId } from '../core/ids'
+import { majorityOf } from './membership/epoch-decree'
 import type { SplitBlocker } from './shard-split'
 import type { SplitUnderWay } from './split-ddl-guard'
 
@@ -190,6 +191,11 @@ export interface DdlSplitView {
   /** When the statement's fetch round began (this node's clock). */
   readonly roundSince: number
   readonly reported: readonly ReportedHold[]
+  /**
+   * For dropping an intent proven stale (staleIntent): the decree's voters, this node, its catalog
+   * version, and the catalog version each member that answered the round holds. Absent: none dropped.
+   */
+  readonly catalogs?: { readonly voters: readonly NodeId[], readonly self: NodeId, readonly own: number, readonly answered: ReadonlyMap<NodeId, number> } | undefined
 }
 
 /** The split a statement built now is judged against (split-ddl-guard.ts splitDdlRefusal), or null: none held anywhere it heard of. */
@@ -198,8 +204,26 @@ export function ddlSplit (v: DdlSplitView): SplitUnderWay | null {
   if (own !== null) return own
   const holds = [...(v.accepted === null ? [] : [v.accepted]), ...v.reported.filter(r => counts(r, v.roundSince)).map(r => r.hold)]
   // A hold of an epoch this node's layout reached is decided here: its split is the layout's, or none.
-  const h = holds.find(x => x.epoch > v.layoutEpoch)
+  const h = holds.find(x => x.epoch > v.layoutEpoch && !staleIntent(x, v))
   return h === undefined ? null : { shards: h.shards, to: h.to }
+}
+
+/**
+ * Is `hold` an accepted intent that can never be chosen? A majority of the voters answered with a
+ * catalog newer than the one it was judged against and without holding it: each of them refuses it
+ * (epoch-decree.ts: only a holder accepts it again), so no majority ever accepts it, and none did
+ * (it would intersect them). Its holders keep it in their records until the epoch is decided; a
+ * DDL need not wait for that.
+ */
+export function staleIntent (hold: SplitHold, v: DdlSplitView): boolean {
+  const c = v.catalogs
+  if (hold.kind !== 'accepted' || hold.judgedAt === undefined || c === undefined) return false
+  const judged = hold.judgedAt
+  const same = (x: SplitHold): boolean => x.kind !== 'lock' && x.epoch === hold.epoch && x.shards === hold.shards && x.to === hold.to && (x.kind === 'recorded' || x.judgedAt === judged)
+  const holders = new Set(v.reported.filter(r => same(r.hold)).map(r => r.from))
+  if (v.accepted !== null && same(v.accepted)) holders.add(c.self)
+  const refusing = c.voters.filter(id => !holders.has(id) && (id === c.self ? c.own : c.answered.get(id) ?? -1) > judged)
+  return refusing.length >= majorityOf(c.voters.length)
 }
 
 /** A reported lock that lapsed before the round began holds nothing back (its window is over: rule 2); every other hold does. */
@@ -212,9 +236,9 @@ function counts (r: ReportedHold, since: number): boolean {
  * Rule 4: a statement the split would refuse is built only when a majority of the decree's
  * `voters` answered its fetch round (`answered`; this node counts when it is a voter). Null: it may.
  */
-export function splitDdlQuorum (voters: readonly NodeId[], self: NodeId, answered: ReadonlySet<NodeId>, statement: string): ScratchBirdError | null {
+export function splitDdlQuorum (voters: readonly NodeId[], self: NodeId, answered: { has: (id: NodeId) => boolean }, statement: string): ScratchBirdError | null {
   const heard = voters.filter(v => v === self || answered.has(v))
-  const majority = Math.floor(voters.length / 2) + 1
+  const majority = majorityOf(voters.length)
   if (voters.length === 0 || heard.length >= majority) return null
   const missing = voters.filter(v => !heard.includes(v))
   return new ScratchBirdError('SB_MEMBERSHIP_NO_MAJORITY',

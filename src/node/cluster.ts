@@ -174,7 +174,7 @@ export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError
 
 /** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
 /** A statement's catalog fetch round as split-ddl-lock.ts rules 3 and 4 read it. */
-interface FetchRound { readonly op: number, readonly since: number, readonly answered: Set<NodeId>, readonly holds: ReportedHold[] }
+interface FetchRound { readonly op: number, readonly since: number, readonly answered: Map<NodeId, number>, readonly holds: ReportedHold[] }
 
 function decreeVotersText (l: ClusterLayout): string {
   return decreeVoters(l).join(', ')
@@ -1336,7 +1336,8 @@ export class ClusterShell implements ShardRouting {
       lock: this.splitLock.heldSince(since, now, l.epoch),
       accepted: this.decrees.acceptedSplit(),
       roundSince: since,
-      reported: round?.holds ?? []
+      reported: round?.holds ?? [],
+      catalogs: round === null ? undefined : { voters: decreeVoters(l), self: this.selfId, own: this.d.catalog().version, answered: round.answered }
     })
     const before = splitCatalogFacts(this.d.catalog(), this.ids.length)
     const after = splitCatalogFacts(c, this.ids.length)
@@ -1351,10 +1352,10 @@ export class ClusterShell implements ShardRouting {
   }
 
   /** What a statement's fetch round reported (split-ddl-lock.ts rules 3, 4), by the op of the statement. */
-  private noteRoundReply (op: number, from: NodeId, holds: readonly SplitHold[]): void {
+  private noteRoundReply (op: number, from: NodeId, catalogVersion: number, holds: readonly SplitHold[]): void {
     const round = this.fetchRound
     if (round?.op !== op) return
-    round.answered.add(from)
+    round.answered.set(from, catalogVersion)
     const receivedAt = this.d.clock.monotonic()
     for (const hold of holds) round.holds.push({ from, hold, receivedAt })
   }
@@ -1504,13 +1505,13 @@ export class ClusterShell implements ShardRouting {
   private carryOut (o: SyncOutput): void {
     switch (o.type) {
       case 'fetch':
-        if (o.op !== undefined && this.fetchRound?.op !== o.op) this.fetchRound = { op: o.op, since: this.d.clock.monotonic(), answered: new Set(), holds: [] }
+        if (o.op !== undefined && this.fetchRound?.op !== o.op) this.fetchRound = { op: o.op, since: this.d.clock.monotonic(), answered: new Map(), holds: [] }
         // Through a promise: a member whose address is not known yet (admitted at run time, its
         // gossip record not heard since this start) fails like an unreachable one, not the caller.
         Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
-          if (o.op !== undefined) this.noteRoundReply(o.op, o.to, reply.holds ?? [])
+          if (o.op !== undefined) this.noteRoundReply(o.op, o.to, c.version, reply.holds ?? [])
           this.step(m => m.onFetched(o.call, c, reply.coordinating))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
@@ -1531,7 +1532,7 @@ export class ClusterShell implements ShardRouting {
         // runDdl validates and checks what the cluster can provide, or throws; it installs nothing.
         let outcome: DdlOutcome<Catalog, StatementResult>
         // checkProvidable judges the statement against what its fetch round reported (split-ddl-lock.ts rules 3, 4).
-        const round = this.fetchRound?.op === o.op ? this.fetchRound : { op: o.op, since: this.d.clock.monotonic(), answered: new Set<NodeId>(), holds: [] }
+        const round = this.fetchRound?.op === o.op ? this.fetchRound : { op: o.op, since: this.d.clock.monotonic(), answered: new Map<NodeId, number>(), holds: [] }
         this.fetchRound = null
         this.building = round
         try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } } finally { this.building = null }

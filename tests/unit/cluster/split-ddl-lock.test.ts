@@ -4,6 +4,9 @@ import type { ClusterLayout } from '../../../src/cluster/layout'
 import { splitDdlRefusal, type SplitCatalogFacts } from '../../../src/cluster/split-ddl-guard'
 import { ddlSplit, SPLIT_DECREE_SEND_MS, SPLIT_LOCK_TTL_MS, SplitDdlLock, splitDdlQuorum, splitLockBlocker, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockRequest, type SplitLockView } from '../../../src/cluster/split-ddl-lock'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
+import { answerDecree, DecreeProposer, type Ballot, type DecreeRecord, type ProposalOutcome } from '../../../src/cluster/membership/epoch-decree'
+import { configuredLayout } from '../../../src/cluster/layout'
+import { admitLayout } from '../../../src/cluster/membership/epochs'
 import { ClusterSplit } from '../../../src/node/cluster-split'
 import { DECREE_CALL_TIMEOUT_MS, type DecreeResult } from '../../../src/node/membership-decree'
 
@@ -219,5 +222,87 @@ describe('the split lock across coordinator hand-overs and decrees outliving the
     await expect(split.op(4)).rejects.toMatchObject({ code: 'SB_MEMBERSHIP_REFUSED' })
     expect(state.released).toBe(0)
     expect(ddl(3)).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+  })
+})
+
+/**
+ * Voters 1, 2, 3 at epoch 1 deciding epoch 2; each acceptor with its record and catalog version.
+ * Delivers a proposer's messages to the reachable ones (in-memory, no faults).
+ */
+function voters () {
+  const base = configuredLayout('c', 2, [N1, N2, N3])
+  const records = new Map<NodeId, DecreeRecord | null>()
+  const catalogs = new Map<NodeId, number>([[N1, 9], [N2, 9], [N3, 9]])
+  const run = (p: DecreeProposer, reachable: readonly NodeId[], stopAfterOwnAccept = false): ProposalOutcome | null => {
+    let queue = p.start().send
+    while (queue.length > 0) {
+      const next: typeof queue = []
+      for (const { to, req } of queue) {
+        if (!reachable.includes(to)) continue
+        const { next: rec, reply } = answerDecree(records.get(to) ?? null, 1, req, catalogs.get(to))
+        if (rec !== null) records.set(to, rec)
+        // The decider stops right after its own acceptance (before any other voter got one).
+        if (stopAfterOwnAccept && req.kind === 'accept' && to === p.ballot.node) return null
+        const r = p.onReply(to, reply)
+        next.push(...r.send)
+        if (r.outcome !== null) return r.outcome
+      }
+      queue = next
+    }
+    return null
+  }
+  const intent = { ...base, epoch: 2, split: { to: 4 } }
+  return { base, records, catalogs, run, intent }
+}
+const ballot = (round: number, node: NodeId): Ballot => ({ round, node })
+
+describe('a split\'s intent completed after a DDL it refuses slipped past its holders', () => {
+  it('holders unreachable during the DDL: the acceptors that installed it refuse the intent (stale), so it is never chosen, and it does not block the next decree', () => {
+    const v = voters()
+    // Decider 1 judged the start at catalog version 9 and accepted its own intent, then stopped.
+    expect(v.run(new DecreeProposer(v.base, v.intent, ballot(1, N1), { judgedAt: 9 }), [N1, N2, N3], true)).toBeNull()
+    expect(v.records.get(N1)?.accepted).toMatchObject({ layout: v.intent, judgedAt: 9 })
+    // While node 1 was unreachable, a DDL raising the copies Mode 1 keeps was installed on 2 and 3
+    // (and on node 1 at its startup round).
+    for (const n of [N1, N2, N3]) v.catalogs.set(n, 10)
+    // Node 1 comes back and completes its decree: node 1 accepts it again (it holds it), 2 and 3
+    // refuse it — a majority: never chosen, never choosable.
+    const again = v.run(new DecreeProposer(v.base, v.intent, ballot(2, N1), { judgedAt: 9 }), [N1, N2, N3])
+    expect(again).toEqual({ kind: 'stale', value: { layout: v.intent, judgedAt: 9 }, own: true, catalogVersion: 10 })
+    expect(v.records.get(N2)?.accepted ?? null).toBeNull()
+    expect(v.records.get(N3)?.accepted ?? null).toBeNull()
+    // Another decider admitting node 4 finds the intent in node 1's promise: proposing it again is
+    // refused the same way; dropped (exclude), its own value is chosen.
+    const admit = admitLayout(v.base, asNodeId(4))
+    const first = v.run(new DecreeProposer(v.base, admit, ballot(3, N2)), [N1, N2, N3])
+    expect(first).toMatchObject({ kind: 'stale', own: false })
+    const second = v.run(new DecreeProposer(v.base, admit, ballot(4, N2), { exclude: [{ layout: v.intent, judgedAt: 9 }] }), [N1, N2, N3])
+    expect(second).toEqual({ kind: 'chosen', layout: admit, own: true })
+  })
+
+  it('an intent chosen before the catalog moved on stays chosen: its holders accept it again whatever their catalog', () => {
+    const v = voters()
+    expect(v.run(new DecreeProposer(v.base, v.intent, ballot(1, N1), { judgedAt: 9 }), [N1, N2])).toEqual({ kind: 'chosen', layout: v.intent, own: true })
+    for (const n of [N1, N2, N3]) v.catalogs.set(n, 11)
+    // A later proposer (node 3, wanting something else) finds it and completes it: 1 and 2 hold it.
+    const later = v.run(new DecreeProposer(v.base, admitLayout(v.base, asNodeId(4)), ballot(5, N3)), [N1, N2, N3])
+    expect(later).toEqual({ kind: 'chosen', layout: v.intent, own: false })
+    // An intent without a judged version (a previous release's decider) is accepted as before.
+    expect(answerDecree(null, 1, { kind: 'accept', epoch: 2, ballot: ballot(1, N1), layout: v.intent }, 50).reply.kind).toBe('accepted')
+  })
+
+  it('the coordinator drops an accepted hold proven stale (a majority answered with a newer catalog, not holding it), and only then', () => {
+    const stale: SplitHold = { ...ACCEPTED, judgedAt: 9 }
+    const catalogs = (answered: Array<[NodeId, number]>, own = 10) => ({ voters: [N1, N2, N3], self: N2, own, answered: new Map(answered) })
+    // Node 1 holds it (catalog 10 now); 2 (this coordinator) and 3 are at 10 without it: dropped.
+    expect(judge({ reported: reported(N1, stale, 5), catalogs: catalogs([[N1, 10], [N3, 10]]) })).toBe('applied')
+    // Node 3 did not answer: only this node is known to refuse it — held.
+    expect(judge({ reported: reported(N1, stale, 5), catalogs: catalogs([[N1, 10]]) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Node 3 holds it too: two holders, held.
+    expect(judge({ reported: [...reported(N1, stale, 5), ...reported(N3, stale, 5)], catalogs: catalogs([[N1, 10], [N3, 10]]) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Node 3 is still at the judged version (it would accept it): held.
+    expect(judge({ reported: reported(N1, stale, 5), catalogs: catalogs([[N1, 10], [N3, 9]]) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // A hold without a judged version (a previous release) is never dropped.
+    expect(judge({ reported: reported(N1, ACCEPTED, 5), catalogs: catalogs([[N1, 10], [N3, 10]]) })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
   })
 })
