@@ -45,7 +45,7 @@ import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
 import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
-import { ddlSplit, splitDdlQuorum, SplitDdlLock, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { ddlSplit, SPLIT_DECREE_SEND_MS, splitDdlQuorum, SplitDdlLock, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import type { SplitBlocker } from '../cluster/shard-split'
 import { splitCatalogFacts } from '../exec/shard-split-statement'
 
@@ -325,6 +325,22 @@ export class ClusterShell implements ShardRouting {
     })
     if (req.take && reply.granted) this.d.log.info({ node: from, epoch: req.epoch }, `split lock taken by node ${from} (a split of ${req.shards} shards into ${req.to} being decided): DDL the split depends on is refused here until that layout is adopted or the lock released`)
     return reply
+  }
+
+  /**
+   * The split lock for an intent this node proposes because a promise carried it (another
+   * decider's, not chosen yet): taken before its acceptances are sent, like a start's
+   * (cluster/split-ddl-lock.ts rule 2); the bound of the window, or null when not granted.
+   */
+  private async lockFound (current: ClusterLayout, l: ClusterLayout): Promise<number | null> {
+    if (l.split === undefined) return null
+    const asked = this.d.clock.monotonic()
+    const { reply, coordinator } = await this.lockSplit({ take: true, epoch: current.epoch, shards: l.shards, to: l.split.to })
+    if ('error' in reply || !reply.granted) {
+      this.d.log.warn({ epoch: l.epoch, coordinator }, `membership epoch ${l.epoch} not proposed: it completes a split's start, and the catalog coordinator (node ${coordinator}) did not take the split lock for it (${'error' in reply ? reply.error : reply.refusal}); retried`)
+      return null
+    }
+    return asked + SPLIT_DECREE_SEND_MS
   }
 
   /** The decider's side of the lock: asked of the catalog coordinator in this node's view, with the catalog versions the live members announce. */
@@ -609,7 +625,7 @@ export class ClusterShell implements ShardRouting {
    */
   private async decide (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number): Promise<{ result: DecreeResult, adopted: boolean }> {
     const current = this.layout
-    const result = await this.decrees.propose(current, next, notAfter, judgedAt)
+    const result = await this.decrees.propose(current, next, notAfter, judgedAt, async value => await this.lockFound(current, value.layout))
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
       adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)

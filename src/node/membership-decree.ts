@@ -20,6 +20,9 @@ export const DECREE_CALL_TIMEOUT_MS = 1_000
 /** A voter whose call failed is asked again after this long, while the phase still waits for it. */
 const DECREE_RETRY_MS = 250
 
+/** Takes the split lock for an intent about to be proposed: the clock.monotonic bound of its window, or null when it cannot be taken. */
+export type SplitGuard = (value: { layout: ClusterLayout, judgedAt?: number | undefined }) => Promise<number | null>
+
 export type DecreeResult =
   | ProposalOutcome
   /**
@@ -106,9 +109,11 @@ export class DecreeShell {
    * Proposes `wanted` (epoch current.epoch + 1); resolves with the outcome (chosen: the caller
    * adopts it). `notAfter` (clock.monotonic ms): nothing of it — this node's own answers included —
    * is sent after then (a split's start: its lock covers that window, cluster/split-ddl-lock.ts
-   * rule 2); the proposal ends undecided instead.
+   * rule 2); the proposal ends undecided instead. `guard`: called before the acceptances of a
+   * split's intent other than `wanted` judged at `judgedAt` (one found in a promise) are sent; it
+   * takes the split lock for it and answers the bound of its window, or null (not proposed).
    */
-  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number, judgedAt?: number): Promise<DecreeResult> {
+  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number, judgedAt?: number, guard?: SplitGuard): Promise<DecreeResult> {
     this.busy = true
     try {
       // A value a majority refused as stale was never chosen and never will be (epoch-decree.ts):
@@ -116,7 +121,7 @@ export class DecreeShell {
       // each try drops one value).
       const exclude: Array<{ layout: ClusterLayout, judgedAt?: number | undefined }> = []
       for (let attempt = 0; ; attempt++) {
-        const result = await this.proposeOnce(current, wanted, notAfter, judgedAt, exclude)
+        const result = await this.proposeOnce(current, wanted, notAfter, judgedAt, exclude, guard)
         if (result.kind !== 'stale') return result
         await this.forget(result.value)
         if (result.own || attempt >= MAX_STALE_RETRIES) return result
@@ -140,7 +145,7 @@ export class DecreeShell {
     await run.catch(() => undefined)
   }
 
-  private async proposeOnce (current: ClusterLayout, wanted: ClusterLayout, notAfter: number | undefined, judgedAt: number | undefined, exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>): Promise<DecreeResult> {
+  private async proposeOnce (current: ClusterLayout, wanted: ClusterLayout, notAfter: number | undefined, judgedAt: number | undefined, exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>, guard: SplitGuard | undefined): Promise<DecreeResult> {
     // Above any round this node promised for the epoch, its own earlier ballots included: it
     // answers its own prepare first (persisted), so a ballot is never reused after a restart.
     const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
@@ -165,9 +170,24 @@ export class DecreeShell {
             setTimeout(() => { if (!over && proposer.pending().includes(to)) void feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
           })
         }
+        // Proposing a split's intent this caller did not lock (found in a promise): the lock first,
+        // before any acceptance is sent (cluster/split-ddl-lock.ts rule 2), once for all replies.
+        let gate: Promise<boolean> | null = null
+        const guarded = async (): Promise<boolean> => {
+          const v = proposer.proposing
+          if (guard === undefined || v.layout.split === undefined || (judgedAt !== undefined && sameValue(v, { layout: wanted, judgedAt }))) return true
+          const bound = await guard(v)
+          if (bound === null) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: false }); return false }
+          notAfter = bound
+          return true
+        }
         const feed = async (ready: ProposalReady): Promise<void> => {
           if (over) return
           if (ready.outcome !== null) { finish(ready.outcome); return }
+          if (proposer.accepting) {
+            gate ??= guarded()
+            if (!await gate || over) return
+          }
           // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
           const own = ready.send.filter(s => s.to === this.d.selfId)
           for (const { req } of own) {

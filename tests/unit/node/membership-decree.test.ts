@@ -127,6 +127,28 @@ describe('membership decrees over RPC', () => {
     expect(adopted.acceptedSplit()).toBeNull()
   })
 
+  it('an intent found in a promise is proposed only once the split lock was taken for it (guard), before any acceptance is sent', async () => {
+    const voters = await cluster()
+    const [v1, v2, v3] = [1, 2, 3].map(n => voters.get(asNodeId(n))!)
+    const addresses = new Map([...voters.values()].map(v => [v.id, v.address]))
+    // Node 1 accepted another decider's intent (judged at catalog 9), which stopped there.
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    await recordDecree(v1!.dir, { epoch: 2, promised: { round: 1, node: asNodeId(1) }, accepted: { ballot: { round: 1, node: asNodeId(1) }, layout: intent, judgedAt: 9 } })
+    v1!.shell = shellOf(v1!, addresses)
+    // Node 3 is down: node 1's promise is in every majority.
+    await v3!.stop()
+    const proposer = shellOf(v2!, addresses)
+    const asked: unknown[] = []
+    // The lock is refused: nothing is sent to accept, nobody else holds it.
+    expect(await proposer.propose(current, removing(3), undefined, undefined, async v => { asked.push(v); return null })).toMatchObject({ kind: 'undecided', maybe: false })
+    expect(asked).toEqual([{ layout: intent, judgedAt: 9 }])
+    expect(readDecree(v2!.dir)?.accepted ?? null).toBeNull()
+    // Granted: the intent is completed (it may have been chosen: Paxos proposes it again).
+    expect(await proposer.propose(current, removing(3), undefined, undefined, async v => { asked.push(v); return Number.MAX_SAFE_INTEGER })).toEqual({ kind: 'chosen', layout: intent, own: false })
+    expect(asked).toHaveLength(2)
+    expect(readDecree(v2!.dir)?.accepted).toMatchObject({ layout: intent, judgedAt: 9 })
+  })
+
   it('answers run one at a time: a request arriving while a record is being written is decided against that record', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-decree-serial-'))
     cleanups.push(async () => { rmSync(dir, { recursive: true, force: true }) })
