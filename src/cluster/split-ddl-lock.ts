@@ -6,57 +6,58 @@ import type { SplitUnderWay } from './split-ddl-guard'
 
 // The split lock: what keeps a DDL the split refuses (split-ddl-guard.ts splitDdlRefusal: one that
 // changes the copies Mode 1 keeps, or adds what a split refuses) from being built once a split's
-// intent may be chosen, when the catalog coordinator (who builds DDL) and the membership decider
-// (who decides the intent, epoch e + 1 over its layout of epoch e) are different nodes, hand over,
-// or die. Pure rules; the shells are node/cluster.ts (SPLIT_LOCK, net/rpc/opcodes.ts; the holds in
-// CATALOG_FETCH replies v2) and node/cluster-split.ts (the decider).
+// intent may be chosen, whoever coordinates the catalog (and builds DDL) and whoever decides the
+// intent (the membership decider: epoch e + 1 over its layout of epoch e), across hand-overs and
+// deaths. Pure rules; the shells are node/cluster.ts (SPLIT_LOCK, net/rpc/opcodes.ts; the holds in
+// CATALOG_FETCH replies, rpcPayload v5), node/cluster-split.ts (a start) and
+// node/membership-decree.ts (the decree's window and guard).
 //
-//  1. LOCK. Before proposing the intent the decider asks the node it sees as catalog coordinator to
-//     take the lock for (e, n → 2n). Granted only if that node is the coordinator in its own view,
-//     its layout is not past e, no other decider holds one, and NO DDL statement runs on it
-//     (CatalogSync.coordinating: from the statement's fetch round to its catalog's install). The
-//     reply carries its catalog version v; the decider refuses the start (SB_SHARD_SPLIT_UNSUPPORTED,
-//     catalog_change) when refused, or when its own catalog or a live member's (gossip) is older
-//     than v (the start's checks, split-ddl-guard.ts splitStartBlockers, read every node's catalog).
-//  2. WINDOW. The decider sends every message of that decree — its own acceptance included — within
-//     SPLIT_DECREE_SEND_MS of asking (membership-decree.ts notAfter); the lock lapses
-//     SPLIT_LOCK_TTL_MS after the grant, which covers that and a decree call's timeout. After the
-//     window the intent exists only in acceptor records (on disk), which rule 3 reads. It lapses
-//     sooner when the coordinator's layout passes e (the intent adopted: layout.split refuses from
-//     then on — or another layout won e + 1), or when the decider releases it (its decree was refused
-//     before proposing, or another value was chosen, or it is behind: the intent can never be chosen).
-//     So a decider dying mid-decree holds DDL back for SPLIT_LOCK_TTL_MS, not a minute.
-//  3. HOLDS. Every node reports in its CATALOG_FETCH reply the splits it holds (splitHolds): its
-//     layout's split ('recorded'), an intent its decree record accepted for an epoch past the one it
-//     runs ('accepted' — persisted before its acceptance was sent, kept, without a TTL, until it runs
-//     that epoch), and its lock ('lock', held now or how long ago it lapsed). The coordinator fetches
-//     from every member not known down before each statement (catalog-sync) and judges the statement
-//     against (ddlSplit) its own layout's split, the start it is deciding, its lock held at any time
-//     since that fetch round began, an intent its own record accepted, and every hold reported in the
-//     round (a lapsed lock when it lapsed after the round began).
+//  1. LOCK. Before proposing an intent — its own, or one it found accepted in a promise (the
+//     DecreeShell guard) — a decider asks the node it sees as catalog coordinator for the lock on
+//     (e, n → 2n). Granted only if that node is the coordinator in its own view, its layout is not
+//     past e, no other decider holds one, and NO DDL statement runs on it (CatalogSync.coordinating:
+//     from the statement's fetch round to its catalog's install). The reply carries its catalog
+//     version v; a start is refused (SB_SHARD_SPLIT_UNSUPPORTED, catalog_change) when the lock is,
+//     or when the decider's catalog or a live member's (gossip) is older than v: the start's checks
+//     (split-ddl-guard.ts splitStartBlockers) read every node's catalog.
+//  2. WINDOW. The decider sends every message of that decree — its own acceptance included —
+//     within SPLIT_DECREE_SEND_MS of asking (DecreeShell.propose notAfter); the lock lapses
+//     SPLIT_LOCK_TTL_MS after the grant, which covers that and a decree call's timeout. Sooner when
+//     the coordinator's layout passes e (the intent adopted — layout.split refuses from then on — or
+//     another value won e + 1) or the decider releases it (refused before proposing, another value
+//     chosen, or behind: the intent can never be chosen). A decider dying mid-decree holds DDL back
+//     for SPLIT_LOCK_TTL_MS, not a minute; after the window the intent lives in acceptor records.
+//  3. HOLDS. Every node reports in its CATALOG_FETCH reply the splits it holds: its layout's split
+//     ('recorded'), an intent its decree record accepted for an epoch past the one it runs
+//     ('accepted': persisted before the acceptance is sent, kept without a TTL until it runs that
+//     epoch), and its lock ('lock', held now or how long ago it lapsed). The coordinator fetches from
+//     every member not known down before each statement (catalog-sync) and judges it (ddlSplit)
+//     against its layout's split, the start it decides, its lock held at any time since that round
+//     began, its own record's intent, and every hold the round reported (a lock that lapsed after
+//     the round began) — except an intent proven stale (5, staleIntent).
 //  4. QUORUM. A statement the split would refuse is built only when a majority of the decree's
 //     voters (this node counted) answered its fetch round (splitDdlQuorum; SB_MEMBERSHIP_NO_MAJORITY
-//     otherwise, nothing changed): a chosen intent is held by a majority, so one of them answered.
-// Why no DDL the split refuses is built once the intent may be chosen. An intent is chosen by a
-// majority accepting it; acceptances are sent (a) by its decider inside the window, or (b) later by
-// a proposer that found it in a promise (epoch-decree.ts). Take a statement D built on coordinator K
-// after a fetch round that began at t. (a) Lock on C at grant g, lapse l ≥ g + window. If K = C:
-// D's round does not contain g (no grant while a DDL runs); a round begun before g meets the lock
-// when D is built (held since t); one begun after l finds every acceptance of the window in the
-// acceptors' records — a chosen intent is on a majority, one of which answered (4), and reports it.
-// If K ≠ C, K is the coordinator in its view and fetched from C (a live C is not known down to the
-// coordinator: catalog-sync's own assumption of one coordinator at a time): before g, C heard from the
-// lower id K and refuses the grant (catalog-sync contact); after g, C reports its lock, held or lapsed
-// after t, and K judges D against it; a round begun after l is the case above. (b) A proposer finds
-// the intent only in a promise, i.e. in a record — and a record reports from the moment its
-// acceptance was sent; the intent is chosen only once a majority holds it, and D's round (4) meets
-// one of them. Once a node records the split, layout.split refuses D until the split ends.
-// Not covered: a minority of voters holding an undecided intent, all of them unreachable during D's
-// round and back later, when a proposer completes it (an acceptor does not compare its catalog with
-// the one the intent was judged against: the decree carries no catalog version); and what
-// catalog-sync itself does not cover (two coordinators in a partition; a statement whose pushes
-// failed — SB_QUORUM_NOT_ACHIEVED — spreading from the peers that took it). Messages are assumed
-// delivered within their call's timeout or never (a decree acceptance sent in the window lands in it).
+//     otherwise, nothing changed): a chosen intent is held by a majority, so one of them answers.
+//  5. JUDGED VERSION. The intent carries v (judgedAt, MEMBERSHIP_DECREE v5); an acceptor whose
+//     catalog is newer refuses to accept it unless it holds it already (membership/epoch-decree.ts).
+//     A majority of such refusals proves it never was and never will be chosen: the proposer drops
+//     it and proposes its own value, and a coordinator that hears the same from its round ignores it.
+// Why no DDL the split refuses is built once the intent may be chosen. Take a statement D built on
+// coordinator K after a fetch round that began at t, and acceptances sent under a lock on C granted
+// at g and lapsing at l ≥ g + window. If K = C: no grant falls inside D's round; a round that ended
+// before g installed D before v was read (so v includes it); one begun in [g, l] meets the lock
+// (held since t); one begun after l finds the window's acceptances in records: a chosen intent is
+// on a majority, one of which answers (4) and reports it. If K ≠ C, K fetched from C (catalog-sync's
+// assumption of one coordinator at a time: a live C is not known down to the coordinator): before
+// g, C heard from the lower id K and refuses the grant (catalog-sync contact); after g, C reports its
+// lock, held or lapsed after t. An intent held only by members unreachable during D's round, not
+// chosen then (4), can later be chosen only by a majority accepting it — and the members that hold
+// D refuse it (5). Once a node records the split, layout.split refuses D until the split ends.
+// Not covered: what catalog-sync itself does not (two coordinators in a partition; a statement whose
+// pushes failed — SB_QUORUM_NOT_ACHIEVED — spreading later from the peers that took it, so members
+// outside those may still accept the intent); DDL applied through ddlPort.setCatalog outside a
+// statement round (checked against this node's own holds only). Messages are assumed delivered
+// within their call's timeout or never (an acceptance sent in the window lands in it).
 
 /** The decider sends the decree of a split's start (its own acceptance included) within this long after asking for the lock (rule 2). */
 export const SPLIT_DECREE_SEND_MS = 8_000

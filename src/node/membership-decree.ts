@@ -150,61 +150,59 @@ export class DecreeShell {
     // answers its own prepare first (persisted), so a ballot is never reused after a restart.
     const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
     const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId }, { judgedAt, exclude })
-    {
-      return await new Promise<DecreeResult>(resolve => {
-        let over = false
-        const finish = (r: DecreeResult): void => {
-          if (over) return
-          over = true
-          clearTimeout(deadline)
-          resolve(r)
+    return await new Promise<DecreeResult>(resolve => {
+      let over = false
+      const finish = (r: DecreeResult): void => {
+        if (over) return
+        over = true
+        clearTimeout(deadline)
+        resolve(r)
+      }
+      const deadline = setTimeout(() => { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }) }, DECREE_TIMEOUT_MS)
+      const late = (): boolean => notAfter !== undefined && this.d.now !== undefined && this.d.now() > notAfter
+      const ask = (to: NodeId, req: DecreeRequest): void => {
+        if (late()) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }); return }
+        this.d.rpc.call(this.d.addressOf(to), 'MEMBERSHIP_DECREE', req, { timeoutMs: DECREE_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
+          void feed(proposer.onReply(to, reply))
+        }, () => {
+          // Lost, refused or unreachable: asked again (the current phase's request) while it is missing.
+          setTimeout(() => { if (!over && proposer.pending().includes(to)) void feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
+        })
+      }
+      // Proposing a split's intent this caller did not lock (found in a promise): the lock first,
+      // before any acceptance is sent (cluster/split-ddl-lock.ts rule 2), once for all replies.
+      let gate: Promise<boolean> | null = null
+      const guarded = async (): Promise<boolean> => {
+        const v = proposer.proposing
+        if (guard === undefined || v.layout.split === undefined || (judgedAt !== undefined && sameValue(v, { layout: wanted, judgedAt }))) return true
+        const bound = await guard(v)
+        if (bound === null) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: false }); return false }
+        notAfter = bound
+        return true
+      }
+      const feed = async (ready: ProposalReady): Promise<void> => {
+        if (over) return
+        if (ready.outcome !== null) { finish(ready.outcome); return }
+        if (proposer.accepting) {
+          gate ??= guarded()
+          if (!await gate || over) return
         }
-        const deadline = setTimeout(() => { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }) }, DECREE_TIMEOUT_MS)
-        const late = (): boolean => notAfter !== undefined && this.d.now !== undefined && this.d.now() > notAfter
-        const ask = (to: NodeId, req: DecreeRequest): void => {
+        // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
+        const own = ready.send.filter(s => s.to === this.d.selfId)
+        for (const { req } of own) {
           if (late()) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }); return }
-          this.d.rpc.call(this.d.addressOf(to), 'MEMBERSHIP_DECREE', req, { timeoutMs: DECREE_CALL_TIMEOUT_MS, idempotent: true }).then(reply => {
-            void feed(proposer.onReply(to, reply))
-          }, () => {
-            // Lost, refused or unreachable: asked again (the current phase's request) while it is missing.
-            setTimeout(() => { if (!over && proposer.pending().includes(to)) void feed({ send: proposer.requests([to]), outcome: null }) }, DECREE_RETRY_MS).unref()
-          })
-        }
-        // Proposing a split's intent this caller did not lock (found in a promise): the lock first,
-        // before any acceptance is sent (cluster/split-ddl-lock.ts rule 2), once for all replies.
-        let gate: Promise<boolean> | null = null
-        const guarded = async (): Promise<boolean> => {
-          const v = proposer.proposing
-          if (guard === undefined || v.layout.split === undefined || (judgedAt !== undefined && sameValue(v, { layout: wanted, judgedAt }))) return true
-          const bound = await guard(v)
-          if (bound === null) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: false }); return false }
-          notAfter = bound
-          return true
-        }
-        const feed = async (ready: ProposalReady): Promise<void> => {
+          let reply: DecreeReply
+          try { reply = await this.answer(req) } catch (e) {
+            finish({ kind: 'unrecorded', message: e instanceof Error ? e.message : String(e) })
+            return
+          }
           if (over) return
-          if (ready.outcome !== null) { finish(ready.outcome); return }
-          if (proposer.accepting) {
-            gate ??= guarded()
-            if (!await gate || over) return
-          }
-          // Its own answer first: the promise of its ballot is on its disk before any voter sees it.
-          const own = ready.send.filter(s => s.to === this.d.selfId)
-          for (const { req } of own) {
-            if (late()) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: proposer.accepting }); return }
-            let reply: DecreeReply
-            try { reply = await this.answer(req) } catch (e) {
-              finish({ kind: 'unrecorded', message: e instanceof Error ? e.message : String(e) })
-              return
-            }
-            if (over) return
-            await feed(proposer.onReply(this.d.selfId, reply))
-            if (over) return
-          }
-          for (const { to, req } of ready.send) if (to !== this.d.selfId) ask(to, req)
+          await feed(proposer.onReply(this.d.selfId, reply))
+          if (over) return
         }
-        void feed(proposer.start())
-      })
-    }
+        for (const { to, req } of ready.send) if (to !== this.d.selfId) ask(to, req)
+      }
+      void feed(proposer.start())
+    })
   }
 }
