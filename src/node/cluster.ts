@@ -303,6 +303,8 @@ export class ClusterShell implements ShardRouting {
   private readonly splitLock = new SplitDdlLock()
   /** The fetch round of the statement being coordinated here: since when, who answered, the split holds they reported. */
   private fetchRound: FetchRound | null = null
+  /** A DDL was refused for a split intent only a member's decree record holds (completeReportedIntent). */
+  private intentReported = false
   /** The round of the statement being built now (set around runDdl, read by checkProvidable). */
   private building: FetchRound | null = null
   /** What this node last announced as its groups changing voters (JSON; null: nothing yet). */
@@ -623,20 +625,35 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/epoch-decree.ts) and adopts what was chosen — `next`, or another
    * proposer's layout found accepted, which must win. Never adopts anything not chosen.
    */
-  private async decide (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number): Promise<{ result: DecreeResult, adopted: boolean }> {
+  private async decide (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number, completeOnly = false): Promise<{ result: DecreeResult, adopted: boolean }> {
     const current = this.layout
-    const result = await this.decrees.propose(current, next, notAfter, judgedAt, async value => await this.lockFound(current, value.layout))
+    const result = await this.decrees.propose(current, next, { notAfter, judgedAt, guard: async value => await this.lockFound(current, value.layout), completeOnly })
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
       adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
     } else if (result.kind === 'undecided') {
       this.d.log.warn({ epoch: next.epoch, missing: result.missing }, `membership epoch ${next.epoch} not decided (${why}): no majority of members {${decreeVotersText(current)}} answered within ${DECREE_TIMEOUT_MS} ms; no answer from {${result.missing.join(', ')}}`)
+    } else if (result.kind === 'none') {
+      this.d.log.debug({ epoch: next.epoch }, `membership epoch ${next.epoch}: nothing to complete (${why}): no member of a majority accepted a layout for it`)
     } else if (result.kind === 'stale') {
       this.d.log.warn({ epoch: next.epoch, catalogVersion: result.catalogVersion }, `membership epoch ${next.epoch} not decided (${why}): a majority of members refused a split's start judged against catalog version ${String(result.value.judgedAt)}, older than theirs (${result.catalogVersion}); it can never be chosen`)
     } else if (result.kind === 'unrecorded') {
       this.d.log.error({ epoch: next.epoch }, `membership epoch ${next.epoch} not proposed (${why}): this node's decree record could not be written: ${result.message}`)
     }
     return { result, adopted }
+  }
+
+  /**
+   * The decider completes a split's intent a DDL's fetch round reported accepted by another member
+   * (its decider stopped, undecided): until the epoch is decided, that DDL is refused
+   * (cluster/split-ddl-lock.ts rule 3). Only a value a voter accepted is proposed, under the lock.
+   */
+  private completeReportedIntent (): void {
+    if (!this.intentReported || this.changingLayout || this.awaitingAdmission) return
+    if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
+    this.intentReported = false
+    const l = this.layout
+    void this.decide({ ...l, epoch: l.epoch + 1 }, `completes a split's start of membership epoch ${l.epoch + 1} that a member accepted from a decider that did not finish`, undefined, undefined, true)
   }
 
   /** The decider completes a decree this node accepted that nobody adopted (its proposer stopped). */
@@ -818,6 +835,7 @@ export class ClusterShell implements ShardRouting {
       this.finishMoves()
       this.split.finish()
       this.completeDecree()
+      this.completeReportedIntent()
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -1359,6 +1377,8 @@ export class ClusterShell implements ShardRouting {
     const after = splitCatalogFacts(c, this.ids.length)
     const label = s === undefined ? 'this DDL statement' : ddlLabel(s)
     const refused = splitDdlRefusal(split, before, after, label)
+    // Held back only by an intent accepted somewhere: the decider completes it (completeReportedIntent).
+    if (refused !== null && l.split === undefined && this.split.starting() === null && this.splitLock.heldSince(since, now, l.epoch) === null) this.intentReported = true
     if (refused !== null) throw refused
     // One the split would refuse needs a majority of the decree's voters in its fetch round (rule 4).
     if (round !== null && splitDdlRefusal({ shards: l.shards, to: l.shards * 2 }, before, after, label) !== null) {

@@ -20,6 +20,15 @@ export const DECREE_CALL_TIMEOUT_MS = 1_000
 /** A voter whose call failed is asked again after this long, while the phase still waits for it. */
 const DECREE_RETRY_MS = 250
 
+/** DecreeShell.propose's options (see there). */
+export interface ProposeOptions {
+  readonly notAfter?: number | undefined
+  readonly judgedAt?: number | undefined
+  readonly guard?: SplitGuard | undefined
+  /** Only complete a value a voter accepted; propose nothing of its own ('none'). */
+  readonly completeOnly?: boolean | undefined
+}
+
 /** Takes the split lock for an intent about to be proposed: the clock.monotonic bound of its window, or null when it cannot be taken. */
 export type SplitGuard = (value: { layout: ClusterLayout, judgedAt?: number | undefined }) => Promise<number | null>
 
@@ -107,13 +116,14 @@ export class DecreeShell {
 
   /**
    * Proposes `wanted` (epoch current.epoch + 1); resolves with the outcome (chosen: the caller
-   * adopts it). `notAfter` (clock.monotonic ms): nothing of it — this node's own answers included —
+   * adopts it). `opts.notAfter` (clock.monotonic ms): nothing of it — this node's own answers included —
    * is sent after then (a split's start: its lock covers that window, cluster/split-ddl-lock.ts
-   * rule 2); the proposal ends undecided instead. `guard`: called before the acceptances of a
-   * split's intent other than `wanted` judged at `judgedAt` (one found in a promise) are sent; it
+   * rule 2); the proposal ends undecided instead. `opts.guard`: called before the acceptances of a
+   * split's intent other than `wanted` judged at `opts.judgedAt` (one found in a promise) are sent; it
    * takes the split lock for it and answers the bound of its window, or null (not proposed).
    */
-  async propose (current: ClusterLayout, wanted: ClusterLayout, notAfter?: number, judgedAt?: number, guard?: SplitGuard): Promise<DecreeResult> {
+  async propose (current: ClusterLayout, wanted: ClusterLayout, opts: ProposeOptions = {}): Promise<DecreeResult> {
+    const { notAfter, judgedAt, guard, completeOnly } = opts
     this.busy = true
     try {
       // A value a majority refused as stale was never chosen and never will be (epoch-decree.ts):
@@ -121,7 +131,7 @@ export class DecreeShell {
       // each try drops one value).
       const exclude: Array<{ layout: ClusterLayout, judgedAt?: number | undefined }> = []
       for (let attempt = 0; ; attempt++) {
-        const result = await this.proposeOnce(current, wanted, notAfter, judgedAt, exclude, guard)
+        const result = await this.proposeOnce(current, wanted, notAfter, judgedAt, exclude, guard, completeOnly === true)
         if (result.kind !== 'stale') return result
         await this.forget(result.value)
         if (result.own || attempt >= MAX_STALE_RETRIES) return result
@@ -145,11 +155,11 @@ export class DecreeShell {
     await run.catch(() => undefined)
   }
 
-  private async proposeOnce (current: ClusterLayout, wanted: ClusterLayout, notAfter: number | undefined, judgedAt: number | undefined, exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>, guard: SplitGuard | undefined): Promise<DecreeResult> {
+  private async proposeOnce (current: ClusterLayout, wanted: ClusterLayout, notAfter: number | undefined, judgedAt: number | undefined, exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>, guard: SplitGuard | undefined, completeOnly: boolean): Promise<DecreeResult> {
     // Above any round this node promised for the epoch, its own earlier ballots included: it
     // answers its own prepare first (persisted), so a ballot is never reused after a restart.
     const round = (this.record?.epoch === wanted.epoch ? this.record.promised.round : 0) + 1
-    const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId }, { judgedAt, exclude })
+    const proposer = new DecreeProposer(current, wanted, { round, node: this.d.selfId }, { judgedAt, exclude, completeOnly })
     return await new Promise<DecreeResult>(resolve => {
       let over = false
       const finish = (r: DecreeResult): void => {

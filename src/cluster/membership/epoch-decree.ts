@@ -136,6 +136,8 @@ export type ProposalOutcome =
    * (newest: `catalogVersion`): it was never chosen and never will be (the header). Drop it.
    */
   | { kind: 'stale', value: { layout: ClusterLayout, judgedAt?: number | undefined }, own: boolean, catalogVersion: number }
+  /** completeOnly: no voter of the promising majority accepted anything, so nothing was proposed. */
+  | { kind: 'none' }
 
 /** Messages to send: `to` each voter (this node included: its shell answers itself). */
 export interface ProposalReady { send: Array<{ to: NodeId, req: DecreeRequest }>, outcome: ProposalOutcome | null }
@@ -159,7 +161,7 @@ export class DecreeProposer {
    * `judgedAt`: the catalog version a split's intent `wanted` was judged against; `exclude`: values
    * proven stale (a 'stale' outcome), never proposed again even when a promise carries one.
    */
-  constructor (current: ClusterLayout, readonly wanted: ClusterLayout, readonly ballot: Ballot, opts: { judgedAt?: number | undefined, exclude?: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }> } = {}) {
+  constructor (current: ClusterLayout, readonly wanted: ClusterLayout, readonly ballot: Ballot, opts: { judgedAt?: number | undefined, exclude?: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>, completeOnly?: boolean | undefined } = {}) {
     if (wanted.epoch !== current.epoch + 1) throw new Error(`ScratchBird assertion: a decree proposes epoch ${current.epoch + 1}, not ${wanted.epoch}`)
     this.epoch = wanted.epoch
     this.voters = decreeVoters(current)
@@ -167,7 +169,11 @@ export class DecreeProposer {
     this.judgedAt = opts.judgedAt
     this.judgedWanted = opts.judgedAt
     this.exclude = opts.exclude ?? []
+    this.completeOnly = opts.completeOnly === true
   }
+
+  /** Only completes a value a voter accepted: never proposes `wanted` (a decider completing an intent it heard of). */
+  private readonly completeOnly: boolean
 
   private readonly judgedWanted: number | undefined
   private readonly exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>
@@ -232,7 +238,7 @@ export class DecreeProposer {
       if (best !== null) {
         this.value = best.layout
         this.judgedAt = best.judgedAt
-      }
+      } else if (this.completeOnly) return this.finish({ kind: 'none' })
       this.phase = 'accept'
       return { send: this.requests(this.voters), outcome: null }
     }

@@ -291,6 +291,18 @@ describe('a split\'s intent completed after a DDL it refuses slipped past its ho
     expect(answerDecree(null, 1, { kind: 'accept', epoch: 2, ballot: ballot(1, N1), layout: v.intent }, 50).reply.kind).toBe('accepted')
   })
 
+  it('a decider completing an intent a DDL\'s round reported (completeOnly) proposes only a value a voter accepted', () => {
+    const v = voters()
+    const placeholder = { ...v.base, epoch: 2 }
+    // Nothing accepted anywhere: nothing is proposed, nothing accepted.
+    expect(v.run(new DecreeProposer(v.base, placeholder, ballot(1, N1), { completeOnly: true }), [N1, N2, N3])).toEqual({ kind: 'none' })
+    expect([N1, N2, N3].map(n => v.records.get(n)?.accepted ?? null)).toEqual([null, null, null])
+    // Node 2 accepted an intent whose decider stopped: completed (the catalog did not move).
+    expect(v.run(new DecreeProposer(v.base, v.intent, ballot(2, N2), { judgedAt: 9 }), [N2, N3], true)).toBeNull()
+    expect([N1, N2, N3].map(n => v.records.get(n)?.accepted?.layout ?? null)).toEqual([null, v.intent, null])
+    expect(v.run(new DecreeProposer(v.base, placeholder, ballot(3, N1), { completeOnly: true }), [N1, N2, N3])).toEqual({ kind: 'chosen', layout: v.intent, own: false })
+  })
+
   it('the coordinator drops an accepted hold proven stale (a majority answered with a newer catalog, not holding it), and only then', () => {
     const stale: SplitHold = { ...ACCEPTED, judgedAt: 9 }
     const catalogs = (answered: Array<[NodeId, number]>, own = 10) => ({ voters: [N1, N2, N3], self: N2, own, answered: new Map(answered) })
