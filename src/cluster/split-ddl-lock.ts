@@ -34,7 +34,10 @@ import type { SplitUnderWay } from './split-ddl-guard'
 //     every member not known down before each statement (catalog-sync) and judges it (ddlSplit)
 //     against its layout's split, the start it decides, its lock held at any time since that round
 //     began, its own record's intent, and every hold the round reported (a lock that lapsed after
-//     the round began) — except an intent proven stale (5, staleIntent).
+//     the round began) — except an intent proven stale (5, staleIntent). A statement refused for an
+//     intent only a record holds makes the decider complete it (a complete-only decree: that value
+//     under the lock, or nothing when no voter of a majority accepted one), so an undecided intent
+//     holds DDL back until its epoch is decided, not for good.
 //  4. QUORUM. A statement the split would refuse is built only when a majority of the decree's
 //     voters (this node counted) answered its fetch round (splitDdlQuorum; SB_MEMBERSHIP_NO_MAJORITY
 //     otherwise, nothing changed): a chosen intent is held by a majority, so one of them answers.
