@@ -206,10 +206,25 @@ export interface DdlSplitView {
 export function ddlSplit (v: DdlSplitView): SplitUnderWay | null {
   const own = v.recorded ?? v.deciding ?? v.lock
   if (own !== null) return own
+  const h = ddlHolds(v)[0]
+  return h === undefined ? null : { shards: h.shards, to: h.to }
+}
+
+/**
+ * Is a statement held back only by an intent a decree record accepted (no split recorded, decided
+ * or locked anywhere the round heard of)? Then the decider completes it (rule 3): nobody else is
+ * deciding it, and it may never be decided otherwise.
+ */
+export function heldByRecordOnly (v: DdlSplitView): boolean {
+  const holds = ddlHolds(v)
+  return v.recorded === null && v.deciding === null && v.lock === null && holds.length > 0 && holds.every(h => h.kind === 'accepted')
+}
+
+/** The holds a statement is judged against besides its coordinator's own view (rule 3). */
+function ddlHolds (v: DdlSplitView): SplitHold[] {
   const holds = [...(v.accepted === null ? [] : [v.accepted]), ...v.reported.filter(r => counts(r, v.roundSince)).map(r => r.hold)]
   // A hold of an epoch this node's layout reached is decided here: its split is the layout's, or none.
-  const h = holds.find(x => x.epoch > v.layoutEpoch && !staleIntent(x, v))
-  return h === undefined ? null : { shards: h.shards, to: h.to }
+  return holds.filter(x => x.epoch > v.layoutEpoch && !staleIntent(x, v))
 }
 
 /**

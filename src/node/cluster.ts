@@ -45,7 +45,7 @@ import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
 import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
-import { ddlSplit, SPLIT_DECREE_SEND_MS, splitDdlQuorum, SplitDdlLock, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { ddlSplit, heldByRecordOnly, SPLIT_DECREE_SEND_MS, splitDdlQuorum, SplitDdlLock, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import type { SplitBlocker } from '../cluster/shard-split'
 import { splitCatalogFacts } from '../exec/shard-split-statement'
 
@@ -1363,7 +1363,7 @@ export class ClusterShell implements ShardRouting {
     const round = this.building
     const since = round?.since ?? now
     const l = this.layout
-    const split = ddlSplit({
+    const view: DdlSplitView = {
       layoutEpoch: l.epoch,
       recorded: l.split !== undefined ? { shards: l.shards, to: l.split.to } : null,
       deciding: this.split.starting(),
@@ -1372,13 +1372,14 @@ export class ClusterShell implements ShardRouting {
       roundSince: since,
       reported: round?.holds ?? [],
       catalogs: round === null ? undefined : { voters: decreeVoters(l), self: this.selfId, own: this.d.catalog().version, answered: round.answered }
-    })
+    }
+    const split = ddlSplit(view)
     const before = splitCatalogFacts(this.d.catalog(), this.ids.length)
     const after = splitCatalogFacts(c, this.ids.length)
     const label = s === undefined ? 'this DDL statement' : ddlLabel(s)
     const refused = splitDdlRefusal(split, before, after, label)
     // Held back only by an intent accepted somewhere: the decider completes it (completeReportedIntent).
-    if (refused !== null && l.split === undefined && this.split.starting() === null && this.splitLock.heldSince(since, now, l.epoch) === null) this.intentReported = true
+    if (refused !== null && heldByRecordOnly(view)) this.intentReported = true
     if (refused !== null) throw refused
     // One the split would refuse needs a majority of the decree's voters in its fetch round (rule 4).
     if (round !== null && splitDdlRefusal({ shards: l.shards, to: l.shards * 2 }, before, after, label) !== null) {

@@ -2,7 +2,7 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { ClusterLayout } from '../../../src/cluster/layout'
 import { splitDdlRefusal, type SplitCatalogFacts } from '../../../src/cluster/split-ddl-guard'
-import { ddlSplit, SPLIT_DECREE_SEND_MS, SPLIT_LOCK_TTL_MS, SplitDdlLock, splitDdlQuorum, splitLockBlocker, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockRequest, type SplitLockView } from '../../../src/cluster/split-ddl-lock'
+import { ddlSplit, heldByRecordOnly, SPLIT_DECREE_SEND_MS, SPLIT_LOCK_TTL_MS, SplitDdlLock, splitDdlQuorum, splitLockBlocker, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockRequest, type SplitLockView } from '../../../src/cluster/split-ddl-lock'
 import { asNodeId, type NodeId } from '../../../src/core/ids'
 import { answerDecree, DecreeProposer, type Ballot, type DecreeRecord, type ProposalOutcome } from '../../../src/cluster/membership/epoch-decree'
 import { configuredLayout } from '../../../src/cluster/layout'
@@ -181,6 +181,13 @@ describe('the split lock across coordinator hand-overs and decrees outliving the
     // refuses (its split) or nothing does (another value won).
     expect(judge({ layoutEpoch: 5, roundSince: longAfter, reported: reported(N2, ACCEPTED, longAfter + 5) })).toBe('applied')
     expect(judge({ layoutEpoch: 5, recorded: { shards: 2, to: 4 }, roundSince: longAfter })).toBe('SB_SHARD_SPLIT_IN_PROGRESS')
+    // Held back by records only: the decider completes the intent; not while a lock is heard of
+    // (its decider is deciding it) or the split is recorded somewhere.
+    const base: DdlSplitView = { layoutEpoch: 4, recorded: null, deciding: null, lock: null, accepted: null, roundSince: longAfter, reported: reported(N2, ACCEPTED, longAfter + 5) }
+    expect(heldByRecordOnly(base)).toBe(true)
+    expect(heldByRecordOnly({ ...base, reported: [...base.reported, ...reported(N3, { kind: 'lock', epoch: 5, shards: 2, to: 4, lapsedMs: 0 }, longAfter + 6)] })).toBe(false)
+    expect(heldByRecordOnly({ ...base, reported: [...base.reported, ...reported(N3, { kind: 'recorded', epoch: 5, shards: 2, to: 4, lapsedMs: 0 }, longAfter + 6)] })).toBe(false)
+    expect(heldByRecordOnly({ ...base, reported: [] })).toBe(false)
   })
 
   it('the coordinator\'s own lock counts when it was held at any time since the statement\'s fetch round began', () => {
