@@ -119,8 +119,9 @@ export class DecreeShell {
    * adopts it). `opts.notAfter` (clock.monotonic ms): nothing of it — this node's own answers included —
    * is sent after then (a split's start: its lock covers that window, cluster/split-ddl-lock.ts
    * rule 2); the proposal ends undecided instead. `opts.guard`: called before the acceptances of a
-   * split's intent other than `wanted` judged at `opts.judgedAt` (one found in a promise) are sent; it
-   * takes the split lock for it and answers the bound of its window, or null (not proposed).
+   * split's intent are sent — unless it is `wanted` judged at `opts.judgedAt` under the caller's
+   * own lock (`notAfter` given) — e.g. one found in a promise, or this node's own record completed;
+   * it takes the split lock for it and answers the bound of its window, or null (not proposed).
    */
   async propose (current: ClusterLayout, wanted: ClusterLayout, opts: ProposeOptions = {}): Promise<DecreeResult> {
     const { notAfter, judgedAt, guard, completeOnly } = opts
@@ -182,9 +183,11 @@ export class DecreeShell {
       // Proposing a split's intent this caller did not lock (found in a promise): the lock first,
       // before any acceptance is sent (cluster/split-ddl-lock.ts rule 2), once for all replies.
       let gate: Promise<boolean> | null = null
+      const callerLocked = notAfter !== undefined
       const guarded = async (): Promise<boolean> => {
         const v = proposer.proposing
-        if (guard === undefined || v.layout.split === undefined || (judgedAt !== undefined && sameValue(v, { layout: wanted, judgedAt }))) return true
+        // The caller's own start, locked and bounded by it (notAfter), needs no second lock.
+        if (guard === undefined || v.layout.split === undefined || (callerLocked && judgedAt !== undefined && sameValue(v, { layout: wanted, judgedAt }))) return true
         const bound = await guard(v)
         if (bound === null) { finish({ kind: 'undecided', missing: proposer.pending(), maybe: false }); return false }
         notAfter = bound

@@ -151,6 +151,19 @@ describe('membership decrees over RPC', () => {
     expect(readDecree(v2!.dir)?.accepted).toMatchObject({ layout: intent, judgedAt: 9 })
   })
 
+  it('completing its own record\'s intent (no lock of its own: no notAfter) takes the lock too', async () => {
+    const voters = await cluster()
+    const v1 = voters.get(asNodeId(1))!
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    const asked: unknown[] = []
+    expect(await v1.shell.propose(current, intent, { judgedAt: 9, guard: async v => { asked.push(v); return null } })).toMatchObject({ kind: 'undecided', maybe: false })
+    expect(asked).toEqual([{ layout: intent, judgedAt: 9 }])
+    // Under its own lock (a start: notAfter given) it is not asked again.
+    expect(await v1.shell.propose(current, intent, { judgedAt: 9, notAfter: Number.MAX_SAFE_INTEGER, guard: async v => { asked.push(v); return null } })).toMatchObject({ kind: 'chosen', own: true })
+    expect(asked).toHaveLength(1)
+    for (let i = 0; i < 200 && [...voters.values()].some(v => readDecree(v.dir)?.accepted == null); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  })
+
   it('answers run one at a time: a request arriving while a record is being written is decided against that record', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-decree-serial-'))
     cleanups.push(async () => { rmSync(dir, { recursive: true, force: true }) })
