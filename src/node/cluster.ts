@@ -172,10 +172,10 @@ export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError
     { shard, op })
 }
 
-/** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
-/** A statement's catalog fetch round as split-ddl-lock.ts rules 3 and 4 read it. */
+/** A statement's catalog fetch round as split-ddl-lock.ts rules 3 and 4 read it: since when, who answered with which catalog version, the holds reported. */
 interface FetchRound { readonly op: number, readonly since: number, readonly answered: Map<NodeId, number>, readonly holds: ReportedHold[] }
 
+/** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
 function decreeVotersText (l: ClusterLayout): string {
   return decreeVoters(l).join(', ')
 }
