@@ -29,11 +29,11 @@ describe('a DDL racing a split\'s start across a coordinator hand-over', () => {
     await c.waitFor(async () => (await c.rows(2, 'SHOW CLUSTER MEMBERS')).some(m => Number(m[0]) === 1 && m[3] !== 'normal') ? true : null, { what: 'node 2 to see node 1 down', timeoutMs: 60_000 })
 
     /** A statement through `id`, retried while the answer is transient; the final answer's code ('' when it ran). */
-    const outcome = async (id: number, sql: string): Promise<string> => await c.waitFor(async () => {
+    const outcome = async (id: number, sql: string): Promise<string> => (await c.waitFor(async () => {
       const r = await c.sql(id, sql, undefined, { timeoutMs: 60_000 })
       const code = r.status === 200 ? '' : codeOf(r.body)
-      return TRANSIENT.includes(code) ? null : code
-    }, { what: `node ${id}: ${sql}`, timeoutMs: 240_000 })
+      return TRANSIENT.includes(code) ? null : { code }
+    }, { what: `node ${id}: ${sql}`, timeoutMs: 240_000 })).code
 
     // Both sent the moment node 1 serves again: node 2 may not count it alive yet (still decider,
     // its own coordinator), node 1 coordinates its statement at once.
