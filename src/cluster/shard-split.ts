@@ -222,16 +222,22 @@ import { asShardId, MAX_SHARDS, type ShardId } from '../core/ids'
 // any live member's groups' voters, committed or not, differ from the placement's first N.
 // Session 17: before proposing the intent the decider takes the catalog coordinator's split lock
 // (SPLIT_LOCK; cluster/split-ddl-lock.ts holds the race-freedom argument): refused while a DDL runs
-// there; held until the coordinator's layout passes the decider's epoch, a release, or a 60 s TTL;
-// the start is refused too while the decider or a live member announces a catalog older than the
-// coordinator's. Every member reports its groups changing voters in its gossip record (gossip v7,
+// there; the start is refused too while the decider or a live member announces a catalog older than
+// the coordinator's. Session 18: the lock covers the decree's send window only (12 s; a dead
+// decider holds DDL back that long), and after it the intent is held by the acceptors' records:
+// every member reports the splits it holds in its CATALOG_FETCH reply (recorded, accepted, lock),
+// so a new coordinator's statement round hears them; a DDL the split would refuse needs a majority
+// of the voters in that round; the intent carries the catalog version it was judged against and an
+// acceptor with a newer catalog refuses it (MEMBERSHIP_DECREE v5); an intent found in a promise is
+// re-proposed only under the lock. Every member reports its groups changing voters in its gossip record (gossip v7,
 // votersChanging), and a parent's primary begins its switch only while its group's voters are the
 // holders (split-run.ts switchMayBegin). Two splits in a row (16 → 32 → 64) run end to end
 // (tests/cluster/shard-split-twice.test.ts); the layout ending the second records splitFrom
 // [16, 32] (keepSplitHistory merges the decided layout's history with ours).
-// REMAINING: the split lock does not follow a catalog coordinator hand-over inside the decree's
-// window (a lower id coming back builds DDL without it until it adopts the intent), nor a decree
-// undecided past its TTL.
+// REMAINING: the split lock (cluster/split-ddl-lock.ts) relies on catalog-sync's own assumptions —
+// one coordinator at a time, and a statement whose pushes failed (SB_QUORUM_NOT_ACHIEVED) spreading
+// later from the peers that took it is not held back; DDL installed through ddlPort.setCatalog
+// outside a statement's fetch round is judged against the coordinator's own holds only.
 // The routing guard is built (session 15, cluster/shard-count-guard.ts): every shard request routed
 // by key or shard id carries the count its statement routed by (exec/shard-count-retry.ts pins one
 // per statement; SHARD_QUERY v7 stamps it once the layout split or is splitting), the router and

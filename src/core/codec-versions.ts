@@ -36,7 +36,8 @@ const CURRENT = {
   // 2: REPL_SNAPSHOT_CHUNK's last chunk names the group's voters; MEMBERSHIP_STATUS reports leaderless fills.
   // 3: MEMBERSHIP_DECREE carries a layout with a split under way (gossip layout format v5).
   // 4: MEMBERSHIP_DECREE carries a layout with removing members or a placement count (format v6).
-  rpcPayload: 4,
+  // 5: CATALOG_FETCH's reply reports the splits the answering node holds (cluster/split-ddl-lock.ts).
+  rpcPayload: 5,
   rpcError: 1,
   // 4: a layout with joining members (leaderless tables in a join).
   // 5: a split under way: the layout's intent, the members' per-parent reports (cluster/split-run.ts).

@@ -114,14 +114,18 @@ export function readDecree (dataDir: string): DecreeRecord | null {
   }
   let json: unknown
   try { json = JSON.parse(text) } catch { json = undefined }
-  const r = json as { epoch?: unknown, promised?: unknown, accepted?: { ballot?: unknown, layout?: unknown } | null } | undefined
+  const r = json as { epoch?: unknown, promised?: unknown, accepted?: { ballot?: unknown, layout?: unknown, judgedAt?: unknown } | null } | undefined
   const promised = parseBallot(r?.promised)
   const acceptedBallot = r?.accepted === null ? null : parseBallot(r?.accepted?.ballot)
   const acceptedLayout = r?.accepted === null ? null : parseLayout(r?.accepted?.layout)
-  if (typeof r?.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || promised === null || (r.accepted !== null && (acceptedBallot === null || acceptedLayout === null || acceptedLayout.epoch !== r.epoch))) {
+  // judgedAt: a split intent's catalog version (cluster/membership/epoch-decree.ts); absent in records written before it.
+  const judgedAt = r?.accepted?.judgedAt
+  const judgedOk = judgedAt === undefined || (typeof judgedAt === 'number' && Number.isSafeInteger(judgedAt) && judgedAt >= 0)
+  if (typeof r?.epoch !== 'number' || !Number.isSafeInteger(r.epoch) || promised === null || !judgedOk || (r.accepted !== null && (acceptedBallot === null || acceptedLayout === null || acceptedLayout.epoch !== r.epoch))) {
     throw new ScratchBirdError('SB_STORAGE_CORRUPT', `${path} is not a valid membership decree record (epoch, promised ballot, accepted ballot and layout); it records this node's votes on the next membership epoch, which must not be forgotten`, { path })
   }
-  return { epoch: r.epoch, promised, accepted: acceptedBallot === null || acceptedLayout === null ? null : { ballot: acceptedBallot, layout: acceptedLayout } }
+  if (acceptedBallot === null || acceptedLayout === null) return { epoch: r.epoch, promised, accepted: null }
+  return { epoch: r.epoch, promised, accepted: typeof judgedAt === 'number' ? { ballot: acceptedBallot, layout: acceptedLayout, judgedAt } : { ballot: acceptedBallot, layout: acceptedLayout } }
 }
 
 /** Records the acceptor record in the data directory: atomic, durable before it resolves, off the event loop (DecreeShell runs one at a time). */

@@ -3,7 +3,7 @@ import type { ClusterLayout } from '../cluster/layout'
 import { splitRefused, type SplitBlocker } from '../cluster/shard-split'
 import type { SplitUnderWay } from '../cluster/split-ddl-guard'
 import { parentsMaySwitch, splitDoneLayout, splitProgressText, splitStatement, splitSwitched, type SplitReports } from '../cluster/split-run'
-import { splitLockBlocker, type SplitLockOutcome, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { SPLIT_DECREE_SEND_MS, splitLockBlocker, type SplitLockOutcome, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import { describe, messageOf, ScratchBirdError } from '../core/errors'
 import type { NodeId, ShardId } from '../core/ids'
 import { commandResult, type StatementResult } from '../exec/result'
@@ -21,8 +21,15 @@ export interface ClusterSplitDeps {
   readonly isDecider: () => boolean
   /** Is a decree of this node under way? */
   readonly proposing: () => boolean
-  /** Decides `next` (epoch + 1) through the membership decree and adopts what was chosen. */
-  readonly decide: (next: ClusterLayout, why: string) => Promise<{ result: DecreeResult, adopted: boolean }>
+  /**
+   * Decides `next` (epoch + 1) through the membership decree and adopts what was chosen; nothing of
+   * the decree is sent after `notAfter` (clock.monotonic ms; membership-decree.ts propose); a
+   * split's intent carries `judgedAt`, the catalog version its start was judged against, which
+   * every acceptor checks (cluster/membership/epoch-decree.ts).
+   */
+  readonly decide: (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number) => Promise<{ result: DecreeResult, adopted: boolean }>
+  /** clock.monotonic (a start's decree is sent within SPLIT_DECREE_SEND_MS of asking for the lock); absent: no bound (tests of the rest). */
+  readonly now?: () => number
   /** The voters of the next decree, as a message lists them. */
   readonly votersText: () => string
   /** The nodes holding a copy of `parent` (placement: the first N of its preference list). */
@@ -36,7 +43,7 @@ export interface ClusterSplitDeps {
    * it is this node), with what the decider checks besides; absent: no lock (tests of the rest).
    */
   readonly lockSplit?: (req: SplitLockRequest) => Promise<SplitLockOutcome>
-  /** Releases a lock taken by lockSplit (best effort: the coordinator's TTL ends it otherwise). */
+  /** Releases a lock taken by lockSplit (best effort: the coordinator's TTL, SPLIT_LOCK_TTL_MS, ends it otherwise). */
   readonly releaseSplit?: (req: SplitLockRequest, coordinator: NodeId) => Promise<void>
   readonly log: Logger
 }
@@ -71,14 +78,21 @@ export class ClusterSplit {
     let decided
     let lock: { req: SplitLockRequest, coordinator: NodeId } | null = null
     let proposed = false
+    let notAfter: number | undefined
+    let judgedAt: number | undefined
     try {
       if (what.kind === 'start') {
         // The lock first (split-ddl-lock.ts): once granted, no DDL the split depends on is built on
         // the coordinator, and every live member announced its catalog — so the voter changes the
         // members report (startBlockers) are those of the catalog the split starts with.
         const req: SplitLockRequest = { take: true, epoch: l.epoch, shards: l.shards, to: requested }
+        // Asked before the coordinator can grant: the lock outlives this bound (split-ddl-lock.ts rule 2).
+        if (this.d.now !== undefined) notAfter = this.d.now() + SPLIT_DECREE_SEND_MS
         const outcome = await this.d.lockSplit?.(req)
-        if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
+        if (outcome !== undefined && !('error' in outcome.reply) && outcome.reply.granted) {
+          lock = { req: { ...req, take: false }, coordinator: outcome.coordinator }
+          judgedAt = outcome.reply.catalogVersion
+        }
         const lockBlocker = outcome === undefined ? null : splitLockBlocker(outcome)
         // A DDL running here is named once (the lock's refusal, when this node is the coordinator, says it too).
         const seen = this.d.startBlockers?.() ?? []
@@ -86,21 +100,27 @@ export class ClusterSplit {
         if (blockers.length > 0) throw splitRefused(l.shards, requested, blockers)
       }
       proposed = true
-      decided = await this.d.decide(what.layout, why)
+      decided = await this.d.decide(what.layout, why, notAfter, judgedAt)
     } catch (e) {
       // Refused before proposing: nothing was decided. A decree that threw may have been chosen.
       if (!proposed) await this.release(lock)
       throw e
     } finally { this.deciding = null }
     const { result, adopted } = decided
-    // A decree not chosen for this intent frees the coordinator's DDL now; an undecided one that
-    // voters may hold, or a chosen one, keeps the lock until the coordinator's layout passes it.
-    if (!(result.kind === 'chosen' && result.own) && !(result.kind === 'undecided' && result.maybe)) await this.release(lock)
+    // A decree whose intent can never be chosen frees the coordinator's DDL now (another value was
+    // chosen, a voter runs the epoch already, nothing was accepted, or this node's own acceptance
+    // failed). One chosen, one voters may hold, or one outbid (the higher ballot may find it
+    // accepted) keeps the lock until its layout passes the epoch or its window ends: from then on
+    // the acceptors' records hold it (split-ddl-lock.ts rules 2, 3).
+    if (!(result.kind === 'chosen' && result.own) && !(result.kind === 'undecided' && result.maybe) && result.kind !== 'outbid') await this.release(lock)
     const epoch = what.layout.epoch
     const command = `ALTER CLUSTER SET shards = ${requested}`
     if (result.kind === 'undecided') {
       throw new ScratchBirdError('SB_MEMBERSHIP_NO_MAJORITY', `${command} not done: membership epoch ${epoch} needs answers from a majority of members {${this.d.votersText()}} within ${DECREE_TIMEOUT_MS} ms; no answer from node(s) {${result.missing.join(', ')}}; ${result.maybe ? 'voters that answered may hold it, so the decider may still complete it (SHOW SHARD MAP tells)' : 'nothing was changed'}: retry once they are reachable`,
         { epoch, missing: result.missing })
+    }
+    if (result.kind === 'stale') {
+      throw splitRefused(l.shards, requested, [{ what: 'catalog_change', detail: `the catalog changed while the start was being decided (a majority of members hold catalog version ${result.catalogVersion}, newer than the ${String(result.value.judgedAt)} it was checked against; nothing was decided): retry` }])
     }
     if (result.kind !== 'chosen' || !result.own) {
       const why = result.kind === 'chosen' ? 'an earlier proposal was decided for it, which this node completed' : result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? 'another node decided it first' : 'another node is deciding it at the same time'

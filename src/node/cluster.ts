@@ -45,7 +45,7 @@ import type { SplitParentReport } from '../cluster/split-progress'
 import type { SplitReports } from '../cluster/split-run'
 import { ClusterSplit } from './cluster-split'
 import { splitDdlRefusal, splitStartBlockers } from '../cluster/split-ddl-guard'
-import { SplitDdlLock, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
+import { ddlSplit, heldByRecordOnly, SPLIT_DECREE_SEND_MS, splitDdlQuorum, SplitDdlLock, type DdlSplitView, type ReportedHold, type SplitHold, type SplitLockOutcome, type SplitLockReply, type SplitLockRequest } from '../cluster/split-ddl-lock'
 import type { SplitBlocker } from '../cluster/shard-split'
 import { splitCatalogFacts } from '../exec/shard-split-statement'
 
@@ -172,6 +172,9 @@ export function staleReplica (op: ShardOpName, shard: ShardId): ScratchBirdError
     { shard, op })
 }
 
+/** A statement's catalog fetch round as split-ddl-lock.ts rules 3 and 4 read it: since when, who answered with which catalog version, the holds reported. */
+interface FetchRound { readonly op: number, readonly since: number, readonly answered: Map<NodeId, number>, readonly holds: ReportedHold[] }
+
 /** The voters of the decree of the epoch after `l`'s, as a log line lists them. */
 function decreeVotersText (l: ClusterLayout): string {
   return decreeVoters(l).join(', ')
@@ -281,12 +284,13 @@ export class ClusterShell implements ShardRouting {
     this.machine.setLocal({ catalogVersion: d.catalog().version, shardReplicas: this.ownReplicas() })
     this.machine.setRemoved(this.removedMembers)
     this.sync = new CatalogSync({ selfId: this.selfId, members: this.catalogMembers(), catalog: d.catalog(), same: (a, b) => sameDocument(a.toJSON(), b.toJSON()) })
-    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) } })
+    this.decrees = new DecreeShell({ selfId: this.selfId, rpc: d.rpc, addressOf: id => this.addressOf(id), runs: () => this.layout.epoch, record: d.decree ?? null, persist: async r => { await d.persistDecree?.(r) }, now: () => d.clock.monotonic(), catalogVersion: () => d.catalog().version })
     this.split = new ClusterSplit({
       layout: () => this.layout,
       isDecider: () => decider(this.layout, knownAlive(this.states(), this.selfId)) === this.selfId,
       proposing: () => this.changingLayout,
-      decide: async (next, why) => await this.decide(next, why),
+      decide: async (next, why, notAfter, judgedAt) => await this.decide(next, why, notAfter, judgedAt),
+      now: () => d.clock.monotonic(),
       votersText: () => decreeVotersText(this.layout),
       holdersOf: p => this.splitHoldersOf(p),
       reports: () => this.splitReports(),
@@ -299,6 +303,12 @@ export class ClusterShell implements ShardRouting {
 
   /** The split lock this node holds as catalog coordinator (cluster/split-ddl-lock.ts). */
   private readonly splitLock = new SplitDdlLock()
+  /** The fetch round of the statement being coordinated here: since when, who answered, the split holds they reported. */
+  private fetchRound: FetchRound | null = null
+  /** A DDL was refused for a split intent only a member's decree record holds (completeReportedIntent). */
+  private intentReported = false
+  /** The round of the statement being built now (set around runDdl, read by checkProvidable). */
+  private building: FetchRound | null = null
   /** What this node last announced as its groups changing voters (JSON; null: nothing yet). */
   private announcedVotersChanging: string | null = null
 
@@ -319,6 +329,22 @@ export class ClusterShell implements ShardRouting {
     })
     if (req.take && reply.granted) this.d.log.info({ node: from, epoch: req.epoch }, `split lock taken by node ${from} (a split of ${req.shards} shards into ${req.to} being decided): DDL the split depends on is refused here until that layout is adopted or the lock released`)
     return reply
+  }
+
+  /**
+   * The split lock for an intent this node proposes because a promise carried it (another
+   * decider's, not chosen yet): taken before its acceptances are sent, like a start's
+   * (cluster/split-ddl-lock.ts rule 2); the bound of the window, or null when not granted.
+   */
+  private async lockFound (current: ClusterLayout, l: ClusterLayout): Promise<number | null> {
+    if (l.split === undefined) return null
+    const asked = this.d.clock.monotonic()
+    const { reply, coordinator } = await this.lockSplit({ take: true, epoch: current.epoch, shards: l.shards, to: l.split.to })
+    if ('error' in reply || !reply.granted) {
+      this.d.log.warn({ epoch: l.epoch, coordinator }, `membership epoch ${l.epoch} not proposed: it completes a split's start, and the catalog coordinator (node ${coordinator}) did not take the split lock for it (${'error' in reply ? reply.error : reply.refusal}); retried`)
+      return null
+    }
+    return asked + SPLIT_DECREE_SEND_MS
   }
 
   /** The decider's side of the lock: asked of the catalog coordinator in this node's view, with the catalog versions the live members announce. */
@@ -602,18 +628,35 @@ export class ClusterShell implements ShardRouting {
    * (cluster/membership/epoch-decree.ts) and adopts what was chosen — `next`, or another
    * proposer's layout found accepted, which must win. Never adopts anything not chosen.
    */
-  private async decide (next: ClusterLayout, why: string): Promise<{ result: DecreeResult, adopted: boolean }> {
+  private async decide (next: ClusterLayout, why: string, notAfter?: number, judgedAt?: number, completeOnly = false): Promise<{ result: DecreeResult, adopted: boolean }> {
     const current = this.layout
-    const result = await this.decrees.propose(current, next)
+    const result = await this.decrees.propose(current, next, { notAfter, judgedAt, guard: async value => await this.lockFound(current, value.layout), completeOnly })
     let adopted = false
     if (result.kind === 'chosen' && this.layout.epoch === current.epoch) {
       adopted = await this.adoptLayout(result.layout, result.own ? why : `membership epoch ${result.layout.epoch} was decided by an earlier proposal, completed by this node; not: ${why}`)
     } else if (result.kind === 'undecided') {
       this.d.log.warn({ epoch: next.epoch, missing: result.missing }, `membership epoch ${next.epoch} not decided (${why}): no majority of members {${decreeVotersText(current)}} answered within ${DECREE_TIMEOUT_MS} ms; no answer from {${result.missing.join(', ')}}`)
+    } else if (result.kind === 'none') {
+      this.d.log.debug({ epoch: next.epoch }, `membership epoch ${next.epoch}: nothing to complete (${why}): no member of a majority accepted a layout for it`)
+    } else if (result.kind === 'stale') {
+      this.d.log.warn({ epoch: next.epoch, catalogVersion: result.catalogVersion }, `membership epoch ${next.epoch} not decided (${why}): a majority of members refused a split's start judged against catalog version ${String(result.value.judgedAt)}, older than theirs (${result.catalogVersion}); it can never be chosen`)
     } else if (result.kind === 'unrecorded') {
       this.d.log.error({ epoch: next.epoch }, `membership epoch ${next.epoch} not proposed (${why}): this node's decree record could not be written: ${result.message}`)
     }
     return { result, adopted }
+  }
+
+  /**
+   * The decider completes a split's intent a DDL's fetch round reported accepted by another member
+   * (its decider stopped, undecided): until the epoch is decided, that DDL is refused
+   * (cluster/split-ddl-lock.ts rule 3). Only a value a voter accepted is proposed, under the lock.
+   */
+  private completeReportedIntent (): void {
+    if (!this.intentReported || this.changingLayout || this.awaitingAdmission) return
+    if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
+    this.intentReported = false
+    const l = this.layout
+    void this.decide({ ...l, epoch: l.epoch + 1 }, `completes a split's start of membership epoch ${l.epoch + 1} that a member accepted from a decider that did not finish`, undefined, undefined, true)
   }
 
   /** The decider completes a decree this node accepted that nobody adopted (its proposer stopped). */
@@ -621,7 +664,8 @@ export class ClusterShell implements ShardRouting {
     const accepted = this.decrees.acceptedNext()
     if (accepted === null || this.changingLayout || this.awaitingAdmission) return
     if (decider(this.layout, knownAlive(this.states(), this.selfId)) !== this.selfId) return
-    void this.decide(accepted, `completes membership epoch ${accepted.epoch}, which this node accepted from a proposer that did not finish`)
+    // With the catalog version a split's intent was judged against: acceptors check it (epoch-decree.ts).
+    void this.decide(accepted.layout, `completes membership epoch ${accepted.layout.epoch}, which this node accepted from a proposer that did not finish`, undefined, accepted.judgedAt)
   }
 
   /**
@@ -689,7 +733,7 @@ export class ClusterShell implements ShardRouting {
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} was already decided by an earlier proposal (members {${result.layout.members.join(', ')}}), which this node completed; retry against the new layout`, { node: op.node, epoch: next.epoch })
     }
     if (result.kind !== 'chosen') {
-      const why = result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'behind' ? `another node decided membership epoch ${next.epoch} first` : 'another node is deciding it at the same time'
+      const why = result.kind === 'unrecorded' ? `this node's decree record could not be written (${result.message})` : result.kind === 'stale' ? 'a split\'s start other voters accepted was refused as judged against an older catalog, more often than this node retries' : result.kind === 'behind' ? `another node decided membership epoch ${next.epoch} first` : 'another node is deciding it at the same time'
       throw new ScratchBirdError('SB_MEMBERSHIP_REFUSED', `${command} ${op.node} not done: membership epoch ${next.epoch} not decided here: ${why}; nothing was changed: retry`, { node: op.node, epoch: next.epoch })
     }
     if (!adopted) {
@@ -795,6 +839,7 @@ export class ClusterShell implements ShardRouting {
       this.finishMoves()
       this.split.finish()
       this.completeDecree()
+      this.completeReportedIntent()
       this.step(m => m.tick())
     }
     this.logPlacement()
@@ -1319,11 +1364,44 @@ export class ClusterShell implements ShardRouting {
    */
   checkProvidable (c: Catalog, s?: DdlStatement): void {
     checkProvidable(c, this.ids.length)
-    // A split recorded, being decided here, or being decided by a decider holding our split lock.
-    const split = this.layout.split !== undefined ? { shards: this.layout.shards, to: this.layout.split.to } : this.split.starting() ?? this.splitLock.current(this.d.clock.monotonic(), this.layout.epoch)
-    const before = this.d.catalog()
-    const refused = splitDdlRefusal(split, splitCatalogFacts(before, this.ids.length), splitCatalogFacts(c, this.ids.length), s === undefined ? 'this DDL statement' : ddlLabel(s))
+    // A split recorded, being decided here or by a decider holding our split lock (held at any
+    // time since the statement's fetch round began), or held by a member that answered that round.
+    const now = this.d.clock.monotonic()
+    const round = this.building
+    const since = round?.since ?? now
+    const l = this.layout
+    const view: DdlSplitView = {
+      layoutEpoch: l.epoch,
+      recorded: l.split !== undefined ? { shards: l.shards, to: l.split.to } : null,
+      deciding: this.split.starting(),
+      lock: this.splitLock.heldSince(since, now, l.epoch),
+      accepted: this.decrees.acceptedSplit(),
+      roundSince: since,
+      reported: round?.holds ?? [],
+      catalogs: round === null ? undefined : { voters: decreeVoters(l), self: this.selfId, own: this.d.catalog().version, answered: round.answered }
+    }
+    const split = ddlSplit(view)
+    const before = splitCatalogFacts(this.d.catalog(), this.ids.length)
+    const after = splitCatalogFacts(c, this.ids.length)
+    const label = s === undefined ? 'this DDL statement' : ddlLabel(s)
+    const refused = splitDdlRefusal(split, before, after, label)
+    // Held back only by an intent accepted somewhere: the decider completes it (completeReportedIntent).
+    if (refused !== null && heldByRecordOnly(view)) this.intentReported = true
     if (refused !== null) throw refused
+    // One the split would refuse needs a majority of the decree's voters in its fetch round (rule 4).
+    if (round !== null && splitDdlRefusal({ shards: l.shards, to: l.shards * 2 }, before, after, label) !== null) {
+      const short = splitDdlQuorum(decreeVoters(l), this.selfId, round.answered, label)
+      if (short !== null) throw short
+    }
+  }
+
+  /** What a statement's fetch round reported (split-ddl-lock.ts rules 3, 4), by the op of the statement. */
+  private noteRoundReply (op: number, from: NodeId, catalogVersion: number, holds: readonly SplitHold[]): void {
+    const round = this.fetchRound
+    if (round?.op !== op) return
+    round.answered.set(from, catalogVersion)
+    const receivedAt = this.d.clock.monotonic()
+    for (const hold of holds) round.holds.push({ from, hold, receivedAt })
   }
 
   /**
@@ -1400,7 +1478,19 @@ export class ClusterShell implements ShardRouting {
   /** Our catalog, and whether we are running a statement (a lower id that fetches waits for it). */
   private onCatalogFetch (from: NodeId): CatalogFetchReply {
     this.sync.contact(from)
-    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating }
+    return { catalog: this.d.catalog().toJSON(), coordinating: this.sync.coordinating, holds: this.splitHolds() }
+  }
+
+  /** The splits this node holds, as its CATALOG_FETCH reply reports them (cluster/split-ddl-lock.ts rule 3). */
+  private splitHolds (): SplitHold[] {
+    const l = this.layout
+    const holds: SplitHold[] = []
+    if (l.split !== undefined) holds.push({ kind: 'recorded', epoch: l.epoch, shards: l.shards, to: l.split.to, lapsedMs: 0 })
+    const accepted = this.decrees.acceptedSplit()
+    if (accepted !== null) holds.push(accepted)
+    const lock = this.splitLock.hold(this.d.clock.monotonic(), l.epoch)
+    if (lock !== null) holds.push(lock)
+    return holds
   }
 
   private async onDdl (p: { sql: string }, from: NodeId): Promise<DdlReply> {
@@ -1459,11 +1549,13 @@ export class ClusterShell implements ShardRouting {
   private carryOut (o: SyncOutput): void {
     switch (o.type) {
       case 'fetch':
+        if (o.op !== undefined && this.fetchRound?.op !== o.op) this.fetchRound = { op: o.op, since: this.d.clock.monotonic(), answered: new Map(), holds: [] }
         // Through a promise: a member whose address is not known yet (admitted at run time, its
         // gossip record not heard since this start) fails like an unreachable one, not the caller.
         Promise.resolve().then(async () => await this.d.rpc.call(this.addressOf(o.to), 'CATALOG_FETCH', {}, { timeoutMs: CATALOG_CALL_TIMEOUT_MS, idempotent: true })).then(reply => {
           let c: Catalog
           try { c = this.readCatalog(reply.catalog, o.to) } catch (e) { this.step(m => m.onCallFailed(o.call, coded(e))); return }
+          if (o.op !== undefined) this.noteRoundReply(o.op, o.to, c.version, reply.holds ?? [])
           this.step(m => m.onFetched(o.call, c, reply.coordinating))
         }, (e: unknown) => this.step(m => m.onCallFailed(o.call, coded(e))))
         break
@@ -1483,7 +1575,11 @@ export class ClusterShell implements ShardRouting {
       case 'run-ddl': {
         // runDdl validates and checks what the cluster can provide, or throws; it installs nothing.
         let outcome: DdlOutcome<Catalog, StatementResult>
-        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } }
+        // checkProvidable judges the statement against what its fetch round reported (split-ddl-lock.ts rules 3, 4).
+        const round = this.fetchRound?.op === o.op ? this.fetchRound : { op: o.op, since: this.d.clock.monotonic(), answered: new Map<NodeId, number>(), holds: [] }
+        this.fetchRound = null
+        this.building = round
+        try { outcome = { ok: true, ...this.d.runDdl(o.statement) } } catch (e) { outcome = { ok: false, error: coded(e) } } finally { this.building = null }
         this.step(m => m.ddlRan(o.op, outcome))
         break
       }

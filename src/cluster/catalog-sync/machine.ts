@@ -83,8 +83,12 @@ export interface CatalogSyncConfig<C extends Versioned> {
 export type DdlOutcome<C, R> = { ok: true, result: R, catalog: C | null } | { ok: false, error: ScratchBirdError }
 
 export type CatalogSyncOutput<C, S, R> =
-  /** RPC CATALOG_FETCH to `to`; answer with onFetched(call, …) or onCallFailed(call, …). */
-  | { type: 'fetch', call: number, to: NodeId }
+  /**
+   * RPC CATALOG_FETCH to `to`; answer with onFetched(call, …) or onCallFailed(call, …). `op`: the
+   * statement whose fetch round this is (absent: a catch-up or startup fetch); the shell reads
+   * what the round's replies report besides the catalog (cluster/split-ddl-lock.ts holds).
+   */
+  | { type: 'fetch', call: number, to: NodeId, op?: number }
   /** RPC CATALOG_APPLY of `catalog` to `to`; answer with onPushed(call) or onCallFailed. */
   | { type: 'push', call: number, to: NodeId, catalog: C }
   /** RPC CATALOG_DDL to the coordinator; answer with onForwarded(call, …) or onCallFailed. */
@@ -472,7 +476,8 @@ export class CatalogSync<C extends Versioned, S, R> {
     const call = this.nextCall++
     this.calls.set(call, k)
     switch (k.kind) {
-      case 'catch-up': case 'startup': case 'sync': out.push({ type: 'fetch', call, to: k.to }); break
+      case 'catch-up': case 'startup': out.push({ type: 'fetch', call, to: k.to }); break
+      case 'sync': out.push({ type: 'fetch', call, to: k.to, op: k.op }); break
       case 'push': out.push({ type: 'push', call, to: k.to, catalog: catalog ?? this.current }); break
       case 'forward': out.push({ type: 'forward', call, to: k.to, op: k.op, statement: statement as S }); break
     }

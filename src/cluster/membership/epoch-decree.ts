@@ -33,31 +33,46 @@ import type { NodeId } from '../../core/ids'
 // "already decided — catch up by gossip", and forgetting the lower record is safe (a refusal is
 // always safe in Paxos). A proposer that finds its value was not the one chosen adopts the chosen
 // one and reports its own operation as not done (the statement is retried against the new layout).
+//
+// A split's intent (a layout with `split`) carries the catalog version its start was judged
+// against (`judgedAt`: the catalog coordinator's, under the split lock, cluster/split-ddl-lock.ts).
+// An acceptor whose catalog is newer refuses to accept it ('stale') unless it accepted that very
+// value already: the catalog the start was checked against is gone there, and a DDL the split
+// refuses may be in it. A refusal is always safe; and since every node holding the intent accepts
+// it again, a majority of stale refusals proves it was never chosen (a chosen value is held by a
+// majority, which intersects the refusers) and never will be (catalog versions only grow): the
+// proposer then drops it (`exclude`) and proposes its own value, instead of re-proposing a value
+// that can no longer gather a majority — which would stop every later membership change.
 
 /** A proposal number: higher round first, then higher node id; unique to its proposer. */
 export interface Ballot { round: number, node: NodeId }
+
+/** A value accepted for a decree: the layout, and for a split's intent the catalog version it was judged against (see the header). */
+export interface Accepted { ballot: Ballot, layout: ClusterLayout, judgedAt?: number | undefined }
 
 /** What an acceptor persists (in the cluster record) before it answers. */
 export interface DecreeRecord {
   /** The decree: the epoch whose layout is being chosen. */
   epoch: number
   promised: Ballot
-  accepted: { ballot: Ballot, layout: ClusterLayout } | null
+  accepted: Accepted | null
 }
 
 export type DecreeRequest =
   | { kind: 'prepare', epoch: number, ballot: Ballot }
-  | { kind: 'accept', epoch: number, ballot: Ballot, layout: ClusterLayout }
+  | { kind: 'accept', epoch: number, ballot: Ballot, layout: ClusterLayout, judgedAt?: number | undefined }
 
 export type DecreeReply =
   /** prepare: promised; `accepted` is what this voter accepted for the epoch, if anything. */
-  | { kind: 'promise', epoch: number, ballot: Ballot, accepted: { ballot: Ballot, layout: ClusterLayout } | null }
+  | { kind: 'promise', epoch: number, ballot: Ballot, accepted: Accepted | null }
   /** accept: accepted. */
   | { kind: 'accepted', epoch: number, ballot: Ballot }
   /** A higher ballot was promised for this epoch: retry with a higher round. */
   | { kind: 'rejected', epoch: number, ballot: Ballot, promised: Ballot }
   /** The epoch is decided already (this voter runs it or a later one, or was asked about a later one). */
   | { kind: 'behind', epoch: number, ballot: Ballot, runs: number }
+  /** accept of a split's intent: this voter's catalog (`catalogVersion`) is newer than the one it was judged against. */
+  | { kind: 'stale', epoch: number, ballot: Ballot, catalogVersion: number }
 
 export function compareBallots (a: Ballot, b: Ballot): number {
   return a.round !== b.round ? a.round - b.round : a.node - b.node
@@ -73,11 +88,17 @@ export function majorityOf (n: number): number {
   return Math.floor(n / 2) + 1
 }
 
+/** Are two accepted values the same value (a split's intent: judged against the same catalog too)? */
+export function sameValue (a: { layout: ClusterLayout, judgedAt?: number | undefined }, b: { layout: ClusterLayout, judgedAt?: number | undefined }): boolean {
+  return a.layout.epoch === b.layout.epoch && sameLayout(a.layout, b.layout) && a.judgedAt === b.judgedAt
+}
+
 /**
- * An acceptor's answer to `req`, running the layout of epoch `runs`, with `record` on disk. `next`
- * is the record to persist (fsync) BEFORE the reply is sent; null when it is unchanged.
+ * An acceptor's answer to `req`, running the layout of epoch `runs` with catalog version
+ * `catalogVersion` (absent: not checked), with `record` on disk. `next` is the record to persist
+ * (fsync) BEFORE the reply is sent; null when it is unchanged.
  */
-export function answerDecree (record: DecreeRecord | null, runs: number, req: DecreeRequest): { next: DecreeRecord | null, reply: DecreeReply } {
+export function answerDecree (record: DecreeRecord | null, runs: number, req: DecreeRequest, catalogVersion?: number): { next: DecreeRecord | null, reply: DecreeReply } {
   const { epoch, ballot } = req
   if (epoch <= runs || (record !== null && record.epoch > epoch)) {
     return { next: null, reply: { kind: 'behind', epoch, ballot, runs: Math.max(runs, record?.epoch ?? 0) } }
@@ -92,9 +113,15 @@ export function answerDecree (record: DecreeRecord | null, runs: number, req: De
     const same = current !== null && compareBallots(ballot, current.promised) === 0
     return { next: same ? null : { epoch, promised: ballot, accepted }, reply: { kind: 'promise', epoch, ballot, accepted } }
   }
+  // A split's intent judged against a catalog older than ours (the header), unless we hold it already.
+  if (req.layout.split !== undefined && req.judgedAt !== undefined && catalogVersion !== undefined && catalogVersion > req.judgedAt &&
+    !(current?.accepted != null && sameValue(current.accepted, req))) {
+    return { next: null, reply: { kind: 'stale', epoch, ballot, catalogVersion } }
+  }
   const same = current !== null && compareBallots(ballot, current.promised) === 0 && current.accepted !== null &&
     compareBallots(current.accepted.ballot, ballot) === 0
-  return { next: same ? null : { epoch, promised: ballot, accepted: { ballot, layout: req.layout } }, reply: { kind: 'accepted', epoch, ballot } }
+  const accepted: Accepted = req.judgedAt === undefined ? { ballot, layout: req.layout } : { ballot, layout: req.layout, judgedAt: req.judgedAt }
+  return { next: same ? null : { epoch, promised: ballot, accepted }, reply: { kind: 'accepted', epoch, ballot } }
 }
 
 export type ProposalOutcome =
@@ -104,6 +131,13 @@ export type ProposalOutcome =
   | { kind: 'outbid', promised: Ballot }
   /** A voter runs epoch `runs` ≥ the decree's: this proposer is behind; it catches up by gossip. */
   | { kind: 'behind', runs: number }
+  /**
+   * A majority refused `value` (a split's intent) as judged against a catalog older than theirs
+   * (newest: `catalogVersion`): it was never chosen and never will be (the header). Drop it.
+   */
+  | { kind: 'stale', value: { layout: ClusterLayout, judgedAt?: number | undefined }, own: boolean, catalogVersion: number }
+  /** completeOnly: no voter of the promising majority accepted anything, so nothing was proposed. */
+  | { kind: 'none' }
 
 /** Messages to send: `to` each voter (this node included: its shell answers itself). */
 export interface ProposalReady { send: Array<{ to: NodeId, req: DecreeRequest }>, outcome: ProposalOutcome | null }
@@ -117,15 +151,36 @@ export class DecreeProposer {
   readonly epoch: number
   readonly voters: readonly NodeId[]
   private phase: 'prepare' | 'accept' | 'done' = 'prepare'
-  private readonly promises = new Map<NodeId, { ballot: Ballot, layout: ClusterLayout } | null>()
+  private readonly promises = new Map<NodeId, Accepted | null>()
   private readonly accepts = new Set<NodeId>()
+  private readonly stale = new Map<NodeId, number>()
   private value: ClusterLayout
+  private judgedAt: number | undefined
 
-  constructor (current: ClusterLayout, readonly wanted: ClusterLayout, readonly ballot: Ballot) {
+  /**
+   * `judgedAt`: the catalog version a split's intent `wanted` was judged against; `exclude`: values
+   * proven stale (a 'stale' outcome), never proposed again even when a promise carries one.
+   */
+  constructor (current: ClusterLayout, readonly wanted: ClusterLayout, readonly ballot: Ballot, opts: { judgedAt?: number | undefined, exclude?: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>, completeOnly?: boolean | undefined } = {}) {
     if (wanted.epoch !== current.epoch + 1) throw new Error(`ScratchBird assertion: a decree proposes epoch ${current.epoch + 1}, not ${wanted.epoch}`)
     this.epoch = wanted.epoch
     this.voters = decreeVoters(current)
     this.value = wanted
+    this.judgedAt = opts.judgedAt
+    this.judgedWanted = opts.judgedAt
+    this.exclude = opts.exclude ?? []
+    this.completeOnly = opts.completeOnly === true
+  }
+
+  /** Only completes a value a voter accepted: never proposes `wanted` (a decider completing an intent it heard of). */
+  private readonly completeOnly: boolean
+
+  private readonly judgedWanted: number | undefined
+  private readonly exclude: ReadonlyArray<{ layout: ClusterLayout, judgedAt?: number | undefined }>
+
+  /** The value this proposer proposes now (its own, or one a promise carried). */
+  get proposing (): { layout: ClusterLayout, judgedAt?: number | undefined } {
+    return { layout: this.value, judgedAt: this.judgedAt }
   }
 
   /** The first messages: a prepare to every voter. */
@@ -149,7 +204,9 @@ export class DecreeProposer {
     if (this.phase === 'done') return []
     const req: DecreeRequest = this.phase === 'prepare'
       ? { kind: 'prepare', epoch: this.epoch, ballot: this.ballot }
-      : { kind: 'accept', epoch: this.epoch, ballot: this.ballot, layout: this.value }
+      : this.judgedAt === undefined
+        ? { kind: 'accept', epoch: this.epoch, ballot: this.ballot, layout: this.value }
+        : { kind: 'accept', epoch: this.epoch, ballot: this.ballot, layout: this.value, judgedAt: this.judgedAt }
     return to.map(id => ({ to: id, req }))
   }
 
@@ -159,15 +216,29 @@ export class DecreeProposer {
     if (this.phase === 'done' || !this.voters.includes(from) || reply.epoch !== this.epoch || compareBallots(reply.ballot, this.ballot) !== 0) return none
     if (reply.kind === 'behind') return this.finish({ kind: 'behind', runs: reply.runs })
     if (reply.kind === 'rejected') return this.finish({ kind: 'outbid', promised: reply.promised })
+    if (reply.kind === 'stale') {
+      if (this.phase !== 'accept') return none
+      this.stale.set(from, reply.catalogVersion)
+      if (this.stale.size < majorityOf(this.voters.length)) return none
+      const own = sameValue(this.proposing, { layout: this.wanted, judgedAt: this.judgedWanted })
+      return this.finish({ kind: 'stale', value: { layout: this.value, judgedAt: this.judgedAt }, own, catalogVersion: Math.max(...this.stale.values()) })
+    }
     const majority = majorityOf(this.voters.length)
     if (reply.kind === 'promise' && this.phase === 'prepare') {
       this.promises.set(from, reply.accepted)
       if (this.promises.size < majority) return none
       // The value of the highest ballot any of the majority accepted must be proposed again: it may
       // have been chosen already (the header).
-      let best: { ballot: Ballot, layout: ClusterLayout } | null = null
-      for (const a of this.promises.values()) if (a !== null && (best === null || compareBallots(a.ballot, best.ballot) > 0)) best = a
-      if (best !== null) this.value = best.layout
+      // A value proven stale is not (the header): it can never be chosen, and was not.
+      let best: Accepted | null = null
+      for (const a of this.promises.values()) {
+        if (a === null || this.exclude.some(x => sameValue(x, a))) continue
+        if (best === null || compareBallots(a.ballot, best.ballot) > 0) best = a
+      }
+      if (best !== null) {
+        this.value = best.layout
+        this.judgedAt = best.judgedAt
+      } else if (this.completeOnly) return this.finish({ kind: 'none' })
       this.phase = 'accept'
       return { send: this.requests(this.voters), outcome: null }
     }

@@ -3,11 +3,11 @@ import { type Codec, type CodecReader, type CodecWriter, versionedLowest } from 
 import { CODEC_VERSIONS } from '../../core/codec-versions'
 import { ScratchBirdError } from '../../core/errors'
 import { gossipAckCodec, gossipAckOrNoneCodec, gossipPingCodec, LAYOUT_FORMAT, layoutFormatOf, readLayout, REMOVING_LAYOUT_FORMAT, SPLIT_LAYOUT_FORMAT, writeLayout } from '../../cluster/gossip/codec'
-import type { Ballot, DecreeReply, DecreeRequest } from '../../cluster/membership/epoch-decree'
+import type { Accepted, Ballot, DecreeReply, DecreeRequest } from '../../cluster/membership/epoch-decree'
 import type { ClusterLayout } from '../../cluster/layout'
 import type { GossipAck, GossipPing } from '../../cluster/gossip/types'
 import type { FenceRelease } from '../../cluster/table-fences'
-import type { SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-lock'
+import type { SplitHold, SplitLockReply, SplitLockRequest } from '../../cluster/split-ddl-lock'
 import { SHARD_CODEC_BASE, SHARD_CODEC_VERSION, SHARD_COUNT_SINCE, SHARD_OP_BY_CODE, SHARD_OPS, isLocalOnly, shardOpVersion, type ShardOpName } from '../../shard/protocol/ops'
 import type { RpcOpcodeName } from './opcodes'
 import { MAX_SHARDS, type NodeId, type ShardId, type Xid } from '../../core/ids'
@@ -26,6 +26,10 @@ import type { SnapshotSplitState } from '../../storage/snapshot-split'
 //   CATALOG_*       the catalog travels as its JSON document (Catalog.toJSON, checked by
 //                   Catalog.fromJSON on arrival) inside the versioned binary envelope: it is a
 //                   document with its own format version, read once per DDL, not a hot path
+//                   CATALOG_FETCH reply: document | coordinating bool | v5: the split holds
+//                   (count, each kind u8 (0 recorded, 1 accepted, 2 lock) | epoch uint | shards
+//                   uint | to uint | lapsed ms uint | judgedAt opt uint); written as v1 unless it
+//                   carries any
 //   REPL_MESSAGE    count varint (≤ MAX_REPL_BATCH) | blob per frame → nothing
 //   MEMBERSHIP_DECREE kind u8 (0 prepare, 1 accept) | epoch uint | ballot (round uint, nodeId) |
 //                   accept: layout (gossip v4 format) → kind u8 (0 promise, 1 accepted, 2 rejected,
@@ -33,6 +37,8 @@ import type { SnapshotSplitState } from '../../storage/snapshot-split'
 //                   rejected: promised ballot | behind: runs uint
 //                   v3: the layouts in gossip v5 format (a split under way); written as v1
 //                   unless a layout carries `split`, so a previous release refuses only those.
+//                   v5: accept and a promise's accepted value carry a split intent's judgedAt
+//                   (opt uint), and a reply 4 stale | catalog version uint; written only then.
 //   REPL_SNAPSHOT_CHUNK shard u32 | generation uint | from nodeId | snapshot id, LSN, generation,
 //                   HLC high water u64 | after (bool, blob) | done bool | entries (count, key blob,
 //                   value blob) | v2: voters at the LSN (count, nodeId…; the last chunk only)
@@ -94,7 +100,10 @@ export const MAX_SNAPSHOT_CHUNK_ENTRIES = 10_000
 /** Voters a snapshot chunk names at most (a config entry's bound, commit-log.ts MAX_CONTROL_VOTERS). */
 const MAX_SNAPSHOT_VOTERS = 16
 /** A catalog and whether its holder is running a DDL statement (a returning lower id waits for it). */
-export interface CatalogFetchReply { catalog: unknown, coordinating: boolean }
+/** holds (v5): the splits the answering node holds (cluster/split-ddl-lock.ts rule 3); absent or empty: none. */
+export interface CatalogFetchReply { catalog: unknown, coordinating: boolean, holds?: SplitHold[] | undefined }
+/** A split hold's kind on the wire (its index): never reorder. */
+const HOLD_KINDS: ReadonlyArray<SplitHold['kind']> = ['recorded', 'accepted', 'lock']
 export interface DdlReply { command: string, warnings: string[], catalog: unknown }
 
 /**
@@ -278,6 +287,8 @@ function readBallot (r: CodecReader): Ballot { return { round: r.uint(), node: r
  */
 const DECREE_SPLIT_SINCE = 3
 const DECREE_REMOVING_SINCE = 4
+/** v5 first: a split intent's judgedAt (accept, promise) and the 'stale' reply (cluster/membership/epoch-decree.ts). */
+const DECREE_JUDGED_SINCE = 5
 const decreeLayoutFormat = (version: number): number =>
   version >= DECREE_REMOVING_SINCE ? REMOVING_LAYOUT_FORMAT : version >= DECREE_SPLIT_SINCE ? SPLIT_LAYOUT_FORMAT : LAYOUT_FORMAT
 const decreeVersion = (l: ClusterLayout | undefined): number => {
@@ -285,11 +296,14 @@ const decreeVersion = (l: ClusterLayout | undefined): number => {
   return format >= REMOVING_LAYOUT_FORMAT ? DECREE_REMOVING_SINCE : format >= SPLIT_LAYOUT_FORMAT ? DECREE_SPLIT_SINCE : 1
 }
 
-const decreeRequest: Codec<DecreeRequest> = versionedLowest('MEMBERSHIP_DECREE', CODEC_VERSIONS.rpcPayload, rpcFail, v => decreeVersion(v.kind === 'accept' ? v.layout : undefined), (w, v, version) => {
+const decreeRequest: Codec<DecreeRequest> = versionedLowest('MEMBERSHIP_DECREE', CODEC_VERSIONS.rpcPayload, rpcFail, v => v.kind === 'accept' ? Math.max(decreeVersion(v.layout), v.judgedAt !== undefined ? DECREE_JUDGED_SINCE : 1) : 1, (w, v, version) => {
   w.u8(v.kind === 'prepare' ? 0 : 1)
   w.uint(v.epoch)
   writeBallot(w, v.ballot)
-  if (v.kind === 'accept') writeLayout(w, v.layout, decreeLayoutFormat(version))
+  if (v.kind === 'accept') {
+    writeLayout(w, v.layout, decreeLayoutFormat(version))
+    if (version >= DECREE_JUDGED_SINCE) w.opt(v.judgedAt, j => w.uint(j))
+  }
 }, (r, version) => {
   const kind = r.pick(['prepare', 'accept'] as const, 'decree request kind')
   const epoch = r.uint()
@@ -297,25 +311,44 @@ const decreeRequest: Codec<DecreeRequest> = versionedLowest('MEMBERSHIP_DECREE',
   if (kind === 'prepare') return { kind, epoch, ballot }
   const layout = readLayout(r, decreeLayoutFormat(version))
   if (layout.epoch !== epoch) throw r.malformed(`decree of epoch ${epoch} proposes a layout of epoch ${layout.epoch}`)
-  return { kind, epoch, ballot, layout }
+  const judgedAt = version >= DECREE_JUDGED_SINCE ? r.opt(() => r.uint()) : undefined
+  return judgedAt === undefined ? { kind, epoch, ballot, layout } : { kind, epoch, ballot, layout, judgedAt }
 })
 
-const decreeReply: Codec<DecreeReply> = versionedLowest('MEMBERSHIP_DECREE reply', CODEC_VERSIONS.rpcPayload, rpcFail, v => decreeVersion(v.kind === 'promise' ? v.accepted?.layout : undefined), (w, v, version) => {
-  w.u8(['promise', 'accepted', 'rejected', 'behind'].indexOf(v.kind))
+const DECREE_REPLY_KINDS = ['promise', 'accepted', 'rejected', 'behind', 'stale'] as const
+const decreeReplyVersion = (v: DecreeReply): number => v.kind === 'stale' || (v.kind === 'promise' && v.accepted?.judgedAt !== undefined)
+  ? DECREE_JUDGED_SINCE
+  : decreeVersion(v.kind === 'promise' ? v.accepted?.layout : undefined)
+const decreeReply: Codec<DecreeReply> = versionedLowest('MEMBERSHIP_DECREE reply', CODEC_VERSIONS.rpcPayload, rpcFail, decreeReplyVersion, (w, v, version) => {
+  w.u8(DECREE_REPLY_KINDS.indexOf(v.kind))
   w.uint(v.epoch)
   writeBallot(w, v.ballot)
-  if (v.kind === 'promise') w.opt(v.accepted, a => { writeBallot(w, a.ballot); writeLayout(w, a.layout, decreeLayoutFormat(version)) })
-  else if (v.kind === 'rejected') writeBallot(w, v.promised)
+  if (v.kind === 'promise') {
+    w.opt(v.accepted, a => {
+      writeBallot(w, a.ballot)
+      writeLayout(w, a.layout, decreeLayoutFormat(version))
+      if (version >= DECREE_JUDGED_SINCE) w.opt(a.judgedAt, j => w.uint(j))
+    })
+  } else if (v.kind === 'rejected') writeBallot(w, v.promised)
   else if (v.kind === 'behind') w.uint(v.runs)
+  else if (v.kind === 'stale') w.uint(v.catalogVersion)
 }, (r, version) => {
-  const kind = r.pick(['promise', 'accepted', 'rejected', 'behind'] as const, 'decree reply kind')
+  const kind = r.pick(version >= DECREE_JUDGED_SINCE ? DECREE_REPLY_KINDS : DECREE_REPLY_KINDS.slice(0, 4), 'decree reply kind')
   const epoch = r.uint()
   const ballot = readBallot(r)
   switch (kind) {
-    case 'promise': return { kind, epoch, ballot, accepted: r.opt(() => ({ ballot: readBallot(r), layout: readLayout(r, decreeLayoutFormat(version)) })) ?? null }
+    case 'promise': {
+      const accepted = r.opt((): Accepted => {
+        const a: Accepted = { ballot: readBallot(r), layout: readLayout(r, decreeLayoutFormat(version)) }
+        const judgedAt = version >= DECREE_JUDGED_SINCE ? r.opt(() => r.uint()) : undefined
+        return judgedAt === undefined ? a : { ...a, judgedAt }
+      }) ?? null
+      return { kind, epoch, ballot, accepted }
+    }
     case 'accepted': return { kind, epoch, ballot }
     case 'rejected': return { kind, epoch, ballot, promised: readBallot(r) }
     case 'behind': return { kind, epoch, ballot, runs: r.uint() }
+    case 'stale': return { kind, epoch, ballot, catalogVersion: r.uint() }
   }
 })
 
@@ -328,7 +361,33 @@ export const RPC_PAYLOADS: { readonly [K in RpcOpcodeName]: RpcPayloadCodec<K> }
   GOSSIP_ACK: { request: gossipAckCodec, reply: nothing('GOSSIP_ACK reply', null) },
   CATALOG_FETCH: {
     request: nothing('CATALOG_FETCH', {}),
-    reply: v1('CATALOG_FETCH reply', (w, v) => { writeDoc(w, v.catalog); w.bool(v.coordinating) }, r => ({ catalog: readDoc(r), coordinating: r.bool() }))
+    // v5 only when the answering node holds a split (cluster/split-ddl-lock.ts rule 3): a previous
+    // release reads every other reply, and a fetch it cannot read fails like an unreachable peer.
+    reply: versionedLowest<CatalogFetchReply>('CATALOG_FETCH reply', CODEC_VERSIONS.rpcPayload, rpcFail, v => (v.holds ?? []).length > 0 ? 5 : 1, (w, v, version) => {
+      writeDoc(w, v.catalog)
+      w.bool(v.coordinating)
+      if (version >= 5) w.array(v.holds ?? [], h => { w.u8(HOLD_KINDS.indexOf(h.kind)); w.uint(h.epoch); w.uint(h.shards); w.uint(h.to); w.uint(h.lapsedMs); w.opt(h.judgedAt, j => w.uint(j)) })
+    }, (r, version) => {
+      const catalog = readDoc(r)
+      const coordinating = r.bool()
+      if (version < 5) return { catalog, coordinating }
+      const n = r.count(5)
+      if (n > HOLD_KINDS.length) throw r.malformed(`${n} split holds (at most ${HOLD_KINDS.length})`)
+      const holds: SplitHold[] = []
+      for (let i = 0; i < n; i++) {
+        const code = r.u8()
+        const kind = HOLD_KINDS[code]
+        if (kind === undefined) throw r.malformed(`split hold kind ${code}`)
+        const epoch = r.uint()
+        const shards = r.uint()
+        const to = r.uint()
+        if (shards < 1 || shards > MAX_SHARDS || to !== shards * 2) throw r.malformed(`split hold of ${shards} shards into ${to}`)
+        const lapsedMs = r.uint()
+        const judgedAt = r.opt(() => r.uint())
+        holds.push(judgedAt === undefined ? { kind, epoch, shards, to, lapsedMs } : { kind, epoch, shards, to, lapsedMs, judgedAt })
+      }
+      return { catalog, coordinating, holds }
+    })
   },
   CATALOG_APPLY: {
     request: v1('CATALOG_APPLY', (w, v) => writeDoc(w, v.catalog), r => ({ catalog: readDoc(r) })),

@@ -68,6 +68,13 @@ function lowestOf (name: string, side: string, v: unknown): number {
   }
   if (name === 'REPL_SNAPSHOT_CHUNK' && side === 'request') return (v as { split?: unknown }).split !== undefined ? 3 : (v as { voters?: unknown }).voters === undefined ? 1 : 2
   if (name === 'MEMBERSHIP_STATUS' && side === 'reply') return ((v as { fills?: unknown[] }).fills ?? []).length > 0 ? 2 : 1
+  // A split intent's judgedAt, and a stale refusal, are MEMBERSHIP_DECREE v5 (cluster/membership/epoch-decree.ts).
+  if (name === 'MEMBERSHIP_DECREE') {
+    const d = v as { kind: string, judgedAt?: number, accepted?: { judgedAt?: number } | null }
+    return d.kind === 'stale' || d.judgedAt !== undefined || d.accepted?.judgedAt !== undefined ? 5 : 1
+  }
+  // A fetch reply reporting the splits its node holds (cluster/split-ddl-lock.ts) is v5.
+  if (name === 'CATALOG_FETCH' && side === 'reply') return ((v as { holds?: unknown[] }).holds ?? []).length > 0 ? 5 : 1
   return 1
 }
 
@@ -80,12 +87,17 @@ const shardOp = fc.constantFrom(...(Object.keys(SHARD_OPS) as ShardOpName[]).fil
 const ballot = fc.record({ round: count, node: from })
 const decreeRequest: fc.Arbitrary<RpcRequests['MEMBERSHIP_DECREE']> = fc.oneof(
   fc.record({ kind: fc.constant('prepare' as const), epoch: count, ballot }),
-  fc.record({ kind: fc.constant('accept' as const), ballot, layout }).map(v => ({ ...v, epoch: v.layout.epoch })))
+  fc.record({ kind: fc.constant('accept' as const), ballot, layout }).map(v => ({ ...v, epoch: v.layout.epoch })),
+  fc.record({ kind: fc.constant('accept' as const), ballot, layout, judgedAt: count }).map(v => ({ ...v, epoch: v.layout.epoch })))
 const decreeReply: fc.Arbitrary<RpcReplies['MEMBERSHIP_DECREE']> = fc.oneof(
   fc.record({ kind: fc.constant('promise' as const), epoch: count, ballot, accepted: fc.option(fc.record({ ballot, layout }), { nil: null }) }),
+  fc.record({ kind: fc.constant('promise' as const), epoch: count, ballot, accepted: fc.record({ ballot, layout, judgedAt: count }) }),
+  fc.record({ kind: fc.constant('stale' as const), epoch: count, ballot, catalogVersion: count }),
   fc.record({ kind: fc.constant('accepted' as const), epoch: count, ballot }),
   fc.record({ kind: fc.constant('rejected' as const), epoch: count, ballot, promised: ballot }),
   fc.record({ kind: fc.constant('behind' as const), epoch: count, ballot, runs: count }))
+
+const splitHold = fc.record({ kind: fc.constantFrom('recorded' as const, 'accepted' as const, 'lock' as const), epoch: count, shards: fc.integer({ min: 1, max: MAX_SHARDS }), lapsedMs: count, judgedAt: count }, { requiredKeys: ['kind', 'epoch', 'shards', 'lapsedMs'] }).map(h => ({ ...h, to: h.shards * 2 }))
 
 type Arbs = { [K in RpcOpcodeName]: { req: fc.Arbitrary<RpcRequests[K]>, rep: fc.Arbitrary<RpcReplies[K]> } }
 
@@ -93,7 +105,10 @@ const ARBS: Arbs = {
   PING: { req: bytes, rep: bytes },
   GOSSIP_SYNC: { req: gossipPing, rep: fc.option(gossipAck, { nil: null }) },
   GOSSIP_ACK: { req: gossipAck, rep: fc.constant(null) },
-  CATALOG_FETCH: { req: fc.constant({}), rep: fc.record({ catalog: doc, coordinating: fc.boolean() }) },
+  CATALOG_FETCH: {
+    req: fc.constant({}),
+    rep: fc.oneof(fc.record({ catalog: doc, coordinating: fc.boolean() }), fc.record({ catalog: doc, coordinating: fc.boolean(), holds: fc.array(splitHold, { minLength: 1, maxLength: 3 }) }))
+  },
   CATALOG_APPLY: { req: fc.record({ catalog: doc }), rep: fc.record({ version: count }) },
   CATALOG_DDL: { req: fc.record({ sql: text(80) }), rep: fc.record({ command: text(20), warnings: fc.array(text(30), { maxLength: 3 }), catalog: doc }) },
   SHARD_QUERY: {

@@ -104,6 +104,66 @@ describe('membership decrees over RPC', () => {
     expect(readDecree(v3!.dir)?.accepted?.layout).toEqual(admitted)
   })
 
+  it('a split\'s start sends nothing after its notAfter bound (the lock\'s window), and an accepted intent is reported until the node runs its epoch', async () => {
+    const voters = await cluster()
+    const [v1, v2, v3] = [1, 2, 3].map(n => voters.get(asNodeId(n))!)
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    // Node 1's clock passes the bound while its own promise is being written (a slow fsync).
+    let now = 0
+    const addresses = new Map([...voters.values()].map(v => [v.id, v.address]))
+    const late = new DecreeShell({ selfId: v1!.id, rpc: v1!.rpc, addressOf: id => addresses.get(id)!, runs: () => current.epoch, record: null, now: () => now, persist: async r => { now = 100; await recordDecree(v1!.dir, r) } })
+    expect(await late.propose(current, intent, { notAfter: 50 })).toEqual({ kind: 'undecided', missing: [2, 3].map(asNodeId), maybe: false })
+    // Its promise is on its disk; no voter heard anything, and nobody holds the intent.
+    expect(readDecree(v1!.dir)).toMatchObject({ epoch: 2, accepted: null })
+    expect(readDecree(v2!.dir)).toBeNull()
+    expect(readDecree(v3!.dir)).toBeNull()
+    expect(late.acceptedSplit()).toBeNull()
+    // Within the bound it is chosen; every acceptor reports the intent while it runs epoch 1.
+    const inTime = shellOf(v2!, addresses)
+    expect(await inTime.propose(current, intent)).toEqual({ kind: 'chosen', layout: intent, own: true })
+    expect(inTime.acceptedSplit()).toEqual({ kind: 'accepted', epoch: 2, shards: 4, to: 8, lapsedMs: 0 })
+    // The last acceptance lands after the choice: wait for it (its record is written before it answers).
+    for (let i = 0; i < 200 && [v1!, v3!].some(v => readDecree(v.dir)?.accepted == null); i++) await new Promise(resolve => setTimeout(resolve, 10))
+    expect(shellOf(v3!, addresses).acceptedSplit()).toEqual({ kind: 'accepted', epoch: 2, shards: 4, to: 8, lapsedMs: 0 })
+    const adopted = new DecreeShell({ selfId: v2!.id, rpc: v2!.rpc, addressOf: id => addresses.get(id)!, runs: () => 2, record: readDecree(v2!.dir), persist: () => {} })
+    expect(adopted.acceptedSplit()).toBeNull()
+  })
+
+  it('an intent found in a promise is proposed only once the split lock was taken for it (guard), before any acceptance is sent', async () => {
+    const voters = await cluster()
+    const [v1, v2, v3] = [1, 2, 3].map(n => voters.get(asNodeId(n))!)
+    const addresses = new Map([...voters.values()].map(v => [v.id, v.address]))
+    // Node 1 accepted another decider's intent (judged at catalog 9), which stopped there.
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    await recordDecree(v1!.dir, { epoch: 2, promised: { round: 1, node: asNodeId(1) }, accepted: { ballot: { round: 1, node: asNodeId(1) }, layout: intent, judgedAt: 9 } })
+    v1!.shell = shellOf(v1!, addresses)
+    // Node 3 is down: node 1's promise is in every majority.
+    await v3!.stop()
+    const proposer = shellOf(v2!, addresses)
+    const asked: unknown[] = []
+    // The lock is refused: nothing is sent to accept, nobody else holds it.
+    expect(await proposer.propose(current, removing(3), { guard: async v => { asked.push(v); return null } })).toMatchObject({ kind: 'undecided', maybe: false })
+    expect(asked).toEqual([{ layout: intent, judgedAt: 9 }])
+    expect(readDecree(v2!.dir)?.accepted ?? null).toBeNull()
+    // Granted: the intent is completed (it may have been chosen: Paxos proposes it again).
+    expect(await proposer.propose(current, removing(3), { guard: async v => { asked.push(v); return Number.MAX_SAFE_INTEGER } })).toEqual({ kind: 'chosen', layout: intent, own: false })
+    expect(asked).toHaveLength(2)
+    expect(readDecree(v2!.dir)?.accepted).toMatchObject({ layout: intent, judgedAt: 9 })
+  })
+
+  it('completing its own record\'s intent (no lock of its own: no notAfter) takes the lock too', async () => {
+    const voters = await cluster()
+    const v1 = voters.get(asNodeId(1))!
+    const intent: ClusterLayout = { ...current, epoch: current.epoch + 1, split: { to: 8 } }
+    const asked: unknown[] = []
+    expect(await v1.shell.propose(current, intent, { judgedAt: 9, guard: async v => { asked.push(v); return null } })).toMatchObject({ kind: 'undecided', maybe: false })
+    expect(asked).toEqual([{ layout: intent, judgedAt: 9 }])
+    // Under its own lock (a start: notAfter given) it is not asked again.
+    expect(await v1.shell.propose(current, intent, { judgedAt: 9, notAfter: Number.MAX_SAFE_INTEGER, guard: async v => { asked.push(v); return null } })).toMatchObject({ kind: 'chosen', own: true })
+    expect(asked).toHaveLength(1)
+    for (let i = 0; i < 200 && [...voters.values()].some(v => readDecree(v.dir)?.accepted == null); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  })
+
   it('answers run one at a time: a request arriving while a record is being written is decided against that record', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sb-decree-serial-'))
     cleanups.push(async () => { rmSync(dir, { recursive: true, force: true }) })
