@@ -14,14 +14,20 @@ function group (): Group {
   return g
 }
 
+/** Nodes 1–3, node 1 elected and heard by the others. */
+function ledByNode1 (): Group {
+  const g = group()
+  g.elect(1)
+  g.advance(HEARTBEAT_MS)
+  g.flush()
+  return g
+}
+
 const now = (g: Group, id: number): number => g.clocks.get(asNodeId(id))!.monotonic()
 
 describe('keptWhileVoter: an old voter keeps its group until its removal reaches it', () => {
   it('node 3 (target {1, 2} once node 4 replaced it) is kept while it follows the primary and counts itself, then retires', () => {
-    const g = group()
-    g.elect(1)
-    g.advance(HEARTBEAT_MS)
-    g.flush()
+    const g = ledByNode1()
     const m3 = g.m(3)
     expect(m3.followsPrimary(now(g, 3))).toBe(true)
     // The list over its log's voters {1, 2, 3} with the target {1, 2} all voters: without the
@@ -40,10 +46,7 @@ describe('keptWhileVoter: an old voter keeps its group until its removal reaches
   })
 
   it('a primary that stopped sending is no longer followed after an election timeout: the list decides again', () => {
-    const g = group()
-    g.elect(1)
-    g.advance(HEARTBEAT_MS)
-    g.flush()
+    const g = ledByNode1()
     const m3 = g.m(3)
     g.clocks.get(asNodeId(3))!.advance(3 * ELECTION_MS)
     expect(m3.followsPrimary(now(g, 3))).toBe(false)
